@@ -1,0 +1,146 @@
+/// One built-in function: a row of the catalogue.
+///
+/// Each family file (`MathFunctions.swift`, `StringFunctions.swift`, ...) contributes an array of
+/// specs; `FunctionRegistry.all` concatenates them. The checker validates names, arity, version and
+/// constant arguments from these rows, so the VM never sees a bad call.
+public struct FunctionSpec: Sendable {
+  /// The documented spelling (`isUndefined`); lookups ignore case.
+  public var name: String
+  /// The family, for `.functions` listings: "math", "string", "context", ...
+  public var family: String
+  /// How many arguments are accepted; `Int.max` as upper bound for variadic functions.
+  public var arity: ClosedRange<Int>
+  /// The first SQL version that has the function.
+  public var minimumVersion: SQLVersion
+  /// True when the same arguments give the same result for every message: calls with constant
+  /// arguments are folded at compile time. False for context functions, `timestamp`, `rand`, ...
+  public var isDeterministic: Bool
+  /// `lpad(string, count) -> String`.
+  public var signature: String
+  /// One line of help.
+  public var help: String
+  /// Set for functions that need an AWS service this engine does not call: the compile error text.
+  public var unavailableReason: String?
+  /// Optional compile-time hook, given the arguments that are constants (nil for the others). It
+  /// returns state the implementation receives in `FunctionCall.prepared` (a compiled regular
+  /// expression), or throws a message that becomes a compile diagnostic on the call.
+  public var prepare: (@Sendable ([Value?], SQLVersion) throws(FunctionPrepareError) -> (any Sendable)?)?
+  /// Computes the result. Never throws: type problems give `.undefined`.
+  public var implementation: @Sendable (borrowing FunctionCall) -> Value
+
+  /// Creates a spec.
+  public init(
+    name: String, family: String, arity: ClosedRange<Int>, minimumVersion: SQLVersion = .v2015_10_08,
+    isDeterministic: Bool = true, signature: String, help: String, unavailableReason: String? = nil,
+    prepare: (@Sendable ([Value?], SQLVersion) throws(FunctionPrepareError) -> (any Sendable)?)? = nil,
+    implementation: @escaping @Sendable (borrowing FunctionCall) -> Value
+  ) {
+    self.name = name
+    self.family = family
+    self.arity = arity
+    self.minimumVersion = minimumVersion
+    self.isDeterministic = isDeterministic
+    self.signature = signature
+    self.help = help
+    self.unavailableReason = unavailableReason
+    self.prepare = prepare
+    self.implementation = implementation
+  }
+}
+
+/// A constant argument a function refuses at compile time.
+public struct FunctionPrepareError: Error, Sendable {
+  /// Which argument (0-based), so the diagnostic points at it.
+  public var argument: Int
+  /// The message, e.g. `invalid regular expression: unclosed group`.
+  public var message: String
+
+  /// Creates an error.
+  public init(argument: Int, message: String) {
+    self.argument = argument
+    self.message = message
+  }
+}
+
+/// The arguments and context of one call.
+public struct FunctionCall: ~Copyable {
+  /// The evaluated arguments.
+  public let arguments: ArraySlice<Value>
+  /// The message being evaluated.
+  public let context: EvaluationContext
+  /// The rule's SQL version.
+  public let version: SQLVersion
+  /// What `FunctionSpec.prepare` returned at compile time, if anything.
+  public let prepared: (any Sendable)?
+
+  /// Creates a call.
+  public init(
+    arguments: ArraySlice<Value>, context: EvaluationContext, version: SQLVersion,
+    prepared: (any Sendable)?
+  ) {
+    self.arguments = arguments
+    self.context = context
+    self.version = version
+    self.prepared = prepared
+  }
+
+  /// The number of arguments.
+  public var count: Int { arguments.count }
+
+  /// Argument `index`, 0-based; `.undefined` past the end.
+  public subscript(index: Int) -> Value {
+    let position = arguments.startIndex + index
+    return position < arguments.endIndex ? arguments[position] : .undefined
+  }
+}
+
+/// The one catalogue of built-in functions.
+public enum FunctionRegistry {
+  /// Every function, in family order.
+  public static let all: [FunctionSpec] = FunctionFamilies.all
+
+  private static let byName: [String: Int] = {
+    var table: [String: Int] = [:]
+    for (index, spec) in all.enumerated() { table[spec.name.lowercased()] = index }
+    return table
+  }()
+
+  /// The function named `name`, ignoring case.
+  public static func lookup(_ name: String) -> FunctionSpec? {
+    byName[name.lowercased()].map { all[$0] }
+  }
+
+  /// The index of `name` in `all`, ignoring case: what the compiled program stores.
+  public static func index(of name: String) -> Int? { byName[name.lowercased()] }
+
+  /// The closest known name, for "did you mean" (edit distance at most 2, or a shared prefix).
+  public static func suggestion(for name: String) -> String? {
+    let lowered = name.lowercased()
+    var best: (String, Int)?
+    for spec in all {
+      let distance = editDistance(lowered, spec.name.lowercased())
+      if distance <= max(2, lowered.count / 3), best == nil || distance < best!.1 {
+        best = (spec.name, distance)
+      }
+    }
+    return best?.0
+  }
+
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8)
+    let b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+      current[0] = i
+      for j in 1...b.count {
+        let cost = a[i - 1] == b[j - 1] ? 0 : 1
+        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+      }
+      swap(&previous, &current)
+    }
+    return previous[b.count]
+  }
+}

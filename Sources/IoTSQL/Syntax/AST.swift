@@ -1,0 +1,199 @@
+/// A whole IoT-SQL statement: `[SET ...] SELECT ... [FROM 'filter'] [WHERE ...]`.
+public struct Statement: Sendable, Equatable {
+  /// `SET @a = expr, ...`, in order (empty when there is no SET clause).
+  public var variables: [VariableAssignment]
+  /// The SELECT clause.
+  public var select: SelectClause
+  /// The FROM topic filter, when present.
+  public var from: TopicFilterSource?
+  /// The WHERE condition, when present.
+  public var whereClause: Expression?
+  /// The whole statement.
+  public var range: SourceRange
+
+  /// Creates a statement.
+  public init(
+    variables: [VariableAssignment], select: SelectClause, from: TopicFilterSource?,
+    whereClause: Expression?, range: SourceRange
+  ) {
+    self.variables = variables
+    self.select = select
+    self.from = from
+    self.whereClause = whereClause
+    self.range = range
+  }
+}
+
+/// `@name = expression` in a SET clause.
+public struct VariableAssignment: Sendable, Equatable {
+  /// The name without `@`.
+  public var name: String
+  /// The value.
+  public var value: Expression
+  /// From `@` to the end of the expression.
+  public var range: SourceRange
+
+  /// Creates an assignment.
+  public init(name: String, value: Expression, range: SourceRange) {
+    self.name = name
+    self.value = value
+    self.range = range
+  }
+}
+
+/// The FROM clause of a statement: a quoted MQTT topic filter.
+public struct TopicFilterSource: Sendable, Equatable {
+  /// The filter text, quotes removed.
+  public var filter: String
+  /// The string literal.
+  public var range: SourceRange
+
+  /// Creates a FROM clause.
+  public init(filter: String, range: SourceRange) {
+    self.filter = filter
+    self.range = range
+  }
+}
+
+/// What a SELECT produces.
+public enum SelectClause: Sendable, Equatable {
+  /// `SELECT VALUE expr`: the value itself is the output.
+  case value(Expression)
+  /// `SELECT item, item, ...`: an object.
+  case items([SelectItem])
+}
+
+/// One item of a SELECT list.
+public struct SelectItem: Sendable, Equatable {
+  /// `*` or an expression.
+  public enum Kind: Sendable, Equatable {
+    /// `*`: every member of the current object (the payload, or the element in a nested query).
+    case star
+    /// An expression.
+    case expression(Expression)
+  }
+
+  /// The item.
+  public var kind: Kind
+  /// `AS a.b.c`, split at the dots; nil without AS.
+  public var alias: [String]?
+  /// The whole item, alias included.
+  public var range: SourceRange
+
+  /// Creates an item.
+  public init(kind: Kind, alias: [String]?, range: SourceRange) {
+    self.kind = kind
+    self.alias = alias
+    self.range = range
+  }
+}
+
+/// A nested query `(SELECT [VALUE] ... FROM path [WHERE ...])` over a value of the current message.
+public struct NestedQuery: Sendable, Equatable {
+  /// What each element produces.
+  public var select: SelectClause
+  /// The array or object iterated.
+  public var from: Expression
+  /// The per-element condition.
+  public var whereClause: Expression?
+
+  /// Creates a nested query.
+  public init(select: SelectClause, from: Expression, whereClause: Expression?) {
+    self.select = select
+    self.from = from
+    self.whereClause = whereClause
+  }
+}
+
+/// An expression with its source range.
+public struct Expression: Sendable, Equatable {
+  /// The node.
+  public var kind: ExpressionKind
+  /// Where it is written.
+  public var range: SourceRange
+
+  /// Creates an expression.
+  public init(_ kind: ExpressionKind, _ range: SourceRange) {
+    self.kind = kind
+    self.range = range
+  }
+}
+
+/// The expression nodes.
+public indirect enum ExpressionKind: Sendable, Equatable {
+  /// A literal: number, string, `true`, `false`, `null`.
+  case literal(Value)
+  /// A bare name: a member of the current object (payload or nested-query element).
+  case field(String)
+  /// `@name`: a SET variable.
+  case variable(String)
+  /// `*` where a value is expected (a function argument): the whole current object or payload.
+  case wildcard
+  /// `base.name`.
+  case member(Expression, String)
+  /// `-x` or `NOT x`.
+  case unary(UnaryOperator, Expression)
+  /// `a op b`.
+  case binary(BinaryOperator, Expression, Expression)
+  /// `name(args)`; `name` is as written (functions are matched case-insensitively).
+  case call(name: String, arguments: [Expression])
+  /// `cast(x AS type)`; the type name as written.
+  case cast(Expression, type: String, typeRange: SourceRange)
+  /// `CASE [subject] WHEN a THEN b ... [ELSE c] END`; no subject is the searched form.
+  case caseWhen(subject: Expression?, branches: [CaseBranch], otherwise: Expression?)
+  /// `{'k': v, ...}`.
+  case object([ObjectLiteralMember])
+  /// `[a, b, ...]`.
+  case array([Expression])
+  /// `(SELECT ...)`.
+  case nested(NestedQuery)
+}
+
+/// `WHEN condition THEN result`.
+public struct CaseBranch: Sendable, Equatable {
+  /// The compared value (simple CASE) or the condition (searched CASE).
+  public var when: Expression
+  /// The result.
+  public var then: Expression
+
+  /// Creates a branch.
+  public init(when: Expression, then: Expression) {
+    self.when = when
+    self.then = then
+  }
+}
+
+/// `'key': value` in an object literal.
+public struct ObjectLiteralMember: Sendable, Equatable {
+  /// The key.
+  public var key: String
+  /// The value.
+  public var value: Expression
+
+  /// Creates a member.
+  public init(key: String, value: Expression) {
+    self.key = key
+    self.value = value
+  }
+}
+
+/// Prefix operators.
+public enum UnaryOperator: String, Sendable {
+  /// Arithmetic negation.
+  case negate = "-"
+  /// Logical NOT.
+  case not = "NOT"
+}
+
+/// Infix operators; `Precedence.swift` holds their binding strength.
+public enum BinaryOperator: String, Sendable, CaseIterable {
+  /// Logical.
+  case or = "OR", and = "AND"
+  /// Comparison.
+  case equal = "=", notEqual = "<>", less = "<", lessOrEqual = "<=", greater = ">",
+    greaterOrEqual = ">="
+  /// Membership: `x IN array`.
+  case `in` = "IN"
+  /// Arithmetic.
+  case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+}

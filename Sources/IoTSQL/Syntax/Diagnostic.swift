@@ -1,0 +1,74 @@
+import Foundation
+
+/// One problem found in SQL text, with where it is.
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+  /// How bad it is.
+  public enum Severity: String, Sendable {
+    /// The statement cannot run.
+    case error
+    /// The statement runs but probably not as meant.
+    case warning
+  }
+
+  /// Which stage found it; the eval protocol reports it as `kind`.
+  public enum Stage: String, Sendable {
+    /// The lexer or the parser.
+    case parse
+    /// The checker or the compiler.
+    case compile
+  }
+
+  /// Error or warning.
+  public var severity: Severity
+  /// Parse or compile.
+  public var stage: Stage
+  /// One sentence, lower case, no final period: `expected an expression after ','`.
+  public var message: String
+  /// The offending token or node.
+  public var range: SourceRange
+
+  /// Creates a diagnostic.
+  public init(_ severity: Severity = .error, stage: Stage, _ message: String, at range: SourceRange) {
+    self.severity = severity
+    self.stage = stage
+    self.message = message
+    self.range = range
+  }
+
+  /// `1:24: error: expected an expression after ','`.
+  public var description: String { "\(range.start): \(severity.rawValue): \(message)" }
+
+  /// The diagnostic, then the line of `source` it points into, then a caret under its column.
+  public func rendered(in source: String, prefix: String = "") -> String {
+    let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+    var text = prefix + description
+    let index = range.start.line - 1
+    if lines.indices.contains(index) {
+      let line = lines[index].replacingOccurrences(of: "\r", with: "")
+      text += "\n" + line + "\n" + String(repeating: " ", count: max(0, range.start.column - 1)) + "^"
+    }
+    return text
+  }
+}
+
+/// Thrown when SQL text does not compile: every diagnostic found, errors first.
+public struct SQLError: Error, Sendable, CustomStringConvertible {
+  /// What was found, in source order.
+  public var diagnostics: [Diagnostic]
+  /// The statement text, so the error can be rendered with a caret.
+  public var source: String
+
+  /// Creates an error.
+  public init(_ diagnostics: [Diagnostic], source: String) {
+    self.diagnostics = diagnostics
+    self.source = source
+  }
+
+  /// The first error, which the one-line reports name.
+  public var first: Diagnostic { diagnostics.first(where: { $0.severity == .error }) ?? diagnostics[0] }
+
+  /// Every diagnostic with its line and caret.
+  public var description: String {
+    diagnostics.map { $0.rendered(in: source) }.joined(separator: "\n")
+  }
+}

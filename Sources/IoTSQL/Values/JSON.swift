@@ -1,0 +1,126 @@
+// CONTRACT STUB: the JSON helper replaces the bodies; the signatures are fixed.
+
+/// A JSON syntax error, with the byte offset of the offending byte.
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// Byte offset into the input.
+  public var offset: Int
+  /// What is wrong: `unexpected byte 0x7d`, `lone surrogate`, `nesting deeper than 512`.
+  public var message: String
+
+  /// Creates an error.
+  public init(offset: Int, message: String) {
+    self.offset = offset
+    self.message = message
+  }
+
+  /// `offset 17: unexpected byte 0x7d`.
+  public var description: String { "offset \(offset): \(message)" }
+}
+
+/// How numbers are read.
+public struct JSONReadOptions: Sendable {
+  /// Under 2016-03-23 a whole-number decimal (`10.0`) is read as an Int.
+  public var wholeDecimalsAsInt: Bool
+  /// The deepest nesting accepted (arrays and objects); deeper is an error, never a stack overflow.
+  public var maxDepth: Int
+
+  /// Creates options.
+  public init(wholeDecimalsAsInt: Bool = true, maxDepth: Int = 512) {
+    self.wholeDecimalsAsInt = wholeDecimalsAsInt
+    self.maxDepth = maxDepth
+  }
+
+  /// The options for a SQL version.
+  public static func `for`(_ version: SQLVersion) -> JSONReadOptions {
+    JSONReadOptions(wholeDecimalsAsInt: version >= .v2016_03_23)
+  }
+}
+
+/// The member paths a program reads from the payload, e.g. `["temp"]`, `["a", "b"]`.
+public struct PathTable: Sendable, Equatable {
+  /// The paths, each a chain of member names from the payload's root; the VM refers to them by index.
+  public var paths: [[String]]
+
+  /// Creates a table.
+  public init(paths: [[String]] = []) {
+    self.paths = paths
+  }
+
+  /// The index of `path`, adding it when new.
+  public mutating func index(of path: [String]) -> Int {
+    if let index = paths.firstIndex(of: path) { return index }
+    paths.append(path)
+    return paths.count - 1
+  }
+}
+
+/// What a selective read found in a payload.
+public struct PayloadView: Sendable {
+  /// How the payload parsed.
+  public enum Kind: Sendable, Equatable {
+    /// A JSON object.
+    case object
+    /// Valid JSON that is not an object (an array, a number, a string...).
+    case otherJSON
+    /// Not valid JSON: a Binary value.
+    case binary
+  }
+
+  /// The kind.
+  public var kind: Kind
+  /// One value per path of the table (`.undefined` when missing, or for any path of a non-object).
+  public var values: [Value]
+  /// The whole document, when it was asked for (`.binary(bytes)` for binary payloads).
+  public var document: Value?
+  /// True when writing `document` back out would give exactly the input bytes (compact, same
+  /// number spellings, same escapes), so `SELECT *` may pass the bytes through.
+  public var isCanonical: Bool
+  /// Why the payload is binary, for logs and the REPL.
+  public var error: JSONError?
+
+  /// Creates a view.
+  public init(kind: Kind, values: [Value], document: Value?, isCanonical: Bool, error: JSONError?) {
+    self.kind = kind
+    self.values = values
+    self.document = document
+    self.isCanonical = isCanonical
+    self.error = error
+  }
+}
+
+/// The engine's own strict RFC 8259 reader (the hot path).
+public enum JSONReader {
+  /// Parses a whole document or throws a positioned error.
+  public static func parse(_ bytes: [UInt8], options: JSONReadOptions = .init()) throws(JSONError) -> Value {
+    throw JSONError(offset: 0, message: "not implemented")
+  }
+
+  /// Parses text.
+  public static func parse(_ text: String, options: JSONReadOptions = .init()) throws(JSONError) -> Value {
+    try parse(Array(text.utf8), options: options)
+  }
+
+  /// Validates the whole payload and materialises only the values at `paths` (plus the whole
+  /// document when `wholeDocument` is true). A payload that is not valid JSON gives `.binary`.
+  public static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
+  ) -> PayloadView {
+    PayloadView(kind: .binary, values: [], document: nil, isCanonical: false, error: nil)
+  }
+}
+
+/// The writer: compact output as AWS writes it, or indented for people.
+public enum JSONWriter {
+  /// Appends `value` as compact JSON. Undefined members and elements are skipped; a bare Undefined
+  /// writes nothing; Binary is written as a base64 string.
+  public static func write(_ value: Value, into buffer: inout [UInt8]) {}
+
+  /// `value` as compact JSON text.
+  public static func string(_ value: Value) -> String { "" }
+
+  /// `value` as indented JSON text (two spaces), for terminals.
+  public static func prettyString(_ value: Value) -> String { "" }
+
+  /// The text of a number as this engine writes it.
+  public static func numberText(_ value: Value) -> String { "" }
+}

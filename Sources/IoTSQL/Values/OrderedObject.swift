@@ -1,0 +1,69 @@
+/// A JSON object that keeps its members in insertion order, as AWS writes them back out.
+///
+/// Lookups are linear: IoT payloads have a handful of keys, and a linear scan over a small array beats
+/// hashing. Setting an existing key replaces its value in place.
+public struct OrderedObject: Sendable, Equatable {
+  /// The keys, in order.
+  public private(set) var keys: [String]
+  /// The values, parallel to `keys`.
+  public private(set) var values: [Value]
+
+  /// An empty object.
+  public init() {
+    keys = []
+    values = []
+  }
+
+  /// An object with the given members; a repeated key keeps its first position and its last value.
+  public init(_ members: [(String, Value)]) {
+    self.init()
+    keys.reserveCapacity(members.count)
+    values.reserveCapacity(members.count)
+    for (key, value) in members { self[key] = value }
+  }
+
+  /// The number of members.
+  public var count: Int { keys.count }
+
+  /// True when there are no members.
+  public var isEmpty: Bool { keys.isEmpty }
+
+  /// The members, in order.
+  public var members: Zip2Sequence<[String], [Value]> { zip(keys, values) }
+
+  /// The value for `key`, or nil. Setting nil removes the member.
+  public subscript(key: String) -> Value? {
+    get {
+      for index in keys.indices where keys[index] == key { return values[index] }
+      return nil
+    }
+    set {
+      if let index = keys.firstIndex(of: key) {
+        if let newValue {
+          values[index] = newValue
+        } else {
+          keys.remove(at: index)
+          values.remove(at: index)
+        }
+      } else if let newValue {
+        keys.append(key)
+        values.append(newValue)
+      }
+    }
+  }
+
+  /// Appends a member without looking for an existing key (the caller knows it is new).
+  public mutating func appendUnchecked(_ key: String, _ value: Value) {
+    keys.append(key)
+    values.append(value)
+  }
+
+  /// Objects are equal when they have the same keys and values, in any order (AWS's `=` on objects).
+  public static func == (lhs: OrderedObject, rhs: OrderedObject) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    for (key, value) in lhs.members {
+      guard let other = rhs[key], other == value else { return false }
+    }
+    return true
+  }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// An IoT-SQL value: the nine types of the AWS IoT SQL reference (2016-03-23).
+///
+/// `undefined` is not `null`: a missing key, a failed conversion or a function called with the wrong
+/// types is `undefined`, which disappears from objects when they are serialized.
+public enum Value: Sendable, Equatable {
+  /// No value: a missing key, a failed conversion, a wrong argument.
+  case undefined
+  /// JSON `null`, a real value.
+  case null
+  /// A Boolean.
+  case bool(Bool)
+  /// A whole number that fits in 64 bits. Larger integers are `decimal`.
+  case int(Int)
+  /// A decimal number (34 significant digits as AWS; Foundation's `Decimal` carries 38).
+  case decimal(Decimal)
+  /// A UTF-8 string.
+  case string(String)
+  /// A heterogeneous array.
+  case array([Value])
+  /// An object that keeps its keys in insertion order.
+  case object(OrderedObject)
+  /// A payload that is not JSON, kept as its bytes.
+  case binary([UInt8])
+
+  /// The type name used in messages and by the REPL.
+  public var typeName: String {
+    switch self {
+    case .undefined: "Undefined"
+    case .null: "Null"
+    case .bool: "Boolean"
+    case .int: "Int"
+    case .decimal: "Decimal"
+    case .string: "String"
+    case .array: "Array"
+    case .object: "Object"
+    case .binary: "Binary"
+    }
+  }
+
+  /// True for `.undefined`.
+  @inlinable public var isUndefined: Bool {
+    if case .undefined = self { return true }
+    return false
+  }
+
+  /// The member `key` of an object; `undefined` for a missing key or a value that is not an object.
+  @inlinable public func member(_ key: String) -> Value {
+    if case .object(let object) = self { return object[key] ?? .undefined }
+    return .undefined
+  }
+}
+
+/// The SQL versions a rule can be written in.
+public enum SQLVersion: String, Sendable, CaseIterable, Comparable {
+  /// The original dialect, AWS's API default.
+  case v2015_10_08 = "2015-10-08"
+  /// The recommended dialect, this engine's default.
+  case v2016_03_23 = "2016-03-23"
+
+  /// The engine's default version.
+  public static let `default` = SQLVersion.v2016_03_23
+
+  /// Orders versions by release date.
+  public static func < (lhs: SQLVersion, rhs: SQLVersion) -> Bool { lhs.rawValue < rhs.rawValue }
+
+  /// Parses a version string; `beta` is read as the newest version.
+  public init?(string: String) {
+    if string == "beta" { self = .v2016_03_23 } else { self.init(rawValue: string) }
+  }
+}

@@ -1,0 +1,2 @@
+import IoTSQL
+print("iotrules")

@@ -1,0 +1,3 @@
+import Testing
+@testable import IoTSQL
+@Test func placeholderBuilds() { #expect(Value.null.typeName == "Null") }
