@@ -1,0 +1,25 @@
+/// One VM instruction: an opcode and up to three integer operands, as SQLite's p1..p3.
+public struct Instruction: Sendable, Equatable {
+  /// What to do.
+  public var opcode: Opcode
+  /// First operand.
+  public var a: Int32
+  /// Second operand.
+  public var b: Int32
+  /// Third operand.
+  public var c: Int32
+
+  /// Creates an instruction.
+  public init(_ opcode: Opcode, _ a: Int32 = 0, _ b: Int32 = 0, _ c: Int32 = 0) {
+    self.opcode = opcode
+    self.a = a
+    self.b = b
+    self.c = c
+  }
+}
+
+/// The opcodes (documented one by one in `Opcode.swift`).
+public enum Opcode: UInt8, Sendable, CaseIterable {
+  /// Placeholder while the compiler is written.
+  case halt
+}
