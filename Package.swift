@@ -7,12 +7,14 @@ let package = Package(
   products: [
     .executable(name: "iotrules", targets: ["iotrules"]),
     .library(name: "IoTSQL", targets: ["IoTSQL"]),
+    .library(name: "RulesEngine", targets: ["RulesEngine"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
   ],
   targets: [
     .target(name: "IoTSQL"),
+    .target(name: "RulesEngine", dependencies: ["IoTSQL"]),
     .executableTarget(
       name: "iotrules",
       dependencies: [

@@ -1,0 +1,122 @@
+import IoTSQL
+
+/// What an action receives for one matching message: the rule's output and the original message.
+public struct ActionInput: Sendable {
+  /// The rule that matched.
+  public var ruleName: String
+  /// The SELECT output (payload bytes and value) and the SET variables templates read.
+  public var evaluation: Evaluation
+  /// The original message, for templates and error records.
+  public var message: Message
+
+  /// Creates an input.
+  public init(ruleName: String, evaluation: Evaluation, message: Message) {
+    self.ruleName = ruleName
+    self.evaluation = evaluation
+    self.message = message
+  }
+}
+
+/// Why an action failed, and whether trying again could help.
+public struct ActionError: Error, Sendable, CustomStringConvertible {
+  /// Transient failures are retried under the action's policy; permanent ones go straight to the
+  /// error path.
+  public enum Kind: Sendable, Equatable {
+    /// Worth retrying: a locked database, a refused connection, HTTP 429/5xx.
+    case transient
+    /// Not worth retrying: a template that renders an invalid path, HTTP 400, a read-only database.
+    case permanent
+  }
+
+  /// Transient or permanent.
+  public var kind: Kind
+  /// What failed, for the error record's `errorMessage`.
+  public var message: String
+
+  /// Creates an error.
+  public init(_ kind: Kind, _ message: String) {
+    self.kind = kind
+    self.message = message
+  }
+
+  /// The message.
+  public var description: String { message }
+}
+
+/// An action: a destination for rule results, with the lifecycle configure → validate → start →
+/// perform* → shutdown.
+///
+/// `perform` may be called concurrently for different messages; an action that must keep order
+/// (one partition, one topic) serialises internally. `perform` returns only when the result is
+/// safely written (a committed transaction, a delivery report, a 2xx), so the dispatcher can
+/// acknowledge the message.
+public protocol Action: Sendable {
+  /// The kind as written in rule files: `sqlite`, `file`, `republish`, `kafka`, `http`.
+  var kind: String { get }
+  /// The AWS-style action name for error records: `SqliteAction`, `FileAction`, `RepublishAction`...
+  var actionName: String { get }
+  /// The target, for error records' `failedResource`: a database path and table, a topic, a URL.
+  var resource: String { get }
+  /// Opens connections or files. Called once before the first `perform`.
+  func start() async throws
+  /// Delivers one result.
+  func perform(_ input: ActionInput) async throws(ActionError)
+  /// Flushes and closes. Called once after the last `perform`.
+  func shutdown() async
+}
+
+/// A source of messages: replay file, MQTT subscription, Kafka consumer group.
+///
+/// `run` hands each message to `deliver`, which suspends while the engine is full (backpressure):
+/// the source must not read ahead of it unboundedly. `run` returns when the input ends (replay) or
+/// when the task is cancelled (graceful shutdown), after it has stopped intake.
+public protocol MessageSource: Sendable {
+  /// Reads messages until the input ends or the task is cancelled.
+  func run(deliver: @escaping @Sendable (Message) async -> Void) async throws
+}
+
+/// Publishes on a broker connection a source may share (MQTT republish uses the source's connection).
+public protocol Publisher: Sendable {
+  /// Publishes and returns when the broker has the message at the requested QoS.
+  func publish(
+    topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
+  ) async throws(ActionError)
+}
+
+/// MQTT 5 properties of a republished message (all optional).
+public struct PublishProperties: Sendable, Equatable {
+  /// Content type.
+  public var contentType: String?
+  /// Correlation data (bytes).
+  public var correlationData: [UInt8]?
+  /// Message expiry in seconds.
+  public var messageExpiry: UInt32?
+  /// 0 unspecified bytes, 1 UTF-8.
+  public var payloadFormatIndicator: UInt8?
+  /// Response topic.
+  public var responseTopic: String?
+  /// User properties, in order.
+  public var userProperties: [(key: String, value: String)]
+
+  /// Creates properties.
+  public init(
+    contentType: String? = nil, correlationData: [UInt8]? = nil, messageExpiry: UInt32? = nil,
+    payloadFormatIndicator: UInt8? = nil, responseTopic: String? = nil,
+    userProperties: [(key: String, value: String)] = []
+  ) {
+    self.contentType = contentType
+    self.correlationData = correlationData
+    self.messageExpiry = messageExpiry
+    self.payloadFormatIndicator = payloadFormatIndicator
+    self.responseTopic = responseTopic
+    self.userProperties = userProperties
+  }
+
+  /// Equal when every field is equal.
+  public static func == (lhs: PublishProperties, rhs: PublishProperties) -> Bool {
+    lhs.contentType == rhs.contentType && lhs.correlationData == rhs.correlationData
+      && lhs.messageExpiry == rhs.messageExpiry && lhs.payloadFormatIndicator == rhs.payloadFormatIndicator
+      && lhs.responseTopic == rhs.responseTopic
+      && lhs.userProperties.elementsEqual(rhs.userProperties, by: { $0 == $1 })
+  }
+}
