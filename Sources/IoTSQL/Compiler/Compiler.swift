@@ -1,9 +1,387 @@
-// API CONTRACT: the bodies are being written; the public surface is fixed.
-
-/// Compiles IoT-SQL text: parse, check, generate bytecode, fold constants.
+/// Compiles IoT-SQL text: parse, check, fold constants, generate bytecode.
 public enum Compiler {
   /// Compiles one statement; throws every diagnostic (with positions) when it does not compile.
   public static func compile(_ sql: String, version: SQLVersion = .default) throws(SQLError) -> Program {
-    throw SQLError([Diagnostic(stage: .compile, "compiler not implemented", at: SourceRange(at: .start))], source: sql)
+    let statement = try Parser.parse(sql)
+    var checker = Checker(version: version)
+    checker.check(statement)
+    if checker.hasErrors { throw SQLError(checker.diagnostics, source: sql) }
+    var generator = CodeGenerator(version: version, variables: statement.variables.map(\.name))
+    generator.compile(statement)
+    if !generator.diagnostics.isEmpty {
+      throw SQLError(checker.diagnostics + generator.diagnostics, source: sql)
+    }
+    return generator.finish(
+      source: sql, topicFilter: statement.from?.filter, warnings: checker.diagnostics)
+  }
+
+  /// Compiles one expression into a program that outputs its value: how templates are compiled.
+  /// `variables` are the SET variable names the expression may read, in the rule's order.
+  static func compileExpression(
+    _ expression: Expression, source: String, version: SQLVersion, variables: [String]
+  ) throws(SQLError) -> Program {
+    var checker = Checker(version: version, variables: variables)
+    checker.check(expression)
+    if checker.hasErrors { throw SQLError(checker.diagnostics, source: source) }
+    var generator = CodeGenerator(version: version, variables: variables)
+    generator.compile(expression)
+    generator.emit(.output, at: expression.range)
+    if !generator.diagnostics.isEmpty { throw SQLError(generator.diagnostics, source: source) }
+    return generator.finish(source: source, topicFilter: nil, warnings: checker.diagnostics)
+  }
+}
+
+/// Turns a checked AST into instructions. Constant sub-expressions are folded here.
+struct CodeGenerator {
+  let version: SQLVersion
+  private let variableIndex: [String: Int]
+  private let variableNames: [String]
+  private var instructions: [Instruction] = []
+  private var sourceMap: [SourceRange] = []
+  private var constants: [Value] = []
+  private var paths = PathTable()
+  private var readsWholePayload = false
+  private var prepared: [(any Sendable)?] = []
+  /// How many nested queries enclose the expression being compiled: bare names then read the element.
+  private var nestingDepth = 0
+  private(set) var diagnostics: [Diagnostic] = []
+
+  init(version: SQLVersion, variables: [String]) {
+    self.version = version
+    self.variableNames = variables
+    var index: [String: Int] = [:]
+    for (position, name) in variables.enumerated() { index[name] = position }
+    self.variableIndex = index
+  }
+
+  func finish(source: String, topicFilter: String?, warnings: [Diagnostic]) -> Program {
+    Program(
+      source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
+      instructions: instructions, constants: constants, paths: paths,
+      readsWholePayload: readsWholePayload, sourceMap: sourceMap, prepared: prepared,
+      warnings: warnings)
+  }
+
+  // MARK: Emitting
+
+  @discardableResult
+  mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int {
+    instructions.append(Instruction(opcode, Int32(a), Int32(b), Int32(c)))
+    sourceMap.append(range)
+    return instructions.count - 1
+  }
+
+  /// Points the jump at `address` to the next instruction to be emitted.
+  mutating func patch(_ address: Int) {
+    instructions[address].a = Int32(instructions.count)
+  }
+
+  mutating func constant(_ value: Value) -> Int {
+    if let index = constants.firstIndex(where: { Self.identical($0, value) }) { return index }
+    constants.append(value)
+    return constants.count - 1
+  }
+
+  /// Same type and same value: `1` and `1.0` are different constants.
+  private static func identical(_ a: Value, _ b: Value) -> Bool {
+    switch (a, b) {
+    case (.int(let x), .int(let y)): x == y
+    case (.decimal(let x), .decimal(let y)): x == y
+    case (.string(let x), .string(let y)): x == y
+    case (.bool(let x), .bool(let y)): x == y
+    case (.null, .null), (.undefined, .undefined): true
+    default: false
+    }
+  }
+
+  // MARK: Statements
+
+  mutating func compile(_ statement: Statement) {
+    for assignment in statement.variables {
+      compile(assignment.value)
+      emit(.storeVariable, variableIndex[assignment.name]!, at: assignment.range)
+    }
+    var toNoMatch: Int?
+    if let condition = statement.whereClause {
+      compile(condition)
+      toNoMatch = emit(.jumpIfNotTrue, at: condition.range)
+    }
+    if case .items(let items) = statement.select, items.count == 1, items[0].kind == .star,
+      items[0].alias == nil
+    {
+      emit(.passthrough, at: items[0].range)
+    } else {
+      compile(statement.select, range: statement.range)
+      emit(.output, at: statement.range)
+    }
+    if let toNoMatch {
+      patch(toNoMatch)
+      emit(.noMatch, at: statement.whereClause!.range)
+    }
+  }
+
+  /// Leaves the SELECT result on the stack.
+  mutating func compile(_ select: SelectClause, range: SourceRange) {
+    switch select {
+    case .value(let expression): compile(expression)
+    case .items(let items):
+      emit(.newObject, at: range)
+      for (position, item) in items.enumerated() {
+        switch item.kind {
+        case .star:
+          loadCurrentObject(at: item.range)
+          if let alias = item.alias {
+            emit(.setMember, aliasConstant(alias), at: item.range)
+          } else {
+            emit(.mergeMembers, at: item.range)
+          }
+        case .expression(let expression):
+          compile(expression)
+          let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
+          emit(.setMember, aliasConstant(alias), at: item.range)
+        }
+      }
+    }
+  }
+
+  private mutating func aliasConstant(_ alias: [String]) -> Int {
+    constant(.array(alias.map { .string($0) }))
+  }
+
+  private mutating func loadCurrentObject(at range: SourceRange) {
+    if nestingDepth > 0 {
+      emit(.loadElement, at: range)
+    } else {
+      readsWholePayload = true
+      emit(.loadPayload, at: range)
+    }
+  }
+
+  /// The output key of an item without AS: a field's or path's last name, a function's name,
+  /// else `_N` with N the 1-based item position (see Grammar/README.md).
+  static func defaultName(for expression: Expression, position: Int) -> String {
+    switch expression.kind {
+    case .field(let name): name
+    case .member(_, let name): name
+    case .variable(let name): name
+    case .call(let name, _): name
+    case .cast: "cast"
+    default: "_\(position + 1)"
+    }
+  }
+
+  // MARK: Expressions
+
+  mutating func compile(_ expression: Expression) {
+    if let value = fold(expression) {
+      emit(.constant, constant(value), at: expression.range)
+      return
+    }
+    let range = expression.range
+    switch expression.kind {
+    case .literal(let value):
+      emit(.constant, constant(Coercions.normalized(value, version: version)), at: range)
+    case .field(let name):
+      if nestingDepth > 0 {
+        emit(.loadElementField, constant(.string(name)), at: range)
+      } else {
+        emit(.loadPath, paths.index(of: [name]), at: range)
+      }
+    case .variable(let name):
+      emit(.loadVariable, variableIndex[name] ?? 0, at: range)
+    case .wildcard:
+      loadCurrentObject(at: range)
+    case .member(let base, let name):
+      if nestingDepth == 0, let path = Self.payloadPath(expression) {
+        emit(.loadPath, paths.index(of: path), at: range)
+      } else {
+        compile(base)
+        emit(.member, constant(.string(name)), at: range)
+      }
+    case .unary(let op, let operand):
+      compile(operand)
+      emit(op == .negate ? .negate : .not, at: range)
+    case .binary(let op, let left, let right):
+      compile(left)
+      compile(right)
+      emit(Self.opcode(for: op), at: range)
+    case .call(let name, let arguments):
+      compileCall(name: name, arguments: arguments, range: range)
+    case .cast(let operand, let type, _):
+      compile(operand)
+      let target = CastType(name: type, version: version) ?? .string
+      emit(.cast, CastType.allCases.firstIndex(of: target)!, at: range)
+    case .caseWhen(let subject, let branches, let otherwise):
+      compileCase(subject: subject, branches: branches, otherwise: otherwise, range: range)
+    case .object(let members):
+      for member in members { compile(member.value) }
+      // Keys take a consecutive block of the pool, not de-duplicated.
+      let first = constants.count
+      for member in members { constants.append(.string(member.key)) }
+      emit(.makeObject, first, members.count, at: range)
+    case .array(let elements):
+      for element in elements { compile(element) }
+      emit(.makeArray, elements.count, at: range)
+    case .nested(let query):
+      compile(query.from)
+      let begin = emit(.iterateBegin, at: range)
+      let loop = instructions.count
+      let next = emit(.iterateNext, at: range)
+      nestingDepth += 1
+      if let condition = query.whereClause {
+        compile(condition)
+        emit(.jumpIfNotTrue, loop, at: condition.range)
+      }
+      compile(query.select, range: range)
+      emit(.iterateAppend, at: range)
+      emit(.jump, loop, at: range)
+      nestingDepth -= 1
+      patch(next)
+      emit(.iterateEnd, at: range)
+      patch(begin)
+    }
+  }
+
+  /// `a.b.c` on a payload field, as a path from the payload's root; nil for other bases.
+  static func payloadPath(_ expression: Expression) -> [String]? {
+    switch expression.kind {
+    case .field(let name): [name]
+    case .member(let base, let name): payloadPath(base).map { $0 + [name] }
+    default: nil
+    }
+  }
+
+  static func opcode(for op: BinaryOperator) -> Opcode {
+    switch op {
+    case .or: .or
+    case .and: .and
+    case .equal: .equal
+    case .notEqual: .notEqual
+    case .less: .less
+    case .lessOrEqual: .lessOrEqual
+    case .greater: .greater
+    case .greaterOrEqual: .greaterOrEqual
+    case .in: .in
+    case .add: .add
+    case .subtract: .subtract
+    case .multiply: .multiply
+    case .divide: .divide
+    case .remainder: .remainder
+    }
+  }
+
+  private mutating func compileCall(name: String, arguments: [Expression], range: SourceRange) {
+    guard let index = FunctionRegistry.index(of: name) else { return }
+    let spec = FunctionRegistry.all[index]
+    let isEncode = spec.name.lowercased() == "encode"
+    for (position, argument) in arguments.enumerated() {
+      if isEncode, position == 0, argument.kind == .wildcard, nestingDepth == 0 {
+        emit(.loadRawPayload, at: argument.range)
+      } else {
+        compile(argument)
+      }
+    }
+    var slot = -1
+    if let prepare = spec.prepare {
+      do {
+        let state = try prepare(arguments.map { fold($0) }, version)
+        if let state {
+          prepared.append(state)
+          slot = prepared.count - 1
+        }
+      } catch {
+        let where_ = arguments.indices.contains(error.argument) ? arguments[error.argument].range : range
+        diagnostics.append(Diagnostic(stage: .compile, error.message, at: where_))
+      }
+    }
+    emit(.call, index, arguments.count, slot, at: range)
+  }
+
+  private mutating func compileCase(
+    subject: Expression?, branches: [CaseBranch], otherwise: Expression?, range: SourceRange
+  ) {
+    var toEnd: [Int] = []
+    if let subject {
+      compile(subject)
+      // An Undefined subject makes the whole CASE Undefined, ELSE or not: it stays as the result.
+      toEnd.append(emit(.jumpIfUndefined, at: subject.range))
+      for branch in branches {
+        compile(branch.when)
+        let miss = emit(.caseCompare, at: branch.when.range)
+        compile(branch.then)
+        toEnd.append(emit(.jump, at: branch.then.range))
+        patch(miss)
+      }
+      emit(.pop, at: range)
+    } else {
+      for branch in branches {
+        compile(branch.when)
+        let miss = emit(.jumpIfNotTrue, at: branch.when.range)
+        compile(branch.then)
+        toEnd.append(emit(.jump, at: branch.then.range))
+        patch(miss)
+      }
+    }
+    if let otherwise {
+      compile(otherwise)
+    } else {
+      emit(.constant, constant(.undefined), at: range)
+    }
+    for address in toEnd { patch(address) }
+  }
+
+  // MARK: Constant folding
+
+  /// The value of `expression` when it is the same for every message, else nil.
+  func fold(_ expression: Expression) -> Value? {
+    switch expression.kind {
+    case .literal(let value):
+      return Coercions.normalized(value, version: version)
+    case .unary(let op, let operand):
+      guard let value = fold(operand) else { return nil }
+      return Operators.unary(op, value, version: version)
+    case .binary(let op, let left, let right):
+      guard let l = fold(left), let r = fold(right) else { return nil }
+      return Operators.binary(op, l, r, version: version)
+    case .cast(let operand, let type, _):
+      guard let value = fold(operand), let target = CastType(name: type, version: version) else { return nil }
+      return Coercions.cast(value, to: target, version: version)
+    case .array(let elements):
+      var values: [Value] = []
+      for element in elements {
+        guard let value = fold(element) else { return nil }
+        values.append(value)
+      }
+      return .array(values)
+    case .object(let members):
+      var object = OrderedObject()
+      for member in members {
+        guard let value = fold(member.value) else { return nil }
+        if !value.isUndefined { object[member.key] = value }
+      }
+      return .object(object)
+    case .call(let name, let arguments):
+      guard let spec = FunctionRegistry.lookup(name), spec.isDeterministic, spec.unavailableReason == nil,
+        spec.arity.contains(arguments.count)
+      else { return nil }
+      var values: [Value] = []
+      for argument in arguments {
+        guard let value = fold(argument) else { return nil }
+        values.append(value)
+      }
+      let state: (any Sendable)?
+      if let prepare = spec.prepare {
+        guard let prepared = try? prepare(values.map { Optional($0) }, version) else { return nil }
+        state = prepared
+      } else {
+        state = nil
+      }
+      let call = FunctionCall(
+        arguments: values[...], context: EvaluationContext(topic: "", payload: []), version: version,
+        prepared: state)
+      return spec.implementation(call)
+    default:
+      return nil
+    }
   }
 }

@@ -1,4 +1,4 @@
-/// One VM instruction: an opcode and up to three integer operands, as SQLite's p1..p3.
+/// One VM instruction: an opcode and up to three integer operands, as SQLite's P1..P3.
 public struct Instruction: Sendable, Equatable {
   /// What to do.
   public var opcode: Opcode
@@ -16,10 +16,4 @@ public struct Instruction: Sendable, Equatable {
     self.b = b
     self.c = c
   }
-}
-
-/// The opcodes (documented one by one in `Opcode.swift`).
-public enum Opcode: UInt8, Sendable, CaseIterable {
-  /// Placeholder while the compiler is written.
-  case halt
 }

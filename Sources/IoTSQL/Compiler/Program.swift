@@ -1,5 +1,3 @@
-// API CONTRACT: the bodies are being written; the public surface is fixed.
-
 /// A compiled statement: immutable and `Sendable`, shared by every task that evaluates the rule.
 public struct Program: Sendable {
   /// The SQL text it was compiled from.
@@ -20,7 +18,7 @@ public struct Program: Sendable {
   public let readsWholePayload: Bool
   /// The source range of each instruction, parallel to `instructions`.
   public let sourceMap: [SourceRange]
-  /// Prepared state of function calls (compiled regular expressions), by instruction operand.
+  /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
   let prepared: [(any Sendable)?]
   /// Warnings the checker found (errors throw instead).
   public let warnings: [Diagnostic]

@@ -1,24 +1,90 @@
-// API CONTRACT: the bodies are being written; the public surface is fixed.
-
 /// A substitution template: text with `${expression}` parts, compiled once like the SQL and rendered
 /// against the original message and the rule's SET variables (not against the SELECT output).
 public struct Template: Sendable {
+  /// One piece of the template.
+  public enum Part: Sendable {
+    /// Literal text.
+    case text(String)
+    /// A compiled `${...}` expression.
+    case expression(Program)
+  }
+
   /// The template text.
   public let source: String
+  /// The literal and expression parts, in order.
+  public let parts: [Part]
+
   /// True when the text has no `${...}`: it renders to itself.
-  public var isConstant: Bool { true }
+  public var isConstant: Bool {
+    parts.allSatisfy { if case .text = $0 { true } else { false } }
+  }
+
+  /// The literal text before the first `${`: for a path, the fixed folder a rendered path must stay in.
+  public var literalPrefix: String {
+    if case .text(let text)? = parts.first { return text }
+    return ""
+  }
 
   /// Compiles `text`; `variables` are the rule's SET variable names. Errors carry positions within
   /// the template text.
   public static func compile(_ text: String, version: SQLVersion = .default, variables: [String] = [])
     throws(SQLError) -> Template
   {
-    Template(source: text)
+    var parts: [Part] = []
+    let bytes = Array(text.utf8)
+    var literalStart = 0
+    var index = 0
+    while index < bytes.count {
+      if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
+        if index > literalStart {
+          parts.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
+        }
+        let (expression, end) = try Parser.parseTemplateExpression(in: text, from: index + 2)
+        let program = try Compiler.compileExpression(
+          expression, source: text, version: version, variables: variables)
+        parts.append(.expression(program))
+        index = end
+        literalStart = end
+      } else {
+        index += 1
+      }
+    }
+    if literalStart < bytes.count {
+      parts.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
+    }
+    return Template(source: text, parts: parts)
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as
   /// compact JSON, Undefined and Null as nothing).
   public func render(context: EvaluationContext, variables: [Value] = []) -> String {
-    source
+    var machine = VirtualMachine()
+    return render(context: context, variables: variables, using: &machine)
+  }
+
+  /// Renders with a caller's VM, to reuse its stack.
+  public func render(
+    context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine
+  ) -> String {
+    var output = ""
+    for part in parts {
+      switch part {
+      case .text(let text): output += text
+      case .expression(let program):
+        let value = machine.evaluateExpression(program, context: context, variables: variables)
+        output += Self.text(of: value)
+      }
+    }
+    return output
+  }
+
+  /// The String form a template writes for a value.
+  public static func text(of value: Value) -> String {
+    switch value {
+    case .undefined, .null: ""
+    case .string(let text): text
+    case .binary(let bytes): String(decoding: bytes, as: UTF8.self)
+    default: Coercions.toText(value) ?? JSONWriter.string(value)
+    }
   }
 }

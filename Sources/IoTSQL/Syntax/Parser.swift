@@ -14,3 +14,13 @@ public struct Parser {
       [Diagnostic(stage: .parse, "parser not implemented", at: SourceRange(at: .start))], source: source)
   }
 }
+
+extension Parser {
+  /// Parses the expression of a `${...}` template part starting at byte `offset` of `text`.
+  public static func parseTemplateExpression(in text: String, from offset: Int) throws(SQLError) -> (
+    expression: Expression, end: Int
+  ) {
+    throw SQLError(
+      [Diagnostic(stage: .parse, "parser not implemented", at: SourceRange(at: .start))], source: text)
+  }
+}

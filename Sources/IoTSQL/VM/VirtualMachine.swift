@@ -1,24 +1,320 @@
-// API CONTRACT: the bodies are being written; the public surface is fixed.
-
 /// The result of a rule that matched: what its actions receive.
 public struct Evaluation: Sendable {
   /// The outgoing payload bytes: compact JSON, the passed-through bytes of `SELECT *`, or empty for a
   /// bare Undefined.
   public var payload: [UInt8]
-  /// The outgoing value (`.binary` for passed-through non-JSON bytes, `.undefined` for an empty payload).
-  public var value: Value
   /// The SET variables' values, in `Program.variableNames` order: templates read them.
   public var variables: [Value]
+  private var storedValue: Value?
+  private var version: SQLVersion
+
+  /// Creates an evaluation from its value (the payload is its compact JSON, or its bytes for Binary).
+  public init(value: Value, variables: [Value] = [], version: SQLVersion = .default) {
+    self.payload = Evaluation.serialize(value)
+    self.storedValue = value
+    self.variables = variables
+    self.version = version
+  }
+
+  init(payload: [UInt8], value: Value?, variables: [Value], version: SQLVersion) {
+    self.payload = payload
+    self.storedValue = value
+    self.variables = variables
+    self.version = version
+  }
+
+  /// The outgoing value: `.binary` for passed-through non-JSON bytes, `.undefined` for an empty
+  /// payload. Decoded from `payload` on demand when the VM passed bytes through.
+  public var value: Value {
+    if let storedValue { return storedValue }
+    if payload.isEmpty { return .undefined }
+    return (try? JSONReader.parse(payload, options: .for(version))) ?? .binary(payload)
+  }
+
+  /// True when the payload is not JSON (a passed-through binary payload).
+  public var isBinary: Bool {
+    if case .binary = value { return true }
+    return false
+  }
+
+  static func serialize(_ value: Value) -> [UInt8] {
+    switch value {
+    case .undefined: return []
+    case .binary(let bytes): return bytes
+    default:
+      var buffer: [UInt8] = []
+      buffer.reserveCapacity(128)
+      JSONWriter.write(value, into: &buffer)
+      return buffer
+    }
+  }
 }
 
 /// Runs programs. A VM is a cheap value that keeps its stack between runs: give each task its own.
 public struct VirtualMachine: Sendable {
+  private var stack: [Value] = []
+  private var frames: [IterationFrame] = []
+
+  /// One nested query in progress.
+  private struct IterationFrame {
+    var elements: [Value]
+    var next: Int
+    var results: [Value]
+    var isObjectSource: Bool
+    var current: Value
+  }
+
+  /// How a run ended.
+  private enum Outcome {
+    case noMatch
+    case value(Value)
+    case passthrough
+  }
+
   /// Creates a VM.
-  public init() {}
+  public init() {
+    stack.reserveCapacity(32)
+  }
 
   /// Evaluates `program` on one message: nil when WHERE is not true (no match), else the output.
   /// It does not check the topic against FROM: the rule set's trie has done that.
   public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
-    nil
+    let options = JSONReadOptions.for(program.version)
+    let view = JSONReader.read(
+      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options)
+    var variables = [Value](repeating: .undefined, count: program.variableNames.count)
+    switch run(program, context: context, view: view, variables: &variables) {
+    case .noMatch:
+      return nil
+    case .value(let value):
+      return Evaluation(
+        payload: Evaluation.serialize(value), value: value, variables: variables, version: program.version)
+    case .passthrough:
+      switch view.kind {
+      case .binary:
+        return Evaluation(
+          payload: context.payload, value: .binary(context.payload), variables: variables,
+          version: program.version)
+      case .object, .otherJSON:
+        if view.isCanonical {
+          return Evaluation(
+            payload: context.payload, value: view.document, variables: variables, version: program.version)
+        }
+        let document =
+          view.document ?? (try? JSONReader.parse(context.payload, options: options)) ?? .binary(context.payload)
+        return Evaluation(
+          payload: Evaluation.serialize(document), value: document, variables: variables,
+          version: program.version)
+      }
+    }
+  }
+
+  /// Evaluates an expression program (a template part) with given SET variables: its value.
+  public mutating func evaluateExpression(
+    _ program: Program, context: EvaluationContext, variables: [Value]
+  ) -> Value {
+    let view = JSONReader.read(
+      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
+      options: .for(program.version))
+    var variables = variables
+    if variables.count < program.variableNames.count {
+      variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
+    }
+    if case .value(let value) = run(program, context: context, view: view, variables: &variables) {
+      return value
+    }
+    return .undefined
+  }
+
+  private mutating func run(
+    _ program: Program, context: EvaluationContext, view: PayloadView, variables: inout [Value]
+  ) -> Outcome {
+    stack.removeAll(keepingCapacity: true)
+    frames.removeAll(keepingCapacity: true)
+    let version = program.version
+    let code = program.instructions
+    let constants = program.constants
+    var pc = 0
+    while pc < code.count {
+      let instruction = code[pc]
+      pc += 1
+      switch instruction.opcode {
+      case .constant:
+        stack.append(constants[Int(instruction.a)])
+      case .loadPath:
+        let index = Int(instruction.a)
+        stack.append(index < view.values.count ? view.values[index] : .undefined)
+      case .loadPayload:
+        stack.append(view.document ?? payloadDocument(context, version: version))
+      case .loadRawPayload:
+        stack.append(.binary(context.payload))
+      case .loadVariable:
+        stack.append(variables[Int(instruction.a)])
+      case .storeVariable:
+        variables[Int(instruction.a)] = stack.removeLast()
+      case .loadElement:
+        stack.append(frames.last?.current ?? .undefined)
+      case .loadElementField:
+        let key = Self.key(constants[Int(instruction.a)])
+        stack.append(frames.last?.current.member(key) ?? .undefined)
+      case .member:
+        let key = Self.key(constants[Int(instruction.a)])
+        stack[stack.count - 1] = stack[stack.count - 1].member(key)
+      case .negate:
+        stack[stack.count - 1] = Operators.unary(.negate, stack[stack.count - 1], version: version)
+      case .not:
+        stack[stack.count - 1] = Operators.unary(.not, stack[stack.count - 1], version: version)
+      case .or, .and, .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual, .in, .add,
+        .subtract, .multiply, .divide, .remainder:
+        let right = stack.removeLast()
+        let left = stack.removeLast()
+        stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
+      case .call:
+        let spec = FunctionRegistry.all[Int(instruction.a)]
+        let base = stack.count - Int(instruction.b)
+        let slot = Int(instruction.c)
+        let result: Value
+        do {
+          let call = FunctionCall(
+            arguments: stack[base...], context: context, version: version,
+            prepared: slot >= 0 ? program.prepared[slot] : nil)
+          result = spec.implementation(call)
+        }
+        stack.removeSubrange(base...)
+        stack.append(result)
+      case .cast:
+        let target = CastType.allCases[Int(instruction.a)]
+        stack[stack.count - 1] = Coercions.cast(stack[stack.count - 1], to: target, version: version)
+      case .jump:
+        pc = Int(instruction.a)
+      case .jumpIfNotTrue:
+        if !Operators.isTrue(stack.removeLast()) { pc = Int(instruction.a) }
+      case .jumpIfUndefined:
+        if stack[stack.count - 1].isUndefined { pc = Int(instruction.a) }
+      case .caseCompare:
+        let candidate = stack.removeLast()
+        if Operators.isTrue(Operators.equals(stack[stack.count - 1], candidate)) {
+          stack.removeLast()
+        } else {
+          pc = Int(instruction.a)
+        }
+      case .pop:
+        stack.removeLast()
+      case .makeArray:
+        let count = Int(instruction.a)
+        let elements = Array(stack[(stack.count - count)...])
+        stack.removeLast(count)
+        stack.append(.array(elements))
+      case .makeObject:
+        let first = Int(instruction.a)
+        let count = Int(instruction.b)
+        var object = OrderedObject()
+        let base = stack.count - count
+        for offset in 0..<count where !stack[base + offset].isUndefined {
+          object[Self.key(constants[first + offset])] = stack[base + offset]
+        }
+        stack.removeLast(count)
+        stack.append(.object(object))
+      case .newObject:
+        stack.append(.object(OrderedObject()))
+      case .setMember:
+        let value = stack.removeLast()
+        if !value.isUndefined, case .array(let alias) = constants[Int(instruction.a)] {
+          let keys = alias.map(Self.key)
+          if case .object(var object) = stack.removeLast() {
+            Self.set(&object, path: keys[...], to: value)
+            stack.append(.object(object))
+          } else {
+            stack.append(.undefined)
+          }
+        }
+      case .mergeMembers:
+        let source = stack.removeLast()
+        if case .object(let members) = source, case .object(var object) = stack.removeLast() {
+          for (key, value) in members.members { object[key] = value }
+          stack.append(.object(object))
+        }
+      case .iterateBegin:
+        let source = stack.removeLast()
+        switch source {
+        case .array(let elements):
+          frames.append(
+            IterationFrame(elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
+        case .object:
+          frames.append(
+            IterationFrame(elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
+        default:
+          stack.append(.undefined)
+          pc = Int(instruction.a)
+        }
+      case .iterateNext:
+        let index = frames.count - 1
+        if frames[index].next < frames[index].elements.count {
+          frames[index].current = frames[index].elements[frames[index].next]
+          frames[index].next += 1
+        } else {
+          pc = Int(instruction.a)
+        }
+      case .iterateAppend:
+        let result = stack.removeLast()
+        if !result.isUndefined { frames[frames.count - 1].results.append(result) }
+      case .iterateEnd:
+        let frame = frames.removeLast()
+        if frame.isObjectSource {
+          stack.append(frame.results.first ?? .undefined)
+        } else {
+          stack.append(.array(frame.results))
+        }
+      case .noMatch:
+        return .noMatch
+      case .output:
+        return .value(stack.removeLast())
+      case .passthrough:
+        return .passthrough
+      }
+    }
+    return .value(stack.last ?? .undefined)
+  }
+
+  private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {
+    (try? JSONReader.parse(context.payload, options: .for(version))) ?? .binary(context.payload)
+  }
+
+  @inline(__always)
+  private static func key(_ value: Value) -> String {
+    if case .string(let text) = value { return text }
+    return ""
+  }
+
+  /// Sets `path` in `object`, creating intermediate objects (dotted aliases: `AS a.b.c`).
+  private static func set(_ object: inout OrderedObject, path: ArraySlice<String>, to value: Value) {
+    guard let first = path.first else { return }
+    if path.count == 1 {
+      object[first] = value
+      return
+    }
+    var inner: OrderedObject
+    if case .object(let existing)? = object[first] { inner = existing } else { inner = OrderedObject() }
+    set(&inner, path: path.dropFirst(), to: value)
+    object[first] = .object(inner)
+  }
+
+  private static func binaryOperator(_ opcode: Opcode) -> BinaryOperator {
+    switch opcode {
+    case .or: .or
+    case .and: .and
+    case .equal: .equal
+    case .notEqual: .notEqual
+    case .less: .less
+    case .lessOrEqual: .lessOrEqual
+    case .greater: .greater
+    case .greaterOrEqual: .greaterOrEqual
+    case .in: .in
+    case .add: .add
+    case .subtract: .subtract
+    case .multiply: .multiply
+    case .divide: .divide
+    default: .remainder
+    }
   }
 }

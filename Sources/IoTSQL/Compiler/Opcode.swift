@@ -1,0 +1,182 @@
+/// The instruction set of the IoT-SQL virtual machine: a stack machine.
+///
+/// Each case documents its operands, a `Synopsis:` in stack notation (`[.., x] -> [.., y]`), and its
+/// edge cases. `synopsis` returns the same line for `explain`. No instruction throws: type problems
+/// give Undefined, as AWS does.
+public enum Opcode: UInt8, Sendable, CaseIterable {
+  /// Pushes constant A.
+  /// Synopsis: `[..] -> [.., constants[A]]`
+  case constant
+  /// Pushes payload path A (a member chain from the payload root), read by the selective JSON scan.
+  /// Synopsis: `[..] -> [.., payload.path[A]]`. Undefined when missing or when the payload is binary.
+  case loadPath
+  /// Pushes the whole payload document (`*`): the parsed JSON, or Binary for a non-JSON payload.
+  /// Synopsis: `[..] -> [.., *]`
+  case loadPayload
+  /// Pushes the raw payload bytes as Binary, whatever they hold (`encode(*, ...)`).
+  /// Synopsis: `[..] -> [.., bytes(*)]`
+  case loadRawPayload
+  /// Pushes SET variable A.
+  /// Synopsis: `[..] -> [.., @vars[A]]`
+  case loadVariable
+  /// Pops into SET variable A.
+  /// Synopsis: `[.., x] -> [..]; @vars[A] = x`
+  case storeVariable
+  /// Pushes the current element of the innermost nested query (`*` inside it).
+  /// Synopsis: `[..] -> [.., element]`
+  case loadElement
+  /// Pushes member named by constant A of the current nested-query element.
+  /// Synopsis: `[..] -> [.., element.K[A]]`. Undefined when the element is not an object.
+  case loadElementField
+  /// Replaces the top with its member named by constant A.
+  /// Synopsis: `[.., x] -> [.., x.K[A]]`. Undefined when x is not an object or lacks the key.
+  case member
+  /// Arithmetic negation. Synopsis: `[.., x] -> [.., -x]`. Numeric strings convert; else Undefined.
+  case negate
+  /// Logical NOT. Synopsis: `[.., x] -> [.., NOT x]`. Non-Booleans give Undefined.
+  case not
+  /// Logical OR, both sides evaluated. Synopsis: `[.., x, y] -> [.., x OR y]`
+  case or
+  /// Logical AND, both sides evaluated. Synopsis: `[.., x, y] -> [.., x AND y]`
+  case and
+  /// Equality without coercion (`'1' = 1` is false). Synopsis: `[.., x, y] -> [.., x = y]`
+  case equal
+  /// Synopsis: `[.., x, y] -> [.., x <> y]`
+  case notEqual
+  /// Numeric ordering; strings convert when numeric. Synopsis: `[.., x, y] -> [.., x < y]`
+  case less
+  /// Synopsis: `[.., x, y] -> [.., x <= y]`
+  case lessOrEqual
+  /// Synopsis: `[.., x, y] -> [.., x > y]`
+  case greater
+  /// Synopsis: `[.., x, y] -> [.., x >= y]`
+  case greaterOrEqual
+  /// Membership. Synopsis: `[.., x, arr] -> [.., x IN arr]`
+  case `in`
+  /// Sum, or concatenation when either side is a String. Synopsis: `[.., x, y] -> [.., x + y]`
+  case add
+  /// Synopsis: `[.., x, y] -> [.., x - y]`
+  case subtract
+  /// Synopsis: `[.., x, y] -> [.., x * y]`
+  case multiply
+  /// Division by zero gives Undefined. Synopsis: `[.., x, y] -> [.., x / y]`
+  case divide
+  /// Synopsis: `[.., x, y] -> [.., x % y]`
+  case remainder
+  /// Calls registry function A with the top B values; C is its prepared-state slot (-1 for none).
+  /// Synopsis: `[.., a1..aB] -> [.., f[A](a1..aB)]`
+  case call
+  /// `cast(x AS T)`, T = `CastType` index A. Synopsis: `[.., x] -> [.., cast(x AS T[A])]`
+  case cast
+  /// Jumps to A. Synopsis: `pc = A`
+  case jump
+  /// Pops; jumps to A unless the value is true. Synopsis: `[.., c] -> [..]; if c != true: pc = A`
+  case jumpIfNotTrue
+  /// Jumps to A, leaving the top in place, when it is Undefined (a CASE subject).
+  /// Synopsis: `[.., s] -> [.., s]; if s is Undefined: pc = A`
+  case jumpIfUndefined
+  /// Simple CASE test: pops the WHEN value; when it equals the subject, pops the subject too and
+  /// continues; otherwise jumps to A, keeping the subject.
+  /// Synopsis: `[.., s, w] -> [..] if s = w, else [.., s]; pc = A`
+  case caseCompare
+  /// Discards the top. Synopsis: `[.., x] -> [..]`
+  case pop
+  /// Builds an array from the top A values. Synopsis: `[.., x1..xA] -> [.., [x1..xA]]`
+  case makeArray
+  /// Builds an object from the top B values, keys = constants A..A+B-1; Undefined members dropped.
+  /// Synopsis: `[.., v1..vB] -> [.., {K[A]: v1, ..}]`
+  case makeObject
+  /// Pushes an empty object: the SELECT result being built. Synopsis: `[..] -> [.., {}]`
+  case newObject
+  /// Pops a value and stores it in the object below at alias path constant A (an array of keys,
+  /// building nested objects); an Undefined value is skipped.
+  /// Synopsis: `[.., obj, v] -> [.., obj with K[A] = v]`
+  case setMember
+  /// Pops a value and copies its members into the object below (`*` in a SELECT list).
+  /// Synopsis: `[.., obj, x] -> [.., obj + members(x)]`. A non-object adds nothing.
+  case mergeMembers
+  /// Starts a nested query: pops the FROM value; an array iterates its elements, an object is one
+  /// element whose result is returned alone; anything else jumps to A with Undefined pushed.
+  /// Synopsis: `[.., from] -> [..]; frames.push(from)`
+  case iterateBegin
+  /// Moves to the next element of the innermost nested query, or jumps to A when done.
+  /// Synopsis: `element = next(frame) else pc = A`
+  case iterateNext
+  /// Pops a per-element result into the innermost nested query's results (Undefined skipped).
+  /// Synopsis: `[.., r] -> [..]; frame.results.append(r)`
+  case iterateAppend
+  /// Ends a nested query: pushes its results (an array; the single result for an object source).
+  /// Synopsis: `[..] -> [.., results]`
+  case iterateEnd
+  /// WHERE was not true: stops with no match. Synopsis: `halt(no match)`
+  case noMatch
+  /// Stops with the top as the output. Synopsis: `[.., x] -> halt(x)`
+  case output
+  /// `SELECT *` alone: stops with the payload bytes as they are when they are what AWS would send
+  /// (binary, or compact JSON), else with the re-serialised document. Synopsis: `halt(*)`
+  case passthrough
+
+  /// The `Synopsis:` line, for `explain`.
+  public var synopsis: String {
+    switch self {
+    case .constant: "push constants[A]"
+    case .loadPath: "push payload path[A]"
+    case .loadPayload: "push * (the whole payload)"
+    case .loadRawPayload: "push the raw payload bytes"
+    case .loadVariable: "push @var[A]"
+    case .storeVariable: "@var[A] = pop"
+    case .loadElement: "push the nested-query element"
+    case .loadElementField: "push element.K[A]"
+    case .member: "top = top.K[A]"
+    case .negate: "top = -top"
+    case .not: "top = NOT top"
+    case .or: "push pop2 OR pop1"
+    case .and: "push pop2 AND pop1"
+    case .equal: "push pop2 = pop1"
+    case .notEqual: "push pop2 <> pop1"
+    case .less: "push pop2 < pop1"
+    case .lessOrEqual: "push pop2 <= pop1"
+    case .greater: "push pop2 > pop1"
+    case .greaterOrEqual: "push pop2 >= pop1"
+    case .in: "push pop2 IN pop1"
+    case .add: "push pop2 + pop1"
+    case .subtract: "push pop2 - pop1"
+    case .multiply: "push pop2 * pop1"
+    case .divide: "push pop2 / pop1"
+    case .remainder: "push pop2 % pop1"
+    case .call: "push f[A](pop B args)"
+    case .cast: "top = cast(top AS T[A])"
+    case .jump: "goto A"
+    case .jumpIfNotTrue: "if pop is not true goto A"
+    case .jumpIfUndefined: "if top is Undefined goto A"
+    case .caseCompare: "if pop = top: pop, else goto A"
+    case .pop: "pop"
+    case .makeArray: "push [pop A values]"
+    case .makeObject: "push {K[A..]: pop B values}"
+    case .newObject: "push {}"
+    case .setMember: "top.K[A] = pop (skip Undefined)"
+    case .mergeMembers: "top += members(pop)"
+    case .iterateBegin: "begin nested query over pop; else goto A"
+    case .iterateNext: "next element, or goto A"
+    case .iterateAppend: "results += pop"
+    case .iterateEnd: "push nested-query results"
+    case .noMatch: "halt: no match"
+    case .output: "halt: output pop"
+    case .passthrough: "halt: output * unchanged"
+    }
+  }
+
+  /// True for instructions whose operand A is a jump target.
+  public var isJump: Bool {
+    switch self {
+    case .jump, .jumpIfNotTrue, .jumpIfUndefined, .caseCompare, .iterateBegin, .iterateNext: true
+    default: false
+    }
+  }
+
+  /// The name `explain` prints: the case name with a capital first letter (`LoadPath`).
+  public var name: String {
+    let text = String(describing: self)
+    return text.prefix(1).uppercased() + text.dropFirst()
+  }
+}

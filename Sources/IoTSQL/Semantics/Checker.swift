@@ -1,0 +1,151 @@
+/// Finds what would make a parsed statement wrong before it runs: unknown functions (with "did you
+/// mean"), wrong arity, functions or constructs the chosen SQL version lacks, invalid topic filters,
+/// SET misuse, unknown cast types and variables. Every finding has a position.
+struct Checker {
+  let version: SQLVersion
+  private(set) var diagnostics: [Diagnostic] = []
+  /// The SET variables visible at this point.
+  private var variables: Set<String>
+
+  /// The longest SET variable name AWS accepts.
+  static let maxVariableName = 64
+
+  init(version: SQLVersion, variables: [String] = []) {
+    self.version = version
+    self.variables = Set(variables)
+  }
+
+  /// True when an error (not only warnings) was found.
+  var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+  private mutating func error(_ message: String, at range: SourceRange) {
+    diagnostics.append(Diagnostic(stage: .compile, message, at: range))
+  }
+
+  private mutating func warning(_ message: String, at range: SourceRange) {
+    diagnostics.append(Diagnostic(.warning, stage: .compile, message, at: range))
+  }
+
+  mutating func check(_ statement: Statement) {
+    var seen: Set<String> = []
+    for assignment in statement.variables {
+      if assignment.name.count > Self.maxVariableName {
+        error("variable '@\(assignment.name)' is longer than \(Self.maxVariableName) characters", at: assignment.range)
+      }
+      if !seen.insert(assignment.name).inserted {
+        error("variable '@\(assignment.name)' is assigned twice; SET variables are assigned once", at: assignment.range)
+      }
+      check(assignment.value)
+      variables.insert(assignment.name)
+    }
+    if let from = statement.from {
+      do {
+        _ = try TopicFilter(from.filter)
+      } catch {
+        var location = from.range.start
+        location.offset += 1 + error.offset
+        location.column += 1 + error.offset
+        self.error("invalid topic filter '\(from.filter)': \(error.message)", at: SourceRange(at: location))
+      }
+    }
+    if let condition = statement.whereClause { check(condition) }
+    check(statement.select)
+  }
+
+  mutating func check(_ select: SelectClause) {
+    switch select {
+    case .value(let expression): check(expression)
+    case .items(let items):
+      for item in items {
+        if case .expression(let expression) = item.kind { check(expression) }
+      }
+    }
+  }
+
+  mutating func check(_ expression: Expression) {
+    switch expression.kind {
+    case .literal, .field, .wildcard: break
+    case .variable(let name):
+      if !variables.contains(name) {
+        error("unknown variable '@\(name)'; assign it in the SET clause before use", at: expression.range)
+      }
+    case .member(let base, _): check(base)
+    case .unary(_, let operand): check(operand)
+    case .binary(_, let left, let right):
+      check(left)
+      check(right)
+    case .call(let name, let arguments):
+      checkCall(name: name, arguments: arguments, range: expression.range)
+      for argument in arguments { check(argument) }
+    case .cast(let operand, let type, let typeRange):
+      check(operand)
+      if CastType(name: type, version: version) == nil {
+        if CastType(name: type, version: .v2016_03_23) != nil {
+          error("cast to '\(type)' needs SQL version 2016-03-23", at: typeRange)
+        } else {
+          error(
+            "unknown cast type '\(type)'; expected String, Int, Decimal, Double or Boolean", at: typeRange)
+        }
+      }
+    case .caseWhen(let subject, let branches, let otherwise):
+      if let subject { check(subject) }
+      for branch in branches {
+        check(branch.when)
+        check(branch.then)
+      }
+      if let otherwise { check(otherwise) }
+    case .object(let members):
+      requireV2("object literals", at: expression.range)
+      for member in members { check(member.value) }
+    case .array(let elements):
+      requireV2("array literals", at: expression.range)
+      for element in elements { check(element) }
+    case .nested(let query):
+      requireV2("nested queries", at: expression.range)
+      check(query.from)
+      if let condition = query.whereClause { check(condition) }
+      check(query.select)
+    }
+  }
+
+  private mutating func requireV2(_ what: String, at range: SourceRange) {
+    if version < .v2016_03_23 { error("\(what) need SQL version 2016-03-23", at: range) }
+  }
+
+  private mutating func checkCall(name: String, arguments: [Expression], range: SourceRange) {
+    let nameRange = SourceRange(
+      start: range.start,
+      end: SourceLocation(
+        offset: range.start.offset + name.utf8.count, line: range.start.line,
+        column: range.start.column + name.count))
+    guard let spec = FunctionRegistry.lookup(name) else {
+      if name.lowercased() == "cast" {
+        error("cast needs the form cast(value AS type)", at: nameRange)
+      } else if let suggestion = FunctionRegistry.suggestion(for: name) {
+        error("unknown function '\(name)'; did you mean '\(suggestion)'?", at: nameRange)
+      } else {
+        error("unknown function '\(name)'", at: nameRange)
+      }
+      return
+    }
+    if let reason = spec.unavailableReason {
+      error(reason, at: nameRange)
+      return
+    }
+    if spec.minimumVersion > version {
+      error("function '\(spec.name)' needs SQL version \(spec.minimumVersion.rawValue)", at: nameRange)
+    }
+    if !spec.arity.contains(arguments.count) {
+      error(
+        "function '\(spec.name)' takes \(Self.describe(spec.arity)) but \(arguments.count) "
+          + (arguments.count == 1 ? "was" : "were") + " given", at: nameRange)
+    }
+  }
+
+  static func describe(_ arity: ClosedRange<Int>) -> String {
+    func count(_ n: Int) -> String { n == 1 ? "1 argument" : "\(n) arguments" }
+    if arity.lowerBound == arity.upperBound { return count(arity.lowerBound) }
+    if arity.upperBound == Int.max { return "at least \(count(arity.lowerBound))" }
+    return "\(arity.lowerBound) to \(count(arity.upperBound))"
+  }
+}

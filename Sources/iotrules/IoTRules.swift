@@ -1,0 +1,37 @@
+import ArgumentParser
+
+/// The `iotrules` command: a rules engine for IoT data, speaking AWS IoT SQL.
+@main
+struct IoTRules: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "iotrules",
+    abstract: "A rules engine for IoT data: AWS IoT SQL over MQTT, Kafka and replayed streams.",
+    version: "0.1.0",
+    subcommands: [EvalCommand.self, ExplainCommand.self]
+  )
+}
+
+/// Exit codes shared by the subcommands (sysexits where one fits).
+enum ExitCodes {
+  /// A rule or a test failed its check.
+  static let failures = ExitCode(1)
+  /// A rule or statement does not compile.
+  static let badRule = ExitCode(65)
+  /// An internal error.
+  static let software = ExitCode(70)
+  /// An input or output error.
+  static let io = ExitCode(74)
+}
+
+/// The `--sql-version` option shared by commands that compile SQL.
+struct SQLVersionOption: ParsableArguments {
+  @Option(name: .customLong("sql-version"), help: "2016-03-23 (default) or 2015-10-08.")
+  var sqlVersion: String = SQLVersionName.default
+
+  func resolve() throws -> IoTSQLVersion {
+    guard let version = IoTSQLVersion(string: sqlVersion) else {
+      throw ValidationError("unknown SQL version '\(sqlVersion)'; expected 2016-03-23 or 2015-10-08")
+    }
+    return version
+  }
+}
