@@ -9,8 +9,9 @@ enum JSONNumber {
   static let maximumDigits = 34
   /// The exponent range of `Foundation.Decimal` (after trailing zeros are folded into the exponent).
   static let exponentRange = -128...127
-  /// Plain notation for adjusted exponents in this range, scientific (`5E-21`) outside it.
-  static let plainRange = -20...20
+  /// Plain notation for adjusted exponents in this range (up to 34 integer digits, as AWS's integers,
+  /// and up to 20 zeros after the point), scientific (`5E-21`) outside it.
+  static let plainRange = -20...33
 
   private static let tenPow19 = Decimal(UInt64(10_000_000_000_000_000_000))
 
@@ -21,7 +22,9 @@ enum JSONNumber {
   /// trailing zeros (or is zero). Returns nil when the exponent is beyond Decimal's range.
   static func value(negative: Bool, significand: UInt128, exponent: Int, allowInt: Bool) -> Value? {
     if significand == 0 { return allowInt ? .int(0) : .decimal(Decimal(0)) }
-    if allowInt, exponent >= 0, let whole = wholeInt(negative: negative, significand: significand, exponent: exponent) {
+    if allowInt, exponent >= 0,
+      let whole = wholeInt(negative: negative, significand: significand, exponent: exponent)
+    {
       return .int(whole)
     }
     guard exponentRange.contains(exponent) else { return nil }

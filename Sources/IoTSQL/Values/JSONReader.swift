@@ -15,7 +15,9 @@
 public enum JSONReader {
   /// Parses a whole document or throws a positioned error.
   public static func parse(_ bytes: [UInt8], options: JSONReadOptions = .init()) throws(JSONError) -> Value {
-    guard !bytes.isEmpty else { throw JSONError(offset: 0, message: "unexpected end of input, expected a value") }
+    guard !bytes.isEmpty else {
+      throw JSONError(offset: 0, message: "unexpected end of input, expected a value")
+    }
     return try bytes.withUnsafeBufferPointer { buffer throws(JSONError) -> Value in
       var scanner = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
       _ = try scanner.scanDocument(mode: .build)
@@ -39,7 +41,8 @@ public enum JSONReader {
   ) -> PayloadView {
     let requested = paths.paths
     guard !bytes.isEmpty else {
-      return binary(bytes, count: requested.count, wholeDocument: wholeDocument,
+      return binary(
+        bytes, count: requested.count, wholeDocument: wholeDocument,
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
@@ -64,7 +67,9 @@ public enum JSONReader {
     }
   }
 
-  private static func binary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError) -> PayloadView {
+  private static func binary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError)
+    -> PayloadView
+  {
     PayloadView(
       kind: .binary, values: Array(repeating: .undefined, count: count),
       document: wholeDocument ? .binary(bytes) : nil, isCanonical: false, error: error)

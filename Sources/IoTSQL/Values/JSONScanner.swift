@@ -81,7 +81,8 @@ struct JSONScanner {
         keyBases throws(JSONError) -> Bool in
         try withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
-          try scan(mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
+          try scan(
+            mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
             keyRecords: keyRecords.baseAddress!)
         }
       }
@@ -100,7 +101,9 @@ struct JSONScanner {
     var depth = 0
     // Tracked objects are the outermost `trackDepth` open containers; their path masks.
     var trackDepth = 0
-    var trackMasks: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var trackMasks: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (
+      0, 0, 0, 0, 0, 0, 0, 0
+    )
     var deepTrackMasks: [UInt64] = []
     // The paths that continue through the member value about to be scanned, and its level.
     var pendingMask: UInt64 = 0
@@ -192,7 +195,9 @@ struct JSONScanner {
         if isObject { keyBases[depth] = keyTop }
         pos += 1
         skipWhitespace()
-        guard pos < count else { throw endError(isObject ? "expected a member name or '}'" : "expected a value or ']'") }
+        guard pos < count else {
+          throw endError(isObject ? "expected a member name or '}'" : "expected a value or ']'")
+        }
         if base[pos] == (isObject ? 0x7D : 0x5D) {
           closeNow = true
         } else if isObject {
@@ -339,7 +344,9 @@ struct JSONScanner {
         let length = end - start
         var index = keyBase
         while index < keyTop {
-          if keyRecords[2 * index + 1] == length, memcmp(base + keyRecords[2 * index], base + start, length) == 0 {
+          if keyRecords[2 * index + 1] == length,
+            memcmp(base + keyRecords[2 * index], base + start, length) == 0
+          {
             canonical = false
             break
           }
@@ -355,14 +362,16 @@ struct JSONScanner {
       }
       if level >= 0, mask != 0 {
         var bits = mask
-        let decoded: [UInt8]? = escaped ? Self.unescape(UnsafeBufferPointer(start: base + start, count: end - start)) : nil
+        let decoded: [UInt8]? =
+          escaped ? Self.unescape(UnsafeBufferPointer(start: base + start, count: end - start)) : nil
         while bits != 0 {
           let index = bits.trailingZeroBitCount
           bits &= bits - 1
           var name = paths[index][level]
           let matches = name.withUTF8 { utf8 -> Bool in
             if let decoded { return decoded.elementsEqual(utf8) }
-            return utf8.count == end - start && (utf8.count == 0 || memcmp(utf8.baseAddress!, base + start, utf8.count) == 0)
+            return utf8.count == end - start
+              && (utf8.count == 0 || memcmp(utf8.baseAddress!, base + start, utf8.count) == 0)
           }
           if matches {
             result |= 1 << UInt64(index)
@@ -425,7 +434,8 @@ struct JSONScanner {
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
         let special =
-          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word) | word
+          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+          | word
         if special & high != 0 { break }
         pos += 8
       }
@@ -470,11 +480,14 @@ struct JSONScanner {
         }
       }
       if (0xDC00...0xDFFF).contains(unit) {
-        throw JSONError(offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (a low surrogate first)")
+        throw JSONError(
+          offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (a low surrogate first)")
       }
       if (0xD800...0xDBFF).contains(unit) {
         guard pos + 1 < count, base[pos] == 0x5C, base[pos + 1] == 0x75 else {
-          if pos >= count || (pos + 1 >= count && base[pos] == 0x5C) { throw endError("after a high surrogate") }
+          if pos >= count || (pos + 1 >= count && base[pos] == 0x5C) {
+            throw endError("after a high surrogate")
+          }
           throw JSONError(
             offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (no low surrogate follows)")
         }
@@ -553,7 +566,8 @@ struct JSONScanner {
     case 0xC0, 0xC1:
       throw JSONError(offset: start, message: "invalid UTF-8: overlong encoding (byte \(Self.hex(lead)))")
     case 0xF5...0xF7:
-      throw JSONError(offset: start, message: "invalid UTF-8: code point above U+10FFFF (byte \(Self.hex(lead)))")
+      throw JSONError(
+        offset: start, message: "invalid UTF-8: code point above U+10FFFF (byte \(Self.hex(lead)))")
     case 0x80...0xBF:
       throw JSONError(offset: start, message: "invalid UTF-8: unexpected continuation byte \(Self.hex(lead))")
     default:
@@ -696,10 +710,12 @@ struct JSONScanner {
         var zeros = 0
         while base[fracStart + zeros] == 0x30 { zeros += 1 }
         fastCanonical =
-          fracEnd - fracStart - zeros <= JSONNumber.maximumDigits && zeros + 1 <= -JSONNumber.plainRange.lowerBound
+          fracEnd - fracStart - zeros <= JSONNumber.maximumDigits
+          && zeros + 1 <= -JSONNumber.plainRange.lowerBound
       } else {
         fastCanonical =
-          intLength + fracEnd - fracStart <= JSONNumber.maximumDigits && intLength - 1 <= JSONNumber.plainRange.upperBound
+          intLength + fracEnd - fracStart <= JSONNumber.maximumDigits
+          && intLength - 1 <= JSONNumber.plainRange.upperBound
       }
     }
     if !materialize && fastCanonical { return nil }
@@ -710,7 +726,9 @@ struct JSONScanner {
     if canonical, !fastCanonical {
       var spelled: [UInt8] = []
       JSONWriter.write(value, into: &spelled)
-      if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) { canonical = false }
+      if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
+        canonical = false
+      }
     }
     return value
   }

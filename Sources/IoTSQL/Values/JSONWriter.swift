@@ -69,7 +69,8 @@ public enum JSONWriter {
   /// - An Int is its decimal digits, with `-` when negative.
   /// - A Decimal is its value with trailing zeros removed (Decimal `22.50` is `22.5`, `0.30` is `0.3`),
   ///   in plain notation while its adjusted exponent (the power of ten of its first digit) is within
-  ///   -20...20: `0.000001`, `123.45`. A whole Decimal that fits in 64 bits keeps one fractional zero
+  ///   -20...33, that is up to 34 integer digits and up to 20 zeros after the point: `0.000001`,
+  ///   `123.45`, `0.000000000005`. A whole Decimal that fits in 64 bits keeps one fractional zero
   ///   (`10.0`), so it reads back as a Decimal and stays visibly one, as AWS writes 2015-10-08
   ///   decimals; larger whole Decimals are plain digits (`123456789012345678901234`), as AWS writes
   ///   its 34-digit integers. Zero is `0.0`.
@@ -99,7 +100,9 @@ public enum JSONWriter {
       for index in 0..<utf8.count {
         let byte = utf8[index]
         guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
-        if runStart < index { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
+        if runStart < index {
+          buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+        }
         runStart = index + 1
         buffer.append(0x5C)
         switch byte {
