@@ -46,7 +46,7 @@ public enum JSONReader {
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
-    let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: \.isEmpty)
+    let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: { $0.isEmpty })
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [])

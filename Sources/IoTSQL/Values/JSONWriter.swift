@@ -13,12 +13,12 @@ public enum JSONWriter {
   public static func write(_ value: Value, into buffer: inout [UInt8]) {
     switch value {
     case .undefined: return
-    case .null: buffer.append(contentsOf: "null".utf8)
-    case .bool(let flag): buffer.append(contentsOf: flag ? "true".utf8 : "false".utf8)
+    case .null: buffer.append(contentsOf: nullBytes)
+    case .bool(let flag): buffer.append(contentsOf: flag ? trueBytes : falseBytes)
     case .int(let number): JSONNumber.appendInt(number, into: &buffer)
     case .decimal(let number):
       if number.isNaN {
-        buffer.append(contentsOf: "null".utf8)
+        buffer.append(contentsOf: nullBytes)
       } else {
         JSONNumber.appendDecimal(number, into: &buffer)
       }
@@ -91,11 +91,21 @@ public enum JSONWriter {
   // MARK: Pieces
 
   private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+  private static let nullBytes: [UInt8] = Array("null".utf8)
+  private static let trueBytes: [UInt8] = Array("true".utf8)
+  private static let falseBytes: [UInt8] = Array("false".utf8)
 
   static func writeString(_ text: String, into buffer: inout [UInt8]) {
     buffer.append(0x22)
-    var text = text
-    text.withUTF8 { utf8 in
+    if text.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &buffer) }) == nil {
+      var copy = text
+      copy.withUTF8 { writeEscaped($0, into: &buffer) }
+    }
+    buffer.append(0x22)
+  }
+
+  private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout [UInt8]) {
+    do {
       var runStart = 0
       for index in 0..<utf8.count {
         let byte = utf8[index]
@@ -118,7 +128,6 @@ public enum JSONWriter {
       }
       if runStart < utf8.count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     }
-    buffer.append(0x22)
   }
 
   private static let base64Alphabet: [UInt8] = Array(
