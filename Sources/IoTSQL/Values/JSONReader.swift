@@ -34,8 +34,8 @@ public enum JSONReader {
   /// document when `wholeDocument` is true). A payload that is not valid JSON gives `.binary`.
   ///
   /// Values that no path reaches are validated and skipped without allocating. `isCanonical` is
-  /// computed in the same pass; it errs on the side of false (for instance when more than 128 member
-  /// names of skipped objects are open at once), which only costs a re-serialisation.
+  /// computed in the same pass (payloads with more than 128 member names open at once, where the
+  /// skipping scan cannot hold every name for its duplicate check, are confirmed by a second pass).
   public static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
   ) -> PayloadView {
@@ -56,6 +56,12 @@ public enum JSONReader {
       } catch {
         return binary(bytes, count: requested.count, wholeDocument: wholeDocument, error: error)
       }
+      var canonical = scanner.canonical
+      if canonical, scanner.keyRecordsOverflowed {
+        // Objects too large for the duplicate check of the skipping scan: decide by building.
+        var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
+        canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
+      }
       var values = scanner.values
       if !selective {
         let document = scanner.document!
@@ -63,7 +69,7 @@ public enum JSONReader {
       }
       return PayloadView(
         kind: isObject ? .object : .otherJSON, values: values,
-        document: wholeDocument ? scanner.document : nil, isCanonical: scanner.canonical, error: nil)
+        document: wholeDocument ? scanner.document : nil, isCanonical: canonical, error: nil)
     }
   }
 

@@ -34,6 +34,9 @@ struct JSONScanner {
   var pos = 0
   /// Still true when `JSONWriter.write` of the document would give exactly the input bytes.
   var canonical = true
+  /// Set when more member names were open than `keyRecordCapacity`: duplicates may have been missed,
+  /// so a true `canonical` must be confirmed by a building pass.
+  var keyRecordsOverflowed = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
   let paths: [[String]]
@@ -90,7 +93,7 @@ struct JSONScanner {
   }
 
   /// How many member names of open, unbuilt objects are remembered to detect duplicates; beyond
-  /// that, the document is conservatively reported as not canonical.
+  /// that, ``keyRecordsOverflowed`` is set.
   static let keyRecordCapacity = 128
 
   private mutating func scan(
@@ -357,7 +360,7 @@ struct JSONScanner {
           keyRecords[2 * keyTop + 1] = length
           keyTop += 1
         } else {
-          canonical = false
+          keyRecordsOverflowed = true
         }
       }
       if level >= 0, mask != 0 {
