@@ -64,6 +64,9 @@ import Testing
       (.decimal(Decimal(string: "12345678901234567890.123456789")!), "12345678901234567890.123456789"),
       (.decimal(Decimal(string: "1")! / 3), "0.33333333333333333333333333333333333333"),
       (.decimal(.nan), "NaN"),
+      (.decimal(.greatestFiniteMagnitude), "3.40282366920938463463374607431768211455E165"),
+      (.decimal(-.greatestFiniteMagnitude), "-3.40282366920938463463374607431768211455E165"),
+      (.decimal(.leastNonzeroMagnitude), "1E-127"),
       (.string("1"), #""1""#),
     ] as [(Value, String)])
   func spellsNumbers(value: Value, text: String) {

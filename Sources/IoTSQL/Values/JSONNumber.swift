@@ -50,12 +50,16 @@ enum JSONNumber {
     return Int(UInt64(magnitude))
   }
 
-  /// A Decimal holding the integer `value` (at most 38 digits).
+  /// A Decimal holding the integer `value` (exact up to 38 digits).
   static func decimal(_ value: UInt128) -> Decimal {
     if value <= UInt128(UInt64.max) { return Decimal(UInt64(value)) }
-    let high = value / 10_000_000_000_000_000_000
-    let low = value % 10_000_000_000_000_000_000
-    return Decimal(UInt64(high)) * tenPow19 + Decimal(UInt64(low))
+    let low = Decimal(UInt64(value % 10_000_000_000_000_000_000))
+    let rest = value / 10_000_000_000_000_000_000
+    if rest <= UInt128(UInt64.max) { return Decimal(UInt64(rest)) * tenPow19 + low }
+    // Above 38 digits (only Decimal's own extremes): Foundation may round; `parts` checks.
+    let middle = Decimal(UInt64(rest % 10_000_000_000_000_000_000))
+    let top = Decimal(UInt64(rest / 10_000_000_000_000_000_000))
+    return (top * tenPow19 + middle) * tenPow19 + low
   }
 
   /// The significand and exponent of the significant digits `digits` (values 0...9, no leading
