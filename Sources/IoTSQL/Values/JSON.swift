@@ -1,5 +1,3 @@
-// CONTRACT STUB: the JSON helper replaces the bodies; the signatures are fixed.
-
 /// A JSON syntax error, with the byte offset of the offending byte.
 public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
   /// Byte offset into the input.
@@ -86,41 +84,4 @@ public struct PayloadView: Sendable {
     self.isCanonical = isCanonical
     self.error = error
   }
-}
-
-/// The engine's own strict RFC 8259 reader (the hot path).
-public enum JSONReader {
-  /// Parses a whole document or throws a positioned error.
-  public static func parse(_ bytes: [UInt8], options: JSONReadOptions = .init()) throws(JSONError) -> Value {
-    throw JSONError(offset: 0, message: "not implemented")
-  }
-
-  /// Parses text.
-  public static func parse(_ text: String, options: JSONReadOptions = .init()) throws(JSONError) -> Value {
-    try parse(Array(text.utf8), options: options)
-  }
-
-  /// Validates the whole payload and materialises only the values at `paths` (plus the whole
-  /// document when `wholeDocument` is true). A payload that is not valid JSON gives `.binary`.
-  public static func read(
-    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
-  ) -> PayloadView {
-    PayloadView(kind: .binary, values: [], document: nil, isCanonical: false, error: nil)
-  }
-}
-
-/// The writer: compact output as AWS writes it, or indented for people.
-public enum JSONWriter {
-  /// Appends `value` as compact JSON. Undefined members and elements are skipped; a bare Undefined
-  /// writes nothing; Binary is written as a base64 string.
-  public static func write(_ value: Value, into buffer: inout [UInt8]) {}
-
-  /// `value` as compact JSON text.
-  public static func string(_ value: Value) -> String { "" }
-
-  /// `value` as indented JSON text (two spaces), for terminals.
-  public static func prettyString(_ value: Value) -> String { "" }
-
-  /// The text of a number as this engine writes it.
-  public static func numberText(_ value: Value) -> String { "" }
 }

@@ -1,0 +1,83 @@
+/// The engine's own strict RFC 8259 reader (the hot path).
+///
+/// It reads bytes, never `String`: UTF-8 is validated as it goes (no overlongs, no surrogates, nothing
+/// above U+10FFFF), escapes must be valid and surrogate escapes paired, numbers follow the RFC's grammar
+/// (no leading zeros, no `+`, no bare `.`), nothing may follow the document, and nesting deeper than
+/// ``JSONReadOptions/maxDepth`` is an error. Each error gives the byte offset of the offending byte (the
+/// first byte of a bad escape or UTF-8 sequence; the input's length for an input that ends too soon).
+///
+/// Numbers: `1` is an Int, `1.0` and `1E2` are Decimals (an Int under
+/// ``JSONReadOptions/wholeDecimalsAsInt`` when whole and within 64 bits), integers beyond 64 bits are
+/// Decimals, and more than 34 significant digits are rounded half to even to 34, as AWS's decimals.
+/// An exponent beyond Decimal's range (about 10^±128) is an error.
+///
+/// Objects keep their key order; a repeated key keeps its first position and its last value.
+public enum JSONReader {
+  /// Parses a whole document or throws a positioned error.
+  public static func parse(_ bytes: [UInt8], options: JSONReadOptions = .init()) throws(JSONError) -> Value {
+    guard !bytes.isEmpty else {
+      throw JSONError(offset: 0, message: "unexpected end of input, expected a value")
+    }
+    return try bytes.withUnsafeBufferPointer { buffer throws(JSONError) -> Value in
+      var scanner = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
+      _ = try scanner.scanDocument(mode: .build)
+      return scanner.document!
+    }
+  }
+
+  /// Parses text.
+  public static func parse(_ text: String, options: JSONReadOptions = .init()) throws(JSONError) -> Value {
+    try parse(Array(text.utf8), options: options)
+  }
+
+  /// Validates the whole payload and materialises only the values at `paths` (plus the whole
+  /// document when `wholeDocument` is true). A payload that is not valid JSON gives `.binary`.
+  ///
+  /// Values that no path reaches are validated and skipped without allocating. `isCanonical` is
+  /// computed in the same pass (payloads with more than 128 member names open at once, where the
+  /// skipping scan cannot hold every name for its duplicate check, are confirmed by a second pass).
+  public static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
+  ) -> PayloadView {
+    let requested = paths.paths
+    guard !bytes.isEmpty else {
+      return binary(
+        bytes, count: requested.count, wholeDocument: wholeDocument,
+        error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
+    }
+    // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
+    let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: { $0.isEmpty })
+    return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
+      var scanner = JSONScanner(
+        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [])
+      let isObject: Bool
+      do throws(JSONError) {
+        isObject = try scanner.scanDocument(mode: selective ? .track : .build)
+      } catch {
+        return binary(bytes, count: requested.count, wholeDocument: wholeDocument, error: error)
+      }
+      var canonical = scanner.canonical
+      if canonical, scanner.keyRecordsOverflowed {
+        // Objects too large for the duplicate check of the skipping scan: decide by building.
+        var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
+        canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
+      }
+      var values = scanner.values
+      if !selective {
+        let document = scanner.document!
+        values = requested.map { path in path.reduce(document) { $0.member($1) } }
+      }
+      return PayloadView(
+        kind: isObject ? .object : .otherJSON, values: values,
+        document: wholeDocument ? scanner.document : nil, isCanonical: canonical, error: nil)
+    }
+  }
+
+  private static func binary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError)
+    -> PayloadView
+  {
+    PayloadView(
+      kind: .binary, values: Array(repeating: .undefined, count: count),
+      document: wholeDocument ? .binary(bytes) : nil, isCanonical: false, error: error)
+  }
+}

@@ -1,0 +1,811 @@
+import Foundation
+
+/// The one pass behind ``JSONReader``: it validates a whole document byte by byte, materialises only
+/// the values asked for, and finds out on the way whether the writer would reproduce the bytes.
+///
+/// It is iterative: nesting lives in small explicit stacks, so a deep document costs memory bounded by
+/// `maxDepth`, never native stack. Three modes mix in one document:
+/// - *skip*: validate only, allocate nothing;
+/// - *track*: an object on the way to a requested path (always the root and some of its descendants);
+///   its member names are compared with the paths' components;
+/// - *build*: a value being materialised, with one frame per open array or object.
+struct JSONScanner {
+  /// What to do with the root value.
+  enum RootMode {
+    /// Materialise the whole document.
+    case build
+    /// Track the paths from the root object; skip everything else.
+    case track
+  }
+
+  /// An open array or object being built.
+  struct BuildFrame {
+    var isObject: Bool
+    var array: [Value] = []
+    var object = OrderedObject()
+    var pendingKey = ""
+    /// Key → position, made once an object grows past a few members (duplicate detection).
+    var positions: [String: Int]? = nil
+  }
+
+  let base: UnsafePointer<UInt8>
+  let count: Int
+  let options: JSONReadOptions
+  var pos = 0
+  /// Still true when `JSONWriter.write` of the document would give exactly the input bytes.
+  var canonical = true
+  /// Set when more member names were open than `keyRecordCapacity`: duplicates may have been missed,
+  /// so a true `canonical` must be confirmed by a building pass.
+  var keyRecordsOverflowed = false
+
+  // Requested paths (at most 64, none empty) and what was found for them.
+  let paths: [[String]]
+  var values: [Value]
+  var document: Value? = nil
+
+  // Build state.
+  var frames: [BuildFrame] = []
+  var targetIsRoot = false
+  var targetMask: UInt64 = 0
+  var targetLevel = 0
+
+  init(base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]]) {
+    self.base = base
+    self.count = count
+    self.options = options
+    self.paths = paths
+    self.values = Array(repeating: .undefined, count: paths.count)
+  }
+
+  // MARK: Errors
+
+  func endError(_ what: String) -> JSONError {
+    JSONError(offset: count, message: "unexpected end of input, \(what)")
+  }
+
+  func unexpected(_ what: String) -> JSONError {
+    JSONError(offset: pos, message: "unexpected byte \(Self.hex(base[pos])), \(what)")
+  }
+
+  static func hex(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    return "0x" + String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 15)]], as: UTF8.self)
+  }
+
+  // MARK: The document
+
+  /// Scans the whole document: the root value, then nothing but whitespace.
+  /// Returns true when the root is an object.
+  mutating func scanDocument(mode: RootMode) throws(JSONError) -> Bool {
+    let depthCapacity = max(0, min(options.maxDepth, count)) + 1
+    return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depthCapacity) {
+      kinds throws(JSONError) -> Bool in
+      try withUnsafeTemporaryAllocation(of: Int.self, capacity: depthCapacity) {
+        keyBases throws(JSONError) -> Bool in
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.keyRecordCapacity) {
+          keyRecords throws(JSONError) -> Bool in
+          try scan(
+            mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
+            keyRecords: keyRecords.baseAddress!)
+        }
+      }
+    }
+  }
+
+  /// How many member names of open, unbuilt objects are remembered to detect duplicates; beyond
+  /// that, ``keyRecordsOverflowed`` is set.
+  static let keyRecordCapacity = 128
+
+  private mutating func scan(
+    mode: RootMode, kinds: UnsafeMutablePointer<UInt8>, keyBases: UnsafeMutablePointer<Int>,
+    keyRecords: UnsafeMutablePointer<Int>
+  ) throws(JSONError) -> Bool {
+    let objectKind: UInt8 = 1
+    var depth = 0
+    // Tracked objects are the outermost `trackDepth` open containers; their path masks.
+    var trackDepth = 0
+    var trackMasks: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (
+      0, 0, 0, 0, 0, 0, 0, 0
+    )
+    var deepTrackMasks: [UInt64] = []
+    // The paths that continue through the member value about to be scanned, and its level.
+    var pendingMask: UInt64 = 0
+    var pendingLevel = 0
+    var keyTop = 0
+    var rootIsObject = false
+
+    func setTrackMask(_ level: Int, _ mask: UInt64) {
+      switch level {
+      case 0: trackMasks.0 = mask
+      case 1: trackMasks.1 = mask
+      case 2: trackMasks.2 = mask
+      case 3: trackMasks.3 = mask
+      case 4: trackMasks.4 = mask
+      case 5: trackMasks.5 = mask
+      case 6: trackMasks.6 = mask
+      case 7: trackMasks.7 = mask
+      default:
+        while deepTrackMasks.count <= level - 8 { deepTrackMasks.append(0) }
+        deepTrackMasks[level - 8] = mask
+      }
+    }
+    func trackMask(_ level: Int) -> UInt64 {
+      switch level {
+      case 0: trackMasks.0
+      case 1: trackMasks.1
+      case 2: trackMasks.2
+      case 3: trackMasks.3
+      case 4: trackMasks.4
+      case 5: trackMasks.5
+      case 6: trackMasks.6
+      case 7: trackMasks.7
+      default: deepTrackMasks[level - 8]
+      }
+    }
+
+    if mode == .build { targetIsRoot = true }
+    skipWhitespace()
+    if pos < count, base[pos] == 0x7B { rootIsObject = true }
+
+    // Each turn scans one value, then the separators and closing brackets after it.
+    while true {
+      skipWhitespace()
+      guard pos < count else { throw endError("expected a value") }
+      let byte = base[pos]
+
+      // Decide what this value is for.
+      let building = !frames.isEmpty || (depth == 0 && mode == .build)
+      var startBuild = false
+      var pushTracked: UInt64 = 0
+      if !building {
+        if pendingMask != 0 {
+          var endsHere: UInt64 = 0
+          var bits = pendingMask
+          while bits != 0 {
+            let index = bits.trailingZeroBitCount
+            bits &= bits - 1
+            if paths[index].count == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
+          }
+          if endsHere != 0 {
+            startBuild = true
+            targetMask = pendingMask
+            targetLevel = pendingLevel
+          } else if byte == 0x7B {
+            pushTracked = pendingMask
+          }
+          pendingMask = 0
+        } else if depth == 0, mode == .track, byte == 0x7B, !paths.isEmpty {
+          pushTracked = paths.count == 64 ? UInt64.max : (1 << UInt64(paths.count)) - 1
+        }
+      }
+      let materialize = building || startBuild
+
+      var closeNow = false
+      switch byte {
+      case 0x7B, 0x5B:  // { [
+        let isObject = byte == 0x7B
+        guard depth < options.maxDepth else {
+          throw JSONError(offset: pos, message: "nesting deeper than \(options.maxDepth)")
+        }
+        depth += 1
+        kinds[depth] = isObject ? objectKind : 0
+        if materialize {
+          frames.append(BuildFrame(isObject: isObject))
+        } else if pushTracked != 0 {
+          setTrackMask(trackDepth, pushTracked)
+          trackDepth += 1
+        }
+        if isObject { keyBases[depth] = keyTop }
+        pos += 1
+        skipWhitespace()
+        guard pos < count else {
+          throw endError(isObject ? "expected a member name or '}'" : "expected a value or ']'")
+        }
+        if base[pos] == (isObject ? 0x7D : 0x5D) {
+          closeNow = true
+        } else if isObject {
+          let level = trackDepth == depth ? trackDepth - 1 : -1
+          (pendingMask, pendingLevel) = try scanMember(
+            level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
+            keyBase: keyBases[depth], keyTop: &keyTop)
+          continue
+        } else {
+          continue
+        }
+      case 0x22:
+        if materialize {
+          let string = try scanString(decode: true)
+          try deliver(.string(string!))
+        } else {
+          _ = try scanString(decode: false)
+        }
+      case 0x2D, 0x30...0x39:
+        let value = try scanNumber(materialize: materialize)
+        if materialize { try deliver(value!) }
+      case 0x74:
+        try scanLiteral("true")
+        if materialize { try deliver(.bool(true)) }
+      case 0x66:
+        try scanLiteral("false")
+        if materialize { try deliver(.bool(false)) }
+      case 0x6E:
+        try scanLiteral("null")
+        if materialize { try deliver(.null) }
+      default:
+        throw unexpected("expected a value")
+      }
+
+      // After a value: separators and closers, until the next value starts or the document ends.
+      while true {
+        if !closeNow {
+          if depth == 0 {
+            skipWhitespace()
+            if pos < count { throw unexpected("after the end of the document") }
+            return rootIsObject
+          }
+          skipWhitespace()
+          guard pos < count else {
+            throw endError(kinds[depth] == objectKind ? "expected ',' or '}'" : "expected ',' or ']'")
+          }
+        }
+        let next = base[pos]
+        let isObject = kinds[depth] == objectKind
+        if !closeNow, next == 0x2C {
+          pos += 1
+          if isObject {
+            skipWhitespace()
+            guard pos < count else { throw endError("expected a member name") }
+            let level = trackDepth == depth && frames.isEmpty ? trackDepth - 1 : -1
+            (pendingMask, pendingLevel) = try scanMember(
+              level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
+              keyBase: keyBases[depth], keyTop: &keyTop)
+          }
+          break
+        }
+        if closeNow || next == (isObject ? 0x7D : 0x5D) {
+          closeNow = false
+          pos += 1
+          if isObject { keyTop = keyBases[depth] }
+          depth -= 1
+          if !frames.isEmpty {
+            let frame = frames.removeLast()
+            try deliver(frame.isObject ? .object(frame.object) : .array(frame.array))
+          } else if trackDepth > depth {
+            trackDepth = depth
+          }
+          continue
+        }
+        throw unexpected(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+      }
+    }
+  }
+
+  /// Hands a materialised value to its parent frame, or to the paths and document it was built for.
+  private mutating func deliver(_ value: Value) throws(JSONError) {
+    if frames.isEmpty {
+      if targetIsRoot {
+        document = value
+        targetIsRoot = false
+      } else {
+        var bits = targetMask
+        while bits != 0 {
+          let index = bits.trailingZeroBitCount
+          bits &= bits - 1
+          var found = value
+          for name in paths[index][(targetLevel + 1)...] { found = found.member(name) }
+          values[index] = found
+        }
+        targetMask = 0
+      }
+      return
+    }
+    let top = frames.count - 1
+    if !frames[top].isObject {
+      frames[top].array.append(value)
+      return
+    }
+    let key = frames[top].pendingKey
+    if frames[top].positions == nil, frames[top].object.count >= 8 {
+      var positions: [String: Int] = [:]
+      for (index, existing) in frames[top].object.keys.enumerated() where positions[existing] == nil {
+        positions[existing] = index
+      }
+      frames[top].positions = positions
+    }
+    if frames[top].positions != nil {
+      if frames[top].positions![key] != nil {
+        canonical = false
+        frames[top].object[key] = value
+      } else {
+        frames[top].positions![key] = frames[top].object.count
+        frames[top].object.appendUnchecked(key, value)
+      }
+    } else if frames[top].object[key] != nil {
+      canonical = false
+      frames[top].object[key] = value
+    } else {
+      frames[top].object.appendUnchecked(key, value)
+    }
+  }
+
+  /// Scans `"name" :` at `pos`. In a built object the name becomes the pending key; in a tracked
+  /// object (`level` ≥ 0) it selects the paths that go on through the member, which are reset to
+  /// Undefined (a repeated name keeps its last value). Elsewhere it is only checked for duplicates.
+  private mutating func scanMember(
+    level: Int, mask: UInt64, keyRecords: UnsafeMutablePointer<Int>, keyBase: Int, keyTop: inout Int
+  ) throws(JSONError) -> (UInt64, Int) {
+    guard base[pos] == 0x22 else { throw unexpected("expected a member name") }
+    var result: UInt64 = 0
+    if !frames.isEmpty {
+      frames[frames.count - 1].pendingKey = try scanString(decode: true)!
+    } else {
+      let start = pos + 1
+      let escaped = try scanStringEscapes()
+      let end = pos - 1
+      if canonical {
+        // Duplicate names in objects that are not built (built ones are checked as they are set).
+        let length = end - start
+        var index = keyBase
+        while index < keyTop {
+          if keyRecords[2 * index + 1] == length,
+            Self.equal(base + keyRecords[2 * index], base + start, length)
+          {
+            canonical = false
+            break
+          }
+          index += 1
+        }
+        if keyTop < Self.keyRecordCapacity {
+          keyRecords[2 * keyTop] = start
+          keyRecords[2 * keyTop + 1] = length
+          keyTop += 1
+        } else {
+          keyRecordsOverflowed = true
+        }
+      }
+      if level >= 0, mask != 0 {
+        var bits = mask
+        let decoded: [UInt8]? =
+          escaped ? Self.unescape(UnsafeBufferPointer(start: base + start, count: end - start)) : nil
+        let length = decoded?.count ?? end - start
+        while bits != 0 {
+          let index = bits.trailingZeroBitCount
+          bits &= bits - 1
+          let name = paths[index][level].utf8
+          guard name.count == length else { continue }
+          let matches =
+            name.withContiguousStorageIfAvailable { utf8 -> Bool in
+              if let decoded { return decoded.elementsEqual(utf8) }
+              return length == 0 || Self.equal(utf8.baseAddress!, base + start, length)
+            } ?? name.elementsEqual(decoded ?? Array(UnsafeBufferPointer(start: base + start, count: length)))
+          if matches {
+            result |= 1 << UInt64(index)
+            values[index] = .undefined
+          }
+        }
+      }
+    }
+    skipWhitespace()
+    guard pos < count else { throw endError("expected ':'") }
+    guard base[pos] == 0x3A else { throw unexpected("expected ':' after a member name") }
+    pos += 1
+    return (result, level)
+  }
+
+  // MARK: Tokens
+
+  /// Byte equality for short runs such as member names (cheaper than a call to `memcmp`).
+  @inline(__always)
+  static func equal(_ left: UnsafePointer<UInt8>, _ right: UnsafePointer<UInt8>, _ length: Int) -> Bool {
+    var index = 0
+    while index + 8 <= length {
+      if UnsafeRawPointer(left + index).loadUnaligned(as: UInt64.self)
+        != UnsafeRawPointer(right + index).loadUnaligned(as: UInt64.self)
+      {
+        return false
+      }
+      index += 8
+    }
+    while index < length {
+      if left[index] != right[index] { return false }
+      index += 1
+    }
+    return true
+  }
+
+  @inline(__always)
+  mutating func skipWhitespace() {
+    while pos < count {
+      let byte = base[pos]
+      guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+      canonical = false
+      pos += 1
+    }
+  }
+
+  mutating func scanLiteral(_ word: StaticString) throws(JSONError) {
+    let text = word.utf8Start
+    for index in 0..<word.utf8CodeUnitCount {
+      guard pos < count else { throw endError("in '\(word)'") }
+      guard base[pos] == text[index] else {
+        throw JSONError(offset: pos, message: "unexpected byte \(Self.hex(base[pos])) in '\(word)'")
+      }
+      pos += 1
+    }
+  }
+
+  /// Scans a string at `pos` (its opening quote) and returns its text when `decode` is true.
+  mutating func scanString(decode: Bool) throws(JSONError) -> String? {
+    let start = pos + 1
+    let escaped = try scanStringEscapes()
+    guard decode else { return nil }
+    let content = UnsafeBufferPointer(start: base + start, count: pos - 1 - start)
+    if !escaped { return String(decoding: content, as: UTF8.self) }
+    return String(decoding: Self.unescape(content), as: UTF8.self)
+  }
+
+  /// Validates a string from its opening quote at `pos` to past its closing quote; returns whether it
+  /// holds escapes.
+  mutating func scanStringEscapes() throws(JSONError) -> Bool {
+    pos += 1
+    var escaped = false
+    let high: UInt64 = 0x8080_8080_8080_8080
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    while true {
+      // Eight plain ASCII bytes at a time.
+      while pos + 8 <= count {
+        let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let special =
+          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+          | word
+        if special & high != 0 { break }
+        pos += 8
+      }
+      guard pos < count else { throw endError("in a string") }
+      let byte = base[pos]
+      if byte == 0x22 {
+        pos += 1
+        return escaped
+      } else if byte == 0x5C {
+        escaped = true
+        try scanEscape()
+      } else if byte < 0x20 {
+        throw JSONError(offset: pos, message: "control character \(Self.hex(byte)) in a string")
+      } else if byte < 0x80 {
+        pos += 1
+      } else {
+        try scanMultibyte()
+      }
+    }
+  }
+
+  /// Validates one escape sequence at `pos` (its backslash).
+  private mutating func scanEscape() throws(JSONError) {
+    let start = pos
+    guard pos + 1 < count else { throw endError("in an escape sequence") }
+    let letter = base[pos + 1]
+    switch letter {
+    case 0x22, 0x5C, 0x62, 0x66, 0x6E, 0x72, 0x74:  // " \ b f n r t
+      pos += 2
+    case 0x2F:  // the writer leaves '/' alone
+      canonical = false
+      pos += 2
+    case 0x75:
+      pos += 2
+      let unit = try scanHex4()
+      if canonical {
+        // The writer spells only other control characters as \u00xx, in lowercase.
+        let hasShortForm = unit == 0x08 || unit == 0x09 || unit == 0x0A || unit == 0x0C || unit == 0x0D
+        let spelled = Self.hexSpelling(unit)
+        if unit >= 0x20 || hasShortForm || !(0..<4).allSatisfy({ base[start + 2 + $0] == spelled[$0] }) {
+          canonical = false
+        }
+      }
+      if (0xDC00...0xDFFF).contains(unit) {
+        throw JSONError(
+          offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (a low surrogate first)")
+      }
+      if (0xD800...0xDBFF).contains(unit) {
+        guard pos + 1 < count, base[pos] == 0x5C, base[pos + 1] == 0x75 else {
+          if pos >= count || (pos + 1 >= count && base[pos] == 0x5C) {
+            throw endError("after a high surrogate")
+          }
+          throw JSONError(
+            offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (no low surrogate follows)")
+        }
+        pos += 2
+        let low = try scanHex4()
+        guard (0xDC00...0xDFFF).contains(low) else {
+          throw JSONError(
+            offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (no low surrogate follows)")
+        }
+      }
+    default:
+      throw JSONError(offset: start, message: "invalid escape '\\\(Self.printable(letter))' in a string")
+    }
+  }
+
+  private mutating func scanHex4() throws(JSONError) -> UInt16 {
+    var unit: UInt16 = 0
+    for _ in 0..<4 {
+      guard pos < count else { throw endError("in a \\u escape") }
+      let byte = base[pos]
+      let digit: UInt8
+      switch byte {
+      case 0x30...0x39: digit = byte - 0x30
+      case 0x41...0x46: digit = byte - 0x41 + 10
+      case 0x61...0x66: digit = byte - 0x61 + 10
+      default:
+        throw JSONError(offset: pos, message: "invalid hex digit \(Self.hex(byte)) in a \\u escape")
+      }
+      unit = unit << 4 | UInt16(digit)
+      pos += 1
+    }
+    return unit
+  }
+
+  static func hexSpelling(_ unit: UInt16) -> [UInt8] {
+    let digits = Array("0123456789abcdef".utf8)
+    return [12, 8, 4, 0].map { digits[Int((unit >> UInt16($0)) & 15)] }
+  }
+
+  static func hexText(_ unit: UInt16) -> String {
+    String(decoding: hexSpelling(unit), as: UTF8.self).uppercased()
+  }
+
+  static func printable(_ byte: UInt8) -> String {
+    (0x21...0x7E).contains(byte) ? String(UnicodeScalar(byte)) : hex(byte)
+  }
+
+  /// Validates one multi-byte UTF-8 sequence at `pos` (RFC 3629: no overlongs, no surrogates, nothing
+  /// above U+10FFFF). Errors point at the sequence's first byte.
+  private mutating func scanMultibyte() throws(JSONError) {
+    let start = pos
+    let lead = base[pos]
+    let length: Int
+    var secondRange: ClosedRange<UInt8> = 0x80...0xBF
+    var secondProblem = "incomplete sequence"
+    switch lead {
+    case 0xC2...0xDF: length = 2
+    case 0xE0:
+      length = 3
+      secondRange = 0xA0...0xBF
+      secondProblem = "overlong encoding"
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED:
+      length = 3
+      secondRange = 0x80...0x9F
+      secondProblem = "encoded surrogate"
+    case 0xF0:
+      length = 4
+      secondRange = 0x90...0xBF
+      secondProblem = "overlong encoding"
+    case 0xF1...0xF3: length = 4
+    case 0xF4:
+      length = 4
+      secondRange = 0x80...0x8F
+      secondProblem = "code point above U+10FFFF"
+    case 0xC0, 0xC1:
+      throw JSONError(offset: start, message: "invalid UTF-8: overlong encoding (byte \(Self.hex(lead)))")
+    case 0xF5...0xF7:
+      throw JSONError(
+        offset: start, message: "invalid UTF-8: code point above U+10FFFF (byte \(Self.hex(lead)))")
+    case 0x80...0xBF:
+      throw JSONError(offset: start, message: "invalid UTF-8: unexpected continuation byte \(Self.hex(lead))")
+    default:
+      throw JSONError(offset: start, message: "invalid UTF-8: byte \(Self.hex(lead))")
+    }
+    guard start + 1 < count else { throw endError("in a UTF-8 sequence") }
+    let second = base[start + 1]
+    if !secondRange.contains(second) {
+      let problem = (0x80...0xBF).contains(second) ? secondProblem : "incomplete sequence"
+      throw JSONError(offset: start, message: "invalid UTF-8: \(problem)")
+    }
+    for index in 2..<length {
+      guard start + index < count else { throw endError("in a UTF-8 sequence") }
+      guard (0x80...0xBF).contains(base[start + index]) else {
+        throw JSONError(offset: start, message: "invalid UTF-8: incomplete sequence")
+      }
+    }
+    pos = start + length
+  }
+
+  /// The bytes of a validated string body with its escapes resolved.
+  static func unescape(_ content: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(content.count)
+    var index = 0
+    func hex4(_ at: Int) -> UInt32 {
+      var unit: UInt32 = 0
+      for offset in 0..<4 {
+        let byte = content[at + offset]
+        let digit: UInt8 =
+          byte <= 0x39 ? byte - 0x30 : (byte >= 0x61 ? byte - 0x61 + 10 : byte - 0x41 + 10)
+        unit = unit << 4 | UInt32(digit)
+      }
+      return unit
+    }
+    while index < content.count {
+      let byte = content[index]
+      guard byte == 0x5C else {
+        out.append(byte)
+        index += 1
+        continue
+      }
+      let letter = content[index + 1]
+      index += 2
+      switch letter {
+      case 0x62: out.append(0x08)
+      case 0x66: out.append(0x0C)
+      case 0x6E: out.append(0x0A)
+      case 0x72: out.append(0x0D)
+      case 0x74: out.append(0x09)
+      case 0x75:
+        var scalar = hex4(index)
+        index += 4
+        if (0xD800...0xDBFF).contains(scalar) {
+          let low = hex4(index + 2)
+          index += 6
+          scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+        }
+        out.append(contentsOf: UTF8.encode(UnicodeScalar(scalar)!)!)
+      default: out.append(letter)
+      }
+    }
+    return out
+  }
+
+  // MARK: Numbers
+
+  /// Scans a number at `pos`; returns its value when `materialize` is true. Numbers whose value is
+  /// not needed are still checked for range and canonical spelling.
+  mutating func scanNumber(materialize: Bool) throws(JSONError) -> Value? {
+    let start = pos
+    let negative = base[pos] == 0x2D
+    if negative { pos += 1 }
+    guard pos < count else { throw endError("expected a digit after '-'") }
+    let intStart = pos
+    if base[pos] == 0x30 {
+      pos += 1
+      if pos < count, (0x30...0x39).contains(base[pos]) {
+        throw JSONError(offset: pos, message: "leading zero in a number")
+      }
+    } else if (0x31...0x39).contains(base[pos]) {
+      pos += 1
+      while pos < count, (0x30...0x39).contains(base[pos]) { pos += 1 }
+    } else {
+      throw unexpected("expected a digit after '-'")
+    }
+    let intEnd = pos
+    var fracStart = pos
+    var fracEnd = pos
+    var hasFraction = false
+    if pos < count, base[pos] == 0x2E {
+      hasFraction = true
+      pos += 1
+      fracStart = pos
+      while pos < count, (0x30...0x39).contains(base[pos]) { pos += 1 }
+      fracEnd = pos
+      if fracEnd == fracStart {
+        if pos >= count { throw endError("expected a digit after '.'") }
+        throw unexpected("expected a digit after '.'")
+      }
+    }
+    var hasExponent = false
+    var exponent = 0
+    if pos < count, base[pos] == 0x65 || base[pos] == 0x45 {
+      hasExponent = true
+      pos += 1
+      var exponentNegative = false
+      if pos < count, base[pos] == 0x2B || base[pos] == 0x2D {
+        exponentNegative = base[pos] == 0x2D
+        pos += 1
+      }
+      let digitsStart = pos
+      while pos < count, (0x30...0x39).contains(base[pos]) {
+        if exponent < 1_000_000 { exponent = exponent * 10 + Int(base[pos] - 0x30) }
+        pos += 1
+      }
+      if pos == digitsStart {
+        if pos >= count { throw endError("expected a digit in the exponent") }
+        throw unexpected("expected a digit in the exponent")
+      }
+      if exponentNegative { exponent = -exponent }
+    }
+    let intLength = intEnd - intStart
+
+    // Integers of up to 18 digits: the common case, always an Int, canonical unless "-0".
+    if !hasFraction, !hasExponent, intLength <= 18 {
+      if negative, intLength == 1, base[intStart] == 0x30 { canonical = false }
+      guard materialize else { return nil }
+      var value = 0
+      for index in intStart..<intEnd { value = value &* 10 &+ Int(base[index] &- 0x30) }
+      return .int(negative ? -value : value)
+    }
+
+    // Plain decimals the writer spells the same way: no exponent, no trailing zero, at most 34
+    // significant digits, adjusted exponent in the plain range.
+    var fastCanonical = false
+    if hasFraction, !hasExponent, base[fracEnd - 1] != 0x30 {
+      let integerIsZero = intLength == 1 && base[intStart] == 0x30
+      if integerIsZero {
+        var zeros = 0
+        while base[fracStart + zeros] == 0x30 { zeros += 1 }
+        fastCanonical =
+          fracEnd - fracStart - zeros <= JSONNumber.maximumDigits
+          && zeros + 1 <= -JSONNumber.plainRange.lowerBound
+      } else {
+        fastCanonical =
+          intLength + fracEnd - fracStart <= JSONNumber.maximumDigits
+          && intLength - 1 <= JSONNumber.plainRange.upperBound
+      }
+    }
+    if !materialize && fastCanonical { return nil }
+
+    let value = try makeNumber(
+      start: start, negative: negative, digitRanges: (intStart, intEnd, fracStart, fracEnd),
+      exponent: exponent, isInteger: !hasFraction && !hasExponent)
+    if canonical, !fastCanonical {
+      var spelled: [UInt8] = []
+      JSONWriter.write(value, into: &spelled)
+      if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
+        canonical = false
+      }
+    }
+    return value
+  }
+
+  private func makeNumber(
+    start: Int, negative: Bool, digitRanges: (Int, Int, Int, Int), exponent: Int, isInteger: Bool
+  ) throws(JSONError) -> Value {
+    let (intStart, intEnd, fracStart, fracEnd) = digitRanges
+    var significand: UInt64 = 0
+    var digitCount = 0
+    var overflow = false
+    var leading = true
+    var index = intStart
+    while index < fracEnd {
+      if index == intEnd { index = fracStart }
+      guard index < fracEnd else { break }
+      let digit = base[index] &- 0x30
+      index += 1
+      if leading && digit == 0 { continue }
+      leading = false
+      if digitCount == 19 {
+        overflow = true
+        break
+      }
+      significand = significand * 10 + UInt64(digit)
+      digitCount += 1
+    }
+    var finalSignificand: UInt128
+    var finalExponent = exponent - (fracEnd - fracStart)
+    if overflow {
+      var digits: [UInt8] = []
+      for range in [intStart..<intEnd, fracStart..<fracEnd] {
+        for index in range {
+          let digit = base[index] &- 0x30
+          if digits.isEmpty && digit == 0 { continue }
+          digits.append(digit)
+        }
+      }
+      (finalSignificand, finalExponent) = JSONNumber.round(digits: digits, exponent: finalExponent)
+    } else {
+      while significand != 0, significand % 10 == 0 {
+        significand /= 10
+        finalExponent += 1
+      }
+      finalSignificand = UInt128(significand)
+    }
+    guard
+      let value = JSONNumber.value(
+        negative: negative, significand: finalSignificand, exponent: finalExponent,
+        allowInt: isInteger || options.wholeDecimalsAsInt)
+    else {
+      throw JSONError(offset: start, message: "number out of the Decimal range (exponent beyond -128...127)")
+    }
+    return value
+  }
+}

@@ -1,0 +1,198 @@
+import Foundation
+
+/// The writer: compact output as AWS writes it, or indented for people.
+///
+/// Compact output has no whitespace: `{"a":1,"b":[true,null]}`. Undefined members and array elements
+/// are skipped and a bare Undefined writes nothing. Binary is written as a base64 string. Strings
+/// escape `"`, `\` and the control characters (`\b \t \n \f \r` by name, the others as lowercase
+/// `\u00xx`); everything else, `/` and non-ASCII included, is written as is, in UTF-8. Numbers are
+/// spelled by ``numberText(_:)``; a Decimal NaN (which no JSON text can hold) is written as `null`.
+public enum JSONWriter {
+  /// Appends `value` as compact JSON. Undefined members and elements are skipped; a bare Undefined
+  /// writes nothing; Binary is written as a base64 string.
+  public static func write(_ value: Value, into buffer: inout [UInt8]) {
+    switch value {
+    case .undefined: return
+    case .null: buffer.append(contentsOf: nullBytes)
+    case .bool(let flag): buffer.append(contentsOf: flag ? trueBytes : falseBytes)
+    case .int(let number): JSONNumber.appendInt(number, into: &buffer)
+    case .decimal(let number):
+      if number.isNaN {
+        buffer.append(contentsOf: nullBytes)
+      } else {
+        JSONNumber.appendDecimal(number, into: &buffer)
+      }
+    case .string(let text): writeString(text, into: &buffer)
+    case .binary(let bytes): writeBase64(bytes, into: &buffer)
+    case .array(let elements):
+      buffer.append(0x5B)
+      var first = true
+      for element in elements where !element.isUndefined {
+        if !first { buffer.append(0x2C) }
+        first = false
+        write(element, into: &buffer)
+      }
+      buffer.append(0x5D)
+    case .object(let object):
+      buffer.append(0x7B)
+      var first = true
+      for (key, member) in object.members where !member.isUndefined {
+        if !first { buffer.append(0x2C) }
+        first = false
+        writeString(key, into: &buffer)
+        buffer.append(0x3A)
+        write(member, into: &buffer)
+      }
+      buffer.append(0x7D)
+    }
+  }
+
+  /// `value` as compact JSON text.
+  public static func string(_ value: Value) -> String {
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(64)
+    write(value, into: &buffer)
+    return String(decoding: buffer, as: UTF8.self)
+  }
+
+  /// `value` as indented JSON text (two spaces), for terminals: one member or element a line,
+  /// `"key": value`, empty arrays and objects as `[]` and `{}`.
+  public static func prettyString(_ value: Value) -> String {
+    var buffer: [UInt8] = []
+    writePretty(value, indent: 0, into: &buffer)
+    return String(decoding: buffer, as: UTF8.self)
+  }
+
+  /// The text of a number as this engine writes it, in JSON and in String conversions
+  /// (`'x' + 1.5` is `"x1.5"`).
+  ///
+  /// - An Int is its decimal digits, with `-` when negative.
+  /// - A Decimal is its value with trailing zeros removed (Decimal `22.50` is `22.5`, `0.30` is `0.3`),
+  ///   in plain notation while its adjusted exponent (the power of ten of its first digit) is within
+  ///   -20...33, that is up to 34 integer digits and up to 20 zeros after the point: `0.000001`,
+  ///   `123.45`, `0.000000000005`. A whole Decimal that fits in 64 bits keeps one fractional zero
+  ///   (`10.0`), so it reads back as a Decimal and stays visibly one, as AWS writes 2015-10-08
+  ///   decimals; larger whole Decimals are plain digits (`123456789012345678901234`), as AWS writes
+  ///   its 34-digit integers. Zero is `0.0`.
+  /// - Beyond that range, scientific notation: first digit, `.` and the other digits when there are
+  ///   any, `E`, and the exponent with `-` but never `+` (`5E-21`, `1.5E25`), which AWS's
+  ///   numeric-string pattern accepts.
+  /// - A Decimal NaN is `NaN`. Other values give their compact JSON text.
+  public static func numberText(_ value: Value) -> String {
+    var buffer: [UInt8] = []
+    switch value {
+    case .int(let number): JSONNumber.appendInt(number, into: &buffer)
+    case .decimal(let number): JSONNumber.appendDecimal(number, into: &buffer)
+    default: write(value, into: &buffer)
+    }
+    return String(decoding: buffer, as: UTF8.self)
+  }
+
+  // MARK: Pieces
+
+  private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+  private static let nullBytes: [UInt8] = Array("null".utf8)
+  private static let trueBytes: [UInt8] = Array("true".utf8)
+  private static let falseBytes: [UInt8] = Array("false".utf8)
+
+  static func writeString(_ text: String, into buffer: inout [UInt8]) {
+    buffer.append(0x22)
+    if text.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &buffer) }) == nil {
+      var copy = text
+      copy.withUTF8 { writeEscaped($0, into: &buffer) }
+    }
+    buffer.append(0x22)
+  }
+
+  private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout [UInt8]) {
+    do {
+      var runStart = 0
+      for index in 0..<utf8.count {
+        let byte = utf8[index]
+        guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+        if runStart < index {
+          buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+        }
+        runStart = index + 1
+        buffer.append(0x5C)
+        switch byte {
+        case 0x22, 0x5C: buffer.append(byte)
+        case 0x08: buffer.append(0x62)
+        case 0x09: buffer.append(0x74)
+        case 0x0A: buffer.append(0x6E)
+        case 0x0C: buffer.append(0x66)
+        case 0x0D: buffer.append(0x72)
+        default:
+          buffer.append(contentsOf: [0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]])
+        }
+      }
+      if runStart < utf8.count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+    }
+  }
+
+  private static let base64Alphabet: [UInt8] = Array(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+  /// Appends `bytes` as a quoted base64 string (standard alphabet, with padding).
+  static func writeBase64(_ bytes: [UInt8], into buffer: inout [UInt8]) {
+    buffer.append(0x22)
+    buffer.reserveCapacity(buffer.count + (bytes.count + 2) / 3 * 4 + 1)
+    var index = 0
+    while index + 3 <= bytes.count {
+      let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+      for shift in [18, 12, 6, 0] { buffer.append(base64Alphabet[Int((chunk >> UInt32(shift)) & 63)]) }
+      index += 3
+    }
+    let remaining = bytes.count - index
+    if remaining > 0 {
+      var chunk = UInt32(bytes[index]) << 16
+      if remaining == 2 { chunk |= UInt32(bytes[index + 1]) << 8 }
+      buffer.append(base64Alphabet[Int((chunk >> 18) & 63)])
+      buffer.append(base64Alphabet[Int((chunk >> 12) & 63)])
+      buffer.append(remaining == 2 ? base64Alphabet[Int((chunk >> 6) & 63)] : 0x3D)
+      buffer.append(0x3D)
+    }
+    buffer.append(0x22)
+  }
+
+  private static func writePretty(_ value: Value, indent: Int, into buffer: inout [UInt8]) {
+    func newline(_ level: Int) {
+      buffer.append(0x0A)
+      for _ in 0..<(2 * level) { buffer.append(0x20) }
+    }
+    switch value {
+    case .array(let elements):
+      let present = elements.filter { !$0.isUndefined }
+      guard !present.isEmpty else {
+        buffer.append(contentsOf: "[]".utf8)
+        return
+      }
+      buffer.append(0x5B)
+      for (index, element) in present.enumerated() {
+        if index > 0 { buffer.append(0x2C) }
+        newline(indent + 1)
+        writePretty(element, indent: indent + 1, into: &buffer)
+      }
+      newline(indent)
+      buffer.append(0x5D)
+    case .object(let object):
+      let present = object.members.filter { !$0.1.isUndefined }
+      guard !present.isEmpty else {
+        buffer.append(contentsOf: "{}".utf8)
+        return
+      }
+      buffer.append(0x7B)
+      for (index, (key, member)) in present.enumerated() {
+        if index > 0 { buffer.append(0x2C) }
+        newline(indent + 1)
+        writeString(key, into: &buffer)
+        buffer.append(contentsOf: ": ".utf8)
+        writePretty(member, indent: indent + 1, into: &buffer)
+      }
+      newline(indent)
+      buffer.append(0x7D)
+    default:
+      write(value, into: &buffer)
+    }
+  }
+}

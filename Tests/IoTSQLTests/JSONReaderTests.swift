@@ -1,0 +1,384 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+/// A small seeded generator (SplitMix64), so random inputs are the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+  var state: UInt64
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
+
+private let v1 = JSONReadOptions(wholeDecimalsAsInt: false)
+private let v2 = JSONReadOptions(wholeDecimalsAsInt: true)
+
+private func decimal(_ text: String) -> Value { .decimal(Decimal(string: text)!) }
+
+private func navigate(_ value: Value, _ path: [String]) -> Value {
+  path.reduce(value) { $0.member($1) }
+}
+
+// Measured in release mode (a throwaway loop in iotrules-bench, not committed; 2 cores shared with
+// other builds, load average about 2, 2026-11-28): read() of the 162-byte `sensorPayload` below with
+// the 3 paths temp.c, device, humidity ≈ 0.73 µs; parse() of it (whole document) ≈ 2.2 µs; write()
+// of {"device":"d-17","t":22,"ok":true} into a reserved buffer ≈ 0.19 µs, of
+// {"device":"d-17","t":22.5,"ok":true} into an empty one ≈ 0.31 µs.
+let sensorPayload = #"""
+  {"device":"sensor-0042","ts":1732780800123,"temp":{"c":21.5,"f":70.7},"humidity":48,"battery":3.71,"flags":["ok","calibrated"],"loc":{"lat":48.8566,"lon":2.3522}}
+  """#
+
+@Suite struct JSONReaderTests {
+  @Test(arguments: [
+    #"{"a":1,"b":[true,null],"c":"x"}"#,
+    #"[]"#, #"{}"#, #"[[],{},[{}]]"#, #""""#, #"0"#, #"-12"#, #"true"#, #"null"#,
+    #"{"s":"tab\tquote\"back\\slash/ é 日本 🎉 \u0001"}"#,
+    #"[1.5,-0.25,0.000001,5E-21,1.5E40,123456789012345678901234]"#,
+    sensorPayload,
+  ])
+  func roundTripsCanonicalDocuments(text: String) throws {
+    let bytes = Array(text.utf8)
+    let value = try JSONReader.parse(bytes)
+    var out: [UInt8] = []
+    JSONWriter.write(value, into: &out)
+    #expect(String(decoding: out, as: UTF8.self) == text)
+    let view = JSONReader.read(bytes, paths: PathTable(), wholeDocument: true, options: v2)
+    #expect(view.isCanonical)
+    #expect(view.document == value)
+  }
+
+  @Test func keepsKeyOrderAndLastValueOfRepeatedKeys() throws {
+    let value = try JSONReader.parse(#"{"z":1,"a":2,"m":{"y":1,"b":2},"z":3}"#)
+    guard case .object(let object) = value else {
+      Issue.record("not an object")
+      return
+    }
+    #expect(object.keys == ["z", "a", "m"])
+    #expect(object["z"] == .int(3))
+    #expect(JSONWriter.string(value) == #"{"z":3,"a":2,"m":{"y":1,"b":2}}"#)
+  }
+
+  @Test func repeatedKeysInLargeObjects() throws {
+    let members = (0..<20).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+    let value = try JSONReader.parse("{\(members),\"k3\":99,\"k19\":-1}")
+    guard case .object(let object) = value else {
+      Issue.record("not an object")
+      return
+    }
+    #expect(object.count == 20)
+    #expect(object.keys[3] == "k3" && object["k3"] == .int(99) && object["k19"] == .int(-1))
+  }
+
+  @Test func tellsIntFromDecimal() throws {
+    #expect(try JSONReader.parse("1") == .int(1))
+    #expect(try JSONReader.parse("-0") == .int(0))
+    #expect(try JSONReader.parse("1.0", options: v1) == decimal("1"))
+    #expect(try JSONReader.parse("1.0", options: v2) == .int(1))
+    #expect(try JSONReader.parse("1E2", options: v1) == decimal("100"))
+    #expect(try JSONReader.parse("1E2", options: v2) == .int(100))
+    #expect(try JSONReader.parse("1.5", options: v2) == decimal("1.5"))
+    #expect(try JSONReader.parse("22.50", options: v1) == decimal("22.5"))
+    #expect(try JSONReader.parse("-0.0", options: v1) == decimal("0"))
+    #expect(try JSONReader.parse("0.0", options: v2) == .int(0))
+    #expect(try JSONReader.parse("1e-3", options: v2) == decimal("0.001"))
+    #expect(try JSONReader.parse("12.5E+1", options: v2) == .int(125))
+    #expect(try JSONReader.parse("0.00000000000000000000000000000000000000000001") == decimal("1E-44"))
+  }
+
+  @Test func bigIntegersBecomeDecimals() throws {
+    #expect(try JSONReader.parse("9223372036854775807") == .int(Int.max))
+    #expect(try JSONReader.parse("-9223372036854775808") == .int(Int.min))
+    #expect(try JSONReader.parse("9223372036854775808") == decimal("9223372036854775808"))
+    #expect(try JSONReader.parse("-9223372036854775809") == decimal("-9223372036854775809"))
+    #expect(try JSONReader.parse("92233720368547758080.0", options: v2) == decimal("92233720368547758080"))
+    let digits34 = "1234567890123456789012345678901234"
+    #expect(try JSONReader.parse(digits34) == decimal(digits34))
+    // More than 34 significant digits: rounded half to even to 34, always a number.
+    #expect(try JSONReader.parse(digits34 + "5") == decimal("1234567890123456789012345678901234E1"))
+    #expect(try JSONReader.parse(digits34 + "51") == decimal("1234567890123456789012345678901235E2"))
+    #expect(
+      try JSONReader.parse("1234567890123456789012345678901235" + "5")
+        == decimal("1234567890123456789012345678901236E1"))
+    #expect(try JSONReader.parse(String(repeating: "9", count: 40)) == decimal("1E40"))
+    #expect(try JSONReader.parse("0." + digits34 + "49") == decimal("0." + digits34))
+    #expect(try JSONReader.parse("1" + String(repeating: "0", count: 60)) == decimal("1E60"))
+  }
+
+  @Test(
+    arguments: [
+      ("", 0, "unexpected end of input, expected a value"),
+      (" ", 1, "unexpected end of input, expected a value"),
+      ("{} x", 3, "unexpected byte 0x78, after the end of the document"),
+      ("[1]]", 3, "unexpected byte 0x5d, after the end of the document"),
+      ("\u{FEFF}{}", 0, "unexpected byte 0xef, expected a value"),
+      (#"{"a":1,}"#, 7, "unexpected byte 0x7d, expected a member name"),
+      ("[1,]", 3, "unexpected byte 0x5d, expected a value"),
+      ("[1 2]", 3, "unexpected byte 0x32, expected ',' or ']'"),
+      (#"{"a":1 "b":2}"#, 7, "unexpected byte 0x22, expected ',' or '}'"),
+      (#"{"a" 1}"#, 5, "unexpected byte 0x31, expected ':' after a member name"),
+      ("{1:2}", 1, "unexpected byte 0x31, expected a member name"),
+      ("01", 1, "leading zero in a number"),
+      ("-01", 2, "leading zero in a number"),
+      ("-", 1, "unexpected end of input, expected a digit after '-'"),
+      ("-a", 1, "unexpected byte 0x61, expected a digit after '-'"),
+      ("+1", 0, "unexpected byte 0x2b, expected a value"),
+      (".5", 0, "unexpected byte 0x2e, expected a value"),
+      ("1.", 2, "unexpected end of input, expected a digit after '.'"),
+      ("1.e5", 2, "unexpected byte 0x65, expected a digit after '.'"),
+      ("1e", 2, "unexpected end of input, expected a digit in the exponent"),
+      ("[1e+]", 4, "unexpected byte 0x5d, expected a digit in the exponent"),
+      ("1E200", 0, "number out of the Decimal range (exponent beyond -128...127)"),
+      ("[0.5E-140]", 1, "number out of the Decimal range (exponent beyond -128...127)"),
+      ("tru", 3, "unexpected end of input, in 'true'"),
+      ("trUe", 2, "unexpected byte 0x55 in 'true'"),
+      ("nul", 3, "unexpected end of input, in 'null'"),
+      ("NaN", 0, "unexpected byte 0x4e, expected a value"),
+      ("\"a\u{1}\"", 2, "control character 0x01 in a string"),
+      ("\"a\nb\"", 2, "control character 0x0a in a string"),
+      (#""\x""#, 1, "invalid escape '\\x' in a string"),
+      (#""\'""#, 1, "invalid escape '\\'' in a string"),
+      (#""\uD800""#, 1, "lone surrogate \\uD800 (no low surrogate follows)"),
+      (#""ab\uDC00""#, 3, "lone surrogate \\uDC00 (a low surrogate first)"),
+      (#""\uD800\u0041""#, 1, "lone surrogate \\uD800 (no low surrogate follows)"),
+      (#""\uD800\n""#, 1, "lone surrogate \\uD800 (no low surrogate follows)"),
+      (#""\u12G4""#, 5, "invalid hex digit 0x47 in a \\u escape"),
+      ("\"abc", 4, "unexpected end of input, in a string"),
+      (#"{"a":[1,{"b":"#, 13, "unexpected end of input, expected a value"),
+    ] as [(String, Int, String)])
+  func rejectsWithOffset(text: String, offset: Int, message: String) {
+    #expect(throws: JSONError(offset: offset, message: message)) { try JSONReader.parse(text) }
+    let view = JSONReader.read(
+      Array(text.utf8), paths: PathTable(paths: [["a"]]), wholeDocument: false, options: v2)
+    #expect(view.kind == .binary)
+    #expect(view.error == JSONError(offset: offset, message: message))
+    #expect(view.values == [.undefined])
+  }
+
+  @Test(
+    arguments: [
+      ([0x22, 0xC0, 0x80, 0x22], 1, "invalid UTF-8: overlong encoding (byte 0xc0)"),
+      ([0x22, 0x41, 0xE0, 0x80, 0x80, 0x22], 2, "invalid UTF-8: overlong encoding"),
+      ([0x22, 0xF0, 0x80, 0x80, 0x80, 0x22], 1, "invalid UTF-8: overlong encoding"),
+      ([0x22, 0xED, 0xA0, 0x80, 0x22], 1, "invalid UTF-8: encoded surrogate"),
+      ([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], 1, "invalid UTF-8: code point above U+10FFFF"),
+      ([0x22, 0xF5, 0x80, 0x80, 0x80, 0x22], 1, "invalid UTF-8: code point above U+10FFFF (byte 0xf5)"),
+      ([0x22, 0xFF, 0x22], 1, "invalid UTF-8: byte 0xff"),
+      ([0x22, 0x80, 0x22], 1, "invalid UTF-8: unexpected continuation byte 0x80"),
+      ([0x22, 0xC3, 0x22], 1, "invalid UTF-8: incomplete sequence"),
+      ([0x22, 0xE2, 0x82, 0x41, 0x22], 1, "invalid UTF-8: incomplete sequence"),
+      ([0x22, 0xE2, 0x82], 3, "unexpected end of input, in a UTF-8 sequence"),
+      ([0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D], 2, "invalid UTF-8: incomplete sequence"),
+    ] as [([UInt8], Int, String)])
+  func rejectsInvalidUTF8(bytes: [UInt8], offset: Int, message: String) {
+    #expect(throws: JSONError(offset: offset, message: message)) { try JSONReader.parse(bytes) }
+    let view = JSONReader.read(bytes, paths: PathTable(), wholeDocument: true, options: v2)
+    #expect(view.kind == .binary && view.document == .binary(bytes) && view.error?.offset == offset)
+  }
+
+  @Test func acceptsValidUTF8AndEscapes() throws {
+    #expect(
+      try JSONReader.parse(#""\u00e9\uD83C\uDF89\/\b\f\n\r\t\"\\""#) == .string("é🎉/\u{8}\u{c}\n\r\t\"\\"))
+    #expect(
+      try JSONReader.parse("\"\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}\"")
+        == .string("\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}"))
+  }
+
+  @Test func limitsNesting() throws {
+    let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+    #expect(throws: JSONError(offset: 512, message: "nesting deeper than 512")) { try JSONReader.parse(deep) }
+    let deepObject = String(repeating: #"{"a":"#, count: 600) + "1" + String(repeating: "}", count: 600)
+    #expect(throws: JSONError(offset: 512 * 5, message: "nesting deeper than 512")) {
+      try JSONReader.parse(deepObject)
+    }
+    let selective = JSONReader.read(
+      Array(deepObject.utf8), paths: PathTable(paths: [["a", "a", "a"]]), wholeDocument: false, options: v2)
+    #expect(selective.kind == .binary && selective.error?.offset == 512 * 5)
+    let allowed = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+    _ = try JSONReader.parse(allowed)
+    let shallow = JSONReadOptions(wholeDecimalsAsInt: true, maxDepth: 2)
+    #expect(throws: JSONError(offset: 2, message: "nesting deeper than 2")) {
+      try JSONReader.parse("[[[]]]", options: shallow)
+    }
+  }
+
+  @Test func everyPrefixOfAValidDocumentErrorsCleanly() {
+    let documents = [
+      sensorPayload, #"{"a":[1,2.5e3,{"b":"\u00e9\uD83C\uDF89"}],"c":null,"d":true,"e":"日本"}"#,
+    ]
+    for text in documents {
+      let bytes = Array(text.utf8)
+      for length in 0..<bytes.count {
+        let prefix = Array(bytes[..<length])
+        #expect(throws: JSONError.self) { try JSONReader.parse(prefix) }
+        let view = JSONReader.read(
+          prefix, paths: PathTable(paths: [["a"], ["temp", "c"]]), wholeDocument: false, options: v2)
+        #expect(view.kind == .binary && view.error != nil)
+      }
+    }
+  }
+
+  @Test func randomBytesNeverCrashAndBothReadersAgree() {
+    var generator = SeededGenerator(state: 20_261_128)
+    let alphabet =
+      Array(#"{}[]:,"\ -+.eE0123456789abtrufnlsu"#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xA9, 0xED, 0xF4, 0xFF]
+    let paths = PathTable(paths: [["a"], ["a", "b"], ["b"]])
+    for round in 0..<3000 {
+      let length = Int.random(in: 0...40, using: &generator)
+      var bytes: [UInt8]
+      if round % 2 == 0 {
+        bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+      } else {
+        // Mutations of a valid document reach deeper states.
+        bytes = Array(#"{"a":{"b":[1,-2.5e3,"x\u00e9"]},"b":true}"#.utf8)
+        for _ in 0..<Int.random(in: 1...3, using: &generator) {
+          let index = Int.random(in: 0..<bytes.count, using: &generator)
+          bytes[index] = UInt8.random(in: 0...255, using: &generator)
+        }
+      }
+      let full: Result<Value, JSONError> = Result { () throws(JSONError) -> Value in
+        try JSONReader.parse(bytes)
+      }
+      let view = JSONReader.read(bytes, paths: paths, wholeDocument: false, options: v2)
+      switch full {
+      case .success(let value):
+        #expect(view.kind != .binary)
+        #expect(view.values == paths.paths.map { navigate(value, $0) })
+      case .failure(let error):
+        #expect(view.kind == .binary && view.error == error, "\(bytes)")
+      }
+    }
+  }
+
+  @Test(arguments: [
+    #"{"a":1,"b":{"c":2,"d":[3]},"e":"x"}"#,
+    #"{"b":{"c":2},"a":5,"b":7}"#,
+    #"{"b":7,"b":{"c":[1],"d":{"e":null}}}"#,
+    #"{"b":{"c":1},"b":{"d":2}}"#,
+    #"{"a\u0062":1,"b":{"c\"":2,"c":3}}"#,
+    #" { "a" : [ {"b":1} ] , "b" : { "c" : 1.50 } } "#,
+    #"[{"a":1}]"#,
+    #""a""#,
+    #"{"x":{"a":1,"a":2},"a":{"b":{"c":{"d":true}}}}"#,
+    sensorPayload,
+  ])
+  func selectiveReadEqualsFullParse(text: String) throws {
+    let bytes = Array(text.utf8)
+    let full = try JSONReader.parse(bytes, options: v1)
+    let paths = PathTable(paths: [
+      ["a"], ["b"], ["b", "c"], ["b", "c", "x"], ["b", "d", "e"], ["ab"], ["b", "c\""], ["a", "0"],
+      ["temp", "c"], ["loc"], ["loc", "lon"], ["ts"], ["missing"], ["a", "b", "c", "d"],
+    ])
+    let view = JSONReader.read(bytes, paths: paths, wholeDocument: false, options: v1)
+    let whole = JSONReader.read(bytes, paths: paths, wholeDocument: true, options: v1)
+    let expected = paths.paths.map { navigate(full, $0) }
+    #expect(view.values == expected)
+    #expect(whole.values == expected)
+    #expect(view.document == nil && whole.document == full)
+    #expect(view.isCanonical == whole.isCanonical)
+    if case .object = full {
+      #expect(view.kind == .object)
+    } else {
+      #expect(view.kind == .otherJSON && view.values.allSatisfy(\.isUndefined))
+    }
+  }
+
+  @Test func selectiveReadFallsBackForManyOrEmptyPaths() throws {
+    let text = Array(#"{"k3":3,"k70":70}"#.utf8)
+    let many = PathTable(paths: (0..<80).map { ["k\($0)"] })
+    let view = JSONReader.read(text, paths: many, wholeDocument: false, options: v2)
+    #expect(view.values[3] == .int(3) && view.values[70] == .int(70) && view.values[0] == .undefined)
+    #expect(view.document == nil)
+    let root = JSONReader.read(text, paths: PathTable(paths: [[]]), wholeDocument: false, options: v2)
+    #expect(root.values == [try JSONReader.parse(text)])
+  }
+
+  @Test(
+    arguments: [
+      (#"{"a":1,"b":[true,null]}"#, v2, true),
+      (#"{"s":"\u001f\n\\\"/é"}"#, v2, true),
+      (#"{"a":10.0}"#, v1, true),
+      (#"{"a":10.0}"#, v2, false),
+      (#"{"a":0.0}"#, v1, true),
+      (#"{"a":1E-21}"#, v2, true),
+      (#"{"a":1e-21}"#, v2, false),
+      (#"{"a":1.5E40}"#, v2, true),
+      (#"{"a":0.000000000005}"#, v2, true),
+      (#"{"a":5E-12}"#, v2, false),
+      (#"{"a":123456789012345678901234}"#, v2, true),
+      (#"{"a":9223372036854775807}"#, v2, true),
+      (#"{"a": 1}"#, v2, false),
+      ("{\"a\":1}\n", v2, false),
+      (#"{"a":1,"a":2}"#, v2, false),
+      (#"{"x":{"a":1,"a":2}}"#, v2, false),
+      (#"{"a":"\/"}"#, v2, false),
+      (#"{"a":"\u0041"}"#, v2, false),
+      (#"{"a":"\u001F"}"#, v2, false),
+      (#"{"a":"\u000a"}"#, v2, false),
+      (#"{"a":1.50}"#, v2, false),
+      (#"{"a":1E2}"#, v1, false),
+      (#"{"a":-0}"#, v2, false),
+      (#"{"a":1.0E1}"#, v1, false),
+      (#"{"a":12345678901234567890123456789012345}"#, v2, false),
+      (#"[1,2]"#, v2, true),
+    ] as [(String, JSONReadOptions, Bool)])
+  func detectsCanonicalPayloads(text: String, options: JSONReadOptions, canonical: Bool) throws {
+    let bytes = Array(text.utf8)
+    let whole = JSONReader.read(
+      bytes, paths: PathTable(paths: [["a"]]), wholeDocument: true, options: options)
+    let selective = JSONReader.read(
+      bytes, paths: PathTable(paths: [["b"]]), wholeDocument: false, options: options)
+    #expect(whole.isCanonical == canonical)
+    #expect(selective.isCanonical == canonical)
+    var out: [UInt8] = []
+    JSONWriter.write(try #require(whole.document), into: &out)
+    #expect((out == bytes) == canonical)
+  }
+
+  @Test func canonicalCheckCoversLargeObjects() throws {
+    let members = (0..<200).map { #""key\#($0)":\#($0)"# }
+    let unique = Array("{\(members.joined(separator: ","))}".utf8)
+    let repeated = Array("{\(members.joined(separator: ",")),\"key3\":3}".utf8)
+    let nested = Array("{\"x\":{\(members.joined(separator: ","))},\"y\":[{\"key3\":1,\"key3\":1}]}".utf8)
+    let paths = PathTable(paths: [["key3"]])
+    for (bytes, canonical) in [(unique, true), (repeated, false), (nested, false)] {
+      let selective = JSONReader.read(bytes, paths: paths, wholeDocument: false, options: v2)
+      let whole = JSONReader.read(bytes, paths: paths, wholeDocument: true, options: v2)
+      #expect(selective.isCanonical == canonical && whole.isCanonical == canonical)
+      #expect(selective.values == whole.values)
+    }
+  }
+
+  @Test func tracksPathsDeeperThanEightLevels() throws {
+    let names = (0..<12).map { "n\($0)" }
+    var text = "42"
+    for name in names.reversed() { text = #"{"other":[1],"\#(name)":\#(text),"z":{}}"# }
+    let bytes = Array(text.utf8)
+    let paths = PathTable(paths: [names, Array(names[..<10]) + ["z"], Array(names[..<9]), names + ["x"]])
+    let full = try JSONReader.parse(bytes)
+    let view = JSONReader.read(bytes, paths: paths, wholeDocument: false, options: v2)
+    #expect(view.values == paths.paths.map { navigate(full, $0) })
+    #expect(
+      view.values[0] == .int(42) && view.values[1] == .object(OrderedObject()) && view.values[3] == .undefined
+    )
+  }
+
+  @Test func binaryPayloads() {
+    let bytes: [UInt8] = [0x00, 0x01, 0xFF]
+    let view = JSONReader.read(
+      bytes, paths: PathTable(paths: [["a"], ["b"]]), wholeDocument: true, options: v2)
+    #expect(view.kind == .binary && view.values == [.undefined, .undefined])
+    #expect(view.document == .binary(bytes) && !view.isCanonical)
+    #expect(view.error == JSONError(offset: 0, message: "unexpected byte 0x00, expected a value"))
+    #expect(view.error?.description == "offset 0: unexpected byte 0x00, expected a value")
+    let number = JSONReader.read(
+      Array("80".utf8), paths: PathTable(paths: [["a"]]), wholeDocument: true, options: v2)
+    #expect(
+      number.kind == .otherJSON && number.document == .int(80) && number.values == [.undefined]
+        && number.isCanonical)
+  }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+@Suite struct JSONWriterTests {
+  private func decimal(_ text: String) -> Value { .decimal(Decimal(string: text)!) }
+
+  @Test func writesCompactObjectsSkippingUndefined() {
+    let value = Value.object(
+      OrderedObject([
+        ("a", .int(1)), ("gone", .undefined), ("b", .array([.bool(true), .undefined, .null])),
+        ("c", .object(OrderedObject())), ("d", .array([])),
+      ]))
+    #expect(JSONWriter.string(value) == #"{"a":1,"b":[true,null],"c":{},"d":[]}"#)
+    #expect(JSONWriter.string(.undefined) == "")
+    #expect(JSONWriter.string(.array([.undefined])) == "[]")
+    #expect(JSONWriter.string(.object(OrderedObject([("x", .undefined)]))) == "{}")
+    var buffer: [UInt8] = [0x41]
+    JSONWriter.write(.undefined, into: &buffer)
+    JSONWriter.write(.bool(false), into: &buffer)
+    #expect(buffer == Array("Afalse".utf8))
+  }
+
+  @Test(
+    arguments: [
+      ([], #""""#), ([0x66], #""Zg==""#), ([0x66, 0x6F], #""Zm8=""#), ([0x66, 0x6F, 0x6F], #""Zm9v""#),
+      ([0x00, 0xFF, 0xFE, 0x7F], #""AP/+fw==""#),
+    ] as [([UInt8], String)])
+  func writesBinaryAsBase64(bytes: [UInt8], text: String) {
+    #expect(JSONWriter.string(.binary(bytes)) == text)
+    #expect(JSONWriter.string(.binary(bytes)) == "\"" + Data(bytes).base64EncodedString() + "\"")
+  }
+
+  @Test func escapesStringsLikeAWS() {
+    let text = "q\"b\\n\nt\tr\rb\u{8}f\u{c}c\u{1}\u{1f} / é 日本 🎉 \u{7f}"
+    #expect(
+      JSONWriter.string(.string(text)) == #""q\"b\\n\nt\tr\rb\bf\fc\u0001\u001f / é 日本 🎉 "# + "\u{7f}\"")
+    #expect(JSONWriter.string(.object(OrderedObject([("k\"\n", .string(""))]))) == #"{"k\"\n":""}"#)
+  }
+
+  @Test(
+    arguments: [
+      (Value.int(0), "0"), (.int(-5), "-5"), (.int(Int.max), "9223372036854775807"),
+      (.int(Int.min), "-9223372036854775808"),
+      (.decimal(Decimal(string: "0.3")!), "0.3"),
+      (.decimal(Decimal(string: "0.1")! + Decimal(string: "0.2")!), "0.3"),
+      (.decimal(Decimal(sign: .plus, exponent: -2, significand: 2250)), "22.5"),
+      (.decimal(Decimal(string: "-1.25")!), "-1.25"),
+      (.decimal(Decimal(10)), "10.0"),
+      (.decimal(Decimal(0)), "0.0"),
+      (.decimal(Decimal(string: "1.5")! * 2), "3.0"),
+      (.decimal(Decimal(string: "-9223372036854775808")!), "-9223372036854775808.0"),
+      (.decimal(Decimal(string: "9223372036854775808")!), "9223372036854775808"),
+      (.decimal(Decimal(string: "123456789012345678901234")!), "123456789012345678901234"),
+      (.decimal(Decimal(string: "1E33")!), "1000000000000000000000000000000000"),
+      (.decimal(Decimal(string: "1E34")!), "1E34"),
+      (.decimal(Decimal(string: "1.5E40")!), "1.5E40"),
+      (.decimal(Decimal(string: "0.000001")!), "0.000001"),
+      (.decimal(Decimal(string: "5E-12")!), "0.000000000005"),
+      (.decimal(Decimal(string: "1E-20")!), "0.00000000000000000001"),
+      (.decimal(Decimal(string: "5E-21")!), "5E-21"),
+      (.decimal(Decimal(string: "-1.234E-30")!), "-1.234E-30"),
+      (.decimal(Decimal(string: "12345678901234567890.123456789")!), "12345678901234567890.123456789"),
+      (.decimal(Decimal(string: "1")! / 3), "0.33333333333333333333333333333333333333"),
+      (.decimal(.nan), "NaN"),
+      (.decimal(.greatestFiniteMagnitude), "3.40282366920938463463374607431768211455E165"),
+      (.decimal(-.greatestFiniteMagnitude), "-3.40282366920938463463374607431768211455E165"),
+      (.decimal(.leastNonzeroMagnitude), "1E-127"),
+      (.string("1"), #""1""#),
+    ] as [(Value, String)])
+  func spellsNumbers(value: Value, text: String) {
+    #expect(JSONWriter.numberText(value) == text)
+    if case .decimal(let number) = value, number.isNaN {
+      #expect(JSONWriter.string(value) == "null")
+    } else {
+      #expect(JSONWriter.string(value) == text)
+    }
+  }
+
+  @Test func numberTextReadsBackAsTheSameValue() throws {
+    var generator = SeededGenerator(state: 7)
+    for _ in 0..<500 {
+      let significand =
+        UInt64.random(in: 0...UInt64.max, using: &generator) >> UInt64.random(in: 0...63, using: &generator)
+      let exponent = Int.random(in: -60...60, using: &generator)
+      let sign: FloatingPointSign = Bool.random(using: &generator) ? .minus : .plus
+      let number = Decimal(sign: sign, exponent: exponent, significand: Decimal(significand))
+      let text = JSONWriter.numberText(.decimal(number))
+      let back = try JSONReader.parse(text, options: JSONReadOptions(wholeDecimalsAsInt: false))
+      #expect(back == .decimal(number), "\(text)")
+      #expect(JSONWriter.numberText(back) == text)
+    }
+  }
+
+  @Test func writesIndentedText() {
+    let value = Value.object(
+      OrderedObject([
+        ("a", .int(1)), ("b", .array([.bool(true), .object(OrderedObject()), .undefined])),
+        ("c", .object(OrderedObject([("d", .array([])), ("e", .string("x"))]))),
+      ]))
+    let expected = """
+      {
+        "a": 1,
+        "b": [
+          true,
+          {}
+        ],
+        "c": {
+          "d": [],
+          "e": "x"
+        }
+      }
+      """
+    #expect(JSONWriter.prettyString(value) == expected)
+    #expect(JSONWriter.prettyString(.int(3)) == "3")
+    #expect(JSONWriter.prettyString(.undefined) == "")
+  }
+
+  @Test func writeThenReadRoundTrips() throws {
+    let value = Value.object(
+      OrderedObject([
+        ("device", .string("d-17")), ("t", decimal("22.5")), ("ok", .bool(true)),
+        ("tags", .array([.string("a\"b"), .null, .int(-3)])),
+        ("nested", .object(OrderedObject([("x", decimal("0.001"))]))),
+      ]))
+    var buffer: [UInt8] = []
+    JSONWriter.write(value, into: &buffer)
+    #expect(try JSONReader.parse(buffer) == value)
+    let view = JSONReader.read(buffer, paths: PathTable(), wholeDocument: true, options: .init())
+    #expect(view.isCanonical)
+  }
+}
