@@ -66,7 +66,7 @@ private func lexError(_ source: String) -> String? {
     let text = "( ) [ ] { } , . : * / % + - = <> != < <= > >="
     #expect(try kinds(text) == text.split(separator: " ").map { .symbol(String($0)) })
     #expect(try kinds("a<>b") == [.identifier("a"), .symbol("<>"), .identifier("b")])
-    #expect(try kinds("--1") == [.symbol("-"), .symbol("-"), .integer("1")])
+    #expect(try kinds("- -1") == [.symbol("-"), .symbol("-"), .integer("1")])
   }
 
   @Test func positionsCountLinesAndCharacters() throws {
@@ -93,6 +93,8 @@ private func lexError(_ source: String) -> String? {
     ("SELECT 1e", "1:8: malformed number '1e'"),
     ("SELECT @", "1:8: expected a variable name after '@'"),
     ("SELECT @ x", "1:8: expected a variable name after '@'"),
+    ("SELECT a --1", "1:10: comments are not supported in IoT-SQL ('--')"),
+    ("SELECT a\n/* x */", "2:1: comments are not supported in IoT-SQL ('/*')"),
   ])
   func errors(source: String, expected: String) {
     #expect(lexError(source) == expected)

@@ -251,6 +251,13 @@ public struct Lexer: Sendable {
     default:
       length = 0
     }
+    // IoT-SQL has no comments; reject their openers rather than read `a -- x` as `a - (-x)`.
+    if (byte == UInt8(ascii: "-") && next == UInt8(ascii: "-")) || (byte == UInt8(ascii: "/") && next == UInt8(ascii: "*")) {
+      step()
+      step()
+      let range = SourceRange(start: start, end: location)
+      throw error("comments are not supported in IoT-SQL ('\(text(range))')", range)
+    }
     guard length > 0 else {
       step()
       while offset < bytes.count, Lexer.isContinuation(bytes[offset]) { step() }
