@@ -164,7 +164,7 @@ public struct Parser {
     return TopicFilterSource(filter: raw.text, range: raw.range, isQuoted: false)
   }
 
-  /// `select_list = "VALUE" expression | select_item { "," select_item } ;`
+  /// `select_list = "VALUE" ( "*" | expression ) | select_item { "," select_item } ;`
   private mutating func parseSelectList() throws(SQLError) -> SelectClause {
     if try consume(.keyword(.value)) {
       let token = try peek()
@@ -198,8 +198,8 @@ public struct Parser {
     return SelectItem(kind: kind, alias: alias, range: start.range.union(previous?.range ?? start.range))
   }
 
-  /// `alias = alias_name { "." member_name } ;` where `alias_name` is a name or any keyword but FROM
-  /// and WHERE.
+  /// `alias = alias_name { "." member_name } ;`
+  /// `alias_name = name | keyword - ( "FROM" | "WHERE" ) ;`
   private mutating func parseAlias() throws(SQLError) -> [String] {
     let first = try peek()
     var parts: [String] = []
@@ -215,7 +215,9 @@ public struct Parser {
     return parts
   }
 
-  /// `member_name = name | keyword ;` (after `.`, any keyword is a plain name: `a.value`).
+  /// `member_name = name | keyword ;`
+  ///
+  /// After `.`, any keyword is a plain name: `a.value`.
   private mutating func parseMemberName() throws(SQLError) -> String {
     let token = try peek()
     switch token.kind {
@@ -241,13 +243,15 @@ public struct Parser {
     try parseBinary(.or)
   }
 
-  /// The operator layers, climbed with the table in Precedence.swift:
   /// `or_expr = and_expr { "OR" and_expr } ;`
   /// `and_expr = not_expr { "AND" not_expr } ;`
   /// `not_expr = "NOT" not_expr | comparison ;`
-  /// `comparison = additive [ comparison_operator additive ] ;`
+  /// `comparison = additive [ comparison_op additive ] ;`
   /// `additive = multiplicative { ( "+" | "-" ) multiplicative } ;`
   /// `multiplicative = unary { ( "*" | "/" | "%" ) unary } ;`
+  ///
+  /// The layers are climbed with the table of Precedence.swift: `minimum` is the loosest level this
+  /// call may consume; a comparison is followed by another only through parentheses.
   private mutating func parseBinary(_ minimum: Precedence) throws(SQLError) -> Expression {
     var left: Expression
     let first = try peek()
@@ -301,8 +305,7 @@ public struct Parser {
     return expression
   }
 
-  /// `primary = literal | array | object | variable | case_expr | cast | call | name`
-  /// `        | "(" expression ")" | "(" nested_query ")" ;`
+  /// `primary = literal | array | object | variable | case_expr | cast | call | name | parenthesized ;`
   private mutating func parsePrimary() throws(SQLError) -> Expression {
     let token = try peek()
     switch token.kind {
@@ -354,7 +357,7 @@ public struct Parser {
     }
   }
 
-  /// `"(" expression ")" | "(" nested_query ")"`
+  /// `parenthesized = "(" expression ")" | "(" nested_query ")" ;`
   private mutating func parseParenthesized() throws(SQLError) -> Expression {
     let open = try advance()
     if try peek().kind == .keyword(.select) {
@@ -454,7 +457,10 @@ public struct Parser {
     return Expression(.call(name: name, arguments: arguments), nameToken.range.union(close.range))
   }
 
-  /// `cast = "cast" "(" expression "AS" type_name ")" ;` (`cast` in any case; `type_name` is a name)
+  /// `cast = "cast" "(" expression "AS" type_name ")" ;`
+  /// `type_name = name ;`
+  ///
+  /// `cast` is matched in any case.
   private mutating func parseCast(_ nameToken: Token) throws(SQLError) -> Expression {
     let open = try advance()
     let value = try parseExpression()
