@@ -597,8 +597,10 @@ public struct Parser {
     return openingDescription ?? "the start of the statement"
   }
 
+  /// At most 30 characters of one line, `…` marking a cut.
   private static func shortened(_ text: String) -> String {
-    text.count <= 32 ? text : String(text.prefix(29)) + "..."
+    let line = text.prefix { $0 != "\n" && $0 != "\r" }
+    return line.count <= 30 && line.count == text.count ? text : String(line.prefix(29)) + "…"
   }
 
   /// A decimal literal's value; magnitudes Foundation's `Decimal` cannot hold are an error.
