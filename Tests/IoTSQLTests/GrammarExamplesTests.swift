@@ -41,7 +41,8 @@ private func contents(_ url: URL) throws -> String { try String(contentsOf: url,
       seen.formUnion(Constructs.of(statement))
     }
     let expected = Set([
-      "set", "select-value", "star", "star-alias", "alias", "dotted-alias", "from", "from-unquoted", "no-from",
+      "set", "select-value", "star", "star-alias", "alias", "dotted-alias", "from", "from-unquoted",
+      "no-from",
       "where", "int", "decimal", "string", "bool", "null", "array", "object", "field", "variable", "member",
       "unary-", "unaryNOT", "call", "wildcard-argument", "cast", "case-simple", "case-searched", "case-else",
       "nested", "nested-value", "nested-where",
@@ -51,10 +52,13 @@ private func contents(_ url: URL) throws -> String { try String(contentsOf: url,
 
   /// Each production in a parse function's doc comment is written the same way in IoTSQL.ebnf.
   @Test func parserDocCommentsQuoteTheGrammar() throws {
-    let grammar = normalized(try contents(grammarFolder.appendingPathComponent("IoTSQL.ebnf")), dropComments: true)
+    let grammar = normalized(
+      try contents(grammarFolder.appendingPathComponent("IoTSQL.ebnf")), dropComments: true)
     let parserFile = grammarFolder.deletingLastPathComponent()
       .appendingPathComponent("Sources/IoTSQL/Syntax/Parser.swift")
-    let lines = try contents(parserFile).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    let lines = try contents(parserFile).split(separator: "\n").map {
+      $0.trimmingCharacters(in: .whitespaces)
+    }
     var productions: [String] = []
     var current = ""
     for line in lines where line.hasPrefix("/// `") && line.hasSuffix("`") {
@@ -73,7 +77,9 @@ private func contents(_ url: URL) throws -> String { try String(contentsOf: url,
   /// Every operator appears in the README's precedence table on the row of its level.
   @Test func readmePrecedenceTableMatchesTheCode() throws {
     let readme = try contents(grammarFolder.appendingPathComponent("README.md"))
-    let rows = readme.split(separator: "\n").filter { $0.hasPrefix("| ") && $0.dropFirst(2).first?.isNumber == true }
+    let rows = readme.split(separator: "\n").filter {
+      $0.hasPrefix("| ") && $0.dropFirst(2).first?.isNumber == true
+    }
     #expect(rows.count == Precedence.allCases.count)
     for op in BinaryOperator.allCases {
       let row = rows.first { $0.hasPrefix("| \(op.precedence.rawValue) |") }
@@ -84,7 +90,9 @@ private func contents(_ url: URL) throws -> String { try String(contentsOf: url,
   private func normalized(_ text: String, dropComments: Bool) -> String {
     var text = text
     if dropComments {
-      while let open = text.range(of: "(*"), let close = text.range(of: "*)", range: open.upperBound..<text.endIndex) {
+      while let open = text.range(of: "(*"),
+        let close = text.range(of: "*)", range: open.upperBound..<text.endIndex)
+      {
         text.removeSubrange(open.lowerBound..<close.upperBound)
       }
     }
@@ -99,7 +107,11 @@ enum Constructs {
     if !statement.variables.isEmpty { names.insert("set") }
     statement.variables.forEach { visit($0.value, &names) }
     select(statement.select, &names)
-    if let from = statement.from { names.insert(from.isQuoted ? "from" : "from-unquoted") } else { names.insert("no-from") }
+    if let from = statement.from {
+      names.insert(from.isQuoted ? "from" : "from-unquoted")
+    } else {
+      names.insert("no-from")
+    }
     if let whereClause = statement.whereClause {
       names.insert("where")
       visit(whereClause, &names)

@@ -20,24 +20,29 @@ private func lexError(_ source: String) -> String? {
 
 @Suite struct LexerTests {
   @Test func keywordsAreCaseInsensitive() throws {
-    #expect(try kinds("select Value FrOm where") == [.keyword(.select), .keyword(.value), .keyword(.from), .keyword(.where)])
+    #expect(
+      try kinds("select Value FrOm where") == [
+        .keyword(.select), .keyword(.value), .keyword(.from), .keyword(.where),
+      ])
     for keyword in Keyword.allCases {
       #expect(try kinds(keyword.rawValue.lowercased()) == [.keyword(keyword)])
     }
   }
 
   @Test func identifiersAndVariables() throws {
-    #expect(try kinds("a _b c9 selected @v @temp_1 @9") == [
-      .identifier("a"), .identifier("_b"), .identifier("c9"), .identifier("selected"),
-      .variable("v"), .variable("temp_1"), .variable("9"),
-    ])
+    #expect(
+      try kinds("a _b c9 selected @v @temp_1 @9") == [
+        .identifier("a"), .identifier("_b"), .identifier("c9"), .identifier("selected"),
+        .variable("v"), .variable("temp_1"), .variable("9"),
+      ])
   }
 
   @Test func numbers() throws {
-    #expect(try kinds("0 15 1.5 5E-12 2e+3 1e5 007") == [
-      .integer("0"), .integer("15"), .decimal("1.5"), .decimal("5E-12"), .decimal("2e+3"), .decimal("1e5"),
-      .integer("007"),
-    ])
+    #expect(
+      try kinds("0 15 1.5 5E-12 2e+3 1e5 007") == [
+        .integer("0"), .integer("15"), .decimal("1.5"), .decimal("5E-12"), .decimal("2e+3"), .decimal("1e5"),
+        .integer("007"),
+      ])
     // A dot not followed by a digit is member access.
     #expect(try kinds("0.v") == [.integer("0"), .symbol("."), .identifier("v")])
   }

@@ -45,7 +45,8 @@ private func expectParsesOrFailsWithPosition(_ sql: String, _ comment: Comment? 
       return
     }
     #expect(start == location(of: start.offset, in: sql), comment)
-    #expect(diagnostic.range.end.offset >= start.offset && diagnostic.range.end.offset <= sql.utf8.count, comment)
+    #expect(
+      diagnostic.range.end.offset >= start.offset && diagnostic.range.end.offset <= sql.utf8.count, comment)
   }
 }
 
@@ -115,8 +116,8 @@ private let examples: [String] = {
     ("(", ")", "1", 0),
     ("[", "]", "1", 0),
     ("{'k': ", "}", "1", 0),
-    ("f(", ")", "1", 0),
-    ("cast(", " AS Int)", "1", 0),
+    ("f(", ")", "1", 1),
+    ("cast(", " AS Int)", "1", 4),
     ("CASE WHEN true THEN ", " END", "1", 0),
     ("- ", "", "1", 0),
     ("NOT ", "", "a", 0),
@@ -126,7 +127,8 @@ private let examples: [String] = {
   ])
   func deepNestingIsAPositionedErrorNotACrash(open: String, close: String, core: String, offset: Int) {
     let depth = 10_000
-    let sql = "SELECT " + String(repeating: open, count: depth) + core + String(repeating: close, count: depth)
+    let sql =
+      "SELECT " + String(repeating: open, count: depth) + core + String(repeating: close, count: depth)
     do {
       _ = try Parser.parse(sql)
       Issue.record("parsed \(depth) levels of \(open)")
@@ -139,7 +141,8 @@ private let examples: [String] = {
   }
 
   @Test(arguments: [
-    ("(", ")"), ("[", "]"), ("{'k': ", "}"), ("f(", ")"), ("cast(", " AS Int)"), ("CASE WHEN true THEN ", " END"),
+    ("(", ")"), ("[", "]"), ("{'k': ", "}"), ("f(", ")"), ("cast(", " AS Int)"),
+    ("CASE WHEN true THEN ", " END"),
     ("- ", ""), ("(SELECT VALUE ", " FROM e)"), ("1 + (", ")"), ("a.b * (", ").c"),
   ])
   func nestingAtTheLimitParses(open: String, close: String) throws {
@@ -158,7 +161,8 @@ private let examples: [String] = {
   }
 
   @Test func deepTemplateIsAPositionedError() {
-    let text = "x/${" + String(repeating: "(", count: 10_000) + "1" + String(repeating: ")", count: 10_000) + "}"
+    let text =
+      "x/${" + String(repeating: "(", count: 10_000) + "1" + String(repeating: ")", count: 10_000) + "}"
     #expect(throws: SQLError.self) { try Parser.parseTemplateExpression(in: text, from: 4) }
   }
 }

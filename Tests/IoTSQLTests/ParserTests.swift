@@ -42,8 +42,14 @@ private func parseError(_ sql: String) -> String? {
       "SET @c = (f - 32) * 5 / 9, @d = @c.x SELECT @c AS celsius, humidity",
       "(set (@c (/ (* (- f 32) 5) 9)) (@d (. @c x))) (select (item @c as celsius) (item humidity))"
     ),
-    ("SELECT x AS value, y AS end.case FROM 't'", "(select (item x as value) (item y as end.case)) (from 't')"),
-    ("SELECT a.value, b.select.from FROM 't'", "(select (item (. a value)) (item (. (. b select) from))) (from 't')"),
+    (
+      "SELECT x AS value, y AS end.case FROM 't'",
+      "(select (item x as value) (item y as end.case)) (from 't')"
+    ),
+    (
+      "SELECT a.value, b.select.from FROM 't'",
+      "(select (item (. a value)) (item (. (. b select) from))) (from 't')"
+    ),
   ])
   func statements(sql: String, expected: String) throws {
     #expect(try tree(sql) == expected)
@@ -55,10 +61,14 @@ private func parseError(_ sql: String) -> String? {
     #expect(quoted.from?.range.start.column == 15)
     #expect(quoted.from?.range.end.column == 20)
     let raw = try Parser.parse("SELECT *\nFROM  a/b\nWHERE x")
-    #expect(raw.from == TopicFilterSource(
-      filter: "a/b",
-      range: SourceRange(start: SourceLocation(offset: 15, line: 2, column: 7), end: SourceLocation(offset: 18, line: 2, column: 10)),
-      isQuoted: false))
+    #expect(
+      raw.from
+        == TopicFilterSource(
+          filter: "a/b",
+          range: SourceRange(
+            start: SourceLocation(offset: 15, line: 2, column: 7),
+            end: SourceLocation(offset: 18, line: 2, column: 10)),
+          isQuoted: false))
   }
 
   // MARK: Expressions
@@ -112,18 +122,26 @@ private func parseError(_ sql: String) -> String? {
     ("md5(*)", "(md5 *)"),
     ("cast(topic(2) AS DECIMAL)", "(cast (topic 2) DECIMAL)"),
     ("CAST(x + 1 AS int) * 2", "(* (cast (+ x 1) int) 2)"),
-    ("get((SELECT v FROM e WHERE n = 'temperature'), 0).v",
-     "(. (get (nested (select (item v)) (from e) (where (= n 'temperature'))) 0) v)"),
+    (
+      "get((SELECT v FROM e WHERE n = 'temperature'), 0).v",
+      "(. (get (nested (select (item v)) (from e) (where (= n 'temperature'))) 0) v)"
+    ),
     // CASE
-    ("CASE color WHEN 'green' THEN 'go' WHEN 'red' THEN 'stop' ELSE 'caution' END",
-     "(case color (when 'green' 'go') (when 'red' 'stop') (else 'caution'))"),
+    (
+      "CASE color WHEN 'green' THEN 'go' WHEN 'red' THEN 'stop' ELSE 'caution' END",
+      "(case color (when 'green' 'go') (when 'red' 'stop') (else 'caution'))"
+    ),
     ("case when t > 30 then 'hot' end", "(case (when (> t 30) 'hot'))"),
     ("CASE a + 1 WHEN 2 THEN CASE WHEN b THEN 1 END END", "(case (+ a 1) (when 2 (case (when b 1))))"),
     // nested queries
     ("(SELECT v FROM e WHERE n = 'light')", "(nested (select (item v)) (from e) (where (= n 'light')))"),
-    ("(select a, b AS c.d, * from data2)", "(nested (select (item a) (item b as c.d) (item *)) (from data2))"),
-    ("(SELECT VALUE (SELECT VALUE x FROM inner) FROM outer.list)",
-     "(nested (select value (nested (select value x) (from inner))) (from (. outer list)))"),
+    (
+      "(select a, b AS c.d, * from data2)", "(nested (select (item a) (item b as c.d) (item *)) (from data2))"
+    ),
+    (
+      "(SELECT VALUE (SELECT VALUE x FROM inner) FROM outer.list)",
+      "(nested (select value (nested (select value x) (from inner))) (from (. outer list)))"
+    ),
   ])
   func expressions(text: String, expected: String) throws {
     #expect(try expr(text) == expected)
@@ -131,7 +149,9 @@ private func parseError(_ sql: String) -> String? {
 
   @Test func bigIntegerBecomesDecimalAndSmallStaysInt() throws {
     #expect(try Parser.parseExpression("9223372036854775807").kind == .literal(.int(Int.max)))
-    #expect(try Parser.parseExpression("9223372036854775808").kind == .literal(.decimal(Decimal(string: "9223372036854775808")!)))
+    #expect(
+      try Parser.parseExpression("9223372036854775808").kind
+        == .literal(.decimal(Decimal(string: "9223372036854775808")!)))
   }
 
   @Test func castRecordsTypeRange() throws {
@@ -173,7 +193,8 @@ private func parseError(_ sql: String) -> String? {
     let sql = "SELECT a,\n       b +\n       FROM 't'"
     #expect(parseError(sql) == "3:8: expected an expression after '+'")
     #expect(parseError("SELECT\n\tCASE x\n\t\tELSE 1 END") == "3:3: CASE needs at least one WHEN")
-    #expect(parseError("SELECT 'é€😀', x y") == "1:17: expected FROM, WHERE or the end of the statement, found 'y'")
+    #expect(
+      parseError("SELECT 'é€😀', x y") == "1:17: expected FROM, WHERE or the end of the statement, found 'y'")
   }
 
   @Test func renderedErrorHasCaret() {
@@ -181,7 +202,8 @@ private func parseError(_ sql: String) -> String? {
       _ = try Parser.parse("SELECT a, FROM 't'")
       Issue.record("parsed")
     } catch {
-      #expect(error.description == "1:11: error: expected an expression after ','\nSELECT a, FROM 't'\n          ^")
+      #expect(
+        error.description == "1:11: error: expected an expression after ','\nSELECT a, FROM 't'\n          ^")
     }
   }
 
@@ -217,7 +239,10 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT {1: 2} FROM 't'", "1:9: expected a key (a string or a name) after '{', found '1'"),
     ("SELECT {'a': 1 FROM 't'", "1:16: expected ',' or '}' to close the object opened at 1:8, found FROM"),
     ("SELECT CASE a WHEN 1 'x' END", "1:22: expected THEN after the WHEN expression, found the string 'x'"),
-    ("SELECT CASE a WHEN 1 THEN 2 FROM 't'", "1:29: expected WHEN, ELSE or END to close the CASE at 1:8, found FROM"),
+    (
+      "SELECT CASE a WHEN 1 THEN 2 FROM 't'",
+      "1:29: expected WHEN, ELSE or END to close the CASE at 1:8, found FROM"
+    ),
     ("SELECT CASE a WHEN 1 THEN 2 ELSE 3 WHEN", "1:36: expected END to close the CASE at 1:8, found WHEN"),
     ("SELECT CASE a b WHEN 1 THEN 2 END", "1:15: expected WHEN after the CASE value, found 'b'"),
     ("SELECT cast(a) FROM 't'", "1:14: expected AS and a type name in cast(), found ')'"),
@@ -228,16 +253,25 @@ private func parseError(_ sql: String) -> String? {
     // After '.' every keyword is a member name, so `a.FROM` is a path.
     ("SELECT a. FROM 't'", "1:16: expected FROM, WHERE or the end of the statement, found the string 't'"),
     ("SELECT a.", "1:10: expected a member name after '.', found the end of the statement"),
-    ("SELECT a.0 FROM 't'", "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"),
+    (
+      "SELECT a.0 FROM 't'",
+      "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
+    ),
     ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
-    ("SELECT a + * FROM 't'", "1:12: '*' stands for the whole message only as a SELECT item or a function argument"),
+    (
+      "SELECT a + * FROM 't'",
+      "1:12: '*' stands for the whole message only as a SELECT item or a function argument"
+    ),
     ("SELECT a = b = c", "1:14: comparisons do not chain: put '=' or '=' in parentheses"),
     ("SELECT a < b IN c", "1:14: comparisons do not chain: put '<' or 'IN' in parentheses"),
     ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),
     ("SELECT (SELECT a) FROM 't'", "1:17: expected FROM in the nested query, found ')'"),
-    ("SELECT (SELECT a FROM b WHERE c FROM 't'", "1:33: expected ')' to close the nested query opened at 1:8, found FROM"),
+    (
+      "SELECT (SELECT a FROM b WHERE c FROM 't'",
+      "1:33: expected ')' to close the nested query opened at 1:8, found FROM"
+    ),
     ("SELECT 1e999 FROM 't'", "1:8: number '1e999' is out of range"),
     ("SELECT +1", "1:8: expected an expression after SELECT"),
     ("SELECT a FROM 't';", "1:18: unexpected character ';'"),

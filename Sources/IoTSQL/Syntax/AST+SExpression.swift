@@ -6,7 +6,8 @@ extension Statement {
   var sExpression: String {
     var parts: [String] = []
     if !variables.isEmpty {
-      parts.append("(set " + variables.map { "(@\($0.name) \($0.value.sExpression))" }.joined(separator: " ") + ")")
+      parts.append(
+        "(set " + variables.map { "(@\($0.name) \($0.value.sExpression))" }.joined(separator: " ") + ")")
     }
     parts.append(select.sExpression)
     if let from { parts.append("(from \(quoted(from.filter))\(from.isQuoted ? "" : " unquoted"))") }
@@ -57,7 +58,8 @@ extension ExpressionKind {
     case .wildcard: return "*"
     case .member(let base, let name): return "(. \(base.sExpression) \(name))"
     case .unary(let op, let operand): return "(\(op.rawValue) \(operand.sExpression))"
-    case .binary(let op, let left, let right): return "(\(op.rawValue) \(left.sExpression) \(right.sExpression))"
+    case .binary(let op, let left, let right):
+      return "(\(op.rawValue) \(left.sExpression) \(right.sExpression))"
     case .call(let name, let arguments):
       return "(\(name)" + arguments.map { " " + $0.sExpression }.joined() + ")"
     case .cast(let value, let type, _): return "(cast \(value.sExpression) \(type))"

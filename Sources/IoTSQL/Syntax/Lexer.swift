@@ -119,7 +119,9 @@ public struct Lexer: Sendable {
     }
     if offset < bytes.count, bytes[offset] | 0x20 == UInt8(ascii: "e") {
       var lookahead = offset + 1
-      if lookahead < bytes.count, bytes[lookahead] == UInt8(ascii: "+") || bytes[lookahead] == UInt8(ascii: "-") {
+      if lookahead < bytes.count,
+        bytes[lookahead] == UInt8(ascii: "+") || bytes[lookahead] == UInt8(ascii: "-")
+      {
         lookahead += 1
       }
       if lookahead < bytes.count, Lexer.isDigit(bytes[lookahead]) {
@@ -201,7 +203,8 @@ public struct Lexer: Sendable {
     var scalar = try scanHex4(escapeStart: start)
     if (0xD800...0xDBFF).contains(scalar) {
       // A high surrogate must be followed by \u and a low surrogate: together they are one scalar.
-      guard offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u")
+      guard offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"),
+        bytes[offset + 1] == UInt8(ascii: "u")
       else {
         throw error("unpaired surrogate in '\\u' escape", SourceRange(start: start, end: location))
       }
@@ -252,7 +255,9 @@ public struct Lexer: Sendable {
       length = 0
     }
     // IoT-SQL has no comments; reject their openers rather than read `a -- x` as `a - (-x)`.
-    if (byte == UInt8(ascii: "-") && next == UInt8(ascii: "-")) || (byte == UInt8(ascii: "/") && next == UInt8(ascii: "*")) {
+    if (byte == UInt8(ascii: "-") && next == UInt8(ascii: "-"))
+      || (byte == UInt8(ascii: "/") && next == UInt8(ascii: "*"))
+    {
       step()
       step()
       let range = SourceRange(start: start, end: location)

@@ -103,7 +103,8 @@ public struct Parser {
     if token.kind != .end {
       if token.kind == .keyword(.set) { throw error("SET must come before SELECT", token.range) }
       let expected =
-        whereClause != nil ? "the end of the statement"
+        whereClause != nil
+        ? "the end of the statement"
         : from != nil ? "WHERE or the end of the statement" : "FROM, WHERE or the end of the statement"
       throw error("expected \(expected), found \(describe(token))", token.range)
     }
@@ -143,7 +144,9 @@ public struct Parser {
     // An unquoted filter is raw text, not tokens, so look at the bytes before lexing.
     lexer.skipWhitespace()
     let offset = lexer.offset
-    if offset < lexer.bytes.count, lexer.bytes[offset] == UInt8(ascii: "'") || lexer.bytes[offset] == UInt8(ascii: "\"") {
+    if offset < lexer.bytes.count,
+      lexer.bytes[offset] == UInt8(ascii: "'") || lexer.bytes[offset] == UInt8(ascii: "\"")
+    {
       let token = try advance()
       guard case .string(let filter) = token.kind else { throw error("expected a topic filter", token.range) }
       return TopicFilterSource(filter: filter, range: token.range, isQuoted: true)
@@ -205,7 +208,8 @@ public struct Parser {
     var parts: [String] = []
     switch first.kind {
     case .identifier(let name): parts.append(name)
-    case .keyword(let keyword) where keyword != .from && keyword != .where: parts.append(lexer.text(first.range))
+    case .keyword(let keyword) where keyword != .from && keyword != .where:
+      parts.append(lexer.text(first.range))
     default: throw error("expected an alias name after AS, found \(describe(first))", first.range)
     }
     _ = try advance()
@@ -237,6 +241,10 @@ public struct Parser {
   }
 
   // MARK: - Expressions
+  //
+  // The functions on the recursive path keep their frames small (debug builds give every temporary
+  // its own stack slot): messages, literals and node construction live in helpers that return before
+  // the recursion goes deeper, so `maximumDepth` levels fit comfortably in a thread's stack.
 
   /// `expression = or_expr ;`
   mutating func parseExpression() throws(SQLError) -> Expression {
@@ -253,99 +261,92 @@ public struct Parser {
   /// The layers are climbed with the table of Precedence.swift: `minimum` is the loosest level this
   /// call may consume; a comparison is followed by another only through parentheses.
   private mutating func parseBinary(_ minimum: Precedence) throws(SQLError) -> Expression {
-    var left: Expression
-    let first = try peek()
-    if first.kind == .keyword(.not) {
-      guard minimum <= .not else {
-        throw error("NOT must be in parentheses after \(describePrevious())", first.range)
-      }
-      _ = try advance()
-      try enter(first)
-      let operand = try parseBinary(.not)
-      depth -= 1
-      left = Expression(.unary(.not, operand), first.range.union(operand.range))
-    } else {
-      left = try parseUnary()
-    }
-    while true {
-      let token = try peek()
-      guard let op = BinaryOperator(token.kind), op.precedence >= minimum else { return left }
-      _ = try advance()
+    var left = try isNot(allowed: minimum <= .not) ? try parseNot() : try parseUnary()
+    while let op = try nextOperator(atLeast: minimum) {
       let right = try parseBinary(op.precedence.tighter)
-      left = Expression(.binary(op, left, right), left.range.union(right.range))
-      if op.precedence.associativity == .none {
-        let next = try peek()
-        if let second = BinaryOperator(next.kind), second.precedence == op.precedence {
-          throw error(
-            "comparisons do not chain: put '\(op.rawValue)' or '\(lexer.text(next.range))' in parentheses",
-            next.range)
-        }
-      }
+      left = Parser.binary(op, left, right)
+      try checkNotChained(op)
     }
+    return left
+  }
+
+  /// `not_expr = "NOT" not_expr | comparison ;` (the NOT alternative; the token is NOT)
+  private mutating func parseNot() throws(SQLError) -> Expression {
+    let token = try enterWith()
+    let operand = try parseBinary(.not)
+    depth -= 1
+    return Parser.unary(.not, token, operand)
   }
 
   /// `unary = "-" unary | postfix ;`
   private mutating func parseUnary() throws(SQLError) -> Expression {
-    let token = try peek()
-    guard token.kind == .symbol("-") else { return try parsePostfix() }
-    _ = try advance()
-    try enter(token)
+    guard try isSymbol("-") else { return try parsePostfix() }
+    let token = try enterWith()
     let operand = try parseUnary()
     depth -= 1
-    return Expression(.unary(.negate, operand), token.range.union(operand.range))
+    return Parser.unary(.negate, token, operand)
   }
 
   /// `postfix = primary { "." member_name } ;`
   private mutating func parsePostfix() throws(SQLError) -> Expression {
     var expression = try parsePrimary()
     while try consume(.symbol(".")) {
-      let name = try parseMemberName()
-      expression = Expression(.member(expression, name), expression.range.union(previous!.range))
+      expression = try parseMember(of: expression)
     }
     return expression
   }
 
   /// `primary = literal | array | object | variable | case_expr | cast | call | name | parenthesized ;`
   private mutating func parsePrimary() throws(SQLError) -> Expression {
+    let form = try primaryForm()
+    if case .atom(let expression) = form { return expression }
+    let token = try enterWith()
+    defer { depth -= 1 }
+    switch form {
+    case .atom(let expression): return expression
+    case .parenthesized: return try parseParenthesized(token)
+    case .array: return try parseArray(token)
+    case .object: return try parseObject(token)
+    case .caseExpression: return try parseCase(token)
+    case .call(let name): return try parseCall(name)
+    case .cast(let name): return try parseCast(name, open: token)
+    }
+  }
+
+  /// What a primary starts with; atoms (literals, names, variables) are already parsed, the other
+  /// forms start at the current token (for calls and casts, the name was consumed and `(` is next,
+  /// so the nesting level is entered at the `(`).
+  private enum PrimaryForm {
+    case atom(Expression)
+    case parenthesized, array, object, caseExpression
+    case call(Token), cast(Token)
+  }
+
+  /// `literal = integer | decimal | string | "TRUE" | "FALSE" | "NULL" ;` and the other atoms.
+  private mutating func primaryForm() throws(SQLError) -> PrimaryForm {
     let token = try peek()
+    let value: ExpressionKind
     switch token.kind {
     case .integer(let text):
-      _ = try advance()
-      if let int = Int(text) { return Expression(.literal(.int(int)), token.range) }
-      return Expression(.literal(.decimal(try decimal(text, token.range))), token.range)
-    case .decimal(let text):
-      _ = try advance()
-      return Expression(.literal(.decimal(try decimal(text, token.range))), token.range)
-    case .string(let value):
-      _ = try advance()
-      return Expression(.literal(.string(value)), token.range)
-    case .keyword(.true):
-      _ = try advance()
-      return Expression(.literal(.bool(true)), token.range)
-    case .keyword(.false):
-      _ = try advance()
-      return Expression(.literal(.bool(false)), token.range)
-    case .keyword(.null):
-      _ = try advance()
-      return Expression(.literal(.null), token.range)
-    case .keyword(.case):
-      return try nested(token) { (parser) throws(SQLError) in try parser.parseCase() }
-    case .variable(let name):
-      _ = try advance()
-      return Expression(.variable(name), token.range)
+      if let int = Int(text) {
+        value = .literal(.int(int))
+      } else {
+        value = .literal(.decimal(try decimal(token)))
+      }
+    case .decimal: value = .literal(.decimal(try decimal(token)))
+    case .string(let string): value = .literal(.string(string))
+    case .keyword(.true): value = .literal(.bool(true))
+    case .keyword(.false): value = .literal(.bool(false))
+    case .keyword(.null): value = .literal(.null)
+    case .variable(let name): value = .variable(name)
+    case .keyword(.case): return .caseExpression
+    case .symbol("("): return .parenthesized
+    case .symbol("["): return .array
+    case .symbol("{"): return .object
     case .identifier(let name):
       _ = try advance()
-      guard try peek().kind == .symbol("(") else { return Expression(.field(name), token.range) }
-      if name.lowercased() == "cast" {
-        return try nested(token) { (parser) throws(SQLError) in try parser.parseCast(token) }
-      }
-      return try nested(token) { (parser) throws(SQLError) in try parser.parseCall(token, name: name) }
-    case .symbol("("):
-      return try nested(token) { (parser) throws(SQLError) in try parser.parseParenthesized() }
-    case .symbol("["):
-      return try nested(token) { (parser) throws(SQLError) in try parser.parseArray() }
-    case .symbol("{"):
-      return try nested(token) { (parser) throws(SQLError) in try parser.parseObject() }
+      guard try isSymbol("(") else { return .atom(Expression(.field(name), token.range)) }
+      return name.lowercased() == "cast" ? .cast(token) : .call(token)
     case .symbol("*"):
       throw error(
         "'*' stands for the whole message only as a SELECT item or a function argument", token.range)
@@ -355,168 +356,221 @@ public struct Parser {
       }
       throw error("expected an expression, found \(describe(token))", token.range)
     }
+    _ = try advance()
+    return .atom(Expression(value, token.range))
   }
 
   /// `parenthesized = "(" expression ")" | "(" nested_query ")" ;`
-  private mutating func parseParenthesized() throws(SQLError) -> Expression {
-    let open = try advance()
-    if try peek().kind == .keyword(.select) {
+  private mutating func parseParenthesized(_ open: Token) throws(SQLError) -> Expression {
+    if try isKeyword(.select) {
       let query = try parseNestedQuery()
-      let close = try expectClosing(")", opening: open, what: "the nested query")
-      return Expression(.nested(query), open.range.union(close.range))
+      return Parser.node(
+        .nested(query), open, try expectClosing(")", opening: open, what: "the nested query"))
     }
     let inner = try parseExpression()
-    let close = try expectClosing(")", opening: open, what: "the expression")
-    return Expression(inner.kind, open.range.union(close.range))
+    return Parser.node(inner.kind, open, try expectClosing(")", opening: open, what: "the expression"))
   }
 
   /// `nested_query = "SELECT" select_list "FROM" expression [ "WHERE" expression ] ;`
   private mutating func parseNestedQuery() throws(SQLError) -> NestedQuery {
     _ = try advance()
     let select = try parseSelectList()
-    let token = try peek()
-    guard token.kind == .keyword(.from) else {
-      throw error("expected FROM in the nested query, found \(describe(token))", token.range)
-    }
-    _ = try advance()
+    try expect(.keyword(.from), "FROM in the nested query")
     let from = try parseExpression()
-    var whereClause: Expression?
-    if try consume(.keyword(.where)) {
-      whereClause = try parseExpression()
-    }
+    let whereClause = try consume(.keyword(.where)) ? try parseExpression() : nil
     return NestedQuery(select: select, from: from, whereClause: whereClause)
   }
 
   /// `array = "[" [ expression { "," expression } ] "]" ;`
-  private mutating func parseArray() throws(SQLError) -> Expression {
-    let open = try advance()
+  private mutating func parseArray(_ open: Token) throws(SQLError) -> Expression {
     var elements: [Expression] = []
-    if try peek().kind != .symbol("]") {
+    if try !isSymbol("]") {
       repeat {
         elements.append(try parseExpression())
       } while try consume(.symbol(","))
     }
-    let close = try expectClosing("]", opening: open, what: "the array", orComma: true)
-    return Expression(.array(elements), open.range.union(close.range))
+    return Parser.node(
+      .array(elements), open, try expectClosing("]", opening: open, what: "the array", orComma: true))
   }
 
   /// `object = "{" [ member { "," member } ] "}" ;`
   /// `member = ( string | name | keyword ) ":" expression ;`
-  private mutating func parseObject() throws(SQLError) -> Expression {
-    let open = try advance()
+  private mutating func parseObject(_ open: Token) throws(SQLError) -> Expression {
     var members: [ObjectLiteralMember] = []
-    if try peek().kind != .symbol("}") {
+    if try !isSymbol("}") {
       repeat {
-        let keyToken = try peek()
-        let key: String
-        switch keyToken.kind {
-        case .string(let value): key = value
-        case .identifier(let name): key = name
-        case .keyword: key = lexer.text(keyToken.range)
-        default:
-          throw error(
-            "expected a key (a string or a name) after \(describePrevious()), found \(describe(keyToken))",
-            keyToken.range)
-        }
-        _ = try advance()
-        let colon = try peek()
-        guard colon.kind == .symbol(":") else {
-          throw error("expected ':' after the key \(describe(keyToken)), found \(describe(colon))", colon.range)
-        }
-        _ = try advance()
+        let key = try parseObjectKey()
         members.append(ObjectLiteralMember(key: key, value: try parseExpression()))
       } while try consume(.symbol(","))
     }
-    let close = try expectClosing("}", opening: open, what: "the object", orComma: true)
-    return Expression(.object(members), open.range.union(close.range))
+    return Parser.node(
+      .object(members), open, try expectClosing("}", opening: open, what: "the object", orComma: true))
+  }
+
+  /// The key of an object member and its `:`.
+  private mutating func parseObjectKey() throws(SQLError) -> String {
+    let keyToken = try peek()
+    let key: String
+    switch keyToken.kind {
+    case .string(let value): key = value
+    case .identifier(let name): key = name
+    case .keyword: key = lexer.text(keyToken.range)
+    default:
+      throw error(
+        "expected a key (a string or a name) after \(describePrevious()), found \(describe(keyToken))",
+        keyToken.range)
+    }
+    _ = try advance()
+    let colon = try peek()
+    guard colon.kind == .symbol(":") else {
+      throw error("expected ':' after the key \(describe(keyToken)), found \(describe(colon))", colon.range)
+    }
+    _ = try advance()
+    return key
   }
 
   /// `call = name "(" [ argument { "," argument } ] ")" ;`
   /// `argument = "*" | expression ;`
-  private mutating func parseCall(_ nameToken: Token, name: String) throws(SQLError) -> Expression {
-    let open = try advance()
+  private mutating func parseCall(_ name: Token) throws(SQLError) -> Expression {
     var arguments: [Expression] = []
-    if try peek().kind != .symbol(")") {
+    if try !isSymbol(")") {
       repeat {
-        let token = try peek()
-        if token.kind == .symbol("*") {
-          _ = try advance()
-          arguments.append(Expression(.wildcard, token.range))
+        if try isSymbol("*") {
+          arguments.append(Expression(.wildcard, try advance().range))
         } else {
           arguments.append(try parseExpression())
         }
       } while try consume(.symbol(","))
     }
-    let close = try peek()
-    guard close.kind == .symbol(")") else {
-      throw error(
-        "expected ',' or ')' after an argument of '\(name)', found \(describe(close))", close.range)
-    }
-    _ = try advance()
-    _ = open
-    return Expression(.call(name: name, arguments: arguments), nameToken.range.union(close.range))
+    return Parser.call(name, arguments, try expectCallEnd(name))
   }
 
   /// `cast = "cast" "(" expression "AS" type_name ")" ;`
   /// `type_name = name ;`
   ///
   /// `cast` is matched in any case.
-  private mutating func parseCast(_ nameToken: Token) throws(SQLError) -> Expression {
-    let open = try advance()
+  private mutating func parseCast(_ name: Token, open: Token) throws(SQLError) -> Expression {
     let value = try parseExpression()
-    let as_ = try peek()
-    guard as_.kind == .keyword(.as) else {
-      throw error("expected AS and a type name in cast(), found \(describe(as_))", as_.range)
-    }
-    _ = try advance()
+    let type = try parseCastType()
+    let close = try expectClosing(")", opening: open, what: "cast()")
+    return Parser.node(.cast(value, type: type.name, typeRange: type.range), name, close)
+  }
+
+  /// `"AS" type_name` inside `cast(...)`.
+  private mutating func parseCastType() throws(SQLError) -> (name: String, range: SourceRange) {
+    try expect(.keyword(.as), "AS and a type name in cast()")
     let typeToken = try peek()
     guard case .identifier(let type) = typeToken.kind else {
       throw error("expected a type name after AS, found \(describe(typeToken))", typeToken.range)
     }
     _ = try advance()
-    let close = try expectClosing(")", opening: open, what: "cast()")
-    return Expression(.cast(value, type: type, typeRange: typeToken.range), nameToken.range.union(close.range))
+    return (type, typeToken.range)
   }
 
   /// `case_expr = "CASE" [ expression ] "WHEN" expression "THEN" expression`
   /// `            { "WHEN" expression "THEN" expression } [ "ELSE" expression ] "END" ;`
-  private mutating func parseCase() throws(SQLError) -> Expression {
-    let caseToken = try advance()
-    var subject: Expression?
-    var token = try peek()
-    if token.kind != .keyword(.when), token.kind != .keyword(.else), token.kind != .keyword(.end) {
-      subject = try parseExpression()
-      token = try peek()
-    }
-    if token.kind == .keyword(.else) || token.kind == .keyword(.end) {
-      throw error("CASE needs at least one WHEN", token.range)
-    }
-    guard token.kind == .keyword(.when) else {
-      throw error("expected WHEN after the CASE value, found \(describe(token))", token.range)
-    }
+  private mutating func parseCase(_ caseToken: Token) throws(SQLError) -> Expression {
+    let subject = try startsCaseBody() ? nil : try parseExpression()
+    try checkFirstWhen()
     var branches: [CaseBranch] = []
     while try consume(.keyword(.when)) {
       let condition = try parseExpression()
-      let then = try peek()
-      guard then.kind == .keyword(.then) else {
-        throw error("expected THEN after the WHEN expression, found \(describe(then))", then.range)
-      }
-      _ = try advance()
+      try expect(.keyword(.then), "THEN after the WHEN expression")
       branches.append(CaseBranch(when: condition, then: try parseExpression()))
     }
-    var otherwise: Expression?
-    if try consume(.keyword(.else)) {
-      otherwise = try parseExpression()
+    let otherwise = try consume(.keyword(.else)) ? try parseExpression() : nil
+    let end = try expectCaseEnd(caseToken, hasElse: otherwise != nil)
+    return Parser.node(.caseWhen(subject: subject, branches: branches, otherwise: otherwise), caseToken, end)
+  }
+
+  /// True when the token after CASE is WHEN, ELSE or END (no CASE value).
+  private mutating func startsCaseBody() throws(SQLError) -> Bool {
+    let kind = try peek().kind
+    return kind == .keyword(.when) || kind == .keyword(.else) || kind == .keyword(.end)
+  }
+
+  /// After `CASE [value]`: the first WHEN must come.
+  private mutating func checkFirstWhen() throws(SQLError) {
+    let token = try peek()
+    if token.kind == .keyword(.else) || token.kind == .keyword(.end) {
+      throw error("CASE needs at least one WHEN", token.range)
     }
+    if token.kind != .keyword(.when) {
+      throw error("expected WHEN after the CASE value, found \(describe(token))", token.range)
+    }
+  }
+
+  /// The END of a CASE.
+  private mutating func expectCaseEnd(_ caseToken: Token, hasElse: Bool) throws(SQLError) -> Token {
     let end = try peek()
     guard end.kind == .keyword(.end) else {
-      let expected = otherwise == nil ? "WHEN, ELSE or END" : "END"
+      let expected = hasElse ? "END" : "WHEN, ELSE or END"
       throw error(
-        "expected \(expected) to close the CASE at \(caseToken.range.start), found \(describe(end))", end.range)
+        "expected \(expected) to close the CASE at \(caseToken.range.start), found \(describe(end))",
+        end.range)
     }
+    return try advance()
+  }
+
+  /// The `)` of a call.
+  private mutating func expectCallEnd(_ name: Token) throws(SQLError) -> Token {
+    let close = try peek()
+    guard close.kind == .symbol(")") else {
+      throw error(
+        "expected ',' or ')' after an argument of '\(lexer.text(name.range))', found \(describe(close))",
+        close.range)
+    }
+    return try advance()
+  }
+
+  /// `"." member_name` after `base` (the dot consumed).
+  private mutating func parseMember(of base: Expression) throws(SQLError) -> Expression {
+    let name = try parseMemberName()
+    return Expression(.member(base, name), base.range.union(previous!.range))
+  }
+
+  /// Consumes the next operator when it binds at least as tightly as `minimum`.
+  private mutating func nextOperator(atLeast minimum: Precedence) throws(SQLError) -> BinaryOperator? {
+    guard let op = BinaryOperator(try peek().kind), op.precedence >= minimum else { return nil }
     _ = try advance()
-    return Expression(
-      .caseWhen(subject: subject, branches: branches, otherwise: otherwise), caseToken.range.union(end.range))
+    return op
+  }
+
+  /// After `a op b` with a non-associative `op`: another operator of its level is an error.
+  private mutating func checkNotChained(_ op: BinaryOperator) throws(SQLError) {
+    guard op.precedence.associativity == .none else { return }
+    let next = try peek()
+    if let second = BinaryOperator(next.kind), second.precedence == op.precedence {
+      throw error(
+        "comparisons do not chain: put '\(op.rawValue)' or '\(lexer.text(next.range))' in parentheses",
+        next.range)
+    }
+  }
+
+  /// True when the next token is NOT; an error when NOT is not `allowed` there.
+  private mutating func isNot(allowed: Bool) throws(SQLError) -> Bool {
+    let token = try peek()
+    guard token.kind == .keyword(.not) else { return false }
+    if !allowed { throw error("NOT must be in parentheses after \(describePrevious())", token.range) }
+    return true
+  }
+
+  private static func binary(_ op: BinaryOperator, _ left: Expression, _ right: Expression) -> Expression {
+    Expression(.binary(op, left, right), left.range.union(right.range))
+  }
+
+  private static func unary(_ op: UnaryOperator, _ token: Token, _ operand: Expression) -> Expression {
+    Expression(.unary(op, operand), token.range.union(operand.range))
+  }
+
+  private static func call(_ name: Token, _ arguments: [Expression], _ close: Token) -> Expression {
+    guard case .identifier(let text) = name.kind else { return Expression(.wildcard, name.range) }
+    return Expression(.call(name: text, arguments: arguments), name.range.union(close.range))
+  }
+
+  /// A node from `first` to `last`.
+  private static func node(_ kind: ExpressionKind, _ first: Token, _ last: Token) -> Expression {
+    Expression(kind, first.range.union(last.range))
   }
 
   // MARK: - Tokens
@@ -544,6 +598,31 @@ public struct Parser {
     return true
   }
 
+  /// True when the next token is the symbol `text`.
+  private mutating func isSymbol(_ text: String) throws(SQLError) -> Bool {
+    if case .symbol(let symbol) = try peek().kind { return symbol == text }
+    return false
+  }
+
+  /// True when the next token is `keyword`.
+  private mutating func isKeyword(_ keyword: Keyword) throws(SQLError) -> Bool {
+    try peek().kind == .keyword(keyword)
+  }
+
+  /// Consumes the next token and enters one nesting level at it.
+  private mutating func enterWith() throws(SQLError) -> Token {
+    let token = try advance()
+    try enter(token)
+    return token
+  }
+
+  /// Consumes a token of `kind`, or reports `expected <what>, found ...`.
+  private mutating func expect(_ kind: Token.Kind, _ what: String) throws(SQLError) {
+    let token = try peek()
+    guard token.kind == kind else { throw error("expected \(what), found \(describe(token))", token.range) }
+    _ = try advance()
+  }
+
   /// Consumes the closing bracket of `opening`, or reports what was found instead.
   private mutating func expectClosing(
     _ symbol: String, opening: Token, what: String, orComma: Bool = false
@@ -556,15 +635,6 @@ public struct Parser {
         token.range)
     }
     return try advance()
-  }
-
-  /// Runs `body` one nesting level deeper.
-  private mutating func nested(
-    _ token: Token, _ body: (inout Parser) throws(SQLError) -> Expression
-  ) throws(SQLError) -> Expression {
-    try enter(token)
-    defer { depth -= 1 }
-    return try body(&self)
   }
 
   /// Enters one nesting level, failing past `maximumDepth`.
@@ -604,7 +674,9 @@ public struct Parser {
   }
 
   /// A decimal literal's value; magnitudes Foundation's `Decimal` cannot hold are an error.
-  private func decimal(_ text: String, _ range: SourceRange) throws(SQLError) -> Decimal {
+  private func decimal(_ token: Token) throws(SQLError) -> Decimal {
+    let text = lexer.text(token.range)
+    let range = token.range
     guard let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), !value.isNaN else {
       throw error("number '\(Parser.shortened(text))' is out of range", range)
     }
