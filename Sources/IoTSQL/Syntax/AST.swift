@@ -45,13 +45,17 @@ public struct VariableAssignment: Sendable, Equatable {
 public struct TopicFilterSource: Sendable, Equatable {
   /// The filter text, quotes removed.
   public var filter: String
-  /// The string literal.
+  /// The string literal (or the raw filter text when unquoted).
   public var range: SourceRange
+  /// False when the filter was written without quotes (`FROM topic/#`, as some AWS pages show); the
+  /// checker warns about it, since the FROM page requires a quoted string.
+  public var isQuoted: Bool
 
   /// Creates a FROM clause.
-  public init(filter: String, range: SourceRange) {
+  public init(filter: String, range: SourceRange, isQuoted: Bool = true) {
     self.filter = filter
     self.range = range
+    self.isQuoted = isQuoted
   }
 }
 

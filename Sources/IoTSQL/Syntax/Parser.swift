@@ -1,17 +1,686 @@
-// CONTRACT STUB: the parser helper replaces the body; the signature is fixed.
+import Foundation
 
 /// The recursive-descent parser of Grammar/IoTSQL.ebnf.
+///
+/// Each parse function's doc comment starts with the production it implements. The parser reads one
+/// token ahead, stops at the first syntax error and reports it as a `Diagnostic(stage: .parse)` at the
+/// offending token. Nesting (parentheses, brackets, braces, calls, CASE, nested queries, prefix
+/// operators) deeper than `maximumDepth` is an error, never a stack overflow.
 public struct Parser {
-  /// Parses one statement; every syntax error carries line:column and points at the offending token.
-  public static func parse(_ source: String) throws(SQLError) -> Statement {
-    throw SQLError(
-      [Diagnostic(stage: .parse, "parser not implemented", at: SourceRange(at: .start))], source: source)
+  /// The deepest nesting accepted.
+  public static let maximumDepth = 256
+
+  private var lexer: Lexer
+  /// The next token, read on demand.
+  private var lookahead: Token?
+  /// The last token consumed (for "after ','" in messages and for ranges).
+  private var previous: Token?
+  /// What the text before the first token is called in messages (`'${'` for templates).
+  private var openingDescription: String?
+  /// The current nesting depth.
+  private var depth = 0
+
+  private init(_ lexer: Lexer, openingDescription: String? = nil) {
+    self.lexer = lexer
+    self.openingDescription = openingDescription
   }
 
-  /// Parses one expression alone (for `${...}` templates); `offset` places it in a larger text.
+  // MARK: - Entry points
+
+  /// Parses one statement; every syntax error carries line:column and points at the offending token.
+  public static func parse(_ source: String) throws(SQLError) -> Statement {
+    var parser = Parser(Lexer(source))
+    return try parser.parseStatement()
+  }
+
+  /// Parses a text that holds one expression alone.
   public static func parseExpression(_ source: String) throws(SQLError) -> Expression {
-    throw SQLError(
-      [Diagnostic(stage: .parse, "parser not implemented", at: SourceRange(at: .start))], source: source)
+    var parser = Parser(Lexer(source))
+    let expression = try parser.parseExpression()
+    let token = try parser.peek()
+    guard token.kind == .end else {
+      throw parser.error("expected the end of the expression, found \(parser.describe(token))", token.range)
+    }
+    return expression
+  }
+
+  /// Parses one expression that starts at byte `offset` of `text` (just after a `${`) and must be
+  /// followed by `}`; returns it with the byte offset just past that `}`. Positions, in the result and
+  /// in diagnostics, are relative to the whole `text`.
+  public static func parseTemplateExpression(
+    in text: String, from offset: Int
+  ) throws(SQLError) -> (expression: Expression, end: Int) {
+    let lexer = Lexer(text, from: offset)
+    var parser = Parser(lexer, openingDescription: "'${'")
+    guard lexer.offset == offset else {
+      throw parser.error(
+        "template expression offset \(offset) is not the start of a character of the text",
+        SourceRange(at: lexer.location))
+    }
+    let expression = try parser.parseExpression()
+    let token = try parser.peek()
+    guard token.kind == .symbol("}") else {
+      throw parser.error(
+        "expected '}' to close the template expression, found \(parser.describe(token))", token.range)
+    }
+    _ = try parser.advance()
+    return (expression, token.range.end.offset)
+  }
+
+  // MARK: - Statement
+
+  /// `statement = [ set_clause ] select_clause [ from_clause ] [ where_clause ] ;`
+  private mutating func parseStatement() throws(SQLError) -> Statement {
+    let first = try peek()
+    var variables: [VariableAssignment] = []
+    if first.kind == .keyword(.set) {
+      variables = try parseSetClause()
+      let token = try peek()
+      if token.kind == .keyword(.set) {
+        throw error("SET may appear only once, before SELECT", token.range)
+      }
+      guard token.kind == .keyword(.select) else {
+        throw error("expected ',' or SELECT after a SET assignment, found \(describe(token))", token.range)
+      }
+    } else if first.kind != .keyword(.select) {
+      throw error("expected SELECT or SET, found \(describe(first))", first.range)
+    }
+    _ = try advance()
+    let select = try parseSelectList()
+
+    var from: TopicFilterSource?
+    var whereClause: Expression?
+    var token = try peek()
+    if token.kind == .keyword(.from) {
+      from = try parseFromClause()
+      token = try peek()
+    }
+    if token.kind == .keyword(.where) {
+      _ = try advance()
+      whereClause = try parseExpression()
+      token = try peek()
+    }
+    if token.kind != .end {
+      if token.kind == .keyword(.set) { throw error("SET must come before SELECT", token.range) }
+      let expected =
+        whereClause != nil
+        ? "the end of the statement"
+        : from != nil ? "WHERE or the end of the statement" : "FROM, WHERE or the end of the statement"
+      throw error("expected \(expected), found \(describe(token))", token.range)
+    }
+    let end = previous?.range.end ?? first.range.start
+    return Statement(
+      variables: variables, select: select, from: from, whereClause: whereClause,
+      range: SourceRange(start: first.range.start, end: end))
+  }
+
+  /// `set_clause = "SET" assignment { "," assignment } ;`
+  /// `assignment = variable "=" expression ;`
+  private mutating func parseSetClause() throws(SQLError) -> [VariableAssignment] {
+    _ = try advance()
+    var assignments: [VariableAssignment] = []
+    repeat {
+      let name = try peek()
+      guard case .variable(let variable) = name.kind else {
+        let after = assignments.isEmpty ? "SET" : "','"
+        throw error("expected a variable '@name' after \(after), found \(describe(name))", name.range)
+      }
+      _ = try advance()
+      let equals = try peek()
+      guard equals.kind == .symbol("=") else {
+        throw error("expected '=' after '@\(variable)', found \(describe(equals))", equals.range)
+      }
+      _ = try advance()
+      let value = try parseExpression()
+      assignments.append(
+        VariableAssignment(name: variable, value: value, range: name.range.union(value.range)))
+    } while try consume(.symbol(","))
+    return assignments
+  }
+
+  /// `from_clause = "FROM" ( string | raw_filter ) ;`
+  private mutating func parseFromClause() throws(SQLError) -> TopicFilterSource {
+    _ = try advance()
+    // An unquoted filter is raw text, not tokens, so look at the bytes before lexing.
+    lexer.skipWhitespace()
+    let offset = lexer.offset
+    if offset < lexer.bytes.count,
+      lexer.bytes[offset] == UInt8(ascii: "'") || lexer.bytes[offset] == UInt8(ascii: "\"")
+    {
+      let token = try advance()
+      guard case .string(let filter) = token.kind else { throw error("expected a topic filter", token.range) }
+      return TopicFilterSource(filter: filter, range: token.range, isQuoted: true)
+    }
+    var probe = lexer
+    let raw = probe.scanRawFilter()
+    if raw.text.isEmpty {
+      throw error("expected a topic filter after FROM, found the end of the statement", raw.range)
+    }
+    var wordLexer = lexer
+    if let next = try? wordLexer.next(), case .keyword(let keyword) = next.kind,
+      keyword == .where || keyword == .select || keyword == .from
+    {
+      throw error("expected a topic filter after FROM, found \(keyword.rawValue)", next.range)
+    }
+    lexer = probe
+    previous = Token(.string(raw.text), raw.range)
+    return TopicFilterSource(filter: raw.text, range: raw.range, isQuoted: false)
+  }
+
+  /// `select_list = "VALUE" ( "*" | expression ) | select_item { "," select_item } ;`
+  private mutating func parseSelectList() throws(SQLError) -> SelectClause {
+    if try consume(.keyword(.value)) {
+      let token = try peek()
+      if token.kind == .symbol("*") {
+        _ = try advance()
+        return .value(Expression(.wildcard, token.range))
+      }
+      return .value(try parseExpression())
+    }
+    var items: [SelectItem] = []
+    repeat {
+      items.append(try parseSelectItem())
+    } while try consume(.symbol(","))
+    return .items(items)
+  }
+
+  /// `select_item = ( "*" | expression ) [ "AS" alias ] ;`
+  private mutating func parseSelectItem() throws(SQLError) -> SelectItem {
+    let start = try peek()
+    let kind: SelectItem.Kind
+    if start.kind == .symbol("*") {
+      _ = try advance()
+      kind = .star
+    } else {
+      kind = .expression(try parseExpression())
+    }
+    var alias: [String]?
+    if try consume(.keyword(.as)) {
+      alias = try parseAlias()
+    }
+    return SelectItem(kind: kind, alias: alias, range: start.range.union(previous?.range ?? start.range))
+  }
+
+  /// `alias = alias_name { "." member_name } ;`
+  /// `alias_name = name | keyword - ( "FROM" | "WHERE" ) ;`
+  private mutating func parseAlias() throws(SQLError) -> [String] {
+    let first = try peek()
+    var parts: [String] = []
+    switch first.kind {
+    case .identifier(let name): parts.append(name)
+    case .keyword(let keyword) where keyword != .from && keyword != .where:
+      parts.append(lexer.text(first.range))
+    default: throw error("expected an alias name after AS, found \(describe(first))", first.range)
+    }
+    _ = try advance()
+    while try consume(.symbol(".")) {
+      parts.append(try parseMemberName())
+    }
+    return parts
+  }
+
+  /// `member_name = name | keyword ;`
+  ///
+  /// After `.`, any keyword is a plain name: `a.value`.
+  private mutating func parseMemberName() throws(SQLError) -> String {
+    let token = try peek()
+    switch token.kind {
+    case .identifier(let name):
+      _ = try advance()
+      return name
+    case .keyword:
+      _ = try advance()
+      return lexer.text(token.range)
+    case .integer:
+      throw error(
+        "expected a member name after '.', found \(describe(token)) (use get() for keys that are not names)",
+        token.range)
+    default:
+      throw error("expected a member name after '.', found \(describe(token))", token.range)
+    }
+  }
+
+  // MARK: - Expressions
+  //
+  // The functions on the recursive path keep their frames small (debug builds give every temporary
+  // its own stack slot): messages, literals and node construction live in helpers that return before
+  // the recursion goes deeper, so `maximumDepth` levels fit comfortably in a thread's stack.
+
+  /// `expression = or_expr ;`
+  mutating func parseExpression() throws(SQLError) -> Expression {
+    try parseBinary(.or)
+  }
+
+  /// `or_expr = and_expr { "OR" and_expr } ;`
+  /// `and_expr = not_expr { "AND" not_expr } ;`
+  /// `not_expr = "NOT" not_expr | comparison ;`
+  /// `comparison = additive [ comparison_op additive ] ;`
+  /// `additive = multiplicative { ( "+" | "-" ) multiplicative } ;`
+  /// `multiplicative = unary { ( "*" | "/" | "%" ) unary } ;`
+  ///
+  /// The layers are climbed with the table of Precedence.swift: `minimum` is the loosest level this
+  /// call may consume; a comparison is followed by another only through parentheses.
+  private mutating func parseBinary(_ minimum: Precedence) throws(SQLError) -> Expression {
+    var left = try isNot(allowed: minimum <= .not) ? try parseNot() : try parseUnary()
+    while let op = try nextOperator(atLeast: minimum) {
+      let right = try parseBinary(op.precedence.tighter)
+      left = Parser.binary(op, left, right)
+      try checkNotChained(op)
+    }
+    return left
+  }
+
+  /// `not_expr = "NOT" not_expr | comparison ;` (the NOT alternative; the token is NOT)
+  private mutating func parseNot() throws(SQLError) -> Expression {
+    let token = try enterWith()
+    let operand = try parseBinary(.not)
+    depth -= 1
+    return Parser.unary(.not, token, operand)
+  }
+
+  /// `unary = "-" unary | postfix ;`
+  private mutating func parseUnary() throws(SQLError) -> Expression {
+    guard try isSymbol("-") else { return try parsePostfix() }
+    let token = try enterWith()
+    let operand = try parseUnary()
+    depth -= 1
+    return Parser.unary(.negate, token, operand)
+  }
+
+  /// `postfix = primary { "." member_name } ;`
+  private mutating func parsePostfix() throws(SQLError) -> Expression {
+    var expression = try parsePrimary()
+    while try consume(.symbol(".")) {
+      expression = try parseMember(of: expression)
+    }
+    return expression
+  }
+
+  /// `primary = literal | array | object | variable | case_expr | cast | call | name | parenthesized ;`
+  private mutating func parsePrimary() throws(SQLError) -> Expression {
+    let form = try primaryForm()
+    if case .atom(let expression) = form { return expression }
+    let token = try enterWith()
+    defer { depth -= 1 }
+    switch form {
+    case .atom(let expression): return expression
+    case .parenthesized: return try parseParenthesized(token)
+    case .array: return try parseArray(token)
+    case .object: return try parseObject(token)
+    case .caseExpression: return try parseCase(token)
+    case .call(let name): return try parseCall(name)
+    case .cast(let name): return try parseCast(name, open: token)
+    }
+  }
+
+  /// What a primary starts with; atoms (literals, names, variables) are already parsed, the other
+  /// forms start at the current token (for calls and casts, the name was consumed and `(` is next,
+  /// so the nesting level is entered at the `(`).
+  private enum PrimaryForm {
+    case atom(Expression)
+    case parenthesized, array, object, caseExpression
+    case call(Token), cast(Token)
+  }
+
+  /// `literal = integer | decimal | string | "TRUE" | "FALSE" | "NULL" ;` and the other atoms.
+  private mutating func primaryForm() throws(SQLError) -> PrimaryForm {
+    let token = try peek()
+    let value: ExpressionKind
+    switch token.kind {
+    case .integer(let text):
+      if let int = Int(text) {
+        value = .literal(.int(int))
+      } else {
+        value = .literal(.decimal(try decimal(token)))
+      }
+    case .decimal: value = .literal(.decimal(try decimal(token)))
+    case .string(let string): value = .literal(.string(string))
+    case .keyword(.true): value = .literal(.bool(true))
+    case .keyword(.false): value = .literal(.bool(false))
+    case .keyword(.null): value = .literal(.null)
+    case .variable(let name): value = .variable(name)
+    case .keyword(.case): return .caseExpression
+    case .symbol("("): return .parenthesized
+    case .symbol("["): return .array
+    case .symbol("{"): return .object
+    case .identifier(let name):
+      _ = try advance()
+      guard try isSymbol("(") else { return .atom(Expression(.field(name), token.range)) }
+      return name.lowercased() == "cast" ? .cast(token) : .call(token)
+    case .symbol("*"):
+      throw error(
+        "'*' stands for the whole message only as a SELECT item or a function argument", token.range)
+    default:
+      if previous != nil || openingDescription != nil {
+        throw error("expected an expression after \(describePrevious())", token.range)
+      }
+      throw error("expected an expression, found \(describe(token))", token.range)
+    }
+    _ = try advance()
+    return .atom(Expression(value, token.range))
+  }
+
+  /// `parenthesized = "(" expression ")" | "(" nested_query ")" ;`
+  private mutating func parseParenthesized(_ open: Token) throws(SQLError) -> Expression {
+    if try isKeyword(.select) {
+      let query = try parseNestedQuery()
+      return Parser.node(
+        .nested(query), open, try expectClosing(")", opening: open, what: "the nested query"))
+    }
+    let inner = try parseExpression()
+    return Parser.node(inner.kind, open, try expectClosing(")", opening: open, what: "the expression"))
+  }
+
+  /// `nested_query = "SELECT" select_list "FROM" expression [ "WHERE" expression ] ;`
+  private mutating func parseNestedQuery() throws(SQLError) -> NestedQuery {
+    _ = try advance()
+    let select = try parseSelectList()
+    try expect(.keyword(.from), "FROM in the nested query")
+    let from = try parseExpression()
+    let whereClause = try consume(.keyword(.where)) ? try parseExpression() : nil
+    return NestedQuery(select: select, from: from, whereClause: whereClause)
+  }
+
+  /// `array = "[" [ expression { "," expression } ] "]" ;`
+  private mutating func parseArray(_ open: Token) throws(SQLError) -> Expression {
+    var elements: [Expression] = []
+    if try !isSymbol("]") {
+      repeat {
+        elements.append(try parseExpression())
+      } while try consume(.symbol(","))
+    }
+    return Parser.node(
+      .array(elements), open, try expectClosing("]", opening: open, what: "the array", orComma: true))
+  }
+
+  /// `object = "{" [ member { "," member } ] "}" ;`
+  /// `member = ( string | name | keyword ) ":" expression ;`
+  private mutating func parseObject(_ open: Token) throws(SQLError) -> Expression {
+    var members: [ObjectLiteralMember] = []
+    if try !isSymbol("}") {
+      repeat {
+        let key = try parseObjectKey()
+        members.append(ObjectLiteralMember(key: key, value: try parseExpression()))
+      } while try consume(.symbol(","))
+    }
+    return Parser.node(
+      .object(members), open, try expectClosing("}", opening: open, what: "the object", orComma: true))
+  }
+
+  /// The key of an object member and its `:`.
+  private mutating func parseObjectKey() throws(SQLError) -> String {
+    let keyToken = try peek()
+    let key: String
+    switch keyToken.kind {
+    case .string(let value): key = value
+    case .identifier(let name): key = name
+    case .keyword: key = lexer.text(keyToken.range)
+    default:
+      throw error(
+        "expected a key (a string or a name) after \(describePrevious()), found \(describe(keyToken))",
+        keyToken.range)
+    }
+    _ = try advance()
+    let colon = try peek()
+    guard colon.kind == .symbol(":") else {
+      throw error("expected ':' after the key \(describe(keyToken)), found \(describe(colon))", colon.range)
+    }
+    _ = try advance()
+    return key
+  }
+
+  /// `call = name "(" [ argument { "," argument } ] ")" ;`
+  /// `argument = "*" | expression ;`
+  private mutating func parseCall(_ name: Token) throws(SQLError) -> Expression {
+    var arguments: [Expression] = []
+    if try !isSymbol(")") {
+      repeat {
+        if try isSymbol("*") {
+          arguments.append(Expression(.wildcard, try advance().range))
+        } else {
+          arguments.append(try parseExpression())
+        }
+      } while try consume(.symbol(","))
+    }
+    return Parser.call(name, arguments, try expectCallEnd(name))
+  }
+
+  /// `cast = "cast" "(" expression "AS" type_name ")" ;`
+  /// `type_name = name ;`
+  ///
+  /// `cast` is matched in any case.
+  private mutating func parseCast(_ name: Token, open: Token) throws(SQLError) -> Expression {
+    let value = try parseExpression()
+    let type = try parseCastType()
+    let close = try expectClosing(")", opening: open, what: "cast()")
+    return Parser.node(.cast(value, type: type.name, typeRange: type.range), name, close)
+  }
+
+  /// `"AS" type_name` inside `cast(...)`.
+  private mutating func parseCastType() throws(SQLError) -> (name: String, range: SourceRange) {
+    try expect(.keyword(.as), "AS and a type name in cast()")
+    let typeToken = try peek()
+    guard case .identifier(let type) = typeToken.kind else {
+      throw error("expected a type name after AS, found \(describe(typeToken))", typeToken.range)
+    }
+    _ = try advance()
+    return (type, typeToken.range)
+  }
+
+  /// `case_expr = "CASE" [ expression ] "WHEN" expression "THEN" expression`
+  /// `            { "WHEN" expression "THEN" expression } [ "ELSE" expression ] "END" ;`
+  private mutating func parseCase(_ caseToken: Token) throws(SQLError) -> Expression {
+    let subject = try startsCaseBody() ? nil : try parseExpression()
+    try checkFirstWhen()
+    var branches: [CaseBranch] = []
+    while try consume(.keyword(.when)) {
+      let condition = try parseExpression()
+      try expect(.keyword(.then), "THEN after the WHEN expression")
+      branches.append(CaseBranch(when: condition, then: try parseExpression()))
+    }
+    let otherwise = try consume(.keyword(.else)) ? try parseExpression() : nil
+    let end = try expectCaseEnd(caseToken, hasElse: otherwise != nil)
+    return Parser.node(.caseWhen(subject: subject, branches: branches, otherwise: otherwise), caseToken, end)
+  }
+
+  /// True when the token after CASE is WHEN, ELSE or END (no CASE value).
+  private mutating func startsCaseBody() throws(SQLError) -> Bool {
+    let kind = try peek().kind
+    return kind == .keyword(.when) || kind == .keyword(.else) || kind == .keyword(.end)
+  }
+
+  /// After `CASE [value]`: the first WHEN must come.
+  private mutating func checkFirstWhen() throws(SQLError) {
+    let token = try peek()
+    if token.kind == .keyword(.else) || token.kind == .keyword(.end) {
+      throw error("CASE needs at least one WHEN", token.range)
+    }
+    if token.kind != .keyword(.when) {
+      throw error("expected WHEN after the CASE value, found \(describe(token))", token.range)
+    }
+  }
+
+  /// The END of a CASE.
+  private mutating func expectCaseEnd(_ caseToken: Token, hasElse: Bool) throws(SQLError) -> Token {
+    let end = try peek()
+    guard end.kind == .keyword(.end) else {
+      let expected = hasElse ? "END" : "WHEN, ELSE or END"
+      throw error(
+        "expected \(expected) to close the CASE at \(caseToken.range.start), found \(describe(end))",
+        end.range)
+    }
+    return try advance()
+  }
+
+  /// The `)` of a call.
+  private mutating func expectCallEnd(_ name: Token) throws(SQLError) -> Token {
+    let close = try peek()
+    guard close.kind == .symbol(")") else {
+      throw error(
+        "expected ',' or ')' after an argument of '\(lexer.text(name.range))', found \(describe(close))",
+        close.range)
+    }
+    return try advance()
+  }
+
+  /// `"." member_name` after `base` (the dot consumed).
+  private mutating func parseMember(of base: Expression) throws(SQLError) -> Expression {
+    let name = try parseMemberName()
+    return Expression(.member(base, name), base.range.union(previous!.range))
+  }
+
+  /// Consumes the next operator when it binds at least as tightly as `minimum`.
+  private mutating func nextOperator(atLeast minimum: Precedence) throws(SQLError) -> BinaryOperator? {
+    guard let op = BinaryOperator(try peek().kind), op.precedence >= minimum else { return nil }
+    _ = try advance()
+    return op
+  }
+
+  /// After `a op b` with a non-associative `op`: another operator of its level is an error.
+  private mutating func checkNotChained(_ op: BinaryOperator) throws(SQLError) {
+    guard op.precedence.associativity == .none else { return }
+    let next = try peek()
+    if let second = BinaryOperator(next.kind), second.precedence == op.precedence {
+      throw error(
+        "comparisons do not chain: put '\(op.rawValue)' or '\(lexer.text(next.range))' in parentheses",
+        next.range)
+    }
+  }
+
+  /// True when the next token is NOT; an error when NOT is not `allowed` there.
+  private mutating func isNot(allowed: Bool) throws(SQLError) -> Bool {
+    let token = try peek()
+    guard token.kind == .keyword(.not) else { return false }
+    if !allowed { throw error("NOT must be in parentheses after \(describePrevious())", token.range) }
+    return true
+  }
+
+  private static func binary(_ op: BinaryOperator, _ left: Expression, _ right: Expression) -> Expression {
+    Expression(.binary(op, left, right), left.range.union(right.range))
+  }
+
+  private static func unary(_ op: UnaryOperator, _ token: Token, _ operand: Expression) -> Expression {
+    Expression(.unary(op, operand), token.range.union(operand.range))
+  }
+
+  private static func call(_ name: Token, _ arguments: [Expression], _ close: Token) -> Expression {
+    guard case .identifier(let text) = name.kind else { return Expression(.wildcard, name.range) }
+    return Expression(.call(name: text, arguments: arguments), name.range.union(close.range))
+  }
+
+  /// A node from `first` to `last`.
+  private static func node(_ kind: ExpressionKind, _ first: Token, _ last: Token) -> Expression {
+    Expression(kind, first.range.union(last.range))
+  }
+
+  // MARK: - Tokens
+
+  /// The next token, without consuming it.
+  private mutating func peek() throws(SQLError) -> Token {
+    if let lookahead { return lookahead }
+    let token = try lexer.next()
+    lookahead = token
+    return token
+  }
+
+  /// Consumes the next token.
+  private mutating func advance() throws(SQLError) -> Token {
+    let token = try peek()
+    lookahead = nil
+    previous = token
+    return token
+  }
+
+  /// Consumes the next token when it is `kind`.
+  private mutating func consume(_ kind: Token.Kind) throws(SQLError) -> Bool {
+    guard try peek().kind == kind else { return false }
+    _ = try advance()
+    return true
+  }
+
+  /// True when the next token is the symbol `text`.
+  private mutating func isSymbol(_ text: String) throws(SQLError) -> Bool {
+    if case .symbol(let symbol) = try peek().kind { return symbol == text }
+    return false
+  }
+
+  /// True when the next token is `keyword`.
+  private mutating func isKeyword(_ keyword: Keyword) throws(SQLError) -> Bool {
+    try peek().kind == .keyword(keyword)
+  }
+
+  /// Consumes the next token and enters one nesting level at it.
+  private mutating func enterWith() throws(SQLError) -> Token {
+    let token = try advance()
+    try enter(token)
+    return token
+  }
+
+  /// Consumes a token of `kind`, or reports `expected <what>, found ...`.
+  private mutating func expect(_ kind: Token.Kind, _ what: String) throws(SQLError) {
+    let token = try peek()
+    guard token.kind == kind else { throw error("expected \(what), found \(describe(token))", token.range) }
+    _ = try advance()
+  }
+
+  /// Consumes the closing bracket of `opening`, or reports what was found instead.
+  private mutating func expectClosing(
+    _ symbol: String, opening: Token, what: String, orComma: Bool = false
+  ) throws(SQLError) -> Token {
+    let token = try peek()
+    guard token.kind == .symbol(symbol) else {
+      let expected = orComma ? "',' or '\(symbol)'" : "'\(symbol)'"
+      throw error(
+        "expected \(expected) to close \(what) opened at \(opening.range.start), found \(describe(token))",
+        token.range)
+    }
+    return try advance()
+  }
+
+  /// Enters one nesting level, failing past `maximumDepth`.
+  private mutating func enter(_ token: Token) throws(SQLError) {
+    depth += 1
+    if depth > Parser.maximumDepth {
+      throw error("expression nested too deeply (more than \(Parser.maximumDepth) levels)", token.range)
+    }
+  }
+
+  // MARK: - Messages
+
+  private func error(_ message: String, _ range: SourceRange) -> SQLError {
+    SQLError([Diagnostic(stage: .parse, message, at: range)], source: lexer.source)
+  }
+
+  /// How a token is named in a message: `'x'`, `FROM`, `the string 'a'`, `the end of the statement`.
+  private func describe(_ token: Token) -> String {
+    switch token.kind {
+    case .end: return "the end of the statement"
+    case .keyword(let keyword): return keyword.rawValue
+    case .string: return "the string \(Parser.shortened(lexer.text(token.range)))"
+    default: return "'\(Parser.shortened(lexer.text(token.range)))'"
+    }
+  }
+
+  /// The last consumed token, named as in `describe`, for "after ..." phrases.
+  private func describePrevious() -> String {
+    if let previous { return describe(previous) }
+    return openingDescription ?? "the start of the statement"
+  }
+
+  /// At most 30 characters of one line, `…` marking a cut.
+  private static func shortened(_ text: String) -> String {
+    let line = text.prefix { $0 != "\n" && $0 != "\r" }
+    return line.count <= 30 && line.count == text.count ? text : String(line.prefix(29)) + "…"
+  }
+
+  /// A decimal literal's value; magnitudes Foundation's `Decimal` cannot hold are an error.
+  private func decimal(_ token: Token) throws(SQLError) -> Decimal {
+    let text = lexer.text(token.range)
+    let range = token.range
+    guard let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), !value.isNaN else {
+      throw error("number '\(Parser.shortened(text))' is out of range", range)
+    }
+    return value
   }
 }
 

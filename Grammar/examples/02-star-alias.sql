@@ -1,0 +1,1 @@
+SELECT * AS message FROM 'sensors/#'

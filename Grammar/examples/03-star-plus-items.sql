@@ -1,0 +1,1 @@
+SELECT *, topic() AS topic, timestamp() AS ts FROM 'devices/+/telemetry'

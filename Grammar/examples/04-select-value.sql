@@ -1,0 +1,1 @@
+SELECT VALUE temperature FROM 'sensors/+/temp'

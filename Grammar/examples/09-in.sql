@@ -1,0 +1,1 @@
+SELECT status FROM 'devices/#' WHERE status IN ['error', 'fault'] AND code IN codes

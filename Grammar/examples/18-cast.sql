@@ -1,0 +1,1 @@
+SELECT cast(topic(2) AS DECIMAL) AS id, CAST(flag AS Int) AS n FROM 'devices/+/x'

@@ -1,0 +1,1 @@
+SELECT (SELECT VALUE n FROM e) AS sensors FROM 'senml'

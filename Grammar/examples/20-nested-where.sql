@@ -1,0 +1,1 @@
+SELECT (SELECT v FROM e WHERE n = 'temperature') AS t FROM 'senml'

@@ -1,0 +1,1 @@
+SELECT clientid() AS client WHERE isUndefined(missing) = false

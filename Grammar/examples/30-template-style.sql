@@ -1,0 +1,1 @@
+SELECT replace(topic(), '/', '-') + '-' + timestamp() AS key FROM 'a/b'

@@ -1,0 +1,333 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+/// The statement's tree, without positions.
+private func tree(_ sql: String) throws -> String { try Parser.parse(sql).sExpression }
+
+/// The expression's tree, without positions.
+private func expr(_ text: String) throws -> String { try Parser.parseExpression(text).sExpression }
+
+/// The first parse error of `sql` as `line:column: message`, or nil when it parses.
+private func parseError(_ sql: String) -> String? {
+  do {
+    _ = try Parser.parse(sql)
+    return nil
+  } catch {
+    #expect(error.first.stage == .parse)
+    #expect(error.first.severity == .error)
+    return "\(error.first.range.start): \(error.first.message)"
+  }
+}
+
+@Suite struct ParserTests {
+  // MARK: Statements
+
+  @Test(arguments: [
+    ("SELECT * FROM 'a/b'", "(select (item *)) (from 'a/b')"),
+    ("select * from \"a/+/c\"", "(select (item *)) (from 'a/+/c')"),
+    ("SELECT * AS message FROM 't'", "(select (item * as message)) (from 't')"),
+    ("SELECT *, topic() AS t FROM 't/#'", "(select (item *) (item (topic) as t)) (from 't/#')"),
+    ("SELECT a, b AS bar.baz.c FROM 't'", "(select (item a) (item b as bar.baz.c)) (from 't')"),
+    ("SELECT VALUE n FROM 't'", "(select value n) (from 't')"),
+    ("SELECT VALUE * FROM 't'", "(select value *) (from 't')"),
+    ("SELECT a", "(select (item a))"),
+    ("SELECT a WHERE b > 1", "(select (item a)) (where (> b 1))"),
+    ("SELECT a FROM 't' WHERE b = 'x'", "(select (item a)) (from 't') (where (= b 'x'))"),
+    ("SELECT * FROM topic/#", "(select (item *)) (from 'topic/#' unquoted)"),
+    ("SELECT * FROM a/+/c WHERE x", "(select (item *)) (from 'a/+/c' unquoted) (where x)"),
+    ("SET @a = 1 SELECT @a AS a FROM 't'", "(set (@a 1)) (select (item @a as a)) (from 't')"),
+    (
+      "SET @c = (f - 32) * 5 / 9, @d = @c.x SELECT @c AS celsius, humidity",
+      "(set (@c (/ (* (- f 32) 5) 9)) (@d (. @c x))) (select (item @c as celsius) (item humidity))"
+    ),
+    (
+      "SELECT x AS value, y AS end.case FROM 't'",
+      "(select (item x as value) (item y as end.case)) (from 't')"
+    ),
+    (
+      "SELECT a.value, b.select.from FROM 't'",
+      "(select (item (. a value)) (item (. (. b select) from))) (from 't')"
+    ),
+  ])
+  func statements(sql: String, expected: String) throws {
+    #expect(try tree(sql) == expected)
+  }
+
+  @Test func fromClauseRecordsQuotingAndRange() throws {
+    let quoted = try Parser.parse("SELECT * FROM 'a/b'")
+    #expect(quoted.from?.isQuoted == true)
+    #expect(quoted.from?.range.start.column == 15)
+    #expect(quoted.from?.range.end.column == 20)
+    let raw = try Parser.parse("SELECT *\nFROM  a/b\nWHERE x")
+    #expect(
+      raw.from
+        == TopicFilterSource(
+          filter: "a/b",
+          range: SourceRange(
+            start: SourceLocation(offset: 15, line: 2, column: 7),
+            end: SourceLocation(offset: 18, line: 2, column: 10)),
+          isQuoted: false))
+  }
+
+  // MARK: Expressions
+
+  @Test(arguments: [
+    // precedence and associativity
+    ("a OR b AND c", "(OR a (AND b c))"),
+    ("a AND b OR c AND d", "(OR (AND a b) (AND c d))"),
+    ("NOT a = b", "(NOT (= a b))"),
+    ("NOT a AND b", "(AND (NOT a) b)"),
+    ("NOT NOT a", "(NOT (NOT a))"),
+    ("a OR NOT b", "(OR a (NOT b))"),
+    ("a + b * c", "(+ a (* b c))"),
+    ("a - b - c", "(- (- a b) c)"),
+    ("a / b % c * d", "(* (% (/ a b) c) d)"),
+    ("a + b = c - d", "(= (+ a b) (- c d))"),
+    ("a != b", "(<> a b)"),
+    ("a <> b", "(<> a b)"),
+    ("a < b", "(< a b)"), ("a <= b", "(<= a b)"), ("a > b", "(> a b)"), ("a >= b", "(>= a b)"),
+    ("a in [1, 2]", "(IN a [1, 2])"),
+    ("x IN arr AND y", "(AND (IN x arr) y)"),
+    ("-a.b", "(- (. a b))"),
+    ("-a * b", "(* (- a) b)"),
+    ("- -5", "(- (- 5))"),
+    ("-5", "(- 5)"),
+    ("(a + b) * c", "(* (+ a b) c)"),
+    ("a * (b + c)", "(* a (+ b c))"),
+    // literals
+    ("15", "15"),
+    ("1.5", "1.5d"),
+    ("5E-12", "0.000000000005d"),
+    ("2e3", "2000d"),
+    ("123456789012345678901234567890", "123456789012345678901234567890d"),
+    ("'it''s' + \"x\\ty\"", "(+ 'it''s' 'x\ty')"),
+    ("TRUE AND false OR Null", "(OR (AND true false) null)"),
+    ("[]", "[]"),
+    ("[1, 'a', [b], {}]", "[1, 'a', [b], {}]"),
+    ("{'k': v, \"k2\": 2, bare: 3, value: 4}", "{'k': v, 'k2': 2, 'bare': 3, 'value': 4}"),
+    ("{'a': {'b': [1]}}.a.b", "(. (. {'a': {'b': [1]}} a) b)"),
+    // paths
+    ("a.b.c", "(. (. a b) c)"),
+    ("decode(x, 'base64').temp", "(. (decode x 'base64') temp)"),
+    ("get(a, 0).v", "(. (get a 0) v)"),
+    ("@v.x.y", "(. (. @v x) y)"),
+    ("(SELECT VALUE n FROM e).x", "(. (nested (select value n) (from e)) x)"),
+    ("state.reported.end", "(. (. state reported) end)"),
+    // calls and cast
+    ("topic()", "(topic)"),
+    ("Concat(a, 'b', 3)", "(Concat a 'b' 3)"),
+    ("get(*, 'my-key')", "(get * 'my-key')"),
+    ("md5(*)", "(md5 *)"),
+    ("cast(topic(2) AS DECIMAL)", "(cast (topic 2) DECIMAL)"),
+    ("CAST(x + 1 AS int) * 2", "(* (cast (+ x 1) int) 2)"),
+    (
+      "get((SELECT v FROM e WHERE n = 'temperature'), 0).v",
+      "(. (get (nested (select (item v)) (from e) (where (= n 'temperature'))) 0) v)"
+    ),
+    // CASE
+    (
+      "CASE color WHEN 'green' THEN 'go' WHEN 'red' THEN 'stop' ELSE 'caution' END",
+      "(case color (when 'green' 'go') (when 'red' 'stop') (else 'caution'))"
+    ),
+    ("case when t > 30 then 'hot' end", "(case (when (> t 30) 'hot'))"),
+    ("CASE a + 1 WHEN 2 THEN CASE WHEN b THEN 1 END END", "(case (+ a 1) (when 2 (case (when b 1))))"),
+    // nested queries
+    ("(SELECT v FROM e WHERE n = 'light')", "(nested (select (item v)) (from e) (where (= n 'light')))"),
+    (
+      "(select a, b AS c.d, * from data2)", "(nested (select (item a) (item b as c.d) (item *)) (from data2))"
+    ),
+    (
+      "(SELECT VALUE (SELECT VALUE x FROM inner) FROM outer.list)",
+      "(nested (select value (nested (select value x) (from inner))) (from (. outer list)))"
+    ),
+  ])
+  func expressions(text: String, expected: String) throws {
+    #expect(try expr(text) == expected)
+  }
+
+  @Test func bigIntegerBecomesDecimalAndSmallStaysInt() throws {
+    #expect(try Parser.parseExpression("9223372036854775807").kind == .literal(.int(Int.max)))
+    #expect(
+      try Parser.parseExpression("9223372036854775808").kind
+        == .literal(.decimal(Decimal(string: "9223372036854775808")!)))
+  }
+
+  @Test func castRecordsTypeRange() throws {
+    let expression = try Parser.parseExpression("cast(x AS Int)")
+    guard case .cast(_, let type, let typeRange) = expression.kind else {
+      Issue.record("not a cast: \(expression)")
+      return
+    }
+    #expect(type == "Int")
+    #expect(typeRange.start.column == 11)
+    #expect(typeRange.end.column == 14)
+    #expect(expression.range.end.column == 15)
+  }
+
+  // MARK: Positions
+
+  @Test func rangesCoverTheirSource() throws {
+    let sql = "SELECT  upper(a.b) AS x,\n  1 + 2 FROM 't' WHERE\n  NOT c"
+    let statement = try Parser.parse(sql)
+    guard case .items(let items) = statement.select, case .expression(let first) = items[0].kind,
+      case .expression(let second) = items[1].kind
+    else {
+      Issue.record("unexpected shape")
+      return
+    }
+    func text(_ range: SourceRange) -> String {
+      String(decoding: Array(sql.utf8)[range.start.offset..<range.end.offset], as: UTF8.self)
+    }
+    #expect(text(first.range) == "upper(a.b)")
+    #expect(text(items[0].range) == "upper(a.b) AS x")
+    #expect(text(second.range) == "1 + 2")
+    #expect(second.range.start == SourceLocation(offset: 27, line: 2, column: 3))
+    #expect(text(statement.whereClause!.range) == "NOT c")
+    #expect(statement.whereClause!.range.start.line == 3)
+    #expect(text(statement.range) == sql)
+  }
+
+  @Test func multiLineErrorPositions() {
+    let sql = "SELECT a,\n       b +\n       FROM 't'"
+    #expect(parseError(sql) == "3:8: expected an expression after '+'")
+    #expect(parseError("SELECT\n\tCASE x\n\t\tELSE 1 END") == "3:3: CASE needs at least one WHEN")
+    #expect(
+      parseError("SELECT 'é€😀', x y") == "1:17: expected FROM, WHERE or the end of the statement, found 'y'")
+  }
+
+  @Test func renderedErrorHasCaret() {
+    do {
+      _ = try Parser.parse("SELECT a, FROM 't'")
+      Issue.record("parsed")
+    } catch {
+      #expect(
+        error.description == "1:11: error: expected an expression after ','\nSELECT a, FROM 't'\n          ^")
+    }
+  }
+
+  // MARK: Errors
+
+  @Test(arguments: [
+    ("SELECT a, FROM 't'", "1:11: expected an expression after ','"),
+    ("SELECT a FROM 't' x", "1:19: expected WHERE or the end of the statement, found 'x'"),
+    ("SELECT a b FROM 't'", "1:10: expected FROM, WHERE or the end of the statement, found 'b'"),
+    ("SELECT a FROM 't' WHERE b c", "1:27: expected the end of the statement, found 'c'"),
+    ("SELECT 'abc FROM 't'", "1:19: expected FROM, WHERE or the end of the statement, found 't'"),
+    ("SELECT a FROM 't", "1:15: unterminated string literal"),
+    ("SELECT CASE a ELSE 1 END FROM 't'", "1:15: CASE needs at least one WHEN"),
+    ("SELECT CASE END", "1:13: CASE needs at least one WHEN"),
+    ("SELECT # FROM 't'", "1:8: unexpected character '#'"),
+    ("", "1:1: expected SELECT or SET, found the end of the statement"),
+    ("FROM 't'", "1:1: expected SELECT or SET, found FROM"),
+    ("SELECT", "1:7: expected an expression after SELECT"),
+    ("SELECT FROM 't'", "1:8: expected an expression after SELECT"),
+    ("SELECT value FROM 't'", "1:14: expected an expression after VALUE"),
+    ("SET @a = 1 SET @b = 2 SELECT 1", "1:12: SET may appear only once, before SELECT"),
+    ("SELECT 1 FROM 't' SET @a = 1", "1:19: SET must come before SELECT"),
+    ("SELECT 1 SET @a = 1", "1:10: SET must come before SELECT"),
+    ("SET a = 1 SELECT 1", "1:5: expected a variable '@name' after SET, found 'a'"),
+    ("SET @a 1 SELECT 1", "1:8: expected '=' after '@a', found '1'"),
+    ("SET @a = 1, SELECT 1", "1:13: expected a variable '@name' after ',', found SELECT"),
+    ("SET @a = 1 x SELECT 1", "1:12: expected ',' or SELECT after a SET assignment, found 'x'"),
+    ("SELECT (a + b FROM 't'", "1:15: expected ')' to close the expression opened at 1:8, found FROM"),
+    ("SELECT f(a b) FROM 't'", "1:12: expected ',' or ')' after an argument of 'f', found 'b'"),
+    ("SELECT f(a,) FROM 't'", "1:12: expected an expression after ','"),
+    ("SELECT [1, 2 FROM 't'", "1:14: expected ',' or ']' to close the array opened at 1:8, found FROM"),
+    ("SELECT {'a' 1} FROM 't'", "1:13: expected ':' after the key the string 'a', found '1'"),
+    ("SELECT {1: 2} FROM 't'", "1:9: expected a key (a string or a name) after '{', found '1'"),
+    ("SELECT {'a': 1 FROM 't'", "1:16: expected ',' or '}' to close the object opened at 1:8, found FROM"),
+    ("SELECT CASE a WHEN 1 'x' END", "1:22: expected THEN after the WHEN expression, found the string 'x'"),
+    (
+      "SELECT CASE a WHEN 1 THEN 2 FROM 't'",
+      "1:29: expected WHEN, ELSE or END to close the CASE at 1:8, found FROM"
+    ),
+    ("SELECT CASE a WHEN 1 THEN 2 ELSE 3 WHEN", "1:36: expected END to close the CASE at 1:8, found WHEN"),
+    ("SELECT CASE a b WHEN 1 THEN 2 END", "1:15: expected WHEN after the CASE value, found 'b'"),
+    ("SELECT cast(a) FROM 't'", "1:14: expected AS and a type name in cast(), found ')'"),
+    ("SELECT cast(a AS) FROM 't'", "1:17: expected a type name after AS, found ')'"),
+    ("SELECT cast(a AS int FROM 't'", "1:22: expected ')' to close cast() opened at 1:12, found FROM"),
+    ("SELECT a AS FROM 't'", "1:13: expected an alias name after AS, found FROM"),
+    ("SELECT a AS 'x' FROM 't'", "1:13: expected an alias name after AS, found the string 'x'"),
+    // After '.' every keyword is a member name, so `a.FROM` is a path.
+    ("SELECT a. FROM 't'", "1:16: expected FROM, WHERE or the end of the statement, found the string 't'"),
+    ("SELECT a.", "1:10: expected a member name after '.', found the end of the statement"),
+    (
+      "SELECT a.0 FROM 't'",
+      "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
+    ),
+    ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
+    (
+      "SELECT a + * FROM 't'",
+      "1:12: '*' stands for the whole message only as a SELECT item or a function argument"
+    ),
+    ("SELECT a = b = c", "1:14: comparisons do not chain: put '=' or '=' in parentheses"),
+    ("SELECT a < b IN c", "1:14: comparisons do not chain: put '<' or 'IN' in parentheses"),
+    ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
+    ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
+    ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),
+    ("SELECT (SELECT a) FROM 't'", "1:17: expected FROM in the nested query, found ')'"),
+    (
+      "SELECT (SELECT a FROM b WHERE c FROM 't'",
+      "1:33: expected ')' to close the nested query opened at 1:8, found FROM"
+    ),
+    ("SELECT 1e999 FROM 't'", "1:8: number '1e999' is out of range"),
+    ("SELECT +1", "1:8: expected an expression after SELECT"),
+    ("SELECT a FROM 't';", "1:18: unexpected character ';'"),
+    ("SELECT a -- comment", "1:10: comments are not supported in IoT-SQL ('--')"),
+    ("SELECT a /* c */", "1:10: comments are not supported in IoT-SQL ('/*')"),
+    ("SELECT - -1, -(-1)", nil),
+  ])
+  func errors(sql: String, expected: String?) {
+    #expect(parseError(sql) == expected)
+  }
+
+  @Test func parseExpressionRequiresTheEnd() {
+    #expect(throws: SQLError.self) { try Parser.parseExpression("a b") }
+    do {
+      _ = try Parser.parseExpression("a b")
+    } catch {
+      #expect(error.first.message == "expected the end of the expression, found 'b'")
+      #expect(error.first.range.start.column == 3)
+    }
+  }
+
+  // MARK: Templates
+
+  @Test func templateExpressionInsideText() throws {
+    let text = "prefix/${topic(2)}/x\n${ upper(a.b) + '}' }tail #"
+    let first = try Parser.parseTemplateExpression(in: text, from: 9)
+    #expect(first.expression.sExpression == "(topic 2)")
+    #expect(first.end == 18)
+    #expect(first.expression.range.start == SourceLocation(offset: 9, line: 1, column: 10))
+    let second = try Parser.parseTemplateExpression(in: text, from: 23)
+    #expect(second.expression.sExpression == "(+ (upper (. a b)) '}')")
+    #expect(second.expression.range.start == SourceLocation(offset: 24, line: 2, column: 4))
+    #expect(Array(text.utf8)[second.end...].elementsEqual("tail #".utf8))
+    let object = try Parser.parseTemplateExpression(in: "${{'a': 1}.a}", from: 2)
+    #expect(object.expression.sExpression == "(. {'a': 1} a)")
+    #expect(object.end == 13)
+  }
+
+  @Test(arguments: [
+    ("${}", 2, "1:3: expected an expression after '${'"),
+    ("${a", 2, "1:4: expected '}' to close the template expression, found the end of the statement"),
+    ("x\n${a b}", 4, "2:5: expected '}' to close the template expression, found 'b'"),
+    ("${a + }", 2, "1:7: expected an expression after '+'"),
+    ("é${'x}", 4, "1:4: unterminated string literal"),
+  ])
+  func templateErrors(text: String, offset: Int, expected: String) {
+    do {
+      _ = try Parser.parseTemplateExpression(in: text, from: offset)
+      Issue.record("parsed")
+    } catch {
+      #expect("\(error.first.range.start): \(error.first.message)" == expected)
+      #expect(error.source == text)
+    }
+  }
+
+  @Test func templateOffsetInsideACharacterIsAnError() {
+    #expect(throws: SQLError.self) { try Parser.parseTemplateExpression(in: "é${a}", from: 1) }
+  }
+}
