@@ -139,7 +139,7 @@ public enum Coercions {
 
   /// True when `text` matches `^-?\d+(\.\d+)?((?i)E-?\d+)?$` (ASCII digits only).
   public static func isNumeric(_ text: String) -> Bool {
-    var utf8 = text.utf8
+    let utf8 = text.utf8
     return utf8.withContiguousStorageIfAvailable { matchesNumericPattern($0) }
       ?? matchesNumericPattern(Array(utf8))
   }
