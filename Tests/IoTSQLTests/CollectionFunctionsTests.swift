@@ -42,7 +42,8 @@ private let elements = Value.array([obj([("a", .int(3))]), obj([("b", .int(4))])
       obj([("a", .int(3)), ("key", .int(1))]), obj([("b", .int(4)), ("key", .int(1))]),
       obj([("c", .int(5)), ("key", .int(1))]),
     ])),
-  CallRow("transform", [str("enrichArray"), obj([("a", .int(9))]), .array([obj([("a", .int(3))]), .int(7)])],
+  CallRow(
+    "transform", [str("enrichArray"), obj([("a", .int(9))]), .array([obj([("a", .int(3))]), .int(7)])],
     .array([obj([("a", .int(9))]), .int(7)])),
   CallRow("transform", [str("other"), values, elements], .undefined),
   CallRow("transform", [str("enrichArray"), .array([]), elements], .undefined),

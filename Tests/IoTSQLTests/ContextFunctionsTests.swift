@@ -91,7 +91,8 @@ func getSecretReadsAKeyOfAJSONSecret() {
 @Test func sqlVersionAndUUID() throws {
   #expect(invoke("sql_version", [], version: .v2015_10_08) == str("2015-10-08"))
   #expect(invoke("sql_version", []) == str("2016-03-23"))
-  guard case .string(let first) = invoke("newuuid", []), case .string(let second) = invoke("newuuid", []) else {
+  guard case .string(let first) = invoke("newuuid", []), case .string(let second) = invoke("newuuid", [])
+  else {
     Issue.record("newuuid is not a string")
     return
   }

@@ -29,7 +29,9 @@ func encodingFunction(_ row: CallRow) {
 func decodeParsesJSONDocuments() {
   let document = invoke("decode", [str("eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg=="), str("base64")])
   #expect(document.member("temperature") == .int(33))
-  #expect(invoke("decode", [invoke("encode", [.binary(Array("80".utf8)), str("base64")]), str("base64")]) == .int(80))
+  #expect(
+    invoke("decode", [invoke("encode", [.binary(Array("80".utf8)), str("base64")]), str("base64")])
+      == .int(80))
 }
 
 @Test func base64RoundTrip() {

@@ -5,10 +5,14 @@ import Testing
 /// Every function this branch implements.
 private let implemented = [
   "topic", "clientid", "principal", "accountid", "traceid", "sourceip", "timestamp", "newuuid", "sql_version",
-  "get_mqtt_property", "get_user_properties", "get_secret", "abs", "acos", "asin", "atan", "atan2", "ceil", "cos",
-  "cosh", "exp", "floor", "ln", "log", "mod", "nanvl", "power", "rand", "remainder", "round", "sign", "sin", "sinh",
-  "sqrt", "tan", "tanh", "trunc", "bitand", "bitor", "bitxor", "bitnot", "chr", "concat", "endswith", "indexof",
-  "length", "lower", "lpad", "ltrim", "numbytes", "replace", "rpad", "rtrim", "startswith", "substring", "trim",
+  "get_mqtt_property", "get_user_properties", "get_secret", "abs", "acos", "asin", "atan", "atan2", "ceil",
+  "cos",
+  "cosh", "exp", "floor", "ln", "log", "mod", "nanvl", "power", "rand", "remainder", "round", "sign", "sin",
+  "sinh",
+  "sqrt", "tan", "tanh", "trunc", "bitand", "bitor", "bitxor", "bitnot", "chr", "concat", "endswith",
+  "indexof",
+  "length", "lower", "lpad", "ltrim", "numbytes", "replace", "rpad", "rtrim", "startswith", "substring",
+  "trim",
   "upper", "get", "get_or_default", "isNull", "isUndefined", "transform", "encode", "decode", "aws_lambda",
   "get_dynamodb", "get_thing_shadow", "get_registry_data", "machinelearning_predict",
 ]
@@ -40,8 +44,14 @@ func minimumVersions(_ name: String, _ version: SQLVersion) {
 @Test(arguments: [
   ("aws_lambda", "aws_lambda() needs the AWS service Lambda, which this engine does not call"),
   ("get_dynamodb", "get_dynamodb() needs the AWS service DynamoDB, which this engine does not call"),
-  ("get_thing_shadow", "get_thing_shadow() needs the AWS service IoT Device Shadow, which this engine does not call"),
-  ("get_registry_data", "get_registry_data() needs the AWS service IoT registry, which this engine does not call"),
+  (
+    "get_thing_shadow",
+    "get_thing_shadow() needs the AWS service IoT Device Shadow, which this engine does not call"
+  ),
+  (
+    "get_registry_data",
+    "get_registry_data() needs the AWS service IoT registry, which this engine does not call"
+  ),
   (
     "machinelearning_predict",
     "machinelearning_predict() needs the AWS service Machine Learning, which this engine does not call"
@@ -54,7 +64,7 @@ func serviceFunctionsAreUnavailable(_ name: String, _ reason: String) {
   #expect(invoke(name, [str("a"), str("b"), str("c")]) == .undefined)
 }
 
-@Test(arguments: [("tpoic", "topic"), ("isnul", "isNull"), ("substr", "substring")])
+@Test(arguments: [("tpoic", "topic"), ("isnul", "isNull"), ("substrng", "substring")])
 func suggestions(_ typo: String, _ expected: String) {
   #expect(FunctionRegistry.suggestion(for: typo) == expected)
 }

@@ -94,9 +94,10 @@ private let wrongTypes: [Value] = [.bool(true), .array([.int(1)]), obj([]), .nul
     CallRow("nanvl", [.undefined, .int(3)], .int(3)),
     CallRow("nanvl", [.null, str("x")], str("x")),
     CallRow("nanvl", [str("a"), .int(3)], str("a")),
-  ] + ["abs", "acos", "cos", "sqrt", "ceil", "floor", "round", "sign", "exp", "ln", "log"].flatMap { name in
-    wrongTypes.map { CallRow(name, [$0], .undefined) }
-  })
+  ]
+    + ["abs", "acos", "cos", "sqrt", "ceil", "floor", "round", "sign", "exp", "ln", "log"].flatMap { name in
+      wrongTypes.map { CallRow(name, [$0], .undefined) }
+    })
 func mathFunction(_ row: CallRow) {
   #expect(invoke(row.name, row.arguments, version: row.version) == row.expected)
 }

@@ -11,7 +11,10 @@ struct OperatorRow: Sendable, CustomTestStringConvertible {
   var expected: Value
   var version: SQLVersion = .v2016_03_23
 
-  init(_ left: Value, _ op: BinaryOperator, _ right: Value, _ expected: Value, _ version: SQLVersion = .v2016_03_23) {
+  init(
+    _ left: Value, _ op: BinaryOperator, _ right: Value, _ expected: Value,
+    _ version: SQLVersion = .v2016_03_23
+  ) {
     self.op = op
     self.left = left
     self.right = right
@@ -58,7 +61,8 @@ private let undefined = Value.undefined
   OperatorRow(.array([.int(1), .int(2)]), .equal, .array([.int(1), dec("2.0")]), .bool(true)),
   OperatorRow(.array([.int(1), .int(2)]), .equal, .array([.int(2), .int(1)]), .bool(false)),
   OperatorRow(.array([.int(1), .int(2)]), .notEqual, .array([.int(2), .int(1)]), .bool(true)),
-  OperatorRow(obj([("a", .int(1)), ("b", .int(2))]), .equal, obj([("b", .int(2)), ("a", .int(1))]), .bool(true)),
+  OperatorRow(
+    obj([("a", .int(1)), ("b", .int(2))]), .equal, obj([("b", .int(2)), ("a", .int(1))]), .bool(true)),
   OperatorRow(obj([("a", .int(1))]), .notEqual, obj([("a", .int(2))]), .bool(true)),
   OperatorRow(.null, .equal, .null, .bool(true)),
   OperatorRow(.null, .notEqual, .null, .bool(false)),

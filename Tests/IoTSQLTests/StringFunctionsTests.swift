@@ -14,8 +14,11 @@ import Testing
   CallRow("chr", [.null], .undefined),
   CallRow("concat", [], .undefined),
   CallRow("concat", [.int(1)], .int(1)),
-  CallRow("concat", [.array([.int(1), .int(2), .int(3)]), .int(4)], .array([.int(1), .int(2), .int(3), .int(4)])),
-  CallRow("concat", [.array([.int(1), .int(2), .int(3)]), str("hello")], .array([.int(1), .int(2), .int(3), str("hello")])),
+  CallRow(
+    "concat", [.array([.int(1), .int(2), .int(3)]), .int(4)], .array([.int(1), .int(2), .int(3), .int(4)])),
+  CallRow(
+    "concat", [.array([.int(1), .int(2), .int(3)]), str("hello")],
+    .array([.int(1), .int(2), .int(3), str("hello")])),
   CallRow("concat", [str("con"), str("cat")], str("concat")),
   CallRow("concat", [.int(1), str("hello")], str("1hello")),
   CallRow("concat", [str("he"), str("is"), str("man")], str("heisman")),

@@ -22,7 +22,9 @@ enum BitwiseFunctions {
   private static func binary(
     _ name: String, _ help: String, _ operation: @escaping @Sendable (Int, Int) -> Int
   ) -> FunctionSpec {
-    FunctionSpec(name: name, family: "bitwise", arity: 2...2, signature: "\(name)(int, int) -> Int", help: help) {
+    FunctionSpec(
+      name: name, family: "bitwise", arity: 2...2, signature: "\(name)(int, int) -> Int", help: help
+    ) {
       call in
       guard let left = integer(call[0]), let right = integer(call[1]) else { return .undefined }
       return .int(operation(left, right))

@@ -8,7 +8,8 @@ enum CollectionFunctions {
 
   static let specs: [FunctionSpec] = [
     FunctionSpec(
-      name: "get", family: "collection", arity: 2...2, signature: "get(array|string|object, index|key) -> Any",
+      name: "get", family: "collection", arity: 2...2,
+      signature: "get(array|string|object, index|key) -> Any",
       help: "Element index (0-based) of an array or string, or member key of an object; else Undefined."
     ) { call in
       switch call[0] {
@@ -31,7 +32,8 @@ enum CollectionFunctions {
       }
     },
     FunctionSpec(
-      name: "get_or_default", family: "collection", arity: 2...2, signature: "get_or_default(value, default) -> Any",
+      name: "get_or_default", family: "collection", arity: 2...2,
+      signature: "get_or_default(value, default) -> Any",
       help: "value, or default when value is Undefined or Null."
     ) { call in
       switch call[0] {

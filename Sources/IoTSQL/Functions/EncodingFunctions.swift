@@ -52,7 +52,9 @@ enum EncodingFunctions {
     if scheme.lowercased() == "proto" {
       throw FunctionPrepareError(
         argument: 1,
-        message: "\(function)() with 'proto' needs a descriptor in the AWS service S3, which this engine does not call")
+        message:
+          "\(function)() with 'proto' needs a descriptor in the AWS service S3, which this engine does not call"
+      )
     }
     if scheme.lowercased() != "base64" {
       throw FunctionPrepareError(

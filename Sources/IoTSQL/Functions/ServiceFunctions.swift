@@ -17,7 +17,8 @@ enum ServiceFunctions {
       "get_registry_data", 3...3, .v2015_10_08, "get_registry_data(api, thingName, roleArn) -> Object",
       "Reads a thing's data from the IoT registry.", service: "IoT registry"),
     unavailable(
-      "machinelearning_predict", 3...3, .v2015_10_08, "machinelearning_predict(modelId, roleArn, record) -> Object",
+      "machinelearning_predict", 3...3, .v2015_10_08,
+      "machinelearning_predict(modelId, roleArn, record) -> Object",
       "Asks an Amazon Machine Learning model for a prediction.", service: "Machine Learning"),
   ]
 

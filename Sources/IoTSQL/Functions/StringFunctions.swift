@@ -63,7 +63,8 @@ enum StringFunctions {
       return .int(text.utf8.count)
     },
     FunctionSpec(
-      name: "replace", family: "string", arity: 3...3, signature: "replace(string, find, replacement) -> String",
+      name: "replace", family: "string", arity: 3...3,
+      signature: "replace(string, find, replacement) -> String",
       help: "Replaces every literal occurrence of find (all three arguments take their String forms)."
     ) { call in
       guard let text = Coercions.toText(call[0]), let target = Coercions.toText(call[1]),
@@ -83,7 +84,8 @@ enum StringFunctions {
       return .bool(text.utf8.starts(with: prefix.utf8))
     },
     FunctionSpec(
-      name: "substring", family: "string", arity: 2...3, signature: "substring(string, start[, end]) -> String",
+      name: "substring", family: "string", arity: 2...3,
+      signature: "substring(string, start[, end]) -> String",
       help: "Characters from start (0-based) up to end (exclusive); indices clamped to the string."
     ) { call in
       guard let text = Coercions.toText(call[0]), let start = index(call[1]) else { return .undefined }
@@ -121,7 +123,11 @@ enum StringFunctions {
     if arguments.contains(where: { if case .array = $0 { return true } else { return false } }) {
       var result: [Value] = []
       for argument in arguments {
-        if case .array(let elements) = argument { result.append(contentsOf: elements) } else { result.append(argument) }
+        if case .array(let elements) = argument {
+          result.append(contentsOf: elements)
+        } else {
+          result.append(argument)
+        }
       }
       return .array(result)
     }
@@ -147,7 +153,9 @@ enum StringFunctions {
   }
 
   private static func trim(_ name: String, _ help: String, leading: Bool, trailing: Bool) -> FunctionSpec {
-    FunctionSpec(name: name, family: "string", arity: 1...1, signature: "\(name)(string) -> String", help: help) {
+    FunctionSpec(
+      name: name, family: "string", arity: 1...1, signature: "\(name)(string) -> String", help: help
+    ) {
       call in
       guard let text = Coercions.toText(call[0]) else { return .undefined }
       var bytes = Substring(text).utf8[...]

@@ -122,7 +122,8 @@ public enum Coercions {
         text += String(decoding: digits, as: UTF8.self) + String(repeating: "0", count: exponent) + ".0"
       } else if adjusted >= 0 {
         let split = digits.count + exponent
-        text += String(decoding: digits[..<split], as: UTF8.self) + "."
+        text +=
+          String(decoding: digits[..<split], as: UTF8.self) + "."
           + String(decoding: digits[split...], as: UTF8.self)
       } else {
         text += "0." + String(repeating: "0", count: -adjusted - 1) + String(decoding: digits, as: UTF8.self)

@@ -40,7 +40,8 @@ enum DecimalMath {
       // Foundation traps here: multiply the significands, then place the exponent ourselves.
       guard var product = multiplySafely(a.significand, b.significand) else { return nil }
       let exponent = product.exponent + exponentSum
-      product = Decimal(sign: a.sign == b.sign ? .plus : .minus, exponent: exponent, significand: product.significand)
+      product = Decimal(
+        sign: a.sign == b.sign ? .plus : .minus, exponent: exponent, significand: product.significand)
       return product.isNaN ? nil : rounded34(product)
     }
     guard let product = multiplySafely(a, b) else { return nil }
