@@ -1,3 +1,5 @@
 import Testing
+
 @testable import IoTSQL
+
 @Test func placeholderBuilds() { #expect(Value.null.typeName == "Null") }

@@ -1,5 +1,12 @@
 /// The families of the catalogue, concatenated in this order. A new family adds its file and one
 /// entry here.
 enum FunctionFamilies {
-  static let all: [FunctionSpec] = []
+  static let all: [FunctionSpec] =
+    ContextFunctions.specs
+    + MathFunctions.specs
+    + BitwiseFunctions.specs
+    + StringFunctions.specs
+    + CollectionFunctions.specs
+    + EncodingFunctions.specs
+    + ServiceFunctions.specs
 }

@@ -1,25 +1,181 @@
-// CONTRACT STUB: the semantics helper replaces the bodies; the signatures are fixed.
+import Foundation
 
 /// The operator tables of the AWS IoT SQL reference: what each operator gives for each pair of types.
 /// None of them throws: a combination the tables do not list gives `.undefined`.
 public enum Operators {
   /// `a op b` for every binary operator (AND/OR are evaluated eagerly: AWS has no short-circuit).
   public static func binary(_ op: BinaryOperator, _ a: Value, _ b: Value, version: SQLVersion) -> Value {
-    .undefined
+    switch op {
+    case .and, .or:
+      guard let left = Coercions.toBool(a), let right = Coercions.toBool(b) else { return .undefined }
+      return .bool(op == .and ? left && right : left || right)
+    case .equal: return equals(a, b)
+    case .notEqual:
+      if case .bool(let equal) = equals(a, b) { return .bool(!equal) }
+      return .undefined
+    case .less, .lessOrEqual, .greater, .greaterOrEqual:
+      guard let order = compare(a, b) else { return .undefined }
+      switch op {
+      case .less: return .bool(order < 0)
+      case .lessOrEqual: return .bool(order <= 0)
+      case .greater: return .bool(order > 0)
+      default: return .bool(order >= 0)
+      }
+    case .in:
+      guard !a.isUndefined, case .array(let elements) = b else { return .undefined }
+      for element in elements where equals(a, element) == .bool(true) { return .bool(true) }
+      return .bool(false)
+    case .add:
+      if case .string(let left) = a {
+        guard let right = Coercions.toText(b) else { return .undefined }
+        return .string(left + right)
+      }
+      if case .string(let right) = b {
+        guard let left = Coercions.toText(a) else { return .undefined }
+        return .string(left + right)
+      }
+      return arithmetic(op, a, b, version: version, acceptsStrings: false)
+    case .subtract, .multiply, .divide, .remainder:
+      return arithmetic(op, a, b, version: version, acceptsStrings: true)
+    }
   }
 
   /// `-a` and `NOT a`.
   public static func unary(_ op: UnaryOperator, _ a: Value, version: SQLVersion) -> Value {
-    .undefined
+    switch op {
+    case .not:
+      guard let bool = Coercions.toBool(a) else { return .undefined }
+      return .bool(!bool)
+    case .negate:
+      switch a {
+      case .int(let int):
+        let (negated, overflow) = (0 as Int).subtractingReportingOverflow(int)
+        return overflow ? .decimal(-Decimal(int)) : .int(negated)
+      case .decimal(let decimal):
+        return .decimal(-decimal)
+      case .string:
+        guard let decimal = Coercions.toDecimal(a) else { return .undefined }
+        return Coercions.normalized(.decimal(-decimal), version: version)
+      default: return .undefined
+      }
+    }
   }
 
   /// The equality CASE uses to pick a branch: `=`'s table, `.undefined` when either side is Undefined.
   public static func equals(_ a: Value, _ b: Value) -> Value {
-    .undefined
+    if a.isUndefined || b.isUndefined { return .undefined }
+    return .bool(strictlyEqual(a, b))
   }
 
   /// True only for `.bool(true)` or the string "true" in any case: what lets WHERE pass.
   public static func isTrue(_ a: Value) -> Bool {
-    false
+    switch a {
+    case .bool(let bool): return bool
+    case .string(let text): return Coercions.booleanText(text) == true
+    default: return false
+    }
+  }
+
+  // MARK: - Equality
+
+  /// `=` for two defined values: numbers numerically (Int widened to Decimal), strings code unit by
+  /// code unit, arrays element-wise in order, objects by keys and values in any order, Null equal to
+  /// Null; mismatched types are unequal.
+  static func strictlyEqual(_ a: Value, _ b: Value) -> Bool {
+    switch (a, b) {
+    case (.int(let x), .int(let y)): return x == y
+    case (.int(let x), .decimal(let y)): return Decimal(x) == y
+    case (.decimal(let x), .int(let y)): return x == Decimal(y)
+    case (.decimal(let x), .decimal(let y)): return x == y
+    case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+    case (.bool(let x), .bool(let y)): return x == y
+    case (.null, .null): return true
+    case (.binary(let x), .binary(let y)): return x == y
+    case (.array(let x), .array(let y)):
+      guard x.count == y.count else { return false }
+      for (left, right) in zip(x, y) {
+        if left.isUndefined || right.isUndefined || !strictlyEqual(left, right) { return false }
+      }
+      return true
+    case (.object(let x), .object(let y)):
+      let left = x.members.filter { !$0.1.isUndefined }
+      let right = y.members.filter { !$0.1.isUndefined }
+      guard left.count == right.count else { return false }
+      for (key, value) in left {
+        guard let other = y[key], !other.isUndefined, strictlyEqual(value, other) else { return false }
+      }
+      return true
+    default: return false
+    }
+  }
+
+  // MARK: - Ordering
+
+  /// -1, 0 or 1 after converting both sides to Decimal; nil when either side does not convert.
+  static func compare(_ a: Value, _ b: Value) -> Int? {
+    if case .int(let x) = a, case .int(let y) = b { return x < y ? -1 : (x == y ? 0 : 1) }
+    guard let x = Coercions.toDecimal(a), let y = Coercions.toDecimal(b) else { return nil }
+    return x < y ? -1 : (x == y ? 0 : 1)
+  }
+
+  // MARK: - Arithmetic
+
+  /// `- * / %` (and `+` on numbers): Int∘Int gives Int (overflow moves to Decimal, never traps);
+  /// any Decimal gives Decimal; numeric strings are parsed when `acceptsStrings`. Division and
+  /// remainder by zero give Undefined. See Grammar/README.md for `/` on two Ints.
+  static func arithmetic(
+    _ op: BinaryOperator, _ a: Value, _ b: Value, version: SQLVersion, acceptsStrings: Bool
+  ) -> Value {
+    if case .int(let x) = a, case .int(let y) = b {
+      if let result = intArithmetic(op, x, y) { return result }
+    }
+    let left: Decimal
+    let right: Decimal
+    switch (a, b) {
+    case (.int, .int), (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
+      left = Coercions.toDecimal(a)!
+      right = Coercions.toDecimal(b)!
+    case (.string, .int), (.string, .decimal), (.string, .string), (.int, .string), (.decimal, .string):
+      guard acceptsStrings, let x = Coercions.toDecimal(a), let y = Coercions.toDecimal(b) else {
+        return .undefined
+      }
+      left = x
+      right = y
+    default:
+      return .undefined
+    }
+    let result: Decimal?
+    switch op {
+    case .add: result = DecimalMath.add(left, right)
+    case .subtract: result = DecimalMath.subtract(left, right)
+    case .multiply: result = DecimalMath.multiply(left, right)
+    case .divide: result = DecimalMath.divide(left, right)
+    case .remainder: result = DecimalMath.remainder(left, right)
+    default: result = nil
+    }
+    guard let result else { return .undefined }
+    return Coercions.normalized(.decimal(result), version: version)
+  }
+
+  /// Int∘Int; nil when the result overflows and must be computed in Decimal.
+  private static func intArithmetic(_ op: BinaryOperator, _ x: Int, _ y: Int) -> Value? {
+    let result: (partialValue: Int, overflow: Bool)
+    switch op {
+    case .add: result = x.addingReportingOverflow(y)
+    case .subtract: result = x.subtractingReportingOverflow(y)
+    case .multiply: result = x.multipliedReportingOverflow(by: y)
+    case .divide:
+      if y == 0 { return .undefined }
+      // An exact quotient stays Int; otherwise the Decimal quotient (see Grammar/README.md).
+      let (remainder, overflow) = x.remainderReportingOverflow(dividingBy: y)
+      if overflow || remainder != 0 { return nil }
+      result = x.dividedReportingOverflow(by: y)
+    case .remainder:
+      if y == 0 { return .undefined }
+      result = x.remainderReportingOverflow(dividingBy: y)
+      if result.overflow { return .int(0) }  // Int.min % -1
+    default: return nil
+    }
+    return result.overflow ? nil : .int(result.partialValue)
   }
 }

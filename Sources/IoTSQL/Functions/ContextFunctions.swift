@@ -1,0 +1,128 @@
+import Foundation
+
+/// What the rule sees of the message besides its payload: topic, client, principal, time, MQTT 5
+/// properties and secrets. None of these is deterministic: each reads the `EvaluationContext`.
+///
+/// Policy: a piece of context the source did not provide is Undefined (except `clientid()`, which
+/// AWS documents as "n/a" off MQTT); a wrong-typed argument is Undefined.
+enum ContextFunctions {
+  static let specs: [FunctionSpec] = [
+    FunctionSpec(
+      name: "topic", family: "context", arity: 0...1, isDeterministic: false,
+      signature: "topic([segment]) -> String",
+      help: "The message's topic, or its segment n counting from 1 (Undefined out of range)."
+    ) { call in
+      let topic = call.context.topic
+      guard call.count == 1 else { return .string(topic) }
+      guard let index = Coercions.toImplicitInt(call[0]), index >= 1 else { return .undefined }
+      var current = 1
+      for segment in topic.split(separator: "/", omittingEmptySubsequences: false) {
+        if current == index { return .string(String(segment)) }
+        current += 1
+      }
+      return .undefined
+    },
+    FunctionSpec(
+      name: "clientid", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "clientid() -> String",
+      help: "The publishing MQTT client's id, or \"n/a\" when the message did not come over MQTT."
+    ) { call in .string(call.context.clientID ?? "n/a") },
+    FunctionSpec(
+      name: "principal", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "principal() -> String",
+      help: "The publisher's authenticated principal (certificate thumbprint, user id); Undefined if unknown."
+    ) { call in call.context.principal.map(Value.string) ?? .undefined },
+    FunctionSpec(
+      name: "accountid", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "accountid() -> String",
+      help: "The account id that owns the rule, as configured; Undefined if none is."
+    ) { call in call.context.accountID.map(Value.string) ?? .undefined },
+    FunctionSpec(
+      name: "traceid", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "traceid() -> String",
+      help: "The trace id (UUID) of an MQTT message; Undefined for other sources."
+    ) { call in call.context.traceID.map(Value.string) ?? .undefined },
+    FunctionSpec(
+      name: "sourceip", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "sourceip() -> String",
+      help: "The publisher's IP address; Undefined if unknown."
+    ) { call in call.context.sourceIP.map(Value.string) ?? .undefined },
+    FunctionSpec(
+      name: "timestamp", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "timestamp() -> Int",
+      help: "The time the message was received, in milliseconds since the Unix epoch."
+    ) { call in .int(call.context.timestampMs) },
+    FunctionSpec(
+      name: "newuuid", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "newuuid() -> String",
+      help: "A new random UUID (version 4), 36 lower-case characters."
+    ) { _ in .string(UUID().uuidString.lowercased()) },
+    FunctionSpec(
+      name: "sql_version", family: "context", arity: 0...0, isDeterministic: false,
+      signature: "sql_version() -> String",
+      help: "The rule's SQL version, e.g. \"2016-03-23\"."
+    ) { call in .string(call.version.rawValue) },
+    FunctionSpec(
+      name: "get_mqtt_property", family: "context", arity: 1...1, isDeterministic: false,
+      signature: "get_mqtt_property(name) -> Any",
+      help:
+        "An MQTT 5 publish property: content_type, format_indicator, response_topic, correlation_data, message_expiry."
+    ) { call in
+      guard case .string(let name) = call[0] else { return .undefined }
+      return call.context.mqttProperties[name] ?? .undefined
+    },
+    FunctionSpec(
+      name: "get_user_properties", family: "context", arity: 0...1, isDeterministic: false,
+      signature: "get_user_properties([key]) -> Array",
+      help: "MQTT 5 user properties: the values of `key` as an array, or every property as [{key: value}]."
+    ) { call in
+      let properties = call.context.userProperties
+      if call.count == 0 {
+        guard !properties.isEmpty else { return .undefined }
+        return .array(properties.map { .object(OrderedObject([($0.key, .string($0.value))])) })
+      }
+      guard case .string(let key) = call[0] else { return .undefined }
+      let values = properties.filter { $0.key.utf8.elementsEqual(key.utf8) }.map { Value.string($0.value) }
+      return values.isEmpty ? .undefined : .array(values)
+    },
+    FunctionSpec(
+      name: "get_secret", family: "context", arity: 1...4, isDeterministic: false,
+      signature: "get_secret(id[, 'SecretString'|'SecretBinary'[, key], roleArn]) -> String",
+      help: "A secret from the daemon's secret store (environment or secrets folder); Undefined if absent.",
+      implementation: getSecret
+    ),
+  ]
+
+  /// `get_secret(id)`, `get_secret(id, type)`, `get_secret(id, type, roleArn)` and
+  /// `get_secret(id, type, key, roleArn)`. The role is ignored. Nothing about the secret appears in
+  /// any message: a missing store, secret or key is plain Undefined.
+  @Sendable static func getSecret(_ call: borrowing FunctionCall) -> Value {
+    guard case .string(let id) = call[0], let store = call.context.secrets,
+      let secret = store.secret(named: id)
+    else { return .undefined }
+    var type = "SecretString"
+    if call.count >= 2 {
+      guard case .string(let given) = call[1] else { return .undefined }
+      type = given
+    }
+    var key: String?
+    if call.count == 4 {
+      guard case .string(let given) = call[2] else { return .undefined }
+      key = given
+    }
+    switch type {
+    case "SecretString":
+      guard let key else { return .string(secret) }
+      // With a key the secret must be a JSON object; its member is returned as it is.
+      guard case .object(let object)? = try? JSONReader.parse(secret, options: .for(call.version)) else {
+        return .undefined
+      }
+      return object[key] ?? .undefined
+    case "SecretBinary":
+      guard key == nil else { return .undefined }
+      return .string(Base64.encode(Array(secret.utf8)))
+    default:
+      return .undefined
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// The math functions of the AWS reference.
+///
+/// Policy: arguments are Int, Decimal or numeric strings (the strict pattern); Boolean, Array,
+/// Object, Null, Undefined and non-numeric strings give Undefined (except `nanvl`). The "double
+/// precision" functions compute in `Double` and return a Decimal built from the double's shortest
+/// text; NaN, infinities (`ln(0)`, `acos(2)`) give Undefined. Whole results become Int under
+/// 2016-03-23.
+enum MathFunctions {
+  static let specs: [FunctionSpec] =
+    [
+      FunctionSpec(
+        name: "abs", family: "math", arity: 1...1, signature: "abs(number) -> Int|Decimal",
+        help: "The absolute value; Int stays Int, Decimal and numeric strings give Decimal."
+      ) { call in
+        switch call[0] {
+        case .int(let int):
+          return int == Int.min ? .decimal(-Decimal(int)) : .int(Swift.abs(int))
+        case .decimal(let decimal):
+          return .decimal(Swift.abs(decimal))
+        case .string:
+          guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
+          return Coercions.normalized(.decimal(Swift.abs(decimal)), version: call.version)
+        default: return .undefined
+        }
+      },
+      unaryDouble("acos", "The inverse cosine in radians; outside [-1, 1] Undefined.", Foundation.acos),
+      unaryDouble("asin", "The inverse sine in radians; outside [-1, 1] Undefined.", Foundation.asin),
+      unaryDouble("atan", "The inverse tangent in radians.", Foundation.atan),
+      FunctionSpec(
+        name: "atan2", family: "math", arity: 2...2, signature: "atan2(y, x) -> Decimal",
+        help: "The angle in radians between the positive x axis and the point (x, y)."
+      ) { call in
+        guard let y = Coercions.toDouble(call[0]), let x = Coercions.toDouble(call[1]) else {
+          return .undefined
+        }
+        return Coercions.doubleResult(Foundation.atan2(y, x), version: call.version)
+      },
+      rounding("ceil", "Rounds up to the nearest Int.", .up),
+      unaryDouble("cos", "The cosine of an angle in radians.", Foundation.cos),
+      unaryDouble("cosh", "The hyperbolic cosine.", Foundation.cosh),
+      unaryDouble("exp", "e raised to the argument.", Foundation.exp),
+      rounding("floor", "Rounds down to the nearest Int.", .down),
+      unaryDouble("ln", "The natural logarithm; Undefined for 0 and negatives.", Foundation.log),
+      unaryDouble("log", "The base-10 logarithm; Undefined for 0 and negatives.", Foundation.log10),
+      FunctionSpec(
+        name: "mod", family: "math", arity: 2...2, signature: "mod(a, b) -> Int|Decimal",
+        help: "The remainder of a / b with the sign of a, as the % operator; b = 0 gives Undefined."
+      ) { call in Operators.binary(.remainder, call[0], call[1], version: call.version) },
+      FunctionSpec(
+        name: "nanvl", family: "math", arity: 2...2, signature: "nanvl(value, fallback) -> Any",
+        help: "The fallback when value is Undefined, Null or NaN; otherwise value."
+      ) { call in
+        switch call[0] {
+        case .undefined, .null: return call[1]
+        case .decimal(let decimal) where decimal.isNaN: return call[1]
+        default: return call[0]
+        }
+      },
+      FunctionSpec(
+        name: "power", family: "math", arity: 2...2, signature: "power(base, exponent) -> Decimal",
+        help: "base raised to exponent, in double precision."
+      ) { call in
+        guard let base = Coercions.toDouble(call[0]), let exponent = Coercions.toDouble(call[1]) else {
+          return .undefined
+        }
+        return Coercions.doubleResult(Foundation.pow(base, exponent), version: call.version)
+      },
+      FunctionSpec(
+        name: "rand", family: "math", arity: 0...0, isDeterministic: false, signature: "rand() -> Decimal",
+        help: "A pseudo-random double, uniformly distributed in [0.0, 1.0)."
+      ) { call in Coercions.doubleResult(Double.random(in: 0..<1), version: call.version) },
+      FunctionSpec(
+        name: "remainder", family: "math", arity: 2...2, signature: "remainder(a, b) -> Int|Decimal",
+        help: "The same as mod(a, b) and the % operator."
+      ) { call in Operators.binary(.remainder, call[0], call[1], version: call.version) },
+      rounding("round", "Rounds to the nearest Int, halves away from zero.", .plain),
+      FunctionSpec(
+        name: "sign", family: "math", arity: 1...1, signature: "sign(number) -> Int",
+        help: "-1, 0 or 1 as the number is negative, zero or positive."
+      ) { call in
+        if case .int(let int) = call[0] { return .int(int.signum()) }
+        guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
+        return .int(decimal.isZero ? 0 : (decimal.sign == .minus ? -1 : 1))
+      },
+      unaryDouble("sin", "The sine of an angle in radians.", Foundation.sin),
+      unaryDouble("sinh", "The hyperbolic sine.", Foundation.sinh),
+      unaryDouble("sqrt", "The square root; Undefined for negatives.", Foundation.sqrt),
+      unaryDouble("tan", "The tangent of an angle in radians.", Foundation.tan),
+      unaryDouble("tanh", "The hyperbolic tangent.", Foundation.tanh),
+      FunctionSpec(
+        name: "trunc", family: "math", arity: 2...2, signature: "trunc(number, places) -> Int|Decimal",
+        help: "Cuts number to places decimal places (clamped to 0...34); trailing zeros dropped."
+      ) { call in
+        let places: Int
+        switch call[1] {
+        case .int, .decimal: places = Swift.min(Swift.max(Coercions.toFlooredInt(call[1])!, 0), 34)
+        default: return .undefined
+        }
+        if case .int = call[0] { return call[0] }
+        guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
+        let cut = DecimalMath.truncated(decimal, scale: places)
+        return Coercions.normalized(.decimal(cut), version: call.version)
+      },
+    ]
+
+  /// A one-argument double-precision function.
+  private static func unaryDouble(
+    _ name: String, _ help: String, _ function: @escaping @Sendable (Double) -> Double
+  ) -> FunctionSpec {
+    FunctionSpec(
+      name: name, family: "math", arity: 1...1, signature: "\(name)(number) -> Decimal", help: help
+    ) { call in
+      guard let argument = Coercions.toDouble(call[0]) else { return .undefined }
+      return Coercions.doubleResult(function(argument), version: call.version)
+    }
+  }
+
+  /// ceil, floor and round: Int unchanged, Decimal and numeric strings rounded to an Int.
+  private static func rounding(
+    _ name: String, _ help: String, _ mode: NSDecimalNumber.RoundingMode
+  ) -> FunctionSpec {
+    FunctionSpec(name: name, family: "math", arity: 1...1, signature: "\(name)(number) -> Int", help: help) {
+      call in
+      if case .int = call[0] { return call[0] }
+      guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
+      return DecimalMath.integerValue(DecimalMath.rounded(decimal, mode))
+    }
+  }
+}

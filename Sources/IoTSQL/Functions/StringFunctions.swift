@@ -1,0 +1,211 @@
+import Foundation
+
+/// The string functions of the AWS reference.
+///
+/// Policy: a non-string argument takes the standard String conversion (numbers as text, Booleans
+/// as "true"/"false", arrays and objects as compact JSON); Null, Undefined and Binary have none and
+/// give Undefined. Lengths and indices count UTF-16 code units, as AWS's Java strings do.
+enum StringFunctions {
+  static let specs: [FunctionSpec] = [
+    FunctionSpec(
+      name: "chr", family: "string", arity: 1...1, signature: "chr(code) -> String",
+      help: "The ASCII character with the given code (0...127), Decimals and strings rounded down."
+    ) { call in
+      switch call[0] {
+      case .int, .decimal, .string:
+        guard let code = Coercions.toFlooredInt(call[0]), (0...127).contains(code) else { return .undefined }
+        return .string(String(UnicodeScalar(UInt8(code))))
+      default: return .undefined
+      }
+    },
+    FunctionSpec(
+      name: "concat", family: "string", arity: 0...Int.max, signature: "concat(value, ...) -> String|Array",
+      help: "Joins arrays into one array (scalars appended), else the String forms of the arguments.",
+      implementation: concat
+    ),
+    FunctionSpec(
+      name: "endswith", family: "string", arity: 2...2, signature: "endswith(string, suffix) -> Boolean",
+      help: "True when the first argument's String form ends with the second's."
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let suffix = Coercions.toText(call[1]) else {
+        return .undefined
+      }
+      return .bool(text.utf8.reversed().starts(with: suffix.utf8.reversed()))
+    },
+    FunctionSpec(
+      name: "indexof", family: "string", arity: 2...2, minimumVersion: .v2016_03_23,
+      signature: "indexof(string, substring) -> Int",
+      help: "The 0-based index of the first occurrence of substring, or -1."
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let target = Coercions.toText(call[1]) else {
+        return .undefined
+      }
+      return .int(utf16Index(of: Array(target.utf16), in: Array(text.utf16)) ?? -1)
+    },
+    FunctionSpec(
+      name: "length", family: "string", arity: 1...1, minimumVersion: .v2016_03_23,
+      signature: "length(string) -> Int", help: "The number of characters (UTF-16 code units)."
+    ) { call in
+      guard let text = Coercions.toText(call[0]) else { return .undefined }
+      return .int(text.utf16.count)
+    },
+    FunctionSpec(
+      name: "lower", family: "string", arity: 1...1, signature: "lower(string) -> String",
+      help: "The lower-case form of the argument's String form."
+    ) { call in Coercions.toText(call[0]).map { .string($0.lowercased()) } ?? .undefined },
+    pad("lpad", "Prefixes count spaces (count clamped to 0...1000).", left: true),
+    trim("ltrim", "Removes leading spaces and tabs.", leading: true, trailing: false),
+    FunctionSpec(
+      name: "numbytes", family: "string", arity: 1...1, minimumVersion: .v2016_03_23,
+      signature: "numbytes(string) -> Int", help: "The number of bytes of the string in UTF-8."
+    ) { call in
+      guard let text = Coercions.toText(call[0]) else { return .undefined }
+      return .int(text.utf8.count)
+    },
+    FunctionSpec(
+      name: "replace", family: "string", arity: 3...3,
+      signature: "replace(string, find, replacement) -> String",
+      help: "Replaces every literal occurrence of find (all three arguments take their String forms)."
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let target = Coercions.toText(call[1]),
+        let replacement = Coercions.toText(call[2])
+      else { return .undefined }
+      return .string(replaceAll(in: text, target, with: replacement))
+    },
+    pad("rpad", "Appends count spaces (count clamped to 0...1000).", left: false),
+    trim("rtrim", "Removes trailing spaces and tabs.", leading: false, trailing: true),
+    FunctionSpec(
+      name: "startswith", family: "string", arity: 2...2, signature: "startswith(string, prefix) -> Boolean",
+      help: "True when the first argument's String form starts with the second's."
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let prefix = Coercions.toText(call[1]) else {
+        return .undefined
+      }
+      return .bool(text.utf8.starts(with: prefix.utf8))
+    },
+    FunctionSpec(
+      name: "substring", family: "string", arity: 2...3,
+      signature: "substring(string, start[, end]) -> String",
+      help: "Characters from start (0-based) up to end (exclusive); indices clamped to the string."
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let start = index(call[1]) else { return .undefined }
+      let units = Array(text.utf16)
+      var end = units.count
+      if call.count == 3 {
+        guard let given = index(call[2]) else { return .undefined }
+        end = given
+      }
+      let from = Swift.min(Swift.max(start, 0), units.count)
+      let to = Swift.min(Swift.max(end, 0), units.count)
+      guard from < to else { return .string("") }
+      return .string(String(decoding: units[from..<to], as: UTF16.self))
+    },
+    trim("trim", "Removes leading and trailing spaces and tabs.", leading: true, trailing: true),
+    FunctionSpec(
+      name: "upper", family: "string", arity: 1...1, signature: "upper(string) -> String",
+      help: "The upper-case form of the argument's String form."
+    ) { call in Coercions.toText(call[0]).map { .string($0.uppercased()) } ?? .undefined },
+  ]
+
+  /// An index argument: Int, or a Decimal or numeric string rounded down; nil otherwise.
+  private static func index(_ value: Value) -> Int? {
+    switch value {
+    case .int, .decimal, .string: return Coercions.toFlooredInt(value)
+    default: return nil
+    }
+  }
+
+  @Sendable static func concat(_ call: borrowing FunctionCall) -> Value {
+    let arguments = call.arguments
+    if arguments.isEmpty { return .undefined }
+    if arguments.count == 1 { return arguments[arguments.startIndex] }
+    if arguments.contains(where: \.isUndefined) { return .undefined }
+    if arguments.contains(where: { if case .array = $0 { return true } else { return false } }) {
+      var result: [Value] = []
+      for argument in arguments {
+        if case .array(let elements) = argument {
+          result.append(contentsOf: elements)
+        } else {
+          result.append(argument)
+        }
+      }
+      return .array(result)
+    }
+    guard arguments.contains(where: { if case .string = $0 { return true } else { return false } }) else {
+      return .undefined
+    }
+    var text = ""
+    for argument in arguments {
+      guard let part = Coercions.toText(argument) else { return .undefined }
+      text += part
+    }
+    return .string(text)
+  }
+
+  private static func pad(_ name: String, _ help: String, left: Bool) -> FunctionSpec {
+    FunctionSpec(
+      name: name, family: "string", arity: 2...2, signature: "\(name)(string, count) -> String", help: help
+    ) { call in
+      guard let text = Coercions.toText(call[0]), let count = index(call[1]) else { return .undefined }
+      let spaces = String(repeating: " ", count: Swift.min(Swift.max(count, 0), 1000))
+      return .string(left ? spaces + text : text + spaces)
+    }
+  }
+
+  private static func trim(_ name: String, _ help: String, leading: Bool, trailing: Bool) -> FunctionSpec {
+    FunctionSpec(
+      name: name, family: "string", arity: 1...1, signature: "\(name)(string) -> String", help: help
+    ) {
+      call in
+      guard let text = Coercions.toText(call[0]) else { return .undefined }
+      var bytes = Substring(text).utf8[...]
+      let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+      if leading { bytes = bytes.drop(while: isBlank) }
+      if trailing {
+        while let last = bytes.last, isBlank(last) { bytes = bytes.dropLast() }
+      }
+      return .string(String(Substring(bytes)))
+    }
+  }
+
+  /// The first UTF-16 offset of `target` in `text`; 0 for an empty target.
+  static func utf16Index(of target: [UInt16], in text: [UInt16]) -> Int? {
+    if target.isEmpty { return 0 }
+    guard target.count <= text.count else { return nil }
+    for start in 0...(text.count - target.count) where text[start] == target[0] {
+      if text[start..<(start + target.count)].elementsEqual(target) { return start }
+    }
+    return nil
+  }
+
+  /// Java's `String.replace`: every non-overlapping occurrence, left to right; an empty target
+  /// inserts the replacement before every character and at the end.
+  static func replaceAll(in text: String, _ target: String, with replacement: String) -> String {
+    if target.isEmpty {
+      var result = replacement
+      for scalar in text.unicodeScalars {
+        result.unicodeScalars.append(scalar)
+        result += replacement
+      }
+      return result
+    }
+    let source = Array(text.utf8)
+    let find = Array(target.utf8)
+    let insert = Array(replacement.utf8)
+    var output: [UInt8] = []
+    output.reserveCapacity(source.count)
+    var position = 0
+    while position < source.count {
+      if source[position] == find[0], position + find.count <= source.count,
+        source[position..<(position + find.count)].elementsEqual(find)
+      {
+        output.append(contentsOf: insert)
+        position += find.count
+      } else {
+        output.append(source[position])
+        position += 1
+      }
+    }
+    return String(decoding: output, as: UTF8.self)
+  }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// Decimal arithmetic that never traps, rounded to the 34 significant digits of AWS's decimals.
+///
+/// Foundation's `Decimal` traps on some underflows (a product whose exponents sum below -128) and
+/// returns NaN on overflow or division by zero: every operation here checks first and returns nil
+/// instead, which the operators turn into Undefined.
+enum DecimalMath {
+  /// 10^34: a significand at or above it has more than 34 digits.
+  static let significandLimit = Decimal(sign: .plus, exponent: 34, significand: 1)
+  /// The range of `Int` as decimals.
+  static let intMax = Decimal(Int.max)
+  static let intMin = Decimal(Int.min)
+
+  /// `a + b`, or nil on overflow.
+  static func add(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    var a = a
+    var b = b
+    var result = Decimal()
+    let error = NSDecimalAdd(&result, &a, &b, .bankers)
+    guard error != .overflow, !result.isNaN else { return nil }
+    return rounded34(result)
+  }
+
+  /// `a - b`, or nil on overflow.
+  static func subtract(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    var a = a
+    var b = b
+    var result = Decimal()
+    let error = NSDecimalSubtract(&result, &a, &b, .bankers)
+    guard error != .overflow, !result.isNaN else { return nil }
+    return rounded34(result)
+  }
+
+  /// `a * b`, or nil on overflow; a product too small to represent is 0.
+  static func multiply(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    if a.isZero || b.isZero { return Decimal(0) }
+    let exponentSum = a.exponent + b.exponent
+    if exponentSum < -128 {
+      // Foundation traps here: multiply the significands, then place the exponent ourselves.
+      guard var product = multiplySafely(a.significand, b.significand) else { return nil }
+      let exponent = product.exponent + exponentSum
+      product = Decimal(
+        sign: a.sign == b.sign ? .plus : .minus, exponent: exponent, significand: product.significand)
+      return product.isNaN ? nil : rounded34(product)
+    }
+    guard let product = multiplySafely(a, b) else { return nil }
+    return rounded34(product)
+  }
+
+  private static func multiplySafely(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    var a = a
+    var b = b
+    var result = Decimal()
+    let error = NSDecimalMultiply(&result, &a, &b, .bankers)
+    guard error != .overflow, !result.isNaN else { return nil }
+    return result
+  }
+
+  /// `a / b`, or nil when `b` is zero or the quotient is out of range.
+  static func divide(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    if b.isZero { return nil }
+    if a.isZero { return Decimal(0) }
+    var a = a
+    var b = b
+    var result = Decimal()
+    let error = NSDecimalDivide(&result, &a, &b, .bankers)
+    guard error != .overflow, error != .divideByZero, !result.isNaN else { return nil }
+    return rounded34(result)
+  }
+
+  /// `a % b` as Java's `BigDecimal.remainder`: `a - trunc(a / b) * b`, the sign of `a`.
+  static func remainder(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    if b.isZero { return nil }
+    var a = a
+    var b = b
+    var quotient = Decimal()
+    let error = NSDecimalDivide(&quotient, &a, &b, .bankers)
+    guard error != .overflow, !quotient.isNaN else { return nil }
+    let whole = truncated(quotient)
+    guard let product = multiply(whole, b) else { return nil }
+    return subtract(a, product)
+  }
+
+  /// Rounds to 34 significant digits, half to even (IEEE 754 decimal128, as Java's DECIMAL128).
+  static func rounded34(_ value: Decimal) -> Decimal {
+    let significand = value.significand
+    if significand < significandLimit { return value }
+    let digits = significand.description.utf8.count
+    var value = value
+    var result = Decimal()
+    NSDecimalRound(&result, &value, -(value.exponent + digits - 34), .bankers)
+    return result
+  }
+
+  /// Rounds to `scale` decimal places with `mode`.
+  static func rounded(_ value: Decimal, scale: Int = 0, _ mode: NSDecimalNumber.RoundingMode) -> Decimal {
+    var value = value
+    var result = Decimal()
+    NSDecimalRound(&result, &value, scale, mode)
+    return result
+  }
+
+  /// Toward zero, to `scale` places.
+  static func truncated(_ value: Decimal, scale: Int = 0) -> Decimal {
+    rounded(value, scale: scale, value.sign == .minus ? .up : .down)
+  }
+
+  /// True when `value` has no fractional part.
+  static func isWhole(_ value: Decimal) -> Bool {
+    value.exponent >= 0 || value.isZero || rounded(value, .down) == value
+  }
+
+  /// The `Int` equal to `value`, or nil when it is not whole or does not fit.
+  static func exactInt(_ value: Decimal) -> Int? {
+    guard isWhole(value), value >= intMin, value <= intMax else { return nil }
+    return Int(value.description)
+  }
+
+  /// A whole decimal as a value: an Int when it fits, else the Decimal.
+  static func integerValue(_ value: Decimal) -> Value {
+    if let int = exactInt(value) { return .int(int) }
+    return .decimal(value)
+  }
+
+  /// `value` saturated to `Int` after `mode` rounding: what clamped arguments need.
+  static func saturatingInt(_ value: Decimal, _ mode: NSDecimalNumber.RoundingMode) -> Int {
+    let whole = rounded(value, mode)
+    if whole >= intMax { return Int.max }
+    if whole <= intMin { return Int.min }
+    return Int(whole.description) ?? 0
+  }
+
+  /// A double as a decimal, built from its shortest round-trip text; nil for NaN, infinities and
+  /// magnitudes Foundation's decimal cannot hold.
+  static func fromDouble(_ double: Double) -> Decimal? {
+    guard double.isFinite else { return nil }
+    if double == 0 { return Decimal(0) }
+    guard let decimal = Decimal(string: "\(double)", locale: nil), !decimal.isNaN else { return nil }
+    return decimal
+  }
+
+  /// The nearest double.
+  static func toDouble(_ value: Decimal) -> Double {
+    Double(value.description) ?? .nan
+  }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+@Test(arguments: [
+  CallRow("encode", [str("hello"), str("base64")], str("aGVsbG8=")),
+  CallRow("encode", [.binary([0xFF, 0x00, 0x80]), str("base64")], str("/wCA")),
+  CallRow("encode", [.binary(Array("{\"a\": 1}".utf8)), str("base64")], str("eyJhIjogMX0=")),
+  CallRow("encode", [.int(80), str("BASE64")], str("ODA=")),
+  CallRow("encode", [obj([("a", .int(1))]), str("base64")], str("eyJhIjoxfQ==")),
+  CallRow("encode", [str(""), str("base64")], str("")),
+  CallRow("encode", [str("ab"), str("base64")], str("YWI=")),
+  CallRow("encode", [.null, str("base64")], .undefined),
+  CallRow("encode", [str("x"), str("hex")], .undefined),
+  CallRow("decode", [str("aGVsbG8="), str("base64")], str("hello")),
+  CallRow("decode", [str("aGVsbG8"), str("base64")], str("hello")),
+  CallRow("decode", [str("not base64!"), str("base64")], .null),
+  CallRow("decode", [str("a"), str("base64")], .null),
+  CallRow("decode", [str("/w=="), str("base64")], .null),
+  CallRow("decode", [.null, str("base64")], .undefined),
+  CallRow("decode", [str("aGVsbG8="), str("hex")], .undefined),
+])
+func encodingFunction(_ row: CallRow) {
+  #expect(invoke(row.name, row.arguments, version: row.version) == row.expected)
+}
+
+@Test(.enabled(if: jsonReaderAvailable, "needs the JSON reader of branch json"))
+func decodeParsesJSONDocuments() {
+  let document = invoke("decode", [str("eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg=="), str("base64")])
+  #expect(document.member("temperature") == .int(33))
+  #expect(
+    invoke("decode", [invoke("encode", [.binary(Array("80".utf8)), str("base64")]), str("base64")])
+      == .int(80))
+}
+
+@Test func base64RoundTrip() {
+  for length in 0..<40 {
+    let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+    #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+  }
+}
+
+@Test func encodeAndDecodeRejectConstantUnknownSchemes() throws {
+  let encode = try #require(FunctionRegistry.lookup("encode")?.prepare)
+  let decode = try #require(FunctionRegistry.lookup("decode")?.prepare)
+  do {
+    _ = try encode([nil, str("hex")], .v2016_03_23)
+    Issue.record("hex accepted")
+  } catch {
+    #expect(error.message == "unknown encode scheme 'hex'; the only scheme is 'base64'")
+    #expect(error.argument == 1)
+  }
+  do {
+    _ = try decode([nil, str("proto"), str("b"), str("k"), str("p"), str("m")], .v2016_03_23)
+    Issue.record("proto accepted")
+  } catch {
+    #expect(error.message.contains("needs a descriptor in the AWS service S3"))
+  }
+  #expect(try decode([nil, str("base64")], .v2016_03_23) == nil)
+}
