@@ -1,0 +1,1 @@
+enum TimeFunctions { static let specs: [FunctionSpec] = [] }
