@@ -41,7 +41,8 @@ struct HashFunctionsTests {
     Vector(function: "sha1", input: fips448, hex: "84983e441c3bd26ebaae4aa1f95129e5e54670f1"),
     Vector(function: "sha224", input: "", hex: "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"),
     Vector(function: "sha224", input: "abc", hex: "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"),
-    Vector(function: "sha224", input: fips448, hex: "75388b16512776cc5dba5da1fd890150b0c6455cb4f58b1952522525"),
+    Vector(
+      function: "sha224", input: fips448, hex: "75388b16512776cc5dba5da1fd890150b0c6455cb4f58b1952522525"),
     Vector(
       function: "sha256", input: "",
       hex: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),

@@ -14,30 +14,60 @@ struct RegexFunctionsTests {
   static let rows: [Row] = [
     // The AWS guide's examples.
     Row(function: "regexp_matches", arguments: [.string("aaaa"), .string("a{2,}")], expected: .bool(true)),
-    Row(function: "regexp_replace", arguments: [.string("abcd"), .string("b(.*)d"), .string("$1")], expected: .string("ac")),
-    Row(function: "regexp_substr", arguments: [.string("hihihello"), .string("(hi)*")], expected: .string("hihi")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abcd"), .string("b(.*)d"), .string("$1")],
+      expected: .string("ac")),
+    Row(
+      function: "regexp_substr", arguments: [.string("hihihello"), .string("(hi)*")],
+      expected: .string("hihi")),
     // Matches somewhere, not the whole string.
     Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("ab")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("^ab")], expected: .bool(false)),
-    Row(function: "regexp_matches", arguments: [.string("Hello"), .string("(?i)hello")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("Hello"), .string("(?i)hello")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("a\nb"), .string("a.b")], expected: .bool(false)),
     Row(function: "regexp_matches", arguments: [.string("a\nb"), .string("(?s)a.b")], expected: .bool(true)),
     // Replacement: all matches, groups, escapes, empty matches, named groups.
-    Row(function: "regexp_replace", arguments: [.string("a1b22c333"), .string("[0-9]+"), .string("#")], expected: .string("a#b#c#")),
-    Row(function: "regexp_replace", arguments: [.string("abc"), .string("x*"), .string("-")], expected: .string("-a-b-c-")),
-    Row(function: "regexp_replace", arguments: [.string("price 5"), .string("(\\d)"), .string("\\$$1")], expected: .string("price $5")),
-    Row(function: "regexp_replace", arguments: [.string("2024-01-31"), .string("(?<y>\\d+)-(\\d+)-(\\d+)"), .string("$3/$2/${y}")], expected: .string("31/01/2024")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a1b22c333"), .string("[0-9]+"), .string("#")],
+      expected: .string("a#b#c#")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("x*"), .string("-")],
+      expected: .string("-a-b-c-")),
+    Row(
+      function: "regexp_replace", arguments: [.string("price 5"), .string("(\\d)"), .string("\\$$1")],
+      expected: .string("price $5")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("2024-01-31"), .string("(?<y>\\d+)-(\\d+)-(\\d+)"), .string("$3/$2/${y}")],
+      expected: .string("31/01/2024")),
     // `$12` with one group is group 1 then "2", as Java.
-    Row(function: "regexp_replace", arguments: [.string("ab"), .string("(a)"), .string("$12")], expected: .string("a2b")),
+    Row(
+      function: "regexp_replace", arguments: [.string("ab"), .string("(a)"), .string("$12")],
+      expected: .string("a2b")),
     // A group that did not take part appends nothing.
-    Row(function: "regexp_replace", arguments: [.string("b"), .string("(a)?b"), .string("[$1]")], expected: .string("[]")),
-    Row(function: "regexp_replace", arguments: [.string("héllo wörld"), .string("ö"), .string("o")], expected: .string("héllo world")),
-    Row(function: "regexp_replace", arguments: [.string("no match"), .string("z"), .string("$9")], expected: .string("no match")),
-    Row(function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$9")], expected: .undefined),
-    Row(function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("x\\")], expected: .undefined),
-    Row(function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$x")], expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("b"), .string("(a)?b"), .string("[$1]")],
+      expected: .string("[]")),
+    Row(
+      function: "regexp_replace", arguments: [.string("héllo wörld"), .string("ö"), .string("o")],
+      expected: .string("héllo world")),
+    Row(
+      function: "regexp_replace", arguments: [.string("no match"), .string("z"), .string("$9")],
+      expected: .string("no match")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$9")],
+      expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("x\\")],
+      expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$x")],
+      expected: .undefined),
     // First match; no match is the empty string.
-    Row(function: "regexp_substr", arguments: [.string("order 66 and 77"), .string("\\d+")], expected: .string("66")),
+    Row(
+      function: "regexp_substr", arguments: [.string("order 66 and 77"), .string("\\d+")],
+      expected: .string("66")),
     Row(function: "regexp_substr", arguments: [.string("abc"), .string("\\d+")], expected: .string("")),
     Row(function: "regexp_substr", arguments: [.string("😀x😀y"), .string("x.")], expected: .string("x😀")),
     // Null, Undefined, invalid patterns at run time.
@@ -47,7 +77,9 @@ struct RegexFunctionsTests {
     Row(function: "regexp_substr", arguments: [.undefined, .string("a")], expected: .undefined),
     Row(function: "regexp_matches", arguments: [.string("a"), .string("(a")], expected: .undefined),
     Row(function: "regexp_substr", arguments: [.string("a"), .string("[a")], expected: .undefined),
-    Row(function: "regexp_replace", arguments: [.string("a"), .string("\\q"), .string("x")], expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("a"), .string("\\q"), .string("x")],
+      expected: .undefined),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {
@@ -133,7 +165,8 @@ struct RegexFunctionsTests {
           var ok = true
           for round in 0..<200 {
             let value = Self.call(
-              "regexp_replace", [.string("u\(index)x\(round)@host"), .string("(\\w+)@(\\w+)"), .string("$2 at $1")],
+              "regexp_replace",
+              [.string("u\(index)x\(round)@host"), .string("(\\w+)@(\\w+)"), .string("$2 at $1")],
               prepared: box.value)
             ok = ok && value == .string("host at u\(index)x\(round)")
           }

@@ -38,7 +38,9 @@ enum RegexFunctions {
       help: "True when the Java regular expression matches somewhere in the string.",
       prepare: { arguments, _ throws(FunctionPrepareError) in try prepare(arguments, replacement: nil) },
       implementation: { call in
-        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else { return .undefined }
+        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else {
+          return .undefined
+        }
         return regex.firstMatch(in: Array(subject.utf16)).map { .bool($0 != nil) } ?? .undefined
       }),
     FunctionSpec(
@@ -71,7 +73,9 @@ enum RegexFunctions {
       help: "The first match of the regular expression; the empty string when nothing matches.",
       prepare: { arguments, _ throws(FunctionPrepareError) in try prepare(arguments, replacement: nil) },
       implementation: { call in
-        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else { return .undefined }
+        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else {
+          return .undefined
+        }
         let units = Array(subject.utf16)
         guard let found = regex.firstMatch(in: units) else { return .undefined }
         guard let range = found else { return .string("") }
@@ -95,7 +99,9 @@ enum RegexFunctions {
   static func prepare(_ arguments: [Value?], replacement replacementIndex: Int?) throws(FunctionPrepareError)
     -> (any Sendable)?
   {
-    guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else { return nil }
+    guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else {
+      return nil
+    }
     let regex: CompiledRegex
     switch CompiledRegex.compile(pattern) {
     case .success(let compiled): regex = compiled
@@ -108,7 +114,8 @@ enum RegexFunctions {
       switch Replacement.parse(replacementText, groups: regex.groupCount, names: regex.groupNames) {
       case .success(let parsed): prepared.replacement = parsed
       case .failure(let error):
-        throw FunctionPrepareError(argument: replacementIndex, message: "invalid replacement: \(error.message)")
+        throw FunctionPrepareError(
+          argument: replacementIndex, message: "invalid replacement: \(error.message)")
       }
     }
     return prepared
@@ -280,7 +287,8 @@ final class CompiledRegex: @unchecked Sendable {
       // ICU wants a non-null pointer even for an empty text.
       let empty: [UInt16] = [0]
       return empty.withUnsafeBufferPointer { fallback in
-        swift_uregex_setText(matcher, buffer.baseAddress ?? fallback.baseAddress, Int32(buffer.count), &status)
+        swift_uregex_setText(
+          matcher, buffer.baseAddress ?? fallback.baseAddress, Int32(buffer.count), &status)
         guard status.rawValue <= U_ZERO_ERROR.rawValue else { return nil }
         let value = body(matcher)
         swift_uregex_setText(matcher, fallback.baseAddress, 0, &status)
@@ -425,7 +433,8 @@ struct Replacement: Sendable {
           guard digit <= groups else { return .failure(ParseError(message: "no group \(digit)")) }
           var number = digit
           index += 1
-          while index < characters.count, characters[index].isASCII, let next = characters[index].wholeNumberValue,
+          while index < characters.count, characters[index].isASCII,
+            let next = characters[index].wholeNumberValue,
             number * 10 + next <= groups
           {
             number = number * 10 + next

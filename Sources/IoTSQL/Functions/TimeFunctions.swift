@@ -38,7 +38,9 @@ enum TimeFunctions {
         else { return .undefined }
         var zone = TimeZoneRule.utc
         if call.count > 2 {
-          guard let chosen = prepared?.zone ?? text(of: call[2]).flatMap(TimeZoneRule.named) else { return .undefined }
+          guard let chosen = prepared?.zone ?? text(of: call[2]).flatMap(TimeZoneRule.named) else {
+            return .undefined
+          }
           zone = chosen
         }
         return .string(pattern.format(epochMilliseconds: epochMilliseconds, zone: zone))
@@ -46,9 +48,12 @@ enum TimeFunctions {
     FunctionSpec(
       name: "time_to_epoch", family: "time", arity: 2...2, minimumVersion: .v2016_03_23,
       signature: "time_to_epoch(text, pattern) -> Int",
-      help: "Parses a date-time text with a JDK DateTimeFormatter pattern to epoch milliseconds (UTC if no zone).",
+      help:
+        "Parses a date-time text with a JDK DateTimeFormatter pattern to epoch milliseconds (UTC if no zone).",
       prepare: { arguments, _ throws(FunctionPrepareError) in
-        guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else { return nil }
+        guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else {
+          return nil
+        }
         switch DateTimePattern.compile(pattern, dialect: .jdk) {
         case .success(let compiled): return Prepared(pattern: compiled)
         case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
@@ -56,7 +61,8 @@ enum TimeFunctions {
       },
       implementation: { call in
         guard let subject = text(of: call[0]),
-          let pattern = (call.prepared as? Prepared)?.pattern ?? patternCache.pattern(for: call[1], dialect: .jdk),
+          let pattern = (call.prepared as? Prepared)?.pattern
+            ?? patternCache.pattern(for: call[1], dialect: .jdk),
           case .success(let milliseconds) = pattern.parse(subject)
         else { return .undefined }
         return .int(milliseconds)

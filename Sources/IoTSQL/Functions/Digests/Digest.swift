@@ -3,14 +3,17 @@
 enum Digest {
   /// Lower-case hexadecimal of `bytes`.
   static func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0f)])
+    String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+      for (index, byte) in bytes.enumerated() {
+        buffer[2 * index] = hexDigit(byte >> 4)
+        buffer[2 * index + 1] = hexDigit(byte & 0x0f)
+      }
+      return bytes.count * 2
     }
-    return String(decoding: out, as: UTF8.self)
+  }
+
+  @inline(__always) private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? 48 + nibble : 87 + nibble
   }
 
   /// Merkle–Damgård padding: 0x80, zeros, then the bit length in `lengthBytes` bytes, to a multiple

@@ -66,7 +66,9 @@ extension Digest {
     var out = [UInt8]()
     out.reserveCapacity(16)
     for word in [a0, b0, c0, d0] {
-      for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+      for shift in stride(from: 0, to: 32, by: 8) {
+        out.append(UInt8(truncatingIfNeeded: word >> UInt32(shift)))
+      }
     }
     return out
   }
@@ -84,10 +86,13 @@ extension Digest {
   }
 
   /// The big-endian bytes of `words`.
-  static func bigEndianBytes(_ words: some Sequence<UInt32>) -> [UInt8] {
+  static func bigEndianBytes(_ words: [UInt32]) -> [UInt8] {
     var out = [UInt8]()
+    out.reserveCapacity(words.count * 4)
     for word in words {
-      for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
+      for shift in stride(from: 24, through: 0, by: -8) {
+        out.append(UInt8(truncatingIfNeeded: word >> UInt32(shift)))
+      }
     }
     return out
   }

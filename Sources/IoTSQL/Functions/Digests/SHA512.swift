@@ -40,10 +40,10 @@ extension Digest {
       sha512Family(
         message,
         initial: [
-        0xcbbb_9d5d_c105_9ed8, 0x629a_292a_367c_d507, 0x9159_015a_3070_dd17,
-        0x152f_ecd8_f70e_5939, 0x6733_2667_ffc0_0b31, 0x8eb4_4a87_6858_1511,
-        0xdb0c_2e0d_64f9_8fa7, 0x47b5_481d_befa_4fa4,
-      ]
+          0xcbbb_9d5d_c105_9ed8, 0x629a_292a_367c_d507, 0x9159_015a_3070_dd17,
+          0x152f_ecd8_f70e_5939, 0x6733_2667_ffc0_0b31, 0x8eb4_4a87_6858_1511,
+          0xdb0c_2e0d_64f9_8fa7, 0x47b5_481d_befa_4fa4,
+        ]
       ).prefix(48))
   }
 
@@ -92,7 +92,9 @@ extension Digest {
     var out = [UInt8]()
     out.reserveCapacity(64)
     for word in h {
-      for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+      for shift in stride(from: 56, through: 0, by: -8) {
+        out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+      }
     }
     return out
   }

@@ -51,10 +51,15 @@ extension DateTimePattern {
     return out
   }
 
-  private func append(_ letter: Character, _ count: Int, _ f: Fields, _ zone: TimeZoneRule, to out: inout String) {
+  private func append(
+    _ letter: Character, _ count: Int, _ f: Fields, _ zone: TimeZoneRule, to out: inout String
+  ) {
     let yearOfEra = f.year <= 0 ? 1 - f.year : f.year
     switch letter {
-    case "G": out += count >= 4 && dialect == .jdk ? (f.year <= 0 ? "Before Christ" : "Anno Domini") : (f.year <= 0 ? "BC" : "AD")
+    case "G":
+      out +=
+        count >= 4 && dialect == .jdk
+        ? (f.year <= 0 ? "Before Christ" : "Anno Domini") : (f.year <= 0 ? "BC" : "AD")
     case "C": out += Self.padded(yearOfEra / 100, count)
     case "y": out += Self.year(dialect == .joda ? f.year : yearOfEra, count)
     case "Y": out += Self.year(yearOfEra, count)
@@ -84,13 +89,16 @@ extension DateTimePattern {
       let digits = Self.padded(f.millisecond, 3)
       out += count <= 3 ? String(digits.prefix(count)) : digits + String(repeating: "0", count: count - 3)
     case "z":
-      out += count >= 4 ? zone.longName(atEpochSeconds: f.epochSeconds) : zone.shortName(atEpochSeconds: f.epochSeconds)
+      out +=
+        count >= 4
+        ? zone.longName(atEpochSeconds: f.epochSeconds) : zone.shortName(atEpochSeconds: f.epochSeconds)
     case "Z":
       switch (dialect, count) {
       case (.joda, 1): out += Self.offset(f.offset, colon: false, zero: nil)
       case (.joda, 2): out += Self.offset(f.offset, colon: true, zero: nil)
       case (.joda, _): out += zone.id
-      case (.jdk, 4): out += f.offset == 0 ? "GMT" : "GMT" + Self.offset(f.offset, colon: true, zero: nil, seconds: true)
+      case (.jdk, 4):
+        out += f.offset == 0 ? "GMT" : "GMT" + Self.offset(f.offset, colon: true, zero: nil, seconds: true)
       case (.jdk, 5): out += Self.offset(f.offset, colon: true, zero: "Z", seconds: true)
       default: out += Self.offset(f.offset, colon: false, zero: nil)
       }
@@ -138,10 +146,13 @@ extension DateTimePattern {
   }
 
   /// `+hhmm`, `+hh:mm`, with `:ss` or `ss` when `seconds` is set and the seconds are not zero.
-  static func offset(_ seconds: Int, colon: Bool, zero: String?, seconds showSeconds: Bool = false) -> String {
+  static func offset(_ seconds: Int, colon: Bool, zero: String?, seconds showSeconds: Bool = false) -> String
+  {
     if seconds == 0, let zero { return zero }
     let magnitude = abs(seconds)
-    var text = (seconds < 0 ? "-" : "+") + padded(magnitude / 3600, 2) + (colon ? ":" : "") + padded(magnitude / 60 % 60, 2)
+    var text =
+      (seconds < 0 ? "-" : "+") + padded(magnitude / 3600, 2) + (colon ? ":" : "")
+      + padded(magnitude / 60 % 60, 2)
     if showSeconds, magnitude % 60 != 0 { text += (colon ? ":" : "") + padded(magnitude % 60, 2) }
     return text
   }

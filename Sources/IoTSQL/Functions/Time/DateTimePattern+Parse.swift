@@ -29,7 +29,8 @@ extension DateTimePattern {
   /// Short zone names java.time understands, mapped to the region that decides the offset.
   static let zoneAbbreviations: [String: String] = [
     "EST": "America/New_York", "EDT": "America/New_York", "CST": "America/Chicago", "CDT": "America/Chicago",
-    "MST": "America/Denver", "MDT": "America/Denver", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
+    "MST": "America/Denver", "MDT": "America/Denver", "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
     "AKST": "America/Anchorage", "AKDT": "America/Anchorage", "HST": "Pacific/Honolulu",
     "CET": "Europe/Paris", "CEST": "Europe/Paris", "EET": "Europe/Bucharest", "EEST": "Europe/Bucharest",
     "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon", "BST": "Europe/London", "IST": "Asia/Kolkata",
@@ -66,7 +67,7 @@ extension DateTimePattern {
   private static func fixedWidth(_ letter: Character, _ count: Int) -> Int? {
     switch letter {
     case "y", "u": count == 2 ? 2 : nil
-    case "M", "L", "d", "H", "h", "K", "k", "m", "s": count == 2 ? 2 : (count == 1 ? nil : nil)
+    case "M", "L", "d", "H", "h", "K", "k", "m", "s": count == 2 ? 2 : nil
     case "D": count == 3 ? 3 : nil
     case "S": count
     default: nil
@@ -107,14 +108,16 @@ extension DateTimePattern {
         reserved += width
       }
       var available = 0
-      while position + available < text.count, let digit = text[position + available].wholeNumberValue,
-        text[position + available].isASCII, digit >= 0
+      while position + available < text.count, text[position + available].isASCII,
+        text[position + available].isWholeNumber
       {
         available += 1
       }
       if minimum != maximum { maximum = min(maximum, available - reserved) }
       let take = min(maximum, available)
-      guard take >= minimum else { return "expected \(minimum) digit\(minimum == 1 ? "" : "s") for '\(letter)'" }
+      guard take >= minimum else {
+        return "expected \(minimum) digit\(minimum == 1 ? "" : "s") for '\(letter)'"
+      }
       var value = 0
       for offset in 0..<take { value = value * 10 + text[position + offset].wholeNumberValue! }
       position += take
@@ -143,7 +146,8 @@ extension DateTimePattern {
       var best: (index: Int, length: Int)?
       for (candidateIndex, candidate) in candidates.enumerated() {
         let expected = Array(candidate)
-        if position + expected.count <= text.count, text[position..<position + expected.count].elementsEqual(expected),
+        if position + expected.count <= text.count,
+          text[position..<position + expected.count].elementsEqual(expected),
           best == nil || expected.count > best!.length
         {
           best = (candidateIndex, expected.count)
@@ -155,24 +159,34 @@ extension DateTimePattern {
     }
     switch letter {
     case "M", "L":
-      let names = count == 3 ? Self.monthShortNames : (count == 4 ? Self.monthNames : Self.monthNames.map { String($0.prefix(1)) })
+      let names =
+        count == 3
+        ? Self.monthShortNames : (count == 4 ? Self.monthNames : Self.monthNames.map { String($0.prefix(1)) })
       guard let month = match(names) else { return "expected a month name" }
       parsed.month = month + 1
     case "E":
-      let names = count >= 4 ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
+      let names =
+        count >= 4
+        ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
       guard let day = match(names) else { return "expected a day name" }
       parsed.weekday = day + 1
     case "a":
       guard let half = match(["AM", "PM"]) else { return "expected AM or PM" }
       parsed.afternoon = half == 1
     case "G":
-      guard let era = match(count == 4 ? ["Before Christ", "Anno Domini"] : ["BC", "AD"]) else { return "expected an era" }
+      guard let era = match(count == 4 ? ["Before Christ", "Anno Domini"] : ["BC", "AD"]) else {
+        return "expected an era"
+      }
       parsed.era = era
     case "V", "z":
-      guard let zone = parseZone(text, &position, abbreviations: letter == "z") else { return "expected a time zone" }
+      guard let zone = parseZone(text, &position, abbreviations: letter == "z") else {
+        return "expected a time zone"
+      }
       parsed.zone = zone
     case "Z", "X", "x", "O":
-      guard let offset = parseOffsetField(letter, count, text, &position) else { return "expected a zone offset" }
+      guard let offset = parseOffsetField(letter, count, text, &position) else {
+        return "expected a zone offset"
+      }
       parsed.offset = offset
     default:
       return "pattern letter '\(letter)' cannot be parsed"
@@ -195,7 +209,8 @@ extension DateTimePattern {
         position = end
         return zone
       }
-      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region) {
+      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region)
+      {
         position = end
         return zone
       }
@@ -204,7 +219,9 @@ extension DateTimePattern {
     return nil
   }
 
-  private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int) -> Int? {
+  private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int)
+    -> Int?
+  {
     let zeroAsZ = letter == "X" || (letter == "Z" && count == 5)
     if zeroAsZ, position < text.count, text[position] == "Z" {
       position += 1
@@ -232,19 +249,28 @@ extension DateTimePattern {
     if let value = parsed.year {
       year = value
     } else if let yearOfEra = parsed.yearOfEra {
-      guard yearOfEra >= 1 else { return .failure(ParseError(message: "year of era out of range", position: 0)) }
+      guard yearOfEra >= 1 else {
+        return .failure(ParseError(message: "year of era out of range", position: 0))
+      }
       year = parsed.era == 0 ? 1 - yearOfEra : yearOfEra
     }
-    guard abs(year) <= 200_000_000 else { return .failure(ParseError(message: "year out of range", position: 0)) }
+    guard abs(year) <= 200_000_000 else {
+      return .failure(ParseError(message: "year out of range", position: 0))
+    }
     var month = parsed.month ?? 1
     var day = parsed.day ?? 1
-    guard (1...12).contains(month) else { return .failure(ParseError(message: "month \(month) out of range", position: 0)) }
-    guard (1...31).contains(day) else { return .failure(ParseError(message: "day \(day) out of range", position: 0)) }
+    guard (1...12).contains(month) else {
+      return .failure(ParseError(message: "month \(month) out of range", position: 0))
+    }
+    guard (1...31).contains(day) else {
+      return .failure(ParseError(message: "day \(day) out of range", position: 0))
+    }
     if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {
       guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
         return .failure(ParseError(message: "day of year \(dayOfYear) out of range", position: 0))
       }
-      (_, month, day) = CivilCalendar.date(days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+      (_, month, day) = CivilCalendar.date(
+        days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
     }
     // java.time's smart resolver moves 29-31 back to the month's last day.
     day = min(day, CivilCalendar.daysInMonth(year: year, month: month))
@@ -254,20 +280,32 @@ extension DateTimePattern {
     }
     var hour = 0
     if let value = parsed.hour {
-      guard (0...23).contains(value) else { return .failure(ParseError(message: "hour \(value) out of range", position: 0)) }
+      guard (0...23).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
       hour = value
     } else if let value = parsed.clockHour {
-      guard (1...24).contains(value) else { return .failure(ParseError(message: "hour \(value) out of range", position: 0)) }
+      guard (1...24).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
       hour = value % 24
     } else if let value = parsed.hourOfHalfDay ?? parsed.clockHourOfHalfDay.map({ $0 % 12 }) {
-      if let value = parsed.clockHourOfHalfDay, !(1...12).contains(value) { return .failure(ParseError(message: "hour \(value) out of range", position: 0)) }
-      guard (0...11).contains(value) else { return .failure(ParseError(message: "hour \(value) out of range", position: 0)) }
+      if let value = parsed.clockHourOfHalfDay, !(1...12).contains(value) {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
+      guard (0...11).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
       hour = value + (parsed.afternoon == true ? 12 : 0)
     }
     let minute = parsed.minute ?? 0
     let second = parsed.second ?? 0
-    guard (0...59).contains(minute) else { return .failure(ParseError(message: "minute \(minute) out of range", position: 0)) }
-    guard (0...59).contains(second) else { return .failure(ParseError(message: "second \(second) out of range", position: 0)) }
+    guard (0...59).contains(minute) else {
+      return .failure(ParseError(message: "minute \(minute) out of range", position: 0))
+    }
+    guard (0...59).contains(second) else {
+      return .failure(ParseError(message: "second \(second) out of range", position: 0))
+    }
     let local = days * 86_400 + hour * 3600 + minute * 60 + second
     let epochSeconds: Int
     if let offset = parsed.offset {

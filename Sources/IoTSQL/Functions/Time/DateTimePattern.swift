@@ -68,7 +68,9 @@ struct DateTimePattern: Sendable {
           literal.append(characters[end])
           end += 1
         }
-        guard closed else { return .failure(CompileError(message: "unterminated quoted text", position: index)) }
+        guard closed else {
+          return .failure(CompileError(message: "unterminated quoted text", position: index))
+        }
         index = end + 1
       } else if character.isASCII, character.isLetter {
         var count = 1
@@ -81,13 +83,15 @@ struct DateTimePattern: Sendable {
         case .jdk:
           if jdkUnsupported.contains(character) {
             return .failure(
-              CompileError(message: "pattern letter '\(character)' is not supported by time_to_epoch", position: index))
+              CompileError(
+                message: "pattern letter '\(character)' is not supported by time_to_epoch", position: index))
           }
           guard jdkLetters.contains(character) else {
             return .failure(CompileError(message: "unknown pattern letter '\(character)'", position: index))
           }
           if character == "V", count != 2 {
-            return .failure(CompileError(message: "pattern letter 'V' must appear twice (VV)", position: index))
+            return .failure(
+              CompileError(message: "pattern letter 'V' must appear twice (VV)", position: index))
           }
           if let limit = jdkMaximumCount[character], count > limit {
             return .failure(CompileError(message: "too many pattern letters '\(character)'", position: index))
@@ -115,7 +119,8 @@ struct DateTimePattern: Sendable {
   ]
 
   static let monthNames = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November",
     "December",
   ]
   static let monthShortNames = monthNames.map { String($0.prefix(3)) }

@@ -48,7 +48,8 @@ enum TimeZoneRule: Sendable {
       let daylight = zone.isDaylightSavingTime(for: date)
       let offset = zone.secondsFromGMT(for: date)
       if let name = TimeZoneNames.abbreviation(zone: id, offset: offset, daylight: daylight) { return name }
-      return zone.localizedName(for: daylight ? .shortDaylightSaving : .shortStandard, locale: TimeZoneNames.english)
+      return zone.localizedName(
+        for: daylight ? .shortDaylightSaving : .shortStandard, locale: TimeZoneNames.english)
         ?? id
     }
   }
@@ -61,7 +62,8 @@ enum TimeZoneRule: Sendable {
     case .region(let zone, let id):
       let date = Date(timeIntervalSince1970: Double(epochSeconds))
       let daylight = zone.isDaylightSavingTime(for: date)
-      return zone.localizedName(for: daylight ? .daylightSaving : .standard, locale: TimeZoneNames.english) ?? id
+      return zone.localizedName(for: daylight ? .daylightSaving : .standard, locale: TimeZoneNames.english)
+        ?? id
     }
   }
 
@@ -81,7 +83,9 @@ enum TimeZoneRule: Sendable {
 
   private static func resolve(_ id: String) -> TimeZoneRule? {
     guard !id.isEmpty, id.count <= 64 else { return nil }
-    if ["UTC", "GMT", "UT", "Z", "Etc/UTC", "Etc/GMT", "UCT", "Zulu"].contains(id) { return .fixed(seconds: 0, id: id) }
+    if ["UTC", "GMT", "UT", "Z", "Etc/UTC", "Etc/GMT", "UCT", "Zulu"].contains(id) {
+      return .fixed(seconds: 0, id: id)
+    }
     for prefix in ["UTC", "GMT", "UT"] where id.hasPrefix(prefix) {
       let rest = id.dropFirst(prefix.count)
       if let first = rest.first, first == "+" || first == "-" {
@@ -102,7 +106,9 @@ enum TimeZoneRule: Sendable {
   /// A whole offset text: `+h`, `+hh`, `+hhmm`, `+hh:mm`, `+hh:mm:ss`, at most ±18 hours.
   static func parseOffset(_ text: Substring) -> Int? {
     var scanner = OffsetScanner(text: Array(text.utf8), position: 0)
-    guard let seconds = scanner.scan(allowColon: true), scanner.position == scanner.text.count else { return nil }
+    guard let seconds = scanner.scan(allowColon: true), scanner.position == scanner.text.count else {
+      return nil
+    }
     return seconds
   }
 }
@@ -174,23 +180,32 @@ enum TimeZoneNames {
   /// Reads the TZif file of `id`; the abbreviation of the latest transition to each (offset,
   /// daylight) pair wins. Numeric abbreviations (`-03`) are skipped.
   private static func load(_ id: String) -> [Key: String] {
-    guard !id.contains(".."), let data = FileManager.default.contents(atPath: "/usr/share/zoneinfo/" + id) else {
+    guard !id.contains(".."), let data = FileManager.default.contents(atPath: "/usr/share/zoneinfo/" + id)
+    else {
       return [:]
     }
     let bytes = [UInt8](data)
     guard bytes.count >= 44, bytes[0..<4].elementsEqual(Array("TZif".utf8)) else { return [:] }
     func int32(_ at: Int) -> Int {
       guard at + 4 <= bytes.count else { return 0 }
-      return Int(Int32(bitPattern: UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])))
+      return Int(
+        Int32(
+          bitPattern: UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8
+            | UInt32(bytes[at + 3])))
     }
     func counts(_ base: Int) -> (utc: Int, std: Int, leap: Int, time: Int, type: Int, chars: Int) {
-      (int32(base + 20), int32(base + 24), int32(base + 28), int32(base + 32), int32(base + 36), int32(base + 40))
+      (
+        int32(base + 20), int32(base + 24), int32(base + 28), int32(base + 32), int32(base + 36),
+        int32(base + 40)
+      )
     }
     var base = 0
     var header = counts(0)
     var timeSize = 4
     if bytes[4] >= UInt8(ascii: "2") {
-      base = 44 + header.time * 4 + header.time + header.type * 6 + header.chars + header.leap * 8 + header.std + header.utc
+      base =
+        44 + header.time * 4 + header.time + header.type * 6 + header.chars + header.leap * 8 + header.std
+        + header.utc
       guard base + 44 <= bytes.count else { return [:] }
       header = counts(base)
       timeSize = 8
