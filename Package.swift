@@ -13,7 +13,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
   ],
   targets: [
-    .target(name: "IoTSQL"),
+    .target(
+      name: "IoTSQL",
+      // ICU's regular-expression engine ships inside Foundation on Linux (module _FoundationICU).
+      linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]
+    ),
     .target(name: "RulesEngine", dependencies: ["IoTSQL"]),
     .executableTarget(
       name: "iotrules",

@@ -9,4 +9,7 @@ enum FunctionFamilies {
     + CollectionFunctions.specs
     + EncodingFunctions.specs
     + ServiceFunctions.specs
+    + RegexFunctions.specs
+    + TimeFunctions.specs
+    + HashFunctions.specs
 }

@@ -1,0 +1,456 @@
+import Foundation
+import Synchronization
+import _FoundationICU
+
+/// Counts the regular-expression matches stopped for exceeding their work budget.
+///
+/// A match that runs past the budget (ICU's time limit, counted in steps of the match engine, or its
+/// backtracking stack limit) gives Undefined and adds one here; the daemon reads the counter and logs
+/// the increase, so nothing is dropped silently.
+public enum RegexBudget {
+  private static let counter = Atomic<Int>(0)
+
+  /// How many matches have been stopped since the process started.
+  public static var overruns: Int { counter.load(ordering: .relaxed) }
+
+  /// The work limit of one match, in ICU time-limit units (about 10,000 engine steps each):
+  /// `(a+)+$` on 34 `a`s and a `!` stops after a few milliseconds.
+  static let timeLimit: Int32 = 100
+
+  /// The backtracking stack of one match, in bytes.
+  static let stackLimit: Int32 = 1 << 20
+
+  static func recordOverrun() { counter.add(1, ordering: .relaxed) }
+}
+
+/// `regexp_matches`, `regexp_replace` and `regexp_substr`, with Java (`java.util.regex`) syntax as
+/// AWS uses it, run by ICU's engine whose syntax is Java's.
+///
+/// A constant pattern compiles once, when the rule compiles (`prepare`), and an invalid one is a
+/// compile error on that argument; other patterns compile per call through a small cache, and an
+/// invalid one gives Undefined.
+enum RegexFunctions {
+  /// The rows of the catalogue.
+  static let specs: [FunctionSpec] = [
+    FunctionSpec(
+      name: "regexp_matches", family: "regex", arity: 2...2,
+      signature: "regexp_matches(string, regex) -> Boolean",
+      help: "True when the Java regular expression matches somewhere in the string.",
+      prepare: { arguments, _ throws(FunctionPrepareError) in try prepare(arguments, replacement: nil) },
+      implementation: { call in
+        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else {
+          return .undefined
+        }
+        return regex.firstMatch(in: Array(subject.utf16)).map { .bool($0 != nil) } ?? .undefined
+      }),
+    FunctionSpec(
+      name: "regexp_replace", family: "regex", arity: 3...3,
+      signature: "regexp_replace(string, regex, replacement) -> String",
+      help: "Replaces every match; $1, ${name} refer to groups and \\$ is a literal dollar.",
+      prepare: { arguments, _ throws(FunctionPrepareError) in try prepare(arguments, replacement: 2) },
+      implementation: { call in
+        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1),
+          let replacementText = text(of: call[2])
+        else { return .undefined }
+        let prepared = call.prepared as? PreparedRegex
+        let replacement: Replacement
+        if let constant = prepared?.replacement {
+          replacement = constant
+        } else {
+          switch Replacement.parse(replacementText, groups: regex.groupCount, names: regex.groupNames) {
+          case .success(let parsed): replacement = parsed
+          case .failure:
+            // Java parses the replacement only when there is a match.
+            if case .some(.none) = regex.firstMatch(in: Array(subject.utf16)) { return .string(subject) }
+            return .undefined
+          }
+        }
+        return regex.replaceAll(in: Array(subject.utf16), with: replacement).map { .string($0) } ?? .undefined
+      }),
+    FunctionSpec(
+      name: "regexp_substr", family: "regex", arity: 2...2,
+      signature: "regexp_substr(string, regex) -> String",
+      help: "The first match of the regular expression; the empty string when nothing matches.",
+      prepare: { arguments, _ throws(FunctionPrepareError) in try prepare(arguments, replacement: nil) },
+      implementation: { call in
+        guard let subject = text(of: call[0]), let regex = regex(for: call, argument: 1) else {
+          return .undefined
+        }
+        let units = Array(subject.utf16)
+        guard let found = regex.firstMatch(in: units) else { return .undefined }
+        guard let range = found else { return .string("") }
+        return .string(String(decoding: units[range], as: UTF16.self))
+      }),
+  ]
+
+  /// What `prepare` hands the implementation: the compiled constant pattern and, for
+  /// `regexp_replace`, the parsed constant replacement.
+  struct PreparedRegex: Sendable {
+    var regex: CompiledRegex?
+    var replacement: Replacement?
+  }
+
+  /// The String form of an argument; nil for Null, Undefined and values without one.
+  static func text(of value: Value) -> String? {
+    if case .string(let text) = value { return text }
+    return Coercions.toText(value)
+  }
+
+  static func prepare(_ arguments: [Value?], replacement replacementIndex: Int?) throws(FunctionPrepareError)
+    -> (any Sendable)?
+  {
+    guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else {
+      return nil
+    }
+    let regex: CompiledRegex
+    switch CompiledRegex.compile(pattern) {
+    case .success(let compiled): regex = compiled
+    case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
+    }
+    var prepared = PreparedRegex(regex: regex)
+    if let replacementIndex, arguments.count > replacementIndex, let constant = arguments[replacementIndex],
+      let replacementText = text(of: constant)
+    {
+      switch Replacement.parse(replacementText, groups: regex.groupCount, names: regex.groupNames) {
+      case .success(let parsed): prepared.replacement = parsed
+      case .failure(let error):
+        throw FunctionPrepareError(
+          argument: replacementIndex, message: "invalid replacement: \(error.message)")
+      }
+    }
+    return prepared
+  }
+
+  /// The compiled pattern of a call: prepared at compile time, or compiled now through the cache.
+  static func regex(for call: borrowing FunctionCall, argument: Int) -> CompiledRegex? {
+    if let prepared = call.prepared as? PreparedRegex, let regex = prepared.regex { return regex }
+    guard let pattern = text(of: call[argument]) else { return nil }
+    return cache.regex(for: pattern)
+  }
+
+  static let cache = RegexCache(capacity: 64)
+}
+
+/// Patterns that are not constants, compiled once per distinct text while they stay in use.
+final class RegexCache: Sendable {
+  private let entries = Mutex<[String: (regex: CompiledRegex?, lastUse: UInt64)]>([:])
+  private let clock = Atomic<UInt64>(0)
+  let capacity: Int
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  /// The compiled `pattern`, or nil when it is invalid (cached too).
+  func regex(for pattern: String) -> CompiledRegex? {
+    let now = clock.add(1, ordering: .relaxed).newValue
+    if let hit = entries.withLock({ table -> CompiledRegex?? in
+      guard let entry = table[pattern] else { return nil }
+      table[pattern]?.lastUse = now
+      return .some(entry.regex)
+    }) {
+      return hit
+    }
+    let compiled = try? CompiledRegex.compile(pattern).get()
+    entries.withLock { table in
+      if table.count >= capacity, let oldest = table.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+        table.removeValue(forKey: oldest.key)
+      }
+      table[pattern] = (compiled, now)
+    }
+    return compiled
+  }
+}
+
+/// Why a pattern did not compile: ICU's error and the position in the pattern.
+struct RegexCompileError: Error, CustomStringConvertible {
+  /// ICU's error code.
+  var code: UErrorCode
+  /// The 0-based UTF-16 offset in the pattern where ICU noticed the error, when it knows.
+  var offset: Int?
+
+  var description: String {
+    let reason: String
+    switch code {
+    case U_REGEX_MISMATCHED_PAREN: reason = "unbalanced parenthesis"
+    case U_REGEX_MISSING_CLOSE_BRACKET: reason = "unclosed character class"
+    case U_REGEX_RULE_SYNTAX: reason = "syntax error"
+    case U_REGEX_BAD_ESCAPE_SEQUENCE: reason = "unknown escape sequence"
+    case U_REGEX_BAD_INTERVAL: reason = "malformed {m,n} repetition"
+    case U_REGEX_MAX_LT_MIN: reason = "repetition maximum is below its minimum"
+    case U_REGEX_INVALID_RANGE: reason = "character range out of order"
+    case U_REGEX_NUMBER_TOO_BIG: reason = "number too large"
+    case U_REGEX_PROPERTY_SYNTAX: reason = "malformed Unicode property"
+    case U_REGEX_INVALID_FLAG: reason = "unknown inline flag"
+    case U_REGEX_LOOK_BEHIND_LIMIT: reason = "look-behind without a bounded length"
+    case U_REGEX_INVALID_CAPTURE_GROUP_NAME: reason = "invalid group name"
+    case U_REGEX_INVALID_BACK_REF: reason = "reference to a group that does not exist"
+    default: reason = String(cString: swift_u_errorName(code))
+    }
+    if let offset { return "invalid regular expression at offset \(offset): \(reason)" }
+    return "invalid regular expression: \(reason)"
+  }
+}
+
+/// A compiled ICU regular expression. The template is never matched itself: each match borrows a
+/// clone from a small pool, so one compiled pattern serves any number of threads.
+final class CompiledRegex: @unchecked Sendable {
+  // @unchecked: `template` is only read (cloned) after init, and the clones move between threads
+  // only through the mutex-protected pool; a clone is used by one thread at a time.
+  private let template: OpaquePointer
+  private let pool = Mutex<[UnsafeSendablePointer]>([])
+  /// The number of capturing groups.
+  let groupCount: Int
+  /// The named groups and their numbers.
+  let groupNames: [String: Int]
+
+  private init(template: OpaquePointer, groupCount: Int, groupNames: [String: Int]) {
+    self.template = template
+    self.groupCount = groupCount
+    self.groupNames = groupNames
+  }
+
+  deinit {
+    for matcher in pool.withLock({ $0 }) { swift_uregex_close(matcher.pointer) }
+    swift_uregex_close(template)
+  }
+
+  /// Compiles `pattern` with Java's rules (unknown letter escapes are errors, as in Java).
+  static func compile(_ pattern: String) -> Result<CompiledRegex, RegexCompileError> {
+    var status = U_ZERO_ERROR
+    var parseError = UParseError()
+    let units = Array(pattern.utf16)
+    let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
+    let opened = units.withUnsafeBufferPointer { buffer in
+      swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)
+    }
+    guard status.rawValue <= U_ZERO_ERROR.rawValue, let opened else {
+      if let opened { swift_uregex_close(opened) }
+      let offset = parseError.offset >= 0 ? Int(parseError.offset) : nil
+      return .failure(RegexCompileError(code: status, offset: offset))
+    }
+    let groups = Int(swift_uregex_groupCount(opened, &status))
+    var names: [String: Int] = [:]
+    for name in namedGroups(in: pattern) {
+      var lookup = U_ZERO_ERROR
+      let nameUnits = Array(name.utf16)
+      let number = nameUnits.withUnsafeBufferPointer {
+        swift_uregex_groupNumberFromName(opened, $0.baseAddress, Int32($0.count), &lookup)
+      }
+      if lookup.rawValue <= U_ZERO_ERROR.rawValue { names[name] = Int(number) }
+    }
+    return .success(CompiledRegex(template: opened, groupCount: groups, groupNames: names))
+  }
+
+  /// The names of `(?<name>...)` groups, read from the pattern text.
+  private static func namedGroups(in pattern: String) -> [String] {
+    var names: [String] = []
+    let characters = Array(pattern)
+    var index = 0
+    while index < characters.count {
+      if characters[index] == "\\" {
+        index += 2
+        continue
+      }
+      if characters[index] == "(", index + 3 < characters.count, characters[index + 1] == "?",
+        characters[index + 2] == "<", characters[index + 3].isLetter
+      {
+        var end = index + 3
+        var name = ""
+        while end < characters.count, characters[end].isLetter || characters[end].isNumber {
+          name.append(characters[end])
+          end += 1
+        }
+        names.append(name)
+        index = end
+        continue
+      }
+      index += 1
+    }
+    return names
+  }
+
+  /// Runs `body` with a matcher set to `text`, bounded by the budget.
+  private func withMatcher<R>(_ text: [UInt16], _ body: (OpaquePointer) -> R) -> R? {
+    var status = U_ZERO_ERROR
+    let matcher: OpaquePointer
+    if let pooled = pool.withLock({ $0.popLast() }) {
+      matcher = pooled.pointer
+    } else {
+      guard let clone = swift_uregex_clone(template, &status), status.rawValue <= U_ZERO_ERROR.rawValue else {
+        return nil
+      }
+      swift_uregex_setTimeLimit(clone, RegexBudget.timeLimit, &status)
+      swift_uregex_setStackLimit(clone, RegexBudget.stackLimit, &status)
+      matcher = clone
+    }
+    let result = text.withUnsafeBufferPointer { buffer -> R? in
+      var status = U_ZERO_ERROR
+      // ICU wants a non-null pointer even for an empty text.
+      let empty: [UInt16] = [0]
+      return empty.withUnsafeBufferPointer { fallback in
+        swift_uregex_setText(
+          matcher, buffer.baseAddress ?? fallback.baseAddress, Int32(buffer.count), &status)
+        guard status.rawValue <= U_ZERO_ERROR.rawValue else { return nil }
+        let value = body(matcher)
+        swift_uregex_setText(matcher, fallback.baseAddress, 0, &status)
+        return value
+      }
+    }
+    let keep = pool.withLock { matchers -> Bool in
+      guard matchers.count < 8 else { return false }
+      matchers.append(UnsafeSendablePointer(pointer: matcher))
+      return true
+    }
+    if !keep { swift_uregex_close(matcher) }
+    return result
+  }
+
+  /// The outcome of one search step: found, not found, or stopped by the budget or an error.
+  private enum Step {
+    case found(Range<Int>)
+    case notFound
+    case failed
+  }
+
+  private static func findNext(_ matcher: OpaquePointer) -> Step {
+    var status = U_ZERO_ERROR
+    let found = swift_uregex_findNext(matcher, &status)
+    if status == U_REGEX_TIME_OUT || status == U_REGEX_STACK_OVERFLOW {
+      RegexBudget.recordOverrun()
+      return .failed
+    }
+    guard status.rawValue <= U_ZERO_ERROR.rawValue else { return .failed }
+    guard found != 0 else { return .notFound }
+    let start = Int(swift_uregex_start(matcher, 0, &status))
+    let end = Int(swift_uregex_end(matcher, 0, &status))
+    return .found(start..<end)
+  }
+
+  /// The first match in `text`: `.some(range)`, `.some(nil)` when there is none, nil when the
+  /// budget ran out.
+  func firstMatch(in text: [UInt16]) -> Range<Int>?? {
+    let step = withMatcher(text) { Self.findNext($0) }
+    switch step {
+    case .found(let range): return .some(range)
+    case .notFound: return .some(nil)
+    case .failed, nil: return nil
+    }
+  }
+
+  /// `text` with every match replaced, as Java's `Matcher.replaceAll`; nil when the budget ran out.
+  func replaceAll(in text: [UInt16], with replacement: Replacement) -> String? {
+    let result = withMatcher(text) { matcher -> [UInt16]? in
+      var output: [UInt16] = []
+      output.reserveCapacity(text.count)
+      var copied = 0
+      while true {
+        switch Self.findNext(matcher) {
+        case .failed: return nil
+        case .notFound:
+          output.append(contentsOf: text[copied...])
+          return output
+        case .found(let range):
+          output.append(contentsOf: text[copied..<range.lowerBound])
+          for piece in replacement.pieces {
+            switch piece {
+            case .literal(let units): output.append(contentsOf: units)
+            case .group(let number):
+              var status = U_ZERO_ERROR
+              let start = Int(swift_uregex_start(matcher, Int32(number), &status))
+              let end = Int(swift_uregex_end(matcher, Int32(number), &status))
+              // A group that did not take part in the match contributes nothing.
+              if status.rawValue <= U_ZERO_ERROR.rawValue, start >= 0, end >= start {
+                output.append(contentsOf: text[start..<end])
+              }
+            }
+          }
+          copied = range.upperBound
+        }
+      }
+    }
+    guard let units = result ?? nil else { return nil }
+    return String(decoding: units, as: UTF16.self)
+  }
+}
+
+/// A C pointer moved between threads under a lock.
+struct UnsafeSendablePointer: @unchecked Sendable {
+  let pointer: OpaquePointer
+}
+
+/// A parsed `regexp_replace` replacement, with Java's rules: `$n` takes as many digits as still name
+/// a group, `${name}` names a group, `\x` is a literal `x`.
+struct Replacement: Sendable {
+  enum Piece: Sendable {
+    case literal([UInt16])
+    case group(Int)
+  }
+
+  struct ParseError: Error {
+    var message: String
+  }
+
+  var pieces: [Piece]
+
+  static func parse(_ text: String, groups: Int, names: [String: Int]) -> Result<Replacement, ParseError> {
+    var pieces: [Piece] = []
+    var literal: [UInt16] = []
+    let characters = Array(text)
+    var index = 0
+    func flush() {
+      if !literal.isEmpty { pieces.append(.literal(literal)) }
+      literal = []
+    }
+    while index < characters.count {
+      let character = characters[index]
+      if character == "\\" {
+        guard index + 1 < characters.count else {
+          return .failure(ParseError(message: "character to be escaped is missing at the end"))
+        }
+        literal.append(contentsOf: String(characters[index + 1]).utf16)
+        index += 2
+      } else if character == "$" {
+        index += 1
+        guard index < characters.count else {
+          return .failure(ParseError(message: "'$' at the end is not a group reference"))
+        }
+        if characters[index] == "{" {
+          var name = ""
+          index += 1
+          while index < characters.count, characters[index] != "}" {
+            name.append(characters[index])
+            index += 1
+          }
+          guard index < characters.count, !name.isEmpty else {
+            return .failure(ParseError(message: "unterminated group name '${\(name)'"))
+          }
+          guard let number = names[name] else {
+            return .failure(ParseError(message: "no group named '\(name)'"))
+          }
+          index += 1
+          flush()
+          pieces.append(.group(number))
+        } else if let digit = characters[index].wholeNumberValue, characters[index].isASCII {
+          guard digit <= groups else { return .failure(ParseError(message: "no group \(digit)")) }
+          var number = digit
+          index += 1
+          while index < characters.count, characters[index].isASCII,
+            let next = characters[index].wholeNumberValue,
+            number * 10 + next <= groups
+          {
+            number = number * 10 + next
+            index += 1
+          }
+          flush()
+          pieces.append(.group(number))
+        } else {
+          return .failure(ParseError(message: "'$' must be followed by a group number or {name}"))
+        }
+      } else {
+        literal.append(contentsOf: String(character).utf16)
+        index += 1
+      }
+    }
+    flush()
+    return .success(Replacement(pieces: pieces))
+  }
+}

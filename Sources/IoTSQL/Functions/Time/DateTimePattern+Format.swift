@@ -1,0 +1,159 @@
+extension DateTimePattern {
+  /// The broken-down fields of one instant in one zone.
+  struct Fields {
+    var year: Int
+    var month: Int
+    var day: Int
+    var dayOfYear: Int
+    var weekday: Int
+    var weekYear: Int
+    var week: Int
+    var hour: Int
+    var minute: Int
+    var second: Int
+    var millisecond: Int
+    var offset: Int
+    var epochSeconds: Int
+
+    init(epochMilliseconds: Int, zone: TimeZoneRule) {
+      let epochSeconds = Self.floorDivide(epochMilliseconds, 1000)
+      self.epochSeconds = epochSeconds
+      millisecond = epochMilliseconds - epochSeconds * 1000
+      offset = zone.offset(atEpochSeconds: epochSeconds)
+      let local = epochSeconds + offset
+      let days = Self.floorDivide(local, 86_400)
+      let secondOfDay = local - days * 86_400
+      (year, month, day) = CivilCalendar.date(days: days)
+      dayOfYear = days - CivilCalendar.days(year: year, month: 1, day: 1) + 1
+      weekday = CivilCalendar.weekday(days: days)
+      (weekYear, week) = CivilCalendar.isoWeek(year: year, days: days)
+      hour = secondOfDay / 3600
+      minute = secondOfDay / 60 % 60
+      second = secondOfDay % 60
+    }
+
+    static func floorDivide(_ value: Int, _ divisor: Int) -> Int {
+      let quotient = value / divisor
+      return value % divisor < 0 ? quotient - 1 : quotient
+    }
+  }
+
+  /// Formats the instant `epochMilliseconds` in `zone`.
+  func format(epochMilliseconds: Int, zone: TimeZoneRule) -> String {
+    let fields = Fields(epochMilliseconds: epochMilliseconds, zone: zone)
+    var out = ""
+    for element in elements {
+      switch element {
+      case .literal(let text): out += text
+      case .field(let letter, let count): append(letter, count, fields, zone, to: &out)
+      }
+    }
+    return out
+  }
+
+  private func append(
+    _ letter: Character, _ count: Int, _ f: Fields, _ zone: TimeZoneRule, to out: inout String
+  ) {
+    let yearOfEra = f.year <= 0 ? 1 - f.year : f.year
+    switch letter {
+    case "G":
+      out +=
+        count >= 4 && dialect == .jdk
+        ? (f.year <= 0 ? "Before Christ" : "Anno Domini") : (f.year <= 0 ? "BC" : "AD")
+    case "C": out += Self.padded(yearOfEra / 100, count)
+    case "y": out += Self.year(dialect == .joda ? f.year : yearOfEra, count)
+    case "Y": out += Self.year(yearOfEra, count)
+    case "u": out += Self.year(f.year, count)
+    case "x" where dialect == .joda: out += Self.year(f.weekYear, count)
+    case "w": out += Self.padded(f.week, count)
+    case "e": out += Self.padded(f.weekday, count)
+    case "E": out += count >= 4 ? Self.dayNames[f.weekday - 1] : Self.dayShortNames[f.weekday - 1]
+    case "M", "L":
+      switch count {
+      case 1, 2: out += Self.padded(f.month, count)
+      case 3: out += Self.monthShortNames[f.month - 1]
+      case 5 where dialect == .jdk: out += String(Self.monthNames[f.month - 1].prefix(1))
+      default: out += Self.monthNames[f.month - 1]
+      }
+    case "d": out += Self.padded(f.day, count)
+    case "D": out += Self.padded(f.dayOfYear, count)
+    case "a": out += f.hour < 12 ? "AM" : "PM"
+    case "H": out += Self.padded(f.hour, count)
+    case "k": out += Self.padded(f.hour == 0 ? 24 : f.hour, count)
+    case "K": out += Self.padded(f.hour % 12, count)
+    case "h": out += Self.padded(f.hour % 12 == 0 ? 12 : f.hour % 12, count)
+    case "m": out += Self.padded(f.minute, count)
+    case "s": out += Self.padded(f.second, count)
+    case "S":
+      // A fraction of the second, truncated to `count` digits.
+      let digits = Self.padded(f.millisecond, 3)
+      out += count <= 3 ? String(digits.prefix(count)) : digits + String(repeating: "0", count: count - 3)
+    case "z":
+      out +=
+        count >= 4
+        ? zone.longName(atEpochSeconds: f.epochSeconds) : zone.shortName(atEpochSeconds: f.epochSeconds)
+    case "Z":
+      switch (dialect, count) {
+      case (.joda, 1): out += Self.offset(f.offset, colon: false, zero: nil)
+      case (.joda, 2): out += Self.offset(f.offset, colon: true, zero: nil)
+      case (.joda, _): out += zone.id
+      case (.jdk, 4):
+        out += f.offset == 0 ? "GMT" : "GMT" + Self.offset(f.offset, colon: true, zero: nil, seconds: true)
+      case (.jdk, 5): out += Self.offset(f.offset, colon: true, zero: "Z", seconds: true)
+      default: out += Self.offset(f.offset, colon: false, zero: nil)
+      }
+    case "X", "x":
+      let zero: String? = letter == "X" ? "Z" : nil
+      switch count {
+      case 1:
+        if f.offset == 0, let zero {
+          out += zero
+        } else {
+          let text = Self.offset(f.offset, colon: false, zero: nil)
+          out += f.offset % 3600 == 0 ? String(text.prefix(3)) : text
+        }
+      case 2, 4: out += Self.offset(f.offset, colon: false, zero: zero, seconds: count == 4)
+      default: out += Self.offset(f.offset, colon: true, zero: zero, seconds: count == 5)
+      }
+    case "V": out += zone.id
+    case "O":
+      if f.offset == 0 {
+        out += "GMT"
+      } else if count >= 4 {
+        out += "GMT" + Self.offset(f.offset, colon: true, zero: nil, seconds: true)
+      } else {
+        let magnitude = abs(f.offset)
+        out += "GMT" + (f.offset < 0 ? "-" : "+") + String(magnitude / 3600)
+        if magnitude % 3600 != 0 { out += ":" + Self.padded(magnitude / 60 % 60, 2) }
+      }
+    default: break
+    }
+  }
+
+  static func padded(_ value: Int, _ width: Int) -> String {
+    let digits = String(abs(value))
+    let body = digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    return value < 0 ? "-" + body : body
+  }
+
+  /// `yy` is the last two digits; other counts pad to the count.
+  static func year(_ value: Int, _ count: Int) -> String {
+    if count == 2 {
+      let twoDigits = value % 100
+      return padded(twoDigits < 0 ? twoDigits + 100 : twoDigits, 2)
+    }
+    return padded(value, count)
+  }
+
+  /// `+hhmm`, `+hh:mm`, with `:ss` or `ss` when `seconds` is set and the seconds are not zero.
+  static func offset(_ seconds: Int, colon: Bool, zero: String?, seconds showSeconds: Bool = false) -> String
+  {
+    if seconds == 0, let zero { return zero }
+    let magnitude = abs(seconds)
+    var text =
+      (seconds < 0 ? "-" : "+") + padded(magnitude / 3600, 2) + (colon ? ":" : "")
+      + padded(magnitude / 60 % 60, 2)
+    if showSeconds, magnitude % 60 != 0 { text += (colon ? ":" : "") + padded(magnitude % 60, 2) }
+    return text
+  }
+}

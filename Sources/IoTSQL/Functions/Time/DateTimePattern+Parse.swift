@@ -1,0 +1,318 @@
+extension DateTimePattern {
+  /// Why a text did not parse; `position` is the 0-based character offset.
+  struct ParseError: Error, Equatable {
+    var message: String
+    var position: Int
+  }
+
+  /// What the fields of a text said, before they are resolved to an instant.
+  private struct Parsed {
+    var era: Int?
+    var yearOfEra: Int?
+    var year: Int?
+    var month: Int?
+    var day: Int?
+    var dayOfYear: Int?
+    var weekday: Int?
+    var hour: Int?
+    var clockHour: Int?
+    var hourOfHalfDay: Int?
+    var clockHourOfHalfDay: Int?
+    var afternoon: Bool?
+    var minute: Int?
+    var second: Int?
+    var nanosecond: Int?
+    var offset: Int?
+    var zone: TimeZoneRule?
+  }
+
+  /// Short zone names java.time understands, mapped to the region that decides the offset.
+  static let zoneAbbreviations: [String: String] = [
+    "EST": "America/New_York", "EDT": "America/New_York", "CST": "America/Chicago", "CDT": "America/Chicago",
+    "MST": "America/Denver", "MDT": "America/Denver", "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles",
+    "AKST": "America/Anchorage", "AKDT": "America/Anchorage", "HST": "Pacific/Honolulu",
+    "CET": "Europe/Paris", "CEST": "Europe/Paris", "EET": "Europe/Bucharest", "EEST": "Europe/Bucharest",
+    "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon", "BST": "Europe/London", "IST": "Asia/Kolkata",
+    "JST": "Asia/Tokyo", "KST": "Asia/Seoul", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney",
+  ]
+
+  /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
+  /// missing date fields default to 1970-01-01 and missing time fields to midnight.
+  func parse(_ text: String) -> Result<Int, ParseError> {
+    let characters = Array(text)
+    var position = 0
+    var parsed = Parsed()
+    for (index, element) in elements.enumerated() {
+      switch element {
+      case .literal(let literal):
+        let expected = Array(literal)
+        guard position + expected.count <= characters.count,
+          characters[position..<position + expected.count].elementsEqual(expected)
+        else { return .failure(ParseError(message: "expected '\(literal)'", position: position)) }
+        position += expected.count
+      case .field(let letter, let count):
+        if let error = parseField(letter, count, index, characters, &position, &parsed) {
+          return .failure(ParseError(message: error, position: position))
+        }
+      }
+    }
+    guard position == characters.count else {
+      return .failure(ParseError(message: "unparsed text", position: position))
+    }
+    return resolve(parsed)
+  }
+
+  /// The fixed width of a numeric field, nil for text fields and variable widths.
+  private static func fixedWidth(_ letter: Character, _ count: Int) -> Int? {
+    switch letter {
+    case "y", "u": count == 2 ? 2 : nil
+    case "M", "L", "d", "H", "h", "K", "k", "m", "s": count == 2 ? 2 : nil
+    case "D": count == 3 ? 3 : nil
+    case "S": count
+    default: nil
+    }
+  }
+
+  private static func isNumeric(_ letter: Character, _ count: Int) -> Bool {
+    switch letter {
+    case "y", "u", "d", "D", "H", "h", "K", "k", "m", "s", "S", "n": true
+    case "M", "L": count <= 2
+    default: false
+    }
+  }
+
+  private func parseField(
+    _ letter: Character, _ count: Int, _ index: Int, _ text: [Character], _ position: inout Int,
+    _ parsed: inout Parsed
+  ) -> String? {
+    if Self.isNumeric(letter, count) {
+      let minimum: Int
+      var maximum: Int
+      if let width = Self.fixedWidth(letter, count) {
+        minimum = width
+        maximum = width
+      } else if letter == "y" || letter == "u" {
+        minimum = count
+        maximum = 10
+      } else {
+        minimum = 1
+        maximum = letter == "n" ? 9 : (letter == "D" ? 3 : 2)
+      }
+      // Adjacent value parsing: leave the digits the following fixed-width fields need.
+      var reserved = 0
+      for next in elements[(index + 1)...] {
+        guard case .field(let nextLetter, let nextCount) = next, Self.isNumeric(nextLetter, nextCount),
+          let width = Self.fixedWidth(nextLetter, nextCount)
+        else { break }
+        reserved += width
+      }
+      var available = 0
+      while position + available < text.count, text[position + available].isASCII,
+        text[position + available].isWholeNumber
+      {
+        available += 1
+      }
+      if minimum != maximum { maximum = min(maximum, available - reserved) }
+      let take = min(maximum, available)
+      guard take >= minimum else {
+        return "expected \(minimum) digit\(minimum == 1 ? "" : "s") for '\(letter)'"
+      }
+      var value = 0
+      for offset in 0..<take { value = value * 10 + text[position + offset].wholeNumberValue! }
+      position += take
+      switch letter {
+      case "y": parsed.yearOfEra = count == 2 ? 2000 + value : value
+      case "u": parsed.year = count == 2 ? 2000 + value : value
+      case "M", "L": parsed.month = value
+      case "d": parsed.day = value
+      case "D": parsed.dayOfYear = value
+      case "H": parsed.hour = value
+      case "k": parsed.clockHour = value
+      case "K": parsed.hourOfHalfDay = value
+      case "h": parsed.clockHourOfHalfDay = value
+      case "m": parsed.minute = value
+      case "s": parsed.second = value
+      case "S":
+        var nanos = value
+        for _ in count..<9 { nanos *= 10 }
+        parsed.nanosecond = nanos
+      case "n": parsed.nanosecond = value
+      default: break
+      }
+      return nil
+    }
+    func match(_ candidates: [String]) -> Int? {
+      var best: (index: Int, length: Int)?
+      for (candidateIndex, candidate) in candidates.enumerated() {
+        let expected = Array(candidate)
+        if position + expected.count <= text.count,
+          text[position..<position + expected.count].elementsEqual(expected),
+          best == nil || expected.count > best!.length
+        {
+          best = (candidateIndex, expected.count)
+        }
+      }
+      guard let best else { return nil }
+      position += best.length
+      return best.index
+    }
+    switch letter {
+    case "M", "L":
+      let names =
+        count == 3
+        ? Self.monthShortNames : (count == 4 ? Self.monthNames : Self.monthNames.map { String($0.prefix(1)) })
+      guard let month = match(names) else { return "expected a month name" }
+      parsed.month = month + 1
+    case "E":
+      let names =
+        count >= 4
+        ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
+      guard let day = match(names) else { return "expected a day name" }
+      parsed.weekday = day + 1
+    case "a":
+      guard let half = match(["AM", "PM"]) else { return "expected AM or PM" }
+      parsed.afternoon = half == 1
+    case "G":
+      guard let era = match(count == 4 ? ["Before Christ", "Anno Domini"] : ["BC", "AD"]) else {
+        return "expected an era"
+      }
+      parsed.era = era
+    case "V", "z":
+      guard let zone = parseZone(text, &position, abbreviations: letter == "z") else {
+        return "expected a time zone"
+      }
+      parsed.zone = zone
+    case "Z", "X", "x", "O":
+      guard let offset = parseOffsetField(letter, count, text, &position) else {
+        return "expected a zone offset"
+      }
+      parsed.offset = offset
+    default:
+      return "pattern letter '\(letter)' cannot be parsed"
+    }
+    return nil
+  }
+
+  /// The longest zone id at `position` that names a zone (`America/Los_Angeles`, `UTC+01:00`,
+  /// `Z`), or with `abbreviations` a short name such as `PST`.
+  private func parseZone(_ text: [Character], _ position: inout Int, abbreviations: Bool) -> TimeZoneRule? {
+    var end = position
+    while end < text.count, text[end].isASCII,
+      text[end].isLetter || text[end].isNumber || "/_+-:.~".contains(text[end])
+    {
+      end += 1
+    }
+    while end > position {
+      let candidate = String(text[position..<end])
+      if let zone = TimeZoneRule.named(candidate) {
+        position = end
+        return zone
+      }
+      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region)
+      {
+        position = end
+        return zone
+      }
+      end -= 1
+    }
+    return nil
+  }
+
+  private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int)
+    -> Int?
+  {
+    let zeroAsZ = letter == "X" || (letter == "Z" && count == 5)
+    if zeroAsZ, position < text.count, text[position] == "Z" {
+      position += 1
+      return 0
+    }
+    var start = position
+    if letter == "O" || (letter == "Z" && count == 4) {
+      guard position + 3 <= text.count, String(text[position..<position + 3]) == "GMT" else { return nil }
+      start += 3
+      if start == text.count || (text[start] != "+" && text[start] != "-") {
+        position = start
+        return 0
+      }
+    }
+    let rest = Array(String(text[start...]).utf8)
+    var scanner = OffsetScanner(text: rest, position: 0)
+    guard let seconds = scanner.scan(allowColon: true) else { return nil }
+    // The scanner reads ASCII only, so bytes and characters advance together.
+    position = start + scanner.position
+    return seconds
+  }
+
+  private func resolve(_ parsed: Parsed) -> Result<Int, ParseError> {
+    var year = 1970
+    if let value = parsed.year {
+      year = value
+    } else if let yearOfEra = parsed.yearOfEra {
+      guard yearOfEra >= 1 else {
+        return .failure(ParseError(message: "year of era out of range", position: 0))
+      }
+      year = parsed.era == 0 ? 1 - yearOfEra : yearOfEra
+    }
+    guard abs(year) <= 200_000_000 else {
+      return .failure(ParseError(message: "year out of range", position: 0))
+    }
+    var month = parsed.month ?? 1
+    var day = parsed.day ?? 1
+    guard (1...12).contains(month) else {
+      return .failure(ParseError(message: "month \(month) out of range", position: 0))
+    }
+    guard (1...31).contains(day) else {
+      return .failure(ParseError(message: "day \(day) out of range", position: 0))
+    }
+    if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {
+      guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
+        return .failure(ParseError(message: "day of year \(dayOfYear) out of range", position: 0))
+      }
+      (_, month, day) = CivilCalendar.date(
+        days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+    }
+    // java.time's smart resolver moves 29-31 back to the month's last day.
+    day = min(day, CivilCalendar.daysInMonth(year: year, month: month))
+    let days = CivilCalendar.days(year: year, month: month, day: day)
+    if let weekday = parsed.weekday, weekday != CivilCalendar.weekday(days: days) {
+      return .failure(ParseError(message: "day of week does not match the date", position: 0))
+    }
+    var hour = 0
+    if let value = parsed.hour {
+      guard (0...23).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
+      hour = value
+    } else if let value = parsed.clockHour {
+      guard (1...24).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
+      hour = value % 24
+    } else if let value = parsed.hourOfHalfDay ?? parsed.clockHourOfHalfDay.map({ $0 % 12 }) {
+      if let value = parsed.clockHourOfHalfDay, !(1...12).contains(value) {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
+      guard (0...11).contains(value) else {
+        return .failure(ParseError(message: "hour \(value) out of range", position: 0))
+      }
+      hour = value + (parsed.afternoon == true ? 12 : 0)
+    }
+    let minute = parsed.minute ?? 0
+    let second = parsed.second ?? 0
+    guard (0...59).contains(minute) else {
+      return .failure(ParseError(message: "minute \(minute) out of range", position: 0))
+    }
+    guard (0...59).contains(second) else {
+      return .failure(ParseError(message: "second \(second) out of range", position: 0))
+    }
+    let local = days * 86_400 + hour * 3600 + minute * 60 + second
+    let epochSeconds: Int
+    if let offset = parsed.offset {
+      epochSeconds = local - offset
+    } else {
+      epochSeconds = (parsed.zone ?? .utc).epochSeconds(fromLocal: local)
+    }
+    return .success(epochSeconds * 1000 + (parsed.nanosecond ?? 0) / 1_000_000)
+  }
+}

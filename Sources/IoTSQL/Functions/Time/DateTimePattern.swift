@@ -1,0 +1,187 @@
+/// A compiled date-time pattern: literal text and pattern-letter fields, in order.
+///
+/// Two dialects share the compiler: Joda-Time's (`parse_time` formats with it) and JDK 11
+/// `DateTimeFormatter`'s (`time_to_epoch` parses with it). They differ in a few letters: Joda's `x`
+/// is the ISO week year and `Z`/`ZZ`/`ZZZ` print `-0600`/`-06:00`/the zone id, where the JDK's
+/// `x` is an offset.
+struct DateTimePattern: Sendable {
+  /// The pattern language.
+  enum Dialect: Sendable {
+    /// Joda-Time `DateTimeFormat`, plus the JDK letters `u L X V O` that Joda lacks.
+    case joda
+    /// JDK 11 `DateTimeFormatter.ofPattern`, without optional sections.
+    case jdk
+  }
+
+  /// One piece of the pattern.
+  enum Element: Sendable, Equatable {
+    case literal(String)
+    case field(Character, count: Int)
+  }
+
+  /// Why a pattern is refused; `position` is the 0-based character offset.
+  struct CompileError: Error, CustomStringConvertible, Equatable {
+    var message: String
+    var position: Int
+    var description: String { "invalid date-time pattern at offset \(position): \(message)" }
+  }
+
+  let dialect: Dialect
+  let elements: [Element]
+
+  private static let jodaLetters = Set("GCYxwweEyDMdaKhHkmsSzZ" + "uLXVO")
+  private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVO")
+  /// JDK letters that exist but that `time_to_epoch` does not resolve.
+  private static let jdkUnsupported = Set("YwWeFcQqBAN" + "p")
+
+  /// Compiles `pattern`: letters are fields, `'...'` is quoted text (`''` a single quote), other
+  /// characters are literals.
+  static func compile(_ pattern: String, dialect: Dialect) -> Result<DateTimePattern, CompileError> {
+    let characters = Array(pattern)
+    var elements: [Element] = []
+    var literal = ""
+    var index = 0
+    func flush() {
+      if !literal.isEmpty { elements.append(.literal(literal)) }
+      literal = ""
+    }
+    while index < characters.count {
+      let character = characters[index]
+      if character == "'" {
+        if index + 1 < characters.count, characters[index + 1] == "'" {
+          literal.append("'")
+          index += 2
+          continue
+        }
+        var end = index + 1
+        var closed = false
+        while end < characters.count {
+          if characters[end] == "'" {
+            if end + 1 < characters.count, characters[end + 1] == "'" {
+              literal.append("'")
+              end += 2
+              continue
+            }
+            closed = true
+            break
+          }
+          literal.append(characters[end])
+          end += 1
+        }
+        guard closed else {
+          return .failure(CompileError(message: "unterminated quoted text", position: index))
+        }
+        index = end + 1
+      } else if character.isASCII, character.isLetter {
+        var count = 1
+        while index + count < characters.count, characters[index + count] == character { count += 1 }
+        switch dialect {
+        case .joda:
+          guard jodaLetters.contains(character) else {
+            return .failure(CompileError(message: "unknown pattern letter '\(character)'", position: index))
+          }
+        case .jdk:
+          if jdkUnsupported.contains(character) {
+            return .failure(
+              CompileError(
+                message: "pattern letter '\(character)' is not supported by time_to_epoch", position: index))
+          }
+          guard jdkLetters.contains(character) else {
+            return .failure(CompileError(message: "unknown pattern letter '\(character)'", position: index))
+          }
+          if character == "V", count != 2 {
+            return .failure(
+              CompileError(message: "pattern letter 'V' must appear twice (VV)", position: index))
+          }
+          if let limit = jdkMaximumCount[character], count > limit {
+            return .failure(CompileError(message: "too many pattern letters '\(character)'", position: index))
+          }
+        }
+        flush()
+        elements.append(.field(character, count: count))
+        index += count
+      } else {
+        if dialect == .jdk, "[]{}#".contains(character) {
+          let what = "[]".contains(character) ? "optional sections are" : "'\(character)' is"
+          return .failure(CompileError(message: "\(what) not supported", position: index))
+        }
+        literal.append(character)
+        index += 1
+      }
+    }
+    flush()
+    return .success(DateTimePattern(dialect: dialect, elements: elements))
+  }
+
+  private static let jdkMaximumCount: [Character: Int] = [
+    "G": 5, "M": 5, "L": 5, "d": 2, "D": 3, "E": 5, "a": 1, "H": 2, "h": 2, "K": 2, "k": 2, "m": 2, "s": 2,
+    "S": 9, "z": 4, "Z": 5, "X": 5, "x": 5, "O": 4,
+  ]
+
+  static let monthNames = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November",
+    "December",
+  ]
+  static let monthShortNames = monthNames.map { String($0.prefix(3)) }
+  /// ISO order: Monday first.
+  static let dayNames = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+  static let dayShortNames = dayNames.map { String($0.prefix(3)) }
+}
+
+/// Proleptic Gregorian calendar arithmetic on day numbers (days since 1970-01-01).
+enum CivilCalendar {
+  /// Day number of a date.
+  static func days(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let monthIndex = (month + 9) % 12
+    let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+  }
+
+  /// The date of a day number.
+  static func date(days: Int) -> (year: Int, month: Int, day: Int) {
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthIndex = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+  }
+
+  static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+
+  static func daysInMonth(year: Int, month: Int) -> Int {
+    switch month {
+    case 2: isLeap(year) ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+  }
+
+  /// ISO day of week, 1 = Monday ... 7 = Sunday.
+  static func weekday(days: Int) -> Int {
+    let shifted = (days + 3) % 7
+    return (shifted < 0 ? shifted + 7 : shifted) + 1
+  }
+
+  /// The ISO week-based year and week of a date.
+  static func isoWeek(year: Int, days: Int) -> (weekYear: Int, week: Int) {
+    let dayOfYear = days - Self.days(year: year, month: 1, day: 1) + 1
+    let week = (dayOfYear - weekday(days: days) + 10) / 7
+    if week < 1 { return (year - 1, weeksInYear(year - 1)) }
+    if week > weeksInYear(year) { return (year + 1, 1) }
+    return (year, week)
+  }
+
+  static func weeksInYear(_ year: Int) -> Int {
+    let januaryFirst = weekday(days: days(year: year, month: 1, day: 1))
+    return januaryFirst == 4 || (januaryFirst == 3 && isLeap(year)) ? 53 : 52
+  }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+/// `parse_time` and `time_to_epoch` (2016-03-23).
+///
+/// `parse_time(pattern, epochMs[, zone])` formats with a Joda-Time pattern in a zone (UTC when
+/// omitted). `time_to_epoch(text, pattern)` parses with a JDK 11 `DateTimeFormatter` pattern; a text
+/// without a zone is UTC. Constant patterns and zones are compiled when the rule compiles, and an
+/// invalid one is a compile error on that argument; at run time an invalid pattern, zone or text
+/// gives Undefined, as do Null and Undefined arguments.
+enum TimeFunctions {
+  /// The rows of the catalogue.
+  static let specs: [FunctionSpec] = [
+    FunctionSpec(
+      name: "parse_time", family: "time", arity: 2...3, minimumVersion: .v2016_03_23,
+      signature: "parse_time(pattern, epochMs[, zone]) -> String",
+      help: "Formats epoch milliseconds with a Joda-Time pattern in a zone (default UTC).",
+      prepare: { arguments, _ throws(FunctionPrepareError) in
+        var prepared = Prepared()
+        if let constant = arguments.first ?? nil, let pattern = text(of: constant) {
+          switch DateTimePattern.compile(pattern, dialect: .joda) {
+          case .success(let compiled): prepared.pattern = compiled
+          case .failure(let error): throw FunctionPrepareError(argument: 0, message: error.description)
+          }
+        }
+        if arguments.count > 2, let constant = arguments[2], let id = text(of: constant) {
+          guard let zone = TimeZoneRule.named(id) else {
+            throw FunctionPrepareError(argument: 2, message: "unknown time zone '\(id)'")
+          }
+          prepared.zone = zone
+        }
+        return prepared.pattern == nil && prepared.zone == nil ? nil : prepared
+      },
+      implementation: { call in
+        let prepared = call.prepared as? Prepared
+        guard let pattern = prepared?.pattern ?? patternCache.pattern(for: call[0], dialect: .joda),
+          let epochMilliseconds = milliseconds(of: call[1])
+        else { return .undefined }
+        var zone = TimeZoneRule.utc
+        if call.count > 2 {
+          guard let chosen = prepared?.zone ?? text(of: call[2]).flatMap(TimeZoneRule.named) else {
+            return .undefined
+          }
+          zone = chosen
+        }
+        return .string(pattern.format(epochMilliseconds: epochMilliseconds, zone: zone))
+      }),
+    FunctionSpec(
+      name: "time_to_epoch", family: "time", arity: 2...2, minimumVersion: .v2016_03_23,
+      signature: "time_to_epoch(text, pattern) -> Int",
+      help:
+        "Parses a date-time text with a JDK DateTimeFormatter pattern to epoch milliseconds (UTC if no zone).",
+      prepare: { arguments, _ throws(FunctionPrepareError) in
+        guard arguments.count > 1, let constant = arguments[1], let pattern = text(of: constant) else {
+          return nil
+        }
+        switch DateTimePattern.compile(pattern, dialect: .jdk) {
+        case .success(let compiled): return Prepared(pattern: compiled)
+        case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
+        }
+      },
+      implementation: { call in
+        guard let subject = text(of: call[0]),
+          let pattern = (call.prepared as? Prepared)?.pattern
+            ?? patternCache.pattern(for: call[1], dialect: .jdk),
+          case .success(let milliseconds) = pattern.parse(subject)
+        else { return .undefined }
+        return .int(milliseconds)
+      }),
+  ]
+
+  /// What `prepare` hands the implementation.
+  struct Prepared: Sendable {
+    var pattern: DateTimePattern?
+    var zone: TimeZoneRule?
+  }
+
+  static func text(of value: Value) -> String? {
+    if case .string(let text) = value { return text }
+    return Coercions.toText(value)
+  }
+
+  /// Epoch milliseconds from an Int, a Decimal (truncated) or a numeric String.
+  static func milliseconds(of value: Value) -> Int? {
+    switch value {
+    case .int(let number): return number
+    case .decimal(let number): return whole(number)
+    case .string(let text):
+      let trimmed = text.trimmingCharacters(in: .whitespaces)
+      if let number = Int(trimmed) { return number }
+      return Decimal(string: trimmed, locale: Locale(identifier: "en_US_POSIX")).flatMap(whole)
+    default: return nil
+    }
+  }
+
+  private static func whole(_ number: Decimal) -> Int? {
+    guard !number.isNaN else { return nil }
+    var value = number
+    var truncated = Decimal()
+    NSDecimalRound(&truncated, &value, 0, number < 0 ? .up : .down)
+    guard truncated.magnitude <= Decimal(Int64.max / 2) else { return nil }
+    return NSDecimalNumber(decimal: truncated).intValue
+  }
+
+  static let patternCache = PatternCache()
+}
+
+/// Patterns that are not constants, compiled once per distinct text (bounded).
+final class PatternCache: Sendable {
+  private let entries = Mutex<[String: DateTimePattern?]>([:])
+
+  func pattern(for value: Value, dialect: DateTimePattern.Dialect) -> DateTimePattern? {
+    guard let text = TimeFunctions.text(of: value) else { return nil }
+    let key = (dialect == .joda ? "j:" : "k:") + text
+    if let cached = entries.withLock({ $0[key] }) { return cached }
+    let compiled = try? DateTimePattern.compile(text, dialect: dialect).get()
+    entries.withLock { table in
+      if table.count >= 128 { table.removeAll() }
+      table[key] = compiled
+    }
+    return compiled
+  }
+}

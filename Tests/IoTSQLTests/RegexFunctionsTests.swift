@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+struct RegexFunctionsTests {
+  struct Row: Sendable, CustomStringConvertible {
+    let function: String
+    let arguments: [Value]
+    let expected: Value
+    var description: String { "\(function)\(arguments)" }
+  }
+
+  static let rows: [Row] = [
+    // The AWS guide's examples.
+    Row(function: "regexp_matches", arguments: [.string("aaaa"), .string("a{2,}")], expected: .bool(true)),
+    Row(
+      function: "regexp_replace", arguments: [.string("abcd"), .string("b(.*)d"), .string("$1")],
+      expected: .string("ac")),
+    Row(
+      function: "regexp_substr", arguments: [.string("hihihello"), .string("(hi)*")],
+      expected: .string("hihi")),
+    // Matches somewhere, not the whole string.
+    Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("ab")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("^ab")], expected: .bool(false)),
+    Row(
+      function: "regexp_matches", arguments: [.string("Hello"), .string("(?i)hello")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("a\nb"), .string("a.b")], expected: .bool(false)),
+    Row(function: "regexp_matches", arguments: [.string("a\nb"), .string("(?s)a.b")], expected: .bool(true)),
+    // Replacement: all matches, groups, escapes, empty matches, named groups.
+    Row(
+      function: "regexp_replace", arguments: [.string("a1b22c333"), .string("[0-9]+"), .string("#")],
+      expected: .string("a#b#c#")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("x*"), .string("-")],
+      expected: .string("-a-b-c-")),
+    Row(
+      function: "regexp_replace", arguments: [.string("price 5"), .string("(\\d)"), .string("\\$$1")],
+      expected: .string("price $5")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("2024-01-31"), .string("(?<y>\\d+)-(\\d+)-(\\d+)"), .string("$3/$2/${y}")],
+      expected: .string("31/01/2024")),
+    // `$12` with one group is group 1 then "2", as Java.
+    Row(
+      function: "regexp_replace", arguments: [.string("ab"), .string("(a)"), .string("$12")],
+      expected: .string("a2b")),
+    // A group that did not take part appends nothing.
+    Row(
+      function: "regexp_replace", arguments: [.string("b"), .string("(a)?b"), .string("[$1]")],
+      expected: .string("[]")),
+    Row(
+      function: "regexp_replace", arguments: [.string("héllo wörld"), .string("ö"), .string("o")],
+      expected: .string("héllo world")),
+    Row(
+      function: "regexp_replace", arguments: [.string("no match"), .string("z"), .string("$9")],
+      expected: .string("no match")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$9")],
+      expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("x\\")],
+      expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("b"), .string("$x")],
+      expected: .undefined),
+    // First match; no match is the empty string.
+    Row(
+      function: "regexp_substr", arguments: [.string("order 66 and 77"), .string("\\d+")],
+      expected: .string("66")),
+    Row(function: "regexp_substr", arguments: [.string("abc"), .string("\\d+")], expected: .string("")),
+    Row(function: "regexp_substr", arguments: [.string("😀x😀y"), .string("x.")], expected: .string("x😀")),
+    // Null, Undefined, invalid patterns at run time.
+    Row(function: "regexp_matches", arguments: [.null, .string("a")], expected: .undefined),
+    Row(function: "regexp_matches", arguments: [.string("a"), .undefined], expected: .undefined),
+    Row(function: "regexp_replace", arguments: [.string("a"), .string("a"), .null], expected: .undefined),
+    Row(function: "regexp_substr", arguments: [.undefined, .string("a")], expected: .undefined),
+    Row(function: "regexp_matches", arguments: [.string("a"), .string("(a")], expected: .undefined),
+    Row(function: "regexp_substr", arguments: [.string("a"), .string("[a")], expected: .undefined),
+    Row(
+      function: "regexp_replace", arguments: [.string("a"), .string("\\q"), .string("x")],
+      expected: .undefined),
+  ]
+
+  static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {
+    let spec = FunctionRegistry.lookup(name)!
+    let call = FunctionCall(
+      arguments: arguments[...], context: EvaluationContext(topic: "t", payload: []),
+      version: .v2016_03_23, prepared: prepared)
+    return spec.implementation(call)
+  }
+
+  /// Runs a row twice: with every argument a constant (compiled by `prepare`) and as run-time
+  /// values (compiled through the cache).
+  @Test(arguments: rows)
+  func row(_ row: Row) throws {
+    #expect(Self.call(row.function, row.arguments) == row.expected)
+    let spec = try #require(FunctionRegistry.lookup(row.function))
+    if let prepared = try? spec.prepare?(row.arguments.map { $0 }, .v2016_03_23) {
+      #expect(Self.call(row.function, row.arguments, prepared: prepared) == row.expected)
+    }
+  }
+
+  @Test(arguments: [
+    ("(a", 1, "invalid regular expression at offset 2: unbalanced parenthesis"),
+    ("[a", 1, "invalid regular expression at offset 2: unclosed character class"),
+    ("a{3,1}", 1, "invalid regular expression at offset 6: repetition maximum is below its minimum"),
+  ])
+  func invalidConstantPatternIsACompileError(_ pattern: String, _ index: Int, _ message: String) {
+    let spec = FunctionRegistry.lookup("regexp_matches")!
+    #expect {
+      _ = try spec.prepare?([nil, .string(pattern)], .v2016_03_23)
+    } throws: { error in
+      guard let error = error as? FunctionPrepareError else { return false }
+      return error.argument == index && error.message == message
+    }
+  }
+
+  @Test func invalidConstantReplacementIsACompileError() {
+    let spec = FunctionRegistry.lookup("regexp_replace")!
+    #expect {
+      _ = try spec.prepare?([nil, .string("(a)"), .string("$2")], .v2016_03_23)
+    } throws: { error in
+      (error as? FunctionPrepareError)?.argument == 2
+        && (error as? FunctionPrepareError)?.message == "invalid replacement: no group 2"
+    }
+  }
+
+  @Test func nonConstantPatternIsNotPrepared() throws {
+    let spec = try #require(FunctionRegistry.lookup("regexp_substr"))
+    #expect(try spec.prepare?([.string("x"), nil], .v2016_03_23) == nil)
+  }
+
+  @Test(arguments: ["regexp_matches", "regexp_substr"])
+  func catastrophicBacktrackingStopsWithinTheBudget(_ name: String) {
+    let before = RegexBudget.overruns
+    let started = ContinuousClock.now
+    let result = Self.call(name, [.string(String(repeating: "a", count: 34) + "!"), .string("(a+)+$")])
+    #expect(result == .undefined)
+    #expect(RegexBudget.overruns > before)
+    #expect(ContinuousClock.now - started < .seconds(2))
+  }
+
+  @Test func catastrophicReplacementStopsWithinTheBudget() {
+    let before = RegexBudget.overruns
+    let result = Self.call(
+      "regexp_replace", [.string(String(repeating: "x", count: 40) + "y"), .string("(x+x+)+z"), .string("-")])
+    #expect(result == .undefined)
+    #expect(RegexBudget.overruns > before)
+  }
+
+  @Test func manyMatchesInALongTextDoNotExhaustTheBudget() {
+    let text = String(repeating: "ab", count: 100_000)
+    let result = Self.call("regexp_replace", [.string(text), .string("b"), .string("c")])
+    #expect(result == .string(String(repeating: "ac", count: 100_000)))
+  }
+
+  @Test func concurrentCallsShareOneCompiledPattern() async throws {
+    let spec = try #require(FunctionRegistry.lookup("regexp_replace"))
+    let prepared = try spec.prepare?([nil, .string("(\\w+)@(\\w+)"), .string("$2 at $1")], .v2016_03_23)
+    let box = PreparedBox(value: prepared)
+    await withTaskGroup(of: Bool.self) { group in
+      for index in 0..<8 {
+        group.addTask {
+          var ok = true
+          for round in 0..<200 {
+            let value = Self.call(
+              "regexp_replace",
+              [.string("u\(index)x\(round)@host"), .string("(\\w+)@(\\w+)"), .string("$2 at $1")],
+              prepared: box.value)
+            ok = ok && value == .string("host at u\(index)x\(round)")
+          }
+          return ok
+        }
+      }
+      for await ok in group { #expect(ok) }
+    }
+  }
+
+  struct PreparedBox: @unchecked Sendable {
+    let value: (any Sendable)?
+  }
+}

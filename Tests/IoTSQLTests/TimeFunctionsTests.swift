@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+/// Expected values were checked against java.time (OpenJDK 17) when the rows were written.
+struct TimeFunctionsTests {
+  struct Row: Sendable, CustomStringConvertible {
+    let arguments: [Value]
+    let expected: Value
+    var description: String { "\(arguments)" }
+  }
+
+  static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {
+    let spec = FunctionRegistry.lookup(name)!
+    let call = FunctionCall(
+      arguments: arguments[...], context: EvaluationContext(topic: "t", payload: []),
+      version: .v2016_03_23, prepared: prepared)
+    return spec.implementation(call)
+  }
+
+  /// A row runs unprepared (run-time pattern) and prepared (constant pattern and zone).
+  static func check(_ name: String, _ row: Row) throws {
+    #expect(call(name, row.arguments) == row.expected)
+    let spec = try #require(FunctionRegistry.lookup(name))
+    if let prepared = try? spec.prepare?(row.arguments.map { $0 }, .v2016_03_23) {
+      #expect(call(name, row.arguments, prepared: prepared) == row.expected)
+    }
+  }
+
+  static let formatRows: [Row] = [
+    // The AWS guide's example.
+    Row(
+      arguments: [.string("yyyy.MM.dd G 'at' HH:mm:ss z"), .int(100_000_000), .string("America/Belize")],
+      expected: .string("1970.01.01 AD at 21:46:40 CST")),
+    // Default zone UTC; fractions; before 1970.
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm:ss.SSS"), .int(1_196_705_730_592)],
+      expected: .string("2007-12-03 18:15:30.592")),
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm:ss.SSS"), .int(-1)], expected: .string("1969-12-31 23:59:59.999")),
+    Row(
+      arguments: [.string("yyyy-MM-dd'T'HH:mm:ssZZ z"), .int(0)],
+      expected: .string("1970-01-01T00:00:00+00:00 UTC")),
+    Row(arguments: [.string("hh 'o''clock' a"), .int(0)], expected: .string("12 o'clock AM")),
+    Row(arguments: [.string("S SS SSSS"), .int(1_234)], expected: .string("2 23 2340")),
+    Row(arguments: [.string("yy D k K"), .int(1_609_459_200_000 - 1)], expected: .string("20 366 23 11")),
+    // Joda's x/w/e: the ISO week date. 2021-01-01 is a Friday in week 53 of 2020.
+    Row(
+      arguments: [.string("xxxx-'W'ww-e EEE"), .int(1_609_459_200_000)], expected: .string("2020-W53-5 Fri")),
+    // Text, zones and DST.
+    Row(
+      arguments: [.string("EEEE, MMMM d, yyyy h:mm a z"), .int(1_585_903_518_000), .string("Europe/Paris")],
+      expected: .string("Friday, April 3, 2020 10:45 AM CEST")),
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm z"), .int(1_615_715_940_000), .string("America/Los_Angeles")],
+      expected: .string("2021-03-14 01:59 PST")),
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm z"), .int(1_615_716_000_000), .string("America/Los_Angeles")],
+      expected: .string("2021-03-14 03:00 PDT")),
+    Row(
+      arguments: [.string("z"), .int(1_577_836_800_000), .string("Australia/Sydney")],
+      expected: .string("AEDT")),
+    Row(
+      arguments: [.string("z zzzz Z ZZ ZZZ"), .int(0), .string("Asia/Kolkata")],
+      expected: .string("IST India Standard Time +0530 +05:30 Asia/Kolkata")),
+    Row(
+      arguments: [.string("X XXX VV O"), .int(0), .string("Asia/Kolkata")],
+      expected: .string("+0530 +05:30 Asia/Kolkata GMT+5:30")),
+    Row(arguments: [.string("HH:mm z"), .int(0), .string("+01:00")], expected: .string("01:00 +01:00")),
+    Row(arguments: [.string("HH:mm Z"), .int(0), .string("UTC-03:30")], expected: .string("20:30 -0330")),
+    // Other number forms for the time.
+    Row(
+      arguments: [.string("HH:mm:ss"), .decimal(Decimal(string: "100000000.9")!)],
+      expected: .string("03:46:40")),
+    Row(arguments: [.string("HH:mm:ss"), .string("100000000")], expected: .string("03:46:40")),
+    // Undefined results.
+    Row(arguments: [.null, .int(0)], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .undefined], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .bool(true)], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .string("soon")], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .int(0), .string("Mars/Olympus_Mons")], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .int(0), .null], expected: .undefined),
+    Row(arguments: [.string("yyyy bb"), .int(0)], expected: .undefined),
+  ]
+
+  @Test(arguments: formatRows)
+  func parseTime(_ row: Row) throws { try Self.check("parse_time", row) }
+
+  static let parseRows: [Row] = [
+    // The AWS guide's examples.
+    Row(
+      arguments: [.string("2020-04-03 09:45:18 UTC+01:00"), .string("yyyy-MM-dd HH:mm:ss VV")],
+      expected: .int(1_585_903_518_000)),
+    Row(
+      arguments: [.string("18 December 2015"), .string("dd MMMM yyyy")], expected: .int(1_450_396_800_000)),
+    Row(
+      arguments: [
+        .string("2007-12-03 10:15:30.592 America/Los_Angeles"), .string("yyyy-MM-dd HH:mm:ss.SSS z"),
+      ],
+      expected: .int(1_196_705_730_592)),
+    // Offsets.
+    Row(
+      arguments: [.string("2020-04-03T09:45:18Z"), .string("yyyy-MM-dd'T'HH:mm:ssX")],
+      expected: .int(1_585_907_118_000)),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18 +0100"), .string("yyyy-MM-dd HH:mm:ss Z")],
+      expected: .int(1_585_903_518_000)),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18 GMT+01:00"), .string("yyyy-MM-dd HH:mm:ss O")],
+      expected: .int(1_585_903_518_000)),
+    // DST: a gap moves forward, an overlap takes the earlier instant; an abbreviation names a region.
+    Row(
+      arguments: [.string("2021-03-14 02:30 America/Los_Angeles"), .string("yyyy-MM-dd HH:mm VV")],
+      expected: .int(1_615_717_800_000)),
+    Row(
+      arguments: [.string("2021-11-07 01:30 America/Los_Angeles"), .string("yyyy-MM-dd HH:mm VV")],
+      expected: .int(1_636_273_800_000)),
+    Row(
+      arguments: [.string("2015-12-18 10:00 PST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_450_461_600_000)),
+    // Fields.
+    Row(
+      arguments: [.string("03/04/20 9:45 PM"), .string("dd/MM/yy h:mm a")], expected: .int(1_585_950_300_000)),
+    Row(arguments: [.string("20200403"), .string("yyyyMMdd")], expected: .int(1_585_872_000_000)),
+    Row(
+      arguments: [.string("Fri, 03 Apr 2020"), .string("EEE, dd MMM yyyy")], expected: .int(1_585_872_000_000)
+    ),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18.5"), .string("yyyy-MM-dd HH:mm:ss.S")],
+      expected: .int(1_585_907_118_500)),
+    Row(arguments: [.string("2020-094"), .string("yyyy-DDD")], expected: .int(1_585_872_000_000)),
+    Row(
+      arguments: [.string("2020-04-03 24:00"), .string("yyyy-MM-dd kk:mm")], expected: .int(1_585_872_000_000)
+    ),
+    // java.time's smart resolver clamps the day to the month.
+    Row(arguments: [.string("2021-02-30"), .string("yyyy-MM-dd")], expected: .int(1_614_470_400_000)),
+    // Refusals: range, case, trailing text, day-of-week conflict, Null and Undefined.
+    Row(arguments: [.string("2021-13-01"), .string("yyyy-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("18 december 2015"), .string("dd MMMM yyyy")], expected: .undefined),
+    Row(arguments: [.string("2021-01-01x"), .string("yyyy-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("Thu, 03 Apr 2020"), .string("EEE, dd MMM yyyy")], expected: .undefined),
+    Row(
+      arguments: [.string("2020-04-03 09:45 Mars/Base"), .string("yyyy-MM-dd HH:mm VV")], expected: .undefined
+    ),
+    Row(arguments: [.null, .string("yyyy")], expected: .undefined),
+    Row(arguments: [.string("2020"), .undefined], expected: .undefined),
+    Row(arguments: [.string("2020"), .string("yyyy-ww")], expected: .undefined),
+  ]
+
+  @Test(arguments: parseRows)
+  func timeToEpoch(_ row: Row) throws { try Self.check("time_to_epoch", row) }
+
+  @Test(
+    arguments: [
+      (
+        "parse_time", [Value.string("yyyy-bb"), nil], 0,
+        "invalid date-time pattern at offset 5: unknown pattern letter 'b'"
+      ),
+      (
+        "parse_time", [Value.string("yyyy 'at"), nil], 0,
+        "invalid date-time pattern at offset 5: unterminated quoted text"
+      ),
+      (
+        "parse_time", [Value.string("yyyy"), nil, Value.string("Mars/Olympus")], 2,
+        "unknown time zone 'Mars/Olympus'"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy-ww")], 1,
+        "invalid date-time pattern at offset 5: pattern letter 'w' is not supported by time_to_epoch"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy[-MM]")], 1,
+        "invalid date-time pattern at offset 4: optional sections are not supported"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("HH V")], 1,
+        "invalid date-time pattern at offset 3: pattern letter 'V' must appear twice (VV)"
+      ),
+    ] as [(String, [Value?], Int, String)])
+  func constantPatternErrors(_ name: String, _ arguments: [Value?], _ index: Int, _ message: String) {
+    let spec = FunctionRegistry.lookup(name)!
+    #expect {
+      _ = try spec.prepare?(arguments, .v2016_03_23)
+    } throws: { error in
+      (error as? FunctionPrepareError)?.argument == index
+        && (error as? FunctionPrepareError)?.message == message
+    }
+  }
+
+  @Test func bothAreVersion2AndDeterministic() throws {
+    for name in ["parse_time", "time_to_epoch"] {
+      let spec = try #require(FunctionRegistry.lookup(name))
+      #expect(spec.minimumVersion == .v2016_03_23)
+      #expect(spec.isDeterministic)
+      #expect(spec.family == "time")
+    }
+  }
+
+  /// Formatting then parsing the same pattern gives the instant back, across years and zones.
+  @Test(arguments: ["UTC", "America/Los_Angeles", "Asia/Kolkata", "Australia/Sydney", "+05:45"])
+  func roundTrip(_ zone: String) {
+    // From 1970: earlier local mean times have offsets in seconds, which `Z` does not print.
+    var instant = 0
+    for _ in 0..<200 {
+      let text = Self.call(
+        "parse_time", [.string("yyyy-MM-dd HH:mm:ss.SSS Z"), .int(instant), .string(zone)])
+      #expect(Self.call("time_to_epoch", [text, .string("yyyy-MM-dd HH:mm:ss.SSS Z")]) == .int(instant))
+      instant += 12_345_678_901
+    }
+  }
+
+  @Test func civilCalendarAgreesWithDayCounting() {
+    var days = CivilCalendar.days(year: -400, month: 1, day: 1)
+    for year in -400...2400 {
+      for month in 1...12 {
+        for day in [1, CivilCalendar.daysInMonth(year: year, month: month)] {
+          let expected = CivilCalendar.days(year: year, month: month, day: day)
+          if day == 1, month == 1 { #expect(expected == days) }
+          let back = CivilCalendar.date(days: expected)
+          if back != (year, month, day) { Issue.record("\(year)-\(month)-\(day) -> \(back)") }
+        }
+      }
+      days += CivilCalendar.isLeap(year) ? 366 : 365
+    }
+  }
+}
