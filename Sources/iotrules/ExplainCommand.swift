@@ -14,9 +14,10 @@ struct ExplainCommand: ParsableCommand {
   @OptionGroup var version: SQLVersionOption
 
   func run() throws {
+    let sqlVersion = try version.resolve()
     let program: Program
     do {
-      program = try Compiler.compile(sql, version: try version.resolve())
+      program = try Compiler.compile(sql, version: sqlVersion)
     } catch {
       Console.err(error.description)
       throw ExitCodes.badRule

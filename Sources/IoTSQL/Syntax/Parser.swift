@@ -684,12 +684,3 @@ public struct Parser {
   }
 }
 
-extension Parser {
-  /// Parses the expression of a `${...}` template part starting at byte `offset` of `text`.
-  public static func parseTemplateExpression(in text: String, from offset: Int) throws(SQLError) -> (
-    expression: Expression, end: Int
-  ) {
-    throw SQLError(
-      [Diagnostic(stage: .parse, "parser not implemented", at: SourceRange(at: .start))], source: text)
-  }
-}

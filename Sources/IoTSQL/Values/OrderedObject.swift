@@ -67,3 +67,10 @@ public struct OrderedObject: Sendable, Equatable {
     return true
   }
 }
+
+extension OrderedObject: ExpressibleByDictionaryLiteral {
+  /// An object from a literal, keys in the order written (a repeated key keeps its last value).
+  public init(dictionaryLiteral elements: (String, Value)...) {
+    self.init(elements)
+  }
+}

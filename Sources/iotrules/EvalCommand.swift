@@ -1,0 +1,430 @@
+import ArgumentParser
+import Foundation
+import IoTSQL
+
+/// `iotrules eval`: runs one statement on one message, or a batch of requests (one JSON object a line).
+struct EvalCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "eval",
+    abstract: "Run a statement on one message and print the outgoing payload.",
+    discussion: """
+      One shot: --sql S --topic T --payload JSON (or --payload-file F). Prints the outgoing payload
+      (pretty on a terminal, the exact bytes when piped) or says there was no match; exit 0 either way,
+      65 for a statement that does not compile.
+
+      Batch: --batch FILE (or - for standard input) reads one request a line,
+        {"sql", "topic", "payload" | "payload_base64", "sql_version"?, "context"?, "template"?}
+      and answers one line each, in order:
+        {"match": true, "payload": "..."} | {"match": true, "payload_base64": "..."} (+ "template")
+        {"match": false}
+        {"error": {"kind": "parse|compile|runtime|input", "message", "line", "column"}}
+      """
+  )
+
+  @Option(help: "The IoT SQL statement.")
+  var sql: String?
+
+  @Option(help: "The topic the message was published to.")
+  var topic: String?
+
+  @Option(help: "The payload: JSON text, or any text (a non-JSON payload is Binary).")
+  var payload: String?
+
+  @Option(name: .customLong("payload-file"), help: "Read the payload bytes from a file.")
+  var payloadFile: String?
+
+  @Option(name: .customLong("client-id"), help: "What clientid() returns.")
+  var clientID: String?
+
+  @Option(help: "A substitution template to render for the message, e.g. 'out/${topic(2)}'.")
+  var template: String?
+
+  @Option(help: "Answer a batch of requests from FILE, or - for standard input.")
+  var batch: String?
+
+  @OptionGroup var version: SQLVersionOption
+
+  func validate() throws {
+    if batch != nil {
+      if sql != nil || topic != nil || payload != nil || payloadFile != nil {
+        throw ValidationError("--batch takes its statements from the file; drop --sql, --topic and --payload")
+      }
+      return
+    }
+    guard sql != nil else { throw ValidationError("missing --sql (or --batch FILE)") }
+    if payload != nil && payloadFile != nil {
+      throw ValidationError("give --payload or --payload-file, not both")
+    }
+  }
+
+  func run() throws {
+    if let batch {
+      try BatchEvaluator.run(path: batch)
+      return
+    }
+    try runOnce()
+  }
+
+  private func runOnce() throws {
+    let sqlText = sql ?? ""
+    let sqlVersion = try version.resolve()
+    let program: Program
+    do {
+      program = try Compiler.compile(sqlText, version: sqlVersion)
+    } catch {
+      Console.err(error.description)
+      throw ExitCodes.badRule
+    }
+    for warning in program.warnings { Console.err(warning.rendered(in: sqlText)) }
+    var compiledTemplate: Template?
+    if let template {
+      do {
+        compiledTemplate = try Template.compile(
+          template, version: sqlVersion, variables: program.variableNames)
+      } catch {
+        Console.err("template: " + error.description)
+        throw ExitCodes.badRule
+      }
+    }
+    let bytes: [UInt8]
+    if let payloadFile {
+      bytes = try readFile(payloadFile)
+    } else {
+      bytes = Array((payload ?? "{}").utf8)
+    }
+    let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? ""
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topicName) {
+      Console.err("no match: topic '\(topicName)' does not match FROM '\(filter)'")
+      return
+    }
+    let context = EvaluationContext(
+      topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
+    var machine = VirtualMachine()
+    guard let evaluation = machine.evaluate(program, context: context) else {
+      Console.err("no match: the WHERE clause is not true for this message")
+      return
+    }
+    if Console.stdoutIsTerminal {
+      switch evaluation.value {
+      case .binary(let raw):
+        Console.out("binary payload, \(raw.count) bytes, base64: " + Data(raw).base64EncodedString())
+      case .undefined:
+        Console.out("(empty payload)")
+      case let value:
+        Console.out(JSONWriter.prettyString(value))
+      }
+    } else {
+      FileHandle.standardOutput.write(Data(evaluation.payload))
+      if !evaluation.payload.isEmpty { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+    if let compiledTemplate {
+      let rendered = compiledTemplate.render(context: context, variables: evaluation.variables)
+      Console.err("template: " + rendered)
+    }
+  }
+
+  /// A topic that matches a filter when none was given: wildcards become `x`.
+  static func exampleTopic(_ filter: String) -> String? {
+    filter.split(separator: "/", omittingEmptySubsequences: false)
+      .map { $0 == "+" || $0 == "#" ? "x" : String($0) }
+      .joined(separator: "/")
+  }
+}
+
+/// The batch protocol of `eval --batch`: one request a line in, one answer a line out, in order.
+enum BatchEvaluator {
+  /// Reads requests from `path` (or standard input for `-`) and answers each on standard output.
+  static func run(path: String) throws {
+    let handle: FileHandle
+    if path == "-" {
+      handle = FileHandle.standardInput
+    } else {
+      guard let file = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read '\(path)'") }
+      handle = file
+    }
+    var evaluator = Evaluator()
+    var pending: [UInt8] = []
+    while true {
+      let chunk = handle.availableData
+      if chunk.isEmpty { break }
+      pending.append(contentsOf: chunk)
+      var start = 0
+      while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        evaluator.answer(Array(pending[start..<newline]))
+        start = newline + 1
+      }
+      pending.removeFirst(start)
+    }
+    if !pending.isEmpty { evaluator.answer(pending) }
+  }
+
+  /// Answers requests, caching compiled programs by (version, SQL).
+  struct Evaluator {
+    private var programs: [String: Result<Program, SQLError>] = [:]
+    private var machine = VirtualMachine()
+    private var output: [UInt8] = []
+
+    mutating func answer(_ line: [UInt8]) {
+      var trimmed = line[...]
+      while let last = trimmed.last, last == UInt8(ascii: "\r") || last == 0x20 || last == 0x09 {
+        trimmed = trimmed.dropLast()
+      }
+      if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+      let answer: Value
+      do {
+        answer = try evaluate(Array(trimmed))
+      } catch let error as BatchError {
+        answer = error.answer
+      } catch {
+        answer = BatchError.input("\(error)").answer
+      }
+      output.removeAll(keepingCapacity: true)
+      JSONWriter.write(answer, into: &output)
+      output.append(UInt8(ascii: "\n"))
+      FileHandle.standardOutput.write(Data(output))
+    }
+
+    private mutating func evaluate(_ line: [UInt8]) throws -> Value {
+      let request: Value
+      do {
+        request = try JSONReader.parse(line, options: JSONReadOptions(wholeDecimalsAsInt: false))
+      } catch {
+        throw BatchError.input("the request is not JSON: \(error)")
+      }
+      guard case .object(let fields) = request else { throw BatchError.input("the request is not a JSON object") }
+      guard case .string(let sql)? = fields["sql"] else { throw BatchError.input("the request has no \"sql\" string") }
+      guard case .string(let topic)? = fields["topic"] else {
+        throw BatchError.input("the request has no \"topic\" string")
+      }
+      var version = SQLVersion.default
+      if let given = fields["sql_version"] {
+        guard case .string(let name) = given, let parsed = SQLVersion(string: name) else {
+          throw BatchError.input("\"sql_version\" must be \"2016-03-23\" or \"2015-10-08\"")
+        }
+        version = parsed
+      }
+      let payload = try Self.payload(of: line, fields: fields)
+      var context = EvaluationContext(topic: topic, payload: payload, timestampMs: nowMilliseconds())
+      if let pinned = fields["context"] { try Self.pin(pinned, into: &context) }
+
+      let program = try compiled(sql, version: version)
+      var template: Template?
+      if let given = fields["template"] {
+        guard case .string(let text) = given else { throw BatchError.input("\"template\" must be a string") }
+        do {
+          template = try Template.compile(text, version: version, variables: program.variableNames)
+        } catch {
+          throw BatchError.sql(error, prefix: "template: ")
+        }
+      }
+      if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topic) {
+        return .object(["match": .bool(false)])
+      }
+      guard let evaluation = machine.evaluate(program, context: context) else {
+        return .object(["match": .bool(false)])
+      }
+      var answer: OrderedObject = ["match": .bool(true)]
+      if let text = String(validating: evaluation.payload, as: UTF8.self) {
+        answer["payload"] = .string(text)
+      } else {
+        answer["payload_base64"] = .string(Data(evaluation.payload).base64EncodedString())
+      }
+      if let template {
+        answer["template"] = .string(
+          template.render(context: context, variables: evaluation.variables, using: &machine))
+      }
+      return .object(answer)
+    }
+
+    private mutating func compiled(_ sql: String, version: SQLVersion) throws -> Program {
+      let key = version.rawValue + "\u{0}" + sql
+      let result: Result<Program, SQLError>
+      if let cached = programs[key] {
+        result = cached
+      } else {
+        do {
+          result = .success(try Compiler.compile(sql, version: version))
+        } catch {
+          result = .failure(error)
+        }
+        if programs.count > 1024 { programs.removeAll() }
+        programs[key] = result
+      }
+      switch result {
+      case .success(let program): return program
+      case .failure(let error): throw BatchError.sql(error, prefix: "")
+      }
+    }
+
+    /// The payload bytes: the exact text of the request's `payload` member, or the decoded base64.
+    static func payload(of line: [UInt8], fields: OrderedObject) throws -> [UInt8] {
+      if let encoded = fields["payload_base64"] {
+        guard case .string(let text) = encoded, let data = Data(base64Encoded: text) else {
+          throw BatchError.input("\"payload_base64\" is not base64")
+        }
+        return [UInt8](data)
+      }
+      guard fields["payload"] != nil else {
+        throw BatchError.input("the request has no \"payload\" or \"payload_base64\"")
+      }
+      guard let span = RawMember.span(of: "payload", in: line) else {
+        throw BatchError.input("cannot locate the \"payload\" member")
+      }
+      return Array(line[span])
+    }
+
+    /// Applies the request's `context` to what the context functions return.
+    static func pin(_ value: Value, into context: inout EvaluationContext) throws {
+      guard case .object(let pins) = value else { throw BatchError.input("\"context\" must be an object") }
+      for (key, pinned) in pins.members {
+        switch key {
+        case "clientid": context.clientID = try string(pinned, key)
+        case "principal": context.principal = try string(pinned, key)
+        case "accountid": context.accountID = try string(pinned, key)
+        case "traceid": context.traceID = try string(pinned, key)
+        case "sourceip": context.sourceIP = try string(pinned, key)
+        case "timestamp_ms":
+          switch pinned {
+          case .int(let ms): context.timestampMs = ms
+          default: throw BatchError.input("\"context.timestamp_ms\" must be an integer")
+          }
+        case "mqtt_properties":
+          guard case .object(let properties) = pinned else {
+            throw BatchError.input("\"context.mqtt_properties\" must be an object")
+          }
+          for (name, property) in properties.members { context.mqttProperties[name] = property }
+        case "user_properties":
+          context.userProperties = try userProperties(pinned)
+        default:
+          throw BatchError.input("unknown context field \"\(key)\"")
+        }
+      }
+    }
+
+    private static func string(_ value: Value, _ key: String) throws -> String? {
+      switch value {
+      case .null: return nil
+      case .string(let text): return text
+      default: throw BatchError.input("\"context.\(key)\" must be a string")
+      }
+    }
+
+    /// User properties as an object (`{"k": "v"}`), or, to repeat keys, an array of
+    /// `{"key": k, "value": v}` objects or `[k, v]` pairs.
+    private static func userProperties(_ value: Value) throws -> [(key: String, value: String)] {
+      let problem = BatchError.input(
+        "\"context.user_properties\" must be an object of strings or an array of {\"key\", \"value\"}")
+      switch value {
+      case .object(let object):
+        return try object.members.map { key, value in
+          guard case .string(let text) = value else { throw problem }
+          return (key, text)
+        }
+      case .array(let items):
+        return try items.map { item in
+          switch item {
+          case .object(let pair):
+            guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else { throw problem }
+            return (key, text)
+          case .array(let pair) where pair.count == 2:
+            guard case .string(let key) = pair[0], case .string(let text) = pair[1] else { throw problem }
+            return (key, text)
+          default: throw problem
+          }
+        }
+      default: throw problem
+      }
+    }
+  }
+}
+
+/// An answer that is an error, as the protocol writes it.
+enum BatchError: Error {
+  case input(String)
+  case sql(SQLError, prefix: String)
+
+  var answer: Value {
+    var error: OrderedObject
+    switch self {
+    case .input(let message):
+      error = ["kind": .string("input"), "message": .string(message)]
+    case .sql(let failure, let prefix):
+      let first = failure.first
+      error = [
+        "kind": .string(first.stage.rawValue), "message": .string(prefix + first.message),
+        "line": .int(first.range.start.line), "column": .int(first.range.start.column),
+      ]
+    }
+    return .object(["error": .object(error)])
+  }
+}
+
+/// Finds the raw bytes of a top-level member of a JSON object already known to be valid.
+enum RawMember {
+  /// The byte range of the value of member `name` (the last one, if repeated) of the object in `text`.
+  static func span(of name: String, in text: [UInt8]) -> Range<Int>? {
+    var index = skipSpace(text, 0)
+    guard index < text.count, text[index] == UInt8(ascii: "{") else { return nil }
+    index += 1
+    var found: Range<Int>?
+    while true {
+      index = skipSpace(text, index)
+      guard index < text.count else { return found }
+      if text[index] == UInt8(ascii: "}") { return found }
+      if text[index] == UInt8(ascii: ",") {
+        index += 1
+        continue
+      }
+      let keyStart = index
+      index = skipValue(text, index)
+      let key = try? JSONReader.parse(Array(text[keyStart..<index]))
+      index = skipSpace(text, index)
+      guard index < text.count, text[index] == UInt8(ascii: ":") else { return nil }
+      index = skipSpace(text, index + 1)
+      let valueStart = index
+      index = skipValue(text, index)
+      if case .string(name)? = key { found = valueStart..<index }
+    }
+  }
+
+  private static func skipSpace(_ text: [UInt8], _ start: Int) -> Int {
+    var index = start
+    while index < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[index]) { index += 1 }
+    return index
+  }
+
+  /// The index just past the JSON value starting at `start`.
+  private static func skipValue(_ text: [UInt8], _ start: Int) -> Int {
+    var index = start
+    var depth = 0
+    var inString = false
+    while index < text.count {
+      let byte = text[index]
+      if inString {
+        if byte == UInt8(ascii: "\\") {
+          index += 2
+          continue
+        }
+        if byte == UInt8(ascii: "\"") {
+          inString = false
+          if depth == 0 { return index + 1 }
+        }
+        index += 1
+        continue
+      }
+      switch byte {
+      case UInt8(ascii: "\""): inString = true
+      case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+      case UInt8(ascii: "}"), UInt8(ascii: "]"):
+        if depth == 0 { return index }
+        depth -= 1
+        if depth == 0 { return index + 1 }
+      case UInt8(ascii: ","), 0x20, 0x09, 0x0A, 0x0D:
+        if depth == 0 { return index }
+      default: break
+      }
+      index += 1
+    }
+    return index
+  }
+}
