@@ -31,6 +31,7 @@ final class MQTTConnection: @unchecked Sendable {
 
   private struct State {
     var connected = false
+    var connectedBefore = false
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
     var subscriptions: [String: Int] = [:]
     var subscribeWaiters: [Int32: CheckedContinuation<Result<Void, ConnectorError>, Never>] = [:]
@@ -187,10 +188,13 @@ final class MQTTConnection: @unchecked Sendable {
       waiter?.resume(returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(reason)")))
       return
     }
-    let (waiter, filters) = state.withLock { state in
-      state.connected = true
-      defer { state.connectWaiter = nil }
-      return (state.connectWaiter, state.subscriptions)
+    let (waiter, filters, reconnect) = state.withLock { state in
+      defer {
+        state.connectWaiter = nil
+        state.connected = true
+        state.connectedBefore = true
+      }
+      return (state.connectWaiter, state.subscriptions, state.connectedBefore)
     }
     // Resubscribe after every (re)connect: a broker that lost the session has lost the subscriptions.
     for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
@@ -200,7 +204,7 @@ final class MQTTConnection: @unchecked Sendable {
         logger.error("resubscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
       }
     }
-    if waiter == nil {
+    if reconnect {
       logger.info("reconnected to \(options.url) (session present: \(flags & 1 == 1))")
     }
     waiter?.resume(returning: .success(()))
