@@ -66,7 +66,8 @@ public final class HTTPAction: Action {
 
     /// Creates a configuration.
     public init(
-      url: String, confirmationUrl: String? = nil, headers: [RepublishAction.KeyValue] = [], timeoutMs: Int = 3000,
+      url: String, confirmationUrl: String? = nil, headers: [RepublishAction.KeyValue] = [],
+      timeoutMs: Int = 3000,
       batch: Batch? = nil
     ) {
       self.url = url
@@ -92,7 +93,9 @@ public final class HTTPAction: Action {
     public func validate() throws(ActionSettingsError) {
       func isHTTP(_ text: String) -> Bool { text.hasPrefix("https://") || text.hasPrefix("http://") }
       if !isHTTP(url) { throw ActionSettingsError(field: "http.url", "must start with https:// or http://") }
-      if url.utf8.count > 2000 { throw ActionSettingsError(field: "http.url", "is longer than 2000 characters") }
+      if url.utf8.count > 2000 {
+        throw ActionSettingsError(field: "http.url", "is longer than 2000 characters")
+      }
       if let confirmationUrl {
         if !isHTTP(confirmationUrl) {
           throw ActionSettingsError(field: "http.confirmationUrl", "must start with https:// or http://")
@@ -112,7 +115,8 @@ public final class HTTPAction: Action {
         if header.key.isEmpty || header.key.utf8.count > 256
           || header.key.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" || $0 == " " })
         {
-          throw ActionSettingsError(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
+          throw ActionSettingsError(
+            field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
         }
       }
       if !(1...60_000).contains(timeoutMs) {
@@ -125,7 +129,9 @@ public final class HTTPAction: Action {
         if !(0...60_000).contains(batch.maxDelayMs) {
           throw ActionSettingsError(field: "http.batch.maxDelayMs", "must be between 0 and 60000")
         }
-        if batch.maxBytes < 2 { throw ActionSettingsError(field: "http.batch.maxBytes", "must be at least 2") }
+        if batch.maxBytes < 2 {
+          throw ActionSettingsError(field: "http.batch.maxBytes", "must be at least 2")
+        }
       }
     }
   }
@@ -157,7 +163,11 @@ public final class HTTPAction: Action {
     var headers: [(key: String, value: ActionTemplate)] = []
     for (index, header) in configuration.headers.enumerated() {
       headers.append(
-        (header.key, try ActionTemplate(header.value, field: "http.headers[\(index)].value", version: version, variables: variables)))
+        (
+          header.key,
+          try ActionTemplate(
+            header.value, field: "http.headers[\(index)].value", version: version, variables: variables)
+        ))
     }
     self.headers = headers
     batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
@@ -176,7 +186,9 @@ public final class HTTPAction: Action {
   public func perform(_ input: ActionInput) async throws(ActionError) {
     let renderedURL = url.render(input, secrets: secrets)
     if let prefix = configuration.confirmationUrl, !renderedURL.hasPrefix(prefix) {
-      throw ActionError(.permanent, "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'")
+      throw ActionError(
+        .permanent,
+        "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'")
     }
     var requestHeaders: [(String, String)] = []
     for header in headers {
@@ -192,7 +204,9 @@ public final class HTTPAction: Action {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
     if let batcher, isJSON {
-      let result = await batcher.add(url: renderedURL, headers: requestHeaders, payload: input.evaluation.payload) {
+      let result = await batcher.add(
+        url: renderedURL, headers: requestHeaders, payload: input.evaluation.payload
+      ) {
         url, headers, body in await self.send(url: url, headers: headers, body: body)
       }
       try result.get()
@@ -219,7 +233,8 @@ public final class HTTPAction: Action {
         return .success(())
       case 429, 500..<600:
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
-        return .failure(ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+        return .failure(
+          ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
       default:
         return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
       }
@@ -271,7 +286,9 @@ actor HTTPBatcher {
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
   /// Adds one JSON result; returns the outcome of the batch it went out in.
-  func add(url: String, headers: [(String, String)], payload: [UInt8], sender: @escaping Sender) async -> Result<Void, ActionError> {
+  func add(url: String, headers: [(String, String)], payload: [UInt8], sender: @escaping Sender) async
+    -> Result<Void, ActionError>
+  {
     await withCheckedContinuation { continuation in
       // A body is `[` + items joined by `,` + `]`.
       if let batch = open[url], batch.bytes + payload.count + 1 > limits.maxBytes {

@@ -38,7 +38,9 @@ public final class KafkaAction: Action {
       self.clientProperties = clientProperties
     }
 
-    private enum CodingKeys: String, CodingKey { case bootstrapServers, topic, key, partition, headers, clientProperties }
+    private enum CodingKeys: String, CodingKey {
+      case bootstrapServers, topic, key, partition, headers, clientProperties
+    }
 
     /// Decodes; `partition` may be written as a number or a template string.
     public init(from decoder: any Decoder) throws {
@@ -52,21 +54,24 @@ public final class KafkaAction: Action {
         partition = try container.decodeIfPresent(String.self, forKey: .partition)
       }
       headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
-      clientProperties = try container.decodeIfPresent([String: String].self, forKey: .clientProperties) ?? [:]
+      clientProperties =
+        try container.decodeIfPresent([String: String].self, forKey: .clientProperties) ?? [:]
     }
 
     /// Checks the servers, the topic and a constant partition.
     public func validate() throws(ActionSettingsError) {
       let servers = bootstrapServers.split(separator: ",")
       if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
-        throw ActionSettingsError(field: "kafka.bootstrapServers", "must be host:port[,host:port], not '\(bootstrapServers)'")
+        throw ActionSettingsError(
+          field: "kafka.bootstrapServers", "must be host:port[,host:port], not '\(bootstrapServers)'")
       }
       if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
       for key in clientProperties.keys where key == "bootstrap.servers" {
-        throw ActionSettingsError(field: "kafka.clientProperties", "give bootstrap.servers as bootstrapServers")
+        throw ActionSettingsError(
+          field: "kafka.clientProperties", "give bootstrap.servers as bootstrapServers")
       }
     }
   }
@@ -95,7 +100,8 @@ public final class KafkaAction: Action {
     try configuration.validate()
     self.configuration = configuration
     self.secrets = secrets
-    topic = try ActionTemplate(configuration.topic, field: "kafka.topic", version: version, variables: variables)
+    topic = try ActionTemplate(
+      configuration.topic, field: "kafka.topic", version: version, variables: variables)
     key = try configuration.key.map { text throws(ActionSettingsError) in
       try ActionTemplate(text, field: "kafka.key", version: version, variables: variables)
     }
@@ -105,7 +111,11 @@ public final class KafkaAction: Action {
     var headers: [(key: String, value: ActionTemplate)] = []
     for (index, header) in configuration.headers.enumerated() {
       headers.append(
-        (header.key, try ActionTemplate(header.value, field: "kafka.headers[\(index)].value", version: version, variables: variables)))
+        (
+          header.key,
+          try ActionTemplate(
+            header.value, field: "kafka.headers[\(index)].value", version: version, variables: variables)
+        ))
     }
     self.headers = headers
   }
@@ -114,7 +124,8 @@ public final class KafkaAction: Action {
   public func start() async throws {
     let client = try KafkaProducer(
       bootstrapServers: configuration.bootstrapServers,
-      config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
+      config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+    )
     producer.withLock { $0 = client }
   }
 
@@ -131,7 +142,10 @@ public final class KafkaAction: Action {
     if let partition {
       let text = partition.render(input, secrets: secrets)
       guard let number = Int32(text), number >= 0 else {
-        throw ActionError(.permanent, "kafka partition template '\(configuration.partition ?? "")' rendered '\(text)', not a partition number")
+        throw ActionError(
+          .permanent,
+          "kafka partition template '\(configuration.partition ?? "")' rendered '\(text)', not a partition number"
+        )
       }
       partitionNumber = number
     }

@@ -34,7 +34,8 @@ struct ActionTemplate: Sendable {
   }
 
   func render(_ input: ActionInput, secrets: (any SecretStore)?) -> String {
-    template.render(context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
+    template.render(
+      context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
   }
 }
 
@@ -105,7 +106,8 @@ public struct RepublishAction: Action {
     public var maxHops: Int
 
     /// Creates a configuration.
-    public init(topic: String, qos: Int = 0, retain: Bool = false, headers: Headers? = nil, maxHops: Int = 8) {
+    public init(topic: String, qos: Int = 0, retain: Bool = false, headers: Headers? = nil, maxHops: Int = 8)
+    {
       self.topic = topic
       self.qos = qos
       self.retain = retain
@@ -128,16 +130,20 @@ public struct RepublishAction: Action {
     /// Checks what can be checked before any message: the topic, the QoS, constant headers.
     public func validate() throws(ActionSettingsError) {
       if topic.isEmpty { throw ActionSettingsError(field: "republish.topic", "must not be empty") }
-      if qos != 0 && qos != 1 { throw ActionSettingsError(field: "republish.qos", "must be 0 or 1, not \(qos)") }
+      if qos != 0 && qos != 1 {
+        throw ActionSettingsError(field: "republish.qos", "must be 0 or 1, not \(qos)")
+      }
       if maxHops < 1 { throw ActionSettingsError(field: "republish.maxHops", "must be at least 1") }
       if let indicator = headers?.payloadFormatIndicator, !indicator.contains("${"),
         indicator != "UNSPECIFIED_BYTES" && indicator != "UTF8_DATA"
       {
         throw ActionSettingsError(
-          field: "republish.headers.payloadFormatIndicator", "must be UNSPECIFIED_BYTES or UTF8_DATA, not '\(indicator)'")
+          field: "republish.headers.payloadFormatIndicator",
+          "must be UNSPECIFIED_BYTES or UTF8_DATA, not '\(indicator)'")
       }
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
-        throw ActionSettingsError(field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+        throw ActionSettingsError(
+          field: "republish.headers.messageExpiry", "must be a whole number of seconds")
       }
       if !topic.contains("${") {
         let (constant, _) = RepublishAction.unescapeTopic(topic)
@@ -197,9 +203,12 @@ public struct RepublishAction: Action {
     for (index, pair) in (headers?.userProperties ?? []).enumerated() {
       pairs.append(
         (
-          try ActionTemplate(pair.key, field: "republish.headers.userProperties[\(index)].key", version: version, variables: variables),
           try ActionTemplate(
-            pair.value, field: "republish.headers.userProperties[\(index)].value", version: version, variables: variables)
+            pair.key, field: "republish.headers.userProperties[\(index)].key", version: version,
+            variables: variables),
+          try ActionTemplate(
+            pair.value, field: "republish.headers.userProperties[\(index)].value", version: version,
+            variables: variables)
         ))
     }
     userProperties = pairs
@@ -233,7 +242,8 @@ public struct RepublishAction: Action {
     if let problem = Self.topicProblem(rendered) {
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
     }
-    let incomingHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) } ?? 0
+    let incomingHops =
+      input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) } ?? 0
     if incomingHops >= configuration.maxHops {
       throw ActionError(
         .permanent,
@@ -262,18 +272,22 @@ public struct RepublishAction: Action {
       case "UTF8_DATA": properties.payloadFormatIndicator = 1
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
       case let other:
-        throw ActionError(.permanent, "republish payloadFormatIndicator '\(other)' is not UNSPECIFIED_BYTES or UTF8_DATA")
+        throw ActionError(
+          .permanent, "republish payloadFormatIndicator '\(other)' is not UNSPECIFIED_BYTES or UTF8_DATA")
       }
     }
     for pair in userProperties {
-      properties.userProperties.append((pair.key.render(input, secrets: secrets), pair.value.render(input, secrets: secrets)))
+      properties.userProperties.append(
+        (pair.key.render(input, secrets: secrets), pair.value.render(input, secrets: secrets)))
     }
-    for (key, value) in properties.userProperties + [(Self.hopProperty, "")] where key.contains("\0") || value.contains("\0") {
+    for (key, value) in properties.userProperties + [(Self.hopProperty, "")]
+    where key.contains("\0") || value.contains("\0") {
       throw ActionError(.permanent, "republish user property '\(key)' contains a NUL character")
     }
     properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
     try await publisher.publish(
-      topic: rendered, payload: input.evaluation.payload, qos: configuration.qos, retain: configuration.retain,
+      topic: rendered, payload: input.evaluation.payload, qos: configuration.qos,
+      retain: configuration.retain,
       properties: properties)
   }
 

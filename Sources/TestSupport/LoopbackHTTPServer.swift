@@ -124,7 +124,8 @@ public final class LoopbackHTTPServer: Sendable {
       case .end:
         guard let head, let server = server.server.withLock({ $0 }) else { return }
         let request = Request(
-          method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
+          method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
+          body: body)
         let reply = server.receive(request)
         let keepAlive = head.isKeepAlive
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -67,7 +67,8 @@ public final class MosquittoBroker: @unchecked Sendable {
     let deadline = Date().addingTimeInterval(10)
     while !ProcessSupport.isListening(port: port) {
       if !ProcessSupport.isRunning(pid: pid!) || Date() > deadline {
-        let log = (try? String(contentsOf: folder.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
+        let log =
+          (try? String(contentsOf: folder.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
         stop()
         throw TestPeerError("mosquitto did not listen on 127.0.0.1:\(port) within 10 s: \(log)")
       }
@@ -99,11 +100,15 @@ public final class MosquittoBroker: @unchecked Sendable {
     try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(
       toFile: path("server.ext"), atomically: true, encoding: .utf8)
     for (name, subject, extensions) in [
-      ("server", "/CN=localhost", ["-extfile", path("server.ext")]), ("client", "/CN=iotrules-test-client", []),
+      ("server", "/CN=localhost", ["-extfile", path("server.ext")]),
+      ("client", "/CN=iotrules-test-client", []),
     ] {
       try ProcessSupport.run(
         openssl,
-        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", path("\(name).key"), "-out", path("\(name).csr")])
+        [
+          "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", path("\(name).key"), "-out",
+          path("\(name).csr"),
+        ])
       try ProcessSupport.run(
         openssl,
         [

@@ -24,7 +24,8 @@ public enum ProcessSupport {
       if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }
     throw TestPeerError(
-      "the program '\(program)' is missing: install the Debian package '\(package)' (apt-get install -y \(package))")
+      "the program '\(program)' is missing: install the Debian package '\(package)' (apt-get install -y \(package))"
+    )
   }
 
   /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -37,7 +38,9 @@ public enum ProcessSupport {
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
     }
     guard bound == 0 else { throw TestPeerError("bind() failed: errno \(errno)") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -66,7 +69,8 @@ public enum ProcessSupport {
 
   /// Runs a program to completion and throws, with its output, when it exits non-zero.
   @discardableResult
-  public static func run(_ executable: String, _ arguments: [String], in folder: URL? = nil) throws -> String {
+  public static func run(_ executable: String, _ arguments: [String], in folder: URL? = nil) throws -> String
+  {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -79,7 +83,8 @@ public enum ProcessSupport {
     process.waitUntilExit()
     let text = String(decoding: output, as: UTF8.self)
     guard process.terminationStatus == 0 else {
-      throw TestPeerError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+      throw TestPeerError(
+        "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
     }
     return text
   }

@@ -7,12 +7,17 @@ import Synchronization
 import TestSupport
 import Testing
 
-func input(_ json: String, topic: String = "sensors/7/temp", value: Value? = nil, userProperties: [(key: String, value: String)] = [])
+func input(
+  _ json: String, topic: String = "sensors/7/temp", value: Value? = nil,
+  userProperties: [(key: String, value: String)] = []
+)
   -> ActionInput
 {
   ActionInput(
     ruleName: "r", evaluation: Evaluation(output: Array(json.utf8), value: value ?? .object(OrderedObject())),
-    message: Message(topic: topic, payload: Array(json.utf8), receivedAtMs: 1_700_000_000_000, userProperties: userProperties))
+    message: Message(
+      topic: topic, payload: Array(json.utf8), receivedAtMs: 1_700_000_000_000, userProperties: userProperties
+    ))
 }
 
 /// A publisher that records what it was asked to publish.
@@ -27,16 +32,23 @@ final class RecordingPublisher: Publisher {
 
 @Suite("Republish action")
 struct RepublishActionTests {
-  @Test("configuration decodes with AWS's defaults and validates", arguments: [
-    (#"{"topic": "a/b"}"#, nil),
-    (#"{"topic": ""}"#, "republish.topic: must not be empty"),
-    (#"{"topic": "a/b", "qos": 2}"#, "republish.qos: must be 0 or 1, not 2"),
-    (#"{"topic": "a/+/b"}"#, "republish.topic: the topic 'a/+/b' contains a wildcard"),
-    (#"{"topic": "a//b"}"#, "republish.topic: the topic 'a//b' has an empty level"),
-    (#"{"topic": "1/2/3/4/5/6/7/8/9"}"#, "republish.topic: the topic '1/2/3/4/5/6/7/8/9' has 9 levels; at most 8 are allowed"),
-    (#"{"topic": "a", "headers": {"payloadFormatIndicator": "TEXT"}}"#,
-     "republish.headers.payloadFormatIndicator: must be UNSPECIFIED_BYTES or UTF8_DATA, not 'TEXT'"),
-  ] as [(String, String?)])
+  @Test(
+    "configuration decodes with AWS's defaults and validates",
+    arguments: [
+      (#"{"topic": "a/b"}"#, nil),
+      (#"{"topic": ""}"#, "republish.topic: must not be empty"),
+      (#"{"topic": "a/b", "qos": 2}"#, "republish.qos: must be 0 or 1, not 2"),
+      (#"{"topic": "a/+/b"}"#, "republish.topic: the topic 'a/+/b' contains a wildcard"),
+      (#"{"topic": "a//b"}"#, "republish.topic: the topic 'a//b' has an empty level"),
+      (
+        #"{"topic": "1/2/3/4/5/6/7/8/9"}"#,
+        "republish.topic: the topic '1/2/3/4/5/6/7/8/9' has 9 levels; at most 8 are allowed"
+      ),
+      (
+        #"{"topic": "a", "headers": {"payloadFormatIndicator": "TEXT"}}"#,
+        "republish.headers.payloadFormatIndicator: must be UNSPECIFIED_BYTES or UTF8_DATA, not 'TEXT'"
+      ),
+    ] as [(String, String?)])
   func validation(json: String, expected: String?) throws {
     let configuration = try JSONDecoder().decode(RepublishAction.Configuration.self, from: Data(json.utf8))
     #expect(configuration.qos == 0 || json.contains("qos"))
@@ -68,13 +80,16 @@ struct RepublishActionTests {
     #expect(
       sent.properties
         == PublishProperties(
-          contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 30, payloadFormatIndicator: 1,
-          responseTopic: "replies/t1", userProperties: [("origin", "rules"), (RepublishAction.hopProperty, "3")]))
+          contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 30,
+          payloadFormatIndicator: 1,
+          responseTopic: "replies/t1",
+          userProperties: [("origin", "rules"), (RepublishAction.hopProperty, "3")]))
   }
 
   @Test("a message that already went round maxHops times is refused permanently")
   func hopLimit() async throws {
-    let action = try RepublishAction(configuration: .init(topic: "loop/x", maxHops: 3), publisher: RecordingPublisher())
+    let action = try RepublishAction(
+      configuration: .init(topic: "loop/x", maxHops: 3), publisher: RecordingPublisher())
     await #expect(throws: ActionError.self) {
       try await action.perform(input("{}", userProperties: [(RepublishAction.hopProperty, "3")]))
     }
@@ -112,8 +127,10 @@ struct RepublishActionTests {
     defer { engine.cancel() }
     let alerts = Collector()
     let watcher = Task {
-      try await MQTTSource(options: try MQTTOptions(url: broker.url, clientID: unique("watch")), filters: ["alerts/#"])
-        .run(deliver: alerts.deliver)
+      try await MQTTSource(
+        options: try MQTTOptions(url: broker.url, clientID: unique("watch")), filters: ["alerts/#"]
+      )
+      .run(deliver: alerts.deliver)
     }
     defer { watcher.cancel() }
     let devices = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("dev")))
@@ -121,7 +138,10 @@ struct RepublishActionTests {
     defer { devices.shutdown() }
     #expect(
       await eventually(within: 10) {
-        Task { try? await devices.publish(topic: "sensors/probe/temp", payload: Array("p".utf8), qos: 1, retain: false, properties: .init()) }
+        Task {
+          try? await devices.publish(
+            topic: "sensors/probe/temp", payload: Array("p".utf8), qos: 1, retain: false, properties: .init())
+        }
         return alerts.count > 0
       })
     try await Task.sleep(for: .milliseconds(200))
@@ -163,7 +183,10 @@ struct KafkaActionTests {
     try await run.value
     let messages = received.messages.withLock { $0 }
     #expect(received.payloads == (0..<5).map { #"{"n":\#($0)}"# })
-    #expect(messages.allSatisfy { $0.topic == "device-7" && $0.clientID == "iotrules" && $0.origin.hasPrefix("out/1@") })
+    #expect(
+      messages.allSatisfy {
+        $0.topic == "device-7" && $0.clientID == "iotrules" && $0.origin.hasPrefix("out/1@")
+      })
   }
 
   @Test("an unknown partition is a permanent failure; validation names the field")
@@ -189,10 +212,13 @@ struct KafkaActionTests {
 
 @Suite("HTTP action against a loopback server", .serialized)
 struct HTTPActionTests {
-  private func action(_ server: LoopbackHTTPServer, _ configure: (inout HTTPAction.Configuration) -> Void = { _ in })
+  private func action(
+    _ server: LoopbackHTTPServer, _ configure: (inout HTTPAction.Configuration) -> Void = { _ in }
+  )
     async throws -> HTTPAction
   {
-    var configuration = HTTPAction.Configuration(url: server.url("/hook"), headers: [.init(key: "X-Token", value: "abc")])
+    var configuration = HTTPAction.Configuration(
+      url: server.url("/hook"), headers: [.init(key: "X-Token", value: "abc")])
     configure(&configuration)
     let action = try HTTPAction(configuration: configuration)
     try await action.start()

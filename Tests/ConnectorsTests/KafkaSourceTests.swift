@@ -46,7 +46,8 @@ struct KafkaSourceTests {
     try await produce(producer, topic: "readings", range: 0..<100, partitions: 4)
 
     let collector = Collector()
-    var options = try KafkaSourceOptions(url: "kafka://\(cluster.bootstrapServers)/readings?group=\(unique("g"))")
+    var options = try KafkaSourceOptions(
+      url: "kafka://\(cluster.bootstrapServers)/readings?group=\(unique("g"))")
     options.shutdownDrainSeconds = 2
     let source = KafkaSource(options: options)
     let run = Task {
@@ -59,7 +60,8 @@ struct KafkaSourceTests {
     run.cancel()
     try await run.value
     let messages = collector.messages.withLock { $0 }
-    #expect(Set(messages.map { String(decoding: $0.payload, as: UTF8.self) }) == Set((0..<100).map { "m\($0)" }))
+    #expect(
+      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) }) == Set((0..<100).map { "m\($0)" }))
     let m5 = try #require(messages.first { $0.payload == Array("m5".utf8) })
     #expect(m5.topic == "sensors/1/temp")
     #expect(m5.clientID == "dev-5")

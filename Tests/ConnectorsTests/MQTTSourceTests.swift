@@ -45,18 +45,28 @@ struct MQTTSourceTests {
     // Subscribing is asynchronous: publish a probe until the first one arrives.
     #expect(
       await eventually(within: 10) {
-        Task { try? await publisher.publish(topic: "other/probe", payload: [1], qos: 0, retain: false, properties: .init()) }
+        Task {
+          try? await publisher.publish(
+            topic: "other/probe", payload: [1], qos: 0, retain: false, properties: .init())
+        }
         return collector.count > 0
       })
     collector.messages.withLock { $0.removeAll() }
     let properties = PublishProperties(
-      contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 60, payloadFormatIndicator: 1,
+      contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 60,
+      payloadFormatIndicator: 1,
       responseTopic: "reply/here", userProperties: [("clientid", "device-7"), ("k", "v1"), ("k", "v2")])
     try await publisher.publish(
-      topic: "sensors/7/temp", payload: Array(#"{"t":21}"#.utf8), qos: 1, retain: false, properties: properties)
-    try await publisher.publish(topic: "sensors/7/humidity", payload: [0], qos: 1, retain: false, properties: .init())
-    try await publisher.publish(topic: "sensors/8/temp", payload: Array("x".utf8), qos: 0, retain: false, properties: .init())
-    #expect(await eventually(within: 10) { collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") }.count } >= 2 })
+      topic: "sensors/7/temp", payload: Array(#"{"t":21}"#.utf8), qos: 1, retain: false,
+      properties: properties)
+    try await publisher.publish(
+      topic: "sensors/7/humidity", payload: [0], qos: 1, retain: false, properties: .init())
+    try await publisher.publish(
+      topic: "sensors/8/temp", payload: Array("x".utf8), qos: 0, retain: false, properties: .init())
+    #expect(
+      await eventually(within: 10) {
+        collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") }.count } >= 2
+      })
     try await Task.sleep(for: .milliseconds(200))
     let received = collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") } }
     #expect(received.map(\.topic) == ["sensors/7/temp", "sensors/8/temp"])
@@ -84,10 +94,15 @@ struct MQTTSourceTests {
     defer { publisher.shutdown() }
 
     let first = Collector()
-    let firstRun = Task { try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: first.deliver) }
+    let firstRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: first.deliver)
+    }
     #expect(
       await eventually(within: 10) {
-        Task { try? await publisher.publish(topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init()) }
+        Task {
+          try? await publisher.publish(
+            topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
         return first.count > 0
       })
     firstRun.cancel()
@@ -97,7 +112,9 @@ struct MQTTSourceTests {
     try await publishAll(publisher, topic: { "jobs/\($0 % 3)" }, payload: { "m\($0)" }, count: 200)
 
     let second = Collector()
-    let secondRun = Task { try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: second.deliver) }
+    let secondRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: second.deliver)
+    }
     defer { secondRun.cancel() }
     #expect(await eventually(within: 15) { Set(second.payloads).isSuperset(of: (0..<200).map { "m\($0)" }) })
     #expect(Set(second.payloads).count >= 200)
@@ -111,12 +128,14 @@ struct MQTTSourceTests {
     let b = Collector()
     let runA = Task {
       try await MQTTSource(
-        options: try MQTTOptions(url: broker.url, clientID: unique("a")), filters: ["work/#"], sharedGroup: "g"
+        options: try MQTTOptions(url: broker.url, clientID: unique("a")), filters: ["work/#"],
+        sharedGroup: "g"
       ).run(deliver: a.deliver)
     }
     let runB = Task {
       try await MQTTSource(
-        options: try MQTTOptions(url: broker.url, clientID: unique("b")), filters: ["work/#"], sharedGroup: "g"
+        options: try MQTTOptions(url: broker.url, clientID: unique("b")), filters: ["work/#"],
+        sharedGroup: "g"
       ).run(deliver: b.deliver)
     }
     defer {
@@ -129,7 +148,10 @@ struct MQTTSourceTests {
     // Wait until both members are subscribed: probes reach each of them.
     #expect(
       await eventually(within: 10) {
-        Task { try? await publisher.publish(topic: "work/probe", payload: [1], qos: 1, retain: false, properties: .init()) }
+        Task {
+          try? await publisher.publish(
+            topic: "work/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
         return a.count > 0 && b.count > 0
       })
     try await Task.sleep(for: .milliseconds(300))
@@ -158,14 +180,20 @@ struct MQTTSourceTests {
       return options
     }
     let collector = Collector()
-    let run = Task { try await MQTTSource(options: try options("tls-src"), filters: ["secure/#"]).run(deliver: collector.deliver) }
+    let run = Task {
+      try await MQTTSource(options: try options("tls-src"), filters: ["secure/#"]).run(
+        deliver: collector.deliver)
+    }
     defer { run.cancel() }
     let publisher = MQTTPublisher(options: try options("tls-pub"))
     try await publisher.start()
     defer { publisher.shutdown() }
     #expect(
       await eventually(within: 10) {
-        Task { try? await publisher.publish(topic: "secure/x", payload: Array("hi".utf8), qos: 1, retain: false, properties: .init()) }
+        Task {
+          try? await publisher.publish(
+            topic: "secure/x", payload: Array("hi".utf8), qos: 1, retain: false, properties: .init())
+        }
         return collector.count > 0
       })
     #expect(collector.messages.withLock { $0.first?.topic } == "secure/x")
@@ -178,7 +206,8 @@ struct MQTTSourceTests {
     let released = Mutex(false)
     let entered = Mutex(0)
     let accepted = Collector()
-    let source = MQTTSource(options: try MQTTOptions(url: broker.url, clientID: unique("bp")), filters: ["bp/#"])
+    let source = MQTTSource(
+      options: try MQTTOptions(url: broker.url, clientID: unique("bp")), filters: ["bp/#"])
     let run = Task {
       try await source.run { message in
         entered.withLock { $0 += 1 }
@@ -194,7 +223,10 @@ struct MQTTSourceTests {
     defer { publisher.shutdown() }
     #expect(
       await eventually(within: 10) {
-        Task { try? await publisher.publish(topic: "bp/probe", payload: [1], qos: 1, retain: false, properties: .init()) }
+        Task {
+          try? await publisher.publish(
+            topic: "bp/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
         return accepted.count > 0
       })
     try await Task.sleep(for: .milliseconds(200))

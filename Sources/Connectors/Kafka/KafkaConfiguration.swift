@@ -63,7 +63,9 @@ public struct KafkaSourceOptions: Sendable {
   }
 
   /// Parses `kafka://host:port[,host:port]/topicA[,topicB]?group=G`.
-  public init(url: String, config: [(key: String, value: String)] = [], topicFrom: TopicFrom = .key) throws(ConnectorError) {
+  public init(url: String, config: [(key: String, value: String)] = [], topicFrom: TopicFrom = .key)
+    throws(ConnectorError)
+  {
     guard url.hasPrefix("kafka://") else {
       throw ConnectorError("'\(url)' is not a Kafka URL; expected kafka://host:port/topic?group=G")
     }
@@ -116,7 +118,8 @@ enum KafkaConfigBuilder {
       let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
       if result != RD_KAFKA_CONF_OK {
         rd_kafka_conf_destroy(conf)
-        let message = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let message = String(
+          decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         throw ConnectorError("Kafka setting '\(key)': \(message)")
       }
     }
@@ -128,7 +131,8 @@ enum KafkaConfigBuilder {
     var errorText = [CChar](repeating: 0, count: 512)
     guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
       rd_kafka_conf_destroy(conf)
-      let message = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let message = String(
+        decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       throw ConnectorError("cannot create the Kafka client: \(message)")
     }
     return handle

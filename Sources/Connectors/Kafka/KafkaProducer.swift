@@ -43,7 +43,8 @@ public final class KafkaProducer: @unchecked Sendable {
         pending.continuation.resume(returning: .success(()))
       } else {
         let permanent =
-          error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || error == RD_KAFKA_RESP_ERR_INVALID_MSG
+          error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+          || error == RD_KAFKA_RESP_ERR_INVALID_MSG
           || error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
         pending.continuation.resume(
           returning: .failure(
@@ -63,9 +64,12 @@ public final class KafkaProducer: @unchecked Sendable {
   /// choose (by key hash). A full local queue or a failed delivery is transient; an unknown partition
   /// or an oversized message is permanent.
   public func produce(
-    topic: String, key: [UInt8]?, value: [UInt8], partition: Int32? = nil, headers: [(key: String, value: String)] = []
+    topic: String, key: [UInt8]?, value: [UInt8], partition: Int32? = nil,
+    headers: [(key: String, value: String)] = []
   ) async throws(ActionError) {
-    if closed.withLock({ $0 }) { throw ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed") }
+    if closed.withLock({ $0 }) {
+      throw ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed")
+    }
     let result: Result<Void, ActionError> = await withCheckedContinuation { continuation in
       let pending = Unmanaged.passRetained(Pending(continuation, topic: topic))
       var headerList: OpaquePointer? = nil
@@ -88,12 +92,14 @@ public final class KafkaProducer: @unchecked Sendable {
       if error != RD_KAFKA_RESP_ERR_NO_ERROR {
         if let headerList { rd_kafka_headers_destroy(headerList) }
         pending.release()
-        let permanent = error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+        let permanent =
+          error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
         continuation.resume(
           returning: .failure(
             ActionError(
               permanent ? .permanent : .transient,
-              "producing to '\(topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))")))
+              "producing to '\(topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))")
+          ))
       }
     }
     try result.get()
@@ -108,7 +114,8 @@ public final class KafkaProducer: @unchecked Sendable {
     guard first else { return }
     let remaining = rd_kafka_flush(handle, timeoutMs)
     if remaining != RD_KAFKA_RESP_ERR_NO_ERROR {
-      logger.warning("Kafka producer closed with undelivered messages: \(KafkaConfigBuilder.errorText(remaining))")
+      logger.warning(
+        "Kafka producer closed with undelivered messages: \(KafkaConfigBuilder.errorText(remaining))")
     }
     stopRequested.store(true, ordering: .releasing)
     pollThreadDone.wait()

@@ -112,7 +112,9 @@ private final class KafkaConsumer: @unchecked Sendable {
 
   func requestStop() { stopRequested.store(true, ordering: .releasing) }
 
-  private static func partitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
+  private static func partitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>)
+    -> [TopicPartition]
+  {
     (0..<Int(list.pointee.cnt)).map { index in
       let element = list.pointee.elems[index]
       return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
@@ -120,7 +122,8 @@ private final class KafkaConsumer: @unchecked Sendable {
   }
 
   private func rebalance(
-    handle: OpaquePointer?, error: rd_kafka_resp_err_t, partitions list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    handle: OpaquePointer?, error: rd_kafka_resp_err_t,
+    partitions list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
   ) {
     let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
     let partitions = Self.partitions(list)
@@ -160,7 +163,8 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func commit(async: Bool) {
     let error = rd_kafka_commit(handle, nil, async ? 1 : 0)
     if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
-      logger.warning("committing offsets in group \(options.group) failed: \(KafkaConfigBuilder.errorText(error))")
+      logger.warning(
+        "committing offsets in group \(options.group) failed: \(KafkaConfigBuilder.errorText(error))")
     }
   }
 
@@ -183,7 +187,9 @@ private final class KafkaConsumer: @unchecked Sendable {
     let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
     while tracker.outstanding > 0 && Date() < deadline { usleep(5_000) }
     if tracker.outstanding > 0 {
-      logger.warning("\(tracker.outstanding) Kafka messages were not acknowledged before shutdown; they will be redelivered")
+      logger.warning(
+        "\(tracker.outstanding) Kafka messages were not acknowledged before shutdown; they will be redelivered"
+      )
     }
     store(tracker.takeStorable())
     commit(async: false)
@@ -200,14 +206,17 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     let kafkaTopic = String(cString: rd_kafka_topic_name(record.rkt))
     let payload = record.payload.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: record.len)) } ?? []
-    let key = record.key.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self) }
+    let key = record.key.map {
+      String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self)
+    }
     var headers: OpaquePointer? = nil
     if rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR { headers = nil }
     func header(_ name: String) -> String? {
       guard let headers else { return nil }
       var value: UnsafeRawPointer? = nil
       var size = 0
-      guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value else {
+      guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value
+      else {
         return nil
       }
       return String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)

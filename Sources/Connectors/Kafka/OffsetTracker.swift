@@ -73,7 +73,8 @@ final class OffsetTracker: Sendable {
   }
 
   /// Records an acknowledgement.
-  func acknowledge(_ partition: TopicPartition, offset: Int64, epoch: Int, _ acknowledgement: Acknowledgement) {
+  func acknowledge(_ partition: TopicPartition, offset: Int64, epoch: Int, _ acknowledgement: Acknowledgement)
+  {
     state.withLock { state in
       guard var entry = state.partitions[partition], entry.epoch == epoch else { return }
       // Offsets of one partition are delivered in increasing order: binary search the live range.

@@ -52,7 +52,9 @@ final class MQTTConnection: @unchecked Sendable {
   }()
 
   /// Creates the client (no network yet). `onMessage` runs on libmosquitto's thread.
-  init(options: MQTTOptions, logger: Logger, onMessage: (@Sendable (MQTTIncoming) -> Void)?) throws(ConnectorError) {
+  init(options: MQTTOptions, logger: Logger, onMessage: (@Sendable (MQTTIncoming) -> Void)?)
+    throws(ConnectorError)
+  {
     _ = Self.libraryInitialised
     self.options = options
     self.logger = logger
@@ -89,7 +91,9 @@ final class MQTTConnection: @unchecked Sendable {
       throw ConnectorError("a password is configured for \(options.url) but no username")
     }
     if options.useTLS {
-      for (name, path) in [("CA", options.caFile), ("certificate", options.certificateFile), ("key", options.keyFile)] {
+      for (name, path) in [
+        ("CA", options.caFile), ("certificate", options.certificateFile), ("key", options.keyFile),
+      ] {
         if let path, !FileManager.default.isReadableFile(atPath: path) {
           throw ConnectorError("cannot read the TLS \(name) file \(path)")
         }
@@ -99,7 +103,8 @@ final class MQTTConnection: @unchecked Sendable {
       }
       let caPath: String? = options.caFile == nil ? "/etc/ssl/certs" : nil
       try check(
-        mosquitto_tls_set(handle, options.caFile, caPath, options.certificateFile, options.keyFile, nil), "TLS setup")
+        mosquitto_tls_set(handle, options.caFile, caPath, options.certificateFile, options.keyFile, nil),
+        "TLS setup")
     }
     try check(
       mosquitto_reconnect_delay_set(
@@ -140,7 +145,9 @@ final class MQTTConnection: @unchecked Sendable {
       let code = await Self.runBlocking { [self] in connectOnce() }
       if code == MOSQ_ERR_SUCCESS.rawValue { break }
       let reason = String(cString: mosquitto_strerror(code))
-      guard code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue || code == MOSQ_ERR_CONN_REFUSED.rawValue
+      guard
+        code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
+          || code == MOSQ_ERR_CONN_REFUSED.rawValue
       else {
         throw ConnectorError("cannot connect to \(options.url): \(reason)")
       }
@@ -166,9 +173,11 @@ final class MQTTConnection: @unchecked Sendable {
     var properties: OpaquePointer? = nil
     defer { mosquitto_property_free_all(&properties) }
     if options.protocolVersion == .v5 && options.persistentSession {
-      mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), options.sessionExpirySeconds)
+      mosquitto_property_add_int32(
+        &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), options.sessionExpirySeconds)
     }
-    return mosquitto_connect_bind_v5(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds), nil, properties)
+    return mosquitto_connect_bind_v5(
+      handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds), nil, properties)
   }
 
   private static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
@@ -185,7 +194,8 @@ final class MQTTConnection: @unchecked Sendable {
         defer { state.connectWaiter = nil }
         return state.connectWaiter
       }
-      waiter?.resume(returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(reason)")))
+      waiter?.resume(
+        returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(reason)")))
       return
     }
     let (waiter, filters, reconnect) = state.withLock { state in
@@ -213,7 +223,8 @@ final class MQTTConnection: @unchecked Sendable {
   private func handleDisconnect(rc: Int32) {
     state.withLock { $0.connected = false }
     if rc != 0 {
-      logger.warning("disconnected from \(options.url): \(String(cString: mosquitto_strerror(rc))); reconnecting")
+      logger.warning(
+        "disconnected from \(options.url): \(String(cString: mosquitto_strerror(rc))); reconnecting")
     }
   }
 
@@ -246,7 +257,8 @@ final class MQTTConnection: @unchecked Sendable {
       if code != MOSQ_ERR_SUCCESS.rawValue {
         continuation.resume(
           returning: .failure(
-            ConnectorError("subscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")))
+            ConnectorError("subscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))"))
+        )
       }
     }
     try result.get()
@@ -270,7 +282,9 @@ final class MQTTConnection: @unchecked Sendable {
     let topic = String(cString: message.topic)
     var payload = [UInt8](repeating: 0, count: Int(message.payloadlen))
     if message.payloadlen > 0, let source = message.payload {
-      payload.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(message.payloadlen))) }
+      payload.withUnsafeMutableBytes {
+        $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(message.payloadlen)))
+      }
     }
     var named: [String: Value] = [:]
     var user: [(key: String, value: String)] = []
@@ -303,7 +317,9 @@ final class MQTTConnection: @unchecked Sendable {
       case Int32(MQTT_PROP_USER_PROPERTY.rawValue):
         var key: UnsafeMutablePointer<CChar>? = nil
         var value: UnsafeMutablePointer<CChar>? = nil
-        if mosquitto_property_read_string_pair(current, identifier, &key, &value, false) != nil, let key, let value {
+        if mosquitto_property_read_string_pair(current, identifier, &key, &value, false) != nil, let key,
+          let value
+        {
           user.append((key: String(cString: key), value: String(cString: value)))
         }
         free(key)
@@ -321,7 +337,9 @@ final class MQTTConnection: @unchecked Sendable {
 
   private func readString(_ property: OpaquePointer, _ identifier: Int32) -> String? {
     var value: UnsafeMutablePointer<CChar>? = nil
-    guard mosquitto_property_read_string(property, identifier, &value, false) != nil, let value else { return nil }
+    guard mosquitto_property_read_string(property, identifier, &value, false) != nil, let value else {
+      return nil
+    }
     defer { free(value) }
     return String(cString: value)
   }
@@ -345,7 +363,8 @@ final class MQTTConnection: @unchecked Sendable {
       if let value = properties.correlationData {
         value.withUnsafeBytes { buffer in
           _ = mosquitto_property_add_binary(
-            &list, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), buffer.baseAddress, UInt16(clamping: buffer.count))
+            &list, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), buffer.baseAddress,
+            UInt16(clamping: buffer.count))
         }
       }
       if let value = properties.messageExpiry {
@@ -355,7 +374,8 @@ final class MQTTConnection: @unchecked Sendable {
         mosquitto_property_add_byte(&list, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), value)
       }
       for pair in properties.userProperties {
-        mosquitto_property_add_string_pair(&list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value)
+        mosquitto_property_add_string_pair(
+          &list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value)
       }
     }
     var mid: Int32 = 0
@@ -365,9 +385,11 @@ final class MQTTConnection: @unchecked Sendable {
     }
     guard code == MOSQ_ERR_SUCCESS.rawValue else {
       let reason = String(cString: mosquitto_strerror(code))
-      let permanent = code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
+      let permanent =
+        code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
         || code == MOSQ_ERR_MALFORMED_UTF8.rawValue || code == MOSQ_ERR_OVERSIZE_PACKET.rawValue
-      throw ActionError(permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
+      throw ActionError(
+        permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
     }
     guard qos > 0 else { return }
     let timeout = options.publishTimeoutSeconds
@@ -404,7 +426,10 @@ final class MQTTConnection: @unchecked Sendable {
     let result: Result<Void, ActionError> =
       reason >= 0x80
       ? .failure(
-        ActionError(.permanent, "the broker \(options.url) refused the publish: \(String(cString: mosquitto_reason_string(reason)))"))
+        ActionError(
+          .permanent,
+          "the broker \(options.url) refused the publish: \(String(cString: mosquitto_reason_string(reason)))"
+        ))
       : .success(())
     let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ActionError>, Never>? in
       switch state.publishes[mid] {
