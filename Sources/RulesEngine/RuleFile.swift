@@ -262,7 +262,7 @@ public enum RuleFile {
   }
 
   /// A cheap fingerprint (FNV-1a 64 and the length) of the file's bytes.
-  static func fingerprint(_ bytes: [UInt8]) -> [UInt8] {
+  public static func fingerprint(_ bytes: [UInt8]) -> [UInt8] {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes {
       hash ^= UInt64(byte)
