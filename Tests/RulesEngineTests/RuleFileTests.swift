@@ -51,8 +51,8 @@ struct RuleFileTests {
       """
     let found = errors(text)
     #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:3:") && $0.contains("unknown action kind 'republish'") })
-    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:4:6:") && $0.contains("exactly one key") })
-    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:5:40:") && $0.contains("'retry.attempts' must be between 1 and 100") })
+    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:4:4:") && $0.contains("exactly one key") })
+    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:5:38:") && $0.contains("'retry.attempts' must be between 1 and 100") })
   }
 
   @Test func tooManyActions() {
