@@ -40,6 +40,9 @@ struct RunCommand: AsyncParsableCommand {
   @Flag(name: .long, help: "Keep reading the source at its end.")
   var follow = false
 
+  @Option(name: .customLong("reload-interval-ms"), help: "How often rule files are polled for changes.")
+  var reloadIntervalMs: Int = 1000
+
   func validate() throws {
     if rules.isEmpty { throw ValidationError("give at least one --rules folder") }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
@@ -62,6 +65,7 @@ struct RunCommand: AsyncParsableCommand {
     configuration.metricsPort = metricsPort
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
+    configuration.reloadPollMs = max(10, reloadIntervalMs)
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)
