@@ -39,7 +39,8 @@ enum FileSystem {
   /// An `ActionError` for `code`: permanent where trying again cannot help.
   static func error(_ code: Int32, _ what: String) -> ActionError {
     let permanent: Set<Int32> = [EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EEXIST, EINVAL]
-    return ActionError(permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
+    return ActionError(
+      permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
   }
 
   /// Creates the folders above `path`.

@@ -55,9 +55,9 @@ public final class FileArchiveAction: BatchAction {
   static let maxOpenFiles = 64
 
   /// Builds the action from its configuration.
-  public init(configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock()) throws(
-    ActionConfigurationError
-  ) {
+  public init(configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock())
+    throws(ActionConfigurationError)
+  {
     let reader = ConfigurationReader(node: configuration, kind: "file")
     try reader.checkKeys(["path", "root", "rotate", "fsync"])
     let pathNode = try reader.string("path", required: true)!
@@ -78,7 +78,8 @@ public final class FileArchiveAction: BatchAction {
       // The root is the folder part before the first template.
       let bytes = Array(pathText.utf8)
       var firstTemplate = bytes.count
-      for index in 0..<max(0, bytes.count - 1) where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{") {
+      for index in 0..<max(0, bytes.count - 1)
+      where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{") {
         firstTemplate = index
         break
       }
@@ -96,7 +97,8 @@ public final class FileArchiveAction: BatchAction {
         throw ActionConfigurationError("'rotate' must be an object", at: rotate.position)
       }
       for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
-        throw ActionConfigurationError("unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
+        throw ActionConfigurationError(
+          "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
       }
       maxBytes = try reader.int("maxBytes", in: rotate, minimum: 1)
       maxAgeSeconds = try reader.int("maxAgeSeconds", in: rotate, minimum: 1)
@@ -106,7 +108,8 @@ public final class FileArchiveAction: BatchAction {
     }
     if let syncNode = configuration["fsync"] {
       guard let text = syncNode.string, let mode = SyncMode(rawValue: text) else {
-        throw ActionConfigurationError("'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
+        throw ActionConfigurationError(
+          "'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
       }
       sync = mode
     } else {
@@ -154,7 +157,9 @@ public final class FileArchiveAction: BatchAction {
       if sync == .batch {
         for (path, fd) in touched where fsync(fd) != 0 {
           let error = FileSystem.error(errno, "fsync \(path)")
-          for index in inputs.indices where targets[index] == path && results[index] == nil { results[index] = error }
+          for index in inputs.indices where targets[index] == path && results[index] == nil {
+            results[index] = error
+          }
         }
       }
     }
@@ -183,9 +188,11 @@ public final class FileArchiveAction: BatchAction {
 
   /// Renders the path and checks it stays inside the root.
   func resolve(_ input: ActionInput) -> Result<String, ActionError> {
-    let rendered = relative.render(context: input.message.evaluationContext(), variables: input.evaluation.variables)
+    let rendered = relative.render(
+      context: input.message.evaluationContext(), variables: input.evaluation.variables)
     if let problem = Self.problem(inRelativePath: rendered) {
-      return .failure(ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
+      return .failure(
+        ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
     }
     return .success(root == "/" ? "/" + rendered : root + "/" + rendered)
   }
@@ -203,7 +210,9 @@ public final class FileArchiveAction: BatchAction {
     return nil
   }
 
-  func descriptor(for path: String, adding count: Int, now: Int, files: inout [String: OpenFile]) throws(ActionError) -> Int32 {
+  func descriptor(for path: String, adding count: Int, now: Int, files: inout [String: OpenFile])
+    throws(ActionError) -> Int32
+  {
     if var file = files[path] {
       let tooBig = maxBytes.map { file.size > 0 && file.size + count > $0 } ?? false
       let tooOld = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
@@ -216,7 +225,9 @@ public final class FileArchiveAction: BatchAction {
       files[path] = file
       return file.descriptor
     }
-    if files.count >= Self.maxOpenFiles, let oldest = files.min(by: { $0.value.openedAtMs < $1.value.openedAtMs }) {
+    if files.count >= Self.maxOpenFiles,
+      let oldest = files.min(by: { $0.value.openedAtMs < $1.value.openedAtMs })
+    {
       if sync != .never { fsync(oldest.value.descriptor) }
       close(oldest.value.descriptor)
       files[oldest.key] = nil

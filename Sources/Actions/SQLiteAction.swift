@@ -50,7 +50,8 @@ public final class SQLiteAction: BatchAction {
     busyTimeoutMs = try reader.int("busyTimeoutMs") ?? 1000
     if let columnsNode = configuration["columns"] {
       guard let members = columnsNode.members, !members.isEmpty else {
-        throw ActionConfigurationError("'columns' must be a non-empty object of column name to template", at: columnsNode.position)
+        throw ActionConfigurationError(
+          "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
       }
       var list: [(String, Template)] = []
       for member in members {
@@ -58,7 +59,8 @@ public final class SQLiteAction: BatchAction {
           throw ActionConfigurationError("invalid column name '\(member.key)'", at: member.keyPosition)
         }
         guard member.value.string != nil else {
-          throw ActionConfigurationError("column '\(member.key)' must be a template string", at: member.value.position)
+          throw ActionConfigurationError(
+            "column '\(member.key)' must be a template string", at: member.value.position)
         }
         list.append((member.key, try reader.template(member.value, context: context)))
       }
@@ -143,18 +145,23 @@ public final class SQLiteAction: BatchAction {
     if let columns {
       let context = input.message.evaluationContext()
       return .success(
-        columns.map { ($0.name, $0.template.render(context: context, variables: input.evaluation.variables).databaseValue) })
+        columns.map {
+          ($0.name, $0.template.render(context: context, variables: input.evaluation.variables).databaseValue)
+        })
     }
     guard case .object(let object) = input.evaluation.value else {
       return .failure(
         ActionError(
-          .permanent, "the result is \(input.evaluation.value.typeName), not an object: without 'columns' each key is a column"))
+          .permanent,
+          "the result is \(input.evaluation.value.typeName), not an object: without 'columns' each key is a column"
+        ))
     }
     var row: [(String, DatabaseValue)] = []
     for (key, value) in object.members {
       if value.isUndefined { continue }
       guard isValidIdentifier(key) else {
-        return .failure(ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
+        return .failure(
+          ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
       }
       row.append((key, Self.databaseValue(value)))
     }
@@ -181,7 +188,8 @@ public final class SQLiteAction: BatchAction {
       let columns = try await queue.write { db -> Set<String> in
         var columns = known ?? []
         if known == nil {
-          columns = Set(try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map { $0["name"] as String })
+          columns = Set(
+            try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map { $0["name"] as String })
         }
         for row in rows {
           if columns.isEmpty {
@@ -210,9 +218,13 @@ public final class SQLiteAction: BatchAction {
 
   static func actionError(_ error: any Error, _ what: String) -> ActionError {
     if let error = error as? ActionError { return error }
-    guard let databaseError = error as? DatabaseError else { return ActionError(.transient, "\(what): \(error)") }
+    guard let databaseError = error as? DatabaseError else {
+      return ActionError(.transient, "\(what): \(error)")
+    }
     let code = databaseError.resultCode.primaryResultCode
-    let transient: [ResultCode] = [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PROTOCOL, .SQLITE_NOMEM]
+    let transient: [ResultCode] = [
+      .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
+    ]
     let message = "\(what): \(databaseError.message ?? "\(databaseError.resultCode)") (\(code))"
     return ActionError(transient.contains(code) ? .transient : .permanent, message)
   }

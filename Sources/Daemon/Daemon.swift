@@ -73,14 +73,17 @@ public enum Daemon {
       throw RuleStoreError(message: "unknown source '\(configuration.source)': use file:PATH or -")
     }
     let dispatcher = Dispatcher(
-      ruleSet: .empty, maxInFlight: configuration.maxInFlight, deadLetter: DeadLetterFile(path: configuration.deadLetterPath),
+      ruleSet: .empty, maxInFlight: configuration.maxInFlight,
+      deadLetter: DeadLetterFile(path: configuration.deadLetterPath),
       clock: clock, logger: logger)
-    let reloader = RuleReloader(paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
+    let reloader = RuleReloader(
+      paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
     let loaded = try await reloader.initialLoad()
     for error in loaded.errors {
       for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
     }
-    logger.info("rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
+    logger.info(
+      "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
 
     let source = ReplaySource(input: input, follow: configuration.follow, clock: clock) { line, message in
       logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
@@ -137,7 +140,8 @@ public enum Daemon {
       throw error
     }
     metricsServer?.stop()
-    return DaemonSummary(dispatch: dispatcher.stats, replay: source.currentCounts, seconds: Date().timeIntervalSince(started))
+    return DaemonSummary(
+      dispatch: dispatcher.stats, replay: source.currentCounts, seconds: Date().timeIntervalSince(started))
   }
 }
 
@@ -154,19 +158,34 @@ public enum RuleChecker {
   }
 
   /// Checks every rule file under `paths`.
-  public static func check(paths: [String], builder: any ActionBuilding = ActionFactory.standard) throws -> [FileResult] {
+  public static func check(paths: [String], builder: any ActionBuilding = ActionFactory.standard) throws
+    -> [FileResult]
+  {
     let files = try RuleStore.ruleFiles(in: paths)
     var results: [FileResult] = []
     var names: [String: String] = [:]
     for file in files {
       guard let data = FileManager.default.contents(atPath: file) else {
-        results.append(FileResult(file: file, rule: nil, diagnostics: [RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")]))
+        results.append(
+          FileResult(
+            file: file, rule: nil,
+            diagnostics: [
+              RuleDiagnostic(
+                file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+            ]))
         continue
       }
       do {
         let rule = try RuleFile.load(file: file, bytes: Array(data), builder: builder)
         if let other = names[rule.name] {
-          results.append(FileResult(file: file, rule: nil, diagnostics: [RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: "rule name '\(rule.name)' is already used by \(other)")]))
+          results.append(
+            FileResult(
+              file: file, rule: nil,
+              diagnostics: [
+                RuleDiagnostic(
+                  file: file, position: FilePosition(line: 1, column: 1),
+                  message: "rule name '\(rule.name)' is already used by \(other)")
+              ]))
           continue
         }
         names[rule.name] = file
@@ -185,9 +204,11 @@ public enum RuleChecker {
         "{\"line\":\($0.position.line),\"column\":\($0.position.column),\"message\":\(ErrorRecord.quote($0.message))}"
       }
       let rule = result.rule.map { ErrorRecord.quote($0) } ?? "null"
-      return "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))]}"
+      return
+        "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))]}"
     }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
-    return "{\"files\":[\(files.joined(separator: ","))],\"valid\":\(results.count - invalid),\"invalid\":\(invalid)}"
+    return
+      "{\"files\":[\(files.joined(separator: ","))],\"valid\":\(results.count - invalid),\"invalid\":\(invalid)}"
   }
 }

@@ -15,7 +15,9 @@ public final class MetricsServer: @unchecked Sendable {
   public init(port: Int, registry: PrometheusCollectorRegistry) throws {
     self.registry = registry
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw RuleStoreError(message: "metrics: socket: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else {
+      throw RuleStoreError(message: "metrics: socket: \(String(cString: strerror(errno)))")
+    }
     var yes: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
@@ -23,7 +25,9 @@ public final class MetricsServer: @unchecked Sendable {
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
     }
     guard bound == 0, listen(fd, 16) == 0 else {
       let message = String(cString: strerror(errno))
@@ -90,11 +94,14 @@ public final class MetricsServer: @unchecked Sendable {
         status = "405 Method Not Allowed"
         body = Array("method not allowed\n".utf8)
       }
-      let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+      let head =
+        "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
       let response = Array(head.utf8) + body
       var offset = 0
       while offset < response.count {
-        let sent = response.withUnsafeBytes { send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+        let sent = response.withUnsafeBytes {
+          send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+        }
         if sent <= 0 { break }
         offset += sent
       }

@@ -27,7 +27,9 @@ public enum RuleStore {
       if isFolder.boolValue {
         let names = try FileManager.default.contentsOfDirectory(atPath: path)
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        files += names.filter { RuleFile.isRuleFile($0) && !$0.hasPrefix(".") }.sorted().map { "\(base)/\($0)" }
+        files += names.filter { RuleFile.isRuleFile($0) && !$0.hasPrefix(".") }.sorted().map {
+          "\(base)/\($0)"
+        }
       } else {
         files.append(path)
       }
@@ -44,7 +46,11 @@ public enum RuleStore {
     var names: [String: String] = [:]
     for file in files {
       guard let data = FileManager.default.contents(atPath: file) else {
-        errors.append(RuleFileError([RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")]))
+        errors.append(
+          RuleFileError([
+            RuleDiagnostic(
+              file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+          ]))
         if let old = previous[file] { rules.append(old) }
         continue
       }
@@ -64,7 +70,9 @@ public enum RuleStore {
       if let other = names[rule.name] {
         errors.append(
           RuleFileError([
-            RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: "rule name '\(rule.name)' is already used by \(other)")
+            RuleDiagnostic(
+              file: file, position: FilePosition(line: 1, column: 1),
+              message: "rule name '\(rule.name)' is already used by \(other)")
           ]))
         continue
       }
@@ -105,7 +113,8 @@ public final class RuleReloader: Sendable {
   func scan() -> [String: Date] {
     var times: [String: Date] = [:]
     for file in (try? RuleStore.ruleFiles(in: paths)) ?? [] {
-      times[file] = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? .distantPast
+      times[file] =
+        (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? .distantPast
     }
     return times
   }
@@ -156,7 +165,9 @@ public final class RuleReloader: Sendable {
     let old = dispatcher.swap(to: RuleSet(rules: result.rules))
     logger.info(
       "rules reloaded",
-      metadata: ["rules": "\(result.rules.count)", "changed": "\(fresh.count)", "errors": "\(result.errors.count)"])
+      metadata: [
+        "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "errors": "\(result.errors.count)",
+      ])
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
     if !retired.isEmpty {
       await old.waitUntilIdle()

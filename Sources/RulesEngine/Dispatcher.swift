@@ -230,7 +230,8 @@ public final class Dispatcher: Sendable {
       finish(message, ok: true, snapshot: snapshot, start: start)
       return
     }
-    let tracker = MessageTracker(message: message, snapshot: snapshot, rules: results.count, startNanoseconds: start)
+    let tracker = MessageTracker(
+      message: message, snapshot: snapshot, rules: results.count, startNanoseconds: start)
     for (rule, evaluation) in results {
       if rule.actions.isEmpty {
         tracker.ruleFinished(ok: true, dispatcher: self)
@@ -240,7 +241,8 @@ public final class Dispatcher: Sendable {
       let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
       for configured in rule.actions {
         configured.lane.enqueue(
-          ActionJob(input: input, key: message.topic, tracker: ruleTracker, configured: configured), dispatcher: self)
+          ActionJob(input: input, key: message.topic, tracker: ruleTracker, configured: configured),
+          dispatcher: self)
       }
     }
   }
@@ -366,7 +368,8 @@ public final class Dispatcher: Sendable {
   }
 
   /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
-  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput, firstError: ActionError?) async
+  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput, firstError: ActionError?)
+    async
     -> ActionError?
   {
     var attempt = 1
@@ -408,14 +411,17 @@ public final class Dispatcher: Sendable {
   func record(_ failures: [ErrorRecord.Failure], rule: Rule, tracker: MessageTracker) -> ErrorRecord {
     let message = tracker.message
     return ErrorRecord(
-      ruleName: rule.name, topic: message.topic, traceId: tracker.traceID, clientId: message.clientID ?? "n/a",
+      ruleName: rule.name, topic: message.topic, traceId: tracker.traceID,
+      clientId: message.clientID ?? "n/a",
       base64OriginalPayload: Data(message.payload).base64EncodedString(), failures: failures,
       timestamp: clock.nowMs(), origin: message.origin)
   }
 
   /// Sends the failures of one rule for one message down their error paths; false when a record
   /// could not be written anywhere.
-  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], rule: Rule, tracker: MessageTracker) async -> Bool {
+  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], rule: Rule, tracker: MessageTracker)
+    async -> Bool
+  {
     var ok = true
     var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
     for (configured, error) in failures {
@@ -430,7 +436,9 @@ public final class Dispatcher: Sendable {
         ])
       if let errorAction = configured.errorAction {
         configured.counters.errorPath.increment()
-        let sent = await sendToErrorAction(errorAction, record: record([failure], rule: rule, tracker: tracker), rule: rule, tracker: tracker, origins: [configured])
+        let sent = await sendToErrorAction(
+          errorAction, record: record([failure], rule: rule, tracker: tracker), rule: rule, tracker: tracker,
+          origins: [configured])
         ok = ok && sent
       } else {
         ruleLevel.append((configured, failure))
@@ -440,7 +448,8 @@ public final class Dispatcher: Sendable {
     let record = record(ruleLevel.map(\.1), rule: rule, tracker: tracker)
     if let errorAction = rule.errorAction {
       for (configured, _) in ruleLevel { configured.counters.errorPath.increment() }
-      let sent = await sendToErrorAction(errorAction, record: record, rule: rule, tracker: tracker, origins: ruleLevel.map(\.0))
+      let sent = await sendToErrorAction(
+        errorAction, record: record, rule: rule, tracker: tracker, origins: ruleLevel.map(\.0))
       return ok && sent
     }
     let written = await writeDeadLetter(record, origins: ruleLevel.map(\.0))
@@ -448,7 +457,8 @@ public final class Dispatcher: Sendable {
   }
 
   func sendToErrorAction(
-    _ errorAction: ConfiguredAction, record: ErrorRecord, rule: Rule, tracker: MessageTracker, origins: [ConfiguredAction]
+    _ errorAction: ConfiguredAction, record: ErrorRecord, rule: Rule, tracker: MessageTracker,
+    origins: [ConfiguredAction]
   ) async -> Bool {
     let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
     guard let error = await performWithRetries(errorAction, input, firstError: nil) else {
@@ -477,7 +487,10 @@ public final class Dispatcher: Sendable {
     } catch {
       logger.error(
         "dead-letter write failed: the message is not acknowledged",
-        metadata: ["rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)", "record": "\(record.json)"])
+        metadata: [
+          "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
+          "record": "\(record.json)",
+        ])
       return false
     }
   }

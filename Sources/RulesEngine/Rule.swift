@@ -39,9 +39,8 @@ public struct ActionConfigurationError: Error, Sendable {
 public protocol ActionBuilding: Sendable {
   /// Builds the action of `kind` from its configuration object (without `retry` and `errorAction`,
   /// which the loader reads).
-  func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext) throws(
-    ActionConfigurationError
-  ) -> any Action
+  func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext)
+    throws(ActionConfigurationError) -> any Action
 }
 
 /// The counters of one action of one rule (they survive reloads: the labels name them).
@@ -76,7 +75,9 @@ public final class ConfiguredAction: Sendable {
   let lane: ActionLane
 
   /// Creates a configured action.
-  public init(action: any Action, retry: RetryPolicy, errorAction: ConfiguredAction?, ruleName: String, label: String) {
+  public init(
+    action: any Action, retry: RetryPolicy, errorAction: ConfiguredAction?, ruleName: String, label: String
+  ) {
     self.action = action
     self.retry = retry
     self.errorAction = errorAction

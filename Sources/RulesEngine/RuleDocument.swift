@@ -81,7 +81,9 @@ public struct RuleNode: Sendable {
 
   /// The number as an integer, or nil.
   public var int: Int? {
-    if case .number(let text) = kind { return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int($0) : nil } }
+    if case .number(let text) = kind {
+      return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int($0) : nil }
+    }
     return nil
   }
 
@@ -133,10 +135,12 @@ public enum RuleDocument {
       node = try Yams.compose(yaml: text)
     } catch let error as YamlError {
       if case .scanner(_, _, let mark, _) = error {
-        throw RuleSyntaxError(position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
+        throw RuleSyntaxError(
+          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
       }
       if case .parser(_, _, let mark, _) = error {
-        throw RuleSyntaxError(position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
+        throw RuleSyntaxError(
+          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
       }
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
     } catch {
@@ -149,12 +153,15 @@ public enum RuleDocument {
   }
 
   static func convert(_ node: Yams.Node, lines: [Substring]) -> RuleNode {
-    let mark = node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
+    let mark =
+      node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
     switch node {
     case .scalar(let scalar):
       let text = scalar.string
       if scalar.style == .plain {
-        if scalar.tag.description.hasSuffix(":null") || ["null", "~", ""].contains(text) && scalar.style == .plain {
+        if scalar.tag.description.hasSuffix(":null")
+          || ["null", "~", ""].contains(text) && scalar.style == .plain
+        {
           return RuleNode(kind: .null, position: mark, stringPositions: [])
         }
         if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {
@@ -191,12 +198,15 @@ public enum RuleDocument {
       // Continuation bytes share their character's column.
       return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
     case .sequence(let sequence):
-      return RuleNode(kind: .array(sequence.map { convert($0, lines: lines) }), position: mark, stringPositions: [])
+      return RuleNode(
+        kind: .array(sequence.map { convert($0, lines: lines) }), position: mark, stringPositions: [])
     case .mapping(let mapping):
       var members: [RuleNode.Member] = []
       for (key, value) in mapping {
         let keyMark = key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? mark
-        members.append(RuleNode.Member(key: key.string ?? "\(key)", keyPosition: keyMark, value: convert(value, lines: lines)))
+        members.append(
+          RuleNode.Member(
+            key: key.string ?? "\(key)", keyPosition: keyMark, value: convert(value, lines: lines)))
       }
       return RuleNode(kind: .object(members), position: mark, stringPositions: [])
     case .alias:
@@ -270,7 +280,10 @@ struct PositionedJSONParser {
       while true {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-          throw fail(index < bytes.count ? "expected a key string, found \(describe(bytes[index]))" : "unexpected end of file in an object")
+          throw fail(
+            index < bytes.count
+              ? "expected a key string, found \(describe(bytes[index]))"
+              : "unexpected end of file in an object")
         }
         let keyPosition = position
         let (key, _) = try parseString()
@@ -278,7 +291,9 @@ struct PositionedJSONParser {
           throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
         }
         skipWhitespace()
-        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after the key") }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+          throw fail("expected ':' after the key")
+        }
         advance()
         skipWhitespace()
         let value = try parseValue()
@@ -334,21 +349,28 @@ struct PositionedJSONParser {
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
       let begin = index
       while index < bytes.count,
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) || [0x2D, 0x2B, 0x2E, 0x65, 0x45].contains(bytes[index])
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index])
+          || [0x2D, 0x2B, 0x2E, 0x65, 0x45].contains(bytes[index])
       {
         advance()
       }
       let text = String(decoding: bytes[begin..<index], as: UTF8.self)
-      guard Double(text) != nil else { throw RuleSyntaxError(position: start, message: "invalid number '\(text)'") }
+      guard Double(text) != nil else {
+        throw RuleSyntaxError(position: start, message: "invalid number '\(text)'")
+      }
       return RuleNode(kind: .number(text), position: start, stringPositions: [])
     default:
       throw fail("unexpected \(describe(bytes[index])), expected a value")
     }
   }
 
-  mutating func literal(_ word: String, _ kind: RuleNode.Kind, _ start: FilePosition) throws(RuleSyntaxError) -> RuleNode {
+  mutating func literal(_ word: String, _ kind: RuleNode.Kind, _ start: FilePosition) throws(RuleSyntaxError)
+    -> RuleNode
+  {
     for expected in word.utf8 {
-      guard index < bytes.count, bytes[index] == expected else { throw RuleSyntaxError(position: start, message: "invalid literal, expected '\(word)'") }
+      guard index < bytes.count, bytes[index] == expected else {
+        throw RuleSyntaxError(position: start, message: "invalid literal, expected '\(word)'")
+      }
       advance()
     }
     return RuleNode(kind: kind, position: start, stringPositions: [])
@@ -393,19 +415,24 @@ struct PositionedJSONParser {
       case UInt8(ascii: "u"):
         scalarValue = try hex4()
         if (0xD800..<0xDC00).contains(scalarValue) {
-          guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+          guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+            bytes[index + 1] == UInt8(ascii: "u")
+          else {
             throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
           }
           advance()
           advance()
           let low = try hex4()
-          guard (0xDC00..<0xE000).contains(low) else { throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape") }
+          guard (0xDC00..<0xE000).contains(low) else {
+            throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
+          }
           scalarValue = 0x10000 + ((scalarValue - 0xD800) << 10) + (low - 0xDC00)
         } else if (0xDC00..<0xE000).contains(scalarValue) {
           throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
         }
       default:
-        throw RuleSyntaxError(position: here, message: "invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
+        throw RuleSyntaxError(
+          position: here, message: "invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
       }
       let encoded = Array(String(Character(Unicode.Scalar(scalarValue)!)).utf8)
       out.append(contentsOf: encoded)
@@ -420,7 +447,9 @@ struct PositionedJSONParser {
   mutating func hex4() throws(RuleSyntaxError) -> UInt32 {
     var value: UInt32 = 0
     for _ in 0..<4 {
-      guard index < bytes.count, let digit = hexValue(bytes[index]) else { throw fail("expected four hex digits in a \\u escape") }
+      guard index < bytes.count, let digit = hexValue(bytes[index]) else {
+        throw fail("expected four hex digits in a \\u escape")
+      }
       value = value * 16 + digit
       advance()
     }

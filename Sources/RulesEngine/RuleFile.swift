@@ -51,7 +51,8 @@ public enum RuleFile {
   public static func isValidRuleName(_ name: String) -> Bool {
     !name.isEmpty && name.utf8.count <= 128
       && name.utf8.allSatisfy { byte in
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+          || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
           || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
       }
   }
@@ -69,7 +70,9 @@ public enum RuleFile {
   }
 
   /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
-  public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError) -> Rule {
+  public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
+    -> Rule
+  {
     var diagnostics: [RuleDiagnostic] = []
     func report(_ position: FilePosition, _ message: String) {
       diagnostics.append(RuleDiagnostic(file: file, position: position, message: message))
@@ -86,21 +89,30 @@ public enum RuleFile {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }
     guard root.members != nil else {
-      throw RuleFileError([RuleDiagnostic(file: file, position: root.position, message: "a rule file holds an object, found \(root.kindName)")])
+      throw RuleFileError([
+        RuleDiagnostic(
+          file: file, position: root.position, message: "a rule file holds an object, found \(root.kindName)")
+      ])
     }
     var explicitName = root["ruleName"]
     if let payload = root["topicRulePayload"] {
       guard payload.members != nil else {
-        throw RuleFileError([RuleDiagnostic(file: file, position: payload.position, message: "'topicRulePayload' must be an object")])
+        throw RuleFileError([
+          RuleDiagnostic(
+            file: file, position: payload.position, message: "'topicRulePayload' must be an object")
+        ])
       }
-      for member in root.members! where member.key != "topicRulePayload" && member.key != "ruleName" && member.key != "ruleArn" {
+      for member in root.members!
+      where member.key != "topicRulePayload" && member.key != "ruleName" && member.key != "ruleArn" {
         report(member.keyPosition, "unknown key '\(member.key)' beside 'topicRulePayload'")
       }
       root = payload
       if explicitName == nil { explicitName = root["ruleName"] }
     }
     for member in root.members! where !ruleKeys.contains(member.key) {
-      report(member.keyPosition, "unknown key '\(member.key)'; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
+      report(
+        member.keyPosition,
+        "unknown key '\(member.key)'; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
     }
 
     // Name.
@@ -109,23 +121,35 @@ public enum RuleFile {
       if let text = node.string { name = text } else { report(node.position, "'ruleName' must be a string") }
     }
     if !isValidRuleName(name) {
-      report(explicitName?.position ?? start, "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}")
+      report(
+        explicitName?.position ?? start, "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}")
     }
 
     var description = ""
     if let node = root["description"] {
-      if let text = node.string { description = text } else { report(node.position, "'description' must be a string") }
+      if let text = node.string {
+        description = text
+      } else {
+        report(node.position, "'description' must be a string")
+      }
     }
     var disabled = false
     if let node = root["ruleDisabled"] {
-      if let value = node.bool { disabled = value } else { report(node.position, "'ruleDisabled' must be true or false") }
+      if let value = node.bool {
+        disabled = value
+      } else {
+        report(node.position, "'ruleDisabled' must be true or false")
+      }
     }
     var version = SQLVersion.default
     if let node = root["awsIotSqlVersion"] {
       if let text = node.string, let parsed = SQLVersion(string: text) {
         version = parsed
       } else {
-        report(node.position, "unknown 'awsIotSqlVersion' \(node.string.map { "'\($0)'" } ?? node.kindName); expected 2015-10-08, 2016-03-23 or beta")
+        report(
+          node.position,
+          "unknown 'awsIotSqlVersion' \(node.string.map { "'\($0)'" } ?? node.kindName); expected 2015-10-08, 2016-03-23 or beta"
+        )
       }
     }
 
@@ -162,7 +186,8 @@ public enum RuleFile {
     }
 
     // Actions.
-    let context = ActionBuildContext(ruleName: name, version: version, variableNames: program?.variableNames ?? [])
+    let context = ActionBuildContext(
+      ruleName: name, version: version, variableNames: program?.variableNames ?? [])
     var actions: [ConfiguredAction] = []
     if let node = root["actions"] {
       if case .array(let elements) = node.kind {
@@ -170,7 +195,9 @@ public enum RuleFile {
           report(node.position, "a rule has at most \(maxActions) actions, this one has \(elements.count)")
         }
         for (index, element) in elements.enumerated() {
-          if let action = buildAction(element, label: "\(index)", context: context, builder: builder, report: report) {
+          if let action = buildAction(
+            element, label: "\(index)", context: context, builder: builder, report: report)
+          {
             actions.append(action)
           }
         }
@@ -182,12 +209,15 @@ public enum RuleFile {
     if let node = root["errorAction"] {
       var errorContext = context
       errorContext.isErrorAction = true
-      errorAction = buildAction(node, label: "errorAction", context: errorContext, builder: builder, report: report)
+      errorAction = buildAction(
+        node, label: "errorAction", context: errorContext, builder: builder, report: report)
     }
 
     if !diagnostics.isEmpty || program == nil {
       if diagnostics.isEmpty { report(start, "the rule did not compile") }
-      throw RuleFileError(diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) })
+      throw RuleFileError(
+        diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
+      )
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
@@ -196,10 +226,13 @@ public enum RuleFile {
 
   /// Reads one action object `{"kind": {configuration}}`.
   static func buildAction(
-    _ node: RuleNode, label: String, context: ActionBuildContext, builder: any ActionBuilding, report: (FilePosition, String) -> Void
+    _ node: RuleNode, label: String, context: ActionBuildContext, builder: any ActionBuilding,
+    report: (FilePosition, String) -> Void
   ) -> ConfiguredAction? {
     guard let members = node.members, members.count == 1, let member = members.first else {
-      report(node.position, "an action is an object with exactly one key naming its kind (sqlite, file, republish, kafka, http)")
+      report(
+        node.position,
+        "an action is an object with exactly one key naming its kind (sqlite, file, republish, kafka, http)")
       return nil
     }
     guard let configMembers = member.value.members else {
@@ -227,7 +260,9 @@ public enum RuleFile {
           case "initialBackoffMs": retry.initialBackoffMs = value
           case "maxBackoffMs": retry.maxBackoffMs = value
           default:
-            report(item.keyPosition, "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
+            report(
+              item.keyPosition,
+              "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
             ok = false
           }
         }
@@ -238,12 +273,15 @@ public enum RuleFile {
     }
     if let errorNode = member.value["errorAction"] {
       if context.isErrorAction {
-        report(errorNode.position, "an error action cannot have its own errorAction (its failures go to the dead-letter file)")
+        report(
+          errorNode.position,
+          "an error action cannot have its own errorAction (its failures go to the dead-letter file)")
         ok = false
       } else {
         var errorContext = context
         errorContext.isErrorAction = true
-        nestedError = buildAction(errorNode, label: "\(label).errorAction", context: errorContext, builder: builder, report: report)
+        nestedError = buildAction(
+          errorNode, label: "\(label).errorAction", context: errorContext, builder: builder, report: report)
         if nestedError == nil { ok = false }
       }
     }
@@ -258,7 +296,8 @@ public enum RuleFile {
     }
     guard ok else { return nil }
     return ConfiguredAction(
-      action: action, retry: retry, errorAction: nestedError, ruleName: context.ruleName, label: "\(member.key)[\(label)]")
+      action: action, retry: retry, errorAction: nestedError, ruleName: context.ruleName,
+      label: "\(member.key)[\(label)]")
   }
 
   /// A cheap fingerprint (FNV-1a 64 and the length) of the file's bytes.
@@ -268,6 +307,7 @@ public enum RuleFile {
       hash ^= UInt64(byte)
       hash = hash &* 0x100_0000_01b3
     }
-    return withUnsafeBytes(of: hash.littleEndian, Array.init) + withUnsafeBytes(of: UInt64(bytes.count).littleEndian, Array.init)
+    return withUnsafeBytes(of: hash.littleEndian, Array.init)
+      + withUnsafeBytes(of: UInt64(bytes.count).littleEndian, Array.init)
   }
 }

@@ -78,11 +78,13 @@ public final class RecordingBuilder: ActionBuilding {
   public init(fallback: (any ActionBuilding)? = nil) { self.fallback = fallback }
 
   /// Builds a recording action.
-  public func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext) throws(
-    ActionConfigurationError
-  ) -> any Action {
+  public func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext)
+    throws(ActionConfigurationError) -> any Action
+  {
     guard kind == "record" else {
-      if let fallback { return try fallback.makeAction(kind: kind, configuration: configuration, context: context) }
+      if let fallback {
+        return try fallback.makeAction(kind: kind, configuration: configuration, context: context)
+      }
       throw ActionConfigurationError("unknown action kind '\(kind)'")
     }
     let name = configuration["name"]?.string ?? "default"
@@ -144,9 +146,12 @@ public final class AckCollector: Sendable {
   public init() {}
 
   /// A message that reports to this collector.
-  public func message(topic: String, payload: String, origin: String, clientID: String? = "client-1") -> Message {
+  public func message(topic: String, payload: String, origin: String, clientID: String? = "client-1")
+    -> Message
+  {
     Message(
-      topic: topic, payload: Array(payload.utf8), clientID: clientID, receivedAtMs: 1_700_000_000_000, origin: origin,
+      topic: topic, payload: Array(payload.utf8), clientID: clientID, receivedAtMs: 1_700_000_000_000,
+      origin: origin,
       acknowledge: { outcome in self.acks.withLock { $0.append((origin, outcome)) } })
   }
 
@@ -164,6 +169,8 @@ public final class AckCollector: Sendable {
 }
 
 /// Loads a rule from JSON text with `builder`.
-public func loadRule(_ json: String, file: String = "test_rule.json", builder: any ActionBuilding) throws -> Rule {
+public func loadRule(_ json: String, file: String = "test_rule.json", builder: any ActionBuilding) throws
+  -> Rule
+{
   try RuleFile.load(file: file, bytes: Array(json.utf8), builder: builder)
 }

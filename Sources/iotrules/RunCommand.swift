@@ -53,7 +53,8 @@ struct RunCommand: AsyncParsableCommand {
     let level = Logger.Level(rawValue: logLevel) ?? .info
     let json = logFormat == "json"
     LoggingSystem.bootstrap { label in
-      var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+      var handler: any LogHandler =
+        json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
       handler.logLevel = level
       return handler
     }

@@ -14,7 +14,9 @@ func configuration(_ json: String) -> RuleNode {
 
 let context = ActionBuildContext(ruleName: "test_rule", version: .default, variableNames: [])
 
-func input(_ value: Value, json: String, topic: String = "sensors/d1/data", payload: String? = nil) -> ActionInput {
+func input(_ value: Value, json: String, topic: String = "sensors/d1/data", payload: String? = nil)
+  -> ActionInput
+{
   ActionInput(
     ruleName: "test_rule", evaluation: Evaluation(output: Array(json.utf8), value: value),
     message: Message(topic: topic, payload: Array((payload ?? json).utf8), receivedAtMs: 1_717_243_200_000))

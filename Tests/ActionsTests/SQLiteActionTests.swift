@@ -10,17 +10,25 @@ struct SQLiteActionTests {
   @Test func autoColumnsCreateAndExtendTheTable() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(folder)/sub/iot.db", "table": "readings"}"#), context: context)
+      configuration: configuration(#"{"database": "\#(folder)/sub/iot.db", "table": "readings"}"#),
+      context: context)
     let results = await action.performBatch([
-      input(object([("deviceId", .string("d1")), ("temp", .decimal(31.5))]), json: #"{"deviceId":"d1","temp":31.5}"#),
       input(
-        object([("deviceId", .string("d2")), ("temp", .int(32)), ("extra", object([("a", .int(1))])), ("ok", .bool(true))]),
+        object([("deviceId", .string("d1")), ("temp", .decimal(31.5))]),
+        json: #"{"deviceId":"d1","temp":31.5}"#),
+      input(
+        object([
+          ("deviceId", .string("d2")), ("temp", .int(32)), ("extra", object([("a", .int(1))])),
+          ("ok", .bool(true)),
+        ]),
         json: #"{"deviceId":"d2","temp":32,"extra":{"a":1},"ok":true}"#),
     ])
     #expect(results.allSatisfy { $0 == nil })
     await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/sub/iot.db")
-    let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT deviceId, temp, extra, ok FROM readings ORDER BY rowid") }
+    let rows = try queue.read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, temp, extra, ok FROM readings ORDER BY rowid")
+    }
     #expect(rows.count == 2)
     #expect(rows[0]["deviceId"] as String == "d1")
     #expect(rows[0]["temp"] as Double == 31.5)
@@ -33,7 +41,8 @@ struct SQLiteActionTests {
 
   @Test func hostileKeysAreRefusedNotInterpolated() async throws {
     let folder = temporaryFolder()
-    let action = try SQLiteAction(configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
     let results = await action.performBatch([
       input(object([("a\"; DROP TABLE t; --", .int(1))]), json: "{}"),
       input(object([("a", .string("'); DROP TABLE t; --"))]), json: "{}"),
@@ -42,7 +51,9 @@ struct SQLiteActionTests {
     #expect(results[0]?.message.contains("not a valid column name") == true)
     #expect(results[1] == nil)
     let queue = try DatabaseQueue(path: "\(folder)/iot.db")
-    #expect(try await queue.read { db in try String.fetchOne(db, sql: "SELECT a FROM t") } == "'); DROP TABLE t; --")
+    #expect(
+      try await queue.read { db in try String.fetchOne(db, sql: "SELECT a FROM t") } == "'); DROP TABLE t; --"
+    )
   }
 
   @Test func readOnlyDatabaseIsAPermanentFailure() async throws {
@@ -51,7 +62,8 @@ struct SQLiteActionTests {
     let setup = try DatabaseQueue(path: path)
     try await setup.write { db in try db.execute(sql: "CREATE TABLE t (a)") }
     try setup.close()
-    let action = try SQLiteAction(configuration: configuration(#"{"database": "file:\#(path)?mode=ro", "table": "t"}"#), context: context)
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "file:\#(path)?mode=ro", "table": "t"}"#), context: context)
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("readonly") == true, "\(String(describing: error))")
@@ -65,7 +77,8 @@ struct SQLiteActionTests {
     let holder = try DatabaseQueue(path: path, configuration: holderConfiguration)
     try await holder.write { db in try db.execute(sql: "CREATE TABLE t (a)") }
     let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "t", "busyTimeoutMs": 50}"#), context: context)
+      configuration: configuration(#"{"database": "\#(path)", "table": "t", "busyTimeoutMs": 50}"#),
+      context: context)
     try holder.inDatabase { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .transient)
@@ -77,7 +90,9 @@ struct SQLiteActionTests {
   @Test func databaseUnderARegularFileFails() async throws {
     let folder = temporaryFolder()
     _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data("x".utf8))
-    let action = try SQLiteAction(configuration: configuration(#"{"database": "\#(folder)/plain/iot.db", "table": "t"}"#), context: context)
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/plain/iot.db", "table": "t"}"#),
+      context: context)
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("Not a directory") == true, "\(String(describing: error))")
@@ -100,5 +115,7 @@ struct SQLiteActionTests {
 }
 
 extension ActionError: Equatable {
-  public static func == (lhs: ActionError, rhs: ActionError) -> Bool { lhs.kind == rhs.kind && lhs.message == rhs.message }
+  public static func == (lhs: ActionError, rhs: ActionError) -> Bool {
+    lhs.kind == rhs.kind && lhs.message == rhs.message
+  }
 }

@@ -7,14 +7,19 @@ struct DaemonRunTests {
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
     let folder = temporaryFolder("e2e")
     let (status, output, errors) = try await runIotrules(
-      ["run", "--rules", packageRoot + "/Rules", "--source", "file:" + packageRoot + "/Rules/samples/sensors.jsonl",
-       "--dead-letter", "data/dead-letter.jsonl"], in: folder)
+      [
+        "run", "--rules", packageRoot + "/Rules", "--source",
+        "file:" + packageRoot + "/Rules/samples/sensors.jsonl",
+        "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
     #expect(status == 0, "\(errors)")
     // What the sample holds, read independently.
     var hot: [(String, Double)] = []
     var sensorMessages = 0
     var binary = 0
-    for line in try String(contentsOfFile: packageRoot + "/Rules/samples/sensors.jsonl", encoding: .utf8).split(separator: "\n") {
+    for line in try String(contentsOfFile: packageRoot + "/Rules/samples/sensors.jsonl", encoding: .utf8)
+      .split(separator: "\n")
+    {
       guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
         let topic = object["topic"] as? String
       else { continue }
@@ -25,7 +30,8 @@ struct DaemonRunTests {
         continue
       }
       sensorMessages += 1
-      if topic.hasSuffix("/data"), let payload = object["payload"] as? [String: Any], let temp = payload["temp"] as? Double,
+      if topic.hasSuffix("/data"), let payload = object["payload"] as? [String: Any],
+        let temp = payload["temp"] as? Double,
         temp > 30
       {
         hot.append((payload["deviceId"] as! String, temp))
@@ -33,7 +39,8 @@ struct DaemonRunTests {
     }
     #expect(output.contains("\(sensorMessages) messages (5 malformed)"), "\(output)")
     #expect(output.contains("\(sensorMessages) acknowledged"))
-    let rows = try sqliteQuery(folder + "/data/iot.db", "SELECT deviceId, temp, humidity, ts FROM high_temps ORDER BY rowid")
+    let rows = try sqliteQuery(
+      folder + "/data/iot.db", "SELECT deviceId, temp, humidity, ts FROM high_temps ORDER BY rowid")
     #expect(rows.count == hot.count)
     #expect(rows.first?.hasPrefix("[\"\(hot[0].0)\", \(hot[0].1), ") == true, "\(rows.first ?? "")")
     // The archive: one folder per device, one file per day, every sensor message once.
@@ -44,7 +51,8 @@ struct DaemonRunTests {
     for device in devices {
       for file in try FileManager.default.contentsOfDirectory(atPath: folder + "/archive/" + device) {
         #expect(file.hasPrefix("2024-06-0") && file.hasSuffix(".jsonl"))
-        let lines = try String(contentsOfFile: folder + "/archive/\(device)/\(file)", encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOfFile: folder + "/archive/\(device)/\(file)", encoding: .utf8).split(
+          separator: "\n")
         archived += lines.count
         archivedBinary += lines.filter { $0.hasPrefix("{\"payload_base64\":") }.count
       }
@@ -60,7 +68,9 @@ struct DaemonRunTests {
     // action that itself fails.
     let python = Process()
     python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", "-c", "import sqlite3; sqlite3.connect('\(folder)/ro.db').execute('create table t (v)')"]
+    python.arguments = [
+      "python3", "-c", "import sqlite3; sqlite3.connect('\(folder)/ro.db').execute('create table t (v)')",
+    ]
     try python.run()
     python.waitUntilExit()
     write("", to: folder + "/blocked")
@@ -77,7 +87,10 @@ struct DaemonRunTests {
       #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/blocked/errors.jsonl"}}}"#,
       to: folder + "/rules/broken_error_action.json")
     write(
-      [#"{"topic": "in/ok", "payload": {"v": 1}, "clientId": "c1"}"#, #"{"topic": "in/..", "payload": {"v": 2}}"#].joined(separator: "\n"),
+      [
+        #"{"topic": "in/ok", "payload": {"v": 1}, "clientId": "c1"}"#,
+        #"{"topic": "in/..", "payload": {"v": 2}}"#,
+      ].joined(separator: "\n"),
       to: folder + "/input.jsonl")
     let (status, output, errors) = try await runIotrules(
       ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "dead.jsonl"], in: folder)
@@ -104,7 +117,9 @@ struct DaemonRunTests {
     let hostile = records(folder + "/errors/hostile.jsonl")
     #expect(hostile.count == 1)
     #expect(hostile.first?["topic"] as? String == "in/..")
-    #expect(((hostile.first?["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains("leaves the archive root") == true)
+    #expect(
+      ((hostile.first?["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
+        "leaves the archive root") == true)
     #expect(FileManager.default.fileExists(atPath: folder + "/arch/ok/x.jsonl"))
     let dead = records(folder + "/dead.jsonl")
     #expect(dead.count == 2)
@@ -114,7 +129,9 @@ struct DaemonRunTests {
   @Test func sigtermMidStreamDrains() async throws {
     let folder = temporaryFolder("sigterm")
     var lines = ""
-    for index in 0..<300_000 { lines += #"{"topic":"s/\#(index % 7)","payload":{"n":\#(index),"temp":\#(index % 50)}}"# + "\n" }
+    for index in 0..<300_000 {
+      lines += #"{"topic":"s/\#(index % 7)","payload":{"n":\#(index),"temp":\#(index % 50)}}"# + "\n"
+    }
     write(lines, to: folder + "/big.jsonl")
     write(
       #"{"sql": "SELECT n, temp FROM 's/+' WHERE temp > 25", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
@@ -140,12 +157,15 @@ struct DaemonRunTests {
 
   @Test func hotReloadUnderTrafficLosesNothing() async throws {
     let folder = temporaryFolder("reload")
-    let ruleV1 = #"{"sql": "SELECT n, 1 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
-    let ruleV2 = #"{"sql": "SELECT n, 2 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
+    let ruleV1 =
+      #"{"sql": "SELECT n, 1 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
+    let ruleV2 =
+      #"{"sql": "SELECT n, 2 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
     write(ruleV1, to: folder + "/rules/versioned.json")
     write("", to: folder + "/feed.jsonl")
     let process = try Subprocess(
-      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--reload-interval-ms", "50"], in: folder)
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--reload-interval-ms", "50"],
+      in: folder)
     let feed = FileHandle(forWritingAtPath: folder + "/feed.jsonl")!
     var sent = 0
     func send(_ count: Int) async throws {
@@ -159,17 +179,23 @@ struct DaemonRunTests {
     write(ruleV2, to: folder + "/rules/versioned.json")
     try await send(1000)
     // A broken edit keeps version 2 running.
-    write(#"{"sql": "SELECT n, 3 AS version FROM 'r/+'", "actions": [{"sqlite": {"table": "t"}}]}"#, to: folder + "/rules/versioned.json")
+    write(
+      #"{"sql": "SELECT n, 3 AS version FROM 'r/+'", "actions": [{"sqlite": {"table": "t"}}]}"#,
+      to: folder + "/rules/versioned.json")
     try await send(1000)
     try await Task.sleep(nanoseconds: 1_000_000_000)
     process.signal(SIGTERM)
     let status = await process.wait(seconds: 60)
     try feed.close()
     #expect(status == 0, "\(process.stderr)")
-    #expect(process.stderr.contains("rules/versioned.json:1:73: error: sqlite action: missing key 'database'"), "\(process.stderr)")
-    let rows = try sqliteQuery(folder + "/out.db", "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM t")
+    #expect(
+      process.stderr.contains("rules/versioned.json:1:73: error: sqlite action: missing key 'database'"),
+      "\(process.stderr)")
+    let rows = try sqliteQuery(
+      folder + "/out.db", "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM t")
     #expect(rows == ["[3000, 3000, 0, 2999]"])
-    let versions = try sqliteQuery(folder + "/out.db", "SELECT version, count(*) FROM t GROUP BY version ORDER BY version")
+    let versions = try sqliteQuery(
+      folder + "/out.db", "SELECT version, count(*) FROM t GROUP BY version ORDER BY version")
     #expect(versions.count == 2, "\(versions)")
     #expect(versions.first?.hasPrefix("[1, ") == true && versions.last?.hasPrefix("[2, ") == true)
     #expect(process.stdout.contains("3000 messages"))

@@ -21,8 +21,12 @@ struct RulesFolderTests {
         "actions": [{"sqlite": {"database": "x.db", "table": "bad name"}}]
       }
       """, to: folder + "/rules/broken.json")
-    write(#"{"sql": "SELECT * FROM 'b'", "actions": [{"file": {"path": "out/${topic()}.jsonl"}}]}"#, to: folder + "/rules/good.json")
-    write(#"{"sql": "SELECT * FROM 'c'", "actions": [{"kafka": {"topic": "t"}}]}"#, to: folder + "/rules/later.json")
+    write(
+      #"{"sql": "SELECT * FROM 'b'", "actions": [{"file": {"path": "out/${topic()}.jsonl"}}]}"#,
+      to: folder + "/rules/good.json")
+    write(
+      #"{"sql": "SELECT * FROM 'c'", "actions": [{"kafka": {"topic": "t"}}]}"#,
+      to: folder + "/rules/later.json")
     let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
     #expect(status == 65)
     #expect(
@@ -33,8 +37,12 @@ struct RulesFolderTests {
         1 valid, 2 invalid
 
         """)
-    let (jsonStatus, json, _) = try await runIotrules(["check", "--format", "json", "rules/good.json"], in: folder)
+    let (jsonStatus, json, _) = try await runIotrules(
+      ["check", "--format", "json", "rules/good.json"], in: folder)
     #expect(jsonStatus == 0)
-    #expect(json == #"{"files":[{"file":"rules/good.json","rule":"good","valid":true,"errors":[]}],"valid":1,"invalid":0}"# + "\n")
+    #expect(
+      json
+        == #"{"files":[{"file":"rules/good.json","rule":"good","valid":true,"errors":[]}],"valid":1,"invalid":0}"#
+        + "\n")
   }
 }

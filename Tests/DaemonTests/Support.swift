@@ -68,7 +68,9 @@ final class Subprocess: @unchecked Sendable {
 }
 
 /// Runs `iotrules` to completion.
-func runIotrules(_ arguments: [String], in folder: String, timeout: Double = 120) async throws -> (Int32?, String, String) {
+func runIotrules(_ arguments: [String], in folder: String, timeout: Double = 120) async throws -> (
+  Int32?, String, String
+) {
   let process = try Subprocess(arguments, in: folder)
   let status = await process.wait(seconds: timeout)
   return (status, process.stdout, process.stderr)

@@ -7,9 +7,11 @@ import Testing
 
 /// These run real rules through the real compiler and VM, with in-memory actions.
 struct DispatcherTests {
-  func setUp(_ rules: [String], maxInFlight: Int = 64, deadLetter: MemoryDeadLetter = MemoryDeadLetter()) throws -> (
-    Dispatcher, RecordingBuilder
-  ) {
+  func setUp(_ rules: [String], maxInFlight: Int = 64, deadLetter: MemoryDeadLetter = MemoryDeadLetter())
+    throws -> (
+      Dispatcher, RecordingBuilder
+    )
+  {
     let builder = RecordingBuilder()
     var loaded: [Rule] = []
     for (index, text) in rules.enumerated() {
@@ -43,7 +45,8 @@ struct DispatcherTests {
     ])
     let acks = AckCollector()
     for index in 0..<200 {
-      await dispatcher.deliver(acks.message(topic: "seq/\(index % 4)", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
+      await dispatcher.deliver(
+        acks.message(topic: "seq/\(index % 4)", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
     }
     #expect(await acks.wait(for: 200, timeoutMs: 30_000))
     let received = builder.action("a")!.received.withLock { $0 }
@@ -135,8 +138,13 @@ struct DispatcherTests {
     }
     #expect(failures.count == 2)
     #expect(failures.map { $0.member("failedResource") }.contains(.string("p")))
-    #expect(failures.map { $0.member("errorMessage") }.contains(.string("t failed (transient) (after 2 attempts)")))
-    #expect(record.keys == ["ruleName", "topic", "traceId", "clientId", "base64OriginalPayload", "failures", "timestamp", "origin"])
+    #expect(
+      failures.map { $0.member("errorMessage") }.contains(.string("t failed (transient) (after 2 attempts)")))
+    #expect(
+      record.keys == [
+        "ruleName", "topic", "traceId", "clientId", "base64OriginalPayload", "failures", "timestamp",
+        "origin",
+      ])
     #expect(acks.acks.withLock { $0[0].1 } == .done)
     #expect(builder.action("ok")!.received.withLock { $0.count } == 1)
   }
@@ -176,7 +184,8 @@ struct DispatcherTests {
   @Test func noErrorActionMeansDeadLetter() async throws {
     let deadLetter = MemoryDeadLetter()
     let (dispatcher, _) = try setUp(
-      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#], deadLetter: deadLetter)
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
+      deadLetter: deadLetter)
     let acks = AckCollector()
     await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
     #expect(await acks.wait(for: 1))
@@ -196,12 +205,19 @@ struct DispatcherTests {
 
   @Test func swapIsAtomicPerMessage() async throws {
     let builder = RecordingBuilder()
-    let first = try loadRule(#"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "one"}}]}"#, file: "r.json", builder: builder)
-    let second = try loadRule(#"{"sql": "SELECT 2 AS v FROM 'a'", "actions": [{"record": {"name": "two"}}]}"#, file: "r.json", builder: builder)
-    let dispatcher = Dispatcher(ruleSet: RuleSet(rules: [first]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let first = try loadRule(
+      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "one"}}]}"#, file: "r.json",
+      builder: builder)
+    let second = try loadRule(
+      #"{"sql": "SELECT 2 AS v FROM 'a'", "actions": [{"record": {"name": "two"}}]}"#, file: "r.json",
+      builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [first]), deadLetter: MemoryDeadLetter(), clock: FastClock())
     let acks = AckCollector()
     let producer = Task {
-      for index in 0..<500 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(index)")) }
+      for index in 0..<500 {
+        await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(index)"))
+      }
     }
     try await Task.sleep(nanoseconds: 2_000_000)
     let old = dispatcher.swap(to: RuleSet(rules: [second]))

@@ -15,7 +15,10 @@ struct RuleFileTests {
   }
 
   @Test func jsonSyntaxErrorHasPosition() {
-    #expect(errors("{\n  \"sql\": \"SELECT * FROM 'a'\",\n  \"actions\": [}\n") == ["Rules/test_rule.json:3:15: error: unexpected '}', expected a value"])
+    #expect(
+      errors("{\n  \"sql\": \"SELECT * FROM 'a'\",\n  \"actions\": [}\n") == [
+        "Rules/test_rule.json:3:15: error: unexpected '}', expected a value"
+      ])
   }
 
   @Test func structuralErrors() {
@@ -37,7 +40,9 @@ struct RuleFileTests {
   }
 
   @Test func fileNameMustBeAValidRuleName() {
-    #expect(errors("{\"sql\": \"SELECT * FROM 'a'\"}", file: "Rules/high-temp.json").first?.contains("invalid rule name 'high-temp'") == true)
+    #expect(
+      errors("{\"sql\": \"SELECT * FROM 'a'\"}", file: "Rules/high-temp.json").first?.contains(
+        "invalid rule name 'high-temp'") == true)
   }
 
   @Test func actionsAreChecked() {
@@ -50,14 +55,24 @@ struct RuleFileTests {
        ]}
       """
     let found = errors(text)
-    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:3:") && $0.contains("unknown action kind 'republish'") })
+    #expect(
+      found.contains {
+        $0.hasPrefix("Rules/test_rule.json:3:") && $0.contains("unknown action kind 'republish'")
+      })
     #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:4:4:") && $0.contains("exactly one key") })
-    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:5:38:") && $0.contains("'retry.attempts' must be between 1 and 100") })
+    #expect(
+      found.contains {
+        $0.hasPrefix("Rules/test_rule.json:5:38:")
+          && $0.contains("'retry.attempts' must be between 1 and 100")
+      })
   }
 
   @Test func tooManyActions() {
     let actions = Array(repeating: "{\"record\": {}}", count: 11).joined(separator: ",")
-    #expect(errors("{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [\(actions)]}").contains { $0.contains("at most 10 actions") })
+    #expect(
+      errors("{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [\(actions)]}").contains {
+        $0.contains("at most 10 actions")
+      })
   }
 
   @Test func stringOffsetsMapThroughEscapes() throws {

@@ -137,7 +137,8 @@ public struct ReplaySource: MessageSource {
     do {
       value = try JSONReader.parse(bytes)
     } catch {
-      return .failure(ReplayError(message: "\(name):\(lineNumber): invalid JSON at byte \(error.offset): \(error.message)"))
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): invalid JSON at byte \(error.offset): \(error.message)"))
     }
     guard case .object(let object) = value else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
@@ -166,14 +167,16 @@ public struct ReplaySource: MessageSource {
     var timestamp = clock.nowMs()
     if let stamp = object["timestamp"] {
       guard case .int(let ms) = stamp else {
-        return .failure(ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
+        return .failure(
+          ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
       }
       timestamp = ms
     }
     let counter = self.counter
     return .success(
       Message(
-        topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp, origin: "\(name):\(lineNumber)",
+        topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
+        origin: "\(name):\(lineNumber)",
         acknowledge: { outcome in
           counter.counts.withLock { counts in
             if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
