@@ -1,9 +1,10 @@
 import Actions
-import Connectors
 import Foundation
 import RulesEngine
 import Synchronization
 import Testing
+
+@testable import Connectors
 
 struct ReplaySourceTests {
   @Test func linesBecomeMessagesAndMalformedLinesAreCountedWithTheirNumber() async throws {
