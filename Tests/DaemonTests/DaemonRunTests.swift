@@ -189,7 +189,7 @@ struct DaemonRunTests {
     try feed.close()
     #expect(status == 0, "\(process.stderr)")
     #expect(
-      process.stderr.contains("rules/versioned.json:1:73: error: sqlite action: missing key 'database'"),
+      process.stderr.contains("rules/versioned.json:1:69: error: sqlite action: missing key 'database'"),
       "\(process.stderr)")
     let rows = try sqliteQuery(
       folder + "/out.db", "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM t")
