@@ -139,21 +139,46 @@ public final class FileArchiveAction: BatchAction {
     }
     let now = clock.nowMs()
     files.withLock { files in
+      // Lines are gathered per file and written with one call per file and batch (or per line
+      // with fsync "always"); a failed write fails exactly the results it carried.
+      var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
       var touched: [String: Int32] = [:]
+      func flush(_ path: String) {
+        guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
+        else { return }
+        do throws(ActionError) {
+          try FileSystem.writeAll(file.descriptor, group.bytes, path: path)
+          touched[path] = file.descriptor
+        } catch {
+          for index in group.indices { results[index] = error }
+        }
+      }
       for (index, input) in inputs.enumerated() {
         guard let path = targets[index] else { continue }
         var line = Self.line(for: input.evaluation)
         line.append(UInt8(ascii: "\n"))
         do throws(ActionError) {
-          let fd = try descriptor(for: path, adding: line.count, now: now, files: &files)
-          try FileSystem.writeAll(fd, line, path: path)
+          if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
+          if files[path] == nil && files.count >= Self.maxOpenFiles {
+            // The least recently opened file may be closed (with an fsync) to make room.
+            for other in Array(pending.keys) { flush(other) }
+          }
+          _ = try descriptor(for: path, adding: line.count, now: now, files: &files)
+          for other in Array(touched.keys) where files[other] == nil { touched[other] = nil }
           files[path]!.size += line.count
-          if sync == .always, fsync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
-          touched[path] = fd
+          pending[path, default: ([], [])].bytes += line
+          pending[path]!.indices.append(index)
+          if sync == .always {
+            flush(path)
+            if results[index] == nil, fsync(files[path]!.descriptor) != 0 {
+              throw FileSystem.error(errno, "fsync \(path)")
+            }
+          }
         } catch {
           results[index] = error
         }
       }
+      for path in Array(pending.keys) { flush(path) }
       if sync == .batch {
         for (path, fd) in touched where fsync(fd) != 0 {
           let error = FileSystem.error(errno, "fsync \(path)")
@@ -214,9 +239,7 @@ public final class FileArchiveAction: BatchAction {
     throws(ActionError) -> Int32
   {
     if var file = files[path] {
-      let tooBig = maxBytes.map { file.size > 0 && file.size + count > $0 } ?? false
-      let tooOld = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
-      if !tooBig && !tooOld { return file.descriptor }
+      if !needsRotation(file, adding: count, now: now) { return file.descriptor }
       if sync != .never { fsync(file.descriptor) }
       close(file.descriptor)
       files[path] = nil
@@ -240,6 +263,12 @@ public final class FileArchiveAction: BatchAction {
     }
     files[path] = file
     return file.descriptor
+  }
+
+  func needsRotation(_ file: OpenFile, adding count: Int, now: Int) -> Bool {
+    let tooBig = maxBytes.map { file.size > 0 && file.size + count > $0 } ?? false
+    let tooOld = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
+    return tooBig || tooOld
   }
 
   func open(_ path: String, now: Int) throws(ActionError) -> OpenFile {

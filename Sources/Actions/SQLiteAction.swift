@@ -187,6 +187,8 @@ public final class SQLiteAction: BatchAction {
     do {
       let columns = try await queue.write { db -> Set<String> in
         var columns = known ?? []
+        var lastNames: [String] = []
+        var lastStatement: GRDB.Statement?
         if known == nil {
           columns = Set(
             try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map { $0["name"] as String })
@@ -201,10 +203,16 @@ public final class SQLiteAction: BatchAction {
             try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
             columns.insert(name)
           }
-          let names = row.map { "\"\($0.0)\"" }.joined(separator: ", ")
-          let marks = Array(repeating: "?", count: row.count).joined(separator: ", ")
-          let statement = try db.cachedStatement(sql: "INSERT INTO \"\(table)\" (\(names)) VALUES (\(marks))")
-          try statement.execute(arguments: StatementArguments(row.map(\.1)))
+          // Consecutive rows usually have the same columns: reuse their statement.
+          let names = row.map(\.0)
+          if names != lastNames || lastStatement == nil {
+            let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+            let marks = Array(repeating: "?", count: row.count).joined(separator: ", ")
+            lastStatement = try db.cachedStatement(
+              sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
+            lastNames = names
+          }
+          try lastStatement!.execute(arguments: StatementArguments(row.map(\.1)))
         }
         return columns
       }
