@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import RulesEngine
 
 /// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text) and `/healthz`: one
 /// blocking thread, one request per connection. Chosen over an HTTP framework to keep the build small;
@@ -84,7 +85,7 @@ public final class MetricsServer: @unchecked Sendable {
         let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
         if path == "/metrics" {
           status = "200 OK"
-          body = registry.emitToBuffer()
+          body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
           type = "text/plain; version=0.0.4; charset=utf-8"
         } else if path == "/healthz" {
           status = "200 OK"

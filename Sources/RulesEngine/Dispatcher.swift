@@ -215,9 +215,9 @@ public final class Dispatcher: Sendable {
     snapshot.trie.forEachMatch(message.topic) { index in
       let rule = snapshot.rules[index]
       matched += 1
-      rule.matched.increment()
+      rule.counters.matched.add()
       if let evaluation = vm.evaluate(rule.program, context: context) {
-        rule.passed.increment()
+        rule.counters.passed.add()
         results.append((rule, evaluation))
       }
     }
@@ -339,7 +339,7 @@ public final class Dispatcher: Sendable {
     for (job, result) in zip(batch, results) {
       if let error = result {
         failed += 1
-        configured.counters.failed.increment()
+        configured.counters.failed.add()
         if error.kind == .transient && configured.retry.attempts > 1 {
           // The lane goes on with later results while this one retries.
           Task { await self.retry(job, after: error) }
@@ -351,7 +351,7 @@ public final class Dispatcher: Sendable {
         job.tracker.complete(configured, nil, dispatcher: self)
       }
     }
-    if succeeded > 0 { configured.counters.succeeded.increment(by: Int64(succeeded)) }
+    if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
     statistics.withLock { stats in
       stats.actionsSucceeded += succeeded
       stats.actionFailures += failed
@@ -377,23 +377,23 @@ public final class Dispatcher: Sendable {
     if lastError == nil {
       lastError = await Self.performOne(configured.action, input)
       guard let error = lastError else { return nil }
-      configured.counters.failed.increment()
+      configured.counters.failed.add()
       statistics.withLock { $0.actionFailures += 1 }
       if error.kind == .permanent { return error }
     }
     while attempt < configured.retry.attempts {
       attempt += 1
-      configured.counters.retried.increment()
+      configured.counters.retried.add()
       statistics.withLock { $0.retries += 1 }
       let delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
       // A cancelled sleep (shutdown) does not skip the attempt: the message is still owed a result.
       try? await clock.sleep(milliseconds: delay)
       guard let error = await Self.performOne(configured.action, input) else {
-        configured.counters.succeeded.increment()
+        configured.counters.succeeded.add()
         statistics.withLock { $0.actionsSucceeded += 1 }
         return nil
       }
-      configured.counters.failed.increment()
+      configured.counters.failed.add()
       statistics.withLock { $0.actionFailures += 1 }
       lastError = error
       if error.kind == .permanent { break }
@@ -435,7 +435,7 @@ public final class Dispatcher: Sendable {
           "origin": "\(tracker.message.origin)", "error": "\(error.message)",
         ])
       if let errorAction = configured.errorAction {
-        configured.counters.errorPath.increment()
+        configured.counters.errorPath.add()
         let sent = await sendToErrorAction(
           errorAction, record: record([failure], rule: rule, tracker: tracker), rule: rule, tracker: tracker,
           origins: [configured])
@@ -447,7 +447,7 @@ public final class Dispatcher: Sendable {
     guard !ruleLevel.isEmpty else { return ok }
     let record = record(ruleLevel.map(\.1), rule: rule, tracker: tracker)
     if let errorAction = rule.errorAction {
-      for (configured, _) in ruleLevel { configured.counters.errorPath.increment() }
+      for (configured, _) in ruleLevel { configured.counters.errorPath.add() }
       let sent = await sendToErrorAction(
         errorAction, record: record, rule: rule, tracker: tracker, origins: ruleLevel.map(\.0))
       return ok && sent
@@ -481,7 +481,7 @@ public final class Dispatcher: Sendable {
   func writeDeadLetter(_ record: ErrorRecord, origins: [ConfiguredAction]) async -> Bool {
     do {
       try await deadLetter.write(record)
-      for configured in origins { configured.counters.deadLettered.increment() }
+      for configured in origins { configured.counters.deadLettered.add() }
       statistics.withLock { $0.deadLettered += 1 }
       return true
     } catch {

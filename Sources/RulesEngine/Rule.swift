@@ -1,5 +1,4 @@
 import IoTSQL
-import Metrics
 
 /// What an action factory is told about the rule it builds an action for.
 public struct ActionBuildContext: Sendable {
@@ -43,24 +42,6 @@ public protocol ActionBuilding: Sendable {
     throws(ActionConfigurationError) -> any Action
 }
 
-/// The counters of one action of one rule (they survive reloads: the labels name them).
-struct ActionCounters: Sendable {
-  let succeeded: Counter
-  let failed: Counter
-  let retried: Counter
-  let errorPath: Counter
-  let deadLettered: Counter
-
-  init(rule: String, action: String) {
-    let dimensions = [("rule", rule), ("action", action)]
-    succeeded = Counter(label: MetricNames.actionSucceeded, dimensions: dimensions)
-    failed = Counter(label: MetricNames.actionFailed, dimensions: dimensions)
-    retried = Counter(label: MetricNames.actionRetried, dimensions: dimensions)
-    errorPath = Counter(label: MetricNames.actionErrorPath, dimensions: dimensions)
-    deadLettered = Counter(label: MetricNames.actionDeadLettered, dimensions: dimensions)
-  }
-}
-
 /// An action of a rule with its retry policy and error action, and the lane that keeps its order.
 public final class ConfiguredAction: Sendable {
   /// The action.
@@ -82,7 +63,7 @@ public final class ConfiguredAction: Sendable {
     self.retry = retry
     self.errorAction = errorAction
     self.label = label
-    self.counters = ActionCounters(rule: ruleName, action: label)
+    self.counters = CounterStore.shared.action(rule: ruleName, label: label)
     self.lane = ActionLane()
   }
 
@@ -112,8 +93,7 @@ public final class Rule: Sendable {
   public let file: String
   /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
   public let fingerprint: [UInt8]
-  let matched: Counter
-  let passed: Counter
+  let counters: RuleCounters
 
   /// Creates a rule.
   public init(
@@ -129,8 +109,7 @@ public final class Rule: Sendable {
     self.errorAction = errorAction
     self.file = file
     self.fingerprint = fingerprint
-    self.matched = Counter(label: MetricNames.ruleMatched, dimensions: [("rule", name)])
-    self.passed = Counter(label: MetricNames.rulePassed, dimensions: [("rule", name)])
+    self.counters = CounterStore.shared.rule(name)
   }
 
   /// Every action instance of the rule, error actions included.
@@ -145,6 +124,8 @@ public enum MetricNames {
   public static let ruleMatched = "iotrules_rule_matched_total"
   /// Messages that passed WHERE.
   public static let rulePassed = "iotrules_rule_passed_total"
+  /// Evaluation errors.
+  public static let ruleEvaluationErrors = "iotrules_rule_evaluation_errors_total"
   /// Results an action wrote.
   public static let actionSucceeded = "iotrules_action_succeeded_total"
   /// Attempts that failed (each attempt).
