@@ -30,7 +30,8 @@ struct ReplaySourceTests {
     }
     let received = messages.withLock { $0 }
     #expect(received.map(\.topic) == ["a/b", "a/c", "a/e"])
-    #expect(String(decoding: received[0].payload, as: UTF8.self) == #"{"x":1}"#)
+    // An inline payload keeps its original bytes.
+    #expect(String(decoding: received[0].payload, as: UTF8.self) == #"{"x": 1}"#)
     #expect(received[0].clientID == "c1")
     #expect(received[0].receivedAtMs == 1_717_200_000_000)
     #expect(received[0].origin == "\(folder)/in.jsonl:1")
@@ -39,6 +40,20 @@ struct ReplaySourceTests {
     #expect(
       source.currentCounts
         == ReplaySource.Counts(lines: 5, delivered: 3, malformed: 2, acknowledged: 3, failed: 0))
+  }
+
+  @Test(
+    arguments: [
+      (#"{"topic":"a","payload":{"b":[1,{"c":"}"}]},"x":1}"#, #"{"b":[1,{"c":"}"}]}"#),
+      (#"{ "payload" : "s\"t" , "topic":"a"}"#, #""s\"t""#),
+      (#"{"topic":"a","payload":-12.5e3}"#, "-12.5e3"),
+      (#"{"payloads":1,"payload":true}"#, "true"),
+      (#"{"topic":"a"}"#, nil),
+    ] as [(String, String?)])
+  func payloadSpan(_ line: String, _ expected: String?) {
+    let bytes = Array(line.utf8)
+    let span = ReplaySource.memberSpan(of: ReplaySource.payloadKey, in: bytes)
+    #expect(span.map { String(decoding: bytes[$0], as: UTF8.self) } == expected)
   }
 
   @Test func parsesSourceArguments() {

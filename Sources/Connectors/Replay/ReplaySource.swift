@@ -132,45 +132,49 @@ public struct ReplaySource: MessageSource {
     }
   }
 
+  /// The fields read from each line: topic, payload_base64, clientId, timestamp.
+  static let fieldPaths = PathTable(paths: [["topic"], ["payload_base64"], ["clientId"], ["timestamp"]])
+
   func parse(_ bytes: [UInt8], lineNumber: Int) -> Result<Message, ReplayError> {
-    let value: Value
-    do {
-      value = try JSONReader.parse(bytes)
-    } catch {
+    // One validating pass that materialises only the small fields; an inline payload is taken as its
+    // original bytes, not re-serialised.
+    let view = JSONReader.read(
+      bytes, paths: Self.fieldPaths, wholeDocument: false, options: JSONReadOptions())
+    if view.kind == .binary {
+      let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): invalid JSON at byte \(error.offset): \(error.message)"))
     }
-    guard case .object(let object) = value else {
+    guard view.kind == .object else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
     }
-    guard case .string(let topic)? = object["topic"], !topic.isEmpty else {
+    guard case .string(let topic) = view.values[0], !topic.isEmpty else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing string 'topic'"))
     }
-    var payload: [UInt8]
-    if let encoded = object["payload_base64"] {
-      guard case .string(let text) = encoded, let data = Data(base64Encoded: text) else {
+    let payload: [UInt8]
+    if !view.values[1].isUndefined {
+      guard case .string(let text) = view.values[1], let data = Data(base64Encoded: text) else {
         return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
       }
       payload = Array(data)
-    } else if let inline = object["payload"] {
-      payload = Array(JSONWriter.string(inline).utf8)
+    } else if let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
+      payload = Array(bytes[span])
     } else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing 'payload' or 'payload_base64'"))
     }
     var clientID: String?
-    if let client = object["clientId"] {
-      guard case .string(let text) = client else {
-        return .failure(ReplayError(message: "\(name):\(lineNumber): 'clientId' must be a string"))
-      }
-      clientID = text
+    switch view.values[2] {
+    case .undefined: break
+    case .string(let text): clientID = text
+    default: return .failure(ReplayError(message: "\(name):\(lineNumber): 'clientId' must be a string"))
     }
     var timestamp = clock.nowMs()
-    if let stamp = object["timestamp"] {
-      guard case .int(let ms) = stamp else {
-        return .failure(
-          ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
-      }
-      timestamp = ms
+    switch view.values[3] {
+    case .undefined: break
+    case .int(let ms): timestamp = ms
+    default:
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
     }
     let counter = self.counter
     return .success(
@@ -182,6 +186,67 @@ public struct ReplaySource: MessageSource {
             if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
           }
         }))
+  }
+
+  static let payloadKey = Array("payload".utf8)
+
+  /// The byte range of the value of top-level member `key` in `bytes`, which is valid JSON (a key
+  /// written with escapes is not recognised).
+  static func memberSpan(of key: [UInt8], in bytes: [UInt8]) -> Range<Int>? {
+    var index = 0
+    func skipSpace() {
+      while index < bytes.count,
+        bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
+      {
+        index += 1
+      }
+    }
+    func skipString() {
+      index += 1
+      while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+        index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+      }
+      index += 1
+    }
+    func skipValue() {
+      var depth = 0
+      repeat {
+        guard index < bytes.count else { return }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+          depth += 1
+          index += 1
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+          depth -= 1
+          index += 1
+        case UInt8(ascii: ","), UInt8(ascii: ":"), 0x20, 0x09, 0x0A, 0x0D:
+          index += 1
+        default:
+          while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
+        }
+      } while depth > 0
+    }
+    skipSpace()
+    guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
+    index += 1
+    while index < bytes.count {
+      skipSpace()
+      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+      let keyStart = index + 1
+      skipString()
+      let keyBytes = bytes[keyStart..<(index - 1)]
+      skipSpace()
+      index += 1  // ':'
+      skipSpace()
+      let valueStart = index
+      skipValue()
+      if keyBytes.elementsEqual(key) { return valueStart..<index }
+      skipSpace()
+      guard index < bytes.count, bytes[index] == UInt8(ascii: ",") else { return nil }
+      index += 1
+    }
+    return nil
   }
 }
 
