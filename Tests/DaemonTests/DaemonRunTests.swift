@@ -107,7 +107,7 @@ struct DaemonRunTests {
     #expect(first["ruleName"] as? String == "read_only")
     #expect(first["topic"] as? String == "in/ok")
     #expect(first["clientId"] as? String == "c1")
-    #expect(first["base64OriginalPayload"] as? String == Data(#"{"v":1}"#.utf8).base64EncodedString())
+    #expect(first["base64OriginalPayload"] as? String == Data(#"{"v": 1}"#.utf8).base64EncodedString())
     #expect(first["traceId"] is String && first["timestamp"] is Int)
     let failure = try #require((first["failures"] as? [[String: Any]])?.first)
     #expect(failure["failedAction"] as? String == "SqliteAction")
