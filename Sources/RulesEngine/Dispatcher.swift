@@ -58,9 +58,13 @@ final class ActionLane: Sendable {
   }
 
   func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
+    var idleRounds = 0
     while true {
       let batch = state.withLock { state -> [ActionJob] in
         if state.queue.isEmpty {
+          // Stay one scheduling round before stopping: under a steady stream this saves starting
+          // a task per message.
+          if idleRounds == 0 { return [] }
           state.running = false
           return []
         }
@@ -72,7 +76,13 @@ final class ActionLane: Sendable {
         state.queue.removeFirst(Self.maxBatch)
         return batch
       }
-      if batch.isEmpty { return }
+      if batch.isEmpty {
+        if idleRounds > 0 { return }
+        idleRounds += 1
+        await Task.yield()
+        continue
+      }
+      idleRounds = 0
       await dispatcher.process(batch, on: configured)
     }
   }
