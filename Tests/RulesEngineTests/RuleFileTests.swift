@@ -104,6 +104,18 @@ struct RuleFileTests {
     #expect(found.first?.hasPrefix("Rules/test_rule.json:3:18: error: ") == true, "\(found)")
   }
 
+  @Test func yamlRuleLoadsAndMapsSQLErrors() throws {
+    let rule = try RuleFile.load(
+      file: "r/yaml_rule.yaml",
+      bytes: Array("sql: SELECT * FROM 'a/b'\nactions:\n  - record:\n      name: y\n".utf8),
+      builder: RecordingBuilder())
+    #expect(rule.name == "yaml_rule")
+    #expect(rule.actions.count == 1)
+    #expect(
+      errors("description: x\nsql: \"SELECT tiemstamp() FROM 'a'\"\n", file: "r/bad.yml").first?.hasPrefix(
+        "r/bad.yml:2:14: error: ") == true)
+  }
+
   @Test func validRuleLoads() throws {
     let rule = try loadRule(
       """
