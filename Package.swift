@@ -16,19 +16,23 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     .target(name: "IoTSQL"),
-    .target(name: "RulesEngine", dependencies: ["IoTSQL"]),
-    .executableTarget(
-      name: "iotrules",
+    .target(
+      name: "RulesEngine",
       dependencies: [
         "IoTSQL",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
       ]
     ),
-    .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
-    .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
     .systemLibrary(
       name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
     .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
@@ -43,6 +47,7 @@ let package = Package(
       name: "Actions",
       dependencies: [
         "RulesEngine", "IoTSQL", "Connectors",
+        .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -50,13 +55,39 @@ let package = Package(
       ]
     ),
     .target(
+      name: "Daemon",
+      dependencies: [
+        "RulesEngine", "Actions", "Connectors", "IoTSQL",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
       name: "TestSupport",
       dependencies: [
-        "RulesEngine", "CRdKafka",
+        "RulesEngine", "IoTSQL", "CRdKafka",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
+    ),
+    .executableTarget(
+      name: "iotrules",
+      dependencies: [
+        "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
+    .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
+    .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
+    .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
+    .testTarget(
+      name: "DaemonTests",
+      dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
     ),
     .testTarget(
       name: "ConnectorsTests",

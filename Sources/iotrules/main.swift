@@ -1,2 +1,0 @@
-import IoTSQL
-print("iotrules")
