@@ -294,3 +294,126 @@ public struct RepublishAction: Action {
   /// Nothing to close: the publisher is shut down by its owner.
   public func shutdown() async {}
 }
+
+extension ActionFactory {
+  /// Adds the connector actions' rows: `republish` (publishing through `publisher()`, the MQTT
+  /// source's sibling connection or the `--mqtt` broker's), `kafka` and `http`.
+  ///
+  /// - Parameters:
+  ///   - publisher: the MQTT publisher republish uses; nil when none is configured, which makes a
+  ///     `republish` action a configuration error.
+  ///   - secrets: where `get_secret()` in templates reads.
+  public mutating func registerConnectorActions(
+    publisher: (any Publisher)?, secrets: (any SecretStore)? = nil
+  ) {
+    register("republish") { node, context throws(ActionConfigurationError) in
+      let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
+        kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops"])
+      guard let publisher else {
+        throw ActionConfigurationError(
+          "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL", at: node.position)
+      }
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try RepublishAction(
+          configuration: configuration, publisher: publisher, version: context.version,
+          variables: context.variableNames, secrets: secrets)
+      }
+    }
+    register("kafka") { node, context throws(ActionConfigurationError) in
+      let configuration: KafkaAction.Configuration = try node.decodeActionConfiguration(
+        kind: "kafka", keys: ["bootstrapServers", "topic", "key", "partition", "headers", "clientProperties"])
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try KafkaAction(
+          configuration: configuration, version: context.version, variables: context.variableNames,
+          secrets: secrets)
+      }
+    }
+    register("http") { node, context throws(ActionConfigurationError) in
+      let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
+        kind: "http", keys: ["url", "confirmationUrl", "headers", "timeoutMs", "batch"])
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try HTTPAction(
+          configuration: configuration, version: context.version, variables: context.variableNames,
+          secrets: secrets)
+      }
+    }
+  }
+}
+
+extension RuleNode {
+  /// Decodes a connector action's `Configuration` from this object, refusing keys outside `keys`
+  /// (besides `retry` and `errorAction`, which the loader reads); errors point into the rule file.
+  fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, keys: Set<String>)
+    throws(ActionConfigurationError) -> T
+  {
+    guard let members else {
+      throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
+    }
+    for member in members
+    where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
+      throw ActionConfigurationError(
+        "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
+        at: member.keyPosition)
+    }
+    let data: Data
+    do {
+      data = try JSONSerialization.data(withJSONObject: foundationValue, options: [.fragmentsAllowed])
+    } catch {
+      throw ActionConfigurationError(
+        "the \(kind) action's configuration cannot be read: \(error)", at: position)
+    }
+    do {
+      return try JSONDecoder().decode(T.self, from: data)
+    } catch let DecodingError.keyNotFound(key, decodingContext) {
+      let path = (decodingContext.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+      throw ActionConfigurationError(
+        "\(kind).\(path): missing", at: node(at: decodingContext.codingPath).position)
+    } catch let DecodingError.typeMismatch(type, decodingContext) {
+      let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
+      throw ActionConfigurationError(
+        "\(kind).\(path): expected \(type == String.self ? "a string" : "\(type)")",
+        at: node(at: decodingContext.codingPath).position)
+    } catch {
+      throw ActionConfigurationError("the \(kind) action's configuration: \(error)", at: position)
+    }
+  }
+
+  /// Runs `body`, turning an `ActionSettingsError` into an `ActionConfigurationError` at this node.
+  fileprivate func mapSettingsError(_ body: () throws(ActionSettingsError) -> any Action)
+    throws(ActionConfigurationError) -> any Action
+  {
+    do {
+      return try body()
+    } catch {
+      throw ActionConfigurationError(error.description, at: position)
+    }
+  }
+
+  private func node(at path: [any CodingKey]) -> RuleNode {
+    var current = self
+    for key in path {
+      if let index = key.intValue, case .array(let items) = current.kind, index < items.count {
+        current = items[index]
+      } else if let child = current[key.stringValue] {
+        current = child
+      } else {
+        break
+      }
+    }
+    return current
+  }
+
+  private var foundationValue: Any {
+    switch kind {
+    case .null: return NSNull()
+    case .bool(let value): return value
+    case .number(let text): return Int(text).map { $0 as Any } ?? Double(text).map { $0 as Any } ?? text
+    case .string(let text): return text
+    case .array(let items): return items.map(\.foundationValue)
+    case .object(let members):
+      var object: [String: Any] = [:]
+      for member in members { object[member.key] = member.value.foundationValue }
+      return object
+    }
+  }
+}
