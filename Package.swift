@@ -8,9 +8,19 @@ let package = Package(
     .executable(name: "iotrules", targets: ["iotrules"]),
     .library(name: "IoTSQL", targets: ["IoTSQL"]),
     .library(name: "RulesEngine", targets: ["RulesEngine"]),
+    .library(name: "Connectors", targets: ["Connectors"]),
+    .library(name: "Actions", targets: ["Actions"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     .target(
@@ -18,16 +28,75 @@ let package = Package(
       // ICU's regular-expression engine ships inside Foundation on Linux (module _FoundationICU).
       linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]
     ),
-    .target(name: "RulesEngine", dependencies: ["IoTSQL"]),
+    .target(
+      name: "RulesEngine",
+      dependencies: [
+        "IoTSQL",
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+      ]
+    ),
+    .systemLibrary(
+      name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+    .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+    .target(
+      name: "Connectors",
+      dependencies: [
+        "RulesEngine", "IoTSQL", "CMosquitto", "CRdKafka",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "Actions",
+      dependencies: [
+        "RulesEngine", "IoTSQL", "Connectors",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
+    .target(
+      name: "Daemon",
+      dependencies: [
+        "RulesEngine", "Actions", "Connectors", "IoTSQL",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "TestSupport",
+      dependencies: [
+        "RulesEngine", "IoTSQL", "CRdKafka",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
     .executableTarget(
       name: "iotrules",
       dependencies: [
-        "IoTSQL",
+        "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
     .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
+    .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
+    .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
+    .testTarget(
+      name: "DaemonTests",
+      dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
+    ),
+    .testTarget(
+      name: "ConnectorsTests",
+      dependencies: ["Connectors", "Actions", "TestSupport", "RulesEngine", "IoTSQL"]
+    ),
   ],
   swiftLanguageModes: [.v6]
 )

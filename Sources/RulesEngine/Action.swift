@@ -32,11 +32,15 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   public var kind: Kind
   /// What failed, for the error record's `errorMessage`.
   public var message: String
+  /// The earliest time to retry, in milliseconds from now, when the peer said (HTTP `Retry-After`);
+  /// a retry policy waits at least this long. Nil when the peer said nothing.
+  public var retryAfterMs: Int?
 
   /// Creates an error.
-  public init(_ kind: Kind, _ message: String) {
+  public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil) {
     self.kind = kind
     self.message = message
+    self.retryAfterMs = retryAfterMs
   }
 
   /// The message.

@@ -16,6 +16,12 @@ public struct Evaluation: Sendable {
     self.version = version
   }
 
+  /// Creates an evaluation from its parts: the output payload bytes, its value, the SET variables
+  /// (error records and test fakes build one this way).
+  public init(output payload: [UInt8], value: Value, variables: [Value] = []) {
+    self.init(payload: payload, value: value, variables: variables, version: .default)
+  }
+
   init(payload: [UInt8], value: Value?, variables: [Value], version: SQLVersion) {
     self.payload = payload
     self.storedValue = value

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Issue 4's daemon figures: replay -> one rule -> SQLite / file archive; 10 vs 10,000 rules; RSS with
+10,000 rules; and beside them the Python pipelines a user would otherwise write.
+
+Usage: python3 Benchmarks/daemon_bench.py [--messages N] [--binary PATH]
+Each figure is messages per second through the rule (wall time of the whole process, best of
+--repeat runs). Run from the package root after `swift build -c release --product iotrules`.
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--messages", type=int, default=200_000)
+parser.add_argument("--binary", default=".build/release/iotrules")
+parser.add_argument("--repeat", type=int, default=2)
+args = parser.parse_args()
+binary = os.path.abspath(args.binary)
+work = tempfile.mkdtemp(prefix="iotrules-bench-")
+N = args.messages
+
+# The input: every message matches sensors/+/data and passes WHERE temp > 30.
+random.seed(7)
+feed = os.path.join(work, "feed.jsonl")
+with open(feed, "w") as f:
+    for i in range(N):
+        dev = f"dev-{i % 16:02d}"
+        payload = {"deviceId": dev, "temp": round(30.5 + random.random() * 10, 1),
+                   "humidity": round(40 + random.random() * 20, 1), "battery": 90, "firmware": "1.4.2"}
+        f.write(json.dumps({"topic": f"sensors/{dev}/data", "payload": payload, "timestamp": 1717200000000 + i},
+                           separators=(",", ":")) + "\n")
+
+SQL = "SELECT deviceId, temp, humidity, timestamp() AS ts FROM 'sensors/+/data' WHERE temp > 30"
+
+
+def rules_dir(name, rules):
+    path = os.path.join(work, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    for rule_name, rule in rules:
+        with open(os.path.join(path, rule_name + ".json"), "w") as f:
+            json.dump(rule, f)
+    return path
+
+
+def run_daemon(rules, label):
+    best = None
+    rss = 0
+    for _ in range(args.repeat):
+        out = os.path.join(work, "out")
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        start = time.perf_counter()
+        proc = subprocess.run([binary, "run", "--rules", rules, "--source", "file:" + feed, "--dead-letter", "dead.jsonl",
+                               "--log-level", "error"], cwd=out, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        if proc.returncode != 0:
+            print(f"{label}: exit {proc.returncode}\n{proc.stderr[-2000:]}", file=sys.stderr)
+            sys.exit(1)
+        best = elapsed if best is None else min(best, elapsed)
+    print(f"  {label:52s} {N / best:>10,.0f} msg/s  ({best:.2f} s)   [{proc.stdout.strip()[:60]}...]")
+    return N / best, proc
+
+
+def python_pipeline(kind):
+    best = None
+    for _ in range(args.repeat):
+        out = os.path.join(work, "py")
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        start = time.perf_counter()
+        if kind == "sqlite":
+            db = sqlite3.connect(os.path.join(out, "py.db"))
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE high_temps (deviceId, temp, humidity, ts)")
+            batch = []
+            with open(feed) as f:
+                for line in f:
+                    m = json.loads(line)
+                    parts = m["topic"].split("/")
+                    p = m["payload"]
+                    if len(parts) == 3 and parts[0] == "sensors" and parts[2] == "data" and p.get("temp", 0) > 30:
+                        batch.append((p.get("deviceId"), p.get("temp"), p.get("humidity"), m.get("timestamp")))
+                        if len(batch) >= 1000:
+                            db.executemany("INSERT INTO high_temps VALUES (?,?,?,?)", batch)
+                            db.commit()
+                            batch = []
+            db.executemany("INSERT INTO high_temps VALUES (?,?,?,?)", batch)
+            db.commit()
+            db.close()
+        elif kind == "file":
+            files = {}
+            with open(feed) as f:
+                for line in f:
+                    m = json.loads(line)
+                    parts = m["topic"].split("/")
+                    if len(parts) >= 2 and parts[0] == "sensors":
+                        day = time.strftime("%Y-%m-%d", time.gmtime(m["timestamp"] / 1000))
+                        path = os.path.join(out, parts[1], day + ".jsonl")
+                        h = files.get(path)
+                        if h is None:
+                            os.makedirs(os.path.dirname(path), exist_ok=True)
+                            h = files[path] = open(path, "a")
+                        h.write(json.dumps(m["payload"], separators=(",", ":")) + "\n")
+            for h in files.values():
+                h.flush()
+                os.fsync(h.fileno())
+                h.close()
+        elif kind == "prebuilt":
+            rows = [(f"dev-{i % 16:02d}", 31.5, 50.0, 1717200000000 + i) for i in range(N)]
+            start = time.perf_counter()
+            db = sqlite3.connect(os.path.join(out, "pre.db"))
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE high_temps (deviceId, temp, humidity, ts)")
+            for i in range(0, N, 1000):
+                db.executemany("INSERT INTO high_temps VALUES (?,?,?,?)", rows[i:i + 1000])
+                db.commit()
+            db.close()
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    return N / best
+
+
+print(f"iotrules daemon bench: {N:,} messages, best of {args.repeat}, {os.cpu_count()} cores")
+sqlite_rules = rules_dir("sqlite", [("high_temp", {"sql": SQL, "actions": [
+    {"sqlite": {"database": "iot.db", "table": "high_temps"}}]})])
+archive_rules = rules_dir("archive", [("archive_all", {"sql": "SELECT * FROM 'sensors/#'", "actions": [
+    {"file": {"path": "archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl"}}]})])
+
+
+def many(count):
+    rules = [("match", {"sql": SQL, "actions": [{"file": {"path": "out.jsonl"}}]})]
+    for i in range(count - 1):
+        rules.append((f"other_{i}", {"sql": f"SELECT * FROM 'fleet/{i}/+/data' WHERE temp > 30",
+                                     "actions": [{"file": {"path": f"other/{i}.jsonl"}}]}))
+    return rules_dir(f"many{count}", rules)
+
+
+sqlite_rate, _ = run_daemon(sqlite_rules, "iotrules: replay -> 1 rule -> SQLite")
+py_sqlite = python_pipeline("sqlite")
+print(f"  {'python3: json.loads + filter + executemany(1000)':52s} {py_sqlite:>10,.0f} msg/s   ratio {sqlite_rate / py_sqlite:.1f}x (target 5x)")
+pre = python_pipeline("prebuilt")
+print(f"  {'python3: executemany of pre-built rows only':52s} {pre:>10,.0f} rows/s  ratio {sqlite_rate / pre:.2f} (target >= 0.5)")
+archive_rate, _ = run_daemon(archive_rules, "iotrules: replay -> 1 rule -> file archive")
+py_file = python_pipeline("file")
+print(f"  {'python3: json.loads + filter + append lines':52s} {py_file:>10,.0f} msg/s   ratio {archive_rate / py_file:.1f}x (target 10x)")
+ten, _ = run_daemon(many(10), "iotrules: 10 rules (1 matches) -> archive")
+resource_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+tenk, _ = run_daemon(many(10_000), "iotrules: 10,000 rules (1 matches) -> archive")
+print(f"  per-message cost 10,000 vs 10 rules: {ten / tenk:.2f}x (target <= 1.5x)")
+# Resident memory with 10,000 rules: a separate run whose peak is the largest child so far.
+rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"  peak RSS of any daemon run (the 10,000-rule run is the largest): {rss_kb / 1024:.1f} MB (target <= 50 MB)")
+shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,109 @@
+import IoTSQL
+import RulesEngine
+
+/// The one explicit table from an action's kind, as written in rule files, to the code that builds
+/// it. The connectors add `republish`, `kafka` and `http` rows with `register`.
+public struct ActionFactory: ActionBuilding {
+  /// Builds an action from its configuration object.
+  public typealias Maker =
+    @Sendable (RuleNode, ActionBuildContext) throws(ActionConfigurationError) -> any Action
+
+  /// Kinds known by name that this build does not provide yet.
+  public static let notYetAvailable: Set<String> = ["republish", "kafka", "http"]
+
+  /// The table.
+  public private(set) var table: [String: Maker]
+
+  /// Creates a factory with `table`.
+  public init(table: [String: Maker]) { self.table = table }
+
+  /// The actions of this module: `sqlite` and `file`.
+  public static let standard = ActionFactory(table: [
+    "sqlite": { node, context throws(ActionConfigurationError) in
+      try SQLiteAction(configuration: node, context: context)
+    },
+    "file": { node, context throws(ActionConfigurationError) in
+      try FileArchiveAction(configuration: node, context: context)
+    },
+  ])
+
+  /// Adds or replaces the row for `kind`.
+  public mutating func register(_ kind: String, _ maker: @escaping Maker) { table[kind] = maker }
+
+  /// Builds the action of `kind`.
+  public func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext)
+    throws(ActionConfigurationError) -> any Action
+  {
+    if let maker = table[kind] { return try maker(configuration, context) }
+    if Self.notYetAvailable.contains(kind) && table[kind] == nil {
+      throw ActionConfigurationError("the '\(kind)' action is not yet available in this build")
+    }
+    throw ActionConfigurationError(
+      "unknown action kind '\(kind)'; known kinds: \((table.keys.sorted() + Self.notYetAvailable.sorted()).joined(separator: ", "))"
+    )
+  }
+}
+
+/// Reads an action's configuration object, reporting errors at the right key.
+struct ConfigurationReader {
+  let node: RuleNode
+  let kind: String
+
+  /// Fails on keys outside `allowed`.
+  func checkKeys(_ allowed: Set<String>) throws(ActionConfigurationError) {
+    for member in node.members ?? [] where !allowed.contains(member.key) {
+      throw ActionConfigurationError(
+        "unknown key '\(member.key)'; expected \(allowed.sorted().joined(separator: ", "))",
+        at: member.keyPosition)
+    }
+  }
+
+  func string(_ key: String, required: Bool) throws(ActionConfigurationError) -> RuleNode? {
+    guard let value = node[key] else {
+      if required { throw ActionConfigurationError("missing key '\(key)'", at: node.position) }
+      return nil
+    }
+    guard value.string != nil else {
+      throw ActionConfigurationError("'\(key)' must be a string", at: value.position)
+    }
+    return value
+  }
+
+  func int(_ key: String, in node: RuleNode? = nil, minimum: Int = 0) throws(ActionConfigurationError) -> Int?
+  {
+    guard let value = (node ?? self.node)[key] else { return nil }
+    guard let number = value.int, number >= minimum else {
+      throw ActionConfigurationError("'\(key)' must be a whole number >= \(minimum)", at: value.position)
+    }
+    return number
+  }
+
+  /// Compiles the template in the string `value` (or its part from `dropping` bytes on), mapping
+  /// template errors to file positions.
+  func template(_ value: RuleNode, dropping prefix: Int = 0, context: ActionBuildContext)
+    throws(ActionConfigurationError)
+    -> Template
+  {
+    let text = String(decoding: Array(value.string!.utf8).dropFirst(prefix), as: UTF8.self)
+    do {
+      return try Template.compile(text, version: context.version, variables: context.variableNames)
+    } catch {
+      let first = error.first
+      throw ActionConfigurationError(
+        "in template: \(first.message)", at: value.position(ofStringOffset: prefix + first.range.start.offset)
+      )
+    }
+  }
+}
+
+/// True for `[A-Za-z_][A-Za-z0-9_]{0,127}`: the table and column names the SQLite action accepts.
+public func isValidIdentifier(_ name: String) -> Bool {
+  guard let first = name.utf8.first, name.utf8.count <= 128 else { return false }
+  func isLetter(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+      || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+      || byte == UInt8(ascii: "_")
+  }
+  return isLetter(first)
+    && name.utf8.allSatisfy { isLetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+}

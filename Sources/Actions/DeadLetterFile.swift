@@ -1,0 +1,77 @@
+import Foundation
+import RulesEngine
+import Synchronization
+
+/// The last error path: error records appended as JSON lines to one file, each write fsynced.
+public final class DeadLetterFile: DeadLetterSink {
+  /// The file.
+  public let path: String
+  let descriptor = Mutex<Int32>(-1)
+
+  /// Creates the sink; the file is opened (and its folder created) on the first write.
+  public init(path: String) { self.path = path }
+
+  /// The default path: `dead-letter.jsonl` in the working directory.
+  public static let defaultPath = "dead-letter.jsonl"
+
+  /// Appends one record and fsyncs.
+  public func write(_ record: ErrorRecord) async throws {
+    let line = Array((record.json + "\n").utf8)
+    try descriptor.withLock { fd throws(ActionError) in
+      if fd < 0 {
+        try FileSystem.makeParentFolders(of: path)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+      }
+      try FileSystem.writeAll(fd, line, path: path)
+      if fsync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
+    }
+  }
+
+  deinit {
+    let fd = descriptor.withLock { $0 }
+    if fd >= 0 { close(fd) }
+  }
+}
+
+/// POSIX helpers shared by the file actions.
+enum FileSystem {
+  /// An `ActionError` for `code`: permanent where trying again cannot help.
+  static func error(_ code: Int32, _ what: String) -> ActionError {
+    let permanent: Set<Int32> = [EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EEXIST, EINVAL]
+    return ActionError(
+      permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
+  }
+
+  /// Creates the folders above `path`.
+  static func makeParentFolders(of path: String) throws(ActionError) {
+    guard let slash = path.lastIndex(of: "/") else { return }
+    let folder = String(path[..<slash])
+    if folder.isEmpty { return }
+    try makeFolders(folder)
+  }
+
+  static func makeFolders(_ folder: String) throws(ActionError) {
+    var info = stat()
+    if stat(folder, &info) == 0 {
+      if info.st_mode & S_IFMT == S_IFDIR { return }
+      throw error(ENOTDIR, "cannot create folder \(folder)")
+    }
+    if let slash = folder.lastIndex(of: "/"), slash != folder.startIndex {
+      try makeFolders(String(folder[..<slash]))
+    }
+    if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw error(errno, "cannot create folder \(folder)") }
+  }
+
+  static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(ActionError) {
+    var offset = 0
+    while offset < bytes.count {
+      let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+      if written < 0 {
+        if errno == EINTR { continue }
+        throw error(errno, "write \(path)")
+      }
+      offset += written
+    }
+  }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+import Synchronization
+
+/// Appends one JSON line per result to a file whose path is a template.
+///
+/// Configuration: `{"file": {"path": "archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl",
+/// "root": "archive", "rotate": {"maxBytes": N, "maxAgeSeconds": N}, "fsync": "batch"}}`.
+/// - `path`: a template. Without `root`, the archive root is its folder part before the first
+///   `${`; with `root`, `path` is relative to it.
+/// - A rendered path that would leave the root (`..`, `.`, an absolute path, NUL, an empty segment)
+///   is a permanent failure, never a write outside the root.
+/// - `rotate`: the current file is renamed `NAME.1`, `NAME.2`, ... when a line would take it past
+///   `maxBytes`, or when it has been open `maxAgeSeconds`.
+/// - `fsync`: `batch` (default: once per batch and file), `always` (each line) or `never`.
+/// - A binary result is written as `{"payload_base64": "..."}`.
+public final class FileArchiveAction: BatchAction {
+  /// When to fsync.
+  public enum SyncMode: String, Sendable {
+    /// Once per batch and file.
+    case batch
+    /// After every line.
+    case always
+    /// Never (the OS decides).
+    case never
+  }
+
+  struct OpenFile {
+    var descriptor: Int32
+    var size: Int
+    var openedAtMs: Int
+  }
+
+  /// `file`.
+  public let kind = "file"
+  /// `FileAction`.
+  public let actionName = "FileAction"
+  /// The path template.
+  public var resource: String { pathText }
+  /// The path template as written.
+  public let pathText: String
+  /// The archive root.
+  public let root: String
+  /// The template of the path below the root.
+  public let relative: Template
+  /// Rotation by size.
+  public let maxBytes: Int?
+  /// Rotation by age.
+  public let maxAgeSeconds: Int?
+  /// When to fsync.
+  public let sync: SyncMode
+  let clock: any EngineClock
+  let files = Mutex<[String: OpenFile]>([:])
+  static let maxOpenFiles = 64
+
+  /// Builds the action from its configuration.
+  public init(configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock())
+    throws(ActionConfigurationError)
+  {
+    let reader = ConfigurationReader(node: configuration, kind: "file")
+    try reader.checkKeys(["path", "root", "rotate", "fsync"])
+    let pathNode = try reader.string("path", required: true)!
+    pathText = pathNode.string!
+    self.clock = clock
+    if pathText.isEmpty || pathText.contains("\0") {
+      throw ActionConfigurationError("'path' must be a non-empty path", at: pathNode.position)
+    }
+    if let rootNode = try reader.string("root", required: false) {
+      let rootText = rootNode.string!
+      if rootText.isEmpty { throw ActionConfigurationError("'root' is empty", at: rootNode.position) }
+      if pathText.hasPrefix("/") {
+        throw ActionConfigurationError("with 'root', 'path' must be relative to it", at: pathNode.position)
+      }
+      root = rootText.count > 1 && rootText.hasSuffix("/") ? String(rootText.dropLast()) : rootText
+      relative = try reader.template(pathNode, context: context)
+    } else {
+      // The root is the folder part before the first template.
+      let bytes = Array(pathText.utf8)
+      var firstTemplate = bytes.count
+      for index in 0..<max(0, bytes.count - 1)
+      where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{") {
+        firstTemplate = index
+        break
+      }
+      let lastSlash = bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/"))
+      if let lastSlash {
+        root = lastSlash == 0 ? "/" : String(decoding: bytes[..<lastSlash], as: UTF8.self)
+        relative = try reader.template(pathNode, dropping: lastSlash + 1, context: context)
+      } else {
+        root = "."
+        relative = try reader.template(pathNode, context: context)
+      }
+    }
+    if let rotate = configuration["rotate"] {
+      guard let members = rotate.members else {
+        throw ActionConfigurationError("'rotate' must be an object", at: rotate.position)
+      }
+      for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
+        throw ActionConfigurationError(
+          "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
+      }
+      maxBytes = try reader.int("maxBytes", in: rotate, minimum: 1)
+      maxAgeSeconds = try reader.int("maxAgeSeconds", in: rotate, minimum: 1)
+    } else {
+      maxBytes = nil
+      maxAgeSeconds = nil
+    }
+    if let syncNode = configuration["fsync"] {
+      guard let text = syncNode.string, let mode = SyncMode(rawValue: text) else {
+        throw ActionConfigurationError(
+          "'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
+      }
+      sync = mode
+    } else {
+      sync = .batch
+    }
+  }
+
+  /// Files open on the first write.
+  public func start() async throws {}
+
+  /// Appends one result.
+  public func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+
+  /// Appends the results in order, then fsyncs each file touched (mode `batch`).
+  public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
+    var results = [ActionError?](repeating: nil, count: inputs.count)
+    var targets: [String?] = []
+    for (index, input) in inputs.enumerated() {
+      switch resolve(input) {
+      case .success(let path): targets.append(path)
+      case .failure(let error):
+        targets.append(nil)
+        results[index] = error
+      }
+    }
+    let now = clock.nowMs()
+    files.withLock { files in
+      // Lines are gathered per file and written with one call per file and batch (or per line
+      // with fsync "always"); a failed write fails exactly the results it carried.
+      var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
+      var touched: [String: Int32] = [:]
+      func flush(_ path: String) {
+        guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
+        else { return }
+        do throws(ActionError) {
+          try FileSystem.writeAll(file.descriptor, group.bytes, path: path)
+          touched[path] = file.descriptor
+        } catch {
+          for index in group.indices { results[index] = error }
+        }
+      }
+      for (index, input) in inputs.enumerated() {
+        guard let path = targets[index] else { continue }
+        var line = Self.line(for: input.evaluation)
+        line.append(UInt8(ascii: "\n"))
+        do throws(ActionError) {
+          if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
+          if files[path] == nil && files.count >= Self.maxOpenFiles {
+            // The least recently opened file may be closed (with an fsync) to make room.
+            for other in Array(pending.keys) { flush(other) }
+          }
+          _ = try descriptor(for: path, adding: line.count, now: now, files: &files)
+          for other in Array(touched.keys) where files[other] == nil { touched[other] = nil }
+          files[path]!.size += line.count
+          pending[path, default: ([], [])].bytes += line
+          pending[path]!.indices.append(index)
+          if sync == .always {
+            flush(path)
+            if results[index] == nil, fsync(files[path]!.descriptor) != 0 {
+              throw FileSystem.error(errno, "fsync \(path)")
+            }
+          }
+        } catch {
+          results[index] = error
+        }
+      }
+      for path in Array(pending.keys) { flush(path) }
+      if sync == .batch {
+        for (path, fd) in touched where fsync(fd) != 0 {
+          let error = FileSystem.error(errno, "fsync \(path)")
+          for index in inputs.indices where targets[index] == path && results[index] == nil {
+            results[index] = error
+          }
+        }
+      }
+    }
+    return results
+  }
+
+  /// Closes every file.
+  public func shutdown() async {
+    files.withLock { files in
+      for file in files.values {
+        if sync != .never { fsync(file.descriptor) }
+        close(file.descriptor)
+      }
+      files = [:]
+    }
+  }
+
+  /// The line written for an evaluation: its JSON payload, or a binary result in base64.
+  static func line(for evaluation: Evaluation) -> [UInt8] {
+    if case .binary(let bytes) = evaluation.value {
+      return Array("{\"payload_base64\":\"\(Data(bytes).base64EncodedString())\"}".utf8)
+    }
+    if evaluation.payload.isEmpty { return Array("{}".utf8) }
+    return evaluation.payload
+  }
+
+  /// Renders the path and checks it stays inside the root.
+  func resolve(_ input: ActionInput) -> Result<String, ActionError> {
+    let rendered = relative.render(
+      context: input.message.evaluationContext(), variables: input.evaluation.variables)
+    if let problem = Self.problem(inRelativePath: rendered) {
+      return .failure(
+        ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
+    }
+    return .success(root == "/" ? "/" + rendered : root + "/" + rendered)
+  }
+
+  /// Why a rendered relative path is refused, or nil.
+  static func problem(inRelativePath path: String) -> String? {
+    if path.isEmpty { return "is empty" }
+    if path.utf8.contains(0) { return "contains NUL" }
+    if path.hasPrefix("/") { return "is absolute" }
+    for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+      if segment.isEmpty { return "has an empty segment" }
+      if segment == ".." { return "leaves the archive root ('..')" }
+      if segment == "." { return "has a '.' segment" }
+    }
+    return nil
+  }
+
+  func descriptor(for path: String, adding count: Int, now: Int, files: inout [String: OpenFile])
+    throws(ActionError) -> Int32
+  {
+    if var file = files[path] {
+      if !needsRotation(file, adding: count, now: now) { return file.descriptor }
+      if sync != .never { fsync(file.descriptor) }
+      close(file.descriptor)
+      files[path] = nil
+      try rotate(path)
+      file = try open(path, now: now)
+      files[path] = file
+      return file.descriptor
+    }
+    if files.count >= Self.maxOpenFiles,
+      let oldest = files.min(by: { $0.value.openedAtMs < $1.value.openedAtMs })
+    {
+      if sync != .never { fsync(oldest.value.descriptor) }
+      close(oldest.value.descriptor)
+      files[oldest.key] = nil
+    }
+    var file = try open(path, now: now)
+    if let maxBytes, file.size > 0, file.size + count > maxBytes {
+      close(file.descriptor)
+      try rotate(path)
+      file = try open(path, now: now)
+    }
+    files[path] = file
+    return file.descriptor
+  }
+
+  func needsRotation(_ file: OpenFile, adding count: Int, now: Int) -> Bool {
+    let tooBig = maxBytes.map { file.size > 0 && file.size + count > $0 } ?? false
+    let tooOld = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
+    return tooBig || tooOld
+  }
+
+  func open(_ path: String, now: Int) throws(ActionError) -> OpenFile {
+    try FileSystem.makeParentFolders(of: path)
+    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
+    var info = stat()
+    fstat(fd, &info)
+    return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now)
+  }
+
+  func rotate(_ path: String) throws(ActionError) {
+    var index = 1
+    var info = stat()
+    while stat("\(path).\(index)", &info) == 0 { index += 1 }
+    if rename(path, "\(path).\(index)") != 0 && errno != ENOENT {
+      throw FileSystem.error(errno, "cannot rotate \(path)")
+    }
+  }
+}

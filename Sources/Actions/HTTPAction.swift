@@ -1,0 +1,341 @@
+import AsyncHTTPClient
+import Foundation
+import IoTSQL
+import NIOCore
+import NIOHTTP1
+import RulesEngine
+import Synchronization
+
+/// The `http` action: the Lambda-style webhook, as AWS IoT's HTTPS action.
+///
+/// Rule file: `{"http": {"url": "https://hooks.example/${topic(2)}", "confirmationUrl":
+/// "https://hooks.example/", "headers": [{"key": "Authorization", "value": "Bearer ${get_secret('hook')}"}],
+/// "timeoutMs": 3000, "batch": {"maxSize": 10, "maxDelayMs": 20, "maxBytes": 5120}}}`.
+///
+/// It POSTs the result as `application/json`, or `application/octet-stream` when the result is not
+/// JSON, unless a `content-type` header says otherwise. Outcomes: 2xx succeeds; 429 and 5xx, a refused
+/// or broken connection and a timeout are transient (the error carries the peer's `Retry-After`, for
+/// the action's retry policy to honour); other statuses are permanent. A templated URL must render to
+/// a URL starting with `confirmationUrl`; a header value that renders CR or LF is refused
+/// (permanent). Unlike AWS, plain `http://` and any port are allowed (for local services and tests).
+///
+/// Batching follows AWS's HTTP batching: results for the same URL are collected until `maxSize`
+/// results, `maxBytes` bytes of body or `maxDelayMs` after the first, and POSTed as one JSON array
+/// with the headers of the last result added; each result of the batch gets the batch's outcome.
+/// Results that are not JSON are sent alone.
+public final class HTTPAction: Action {
+  /// Batching limits (AWS's defaults).
+  public struct Batch: Decodable, Sendable, Equatable {
+    /// Most results in one request (default 10).
+    public var maxSize: Int
+    /// Longest wait after the first result before sending, in milliseconds (default 20).
+    public var maxDelayMs: Int
+    /// Largest body in bytes (default 5120); a single larger result is sent alone.
+    public var maxBytes: Int
+
+    /// Creates limits.
+    public init(maxSize: Int = 10, maxDelayMs: Int = 20, maxBytes: Int = 5120) {
+      self.maxSize = maxSize
+      self.maxDelayMs = maxDelayMs
+      self.maxBytes = maxBytes
+    }
+
+    private enum CodingKeys: String, CodingKey { case maxSize, maxDelayMs, maxBytes }
+
+    /// Decodes with the defaults above.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      maxSize = try container.decodeIfPresent(Int.self, forKey: .maxSize) ?? 10
+      maxDelayMs = try container.decodeIfPresent(Int.self, forKey: .maxDelayMs) ?? 20
+      maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes) ?? 5120
+    }
+  }
+
+  /// The action's settings as written in a rule file.
+  public struct Configuration: Decodable, Sendable, Equatable {
+    /// URL template (required), `http://` or `https://`.
+    public var url: String
+    /// The prefix a rendered URL must start with; required when `url` is a template.
+    public var confirmationUrl: String?
+    /// Request headers, in order; values are templates (`get_secret()` reaches secrets).
+    public var headers: [RepublishAction.KeyValue]
+    /// Request timeout in milliseconds (default 3000).
+    public var timeoutMs: Int
+    /// Batching; none by default.
+    public var batch: Batch?
+
+    /// Creates a configuration.
+    public init(
+      url: String, confirmationUrl: String? = nil, headers: [RepublishAction.KeyValue] = [],
+      timeoutMs: Int = 3000,
+      batch: Batch? = nil
+    ) {
+      self.url = url
+      self.confirmationUrl = confirmationUrl
+      self.headers = headers
+      self.timeoutMs = timeoutMs
+      self.batch = batch
+    }
+
+    private enum CodingKeys: String, CodingKey { case url, confirmationUrl, headers, timeoutMs, batch }
+
+    /// Decodes with the defaults above.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      url = try container.decode(String.self, forKey: .url)
+      confirmationUrl = try container.decodeIfPresent(String.self, forKey: .confirmationUrl)
+      headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
+      timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs) ?? 3000
+      batch = try container.decodeIfPresent(Batch.self, forKey: .batch)
+    }
+
+    /// Checks the URL rules, the headers and the limits.
+    public func validate() throws(ActionSettingsError) {
+      func isHTTP(_ text: String) -> Bool { text.hasPrefix("https://") || text.hasPrefix("http://") }
+      if !isHTTP(url) { throw ActionSettingsError(field: "http.url", "must start with https:// or http://") }
+      if url.utf8.count > 2000 {
+        throw ActionSettingsError(field: "http.url", "is longer than 2000 characters")
+      }
+      if let confirmationUrl {
+        if !isHTTP(confirmationUrl) {
+          throw ActionSettingsError(field: "http.confirmationUrl", "must start with https:// or http://")
+        }
+        if confirmationUrl.contains("${") {
+          throw ActionSettingsError(field: "http.confirmationUrl", "cannot be a template")
+        }
+        let fixedPart = url.range(of: "${").map { String(url[..<$0.lowerBound]) } ?? url
+        if !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart) {
+          throw ActionSettingsError(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
+        }
+      } else if url.contains("${") {
+        throw ActionSettingsError(field: "http.confirmationUrl", "is required when url is a template")
+      }
+      if headers.count > 100 { throw ActionSettingsError(field: "http.headers", "at most 100 headers") }
+      for (index, header) in headers.enumerated() {
+        if header.key.isEmpty || header.key.utf8.count > 256
+          || header.key.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" || $0 == " " })
+        {
+          throw ActionSettingsError(
+            field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
+        }
+      }
+      if !(1...60_000).contains(timeoutMs) {
+        throw ActionSettingsError(field: "http.timeoutMs", "must be between 1 and 60000, not \(timeoutMs)")
+      }
+      if let batch {
+        if !(1...1000).contains(batch.maxSize) {
+          throw ActionSettingsError(field: "http.batch.maxSize", "must be between 1 and 1000")
+        }
+        if !(0...60_000).contains(batch.maxDelayMs) {
+          throw ActionSettingsError(field: "http.batch.maxDelayMs", "must be between 0 and 60000")
+        }
+        if batch.maxBytes < 2 {
+          throw ActionSettingsError(field: "http.batch.maxBytes", "must be at least 2")
+        }
+      }
+    }
+  }
+
+  /// The configuration.
+  public let configuration: Configuration
+  private let secrets: (any SecretStore)?
+  private let url: ActionTemplate
+  private let headers: [(key: String, value: ActionTemplate)]
+  private let client = Mutex<HTTPClient?>(nil)
+  private let batcher: HTTPBatcher?
+
+  /// `http`.
+  public var kind: String { "http" }
+  /// `HttpAction`, AWS's name.
+  public var actionName: String { "HttpAction" }
+  /// The URL template.
+  public var resource: String { configuration.url }
+
+  /// Validates and compiles the configuration.
+  public init(
+    configuration: Configuration, version: SQLVersion = .default, variables: [String] = [],
+    secrets: (any SecretStore)? = nil
+  ) throws(ActionSettingsError) {
+    try configuration.validate()
+    self.configuration = configuration
+    self.secrets = secrets
+    url = try ActionTemplate(configuration.url, field: "http.url", version: version, variables: variables)
+    var headers: [(key: String, value: ActionTemplate)] = []
+    for (index, header) in configuration.headers.enumerated() {
+      headers.append(
+        (
+          header.key,
+          try ActionTemplate(
+            header.value, field: "http.headers[\(index)].value", version: version, variables: variables)
+        ))
+    }
+    self.headers = headers
+    batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
+  }
+
+  /// Creates the HTTP client (a connection pool).
+  public func start() async throws {
+    var settings = HTTPClient.Configuration()
+    settings.timeout = .init(connect: .milliseconds(Int64(configuration.timeoutMs)))
+    settings.redirectConfiguration = .disallow
+    let created = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+    client.withLock { $0 = created }
+  }
+
+  /// POSTs the result (alone or in a batch) and returns after a 2xx.
+  public func perform(_ input: ActionInput) async throws(ActionError) {
+    let renderedURL = url.render(input, secrets: secrets)
+    if let prefix = configuration.confirmationUrl, !renderedURL.hasPrefix(prefix) {
+      throw ActionError(
+        .permanent,
+        "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'")
+    }
+    var requestHeaders: [(String, String)] = []
+    for header in headers {
+      let value = header.value.render(input, secrets: secrets)
+      if value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
+        throw ActionError(.permanent, "http header '\(header.key)' rendered a value with CR or LF; refused")
+      }
+      requestHeaders.append((header.key, value))
+    }
+    let isJSON: Bool
+    if case .binary = input.evaluation.value { isJSON = false } else { isJSON = true }
+    if !requestHeaders.contains(where: { $0.0.lowercased() == "content-type" }) {
+      requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
+    }
+    if let batcher, isJSON {
+      let result = await batcher.add(
+        url: renderedURL, headers: requestHeaders, payload: input.evaluation.payload
+      ) {
+        url, headers, body in await self.send(url: url, headers: headers, body: body)
+      }
+      try result.get()
+    } else {
+      try await send(url: renderedURL, headers: requestHeaders, body: input.evaluation.payload).get()
+    }
+  }
+
+  /// One POST, classified.
+  func send(url: String, headers: [(String, String)], body: [UInt8]) async -> Result<Void, ActionError> {
+    guard let client = client.withLock({ $0 }) else {
+      return .failure(ActionError(.transient, "the http action for \(url) is not started"))
+    }
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    for (key, value) in headers { request.headers.add(name: key, value: value) }
+    request.body = .bytes(ByteBuffer(bytes: body))
+    do {
+      let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutMs)))
+      _ = try? await response.body.collect(upTo: 16_384)
+      let status = Int(response.status.code)
+      switch status {
+      case 200..<300:
+        return .success(())
+      case 429, 500..<600:
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
+        return .failure(
+          ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+      default:
+        return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
+      }
+    } catch {
+      return .failure(ActionError(.transient, "POST \(url) failed: \(error)"))
+    }
+  }
+
+  /// `Retry-After` as milliseconds: delay-seconds or an HTTP date.
+  static func retryAfterMs(_ text: String) -> Int? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if let seconds = Int(trimmed), seconds >= 0 { return seconds * 1000 }
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "GMT")
+    formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+    guard let date = formatter.date(from: trimmed) else { return nil }
+    return max(0, Int(date.timeIntervalSinceNow * 1000))
+  }
+
+  /// Sends what is batched, then closes the connection pool.
+  public func shutdown() async {
+    await batcher?.flushAll()
+    let current = client.withLock { state -> HTTPClient? in
+      defer { state = nil }
+      return state
+    }
+    try? await current?.shutdown()
+  }
+}
+
+/// Collects results per URL into AWS-style batches (a JSON array body).
+actor HTTPBatcher {
+  typealias Sender = @Sendable (String, [(String, String)], [UInt8]) async -> Result<Void, ActionError>
+
+  private struct OpenBatch {
+    var id: Int
+    var items: [[UInt8]] = []
+    var bytes = 1
+    var headers: [(String, String)] = []
+    var waiters: [CheckedContinuation<Result<Void, ActionError>, Never>] = []
+    var sender: Sender
+  }
+
+  private let limits: HTTPAction.Batch
+  private var open: [String: OpenBatch] = [:]
+  private var nextID = 0
+
+  init(limits: HTTPAction.Batch) { self.limits = limits }
+
+  /// Adds one JSON result; returns the outcome of the batch it went out in.
+  func add(url: String, headers: [(String, String)], payload: [UInt8], sender: @escaping Sender) async
+    -> Result<Void, ActionError>
+  {
+    await withCheckedContinuation { continuation in
+      // A body is `[` + items joined by `,` + `]`.
+      if let batch = open[url], batch.bytes + payload.count + 1 > limits.maxBytes {
+        flush(url)
+      }
+      if open[url] == nil {
+        nextID += 1
+        open[url] = OpenBatch(id: nextID, sender: sender)
+        let id = nextID
+        let delay = limits.maxDelayMs
+        Task {
+          try? await Task.sleep(for: .milliseconds(delay))
+          self.flush(url, ifID: id)
+        }
+      }
+      open[url]!.items.append(payload)
+      open[url]!.bytes += payload.count + 1
+      open[url]!.headers = headers
+      open[url]!.waiters.append(continuation)
+      if open[url]!.items.count >= limits.maxSize || open[url]!.bytes >= limits.maxBytes {
+        flush(url)
+      }
+    }
+  }
+
+  @discardableResult
+  private func flush(_ url: String, ifID id: Int? = nil) -> Task<Void, Never>? {
+    guard let batch = open[url], id == nil || batch.id == id else { return nil }
+    open[url] = nil
+    var body: [UInt8] = [UInt8(ascii: "[")]
+    for (index, item) in batch.items.enumerated() {
+      if index > 0 { body.append(UInt8(ascii: ",")) }
+      body.append(contentsOf: item)
+    }
+    body.append(UInt8(ascii: "]"))
+    let headers = batch.headers
+    let waiters = batch.waiters
+    let sender = batch.sender
+    return Task {
+      let result = await sender(url, headers, body)
+      for waiter in waiters { waiter.resume(returning: result) }
+    }
+  }
+
+  /// Sends every open batch now and waits for the answers.
+  func flushAll() async {
+    let sends = open.keys.compactMap { flush($0) }
+    for send in sends { await send.value }
+  }
+}

@@ -1,0 +1,166 @@
+import Connectors
+import IoTSQL
+import RulesEngine
+import Synchronization
+
+/// The `kafka` action: produces the rule's result to a Kafka topic and succeeds only after the
+/// broker's delivery report.
+///
+/// Rule file: `{"kafka": {"bootstrapServers": "broker:9092", "topic": "alerts", "key": "${topic(2)}",
+/// "partition": "0", "headers": [{"key": "source", "value": "${clientid()}"}],
+/// "clientProperties": {"compression.type": "lz4"}}}`.
+public final class KafkaAction: Action {
+  /// The action's settings as written in a rule file.
+  public struct Configuration: Decodable, Sendable, Equatable {
+    /// `host:port[,host:port]` (required).
+    public var bootstrapServers: String
+    /// Topic template (required).
+    public var topic: String
+    /// Key template; no key by default (librdkafka's partitioner then spreads records).
+    public var key: String?
+    /// Partition template rendering to a whole number; by default the partitioner chooses (by key).
+    public var partition: String?
+    /// Record headers, in order; values are templates.
+    public var headers: [RepublishAction.KeyValue]
+    /// Extra librdkafka producer settings (SASL, SSL, compression...).
+    public var clientProperties: [String: String]
+
+    /// Creates a configuration.
+    public init(
+      bootstrapServers: String, topic: String, key: String? = nil, partition: String? = nil,
+      headers: [RepublishAction.KeyValue] = [], clientProperties: [String: String] = [:]
+    ) {
+      self.bootstrapServers = bootstrapServers
+      self.topic = topic
+      self.key = key
+      self.partition = partition
+      self.headers = headers
+      self.clientProperties = clientProperties
+    }
+
+    private enum CodingKeys: String, CodingKey {
+      case bootstrapServers, topic, key, partition, headers, clientProperties
+    }
+
+    /// Decodes; `partition` may be written as a number or a template string.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      bootstrapServers = try container.decode(String.self, forKey: .bootstrapServers)
+      topic = try container.decode(String.self, forKey: .topic)
+      key = try container.decodeIfPresent(String.self, forKey: .key)
+      if let number = try? container.decodeIfPresent(Int.self, forKey: .partition) {
+        partition = String(number)
+      } else {
+        partition = try container.decodeIfPresent(String.self, forKey: .partition)
+      }
+      headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
+      clientProperties =
+        try container.decodeIfPresent([String: String].self, forKey: .clientProperties) ?? [:]
+    }
+
+    /// Checks the servers, the topic and a constant partition.
+    public func validate() throws(ActionSettingsError) {
+      let servers = bootstrapServers.split(separator: ",")
+      if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
+        throw ActionSettingsError(
+          field: "kafka.bootstrapServers", "must be host:port[,host:port], not '\(bootstrapServers)'")
+      }
+      if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
+      if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
+        throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
+      }
+      for key in clientProperties.keys where key == "bootstrap.servers" {
+        throw ActionSettingsError(
+          field: "kafka.clientProperties", "give bootstrap.servers as bootstrapServers")
+      }
+    }
+  }
+
+  /// The configuration.
+  public let configuration: Configuration
+  private let secrets: (any SecretStore)?
+  private let topic: ActionTemplate
+  private let key: ActionTemplate?
+  private let partition: ActionTemplate?
+  private let headers: [(key: String, value: ActionTemplate)]
+  private let producer = Mutex<KafkaProducer?>(nil)
+
+  /// `kafka`.
+  public var kind: String { "kafka" }
+  /// `KafkaAction`.
+  public var actionName: String { "KafkaAction" }
+  /// `servers/topic-template`.
+  public var resource: String { "\(configuration.bootstrapServers)/\(configuration.topic)" }
+
+  /// Validates and compiles the configuration.
+  public init(
+    configuration: Configuration, version: SQLVersion = .default, variables: [String] = [],
+    secrets: (any SecretStore)? = nil
+  ) throws(ActionSettingsError) {
+    try configuration.validate()
+    self.configuration = configuration
+    self.secrets = secrets
+    topic = try ActionTemplate(
+      configuration.topic, field: "kafka.topic", version: version, variables: variables)
+    key = try configuration.key.map { text throws(ActionSettingsError) in
+      try ActionTemplate(text, field: "kafka.key", version: version, variables: variables)
+    }
+    partition = try configuration.partition.map { text throws(ActionSettingsError) in
+      try ActionTemplate(text, field: "kafka.partition", version: version, variables: variables)
+    }
+    var headers: [(key: String, value: ActionTemplate)] = []
+    for (index, header) in configuration.headers.enumerated() {
+      headers.append(
+        (
+          header.key,
+          try ActionTemplate(
+            header.value, field: "kafka.headers[\(index)].value", version: version, variables: variables)
+        ))
+    }
+    self.headers = headers
+  }
+
+  /// Creates the producer.
+  public func start() async throws {
+    let client = try KafkaProducer(
+      bootstrapServers: configuration.bootstrapServers,
+      config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+    )
+    producer.withLock { $0 = client }
+  }
+
+  /// Produces the result and returns after the delivery report.
+  public func perform(_ input: ActionInput) async throws(ActionError) {
+    guard let client = producer.withLock({ $0 }) else {
+      throw ActionError(.transient, "the kafka action for \(resource) is not started")
+    }
+    let renderedTopic = topic.render(input, secrets: secrets)
+    if renderedTopic.isEmpty {
+      throw ActionError(.permanent, "kafka topic template '\(configuration.topic)' rendered an empty topic")
+    }
+    var partitionNumber: Int32?
+    if let partition {
+      let text = partition.render(input, secrets: secrets)
+      guard let number = Int32(text), number >= 0 else {
+        throw ActionError(
+          .permanent,
+          "kafka partition template '\(configuration.partition ?? "")' rendered '\(text)', not a partition number"
+        )
+      }
+      partitionNumber = number
+    }
+    try await client.produce(
+      topic: renderedTopic, key: key.map { Array($0.render(input, secrets: secrets).utf8) },
+      value: input.evaluation.payload, partition: partitionNumber,
+      headers: headers.map { ($0.key, $0.value.render(input, secrets: secrets)) })
+  }
+
+  /// Flushes outstanding records and closes the producer.
+  public func shutdown() async {
+    let client = producer.withLock { state -> KafkaProducer? in
+      defer { state = nil }
+      return state
+    }
+    client?.close()
+  }
+}

@@ -1,0 +1,419 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// An invalid action configuration, naming the field: `republish.topic: must not be empty`.
+public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
+  /// The field, dotted from the action kind: `http.batch.maxSize`.
+  public var field: String
+  /// What is wrong.
+  public var message: String
+
+  /// Creates an error.
+  public init(field: String, _ message: String) {
+    self.field = field
+    self.message = message
+  }
+
+  /// `field: message`, as `iotrules check` prints it.
+  public var description: String { "\(field): \(message)" }
+}
+
+/// A `${...}` template of an action field, compiled once and rendered per message against the
+/// original message and the rule's SET variables.
+struct ActionTemplate: Sendable {
+  let template: Template
+
+  /// Compiles `text`; errors name `field` and the position inside the template.
+  init(_ text: String, field: String, version: SQLVersion, variables: [String]) throws(ActionSettingsError) {
+    do {
+      template = try Template.compile(text, version: version, variables: variables)
+    } catch {
+      throw ActionSettingsError(field: field, "invalid template '\(text)': \(error)")
+    }
+  }
+
+  func render(_ input: ActionInput, secrets: (any SecretStore)?) -> String {
+    template.render(
+      context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
+  }
+}
+
+/// The `republish` action: publishes the rule's result on an MQTT topic, as AWS IoT's republish.
+///
+/// Rule file: `{"republish": {"topic": "alerts/${topic(2)}", "qos": 1, "retain": false,
+/// "headers": {"contentType": "application/json", "userProperties": [{"key": "k", "value": "v"}]}}}`.
+///
+/// It publishes on the MQTT source's broker (or `--mqtt URL` when the source is not MQTT) through a
+/// `Publisher`. A rendered topic with a wildcard, an empty level, more than 256 bytes or more than 8
+/// levels is a permanent failure. Loops: every republished message carries the MQTT 5 user property
+/// `iotrules-hops`, one more than the incoming message's; past `maxHops` the action fails permanently.
+public struct RepublishAction: Action {
+  /// The `headers` object: MQTT 5 publish properties, each a template.
+  public struct Headers: Decodable, Sendable, Equatable {
+    /// `content_type` property.
+    public var contentType: String?
+    /// Correlation data, written base64-encoded as AWS does.
+    public var correlationData: String?
+    /// Message expiry interval in seconds (renders to a whole number).
+    public var messageExpiry: String?
+    /// `UNSPECIFIED_BYTES` or `UTF8_DATA`.
+    public var payloadFormatIndicator: String?
+    /// Response topic.
+    public var responseTopic: String?
+    /// User properties, in order; keys and values are templates.
+    public var userProperties: [KeyValue]?
+
+    /// Creates headers.
+    public init(
+      contentType: String? = nil, correlationData: String? = nil, messageExpiry: String? = nil,
+      payloadFormatIndicator: String? = nil, responseTopic: String? = nil, userProperties: [KeyValue]? = nil
+    ) {
+      self.contentType = contentType
+      self.correlationData = correlationData
+      self.messageExpiry = messageExpiry
+      self.payloadFormatIndicator = payloadFormatIndicator
+      self.responseTopic = responseTopic
+      self.userProperties = userProperties
+    }
+  }
+
+  /// A key and a templated value (headers, user properties).
+  public struct KeyValue: Decodable, Sendable, Equatable {
+    /// The key.
+    public var key: String
+    /// The value template.
+    public var value: String
+
+    /// Creates a pair.
+    public init(key: String, value: String) {
+      self.key = key
+      self.value = value
+    }
+  }
+
+  /// The action's settings as written in a rule file.
+  public struct Configuration: Decodable, Sendable, Equatable {
+    /// Topic template (required). Write `$$` for a leading `$` (AWS's reserved topics).
+    public var topic: String
+    /// 0 (the default, as AWS) or 1.
+    public var qos: Int
+    /// Retain flag; false by default.
+    public var retain: Bool
+    /// MQTT 5 properties; none by default.
+    public var headers: Headers?
+    /// The largest hop count a republished message may carry before the action refuses it (default 8).
+    public var maxHops: Int
+
+    /// Creates a configuration.
+    public init(topic: String, qos: Int = 0, retain: Bool = false, headers: Headers? = nil, maxHops: Int = 8)
+    {
+      self.topic = topic
+      self.qos = qos
+      self.retain = retain
+      self.headers = headers
+      self.maxHops = maxHops
+    }
+
+    private enum CodingKeys: String, CodingKey { case topic, qos, retain, headers, maxHops }
+
+    /// Decodes with the defaults above.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      topic = try container.decode(String.self, forKey: .topic)
+      qos = try container.decodeIfPresent(Int.self, forKey: .qos) ?? 0
+      retain = try container.decodeIfPresent(Bool.self, forKey: .retain) ?? false
+      headers = try container.decodeIfPresent(Headers.self, forKey: .headers)
+      maxHops = try container.decodeIfPresent(Int.self, forKey: .maxHops) ?? 8
+    }
+
+    /// Checks what can be checked before any message: the topic, the QoS, constant headers.
+    public func validate() throws(ActionSettingsError) {
+      if topic.isEmpty { throw ActionSettingsError(field: "republish.topic", "must not be empty") }
+      if qos != 0 && qos != 1 {
+        throw ActionSettingsError(field: "republish.qos", "must be 0 or 1, not \(qos)")
+      }
+      if maxHops < 1 { throw ActionSettingsError(field: "republish.maxHops", "must be at least 1") }
+      if let indicator = headers?.payloadFormatIndicator, !indicator.contains("${"),
+        indicator != "UNSPECIFIED_BYTES" && indicator != "UTF8_DATA"
+      {
+        throw ActionSettingsError(
+          field: "republish.headers.payloadFormatIndicator",
+          "must be UNSPECIFIED_BYTES or UTF8_DATA, not '\(indicator)'")
+      }
+      if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
+        throw ActionSettingsError(
+          field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+      }
+      if !topic.contains("${") {
+        let (constant, _) = RepublishAction.unescapeTopic(topic)
+        if let problem = RepublishAction.topicProblem(constant) {
+          throw ActionSettingsError(field: "republish.topic", problem)
+        }
+      }
+    }
+  }
+
+  /// The user property that counts republish hops.
+  public static let hopProperty = "iotrules-hops"
+
+  /// The configuration.
+  public let configuration: Configuration
+  private let publisher: any Publisher
+  private let secrets: (any SecretStore)?
+  private let topic: ActionTemplate
+  private let leadingDollar: Bool
+  private let contentType: ActionTemplate?
+  private let correlationData: ActionTemplate?
+  private let messageExpiry: ActionTemplate?
+  private let payloadFormatIndicator: ActionTemplate?
+  private let responseTopic: ActionTemplate?
+  private let userProperties: [(key: ActionTemplate, value: ActionTemplate)]
+
+  /// `republish`.
+  public var kind: String { "republish" }
+  /// `RepublishAction`.
+  public var actionName: String { "RepublishAction" }
+  /// The topic template.
+  public var resource: String { configuration.topic }
+
+  /// Validates and compiles the configuration.
+  public init(
+    configuration: Configuration, publisher: any Publisher, version: SQLVersion = .default,
+    variables: [String] = [], secrets: (any SecretStore)? = nil
+  ) throws(ActionSettingsError) {
+    try configuration.validate()
+    self.configuration = configuration
+    self.publisher = publisher
+    self.secrets = secrets
+    let (text, dollar) = Self.unescapeTopic(configuration.topic)
+    leadingDollar = dollar
+    func compile(_ text: String?, _ field: String) throws(ActionSettingsError) -> ActionTemplate? {
+      guard let text else { return nil }
+      return try ActionTemplate(text, field: "republish.\(field)", version: version, variables: variables)
+    }
+    topic = try ActionTemplate(text, field: "republish.topic", version: version, variables: variables)
+    let headers = configuration.headers
+    contentType = try compile(headers?.contentType, "headers.contentType")
+    correlationData = try compile(headers?.correlationData, "headers.correlationData")
+    messageExpiry = try compile(headers?.messageExpiry, "headers.messageExpiry")
+    payloadFormatIndicator = try compile(headers?.payloadFormatIndicator, "headers.payloadFormatIndicator")
+    responseTopic = try compile(headers?.responseTopic, "headers.responseTopic")
+    var pairs: [(key: ActionTemplate, value: ActionTemplate)] = []
+    for (index, pair) in (headers?.userProperties ?? []).enumerated() {
+      pairs.append(
+        (
+          try ActionTemplate(
+            pair.key, field: "republish.headers.userProperties[\(index)].key", version: version,
+            variables: variables),
+          try ActionTemplate(
+            pair.value, field: "republish.headers.userProperties[\(index)].value", version: version,
+            variables: variables)
+        ))
+    }
+    userProperties = pairs
+  }
+
+  /// `$$x` → (`x`, leading dollar); the template compiles without the escape and the `$` is put back
+  /// after rendering, as AWS documents.
+  static func unescapeTopic(_ text: String) -> (String, Bool) {
+    text.hasPrefix("$$") ? (String(text.dropFirst(2)), true) : (text, false)
+  }
+
+  /// Why `topic` cannot be published to, or nil: AWS's limits.
+  public static func topicProblem(_ topic: String) -> String? {
+    if topic.isEmpty { return "the topic is empty" }
+    if topic.utf8.count > 256 { return "the topic '\(topic.prefix(40))…' is longer than 256 bytes" }
+    if topic.contains("+") || topic.contains("#") { return "the topic '\(topic)' contains a wildcard" }
+    if topic.utf8.contains(0) { return "the topic contains a NUL character" }
+    let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+    if levels.contains(where: \.isEmpty) { return "the topic '\(topic)' has an empty level" }
+    if levels.count > 8 { return "the topic '\(topic)' has \(levels.count) levels; at most 8 are allowed" }
+    return nil
+  }
+
+  /// Nothing to open: the publisher is started by its owner.
+  public func start() async throws {}
+
+  /// Renders the topic and headers and publishes the result; returns when the broker has it at the
+  /// configured QoS.
+  public func perform(_ input: ActionInput) async throws(ActionError) {
+    let rendered = (leadingDollar ? "$" : "") + topic.render(input, secrets: secrets)
+    if let problem = Self.topicProblem(rendered) {
+      throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
+    }
+    let incomingHops =
+      input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) } ?? 0
+    if incomingHops >= configuration.maxHops {
+      throw ActionError(
+        .permanent,
+        "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
+      )
+    }
+    var properties = PublishProperties()
+    properties.contentType = contentType?.render(input, secrets: secrets)
+    properties.responseTopic = responseTopic?.render(input, secrets: secrets)
+    if let template = correlationData {
+      let text = template.render(input, secrets: secrets)
+      guard let data = Data(base64Encoded: text) else {
+        throw ActionError(.permanent, "republish correlationData '\(text)' is not base64")
+      }
+      properties.correlationData = [UInt8](data)
+    }
+    if let template = messageExpiry {
+      let text = template.render(input, secrets: secrets)
+      guard let seconds = UInt32(text) else {
+        throw ActionError(.permanent, "republish messageExpiry '\(text)' is not a whole number of seconds")
+      }
+      properties.messageExpiry = seconds
+    }
+    if let template = payloadFormatIndicator {
+      switch template.render(input, secrets: secrets) {
+      case "UTF8_DATA": properties.payloadFormatIndicator = 1
+      case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
+      case let other:
+        throw ActionError(
+          .permanent, "republish payloadFormatIndicator '\(other)' is not UNSPECIFIED_BYTES or UTF8_DATA")
+      }
+    }
+    for pair in userProperties {
+      properties.userProperties.append(
+        (pair.key.render(input, secrets: secrets), pair.value.render(input, secrets: secrets)))
+    }
+    for (key, value) in properties.userProperties + [(Self.hopProperty, "")]
+    where key.contains("\0") || value.contains("\0") {
+      throw ActionError(.permanent, "republish user property '\(key)' contains a NUL character")
+    }
+    properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
+    try await publisher.publish(
+      topic: rendered, payload: input.evaluation.payload, qos: configuration.qos,
+      retain: configuration.retain,
+      properties: properties)
+  }
+
+  /// Nothing to close: the publisher is shut down by its owner.
+  public func shutdown() async {}
+}
+
+extension ActionFactory {
+  /// Adds the connector actions' rows: `republish` (publishing through `publisher()`, the MQTT
+  /// source's sibling connection or the `--mqtt` broker's), `kafka` and `http`.
+  ///
+  /// - Parameters:
+  ///   - publisher: the MQTT publisher republish uses; nil when none is configured, which makes a
+  ///     `republish` action a configuration error.
+  ///   - secrets: where `get_secret()` in templates reads.
+  public mutating func registerConnectorActions(
+    publisher: (any Publisher)?, secrets: (any SecretStore)? = nil
+  ) {
+    register("republish") { node, context throws(ActionConfigurationError) in
+      let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
+        kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops"])
+      guard let publisher else {
+        throw ActionConfigurationError(
+          "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL", at: node.position)
+      }
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try RepublishAction(
+          configuration: configuration, publisher: publisher, version: context.version,
+          variables: context.variableNames, secrets: secrets)
+      }
+    }
+    register("kafka") { node, context throws(ActionConfigurationError) in
+      let configuration: KafkaAction.Configuration = try node.decodeActionConfiguration(
+        kind: "kafka", keys: ["bootstrapServers", "topic", "key", "partition", "headers", "clientProperties"])
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try KafkaAction(
+          configuration: configuration, version: context.version, variables: context.variableNames,
+          secrets: secrets)
+      }
+    }
+    register("http") { node, context throws(ActionConfigurationError) in
+      let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
+        kind: "http", keys: ["url", "confirmationUrl", "headers", "timeoutMs", "batch"])
+      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+        try HTTPAction(
+          configuration: configuration, version: context.version, variables: context.variableNames,
+          secrets: secrets)
+      }
+    }
+  }
+}
+
+extension RuleNode {
+  /// Decodes a connector action's `Configuration` from this object, refusing keys outside `keys`
+  /// (besides `retry` and `errorAction`, which the loader reads); errors point into the rule file.
+  fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, keys: Set<String>)
+    throws(ActionConfigurationError) -> T
+  {
+    guard let members else {
+      throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
+    }
+    for member in members
+    where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
+      throw ActionConfigurationError(
+        "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
+        at: member.keyPosition)
+    }
+    let data: Data
+    do {
+      data = try JSONSerialization.data(withJSONObject: foundationValue, options: [.fragmentsAllowed])
+    } catch {
+      throw ActionConfigurationError(
+        "the \(kind) action's configuration cannot be read: \(error)", at: position)
+    }
+    do {
+      return try JSONDecoder().decode(T.self, from: data)
+    } catch let DecodingError.keyNotFound(key, decodingContext) {
+      let path = (decodingContext.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+      throw ActionConfigurationError(
+        "\(kind).\(path): missing", at: node(at: decodingContext.codingPath).position)
+    } catch let DecodingError.typeMismatch(type, decodingContext) {
+      let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
+      throw ActionConfigurationError(
+        "\(kind).\(path): expected \(type == String.self ? "a string" : "\(type)")",
+        at: node(at: decodingContext.codingPath).position)
+    } catch {
+      throw ActionConfigurationError("the \(kind) action's configuration: \(error)", at: position)
+    }
+  }
+
+  /// Runs `body`, turning an `ActionSettingsError` into an `ActionConfigurationError` at this node.
+  fileprivate func mapSettingsError(_ body: () throws(ActionSettingsError) -> any Action)
+    throws(ActionConfigurationError) -> any Action
+  {
+    do {
+      return try body()
+    } catch {
+      throw ActionConfigurationError(error.description, at: position)
+    }
+  }
+
+  private func node(at path: [any CodingKey]) -> RuleNode {
+    var current = self
+    for key in path {
+      if let index = key.intValue, case .array(let items) = current.kind, index < items.count {
+        current = items[index]
+      } else if let child = current[key.stringValue] {
+        current = child
+      } else {
+        break
+      }
+    }
+    return current
+  }
+
+  private var foundationValue: Any {
+    switch kind {
+    case .null: return NSNull()
+    case .bool(let value): return value
+    case .number(let text): return Int(text).map { $0 as Any } ?? Double(text).map { $0 as Any } ?? text
+    case .string(let text): return text
+    case .array(let items): return items.map(\.foundationValue)
+    case .object(let members):
+      var object: [String: Any] = [:]
+      for member in members { object[member.key] = member.value.foundationValue }
+      return object
+    }
+  }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import GRDB
+import IoTSQL
+import RulesEngine
+import Synchronization
+
+/// Writes rule results as rows of a SQLite table (GRDB over the system libsqlite3).
+///
+/// Configuration: `{"sqlite": {"database": "data/iot.db", "table": "high_temps", "columns":
+/// {"name": "${template}"}, "busyTimeoutMs": 1000}}`.
+/// - `database`: a path (its folder is created) or a `file:` URI (`?mode=ro` opens read-only).
+/// - `table`: an identifier `[A-Za-z_][A-Za-z0-9_]{0,127}`.
+/// - `columns` (optional): column name → template rendered against the message. Without it every
+///   top-level key of the result is a column, as AWS's dynamoDBv2: the table is created when missing
+///   and new columns are added as new keys appear; nested values are stored as JSON text.
+/// - `busyTimeoutMs` (default 1000): how long a write waits for a lock before failing (transient).
+///
+/// Rows of a batch are written in one WAL transaction; results are acknowledged after it commits.
+/// Values are always bound parameters.
+public final class SQLiteAction: BatchAction {
+  /// `sqlite`.
+  public let kind = "sqlite"
+  /// `SqliteAction`.
+  public let actionName = "SqliteAction"
+  /// `database#table`.
+  public var resource: String { "\(database)#\(table)" }
+  /// The database path or URI.
+  public let database: String
+  /// The table.
+  public let table: String
+  /// Explicit columns, when configured.
+  public let columns: [(name: String, template: Template)]?
+  /// Busy timeout in milliseconds.
+  public let busyTimeoutMs: Int
+  let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<String>?)>((nil, nil))
+
+  /// Builds the action from its configuration.
+  public init(configuration: RuleNode, context: ActionBuildContext) throws(ActionConfigurationError) {
+    let reader = ConfigurationReader(node: configuration, kind: "sqlite")
+    try reader.checkKeys(["database", "table", "columns", "busyTimeoutMs"])
+    let databaseNode = try reader.string("database", required: true)!
+    let tableNode = try reader.string("table", required: true)!
+    database = databaseNode.string!
+    table = tableNode.string!
+    if database.isEmpty { throw ActionConfigurationError("'database' is empty", at: databaseNode.position) }
+    guard isValidIdentifier(table) else {
+      throw ActionConfigurationError(
+        "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode.position)
+    }
+    busyTimeoutMs = try reader.int("busyTimeoutMs") ?? 1000
+    if let columnsNode = configuration["columns"] {
+      guard let members = columnsNode.members, !members.isEmpty else {
+        throw ActionConfigurationError(
+          "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
+      }
+      var list: [(String, Template)] = []
+      for member in members {
+        guard isValidIdentifier(member.key) else {
+          throw ActionConfigurationError("invalid column name '\(member.key)'", at: member.keyPosition)
+        }
+        guard member.value.string != nil else {
+          throw ActionConfigurationError(
+            "column '\(member.key)' must be a template string", at: member.value.position)
+        }
+        list.append((member.key, try reader.template(member.value, context: context)))
+      }
+      columns = list
+    } else {
+      columns = nil
+    }
+  }
+
+  /// Opening is lazy: a database that cannot be opened fails each result to its error path.
+  public func start() async throws {}
+
+  /// Delivers one result (a batch of one).
+  public func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+
+  /// Writes the rows of `inputs` in one transaction; on a permanent error, row by row to find
+  /// which fail.
+  public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
+    var results = [ActionError?](repeating: nil, count: inputs.count)
+    var rows: [(index: Int, row: [(String, DatabaseValue)])] = []
+    for (index, input) in inputs.enumerated() {
+      switch makeRow(input) {
+      case .success(let row): rows.append((index, row))
+      case .failure(let error): results[index] = error
+      }
+    }
+    if rows.isEmpty { return results }
+    let queue: DatabaseQueue
+    do {
+      queue = try openQueue()
+    } catch {
+      for item in rows { results[item.index] = error }
+      return results
+    }
+    if let error = await write(rows.map(\.row), queue: queue) {
+      if error.kind == .transient || rows.count == 1 {
+        for item in rows { results[item.index] = error }
+      } else {
+        for item in rows { results[item.index] = await write([item.row], queue: queue) }
+      }
+    }
+    return results
+  }
+
+  /// Closes the database.
+  public func shutdown() async {
+    let queue = state.withLock { state -> DatabaseQueue? in
+      defer { state.queue = nil }
+      return state.queue
+    }
+    try? queue?.close()
+  }
+
+  func openQueue() throws(ActionError) -> DatabaseQueue {
+    if let queue = state.withLock({ $0.queue }) { return queue }
+    if !database.hasPrefix("file:") && database != ":memory:" {
+      try FileSystem.makeParentFolders(of: database)
+    }
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
+    configuration.label = resource
+    configuration.prepareDatabase { db in
+      // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
+      _ = try? db.execute(sql: "PRAGMA journal_mode = WAL")
+      _ = try? db.execute(sql: "PRAGMA synchronous = NORMAL")
+    }
+    do {
+      let queue = try DatabaseQueue(path: database, configuration: configuration)
+      return state.withLock { state in
+        if let existing = state.queue { return existing }
+        state.queue = queue
+        return queue
+      }
+    } catch {
+      throw Self.actionError(error, "cannot open \(database)")
+    }
+  }
+
+  func makeRow(_ input: ActionInput) -> Result<[(String, DatabaseValue)], ActionError> {
+    if let columns {
+      let context = input.message.evaluationContext()
+      return .success(
+        columns.map {
+          ($0.name, $0.template.render(context: context, variables: input.evaluation.variables).databaseValue)
+        })
+    }
+    guard case .object(let object) = input.evaluation.value else {
+      return .failure(
+        ActionError(
+          .permanent,
+          "the result is \(input.evaluation.value.typeName), not an object: without 'columns' each key is a column"
+        ))
+    }
+    var row: [(String, DatabaseValue)] = []
+    for (key, value) in object.members {
+      if value.isUndefined { continue }
+      guard isValidIdentifier(key) else {
+        return .failure(
+          ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
+      }
+      row.append((key, Self.databaseValue(value)))
+    }
+    if row.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
+    return .success(row)
+  }
+
+  static func databaseValue(_ value: Value) -> DatabaseValue {
+    switch value {
+    case .undefined, .null: return .null
+    case .bool(let flag): return (flag ? 1 : 0).databaseValue
+    case .int(let number): return Int64(number).databaseValue
+    case .decimal(let number): return NSDecimalNumber(decimal: number).doubleValue.databaseValue
+    case .string(let text): return text.databaseValue
+    case .array, .object: return JSONWriter.string(value).databaseValue
+    case .binary(let bytes): return Data(bytes).databaseValue
+    }
+  }
+
+  func write(_ rows: [[(String, DatabaseValue)]], queue: DatabaseQueue) async -> ActionError? {
+    let table = self.table
+    let known = state.withLock { $0.knownColumns }
+    do {
+      let columns = try await queue.write { db -> Set<String> in
+        var columns = known ?? []
+        var lastNames: [String] = []
+        var lastStatement: GRDB.Statement?
+        if known == nil {
+          columns = Set(
+            try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map { $0["name"] as String })
+        }
+        for row in rows {
+          if columns.isEmpty {
+            let list = row.map { "\"\($0.0)\"" }.joined(separator: ", ")
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
+            columns.formUnion(row.map(\.0))
+          }
+          for (name, _) in row where !columns.contains(name) {
+            try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
+            columns.insert(name)
+          }
+          // Consecutive rows usually have the same columns: reuse their statement.
+          let names = row.map(\.0)
+          if names != lastNames || lastStatement == nil {
+            let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+            let marks = Array(repeating: "?", count: row.count).joined(separator: ", ")
+            lastStatement = try db.cachedStatement(
+              sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
+            lastNames = names
+          }
+          try lastStatement!.execute(arguments: StatementArguments(row.map(\.1)))
+        }
+        return columns
+      }
+      state.withLock { $0.knownColumns = columns }
+      return nil
+    } catch {
+      state.withLock { $0.knownColumns = nil }
+      return Self.actionError(error, "insert into \(table)")
+    }
+  }
+
+  static func actionError(_ error: any Error, _ what: String) -> ActionError {
+    if let error = error as? ActionError { return error }
+    guard let databaseError = error as? DatabaseError else {
+      return ActionError(.transient, "\(what): \(error)")
+    }
+    let code = databaseError.resultCode.primaryResultCode
+    let transient: [ResultCode] = [
+      .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
+    ]
+    let message = "\(what): \(databaseError.message ?? "\(databaseError.resultCode)") (\(code))"
+    return ActionError(transient.contains(code) ? .transient : .permanent, message)
+  }
+}

@@ -1,0 +1,144 @@
+import CRdKafka
+import Foundation
+
+/// Where a Kafka source reads: `kafka://host:port[,host:port]/topicA[,topicB]?group=G`, plus extra
+/// librdkafka settings (`--kafka-config key=value`: SASL, SSL, `auto.offset.reset=latest`, ...).
+public struct KafkaSourceOptions: Sendable {
+  /// Which part of a record becomes the topic the rules match.
+  public enum TopicFrom: Sendable, Equatable {
+    /// The record key (the default, as MQTT-to-Kafka bridges write it); the Kafka topic name when a
+    /// record has no key.
+    case key
+    /// A record header; the Kafka topic name when the header is absent.
+    case header(String)
+    /// The Kafka topic name.
+    case topic
+
+    /// Parses `key`, `header:NAME` or `topic`.
+    public init(_ text: String) throws(ConnectorError) {
+      if text == "key" {
+        self = .key
+      } else if text == "topic" {
+        self = .topic
+      } else if text.hasPrefix("header:"), text.count > 7 {
+        self = .header(String(text.dropFirst(7)))
+      } else {
+        throw ConnectorError("--kafka-topic-from must be key, topic or header:NAME, not '\(text)'")
+      }
+    }
+  }
+
+  /// `host:port` pairs.
+  public var bootstrapServers: [String]
+  /// The topics to consume.
+  public var topics: [String]
+  /// The consumer group id.
+  public var group: String
+  /// Extra librdkafka settings, applied after the defaults (so they can override them).
+  public var config: [(key: String, value: String)]
+  /// Where the rules' topic comes from.
+  public var topicFrom: TopicFrom
+  /// The header whose value becomes `clientid()` when present (default `clientid`).
+  public var clientIDHeader: String
+  /// How often stored offsets are committed, in milliseconds (default 1000).
+  public var commitIntervalMs: Int
+  /// On shutdown, how long to wait for delivered messages to be acknowledged before the final commit
+  /// (default 10 s); what is not acknowledged by then is redelivered after a restart.
+  public var shutdownDrainSeconds: Double
+
+  /// Creates options.
+  public init(
+    bootstrapServers: [String], topics: [String], group: String, config: [(key: String, value: String)] = [],
+    topicFrom: TopicFrom = .key, clientIDHeader: String = "clientid", commitIntervalMs: Int = 1000,
+    shutdownDrainSeconds: Double = 10
+  ) {
+    self.bootstrapServers = bootstrapServers
+    self.topics = topics
+    self.group = group
+    self.config = config
+    self.topicFrom = topicFrom
+    self.clientIDHeader = clientIDHeader
+    self.commitIntervalMs = commitIntervalMs
+    self.shutdownDrainSeconds = shutdownDrainSeconds
+  }
+
+  /// Parses `kafka://host:port[,host:port]/topicA[,topicB]?group=G`.
+  public init(url: String, config: [(key: String, value: String)] = [], topicFrom: TopicFrom = .key)
+    throws(ConnectorError)
+  {
+    guard url.hasPrefix("kafka://") else {
+      throw ConnectorError("'\(url)' is not a Kafka URL; expected kafka://host:port/topic?group=G")
+    }
+    let rest = url.dropFirst("kafka://".count)
+    let (beforeQuery, query) = rest.split(separator: "?", maxSplits: 1).map(String.init).splitPair
+    guard let slash = beforeQuery.firstIndex(of: "/") else {
+      throw ConnectorError("no topic in '\(url)'; expected kafka://host:port/topic?group=G")
+    }
+    let hosts = beforeQuery[..<slash].split(separator: ",").map(String.init)
+    let topics = beforeQuery[beforeQuery.index(after: slash)...].split(separator: ",").map(String.init)
+    guard !hosts.isEmpty, hosts.allSatisfy({ $0.contains(":") }) else {
+      throw ConnectorError("'\(url)' needs host:port bootstrap servers")
+    }
+    guard !topics.isEmpty else { throw ConnectorError("no topic in '\(url)'") }
+    var group: String?
+    for item in (query ?? "").split(separator: "&") {
+      let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+      if pair.count == 2 && pair[0] == "group" {
+        group = pair[1]
+      } else {
+        throw ConnectorError("unknown parameter '\(item)' in '\(url)'; only group=G is read")
+      }
+    }
+    guard let group, !group.isEmpty else {
+      throw ConnectorError("no consumer group in '\(url)'; add ?group=NAME")
+    }
+    self.init(bootstrapServers: hosts, topics: topics, group: group, config: config, topicFrom: topicFrom)
+  }
+
+  /// Parses a `key=value` setting.
+  public static func setting(_ text: String) throws(ConnectorError) -> (key: String, value: String) {
+    guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+      throw ConnectorError("Kafka setting '\(text)' is not key=value")
+    }
+    return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+  }
+}
+
+extension Array where Element == String {
+  fileprivate var splitPair: (String, String?) { (self.first ?? "", count > 1 ? self[1] : nil) }
+}
+
+/// Builds librdkafka configurations; the pointers stay inside the Kafka wrapper files.
+enum KafkaConfigBuilder {
+  /// A new `rd_kafka_conf_t` with `settings` applied in order; throws naming the bad key.
+  static func make(_ settings: [(key: String, value: String)]) throws(ConnectorError) -> OpaquePointer {
+    let conf = rd_kafka_conf_new()!
+    var errorText = [CChar](repeating: 0, count: 512)
+    for (key, value) in settings {
+      let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
+      if result != RD_KAFKA_CONF_OK {
+        rd_kafka_conf_destroy(conf)
+        let message = String(
+          decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw ConnectorError("Kafka setting '\(key)': \(message)")
+      }
+    }
+    return conf
+  }
+
+  /// Creates a client of `type` from `conf` (which it consumes, also on failure).
+  static func client(_ type: rd_kafka_type_t, _ conf: OpaquePointer) throws(ConnectorError) -> OpaquePointer {
+    var errorText = [CChar](repeating: 0, count: 512)
+    guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+      rd_kafka_conf_destroy(conf)
+      let message = String(
+        decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      throw ConnectorError("cannot create the Kafka client: \(message)")
+    }
+    return handle
+  }
+
+  static func errorText(_ error: rd_kafka_resp_err_t) -> String {
+    String(cString: rd_kafka_err2str(error))
+  }
+}

@@ -1,0 +1,257 @@
+import CRdKafka
+import Dispatch
+import Foundation
+import Logging
+import RulesEngine
+import Synchronization
+
+/// The Kafka source: a consumer-group member with at-least-once delivery.
+///
+/// Automatic commit and automatic offset storing are off. An offset is stored only when its message
+/// and every earlier message of its partition are acknowledged `.done`; stored offsets are committed
+/// every `commitIntervalMs`, before partitions are revoked in a rebalance, and on shutdown. A group
+/// with no committed offset starts from the earliest one (`auto.offset.reset=earliest`, overridable).
+///
+/// librdkafka is polled on a dedicated thread (never a Swift concurrency thread); each message is
+/// handed to `deliver` and the thread waits until the engine has accepted it, so the engine's bounded
+/// queue limits how far the consumer reads ahead.
+public final class KafkaSource: MessageSource, @unchecked Sendable {
+  /// What this source reads.
+  public let options: KafkaSourceOptions
+  private let logger: Logger
+  private let now: @Sendable () -> Int
+
+  /// Creates a source; nothing connects until `run`.
+  public init(
+    options: KafkaSourceOptions, logger: Logger = Logger(label: "iotrules.kafka"),
+    now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970 * 1000) }
+  ) {
+    self.options = options
+    self.logger = logger
+    self.now = now
+  }
+
+  /// Joins the group and delivers until cancelled; then waits (bounded) for outstanding
+  /// acknowledgements, commits, and leaves the group.
+  public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
+    let consumer = try KafkaConsumer(options: options, logger: logger, now: now, deliver: deliver)
+    try consumer.subscribe()
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+        Thread.detachNewThread {
+          consumer.pollLoop()
+          finished.resume()
+        }
+      }
+    } onCancel: {
+      consumer.requestStop()
+    }
+  }
+}
+
+/// The librdkafka consumer handle and its poll loop. All C pointers stay here.
+private final class KafkaConsumer: @unchecked Sendable {
+  let options: KafkaSourceOptions
+  let logger: Logger
+  let now: @Sendable () -> Int
+  let deliver: @Sendable (Message) async -> Void
+  let tracker = OffsetTracker()
+  let stopRequested = Atomic<Bool>(false)
+  private var handle: OpaquePointer!
+  private var retained: Unmanaged<KafkaConsumer>?
+
+  init(
+    options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
+    deliver: @escaping @Sendable (Message) async -> Void
+  ) throws(ConnectorError) {
+    self.options = options
+    self.logger = logger
+    self.now = now
+    self.deliver = deliver
+    let settings: [(key: String, value: String)] =
+      [
+        ("bootstrap.servers", options.bootstrapServers.joined(separator: ",")),
+        ("group.id", options.group),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+      ] + options.config
+    for (key, _) in options.config where key == "enable.auto.commit" || key == "enable.auto.offset.store" {
+      throw ConnectorError("the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)")
+    }
+    let conf = try KafkaConfigBuilder.make(settings)
+    let unmanaged = Unmanaged.passRetained(self)
+    retained = unmanaged
+    rd_kafka_conf_set_opaque(conf, unmanaged.toOpaque())
+    rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in
+      guard let opaque, let partitions else { return }
+      Unmanaged<KafkaConsumer>.fromOpaque(opaque).takeUnretainedValue()
+        .rebalance(handle: handle, error: error, partitions: partitions)
+    }
+    do {
+      handle = try KafkaConfigBuilder.client(RD_KAFKA_CONSUMER, conf)
+    } catch {
+      unmanaged.release()
+      throw error
+    }
+    rd_kafka_poll_set_consumer(handle)
+  }
+
+  func subscribe() throws(ConnectorError) {
+    let list = rd_kafka_topic_partition_list_new(Int32(options.topics.count))
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for topic in options.topics {
+      rd_kafka_topic_partition_list_add(list, topic, iotrules_kafka_partition_unassigned())
+    }
+    let error = rd_kafka_subscribe(handle, list)
+    if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+      close()
+      throw ConnectorError("cannot subscribe to \(options.topics): \(KafkaConfigBuilder.errorText(error))")
+    }
+  }
+
+  func requestStop() { stopRequested.store(true, ordering: .releasing) }
+
+  private static func partitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>)
+    -> [TopicPartition]
+  {
+    (0..<Int(list.pointee.cnt)).map { index in
+      let element = list.pointee.elems[index]
+      return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+    }
+  }
+
+  private func rebalance(
+    handle: OpaquePointer?, error: rd_kafka_resp_err_t,
+    partitions list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+  ) {
+    let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+    let partitions = Self.partitions(list)
+    if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+      logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      tracker.assign(partitions)
+      if cooperative {
+        if let failure = rd_kafka_incremental_assign(handle, list) { rd_kafka_error_destroy(failure) }
+      } else {
+        rd_kafka_assign(handle, list)
+      }
+    } else {
+      logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      store(tracker.revoke(partitions))
+      commit(async: false)
+      if cooperative {
+        if let failure = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(failure) }
+      } else {
+        rd_kafka_assign(handle, nil)
+      }
+    }
+  }
+
+  private func store(_ offsets: [(TopicPartition, Int64)]) {
+    guard !offsets.isEmpty else { return }
+    let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for (partition, offset) in offsets {
+      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+    }
+    let error = rd_kafka_offsets_store(handle, list)
+    if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+      logger.warning("storing offsets failed: \(KafkaConfigBuilder.errorText(error))")
+    }
+  }
+
+  private func commit(async: Bool) {
+    let error = rd_kafka_commit(handle, nil, async ? 1 : 0)
+    if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
+      logger.warning(
+        "committing offsets in group \(options.group) failed: \(KafkaConfigBuilder.errorText(error))")
+    }
+  }
+
+  /// The consumer thread: poll, deliver (waiting for the engine), store and commit; on stop, drain,
+  /// commit and leave the group.
+  func pollLoop() {
+    var lastCommit = DispatchTime.now()
+    let interval = UInt64(max(options.commitIntervalMs, 1)) * 1_000_000
+    while !stopRequested.load(ordering: .acquiring) {
+      if let message = rd_kafka_consumer_poll(handle, 100) {
+        handle(message)
+        rd_kafka_message_destroy(message)
+      }
+      store(tracker.takeStorable())
+      if DispatchTime.now().uptimeNanoseconds - lastCommit.uptimeNanoseconds >= interval {
+        commit(async: true)
+        lastCommit = DispatchTime.now()
+      }
+    }
+    let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
+    while tracker.outstanding > 0 && Date() < deadline { usleep(5_000) }
+    if tracker.outstanding > 0 {
+      logger.warning(
+        "\(tracker.outstanding) Kafka messages were not acknowledged before shutdown; they will be redelivered"
+      )
+    }
+    store(tracker.takeStorable())
+    commit(async: false)
+    close()
+  }
+
+  private func handle(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    let record = message.pointee
+    if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+      if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+        logger.error("Kafka consumer error: \(String(cString: rd_kafka_message_errstr(message)))")
+      }
+      return
+    }
+    let kafkaTopic = String(cString: rd_kafka_topic_name(record.rkt))
+    let payload = record.payload.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: record.len)) } ?? []
+    let key = record.key.map {
+      String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self)
+    }
+    var headers: OpaquePointer? = nil
+    if rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR { headers = nil }
+    func header(_ name: String) -> String? {
+      guard let headers else { return nil }
+      var value: UnsafeRawPointer? = nil
+      var size = 0
+      guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value
+      else {
+        return nil
+      }
+      return String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
+    }
+    let topic: String
+    switch options.topicFrom {
+    case .key: topic = key ?? kafkaTopic
+    case .header(let name): topic = header(name) ?? kafkaTopic
+    case .topic: topic = kafkaTopic
+    }
+    let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
+    let offset = record.offset
+    let epoch = tracker.delivered(partition, offset: offset)
+    let tracker = self.tracker
+    let value = Message(
+      topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: now(),
+      origin: "\(kafkaTopic)/\(record.partition)@\(offset)",
+      acknowledge: { acknowledgement in
+        tracker.acknowledge(partition, offset: offset, epoch: epoch, acknowledgement)
+      })
+    let accepted = DispatchSemaphore(value: 0)
+    let deliver = self.deliver
+    Task {
+      await deliver(value)
+      accepted.signal()
+    }
+    accepted.wait()
+  }
+
+  private func close() {
+    guard let handle else { return }
+    rd_kafka_consumer_close(handle)
+    rd_kafka_destroy(handle)
+    self.handle = nil
+    retained?.release()
+    retained = nil
+  }
+}

@@ -1,0 +1,480 @@
+import CMosquitto
+import Dispatch
+import Foundation
+import IoTSQL
+import Logging
+import RulesEngine
+import Synchronization
+
+/// One message as it arrived from the broker, copied out of libmosquitto's buffers.
+struct MQTTIncoming: Sendable {
+  var topic: String
+  var payload: [UInt8]
+  var qos: Int
+  var retain: Bool
+  var properties: [String: Value]
+  var userProperties: [(key: String, value: String)]
+}
+
+/// One libmosquitto client: connection, reconnection, subscriptions, publish with PUBACK tracking.
+///
+/// All C pointers stay in this file. libmosquitto runs its network loop on its own thread
+/// (`mosquitto_loop_start`) and calls back there; callbacks cross into Swift through a lock-protected
+/// state and continuations, never by touching actor state. The message handler runs on that loop
+/// thread and may block it: libmosquitto sends a QoS 1 PUBACK only after the handler returns, which
+/// is how backpressure reaches the broker.
+final class MQTTConnection: @unchecked Sendable {
+  private enum PublishSlot {
+    case waiting(CheckedContinuation<Result<Void, ActionError>, Never>)
+    case finished(Result<Void, ActionError>)
+  }
+
+  private struct State {
+    var connected = false
+    var connectedBefore = false
+    var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
+    var subscriptions: [String: Int] = [:]
+    var subscribeWaiters: [Int32: CheckedContinuation<Result<Void, ConnectorError>, Never>] = [:]
+    var publishes: [Int32: PublishSlot] = [:]
+    var closed = false
+  }
+
+  let options: MQTTOptions
+  private let logger: Logger
+  private let handle: OpaquePointer
+  private let state = Mutex(State())
+  private let onMessage: (@Sendable (MQTTIncoming) -> Void)?
+  private var retainedSelf: Unmanaged<MQTTConnection>?
+
+  private static let libraryInitialised: Bool = {
+    mosquitto_lib_init()
+    return true
+  }()
+
+  /// Creates the client (no network yet). `onMessage` runs on libmosquitto's thread.
+  init(options: MQTTOptions, logger: Logger, onMessage: (@Sendable (MQTTIncoming) -> Void)?)
+    throws(ConnectorError)
+  {
+    _ = Self.libraryInitialised
+    self.options = options
+    self.logger = logger
+    self.onMessage = onMessage
+    let cleanSession = !options.persistentSession
+    guard let handle = mosquitto_new(options.clientID, cleanSession, nil) else {
+      throw ConnectorError("mosquitto_new failed for client id '\(options.clientID)'")
+    }
+    self.handle = handle
+    let unmanaged = Unmanaged.passRetained(self)
+    retainedSelf = unmanaged
+    mosquitto_user_data_set(handle, unmanaged.toOpaque())
+    do {
+      try configure()
+    } catch {
+      close()
+      throw error
+    }
+  }
+
+  private func check(_ code: Int32, _ what: String) throws(ConnectorError) {
+    if code != MOSQ_ERR_SUCCESS.rawValue {
+      throw ConnectorError("\(what) for \(options.url): \(String(cString: mosquitto_strerror(code)))")
+    }
+  }
+
+  private func configure() throws(ConnectorError) {
+    let version = options.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+    try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, version), "protocol version")
+    if let username = options.username {
+      let password = try options.readPassword()
+      try check(mosquitto_username_pw_set(handle, username, password), "username")
+    } else if try options.readPassword() != nil {
+      throw ConnectorError("a password is configured for \(options.url) but no username")
+    }
+    if options.useTLS {
+      for (name, path) in [
+        ("CA", options.caFile), ("certificate", options.certificateFile), ("key", options.keyFile),
+      ] {
+        if let path, !FileManager.default.isReadableFile(atPath: path) {
+          throw ConnectorError("cannot read the TLS \(name) file \(path)")
+        }
+      }
+      if (options.certificateFile == nil) != (options.keyFile == nil) {
+        throw ConnectorError("a client certificate needs both a certificate file and a key file")
+      }
+      let caPath: String? = options.caFile == nil ? "/etc/ssl/certs" : nil
+      try check(
+        mosquitto_tls_set(handle, options.caFile, caPath, options.certificateFile, options.keyFile, nil),
+        "TLS setup")
+    }
+    try check(
+      mosquitto_reconnect_delay_set(
+        handle, UInt32(options.reconnectDelaySeconds), UInt32(options.reconnectDelayMaxSeconds), true),
+      "reconnect delay")
+    mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, _ in
+      MQTTConnection.from(userdata)?.handleConnect(rc: rc, flags: flags)
+    }
+    mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
+      MQTTConnection.from(userdata)?.handleDisconnect(rc: rc)
+    }
+    mosquitto_subscribe_v5_callback_set(handle) { _, userdata, mid, count, granted, _ in
+      MQTTConnection.from(userdata)?.handleSubscribe(mid: mid, count: count, granted: granted)
+    }
+    mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, reason, _ in
+      MQTTConnection.from(userdata)?.handlePublish(mid: mid, reason: reason)
+    }
+    mosquitto_message_v5_callback_set(handle) { _, userdata, message, properties in
+      guard let connection = MQTTConnection.from(userdata), let message else { return }
+      connection.handleMessage(message.pointee, properties: properties)
+    }
+  }
+
+  private static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTConnection? {
+    guard let userdata else { return nil }
+    return Unmanaged<MQTTConnection>.fromOpaque(userdata).takeUnretainedValue()
+  }
+
+  // MARK: Connecting
+
+  /// Connects and starts the network thread, retrying refused connections with backoff until
+  /// cancelled; returns once the broker has accepted the CONNECT. A refusal by the broker (bad
+  /// credentials, bad client id) or a TLS failure throws.
+  func connect() async throws {
+    var delay = Double(options.reconnectDelaySeconds)
+    while true {
+      try Task.checkCancellation()
+      let code = await Self.runBlocking { [self] in connectOnce() }
+      if code == MOSQ_ERR_SUCCESS.rawValue { break }
+      let reason = String(cString: mosquitto_strerror(code))
+      guard
+        code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
+          || code == MOSQ_ERR_CONN_REFUSED.rawValue
+      else {
+        throw ConnectorError("cannot connect to \(options.url): \(reason)")
+      }
+      logger.warning("cannot connect to \(options.url): \(reason); retrying in \(delay) s")
+      try await Task.sleep(for: .seconds(delay))
+      delay = min(delay * 2, Double(options.reconnectDelayMaxSeconds))
+    }
+    let started = mosquitto_loop_start(handle)
+    try check(started, "starting the network thread")
+    let result = await withCheckedContinuation { continuation in
+      let alreadyConnected = state.withLock { state -> Bool in
+        if state.connected { return true }
+        state.connectWaiter = continuation
+        return false
+      }
+      if alreadyConnected { continuation.resume(returning: .success(())) }
+    }
+    try result.get()
+    logger.info("connected to \(options)")
+  }
+
+  private func connectOnce() -> Int32 {
+    var properties: OpaquePointer? = nil
+    defer { mosquitto_property_free_all(&properties) }
+    if options.protocolVersion == .v5 && options.persistentSession {
+      mosquitto_property_add_int32(
+        &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), options.sessionExpirySeconds)
+    }
+    return mosquitto_connect_bind_v5(
+      handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds), nil, properties)
+  }
+
+  private static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+      Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
+  }
+
+  private func handleConnect(rc: Int32, flags: Int32) {
+    if rc != 0 {
+      let reason = String(cString: mosquitto_reason_string(rc))
+      logger.error("broker \(options.url) refused the connection: \(reason)")
+      let waiter = state.withLock { state in
+        defer { state.connectWaiter = nil }
+        return state.connectWaiter
+      }
+      waiter?.resume(
+        returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(reason)")))
+      return
+    }
+    let (waiter, filters, reconnect) = state.withLock { state in
+      defer {
+        state.connectWaiter = nil
+        state.connected = true
+        state.connectedBefore = true
+      }
+      return (state.connectWaiter, state.subscriptions, state.connectedBefore)
+    }
+    // Resubscribe after every (re)connect: a broker that lost the session has lost the subscriptions.
+    for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
+      var mid: Int32 = 0
+      let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
+      if code != MOSQ_ERR_SUCCESS.rawValue {
+        logger.error("resubscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
+      }
+    }
+    if reconnect {
+      logger.info("reconnected to \(options.url) (session present: \(flags & 1 == 1))")
+    }
+    waiter?.resume(returning: .success(()))
+  }
+
+  private func handleDisconnect(rc: Int32) {
+    state.withLock { $0.connected = false }
+    if rc != 0 {
+      logger.warning(
+        "disconnected from \(options.url): \(String(cString: mosquitto_strerror(rc))); reconnecting")
+    }
+  }
+
+  // MARK: Subscriptions
+
+  /// Makes the subscriptions exactly `filters` (de-duplicated) at `qos`, waiting for each SUBACK.
+  func setSubscriptions(_ filters: [String], qos: Int) async throws {
+    let wanted = Set(filters)
+    let current = state.withLock { Set($0.subscriptions.keys) }
+    for filter in current.subtracting(wanted).sorted() {
+      state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
+      var mid: Int32 = 0
+      try check(mosquitto_unsubscribe_v5(handle, &mid, filter, nil), "unsubscribing from '\(filter)'")
+    }
+    for filter in wanted.subtracting(current).sorted() {
+      try await subscribe(filter, qos: qos)
+    }
+  }
+
+  private func subscribe(_ filter: String, qos: Int) async throws {
+    state.withLock { $0.subscriptions[filter] = qos }
+    let result: Result<Void, ConnectorError> = await withCheckedContinuation { continuation in
+      // The lock is held across the call so the SUBACK callback finds the waiter.
+      let code = state.withLock { state -> Int32 in
+        var mid: Int32 = 0
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
+        if code == MOSQ_ERR_SUCCESS.rawValue { state.subscribeWaiters[mid] = continuation }
+        return code
+      }
+      if code != MOSQ_ERR_SUCCESS.rawValue {
+        continuation.resume(
+          returning: .failure(
+            ConnectorError("subscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))"))
+        )
+      }
+    }
+    try result.get()
+  }
+
+  private func handleSubscribe(mid: Int32, count: Int32, granted: UnsafePointer<Int32>?) {
+    let waiter = state.withLock { $0.subscribeWaiters.removeValue(forKey: mid) }
+    guard let waiter else { return }
+    if let granted, count > 0, granted[0] >= 0x80 {
+      waiter.resume(
+        returning: .failure(ConnectorError("the broker refused the subscription (reason \(granted[0]))")))
+    } else {
+      waiter.resume(returning: .success(()))
+    }
+  }
+
+  // MARK: Messages
+
+  private func handleMessage(_ message: mosquitto_message, properties: OpaquePointer?) {
+    guard let onMessage else { return }
+    let topic = String(cString: message.topic)
+    var payload = [UInt8](repeating: 0, count: Int(message.payloadlen))
+    if message.payloadlen > 0, let source = message.payload {
+      payload.withUnsafeMutableBytes {
+        $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(message.payloadlen)))
+      }
+    }
+    var named: [String: Value] = [:]
+    var user: [(key: String, value: String)] = []
+    var property = properties
+    while let current = property {
+      let identifier = mosquitto_property_identifier(current)
+      switch identifier {
+      case Int32(MQTT_PROP_CONTENT_TYPE.rawValue):
+        if let text = readString(current, identifier) { named["content_type"] = .string(text) }
+      case Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue):
+        if let text = readString(current, identifier) { named["response_topic"] = .string(text) }
+      case Int32(MQTT_PROP_CORRELATION_DATA.rawValue):
+        var value: UnsafeMutableRawPointer? = nil
+        var length: UInt16 = 0
+        if mosquitto_property_read_binary(current, identifier, &value, &length, false) != nil, let value {
+          let bytes = [UInt8](UnsafeRawBufferPointer(start: value, count: Int(length)))
+          free(value)
+          named["correlation_data"] = .string(Data(bytes).base64EncodedString())
+        }
+      case Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue):
+        var value: UInt32 = 0
+        if mosquitto_property_read_int32(current, identifier, &value, false) != nil {
+          named["message_expiry"] = .int(Int(value))
+        }
+      case Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue):
+        var value: UInt8 = 0
+        if mosquitto_property_read_byte(current, identifier, &value, false) != nil {
+          named["format_indicator"] = .string(value == 1 ? "UTF8_DATA" : "UNSPECIFIED_BYTES")
+        }
+      case Int32(MQTT_PROP_USER_PROPERTY.rawValue):
+        var key: UnsafeMutablePointer<CChar>? = nil
+        var value: UnsafeMutablePointer<CChar>? = nil
+        if mosquitto_property_read_string_pair(current, identifier, &key, &value, false) != nil, let key,
+          let value
+        {
+          user.append((key: String(cString: key), value: String(cString: value)))
+        }
+        free(key)
+        free(value)
+      default:
+        break
+      }
+      property = mosquitto_property_next(current)
+    }
+    onMessage(
+      MQTTIncoming(
+        topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain, properties: named,
+        userProperties: user))
+  }
+
+  private func readString(_ property: OpaquePointer, _ identifier: Int32) -> String? {
+    var value: UnsafeMutablePointer<CChar>? = nil
+    guard mosquitto_property_read_string(property, identifier, &value, false) != nil, let value else {
+      return nil
+    }
+    defer { free(value) }
+    return String(cString: value)
+  }
+
+  // MARK: Publishing
+
+  /// Publishes; at QoS 1 returns when the broker's PUBACK arrives (or fails transiently after
+  /// `publishTimeoutSeconds`). Properties are sent on MQTT 5 only.
+  func publish(
+    topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
+  ) async throws(ActionError) {
+    var list: OpaquePointer? = nil
+    defer { mosquitto_property_free_all(&list) }
+    if options.protocolVersion == .v5 {
+      if let value = properties.contentType {
+        mosquitto_property_add_string(&list, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), value)
+      }
+      if let value = properties.responseTopic {
+        mosquitto_property_add_string(&list, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), value)
+      }
+      if let value = properties.correlationData {
+        value.withUnsafeBytes { buffer in
+          _ = mosquitto_property_add_binary(
+            &list, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), buffer.baseAddress,
+            UInt16(clamping: buffer.count))
+        }
+      }
+      if let value = properties.messageExpiry {
+        mosquitto_property_add_int32(&list, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), value)
+      }
+      if let value = properties.payloadFormatIndicator {
+        mosquitto_property_add_byte(&list, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), value)
+      }
+      for pair in properties.userProperties {
+        mosquitto_property_add_string_pair(
+          &list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value)
+      }
+    }
+    var mid: Int32 = 0
+    let code = payload.withUnsafeBytes { buffer in
+      mosquitto_publish_v5(
+        handle, &mid, topic, Int32(buffer.count), buffer.baseAddress, Int32(qos), retain, list)
+    }
+    guard code == MOSQ_ERR_SUCCESS.rawValue else {
+      let reason = String(cString: mosquitto_strerror(code))
+      let permanent =
+        code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
+        || code == MOSQ_ERR_MALFORMED_UTF8.rawValue || code == MOSQ_ERR_OVERSIZE_PACKET.rawValue
+      throw ActionError(
+        permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
+    }
+    guard qos > 0 else { return }
+    let timeout = options.publishTimeoutSeconds
+    let publishedMID = mid
+    let result: Result<Void, ActionError> = await withCheckedContinuation { continuation in
+      let finished = state.withLock { state -> Result<Void, ActionError>? in
+        if case .finished(let result)? = state.publishes[publishedMID] {
+          state.publishes[publishedMID] = nil
+          return result
+        }
+        state.publishes[publishedMID] = .waiting(continuation)
+        return nil
+      }
+      if let finished {
+        continuation.resume(returning: finished)
+        return
+      }
+      Task { [self] in
+        try? await Task.sleep(for: .seconds(timeout))
+        let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ActionError>, Never>? in
+          guard case .waiting(let waiter)? = state.publishes[publishedMID] else { return nil }
+          state.publishes[publishedMID] = nil
+          return waiter
+        }
+        waiter?.resume(
+          returning: .failure(
+            ActionError(.transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s")))
+      }
+    }
+    try result.get()
+  }
+
+  private func handlePublish(mid: Int32, reason: Int32) {
+    let result: Result<Void, ActionError> =
+      reason >= 0x80
+      ? .failure(
+        ActionError(
+          .permanent,
+          "the broker \(options.url) refused the publish: \(String(cString: mosquitto_reason_string(reason)))"
+        ))
+      : .success(())
+    let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ActionError>, Never>? in
+      switch state.publishes[mid] {
+      case .waiting(let waiter)?:
+        state.publishes[mid] = nil
+        return waiter
+      case .finished?:
+        return nil
+      case nil:
+        // QoS 0 publishes report here too; only remember a QoS 1 result a waiter may still ask for.
+        if state.publishes.count < 65_536 { state.publishes[mid] = .finished(result) }
+        return nil
+      }
+    }
+    waiter?.resume(returning: result)
+  }
+
+  // MARK: Closing
+
+  /// Disconnects, stops the network thread and frees the client. Safe to call twice.
+  func close() {
+    let first = state.withLock { state -> Bool in
+      defer { state.closed = true }
+      return !state.closed
+    }
+    guard first else { return }
+    mosquitto_disconnect_v5(handle, 0, nil)
+    mosquitto_loop_stop(handle, false)
+    mosquitto_destroy(handle)
+    let (publishes, subscribes, connect) = state.withLock { state in
+      defer {
+        state.publishes = [:]
+        state.subscribeWaiters = [:]
+        state.connectWaiter = nil
+      }
+      return (state.publishes, state.subscribeWaiters, state.connectWaiter)
+    }
+    for case .waiting(let waiter) in publishes.values {
+      waiter.resume(returning: .failure(ActionError(.transient, "the connection to \(options.url) closed")))
+    }
+    for waiter in subscribes.values {
+      waiter.resume(returning: .failure(ConnectorError("the connection to \(options.url) closed")))
+    }
+    connect?.resume(returning: .failure(ConnectorError("the connection to \(options.url) closed")))
+    retainedSelf?.release()
+    retainedSelf = nil
+  }
+}

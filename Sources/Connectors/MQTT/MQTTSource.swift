@@ -1,0 +1,119 @@
+import Dispatch
+import Foundation
+import IoTSQL
+import Logging
+import RulesEngine
+import Synchronization
+
+/// The MQTT source: a persistent-session subscription to the union of the rules' FROM filters.
+///
+/// Backpressure: libmosquitto calls the message handler on its network thread and sends the QoS 1
+/// PUBACK only when the handler returns. The handler blocks that thread (a semaphore) until `deliver`
+/// has accepted the message into the engine's bounded queue, so a full engine stops reading the
+/// socket, the broker's in-flight window fills, and the broker holds the rest in the session.
+///
+/// Client id: MQTT does not tell a subscriber who published a message. When a publisher sets the
+/// MQTT 5 user property named `clientIDProperty` (default `clientid`), its value becomes the
+/// message's `clientid()`; otherwise `clientid()` is "n/a".
+public final class MQTTSource: MessageSource, @unchecked Sendable {
+  /// How this source connects.
+  public let options: MQTTOptions
+  /// The user property read as the publisher's client id.
+  public let clientIDProperty: String
+  /// The shared-subscription group (`$share/NAME/filter`), or nil.
+  public let sharedGroup: String?
+  /// The subscription QoS (1 by default).
+  public let qos: Int
+  private let logger: Logger
+  private let now: @Sendable () -> Int
+  private let filters: Mutex<[String]>
+  private let connection = Mutex<MQTTConnection?>(nil)
+
+  /// Creates a source; nothing connects until `run`.
+  ///
+  /// - Parameters:
+  ///   - filters: the rules' FROM topic filters; duplicates are subscribed once.
+  ///   - sharedGroup: subscribe every filter as `$share/NAME/filter` so several daemons split the load.
+  ///   - now: epoch milliseconds for `timestamp()`; the wall clock by default.
+  public init(
+    options: MQTTOptions, filters: [String], sharedGroup: String? = nil, qos: Int = 1,
+    clientIDProperty: String = "clientid", logger: Logger = Logger(label: "iotrules.mqtt"),
+    now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970 * 1000) }
+  ) {
+    self.options = options
+    self.filters = Mutex(filters)
+    self.sharedGroup = sharedGroup
+    self.qos = qos
+    self.clientIDProperty = clientIDProperty
+    self.logger = logger
+    self.now = now
+  }
+
+  /// The subscription filters as sent to the broker: de-duplicated, with the shared-group prefix.
+  public func subscriptionFilters(for filters: [String]) -> [String] {
+    var seen = Set<String>()
+    var result: [String] = []
+    for filter in filters {
+      let full = sharedGroup.map { "$share/\($0)/\(filter)" } ?? filter
+      if seen.insert(full).inserted { result.append(full) }
+    }
+    return result
+  }
+
+  /// Replaces the subscriptions (hot reload): unsubscribes what is gone, subscribes what is new.
+  public func updateFilters(_ newFilters: [String]) async throws {
+    filters.withLock { $0 = newFilters }
+    if let connection = connection.withLock({ $0 }) {
+      try await connection.setSubscriptions(subscriptionFilters(for: newFilters), qos: qos)
+    }
+  }
+
+  /// Connects, subscribes, and hands each message to `deliver` until the task is cancelled; then it
+  /// disconnects (the persistent session keeps what arrives meanwhile).
+  public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
+    let now = self.now
+    let clientIDProperty = self.clientIDProperty
+    let origin = options.url
+    let handler: @Sendable (MQTTIncoming) -> Void = { incoming in
+      let clientID = incoming.userProperties.first(where: { $0.key == clientIDProperty })?.value
+      let message = Message(
+        topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
+        mqttProperties: incoming.properties, userProperties: incoming.userProperties,
+        origin: "\(origin) \(incoming.topic)",
+        acknowledge: { _ in
+          // MQTT has no later acknowledgement: PUBACK went when the engine accepted the message.
+        })
+      let accepted = DispatchSemaphore(value: 0)
+      Task {
+        await deliver(message)
+        accepted.signal()
+      }
+      accepted.wait()
+    }
+    let client = try MQTTConnection(options: options, logger: logger, onMessage: handler)
+    connection.withLock { $0 = client }
+    defer {
+      connection.withLock { $0 = nil }
+      client.close()
+    }
+    try await client.connect()
+    try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
+    logger.info("subscribed on \(options.url) to \(subscriptionFilters(for: filters.withLock { $0 }))")
+    // Park until cancelled; the network thread does the work.
+    let (stream, continuation) = AsyncStream<Never>.makeStream()
+    await withTaskCancellationHandler {
+      for await _ in stream {}
+    } onCancel: {
+      continuation.finish()
+    }
+  }
+
+  /// A publisher with the same broker, credentials and TLS as this source, on its own connection
+  /// (client id `<id>-pub`). See `MQTTPublisher` for why it is not the same socket.
+  public func makePublisher() -> MQTTPublisher {
+    var publisherOptions = options
+    publisherOptions.clientID = options.clientID + "-pub"
+    publisherOptions.persistentSession = false
+    return MQTTPublisher(options: publisherOptions, logger: logger)
+  }
+}

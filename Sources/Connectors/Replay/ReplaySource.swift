@@ -1,0 +1,259 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+import Synchronization
+
+/// Replays JSON lines, one message each: `{"topic": "...", "payload": <JSON> | "payload_base64":
+/// "...", "clientId": "...", "timestamp": epochMs}`, from a file or standard input.
+///
+/// A malformed line is reported (with its line number) through `onMalformed` and counted; it does not
+/// stop the replay. At the end of the input the source returns, unless `follow` is set: then it
+/// waits for more lines until cancelled.
+public struct ReplaySource: MessageSource {
+  /// Where lines come from.
+  public enum Input: Sendable, Equatable {
+    /// A file.
+    case file(String)
+    /// Standard input.
+    case standardInput
+  }
+
+  /// Counts of one replay.
+  public struct Counts: Sendable, Equatable {
+    /// Lines read (blank lines excluded).
+    public var lines = 0
+    /// Messages delivered.
+    public var delivered = 0
+    /// Malformed lines.
+    public var malformed = 0
+    /// Messages acknowledged `.done`.
+    public var acknowledged = 0
+    /// Messages acknowledged `.failed`.
+    public var failed = 0
+  }
+
+  /// The input.
+  public let input: Input
+  /// Keep reading at the end of the input.
+  public let follow: Bool
+  /// Gives `timestamp()` when a line has no `timestamp`.
+  public let clock: any EngineClock
+  /// Told about each malformed line: (line number, message).
+  public let onMalformed: @Sendable (Int, String) -> Void
+  let counter: CountsBox
+
+  final class CountsBox: Sendable {
+    let counts = Mutex(Counts())
+  }
+
+  /// Creates a source.
+  public init(
+    input: Input, follow: Bool = false, clock: any EngineClock,
+    onMalformed: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+  ) {
+    self.input = input
+    self.follow = follow
+    self.clock = clock
+    self.onMalformed = onMalformed
+    self.counter = CountsBox()
+  }
+
+  /// Parses `--source` text: `file:PATH` or `-`.
+  public static func input(parsing text: String) -> Input? {
+    if text == "-" { return .standardInput }
+    if text.hasPrefix("file:") && text.count > 5 { return .file(String(text.dropFirst(5))) }
+    return nil
+  }
+
+  /// The counts so far.
+  public var currentCounts: Counts { counter.counts.withLock { $0 } }
+
+  /// The name used in message origins.
+  var name: String {
+    switch input {
+    case .file(let path): path
+    case .standardInput: "stdin"
+    }
+  }
+
+  /// Reads lines and delivers messages until the input ends (or, with `follow`, until cancelled).
+  public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
+    let fd: Int32
+    switch input {
+    case .file(let path):
+      fd = open(path, O_RDONLY | O_CLOEXEC)
+      if fd < 0 { throw ReplayError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
+    case .standardInput:
+      fd = 0
+    }
+    defer { if fd != 0 { close(fd) } }
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var pending: [UInt8] = []
+    var lineNumber = 0
+    while !Task.isCancelled {
+      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
+      }
+      if count == 0 {
+        if !follow { break }
+        try? await Task.sleep(nanoseconds: 50_000_000)
+        continue
+      }
+      pending.append(contentsOf: buffer[0..<count])
+      var start = 0
+      while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        lineNumber += 1
+        await handle(pending[start..<newline], lineNumber: lineNumber, deliver: deliver)
+        start = newline + 1
+        if Task.isCancelled { break }
+      }
+      pending.removeFirst(start)
+    }
+    if !pending.isEmpty && !Task.isCancelled {
+      lineNumber += 1
+      await handle(pending[...], lineNumber: lineNumber, deliver: deliver)
+    }
+  }
+
+  func handle(_ line: ArraySlice<UInt8>, lineNumber: Int, deliver: @Sendable (Message) async -> Void) async {
+    var bytes = Array(line)
+    if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+    counter.counts.withLock { $0.lines += 1 }
+    switch parse(bytes, lineNumber: lineNumber) {
+    case .success(let message):
+      counter.counts.withLock { $0.delivered += 1 }
+      await deliver(message)
+    case .failure(let error):
+      counter.counts.withLock { $0.malformed += 1 }
+      onMalformed(lineNumber, error.message)
+    }
+  }
+
+  /// The fields read from each line: topic, payload_base64, clientId, timestamp.
+  static let fieldPaths = PathTable(paths: [["topic"], ["payload_base64"], ["clientId"], ["timestamp"]])
+
+  func parse(_ bytes: [UInt8], lineNumber: Int) -> Result<Message, ReplayError> {
+    // One validating pass that materialises only the small fields; an inline payload is taken as its
+    // original bytes, not re-serialised.
+    let view = JSONReader.read(
+      bytes, paths: Self.fieldPaths, wholeDocument: false, options: JSONReadOptions())
+    if view.kind == .binary {
+      let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): invalid JSON at byte \(error.offset): \(error.message)"))
+    }
+    guard view.kind == .object else {
+      return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
+    }
+    guard case .string(let topic) = view.values[0], !topic.isEmpty else {
+      return .failure(ReplayError(message: "\(name):\(lineNumber): missing string 'topic'"))
+    }
+    let payload: [UInt8]
+    if !view.values[1].isUndefined {
+      guard case .string(let text) = view.values[1], let data = Data(base64Encoded: text) else {
+        return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
+      }
+      payload = Array(data)
+    } else if let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
+      payload = Array(bytes[span])
+    } else {
+      return .failure(ReplayError(message: "\(name):\(lineNumber): missing 'payload' or 'payload_base64'"))
+    }
+    var clientID: String?
+    switch view.values[2] {
+    case .undefined: break
+    case .string(let text): clientID = text
+    default: return .failure(ReplayError(message: "\(name):\(lineNumber): 'clientId' must be a string"))
+    }
+    var timestamp = clock.nowMs()
+    switch view.values[3] {
+    case .undefined: break
+    case .int(let ms): timestamp = ms
+    default:
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
+    }
+    let counter = self.counter
+    return .success(
+      Message(
+        topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
+        origin: "\(name):\(lineNumber)",
+        acknowledge: { outcome in
+          counter.counts.withLock { counts in
+            if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
+          }
+        }))
+  }
+
+  static let payloadKey = Array("payload".utf8)
+
+  /// The byte range of the value of top-level member `key` in `bytes`, which is valid JSON (a key
+  /// written with escapes is not recognised).
+  static func memberSpan(of key: [UInt8], in bytes: [UInt8]) -> Range<Int>? {
+    var index = 0
+    func skipSpace() {
+      while index < bytes.count,
+        bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
+      {
+        index += 1
+      }
+    }
+    func skipString() {
+      index += 1
+      while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+        index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+      }
+      index += 1
+    }
+    func skipValue() {
+      var depth = 0
+      repeat {
+        guard index < bytes.count else { return }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+          depth += 1
+          index += 1
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+          depth -= 1
+          index += 1
+        case UInt8(ascii: ","), UInt8(ascii: ":"), 0x20, 0x09, 0x0A, 0x0D:
+          index += 1
+        default:
+          while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
+        }
+      } while depth > 0
+    }
+    skipSpace()
+    guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
+    index += 1
+    while index < bytes.count {
+      skipSpace()
+      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+      let keyStart = index + 1
+      skipString()
+      let keyBytes = bytes[keyStart..<(index - 1)]
+      skipSpace()
+      index += 1  // ':'
+      skipSpace()
+      let valueStart = index
+      skipValue()
+      if keyBytes.elementsEqual(key) { return valueStart..<index }
+      skipSpace()
+      guard index < bytes.count, bytes[index] == UInt8(ascii: ",") else { return nil }
+      index += 1
+    }
+    return nil
+  }
+}
+
+/// A replay problem: an input that cannot be read, or a malformed line.
+public struct ReplayError: Error, Sendable, CustomStringConvertible {
+  /// What, with `file:line` where it applies.
+  public var message: String
+  /// The message.
+  public var description: String { message }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Prometheus
+import RulesEngine
+
+/// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text) and `/healthz`: one
+/// blocking thread, one request per connection. Chosen over an HTTP framework to keep the build small;
+/// it serves scrapes, nothing else.
+public final class MetricsServer: @unchecked Sendable {
+  let registry: PrometheusCollectorRegistry
+  let listener: Int32
+  /// The bound port.
+  public let port: Int
+  var thread: Thread?
+
+  /// Binds 127.0.0.1:`port` (0 picks a free port).
+  public init(port: Int, registry: PrometheusCollectorRegistry) throws {
+    self.registry = registry
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else {
+      throw RuleStoreError(message: "metrics: socket: \(String(cString: strerror(errno)))")
+    }
+    var yes: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard bound == 0, listen(fd, 16) == 0 else {
+      let message = String(cString: strerror(errno))
+      close(fd)
+      throw RuleStoreError(message: "metrics: cannot listen on 127.0.0.1:\(port): \(message)")
+    }
+    var actual = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &actual) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    self.listener = fd
+    self.port = Int(UInt16(bigEndian: actual.sin_port))
+  }
+
+  /// Starts serving on a thread.
+  public func start() {
+    let thread = Thread { [self] in self.serve() }
+    thread.name = "iotrules-metrics"
+    self.thread = thread
+    thread.start()
+  }
+
+  /// Stops accepting.
+  public func stop() {
+    shutdown(listener, Int32(SHUT_RDWR))
+    close(listener)
+  }
+
+  func serve() {
+    while true {
+      let client = accept(listener, nil, nil)
+      if client < 0 {
+        if errno == EINTR { continue }
+        return
+      }
+      var timeout = timeval(tv_sec: 2, tv_usec: 0)
+      setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      var request: [UInt8] = []
+      var buffer = [UInt8](repeating: 0, count: 4096)
+      while request.count < 65536 {
+        let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress!, $0.count, 0) }
+        if count <= 0 { break }
+        request += buffer[0..<count]
+        if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
+        if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
+      }
+      let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
+      let parts = line.split(separator: " ")
+      var status = "404 Not Found"
+      var body = Array("not found\n".utf8)
+      var type = "text/plain; charset=utf-8"
+      if parts.count >= 2, parts[0] == "GET" {
+        let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
+        if path == "/metrics" {
+          status = "200 OK"
+          body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
+          type = "text/plain; version=0.0.4; charset=utf-8"
+        } else if path == "/healthz" {
+          status = "200 OK"
+          body = Array("ok\n".utf8)
+        }
+      } else if !parts.isEmpty {
+        status = "405 Method Not Allowed"
+        body = Array("method not allowed\n".utf8)
+      }
+      let head =
+        "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+      let response = Array(head.utf8) + body
+      var offset = 0
+      while offset < response.count {
+        let sent = response.withUnsafeBytes {
+          send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+        }
+        if sent <= 0 { break }
+        offset += sent
+      }
+      close(client)
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import Actions
+import Foundation
+import Logging
+import RulesEngine
+
+/// The result of loading rule files: the rules that loaded and the problems of those that did not.
+public struct RuleLoadResult: Sendable {
+  /// Valid rules.
+  public var rules: [Rule]
+  /// Positioned problems, by file.
+  public var errors: [RuleFileError]
+  /// The files read.
+  public var files: [String]
+}
+
+/// Finds and loads rule files; on reload keeps unchanged rules' running instances and, for a broken
+/// file, the previous version of its rule.
+public enum RuleStore {
+  /// The rule files under `paths` (files as given, folders listed non-recursively), sorted.
+  public static func ruleFiles(in paths: [String]) throws -> [String] {
+    var files: [String] = []
+    for path in paths {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+        throw RuleStoreError(message: "\(path): no such file or folder")
+      }
+      if isFolder.boolValue {
+        let names = try FileManager.default.contentsOfDirectory(atPath: path)
+        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+        files += names.filter { RuleFile.isRuleFile($0) && !$0.hasPrefix(".") }.sorted().map {
+          "\(base)/\($0)"
+        }
+      } else {
+        files.append(path)
+      }
+    }
+    return files
+  }
+
+  /// Loads every file; `previous` (file → rule) gives rules to keep when a file is unchanged or broken.
+  public static func load(
+    files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:]
+  ) -> RuleLoadResult {
+    var rules: [Rule] = []
+    var errors: [RuleFileError] = []
+    var names: [String: String] = [:]
+    for file in files {
+      guard let data = FileManager.default.contents(atPath: file) else {
+        errors.append(
+          RuleFileError([
+            RuleDiagnostic(
+              file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+          ]))
+        if let old = previous[file] { rules.append(old) }
+        continue
+      }
+      let bytes = Array(data)
+      var rule: Rule
+      if let old = previous[file], old.fingerprint == RuleFile.fingerprint(bytes) {
+        rule = old
+      } else {
+        do {
+          rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
+        } catch {
+          errors.append(error)
+          guard let old = previous[file] else { continue }
+          rule = old
+        }
+      }
+      if let other = names[rule.name] {
+        errors.append(
+          RuleFileError([
+            RuleDiagnostic(
+              file: file, position: FilePosition(line: 1, column: 1),
+              message: "rule name '\(rule.name)' is already used by \(other)")
+          ]))
+        continue
+      }
+      names[rule.name] = file
+      rules.append(rule)
+    }
+    return RuleLoadResult(rules: rules, errors: errors, files: files)
+  }
+}
+
+/// A rule folder that cannot be read.
+public struct RuleStoreError: Error, Sendable, CustomStringConvertible {
+  /// What.
+  public var message: String
+  /// The message.
+  public var description: String { message }
+}
+
+/// Loads, starts and swaps rule sets for a running dispatcher (hot reload).
+public final class RuleReloader: Sendable {
+  let paths: [String]
+  let builder: any ActionBuilding
+  let dispatcher: Dispatcher
+  let logger: Logger
+  let lock = NSLock()
+  nonisolated(unsafe) var byFile: [String: Rule] = [:]
+  nonisolated(unsafe) var fingerprint: [String: Date] = [:]
+
+  /// Creates a reloader; call `initialLoad()` first.
+  public init(paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger) {
+    self.paths = paths
+    self.builder = builder
+    self.dispatcher = dispatcher
+    self.logger = logger
+  }
+
+  /// The modification times of the rule files, to notice changes by polling.
+  func scan() -> [String: Date] {
+    var times: [String: Date] = [:]
+    for file in (try? RuleStore.ruleFiles(in: paths)) ?? [] {
+      times[file] =
+        (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? .distantPast
+    }
+    return times
+  }
+
+  /// Loads and starts the first rule set; returns the errors found.
+  public func initialLoad() async throws -> RuleLoadResult {
+    let files = try RuleStore.ruleFiles(in: paths)
+    let result = RuleStore.load(files: files, builder: builder)
+    for rule in result.rules {
+      for action in rule.allActions { try await action.start() }
+    }
+    lock.withLock {
+      byFile = Dictionary(uniqueKeysWithValues: result.rules.map { ($0.file, $0) })
+      fingerprint = scan()
+    }
+    dispatcher.swap(to: RuleSet(rules: result.rules))
+    return result
+  }
+
+  /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
+  /// atomically, then shuts down the retired actions once no message uses them.
+  @discardableResult
+  public func reload(force: Bool = false) async -> RuleLoadResult? {
+    let times = scan()
+    let previous: [String: Rule]? = lock.withLock {
+      if !force && times == fingerprint { return nil }
+      fingerprint = times
+      return byFile
+    }
+    guard let previous else { return nil }
+    let files = times.keys.sorted()
+    let result = RuleStore.load(files: files, builder: builder, previous: previous)
+    for error in result.errors {
+      for diagnostic in error.diagnostics {
+        logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
+      }
+    }
+    let kept = Set(result.rules.map(ObjectIdentifier.init))
+    let fresh = result.rules.filter { rule in !previous.values.contains { $0 === rule } }
+    for rule in fresh {
+      for action in rule.allActions {
+        do { try await action.start() } catch {
+          logger.error("cannot start an action of rule \(rule.name): \(error)")
+        }
+      }
+    }
+    lock.withLock { byFile = Dictionary(uniqueKeysWithValues: result.rules.map { ($0.file, $0) }) }
+    let old = dispatcher.swap(to: RuleSet(rules: result.rules))
+    logger.info(
+      "rules reloaded",
+      metadata: [
+        "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "errors": "\(result.errors.count)",
+      ])
+    let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
+    if !retired.isEmpty {
+      await old.waitUntilIdle()
+      for rule in retired {
+        for action in rule.allActions { await action.shutdown() }
+      }
+    }
+    return result
+  }
+
+  /// Shuts down the actions of the current rules (after the dispatcher drained).
+  public func shutdownAll() async {
+    for rule in dispatcher.ruleSet.rules {
+      for action in rule.allActions { await action.shutdown() }
+    }
+  }
+}

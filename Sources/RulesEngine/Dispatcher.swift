@@ -1,0 +1,507 @@
+import Foundation
+import IoTSQL
+import Logging
+import Metrics
+import Synchronization
+
+/// Counts kept by the dispatcher for the summary line on exit.
+public struct DispatchStatistics: Sendable, Equatable {
+  /// Messages delivered by sources.
+  public var received = 0
+  /// Rule matches (topic matched FROM).
+  public var matched = 0
+  /// Rule results that passed WHERE.
+  public var passed = 0
+  /// Messages acknowledged `.done`.
+  public var acknowledged = 0
+  /// Messages acknowledged `.failed` (kept by the source).
+  public var failed = 0
+  /// Results actions wrote.
+  public var actionsSucceeded = 0
+  /// Action attempts that failed.
+  public var actionFailures = 0
+  /// Retries started.
+  public var retries = 0
+  /// Records an error action took.
+  public var errorRecords = 0
+  /// Records written to the dead-letter file.
+  public var deadLettered = 0
+
+  /// Creates zeroed statistics.
+  public init() {}
+}
+
+/// One result waiting for one action.
+struct ActionJob: Sendable {
+  let input: ActionInput
+  let key: String
+  let tracker: RuleTracker
+  let configured: ConfiguredAction
+}
+
+/// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
+/// different keys concurrently; a batch action takes everything queued at once.
+final class ActionLane: Sendable {
+  static let maxBatch = 512
+  let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
+
+  func enqueue(_ job: ActionJob, dispatcher: Dispatcher) {
+    let start = state.withLock { state -> Bool in
+      state.queue.append(job)
+      if state.running { return false }
+      state.running = true
+      return true
+    }
+    if start {
+      Task { await self.run(dispatcher: dispatcher, configured: job.configured) }
+    }
+  }
+
+  func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
+    var idleRounds = 0
+    while true {
+      let batch = state.withLock { state -> [ActionJob] in
+        if state.queue.isEmpty {
+          // Stay one scheduling round before stopping: under a steady stream this saves starting
+          // a task per message.
+          if idleRounds == 0 { return [] }
+          state.running = false
+          return []
+        }
+        if state.queue.count <= Self.maxBatch {
+          defer { state.queue = [] }
+          return state.queue
+        }
+        let batch = Array(state.queue.prefix(Self.maxBatch))
+        state.queue.removeFirst(Self.maxBatch)
+        return batch
+      }
+      if batch.isEmpty {
+        if idleRounds > 0 { return }
+        idleRounds += 1
+        await Task.yield()
+        continue
+      }
+      idleRounds = 0
+      await dispatcher.process(batch, on: configured)
+    }
+  }
+}
+
+/// Tracks the actions of one rule for one message.
+final class RuleTracker: Sendable {
+  let rule: Rule
+  let message: MessageTracker
+  let state: Mutex<(remaining: Int, failures: [(ConfiguredAction, ActionError)])>
+
+  init(rule: Rule, message: MessageTracker, actions: Int) {
+    self.rule = rule
+    self.message = message
+    self.state = Mutex((actions, []))
+  }
+
+  func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
+    let failures = state.withLock { state -> [(ConfiguredAction, ActionError)]? in
+      if let error { state.failures.append((configured, error)) }
+      state.remaining -= 1
+      return state.remaining == 0 ? state.failures : nil
+    }
+    guard let failures else { return }
+    if failures.isEmpty {
+      message.ruleFinished(ok: true, dispatcher: dispatcher)
+    } else {
+      Task {
+        let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
+        message.ruleFinished(ok: ok, dispatcher: dispatcher)
+      }
+    }
+  }
+}
+
+/// Tracks the matching rules of one message until it can be acknowledged.
+final class MessageTracker: Sendable {
+  let message: Message
+  let snapshot: RuleSet
+  let startNanoseconds: UInt64
+  let state: Mutex<(remaining: Int, ok: Bool, traceID: String?)>
+
+  init(message: Message, snapshot: RuleSet, rules: Int, startNanoseconds: UInt64) {
+    self.message = message
+    self.snapshot = snapshot
+    self.startNanoseconds = startNanoseconds
+    self.state = Mutex((rules, true, nil))
+  }
+
+  var traceID: String {
+    state.withLock { state in
+      if let id = state.traceID { return id }
+      let id = UUID().uuidString.lowercased()
+      state.traceID = id
+      return id
+    }
+  }
+
+  func ruleFinished(ok: Bool, dispatcher: Dispatcher) {
+    let done = state.withLock { state -> Bool? in
+      state.ok = state.ok && ok
+      state.remaining -= 1
+      return state.remaining == 0 ? state.ok : nil
+    }
+    if let done { dispatcher.finish(message, ok: done, snapshot: snapshot, start: startNanoseconds) }
+  }
+}
+
+/// Message → matching rules → program → every action of the rule, with bounded in-flight work,
+/// ordered lanes per action, retries, error paths and acknowledgement.
+///
+/// `deliver` suspends while `maxInFlight` messages are unacknowledged: that is the backpressure a
+/// source feels. A message is acknowledged `.done` when every action of every matching rule
+/// succeeded or handed its failure to an error path, `.failed` when even the dead-letter file could
+/// not take a record.
+public final class Dispatcher: Sendable {
+  struct SlotState {
+    var ruleSet: RuleSet
+    var inFlight = 0
+    var waiters: [CheckedContinuation<Void, Never>] = []
+    var idleWaiters: [CheckedContinuation<Void, Never>] = []
+  }
+
+  /// The most messages in flight.
+  public let maxInFlight: Int
+  let slots: Mutex<SlotState>
+  let statistics = Mutex(DispatchStatistics())
+  let deadLetter: any DeadLetterSink
+  let clock: any EngineClock
+  let logger: Logger
+  let received = Counter(label: MetricNames.messagesReceived)
+  let acknowledged = Counter(label: MetricNames.messagesAcknowledged)
+  let failedMessages = Counter(label: MetricNames.messagesFailed)
+  let queueDepth = Gauge(label: MetricNames.queueDepth)
+  let latency = Timer(label: MetricNames.latency)
+
+  /// Creates a dispatcher over `ruleSet`.
+  public init(
+    ruleSet: RuleSet, maxInFlight: Int = 1024, deadLetter: any DeadLetterSink, clock: any EngineClock,
+    logger: Logger = Logger(label: "iotrules.dispatch")
+  ) {
+    self.maxInFlight = max(1, maxInFlight)
+    self.slots = Mutex(SlotState(ruleSet: ruleSet))
+    self.deadLetter = deadLetter
+    self.clock = clock
+    self.logger = logger
+  }
+
+  /// The rule set new messages are evaluated against.
+  public var ruleSet: RuleSet { slots.withLock { $0.ruleSet } }
+
+  /// Swaps the rule set atomically; returns the previous one (wait for `waitUntilIdle()` before
+  /// shutting down its retired actions).
+  @discardableResult
+  public func swap(to ruleSet: RuleSet) -> RuleSet {
+    slots.withLock { state in
+      defer { state.ruleSet = ruleSet }
+      return state.ruleSet
+    }
+  }
+
+  /// The counts so far.
+  public var stats: DispatchStatistics { statistics.withLock { $0 } }
+
+  /// Messages delivered and not yet acknowledged.
+  public var inFlight: Int { slots.withLock { $0.inFlight } }
+
+  /// Takes one message; suspends while the engine is full. Returns once the message is accepted (its
+  /// acknowledgement comes later, through `message.acknowledge`).
+  public func deliver(_ message: Message) async {
+    await acquire()
+    let start = clock.monotonicNanoseconds()
+    let snapshot = slots.withLock { $0.ruleSet }
+    snapshot.enter()
+    received.increment()
+    var vm = VirtualMachine()
+    var results: [(Rule, Evaluation)] = []
+    var matched = 0
+    let context = message.evaluationContext()
+    snapshot.trie.forEachMatch(message.topic) { index in
+      let rule = snapshot.rules[index]
+      matched += 1
+      rule.counters.matched.add()
+      if let evaluation = vm.evaluate(rule.program, context: context) {
+        rule.counters.passed.add()
+        results.append((rule, evaluation))
+      }
+    }
+    statistics.withLock { stats in
+      stats.received += 1
+      stats.matched += matched
+      stats.passed += results.count
+    }
+    if results.isEmpty {
+      finish(message, ok: true, snapshot: snapshot, start: start)
+      return
+    }
+    let tracker = MessageTracker(
+      message: message, snapshot: snapshot, rules: results.count, startNanoseconds: start)
+    for (rule, evaluation) in results {
+      if rule.actions.isEmpty {
+        tracker.ruleFinished(ok: true, dispatcher: self)
+        continue
+      }
+      let ruleTracker = RuleTracker(rule: rule, message: tracker, actions: rule.actions.count)
+      let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
+      for configured in rule.actions {
+        configured.lane.enqueue(
+          ActionJob(input: input, key: message.topic, tracker: ruleTracker, configured: configured),
+          dispatcher: self)
+      }
+    }
+  }
+
+  /// Returns when nothing is in flight.
+  public func drain() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let idle = slots.withLock { state -> Bool in
+        if state.inFlight == 0 && state.waiters.isEmpty { return true }
+        state.idleWaiters.append(continuation)
+        return false
+      }
+      if idle { continuation.resume() }
+    }
+  }
+
+  func acquire() async {
+    let fast = slots.withLock { state -> Bool in
+      guard state.inFlight < maxInFlight else { return false }
+      state.inFlight += 1
+      return true
+    }
+    if fast { return }
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let ready = slots.withLock { state -> Bool in
+        if state.inFlight < maxInFlight {
+          state.inFlight += 1
+          return true
+        }
+        state.waiters.append(continuation)
+        return false
+      }
+      if ready { continuation.resume() }
+    }
+  }
+
+  func release() {
+    var next: CheckedContinuation<Void, Never>?
+    var idle: [CheckedContinuation<Void, Never>] = []
+    let depth = slots.withLock { state -> Int in
+      if !state.waiters.isEmpty {
+        // The slot passes straight to the next waiting deliver.
+        next = state.waiters.removeFirst()
+      } else {
+        state.inFlight -= 1
+        if state.inFlight == 0 {
+          idle = state.idleWaiters
+          state.idleWaiters = []
+        }
+      }
+      return state.inFlight
+    }
+    if depth & 63 == 0 { queueDepth.record(depth) }
+    next?.resume()
+    for waiter in idle { waiter.resume() }
+  }
+
+  func finish(_ message: Message, ok: Bool, snapshot: RuleSet, start: UInt64) {
+    statistics.withLock { stats in
+      if ok { stats.acknowledged += 1 } else { stats.failed += 1 }
+    }
+    if ok { acknowledged.increment() } else { failedMessages.increment() }
+    latency.recordNanoseconds(Int64(clamping: clock.monotonicNanoseconds() &- start))
+    message.acknowledge(ok ? .done : .failed)
+    snapshot.leave()
+    release()
+  }
+
+  func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
+    let action = configured.action
+    var results = [ActionError?](repeating: nil, count: batch.count)
+    if let batchAction = action as? any BatchAction {
+      results = await batchAction.performBatch(batch.map(\.input))
+    } else if batch.count == 1 {
+      results[0] = await Self.performOne(action, batch[0].input)
+    } else {
+      var groups: [String: [Int]] = [:]
+      for (index, job) in batch.enumerated() { groups[job.key, default: []].append(index) }
+      await withTaskGroup(of: [(Int, ActionError?)].self) { group in
+        for indices in groups.values {
+          group.addTask {
+            var out: [(Int, ActionError?)] = []
+            for index in indices { out.append((index, await Self.performOne(action, batch[index].input))) }
+            return out
+          }
+        }
+        for await part in group {
+          for (index, result) in part { results[index] = result }
+        }
+      }
+    }
+    var succeeded = 0
+    var failed = 0
+    for (job, result) in zip(batch, results) {
+      if let error = result {
+        failed += 1
+        configured.counters.failed.add()
+        if error.kind == .transient && configured.retry.attempts > 1 {
+          // The lane goes on with later results while this one retries.
+          Task { await self.retry(job, after: error) }
+        } else {
+          job.tracker.complete(configured, error, dispatcher: self)
+        }
+      } else {
+        succeeded += 1
+        job.tracker.complete(configured, nil, dispatcher: self)
+      }
+    }
+    if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
+    statistics.withLock { stats in
+      stats.actionsSucceeded += succeeded
+      stats.actionFailures += failed
+    }
+  }
+
+  static func performOne(_ action: any Action, _ input: ActionInput) async -> ActionError? {
+    do {
+      try await action.perform(input)
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
+  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput, firstError: ActionError?)
+    async
+    -> ActionError?
+  {
+    var attempt = 1
+    var lastError = firstError
+    if lastError == nil {
+      lastError = await Self.performOne(configured.action, input)
+      guard let error = lastError else { return nil }
+      configured.counters.failed.add()
+      statistics.withLock { $0.actionFailures += 1 }
+      if error.kind == .permanent { return error }
+    }
+    while attempt < configured.retry.attempts {
+      attempt += 1
+      configured.counters.retried.add()
+      statistics.withLock { $0.retries += 1 }
+      let delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
+      // A cancelled sleep (shutdown) does not skip the attempt: the message is still owed a result.
+      try? await clock.sleep(milliseconds: delay)
+      guard let error = await Self.performOne(configured.action, input) else {
+        configured.counters.succeeded.add()
+        statistics.withLock { $0.actionsSucceeded += 1 }
+        return nil
+      }
+      configured.counters.failed.add()
+      statistics.withLock { $0.actionFailures += 1 }
+      lastError = error
+      if error.kind == .permanent { break }
+    }
+    guard var error = lastError else { return nil }
+    if error.kind == .transient { error.message += " (after \(attempt) attempts)" }
+    return error
+  }
+
+  func retry(_ job: ActionJob, after error: ActionError) async {
+    let result = await performWithRetries(job.configured, job.input, firstError: error)
+    job.tracker.complete(job.configured, result, dispatcher: self)
+  }
+
+  func record(_ failures: [ErrorRecord.Failure], rule: Rule, tracker: MessageTracker) -> ErrorRecord {
+    let message = tracker.message
+    return ErrorRecord(
+      ruleName: rule.name, topic: message.topic, traceId: tracker.traceID,
+      clientId: message.clientID ?? "n/a",
+      base64OriginalPayload: Data(message.payload).base64EncodedString(), failures: failures,
+      timestamp: clock.nowMs(), origin: message.origin)
+  }
+
+  /// Sends the failures of one rule for one message down their error paths; false when a record
+  /// could not be written anywhere.
+  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], rule: Rule, tracker: MessageTracker)
+    async -> Bool
+  {
+    var ok = true
+    var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
+    for (configured, error) in failures {
+      let failure = ErrorRecord.Failure(
+        failedAction: configured.action.actionName, failedResource: configured.action.resource,
+        errorMessage: error.message)
+      logger.warning(
+        "action failed",
+        metadata: [
+          "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
+          "origin": "\(tracker.message.origin)", "error": "\(error.message)",
+        ])
+      if let errorAction = configured.errorAction {
+        configured.counters.errorPath.add()
+        let sent = await sendToErrorAction(
+          errorAction, record: record([failure], rule: rule, tracker: tracker), rule: rule, tracker: tracker,
+          origins: [configured])
+        ok = ok && sent
+      } else {
+        ruleLevel.append((configured, failure))
+      }
+    }
+    guard !ruleLevel.isEmpty else { return ok }
+    let record = record(ruleLevel.map(\.1), rule: rule, tracker: tracker)
+    if let errorAction = rule.errorAction {
+      for (configured, _) in ruleLevel { configured.counters.errorPath.add() }
+      let sent = await sendToErrorAction(
+        errorAction, record: record, rule: rule, tracker: tracker, origins: ruleLevel.map(\.0))
+      return ok && sent
+    }
+    let written = await writeDeadLetter(record, origins: ruleLevel.map(\.0))
+    return ok && written
+  }
+
+  func sendToErrorAction(
+    _ errorAction: ConfiguredAction, record: ErrorRecord, rule: Rule, tracker: MessageTracker,
+    origins: [ConfiguredAction]
+  ) async -> Bool {
+    let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
+    guard let error = await performWithRetries(errorAction, input, firstError: nil) else {
+      statistics.withLock { $0.errorRecords += 1 }
+      return true
+    }
+    // Never retried into itself: the record, with the error action's own failure, goes to the
+    // dead-letter file.
+    logger.error(
+      "error action failed",
+      metadata: ["rule": "\(rule.name)", "action": "\(errorAction.label)", "error": "\(error.message)"])
+    var deadRecord = record
+    deadRecord.failures.append(
+      ErrorRecord.Failure(
+        failedAction: errorAction.action.actionName, failedResource: errorAction.action.resource,
+        errorMessage: error.message))
+    return await writeDeadLetter(deadRecord, origins: origins)
+  }
+
+  func writeDeadLetter(_ record: ErrorRecord, origins: [ConfiguredAction]) async -> Bool {
+    do {
+      try await deadLetter.write(record)
+      for configured in origins { configured.counters.deadLettered.add() }
+      statistics.withLock { $0.deadLettered += 1 }
+      return true
+    } catch {
+      logger.error(
+        "dead-letter write failed: the message is not acknowledged",
+        metadata: [
+          "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
+          "record": "\(record.json)",
+        ])
+      return false
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import Synchronization
+
+/// The counters of one rule: plain atomics (a registry lookup per rule would make loading 10,000
+/// rules quadratic), kept by name in `CounterStore` so they survive reloads.
+public final class RuleCounters: Sendable {
+  /// Messages whose topic matched FROM.
+  public let matched = Atomic<Int>(0)
+  /// Results that passed WHERE.
+  public let passed = Atomic<Int>(0)
+  /// Evaluation errors (the VM reports none separately yet: always 0).
+  public let evaluationErrors = Atomic<Int>(0)
+}
+
+/// The counters of one action of one rule.
+public final class ActionCounters: Sendable {
+  /// Results written.
+  public let succeeded = Atomic<Int>(0)
+  /// Attempts that failed.
+  public let failed = Atomic<Int>(0)
+  /// Retries started.
+  public let retried = Atomic<Int>(0)
+  /// Failures handed to an error action.
+  public let errorPath = Atomic<Int>(0)
+  /// Failures written to the dead-letter file.
+  public let deadLettered = Atomic<Int>(0)
+}
+
+extension Atomic where Value == Int {
+  /// Adds `amount` (relaxed: these are statistics).
+  @inlinable func add(_ amount: Int = 1) { wrappingAdd(amount, ordering: .relaxed) }
+}
+
+/// Every rule's and action's counters by name; `prometheusText()` renders them for `/metrics`.
+public final class CounterStore: Sendable {
+  /// The process-wide store.
+  public static let shared = CounterStore()
+  let rules = Mutex<[String: RuleCounters]>([:])
+  let actions = Mutex<[String: [(String, ActionCounters)]]>([:])
+
+  /// Creates an empty store.
+  public init() {}
+
+  /// The counters of rule `name` (the same object across reloads).
+  public func rule(_ name: String) -> RuleCounters {
+    rules.withLock { rules in
+      if let existing = rules[name] { return existing }
+      let counters = RuleCounters()
+      rules[name] = counters
+      return counters
+    }
+  }
+
+  /// The counters of action `label` of rule `rule`.
+  public func action(rule: String, label: String) -> ActionCounters {
+    actions.withLock { actions in
+      if let existing = actions[rule]?.first(where: { $0.0 == label }) { return existing.1 }
+      let counters = ActionCounters()
+      actions[rule, default: []].append((label, counters))
+      return counters
+    }
+  }
+
+  /// The counters as Prometheus text exposition.
+  public func prometheusText() -> String {
+    var text = ""
+    let ruleSnapshot = rules.withLock { $0 }.sorted { $0.key < $1.key }
+    let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
+      (
+        MetricNames.ruleMatched, "Messages whose topic matched the rule's FROM.",
+        { $0.matched.load(ordering: .relaxed) }
+      ),
+      (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
+      (
+        MetricNames.ruleEvaluationErrors, "Evaluation errors.",
+        { $0.evaluationErrors.load(ordering: .relaxed) }
+      ),
+    ]
+    for (name, help, path) in ruleFamilies {
+      text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+      for (rule, counters) in ruleSnapshot {
+        text += "\(name){rule=\"\(Self.escape(rule))\"} \(path(counters))\n"
+      }
+    }
+    let actionSnapshot = actions.withLock { $0 }.sorted { $0.key < $1.key }
+    let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
+      (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
+      (MetricNames.actionFailed, "Action attempts that failed.", { $0.failed.load(ordering: .relaxed) }),
+      (MetricNames.actionRetried, "Retries started.", { $0.retried.load(ordering: .relaxed) }),
+      (
+        MetricNames.actionErrorPath, "Failures handed to an error action.",
+        { $0.errorPath.load(ordering: .relaxed) }
+      ),
+      (
+        MetricNames.actionDeadLettered, "Failures written to the dead-letter file.",
+        { $0.deadLettered.load(ordering: .relaxed) }
+      ),
+    ]
+    for (name, help, path) in actionFamilies {
+      text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+      for (rule, list) in actionSnapshot {
+        for (label, counters) in list {
+          text +=
+            "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(label))\"} \(path(counters))\n"
+        }
+      }
+    }
+    return text
+  }
+
+  static func escape(_ text: String) -> String {
+    text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+      .replacingOccurrences(of: "\n", with: "\\n")
+  }
+}

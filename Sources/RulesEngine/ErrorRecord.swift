@@ -1,0 +1,116 @@
+import Foundation
+import IoTSQL
+
+/// The error record handed to an error action or the dead-letter file, in AWS's error-action shape:
+/// one record per rule and message, listing every failed action.
+public struct ErrorRecord: Sendable, Equatable {
+  /// One failed action.
+  public struct Failure: Sendable, Equatable {
+    /// `SqliteAction`, `FileAction`, ...
+    public var failedAction: String
+    /// The database and table, the path, the topic or URL.
+    public var failedResource: String
+    /// Why it failed.
+    public var errorMessage: String
+
+    /// Creates a failure.
+    public init(failedAction: String, failedResource: String, errorMessage: String) {
+      self.failedAction = failedAction
+      self.failedResource = failedResource
+      self.errorMessage = errorMessage
+    }
+  }
+
+  /// The rule.
+  public var ruleName: String
+  /// The message's topic.
+  public var topic: String
+  /// A trace id for the message (generated when the source has none).
+  public var traceId: String
+  /// The publisher's client id, or `n/a`.
+  public var clientId: String
+  /// The original payload in base64.
+  public var base64OriginalPayload: String
+  /// The failed actions.
+  public var failures: [Failure]
+  /// When the record was made, epoch milliseconds.
+  public var timestamp: Int
+  /// Where the message came from (`sensors.jsonl:17`): not an AWS field, written as `origin`.
+  public var origin: String
+
+  /// Creates a record.
+  public init(
+    ruleName: String, topic: String, traceId: String, clientId: String, base64OriginalPayload: String,
+    failures: [Failure], timestamp: Int, origin: String = ""
+  ) {
+    self.ruleName = ruleName
+    self.topic = topic
+    self.traceId = traceId
+    self.clientId = clientId
+    self.base64OriginalPayload = base64OriginalPayload
+    self.failures = failures
+    self.timestamp = timestamp
+    self.origin = origin
+  }
+
+  /// The record as an IoT-SQL value (an object, keys in AWS's order).
+  public var value: Value {
+    var failureValues: [Value] = []
+    for failure in failures {
+      failureValues.append(
+        .object(
+          OrderedObject([
+            ("failedAction", .string(failure.failedAction)),
+            ("failedResource", .string(failure.failedResource)),
+            ("errorMessage", .string(failure.errorMessage)),
+          ])))
+    }
+    var members: [(String, Value)] = [
+      ("ruleName", .string(ruleName)), ("topic", .string(topic)), ("traceId", .string(traceId)),
+      ("clientId", .string(clientId)), ("base64OriginalPayload", .string(base64OriginalPayload)),
+      ("failures", .array(failureValues)), ("timestamp", .int(timestamp)),
+    ]
+    if !origin.isEmpty { members.append(("origin", .string(origin))) }
+    return .object(OrderedObject(members))
+  }
+
+  /// The record as one line of compact JSON (no newline).
+  public var json: String {
+    var text = "{\"ruleName\":\(Self.quote(ruleName)),\"topic\":\(Self.quote(topic)),"
+    text += "\"traceId\":\(Self.quote(traceId)),\"clientId\":\(Self.quote(clientId)),"
+    text += "\"base64OriginalPayload\":\(Self.quote(base64OriginalPayload)),\"failures\":["
+    text += failures.map {
+      "{\"failedAction\":\(Self.quote($0.failedAction)),\"failedResource\":\(Self.quote($0.failedResource)),"
+        + "\"errorMessage\":\(Self.quote($0.errorMessage))}"
+    }.joined(separator: ",")
+    text += "],\"timestamp\":\(timestamp)"
+    if !origin.isEmpty { text += ",\"origin\":\(Self.quote(origin))" }
+    return text + "}"
+  }
+
+  /// `text` as a JSON string literal.
+  public static func quote(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      default:
+        if scalar.value < 0x20 {
+          out += String(format: "\\u%04x", scalar.value)
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return out + "\""
+  }
+
+  /// The evaluation an error action receives: the record as its payload and value.
+  public var evaluation: Evaluation {
+    Evaluation(output: Array(json.utf8), value: value)
+  }
+}

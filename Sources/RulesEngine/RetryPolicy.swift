@@ -1,0 +1,43 @@
+/// How an action retries transient failures: exponential backoff with full jitter, capped.
+public struct RetryPolicy: Sendable, Equatable {
+  /// Total attempts including the first (1 means no retry).
+  public var attempts: Int
+  /// The backoff before the first retry, in milliseconds.
+  public var initialBackoffMs: Int
+  /// The largest backoff, in milliseconds.
+  public var maxBackoffMs: Int
+
+  /// Creates a policy.
+  public init(attempts: Int = 3, initialBackoffMs: Int = 100, maxBackoffMs: Int = 5_000) {
+    self.attempts = attempts
+    self.initialBackoffMs = initialBackoffMs
+    self.maxBackoffMs = maxBackoffMs
+  }
+
+  /// The default: 3 attempts, 100 ms doubling to at most 5 s.
+  public static let `default` = RetryPolicy()
+
+  /// The delay before retry number `retry` (1-based): a random value between half and all of
+  /// `min(maxBackoffMs, initialBackoffMs * 2^(retry-1))`.
+  public func backoffMs(retry: Int, random: Double) -> Int {
+    let exponent = min(max(retry - 1, 0), 30)
+    let ceiling = min(maxBackoffMs, initialBackoffMs &* (1 << exponent))
+    return Int(Double(ceiling) * (0.5 + 0.5 * min(max(random, 0), 1)))
+  }
+}
+
+/// Time for the engine: `RulesEngine` never reads the clock itself.
+public protocol EngineClock: Sendable {
+  /// Now, in epoch milliseconds.
+  func nowMs() -> Int
+  /// A monotonic reading in nanoseconds, for latencies.
+  func monotonicNanoseconds() -> UInt64
+  /// Sleeps `milliseconds`; throws when the task is cancelled.
+  func sleep(milliseconds: Int) async throws
+}
+
+/// Where error records go when no error action takes them: the dead-letter file.
+public protocol DeadLetterSink: Sendable {
+  /// Writes one record durably, or throws.
+  func write(_ record: ErrorRecord) async throws
+}

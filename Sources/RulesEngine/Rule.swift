@@ -1,0 +1,149 @@
+import IoTSQL
+
+/// What an action factory is told about the rule it builds an action for.
+public struct ActionBuildContext: Sendable {
+  /// The rule's name.
+  public var ruleName: String
+  /// The rule's SQL version (templates compile for it).
+  public var version: SQLVersion
+  /// The rule's SET variable names (templates may read them).
+  public var variableNames: [String]
+  /// True when building an error action (it receives error records).
+  public var isErrorAction: Bool
+
+  /// Creates a context.
+  public init(ruleName: String, version: SQLVersion, variableNames: [String], isErrorAction: Bool = false) {
+    self.ruleName = ruleName
+    self.version = version
+    self.variableNames = variableNames
+    self.isErrorAction = isErrorAction
+  }
+}
+
+/// An invalid action configuration, with where in the rule file.
+public struct ActionConfigurationError: Error, Sendable {
+  /// What is wrong.
+  public var message: String
+  /// Where, when known (else the action's key).
+  public var position: FilePosition?
+
+  /// Creates an error.
+  public init(_ message: String, at position: FilePosition? = nil) {
+    self.message = message
+    self.position = position
+  }
+}
+
+/// Builds actions from their configuration: the `Actions` module's `ActionFactory` implements it.
+public protocol ActionBuilding: Sendable {
+  /// Builds the action of `kind` from its configuration object (without `retry` and `errorAction`,
+  /// which the loader reads).
+  func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext)
+    throws(ActionConfigurationError) -> any Action
+}
+
+/// An action of a rule with its retry policy and error action, and the lane that keeps its order.
+public final class ConfiguredAction: Sendable {
+  /// The action.
+  public let action: any Action
+  /// How transient failures are retried.
+  public let retry: RetryPolicy
+  /// Where this action's failures go first.
+  public let errorAction: ConfiguredAction?
+  /// `sqlite[0]`, `file[1]`, `errorAction`: a name for metrics and logs.
+  public let label: String
+  let counters: ActionCounters
+  let lane: ActionLane
+
+  /// Creates a configured action.
+  public init(
+    action: any Action, retry: RetryPolicy, errorAction: ConfiguredAction?, ruleName: String, label: String
+  ) {
+    self.action = action
+    self.retry = retry
+    self.errorAction = errorAction
+    self.label = label
+    self.counters = CounterStore.shared.action(rule: ruleName, label: label)
+    self.lane = ActionLane()
+  }
+
+  /// This action and its error action, for start and shutdown.
+  public var allActions: [any Action] {
+    [action] + (errorAction?.allActions ?? [])
+  }
+}
+
+/// A compiled, validated rule.
+public final class Rule: Sendable {
+  /// The rule name (`[a-zA-Z0-9_]{1,128}`).
+  public let name: String
+  /// The description.
+  public let description: String
+  /// Disabled rules are loaded and checked but never run.
+  public let disabled: Bool
+  /// The compiled SQL.
+  public let program: Program
+  /// The FROM filter.
+  public let topicFilter: String
+  /// The actions, in file order.
+  public let actions: [ConfiguredAction]
+  /// The rule's error action.
+  public let errorAction: ConfiguredAction?
+  /// The file it came from.
+  public let file: String
+  /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
+  public let fingerprint: [UInt8]
+  let counters: RuleCounters
+
+  /// Creates a rule.
+  public init(
+    name: String, description: String, disabled: Bool, program: Program, topicFilter: String,
+    actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: [UInt8]
+  ) {
+    self.name = name
+    self.description = description
+    self.disabled = disabled
+    self.program = program
+    self.topicFilter = topicFilter
+    self.actions = actions
+    self.errorAction = errorAction
+    self.file = file
+    self.fingerprint = fingerprint
+    self.counters = CounterStore.shared.rule(name)
+  }
+
+  /// Every action instance of the rule, error actions included.
+  public var allActions: [any Action] {
+    actions.flatMap(\.allActions) + (errorAction?.allActions ?? [])
+  }
+}
+
+/// The metric names (Prometheus style).
+public enum MetricNames {
+  /// Messages whose topic matched the rule's FROM.
+  public static let ruleMatched = "iotrules_rule_matched_total"
+  /// Messages that passed WHERE.
+  public static let rulePassed = "iotrules_rule_passed_total"
+  /// Evaluation errors.
+  public static let ruleEvaluationErrors = "iotrules_rule_evaluation_errors_total"
+  /// Results an action wrote.
+  public static let actionSucceeded = "iotrules_action_succeeded_total"
+  /// Attempts that failed (each attempt).
+  public static let actionFailed = "iotrules_action_failed_total"
+  /// Retries started.
+  public static let actionRetried = "iotrules_action_retried_total"
+  /// Failures handed to an error action.
+  public static let actionErrorPath = "iotrules_action_error_path_total"
+  /// Failures written to the dead-letter file.
+  public static let actionDeadLettered = "iotrules_action_dead_lettered_total"
+  /// Messages received from sources.
+  public static let messagesReceived = "iotrules_messages_received_total"
+  /// Messages acknowledged done.
+  public static let messagesAcknowledged = "iotrules_messages_acknowledged_total"
+  /// Messages that could not be kept safe (acknowledged failed).
+  public static let messagesFailed = "iotrules_messages_failed_total"
+  /// Messages in flight.
+  public static let queueDepth = "iotrules_queue_depth"
+  /// Time from intake to acknowledgement.
+  public static let latency = "iotrules_message_latency_seconds"
+}

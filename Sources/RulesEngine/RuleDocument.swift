@@ -1,0 +1,467 @@
+import Foundation
+import Yams
+
+/// A position in a rule file: 1-based line and column (columns count characters).
+public struct FilePosition: Sendable, Equatable, CustomStringConvertible {
+  /// 1-based line.
+  public var line: Int
+  /// 1-based column, in characters.
+  public var column: Int
+
+  /// Creates a position.
+  public init(line: Int, column: Int) {
+    self.line = line
+    self.column = column
+  }
+
+  /// `line:column`.
+  public var description: String { "\(line):\(column)" }
+}
+
+/// A value read from a rule file (JSON or YAML), with the position of every node and key, so that
+/// errors, SQL errors included, point into the file.
+public struct RuleNode: Sendable {
+  /// The value kinds of a rule file.
+  public indirect enum Kind: Sendable {
+    /// `null`.
+    case null
+    /// `true` or `false`.
+    case bool(Bool)
+    /// A number, as written.
+    case number(String)
+    /// A string.
+    case string(String)
+    /// An array.
+    case array([RuleNode])
+    /// An object, members in file order.
+    case object([Member])
+  }
+
+  /// One member of an object.
+  public struct Member: Sendable {
+    /// The key.
+    public var key: String
+    /// Where the key starts.
+    public var keyPosition: FilePosition
+    /// The value.
+    public var value: RuleNode
+  }
+
+  /// The value.
+  public var kind: Kind
+  /// Where the value starts.
+  public var position: FilePosition
+  /// For strings: the file position of each UTF-8 byte of the decoded string (plus one past the end),
+  /// so a position inside the string maps back to the file even through escapes.
+  public var stringPositions: [FilePosition]
+
+  /// The member `key` of an object.
+  public subscript(key: String) -> RuleNode? {
+    if case .object(let members) = kind { return members.first(where: { $0.key == key })?.value }
+    return nil
+  }
+
+  /// The members of an object, or nil.
+  public var members: [Member]? {
+    if case .object(let members) = kind { return members }
+    return nil
+  }
+
+  /// The string, or nil.
+  public var string: String? {
+    if case .string(let text) = kind { return text }
+    return nil
+  }
+
+  /// The Boolean, or nil.
+  public var bool: Bool? {
+    if case .bool(let value) = kind { return value }
+    return nil
+  }
+
+  /// The number as an integer, or nil.
+  public var int: Int? {
+    if case .number(let text) = kind {
+      return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int($0) : nil }
+    }
+    return nil
+  }
+
+  /// The number as a Double, or nil.
+  public var double: Double? {
+    if case .number(let text) = kind { return Double(text) }
+    return nil
+  }
+
+  /// A short name of the kind for messages: `a string`, `an object`.
+  public var kindName: String {
+    switch kind {
+    case .null: "null"
+    case .bool: "a Boolean"
+    case .number: "a number"
+    case .string: "a string"
+    case .array: "an array"
+    case .object: "an object"
+    }
+  }
+
+  /// The file position of the UTF-8 byte `offset` of this string's decoded text.
+  public func position(ofStringOffset offset: Int) -> FilePosition {
+    guard !stringPositions.isEmpty else { return position }
+    return stringPositions[max(0, min(offset, stringPositions.count - 1))]
+  }
+}
+
+/// An error while reading a rule file, with where.
+public struct RuleSyntaxError: Error, Sendable {
+  /// Where.
+  public var position: FilePosition
+  /// What.
+  public var message: String
+}
+
+/// Reads rule files into `RuleNode` trees.
+public enum RuleDocument {
+  /// Parses JSON text with positions.
+  public static func parseJSON(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    var parser = PositionedJSONParser(bytes: bytes)
+    return try parser.parseDocument()
+  }
+
+  /// Parses YAML text (the same schema as JSON) with positions.
+  public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
+    let node: Yams.Node?
+    do {
+      node = try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      if case .scanner(_, _, let mark, _) = error {
+        throw RuleSyntaxError(
+          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
+      }
+      if case .parser(_, _, let mark, _) = error {
+        throw RuleSyntaxError(
+          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
+      }
+      throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
+    } catch {
+      throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
+    }
+    guard let node else {
+      throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
+    }
+    return convert(node, lines: text.split(separator: "\n", omittingEmptySubsequences: false))
+  }
+
+  static func convert(_ node: Yams.Node, lines: [Substring]) -> RuleNode {
+    let mark =
+      node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
+    switch node {
+    case .scalar(let scalar):
+      let text = scalar.string
+      if scalar.style == .plain {
+        if scalar.tag.description.hasSuffix(":null")
+          || ["null", "~", ""].contains(text) && scalar.style == .plain
+        {
+          return RuleNode(kind: .null, position: mark, stringPositions: [])
+        }
+        if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {
+          return RuleNode(kind: .bool(text.lowercased() == "true"), position: mark, stringPositions: [])
+        }
+        if Double(text) != nil, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
+          return RuleNode(kind: .number(text), position: mark, stringPositions: [])
+        }
+      }
+      // Map offsets inside a one-line scalar: a quote shifts the start by one; block scalars and
+      // folded lines map to their first line, which is as close as YAML allows cheaply.
+      let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+      let startColumn = mark.column + (quoted ? 1 : 0)
+      var positions: [FilePosition] = []
+      positions.reserveCapacity(text.utf8.count + 1)
+      var line = mark.line
+      var column = startColumn
+      if scalar.style == .literal || scalar.style == .folded {
+        line += 1
+        let indent = lines.indices.contains(line - 1) ? lines[line - 1].prefix(while: { $0 == " " }).count : 0
+        column = indent + 1
+      }
+      let lineStartColumn = column
+      for byte in text.utf8 {
+        positions.append(FilePosition(line: line, column: column))
+        if byte == UInt8(ascii: "\n") {
+          line += 1
+          column = lineStartColumn
+        } else if byte & 0xC0 != 0x80 {
+          column += 1
+        }
+      }
+      positions.append(FilePosition(line: line, column: column))
+      // Continuation bytes share their character's column.
+      return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
+    case .sequence(let sequence):
+      return RuleNode(
+        kind: .array(sequence.map { convert($0, lines: lines) }), position: mark, stringPositions: [])
+    case .mapping(let mapping):
+      var members: [RuleNode.Member] = []
+      for (key, value) in mapping {
+        let keyMark = key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? mark
+        members.append(
+          RuleNode.Member(
+            key: key.string ?? "\(key)", keyPosition: keyMark, value: convert(value, lines: lines)))
+      }
+      return RuleNode(kind: .object(members), position: mark, stringPositions: [])
+    case .alias:
+      return RuleNode(kind: .null, position: mark, stringPositions: [])
+    }
+  }
+}
+
+/// A strict JSON parser for rule files that records positions (not the hot path: payloads go
+/// through IoTSQL's reader).
+struct PositionedJSONParser {
+  let bytes: [UInt8]
+  var index = 0
+  var line = 1
+  var column = 1
+  var depth = 0
+
+  init(bytes: [UInt8]) {
+    self.bytes = bytes
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+  }
+
+  var position: FilePosition { FilePosition(line: line, column: column) }
+
+  func fail(_ message: String) -> RuleSyntaxError {
+    RuleSyntaxError(position: position, message: message)
+  }
+
+  mutating func advance() {
+    let byte = bytes[index]
+    index += 1
+    if byte == UInt8(ascii: "\n") {
+      line += 1
+      column = 1
+    } else if byte & 0xC0 != 0x80 {
+      column += 1
+    }
+  }
+
+  mutating func skipWhitespace() {
+    while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { advance() }
+  }
+
+  mutating func parseDocument() throws(RuleSyntaxError) -> RuleNode {
+    skipWhitespace()
+    let node = try parseValue()
+    skipWhitespace()
+    if index < bytes.count { throw fail("unexpected text after the JSON document") }
+    return node
+  }
+
+  func describe(_ byte: UInt8) -> String {
+    byte >= 0x20 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : String(format: "byte 0x%02x", byte)
+  }
+
+  mutating func parseValue() throws(RuleSyntaxError) -> RuleNode {
+    guard index < bytes.count else { throw fail("unexpected end of file, expected a value") }
+    let start = position
+    switch bytes[index] {
+    case UInt8(ascii: "{"):
+      depth += 1
+      if depth > 64 { throw fail("nesting deeper than 64") }
+      advance()
+      var members: [RuleNode.Member] = []
+      skipWhitespace()
+      if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+        advance()
+        depth -= 1
+        return RuleNode(kind: .object(members), position: start, stringPositions: [])
+      }
+      while true {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+          throw fail(
+            index < bytes.count
+              ? "expected a key string, found \(describe(bytes[index]))"
+              : "unexpected end of file in an object")
+        }
+        let keyPosition = position
+        let (key, _) = try parseString()
+        if members.contains(where: { $0.key == key }) {
+          throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
+        }
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+          throw fail("expected ':' after the key")
+        }
+        advance()
+        skipWhitespace()
+        let value = try parseValue()
+        members.append(RuleNode.Member(key: key, keyPosition: keyPosition, value: value))
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of file in an object") }
+        if bytes[index] == UInt8(ascii: ",") {
+          advance()
+          continue
+        }
+        if bytes[index] == UInt8(ascii: "}") {
+          advance()
+          break
+        }
+        throw fail("expected ',' or '}', found \(describe(bytes[index]))")
+      }
+      depth -= 1
+      return RuleNode(kind: .object(members), position: start, stringPositions: [])
+    case UInt8(ascii: "["):
+      depth += 1
+      if depth > 64 { throw fail("nesting deeper than 64") }
+      advance()
+      var elements: [RuleNode] = []
+      skipWhitespace()
+      if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+        advance()
+        depth -= 1
+        return RuleNode(kind: .array(elements), position: start, stringPositions: [])
+      }
+      while true {
+        skipWhitespace()
+        elements.append(try parseValue())
+        skipWhitespace()
+        guard index < bytes.count else { throw fail("unexpected end of file in an array") }
+        if bytes[index] == UInt8(ascii: ",") {
+          advance()
+          continue
+        }
+        if bytes[index] == UInt8(ascii: "]") {
+          advance()
+          break
+        }
+        throw fail("expected ',' or ']', found \(describe(bytes[index]))")
+      }
+      depth -= 1
+      return RuleNode(kind: .array(elements), position: start, stringPositions: [])
+    case UInt8(ascii: "\""):
+      let (text, positions) = try parseString()
+      return RuleNode(kind: .string(text), position: start, stringPositions: positions)
+    case UInt8(ascii: "t"): return try literal("true", .bool(true), start)
+    case UInt8(ascii: "f"): return try literal("false", .bool(false), start)
+    case UInt8(ascii: "n"): return try literal("null", .null, start)
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+      let begin = index
+      while index < bytes.count,
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index])
+          || [0x2D, 0x2B, 0x2E, 0x65, 0x45].contains(bytes[index])
+      {
+        advance()
+      }
+      let text = String(decoding: bytes[begin..<index], as: UTF8.self)
+      guard Double(text) != nil else {
+        throw RuleSyntaxError(position: start, message: "invalid number '\(text)'")
+      }
+      return RuleNode(kind: .number(text), position: start, stringPositions: [])
+    default:
+      throw fail("unexpected \(describe(bytes[index])), expected a value")
+    }
+  }
+
+  mutating func literal(_ word: String, _ kind: RuleNode.Kind, _ start: FilePosition) throws(RuleSyntaxError)
+    -> RuleNode
+  {
+    for expected in word.utf8 {
+      guard index < bytes.count, bytes[index] == expected else {
+        throw RuleSyntaxError(position: start, message: "invalid literal, expected '\(word)'")
+      }
+      advance()
+    }
+    return RuleNode(kind: kind, position: start, stringPositions: [])
+  }
+
+  /// Reads a string at `index` (on its opening quote): the text and the file position of each of its
+  /// UTF-8 bytes.
+  mutating func parseString() throws(RuleSyntaxError) -> (String, [FilePosition]) {
+    advance()
+    var out: [UInt8] = []
+    var positions: [FilePosition] = []
+    while true {
+      guard index < bytes.count else { throw fail("unterminated string") }
+      let byte = bytes[index]
+      let here = position
+      if byte == UInt8(ascii: "\"") {
+        positions.append(here)
+        advance()
+        break
+      }
+      if byte < 0x20 { throw fail("control character in a string (write it as an escape)") }
+      if byte != UInt8(ascii: "\\") {
+        out.append(byte)
+        positions.append(here)
+        advance()
+        continue
+      }
+      advance()
+      guard index < bytes.count else { throw fail("unterminated escape") }
+      let escape = bytes[index]
+      advance()
+      var scalarValue: UInt32
+      switch escape {
+      case UInt8(ascii: "\""): scalarValue = 0x22
+      case UInt8(ascii: "\\"): scalarValue = 0x5C
+      case UInt8(ascii: "/"): scalarValue = 0x2F
+      case UInt8(ascii: "b"): scalarValue = 0x08
+      case UInt8(ascii: "f"): scalarValue = 0x0C
+      case UInt8(ascii: "n"): scalarValue = 0x0A
+      case UInt8(ascii: "r"): scalarValue = 0x0D
+      case UInt8(ascii: "t"): scalarValue = 0x09
+      case UInt8(ascii: "u"):
+        scalarValue = try hex4()
+        if (0xD800..<0xDC00).contains(scalarValue) {
+          guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+            bytes[index + 1] == UInt8(ascii: "u")
+          else {
+            throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
+          }
+          advance()
+          advance()
+          let low = try hex4()
+          guard (0xDC00..<0xE000).contains(low) else {
+            throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
+          }
+          scalarValue = 0x10000 + ((scalarValue - 0xD800) << 10) + (low - 0xDC00)
+        } else if (0xDC00..<0xE000).contains(scalarValue) {
+          throw RuleSyntaxError(position: here, message: "lone surrogate in a \\u escape")
+        }
+      default:
+        throw RuleSyntaxError(
+          position: here, message: "invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
+      }
+      let encoded = Array(String(Character(Unicode.Scalar(scalarValue)!)).utf8)
+      out.append(contentsOf: encoded)
+      positions.append(contentsOf: repeatElement(here, count: encoded.count))
+    }
+    guard let text = String(validating: out, as: UTF8.self) else {
+      throw fail("invalid UTF-8 in a string")
+    }
+    return (text, positions)
+  }
+
+  mutating func hex4() throws(RuleSyntaxError) -> UInt32 {
+    var value: UInt32 = 0
+    for _ in 0..<4 {
+      guard index < bytes.count, let digit = hexValue(bytes[index]) else {
+        throw fail("expected four hex digits in a \\u escape")
+      }
+      value = value * 16 + digit
+      advance()
+    }
+    return value
+  }
+
+  func hexValue(_ byte: UInt8) -> UInt32? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+    default: nil
+    }
+  }
+}

@@ -1,0 +1,313 @@
+import IoTSQL
+
+/// One problem in a rule file: `Rules/high_temp.json:3:41: error: ...`.
+public struct RuleDiagnostic: Error, Sendable, Equatable, CustomStringConvertible {
+  /// The file as given.
+  public var file: String
+  /// Where in the file.
+  public var position: FilePosition
+  /// What is wrong.
+  public var message: String
+
+  /// Creates a diagnostic.
+  public init(file: String, position: FilePosition, message: String) {
+    self.file = file
+    self.position = position
+    self.message = message
+  }
+
+  /// `file:line:column: error: message`.
+  public var description: String { "\(file):\(position.line):\(position.column): error: \(message)" }
+}
+
+/// Every problem found in one rule file.
+public struct RuleFileError: Error, Sendable, CustomStringConvertible {
+  /// The diagnostics, in file order.
+  public var diagnostics: [RuleDiagnostic]
+
+  /// Creates an error.
+  public init(_ diagnostics: [RuleDiagnostic]) { self.diagnostics = diagnostics }
+
+  /// One line per diagnostic.
+  public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+/// Reads one rule file (AWS `topicRulePayload` shape, JSON or YAML) into a `Rule`.
+///
+/// Keys: `sql` (required), `description`, `ruleDisabled`, `awsIotSqlVersion` (default 2016-03-23,
+/// where AWS's API defaults to 2015-10-08), `actions` (at most 10, each an object with one key naming
+/// its kind), `errorAction`, and `ruleName` (else the file's base name). A file may also wrap these in
+/// `{"ruleName": ..., "topicRulePayload": {...}}` as `aws iot get-topic-rule` prints them. Inside an
+/// action's configuration, `retry` (`attempts`, `initialBackoffMs`, `maxBackoffMs`) and `errorAction`
+/// are read by the loader; the rest goes to the action factory.
+public enum RuleFile {
+  /// The most actions a rule may have, as AWS.
+  public static let maxActions = 10
+  static let ruleKeys: Set<String> = [
+    "sql", "description", "ruleDisabled", "awsIotSqlVersion", "actions", "errorAction", "ruleName",
+  ]
+
+  /// True for AWS's rule-name pattern `[a-zA-Z0-9_]{1,128}`.
+  public static func isValidRuleName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.count <= 128
+      && name.utf8.allSatisfy { byte in
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+          || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+          || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+      }
+  }
+
+  /// True when `path` names a rule file (`.json`, `.yaml`, `.yml`).
+  public static func isRuleFile(_ path: String) -> Bool {
+    path.hasSuffix(".json") || path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+  }
+
+  /// The base name without folder and extension.
+  public static func baseName(_ path: String) -> String {
+    let last = path.split(separator: "/").last.map(String.init) ?? path
+    if let dot = last.lastIndex(of: ".") { return String(last[..<dot]) }
+    return last
+  }
+
+  /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
+  public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
+    -> Rule
+  {
+    var diagnostics: [RuleDiagnostic] = []
+    func report(_ position: FilePosition, _ message: String) {
+      diagnostics.append(RuleDiagnostic(file: file, position: position, message: message))
+    }
+    let start = FilePosition(line: 1, column: 1)
+    var root: RuleNode
+    do {
+      if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+        root = try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+      } else {
+        root = try RuleDocument.parseJSON(bytes)
+      }
+    } catch {
+      throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
+    }
+    guard root.members != nil else {
+      throw RuleFileError([
+        RuleDiagnostic(
+          file: file, position: root.position, message: "a rule file holds an object, found \(root.kindName)")
+      ])
+    }
+    var explicitName = root["ruleName"]
+    if let payload = root["topicRulePayload"] {
+      guard payload.members != nil else {
+        throw RuleFileError([
+          RuleDiagnostic(
+            file: file, position: payload.position, message: "'topicRulePayload' must be an object")
+        ])
+      }
+      for member in root.members!
+      where member.key != "topicRulePayload" && member.key != "ruleName" && member.key != "ruleArn" {
+        report(member.keyPosition, "unknown key '\(member.key)' beside 'topicRulePayload'")
+      }
+      root = payload
+      if explicitName == nil { explicitName = root["ruleName"] }
+    }
+    for member in root.members! where !ruleKeys.contains(member.key) {
+      report(
+        member.keyPosition,
+        "unknown key '\(member.key)'; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
+    }
+
+    // Name.
+    var name = baseName(file)
+    if let node = explicitName {
+      if let text = node.string { name = text } else { report(node.position, "'ruleName' must be a string") }
+    }
+    if !isValidRuleName(name) {
+      report(
+        explicitName?.position ?? start, "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}")
+    }
+
+    var description = ""
+    if let node = root["description"] {
+      if let text = node.string {
+        description = text
+      } else {
+        report(node.position, "'description' must be a string")
+      }
+    }
+    var disabled = false
+    if let node = root["ruleDisabled"] {
+      if let value = node.bool {
+        disabled = value
+      } else {
+        report(node.position, "'ruleDisabled' must be true or false")
+      }
+    }
+    var version = SQLVersion.default
+    if let node = root["awsIotSqlVersion"] {
+      if let text = node.string, let parsed = SQLVersion(string: text) {
+        version = parsed
+      } else {
+        report(
+          node.position,
+          "unknown 'awsIotSqlVersion' \(node.string.map { "'\($0)'" } ?? node.kindName); expected 2015-10-08, 2016-03-23 or beta"
+        )
+      }
+    }
+
+    // SQL.
+    var program: Program?
+    var filter = ""
+    if let sqlNode = root["sql"] {
+      if let sql = sqlNode.string {
+        do {
+          let compiled = try Compiler.compile(sql, version: version)
+          program = compiled
+          if let text = compiled.topicFilter {
+            filter = text
+            do {
+              _ = try TopicFilter(text)
+            } catch {
+              report(sqlNode.position, "invalid topic filter '\(text)': \(error.message)")
+              program = nil
+            }
+          } else {
+            report(sqlNode.position, "the statement has no FROM topic filter")
+            program = nil
+          }
+        } catch {
+          for diagnostic in error.diagnostics where diagnostic.severity == .error {
+            report(sqlNode.position(ofStringOffset: diagnostic.range.start.offset), diagnostic.message)
+          }
+        }
+      } else {
+        report(sqlNode.position, "'sql' must be a string")
+      }
+    } else {
+      report(start, "missing key 'sql'")
+    }
+
+    // Actions.
+    let context = ActionBuildContext(
+      ruleName: name, version: version, variableNames: program?.variableNames ?? [])
+    var actions: [ConfiguredAction] = []
+    if let node = root["actions"] {
+      if case .array(let elements) = node.kind {
+        if elements.count > maxActions {
+          report(node.position, "a rule has at most \(maxActions) actions, this one has \(elements.count)")
+        }
+        for (index, element) in elements.enumerated() {
+          if let action = buildAction(
+            element, label: "\(index)", context: context, builder: builder, report: report)
+          {
+            actions.append(action)
+          }
+        }
+      } else {
+        report(node.position, "'actions' must be an array")
+      }
+    }
+    var errorAction: ConfiguredAction?
+    if let node = root["errorAction"] {
+      var errorContext = context
+      errorContext.isErrorAction = true
+      errorAction = buildAction(
+        node, label: "errorAction", context: errorContext, builder: builder, report: report)
+    }
+
+    if !diagnostics.isEmpty || program == nil {
+      if diagnostics.isEmpty { report(start, "the rule did not compile") }
+      throw RuleFileError(
+        diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
+      )
+    }
+    return Rule(
+      name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
+      actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes))
+  }
+
+  /// Reads one action object `{"kind": {configuration}}`.
+  static func buildAction(
+    _ node: RuleNode, label: String, context: ActionBuildContext, builder: any ActionBuilding,
+    report: (FilePosition, String) -> Void
+  ) -> ConfiguredAction? {
+    guard let members = node.members, members.count == 1, let member = members.first else {
+      report(
+        node.position,
+        "an action is an object with exactly one key naming its kind (sqlite, file, republish, kafka, http)")
+      return nil
+    }
+    guard let configMembers = member.value.members else {
+      report(member.value.position, "the configuration of '\(member.key)' must be an object")
+      return nil
+    }
+    var retry = RetryPolicy.default
+    var nestedError: ConfiguredAction?
+    var ok = true
+    if let retryNode = member.value["retry"] {
+      if let retryMembers = retryNode.members {
+        for item in retryMembers {
+          guard let value = item.value.int, value >= 0 else {
+            report(item.value.position, "'retry.\(item.key)' must be a whole number >= 0")
+            ok = false
+            continue
+          }
+          switch item.key {
+          case "attempts":
+            if value < 1 || value > 100 {
+              report(item.value.position, "'retry.attempts' must be between 1 and 100")
+              ok = false
+            }
+            retry.attempts = value
+          case "initialBackoffMs": retry.initialBackoffMs = value
+          case "maxBackoffMs": retry.maxBackoffMs = value
+          default:
+            report(
+              item.keyPosition,
+              "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
+            ok = false
+          }
+        }
+      } else {
+        report(retryNode.position, "'retry' must be an object")
+        ok = false
+      }
+    }
+    if let errorNode = member.value["errorAction"] {
+      if context.isErrorAction {
+        report(
+          errorNode.position,
+          "an error action cannot have its own errorAction (its failures go to the dead-letter file)")
+        ok = false
+      } else {
+        var errorContext = context
+        errorContext.isErrorAction = true
+        nestedError = buildAction(
+          errorNode, label: "\(label).errorAction", context: errorContext, builder: builder, report: report)
+        if nestedError == nil { ok = false }
+      }
+    }
+    var configuration = member.value
+    configuration.kind = .object(configMembers.filter { $0.key != "retry" && $0.key != "errorAction" })
+    let action: any Action
+    do {
+      action = try builder.makeAction(kind: member.key, configuration: configuration, context: context)
+    } catch {
+      report(error.position ?? member.keyPosition, "\(member.key) action: \(error.message)")
+      return nil
+    }
+    guard ok else { return nil }
+    return ConfiguredAction(
+      action: action, retry: retry, errorAction: nestedError, ruleName: context.ruleName,
+      label: "\(member.key)[\(label)]")
+  }
+
+  /// A cheap fingerprint (FNV-1a 64 and the length) of the file's bytes.
+  public static func fingerprint(_ bytes: [UInt8]) -> [UInt8] {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    return withUnsafeBytes(of: hash.littleEndian, Array.init)
+      + withUnsafeBytes(of: UInt64(bytes.count).littleEndian, Array.init)
+  }
+}

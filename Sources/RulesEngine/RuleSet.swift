@@ -1,0 +1,52 @@
+import Synchronization
+
+/// An immutable snapshot of the loaded rules and their topic trie; a reload swaps one snapshot for
+/// another, and each message is evaluated against exactly one.
+public final class RuleSet: Sendable {
+  /// The rules, sorted by name.
+  public let rules: [Rule]
+  /// Rule indices by FROM filter.
+  public let trie: TopicTrie<Int>
+  let activity = Mutex<(active: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+
+  /// Builds a snapshot; disabled rules are kept (for `check` and reload diffs) but not in the trie.
+  public init(rules: [Rule]) {
+    self.rules = rules.sorted { $0.name < $1.name }
+    var trie = TopicTrie<Int>()
+    for (index, rule) in self.rules.enumerated() where !rule.disabled {
+      trie.insert(rule.topicFilter, index)
+    }
+    self.trie = trie
+  }
+
+  /// The empty rule set.
+  public static let empty = RuleSet(rules: [])
+
+  /// The rule named `name`.
+  public func rule(named name: String) -> Rule? { rules.first(where: { $0.name == name }) }
+
+  func enter() { activity.withLock { $0.active += 1 } }
+
+  func leave() {
+    let waiters: [CheckedContinuation<Void, Never>] = activity.withLock { state in
+      state.active -= 1
+      guard state.active == 0 else { return [] }
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume() }
+  }
+
+  /// Returns when no message evaluated against this snapshot is still in flight (so its retired
+  /// actions can be shut down).
+  public func waitUntilIdle() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let ready = activity.withLock { state -> Bool in
+        if state.active == 0 { return true }
+        state.waiters.append(continuation)
+        return false
+      }
+      if ready { continuation.resume() }
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// An HTTP server inside the test process on 127.0.0.1, which records every request and answers from
+/// a script: success, failure, 429 with Retry-After, or a stall. Stop it with `stop()`.
+public final class LoopbackHTTPServer: Sendable {
+  /// One request as received.
+  public struct Request: Sendable {
+    /// `POST`, `GET`...
+    public var method: String
+    /// The path and query.
+    public var uri: String
+    /// The headers, in order.
+    public var headers: [(name: String, value: String)]
+    /// The body bytes.
+    public var body: [UInt8]
+
+    /// The first header named `name` (any case).
+    public func header(_ name: String) -> String? {
+      headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+  }
+
+  /// One scripted answer.
+  public struct Reply: Sendable {
+    /// The status code.
+    public var status: Int
+    /// Extra headers.
+    public var headers: [(String, String)]
+    /// Wait this long before answering (a stall).
+    public var delayMs: Int
+
+    /// Creates a reply.
+    public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0) {
+      self.status = status
+      self.headers = headers
+      self.delayMs = delayMs
+    }
+
+    /// 200.
+    public static let ok = Reply(status: 200)
+    /// 429 with `Retry-After: seconds`.
+    public static func tooManyRequests(retryAfterSeconds: Int) -> Reply {
+      Reply(status: 429, headers: [("Retry-After", String(retryAfterSeconds))])
+    }
+    /// 500.
+    public static let serverError = Reply(status: 500)
+    /// 200 after `milliseconds`.
+    public static func stall(milliseconds: Int) -> Reply { Reply(status: 200, delayMs: milliseconds) }
+  }
+
+  private struct State {
+    var script: [Reply] = []
+    var fallback = Reply.ok
+    var requests: [Request] = []
+  }
+
+  private let state = Mutex(State())
+  private let channel: any Channel
+  /// The port on 127.0.0.1.
+  public let port: Int
+
+  /// Starts listening on a free loopback port.
+  public init() throws {
+    let box = StateBox()
+    let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+      .childChannelInitializer { channel in
+        channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+          try channel.pipeline.syncOperations.addHandler(Handler(server: box))
+        }
+      }
+    channel = try bootstrap.bind(host: "127.0.0.1", port: 0).wait()
+    port = channel.localAddress?.port ?? 0
+    box.server.withLock { $0 = self }
+  }
+
+  /// `http://127.0.0.1:PORT` + `path`.
+  public func url(_ path: String = "/") -> String { "http://127.0.0.1:\(port)\(path)" }
+
+  /// Answers the next requests with `replies`, in order; then with the fallback.
+  public func enqueue(_ replies: [Reply]) { state.withLock { $0.script += replies } }
+
+  /// The answer once the script is used up (200 by default).
+  public func setFallback(_ reply: Reply) { state.withLock { $0.fallback = reply } }
+
+  /// The requests received so far.
+  public var requests: [Request] { state.withLock { $0.requests } }
+
+  /// Closes the listening socket.
+  public func stop() { try? channel.close().wait() }
+
+  fileprivate func receive(_ request: Request) -> Reply {
+    state.withLock { state in
+      state.requests.append(request)
+      return state.script.isEmpty ? state.fallback : state.script.removeFirst()
+    }
+  }
+
+  private final class StateBox: Sendable {
+    let server = Mutex<LoopbackHTTPServer?>(nil)
+  }
+
+  private final class Handler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: StateBox
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(server: StateBox) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+      switch unwrapInboundIn(data) {
+      case .head(let head):
+        self.head = head
+        body = []
+      case .body(var buffer):
+        body += buffer.readBytes(length: buffer.readableBytes) ?? []
+      case .end:
+        guard let head, let server = server.server.withLock({ $0 }) else { return }
+        let request = Request(
+          method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
+          body: body)
+        let reply = server.receive(request)
+        let keepAlive = head.isKeepAlive
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let respond: @Sendable () -> Void = {
+          let (handler, context) = loopBound.value
+          var headers = HTTPHeaders(reply.headers)
+          headers.add(name: "Content-Length", value: "0")
+          if !keepAlive { headers.add(name: "Connection", value: "close") }
+          let responseHead = HTTPResponseHead(
+            version: head.version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+          context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+          context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        if reply.delayMs > 0 {
+          context.eventLoop.scheduleTask(in: .milliseconds(Int64(reply.delayMs))) { respond() }
+        } else {
+          respond()
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// A real mosquitto broker on a free loopback port, with a config the test writes. Stop it with
+/// `stop()` (by PID); it is also stopped when the value is released.
+public final class MosquittoBroker: @unchecked Sendable {
+  /// Certificates made with openssl for a TLS broker and its clients.
+  public struct Certificates: Sendable {
+    /// The CA certificate (PEM) that signs the server and client certificates.
+    public var caFile: String
+    /// The client certificate (PEM).
+    public var clientCertificateFile: String
+    /// The client key (PEM).
+    public var clientKeyFile: String
+    /// The server certificate (PEM), for 127.0.0.1 and localhost.
+    public var serverCertificateFile: String
+    /// The server key (PEM).
+    public var serverKeyFile: String
+  }
+
+  /// The port on 127.0.0.1.
+  public let port: Int
+  /// The folder with the config, log and certificates.
+  public let folder: URL
+  /// The certificates when the broker is TLS-only with required client certificates.
+  public let certificates: Certificates?
+  private var pid: pid_t?
+
+  /// Starts mosquitto. With `tls`, it generates a CA, server and client certificates and listens with
+  /// `require_certificate true`. Throws when mosquitto (or openssl) is missing or does not listen.
+  public init(tls: Bool = false, persistence: Bool = false) throws {
+    let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
+    folder = try ProcessSupport.temporaryFolder("mosquitto")
+    port = try ProcessSupport.freePort()
+    var config = """
+      listener \(port) 127.0.0.1
+      allow_anonymous true
+      persistence \(persistence)
+      persistence_location \(folder.path)/
+      max_queued_messages 1000000
+      max_inflight_messages 100
+      log_dest stderr
+      log_type error
+      log_type warning
+      log_type notice
+
+      """
+    // Started as root, mosquitto drops to the user 'mosquitto', who cannot read the test's files.
+    if getuid() == 0 { config += "user root\n" }
+    if tls {
+      let certificates = try Self.makeCertificates(in: folder)
+      self.certificates = certificates
+      config += """
+        cafile \(certificates.caFile)
+        certfile \(certificates.serverCertificateFile)
+        keyfile \(certificates.serverKeyFile)
+        require_certificate true
+        use_identity_as_username true
+
+        """
+    } else {
+      certificates = nil
+    }
+    let configFile = folder.appendingPathComponent("mosquitto.conf")
+    try config.write(to: configFile, atomically: true, encoding: .utf8)
+    let logFile = folder.appendingPathComponent("mosquitto.log")
+    pid = try ProcessSupport.spawn(executable, ["-c", configFile.path], logFile: logFile.path)
+    let deadline = Date().addingTimeInterval(10)
+    while !ProcessSupport.isListening(port: port) {
+      if !ProcessSupport.isRunning(pid: pid!) || Date() > deadline {
+        let log =
+          (try? String(contentsOf: folder.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
+        stop()
+        throw TestPeerError("mosquitto did not listen on 127.0.0.1:\(port) within 10 s: \(log)")
+      }
+      usleep(20_000)
+    }
+  }
+
+  deinit { stop() }
+
+  /// `mqtt://127.0.0.1:PORT` or `mqtts://…`.
+  public var url: String { "\(certificates == nil ? "mqtt" : "mqtts")://127.0.0.1:\(port)" }
+
+  /// Stops the broker by PID (SIGTERM, then SIGKILL after 5 s) and waits for it.
+  public func stop() {
+    guard let pid else { return }
+    self.pid = nil
+    ProcessSupport.stop(pid: pid)
+  }
+
+  private static func makeCertificates(in folder: URL) throws -> Certificates {
+    let openssl = try ProcessSupport.locate("openssl", package: "openssl")
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+    try ProcessSupport.run(
+      openssl,
+      [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=iotrules test CA",
+        "-keyout", path("ca.key"), "-out", path("ca.crt"),
+      ])
+    try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(
+      toFile: path("server.ext"), atomically: true, encoding: .utf8)
+    for (name, subject, extensions) in [
+      ("server", "/CN=localhost", ["-extfile", path("server.ext")]),
+      ("client", "/CN=iotrules-test-client", []),
+    ] {
+      try ProcessSupport.run(
+        openssl,
+        [
+          "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", path("\(name).key"), "-out",
+          path("\(name).csr"),
+        ])
+      try ProcessSupport.run(
+        openssl,
+        [
+          "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+          "-CAcreateserial", "-days", "2", "-out", path("\(name).crt"),
+        ] + extensions)
+    }
+    return Certificates(
+      caFile: path("ca.crt"), clientCertificateFile: path("client.crt"), clientKeyFile: path("client.key"),
+      serverCertificateFile: path("server.crt"), serverKeyFile: path("server.key"))
+  }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+/// Why a test peer could not be started. Tests fail with it; they never skip.
+public struct TestPeerError: Error, CustomStringConvertible {
+  /// What went wrong, naming the missing program or the failed step.
+  public var message: String
+
+  /// Creates an error.
+  public init(_ message: String) { self.message = message }
+
+  /// The message.
+  public var description: String { message }
+}
+
+/// Small helpers for starting programs and picking ports.
+public enum ProcessSupport {
+  /// The full path of `program`, searched in PATH and the sbin folders (Debian installs mosquitto in
+  /// /usr/sbin); throws an error naming the program and its Debian package when absent.
+  public static func locate(_ program: String, package: String) throws -> String {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    let folders = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/local/sbin", "/sbin"]
+    for folder in folders {
+      let candidate = folder + "/" + program
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    throw TestPeerError(
+      "the program '\(program)' is missing: install the Debian package '\(package)' (apt-get install -y \(package))"
+    )
+  }
+
+  /// A TCP port on 127.0.0.1 that was free a moment ago.
+  public static func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestPeerError("socket() failed: errno \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard bound == 0 else { throw TestPeerError("bind() failed: errno \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+  }
+
+  /// True when something accepts TCP connections on 127.0.0.1:`port`.
+  public static func isListening(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    return result == 0
+  }
+
+  /// Runs a program to completion and throws, with its output, when it exits non-zero.
+  @discardableResult
+  public static func run(_ executable: String, _ arguments: [String], in folder: URL? = nil) throws -> String
+  {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let folder { process.currentDirectoryURL = folder }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: output, as: UTF8.self)
+    guard process.terminationStatus == 0 else {
+      throw TestPeerError(
+        "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
+    }
+    return text
+  }
+
+  /// Starts `executable` with stdout and stderr appended to `logFile`, an empty signal mask and default
+  /// signal handlers (the test runner's mask would otherwise block SIGTERM in the child); returns its PID.
+  public static func spawn(_ executable: String, _ arguments: [String], logFile: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard result == 0 else { throw TestPeerError("cannot start \(executable): error \(result)") }
+    return pid
+  }
+
+  /// Stops a process started by `spawn`: SIGTERM, then SIGKILL after `grace` seconds; reaps it.
+  public static func stop(pid: pid_t, grace: Double = 5) {
+    kill(pid, SIGTERM)
+    let deadline = Date().addingTimeInterval(grace)
+    var status: Int32 = 0
+    while Date() < deadline {
+      if waitpid(pid, &status, WNOHANG) == pid { return }
+      usleep(5_000)
+    }
+    kill(pid, SIGKILL)
+    waitpid(pid, &status, 0)
+  }
+
+  /// True while a process started by `spawn` has not exited (it is reaped when it has).
+  public static func isRunning(pid: pid_t) -> Bool {
+    var status: Int32 = 0
+    return waitpid(pid, &status, WNOHANG) == 0
+  }
+
+  /// A new empty temporary folder.
+  public static func temporaryFolder(_ prefix: String) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+import Testing
+
+@testable import Actions
+
+struct FileArchiveActionTests {
+  @Test(
+    arguments: [
+      ("a/b.jsonl", nil), ("", "is empty"), ("/etc/passwd", "is absolute"),
+      ("../x", "leaves the archive root ('..')"),
+      ("a/../../x", "leaves the archive root ('..')"), ("a//b", "has an empty segment"),
+      ("a/./b", "has a '.' segment"),
+      ("a\u{0}b", "contains NUL"),
+    ] as [(String, String?)])
+  func relativePathRules(_ path: String, _ problem: String?) {
+    #expect(FileArchiveAction.problem(inRelativePath: path) == problem)
+  }
+
+  @Test func rootIsTheFolderBeforeTheFirstTemplate() throws {
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "archive/x/${topic(2)}/day.jsonl"}"#), context: context)
+    #expect(action.root == "archive/x")
+    let explicit = try FileArchiveAction(
+      configuration: configuration(#"{"path": "${topic(2)}.jsonl", "root": "/tmp/arch/"}"#), context: context)
+    #expect(explicit.root == "/tmp/arch")
+  }
+
+  @Test func appendsLinesAndWritesBinaryAsBase64() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/out/all.jsonl", "fsync": "always"}"#),
+      context: context)
+    let results = await action.performBatch([
+      input(object([("a", .int(1))]), json: #"{"a":1}"#),
+      input(.binary([0xA5, 0x5A, 0x00]), json: ""),
+    ])
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let text = try String(contentsOfFile: "\(folder)/out/all.jsonl", encoding: .utf8)
+    #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n")
+  }
+
+  @Test func rotatesBySize() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/r/a.jsonl", "rotate": {"maxBytes": 20}, "fsync": "never"}"#), context: context)
+    for index in 0..<5 {
+      let error = await action.performBatch([input(object([("n", .int(index))]), json: #"{"n":\#(index)}"#)])[
+        0]
+      #expect(error == nil)
+    }
+    await action.shutdown()
+    let files = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r").sorted()
+    #expect(files == ["a.jsonl", "a.jsonl.1", "a.jsonl.2"])
+    var all: [String] = []
+    for name in ["a.jsonl.1", "a.jsonl.2", "a.jsonl"] {
+      all += try String(contentsOfFile: "\(folder)/r/\(name)", encoding: .utf8).split(separator: "\n").map(
+        String.init)
+    }
+    #expect(all == (0..<5).map { #"{"n":\#($0)}"# })
+  }
+
+  @Test func hostileTemplateValueIsRefused() async throws {
+    // Needs the real template engine: ${deviceId} comes from the payload.
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/arch/${deviceId}/x.jsonl"}"#), context: context)
+    let error = await action.performBatch([
+      input(object([("deviceId", .string("../../etc"))]), json: #"{"deviceId":"../../etc"}"#)
+    ])[0]
+    #expect(error?.kind == .permanent)
+    #expect(error?.message.contains("leaves the archive root") == true, "\(String(describing: error))")
+    #expect(!FileManager.default.fileExists(atPath: "\(folder)/etc"))
+  }
+
+  @Test func folderWhereAFileIsExpectedFails() async throws {
+    let folder = temporaryFolder()
+    _ = FileManager.default.createFile(atPath: "\(folder)/blocked", contents: Data())
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/blocked/a.jsonl"}"#), context: context)
+    let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
+    #expect(error?.kind == .permanent)
+    #expect(error?.message.contains("Not a directory") == true, "\(String(describing: error))")
+  }
+}

@@ -1,0 +1,168 @@
+import Connectors
+import Foundation
+import RulesEngine
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite("Kafka source and producer against librdkafka's mock cluster", .serialized)
+struct KafkaSourceTests {
+  @Test("kafka:// URLs parse with their group; bad ones say what is missing")
+  func urlParsing() throws {
+    let options = try KafkaSourceOptions(url: "kafka://a:9092,b:9093/orders,events?group=rules")
+    #expect(options.bootstrapServers == ["a:9092", "b:9093"])
+    #expect(options.topics == ["orders", "events"])
+    #expect(options.group == "rules")
+    #expect(options.topicFrom == .key)
+    #expect(try KafkaSourceOptions.TopicFrom("header:mqtt-topic") == .header("mqtt-topic"))
+    #expect(throws: ConnectorError.self) { try KafkaSourceOptions(url: "kafka://a:9092/orders") }
+    #expect(throws: ConnectorError.self) { try KafkaSourceOptions(url: "kafka://a:9092?group=g") }
+    #expect(throws: ConnectorError.self) { try KafkaSourceOptions.TopicFrom("value") }
+    #expect(try KafkaSourceOptions.setting("sasl.mechanism=PLAIN") == ("sasl.mechanism", "PLAIN"))
+  }
+
+  private func produce(
+    _ producer: KafkaProducer, topic: String, range: Range<Int>, partitions: Int32
+  ) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for index in range {
+        group.addTask {
+          try await producer.produce(
+            topic: topic, key: Array("sensors/\(index % 4)/temp".utf8), value: Array("m\(index)".utf8),
+            partition: Int32(index) % partitions, headers: [("clientid", "dev-\(index)")])
+        }
+      }
+      try await group.waitForAll()
+    }
+  }
+
+  @Test("consumes a topic: rule topic from the key, client id from a header, origin topic/partition@offset")
+  func consumes() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("readings", partitions: 4)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produce(producer, topic: "readings", range: 0..<100, partitions: 4)
+
+    let collector = Collector()
+    var options = try KafkaSourceOptions(
+      url: "kafka://\(cluster.bootstrapServers)/readings?group=\(unique("g"))")
+    options.shutdownDrainSeconds = 2
+    let source = KafkaSource(options: options)
+    let run = Task {
+      try await source.run { message in
+        await collector.deliver(message)
+        message.acknowledge(.done)
+      }
+    }
+    #expect(await eventually(within: 30) { collector.count >= 100 })
+    run.cancel()
+    try await run.value
+    let messages = collector.messages.withLock { $0 }
+    #expect(
+      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) }) == Set((0..<100).map { "m\($0)" }))
+    let m5 = try #require(messages.first { $0.payload == Array("m5".utf8) })
+    #expect(m5.topic == "sensors/1/temp")
+    #expect(m5.clientID == "dev-5")
+    #expect(m5.origin.hasPrefix("readings/1@"))
+  }
+
+  @Test("restart resumes from the committed offset: only acknowledged, contiguous offsets are committed")
+  func resumesFromCommittedOffsets() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("jobs", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produce(producer, topic: "jobs", range: 0..<50, partitions: 1)
+    // Static membership: a plain rejoin with the same group id can hang on the mock (platform notes).
+    let group = unique("resume")
+    func options() throws -> KafkaSourceOptions {
+      var options = try KafkaSourceOptions(
+        url: "kafka://\(cluster.bootstrapServers)/jobs?group=\(group)",
+        config: [("group.instance.id", "member-1"), ("session.timeout.ms", "6000")], topicFrom: .topic)
+      options.shutdownDrainSeconds = 0.5
+      options.commitIntervalMs = 100
+      return options
+    }
+    // First run: message m30 is never acknowledged; everything else is.
+    let first = Collector()
+    let firstRun = Task {
+      try await KafkaSource(options: try options()).run { message in
+        await first.deliver(message)
+        if message.payload != Array("m30".utf8) { message.acknowledge(.done) }
+      }
+    }
+    #expect(await eventually(within: 30) { first.count >= 50 })
+    firstRun.cancel()
+    try await firstRun.value
+    #expect(first.payloads == (0..<50).map { "m\($0)" })
+
+    try await produce(producer, topic: "jobs", range: 50..<60, partitions: 1)
+    let second = Collector()
+    let secondRun = Task {
+      try await KafkaSource(options: try options()).run { message in
+        await second.deliver(message)
+        message.acknowledge(.done)
+      }
+    }
+    #expect(await eventually(within: 45) { second.count >= 30 })
+    secondRun.cancel()
+    try await secondRun.value
+    // Redelivery starts at the first unacknowledged offset, m30, and nothing before it comes again.
+    #expect(second.payloads == (30..<60).map { "m\($0)" })
+  }
+
+  @Test("two consumers in one group split the partitions with nothing lost")
+  func groupSplitsPartitions() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("stream", partitions: 4)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    let group = unique("split")
+    let a = Collector()
+    let b = Collector()
+    func start(_ collector: Collector) throws -> Task<Void, any Error> {
+      var options = try KafkaSourceOptions(url: "kafka://\(cluster.bootstrapServers)/stream?group=\(group)")
+      options.shutdownDrainSeconds = 1
+      let source = KafkaSource(options: options)
+      return Task {
+        try await source.run { message in
+          await collector.deliver(message)
+          message.acknowledge(.done)
+        }
+      }
+    }
+    let runA = try start(a)
+    let runB = try start(b)
+    // Keep producing until both members have received something: then both hold partitions.
+    var next = 0
+    let deadline = ContinuousClock.now + .seconds(40)
+    while (a.count == 0 || b.count == 0) && ContinuousClock.now < deadline {
+      try await produce(producer, topic: "stream", range: next..<(next + 8), partitions: 4)
+      next += 8
+      try await Task.sleep(for: .milliseconds(250))
+    }
+    #expect(a.count > 0 && b.count > 0)
+    let warmUp = next
+    try await produce(producer, topic: "stream", range: warmUp..<(warmUp + 200), partitions: 4)
+    let expected = Set((0..<(warmUp + 200)).map { "m\($0)" })
+    #expect(await eventually(within: 30) { Set(a.payloads + b.payloads).isSuperset(of: expected) })
+    runA.cancel()
+    runB.cancel()
+    try await runA.value
+    try await runB.value
+    // In the steady phase each partition went to exactly one member.
+    func partitions(_ collector: Collector) -> Set<String> {
+      Set(
+        collector.messages.withLock { messages in
+          messages.filter { Int(String(decoding: $0.payload.dropFirst(), as: UTF8.self))! >= warmUp }
+            .map { String($0.origin.split(separator: "@")[0]) }
+        })
+    }
+    #expect(partitions(a).isDisjoint(with: partitions(b)))
+    #expect(partitions(a).union(partitions(b)).count == 4)
+  }
+}

@@ -1,0 +1,241 @@
+import Connectors
+import Foundation
+import IoTSQL
+import RulesEngine
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite("MQTT source and publisher against a real mosquitto", .serialized)
+struct MQTTSourceTests {
+  @Test("URLs parse; a password in the URL is refused")
+  func urlParsing() throws {
+    let plain = try MQTTOptions(url: "mqtt://broker.local")
+    #expect(plain.port == 1883 && !plain.useTLS && plain.host == "broker.local")
+    let tls = try MQTTOptions(url: "mqtts://dev@10.0.0.1:9883")
+    #expect(tls.port == 9883 && tls.useTLS && tls.username == "dev")
+    #expect(throws: ConnectorError.self) { try MQTTOptions(url: "mqtt://u:secret@host") }
+    #expect(throws: ConnectorError.self) { try MQTTOptions(url: "http://host") }
+    var withPassword = tls
+    withPassword.passwordEnvironmentVariable = "SECRET_ENV"
+    #expect(!withPassword.description.contains("SECRET_ENV"))
+  }
+
+  @Test("shared group prefixes and de-duplicates filters")
+  func sharedFilters() throws {
+    let source = MQTTSource(
+      options: MQTTOptions(host: "127.0.0.1"), filters: [], sharedGroup: "workers")
+    #expect(
+      source.subscriptionFilters(for: ["a/+", "b/#", "a/+"]) == ["$share/workers/a/+", "$share/workers/b/#"])
+  }
+
+  @Test("messages route from a publisher through the source, with MQTT 5 properties and client id")
+  func routing() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let collector = Collector()
+    let source = MQTTSource(
+      options: try MQTTOptions(url: broker.url, clientID: unique("src")),
+      filters: ["sensors/+/temp", "sensors/+/temp", "other/#"])
+    let task = Task { try await source.run(deliver: collector.deliver) }
+    defer { task.cancel() }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    // Subscribing is asynchronous: publish a probe until the first one arrives.
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "other/probe", payload: [1], qos: 0, retain: false, properties: .init())
+        }
+        return collector.count > 0
+      })
+    collector.messages.withLock { $0.removeAll() }
+    let properties = PublishProperties(
+      contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 60,
+      payloadFormatIndicator: 1,
+      responseTopic: "reply/here", userProperties: [("clientid", "device-7"), ("k", "v1"), ("k", "v2")])
+    try await publisher.publish(
+      topic: "sensors/7/temp", payload: Array(#"{"t":21}"#.utf8), qos: 1, retain: false,
+      properties: properties)
+    try await publisher.publish(
+      topic: "sensors/7/humidity", payload: [0], qos: 1, retain: false, properties: .init())
+    try await publisher.publish(
+      topic: "sensors/8/temp", payload: Array("x".utf8), qos: 0, retain: false, properties: .init())
+    #expect(
+      await eventually(within: 10) {
+        collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") }.count } >= 2
+      })
+    try await Task.sleep(for: .milliseconds(200))
+    let received = collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") } }
+    #expect(received.map(\.topic) == ["sensors/7/temp", "sensors/8/temp"])
+    let first = try #require(received.first)
+    #expect(first.payload == Array(#"{"t":21}"#.utf8))
+    #expect(first.clientID == "device-7")
+    #expect(first.mqttProperties["content_type"] == .string("application/json"))
+    #expect(first.mqttProperties["response_topic"] == .string("reply/here"))
+    #expect(first.mqttProperties["correlation_data"] == .string("AQID"))
+    #expect(first.mqttProperties["format_indicator"] == .string("UTF8_DATA"))
+    #expect(first.mqttProperties["message_expiry"] != nil)
+    #expect(first.userProperties.map(\.value) == ["device-7", "v1", "v2"])
+    #expect(received.last?.clientID == nil)
+    #expect(first.receivedAtMs > 1_600_000_000_000)
+  }
+
+  @Test("QoS 1 messages published while the consumer is stopped arrive after it restarts")
+  func persistentSession() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let clientID = unique("persistent")
+    let options = try MQTTOptions(url: broker.url, clientID: clientID)
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+
+    let first = Collector()
+    let firstRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: first.deliver)
+    }
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
+        return first.count > 0
+      })
+    firstRun.cancel()
+    _ = try? await firstRun.value
+    try await Task.sleep(for: .milliseconds(200))
+
+    try await publishAll(publisher, topic: { "jobs/\($0 % 3)" }, payload: { "m\($0)" }, count: 200)
+
+    let second = Collector()
+    let secondRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: second.deliver)
+    }
+    defer { secondRun.cancel() }
+    #expect(await eventually(within: 15) { Set(second.payloads).isSuperset(of: (0..<200).map { "m\($0)" }) })
+    #expect(Set(second.payloads).count >= 200)
+  }
+
+  @Test("two consumers in one shared group split a stream with nothing lost")
+  func sharedGroup() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let a = Collector()
+    let b = Collector()
+    let runA = Task {
+      try await MQTTSource(
+        options: try MQTTOptions(url: broker.url, clientID: unique("a")), filters: ["work/#"],
+        sharedGroup: "g"
+      ).run(deliver: a.deliver)
+    }
+    let runB = Task {
+      try await MQTTSource(
+        options: try MQTTOptions(url: broker.url, clientID: unique("b")), filters: ["work/#"],
+        sharedGroup: "g"
+      ).run(deliver: b.deliver)
+    }
+    defer {
+      runA.cancel()
+      runB.cancel()
+    }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    // Wait until both members are subscribed: probes reach each of them.
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "work/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
+        return a.count > 0 && b.count > 0
+      })
+    try await Task.sleep(for: .milliseconds(300))
+    a.messages.withLock { $0.removeAll() }
+    b.messages.withLock { $0.removeAll() }
+
+    let count = 1000
+    try await publishAll(publisher, topic: { "work/\($0 % 10)" }, payload: { "n\($0)" }, count: count)
+    #expect(await eventually(within: 20) { a.count + b.count >= count })
+    let all = a.payloads + b.payloads
+    #expect(Set(all) == Set((0..<count).map { "n\($0)" }))
+    #expect(all.count == count)
+    #expect(a.count > count / 5 && b.count > count / 5)
+  }
+
+  @Test("TLS with client certificates, required by the broker")
+  func tls() async throws {
+    let broker = try MosquittoBroker(tls: true)
+    defer { broker.stop() }
+    let certificates = try #require(broker.certificates)
+    func options(_ id: String) throws -> MQTTOptions {
+      var options = try MQTTOptions(url: broker.url, clientID: unique(id))
+      options.caFile = certificates.caFile
+      options.certificateFile = certificates.clientCertificateFile
+      options.keyFile = certificates.clientKeyFile
+      return options
+    }
+    let collector = Collector()
+    let run = Task {
+      try await MQTTSource(options: try options("tls-src"), filters: ["secure/#"]).run(
+        deliver: collector.deliver)
+    }
+    defer { run.cancel() }
+    let publisher = MQTTPublisher(options: try options("tls-pub"))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "secure/x", payload: Array("hi".utf8), qos: 1, retain: false, properties: .init())
+        }
+        return collector.count > 0
+      })
+    #expect(collector.messages.withLock { $0.first?.topic } == "secure/x")
+  }
+
+  @Test("the message callback holds the broker until the engine accepts the message")
+  func backpressure() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let released = Mutex(false)
+    let entered = Mutex(0)
+    let accepted = Collector()
+    let source = MQTTSource(
+      options: try MQTTOptions(url: broker.url, clientID: unique("bp")), filters: ["bp/#"])
+    let run = Task {
+      try await source.run { message in
+        entered.withLock { $0 += 1 }
+        if message.topic != "bp/probe" {
+          while !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+        }
+        await accepted.deliver(message)
+      }
+    }
+    defer { run.cancel() }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "bp/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
+        return accepted.count > 0
+      })
+    try await Task.sleep(for: .milliseconds(200))
+    let before = entered.withLock { $0 }
+    try await publishAll(publisher, topic: { _ in "bp/data" }, payload: { "d\($0)" }, count: 20)
+    try await Task.sleep(for: .milliseconds(300))
+    // Only one data message is inside `deliver`: the network thread waits for it.
+    #expect(entered.withLock { $0 } == before + 1)
+    released.withLock { $0 = true }
+    #expect(await eventually(within: 10) { accepted.payloads.filter { $0.hasPrefix("d") }.count == 20 })
+  }
+}

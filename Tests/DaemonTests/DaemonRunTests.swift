@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+
+/// The built binary over real files: the sample stream, error paths with real failures, SIGTERM, and
+/// hot reload under traffic.
+struct DaemonRunTests {
+  @Test func sampleStreamToRowsAndArchiveFiles() async throws {
+    let folder = temporaryFolder("e2e")
+    let (status, output, errors) = try await runIotrules(
+      [
+        "run", "--rules", packageRoot + "/Rules", "--source",
+        "file:" + packageRoot + "/Rules/samples/sensors.jsonl",
+        "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
+    #expect(status == 0, "\(errors)")
+    // What the sample holds, read independently.
+    var hot: [(String, Double)] = []
+    var sensorMessages = 0
+    var binary = 0
+    for line in try String(contentsOfFile: packageRoot + "/Rules/samples/sensors.jsonl", encoding: .utf8)
+      .split(separator: "\n")
+    {
+      guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+        let topic = object["topic"] as? String
+      else { continue }
+      if let encoded = object["payload_base64"] as? String {
+        guard Data(base64Encoded: encoded) != nil else { continue }
+        binary += 1
+      } else if object["payload"] == nil {
+        continue
+      }
+      sensorMessages += 1
+      if topic.hasSuffix("/data"), let payload = object["payload"] as? [String: Any],
+        let temp = payload["temp"] as? Double,
+        temp > 30
+      {
+        hot.append((payload["deviceId"] as! String, temp))
+      }
+    }
+    #expect(output.contains("\(sensorMessages) messages (5 malformed)"), "\(output)")
+    #expect(output.contains("\(sensorMessages) acknowledged"))
+    let rows = try sqliteQuery(
+      folder + "/data/iot.db", "SELECT deviceId, temp, humidity, ts FROM high_temps ORDER BY rowid")
+    #expect(rows.count == hot.count)
+    #expect(rows.first?.hasPrefix("[\"\(hot[0].0)\", \(hot[0].1), ") == true, "\(rows.first ?? "")")
+    // The archive: one folder per device, one file per day, every sensor message once.
+    let devices = try FileManager.default.contentsOfDirectory(atPath: folder + "/archive").sorted()
+    #expect(devices == (1...8).map { String(format: "dev-%02d", $0) })
+    var archived = 0
+    var archivedBinary = 0
+    for device in devices {
+      for file in try FileManager.default.contentsOfDirectory(atPath: folder + "/archive/" + device) {
+        #expect(file.hasPrefix("2024-06-0") && file.hasSuffix(".jsonl"))
+        let lines = try String(contentsOfFile: folder + "/archive/\(device)/\(file)", encoding: .utf8).split(
+          separator: "\n")
+        archived += lines.count
+        archivedBinary += lines.filter { $0.hasPrefix("{\"payload_base64\":") }.count
+      }
+    }
+    #expect(archived == sensorMessages)
+    #expect(archivedBinary == binary)
+    #expect(!FileManager.default.fileExists(atPath: folder + "/data/dead-letter.jsonl"))
+  }
+
+  @Test func realFailuresReachTheirErrorPaths() async throws {
+    let folder = temporaryFolder("errors")
+    // A read-only database, an archive folder that is a file, a hostile topic level, and an error
+    // action that itself fails.
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = [
+      "python3", "-c", "import sqlite3; sqlite3.connect('\(folder)/ro.db').execute('create table t (v)')",
+    ]
+    try python.run()
+    python.waitUntilExit()
+    write("", to: folder + "/blocked")
+    write(
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"sqlite": {"database": "file:\#(folder)/ro.db?mode=ro", "table": "t"}}], "errorAction": {"file": {"path": "\#(folder)/errors/ro.jsonl"}}}"#,
+      to: folder + "/rules/read_only.json")
+    write(
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${topic(2)}.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors/blocked.jsonl"}}}"#,
+      to: folder + "/rules/not_a_folder.json")
+    write(
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/arch/${topic(2)}/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors/hostile.jsonl"}}}"#,
+      to: folder + "/rules/hostile.json")
+    write(
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/blocked/errors.jsonl"}}}"#,
+      to: folder + "/rules/broken_error_action.json")
+    write(
+      [
+        #"{"topic": "in/ok", "payload": {"v": 1}, "clientId": "c1"}"#,
+        #"{"topic": "in/..", "payload": {"v": 2}}"#,
+      ].joined(separator: "\n"),
+      to: folder + "/input.jsonl")
+    let (status, output, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "dead.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(output.contains("2 messages (0 malformed)") && output.contains("2 acknowledged"), "\(output)")
+    func records(_ path: String) -> [[String: Any]] {
+      ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+    }
+    let readOnly = records(folder + "/errors/ro.jsonl")
+    #expect(readOnly.count == 2)
+    let first = try #require(readOnly.first)
+    #expect(first["ruleName"] as? String == "read_only")
+    #expect(first["topic"] as? String == "in/ok")
+    #expect(first["clientId"] as? String == "c1")
+    #expect(first["base64OriginalPayload"] as? String == Data(#"{"v": 1}"#.utf8).base64EncodedString())
+    #expect(first["traceId"] is String && first["timestamp"] is Int)
+    let failure = try #require((first["failures"] as? [[String: Any]])?.first)
+    #expect(failure["failedAction"] as? String == "SqliteAction")
+    #expect(failure["failedResource"] as? String == "file:\(folder)/ro.db?mode=ro#t")
+    #expect((failure["errorMessage"] as? String)?.contains("readonly") == true)
+    #expect(records(folder + "/errors/blocked.jsonl").count == 2)
+    let hostile = records(folder + "/errors/hostile.jsonl")
+    #expect(hostile.count == 1)
+    #expect(hostile.first?["topic"] as? String == "in/..")
+    #expect(
+      ((hostile.first?["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
+        "leaves the archive root") == true)
+    #expect(FileManager.default.fileExists(atPath: folder + "/arch/ok/x.jsonl"))
+    let dead = records(folder + "/dead.jsonl")
+    #expect(dead.count == 2)
+    #expect((dead.first?["failures"] as? [[String: Any]])?.count == 2)
+  }
+
+  @Test func sigtermMidStreamDrains() async throws {
+    let folder = temporaryFolder("sigterm")
+    var lines = ""
+    for index in 0..<300_000 {
+      lines += #"{"topic":"s/\#(index % 7)","payload":{"n":\#(index),"temp":\#(index % 50)}}"# + "\n"
+    }
+    write(lines, to: folder + "/big.jsonl")
+    write(
+      #"{"sql": "SELECT n, temp FROM 's/+' WHERE temp > 25", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
+      to: folder + "/rules/hot.json")
+    let process = try Subprocess(["run", "--rules", "rules", "--source", "file:big.jsonl"], in: folder)
+    try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 60)
+    #expect(status == 0, "\(process.stderr)")
+    let summary = process.stdout
+    // Everything taken in was finished: messages = acknowledged, rows = rule results.
+    let numbers = summary.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+    #expect(numbers.count > 6, "\(summary)")
+    let messages = numbers[1]
+    let results = numbers[3]
+    let acknowledged = numbers[5]
+    #expect(messages > 0 && messages < 300_000, "\(summary)")
+    #expect(acknowledged == messages, "\(summary)")
+    let rows = try sqliteQuery(folder + "/out.db", "SELECT count(*), count(DISTINCT n) FROM t")
+    #expect(rows == ["[\(results), \(results)]"], "\(summary)")
+  }
+
+  @Test func hotReloadUnderTrafficLosesNothing() async throws {
+    let folder = temporaryFolder("reload")
+    let ruleV1 =
+      #"{"sql": "SELECT n, 1 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
+    let ruleV2 =
+      #"{"sql": "SELECT n, 2 AS version FROM 'r/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#
+    write(ruleV1, to: folder + "/rules/versioned.json")
+    write("", to: folder + "/feed.jsonl")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--reload-interval-ms", "50"],
+      in: folder)
+    let feed = FileHandle(forWritingAtPath: folder + "/feed.jsonl")!
+    var sent = 0
+    func send(_ count: Int) async throws {
+      for _ in 0..<count {
+        feed.write(Data((#"{"topic":"r/\#(sent % 3)","payload":{"n":\#(sent)}}"# + "\n").utf8))
+        sent += 1
+        if sent % 50 == 0 { try await Task.sleep(nanoseconds: 5_000_000) }
+      }
+    }
+    try await send(1000)
+    write(ruleV2, to: folder + "/rules/versioned.json")
+    try await send(1000)
+    // A broken edit keeps version 2 running.
+    write(
+      #"{"sql": "SELECT n, 3 AS version FROM 'r/+'", "actions": [{"sqlite": {"table": "t"}}]}"#,
+      to: folder + "/rules/versioned.json")
+    try await send(1000)
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 60)
+    try feed.close()
+    #expect(status == 0, "\(process.stderr)")
+    #expect(
+      process.stderr.contains("rules/versioned.json:1:69: error: sqlite action: missing key 'database'"),
+      "\(process.stderr)")
+    let rows = try sqliteQuery(
+      folder + "/out.db", "SELECT count(*), count(DISTINCT n), min(n), max(n) FROM t")
+    #expect(rows == ["[3000, 3000, 0, 2999]"])
+    let versions = try sqliteQuery(
+      folder + "/out.db", "SELECT version, count(*) FROM t GROUP BY version ORDER BY version")
+    #expect(versions.count == 2, "\(versions)")
+    #expect(versions.first?.hasPrefix("[1, ") == true && versions.last?.hasPrefix("[2, ") == true)
+    #expect(process.stdout.contains("3000 messages"))
+  }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+struct MetricsServerTests {
+  func fetch(_ url: String) throws -> (Int, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [
+      "python3", "-c",
+      "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(sys.argv[1],timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code)",
+      url,
+    ]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    let status = Int(text.prefix(while: { $0.isNumber })) ?? 0
+    return (status, String(text.drop(while: { $0 != "\n" }).dropFirst()))
+  }
+
+  @Test func servesMetricsAndHealth() async throws {
+    let folder = temporaryFolder("metrics")
+    write(
+      #"{"sql": "SELECT * FROM 'm/+'", "actions": [{"file": {"path": "out/${topic(2)}.jsonl"}}]}"#,
+      to: folder + "/rules/metered.json")
+    write(
+      #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + #"{"topic": "m/b", "payload": {"x": 2}}"# + "\n",
+      to: folder + "/feed.jsonl")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--metrics-port", "0"],
+      in: folder)
+    var port: Int?
+    for _ in 0..<250 where port == nil {
+      try await Task.sleep(nanoseconds: 20_000_000)
+      if let range = process.stderr.range(of: "metrics on http://127.0.0.1:") {
+        port = Int(process.stderr[range.upperBound...].prefix(while: { $0.isNumber }))
+      }
+    }
+    let metricsPort = try #require(port, "\(process.stderr)")
+    try await Task.sleep(nanoseconds: 300_000_000)
+    let (healthStatus, health) = try fetch("http://127.0.0.1:\(metricsPort)/healthz")
+    #expect(healthStatus == 200 && health.hasPrefix("ok"))
+    let (status, metrics) = try fetch("http://127.0.0.1:\(metricsPort)/metrics")
+    #expect(status == 200)
+    #expect(metrics.contains(#"iotrules_rule_matched_total{rule="metered"} 2"#), "\(metrics)")
+    #expect(metrics.contains(#"iotrules_action_succeeded_total{rule="metered",action="file[0]"} 2"#))
+    #expect(metrics.contains("iotrules_messages_received_total 2"))
+    #expect(metrics.contains("iotrules_message_latency_seconds_bucket"))
+    #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
+    process.signal(SIGINT)
+    #expect(await process.wait(seconds: 30) == 0)
+    #expect(process.stdout.contains("2 messages"))
+  }
+}

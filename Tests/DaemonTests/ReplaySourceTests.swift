@@ -1,0 +1,64 @@
+import Actions
+import Foundation
+import RulesEngine
+import Synchronization
+import Testing
+
+@testable import Connectors
+
+struct ReplaySourceTests {
+  @Test func linesBecomeMessagesAndMalformedLinesAreCountedWithTheirNumber() async throws {
+    let folder = temporaryFolder("replay")
+    write(
+      [
+        #"{"topic": "a/b", "payload": {"x": 1}, "clientId": "c1", "timestamp": 1717200000000}"#,
+        "",
+        #"{"topic": "a/c", "payload_base64": "AAEC"}"#,
+        #"{"topic": "a/d", "payload": {"x": "#,
+        #"{"payload": 1}"#,
+        #"{"topic": "a/e", "payload": [1, 2]}"#,
+      ].joined(separator: "\n"), to: folder + "/in.jsonl")
+    let malformed = Mutex<[Int]>([])
+    let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, message in
+      malformed.withLock { $0.append(line) }
+      #expect(message.hasPrefix("\(folder)/in.jsonl:\(line): "))
+    }
+    let messages = Mutex<[Message]>([])
+    try await source.run { message in
+      messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    let received = messages.withLock { $0 }
+    #expect(received.map(\.topic) == ["a/b", "a/c", "a/e"])
+    // An inline payload keeps its original bytes.
+    #expect(String(decoding: received[0].payload, as: UTF8.self) == #"{"x": 1}"#)
+    #expect(received[0].clientID == "c1")
+    #expect(received[0].receivedAtMs == 1_717_200_000_000)
+    #expect(received[0].origin == "\(folder)/in.jsonl:1")
+    #expect(received[1].payload == [0, 1, 2])
+    #expect(malformed.withLock { $0 } == [4, 5])
+    #expect(
+      source.currentCounts
+        == ReplaySource.Counts(lines: 5, delivered: 3, malformed: 2, acknowledged: 3, failed: 0))
+  }
+
+  @Test(
+    arguments: [
+      (#"{"topic":"a","payload":{"b":[1,{"c":"}"}]},"x":1}"#, #"{"b":[1,{"c":"}"}]}"#),
+      (#"{ "payload" : "s\"t" , "topic":"a"}"#, #""s\"t""#),
+      (#"{"topic":"a","payload":-12.5e3}"#, "-12.5e3"),
+      (#"{"payloads":1,"payload":true}"#, "true"),
+      (#"{"topic":"a"}"#, nil),
+    ] as [(String, String?)])
+  func payloadSpan(_ line: String, _ expected: String?) {
+    let bytes = Array(line.utf8)
+    let span = ReplaySource.memberSpan(of: ReplaySource.payloadKey, in: bytes)
+    #expect(span.map { String(decoding: bytes[$0], as: UTF8.self) } == expected)
+  }
+
+  @Test func parsesSourceArguments() {
+    #expect(ReplaySource.input(parsing: "-") == .standardInput)
+    #expect(ReplaySource.input(parsing: "file:x.jsonl") == .file("x.jsonl"))
+    #expect(ReplaySource.input(parsing: "mqtt://x") == nil)
+  }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// The package root (for Rules/ and the built binary).
+let packageRoot: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return url.path
+}()
+
+/// The `iotrules` binary built beside the test bundle.
+let iotrulesBinary: String = {
+  let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  for candidate in [bundle.appendingPathComponent("iotrules").path, packageRoot + "/.build/debug/iotrules"]
+  where FileManager.default.isExecutableFile(atPath: candidate) {
+    return candidate
+  }
+  return packageRoot + "/.build/debug/iotrules"
+}()
+
+func temporaryFolder(_ name: String = "daemon") -> String {
+  let path = NSTemporaryDirectory() + "iotrules-\(name)-" + UUID().uuidString
+  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+func write(_ text: String, to path: String) {
+  try! FileManager.default.createDirectory(
+    atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+  try! text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// A running `iotrules` process with captured output.
+final class Subprocess: @unchecked Sendable {
+  let process = Process()
+  let stdoutPath: String
+  let stderrPath: String
+
+  init(_ arguments: [String], in folder: String) throws {
+    stdoutPath = folder + "/stdout.txt"
+    stderrPath = folder + "/stderr.txt"
+    _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+    process.executableURL = URL(fileURLWithPath: iotrulesBinary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: folder)
+    process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+    process.standardError = FileHandle(forWritingAtPath: stderrPath)
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+  }
+
+  var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+  var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+  /// Waits at most `seconds`; kills the process (by its pid) if it has not exited.
+  func wait(seconds: Double) async -> Int32? {
+    for _ in 0..<Int(seconds * 50) {
+      if !process.isRunning { return process.terminationStatus }
+      try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return nil
+  }
+
+  func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+}
+
+/// Runs `iotrules` to completion.
+func runIotrules(_ arguments: [String], in folder: String, timeout: Double = 120) async throws -> (
+  Int32?, String, String
+) {
+  let process = try Subprocess(arguments, in: folder)
+  let status = await process.wait(seconds: timeout)
+  return (status, process.stdout, process.stderr)
+}
+
+/// Rows of a query, through python3's sqlite3 (another SQLite client than the daemon's).
+func sqliteQuery(_ database: String, _ sql: String) throws -> [String] {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = [
+    "python3", "-c",
+    "import sqlite3,sys,json\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print(json.dumps(list(r)))",
+    database, sql,
+  ]
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}

@@ -1,0 +1,231 @@
+import IoTSQL
+import Synchronization
+import Testing
+
+@testable import RulesEngine
+@testable import TestSupport
+
+/// These run real rules through the real compiler and VM, with in-memory actions.
+struct DispatcherTests {
+  func setUp(_ rules: [String], maxInFlight: Int = 64, deadLetter: MemoryDeadLetter = MemoryDeadLetter())
+    throws -> (
+      Dispatcher, RecordingBuilder
+    )
+  {
+    let builder = RecordingBuilder()
+    var loaded: [Rule] = []
+    for (index, text) in rules.enumerated() {
+      loaded.append(try loadRule(text, file: "rule_\(index).json", builder: builder))
+    }
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: loaded), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: FastClock())
+    return (dispatcher, builder)
+  }
+
+  @Test func matchingMessagesReachEveryActionAndAreAcknowledged() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT temp FROM 'sensors/+/data' WHERE temp > 30", "actions": [{"record": {"name": "a"}}, {"record": {"name": "b"}}]}"#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "sensors/d1/data", payload: #"{"temp": 35}"#, origin: "1"))
+    await dispatcher.deliver(acks.message(topic: "sensors/d1/data", payload: #"{"temp": 20}"#, origin: "2"))
+    await dispatcher.deliver(acks.message(topic: "other/d1/data", payload: #"{"temp": 40}"#, origin: "3"))
+    #expect(await acks.wait(for: 3))
+    await dispatcher.drain()
+    #expect(builder.action("a")?.payloads == [#"{"temp":35}"#])
+    #expect(builder.action("b")?.payloads == [#"{"temp":35}"#])
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+    #expect(dispatcher.stats.received == 3)
+    #expect(dispatcher.stats.passed == 1)
+  }
+
+  @Test func perTopicOrderIsKept() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT n FROM 'seq/+'", "actions": [{"record": {"name": "a", "delayMs": 1}}]}"#
+    ])
+    let acks = AckCollector()
+    for index in 0..<200 {
+      await dispatcher.deliver(
+        acks.message(topic: "seq/\(index % 4)", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
+    }
+    #expect(await acks.wait(for: 200, timeoutMs: 30_000))
+    let received = builder.action("a")!.received.withLock { $0 }
+    for topic in 0..<4 {
+      let numbers = received.filter { $0.message.topic == "seq/\(topic)" }.map {
+        String(decoding: $0.evaluation.payload, as: UTF8.self)
+      }
+      #expect(numbers == stride(from: topic, to: 200, by: 4).map { #"{"n":\#($0)}"# })
+    }
+    // Different topics ran concurrently.
+    #expect(builder.action("a")!.concurrency.withLock { $0.most } > 1)
+  }
+
+  @Test func fullEngineSuspendsDeliver() async throws {
+    let (dispatcher, builder) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "slow"}}]}"#], maxInFlight: 4)
+    let slow = builder.action("slow")!
+    slow.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    let delivered = Mutex(0)
+    let producer = Task {
+      for index in 0..<10 {
+        await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(index)"))
+        delivered.withLock { $0 += 1 }
+      }
+    }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    #expect(delivered.withLock { $0 } == 4)
+    #expect(dispatcher.inFlight == 4)
+    #expect(acks.count == 0)
+    slow.gateOpen.withLock { $0 = true }
+    await producer.value
+    #expect(await acks.wait(for: 10))
+    #expect(slow.received.withLock { $0.count } == 10)
+  }
+
+  @Test func acknowledgedOnlyWhenEveryActionFinished() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "fast"}}, {"record": {"name": "gated"}}]}"#
+    ])
+    builder.action("gated")!.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    try await Task.sleep(nanoseconds: 100_000_000)
+    #expect(builder.action("fast")!.received.withLock { $0.count } == 1)
+    #expect(acks.count == 0)
+    builder.action("gated")!.gateOpen.withLock { $0 = true }
+    #expect(await acks.wait(for: 1))
+  }
+
+  @Test func transientFailuresAreRetried() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "flaky", "fail": "transient", "failTimes": 2, "retry": {"attempts": 3}}}]}"#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: #"{"x":1}"#, origin: "1"))
+    #expect(await acks.wait(for: 1))
+    #expect(builder.action("flaky")!.attempts.withLock { $0 } == 3)
+    #expect(builder.action("flaky")!.payloads == [#"{"x":1}"#])
+    #expect(dispatcher.stats.retries == 2)
+    #expect(acks.acks.withLock { $0[0].1 } == .done)
+  }
+
+  @Test func failuresGoToTheRuleErrorActionAsOneRecord() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"""
+      {"sql": "SELECT * FROM 'sensors/#'", "ruleName": "two_fail",
+       "actions": [{"record": {"name": "p", "fail": "permanent"}}, {"record": {"name": "t", "fail": "transient", "retry": {"attempts": 2}}},
+                   {"record": {"name": "ok"}}],
+       "errorAction": {"record": {"name": "errors"}}}
+      """#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "sensors/d1", payload: #"{"v":1}"#, origin: "f:1"))
+    #expect(await acks.wait(for: 1))
+    let records = builder.action("errors")!.received.withLock { $0 }
+    #expect(records.count == 1)
+    guard case .object(let record)? = records.first?.evaluation.value else {
+      Issue.record("no record")
+      return
+    }
+    #expect(record["ruleName"] == .string("two_fail"))
+    #expect(record["topic"] == .string("sensors/d1"))
+    #expect(record["clientId"] == .string("client-1"))
+    #expect(record["base64OriginalPayload"] == .string("eyJ2IjoxfQ=="))
+    guard case .array(let failures)? = record["failures"] else {
+      Issue.record("no failures")
+      return
+    }
+    #expect(failures.count == 2)
+    #expect(failures.map { $0.member("failedResource") }.contains(.string("p")))
+    #expect(
+      failures.map { $0.member("errorMessage") }.contains(.string("t failed (transient) (after 2 attempts)")))
+    #expect(
+      record.keys == [
+        "ruleName", "topic", "traceId", "clientId", "base64OriginalPayload", "failures", "timestamp",
+        "origin",
+      ])
+    #expect(acks.acks.withLock { $0[0].1 } == .done)
+    #expect(builder.action("ok")!.received.withLock { $0.count } == 1)
+  }
+
+  @Test func actionErrorActionComesFirst() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"""
+      {"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent", "errorAction": {"record": {"name": "own"}}}}],
+       "errorAction": {"record": {"name": "rule"}}}
+      """#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    #expect(await acks.wait(for: 1))
+    #expect(builder.action("own")!.received.withLock { $0.count } == 1)
+    #expect(builder.action("rule")!.received.withLock { $0.count } == 0)
+  }
+
+  @Test func failingErrorActionGoesToDeadLetter() async throws {
+    let deadLetter = MemoryDeadLetter()
+    let (dispatcher, _) = try setUp(
+      [
+        #"""
+        {"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}],
+         "errorAction": {"record": {"name": "broken", "fail": "permanent"}}}
+        """#
+      ], deadLetter: deadLetter)
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    #expect(await acks.wait(for: 1))
+    let records = deadLetter.records.withLock { $0 }
+    #expect(records.count == 1)
+    #expect(records.first?.failures.map(\.failedResource) == ["p", "broken"])
+    #expect(acks.acks.withLock { $0[0].1 } == .done)
+  }
+
+  @Test func noErrorActionMeansDeadLetter() async throws {
+    let deadLetter = MemoryDeadLetter()
+    let (dispatcher, _) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
+      deadLetter: deadLetter)
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    #expect(await acks.wait(for: 1))
+    #expect(deadLetter.records.withLock { $0.count } == 1)
+  }
+
+  @Test func failingDeadLetterMeansNotAcknowledged() async throws {
+    let (dispatcher, _) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
+      deadLetter: MemoryDeadLetter(failing: true))
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    #expect(await acks.wait(for: 1))
+    #expect(acks.acks.withLock { $0[0].1 } == .failed)
+    #expect(dispatcher.stats.failed == 1)
+  }
+
+  @Test func swapIsAtomicPerMessage() async throws {
+    let builder = RecordingBuilder()
+    let first = try loadRule(
+      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "one"}}]}"#, file: "r.json",
+      builder: builder)
+    let second = try loadRule(
+      #"{"sql": "SELECT 2 AS v FROM 'a'", "actions": [{"record": {"name": "two"}}]}"#, file: "r.json",
+      builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [first]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let acks = AckCollector()
+    let producer = Task {
+      for index in 0..<500 {
+        await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(index)"))
+      }
+    }
+    try await Task.sleep(nanoseconds: 2_000_000)
+    let old = dispatcher.swap(to: RuleSet(rules: [second]))
+    await producer.value
+    await old.waitUntilIdle()
+    #expect(await acks.wait(for: 500))
+    let one = builder.action("one")!.received.withLock { $0.count }
+    let two = builder.action("two")!.received.withLock { $0.count }
+    #expect(one + two == 500)
+  }
+}

@@ -1,0 +1,149 @@
+import IoTSQL
+import Testing
+
+@testable import RulesEngine
+@testable import TestSupport
+
+struct RuleFileTests {
+  func errors(_ text: String, file: String = "Rules/test_rule.json") -> [String] {
+    do {
+      _ = try RuleFile.load(file: file, bytes: Array(text.utf8), builder: RecordingBuilder())
+      return []
+    } catch {
+      return error.diagnostics.map(\.description)
+    }
+  }
+
+  @Test func jsonSyntaxErrorHasPosition() {
+    #expect(
+      errors("{\n  \"sql\": \"SELECT * FROM 'a'\",\n  \"actions\": [}\n") == [
+        "Rules/test_rule.json:3:15: error: unexpected '}', expected a value"
+      ])
+  }
+
+  @Test func structuralErrors() {
+    let text = """
+      {
+        "sql": "SELECT * FROM 'a'",
+        "ruleName": "bad-name",
+        "actoins": [],
+        "ruleDisabled": "yes"
+      }
+      """
+    #expect(
+      errors(text) == [
+        "Rules/test_rule.json:3:15: error: invalid rule name 'bad-name': it must match [a-zA-Z0-9_]{1,128}",
+        "Rules/test_rule.json:4:3: error: unknown key 'actoins'; expected one of actions, awsIotSqlVersion, description, errorAction, ruleDisabled, ruleName, sql",
+        "Rules/test_rule.json:5:19: error: 'ruleDisabled' must be true or false",
+      ])
+    #expect(errors("{\"description\": \"x\"}").contains("Rules/test_rule.json:1:1: error: missing key 'sql'"))
+  }
+
+  @Test func fileNameMustBeAValidRuleName() {
+    #expect(
+      errors("{\"sql\": \"SELECT * FROM 'a'\"}", file: "Rules/high-temp.json").first?.contains(
+        "invalid rule name 'high-temp'") == true)
+  }
+
+  @Test func actionsAreChecked() {
+    let text = """
+      {"sql": "SELECT * FROM 'a'",
+       "actions": [
+         {"republish": {"topic": "x"}},
+         {"record": {}, "extra": {}},
+         {"record": {"retry": {"attempts": 0}}}
+       ]}
+      """
+    let found = errors(text)
+    #expect(
+      found.contains {
+        $0.hasPrefix("Rules/test_rule.json:3:") && $0.contains("unknown action kind 'republish'")
+      })
+    #expect(found.contains { $0.hasPrefix("Rules/test_rule.json:4:4:") && $0.contains("exactly one key") })
+    #expect(
+      found.contains {
+        $0.hasPrefix("Rules/test_rule.json:5:38:")
+          && $0.contains("'retry.attempts' must be between 1 and 100")
+      })
+  }
+
+  @Test func tooManyActions() {
+    let actions = Array(repeating: "{\"record\": {}}", count: 11).joined(separator: ",")
+    #expect(
+      errors("{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [\(actions)]}").contains {
+        $0.contains("at most 10 actions")
+      })
+  }
+
+  @Test func stringOffsetsMapThroughEscapes() throws {
+    // Offsets inside the decoded string map to the file even after an escape.
+    let text = "{\n  \"sql\": \"SELECT \\\"a b\\\" FROM 'x'\"\n}"
+    let root = try RuleDocument.parseJSON(Array(text.utf8))
+    let sql = try #require(root["sql"])
+    #expect(sql.string == "SELECT \"a b\" FROM 'x'")
+    #expect(sql.position(ofStringOffset: 0) == FilePosition(line: 2, column: 11))
+    #expect(sql.position(ofStringOffset: 7) == FilePosition(line: 2, column: 18))  // the `\"` escape
+    #expect(sql.position(ofStringOffset: 8) == FilePosition(line: 2, column: 20))  // `a`
+    #expect(sql.position(ofStringOffset: 13) == FilePosition(line: 2, column: 26))  // `F`
+  }
+
+  @Test func yamlPositions() throws {
+    let text = "sql: \"SELECT * FROM 'a'\"\nactions:\n  - record:\n      name: x\n"
+    let root = try RuleDocument.parseYAML(text)
+    let sql = try #require(root["sql"])
+    #expect(sql.position(ofStringOffset: 7) == FilePosition(line: 1, column: 14))
+    #expect(root.members?.map(\.key) == ["sql", "actions"])
+    #expect(root.members?[1].keyPosition == FilePosition(line: 2, column: 1))
+  }
+
+  @Test func sqlErrorsMapToTheFile() {
+    // Needs the real compiler: the error inside the SQL string lands on its file line and column.
+    let text = "{\n  \"description\": \"x\",\n  \"sql\": \"SELECT tiemstamp() FROM 'a/b'\"\n}"
+    let found = errors(text)
+    #expect(found.count == 1)
+    #expect(found.first?.hasPrefix("Rules/test_rule.json:3:18: error: ") == true, "\(found)")
+  }
+
+  @Test func yamlRuleLoadsAndMapsSQLErrors() throws {
+    let rule = try RuleFile.load(
+      file: "r/yaml_rule.yaml",
+      bytes: Array("sql: SELECT * FROM 'a/b'\nactions:\n  - record:\n      name: y\n".utf8),
+      builder: RecordingBuilder())
+    #expect(rule.name == "yaml_rule")
+    #expect(rule.actions.count == 1)
+    #expect(
+      errors("description: x\nsql: \"SELECT tiemstamp() FROM 'a'\"\n", file: "r/bad.yml").first?.hasPrefix(
+        "r/bad.yml:2:14: error: ") == true)
+  }
+
+  @Test func validRuleLoads() throws {
+    let rule = try loadRule(
+      """
+      {"sql": "SELECT * FROM 'sensors/+/data'", "ruleName": "copy_all",
+       "actions": [{"record": {"name": "a", "retry": {"attempts": 5, "initialBackoffMs": 10, "maxBackoffMs": 20}}}],
+       "errorAction": {"record": {"name": "err"}}}
+      """, builder: RecordingBuilder())
+    #expect(rule.name == "copy_all")
+    #expect(rule.topicFilter == "sensors/+/data")
+    #expect(rule.actions.first?.retry == RetryPolicy(attempts: 5, initialBackoffMs: 10, maxBackoffMs: 20))
+    #expect(rule.errorAction != nil)
+  }
+
+  @Test func awsWrappedPayloadLoads() throws {
+    let rule = try loadRule(
+      """
+      {"ruleName": "wrapped", "topicRulePayload": {"sql": "SELECT * FROM 'a/#'", "awsIotSqlVersion": "2015-10-08",
+       "actions": [{"record": {}}]}}
+      """, builder: RecordingBuilder())
+    #expect(rule.name == "wrapped")
+    #expect(rule.program.version == .v2015_10_08)
+  }
+
+  @Test func backoffGrowsAndIsCapped() {
+    let policy = RetryPolicy(attempts: 5, initialBackoffMs: 100, maxBackoffMs: 250)
+    #expect(policy.backoffMs(retry: 1, random: 1) == 100)
+    #expect(policy.backoffMs(retry: 2, random: 1) == 200)
+    #expect(policy.backoffMs(retry: 3, random: 1) == 250)
+    #expect(policy.backoffMs(retry: 3, random: 0) == 125)
+  }
+}

@@ -1,0 +1,49 @@
+import Testing
+
+@testable import RulesEngine
+
+struct TopicTrieTests {
+  static let cases: [(filter: String, topic: String, matches: Bool)] = [
+    ("sensors/+/data", "sensors/dev1/data", true),
+    ("sensors/+/data", "sensors/dev1/status", false),
+    ("sensors/+/data", "sensors/dev1/data/x", false),
+    ("sensors/+/data", "sensors//data", true),
+    ("sensors/#", "sensors/dev1", true),
+    ("sensors/#", "sensors/dev1/data", true),
+    ("sensors/#", "sensors", false),
+    ("#", "a/b/c", true),
+    ("#", "$aws/things/x", false),
+    ("+/status", "$SYS/status", false),
+    ("$SYS/#", "$SYS/broker/load", true),
+    ("a/b", "a/b", true),
+    ("a/b", "a/b/", false),
+    ("a/+", "a/", true),
+    ("+", "a", true),
+    ("+", "a/b", false),
+    ("a/+/#", "a/b", false),
+    ("a/+/#", "a/b/c", true),
+  ]
+
+  @Test(arguments: cases)
+  func matching(_ item: (filter: String, topic: String, matches: Bool)) {
+    var trie = TopicTrie<Int>()
+    trie.insert(item.filter, 1)
+    #expect(trie.matches(item.topic) == (item.matches ? [1] : []), "\(item.filter) vs \(item.topic)")
+  }
+
+  @Test func manyFiltersOneMatch() {
+    var trie = TopicTrie<Int>()
+    for index in 0..<10_000 { trie.insert("fleet/\(index)/+/data", index) }
+    trie.insert("sensors/+/data", -1)
+    #expect(trie.count == 10_001)
+    #expect(trie.matches("sensors/d1/data") == [-1])
+    #expect(trie.matches("fleet/42/x/data") == [42])
+    #expect(trie.matches("fleet/42/x/other").isEmpty)
+  }
+
+  @Test func everyMatchingFilterReported() {
+    var trie = TopicTrie<String>()
+    for filter in ["a/b/c", "a/+/c", "a/#", "+/+/+", "#", "a/b"] { trie.insert(filter, filter) }
+    #expect(Set(trie.matches("a/b/c")) == ["a/b/c", "a/+/c", "a/#", "+/+/+", "#"])
+  }
+}
