@@ -1,14 +1,29 @@
-# iotrules — common tasks. `make run` replays the sample stream through the rules in Rules/.
+# iotrules — common tasks.
+#   make run    installs what the build needs, builds, and replays Rules/samples/sensors.jsonl through
+#               the rules in Rules/, writing data/iot.db and archive/ (the main job)
+#   make test   installs what the build and the tests need, builds, and runs every test
+#   make bench  release build, then the benchmarks beside their Python counterparts
 SWIFT ?= swift
 BIN := .build/debug/iotrules
+# Debian packages the build and the tests need (C libraries, the brokers and tools tests start).
+DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev \
+	libedit-dev pkg-config openssl python3
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: build run test check-rules bench-daemon
+.PHONY: deps build run check-rules test bench bench-core bench-daemon format
 
-build:
+# Installs the Debian packages (skip with NO_APT=1 on a machine that has them).
+deps:
+ifndef NO_APT
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES)
+endif
+
+build: deps
 	$(SWIFT) build --product iotrules
 
 run: build
-	rm -rf data archive dead-letter.jsonl
+	rm -rf data archive
 	$(BIN) run --rules Rules --source file:Rules/samples/sensors.jsonl --dead-letter data/dead-letter.jsonl
 	@python3 -c "import sqlite3; c = sqlite3.connect('data/iot.db'); \
 	print('data/iot.db high_temps rows:', c.execute('select count(*) from high_temps').fetchone()[0]); \
@@ -19,8 +34,19 @@ run: build
 check-rules: build
 	$(BIN) check Rules
 
-test:
+test: deps
+	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	python3 Tests/cli/test_eval.py $(BIN)
+
+bench: bench-core bench-daemon
+
+bench-core:
+	$(SWIFT) build -c release --product iotrules-bench
+	python3 Benchmarks/bench.py
 
 bench-daemon:
 	bash Benchmarks/daemon_bench.sh
+
+format:
+	$(SWIFT) format -i -r Sources Tests Benchmarks Package.swift

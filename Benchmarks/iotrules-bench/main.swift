@@ -1,1 +1,90 @@
-print("bench")
+// iotrules-bench: the engine's side of `make bench`. Benchmarks/bench.py drives it and runs the Python
+// counterparts in the same run.
+//
+//   iotrules-bench rules FILE SQL...        payloads (one a line) through each statement: parse the
+//                                           payload, evaluate, serialize; prints `msgs/s` per statement
+//   iotrules-bench functions FILE EXPR...   each expression as a template over each payload: calls/s
+//
+// Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds"}.
+import Foundation
+import IoTSQL
+
+/// Runs `body` over the payloads until at least `minimum` seconds have passed; returns rate and count.
+func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> Int) -> (Double, Int, Double) {
+  let clock = ContinuousClock()
+  // Warm-up pass.
+  var sink = 0
+  for payload in payloads { sink &+= body(payload) }
+  var processed = 0
+  var outputs = 0
+  let start = clock.now
+  var elapsed = 0.0
+  while elapsed < minimum {
+    for payload in payloads { outputs &+= body(payload) }
+    processed += payloads.count
+    let duration = clock.now - start
+    elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  }
+  if sink == -1 { print("") }
+  return (Double(processed) / elapsed, outputs, elapsed)
+}
+
+func readPayloads(_ path: String) -> [[UInt8]] {
+  guard let data = FileManager.default.contents(atPath: path) else {
+    FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
+    exit(74)
+  }
+  return data.split(separator: UInt8(ascii: "\n")).map { [UInt8]($0) }
+}
+
+func report(_ key: String, _ text: String, _ result: (Double, Int, Double)) {
+  let object: OrderedObject = [
+    key: .string(text), "per_second": .int(Int(result.0)), "outputs": .int(result.1),
+    "seconds": .decimal(Decimal(string: String(format: "%.3f", result.2)) ?? 0),
+  ]
+  print(JSONWriter.string(.object(object)))
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 4, ["rules", "functions"].contains(arguments[1]) else {
+  FileHandle.standardError.write(
+    Data("usage: iotrules-bench rules|functions FILE SQL-or-EXPRESSION...\n".utf8))
+  exit(64)
+}
+let payloads = readPayloads(arguments[2])
+var machine = VirtualMachine()
+
+for text in arguments[3...] {
+  if arguments[1] == "rules" {
+    let program: Program
+    do {
+      program = try Compiler.compile(text)
+    } catch {
+      FileHandle.standardError.write(Data((error.description + "\n").utf8))
+      exit(65)
+    }
+    var context = EvaluationContext(
+      topic: "sensors/dev-07/data", payload: [], clientID: "dev-07", timestampMs: 1_717_200_000_000)
+    let result = measure(payloads: payloads) { payload in
+      context.payload = payload
+      context.timestampMs &+= 1
+      guard let evaluation = machine.evaluate(program, context: context) else { return 0 }
+      return evaluation.payload.count > 0 ? 1 : 0
+    }
+    report("sql", text, result)
+  } else {
+    let template: Template
+    do {
+      template = try Template.compile("${" + text + "}")
+    } catch {
+      FileHandle.standardError.write(Data((error.description + "\n").utf8))
+      exit(65)
+    }
+    var context = EvaluationContext(topic: "sensors/dev-07/data", payload: [], timestampMs: 1_585_903_518_000)
+    let result = measure(payloads: payloads) { payload in
+      context.payload = payload
+      return template.render(context: context, variables: [], using: &machine).utf8.count > 0 ? 1 : 0
+    }
+    report("expression", text, result)
+  }
+}

@@ -191,8 +191,12 @@ enum BatchEvaluator {
       } catch {
         throw BatchError.input("the request is not JSON: \(error)")
       }
-      guard case .object(let fields) = request else { throw BatchError.input("the request is not a JSON object") }
-      guard case .string(let sql)? = fields["sql"] else { throw BatchError.input("the request has no \"sql\" string") }
+      guard case .object(let fields) = request else {
+        throw BatchError.input("the request is not a JSON object")
+      }
+      guard case .string(let sql)? = fields["sql"] else {
+        throw BatchError.input("the request has no \"sql\" string")
+      }
       guard case .string(let topic)? = fields["topic"] else {
         throw BatchError.input("the request has no \"topic\" string")
       }
@@ -324,7 +328,9 @@ enum BatchEvaluator {
         return try items.map { item in
           switch item {
           case .object(let pair):
-            guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else { throw problem }
+            guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else {
+              throw problem
+            }
             return (key, text)
           case .array(let pair) where pair.count == 2:
             guard case .string(let key) = pair[0], case .string(let text) = pair[1] else { throw problem }

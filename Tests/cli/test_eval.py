@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `iotrules` command line: `eval` (one shot and the batch protocol) and
+`explain`. Run by `make test` after the Swift tests: python3 Tests/cli/test_eval.py .build/debug/iotrules
+"""
+import base64
+import json
+import subprocess
+import sys
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/iotrules"
+failures = []
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        failures.append(f"{name}: {detail}")
+
+
+def batch(requests):
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in requests]
+    p = subprocess.run([BIN, "eval", "--batch", "-"], input="\n".join(lines) + "\n", capture_output=True,
+                       text=True, timeout=60)
+    check("batch exit code", p.returncode == 0, p.stderr)
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+answers = batch([
+    {"sql": "SELECT color FROM 'a/b'", "topic": "a/b", "payload": {"color": "red", "n": 1}},
+    {"sql": "SELECT * FROM 'a/+' WHERE n > 5", "topic": "a/b", "payload": {"n": 1}},
+    {"sql": "SELECT * FROM 'x/y'", "topic": "other", "payload": {"n": 1}},
+    {"sql": "SELECT * FROM 'bin'", "topic": "bin", "payload_base64": "AAEC/w=="},
+    {"sql": "SELECT a, FROM 't'", "topic": "t", "payload": {}},
+    "this line is not JSON",
+    {"topic": "t", "payload": {}},
+    {"sql": "SELECT * FROM 's/+'", "topic": "s/dev1", "payload": {"id": 7}, "template": "out/${topic(2)}/${id}"},
+    {"sql": "SELECT clientid() AS c, timestamp() AS t FROM 't'", "topic": "t", "payload": {},
+     "context": {"clientid": "dev-9", "timestamp_ms": 1700000000123}},
+    # SELECT * passes the exact bytes through: spacing and number spelling kept only where AWS would.
+    {"sql": "SELECT * FROM 't'", "topic": "t", "payload": {"a": 1.50, "b": [1, 2]}},
+    {"sql": "SELECT 0.1 + 0.2 AS x, '1' + 2 AS s, 10 / 0 AS z FROM 't'", "topic": "t", "payload": {}},
+    {"sql": "SELECT 10.0 AS x FROM 't'", "topic": "t", "payload": {}, "sql_version": "2015-10-08"},
+    {"sql": "SELECT nosuch(1) FROM 't'", "topic": "t", "payload": {}},
+    {"sql": "SELECT missing FROM 't'", "topic": "t", "payload": {}},
+])
+check("count", len(answers) == 14, f"{len(answers)} answers")
+check("projection", json.loads(answers[0]["payload"]) == {"color": "red"}, answers[0])
+check("where false", answers[1] == {"match": False}, answers[1])
+check("topic mismatch", answers[2] == {"match": False}, answers[2])
+check("binary", answers[3].get("payload_base64") == "AAEC/w==", answers[3])
+e = answers[4].get("error", {})
+check("parse error", e.get("kind") == "parse" and e.get("line") == 1 and e.get("column") == 11, answers[4])
+check("input error", answers[5].get("error", {}).get("kind") == "input", answers[5])
+check("no sql", answers[6].get("error", {}).get("kind") == "input", answers[6])
+check("template", answers[7].get("template") == "out/dev1/7", answers[7])
+check("context", json.loads(answers[8]["payload"]) == {"c": "dev-9", "t": 1700000000123}, answers[8])
+check("passthrough", answers[9].get("payload") == '{"a": 1.5, "b": [1, 2]}' or
+      json.loads(answers[9]["payload"]) == {"a": 1.5, "b": [1, 2]}, answers[9])
+check("decimal and strings", json.loads(answers[10]["payload"]) == {"x": 0.3, "s": "12"}, answers[10])
+check("2015 decimal", answers[11].get("payload") in ('{"x":10.0}',), answers[11])
+check("unknown function", answers[12].get("error", {}).get("kind") == "compile", answers[12])
+check("bare undefined member", answers[13].get("payload") == "{}", answers[13])
+
+# One shot, piped: the exact bytes; no match says so on stderr and exits 0; a bad statement exits 65.
+p = subprocess.run([BIN, "eval", "--sql", "SELECT temp * 2 AS t FROM 's/+'", "--topic", "s/1",
+                    "--payload", '{"temp": 21.5}'], capture_output=True, text=True, timeout=60)
+check("one shot", p.returncode == 0 and p.stdout.strip() == '{"t":43.0}' or p.stdout.strip() == '{"t":43}',
+      p.stdout + p.stderr)
+p = subprocess.run([BIN, "eval", "--sql", "SELECT * FROM 's' WHERE false", "--topic", "s", "--payload", "{}"],
+                   capture_output=True, text=True, timeout=60)
+check("one shot no match", p.returncode == 0 and p.stdout == "" and "no match" in p.stderr, p.stdout + p.stderr)
+p = subprocess.run([BIN, "eval", "--sql", "SELECT FROM 's'", "--topic", "s", "--payload", "{}"],
+                   capture_output=True, text=True, timeout=60)
+check("one shot bad sql", p.returncode == 65 and "1:8: error:" in p.stderr and "^" in p.stderr, p.stderr)
+
+p = subprocess.run([BIN, "explain", "--sql", "SELECT a FROM 't' WHERE b > 1"], capture_output=True, text=True,
+                   timeout=60)
+check("explain", p.returncode == 0 and "LoadPath" in p.stdout and "Output" in p.stdout, p.stdout + p.stderr)
+
+for f in failures:
+    print("FAIL", f)
+print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
+sys.exit(1 if failures else 0)
