@@ -30,15 +30,23 @@ struct Checker {
     var seen: Set<String> = []
     for assignment in statement.variables {
       if assignment.name.count > Self.maxVariableName {
-        error("variable '@\(assignment.name)' is longer than \(Self.maxVariableName) characters", at: assignment.range)
+        error(
+          "variable '@\(assignment.name)' is longer than \(Self.maxVariableName) characters",
+          at: assignment.range)
       }
       if !seen.insert(assignment.name).inserted {
-        error("variable '@\(assignment.name)' is assigned twice; SET variables are assigned once", at: assignment.range)
+        error(
+          "variable '@\(assignment.name)' is assigned twice; SET variables are assigned once",
+          at: assignment.range)
       }
       check(assignment.value)
       variables.insert(assignment.name)
     }
     if let from = statement.from {
+      if !from.isQuoted {
+        warning(
+          "write the topic filter in single quotes, FROM '\(from.filter)', as AWS requires", at: from.range)
+      }
       do {
         _ = try TopicFilter(from.filter)
       } catch {
@@ -96,7 +104,14 @@ struct Checker {
       if let otherwise { check(otherwise) }
     case .object(let members):
       requireV2("object literals", at: expression.range)
-      for member in members { check(member.value) }
+      var keys: Set<String> = []
+      for member in members {
+        if !keys.insert(member.key).inserted {
+          warning(
+            "key '\(member.key)' appears twice in this object; the last value wins", at: expression.range)
+        }
+        check(member.value)
+      }
     case .array(let elements):
       requireV2("array literals", at: expression.range)
       for element in elements { check(element) }

@@ -1,0 +1,80 @@
+import Testing
+
+@testable import IoTSQL
+
+/// The first error of a statement that must not compile, as `line:column: message`.
+private func firstError(_ sql: String, version: SQLVersion = .default) -> String? {
+  do {
+    _ = try Compiler.compile(sql, version: version)
+    return nil
+  } catch {
+    let first = error.first
+    return "\(first.range.start): \(first.message)"
+  }
+}
+
+/// The warnings of a statement that compiles.
+private func warnings(_ sql: String) throws -> [String] {
+  try Compiler.compile(sql).warnings.map { "\($0.range.start): \($0.message)" }
+}
+
+@Suite("Checker: positioned compile errors and warnings")
+struct CheckerTests {
+  @Test(
+    "errors name the position and the problem",
+    arguments: [
+      ("SELECT lowr(a) FROM 't'", "1:8: unknown function 'lowr'; did you mean 'lower'?"),
+      ("SELECT abs(1,2) FROM 't'", "1:8: function 'abs' takes 1 argument but 2 were given"),
+      (
+        "SELECT a FROM 'a/#/b'",
+        "1:18: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
+      ),
+      (
+        "SET @x = 1, @x = 2 SELECT @x FROM 't'",
+        "1:13: variable '@x' is assigned twice; SET variables are assigned once"
+      ),
+      ("SELECT @y FROM 't'", "1:8: unknown variable '@y'; assign it in the SET clause before use"),
+      (
+        "SELECT cast(a AS Blob) FROM 't'",
+        "1:18: unknown cast type 'Blob'; expected String, Int, Decimal, Double or Boolean"
+      ),
+      (
+        "SELECT a\nFROM 't'\nWHERE upperr(b) = 'X'",
+        "3:7: unknown function 'upperr'; did you mean 'upper'?"
+      ),
+    ])
+  func errors(sql: String, expected: String) {
+    #expect(firstError(sql) == expected)
+  }
+
+  @Test("a service function says which AWS service it needs")
+  func serviceFunction() throws {
+    let message = try #require(firstError("SELECT machinelearning_predict('a','b',*) FROM 't'"))
+    #expect(message.hasPrefix("1:8: machinelearning_predict()"))
+    #expect(message.contains("AWS service"))
+  }
+
+  @Test(
+    "2015-10-08 lacks the newer constructs",
+    arguments: [
+      ("SELECT [1,2] AS a FROM 't'", "1:8: array literals need SQL version 2016-03-23"),
+      ("SELECT (SELECT VALUE n FROM e) AS s FROM 't'", "1:8: nested queries need SQL version 2016-03-23"),
+    ])
+  func olderVersion(sql: String, expected: String) {
+    #expect(firstError(sql, version: .v2015_10_08) == expected)
+    #expect(firstError(sql) == nil)
+  }
+
+  @Test("an unquoted topic filter and a repeated object key are warnings, not errors")
+  func warningsCompile() throws {
+    #expect(
+      try warnings("SELECT a FROM t") == [
+        "1:15: write the topic filter in single quotes, FROM 't', as AWS requires"
+      ])
+    #expect(
+      try warnings("SELECT {'a': 1, 'a': 2} AS o FROM 't'") == [
+        "1:8: key 'a' appears twice in this object; the last value wins"
+      ])
+    #expect(try warnings("SELECT a FROM 't'").isEmpty)
+  }
+}
