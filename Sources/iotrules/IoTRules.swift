@@ -7,7 +7,9 @@ struct IoTRules: AsyncParsableCommand {
     commandName: "iotrules",
     abstract: "A rules engine for IoT data: AWS IoT SQL over MQTT, Kafka and replayed streams.",
     version: "0.1.0",
-    subcommands: [RunCommand.self, CheckCommand.self, EvalCommand.self, ExplainCommand.self]
+    subcommands: [
+      RunCommand.self, CheckCommand.self, EvalCommand.self, ExplainCommand.self, FunctionsCommand.self,
+    ]
   )
 }
 
