@@ -76,6 +76,9 @@ p = subprocess.run([BIN, "explain", "--sql", "SELECT a FROM 't' WHERE b > 1"], c
                    timeout=60)
 check("explain", p.returncode == 0 and "LoadPath" in p.stdout and "Output" in p.stdout, p.stdout + p.stderr)
 
+p = subprocess.run([BIN, "functions", "sha"], capture_output=True, text=True, timeout=60)
+check("functions", p.returncode == 0 and "sha256(" in p.stdout and "md5(" not in p.stdout, p.stdout + p.stderr)
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
