@@ -86,7 +86,7 @@ let package = Package(
       ]
     ),
     .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
-    .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"]),
+    .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"], exclude: ["Conformance", "Golden"]),
     .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(

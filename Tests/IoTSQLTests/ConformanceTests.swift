@@ -247,7 +247,7 @@ private func numericValue(_ value: Value) -> Decimal? {
     }
     let outcome = run(fixture)
     let context = "\(fixture.testDescription) [\(fixture.page)]\n  sql: \(fixture.sql)\n  got: \(outcome)"
-    guard let (kind, expected) = fixture.expect.members.first else { return }
+    guard let (kind, expected) = Array(fixture.expect.members).first else { return }
     switch (kind, expected) {
     case ("error", .string(let stage)):
       guard case .error(let actual, _) = outcome else {
