@@ -61,7 +61,8 @@ let conformanceCases: [ConformanceCase] = {
     let url = conformanceFolder.appendingPathComponent(fileName)
     let bad = { (message: String) in
       ConformanceCase(
-        file: file, name: "(file)", page: "", sql: "", topic: "", payload: [], version: .default, context: [:],
+        file: file, name: "(file)", page: "", sql: "", topic: "", payload: [], version: .default,
+        context: [:],
         expect: [:], problem: message)
     }
     guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -271,7 +272,8 @@ private func numericValue(_ value: Value) -> Decimal? {
         Issue.record("expected payload \(JSONWriter.string(value))\n\(context)")
         return
       }
-      guard let actual = try? JSONReader.parse(bytes, options: JSONReadOptions(wholeDecimalsAsInt: false)) else {
+      guard let actual = try? JSONReader.parse(bytes, options: JSONReadOptions(wholeDecimalsAsInt: false))
+      else {
         Issue.record("the output is not JSON\n\(context)")
         return
       }

@@ -1,0 +1,1 @@
+SELECT color AS rgb, temperature FROM 'topic/subtopic' WHERE temperature > 50

@@ -1,0 +1,1 @@
+SELECT *, 15 AS speed FROM 'topic/subtopic'

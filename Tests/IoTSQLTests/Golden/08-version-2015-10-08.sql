@@ -1,0 +1,1 @@
+SELECT VALUE cast(reading AS Double) * 1.0 FROM 'legacy/#' WHERE isNull(error)
