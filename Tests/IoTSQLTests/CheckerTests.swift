@@ -24,7 +24,6 @@ struct CheckerTests {
     "errors name the position and the problem",
     arguments: [
       ("SELECT lowr(a) FROM 't'", "1:8: unknown function 'lowr'; did you mean 'lower'?"),
-      ("SELECT abs(1,2) FROM 't'", "1:8: function 'abs' takes 1 argument but 2 were given"),
       (
         "SELECT a FROM 'a/#/b'",
         "1:18: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
@@ -76,5 +75,23 @@ struct CheckerTests {
         "1:8: key 'a' appears twice in this object; the last value wins"
       ])
     #expect(try warnings("SELECT a FROM 't'").isEmpty)
+  }
+
+  @Test("a wrong argument count or an invalid constant regular expression warns; the call is Undefined")
+  func undefinedCallsWarn() throws {
+    #expect(
+      try warnings("SELECT abs(1,2) FROM 't'") == [
+        "1:8: function 'abs' takes 1 argument but 2 were given; the call is always Undefined"
+      ])
+    let regex = try warnings("SELECT regexp_matches(a, '(') FROM 't'")
+    #expect(regex.count == 1)
+    #expect(regex.first?.hasPrefix("1:26: invalid regular expression") == true)
+    #expect(regex.first?.hasSuffix("; the call is always Undefined") == true)
+    let program = try Compiler.compile(
+      "SELECT abs(x, 2) AS a, regexp_replace(s, 'b', '$9') AS b, 1 AS k FROM 't'")
+    var machine = VirtualMachine()
+    let evaluation = machine.evaluate(
+      program, context: EvaluationContext(topic: "t", payload: Array(#"{"x": -1, "s": "abc"}"#.utf8)))
+    #expect(evaluation.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"k":1}"#)
   }
 }

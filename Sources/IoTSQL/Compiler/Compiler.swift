@@ -8,11 +8,11 @@ public enum Compiler {
     if checker.hasErrors { throw SQLError(checker.diagnostics, source: sql) }
     var generator = CodeGenerator(version: version, variables: statement.variables.map(\.name))
     generator.compile(statement)
-    if !generator.diagnostics.isEmpty {
+    if generator.diagnostics.contains(where: { $0.severity == .error }) {
       throw SQLError(checker.diagnostics + generator.diagnostics, source: sql)
     }
     return generator.finish(
-      source: sql, topicFilter: statement.from?.filter, warnings: checker.diagnostics)
+      source: sql, topicFilter: statement.from?.filter, warnings: checker.diagnostics + generator.diagnostics)
   }
 
   /// Compiles one expression into a program that outputs its value: how templates are compiled.
@@ -26,8 +26,11 @@ public enum Compiler {
     var generator = CodeGenerator(version: version, variables: variables)
     generator.compile(expression)
     generator.emit(.output, at: expression.range)
-    if !generator.diagnostics.isEmpty { throw SQLError(generator.diagnostics, source: source) }
-    return generator.finish(source: source, topicFilter: nil, warnings: checker.diagnostics)
+    if generator.diagnostics.contains(where: { $0.severity == .error }) {
+      throw SQLError(generator.diagnostics, source: source)
+    }
+    return generator.finish(
+      source: source, topicFilter: nil, warnings: checker.diagnostics + generator.diagnostics)
   }
 }
 
@@ -65,7 +68,8 @@ struct CodeGenerator {
   // MARK: Emitting
 
   @discardableResult
-  mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int {
+  mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int
+  {
     instructions.append(Instruction(opcode, Int32(a), Int32(b), Int32(c)))
     sourceMap.append(range)
     return instructions.count - 1
@@ -273,6 +277,11 @@ struct CodeGenerator {
   private mutating func compileCall(name: String, arguments: [Expression], range: SourceRange) {
     guard let index = FunctionRegistry.index(of: name) else { return }
     let spec = FunctionRegistry.all[index]
+    // A wrong number of arguments makes the call Undefined, as AWS documents; the checker warns.
+    guard spec.arity.contains(arguments.count) else {
+      emit(.constant, constant(.undefined), at: range)
+      return
+    }
     let isEncode = spec.name.lowercased() == "encode"
     for (position, argument) in arguments.enumerated() {
       if isEncode, position == 0, argument.kind == .wildcard, nestingDepth == 0 {
@@ -291,6 +300,16 @@ struct CodeGenerator {
         }
       } catch {
         let where_ = arguments.indices.contains(error.argument) ? arguments[error.argument].range : range
+        // AWS documents an invalid regular expression or replacement as an Undefined result: warn, and
+        // the call is Undefined. Other refused constants (an unknown encoding scheme) are errors.
+        if spec.family == "regex" {
+          diagnostics.append(
+            Diagnostic(
+              .warning, stage: .compile, error.message + "; the call is always Undefined", at: where_))
+          for _ in arguments { emit(.pop, at: range) }
+          emit(.constant, constant(.undefined), at: range)
+          return
+        }
         diagnostics.append(Diagnostic(stage: .compile, error.message, at: where_))
       }
     }
@@ -361,9 +380,9 @@ struct CodeGenerator {
       }
       return .object(object)
     case .call(let name, let arguments):
-      guard let spec = FunctionRegistry.lookup(name), spec.isDeterministic, spec.unavailableReason == nil,
-        spec.arity.contains(arguments.count)
+      guard let spec = FunctionRegistry.lookup(name), spec.isDeterministic, spec.unavailableReason == nil
       else { return nil }
+      if !spec.arity.contains(arguments.count) { return .undefined }
       var values: [Value] = []
       for argument in arguments {
         guard let value = fold(argument) else { return nil }
