@@ -300,9 +300,10 @@ struct CodeGenerator {
         }
       } catch {
         let where_ = arguments.indices.contains(error.argument) ? arguments[error.argument].range : range
-        // AWS documents an invalid regular expression or replacement as an Undefined result: warn, and
-        // the call is Undefined. Other refused constants (an unknown encoding scheme) are errors.
-        if spec.family == "regex" {
+        // AWS documents an invalid regular expression or replacement, and an unknown transform mode, as
+        // an Undefined result: warn, and the call is Undefined. Other refused constants (an unknown
+        // encoding scheme, a bad time pattern) have no documented result and stay errors.
+        if spec.family == "regex" || spec.name == "transform" {
           diagnostics.append(
             Diagnostic(
               .warning, stage: .compile, error.message + "; the call is always Undefined", at: where_))
