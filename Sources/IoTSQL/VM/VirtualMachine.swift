@@ -60,6 +60,8 @@ public struct Evaluation: Sendable {
 public struct VirtualMachine: Sendable {
   private var stack: [Value] = []
   private var frames: [IterationFrame] = []
+  /// The storage of the last payload view's values, handed back to the reader for the next message.
+  private var valueBuffer: [Value] = []
 
   /// One nested query in progress.
   private struct IterationFrame {
@@ -87,9 +89,12 @@ public struct VirtualMachine: Sendable {
   public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
     let view = JSONReader.read(
-      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options)
+      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
+      reusing: &valueBuffer)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
-    switch run(program, context: context, view: view, variables: &variables) {
+    let outcome = run(program, context: context, view: view, variables: &variables)
+    valueBuffer = view.values
+    switch outcome {
     case .noMatch:
       return nil
     case .value(let value):
@@ -107,7 +112,8 @@ public struct VirtualMachine: Sendable {
             payload: context.payload, value: view.document, variables: variables, version: program.version)
         }
         let document =
-          view.document ?? (try? JSONReader.parse(context.payload, options: options)) ?? .binary(context.payload)
+          view.document ?? (try? JSONReader.parse(context.payload, options: options))
+          ?? .binary(context.payload)
         return Evaluation(
           payload: Evaluation.serialize(document), value: document, variables: variables,
           version: program.version)
@@ -121,12 +127,14 @@ public struct VirtualMachine: Sendable {
   ) -> Value {
     let view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version))
+      options: .for(program.version), reusing: &valueBuffer)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
-    if case .value(let value) = run(program, context: context, view: view, variables: &variables) {
+    let outcome = run(program, context: context, view: view, variables: &variables)
+    valueBuffer = view.values
+    if case .value(let value) = outcome {
       return value
     }
     return .undefined
@@ -222,13 +230,18 @@ public struct VirtualMachine: Sendable {
         stack.removeLast(count)
         stack.append(.object(object))
       case .newObject:
-        stack.append(.object(OrderedObject()))
+        var object = OrderedObject()
+        object.reserveCapacity(8)
+        stack.append(.object(object))
       case .setMember:
         let value = stack.removeLast()
         if !value.isUndefined, case .array(let alias) = constants[Int(instruction.a)] {
-          let keys = alias.map(Self.key)
           if case .object(var object) = stack.removeLast() {
-            Self.set(&object, path: keys[...], to: value)
+            if alias.count == 1 {
+              object[Self.key(alias[0])] = value
+            } else {
+              Self.set(&object, path: alias.map(Self.key)[...], to: value)
+            }
             stack.append(.object(object))
           } else {
             stack.append(.undefined)
@@ -245,10 +258,12 @@ public struct VirtualMachine: Sendable {
         switch source {
         case .array(let elements):
           frames.append(
-            IterationFrame(elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
+            IterationFrame(
+              elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
         case .object:
           frames.append(
-            IterationFrame(elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
+            IterationFrame(
+              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
         default:
           stack.append(.undefined)
           pc = Int(instruction.a)

@@ -39,6 +39,16 @@ public enum JSONReader {
   public static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
   ) -> PayloadView {
+    var buffer: [Value] = []
+    return read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, reusing: &buffer)
+  }
+
+  /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage (left
+  /// empty): the VM hands the previous view's values back to avoid an allocation per message.
+  static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
+    reusing buffer: inout [Value]
+  ) -> PayloadView {
     let requested = paths.paths
     guard !bytes.isEmpty else {
       return binary(
@@ -47,9 +57,12 @@ public enum JSONReader {
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: { $0.isEmpty })
+    var reusable: [Value] = []
+    swap(&reusable, &buffer)
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
-        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [])
+        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
+        reusing: &reusable)
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)

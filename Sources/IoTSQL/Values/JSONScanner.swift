@@ -50,11 +50,25 @@ struct JSONScanner {
   var targetLevel = 0
 
   init(base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]]) {
+    var values: [Value] = []
+    self.init(base: base, count: count, options: options, paths: paths, reusing: &values)
+  }
+
+  /// A scanner whose `values` take over `buffer`'s storage (left empty), so a caller that hands the
+  /// values back each time allocates them once.
+  init(
+    base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]],
+    reusing buffer: inout [Value]
+  ) {
     self.base = base
     self.count = count
     self.options = options
     self.paths = paths
-    self.values = Array(repeating: .undefined, count: paths.count)
+    var values: [Value] = []
+    swap(&values, &buffer)
+    values.removeAll(keepingCapacity: true)
+    values.append(contentsOf: repeatElement(.undefined, count: paths.count))
+    self.values = values
   }
 
   // MARK: Errors
@@ -77,12 +91,15 @@ struct JSONScanner {
   /// Scans the whole document: the root value, then nothing but whitespace.
   /// Returns true when the root is an object.
   mutating func scanDocument(mode: RootMode) throws(JSONError) -> Bool {
+    // Each scratch buffer stays within the 1 KiB that `withUnsafeTemporaryAllocation` puts on the
+    // stack: byte-sized depth entries (a key-record index is at most `keyRecordCapacity`), 32-bit
+    // key records.
     let depthCapacity = max(0, min(options.maxDepth, count)) + 1
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depthCapacity) {
       kinds throws(JSONError) -> Bool in
-      try withUnsafeTemporaryAllocation(of: Int.self, capacity: depthCapacity) {
+      try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depthCapacity) {
         keyBases throws(JSONError) -> Bool in
-        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.keyRecordCapacity) {
+        try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
           try scan(
             mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
@@ -97,8 +114,8 @@ struct JSONScanner {
   static let keyRecordCapacity = 128
 
   private mutating func scan(
-    mode: RootMode, kinds: UnsafeMutablePointer<UInt8>, keyBases: UnsafeMutablePointer<Int>,
-    keyRecords: UnsafeMutablePointer<Int>
+    mode: RootMode, kinds: UnsafeMutablePointer<UInt8>, keyBases: UnsafeMutablePointer<UInt8>,
+    keyRecords: UnsafeMutablePointer<UInt32>
   ) throws(JSONError) -> Bool {
     let objectKind: UInt8 = 1
     var depth = 0
@@ -195,7 +212,7 @@ struct JSONScanner {
           setTrackMask(trackDepth, pushTracked)
           trackDepth += 1
         }
-        if isObject { keyBases[depth] = keyTop }
+        if isObject { keyBases[depth] = UInt8(truncatingIfNeeded: keyTop) }
         pos += 1
         skipWhitespace()
         guard pos < count else {
@@ -207,7 +224,7 @@ struct JSONScanner {
           let level = trackDepth == depth ? trackDepth - 1 : -1
           (pendingMask, pendingLevel) = try scanMember(
             level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
-            keyBase: keyBases[depth], keyTop: &keyTop)
+            keyBase: Int(keyBases[depth]), keyTop: &keyTop)
           continue
         } else {
           continue
@@ -258,14 +275,14 @@ struct JSONScanner {
             let level = trackDepth == depth && frames.isEmpty ? trackDepth - 1 : -1
             (pendingMask, pendingLevel) = try scanMember(
               level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
-              keyBase: keyBases[depth], keyTop: &keyTop)
+              keyBase: Int(keyBases[depth]), keyTop: &keyTop)
           }
           break
         }
         if closeNow || next == (isObject ? 0x7D : 0x5D) {
           closeNow = false
           pos += 1
-          if isObject { keyTop = keyBases[depth] }
+          if isObject { keyTop = Int(keyBases[depth]) }
           depth -= 1
           if !frames.isEmpty {
             let frame = frames.removeLast()
@@ -332,7 +349,7 @@ struct JSONScanner {
   /// object (`level` ≥ 0) it selects the paths that go on through the member, which are reset to
   /// Undefined (a repeated name keeps its last value). Elsewhere it is only checked for duplicates.
   private mutating func scanMember(
-    level: Int, mask: UInt64, keyRecords: UnsafeMutablePointer<Int>, keyBase: Int, keyTop: inout Int
+    level: Int, mask: UInt64, keyRecords: UnsafeMutablePointer<UInt32>, keyBase: Int, keyTop: inout Int
   ) throws(JSONError) -> (UInt64, Int) {
     guard base[pos] == 0x22 else { throw unexpected("expected a member name") }
     var result: UInt64 = 0
@@ -347,17 +364,17 @@ struct JSONScanner {
         let length = end - start
         var index = keyBase
         while index < keyTop {
-          if keyRecords[2 * index + 1] == length,
-            Self.equal(base + keyRecords[2 * index], base + start, length)
+          if Int(keyRecords[2 * index + 1]) == length,
+            Self.equal(base + Int(keyRecords[2 * index]), base + start, length)
           {
             canonical = false
             break
           }
           index += 1
         }
-        if keyTop < Self.keyRecordCapacity {
-          keyRecords[2 * keyTop] = start
-          keyRecords[2 * keyTop + 1] = length
+        if keyTop < Self.keyRecordCapacity, end <= Int(UInt32.max) {
+          keyRecords[2 * keyTop] = UInt32(truncatingIfNeeded: start)
+          keyRecords[2 * keyTop + 1] = UInt32(truncatingIfNeeded: length)
           keyTop += 1
         } else {
           keyRecordsOverflowed = true
