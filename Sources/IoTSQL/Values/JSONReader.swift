@@ -62,7 +62,7 @@ public enum JSONReader {
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
-        reusing: &reusable)
+        names: selective ? paths.names : PathNames([]), reusing: &reusable)
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)

@@ -40,6 +40,7 @@ struct JSONScanner {
 
   // Requested paths (at most 64, none empty) and what was found for them.
   let paths: [[String]]
+  let names: PathNames
   var values: [Value]
   var document: Value? = nil
 
@@ -58,12 +59,13 @@ struct JSONScanner {
   /// values back each time allocates them once.
   init(
     base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]],
-    reusing buffer: inout [Value]
+    names: PathNames? = nil, reusing buffer: inout [Value]
   ) {
     self.base = base
     self.count = count
     self.options = options
     self.paths = paths
+    self.names = names ?? PathNames(paths)
     var values: [Value] = []
     swap(&values, &buffer)
     values.removeAll(keepingCapacity: true)
@@ -181,7 +183,7 @@ struct JSONScanner {
           while bits != 0 {
             let index = bits.trailingZeroBitCount
             bits &= bits - 1
-            if paths[index].count == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
+            if names.counts[index] == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
           }
           if endsHere != 0 {
             startBuild = true
@@ -388,13 +390,13 @@ struct JSONScanner {
         while bits != 0 {
           let index = bits.trailingZeroBitCount
           bits &= bits - 1
-          let name = paths[index][level].utf8
-          guard name.count == length else { continue }
-          let matches =
-            name.withContiguousStorageIfAvailable { utf8 -> Bool in
-              if let decoded { return decoded.elementsEqual(utf8) }
-              return length == 0 || Self.equal(utf8.baseAddress!, base + start, length)
-            } ?? name.elementsEqual(decoded ?? Array(UnsafeBufferPointer(start: base + start, count: length)))
+          let entry = names.firsts[index] + level
+          guard names.spans[2 * entry + 1] == length else { continue }
+          let offset = names.spans[2 * entry]
+          let matches = names.bytes.withUnsafeBufferPointer { utf8 -> Bool in
+            if let decoded { return decoded.elementsEqual(utf8[offset..<offset + length]) }
+            return length == 0 || Self.equal(utf8.baseAddress! + offset, base + start, length)
+          }
           if matches {
             result |= 1 << UInt64(index)
             values[index] = .undefined
@@ -477,7 +479,12 @@ struct JSONScanner {
         let special =
           ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
           | word
-        if special & high != 0 { break }
+        let flags = special & high
+        if flags != 0 {
+          // The lowest flagged byte is exact (a borrow only flags bytes above a real match).
+          pos += flags.trailingZeroBitCount >> 3
+          break
+        }
         pos += 8
       }
       guard pos < count else { throw endError("in a string") }
