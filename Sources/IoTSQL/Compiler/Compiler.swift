@@ -59,13 +59,14 @@ struct CodeGenerator {
       source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
       instructions: instructions, constants: constants, paths: paths,
       readsWholePayload: readsWholePayload, sourceMap: sourceMap, prepared: prepared,
-      warnings: warnings)
+      passesThrough: instructions.contains { $0.opcode == .passthrough }, warnings: warnings)
   }
 
   // MARK: Emitting
 
   @discardableResult
-  mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int {
+  mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int
+  {
     instructions.append(Instruction(opcode, Int32(a), Int32(b), Int32(c)))
     sourceMap.append(range)
     return instructions.count - 1

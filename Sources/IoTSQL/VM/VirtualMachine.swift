@@ -90,7 +90,7 @@ public struct VirtualMachine: Sendable {
     let options = JSONReadOptions.for(program.version)
     let view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
-      reusing: &valueBuffer)
+      checksCanonical: program.passesThrough, reusing: &valueBuffer)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     let outcome = run(program, context: context, view: view, variables: &variables)
     valueBuffer = view.values
@@ -127,7 +127,7 @@ public struct VirtualMachine: Sendable {
   ) -> Value {
     let view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version), reusing: &valueBuffer)
+      options: .for(program.version), checksCanonical: false, reusing: &valueBuffer)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
@@ -184,7 +184,7 @@ public struct VirtualMachine: Sendable {
         let left = stack.removeLast()
         stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
       case .call:
-        let spec = FunctionRegistry.all[Int(instruction.a)]
+        let implementation = FunctionRegistry.all[Int(instruction.a)].implementation
         let base = stack.count - Int(instruction.b)
         let slot = Int(instruction.c)
         let result: Value
@@ -192,9 +192,9 @@ public struct VirtualMachine: Sendable {
           let call = FunctionCall(
             arguments: stack[base...], context: context, version: version,
             prepared: slot >= 0 ? program.prepared[slot] : nil)
-          result = spec.implementation(call)
+          result = implementation(call)
         }
-        stack.removeSubrange(base...)
+        stack.removeLast(stack.count - base)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]

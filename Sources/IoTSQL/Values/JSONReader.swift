@@ -44,10 +44,11 @@ public enum JSONReader {
   }
 
   /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage (left
-  /// empty): the VM hands the previous view's values back to avoid an allocation per message.
+  /// empty): the VM hands the previous view's values back to avoid an allocation per message. Without
+  /// `checksCanonical`, `isCanonical` is false and the work of finding it out is skipped.
   static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
-    reusing buffer: inout [Value]
+    checksCanonical: Bool = true, reusing buffer: inout [Value]
   ) -> PayloadView {
     let requested = paths.paths
     guard !bytes.isEmpty else {
@@ -62,7 +63,7 @@ public enum JSONReader {
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
-        names: selective ? paths.names : PathNames([]), reusing: &reusable)
+        names: selective ? paths.names : PathNames([]), checksCanonical: checksCanonical, reusing: &reusable)
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
@@ -70,7 +71,7 @@ public enum JSONReader {
         return binary(bytes, count: requested.count, wholeDocument: wholeDocument, error: error)
       }
       var canonical = scanner.canonical
-      if canonical, scanner.keyRecordsOverflowed {
+      if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
         var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical

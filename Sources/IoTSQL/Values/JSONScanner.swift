@@ -59,8 +59,9 @@ struct JSONScanner {
   /// values back each time allocates them once.
   init(
     base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]],
-    names: PathNames? = nil, reusing buffer: inout [Value]
+    names: PathNames? = nil, checksCanonical: Bool = true, reusing buffer: inout [Value]
   ) {
+    self.canonical = checksCanonical
     self.base = base
     self.count = count
     self.options = options
@@ -767,6 +768,9 @@ struct JSONScanner {
       }
     }
     if !materialize && fastCanonical { return nil }
+    // Not asked for and not checked for canonical spelling: only the range remains to check, and
+    // without an exponent part 100 digits on either side of the point are well within it.
+    if !materialize, !canonical, !hasExponent, intLength <= 100, fracEnd - fracStart <= 100 { return nil }
 
     let value = try makeNumber(
       start: start, negative: negative, digitRanges: (intStart, intEnd, fracStart, fracEnd),
