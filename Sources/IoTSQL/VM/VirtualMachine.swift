@@ -194,7 +194,7 @@ public struct VirtualMachine: Sendable {
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
-        stack.removeLast(stack.count - base)
+        dropTop(stack.count - base)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]
@@ -217,7 +217,7 @@ public struct VirtualMachine: Sendable {
       case .makeArray:
         let count = Int(instruction.a)
         let elements = Array(stack[(stack.count - count)...])
-        stack.removeLast(count)
+        dropTop(count)
         stack.append(.array(elements))
       case .makeObject:
         let first = Int(instruction.a)
@@ -227,7 +227,7 @@ public struct VirtualMachine: Sendable {
         for offset in 0..<count where !stack[base + offset].isUndefined {
           object[Self.key(constants[first + offset])] = stack[base + offset]
         }
-        stack.removeLast(count)
+        dropTop(count)
         stack.append(.object(object))
       case .newObject:
         var object = OrderedObject()
@@ -295,6 +295,12 @@ public struct VirtualMachine: Sendable {
       }
     }
     return .value(stack.last ?? .undefined)
+  }
+
+  /// Removes the top `count` values (`removeLast(_:)` goes through the generic `replaceSubrange`).
+  @inline(__always)
+  private mutating func dropTop(_ count: Int) {
+    for _ in 0..<count { stack.removeLast() }
   }
 
   private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {

@@ -210,6 +210,7 @@ struct JSONScanner {
         depth += 1
         kinds[depth] = isObject ? objectKind : 0
         if materialize {
+          if frames.isEmpty { frames.reserveCapacity(8) }
           frames.append(BuildFrame(isObject: isObject))
         } else if pushTracked != 0 {
           setTrackMask(trackDepth, pushTracked)
@@ -321,10 +322,13 @@ struct JSONScanner {
     }
     let top = frames.count - 1
     if !frames[top].isObject {
+      // Room for a few elements at once: growing one by one reallocates twice for three elements.
+      if frames[top].array.isEmpty { frames[top].array.reserveCapacity(4) }
       frames[top].array.append(value)
       return
     }
     let key = frames[top].pendingKey
+    if frames[top].object.isEmpty { frames[top].object.reserveCapacity(4) }
     if frames[top].positions == nil, frames[top].object.count >= 8 {
       var positions: [String: Int] = [:]
       for (index, existing) in frames[top].object.keys.enumerated() where positions[existing] == nil {
