@@ -88,11 +88,11 @@ public struct VirtualMachine: Sendable {
   /// It does not check the topic against FROM: the rule set's trie has done that.
   public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
-    let view = JSONReader.read(
+    var view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
-      checksCanonical: program.passesThrough, reusing: &valueBuffer)
+      checksCanonical: program.passesThrough, defersContainers: true, reusing: &valueBuffer)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
-    let outcome = run(program, context: context, view: view, variables: &variables)
+    let outcome = run(program, context: context, view: &view, variables: &variables)
     valueBuffer = view.values
     switch outcome {
     case .noMatch:
@@ -125,14 +125,14 @@ public struct VirtualMachine: Sendable {
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) -> Value {
-    let view = JSONReader.read(
+    var view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version), checksCanonical: false, reusing: &valueBuffer)
+      options: .for(program.version), checksCanonical: false, defersContainers: true, reusing: &valueBuffer)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
-    let outcome = run(program, context: context, view: view, variables: &variables)
+    let outcome = run(program, context: context, view: &view, variables: &variables)
     valueBuffer = view.values
     if case .value(let value) = outcome {
       return value
@@ -141,7 +141,7 @@ public struct VirtualMachine: Sendable {
   }
 
   private mutating func run(
-    _ program: Program, context: EvaluationContext, view: PayloadView, variables: inout [Value]
+    _ program: Program, context: EvaluationContext, view: inout PayloadView, variables: inout [Value]
   ) -> Outcome {
     stack.removeAll(keepingCapacity: true)
     frames.removeAll(keepingCapacity: true)
@@ -157,6 +157,12 @@ public struct VirtualMachine: Sendable {
         stack.append(constants[Int(instruction.a)])
       case .loadPath:
         let index = Int(instruction.a)
+        if !view.deferredRanges.isEmpty, view.deferredRanges[2 * index] >= 0 {
+          // An array or object the reader validated and left for now: build it once.
+          let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
+          view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
+          view.deferredRanges[2 * index] = -1
+        }
         stack.append(index < view.values.count ? view.values[index] : .undefined)
       case .loadPayload:
         stack.append(view.document ?? payloadDocument(context, version: version))

@@ -80,6 +80,9 @@ public struct PayloadView: Sendable {
   public var isCanonical: Bool
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?
+  /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader
+  /// validated but left for the VM to build when a path is loaded (`values` holds Undefined there).
+  var deferredRanges: [Int] = []
 
   /// Creates a view.
   public init(kind: Kind, values: [Value], document: Value?, isCanonical: Bool, error: JSONError?) {

@@ -25,6 +25,18 @@ public enum JSONReader {
     }
   }
 
+  /// Builds the value at `range` of `bytes`, a range a selective read validated and deferred.
+  static func build(_ bytes: [UInt8], range: Range<Int>, options: JSONReadOptions) -> Value {
+    bytes.withUnsafeBufferPointer { buffer -> Value in
+      var scanner = JSONScanner(
+        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options, paths: [])
+      guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {
+        return .undefined
+      }
+      return value
+    }
+  }
+
   /// Parses text.
   public static func parse(_ text: String, options: JSONReadOptions = .init()) throws(JSONError) -> Value {
     try parse(Array(text.utf8), options: options)
@@ -48,7 +60,7 @@ public enum JSONReader {
   /// `checksCanonical`, `isCanonical` is false and the work of finding it out is skipped.
   static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
-    checksCanonical: Bool = true, reusing buffer: inout [Value]
+    checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value]
   ) -> PayloadView {
     let requested = paths.paths
     guard !bytes.isEmpty else {
@@ -64,6 +76,7 @@ public enum JSONReader {
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
         names: selective ? paths.names : PathNames([]), checksCanonical: checksCanonical, reusing: &reusable)
+      scanner.defersContainers = selective && defersContainers
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
@@ -81,9 +94,11 @@ public enum JSONReader {
         let document = scanner.document!
         values = requested.map { path in path.reduce(document) { $0.member($1) } }
       }
-      return PayloadView(
+      var view = PayloadView(
         kind: isObject ? .object : .otherJSON, values: values,
         document: wholeDocument ? scanner.document : nil, isCanonical: canonical, error: nil)
+      view.deferredRanges = scanner.deferredRanges
+      return view
     }
   }
 

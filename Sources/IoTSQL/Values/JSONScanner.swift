@@ -43,6 +43,13 @@ struct JSONScanner {
   let names: PathNames
   var values: [Value]
   var document: Value? = nil
+  /// When set, an array or object that only ends paths is validated and skipped, and its byte range
+  /// recorded in `deferredRanges` (start, end per path; -1 when none) for the VM to build on first use.
+  var defersContainers = false
+  var deferredRanges: [Int] = []
+  var deferredMask: UInt64 = 0
+  var deferredStart = 0
+  var deferredDepth = 0
 
   // Build state.
   var frames: [BuildFrame] = []
@@ -186,7 +193,11 @@ struct JSONScanner {
             bits &= bits - 1
             if names.counts[index] == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
           }
-          if endsHere != 0 {
+          if defersContainers, endsHere == pendingMask, byte == 0x7B || byte == 0x5B {
+            deferredMask = pendingMask
+            deferredStart = pos
+            deferredDepth = depth
+          } else if endsHere != 0 {
             startBuild = true
             targetMask = pendingMask
             targetLevel = pendingLevel
@@ -294,11 +305,25 @@ struct JSONScanner {
           } else if trackDepth > depth {
             trackDepth = depth
           }
+          if deferredMask != 0, depth == deferredDepth { recordDeferred() }
           continue
         }
         throw unexpected(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
       }
     }
+  }
+
+  /// Records the byte range of the container that just closed for the paths it ends.
+  private mutating func recordDeferred() {
+    if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * paths.count) }
+    var bits = deferredMask
+    while bits != 0 {
+      let index = bits.trailingZeroBitCount
+      bits &= bits - 1
+      deferredRanges[2 * index] = deferredStart
+      deferredRanges[2 * index + 1] = pos
+    }
+    deferredMask = 0
   }
 
   /// Hands a materialised value to its parent frame, or to the paths and document it was built for.
@@ -405,6 +430,7 @@ struct JSONScanner {
           if matches {
             result |= 1 << UInt64(index)
             values[index] = .undefined
+            if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
           }
         }
       }
