@@ -62,7 +62,7 @@ struct CodeGenerator {
       source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
       instructions: instructions, constants: constants, paths: paths,
       readsWholePayload: readsWholePayload, sourceMap: sourceMap, prepared: prepared,
-      warnings: warnings)
+      passesThrough: instructions.contains { $0.opcode == .passthrough }, warnings: warnings)
   }
 
   // MARK: Emitting

@@ -20,6 +20,9 @@ public struct Program: Sendable {
   public let sourceMap: [SourceRange]
   /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
   let prepared: [(any Sendable)?]
+  /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the
+  /// reader need to find out whether the payload is canonical.
+  let passesThrough: Bool
   /// Warnings the checker found (errors throw instead).
   public let warnings: [Diagnostic]
 }

@@ -95,6 +95,12 @@ enum DecimalMath {
 
   /// Rounds to `scale` decimal places with `mode`.
   static func rounded(_ value: Decimal, scale: Int = 0, _ mode: NSDecimalNumber.RoundingMode) -> Decimal {
+    if let small = SmallDecimal(value),
+      let (negative, significand, exponent) = small.rounded(scale: scale, mode),
+      let result = SmallDecimal.decimal(negative: negative, significand: significand, exponent: exponent)
+    {
+      return result
+    }
     var value = value
     var result = Decimal()
     NSDecimalRound(&result, &value, scale, mode)
@@ -113,6 +119,7 @@ enum DecimalMath {
 
   /// The `Int` equal to `value`, or nil when it is not whole or does not fit.
   static func exactInt(_ value: Decimal) -> Int? {
+    if let small = SmallDecimal(value) { return small.exactInt }
     guard isWhole(value), value >= intMin, value <= intMax else { return nil }
     return Int(value.description)
   }
@@ -121,6 +128,26 @@ enum DecimalMath {
   static func integerValue(_ value: Decimal) -> Value {
     if let int = exactInt(value) { return .int(int) }
     return .decimal(value)
+  }
+
+  /// The exact number `significand × 10^exponent` as an operator's result: an Int under 2016-03-23
+  /// when it is whole and fits (as ``Coercions/normalized(_:version:)``), else a Decimal; nil when it
+  /// needs rounding to 34 digits or is out of Decimal's range (the Foundation path decides then).
+  static func value(negative: Bool, significand: UInt128, exponent: Int, version: SQLVersion) -> Value? {
+    if version >= .v2016_03_23 {
+      var whole = significand
+      var scale = exponent
+      while scale < 0, whole != 0, whole % 10 == 0 {
+        whole /= 10
+        scale += 1
+      }
+      if whole == 0 { return .int(0) }
+      if scale >= 0, let int = JSONNumber.wholeInt(negative: negative, significand: whole, exponent: scale) {
+        return .int(int)
+      }
+    }
+    return SmallDecimal.decimal(negative: negative, significand: significand, exponent: exponent).map(
+      Value.decimal)
   }
 
   /// `value` saturated to `Int` after `mode` rounding: what clamped arguments need.

@@ -84,9 +84,14 @@ public enum Operators {
   static func strictlyEqual(_ a: Value, _ b: Value) -> Bool {
     switch (a, b) {
     case (.int(let x), .int(let y)): return x == y
-    case (.int(let x), .decimal(let y)): return Decimal(x) == y
-    case (.decimal(let x), .int(let y)): return x == Decimal(y)
-    case (.decimal(let x), .decimal(let y)): return x == y
+    case (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
+      if let x = SmallDecimal(a), let y = SmallDecimal(b) { return SmallDecimal.compare(x, y) == 0 }
+      switch (a, b) {
+      case (.int(let x), .decimal(let y)): return Decimal(x) == y
+      case (.decimal(let x), .int(let y)): return x == Decimal(y)
+      case (.decimal(let x), .decimal(let y)): return x == y
+      default: return false
+      }
     case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
     case (.bool(let x), .bool(let y)): return x == y
     case (.null, .null): return true
@@ -114,6 +119,7 @@ public enum Operators {
   /// -1, 0 or 1 after converting both sides to Decimal; nil when either side does not convert.
   static func compare(_ a: Value, _ b: Value) -> Int? {
     if case .int(let x) = a, case .int(let y) = b { return x < y ? -1 : (x == y ? 0 : 1) }
+    if let x = SmallDecimal(a), let y = SmallDecimal(b) { return SmallDecimal.compare(x, y) }
     guard let x = Coercions.toDecimal(a), let y = Coercions.toDecimal(b) else { return nil }
     return x < y ? -1 : (x == y ? 0 : 1)
   }
@@ -129,6 +135,7 @@ public enum Operators {
     if case .int(let x) = a, case .int(let y) = b {
       if let result = intArithmetic(op, x, y) { return result }
     }
+    if let result = smallArithmetic(op, a, b, version: version) { return result }
     let left: Decimal
     let right: Decimal
     switch (a, b) {
@@ -155,6 +162,24 @@ public enum Operators {
     }
     guard let result else { return .undefined }
     return Coercions.normalized(.decimal(result), version: version)
+  }
+
+  /// `+ - *` on Ints and Decimals with 64-bit significands, exactly; nil when the operation or the
+  /// operands are not for the fast path, or the result needs rounding (see ``SmallDecimal``).
+  @inline(__always)
+  private static func smallArithmetic(_ op: BinaryOperator, _ a: Value, _ b: Value, version: SQLVersion)
+    -> Value?
+  {
+    guard op == .add || op == .subtract || op == .multiply, let x = SmallDecimal(a), let y = SmallDecimal(b)
+    else { return nil }
+    let exact: (Bool, UInt128, Int)?
+    switch op {
+    case .multiply: exact = SmallDecimal.multiply(x, y)
+    default: exact = SmallDecimal.add(x, y, subtract: op == .subtract)
+    }
+    guard let (negative, significand, exponent) = exact else { return nil }
+    return DecimalMath.value(
+      negative: negative, significand: significand, exponent: exponent, version: version)
   }
 
   /// Int∘Int; nil when the result overflows and must be computed in Decimal.

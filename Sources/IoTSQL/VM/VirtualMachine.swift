@@ -60,6 +60,8 @@ public struct Evaluation: Sendable {
 public struct VirtualMachine: Sendable {
   private var stack: [Value] = []
   private var frames: [IterationFrame] = []
+  /// The storage of the last payload view's values, handed back to the reader for the next message.
+  private var valueBuffer: [Value] = []
 
   /// One nested query in progress.
   private struct IterationFrame {
@@ -86,10 +88,13 @@ public struct VirtualMachine: Sendable {
   /// It does not check the topic against FROM: the rule set's trie has done that.
   public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
-    let view = JSONReader.read(
-      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options)
+    var view = JSONReader.read(
+      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
+      checksCanonical: program.passesThrough, defersContainers: true, reusing: &valueBuffer)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
-    switch run(program, context: context, view: view, variables: &variables) {
+    let outcome = run(program, context: context, view: &view, variables: &variables)
+    valueBuffer = view.values
+    switch outcome {
     case .noMatch:
       return nil
     case .value(let value):
@@ -107,7 +112,8 @@ public struct VirtualMachine: Sendable {
             payload: context.payload, value: view.document, variables: variables, version: program.version)
         }
         let document =
-          view.document ?? (try? JSONReader.parse(context.payload, options: options)) ?? .binary(context.payload)
+          view.document ?? (try? JSONReader.parse(context.payload, options: options))
+          ?? .binary(context.payload)
         return Evaluation(
           payload: Evaluation.serialize(document), value: document, variables: variables,
           version: program.version)
@@ -119,21 +125,23 @@ public struct VirtualMachine: Sendable {
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) -> Value {
-    let view = JSONReader.read(
+    var view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version))
+      options: .for(program.version), checksCanonical: false, defersContainers: true, reusing: &valueBuffer)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
-    if case .value(let value) = run(program, context: context, view: view, variables: &variables) {
+    let outcome = run(program, context: context, view: &view, variables: &variables)
+    valueBuffer = view.values
+    if case .value(let value) = outcome {
       return value
     }
     return .undefined
   }
 
   private mutating func run(
-    _ program: Program, context: EvaluationContext, view: PayloadView, variables: inout [Value]
+    _ program: Program, context: EvaluationContext, view: inout PayloadView, variables: inout [Value]
   ) -> Outcome {
     stack.removeAll(keepingCapacity: true)
     frames.removeAll(keepingCapacity: true)
@@ -149,6 +157,12 @@ public struct VirtualMachine: Sendable {
         stack.append(constants[Int(instruction.a)])
       case .loadPath:
         let index = Int(instruction.a)
+        if !view.deferredRanges.isEmpty, view.deferredRanges[2 * index] >= 0 {
+          // An array or object the reader validated and left for now: build it once.
+          let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
+          view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
+          view.deferredRanges[2 * index] = -1
+        }
         stack.append(index < view.values.count ? view.values[index] : .undefined)
       case .loadPayload:
         stack.append(view.document ?? payloadDocument(context, version: version))
@@ -176,7 +190,7 @@ public struct VirtualMachine: Sendable {
         let left = stack.removeLast()
         stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
       case .call:
-        let spec = FunctionRegistry.all[Int(instruction.a)]
+        let implementation = FunctionRegistry.all[Int(instruction.a)].implementation
         let base = stack.count - Int(instruction.b)
         let slot = Int(instruction.c)
         let result: Value
@@ -184,9 +198,9 @@ public struct VirtualMachine: Sendable {
           let call = FunctionCall(
             arguments: stack[base...], context: context, version: version,
             prepared: slot >= 0 ? program.prepared[slot] : nil)
-          result = spec.implementation(call)
+          result = implementation(call)
         }
-        stack.removeSubrange(base...)
+        dropTop(stack.count - base)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]
@@ -209,7 +223,7 @@ public struct VirtualMachine: Sendable {
       case .makeArray:
         let count = Int(instruction.a)
         let elements = Array(stack[(stack.count - count)...])
-        stack.removeLast(count)
+        dropTop(count)
         stack.append(.array(elements))
       case .makeObject:
         let first = Int(instruction.a)
@@ -219,16 +233,21 @@ public struct VirtualMachine: Sendable {
         for offset in 0..<count where !stack[base + offset].isUndefined {
           object[Self.key(constants[first + offset])] = stack[base + offset]
         }
-        stack.removeLast(count)
+        dropTop(count)
         stack.append(.object(object))
       case .newObject:
-        stack.append(.object(OrderedObject()))
+        var object = OrderedObject()
+        object.reserveCapacity(8)
+        stack.append(.object(object))
       case .setMember:
         let value = stack.removeLast()
         if !value.isUndefined, case .array(let alias) = constants[Int(instruction.a)] {
-          let keys = alias.map(Self.key)
           if case .object(var object) = stack.removeLast() {
-            Self.set(&object, path: keys[...], to: value)
+            if alias.count == 1 {
+              object[Self.key(alias[0])] = value
+            } else {
+              Self.set(&object, path: alias.map(Self.key)[...], to: value)
+            }
             stack.append(.object(object))
           } else {
             stack.append(.undefined)
@@ -245,10 +264,12 @@ public struct VirtualMachine: Sendable {
         switch source {
         case .array(let elements):
           frames.append(
-            IterationFrame(elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
+            IterationFrame(
+              elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
         case .object:
           frames.append(
-            IterationFrame(elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
+            IterationFrame(
+              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
         default:
           stack.append(.undefined)
           pc = Int(instruction.a)
@@ -280,6 +301,12 @@ public struct VirtualMachine: Sendable {
       }
     }
     return .value(stack.last ?? .undefined)
+  }
+
+  /// Removes the top `count` values (`removeLast(_:)` goes through the generic `replaceSubrange`).
+  @inline(__always)
+  private mutating func dropTop(_ count: Int) {
+    for _ in 0..<count { stack.removeLast() }
   }
 
   private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {

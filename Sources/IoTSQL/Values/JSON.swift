@@ -37,11 +37,16 @@ public struct JSONReadOptions: Sendable {
 /// The member paths a program reads from the payload, e.g. `["temp"]`, `["a", "b"]`.
 public struct PathTable: Sendable, Equatable {
   /// The paths, each a chain of member names from the payload's root; the VM refers to them by index.
-  public var paths: [[String]]
+  public var paths: [[String]] {
+    didSet { names = PathNames(paths) }
+  }
+  /// The same names as bytes, for the reader's comparisons (derived from `paths`).
+  private(set) var names: PathNames
 
   /// Creates a table.
   public init(paths: [[String]] = []) {
     self.paths = paths
+    self.names = PathNames(paths)
   }
 
   /// The index of `path`, adding it when new.
@@ -75,6 +80,9 @@ public struct PayloadView: Sendable {
   public var isCanonical: Bool
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?
+  /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader
+  /// validated but left for the VM to build when a path is loaded (`values` holds Undefined there).
+  var deferredRanges: [Int] = []
 
   /// Creates a view.
   public init(kind: Kind, values: [Value], document: Value?, isCanonical: Bool, error: JSONError?) {
@@ -83,5 +91,30 @@ public struct PayloadView: Sendable {
     self.document = document
     self.isCanonical = isCanonical
     self.error = error
+  }
+}
+
+/// The member names of a path table as UTF-8 bytes in one buffer, so the reader compares a payload's
+/// member name with a path's without touching `String`.
+struct PathNames: Sendable, Equatable {
+  /// Every name's bytes, one after the other.
+  var bytes: [UInt8] = []
+  /// Per path, the index of its first name in `spans`.
+  var firsts: [Int] = []
+  /// Per path, its number of names.
+  var counts: [Int] = []
+  /// Per name, its offset in `bytes` and its length.
+  var spans: [Int] = []
+
+  init(_ paths: [[String]]) {
+    for path in paths {
+      firsts.append(spans.count / 2)
+      counts.append(path.count)
+      for name in path {
+        spans.append(bytes.count)
+        spans.append(name.utf8.count)
+        bytes.append(contentsOf: name.utf8)
+      }
+    }
   }
 }

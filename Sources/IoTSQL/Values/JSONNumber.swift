@@ -102,6 +102,9 @@ enum JSONNumber {
 
   /// The sign, integer significand and exponent of `decimal` (NaN is not asked for).
   static func parts(_ decimal: Decimal) -> (negative: Bool, significand: UInt128, exponent: Int) {
+    if let small = SmallDecimal(decimal) {
+      return (small.negative, UInt128(small.significand), small.exponent)
+    }
     let negative = decimal.sign == .minus
     let exponent = decimal.exponent
     // Foundation keeps the significand as eight little-endian 16-bit words after a 4-byte header on

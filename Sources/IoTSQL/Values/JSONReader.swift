@@ -25,6 +25,18 @@ public enum JSONReader {
     }
   }
 
+  /// Builds the value at `range` of `bytes`, a range a selective read validated and deferred.
+  static func build(_ bytes: [UInt8], range: Range<Int>, options: JSONReadOptions) -> Value {
+    bytes.withUnsafeBufferPointer { buffer -> Value in
+      var scanner = JSONScanner(
+        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options, paths: [])
+      guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {
+        return .undefined
+      }
+      return value
+    }
+  }
+
   /// Parses text.
   public static func parse(_ text: String, options: JSONReadOptions = .init()) throws(JSONError) -> Value {
     try parse(Array(text.utf8), options: options)
@@ -39,6 +51,17 @@ public enum JSONReader {
   public static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
   ) -> PayloadView {
+    var buffer: [Value] = []
+    return read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, reusing: &buffer)
+  }
+
+  /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage (left
+  /// empty): the VM hands the previous view's values back to avoid an allocation per message. Without
+  /// `checksCanonical`, `isCanonical` is false and the work of finding it out is skipped.
+  static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
+    checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value]
+  ) -> PayloadView {
     let requested = paths.paths
     guard !bytes.isEmpty else {
       return binary(
@@ -47,9 +70,13 @@ public enum JSONReader {
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: { $0.isEmpty })
+    var reusable: [Value] = []
+    swap(&reusable, &buffer)
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
-        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [])
+        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
+        names: selective ? paths.names : PathNames([]), checksCanonical: checksCanonical, reusing: &reusable)
+      scanner.defersContainers = selective && defersContainers
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
@@ -57,7 +84,7 @@ public enum JSONReader {
         return binary(bytes, count: requested.count, wholeDocument: wholeDocument, error: error)
       }
       var canonical = scanner.canonical
-      if canonical, scanner.keyRecordsOverflowed {
+      if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
         var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
@@ -67,9 +94,11 @@ public enum JSONReader {
         let document = scanner.document!
         values = requested.map { path in path.reduce(document) { $0.member($1) } }
       }
-      return PayloadView(
+      var view = PayloadView(
         kind: isObject ? .object : .otherJSON, values: values,
         document: wholeDocument ? scanner.document : nil, isCanonical: canonical, error: nil)
+      view.deferredRanges = scanner.deferredRanges
+      return view
     }
   }
 

@@ -40,8 +40,16 @@ struct JSONScanner {
 
   // Requested paths (at most 64, none empty) and what was found for them.
   let paths: [[String]]
+  let names: PathNames
   var values: [Value]
   var document: Value? = nil
+  /// When set, an array or object that only ends paths is validated and skipped, and its byte range
+  /// recorded in `deferredRanges` (start, end per path; -1 when none) for the VM to build on first use.
+  var defersContainers = false
+  var deferredRanges: [Int] = []
+  var deferredMask: UInt64 = 0
+  var deferredStart = 0
+  var deferredDepth = 0
 
   // Build state.
   var frames: [BuildFrame] = []
@@ -50,11 +58,27 @@ struct JSONScanner {
   var targetLevel = 0
 
   init(base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]]) {
+    var values: [Value] = []
+    self.init(base: base, count: count, options: options, paths: paths, reusing: &values)
+  }
+
+  /// A scanner whose `values` take over `buffer`'s storage (left empty), so a caller that hands the
+  /// values back each time allocates them once.
+  init(
+    base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]],
+    names: PathNames? = nil, checksCanonical: Bool = true, reusing buffer: inout [Value]
+  ) {
+    self.canonical = checksCanonical
     self.base = base
     self.count = count
     self.options = options
     self.paths = paths
-    self.values = Array(repeating: .undefined, count: paths.count)
+    self.names = names ?? PathNames(paths)
+    var values: [Value] = []
+    swap(&values, &buffer)
+    values.removeAll(keepingCapacity: true)
+    values.append(contentsOf: repeatElement(.undefined, count: paths.count))
+    self.values = values
   }
 
   // MARK: Errors
@@ -77,12 +101,15 @@ struct JSONScanner {
   /// Scans the whole document: the root value, then nothing but whitespace.
   /// Returns true when the root is an object.
   mutating func scanDocument(mode: RootMode) throws(JSONError) -> Bool {
+    // Each scratch buffer stays within the 1 KiB that `withUnsafeTemporaryAllocation` puts on the
+    // stack: byte-sized depth entries (a key-record index is at most `keyRecordCapacity`), 32-bit
+    // key records.
     let depthCapacity = max(0, min(options.maxDepth, count)) + 1
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depthCapacity) {
       kinds throws(JSONError) -> Bool in
-      try withUnsafeTemporaryAllocation(of: Int.self, capacity: depthCapacity) {
+      try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depthCapacity) {
         keyBases throws(JSONError) -> Bool in
-        try withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.keyRecordCapacity) {
+        try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
           try scan(
             mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
@@ -97,8 +124,8 @@ struct JSONScanner {
   static let keyRecordCapacity = 128
 
   private mutating func scan(
-    mode: RootMode, kinds: UnsafeMutablePointer<UInt8>, keyBases: UnsafeMutablePointer<Int>,
-    keyRecords: UnsafeMutablePointer<Int>
+    mode: RootMode, kinds: UnsafeMutablePointer<UInt8>, keyBases: UnsafeMutablePointer<UInt8>,
+    keyRecords: UnsafeMutablePointer<UInt32>
   ) throws(JSONError) -> Bool {
     let objectKind: UInt8 = 1
     var depth = 0
@@ -164,9 +191,13 @@ struct JSONScanner {
           while bits != 0 {
             let index = bits.trailingZeroBitCount
             bits &= bits - 1
-            if paths[index].count == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
+            if names.counts[index] == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
           }
-          if endsHere != 0 {
+          if defersContainers, endsHere == pendingMask, byte == 0x7B || byte == 0x5B {
+            deferredMask = pendingMask
+            deferredStart = pos
+            deferredDepth = depth
+          } else if endsHere != 0 {
             startBuild = true
             targetMask = pendingMask
             targetLevel = pendingLevel
@@ -190,12 +221,13 @@ struct JSONScanner {
         depth += 1
         kinds[depth] = isObject ? objectKind : 0
         if materialize {
+          if frames.isEmpty { frames.reserveCapacity(8) }
           frames.append(BuildFrame(isObject: isObject))
         } else if pushTracked != 0 {
           setTrackMask(trackDepth, pushTracked)
           trackDepth += 1
         }
-        if isObject { keyBases[depth] = keyTop }
+        if isObject { keyBases[depth] = UInt8(truncatingIfNeeded: keyTop) }
         pos += 1
         skipWhitespace()
         guard pos < count else {
@@ -207,7 +239,7 @@ struct JSONScanner {
           let level = trackDepth == depth ? trackDepth - 1 : -1
           (pendingMask, pendingLevel) = try scanMember(
             level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
-            keyBase: keyBases[depth], keyTop: &keyTop)
+            keyBase: Int(keyBases[depth]), keyTop: &keyTop)
           continue
         } else {
           continue
@@ -258,14 +290,14 @@ struct JSONScanner {
             let level = trackDepth == depth && frames.isEmpty ? trackDepth - 1 : -1
             (pendingMask, pendingLevel) = try scanMember(
               level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
-              keyBase: keyBases[depth], keyTop: &keyTop)
+              keyBase: Int(keyBases[depth]), keyTop: &keyTop)
           }
           break
         }
         if closeNow || next == (isObject ? 0x7D : 0x5D) {
           closeNow = false
           pos += 1
-          if isObject { keyTop = keyBases[depth] }
+          if isObject { keyTop = Int(keyBases[depth]) }
           depth -= 1
           if !frames.isEmpty {
             let frame = frames.removeLast()
@@ -273,11 +305,25 @@ struct JSONScanner {
           } else if trackDepth > depth {
             trackDepth = depth
           }
+          if deferredMask != 0, depth == deferredDepth { recordDeferred() }
           continue
         }
         throw unexpected(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
       }
     }
+  }
+
+  /// Records the byte range of the container that just closed for the paths it ends.
+  private mutating func recordDeferred() {
+    if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * paths.count) }
+    var bits = deferredMask
+    while bits != 0 {
+      let index = bits.trailingZeroBitCount
+      bits &= bits - 1
+      deferredRanges[2 * index] = deferredStart
+      deferredRanges[2 * index + 1] = pos
+    }
+    deferredMask = 0
   }
 
   /// Hands a materialised value to its parent frame, or to the paths and document it was built for.
@@ -301,10 +347,13 @@ struct JSONScanner {
     }
     let top = frames.count - 1
     if !frames[top].isObject {
+      // Room for a few elements at once: growing one by one reallocates twice for three elements.
+      if frames[top].array.isEmpty { frames[top].array.reserveCapacity(4) }
       frames[top].array.append(value)
       return
     }
     let key = frames[top].pendingKey
+    if frames[top].object.isEmpty { frames[top].object.reserveCapacity(4) }
     if frames[top].positions == nil, frames[top].object.count >= 8 {
       var positions: [String: Int] = [:]
       for (index, existing) in frames[top].object.keys.enumerated() where positions[existing] == nil {
@@ -332,7 +381,7 @@ struct JSONScanner {
   /// object (`level` ≥ 0) it selects the paths that go on through the member, which are reset to
   /// Undefined (a repeated name keeps its last value). Elsewhere it is only checked for duplicates.
   private mutating func scanMember(
-    level: Int, mask: UInt64, keyRecords: UnsafeMutablePointer<Int>, keyBase: Int, keyTop: inout Int
+    level: Int, mask: UInt64, keyRecords: UnsafeMutablePointer<UInt32>, keyBase: Int, keyTop: inout Int
   ) throws(JSONError) -> (UInt64, Int) {
     guard base[pos] == 0x22 else { throw unexpected("expected a member name") }
     var result: UInt64 = 0
@@ -347,17 +396,17 @@ struct JSONScanner {
         let length = end - start
         var index = keyBase
         while index < keyTop {
-          if keyRecords[2 * index + 1] == length,
-            Self.equal(base + keyRecords[2 * index], base + start, length)
+          if Int(keyRecords[2 * index + 1]) == length,
+            Self.equal(base + Int(keyRecords[2 * index]), base + start, length)
           {
             canonical = false
             break
           }
           index += 1
         }
-        if keyTop < Self.keyRecordCapacity {
-          keyRecords[2 * keyTop] = start
-          keyRecords[2 * keyTop + 1] = length
+        if keyTop < Self.keyRecordCapacity, end <= Int(UInt32.max) {
+          keyRecords[2 * keyTop] = UInt32(truncatingIfNeeded: start)
+          keyRecords[2 * keyTop + 1] = UInt32(truncatingIfNeeded: length)
           keyTop += 1
         } else {
           keyRecordsOverflowed = true
@@ -371,16 +420,17 @@ struct JSONScanner {
         while bits != 0 {
           let index = bits.trailingZeroBitCount
           bits &= bits - 1
-          let name = paths[index][level].utf8
-          guard name.count == length else { continue }
-          let matches =
-            name.withContiguousStorageIfAvailable { utf8 -> Bool in
-              if let decoded { return decoded.elementsEqual(utf8) }
-              return length == 0 || Self.equal(utf8.baseAddress!, base + start, length)
-            } ?? name.elementsEqual(decoded ?? Array(UnsafeBufferPointer(start: base + start, count: length)))
+          let entry = names.firsts[index] + level
+          guard names.spans[2 * entry + 1] == length else { continue }
+          let offset = names.spans[2 * entry]
+          let matches = names.bytes.withUnsafeBufferPointer { utf8 -> Bool in
+            if let decoded { return decoded.elementsEqual(utf8[offset..<offset + length]) }
+            return length == 0 || Self.equal(utf8.baseAddress! + offset, base + start, length)
+          }
           if matches {
             result |= 1 << UInt64(index)
             values[index] = .undefined
+            if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
           }
         }
       }
@@ -460,7 +510,12 @@ struct JSONScanner {
         let special =
           ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
           | word
-        if special & high != 0 { break }
+        let flags = special & high
+        if flags != 0 {
+          // The lowest flagged byte is exact (a borrow only flags bytes above a real match).
+          pos += flags.trailingZeroBitCount >> 3
+          break
+        }
         pos += 8
       }
       guard pos < count else { throw endError("in a string") }
@@ -743,6 +798,9 @@ struct JSONScanner {
       }
     }
     if !materialize && fastCanonical { return nil }
+    // Not asked for and not checked for canonical spelling: only the range remains to check, and
+    // without an exponent part 100 digits on either side of the point are well within it.
+    if !materialize, !canonical, !hasExponent, intLength <= 100, fracEnd - fracStart <= 100 { return nil }
 
     let value = try makeNumber(
       start: start, negative: negative, digitRanges: (intStart, intEnd, fracStart, fracEnd),

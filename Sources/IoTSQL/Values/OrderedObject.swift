@@ -52,6 +52,12 @@ public struct OrderedObject: Sendable, Equatable {
     }
   }
 
+  /// Makes room for `capacity` members without reallocating.
+  mutating func reserveCapacity(_ capacity: Int) {
+    keys.reserveCapacity(capacity)
+    values.reserveCapacity(capacity)
+  }
+
   /// Appends a member without looking for an existing key (the caller knows it is new).
   public mutating func appendUnchecked(_ key: String, _ value: Value) {
     keys.append(key)

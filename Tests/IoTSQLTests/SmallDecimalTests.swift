@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@testable import IoTSQL
+
+/// The fast decimal path must give exactly what the Foundation path gives.
+@Suite struct SmallDecimalTests {
+  static let posix = Locale(identifier: "en_US_POSIX")
+
+  /// Hand-picked operands: small, large, tiny, whole, negative, and 64-bit edges.
+  static let texts = [
+    "0", "0.1", "0.2", "-0.3", "1.8", "32", "23.8", "29.0", "-29.5", "0.000001", "123456789.123456789",
+    "18446744073709551615", "-18446744073709551615", "9223372036854775807", "-9223372036854775808",
+    "1E-100", "1E-30", "5E+100", "1.5E+120", "-2.5", "3.5", "0.5", "99999999999999999.99",
+    "1E+19", "12345678901234567890.5",
+  ]
+
+  static func operands() -> [Value] {
+    var values = texts.map { text -> Value in
+      let decimal = Decimal(string: text, locale: posix)!
+      return .decimal(decimal)
+    }
+    values += [.int(0), .int(1), .int(-7), .int(Int.max), .int(Int.min), .int(30)]
+    var generator = SeededGenerator(state: 42)
+    for _ in 0..<40 {
+      let significand = UInt64.random(
+        in: 0...UInt64.max >> UInt64.random(in: 0...60, using: &generator), using: &generator)
+      let exponent = Int.random(in: -25...25, using: &generator)
+      let sign: FloatingPointSign = Bool.random(using: &generator) ? .minus : .plus
+      values.append(.decimal(Decimal(sign: sign, exponent: exponent, significand: Decimal(significand))))
+    }
+    return values
+  }
+
+  /// The Foundation path of `Operators.arithmetic`, written out.
+  static func slow(_ op: BinaryOperator, _ a: Value, _ b: Value, version: SQLVersion) -> Value {
+    let x = Coercions.toDecimal(a)!
+    let y = Coercions.toDecimal(b)!
+    let result: Decimal?
+    switch op {
+    case .add: result = DecimalMath.add(x, y)
+    case .subtract: result = DecimalMath.subtract(x, y)
+    default: result = DecimalMath.multiply(x, y)
+    }
+    guard let result else { return .undefined }
+    return Coercions.normalized(.decimal(result), version: version)
+  }
+
+  @Test func layoutIsKnownHere() {
+    #expect(SmallDecimal.layoutIsKnown)
+  }
+
+  @Test(arguments: [BinaryOperator.add, .subtract, .multiply])
+  func arithmeticMatchesFoundation(_ op: BinaryOperator) {
+    let values = Self.operands()
+    for a in values {
+      for b in values {
+        if case .int = a, case .int = b { continue }
+        for version in SQLVersion.allCases {
+          let fast = Operators.binary(op, a, b, version: version)
+          let slow = Self.slow(op, a, b, version: version)
+          #expect(fast == slow, "\(a) \(op) \(b)")
+          #expect(JSONWriter.string(fast) == JSONWriter.string(slow), "\(a) \(op) \(b)")
+        }
+      }
+    }
+  }
+
+  @Test func comparisonMatchesFoundation() {
+    let values = Self.operands()
+    for a in values {
+      for b in values {
+        let x = Coercions.toDecimal(a)!
+        let y = Coercions.toDecimal(b)!
+        let expected = x < y ? -1 : (x == y ? 0 : 1)
+        #expect(Operators.compare(a, b) == expected, "\(a) vs \(b)")
+        #expect(Operators.strictlyEqual(a, b) == (expected == 0), "\(a) = \(b)")
+      }
+    }
+  }
+
+  @Test(arguments: [
+    NSDecimalNumber.RoundingMode.plain, .down, .up, .bankers,
+  ])
+  func roundingMatchesFoundation(_ mode: NSDecimalNumber.RoundingMode) {
+    for value in Self.operands() {
+      guard case .decimal(var decimal) = value else { continue }
+      for scale in [-2, 0, 1, 3] {
+        var expected = Decimal()
+        NSDecimalRound(&expected, &decimal, scale, mode)
+        #expect(DecimalMath.rounded(decimal, scale: scale, mode) == expected, "\(decimal) \(scale) \(mode)")
+      }
+      let text = decimal.description
+      let whole =
+        DecimalMath.isWhole(decimal) && decimal >= DecimalMath.intMin && decimal <= DecimalMath.intMax
+      #expect(DecimalMath.exactInt(decimal) == (whole ? Int(text) : nil), "\(text)")
+    }
+  }
+
+  @Test func zeroPointThreeAndWriterSpelling() {
+    let sum = Operators.binary(
+      .add, .decimal(Decimal(string: "0.1")!), .decimal(Decimal(string: "0.2")!), version: .default)
+    #expect(JSONWriter.string(sum) == "0.3")
+    let product = Operators.binary(
+      .multiply, .decimal(Decimal(string: "23.8")!), .decimal(Decimal(string: "1.8")!), version: .default)
+    #expect(JSONWriter.string(product) == "42.84")
+    let whole = Operators.binary(
+      .add, .decimal(Decimal(string: "0.5")!), .decimal(Decimal(string: "0.5")!), version: .v2015_10_08)
+    #expect(JSONWriter.string(whole) == "1.0")
+  }
+}
