@@ -168,6 +168,8 @@ public final class Dispatcher: Sendable {
 
   /// The most messages in flight.
   public let maxInFlight: Int
+  /// Waiting delivers resume when the messages in flight fall to this many.
+  let lowWater: Int
   let slots: Mutex<SlotState>
   let statistics = Mutex(DispatchStatistics())
   let deadLetter: any DeadLetterSink
@@ -185,6 +187,7 @@ public final class Dispatcher: Sendable {
     logger: Logger = Logger(label: "iotrules.dispatch")
   ) {
     self.maxInFlight = max(1, maxInFlight)
+    self.lowWater = self.maxInFlight - max(1, self.maxInFlight / 4)
     self.slots = Mutex(SlotState(ruleSet: ruleSet))
     self.deadLetter = deadLetter
     self.clock = clock
@@ -271,14 +274,14 @@ public final class Dispatcher: Sendable {
 
   func acquire() async {
     let fast = slots.withLock { state -> Bool in
-      guard state.inFlight < maxInFlight else { return false }
+      guard state.inFlight < maxInFlight && state.waiters.isEmpty else { return false }
       state.inFlight += 1
       return true
     }
     if fast { return }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = slots.withLock { state -> Bool in
-        if state.inFlight < maxInFlight {
+        if state.inFlight < maxInFlight && state.waiters.isEmpty {
           state.inFlight += 1
           return true
         }
@@ -290,23 +293,26 @@ public final class Dispatcher: Sendable {
   }
 
   func release() {
-    var next: CheckedContinuation<Void, Never>?
     var idle: [CheckedContinuation<Void, Never>] = []
+    var next: [CheckedContinuation<Void, Never>] = []
     let depth = slots.withLock { state -> Int in
-      if !state.waiters.isEmpty {
-        // The slot passes straight to the next waiting deliver.
-        next = state.waiters.removeFirst()
-      } else {
-        state.inFlight -= 1
-        if state.inFlight == 0 {
-          idle = state.idleWaiters
-          state.idleWaiters = []
+      state.inFlight -= 1
+      // Waiting delivers resume only once a quarter of the slots are free, together: a source
+      // then delivers many messages per wake-up instead of one (each wake-up is a task switch).
+      if !state.waiters.isEmpty && state.inFlight <= lowWater {
+        while !state.waiters.isEmpty && state.inFlight < maxInFlight {
+          next.append(state.waiters.removeFirst())
+          state.inFlight += 1
         }
+      }
+      if state.inFlight == 0 && state.waiters.isEmpty {
+        idle = state.idleWaiters
+        state.idleWaiters = []
       }
       return state.inFlight
     }
     if depth & 63 == 0 { queueDepth.record(depth) }
-    next?.resume()
+    for waiter in next { waiter.resume() }
     for waiter in idle { waiter.resume() }
   }
 
@@ -344,12 +350,18 @@ public final class Dispatcher: Sendable {
         }
       }
     }
-    var succeeded = 0
-    var failed = 0
+    // Counted before any acknowledgement, so a summary taken once everything is acknowledged
+    // includes this batch.
+    let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+    let succeeded = results.count - failed
+    if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
+    if failed > 0 { configured.counters.failed.add(failed) }
+    statistics.withLock { stats in
+      stats.actionsSucceeded += succeeded
+      stats.actionFailures += failed
+    }
     for (job, result) in zip(batch, results) {
       if let error = result {
-        failed += 1
-        configured.counters.failed.add()
         if error.kind == .transient && configured.retry.attempts > 1 {
           // The lane goes on with later results while this one retries.
           Task { await self.retry(job, after: error) }
@@ -357,14 +369,8 @@ public final class Dispatcher: Sendable {
           job.tracker.complete(configured, error, dispatcher: self)
         }
       } else {
-        succeeded += 1
         job.tracker.complete(configured, nil, dispatcher: self)
       }
-    }
-    if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
-    statistics.withLock { stats in
-      stats.actionsSucceeded += succeeded
-      stats.actionFailures += failed
     }
   }
 
