@@ -216,7 +216,9 @@ public final class SQLiteAction: BatchAction {
               sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
             lastNames = names
           }
-          var values: [DatabaseValue] = []
+          // The existential initialiser: the generic one maps through a key path that is resolved
+          // at run time on every call (10% of a SQLite run).
+          var values: [(any DatabaseValueConvertible)?] = []
           values.reserveCapacity(row.count)
           for (_, value) in row { values.append(value) }
           try lastStatement!.execute(arguments: StatementArguments(values))
