@@ -101,20 +101,33 @@ final class RuleTracker: Sendable {
   }
 
   func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
+    guard let failures = completeDeferringFailures(configured, error, dispatcher: dispatcher) else { return }
+    Task { await handle(failures, dispatcher: dispatcher) }
+  }
+
+  /// Counts one action as finished. When that finishes the rule with failures, returns them: the
+  /// caller sends them down their error paths with `handle` (a lane does so in batch order).
+  func completeDeferringFailures(
+    _ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher
+  )
+    -> [(ConfiguredAction, ActionError)]?
+  {
     let failures = state.withLock { state -> [(ConfiguredAction, ActionError)]? in
       if let error { state.failures.append((configured, error)) }
       state.remaining -= 1
       return state.remaining == 0 ? state.failures : nil
     }
-    guard let failures else { return }
+    guard let failures else { return nil }
     if failures.isEmpty {
       message.ruleFinished(ok: true, dispatcher: dispatcher)
-    } else {
-      Task {
-        let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
-        message.ruleFinished(ok: ok, dispatcher: dispatcher)
-      }
+      return nil
     }
+    return failures
+  }
+
+  func handle(_ failures: [(ConfiguredAction, ActionError)], dispatcher: Dispatcher) async {
+    let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
+    message.ruleFinished(ok: ok, dispatcher: dispatcher)
   }
 }
 
@@ -360,16 +373,24 @@ public final class Dispatcher: Sendable {
       stats.actionsSucceeded += succeeded
       stats.actionFailures += failed
     }
+    // Rules that end with failures go down their error paths in one task, in batch order (error
+    // records come out in message order); the lane goes on meanwhile.
+    var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
     for (job, result) in zip(batch, results) {
       if let error = result {
         if error.kind == .transient && configured.retry.attempts > 1 {
           // The lane goes on with later results while this one retries.
           Task { await self.retry(job, after: error) }
-        } else {
-          job.tracker.complete(configured, error, dispatcher: self)
+        } else if let failures = job.tracker.completeDeferringFailures(configured, error, dispatcher: self) {
+          failedRules.append((job.tracker, failures))
         }
-      } else {
-        job.tracker.complete(configured, nil, dispatcher: self)
+      } else if let failures = job.tracker.completeDeferringFailures(configured, nil, dispatcher: self) {
+        failedRules.append((job.tracker, failures))
+      }
+    }
+    if !failedRules.isEmpty {
+      Task {
+        for (tracker, failures) in failedRules { await tracker.handle(failures, dispatcher: self) }
       }
     }
   }
