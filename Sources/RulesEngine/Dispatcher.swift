@@ -101,20 +101,33 @@ final class RuleTracker: Sendable {
   }
 
   func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
+    guard let failures = completeDeferringFailures(configured, error, dispatcher: dispatcher) else { return }
+    Task { await handle(failures, dispatcher: dispatcher) }
+  }
+
+  /// Counts one action as finished. When that finishes the rule with failures, returns them: the
+  /// caller sends them down their error paths with `handle` (a lane does so in batch order).
+  func completeDeferringFailures(
+    _ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher
+  )
+    -> [(ConfiguredAction, ActionError)]?
+  {
     let failures = state.withLock { state -> [(ConfiguredAction, ActionError)]? in
       if let error { state.failures.append((configured, error)) }
       state.remaining -= 1
       return state.remaining == 0 ? state.failures : nil
     }
-    guard let failures else { return }
+    guard let failures else { return nil }
     if failures.isEmpty {
       message.ruleFinished(ok: true, dispatcher: dispatcher)
-    } else {
-      Task {
-        let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
-        message.ruleFinished(ok: ok, dispatcher: dispatcher)
-      }
+      return nil
     }
+    return failures
+  }
+
+  func handle(_ failures: [(ConfiguredAction, ActionError)], dispatcher: Dispatcher) async {
+    let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
+    message.ruleFinished(ok: ok, dispatcher: dispatcher)
   }
 }
 
@@ -168,6 +181,8 @@ public final class Dispatcher: Sendable {
 
   /// The most messages in flight.
   public let maxInFlight: Int
+  /// Waiting delivers resume when the messages in flight fall to this many.
+  let lowWater: Int
   let slots: Mutex<SlotState>
   let statistics = Mutex(DispatchStatistics())
   let deadLetter: any DeadLetterSink
@@ -185,6 +200,7 @@ public final class Dispatcher: Sendable {
     logger: Logger = Logger(label: "iotrules.dispatch")
   ) {
     self.maxInFlight = max(1, maxInFlight)
+    self.lowWater = self.maxInFlight - max(1, self.maxInFlight / 4)
     self.slots = Mutex(SlotState(ruleSet: ruleSet))
     self.deadLetter = deadLetter
     self.clock = clock
@@ -271,14 +287,14 @@ public final class Dispatcher: Sendable {
 
   func acquire() async {
     let fast = slots.withLock { state -> Bool in
-      guard state.inFlight < maxInFlight else { return false }
+      guard state.inFlight < maxInFlight && state.waiters.isEmpty else { return false }
       state.inFlight += 1
       return true
     }
     if fast { return }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = slots.withLock { state -> Bool in
-        if state.inFlight < maxInFlight {
+        if state.inFlight < maxInFlight && state.waiters.isEmpty {
           state.inFlight += 1
           return true
         }
@@ -290,23 +306,26 @@ public final class Dispatcher: Sendable {
   }
 
   func release() {
-    var next: CheckedContinuation<Void, Never>?
     var idle: [CheckedContinuation<Void, Never>] = []
+    var next: [CheckedContinuation<Void, Never>] = []
     let depth = slots.withLock { state -> Int in
-      if !state.waiters.isEmpty {
-        // The slot passes straight to the next waiting deliver.
-        next = state.waiters.removeFirst()
-      } else {
-        state.inFlight -= 1
-        if state.inFlight == 0 {
-          idle = state.idleWaiters
-          state.idleWaiters = []
+      state.inFlight -= 1
+      // Waiting delivers resume only once a quarter of the slots are free, together: a source
+      // then delivers many messages per wake-up instead of one (each wake-up is a task switch).
+      if !state.waiters.isEmpty && state.inFlight <= lowWater {
+        while !state.waiters.isEmpty && state.inFlight < maxInFlight {
+          next.append(state.waiters.removeFirst())
+          state.inFlight += 1
         }
+      }
+      if state.inFlight == 0 && state.waiters.isEmpty {
+        idle = state.idleWaiters
+        state.idleWaiters = []
       }
       return state.inFlight
     }
     if depth & 63 == 0 { queueDepth.record(depth) }
-    next?.resume()
+    for waiter in next { waiter.resume() }
     for waiter in idle { waiter.resume() }
   }
 
@@ -344,27 +363,35 @@ public final class Dispatcher: Sendable {
         }
       }
     }
-    var succeeded = 0
-    var failed = 0
-    for (job, result) in zip(batch, results) {
-      if let error = result {
-        failed += 1
-        configured.counters.failed.add()
-        if error.kind == .transient && configured.retry.attempts > 1 {
-          // The lane goes on with later results while this one retries.
-          Task { await self.retry(job, after: error) }
-        } else {
-          job.tracker.complete(configured, error, dispatcher: self)
-        }
-      } else {
-        succeeded += 1
-        job.tracker.complete(configured, nil, dispatcher: self)
-      }
-    }
+    // Counted before any acknowledgement, so a summary taken once everything is acknowledged
+    // includes this batch.
+    let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+    let succeeded = results.count - failed
     if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
+    if failed > 0 { configured.counters.failed.add(failed) }
     statistics.withLock { stats in
       stats.actionsSucceeded += succeeded
       stats.actionFailures += failed
+    }
+    // Rules that end with failures go down their error paths in one task, in batch order (error
+    // records come out in message order); the lane goes on meanwhile.
+    var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
+    for (job, result) in zip(batch, results) {
+      if let error = result {
+        if error.kind == .transient && configured.retry.attempts > 1 {
+          // The lane goes on with later results while this one retries.
+          Task { await self.retry(job, after: error) }
+        } else if let failures = job.tracker.completeDeferringFailures(configured, error, dispatcher: self) {
+          failedRules.append((job.tracker, failures))
+        }
+      } else if let failures = job.tracker.completeDeferringFailures(configured, nil, dispatcher: self) {
+        failedRules.append((job.tracker, failures))
+      }
+    }
+    if !failedRules.isEmpty {
+      Task {
+        for (tracker, failures) in failedRules { await tracker.handle(failures, dispatcher: self) }
+      }
     }
   }
 

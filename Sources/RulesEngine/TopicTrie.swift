@@ -6,10 +6,35 @@
 /// filter whose first level is a wildcard.
 public struct TopicTrie<Element: Sendable>: Sendable {
   struct Node: Sendable {
-    var children: [Substring: Int] = [:]
+    /// Children by level while there are few (most nodes have one): a dictionary costs ~200 bytes.
+    var few: [(level: Substring, node: Int)] = []
+    /// Children by level once there are many.
+    var many: [Substring: Int]?
     var plus: Int?
     var hash: [Element] = []
     var elements: [Element] = []
+
+    static var maxFew: Int { 8 }
+
+    func child(_ level: Substring) -> Int? {
+      if let many { return many[level] }
+      for entry in few where entry.level == level { return entry.node }
+      return nil
+    }
+
+    mutating func setChild(_ level: Substring, _ node: Int) {
+      if many != nil {
+        many![level] = node
+      } else if few.count < Self.maxFew {
+        few.append((level, node))
+      } else {
+        var table = [Substring: Int](minimumCapacity: few.count * 2)
+        for entry in few { table[entry.level] = entry.node }
+        table[level] = node
+        many = table
+        few = []
+      }
+    }
   }
 
   var nodes: [Node] = [Node()]
@@ -40,11 +65,11 @@ public struct TopicTrie<Element: Sendable>: Sendable {
         }
         continue
       }
-      if let next = nodes[current].children[level] {
+      if let next = nodes[current].child(level) {
         current = next
       } else {
         nodes.append(Node())
-        nodes[current].children[level] = nodes.count - 1
+        nodes[current].setChild(level, nodes.count - 1)
         current = nodes.count - 1
       }
     }
@@ -70,7 +95,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
         for element in node.hash { body(element) }
         if let plus = node.plus { stack.append((plus, depth + 1)) }
       }
-      if let next = node.children[levels[depth]] { stack.append((next, depth + 1)) }
+      if let next = node.child(levels[depth]) { stack.append((next, depth + 1)) }
     }
   }
 

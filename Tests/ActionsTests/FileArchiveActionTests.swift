@@ -85,4 +85,28 @@ struct FileArchiveActionTests {
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("Not a directory") == true, "\(String(describing: error))")
   }
+
+  @Test func batchSyncCoversEveryFileAndReportsEachFailure() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context)
+    let inputs = (0..<30).map { index in
+      input(
+        object([("k", .string("f\(index % 6)")), ("n", .int(index))]),
+        json: #"{"k":"f\#(index % 6)","n":\#(index)}"#)
+    }
+    let results = await action.performBatch(inputs)
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    for file in 0..<6 {
+      let lines = try String(contentsOfFile: "\(folder)/m/f\(file).jsonl", encoding: .utf8).split(
+        separator: "\n")
+      #expect(lines.count == 5)
+    }
+    let good = open("\(folder)/m/f0.jsonl", O_RDONLY)
+    defer { close(good) }
+    let failures = FileArchiveAction.syncAll(["good": good, "bad1": -1, "bad2": 999_999])
+    #expect(failures == ["bad1": EBADF, "bad2": EBADF])
+    #expect(FileArchiveAction.syncAll(["only": -1]) == ["only": EBADF])
+  }
 }

@@ -46,4 +46,14 @@ struct TopicTrieTests {
     for filter in ["a/b/c", "a/+/c", "a/#", "+/+/+", "#", "a/b"] { trie.insert(filter, filter) }
     #expect(Set(trie.matches("a/b/c")) == ["a/b/c", "a/+/c", "a/#", "+/+/+", "#"])
   }
+
+  @Test(arguments: [1, 7, 8, 9, 20])
+  func childrenBeforeAndAfterTheTableSwitch(_ count: Int) {
+    var trie = TopicTrie<Int>()
+    for index in 0..<count { trie.insert("site/level\(index)", index) }
+    for index in 0..<count { #expect(trie.matches("site/level\(index)") == [index]) }
+    #expect(trie.matches("site/level\(count)").isEmpty)
+    trie.insert("site/level0", 100)
+    #expect(trie.matches("site/level0") == [0, 100])
+  }
 }
