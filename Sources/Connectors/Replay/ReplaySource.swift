@@ -30,6 +30,9 @@ public struct ReplaySource: MessageSource {
     public var acknowledged = 0
     /// Messages acknowledged `.failed`.
     public var failed = 0
+
+    /// Zero counts.
+    public init() {}
   }
 
   /// The input.

@@ -1,0 +1,230 @@
+import Connectors
+import Foundation
+import RulesEngine
+import Synchronization
+import TestSupport
+import Testing
+
+/// `iotrules run` (the real binary) against real peers: mosquitto started by the test, and
+/// librdkafka's mock cluster hosted in the test process.
+@Suite("iotrules run with MQTT and Kafka sources", .serialized)
+struct ConnectorRunTests {
+  /// Messages a test subscriber received.
+  final class Inbox: Sendable {
+    let messages = Mutex<[Message]>([])
+    var count: Int { messages.withLock { $0.count } }
+  }
+
+  /// Polls `condition` every 50 ms until it holds or `seconds` pass.
+  func eventually(within seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+      if try condition() { return true }
+      try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try condition()
+  }
+
+  func count(_ database: String, _ sql: String) -> Int {
+    guard FileManager.default.fileExists(atPath: database) else { return 0 }
+    return (try? sqliteQuery(database, sql).first.flatMap { Int($0.dropFirst().dropLast()) }) ?? 0
+  }
+
+  /// Waits until the daemon's log says it subscribed (`expected` times in all, counting restarts).
+  func waitSubscribed(_ process: Subprocess, times expected: Int = 1) async -> Bool {
+    await eventually(within: 30) {
+      process.stderr.components(separatedBy: "subscribed on").count - 1 >= expected
+    }
+  }
+
+  func publisher(_ broker: MosquittoBroker) async throws -> MQTTPublisher {
+    let publisher = MQTTPublisher(
+      options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "test-pub-\(UUID().uuidString.prefix(6))")
+    )
+    try await publisher.start()
+    return publisher
+  }
+
+  func publish(_ publisher: MQTTPublisher, _ items: [(String, String)]) async throws {
+    for (topic, payload) in items {
+      try await publisher.publish(
+        topic: topic, payload: Array(payload.utf8), qos: 1, retain: false, properties: PublishProperties())
+    }
+  }
+
+  @Test("MQTT source: rows in SQLite, republished alerts, and a republish loop stopped by the hop count")
+  func mqttEndToEnd() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-e2e")
+    write(
+      #"{"sql": "SELECT deviceId, temp FROM 'sensors/+/data'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "readings"}}]}"#,
+      to: folder + "/rules/store.json")
+    write(
+      #"{"sql": "SELECT deviceId, temp FROM 'sensors/+/data' WHERE temp > 30", "actions": [{"republish": {"topic": "alerts/${topic(2)}", "qos": 1}}]}"#,
+      to: folder + "/rules/alert.json")
+    write(
+      #"""
+      {"sql": "SELECT * FROM 'loop/#'",
+       "actions": [{"republish": {"topic": "loop/${topic(2)}", "qos": 1}}],
+       "errorAction": {"file": {"path": "errors/loop.jsonl"}}}
+      """#, to: folder + "/rules/loop.json")
+
+    // check: the loop rule is warned about (the topic and its position), the alert rule is not.
+    let (checkStatus, checkOutput, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(checkStatus == 0, "\(checkOutput)")
+    #expect(
+      checkOutput.contains(
+        "rules/loop.json:2:45: warning: rule 'loop': the republish topic 'loop/${topic(2)}' can match the rule's own FROM filter 'loop/#'"
+      ), "\(checkOutput)")
+    #expect(!checkOutput.contains("rules/alert.json:1"), "\(checkOutput)")
+    #expect(checkOutput.contains("3 valid, 0 invalid"))
+
+    // A test subscriber for the alerts.
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: ["alerts/#"])
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    defer { watching.cancel() }
+
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id", "e2e-\(UUID().uuidString.prefix(6))",
+        "--dead-letter", "data/dead-letter.jsonl", "--reload-interval-ms", "100",
+      ], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    try await Task.sleep(for: .milliseconds(300))  // the watcher subscribes too
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    let items = (0..<200).map { index in
+      ("sensors/dev-\(index % 5)/data", #"{"deviceId": "dev-\#(index % 5)", "temp": \#(index % 50)}"#)
+    }
+    try await publish(sender, items)
+    let hot = (0..<200).filter { $0 % 50 > 30 }.count
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM readings") == 200 })
+    #expect(await eventually(within: 30) { inbox.count == hot })
+    let alert = try #require(inbox.messages.withLock { $0.first })
+    #expect(alert.topic.hasPrefix("alerts/dev-"))
+    #expect(alert.userProperties.contains { $0.key == "iotrules-hops" && $0.value == "1" })
+
+    // The loop: 8 hops, then the republish is refused and the record reaches the error action.
+    try await publish(sender, [("loop/x", #"{"n": 1}"#)])
+    let errors = folder + "/errors/loop.jsonl"
+    #expect(
+      await eventually(within: 30) {
+        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("already been republished 8 times")
+      })
+    let records = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
+    #expect(records.count == 1, "\(records)")
+    #expect(records.first?.contains("\"ruleName\":\"loop\"") == true, "\(records)")
+
+    daemon.signal(SIGTERM)
+    let status = await daemon.wait(seconds: 60)
+    #expect(status == 0, "\(daemon.stderr)")
+    #expect(daemon.stdout.contains("iotrules: 209 messages,"), "\(daemon.stdout)")
+    #expect(daemon.stdout.contains(" 0 not acknowledged"), "\(daemon.stdout)")
+  }
+
+  @Test("QoS 1 messages published while the daemon is stopped arrive after it restarts")
+  func persistentSessionAcrossRestart() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-restart")
+    write(
+      #"{"sql": "SELECT n FROM 'plant/+/count'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "counts"}}]}"#,
+      to: folder + "/rules/store.json")
+    let arguments = [
+      "run", "--rules", "rules", "--source", broker.url, "--client-id", "restart-\(UUID().uuidString.prefix(6))",
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let database = folder + "/data/iot.db"
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+
+    let first = try Subprocess(arguments, in: folder)
+    #expect(await waitSubscribed(first), "\(first.stderr)")
+    try await publish(sender, (0..<20).map { ("plant/a/count", #"{"n": \#($0)}"#) })
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM counts") == 20 })
+    first.signal(SIGTERM)
+    #expect(await first.wait(seconds: 60) == 0, "\(first.stderr)")
+
+    // The daemon is down: the broker keeps these in the persistent session.
+    try await publish(sender, (20..<70).map { ("plant/b/count", #"{"n": \#($0)}"#) })
+    let second = try Subprocess(arguments, in: folder)
+    #expect(
+      await eventually(within: 30) { count(database, "SELECT count(DISTINCT n) FROM counts") == 70 },
+      "\(second.stderr)")
+    second.signal(SIGTERM)
+    #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(count(database, "SELECT min(n) FROM counts") == 0)
+    #expect(count(database, "SELECT max(n) FROM counts") == 69)
+  }
+
+  @Test("Kafka source: kill -9 mid-stream, restart, every message reaches SQLite at least once")
+  func kafkaKillAndRestart() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("readings", partitions: 4)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    let folder = temporaryFolder("kafka-kill")
+    write(
+      #"{"sql": "SELECT n FROM 'sensors/+/data'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "readings"}}]}"#,
+      to: folder + "/rules/store.json")
+    // Static membership: the restarted daemon takes the killed member's place (platform notes).
+    let arguments = [
+      "run", "--rules", "rules", "--source",
+      "kafka://\(cluster.bootstrapServers)/readings?group=kill-\(UUID().uuidString.prefix(6))",
+      "--kafka-config", "group.instance.id=daemon-1", "--kafka-config", "session.timeout.ms=6000",
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let total = 4000
+    let produced = Atomic<Int>(0)
+    // The stream keeps flowing while the daemon is killed and restarted: 40 messages every 20 ms.
+    let producing = Task {
+      var next = 0
+      while next < total {
+        let batch = next..<min(next + 40, total)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          for index in batch {
+            group.addTask {
+              try await producer.produce(
+                topic: "readings", key: Array("sensors/\(index % 8)/data".utf8),
+                value: Array(#"{"n": \#(index)}"#.utf8), partition: Int32(index % 4), headers: [])
+            }
+          }
+          try await group.waitForAll()
+        }
+        next = batch.upperBound
+        produced.store(next, ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(20))
+      }
+    }
+    let database = folder + "/data/iot.db"
+    let first = try Subprocess(arguments, in: folder)
+    #expect(
+      await eventually(within: 45) { count(database, "SELECT count(*) FROM readings") >= 300 }, "\(first.stderr)")
+    kill(first.process.processIdentifier, SIGKILL)
+    first.process.waitUntilExit()
+    let atKill = count(database, "SELECT count(DISTINCT n) FROM readings")
+    #expect(atKill < total, "the daemon was killed after the stream ended; the test proves nothing")
+
+    let second = try Subprocess(arguments, in: folder)
+    try await producing.value
+    #expect(produced.load(ordering: .relaxed) == total)
+    #expect(
+      await eventually(within: 90) { count(database, "SELECT count(DISTINCT n) FROM readings") == total },
+      "\(second.stderr)")
+    second.signal(SIGTERM)
+    #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(count(database, "SELECT count(DISTINCT n) FROM readings") == total)
+    #expect(count(database, "SELECT min(n) FROM readings") == 0)
+    #expect(count(database, "SELECT max(n) FROM readings") == total - 1)
+  }
+}
