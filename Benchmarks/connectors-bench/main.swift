@@ -22,6 +22,13 @@ func monotonicNanoseconds() -> UInt64 {
   return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
+/// A time stamp shared with a callback.
+final class Stamp: Sendable {
+  private let value = Mutex<UInt64>(0)
+  func set(_ nanoseconds: UInt64) { value.withLock { $0 = nanoseconds } }
+  func get() -> UInt64 { value.withLock { $0 } }
+}
+
 func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
 
 func arguments() -> (binary: String, options: [String: Int]) {
@@ -118,8 +125,8 @@ func mqttThroughput(binary: String, count: Int) async throws -> String {
     fileURLWithPath: try ProcessSupport.locate("mosquitto_sub", package: "mosquitto-clients"))
   subscriber.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "bench/#", "-q", "1", "-C", "\(count)"]
   subscriber.standardOutput = FileHandle.nullDevice
-  let subscriberDone = Atomic<UInt64>(0)
-  subscriber.terminationHandler = { _ in subscriberDone.store(monotonicNanoseconds(), ordering: .releasing) }
+  let subscriberDone = Stamp()
+  subscriber.terminationHandler = { _ in subscriberDone.set(monotonicNanoseconds()) }
   try subscriber.run()
   defer { if subscriber.isRunning { kill(subscriber.processIdentifier, SIGKILL) } }
   try await Task.sleep(for: .seconds(1))
@@ -137,8 +144,8 @@ func mqttThroughput(binary: String, count: Int) async throws -> String {
   let counter = LineCounter(path: archive)
   let (_, daemonDone) = counter.wait(for: count, timeout: 120)
   let deadline = Date().addingTimeInterval(60)
-  while subscriberDone.load(ordering: .acquiring) == 0 && Date() < deadline { usleep(1000) }
-  let subscriberEnd = subscriberDone.load(ordering: .acquiring)
+  while subscriberDone.get() == 0 && Date() < deadline { usleep(1000) }
+  let subscriberEnd = subscriberDone.get()
   guard let daemonDone else {
     throw BenchError("MQTT: the daemon archived \(counter.poll()) of \(count) messages within 120 s")
   }
@@ -153,12 +160,12 @@ func mqttThroughput(binary: String, count: Int) async throws -> String {
     count, payload(0).count, publishRate, daemonRate, subscriberRate, daemonRate / subscriberRate)
 }
 
-/// Kafka: `count` records on 8 partitions of librdkafka's mock cluster (hosted here), read by
-/// `kcat -C` and then by the daemon archiving to a file; each rate from its first record to its last.
+/// Kafka: `count` records of librdkafka's mock cluster (hosted here), read by
+/// `kcat -C` and then by the daemon archiving to a file (16 partitions keep each under the mock's 5 MiB); each rate from its first record to its last.
 func kafkaThroughput(binary: String, count: Int) async throws -> String {
   let cluster = try KafkaMockCluster()
   defer { cluster.stop() }
-  try cluster.createTopic("bench", partitions: 8)
+  try cluster.createTopic("bench", partitions: 16)
   let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
   defer { producer.close() }
   let window = 2000
@@ -170,7 +177,7 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
         group.addTask {
           try await producer.produce(
             topic: "bench", key: Array("bench/dev-\(index % 16)/data".utf8), value: payload(index),
-            partition: Int32(index % 8))
+            partition: Int32(index % 16))
         }
       }
       try await group.waitForAll()
@@ -220,7 +227,7 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
   let daemonRate = Double(count) / seconds(max(daemonLast - daemonFirst, 1))
   return String(
     format:
-      "Kafka mock, %d records, 8 partitions: iotrules run (archive to a file) %.0f msg/s; kcat -C %.0f msg/s; ratio %.2f "
+      "Kafka mock, %d records, 16 partitions: iotrules run (archive to a file) %.0f msg/s; kcat -C %.0f msg/s; ratio %.2f "
       + "(first record to last; the daemon's 3 s group join excluded)",
     count, daemonRate, kcatRate, daemonRate / kcatRate)
 }

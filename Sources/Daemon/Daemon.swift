@@ -113,8 +113,12 @@ enum SourceSpec {
 }
 
 /// Stands in for the MQTT publisher where rules are only checked, never run.
-struct CheckOnlyPublisher: Publisher {
-  func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties)
+public struct CheckOnlyPublisher: Publisher {
+  /// Creates the stand-in.
+  public init() {}
+
+  /// Always fails: checked rules do not publish.
+  public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties)
     async throws(ActionError)
   {
     throw ActionError(.permanent, "rules loaded by 'check' do not publish")
@@ -208,6 +212,8 @@ public enum Daemon {
       publisher = MQTTPublisher(options: options, logger: Logger(label: "iotrules.mqtt.publisher"))
     }
     let builder = builder ?? ActionFactory.withConnectors(publisher: publisher)
+    let mqttSubscriber = mqttSource
+    let republisher = publisher
 
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
@@ -223,7 +229,7 @@ public enum Daemon {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
     }
-    if let publisher {
+    if let publisher = republisher {
       logger.info("republish broker \(publisher.options)")
       try await publisher.start()
     }
@@ -231,10 +237,10 @@ public enum Daemon {
     @Sendable func currentFilters() -> [String] {
       dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
     }
-    if let mqttSource { try await mqttSource.updateFilters(currentFilters()) }
+    if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
     /// Reloads; on a change, brings the MQTT subscriptions in line with the new rules.
     @Sendable func reload(force: Bool) async {
-      guard await reloader.reload(force: force) != nil, let mqttSource else { return }
+      guard await reloader.reload(force: force) != nil, let mqttSource = mqttSubscriber else { return }
       do {
         try await mqttSource.updateFilters(currentFilters())
       } catch {
@@ -262,7 +268,7 @@ public enum Daemon {
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()
       await reloader.shutdownAll()
-      publisher?.shutdown()
+      republisher?.shutdown()
     }
     let dispatchService = ClosureService(description: "dispatch") {
       try? await gracefulShutdown()
