@@ -185,11 +185,11 @@ struct ConnectorRunTests {
       "--dead-letter", "data/dead-letter.jsonl",
     ]
     let total = 4000
-    // The stream keeps flowing while the daemon is killed and restarted: 40 messages every 20 ms.
+    // The stream keeps flowing while the daemon is killed and restarted: 20 messages every 40 ms or so.
     let producing = Task {
       var next = 0
       while next < total {
-        let batch = next..<min(next + 40, total)
+        let batch = next..<min(next + 20, total)
         try await withThrowingTaskGroup(of: Void.self) { group in
           for index in batch {
             group.addTask {
@@ -201,7 +201,7 @@ struct ConnectorRunTests {
           try await group.waitForAll()
         }
         next = batch.upperBound
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: .milliseconds(40))
       }
       return next
     }

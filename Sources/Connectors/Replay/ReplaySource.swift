@@ -31,8 +31,14 @@ public struct ReplaySource: MessageSource {
     /// Messages acknowledged `.failed`.
     public var failed = 0
 
-    /// Zero counts.
-    public init() {}
+    /// Creates counts (zero by default).
+    public init(lines: Int = 0, delivered: Int = 0, malformed: Int = 0, acknowledged: Int = 0, failed: Int = 0) {
+      self.lines = lines
+      self.delivered = delivered
+      self.malformed = malformed
+      self.acknowledged = acknowledged
+      self.failed = failed
+    }
   }
 
   /// The input.
