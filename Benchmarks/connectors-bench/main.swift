@@ -82,8 +82,10 @@ final class LineCounter {
 func startDaemon(_ binary: String, folder: URL, _ extra: [String]) throws -> pid_t {
   try ProcessSupport.spawn(
     binary,
-    ["run", "--rules", folder.appendingPathComponent("rules").path, "--dead-letter",
-      folder.appendingPathComponent("dead-letter.jsonl").path] + extra,
+    [
+      "run", "--rules", folder.appendingPathComponent("rules").path, "--dead-letter",
+      folder.appendingPathComponent("dead-letter.jsonl").path,
+    ] + extra,
     logFile: folder.appendingPathComponent("daemon.log").path)
 }
 
@@ -103,7 +105,9 @@ func writeRule(_ folder: URL, _ name: String, _ json: String) throws {
 }
 
 func payload(_ index: Int) -> [UInt8] {
-  Array(#"{"deviceId":"dev-\#(index % 16)","seq":\#(index),"temp":\#(20 + index % 17),"humidity":\#(40 + index % 23),"status":"ok","site":"plant-7"}"#.utf8)
+  Array(
+    #"{"deviceId":"dev-\#(index % 16)","seq":\#(index),"temp":\#(20 + index % 17),"humidity":\#(40 + index % 23),"status":"ok","site":"plant-7"}"#
+      .utf8)
 }
 
 /// MQTT: the daemon archiving every message to a file, and mosquitto_sub, on one stream of `count`
@@ -123,7 +127,9 @@ func mqttThroughput(binary: String, count: Int) async throws -> String {
   let subscriber = Process()
   subscriber.executableURL = URL(
     fileURLWithPath: try ProcessSupport.locate("mosquitto_sub", package: "mosquitto-clients"))
-  subscriber.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "bench/#", "-q", "1", "-C", "\(count)"]
+  subscriber.arguments = [
+    "-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "bench/#", "-q", "1", "-C", "\(count)",
+  ]
   subscriber.standardOutput = FileHandle.nullDevice
   let subscriberDone = Stamp()
   subscriber.terminationHandler = { _ in subscriberDone.set(monotonicNanoseconds()) }
@@ -131,7 +137,8 @@ func mqttThroughput(binary: String, count: Int) async throws -> String {
   defer { if subscriber.isRunning { kill(subscriber.processIdentifier, SIGKILL) } }
   try await Task.sleep(for: .seconds(1))
 
-  let publisher = MQTTPublisher(options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "bench-pub"))
+  let publisher = MQTTPublisher(
+    options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "bench-pub"))
   try await publisher.start()
   defer { publisher.shutdown() }
   let start = monotonicNanoseconds()
@@ -188,7 +195,9 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
   // kcat reads the whole topic; its rate runs from its first output line to its last.
   let kcat = Process()
   kcat.executableURL = URL(fileURLWithPath: try ProcessSupport.locate("kcat", package: "kcat"))
-  kcat.arguments = ["-C", "-b", cluster.bootstrapServers, "-t", "bench", "-o", "beginning", "-e", "-q", "-f", "%s\n"]
+  kcat.arguments = [
+    "-C", "-b", cluster.bootstrapServers, "-t", "bench", "-o", "beginning", "-e", "-q", "-f", "%s\n",
+  ]
   let pipe = Pipe()
   kcat.standardOutput = pipe
   try kcat.run()
@@ -241,7 +250,8 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
   let folder = try ProcessSupport.temporaryFolder("bench-latency")
   try writeRule(
     folder, "echo.json",
-    #"{"sql": "SELECT * FROM 'lat/#'", "actions": [{"republish": {"topic": "latout/${topic(2)}", "qos": 0}}]}"#)
+    #"{"sql": "SELECT * FROM 'lat/#'", "actions": [{"republish": {"topic": "latout/${topic(2)}", "qos": 0}}]}"#
+  )
   let daemon = try startDaemon(
     binary, folder: folder, ["--source", broker.url, "--client-id", "bench-latency", "--clean-session"])
   defer { ProcessSupport.stop(pid: daemon) }
@@ -250,7 +260,8 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
   let samples = Mutex<[UInt64]>([])
   samples.withLock { $0.reserveCapacity(rate * duration) }
   let watcher = MQTTSource(
-    options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "bench-watch", persistentSession: false),
+    options: MQTTOptions(
+      host: "127.0.0.1", port: broker.port, clientID: "bench-watch", persistentSession: false),
     filters: ["latout/#"], qos: 0)
   let watching = Task {
     try await watcher.run { message in
@@ -266,7 +277,8 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
   }
   defer { watching.cancel() }
   try await Task.sleep(for: .seconds(1))
-  let publisher = MQTTPublisher(options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "bench-lat-pub"))
+  let publisher = MQTTPublisher(
+    options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "bench-lat-pub"))
   try await publisher.start()
   defer { publisher.shutdown() }
   let total = rate * duration
@@ -289,7 +301,9 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
   }
   let achieved = Double(sent) / seconds(monotonicNanoseconds() - start)
   let deadline = Date().addingTimeInterval(10)
-  while samples.withLock({ $0.count }) < total && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+  while samples.withLock({ $0.count }) < total && Date() < deadline {
+    try await Task.sleep(for: .milliseconds(10))
+  }
   let sorted = samples.withLock { $0 }.sorted()
   guard !sorted.isEmpty else { throw BenchError("latency: no republished message arrived") }
   func percentile(_ p: Double) -> Double {
@@ -299,7 +313,8 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
     format:
       "Latency publish -> rule -> republish -> subscriber, QoS 0, %.0f msg/s for %d s: p50 %.2f ms, p99 %.2f ms, "
       + "p99.9 %.2f ms, max %.2f ms (%d of %d received)",
-    achieved, duration, percentile(0.5), percentile(0.99), percentile(0.999), percentile(1), sorted.count, total)
+    achieved, duration, percentile(0.5), percentile(0.99), percentile(0.999), percentile(1), sorted.count,
+    total)
 }
 
 let (binary, options) = arguments()

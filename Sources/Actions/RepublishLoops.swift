@@ -49,7 +49,8 @@ extension RepublishAction {
     let shape = topicShape(template)
     let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
     // Topics starting with `$` are not matched by a leading wildcard.
-    if case .literal(let first) = shape[0], first.hasPrefix("$"), filterLevels[0] == "+" || filterLevels[0] == "#"
+    if case .literal(let first) = shape[0], first.hasPrefix("$"),
+      filterLevels[0] == "+" || filterLevels[0] == "#"
     {
       return false
     }

@@ -188,7 +188,8 @@ public enum Daemon {
     var publisher: MQTTPublisher?
     switch spec {
     case .replay(let input):
-      let replaySource = ReplaySource(input: input, follow: configuration.follow, clock: clock) { line, message in
+      let replaySource = ReplaySource(input: input, follow: configuration.follow, clock: clock) {
+        line, message in
         logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
       }
       replay = replaySource
@@ -203,7 +204,8 @@ public enum Daemon {
       publisher = mqtt.makePublisher()
     case .kafka(let options):
       logger.info(
-        "Kafka source \(options.bootstrapServers.joined(separator: ",")) topics \(options.topics) group \(options.group)")
+        "Kafka source \(options.bootstrapServers.joined(separator: ",")) topics \(options.topics) group \(options.group)"
+      )
       source = KafkaSource(options: options, logger: Logger(label: "iotrules.kafka"))
     }
     if publisher == nil, let url = settings.republishBroker {
@@ -224,7 +226,8 @@ public enum Daemon {
     logger.info(
       "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
     for rule in loaded.rules {
-      let text = FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) } ?? ""
+      let text =
+        FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) } ?? ""
       for warning in RuleChecker.loopWarnings(rule, text: text) {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
@@ -358,7 +361,8 @@ public enum RuleChecker {
 
   /// Checks every rule file under `paths`.
   public static func check(
-    paths: [String], builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher())
+    paths: [String],
+    builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher())
   ) throws
     -> [FileResult]
   {

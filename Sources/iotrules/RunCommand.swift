@@ -23,7 +23,8 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .long, help: "A folder of rule files (*.json, *.yaml, *.yml); may be repeated.")
   var rules: [String] = []
 
-  @Option(name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
+  @Option(
+    name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
   var source: String
 
   @Option(name: .customLong("client-id"), help: "MQTT client id (stable: the broker keeps the session).")
@@ -62,7 +63,9 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("kafka-config"), help: "A librdkafka setting key=value; may be repeated.")
   var kafkaConfig: [String] = []
 
-  @Option(name: .customLong("kafka-topic-from"), help: "Where the rule topic comes from: key, header:NAME or topic.")
+  @Option(
+    name: .customLong("kafka-topic-from"), help: "Where the rule topic comes from: key, header:NAME or topic."
+  )
   var kafkaTopicFrom: String = "key"
 
   @Option(name: .customLong("mqtt"), help: "The broker republish uses when the source is not MQTT.")
@@ -103,7 +106,9 @@ struct RunCommand: AsyncParsableCommand {
     for setting in kafkaConfig {
       do { _ = try KafkaSourceOptions.setting(setting) } catch { throw ValidationError(error.description) }
     }
-    do { _ = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch { throw ValidationError(error.description) }
+    do { _ = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
+      throw ValidationError(error.description)
+    }
   }
 
   func run() async throws {

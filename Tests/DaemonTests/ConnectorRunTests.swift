@@ -39,7 +39,8 @@ struct ConnectorRunTests {
 
   func publisher(_ broker: MosquittoBroker) async throws -> MQTTPublisher {
     let publisher = MQTTPublisher(
-      options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "test-pub-\(UUID().uuidString.prefix(6))")
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "test-pub-\(UUID().uuidString.prefix(6))")
     )
     try await publisher.start()
     return publisher
@@ -94,7 +95,8 @@ struct ConnectorRunTests {
 
     let daemon = try Subprocess(
       [
-        "run", "--rules", "rules", "--source", broker.url, "--client-id", "e2e-\(UUID().uuidString.prefix(6))",
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "e2e-\(UUID().uuidString.prefix(6))",
         "--dead-letter", "data/dead-letter.jsonl", "--reload-interval-ms", "100",
       ], in: folder)
     #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
@@ -118,7 +120,8 @@ struct ConnectorRunTests {
     let errors = folder + "/errors/loop.jsonl"
     #expect(
       await eventually(within: 30) {
-        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("already been republished 8 times")
+        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains(
+          "already been republished 8 times")
       })
     let records = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
     #expect(records.count == 1, "\(records)")
@@ -140,7 +143,8 @@ struct ConnectorRunTests {
       #"{"sql": "SELECT n FROM 'plant/+/count'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "counts"}}]}"#,
       to: folder + "/rules/store.json")
     let arguments = [
-      "run", "--rules", "rules", "--source", broker.url, "--client-id", "restart-\(UUID().uuidString.prefix(6))",
+      "run", "--rules", "rules", "--source", broker.url, "--client-id",
+      "restart-\(UUID().uuidString.prefix(6))",
       "--dead-letter", "data/dead-letter.jsonl",
     ]
     let database = folder + "/data/iot.db"
@@ -208,7 +212,8 @@ struct ConnectorRunTests {
     let database = folder + "/data/iot.db"
     let first = try Subprocess(arguments, in: folder)
     #expect(
-      await eventually(within: 45) { count(database, "SELECT count(*) FROM readings") >= 300 }, "\(first.stderr)")
+      await eventually(within: 45) { count(database, "SELECT count(*) FROM readings") >= 300 },
+      "\(first.stderr)")
     kill(first.process.processIdentifier, SIGKILL)
     first.process.waitUntilExit()
     let atKill = count(database, "SELECT count(DISTINCT n) FROM readings")

@@ -32,7 +32,9 @@ public struct ReplaySource: MessageSource {
     public var failed = 0
 
     /// Creates counts (zero by default).
-    public init(lines: Int = 0, delivered: Int = 0, malformed: Int = 0, acknowledged: Int = 0, failed: Int = 0) {
+    public init(
+      lines: Int = 0, delivered: Int = 0, malformed: Int = 0, acknowledged: Int = 0, failed: Int = 0
+    ) {
       self.lines = lines
       self.delivered = delivered
       self.malformed = malformed
