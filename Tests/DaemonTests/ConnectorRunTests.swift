@@ -230,4 +230,132 @@ struct ConnectorRunTests {
     #expect(count(database, "SELECT min(n) FROM readings") == 0)
     #expect(count(database, "SELECT max(n) FROM readings") == total - 1)
   }
+
+  @Test("mqtts:// with client certificates; a new rule file's FROM filter is subscribed on hot reload")
+  func tlsAndReloadedSubscriptions() async throws {
+    let broker = try MosquittoBroker(tls: true)
+    defer { broker.stop() }
+    let certificates = try #require(broker.certificates)
+    let folder = temporaryFolder("mqtt-tls")
+    write(
+      #"{"sql": "SELECT n FROM 'first/#'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "first"}}]}"#,
+      to: folder + "/rules/first.json")
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id", "tls-\(UUID().uuidString.prefix(6))",
+        "--ca-file", certificates.caFile, "--cert-file", certificates.clientCertificateFile, "--key-file",
+        certificates.clientKeyFile, "--reload-interval-ms", "100", "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    var options = MQTTOptions(host: "127.0.0.1", port: broker.port, useTLS: true, clientID: "tls-pub")
+    options.caFile = certificates.caFile
+    options.certificateFile = certificates.clientCertificateFile
+    options.keyFile = certificates.clientKeyFile
+    let sender = MQTTPublisher(options: options)
+    try await sender.start()
+    defer { sender.shutdown() }
+    try await publish(sender, (0..<10).map { ("first/a", #"{"n": \#($0)}"#) })
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM first") == 10 })
+
+    write(
+      #"{"sql": "SELECT n FROM 'second/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "second"}}]}"#,
+      to: folder + "/rules/second.json")
+    #expect(
+      await eventually(within: 30) { daemon.stderr.contains("second/+") && daemon.stderr.contains("rules reloaded") },
+      "\(daemon.stderr)")
+    try await Task.sleep(for: .milliseconds(300))  // the SUBACK
+    try await publish(sender, (0..<10).map { ("second/b", #"{"n": \#($0)}"#) })
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM second") == 10 }, "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+  }
+
+  @Test("two daemons in one --shared-group split an MQTT stream with nothing lost")
+  func sharedGroup() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    var daemons: [(Subprocess, String)] = []
+    for name in ["a", "b"] {
+      let folder = temporaryFolder("shared-\(name)")
+      write(
+        #"{"sql": "SELECT n FROM 'work/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "done"}}]}"#,
+        to: folder + "/rules/work.json")
+      let daemon = try Subprocess(
+        [
+          "run", "--rules", "rules", "--source", broker.url, "--client-id", "shared-\(name)-\(UUID().uuidString.prefix(6))",
+          "--shared-group", "workers", "--dead-letter", "data/dead-letter.jsonl",
+        ], in: folder)
+      #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+      daemons.append((daemon, folder + "/data/iot.db"))
+    }
+    #expect(daemons[0].0.stderr.contains("$share/workers/work/+"))
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(sender, (0..<300).map { ("work/\($0 % 3)", #"{"n": \#($0)}"#) })
+    func rows(_ database: String) -> [Int] {
+      guard FileManager.default.fileExists(atPath: database) else { return [] }
+      return ((try? sqliteQuery(database, "SELECT n FROM done")) ?? []).compactMap {
+        Int($0.dropFirst().dropLast())
+      }
+    }
+    #expect(await eventually(within: 30) { rows(daemons[0].1).count + rows(daemons[1].1).count >= 300 })
+    let first = rows(daemons[0].1)
+    let second = rows(daemons[1].1)
+    #expect(!first.isEmpty && !second.isEmpty, "\(first.count) + \(second.count)")
+    #expect(Set(first + second) == Set(0..<300))
+    #expect(first.count + second.count == 300)
+    for (daemon, _) in daemons {
+      daemon.signal(SIGTERM)
+      #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    }
+  }
+
+  @Test("Kafka source with --mqtt: rules republish to the MQTT broker; the rule topic comes from a header")
+  func kafkaToMQTT() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("orders", partitions: 2)
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    for index in 0..<20 {
+      try await producer.produce(
+        topic: "orders", key: nil, value: Array(#"{"orderId": \#(index), "total": \#(index * 10)}"#.utf8),
+        partition: Int32(index % 2), headers: [("mqtt-topic", "shop/eu/orders")])
+    }
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: ["big/#"])
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    defer { watching.cancel() }
+    try await Task.sleep(for: .milliseconds(300))
+    let folder = temporaryFolder("kafka-mqtt")
+    write(
+      #"{"sql": "SELECT orderId FROM 'shop/+/orders' WHERE total >= 100", "actions": [{"republish": {"topic": "big/${topic(2)}", "qos": 1}}]}"#,
+      to: folder + "/rules/big.json")
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source",
+        "kafka://\(cluster.bootstrapServers)/orders?group=g-\(UUID().uuidString.prefix(6))",
+        "--kafka-topic-from", "header:mqtt-topic", "--mqtt", broker.url, "--client-id", "kafka-\(UUID().uuidString.prefix(6))",
+        "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
+    #expect(await eventually(within: 45) { inbox.count >= 10 }, "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    let messages = inbox.messages.withLock { $0 }
+    #expect(messages.count == 10)
+    #expect(messages.allSatisfy { $0.topic == "big/eu" })
+    #expect(
+      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) })
+        == Set((10..<20).map { #"{"orderId":\#($0)}"# }))
+    #expect(!FileManager.default.fileExists(atPath: folder + "/data/dead-letter.jsonl"))
+  }
 }
