@@ -245,7 +245,9 @@ public enum Daemon {
     @Sendable func reload(force: Bool) async {
       guard await reloader.reload(force: force) != nil, let mqttSource = mqttSubscriber else { return }
       do {
-        try await mqttSource.updateFilters(currentFilters())
+        let filters = currentFilters()
+        try await mqttSource.updateFilters(filters)
+        logger.info("MQTT subscriptions now \(mqttSource.subscriptionFilters(for: filters))")
       } catch {
         logger.error("updating the MQTT subscriptions after a reload failed: \(error)")
       }
