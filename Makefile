@@ -3,6 +3,7 @@
 #               the rules in Rules/, writing data/iot.db and archive/ (the main job)
 #   make test   installs what the build and the tests need, builds, and runs every test
 #   make bench  release build, then the benchmarks beside their Python counterparts
+#   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
 SWIFT ?= swift
 BIN := .build/debug/iotrules
 # Debian packages the build and the tests need (C libraries, the brokers and tools tests start).
@@ -10,7 +11,7 @@ DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients
 	libedit-dev pkg-config openssl python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build run check-rules test bench bench-core bench-daemon format
+.PHONY: deps build run check-rules test bench bench-core bench-daemon bench-connectors format
 
 # Installs the Debian packages (skip with NO_APT=1 on a machine that has them).
 deps:
@@ -47,6 +48,9 @@ bench-core:
 
 bench-daemon:
 	bash Benchmarks/daemon_bench.sh
+
+bench-connectors:
+	bash Benchmarks/connectors_bench.sh
 
 format:
 	$(SWIFT) format -i -r Sources Tests Benchmarks Package.swift

@@ -86,6 +86,9 @@ let package = Package(
       ]
     ),
     .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
+    .executableTarget(
+      name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],
+      path: "Benchmarks/connectors-bench"),
     .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"], exclude: ["Conformance", "Golden"]),
     .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),

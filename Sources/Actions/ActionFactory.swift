@@ -2,14 +2,11 @@ import IoTSQL
 import RulesEngine
 
 /// The one explicit table from an action's kind, as written in rule files, to the code that builds
-/// it. The connectors add `republish`, `kafka` and `http` rows with `register`.
+/// it: `sqlite`, `file`, and the connector actions `republish`, `kafka` and `http`.
 public struct ActionFactory: ActionBuilding {
   /// Builds an action from its configuration object.
   public typealias Maker =
     @Sendable (RuleNode, ActionBuildContext) throws(ActionConfigurationError) -> any Action
-
-  /// Kinds known by name that this build does not provide yet.
-  public static let notYetAvailable: Set<String> = ["republish", "kafka", "http"]
 
   /// The table.
   public private(set) var table: [String: Maker]
@@ -17,8 +14,13 @@ public struct ActionFactory: ActionBuilding {
   /// Creates a factory with `table`.
   public init(table: [String: Maker]) { self.table = table }
 
-  /// The actions of this module: `sqlite` and `file`.
-  public static let standard = ActionFactory(table: [
+  /// Every action of this module: `sqlite`, `file`, `republish`, `kafka` and `http`, with no MQTT
+  /// publisher (a `republish` action then fails to load, saying it needs an MQTT broker) and no
+  /// secrets. `withConnectors(publisher:secrets:)` gives the table with a publisher.
+  public static let standard = withConnectors(publisher: nil)
+
+  /// `sqlite` and `file` only.
+  public static let local = ActionFactory(table: [
     "sqlite": { node, context throws(ActionConfigurationError) in
       try SQLiteAction(configuration: node, context: context)
     },
@@ -26,6 +28,15 @@ public struct ActionFactory: ActionBuilding {
       try FileArchiveAction(configuration: node, context: context)
     },
   ])
+
+  /// The full table with `republish` publishing through `publisher`.
+  public static func withConnectors(publisher: (any Publisher)?, secrets: (any SecretStore)? = nil)
+    -> ActionFactory
+  {
+    var factory = local
+    factory.registerConnectorActions(publisher: publisher, secrets: secrets)
+    return factory
+  }
 
   /// Adds or replaces the row for `kind`.
   public mutating func register(_ kind: String, _ maker: @escaping Maker) { table[kind] = maker }
@@ -35,12 +46,8 @@ public struct ActionFactory: ActionBuilding {
     throws(ActionConfigurationError) -> any Action
   {
     if let maker = table[kind] { return try maker(configuration, context) }
-    if Self.notYetAvailable.contains(kind) && table[kind] == nil {
-      throw ActionConfigurationError("the '\(kind)' action is not yet available in this build")
-    }
     throw ActionConfigurationError(
-      "unknown action kind '\(kind)'; known kinds: \((table.keys.sorted() + Self.notYetAvailable.sorted()).joined(separator: ", "))"
-    )
+      "unknown action kind '\(kind)'; known kinds: \(table.keys.sorted().joined(separator: ", "))")
   }
 }
 

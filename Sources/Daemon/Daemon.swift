@@ -12,8 +12,11 @@ import ServiceLifecycle
 public struct DaemonConfiguration: Sendable {
   /// Rule folders or files.
   public var rulePaths: [String]
-  /// The source: `file:PATH` or `-`.
+  /// The source: `file:PATH`, `-`, `mqtt://host:port`, `mqtts://host:port` or
+  /// `kafka://host:port[,host:port]/topicA[,topicB]?group=G`.
   public var source: String
+  /// How the MQTT and Kafka connectors connect (flags of `iotrules run`).
+  public var connectors = ConnectorSettings()
   /// The dead-letter file.
   public var deadLetterPath: String = DeadLetterFile.defaultPath
   /// The metrics port (nil: no server).
@@ -32,19 +35,115 @@ public struct DaemonConfiguration: Sendable {
   }
 }
 
+/// The connector flags of `iotrules run`: MQTT login and TLS, subscriptions, Kafka settings, and the
+/// broker the `republish` action uses when the source is not MQTT.
+public struct ConnectorSettings: Sendable {
+  /// The MQTT client id; stable, so the broker keeps the persistent session across restarts.
+  public var clientID = "iotrules"
+  /// The MQTT user name (also taken from `mqtt://user@host`).
+  public var username: String?
+  /// The environment variable holding the MQTT password.
+  public var passwordEnvironmentVariable: String?
+  /// The file holding the MQTT password.
+  public var passwordFile: String?
+  /// PEM CA certificates for `mqtts://`.
+  public var caFile: String?
+  /// PEM client certificate for mutual TLS.
+  public var certificateFile: String?
+  /// PEM client key for mutual TLS.
+  public var keyFile: String?
+  /// MQTT 5 (default) or 3.1.1.
+  public var protocolVersion: MQTTOptions.ProtocolVersion = .v5
+  /// Start a clean session instead of the persistent one.
+  public var cleanSession = false
+  /// Subscribe as `$share/NAME/<filter>`.
+  public var sharedGroup: String?
+  /// The subscription QoS (0 or 1; default 1).
+  public var qos = 1
+  /// Extra librdkafka settings for the Kafka source.
+  public var kafkaConfig: [(key: String, value: String)] = []
+  /// Where the rules' topic comes from in a Kafka record: `key`, `header:NAME` or `topic`.
+  public var kafkaTopicFrom = "key"
+  /// The broker `republish` publishes on when the source is not MQTT (`--mqtt URL`).
+  public var republishBroker: String?
+
+  /// Creates the defaults.
+  public init() {}
+
+  /// MQTT options for `url` with these flags applied.
+  public func mqttOptions(url: String, clientID: String) throws(ConnectorError) -> MQTTOptions {
+    var options = try MQTTOptions(url: url, clientID: clientID)
+    if let username { options.username = username }
+    options.passwordEnvironmentVariable = passwordEnvironmentVariable
+    options.passwordFile = passwordFile
+    options.caFile = caFile
+    options.certificateFile = certificateFile
+    options.keyFile = keyFile
+    options.protocolVersion = protocolVersion
+    options.persistentSession = !cleanSession
+    return options
+  }
+}
+
+/// Where messages come from, parsed from `--source`.
+enum SourceSpec {
+  case replay(ReplaySource.Input)
+  case mqtt(MQTTOptions)
+  case kafka(KafkaSourceOptions)
+
+  init(_ configuration: DaemonConfiguration) throws {
+    let text = configuration.source
+    let settings = configuration.connectors
+    if text.hasPrefix("mqtt://") || text.hasPrefix("mqtts://") {
+      self = .mqtt(try settings.mqttOptions(url: text, clientID: settings.clientID))
+    } else if text.hasPrefix("kafka://") {
+      self = .kafka(
+        try KafkaSourceOptions(
+          url: text, config: settings.kafkaConfig,
+          topicFrom: try KafkaSourceOptions.TopicFrom(settings.kafkaTopicFrom)))
+    } else if let input = ReplaySource.input(parsing: text) {
+      self = .replay(input)
+    } else {
+      throw RuleStoreError(
+        message:
+          "unknown source '\(text)': use file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://host:port/topic?group=G"
+      )
+    }
+  }
+}
+
+/// Stands in for the MQTT publisher where rules are only checked, never run.
+public struct CheckOnlyPublisher: Publisher {
+  /// Creates the stand-in.
+  public init() {}
+
+  /// Always fails: checked rules do not publish.
+  public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties)
+    async throws(ActionError)
+  {
+    throw ActionError(.permanent, "rules loaded by 'check' do not publish")
+  }
+}
+
 /// Statistics of a finished run.
 public struct DaemonSummary: Sendable {
   /// Counts from the dispatcher.
   public var dispatch: DispatchStatistics
-  /// Counts from the replay source.
+  /// Counts from the replay source (zero for MQTT and Kafka).
   public var replay: ReplaySource.Counts
+  /// True when the source was a replay (file or standard input).
+  public var replayed = true
   /// Wall time in seconds.
   public var seconds: Double
 
   /// The one-line summary printed on exit.
   public var line: String {
     let rate = seconds > 0 ? Double(dispatch.received) / seconds : 0
-    return "iotrules: \(replay.lines) lines, \(dispatch.received) messages (\(replay.malformed) malformed), "
+    let intake =
+      replayed
+      ? "\(replay.lines) lines, \(dispatch.received) messages (\(replay.malformed) malformed)"
+      : "\(dispatch.received) messages"
+    return "iotrules: \(intake), "
       + "\(dispatch.passed) rule results, \(dispatch.actionsSucceeded) action writes, \(dispatch.acknowledged) acknowledged, "
       + "\(dispatch.failed) not acknowledged, \(dispatch.retries) retries, \(dispatch.errorRecords) error records, "
       + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s)"
@@ -63,19 +162,61 @@ struct ClosureService: Service, CustomStringConvertible {
 /// is in flight drains, actions close last.
 public enum Daemon {
   /// Starts everything and returns when the run is over.
+  ///
+  /// - Parameter builder: the action table; by default every action, `republish` publishing on the
+  ///   MQTT source's broker (its own connection) or on `connectors.republishBroker`.
   public static func run(
-    _ configuration: DaemonConfiguration, builder: any ActionBuilding = ActionFactory.standard,
+    _ configuration: DaemonConfiguration, builder: (any ActionBuilding)? = nil,
     registry: PrometheusCollectorRegistry? = nil, logger: Logger
   ) async throws -> DaemonSummary {
     let started = Date()
     let clock = SystemClock()
-    guard let input = ReplaySource.input(parsing: configuration.source) else {
-      throw RuleStoreError(message: "unknown source '\(configuration.source)': use file:PATH or -")
+    let spec = try SourceSpec(configuration)
+    let settings = configuration.connectors
+    if settings.qos != 0 && settings.qos != 1 {
+      throw RuleStoreError(message: "the subscription QoS must be 0 or 1, not \(settings.qos)")
     }
     let dispatcher = Dispatcher(
       ruleSet: .empty, maxInFlight: configuration.maxInFlight,
       deadLetter: DeadLetterFile(path: configuration.deadLetterPath),
       clock: clock, logger: logger)
+
+    // The source, and the MQTT publisher republish uses.
+    let source: any MessageSource
+    var replay: ReplaySource?
+    var mqttSource: MQTTSource?
+    var publisher: MQTTPublisher?
+    switch spec {
+    case .replay(let input):
+      let replaySource = ReplaySource(input: input, follow: configuration.follow, clock: clock) {
+        line, message in
+        logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
+      }
+      replay = replaySource
+      source = replaySource
+    case .mqtt(let options):
+      logger.info("MQTT source \(options)")
+      let mqtt = MQTTSource(
+        options: options, filters: [], sharedGroup: settings.sharedGroup, qos: settings.qos,
+        logger: Logger(label: "iotrules.mqtt"))
+      mqttSource = mqtt
+      source = mqtt
+      publisher = mqtt.makePublisher()
+    case .kafka(let options):
+      logger.info(
+        "Kafka source \(options.bootstrapServers.joined(separator: ",")) topics \(options.topics) group \(options.group)"
+      )
+      source = KafkaSource(options: options, logger: Logger(label: "iotrules.kafka"))
+    }
+    if publisher == nil, let url = settings.republishBroker {
+      var options = try settings.mqttOptions(url: url, clientID: settings.clientID + "-pub")
+      options.persistentSession = false
+      publisher = MQTTPublisher(options: options, logger: Logger(label: "iotrules.mqtt.publisher"))
+    }
+    let builder = builder ?? ActionFactory.withConnectors(publisher: publisher)
+    let mqttSubscriber = mqttSource
+    let republisher = publisher
+
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
     let loaded = try await reloader.initialLoad()
@@ -84,10 +225,34 @@ public enum Daemon {
     }
     logger.info(
       "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
-
-    let source = ReplaySource(input: input, follow: configuration.follow, clock: clock) { line, message in
-      logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
+    for rule in loaded.rules {
+      let text =
+        FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) } ?? ""
+      for warning in RuleChecker.loopWarnings(rule, text: text) {
+        logger.warning("\(RuleChecker.warningText(warning))")
+      }
     }
+    if let publisher = republisher {
+      logger.info("republish broker \(publisher.options)")
+      try await publisher.start()
+    }
+    /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them).
+    @Sendable func currentFilters() -> [String] {
+      dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
+    }
+    if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
+    /// Reloads; on a change, brings the MQTT subscriptions in line with the new rules.
+    @Sendable func reload(force: Bool) async {
+      guard await reloader.reload(force: force) != nil, let mqttSource = mqttSubscriber else { return }
+      do {
+        let filters = currentFilters()
+        try await mqttSource.updateFilters(filters)
+        logger.info("MQTT subscriptions now \(mqttSource.subscriptionFilters(for: filters))")
+      } catch {
+        logger.error("updating the MQTT subscriptions after a reload failed: \(error)")
+      }
+    }
+
     var metricsServer: MetricsServer?
     if let port = configuration.metricsPort, let registry {
       let server = try MetricsServer(port: port, registry: registry)
@@ -100,7 +265,7 @@ public enum Daemon {
     signal(SIGHUP, SIG_IGN)
     let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
     hangup.setEventHandler {
-      Task { await reloader.reload(force: true) }
+      Task { await reload(force: true) }
     }
     hangup.resume()
     defer { hangup.cancel() }
@@ -108,6 +273,7 @@ public enum Daemon {
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()
       await reloader.shutdownAll()
+      republisher?.shutdown()
     }
     let dispatchService = ClosureService(description: "dispatch") {
       try? await gracefulShutdown()
@@ -117,7 +283,7 @@ public enum Daemon {
       try? await cancelWhenGracefulShutdown {
         while !Task.isCancelled {
           try await Task.sleep(nanoseconds: UInt64(configuration.reloadPollMs) * 1_000_000)
-          await reloader.reload()
+          await reload(force: false)
         }
       }
     }
@@ -137,11 +303,15 @@ public enum Daemon {
       try await group.run()
     } catch {
       metricsServer?.stop()
+      publisher?.shutdown()
       throw error
     }
     metricsServer?.stop()
-    return DaemonSummary(
-      dispatch: dispatcher.stats, replay: source.currentCounts, seconds: Date().timeIntervalSince(started))
+    var summary = DaemonSummary(
+      dispatch: dispatcher.stats, replay: replay?.currentCounts ?? ReplaySource.Counts(),
+      seconds: Date().timeIntervalSince(started))
+    summary.replayed = replay != nil
+    return summary
   }
 }
 
@@ -155,10 +325,47 @@ public enum RuleChecker {
     public var rule: String?
     /// Problems.
     public var diagnostics: [RuleDiagnostic]
+    /// Warnings about a valid rule (a republish that can loop back into the rule).
+    public var warnings: [RuleDiagnostic] = []
+  }
+
+  /// A warning line, `file:line:column: warning: message`.
+  public static func warningText(_ warning: RuleDiagnostic) -> String {
+    "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
+  }
+
+  /// Warnings for republish actions of `rule` whose topic can match the rule's own FROM filter: every
+  /// such republished message comes back to the rule. `text` is the rule file, to point at the topic.
+  public static func loopWarnings(_ rule: Rule, text: String) -> [RuleDiagnostic] {
+    var warnings: [RuleDiagnostic] = []
+    for case let republish as RepublishAction in rule.allActions
+    where RepublishAction.topicTemplate(republish.configuration.topic, canMatch: rule.topicFilter) {
+      let topic = republish.configuration.topic
+      warnings.append(
+        RuleDiagnostic(
+          file: rule.file, position: position(of: topic, in: text),
+          message:
+            "rule '\(rule.name)': the republish topic '\(topic)' can match the rule's own FROM filter '\(rule.topicFilter)': "
+            + "republished messages come back to this rule (the \(RepublishAction.hopProperty) user property stops the loop after "
+            + "\(republish.configuration.maxHops) hops, sending the message to the error path)"))
+    }
+    return warnings
+  }
+
+  /// The 1-based line and column of the first occurrence of `needle` in `text` (1:1 when absent).
+  static func position(of needle: String, in text: String) -> FilePosition {
+    guard let range = text.range(of: needle) else { return FilePosition(line: 1, column: 1) }
+    let before = text[..<range.lowerBound]
+    let line = before.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+    let lineStart = before.lastIndex(of: "\n").map { before.index(after: $0) } ?? before.startIndex
+    return FilePosition(line: line, column: before[lineStart...].count + 1)
   }
 
   /// Checks every rule file under `paths`.
-  public static func check(paths: [String], builder: any ActionBuilding = ActionFactory.standard) throws
+  public static func check(
+    paths: [String],
+    builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher())
+  ) throws
     -> [FileResult]
   {
     let files = try RuleStore.ruleFiles(in: paths)
@@ -189,7 +396,10 @@ public enum RuleChecker {
           continue
         }
         names[rule.name] = file
-        results.append(FileResult(file: file, rule: rule.name, diagnostics: []))
+        results.append(
+          FileResult(
+            file: file, rule: rule.name, diagnostics: [],
+            warnings: loopWarnings(rule, text: String(decoding: data, as: UTF8.self))))
       } catch {
         results.append(FileResult(file: file, rule: nil, diagnostics: error.diagnostics))
       }
@@ -203,9 +413,12 @@ public enum RuleChecker {
       let errors = result.diagnostics.map {
         "{\"line\":\($0.position.line),\"column\":\($0.position.column),\"message\":\(ErrorRecord.quote($0.message))}"
       }
+      let warnings = result.warnings.map {
+        "{\"line\":\($0.position.line),\"column\":\($0.position.column),\"message\":\(ErrorRecord.quote($0.message))}"
+      }
       let rule = result.rule.map { ErrorRecord.quote($0) } ?? "null"
       return
-        "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))]}"
+        "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))],\"warnings\":[\(warnings.joined(separator: ","))]}"
     }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
     return

@@ -6,7 +6,11 @@ import Foundation
 /// any is not.
 struct CheckCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "check", abstract: "Check rule files: SQL, templates and every action's configuration.")
+    commandName: "check", abstract: "Check rule files: SQL, templates and every action's configuration.",
+    discussion: """
+      Warnings (the exit status stays 0): a republish action whose topic can match its own rule's FROM \
+      filter, which would feed republished messages back into the rule.
+      """)
 
   @Argument(help: "Rule files or folders.")
   var paths: [String]
@@ -31,6 +35,7 @@ struct CheckCommand: ParsableCommand {
       print(RuleChecker.json(results))
     } else {
       for result in results {
+        for warning in result.warnings { print(RuleChecker.warningText(warning)) }
         if result.diagnostics.isEmpty {
           print("\(result.file): ok (rule \(result.rule ?? ""))")
         } else {

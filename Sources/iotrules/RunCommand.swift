@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import Connectors
 import Daemon
 import Foundation
 import Logging
@@ -12,15 +13,63 @@ struct RunCommand: AsyncParsableCommand {
     commandName: "run", abstract: "Run the rules of a folder over a message source.",
     discussion: """
       Sources: file:PATH (JSON lines: {"topic", "payload" | "payload_base64", "clientId"?, "timestamp"?}) \
-      or - for standard input. Rule files are reloaded when they change and on SIGHUP; SIGTERM and \
-      SIGINT stop intake, drain what is in flight and close the actions.
+      or - for standard input; mqtt://host:port or mqtts://host:port (subscribes to the union of the \
+      rules' FROM filters, updated on reload); kafka://host:port[,host:port]/topicA[,topicB]?group=G. \
+      Rule files are reloaded when they change and on SIGHUP; SIGTERM and SIGINT stop intake, drain \
+      what is in flight and close the actions. The MQTT password is read from --password-env or \
+      --password-file and never logged.
       """)
 
   @Option(name: .long, help: "A folder of rule files (*.json, *.yaml, *.yml); may be repeated.")
   var rules: [String] = []
 
-  @Option(name: .long, help: "The message source: file:PATH or -.")
+  @Option(
+    name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
   var source: String
+
+  @Option(name: .customLong("client-id"), help: "MQTT client id (stable: the broker keeps the session).")
+  var clientID: String = "iotrules"
+
+  @Option(name: .long, help: "MQTT user name.")
+  var username: String?
+
+  @Option(name: .customLong("password-env"), help: "The environment variable holding the MQTT password.")
+  var passwordEnv: String?
+
+  @Option(name: .customLong("password-file"), help: "A file holding the MQTT password.")
+  var passwordFile: String?
+
+  @Option(name: .customLong("ca-file"), help: "PEM CA certificates for mqtts://.")
+  var caFile: String?
+
+  @Option(name: .customLong("cert-file"), help: "PEM client certificate (mutual TLS).")
+  var certFile: String?
+
+  @Option(name: .customLong("key-file"), help: "PEM client private key (mutual TLS).")
+  var keyFile: String?
+
+  @Option(name: .customLong("mqtt-version"), help: "5 (default) or 3.1.1.")
+  var mqttVersion: String = "5"
+
+  @Flag(name: .customLong("clean-session"), help: "Start a clean MQTT session instead of the persistent one.")
+  var cleanSession = false
+
+  @Option(name: .customLong("shared-group"), help: "Subscribe as $share/NAME/<filter> to split the load.")
+  var sharedGroup: String?
+
+  @Option(name: .long, help: "MQTT subscription QoS, 0 or 1.")
+  var qos: Int = 1
+
+  @Option(name: .customLong("kafka-config"), help: "A librdkafka setting key=value; may be repeated.")
+  var kafkaConfig: [String] = []
+
+  @Option(
+    name: .customLong("kafka-topic-from"), help: "Where the rule topic comes from: key, header:NAME or topic."
+  )
+  var kafkaTopicFrom: String = "key"
+
+  @Option(name: .customLong("mqtt"), help: "The broker republish uses when the source is not MQTT.")
+  var mqttBroker: String?
 
   @Option(name: .customLong("dead-letter"), help: "Where error records go when no error action takes them.")
   var deadLetter: String = DeadLetterFile.defaultPath
@@ -47,6 +96,19 @@ struct RunCommand: AsyncParsableCommand {
     if rules.isEmpty { throw ValidationError("give at least one --rules folder") }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
     if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    if MQTTOptions.ProtocolVersion(rawValue: mqttVersion) == nil {
+      throw ValidationError("--mqtt-version is 5 or 3.1.1")
+    }
+    if qos != 0 && qos != 1 { throw ValidationError("--qos is 0 or 1") }
+    if passwordEnv != nil && passwordFile != nil {
+      throw ValidationError("give --password-env or --password-file, not both")
+    }
+    for setting in kafkaConfig {
+      do { _ = try KafkaSourceOptions.setting(setting) } catch { throw ValidationError(error.description) }
+    }
+    do { _ = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
+      throw ValidationError(error.description)
+    }
   }
 
   func run() async throws {
@@ -67,6 +129,22 @@ struct RunCommand: AsyncParsableCommand {
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
     configuration.reloadPollMs = max(10, reloadIntervalMs)
+    var connectors = ConnectorSettings()
+    connectors.clientID = clientID
+    connectors.username = username
+    connectors.passwordEnvironmentVariable = passwordEnv
+    connectors.passwordFile = passwordFile
+    connectors.caFile = caFile
+    connectors.certificateFile = certFile
+    connectors.keyFile = keyFile
+    connectors.protocolVersion = MQTTOptions.ProtocolVersion(rawValue: mqttVersion) ?? .v5
+    connectors.cleanSession = cleanSession
+    connectors.sharedGroup = sharedGroup
+    connectors.qos = qos
+    connectors.kafkaConfig = kafkaConfig.compactMap { try? KafkaSourceOptions.setting($0) }
+    connectors.kafkaTopicFrom = kafkaTopicFrom
+    connectors.republishBroker = mqttBroker
+    configuration.connectors = connectors
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)

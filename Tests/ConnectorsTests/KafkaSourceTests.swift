@@ -36,6 +36,22 @@ struct KafkaSourceTests {
     }
   }
 
+  /// Produces one message at a time, each after the previous one's delivery report: the partition's
+  /// offsets then follow the index order exactly. (Concurrent `produce` calls reach librdkafka in
+  /// whatever order their tasks run, so a test that checks order must not use them.)
+  private func produceInOrder(_ producer: KafkaProducer, topic: String, range: Range<Int>) async throws {
+    for index in range {
+      try await producer.produce(
+        topic: topic, key: Array("sensors/\(index % 4)/temp".utf8), value: Array("m\(index)".utf8),
+        partition: 0, headers: [("clientid", "dev-\(index)")])
+    }
+  }
+
+  /// The offsets of `collector`'s messages on one partition, in delivery order.
+  private func offsets(_ collector: Collector) -> [Int] {
+    collector.messages.withLock { $0.map { Int($0.origin.split(separator: "@").last ?? "") ?? -1 } }
+  }
+
   @Test("consumes a topic: rule topic from the key, client id from a header, origin topic/partition@offset")
   func consumes() async throws {
     let cluster = try KafkaMockCluster()
@@ -75,7 +91,7 @@ struct KafkaSourceTests {
     try cluster.createTopic("jobs", partitions: 1)
     let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
     defer { producer.close() }
-    try await produce(producer, topic: "jobs", range: 0..<50, partitions: 1)
+    try await produceInOrder(producer, topic: "jobs", range: 0..<50)
     // Static membership: a plain rejoin with the same group id can hang on the mock (platform notes).
     let group = unique("resume")
     func options() throws -> KafkaSourceOptions {
@@ -97,9 +113,11 @@ struct KafkaSourceTests {
     #expect(await eventually(within: 30) { first.count >= 50 })
     firstRun.cancel()
     try await firstRun.value
+    // The source delivers one partition in offset order, and the producer wrote m<i> at offset i.
+    #expect(offsets(first) == Array(0..<50))
     #expect(first.payloads == (0..<50).map { "m\($0)" })
 
-    try await produce(producer, topic: "jobs", range: 50..<60, partitions: 1)
+    try await produceInOrder(producer, topic: "jobs", range: 50..<60)
     let second = Collector()
     let secondRun = Task {
       try await KafkaSource(options: try options()).run { message in
@@ -111,6 +129,7 @@ struct KafkaSourceTests {
     secondRun.cancel()
     try await secondRun.value
     // Redelivery starts at the first unacknowledged offset, m30, and nothing before it comes again.
+    #expect(offsets(second) == Array(30..<60))
     #expect(second.payloads == (30..<60).map { "m\($0)" })
   }
 

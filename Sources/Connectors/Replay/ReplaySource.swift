@@ -30,6 +30,17 @@ public struct ReplaySource: MessageSource {
     public var acknowledged = 0
     /// Messages acknowledged `.failed`.
     public var failed = 0
+
+    /// Creates counts (zero by default).
+    public init(
+      lines: Int = 0, delivered: Int = 0, malformed: Int = 0, acknowledged: Int = 0, failed: Int = 0
+    ) {
+      self.lines = lines
+      self.delivered = delivered
+      self.malformed = malformed
+      self.acknowledged = acknowledged
+      self.failed = failed
+    }
   }
 
   /// The input.

@@ -1,0 +1,89 @@
+/// The static shape of republish topics, to find rules that republish onto their own FROM filter.
+///
+/// A topic template's levels are literal text or contain a `${…}` substitution. A substituted level
+/// may render to any text, slashes included, so it stands for one or more arbitrary levels. Two
+/// shapes overlap when some concrete topic is both a rendering of the template and a match of the
+/// filter.
+extension RepublishAction {
+  /// One level of a topic template's static shape.
+  public enum ShapeLevel: Sendable, Equatable {
+    /// A level of literal text.
+    case literal(String)
+    /// A level with a substitution: one or more levels of any text.
+    case substituted
+  }
+
+  /// The levels of `template` (a republish `topic`, `$$` for a leading `$`), split at `/` outside
+  /// `${…}`.
+  public static func topicShape(_ template: String) -> [ShapeLevel] {
+    let (text, dollar) = unescapeTopic(template)
+    var levels: [ShapeLevel] = []
+    var current = ""
+    var substituted = false
+    var depth = 0
+    var previous: Character?
+    for character in text {
+      if depth > 0 {
+        if character == "{" { depth += 1 } else if character == "}" { depth -= 1 }
+      } else if character == "{" && previous == "$" {
+        depth = 1
+        substituted = true
+      } else if character == "/" {
+        levels.append(substituted ? .substituted : .literal(current))
+        current = ""
+        substituted = false
+        previous = character
+        continue
+      }
+      current.append(character)
+      previous = character
+    }
+    levels.append(substituted ? .substituted : .literal(current))
+    if dollar, case .literal(let first) = levels[0] { levels[0] = .literal("$" + first) }
+    return levels
+  }
+
+  /// True when some topic that `template` can render also matches the MQTT topic `filter`
+  /// (`+` one level, `#` the rest, including none).
+  public static func topicTemplate(_ template: String, canMatch filter: String) -> Bool {
+    let shape = topicShape(template)
+    let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    // Topics starting with `$` are not matched by a leading wildcard.
+    if case .literal(let first) = shape[0], first.hasPrefix("$"),
+      filterLevels[0] == "+" || filterLevels[0] == "#"
+    {
+      return false
+    }
+    struct Key: Hashable {
+      let shape: Int
+      let filter: Int
+      let started: Bool
+    }
+    var memo: [Key: Bool] = [:]
+    func overlaps(_ i: Int, _ j: Int, _ started: Bool) -> Bool {
+      let key = Key(shape: i, filter: j, started: started)
+      if let known = memo[key] { return known }
+      let result: Bool
+      if j < filterLevels.count && filterLevels[j] == "#" {
+        result = true
+      } else if started {
+        // The substituted level at i has produced at least one level: end it, or produce another.
+        result = overlaps(i + 1, j, false) || (j < filterLevels.count && overlaps(i, j + 1, true))
+      } else if i == shape.count {
+        result = j == filterLevels.count
+      } else if j == filterLevels.count {
+        result = false
+      } else {
+        switch shape[i] {
+        case .literal(let text):
+          result = (filterLevels[j] == "+" || filterLevels[j] == text) && overlaps(i + 1, j + 1, false)
+        case .substituted:
+          result = overlaps(i, j + 1, true)
+        }
+      }
+      memo[key] = result
+      return result
+    }
+    return overlaps(0, 0, false)
+  }
+}

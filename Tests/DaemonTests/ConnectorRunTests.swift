@@ -1,0 +1,361 @@
+import Connectors
+import Foundation
+import RulesEngine
+import Synchronization
+import TestSupport
+import Testing
+
+/// `iotrules run` (the real binary) against real peers: mosquitto started by the test, and
+/// librdkafka's mock cluster hosted in the test process.
+@Suite("iotrules run with MQTT and Kafka sources", .serialized)
+struct ConnectorRunTests {
+  /// Messages a test subscriber received.
+  final class Inbox: Sendable {
+    let messages = Mutex<[Message]>([])
+    var count: Int { messages.withLock { $0.count } }
+  }
+
+  /// Polls `condition` every 50 ms until it holds or `seconds` pass.
+  func eventually(within seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+      if try condition() { return true }
+      try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try condition()
+  }
+
+  func count(_ database: String, _ sql: String) -> Int {
+    guard FileManager.default.fileExists(atPath: database) else { return 0 }
+    return (try? sqliteQuery(database, sql).first.flatMap { Int($0.dropFirst().dropLast()) }) ?? 0
+  }
+
+  /// Waits until the daemon's log says it subscribed (`expected` times in all, counting restarts).
+  func waitSubscribed(_ process: Subprocess, times expected: Int = 1) async -> Bool {
+    await eventually(within: 30) {
+      process.stderr.components(separatedBy: "subscribed on").count - 1 >= expected
+    }
+  }
+
+  func publisher(_ broker: MosquittoBroker) async throws -> MQTTPublisher {
+    let publisher = MQTTPublisher(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "test-pub-\(UUID().uuidString.prefix(6))")
+    )
+    try await publisher.start()
+    return publisher
+  }
+
+  func publish(_ publisher: MQTTPublisher, _ items: [(String, String)]) async throws {
+    for (topic, payload) in items {
+      try await publisher.publish(
+        topic: topic, payload: Array(payload.utf8), qos: 1, retain: false, properties: PublishProperties())
+    }
+  }
+
+  @Test("MQTT source: rows in SQLite, republished alerts, and a republish loop stopped by the hop count")
+  func mqttEndToEnd() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-e2e")
+    write(
+      #"{"sql": "SELECT deviceId, temp FROM 'sensors/+/data'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "readings"}}]}"#,
+      to: folder + "/rules/store.json")
+    write(
+      #"{"sql": "SELECT deviceId, temp FROM 'sensors/+/data' WHERE temp > 30", "actions": [{"republish": {"topic": "alerts/${topic(2)}", "qos": 1}}]}"#,
+      to: folder + "/rules/alert.json")
+    write(
+      #"""
+      {"sql": "SELECT * FROM 'loop/#'",
+       "actions": [{"republish": {"topic": "loop/${topic(2)}", "qos": 1}}],
+       "errorAction": {"file": {"path": "errors/loop.jsonl"}}}
+      """#, to: folder + "/rules/loop.json")
+
+    // check: the loop rule is warned about (the topic and its position), the alert rule is not.
+    let (checkStatus, checkOutput, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(checkStatus == 0, "\(checkOutput)")
+    #expect(
+      checkOutput.contains(
+        "rules/loop.json:2:39: warning: rule 'loop': the republish topic 'loop/${topic(2)}' can match the rule's own FROM filter 'loop/#'"
+      ), "\(checkOutput)")
+    #expect(!checkOutput.contains("rules/alert.json:1"), "\(checkOutput)")
+    #expect(checkOutput.contains("3 valid, 0 invalid"))
+
+    // A test subscriber for the alerts.
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: ["alerts/#"])
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    defer { watching.cancel() }
+
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "e2e-\(UUID().uuidString.prefix(6))",
+        "--dead-letter", "data/dead-letter.jsonl", "--reload-interval-ms", "100",
+      ], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    try await Task.sleep(for: .milliseconds(300))  // the watcher subscribes too
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    let items = (0..<200).map { index in
+      ("sensors/dev-\(index % 5)/data", #"{"deviceId": "dev-\#(index % 5)", "temp": \#(index % 50)}"#)
+    }
+    try await publish(sender, items)
+    let hot = (0..<200).filter { $0 % 50 > 30 }.count
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM readings") == 200 })
+    #expect(await eventually(within: 30) { inbox.count == hot })
+    let alert = try #require(inbox.messages.withLock { $0.first })
+    #expect(alert.topic.hasPrefix("alerts/dev-"))
+    #expect(alert.userProperties.contains { $0.key == "iotrules-hops" && $0.value == "1" })
+
+    // The loop: 8 hops, then the republish is refused and the record reaches the error action.
+    try await publish(sender, [("loop/x", #"{"n": 1}"#)])
+    let errors = folder + "/errors/loop.jsonl"
+    #expect(
+      await eventually(within: 30) {
+        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains(
+          "already been republished 8 times")
+      })
+    let records = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
+    #expect(records.count == 1, "\(records)")
+    #expect(records.first?.contains("\"ruleName\":\"loop\"") == true, "\(records)")
+
+    daemon.signal(SIGTERM)
+    let status = await daemon.wait(seconds: 60)
+    #expect(status == 0, "\(daemon.stderr)")
+    #expect(daemon.stdout.contains("iotrules: 209 messages,"), "\(daemon.stdout)")
+    #expect(daemon.stdout.contains(" 0 not acknowledged"), "\(daemon.stdout)")
+  }
+
+  @Test("QoS 1 messages published while the daemon is stopped arrive after it restarts")
+  func persistentSessionAcrossRestart() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-restart")
+    write(
+      #"{"sql": "SELECT n FROM 'plant/+/count'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "counts"}}]}"#,
+      to: folder + "/rules/store.json")
+    let arguments = [
+      "run", "--rules", "rules", "--source", broker.url, "--client-id",
+      "restart-\(UUID().uuidString.prefix(6))",
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let database = folder + "/data/iot.db"
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+
+    let first = try Subprocess(arguments, in: folder)
+    #expect(await waitSubscribed(first), "\(first.stderr)")
+    try await publish(sender, (0..<20).map { ("plant/a/count", #"{"n": \#($0)}"#) })
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM counts") == 20 })
+    first.signal(SIGTERM)
+    #expect(await first.wait(seconds: 60) == 0, "\(first.stderr)")
+
+    // The daemon is down: the broker keeps these in the persistent session.
+    try await publish(sender, (20..<70).map { ("plant/b/count", #"{"n": \#($0)}"#) })
+    let second = try Subprocess(arguments, in: folder)
+    #expect(
+      await eventually(within: 30) { count(database, "SELECT count(DISTINCT n) FROM counts") == 70 },
+      "\(second.stderr)")
+    second.signal(SIGTERM)
+    #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(count(database, "SELECT min(n) FROM counts") == 0)
+    #expect(count(database, "SELECT max(n) FROM counts") == 69)
+  }
+
+  @Test("Kafka source: kill -9 mid-stream, restart, every message reaches SQLite at least once")
+  func kafkaKillAndRestart() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("readings", partitions: 4)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    let folder = temporaryFolder("kafka-kill")
+    write(
+      #"{"sql": "SELECT n FROM 'sensors/+/data'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "readings"}}]}"#,
+      to: folder + "/rules/store.json")
+    // Static membership: the restarted daemon takes the killed member's place (platform notes).
+    let arguments = [
+      "run", "--rules", "rules", "--source",
+      "kafka://\(cluster.bootstrapServers)/readings?group=kill-\(UUID().uuidString.prefix(6))",
+      "--kafka-config", "group.instance.id=daemon-1", "--kafka-config", "session.timeout.ms=6000",
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let total = 4000
+    // The stream keeps flowing while the daemon is killed and restarted: 20 messages every 40 ms or so.
+    let producing = Task {
+      var next = 0
+      while next < total {
+        let batch = next..<min(next + 20, total)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          for index in batch {
+            group.addTask {
+              try await producer.produce(
+                topic: "readings", key: Array("sensors/\(index % 8)/data".utf8),
+                value: Array(#"{"n": \#(index)}"#.utf8), partition: Int32(index % 4), headers: [])
+            }
+          }
+          try await group.waitForAll()
+        }
+        next = batch.upperBound
+        try await Task.sleep(for: .milliseconds(40))
+      }
+      return next
+    }
+    let database = folder + "/data/iot.db"
+    let first = try Subprocess(arguments, in: folder)
+    #expect(
+      await eventually(within: 45) { count(database, "SELECT count(*) FROM readings") >= 300 },
+      "\(first.stderr)")
+    kill(first.process.processIdentifier, SIGKILL)
+    first.process.waitUntilExit()
+    let atKill = count(database, "SELECT count(DISTINCT n) FROM readings")
+    #expect(atKill < total, "the daemon was killed after the stream ended; the test proves nothing")
+
+    let second = try Subprocess(arguments, in: folder)
+    #expect(try await producing.value == total)
+    #expect(
+      await eventually(within: 90) { count(database, "SELECT count(DISTINCT n) FROM readings") == total },
+      "\(second.stderr)")
+    second.signal(SIGTERM)
+    #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(count(database, "SELECT count(DISTINCT n) FROM readings") == total)
+    #expect(count(database, "SELECT min(n) FROM readings") == 0)
+    #expect(count(database, "SELECT max(n) FROM readings") == total - 1)
+  }
+
+  @Test("mqtts:// with client certificates; a new rule file's FROM filter is subscribed on hot reload")
+  func tlsAndReloadedSubscriptions() async throws {
+    let broker = try MosquittoBroker(tls: true)
+    defer { broker.stop() }
+    let certificates = try #require(broker.certificates)
+    let folder = temporaryFolder("mqtt-tls")
+    write(
+      #"{"sql": "SELECT n FROM 'first/#'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "first"}}]}"#,
+      to: folder + "/rules/first.json")
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id", "tls-\(UUID().uuidString.prefix(6))",
+        "--ca-file", certificates.caFile, "--cert-file", certificates.clientCertificateFile, "--key-file",
+        certificates.clientKeyFile, "--reload-interval-ms", "100", "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    var options = MQTTOptions(host: "127.0.0.1", port: broker.port, useTLS: true, clientID: "tls-pub")
+    options.caFile = certificates.caFile
+    options.certificateFile = certificates.clientCertificateFile
+    options.keyFile = certificates.clientKeyFile
+    let sender = MQTTPublisher(options: options)
+    try await sender.start()
+    defer { sender.shutdown() }
+    try await publish(sender, (0..<10).map { ("first/a", #"{"n": \#($0)}"#) })
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM first") == 10 })
+
+    write(
+      #"{"sql": "SELECT n FROM 'second/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "second"}}]}"#,
+      to: folder + "/rules/second.json")
+    #expect(
+      await eventually(within: 30) { daemon.stderr.contains("second/+") && daemon.stderr.contains("rules reloaded") },
+      "\(daemon.stderr)")
+    try await Task.sleep(for: .milliseconds(300))  // the SUBACK
+    try await publish(sender, (0..<10).map { ("second/b", #"{"n": \#($0)}"#) })
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM second") == 10 }, "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+  }
+
+  @Test("two daemons in one --shared-group split an MQTT stream with nothing lost")
+  func sharedGroup() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    var daemons: [(Subprocess, String)] = []
+    for name in ["a", "b"] {
+      let folder = temporaryFolder("shared-\(name)")
+      write(
+        #"{"sql": "SELECT n FROM 'work/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "done"}}]}"#,
+        to: folder + "/rules/work.json")
+      let daemon = try Subprocess(
+        [
+          "run", "--rules", "rules", "--source", broker.url, "--client-id", "shared-\(name)-\(UUID().uuidString.prefix(6))",
+          "--shared-group", "workers", "--dead-letter", "data/dead-letter.jsonl",
+        ], in: folder)
+      #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+      daemons.append((daemon, folder + "/data/iot.db"))
+    }
+    #expect(daemons[0].0.stderr.contains("$share/workers/work/+"))
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(sender, (0..<300).map { ("work/\($0 % 3)", #"{"n": \#($0)}"#) })
+    func rows(_ database: String) -> [Int] {
+      guard FileManager.default.fileExists(atPath: database) else { return [] }
+      return ((try? sqliteQuery(database, "SELECT n FROM done")) ?? []).compactMap {
+        Int($0.dropFirst().dropLast())
+      }
+    }
+    #expect(await eventually(within: 30) { rows(daemons[0].1).count + rows(daemons[1].1).count >= 300 })
+    let first = rows(daemons[0].1)
+    let second = rows(daemons[1].1)
+    #expect(!first.isEmpty && !second.isEmpty, "\(first.count) + \(second.count)")
+    #expect(Set(first + second) == Set(0..<300))
+    #expect(first.count + second.count == 300)
+    for (daemon, _) in daemons {
+      daemon.signal(SIGTERM)
+      #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    }
+  }
+
+  @Test("Kafka source with --mqtt: rules republish to the MQTT broker; the rule topic comes from a header")
+  func kafkaToMQTT() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("orders", partitions: 2)
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    for index in 0..<20 {
+      try await producer.produce(
+        topic: "orders", key: nil, value: Array(#"{"orderId": \#(index), "total": \#(index * 10)}"#.utf8),
+        partition: Int32(index % 2), headers: [("mqtt-topic", "shop/eu/orders")])
+    }
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: ["big/#"])
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    defer { watching.cancel() }
+    try await Task.sleep(for: .milliseconds(300))
+    let folder = temporaryFolder("kafka-mqtt")
+    write(
+      #"{"sql": "SELECT orderId FROM 'shop/+/orders' WHERE total >= 100", "actions": [{"republish": {"topic": "big/${topic(2)}", "qos": 1}}]}"#,
+      to: folder + "/rules/big.json")
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source",
+        "kafka://\(cluster.bootstrapServers)/orders?group=g-\(UUID().uuidString.prefix(6))",
+        "--kafka-topic-from", "header:mqtt-topic", "--mqtt", broker.url, "--client-id", "kafka-\(UUID().uuidString.prefix(6))",
+        "--dead-letter", "data/dead-letter.jsonl",
+      ], in: folder)
+    #expect(await eventually(within: 45) { inbox.count >= 10 }, "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    let messages = inbox.messages.withLock { $0 }
+    #expect(messages.count == 10)
+    #expect(messages.allSatisfy { $0.topic == "big/eu" })
+    #expect(
+      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) })
+        == Set((10..<20).map { #"{"orderId":\#($0)}"# }))
+    #expect(!FileManager.default.fileExists(atPath: folder + "/data/dead-letter.jsonl"))
+  }
+}
