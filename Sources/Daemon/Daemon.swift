@@ -228,7 +228,7 @@ public enum Daemon {
     for rule in loaded.rules {
       let text =
         FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) } ?? ""
-      for warning in RuleChecker.loopWarnings(rule, text: text) {
+      for warning in rule.warnings + RuleChecker.loopWarnings(rule, text: text) {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
     }
@@ -399,7 +399,7 @@ public enum RuleChecker {
         results.append(
           FileResult(
             file: file, rule: rule.name, diagnostics: [],
-            warnings: loopWarnings(rule, text: String(decoding: data, as: UTF8.self))))
+            warnings: rule.warnings + loopWarnings(rule, text: String(decoding: data, as: UTF8.self))))
       } catch {
         results.append(FileResult(file: file, rule: nil, diagnostics: error.diagnostics))
       }

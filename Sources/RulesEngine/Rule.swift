@@ -93,13 +93,17 @@ public final class Rule: Sendable {
   public let file: String
   /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
   public let fingerprint: [UInt8]
+  /// Warnings of the SQL (a call that is always Undefined, an unquoted FROM...), at file positions.
+  public let warnings: [RuleDiagnostic]
   let counters: RuleCounters
 
   /// Creates a rule.
   public init(
     name: String, description: String, disabled: Bool, program: Program, topicFilter: String,
-    actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: [UInt8]
+    actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: [UInt8],
+    warnings: [RuleDiagnostic] = []
   ) {
+    self.warnings = warnings
     self.name = name
     self.description = description
     self.disabled = disabled

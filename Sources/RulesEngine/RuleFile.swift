@@ -156,11 +156,17 @@ public enum RuleFile {
     // SQL.
     var program: Program?
     var filter = ""
+    var sqlWarnings: [RuleDiagnostic] = []
     if let sqlNode = root["sql"] {
       if let sql = sqlNode.string {
         do {
           let compiled = try Compiler.compile(sql, version: version)
           program = compiled
+          sqlWarnings = compiled.warnings.map {
+            RuleDiagnostic(
+              file: file, position: sqlNode.position(ofStringOffset: $0.range.start.offset),
+              message: $0.message)
+          }
           if let text = compiled.topicFilter {
             filter = text
             do {
@@ -221,7 +227,8 @@ public enum RuleFile {
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
-      actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes))
+      actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
+      warnings: sqlWarnings)
   }
 
   /// Reads one action object `{"kind": {configuration}}`.
