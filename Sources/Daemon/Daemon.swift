@@ -24,6 +24,8 @@ public struct DaemonConfiguration: Sendable {
   public var maxInFlight = 1024
   /// How often rule files are polled for changes, in milliseconds.
   public var reloadPollMs = 1000
+  /// Vets each rule changed on reload: a reason it returns keeps the running version (logged).
+  public var reloadGate: ReloadGate?
 
   /// Creates a configuration.
   public init(rulePaths: [String], source: String) {
@@ -77,7 +79,8 @@ public enum Daemon {
       deadLetter: DeadLetterFile(path: configuration.deadLetterPath),
       clock: clock, logger: logger)
     let reloader = RuleReloader(
-      paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
+      paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
+      gate: configuration.reloadGate)
     let loaded = try await reloader.initialLoad()
     for error in loaded.errors {
       for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
