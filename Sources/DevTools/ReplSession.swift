@@ -110,18 +110,45 @@ public final class ReplSession {
     return quote != nil || depth > 0
   }
 
-  /// True when `text` is a whole statement: it ends with `;`, or it compiles, or its first error is
-  /// not at the end of the text (so more input cannot fix it).
+  /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
+  /// clause or is one line with a FROM; or its first error is not at its end (more input cannot fix
+  /// it). Otherwise it waits for more lines (an empty line runs it as it is): `SELECT a` may go on
+  /// with `FROM ...`, and `SELECT a FROM 'x'` typed over lines may go on with `WHERE ...`.
   public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.hasSuffix(";") { return true }
     if continues(trimmed) { return false }
     do {
       _ = try Compiler.compile(trimmed, version: version)
-      return true
+      let words = Set(bareWords(trimmed))
+      if words.contains("WHERE") { return true }
+      return words.contains("FROM") && !trimmed.contains("\n")
     } catch {
       return error.first.range.start.offset < trimmed.utf8.count
     }
+  }
+
+  /// The upper-cased words of `text` outside quotes.
+  static func bareWords(_ text: String) -> [String] {
+    var words: [String] = []
+    var current = ""
+    var quote: Character?
+    for character in text {
+      if let open = quote {
+        if character == open { quote = nil }
+        continue
+      }
+      if character == "'" || character == "\"" || character == "`" {
+        quote = character
+      } else if character.isLetter || character == "_" {
+        current.append(character)
+        continue
+      }
+      if !current.isEmpty { words.append(current.uppercased()) }
+      current = ""
+    }
+    if !current.isEmpty { words.append(current.uppercased()) }
+    return words
   }
 
   // MARK: - Statements

@@ -110,7 +110,9 @@ public struct RuleTestPlan: Sendable {
       }
       for file in files {
         if RuleTestFile.isTestFile(file) {
-          plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
+          if !plan.pairs.contains(where: { $0.test == file }) {
+            plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
+          }
         } else if RuleFile.isRuleFile(file) {
           if let test = RuleTestFile.companion(ofRule: file) {
             if !plan.pairs.contains(where: { $0.test == test }) { plan.pairs.append((test, file)) }

@@ -71,12 +71,12 @@ public enum LineDiff {
         lines.append("  " + left[i])
         i += 1
         j += 1
-      } else if j < right.count, i == left.count || table[i][j + 1] >= table[i + 1][j] {
-        lines.append("+ " + right[j])
-        j += 1
-      } else {
+      } else if i < left.count, j == right.count || table[i + 1][j] >= table[i][j + 1] {
         lines.append("- " + left[i])
         i += 1
+      } else {
+        lines.append("+ " + right[j])
+        j += 1
       }
     }
     return lines.joined(separator: "\n")
