@@ -99,7 +99,8 @@ let package = Package(
       name: "DaemonTests",
       dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
     ),
-    .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "RulesEngine", "IoTSQL"]),
+    .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "Daemon", "Actions", "RulesEngine", "IoTSQL", "CEditLine"],
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "ConnectorsTests",
       dependencies: ["Connectors", "Actions", "TestSupport", "RulesEngine", "IoTSQL"]

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <editline/readline.h>
+#include <pty.h>
 
 /// Installs the completion generator: libedit calls it with the word under the cursor and a state
 /// (0 on the first call), and it returns one malloc'ed candidate a call, NULL at the end.
@@ -37,5 +38,10 @@ static inline const char *iotrules_el_line_buffer(void) { return rl_line_buffer;
 
 /// The number of history entries.
 static inline int iotrules_el_history_length(void) { return history_length; }
+
+/// Opens a pseudo-terminal pair (tests drive the REPL through it); 0 on success.
+static inline int iotrules_open_pty(int *master, int *slave) {
+  return openpty(master, slave, NULL, NULL, NULL);
+}
 
 #endif
