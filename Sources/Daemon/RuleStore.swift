@@ -122,7 +122,8 @@ public final class RuleReloader: Sendable {
   /// Creates a reloader; call `initialLoad()` first. `gate` vets rules changed on reload (not the
   /// first load).
   public init(
-    paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger, gate: ReloadGate? = nil
+    paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger,
+    gate: ReloadGate? = nil
   ) {
     self.gate = gate
     self.paths = paths

@@ -38,7 +38,8 @@ public enum AWSRuleImporter {
   public static let dynamoDatabase = "data/dynamodb.db"
 
   /// Converts the document `bytes` read from `file`; `name` overrides the rule name.
-  public static func convert(file: String, bytes: [UInt8], name: String? = nil) throws(ImportError) -> Result {
+  public static func convert(file: String, bytes: [UInt8], name: String? = nil) throws(ImportError) -> Result
+  {
     let root: RuleNode
     do {
       root = try RuleDocument.parseJSON(bytes)
@@ -79,11 +80,14 @@ public enum AWSRuleImporter {
       out["awsIotSqlVersion"] = .string(version)
     } else {
       out["awsIotSqlVersion"] = .string(awsDefaultVersion)
-      notes.append("awsIotSqlVersion was omitted: written as \(awsDefaultVersion), the version AWS runs it with")
+      notes.append(
+        "awsIotSqlVersion was omitted: written as \(awsDefaultVersion), the version AWS runs it with")
     }
     if let disabled = payload["ruleDisabled"]?.bool { out["ruleDisabled"] = .bool(disabled) }
     for member in payload.members! {
-      let known = ["sql", "description", "awsIotSqlVersion", "ruleDisabled", "actions", "errorAction", "ruleName"]
+      let known = [
+        "sql", "description", "awsIotSqlVersion", "ruleDisabled", "actions", "errorAction", "ruleName",
+      ]
       let informational = ["createdAt", "ruleArn"]
       if !known.contains(member.key) && !informational.contains(member.key) {
         notes.append("rule field '\(member.key)' has no equivalent here: not imported")
@@ -94,7 +98,9 @@ public enum AWSRuleImporter {
       guard case .array(let elements) = node.kind else { throw fail(node, "'actions' must be an array") }
       for (index, element) in elements.enumerated() {
         let label = "actions[\(index)]"
-        if let action = mapAction(element, label: label, notes: &notes, unmapped: &unmapped, required: &required) {
+        if let action = mapAction(
+          element, label: label, notes: &notes, unmapped: &unmapped, required: &required)
+        {
           actions.append(action)
         }
       }
@@ -203,7 +209,9 @@ public enum AWSRuleImporter {
       notes.append(
         "\(label) dynamoDB → sqlite: each key of the result becomes a column"
           + (keys.isEmpty
-            ? "" : "; the key columns \(keys.joined(separator: ", ")) are not written unless the SELECT adds them"))
+            ? ""
+            : "; the key columns \(keys.joined(separator: ", ")) are not written unless the SELECT adds them")
+      )
       drop(["roleArn"], roleNote)
       drop(["operation", "payloadField", "hashKeyType", "rangeKeyType"])
       dropUnknown([
@@ -224,7 +232,8 @@ public enum AWSRuleImporter {
       let function = arn.split(separator: ":").dropFirst(6).first.map(String.init) ?? "function"
       out["url"] = .string("https://SET-ME.invalid/lambda/\(function)")
       required.append(
-        "\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn.isEmpty ? "the function" : arn)")
+        "\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn.isEmpty ? "the function" : arn)"
+      )
       dropUnknown(["functionArn"])
     default:
       unmapped.append("\(label): \(member.key)")

@@ -36,8 +36,9 @@ public final class ReplSession {
   public private(set) var lastStatement: String?
 
   /// Creates a session.
-  public init(styler: Styler = Styler(enabled: false), folder: String = FileManager.default.currentDirectoryPath)
-  {
+  public init(
+    styler: Styler = Styler(enabled: false), folder: String = FileManager.default.currentDirectoryPath
+  ) {
     self.styler = styler
     self.folder = folder
   }
@@ -172,12 +173,15 @@ public final class ReplSession {
     var outputs = program.warnings.map { Output(text: rendered($0, in: sql), isError: true) }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
     if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topicName) {
-      outputs.append(Output(text: styler.dim("no match: topic '\(topicName)' does not match FROM '\(filter)'"), isError: false))
+      outputs.append(
+        Output(
+          text: styler.dim("no match: topic '\(topicName)' does not match FROM '\(filter)'"), isError: false))
       return outputs
     }
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context(topic: topicName)) else {
-      outputs.append(Output(text: styler.dim("no match: the WHERE clause is not true for this message"), isError: false))
+      outputs.append(
+        Output(text: styler.dim("no match: the WHERE clause is not true for this message"), isError: false))
       return outputs
     }
     let value = evaluation.value
@@ -252,13 +256,16 @@ public final class ReplSession {
     case ".version":
       if argument.isEmpty { return info("SQL version: \(version.rawValue)") }
       guard let parsed = SQLVersion(string: argument) else {
-        return fail(styler.error("error:") + " unknown SQL version '\(argument)'; expected 2016-03-23 or 2015-10-08")
+        return fail(
+          styler.error("error:") + " unknown SQL version '\(argument)'; expected 2016-03-23 or 2015-10-08")
       }
       version = parsed
       return info(styler.dim("SQL version: \(parsed.rawValue)"))
     case ".explain":
       let sql = argument.isEmpty ? (lastStatement ?? "") : argument
-      guard !sql.isEmpty else { return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first") }
+      guard !sql.isEmpty else {
+        return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
+      }
       do {
         let program = try Compiler.compile(sql, version: version)
         return info(Disassembler.listing(program))
@@ -274,7 +281,8 @@ public final class ReplSession {
       let width = Self.commands.map(\.usage.count).max() ?? 0
       var lines = ["Type SQL (it may go over several lines; an empty line or ';' ends it), or:"]
       for command in Self.commands {
-        lines.append("  " + command.usage.padding(toLength: width + 2, withPad: " ", startingAt: 0) + command.help)
+        lines.append(
+          "  " + command.usage.padding(toLength: width + 2, withPad: " ", startingAt: 0) + command.help)
       }
       lines.append("Tab completes keywords, functions and the payload's fields.")
       return info(lines.joined(separator: "\n"))
@@ -304,7 +312,8 @@ public final class ReplSession {
       .sorted { $0.name.lowercased() < $1.name.lowercased() }
     guard !wanted.isEmpty else { return "no function starts with '\(prefix)'" }
     return wanted.map { spec in
-      styler.bold(spec.signature) + styler.dim("  [\(spec.family)]") + "\n    " + (spec.unavailableReason ?? spec.help)
+      styler.bold(spec.signature) + styler.dim("  [\(spec.family)]") + "\n    "
+        + (spec.unavailableReason ?? spec.help)
     }.joined(separator: "\n")
   }
 

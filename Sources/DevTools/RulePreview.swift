@@ -47,7 +47,8 @@ public struct RulePreview: Sendable {
   public static func load(path: String) throws(RuleFileError) -> RulePreview {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw RuleFileError([
-        RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+        RuleDiagnostic(
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
       ])
     }
     return try load(file: path, bytes: Array(data))
@@ -85,7 +86,9 @@ public struct RulePreview: Sendable {
     }
     var actions: [ActionPreview] = []
     if case .array(let elements)? = root["actions"]?.kind {
-      for (index, element) in elements.enumerated() { compileAction(element, label: "\(index)", into: &actions) }
+      for (index, element) in elements.enumerated() {
+        compileAction(element, label: "\(index)", into: &actions)
+      }
     }
     var errorActions: [ActionPreview] = []
     if let node = root["errorAction"] { compileAction(node, label: "errorAction", into: &errorActions) }
@@ -113,7 +116,8 @@ public struct RulePreview: Sendable {
 
   /// Runs the rule on one message.
   public func run(_ context: EvaluationContext) -> Outcome {
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(context.topic) {
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(context.topic)
+    {
       return .noMatch("topic '\(context.topic)' does not match FROM '\(filter)'")
     }
     var machine = VirtualMachine()

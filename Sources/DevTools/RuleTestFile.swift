@@ -62,7 +62,8 @@ public struct RuleTestFile: Sendable {
   public static func load(path: String) throws(RuleFileError) -> RuleTestFile {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw RuleFileError([
-        RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+        RuleDiagnostic(
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
       ])
     }
     return try parse(file: path, bytes: Array(data))
@@ -74,7 +75,8 @@ public struct RuleTestFile: Sendable {
     do {
       root =
         file.hasSuffix(".json")
-        ? try RuleDocument.parseJSON(bytes) : try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+        ? try RuleDocument.parseJSON(bytes)
+        : try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }
@@ -91,14 +93,18 @@ public struct RuleTestFile: Sendable {
       report(root.position, "a test file holds an array of cases (or {\"cases\": [...]})")
     }
     var cases: [Case] = []
-    let known: Set<String> = ["name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect"]
+    let known: Set<String> = [
+      "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
+    ]
     for (index, node) in list.enumerated() {
       guard let members = node.members else {
         report(node.position, "case \(index + 1) must be an object")
         continue
       }
       for member in members where !known.contains(member.key) {
-        report(member.keyPosition, "unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
+        report(
+          member.keyPosition,
+          "unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
       }
       let name = node["name"]?.string ?? "case \(index + 1)"
       guard let topic = node["topic"]?.string else {
@@ -112,7 +118,9 @@ public struct RuleTestFile: Sendable {
           continue
         }
         payload = Array(data)
-        if node["payload"] != nil { report(encoded.position, "\(name): give 'payload' or 'payload_base64', not both") }
+        if node["payload"] != nil {
+          report(encoded.position, "\(name): give 'payload' or 'payload_base64', not both")
+        }
       } else if let given = node["payload"] {
         if let text = given.string {
           payload = Array(text.utf8)
@@ -155,7 +163,8 @@ public struct RuleTestFile: Sendable {
         guard case .array(let actions) = expectMembers[0].value.kind,
           actions.allSatisfy({ $0.members != nil && $0["kind"]?.string != nil })
         else {
-          report(expectMembers[0].value.position, "\(name): 'actions' must be an array of objects with a \"kind\"")
+          report(
+            expectMembers[0].value.position, "\(name): 'actions' must be an array of objects with a \"kind\"")
           continue
         }
         expectation = .actions(actions.map(\.value))
@@ -168,7 +177,8 @@ public struct RuleTestFile: Sendable {
       cases.append(
         Case(
           name: name, position: node.position,
-          context: EvaluationContext(topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
+          context: EvaluationContext(
+            topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
           expectation: expectation))
     }
     if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }

@@ -47,13 +47,15 @@ public enum RuleTestRunner {
     case (.output(let expected), .matched(_, let output, _)):
       let actual = RuleTestRunner.comparable(output)
       if ValueText.equivalent(expected, actual) { return nil }
-      return "output differs (- expected, + actual):\n" + LineDiff.unified(
-        expected: ValueText.pretty(ValueText.canonical(expected)),
-        actual: ValueText.pretty(ValueText.canonical(actual)))
+      return "output differs (- expected, + actual):\n"
+        + LineDiff.unified(
+          expected: ValueText.pretty(ValueText.canonical(expected)),
+          actual: ValueText.pretty(ValueText.canonical(actual)))
     case (.actions(let expected), .matched(_, _, let actions)):
       var projected: [Value] = []
       for (index, actual) in actions.enumerated() {
-        if index < expected.count, case .object(let wanted) = expected[index], case .object(let got) = actual {
+        if index < expected.count, case .object(let wanted) = expected[index], case .object(let got) = actual
+        {
           var object = OrderedObject()
           for key in wanted.keys { object[key] = got[key] ?? .undefined }
           projected.append(.object(object))
@@ -103,7 +105,8 @@ public struct RuleTestPlan: Sendable {
       var files: [String] = []
       if isFolder.boolValue {
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
+        files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+          .sorted()
           .map { "\(base)/\($0)" }
       } else {
         files = [path]

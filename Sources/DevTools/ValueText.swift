@@ -7,7 +7,8 @@ public enum ValueText {
   public static func pretty(_ value: Value) -> String {
     switch value {
     case .undefined: return "Undefined"
-    case .binary(let bytes): return "Binary, \(bytes.count) bytes, base64: " + Data(bytes).base64EncodedString()
+    case .binary(let bytes):
+      return "Binary, \(bytes.count) bytes, base64: " + Data(bytes).base64EncodedString()
     default: return JSONWriter.prettyString(value)
     }
   }
@@ -100,10 +101,12 @@ public enum JUnitReport {
       out +=
         "  <testsuite name=\(quote(file)) tests=\"\(cases.count)\" failures=\"\(failed)\" errors=\"0\" time=\(seconds(cases.reduce(0) { $0 + $1.seconds }))>\n"
       for result in cases {
-        out += "    <testcase classname=\(quote(result.rule)) name=\(quote(result.name)) time=\(seconds(result.seconds))"
+        out +=
+          "    <testcase classname=\(quote(result.rule)) name=\(quote(result.name)) time=\(seconds(result.seconds))"
         if let failure = result.failure {
           let headline = failure.split(separator: "\n").first.map(String.init) ?? failure
-          out += ">\n      <failure message=\(quote(headline))>\(escape(failure))</failure>\n    </testcase>\n"
+          out +=
+            ">\n      <failure message=\(quote(headline))>\(escape(failure))</failure>\n    </testcase>\n"
         } else {
           out += "/>\n"
         }
@@ -115,7 +118,9 @@ public enum JUnitReport {
 
   static func seconds(_ value: Double) -> String { "\"" + String(format: "%.6f", value) + "\"" }
 
-  static func quote(_ text: String) -> String { "\"" + escape(text).replacingOccurrences(of: "\"", with: "&quot;") + "\"" }
+  static func quote(_ text: String) -> String {
+    "\"" + escape(text).replacingOccurrences(of: "\"", with: "&quot;") + "\""
+  }
 
   static func escape(_ text: String) -> String {
     var out = ""

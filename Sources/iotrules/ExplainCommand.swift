@@ -60,7 +60,8 @@ struct ExplainCommand: ParsableCommand {
         switch part {
         case .text(let text): Console.out("  text \(JSONWriter.string(.string(text)))")
         case .expression(let program):
-          Console.out(Disassembler.listing(program).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+          Console.out(
+            Disassembler.listing(program).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         }
       }
     }

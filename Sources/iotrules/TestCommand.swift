@@ -42,7 +42,9 @@ struct TestCommand: ParsableCommand {
       let place = "\(result.file):\(result.position.line):\(result.position.column)"
       if let failure = result.failure {
         Console.out("\(styler.error("FAIL")) \(result.rule): \(result.name)  (\(place))")
-        Console.out(failure.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+        Console.out(
+          failure.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
+            separator: "\n"))
       } else if verbose {
         Console.out("\(styler.string("ok")) \(result.rule): \(result.name)")
       }
@@ -58,9 +60,11 @@ struct TestCommand: ParsableCommand {
     }
     let failed = results.filter { !$0.passed }.count
     let files = Set(results.map(\.file)).count
-    Console.out("\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
+    Console.out(
+      "\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
     if results.isEmpty {
-      Console.err("iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")
+      Console.err(
+        "iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")
       throw ExitCodes.badRule
     }
     if failed > 0 { throw ExitCodes.failures }

@@ -22,10 +22,16 @@ import Testing
     }
     #expect(object["awsIotSqlVersion"] == .string("2015-10-08"))
     #expect(actions.count == 3)
-    #expect(actions[0] == .object(["file": .object(["path": .string("my-bucket/${topic()}/${timestamp()}")])]))
     #expect(
-      actions[1] == .object(["sqlite": .object(["database": .string("data/dynamodb.db"), "table": .string("my_table")])]))
-    #expect(object["errorAction"] == .object(["republish": .object(["topic": .string("errors/${topic()}"), "qos": .int(1)])]))
+      actions[0] == .object(["file": .object(["path": .string("my-bucket/${topic()}/${timestamp()}")])]))
+    #expect(
+      actions[1]
+        == .object([
+          "sqlite": .object(["database": .string("data/dynamodb.db"), "table": .string("my_table")])
+        ]))
+    #expect(
+      object["errorAction"]
+        == .object(["republish": .object(["topic": .string("errors/${topic()}"), "qos": .int(1)])]))
     // The imported file is a valid rule.
     let preview = try RulePreview.load(file: "temperature_alerts.json", bytes: Array(result.json.utf8))
     #expect(preview.program.version == .v2015_10_08)
@@ -38,10 +44,12 @@ import Testing
     #expect(result.name == "forward_readings")
     #expect(result.unmapped.isEmpty)
     #expect(result.actionRequired.isEmpty)
-    #expect(result.notes.contains { $0.contains("key columns device = '${topic(2)}', ts = '${timestamp()}'") })
+    #expect(
+      result.notes.contains { $0.contains("key columns device = '${topic(2)}', ts = '${timestamp()}'") })
     let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
     #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
-    let context = EvaluationContext(topic: "sensors/9/readings", payload: Array(#"{"v": 1}"#.utf8), clientID: "c1")
+    let context = EvaluationContext(
+      topic: "sensors/9/readings", payload: Array(#"{"v": 1}"#.utf8), clientID: "c1")
     guard case .matched(_, _, let rendered) = preview.run(context) else {
       Issue.record("no match")
       return
@@ -67,14 +75,16 @@ import Testing
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     #expect(okStatus == 0)
     #expect(okOut.hasPrefix("wrote ./renamed.json\n"))
-    let (checkStatus, _, _) = try runBinary(["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
+    let (checkStatus, _, _) = try runBinary(
+      ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     #expect(checkStatus == 74)
     try? FileManager.default.removeItem(atPath: folder)
   }
 
   @Test("a bare payload takes the file's base name; input that is not a rule says where")
   func barePayloadAndErrors() throws {
-    let result = try AWSRuleImporter.convert(file: "/tmp/my_rule.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "actions": []}"#.utf8))
+    let result = try AWSRuleImporter.convert(
+      file: "/tmp/my_rule.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "actions": []}"#.utf8))
     #expect(result.name == "my_rule")
     #expect(throws: AWSRuleImporter.ImportError.self) {
       try AWSRuleImporter.convert(file: "bad.json", bytes: Array(#"{"rule": {"actions": []}}"#.utf8))

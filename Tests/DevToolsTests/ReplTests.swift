@@ -23,7 +23,7 @@ import Testing
     #expect(err == "")
     #expect(
       out == """
-        payload: 49 bytes, Object
+        payload: 48 bytes, Object
         topic: sensors/7/data
         {
           "deviceId": "d1",
@@ -65,11 +65,13 @@ import Testing
     #expect(out.contains("rule high_temp: no match: the WHERE clause is not true for this message"))
   }
 
-  @Test("statement completeness", arguments: [
-    ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
-    ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", true), ("SELECT (a", false),
-    ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
-  ])
+  @Test(
+    "statement completeness",
+    arguments: [
+      ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
+      ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", true), ("SELECT (a", false),
+      ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
+    ])
   func completeness(text: String, complete: Bool) {
     #expect(ReplSession.isComplete(text, version: .default) == complete)
   }
@@ -78,7 +80,7 @@ import Testing
   func completion() {
     let payload = Array(#"{"temp": 1, "nested": {"inner": 2, "other": 3}}"#.utf8)
     #expect(Completer.candidates(for: "SEL", atLineStart: true, payload: payload) == ["SELECT"])
-    #expect(Completer.candidates(for: "whe", atLineStart: false, payload: payload) == ["where"])
+    #expect(Completer.candidates(for: "whe", atLineStart: false, payload: payload) == ["where", "when"])
     #expect(Completer.candidates(for: "upp", atLineStart: false, payload: payload) == ["upper"])
     #expect(Completer.candidates(for: "nested.o", atLineStart: false, payload: payload) == ["nested.other"])
     #expect(Completer.candidates(for: "te", atLineStart: false, payload: payload) == ["temp"])
@@ -104,10 +106,11 @@ import Testing
     #expect(first.waitFor("Object"))
     // Completion: `nes` → `nested`, then `nested.in` → `nested.inner`; a typo erased with Backspace.
     var mark = first.screen.endIndex
+    // libedit redraws the completed word's remainder after the cursor: `nes` + `ted`, `.in` + `ner`.
     first.send("SELECT nes\t")
-    #expect(first.waitFor("nested", from: mark))
+    #expect(first.waitFor("ted", from: mark))
     first.send(".in\t")
-    #expect(first.waitFor("inner", from: mark))
+    #expect(first.waitFor("ner", from: mark))
     first.send("XY\u{7f}\u{7f} FROM 'a/b'\r")
     // The result, coloured: a cyan key and a yellow number.
     #expect(first.waitFor("\u{1B}[33m7\u{1B}[0m", from: mark))
@@ -119,7 +122,9 @@ import Testing
     #expect(first.waitFor("35", from: mark))
     first.send(".quit\r")
     #expect(first.finish() == 0)
-    let saved = try String(contentsOfFile: history, encoding: .utf8)
+    // libedit's history file escapes spaces as \040.
+    let saved = try String(contentsOfFile: history, encoding: .utf8).replacingOccurrences(
+      of: "\\040", with: " ")
     #expect(saved.contains("SELECT nested.inner FROM 'a/b'"))
     #expect(saved.contains("SELECT VALUE temp FROM 'a/b'"))
 

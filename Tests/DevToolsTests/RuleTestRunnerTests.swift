@@ -24,7 +24,8 @@ import Testing
     #expect(out.hasSuffix("9 passed, 0 failed (9 case(s) in 2 file(s))\n"))
 
     let folder = temporaryFolder("ruletest")
-    try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
     try """
     [{"name": "wrong humidity", "topic": "sensors/1/data", "payload": {"deviceId": "d", "temp": 40, "humidity": 5},
       "timestamp": 5, "expect": {"output": {"deviceId": "d", "temp": 40, "humidity": 6, "ts": 5}}},
@@ -44,12 +45,17 @@ import Testing
   @Test("invalid test files say where")
   func invalidTestFile() {
     #expect(throws: RuleFileError.self) {
-      try RuleTestFile.parse(file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
+      try RuleTestFile.parse(
+        file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
     }
     do {
-      _ = try RuleTestFile.parse(file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
+      _ = try RuleTestFile.parse(
+        file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
     } catch {
-      #expect(error.description == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions")
+      #expect(
+        error.description
+          == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions"
+      )
     }
   }
 
@@ -79,7 +85,8 @@ import Testing
     try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: ruleFile)
     try FileManager.default.copyItem(
       atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/high_temp.test.json")
-    let first = RuleStore.load(files: [ruleFile], builder: RulePreview.offlineBuilder, gate: RuleTestGate.check)
+    let first = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, gate: RuleTestGate.check)
     #expect(first.errors.isEmpty)
     let running = try #require(first.rules.first)
 
@@ -88,13 +95,17 @@ import Testing
     try original.replacingOccurrences(of: "temp > 30", with: "temp > 50").write(
       toFile: ruleFile, atomically: true, encoding: .utf8)
     let second = RuleStore.load(
-      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running], gate: RuleTestGate.check)
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running],
+      gate: RuleTestGate.check)
     #expect(second.rules.first === running)
-    #expect(second.errors.map(\.description).first?.contains(
-      "rule 'high_temp' kept the previous version: 2 of 5 test(s) in \(folder)/high_temp.test.json failed: 'a hot reading becomes a row', 'the sqlite action receives the row'") == true)
+    #expect(
+      second.errors.map(\.description).first?.contains(
+        "rule 'high_temp' kept the previous version: 2 of 5 test(s) in \(folder)/high_temp.test.json failed: 'a hot reading becomes a row', 'the sqlite action receives the row'"
+      ) == true)
 
     // Without the gate (--skip-tests) the change goes in.
-    let third = RuleStore.load(files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running])
+    let third = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running])
     #expect(third.rules.first !== running)
     #expect(third.rules.first?.program.source.contains("temp > 50") == true)
 
@@ -102,7 +113,8 @@ import Testing
     try original.replacingOccurrences(of: "temp > 30", with: "temp > 30.5").write(
       toFile: ruleFile, atomically: true, encoding: .utf8)
     let fourth = RuleStore.load(
-      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running], gate: RuleTestGate.check)
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running],
+      gate: RuleTestGate.check)
     #expect(fourth.errors.isEmpty)
     #expect(fourth.rules.first !== running)
     try? FileManager.default.removeItem(atPath: folder)
@@ -112,8 +124,11 @@ import Testing
   func explainFile() throws {
     let (status, out, _) = try runBinary(["explain", packageRoot + "/Rules/archive_all.json"])
     #expect(status == 0)
-    #expect(out.hasPrefix("rule archive_all (\(packageRoot)/Rules/archive_all.json), SQL version 2016-03-23\n"))
-    #expect(out.contains("template file[0].path: archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl"))
+    #expect(
+      out.hasPrefix("rule archive_all (\(packageRoot)/Rules/archive_all.json), SQL version 2016-03-23\n"))
+    #expect(
+      out.contains(
+        "template file[0].path: archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl"))
     #expect(out.contains("template errorAction[errorAction].path") == false)
     #expect(out.contains("push parse_time(2 args)"))
   }

@@ -25,7 +25,9 @@ func temporaryFolder(_ name: String) -> String {
 }
 
 /// Runs the binary with `input` on a pipe; returns (exit code, stdout, stderr).
-func runBinary(_ arguments: [String], input: String = "", in folder: String? = nil, environment: [String: String] = [:])
+func runBinary(
+  _ arguments: [String], input: String = "", in folder: String? = nil, environment: [String: String] = [:]
+)
   throws -> (Int32, String, String)
 {
   let process = Process()
@@ -47,7 +49,9 @@ func runBinary(_ arguments: [String], input: String = "", in folder: String? = n
   let out = stdout.fileHandleForReading.readDataToEndOfFile()
   let err = stderr.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+  return (
+    process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)
+  )
 }
 
 /// An `iotrules` process on a pseudo-terminal opened here: keys go in, the screen's bytes come out.

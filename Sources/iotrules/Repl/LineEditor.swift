@@ -43,7 +43,8 @@ enum LineEditor {
 
   /// Adds an entry to the history and saves the file, so a session that dies keeps what it did.
   static func remember(_ entry: String) {
-    let flat = entry.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    let flat = entry.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(
+      separator: " ")
     guard !flat.isEmpty, flat != ".quit", flat != ".exit" else { return }
     add_history(flat)
     if let historyPath { _ = write_history(historyPath) }
