@@ -10,6 +10,7 @@ let package = Package(
     .library(name: "RulesEngine", targets: ["RulesEngine"]),
     .library(name: "Connectors", targets: ["Connectors"]),
     .library(name: "Actions", targets: ["Actions"]),
+    .library(name: "DevTools", targets: ["DevTools"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,10 +78,15 @@ let package = Package(
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
     ),
+    .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+    .target(
+      name: "DevTools",
+      dependencies: ["IoTSQL", "RulesEngine", "Actions", .product(name: "Yams", package: "Yams")]
+    ),
     .executableTarget(
       name: "iotrules",
       dependencies: [
-        "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon",
+        "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon", "DevTools", "CEditLine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -96,6 +102,8 @@ let package = Package(
       name: "DaemonTests",
       dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
     ),
+    .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "Daemon", "Actions", "RulesEngine", "IoTSQL", "CEditLine"],
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "ConnectorsTests",
       dependencies: ["Connectors", "Actions", "TestSupport", "RulesEngine", "IoTSQL"]

@@ -27,6 +27,8 @@ public struct DaemonConfiguration: Sendable {
   public var maxInFlight = 1024
   /// How often rule files are polled for changes, in milliseconds.
   public var reloadPollMs = 1000
+  /// Vets each rule changed on reload: a reason it returns keeps the running version (logged).
+  public var reloadGate: ReloadGate?
 
   /// Creates a configuration.
   public init(rulePaths: [String], source: String) {
@@ -218,7 +220,8 @@ public enum Daemon {
     let republisher = publisher
 
     let reloader = RuleReloader(
-      paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger)
+      paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
+      gate: configuration.reloadGate)
     let loaded = try await reloader.initialLoad()
     for error in loaded.errors {
       for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }

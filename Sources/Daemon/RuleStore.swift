@@ -38,8 +38,10 @@ public enum RuleStore {
   }
 
   /// Loads every file; `previous` (file → rule) gives rules to keep when a file is unchanged or broken.
+  /// `gate`, when given, is asked about every rule newly compiled from a changed file: a reason it
+  /// returns keeps the previous version (or leaves a new rule out) and is reported as an error.
   public static func load(
-    files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:]
+    files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:], gate: ReloadGate? = nil
   ) -> RuleLoadResult {
     var rules: [Rule] = []
     var errors: [RuleFileError] = []
@@ -61,6 +63,17 @@ public enum RuleStore {
       } else {
         do {
           rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
+          if let gate, let reason = gate(rule) {
+            let kept = previous[file] != nil ? "kept the previous version" : "not loaded"
+            errors.append(
+              RuleFileError([
+                RuleDiagnostic(
+                  file: file, position: FilePosition(line: 1, column: 1),
+                  message: "rule '\(rule.name)' \(kept): \(reason)")
+              ]))
+            guard let old = previous[file] else { continue }
+            rule = old
+          }
         } catch {
           errors.append(error)
           guard let old = previous[file] else { continue }
@@ -83,6 +96,10 @@ public enum RuleStore {
   }
 }
 
+/// Decides whether a freshly compiled rule may replace the running one: nil to accept, else why not
+/// (`iotrules run` passes one that runs the rule's tests).
+public typealias ReloadGate = @Sendable (Rule) -> String?
+
 /// A rule folder that cannot be read.
 public struct RuleStoreError: Error, Sendable, CustomStringConvertible {
   /// What.
@@ -97,12 +114,18 @@ public final class RuleReloader: Sendable {
   let builder: any ActionBuilding
   let dispatcher: Dispatcher
   let logger: Logger
+  let gate: ReloadGate?
   let lock = NSLock()
   nonisolated(unsafe) var byFile: [String: Rule] = [:]
   nonisolated(unsafe) var fingerprint: [String: Date] = [:]
 
-  /// Creates a reloader; call `initialLoad()` first.
-  public init(paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger) {
+  /// Creates a reloader; call `initialLoad()` first. `gate` vets rules changed on reload (not the
+  /// first load).
+  public init(
+    paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger,
+    gate: ReloadGate? = nil
+  ) {
+    self.gate = gate
     self.paths = paths
     self.builder = builder
     self.dispatcher = dispatcher
@@ -146,7 +169,7 @@ public final class RuleReloader: Sendable {
     }
     guard let previous else { return nil }
     let files = times.keys.sorted()
-    let result = RuleStore.load(files: files, builder: builder, previous: previous)
+    let result = RuleStore.load(files: files, builder: builder, previous: previous, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])

@@ -1,19 +1,34 @@
 import ArgumentParser
+import DevTools
 import IoTSQL
 
-/// `iotrules explain --sql S`: the compiled program, one instruction a line.
+/// `iotrules explain --sql S` or `iotrules explain FILE`: the compiled program, one instruction a line;
+/// for a rule file, the program and every template of every action.
 struct ExplainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "explain",
-    abstract: "Print the compiled program of a statement, one instruction a line, as SQLite's EXPLAIN."
+    abstract: "Print the compiled program of a statement, one instruction a line, as SQLite's EXPLAIN.",
+    discussion: "With a rule FILE: its program, then each ${...} template of each action, compiled."
   )
 
+  @Argument(help: "A rule file (instead of --sql).")
+  var file: String?
+
   @Option(help: "The IoT SQL statement.")
-  var sql: String
+  var sql: String?
 
   @OptionGroup var version: SQLVersionOption
 
+  func validate() throws {
+    if (file == nil) == (sql == nil) { throw ValidationError("give a rule FILE or --sql, one of them") }
+  }
+
   func run() throws {
+    if let file {
+      try explainRule(file)
+      return
+    }
+    let sql = self.sql ?? ""
     let sqlVersion = try version.resolve()
     let program: Program
     do {
@@ -24,5 +39,31 @@ struct ExplainCommand: ParsableCommand {
     }
     for warning in program.warnings { Console.err(warning.rendered(in: sql)) }
     Console.out(Disassembler.listing(program))
+  }
+
+  func explainRule(_ file: String) throws {
+    let rule: RulePreview
+    do {
+      rule = try RulePreview.load(path: file)
+    } catch {
+      Console.err(error.description)
+      throw ExitCodes.badRule
+    }
+    Console.out("rule \(rule.name) (\(file)), SQL version \(rule.program.version.rawValue)")
+    Console.out(rule.program.source)
+    Console.out(Disassembler.listing(rule.program))
+    let templates = rule.templates
+    if templates.isEmpty { Console.out("\n(no templates)") }
+    for (field, template) in templates {
+      Console.out("\ntemplate \(field): \(template.source)")
+      for part in template.parts {
+        switch part {
+        case .text(let text): Console.out("  text \(JSONWriter.string(.string(text)))")
+        case .expression(let program):
+          Console.out(
+            Disassembler.listing(program).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }
+      }
+    }
   }
 }

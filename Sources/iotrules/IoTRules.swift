@@ -9,6 +9,7 @@ struct IoTRules: AsyncParsableCommand {
     version: "0.1.0",
     subcommands: [
       RunCommand.self, CheckCommand.self, EvalCommand.self, ExplainCommand.self, FunctionsCommand.self,
+      ReplCommand.self, TestCommand.self, ImportCommand.self,
     ]
   )
 }

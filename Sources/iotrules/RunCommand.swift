@@ -2,6 +2,7 @@ import Actions
 import ArgumentParser
 import Connectors
 import Daemon
+import DevTools
 import Foundation
 import Logging
 import Metrics
@@ -92,6 +93,11 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("reload-interval-ms"), help: "How often rule files are polled for changes.")
   var reloadIntervalMs: Int = 1000
 
+  @Flag(
+    name: .customLong("skip-tests"),
+    help: "Reload a changed rule even when the tests beside it (<rule>.test.json) fail.")
+  var skipTests = false
+
   func validate() throws {
     if rules.isEmpty { throw ValidationError("give at least one --rules folder") }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
@@ -145,6 +151,7 @@ struct RunCommand: AsyncParsableCommand {
     connectors.kafkaTopicFrom = kafkaTopicFrom
     connectors.republishBroker = mqttBroker
     configuration.connectors = connectors
+    if !skipTests { configuration.reloadGate = { rule in RuleTestGate.check(rule) } }
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)

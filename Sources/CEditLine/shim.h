@@ -1,0 +1,47 @@
+// libedit's readline API, with setters and getters for the C globals Swift 6 cannot touch
+// (shared mutable state) and for the variadic calls Swift cannot import.
+#ifndef IOTRULES_CEDITLINE_SHIM_H
+#define IOTRULES_CEDITLINE_SHIM_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <editline/readline.h>
+#include <pty.h>
+
+/// Installs the completion generator: libedit calls it with the word under the cursor and a state
+/// (0 on the first call), and it returns one malloc'ed candidate a call, NULL at the end.
+static inline void iotrules_el_set_completer(rl_compentry_func_t *generator) {
+  rl_completion_entry_function = generator;
+  rl_attempted_completion_function = NULL;
+}
+
+/// The characters that end a word for completion ('.' is kept inside words for field paths).
+static inline void iotrules_el_set_word_breaks(const char *breaks) {
+  static char buffer[64];
+  strncpy(buffer, breaks, sizeof buffer - 1);
+  buffer[sizeof buffer - 1] = 0;
+  rl_basic_word_break_characters = buffer;
+  rl_completer_word_break_characters = buffer;
+}
+
+/// The character appended after a unique completion (0 for none).
+static inline void iotrules_el_set_append_character(int character) {
+  rl_completion_append_character = character;
+}
+
+/// The name used for ~/.editrc conditionals.
+static inline void iotrules_el_set_name(const char *name) { rl_readline_name = name; }
+
+/// The whole line being edited (for context-sensitive completion), or NULL.
+static inline const char *iotrules_el_line_buffer(void) { return rl_line_buffer; }
+
+/// The number of history entries.
+static inline int iotrules_el_history_length(void) { return history_length; }
+
+/// Opens a pseudo-terminal pair (tests drive the REPL through it); 0 on success.
+static inline int iotrules_open_pty(int *master, int *slave) {
+  return openpty(master, slave, NULL, NULL, NULL);
+}
+
+#endif

@@ -1,0 +1,256 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// Turns AWS's topic-rule JSON into an iotrules rule file.
+///
+/// Input: the output of `aws iot get-topic-rule` (`{"ruleArn", "rule": {...}}`), the input of
+/// `aws iot create-topic-rule --cli-input-json` (`{"ruleName", "topicRulePayload": {...}}`), or a bare
+/// `topicRulePayload` (`{"sql", "actions", ...}`). Mappings: `republish`, `http` and `kafka` directly;
+/// `s3` → `file` (bucket/key → path); `dynamoDB`, `dynamoDBv2` → `sqlite`; `lambda` → `http` with a URL
+/// the user must set. Every other action is reported by name and left out; every AWS field without
+/// an equivalent here is named in a note. An omitted `awsIotSqlVersion` becomes an explicit
+/// `2015-10-08`, the version AWS runs such a rule with.
+public enum AWSRuleImporter {
+  /// What the import produced.
+  public struct Result: Sendable {
+    /// The rule's name (from `--name`, the document, or the input file's base name).
+    public var name: String
+    /// The rule file, as pretty JSON.
+    public var json: String
+    /// Notes: dropped AWS fields, values the user must set, defaults made explicit.
+    public var notes: [String]
+    /// Actions that could not be mapped, by location and AWS name: `actions[1]: sns`.
+    public var unmapped: [String]
+    /// Lines that need the user before the rule can run (a Lambda URL to set).
+    public var actionRequired: [String]
+  }
+
+  /// An input that is not a topic rule.
+  public struct ImportError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, with the file and position.
+    public var description: String
+  }
+
+  /// The SQL version AWS uses when `awsIotSqlVersion` is omitted.
+  public static let awsDefaultVersion = "2015-10-08"
+  /// The SQLite database dynamoDB tables are mapped into.
+  public static let dynamoDatabase = "data/dynamodb.db"
+
+  /// Converts the document `bytes` read from `file`; `name` overrides the rule name.
+  public static func convert(file: String, bytes: [UInt8], name: String? = nil) throws(ImportError) -> Result
+  {
+    let root: RuleNode
+    do {
+      root = try RuleDocument.parseJSON(bytes)
+    } catch {
+      throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
+    }
+    func fail(_ node: RuleNode, _ message: String) -> ImportError {
+      ImportError(description: "\(file):\(node.position): error: \(message)")
+    }
+    var payload = root
+    var documentName: String?
+    if let rule = root["rule"] {
+      payload = rule
+      documentName = rule["ruleName"]?.string
+    } else if let inner = root["topicRulePayload"] {
+      payload = inner
+      documentName = root["ruleName"]?.string
+    } else {
+      documentName = root["ruleName"]?.string
+    }
+    guard payload.members != nil else { throw fail(payload, "a topic rule is a JSON object") }
+    guard let sql = payload["sql"]?.string else {
+      throw fail(payload, "no 'sql' string: expected get-topic-rule or create-topic-rule JSON")
+    }
+    let ruleName = name ?? documentName ?? RuleFile.baseName(file)
+    guard RuleFile.isValidRuleName(ruleName) else {
+      throw ImportError(description: "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}")
+    }
+    var notes: [String] = []
+    var unmapped: [String] = []
+    var required: [String] = []
+    var out = OrderedObject()
+    if let description = payload["description"]?.string, !description.isEmpty {
+      out["description"] = .string(description)
+    }
+    out["sql"] = .string(sql)
+    if let version = payload["awsIotSqlVersion"]?.string {
+      out["awsIotSqlVersion"] = .string(version)
+    } else {
+      out["awsIotSqlVersion"] = .string(awsDefaultVersion)
+      notes.append(
+        "awsIotSqlVersion was omitted: written as \(awsDefaultVersion), the version AWS runs it with")
+    }
+    if let disabled = payload["ruleDisabled"]?.bool { out["ruleDisabled"] = .bool(disabled) }
+    for member in payload.members! {
+      let known = [
+        "sql", "description", "awsIotSqlVersion", "ruleDisabled", "actions", "errorAction", "ruleName",
+      ]
+      let informational = ["createdAt", "ruleArn"]
+      if !known.contains(member.key) && !informational.contains(member.key) {
+        notes.append("rule field '\(member.key)' has no equivalent here: not imported")
+      }
+    }
+    var actions: [Value] = []
+    if let node = payload["actions"] {
+      guard case .array(let elements) = node.kind else { throw fail(node, "'actions' must be an array") }
+      for (index, element) in elements.enumerated() {
+        let label = "actions[\(index)]"
+        if let action = mapAction(
+          element, label: label, notes: &notes, unmapped: &unmapped, required: &required)
+        {
+          actions.append(action)
+        }
+      }
+    }
+    out["actions"] = .array(actions)
+    if let node = payload["errorAction"] {
+      if let action = mapAction(
+        node, label: "errorAction", notes: &notes, unmapped: &unmapped, required: &required)
+      {
+        out["errorAction"] = action
+      }
+    }
+    return Result(
+      name: ruleName, json: JSONWriter.prettyString(.object(out)) + "\n", notes: notes, unmapped: unmapped,
+      actionRequired: required)
+  }
+
+  /// Maps one `{"kind": {...}}` action; nil (and an `unmapped` entry) when it has no equivalent.
+  static func mapAction(
+    _ node: RuleNode, label: String, notes: inout [String], unmapped: inout [String], required: inout [String]
+  ) -> Value? {
+    guard let members = node.members, members.count == 1, let member = members.first,
+      let config = member.value.members
+    else {
+      unmapped.append("\(label): not an object with one key naming the action")
+      return nil
+    }
+    let fields = member.value
+    func string(_ key: String) -> String? { fields[key]?.string }
+    func drop(_ keys: Set<String>, _ why: String = "no equivalent here") {
+      for item in config where keys.contains(item.key) {
+        notes.append("\(label) \(member.key).\(item.key): \(why); dropped")
+      }
+    }
+    func dropUnknown(_ handled: Set<String>) {
+      for item in config where !handled.contains(item.key) {
+        notes.append("\(label) \(member.key).\(item.key): unknown field; dropped")
+      }
+    }
+    let roleNote = "an IAM role is not needed here"
+    var out = OrderedObject()
+    let kind: String
+    switch member.key {
+    case "republish":
+      kind = "republish"
+      out["topic"] = .string(string("topic") ?? "")
+      if let qos = fields["qos"] { out["qos"] = qos.value }
+      if let headers = fields["headers"] { out["headers"] = headers.value }
+      drop(["roleArn"], roleNote)
+      dropUnknown(["topic", "qos", "headers", "roleArn"])
+    case "http":
+      kind = "http"
+      out["url"] = .string(string("url") ?? "")
+      if let confirmation = string("confirmationUrl") { out["confirmationUrl"] = .string(confirmation) }
+      if let headers = fields["headers"] { out["headers"] = headers.value }
+      if fields["enableBatching"]?.bool == true {
+        var batch = OrderedObject()
+        if let config = fields["batchConfig"] {
+          if let size = config["maxBatchSize"]?.int { batch["maxSize"] = .int(size) }
+          if let delay = config["maxBatchOpenMs"]?.int { batch["maxDelayMs"] = .int(delay) }
+          if let bytes = config["maxBatchSizeBytes"]?.int { batch["maxBytes"] = .int(bytes) }
+        }
+        out["batch"] = .object(batch)
+      }
+      drop(["auth"], "SigV4 signing is not supported (add an Authorization header template if needed)")
+      dropUnknown(["url", "confirmationUrl", "headers", "auth", "enableBatching", "batchConfig"])
+    case "kafka":
+      kind = "kafka"
+      var properties = OrderedObject()
+      var servers = ""
+      for item in fields["clientProperties"]?.members ?? [] {
+        if item.key == "bootstrap.servers" {
+          servers = item.value.string ?? ""
+        } else {
+          properties[item.key] = item.value.value
+        }
+      }
+      if servers.isEmpty {
+        servers = "SET-ME:9092"
+        required.append("\(label) kafka.bootstrapServers: clientProperties had no bootstrap.servers; set it")
+      }
+      out["bootstrapServers"] = .string(servers)
+      out["topic"] = .string(string("topic") ?? "")
+      if let key = fields["key"] { out["key"] = key.value }
+      if let partition = fields["partition"] { out["partition"] = partition.value }
+      if let headers = fields["headers"] { out["headers"] = headers.value }
+      if !properties.isEmpty { out["clientProperties"] = .object(properties) }
+      drop(["destinationArn"], "the VPC destination is AWS's; the brokers are reached directly")
+      dropUnknown(["destinationArn", "topic", "key", "partition", "headers", "clientProperties"])
+    case "s3":
+      kind = "file"
+      let bucket = string("bucketName") ?? "bucket"
+      out["path"] = .string("\(bucket)/\(string("key") ?? "${newuuid()}")")
+      notes.append("\(label) s3 → file: bucket '\(bucket)' becomes the folder \(bucket)/, key → path")
+      drop(["roleArn"], roleNote)
+      drop(["cannedAcl"])
+      dropUnknown(["bucketName", "key", "roleArn", "cannedAcl"])
+    case "dynamoDB":
+      kind = "sqlite"
+      out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      out["table"] = .string(tableName(string("tableName") ?? "", label: label, notes: &notes))
+      var keys: [String] = []
+      for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
+        if let name = string(field) { keys.append("\(name) = '\(string(value) ?? "")'") }
+      }
+      notes.append(
+        "\(label) dynamoDB → sqlite: each key of the result becomes a column"
+          + (keys.isEmpty
+            ? ""
+            : "; the key columns \(keys.joined(separator: ", ")) are not written unless the SELECT adds them")
+      )
+      drop(["roleArn"], roleNote)
+      drop(["operation", "payloadField", "hashKeyType", "rangeKeyType"])
+      dropUnknown([
+        "tableName", "roleArn", "operation", "hashKeyField", "hashKeyValue", "hashKeyType", "rangeKeyField",
+        "rangeKeyValue", "rangeKeyType", "payloadField",
+      ])
+    case "dynamoDBv2":
+      kind = "sqlite"
+      out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      out["table"] = .string(
+        tableName(fields["putItem"]?["tableName"]?.string ?? "", label: label, notes: &notes))
+      notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")
+      drop(["roleArn"], roleNote)
+      dropUnknown(["putItem", "roleArn"])
+    case "lambda":
+      kind = "http"
+      let arn = string("functionArn") ?? ""
+      let function = arn.split(separator: ":").dropFirst(6).first.map(String.init) ?? "function"
+      out["url"] = .string("https://SET-ME.invalid/lambda/\(function)")
+      required.append(
+        "\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn.isEmpty ? "the function" : arn)"
+      )
+      dropUnknown(["functionArn"])
+    default:
+      unmapped.append("\(label): \(member.key)")
+      return nil
+    }
+    if fields["errorAction"] != nil {
+      notes.append("\(label) \(member.key).errorAction: AWS has no per-action error action; dropped")
+    }
+    return .object([kind: .object(out)])
+  }
+
+  /// A DynamoDB table name as a SQLite identifier (`.` and `-` become `_`).
+  static func tableName(_ name: String, label: String, notes: inout [String]) -> String {
+    var mapped = String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+    if mapped.isEmpty { mapped = "items" }
+    if mapped.first!.isNumber { mapped = "t_" + mapped }
+    if mapped != name { notes.append("\(label): table '\(name)' is written as '\(mapped)'") }
+    return mapped
+  }
+}

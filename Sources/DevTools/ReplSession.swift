@@ -1,0 +1,341 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// The REPL without its terminal: it reads input line by line, keeps the current message (topic,
+/// payload, client id, SQL version) and answers statements and dot-commands with text. `iotrules
+/// repl` feeds it from libedit on a terminal and from standard input in script mode.
+public final class ReplSession {
+  /// One piece of output: text for standard output, or for standard error when `isError`.
+  public struct Output: Sendable, Equatable {
+    /// The text, without a final newline.
+    public var text: String
+    /// True for errors.
+    public var isError: Bool
+  }
+
+  /// The topic of the current message; nil takes an example topic from the statement's FROM.
+  public var topic: String?
+  /// The payload bytes of the current message.
+  public var payload: [UInt8] = Array("{}".utf8)
+  /// What `clientid()` returns.
+  public var clientID: String?
+  /// The SQL version statements compile for.
+  public var version: SQLVersion = .default
+  /// Colours.
+  public var styler: Styler
+  /// Where `.payload @file` and `.rule FILE` resolve relative paths.
+  public var folder: String
+  /// Set by `.quit`.
+  public private(set) var finished = false
+  /// True when some statement or command failed (script mode exits 65 then).
+  public private(set) var hadError = false
+  /// The lines of a statement still being typed.
+  public private(set) var pending: [String] = []
+  /// The last statement run, for `.explain` without SQL.
+  public private(set) var lastStatement: String?
+
+  /// Creates a session.
+  public init(
+    styler: Styler = Styler(enabled: false), folder: String = FileManager.default.currentDirectoryPath
+  ) {
+    self.styler = styler
+    self.folder = folder
+  }
+
+  /// The prompt for the next line: `iot> `, or `...> ` inside a statement.
+  public var prompt: String { pending.isEmpty ? "iot> " : "...> " }
+
+  /// Takes one input line. Returns the output, and the complete entry (for history) when the line
+  /// ended one.
+  public func feed(_ line: String) -> (outputs: [Output], entry: String?) {
+    let trimmed = line.trimmingCharacters(in: .whitespaces)
+    if pending.isEmpty {
+      if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
+      if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), trimmed) }
+    }
+    if !pending.isEmpty && trimmed.isEmpty {
+      // An empty line ends a statement that is still open: run what there is, errors and all.
+      let text = pending.joined(separator: "\n")
+      pending = []
+      return (text.hasPrefix(".") ? command(text) : run(text), text)
+    }
+    pending.append(line)
+    let text = pending.joined(separator: "\n")
+    if text.hasPrefix(".") {
+      if Self.commandContinues(text) { return ([], nil) }
+      pending = []
+      return (command(text), text)
+    }
+    guard Self.isComplete(text, version: version) else { return ([], nil) }
+    pending = []
+    return (run(text), text)
+  }
+
+  /// Ends the input: a statement still open runs.
+  public func finish() -> [Output] {
+    guard !pending.isEmpty else { return [] }
+    let text = pending.joined(separator: "\n")
+    pending = []
+    return text.hasPrefix(".") ? command(text) : run(text)
+  }
+
+  /// True for a `.payload` or `.explain` whose JSON or SQL is still open.
+  static func commandContinues(_ text: String) -> Bool {
+    (text.hasPrefix(".payload") || text.hasPrefix(".explain")) && continues(text)
+  }
+
+  /// True when brackets, braces or quotes are still open (a statement or payload goes on).
+  static func continues(_ text: String) -> Bool {
+    var depth = 0
+    var quote: Character?
+    var escaped = false
+    for character in text {
+      if let open = quote {
+        if escaped {
+          escaped = false
+        } else if character == "\\" && open == "\"" {
+          escaped = true
+        } else if character == open {
+          quote = nil
+        }
+        continue
+      }
+      switch character {
+      case "'", "\"", "`": quote = character
+      case "(", "[", "{": depth += 1
+      case ")", "]", "}": depth -= 1
+      default: break
+      }
+    }
+    return quote != nil || depth > 0
+  }
+
+  /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
+  /// clause or is one line with a FROM; or its first error is not at its end (more input cannot fix
+  /// it). Otherwise it waits for more lines (an empty line runs it as it is): `SELECT a` may go on
+  /// with `FROM ...`, and `SELECT a FROM 'x'` typed over lines may go on with `WHERE ...`.
+  public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    if trimmed.hasSuffix(";") { return true }
+    if continues(trimmed) { return false }
+    do {
+      _ = try Compiler.compile(trimmed, version: version)
+      let words = Set(bareWords(trimmed))
+      if words.contains("WHERE") { return true }
+      return words.contains("FROM") && !trimmed.contains("\n")
+    } catch {
+      return error.first.range.start.offset < trimmed.utf8.count
+    }
+  }
+
+  /// The upper-cased words of `text` outside quotes.
+  static func bareWords(_ text: String) -> [String] {
+    var words: [String] = []
+    var current = ""
+    var quote: Character?
+    for character in text {
+      if let open = quote {
+        if character == open { quote = nil }
+        continue
+      }
+      if character == "'" || character == "\"" || character == "`" {
+        quote = character
+      } else if character.isLetter || character == "_" {
+        current.append(character)
+        continue
+      }
+      if !current.isEmpty { words.append(current.uppercased()) }
+      current = ""
+    }
+    if !current.isEmpty { words.append(current.uppercased()) }
+    return words
+  }
+
+  // MARK: - Statements
+
+  func fail(_ text: String) -> [Output] {
+    hadError = true
+    return [Output(text: text, isError: true)]
+  }
+
+  func run(_ statement: String) -> [Output] {
+    var sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+    while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespaces) }
+    if sql.isEmpty { return [] }
+    lastStatement = sql
+    let program: Program
+    do {
+      program = try Compiler.compile(sql, version: version)
+    } catch {
+      return fail(error.diagnostics.map { rendered($0, in: sql) }.joined(separator: "\n"))
+    }
+    var outputs = program.warnings.map { Output(text: rendered($0, in: sql), isError: true) }
+    let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topicName) {
+      outputs.append(
+        Output(
+          text: styler.dim("no match: topic '\(topicName)' does not match FROM '\(filter)'"), isError: false))
+      return outputs
+    }
+    var machine = VirtualMachine()
+    guard let evaluation = machine.evaluate(program, context: context(topic: topicName)) else {
+      outputs.append(
+        Output(text: styler.dim("no match: the WHERE clause is not true for this message"), isError: false))
+      return outputs
+    }
+    let value = evaluation.value
+    if case .undefined = value {
+      outputs.append(Output(text: styler.dim("Undefined (the outgoing payload is empty)"), isError: false))
+    } else {
+      outputs.append(Output(text: styler.pretty(value), isError: false))
+    }
+    return outputs
+  }
+
+  func rendered(_ diagnostic: Diagnostic, in source: String) -> String {
+    let text = diagnostic.rendered(in: source)
+    let label = "\(diagnostic.severity.rawValue):"
+    let paint = diagnostic.severity == .error ? styler.error(label) : styler.warning(label)
+    return text.replacingOccurrences(of: label, with: paint)
+  }
+
+  func context(topic: String) -> EvaluationContext {
+    EvaluationContext(
+      topic: topic, payload: payload, clientID: clientID,
+      timestampMs: Int((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+  }
+
+  /// A topic that matches a filter: wildcards become `x`.
+  static func exampleTopic(_ filter: String) -> String? {
+    filter.split(separator: "/", omittingEmptySubsequences: false)
+      .map { $0 == "+" || $0 == "#" ? "x" : String($0) }.joined(separator: "/")
+  }
+
+  // MARK: - Dot-commands
+
+  /// The dot-commands, for `.help` and completion.
+  public static let commands: [(name: String, usage: String, help: String)] = [
+    (".topic", ".topic [TOPIC]", "set (or show) the topic of the current message"),
+    (".payload", ".payload [JSON | @FILE]", "set (or show) the payload: JSON text or a file's bytes"),
+    (".client", ".client [ID]", "set (or show) what clientid() returns"),
+    (".version", ".version [2015-10-08|2016-03-23]", "set (or show) the SQL version"),
+    (".explain", ".explain [SQL]", "print the compiled program of SQL (or of the last statement)"),
+    (".rule", ".rule FILE", "run a rule file on the current message and show what each action receives"),
+    (".functions", ".functions [PREFIX]", "list functions with signatures and one line of help"),
+    (".help", ".help", "this list"),
+    (".quit", ".quit", "leave (Ctrl-D too)"),
+  ]
+
+  func info(_ text: String) -> [Output] { [Output(text: text, isError: false)] }
+
+  func command(_ line: String) -> [Output] {
+    let name = String(line.prefix { !$0.isWhitespace })
+    let argument = String(line.dropFirst(name.count)).trimmingCharacters(in: .whitespacesAndNewlines)
+    switch name {
+    case ".topic":
+      if argument.isEmpty { return info("topic: " + (topic ?? "(from the statement's FROM)")) }
+      topic = argument
+      return info(styler.dim("topic: \(argument)"))
+    case ".payload":
+      if argument.isEmpty { return info(describePayload()) }
+      if argument.hasPrefix("@") {
+        let path = resolve(String(argument.dropFirst()))
+        guard let data = FileManager.default.contents(atPath: path) else {
+          return fail(styler.error("error:") + " cannot read '\(path)'")
+        }
+        payload = Array(data)
+      } else {
+        payload = Array(argument.utf8)
+      }
+      return info(styler.dim(describePayload()))
+    case ".client":
+      if argument.isEmpty { return info("client id: " + (clientID ?? "(none: clientid() is n/a)")) }
+      clientID = argument
+      return info(styler.dim("client id: \(argument)"))
+    case ".version":
+      if argument.isEmpty { return info("SQL version: \(version.rawValue)") }
+      guard let parsed = SQLVersion(string: argument) else {
+        return fail(
+          styler.error("error:") + " unknown SQL version '\(argument)'; expected 2016-03-23 or 2015-10-08")
+      }
+      version = parsed
+      return info(styler.dim("SQL version: \(parsed.rawValue)"))
+    case ".explain":
+      let sql = argument.isEmpty ? (lastStatement ?? "") : argument
+      guard !sql.isEmpty else {
+        return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
+      }
+      do {
+        let program = try Compiler.compile(sql, version: version)
+        return info(Disassembler.listing(program))
+      } catch {
+        return fail(error.diagnostics.map { rendered($0, in: sql) }.joined(separator: "\n"))
+      }
+    case ".rule":
+      guard !argument.isEmpty else { return fail(styler.error("error:") + " usage: .rule FILE") }
+      return runRule(resolve(argument))
+    case ".functions":
+      return info(functions(prefix: argument))
+    case ".help":
+      let width = Self.commands.map(\.usage.count).max() ?? 0
+      var lines = ["Type SQL (it may go over several lines; an empty line or ';' ends it), or:"]
+      for command in Self.commands {
+        lines.append(
+          "  " + command.usage.padding(toLength: width + 2, withPad: " ", startingAt: 0) + command.help)
+      }
+      lines.append("Tab completes keywords, functions and the payload's fields.")
+      return info(lines.joined(separator: "\n"))
+    case ".quit", ".exit":
+      finished = true
+      return []
+    default:
+      return fail(styler.error("error:") + " unknown command '\(name)'; .help lists them")
+    }
+  }
+
+  func resolve(_ path: String) -> String {
+    var expanded = path
+    if expanded.hasPrefix("~/") { expanded = NSHomeDirectory() + expanded.dropFirst(1) }
+    return expanded.hasPrefix("/") ? expanded : folder + "/" + expanded
+  }
+
+  func describePayload() -> String {
+    guard let value = try? JSONReader.parse(payload, options: .for(version)) else {
+      return "payload: \(payload.count) bytes, not JSON (Binary)"
+    }
+    return "payload: \(payload.count) bytes, \(value.typeName)"
+  }
+
+  func functions(prefix: String) -> String {
+    let wanted = FunctionRegistry.all.filter { $0.name.lowercased().hasPrefix(prefix.lowercased()) }
+      .sorted { $0.name.lowercased() < $1.name.lowercased() }
+    guard !wanted.isEmpty else { return "no function starts with '\(prefix)'" }
+    return wanted.map { spec in
+      styler.bold(spec.signature) + styler.dim("  [\(spec.family)]") + "\n    "
+        + (spec.unavailableReason ?? spec.help)
+    }.joined(separator: "\n")
+  }
+
+  func runRule(_ path: String) -> [Output] {
+    let rule: RulePreview
+    do {
+      rule = try RulePreview.load(path: path)
+    } catch {
+      return fail(error.description.replacingOccurrences(of: "error:", with: styler.error("error:")))
+    }
+    let topicName = topic ?? rule.program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
+    switch rule.run(context(topic: topicName)) {
+    case .noMatch(let reason):
+      return info(styler.dim("rule \(rule.name): no match: \(reason)"))
+    case .matched(_, let output, let actions):
+      var lines = [styler.bold("rule \(rule.name): output"), styler.pretty(output)]
+      for (index, action) in actions.enumerated() {
+        lines.append(styler.bold("action \(rule.actions[index].label) receives"))
+        lines.append(styler.pretty(action))
+      }
+      if actions.isEmpty { lines.append(styler.dim("(the rule has no actions)")) }
+      return info(lines.joined(separator: "\n"))
+    }
+  }
+}

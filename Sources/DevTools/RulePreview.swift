@@ -1,0 +1,235 @@
+import Actions
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// A rule file read for trying out: its compiled program and, for each action, the configuration with
+/// every string compiled as a substitution template, so the REPL's `.rule`, `iotrules test` and
+/// `iotrules explain FILE` can show what each action would receive without starting any of them.
+public struct RulePreview: Sendable {
+  /// One action of the rule: its kind, label and templated configuration.
+  public struct ActionPreview: Sendable {
+    /// `sqlite`, `file`, `republish`, `kafka`, `http`.
+    public var kind: String
+    /// `sqlite[0]`, `errorAction`: as in logs and metrics.
+    public var label: String
+    /// The configuration, strings compiled as templates (`retry` and `errorAction` left out: they are
+    /// not what the action receives).
+    public var fields: TemplateTree
+  }
+
+  /// The rule's name.
+  public let name: String
+  /// The rule file as given.
+  public let file: String
+  /// The compiled SQL.
+  public let program: Program
+  /// The actions in file order; nested error actions follow their action.
+  public let actions: [ActionPreview]
+  /// The rule's error action.
+  public let errorAction: ActionPreview?
+
+  /// The builder used to validate rule files offline: every action kind, with a publisher that
+  /// never connects (nothing is started).
+  public static let offlineBuilder: ActionFactory = {
+    var factory = ActionFactory.standard
+    factory.registerConnectorActions(publisher: OfflinePublisher())
+    return factory
+  }()
+
+  /// Loads and validates a rule file (as `iotrules check` does), then compiles its templates.
+  public static func load(file: String, bytes: [UInt8]) throws(RuleFileError) -> RulePreview {
+    let rule = try RuleFile.load(file: file, bytes: bytes, builder: offlineBuilder)
+    return try RulePreview(rule: rule, bytes: bytes)
+  }
+
+  /// Loads the file at `path`.
+  public static func load(path: String) throws(RuleFileError) -> RulePreview {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw RuleFileError([
+        RuleDiagnostic(
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+      ])
+    }
+    return try load(file: path, bytes: Array(data))
+  }
+
+  /// Builds the preview of an already loaded rule from the bytes of its file.
+  public init(rule: Rule, bytes: [UInt8]) throws(RuleFileError) {
+    var root: RuleNode
+    do {
+      root =
+        rule.file.hasSuffix(".yaml") || rule.file.hasSuffix(".yml")
+        ? try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+        : try RuleDocument.parseJSON(bytes)
+    } catch {
+      throw RuleFileError([RuleDiagnostic(file: rule.file, position: error.position, message: error.message)])
+    }
+    if let payload = root["topicRulePayload"] { root = payload }
+    let program = rule.program
+    var diagnostics: [RuleDiagnostic] = []
+    func compileAction(_ node: RuleNode, label: String, into list: inout [ActionPreview]) {
+      guard let member = node.members?.first else { return }
+      var fields: [(String, TemplateTree)] = []
+      for item in member.value.members ?? [] where item.key != "retry" && item.key != "errorAction" {
+        do {
+          fields.append((item.key, try TemplateTree(item.value, program: program)))
+        } catch {
+          diagnostics.append(
+            RuleDiagnostic(file: rule.file, position: error.position, message: "\(label): \(error.message)"))
+        }
+      }
+      list.append(ActionPreview(kind: member.key, label: "\(member.key)[\(label)]", fields: .object(fields)))
+      if let nested = member.value["errorAction"] {
+        compileAction(nested, label: "\(label).errorAction", into: &list)
+      }
+    }
+    var actions: [ActionPreview] = []
+    if case .array(let elements)? = root["actions"]?.kind {
+      for (index, element) in elements.enumerated() {
+        compileAction(element, label: "\(index)", into: &actions)
+      }
+    }
+    var errorActions: [ActionPreview] = []
+    if let node = root["errorAction"] { compileAction(node, label: "errorAction", into: &errorActions) }
+    if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }
+    self.name = rule.name
+    self.file = rule.file
+    self.program = program
+    // Nested error actions are kept apart from the actions a match reaches.
+    self.actions = actions.filter { !$0.label.contains(".errorAction") }
+    self.nestedErrorActions = actions.filter { $0.label.contains(".errorAction") }
+    self.errorAction = errorActions.first
+  }
+
+  /// Error actions nested inside actions (shown by `explain`, not run on a match).
+  public let nestedErrorActions: [ActionPreview]
+
+  /// What one message gives: no match, or the output and what each action receives.
+  public enum Outcome: Sendable {
+    /// The topic does not match FROM, or WHERE is not true; the reason says which.
+    case noMatch(String)
+    /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
+    /// with templates rendered, and `payload` (the output value, or its text when not JSON).
+    case matched(payload: [UInt8], output: Value, actions: [Value])
+  }
+
+  /// Runs the rule on one message.
+  public func run(_ context: EvaluationContext) -> Outcome {
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(context.topic)
+    {
+      return .noMatch("topic '\(context.topic)' does not match FROM '\(filter)'")
+    }
+    var machine = VirtualMachine()
+    guard let evaluation = machine.evaluate(program, context: context) else {
+      return .noMatch("the WHERE clause is not true for this message")
+    }
+    let output = evaluation.value
+    let rendered = actions.map { action -> Value in
+      var object: OrderedObject = ["kind": .string(action.kind)]
+      if case .object(let members) = action.fields.render(
+        context: context, variables: evaluation.variables, machine: &machine)
+      {
+        for (key, value) in members.members { object[key] = value }
+      }
+      object["payload"] = Self.payloadValue(output)
+      return .object(object)
+    }
+    return .matched(payload: evaluation.payload, output: output, actions: rendered)
+  }
+
+  /// The value an action's `payload` shows: Binary as text (or base64 when not UTF-8).
+  static func payloadValue(_ output: Value) -> Value {
+    if case .binary(let bytes) = output {
+      if let text = String(validating: bytes, as: UTF8.self) { return .string(text) }
+      return .string("base64:" + Data(bytes).base64EncodedString())
+    }
+    return output
+  }
+
+  /// Every template of every action, with where it is: `sqlite[0].columns.ts`, for `explain`.
+  public var templates: [(field: String, template: Template)] {
+    (actions + nestedErrorActions + (errorAction.map { [$0] } ?? [])).flatMap { action in
+      action.fields.templates(prefix: action.label)
+    }
+  }
+}
+
+/// An action configuration with each string compiled as a template.
+public indirect enum TemplateTree: Sendable {
+  /// A string field: rendered per message.
+  case template(Template)
+  /// A number, Boolean or null, as written.
+  case literal(Value)
+  /// An array.
+  case array([TemplateTree])
+  /// An object, members in file order.
+  case object([(String, TemplateTree)])
+
+  struct CompileError: Error {
+    var position: FilePosition
+    var message: String
+  }
+
+  init(_ node: RuleNode, program: Program) throws(CompileError) {
+    switch node.kind {
+    case .string(let text):
+      do {
+        self = .template(
+          try Template.compile(text, version: program.version, variables: program.variableNames))
+      } catch {
+        throw CompileError(
+          position: node.position(ofStringOffset: error.first.range.start.offset),
+          message: "in template: \(error.first.message)")
+      }
+    case .array(let elements):
+      var list: [TemplateTree] = []
+      for element in elements { list.append(try TemplateTree(element, program: program)) }
+      self = .array(list)
+    case .object(let members):
+      var list: [(String, TemplateTree)] = []
+      for member in members { list.append((member.key, try TemplateTree(member.value, program: program))) }
+      self = .object(list)
+    default:
+      self = .literal(node.value)
+    }
+  }
+
+  /// The value with every template rendered against the message and the SET variables.
+  func render(context: EvaluationContext, variables: [Value], machine: inout VirtualMachine) -> Value {
+    switch self {
+    case .template(let template):
+      return .string(template.render(context: context, variables: variables, using: &machine))
+    case .literal(let value): return value
+    case .array(let elements):
+      return .array(elements.map { $0.render(context: context, variables: variables, machine: &machine) })
+    case .object(let members):
+      var object = OrderedObject()
+      for (key, tree) in members {
+        object[key] = tree.render(context: context, variables: variables, machine: &machine)
+      }
+      return .object(object)
+    }
+  }
+
+  /// The non-constant templates below this node, named by their dotted path.
+  func templates(prefix: String) -> [(field: String, template: Template)] {
+    switch self {
+    case .template(let template): return template.isConstant ? [] : [(prefix, template)]
+    case .literal: return []
+    case .array(let elements):
+      return elements.enumerated().flatMap { $0.element.templates(prefix: "\(prefix)[\($0.offset)]") }
+    case .object(let members):
+      return members.flatMap { $0.1.templates(prefix: "\(prefix).\($0.0)") }
+    }
+  }
+}
+
+/// A publisher for offline validation: rule tests and the REPL never publish.
+struct OfflinePublisher: Publisher {
+  func publish(
+    topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
+  ) async throws(ActionError) {
+    throw ActionError(.permanent, "offline: no broker is connected")
+  }
+}

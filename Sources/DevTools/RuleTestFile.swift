@@ -1,0 +1,187 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// A rule test file beside its rule: `Rules/high_temp.test.json` (or `.test.yaml`, `.test.yml`).
+///
+/// It holds an array of cases (or `{"cases": [...]}`), each
+/// `{"name", "topic", "payload" | "payload_base64", "clientId"?, "timestamp"?, "expect"}` where
+/// `expect` is `{"output": VALUE}`, `{"no_match": true}` or `{"actions": [{"kind", FIELD...}]}`.
+/// A `payload` string is the payload's text as is; any other JSON value is written as compact JSON.
+/// An `actions` expectation lists every action in order; of each, only the fields written are
+/// compared. `timestamp` (epoch milliseconds) pins `timestamp()`; without it, it is 0.
+public struct RuleTestFile: Sendable {
+  /// One case.
+  public struct Case: Sendable {
+    /// The case's name.
+    public var name: String
+    /// Where it starts in the test file.
+    public var position: FilePosition
+    /// The message.
+    public var context: EvaluationContext
+    /// What should happen.
+    public var expectation: Expectation
+  }
+
+  /// What a case expects.
+  public enum Expectation: Sendable {
+    /// The SELECT output.
+    case output(Value)
+    /// No match (FROM or WHERE).
+    case noMatch
+    /// The actions' rendered fields, in order (only the written fields compared).
+    case actions([Value])
+  }
+
+  /// The test file as given.
+  public var file: String
+  /// The cases in file order.
+  public var cases: [Case]
+
+  /// The suffixes of test files, in the order they are looked for.
+  public static let suffixes = [".test.json", ".test.yaml", ".test.yml"]
+
+  /// True when `path` names a test file.
+  public static func isTestFile(_ path: String) -> Bool { suffixes.contains { path.hasSuffix($0) } }
+
+  /// The test file beside a rule file, if there is one: `Rules/a.json` → `Rules/a.test.json`.
+  public static func companion(ofRule path: String) -> String? {
+    var stem = path
+    if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
+    return suffixes.map { stem + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+  }
+
+  /// The rule file a test file belongs to: `Rules/a.test.json` → `Rules/a.json` (or `.yaml`, `.yml`).
+  public static func rule(ofTest path: String) -> String? {
+    guard let suffix = suffixes.first(where: { path.hasSuffix($0) }) else { return nil }
+    let stem = String(path.dropLast(suffix.count))
+    return [".json", ".yaml", ".yml"].map { stem + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+  }
+
+  /// Reads a test file; errors say where.
+  public static func load(path: String) throws(RuleFileError) -> RuleTestFile {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw RuleFileError([
+        RuleDiagnostic(
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+      ])
+    }
+    return try parse(file: path, bytes: Array(data))
+  }
+
+  /// Parses test file text.
+  public static func parse(file: String, bytes: [UInt8]) throws(RuleFileError) -> RuleTestFile {
+    let root: RuleNode
+    do {
+      root =
+        file.hasSuffix(".json")
+        ? try RuleDocument.parseJSON(bytes)
+        : try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+    } catch {
+      throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
+    }
+    var diagnostics: [RuleDiagnostic] = []
+    func report(_ position: FilePosition, _ message: String) {
+      diagnostics.append(RuleDiagnostic(file: file, position: position, message: message))
+    }
+    var list: [RuleNode] = []
+    if case .array(let elements) = root.kind {
+      list = elements
+    } else if case .array(let elements)? = root["cases"]?.kind {
+      list = elements
+    } else {
+      report(root.position, "a test file holds an array of cases (or {\"cases\": [...]})")
+    }
+    var cases: [Case] = []
+    let known: Set<String> = [
+      "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
+    ]
+    for (index, node) in list.enumerated() {
+      guard let members = node.members else {
+        report(node.position, "case \(index + 1) must be an object")
+        continue
+      }
+      for member in members where !known.contains(member.key) {
+        report(
+          member.keyPosition,
+          "unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
+      }
+      let name = node["name"]?.string ?? "case \(index + 1)"
+      guard let topic = node["topic"]?.string else {
+        report(node["topic"]?.position ?? node.position, "\(name): 'topic' must be a string")
+        continue
+      }
+      var payload: [UInt8] = []
+      if let encoded = node["payload_base64"] {
+        guard let text = encoded.string, let data = Data(base64Encoded: text) else {
+          report(encoded.position, "\(name): 'payload_base64' is not base64")
+          continue
+        }
+        payload = Array(data)
+        if node["payload"] != nil {
+          report(encoded.position, "\(name): give 'payload' or 'payload_base64', not both")
+        }
+      } else if let given = node["payload"] {
+        if let text = given.string {
+          payload = Array(text.utf8)
+        } else {
+          JSONWriter.write(given.value, into: &payload)
+        }
+      }
+      var clientID: String?
+      if let given = node["clientId"] {
+        guard let text = given.string else {
+          report(given.position, "\(name): 'clientId' must be a string")
+          continue
+        }
+        clientID = text
+      }
+      var timestamp = 0
+      if let given = node["timestamp"] {
+        guard let value = given.int else {
+          report(given.position, "\(name): 'timestamp' must be whole epoch milliseconds")
+          continue
+        }
+        timestamp = value
+      }
+      guard let expect = node["expect"], let expectMembers = expect.members, expectMembers.count == 1 else {
+        report(
+          node["expect"]?.position ?? node.position,
+          "\(name): 'expect' must be one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}")
+        continue
+      }
+      let expectation: Expectation
+      switch expectMembers[0].key {
+      case "output": expectation = .output(expectMembers[0].value.value)
+      case "no_match":
+        guard expectMembers[0].value.bool == true else {
+          report(expectMembers[0].value.position, "\(name): 'no_match' must be true")
+          continue
+        }
+        expectation = .noMatch
+      case "actions":
+        guard case .array(let actions) = expectMembers[0].value.kind,
+          actions.allSatisfy({ $0.members != nil && $0["kind"]?.string != nil })
+        else {
+          report(
+            expectMembers[0].value.position, "\(name): 'actions' must be an array of objects with a \"kind\"")
+          continue
+        }
+        expectation = .actions(actions.map(\.value))
+      default:
+        report(
+          expectMembers[0].keyPosition,
+          "\(name): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
+        continue
+      }
+      cases.append(
+        Case(
+          name: name, position: node.position,
+          context: EvaluationContext(
+            topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
+          expectation: expectation))
+    }
+    if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }
+    return RuleTestFile(file: file, cases: cases)
+  }
+}

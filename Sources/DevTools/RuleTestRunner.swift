@@ -1,0 +1,194 @@
+import Foundation
+import IoTSQL
+import RulesEngine
+
+/// The result of one test case.
+public struct RuleTestResult: Sendable {
+  /// The rule's name.
+  public var rule: String
+  /// The test file.
+  public var file: String
+  /// The case's name.
+  public var name: String
+  /// Where the case starts in its file.
+  public var position: FilePosition
+  /// Nil when it passed; else why, with a diff of expected and actual where there is one.
+  public var failure: String?
+  /// How long it took, in seconds.
+  public var seconds: Double
+
+  /// True when the case passed.
+  public var passed: Bool { failure == nil }
+}
+
+/// Runs rule tests without brokers: the rule's SQL on each case's message, its action templates
+/// rendered, compared with the expectation.
+public enum RuleTestRunner {
+  /// Runs every case of `tests` against `rule`.
+  public static func run(_ tests: RuleTestFile, on rule: RulePreview) -> [RuleTestResult] {
+    tests.cases.map { testCase in
+      let started = Date()
+      let failure = check(testCase, on: rule)
+      return RuleTestResult(
+        rule: rule.name, file: tests.file, name: testCase.name, position: testCase.position,
+        failure: failure, seconds: Date().timeIntervalSince(started))
+    }
+  }
+
+  /// Nil when the case passes, else the failure text.
+  static func check(_ testCase: RuleTestFile.Case, on rule: RulePreview) -> String? {
+    let outcome = rule.run(testCase.context)
+    switch (testCase.expectation, outcome) {
+    case (.noMatch, .noMatch): return nil
+    case (.noMatch, .matched(_, let output, _)):
+      return "expected no match, but the rule matched with output\n" + indent(ValueText.pretty(output))
+    case (.output, .noMatch(let reason)), (.actions, .noMatch(let reason)):
+      return "expected a match, but no match: \(reason)"
+    case (.output(let expected), .matched(_, let output, _)):
+      let actual = RuleTestRunner.comparable(output)
+      if ValueText.equivalent(expected, actual) { return nil }
+      return "output differs (- expected, + actual):\n"
+        + LineDiff.unified(
+          expected: ValueText.pretty(ValueText.canonical(expected)),
+          actual: ValueText.pretty(ValueText.canonical(actual)))
+    case (.actions(let expected), .matched(_, _, let actions)):
+      var projected: [Value] = []
+      for (index, actual) in actions.enumerated() {
+        if index < expected.count, case .object(let wanted) = expected[index], case .object(let got) = actual
+        {
+          var object = OrderedObject()
+          for key in wanted.keys { object[key] = got[key] ?? .undefined }
+          projected.append(.object(object))
+        } else {
+          projected.append(actual)
+        }
+      }
+      let same =
+        expected.count == actions.count
+        && zip(expected, projected).allSatisfy { ValueText.equivalent($0, $1) }
+      if same { return nil }
+      var text = "actions differ (- expected, + actual; only the expected fields of each action):\n"
+      if expected.count != actions.count {
+        text = "expected \(expected.count) action(s), the rule has \(actions.count):\n"
+      }
+      return text
+        + LineDiff.unified(
+          expected: ValueText.pretty(ValueText.canonical(.array(expected))),
+          actual: ValueText.pretty(ValueText.canonical(.array(projected))))
+    }
+  }
+
+  /// Binary output compares as its text.
+  static func comparable(_ output: Value) -> Value { RulePreview.payloadValue(output) }
+
+  static func indent(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+  }
+}
+
+/// Finds rule tests under paths: folders (non-recursive), rule files (their companion test file) or
+/// test files.
+public struct RuleTestPlan: Sendable {
+  /// Test file and rule file pairs to run.
+  public var pairs: [(test: String, rule: String?)]
+  /// Rule files that have no test file (reported, not failures).
+  public var untested: [String]
+
+  /// Collects the tests under `paths` (`Rules` when empty).
+  public static func collect(_ paths: [String]) throws -> RuleTestPlan {
+    var plan = RuleTestPlan(pairs: [], untested: [])
+    for path in paths.isEmpty ? ["Rules"] : paths {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+        throw RuleStoreFailure("\(path): no such file or folder")
+      }
+      var files: [String] = []
+      if isFolder.boolValue {
+        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+        files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+          .sorted()
+          .map { "\(base)/\($0)" }
+      } else {
+        files = [path]
+      }
+      for file in files {
+        if RuleTestFile.isTestFile(file) {
+          if !plan.pairs.contains(where: { $0.test == file }) {
+            plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
+          }
+        } else if RuleFile.isRuleFile(file) {
+          if let test = RuleTestFile.companion(ofRule: file) {
+            if !plan.pairs.contains(where: { $0.test == test }) { plan.pairs.append((test, file)) }
+          } else if !isFolder.boolValue || !plan.untested.contains(file) {
+            plan.untested.append(file)
+          }
+        }
+      }
+    }
+    return plan
+  }
+
+  /// Runs every pair: a test file that cannot be read, or whose rule is missing or broken, is one
+  /// failing result naming why.
+  public func run() -> [RuleTestResult] {
+    var results: [RuleTestResult] = []
+    for pair in pairs {
+      func broken(_ message: String, rule: String) {
+        results.append(
+          RuleTestResult(
+            rule: rule, file: pair.test, name: "(load)", position: FilePosition(line: 1, column: 1),
+            failure: message, seconds: 0))
+      }
+      guard let ruleFile = pair.rule else {
+        broken("no rule file beside \(pair.test) (looked for .json, .yaml, .yml)", rule: "?")
+        continue
+      }
+      let rule: RulePreview
+      do {
+        rule = try RulePreview.load(path: ruleFile)
+      } catch {
+        broken("the rule does not load:\n\(error)", rule: RuleFile.baseName(ruleFile))
+        continue
+      }
+      do {
+        results += RuleTestRunner.run(try RuleTestFile.load(path: pair.test), on: rule)
+      } catch {
+        broken("the test file is invalid:\n\(error)", rule: rule.name)
+      }
+    }
+    return results
+  }
+}
+
+/// A path problem while collecting tests.
+public struct RuleStoreFailure: Error, Sendable, CustomStringConvertible {
+  /// What.
+  public var description: String
+  /// Creates a failure.
+  public init(_ description: String) { self.description = description }
+}
+
+/// Gates hot reloads on rule tests: `iotrules run` swaps in a changed rule only when the tests beside
+/// it pass.
+public enum RuleTestGate {
+  /// Nil when `rule` has no test file or its tests pass; else why it must not replace the running
+  /// version (the failing cases by name).
+  public static func check(_ rule: Rule) -> String? {
+    guard let testPath = RuleTestFile.companion(ofRule: rule.file) else { return nil }
+    guard let data = FileManager.default.contents(atPath: rule.file) else {
+      return "cannot read \(rule.file) to run its tests"
+    }
+    let preview: RulePreview
+    let tests: RuleTestFile
+    do {
+      preview = try RulePreview(rule: rule, bytes: Array(data))
+      tests = try RuleTestFile.load(path: testPath)
+    } catch {
+      return "\(testPath): \(error)"
+    }
+    let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }
+    guard !failing.isEmpty else { return nil }
+    return "\(failing.count) of \(tests.cases.count) test(s) in \(testPath) failed: "
+      + failing.map { "'\($0.name)'" }.joined(separator: ", ")
+  }
+}

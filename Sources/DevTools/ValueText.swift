@@ -1,0 +1,140 @@
+import Foundation
+import IoTSQL
+
+/// Comparing and printing values for tests and the REPL.
+public enum ValueText {
+  /// Pretty JSON (two-space indent); Undefined and Binary described in words.
+  public static func pretty(_ value: Value) -> String {
+    switch value {
+    case .undefined: return "Undefined"
+    case .binary(let bytes):
+      return "Binary, \(bytes.count) bytes, base64: " + Data(bytes).base64EncodedString()
+    default: return JSONWriter.prettyString(value)
+    }
+  }
+
+  /// The value with object keys sorted at every level, so diffs do not show key order.
+  public static func canonical(_ value: Value) -> Value {
+    switch value {
+    case .array(let elements): return .array(elements.map(canonical))
+    case .object(let object):
+      var sorted = OrderedObject()
+      for key in object.keys.sorted() { sorted[key] = canonical(object[key]!) }
+      return .object(sorted)
+    default: return value
+    }
+  }
+
+  /// Equal as JSON documents: numbers by value (`1` = `1.0`), objects in any key order.
+  public static func equivalent(_ lhs: Value, _ rhs: Value) -> Bool {
+    switch (lhs, rhs) {
+    case (.int, .int), (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
+      return number(lhs) == number(rhs)
+    case (.array(let left), .array(let right)):
+      return left.count == right.count && zip(left, right).allSatisfy { equivalent($0, $1) }
+    case (.object(let left), .object(let right)):
+      let leftKeys = left.members.filter { $0.1 != .undefined }.map(\.0)
+      let rightKeys = right.members.filter { $0.1 != .undefined }.map(\.0)
+      guard Set(leftKeys) == Set(rightKeys) else { return false }
+      return leftKeys.allSatisfy { equivalent(left[$0]!, right[$0]!) }
+    default:
+      return lhs == rhs
+    }
+  }
+
+  static func number(_ value: Value) -> Decimal? {
+    switch value {
+    case .int(let whole): Decimal(whole)
+    case .decimal(let decimal): decimal
+    default: nil
+    }
+  }
+}
+
+/// A line diff of two texts (longest common subsequence), for test failures.
+public enum LineDiff {
+  /// Lines prefixed `  ` (both), `- ` (expected only) and `+ ` (actual only).
+  public static func unified(expected: String, actual: String) -> String {
+    let left = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let right = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    // Test documents are small; a quadratic table is fine and keeps the diff minimal.
+    var table = [[Int]](repeating: [Int](repeating: 0, count: right.count + 1), count: left.count + 1)
+    for i in stride(from: left.count - 1, through: 0, by: -1) {
+      for j in stride(from: right.count - 1, through: 0, by: -1) {
+        table[i][j] = left[i] == right[j] ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+      }
+    }
+    var lines: [String] = []
+    var i = 0
+    var j = 0
+    while i < left.count || j < right.count {
+      if i < left.count, j < right.count, left[i] == right[j] {
+        lines.append("  " + left[i])
+        i += 1
+        j += 1
+      } else if i < left.count, j == right.count || table[i + 1][j] >= table[i][j + 1] {
+        lines.append("- " + left[i])
+        i += 1
+      } else {
+        lines.append("+ " + right[j])
+        j += 1
+      }
+    }
+    return lines.joined(separator: "\n")
+  }
+}
+
+/// JUnit XML for CI.
+public enum JUnitReport {
+  /// One `<testsuite>` per test file, one `<testcase>` per case, `<failure>` with the diff.
+  public static func xml(_ results: [RuleTestResult]) -> String {
+    var files: [String] = []
+    for result in results where !files.contains(result.file) { files.append(result.file) }
+    let failures = results.filter { !$0.passed }.count
+    let total = results.reduce(0) { $0 + $1.seconds }
+    var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    out +=
+      "<testsuites name=\"iotrules test\" tests=\"\(results.count)\" failures=\"\(failures)\" time=\(seconds(total))>\n"
+    for file in files {
+      let cases = results.filter { $0.file == file }
+      let failed = cases.filter { !$0.passed }.count
+      out +=
+        "  <testsuite name=\(quote(file)) tests=\"\(cases.count)\" failures=\"\(failed)\" errors=\"0\" time=\(seconds(cases.reduce(0) { $0 + $1.seconds }))>\n"
+      for result in cases {
+        out +=
+          "    <testcase classname=\(quote(result.rule)) name=\(quote(result.name)) time=\(seconds(result.seconds))"
+        if let failure = result.failure {
+          let headline = failure.split(separator: "\n").first.map(String.init) ?? failure
+          out +=
+            ">\n      <failure message=\(quote(headline))>\(escape(failure))</failure>\n    </testcase>\n"
+        } else {
+          out += "/>\n"
+        }
+      }
+      out += "  </testsuite>\n"
+    }
+    return out + "</testsuites>\n"
+  }
+
+  static func seconds(_ value: Double) -> String { "\"" + String(format: "%.6f", value) + "\"" }
+
+  static func quote(_ text: String) -> String {
+    "\"" + escape(text).replacingOccurrences(of: "\"", with: "&quot;") + "\""
+  }
+
+  static func escape(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "&": out += "&amp;"
+      case "<": out += "&lt;"
+      case ">": out += "&gt;"
+      case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
+      default:
+        // XML 1.0 cannot carry other control characters at all.
+        if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+      }
+    }
+    return out
+  }
+}

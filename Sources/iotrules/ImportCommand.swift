@@ -1,0 +1,83 @@
+import ArgumentParser
+import DevTools
+import Foundation
+
+/// `iotrules import`: brings rules from elsewhere.
+struct ImportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import", abstract: "Import rules from other systems.", subcommands: [AWSImport.self])
+}
+
+/// `iotrules import aws FILE`: an AWS IoT topic rule (get-topic-rule or create-topic-rule JSON) as a
+/// rule file.
+struct AWSImport: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "aws",
+    abstract: "Turn AWS get-topic-rule / create-topic-rule JSON into a rule file <name>.json.",
+    discussion: """
+      republish, http and kafka map directly; s3 becomes a file archive (bucket/key → path); dynamoDB \
+      and dynamoDBv2 become sqlite (data/dynamodb.db); lambda becomes http with a URL you must set \
+      (flagged ACTION REQUIRED). Every other action is reported by name and not imported; fields \
+      without an equivalent are listed. An omitted awsIotSqlVersion is written as 2015-10-08, as AWS \
+      runs it. Exit 0 when everything mapped, 1 when some action was not imported or the result \
+      needs an edit, 65 for input that is not a topic rule, 74 for I/O errors.
+      """
+  )
+
+  @Argument(help: "The AWS JSON file (- for standard input).")
+  var file: String
+
+  @Option(help: "The rule name (default: the document's ruleName, else the file's base name).")
+  var name: String?
+
+  @Option(name: .shortAndLong, help: "The folder to write <name>.json into (default: the current folder).")
+  var output: String = "."
+
+  @Flag(help: "Replace an existing rule file.")
+  var force = false
+
+  func run() throws {
+    let bytes: [UInt8]
+    if file == "-" {
+      bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
+    } else {
+      do { bytes = try readFile(file) } catch {
+        Console.err("iotrules: error: \(error)")
+        throw ExitCodes.io
+      }
+    }
+    let result: AWSRuleImporter.Result
+    do {
+      result = try AWSRuleImporter.convert(file: file == "-" ? "stdin" : file, bytes: bytes, name: name)
+    } catch {
+      Console.err(error.description)
+      throw ExitCodes.badRule
+    }
+    let folder = output.hasSuffix("/") ? String(output.dropLast()) : output
+    let target = "\(folder)/\(result.name).json"
+    if FileManager.default.fileExists(atPath: target) && !force {
+      Console.err("iotrules: error: \(target) exists; use --force to replace it")
+      throw ExitCodes.io
+    }
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+      try result.json.write(toFile: target, atomically: true, encoding: .utf8)
+    } catch {
+      Console.err("iotrules: error: cannot write \(target): \(error.localizedDescription)")
+      throw ExitCodes.io
+    }
+    Console.out("wrote \(target)")
+    for note in result.notes { Console.out("note: \(note)") }
+    for line in result.actionRequired { Console.err("ACTION REQUIRED: \(line)") }
+    for action in result.unmapped { Console.err("not imported: \(action) has no equivalent in iotrules") }
+    // The written file is checked like any rule file, so SQL this engine cannot run shows up now.
+    var checkFailed = false
+    do {
+      _ = try RulePreview.load(path: target)
+    } catch {
+      checkFailed = true
+      Console.err(error.description)
+    }
+    if !result.unmapped.isEmpty || !result.actionRequired.isEmpty || checkFailed { throw ExitCodes.failures }
+  }
+}

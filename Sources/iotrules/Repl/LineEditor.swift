@@ -1,0 +1,52 @@
+import CEditLine
+import DevTools
+import Foundation
+
+/// Line editing, history and tab completion through libedit's readline interface.
+///
+/// libedit calls back into C function pointers that capture nothing, so the completion source and
+/// the candidates of the word being completed live in globals; libedit runs on the main thread only.
+enum LineEditor {
+  /// Gives candidates for (word, word begins the line).
+  nonisolated(unsafe) static var completionSource: (String, Bool) -> [String] = { _, _ in [] }
+  nonisolated(unsafe) static var candidates: [String] = []
+  nonisolated(unsafe) static var historyPath: String?
+
+  /// Sets up completion and reads the history file (created on the first write).
+  static func start(historyPath: String?) {
+    iotrules_el_set_name("iotrules")
+    iotrules_el_set_word_breaks(Completer.wordBreaks)
+    iotrules_el_set_append_character(0)
+    iotrules_el_set_completer { text, state in
+      if state == 0 {
+        let word = text.map { String(cString: $0) } ?? ""
+        let line = iotrules_el_line_buffer().map { String(cString: $0) } ?? ""
+        let leading = line.drop { $0 == " " || $0 == "\t" }
+        LineEditor.candidates = LineEditor.completionSource(word, leading.hasPrefix(word) && !word.isEmpty)
+      }
+      guard !LineEditor.candidates.isEmpty else { return nil }
+      return strdup(LineEditor.candidates.removeFirst())
+    }
+    using_history()
+    self.historyPath = historyPath
+    if let historyPath, FileManager.default.fileExists(atPath: historyPath) {
+      _ = read_history(historyPath)
+    }
+  }
+
+  /// Reads one line with editing; nil at end of input (Ctrl-D).
+  static func readLine(prompt: String) -> String? {
+    guard let raw = readline(prompt) else { return nil }
+    defer { free(raw) }
+    return String(cString: raw)
+  }
+
+  /// Adds an entry to the history and saves the file, so a session that dies keeps what it did.
+  static func remember(_ entry: String) {
+    let flat = entry.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(
+      separator: " ")
+    guard !flat.isEmpty, flat != ".quit", flat != ".exit" else { return }
+    add_history(flat)
+    if let historyPath { _ = write_history(historyPath) }
+  }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import DevTools
+import Foundation
+import IoTSQL
+
+/// `iotrules repl`: try SQL on a message, interactively (libedit) or from a script on standard input.
+struct ReplCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "repl",
+    abstract: "Try SQL on a message: line editing, history, completion, .rule and .explain.",
+    discussion: """
+      On a terminal: line editing and history (~/.iotrules_history, or $IOTRULES_HISTORY), Tab \
+      completion of keywords, functions and the payload's fields; a statement goes on over several \
+      lines until it is complete (or ends with ';' or an empty line). Type .help for the dot-commands.
+      With standard input not a terminal (iotrules repl < script.sql) it runs the script without \
+      prompts: results on standard output, errors on standard error, exit 65 if any failed.
+      Colour only on a terminal; NO_COLOR turns it off.
+      """
+  )
+
+  @Option(help: "The topic of the first message.")
+  var topic: String?
+
+  @Option(help: "The payload of the first message (JSON text).")
+  var payload: String?
+
+  @Option(name: .customLong("client-id"), help: "What clientid() returns.")
+  var clientID: String?
+
+  @OptionGroup var version: SQLVersionOption
+
+  func run() throws {
+    let environment = ProcessInfo.processInfo.environment
+    let styler = Styler.decide(isTerminal: isatty(STDOUT_FILENO) != 0, environment: environment)
+    let session = ReplSession(styler: styler)
+    session.version = try version.resolve()
+    session.topic = topic
+    session.clientID = clientID
+    if let payload { session.payload = Array(payload.utf8) }
+
+    if isatty(STDIN_FILENO) != 0 {
+      interactive(session, environment: environment)
+    } else {
+      while !session.finished, let line = Swift.readLine(strippingNewline: true) {
+        emit(session.feed(line).outputs)
+      }
+      emit(session.finish())
+      if session.hadError { throw ExitCodes.badRule }
+    }
+  }
+
+  func interactive(_ session: ReplSession, environment: [String: String]) {
+    let history = environment["IOTRULES_HISTORY"] ?? (NSHomeDirectory() + "/.iotrules_history")
+    LineEditor.completionSource = { word, atLineStart in
+      Completer.candidates(for: word, atLineStart: atLineStart, payload: session.payload)
+    }
+    LineEditor.start(historyPath: history.isEmpty ? nil : history)
+    Console.out(
+      session.styler.dim("iotrules \(IoTRules.configuration.version): type SQL, or .help; Ctrl-D to leave"))
+    while !session.finished {
+      guard let line = LineEditor.readLine(prompt: session.prompt) else {
+        emit(session.finish())
+        Console.out("")
+        break
+      }
+      let (outputs, entry) = session.feed(line)
+      if let entry { LineEditor.remember(entry) }
+      emit(outputs)
+    }
+  }
+
+  func emit(_ outputs: [ReplSession.Output]) {
+    for output in outputs {
+      if output.isError { Console.err(output.text) } else { Console.out(output.text) }
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import DevTools
+import Foundation
+
+/// `iotrules test [PATH...]`: runs the rule tests beside rule files, without brokers.
+struct TestCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "test",
+    abstract: "Run the rule tests beside rule files (Rules/<rule>.test.json or .test.yaml).",
+    discussion: """
+      A test file holds cases {"name", "topic", "payload" | "payload_base64", "clientId"?, \
+      "timestamp"?, "expect"}, where expect is {"output": VALUE}, {"no_match": true} or \
+      {"actions": [{"kind": "...", FIELD: VALUE...}]} (action fields rendered from their templates; \
+      only the fields written are compared). A payload string is the payload's text; other JSON is \
+      written compactly. timestamp pins timestamp() (epoch ms; 0 when absent).
+      Exit 0 when every case passes, 1 when any fails (each failure named, with a diff), 65 when \
+      nothing was found to test.
+      """
+  )
+
+  @Argument(help: "Folders, rule files or test files (default: Rules).")
+  var paths: [String] = []
+
+  @Option(help: "Write a JUnit XML report to FILE.")
+  var junit: String?
+
+  @Flag(name: .shortAndLong, help: "Name every passing case too.")
+  var verbose = false
+
+  func run() throws {
+    let plan: RuleTestPlan
+    do {
+      plan = try RuleTestPlan.collect(paths)
+    } catch {
+      Console.err("iotrules: error: \(error)")
+      throw ExitCodes.io
+    }
+    let results = plan.run()
+    let styler = Styler.decide(
+      isTerminal: isatty(STDOUT_FILENO) != 0, environment: ProcessInfo.processInfo.environment)
+    for result in results {
+      let place = "\(result.file):\(result.position.line):\(result.position.column)"
+      if let failure = result.failure {
+        Console.out("\(styler.error("FAIL")) \(result.rule): \(result.name)  (\(place))")
+        Console.out(
+          failure.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
+            separator: "\n"))
+      } else if verbose {
+        Console.out("\(styler.string("ok")) \(result.rule): \(result.name)")
+      }
+    }
+    for file in plan.untested { Console.out(styler.dim("no tests: \(file)")) }
+    if let junit {
+      do {
+        try JUnitReport.xml(results).write(toFile: junit, atomically: true, encoding: .utf8)
+      } catch {
+        Console.err("iotrules: error: cannot write \(junit): \(error.localizedDescription)")
+        throw ExitCodes.io
+      }
+    }
+    let failed = results.filter { !$0.passed }.count
+    let files = Set(results.map(\.file)).count
+    Console.out(
+      "\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
+    if results.isEmpty {
+      Console.err(
+        "iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")
+      throw ExitCodes.badRule
+    }
+    if failed > 0 { throw ExitCodes.failures }
+  }
+}

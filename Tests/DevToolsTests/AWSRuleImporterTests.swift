@@ -1,0 +1,93 @@
+import DevTools
+import Foundation
+import IoTSQL
+import RulesEngine
+import Testing
+
+@Suite("import aws") struct AWSRuleImporterTests {
+  let fixtures = packageRoot + "/Tests/DevToolsTests/Fixtures/"
+
+  @Test("get-topic-rule output: s3, dynamoDBv2, lambda mapped; sns reported; version made explicit")
+  func getTopicRule() throws {
+    let bytes = Array(FileManager.default.contents(atPath: fixtures + "aws_get_topic_rule.json")!)
+    let result = try AWSRuleImporter.convert(file: "aws_get_topic_rule.json", bytes: bytes)
+    #expect(result.name == "temperature_alerts")
+    #expect(result.unmapped == ["actions[2]: sns"])
+    #expect(result.actionRequired.count == 1)
+    #expect(result.actionRequired[0].hasPrefix("actions[3] lambda → http: set 'url'"))
+    let rule = try JSONReader.parse(result.json)
+    guard case .object(let object) = rule, case .array(let actions)? = object["actions"] else {
+      Issue.record("not an object with actions")
+      return
+    }
+    #expect(object["awsIotSqlVersion"] == .string("2015-10-08"))
+    #expect(actions.count == 3)
+    #expect(
+      actions[0] == .object(["file": .object(["path": .string("my-bucket/${topic()}/${timestamp()}")])]))
+    #expect(
+      actions[1]
+        == .object([
+          "sqlite": .object(["database": .string("data/dynamodb.db"), "table": .string("my_table")])
+        ]))
+    #expect(
+      object["errorAction"]
+        == .object(["republish": .object(["topic": .string("errors/${topic()}"), "qos": .int(1)])]))
+    // The imported file is a valid rule.
+    let preview = try RulePreview.load(file: "temperature_alerts.json", bytes: Array(result.json.utf8))
+    #expect(preview.program.version == .v2015_10_08)
+  }
+
+  @Test("create-topic-rule input: republish, http, kafka direct; dynamoDB to sqlite with a note")
+  func createTopicRule() throws {
+    let bytes = Array(FileManager.default.contents(atPath: fixtures + "aws_create_topic_rule.json")!)
+    let result = try AWSRuleImporter.convert(file: "x.json", bytes: bytes)
+    #expect(result.name == "forward_readings")
+    #expect(result.unmapped.isEmpty)
+    #expect(result.actionRequired.isEmpty)
+    #expect(
+      result.notes.contains { $0.contains("key columns device = '${topic(2)}', ts = '${timestamp()}'") })
+    let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
+    #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
+    let context = EvaluationContext(
+      topic: "sensors/9/readings", payload: Array(#"{"v": 1}"#.utf8), clientID: "c1")
+    guard case .matched(_, _, let rendered) = preview.run(context) else {
+      Issue.record("no match")
+      return
+    }
+    guard case .object(let republish) = rendered[0], case .object(let kafka) = rendered[2] else { return }
+    #expect(republish["topic"] == .string("archive/9"))
+    #expect(kafka["bootstrapServers"] == .string("kafka.example.com:9092"))
+    #expect(kafka["key"] == .string("9"))
+  }
+
+  @Test("the CLI writes <name>.json, honours --name and --output, exits 1 on unmapped actions")
+  func commandLine() throws {
+    let folder = temporaryFolder("import")
+    let (status, out, err) = try runBinary(
+      ["import", "aws", fixtures + "aws_get_topic_rule.json", "--output", "rules"], in: folder)
+    #expect(status == 1)
+    #expect(out.hasPrefix("wrote rules/temperature_alerts.json\n"))
+    #expect(err.contains("not imported: actions[2]: sns has no equivalent in iotrules"))
+    #expect(err.contains("ACTION REQUIRED: actions[3] lambda → http"))
+    #expect(FileManager.default.fileExists(atPath: folder + "/rules/temperature_alerts.json"))
+
+    let (okStatus, okOut, _) = try runBinary(
+      ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
+    #expect(okStatus == 0)
+    #expect(okOut.hasPrefix("wrote ./renamed.json\n"))
+    let (checkStatus, _, _) = try runBinary(
+      ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
+    #expect(checkStatus == 74)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test("a bare payload takes the file's base name; input that is not a rule says where")
+  func barePayloadAndErrors() throws {
+    let result = try AWSRuleImporter.convert(
+      file: "/tmp/my_rule.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "actions": []}"#.utf8))
+    #expect(result.name == "my_rule")
+    #expect(throws: AWSRuleImporter.ImportError.self) {
+      try AWSRuleImporter.convert(file: "bad.json", bytes: Array(#"{"rule": {"actions": []}}"#.utf8))
+    }
+  }
+}

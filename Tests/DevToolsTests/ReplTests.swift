@@ -1,0 +1,144 @@
+import DevTools
+import Foundation
+import IoTSQL
+import Testing
+
+@Suite("REPL") struct ReplTests {
+  @Test("a script through a pipe: no prompts, plain output, multi-line statements")
+  func scriptThroughPipe() throws {
+    let script = """
+      .payload {"deviceId": "d1", "temp": 35, "t": {"c": 21.5}}
+      .topic sensors/7/data
+      SELECT deviceId, t.c * 9 / 5 + 32 AS f
+        FROM 'sensors/+/data'
+        WHERE temp > 30
+      SELECT temp FROM 'sensors/+/data' WHERE temp > 100
+      SELECT VALUE missing FROM 'sensors/#'
+      .quit
+      SELECT 1 AS never FROM 'x'
+
+      """
+    let (status, out, err) = try runBinary(["repl"], input: script)
+    #expect(status == 0)
+    #expect(err == "")
+    #expect(
+      out == """
+        payload: 48 bytes, Object
+        topic: sensors/7/data
+        {
+          "deviceId": "d1",
+          "f": 70.7
+        }
+        no match: the WHERE clause is not true for this message
+        Undefined (the outgoing payload is empty)
+
+        """)
+  }
+
+  @Test("errors carry a caret under the column; a failed script exits 65")
+  func scriptErrors() throws {
+    let (status, out, err) = try runBinary(["repl"], input: "SELECT tiemstamp() FROM 'a'\n.bogus\n")
+    #expect(status == 65)
+    #expect(out == "")
+    #expect(
+      err == """
+        1:8: error: unknown function 'tiemstamp'; did you mean 'timestamp'?
+        SELECT tiemstamp() FROM 'a'
+               ^
+        error: unknown command '.bogus'; .help lists them
+
+        """)
+  }
+
+  @Test(".rule shows the output and what each action receives")
+  func ruleCommand() throws {
+    let script = """
+      .payload {"deviceId": "dev-42", "temp": 21.5}
+      .topic sensors/42/data
+      .rule \(packageRoot)/Rules/archive_all.json
+      .rule \(packageRoot)/Rules/high_temp.json
+      """
+    let (status, out, _) = try runBinary(["repl"], input: script)
+    #expect(status == 0)
+    #expect(out.contains("action file[0] receives"))
+    #expect(out.contains(#""path": "archive/42/"#))
+    #expect(out.contains("rule high_temp: no match: the WHERE clause is not true for this message"))
+  }
+
+  @Test(
+    "statement completeness",
+    arguments: [
+      ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
+      ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", true), ("SELECT (a", false),
+      ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
+    ])
+  func completeness(text: String, complete: Bool) {
+    #expect(ReplSession.isComplete(text, version: .default) == complete)
+  }
+
+  @Test("completion of keywords, functions, commands and payload paths")
+  func completion() {
+    let payload = Array(#"{"temp": 1, "nested": {"inner": 2, "other": 3}}"#.utf8)
+    #expect(Completer.candidates(for: "SEL", atLineStart: true, payload: payload) == ["SELECT"])
+    #expect(Completer.candidates(for: "whe", atLineStart: false, payload: payload) == ["where", "when"])
+    #expect(Completer.candidates(for: "upp", atLineStart: false, payload: payload) == ["upper"])
+    #expect(Completer.candidates(for: "nested.o", atLineStart: false, payload: payload) == ["nested.other"])
+    #expect(Completer.candidates(for: "te", atLineStart: false, payload: payload) == ["temp"])
+    #expect(Completer.candidates(for: ".pa", atLineStart: true, payload: payload) == [".payload"])
+  }
+
+  @Test("NO_COLOR and non-terminals turn colour off")
+  func colourDecision() {
+    #expect(Styler.decide(isTerminal: true, environment: [:]).enabled)
+    #expect(!Styler.decide(isTerminal: true, environment: ["NO_COLOR": "1"]).enabled)
+    #expect(Styler.decide(isTerminal: true, environment: ["NO_COLOR": ""]).enabled)
+    #expect(!Styler.decide(isTerminal: false, environment: [:]).enabled)
+  }
+
+  @Test("on a pseudo-terminal: editing, completion, colour, history across sessions")
+  func terminal() throws {
+    let folder = temporaryFolder("repl-pty")
+    let history = folder + "/history"
+    let environment = ["IOTRULES_HISTORY": history, "HOME": folder]
+    let first = try TerminalSession(["repl"], environment: environment)
+    #expect(first.waitFor("iot> "))
+    first.send(#".payload {"temp": 35, "nested": {"inner": 7}}"# + "\r")
+    #expect(first.waitFor("Object"))
+    // Completion: `nes` → `nested`, then `nested.in` → `nested.inner`; a typo erased with Backspace.
+    var mark = first.screen.endIndex
+    // libedit redraws the completed word's remainder after the cursor: `nes` + `ted`, `.in` + `ner`.
+    first.send("SELECT nes\t")
+    #expect(first.waitFor("ted", from: mark))
+    first.send(".in\t")
+    #expect(first.waitFor("ner", from: mark))
+    first.send("XY\u{7f}\u{7f} FROM 'a/b'\r")
+    // The result, coloured: a cyan key and a yellow number.
+    #expect(first.waitFor("\u{1B}[33m7\u{1B}[0m", from: mark))
+    #expect(first.screen[mark...].contains("\u{1B}[36m\"inner\"\u{1B}[0m"))
+    mark = first.screen.endIndex
+    first.send("SELECT VALUE temp\r")
+    #expect(first.waitFor("...> ", from: mark))
+    first.send("FROM 'a/b'\r\r")
+    #expect(first.waitFor("35", from: mark))
+    first.send(".quit\r")
+    #expect(first.finish() == 0)
+    // libedit's history file escapes spaces as \040.
+    let saved = try String(contentsOfFile: history, encoding: .utf8).replacingOccurrences(
+      of: "\\040", with: " ")
+    #expect(saved.contains("SELECT nested.inner FROM 'a/b'"))
+    #expect(saved.contains("SELECT VALUE temp FROM 'a/b'"))
+
+    // A new session recalls the history with the Up arrow; NO_COLOR leaves the output plain.
+    let second = try TerminalSession(["repl"], environment: environment.merging(["NO_COLOR": "1"]) { $1 })
+    #expect(second.waitFor("iot> "))
+    second.send(#".payload {"temp": 35, "nested": {"inner": 7}}"# + "\r")
+    #expect(second.waitFor("Object"))
+    mark = second.screen.endIndex
+    second.send("\u{1B}[A\u{1B}[A\u{1B}[A\r")
+    #expect(second.waitFor("\"inner\": 7", from: mark))
+    #expect(!second.screen.contains("\u{1B}[36m"))
+    second.send("\u{04}")
+    #expect(second.finish() == 0)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+}

@@ -1,0 +1,135 @@
+import Daemon
+import DevTools
+import Foundation
+import IoTSQL
+import Logging
+import RulesEngine
+import Testing
+
+@Suite("rule tests") struct RuleTestRunnerTests {
+  @Test("every example rule in Rules/ has tests, and they pass")
+  func exampleRules() throws {
+    let plan = try RuleTestPlan.collect([packageRoot + "/Rules"])
+    #expect(plan.untested.isEmpty)
+    #expect(plan.pairs.count == 2)
+    let results = plan.run()
+    #expect(results.count >= 9)
+    for result in results where !result.passed { Issue.record("\(result.name): \(result.failure!)") }
+  }
+
+  @Test("the CLI: exit 0 on Rules, 1 with a diff on a failing case, JUnit written")
+  func commandLine() throws {
+    let (status, out, _) = try runBinary(["test", packageRoot + "/Rules"])
+    #expect(status == 0)
+    #expect(out.hasSuffix("9 passed, 0 failed (9 case(s) in 2 file(s))\n"))
+
+    let folder = temporaryFolder("ruletest")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+    try """
+    [{"name": "wrong humidity", "topic": "sensors/1/data", "payload": {"deviceId": "d", "temp": 40, "humidity": 5},
+      "timestamp": 5, "expect": {"output": {"deviceId": "d", "temp": 40, "humidity": 6, "ts": 5}}},
+     {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}}]
+    """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
+    let (failStatus, failOut, _) = try runBinary(["test", folder, "--junit", folder + "/report.xml"])
+    #expect(failStatus == 1)
+    #expect(failOut.contains("FAIL high_temp: wrong humidity  (\(folder)/high_temp.test.json:1:2)"))
+    #expect(failOut.contains("    -   \"humidity\": 6,\n    +   \"humidity\": 5,"))
+    #expect(failOut.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"))
+    let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
+    #expect(report.contains(#"<testsuites name="iotrules test" tests="2" failures="1""#))
+    #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test("invalid test files say where")
+  func invalidTestFile() {
+    #expect(throws: RuleFileError.self) {
+      try RuleTestFile.parse(
+        file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
+    }
+    do {
+      _ = try RuleTestFile.parse(
+        file: "t.test.json", bytes: Array(#"[{"topic": "a", "expect": {"maybe": 1}}]"#.utf8))
+    } catch {
+      #expect(
+        error.description
+          == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions"
+      )
+    }
+  }
+
+  @Test("YAML test files work as JSON ones")
+  func yamlTests() throws {
+    let yaml = """
+      - name: hot
+        topic: sensors/3/data
+        payload: {deviceId: d3, temp: 33, humidity: 1}
+        timestamp: 7
+        expect:
+          actions:
+            - kind: sqlite
+              table: high_temps
+      """
+    let tests = try RuleTestFile.parse(file: "high_temp.test.yaml", bytes: Array(yaml.utf8))
+    let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")
+    let results = RuleTestRunner.run(tests, on: rule)
+    #expect(results.count == 1)
+    #expect(results[0].passed, "\(results[0].failure ?? "")")
+  }
+
+  @Test("a reload keeps the running rule when the changed rule fails its tests")
+  func reloadGate() throws {
+    let folder = temporaryFolder("gate")
+    let ruleFile = folder + "/high_temp.json"
+    try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: ruleFile)
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/high_temp.test.json")
+    let first = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, gate: RuleTestGate.check)
+    #expect(first.errors.isEmpty)
+    let running = try #require(first.rules.first)
+
+    // WHERE temp > 50 breaks the "hot reading" cases: the old rule stays.
+    let original = try String(contentsOfFile: ruleFile, encoding: .utf8)
+    try original.replacingOccurrences(of: "temp > 30", with: "temp > 50").write(
+      toFile: ruleFile, atomically: true, encoding: .utf8)
+    let second = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running],
+      gate: RuleTestGate.check)
+    #expect(second.rules.first === running)
+    #expect(
+      second.errors.map(\.description).first?.contains(
+        "rule 'high_temp' kept the previous version: 2 of 5 test(s) in \(folder)/high_temp.test.json failed: 'a hot reading becomes a row', 'the sqlite action receives the row'"
+      ) == true)
+
+    // Without the gate (--skip-tests) the change goes in.
+    let third = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running])
+    #expect(third.rules.first !== running)
+    #expect(third.rules.first?.program.source.contains("temp > 50") == true)
+
+    // A change that keeps the tests green is taken.
+    try original.replacingOccurrences(of: "temp > 30", with: "temp > 30.5").write(
+      toFile: ruleFile, atomically: true, encoding: .utf8)
+    let fourth = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, previous: [ruleFile: running],
+      gate: RuleTestGate.check)
+    #expect(fourth.errors.isEmpty)
+    #expect(fourth.rules.first !== running)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test("explain FILE prints the program and every template")
+  func explainFile() throws {
+    let (status, out, _) = try runBinary(["explain", packageRoot + "/Rules/archive_all.json"])
+    #expect(status == 0)
+    #expect(
+      out.hasPrefix("rule archive_all (\(packageRoot)/Rules/archive_all.json), SQL version 2016-03-23\n"))
+    #expect(
+      out.contains(
+        "template file[0].path: archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl"))
+    #expect(out.contains("template errorAction[errorAction].path") == false)
+    #expect(out.contains("push parse_time(2 args)"))
+  }
+}

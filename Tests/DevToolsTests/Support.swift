@@ -1,0 +1,124 @@
+import CEditLine
+import Foundation
+
+/// The package root (for Rules/ and the built binary).
+let packageRoot: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return url.path
+}()
+
+/// The `iotrules` binary built beside the test bundle.
+let iotrulesBinary: String = {
+  let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  for candidate in [bundle.appendingPathComponent("iotrules").path, packageRoot + "/.build/debug/iotrules"]
+  where FileManager.default.isExecutableFile(atPath: candidate) {
+    return candidate
+  }
+  return packageRoot + "/.build/debug/iotrules"
+}()
+
+func temporaryFolder(_ name: String) -> String {
+  let path = NSTemporaryDirectory() + "iotrules-\(name)-" + UUID().uuidString
+  try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+/// Runs the binary with `input` on a pipe; returns (exit code, stdout, stderr).
+func runBinary(
+  _ arguments: [String], input: String = "", in folder: String? = nil, environment: [String: String] = [:]
+)
+  throws -> (Int32, String, String)
+{
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: iotrulesBinary)
+  process.arguments = arguments
+  if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
+  var env = ProcessInfo.processInfo.environment
+  for (key, value) in environment { env[key] = value }
+  process.environment = env
+  let stdin = Pipe()
+  let stdout = Pipe()
+  let stderr = Pipe()
+  process.standardInput = stdin
+  process.standardOutput = stdout
+  process.standardError = stderr
+  try process.run()
+  stdin.fileHandleForWriting.write(Data(input.utf8))
+  try stdin.fileHandleForWriting.close()
+  let out = stdout.fileHandleForReading.readDataToEndOfFile()
+  let err = stderr.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (
+    process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)
+  )
+}
+
+/// An `iotrules` process on a pseudo-terminal opened here: keys go in, the screen's bytes come out.
+final class TerminalSession {
+  let process = Process()
+  let master: Int32
+  var screen = ""
+
+  init(_ arguments: [String], environment: [String: String]) throws {
+    var master: Int32 = -1
+    var slaveDescriptor: Int32 = -1
+    precondition(iotrules_open_pty(&master, &slaveDescriptor) == 0)
+    self.master = master
+    let slave = FileHandle(fileDescriptor: slaveDescriptor, closeOnDealloc: false)
+    process.executableURL = URL(fileURLWithPath: iotrulesBinary)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "NO_COLOR")
+    env["TERM"] = "xterm"
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    process.standardInput = slave
+    process.standardOutput = slave
+    process.standardError = slave
+    try process.run()
+    try slave.close()
+  }
+
+  /// Types `keys`.
+  func send(_ keys: String) {
+    let bytes = Array(keys.utf8)
+    _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
+  }
+
+  /// Reads until the screen (since `from`) contains `text` or 10 s pass; true when found.
+  @discardableResult
+  func waitFor(_ text: String, from start: String.Index? = nil) -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+      if screen[(start ?? screen.startIndex)...].contains(text) { return true }
+      if !pump() { break }
+    }
+    return screen[(start ?? screen.startIndex)...].contains(text)
+  }
+
+  /// Reads what arrives within 100 ms; false when the terminal closed.
+  @discardableResult
+  func pump() -> Bool {
+    var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+    if poll(&descriptor, 1, 100) > 0 {
+      var buffer = [UInt8](repeating: 0, count: 4096)
+      let count = read(master, &buffer, buffer.count)
+      if count <= 0 { return false }
+      screen += String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+    return true
+  }
+
+  /// Waits (at most 10 s) for the process to end; kills it otherwise. Returns its status.
+  func finish() -> Int32 {
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < deadline {
+      if !pump() { break }  // drains output so the child never blocks on a full terminal
+    }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    close(master)
+    return process.terminationStatus
+  }
+}
