@@ -158,7 +158,8 @@ struct KafkaSourceTests {
     let runB = try start(b)
     // Keep producing until both members have received something: then both hold partitions.
     var next = 0
-    let deadline = ContinuousClock.now + .seconds(40)
+    // Group joins and rebalances of the mock take seconds, more on a loaded machine.
+    let deadline = ContinuousClock.now + .seconds(90)
     while (a.count == 0 || b.count == 0) && ContinuousClock.now < deadline {
       try await produce(producer, topic: "stream", range: next..<(next + 8), partitions: 4)
       next += 8

@@ -120,6 +120,8 @@ import Testing
     #expect(first.waitFor("...> ", from: mark))
     first.send("FROM 'a/b'\r\r")
     #expect(first.waitFor("35", from: mark))
+    // Wait for the next prompt: libedit flushes typed-ahead input when it re-enters raw mode.
+    #expect(first.waitForPrompt(after: "35", from: mark))
     first.send(".quit\r")
     #expect(first.finish() == 0)
     // libedit's history file escapes spaces as \040.
@@ -137,6 +139,8 @@ import Testing
     second.send("\u{1B}[A\u{1B}[A\u{1B}[A\r")
     #expect(second.waitFor("\"inner\": 7", from: mark))
     #expect(!second.screen.contains("\u{1B}[36m"))
+    #expect(second.waitForPrompt(after: "\"inner\": 7", from: mark))
+    usleep(300_000)  // the prompt is drawn a moment before the editor switches the terminal to raw mode
     second.send("\u{04}")
     #expect(second.finish() == 0)
     try? FileManager.default.removeItem(atPath: folder)

@@ -97,6 +97,19 @@ final class TerminalSession {
     return screen[(start ?? screen.startIndex)...].contains(text)
   }
 
+  /// Waits for the REPL's prompt after the first `text` found from `start`: only then does the line
+  /// editor read the keys sent next.
+  func waitForPrompt(after text: String, from start: String.Index) -> Bool {
+    guard let found = screen.range(of: text, range: start..<screen.endIndex) else { return false }
+    let offset = screen.distance(from: screen.startIndex, to: found.upperBound)
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+      if screen.dropFirst(offset).contains("iot> ") { return true }
+      if !pump() { break }
+    }
+    return screen.dropFirst(offset).contains("iot> ")
+  }
+
   /// Reads what arrives within 100 ms; false when the terminal closed.
   @discardableResult
   func pump() -> Bool {
