@@ -39,6 +39,8 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	python3 Tests/cli/test_eval.py $(BIN)
+	$(BIN) check Rules
+	$(BIN) test Rules
 
 bench: bench-core bench-daemon
 
