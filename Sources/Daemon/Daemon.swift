@@ -2,6 +2,7 @@ import Actions
 import Connectors
 import Dispatch
 import Foundation
+import IoTSQL
 import Logging
 import Metrics
 import Prometheus
@@ -29,6 +30,8 @@ public struct DaemonConfiguration: Sendable {
   public var reloadPollMs = 1000
   /// Vets each rule changed on reload: a reason it returns keeps the running version (logged).
   public var reloadGate: ReloadGate?
+  /// Where `get_secret()` in action templates reads secrets (HTTP headers, Kafka headers).
+  public var secrets: (any SecretStore)?
 
   /// Creates a configuration.
   public init(rulePaths: [String], source: String) {
@@ -215,7 +218,8 @@ public enum Daemon {
       options.persistentSession = false
       publisher = MQTTPublisher(options: options, logger: Logger(label: "iotrules.mqtt.publisher"))
     }
-    let builder = builder ?? ActionFactory.withConnectors(publisher: publisher)
+    let builder =
+      builder ?? ActionFactory.withConnectors(publisher: publisher, secrets: configuration.secrets)
     let mqttSubscriber = mqttSource
     let republisher = publisher
 

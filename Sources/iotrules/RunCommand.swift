@@ -98,6 +98,12 @@ struct RunCommand: AsyncParsableCommand {
     help: "Reload a changed rule even when the tests beside it (<rule>.test.json) fail.")
   var skipTests = false
 
+  @Option(
+    name: .customLong("secrets-dir"),
+    help:
+      "A folder of secret files for get_secret(id) in action templates; else IOTRULES_SECRET_<ID> variables.")
+  var secretsDir: String?
+
   func validate() throws {
     if rules.isEmpty { throw ValidationError("give at least one --rules folder") }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
@@ -152,6 +158,7 @@ struct RunCommand: AsyncParsableCommand {
     connectors.republishBroker = mqttBroker
     configuration.connectors = connectors
     if !skipTests { configuration.reloadGate = { rule in RuleTestGate.check(rule) } }
+    configuration.secrets = SecretFolder(folder: secretsDir)
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)

@@ -421,6 +421,44 @@ struct ConnectorDispatchTests {
     }
   }
 
+  @Test("get_secret in an http header reads the daemon's secret folder, then IOTRULES_SECRET_ variables")
+  func secretHeader() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.ok)
+    let folder = NSTemporaryDirectory() + "iotrules-secrets-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try "s3cr3t\n".write(toFile: folder + "/api-token", atomically: true, encoding: .utf8)
+    let store = SecretFolder(folder: folder, environment: ["IOTRULES_SECRET_OTHER_KEY": "from-env"])
+    #expect(store.secret(named: "api-token") == "s3cr3t")
+    #expect(store.secret(named: "other.key") == "from-env")
+    #expect(store.secret(named: "../api-token") == nil)
+    #expect(store.secret(named: "missing") == nil)
+
+    var factory = ActionFactory.standard
+    factory.registerConnectorActions(publisher: nil, secrets: store)
+    let builder = RecordingBuilder(fallback: factory)
+    let rule = try loadRule(
+      #"""
+      {"sql": "SELECT * FROM 'sensors/#'",
+       "actions": [{"http": {"url": "\#(server.url("/hook"))",
+                             "headers": [{"key": "Authorization", "value": "Bearer ${get_secret('api-token')}"},
+                                         {"key": "X-Other", "value": "${get_secret('other.key')}"}]}}]}
+      """#, builder: builder)
+    for configured in rule.actions { try await configured.action.start() }
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), maxInFlight: 4, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "sensors/1", payload: #"{"n":1}"#, origin: "1"))
+    #expect(await acks.wait(for: 1, timeoutMs: 20_000))
+    await dispatcher.drain()
+    let headers = server.requests.first?.headers ?? []
+    #expect(headers.contains { $0.name.lowercased() == "authorization" && $0.value == "Bearer s3cr3t" })
+    #expect(headers.contains { $0.name.lowercased() == "x-other" && $0.value == "from-env" })
+    for configured in rule.actions { await configured.action.shutdown() }
+  }
+
   @Test("webhook down: retries, then the error action; back up: delivered; nothing lost")
   func webhookDown() async throws {
     let server = try LoopbackHTTPServer()
