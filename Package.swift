@@ -95,14 +95,17 @@ let package = Package(
     .executableTarget(
       name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],
       path: "Benchmarks/connectors-bench"),
-    .testTarget(name: "IoTSQLTests", dependencies: ["IoTSQL"], exclude: ["Conformance", "Golden"]),
+    .testTarget(
+      name: "IoTSQLTests", dependencies: ["IoTSQL", "DevTools"], exclude: ["Conformance", "Golden"]),
     .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(
       name: "DaemonTests",
       dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
     ),
-    .testTarget(name: "DevToolsTests", dependencies: ["DevTools", "Daemon", "Actions", "RulesEngine", "IoTSQL", "CEditLine"],
+    .testTarget(
+      name: "DevToolsTests",
+      dependencies: ["DevTools", "Daemon", "Actions", "RulesEngine", "IoTSQL", "CEditLine", "TestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(
       name: "ConnectorsTests",

@@ -142,3 +142,20 @@ public enum ProcessSupport {
     return url
   }
 }
+
+/// The package root (for Rules/ and the built binary), found from this file's place in Sources/.
+public let packageRoot: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return url.path
+}()
+
+/// The `iotrules` binary built beside the test bundle, else the debug build of the package.
+public let iotrulesBinary: String = {
+  let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  for candidate in [bundle.appendingPathComponent("iotrules").path, packageRoot + "/.build/debug/iotrules"]
+  where FileManager.default.isExecutableFile(atPath: candidate) {
+    return candidate
+  }
+  return packageRoot + "/.build/debug/iotrules"
+}()

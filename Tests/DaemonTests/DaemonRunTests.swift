@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The built binary over real files: the sample stream, error paths with real failures, SIGTERM, and

@@ -1,22 +1,6 @@
 import Foundation
+import TestSupport
 import Testing
-
-/// The package root (for Rules/ and the built binary).
-let packageRoot: String = {
-  var url = URL(fileURLWithPath: #filePath)
-  for _ in 0..<3 { url.deleteLastPathComponent() }
-  return url.path
-}()
-
-/// The `iotrules` binary built beside the test bundle.
-let iotrulesBinary: String = {
-  let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  for candidate in [bundle.appendingPathComponent("iotrules").path, packageRoot + "/.build/debug/iotrules"]
-  where FileManager.default.isExecutableFile(atPath: candidate) {
-    return candidate
-  }
-  return packageRoot + "/.build/debug/iotrules"
-}()
 
 func temporaryFolder(_ name: String = "daemon") -> String {
   let path = NSTemporaryDirectory() + "iotrules-\(name)-" + UUID().uuidString

@@ -2,6 +2,7 @@ import DevTools
 import Foundation
 import IoTSQL
 import RulesEngine
+import TestSupport
 import Testing
 
 @Suite("import aws") struct AWSRuleImporterTests {

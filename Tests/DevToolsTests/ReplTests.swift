@@ -1,6 +1,7 @@
 import DevTools
 import Foundation
 import IoTSQL
+import TestSupport
 import Testing
 
 @Suite("REPL") struct ReplTests {

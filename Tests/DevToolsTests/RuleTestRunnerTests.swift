@@ -4,6 +4,7 @@ import Foundation
 import IoTSQL
 import Logging
 import RulesEngine
+import TestSupport
 import Testing
 
 @Suite("rule tests") struct RuleTestRunnerTests {

@@ -1,3 +1,4 @@
+import DevTools
 import Foundation
 import Testing
 
@@ -15,36 +16,6 @@ private let goldenNames: [String] = {
   let names = (try? FileManager.default.contentsOfDirectory(atPath: goldenFolder.path)) ?? []
   return names.filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
 }()
-
-/// A line diff of `expected` against `actual`: `-` lines only in expected, `+` lines only in actual,
-/// two-space lines common to both (longest common subsequence).
-func lineDiff(expected: String, actual: String) -> String {
-  let old = expected.split(separator: "\n", omittingEmptySubsequences: false)
-  let new = actual.split(separator: "\n", omittingEmptySubsequences: false)
-  var lengths = [[Int]](repeating: [Int](repeating: 0, count: new.count + 1), count: old.count + 1)
-  for i in stride(from: old.count - 1, through: 0, by: -1) {
-    for j in stride(from: new.count - 1, through: 0, by: -1) {
-      lengths[i][j] = old[i] == new[j] ? lengths[i + 1][j + 1] + 1 : max(lengths[i + 1][j], lengths[i][j + 1])
-    }
-  }
-  var lines: [String] = []
-  var i = 0
-  var j = 0
-  while i < old.count || j < new.count {
-    if i < old.count, j < new.count, old[i] == new[j] {
-      lines.append("  " + old[i])
-      i += 1
-      j += 1
-    } else if i < old.count, j == new.count || lengths[i + 1][j] >= lengths[i][j + 1] {
-      lines.append("- " + old[i])
-      i += 1
-    } else {
-      lines.append("+ " + new[j])
-      j += 1
-    }
-  }
-  return lines.joined(separator: "\n")
-}
 
 @Suite("Disassembler: golden explain listings")
 struct DisassemblerTests {
@@ -80,12 +51,12 @@ struct DisassemblerTests {
       """
       Golden/\(name).txt differs from the listing of Golden/\(name).sql (- golden, + now); \
       if the change is intended, rerun with IOTRULES_UPDATE_GOLDEN=1 and review git diff:
-      \(lineDiff(expected: expected, actual: actual))
+      \(LineDiff.unified(expected: expected, actual: actual))
       """)
   }
 
   @Test func lineDiffMarksChangedLines() {
-    let diff = lineDiff(expected: "a\nb\nc", actual: "a\nx\nc")
+    let diff = LineDiff.unified(expected: "a\nb\nc", actual: "a\nx\nc")
     #expect(diff == "  a\n- b\n+ x\n  c")
   }
 }
