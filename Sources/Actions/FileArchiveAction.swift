@@ -238,7 +238,8 @@ public final class FileArchiveAction: BatchAction {
 
   /// The line written for an evaluation: its JSON payload, or a binary result in base64.
   static func line(for evaluation: Evaluation) -> [UInt8] {
-    if case .binary(let bytes) = evaluation.value {
+    // `isBinary` first: it answers without parsing a passed-through JSON payload; a binary value is stored.
+    if evaluation.isBinary, case .binary(let bytes) = evaluation.value {
       return Array("{\"payload_base64\":\"\(Data(bytes).base64EncodedString())\"}".utf8)
     }
     if evaluation.payload.isEmpty { return Array("{}".utf8) }

@@ -199,7 +199,7 @@ public final class HTTPAction: Action {
       requestHeaders.append((header.key, value))
     }
     let isJSON: Bool
-    if case .binary = input.evaluation.value { isJSON = false } else { isJSON = true }
+    isJSON = !input.evaluation.isBinary
     if !requestHeaders.contains(where: { $0.0.lowercased() == "content-type" }) {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }

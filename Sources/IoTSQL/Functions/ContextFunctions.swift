@@ -15,12 +15,20 @@ enum ContextFunctions {
       let topic = call.context.topic
       guard call.count == 1 else { return .string(topic) }
       guard let index = Coercions.toImplicitInt(call[0]), index >= 1 else { return .undefined }
+      // One pass over the bytes, no array of segments: this runs for every archived message.
+      let bytes = topic.utf8
       var current = 1
-      for segment in topic.split(separator: "/", omittingEmptySubsequences: false) {
-        if current == index { return .string(String(segment)) }
-        current += 1
+      var start = bytes.startIndex
+      var position = bytes.startIndex
+      while true {
+        if position == bytes.endIndex || bytes[position] == UInt8(ascii: "/") {
+          if current == index { return .string(String(topic[start..<position])) }
+          if position == bytes.endIndex { return .undefined }
+          current += 1
+          start = bytes.index(after: position)
+        }
+        position = bytes.index(after: position)
       }
-      return .undefined
     },
     FunctionSpec(
       name: "clientid", family: "context", arity: 0...0, isDeterministic: false,

@@ -39,7 +39,10 @@ public struct Evaluation: Sendable {
 
   /// True when the payload is not JSON (a passed-through binary payload).
   public var isBinary: Bool {
-    if case .binary = value { return true }
+    // Without a stored value the VM passed canonical JSON bytes through: not binary, and no need to
+    // parse them to say so.
+    guard let storedValue else { return false }
+    if case .binary = storedValue { return true }
     return false
   }
 
