@@ -296,7 +296,7 @@ public enum Daemon {
     }
     let sourceService = ClosureService(description: "source") {
       try await cancelWhenGracefulShutdown {
-        try await source.run { message in await dispatcher.deliver(message) }
+        try await source.run(intake: dispatcher.intake)
       }
     }
     let group = ServiceGroup(

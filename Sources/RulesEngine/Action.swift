@@ -1,3 +1,4 @@
+import Dispatch
 import IoTSQL
 
 /// What an action receives for one matching message: the rule's output and the original message.
@@ -77,6 +78,49 @@ public protocol Action: Sendable {
 public protocol MessageSource: Sendable {
   /// Reads messages until the input ends or the task is cancelled.
   func run(deliver: @escaping @Sendable (Message) async -> Void) async throws
+  /// Reads messages into `intake` until the input ends or the task is cancelled. A source with its
+  /// own thread (MQTT, Kafka) uses `intake.deliverBlocking`; the default calls `run(deliver:)`.
+  func run(intake: MessageIntake) async throws
+}
+
+extension MessageSource {
+  /// Calls `run(deliver:)` with the intake's suspending door.
+  public func run(intake: MessageIntake) async throws {
+    try await run(deliver: intake.deliver)
+  }
+}
+
+/// Where a source hands its messages: the engine's suspending door and, when the engine offers
+/// one, its non-suspending one.
+public struct MessageIntake: Sendable {
+  /// Takes a message, suspending while the engine is full.
+  public let deliver: @Sendable (Message) async -> Void
+  /// Takes a message at once and returns true when the engine has room; false, taking nothing,
+  /// when it is full.
+  public let tryDeliver: @Sendable (Message) -> Bool
+
+  /// Creates an intake; without `tryDeliver` every message goes through `deliver`.
+  public init(
+    deliver: @escaping @Sendable (Message) async -> Void,
+    tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false }
+  ) {
+    self.deliver = deliver
+    self.tryDeliver = tryDeliver
+  }
+
+  /// For a source's own thread, never a Swift concurrency thread: takes the message, blocking the
+  /// thread while the engine is full. With room, the message is evaluated right here, without a
+  /// task switch; when full, the thread waits for `deliver` (that wait is the backpressure).
+  public func deliverBlocking(_ message: Message) {
+    if tryDeliver(message) { return }
+    let accepted = DispatchSemaphore(value: 0)
+    let deliver = self.deliver
+    Task {
+      await deliver(message)
+      accepted.signal()
+    }
+    accepted.wait()
+  }
 }
 
 /// Publishes on a broker connection a source may share (MQTT republish uses the source's connection).

@@ -230,6 +230,25 @@ public final class Dispatcher: Sendable {
   /// acknowledgement comes later, through `message.acknowledge`).
   public func deliver(_ message: Message) async {
     await acquire()
+    accept(message)
+  }
+
+  /// Takes one message at once when the engine has room, without suspending, and returns true;
+  /// returns false, taking nothing, when the engine is full (the caller then uses `deliver`). A
+  /// source's own thread uses this to skip a task switch per message.
+  public func tryDeliver(_ message: Message) -> Bool {
+    guard tryAcquire() else { return false }
+    accept(message)
+    return true
+  }
+
+  /// The intake sources hand messages to.
+  public var intake: MessageIntake {
+    MessageIntake(deliver: { message in await self.deliver(message) }, tryDeliver: self.tryDeliver)
+  }
+
+  /// Evaluates a message that holds a slot and queues its actions' work.
+  func accept(_ message: Message) {
     let start = clock.monotonicNanoseconds()
     let snapshot = slots.withLock { $0.ruleSet }
     snapshot.enter()
@@ -285,13 +304,16 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  func acquire() async {
-    let fast = slots.withLock { state -> Bool in
+  func tryAcquire() -> Bool {
+    slots.withLock { state -> Bool in
       guard state.inFlight < maxInFlight && state.waiters.isEmpty else { return false }
       state.inFlight += 1
       return true
     }
-    if fast { return }
+  }
+
+  func acquire() async {
+    if tryAcquire() { return }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = slots.withLock { state -> Bool in
         if state.inFlight < maxInFlight && state.waiters.isEmpty {

@@ -242,7 +242,8 @@ struct ConnectorRunTests {
       to: folder + "/rules/first.json")
     let daemon = try Subprocess(
       [
-        "run", "--rules", "rules", "--source", broker.url, "--client-id", "tls-\(UUID().uuidString.prefix(6))",
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "tls-\(UUID().uuidString.prefix(6))",
         "--ca-file", certificates.caFile, "--cert-file", certificates.clientCertificateFile, "--key-file",
         certificates.clientKeyFile, "--reload-interval-ms", "100", "--dead-letter", "data/dead-letter.jsonl",
       ], in: folder)
@@ -262,11 +263,15 @@ struct ConnectorRunTests {
       #"{"sql": "SELECT n FROM 'second/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "second"}}]}"#,
       to: folder + "/rules/second.json")
     #expect(
-      await eventually(within: 30) { daemon.stderr.contains("second/+") && daemon.stderr.contains("rules reloaded") },
+      await eventually(within: 30) {
+        daemon.stderr.contains("second/+") && daemon.stderr.contains("rules reloaded")
+      },
       "\(daemon.stderr)")
     try await Task.sleep(for: .milliseconds(300))  // the SUBACK
     try await publish(sender, (0..<10).map { ("second/b", #"{"n": \#($0)}"#) })
-    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM second") == 10 }, "\(daemon.stderr)")
+    #expect(
+      await eventually(within: 30) { count(database, "SELECT count(*) FROM second") == 10 },
+      "\(daemon.stderr)")
     daemon.signal(SIGTERM)
     #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
   }
@@ -283,7 +288,8 @@ struct ConnectorRunTests {
         to: folder + "/rules/work.json")
       let daemon = try Subprocess(
         [
-          "run", "--rules", "rules", "--source", broker.url, "--client-id", "shared-\(name)-\(UUID().uuidString.prefix(6))",
+          "run", "--rules", "rules", "--source", broker.url, "--client-id",
+          "shared-\(name)-\(UUID().uuidString.prefix(6))",
           "--shared-group", "workers", "--dead-letter", "data/dead-letter.jsonl",
         ], in: folder)
       #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
@@ -344,7 +350,8 @@ struct ConnectorRunTests {
       [
         "run", "--rules", "rules", "--source",
         "kafka://\(cluster.bootstrapServers)/orders?group=g-\(UUID().uuidString.prefix(6))",
-        "--kafka-topic-from", "header:mqtt-topic", "--mqtt", broker.url, "--client-id", "kafka-\(UUID().uuidString.prefix(6))",
+        "--kafka-topic-from", "header:mqtt-topic", "--mqtt", broker.url, "--client-id",
+        "kafka-\(UUID().uuidString.prefix(6))",
         "--dead-letter", "data/dead-letter.jsonl",
       ], in: folder)
     #expect(await eventually(within: 45) { inbox.count >= 10 }, "\(daemon.stderr)")

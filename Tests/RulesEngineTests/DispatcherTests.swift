@@ -1,3 +1,4 @@
+import Foundation
 import IoTSQL
 import Synchronization
 import Testing
@@ -81,6 +82,34 @@ struct DispatcherTests {
     await producer.value
     #expect(await acks.wait(for: 10))
     #expect(slow.received.withLock { $0.count } == 10)
+  }
+
+  @Test func tryDeliverTakesWhileThereIsRoomAndRefusesWhenFull() async throws {
+    let (dispatcher, builder) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "slow"}}]}"#], maxInFlight: 2)
+    let slow = builder.action("slow")!
+    slow.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    #expect(dispatcher.tryDeliver(acks.message(topic: "a", payload: #"{"n":1}"#, origin: "1")))
+    #expect(dispatcher.tryDeliver(acks.message(topic: "a", payload: #"{"n":2}"#, origin: "2")))
+    // Full: refused, and nothing of it was taken.
+    #expect(!dispatcher.tryDeliver(acks.message(topic: "a", payload: #"{"n":3}"#, origin: "3")))
+    #expect(dispatcher.stats.received == 2)
+    // A source thread blocks in deliverBlocking until the engine has room, then the message is in.
+    let intake = dispatcher.intake
+    let third = acks.message(topic: "a", payload: #"{"n":3}"#, origin: "3")
+    let returned = Mutex(false)
+    let thread = Thread {
+      intake.deliverBlocking(third)
+      returned.withLock { $0 = true }
+    }
+    thread.start()
+    try await Task.sleep(nanoseconds: 200_000_000)
+    #expect(!returned.withLock { $0 })
+    slow.gateOpen.withLock { $0 = true }
+    #expect(await acks.wait(for: 3))
+    #expect(returned.withLock { $0 })
+    #expect(slow.payloads == [#"{"n":1}"#, #"{"n":2}"#, #"{"n":3}"#])
   }
 
   @Test func acknowledgedOnlyWhenEveryActionFinished() async throws {

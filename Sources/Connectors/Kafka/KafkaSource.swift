@@ -13,8 +13,8 @@ import Synchronization
 /// with no committed offset starts from the earliest one (`auto.offset.reset=earliest`, overridable).
 ///
 /// librdkafka is polled on a dedicated thread (never a Swift concurrency thread); each message is
-/// handed to `deliver` and the thread waits until the engine has accepted it, so the engine's bounded
-/// queue limits how far the consumer reads ahead.
+/// handed to the engine there (`MessageIntake.deliverBlocking`) and the thread waits while the engine
+/// is full, so the engine's bounded queue limits how far the consumer reads ahead.
 public final class KafkaSource: MessageSource, @unchecked Sendable {
   /// What this source reads.
   public let options: KafkaSourceOptions
@@ -34,7 +34,13 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
   /// Joins the group and delivers until cancelled; then waits (bounded) for outstanding
   /// acknowledgements, commits, and leaves the group.
   public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
-    let consumer = try KafkaConsumer(options: options, logger: logger, now: now, deliver: deliver)
+    try await run(intake: MessageIntake(deliver: deliver))
+  }
+
+  /// Joins the group and hands each message to `intake` on the consumer thread (evaluated right
+  /// there while the engine has room) until cancelled; then drains, commits and leaves.
+  public func run(intake: MessageIntake) async throws {
+    let consumer = try KafkaConsumer(options: options, logger: logger, now: now, intake: intake)
     try consumer.subscribe()
     await withTaskCancellationHandler {
       await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
@@ -54,7 +60,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   let options: KafkaSourceOptions
   let logger: Logger
   let now: @Sendable () -> Int
-  let deliver: @Sendable (Message) async -> Void
+  let intake: MessageIntake
   let tracker = OffsetTracker()
   let stopRequested = Atomic<Bool>(false)
   private var handle: OpaquePointer!
@@ -62,12 +68,12 @@ private final class KafkaConsumer: @unchecked Sendable {
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
-    deliver: @escaping @Sendable (Message) async -> Void
+    intake: MessageIntake
   ) throws(ConnectorError) {
     self.options = options
     self.logger = logger
     self.now = now
-    self.deliver = deliver
+    self.intake = intake
     let settings: [(key: String, value: String)] =
       [
         ("bootstrap.servers", options.bootstrapServers.joined(separator: ",")),
@@ -237,13 +243,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       acknowledge: { acknowledgement in
         tracker.acknowledge(partition, offset: offset, epoch: epoch, acknowledgement)
       })
-    let accepted = DispatchSemaphore(value: 0)
-    let deliver = self.deliver
-    Task {
-      await deliver(value)
-      accepted.signal()
-    }
-    accepted.wait()
+    intake.deliverBlocking(value)
   }
 
   private func close() {

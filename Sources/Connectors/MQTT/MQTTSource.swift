@@ -8,9 +8,10 @@ import Synchronization
 /// The MQTT source: a persistent-session subscription to the union of the rules' FROM filters.
 ///
 /// Backpressure: libmosquitto calls the message handler on its network thread and sends the QoS 1
-/// PUBACK only when the handler returns. The handler blocks that thread (a semaphore) until `deliver`
-/// has accepted the message into the engine's bounded queue, so a full engine stops reading the
-/// socket, the broker's in-flight window fills, and the broker holds the rest in the session.
+/// PUBACK only when the handler returns. The handler evaluates the message right there while the
+/// engine has room, and otherwise blocks that thread until the engine has accepted the message into
+/// its bounded queue (`MessageIntake.deliverBlocking`), so a full engine stops reading the socket,
+/// the broker's in-flight window fills, and the broker holds the rest in the session.
 ///
 /// Client id: MQTT does not tell a subscriber who published a message. When a publisher sets the
 /// MQTT 5 user property named `clientIDProperty` (default `clientid`), its value becomes the
@@ -71,6 +72,12 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   /// Connects, subscribes, and hands each message to `deliver` until the task is cancelled; then it
   /// disconnects (the persistent session keeps what arrives meanwhile).
   public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
+    try await run(intake: MessageIntake(deliver: deliver))
+  }
+
+  /// Connects, subscribes, and hands each message to `intake` on the network thread (evaluated
+  /// right there while the engine has room) until the task is cancelled; then it disconnects.
+  public func run(intake: MessageIntake) async throws {
     let now = self.now
     let clientIDProperty = self.clientIDProperty
     let origin = options.url
@@ -83,12 +90,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         acknowledge: { _ in
           // MQTT has no later acknowledgement: PUBACK went when the engine accepted the message.
         })
-      let accepted = DispatchSemaphore(value: 0)
-      Task {
-        await deliver(message)
-        accepted.signal()
-      }
-      accepted.wait()
+      intake.deliverBlocking(message)
     }
     let client = try MQTTConnection(options: options, logger: logger, onMessage: handler)
     connection.withLock { $0 = client }

@@ -19,7 +19,8 @@ public enum Disassembler {
       if text.count > 40 { text = String(text.prefix(37)) + "..." }
       if !text.isEmpty { comment += "  -- \(range.start): \(text)" }
       lines.append(
-        pad(String(address), 4) + "  " + pad(instruction.opcode.name, 16) + "  " + pad(String(instruction.a), 4)
+        pad(String(address), 4) + "  " + pad(instruction.opcode.name, 16) + "  "
+          + pad(String(instruction.a), 4)
           + "  " + pad(String(instruction.b), 4) + "  " + pad(String(instruction.c), 4) + "  " + comment)
     }
     if !program.paths.paths.isEmpty {
@@ -84,7 +85,9 @@ public enum Disassembler {
   }
 
   private static func keyText(_ program: Program, _ index: Int) -> String {
-    if program.constants.indices.contains(index), case .string(let key) = program.constants[index] { return key }
+    if program.constants.indices.contains(index), case .string(let key) = program.constants[index] {
+      return key
+    }
     return "?"
   }
 

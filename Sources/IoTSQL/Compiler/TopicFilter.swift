@@ -26,7 +26,8 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
     for (index, level) in levels.enumerated() {
       if let nul = level.firstIndex(of: "\0") {
         throw TopicFilterError(
-          "a topic filter cannot contain NUL", offset: offset + level.distance(from: level.startIndex, to: nul))
+          "a topic filter cannot contain NUL",
+          offset: offset + level.distance(from: level.startIndex, to: nul))
       }
       if level.contains("#") {
         if level != "#" {

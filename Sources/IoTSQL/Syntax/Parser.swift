@@ -683,4 +683,3 @@ public struct Parser {
     return value
   }
 }
-
