@@ -244,36 +244,45 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
 /// Latency from publish to action: the rule republishes each message and this process, which
 /// published it with its send time, times its arrival. Messages go out at `rate` per second, in
 /// bursts every millisecond, for `duration` seconds.
-func latency(binary: String, rate: Int, duration: Int) async throws -> String {
+///
+/// With `direct`, no daemon runs and this process subscribes to what it publishes: the latency of
+/// the broker, the machine and this harness alone, the floor under the daemon's figure.
+func latency(binary: String, rate: Int, duration: Int, direct: Bool) async throws -> String {
   let broker = try MosquittoBroker()
   defer { broker.stop() }
   let folder = try ProcessSupport.temporaryFolder("bench-latency")
-  try writeRule(
-    folder, "echo.json",
-    #"{"sql": "SELECT * FROM 'lat/#'", "actions": [{"republish": {"topic": "latout/${topic(2)}", "qos": 0}}]}"#
-  )
-  let daemon = try startDaemon(
-    binary, folder: folder, ["--source", broker.url, "--client-id", "bench-latency", "--clean-session"])
-  defer { ProcessSupport.stop(pid: daemon) }
-  try waitForLog(folder.appendingPathComponent("daemon.log").path, containing: "subscribed on", timeout: 30)
+  var daemon: Int32?
+  if !direct {
+    try writeRule(
+      folder, "echo.json",
+      #"{"sql": "SELECT * FROM 'lat/#'", "actions": [{"republish": {"topic": "latout/${topic(2)}", "qos": 0}}]}"#
+    )
+    daemon = try startDaemon(
+      binary, folder: folder, ["--source", broker.url, "--client-id", "bench-latency", "--clean-session"])
+    try waitForLog(folder.appendingPathComponent("daemon.log").path, containing: "subscribed on", timeout: 30)
+  }
+  defer { if let daemon { ProcessSupport.stop(pid: daemon) } }
 
   let samples = Mutex<[UInt64]>([])
   samples.withLock { $0.reserveCapacity(rate * duration) }
   let watcher = MQTTSource(
     options: MQTTOptions(
       host: "127.0.0.1", port: broker.port, clientID: "bench-watch", persistentSession: false),
-    filters: ["latout/#"], qos: 0)
-  let watching = Task {
-    try await watcher.run { message in
-      let now = monotonicNanoseconds()
-      // Payload: {"t":NANOSECONDS,"i":INDEX}
-      let text = String(decoding: message.payload, as: UTF8.self)
-      if let start = text.range(of: "\"t\":"), let end = text[start.upperBound...].firstIndex(of: ","),
-        let sent = UInt64(text[start.upperBound..<end])
-      {
-        samples.withLock { $0.append(now &- sent) }
-      }
+    filters: [direct ? "lat/#" : "latout/#"], qos: 0)
+  // Timed on the network thread as each message arrives, without a task switch.
+  let record: @Sendable (Message) -> Bool = { message in
+    let now = monotonicNanoseconds()
+    // Payload: {"t":NANOSECONDS,"i":INDEX}
+    let text = String(decoding: message.payload, as: UTF8.self)
+    if let start = text.range(of: "\"t\":"), let end = text[start.upperBound...].firstIndex(of: ","),
+      let sent = UInt64(text[start.upperBound..<end])
+    {
+      samples.withLock { $0.append(now &- sent) }
     }
+    return true
+  }
+  let watching = Task {
+    try await watcher.run(intake: MessageIntake(deliver: { _ = record($0) }, tryDeliver: record))
   }
   defer { watching.cancel() }
   try await Task.sleep(for: .seconds(1))
@@ -311,8 +320,11 @@ func latency(binary: String, rate: Int, duration: Int) async throws -> String {
   }
   return String(
     format:
-      "Latency publish -> rule -> republish -> subscriber, QoS 0, %.0f msg/s for %d s: p50 %.2f ms, p99 %.2f ms, "
+      "Latency %@, QoS 0, %.0f msg/s for %d s: p50 %.2f ms, p99 %.2f ms, "
       + "p99.9 %.2f ms, max %.2f ms (%d of %d received)",
+    direct
+      ? "publish -> broker -> subscriber (no daemon, the floor)"
+      : "publish -> rule -> republish -> subscriber",
     achieved, duration, percentile(0.5), percentile(0.99), percentile(0.999), percentile(1), sorted.count,
     total)
 }
@@ -321,7 +333,11 @@ let (binary, options) = arguments()
 do {
   print(try await mqttThroughput(binary: binary, count: options["--messages"]!))
   print(try await kafkaThroughput(binary: binary, count: options["--kafka-messages"]!))
-  print(try await latency(binary: binary, rate: options["--rate"]!, duration: options["--seconds"]!))
+  for direct in [true, false] {
+    print(
+      try await latency(
+        binary: binary, rate: options["--rate"]!, duration: options["--seconds"]!, direct: direct))
+  }
 } catch {
   FileHandle.standardError.write(Data("connectors-bench: \(error)\n".utf8))
   exit(1)

@@ -3,38 +3,21 @@
 ///
 /// Matching follows MQTT (`+` is one level, `#` the rest) with AWS's readings where they differ:
 /// `a/#` matches `a/b` and `a/b/c` but not `a`; a topic that starts with `$` is not matched by a
-/// filter whose first level is a wildcard.
+/// filter whose first level is a wildcard. Levels are compared byte for byte, as MQTT compares topic
+/// names (no Unicode normalisation), and a topic is matched without splitting it into strings.
 public struct TopicTrie<Element: Sendable>: Sendable {
   struct Node: Sendable {
-    /// Children by level while there are few (most nodes have one): a dictionary costs ~200 bytes.
-    var few: [(level: Substring, node: Int)] = []
-    /// Children by level once there are many.
-    var many: [Substring: Int]?
+    /// The level that leads here from the parent, in UTF-8.
+    var level: [UInt8] = []
+    /// Children by position in `nodes` while there are few (most nodes have one).
+    var few: [Int] = []
+    /// Children by the hash of their level once there are many.
+    var many: [UInt64: [Int]]?
     var plus: Int?
     var hash: [Element] = []
     var elements: [Element] = []
 
     static var maxFew: Int { 8 }
-
-    func child(_ level: Substring) -> Int? {
-      if let many { return many[level] }
-      for entry in few where entry.level == level { return entry.node }
-      return nil
-    }
-
-    mutating func setChild(_ level: Substring, _ node: Int) {
-      if many != nil {
-        many![level] = node
-      } else if few.count < Self.maxFew {
-        few.append((level, node))
-      } else {
-        var table = [Substring: Int](minimumCapacity: few.count * 2)
-        for entry in few { table[entry.level] = entry.node }
-        table[level] = node
-        many = table
-        few = []
-      }
-    }
   }
 
   var nodes: [Node] = [Node()]
@@ -45,17 +28,53 @@ public struct TopicTrie<Element: Sendable>: Sendable {
   /// Creates an empty trie.
   public init() {}
 
+  /// FNV-1a over a level's bytes: stable, and cheap for the short levels topics have.
+  static func levelHash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+  }
+
+  func child<Bytes: Collection<UInt8>>(of parent: Int, _ level: Bytes) -> Int? {
+    if let many = nodes[parent].many {
+      for candidate in many[Self.levelHash(level)] ?? [] where nodes[candidate].level.elementsEqual(level) {
+        return candidate
+      }
+      return nil
+    }
+    for candidate in nodes[parent].few where nodes[candidate].level.elementsEqual(level) { return candidate }
+    return nil
+  }
+
+  mutating func addChild(of parent: Int, _ level: [UInt8]) -> Int {
+    nodes.append(Node(level: level))
+    let index = nodes.count - 1
+    if nodes[parent].many != nil {
+      nodes[parent].many![Self.levelHash(level), default: []].append(index)
+    } else if nodes[parent].few.count < Node.maxFew {
+      nodes[parent].few.append(index)
+    } else {
+      var table: [UInt64: [Int]] = [:]
+      for existing in nodes[parent].few + [index] {
+        table[Self.levelHash(nodes[existing].level), default: []].append(existing)
+      }
+      nodes[parent].many = table
+      nodes[parent].few = []
+    }
+    return index
+  }
+
   /// Adds `element` under `filter` (already validated by `TopicFilter`).
   public mutating func insert(_ filter: String, _ element: Element) {
     var current = 0
-    let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+    let levels = Array(filter.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
     for level in levels {
-      if level == "#" {
+      if level.elementsEqual("#".utf8) {
         nodes[current].hash.append(element)
         count += 1
         return
       }
-      if level == "+" {
+      if level.elementsEqual("+".utf8) {
         if let next = nodes[current].plus {
           current = next
         } else {
@@ -65,13 +84,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
         }
         continue
       }
-      if let next = nodes[current].child(level) {
-        current = next
-      } else {
-        nodes.append(Node())
-        nodes[current].setChild(level, nodes.count - 1)
-        current = nodes.count - 1
-      }
+      current = child(of: current, level) ?? addChild(of: current, Array(level))
     }
     nodes[current].elements.append(element)
     count += 1
@@ -79,23 +92,32 @@ public struct TopicTrie<Element: Sendable>: Sendable {
 
   /// Calls `body` with every element whose filter matches `topic`.
   public func forEachMatch(_ topic: String, _ body: (Element) -> Void) {
-    let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
-    let isSystem = topic.utf8.first == UInt8(ascii: "$")
-    // (node, depth) pairs still to explore; bounded by the number of wildcard branches.
-    var stack: [(Int, Int)] = [(0, 0)]
-    while let (index, depth) = stack.popLast() {
-      let node = nodes[index]
-      if depth == levels.count {
-        for element in node.elements { body(element) }
+    var topic = topic
+    topic.withUTF8 { bytes in forEachMatch(bytes, body) }
+  }
+
+  func forEachMatch(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Element) -> Void) {
+    let slash = UInt8(ascii: "/")
+    let isSystem = bytes.first == UInt8(ascii: "$")
+    // (node, offset where the next level starts, or -1 once every level is matched); the stack
+    // holds one entry per wildcard branch still to explore.
+    var stack: [(node: Int, start: Int)] = [(0, 0)]
+    while let (index, start) = stack.popLast() {
+      if start < 0 {
+        for element in nodes[index].elements { body(element) }
         continue
       }
-      let wildcardsAllowed = !(depth == 0 && isSystem)
+      var end = start
+      while end < bytes.count && bytes[end] != slash { end += 1 }
+      let next = end < bytes.count ? end + 1 : -1
       // `#` needs at least one more level here: `a/#` does not match `a`.
-      if wildcardsAllowed {
-        for element in node.hash { body(element) }
-        if let plus = node.plus { stack.append((plus, depth + 1)) }
+      if !(start == 0 && isSystem) {
+        for element in nodes[index].hash { body(element) }
+        if let plus = nodes[index].plus { stack.append((plus, next)) }
       }
-      if let next = node.child(levels[depth]) { stack.append((next, depth + 1)) }
+      if let child = child(of: index, UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+        stack.append((child, next))
+      }
     }
   }
 

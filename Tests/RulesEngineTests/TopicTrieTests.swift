@@ -57,3 +57,23 @@ struct TopicTrieTests {
     #expect(trie.matches("site/level0") == [0, 100])
   }
 }
+
+struct TopicTrieByteTests {
+  @Test func levelsCompareByteForByteWithoutNormalisation() {
+    var trie = TopicTrie<Int>()
+    trie.insert("caf\u{E9}/+", 1)  // é precomposed
+    #expect(trie.matches("caf\u{E9}/x") == [1])
+    #expect(trie.matches("cafe\u{301}/x").isEmpty)  // e + combining accent: other bytes
+    // A slash followed by a combining mark is still a level separator.
+    trie.insert("a/+", 2)
+    #expect(trie.matches("a/\u{301}b") == [2])
+  }
+
+  @Test func hashedChildrenWithManySiblings() {
+    var trie = TopicTrie<Int>()
+    for index in 0..<100 { trie.insert("s/\(index)/#", index) }
+    for index in 0..<100 { #expect(trie.matches("s/\(index)/x") == [index]) }
+    #expect(trie.matches("s/100/x").isEmpty)
+    #expect(trie.matches("s/1").isEmpty)
+  }
+}

@@ -65,6 +65,9 @@ private final class KafkaConsumer: @unchecked Sendable {
   let stopRequested = Atomic<Bool>(false)
   private var handle: OpaquePointer!
   private var retained: Unmanaged<KafkaConsumer>?
+  /// Topic names by librdkafka's topic handle (consumer thread only): one String per topic, not per
+  /// message.
+  private var topicNames: [OpaquePointer: String] = [:]
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
@@ -177,17 +180,27 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// The consumer thread: poll, deliver (waiting for the engine), store and commit; on stop, drain,
   /// commit and leave the group.
   func pollLoop() {
-    var lastCommit = DispatchTime.now()
+    var lastCommit = DispatchTime.now().uptimeNanoseconds
+    var lastStore = lastCommit
     let interval = UInt64(max(options.commitIntervalMs, 1)) * 1_000_000
+    // Offsets are handed to librdkafka every few milliseconds, not per message: a store is a list
+    // built and a lock taken in the C library; commits only ever send the latest stored offsets.
+    let storeInterval = min(interval, 5_000_000)
     while !stopRequested.load(ordering: .acquiring) {
-      if let message = rd_kafka_consumer_poll(handle, 100) {
+      let message = rd_kafka_consumer_poll(handle, 100)
+      if let message {
         handle(message)
         rd_kafka_message_destroy(message)
       }
-      store(tracker.takeStorable())
-      if DispatchTime.now().uptimeNanoseconds - lastCommit.uptimeNanoseconds >= interval {
+      let now = DispatchTime.now().uptimeNanoseconds
+      if message == nil || now - lastStore >= storeInterval {
+        store(tracker.takeStorable())
+        lastStore = now
+      }
+      if now - lastCommit >= interval {
+        store(tracker.takeStorable())
         commit(async: true)
-        lastCommit = DispatchTime.now()
+        lastCommit = now
       }
     }
     let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
@@ -210,7 +223,13 @@ private final class KafkaConsumer: @unchecked Sendable {
       }
       return
     }
-    let kafkaTopic = String(cString: rd_kafka_topic_name(record.rkt))
+    let kafkaTopic: String
+    if let rkt = record.rkt, let known = topicNames[rkt] {
+      kafkaTopic = known
+    } else {
+      kafkaTopic = String(cString: rd_kafka_topic_name(record.rkt))
+      if let rkt = record.rkt { topicNames[rkt] = kafkaTopic }
+    }
     let payload = record.payload.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: record.len)) } ?? []
     let key = record.key.map {
       String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self)
@@ -235,13 +254,13 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
     let offset = record.offset
-    let epoch = tracker.delivered(partition, offset: offset)
+    let log = tracker.delivered(partition, offset: offset)
     let tracker = self.tracker
     let value = Message(
       topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: now(),
       origin: "\(kafkaTopic)/\(record.partition)@\(offset)",
       acknowledge: { acknowledgement in
-        tracker.acknowledge(partition, offset: offset, epoch: epoch, acknowledgement)
+        tracker.acknowledge(log, offset: offset, acknowledgement)
       })
     intake.deliverBlocking(value)
   }

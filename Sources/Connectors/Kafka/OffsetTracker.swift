@@ -7,27 +7,38 @@ struct TopicPartition: Hashable, Sendable {
   var partition: Int32
 }
 
+/// The delivered offsets of one assigned partition. Its fields are read and written only under the
+/// owning `OffsetTracker`'s lock; a message's acknowledgement holds its log directly, so the hot path
+/// never looks a partition up by name.
+final class PartitionLog: @unchecked Sendable {
+  let partition: TopicPartition
+  var offsets: [Int64] = []
+  var done: [Bool] = []
+  var head = 0
+  /// A `.failed` message blocks the partition until it is assigned again.
+  var blocked = false
+  /// Set when the partition is revoked (or assigned afresh): later acknowledgements are ignored.
+  var retired = false
+  /// The next offset to store (last contiguous done + 1), when it changed since taken.
+  var storable: Int64?
+  /// Whether this log is in the tracker's list of logs with a new storable offset.
+  var listed = false
+
+  init(_ partition: TopicPartition) { self.partition = partition }
+}
+
 /// Tracks delivered offsets per partition and tells which offset may be stored: an offset is
 /// storable only when its message and every earlier delivered message of that partition are done.
 ///
 /// Acknowledgements arrive on any thread; the consumer thread takes the storable offsets. A partition
-/// revoked and assigned again starts a new epoch: acknowledgements from the old one are ignored (the
-/// new owner redelivers those messages). A `.failed` message blocks its partition: nothing at or after
+/// revoked and assigned again gets a new log: acknowledgements to the old one are ignored (the new
+/// owner redelivers those messages). A `.failed` message blocks its partition: nothing at or after
 /// it is stored until the partition is reassigned, so it is redelivered after a restart or rebalance.
 final class OffsetTracker: Sendable {
-  private struct Partition {
-    var epoch: Int
-    var offsets: [Int64] = []
-    var done: [Bool] = []
-    var head = 0
-    var blocked = false
-    /// The next offset to store (last contiguous done + 1), when it changed since taken.
-    var storable: Int64?
-  }
-
   private struct State {
-    var partitions: [TopicPartition: Partition] = [:]
-    var nextEpoch = 1
+    var partitions: [TopicPartition: PartitionLog] = [:]
+    /// Logs whose storable offset moved since the last `takeStorable`.
+    var changed: [PartitionLog] = []
     var outstanding = 0
   }
 
@@ -37,9 +48,8 @@ final class OffsetTracker: Sendable {
   func assign(_ partitions: [TopicPartition]) {
     state.withLock { state in
       for partition in partitions {
-        if let old = state.partitions[partition] { state.outstanding -= old.offsets.count - old.head }
-        state.partitions[partition] = Partition(epoch: state.nextEpoch)
-        state.nextEpoch += 1
+        if let old = state.partitions[partition] { Self.retire(old, &state) }
+        state.partitions[partition] = PartitionLog(partition)
       }
     }
   }
@@ -50,77 +60,92 @@ final class OffsetTracker: Sendable {
       var result: [(TopicPartition, Int64)] = []
       for partition in partitions {
         guard let old = state.partitions.removeValue(forKey: partition) else { continue }
-        state.outstanding -= old.offsets.count - old.head
         if let offset = old.storable { result.append((partition, offset)) }
+        Self.retire(old, &state)
       }
       return result
     }
   }
 
-  /// Records a delivered message; returns the epoch to pass back with its acknowledgement.
-  func delivered(_ partition: TopicPartition, offset: Int64) -> Int {
+  private static func retire(_ log: PartitionLog, _ state: inout State) {
+    state.outstanding -= log.offsets.count - log.head
+    log.retired = true
+    log.storable = nil
+  }
+
+  /// Records a delivered message; returns the log to pass back with its acknowledgement.
+  func delivered(_ partition: TopicPartition, offset: Int64) -> PartitionLog {
     state.withLock { state in
-      if state.partitions[partition] == nil {
+      let log: PartitionLog
+      if let existing = state.partitions[partition] {
+        log = existing
+      } else {
         // Consumed before the assignment was seen (should not happen); track it anyway.
-        state.partitions[partition] = Partition(epoch: state.nextEpoch)
-        state.nextEpoch += 1
+        log = PartitionLog(partition)
+        state.partitions[partition] = log
       }
-      state.partitions[partition]!.offsets.append(offset)
-      state.partitions[partition]!.done.append(false)
+      log.offsets.append(offset)
+      log.done.append(false)
       state.outstanding += 1
-      return state.partitions[partition]!.epoch
+      return log
     }
   }
 
   /// Records an acknowledgement.
-  func acknowledge(_ partition: TopicPartition, offset: Int64, epoch: Int, _ acknowledgement: Acknowledgement)
-  {
+  func acknowledge(_ log: PartitionLog, offset: Int64, _ acknowledgement: Acknowledgement) {
     state.withLock { state in
-      guard var entry = state.partitions[partition], entry.epoch == epoch else { return }
+      guard !log.retired else { return }
       // Offsets of one partition are delivered in increasing order: binary search the live range.
-      var low = entry.head
-      var high = entry.offsets.count - 1
+      var low = log.head
+      var high = log.offsets.count - 1
       var found: Int?
       while low <= high {
         let middle = (low + high) / 2
-        if entry.offsets[middle] == offset {
+        if log.offsets[middle] == offset {
           found = middle
           break
-        } else if entry.offsets[middle] < offset {
+        } else if log.offsets[middle] < offset {
           low = middle + 1
         } else {
           high = middle - 1
         }
       }
-      guard let index = found, !entry.done[index] else { return }
-      if acknowledgement == .failed { entry.blocked = true }
-      entry.done[index] = true
-      if !entry.blocked {
-        while entry.head < entry.offsets.count && entry.done[entry.head] {
-          entry.storable = entry.offsets[entry.head] + 1
-          entry.head += 1
-          state.outstanding -= 1
-        }
-        if entry.head > 4096 && entry.head * 2 > entry.offsets.count {
-          entry.offsets.removeFirst(entry.head)
-          entry.done.removeFirst(entry.head)
-          entry.head = 0
-        }
+      guard let index = found, !log.done[index] else { return }
+      if acknowledgement == .failed { log.blocked = true }
+      log.done[index] = true
+      guard !log.blocked else { return }
+      let before = log.head
+      while log.head < log.offsets.count && log.done[log.head] {
+        log.head += 1
       }
-      state.partitions[partition] = entry
+      guard log.head > before else { return }
+      state.outstanding -= log.head - before
+      log.storable = log.offsets[log.head - 1] + 1
+      if !log.listed {
+        log.listed = true
+        state.changed.append(log)
+      }
+      if log.head > 4096 && log.head * 2 > log.offsets.count {
+        log.offsets.removeFirst(log.head)
+        log.done.removeFirst(log.head)
+        log.head = 0
+      }
     }
   }
 
   /// The offsets that became storable since the last call.
   func takeStorable() -> [(TopicPartition, Int64)] {
     state.withLock { state in
+      guard !state.changed.isEmpty else { return [] }
       var result: [(TopicPartition, Int64)] = []
-      for key in state.partitions.keys {
-        if let offset = state.partitions[key]!.storable {
-          result.append((key, offset))
-          state.partitions[key]!.storable = nil
+      for log in state.changed {
+        log.listed = false
+        if !log.retired, let offset = log.storable {
+          result.append((log.partition, offset))
+          log.storable = nil
         }
       }
+      state.changed.removeAll(keepingCapacity: true)
       return result
     }
   }

@@ -1,0 +1,78 @@
+import Testing
+
+@testable import Connectors
+
+struct OffsetTrackerTests {
+  let p0 = TopicPartition(topic: "t", partition: 0)
+  let p1 = TopicPartition(topic: "t", partition: 1)
+
+  @Test func storesOnlyContiguousDoneOffsets() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0])
+    let logs = (10..<15).map { (offset: Int64($0), log: tracker.delivered(p0, offset: Int64($0))) }
+    #expect(tracker.outstanding == 5)
+    // 11 and 12 done, 10 not yet: nothing is storable.
+    tracker.acknowledge(logs[1].log, offset: 11, .done)
+    tracker.acknowledge(logs[2].log, offset: 12, .done)
+    #expect(tracker.takeStorable().isEmpty)
+    tracker.acknowledge(logs[0].log, offset: 10, .done)
+    let stored = tracker.takeStorable()
+    #expect(stored.count == 1 && stored[0].0 == p0 && stored[0].1 == 13)
+    #expect(tracker.outstanding == 2)
+    // Taken once: nothing new until another acknowledgement moves it.
+    #expect(tracker.takeStorable().isEmpty)
+    tracker.acknowledge(logs[4].log, offset: 14, .done)
+    #expect(tracker.takeStorable().isEmpty)
+    tracker.acknowledge(logs[3].log, offset: 13, .done)
+    #expect(tracker.takeStorable().map(\.1) == [15])
+    #expect(tracker.outstanding == 0)
+  }
+
+  @Test func aFailedMessageBlocksItsPartitionOnly() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0, p1])
+    let a = tracker.delivered(p0, offset: 0)
+    let b = tracker.delivered(p0, offset: 1)
+    let c = tracker.delivered(p1, offset: 7)
+    tracker.acknowledge(a, offset: 0, .failed)
+    tracker.acknowledge(b, offset: 1, .done)
+    tracker.acknowledge(c, offset: 7, .done)
+    let stored = tracker.takeStorable()
+    #expect(stored.count == 1 && stored[0].0 == p1 && stored[0].1 == 8)
+    #expect(tracker.outstanding == 2)
+  }
+
+  @Test func revocationReturnsWhatWasStorableAndIgnoresLateAcknowledgements() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0])
+    let first = tracker.delivered(p0, offset: 0)
+    let second = tracker.delivered(p0, offset: 1)
+    tracker.acknowledge(first, offset: 0, .done)
+    let revoked = tracker.revoke([p0])
+    #expect(revoked.count == 1 && revoked[0].1 == 1)
+    #expect(tracker.outstanding == 0)
+    // Reassigned: the old owner's late acknowledgement stores nothing; the new one counts.
+    tracker.assign([p0])
+    tracker.acknowledge(second, offset: 1, .done)
+    #expect(tracker.takeStorable().isEmpty)
+    let again = tracker.delivered(p0, offset: 1)
+    tracker.acknowledge(again, offset: 1, .done)
+    #expect(tracker.takeStorable().map(\.1) == [2])
+  }
+
+  @Test func longRunsCompactWithoutLosingPlace() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0])
+    var pending: [(PartitionLog, Int64)] = []
+    for offset in Int64(0)..<20_000 {
+      pending.append((tracker.delivered(p0, offset: offset), offset))
+      if pending.count == 100 {
+        // Acknowledge a window in reverse order.
+        for (log, offset) in pending.reversed() { tracker.acknowledge(log, offset: offset, .done) }
+        pending.removeAll()
+      }
+    }
+    #expect(tracker.takeStorable().map(\.1) == [20_000])
+    #expect(tracker.outstanding == 0)
+  }
+}
