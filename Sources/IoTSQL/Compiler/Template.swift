@@ -13,6 +13,42 @@ public struct Template: Sendable {
   public let source: String
   /// The literal and expression parts, in order.
   public let parts: [Part]
+  /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
+  /// templates) read the topic directly; every other expression runs its program.
+  let renderers: [Renderer]
+
+  enum Renderer: Sendable {
+    case text(String)
+    case topic
+    case topicLevel(Int)
+    case program(Program)
+  }
+
+  init(source: String, parts: [Part], expressions: [Expression]) {
+    self.source = source
+    self.parts = parts
+    var renderers: [Renderer] = []
+    var next = 0
+    for part in parts {
+      switch part {
+      case .text(let text): renderers.append(.text(text))
+      case .expression(let program):
+        renderers.append(Self.shortcut(expressions[next]) ?? .program(program))
+        next += 1
+      }
+    }
+    self.renderers = renderers
+  }
+
+  /// `topic()` or `topic(n)` with a literal n, else nil.
+  static func shortcut(_ expression: Expression) -> Renderer? {
+    guard case .call(let name, let arguments) = expression.kind, name.lowercased() == "topic" else {
+      return nil
+    }
+    if arguments.isEmpty { return .topic }
+    if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind { return .topicLevel(level) }
+    return nil
+  }
 
   /// True when the text has no `${...}`: it renders to itself.
   public var isConstant: Bool {
@@ -31,6 +67,7 @@ public struct Template: Sendable {
     throws(SQLError) -> Template
   {
     var parts: [Part] = []
+    var expressions: [Expression] = []
     let bytes = Array(text.utf8)
     var literalStart = 0
     var index = 0
@@ -43,6 +80,7 @@ public struct Template: Sendable {
         let program = try Compiler.compileExpression(
           expression, source: text, version: version, variables: variables)
         parts.append(.expression(program))
+        expressions.append(expression)
         index = end
         literalStart = end
       } else {
@@ -52,7 +90,7 @@ public struct Template: Sendable {
     if literalStart < bytes.count {
       parts.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
-    return Template(source: text, parts: parts)
+    return Template(source: text, parts: parts, expressions: expressions)
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as
@@ -67,10 +105,13 @@ public struct Template: Sendable {
     context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine
   ) -> String {
     var output = ""
-    for part in parts {
-      switch part {
+    for renderer in renderers {
+      switch renderer {
       case .text(let text): output += text
-      case .expression(let program):
+      case .topic: output += context.topic
+      case .topicLevel(let level):
+        if let text = ContextFunctions.topicLevel(context.topic, level) { output += text }
+      case .program(let program):
         let value = machine.evaluateExpression(program, context: context, variables: variables)
         output += Self.text(of: value)
       }

@@ -6,6 +6,25 @@ import Foundation
 /// Policy: a piece of context the source did not provide is Undefined (except `clientid()`, which
 /// AWS documents as "n/a" off MQTT); a wrong-typed argument is Undefined.
 enum ContextFunctions {
+  /// Level `index` of `topic`, counting from 1, or nil out of range. One pass over the bytes, no
+  /// array of levels: templates run this for every archived or republished message.
+  static func topicLevel(_ topic: String, _ index: Int) -> Substring? {
+    guard index >= 1 else { return nil }
+    let bytes = topic.utf8
+    var current = 1
+    var start = bytes.startIndex
+    var position = bytes.startIndex
+    while true {
+      if position == bytes.endIndex || bytes[position] == UInt8(ascii: "/") {
+        if current == index { return Substring(bytes[start..<position]) }
+        if position == bytes.endIndex { return nil }
+        current += 1
+        start = bytes.index(after: position)
+      }
+      position = bytes.index(after: position)
+    }
+  }
+
   static let specs: [FunctionSpec] = [
     FunctionSpec(
       name: "topic", family: "context", arity: 0...1, isDeterministic: false,
@@ -14,21 +33,10 @@ enum ContextFunctions {
     ) { call in
       let topic = call.context.topic
       guard call.count == 1 else { return .string(topic) }
-      guard let index = Coercions.toImplicitInt(call[0]), index >= 1 else { return .undefined }
-      // One pass over the bytes, no array of segments: this runs for every archived message.
-      let bytes = topic.utf8
-      var current = 1
-      var start = bytes.startIndex
-      var position = bytes.startIndex
-      while true {
-        if position == bytes.endIndex || bytes[position] == UInt8(ascii: "/") {
-          if current == index { return .string(String(topic[start..<position])) }
-          if position == bytes.endIndex { return .undefined }
-          current += 1
-          start = bytes.index(after: position)
-        }
-        position = bytes.index(after: position)
+      guard let index = Coercions.toImplicitInt(call[0]), let level = topicLevel(topic, index) else {
+        return .undefined
       }
+      return .string(String(level))
     },
     FunctionSpec(
       name: "clientid", family: "context", arity: 0...0, isDeterministic: false,
