@@ -3,29 +3,126 @@
 /// `IoTSQL` never reads a clock or a socket: the source fills this in (the replay source, a broker
 /// connector, or `eval`'s pinned `context`).
 public struct EvaluationContext: Sendable {
+  /// The fields, in one box shared by copies: the VM copies a context into every function call,
+  /// and a copy then costs one reference count. A setter copies the box only when it is shared.
+  final class Storage: @unchecked Sendable {
+    var topic: String
+    var payload: [UInt8]
+    var clientID: String?
+    var principal: String?
+    var accountID: String?
+    var traceID: String?
+    var sourceIP: String?
+    var timestampMs: Int
+    var mqttProperties: [String: Value]
+    var userProperties: [(key: String, value: String)]
+    var secrets: (any SecretStore)?
+
+    init(
+      topic: String,
+      payload: [UInt8],
+      clientID: String?,
+      principal: String?,
+      accountID: String?,
+      traceID: String?,
+      sourceIP: String?,
+      timestampMs: Int,
+      mqttProperties: [String: Value],
+      userProperties: [(key: String, value: String)],
+      secrets: (any SecretStore)?
+    ) {
+      self.topic = topic
+      self.payload = payload
+      self.clientID = clientID
+      self.principal = principal
+      self.accountID = accountID
+      self.traceID = traceID
+      self.sourceIP = sourceIP
+      self.timestampMs = timestampMs
+      self.mqttProperties = mqttProperties
+      self.userProperties = userProperties
+      self.secrets = secrets
+    }
+
+    func copy() -> Storage {
+      Storage(
+        topic: topic,
+        payload: payload,
+        clientID: clientID,
+        principal: principal,
+        accountID: accountID,
+        traceID: traceID,
+        sourceIP: sourceIP,
+        timestampMs: timestampMs,
+        mqttProperties: mqttProperties,
+        userProperties: userProperties,
+        secrets: secrets)
+    }
+  }
+
+  var storage: Storage
+
+  private mutating func unique() -> Storage {
+    if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    return storage
+  }
+
   /// The MQTT topic the message was published to.
-  public var topic: String
+  public var topic: String {
+    get { storage.topic }
+    set { unique().topic = newValue }
+  }
   /// The payload bytes, JSON or not.
-  public var payload: [UInt8]
+  public var payload: [UInt8] {
+    get { storage.payload }
+    set { unique().payload = newValue }
+  }
   /// The publisher's client id; nil when the message did not come over MQTT (`clientid()` is "n/a").
-  public var clientID: String?
+  public var clientID: String? {
+    get { storage.clientID }
+    set { unique().clientID = newValue }
+  }
   /// The authenticated principal, when known.
-  public var principal: String?
+  public var principal: String? {
+    get { storage.principal }
+    set { unique().principal = newValue }
+  }
   /// The account id, when configured.
-  public var accountID: String?
+  public var accountID: String? {
+    get { storage.accountID }
+    set { unique().accountID = newValue }
+  }
   /// The trace id of an MQTT message; nil elsewhere (`traceid()` is Undefined).
-  public var traceID: String?
+  public var traceID: String? {
+    get { storage.traceID }
+    set { unique().traceID = newValue }
+  }
   /// The publisher's IP address, when known.
-  public var sourceIP: String?
+  public var sourceIP: String? {
+    get { storage.sourceIP }
+    set { unique().sourceIP = newValue }
+  }
   /// Receive time in epoch milliseconds: `timestamp()`.
-  public var timestampMs: Int
+  public var timestampMs: Int {
+    get { storage.timestampMs }
+    set { unique().timestampMs = newValue }
+  }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `format_indicator`, `response_topic`,
   /// `correlation_data`, `message_expiry`): `get_mqtt_property(name)`.
-  public var mqttProperties: [String: Value]
+  public var mqttProperties: [String: Value] {
+    get { storage.mqttProperties }
+    set { unique().mqttProperties = newValue }
+  }
   /// MQTT 5 user properties in order; keys may repeat: `get_user_properties()`.
-  public var userProperties: [(key: String, value: String)]
+  public var userProperties: [(key: String, value: String)] {
+    get { storage.userProperties }
+    set { unique().userProperties = newValue }
+  }
   /// Where `get_secret()` reads secrets; nil means none are configured.
-  public var secrets: (any SecretStore)?
+  public var secrets: (any SecretStore)? {
+    get { storage.secrets }
+    set { unique().secrets = newValue }
+  }
 
   /// Creates a context; only the topic and payload are required.
   public init(
@@ -34,21 +131,21 @@ public struct EvaluationContext: Sendable {
     mqttProperties: [String: Value] = [:], userProperties: [(key: String, value: String)] = [],
     secrets: (any SecretStore)? = nil
   ) {
-    self.topic = topic
-    self.payload = payload
-    self.clientID = clientID
-    self.principal = principal
-    self.accountID = accountID
-    self.traceID = traceID
-    self.sourceIP = sourceIP
-    self.timestampMs = timestampMs
-    self.mqttProperties = mqttProperties
-    self.userProperties = userProperties
-    self.secrets = secrets
+    storage = Storage(
+      topic: topic,
+      payload: payload,
+      clientID: clientID,
+      principal: principal,
+      accountID: accountID,
+      traceID: traceID,
+      sourceIP: sourceIP,
+      timestampMs: timestampMs,
+      mqttProperties: mqttProperties,
+      userProperties: userProperties,
+      secrets: secrets)
   }
 }
 
-/// A source of secrets for `get_secret()`: the daemon's environment or secrets folder.
 public protocol SecretStore: Sendable {
   /// The secret named `id`, or nil when there is none.
   func secret(named id: String) -> String?
