@@ -39,6 +39,65 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  @Test func everyValueKindIsStoredAsItsColumnType() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/kinds.db", "table": "kinds"}"#),
+      context: context)
+    let results = await action.performBatch([
+      input(
+        object([
+          ("s", .string("h\u{E9}llo")), ("empty", .string("")), ("n", .null), ("big", .int(Int.max)),
+          ("blob", .binary([0, 1, 255])), ("noBytes", .binary([])),
+          ("list", .array([.int(1), .string("x")])),
+        ]),
+        json: "{}")
+    ])
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let queue = try DatabaseQueue(path: "\(folder)/kinds.db")
+    let row = try await queue.read { db in
+      try Row.fetchOne(
+        db,
+        sql:
+          "SELECT s, empty, n, big, blob, noBytes, list, typeof(empty), typeof(noBytes), typeof(n) FROM kinds"
+      )
+    }
+    let values = try #require(row)
+    #expect(values["s"] as String == "h\u{E9}llo")
+    #expect(values["empty"] as String == "")
+    #expect(values["big"] as Int64 == Int64.max)
+    #expect(values["blob"] as Data == Data([0, 1, 255]))
+    #expect(values["list"] as String == #"[1,"x"]"#)
+    #expect(values[7] as String == "text")
+    #expect(values[8] as String == "blob")
+    #expect(values[9] as String == "null")
+  }
+
+  @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/strict.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE strict (deviceId TEXT NOT NULL CHECK (length(deviceId) < 5))")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "strict"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("deviceId", .string("ok"))]), json: "{}"),
+      input(object([("deviceId", .string("far too long"))]), json: "{}"),
+    ])
+    await action.shutdown()
+    #expect(results[0] == nil)
+    let error = try #require(results[1])
+    #expect(error.kind == .permanent)
+    #expect(error.message.contains("insert into strict"))
+    #expect(error.message.contains("CHECK constraint failed"))
+    let count = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchOne(db, sql: "SELECT count(*) FROM strict")
+    }
+    #expect(count == 1)
+  }
+
   @Test func hostileKeysAreRefusedNotInterpolated() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
