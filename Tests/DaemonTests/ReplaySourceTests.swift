@@ -42,6 +42,34 @@ struct ReplaySourceTests {
         == ReplaySource.Counts(lines: 5, delivered: 3, malformed: 2, acknowledged: 3, failed: 0))
   }
 
+  @Test func overLongLinesAreReportedAndSkippedWithoutBufferingThem() async throws {
+    let folder = temporaryFolder("replay-long")
+    // Line 2 ends within a read; line 4 is longer than a whole read buffer (64 KiB) and the limit.
+    let long = String(repeating: "x", count: 200_000)
+    write(
+      [
+        #"{"topic": "a/1", "payload": {}}"#,
+        #"{"topic": "a/2", "payload": {"pad": "\#(String(repeating: "y", count: 300))"}}"#,
+        #"{"topic": "a/3", "payload": {}}"#,
+        #"{"topic": "a/4", "payload": "\#(long)"}"#,
+        #"{"topic": "a/5", "payload": {}}"#,
+      ].joined(separator: "\n"), to: folder + "/in.jsonl")
+    let malformed = Mutex<[(Int, String)]>([])
+    let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock(), maxLineBytes: 256) {
+      line, message in malformed.withLock { $0.append((line, message)) }
+    }
+    let topics = Mutex<[String]>([])
+    try await source.run { message in
+      topics.withLock { $0.append(message.topic) }
+      message.acknowledge(.done)
+    }
+    #expect(topics.withLock { $0 } == ["a/1", "a/3", "a/5"])
+    #expect(malformed.withLock { $0.map(\.0) } == [2, 4])
+    #expect(malformed.withLock { $0[0].1 } == "\(folder)/in.jsonl:2: line longer than 256 bytes; skipped")
+    #expect(source.currentCounts.malformed == 2)
+    #expect(source.currentCounts.lines == 5)
+  }
+
   @Test(
     arguments: [
       (#"{"topic":"a","payload":{"b":[1,{"c":"}"}]},"x":1}"#, #"{"b":[1,{"c":"}"}]}"#),

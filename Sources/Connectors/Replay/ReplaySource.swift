@@ -58,11 +58,20 @@ public struct ReplaySource: MessageSource {
   }
 
   /// Creates a source.
+  /// The longest line taken, in bytes; a longer line is reported as malformed and skipped, so a
+  /// stream without newlines (a binary file by mistake, `/dev/zero`) cannot grow memory unboundedly.
+  public let maxLineBytes: Int
+
+  /// The default `maxLineBytes`: 16 MiB, far above AWS IoT's 128 KiB payload limit in base64.
+  public static let defaultMaxLineBytes = 16 << 20
+
+  /// Creates a source.
   public init(
-    input: Input, follow: Bool = false, clock: any EngineClock,
+    input: Input, follow: Bool = false, clock: any EngineClock, maxLineBytes: Int = Self.defaultMaxLineBytes,
     onMalformed: @escaping @Sendable (Int, String) -> Void = { _, _ in }
   ) {
     self.input = input
+    self.maxLineBytes = max(1, maxLineBytes)
     self.follow = follow
     self.clock = clock
     self.onMalformed = onMalformed
@@ -100,6 +109,7 @@ public struct ReplaySource: MessageSource {
     defer { if fd != 0 { close(fd) } }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var pending: [UInt8] = []
+    var skippingLongLine = false
     var lineNumber = 0
     while !Task.isCancelled {
       let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
@@ -112,20 +122,45 @@ public struct ReplaySource: MessageSource {
         try? await Task.sleep(nanoseconds: 50_000_000)
         continue
       }
-      pending.append(contentsOf: buffer[0..<count])
+      var chunk = buffer[0..<count]
+      if skippingLongLine {
+        // The rest of an over-long line: drop it up to its newline.
+        guard let newline = chunk.firstIndex(of: UInt8(ascii: "\n")) else { continue }
+        skippingLongLine = false
+        chunk = chunk[(newline + 1)...]
+      }
+      pending.append(contentsOf: chunk)
       var start = 0
       while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
         lineNumber += 1
-        await handle(pending[start..<newline], lineNumber: lineNumber, deliver: deliver)
+        if newline - start > maxLineBytes {
+          reportLongLine(lineNumber)
+        } else {
+          await handle(pending[start..<newline], lineNumber: lineNumber, deliver: deliver)
+        }
         start = newline + 1
         if Task.isCancelled { break }
       }
       pending.removeFirst(start)
+      if pending.count > maxLineBytes {
+        lineNumber += 1
+        reportLongLine(lineNumber)
+        pending.removeAll()
+        skippingLongLine = true
+      }
     }
-    if !pending.isEmpty && !Task.isCancelled {
+    if !pending.isEmpty && !Task.isCancelled && !skippingLongLine {
       lineNumber += 1
       await handle(pending[...], lineNumber: lineNumber, deliver: deliver)
     }
+  }
+
+  func reportLongLine(_ lineNumber: Int) {
+    counter.counts.withLock {
+      $0.lines += 1
+      $0.malformed += 1
+    }
+    onMalformed(lineNumber, "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes; skipped")
   }
 
   func handle(_ line: ArraySlice<UInt8>, lineNumber: Int, deliver: @Sendable (Message) async -> Void) async {
