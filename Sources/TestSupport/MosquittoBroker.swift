@@ -38,6 +38,7 @@ public final class MosquittoBroker: @unchecked Sendable {
       persistence_location \(folder.path)/
       max_queued_messages 1000000
       max_inflight_messages 100
+      set_tcp_nodelay true
       log_dest stderr
       log_type error
       log_type warning

@@ -84,6 +84,9 @@ final class MQTTConnection: @unchecked Sendable {
   private func configure() throws(ConnectorError) {
     let version = options.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
     try check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, version), "protocol version")
+    // Nagle's algorithm holds a small packet until the previous one is acknowledged, and with
+    // delayed ACKs that is tens of milliseconds: a PUBACK or a republished message must go now.
+    try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "TCP_NODELAY")
     if let username = options.username {
       let password = try options.readPassword()
       try check(mosquitto_username_pw_set(handle, username, password), "username")
