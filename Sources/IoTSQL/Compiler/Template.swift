@@ -12,28 +12,36 @@ public struct Template: Sendable {
   /// The template text.
   public let source: String
   /// The literal and expression parts, in order.
-  public let parts: [Part]
+  public var parts: [Part] {
+    renderers.map { renderer in
+      switch renderer {
+      case .text(let text): .text(text)
+      case .topic(let program), .topicLevel(_, let program), .program(let program): .expression(program)
+      }
+    }
+  }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
-  /// templates) read the topic directly; every other expression runs its program.
+  /// templates) read the topic directly; every other expression runs its program. The programs are
+  /// kept for `parts` (explain).
   let renderers: [Renderer]
 
   enum Renderer: Sendable {
     case text(String)
-    case topic
-    case topicLevel(Int)
+    case topic(Program)
+    case topicLevel(Int, Program)
     case program(Program)
   }
 
   init(source: String, parts: [Part], expressions: [Expression]) {
     self.source = source
-    self.parts = parts
     var renderers: [Renderer] = []
+    renderers.reserveCapacity(parts.count)
     var next = 0
     for part in parts {
       switch part {
       case .text(let text): renderers.append(.text(text))
       case .expression(let program):
-        renderers.append(Self.shortcut(expressions[next]) ?? .program(program))
+        renderers.append(Self.shortcut(expressions[next], program) ?? .program(program))
         next += 1
       }
     }
@@ -41,23 +49,25 @@ public struct Template: Sendable {
   }
 
   /// `topic()` or `topic(n)` with a literal n, else nil.
-  static func shortcut(_ expression: Expression) -> Renderer? {
+  static func shortcut(_ expression: Expression, _ program: Program) -> Renderer? {
     guard case .call(let name, let arguments) = expression.kind, name.lowercased() == "topic" else {
       return nil
     }
-    if arguments.isEmpty { return .topic }
-    if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind { return .topicLevel(level) }
+    if arguments.isEmpty { return .topic(program) }
+    if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind {
+      return .topicLevel(level, program)
+    }
     return nil
   }
 
   /// True when the text has no `${...}`: it renders to itself.
   public var isConstant: Bool {
-    parts.allSatisfy { if case .text = $0 { true } else { false } }
+    renderers.allSatisfy { if case .text = $0 { true } else { false } }
   }
 
   /// The literal text before the first `${`: for a path, the fixed folder a rendered path must stay in.
   public var literalPrefix: String {
-    if case .text(let text)? = parts.first { return text }
+    if case .text(let text)? = renderers.first { return text }
     return ""
   }
 
@@ -109,7 +119,7 @@ public struct Template: Sendable {
       switch renderer {
       case .text(let text): output += text
       case .topic: output += context.topic
-      case .topicLevel(let level):
+      case .topicLevel(let level, _):
         if let text = ContextFunctions.topicLevel(context.topic, level) { output += text }
       case .program(let program):
         let value = machine.evaluateExpression(program, context: context, variables: variables)
