@@ -7,7 +7,7 @@
 SWIFT ?= swift
 BIN := .build/debug/iotrules
 # Debian packages the build and the tests need (C libraries, the brokers and tools tests start).
-DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev \
+DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev libjemalloc-dev \
 	libedit-dev pkg-config openssl python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 

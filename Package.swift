@@ -90,7 +90,10 @@ let package = Package(
         "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon", "DevTools", "CEditLine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
-      ]
+      ],
+      // jemalloc instead of glibc's malloc: a source thread allocates each message and an action
+      // lane frees it; glibc then serialises both threads on one arena lock (see ARCHITECTURE.md).
+      linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
     ),
     .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
     .executableTarget(
