@@ -68,6 +68,8 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// Topic names by librdkafka's topic handle (consumer thread only): one String per topic, not per
   /// message.
   private var topicNames: [OpaquePointer: String] = [:]
+  /// The partition log of the last message (consumer thread only).
+  private var lastLog: PartitionLog?
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
@@ -191,12 +193,17 @@ private final class KafkaConsumer: @unchecked Sendable {
     // Offsets are handed to librdkafka every few milliseconds, not per message: a store is a list
     // built and a lock taken in the C library; commits only ever send the latest stored offsets.
     let storeInterval = min(interval, 5_000_000)
+    var sinceClock = 0
     while !stopRequested.load(ordering: .acquiring) {
       let message = rd_kafka_consumer_poll(handle, 100)
       if let message {
         handle(message)
         rd_kafka_message_destroy(message)
+        // The clock is read every 32 messages while they stream, and whenever the queue is empty.
+        sinceClock += 1
+        if sinceClock < 32 { continue }
       }
+      sinceClock = 0
       let now = DispatchTime.now().uptimeNanoseconds
       if message == nil || now - lastStore >= storeInterval {
         store(tracker.takeStorable())
@@ -259,7 +266,15 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
     let offset = record.offset
-    let log = tracker.delivered(partition, offset: offset)
+    // The log of the last partition seen, reused while messages keep coming from it (no lookup by
+    // name); `delivered(to:)` refuses a log retired by a rebalance meanwhile.
+    let log: PartitionLog
+    if let last = lastLog, last.partition == partition, tracker.delivered(to: last, offset: offset) {
+      log = last
+    } else {
+      log = tracker.delivered(partition, offset: offset)
+      lastLog = log
+    }
     let tracker = self.tracker
     let value = Message(
       topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: now(),

@@ -91,6 +91,18 @@ final class OffsetTracker: Sendable {
     }
   }
 
+  /// Records a delivered message in `log` when that log is still the partition's current one;
+  /// returns false, recording nothing, when a rebalance retired it.
+  func delivered(to log: PartitionLog, offset: Int64) -> Bool {
+    state.withLock { state in
+      guard !log.retired else { return false }
+      log.offsets.append(offset)
+      log.done.append(false)
+      state.outstanding += 1
+      return true
+    }
+  }
+
   /// Records an acknowledgement.
   func acknowledge(_ log: PartitionLog, offset: Int64, _ acknowledgement: Acknowledgement) {
     state.withLock { state in
