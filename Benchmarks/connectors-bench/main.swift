@@ -205,8 +205,11 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
   // kcat reads the whole topic; its rate runs from its first output line to its last.
   let kcat = Process()
   kcat.executableURL = URL(fileURLWithPath: try ProcessSupport.locate("kcat", package: "kcat"))
+  // kcat gets the fetch setting iotrules uses by default (`queued.min.messages`): both read with
+  // the same librdkafka configuration.
   kcat.arguments = [
     "-C", "-b", cluster.bootstrapServers, "-t", "bench", "-o", "beginning", "-e", "-q", "-f", "%s\n",
+    "-X", "queued.min.messages=1000000",
   ]
   let pipe = Pipe()
   kcat.standardOutput = pipe
