@@ -56,7 +56,7 @@ struct SQLiteActionTests {
     #expect(results.allSatisfy { $0 == nil })
     await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/kinds.db")
-    let row = try await queue.read { db in
+    let row = try queue.read { db in
       try Row.fetchOne(
         db,
         sql:
