@@ -84,11 +84,15 @@ final class OffsetTracker: Sendable {
         log = PartitionLog(partition)
         state.partitions[partition] = log
       }
-      log.offsets.append(offset)
-      log.done.append(false)
-      state.outstanding += 1
+      Self.append(offset, to: log, &state)
       return log
     }
+  }
+
+  private static func append(_ offset: Int64, to log: PartitionLog, _ state: inout State) {
+    log.offsets.append(offset)
+    log.done.append(false)
+    state.outstanding += 1
   }
 
   /// Records a delivered message in `log` when that log is still the partition's current one;
@@ -96,9 +100,7 @@ final class OffsetTracker: Sendable {
   func delivered(to log: PartitionLog, offset: Int64) -> Bool {
     state.withLock { state in
       guard !log.retired else { return false }
-      log.offsets.append(offset)
-      log.done.append(false)
-      state.outstanding += 1
+      Self.append(offset, to: log, &state)
       return true
     }
   }

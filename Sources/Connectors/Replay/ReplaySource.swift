@@ -57,7 +57,6 @@ public struct ReplaySource: MessageSource {
     let counts = Mutex(Counts())
   }
 
-  /// Creates a source.
   /// The longest line taken, in bytes; a longer line is reported as malformed and skipped, so a
   /// stream without newlines (a binary file by mistake, `/dev/zero`) cannot grow memory unboundedly.
   public let maxLineBytes: Int
@@ -149,7 +148,7 @@ public struct ReplaySource: MessageSource {
         skippingLongLine = true
       }
     }
-    if !pending.isEmpty && !Task.isCancelled && !skippingLongLine {
+    if !pending.isEmpty && !Task.isCancelled {
       lineNumber += 1
       await handle(pending[...], lineNumber: lineNumber, deliver: deliver)
     }

@@ -32,22 +32,6 @@ public struct Template: Sendable {
     case program(Program)
   }
 
-  init(source: String, parts: [Part], expressions: [Expression]) {
-    self.source = source
-    var renderers: [Renderer] = []
-    renderers.reserveCapacity(parts.count)
-    var next = 0
-    for part in parts {
-      switch part {
-      case .text(let text): renderers.append(.text(text))
-      case .expression(let program):
-        renderers.append(Self.shortcut(expressions[next], program) ?? .program(program))
-        next += 1
-      }
-    }
-    self.renderers = renderers
-  }
-
   /// `topic()` or `topic(n)` with a literal n, else nil.
   static func shortcut(_ expression: Expression, _ program: Program) -> Renderer? {
     guard case .call(let name, let arguments) = expression.kind, name.lowercased() == "topic" else {
@@ -76,21 +60,19 @@ public struct Template: Sendable {
   public static func compile(_ text: String, version: SQLVersion = .default, variables: [String] = [])
     throws(SQLError) -> Template
   {
-    var parts: [Part] = []
-    var expressions: [Expression] = []
+    var renderers: [Renderer] = []
     let bytes = Array(text.utf8)
     var literalStart = 0
     var index = 0
     while index < bytes.count {
       if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
         if index > literalStart {
-          parts.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
+          renderers.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
         }
         let (expression, end) = try Parser.parseTemplateExpression(in: text, from: index + 2)
         let program = try Compiler.compileExpression(
           expression, source: text, version: version, variables: variables)
-        parts.append(.expression(program))
-        expressions.append(expression)
+        renderers.append(shortcut(expression, program) ?? .program(program))
         index = end
         literalStart = end
       } else {
@@ -98,9 +80,9 @@ public struct Template: Sendable {
       }
     }
     if literalStart < bytes.count {
-      parts.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
+      renderers.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
-    return Template(source: text, parts: parts, expressions: expressions)
+    return Template(source: text, renderers: renderers)
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as

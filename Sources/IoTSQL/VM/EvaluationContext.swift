@@ -5,7 +5,7 @@
 public struct EvaluationContext: Sendable {
   /// The fields, in one box shared by copies: the VM copies a context into every function call,
   /// and a copy then costs one reference count. A setter copies the box only when it is shared.
-  final class Storage: @unchecked Sendable {
+  struct Fields {
     var topic: String
     var payload: [UInt8]
     var clientID: String?
@@ -17,111 +17,75 @@ public struct EvaluationContext: Sendable {
     var mqttProperties: [String: Value]
     var userProperties: [(key: String, value: String)]
     var secrets: (any SecretStore)?
+  }
 
-    init(
-      topic: String,
-      payload: [UInt8],
-      clientID: String?,
-      principal: String?,
-      accountID: String?,
-      traceID: String?,
-      sourceIP: String?,
-      timestampMs: Int,
-      mqttProperties: [String: Value],
-      userProperties: [(key: String, value: String)],
-      secrets: (any SecretStore)?
-    ) {
-      self.topic = topic
-      self.payload = payload
-      self.clientID = clientID
-      self.principal = principal
-      self.accountID = accountID
-      self.traceID = traceID
-      self.sourceIP = sourceIP
-      self.timestampMs = timestampMs
-      self.mqttProperties = mqttProperties
-      self.userProperties = userProperties
-      self.secrets = secrets
-    }
-
-    func copy() -> Storage {
-      Storage(
-        topic: topic,
-        payload: payload,
-        clientID: clientID,
-        principal: principal,
-        accountID: accountID,
-        traceID: traceID,
-        sourceIP: sourceIP,
-        timestampMs: timestampMs,
-        mqttProperties: mqttProperties,
-        userProperties: userProperties,
-        secrets: secrets)
-    }
+  final class Storage: @unchecked Sendable {
+    var fields: Fields
+    init(_ fields: Fields) { self.fields = fields }
   }
 
   var storage: Storage
 
   private mutating func unique() -> Storage {
-    if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
     return storage
   }
 
   /// The MQTT topic the message was published to.
   public var topic: String {
-    get { storage.topic }
-    set { unique().topic = newValue }
+    get { storage.fields.topic }
+    set { unique().fields.topic = newValue }
   }
   /// The payload bytes, JSON or not.
   public var payload: [UInt8] {
-    get { storage.payload }
-    set { unique().payload = newValue }
+    get { storage.fields.payload }
+    set { unique().fields.payload = newValue }
   }
   /// The publisher's client id; nil when the message did not come over MQTT (`clientid()` is "n/a").
   public var clientID: String? {
-    get { storage.clientID }
-    set { unique().clientID = newValue }
+    get { storage.fields.clientID }
+    set { unique().fields.clientID = newValue }
   }
   /// The authenticated principal, when known.
   public var principal: String? {
-    get { storage.principal }
-    set { unique().principal = newValue }
+    get { storage.fields.principal }
+    set { unique().fields.principal = newValue }
   }
   /// The account id, when configured.
   public var accountID: String? {
-    get { storage.accountID }
-    set { unique().accountID = newValue }
+    get { storage.fields.accountID }
+    set { unique().fields.accountID = newValue }
   }
   /// The trace id of an MQTT message; nil elsewhere (`traceid()` is Undefined).
   public var traceID: String? {
-    get { storage.traceID }
-    set { unique().traceID = newValue }
+    get { storage.fields.traceID }
+    set { unique().fields.traceID = newValue }
   }
   /// The publisher's IP address, when known.
   public var sourceIP: String? {
-    get { storage.sourceIP }
-    set { unique().sourceIP = newValue }
+    get { storage.fields.sourceIP }
+    set { unique().fields.sourceIP = newValue }
   }
   /// Receive time in epoch milliseconds: `timestamp()`.
   public var timestampMs: Int {
-    get { storage.timestampMs }
-    set { unique().timestampMs = newValue }
+    get { storage.fields.timestampMs }
+    set { unique().fields.timestampMs = newValue }
   }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `format_indicator`, `response_topic`,
   /// `correlation_data`, `message_expiry`): `get_mqtt_property(name)`.
   public var mqttProperties: [String: Value] {
-    get { storage.mqttProperties }
-    set { unique().mqttProperties = newValue }
+    get { storage.fields.mqttProperties }
+    set { unique().fields.mqttProperties = newValue }
   }
   /// MQTT 5 user properties in order; keys may repeat: `get_user_properties()`.
   public var userProperties: [(key: String, value: String)] {
-    get { storage.userProperties }
-    set { unique().userProperties = newValue }
+    get { storage.fields.userProperties }
+    set { unique().fields.userProperties = newValue }
   }
   /// Where `get_secret()` reads secrets; nil means none are configured.
   public var secrets: (any SecretStore)? {
-    get { storage.secrets }
-    set { unique().secrets = newValue }
+    get { storage.fields.secrets }
+    set { unique().fields.secrets = newValue }
   }
 
   /// Creates a context; only the topic and payload are required.
@@ -132,17 +96,18 @@ public struct EvaluationContext: Sendable {
     secrets: (any SecretStore)? = nil
   ) {
     storage = Storage(
-      topic: topic,
-      payload: payload,
-      clientID: clientID,
-      principal: principal,
-      accountID: accountID,
-      traceID: traceID,
-      sourceIP: sourceIP,
-      timestampMs: timestampMs,
-      mqttProperties: mqttProperties,
-      userProperties: userProperties,
-      secrets: secrets)
+      Fields(
+        topic: topic,
+        payload: payload,
+        clientID: clientID,
+        principal: principal,
+        accountID: accountID,
+        traceID: traceID,
+        sourceIP: sourceIP,
+        timestampMs: timestampMs,
+        mqttProperties: mqttProperties,
+        userProperties: userProperties,
+        secrets: secrets))
   }
 }
 
