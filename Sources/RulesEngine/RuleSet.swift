@@ -16,6 +16,7 @@ public final class RuleSet: Sendable {
     for (index, rule) in self.rules.enumerated() where !rule.disabled {
       trie.insert(rule.topicFilter, index)
     }
+    trie.compact()
     self.trie = trie
   }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IoTSQL
+
 /// Every rule's FROM filter in one trie, so matching a topic costs the depth of the topic, not the
 /// number of rules.
 ///
@@ -6,21 +11,29 @@
 /// filter whose first level is a wildcard. Levels are compared byte for byte, as MQTT compares topic
 /// names (no Unicode normalisation), and a topic is matched without splitting it into strings.
 public struct TopicTrie<Element: Sendable>: Sendable {
+  /// One level of some filter. Nodes hold no arrays of their own except the elements that end or
+  /// `#`-end there: levels live in one shared byte buffer and children form a sibling chain, so a
+  /// trie of 10,000 filters costs tens of bytes per node, not an allocation per level and child.
   struct Node: Sendable {
-    /// The level that leads here from the parent, in UTF-8.
-    var level: [UInt8] = []
-    /// Children by position in `nodes` while there are few (most nodes have one).
-    var few: [Int] = []
-    /// Children by the hash of their level once there are many.
-    var many: [UInt64: [Int]]?
-    var plus: Int?
+    /// The level that leads here from the parent: a range of `levelBytes`.
+    var levelStart: Int32 = 0
+    var levelCount: Int32 = 0
+    /// The first child (-1: none); each child links to the next by `nextSibling`.
+    var firstChild: Int32 = -1
+    var nextSibling: Int32 = -1
+    /// The `+` child (-1: none).
+    var plus: Int32 = -1
+    var childCount: Int32 = 0
+    /// Children by the hash of their level once there are more than `maxFew`.
+    var many: [UInt64: [Int32]]?
     var hash: [Element] = []
     var elements: [Element] = []
 
-    static var maxFew: Int { 8 }
+    static var maxFew: Int32 { 8 }
   }
 
   var nodes: [Node] = [Node()]
+  var levelBytes: [UInt8] = []
 
   /// The number of filters inserted.
   public private(set) var count = 0
@@ -29,65 +42,103 @@ public struct TopicTrie<Element: Sendable>: Sendable {
   public init() {}
 
   /// FNV-1a over a level's bytes: stable, and cheap for the short levels topics have.
-  static func levelHash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt64 {
+  static func levelHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
     return hash
   }
 
-  func child<Bytes: Collection<UInt8>>(of parent: Int, _ level: Bytes) -> Int? {
+  /// True when node `index`'s level is `level`, byte for byte.
+  func levelEquals(_ index: Int32, _ level: UnsafeBufferPointer<UInt8>) -> Bool {
+    let node = nodes[Int(index)]
+    guard Int(node.levelCount) == level.count else { return false }
+    guard let other = level.baseAddress, level.count > 0 else { return true }
+    return levelBytes.withUnsafeBufferPointer { bytes in
+      memcmp(bytes.baseAddress! + Int(node.levelStart), other, level.count) == 0
+    }
+  }
+
+  func child(of parent: Int, _ level: UnsafeBufferPointer<UInt8>) -> Int? {
     if let many = nodes[parent].many {
-      for candidate in many[Self.levelHash(level)] ?? [] where nodes[candidate].level.elementsEqual(level) {
-        return candidate
+      for candidate in many[Self.levelHash(level)] ?? [] where levelEquals(candidate, level) {
+        return Int(candidate)
       }
       return nil
     }
-    for candidate in nodes[parent].few where nodes[candidate].level.elementsEqual(level) { return candidate }
+    var candidate = nodes[parent].firstChild
+    while candidate >= 0 {
+      if levelEquals(candidate, level) { return Int(candidate) }
+      candidate = nodes[Int(candidate)].nextSibling
+    }
     return nil
   }
 
-  mutating func addChild(of parent: Int, _ level: [UInt8]) -> Int {
-    nodes.append(Node(level: level))
-    let index = nodes.count - 1
+  mutating func addChild(of parent: Int, _ level: UnsafeBufferPointer<UInt8>) -> Int {
+    let index = Int32(nodes.count)
+    nodes.append(
+      Node(
+        levelStart: Int32(levelBytes.count), levelCount: Int32(level.count),
+        nextSibling: nodes[parent].firstChild))
+    levelBytes.append(contentsOf: level)
+    nodes[parent].firstChild = index
+    nodes[parent].childCount += 1
     if nodes[parent].many != nil {
       nodes[parent].many![Self.levelHash(level), default: []].append(index)
-    } else if nodes[parent].few.count < Node.maxFew {
-      nodes[parent].few.append(index)
-    } else {
-      var table: [UInt64: [Int]] = [:]
-      for existing in nodes[parent].few + [index] {
-        table[Self.levelHash(nodes[existing].level), default: []].append(existing)
+    } else if nodes[parent].childCount > Node.maxFew {
+      var table: [UInt64: [Int32]] = [:]
+      var existing = nodes[parent].firstChild
+      while existing >= 0 {
+        let node = nodes[Int(existing)]
+        let hash = levelBytes.withUnsafeBufferPointer {
+          Self.levelHash(UnsafeBufferPointer(rebasing: $0[Int(node.levelStart)..<Int(node.levelStart + node.levelCount)]))
+        }
+        table[hash, default: []].append(existing)
+        existing = node.nextSibling
       }
       nodes[parent].many = table
-      nodes[parent].few = []
     }
-    return index
+    return Int(index)
   }
 
   /// Adds `element` under `filter` (already validated by `TopicFilter`).
   public mutating func insert(_ filter: String, _ element: Element) {
+    var filter = filter
+    filter.withUTF8 { bytes in insert(bytes, element) }
+  }
+
+  private mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>, _ element: Element) {
     var current = 0
-    let levels = Array(filter.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-    for level in levels {
-      if level.elementsEqual("#".utf8) {
+    var start = 0
+    while true {
+      var end = start
+      while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+      let level = UnsafeBufferPointer(rebasing: bytes[start..<end])
+      if level.count == 1, level[0] == UInt8(ascii: "#") {
         nodes[current].hash.append(element)
         count += 1
         return
       }
-      if level.elementsEqual("+".utf8) {
-        if let next = nodes[current].plus {
-          current = next
-        } else {
+      if level.count == 1, level[0] == UInt8(ascii: "+") {
+        if nodes[current].plus < 0 {
           nodes.append(Node())
-          nodes[current].plus = nodes.count - 1
-          current = nodes.count - 1
+          nodes[current].plus = Int32(nodes.count - 1)
         }
-        continue
+        current = Int(nodes[current].plus)
+      } else {
+        current = child(of: current, level) ?? addChild(of: current, level)
       }
-      current = child(of: current, level) ?? addChild(of: current, Array(level))
+      guard end < bytes.count else { break }
+      start = end + 1
     }
     nodes[current].elements.append(element)
     count += 1
+  }
+
+  /// Drops the slack that growing by inserts left in the trie's storage: call it once the trie is
+  /// complete (a rule set's trie lives until the next reload).
+  public mutating func compact() {
+    nodes = nodes.compacted()
+    levelBytes = levelBytes.compacted()
   }
 
   /// Calls `body` with every element whose filter matches `topic`.
@@ -113,7 +164,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
       // `#` needs at least one more level here: `a/#` does not match `a`.
       if !(start == 0 && isSystem) {
         for element in nodes[index].hash { body(element) }
-        if let plus = nodes[index].plus { stack.append((plus, next)) }
+        if nodes[index].plus >= 0 { stack.append((Int(nodes[index].plus), next)) }
       }
       if let child = child(of: index, UnsafeBufferPointer(rebasing: bytes[start..<end])) {
         stack.append((child, next))

@@ -57,12 +57,15 @@ struct CodeGenerator {
     self.variableIndex = index
   }
 
+  /// The program, its arrays without growth slack (a rule keeps its program as long as it runs).
   func finish(source: String, topicFilter: String?, warnings: [Diagnostic]) -> Program {
-    Program(
+    var paths = paths
+    paths.paths = paths.paths.map { $0.compacted() }.compacted()
+    return Program(
       source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
-      instructions: instructions, constants: constants, paths: paths,
-      readsWholePayload: readsWholePayload, sourceMap: sourceMap, prepared: prepared,
-      passesThrough: instructions.contains { $0.opcode == .passthrough }, warnings: warnings)
+      instructions: instructions.compacted(), constants: constants.compacted(), paths: paths,
+      readsWholePayload: readsWholePayload, sourceMap: sourceMap.compacted(), prepared: prepared.compacted(),
+      passesThrough: instructions.contains { $0.opcode == .passthrough }, warnings: warnings.compacted())
   }
 
   // MARK: Emitting

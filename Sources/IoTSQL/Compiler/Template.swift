@@ -82,7 +82,7 @@ public struct Template: Sendable {
     if literalStart < bytes.count {
       renderers.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
-    return Template(source: text, renderers: renderers)
+    return Template(source: text, renderers: renderers.compacted())
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as

@@ -116,5 +116,6 @@ struct PathNames: Sendable, Equatable {
         bytes.append(contentsOf: name.utf8)
       }
     }
+    (bytes, firsts, counts, spans) = (bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted())
   }
 }
