@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import IoTSQL
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// Every rule's FROM filter in one trie, so matching a topic costs the depth of the topic, not the
 /// number of rules.
@@ -90,7 +91,8 @@ public struct TopicTrie<Element: Sendable>: Sendable {
       while existing >= 0 {
         let node = nodes[Int(existing)]
         let hash = levelBytes.withUnsafeBufferPointer {
-          Self.levelHash(UnsafeBufferPointer(rebasing: $0[Int(node.levelStart)..<Int(node.levelStart + node.levelCount)]))
+          Self.levelHash(
+            UnsafeBufferPointer(rebasing: $0[Int(node.levelStart)..<Int(node.levelStart + node.levelCount)]))
         }
         table[hash, default: []].append(existing)
         existing = node.nextSibling

@@ -370,3 +370,78 @@ let sensorPayload = #"""
         && number.isCanonical)
   }
 }
+
+/// The skipping fast path (`JSONScanner.skipValue`) against the general loop: random documents and
+/// corruptions of them must read the same way whether a value is skipped or built.
+@Suite struct JSONSkipEquivalenceTests {
+  static func randomValue(_ random: inout SeededGenerator, depth: Int) -> String {
+    let space = [" ", "", "", "", "\n", "\t"]
+    func ws() -> String { space[Int(random.next() % UInt64(space.count))] }
+    let kind = depth > 5 ? Int(random.next() % 6) : Int(random.next() % 9)
+    switch kind {
+    case 0:
+      let strings = [
+        "", "a", "plain text", #"esc\"aped"#, #"\u0041"#, #"\/"#, "é", "日本", "\u{1F389}", "12345678901",
+      ]
+      return "\"" + strings[Int(random.next() % UInt64(strings.count))] + "\""
+    case 1:
+      let numbers = [
+        "0", "-0", "7", "-12", "10.0", "1.50", "0.25", "0.000000000005", "1E2", "1e-21", "1.5E40",
+        "123456789012345678901234", "9223372036854775807", "3.14159", "-0.5",
+        "12345678901234567890123456789012345",
+      ]
+      return numbers[Int(random.next() % UInt64(numbers.count))]
+    case 2: return ["true", "false", "null"][Int(random.next() % 3)]
+    case 3, 4, 5:
+      return String(random.next() % 1000)
+    case 6, 7:
+      let count = Int(random.next() % 5)
+      let keys = ["a", "b", "c", "a", "key", "k2"]
+      let members = (0..<count).map { _ in
+        ws() + "\"" + keys[Int(random.next() % UInt64(keys.count))] + "\"" + ws() + ":" + ws()
+          + randomValue(&random, depth: depth + 1) + ws()
+      }
+      return "{" + members.joined(separator: ",") + "}"
+    default:
+      let count = Int(random.next() % 5)
+      let elements = (0..<count).map { _ in ws() + randomValue(&random, depth: depth + 1) + ws() }
+      return "[" + elements.joined(separator: ",") + "]"
+    }
+  }
+
+  @Test func skippedAndBuiltReadsAgree() throws {
+    var random = SeededGenerator(state: 42)
+    var corrupted = 0
+    for round in 0..<3000 {
+      var bytes = Array(Self.randomValue(&random, depth: 0).utf8)
+      if round % 3 == 1, !bytes.isEmpty {
+        // A corruption: a truncation or a byte replaced by a JSON-significant one.
+        if random.next() % 2 == 0 {
+          bytes.removeLast(Int(random.next() % UInt64(bytes.count)) + 1)
+        } else {
+          let specials = Array(#"{}[]:,"\ 0-.eE"#.utf8) + [0x01, 0xC3, 0xFF]
+          bytes[Int(random.next() % UInt64(bytes.count))] =
+            specials[Int(random.next() % UInt64(specials.count))]
+        }
+        corrupted += 1
+      }
+      for options in [v1, v2] {
+        let built = JSONReader.read(bytes, paths: PathTable(), wholeDocument: true, options: options)
+        let skipped = JSONReader.read(bytes, paths: PathTable(), wholeDocument: false, options: options)
+        let tracked = JSONReader.read(
+          bytes, paths: PathTable(paths: [["a"], ["b", "c"]]), wholeDocument: false, options: options)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(skipped.kind == built.kind, "\(text)")
+        #expect(skipped.isCanonical == built.isCanonical, "\(text)")
+        #expect(skipped.error?.offset == built.error?.offset, "\(text)")
+        #expect(skipped.error?.message == built.error?.message, "\(text)")
+        #expect(tracked.kind == built.kind && tracked.isCanonical == built.isCanonical, "\(text)")
+        if case .object = built.document {
+          let document = try #require(built.document)
+          #expect(tracked.values == [navigate(document, ["a"]), navigate(document, ["b", "c"])], "\(text)")
+        }
+      }
+    }
+    #expect(corrupted == 1000)
+  }
+}

@@ -45,6 +45,7 @@ struct CodeGenerator {
   private var paths = PathTable()
   private var readsWholePayload = false
   private var prepared: [(any Sendable)?] = []
+  private var keyLists: [[String]] = []
   /// How many nested queries enclose the expression being compiled: bare names then read the element.
   private var nestingDepth = 0
   private(set) var diagnostics: [Diagnostic] = []
@@ -65,7 +66,8 @@ struct CodeGenerator {
       source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
       instructions: instructions.compacted(), constants: constants.compacted(), paths: paths,
       readsWholePayload: readsWholePayload, sourceMap: sourceMap.compacted(), prepared: prepared.compacted(),
-      passesThrough: instructions.contains { $0.opcode == .passthrough }, warnings: warnings.compacted())
+      passesThrough: instructions.contains { $0.opcode == .passthrough }, keyLists: keyLists.compacted(),
+      warnings: warnings.compacted())
   }
 
   // MARK: Emitting
@@ -132,6 +134,7 @@ struct CodeGenerator {
     switch select {
     case .value(let expression): compile(expression)
     case .items(let items):
+      if compileRecord(items, range: range) { return }
       emit(.newObject, at: range)
       for (position, item) in items.enumerated() {
         switch item.kind {
@@ -149,6 +152,28 @@ struct CodeGenerator {
         }
       }
     }
+  }
+
+  /// A SELECT list of expressions under distinct one-level keys (the common shape) builds its
+  /// result in one step: the values on the stack, then `makeRecord`. Returns false, emitting
+  /// nothing, for `*`, dotted aliases and repeated keys, which build member by member.
+  private mutating func compileRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
+    var keys: [String] = []
+    for (position, item) in items.enumerated() {
+      guard case .expression(let expression) = item.kind else { return false }
+      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
+      guard alias.count == 1, !keys.contains(alias[0]) else { return false }
+      keys.append(alias[0])
+    }
+    for item in items {
+      if case .expression(let expression) = item.kind { compile(expression) }
+    }
+    // Key constants in a row (the disassembler shows them), appended without deduplication.
+    let first = constants.count
+    constants.append(contentsOf: keys.map { .string($0) })
+    keyLists.append(keys)
+    emit(.makeRecord, first, keys.count, keyLists.count - 1, at: range)
+    return true
   }
 
   private mutating func aliasConstant(_ alias: [String]) -> Int {

@@ -74,7 +74,7 @@ public enum Disassembler {
       let type = CastType.allCases.indices.contains(a) ? CastType.allCases[a].rawValue : "?"
       return "top = cast(top AS \(type))"
     case .setMember: return "top.\(aliasText(program, a)) = pop (skip Undefined)"
-    case .makeObject:
+    case .makeObject, .makeRecord:
       let keys = (a..<(a + Int(instruction.b))).map { keyText(program, $0) }.joined(separator: ", ")
       return "push {\(keys)} from \(instruction.b) values"
     case .makeArray: return "push [\(a) values]"

@@ -86,6 +86,10 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// Builds an object from the top B values, keys = constants A..A+B-1; Undefined members dropped.
   /// Synopsis: `[.., v1..vB] -> [.., {K[A]: v1, ..}]`
   case makeObject
+  /// Builds a SELECT list's result from the top B values under distinct keys = constants
+  /// A..A+B-1 (also key list C of the program, shared by every result); Undefined members dropped.
+  /// Synopsis: `[.., v1..vB] -> [.., {K[A]: v1, ..}]`
+  case makeRecord
   /// Pushes an empty object: the SELECT result being built. Synopsis: `[..] -> [.., {}]`
   case newObject
   /// Pops a value and stores it in the object below at alias path constant A (an array of keys,
@@ -153,6 +157,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .pop: "pop"
     case .makeArray: "push [pop A values]"
     case .makeObject: "push {K[A..]: pop B values}"
+    case .makeRecord: "push {K[A..]: pop B values} (distinct keys)"
     case .newObject: "push {}"
     case .setMember: "top.K[A] = pop (skip Undefined)"
     case .mergeMembers: "top += members(pop)"

@@ -23,6 +23,9 @@ public struct Program: Sendable {
   /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the
   /// reader need to find out whether the payload is canonical.
   let passesThrough: Bool
+  /// The key lists of `makeRecord` instructions (operand C): a SELECT list's output keys, shared
+  /// by every result instead of built per message.
+  let keyLists: [[String]]
   /// Warnings the checker found (errors throw instead).
   public let warnings: [Diagnostic]
 }

@@ -238,6 +238,29 @@ public struct VirtualMachine: Sendable {
         }
         dropTop(count)
         stack.append(.object(object))
+      case .makeRecord:
+        let count = Int(instruction.b)
+        let base = stack.count - count
+        var defined = 0
+        for offset in base..<stack.count where !stack[offset].isUndefined { defined += 1 }
+        let object: OrderedObject
+        if defined == count {
+          // The usual case: the program's key list as is, one array for the values.
+          object = OrderedObject(
+            distinctKeys: program.keyLists[Int(instruction.c)], values: Array(stack[base...]))
+        } else {
+          var keys: [String] = []
+          var values: [Value] = []
+          keys.reserveCapacity(defined)
+          values.reserveCapacity(defined)
+          for offset in 0..<count where !stack[base + offset].isUndefined {
+            keys.append(program.keyLists[Int(instruction.c)][offset])
+            values.append(stack[base + offset])
+          }
+          object = OrderedObject(distinctKeys: keys, values: values)
+        }
+        dropTop(count)
+        stack.append(.object(object))
       case .newObject:
         var object = OrderedObject()
         object.reserveCapacity(8)

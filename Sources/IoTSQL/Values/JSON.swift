@@ -94,19 +94,31 @@ public struct PayloadView: Sendable {
   }
 }
 
-/// The member names of a path table as UTF-8 bytes in one buffer, so the reader compares a payload's
-/// member name with a path's without touching `String`.
-struct PathNames: Sendable, Equatable {
+/// A path table's paths with their member names as UTF-8 bytes in one buffer, so the reader compares
+/// a payload's member name with a path's without touching `String`. Immutable and shared: a read
+/// holds one reference, not one per array.
+final class PathNames: Sendable, Equatable {
+  /// The paths.
+  let paths: [[String]]
   /// Every name's bytes, one after the other.
-  var bytes: [UInt8] = []
+  let bytes: [UInt8]
   /// Per path, the index of its first name in `spans`.
-  var firsts: [Int] = []
+  let firsts: [Int]
   /// Per path, its number of names.
-  var counts: [Int] = []
+  let counts: [Int]
   /// Per name, its offset in `bytes` and its length.
-  var spans: [Int] = []
+  let spans: [Int]
+  /// True when the selective scan can track the paths: at most 64, none empty.
+  let trackable: Bool
+
+  /// The table without paths.
+  static let empty = PathNames([])
 
   init(_ paths: [[String]]) {
+    var bytes: [UInt8] = []
+    var firsts: [Int] = []
+    var counts: [Int] = []
+    var spans: [Int] = []
     for path in paths {
       firsts.append(spans.count / 2)
       counts.append(path.count)
@@ -116,6 +128,12 @@ struct PathNames: Sendable, Equatable {
         bytes.append(contentsOf: name.utf8)
       }
     }
-    (bytes, firsts, counts, spans) = (bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted())
+    self.paths = paths
+    (self.bytes, self.firsts, self.counts, self.spans) = (
+      bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted()
+    )
+    trackable = paths.count <= 64 && !paths.contains(where: \.isEmpty)
   }
+
+  static func == (lhs: PathNames, rhs: PathNames) -> Bool { lhs.paths == rhs.paths }
 }

@@ -19,7 +19,7 @@ public enum JSONReader {
       throw JSONError(offset: 0, message: "unexpected end of input, expected a value")
     }
     return try bytes.withUnsafeBufferPointer { buffer throws(JSONError) -> Value in
-      var scanner = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
+      var scanner = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
       _ = try scanner.scanDocument(mode: .build)
       return scanner.document!
     }
@@ -29,7 +29,7 @@ public enum JSONReader {
   static func build(_ bytes: [UInt8], range: Range<Int>, options: JSONReadOptions) -> Value {
     bytes.withUnsafeBufferPointer { buffer -> Value in
       var scanner = JSONScanner(
-        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options, paths: [])
+        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
       guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {
         return .undefined
       }
@@ -62,37 +62,37 @@ public enum JSONReader {
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
     checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value]
   ) -> PayloadView {
-    let requested = paths.paths
+    let names = paths.names
     guard !bytes.isEmpty else {
       return binary(
-        bytes, count: requested.count, wholeDocument: wholeDocument,
+        bytes, count: names.paths.count, wholeDocument: wholeDocument,
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
-    let selective = !wholeDocument && requested.count <= 64 && !requested.contains(where: { $0.isEmpty })
+    let selective = !wholeDocument && names.trackable
     var reusable: [Value] = []
     swap(&reusable, &buffer)
     return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
       var scanner = JSONScanner(
-        base: buffer.baseAddress!, count: buffer.count, options: options, paths: selective ? requested : [],
-        names: selective ? paths.names : PathNames([]), checksCanonical: checksCanonical, reusing: &reusable)
+        base: buffer.baseAddress!, count: buffer.count, options: options, names: selective ? names : .empty,
+        checksCanonical: checksCanonical, reusing: &reusable)
       scanner.defersContainers = selective && defersContainers
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
       } catch {
-        return binary(bytes, count: requested.count, wholeDocument: wholeDocument, error: error)
+        return binary(bytes, count: names.paths.count, wholeDocument: wholeDocument, error: error)
       }
       var canonical = scanner.canonical
       if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
-        var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options, paths: [])
+        var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
       }
       var values = scanner.values
       if !selective {
         let document = scanner.document!
-        values = requested.map { path in path.reduce(document) { $0.member($1) } }
+        values = names.paths.map { path in path.reduce(document) { $0.member($1) } }
       }
       var view = PayloadView(
         kind: isObject ? .object : .otherJSON, values: values,

@@ -39,7 +39,6 @@ struct JSONScanner {
   var keyRecordsOverflowed = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
-  let paths: [[String]]
   let names: PathNames
   var values: [Value]
   var document: Value? = nil
@@ -57,27 +56,27 @@ struct JSONScanner {
   var targetMask: UInt64 = 0
   var targetLevel = 0
 
-  init(base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]]) {
+  /// A scanner of the whole document (no paths).
+  init(base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions) {
     var values: [Value] = []
-    self.init(base: base, count: count, options: options, paths: paths, reusing: &values)
+    self.init(base: base, count: count, options: options, names: .empty, reusing: &values)
   }
 
   /// A scanner whose `values` take over `buffer`'s storage (left empty), so a caller that hands the
   /// values back each time allocates them once.
   init(
-    base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, paths: [[String]],
-    names: PathNames? = nil, checksCanonical: Bool = true, reusing buffer: inout [Value]
+    base: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions, names: PathNames,
+    checksCanonical: Bool = true, reusing buffer: inout [Value]
   ) {
     self.canonical = checksCanonical
     self.base = base
     self.count = count
     self.options = options
-    self.paths = paths
-    self.names = names ?? PathNames(paths)
+    self.names = names
     var values: [Value] = []
     swap(&values, &buffer)
     values.removeAll(keepingCapacity: true)
-    values.append(contentsOf: repeatElement(.undefined, count: paths.count))
+    if !names.paths.isEmpty { values.append(contentsOf: repeatElement(.undefined, count: names.paths.count)) }
     self.values = values
   }
 
@@ -140,6 +139,7 @@ struct JSONScanner {
     var pendingLevel = 0
     var keyTop = 0
     var rootIsObject = false
+    var skipped = false
 
     func setTrackMask(_ level: Int, _ mask: UInt64) {
       switch level {
@@ -205,67 +205,87 @@ struct JSONScanner {
             pushTracked = pendingMask
           }
           pendingMask = 0
-        } else if depth == 0, mode == .track, byte == 0x7B, !paths.isEmpty {
-          pushTracked = paths.count == 64 ? UInt64.max : (1 << UInt64(paths.count)) - 1
+        } else if depth == 0, mode == .track, byte == 0x7B, !names.paths.isEmpty {
+          pushTracked = names.paths.count == 64 ? UInt64.max : (1 << UInt64(names.paths.count)) - 1
         }
       }
       let materialize = building || startBuild
 
-      var closeNow = false
-      switch byte {
-      case 0x7B, 0x5B:  // { [
-        let isObject = byte == 0x7B
-        guard depth < options.maxDepth else {
-          throw JSONError(offset: pos, message: "nesting deeper than \(options.maxDepth)")
+      // A value nothing asks for: validated by the tight loop of `skipValue`, which leaves to
+      // this loop only what it does not handle (and every error, which this loop then positions).
+      if !materialize, pushTracked == 0,
+        Self.skipValue(
+          base: base, count: count, pos: &pos, canonical: &canonical,
+          overflowed: &keyRecordsOverflowed, maxDepth: min(options.maxDepth - depth, 64),
+          keyRecords: keyRecords, keyTop: keyTop)
+      {
+        if deferredMask != 0, depth == deferredDepth { recordDeferred() }
+        if depth == 0 {
+          skipWhitespace()
+          if pos < count { throw unexpected("after the end of the document") }
+          return rootIsObject
         }
-        depth += 1
-        kinds[depth] = isObject ? objectKind : 0
-        if materialize {
-          if frames.isEmpty { frames.reserveCapacity(8) }
-          frames.append(BuildFrame(isObject: isObject))
-        } else if pushTracked != 0 {
-          setTrackMask(trackDepth, pushTracked)
-          trackDepth += 1
-        }
-        if isObject { keyBases[depth] = UInt8(truncatingIfNeeded: keyTop) }
-        pos += 1
-        skipWhitespace()
-        guard pos < count else {
-          throw endError(isObject ? "expected a member name or '}'" : "expected a value or ']'")
-        }
-        if base[pos] == (isObject ? 0x7D : 0x5D) {
-          closeNow = true
-        } else if isObject {
-          let level = trackDepth == depth ? trackDepth - 1 : -1
-          (pendingMask, pendingLevel) = try scanMember(
-            level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
-            keyBase: Int(keyBases[depth]), keyTop: &keyTop)
-          continue
-        } else {
-          continue
-        }
-      case 0x22:
-        if materialize {
-          let string = try scanString(decode: true)
-          try deliver(.string(string!))
-        } else {
-          _ = try scanString(decode: false)
-        }
-      case 0x2D, 0x30...0x39:
-        let value = try scanNumber(materialize: materialize)
-        if materialize { try deliver(value!) }
-      case 0x74:
-        try scanLiteral("true")
-        if materialize { try deliver(.bool(true)) }
-      case 0x66:
-        try scanLiteral("false")
-        if materialize { try deliver(.bool(false)) }
-      case 0x6E:
-        try scanLiteral("null")
-        if materialize { try deliver(.null) }
-      default:
-        throw unexpected("expected a value")
+        skipped = true
       }
+
+      var closeNow = false
+      if !skipped {
+        switch byte {
+        case 0x7B, 0x5B:  // { [
+          let isObject = byte == 0x7B
+          guard depth < options.maxDepth else {
+            throw JSONError(offset: pos, message: "nesting deeper than \(options.maxDepth)")
+          }
+          depth += 1
+          kinds[depth] = isObject ? objectKind : 0
+          if materialize {
+            if frames.isEmpty { frames.reserveCapacity(8) }
+            frames.append(BuildFrame(isObject: isObject))
+          } else if pushTracked != 0 {
+            setTrackMask(trackDepth, pushTracked)
+            trackDepth += 1
+          }
+          if isObject { keyBases[depth] = UInt8(truncatingIfNeeded: keyTop) }
+          pos += 1
+          skipWhitespace()
+          guard pos < count else {
+            throw endError(isObject ? "expected a member name or '}'" : "expected a value or ']'")
+          }
+          if base[pos] == (isObject ? 0x7D : 0x5D) {
+            closeNow = true
+          } else if isObject {
+            let level = trackDepth == depth ? trackDepth - 1 : -1
+            (pendingMask, pendingLevel) = try scanMember(
+              level: level, mask: level >= 0 ? trackMask(level) : 0, keyRecords: keyRecords,
+              keyBase: Int(keyBases[depth]), keyTop: &keyTop)
+            continue
+          } else {
+            continue
+          }
+        case 0x22:
+          if materialize {
+            let string = try scanString(decode: true)
+            try deliver(.string(string!))
+          } else {
+            _ = try scanString(decode: false)
+          }
+        case 0x2D, 0x30...0x39:
+          let value = try scanNumber(materialize: materialize)
+          if materialize { try deliver(value!) }
+        case 0x74:
+          try scanLiteral("true")
+          if materialize { try deliver(.bool(true)) }
+        case 0x66:
+          try scanLiteral("false")
+          if materialize { try deliver(.bool(false)) }
+        case 0x6E:
+          try scanLiteral("null")
+          if materialize { try deliver(.null) }
+        default:
+          throw unexpected("expected a value")
+        }
+      }
+      skipped = false
 
       // After a value: separators and closers, until the next value starts or the document ends.
       while true {
@@ -313,9 +333,287 @@ struct JSONScanner {
     }
   }
 
+  /// Validates the value at `pos` that nothing asks for and moves past it, with its state in
+  /// locals and strings read eight bytes at a time. It handles the common shapes only: plain ASCII
+  /// strings, numbers whose canonical spelling is settled without building them, nesting up to
+  /// `maxDepth` (at most 64). For anything else, including every error, it returns false and leaves
+  /// `pos`, `canonical` and `overflowed` as they were, for the general loop to scan the value.
+  ///
+  /// Like the general loop it keeps `canonical` (whitespace, duplicate member names) up to date;
+  /// member names go on `keyRecords` above `keyTop` while their object is open.
+  static func skipValue(
+    base: UnsafePointer<UInt8>, count: Int, pos: inout Int, canonical: inout Bool, overflowed: inout Bool,
+    maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int
+  ) -> Bool {
+    var skipper = Skipper(
+      base: base, count: count, p: pos, canonical: canonical, top: keyTop, keyRecords: keyRecords)
+    guard skipper.run(maxDepth: maxDepth) else { return false }
+    pos = skipper.p
+    canonical = skipper.canonical
+    if skipper.overflowed { overflowed = true }
+    return true
+  }
+
+  /// The state of one ``skipValue(base:count:pos:canonical:overflowed:maxDepth:keyRecords:keyTop:)``.
+  private struct Skipper {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    var p: Int
+    var canonical: Bool
+    var top: Int
+    let keyRecords: UnsafeMutablePointer<UInt32>
+    var overflowed = false
+    var depth = 0
+    /// Bit d: the container at local depth d + 1 is an object.
+    var objects: UInt64 = 0
+    /// Each open object's first key record, 8 bits per level (a record index is below 128).
+    var keyBases: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    init(
+      base: UnsafePointer<UInt8>, count: Int, p: Int, canonical: Bool, top: Int,
+      keyRecords: UnsafeMutablePointer<UInt32>
+    ) {
+      self.base = base
+      self.count = count
+      self.p = p
+      self.canonical = canonical
+      self.top = top
+      self.keyRecords = keyRecords
+    }
+
+    @inline(__always) mutating func skipSpace() {
+      while p < count {
+        let byte = base[p]
+        guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+        canonical = false
+        p += 1
+      }
+    }
+
+    /// Past a plain ASCII string whose opening quote is at `p`; false for escapes, control
+    /// characters, non-ASCII bytes or a missing end.
+    @inline(__always) mutating func skipString() -> Bool {
+      let high: UInt64 = 0x8080_8080_8080_8080
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      p += 1
+      while p + 8 <= count {
+        let word = UnsafeRawPointer(base + p).loadUnaligned(as: UInt64.self)
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let special =
+          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+          | word
+        let flags = special & high
+        if flags != 0 {
+          p += flags.trailingZeroBitCount >> 3
+          guard base[p] == 0x22 else { return false }
+          p += 1
+          return true
+        }
+        p += 8
+      }
+      while p < count {
+        let byte = base[p]
+        if byte == 0x22 {
+          p += 1
+          return true
+        }
+        guard byte >= 0x20, byte < 0x80, byte != 0x5C else { return false }
+        p += 1
+      }
+      return false
+    }
+
+    /// Sets the key base of the object at `depth` (levels 1...64, 8 to a word).
+    @inline(__always) mutating func setKeyBase(_ value: Int) {
+      let level = depth - 1
+      let shift = UInt64((level & 7) * 8)
+      let mask: UInt64 = ~(0xFF << shift)
+      let bits = UInt64(value) << shift
+      switch level >> 3 {
+      case 0: keyBases.0 = keyBases.0 & mask | bits
+      case 1: keyBases.1 = keyBases.1 & mask | bits
+      case 2: keyBases.2 = keyBases.2 & mask | bits
+      case 3: keyBases.3 = keyBases.3 & mask | bits
+      case 4: keyBases.4 = keyBases.4 & mask | bits
+      case 5: keyBases.5 = keyBases.5 & mask | bits
+      case 6: keyBases.6 = keyBases.6 & mask | bits
+      default: keyBases.7 = keyBases.7 & mask | bits
+      }
+    }
+
+    @inline(__always) func keyBase() -> Int {
+      let level = depth - 1
+      let word: UInt64
+      switch level >> 3 {
+      case 0: word = keyBases.0
+      case 1: word = keyBases.1
+      case 2: word = keyBases.2
+      case 3: word = keyBases.3
+      case 4: word = keyBases.4
+      case 5: word = keyBases.5
+      case 6: word = keyBases.6
+      default: word = keyBases.7
+      }
+      return Int((word >> UInt64((level & 7) * 8)) & 0xFF)
+    }
+
+    /// A member name and its colon at `p`, recorded for the duplicate check while canonical.
+    @inline(__always) mutating func skipMember() -> Bool {
+      guard p < count, base[p] == 0x22 else { return false }
+      let start = p + 1
+      guard skipString() else { return false }
+      if canonical {
+        let length = p - 1 - start
+        var index = keyBase()
+        while index < top {
+          if Int(keyRecords[2 * index + 1]) == length,
+            JSONScanner.equal(base + Int(keyRecords[2 * index]), base + start, length)
+          {
+            canonical = false
+            break
+          }
+          index += 1
+        }
+        if top < JSONScanner.keyRecordCapacity, p <= Int(UInt32.max) {
+          keyRecords[2 * top] = UInt32(truncatingIfNeeded: start)
+          keyRecords[2 * top + 1] = UInt32(truncatingIfNeeded: length)
+          top += 1
+        } else {
+          overflowed = true
+        }
+      }
+      skipSpace()
+      guard p < count, base[p] == 0x3A else { return false }
+      p += 1
+      return true
+    }
+
+    /// A number at `p` whose canonical spelling is settled here.
+    @inline(__always) mutating func skipNumber() -> Bool {
+      let negative = base[p] == 0x2D
+      if negative { p += 1 }
+      guard p < count else { return false }
+      let intStart = p
+      if base[p] == 0x30 {
+        p += 1
+        if p < count, base[p] &- 0x30 < 10 { return false }
+      } else if base[p] &- 0x31 < 9 {
+        p += 1
+        while p < count, base[p] &- 0x30 < 10 { p += 1 }
+      } else {
+        return false
+      }
+      let intLength = p - intStart
+      if p < count, base[p] == 0x2E {
+        p += 1
+        let fracStart = p
+        while p < count, base[p] &- 0x30 < 10 { p += 1 }
+        let fracLength = p - fracStart
+        guard fracLength > 0 else { return false }
+        if p < count, base[p] | 0x20 == 0x65 { return false }
+        if canonical {
+          // The writer's spelling of a plain decimal: no trailing zero, within the digit and
+          // exponent limits; anything else is settled by building it.
+          guard base[p - 1] != 0x30 else { return false }
+          if intLength == 1 && base[intStart] == 0x30 {
+            var zeros = 0
+            while base[fracStart + zeros] == 0x30 { zeros += 1 }
+            return fracLength - zeros <= JSONNumber.maximumDigits
+              && zeros + 1 <= -JSONNumber.plainRange.lowerBound
+          }
+          return intLength + fracLength <= JSONNumber.maximumDigits
+            && intLength - 1 <= JSONNumber.plainRange.upperBound
+        }
+        return intLength <= 100 && fracLength <= 100
+      }
+      if p < count, base[p] | 0x20 == 0x65 { return false }
+      guard intLength <= 18 else { return false }
+      if negative, intLength == 1, base[intStart] == 0x30 { canonical = false }
+      return true
+    }
+
+    /// Each turn: one value, then separators and closers until the next value or the end.
+    mutating func run(maxDepth: Int) -> Bool {
+      while true {
+        skipSpace()
+        guard p < count else { return false }
+        let byte = base[p]
+        switch byte {
+        case 0x22:
+          guard skipString() else { return false }
+        case 0x7B, 0x5B:
+          guard depth < maxDepth else { return false }
+          depth += 1
+          p += 1
+          skipSpace()
+          guard p < count else { return false }
+          if byte == 0x7B {
+            objects |= 1 << UInt64(depth - 1)
+            setKeyBase(top)
+            if base[p] == 0x7D {
+              p += 1
+              depth -= 1
+            } else {
+              guard skipMember() else { return false }
+              continue
+            }
+          } else {
+            objects &= ~(1 << UInt64(depth - 1))
+            if base[p] == 0x5D {
+              p += 1
+              depth -= 1
+            } else {
+              continue
+            }
+          }
+        case 0x2D, 0x30...0x39:
+          guard skipNumber() else { return false }
+        case 0x74:
+          guard p + 4 <= count, base[p + 1] == 0x72, base[p + 2] == 0x75, base[p + 3] == 0x65 else {
+            return false
+          }
+          p += 4
+        case 0x66:
+          guard p + 5 <= count, base[p + 1] == 0x61, base[p + 2] == 0x6C, base[p + 3] == 0x73,
+            base[p + 4] == 0x65
+          else { return false }
+          p += 5
+        case 0x6E:
+          guard p + 4 <= count, base[p + 1] == 0x75, base[p + 2] == 0x6C, base[p + 3] == 0x6C else {
+            return false
+          }
+          p += 4
+        default:
+          return false
+        }
+        // After a value.
+        while true {
+          if depth == 0 { return true }
+          skipSpace()
+          guard p < count else { return false }
+          let next = base[p]
+          let isObject = objects & (1 << UInt64(depth - 1)) != 0
+          if next == 0x2C {
+            p += 1
+            if isObject {
+              skipSpace()
+              guard skipMember() else { return false }
+            }
+            break
+          }
+          guard next == (isObject ? 0x7D : 0x5D) else { return false }
+          p += 1
+          if isObject { top = keyBase() }
+          depth -= 1
+        }
+      }
+    }
+  }
+
   /// Records the byte range of the container that just closed for the paths it ends.
   private mutating func recordDeferred() {
-    if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * paths.count) }
+    if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * names.paths.count) }
     var bits = deferredMask
     while bits != 0 {
       let index = bits.trailingZeroBitCount
@@ -338,7 +636,7 @@ struct JSONScanner {
           let index = bits.trailingZeroBitCount
           bits &= bits - 1
           var found = value
-          for name in paths[index][(targetLevel + 1)...] { found = found.member(name) }
+          for name in names.paths[index][(targetLevel + 1)...] { found = found.member(name) }
           values[index] = found
         }
         targetMask = 0

@@ -22,6 +22,12 @@ public struct OrderedObject: Sendable, Equatable {
     for (key, value) in members { self[key] = value }
   }
 
+  /// An object from parallel arrays whose keys the caller knows to be distinct (no lookups).
+  init(distinctKeys keys: [String], values: [Value]) {
+    self.keys = keys
+    self.values = values
+  }
+
   /// The number of members.
   public var count: Int { keys.count }
 
