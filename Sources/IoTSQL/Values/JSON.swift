@@ -110,6 +110,8 @@ final class PathNames: Sendable, Equatable {
   let spans: [Int]
   /// True when the selective scan can track the paths: at most 64, none empty.
   let trackable: Bool
+  /// True when trackable and every path is one member name (`temp`, not `a.b`).
+  let singleLevel: Bool
 
   /// The table without paths.
   static let empty = PathNames([])
@@ -133,6 +135,24 @@ final class PathNames: Sendable, Equatable {
       bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted()
     )
     trackable = paths.count <= 64 && !paths.contains(where: \.isEmpty)
+    singleLevel = trackable && !paths.isEmpty && paths.allSatisfy { $0.count == 1 }
+  }
+
+  /// The index of the one-name path whose name is the `length` bytes at `name`, or -1 (paths are
+  /// distinct, so at most one matches).
+  @inline(__always)
+  func singleLevelIndex(of name: UnsafePointer<UInt8>, _ length: Int) -> Int {
+    bytes.withUnsafeBufferPointer { utf8 -> Int in
+      for index in 0..<counts.count {
+        let entry = 2 * firsts[index]
+        if spans[entry + 1] == length,
+          length == 0 || JSONScanner.equal(utf8.baseAddress! + spans[entry], name, length)
+        {
+          return index
+        }
+      }
+      return -1
+    }
   }
 
   static func == (lhs: PathNames, rhs: PathNames) -> Bool { lhs.paths == rhs.paths }

@@ -110,12 +110,111 @@ struct JSONScanner {
         keyBases throws(JSONError) -> Bool in
         try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
-          try scan(
+          if mode == .track, names.singleLevel, defersContainers {
+            let initial = canonical
+            if scanFlatRoot(keyRecords: keyRecords.baseAddress!) { return true }
+            // Rescan from the start with the general loop (it positions the errors).
+            pos = 0
+            canonical = initial
+            keyRecordsOverflowed = false
+            deferredRanges = []
+            for index in values.indices { values[index] = .undefined }
+          }
+          return try scan(
             mode: mode, kinds: kinds.baseAddress!, keyBases: keyBases.baseAddress!,
             keyRecords: keyRecords.baseAddress!)
         }
       }
     }
+  }
+
+  /// The common case in one tight loop: a root object whose requested paths are all one member
+  /// name. Member names are matched as they pass, their values materialised (containers validated
+  /// and deferred), everything else skipped by ``Skipper``. Returns false, with state to reset, for
+  /// anything it leaves to the general loop: a root that is not an object, escaped or non-ASCII
+  /// member names, unusual skipped values, and every error.
+  private mutating func scanFlatRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
+    var cursor = Skipper(base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords)
+    let maxDepth = min(options.maxDepth, 64)
+    cursor.skipSpace()
+    guard maxDepth >= 1, cursor.p < count, base[cursor.p] == 0x7B else { return false }
+    cursor.p += 1
+    cursor.depth = 1
+    cursor.objects = 1
+    cursor.setKeyBase(0)
+    cursor.skipSpace()
+    guard cursor.p < count else { return false }
+    if base[cursor.p] == 0x7D {
+      cursor.p += 1
+    } else {
+      while true {
+        let nameStart = cursor.p + 1
+        guard cursor.skipMember() else { return false }
+        cursor.skipSpace()
+        guard cursor.p < count else { return false }
+        let index = names.singleLevelIndex(of: base + nameStart, cursor.nameLength)
+        let byte = base[cursor.p]
+        if index >= 0 {
+          values[index] = .undefined
+          if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
+          if byte == 0x7B || byte == 0x5B {
+            let start = cursor.p
+            guard cursor.run(maxDepth: maxDepth, stopDepth: 1) else { return false }
+            if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * names.paths.count) }
+            deferredRanges[2 * index] = start
+            deferredRanges[2 * index + 1] = cursor.p
+          } else {
+            pos = cursor.p
+            canonical = cursor.canonical
+            do throws(JSONError) {
+              switch byte {
+              case 0x22: values[index] = .string(try scanString(decode: true)!)
+              case 0x2D, 0x30...0x39: values[index] = try scanNumber(materialize: true)!
+              case 0x74:
+                try scanLiteral("true")
+                values[index] = .bool(true)
+              case 0x66:
+                try scanLiteral("false")
+                values[index] = .bool(false)
+              case 0x6E:
+                try scanLiteral("null")
+                values[index] = .null
+              default: return false
+              }
+            } catch {
+              return false
+            }
+            cursor.p = pos
+            cursor.canonical = canonical
+          }
+        } else if byte == 0x22 {
+          // Strings take the general validator (escapes, UTF-8) without falling back.
+          pos = cursor.p
+          canonical = cursor.canonical
+          guard (try? scanStringEscapes()) != nil else { return false }
+          cursor.p = pos
+          cursor.canonical = canonical
+        } else {
+          guard cursor.run(maxDepth: maxDepth, stopDepth: 1) else { return false }
+        }
+        cursor.skipSpace()
+        guard cursor.p < count else { return false }
+        if base[cursor.p] == 0x2C {
+          cursor.p += 1
+          cursor.skipSpace()
+          continue
+        }
+        guard base[cursor.p] == 0x7D else { return false }
+        cursor.p += 1
+        break
+      }
+    }
+    cursor.skipSpace()
+    guard cursor.p == count else { return false }
+    pos = cursor.p
+    canonical = cursor.canonical
+    if cursor.overflowed { keyRecordsOverflowed = true }
+    return true
   }
 
   /// How many member names of open, unbuilt objects are remembered to detect duplicates; beyond
@@ -363,6 +462,8 @@ struct JSONScanner {
     var top: Int
     let keyRecords: UnsafeMutablePointer<UInt32>
     var overflowed = false
+    /// The length of the member name `skipMember` read last.
+    var nameLength = 0
     var depth = 0
     /// Bit d: the container at local depth d + 1 is an object.
     var objects: UInt64 = 0
@@ -463,8 +564,9 @@ struct JSONScanner {
       guard p < count, base[p] == 0x22 else { return false }
       let start = p + 1
       guard skipString() else { return false }
+      nameLength = p - 1 - start
       if canonical {
-        let length = p - 1 - start
+        let length = nameLength
         var index = keyBase()
         while index < top {
           if Int(keyRecords[2 * index + 1]) == length,
@@ -534,7 +636,9 @@ struct JSONScanner {
     }
 
     /// Each turn: one value, then separators and closers until the next value or the end.
-    mutating func run(maxDepth: Int) -> Bool {
+    /// Scans one value at `p`, nested up to `maxDepth` counting from the outermost container at
+    /// `stopDepth` (the current depth): done when the depth is back there after a value.
+    mutating func run(maxDepth: Int, stopDepth: Int = 0) -> Bool {
       while true {
         skipSpace()
         guard p < count else { return false }
@@ -589,7 +693,7 @@ struct JSONScanner {
         }
         // After a value.
         while true {
-          if depth == 0 { return true }
+          if depth == stopDepth { return true }
           skipSpace()
           guard p < count else { return false }
           let next = base[p]
