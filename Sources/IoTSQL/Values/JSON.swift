@@ -110,8 +110,6 @@ final class PathNames: Sendable, Equatable {
   let spans: [Int]
   /// True when the selective scan can track the paths: at most 64, none empty.
   let trackable: Bool
-  /// True when trackable and every path is one member name (`temp`, not `a.b`).
-  let singleLevel: Bool
 
   /// The table without paths.
   static let empty = PathNames([])
@@ -135,23 +133,33 @@ final class PathNames: Sendable, Equatable {
       bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted()
     )
     trackable = paths.count <= 64 && !paths.contains(where: \.isEmpty)
-    singleLevel = trackable && !paths.isEmpty && paths.allSatisfy { $0.count == 1 }
   }
 
-  /// The index of the one-name path whose name is the `length` bytes at `name`, or -1 (paths are
-  /// distinct, so at most one matches).
+  /// Of the paths in `mask`, those whose `level`-th name is the `length` bytes at `name`: the ones
+  /// that end with it and the ones that go on.
   @inline(__always)
-  func singleLevelIndex(of name: UnsafePointer<UInt8>, _ length: Int) -> Int {
-    bytes.withUnsafeBufferPointer { utf8 -> Int in
-      for index in 0..<counts.count {
-        let entry = 2 * firsts[index]
+  func matches(_ name: UnsafePointer<UInt8>, _ length: Int, level: Int, mask: UInt64) -> (
+    ending: UInt64, continuing: UInt64
+  ) {
+    bytes.withUnsafeBufferPointer { utf8 -> (UInt64, UInt64) in
+      var ending: UInt64 = 0
+      var continuing: UInt64 = 0
+      var bits = mask
+      while bits != 0 {
+        let index = bits.trailingZeroBitCount
+        bits &= bits - 1
+        let entry = 2 * (firsts[index] + level)
         if spans[entry + 1] == length,
           length == 0 || JSONScanner.equal(utf8.baseAddress! + spans[entry], name, length)
         {
-          return index
+          if counts[index] == level + 1 {
+            ending |= 1 << UInt64(index)
+          } else {
+            continuing |= 1 << UInt64(index)
+          }
         }
       }
-      return -1
+      return (ending, continuing)
     }
   }
 

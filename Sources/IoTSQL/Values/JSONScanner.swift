@@ -110,9 +110,9 @@ struct JSONScanner {
         keyBases throws(JSONError) -> Bool in
         try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
-          if mode == .track, names.singleLevel, defersContainers {
+          if mode == .track, !names.paths.isEmpty, defersContainers {
             let initial = canonical
-            if scanFlatRoot(keyRecords: keyRecords.baseAddress!) { return true }
+            if scanTrackedRoot(keyRecords: keyRecords.baseAddress!) { return true }
             // Rescan from the start with the general loop (it positions the errors).
             pos = 0
             canonical = initial
@@ -128,20 +128,37 @@ struct JSONScanner {
     }
   }
 
-  /// The common case in one tight loop: a root object whose requested paths are all one member
-  /// name. Member names are matched as they pass, their values materialised (containers validated
-  /// and deferred), everything else skipped by ``Skipper``. Returns false, with state to reset, for
-  /// anything it leaves to the general loop: a root that is not an object, escaped or non-ASCII
-  /// member names, unusual skipped values, and every error.
-  private mutating func scanFlatRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
+  /// The common case in tight loops: a root object and the objects on the way to the requested
+  /// paths. Member names are matched as they pass, the values that end paths materialised
+  /// (containers validated and deferred), everything else skipped by ``Skipper``. Returns false, with
+  /// state to reset, for anything it leaves to the general loop: a root that is not an object,
+  /// escaped or non-ASCII member names, a member that both ends a path and leads to another,
+  /// unusual skipped values, and every error.
+  private mutating func scanTrackedRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
     var cursor = Skipper(base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords)
-    let maxDepth = min(options.maxDepth, 64)
     cursor.skipSpace()
-    guard maxDepth >= 1, cursor.p < count, base[cursor.p] == 0x7B else { return false }
+    guard cursor.p < count, base[cursor.p] == 0x7B else { return false }
+    let all = names.paths.count == 64 ? UInt64.max : (1 << UInt64(names.paths.count)) - 1
+    guard scanTrackedObject(&cursor, level: 0, mask: all, maxDepth: min(options.maxDepth, 64)) else {
+      return false
+    }
+    cursor.skipSpace()
+    guard cursor.p == count else { return false }
+    pos = cursor.p
+    canonical = cursor.canonical
+    if cursor.overflowed { keyRecordsOverflowed = true }
+    return true
+  }
+
+  /// The object at `cursor.p`, whose members' names are the `level`-th names of the paths in `mask`.
+  private mutating func scanTrackedObject(
+    _ cursor: inout Skipper, level: Int, mask: UInt64, maxDepth: Int
+  ) -> Bool {
+    guard cursor.depth < maxDepth else { return false }
     cursor.p += 1
-    cursor.depth = 1
-    cursor.objects = 1
-    cursor.setKeyBase(0)
+    cursor.depth += 1
+    cursor.objects |= 1 << UInt64(cursor.depth - 1)
+    cursor.setKeyBase(cursor.top)
     cursor.skipSpace()
     guard cursor.p < count else { return false }
     if base[cursor.p] == 0x7D {
@@ -152,33 +169,49 @@ struct JSONScanner {
         guard cursor.skipMember() else { return false }
         cursor.skipSpace()
         guard cursor.p < count else { return false }
-        let index = names.singleLevelIndex(of: base + nameStart, cursor.nameLength)
+        let (ending, continuing) = names.matches(
+          base + nameStart, cursor.nameLength, level: level, mask: mask)
         let byte = base[cursor.p]
-        if index >= 0 {
-          values[index] = .undefined
-          if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
+        if ending | continuing != 0 {
+          // The paths through this member start over (a repeated name keeps its last value).
+          var bits = ending | continuing
+          while bits != 0 {
+            let index = bits.trailingZeroBitCount
+            bits &= bits - 1
+            values[index] = .undefined
+            if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
+          }
+        }
+        if ending != 0 {
+          guard continuing == 0 else { return false }
           if byte == 0x7B || byte == 0x5B {
             let start = cursor.p
-            guard cursor.run(maxDepth: maxDepth, stopDepth: 1) else { return false }
+            guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
             if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * names.paths.count) }
-            deferredRanges[2 * index] = start
-            deferredRanges[2 * index + 1] = cursor.p
+            var bits = ending
+            while bits != 0 {
+              let index = bits.trailingZeroBitCount
+              bits &= bits - 1
+              deferredRanges[2 * index] = start
+              deferredRanges[2 * index + 1] = cursor.p
+            }
           } else {
             pos = cursor.p
             canonical = cursor.canonical
+            let value: Value
             do throws(JSONError) {
               switch byte {
-              case 0x22: values[index] = .string(try scanString(decode: true)!)
-              case 0x2D, 0x30...0x39: values[index] = try scanNumber(materialize: true)!
+              case 0x22: value = .string(try scanString(decode: true)!)
+              case 0x2D, 0x30...0x39: value = try scanNumber(materialize: true)!
               case 0x74:
                 try scanLiteral("true")
-                values[index] = .bool(true)
+                value = .bool(true)
               case 0x66:
                 try scanLiteral("false")
-                values[index] = .bool(false)
+                value = .bool(false)
               case 0x6E:
                 try scanLiteral("null")
-                values[index] = .null
+                value = .null
               default: return false
               }
             } catch {
@@ -186,6 +219,16 @@ struct JSONScanner {
             }
             cursor.p = pos
             cursor.canonical = canonical
+            var bits = ending
+            while bits != 0 {
+              let index = bits.trailingZeroBitCount
+              bits &= bits - 1
+              values[index] = value
+            }
+          }
+        } else if continuing != 0, byte == 0x7B {
+          guard scanTrackedObject(&cursor, level: level + 1, mask: continuing, maxDepth: maxDepth) else {
+            return false
           }
         } else if byte == 0x22 {
           // Strings take the general validator (escapes, UTF-8) without falling back.
@@ -195,7 +238,7 @@ struct JSONScanner {
           cursor.p = pos
           cursor.canonical = canonical
         } else {
-          guard cursor.run(maxDepth: maxDepth, stopDepth: 1) else { return false }
+          guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
         }
         cursor.skipSpace()
         guard cursor.p < count else { return false }
@@ -209,11 +252,8 @@ struct JSONScanner {
         break
       }
     }
-    cursor.skipSpace()
-    guard cursor.p == count else { return false }
-    pos = cursor.p
-    canonical = cursor.canonical
-    if cursor.overflowed { keyRecordsOverflowed = true }
+    cursor.top = cursor.keyBase()
+    cursor.depth -= 1
     return true
   }
 
