@@ -133,33 +133,98 @@ final class PathNames: Sendable, Equatable {
       bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted()
     )
     trackable = paths.count <= 64 && !paths.contains(where: \.isEmpty)
+    (table, endsAt) = Self.indexNames(
+      trackable: trackable, counts: self.counts, firsts: self.firsts, spans: self.spans, bytes: self.bytes)
   }
 
-  /// Of the paths in `mask`, those whose `level`-th name is the `length` bytes at `name`: the ones
-  /// that end with it and the ones that go on.
+  /// One distinct (level, name) of the paths: the paths whose `level`-th name it is.
+  struct NameEntry: Sendable {
+    /// `nameHash(level, name)`; 0 marks an empty slot.
+    var hash: UInt64 = 0
+    var level: Int32 = 0
+    var offset: Int32 = 0
+    var length: Int32 = 0
+    var mask: UInt64 = 0
+  }
+
+  /// Open-addressed (level, name) → paths, a power of two in size, at most half full.
+  let table: [NameEntry]
+  /// Per level, the paths that end there.
+  let endsAt: [UInt64]
+
+  /// FNV-1a over the name, seeded by the level; never 0.
+  @inline(__always)
+  static func nameHash(level: Int, _ name: UnsafePointer<UInt8>, _ length: Int) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: level &* 0x9E37)
+    for index in 0..<length { hash = (hash ^ UInt64(name[index])) &* 0x100_0000_01b3 }
+    return hash | 1
+  }
+
+  /// Builds `table` and `endsAt` (trackable tables only: at most 64 paths).
+  private static func indexNames(trackable: Bool, counts: [Int], firsts: [Int], spans: [Int], bytes: [UInt8])
+    -> ([NameEntry], [UInt64])
+  {
+    guard trackable else { return ([], []) }
+    let depth = counts.max() ?? 0
+    var endsAt = [UInt64](repeating: 0, count: depth)
+    var size = 4
+    while size < 2 * spans.count { size *= 2 }
+    var table = [NameEntry](repeating: NameEntry(), count: size)
+    bytes.withUnsafeBufferPointer { utf8 in
+      let base = utf8.baseAddress ?? UnsafePointer(bitPattern: 1)!
+      for path in 0..<counts.count {
+        endsAt[counts[path] - 1] |= 1 << UInt64(path)
+        for level in 0..<counts[path] {
+          let offset = spans[2 * (firsts[path] + level)]
+          let length = spans[2 * (firsts[path] + level) + 1]
+          let hash = nameHash(level: level, base + offset, length)
+          var slot = Int(hash & UInt64(size - 1))
+          while table[slot].hash != 0 {
+            let entry = table[slot]
+            if entry.hash == hash, Int(entry.level) == level, Int(entry.length) == length,
+              JSONScanner.equal(base + Int(entry.offset), base + offset, length)
+            {
+              break
+            }
+            slot = (slot + 1) & (size - 1)
+          }
+          if table[slot].hash == 0 {
+            table[slot] = NameEntry(
+              hash: hash, level: Int32(level), offset: Int32(offset), length: Int32(length), mask: 0)
+          }
+          table[slot].mask |= 1 << UInt64(path)
+        }
+      }
+    }
+    return (table, endsAt)
+  }
+
+  /// Of the paths in `mask` (which share their first `level` names), those whose `level`-th name
+  /// is the `length` bytes at `name`: the ones that end with it and the ones that go on. One hash
+  /// and one comparison, whatever the number of paths.
   @inline(__always)
   func matches(_ name: UnsafePointer<UInt8>, _ length: Int, level: Int, mask: UInt64) -> (
     ending: UInt64, continuing: UInt64
   ) {
-    bytes.withUnsafeBufferPointer { utf8 -> (UInt64, UInt64) in
-      var ending: UInt64 = 0
-      var continuing: UInt64 = 0
-      var bits = mask
-      while bits != 0 {
-        let index = bits.trailingZeroBitCount
-        bits &= bits - 1
-        let entry = 2 * (firsts[index] + level)
-        if spans[entry + 1] == length,
-          length == 0 || JSONScanner.equal(utf8.baseAddress! + spans[entry], name, length)
-        {
-          if counts[index] == level + 1 {
-            ending |= 1 << UInt64(index)
-          } else {
-            continuing |= 1 << UInt64(index)
+    let hash = Self.nameHash(level: level, name, length)
+    return table.withUnsafeBufferPointer { table -> (UInt64, UInt64) in
+      let sizeMask = table.count - 1
+      var slot = Int(truncatingIfNeeded: hash & UInt64(sizeMask))
+      while true {
+        let entry = table[slot]
+        if entry.hash == 0 { return (0, 0) }
+        if entry.hash == hash, Int(entry.level) == level, Int(entry.length) == length {
+          let equal = bytes.withUnsafeBufferPointer { utf8 in
+            length == 0 || JSONScanner.equal(utf8.baseAddress! + Int(entry.offset), name, length)
+          }
+          if equal {
+            let found = entry.mask & mask
+            let ends = endsAt[level]
+            return (found & ends, found & ~ends)
           }
         }
+        slot = (slot + 1) & sizeMask
       }
-      return (ending, continuing)
     }
   }
 
