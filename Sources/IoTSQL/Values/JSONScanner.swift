@@ -136,6 +136,7 @@ struct JSONScanner {
   /// unusual skipped values, and every error.
   private mutating func scanTrackedRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
     var cursor = Skipper(base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords)
+    cursor.wholeDecimalsAsInt = options.wholeDecimalsAsInt
     cursor.skipSpace()
     guard cursor.p < count, base[cursor.p] == 0x7B else { return false }
     let all = names.paths.count == 64 ? UInt64.max : (1 << UInt64(names.paths.count)) - 1
@@ -356,7 +357,8 @@ struct JSONScanner {
         Self.skipValue(
           base: base, count: count, pos: &pos, canonical: &canonical,
           overflowed: &keyRecordsOverflowed, maxDepth: min(options.maxDepth - depth, 64),
-          keyRecords: keyRecords, keyTop: keyTop)
+          keyRecords: keyRecords, keyTop: keyTop,
+          wholeDecimalsAsInt: options.wholeDecimalsAsInt)
       {
         if deferredMask != 0, depth == deferredDepth { recordDeferred() }
         if depth == 0 {
@@ -482,10 +484,11 @@ struct JSONScanner {
   /// member names go on `keyRecords` above `keyTop` while their object is open.
   static func skipValue(
     base: UnsafePointer<UInt8>, count: Int, pos: inout Int, canonical: inout Bool, overflowed: inout Bool,
-    maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int
+    maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int, wholeDecimalsAsInt: Bool
   ) -> Bool {
     var skipper = Skipper(
       base: base, count: count, p: pos, canonical: canonical, top: keyTop, keyRecords: keyRecords)
+    skipper.wholeDecimalsAsInt = wholeDecimalsAsInt
     guard skipper.run(maxDepth: maxDepth) else { return false }
     pos = skipper.p
     canonical = skipper.canonical
@@ -493,7 +496,7 @@ struct JSONScanner {
     return true
   }
 
-  /// The state of one ``skipValue(base:count:pos:canonical:overflowed:maxDepth:keyRecords:keyTop:)``.
+  /// The state of one ``skipValue(base:count:pos:canonical:overflowed:maxDepth:keyRecords:keyTop:wholeDecimalsAsInt:)``.
   private struct Skipper {
     let base: UnsafePointer<UInt8>
     let count: Int
@@ -502,6 +505,8 @@ struct JSONScanner {
     var top: Int
     let keyRecords: UnsafeMutablePointer<UInt32>
     var overflowed = false
+    /// Whole decimals read as Int (2016-03-23): `10.0` is then never spelled as written.
+    var wholeDecimalsAsInt = true
     /// The length of the member name `skipMember` read last.
     var nameLength = 0
     var depth = 0
@@ -655,9 +660,17 @@ struct JSONScanner {
         guard fracLength > 0 else { return false }
         if p < count, base[p] | 0x20 == 0x65 { return false }
         if canonical {
-          // The writer's spelling of a plain decimal: no trailing zero, within the digit and
-          // exponent limits; anything else is settled by building it.
-          guard base[p - 1] != 0x30 else { return false }
+          // The writer's spelling of a plain decimal: no trailing zero (it folds them, so such a
+          // number is never spelled as written), within the digit and exponent limits; anything
+          // else is settled by building it.
+          if base[p - 1] == 0x30 {
+            // A whole decimal under 2015-10-08 keeps one fractional zero: settled by building.
+            var zeros = 0
+            while zeros < fracLength && base[fracStart + zeros] == 0x30 { zeros += 1 }
+            guard wholeDecimalsAsInt || zeros < fracLength else { return false }
+            canonical = false
+            return intLength <= 100 && fracLength <= 100
+          }
           if intLength == 1 && base[intStart] == 0x30 {
             var zeros = 0
             while base[fracStart + zeros] == 0x30 { zeros += 1 }
