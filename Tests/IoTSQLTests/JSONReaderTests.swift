@@ -445,6 +445,25 @@ let sensorPayload = #"""
         #expect(skipped.error?.offset == built.error?.offset, "\(text)")
         #expect(skipped.error?.message == built.error?.message, "\(text)")
         #expect(tracked.kind == built.kind && tracked.isCanonical == built.isCanonical, "\(text)")
+        // parse() builds by recursive descent first; it must agree with the general loop.
+        var parsed: Value?
+        var parseError: JSONError?
+        do throws(JSONError) {
+          parsed = try JSONReader.parse(bytes, options: options)
+        } catch {
+          parseError = error
+        }
+        if let parsed, let document = built.document, built.kind != .binary {
+          // Written out, so key order and Int vs Decimal count (`==` on objects ignores order).
+          var fromParse: [UInt8] = []
+          var fromBuild: [UInt8] = []
+          JSONWriter.write(parsed, into: &fromParse)
+          JSONWriter.write(document, into: &fromBuild)
+          #expect(fromParse == fromBuild, "\(text)")
+        } else {
+          #expect(parsed == nil && built.kind == .binary, "\(text)")
+          #expect(parseError?.offset == built.error?.offset, "\(text)")
+        }
         if case .object = built.document {
           let document = try #require(built.document)
           #expect(tracked.values == [navigate(document, ["a"]), navigate(document, ["b", "c"])], "\(text)")

@@ -213,9 +213,9 @@ public struct ReplaySource: MessageSource {
     case .string(let text): clientID = text
     default: return .failure(ReplayError(message: "\(name):\(lineNumber): 'clientId' must be a string"))
     }
-    var timestamp = clock.nowMs()
+    let timestamp: Int
     switch view.values[3] {
-    case .undefined: break
+    case .undefined: timestamp = clock.nowMs()
     case .int(let ms): timestamp = ms
     default:
       return .failure(

@@ -19,6 +19,8 @@ public enum JSONReader {
       throw JSONError(offset: 0, message: "unexpected end of input, expected a value")
     }
     return try bytes.withUnsafeBufferPointer { buffer throws(JSONError) -> Value in
+      var fast = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
+      if let value = fast.buildDocument() { return value }
       var scanner = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
       _ = try scanner.scanDocument(mode: .build)
       return scanner.document!
@@ -28,6 +30,9 @@ public enum JSONReader {
   /// Builds the value at `range` of `bytes`, a range a selective read validated and deferred.
   static func build(_ bytes: [UInt8], range: Range<Int>, options: JSONReadOptions) -> Value {
     bytes.withUnsafeBufferPointer { buffer -> Value in
+      var fast = JSONScanner(
+        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
+      if let value = fast.buildDocument() { return value }
       var scanner = JSONScanner(
         base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
       guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {

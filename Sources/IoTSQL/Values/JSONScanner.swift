@@ -258,6 +258,100 @@ struct JSONScanner {
     return true
   }
 
+  /// Builds the whole document by recursive descent: the fast way for the common shapes (nesting up
+  /// to 64, objects of up to 32 members). Returns nil, for the general loop to rescan, on anything
+  /// else and on every error (so errors keep their positions). Validates as strictly as the general
+  /// loop: strings and numbers go through the same scanners.
+  mutating func buildDocument() -> Value? {
+    guard let value = buildValue(depth: 0) else { return nil }
+    skipWhitespace()
+    return pos == count ? value : nil
+  }
+
+  private mutating func buildValue(depth: Int) -> Value? {
+    skipWhitespace()
+    guard pos < count else { return nil }
+    switch base[pos] {
+    case 0x22:
+      return (try? scanString(decode: true)).map { .string($0!) }
+    case 0x2D, 0x30...0x39:
+      return (try? scanNumber(materialize: true)) ?? nil
+    case 0x74:
+      return (try? scanLiteral("true")) != nil ? .bool(true) : nil
+    case 0x66:
+      return (try? scanLiteral("false")) != nil ? .bool(false) : nil
+    case 0x6E:
+      return (try? scanLiteral("null")) != nil ? .null : nil
+    case 0x5B:
+      guard depth < min(options.maxDepth, 64) else { return nil }
+      pos += 1
+      skipWhitespace()
+      guard pos < count else { return nil }
+      var elements: [Value] = []
+      if base[pos] == 0x5D {
+        pos += 1
+        return .array(elements)
+      }
+      elements.reserveCapacity(4)
+      while true {
+        guard let element = buildValue(depth: depth + 1) else { return nil }
+        elements.append(element)
+        skipWhitespace()
+        guard pos < count else { return nil }
+        if base[pos] == 0x2C {
+          pos += 1
+        } else if base[pos] == 0x5D {
+          pos += 1
+          return .array(elements)
+        } else {
+          return nil
+        }
+      }
+    case 0x7B:
+      guard depth < min(options.maxDepth, 64) else { return nil }
+      pos += 1
+      skipWhitespace()
+      guard pos < count else { return nil }
+      var keys: [String] = []
+      var values: [Value] = []
+      if base[pos] == 0x7D {
+        pos += 1
+        return .object(OrderedObject(distinctKeys: keys, values: values))
+      }
+      keys.reserveCapacity(4)
+      values.reserveCapacity(4)
+      while true {
+        guard pos < count, base[pos] == 0x22, keys.count < 32,
+          let key = (try? scanString(decode: true)) ?? nil
+        else { return nil }
+        skipWhitespace()
+        guard pos < count, base[pos] == 0x3A else { return nil }
+        pos += 1
+        guard let value = buildValue(depth: depth + 1) else { return nil }
+        // A repeated key keeps its first position and its last value.
+        if let index = keys.firstIndex(of: key) {
+          values[index] = value
+        } else {
+          keys.append(key)
+          values.append(value)
+        }
+        skipWhitespace()
+        guard pos < count else { return nil }
+        if base[pos] == 0x2C {
+          pos += 1
+          skipWhitespace()
+        } else if base[pos] == 0x7D {
+          pos += 1
+          return .object(OrderedObject(distinctKeys: keys, values: values))
+        } else {
+          return nil
+        }
+      }
+    default:
+      return nil
+    }
+  }
+
   /// How many member names of open, unbuilt objects are remembered to detect duplicates; beyond
   /// that, ``keyRecordsOverflowed`` is set.
   static let keyRecordCapacity = 128
