@@ -65,6 +65,8 @@ public struct VirtualMachine: Sendable {
   private var frames: [IterationFrame] = []
   /// The storage of the last payload view's values, handed back to the reader for the next message.
   private var valueBuffer: [Value] = []
+  /// Likewise the storage of the last view's deferred ranges.
+  private var rangeBuffer: [Int] = []
 
   /// One nested query in progress.
   private struct IterationFrame {
@@ -93,10 +95,12 @@ public struct VirtualMachine: Sendable {
     let options = JSONReadOptions.for(program.version)
     var view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
-      checksCanonical: program.passesThrough, defersContainers: true, reusing: &valueBuffer)
+      checksCanonical: program.passesThrough, defersContainers: true, reusing: &valueBuffer,
+      reusingRanges: &rangeBuffer)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     let outcome = run(program, context: context, view: &view, variables: &variables)
     valueBuffer = view.values
+    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
     switch outcome {
     case .noMatch:
       return nil
@@ -130,13 +134,15 @@ public struct VirtualMachine: Sendable {
   ) -> Value {
     var view = JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version), checksCanonical: false, defersContainers: true, reusing: &valueBuffer)
+      options: .for(program.version), checksCanonical: false, defersContainers: true, reusing: &valueBuffer,
+      reusingRanges: &rangeBuffer)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
     let outcome = run(program, context: context, view: &view, variables: &variables)
     valueBuffer = view.values
+    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
     if case .value(let value) = outcome {
       return value
     }

@@ -60,12 +60,26 @@ public enum JSONReader {
     return read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, reusing: &buffer)
   }
 
-  /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage (left
-  /// empty): the VM hands the previous view's values back to avoid an allocation per message. Without
-  /// `checksCanonical`, `isCanonical` is false and the work of finding it out is skipped.
+  /// ``read(_:paths:wholeDocument:options:checksCanonical:defersContainers:reusing:reusingRanges:)``
+  /// without storage for the deferred ranges.
   static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
     checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value]
+  ) -> PayloadView {
+    var ranges: [Int] = []
+    return read(
+      bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: checksCanonical,
+      defersContainers: defersContainers, reusing: &buffer, reusingRanges: &ranges)
+  }
+
+  /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage and whose
+  /// `deferredRanges`, when needed, take over `ranges`' (both left empty): the VM hands the previous
+  /// view's arrays back to avoid allocations per message. Without `checksCanonical`, `isCanonical` is
+  /// false and the work of finding it out is skipped.
+  static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
+    checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value],
+    reusingRanges ranges: inout [Int]
   ) -> PayloadView {
     let names = paths.names
     guard !bytes.isEmpty else {
@@ -81,6 +95,7 @@ public enum JSONReader {
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, names: selective ? names : .empty,
         checksCanonical: checksCanonical, reusing: &reusable)
+      swap(&scanner.spareRanges, &ranges)
       scanner.defersContainers = selective && defersContainers
       let isObject: Bool
       do throws(JSONError) {

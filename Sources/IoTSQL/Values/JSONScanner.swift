@@ -46,6 +46,8 @@ struct JSONScanner {
   /// recorded in `deferredRanges` (start, end per path; -1 when none) for the VM to build on first use.
   var defersContainers = false
   var deferredRanges: [Int] = []
+  /// Storage for `deferredRanges` a caller handed back from an earlier read (one allocation, kept).
+  var spareRanges: [Int] = []
   var deferredMask: UInt64 = 0
   var deferredStart = 0
   var deferredDepth = 0
@@ -188,7 +190,7 @@ struct JSONScanner {
           if byte == 0x7B || byte == 0x5B {
             let start = cursor.p
             guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
-            if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * names.paths.count) }
+            if deferredRanges.isEmpty { startDeferredRanges() }
             var bits = ending
             while bits != 0 {
               let index = bits.trailingZeroBitCount
@@ -862,9 +864,16 @@ struct JSONScanner {
     }
   }
 
+  /// Makes `deferredRanges` one (-1, -1) pair per path, in the spare storage when there is one.
+  private mutating func startDeferredRanges() {
+    swap(&deferredRanges, &spareRanges)
+    deferredRanges.removeAll(keepingCapacity: true)
+    deferredRanges.append(contentsOf: repeatElement(-1, count: 2 * names.paths.count))
+  }
+
   /// Records the byte range of the container that just closed for the paths it ends.
   private mutating func recordDeferred() {
-    if deferredRanges.isEmpty { deferredRanges = Array(repeating: -1, count: 2 * names.paths.count) }
+    if deferredRanges.isEmpty { startDeferredRanges() }
     var bits = deferredMask
     while bits != 0 {
       let index = bits.trailingZeroBitCount
