@@ -471,6 +471,8 @@ let sensorPayload = #"""
         // With containers deferred the tracked-root loop runs (built on demand here).
         for paths in [
           [["a"], ["b"], ["k2"]], [["b", "a"], ["b", "k2"], ["a", "key", "b"], ["k2"]], [["b"], ["b", "a"]],
+          // More than PathNames.linearLimit paths: names are looked up in the hashed table.
+          [["a"], ["b", "a"], ["b", "k2"], ["k2"], ["key"], ["c"], ["other"], ["a", "key", "b"]],
         ] {
           var buffer: [Value] = []
           let view = JSONReader.read(

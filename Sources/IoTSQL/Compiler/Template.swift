@@ -25,7 +25,9 @@ public struct Template: Sendable {
   /// kept for `parts` (explain).
   let renderers: [Renderer]
 
-  enum Renderer: Sendable {
+  /// Indirect: a `Program` is a large value, and a template of text alone (most file paths, table
+  /// names) should not carry its room, with 10,000 rules loaded.
+  indirect enum Renderer: Sendable {
     case text(String)
     case topic(Program)
     case topicLevel(Int, Program)

@@ -160,15 +160,19 @@ final class PathNames: Sendable, Equatable {
     return hash | 1
   }
 
-  /// Builds `table` and `endsAt` (trackable tables only: at most 64 paths).
+  /// Up to this many paths, `matches` compares names one by one.
+  static let linearLimit = 4
+
+  /// Builds `table` and `endsAt` (trackable tables of more than `linearLimit` paths).
   private static func indexNames(trackable: Bool, counts: [Int], firsts: [Int], spans: [Int], bytes: [UInt8])
     -> ([NameEntry], [UInt64])
   {
-    guard trackable else { return ([], []) }
+    // A few paths are compared one by one: no table (it would cost more memory than it saves time).
+    guard trackable, counts.count > linearLimit else { return ([], []) }
     let depth = counts.max() ?? 0
     var endsAt = [UInt64](repeating: 0, count: depth)
     var size = 4
-    while size < 2 * spans.count { size *= 2 }
+    while size < spans.count { size *= 2 }
     var table = [NameEntry](repeating: NameEntry(), count: size)
     bytes.withUnsafeBufferPointer { utf8 in
       let base = utf8.baseAddress ?? UnsafePointer(bitPattern: 1)!
@@ -200,12 +204,34 @@ final class PathNames: Sendable, Equatable {
   }
 
   /// Of the paths in `mask` (which share their first `level` names), those whose `level`-th name
-  /// is the `length` bytes at `name`: the ones that end with it and the ones that go on. One hash
-  /// and one comparison, whatever the number of paths.
+  /// is the `length` bytes at `name`: the ones that end with it and the ones that go on. Beyond
+  /// `linearLimit` paths, one hash and one comparison, whatever the number of paths.
   @inline(__always)
   func matches(_ name: UnsafePointer<UInt8>, _ length: Int, level: Int, mask: UInt64) -> (
     ending: UInt64, continuing: UInt64
   ) {
+    if table.isEmpty {
+      return bytes.withUnsafeBufferPointer { utf8 -> (UInt64, UInt64) in
+        var ending: UInt64 = 0
+        var continuing: UInt64 = 0
+        var bits = mask
+        while bits != 0 {
+          let index = bits.trailingZeroBitCount
+          bits &= bits - 1
+          let entry = 2 * (firsts[index] + level)
+          if spans[entry + 1] == length,
+            length == 0 || JSONScanner.equal(utf8.baseAddress! + spans[entry], name, length)
+          {
+            if counts[index] == level + 1 {
+              ending |= 1 << UInt64(index)
+            } else {
+              continuing |= 1 << UInt64(index)
+            }
+          }
+        }
+        return (ending, continuing)
+      }
+    }
     let hash = Self.nameHash(level: level, name, length)
     return table.withUnsafeBufferPointer { table -> (UInt64, UInt64) in
       let sizeMask = table.count - 1
