@@ -40,7 +40,7 @@ struct CodeGenerator {
   private let variableIndex: [String: Int]
   private let variableNames: [String]
   private var instructions: [Instruction] = []
-  private var sourceMap: [SourceRange] = []
+  private var sourceMap: [PackedRange] = []
   private var constants: [Value] = []
   private var paths = PathTable()
   private var readsWholePayload = false
@@ -65,7 +65,8 @@ struct CodeGenerator {
     return Program(
       source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
       instructions: instructions.compacted(), constants: constants.compacted(), paths: paths,
-      readsWholePayload: readsWholePayload, sourceMap: sourceMap.compacted(), prepared: prepared.compacted(),
+      readsWholePayload: readsWholePayload, packedSourceMap: sourceMap.compacted(),
+      prepared: prepared.compacted(),
       passesThrough: instructions.contains { $0.opcode == .passthrough }, keyLists: keyLists.compacted(),
       warnings: warnings.compacted())
   }
@@ -76,7 +77,7 @@ struct CodeGenerator {
   mutating func emit(_ opcode: Opcode, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, at range: SourceRange) -> Int
   {
     instructions.append(Instruction(opcode, Int32(a), Int32(b), Int32(c)))
-    sourceMap.append(range)
+    sourceMap.append(PackedRange(range))
     return instructions.count - 1
   }
 

@@ -10,7 +10,7 @@ public enum Disassembler {
     lines.append("----  ----------------  ----  ----  ----  -------")
     let source = Array(program.source.utf8)
     for (address, instruction) in program.instructions.enumerated() {
-      let range = program.sourceMap[address]
+      let range = program.sourceRange(at: address)
       var comment = describe(instruction, in: program)
       let start = min(range.start.offset, source.count)
       let end = min(max(range.end.offset, start), source.count)
