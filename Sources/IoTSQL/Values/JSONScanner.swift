@@ -234,12 +234,18 @@ struct JSONScanner {
             return false
           }
         } else if byte == 0x22 {
-          // Strings take the general validator (escapes, UTF-8) without falling back.
-          pos = cursor.p
-          canonical = cursor.canonical
-          guard (try? scanStringEscapes()) != nil else { return false }
-          cursor.p = pos
-          cursor.canonical = canonical
+          // Plain ASCII in the tight loop; anything else through the general validator (escapes,
+          // UTF-8) without falling back.
+          let start = cursor.p
+          if !cursor.skipString() {
+            pos = start
+            canonical = cursor.canonical
+            guard (try? scanStringEscapes()) != nil else { return false }
+            cursor.p = pos
+            cursor.canonical = canonical
+          }
+        } else if byte == 0x2D || byte &- 0x30 < 10 {
+          guard cursor.skipNumber() else { return false }
         } else {
           guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
         }
