@@ -47,4 +47,18 @@ import Testing
       #expect(evaluation.map { String(decoding: $0.payload, as: UTF8.self) } == "[\(index)]")
     }
   }
+
+  @Test func programsThatReadNoPathIgnoreThePayload() throws {
+    // The reader is skipped: the same output whatever the payload, JSON or not.
+    for payload in [#"{"a":1}"#, "not json", ""] {
+      #expect(try Self.output("SELECT topic(2) AS d, 1 + 2 AS n FROM 't/+'", payload) == #"{"d":"1","n":3}"#)
+    }
+    var machine = VirtualMachine()
+    let template = try Template.compile("${topic(1)}-${upper('x')}")
+    let context = EvaluationContext(topic: "t/1", payload: Array("\u{FF}binary".utf8))
+    #expect(template.render(context: context, variables: [], using: &machine) == "t-X")
+    // A program that reads a path still sees the payload after one that did not.
+    #expect(try Self.output("SELECT a FROM 't/+'", #"{"a":1}"#) == #"{"a":1}"#)
+    #expect(try Self.output("SELECT VALUE a FROM 't/+'", "not json") == "")
+  }
 }

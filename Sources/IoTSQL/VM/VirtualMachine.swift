@@ -93,13 +93,10 @@ public struct VirtualMachine: Sendable {
   /// It does not check the topic against FROM: the rule set's trie has done that.
   public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
-    var view = JSONReader.read(
-      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload, options: options,
-      checksCanonical: program.passesThrough, defersContainers: true, reusing: &valueBuffer,
-      reusingRanges: &rangeBuffer)
+    var view = readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     let outcome = run(program, context: context, view: &view, variables: &variables)
-    valueBuffer = view.values
+    if !view.values.isEmpty { valueBuffer = view.values }
     if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
     switch outcome {
     case .noMatch:
@@ -128,20 +125,32 @@ public struct VirtualMachine: Sendable {
     }
   }
 
+  /// The payload as `program` needs it. A program that reads no path, not the whole payload and
+  /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
+  /// reader, which validates every byte, is skipped.
+  private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool)
+    -> PayloadView
+  {
+    if program.paths.paths.isEmpty, !program.readsWholePayload, !program.passesThrough {
+      return PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+    }
+    return JSONReader.read(
+      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
+      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true,
+      reusing: &valueBuffer, reusingRanges: &rangeBuffer)
+  }
+
   /// Evaluates an expression program (a template part) with given SET variables: its value.
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) -> Value {
-    var view = JSONReader.read(
-      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version), checksCanonical: false, defersContainers: true, reusing: &valueBuffer,
-      reusingRanges: &rangeBuffer)
+    var view = readPayload(program, context, checksCanonical: false)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
     let outcome = run(program, context: context, view: &view, variables: &variables)
-    valueBuffer = view.values
+    if !view.values.isEmpty { valueBuffer = view.values }
     if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
     if case .value(let value) = outcome {
       return value

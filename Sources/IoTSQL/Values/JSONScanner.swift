@@ -112,7 +112,7 @@ struct JSONScanner {
         keyBases throws(JSONError) -> Bool in
         try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * Self.keyRecordCapacity) {
           keyRecords throws(JSONError) -> Bool in
-          if mode == .track, !names.paths.isEmpty, defersContainers {
+          if mode == .track, !names.paths.isEmpty {
             let initial = canonical
             if scanTrackedRoot(keyRecords: keyRecords.baseAddress!) { return true }
             // Rescan from the start with the general loop (it positions the errors).
@@ -132,7 +132,8 @@ struct JSONScanner {
 
   /// The common case in tight loops: a root object and the objects on the way to the requested
   /// paths. Member names are matched as they pass, the values that end paths materialised
-  /// (containers validated and deferred), everything else skipped by ``Skipper``. Returns false, with
+  /// (containers validated and deferred, or built when the caller does not defer them), everything
+  /// else skipped by ``Skipper``. Returns false, with
   /// state to reset, for anything it leaves to the general loop: a root that is not an object,
   /// escaped or non-ASCII member names, a member that both ends a path and leads to another,
   /// unusual skipped values, and every error.
@@ -187,7 +188,20 @@ struct JSONScanner {
         }
         if ending != 0 {
           guard continuing == 0 else { return false }
-          if byte == 0x7B || byte == 0x5B {
+          if !defersContainers, byte == 0x7B || byte == 0x5B {
+            // Built now, by recursive descent (which keeps `canonical` up to date too).
+            pos = cursor.p
+            canonical = cursor.canonical
+            guard let value = buildValue(depth: cursor.depth) else { return false }
+            cursor.p = pos
+            cursor.canonical = canonical
+            var bits = ending
+            while bits != 0 {
+              let index = bits.trailingZeroBitCount
+              bits &= bits - 1
+              values[index] = value
+            }
+          } else if byte == 0x7B || byte == 0x5B {
             let start = cursor.p
             guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
             if deferredRanges.isEmpty { startDeferredRanges() }
@@ -338,6 +352,7 @@ struct JSONScanner {
         guard let value = buildValue(depth: depth + 1) else { return nil }
         // A repeated key keeps its first position and its last value.
         if let index = keys.firstIndex(of: key) {
+          canonical = false
           values[index] = value
         } else {
           keys.append(key)
