@@ -497,3 +497,17 @@ let sensorPayload = #"""
     #expect(corrupted == 1000)
   }
 }
+
+@Suite struct TrackedRootBuildTests {
+  /// A container a path ends at is built in the tracked-root loop when the caller does not defer it;
+  /// a repeated name inside it still makes the payload non-canonical.
+  @Test func builtContainersKeepTheCanonicalCheck() throws {
+    let paths = PathTable(paths: [["a"]])
+    let repeated = JSONReader.read(
+      Array(#"{"a":{"x":1,"x":2},"b":3}"#.utf8), paths: paths, wholeDocument: false, options: v2)
+    #expect(!repeated.isCanonical && repeated.values == [.object(["x": .int(2)])])
+    let plain = JSONReader.read(
+      Array(#"{"a":{"x":1,"y":[2]},"b":3}"#.utf8), paths: paths, wholeDocument: false, options: v2)
+    #expect(plain.isCanonical && plain.values == [.object(["x": .int(1), "y": .array([.int(2)])])])
+  }
+}
