@@ -161,8 +161,9 @@ public struct VirtualMachine: Sendable {
   private mutating func run(
     _ program: Program, context: EvaluationContext, view: inout PayloadView, variables: inout [Value]
   ) -> Outcome {
-    stack.removeAll(keepingCapacity: true)
-    frames.removeAll(keepingCapacity: true)
+    // Usually empty already (a run ends by popping its result): skip the generic removal then.
+    if !stack.isEmpty { stack.removeAll(keepingCapacity: true) }
+    if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
     let version = program.version
     let code = program.instructions
     let constants = program.constants

@@ -77,8 +77,14 @@ struct JSONScanner {
     self.names = names
     var values: [Value] = []
     swap(&values, &buffer)
-    values.removeAll(keepingCapacity: true)
-    if !names.paths.isEmpty { values.append(contentsOf: repeatElement(.undefined, count: names.paths.count)) }
+    let pathCount = names.paths.count
+    if values.count == pathCount {
+      // The previous message's values, same table: reset in place.
+      for index in 0..<pathCount { values[index] = .undefined }
+    } else {
+      values.removeAll(keepingCapacity: true)
+      values.append(contentsOf: repeatElement(.undefined, count: pathCount))
+    }
     self.values = values
   }
 

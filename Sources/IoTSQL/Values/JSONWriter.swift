@@ -97,10 +97,10 @@ public enum JSONWriter {
 
   static func writeString(_ text: String, into buffer: inout [UInt8]) {
     buffer.append(0x22)
-    if text.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &buffer) }) == nil {
-      var copy = text
-      copy.withUTF8 { writeEscaped($0, into: &buffer) }
-    }
+    // `withUTF8` reads a native string in place and a small one (most keys and short values) from a
+    // copy on the stack; `utf8.withContiguousStorageIfAvailable` fails for small strings.
+    var text = text
+    text.withUTF8 { writeEscaped($0, into: &buffer) }
     buffer.append(0x22)
   }
 
