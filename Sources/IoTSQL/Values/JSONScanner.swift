@@ -139,10 +139,9 @@ struct JSONScanner {
   /// The common case in tight loops: a root object and the objects on the way to the requested
   /// paths. Member names are matched as they pass, the values that end paths materialised
   /// (containers validated and deferred, or built when the caller does not defer them), everything
-  /// else skipped by ``Skipper``. Returns false, with
-  /// state to reset, for anything it leaves to the general loop: a root that is not an object,
-  /// escaped or non-ASCII member names, a member that both ends a path and leads to another,
-  /// unusual skipped values, and every error.
+  /// else skipped by ``Skipper``. Returns false, with state to reset, for anything it leaves to the
+  /// general loop: a root that is not an object, escaped or non-ASCII member names, a member that
+  /// both ends a path and leads to another, unusual skipped values, and every error.
   private mutating func scanTrackedRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
     var cursor = Skipper(base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords)
     cursor.wholeDecimalsAsInt = options.wholeDecimalsAsInt
