@@ -21,6 +21,8 @@ import Synchronization
 public final class SQLiteAction: BatchAction {
   /// `sqlite`.
   public let kind = "sqlite"
+  /// Rows are made from the result's value; the payload bytes are never read.
+  public let readsPayloadBytes = false
   /// `SqliteAction`.
   public let actionName = "SqliteAction"
   /// `database#table`.

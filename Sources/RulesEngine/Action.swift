@@ -68,6 +68,14 @@ public protocol Action: Sendable {
   func perform(_ input: ActionInput) async throws(ActionError)
   /// Flushes and closes. Called once after the last `perform`.
   func shutdown() async
+  /// False when the action reads only the result's value, never its payload bytes (SQLite): a rule
+  /// whose actions all say so skips writing the result out. True by default.
+  var readsPayloadBytes: Bool { get }
+}
+
+extension Action {
+  /// Most actions send or store the payload bytes.
+  public var readsPayloadBytes: Bool { true }
 }
 
 /// A source of messages: replay file, MQTT subscription, Kafka consumer group.

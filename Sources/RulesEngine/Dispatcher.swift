@@ -261,7 +261,9 @@ public final class Dispatcher: Sendable {
       let rule = snapshot.rules[index]
       matched += 1
       rule.counters.matched.add()
-      if let evaluation = vm.evaluate(rule.program, context: context) {
+      if let evaluation = vm.evaluate(
+        rule.program, context: context, serializesPayload: rule.readsPayloadBytes)
+      {
         rule.counters.passed.add()
         results.append((rule, evaluation))
       }

@@ -89,6 +89,8 @@ public final class Rule: Sendable {
   public let actions: [ConfiguredAction]
   /// The rule's error action.
   public let errorAction: ConfiguredAction?
+  /// True when some action reads the result's payload bytes (else the VM does not write them out).
+  public let readsPayloadBytes: Bool
   /// The file it came from.
   public let file: String
   /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
@@ -110,6 +112,7 @@ public final class Rule: Sendable {
     self.program = program
     self.topicFilter = topicFilter
     self.actions = actions
+    self.readsPayloadBytes = actions.contains { $0.action.readsPayloadBytes }
     self.errorAction = errorAction
     self.file = file
     self.fingerprint = fingerprint

@@ -61,4 +61,19 @@ import Testing
     #expect(try Self.output("SELECT a FROM 't/+'", #"{"a":1}"#) == #"{"a":1}"#)
     #expect(try Self.output("SELECT VALUE a FROM 't/+'", "not json") == "")
   }
+
+  @Test func aResultNotWrittenOutStillReadsTheSame() throws {
+    let program = try Compiler.compile("SELECT a, b.c AS c FROM 't/+'")
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "t/1", payload: Array(#"{"a":1.50,"b":{"c":"x"}}"#.utf8))
+    let written = machine.evaluate(program, context: context)
+    let deferred = machine.evaluate(program, context: context, serializesPayload: false)
+    let eager = try #require(written)
+    var lazy = try #require(deferred)
+    #expect(
+      lazy.payload == eager.payload && String(decoding: lazy.payload, as: UTF8.self) == #"{"a":1.5,"c":"x"}"#)
+    #expect(lazy.value == eager.value)
+    lazy.payload = Array("{}".utf8)
+    #expect(lazy.payload == Array("{}".utf8))
+  }
 }

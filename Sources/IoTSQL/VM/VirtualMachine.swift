@@ -1,8 +1,20 @@
 /// The result of a rule that matched: what its actions receive.
 public struct Evaluation: Sendable {
   /// The outgoing payload bytes: compact JSON, the passed-through bytes of `SELECT *`, or empty for a
-  /// bare Undefined.
-  public var payload: [UInt8]
+  /// bare Undefined. Written out on each read when the VM was told no action needs them (see
+  /// ``VirtualMachine/evaluate(_:context:serializesPayload:)``).
+  public var payload: [UInt8] {
+    get {
+      if serializesOnRead, let storedValue { return Evaluation.serialize(storedValue) }
+      return bytes
+    }
+    set {
+      bytes = newValue
+      serializesOnRead = false
+    }
+  }
+  private var bytes: [UInt8]
+  fileprivate var serializesOnRead = false
   /// The SET variables' values, in `Program.variableNames` order: templates read them.
   public var variables: [Value]
   private var storedValue: Value?
@@ -10,7 +22,7 @@ public struct Evaluation: Sendable {
 
   /// Creates an evaluation from its value (the payload is its compact JSON, or its bytes for Binary).
   public init(value: Value, variables: [Value] = [], version: SQLVersion = .default) {
-    self.payload = Evaluation.serialize(value)
+    self.bytes = Evaluation.serialize(value)
     self.storedValue = value
     self.variables = variables
     self.version = version
@@ -23,7 +35,7 @@ public struct Evaluation: Sendable {
   }
 
   init(payload: [UInt8], value: Value?, variables: [Value], version: SQLVersion) {
-    self.payload = payload
+    self.bytes = payload
     self.storedValue = value
     self.variables = variables
     self.version = version
@@ -90,8 +102,12 @@ public struct VirtualMachine: Sendable {
   }
 
   /// Evaluates `program` on one message: nil when WHERE is not true (no match), else the output.
-  /// It does not check the topic against FROM: the rule set's trie has done that.
-  public mutating func evaluate(_ program: Program, context: EvaluationContext) -> Evaluation? {
+  /// It does not check the topic against FROM: the rule set's trie has done that. Without
+  /// `serializesPayload` (a rule whose actions all take the value, such as SQLite's), a built result
+  /// is not written out now: `payload` writes it on each read instead.
+  public mutating func evaluate(
+    _ program: Program, context: EvaluationContext, serializesPayload: Bool = true
+  ) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
     var view = readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
@@ -102,6 +118,11 @@ public struct VirtualMachine: Sendable {
     case .noMatch:
       return nil
     case .value(let value):
+      guard serializesPayload else {
+        var evaluation = Evaluation(payload: [], value: value, variables: variables, version: program.version)
+        evaluation.serializesOnRead = true
+        return evaluation
+      }
       return Evaluation(
         payload: Evaluation.serialize(value), value: value, variables: variables, version: program.version)
     case .passthrough:
