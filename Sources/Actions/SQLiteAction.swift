@@ -183,7 +183,7 @@ public final class SQLiteAction: BatchAction {
     case .bool(let flag): return sqlite3_bind_int64(statement, index, flag ? 1 : 0)
     case .int(let number): return sqlite3_bind_int64(statement, index, Int64(number))
     case .decimal(let number):
-      return sqlite3_bind_double(statement, index, NSDecimalNumber(decimal: number).doubleValue)
+      return sqlite3_bind_double(statement, index, Coercions.nearestDouble(number))
     case .string(let text): return sqlite3_bind_text(statement, index, text, -1, transient)
     case .array, .object: return sqlite3_bind_text(statement, index, JSONWriter.string(value), -1, transient)
     case .binary(let bytes):

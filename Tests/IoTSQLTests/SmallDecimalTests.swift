@@ -108,4 +108,21 @@ import Testing
       .add, .decimal(Decimal(string: "0.5")!), .decimal(Decimal(string: "0.5")!), version: .v2015_10_08)
     #expect(JSONWriter.string(whole) == "1.0")
   }
+
+  /// The exact fast path of `DecimalMath.toDouble` gives the correctly rounded double, as parsing the
+  /// decimal's text does.
+  @Test func nearestDoubles() {
+    var texts =
+      Self.texts + ["31.5", "1E22", "1E-22", "9007199254740991", "9007199254740993", "1E23", "0.3E-20"]
+    var random = SeededGenerator(state: 7)
+    for _ in 0..<500 {
+      let digits = String(random.next() % 10_000_000_000_000)
+      let scale = Int(random.next() % 30)
+      texts.append(scale == 0 ? digits : "\(digits)E-\(scale)")
+    }
+    for text in texts {
+      guard let decimal = Decimal(string: text, locale: Self.posix) else { continue }
+      #expect(Coercions.nearestDouble(decimal) == Double(decimal.description), "\(text)")
+    }
+  }
 }

@@ -187,6 +187,11 @@ public enum Coercions {
 
   // MARK: - Argument conversions shared by the functions
 
+  /// The double nearest to `decimal` (what a SQLite REAL column stores).
+  public static func nearestDouble(_ decimal: Decimal) -> Double {
+    DecimalMath.toDouble(decimal)
+  }
+
   /// A Double from Int, Decimal or a numeric string (the double-precision functions); nil otherwise.
   static func toDouble(_ value: Value) -> Double? {
     switch value {

@@ -167,8 +167,22 @@ enum DecimalMath {
     return decimal
   }
 
-  /// The nearest double.
+  /// The nearest double. A significand below 2^53 with a power of ten up to 10^22 takes one exact
+  /// multiplication or division (both operands are exact doubles, so the one rounding is correct);
+  /// anything else goes through the decimal's text.
   static func toDouble(_ value: Decimal) -> Double {
-    Double(value.description) ?? .nan
+    if let small = SmallDecimal(value), small.significand < 1 << 53, small.exponent.magnitude <= 22 {
+      let magnitude = Double(small.significand)
+      let scaled =
+        small.exponent >= 0
+        ? magnitude * exactPowersOfTen[small.exponent] : magnitude / exactPowersOfTen[-small.exponent]
+      return small.negative ? -scaled : scaled
+    }
+    return Double(value.description) ?? .nan
+  }
+
+  /// 10^0 ... 10^22, every one exactly representable as a double.
+  private static let exactPowersOfTen: [Double] = (0...22).map { exponent in
+    (0..<exponent).reduce(1.0) { product, _ in product * 10 }
   }
 }
