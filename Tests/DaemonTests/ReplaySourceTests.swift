@@ -17,6 +17,8 @@ struct ReplaySourceTests {
         #"{"topic": "a/d", "payload": {"x": "#,
         #"{"payload": 1}"#,
         #"{"topic": "a/e", "payload": [1, 2]}"#,
+        #"{"topic": "a/f", "payload": "caf\u00e9 1.50", "payload": {"é": [1.50]}}"#,
+        #"{"topic": "a/g", "payload": 1.50}"#,
       ].joined(separator: "\n"), to: folder + "/in.jsonl")
     let malformed = Mutex<[Int]>([])
     let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, message in
@@ -29,17 +31,21 @@ struct ReplaySourceTests {
       message.acknowledge(.done)
     }
     let received = messages.withLock { $0 }
-    #expect(received.map(\.topic) == ["a/b", "a/c", "a/e"])
+    #expect(received.map(\.topic) == ["a/b", "a/c", "a/e", "a/f", "a/g"])
     // An inline payload keeps its original bytes.
     #expect(String(decoding: received[0].payload, as: UTF8.self) == #"{"x": 1}"#)
     #expect(received[0].clientID == "c1")
     #expect(received[0].receivedAtMs == 1_717_200_000_000)
     #expect(received[0].origin == "\(folder)/in.jsonl:1")
     #expect(received[1].payload == [0, 1, 2])
+    #expect(String(decoding: received[2].payload, as: UTF8.self) == "[1, 2]")
+    // A repeated key keeps its last value, as everywhere in JSON here; a scalar keeps its spelling.
+    #expect(String(decoding: received[3].payload, as: UTF8.self) == #"{"é": [1.50]}"#)
+    #expect(String(decoding: received[4].payload, as: UTF8.self) == "1.50")
     #expect(malformed.withLock { $0 } == [4, 5])
     #expect(
       source.currentCounts
-        == ReplaySource.Counts(lines: 5, delivered: 3, malformed: 2, acknowledged: 3, failed: 0))
+        == ReplaySource.Counts(lines: 7, delivered: 5, malformed: 2, acknowledged: 5, failed: 0))
   }
 
   @Test func overLongLinesAreReportedAndSkippedWithoutBufferingThem() async throws {

@@ -178,13 +178,14 @@ public struct ReplaySource: MessageSource {
   }
 
   /// The fields read from each line: topic, payload_base64, clientId, timestamp.
-  static let fieldPaths = PathTable(paths: [["topic"], ["payload_base64"], ["clientId"], ["timestamp"]])
+  static let fieldPaths = PathTable(paths: [
+    ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"],
+  ])
 
   func parse(_ bytes: [UInt8], lineNumber: Int) -> Result<Message, ReplayError> {
     // One validating pass that materialises only the small fields; an inline payload is taken as its
     // original bytes, not re-serialised.
-    let view = JSONReader.read(
-      bytes, paths: Self.fieldPaths, wholeDocument: false, options: JSONReadOptions())
+    let view = JSONReader.readDeferringContainers(bytes, paths: Self.fieldPaths, options: JSONReadOptions())
     if view.kind == .binary {
       let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
       return .failure(
@@ -202,7 +203,10 @@ public struct ReplaySource: MessageSource {
         return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
       }
       payload = Array(data)
-    } else if let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
+    } else if let range = view.deferredRange(ofPath: 4) {
+      // An object or array payload: its bytes as written, found by the same pass.
+      payload = Array(bytes[range])
+    } else if !view.values[4].isUndefined, let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
       payload = Array(bytes[span])
     } else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing 'payload' or 'payload_base64'"))

@@ -84,6 +84,13 @@ public struct PayloadView: Sendable {
   /// validated but left for the VM to build when a path is loaded (`values` holds Undefined there).
   var deferredRanges: [Int] = []
 
+  /// The byte range of the array or object at path `index`, when the read deferred it (see
+  /// ``JSONReader/readDeferringContainers(_:paths:options:)``); nil otherwise.
+  public func deferredRange(ofPath index: Int) -> Range<Int>? {
+    guard 2 * index + 1 < deferredRanges.count, deferredRanges[2 * index] >= 0 else { return nil }
+    return deferredRanges[2 * index]..<deferredRanges[2 * index + 1]
+  }
+
   /// Creates a view.
   public init(kind: Kind, values: [Value], document: Value?, isCanonical: Bool, error: JSONError?) {
     self.kind = kind

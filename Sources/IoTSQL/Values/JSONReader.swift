@@ -60,6 +60,18 @@ public enum JSONReader {
     return read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, reusing: &buffer)
   }
 
+  /// ``read(_:paths:wholeDocument:options:)`` that validates an array or object ending a path but
+  /// does not build it: its value stays Undefined and ``PayloadView/deferredRange(ofPath:)`` gives its
+  /// bytes (the replay source takes an inline payload this way).
+  public static func readDeferringContainers(_ bytes: [UInt8], paths: PathTable, options: JSONReadOptions)
+    -> PayloadView
+  {
+    var buffer: [Value] = []
+    return read(
+      bytes, paths: paths, wholeDocument: false, options: options, checksCanonical: false,
+      defersContainers: true, reusing: &buffer)
+  }
+
   /// ``read(_:paths:wholeDocument:options:checksCanonical:defersContainers:reusing:reusingRanges:)``
   /// without storage for the deferred ranges.
   static func read(
