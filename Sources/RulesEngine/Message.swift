@@ -14,6 +14,8 @@ public struct Message: Sendable {
     var mqttProperties: [String: Value]
     var userProperties: [(key: String, value: String)]
     var origin: String
+    /// When not negative, `origin` is a file and this its line: formatted only if asked for.
+    var originLine: Int
     var acknowledge: @Sendable (Acknowledgement) -> Void
   }
 
@@ -64,8 +66,14 @@ public struct Message: Sendable {
   }
   /// Where the message came from, for error messages: `sensors.jsonl:17`, `orders/2@8812`.
   public var origin: String {
-    get { storage.fields.origin }
-    set { unique().fields.origin = newValue }
+    get {
+      let fields = storage.fields
+      return fields.originLine < 0 ? fields.origin : "\(fields.origin):\(fields.originLine)"
+    }
+    set {
+      unique().fields.origin = newValue
+      storage.fields.originLine = -1
+    }
   }
   /// Called exactly once when every action of every matching rule has succeeded or handed its
   /// failure to an error path (`.done`), or when the message could not be kept safe (`.failed`):
@@ -75,17 +83,19 @@ public struct Message: Sendable {
     set { unique().fields.acknowledge = newValue }
   }
 
-  /// Creates a message.
+  /// Creates a message. With `originLine`, the origin is `origin:originLine` (a file and a line),
+  /// put together only when read: most messages never need it.
   public init(
     topic: String, payload: [UInt8], clientID: String? = nil, receivedAtMs: Int,
     mqttProperties: [String: Value] = [:], userProperties: [(key: String, value: String)] = [],
-    origin: String = "", acknowledge: @escaping @Sendable (Acknowledgement) -> Void = { _ in }
+    origin: String = "", originLine: Int? = nil,
+    acknowledge: @escaping @Sendable (Acknowledgement) -> Void = { _ in }
   ) {
     storage = Storage(
       Fields(
         topic: topic, payload: payload, clientID: clientID, receivedAtMs: receivedAtMs,
         mqttProperties: mqttProperties, userProperties: userProperties, origin: origin,
-        acknowledge: acknowledge))
+        originLine: originLine.map { max($0, 0) } ?? -1, acknowledge: acknowledge))
   }
 
   /// The evaluation context of this message.

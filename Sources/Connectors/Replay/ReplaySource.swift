@@ -229,7 +229,7 @@ public struct ReplaySource: MessageSource {
     return .success(
       Message(
         topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
-        origin: "\(name):\(lineNumber)",
+        origin: name, originLine: lineNumber,
         acknowledge: { outcome in
           counter.counts.withLock { counts in
             if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
