@@ -55,44 +55,46 @@ extension DateTimePattern {
     _ letter: Character, _ count: Int, _ f: Fields, _ zone: TimeZoneRule, to out: inout String
   ) {
     let yearOfEra = f.year <= 0 ? 1 - f.year : f.year
-    switch letter {
-    case "G":
+    // ASCII, not Character: a `switch` over Characters compares strings case by case.
+    switch letter.asciiValue ?? 0 {
+    case UInt8(ascii: "G"):
       out +=
         count >= 4 && dialect == .jdk
         ? (f.year <= 0 ? "Before Christ" : "Anno Domini") : (f.year <= 0 ? "BC" : "AD")
-    case "C": out += Self.padded(yearOfEra / 100, count)
-    case "y": out += Self.year(dialect == .joda ? f.year : yearOfEra, count)
-    case "Y": out += Self.year(yearOfEra, count)
-    case "u": out += Self.year(f.year, count)
-    case "x" where dialect == .joda: out += Self.year(f.weekYear, count)
-    case "w": out += Self.padded(f.week, count)
-    case "e": out += Self.padded(f.weekday, count)
-    case "E": out += count >= 4 ? Self.dayNames[f.weekday - 1] : Self.dayShortNames[f.weekday - 1]
-    case "M", "L":
+    case UInt8(ascii: "C"): out += Self.padded(yearOfEra / 100, count)
+    case UInt8(ascii: "y"): out += Self.year(dialect == .joda ? f.year : yearOfEra, count)
+    case UInt8(ascii: "Y"): out += Self.year(yearOfEra, count)
+    case UInt8(ascii: "u"): out += Self.year(f.year, count)
+    case UInt8(ascii: "x") where dialect == .joda: out += Self.year(f.weekYear, count)
+    case UInt8(ascii: "w"): out += Self.padded(f.week, count)
+    case UInt8(ascii: "e"): out += Self.padded(f.weekday, count)
+    case UInt8(ascii: "E"):
+      out += count >= 4 ? Self.dayNames[f.weekday - 1] : Self.dayShortNames[f.weekday - 1]
+    case UInt8(ascii: "M"), UInt8(ascii: "L"):
       switch count {
       case 1, 2: out += Self.padded(f.month, count)
       case 3: out += Self.monthShortNames[f.month - 1]
       case 5 where dialect == .jdk: out += String(Self.monthNames[f.month - 1].prefix(1))
       default: out += Self.monthNames[f.month - 1]
       }
-    case "d": out += Self.padded(f.day, count)
-    case "D": out += Self.padded(f.dayOfYear, count)
-    case "a": out += f.hour < 12 ? "AM" : "PM"
-    case "H": out += Self.padded(f.hour, count)
-    case "k": out += Self.padded(f.hour == 0 ? 24 : f.hour, count)
-    case "K": out += Self.padded(f.hour % 12, count)
-    case "h": out += Self.padded(f.hour % 12 == 0 ? 12 : f.hour % 12, count)
-    case "m": out += Self.padded(f.minute, count)
-    case "s": out += Self.padded(f.second, count)
-    case "S":
+    case UInt8(ascii: "d"): out += Self.padded(f.day, count)
+    case UInt8(ascii: "D"): out += Self.padded(f.dayOfYear, count)
+    case UInt8(ascii: "a"): out += f.hour < 12 ? "AM" : "PM"
+    case UInt8(ascii: "H"): out += Self.padded(f.hour, count)
+    case UInt8(ascii: "k"): out += Self.padded(f.hour == 0 ? 24 : f.hour, count)
+    case UInt8(ascii: "K"): out += Self.padded(f.hour % 12, count)
+    case UInt8(ascii: "h"): out += Self.padded(f.hour % 12 == 0 ? 12 : f.hour % 12, count)
+    case UInt8(ascii: "m"): out += Self.padded(f.minute, count)
+    case UInt8(ascii: "s"): out += Self.padded(f.second, count)
+    case UInt8(ascii: "S"):
       // A fraction of the second, truncated to `count` digits.
       let digits = Self.padded(f.millisecond, 3)
       out += count <= 3 ? String(digits.prefix(count)) : digits + String(repeating: "0", count: count - 3)
-    case "z":
+    case UInt8(ascii: "z"):
       out +=
         count >= 4
         ? zone.longName(atEpochSeconds: f.epochSeconds) : zone.shortName(atEpochSeconds: f.epochSeconds)
-    case "Z":
+    case UInt8(ascii: "Z"):
       switch (dialect, count) {
       case (.joda, 1): out += Self.offset(f.offset, colon: false, zero: nil)
       case (.joda, 2): out += Self.offset(f.offset, colon: true, zero: nil)
@@ -102,7 +104,7 @@ extension DateTimePattern {
       case (.jdk, 5): out += Self.offset(f.offset, colon: true, zero: "Z", seconds: true)
       default: out += Self.offset(f.offset, colon: false, zero: nil)
       }
-    case "X", "x":
+    case UInt8(ascii: "X"), UInt8(ascii: "x"):
       let zero: String? = letter == "X" ? "Z" : nil
       switch count {
       case 1:
@@ -115,8 +117,8 @@ extension DateTimePattern {
       case 2, 4: out += Self.offset(f.offset, colon: false, zero: zero, seconds: count == 4)
       default: out += Self.offset(f.offset, colon: true, zero: zero, seconds: count == 5)
       }
-    case "V": out += zone.id
-    case "O":
+    case UInt8(ascii: "V"): out += zone.id
+    case UInt8(ascii: "O"):
       if f.offset == 0 {
         out += "GMT"
       } else if count >= 4 {
@@ -131,8 +133,10 @@ extension DateTimePattern {
   }
 
   static func padded(_ value: Int, _ width: Int) -> String {
-    let digits = String(abs(value))
-    let body = digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    let digits = String(value.magnitude)
+    // UTF-8 length: digits are ASCII, and `count` would walk grapheme clusters.
+    let length = digits.utf8.count
+    let body = length >= width ? digits : String(repeating: "0", count: width - length) + digits
     return value < 0 ? "-" + body : body
   }
 
