@@ -185,6 +185,9 @@ public final class Dispatcher: Sendable {
   let lowWater: Int
   let slots: Mutex<SlotState>
   let statistics = Mutex(DispatchStatistics())
+  /// Idle VMs: one per concurrent `accept` at most. A VM keeps its stack and its payload buffers
+  /// between messages, which a VM made per message would allocate each time.
+  let machines = Mutex<[VirtualMachine]>([])
   let deadLetter: any DeadLetterSink
   let clock: any EngineClock
   let logger: Logger
@@ -253,7 +256,11 @@ public final class Dispatcher: Sendable {
     let snapshot = slots.withLock { $0.ruleSet }
     snapshot.enter()
     received.increment()
-    var vm = VirtualMachine()
+    var vm = machines.withLock { $0.popLast() } ?? VirtualMachine()
+    defer {
+      let idle = vm
+      machines.withLock { $0.append(idle) }
+    }
     var results: [(Rule, Evaluation)] = []
     var matched = 0
     let context = message.evaluationContext()
