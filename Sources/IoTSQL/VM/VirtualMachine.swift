@@ -213,10 +213,11 @@ public struct VirtualMachine: Sendable {
       case .storeVariable:
         variables[Int(instruction.a)] = stack.removeLast()
       case .loadElement:
-        stack.append(frames.last?.current ?? .undefined)
+        // Indexing reads the one field; `frames.last` would copy the whole frame (its arrays).
+        stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current)
       case .loadElementField:
         let key = Self.key(constants[Int(instruction.a)])
-        stack.append(frames.last?.current.member(key) ?? .undefined)
+        stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current.member(key))
       case .member:
         let key = Self.key(constants[Int(instruction.a)])
         stack[stack.count - 1] = stack[stack.count - 1].member(key)
