@@ -6,7 +6,7 @@ import IoTSQL
 /// box, so a copy costs one reference count, and setting a field copies the box only when it is
 /// shared (copy on write).
 public struct Message: Sendable {
-  struct Fields {
+  struct Fields: Sendable {
     var topic: String
     var payload: [UInt8]
     var clientID: String?
@@ -19,50 +19,37 @@ public struct Message: Sendable {
     var acknowledge: @Sendable (Acknowledgement) -> Void
   }
 
-  final class Storage: @unchecked Sendable {
-    // Only the owner of a uniquely referenced box writes (copy-on-write), so no access to it can
-    // overlap: the dynamic exclusivity check a class property gets costs a thread-local lookup per
-    // read on the hot path, for nothing.
-    @exclusivity(unchecked) var fields: Fields
-    init(_ fields: Fields) { self.fields = fields }
-  }
-
-  var storage: Storage
-
-  private mutating func unique() -> Storage {
-    if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-    return storage
-  }
+  var storage: SharedFields<Fields>
 
   /// The MQTT topic (or the topic taken from a Kafka record).
   public var topic: String {
     get { storage.fields.topic }
-    set { unique().fields.topic = newValue }
+    set { storage.fields.topic = newValue }
   }
   /// The payload bytes, JSON or not.
   public var payload: [UInt8] {
     get { storage.fields.payload }
-    set { unique().fields.payload = newValue }
+    set { storage.fields.payload = newValue }
   }
   /// The publisher's client id, when the source knows it (`clientid()` is "n/a" otherwise).
   public var clientID: String? {
     get { storage.fields.clientID }
-    set { unique().fields.clientID = newValue }
+    set { storage.fields.clientID = newValue }
   }
   /// Receive time in epoch milliseconds (`timestamp()`), stamped by the source from the `Clock`.
   public var receivedAtMs: Int {
     get { storage.fields.receivedAtMs }
-    set { unique().fields.receivedAtMs = newValue }
+    set { storage.fields.receivedAtMs = newValue }
   }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `response_topic`, ...).
   public var mqttProperties: [String: Value] {
     get { storage.fields.mqttProperties }
-    set { unique().fields.mqttProperties = newValue }
+    set { storage.fields.mqttProperties = newValue }
   }
   /// MQTT 5 user properties, in order.
   public var userProperties: [(key: String, value: String)] {
     get { storage.fields.userProperties }
-    set { unique().fields.userProperties = newValue }
+    set { storage.fields.userProperties = newValue }
   }
   /// Where the message came from, for error messages: `sensors.jsonl:17`, `orders/2@8812`.
   public var origin: String {
@@ -71,7 +58,7 @@ public struct Message: Sendable {
       return fields.originLine < 0 ? fields.origin : "\(fields.origin):\(fields.originLine)"
     }
     set {
-      unique().fields.origin = newValue
+      storage.fields.origin = newValue
       storage.fields.originLine = -1
     }
   }
@@ -80,7 +67,7 @@ public struct Message: Sendable {
   /// then the source must not commit it (it will be redelivered).
   public var acknowledge: @Sendable (Acknowledgement) -> Void {
     get { storage.fields.acknowledge }
-    set { unique().fields.acknowledge = newValue }
+    set { storage.fields.acknowledge = newValue }
   }
 
   /// Creates a message. With `originLine`, the origin is `origin:originLine` (a file and a line),
@@ -91,7 +78,7 @@ public struct Message: Sendable {
     origin: String = "", originLine: Int? = nil,
     acknowledge: @escaping @Sendable (Acknowledgement) -> Void = { _ in }
   ) {
-    storage = Storage(
+    storage = SharedFields(
       Fields(
         topic: topic, payload: payload, clientID: clientID, receivedAtMs: receivedAtMs,
         mqttProperties: mqttProperties, userProperties: userProperties, origin: origin,

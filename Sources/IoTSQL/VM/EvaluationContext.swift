@@ -5,7 +5,7 @@
 public struct EvaluationContext: Sendable {
   /// The fields, in one box shared by copies: the VM copies a context into every function call,
   /// and a copy then costs one reference count. A setter copies the box only when it is shared.
-  struct Fields {
+  struct Fields: Sendable {
     var topic: String
     var payload: [UInt8]
     var clientID: String?
@@ -19,76 +19,63 @@ public struct EvaluationContext: Sendable {
     var secrets: (any SecretStore)?
   }
 
-  final class Storage: @unchecked Sendable {
-    // Only the owner of a uniquely referenced box writes (copy-on-write), so no access to it can
-    // overlap: the dynamic exclusivity check a class property gets costs a thread-local lookup per
-    // read on the hot path, for nothing.
-    @exclusivity(unchecked) var fields: Fields
-    init(_ fields: Fields) { self.fields = fields }
-  }
-
-  var storage: Storage
-
-  private mutating func unique() -> Storage {
-    if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
-    return storage
-  }
+  var storage: SharedFields<Fields>
 
   /// The MQTT topic the message was published to.
   public var topic: String {
     get { storage.fields.topic }
-    set { unique().fields.topic = newValue }
+    set { storage.fields.topic = newValue }
   }
   /// The payload bytes, JSON or not.
   public var payload: [UInt8] {
     get { storage.fields.payload }
-    set { unique().fields.payload = newValue }
+    set { storage.fields.payload = newValue }
   }
   /// The publisher's client id; nil when the message did not come over MQTT (`clientid()` is "n/a").
   public var clientID: String? {
     get { storage.fields.clientID }
-    set { unique().fields.clientID = newValue }
+    set { storage.fields.clientID = newValue }
   }
   /// The authenticated principal, when known.
   public var principal: String? {
     get { storage.fields.principal }
-    set { unique().fields.principal = newValue }
+    set { storage.fields.principal = newValue }
   }
   /// The account id, when configured.
   public var accountID: String? {
     get { storage.fields.accountID }
-    set { unique().fields.accountID = newValue }
+    set { storage.fields.accountID = newValue }
   }
   /// The trace id of an MQTT message; nil elsewhere (`traceid()` is Undefined).
   public var traceID: String? {
     get { storage.fields.traceID }
-    set { unique().fields.traceID = newValue }
+    set { storage.fields.traceID = newValue }
   }
   /// The publisher's IP address, when known.
   public var sourceIP: String? {
     get { storage.fields.sourceIP }
-    set { unique().fields.sourceIP = newValue }
+    set { storage.fields.sourceIP = newValue }
   }
   /// Receive time in epoch milliseconds: `timestamp()`.
   public var timestampMs: Int {
     get { storage.fields.timestampMs }
-    set { unique().fields.timestampMs = newValue }
+    set { storage.fields.timestampMs = newValue }
   }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `format_indicator`, `response_topic`,
   /// `correlation_data`, `message_expiry`): `get_mqtt_property(name)`.
   public var mqttProperties: [String: Value] {
     get { storage.fields.mqttProperties }
-    set { unique().fields.mqttProperties = newValue }
+    set { storage.fields.mqttProperties = newValue }
   }
   /// MQTT 5 user properties in order; keys may repeat: `get_user_properties()`.
   public var userProperties: [(key: String, value: String)] {
     get { storage.fields.userProperties }
-    set { unique().fields.userProperties = newValue }
+    set { storage.fields.userProperties = newValue }
   }
   /// Where `get_secret()` reads secrets; nil means none are configured.
   public var secrets: (any SecretStore)? {
     get { storage.fields.secrets }
-    set { unique().fields.secrets = newValue }
+    set { storage.fields.secrets = newValue }
   }
 
   /// Creates a context; only the topic and payload are required.
@@ -98,7 +85,7 @@ public struct EvaluationContext: Sendable {
     mqttProperties: [String: Value] = [:], userProperties: [(key: String, value: String)] = [],
     secrets: (any SecretStore)? = nil
   ) {
-    storage = Storage(
+    storage = SharedFields(
       Fields(
         topic: topic,
         payload: payload,

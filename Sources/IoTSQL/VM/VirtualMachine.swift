@@ -112,8 +112,7 @@ public struct VirtualMachine: Sendable {
     var view = readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     let outcome = run(program, context: context, view: &view, variables: &variables)
-    if !view.values.isEmpty { valueBuffer = view.values }
-    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
+    keepBuffers(of: view)
     switch outcome {
     case .noMatch:
       return nil
@@ -161,6 +160,12 @@ public struct VirtualMachine: Sendable {
       reusing: &valueBuffer, reusingRanges: &rangeBuffer)
   }
 
+  /// Keeps a finished view's arrays for the next read (see `readPayload`).
+  private mutating func keepBuffers(of view: PayloadView) {
+    if !view.values.isEmpty { valueBuffer = view.values }
+    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
+  }
+
   /// Evaluates an expression program (a template part) with given SET variables: its value.
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
@@ -171,8 +176,7 @@ public struct VirtualMachine: Sendable {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
     let outcome = run(program, context: context, view: &view, variables: &variables)
-    if !view.values.isEmpty { valueBuffer = view.values }
-    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
+    keepBuffers(of: view)
     if case .value(let value) = outcome {
       return value
     }

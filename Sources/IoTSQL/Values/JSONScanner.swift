@@ -143,8 +143,9 @@ struct JSONScanner {
   /// general loop: a root that is not an object, escaped or non-ASCII member names, a member that
   /// both ends a path and leads to another, unusual skipped values, and every error.
   private mutating func scanTrackedRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
-    var cursor = Skipper(base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords)
-    cursor.wholeDecimalsAsInt = options.wholeDecimalsAsInt
+    var cursor = Skipper(
+      base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords,
+      wholeDecimalsAsInt: options.wholeDecimalsAsInt)
     cursor.skipSpace()
     guard cursor.p < count, base[cursor.p] == 0x7B else { return false }
     let all = names.paths.count == 64 ? UInt64.max : (1 << UInt64(names.paths.count)) - 1
@@ -181,72 +182,30 @@ struct JSONScanner {
         let (ending, continuing) = names.matches(
           base + nameStart, cursor.nameLength, level: level, mask: mask)
         let byte = base[cursor.p]
-        if ending | continuing != 0 {
-          // The paths through this member start over (a repeated name keeps its last value).
-          var bits = ending | continuing
-          while bits != 0 {
-            let index = bits.trailingZeroBitCount
-            bits &= bits - 1
-            values[index] = .undefined
-            if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
-          }
+        // The paths through this member start over (a repeated name keeps its last value).
+        Self.forEachPath(in: ending | continuing) { index in
+          values[index] = .undefined
+          if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
         }
         if ending != 0 {
           guard continuing == 0 else { return false }
-          if !defersContainers, byte == 0x7B || byte == 0x5B {
-            // Built now, by recursive descent (which keeps `canonical` up to date too).
+          if defersContainers, byte == 0x7B || byte == 0x5B {
+            let start = cursor.p
+            guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
+            if deferredRanges.isEmpty { startDeferredRanges() }
+            let end = cursor.p
+            Self.forEachPath(in: ending) { index in
+              deferredRanges[2 * index] = start
+              deferredRanges[2 * index + 1] = end
+            }
+          } else {
+            // Materialised now by recursive descent (which keeps `canonical` up to date too).
             pos = cursor.p
             canonical = cursor.canonical
             guard let value = buildValue(depth: cursor.depth) else { return false }
             cursor.p = pos
             cursor.canonical = canonical
-            var bits = ending
-            while bits != 0 {
-              let index = bits.trailingZeroBitCount
-              bits &= bits - 1
-              values[index] = value
-            }
-          } else if byte == 0x7B || byte == 0x5B {
-            let start = cursor.p
-            guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
-            if deferredRanges.isEmpty { startDeferredRanges() }
-            var bits = ending
-            while bits != 0 {
-              let index = bits.trailingZeroBitCount
-              bits &= bits - 1
-              deferredRanges[2 * index] = start
-              deferredRanges[2 * index + 1] = cursor.p
-            }
-          } else {
-            pos = cursor.p
-            canonical = cursor.canonical
-            let value: Value
-            do throws(JSONError) {
-              switch byte {
-              case 0x22: value = .string(try scanString(decode: true)!)
-              case 0x2D, 0x30...0x39: value = try scanNumber(materialize: true)!
-              case 0x74:
-                try scanLiteral("true")
-                value = .bool(true)
-              case 0x66:
-                try scanLiteral("false")
-                value = .bool(false)
-              case 0x6E:
-                try scanLiteral("null")
-                value = .null
-              default: return false
-              }
-            } catch {
-              return false
-            }
-            cursor.p = pos
-            cursor.canonical = canonical
-            var bits = ending
-            while bits != 0 {
-              let index = bits.trailingZeroBitCount
-              bits &= bits - 1
-              values[index] = value
-            }
+            Self.forEachPath(in: ending) { values[$0] = value }
           }
         } else if continuing != 0, byte == 0x7B {
           guard scanTrackedObject(&cursor, level: level + 1, mask: continuing, maxDepth: maxDepth) else {
@@ -380,6 +339,44 @@ struct JSONScanner {
     }
   }
 
+  /// The duplicate check of an object that is not built: true when the `length`-byte name at `name`
+  /// (at `offset` in the document) repeats one of `keyRecords[first..<top]`, the names the object
+  /// has had so far. The name is then recorded above them, or `overflowed` set when there is no room.
+  @inline(__always)
+  static func recordName(
+    _ name: UnsafePointer<UInt8>, _ length: Int, offset: Int, keyRecords: UnsafeMutablePointer<UInt32>,
+    first: Int, top: inout Int, overflowed: inout Bool
+  ) -> Bool {
+    let base = name - offset
+    var repeated = false
+    var index = first
+    while index < top {
+      if Int(keyRecords[2 * index + 1]) == length, equal(base + Int(keyRecords[2 * index]), name, length) {
+        repeated = true
+        break
+      }
+      index += 1
+    }
+    if top < keyRecordCapacity, offset + length <= Int(UInt32.max) {
+      keyRecords[2 * top] = UInt32(truncatingIfNeeded: offset)
+      keyRecords[2 * top + 1] = UInt32(truncatingIfNeeded: length)
+      top += 1
+    } else {
+      overflowed = true
+    }
+    return repeated
+  }
+
+  /// Calls `body` with the index of every set bit of `mask` (a set of paths), lowest first.
+  @inline(__always)
+  static func forEachPath(in mask: UInt64, _ body: (Int) -> Void) {
+    var bits = mask
+    while bits != 0 {
+      body(bits.trailingZeroBitCount)
+      bits &= bits - 1
+    }
+  }
+
   /// How many member names of open, unbuilt objects are remembered to detect duplicates; beyond
   /// that, ``keyRecordsOverflowed`` is set.
   static let keyRecordCapacity = 128
@@ -449,10 +446,7 @@ struct JSONScanner {
       if !building {
         if pendingMask != 0 {
           var endsHere: UInt64 = 0
-          var bits = pendingMask
-          while bits != 0 {
-            let index = bits.trailingZeroBitCount
-            bits &= bits - 1
+          Self.forEachPath(in: pendingMask) { index in
             if names.counts[index] == pendingLevel + 1 { endsHere |= 1 << UInt64(index) }
           }
           if defersContainers, endsHere == pendingMask, byte == 0x7B || byte == 0x5B {
@@ -609,8 +603,8 @@ struct JSONScanner {
     maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int, wholeDecimalsAsInt: Bool
   ) -> Bool {
     var skipper = Skipper(
-      base: base, count: count, p: pos, canonical: canonical, top: keyTop, keyRecords: keyRecords)
-    skipper.wholeDecimalsAsInt = wholeDecimalsAsInt
+      base: base, count: count, p: pos, canonical: canonical, top: keyTop, keyRecords: keyRecords,
+      wholeDecimalsAsInt: wholeDecimalsAsInt)
     guard skipper.run(maxDepth: maxDepth) else { return false }
     pos = skipper.p
     canonical = skipper.canonical
@@ -628,7 +622,7 @@ struct JSONScanner {
     let keyRecords: UnsafeMutablePointer<UInt32>
     var overflowed = false
     /// Whole decimals read as Int (2016-03-23): `10.0` is then never spelled as written.
-    var wholeDecimalsAsInt = true
+    let wholeDecimalsAsInt: Bool
     /// The length of the member name `skipMember` read last.
     var nameLength = 0
     var depth = 0
@@ -639,8 +633,9 @@ struct JSONScanner {
 
     init(
       base: UnsafePointer<UInt8>, count: Int, p: Int, canonical: Bool, top: Int,
-      keyRecords: UnsafeMutablePointer<UInt32>
+      keyRecords: UnsafeMutablePointer<UInt32>, wholeDecimalsAsInt: Bool
     ) {
+      self.wholeDecimalsAsInt = wholeDecimalsAsInt
       self.base = base
       self.count = count
       self.p = p
@@ -732,25 +727,12 @@ struct JSONScanner {
       let start = p + 1
       guard skipString() else { return false }
       nameLength = p - 1 - start
-      if canonical {
-        let length = nameLength
-        var index = keyBase()
-        while index < top {
-          if Int(keyRecords[2 * index + 1]) == length,
-            JSONScanner.equal(base + Int(keyRecords[2 * index]), base + start, length)
-          {
-            canonical = false
-            break
-          }
-          index += 1
-        }
-        if top < JSONScanner.keyRecordCapacity, p <= Int(UInt32.max) {
-          keyRecords[2 * top] = UInt32(truncatingIfNeeded: start)
-          keyRecords[2 * top + 1] = UInt32(truncatingIfNeeded: length)
-          top += 1
-        } else {
-          overflowed = true
-        }
+      if canonical,
+        JSONScanner.recordName(
+          base + start, nameLength, offset: start, keyRecords: keyRecords, first: keyBase(), top: &top,
+          overflowed: &overflowed)
+      {
+        canonical = false
       }
       skipSpace()
       guard p < count, base[p] == 0x3A else { return false }
@@ -900,10 +882,7 @@ struct JSONScanner {
   /// Records the byte range of the container that just closed for the paths it ends.
   private mutating func recordDeferred() {
     if deferredRanges.isEmpty { startDeferredRanges() }
-    var bits = deferredMask
-    while bits != 0 {
-      let index = bits.trailingZeroBitCount
-      bits &= bits - 1
+    Self.forEachPath(in: deferredMask) { index in
       deferredRanges[2 * index] = deferredStart
       deferredRanges[2 * index + 1] = pos
     }
@@ -917,10 +896,7 @@ struct JSONScanner {
         document = value
         targetIsRoot = false
       } else {
-        var bits = targetMask
-        while bits != 0 {
-          let index = bits.trailingZeroBitCount
-          bits &= bits - 1
+        Self.forEachPath(in: targetMask) { index in
           var found = value
           for name in names.paths[index][(targetLevel + 1)...] { found = found.member(name) }
           values[index] = found
@@ -975,47 +951,28 @@ struct JSONScanner {
       let start = pos + 1
       let escaped = try scanStringEscapes()
       let end = pos - 1
-      if canonical {
-        // Duplicate names in objects that are not built (built ones are checked as they are set).
-        let length = end - start
-        var index = keyBase
-        while index < keyTop {
-          if Int(keyRecords[2 * index + 1]) == length,
-            Self.equal(base + Int(keyRecords[2 * index]), base + start, length)
-          {
-            canonical = false
-            break
-          }
-          index += 1
-        }
-        if keyTop < Self.keyRecordCapacity, end <= Int(UInt32.max) {
-          keyRecords[2 * keyTop] = UInt32(truncatingIfNeeded: start)
-          keyRecords[2 * keyTop + 1] = UInt32(truncatingIfNeeded: length)
-          keyTop += 1
-        } else {
-          keyRecordsOverflowed = true
-        }
+      // Duplicate names in objects that are not built (built ones are checked as they are set).
+      if canonical,
+        Self.recordName(
+          base + start, end - start, offset: start, keyRecords: keyRecords, first: keyBase, top: &keyTop,
+          overflowed: &keyRecordsOverflowed)
+      {
+        canonical = false
       }
       if level >= 0, mask != 0 {
-        var bits = mask
-        let decoded: [UInt8]? =
-          escaped ? Self.unescape(UnsafeBufferPointer(start: base + start, count: end - start)) : nil
-        let length = decoded?.count ?? end - start
-        while bits != 0 {
-          let index = bits.trailingZeroBitCount
-          bits &= bits - 1
-          let entry = names.firsts[index] + level
-          guard names.spans[2 * entry + 1] == length else { continue }
-          let offset = names.spans[2 * entry]
-          let matches = names.bytes.withUnsafeBufferPointer { utf8 -> Bool in
-            if let decoded { return decoded.elementsEqual(utf8[offset..<offset + length]) }
-            return length == 0 || Self.equal(utf8.baseAddress! + offset, base + start, length)
+        let (ending, continuing): (UInt64, UInt64)
+        if escaped {
+          let decoded = Self.unescape(UnsafeBufferPointer(start: base + start, count: end - start))
+          (ending, continuing) = decoded.withUnsafeBufferPointer {
+            names.matches($0.baseAddress ?? base, $0.count, level: level, mask: mask)
           }
-          if matches {
-            result |= 1 << UInt64(index)
-            values[index] = .undefined
-            if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
-          }
+        } else {
+          (ending, continuing) = names.matches(base + start, end - start, level: level, mask: mask)
+        }
+        result = ending | continuing
+        Self.forEachPath(in: result) { index in
+          values[index] = .undefined
+          if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
         }
       }
     }
