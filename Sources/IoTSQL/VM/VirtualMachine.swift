@@ -75,10 +75,9 @@ public struct Evaluation: Sendable {
 public struct VirtualMachine: Sendable {
   private var stack: [Value] = []
   private var frames: [IterationFrame] = []
-  /// The storage of the last payload view's values, handed back to the reader for the next message.
-  private var valueBuffer: [Value] = []
-  /// Likewise the storage of the last view's deferred ranges.
-  private var rangeBuffer: [Int] = []
+  /// The payload as the current program reads it. The VM keeps one view and reads every message
+  /// into it, reusing its arrays' storage.
+  private var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
 
   /// One nested query in progress.
   private struct IterationFrame {
@@ -109,10 +108,9 @@ public struct VirtualMachine: Sendable {
     _ program: Program, context: EvaluationContext, serializesPayload: Bool = true
   ) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
-    var view = readPayload(program, context, checksCanonical: program.passesThrough)
+    readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
-    let outcome = run(program, context: context, view: &view, variables: &variables)
-    keepBuffers(of: view)
+    let outcome = run(program, context: context, variables: &variables)
     switch outcome {
     case .noMatch:
       return nil
@@ -148,35 +146,31 @@ public struct VirtualMachine: Sendable {
   /// The payload as `program` needs it. A program that reads no path, not the whole payload and
   /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
   /// reader, which validates every byte, is skipped.
-  private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool)
-    -> PayloadView
-  {
+  private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
     if program.paths.paths.isEmpty, !program.readsWholePayload, !program.passesThrough {
-      return PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+      view.kind = .otherJSON
+      if !view.values.isEmpty { view.values.removeAll(keepingCapacity: true) }
+      if !view.deferredRanges.isEmpty { view.deferredRanges.removeAll(keepingCapacity: true) }
+      view.document = nil
+      view.isCanonical = false
+      view.error = nil
+      return
     }
-    return JSONReader.read(
+    JSONReader.read(
       context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
-      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true,
-      reusing: &valueBuffer, reusingRanges: &rangeBuffer)
-  }
-
-  /// Keeps a finished view's arrays for the next read (see `readPayload`).
-  private mutating func keepBuffers(of view: PayloadView) {
-    if !view.values.isEmpty { valueBuffer = view.values }
-    if !view.deferredRanges.isEmpty { rangeBuffer = view.deferredRanges }
+      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true, into: &view)
   }
 
   /// Evaluates an expression program (a template part) with given SET variables: its value.
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) -> Value {
-    var view = readPayload(program, context, checksCanonical: false)
+    readPayload(program, context, checksCanonical: false)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
-    let outcome = run(program, context: context, view: &view, variables: &variables)
-    keepBuffers(of: view)
+    let outcome = run(program, context: context, variables: &variables)
     if case .value(let value) = outcome {
       return value
     }
@@ -184,7 +178,7 @@ public struct VirtualMachine: Sendable {
   }
 
   private mutating func run(
-    _ program: Program, context: EvaluationContext, view: inout PayloadView, variables: inout [Value]
+    _ program: Program, context: EvaluationContext, variables: inout [Value]
   ) -> Outcome {
     // Usually empty already (a run ends by popping its result): skip the generic removal then.
     if !stack.isEmpty { stack.removeAll(keepingCapacity: true) }
@@ -202,10 +196,7 @@ public struct VirtualMachine: Sendable {
       case .loadPath:
         let index = Int(instruction.a)
         if !view.deferredRanges.isEmpty, view.deferredRanges[2 * index] >= 0 {
-          // An array or object the reader validated and left for now: build it once.
-          let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
-          view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
-          view.deferredRanges[2 * index] = -1
+          buildDeferred(index, context: context, version: version)
         }
         stack.append(index < view.values.count ? view.values[index] : .undefined)
       case .loadPayload:
@@ -369,6 +360,16 @@ public struct VirtualMachine: Sendable {
       }
     }
     return .value(stack.last ?? .undefined)
+  }
+
+  /// Builds the array or object at path `index` that the reader validated and left for now (once:
+  /// the view keeps it). Out of line so the run loop does not make the view's arrays unique up
+  /// front, which costs an allocation per message when they are empty.
+  @inline(never)
+  private mutating func buildDeferred(_ index: Int, context: EvaluationContext, version: SQLVersion) {
+    let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
+    view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
+    view.deferredRanges[2 * index] = -1
   }
 
   /// Removes the top `count` values (`removeLast(_:)` goes through the generic `replaceSubrange`).

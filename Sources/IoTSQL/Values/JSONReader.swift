@@ -85,35 +85,60 @@ public enum JSONReader {
   }
 
   /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage and whose
-  /// `deferredRanges`, when needed, take over `ranges`' (both left empty): the VM hands the previous
-  /// view's arrays back to avoid allocations per message. Without `checksCanonical`, `isCanonical` is
-  /// false and the work of finding it out is skipped.
+  /// `deferredRanges`, when needed, take over `ranges`' (both left empty). Without `checksCanonical`,
+  /// `isCanonical` is false and the work of finding it out is skipped.
   static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
     checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value],
     reusingRanges ranges: inout [Int]
   ) -> PayloadView {
+    var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+    swap(&view.values, &buffer)
+    swap(&view.deferredRanges, &ranges)
+    read(
+      bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: checksCanonical,
+      defersContainers: defersContainers, into: &view)
+    return view
+  }
+
+  /// Reads into `view`, reusing its arrays' storage: the VM keeps one view and reads every message
+  /// into it, so a message costs no allocation for them.
+  static func read(
+    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
+    checksCanonical: Bool, defersContainers: Bool, into view: inout PayloadView
+  ) {
     let names = paths.names
+    view.document = nil
+    view.error = nil
+    view.isCanonical = false
     guard !bytes.isEmpty else {
-      return binary(
-        bytes, count: names.paths.count, wholeDocument: wholeDocument,
+      setBinary(
+        &view, bytes, count: names.paths.count, wholeDocument: wholeDocument,
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
+      return
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && names.trackable
     var reusable: [Value] = []
-    swap(&reusable, &buffer)
-    return bytes.withUnsafeBufferPointer { buffer -> PayloadView in
+    swap(&reusable, &view.values)
+    var spare: [Int] = []
+    swap(&spare, &view.deferredRanges)
+    bytes.withUnsafeBufferPointer { buffer in
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, names: selective ? names : .empty,
         checksCanonical: checksCanonical, reusing: &reusable)
-      swap(&scanner.spareRanges, &ranges)
+      swap(&scanner.spareRanges, &spare)
       scanner.defersContainers = selective && defersContainers
       let isObject: Bool
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
       } catch {
-        return binary(bytes, count: names.paths.count, wholeDocument: wholeDocument, error: error)
+        // Keep the storage for the next read.
+        swap(&view.values, &scanner.values)
+        swap(&view.deferredRanges, &scanner.spareRanges)
+        if view.deferredRanges.isEmpty { swap(&view.deferredRanges, &scanner.deferredRanges) }
+        setBinary(&view, bytes, count: names.paths.count, wholeDocument: wholeDocument, error: error)
+        return
       }
       var canonical = scanner.canonical
       if checksCanonical, canonical, scanner.keyRecordsOverflowed {
@@ -121,24 +146,35 @@ public enum JSONReader {
         var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
       }
-      var values = scanner.values
+      swap(&view.values, &scanner.values)
       if !selective {
         let document = scanner.document!
-        values = names.paths.map { path in path.reduce(document) { $0.member($1) } }
+        view.values.removeAll(keepingCapacity: true)
+        for path in names.paths { view.values.append(path.reduce(document) { $0.member($1) }) }
       }
-      var view = PayloadView(
-        kind: isObject ? .object : .otherJSON, values: values,
-        document: wholeDocument ? scanner.document : nil, isCanonical: canonical, error: nil)
-      view.deferredRanges = scanner.deferredRanges
-      return view
+      view.kind = isObject ? .object : .otherJSON
+      view.document = wholeDocument ? scanner.document : nil
+      view.isCanonical = canonical
+      if scanner.deferredRanges.isEmpty {
+        // Nothing deferred: keep the spare storage (empty) for a later read.
+        swap(&view.deferredRanges, &scanner.spareRanges)
+        view.deferredRanges.removeAll(keepingCapacity: true)
+      } else {
+        swap(&view.deferredRanges, &scanner.deferredRanges)
+      }
     }
   }
 
-  private static func binary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError)
-    -> PayloadView
-  {
-    PayloadView(
-      kind: .binary, values: Array(repeating: .undefined, count: count),
-      document: wholeDocument ? .binary(bytes) : nil, isCanonical: false, error: error)
+  private static func setBinary(
+    _ view: inout PayloadView, _ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError
+  ) {
+    view.kind = .binary
+    view.values.removeAll(keepingCapacity: true)
+    view.values.append(contentsOf: repeatElement(.undefined, count: count))
+    view.deferredRanges.removeAll(keepingCapacity: true)
+    view.document = wholeDocument ? .binary(bytes) : nil
+    view.isCanonical = false
+    view.error = error
   }
+
 }
