@@ -388,7 +388,8 @@ let sensorPayload = #"""
       let numbers = [
         "0", "-0", "7", "-12", "10.0", "1.50", "0.25", "0.000000000005", "1E2", "1e-21", "1.5E40",
         "123456789012345678901234", "9223372036854775807", "3.14159", "-0.5",
-        "12345678901234567890123456789012345",
+        "12345678901234567890123456789012345", "21.50", "-3.0", "-0.0", "0.10", "100.000", "1.0E2", "0.00",
+        "12345678901234567890.0", "0.0000000000000000000000000000000000010",
       ]
       return numbers[Int(random.next() % UInt64(numbers.count))]
     case 2: return ["true", "false", "null"][Int(random.next() % 3)]
@@ -409,9 +410,20 @@ let sensorPayload = #"""
     }
   }
 
+  /// A view that is canonical passes its bytes through; one that respells numbers gives the bytes
+  /// with those numbers respelled: either way exactly what writing the parsed document gives.
+  static func checkOutput(_ view: PayloadView, _ bytes: [UInt8], _ options: JSONReadOptions) -> Bool {
+    guard view.isCanonical || view.respellsNumbers else { return true }
+    guard let document = try? JSONReader.parse(bytes, options: options) else { return false }
+    var written: [UInt8] = []
+    JSONWriter.write(document, into: &written)
+    return written == (view.isCanonical ? bytes : JSONReader.respellingNumbers(bytes))
+  }
+
   @Test func skippedAndBuiltReadsAgree() throws {
     var random = SeededGenerator(state: 42)
     var corrupted = 0
+    var respelled = 0
     for round in 0..<3000 {
       var text = Self.randomValue(&random, depth: 0)
       if round % 2 == 0 {
@@ -445,6 +457,10 @@ let sensorPayload = #"""
         #expect(skipped.error?.offset == built.error?.offset, "\(text)")
         #expect(skipped.error?.message == built.error?.message, "\(text)")
         #expect(tracked.kind == built.kind && tracked.isCanonical == built.isCanonical, "\(text)")
+        for view in [built, skipped, tracked] {
+          #expect(Self.checkOutput(view, bytes, options), "\(text)")
+          if view.respellsNumbers { respelled += 1 }
+        }
         // parse() builds by recursive descent first; it must agree with the general loop.
         var parsed: Value?
         var parseError: JSONError?
@@ -480,6 +496,7 @@ let sensorPayload = #"""
             defersContainers: true, reusing: &buffer)
           #expect(view.kind == built.kind && view.isCanonical == built.isCanonical, "\(text)")
           #expect(view.error?.offset == built.error?.offset, "\(text)")
+          #expect(Self.checkOutput(view, bytes, options), "\(text) \(paths)")
           if case .object = built.document {
             let document = try #require(built.document)
             let values = view.values.indices.map { index -> Value in
@@ -495,6 +512,7 @@ let sensorPayload = #"""
       }
     }
     #expect(corrupted == 1000)
+    #expect(respelled > 100)
   }
 }
 

@@ -25,6 +25,15 @@ import Testing
     ("SELECT r, r.a AS a FROM 't/+'", #"{"r":{"a":[1]}}"#, #"{"r":{"a":[1]},"a":[1]}"#),
     ("SELECT * FROM 't/+' WHERE temp > 30", #"{"temp":31.0,"x":[1]}"#, #"{"temp":31,"x":[1]}"#),
     ("SELECT * FROM 't/+' WHERE temp > 30", #"{"temp":30.5,"x":[1]}"#, #"{"temp":30.5,"x":[1]}"#),
+    // Respelled numbers: the bytes are copied with the writer's spelling of each number.
+    (
+      "SELECT * FROM 't/+'", #"{"a":29.0,"s":"7.0 \"8.50\"","b":[-3.00,0.10,2.5],"c":{"d":21.50}}"#,
+      #"{"a":29,"s":"7.0 \"8.50\"","b":[-3,0.1,2.5],"c":{"d":21.5}}"#
+    ),
+    ("SELECT * FROM 't/+' WHERE temp > 30", #"{"temp":31.0,"h":40.50}"#, #"{"temp":31,"h":40.5}"#),
+    // Spellings the copy does not handle: written from the parsed document.
+    ("SELECT * FROM 't/+'", #"{"z":-0.0,"h":40.50}"#, #"{"z":0,"h":40.5}"#),
+    ("SELECT * FROM 't/+'", #"{"e":1.0E2,"h":40.50}"#, #"{"e":100,"h":40.5}"#),
   ])
   func outputs(_ sql: String, _ payload: String, _ expected: String) throws {
     #expect(try Self.output(sql, payload) == expected)

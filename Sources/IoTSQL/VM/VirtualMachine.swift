@@ -133,6 +133,12 @@ public struct VirtualMachine: Sendable {
           return Evaluation(
             payload: context.payload, value: view.document, variables: variables, version: program.version)
         }
+        if view.respellsNumbers {
+          return Evaluation(
+            payload: JSONReader.respellingNumbers(context.payload), value: view.document,
+            variables: variables,
+            version: program.version)
+        }
         let document =
           view.document ?? (try? JSONReader.parse(context.payload, options: options))
           ?? .binary(context.payload)
@@ -153,6 +159,7 @@ public struct VirtualMachine: Sendable {
       if !view.deferredRanges.isEmpty { view.deferredRanges.removeAll(keepingCapacity: true) }
       view.document = nil
       view.isCanonical = false
+      view.respellsNumbers = false
       view.error = nil
       return
     }

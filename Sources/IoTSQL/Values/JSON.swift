@@ -78,6 +78,10 @@ public struct PayloadView: Sendable {
   /// True when writing `document` back out would give exactly the input bytes (compact, same
   /// number spellings, same escapes), so `SELECT *` may pass the bytes through.
   public var isCanonical: Bool
+  /// True when the writer would reproduce the bytes but for numbers it spells shorter (`21.50`,
+  /// `29.0`): `SELECT *` then writes the bytes with those numbers respelled instead of building
+  /// the document (see ``JSONReader/respellingNumbers(_:)``).
+  public var respellsNumbers = false
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?
   /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader

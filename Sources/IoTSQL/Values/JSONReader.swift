@@ -111,6 +111,7 @@ public enum JSONReader {
     view.document = nil
     view.error = nil
     view.isCanonical = false
+    view.respellsNumbers = false
     guard !bytes.isEmpty else {
       setBinary(
         &view, bytes, count: names.paths.count, wholeDocument: wholeDocument,
@@ -141,10 +142,12 @@ public enum JSONReader {
         return
       }
       var canonical = scanner.canonical
+      var respelled = scanner.respelled
       if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
         var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
+        respelled = builder.respelled
       }
       swap(&view.values, &scanner.values)
       if !selective {
@@ -154,7 +157,8 @@ public enum JSONReader {
       }
       view.kind = isObject ? .object : .otherJSON
       view.document = wholeDocument ? scanner.document : nil
-      view.isCanonical = canonical
+      view.isCanonical = canonical && !respelled
+      view.respellsNumbers = checksCanonical && canonical && respelled
       if scanner.deferredRanges.isEmpty {
         // Nothing deferred: keep the spare storage (empty) for a later read.
         swap(&view.deferredRanges, &scanner.spareRanges)
@@ -163,6 +167,12 @@ public enum JSONReader {
         swap(&view.deferredRanges, &scanner.deferredRanges)
       }
     }
+  }
+
+  /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes with
+  /// each number's fraction stripped of trailing zeros (and of its point when nothing is left).
+  public static func respellingNumbers(_ bytes: [UInt8]) -> [UInt8] {
+    JSONScanner.respelledNumbers(bytes)
   }
 
   private static func setBinary(

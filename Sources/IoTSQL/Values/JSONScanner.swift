@@ -37,6 +37,10 @@ struct JSONScanner {
   /// Set when more member names were open than `keyRecordCapacity`: duplicates may have been missed,
   /// so a true `canonical` must be confirmed by a building pass.
   var keyRecordsOverflowed = false
+  /// Set (with `canonical` still true) when the writer would reproduce the bytes except for
+  /// numbers it spells shorter: a fraction's trailing zeros dropped (`21.50` → `21.5`), a whole
+  /// decimal as its integer (`29.0` → `29`). ``respelledNumbers(_:)`` then gives the output.
+  var respelled = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
   let names: PathNames
@@ -124,6 +128,7 @@ struct JSONScanner {
             // Rescan from the start with the general loop (it positions the errors).
             pos = 0
             canonical = initial
+            respelled = false
             keyRecordsOverflowed = false
             deferredRanges = []
             for index in values.indices { values[index] = .undefined }
@@ -156,6 +161,7 @@ struct JSONScanner {
     guard cursor.p == count else { return false }
     pos = cursor.p
     canonical = cursor.canonical
+    respelled = cursor.respelled
     if cursor.overflowed { keyRecordsOverflowed = true }
     return true
   }
@@ -202,9 +208,11 @@ struct JSONScanner {
             // Materialised now by recursive descent (which keeps `canonical` up to date too).
             pos = cursor.p
             canonical = cursor.canonical
+            respelled = cursor.respelled
             guard let value = buildValue(depth: cursor.depth) else { return false }
             cursor.p = pos
             cursor.canonical = canonical
+            cursor.respelled = respelled
             Self.forEachPath(in: ending) { values[$0] = value }
           }
         } else if continuing != 0, byte == 0x7B {
@@ -607,7 +615,8 @@ struct JSONScanner {
       wholeDecimalsAsInt: wholeDecimalsAsInt)
     guard skipper.run(maxDepth: maxDepth) else { return false }
     pos = skipper.p
-    canonical = skipper.canonical
+    // The general loop keeps no respelling: such a number makes the document non-canonical.
+    canonical = skipper.canonical && !skipper.respelled
     if skipper.overflowed { overflowed = true }
     return true
   }
@@ -618,6 +627,8 @@ struct JSONScanner {
     let count: Int
     var p: Int
     var canonical: Bool
+    /// See ``JSONScanner/respelled``.
+    var respelled = false
     var top: Int
     let keyRecords: UnsafeMutablePointer<UInt32>
     var overflowed = false
@@ -768,11 +779,27 @@ struct JSONScanner {
           // number is never spelled as written), within the digit and exponent limits; anything
           // else is settled by building it.
           if base[p - 1] == 0x30 {
-            // A whole decimal under 2015-10-08 keeps one fractional zero: settled by building.
-            var zeros = 0
-            while zeros < fracLength && base[fracStart + zeros] == 0x30 { zeros += 1 }
-            guard wholeDecimalsAsInt || zeros < fracLength else { return false }
-            canonical = false
+            // Trailing zeros, which the writer drops: a whole decimal becomes its integer (under
+            // 2015-10-08 it keeps one fractional zero: settled by building).
+            var trailing = 0
+            while trailing < fracLength && base[p - 1 - trailing] == 0x30 { trailing += 1 }
+            let kept = fracLength - trailing
+            guard wholeDecimalsAsInt || kept > 0 else { return false }
+            let integerIsZero = intLength == 1 && base[intStart] == 0x30
+            let respellable: Bool
+            if kept == 0 {
+              respellable = intLength <= 18 && !(negative && integerIsZero)
+            } else if integerIsZero {
+              var zeros = 0
+              while base[fracStart + zeros] == 0x30 { zeros += 1 }
+              respellable =
+                kept - zeros <= JSONNumber.maximumDigits && zeros + 1 <= -JSONNumber.plainRange.lowerBound
+            } else {
+              respellable =
+                intLength + kept <= JSONNumber.maximumDigits
+                && intLength - 1 <= JSONNumber.plainRange.upperBound
+            }
+            if respellable { respelled = true } else { canonical = false }
             return intLength <= 100 && fracLength <= 100
           }
           if intLength == 1 && base[intStart] == 0x30 {
@@ -1350,10 +1377,74 @@ struct JSONScanner {
       var spelled: [UInt8] = []
       JSONWriter.write(value, into: &spelled)
       if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
-        canonical = false
+        // Respelled when the writer's spelling is the number without its fraction's trailing zeros.
+        let kept = Self.respelledLength(base + start, pos - start)
+        if kept < pos - start, spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: kept)) {
+          respelled = true
+        } else {
+          canonical = false
+        }
       }
     }
     return value
+  }
+
+  /// The length of the number token at `token` once its fraction's trailing zeros are dropped, and
+  /// its point when nothing of the fraction is left; the whole length with an exponent or no point.
+  static func respelledLength(_ token: UnsafePointer<UInt8>, _ length: Int) -> Int {
+    var point = -1
+    for index in 0..<length {
+      switch token[index] {
+      case 0x2E: point = index
+      case 0x65, 0x45: return length
+      default: break
+      }
+    }
+    guard point >= 0 else { return length }
+    var end = length
+    while end - 1 > point, token[end - 1] == 0x30 { end -= 1 }
+    return end == point + 1 ? point : end
+  }
+
+  /// What the writer gives for a document read with `canonical` and `respelled` set: the bytes with
+  /// every number respelled (``respelledLength(_:_:)``); strings are copied as they are.
+  static func respelledNumbers(_ bytes: [UInt8]) -> [UInt8] {
+    bytes.withUnsafeBufferPointer { buffer -> [UInt8] in
+      let base = buffer.baseAddress!
+      let count = buffer.count
+      var out: [UInt8] = []
+      out.reserveCapacity(count)
+      var copied = 0
+      var index = 0
+      while index < count {
+        let byte = base[index]
+        if byte == 0x22 {
+          index += 1
+          while index < count, base[index] != 0x22 { index += base[index] == 0x5C ? 2 : 1 }
+          index += 1
+        } else if byte == 0x2D || byte &- 0x30 < 10 {
+          let start = index
+          index += 1
+          while index < count {
+            let next = base[index]
+            guard next &- 0x30 < 10 || next == 0x2E || next | 0x20 == 0x65 || next == 0x2B || next == 0x2D
+            else {
+              break
+            }
+            index += 1
+          }
+          let kept = respelledLength(base + start, index - start)
+          if kept < index - start {
+            out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start + kept - copied))
+            copied = index
+          }
+        } else {
+          index += 1
+        }
+      }
+      out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: count - copied))
+      return out
+    }
   }
 
   private func makeNumber(
