@@ -147,8 +147,12 @@ struct RepublishActionTests {
     try await Task.sleep(for: .milliseconds(200))
     alerts.messages.withLock { $0.removeAll() }
     try await publishAll(devices, topic: { "sensors/\($0)/temp" }, payload: { "t\($0)" }, count: 100)
-    #expect(await eventually(within: 10) { alerts.count >= 100 })
-    #expect(Set(alerts.payloads) == Set((0..<100).map { "t\($0)" }))
+    // A probe published by a late poll above may still come through after the clearing: only the
+    // probes may be extra.
+    let sent = Set((0..<100).map { "t\($0)" })
+    #expect(await eventually(within: 10) { alerts.payloads.filter { $0 != "p" }.count >= 100 })
+    #expect(Set(alerts.payloads.filter { $0 != "p" }) == sent)
+    #expect(alerts.payloads.allSatisfy { $0 == "p" || sent.contains($0) })
     #expect(alerts.messages.withLock { $0.allSatisfy { $0.topic == "alerts/high" } })
     #expect(alerts.messages.withLock { $0.first?.userProperties.first?.key } == RepublishAction.hopProperty)
     #expect(failures.withLock { $0.isEmpty })
