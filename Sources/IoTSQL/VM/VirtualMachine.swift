@@ -154,13 +154,7 @@ public struct VirtualMachine: Sendable {
   /// reader, which validates every byte, is skipped.
   private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
     if program.paths.paths.isEmpty, !program.readsWholePayload, !program.passesThrough {
-      view.kind = .otherJSON
-      if !view.values.isEmpty { view.values.removeAll(keepingCapacity: true) }
-      if !view.deferredRanges.isEmpty { view.deferredRanges.removeAll(keepingCapacity: true) }
-      view.document = nil
-      view.isCanonical = false
-      view.respellsNumbers = false
-      view.error = nil
+      view.clear()
       return
     }
     JSONReader.read(

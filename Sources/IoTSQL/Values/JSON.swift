@@ -95,6 +95,26 @@ public struct PayloadView: Sendable {
     return deferredRanges[2 * index]..<deferredRanges[2 * index + 1]
   }
 
+  /// Empties the view for another read, keeping its arrays' storage.
+  mutating func clear() {
+    kind = .otherJSON
+    if !values.isEmpty { values.removeAll(keepingCapacity: true) }
+    if !deferredRanges.isEmpty { deferredRanges.removeAll(keepingCapacity: true) }
+    document = nil
+    isCanonical = false
+    respellsNumbers = false
+    error = nil
+  }
+
+  /// Makes the view that of a payload that is not JSON: every path Undefined.
+  mutating func setBinary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError) {
+    clear()
+    kind = .binary
+    values.append(contentsOf: repeatElement(.undefined, count: count))
+    document = wholeDocument ? .binary(bytes) : nil
+    self.error = error
+  }
+
   /// Creates a view.
   public init(kind: Kind, values: [Value], document: Value?, isCanonical: Bool, error: JSONError?) {
     self.kind = kind

@@ -108,37 +108,38 @@ public enum JSONReader {
     checksCanonical: Bool, defersContainers: Bool, into view: inout PayloadView
   ) {
     let names = paths.names
-    view.document = nil
-    view.error = nil
-    view.isCanonical = false
-    view.respellsNumbers = false
+    view.clear()
     guard !bytes.isEmpty else {
-      setBinary(
-        &view, bytes, count: names.paths.count, wholeDocument: wholeDocument,
+      view.setBinary(
+        bytes, count: names.paths.count, wholeDocument: wholeDocument,
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
       return
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && names.trackable
-    var reusable: [Value] = []
-    swap(&reusable, &view.values)
-    var spare: [Int] = []
-    swap(&spare, &view.deferredRanges)
     bytes.withUnsafeBufferPointer { buffer in
       var scanner = JSONScanner(
         base: buffer.baseAddress!, count: buffer.count, options: options, names: selective ? names : .empty,
-        checksCanonical: checksCanonical, reusing: &reusable)
-      swap(&scanner.spareRanges, &spare)
+        checksCanonical: checksCanonical, reusing: &view.values)
+      swap(&scanner.spareRanges, &view.deferredRanges)
       scanner.defersContainers = selective && defersContainers
-      let isObject: Bool
+      var isObject = false
+      var failure: JSONError?
       do throws(JSONError) {
         isObject = try scanner.scanDocument(mode: selective ? .track : .build)
       } catch {
-        // Keep the storage for the next read.
-        swap(&view.values, &scanner.values)
+        failure = error
+      }
+      // The arrays' storage goes back to the view, for this read's results and the next read.
+      swap(&view.values, &scanner.values)
+      if scanner.deferredRanges.isEmpty {
         swap(&view.deferredRanges, &scanner.spareRanges)
-        if view.deferredRanges.isEmpty { swap(&view.deferredRanges, &scanner.deferredRanges) }
-        setBinary(&view, bytes, count: names.paths.count, wholeDocument: wholeDocument, error: error)
+        view.deferredRanges.removeAll(keepingCapacity: true)
+      } else {
+        swap(&view.deferredRanges, &scanner.deferredRanges)
+      }
+      if let failure {
+        view.setBinary(bytes, count: names.paths.count, wholeDocument: wholeDocument, error: failure)
         return
       }
       var canonical = scanner.canonical
@@ -149,7 +150,6 @@ public enum JSONReader {
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
         respelled = builder.respelled
       }
-      swap(&view.values, &scanner.values)
       if !selective {
         let document = scanner.document!
         view.values.removeAll(keepingCapacity: true)
@@ -157,34 +157,52 @@ public enum JSONReader {
       }
       view.kind = isObject ? .object : .otherJSON
       view.document = wholeDocument ? scanner.document : nil
+      // `canonical` starts out false without `checksCanonical`.
       view.isCanonical = canonical && !respelled
-      view.respellsNumbers = checksCanonical && canonical && respelled
-      if scanner.deferredRanges.isEmpty {
-        // Nothing deferred: keep the spare storage (empty) for a later read.
-        swap(&view.deferredRanges, &scanner.spareRanges)
-        view.deferredRanges.removeAll(keepingCapacity: true)
-      } else {
-        swap(&view.deferredRanges, &scanner.deferredRanges)
-      }
+      view.respellsNumbers = canonical && respelled
     }
   }
 
   /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes with
   /// each number's fraction stripped of trailing zeros (and of its point when nothing is left).
+  /// Strings are copied as they are; numbers are cut to ``JSONScanner/respelledLength(_:_:)``.
   public static func respellingNumbers(_ bytes: [UInt8]) -> [UInt8] {
-    JSONScanner.respelledNumbers(bytes)
-  }
-
-  private static func setBinary(
-    _ view: inout PayloadView, _ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError
-  ) {
-    view.kind = .binary
-    view.values.removeAll(keepingCapacity: true)
-    view.values.append(contentsOf: repeatElement(.undefined, count: count))
-    view.deferredRanges.removeAll(keepingCapacity: true)
-    view.document = wholeDocument ? .binary(bytes) : nil
-    view.isCanonical = false
-    view.error = error
+    bytes.withUnsafeBufferPointer { buffer -> [UInt8] in
+      let base = buffer.baseAddress!
+      let count = buffer.count
+      var out: [UInt8] = []
+      out.reserveCapacity(count)
+      var copied = 0
+      var index = 0
+      while index < count {
+        let byte = base[index]
+        if byte == 0x22 {
+          index += 1
+          while index < count, base[index] != 0x22 { index += base[index] == 0x5C ? 2 : 1 }
+          index += 1
+        } else if byte == 0x2D || byte &- 0x30 < 10 {
+          let start = index
+          index += 1
+          while index < count {
+            let next = base[index]
+            guard next &- 0x30 < 10 || next == 0x2E || next | 0x20 == 0x65 || next == 0x2B || next == 0x2D
+            else {
+              break
+            }
+            index += 1
+          }
+          let kept = JSONScanner.respelledLength(base + start, index - start)
+          if kept < index - start {
+            out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start + kept - copied))
+            copied = index
+          }
+        } else {
+          index += 1
+        }
+      }
+      out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: count - copied))
+      return out
+    }
   }
 
 }

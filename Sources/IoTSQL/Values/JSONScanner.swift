@@ -39,7 +39,7 @@ struct JSONScanner {
   var keyRecordsOverflowed = false
   /// Set (with `canonical` still true) when the writer would reproduce the bytes except for
   /// numbers it spells shorter: a fraction's trailing zeros dropped (`21.50` → `21.5`), a whole
-  /// decimal as its integer (`29.0` → `29`). ``respelledNumbers(_:)`` then gives the output.
+  /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:)`` then gives the output.
   var respelled = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
@@ -667,25 +667,7 @@ struct JSONScanner {
     /// Past a plain ASCII string whose opening quote is at `p`; false for escapes, control
     /// characters, non-ASCII bytes or a missing end.
     @inline(__always) mutating func skipString() -> Bool {
-      let high: UInt64 = 0x8080_8080_8080_8080
-      let ones: UInt64 = 0x0101_0101_0101_0101
-      p += 1
-      while p + 8 <= count {
-        let word = UnsafeRawPointer(base + p).loadUnaligned(as: UInt64.self)
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let special =
-          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
-          | word
-        let flags = special & high
-        if flags != 0 {
-          p += flags.trailingZeroBitCount >> 3
-          guard base[p] == 0x22 else { return false }
-          p += 1
-          return true
-        }
-        p += 8
-      }
+      p = JSONScanner.plainASCIIEnd(base, from: p + 1, count: count)
       while p < count {
         let byte = base[p]
         if byte == 0x22 {
@@ -778,6 +760,7 @@ struct JSONScanner {
           // The writer's spelling of a plain decimal: no trailing zero (it folds them, so such a
           // number is never spelled as written), within the digit and exponent limits; anything
           // else is settled by building it.
+          let integerIsZero = intLength == 1 && base[intStart] == 0x30
           if base[p - 1] == 0x30 {
             // Trailing zeros, which the writer drops: a whole decimal becomes its integer (under
             // 2015-10-08 it keeps one fractional zero: settled by building).
@@ -785,31 +768,18 @@ struct JSONScanner {
             while trailing < fracLength && base[p - 1 - trailing] == 0x30 { trailing += 1 }
             let kept = fracLength - trailing
             guard wholeDecimalsAsInt || kept > 0 else { return false }
-            let integerIsZero = intLength == 1 && base[intStart] == 0x30
-            let respellable: Bool
-            if kept == 0 {
-              respellable = intLength <= 18 && !(negative && integerIsZero)
-            } else if integerIsZero {
-              var zeros = 0
-              while base[fracStart + zeros] == 0x30 { zeros += 1 }
-              respellable =
-                kept - zeros <= JSONNumber.maximumDigits && zeros + 1 <= -JSONNumber.plainRange.lowerBound
-            } else {
-              respellable =
-                intLength + kept <= JSONNumber.maximumDigits
-                && intLength - 1 <= JSONNumber.plainRange.upperBound
-            }
+            let respellable =
+              kept == 0
+              ? intLength <= 18 && !(negative && integerIsZero)
+              : JSONScanner.spelledAsWritten(
+                integerIsZero: integerIsZero, intLength: intLength, fraction: base + fracStart,
+                fracLength: kept)
             if respellable { respelled = true } else { canonical = false }
             return intLength <= 100 && fracLength <= 100
           }
-          if intLength == 1 && base[intStart] == 0x30 {
-            var zeros = 0
-            while base[fracStart + zeros] == 0x30 { zeros += 1 }
-            return fracLength - zeros <= JSONNumber.maximumDigits
-              && zeros + 1 <= -JSONNumber.plainRange.lowerBound
-          }
-          return intLength + fracLength <= JSONNumber.maximumDigits
-            && intLength - 1 <= JSONNumber.plainRange.upperBound
+          return JSONScanner.spelledAsWritten(
+            integerIsZero: integerIsZero, intLength: intLength, fraction: base + fracStart,
+            fracLength: fracLength)
         }
         return intLength <= 100 && fracLength <= 100
       }
@@ -1062,30 +1032,35 @@ struct JSONScanner {
     return String(decoding: Self.unescape(content), as: UTF8.self)
   }
 
+  /// Past plain string bytes from `index`, eight at a time: the index of the first quote, backslash,
+  /// control character or non-ASCII byte, or where fewer than eight bytes are left before it.
+  @inline(__always)
+  static func plainASCIIEnd(_ base: UnsafePointer<UInt8>, from index: Int, count: Int) -> Int {
+    let high: UInt64 = 0x8080_8080_8080_8080
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    var index = index
+    while index + 8 <= count {
+      let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+      let quote = word ^ (ones &* 0x22)
+      let backslash = word ^ (ones &* 0x5C)
+      let special =
+        ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+        | word
+      let flags = special & high
+      // The lowest flagged byte is exact (a borrow only flags bytes above a real match).
+      if flags != 0 { return index + flags.trailingZeroBitCount >> 3 }
+      index += 8
+    }
+    return index
+  }
+
   /// Validates a string from its opening quote at `pos` to past its closing quote; returns whether it
   /// holds escapes.
   mutating func scanStringEscapes() throws(JSONError) -> Bool {
     pos += 1
     var escaped = false
-    let high: UInt64 = 0x8080_8080_8080_8080
-    let ones: UInt64 = 0x0101_0101_0101_0101
     while true {
-      // Eight plain ASCII bytes at a time.
-      while pos + 8 <= count {
-        let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let special =
-          ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
-          | word
-        let flags = special & high
-        if flags != 0 {
-          // The lowest flagged byte is exact (a borrow only flags bytes above a real match).
-          pos += flags.trailingZeroBitCount >> 3
-          break
-        }
-        pos += 8
-      }
+      pos = Self.plainASCIIEnd(base, from: pos, count: count)
       guard pos < count else { throw endError("in a string") }
       let byte = base[pos]
       if byte == 0x22 {
@@ -1350,21 +1325,12 @@ struct JSONScanner {
 
     // Plain decimals the writer spells the same way: no exponent, no trailing zero, at most 34
     // significant digits, adjusted exponent in the plain range.
-    var fastCanonical = false
-    if hasFraction, !hasExponent, base[fracEnd - 1] != 0x30 {
-      let integerIsZero = intLength == 1 && base[intStart] == 0x30
-      if integerIsZero {
-        var zeros = 0
-        while base[fracStart + zeros] == 0x30 { zeros += 1 }
-        fastCanonical =
-          fracEnd - fracStart - zeros <= JSONNumber.maximumDigits
-          && zeros + 1 <= -JSONNumber.plainRange.lowerBound
-      } else {
-        fastCanonical =
-          intLength + fracEnd - fracStart <= JSONNumber.maximumDigits
-          && intLength - 1 <= JSONNumber.plainRange.upperBound
-      }
-    }
+    let fastCanonical =
+      hasFraction && !hasExponent && base[fracEnd - 1] != 0x30
+      && Self.spelledAsWritten(
+        integerIsZero: intLength == 1 && base[intStart] == 0x30, intLength: intLength,
+        fraction: base + fracStart,
+        fracLength: fracEnd - fracStart)
     if !materialize && fastCanonical { return nil }
     // Not asked for and not checked for canonical spelling: only the range remains to check, and
     // without an exponent part 100 digits on either side of the point are well within it.
@@ -1389,6 +1355,20 @@ struct JSONScanner {
     return value
   }
 
+  /// True when the writer spells a plain decimal (no exponent, its last fraction digit not zero) as
+  /// written: at most 34 significant digits, its adjusted exponent within the plain range.
+  static func spelledAsWritten(
+    integerIsZero: Bool, intLength: Int, fraction: UnsafePointer<UInt8>, fracLength: Int
+  ) -> Bool {
+    if integerIsZero {
+      var zeros = 0
+      while zeros < fracLength && fraction[zeros] == 0x30 { zeros += 1 }
+      return fracLength - zeros <= JSONNumber.maximumDigits && zeros + 1 <= -JSONNumber.plainRange.lowerBound
+    }
+    return intLength + fracLength <= JSONNumber.maximumDigits
+      && intLength - 1 <= JSONNumber.plainRange.upperBound
+  }
+
   /// The length of the number token at `token` once its fraction's trailing zeros are dropped, and
   /// its point when nothing of the fraction is left; the whole length with an exponent or no point.
   static func respelledLength(_ token: UnsafePointer<UInt8>, _ length: Int) -> Int {
@@ -1404,47 +1384,6 @@ struct JSONScanner {
     var end = length
     while end - 1 > point, token[end - 1] == 0x30 { end -= 1 }
     return end == point + 1 ? point : end
-  }
-
-  /// What the writer gives for a document read with `canonical` and `respelled` set: the bytes with
-  /// every number respelled (``respelledLength(_:_:)``); strings are copied as they are.
-  static func respelledNumbers(_ bytes: [UInt8]) -> [UInt8] {
-    bytes.withUnsafeBufferPointer { buffer -> [UInt8] in
-      let base = buffer.baseAddress!
-      let count = buffer.count
-      var out: [UInt8] = []
-      out.reserveCapacity(count)
-      var copied = 0
-      var index = 0
-      while index < count {
-        let byte = base[index]
-        if byte == 0x22 {
-          index += 1
-          while index < count, base[index] != 0x22 { index += base[index] == 0x5C ? 2 : 1 }
-          index += 1
-        } else if byte == 0x2D || byte &- 0x30 < 10 {
-          let start = index
-          index += 1
-          while index < count {
-            let next = base[index]
-            guard next &- 0x30 < 10 || next == 0x2E || next | 0x20 == 0x65 || next == 0x2B || next == 0x2D
-            else {
-              break
-            }
-            index += 1
-          }
-          let kept = respelledLength(base + start, index - start)
-          if kept < index - start {
-            out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start + kept - copied))
-            copied = index
-          }
-        } else {
-          index += 1
-        }
-      }
-      out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: count - copied))
-      return out
-    }
   }
 
   private func makeNumber(
