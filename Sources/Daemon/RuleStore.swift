@@ -117,7 +117,7 @@ public final class RuleReloader: Sendable {
   let gate: ReloadGate?
   let lock = NSLock()
   nonisolated(unsafe) var byFile: [String: Rule] = [:]
-  nonisolated(unsafe) var fingerprint: [String: Date] = [:]
+  nonisolated(unsafe) var fingerprint: [String: FileStamp] = [:]
 
   /// Creates a reloader; call `initialLoad()` first. `gate` vets rules changed on reload (not the
   /// first load).
@@ -132,14 +132,30 @@ public final class RuleReloader: Sendable {
     self.logger = logger
   }
 
-  /// The modification times of the rule files, to notice changes by polling.
-  func scan() -> [String: Date] {
-    var times: [String: Date] = [:]
+  /// What polling compares to notice that a rule file changed: its modification time, size and
+  /// inode (a file replaced by a rename gets a new one). All zero for a file that cannot be read.
+  struct FileStamp: Equatable {
+    var seconds = 0
+    var nanoseconds = 0
+    var size = 0
+    var inode: UInt64 = 0
+  }
+
+  /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
+  /// files, `FileManager.attributesOfItem` (a dictionary of every attribute per file) kept an idle
+  /// daemon at 18% of a core with the default one-second poll.
+  func scan() -> [String: FileStamp] {
+    var stamps: [String: FileStamp] = [:]
     for file in (try? RuleStore.ruleFiles(in: paths)) ?? [] {
-      times[file] =
-        (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate] as? Date) ?? .distantPast
+      var info = stat()
+      stamps[file] =
+        stat(file, &info) == 0
+        ? FileStamp(
+          seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec, size: Int(info.st_size),
+          inode: UInt64(info.st_ino))
+        : FileStamp()
     }
-    return times
+    return stamps
   }
 
   /// Loads and starts the first rule set; returns the errors found.
