@@ -156,6 +156,26 @@ struct DaemonRunTests {
     #expect(rows == ["[\(results), \(results)]"], "\(summary)")
   }
 
+  /// `--source -` waiting on a silent pipe still stops on SIGTERM (a blocked read never saw it).
+  @Test func sigtermStopsAReplayWaitingOnStandardInput() async throws {
+    let folder = temporaryFolder("sigterm-stdin")
+    write(
+      #"{"sql": "SELECT n FROM 's/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
+      to: folder + "/rules/r.json")
+    let input = Pipe()
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "-"], in: folder, standardInput: input)
+    input.fileHandleForWriting.write(Data((#"{"topic":"s/1","payload":{"n":1}}"# + "\n").utf8))
+    try await Task.sleep(nanoseconds: 1_500_000_000)
+    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 20)
+    try input.fileHandleForWriting.close()
+    #expect(status == 0, "\(process.stderr)")
+    #expect(process.stdout.contains("1 messages"), "\(process.stdout)")
+    #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t") == ["[1]"])
+  }
+
   @Test func hotReloadUnderTrafficLosesNothing() async throws {
     let folder = temporaryFolder("reload")
     let ruleV1 =

@@ -20,7 +20,9 @@ final class Subprocess: @unchecked Sendable {
   let stdoutPath: String
   let stderrPath: String
 
-  init(_ arguments: [String], in folder: String) throws {
+  /// With `standardInput`, the process reads that pipe (left open until the test closes it) instead
+  /// of the null device.
+  init(_ arguments: [String], in folder: String, standardInput: Pipe? = nil) throws {
     stdoutPath = folder + "/stdout.txt"
     stderrPath = folder + "/stderr.txt"
     _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -30,7 +32,7 @@ final class Subprocess: @unchecked Sendable {
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
     process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
     process.standardError = FileHandle(forWritingAtPath: stderrPath)
-    process.standardInput = FileHandle.nullDevice
+    process.standardInput = standardInput ?? FileHandle.nullDevice
     try process.run()
   }
 

@@ -111,6 +111,7 @@ public struct ReplaySource: MessageSource {
     var skippingLongLine = false
     var lineNumber = 0
     while !Task.isCancelled {
+      guard await Self.waitForInput(fd) else { break }
       let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
       if count < 0 {
         if errno == EINTR { continue }
@@ -152,6 +153,19 @@ public struct ReplaySource: MessageSource {
       lineNumber += 1
       await handle(pending[...], lineNumber: lineNumber, deliver: deliver)
     }
+  }
+
+  /// Returns true once `fd` has input (or an end or error for `read` to report), false when the task
+  /// is cancelled first. A silent pipe or terminal is polled every 10 ms without holding a thread, so
+  /// SIGTERM stops a replay from standard input: a blocked `read` would never see the cancellation.
+  static func waitForInput(_ fd: Int32) async -> Bool {
+    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    while !Task.isCancelled {
+      let ready = poll(&entry, 1, 0)
+      if ready > 0 || (ready < 0 && errno != EINTR) { return true }
+      if ready == 0 { try? await Task.sleep(nanoseconds: 10_000_000) }
+    }
+    return false
   }
 
   func reportLongLine(_ lineNumber: Int) {
