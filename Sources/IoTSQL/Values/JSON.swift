@@ -95,15 +95,21 @@ public struct PayloadView: Sendable {
     return deferredRanges[2 * index]..<deferredRanges[2 * index + 1]
   }
 
-  /// Empties the view for another read, keeping its arrays' storage.
-  mutating func clear() {
+  /// Resets what a read finds out, leaving the arrays to the reader (which resets their elements in
+  /// place when the path count is the same).
+  mutating func reset() {
     kind = .otherJSON
-    if !values.isEmpty { values.removeAll(keepingCapacity: true) }
-    if !deferredRanges.isEmpty { deferredRanges.removeAll(keepingCapacity: true) }
     document = nil
     isCanonical = false
     respellsNumbers = false
     error = nil
+  }
+
+  /// Empties the view, keeping its arrays' storage.
+  mutating func clear() {
+    reset()
+    if !values.isEmpty { values.removeAll(keepingCapacity: true) }
+    if !deferredRanges.isEmpty { deferredRanges.removeAll(keepingCapacity: true) }
   }
 
   /// Makes the view that of a payload that is not JSON: every path Undefined.

@@ -108,7 +108,7 @@ public enum JSONReader {
     checksCanonical: Bool, defersContainers: Bool, into view: inout PayloadView
   ) {
     let names = paths.names
-    view.clear()
+    view.reset()
     guard !bytes.isEmpty else {
       view.setBinary(
         bytes, count: names.paths.count, wholeDocument: wholeDocument,

@@ -668,6 +668,12 @@ struct JSONScanner {
     /// characters, non-ASCII bytes or a missing end.
     @inline(__always) mutating func skipString() -> Bool {
       p = JSONScanner.plainASCIIEnd(base, from: p + 1, count: count)
+      if p + 8 <= count {
+        // A special byte within the eight-byte run: the string ends here only at a quote.
+        guard base[p] == 0x22 else { return false }
+        p += 1
+        return true
+      }
       while p < count {
         let byte = base[p]
         if byte == 0x22 {
@@ -1357,6 +1363,7 @@ struct JSONScanner {
 
   /// True when the writer spells a plain decimal (no exponent, its last fraction digit not zero) as
   /// written: at most 34 significant digits, its adjusted exponent within the plain range.
+  @inline(__always)
   static func spelledAsWritten(
     integerIsZero: Bool, intLength: Int, fraction: UnsafePointer<UInt8>, fracLength: Int
   ) -> Bool {
