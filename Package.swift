@@ -88,6 +88,7 @@ let package = Package(
       name: "iotrules",
       dependencies: [
         "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon", "DevTools", "CEditLine",
+        "CJemallocConfig",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -95,6 +96,8 @@ let package = Package(
       // lane frees it; glibc then serialises both threads on one arena lock (see ARCHITECTURE.md).
       linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
     ),
+    // The jemalloc options of the iotrules executable (one arena: see malloc_conf.c).
+    .target(name: "CJemallocConfig"),
     .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
     .executableTarget(
       name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],

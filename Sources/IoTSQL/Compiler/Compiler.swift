@@ -62,13 +62,13 @@ struct CodeGenerator {
   func finish(source: String, topicFilter: String?, warnings: [Diagnostic]) -> Program {
     var paths = paths
     paths.paths = paths.paths.map { $0.compacted() }.compacted()
+    let code = Program.Code(
+      variableNames: variableNames, instructions: instructions.compacted(), constants: constants.compacted(),
+      paths: paths, readsWholePayload: readsWholePayload, packedSourceMap: sourceMap.compacted(),
+      prepared: prepared.compacted(), passesThrough: instructions.contains { $0.opcode == .passthrough },
+      keyLists: keyLists.compacted())
     return Program(
-      source: source, version: version, topicFilter: topicFilter, variableNames: variableNames,
-      instructions: instructions.compacted(), constants: constants.compacted(), paths: paths,
-      readsWholePayload: readsWholePayload, packedSourceMap: sourceMap.compacted(),
-      prepared: prepared.compacted(),
-      passesThrough: instructions.contains { $0.opcode == .passthrough }, keyLists: keyLists.compacted(),
-      warnings: warnings.compacted())
+      source: source, version: version, topicFilter: topicFilter, warnings: warnings.compacted(), code: code)
   }
 
   // MARK: Emitting
@@ -87,21 +87,9 @@ struct CodeGenerator {
   }
 
   mutating func constant(_ value: Value) -> Int {
-    if let index = constants.firstIndex(where: { Self.identical($0, value) }) { return index }
+    if let index = constants.firstIndex(where: { Value.identical($0, value) }) { return index }
     constants.append(value)
     return constants.count - 1
-  }
-
-  /// Same type and same value: `1` and `1.0` are different constants.
-  private static func identical(_ a: Value, _ b: Value) -> Bool {
-    switch (a, b) {
-    case (.int(let x), .int(let y)): x == y
-    case (.decimal(let x), .decimal(let y)): x == y
-    case (.string(let x), .string(let y)): x == y
-    case (.bool(let x), .bool(let y)): x == y
-    case (.null, .null), (.undefined, .undefined): true
-    default: false
-    }
   }
 
   // MARK: Statements

@@ -1,4 +1,10 @@
+import Synchronization
+
 /// A compiled statement: immutable and `Sendable`, shared by every task that evaluates the rule.
+///
+/// What the statement compiles to (`Code`: instructions, constants, paths, source map) is interned:
+/// rules generated from one template (`SELECT * FROM 'fleet/17/+/data' WHERE temp > 30` for each
+/// site) compile to equal code, and keep one copy of it between them.
 public struct Program: Sendable {
   /// The SQL text it was compiled from.
   public let source: String
@@ -6,37 +12,151 @@ public struct Program: Sendable {
   public let version: SQLVersion
   /// The FROM topic filter, when the statement has one.
   public let topicFilter: String?
-  /// The SET variable names, in order (templates compiled for this program may read them).
-  public let variableNames: [String]
-  /// The instructions.
-  public let instructions: [Instruction]
-  /// The constant pool.
-  public let constants: [Value]
-  /// The payload paths the program reads.
-  public let paths: PathTable
-  /// True when the program needs the whole payload (`*`), not only `paths`.
-  public let readsWholePayload: Bool
-  /// The source range of each instruction, parallel to `instructions`.
-  public var sourceMap: [SourceRange] { packedSourceMap.map(\.range) }
-  /// `sourceMap` in 32-bit fields (half the room: a rule keeps its program as long as it runs).
-  let packedSourceMap: [PackedRange]
-
-  /// The source range of the instruction at `address`.
-  public func sourceRange(at address: Int) -> SourceRange { packedSourceMap[address].range }
-  /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
-  let prepared: [(any Sendable)?]
-  /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the
-  /// reader need to find out whether the payload is canonical.
-  let passesThrough: Bool
-  /// The key lists of `makeRecord` instructions (operand C): a SELECT list's output keys, shared
-  /// by every result instead of built per message.
-  let keyLists: [[String]]
   /// Warnings the checker found (errors throw instead).
   public let warnings: [Diagnostic]
+  /// The compiled code, shared with every program that compiled to the same.
+  let code: Code
+
+  init(source: String, version: SQLVersion, topicFilter: String?, warnings: [Diagnostic], code: Code) {
+    self.source = source
+    self.version = version
+    self.topicFilter = topicFilter
+    self.warnings = warnings
+    self.code = Code.interned(code)
+  }
+
+  /// The SET variable names, in order (templates compiled for this program may read them).
+  public var variableNames: [String] { code.variableNames }
+  /// The instructions.
+  public var instructions: [Instruction] { code.instructions }
+  /// The constant pool.
+  public var constants: [Value] { code.constants }
+  /// The payload paths the program reads.
+  public var paths: PathTable { code.paths }
+  /// True when the program needs the whole payload (`*`), not only `paths`.
+  public var readsWholePayload: Bool { code.readsWholePayload }
+  /// The source range of each instruction, parallel to `instructions`.
+  public var sourceMap: [SourceRange] { code.packedSourceMap.map(\.range) }
+  /// The source range of the instruction at `address`.
+  public func sourceRange(at address: Int) -> SourceRange { code.packedSourceMap[address].range }
+  /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
+  var prepared: [(any Sendable)?] { code.prepared }
+  /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the
+  /// reader need to find out whether the payload is canonical.
+  var passesThrough: Bool { code.passesThrough }
+  /// The key lists of `makeRecord` instructions (operand C): a SELECT list's output keys, shared
+  /// by every result instead of built per message.
+  var keyLists: [[String]] { code.keyLists }
+
+  /// What a statement compiles to, apart from its text and warnings.
+  final class Code: Sendable, Hashable {
+    let variableNames: [String]
+    let instructions: [Instruction]
+    let constants: [Value]
+    let paths: PathTable
+    let readsWholePayload: Bool
+    /// `sourceMap` in 32-bit fields (half the room: a rule keeps its program as long as it runs).
+    let packedSourceMap: [PackedRange]
+    /// Derived from the instructions and constants: not compared.
+    let prepared: [(any Sendable)?]
+    let passesThrough: Bool
+    let keyLists: [[String]]
+
+    init(
+      variableNames: [String], instructions: [Instruction], constants: [Value], paths: PathTable,
+      readsWholePayload: Bool, packedSourceMap: [PackedRange], prepared: [(any Sendable)?],
+      passesThrough: Bool, keyLists: [[String]]
+    ) {
+      self.variableNames = variableNames
+      self.instructions = instructions
+      self.constants = constants
+      self.paths = paths
+      self.readsWholePayload = readsWholePayload
+      self.packedSourceMap = packedSourceMap
+      self.prepared = prepared
+      self.passesThrough = passesThrough
+      self.keyLists = keyLists
+    }
+
+    static func == (a: Code, b: Code) -> Bool {
+      a === b
+        || (a.instructions == b.instructions && a.packedSourceMap == b.packedSourceMap
+          && a.constants.count == b.constants.count
+          && zip(a.constants, b.constants).allSatisfy { Value.identical($0, $1) }
+          && a.paths.paths == b.paths.paths && a.keyLists == b.keyLists && a.variableNames == b.variableNames
+          && a.readsWholePayload == b.readsWholePayload && a.passesThrough == b.passesThrough)
+    }
+
+    func hash(into hasher: inout Hasher) {
+      hasher.combine(instructions.count)
+      for instruction in instructions {
+        hasher.combine(instruction.opcode.rawValue)
+        hasher.combine(instruction.a)
+        hasher.combine(instruction.b)
+        hasher.combine(instruction.c)
+      }
+      if let last = packedSourceMap.last { hasher.combine(last.endOffset) }
+      hasher.combine(paths.paths)
+    }
+
+    /// The interned codes, held weakly: a code lives as long as some program holds it.
+    private static let table = Mutex(InternTable())
+
+    /// `code`, or an equal code some live program already holds.
+    static func interned(_ code: Code) -> Code {
+      table.withLock { $0.intern(code) }
+    }
+
+    /// The number of distinct codes live programs hold (for tests).
+    static var internedCount: Int { table.withLock { $0.liveCount } }
+  }
+}
+
+/// Interned codes by hash, weakly held; dead entries are swept when the table has doubled.
+private struct InternTable: ~Copyable {
+  private struct Entry {
+    weak var code: Program.Code?
+  }
+  private var buckets: [Int: [Entry]] = [:]
+  private var entries = 0
+  private var sweepAt = 64
+
+  mutating func intern(_ code: Program.Code) -> Program.Code {
+    let key = code.hashValue
+    if let bucket = buckets[key] {
+      for entry in bucket {
+        if let existing = entry.code, existing == code { return existing }
+      }
+    }
+    buckets[key, default: []].append(Entry(code: code))
+    entries += 1
+    if entries >= sweepAt {
+      sweep()
+      sweepAt = max(64, entries * 2)
+    }
+    return code
+  }
+
+  var liveCount: Int {
+    buckets.values.reduce(0) { $0 + $1.count { $0.code != nil } }
+  }
+
+  private mutating func sweep() {
+    var kept: [Int: [Entry]] = [:]
+    entries = 0
+    for (key, bucket) in buckets {
+      let live = bucket.filter { $0.code != nil }
+      if !live.isEmpty {
+        kept[key] = live
+        entries += live.count
+      }
+    }
+    buckets = kept
+  }
 }
 
 /// A ``SourceRange`` in 32-bit fields.
-struct PackedRange: Sendable {
+struct PackedRange: Sendable, Equatable {
   let startOffset, startLine, startColumn, endOffset, endLine, endColumn: Int32
 
   init(_ range: SourceRange) {

@@ -70,3 +70,18 @@ public enum SQLVersion: String, Sendable, CaseIterable, Comparable {
     if string == "beta" { self = .v2016_03_23 } else { self.init(rawValue: string) }
   }
 }
+
+extension Value {
+  /// Same type and same value written the same: `1` and `1.0` are different constants, and so are
+  /// `1.5` and `1.50` (`==` compares numbers).
+  static func identical(_ a: Value, _ b: Value) -> Bool {
+    switch (a, b) {
+    case (.int(let x), .int(let y)): x == y
+    case (.decimal(let x), .decimal(let y)): x == y && x.exponent == y.exponent
+    case (.string(let x), .string(let y)): x == y
+    case (.bool(let x), .bool(let y)): x == y
+    case (.null, .null), (.undefined, .undefined): true
+    default: false
+    }
+  }
+}

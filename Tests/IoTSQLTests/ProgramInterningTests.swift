@@ -1,0 +1,62 @@
+import Testing
+
+@testable import IoTSQL
+
+/// Programs that compile to the same code share one copy of it; programs that differ in anything
+/// the VM or an error message reads do not, and each keeps its own text and topic filter.
+@Suite struct ProgramInterningTests {
+  static func output(_ program: Program, _ payload: String) -> String? {
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "fleet/1/d/data", payload: Array(payload.utf8))
+    guard let evaluation = machine.evaluate(program, context: context) else { return nil }
+    return String(decoding: evaluation.payload, as: UTF8.self)
+  }
+
+  @Test func rulesFromOneTemplateShareTheirCode() throws {
+    let a = try Compiler.compile("SELECT * FROM 'fleet/11/+/data' WHERE temp > 30")
+    let b = try Compiler.compile("SELECT * FROM 'fleet/22/+/data' WHERE temp > 30")
+    #expect(a.code === b.code)
+    #expect(a.source != b.source)
+    #expect(a.topicFilter == "fleet/11/+/data")
+    #expect(b.topicFilter == "fleet/22/+/data")
+    #expect(Self.output(b, #"{"temp":31}"#) == #"{"temp":31}"#)
+  }
+
+  @Test(arguments: [
+    // A different constant, or the same number of another type.
+    ("SELECT * FROM 'a/1' WHERE temp > 30", "SELECT * FROM 'a/2' WHERE temp > 31"),
+    ("SELECT 1 AS x FROM 'a/1'", "SELECT 1.0 AS x FROM 'a/1'"),
+    ("SELECT 'a' AS x FROM 'a/1'", "SELECT 'b' AS x FROM 'a/1'"),
+    // Another path, another key, another position of the same code (runtime errors name it).
+    ("SELECT a FROM 'a/1'", "SELECT b FROM 'a/1'"),
+    ("SELECT a AS x FROM 'a/1'", "SELECT a AS y FROM 'a/1'"),
+    ("SELECT * FROM 'a/1' WHERE temp > 30", "SELECT * FROM 'a/12' WHERE temp > 30"),
+  ])
+  func programsThatDifferKeepTheirOwnCode(_ first: String, _ second: String) throws {
+    let a = try Compiler.compile(first)
+    let b = try Compiler.compile(second)
+    #expect(a.code !== b.code)
+  }
+
+  /// `1.5` and `1.50` are kept apart (the writer spells both `1.5` today; interning does not rely on it).
+  @Test func decimalsSpelledDifferentlyKeepTheirOwnCode() throws {
+    let a = try Compiler.compile("SELECT 1.5 AS x FROM 'a/11'", version: .v2015_10_08)
+    let b = try Compiler.compile("SELECT 1.50 AS x FROM 'a/1'", version: .v2015_10_08)
+    #expect(a.code !== b.code)
+    #expect(Self.output(a, "{}") == #"{"x":1.5}"#)
+    #expect(Self.output(b, "{}") == #"{"x":1.5}"#)
+  }
+
+  @Test func codeNoProgramHoldsIsForgotten() throws {
+    let sql = "SELECT interning_probe_\(UInt32.random(in: 0...UInt32.max)) FROM 'a'"
+    weak var code: Program.Code?
+    do {
+      let program = try Compiler.compile(sql)
+      code = program.code
+      #expect(code != nil)
+    }
+    #expect(code == nil)
+    // Compiling it again gives a working program, not a dangling entry.
+    #expect(Self.output(try Compiler.compile(sql), "{}") == "{}")
+  }
+}
