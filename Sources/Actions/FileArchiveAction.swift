@@ -33,9 +33,9 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// `file`.
-  public let kind = "file"
+  public var kind: String { "file" }
   /// `FileAction`.
-  public let actionName = "FileAction"
+  public var actionName: String { "FileAction" }
   /// The path template.
   public var resource: String { pathText }
   /// The path template as written.

@@ -20,11 +20,11 @@ import Synchronization
 /// Values are always bound parameters.
 public final class SQLiteAction: BatchAction {
   /// `sqlite`.
-  public let kind = "sqlite"
+  public var kind: String { "sqlite" }
   /// Rows are made from the result's value; the payload bytes are never read.
   public let readsPayloadBytes = false
   /// `SqliteAction`.
-  public let actionName = "SqliteAction"
+  public var actionName: String { "SqliteAction" }
   /// `database#table`.
   public var resource: String { "\(database)#\(table)" }
   /// The database path or URI.

@@ -143,10 +143,13 @@ public final class RuleReloader: Sendable {
 
   /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
   /// files, `FileManager.attributesOfItem` (a dictionary of every attribute per file) kept an idle
-  /// daemon at 18% of a core with the default one-second poll.
-  func scan() -> [String: FileStamp] {
+  /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
+  /// is keyed by their copy of it, so the stamps add no second copy of every path.
+  func scan(sharingPathsOf known: [String: Rule]) -> [String: FileStamp] {
     var stamps: [String: FileStamp] = [:]
-    for file in (try? RuleStore.ruleFiles(in: paths)) ?? [] {
+    stamps.reserveCapacity(known.count)
+    for var file in (try? RuleStore.ruleFiles(in: paths)) ?? [] {
+      if let index = known.index(forKey: file) { file = known.keys[index] }
       var info = stat()
       stamps[file] =
         stat(file, &info) == 0
@@ -165,10 +168,9 @@ public final class RuleReloader: Sendable {
     for rule in result.rules {
       for action in rule.allActions { try await action.start() }
     }
-    lock.withLock {
-      byFile = Dictionary(uniqueKeysWithValues: result.rules.map { ($0.file, $0) })
-      fingerprint = scan()
-    }
+    let loaded = Dictionary(uniqueKeysWithValues: result.rules.map { ($0.file, $0) })
+    let stamps = scan(sharingPathsOf: loaded)
+    lock.withLock { (byFile, fingerprint) = (loaded, stamps) }
     dispatcher.swap(to: RuleSet(rules: result.rules))
     return result
   }
@@ -177,7 +179,7 @@ public final class RuleReloader: Sendable {
   /// atomically, then shuts down the retired actions once no message uses them.
   @discardableResult
   public func reload(force: Bool = false) async -> RuleLoadResult? {
-    let times = scan()
+    let times = scan(sharingPathsOf: lock.withLock { byFile })
     let previous: [String: Rule]? = lock.withLock {
       if !force && times == fingerprint { return nil }
       fingerprint = times
@@ -192,7 +194,8 @@ public final class RuleReloader: Sendable {
       }
     }
     let kept = Set(result.rules.map(ObjectIdentifier.init))
-    let fresh = result.rules.filter { rule in !previous.values.contains { $0 === rule } }
+    let previousRules = Set(previous.values.map(ObjectIdentifier.init))
+    let fresh = result.rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
     for rule in fresh {
       for action in rule.allActions {
         do { try await action.start() } catch {

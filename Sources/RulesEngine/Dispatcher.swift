@@ -40,8 +40,9 @@ struct ActionJob: Sendable {
 }
 
 /// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
-/// different keys concurrently; a batch action takes everything queued at once.
-final class ActionLane: Sendable {
+/// different keys concurrently; a batch action takes everything queued at once. Held inline by its
+/// `ConfiguredAction` (no object of its own for each of 10,000 rules).
+struct ActionLane: ~Copyable, Sendable {
   static let maxBatch = 512
   let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
 
@@ -53,7 +54,8 @@ final class ActionLane: Sendable {
       return true
     }
     if start {
-      Task { await self.run(dispatcher: dispatcher, configured: job.configured) }
+      let configured = job.configured
+      Task { await configured.lane.run(dispatcher: dispatcher, configured: configured) }
     }
   }
 

@@ -9,10 +9,17 @@ public final class RuleCounters: Sendable {
   public let passed = Atomic<Int>(0)
   /// Evaluation errors (the VM reports none separately yet: always 0).
   public let evaluationErrors = Atomic<Int>(0)
+  /// The rule's action counters, a chain in creation order (changed only under `CounterStore`'s
+  /// lock: a chain costs no array and no second dictionary for each of 10,000 rules).
+  nonisolated(unsafe) var firstAction: ActionCounters?
 }
 
 /// The counters of one action of one rule.
 public final class ActionCounters: Sendable {
+  /// The action's label (`sqlite[0]`, `file[1]`, `errorAction`).
+  public let label: String
+  /// The next action counters of the same rule (see `RuleCounters.firstAction`).
+  nonisolated(unsafe) var next: ActionCounters?
   /// Results written.
   public let succeeded = Atomic<Int>(0)
   /// Attempts that failed.
@@ -23,6 +30,8 @@ public final class ActionCounters: Sendable {
   public let errorPath = Atomic<Int>(0)
   /// Failures written to the dead-letter file.
   public let deadLettered = Atomic<Int>(0)
+
+  init(label: String) { self.label = label }
 }
 
 extension Atomic where Value == Int {
@@ -35,28 +44,51 @@ public final class CounterStore: Sendable {
   /// The process-wide store.
   public static let shared = CounterStore()
   let rules = Mutex<[String: RuleCounters]>([:])
-  let actions = Mutex<[String: [(String, ActionCounters)]]>([:])
 
   /// Creates an empty store.
   public init() {}
 
   /// The counters of rule `name` (the same object across reloads).
   public func rule(_ name: String) -> RuleCounters {
+    rules.withLock { Self.rule(name, in: &$0) }
+  }
+
+  /// The counters of action `label` of rule `rule` (the same object across reloads).
+  public func action(rule: String, label: String) -> ActionCounters {
     rules.withLock { rules in
-      if let existing = rules[name] { return existing }
-      let counters = RuleCounters()
-      rules[name] = counters
-      return counters
+      let counters = Self.rule(rule, in: &rules)
+      var last: ActionCounters?
+      var next = counters.firstAction
+      while let action = next {
+        if action.label == label { return action }
+        last = action
+        next = action.next
+      }
+      let created = ActionCounters(label: label)
+      if let last { last.next = created } else { counters.firstAction = created }
+      return created
     }
   }
 
-  /// The counters of action `label` of rule `rule`.
-  public func action(rule: String, label: String) -> ActionCounters {
-    actions.withLock { actions in
-      if let existing = actions[rule]?.first(where: { $0.0 == label }) { return existing.1 }
-      let counters = ActionCounters()
-      actions[rule, default: []].append((label, counters))
-      return counters
+  private static func rule(_ name: String, in rules: inout [String: RuleCounters]) -> RuleCounters {
+    if let existing = rules[name] { return existing }
+    let counters = RuleCounters()
+    rules[name] = counters
+    return counters
+  }
+
+  /// Every rule's action counters in creation order, read under the lock.
+  private func actionSnapshot() -> [(String, [ActionCounters])] {
+    rules.withLock { rules in
+      rules.map { name, counters in
+        var list: [ActionCounters] = []
+        var next = counters.firstAction
+        while let action = next {
+          list.append(action)
+          next = action.next
+        }
+        return (name, list)
+      }
     }
   }
 
@@ -81,7 +113,7 @@ public final class CounterStore: Sendable {
         text += "\(name){rule=\"\(Self.escape(rule))\"} \(path(counters))\n"
       }
     }
-    let actionSnapshot = actions.withLock { $0 }.sorted { $0.key < $1.key }
+    let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
     let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
       (MetricNames.actionFailed, "Action attempts that failed.", { $0.failed.load(ordering: .relaxed) }),
@@ -98,9 +130,9 @@ public final class CounterStore: Sendable {
     for (name, help, path) in actionFamilies {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
       for (rule, list) in actionSnapshot {
-        for (label, counters) in list {
+        for counters in list {
           text +=
-            "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(label))\"} \(path(counters))\n"
+            "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(counters.label))\"} \(path(counters))\n"
         }
       }
     }

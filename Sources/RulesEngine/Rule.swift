@@ -94,7 +94,7 @@ public final class Rule: Sendable {
   /// The file it came from.
   public let file: String
   /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
-  public let fingerprint: [UInt8]
+  public let fingerprint: FileFingerprint
   /// Warnings of the SQL (a call that is always Undefined, an unquoted FROM...), at file positions.
   public let warnings: [RuleDiagnostic]
   let counters: RuleCounters
@@ -102,7 +102,7 @@ public final class Rule: Sendable {
   /// Creates a rule.
   public init(
     name: String, description: String, disabled: Bool, program: Program, topicFilter: String,
-    actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: [UInt8],
+    actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: FileFingerprint,
     warnings: [RuleDiagnostic] = []
   ) {
     self.warnings = warnings

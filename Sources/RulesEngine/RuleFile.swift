@@ -310,13 +310,27 @@ public enum RuleFile {
   }
 
   /// A cheap fingerprint (FNV-1a 64 and the length) of the file's bytes.
-  public static func fingerprint(_ bytes: [UInt8]) -> [UInt8] {
+  public static func fingerprint(_ bytes: [UInt8]) -> FileFingerprint {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes {
       hash ^= UInt64(byte)
       hash = hash &* 0x100_0000_01b3
     }
-    return withUnsafeBytes(of: hash.littleEndian, Array.init)
-      + withUnsafeBytes(of: UInt64(bytes.count).littleEndian, Array.init)
+    return FileFingerprint(hash: hash, length: bytes.count)
+  }
+}
+
+/// What a reload compares to tell whether a rule file's bytes changed: their FNV-1a 64 hash and
+/// their length (held inline: a rule keeps it as long as it runs).
+public struct FileFingerprint: Hashable, Sendable {
+  /// FNV-1a 64 of the bytes.
+  public var hash: UInt64
+  /// The number of bytes.
+  public var length: Int
+
+  /// Creates a fingerprint.
+  public init(hash: UInt64, length: Int) {
+    self.hash = hash
+    self.length = length
   }
 }

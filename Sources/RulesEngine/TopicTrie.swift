@@ -12,9 +12,10 @@ import IoTSQL
 /// filter whose first level is a wildcard. Levels are compared byte for byte, as MQTT compares topic
 /// names (no Unicode normalisation), and a topic is matched without splitting it into strings.
 public struct TopicTrie<Element: Sendable>: Sendable {
-  /// One level of some filter. Nodes hold no arrays of their own except the elements that end or
-  /// `#`-end there: levels live in one shared byte buffer and children form a sibling chain, so a
-  /// trie of 10,000 filters costs tens of bytes per node, not an allocation per level and child.
+  /// One level of some filter. Nodes hold no arrays of their own: levels live in one shared byte
+  /// buffer, children form a sibling chain and the elements that end or `#`-end at a node form a
+  /// chain in `chained`, so a trie of 10,000 filters costs tens of bytes per node, not an allocation
+  /// per level, child or element.
   struct Node: Sendable {
     /// The level that leads here from the parent: a range of `levelBytes`.
     var levelStart: Int32 = 0
@@ -25,16 +26,27 @@ public struct TopicTrie<Element: Sendable>: Sendable {
     /// The `+` child (-1: none).
     var plus: Int32 = -1
     var childCount: Int32 = 0
-    /// Children by the hash of their level once there are more than `maxFew`.
-    var many: [UInt64: [Int32]]?
-    var hash: [Element] = []
-    var elements: [Element] = []
+    /// Children by the hash of their level once there are more than `maxFew`: the first child
+    /// with that hash (another child whose level has the same hash is found along the chain).
+    var many: [UInt64: Int32]?
+    /// The elements whose filter ends here (first and last link in `chained`; -1: none).
+    var elements = Chain()
+    /// The elements whose filter ends with `#` here.
+    var hash = Chain()
 
     static var maxFew: Int32 { 8 }
   }
 
+  /// A chain of elements: links in `chained`, in insertion order.
+  struct Chain: Sendable {
+    var first: Int32 = -1
+    var last: Int32 = -1
+  }
+
   var nodes: [Node] = [Node()]
   var levelBytes: [UInt8] = []
+  /// Every element, with the next link of its chain (-1: the end).
+  var chained: [(element: Element, next: Int32)] = []
 
   /// The number of filters inserted.
   public private(set) var count = 0
@@ -61,10 +73,9 @@ public struct TopicTrie<Element: Sendable>: Sendable {
 
   func child(of parent: Int, _ level: UnsafeBufferPointer<UInt8>) -> Int? {
     if let many = nodes[parent].many {
-      for candidate in many[Self.levelHash(level)] ?? [] where levelEquals(candidate, level) {
-        return Int(candidate)
-      }
-      return nil
+      guard let candidate = many[Self.levelHash(level)] else { return nil }
+      if levelEquals(candidate, level) { return Int(candidate) }
+      // Two levels with one 64-bit hash: rare enough to walk the chain.
     }
     var candidate = nodes[parent].firstChild
     while candidate >= 0 {
@@ -84,9 +95,11 @@ public struct TopicTrie<Element: Sendable>: Sendable {
     nodes[parent].firstChild = index
     nodes[parent].childCount += 1
     if nodes[parent].many != nil {
-      nodes[parent].many![Self.levelHash(level), default: []].append(index)
+      if nodes[parent].many![Self.levelHash(level)] == nil {
+        nodes[parent].many![Self.levelHash(level)] = index
+      }
     } else if nodes[parent].childCount > Node.maxFew {
-      var table: [UInt64: [Int32]] = [:]
+      var table: [UInt64: Int32] = [:]
       var existing = nodes[parent].firstChild
       while existing >= 0 {
         let node = nodes[Int(existing)]
@@ -94,7 +107,8 @@ public struct TopicTrie<Element: Sendable>: Sendable {
           Self.levelHash(
             UnsafeBufferPointer(rebasing: $0[Int(node.levelStart)..<Int(node.levelStart + node.levelCount)]))
         }
-        table[hash, default: []].append(existing)
+        // The chain runs newest first: the oldest child with a hash keeps it, as when added later.
+        table[hash] = existing
         existing = node.nextSibling
       }
       nodes[parent].many = table
@@ -116,8 +130,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
       while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
       let level = UnsafeBufferPointer(rebasing: bytes[start..<end])
       if level.count == 1, level[0] == UInt8(ascii: "#") {
-        nodes[current].hash.append(element)
-        count += 1
+        append(element, to: \.hash, of: current)
         return
       }
       if level.count == 1, level[0] == UInt8(ascii: "+") {
@@ -132,8 +145,24 @@ public struct TopicTrie<Element: Sendable>: Sendable {
       guard end < bytes.count else { break }
       start = end + 1
     }
-    nodes[current].elements.append(element)
+    append(element, to: \.elements, of: current)
+  }
+
+  private mutating func append(_ element: Element, to chain: WritableKeyPath<Node, Chain>, of node: Int) {
+    let link = Int32(chained.count)
+    chained.append((element, -1))
+    let last = nodes[node][keyPath: chain].last
+    if last >= 0 { chained[Int(last)].next = link } else { nodes[node][keyPath: chain].first = link }
+    nodes[node][keyPath: chain].last = link
     count += 1
+  }
+
+  func forEach(in chain: Chain, _ body: (Element) -> Void) {
+    var link = chain.first
+    while link >= 0 {
+      body(chained[Int(link)].element)
+      link = chained[Int(link)].next
+    }
   }
 
   /// Drops the slack that growing by inserts left in the trie's storage: call it once the trie is
@@ -141,6 +170,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
   public mutating func compact() {
     nodes = nodes.compacted()
     levelBytes = levelBytes.compacted()
+    chained = chained.compacted()
   }
 
   /// Calls `body` with every element whose filter matches `topic`.
@@ -157,7 +187,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
     var stack: [(node: Int, start: Int)] = [(0, 0)]
     while let (index, start) = stack.popLast() {
       if start < 0 {
-        for element in nodes[index].elements { body(element) }
+        forEach(in: nodes[index].elements, body)
         continue
       }
       var end = start
@@ -165,7 +195,7 @@ public struct TopicTrie<Element: Sendable>: Sendable {
       let next = end < bytes.count ? end + 1 : -1
       // `#` needs at least one more level here: `a/#` does not match `a`.
       if !(start == 0 && isSystem) {
-        for element in nodes[index].hash { body(element) }
+        forEach(in: nodes[index].hash, body)
         if nodes[index].plus >= 0 { stack.append((Int(nodes[index].plus), next)) }
       }
       if let child = child(of: index, UnsafeBufferPointer(rebasing: bytes[start..<end])) {

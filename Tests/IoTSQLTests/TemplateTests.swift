@@ -22,6 +22,25 @@ struct TemplateTests {
     }
   }
 
+  /// A template without `${` keeps no renderers: it is its text.
+  @Test(arguments: ["other/1234.jsonl", "", "a$b{c}", "$", "x$"])
+  func plainTextRendersAsItself(_ text: String) throws {
+    let template = try Template.compile(text)
+    #expect(template.renderers.isEmpty)
+    #expect(template.isConstant)
+    #expect(template.literalPrefix == text)
+    #expect(template.render(context: EvaluationContext(topic: "a/b", payload: [])) == text)
+    if case .text(let part)? = template.parts.first { #expect(part == text) } else { #expect(text.isEmpty) }
+    #expect(template.parts.count == (text.isEmpty ? 0 : 1))
+  }
+
+  @Test func textAroundAnExpressionIsKept() throws {
+    let template = try Template.compile("archive/${topic(2)}/x.jsonl")
+    #expect(template.renderers.count == 3)
+    #expect(template.literalPrefix == "archive/")
+    #expect(template.render(context: EvaluationContext(topic: "s/d1", payload: [])) == "archive/d1/x.jsonl")
+  }
+
   @Test func otherExpressionsRunTheirProgram() throws {
     let template = try Template.compile("${topic(1 + 1)}-${upper(topic(1))}-${deviceId}")
     let kinds = template.renderers.map { renderer -> String in

@@ -77,3 +77,28 @@ struct TopicTrieByteTests {
     #expect(trie.matches("s/1").isEmpty)
   }
 }
+
+struct TopicTrieChainTests {
+  @Test func elementsOfOneFilterComeBackInInsertionOrder() {
+    var trie = TopicTrie<Int>()
+    for element in [3, 1, 2] { trie.insert("a/#", element) }
+    for element in [6, 4, 5] { trie.insert("a/b", element) }
+    #expect(trie.matches("a/b") == [3, 1, 2, 6, 4, 5])
+    trie.compact()
+    #expect(trie.matches("a/b") == [3, 1, 2, 6, 4, 5])
+  }
+
+  /// Two levels whose hashes collide: the table holds the first, the other is found along the chain.
+  @Test func aHashCollisionFallsBackToTheChain() throws {
+    var trie = TopicTrie<Int>()
+    for index in 0..<20 { trie.insert("s/l\(index)", index) }
+    var many = try #require(trie.nodes[1].many)
+    let hash17 = "l17".utf8.withContiguousStorageIfAvailable { TopicTrie<Int>.levelHash($0) }!
+    let hash3 = "l3".utf8.withContiguousStorageIfAvailable { TopicTrie<Int>.levelHash($0) }!
+    many[hash17] = many[hash3]  // as if l17 hashed like l3, and l3 came first
+    trie.nodes[1].many = many
+    #expect(trie.matches("s/l17") == [17])
+    #expect(trie.matches("s/l3") == [3])
+    #expect(trie.matches("s/l20").isEmpty)
+  }
+}

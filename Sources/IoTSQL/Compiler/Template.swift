@@ -13,7 +13,8 @@ public struct Template: Sendable {
   public let source: String
   /// The literal and expression parts, in order.
   public var parts: [Part] {
-    renderers.map { renderer in
+    if renderers.isEmpty { return source.isEmpty ? [] : [.text(source)] }
+    return renderers.map { renderer in
       switch renderer {
       case .text(let text): .text(text)
       case .topic(let program), .topicLevel(_, let program), .program(let program): .expression(program)
@@ -23,11 +24,13 @@ public struct Template: Sendable {
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
   /// templates) read the topic directly; every other expression runs its program. The programs are
   /// kept for `parts` (explain).
+  /// Empty for a template without `${...}`: its text is `source` (no array for each of 10,000 rules
+  /// whose archive path is plain text).
   let renderers: [Renderer]
 
   /// Indirect: a `Program` is a large value, and a template of text alone (most file paths, table
   /// names) should not carry its room, with 10,000 rules loaded.
-  indirect enum Renderer: Sendable {
+  enum Renderer: Sendable {
     case text(String)
     case topic(Program)
     case topicLevel(Int, Program)
@@ -53,6 +56,7 @@ public struct Template: Sendable {
 
   /// The literal text before the first `${`: for a path, the fixed folder a rendered path must stay in.
   public var literalPrefix: String {
+    if renderers.isEmpty { return source }
     if case .text(let text)? = renderers.first { return text }
     return ""
   }
@@ -84,6 +88,7 @@ public struct Template: Sendable {
     if literalStart < bytes.count {
       renderers.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
+    if renderers.count == 1, case .text = renderers[0] { renderers = [] }
     return Template(source: text, renderers: renderers.compacted())
   }
 
@@ -98,6 +103,7 @@ public struct Template: Sendable {
   public func render(
     context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine
   ) -> String {
+    if renderers.isEmpty { return source }
     var output = ""
     for renderer in renderers {
       switch renderer {
