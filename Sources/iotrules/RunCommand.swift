@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import CJemallocConfig
 import Connectors
 import Daemon
 import DevTools
@@ -159,6 +160,7 @@ struct RunCommand: AsyncParsableCommand {
     configuration.connectors = connectors
     if !skipTests { configuration.reloadGate = { rule in RuleTestGate.check(rule) } }
     configuration.secrets = SecretFolder(folder: secretsDir)
+    configuration.afterRulesLoaded = { iotrules_release_free_memory() }
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)

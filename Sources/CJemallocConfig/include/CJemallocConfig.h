@@ -1,7 +1,8 @@
 #ifndef CJEMALLOCCONFIG_H
 #define CJEMALLOCCONFIG_H
 
-/// The options the iotrules executable gives jemalloc (see malloc_conf.c).
-const char *iotrules_malloc_conf(void);
+/// Returns the pages the allocator holds free to the system (jemalloc's purge of every arena; does
+/// nothing when jemalloc is not the allocator).
+void iotrules_release_free_memory(void);
 
 #endif

@@ -88,7 +88,7 @@ enum TimeFunctions {
     case .string(let text):
       let trimmed = text.trimmingCharacters(in: .whitespaces)
       if let number = Int(trimmed) { return number }
-      return Decimal(string: trimmed, locale: Locale(identifier: "en_US_POSIX")).flatMap(whole)
+      return Decimal(string: trimmed, locale: nil).flatMap(whole)
     default: return nil
     }
   }

@@ -677,7 +677,7 @@ public struct Parser {
   private func decimal(_ token: Token) throws(SQLError) -> Decimal {
     let text = lexer.text(token.range)
     let range = token.range
-    guard let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), !value.isNaN else {
+    guard let value = Decimal(string: text, locale: nil), !value.isNaN else {
       throw error("number '\(Parser.shortened(text))' is out of range", range)
     }
     return value

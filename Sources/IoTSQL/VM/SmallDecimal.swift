@@ -114,6 +114,10 @@ struct SmallDecimal {
   }()
 
   /// True when Foundation's storage is laid out as this type reads and writes it.
+  ///
+  /// Decimals are read from text with `locale: nil` here and everywhere in the engine: the separator
+  /// is then `.` without a `Locale`, whose first use opens ICU's number formatting and keeps ~3 MB
+  /// more resident in a daemon that never formats a number for a locale.
   static let layoutIsKnown: Bool = {
     guard MemoryLayout<Decimal>.size == 20 else { return false }
     let samples: [(String, Bool, UInt64, Int)] = [
@@ -121,7 +125,7 @@ struct SmallDecimal {
       ("-0.000123", true, 123, -6), ("70000", false, 7, 4), ("1E-100", false, 1, -100),
     ]
     for (text, negative, significand, exponent) in samples {
-      guard let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")),
+      guard let decimal = Decimal(string: text, locale: nil),
         let parts = read(decimal), parts.negative == negative, parts.significand == significand,
         parts.exponent == exponent,
         let made = makeDecimal(negative: negative, significand: UInt128(significand), exponent: exponent),
@@ -130,7 +134,7 @@ struct SmallDecimal {
     }
     guard read(Decimal.nan) == nil, let zero = read(Decimal(0)), zero.significand == 0 else { return false }
     let wide = makeDecimal(negative: false, significand: UInt128(UInt64.max) * 1000 + 1, exponent: -3)
-    return wide == Decimal(string: "18446744073709551615.001", locale: Locale(identifier: "en_US_POSIX"))
+    return wide == Decimal(string: "18446744073709551615.001", locale: nil)
   }()
 
   // MARK: Comparison

@@ -1,0 +1,64 @@
+import Foundation
+import Logging
+import RulesEngine
+import TestSupport
+import Testing
+
+@testable import Daemon
+
+/// Polling: the folder digest notices every change a reload must see, and nothing else reloads.
+struct RuleReloaderTests {
+  static let rule = #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
+
+  func reloader(_ folder: String) -> (RuleReloader, Dispatcher) {
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"))
+    return (reloader, dispatcher)
+  }
+
+  @Test func theDigestChangesWithEveryEntryAndOnlyThen() throws {
+    let folder = temporaryFolder("digest")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, _) = reloader(folder)
+    let first = reloader.digest()
+    #expect(reloader.digest() == first)
+    write(Self.rule, to: folder + "/two.json")
+    let added = reloader.digest()
+    #expect(added != first)
+    // Same bytes, same size: only the modification time differs.
+    let later = Date(timeIntervalSinceNow: 5)
+    try FileManager.default.setAttributes([.modificationDate: later], ofItemAtPath: folder + "/two.json")
+    let touched = reloader.digest()
+    #expect(touched != added)
+    // Renamed: same stamps under another name.
+    try FileManager.default.moveItem(atPath: folder + "/two.json", toPath: folder + "/three.json")
+    #expect(reloader.digest() != touched)
+    try FileManager.default.removeItem(atPath: folder + "/three.json")
+    #expect(reloader.digest() != touched)
+    // Hidden files are not rules: they do not count.
+    let now = reloader.digest()
+    write("x", to: folder + "/.swp")
+    #expect(reloader.digest() == now)
+  }
+
+  @Test func aReloadHappensOnlyWhenARuleFileChanged() async throws {
+    let folder = temporaryFolder("reloader")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(await reloader.reload() == nil)
+    // A file that is not a rule changes the digest, not the rules.
+    write("notes", to: folder + "/README.md")
+    #expect(await reloader.reload() == nil)
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    let result = try #require(await reloader.reload())
+    #expect(result.rules.map(\.name).sorted() == ["one", "two"])
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["a/+", "b/+"])
+    let kept = dispatcher.ruleSet.rules[0]
+    #expect(await reloader.reload() == nil)
+    #expect(await reloader.reload(force: true) != nil)
+    #expect(dispatcher.ruleSet.rules[0] === kept)
+  }
+}
