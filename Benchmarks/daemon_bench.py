@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -74,11 +75,9 @@ def run_measured(command, cwd):
         return subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read()), peak
 
 
-def run_daemon(rules, label, source=None, quiet=False):
-    """Best wall time of the whole process over --repeat runs; returns (messages/s, last process).
-
-    With `quiet`, prints nothing and returns the best time in seconds instead of a rate."""
-    source = source or feed
+def run_daemon(rules, label):
+    """Best wall time of the whole process over --repeat runs; returns (messages/s, last process)."""
+    source = feed
     best = None
     rss = 0
     for _ in range(args.repeat):
@@ -94,14 +93,17 @@ def run_daemon(rules, label, source=None, quiet=False):
             print(f"{label}: exit {proc.returncode}\n{proc.stderr[-2000:]}", file=sys.stderr)
             sys.exit(1)
         best = elapsed if best is None else min(best, elapsed)
-    if quiet:
-        return best, proc
+        # The daemon's own figure: from the start of the source to the end of the drain.
+        processed = re.search(r"dead-lettered in ([0-9.]+) s", proc.stdout)
+        if processed:
+            processing[label] = min(processing.get(label, 1e9), float(processed.group(1)))
     print(f"  {label:52s} {N / best:>10,.0f} msg/s  ({best:.2f} s)   [{proc.stdout.strip()[:60]}...]")
     peaks[label] = rss
     return N / best, proc
 
 
 peaks = {}
+processing = {}
 
 
 def python_pipeline(kind):
@@ -196,15 +198,12 @@ print(f"  {'  (like for like: Python fsyncs only at the end)':52s} {'':>10s}    
 ten_dir, tenk_dir = many(10), many(10_000)
 ten, _ = run_daemon(ten_dir, "iotrules: 10 rules (1 matches) -> archive")
 tenk, _ = run_daemon(tenk_dir, "iotrules: 10,000 rules (1 matches) -> archive")
-# The per-message cost leaves out start-up (loading and compiling the rules), timed over an empty feed.
-empty = os.path.join(work, "empty.jsonl")
-open(empty, "w").close()
-start_ten, _ = run_daemon(ten_dir, "", source=empty, quiet=True)
-start_tenk, _ = run_daemon(tenk_dir, "", source=empty, quiet=True)
-per_ten = (N / ten - start_ten) / N
-per_tenk = (N / tenk - start_tenk) / N
-print(f"  per-message cost 10,000 vs 10 rules: {per_tenk / per_ten:.2f}x (target <= 1.5x; start-up excluded: "
-      f"{start_tenk:.2f} s with 10,000 rules, {start_ten:.2f} s with 10; whole runs {ten / tenk:.2f}x)")
+# The per-message cost leaves out start-up (loading and compiling the rules): the daemon's summary
+# times the source from its start to the end of the drain.
+per_ten = processing["iotrules: 10 rules (1 matches) -> archive"] / N
+per_tenk = processing["iotrules: 10,000 rules (1 matches) -> archive"] / N
+print(f"  per-message cost 10,000 vs 10 rules: {per_tenk / per_ten:.2f}x (target <= 1.5x; from the daemon's own "
+      f"processing time, start-up excluded; whole runs {ten / tenk:.2f}x)")
 label_10k = "iotrules: 10,000 rules (1 matches) -> archive"
 print(f"  peak RSS (VmHWM) with 10,000 rules: {peaks[label_10k] / 1024:.1f} MB (target <= 50 MB); "
       f"largest other run: {max(v for k, v in peaks.items() if k != label_10k) / 1024:.1f} MB")

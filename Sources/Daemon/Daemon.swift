@@ -8,6 +8,7 @@ import Metrics
 import Prometheus
 import RulesEngine
 import ServiceLifecycle
+import Synchronization
 
 /// The daemon's configuration (`iotrules run` options).
 public struct DaemonConfiguration: Sendable {
@@ -142,8 +143,13 @@ public struct DaemonSummary: Sendable {
   public var replay: ReplaySource.Counts
   /// True when the source was a replay (file or standard input).
   public var replayed = true
-  /// Wall time in seconds.
+  /// Wall time in seconds from the start of the source (the rules loaded) to the end of the drain.
   public var seconds: Double
+  /// Wall time in seconds from the start to the start of the source: loading the rules, opening
+  /// the connections.
+  public var startSeconds: Double = 0
+  /// The rules loaded at the start.
+  public var rulesLoaded = 0
 
   /// The one-line summary printed on exit.
   public var line: String {
@@ -155,7 +161,8 @@ public struct DaemonSummary: Sendable {
     return "iotrules: \(intake), "
       + "\(dispatch.passed) rule results, \(dispatch.actionsSucceeded) action writes, \(dispatch.acknowledged) acknowledged, "
       + "\(dispatch.failed) not acknowledged, \(dispatch.retries) retries, \(dispatch.errorRecords) error records, "
-      + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s)"
+      + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s), "
+      + "after \(String(format: "%.2f", startSeconds)) s loading \(rulesLoaded) rules"
   }
 }
 
@@ -304,7 +311,9 @@ public enum Daemon {
         }
       }
     }
+    let sourceStarted = Mutex(Date())
     let sourceService = ClosureService(description: "source") {
+      sourceStarted.withLock { $0 = Date() }
       try await cancelWhenGracefulShutdown {
         try await source.run(intake: dispatcher.intake)
       }
@@ -324,9 +333,12 @@ public enum Daemon {
       throw error
     }
     metricsServer?.stop()
+    let sourceStart = sourceStarted.withLock { $0 }
     var summary = DaemonSummary(
       dispatch: dispatcher.stats, replay: replay?.currentCounts ?? ReplaySource.Counts(),
-      seconds: Date().timeIntervalSince(started))
+      seconds: Date().timeIntervalSince(sourceStart))
+    summary.startSeconds = sourceStart.timeIntervalSince(started)
+    summary.rulesLoaded = loaded.rules.count
     summary.replayed = replay != nil
     return summary
   }
