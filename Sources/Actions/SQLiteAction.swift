@@ -160,6 +160,7 @@ public final class SQLiteAction: BatchAction {
         ))
     }
     var row: [(String, Value)] = []
+    row.reserveCapacity(object.count)
     for (key, value) in object.members {
       if value.isUndefined { continue }
       guard isValidIdentifier(key) else {
@@ -184,7 +185,17 @@ public final class SQLiteAction: BatchAction {
     case .int(let number): return sqlite3_bind_int64(statement, index, Int64(number))
     case .decimal(let number):
       return sqlite3_bind_double(statement, index, Coercions.nearestDouble(number))
-    case .string(let text): return sqlite3_bind_text(statement, index, text, -1, transient)
+    case .string(var text):
+      // Its UTF-8 in place (a small string on the stack): no C string made for the call. An empty
+      // string has no base address, and a NULL pointer would bind NULL instead of ''.
+      return text.withUTF8 { utf8 in
+        guard let base = utf8.baseAddress, !utf8.isEmpty else {
+          return sqlite3_bind_text(statement, index, "", 0, transient)
+        }
+        return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+          sqlite3_bind_text(statement, index, $0, Int32(utf8.count), transient)
+        }
+      }
     case .array, .object: return sqlite3_bind_text(statement, index, JSONWriter.string(value), -1, transient)
     case .binary(let bytes):
       if bytes.isEmpty { return sqlite3_bind_zeroblob(statement, index, 0) }

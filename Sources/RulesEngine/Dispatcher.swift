@@ -187,9 +187,16 @@ public final class Dispatcher: Sendable {
   let lowWater: Int
   let slots: Mutex<SlotState>
   let statistics = Mutex(DispatchStatistics())
-  /// Idle VMs: one per concurrent `accept` at most. A VM keeps its stack and its payload buffers
-  /// between messages, which a VM made per message would allocate each time.
-  let machines = Mutex<[VirtualMachine]>([])
+  /// Idle workers: one per concurrent `accept` at most. A worker's VM keeps its stack and its payload
+  /// buffers between messages, and its results list its storage, which a message would otherwise
+  /// allocate each time.
+  let workers = Mutex<[Worker]>([])
+
+  /// What one `accept` works with.
+  struct Worker {
+    var vm = VirtualMachine()
+    var results: [(Rule, Evaluation)] = []
+  }
   let deadLetter: any DeadLetterSink
   let clock: any EngineClock
   let logger: Logger
@@ -258,37 +265,37 @@ public final class Dispatcher: Sendable {
     let snapshot = slots.withLock { $0.ruleSet }
     snapshot.enter()
     received.increment()
-    var vm = machines.withLock { $0.popLast() } ?? VirtualMachine()
+    var worker = workers.withLock { $0.popLast() } ?? Worker()
     defer {
-      let idle = vm
-      machines.withLock { $0.append(idle) }
+      worker.results.removeAll(keepingCapacity: true)
+      let idle = worker
+      workers.withLock { $0.append(idle) }
     }
-    var results: [(Rule, Evaluation)] = []
     var matched = 0
     let context = message.evaluationContext()
     snapshot.trie.forEachMatch(message.topic) { index in
       let rule = snapshot.rules[index]
       matched += 1
       rule.counters.matched.add()
-      if let evaluation = vm.evaluate(
+      if let evaluation = worker.vm.evaluate(
         rule.program, context: context, serializesPayload: rule.readsPayloadBytes)
       {
         rule.counters.passed.add()
-        results.append((rule, evaluation))
+        worker.results.append((rule, evaluation))
       }
     }
     statistics.withLock { stats in
       stats.received += 1
       stats.matched += matched
-      stats.passed += results.count
+      stats.passed += worker.results.count
     }
-    if results.isEmpty {
+    if worker.results.isEmpty {
       finish(message, ok: true, snapshot: snapshot, start: start)
       return
     }
     let tracker = MessageTracker(
-      message: message, snapshot: snapshot, rules: results.count, startNanoseconds: start)
-    for (rule, evaluation) in results {
+      message: message, snapshot: snapshot, rules: worker.results.count, startNanoseconds: start)
+    for (rule, evaluation) in worker.results {
       if rule.actions.isEmpty {
         tracker.ruleFinished(ok: true, dispatcher: self)
         continue

@@ -50,6 +50,7 @@ struct SQLiteActionTests {
           ("s", .string("h\u{E9}llo")), ("empty", .string("")), ("n", .null), ("big", .int(Int.max)),
           ("blob", .binary([0, 1, 255])), ("noBytes", .binary([])),
           ("list", .array([.int(1), .string("x")])),
+          ("long", .string("a string longer than fifteen bytes")), ("nul", .string("a\u{0}b")),
         ]),
         json: "{}")
     ])
@@ -60,7 +61,8 @@ struct SQLiteActionTests {
       try Row.fetchOne(
         db,
         sql:
-          "SELECT s, empty, n, big, blob, noBytes, list, typeof(empty), typeof(noBytes), typeof(n) FROM kinds"
+          "SELECT s, empty, n, big, blob, noBytes, list, typeof(empty), typeof(noBytes), typeof(n), long, "
+          + "length(CAST(nul AS BLOB)) FROM kinds"
       )
     }
     let values = try #require(row)
@@ -72,6 +74,9 @@ struct SQLiteActionTests {
     #expect(values[7] as String == "text")
     #expect(values[8] as String == "blob")
     #expect(values[9] as String == "null")
+    #expect(values["long"] as String == "a string longer than fifteen bytes")
+    // Bound with its length: a NUL inside a string does not cut it.
+    #expect(values[11] as Int == 3)
   }
 
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {

@@ -52,6 +52,8 @@ public struct ReplaySource: MessageSource {
   /// Told about each malformed line: (line number, message).
   public let onMalformed: @Sendable (Int, String) -> Void
   let counter: CountsBox
+  /// Every message's acknowledgement: made once, not a closure context per message.
+  let acknowledge: @Sendable (Acknowledgement) -> Void
 
   final class CountsBox: Sendable {
     let counts = Mutex(Counts())
@@ -74,7 +76,13 @@ public struct ReplaySource: MessageSource {
     self.follow = follow
     self.clock = clock
     self.onMalformed = onMalformed
-    self.counter = CountsBox()
+    let counter = CountsBox()
+    self.counter = counter
+    self.acknowledge = { outcome in
+      counter.counts.withLock { counts in
+        if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
+      }
+    }
   }
 
   /// Parses `--source` text: `file:PATH` or `-`.
@@ -110,6 +118,8 @@ public struct ReplaySource: MessageSource {
     var pending: [UInt8] = []
     var skippingLongLine = false
     var lineNumber = 0
+    // One view for every line: reading a line allocates none of its arrays.
+    var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
       let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
@@ -136,7 +146,7 @@ public struct ReplaySource: MessageSource {
         if newline - start > maxLineBytes {
           reportLongLine(lineNumber)
         } else {
-          await handle(pending[start..<newline], lineNumber: lineNumber, deliver: deliver)
+          await handle(pending[start..<newline], lineNumber: lineNumber, view: &view, deliver: deliver)
         }
         start = newline + 1
         if Task.isCancelled { break }
@@ -151,7 +161,7 @@ public struct ReplaySource: MessageSource {
     }
     if !pending.isEmpty && !Task.isCancelled {
       lineNumber += 1
-      await handle(pending[...], lineNumber: lineNumber, deliver: deliver)
+      await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
     }
   }
 
@@ -176,12 +186,15 @@ public struct ReplaySource: MessageSource {
     onMalformed(lineNumber, "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes; skipped")
   }
 
-  func handle(_ line: ArraySlice<UInt8>, lineNumber: Int, deliver: @Sendable (Message) async -> Void) async {
+  func handle(
+    _ line: ArraySlice<UInt8>, lineNumber: Int, view: inout PayloadView,
+    deliver: @Sendable (Message) async -> Void
+  ) async {
     var bytes = Array(line)
     if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
     if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
     counter.counts.withLock { $0.lines += 1 }
-    switch parse(bytes, lineNumber: lineNumber) {
+    switch parse(bytes, lineNumber: lineNumber, view: &view) {
     case .success(let message):
       counter.counts.withLock { $0.delivered += 1 }
       await deliver(message)
@@ -196,10 +209,11 @@ public struct ReplaySource: MessageSource {
     ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"],
   ])
 
-  func parse(_ bytes: [UInt8], lineNumber: Int) -> Result<Message, ReplayError> {
+  /// One line's message; `view` is the caller's, its storage reused from line to line.
+  func parse(_ bytes: [UInt8], lineNumber: Int, view: inout PayloadView) -> Result<Message, ReplayError> {
     // One validating pass that materialises only the small fields; an inline payload is taken as its
     // original bytes, not re-serialised.
-    let view = JSONReader.readDeferringContainers(bytes, paths: Self.fieldPaths, options: JSONReadOptions())
+    JSONReader.readDeferringContainers(bytes, paths: Self.fieldPaths, options: JSONReadOptions(), into: &view)
     if view.kind == .binary {
       let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
       return .failure(
@@ -239,16 +253,10 @@ public struct ReplaySource: MessageSource {
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
     }
-    let counter = self.counter
     return .success(
       Message(
         topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
-        origin: name, originLine: lineNumber,
-        acknowledge: { outcome in
-          counter.counts.withLock { counts in
-            if outcome == .done { counts.acknowledged += 1 } else { counts.failed += 1 }
-          }
-        }))
+        origin: name, originLine: lineNumber, acknowledge: acknowledge))
   }
 
   static let payloadKey = Array("payload".utf8)

@@ -89,7 +89,7 @@ public struct PayloadView: Sendable {
   var deferredRanges: [Int] = []
 
   /// The byte range of the array or object at path `index`, when the read deferred it (see
-  /// ``JSONReader/readDeferringContainers(_:paths:options:)``); nil otherwise.
+  /// ``JSONReader/readDeferringContainers(_:paths:options:into:)``); nil otherwise.
   public func deferredRange(ofPath index: Int) -> Range<Int>? {
     guard 2 * index + 1 < deferredRanges.count, deferredRanges[2 * index] >= 0 else { return nil }
     return deferredRanges[2 * index]..<deferredRanges[2 * index + 1]

@@ -63,13 +63,14 @@ public enum JSONReader {
   /// ``read(_:paths:wholeDocument:options:)`` that validates an array or object ending a path but
   /// does not build it: its value stays Undefined and ``PayloadView/deferredRange(ofPath:)`` gives its
   /// bytes (the replay source takes an inline payload this way).
-  public static func readDeferringContainers(_ bytes: [UInt8], paths: PathTable, options: JSONReadOptions)
-    -> PayloadView
-  {
-    var buffer: [Value] = []
-    return read(
+  /// The view goes into `view`, whose arrays' storage it reuses: a source that keeps one view reads
+  /// each line without allocating them.
+  public static func readDeferringContainers(
+    _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, into view: inout PayloadView
+  ) {
+    read(
       bytes, paths: paths, wholeDocument: false, options: options, checksCanonical: false,
-      defersContainers: true, reusing: &buffer)
+      defersContainers: true, into: &view)
   }
 
   /// ``read(_:paths:wholeDocument:options:checksCanonical:defersContainers:reusing:reusingRanges:)``
