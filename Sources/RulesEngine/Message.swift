@@ -54,8 +54,8 @@ public struct Message: Sendable {
   /// Where the message came from, for error messages: `sensors.jsonl:17`, `orders/2@8812`.
   public var origin: String {
     get {
-      let fields = storage.fields
-      return fields.originLine < 0 ? fields.origin : "\(fields.origin):\(fields.originLine)"
+      storage.fields.originLine < 0
+        ? storage.fields.origin : "\(storage.fields.origin):\(storage.fields.originLine)"
     }
     set {
       storage.fields.origin = newValue
@@ -87,11 +87,11 @@ public struct Message: Sendable {
 
   /// The evaluation context of this message.
   public func evaluationContext(secrets: (any SecretStore)? = nil) -> EvaluationContext {
-    let fields = storage.fields
-    return EvaluationContext(
-      topic: fields.topic, payload: fields.payload, clientID: fields.clientID,
-      timestampMs: fields.receivedAtMs,
-      mqttProperties: fields.mqttProperties, userProperties: fields.userProperties, secrets: secrets)
+    // Field by field: a copy of the whole box's fields would retain and release each of them.
+    EvaluationContext(
+      topic: storage.fields.topic, payload: storage.fields.payload, clientID: storage.fields.clientID,
+      timestampMs: storage.fields.receivedAtMs, mqttProperties: storage.fields.mqttProperties,
+      userProperties: storage.fields.userProperties, secrets: secrets)
   }
 }
 

@@ -17,9 +17,10 @@ package struct SharedFields<Fields> {
     box = Box(fields)
   }
 
-  /// The fields; writing through it first copies a shared box.
+  /// The fields; writing through it first copies a shared box. Reading borrows them: reading one
+  /// field copies that field, not every field of the box.
   package var fields: Fields {
-    get { box.fields }
+    _read { yield box.fields }
     _modify {
       if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
       yield &box.fields
