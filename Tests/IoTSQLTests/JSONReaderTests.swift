@@ -529,3 +529,31 @@ let sensorPayload = #"""
     #expect(plain.isCanonical && plain.values == [.object(["x": .int(1), "y": .array([.int(2)])])])
   }
 }
+
+/// Records of one array built by recursive descent: each has exactly its own keys, in its own order,
+/// with its own values, whatever its neighbours' keys.
+@Suite struct RecordShapeTests {
+  static func records(_ json: String) throws -> [OrderedObject] {
+    // `parse` builds by recursive descent (the fast path).
+    guard case .array(let elements) = try JSONReader.parse(Array(json.utf8), options: v2) else {
+      throw JSONError(offset: 0, message: "no array")
+    }
+    return elements.map { if case .object(let object) = $0 { object } else { OrderedObject() } }
+  }
+
+  @Test func eachRecordKeepsItsOwnKeys() throws {
+    let records = try Self.records(
+      #"[{"a":1,"b":2},{"a":3,"b":4},{"a":5},{"a":6,"b":7,"c":8},{"b":9,"a":10},{"b":11},{"a":12,"a":13},{},"#
+        + #"{"a":14,"b":15,"a":16},{"a":17,"b":18}]"#)
+    let expected: [[(String, Value)]] = [
+      [("a", .int(1)), ("b", .int(2))], [("a", .int(3)), ("b", .int(4))], [("a", .int(5))],
+      [("a", .int(6)), ("b", .int(7)), ("c", .int(8))], [("b", .int(9)), ("a", .int(10))], [("b", .int(11))],
+      [("a", .int(13))], [], [("a", .int(16)), ("b", .int(15))], [("a", .int(17)), ("b", .int(18))],
+    ]
+    #expect(records.count == expected.count)
+    for (record, members) in zip(records, expected) {
+      #expect(record.keys == members.map(\.0))
+      #expect(record.values == members.map(\.1))
+    }
+  }
+}

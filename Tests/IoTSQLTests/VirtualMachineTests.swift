@@ -34,6 +34,21 @@ import Testing
     // Spellings the copy does not handle: written from the parsed document.
     ("SELECT * FROM 't/+'", #"{"z":-0.0,"h":40.50}"#, #"{"z":0,"h":40.5}"#),
     ("SELECT * FROM 't/+'", #"{"e":1.0E2,"h":40.50}"#, #"{"e":100,"h":40.5}"#),
+    // Arrays of records whose keys repeat, reorder, shorten, extend or repeat within a record.
+    (
+      "SELECT r FROM 't/+'",
+      #"{"r":[{"a":1,"b":2},{"a":3,"b":4},{"b":5,"a":6},{"a":7},{"a":8,"b":9,"c":10},{"a":1,"a":2},{}]}"#,
+      #"{"r":[{"a":1,"b":2},{"a":3,"b":4},{"b":5,"a":6},{"a":7},{"a":8,"b":9,"c":10},{"a":2},{}]}"#
+    ),
+    (
+      "SELECT r FROM 't/+'", #"{"r":[{"a":1,"b":2},{"a":3,"b":4,"a":5},{"a":6,"b":7},{"a":8,"c":9}]}"#,
+      #"{"r":[{"a":1,"b":2},{"a":5,"b":4},{"a":6,"b":7},{"a":8,"c":9}]}"#
+    ),
+    (
+      "SELECT (SELECT VALUE v FROM r WHERE v > 50) AS high, (SELECT w FROM r) AS ws FROM 't/+'",
+      #"{"r":[{"v":57,"w":1},{"v":5,"w":2},{"w":3,"v":75},{"v":99}]}"#,
+      #"{"high":[57,75,99],"ws":[{"w":1},{"w":2},{"w":3},{}]}"#
+    ),
   ])
   func outputs(_ sql: String, _ payload: String, _ expected: String) throws {
     #expect(try Self.output(sql, payload) == expected)
