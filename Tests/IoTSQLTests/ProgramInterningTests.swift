@@ -47,6 +47,27 @@ import Testing
     #expect(Self.output(b, "{}") == #"{"x":1.5}"#)
   }
 
+  /// Programs that differ only in a constant or a position hash apart: 10,000 of them in one bucket
+  /// made loading them quadratic.
+  @Test func programsThatDifferOnlyInAConstantHashApart() throws {
+    var hashes = Set<Int>()
+    for index in 0..<200 {
+      hashes.insert(
+        try Compiler.compile("SELECT * FROM 'fleet/7/+/data' WHERE temp > \(index)").code.hashValue)
+      hashes.insert(try Compiler.compile("SELECT 'x\(index)' AS tag FROM 'a'").code.hashValue)
+    }
+    #expect(hashes.count == 400)
+  }
+
+  /// Rules that read the same fields share the names the reader compares, whatever else differs.
+  @Test func tablesOfTheSamePathsShareTheirNames() throws {
+    let a = try Compiler.compile("SELECT temp, site.floor FROM 'a' WHERE temp > 1")
+    let b = try Compiler.compile("SELECT temp + 1 AS t, site.floor AS f FROM 'b' WHERE temp > 2")
+    #expect(a.code !== b.code)
+    #expect(a.paths.paths == b.paths.paths)
+    #expect(a.paths.names === b.paths.names)
+  }
+
   @Test func codeNoProgramHoldsIsForgotten() throws {
     let sql = "SELECT interning_probe_\(UInt32.random(in: 0...UInt32.max)) FROM 'a'"
     weak var code: Program.Code?

@@ -87,6 +87,8 @@ public struct Program: Sendable {
           && a.readsWholePayload == b.readsWholePayload && a.passesThrough == b.passesThrough)
     }
 
+    /// Everything `==` compares, so that 10,000 programs differing only in a constant or a
+    /// position do not fall into one bucket (interning them was quadratic).
     func hash(into hasher: inout Hasher) {
       hasher.combine(instructions.count)
       for instruction in instructions {
@@ -95,63 +97,31 @@ public struct Program: Sendable {
         hasher.combine(instruction.b)
         hasher.combine(instruction.c)
       }
-      if let last = packedSourceMap.last { hasher.combine(last.endOffset) }
+      for constant in constants {
+        switch constant {
+        case .int(let value): hasher.combine(value)
+        case .decimal(let value): hasher.combine(value)
+        case .string(let value): hasher.combine(value)
+        case .bool(let value): hasher.combine(value)
+        default: hasher.combine(0)
+        }
+      }
+      for range in packedSourceMap {
+        hasher.combine(range.startOffset)
+        hasher.combine(range.endOffset)
+      }
       hasher.combine(paths.paths)
+      hasher.combine(keyLists)
+      hasher.combine(variableNames)
     }
 
     /// The interned codes, held weakly: a code lives as long as some program holds it.
-    private static let table = Mutex(InternTable())
+    private static let table = Mutex(WeakInternTable<Code>())
 
     /// `code`, or an equal code some live program already holds.
     static func interned(_ code: Code) -> Code {
       table.withLock { $0.intern(code) }
     }
-
-    /// The number of distinct codes live programs hold (for tests).
-    static var internedCount: Int { table.withLock { $0.liveCount } }
-  }
-}
-
-/// Interned codes by hash, weakly held; dead entries are swept when the table has doubled.
-private struct InternTable: ~Copyable {
-  private struct Entry {
-    weak var code: Program.Code?
-  }
-  private var buckets: [Int: [Entry]] = [:]
-  private var entries = 0
-  private var sweepAt = 64
-
-  mutating func intern(_ code: Program.Code) -> Program.Code {
-    let key = code.hashValue
-    if let bucket = buckets[key] {
-      for entry in bucket {
-        if let existing = entry.code, existing == code { return existing }
-      }
-    }
-    buckets[key, default: []].append(Entry(code: code))
-    entries += 1
-    if entries >= sweepAt {
-      sweep()
-      sweepAt = max(64, entries * 2)
-    }
-    return code
-  }
-
-  var liveCount: Int {
-    buckets.values.reduce(0) { $0 + $1.count { $0.code != nil } }
-  }
-
-  private mutating func sweep() {
-    var kept: [Int: [Entry]] = [:]
-    entries = 0
-    for (key, bucket) in buckets {
-      let live = bucket.filter { $0.code != nil }
-      if !live.isEmpty {
-        kept[key] = live
-        entries += live.count
-      }
-    }
-    buckets = kept
   }
 }
 

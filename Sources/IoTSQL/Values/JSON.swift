@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A JSON syntax error, with the byte offset of the offending byte.
 public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
   /// Byte offset into the input.
@@ -38,15 +40,19 @@ public struct JSONReadOptions: Sendable {
 public struct PathTable: Sendable, Equatable {
   /// The paths, each a chain of member names from the payload's root; the VM refers to them by index.
   public var paths: [[String]] {
-    didSet { names = PathNames(paths) }
+    didSet {
+      names = PathNames.interned(paths)
+      paths = names.paths
+    }
   }
   /// The same names as bytes, for the reader's comparisons (derived from `paths`).
   private(set) var names: PathNames
 
   /// Creates a table.
   public init(paths: [[String]] = []) {
-    self.paths = paths
-    self.names = PathNames(paths)
+    let names = PathNames.interned(paths)
+    self.names = names
+    self.paths = names.paths
   }
 
   /// The index of `path`, adding it when new.
@@ -134,7 +140,7 @@ public struct PayloadView: Sendable {
 /// A path table's paths with their member names as UTF-8 bytes in one buffer, so the reader compares
 /// a payload's member name with a path's without touching `String`. Immutable and shared: a read
 /// holds one reference, not one per array.
-final class PathNames: Sendable, Equatable {
+final class PathNames: Sendable, Hashable {
   /// The paths.
   let paths: [[String]]
   /// Every name's bytes, one after the other.
@@ -292,4 +298,14 @@ final class PathNames: Sendable, Equatable {
   }
 
   static func == (lhs: PathNames, rhs: PathNames) -> Bool { lhs.paths == rhs.paths }
+
+  func hash(into hasher: inout Hasher) { hasher.combine(paths) }
+
+  /// The names of `paths`, shared with every table of the same paths (rules that read the same
+  /// fields, whatever else they do, keep one copy of their names).
+  static func interned(_ paths: [[String]]) -> PathNames {
+    table.withLock { $0.intern(PathNames(paths)) }
+  }
+
+  private static let table = Mutex(WeakInternTable<PathNames>())
 }
