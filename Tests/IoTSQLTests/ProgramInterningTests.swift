@@ -68,6 +68,21 @@ import Testing
     #expect(a.paths.names === b.paths.names)
   }
 
+  /// The code keeps byte offsets; each program works out lines and columns from its own text.
+  @Test func sharedCodeGivesEachProgramItsOwnLinesAndColumns() throws {
+    let oneLine = try Compiler.compile("SELECT a FROM 'x' WHERE b > 1")
+    let twoLines = try Compiler.compile("SELECT a FROM 'x'\nWHERE b > 1")
+    #expect(oneLine.code === twoLines.code)
+    let address = try #require(oneLine.instructions.firstIndex { $0.opcode == .jumpIfNotTrue })
+    #expect(oneLine.sourceRange(at: address).start == SourceLocation(offset: 24, line: 1, column: 25))
+    #expect(twoLines.sourceRange(at: address).start == SourceLocation(offset: 24, line: 2, column: 7))
+    // Columns count characters: `é` is two bytes, one column.
+    let accented = try Compiler.compile("SELECT 'é' AS e,\n  b + 1 AS c FROM 'x'")
+    let add = try #require(accented.instructions.firstIndex { $0.opcode == .add })
+    #expect(accented.sourceRange(at: add).start == SourceLocation(offset: 20, line: 2, column: 3))
+    #expect(accented.sourceRange(at: add).end == SourceLocation(offset: 25, line: 2, column: 8))
+  }
+
   @Test func codeNoProgramHoldsIsForgotten() throws {
     let sql = "SELECT interning_probe_\(UInt32.random(in: 0...UInt32.max)) FROM 'a'"
     weak var code: Program.Code?
@@ -79,5 +94,38 @@ import Testing
     #expect(code == nil)
     // Compiling it again gives a working program, not a dangling entry.
     #expect(Self.output(try Compiler.compile(sql), "{}") == "{}")
+  }
+}
+
+/// The table itself, with objects whose hashes all collide.
+@Suite struct WeakInternTableTests {
+  final class Item: Hashable {
+    let value: Int
+    init(_ value: Int) { self.value = value }
+    static func == (a: Item, b: Item) -> Bool { a.value == b.value }
+    func hash(into hasher: inout Hasher) { hasher.combine(0) }
+  }
+
+  @Test func equalObjectsAreSharedAndCollidingOnesKeptApart() {
+    var table = WeakInternTable<Item>()
+    let items = (0..<100).map { Item($0) }
+    for item in items { #expect(table.intern(item) === item) }
+    // Equal copies, past several sweeps: the originals come back.
+    for round in 0..<3 {
+      for (index, item) in items.enumerated() where index % 3 == round {
+        #expect(table.intern(Item(index)) === item)
+      }
+    }
+  }
+
+  @Test func anObjectNoOneHoldsIsNotReturned() {
+    var table = WeakInternTable<Item>()
+    do {
+      let first = Item(1)
+      _ = table.intern(first)
+    }
+    let second = Item(1)
+    #expect(table.intern(second) === second)
+    #expect(table.intern(Item(1)) === second)
   }
 }

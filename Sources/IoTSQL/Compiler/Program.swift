@@ -36,9 +36,11 @@ public struct Program: Sendable {
   /// True when the program needs the whole payload (`*`), not only `paths`.
   public var readsWholePayload: Bool { code.readsWholePayload }
   /// The source range of each instruction, parallel to `instructions`.
-  public var sourceMap: [SourceRange] { code.packedSourceMap.map(\.range) }
+  public var sourceMap: [SourceRange] { code.packedSourceMap.map { $0.range(in: source) } }
   /// The source range of the instruction at `address`.
-  public func sourceRange(at address: Int) -> SourceRange { code.packedSourceMap[address].range }
+  public func sourceRange(at address: Int) -> SourceRange {
+    code.packedSourceMap[address].range(in: source)
+  }
   /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
   var prepared: [(any Sendable)?] { code.prepared }
   /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the
@@ -55,7 +57,8 @@ public struct Program: Sendable {
     let constants: [Value]
     let paths: PathTable
     let readsWholePayload: Bool
-    /// `sourceMap` in 32-bit fields (half the room: a rule keeps its program as long as it runs).
+    /// `sourceMap` as byte offsets (a third of the room: a rule keeps its program as long as it runs;
+    /// lines and columns are worked out from the text when an error or a listing needs them).
     let packedSourceMap: [PackedRange]
     /// Derived from the instructions and constants: not compared.
     let prepared: [(any Sendable)?]
@@ -125,24 +128,21 @@ public struct Program: Sendable {
   }
 }
 
-/// A ``SourceRange`` in 32-bit fields.
+/// A ``SourceRange`` as its two byte offsets in 32-bit fields; its lines and columns follow from the
+/// text (every program with this code has the same offsets, not necessarily the same lines).
 struct PackedRange: Sendable, Equatable {
-  let startOffset, startLine, startColumn, endOffset, endLine, endColumn: Int32
+  let startOffset, endOffset: Int32
 
   init(_ range: SourceRange) {
     // SQL text is far below 2 GiB; clamp rather than trap if it were not.
-    func narrow(_ value: Int) -> Int32 { Int32(clamping: value) }
-    startOffset = narrow(range.start.offset)
-    startLine = narrow(range.start.line)
-    startColumn = narrow(range.start.column)
-    endOffset = narrow(range.end.offset)
-    endLine = narrow(range.end.line)
-    endColumn = narrow(range.end.column)
+    startOffset = Int32(clamping: range.start.offset)
+    endOffset = Int32(clamping: range.end.offset)
   }
 
-  var range: SourceRange {
+  /// The range with its lines and columns in `source`.
+  func range(in source: String) -> SourceRange {
     SourceRange(
-      start: SourceLocation(offset: Int(startOffset), line: Int(startLine), column: Int(startColumn)),
-      end: SourceLocation(offset: Int(endOffset), line: Int(endLine), column: Int(endColumn)))
+      start: Lexer(source, from: Int(startOffset)).location, end: Lexer(source, from: Int(endOffset)).location
+    )
   }
 }

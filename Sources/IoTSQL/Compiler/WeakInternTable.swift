@@ -7,19 +7,25 @@ struct WeakInternTable<Object: AnyObject & Hashable>: ~Copyable {
   private struct Entry {
     weak var object: Object?
   }
-  private var buckets: [Int: [Entry]] = [:]
+  /// One entry by hash: no array for each of 10,000 distinct objects.
+  private var first: [Int: Entry] = [:]
+  /// Further entries whose hash another object already has (rare).
+  private var colliding: [Int: [Entry]] = [:]
   private var entries = 0
   private var sweepAt = 64
 
   /// `object`, or an equal object already in the table.
   mutating func intern(_ object: Object) -> Object {
     let key = object.hashValue
-    if let bucket = buckets[key] {
-      for entry in bucket {
-        if let existing = entry.object, existing == object { return existing }
-      }
+    if let existing = first[key]?.object, existing == object { return existing }
+    for entry in colliding[key] ?? [] {
+      if let other = entry.object, other == object { return other }
     }
-    buckets[key, default: []].append(Entry(object: object))
+    if first[key]?.object == nil {
+      first[key] = Entry(object: object)
+    } else {
+      colliding[key, default: []].append(Entry(object: object))
+    }
     entries += 1
     if entries >= sweepAt {
       sweep()
@@ -29,15 +35,11 @@ struct WeakInternTable<Object: AnyObject & Hashable>: ~Copyable {
   }
 
   private mutating func sweep() {
-    var kept: [Int: [Entry]] = [:]
-    entries = 0
-    for (key, bucket) in buckets {
+    first = first.filter { $0.value.object != nil }
+    colliding = colliding.compactMapValues { bucket in
       let live = bucket.filter { $0.object != nil }
-      if !live.isEmpty {
-        kept[key] = live
-        entries += live.count
-      }
+      return live.isEmpty ? nil : live
     }
-    buckets = kept
+    entries = first.count + colliding.values.reduce(0) { $0 + $1.count }
   }
 }
