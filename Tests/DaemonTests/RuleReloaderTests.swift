@@ -61,4 +61,27 @@ struct RuleReloaderTests {
     #expect(await reloader.reload(force: true) != nil)
     #expect(dispatcher.ruleSet.rules[0] === kept)
   }
+
+  /// A reload reads the files whose stamps changed and keeps the others' rules unread; a forced
+  /// reload (SIGHUP) reads them all.
+  @Test func aReloadReadsOnlyTheFilesWhoseStampsChanged() async throws {
+    let folder = temporaryFolder("unchanged")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    var before = stat()
+    #expect(stat(folder + "/two.json", &before) == 0)
+    // Same size, same modification time, same inode, other bytes: the stamp cannot tell.
+    let handle = try #require(FileHandle(forWritingAtPath: folder + "/two.json"))
+    try handle.write(contentsOf: Data(Self.rule.replacingOccurrences(of: "a/+", with: "c/+").utf8))
+    try handle.close()
+    var times = [before.st_atim, before.st_mtim]
+    #expect(utimensat(AT_FDCWD, folder + "/two.json", &times, 0) == 0)
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "d/+"), to: folder + "/three.json")
+    #expect(try #require(await reloader.reload()).rules.count == 3)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["a/+", "d/+", "b/+"])
+    _ = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["a/+", "d/+", "c/+"])
+  }
 }
