@@ -62,26 +62,28 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules[0] === kept)
   }
 
-  /// A reload reads the files whose stamps changed and keeps the others' rules unread; a forced
-  /// reload (SIGHUP) reads them all.
-  @Test func aReloadReadsOnlyTheFilesWhoseStampsChanged() async throws {
+  /// A file whose stamp did not change keeps its rule without being read (here it is not even there
+  /// any more); every other file is read.
+  @Test func filesWithUnchangedStampsAreNotRead() throws {
     let folder = temporaryFolder("unchanged")
     write(Self.rule, to: folder + "/one.json")
     write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
-    let (reloader, dispatcher) = reloader(folder)
-    _ = try await reloader.initialLoad()
-    var before = stat()
-    #expect(stat(folder + "/two.json", &before) == 0)
-    // Same size, same modification time, same inode, other bytes: the stamp cannot tell.
-    let handle = try #require(FileHandle(forWritingAtPath: folder + "/two.json"))
-    try handle.write(contentsOf: Data(Self.rule.replacingOccurrences(of: "a/+", with: "c/+").utf8))
-    try handle.close()
-    var times = [before.st_atim, before.st_mtim]
-    #expect(utimensat(AT_FDCWD, folder + "/two.json", &times, 0) == 0)
-    write(Self.rule.replacingOccurrences(of: "a/+", with: "d/+"), to: folder + "/three.json")
-    #expect(try #require(await reloader.reload()).rules.count == 3)
-    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["a/+", "d/+", "b/+"])
-    _ = await reloader.reload(force: true)
-    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["a/+", "d/+", "c/+"])
+    let builder = RecordingBuilder()
+    let first = RuleStore.load(files: [folder + "/one.json", folder + "/two.json"], builder: builder)
+    #expect(first.errors.isEmpty)
+    let previous = Dictionary(uniqueKeysWithValues: first.rules.map { ($0.file, $0) })
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/one.json")
+    let second = RuleStore.load(
+      files: [folder + "/one.json", folder + "/two.json"], builder: builder, previous: previous,
+      unchanged: [folder + "/two.json"])
+    #expect(second.errors.isEmpty)
+    #expect(second.rules.map(\.topicFilter) == ["c/+", "b/+"])
+    #expect(second.rules[1] === previous[folder + "/two.json"])
+    // Without the stamp's word, the missing file is reported and its previous rule kept.
+    let third = RuleStore.load(
+      files: [folder + "/one.json", folder + "/two.json"], builder: builder, previous: previous)
+    #expect(third.errors.count == 1)
+    #expect(third.rules[1] === previous[folder + "/two.json"])
   }
 }
