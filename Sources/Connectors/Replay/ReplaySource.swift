@@ -141,7 +141,7 @@ public struct ReplaySource: MessageSource {
       }
       pending.append(contentsOf: chunk)
       var start = 0
-      while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+      while let newline = Self.newline(in: pending, from: start) {
         lineNumber += 1
         if newline - start > maxLineBytes {
           reportLongLine(lineNumber)
@@ -162,6 +162,17 @@ public struct ReplaySource: MessageSource {
     if !pending.isEmpty && !Task.isCancelled {
       lineNumber += 1
       await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
+    }
+  }
+
+  /// The index of the first `\n` of `bytes` at or after `start` (`memchr`: a line is found without
+  /// a generic loop over its bytes).
+  static func newline(in bytes: [UInt8], from start: Int) -> Int? {
+    bytes.withUnsafeBufferPointer { buffer in
+      guard start < buffer.count, let base = buffer.baseAddress,
+        let found = memchr(base + start, 0x0A, buffer.count - start)
+      else { return nil }
+      return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
   }
 
