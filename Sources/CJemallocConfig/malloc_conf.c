@@ -11,7 +11,6 @@ extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, si
 
 const char *malloc_conf = "narenas:1";
 
-
 void iotrules_release_free_memory(void) {
   // MALLCTL_ARENAS_ALL: every arena returns its unused dirty pages now rather than after the decay.
   if (mallctl != NULL) (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0);

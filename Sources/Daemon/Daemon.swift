@@ -244,11 +244,12 @@ public enum Daemon {
     logger.info(
       "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
     for rule in loaded.rules {
-      // The file is read again only to place a loop warning (not for each of 10,000 rules).
-      let text = {
-        FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) } ?? ""
-      }
-      for warning in rule.warnings + RuleChecker.loopWarnings(rule, text: text()) {
+      // `text` is an autoclosure: the file is read again only to place a loop warning.
+      let loops = RuleChecker.loopWarnings(
+        rule,
+        text: FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) }
+          ?? "")
+      for warning in rule.warnings + loops {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
     }

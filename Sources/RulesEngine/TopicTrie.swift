@@ -95,9 +95,8 @@ public struct TopicTrie<Element: Sendable>: Sendable {
     nodes[parent].firstChild = index
     nodes[parent].childCount += 1
     if nodes[parent].many != nil {
-      if nodes[parent].many![Self.levelHash(level)] == nil {
-        nodes[parent].many![Self.levelHash(level)] = index
-      }
+      let hash = Self.levelHash(level)
+      if nodes[parent].many![hash] == nil { nodes[parent].many![hash] = index }
     } else if nodes[parent].childCount > Node.maxFew {
       var table: [UInt64: Int32] = [:]
       var existing = nodes[parent].firstChild

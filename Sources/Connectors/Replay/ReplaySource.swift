@@ -215,7 +215,7 @@ public struct ReplaySource: MessageSource {
     }
   }
 
-  /// The fields read from each line: topic, payload_base64, clientId, timestamp.
+  /// The fields read from each line: topic, payload_base64, clientId, timestamp, payload.
   static let fieldPaths = PathTable(paths: [
     ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"],
   ])

@@ -23,13 +23,12 @@ public struct Template: Sendable {
   }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
   /// templates) read the topic directly; every other expression runs its program. The programs are
-  /// kept for `parts` (explain).
-  /// Empty for a template without `${...}`: its text is `source` (no array for each of 10,000 rules
-  /// whose archive path is plain text).
+  /// kept for `parts` (explain). Empty for a template without `${...}`: its text is `source` (no
+  /// array for each of 10,000 rules whose archive path is plain text).
   let renderers: [Renderer]
 
-  /// Indirect: a `Program` is a large value, and a template of text alone (most file paths, table
-  /// names) should not carry its room, with 10,000 rules loaded.
+  /// Not indirect: a `Program` is its text, topic filter, warnings and a reference to its shared
+  /// code, small enough to hold inline.
   enum Renderer: Sendable {
     case text(String)
     case topic(Program)

@@ -56,15 +56,13 @@ public enum JSONReader {
   public static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions
   ) -> PayloadView {
-    var buffer: [Value] = []
-    return read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, reusing: &buffer)
+    read(bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: true)
   }
 
   /// ``read(_:paths:wholeDocument:options:)`` that validates an array or object ending a path but
   /// does not build it: its value stays Undefined and ``PayloadView/deferredRange(ofPath:)`` gives its
-  /// bytes (the replay source takes an inline payload this way).
-  /// The view goes into `view`, whose arrays' storage it reuses: a source that keeps one view reads
-  /// each line without allocating them.
+  /// bytes (the replay source takes an inline payload this way). The view goes into `view`, whose
+  /// arrays' storage it reuses: a source that keeps one view reads each line without allocating them.
   public static func readDeferringContainers(
     _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, into view: inout PayloadView
   ) {
@@ -73,29 +71,13 @@ public enum JSONReader {
       defersContainers: true, into: &view)
   }
 
-  /// ``read(_:paths:wholeDocument:options:checksCanonical:defersContainers:reusing:reusingRanges:)``
-  /// without storage for the deferred ranges.
-  static func read(
-    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
-    checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value]
-  ) -> PayloadView {
-    var ranges: [Int] = []
-    return read(
-      bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: checksCanonical,
-      defersContainers: defersContainers, reusing: &buffer, reusingRanges: &ranges)
-  }
-
-  /// ``read(_:paths:wholeDocument:options:)`` whose `values` take over `buffer`'s storage and whose
-  /// `deferredRanges`, when needed, take over `ranges`' (both left empty). Without `checksCanonical`,
+  /// ``read(_:paths:wholeDocument:options:)`` into a new view. Without `checksCanonical`,
   /// `isCanonical` is false and the work of finding it out is skipped.
   static func read(
     _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
-    checksCanonical: Bool = true, defersContainers: Bool = false, reusing buffer: inout [Value],
-    reusingRanges ranges: inout [Int]
+    checksCanonical: Bool, defersContainers: Bool = false
   ) -> PayloadView {
     var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
-    swap(&view.values, &buffer)
-    swap(&view.deferredRanges, &ranges)
     read(
       bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: checksCanonical,
       defersContainers: defersContainers, into: &view)
@@ -205,5 +187,4 @@ public enum JSONReader {
       return out
     }
   }
-
 }
