@@ -50,6 +50,19 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a.value, b.select.from FROM 't'",
       "(select (item (. a value)) (item (. (. b select) from))) (from 't')"
     ),
+    // VALUE is the keyword only when an expression or `*` follows; otherwise a field (AWS's SiteWise
+    // guide reads `value.doubleValue`).
+    ("SELECT value FROM 't'", "(select (item value)) (from 't')"),
+    ("SELECT value, x FROM 't'", "(select (item value) (item x)) (from 't')"),
+    ("SELECT value.doubleValue AS v FROM 't'", "(select (item (. value doubleValue) as v)) (from 't')"),
+    ("SELECT value + 1 AS v FROM 't'", "(select (item (+ value 1) as v)) (from 't')"),
+    ("SELECT VALUE value FROM 't'", "(select value value) (from 't')"),
+    ("SELECT VALUE -x FROM 't'", "(select value (- x)) (from 't')"),
+    ("SELECT a FROM 't' WHERE value > 0", "(select (item a)) (from 't') (where (> value 0))"),
+    (
+      "SELECT (SELECT VALUE (value.doubleValue) FROM payload.values) AS w FROM 't'",
+      "(select (item (nested (select value (. value doubleValue)) (from (. payload values))) as w)) (from 't')"
+    ),
   ])
   func statements(sql: String, expected: String) throws {
     #expect(try tree(sql) == expected)
@@ -223,7 +236,7 @@ private func parseError(_ sql: String) -> String? {
     ("FROM 't'", "1:1: expected SELECT or SET, found FROM"),
     ("SELECT", "1:7: expected an expression after SELECT"),
     ("SELECT FROM 't'", "1:8: expected an expression after SELECT"),
-    ("SELECT value FROM 't'", "1:14: expected an expression after VALUE"),
+    ("SELECT VALUE (", "1:15: expected an expression after '('"),
     ("SET @a = 1 SET @b = 2 SELECT 1", "1:12: SET may appear only once, before SELECT"),
     ("SELECT 1 FROM 't' SET @a = 1", "1:19: SET must come before SELECT"),
     ("SELECT 1 SET @a = 1", "1:10: SET must come before SELECT"),

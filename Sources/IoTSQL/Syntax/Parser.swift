@@ -168,8 +168,11 @@ public struct Parser {
   }
 
   /// `select_list = "VALUE" ( "*" | expression ) | select_item { "," select_item } ;`
+  ///
+  /// `VALUE` is the keyword only when what follows can start an expression: `SELECT value, x` and
+  /// `SELECT value.doubleValue AS v` read a field named `value`, as AWS's own examples do.
   private mutating func parseSelectList() throws(SQLError) -> SelectClause {
-    if try consume(.keyword(.value)) {
+    if try isKeyword(.value), try valueStartsSelectValue(), try consume(.keyword(.value)) {
       let token = try peek()
       if token.kind == .symbol("*") {
         _ = try advance()
@@ -182,6 +185,20 @@ public struct Parser {
       items.append(try parseSelectItem())
     } while try consume(.symbol(","))
     return .items(items)
+  }
+
+  /// With `VALUE` next: true when the token after it can start an expression (or is `*`), so that
+  /// `VALUE` is the keyword; false when it is an operator, `.`, `,`, `AS` or `FROM` (a field).
+  private mutating func valueStartsSelectValue() throws(SQLError) -> Bool {
+    var probe = self
+    _ = try probe.advance()
+    switch try probe.peek().kind {
+    case .symbol(let symbol): return ["*", "(", "[", "{", "-"].contains(symbol)
+    case .keyword(let keyword):
+      return [.true, .false, .null, .case, .not, .value].contains(keyword)
+    case .end: return false
+    default: return true
+    }
   }
 
   /// `select_item = ( "*" | expression ) [ "AS" alias ] ;`
@@ -296,7 +313,7 @@ public struct Parser {
     return expression
   }
 
-  /// `primary = literal | array | object | variable | case_expr | cast | call | name | parenthesized ;`
+  /// `primary = literal | array | object | variable | case_expr | cast | call | name | "VALUE" | parenthesized ;`
   private mutating func parsePrimary() throws(SQLError) -> Expression {
     let form = try primaryForm()
     if case .atom(let expression) = form { return expression }
@@ -339,6 +356,8 @@ public struct Parser {
     case .keyword(.false): value = .literal(.bool(false))
     case .keyword(.null): value = .literal(.null)
     case .variable(let name): value = .variable(name)
+    // Outside `SELECT VALUE`, the word is a field name (`value.doubleValue`, `WHERE value > 0`).
+    case .keyword(.value): value = .field(lexer.text(token.range))
     case .keyword(.case): return .caseExpression
     case .symbol("("): return .parenthesized
     case .symbol("["): return .array
