@@ -257,9 +257,11 @@ public enum Daemon {
       logger.info("republish broker \(publisher.options)")
       try await publisher.start()
     }
-    /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them).
+    /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them), and
+    /// Basic Ingest's `$aws/rules/#` when any rule is enabled.
     @Sendable func currentFilters() -> [String] {
-      dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
+      let filters = dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
+      return filters.isEmpty ? [] : filters + [BasicIngest.prefix + "#"]
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
     /// Reloads; on a change, brings the MQTT subscriptions in line with the new rules.

@@ -116,7 +116,8 @@ public struct RulePreview: Sendable {
 
   /// Runs the rule on one message.
   public func run(_ context: EvaluationContext) -> Outcome {
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(context.topic)
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
+      !parsed.matches(BasicIngest.ruleTopic(context.topic))
     {
       return .noMatch("topic '\(context.topic)' does not match FROM '\(filter)'")
     }

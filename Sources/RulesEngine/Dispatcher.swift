@@ -273,7 +273,7 @@ public final class Dispatcher: Sendable {
     }
     var matched = 0
     let context = message.evaluationContext()
-    snapshot.trie.forEachMatch(message.topic) { index in
+    snapshot.forEachMatch(message.topic) { index in
       let rule = snapshot.rules[index]
       matched += 1
       rule.counters.matched.add()

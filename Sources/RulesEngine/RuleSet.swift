@@ -1,3 +1,4 @@
+import IoTSQL
 import Synchronization
 
 /// An immutable snapshot of the loaded rules and their topic trie; a reload swaps one snapshot for
@@ -24,7 +25,33 @@ public final class RuleSet: Sendable {
   public static let empty = RuleSet(rules: [])
 
   /// The rule named `name`.
-  public func rule(named name: String) -> Rule? { rules.first(where: { $0.name == name }) }
+  public func rule(named name: String) -> Rule? { index(named: name[...]).map { rules[$0] } }
+
+  /// The index of the rule named `name` (the rules are sorted by name).
+  func index(named name: Substring) -> Int? {
+    var low = 0
+    var high = rules.count
+    while low < high {
+      let middle = (low + high) / 2
+      if rules[middle].name[...] < name { low = middle + 1 } else { high = middle }
+    }
+    return low < rules.count && rules[low].name[...] == name ? low : nil
+  }
+
+  /// Calls `body` with the index of every enabled rule `topic` goes to: those whose FROM filter
+  /// matches it, or, for a Basic Ingest topic (`$aws/rules/NAME/TOPIC`), the rule `NAME` alone when
+  /// its filter matches `TOPIC`.
+  @inline(__always)
+  func forEachMatch(_ topic: String, _ body: (Int) -> Void) {
+    if topic.utf8.first == UInt8(ascii: "$"), let ingest = BasicIngest.split(topic) {
+      guard let index = index(named: ingest.rule), !rules[index].disabled,
+        (try? TopicFilter(rules[index].topicFilter))?.matches(String(ingest.topic)) == true
+      else { return }
+      body(index)
+      return
+    }
+    trie.forEachMatch(topic, body)
+  }
 
   func enter() { activity.withLock { $0.active += 1 } }
 

@@ -93,7 +93,9 @@ struct EvalCommand: ParsableCommand {
       bytes = Array((payload ?? "{}").utf8)
     }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? ""
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topicName) {
+    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
+      !parsed.matches(BasicIngest.ruleTopic(topicName))
+    {
       Console.err("no match: topic '\(topicName)' does not match FROM '\(filter)'")
       return
     }
@@ -221,7 +223,9 @@ enum BatchEvaluator {
           throw BatchError.sql(error, prefix: "template: ")
         }
       }
-      if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(topic) {
+      if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
+        !parsed.matches(BasicIngest.ruleTopic(topic))
+      {
         return .object(["match": .bool(false)])
       }
       guard let evaluation = machine.evaluate(program, context: context) else {

@@ -41,6 +41,11 @@ struct CheckerTests {
         "SELECT a\nFROM 't'\nWHERE upperr(b) = 'X'",
         "3:7: unknown function 'upperr'; did you mean 'upper'?"
       ),
+      (
+        "SELECT a FROM '$aws/rules/r/#'",
+        "1:15: rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
+          + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME"
+      ),
     ])
   func errors(sql: String, expected: String) {
     #expect(firstError(sql) == expected)

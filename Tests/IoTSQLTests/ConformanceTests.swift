@@ -187,7 +187,9 @@ func run(_ fixture: ConformanceCase) -> ConformanceOutcome {
   } catch {
     return .error(error.first.stage, error.first.description)
   }
-  if let filter = program.topicFilter, let parsed = try? TopicFilter(filter), !parsed.matches(fixture.topic) {
+  if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
+    !parsed.matches(BasicIngest.ruleTopic(fixture.topic))
+  {
     return .noMatch
   }
   var machine = VirtualMachine()

@@ -109,3 +109,20 @@ func contextFunctionsAreNotFolded(_ name: String) throws {
   #expect(spec.isDeterministic == false)
   #expect(spec.family == "context")
 }
+
+/// Basic Ingest topics: the rule name and the rule's topic; anything else is no Basic Ingest topic.
+@Test func basicIngestSplit() throws {
+  let parts = try #require(BasicIngest.split("$aws/rules/BuildingManager/Buildings/Building5"))
+  #expect(parts.rule == "BuildingManager" && parts.topic == "Buildings/Building5")
+  for topic in [
+    "$aws/rules/r", "$aws/rules/r/", "$aws/rules//a", "$aws/things/x/shadow", "aws/rules/r/a", "$aws/rules",
+  ] {
+    #expect(BasicIngest.split(topic) == nil, "\(topic)")
+  }
+  #expect(BasicIngest.ruleTopic("$aws/rules/r/a/b") == "a/b")
+  #expect(BasicIngest.ruleTopic("$aws/things/x") == "$aws/things/x")
+  // Templates see the rule's topic too.
+  let template = try Template.compile("${topic()}|${topic(1)}|${upper(topic(2))}")
+  let context = EvaluationContext(topic: "$aws/rules/r/site/dev-1", payload: [])
+  #expect(template.render(context: context, variables: []) == "site/dev-1|site|DEV-1")
+}

@@ -40,6 +40,33 @@ struct DispatcherTests {
     #expect(dispatcher.stats.passed == 1)
   }
 
+  /// AWS's Basic Ingest: `$aws/rules/NAME/TOPIC` reaches the rule NAME alone, when its filter
+  /// matches TOPIC, and `topic()` is TOPIC.
+  @Test func basicIngestTopicsReachTheNamedRuleOnly() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT topic() AS t, topic(2) AS d FROM 'sensors/+/data'", "actions": [{"record": {"name": "a"}}]}"#,
+      #"{"sql": "SELECT topic() AS t FROM 'sensors/#'", "actions": [{"record": {"name": "b"}}]}"#,
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(
+      acks.message(topic: "$aws/rules/rule_0/sensors/d1/data", payload: "{}", origin: "1"))
+    await dispatcher.deliver(acks.message(topic: "$aws/rules/rule_0/other/d1", payload: "{}", origin: "2"))
+    await dispatcher.deliver(
+      acks.message(topic: "$aws/rules/nosuch/sensors/d1/data", payload: "{}", origin: "3"))
+    await dispatcher.deliver(acks.message(topic: "$aws/rules/rule_1", payload: "{}", origin: "4"))
+    await dispatcher.deliver(acks.message(topic: "sensors/d2/data", payload: "{}", origin: "5"))
+    #expect(await acks.wait(for: 5))
+    await dispatcher.drain()
+    // Two topics: no order between them.
+    #expect(
+      builder.action("a")?.payloads.sorted() == [
+        #"{"t":"sensors/d1/data","d":"d1"}"#, #"{"t":"sensors/d2/data","d":"d2"}"#,
+      ])
+    #expect(builder.action("b")?.payloads == [#"{"t":"sensors/d2/data"}"#])
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+    #expect(dispatcher.stats.matched == 3)
+  }
+
   @Test func perTopicOrderIsKept() async throws {
     let (dispatcher, builder) = try setUp([
       #"{"sql": "SELECT n FROM 'seq/+'", "actions": [{"record": {"name": "a", "delayMs": 1}}]}"#

@@ -107,9 +107,11 @@ public struct Template: Sendable {
     for renderer in renderers {
       switch renderer {
       case .text(let text): output += text
-      case .topic: output += context.topic
+      case .topic: output += BasicIngest.ruleTopic(context.topic)
       case .topicLevel(let level, _):
-        if let text = ContextFunctions.topicLevel(context.topic, level) { output += text }
+        if let text = ContextFunctions.topicLevel(BasicIngest.ruleTopic(context.topic), level) {
+          output += text
+        }
       case .program(let program):
         let value = machine.evaluateExpression(program, context: context, variables: variables)
         output += Self.text(of: value)

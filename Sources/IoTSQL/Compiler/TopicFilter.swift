@@ -82,3 +82,28 @@ public struct TopicFilterError: Error, Sendable, CustomStringConvertible {
   /// The message.
   public var description: String { message }
 }
+
+/// AWS IoT's Basic Ingest: a message published to `$aws/rules/RULE_NAME/TOPIC` goes straight to the
+/// rule `RULE_NAME`, which sees `TOPIC`: its FROM filter is matched against it and `topic()` returns
+/// it (the three-level prefix "is not available to the topic() function", as AWS puts it).
+public enum BasicIngest {
+  /// The reserved prefix.
+  public static let prefix = "$aws/rules/"
+
+  /// The rule name and the rule's topic of a Basic Ingest topic; nil for any other topic (also for
+  /// `$aws/rules/NAME` with nothing after the name).
+  public static func split(_ topic: String) -> (rule: Substring, topic: Substring)? {
+    guard topic.utf8.starts(with: prefix.utf8) else { return nil }
+    let rest = topic.utf8.dropFirst(prefix.utf8.count)
+    guard let slash = rest.firstIndex(of: UInt8(ascii: "/")), slash > rest.startIndex else { return nil }
+    let after = topic.utf8.index(after: slash)
+    guard after < topic.utf8.endIndex else { return nil }
+    return (Substring(topic.utf8[rest.startIndex..<slash]), Substring(topic.utf8[after...]))
+  }
+
+  /// The topic a rule sees: without the Basic Ingest prefix when there is one.
+  public static func ruleTopic(_ topic: String) -> String {
+    guard topic.utf8.first == UInt8(ascii: "$"), let parts = split(topic) else { return topic }
+    return String(parts.topic)
+  }
+}

@@ -31,7 +31,7 @@ enum ContextFunctions {
       signature: "topic([segment]) -> String",
       help: "The message's topic, or its segment n counting from 1 (Undefined out of range)."
     ) { call in
-      let topic = call.context.topic
+      let topic = BasicIngest.ruleTopic(call.context.topic)
       guard call.count == 1 else { return .string(topic) }
       guard let index = Coercions.toImplicitInt(call[0]), let level = topicLevel(topic, index) else {
         return .undefined

@@ -217,7 +217,8 @@ final class CompiledRegex: @unchecked Sendable {
   static func compile(_ pattern: String) -> Result<CompiledRegex, RegexCompileError> {
     var status = U_ZERO_ERROR
     var parseError = UParseError()
-    let units = Array(pattern.utf16)
+    // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string.
+    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(pattern.utf16)
     let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
     let opened = units.withUnsafeBufferPointer { buffer in
       swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)

@@ -49,6 +49,12 @@ struct Checker {
       }
       do {
         _ = try TopicFilter(from.filter)
+        if from.filter.hasPrefix(BasicIngest.prefix) || from.filter == "$aws/rules" {
+          self.error(
+            "rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
+              + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME",
+            at: from.range)
+        }
       } catch {
         var location = from.range.start
         location.offset += 1 + error.offset

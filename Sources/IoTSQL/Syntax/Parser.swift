@@ -579,8 +579,18 @@ public struct Parser {
   }
 
   private static func unary(_ op: UnaryOperator, _ token: Token, _ operand: Expression) -> Expression {
-    Expression(.unary(op, operand), token.range.union(operand.range))
+    let range = token.range.union(operand.range)
+    // `-9223372036854775808` is the smallest Int in every version, though its digits alone exceed
+    // Int.max (and so lex as a Decimal).
+    if op == .negate, case .literal(.decimal(let magnitude)) = operand.kind, magnitude == smallestIntMagnitude
+    {
+      return Expression(.literal(.int(.min)), range)
+    }
+    return Expression(.unary(op, operand), range)
   }
+
+  /// 2^63, the magnitude of `Int.min`.
+  private static let smallestIntMagnitude = Decimal(UInt64(Int.max)) + 1
 
   private static func call(_ name: Token, _ arguments: [Expression], _ close: Token) -> Expression {
     guard case .identifier(let text) = name.kind else { return Expression(.wildcard, name.range) }
@@ -699,6 +709,7 @@ public struct Parser {
     guard let value = Decimal(string: text, locale: nil), !value.isNaN else {
       throw error("number '\(Parser.shortened(text))' is out of range", range)
     }
-    return value
+    // AWS's decimals carry 34 significant digits: a longer literal is rounded as a payload's is.
+    return DecimalMath.rounded34(value)
   }
 }

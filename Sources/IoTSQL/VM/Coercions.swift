@@ -96,7 +96,8 @@ public enum Coercions {
 
   /// The text of a number as this engine writes it: Int in digits; Decimal in plain notation when
   /// its magnitude is between 1E-6 and 1E21 (a whole Decimal gets `.0`, as 2015-10-08 shows `10.0`),
-  /// otherwise scientific (`5E-12`, `1E+40`). Empty for non-numbers.
+  /// otherwise scientific (`5E-12`, `1E+40`); a whole Decimal of 19 to 34 digits (an Int beyond 64
+  /// bits, for AWS) in digits only. Empty for non-numbers.
   public static func numberText(_ value: Value) -> String {
     switch value {
     case .int(let int): return String(int)
@@ -117,7 +118,11 @@ public enum Coercions {
     }
     let adjusted = exponent + digits.count - 1  // the power of ten of the leading digit
     var text = negative ? "-" : ""
-    if adjusted >= -6 && adjusted < 21 {
+    if exponent >= 0 && adjusted >= 18 && adjusted < JSONNumber.maximumDigits {
+      // A whole number beyond 64 bits is one of AWS's Ints (up to 34 digits), written "in standard
+      // notation": digits only (`12345678901234567890`, not `...890.0` or `1.2E+19`).
+      text += String(decoding: digits, as: UTF8.self) + String(repeating: "0", count: exponent)
+    } else if adjusted >= -6 && adjusted < 21 {
       if exponent >= 0 {
         text += String(decoding: digits, as: UTF8.self) + String(repeating: "0", count: exponent) + ".0"
       } else if adjusted >= 0 {

@@ -52,7 +52,9 @@ public enum Operators {
         let (negated, overflow) = (0 as Int).subtractingReportingOverflow(int)
         return overflow ? .decimal(-Decimal(int)) : .int(negated)
       case .decimal(let decimal):
-        return .decimal(-decimal)
+        // `-9223372036854775808`: the literal is a Decimal (it exceeds Int.max), its negation the
+        // smallest Int.
+        return Coercions.normalized(.decimal(-decimal), version: version)
       case .string:
         guard let decimal = Coercions.toDecimal(a) else { return .undefined }
         return Coercions.normalized(.decimal(-decimal), version: version)
