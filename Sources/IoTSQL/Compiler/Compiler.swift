@@ -12,7 +12,8 @@ public enum Compiler {
       throw SQLError(checker.diagnostics + generator.diagnostics, source: sql)
     }
     return generator.finish(
-      source: sql, topicFilter: statement.from?.filter, warnings: checker.diagnostics + generator.diagnostics)
+      source: sql, topicFilter: statement.from?.filter,
+      warnings: statement.warnings + checker.diagnostics + generator.diagnostics)
   }
 
   /// Compiles one expression into a program that outputs its value: how templates are compiled.

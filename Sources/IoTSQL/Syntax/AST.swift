@@ -10,6 +10,8 @@ public struct Statement: Sendable, Equatable {
   public var whereClause: Expression?
   /// The whole statement.
   public var range: SourceRange
+  /// Warnings the parser found (a number literal beyond the Decimal range).
+  public var warnings: [Diagnostic] = []
 
   /// Creates a statement.
   public init(

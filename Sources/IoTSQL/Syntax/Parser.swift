@@ -19,6 +19,8 @@ public struct Parser {
   private var openingDescription: String?
   /// The current nesting depth.
   private var depth = 0
+  /// Warnings so far.
+  private var warnings: [Diagnostic] = []
 
   private init(_ lexer: Lexer, openingDescription: String? = nil) {
     self.lexer = lexer
@@ -109,9 +111,11 @@ public struct Parser {
       throw error("expected \(expected), found \(describe(token))", token.range)
     }
     let end = previous?.range.end ?? first.range.start
-    return Statement(
+    var statement = Statement(
       variables: variables, select: select, from: from, whereClause: whereClause,
       range: SourceRange(start: first.range.start, end: end))
+    statement.warnings = warnings
+    return statement
   }
 
   /// `set_clause = "SET" assignment { "," assignment } ;`
@@ -589,6 +593,20 @@ public struct Parser {
     return Expression(.unary(op, operand), range)
   }
 
+  /// The Decimal nearest to a number literal beyond Decimal's range: the largest magnitude for a
+  /// positive exponent, the smallest non-zero one for a negative exponent; nil for other text.
+  private static func clamped(_ text: String) -> Decimal? {
+    let huge = DecimalMath.rounded34(Decimal.greatestFiniteMagnitude)
+    guard let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else {
+      // Digits only (or with a point): too many of them before the point.
+      return text.prefix { $0 != "." }.count > 38 ? huge : nil
+    }
+    // An exponent too long for an Int is beyond the range too.
+    let digits = text[text.index(after: e)...]
+    let negative = digits.first == "-"
+    return negative ? Decimal.leastNonzeroMagnitude : huge
+  }
+
   /// 2^63, the magnitude of `Int.min`.
   private static let smallestIntMagnitude = Decimal(UInt64(Int.max)) + 1
 
@@ -703,11 +721,22 @@ public struct Parser {
   }
 
   /// A decimal literal's value; magnitudes Foundation's `Decimal` cannot hold are an error.
-  private func decimal(_ token: Token) throws(SQLError) -> Decimal {
+  private mutating func decimal(_ token: Token) throws(SQLError) -> Decimal {
     let text = lexer.text(token.range)
     let range = token.range
     guard let value = Decimal(string: text, locale: nil), !value.isNaN else {
-      throw error("number '\(Parser.shortened(text))' is out of range", range)
+      // Beyond Foundation's range (1E-127 to about 3.4E165; AWS's reaches 1E999): the nearest value
+      // it holds, with a warning. `substring(false, -2.411E247)` then gives "false", as AWS's guide
+      // shows, and `check` says the number is not kept as written.
+      guard let clamped = Parser.clamped(text) else {
+        throw error("number '\(Parser.shortened(text))' is out of range", range)
+      }
+      warnings.append(
+        Diagnostic(
+          .warning, stage: .compile,
+          "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-127 to about 3.4E165); it is "
+            + "taken as \(Coercions.numberText(clamped))", at: range))
+      return clamped
     }
     // AWS's decimals carry 34 significant digits: a longer literal is rounded as a payload's is.
     return DecimalMath.rounded34(value)
