@@ -101,3 +101,17 @@ import Testing
     #expect(lazy.payload == Array("{}".utf8))
   }
 }
+
+/// A payload number beyond Decimal's range: the payload stays JSON, WHERE compares it by its sign
+/// and order, and `SELECT *` writes it as it came.
+@Test func payloadNumbersBeyondTheDecimalRange() throws {
+  let payload = Array(#"{"x": 1e200, "t": 1}"#.utf8)
+  var machine = VirtualMachine()
+  let star = try Compiler.compile("SELECT * FROM 't' WHERE x > 5")
+  let context = EvaluationContext(topic: "t", payload: payload)
+  let passed = machine.evaluate(star, context: context)
+  #expect(passed?.payload == payload)
+  let fields = try Compiler.compile("SELECT t, x > 1e100 AS big FROM 't'")
+  let built = machine.evaluate(fields, context: context)
+  #expect(built.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"t":1,"big":true}"#)
+}

@@ -88,6 +88,9 @@ public struct PayloadView: Sendable {
   /// `29.0`): `SELECT *` then writes the bytes with those numbers respelled instead of building
   /// the document (see ``JSONReader/respellingNumbers(_:)``).
   public var respellsNumbers = false
+  /// True when a number beyond `Decimal`'s range was read as the nearest value it holds: `SELECT *`
+  /// then passes the bytes through, so the number is not rewritten.
+  public var hasSaturatedNumbers = false
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?
   /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader
@@ -108,6 +111,7 @@ public struct PayloadView: Sendable {
     document = nil
     isCanonical = false
     respellsNumbers = false
+    hasSaturatedNumbers = false
     error = nil
   }
 

@@ -41,6 +41,9 @@ struct JSONScanner {
   /// numbers it spells shorter: a fraction's trailing zeros dropped (`21.50` → `21.5`), a whole
   /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:)`` then gives the output.
   var respelled = false
+  /// Set when a number beyond `Decimal`'s range was read as the nearest value it holds (see
+  /// ``DecimalMath/saturated(negative:overflow:)``): the document is then never canonical.
+  var saturated = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
   let names: PathNames
@@ -1393,7 +1396,7 @@ struct JSONScanner {
     return end == point + 1 ? point : end
   }
 
-  private func makeNumber(
+  private mutating func makeNumber(
     start: Int, negative: Bool, digitRanges: (Int, Int, Int, Int), exponent: Int, isInteger: Bool
   ) throws(JSONError) -> Value {
     let (intStart, intEnd, fracStart, fracEnd) = digitRanges
@@ -1440,7 +1443,11 @@ struct JSONScanner {
         negative: negative, significand: finalSignificand, exponent: finalExponent,
         allowInt: isInteger || options.wholeDecimalsAsInt)
     else {
-      throw JSONError(offset: start, message: "number out of the Decimal range (exponent beyond -128...127)")
+      // Valid JSON beyond Foundation's range (AWS's decimals reach 1E999): the nearest value it
+      // holds, so the payload stays JSON and keeps its order and sign in comparisons.
+      saturated = true
+      canonical = false
+      return .decimal(DecimalMath.saturated(negative: negative, overflow: finalExponent > 0))
     }
     return value
   }
