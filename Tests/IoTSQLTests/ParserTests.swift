@@ -57,6 +57,8 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT value.doubleValue AS v FROM 't'", "(select (item (. value doubleValue) as v)) (from 't')"),
     ("SELECT value + 1 AS v FROM 't'", "(select (item (+ value 1) as v)) (from 't')"),
     ("SELECT VALUE value FROM 't'", "(select value value) (from 't')"),
+    ("SELECT value * 2 AS d FROM 't'", "(select (item (* value 2) as d)) (from 't')"),
+    ("SELECT VALUE * WHERE a", "(select value *) (where a)"),
     ("SELECT VALUE -x FROM 't'", "(select value (- x)) (from 't')"),
     ("SELECT a FROM 't' WHERE value > 0", "(select (item a)) (from 't') (where (> value 0))"),
     (

@@ -197,7 +197,12 @@ public struct Parser {
     var probe = self
     _ = try probe.advance()
     switch try probe.peek().kind {
-    case .symbol(let symbol): return ["*", "(", "[", "{", "-"].contains(symbol)
+    case .symbol("*"):
+      // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`.
+      _ = try probe.advance()
+      let after = try probe.peek().kind
+      return after == .end || after == .keyword(.from) || after == .keyword(.where)
+    case .symbol(let symbol): return ["(", "[", "{", "-"].contains(symbol)
     case .keyword(let keyword):
       return [.true, .false, .null, .case, .not, .value].contains(keyword)
     case .end: return false
