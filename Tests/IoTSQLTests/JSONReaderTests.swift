@@ -88,6 +88,10 @@ let sensorPayload = #"""
     #expect(try JSONReader.parse("[0.5E-140]") == .array([smallest]))
     #expect(try JSONReader.parse("-5e-200") == .decimal(-Decimal.leastNonzeroMagnitude))
     #expect(try JSONReader.parse("1" + String(repeating: "0", count: 200)) == largest)
+    // Within the range though the exponent is beyond 127: the significand grows instead.
+    #expect(try JSONReader.parse("5E128") == dec("5E128"))
+    #expect(try JSONReader.parse("-1.5e160") == dec("-1.5E160"))
+    #expect(JSONWriter.string(try JSONReader.parse("[1E150]")) == "[1E150]")
     // The selective reader too: the payload is an object, its other fields read.
     let view = JSONReader.read(
       Array(#"{"x":1e200,"t":1}"#.utf8), paths: PathTable(paths: [["x"], ["t"]]), wholeDocument: false,

@@ -51,6 +51,9 @@ private let wrongTypes: [Value] = [.bool(true), .array([.int(1)]), obj([]), .nul
     CallRow("power", [str("2"), dec("0.5")], dec("1.4142135623730951")),
     CallRow("power", [.int(-8), dec("0.5")], .undefined),
     CallRow("power", [.int(10), .int(400)], .undefined),
+    // Double results above 1E127 fit Decimal's range (to about 3.4E165) by a wider significand.
+    CallRow("power", [.int(2), .int(500)], dec("3.273390607896142E150")),
+    CallRow("exp", [dec("354.23")], dec("6.92044983040748E153")),
     CallRow("sqrt", [.int(9)], .int(3)),
     CallRow("sqrt", [.int(-9)], .undefined),
     CallRow("ceil", [dec("1.2")], .int(2)),

@@ -59,6 +59,13 @@ import Testing
         for version in SQLVersion.allCases {
           let fast = Operators.binary(op, a, b, version: version)
           let slow = Self.slow(op, a, b, version: version)
+          if slow.isUndefined, case .decimal(let value) = fast {
+            // Foundation's arithmetic overflows at exponent 128; the fast path fits such a result
+            // into Decimal's range by a wider significand (up to about 3.4E165).
+            #expect(
+              value.exponent == 127 && value.significand < DecimalMath.significandLimit, "\(a) \(op) \(b)")
+            continue
+          }
           #expect(fast == slow, "\(a) \(op) \(b)")
           #expect(JSONWriter.string(fast) == JSONWriter.string(slow), "\(a) \(op) \(b)")
         }

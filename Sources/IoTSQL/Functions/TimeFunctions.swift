@@ -88,7 +88,7 @@ enum TimeFunctions {
     case .string(let text):
       let trimmed = text.trimmingCharacters(in: .whitespaces)
       if let number = Int(trimmed) { return number }
-      return Decimal(string: trimmed, locale: nil).flatMap(whole)
+      return Coercions.parseDecimal(trimmed).flatMap(whole)
     default: return nil
     }
   }

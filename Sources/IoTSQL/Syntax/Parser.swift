@@ -598,20 +598,6 @@ public struct Parser {
     return Expression(.unary(op, operand), range)
   }
 
-  /// The Decimal nearest to a number literal beyond Decimal's range: the largest magnitude for a
-  /// positive exponent, the smallest non-zero one for a negative exponent; nil for other text.
-  private static func clamped(_ text: String) -> Decimal? {
-    let huge = DecimalMath.rounded34(Decimal.greatestFiniteMagnitude)
-    guard let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else {
-      // Digits only (or with a point): too many of them before the point.
-      return text.prefix { $0 != "." }.count > 38 ? huge : nil
-    }
-    // An exponent too long for an Int is beyond the range too.
-    let digits = text[text.index(after: e)...]
-    let negative = digits.first == "-"
-    return negative ? Decimal.leastNonzeroMagnitude : huge
-  }
-
   /// 2^63, the magnitude of `Int.min`.
   private static let smallestIntMagnitude = Decimal(UInt64(Int.max)) + 1
 
@@ -725,25 +711,22 @@ public struct Parser {
     return line.count <= 30 && line.count == text.count ? text : String(line.prefix(29)) + "…"
   }
 
-  /// A decimal literal's value; magnitudes Foundation's `Decimal` cannot hold are an error.
+  /// A number literal's value as a Decimal (34 digits; beyond the range the nearest value, warned).
   private mutating func decimal(_ token: Token) throws(SQLError) -> Decimal {
     let text = lexer.text(token.range)
-    let range = token.range
-    guard let value = Decimal(string: text, locale: nil), !value.isNaN else {
+    guard let (value, saturated) = JSONNumber.decimal(parsing: text) else {
+      throw error("number '\(Parser.shortened(text))' is out of range", token.range)
+    }
+    if saturated {
       // Beyond Foundation's range (1E-127 to about 3.4E165; AWS's reaches 1E999): the nearest value
       // it holds, with a warning. `substring(false, -2.411E247)` then gives "false", as AWS's guide
       // shows, and `check` says the number is not kept as written.
-      guard let clamped = Parser.clamped(text) else {
-        throw error("number '\(Parser.shortened(text))' is out of range", range)
-      }
       warnings.append(
         Diagnostic(
           .warning, stage: .compile,
           "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-127 to about 3.4E165); it is "
-            + "taken as \(Coercions.numberText(clamped))", at: range))
-      return clamped
+            + "taken as \(Coercions.numberText(value))", at: token.range))
     }
-    // AWS's decimals carry 34 significant digits: a longer literal is rounded as a payload's is.
-    return DecimalMath.rounded34(value)
+    return value
   }
 }

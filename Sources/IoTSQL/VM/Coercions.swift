@@ -176,14 +176,10 @@ public enum Coercions {
   /// A numeric string as a Decimal rounded to 34 digits; nil when it does not match the pattern or
   /// is beyond Foundation's decimal range (about 1E-128 to 1E165).
   public static func parseDecimal(_ text: String) -> Decimal? {
+    // Beyond the range, the nearest value Decimal holds, as a payload's number (`sign('1E200')`
+    // is 1, `ceil('1E-200')` is 1).
     guard isNumeric(text) else { return nil }
-    guard let decimal = Decimal(string: text, locale: nil), !decimal.isNaN else {
-      // The pattern matched, so only the range failed: the nearest value Decimal holds, as a
-      // payload's number (`sign('1E200')` is 1, `ceil('1E-200')` is 1).
-      let exponentNegative = text.contains("e-") || text.contains("E-")
-      return DecimalMath.saturated(negative: text.hasPrefix("-"), overflow: !exponentNegative)
-    }
-    return DecimalMath.rounded34(decimal)
+    return JSONNumber.decimal(parsing: text)?.value
   }
 
   /// "true" / "false" in any case.

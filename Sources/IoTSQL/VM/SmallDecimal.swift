@@ -85,7 +85,11 @@ struct SmallDecimal {
       significand /= 10
       exponent += 1
     }
-    guard significand < limit34, exponent >= -128, exponent <= 127 else { return nil }
+    guard significand < limit34,
+      let (fittedSignificand, fittedExponent) = JSONNumber.fitted(significand, exponent)
+    else { return nil }
+    significand = fittedSignificand
+    exponent = fittedExponent
     let bits = 128 - significand.leadingZeroBitCount
     let length = UInt32((bits + 15) / 16)
     let header =

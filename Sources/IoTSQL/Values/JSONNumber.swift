@@ -27,9 +27,59 @@ enum JSONNumber {
     {
       return .int(whole)
     }
-    guard exponentRange.contains(exponent) else { return nil }
-    return .decimal(
-      Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: decimal(significand)))
+    if exponentRange.contains(exponent) {
+      return .decimal(
+        Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: decimal(significand)))
+    }
+    // Beyond 127 the exponent is fitted by growing the significand (Foundation's initializer would
+    // overflow computing it), so the Decimal is laid out directly.
+    return SmallDecimal.decimal(negative: negative, significand: significand, exponent: exponent).map(
+      Value.decimal)
+  }
+
+  /// The decimal a number's text stands for (JSON's number syntax, with leading zeros allowed:
+  /// `007`, `-00.5`), through the JSON reader rather than `Decimal(string:)`, which fails for
+  /// exponents beyond 127 that Decimal holds (`5E128`): rounded to 34 digits; beyond the range the
+  /// nearest value Decimal holds, and `saturated` is then true. Nil for other text.
+  static func decimal(parsing text: String) -> (value: Decimal, saturated: Bool)? {
+    var utf8 = Array(text.utf8)
+    let sign = utf8.first == UInt8(ascii: "-") ? 1 : 0
+    var zeros = 0
+    while sign + zeros + 1 < utf8.count, utf8[sign + zeros] == UInt8(ascii: "0"),
+      utf8[sign + zeros + 1] &- 0x30 < 10
+    {
+      zeros += 1
+    }
+    if zeros > 0 { utf8.removeSubrange(sign..<(sign + zeros)) }
+    let read: (Value?, Bool) = utf8.withUnsafeBufferPointer { buffer in
+      guard let base = buffer.baseAddress else { return (nil, false) }
+      var scanner = JSONScanner(
+        base: base, count: buffer.count, options: JSONReadOptions(wholeDecimalsAsInt: false))
+      let value = scanner.buildDocument()
+      return (value, scanner.saturated)
+    }
+    switch read.0 {
+    case .int(let int)?: return (Decimal(int), false)
+    case .decimal(let decimal)?: return (decimal, read.1)
+    default: return nil
+    }
+  }
+
+  /// `significand × 10^exponent` with its exponent brought into `Decimal`'s range when the value
+  /// allows: `5E128` is `50 × 10^127` (Decimal holds up to about 3.4E165). The significand stays
+  /// within 34 digits. Nil when the value is beyond the range.
+  static func fitted(_ significand: UInt128, _ exponent: Int) -> (UInt128, Int)? {
+    if exponentRange.contains(exponent) { return (significand, exponent) }
+    guard exponent > exponentRange.upperBound else { return nil }
+    var significand = significand
+    var exponent = exponent
+    while exponent > exponentRange.upperBound {
+      let (product, overflow) = significand.multipliedReportingOverflow(by: 10)
+      guard !overflow, product < SmallDecimal.limit34 else { return nil }
+      significand = product
+      exponent -= 1
+    }
+    return (significand, exponent)
   }
 
   /// `significand × 10^exponent` as an Int, or nil when it does not fit.
