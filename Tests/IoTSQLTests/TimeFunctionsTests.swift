@@ -64,6 +64,8 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("z zzzz Z ZZ ZZZ"), .int(0), .string("Asia/Kolkata")],
       expected: .string("IST India Standard Time +0530 +05:30 Asia/Kolkata")),
+    // Joda-Time: an unclosed quote quotes the rest of the pattern.
+    Row(arguments: [.string("yyyy 'rest"), .int(0)], expected: .string("1970 rest")),
     Row(
       arguments: [.string("X XXX VV O"), .int(0), .string("Asia/Kolkata")],
       expected: .string("+0530 +05:30 Asia/Kolkata GMT+5:30")),
@@ -158,7 +160,7 @@ struct TimeFunctionsTests {
         "invalid date-time pattern at offset 5: unknown pattern letter 'b'"
       ),
       (
-        "parse_time", [Value.string("yyyy 'at"), nil], 0,
+        "time_to_epoch", [nil, Value.string("yyyy 'at")], 1,
         "invalid date-time pattern at offset 5: unterminated quoted text"
       ),
       (

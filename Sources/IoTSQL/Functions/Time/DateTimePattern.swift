@@ -68,7 +68,8 @@ struct DateTimePattern: Sendable {
           literal.append(characters[end])
           end += 1
         }
-        guard closed else {
+        // Joda-Time takes an unclosed quote as quoting the rest of the pattern; the JDK refuses it.
+        guard closed || dialect == .joda else {
           return .failure(CompileError(message: "unterminated quoted text", position: index))
         }
         index = end + 1
