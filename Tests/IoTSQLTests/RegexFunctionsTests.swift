@@ -20,6 +20,27 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_substr", arguments: [.string("hihihello"), .string("(hi)*")],
       expected: .string("hihi")),
+    // Java's \d \w \s are ASCII (ICU's are Unicode); an empty pattern matches the empty string.
+    Row(
+      function: "regexp_replace", arguments: [.string("Café-x_1"), .string("\\W"), .string("")],
+      expected: .string("Cafx_1")),
+    Row(
+      function: "regexp_replace", arguments: [.string("Café-x_1"), .string("[\\w-]"), .string("")],
+      expected: .string("é")),
+    Row(
+      function: "regexp_replace", arguments: [.string("Café-x_1"), .string("[^\\W]"), .string("")],
+      expected: .string("é-")),
+    Row(function: "regexp_substr", arguments: [.string("٣4"), .string("\\d")], expected: .string("4")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a\\db"), .string("\\Q\\d\\E"), .string("!")],
+      expected: .string("a!b")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a\u{A0}b c"), .string("\\s"), .string("_")],
+      expected: .string("a\u{A0}b_c")),
+    Row(function: "regexp_matches", arguments: [.string("abc"), .string("")], expected: .bool(true)),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string(""), .string("-")],
+      expected: .string("-a-b-c-")),
     // Matches somewhere, not the whole string.
     Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("ab")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("xxabyy"), .string("^ab")], expected: .bool(false)),

@@ -218,7 +218,7 @@ final class CompiledRegex: @unchecked Sendable {
     var status = U_ZERO_ERROR
     var parseError = UParseError()
     // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string.
-    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(pattern.utf16)
+    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(javaClasses(pattern).utf16)
     let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
     let opened = units.withUnsafeBufferPointer { buffer in
       swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)
@@ -239,6 +239,60 @@ final class CompiledRegex: @unchecked Sendable {
       if lookup.rawValue <= U_ZERO_ERROR.rawValue { names[name] = Int(number) }
     }
     return .success(CompiledRegex(template: opened, groupCount: groups, groupNames: names))
+  }
+
+  /// `pattern` with Java's ASCII meaning of `\d`, `\w`, `\s` and their negations spelled out
+  /// (ICU's are Unicode: `\w` would match `é`, which Java's does not). Escaped backslashes and
+  /// `\Q...\E` quotes are kept as they are; inside `[...]` a negation becomes a nested set, which
+  /// ICU supports.
+  static func javaClasses(_ pattern: String) -> String {
+    guard pattern.contains("\\") else { return pattern }
+    let classes: [Character: (String, String)] = [
+      "d": ("0-9", "[0-9]"), "D": ("[^0-9]", "[^0-9]"),
+      "w": ("a-zA-Z_0-9", "[a-zA-Z_0-9]"), "W": ("[^a-zA-Z_0-9]", "[^a-zA-Z_0-9]"),
+      "s": (" \\t\\n\\x0B\\f\\r", "[ \\t\\n\\x0B\\f\\r]"),
+      "S": ("[^ \\t\\n\\x0B\\f\\r]", "[^ \\t\\n\\x0B\\f\\r]"),
+    ]
+    var output = ""
+    var depth = 0  // nesting of [...]
+    var quoted = false
+    var characters = pattern.makeIterator()
+    while let character = characters.next() {
+      if quoted {
+        output.append(character)
+        if character == "\\" {
+          let next = characters.next()
+          if let next { output.append(next) }
+          if next == "E" { quoted = false }
+        }
+        continue
+      }
+      switch character {
+      case "\\":
+        guard let next = characters.next() else {
+          output.append(character)
+          continue
+        }
+        if next == "Q" {
+          quoted = true
+          output += "\\Q"
+        } else if let (inside, outside) = classes[next] {
+          output += depth > 0 ? inside : outside
+        } else {
+          output.append(character)
+          output.append(next)
+        }
+      case "[":
+        depth += 1
+        output.append(character)
+      case "]" where depth > 0:
+        depth -= 1
+        output.append(character)
+      default:
+        output.append(character)
+      }
+    }
+    return output
   }
 
   /// The names of `(?<name>...)` groups, read from the pattern text.
