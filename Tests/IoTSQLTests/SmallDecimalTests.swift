@@ -62,8 +62,7 @@ import Testing
           if slow.isUndefined, case .decimal(let value) = fast {
             // Foundation's arithmetic overflows at exponent 128; the fast path fits such a result
             // into Decimal's range by a wider significand (up to about 3.4E165).
-            #expect(
-              value.exponent == 127 && value.significand < DecimalMath.significandLimit, "\(a) \(op) \(b)")
+            #expect(value.exponent == 127, "\(a) \(op) \(b)")
             continue
           }
           #expect(fast == slow, "\(a) \(op) \(b)")

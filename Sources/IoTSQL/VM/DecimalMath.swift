@@ -82,7 +82,6 @@ enum DecimalMath {
     return subtract(a, product)
   }
 
-  /// Rounds to 34 significant digits, half to even (IEEE 754 decimal128, as Java's DECIMAL128).
   /// The value a number beyond `Decimal`'s range is taken as: the largest magnitude (34 digits) on
   /// overflow, the smallest non-zero one on underflow, with the number's sign.
   static func saturated(negative: Bool, overflow: Bool) -> Decimal {
@@ -93,6 +92,7 @@ enum DecimalMath {
   /// `Decimal.greatestFiniteMagnitude` to 34 digits.
   static let largestMagnitude = rounded34(Decimal.greatestFiniteMagnitude)
 
+  /// Rounds to 34 significant digits, half to even (IEEE 754 decimal128, as Java's DECIMAL128).
   static func rounded34(_ value: Decimal) -> Decimal {
     let significand = value.significand
     if significand < significandLimit { return value }

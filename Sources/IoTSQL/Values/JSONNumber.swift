@@ -37,6 +37,9 @@ enum JSONNumber {
       Value.decimal)
   }
 
+  /// 10^38: Decimal's significand (eight 16-bit words) holds any 38-digit integer.
+  static let widestSignificand: UInt128 = (0..<38).reduce(1) { product, _ in product * 10 }
+
   /// The decimal a number's text stands for (JSON's number syntax, with leading zeros allowed:
   /// `007`, `-00.5`), through the JSON reader rather than `Decimal(string:)`, which fails for
   /// exponents beyond 127 that Decimal holds (`5E128`): rounded to 34 digits; beyond the range the
@@ -66,8 +69,8 @@ enum JSONNumber {
   }
 
   /// `significand × 10^exponent` with its exponent brought into `Decimal`'s range when the value
-  /// allows: `5E128` is `50 × 10^127` (Decimal holds up to about 3.4E165). The significand stays
-  /// within 34 digits. Nil when the value is beyond the range.
+  /// allows: `5E128` is `50 × 10^127` (Decimal's significand holds 38 digits, so up to about 1E165).
+  /// Nil when the value is beyond the range.
   static func fitted(_ significand: UInt128, _ exponent: Int) -> (UInt128, Int)? {
     if exponentRange.contains(exponent) { return (significand, exponent) }
     guard exponent > exponentRange.upperBound else { return nil }
@@ -75,7 +78,7 @@ enum JSONNumber {
     var exponent = exponent
     while exponent > exponentRange.upperBound {
       let (product, overflow) = significand.multipliedReportingOverflow(by: 10)
-      guard !overflow, product < SmallDecimal.limit34 else { return nil }
+      guard !overflow, product < widestSignificand else { return nil }
       significand = product
       exponent -= 1
     }
