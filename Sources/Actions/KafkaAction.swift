@@ -8,11 +8,12 @@ import Synchronization
 ///
 /// Rule file: `{"kafka": {"bootstrapServers": "broker:9092", "topic": "alerts", "key": "${topic(2)}",
 /// "partition": "0", "headers": [{"key": "source", "value": "${clientid()}"}],
-/// "clientProperties": {"compression.type": "lz4"}}}`.
+/// "clientProperties": {"compression.type": "lz4"}}}`. As in AWS's Kafka action, the servers may be
+/// given as `clientProperties`' `bootstrap.servers` instead, and `destinationArn` is taken and ignored.
 public final class KafkaAction: Action {
   /// The action's settings as written in a rule file.
   public struct Configuration: Decodable, Sendable, Equatable {
-    /// `host:port[,host:port]` (required).
+    /// `host:port[,host:port]` (required, here or as `clientProperties["bootstrap.servers"]`).
     public var bootstrapServers: String
     /// Topic template (required).
     public var topic: String
@@ -45,7 +46,17 @@ public final class KafkaAction: Action {
     /// Decodes; `partition` may be written as a number or a template string.
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
-      bootstrapServers = try container.decode(String.self, forKey: .bootstrapServers)
+      var properties = try container.decodeIfPresent([String: String].self, forKey: .clientProperties) ?? [:]
+      // AWS's Kafka action names the servers in `clientProperties` (`bootstrap.servers`); taken from
+      // there, they are set once, as `bootstrapServers`.
+      let fromProperties = properties.removeValue(forKey: "bootstrap.servers")
+      guard
+        let servers = try container.decodeIfPresent(String.self, forKey: .bootstrapServers) ?? fromProperties
+      else {
+        throw DecodingError.keyNotFound(
+          CodingKeys.bootstrapServers, .init(codingPath: container.codingPath, debugDescription: "missing"))
+      }
+      bootstrapServers = servers
       topic = try container.decode(String.self, forKey: .topic)
       key = try container.decodeIfPresent(String.self, forKey: .key)
       if let number = try? container.decodeIfPresent(Int.self, forKey: .partition) {
@@ -54,8 +65,7 @@ public final class KafkaAction: Action {
         partition = try container.decodeIfPresent(String.self, forKey: .partition)
       }
       headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
-      clientProperties =
-        try container.decodeIfPresent([String: String].self, forKey: .clientProperties) ?? [:]
+      clientProperties = properties
     }
 
     /// Checks the servers, the topic and a constant partition.
@@ -63,15 +73,12 @@ public final class KafkaAction: Action {
       let servers = bootstrapServers.split(separator: ",")
       if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
         throw ActionSettingsError(
-          field: "kafka.bootstrapServers", "must be host:port[,host:port], not '\(bootstrapServers)'")
+          field: "kafka.bootstrapServers",
+          "must be host:port[,host:port], not '\(bootstrapServers)'")
       }
       if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
-      }
-      for key in clientProperties.keys where key == "bootstrap.servers" {
-        throw ActionSettingsError(
-          field: "kafka.clientProperties", "give bootstrap.servers as bootstrapServers")
       }
     }
   }

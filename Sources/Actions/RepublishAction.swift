@@ -307,8 +307,9 @@ extension ActionFactory {
     publisher: (any Publisher)?, secrets: (any SecretStore)? = nil
   ) {
     register("republish") { node, context throws(ActionConfigurationError) in
+      // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
       let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
-        kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops"])
+        kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops", "roleArn"])
       guard let publisher else {
         throw ActionConfigurationError(
           "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL", at: node.position)
@@ -320,8 +321,12 @@ extension ActionFactory {
       }
     }
     register("kafka") { node, context throws(ActionConfigurationError) in
+      // `destinationArn` (AWS's VPC destination) is taken and ignored, as republish's `roleArn`.
       let configuration: KafkaAction.Configuration = try node.decodeActionConfiguration(
-        kind: "kafka", keys: ["bootstrapServers", "topic", "key", "partition", "headers", "clientProperties"])
+        kind: "kafka",
+        keys: [
+          "bootstrapServers", "topic", "key", "partition", "headers", "clientProperties", "destinationArn",
+        ])
       return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
         try KafkaAction(
           configuration: configuration, version: context.version, variables: context.variableNames,

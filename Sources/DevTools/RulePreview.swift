@@ -65,7 +65,7 @@ public struct RulePreview: Sendable {
     } catch {
       throw RuleFileError([RuleDiagnostic(file: rule.file, position: error.position, message: error.message)])
     }
-    if let payload = root["topicRulePayload"] { root = payload }
+    if let payload = root["topicRulePayload"] ?? root["rule"] { root = payload }
     let program = rule.program
     var diagnostics: [RuleDiagnostic] = []
     func compileAction(_ node: RuleNode, label: String, into list: inout [ActionPreview]) {
@@ -132,6 +132,17 @@ public struct RulePreview: Sendable {
         context: context, variables: evaluation.variables, machine: &machine)
       {
         for (key, value) in members.members { object[key] = value }
+      }
+      // A republish topic's leading `$$` is AWS's escape for `$`: show the topic published to, as
+      // the action renders it (the rest as a template, then the `$`).
+      if action.kind == "republish", case .object(let fields) = action.fields,
+        case .template(let template)? = fields.first(where: { $0.0 == "topic" })?.1,
+        template.source.hasPrefix("$$"),
+        let rest = try? Template.compile(
+          String(template.source.dropFirst(2)), version: program.version, variables: program.variableNames)
+      {
+        object["topic"] = .string(
+          "$" + rest.render(context: context, variables: evaluation.variables, using: &machine))
       }
       object["payload"] = Self.payloadValue(output)
       return .object(object)

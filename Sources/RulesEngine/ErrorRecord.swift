@@ -25,7 +25,8 @@ public struct ErrorRecord: Sendable, Equatable {
   public var ruleName: String
   /// The message's topic.
   public var topic: String
-  /// A trace id for the message (generated when the source has none).
+  /// A trace id for the message (generated when the source has none), written twice: as `traceId`
+  /// and under AWS's name, `cloudwatchTraceId`, so a consumer written for AWS's records finds it.
   public var traceId: String
   /// The publisher's client id, or `n/a`.
   public var clientId: String
@@ -67,7 +68,8 @@ public struct ErrorRecord: Sendable, Equatable {
     }
     var members: [(String, Value)] = [
       ("ruleName", .string(ruleName)), ("topic", .string(topic)), ("traceId", .string(traceId)),
-      ("clientId", .string(clientId)), ("base64OriginalPayload", .string(base64OriginalPayload)),
+      ("cloudwatchTraceId", .string(traceId)), ("clientId", .string(clientId)),
+      ("base64OriginalPayload", .string(base64OriginalPayload)),
       ("failures", .array(failureValues)), ("timestamp", .int(timestamp)),
     ]
     if !origin.isEmpty { members.append(("origin", .string(origin))) }
@@ -77,7 +79,8 @@ public struct ErrorRecord: Sendable, Equatable {
   /// The record as one line of compact JSON (no newline).
   public var json: String {
     var text = "{\"ruleName\":\(Self.quote(ruleName)),\"topic\":\(Self.quote(topic)),"
-    text += "\"traceId\":\(Self.quote(traceId)),\"clientId\":\(Self.quote(clientId)),"
+    text += "\"traceId\":\(Self.quote(traceId)),\"cloudwatchTraceId\":\(Self.quote(traceId)),"
+    text += "\"clientId\":\(Self.quote(clientId)),"
     text += "\"base64OriginalPayload\":\(Self.quote(base64OriginalPayload)),\"failures\":["
     text += failures.map {
       "{\"failedAction\":\(Self.quote($0.failedAction)),\"failedResource\":\(Self.quote($0.failedResource)),"

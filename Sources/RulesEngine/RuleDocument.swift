@@ -134,15 +134,16 @@ public enum RuleDocument {
     do {
       node = try Yams.compose(yaml: text)
     } catch let error as YamlError {
-      if case .scanner(_, _, let mark, _) = error {
+      // The problem at its position, and what was being read (Yams's own description repeats the
+      // position and quotes the line, which the caller's message does already).
+      switch error {
+      case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+        let reading = context.map { "\($0.text) at \($0.mark.line):\($0.mark.column): " } ?? ""
         throw RuleSyntaxError(
-          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
+          position: FilePosition(line: mark.line, column: mark.column), message: "YAML: \(reading)\(problem)")
+      default:
+        throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "YAML: \(error)")
       }
-      if case .parser(_, _, let mark, _) = error {
-        throw RuleSyntaxError(
-          position: FilePosition(line: mark.line, column: mark.column), message: "\(error)")
-      }
-      throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
     } catch {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
     }

@@ -37,7 +37,9 @@ public struct RuleFileError: Error, Sendable, CustomStringConvertible {
 /// Keys: `sql` (required), `description`, `ruleDisabled`, `awsIotSqlVersion` (default 2016-03-23,
 /// where AWS's API defaults to 2015-10-08), `actions` (at most 10, each an object with one key naming
 /// its kind), `errorAction`, and `ruleName` (else the file's base name). A file may also wrap these in
-/// `{"ruleName": ..., "topicRulePayload": {...}}` as `aws iot get-topic-rule` prints them. Inside an
+/// `{"ruleName": ..., "topicRulePayload": {...}}`, the input of `aws iot create-topic-rule`, or be the
+/// output of `aws iot get-topic-rule`, `{"ruleArn": ..., "rule": {"ruleName": ..., "sql": ...,
+/// "createdAt": ..., ...}}` (the read-only `ruleArn`, `createdAt` are ignored). Inside an
 /// action's configuration, `retry` (`attempts`, `initialBackoffMs`, `maxBackoffMs`) and `errorAction`
 /// are read by the loader; the rest goes to the action factory.
 public enum RuleFile {
@@ -46,6 +48,8 @@ public enum RuleFile {
   static let ruleKeys: Set<String> = [
     "sql", "description", "ruleDisabled", "awsIotSqlVersion", "actions", "errorAction", "ruleName",
   ]
+  /// What `aws iot get-topic-rule` prints beside a rule's own keys: read-only, ignored.
+  static let readOnlyKeys: Set<String> = ["ruleArn", "createdAt"]
 
   /// True for AWS's rule-name pattern `[a-zA-Z0-9_]{1,128}`.
   public static func isValidRuleName(_ name: String) -> Bool {
@@ -97,21 +101,24 @@ public enum RuleFile {
       ])
     }
     var explicitName = root["ruleName"]
-    if let payload = root["topicRulePayload"] {
+    // The create-topic-rule input wraps the rule in `topicRulePayload`, the get-topic-rule output in
+    // `rule` (beside `ruleArn`).
+    for wrapper in ["topicRulePayload", "rule"] {
+      guard let payload = root[wrapper] else { continue }
       guard payload.members != nil else {
         throw RuleFileError([
-          RuleDiagnostic(
-            file: file, position: payload.position, message: "'topicRulePayload' must be an object")
+          RuleDiagnostic(file: file, position: payload.position, message: "'\(wrapper)' must be an object")
         ])
       }
       for member in root.members!
-      where member.key != "topicRulePayload" && member.key != "ruleName" && member.key != "ruleArn" {
-        report(member.keyPosition, "unknown key '\(member.key)' beside 'topicRulePayload'")
+      where member.key != wrapper && member.key != "ruleName" && !readOnlyKeys.contains(member.key) {
+        report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
       }
       root = payload
       if explicitName == nil { explicitName = root["ruleName"] }
+      break
     }
-    for member in root.members! where !ruleKeys.contains(member.key) {
+    for member in root.members! where !ruleKeys.contains(member.key) && !readOnlyKeys.contains(member.key) {
       report(
         member.keyPosition,
         "unknown key '\(member.key)'; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
@@ -124,7 +131,10 @@ public enum RuleFile {
     }
     if !isValidRuleName(name) {
       report(
-        explicitName?.position ?? start, "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}")
+        explicitName?.position ?? start,
+        "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}"
+          + (explicitName == nil
+            ? " (the name comes from the file name: rename the file or set 'ruleName')" : ""))
     }
 
     var description = ""
@@ -254,6 +264,13 @@ public enum RuleFile {
     if let retryNode = member.value["retry"] {
       if let retryMembers = retryNode.members {
         for item in retryMembers {
+          guard ["attempts", "initialBackoffMs", "maxBackoffMs"].contains(item.key) else {
+            report(
+              item.keyPosition,
+              "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
+            ok = false
+            continue
+          }
           guard let value = item.value.int, value >= 0 else {
             report(item.value.position, "'retry.\(item.key)' must be a whole number >= 0")
             ok = false
@@ -267,12 +284,7 @@ public enum RuleFile {
             }
             retry.attempts = value
           case "initialBackoffMs": retry.initialBackoffMs = value
-          case "maxBackoffMs": retry.maxBackoffMs = value
-          default:
-            report(
-              item.keyPosition,
-              "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
-            ok = false
+          default: retry.maxBackoffMs = value
           }
         }
       } else {

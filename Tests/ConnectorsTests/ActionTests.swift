@@ -410,6 +410,16 @@ struct ConnectorDispatchTests {
       #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"republish": {"topic": "b/c", "qos": 1}}, {"kafka": {"bootstrapServers": "127.0.0.1:9", "topic": "t", "partition": 0}}, {"http": {"url": "http://127.0.0.1:9/x", "batch": {"maxSize": 5}}}]}"#,
       builder: builder)
     #expect(rule.actions.map(\.action.kind) == ["republish", "kafka", "http"])
+    // Actions as AWS writes them: republish with roleArn, kafka with destinationArn and its servers in
+    // clientProperties.
+    let copied = try loadRule(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"republish": {"topic": "b/c", "qos": 1, "roleArn": "arn:aws:iam::123456789012:role/r"}}, {"kafka": {"destinationArn": "arn:aws:iot:us-east-1:123456789012:ruledestination/vpc/x", "topic": "t", "clientProperties": {"bootstrap.servers": "127.0.0.1:9"}}}]}"#,
+      builder: builder)
+    #expect(copied.actions.map(\.action.kind) == ["republish", "kafka"])
+    #expect(throws: (any Error).self) {
+      try loadRule(
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"kafka": {"topic": "t"}}]}"#, builder: builder)
+    }
     #expect(throws: (any Error).self) {
       try loadRule(
         #"{"sql": "SELECT * FROM 'a'", "actions": [{"http": {"url": "http://h/", "timeout": 5}}]}"#,

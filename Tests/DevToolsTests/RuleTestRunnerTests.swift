@@ -43,6 +43,24 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("a rule copied from AWS: get-topic-rule output, roleArn, and $$ shown as the topic published to")
+  func awsShapedRule() throws {
+    let folder = temporaryFolder("ruletest-aws")
+    try #"""
+    {"ruleArn": "arn:aws:iot:us-east-1:123456789012:rule/shadow",
+     "rule": {"ruleName": "shadow", "sql": "SELECT a FROM 'things/+/data'", "createdAt": "2024-06-01T10:00:00Z",
+              "actions": [{"republish": {"topic": "$$aws/things/${topic(2)}/shadow/update",
+                                         "roleArn": "arn:aws:iam::123456789012:role/r"}}]}}
+    """#.write(toFile: folder + "/shadow.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "shadow", "topic": "things/d7/data", "payload": {"a": 1},
+      "expect": {"actions": [{"kind": "republish", "topic": "$aws/things/d7/shadow/update"}]}}]
+    """#.write(toFile: folder + "/shadow.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 0, "\(out)")
+    #expect(out.hasSuffix("1 passed, 0 failed (1 case(s) in 1 file(s))\n"))
+  }
+
   @Test("invalid test files say where")
   func invalidTestFile() {
     #expect(throws: RuleFileError.self) {

@@ -198,9 +198,10 @@ struct DispatcherTests {
       failures.map { $0.member("errorMessage") }.contains(.string("t failed (transient) (after 2 attempts)")))
     #expect(
       record.keys == [
-        "ruleName", "topic", "traceId", "clientId", "base64OriginalPayload", "failures", "timestamp",
-        "origin",
+        "ruleName", "topic", "traceId", "cloudwatchTraceId", "clientId", "base64OriginalPayload", "failures",
+        "timestamp", "origin",
       ])
+    #expect(record["cloudwatchTraceId"] == record["traceId"])
     #expect(acks.acks.withLock { $0[0].1 } == .done)
     #expect(builder.action("ok")!.received.withLock { $0.count } == 1)
   }

@@ -41,8 +41,9 @@ struct RuleFileTests {
 
   @Test func fileNameMustBeAValidRuleName() {
     #expect(
-      errors("{\"sql\": \"SELECT * FROM 'a'\"}", file: "Rules/high-temp.json").first?.contains(
-        "invalid rule name 'high-temp'") == true)
+      errors("{\"sql\": \"SELECT * FROM 'a'\"}", file: "Rules/high-temp.json").first?.hasSuffix(
+        "invalid rule name 'high-temp': it must match [a-zA-Z0-9_]{1,128} (the name comes from the file "
+          + "name: rename the file or set 'ruleName')") == true)
   }
 
   @Test func actionsAreChecked() {
@@ -65,6 +66,16 @@ struct RuleFileTests {
         $0.hasPrefix("Rules/test_rule.json:5:38:")
           && $0.contains("'retry.attempts' must be between 1 and 100")
       })
+  }
+
+  @Test func unknownRetryKeyIsNamed() {
+    let found = errors(
+      "{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [{\"record\": {\"retry\": {\"jitter\": true}}}]}")
+    #expect(
+      found == [
+        "Rules/test_rule.json:1:64: error: unknown key 'retry.jitter'; expected attempts, initialBackoffMs, "
+          + "maxBackoffMs"
+      ])
   }
 
   @Test func tooManyActions() {
@@ -104,6 +115,15 @@ struct RuleFileTests {
     #expect(found.first?.hasPrefix("Rules/test_rule.json:3:18: error: ") == true, "\(found)")
   }
 
+  /// A YAML syntax error says where, once, and what was being read.
+  @Test func yamlSyntaxError() {
+    let text = "sql: \"SELECT * FROM 'a'\"\nactions:\n  - file:\n      path: x\n     bad: 1\n"
+    #expect(
+      errors(text, file: "r/bad.yaml") == [
+        "r/bad.yaml:5:6: error: YAML: while parsing a block mapping at 3:5: did not find expected key"
+      ])
+  }
+
   @Test func yamlRuleLoadsAndMapsSQLErrors() throws {
     let rule = try RuleFile.load(
       file: "r/yaml_rule.yaml",
@@ -137,6 +157,19 @@ struct RuleFileTests {
       """, builder: RecordingBuilder())
     #expect(rule.name == "wrapped")
     #expect(rule.program.version == .v2015_10_08)
+  }
+
+  /// What `aws iot get-topic-rule` prints loads as it is: the rule inside `rule`, its read-only
+  /// `ruleArn` and `createdAt` ignored.
+  @Test func awsGetTopicRuleOutputLoads() throws {
+    let rule = try loadRule(
+      """
+      {"ruleArn": "arn:aws:iot:us-east-1:123456789012:rule/fromAws",
+       "rule": {"ruleName": "fromAws", "sql": "SELECT * FROM 'a/#'", "createdAt": "2024-06-01T10:00:00Z",
+                "ruleDisabled": false, "awsIotSqlVersion": "2016-03-23", "actions": [{"record": {}}]}}
+      """, builder: RecordingBuilder())
+    #expect(rule.name == "fromAws")
+    #expect(rule.topicFilter == "a/#")
   }
 
   @Test func backoffGrowsAndIsCapped() {
