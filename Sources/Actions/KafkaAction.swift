@@ -50,9 +50,14 @@ public final class KafkaAction: Action {
       // AWS's Kafka action names the servers in `clientProperties` (`bootstrap.servers`); taken from
       // there, they are set once, as `bootstrapServers`.
       let fromProperties = properties.removeValue(forKey: "bootstrap.servers")
-      guard
-        let servers = try container.decodeIfPresent(String.self, forKey: .bootstrapServers) ?? fromProperties
-      else {
+      let given = try container.decodeIfPresent(String.self, forKey: .bootstrapServers)
+      if let given, let fromProperties, given != fromProperties {
+        throw DecodingError.dataCorruptedError(
+          forKey: .bootstrapServers, in: container,
+          debugDescription: "differs from clientProperties' bootstrap.servers ('\(fromProperties)'): give one"
+        )
+      }
+      guard let servers = given ?? fromProperties else {
         throw DecodingError.keyNotFound(
           CodingKeys.bootstrapServers, .init(codingPath: container.codingPath, debugDescription: "missing"))
       }

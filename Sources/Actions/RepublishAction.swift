@@ -373,6 +373,11 @@ extension RuleNode {
       let path = (decodingContext.codingPath + [key]).map(\.stringValue).joined(separator: ".")
       throw ActionConfigurationError(
         "\(kind).\(path): missing", at: node(at: decodingContext.codingPath).position)
+    } catch let DecodingError.dataCorrupted(decodingContext) {
+      let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
+      throw ActionConfigurationError(
+        "\(kind).\(path): \(decodingContext.debugDescription)",
+        at: node(at: decodingContext.codingPath).position)
     } catch let DecodingError.typeMismatch(type, decodingContext) {
       let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
       throw ActionConfigurationError(

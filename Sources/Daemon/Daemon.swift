@@ -68,6 +68,9 @@ public struct ConnectorSettings: Sendable {
   public var cleanSession = false
   /// Subscribe as `$share/NAME/<filter>`.
   public var sharedGroup: String?
+  /// Also subscribe to `$aws/rules/#`, AWS's Basic Ingest topics (off by default: a broker that
+  /// refuses the subscription would stop the source).
+  public var basicIngest = false
   /// The subscription QoS (0 or 1; default 1).
   public var qos = 1
   /// Extra librdkafka settings for the Kafka source.
@@ -258,10 +261,11 @@ public enum Daemon {
       try await publisher.start()
     }
     /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them), and
-    /// Basic Ingest's `$aws/rules/#` when any rule is enabled.
+    /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled.
+    let basicIngest = configuration.connectors.basicIngest
     @Sendable func currentFilters() -> [String] {
       let filters = dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
-      return filters.isEmpty ? [] : filters + [BasicIngest.prefix + "#"]
+      return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
     /// Reloads; on a change, brings the MQTT subscriptions in line with the new rules.

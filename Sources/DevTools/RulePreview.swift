@@ -116,6 +116,10 @@ public struct RulePreview: Sendable {
 
   /// Runs the rule on one message.
   public func run(_ context: EvaluationContext) -> Outcome {
+    if let ingest = BasicIngest.split(context.topic), ingest.rule != name {
+      return .noMatch(
+        "the Basic Ingest topic '\(context.topic)' is for the rule '\(ingest.rule)', not '\(name)'")
+    }
     if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
       !parsed.matches(BasicIngest.ruleTopic(context.topic))
     {

@@ -44,10 +44,12 @@ public final class RuleSet: Sendable {
   @inline(__always)
   func forEachMatch(_ topic: String, _ body: (Int) -> Void) {
     if topic.utf8.first == UInt8(ascii: "$"), let ingest = BasicIngest.split(topic) {
-      guard let index = index(named: ingest.rule), !rules[index].disabled,
-        (try? TopicFilter(rules[index].topicFilter))?.matches(String(ingest.topic)) == true
-      else { return }
-      body(index)
+      // The rule's topic goes through the trie like any other (the same byte-wise matching), and
+      // only the named rule is kept.
+      guard let named = index(named: ingest.rule), !rules[named].disabled else { return }
+      trie.forEachMatch(String(ingest.topic)) { index in
+        if index == named { body(index) }
+      }
       return
     }
     trie.forEachMatch(topic, body)

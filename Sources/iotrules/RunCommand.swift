@@ -62,6 +62,11 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .long, help: "MQTT subscription QoS, 0 or 1.")
   var qos: Int = 1
 
+  @Flag(
+    name: .customLong("basic-ingest"),
+    help: "Also subscribe to $aws/rules/# (AWS Basic Ingest: $aws/rules/RULE/TOPIC reaches rule RULE).")
+  var basicIngest = false
+
   @Option(name: .customLong("kafka-config"), help: "A librdkafka setting key=value; may be repeated.")
   var kafkaConfig: [String] = []
 
@@ -153,6 +158,7 @@ struct RunCommand: AsyncParsableCommand {
     connectors.protocolVersion = MQTTOptions.ProtocolVersion(rawValue: mqttVersion) ?? .v5
     connectors.cleanSession = cleanSession
     connectors.sharedGroup = sharedGroup
+    connectors.basicIngest = basicIngest
     connectors.qos = qos
     connectors.kafkaConfig = kafkaConfig.compactMap { try? KafkaSourceOptions.setting($0) }
     connectors.kafkaTopicFrom = kafkaTopicFrom

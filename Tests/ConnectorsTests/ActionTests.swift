@@ -545,6 +545,11 @@ struct ConnectorFactoryTests {
       ("http", #"{"url": "http://h/",  "timeout": 5}"#, "unknown key 'timeout' in the http action", "1:23"),
       ("http", #"{"url": 5}"#, "http.url: expected a string", "1:9"),
       ("kafka", #"{"topic": "t"}"#, "kafka.bootstrapServers: missing", "1:1"),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
+        "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one", "1:36"
+      ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:1"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:1"),
     ])

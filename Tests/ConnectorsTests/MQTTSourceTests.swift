@@ -29,6 +29,34 @@ struct MQTTSourceTests {
       source.subscriptionFilters(for: ["a/+", "b/#", "a/+"]) == ["$share/workers/a/+", "$share/workers/b/#"])
   }
 
+  @Test(
+    "overlapping rule filters become subscriptions that bring each message once",
+    arguments: [
+      (["sensors/#", "sensors/+/data"], ["sensors/#"]),
+      (["sensors/+/data", "sensors/#"], ["sensors/#"]),
+      (["a/+/c", "a/b/+"], ["a/+/+"]),
+      (["a", "a/#"], ["a/#"]),
+      (["a", "a/b"], ["a", "a/b"]),
+      (["#", "$aws/rules/#"], ["#", "$aws/rules/#"]),
+      (["+/x", "$SYS/x"], ["+/x", "$SYS/x"]),
+      (["a/+/c", "a/b/c/d"], ["a/+/c", "a/b/c/d"]),
+      (["fleet/1/+/data", "fleet/2/+/data", "fleet/1/+/data"], ["fleet/1/+/data", "fleet/2/+/data"]),
+      (["x/+", "x/+/y", "x/#"], ["x/#"]),
+    ])
+  func overlappingFilters(rules: [String], subscribed: [String]) {
+    let source = MQTTSource(options: MQTTOptions(host: "127.0.0.1"), filters: [])
+    #expect(source.subscriptionFilters(for: rules) == subscribed)
+  }
+
+  @Test("10,000 distinct filters are reduced quickly (no pair is compared)")
+  func manyFilters() {
+    let filters = (0..<10_000).map { "fleet/\($0)/+/data" } + ["fleet/#"]
+    let source = MQTTSource(options: MQTTOptions(host: "127.0.0.1"), filters: [])
+    #expect(source.subscriptionFilters(for: filters) == ["fleet/#"])
+    let distinct = (0..<10_000).map { "fleet/\($0)/+/data" }
+    #expect(source.subscriptionFilters(for: distinct).count == 10_000)
+  }
+
   @Test("messages route from a publisher through the source, with MQTT 5 properties and client id")
   func routing() async throws {
     let broker = try MosquittoBroker()

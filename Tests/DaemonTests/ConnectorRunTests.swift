@@ -134,6 +134,46 @@ struct ConnectorRunTests {
     #expect(daemon.stdout.contains(" 0 not acknowledged"), "\(daemon.stdout)")
   }
 
+  @Test(
+    "--basic-ingest: $aws/rules/NAME/TOPIC published to mosquitto reaches rule NAME alone, topic() is TOPIC")
+  func basicIngest() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-ingest")
+    write(
+      #"{"sql": "SELECT topic() AS t, n FROM 'sensors/+/data'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "ingested"}}]}"#,
+      to: folder + "/rules/ingest.json")
+    write(
+      #"{"sql": "SELECT topic() AS t, n FROM 'sensors/#'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "other"}}]}"#,
+      to: folder + "/rules/other.json")
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "ingest-\(UUID().uuidString.prefix(6))",
+        "--dead-letter", "data/dead-letter.jsonl", "--basic-ingest",
+      ], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("$aws/rules/#"), "\(daemon.stderr)")
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(
+      sender,
+      [
+        ("$aws/rules/ingest/sensors/d1/data", #"{"n": 1}"#),  // the rule ingest alone
+        ("$aws/rules/ingest/other/d1", #"{"n": 2}"#),  // its filter does not match: nobody
+        ("$aws/rules/nosuchrule/sensors/d1/data", #"{"n": 3}"#),  // no such rule: nobody
+        ("sensors/d2/data", #"{"n": 4}"#),  // both rules
+      ])
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM other") == 1 })
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM ingested") == 2 })
+    let rows = try sqliteQuery(database, "SELECT t, n FROM ingested ORDER BY n")
+    #expect(rows == [#"["sensors/d1/data", 1]"#, #"["sensors/d2/data", 4]"#], "\(rows)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    #expect(daemon.stdout.contains("iotrules: 4 messages,"), "\(daemon.stdout)")
+  }
+
   @Test("QoS 1 messages published while the daemon is stopped arrive after it restarts")
   func persistentSessionAcrossRestart() async throws {
     let broker = try MosquittoBroker()

@@ -54,11 +54,15 @@ import Testing
     """#.write(toFile: folder + "/shadow.json", atomically: true, encoding: .utf8)
     try #"""
     [{"name": "shadow", "topic": "things/d7/data", "payload": {"a": 1},
-      "expect": {"actions": [{"kind": "republish", "topic": "$aws/things/d7/shadow/update"}]}}]
+      "expect": {"actions": [{"kind": "republish", "topic": "$aws/things/d7/shadow/update"}]}},
+     {"name": "basic ingest", "topic": "$aws/rules/shadow/things/d8/data", "payload": {"a": 2},
+      "expect": {"actions": [{"kind": "republish", "topic": "$aws/things/d8/shadow/update"}]}},
+     {"name": "another rule's ingest", "topic": "$aws/rules/other/things/d8/data", "payload": {"a": 3},
+      "expect": {"no_match": true}}]
     """#.write(toFile: folder + "/shadow.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 0, "\(out)")
-    #expect(out.hasSuffix("1 passed, 0 failed (1 case(s) in 1 file(s))\n"))
+    #expect(out.hasSuffix("3 passed, 0 failed (3 case(s) in 1 file(s))\n"))
   }
 
   @Test("invalid test files say where")

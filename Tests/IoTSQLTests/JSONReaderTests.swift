@@ -82,11 +82,11 @@ let sensorPayload = #"""
   /// document stays JSON (AWS's decimals reach 1E999).
   @Test func numbersBeyondTheDecimalRangeSaturate() throws {
     let largest = Value.decimal(DecimalMath.largestMagnitude)
-    let smallest = Value.decimal(Decimal.leastNonzeroMagnitude)
+    let smallest = Value.decimal(DecimalMath.smallestMagnitude)
     #expect(try JSONReader.parse("1E200") == largest)
     #expect(try JSONReader.parse("-1e999") == .decimal(-DecimalMath.largestMagnitude))
     #expect(try JSONReader.parse("[0.5E-140]") == .array([smallest]))
-    #expect(try JSONReader.parse("-5e-200") == .decimal(-Decimal.leastNonzeroMagnitude))
+    #expect(try JSONReader.parse("-5e-200") == .decimal(-DecimalMath.smallestMagnitude))
     #expect(try JSONReader.parse("1" + String(repeating: "0", count: 200)) == largest)
     // Within the range though the exponent is beyond 127: the significand grows instead.
     #expect(try JSONReader.parse("5E128") == dec("5E128"))
@@ -97,7 +97,15 @@ let sensorPayload = #"""
       Array(#"{"x":1e200,"t":1}"#.utf8), paths: PathTable(paths: [["x"], ["t"]]), wholeDocument: false,
       options: JSONReadOptions(), checksCanonical: true)
     #expect(view.kind == .object && view.values == [largest, .int(1)])
-    #expect(view.hasSaturatedNumbers && !view.isCanonical)
+    // Compact otherwise: `SELECT *` passes the bytes on, the number as written.
+    #expect(view.isCanonical)
+    let spaced = JSONReader.read(
+      Array(#"{"x": 1e200}"#.utf8), paths: PathTable(paths: [["x"]]), wholeDocument: false,
+      options: JSONReadOptions(), checksCanonical: true)
+    #expect(!spaced.isCanonical)
+    // Below 1E-128, digits are rounded away; what rounds to nothing is the smallest magnitude.
+    #expect(try JSONReader.parse("1.2345e-125") == dec("1.234E-125"))
+    #expect(try JSONReader.parse("-9e-129") == dec("-1E-128"))
   }
 
   @Test func bigIntegersBecomeDecimals() throws {

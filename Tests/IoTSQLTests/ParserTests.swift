@@ -175,13 +175,13 @@ private func parseError(_ sql: String) -> String? {
     let program = try Compiler.compile("SELECT substring(false, -2.411E247) AS a, 1e-999 AS b FROM 't'")
     #expect(
       program.warnings.map { "\($0.range.start): \($0.message)" } == [
-        "1:26: number '2.411E247' is beyond the Decimal range (1E-127 to about 3.4E165); it is taken as "
+        "1:26: number '2.411E247' is beyond the Decimal range (1E-128 to about 3.4E165); it is taken as "
           + "3.402823669209384634633746074317682E+165",
-        "1:43: number '1e-999' is beyond the Decimal range (1E-127 to about 3.4E165); it is taken as 1E-127",
+        "1:43: number '1e-999' is beyond the Decimal range (1E-128 to about 3.4E165); it is taken as 1E-128",
       ])
     var machine = VirtualMachine()
     let output = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
-    #expect(output.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":"false","b":1E-127}"#)
+    #expect(output.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":"false","b":1E-128}"#)
     let digits = String(repeating: "9", count: 200)
     #expect(try Compiler.compile("SELECT \(digits) AS a FROM 't'").warnings.count == 1)
   }

@@ -52,13 +52,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
   /// The subscription filters as sent to the broker: de-duplicated, with the shared-group prefix.
   public func subscriptionFilters(for filters: [String]) -> [String] {
-    var seen = Set<String>()
-    var result: [String] = []
-    for filter in filters {
-      let full = sharedGroup.map { "$share/\($0)/\(filter)" } ?? filter
-      if seen.insert(full).inserted { result.append(full) }
+    // Overlapping subscriptions would bring a message once per subscription: see SubscriptionCover.
+    SubscriptionCover.minimal(filters).map { filter in sharedGroup.map { "$share/\($0)/\(filter)" } ?? filter
     }
-    return result
   }
 
   /// Replaces the subscriptions (hot reload): unsubscribes what is gone, subscribes what is new.

@@ -247,52 +247,53 @@ final class CompiledRegex: @unchecked Sendable {
   /// ICU supports.
   static func javaClasses(_ pattern: String) -> String {
     guard pattern.contains("\\") else { return pattern }
-    let classes: [Character: (String, String)] = [
+    // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
+    let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
+    let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
       "d": ("0-9", "[0-9]"), "D": ("[^0-9]", "[^0-9]"),
       "w": ("a-zA-Z_0-9", "[a-zA-Z_0-9]"), "W": ("[^a-zA-Z_0-9]", "[^a-zA-Z_0-9]"),
-      "s": (" \\t\\n\\x0B\\f\\r", "[ \\t\\n\\x0B\\f\\r]"),
-      "S": ("[^ \\t\\n\\x0B\\f\\r]", "[^ \\t\\n\\x0B\\f\\r]"),
+      "s": (whitespace, "[\(whitespace)]"), "S": ("[^\(whitespace)]", "[^\(whitespace)]"),
     ]
-    var output = ""
+    // Scalar by scalar: a combining mark after `]` must not hide the bracket.
+    let scalars = Array(pattern.unicodeScalars)
+    var output = String.UnicodeScalarView()
     var depth = 0  // nesting of [...]
-    var quoted = false
-    var characters = pattern.makeIterator()
-    while let character = characters.next() {
-      if quoted {
-        output.append(character)
-        if character == "\\" {
-          let next = characters.next()
-          if let next { output.append(next) }
-          if next == "E" { quoted = false }
-        }
-        continue
-      }
-      switch character {
-      case "\\":
-        guard let next = characters.next() else {
-          output.append(character)
+    var index = 0
+    while index < scalars.count {
+      let scalar = scalars[index]
+      if scalar == "\\", index + 1 < scalars.count {
+        let next = scalars[index + 1]
+        if next == "Q" {
+          // Quoted up to `\E` (or the end), as Java reads it: nothing inside is an escape.
+          var end = index + 2
+          while end < scalars.count,
+            !(scalars[end] == "\\" && end + 1 < scalars.count && scalars[end + 1] == "E")
+          {
+            end += 1
+          }
+          let stop = min(end + 2, scalars.count)
+          output.append(contentsOf: scalars[index..<stop])
+          index = stop
           continue
         }
-        if next == "Q" {
-          quoted = true
-          output += "\\Q"
-        } else if let (inside, outside) = classes[next] {
-          output += depth > 0 ? inside : outside
+        if let replacement = classes[next] {
+          output.append(contentsOf: (depth > 0 ? replacement.inside : replacement.outside).unicodeScalars)
         } else {
-          output.append(character)
+          output.append(scalar)
           output.append(next)
         }
-      case "[":
-        depth += 1
-        output.append(character)
-      case "]" where depth > 0:
-        depth -= 1
-        output.append(character)
-      default:
-        output.append(character)
+        index += 2
+        continue
       }
+      if scalar == "[" {
+        depth += 1
+      } else if scalar == "]", depth > 0 {
+        depth -= 1
+      }
+      output.append(scalar)
+      index += 1
     }
-    return output
+    return String(output)
   }
 
   /// The names of `(?<name>...)` groups, read from the pattern text.

@@ -718,13 +718,13 @@ public struct Parser {
       throw error("number '\(Parser.shortened(text))' is out of range", token.range)
     }
     if saturated {
-      // Beyond Foundation's range (1E-127 to about 3.4E165; AWS's reaches 1E999): the nearest value
+      // Beyond Foundation's range (1E-128 to about 3.4E165; AWS's reaches 1E999): the nearest value
       // it holds, with a warning. `substring(false, -2.411E247)` then gives "false", as AWS's guide
       // shows, and `check` says the number is not kept as written.
       warnings.append(
         Diagnostic(
           .warning, stage: .compile,
-          "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-127 to about 3.4E165); it is "
+          "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-128 to about 3.4E165); it is "
             + "taken as \(Coercions.numberText(value))", at: token.range))
     }
     return value

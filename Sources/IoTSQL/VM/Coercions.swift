@@ -118,7 +118,9 @@ public enum Coercions {
     }
     let adjusted = exponent + digits.count - 1  // the power of ten of the leading digit
     var text = negative ? "-" : ""
-    if exponent >= 0 && adjusted >= 18 && adjusted < JSONNumber.maximumDigits {
+    if exponent >= 0 && adjusted >= 18 && adjusted < JSONNumber.maximumDigits
+      && DecimalMath.exactInt(decimal) == nil
+    {
       // A whole number beyond 64 bits is one of AWS's Ints (up to 34 digits), written "in standard
       // notation": digits only (`12345678901234567890`, not `...890.0` or `1.2E+19`).
       text += String(decoding: digits, as: UTF8.self) + String(repeating: "0", count: exponent)

@@ -85,9 +85,15 @@ enum DecimalMath {
   /// The value a number beyond `Decimal`'s range is taken as: the largest magnitude (34 digits) on
   /// overflow, the smallest non-zero one on underflow, with the number's sign.
   static func saturated(negative: Bool, overflow: Bool) -> Decimal {
-    let magnitude = overflow ? largestMagnitude : Decimal.leastNonzeroMagnitude
+    let magnitude = overflow ? largestMagnitude : smallestMagnitude
     return negative ? -magnitude : magnitude
   }
+
+  /// 1E-128, the smallest non-zero magnitude Decimal holds (`Decimal.leastNonzeroMagnitude` says
+  /// 1E-127 on Linux).
+  static let smallestMagnitude =
+    SmallDecimal.decimal(negative: false, significand: 1, exponent: -128)
+    ?? Decimal.leastNonzeroMagnitude
 
   /// `Decimal.greatestFiniteMagnitude` to 34 digits.
   static let largestMagnitude = rounded34(Decimal.greatestFiniteMagnitude)

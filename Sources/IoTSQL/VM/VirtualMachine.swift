@@ -129,8 +129,7 @@ public struct VirtualMachine: Sendable {
           payload: context.payload, value: .binary(context.payload), variables: variables,
           version: program.version)
       case .object, .otherJSON:
-        // Saturated numbers are passed through as written, not as the value they were read as.
-        if view.isCanonical || view.hasSaturatedNumbers {
+        if view.isCanonical {
           return Evaluation(
             payload: context.payload, value: view.document, variables: variables, version: program.version)
         }

@@ -82,15 +82,13 @@ public struct PayloadView: Sendable {
   /// The whole document, when it was asked for (`.binary(bytes)` for binary payloads).
   public var document: Value?
   /// True when writing `document` back out would give exactly the input bytes (compact, same
-  /// number spellings, same escapes), so `SELECT *` may pass the bytes through.
+  /// number spellings, same escapes), so `SELECT *` may pass the bytes through; a number beyond
+  /// `Decimal`'s range, which the document holds as the nearest value, is passed on as written.
   public var isCanonical: Bool
   /// True when the writer would reproduce the bytes but for numbers it spells shorter (`21.50`,
   /// `29.0`): `SELECT *` then writes the bytes with those numbers respelled instead of building
   /// the document (see ``JSONReader/respellingNumbers(_:)``).
   public var respellsNumbers = false
-  /// True when a number beyond `Decimal`'s range was read as the nearest value it holds: `SELECT *`
-  /// then passes the bytes through, so the number is not rewritten.
-  public var hasSaturatedNumbers = false
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?
   /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader
@@ -111,7 +109,6 @@ public struct PayloadView: Sendable {
     document = nil
     isCanonical = false
     respellsNumbers = false
-    hasSaturatedNumbers = false
     error = nil
   }
 

@@ -56,8 +56,10 @@ enum JSONNumber {
     if zeros > 0 { utf8.removeSubrange(sign..<(sign + zeros)) }
     let read: (Value?, Bool) = utf8.withUnsafeBufferPointer { buffer in
       guard let base = buffer.baseAddress else { return (nil, false) }
+      var values: [Value] = []
       var scanner = JSONScanner(
-        base: base, count: buffer.count, options: JSONReadOptions(wholeDecimalsAsInt: false))
+        base: base, count: buffer.count, options: JSONReadOptions(wholeDecimalsAsInt: false), names: .empty,
+        checksCanonical: false, reusing: &values)
       let value = scanner.buildDocument()
       return (value, scanner.saturated)
     }
@@ -69,13 +71,25 @@ enum JSONNumber {
   }
 
   /// `significand × 10^exponent` with its exponent brought into `Decimal`'s range when the value
-  /// allows: `5E128` is `50 × 10^127` (Decimal's significand holds 38 digits, so up to about 1E165).
-  /// Nil when the value is beyond the range.
+  /// allows: `5E128` is `50 × 10^127` (Decimal's significand holds 38 digits, so up to about 1E165);
+  /// below 10^-128 the last digits are rounded away. Nil when the value is beyond the range.
   static func fitted(_ significand: UInt128, _ exponent: Int) -> (UInt128, Int)? {
     if exponentRange.contains(exponent) { return (significand, exponent) }
-    guard exponent > exponentRange.upperBound else { return nil }
     var significand = significand
     var exponent = exponent
+    if exponent < exponentRange.lowerBound {
+      // Below 10^-128 digits are rounded away (half to even): `1.2345E-125` keeps 1.2345E-125,
+      // `1.5E-130` is 1.5E-130 to three places; nil when nothing is left.
+      let dropped = exponentRange.lowerBound - exponent
+      guard dropped < 39 else { return nil }
+      let divisor = (0..<dropped).reduce(UInt128(1)) { product, _ in product * 10 }
+      let (quotient, remainder) = significand.quotientAndRemainder(dividingBy: divisor)
+      let half = divisor / 2
+      let roundUp = remainder > half || (remainder == half && quotient % 2 == 1)
+      significand = quotient + (roundUp ? 1 : 0)
+      exponent = exponentRange.lowerBound
+      return significand == 0 ? nil : (significand, exponent)
+    }
     while exponent > exponentRange.upperBound {
       let (product, overflow) = significand.multipliedReportingOverflow(by: 10)
       guard !overflow, product < widestSignificand else { return nil }

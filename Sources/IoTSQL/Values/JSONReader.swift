@@ -127,7 +127,6 @@ public enum JSONReader {
       }
       var canonical = scanner.canonical
       var respelled = scanner.respelled
-      view.hasSaturatedNumbers = scanner.saturated
       if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
         var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)

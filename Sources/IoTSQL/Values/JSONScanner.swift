@@ -42,7 +42,8 @@ struct JSONScanner {
   /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:)`` then gives the output.
   var respelled = false
   /// Set when a number beyond `Decimal`'s range was read as the nearest value it holds (see
-  /// ``DecimalMath/saturated(negative:overflow:)``): the document is then never canonical.
+  /// ``DecimalMath/saturated(negative:overflow:)``). Its spelling does not change `canonical`: the
+  /// bytes, which keep the number as written, are what `SELECT *` should pass on.
   var saturated = false
 
   // Requested paths (at most 64, none empty) and what was found for them.
@@ -1345,10 +1346,12 @@ struct JSONScanner {
     // without an exponent part 100 digits on either side of the point are well within it.
     if !materialize, !canonical, !hasExponent, intLength <= 100, fracEnd - fracStart <= 100 { return nil }
 
+    let wasSaturated = saturated
     let value = try makeNumber(
       start: start, negative: negative, digitRanges: (intStart, intEnd, fracStart, fracEnd),
       exponent: exponent, isInteger: !hasFraction && !hasExponent)
-    if canonical, !fastCanonical {
+    // A number beyond Decimal's range keeps its spelling: `SELECT *` passes it through as written.
+    if canonical, !fastCanonical, saturated == wasSaturated {
       var spelled: [UInt8] = []
       JSONWriter.write(value, into: &spelled)
       if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
@@ -1446,7 +1449,6 @@ struct JSONScanner {
       // Valid JSON beyond Foundation's range (AWS's decimals reach 1E999): the nearest value it
       // holds, so the payload stays JSON and keeps its order and sign in comparisons.
       saturated = true
-      canonical = false
       return .decimal(DecimalMath.saturated(negative: negative, overflow: finalExponent > 0))
     }
     return value
