@@ -138,6 +138,26 @@ public struct CheckOnlyPublisher: Publisher {
   }
 }
 
+/// Rule files that failed to load when the daemon starts: a replay does not run then, nor does any
+/// source when no rule loaded.
+public struct InvalidRulesError: Error, Sendable, CustomStringConvertible {
+  /// Files that failed.
+  public var failed: Int
+  /// Rules that loaded.
+  public var loaded: Int
+  /// True for a replay without `--follow`.
+  public var batch: Bool
+
+  /// Says what failed and why nothing runs.
+  public var description: String {
+    let files = failed == 1 ? "1 rule file" : "\(failed) rule files"
+    return batch
+      ? "\(files) failed to load (errors above); a replay does not run with broken rules: fix them "
+        + "(iotrules check) and run again"
+      : "\(files) failed to load (errors above) and no rule loaded: nothing to run"
+  }
+}
+
 /// Statistics of a finished run.
 public struct DaemonSummary: Sendable {
   /// Counts from the dispatcher.
@@ -246,6 +266,15 @@ public enum Daemon {
     }
     logger.info(
       "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
+    // A replay is a batch: with a broken rule it would give an incomplete result and exit 0. A
+    // long-running source starts with the rules that load (a broken file is fixed by hot reload),
+    // unless none does.
+    let isBatch: Bool
+    if case .replay = spec { isBatch = !configuration.follow } else { isBatch = false }
+    if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
+      throw InvalidRulesError(
+        failed: loaded.errors.count, loaded: loaded.rules.count, batch: isBatch)
+    }
     for rule in loaded.rules {
       // `text` is an autoclosure: the file is read again only to place a loop warning.
       let loops = RuleChecker.loopWarnings(

@@ -116,8 +116,8 @@ struct EvalCommand: ParsableCommand {
         Console.out(JSONWriter.prettyString(value))
       }
     } else {
+      // The exact outgoing bytes, nothing added: `> out.bin` holds what an action would receive.
       FileHandle.standardOutput.write(Data(evaluation.payload))
-      if !evaluation.payload.isEmpty { FileHandle.standardOutput.write(Data("\n".utf8)) }
     }
     if let compiledTemplate {
       let rendered = compiledTemplate.render(context: context, variables: evaluation.variables)

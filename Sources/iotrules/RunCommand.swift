@@ -170,6 +170,9 @@ struct RunCommand: AsyncParsableCommand {
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)
+    } catch let error as InvalidRulesError {
+      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
+      throw ExitCode(65)
     } catch {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)

@@ -145,9 +145,16 @@ final class MQTTConnection: @unchecked Sendable {
     var delay = Double(options.reconnectDelaySeconds)
     while true {
       try Task.checkCancellation()
-      let code = await Self.runBlocking { [self] in connectOnce() }
+      let (code, failure) = await Self.runBlocking { [self] in
+        let code = connectOnce()
+        return (code, errno)
+      }
       if code == MOSQ_ERR_SUCCESS.rawValue { break }
-      let reason = String(cString: mosquitto_strerror(code))
+      // MOSQ_ERR_ERRNO: the system's reason is in errno, taken on the connecting thread
+      // (mosquitto_strerror would say "Success").
+      let reason =
+        code == MOSQ_ERR_ERRNO.rawValue
+        ? String(cString: strerror(failure)) : String(cString: mosquitto_strerror(code))
       guard
         code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
           || code == MOSQ_ERR_CONN_REFUSED.rawValue
