@@ -285,10 +285,7 @@ public enum Daemon {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
     }
-    if let publisher = republisher {
-      logger.info("republish broker \(publisher.options)")
-      try await publisher.start()
-    }
+    if let publisher = republisher { logger.info("republish broker \(publisher.options)") }
     /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them), and
     /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled.
     let basicIngest = configuration.connectors.basicIngest
@@ -349,8 +346,17 @@ public enum Daemon {
     }
     let sourceStarted = Mutex(Date())
     let sourceService = ClosureService(description: "source") {
-      sourceStarted.withLock { $0 = Date() }
       try await cancelWhenGracefulShutdown {
+        // The republish broker is connected first (it retries while unreachable), inside the group:
+        // SIGTERM or SIGINT then ends the wait and the run, with its summary.
+        if let publisher = republisher {
+          do {
+            try await publisher.start()
+          } catch is CancellationError {
+            return
+          }
+        }
+        sourceStarted.withLock { $0 = Date() }
         try await source.run(intake: dispatcher.intake)
       }
     }

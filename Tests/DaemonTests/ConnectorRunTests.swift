@@ -174,6 +174,24 @@ struct ConnectorRunTests {
     #expect(daemon.stdout.contains("iotrules: 4 messages,"), "\(daemon.stdout)")
   }
 
+  @Test("SIGTERM while the broker is unreachable stops the daemon cleanly, with its summary")
+  func stopWhileConnecting() async throws {
+    let port = try ProcessSupport.freePort()  // nobody listens there
+    let folder = temporaryFolder("mqtt-unreachable")
+    write(
+      #"{"sql": "SELECT * FROM 'x/#'", "actions": [{"republish": {"topic": "y/1"}}]}"#,
+      to: folder + "/rules/forward.json")
+    let daemon = try Subprocess(
+      ["run", "--rules", "rules", "--source", "mqtt://127.0.0.1:\(port)", "--dead-letter", "dl.jsonl"],
+      in: folder)
+    #expect(
+      await eventually(within: 30) { daemon.stderr.contains("cannot connect to mqtt://127.0.0.1:\(port)") })
+    #expect(daemon.stderr.contains("Connection refused"), "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 30) == 0, "\(daemon.stderr)")
+    #expect(daemon.stdout.contains("iotrules: 0 messages,"), "\(daemon.stdout)")
+  }
+
   @Test("QoS 1 messages published while the daemon is stopped arrive after it restarts")
   func persistentSessionAcrossRestart() async throws {
     let broker = try MosquittoBroker()
