@@ -8,26 +8,30 @@ struct EvalCommand: ParsableCommand {
     commandName: "eval",
     abstract: "Run a statement on one message and print the outgoing payload.",
     discussion: """
-      One shot: --sql S --topic T --payload JSON (or --payload-file F). Prints the outgoing payload
-      (pretty on a terminal, the exact bytes when piped) or says there was no match; exit 0 either way,
-      65 for a statement that does not compile.
+      One shot: --sql S --topic T --payload JSON (or --payload-file F). Prints the outgoing payload \
+      (pretty on a terminal, the exact bytes when piped) or says there was no match; exit 0 either \
+      way, 65 for a statement that does not compile.
 
-      Batch: --batch FILE (or - for standard input) reads one request a line,
-        {"sql", "topic", "payload" | "payload_base64", "sql_version"?, "context"?, "template"?}
+      Batch: --batch FILE (or - for standard input) reads one request a line:
+        {"sql", "topic", "payload" | "payload_base64",
+         "sql_version"?, "context"?, "template"?}
       and answers one line each, in order:
-        {"match": true, "payload": "..."} | {"match": true, "payload_base64": "..."} (+ "template")
+        {"match": true, "payload": "..."}
+        {"match": true, "payload_base64": "..."}   (+ "template")
         {"match": false}
-        {"error": {"kind": "parse|compile|runtime|input", "message", "line", "column"}}
+        {"error": {"kind": "parse|compile|runtime|input",
+                   "message", "line", "column"}}
       """
   )
 
   @Option(help: "The IoT SQL statement.")
   var sql: String?
 
-  @Option(help: "The topic the message was published to.")
+  @Option(
+    help: "The topic the message was published to (default: one the FROM filter matches, each + or # as x).")
   var topic: String?
 
-  @Option(help: "The payload: JSON text, or any text (a non-JSON payload is Binary).")
+  @Option(help: "The payload: JSON text, or any text (a non-JSON payload is Binary); default {}.")
   var payload: String?
 
   @Option(name: .customLong("payload-file"), help: "Read the payload bytes from a file.")
