@@ -290,7 +290,8 @@ public enum Daemon {
     /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled.
     let basicIngest = configuration.connectors.basicIngest
     @Sendable func currentFilters() -> [String] {
-      let filters = dispatcher.ruleSet.rules.filter { !$0.disabled }.map(\.topicFilter)
+      let filters = dispatcher.ruleSet.rules.filter { !$0.disabled && !$0.topicFilter.isEmpty }.map(
+        \.topicFilter)
       return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
@@ -411,7 +412,9 @@ public enum RuleChecker {
   public static func loopWarnings(_ rule: Rule, text: @autoclosure () -> String) -> [RuleDiagnostic] {
     var warnings: [RuleDiagnostic] = []
     for case let republish as RepublishAction in rule.allActions
-    where RepublishAction.topicTemplate(republish.configuration.topic, canMatch: rule.topicFilter) {
+    where !rule.topicFilter.isEmpty
+      && RepublishAction.topicTemplate(republish.configuration.topic, canMatch: rule.topicFilter)
+    {
       let topic = republish.configuration.topic
       warnings.append(
         RuleDiagnostic(

@@ -116,7 +116,11 @@ public struct RulePreview: Sendable {
 
   /// Runs the rule on one message.
   public func run(_ context: EvaluationContext) -> Outcome {
-    if let ingest = BasicIngest.split(context.topic), ingest.rule != name {
+    let ingest = BasicIngest.split(context.topic)
+    if program.topicFilter == nil, ingest == nil {
+      return .noMatch("the rule has no FROM: only Basic Ingest topics ($aws/rules/\(name)/...) reach it")
+    }
+    if let ingest, ingest.rule != name {
       return .noMatch(
         "the Basic Ingest topic '\(context.topic)' is for the rule '\(ingest.rule)', not '\(name)'")
     }

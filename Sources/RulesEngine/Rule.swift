@@ -83,7 +83,7 @@ public final class Rule: Sendable {
   public let disabled: Bool
   /// The compiled SQL.
   public let program: Program
-  /// The FROM filter.
+  /// The FROM filter; empty for a rule without FROM, which only Basic Ingest reaches.
   public let topicFilter: String
   /// The actions, in file order.
   public let actions: [ConfiguredAction]

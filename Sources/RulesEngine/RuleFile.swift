@@ -187,10 +187,9 @@ public enum RuleFile {
               report(sqlNode.position, "invalid topic filter '\(text)': \(error.message)")
               program = nil
             }
-          } else {
-            report(sqlNode.position, "the statement has no FROM topic filter")
-            program = nil
           }
+          // Without FROM the rule is reached only through Basic Ingest (`$aws/rules/NAME/...`), as
+          // AWS allows: its filter stays empty and the trie never holds it.
         } catch {
           for diagnostic in error.diagnostics where diagnostic.severity == .error {
             report(sqlNode.position(ofStringOffset: diagnostic.range.start.offset), diagnostic.message)

@@ -14,7 +14,7 @@ public final class RuleSet: Sendable {
   public init(rules: [Rule]) {
     self.rules = rules.sorted { $0.name < $1.name }
     var trie = TopicTrie<Int>()
-    for (index, rule) in self.rules.enumerated() where !rule.disabled {
+    for (index, rule) in self.rules.enumerated() where !rule.disabled && !rule.topicFilter.isEmpty {
       trie.insert(rule.topicFilter, index)
     }
     trie.compact()
@@ -40,13 +40,18 @@ public final class RuleSet: Sendable {
 
   /// Calls `body` with the index of every enabled rule `topic` goes to: those whose FROM filter
   /// matches it, or, for a Basic Ingest topic (`$aws/rules/NAME/TOPIC`), the rule `NAME` alone when
-  /// its filter matches `TOPIC`.
+  /// its filter matches `TOPIC` or it has no FROM.
   @inline(__always)
   func forEachMatch(_ topic: String, _ body: (Int) -> Void) {
     if topic.utf8.first == UInt8(ascii: "$"), let ingest = BasicIngest.split(topic) {
       // The rule's topic goes through the trie like any other (the same byte-wise matching), and
       // only the named rule is kept.
       guard let named = index(named: ingest.rule), !rules[named].disabled else { return }
+      // A rule without FROM takes every topic sent to it this way.
+      if rules[named].topicFilter.isEmpty {
+        body(named)
+        return
+      }
       trie.forEachMatch(String(ingest.topic)) { index in
         if index == named { body(index) }
       }

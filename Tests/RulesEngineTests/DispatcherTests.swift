@@ -67,6 +67,20 @@ struct DispatcherTests {
     #expect(dispatcher.stats.matched == 3)
   }
 
+  /// A rule without FROM is reached only through Basic Ingest, whatever the topic after its name.
+  @Test func ruleWithoutFromTakesOnlyItsBasicIngestTopics() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"{"sql": "SELECT topic() AS t", "actions": [{"record": {"name": "a"}}]}"#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "$aws/rules/rule_0/any/topic", payload: "{}", origin: "1"))
+    await dispatcher.deliver(acks.message(topic: "any/topic", payload: "{}", origin: "2"))
+    await dispatcher.deliver(acks.message(topic: "$aws/rules/other/any/topic", payload: "{}", origin: "3"))
+    #expect(await acks.wait(for: 3))
+    await dispatcher.drain()
+    #expect(builder.action("a")?.payloads == [#"{"t":"any/topic"}"#])
+  }
+
   @Test func perTopicOrderIsKept() async throws {
     let (dispatcher, builder) = try setUp([
       #"{"sql": "SELECT n FROM 'seq/+'", "actions": [{"record": {"name": "a", "delayMs": 1}}]}"#
