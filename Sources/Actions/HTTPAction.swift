@@ -77,7 +77,17 @@ public final class HTTPAction: Action {
       self.batch = batch
     }
 
-    private enum CodingKeys: String, CodingKey { case url, confirmationUrl, headers, timeoutMs, batch }
+    private enum CodingKeys: String, CodingKey {
+      case url, confirmationUrl, headers, timeoutMs, batch, enableBatching, batchConfig
+    }
+
+    /// AWS's spelling of the batch settings (`enableBatching`, `batchConfig` with `maxBatchSize`,
+    /// `maxBatchOpenMs`, `maxBatchSizeBytes`), so an AWS http action ports by copying.
+    private struct AWSBatchConfig: Decodable {
+      var maxBatchSize: Int?
+      var maxBatchOpenMs: Int?
+      var maxBatchSizeBytes: Int?
+    }
 
     /// Decodes with the defaults above.
     public init(from decoder: any Decoder) throws {
@@ -87,6 +97,14 @@ public final class HTTPAction: Action {
       headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
       timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs) ?? 3000
       batch = try container.decodeIfPresent(Batch.self, forKey: .batch)
+      if batch == nil, try container.decodeIfPresent(Bool.self, forKey: .enableBatching) == true {
+        let aws = try container.decodeIfPresent(AWSBatchConfig.self, forKey: .batchConfig)
+        let defaults = Batch()
+        batch = Batch(
+          maxSize: aws?.maxBatchSize ?? defaults.maxSize,
+          maxDelayMs: aws?.maxBatchOpenMs ?? defaults.maxDelayMs,
+          maxBytes: aws?.maxBatchSizeBytes ?? defaults.maxBytes)
+      }
     }
 
     /// Checks the URL rules, the headers and the limits.

@@ -335,7 +335,8 @@ extension ActionFactory {
     }
     register("http") { node, context throws(ActionConfigurationError) in
       let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
-        kind: "http", keys: ["url", "confirmationUrl", "headers", "timeoutMs", "batch"])
+        kind: "http",
+        keys: ["url", "confirmationUrl", "headers", "timeoutMs", "batch", "enableBatching", "batchConfig"])
       return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
         try HTTPAction(
           configuration: configuration, version: context.version, variables: context.variableNames,

@@ -462,7 +462,11 @@ public final class Dispatcher: Sendable {
       attempt += 1
       configured.counters.retried.add()
       statistics.withLock { $0.retries += 1 }
-      let delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
+      var delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
+      // A peer's Retry-After (HTTP 429/503) is honoured, up to the policy's longest backoff.
+      if let asked = lastError?.retryAfterMs {
+        delay = max(delay, min(asked, configured.retry.maxBackoffMs))
+      }
       // A cancelled sleep (shutdown) does not skip the attempt: the message is still owed a result.
       try? await clock.sleep(milliseconds: delay)
       guard let error = await Self.performOne(configured.action, input) else {
@@ -476,7 +480,7 @@ public final class Dispatcher: Sendable {
       if error.kind == .permanent { break }
     }
     guard var error = lastError else { return nil }
-    if error.kind == .transient { error.message += " (after \(attempt) attempts)" }
+    if error.kind == .transient { error.message += " (after \(attempt) attempt\(attempt == 1 ? "" : "s"))" }
     return error
   }
 

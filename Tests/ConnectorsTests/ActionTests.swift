@@ -416,6 +416,16 @@ struct ConnectorDispatchTests {
       #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"republish": {"topic": "b/c", "qos": 1, "roleArn": "arn:aws:iam::123456789012:role/r"}}, {"kafka": {"destinationArn": "arn:aws:iot:us-east-1:123456789012:ruledestination/vpc/x", "topic": "t", "clientProperties": {"bootstrap.servers": "127.0.0.1:9"}}}]}"#,
       builder: builder)
     #expect(copied.actions.map(\.action.kind) == ["republish", "kafka"])
+    // AWS's http batching keys.
+    let aws = try JSONDecoder().decode(
+      HTTPAction.Configuration.self,
+      from: Data(
+        #"{"url": "http://127.0.0.1:9/x", "enableBatching": true, "batchConfig": {"maxBatchSize": 5, "maxBatchOpenMs": 100, "maxBatchSizeBytes": 2048}}"#
+          .utf8))
+    #expect(aws.batch == HTTPAction.Batch(maxSize: 5, maxDelayMs: 100, maxBytes: 2048))
+    let off = try JSONDecoder().decode(
+      HTTPAction.Configuration.self, from: Data(#"{"url": "http://h/", "enableBatching": false}"#.utf8))
+    #expect(off.batch == nil)
     #expect(throws: (any Error).self) {
       try loadRule(
         #"{"sql": "SELECT * FROM 'a'", "actions": [{"kafka": {"topic": "t"}}]}"#, builder: builder)

@@ -196,6 +196,32 @@ struct DaemonRunTests {
     #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t") == ["[1]"])
   }
 
+  /// SIGTERM while lines already read from standard input wait behind a slow action: they are
+  /// processed (a pipe cannot give them again), not dropped.
+  @Test func sigtermProcessesTheLinesAlreadyRead() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 300))
+    let folder = temporaryFolder("sigterm-read")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url("/in"))"}}]}"#,
+      to: folder + "/rules/r.json")
+    let input = Pipe()
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "-", "--follow", "--max-in-flight", "2"], in: folder,
+      standardInput: input)
+    let lines = (1...8).map { #"{"topic":"q/\#($0)","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n"
+    input.fileHandleForWriting.write(Data(lines.utf8))
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 30)
+    try input.fileHandleForWriting.close()
+    #expect(status == 0, "\(process.stderr)")
+    #expect(process.stdout.contains("8 lines, 8 messages"), "\(process.stdout)")
+    #expect(server.requests.count == 8)
+  }
+
   @Test func hotReloadUnderTrafficLosesNothing() async throws {
     let folder = temporaryFolder("reload")
     let ruleV1 =

@@ -300,3 +300,49 @@ struct DispatcherTests {
     #expect(one + two == 500)
   }
 }
+
+/// Records how long each retry waits.
+private final class SleepLog: EngineClock, Sendable {
+  let sleeps = Mutex<[Int]>([])
+  func nowMs() -> Int { 1_700_000_000_000 }
+  func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+  func sleep(milliseconds: Int) async throws { sleeps.withLock { $0.append(milliseconds) } }
+}
+
+/// Fails once with HTTP 429's Retry-After, then succeeds.
+private final class TooManyRequestsOnce: Action, Sendable {
+  let calls = Mutex(0)
+  var kind: String { "busy" }
+  var actionName: String { "BusyAction" }
+  var resource: String { "busy" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    let call = calls.withLock { count -> Int in
+      count += 1
+      return count
+    }
+    if call == 1 { throw ActionError(.transient, "HTTP 429", retryAfterMs: 2_000) }
+  }
+  func shutdown() async {}
+}
+
+/// A transient failure's Retry-After is waited for (up to the policy's longest backoff).
+@Test func retryHonoursRetryAfter() async throws {
+  let clock = SleepLog()
+  let action = TooManyRequestsOnce()
+  let configured = ConfiguredAction(
+    action: action, retry: RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 5_000),
+    errorAction: nil,
+    ruleName: "r", label: "busy[0]")
+  let program = try Compiler.compile("SELECT * FROM 'a'")
+  let rule = Rule(
+    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
+    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: clock)
+  let acks = AckCollector()
+  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+  #expect(await acks.wait(for: 1))
+  #expect(clock.sleeps.withLock { $0 } == [2_000])
+  #expect(action.calls.withLock { $0 } == 2)
+}

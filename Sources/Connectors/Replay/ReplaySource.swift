@@ -141,6 +141,8 @@ public struct ReplaySource: MessageSource {
       }
       pending.append(contentsOf: chunk)
       var start = 0
+      // Every complete line already read is delivered, even once the task is cancelled (SIGTERM):
+      // read from a pipe, it could not be read again. The loop stops before the next read.
       while let newline = Self.newline(in: pending, from: start) {
         lineNumber += 1
         if newline - start > maxLineBytes {
@@ -149,7 +151,6 @@ public struct ReplaySource: MessageSource {
           await handle(pending[start..<newline], lineNumber: lineNumber, view: &view, deliver: deliver)
         }
         start = newline + 1
-        if Task.isCancelled { break }
       }
       pending.removeFirst(start)
       if pending.count > maxLineBytes {
@@ -159,9 +160,21 @@ public struct ReplaySource: MessageSource {
         skippingLongLine = true
       }
     }
-    if !pending.isEmpty && !Task.isCancelled {
-      lineNumber += 1
-      await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
+    if !pending.isEmpty {
+      if Task.isCancelled {
+        // Stopped mid-line: the rest of the line never came. Said, not dropped silently.
+        onMalformed(
+          lineNumber + 1,
+          "\(name):\(lineNumber + 1): stopped with an incomplete line of \(pending.count) bytes; not processed"
+        )
+        counter.counts.withLock {
+          $0.lines += 1
+          $0.malformed += 1
+        }
+      } else {
+        lineNumber += 1
+        await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
+      }
     }
   }
 
