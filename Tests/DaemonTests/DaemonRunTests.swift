@@ -176,21 +176,31 @@ struct DaemonRunTests {
     #expect(rows == ["[\(results), \(results)]"], "\(summary)")
   }
 
+  /// Runs `arguments` reading `text` from a pipe kept open, sends SIGTERM after `seconds` (the process
+  /// must still run then) and returns the process with its exit status.
+  func sigtermAfter(seconds: Double, _ arguments: [String], in folder: String, writing text: String)
+    async throws -> (Subprocess, Int32?)
+  {
+    let input = Pipe()
+    let process = try Subprocess(arguments, in: folder, standardInput: input)
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 30)
+    try input.fileHandleForWriting.close()
+    return (process, status)
+  }
+
   /// `--source -` waiting on a silent pipe still stops on SIGTERM (a blocked read never saw it).
   @Test func sigtermStopsAReplayWaitingOnStandardInput() async throws {
     let folder = temporaryFolder("sigterm-stdin")
     write(
       #"{"sql": "SELECT n FROM 's/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
       to: folder + "/rules/r.json")
-    let input = Pipe()
-    let process = try Subprocess(
-      ["run", "--rules", "rules", "--source", "-"], in: folder, standardInput: input)
-    input.fileHandleForWriting.write(Data((#"{"topic":"s/1","payload":{"n":1}}"# + "\n").utf8))
-    try await Task.sleep(nanoseconds: 1_500_000_000)
-    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
-    process.signal(SIGTERM)
-    let status = await process.wait(seconds: 20)
-    try input.fileHandleForWriting.close()
+    let (process, status) = try await sigtermAfter(
+      seconds: 1.5, ["run", "--rules", "rules", "--source", "-"], in: folder,
+      writing: #"{"topic":"s/1","payload":{"n":1}}"# + "\n")
     #expect(status == 0, "\(process.stderr)")
     #expect(process.stdout.contains("1 messages"), "\(process.stdout)")
     #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t") == ["[1]"])
@@ -206,17 +216,11 @@ struct DaemonRunTests {
     write(
       #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url("/in"))"}}]}"#,
       to: folder + "/rules/r.json")
-    let input = Pipe()
-    let process = try Subprocess(
-      ["run", "--rules", "rules", "--source", "-", "--follow", "--max-in-flight", "2"], in: folder,
-      standardInput: input)
     let lines = (1...8).map { #"{"topic":"q/\#($0)","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n"
-    input.fileHandleForWriting.write(Data(lines.utf8))
-    try await Task.sleep(nanoseconds: 1_000_000_000)
-    #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
-    process.signal(SIGTERM)
-    let status = await process.wait(seconds: 30)
-    try input.fileHandleForWriting.close()
+    let (process, status) = try await sigtermAfter(
+      seconds: 1, ["run", "--rules", "rules", "--source", "-", "--follow", "--max-in-flight", "2"],
+      in: folder,
+      writing: lines)
     #expect(status == 0, "\(process.stderr)")
     #expect(process.stdout.contains("8 lines, 8 messages"), "\(process.stdout)")
     #expect(server.requests.count == 8)
