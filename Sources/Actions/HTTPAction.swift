@@ -22,8 +22,10 @@ import Synchronization
 /// Batching follows AWS's HTTP batching: results for the same URL are collected until `maxSize`
 /// results, `maxBytes` bytes of body or `maxDelayMs` after the first, and POSTed as one JSON array
 /// with the headers of the last result added; each result of the batch gets the batch's outcome.
-/// Results that are not JSON are sent alone.
-public final class HTTPAction: Action {
+/// Results that are not JSON are sent alone. The dispatcher hands the action one topic's queued
+/// results at once (`KeyedGroupAction`), so a topic's results share requests, as AWS batches
+/// messages of the same topic, while topics still run concurrently.
+public final class HTTPAction: KeyedGroupAction {
   /// Batching limits (AWS's defaults).
   public struct Batch: Decodable, Sendable, Equatable {
     /// Most results in one request (default 10).
@@ -202,35 +204,78 @@ public final class HTTPAction: Action {
 
   /// POSTs the result (alone or in a batch) and returns after a 2xx.
   public func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performGroup([input])[0] { throw error }
+  }
+
+  /// One topic's results in order: with batching, they go into the open batches together (so a
+  /// topic's results share requests, as AWS batches them); without, one POST after another.
+  public func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
+    var results = [ActionError?](repeating: nil, count: inputs.count)
+    var requests: [(index: Int, request: Request)] = []
+    for (index, input) in inputs.enumerated() {
+      switch prepare(input) {
+      case .success(let request): requests.append((index, request))
+      case .failure(let error): results[index] = error
+      }
+    }
+    guard let batcher else {
+      for (index, request) in requests {
+        if case .failure(let error) = await send(
+          url: request.url, headers: request.headers, body: request.body)
+        {
+          results[index] = error
+        }
+      }
+      return results
+    }
+    let batched = requests.filter(\.request.isJSON)
+    let completions = await batcher.enqueue(batched.map(\.request)) { url, headers, body in
+      await self.send(url: url, headers: headers, body: body)
+    }
+    for ((index, _), completion) in zip(batched, completions) {
+      if case .failure(let error) = await completion.value { results[index] = error }
+    }
+    for (index, request) in requests where !request.isJSON {
+      if case .failure(let error) = await send(url: request.url, headers: request.headers, body: request.body)
+      {
+        results[index] = error
+      }
+    }
+    return results
+  }
+
+  /// One rendered request.
+  struct Request: Sendable {
+    var url: String
+    var headers: [(String, String)]
+    var body: [UInt8]
+    var isJSON: Bool
+  }
+
+  /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
+  private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
     let renderedURL = url.render(input, secrets: secrets)
     if let prefix = configuration.confirmationUrl, !renderedURL.hasPrefix(prefix) {
-      throw ActionError(
-        .permanent,
-        "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'")
+      return .failure(
+        ActionError(
+          .permanent,
+          "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'"))
     }
     var requestHeaders: [(String, String)] = []
     for header in headers {
       let value = header.value.render(input, secrets: secrets)
       if value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
-        throw ActionError(.permanent, "http header '\(header.key)' rendered a value with CR or LF; refused")
+        return .failure(
+          ActionError(.permanent, "http header '\(header.key)' rendered a value with CR or LF; refused"))
       }
       requestHeaders.append((header.key, value))
     }
-    let isJSON: Bool
-    isJSON = !input.evaluation.isBinary
+    let isJSON = !input.evaluation.isBinary
     if !requestHeaders.contains(where: { $0.0.lowercased() == "content-type" }) {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
-    if let batcher, isJSON {
-      let result = await batcher.add(
-        url: renderedURL, headers: requestHeaders, payload: input.evaluation.payload
-      ) {
-        url, headers, body in await self.send(url: url, headers: headers, body: body)
-      }
-      try result.get()
-    } else {
-      try await send(url: renderedURL, headers: requestHeaders, body: input.evaluation.payload).get()
-    }
+    return .success(
+      Request(url: renderedURL, headers: requestHeaders, body: input.evaluation.payload, isJSON: isJSON))
   }
 
   /// One POST, classified.
@@ -293,7 +338,7 @@ actor HTTPBatcher {
     var items: [[UInt8]] = []
     var bytes = 1
     var headers: [(String, String)] = []
-    var waiters: [CheckedContinuation<Result<Void, ActionError>, Never>] = []
+    var outcomes: [BatchOutcome] = []
     var sender: Sender
   }
 
@@ -303,13 +348,16 @@ actor HTTPBatcher {
 
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
-  /// Adds one JSON result; returns the outcome of the batch it went out in.
-  func add(url: String, headers: [(String, String)], payload: [UInt8], sender: @escaping Sender) async
-    -> Result<Void, ActionError>
-  {
-    await withCheckedContinuation { continuation in
+  /// Adds `requests` to the open batches in their order (one topic's results together) and returns,
+  /// for each, the outcome of the batch it goes out in.
+  func enqueue(_ requests: [HTTPAction.Request], sender: @escaping Sender) -> [Task<
+    Result<Void, ActionError>, Never
+  >] {
+    requests.map { request in
+      let outcome = BatchOutcome()
+      let url = request.url
       // A body is `[` + items joined by `,` + `]`.
-      if let batch = open[url], batch.bytes + payload.count + 1 > limits.maxBytes {
+      if let batch = open[url], batch.bytes + request.body.count + 1 > limits.maxBytes {
         flush(url)
       }
       if open[url] == nil {
@@ -322,13 +370,14 @@ actor HTTPBatcher {
           self.flush(url, ifID: id)
         }
       }
-      open[url]!.items.append(payload)
-      open[url]!.bytes += payload.count + 1
-      open[url]!.headers = headers
-      open[url]!.waiters.append(continuation)
+      open[url]!.items.append(request.body)
+      open[url]!.bytes += request.body.count + 1
+      open[url]!.headers = request.headers
+      open[url]!.outcomes.append(outcome)
       if open[url]!.items.count >= limits.maxSize || open[url]!.bytes >= limits.maxBytes {
         flush(url)
       }
+      return Task { await outcome.wait() }
     }
   }
 
@@ -343,11 +392,11 @@ actor HTTPBatcher {
     }
     body.append(UInt8(ascii: "]"))
     let headers = batch.headers
-    let waiters = batch.waiters
+    let outcomes = batch.outcomes
     let sender = batch.sender
     return Task {
       let result = await sender(url, headers, body)
-      for waiter in waiters { waiter.resume(returning: result) }
+      for outcome in outcomes { outcome.complete(result) }
     }
   }
 
@@ -355,5 +404,34 @@ actor HTTPBatcher {
   func flushAll() async {
     let sends = open.keys.compactMap { flush($0) }
     for send in sends { await send.value }
+  }
+}
+
+/// The outcome of one batched result: completed once, when its batch's POST answers.
+final class BatchOutcome: Sendable {
+  private let state = Mutex<
+    (result: Result<Void, ActionError>?, waiters: [CheckedContinuation<Result<Void, ActionError>, Never>])
+  >((nil, []))
+
+  /// Completes the outcome and wakes those waiting.
+  func complete(_ result: Result<Void, ActionError>) {
+    let waiters = state.withLock { state in
+      state.result = result
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume(returning: result) }
+  }
+
+  /// The outcome, once the batch has been answered.
+  func wait() async -> Result<Void, ActionError> {
+    await withCheckedContinuation { continuation in
+      let ready = state.withLock { state -> Result<Void, ActionError>? in
+        if let result = state.result { return result }
+        state.waiters.append(continuation)
+        return nil
+      }
+      if let ready { continuation.resume(returning: ready) }
+    }
   }
 }

@@ -6,3 +6,12 @@ public protocol BatchAction: Action {
   /// when the successful ones are safely written.
   func performBatch(_ inputs: [ActionInput]) async -> [ActionError?]
 }
+
+/// An action that takes the results queued for one key (topic) at once, in arrival order: the
+/// dispatcher still runs different keys concurrently and one key's group at a time, but the action
+/// can put a topic's results in one request (the http action's batching: AWS batches messages of
+/// the same topic together).
+public protocol KeyedGroupAction: Action {
+  /// Delivers one key's `inputs` in order and returns one result per input (nil for success).
+  func performGroup(_ inputs: [ActionInput]) async -> [ActionError?]
+}

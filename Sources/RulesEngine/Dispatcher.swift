@@ -393,6 +393,10 @@ public final class Dispatcher: Sendable {
       await withTaskGroup(of: [(Int, ActionError?)].self) { group in
         for indices in groups.values {
           group.addTask {
+            if let grouped = action as? any KeyedGroupAction {
+              let results = await grouped.performGroup(indices.map { batch[$0].input })
+              return Array(zip(indices, results))
+            }
             var out: [(Int, ActionError?)] = []
             for index in indices { out.append((index, await Self.performOne(action, batch[index].input))) }
             return out

@@ -483,6 +483,42 @@ struct ConnectorDispatchTests {
     for configured in rule.actions { await configured.action.shutdown() }
   }
 
+  /// AWS batches messages of the same topic: one topic's queued results share requests (the lane
+  /// hands the action a topic's results together), in arrival order.
+  @Test("batching through the dispatcher: a single topic's results go out together, in order")
+  func sameTopicBatching() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 100))
+    var factory = ActionFactory.standard
+    factory.registerConnectorActions(publisher: nil)
+    let rule = try loadRule(
+      #"""
+      {"sql": "SELECT n FROM 'sensors/#'",
+       "actions": [{"http": {"url": "\#(server.url("/hook"))", "batch": {"maxSize": 10, "maxDelayMs": 50}}}]}
+      """#, builder: RecordingBuilder(fallback: factory))
+    for configured in rule.actions { try await configured.action.start() }
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let acks = AckCollector()
+    for n in 1...20 {
+      await dispatcher.deliver(acks.message(topic: "sensors/one", payload: #"{"n":\#(n)}"#, origin: "\(n)"))
+    }
+    #expect(await acks.wait(for: 20, timeoutMs: 20_000))
+    await dispatcher.drain()
+    let bodies = server.requests.map { String(decoding: $0.body, as: UTF8.self) }
+    // The first result goes alone (nothing else is queued yet); the other 19 wait behind it and go
+    // out together, at most 10 to a request.
+    #expect(bodies.count <= 5, "\(bodies)")
+    let numbers = bodies.flatMap { body in
+      ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [[String: Int]] ?? []).compactMap {
+        $0["n"]
+      }
+    }
+    #expect(numbers == Array(1...20), "\(bodies)")
+    for configured in rule.actions { await configured.action.shutdown() }
+  }
+
   @Test("webhook down: retries, then the error action; back up: delivered; nothing lost")
   func webhookDown() async throws {
     let server = try LoopbackHTTPServer()
