@@ -218,24 +218,17 @@ public final class HTTPAction: KeyedGroupAction {
       case .failure(let error): results[index] = error
       }
     }
-    guard let batcher else {
-      for (index, request) in requests {
-        if case .failure(let error) = await send(
-          url: request.url, headers: request.headers, body: request.body)
-        {
-          results[index] = error
-        }
+    // JSON results go into the batches when batching; anything else is POSTed alone, in order.
+    if let batcher {
+      let batched = requests.filter(\.request.isJSON)
+      let outcomes = await batcher.enqueue(batched.map(\.request)) { url, headers, body in
+        await self.send(url: url, headers: headers, body: body)
       }
-      return results
+      for ((index, _), outcome) in zip(batched, outcomes) {
+        if case .failure(let error) = await outcome.wait() { results[index] = error }
+      }
     }
-    let batched = requests.filter(\.request.isJSON)
-    let completions = await batcher.enqueue(batched.map(\.request)) { url, headers, body in
-      await self.send(url: url, headers: headers, body: body)
-    }
-    for ((index, _), completion) in zip(batched, completions) {
-      if case .failure(let error) = await completion.value { results[index] = error }
-    }
-    for (index, request) in requests where !request.isJSON {
+    for (index, request) in requests where batcher == nil || !request.isJSON {
       if case .failure(let error) = await send(url: request.url, headers: request.headers, body: request.body)
       {
         results[index] = error
@@ -350,9 +343,7 @@ actor HTTPBatcher {
 
   /// Adds `requests` to the open batches in their order (one topic's results together) and returns,
   /// for each, the outcome of the batch it goes out in.
-  func enqueue(_ requests: [HTTPAction.Request], sender: @escaping Sender) -> [Task<
-    Result<Void, ActionError>, Never
-  >] {
+  func enqueue(_ requests: [HTTPAction.Request], sender: @escaping Sender) -> [BatchOutcome] {
     requests.map { request in
       let outcome = BatchOutcome()
       let url = request.url
@@ -377,7 +368,7 @@ actor HTTPBatcher {
       if open[url]!.items.count >= limits.maxSize || open[url]!.bytes >= limits.maxBytes {
         flush(url)
       }
-      return Task { await outcome.wait() }
+      return outcome
     }
   }
 

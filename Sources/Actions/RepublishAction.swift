@@ -216,7 +216,7 @@ public struct RepublishAction: Action {
 
   /// `$$x` → (`x`, leading dollar); the template compiles without the escape and the `$` is put back
   /// after rendering, as AWS documents.
-  static func unescapeTopic(_ text: String) -> (String, Bool) {
+  public static func unescapeTopic(_ text: String) -> (String, Bool) {
     text.hasPrefix("$$") ? (String(text.dropFirst(2)), true) : (text, false)
   }
 

@@ -143,8 +143,6 @@ public struct CheckOnlyPublisher: Publisher {
 public struct InvalidRulesError: Error, Sendable, CustomStringConvertible {
   /// Files that failed.
   public var failed: Int
-  /// Rules that loaded.
-  public var loaded: Int
   /// True for a replay without `--follow`.
   public var batch: Bool
 
@@ -272,8 +270,7 @@ public enum Daemon {
     let isBatch: Bool
     if case .replay = spec { isBatch = !configuration.follow } else { isBatch = false }
     if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
-      throw InvalidRulesError(
-        failed: loaded.errors.count, loaded: loaded.rules.count, batch: isBatch)
+      throw InvalidRulesError(failed: loaded.errors.count, batch: isBatch)
     }
     for rule in loaded.rules {
       // `text` is an autoclosure: the file is read again only to place a loop warning.

@@ -172,9 +172,7 @@ public final class ReplSession {
     }
     var outputs = program.warnings.map { Output(text: rendered($0, in: sql), isError: true) }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
-      !parsed.matches(BasicIngest.ruleTopic(topicName))
-    {
+    if !program.fromMatches(topicName), let filter = program.topicFilter {
       outputs.append(
         Output(
           text: styler.dim("no match: topic '\(topicName)' does not match FROM '\(filter)'"), isError: false))

@@ -16,6 +16,9 @@ public struct RulePreview: Sendable {
     /// The configuration, strings compiled as templates (`retry` and `errorAction` left out: they are
     /// not what the action receives).
     public var fields: TemplateTree
+    /// A republish topic written with AWS's `$$` escape: the template after it (the published topic
+    /// is `$` and its rendering, as the action sends it).
+    var escapedTopic: Template?
   }
 
   /// The rule's name.
@@ -79,7 +82,16 @@ public struct RulePreview: Sendable {
             RuleDiagnostic(file: rule.file, position: error.position, message: "\(label): \(error.message)"))
         }
       }
-      list.append(ActionPreview(kind: member.key, label: "\(member.key)[\(label)]", fields: .object(fields)))
+      var escapedTopic: Template?
+      if member.key == "republish", let topic = member.value["topic"]?.string,
+        case (let rest, true) = RepublishAction.unescapeTopic(topic)
+      {
+        escapedTopic = try? Template.compile(rest, version: program.version, variables: program.variableNames)
+      }
+      list.append(
+        ActionPreview(
+          kind: member.key, label: "\(member.key)[\(label)]", fields: .object(fields),
+          escapedTopic: escapedTopic))
       if let nested = member.value["errorAction"] {
         compileAction(nested, label: "\(label).errorAction", into: &list)
       }
@@ -124,9 +136,7 @@ public struct RulePreview: Sendable {
       return .noMatch(
         "the Basic Ingest topic '\(context.topic)' is for the rule '\(ingest.rule)', not '\(name)'")
     }
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
-      !parsed.matches(BasicIngest.ruleTopic(context.topic))
-    {
+    if !program.fromMatches(context.topic), let filter = program.topicFilter {
       return .noMatch("topic '\(context.topic)' does not match FROM '\(filter)'")
     }
     var machine = VirtualMachine()
@@ -141,16 +151,10 @@ public struct RulePreview: Sendable {
       {
         for (key, value) in members.members { object[key] = value }
       }
-      // A republish topic's leading `$$` is AWS's escape for `$`: show the topic published to, as
-      // the action renders it (the rest as a template, then the `$`).
-      if action.kind == "republish", case .object(let fields) = action.fields,
-        case .template(let template)? = fields.first(where: { $0.0 == "topic" })?.1,
-        template.source.hasPrefix("$$"),
-        let rest = try? Template.compile(
-          String(template.source.dropFirst(2)), version: program.version, variables: program.variableNames)
-      {
+      // A republish topic's leading `$$` is AWS's escape for `$`: show the topic published to.
+      if let escaped = action.escapedTopic {
         object["topic"] = .string(
-          "$" + rest.render(context: context, variables: evaluation.variables, using: &machine))
+          "$" + escaped.render(context: context, variables: evaluation.variables, using: &machine))
       }
       object["payload"] = Self.payloadValue(output)
       return .object(object)

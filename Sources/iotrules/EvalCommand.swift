@@ -97,9 +97,7 @@ struct EvalCommand: ParsableCommand {
       bytes = Array((payload ?? "{}").utf8)
     }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? ""
-    if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
-      !parsed.matches(BasicIngest.ruleTopic(topicName))
-    {
+    if !program.fromMatches(topicName), let filter = program.topicFilter {
       Console.err("no match: topic '\(topicName)' does not match FROM '\(filter)'")
       return
     }
@@ -227,11 +225,7 @@ enum BatchEvaluator {
           throw BatchError.sql(error, prefix: "template: ")
         }
       }
-      if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
-        !parsed.matches(BasicIngest.ruleTopic(topic))
-      {
-        return .object(["match": .bool(false)])
-      }
+      if !program.fromMatches(topic) { return .object(["match": .bool(false)]) }
       guard let evaluation = machine.evaluate(program, context: context) else {
         return .object(["match": .bool(false)])
       }

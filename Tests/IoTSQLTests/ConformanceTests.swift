@@ -187,11 +187,7 @@ func run(_ fixture: ConformanceCase) -> ConformanceOutcome {
   } catch {
     return .error(error.first.stage, error.first.description)
   }
-  if let filter = program.topicFilter, let parsed = try? TopicFilter(filter),
-    !parsed.matches(BasicIngest.ruleTopic(fixture.topic))
-  {
-    return .noMatch
-  }
+  if !program.fromMatches(fixture.topic) { return .noMatch }
   var machine = VirtualMachine()
   let context = fixture.evaluationContext
   guard let evaluation = machine.evaluate(program, context: context) else { return .noMatch }

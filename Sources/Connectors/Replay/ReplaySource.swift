@@ -146,7 +146,7 @@ public struct ReplaySource: MessageSource {
       while let newline = Self.newline(in: pending, from: start) {
         lineNumber += 1
         if newline - start > maxLineBytes {
-          reportLongLine(lineNumber)
+          reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
         } else {
           await handle(pending[start..<newline], lineNumber: lineNumber, view: &view, deliver: deliver)
         }
@@ -155,7 +155,7 @@ public struct ReplaySource: MessageSource {
       pending.removeFirst(start)
       if pending.count > maxLineBytes {
         lineNumber += 1
-        reportLongLine(lineNumber)
+        reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
         pending.removeAll()
         skippingLongLine = true
       }
@@ -163,14 +163,8 @@ public struct ReplaySource: MessageSource {
     if !pending.isEmpty {
       if Task.isCancelled {
         // Stopped mid-line: the rest of the line never came. Said, not dropped silently.
-        onMalformed(
-          lineNumber + 1,
-          "\(name):\(lineNumber + 1): stopped with an incomplete line of \(pending.count) bytes; not processed"
-        )
-        counter.counts.withLock {
-          $0.lines += 1
-          $0.malformed += 1
-        }
+        reportSkipped(
+          lineNumber + 1, "stopped with an incomplete line of \(pending.count) bytes; not processed")
       } else {
         lineNumber += 1
         await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
@@ -202,12 +196,13 @@ public struct ReplaySource: MessageSource {
     return false
   }
 
-  func reportLongLine(_ lineNumber: Int) {
+  /// Counts line `lineNumber` as read and malformed, and says why it was not processed.
+  func reportSkipped(_ lineNumber: Int, _ why: String) {
     counter.counts.withLock {
       $0.lines += 1
       $0.malformed += 1
     }
-    onMalformed(lineNumber, "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes; skipped")
+    onMalformed(lineNumber, "\(name):\(lineNumber): \(why)")
   }
 
   func handle(

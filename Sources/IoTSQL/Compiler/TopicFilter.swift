@@ -107,3 +107,12 @@ public enum BasicIngest {
     return String(parts.topic)
   }
 }
+
+extension Program {
+  /// True when a message on `topic` passes the statement's FROM filter, read from the topic a rule
+  /// sees (Basic Ingest's prefix dropped); true without FROM.
+  public func fromMatches(_ topic: String) -> Bool {
+    guard let topicFilter, let filter = try? TopicFilter(topicFilter) else { return true }
+    return filter.matches(BasicIngest.ruleTopic(topic))
+  }
+}

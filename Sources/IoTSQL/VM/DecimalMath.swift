@@ -179,30 +179,10 @@ enum DecimalMath {
   static func fromDouble(_ double: Double) -> Decimal? {
     guard double.isFinite else { return nil }
     if double == 0 { return Decimal(0) }
-    // The shortest round-trip text (`3.273390607896142e+150`) as significand and exponent, so that
-    // an exponent beyond 127 is fitted into Decimal's range as a payload's number is.
-    var significand: UInt128 = 0
-    var exponent = 0
-    var seenPoint = false
-    let text = "\(double.magnitude)".utf8
-    var index = text.startIndex
-    while index != text.endIndex {
-      let byte = text[index]
-      if byte == UInt8(ascii: ".") {
-        seenPoint = true
-      } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-        guard let power = Int(String(decoding: text[text.index(after: index)...], as: UTF8.self)) else {
-          return nil
-        }
-        exponent += power
-        break
-      } else {
-        significand = significand * 10 + UInt128(byte &- 0x30)
-        if seenPoint { exponent -= 1 }
-      }
-      index = text.index(after: index)
-    }
-    return SmallDecimal.decimal(negative: double < 0, significand: significand, exponent: exponent)
+    // The shortest round-trip text (`3.273390607896142e+150`) read as a payload's number is, so that
+    // an exponent beyond 127 is fitted into Decimal's range; beyond the range there is no decimal.
+    guard let (decimal, saturated) = JSONNumber.decimal(parsing: "\(double)"), !saturated else { return nil }
+    return decimal
   }
 
   /// The nearest double. A significand below 2^53 with a power of ten up to 10^22 takes one exact

@@ -52,8 +52,7 @@ public enum Operators {
         let (negated, overflow) = (0 as Int).subtractingReportingOverflow(int)
         return overflow ? .decimal(-Decimal(int)) : .int(negated)
       case .decimal(let decimal):
-        // `-9223372036854775808`: the literal is a Decimal (it exceeds Int.max), its negation the
-        // smallest Int.
+        // A whole result follows the whole-number rule, as a numeric string's does.
         return Coercions.normalized(.decimal(-decimal), version: version)
       case .string:
         guard let decimal = Coercions.toDecimal(a) else { return .undefined }
