@@ -64,8 +64,14 @@ public struct FunctionPrepareError: Error, Sendable {
 
 /// The arguments and context of one call.
 public struct FunctionCall: ~Copyable {
-  /// The evaluated arguments.
-  public let arguments: ArraySlice<Value>
+  /// Where the evaluated arguments are: an array given to the public init, or the VM's stack in
+  /// place (the VM keeps it alive and unchanged during the call).
+  private enum Arguments {
+    case slice(ArraySlice<Value>)
+    case stack(UnsafeBufferPointer<Value>)
+  }
+
+  private let storage: Arguments
   /// The message being evaluated.
   public let context: EvaluationContext
   /// The rule's SQL version.
@@ -78,19 +84,48 @@ public struct FunctionCall: ~Copyable {
     arguments: ArraySlice<Value>, context: EvaluationContext, version: SQLVersion,
     prepared: (any Sendable)?
   ) {
-    self.arguments = arguments
+    self.storage = .slice(arguments)
     self.context = context
     self.version = version
     self.prepared = prepared
   }
 
+  /// A call reading its arguments in place on the VM's stack.
+  init(
+    stack arguments: UnsafeBufferPointer<Value>, context: EvaluationContext, version: SQLVersion,
+    prepared: (any Sendable)?
+  ) {
+    self.storage = .stack(arguments)
+    self.context = context
+    self.version = version
+    self.prepared = prepared
+  }
+
+  /// The evaluated arguments.
+  public var arguments: [Value] {
+    switch storage {
+    case .slice(let slice): Array(slice)
+    case .stack(let buffer): Array(buffer)
+    }
+  }
+
   /// The number of arguments.
-  public var count: Int { arguments.count }
+  public var count: Int {
+    switch storage {
+    case .slice(let slice): slice.count
+    case .stack(let buffer): buffer.count
+    }
+  }
 
   /// Argument `index`, 0-based; `.undefined` past the end.
   public subscript(index: Int) -> Value {
-    let position = arguments.startIndex + index
-    return position < arguments.endIndex ? arguments[position] : .undefined
+    switch storage {
+    case .slice(let slice):
+      let position = slice.startIndex + index
+      return index >= 0 && position < slice.endIndex ? slice[position] : .undefined
+    case .stack(let buffer):
+      return index >= 0 && index < buffer.count ? buffer[index] : .undefined
+    }
   }
 }
 

@@ -116,13 +116,23 @@ enum StringFunctions {
   }
 
   @Sendable static func concat(_ call: borrowing FunctionCall) -> Value {
-    let arguments = call.arguments
-    if arguments.isEmpty { return .undefined }
-    if arguments.count == 1 { return arguments[arguments.startIndex] }
-    if arguments.contains(where: \.isUndefined) { return .undefined }
-    if arguments.contains(where: { if case .array = $0 { return true } else { return false } }) {
+    let count = call.count
+    if count == 0 { return .undefined }
+    if count == 1 { return call[0] }
+    var hasArray = false
+    var hasString = false
+    for index in 0..<count {
+      switch call[index] {
+      case .undefined: return .undefined
+      case .array: hasArray = true
+      case .string: hasString = true
+      default: break
+      }
+    }
+    if hasArray {
       var result: [Value] = []
-      for argument in arguments {
+      for index in 0..<count {
+        let argument = call[index]
         if case .array(let elements) = argument {
           result.append(contentsOf: elements)
         } else {
@@ -131,12 +141,10 @@ enum StringFunctions {
       }
       return .array(result)
     }
-    guard arguments.contains(where: { if case .string = $0 { return true } else { return false } }) else {
-      return .undefined
-    }
+    guard hasString else { return .undefined }
     var text = ""
-    for argument in arguments {
-      guard let part = Coercions.toText(argument) else { return .undefined }
+    for index in 0..<count {
+      guard let part = Coercions.toText(call[index]) else { return .undefined }
       text += part
     }
     return .string(text)

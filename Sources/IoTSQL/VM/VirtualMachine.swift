@@ -63,17 +63,14 @@ public struct Evaluation: Sendable {
     case .undefined: return []
     case .binary(let bytes): return bytes
     default:
-      var buffer: [UInt8] = []
-      buffer.reserveCapacity(128)
-      JSONWriter.write(value, into: &buffer)
-      return buffer
+      return JSONWriter.bytes(value)
     }
   }
 }
 
 /// Runs programs. A VM is a cheap value that keeps its stack between runs: give each task its own.
 public struct VirtualMachine: Sendable {
-  private var stack: [Value] = []
+  private var stackStorage = StackStorage()
   private var frames: [IterationFrame] = []
   /// The payload as the current program reads it. The VM keeps one view and reads every message
   /// into it, reusing its arrays' storage.
@@ -97,7 +94,6 @@ public struct VirtualMachine: Sendable {
 
   /// Creates a VM.
   public init() {
-    stack.reserveCapacity(32)
   }
 
   /// Evaluates `program` on one message: nil when WHERE is not true (no match), else the output.
@@ -181,8 +177,10 @@ public struct VirtualMachine: Sendable {
   private mutating func run(
     _ program: Program, context: EvaluationContext, variables: inout [Value]
   ) -> Outcome {
-    // Usually empty already (a run ends by popping its result): skip the generic removal then.
-    if !stack.isEmpty { stack.removeAll(keepingCapacity: true) }
+    // A copied VM shares its storage until one of the copies runs: that one takes new storage.
+    if !isKnownUniquelyReferenced(&stackStorage) { stackStorage = StackStorage() }
+    var stack = OperandStack(stackStorage)
+    defer { stack.finish(into: stackStorage) }
     if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
     let version = program.version
     let code = program.instructions
@@ -228,16 +226,16 @@ public struct VirtualMachine: Sendable {
         stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
       case .call:
         let implementation = FunctionRegistry.all[Int(instruction.a)].implementation
-        let base = stack.count - Int(instruction.b)
+        let count = Int(instruction.b)
         let slot = Int(instruction.c)
         let result: Value
         do {
           let call = FunctionCall(
-            arguments: stack[base...], context: context, version: version,
+            stack: stack.top(count), context: context, version: version,
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
-        dropTop(stack.count - base)
+        stack.drop(count)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]
@@ -259,8 +257,8 @@ public struct VirtualMachine: Sendable {
         stack.removeLast()
       case .makeArray:
         let count = Int(instruction.a)
-        let elements = Array(stack[(stack.count - count)...])
-        dropTop(count)
+        let elements = Array(stack.top(count))
+        stack.drop(count)
         stack.append(.array(elements))
       case .makeObject:
         let first = Int(instruction.a)
@@ -270,7 +268,7 @@ public struct VirtualMachine: Sendable {
         for offset in 0..<count where !stack[base + offset].isUndefined {
           object[Self.key(constants[first + offset])] = stack[base + offset]
         }
-        dropTop(count)
+        stack.drop(count)
         stack.append(.object(object))
       case .makeRecord:
         let count = Int(instruction.b)
@@ -281,7 +279,7 @@ public struct VirtualMachine: Sendable {
         if defined == count {
           // The usual case: the program's key list as is, one array for the values.
           object = OrderedObject(
-            distinctKeys: program.keyLists[Int(instruction.c)], values: Array(stack[base...]))
+            distinctKeys: program.keyLists[Int(instruction.c)], values: Array(stack.top(count)))
         } else {
           var keys: [String] = []
           var values: [Value] = []
@@ -293,7 +291,7 @@ public struct VirtualMachine: Sendable {
           }
           object = OrderedObject(distinctKeys: keys, values: values)
         }
-        dropTop(count)
+        stack.drop(count)
         stack.append(.object(object))
       case .newObject:
         var object = OrderedObject()
@@ -373,12 +371,6 @@ public struct VirtualMachine: Sendable {
     view.deferredRanges[2 * index] = -1
   }
 
-  /// Removes the top `count` values (`removeLast(_:)` goes through the generic `replaceSubrange`).
-  @inline(__always)
-  private mutating func dropTop(_ count: Int) {
-    for _ in 0..<count { stack.removeLast() }
-  }
-
   private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {
     (try? JSONReader.parse(context.payload, options: .for(version))) ?? .binary(context.payload)
   }
@@ -419,5 +411,82 @@ public struct VirtualMachine: Sendable {
     case .divide: .divide
     default: .remainder
     }
+  }
+}
+
+/// The storage of a VM's operand stack, kept between runs; empty (no live values) outside a run.
+private final class StackStorage: @unchecked Sendable {
+  // Unchecked: a VM only runs on storage it references uniquely (`run` checks), so no two runs share it.
+  var base: UnsafeMutablePointer<Value>
+  var capacity: Int
+
+  init(capacity: Int = 32) {
+    base = .allocate(capacity: capacity)
+    self.capacity = capacity
+  }
+
+  deinit { base.deallocate() }
+}
+
+/// The operand stack during one run: values in raw storage, pushed and popped without the
+/// uniqueness and bounds checks of an array (the compiler's code never pops an empty stack).
+private struct OperandStack {
+  private var base: UnsafeMutablePointer<Value>
+  private var capacity: Int
+  private(set) var count = 0
+
+  init(_ storage: StackStorage) {
+    base = storage.base
+    capacity = storage.capacity
+  }
+
+  var isEmpty: Bool { count == 0 }
+  var last: Value? { count > 0 ? base[count - 1] : nil }
+
+  subscript(index: Int) -> Value {
+    @inline(__always) get { base[index] }
+    @inline(__always) set { base[index] = newValue }
+  }
+
+  @inline(__always)
+  mutating func append(_ value: Value) {
+    if count == capacity { grow() }
+    (base + count).initialize(to: value)
+    count += 1
+  }
+
+  @inline(__always)
+  @discardableResult
+  mutating func removeLast() -> Value {
+    count -= 1
+    return (base + count).move()
+  }
+
+  /// The top `count` values, bottom first: valid until the next push or drop.
+  @inline(__always)
+  func top(_ count: Int) -> UnsafeBufferPointer<Value> {
+    UnsafeBufferPointer(start: base + (self.count - count), count: count)
+  }
+
+  /// Removes the top `count` values.
+  @inline(__always)
+  mutating func drop(_ count: Int) {
+    self.count -= count
+    (base + self.count).deinitialize(count: count)
+  }
+
+  private mutating func grow() {
+    let larger = UnsafeMutablePointer<Value>.allocate(capacity: capacity * 2)
+    larger.moveInitialize(from: base, count: count)
+    base.deallocate()
+    base = larger
+    capacity *= 2
+  }
+
+  /// Ends the run: drops what is left and hands the (possibly grown) storage back.
+  mutating func finish(into storage: StackStorage) {
+    drop(count)
+    storage.base = base
+    storage.capacity = capacity
   }
 }

@@ -198,7 +198,7 @@ enum JSONNumber {
   }
 
   /// Appends the decimal digits of `value`.
-  static func appendDigits(_ value: UInt128, into buffer: inout [UInt8]) {
+  static func appendDigits<Output: ByteOutput>(_ value: UInt128, into buffer: inout Output) {
     if value <= UInt128(UInt64.max) {
       appendDigits(UInt64(value), into: &buffer)
       return
@@ -210,14 +210,14 @@ enum JSONNumber {
     for _ in 0..<19 { buffer.append(0) }
     var index = buffer.count - 1
     while index >= start {
-      buffer[index] = UInt8(truncatingIfNeeded: low % 10) + 0x30
+      buffer.set(UInt8(truncatingIfNeeded: low % 10) + 0x30, at: index)
       low /= 10
       index -= 1
     }
   }
 
   /// Appends the decimal digits of `value`.
-  static func appendDigits(_ value: UInt64, into buffer: inout [UInt8]) {
+  static func appendDigits<Output: ByteOutput>(_ value: UInt64, into buffer: inout Output) {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
       var value = value
       var index = 20
@@ -226,25 +226,25 @@ enum JSONNumber {
         scratch[index] = UInt8(truncatingIfNeeded: value % 10) + 0x30
         value /= 10
       } while value != 0
-      buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[index..<20]))
+      buffer.append(bytes: UnsafeBufferPointer(rebasing: scratch[index..<20]))
     }
   }
 
   /// Appends an Int in decimal digits.
-  static func appendInt(_ value: Int, into buffer: inout [UInt8]) {
+  static func appendInt<Output: ByteOutput>(_ value: Int, into buffer: inout Output) {
     if value < 0 { buffer.append(0x2D) }
     appendDigits(UInt64(value.magnitude), into: &buffer)
   }
 
   /// Appends a Decimal with the rule of ``JSONWriter/numberText(_:)``.
-  static func appendDecimal(_ decimal: Decimal, into buffer: inout [UInt8]) {
+  static func appendDecimal<Output: ByteOutput>(_ decimal: Decimal, into buffer: inout Output) {
     if decimal.isNaN {
-      buffer.append(contentsOf: "NaN".utf8)
+      buffer.append(ascii: "NaN")
       return
     }
     var (negative, significand, exponent) = parts(decimal)
     if significand == 0 {
-      buffer.append(contentsOf: "0.0".utf8)
+      buffer.append(ascii: "0.0")
       return
     }
     while significand % 10 == 0 {
@@ -263,14 +263,15 @@ enum JSONNumber {
     } else if exponent >= 0 {
       for _ in 0..<exponent { buffer.append(0x30) }
       if wholeInt(negative: negative, significand: significand, exponent: exponent) != nil {
-        buffer.append(contentsOf: ".0".utf8)
+        buffer.append(ascii: ".0")
       }
     } else if adjusted >= 0 {
       buffer.insert(0x2E, at: start + adjusted + 1)
     } else {
-      var prefix: [UInt8] = [0x30, 0x2E]
-      for _ in 0..<(-adjusted - 1) { prefix.append(0x30) }
-      buffer.insert(contentsOf: prefix, at: start)
+      // "0." and the zeros after the point, inserted back to front before the digits.
+      for _ in 0..<(-adjusted - 1) { buffer.insert(0x30, at: start) }
+      buffer.insert(0x2E, at: start)
+      buffer.insert(0x30, at: start)
     }
   }
 }

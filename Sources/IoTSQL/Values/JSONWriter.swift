@@ -13,12 +13,37 @@ public enum JSONWriter {
   public static func write(_ value: Value, into buffer: inout [UInt8]) {
     switch value {
     case .undefined: return
-    case .null: buffer.append(contentsOf: nullBytes)
-    case .bool(let flag): buffer.append(contentsOf: flag ? trueBytes : falseBytes)
+    case .binary(let bytes):
+      buffer.reserveCapacity(buffer.count + (bytes.count + 2) / 3 * 4 + 2)
+      writeBase64(bytes, into: &buffer)
+    case .string, .array, .object:
+      // Through the sink, whose appends are cheaper than the array's; one copy at the end.
+      ByteSink.withScratch { sink in
+        writeCompact(value, into: &sink)
+        sink.withBytes { buffer.append(contentsOf: $0) }
+      }
+    default: writeCompact(value, into: &buffer)
+    }
+  }
+
+  /// `value` as compact JSON in a new array of exactly its size (empty for Undefined).
+  static func bytes(_ value: Value) -> [UInt8] {
+    ByteSink.withScratch { sink in
+      writeCompact(value, into: &sink)
+      return sink.array()
+    }
+  }
+
+  /// The compact writer, over any byte output.
+  static func writeCompact<Output: ByteOutput>(_ value: Value, into buffer: inout Output) {
+    switch value {
+    case .undefined: return
+    case .null: buffer.append(ascii: "null")
+    case .bool(let flag): buffer.append(ascii: flag ? "true" : "false")
     case .int(let number): JSONNumber.appendInt(number, into: &buffer)
     case .decimal(let number):
       if number.isNaN {
-        buffer.append(contentsOf: nullBytes)
+        buffer.append(ascii: "null")
       } else {
         JSONNumber.appendDecimal(number, into: &buffer)
       }
@@ -30,18 +55,20 @@ public enum JSONWriter {
       for element in elements where !element.isUndefined {
         if !first { buffer.append(0x2C) }
         first = false
-        write(element, into: &buffer)
+        writeCompact(element, into: &buffer)
       }
       buffer.append(0x5D)
     case .object(let object):
       buffer.append(0x7B)
       var first = true
-      for (key, member) in object.members where !member.isUndefined {
+      for index in 0..<object.count {
+        let member = object.values[index]
+        if member.isUndefined { continue }
         if !first { buffer.append(0x2C) }
         first = false
-        writeString(key, into: &buffer)
+        writeString(object.keys[index], into: &buffer)
         buffer.append(0x3A)
-        write(member, into: &buffer)
+        writeCompact(member, into: &buffer)
       }
       buffer.append(0x7D)
     }
@@ -91,11 +118,8 @@ public enum JSONWriter {
   // MARK: Pieces
 
   private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-  private static let nullBytes: [UInt8] = Array("null".utf8)
-  private static let trueBytes: [UInt8] = Array("true".utf8)
-  private static let falseBytes: [UInt8] = Array("false".utf8)
 
-  static func writeString(_ text: String, into buffer: inout [UInt8]) {
+  static func writeString<Output: ByteOutput>(_ text: String, into buffer: inout Output) {
     buffer.append(0x22)
     // `withUTF8` reads a native string in place and a small one (most keys and short values) from a
     // copy on the stack; `utf8.withContiguousStorageIfAvailable` fails for small strings.
@@ -104,14 +128,16 @@ public enum JSONWriter {
     buffer.append(0x22)
   }
 
-  private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout [UInt8]) {
+  private static func writeEscaped<Output: ByteOutput>(
+    _ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout Output
+  ) {
     do {
       var runStart = 0
       for index in 0..<utf8.count {
         let byte = utf8[index]
         guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
         if runStart < index {
-          buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+          buffer.append(bytes: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
         }
         runStart = index + 1
         buffer.append(0x5C)
@@ -123,10 +149,12 @@ public enum JSONWriter {
         case 0x0C: buffer.append(0x66)
         case 0x0D: buffer.append(0x72)
         default:
-          buffer.append(contentsOf: [0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]])
+          buffer.append(ascii: "u00")
+          buffer.append(hexDigits[Int(byte >> 4)])
+          buffer.append(hexDigits[Int(byte & 15)])
         }
       }
-      if runStart < utf8.count { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+      if runStart < utf8.count { buffer.append(bytes: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     }
   }
 
@@ -134,13 +162,15 @@ public enum JSONWriter {
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
   /// Appends `bytes` as a quoted base64 string (standard alphabet, with padding).
-  static func writeBase64(_ bytes: [UInt8], into buffer: inout [UInt8]) {
+  static func writeBase64<Output: ByteOutput>(_ bytes: [UInt8], into buffer: inout Output) {
     buffer.append(0x22)
-    buffer.reserveCapacity(buffer.count + (bytes.count + 2) / 3 * 4 + 1)
     var index = 0
     while index + 3 <= bytes.count {
       let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-      for shift in [18, 12, 6, 0] { buffer.append(base64Alphabet[Int((chunk >> UInt32(shift)) & 63)]) }
+      buffer.append(base64Alphabet[Int((chunk >> 18) & 63)])
+      buffer.append(base64Alphabet[Int((chunk >> 12) & 63)])
+      buffer.append(base64Alphabet[Int((chunk >> 6) & 63)])
+      buffer.append(base64Alphabet[Int(chunk & 63)])
       index += 3
     }
     let remaining = bytes.count - index

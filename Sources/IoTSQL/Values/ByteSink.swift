@@ -1,0 +1,113 @@
+/// Where the writer and the number formatter put bytes: `[UInt8]`, or the writer's own ``ByteSink``.
+protocol ByteOutput {
+  /// The number of bytes written so far.
+  var count: Int { get }
+  /// Appends one byte.
+  mutating func append(_ byte: UInt8)
+  /// Appends a run of bytes.
+  mutating func append(bytes: UnsafeBufferPointer<UInt8>)
+  /// Inserts one byte at `index` (the number formatter's decimal point).
+  mutating func insert(_ byte: UInt8, at index: Int)
+  /// Sets the byte at `index`, which is below `count`.
+  mutating func set(_ byte: UInt8, at index: Int)
+}
+
+extension ByteOutput {
+  /// Appends a literal's UTF-8 bytes.
+  @inline(__always)
+  mutating func append(ascii text: StaticString) {
+    append(bytes: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+  }
+}
+
+extension Array: ByteOutput where Element == UInt8 {
+  @inline(__always)
+  mutating func append(bytes: UnsafeBufferPointer<UInt8>) { append(contentsOf: bytes) }
+
+  @inline(__always)
+  mutating func set(_ byte: UInt8, at index: Int) { self[index] = byte }
+}
+
+/// A byte buffer for writing JSON: it starts in caller-provided scratch memory (the stack) and moves to
+/// the heap only when that is full, and an append is a compare and a store, without the uniqueness
+/// and capacity checks of `Array.append`. Copy the bytes out with ``withBytes(_:)`` or ``array()``,
+/// then call ``release()``.
+struct ByteSink: ByteOutput {
+  private var base: UnsafeMutablePointer<UInt8>
+  private(set) var count = 0
+  private var capacity: Int
+  private var onHeap = false
+
+  /// A sink writing into `scratch` first.
+  init(scratch: UnsafeMutableBufferPointer<UInt8>) {
+    base = scratch.baseAddress!
+    capacity = scratch.count
+  }
+
+  @inline(__always)
+  mutating func append(_ byte: UInt8) {
+    if count == capacity { grow(to: count + 1) }
+    base[count] = byte
+    count += 1
+  }
+
+  @inline(__always)
+  mutating func append(bytes: UnsafeBufferPointer<UInt8>) {
+    guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+    if count + bytes.count > capacity { grow(to: count + bytes.count) }
+    (base + count).update(from: source, count: bytes.count)
+    count += bytes.count
+  }
+
+  mutating func insert(_ byte: UInt8, at index: Int) {
+    if count == capacity { grow(to: count + 1) }
+    (base + index + 1).update(from: base + index, count: count - index)
+    base[index] = byte
+    count += 1
+  }
+
+  @inline(__always)
+  mutating func set(_ byte: UInt8, at index: Int) { base[index] = byte }
+
+  @inline(never)
+  private mutating func grow(to minimum: Int) {
+    let newCapacity = Swift.max(minimum, capacity * 2)
+    let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+    storage.initialize(from: base, count: count)
+    if onHeap { base.deallocate() }
+    base = storage
+    capacity = newCapacity
+    onHeap = true
+  }
+
+  /// The bytes written, as a new array of exactly that size.
+  func array() -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+      if count > 0 { buffer.baseAddress!.initialize(from: base, count: count) }
+      initialized = count
+    }
+  }
+
+  /// Calls `body` with the bytes written.
+  func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    body(UnsafeBufferPointer(start: base, count: count))
+  }
+
+  /// Frees the heap storage, if the sink moved there. The sink is not used afterwards.
+  mutating func release() {
+    if onHeap { base.deallocate() }
+    onHeap = false
+    count = 0
+    capacity = 0
+  }
+
+  /// Runs `body` with a sink over 1 KiB of stack scratch, releasing it afterwards.
+  @inline(__always)
+  static func withScratch<Result>(_ body: (inout ByteSink) -> Result) -> Result {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
+      var sink = ByteSink(scratch: scratch)
+      defer { sink.release() }
+      return body(&sink)
+    }
+  }
+}
