@@ -98,7 +98,10 @@ let package = Package(
     ),
     // The jemalloc options of the iotrules executable (one arena: see malloc_conf.c).
     .target(name: "CJemallocConfig"),
-    .executableTarget(name: "iotrules-bench", dependencies: ["IoTSQL"], path: "Benchmarks/iotrules-bench"),
+    // The engine as the iotrules executable runs it: with the same allocator and its options.
+    .executableTarget(
+      name: "iotrules-bench", dependencies: ["IoTSQL", "CJemallocConfig"], path: "Benchmarks/iotrules-bench",
+      linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
     .executableTarget(
       name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],
       path: "Benchmarks/connectors-bench"),

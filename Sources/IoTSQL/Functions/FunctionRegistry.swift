@@ -134,6 +134,9 @@ public enum FunctionRegistry {
   /// Every function, in family order.
   public static let all: [FunctionSpec] = FunctionFamilies.all
 
+  /// The implementations alone, in `all`'s order: the VM's call instruction indexes this.
+  static let implementations: [@Sendable (borrowing FunctionCall) -> Value] = all.map(\.implementation)
+
   private static let byName: [String: Int] = {
     var table: [String: Int] = [:]
     for (index, spec) in all.enumerated() { table[spec.name.lowercased()] = index }

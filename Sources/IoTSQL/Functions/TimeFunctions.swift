@@ -80,26 +80,20 @@ enum TimeFunctions {
     return Coercions.toText(value)
   }
 
-  /// Epoch milliseconds from an Int, a Decimal (truncated) or a numeric String.
+  /// Epoch milliseconds from an Int, a Decimal (rounded to nearest) or a numeric String (truncated).
   static func milliseconds(of value: Value) -> Int? {
+    // The data-types table's implicit conversion: a Decimal rounds to the nearest Int (halves away
+    // from zero), a numeric string is truncated; far beyond any date is no time at all.
+    let converted: Int?
     switch value {
     case .int(let number): return number
-    case .decimal(let number): return whole(number)
+    case .decimal: converted = Coercions.toImplicitInt(value)
     case .string(let text):
-      let trimmed = text.trimmingCharacters(in: .whitespaces)
-      if let number = Int(trimmed) { return number }
-      return Coercions.parseDecimal(trimmed).flatMap(whole)
-    default: return nil
+      converted = Coercions.toImplicitInt(.string(text.trimmingCharacters(in: .whitespaces)))
+    default: converted = nil
     }
-  }
-
-  private static func whole(_ number: Decimal) -> Int? {
-    guard !number.isNaN else { return nil }
-    var value = number
-    var truncated = Decimal()
-    NSDecimalRound(&truncated, &value, 0, number < 0 ? .up : .down)
-    guard truncated.magnitude <= Decimal(Int64.max / 2) else { return nil }
-    return NSDecimalNumber(decimal: truncated).intValue
+    guard let converted, converted.magnitude <= UInt(Int64.max / 2) else { return nil }
+    return converted
   }
 
   static let patternCache = PatternCache()

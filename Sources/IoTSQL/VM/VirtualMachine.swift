@@ -185,6 +185,7 @@ public struct VirtualMachine: Sendable {
     let version = program.version
     let code = program.instructions
     let constants = program.constants
+    let functions = FunctionRegistry.implementations
     var pc = 0
     while pc < code.count {
       let instruction = code[pc]
@@ -225,7 +226,7 @@ public struct VirtualMachine: Sendable {
         let left = stack.removeLast()
         stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
       case .call:
-        let implementation = FunctionRegistry.all[Int(instruction.a)].implementation
+        let implementation = functions[Int(instruction.a)]
         let count = Int(instruction.b)
         let slot = Int(instruction.c)
         let result: Value

@@ -82,10 +82,7 @@ struct ByteSink: ByteOutput {
 
   /// The bytes written, as a new array of exactly that size.
   func array() -> [UInt8] {
-    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-      if count > 0 { buffer.baseAddress!.initialize(from: base, count: count) }
-      initialized = count
-    }
+    Array(UnsafeBufferPointer(start: base, count: count))
   }
 
   /// Calls `body` with the bytes written.
