@@ -39,7 +39,31 @@ struct OffsetTrackerTests {
     tracker.acknowledge(c, offset: 7, .done)
     let stored = tracker.takeStorable()
     #expect(stored.count == 1 && stored[0].0 == p1 && stored[0].1 == 8)
-    #expect(tracker.outstanding == 2)
+    // The blocked partition is handed to the source once (to pause it), and is no longer waited for.
+    #expect(tracker.takeBlocked() == [p0])
+    #expect(tracker.takeBlocked().isEmpty)
+    #expect(tracker.outstanding == 0)
+  }
+
+  @Test func aBlockedPartitionRecordsNothingUntilAssignedAgain() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0])
+    let first = tracker.delivered(p0, offset: 0)
+    tracker.acknowledge(first, offset: 0, .failed)
+    // Messages fetched before the pause took effect: neither counted nor kept.
+    for offset in Int64(1)...1_000 {
+      let log = tracker.delivered(p0, offset: offset)
+      tracker.acknowledge(log, offset: offset, .done)
+    }
+    #expect(tracker.outstanding == 0)
+    #expect(tracker.takeStorable().isEmpty)
+    #expect(first.offsets.isEmpty)
+    // Assigned again (restart or rebalance): redelivered from the failed message on.
+    tracker.assign([p0])
+    let again = tracker.delivered(p0, offset: 0)
+    #expect(tracker.outstanding == 1)
+    tracker.acknowledge(again, offset: 0, .done)
+    #expect(tracker.takeStorable().map(\.1) == [1])
   }
 
   @Test func revocationReturnsWhatWasStorableAndIgnoresLateAcknowledgements() {

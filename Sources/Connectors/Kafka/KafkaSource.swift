@@ -151,6 +151,8 @@ private final class KafkaConsumer: @unchecked Sendable {
       } else {
         rd_kafka_assign(handle, list)
       }
+      // A partition paused after a failure starts afresh when assigned again.
+      _ = rd_kafka_resume_partitions(handle, list)
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       store(tracker.revoke(partitions))
@@ -161,6 +163,22 @@ private final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_assign(handle, nil)
       }
     }
+  }
+
+  /// Stops fetching `partitions`, blocked by a message that reached no error path: nothing more of
+  /// them is delivered until they are assigned again (a restart or a rebalance), which redelivers
+  /// from the failed message on.
+  private func pause(_ partitions: [TopicPartition]) {
+    guard !partitions.isEmpty else { return }
+    let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for partition in partitions {
+      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+    }
+    let error = rd_kafka_pause_partitions(handle, list)
+    logger.error(
+      "paused \(partitions.map { "\($0.topic)/\($0.partition)" }): a message could not be delivered to any error path; they resume from it when assigned again (restart or rebalance)\(error == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : " (pause failed: \(KafkaConfigBuilder.errorText(error)))")"
+    )
   }
 
   private func store(_ offsets: [(TopicPartition, Int64)]) {
@@ -207,6 +225,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       let now = DispatchTime.now().uptimeNanoseconds
       if message == nil || now - lastStore >= storeInterval {
         store(tracker.takeStorable())
+        pause(tracker.takeBlocked())
         lastStore = now
       }
       if now - lastCommit >= interval {
@@ -216,7 +235,11 @@ private final class KafkaConsumer: @unchecked Sendable {
       }
     }
     let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
-    while tracker.outstanding > 0 && Date() < deadline { usleep(5_000) }
+    while tracker.outstanding > 0 && Date() < deadline {
+      // Polling keeps the group's callbacks served (a revocation stores and commits what is done);
+      // a message read now is not delivered: its offset is never stored, so it comes again.
+      if let message = rd_kafka_consumer_poll(handle, 5) { rd_kafka_message_destroy(message) }
+    }
     if tracker.outstanding > 0 {
       logger.warning(
         "\(tracker.outstanding) Kafka messages were not acknowledged before shutdown; they will be redelivered"

@@ -15,7 +15,8 @@ final class PartitionLog: @unchecked Sendable {
   var offsets: [Int64] = []
   var done: [Bool] = []
   var head = 0
-  /// A `.failed` message blocks the partition until it is assigned again.
+  /// A `.failed` message blocks the partition until it is assigned again: nothing more is recorded
+  /// (the source pauses the partition; what it delivered meanwhile is redelivered after reassignment).
   var blocked = false
   /// Set when the partition is revoked (or assigned afresh): later acknowledgements are ignored.
   var retired = false
@@ -39,6 +40,8 @@ final class OffsetTracker: Sendable {
     var partitions: [TopicPartition: PartitionLog] = [:]
     /// Logs whose storable offset moved since the last `takeStorable`.
     var changed: [PartitionLog] = []
+    /// Partitions blocked since the last `takeBlocked`.
+    var blocked: [TopicPartition] = []
     var outstanding = 0
   }
 
@@ -68,7 +71,7 @@ final class OffsetTracker: Sendable {
   }
 
   private static func retire(_ log: PartitionLog, _ state: inout State) {
-    state.outstanding -= log.offsets.count - log.head
+    if !log.blocked { state.outstanding -= log.offsets.count - log.head }
     log.retired = true
     log.storable = nil
   }
@@ -90,6 +93,9 @@ final class OffsetTracker: Sendable {
   }
 
   private static func append(_ offset: Int64, to log: PartitionLog, _ state: inout State) {
+    // A blocked partition stores nothing more, so what it delivers needs no record: it is
+    // redelivered after reassignment (and memory does not grow while it stays blocked).
+    guard !log.blocked else { return }
     log.offsets.append(offset)
     log.done.append(false)
     state.outstanding += 1
@@ -108,7 +114,7 @@ final class OffsetTracker: Sendable {
   /// Records an acknowledgement.
   func acknowledge(_ log: PartitionLog, offset: Int64, _ acknowledgement: Acknowledgement) {
     state.withLock { state in
-      guard !log.retired else { return }
+      guard !log.retired, !log.blocked else { return }
       // Offsets of one partition are delivered in increasing order: binary search the live range.
       var low = log.head
       var high = log.offsets.count - 1
@@ -125,9 +131,17 @@ final class OffsetTracker: Sendable {
         }
       }
       guard let index = found, !log.done[index] else { return }
-      if acknowledgement == .failed { log.blocked = true }
+      if acknowledgement == .failed {
+        // Nothing at or after this offset is stored; the rest of the log is no longer waited for.
+        log.blocked = true
+        state.outstanding -= log.offsets.count - log.head
+        log.offsets = []
+        log.done = []
+        log.head = 0
+        state.blocked.append(log.partition)
+        return
+      }
       log.done[index] = true
-      guard !log.blocked else { return }
       let before = log.head
       while log.head < log.offsets.count && log.done[log.head] {
         log.head += 1
@@ -164,6 +178,16 @@ final class OffsetTracker: Sendable {
     }
   }
 
-  /// Delivered messages not yet acknowledged (or behind a failed one).
+  /// The partitions blocked by a `.failed` acknowledgement since the last call (the source pauses
+  /// them).
+  func takeBlocked() -> [TopicPartition] {
+    state.withLock { state in
+      defer { state.blocked.removeAll() }
+      return state.blocked
+    }
+  }
+
+  /// Delivered messages not yet acknowledged, on partitions that are not blocked (a blocked
+  /// partition's messages are redelivered after reassignment: shutdown does not wait for them).
   var outstanding: Int { state.withLock { $0.outstanding } }
 }
