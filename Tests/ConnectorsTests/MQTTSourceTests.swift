@@ -148,6 +148,49 @@ struct MQTTSourceTests {
     #expect(Set(second.payloads).count >= 200)
   }
 
+  @Test("a message that reached no path stops the source; the broker's session keeps what follows")
+  func failedAcknowledgementStopsTheSource() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let options = try MQTTOptions(url: broker.url, clientID: unique("stopper"))
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+
+    let first = Collector()
+    let ended = Atomic<Bool>(false)
+    let firstRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run { message in
+        await first.deliver(message)
+        message.acknowledge(message.payload == Array("poison".utf8) ? .failed : .done)
+      }
+      ended.store(true, ordering: .releasing)
+    }
+    defer { firstRun.cancel() }
+    #expect(
+      await eventually(within: 10) {
+        Task {
+          try? await publisher.publish(
+            topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init())
+        }
+        return first.count > 0
+      })
+    try await publisher.publish(
+      topic: "jobs/x", payload: Array("poison".utf8), qos: 1, retain: false, properties: .init())
+    // The run ends by itself (not cancelled): the source disconnected.
+    #expect(await eventually(within: 10) { ended.load(ordering: .acquiring) })
+    try await publishAll(publisher, topic: { "jobs/\($0 % 3)" }, payload: { "after\($0)" }, count: 50)
+    #expect(!first.payloads.contains("after0"))
+
+    let second = Collector()
+    let secondRun = Task {
+      try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: second.deliver)
+    }
+    defer { secondRun.cancel() }
+    #expect(
+      await eventually(within: 15) { Set(second.payloads).isSuperset(of: (0..<50).map { "after\($0)" }) })
+  }
+
   @Test("two consumers in one shared group split a stream with nothing lost")
   func sharedGroup() async throws {
     let broker = try MosquittoBroker()

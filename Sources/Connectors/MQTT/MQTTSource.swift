@@ -73,18 +73,34 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
   /// Connects, subscribes, and hands each message to `intake` on the network thread (evaluated
   /// right there while the engine has room) until the task is cancelled; then it disconnects.
+  ///
+  /// A message acknowledged `.failed` (it reached no path: even the dead-letter write failed) ends
+  /// the run: the source disconnects and acknowledges nothing more, so the broker's persistent
+  /// session keeps what arrives until the daemon runs again (the daemon drains and exits non-zero).
   public func run(intake: MessageIntake) async throws {
     let now = self.now
     let clientIDProperty = self.clientIDProperty
     let origin = options.url
+    let logger = self.logger
+    // Parks the run until cancelled, or until a message could not be kept.
+    let (stream, continuation) = AsyncStream<Never>.makeStream()
+    let stopped = Atomic<Bool>(false)
     let handler: @Sendable (MQTTIncoming) -> Void = { incoming in
       let clientID = incoming.userProperties.first(where: { $0.key == clientIDProperty })?.value
       let message = Message(
         topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
         mqttProperties: incoming.properties, userProperties: incoming.userProperties,
         origin: "\(origin) \(incoming.topic)",
-        acknowledge: { _ in
-          // MQTT has no later acknowledgement: PUBACK went when the engine accepted the message.
+        acknowledge: { acknowledgement in
+          // PUBACK went when the engine accepted the message; a message that reached no path
+          // stops the source so that the broker keeps the ones after it.
+          guard acknowledgement == .failed,
+            stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+          else { return }
+          logger.error(
+            "stopping the MQTT source: a message on \(incoming.topic) reached no path (its error path and the dead-letter file failed); the broker's session keeps what arrives until iotrules runs again"
+          )
+          continuation.finish()
         })
       intake.deliverBlocking(message)
     }
@@ -97,8 +113,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     try await client.connect()
     try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
     logger.info("subscribed on \(options.url) to \(subscriptionFilters(for: filters.withLock { $0 }))")
-    // Park until cancelled; the network thread does the work.
-    let (stream, continuation) = AsyncStream<Never>.makeStream()
+    // Park until cancelled (or stopped); the network thread does the work.
     await withTaskCancellationHandler {
       for await _ in stream {}
     } onCancel: {
