@@ -393,6 +393,30 @@ struct HTTPActionTests {
     #expect(Set(seen) == Set((0..<10).map(String.init)))
   }
 
+  @Test("batching: a topic's binary results keep their place between its batched JSON results")
+  func batchingKeepsOrder() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) { $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120) }
+    func binary(_ byte: UInt8) -> ActionInput {
+      ActionInput(
+        ruleName: "r", evaluation: Evaluation(output: [byte], value: .binary([byte])),
+        message: Message(topic: "t", payload: [byte], receivedAtMs: 0))
+    }
+    let results = await action.performGroup([
+      binary(0xB1), input(#"{"n":2}"#, topic: "t"), input(#"{"n":3}"#, topic: "t"), binary(0xB4),
+      input(#"{"n":5}"#, topic: "t"),
+    ])
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    #expect(
+      server.requests.map { String(decoding: $0.body, as: UTF8.self) } == [
+        String(decoding: [0xB1], as: UTF8.self), #"[{"n":2},{"n":3}]"#,
+        String(decoding: [0xB4], as: UTF8.self),
+        #"[{"n":5}]"#,
+      ])
+  }
+
   @Test("batching: a failing batch fails every result in it")
   func batchFailure() async throws {
     let server = try LoopbackHTTPServer()
