@@ -7,6 +7,8 @@ public final class DeadLetterFile: DeadLetterSink {
   /// The file.
   public let path: String
   let descriptor = Mutex<Int32>(-1)
+  /// The system calls used (tests put failing ones here).
+  let operations = Mutex(FileOperations.system)
 
   /// Creates the sink; the file is opened (and its folder created) on the first write.
   public init(path: String) { self.path = path }
@@ -17,14 +19,16 @@ public final class DeadLetterFile: DeadLetterSink {
   /// Appends one record and fsyncs.
   public func write(_ record: ErrorRecord) async throws {
     let line = Array((record.json + "\n").utf8)
+    let operations = self.operations.withLock { $0 }
     try descriptor.withLock { fd throws(ActionError) in
       if fd < 0 {
         try FileSystem.makeParentFolders(of: path)
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
       }
-      try FileSystem.writeAll(fd, line, path: path)
-      if fsync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
+      // A failed write leaves no part of the record behind: the retry writes it whole.
+      try FileSystem.writeAll(fd, line, path: path, operations: operations)
+      if operations.sync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
     }
   }
 
@@ -32,6 +36,19 @@ public final class DeadLetterFile: DeadLetterSink {
     let fd = descriptor.withLock { $0 }
     if fd >= 0 { close(fd) }
   }
+}
+
+/// The system calls through which the file actions write and sync.
+struct FileOperations: Sendable {
+  /// `write(2)`: bytes written, or -1 with errno set.
+  var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+  /// `fsync(2)`: 0, or -1 with errno set.
+  var sync: @Sendable (Int32) -> Int32
+
+  /// The real ones.
+  static let system = FileOperations(
+    write: { descriptor, bytes, count in Glibc.write(descriptor, bytes, count) },
+    sync: { descriptor in fsync(descriptor) })
 }
 
 /// POSIX helpers shared by the file actions.
@@ -63,13 +80,23 @@ enum FileSystem {
     if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw error(errno, "cannot create folder \(folder)") }
   }
 
-  static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(ActionError) {
+  /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,
+  /// EIO), the file is cut back to its size before the call, so no torn line stays behind for the
+  /// retry to append after.
+  static func writeAll(
+    _ fd: Int32, _ bytes: [UInt8], path: String, operations: FileOperations = .system
+  ) throws(ActionError) {
+    let sizeBefore = lseek(fd, 0, SEEK_END)
     var offset = 0
     while offset < bytes.count {
-      let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+      let written = bytes.withUnsafeBytes {
+        operations.write(fd, $0.baseAddress! + offset, $0.count - offset)
+      }
       if written < 0 {
-        if errno == EINTR { continue }
-        throw error(errno, "write \(path)")
+        let code = errno
+        if code == EINTR { continue }
+        if offset > 0 && sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
+        throw error(code, "write \(path)")
       }
       offset += written
     }

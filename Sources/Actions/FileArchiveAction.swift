@@ -52,6 +52,8 @@ public final class FileArchiveAction: BatchAction {
   public let sync: SyncMode
   let clock: any EngineClock
   let files = Mutex<[String: OpenFile]>([:])
+  /// The system calls used (tests put failing ones here).
+  let operations = Mutex(FileOperations.system)
   static let maxOpenFiles = 64
 
   /// Builds the action from its configuration.
@@ -140,20 +142,37 @@ public final class FileArchiveAction: BatchAction {
       }
     }
     let now = clock.nowMs()
+    let operations = self.operations.withLock { $0 }
     files.withLock { files in
       // Lines are gathered per file and written with one call per file and batch (or per line
       // with fsync "always"); a failed write fails exactly the results it carried.
       var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
-      var touched: [String: Int32] = [:]
+      // By path: the descriptor written in this batch and the results it carries, until its fsync.
+      var touched: [String: (descriptor: Int32, indices: [Int])] = [:]
       func flush(_ path: String) {
         guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
         else { return }
         do throws(ActionError) {
-          try FileSystem.writeAll(file.descriptor, group.bytes, path: path)
-          touched[path] = file.descriptor
+          try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
+          if touched[path]?.descriptor == file.descriptor {
+            touched[path]!.indices += group.indices
+          } else {
+            touched[path] = (file.descriptor, group.indices)
+          }
         } catch {
+          // writeAll cut the file back: none of these lines is in it.
+          files[path]!.size -= group.bytes.count
           for index in group.indices { results[index] = error }
         }
+      }
+      /// A file closed for rotation or for the open-files limit: its lines of this batch are
+      /// durable only if the fsync at closing succeeded.
+      func closed(_ file: ClosedFile) {
+        guard let written = touched[file.path], written.descriptor == file.descriptor else { return }
+        touched[file.path] = nil
+        guard let code = file.syncError else { return }
+        let error = FileSystem.error(code, "fsync \(file.path)")
+        for index in written.indices where results[index] == nil { results[index] = error }
       }
       for (index, input) in inputs.enumerated() {
         guard let path = targets[index] else { continue }
@@ -165,14 +184,17 @@ public final class FileArchiveAction: BatchAction {
             // The least recently opened file may be closed (with an fsync) to make room.
             for other in Array(pending.keys) { flush(other) }
           }
-          _ = try descriptor(for: path, adding: line.count, now: now, files: &files)
-          for other in Array(touched.keys) where files[other] == nil { touched[other] = nil }
+          var closedFiles: [ClosedFile] = []
+          defer { for file in closedFiles { closed(file) } }
+          _ = try descriptor(
+            for: path, adding: line.count, now: now, files: &files, closed: &closedFiles,
+            operations: operations)
           files[path]!.size += line.count
           pending[path, default: ([], [])].bytes += line
           pending[path]!.indices.append(index)
           if sync == .always {
             flush(path)
-            if results[index] == nil, fsync(files[path]!.descriptor) != 0 {
+            if results[index] == nil, operations.sync(files[path]!.descriptor) != 0 {
               throw FileSystem.error(errno, "fsync \(path)")
             }
           }
@@ -182,15 +204,21 @@ public final class FileArchiveAction: BatchAction {
       }
       for path in Array(pending.keys) { flush(path) }
       if sync == .batch {
-        for (path, code) in Self.syncAll(touched) {
+        let failures = Self.syncAll(touched.mapValues(\.descriptor), sync: operations.sync)
+        for (path, code) in failures {
           let error = FileSystem.error(code, "fsync \(path)")
-          for index in inputs.indices where targets[index] == path && results[index] == nil {
-            results[index] = error
-          }
+          for index in touched[path]?.indices ?? [] where results[index] == nil { results[index] = error }
         }
       }
     }
     return results
+  }
+
+  /// A file closed during a batch, with the errno of its fsync (nil: synced, or fsync "never").
+  struct ClosedFile {
+    var path: String
+    var descriptor: Int32
+    var syncError: Int32?
   }
 
   final class SyncFailures: Sendable {
@@ -200,16 +228,18 @@ public final class FileArchiveAction: BatchAction {
   /// Fsyncs the files at once on the archive's fsync threads: the file system commits concurrent
   /// fsyncs together (16 files: about 10 ms instead of 70 ms one after the other). Returns errno by
   /// path of the files whose fsync failed.
-  static func syncAll(_ files: [String: Int32]) -> [String: Int32] {
+  static func syncAll(
+    _ files: [String: Int32], sync: @escaping @Sendable (Int32) -> Int32 = FileOperations.system.sync
+  ) -> [String: Int32] {
     guard files.count > 1 else {
-      guard let (path, fd) = files.first, fsync(fd) != 0 else { return [:] }
+      guard let (path, fd) = files.first, sync(fd) != 0 else { return [:] }
       return [path: errno]
     }
     let failures = SyncFailures()
     SyncThreads.shared.runAll(
       files.map { path, fd in
         {
-          if fsync(fd) != 0 {
+          if sync(fd) != 0 {
             let code = errno
             failures.codes.withLock { $0[path] = code }
           }
@@ -287,13 +317,21 @@ public final class FileArchiveAction: BatchAction {
     return nil
   }
 
-  func descriptor(for path: String, adding count: Int, now: Int, files: inout [String: OpenFile])
-    throws(ActionError) -> Int32
-  {
+  /// The descriptor to append `count` bytes to `path`, rotating it or closing the oldest file
+  /// (the open-files limit) first; the files it closed go to `closed` with their fsync's outcome.
+  func descriptor(
+    for path: String, adding count: Int, now: Int, files: inout [String: OpenFile],
+    closed: inout [ClosedFile],
+    operations: FileOperations = .system
+  ) throws(ActionError) -> Int32 {
+    func close(_ path: String, _ descriptor: Int32) {
+      let syncError = sync != .never && operations.sync(descriptor) != 0 ? errno : nil
+      Glibc.close(descriptor)
+      closed.append(ClosedFile(path: path, descriptor: descriptor, syncError: syncError))
+    }
     if var file = files[path] {
       if !needsRotation(file, adding: count, now: now) { return file.descriptor }
-      if sync != .never { fsync(file.descriptor) }
-      close(file.descriptor)
+      close(path, file.descriptor)
       files[path] = nil
       try rotate(path)
       file = try open(path, now: now)
@@ -303,13 +341,13 @@ public final class FileArchiveAction: BatchAction {
     if files.count >= Self.maxOpenFiles,
       let oldest = files.min(by: { $0.value.openedAtMs < $1.value.openedAtMs })
     {
-      if sync != .never { fsync(oldest.value.descriptor) }
-      close(oldest.value.descriptor)
+      close(oldest.key, oldest.value.descriptor)
       files[oldest.key] = nil
     }
     var file = try open(path, now: now)
     if let maxBytes, file.size > 0, file.size + count > maxBytes {
-      close(file.descriptor)
+      // Nothing of this batch was written to it yet.
+      Glibc.close(file.descriptor)
       try rotate(path)
       file = try open(path, now: now)
     }

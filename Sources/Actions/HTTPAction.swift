@@ -218,22 +218,31 @@ public final class HTTPAction: KeyedGroupAction {
       case .failure(let error): results[index] = error
       }
     }
-    // JSON results go into the batches when batching; anything else is POSTed alone, in order.
-    if let batcher {
-      let batched = requests.filter(\.request.isJSON)
-      let outcomes = await batcher.enqueue(batched.map(\.request)) { url, headers, body in
+    // In input order: JSON results go into the batches when batching; anything else is POSTed
+    // alone, after the batch holding the results before it has been sent and answered.
+    var run: [(index: Int, request: Request)] = []
+    func sendRun(flush: Bool) async {
+      guard let batcher, !run.isEmpty else { return }
+      let outcomes = await batcher.enqueue(run.map(\.request), flush: flush) { url, headers, body in
         await self.send(url: url, headers: headers, body: body)
       }
-      for ((index, _), outcome) in zip(batched, outcomes) {
+      for ((index, _), outcome) in zip(run, outcomes) {
         if case .failure(let error) = await outcome.wait() { results[index] = error }
       }
+      run = []
     }
-    for (index, request) in requests where batcher == nil || !request.isJSON {
+    for (index, request) in requests {
+      if batcher != nil && request.isJSON {
+        run.append((index, request))
+        continue
+      }
+      await sendRun(flush: true)
       if case .failure(let error) = await send(url: request.url, headers: request.headers, body: request.body)
       {
         results[index] = error
       }
     }
+    await sendRun(flush: false)
     return results
   }
 
@@ -342,14 +351,17 @@ actor HTTPBatcher {
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
   /// Adds `requests` to the open batches in their order (one topic's results together) and returns,
-  /// for each, the outcome of the batch it goes out in.
-  func enqueue(_ requests: [HTTPAction.Request], sender: @escaping Sender) -> [BatchOutcome] {
-    requests.map { request in
+  /// for each, the outcome of the batch it goes out in. With `flush`, the batches they went into are
+  /// sent at once (something that must follow them is waiting).
+  func enqueue(_ requests: [HTTPAction.Request], flush: Bool = false, sender: @escaping Sender)
+    -> [BatchOutcome]
+  {
+    let outcomes = requests.map { request in
       let outcome = BatchOutcome()
       let url = request.url
       // A body is `[` + items joined by `,` + `]`.
       if let batch = open[url], batch.bytes + request.body.count + 1 > limits.maxBytes {
-        flush(url)
+        self.flush(url)
       }
       if open[url] == nil {
         nextID += 1
@@ -366,10 +378,14 @@ actor HTTPBatcher {
       open[url]!.headers = request.headers
       open[url]!.outcomes.append(outcome)
       if open[url]!.items.count >= limits.maxSize || open[url]!.bytes >= limits.maxBytes {
-        flush(url)
+        self.flush(url)
       }
       return outcome
     }
+    if flush {
+      for url in Set(requests.map(\.url)) { self.flush(url) }
+    }
+    return outcomes
   }
 
   @discardableResult

@@ -94,7 +94,8 @@ public struct RepublishAction: Action {
 
   /// The action's settings as written in a rule file.
   public struct Configuration: Decodable, Sendable, Equatable {
-    /// Topic template (required). Write `$$` for a leading `$` (AWS's reserved topics).
+    /// Topic template (required). Write `$$` for a leading `$` (AWS's reserved topics); a topic
+    /// that renders a leading `$` without it (`${deviceId}/x` with deviceId `$aws/…`) is refused.
     public var topic: String
     /// 0 (the default, as AWS) or 1.
     public var qos: Int
@@ -144,6 +145,10 @@ public struct RepublishAction: Action {
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
         throw ActionSettingsError(
           field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+      }
+      if topic.hasPrefix("$") && !topic.hasPrefix("$$") && !topic.hasPrefix("${") {
+        throw ActionSettingsError(
+          field: "republish.topic", "write '$$' for a topic starting with '$' (AWS's escape), not '\(topic)'")
       }
       if !topic.contains("${") {
         let (constant, _) = RepublishAction.unescapeTopic(topic)
@@ -241,6 +246,14 @@ public struct RepublishAction: Action {
     let rendered = (leadingDollar ? "$" : "") + topic.render(input, secrets: secrets)
     if let problem = Self.topicProblem(rendered) {
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
+    }
+    // A value from the message must not reach a reserved topic ($aws/rules/… is Basic Ingest,
+    // $SYS/… the broker's): only a template written with AWS's `$$` escape asks for one.
+    if !leadingDollar && rendered.utf8.first == UInt8(ascii: "$") {
+      throw ActionError(
+        .permanent,
+        "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
+      )
     }
     let incomingHops =
       input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) } ?? 0

@@ -13,7 +13,9 @@ import Synchronization
 /// - `table`: an identifier `[A-Za-z_][A-Za-z0-9_]{0,127}`.
 /// - `columns` (optional): column name → template rendered against the message. Without it every
 ///   top-level key of the result is a column, as AWS's dynamoDBv2: the table is created when missing
-///   and new columns are added as new keys appear; nested values are stored as JSON text.
+///   and new columns are added as new keys appear; nested values are stored as JSON text. Column
+///   names ignore case, as SQLite's do: a key `Temp` goes to a column `temp`, and a result with keys
+///   that differ only in case (`temp` and `Temp`) fails permanently.
 /// - `busyTimeoutMs` (default 1000): how long a write waits for a lock before failing (transient).
 ///
 /// Rows of a batch are written in one WAL transaction; results are acknowledged after it commits.
@@ -60,6 +62,11 @@ public final class SQLiteAction: BatchAction {
       for member in members {
         guard isValidIdentifier(member.key) else {
           throw ActionConfigurationError("invalid column name '\(member.key)'", at: member.keyPosition)
+        }
+        if let same = list.first(where: { Self.sameColumn($0.0, member.key) }) {
+          throw ActionConfigurationError(
+            "columns '\(same.0)' and '\(member.key)' differ only in case: SQLite column names ignore case",
+            at: member.keyPosition)
         }
         guard member.value.string != nil else {
           throw ActionConfigurationError(
@@ -170,7 +177,41 @@ public final class SQLiteAction: BatchAction {
       row.append((key, value))
     }
     if row.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
+    if let (first, second) = Self.keysDifferingOnlyInCase(row) {
+      return .failure(
+        ActionError(
+          .permanent,
+          "keys '\(first)' and '\(second)' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
+        ))
+    }
     return .success(row)
+  }
+
+  /// Two keys of `row` that name the same SQLite column (names compare ASCII case-insensitively),
+  /// or nil. Keys are identifiers (ASCII), checked already.
+  static func keysDifferingOnlyInCase(_ row: [(String, Value)]) -> (String, String)? {
+    guard row.count > 1 else { return nil }
+    if row.count > 16 {
+      var seen: [String: String] = [:]
+      for (key, _) in row {
+        if let other = seen.updateValue(key, forKey: key.lowercased()) { return (other, key) }
+      }
+      return nil
+    }
+    for index in row.indices {
+      for later in row.indices[(index + 1)...] where sameColumn(row[index].0, row[later].0) {
+        return (row[index].0, row[later].0)
+      }
+    }
+    return nil
+  }
+
+  /// Whether two identifiers name the same column: equal but for ASCII case.
+  static func sameColumn(_ first: String, _ second: String) -> Bool {
+    let (a, b) = (first.utf8, second.utf8)
+    guard a.count == b.count else { return false }
+    func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }
+    return zip(a, b).allSatisfy { lower($0) == lower($1) }
   }
 
   /// Binds `value` to parameter `index` (from 1) the way a column stores it: booleans as 0 or 1,
@@ -234,9 +275,13 @@ public final class SQLiteAction: BatchAction {
         var columns = known ?? []
         var lastNames: [String] = []
         var lastStatement: GRDB.Statement?
+        // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
+        // written to an existing column `temp` (INSERT names it either way).
         if known == nil {
           columns = Set(
-            try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map { $0["name"] as String })
+            try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
+              ($0["name"] as String).lowercased()
+            })
         }
         for row in rows {
           // Consecutive rows usually have the same columns: reuse their statement (its columns
@@ -248,11 +293,11 @@ public final class SQLiteAction: BatchAction {
             if columns.isEmpty {
               let list = row.map { "\"\($0.0)\"" }.joined(separator: ", ")
               try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-              columns.formUnion(row.map { $0.0 })
+              columns.formUnion(row.map { $0.0.lowercased() })
             }
-            for (name, _) in row where !columns.contains(name) {
+            for (name, _) in row where !columns.contains(name.lowercased()) {
               try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
-              columns.insert(name)
+              columns.insert(name.lowercased())
             }
             let names = row.map { $0.0 }
             let list = names.map { "\"\($0)\"" }.joined(separator: ", ")

@@ -292,17 +292,21 @@ public enum Daemon {
       return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
-    /// Reloads; on a change, brings the MQTT subscriptions in line with the new rules.
+    /// Reloads one at a time (SIGHUP and polling alike), none once shutdown began; on a change,
+    /// brings the MQTT subscriptions in line with the new rules.
+    let reloads = ReloadQueue()
     @Sendable func reload(force: Bool) async {
-      guard await reloader.reload(force: force) != nil else { return }
-      configuration.afterRulesLoaded?()
-      guard let mqttSource = mqttSubscriber else { return }
-      do {
-        let filters = currentFilters()
-        try await mqttSource.updateFilters(filters)
-        logger.info("MQTT subscriptions now \(mqttSource.subscriptionFilters(for: filters))")
-      } catch {
-        logger.error("updating the MQTT subscriptions after a reload failed: \(error)")
+      await reloads.run {
+        guard await reloader.reload(force: force) != nil else { return }
+        configuration.afterRulesLoaded?()
+        guard let mqttSource = mqttSubscriber else { return }
+        do {
+          let filters = currentFilters()
+          try await mqttSource.updateFilters(filters)
+          logger.info("MQTT subscriptions now \(mqttSource.subscriptionFilters(for: filters))")
+        } catch {
+          logger.error("updating the MQTT subscriptions after a reload failed: \(error)")
+        }
       }
     }
 
@@ -327,6 +331,8 @@ public enum Daemon {
 
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()
+      // A reload still running finishes first; none starts after (its actions would stay open).
+      await reloads.close()
       await reloader.shutdownAll()
       republisher?.shutdown()
     }
@@ -341,6 +347,8 @@ public enum Daemon {
           await reload(force: false)
         }
       }
+      // Shutdown began: a SIGHUP from now on is ignored.
+      await reloads.close()
     }
     let sourceStarted = Mutex(Date())
     let sourceService = ClosureService(description: "source") {

@@ -223,7 +223,7 @@ public final class Dispatcher: Sendable {
   public var ruleSet: RuleSet { slots.withLock { $0.ruleSet } }
 
   /// Swaps the rule set atomically; returns the previous one (wait for `waitUntilIdle()` before
-  /// shutting down its retired actions).
+  /// shutting down its retired actions). No message enters the previous set after this returns.
   @discardableResult
   public func swap(to ruleSet: RuleSet) -> RuleSet {
     slots.withLock { state in
@@ -262,8 +262,12 @@ public final class Dispatcher: Sendable {
   /// Evaluates a message that holds a slot and queues its actions' work.
   func accept(_ message: Message) {
     let start = clock.monotonicNanoseconds()
-    let snapshot = slots.withLock { $0.ruleSet }
-    snapshot.enter()
+    // Entered under the lock that reads it: a reload swaps under the same lock, so once `swap`
+    // returns, every message on the old set has entered it and `waitUntilIdle` waits for them.
+    let snapshot = slots.withLock { state in
+      state.ruleSet.enter()
+      return state.ruleSet
+    }
     received.increment()
     var worker = workers.withLock { $0.popLast() } ?? Worker()
     defer {

@@ -26,8 +26,10 @@ public final class MosquittoBroker: @unchecked Sendable {
   private var pid: pid_t?
 
   /// Starts mosquitto. With `tls`, it generates a CA, server and client certificates and listens with
-  /// `require_certificate true`. Throws when mosquitto (or openssl) is missing or does not listen.
-  public init(tls: Bool = false, persistence: Bool = false) throws {
+  /// `require_certificate true`; `aclFile` is the text of an ACL file (`topic readwrite allowed/#`)
+  /// that then applies to every client. Throws when mosquitto (or openssl) is missing or does not
+  /// listen.
+  public init(tls: Bool = false, persistence: Bool = false, aclFile: String? = nil) throws {
     let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
     folder = try ProcessSupport.temporaryFolder("mosquitto")
     port = try ProcessSupport.freePort()
@@ -45,6 +47,11 @@ public final class MosquittoBroker: @unchecked Sendable {
       log_type notice
 
       """
+    if let aclFile {
+      let aclPath = folder.appendingPathComponent("acl").path
+      try aclFile.write(toFile: aclPath, atomically: true, encoding: .utf8)
+      config += "acl_file \(aclPath)\n"
+    }
     // Started as root, mosquitto drops to the user 'mosquitto', who cannot read the test's files.
     if getuid() == 0 { config += "user root\n" }
     if tls {
@@ -81,6 +88,11 @@ public final class MosquittoBroker: @unchecked Sendable {
 
   /// `mqtt://127.0.0.1:PORT` or `mqtts://…`.
   public var url: String { "\(certificates == nil ? "mqtt" : "mqtts")://127.0.0.1:\(port)" }
+
+  /// Sends `signal` to the broker (SIGSTOP to make it stop answering, SIGCONT, SIGKILL).
+  public func send(signal: Int32) {
+    if let pid { kill(pid, signal) }
+  }
 
   /// Stops the broker by PID (SIGTERM, then SIGKILL after 5 s) and waits for it.
   public func stop() {

@@ -1,6 +1,7 @@
 import Foundation
 import IoTSQL
 import RulesEngine
+import Synchronization
 import Testing
 
 @testable import Actions
@@ -108,5 +109,112 @@ struct FileArchiveActionTests {
     let failures = FileArchiveAction.syncAll(["good": good, "bad1": -1, "bad2": 999_999])
     #expect(failures == ["bad1": EBADF, "bad2": EBADF])
     #expect(FileArchiveAction.syncAll(["only": -1]) == ["only": EBADF])
+  }
+
+  /// `write(2)` that writes half of what it is given once, then fails with ENOSPC.
+  static func tornWrites() -> FileOperations {
+    let calls = Counter()
+    return FileOperations(
+      write: { descriptor, bytes, count in
+        if calls.next() == 0 { return Glibc.write(descriptor, bytes, max(1, count / 2)) }
+        errno = ENOSPC
+        return -1
+      }, sync: FileOperations.system.sync)
+  }
+
+  /// `fsync(2)` that fails with EIO on the calls `failing` (counted from 0).
+  static func failingSyncs(_ failing: @escaping @Sendable (Int) -> Bool) -> FileOperations {
+    let calls = Counter()
+    return FileOperations(
+      write: FileOperations.system.write,
+      sync: { descriptor in
+        if failing(calls.next()) {
+          errno = EIO
+          return -1
+        }
+        return fsync(descriptor)
+      })
+  }
+
+  @Test func aWriteThatFailsPartwayLeavesNoTornLine() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/t/a.jsonl"}"#), context: context)
+    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)])[0] == nil)
+    action.operations.withLock { $0 = Self.tornWrites() }
+    let line = input(object([("n", .int(2))]), json: #"{"n":2,"text":"a line long enough to be cut"}"#)
+    let failed = await action.performBatch([line])[0]
+    #expect(failed?.kind == .transient && failed?.message.contains("No space left") == true)
+    #expect(try String(contentsOfFile: "\(folder)/t/a.jsonl", encoding: .utf8) == "{\"n\":1}\n")
+    action.operations.withLock { $0 = .system }
+    #expect(await action.performBatch([line])[0] == nil)
+    await action.shutdown()
+    #expect(
+      try String(contentsOfFile: "\(folder)/t/a.jsonl", encoding: .utf8)
+        == "{\"n\":1}\n{\"n\":2,\"text\":\"a line long enough to be cut\"}\n")
+  }
+
+  @Test func theDeadLetterFileLeavesNoTornRecord() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    let record = ErrorRecord(
+      ruleName: "r", topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: "AQID", failures: [],
+      timestamp: 0, origin: "test")
+    try await sink.write(record)
+    sink.operations.withLock { $0 = Self.tornWrites() }
+    await #expect(throws: ActionError.self) { try await sink.write(record) }
+    sink.operations.withLock { $0 = .system }
+    try await sink.write(record)
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(
+      separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 3 && lines[2].isEmpty)
+    #expect(lines[0] == lines[1])
+  }
+
+  @Test func aFailedFsyncWhenAFileIsClosedForRotationFailsItsLines() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/r/a.jsonl", "rotate": {"maxBytes": 12}}"#),
+      context: context)
+    // The first fsync is the one at closing the file for rotation.
+    action.operations.withLock { $0 = Self.failingSyncs { $0 == 0 } }
+    let results = await action.performBatch([
+      input(object([("n", .int(1))]), json: #"{"n":1}"#), input(object([("n", .int(2))]), json: #"{"n":2}"#),
+    ])
+    #expect(
+      results[0]?.message.contains("fsync") == true
+        && results[0]?.message.contains("Input/output error") == true)
+    #expect(results[1] == nil)
+    await action.shutdown()
+    #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl", encoding: .utf8) == "{\"n\":2}\n")
+  }
+
+  @Test func aFailedFsyncWhenAFileIsClosedForTheOpenFilesLimitFailsItsLines() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context)
+    action.operations.withLock { $0 = Self.failingSyncs { _ in true } }
+    let count = FileArchiveAction.maxOpenFiles + 1
+    let results = await action.performBatch(
+      (0..<count).map { index in
+        input(object([("k", .string("f\(index)"))]), json: #"{"k":"f\#(index)"}"#)
+      })
+    // The first file was closed (and its fsync failed) to open the last one.
+    #expect(
+      results.allSatisfy { $0?.message.contains("Input/output error") == true },
+      "\(results.map { $0?.message })")
+    await action.shutdown()
+  }
+}
+
+/// Counts calls from any thread.
+final class Counter: Sendable {
+  private let value = Mutex(0)
+  /// The number of earlier calls.
+  func next() -> Int {
+    value.withLock { count in
+      defer { count += 1 }
+      return count
+    }
   }
 }

@@ -103,6 +103,44 @@ struct SQLiteActionTests {
     #expect(count == 1)
   }
 
+  /// SQLite's column names ignore case: `Temp` is the column `temp`, and `temp` beside `Temp` in one
+  /// result cannot be two columns.
+  @Test func columnNamesIgnoreCase() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/case.db"
+    try await DatabaseQueue(path: path).write { db in try db.execute(sql: "CREATE TABLE t (temp, deviceId)") }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "t"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("Temp", .int(21)), ("DEVICEID", .string("d1"))]), json: "{}"),
+      input(object([("temp", .int(1)), ("Temp", .int(2))]), json: "{}"),
+      input(object([("temp", .int(22)), ("Extra", .int(5))]), json: "{}"),
+      input(object([("TEMP", .int(23)), ("extra", .int(6))]), json: "{}"),
+    ])
+    #expect(results[0] == nil)
+    #expect(results[1]?.kind == .permanent)
+    #expect(
+      results[1]?.message
+        == "keys 'temp' and 'Temp' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
+    )
+    #expect(results[2] == nil && results[3] == nil)
+    await action.shutdown()
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT temp, deviceId, extra FROM t ORDER BY rowid")
+    }
+    #expect(rows.map { $0["temp"] as Int } == [21, 22, 23])
+    #expect(rows.map { $0["extra"] as Int? } == [nil, 5, 6])
+    #expect(rows.first?["deviceId"] as String? == "d1")
+    #expect(
+      throws: ActionConfigurationError.self,
+      performing: {
+        try SQLiteAction(
+          configuration: configuration(
+            #"{"database": "x.db", "table": "t", "columns": {"a": "${a}", "A": "${b}"}}"#),
+          context: context)
+      })
+  }
+
   @Test func hostileKeysAreRefusedNotInterpolated() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(

@@ -45,6 +45,10 @@ struct RepublishActionTests {
         "republish.topic: the topic '1/2/3/4/5/6/7/8/9' has 9 levels; at most 8 are allowed"
       ),
       (
+        #"{"topic": "$aws/x"}"#,
+        "republish.topic: write '$$' for a topic starting with '$' (AWS's escape), not '$aws/x'"
+      ),
+      (
         #"{"topic": "a", "headers": {"payloadFormatIndicator": "TEXT"}}"#,
         "republish.headers.payloadFormatIndicator: must be UNSPECIFIED_BYTES or UTF8_DATA, not 'TEXT'"
       ),
@@ -84,6 +88,35 @@ struct RepublishActionTests {
           payloadFormatIndicator: 1,
           responseTopic: "replies/t1",
           userProperties: [("origin", "rules"), (RepublishAction.hopProperty, "3")]))
+  }
+
+  @Test(
+    "a topic rendered with a leading `$` is refused unless the template starts with `$$`",
+    arguments: [
+      ("${deviceId}/x", "$aws/rules/victim", nil as String?),
+      ("${deviceId}", "$SYS/broker", nil),
+      ("$$aws/things/${deviceId}/x", "t1", "$aws/things/t1/x"),
+      ("${deviceId}/x", "d1", "d1/x"),
+    ])
+  func leadingDollar(template: String, deviceID: String, expected: String?) async throws {
+    let publisher = RecordingPublisher()
+    let action = try RepublishAction(
+      configuration: .init(topic: template), publisher: publisher, variables: [])
+    let json = #"{"deviceId":"\#(deviceID)"}"#
+    let value = Value.object(OrderedObject([("deviceId", .string(deviceID))]))
+    do {
+      try await action.perform(input(json, value: value))
+      #expect(publisher.published.withLock { $0.map(\.topic) } == [expected].compactMap { $0 })
+      #expect(expected != nil)
+    } catch {
+      #expect(expected == nil)
+      #expect(error.kind == .permanent)
+      #expect(
+        error.message
+          == "rule 'r', republish action: the topic rendered '\(deviceID)\(template.hasSuffix("/x") ? "/x" : "")', which starts with '$', but the topic template '\(template)' does not start with '$$' (write '$$' for a reserved topic); refused"
+      )
+      #expect(publisher.published.withLock { $0.isEmpty })
+    }
   }
 
   @Test("a message that already went round maxHops times is refused permanently")
@@ -358,6 +391,30 @@ struct HTTPActionTests {
       seen += array.map { "\($0["n"]!)" }
     }
     #expect(Set(seen) == Set((0..<10).map(String.init)))
+  }
+
+  @Test("batching: a topic's binary results keep their place between its batched JSON results")
+  func batchingKeepsOrder() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) { $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120) }
+    func binary(_ byte: UInt8) -> ActionInput {
+      ActionInput(
+        ruleName: "r", evaluation: Evaluation(output: [byte], value: .binary([byte])),
+        message: Message(topic: "t", payload: [byte], receivedAtMs: 0))
+    }
+    let results = await action.performGroup([
+      binary(0xB1), input(#"{"n":2}"#, topic: "t"), input(#"{"n":3}"#, topic: "t"), binary(0xB4),
+      input(#"{"n":5}"#, topic: "t"),
+    ])
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    #expect(
+      server.requests.map { String(decoding: $0.body, as: UTF8.self) } == [
+        String(decoding: [0xB1], as: UTF8.self), #"[{"n":2},{"n":3}]"#,
+        String(decoding: [0xB4], as: UTF8.self),
+        #"[{"n":5}]"#,
+      ])
   }
 
   @Test("batching: a failing batch fails every result in it")

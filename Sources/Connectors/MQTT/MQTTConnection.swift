@@ -24,18 +24,34 @@ struct MQTTIncoming: Sendable {
 /// thread and may block it: libmosquitto sends a QoS 1 PUBACK only after the handler returns, which
 /// is how backpressure reaches the broker.
 final class MQTTConnection: @unchecked Sendable {
-  private enum PublishSlot {
-    case waiting(CheckedContinuation<Result<Void, ActionError>, Never>)
-    case finished(Result<Void, ActionError>)
+  /// A QoS 1 publish waiting for its PUBACK: registered before the PUBLISH can be answered, removed
+  /// by the PUBACK, the timeout or `close`, whichever comes first.
+  private struct PublishSlot {
+    var waiter: CheckedContinuation<Result<Void, ActionError>, Never>
+    /// Tells this registration from a later one under the same (16-bit, reused) message id.
+    var serial: UInt64
+    /// Fails the publish after `publishTimeoutSeconds`; cancelled when the PUBACK comes.
+    var timeout: Task<Void, Never>
+  }
+
+  /// A SUBSCRIBE waiting for its SUBACK.
+  private struct SubscribeSlot {
+    var waiter: CheckedContinuation<Result<Void, ConnectorError>, Never>
+    var filter: String
+    var qos: Int
+    var serial: UInt64
+    var timeout: Task<Void, Never>
   }
 
   private struct State {
     var connected = false
     var connectedBefore = false
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
+    /// The filters the broker granted, with their QoS: what a reconnect subscribes again.
     var subscriptions: [String: Int] = [:]
-    var subscribeWaiters: [Int32: CheckedContinuation<Result<Void, ConnectorError>, Never>] = [:]
+    var subscribeWaiters: [Int32: SubscribeSlot] = [:]
     var publishes: [Int32: PublishSlot] = [:]
+    var nextSerial: UInt64 = 0
     var closed = false
   }
 
@@ -44,6 +60,8 @@ final class MQTTConnection: @unchecked Sendable {
   private let handle: OpaquePointer
   private let state = Mutex(State())
   private let onMessage: (@Sendable (MQTTIncoming) -> Void)?
+  /// Timeout tasks still alive (sleeping or finishing): a PUBACK or SUBACK ends its task at once.
+  let liveTimeouts = Atomic<Int>(0)
   private var retainedSelf: Unmanaged<MQTTConnection>?
 
   private static let libraryInitialised: Bool = {
@@ -231,7 +249,21 @@ final class MQTTConnection: @unchecked Sendable {
   }
 
   private func handleDisconnect(rc: Int32) {
-    state.withLock { $0.connected = false }
+    // A SUBACK never comes for a SUBSCRIBE the broker may not have read: fail those waiting (the
+    // caller reports it; what the broker did grant is subscribed again on reconnect). QoS 1
+    // publishes stay: libmosquitto sends them again on reconnect, and their timeout still runs.
+    let subscribes = state.withLock { state -> [SubscribeSlot] in
+      state.connected = false
+      defer { state.subscribeWaiters = [:] }
+      return Array(state.subscribeWaiters.values)
+    }
+    for slot in subscribes {
+      slot.timeout.cancel()
+      slot.waiter.resume(
+        returning: .failure(
+          ConnectorError(
+            "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
+    }
     if rc != 0 {
       logger.warning(
         "disconnected from \(options.url): \(String(cString: mosquitto_strerror(rc))); reconnecting")
@@ -240,28 +272,71 @@ final class MQTTConnection: @unchecked Sendable {
 
   // MARK: Subscriptions
 
-  /// Makes the subscriptions exactly `filters` (de-duplicated) at `qos`, waiting for each SUBACK.
+  /// Makes the subscriptions `filters` (de-duplicated) at `qos`, waiting for each SUBACK.
+  ///
+  /// New filters are subscribed first, every one of them even when one fails; a filter counts as
+  /// subscribed (and is subscribed again on reconnect) only once its SUBACK grants it. Filters no
+  /// longer wanted are unsubscribed only when every new one was granted: until then the old ones
+  /// keep bringing what the failed ones would have (a message may come twice meanwhile, none is
+  /// lost). Throws one error naming every filter that failed.
   func setSubscriptions(_ filters: [String], qos: Int) async throws {
     let wanted = Set(filters)
     let current = state.withLock { Set($0.subscriptions.keys) }
-    for filter in current.subtracting(wanted).sorted() {
-      state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
-      var mid: Int32 = 0
-      try check(mosquitto_unsubscribe_v5(handle, &mid, filter, nil), "unsubscribing from '\(filter)'")
-    }
+    var failures: [String] = []
     for filter in wanted.subtracting(current).sorted() {
-      try await subscribe(filter, qos: qos)
+      do {
+        try await subscribe(filter, qos: qos)
+      } catch {
+        failures.append("\(error)")
+      }
     }
+    guard failures.isEmpty else {
+      throw ConnectorError(failures.joined(separator: "; "))
+    }
+    for filter in current.subtracting(wanted).sorted() {
+      var mid: Int32 = 0
+      let code = mosquitto_unsubscribe_v5(handle, &mid, filter, nil)
+      if code == MOSQ_ERR_SUCCESS.rawValue {
+        state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
+      } else {
+        failures.append(
+          "unsubscribing from '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
+      }
+    }
+    if !failures.isEmpty { throw ConnectorError(failures.joined(separator: "; ")) }
   }
 
+  /// The filters the broker has granted.
+  var grantedSubscriptions: [String: Int] { state.withLock { $0.subscriptions } }
+
   private func subscribe(_ filter: String, qos: Int) async throws {
-    state.withLock { $0.subscriptions[filter] = qos }
+    let timeout = options.publishTimeoutSeconds
     let result: Result<Void, ConnectorError> = await withCheckedContinuation { continuation in
       // The lock is held across the call so the SUBACK callback finds the waiter.
       let code = state.withLock { state -> Int32 in
         var mid: Int32 = 0
         let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
-        if code == MOSQ_ERR_SUCCESS.rawValue { state.subscribeWaiters[mid] = continuation }
+        guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
+        state.nextSerial += 1
+        let serial = state.nextSerial
+        let subscribedMID = mid
+        let timer = startTimeout(seconds: timeout) { [self] in
+          let slot = self.state.withLock { state -> SubscribeSlot? in
+            guard state.subscribeWaiters[subscribedMID]?.serial == serial else { return nil }
+            return state.subscribeWaiters.removeValue(forKey: subscribedMID)
+          }
+          slot?.waiter.resume(
+            returning: .failure(
+              ConnectorError(
+                "subscribing to '\(filter)' failed: no SUBACK from \(options.url) within \(timeout) s")))
+        }
+        let stale = state.subscribeWaiters.updateValue(
+          SubscribeSlot(waiter: continuation, filter: filter, qos: qos, serial: serial, timeout: timer),
+          forKey: mid)
+        stale?.timeout.cancel()
+        stale?.waiter.resume(
+          returning: .failure(
+            ConnectorError("subscribing to '\(stale!.filter)' failed: its message id was reused")))
         return code
       }
       if code != MOSQ_ERR_SUCCESS.rawValue {
@@ -274,14 +349,39 @@ final class MQTTConnection: @unchecked Sendable {
     try result.get()
   }
 
+  /// Runs `expire` after `seconds` unless the task is cancelled first (the acknowledgement came).
+  private func startTimeout(seconds: Double, _ expire: @escaping @Sendable () -> Void) -> Task<Void, Never> {
+    liveTimeouts.add(1, ordering: .relaxed)
+    return Task { [self] in
+      defer { liveTimeouts.subtract(1, ordering: .relaxed) }
+      do {
+        try await Task.sleep(for: .seconds(seconds))
+      } catch {
+        return
+      }
+      expire()
+    }
+  }
+
   private func handleSubscribe(mid: Int32, count: Int32, granted: UnsafePointer<Int32>?) {
-    let waiter = state.withLock { $0.subscribeWaiters.removeValue(forKey: mid) }
-    guard let waiter else { return }
-    if let granted, count > 0, granted[0] >= 0x80 {
-      waiter.resume(
-        returning: .failure(ConnectorError("the broker refused the subscription (reason \(granted[0]))")))
+    let refused = granted.flatMap { count > 0 && $0[0] >= 0x80 ? $0[0] : nil }
+    let slot = state.withLock { state -> SubscribeSlot? in
+      guard let slot = state.subscribeWaiters.removeValue(forKey: mid) else { return nil }
+      if refused == nil, !state.closed {
+        // Recorded under the same lock, before anyone hears of the grant.
+        state.subscriptions[slot.filter] = slot.qos
+      }
+      return slot
+    }
+    guard let slot else { return }
+    slot.timeout.cancel()
+    if let refused {
+      slot.waiter.resume(
+        returning: .failure(
+          ConnectorError(
+            "the broker \(options.url) refused the subscription to '\(slot.filter)' (reason \(refused))")))
     } else {
-      waiter.resume(returning: .success(()))
+      slot.waiter.resume(returning: .success(()))
     }
   }
 
@@ -356,8 +456,8 @@ final class MQTTConnection: @unchecked Sendable {
 
   // MARK: Publishing
 
-  /// Publishes; at QoS 1 returns when the broker's PUBACK arrives (or fails transiently after
-  /// `publishTimeoutSeconds`). Properties are sent on MQTT 5 only.
+  /// Publishes; at QoS 1 returns when the broker's PUBACK for this publish arrives (or fails
+  /// transiently after `publishTimeoutSeconds`). Properties are sent on MQTT 5 only.
   func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError) {
@@ -388,73 +488,79 @@ final class MQTTConnection: @unchecked Sendable {
           &list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value)
       }
     }
-    var mid: Int32 = 0
-    let code = payload.withUnsafeBytes { buffer in
-      mosquitto_publish_v5(
-        handle, &mid, topic, Int32(buffer.count), buffer.baseAddress, Int32(qos), retain, list)
+    func send(_ mid: inout Int32) -> Int32 {
+      payload.withUnsafeBytes { buffer in
+        mosquitto_publish_v5(
+          handle, &mid, topic, Int32(buffer.count), buffer.baseAddress, Int32(qos), retain, list)
+      }
     }
-    guard code == MOSQ_ERR_SUCCESS.rawValue else {
+    func failure(_ code: Int32) -> ActionError {
       let reason = String(cString: mosquitto_strerror(code))
       let permanent =
         code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
         || code == MOSQ_ERR_MALFORMED_UTF8.rawValue || code == MOSQ_ERR_OVERSIZE_PACKET.rawValue
-      throw ActionError(
+      return ActionError(
         permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
     }
-    guard qos > 0 else { return }
+    guard qos > 0 else {
+      // libmosquitto reports a QoS 0 publish to on_publish too, under its message id: nothing is
+      // registered for it, so that report is ignored.
+      var mid: Int32 = 0
+      let code = send(&mid)
+      if code != MOSQ_ERR_SUCCESS.rawValue { throw failure(code) }
+      return
+    }
     let timeout = options.publishTimeoutSeconds
-    let publishedMID = mid
     let result: Result<Void, ActionError> = await withCheckedContinuation { continuation in
-      let finished = state.withLock { state -> Result<Void, ActionError>? in
-        if case .finished(let result)? = state.publishes[publishedMID] {
-          state.publishes[publishedMID] = nil
-          return result
+      // The slot is registered under the lock held across mosquitto_publish_v5: the PUBACK callback
+      // (on the network thread) cannot look for it before it is there.
+      let code = state.withLock { state -> Int32 in
+        var mid: Int32 = 0
+        let code = send(&mid)
+        guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
+        state.nextSerial += 1
+        let serial = state.nextSerial
+        let publishedMID = mid
+        let timer = startTimeout(seconds: timeout) { [self] in
+          let slot = self.state.withLock { state -> PublishSlot? in
+            guard state.publishes[publishedMID]?.serial == serial else { return nil }
+            return state.publishes.removeValue(forKey: publishedMID)
+          }
+          slot?.waiter.resume(
+            returning: .failure(
+              ActionError(.transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s")))
         }
-        state.publishes[publishedMID] = .waiting(continuation)
-        return nil
-      }
-      if let finished {
-        continuation.resume(returning: finished)
-        return
-      }
-      Task { [self] in
-        try? await Task.sleep(for: .seconds(timeout))
-        let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ActionError>, Never>? in
-          guard case .waiting(let waiter)? = state.publishes[publishedMID] else { return nil }
-          state.publishes[publishedMID] = nil
-          return waiter
-        }
-        waiter?.resume(
+        // Only with 65,535 publishes unacknowledged at once can a message id still be waiting.
+        let stale = state.publishes.updateValue(
+          PublishSlot(waiter: continuation, serial: serial, timeout: timer), forKey: mid)
+        stale?.timeout.cancel()
+        stale?.waiter.resume(
           returning: .failure(
-            ActionError(.transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s")))
+            ActionError(.transient, "no PUBACK from \(options.url) before its message id was reused")))
+        return code
       }
+      if code != MOSQ_ERR_SUCCESS.rawValue { continuation.resume(returning: .failure(failure(code))) }
     }
     try result.get()
   }
 
+  /// QoS 1 publishes waiting for their PUBACK.
+  var pendingPublishCount: Int { state.withLock { $0.publishes.count } }
+
   private func handlePublish(mid: Int32, reason: Int32) {
-    let result: Result<Void, ActionError> =
-      reason >= 0x80
-      ? .failure(
-        ActionError(
-          .permanent,
-          "the broker \(options.url) refused the publish: \(String(cString: mosquitto_reason_string(reason)))"
-        ))
-      : .success(())
-    let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ActionError>, Never>? in
-      switch state.publishes[mid] {
-      case .waiting(let waiter)?:
-        state.publishes[mid] = nil
-        return waiter
-      case .finished?:
-        return nil
-      case nil:
-        // QoS 0 publishes report here too; only remember a QoS 1 result a waiter may still ask for.
-        if state.publishes.count < 65_536 { state.publishes[mid] = .finished(result) }
-        return nil
-      }
+    // Nothing registered: a QoS 0 publish, or a PUBACK after the timeout gave up on it.
+    guard let slot = state.withLock({ $0.publishes.removeValue(forKey: mid) }) else { return }
+    slot.timeout.cancel()
+    if reason >= 0x80 {
+      slot.waiter.resume(
+        returning: .failure(
+          ActionError(
+            .permanent,
+            "the broker \(options.url) refused the publish: \(String(cString: mosquitto_reason_string(reason)))"
+          )))
+    } else {
+      slot.waiter.resume(returning: .success(()))
     }
-    waiter?.resume(returning: result)
   }
 
   // MARK: Closing
@@ -477,11 +583,14 @@ final class MQTTConnection: @unchecked Sendable {
       }
       return (state.publishes, state.subscribeWaiters, state.connectWaiter)
     }
-    for case .waiting(let waiter) in publishes.values {
-      waiter.resume(returning: .failure(ActionError(.transient, "the connection to \(options.url) closed")))
+    for slot in publishes.values {
+      slot.timeout.cancel()
+      slot.waiter.resume(
+        returning: .failure(ActionError(.transient, "the connection to \(options.url) closed")))
     }
-    for waiter in subscribes.values {
-      waiter.resume(returning: .failure(ConnectorError("the connection to \(options.url) closed")))
+    for slot in subscribes.values {
+      slot.timeout.cancel()
+      slot.waiter.resume(returning: .failure(ConnectorError("the connection to \(options.url) closed")))
     }
     connect?.resume(returning: .failure(ConnectorError("the connection to \(options.url) closed")))
     retainedSelf?.release()

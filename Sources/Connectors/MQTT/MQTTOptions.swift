@@ -46,7 +46,8 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
   public var reconnectDelaySeconds: Int
   /// Longest reconnect delay in seconds (default 30).
   public var reconnectDelayMaxSeconds: Int
-  /// How long a QoS 1 publish waits for its PUBACK before failing transiently (default 30 s).
+  /// How long a QoS 1 publish waits for its PUBACK, and a subscription for its SUBACK, before
+  /// failing (default 30 s).
   public var publishTimeoutSeconds: Double
 
   /// Creates options; the host is the only required field.

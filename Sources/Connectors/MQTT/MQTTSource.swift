@@ -57,7 +57,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     }
   }
 
-  /// Replaces the subscriptions (hot reload): unsubscribes what is gone, subscribes what is new.
+  /// Replaces the subscriptions (hot reload): subscribes what is new, then unsubscribes what is gone
+  /// (only once every new filter is granted). Throws naming every filter that failed.
   public func updateFilters(_ newFilters: [String]) async throws {
     filters.withLock { $0 = newFilters }
     if let connection = connection.withLock({ $0 }) {

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import RulesEngine
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import Connectors
+
+/// PUBACK and SUBACK bookkeeping of one libmosquitto client, against a real mosquitto whose ACL
+/// refuses everything outside `allowed/#`.
+@Suite("MQTT connection acknowledgements against a real mosquitto", .serialized)
+struct MQTTConnectionTests {
+  private static let acl = "topic readwrite allowed/#\n"
+
+  private func connect(
+    _ broker: MosquittoBroker, timeout: Double = 30, onMessage: (@Sendable (MQTTIncoming) -> Void)? = nil
+  ) async throws -> MQTTConnection {
+    var options = try MQTTOptions(url: broker.url, clientID: unique("conn"))
+    options.persistentSession = false
+    options.publishTimeoutSeconds = timeout
+    let connection = try MQTTConnection(
+      options: options, logger: Logger(label: "test.mqtt"), onMessage: onMessage)
+    try await connection.connect()
+    return connection
+  }
+
+  private func publish(_ connection: MQTTConnection, _ topic: String, qos: Int) async throws(ActionError) {
+    try await connection.publish(topic: topic, payload: [1], qos: qos, retain: false, properties: .init())
+  }
+
+  @Test("a QoS 1 publish waits for its own PUBACK, even where QoS 0 publishes used its message id")
+  func publishAfterMessageIDWrap() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let connection = try await connect(broker)
+    defer { connection.close() }
+    // Message ids are 16-bit and start at 1: 65,534 QoS 0 publishes and one QoS 1 use them all,
+    // and libmosquitto reports every one of them to on_publish.
+    for _ in 0..<65_534 { try await publish(connection, "allowed/flood", qos: 0) }
+    try await publish(connection, "allowed/sync", qos: 1)
+    #expect(connection.pendingPublishCount == 0)
+    // The next id is 1 again: the broker refuses this one, and that refusal must be what we hear.
+    await #expect {
+      try await publish(connection, "denied/x", qos: 1)
+    } throws: { error in
+      let error = error as? ActionError
+      return error?.kind == .permanent && error?.message.contains("refused the publish") == true
+    }
+  }
+
+  @Test("a PUBACK ends the publish's timeout task; a PUBACK after the timeout is ignored")
+  func publishTimeouts() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let patient = try await connect(broker, timeout: 600)
+    defer { patient.close() }
+    for index in 0..<50 { try await publish(patient, "allowed/\(index)", qos: 1) }
+    #expect(await eventually(within: 5) { patient.liveTimeouts.load(ordering: .relaxed) == 0 })
+
+    let hasty = try await connect(broker, timeout: 0.5)
+    defer { hasty.close() }
+    broker.send(signal: SIGSTOP)
+    await #expect {
+      try await publish(hasty, "allowed/late", qos: 1)
+    } throws: { error in
+      (error as? ActionError)?.message.contains("no PUBACK") == true
+    }
+    #expect(hasty.pendingPublishCount == 0)
+    broker.send(signal: SIGCONT)
+    // The late PUBACK finds nothing registered; the next publish gets its own.
+    try await publish(hasty, "allowed/after", qos: 1)
+    #expect(hasty.pendingPublishCount == 0)
+  }
+
+  @Test("new filters are subscribed first, each one tried; old ones go only once all are granted")
+  func subscriptionsOnReload() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let topics = Locked<[String]>([])
+    let connection = try await connect(broker) { incoming in topics.withLock { $0.append(incoming.topic) } }
+    defer { connection.close() }
+    // mosquitto grants any filter (its ACL filters on delivery); libmosquitto refuses a malformed
+    // one before sending it, which takes the same path as a refusal: reported, not recorded.
+    await #expect {
+      try await connection.setSubscriptions(["allowed/a", "bad/#/x", "allowed/b"], qos: 1)
+    } throws: { error in
+      "\(error)".contains("'bad/#/x'")
+    }
+    #expect(connection.grantedSubscriptions.keys.sorted() == ["allowed/a", "allowed/b"])
+    // A reload whose new filter is refused keeps the old ones: nothing is lost meanwhile.
+    await #expect {
+      try await connection.setSubscriptions(["bad/#/y"], qos: 1)
+    } throws: { error in
+      "\(error)".contains("'bad/#/y'")
+    }
+    #expect(connection.grantedSubscriptions.keys.sorted() == ["allowed/a", "allowed/b"])
+    let publisher = try await connect(broker)
+    defer { publisher.close() }
+    try await publish(publisher, "allowed/a", qos: 1)
+    #expect(await eventually(within: 5) { topics.withLock { $0 } == ["allowed/a"] })
+    try await connection.setSubscriptions(["allowed/c"], qos: 1)
+    #expect(connection.grantedSubscriptions.keys.sorted() == ["allowed/c"])
+  }
+
+  @Test("a subscription waiting for its SUBACK fails when the connection drops")
+  func subscribeFailsOnDisconnect() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let connection = try await connect(broker, timeout: 600)
+    defer { connection.close() }
+    broker.send(signal: SIGSTOP)
+    let outcome = Locked<String?>(nil)
+    let task = Task {
+      do {
+        try await connection.setSubscriptions(["allowed/z"], qos: 1)
+        outcome.withLock { $0 = "subscribed" }
+      } catch {
+        outcome.withLock { $0 = "\(error)" }
+      }
+    }
+    try await Task.sleep(for: .milliseconds(200))
+    broker.send(signal: SIGKILL)
+    #expect(await eventually(within: 10) { outcome.withLock { $0 } != nil })
+    // Before the fix the waiter hung; closing resumes it so the test ends either way.
+    connection.close()
+    await task.value
+    let text = try #require(outcome.withLock { $0 })
+    #expect(text.contains("disconnected") && text.contains("'allowed/z'"), "\(text)")
+    #expect(connection.grantedSubscriptions.isEmpty)
+  }
+}
