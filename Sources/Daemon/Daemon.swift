@@ -333,6 +333,9 @@ public enum Daemon {
       try? await gracefulShutdown()
       // A reload still running finishes first; none starts after (its actions would stay open).
       await reloads.close()
+      // Shut down in order, the dispatch service has drained already; when the group is cancelled
+      // instead (a source failed), every service ends at once: wait for the work in flight here.
+      await dispatcher.drain()
       await reloader.shutdownAll()
       republisher?.shutdown()
     }
