@@ -155,6 +155,11 @@ public struct RulePreview: Sendable {
       if let escaped = action.escapedTopic {
         object["topic"] = .string(
           "$" + escaped.render(context: context, variables: evaluation.variables, using: &machine))
+      } else if action.kind == "republish", case .string(let topic)? = object["topic"], topic.hasPrefix("$") {
+        // As the daemon: a value from the message does not reach a reserved topic without `$$`.
+        object["refused"] = .string(
+          "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"
+        )
       }
       object["payload"] = Self.payloadValue(output)
       return .object(object)

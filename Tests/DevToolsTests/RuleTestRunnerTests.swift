@@ -60,9 +60,19 @@ import Testing
      {"name": "another rule's ingest", "topic": "$aws/rules/other/things/d8/data", "payload": {"a": 3},
       "expect": {"no_match": true}}]
     """#.write(toFile: folder + "/shadow.test.json", atomically: true, encoding: .utf8)
+    try #"""
+    {"sql": "SELECT a FROM 'things/+/data'",
+     "actions": [{"republish": {"topic": "${deviceId}/x"}}]}
+    """#.write(toFile: folder + "/hostile.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "a device id that would reach Basic Ingest", "topic": "things/d9/data",
+      "payload": {"a": 4, "deviceId": "$aws/rules/shadow"},
+      "expect": {"actions": [{"kind": "republish", "topic": "$aws/rules/shadow/x",
+                              "refused": "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"}]}}]
+    """#.write(toFile: folder + "/hostile.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 0, "\(out)")
-    #expect(out.hasSuffix("3 passed, 0 failed (3 case(s) in 1 file(s))\n"))
+    #expect(out.hasSuffix("4 passed, 0 failed (4 case(s) in 2 file(s))\n"))
   }
 
   @Test("invalid test files say where")
