@@ -143,7 +143,9 @@ public final class FileArchiveAction: BatchAction {
     }
     let now = clock.nowMs()
     let operations = self.operations.withLock { $0 }
-    files.withLock { files in
+    // The files to fsync after the lock is released: duplicated descriptors (a rotation or close
+    // elsewhere cannot pull them away meanwhile) with the results each carries.
+    let toSync = files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
       // Lines are gathered per file and written with one call per file and batch (or per line
       // with fsync "always"); a failed write fails exactly the results it carried.
       var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
@@ -203,12 +205,34 @@ public final class FileArchiveAction: BatchAction {
         }
       }
       for path in Array(pending.keys) { flush(path) }
-      if sync == .batch {
-        let failures = Self.syncAll(touched.mapValues(\.descriptor), sync: operations.sync)
-        for (path, code) in failures {
-          let error = FileSystem.error(code, "fsync \(path)")
-          for index in touched[path]?.indices ?? [] where results[index] == nil { results[index] = error }
+      guard sync == .batch else { return [:] }
+      var toSync: [String: (descriptor: Int32, indices: [Int])] = [:]
+      for (path, written) in touched {
+        let copy = dup(written.descriptor)
+        if copy >= 0 {
+          toSync[path] = (copy, written.indices)
+        } else if operations.sync(written.descriptor) != 0 {
+          // No descriptor to spare: fsync here, under the lock.
+          let error = FileSystem.error(errno, "fsync \(path)")
+          for index in written.indices where results[index] == nil { results[index] = error }
         }
+      }
+      return toSync
+    }
+    if !toSync.isEmpty {
+      // The fsyncs wait on the archive's own threads, not on a Swift concurrency thread: the
+      // engine goes on evaluating meanwhile (on a 2-core machine there are only two of those).
+      let descriptors = toSync.mapValues(\.descriptor)
+      let failures = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+          continuation.resume(returning: Self.syncAll(descriptors, sync: operations.sync))
+        }
+      }
+      for (path, written) in toSync {
+        close(written.descriptor)
+        guard let code = failures[path] else { continue }
+        let error = FileSystem.error(code, "fsync \(path)")
+        for index in written.indices where results[index] == nil { results[index] = error }
       }
     }
     return results
