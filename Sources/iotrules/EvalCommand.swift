@@ -143,7 +143,7 @@ enum BatchEvaluator {
     if path == "-" {
       handle = FileHandle.standardInput
     } else {
-      guard let file = FileHandle(forReadingAtPath: path) else { throw CLIError("cannot read '\(path)'") }
+      guard let file = FileHandle(forReadingAtPath: path) else { throw unreadable(path) }
       handle = file
     }
     var evaluator = Evaluator()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DevTools
+import Foundation
 import IoTSQL
 
 /// `iotrules explain --sql S` or `iotrules explain FILE`: the compiled program, one instruction a line;
@@ -43,6 +44,7 @@ struct ExplainCommand: ParsableCommand {
 
   func explainRule(_ file: String) throws {
     let rule: RulePreview
+    guard FileManager.default.isReadableFile(atPath: file) else { throw unreadable(file) }
     do {
       rule = try RulePreview.load(path: file)
     } catch {

@@ -41,10 +41,7 @@ struct AWSImport: ParsableCommand {
     if file == "-" {
       bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
     } else {
-      do { bytes = try readFile(file) } catch {
-        Console.err("iotrules: error: \(error)")
-        throw ExitCodes.io
-      }
+      bytes = try readFile(file)
     }
     let result: AWSRuleImporter.Result
     do {

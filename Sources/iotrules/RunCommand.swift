@@ -23,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
       """)
 
   @Option(name: .long, help: "A folder of rule files (*.json, *.yaml, *.yml); may be repeated.")
-  var rules: [String] = []
+  var rules: [String]
 
   @Option(
     name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
@@ -111,7 +111,6 @@ struct RunCommand: AsyncParsableCommand {
   var secretsDir: String?
 
   func validate() throws {
-    if rules.isEmpty { throw ValidationError("give at least one --rules folder") }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
     if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level '\(logLevel)'") }
     if MQTTOptions.ProtocolVersion(rawValue: mqttVersion) == nil {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import IoTSQL
 
@@ -21,12 +22,22 @@ enum Console {
   }
 }
 
-/// Reads a whole file, with an error that names it.
+/// Reads a whole file; one that cannot be read is reported (see ``unreadable(_:)``) and ends the
+/// command with exit status 74, as for every input file the commands cannot read.
 func readFile(_ path: String) throws -> [UInt8] {
-  guard let data = FileManager.default.contents(atPath: path) else {
-    throw CLIError("cannot read '\(path)'")
-  }
+  guard let data = FileManager.default.contents(atPath: path) else { throw unreadable(path) }
   return [UInt8](data)
+}
+
+/// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or
+/// folder`), and returns exit status 74.
+func unreadable(_ path: String) -> ExitCode {
+  let why =
+    FileManager.default.fileExists(atPath: path)
+    ? "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
+    : "no such file or folder"
+  Console.err("iotrules: error: \(path): \(why)")
+  return ExitCodes.io
 }
 
 /// An error shown to the user as is.

@@ -79,6 +79,14 @@ check("explain", p.returncode == 0 and "LoadPath" in p.stdout and "Output" in p.
 p = subprocess.run([BIN, "functions", "sha"], capture_output=True, text=True, timeout=60)
 check("functions", p.returncode == 0 and "sha256(" in p.stdout and "md5(" not in p.stdout, p.stdout + p.stderr)
 
+# An input file that cannot be read: exit 74 in every command, naming the file.
+missing = "/nonexistent-iotrules-input.json"
+for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],
+                  ["explain", missing], ["check", missing], ["test", missing], ["import", "aws", missing]):
+    p = subprocess.run([BIN] + arguments, capture_output=True, text=True, timeout=60)
+    check(f"unreadable input: {' '.join(arguments[:2])}",
+          p.returncode == 74 and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stderr}")
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
