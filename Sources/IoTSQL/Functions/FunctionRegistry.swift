@@ -101,11 +101,11 @@ public struct FunctionCall: ~Copyable {
     self.prepared = prepared
   }
 
-  /// The evaluated arguments.
-  public var arguments: [Value] {
+  /// The evaluated arguments (a copy when they are read in place on the VM's stack).
+  public var arguments: ArraySlice<Value> {
     switch storage {
-    case .slice(let slice): Array(slice)
-    case .stack(let buffer): Array(buffer)
+    case .slice(let slice): slice
+    case .stack(let buffer): ArraySlice(buffer)
     }
   }
 

@@ -83,10 +83,11 @@ enum TimeFunctions {
   /// Epoch milliseconds from an Int, a Decimal (rounded to nearest) or a numeric String (truncated).
   static func milliseconds(of value: Value) -> Int? {
     // The data-types table's implicit conversion: a Decimal rounds to the nearest Int (halves away
-    // from zero), a numeric string is truncated; far beyond any date is no time at all.
+    // from zero), a numeric string is truncated. Beyond ±2^62 ms (±146 million years) is no time
+    // at all, whatever the type (the calendar arithmetic would overflow near Int's ends).
     let converted: Int?
     switch value {
-    case .int(let number): return number
+    case .int(let number): converted = number
     case .decimal: converted = Coercions.toImplicitInt(value)
     case .string(let text):
       converted = Coercions.toImplicitInt(.string(text.trimmingCharacters(in: .whitespaces)))

@@ -314,9 +314,15 @@ public struct VirtualMachine: Sendable {
         }
       case .mergeMembers:
         let source = stack.removeLast()
-        if case .object(let members) = source, case .object(var object) = stack.removeLast() {
-          for (key, value) in members.members { object[key] = value }
-          stack.append(.object(object))
+        if case .object(let members) = source {
+          // The target below is always an object (the compiler pushes one first); were it not,
+          // Undefined takes its place so that the stack stays balanced.
+          if case .object(var object) = stack.removeLast() {
+            for (key, value) in members.members { object[key] = value }
+            stack.append(.object(object))
+          } else {
+            stack.append(.undefined)
+          }
         }
       case .iterateBegin:
         let source = stack.removeLast()
@@ -431,7 +437,7 @@ private final class StackStorage: @unchecked Sendable {
 
 /// The operand stack during one run: values in raw storage, pushed and popped without the
 /// uniqueness and bounds checks of an array (the compiler's code never pops an empty stack).
-private struct OperandStack {
+private struct OperandStack: ~Copyable {
   private var base: UnsafeMutablePointer<Value>
   private var capacity: Int
   private(set) var count = 0

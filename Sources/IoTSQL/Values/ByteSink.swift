@@ -1,5 +1,5 @@
 /// Where the writer and the number formatter put bytes: `[UInt8]`, or the writer's own ``ByteSink``.
-protocol ByteOutput {
+protocol ByteOutput: ~Copyable {
   /// The number of bytes written so far.
   var count: Int { get }
   /// Appends one byte.
@@ -12,7 +12,7 @@ protocol ByteOutput {
   mutating func set(_ byte: UInt8, at index: Int)
 }
 
-extension ByteOutput {
+extension ByteOutput where Self: ~Copyable {
   /// Appends a literal's UTF-8 bytes.
   @inline(__always)
   mutating func append(ascii text: StaticString) {
@@ -31,8 +31,8 @@ extension Array: ByteOutput where Element == UInt8 {
 /// A byte buffer for writing JSON: it starts in caller-provided scratch memory (the stack) and moves to
 /// the heap only when that is full, and an append is a compare and a store, without the uniqueness
 /// and capacity checks of `Array.append`. Copy the bytes out with ``withBytes(_:)`` or ``array()``,
-/// then call ``release()``.
-struct ByteSink: ByteOutput {
+/// and the sink frees any heap storage when it ends (it cannot be copied).
+struct ByteSink: ByteOutput, ~Copyable {
   private var base: UnsafeMutablePointer<UInt8>
   private(set) var count = 0
   private var capacity: Int
@@ -90,12 +90,8 @@ struct ByteSink: ByteOutput {
     body(UnsafeBufferPointer(start: base, count: count))
   }
 
-  /// Frees the heap storage, if the sink moved there. The sink is not used afterwards.
-  mutating func release() {
+  deinit {
     if onHeap { base.deallocate() }
-    onHeap = false
-    count = 0
-    capacity = 0
   }
 
   /// Runs `body` with a sink over 1 KiB of stack scratch, releasing it afterwards.
@@ -103,7 +99,6 @@ struct ByteSink: ByteOutput {
   static func withScratch<Result>(_ body: (inout ByteSink) -> Result) -> Result {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
       var sink = ByteSink(scratch: scratch)
-      defer { sink.release() }
       return body(&sink)
     }
   }

@@ -198,7 +198,7 @@ enum JSONNumber {
   }
 
   /// Appends the decimal digits of `value`.
-  static func appendDigits<Output: ByteOutput>(_ value: UInt128, into buffer: inout Output) {
+  static func appendDigits<Output: ByteOutput & ~Copyable>(_ value: UInt128, into buffer: inout Output) {
     if value <= UInt128(UInt64.max) {
       appendDigits(UInt64(value), into: &buffer)
       return
@@ -217,7 +217,7 @@ enum JSONNumber {
   }
 
   /// Appends the decimal digits of `value`.
-  static func appendDigits<Output: ByteOutput>(_ value: UInt64, into buffer: inout Output) {
+  static func appendDigits<Output: ByteOutput & ~Copyable>(_ value: UInt64, into buffer: inout Output) {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
       var value = value
       var index = 20
@@ -231,13 +231,13 @@ enum JSONNumber {
   }
 
   /// Appends an Int in decimal digits.
-  static func appendInt<Output: ByteOutput>(_ value: Int, into buffer: inout Output) {
+  static func appendInt<Output: ByteOutput & ~Copyable>(_ value: Int, into buffer: inout Output) {
     if value < 0 { buffer.append(0x2D) }
     appendDigits(UInt64(value.magnitude), into: &buffer)
   }
 
   /// Appends a Decimal with the rule of ``JSONWriter/numberText(_:)``.
-  static func appendDecimal<Output: ByteOutput>(_ decimal: Decimal, into buffer: inout Output) {
+  static func appendDecimal<Output: ByteOutput & ~Copyable>(_ decimal: Decimal, into buffer: inout Output) {
     if decimal.isNaN {
       buffer.append(ascii: "NaN")
       return

@@ -35,7 +35,7 @@ public enum JSONWriter {
   }
 
   /// The compact writer, over any byte output.
-  static func writeCompact<Output: ByteOutput>(_ value: Value, into buffer: inout Output) {
+  static func writeCompact<Output: ByteOutput & ~Copyable>(_ value: Value, into buffer: inout Output) {
     switch value {
     case .undefined: return
     case .null: buffer.append(ascii: "null")
@@ -119,7 +119,7 @@ public enum JSONWriter {
 
   private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-  static func writeString<Output: ByteOutput>(_ text: String, into buffer: inout Output) {
+  static func writeString<Output: ByteOutput & ~Copyable>(_ text: String, into buffer: inout Output) {
     buffer.append(0x22)
     // `withUTF8` reads a native string in place and a small one (most keys and short values) from a
     // copy on the stack; `utf8.withContiguousStorageIfAvailable` fails for small strings.
@@ -128,7 +128,7 @@ public enum JSONWriter {
     buffer.append(0x22)
   }
 
-  private static func writeEscaped<Output: ByteOutput>(
+  private static func writeEscaped<Output: ByteOutput & ~Copyable>(
     _ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout Output
   ) {
     do {
@@ -162,7 +162,7 @@ public enum JSONWriter {
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
   /// Appends `bytes` as a quoted base64 string (standard alphabet, with padding).
-  static func writeBase64<Output: ByteOutput>(_ bytes: [UInt8], into buffer: inout Output) {
+  static func writeBase64<Output: ByteOutput & ~Copyable>(_ bytes: [UInt8], into buffer: inout Output) {
     buffer.append(0x22)
     var index = 0
     while index + 3 <= bytes.count {
