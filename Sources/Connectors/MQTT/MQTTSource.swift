@@ -107,18 +107,33 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     }
     let client = try MQTTConnection(options: options, logger: logger, onMessage: handler)
     connection.withLock { $0 = client }
-    defer {
-      connection.withLock { $0 = nil }
-      client.close()
+    do {
+      try await client.connect()
+      try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
+      logger.info("subscribed on \(options.url) to \(subscriptionFilters(for: filters.withLock { $0 }))")
+      // Park until cancelled (or stopped); the network thread does the work.
+      await withTaskCancellationHandler {
+        for await _ in stream {}
+      } onCancel: {
+        continuation.finish()
+      }
+    } catch {
+      await close(client)
+      throw error
     }
-    try await client.connect()
-    try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
-    logger.info("subscribed on \(options.url) to \(subscriptionFilters(for: filters.withLock { $0 }))")
-    // Park until cancelled (or stopped); the network thread does the work.
-    await withTaskCancellationHandler {
-      for await _ in stream {}
-    } onCancel: {
-      continuation.finish()
+    await close(client)
+  }
+
+  /// Disconnects on a thread of its own: closing joins the network thread, which may be waiting for
+  /// the engine to take a message, and the engine needs Swift's concurrency threads (one, on a
+  /// one-core machine) to make room.
+  private func close(_ client: MQTTConnection) async {
+    connection.withLock { $0 = nil }
+    await withCheckedContinuation { (closed: CheckedContinuation<Void, Never>) in
+      Thread.detachNewThread {
+        client.close()
+        closed.resume()
+      }
     }
   }
 
