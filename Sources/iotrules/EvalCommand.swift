@@ -149,8 +149,16 @@ enum BatchEvaluator {
     var evaluator = Evaluator()
     var pending: [UInt8] = []
     while true {
-      let chunk = handle.availableData
-      if chunk.isEmpty { break }
+      // `read(upToCount:)` throws on a read error (a folder, EIO) where `availableData` traps.
+      let chunk: Data
+      do {
+        guard let data = try handle.read(upToCount: 65_536), !data.isEmpty else { break }
+        chunk = data
+      } catch {
+        if path != "-" { throw unreadable(path) }
+        Console.err("iotrules: error: reading standard input: \(error.localizedDescription)")
+        throw ExitCodes.io
+      }
       pending.append(contentsOf: chunk)
       var start = 0
       while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {

@@ -44,7 +44,10 @@ struct ExplainCommand: ParsableCommand {
 
   func explainRule(_ file: String) throws {
     let rule: RulePreview
-    guard FileManager.default.isReadableFile(atPath: file) else { throw unreadable(file) }
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
+      FileManager.default.isReadableFile(atPath: file)
+    else { throw unreadable(file) }
     do {
       rule = try RulePreview.load(path: file)
     } catch {

@@ -30,12 +30,15 @@ func readFile(_ path: String) throws -> [UInt8] {
 }
 
 /// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or
-/// folder`), and returns exit status 74.
+/// folder`, `... is a folder, not a file`), and returns exit status 74.
 func unreadable(_ path: String) -> ExitCode {
+  var isFolder: ObjCBool = false
   let why =
-    FileManager.default.fileExists(atPath: path)
-    ? "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
-    : "no such file or folder"
+    !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+    ? "no such file or folder"
+    : isFolder.boolValue
+      ? "is a folder, not a file"
+      : "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
   Console.err("iotrules: error: \(path): \(why)")
   return ExitCodes.io
 }

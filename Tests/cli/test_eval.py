@@ -4,6 +4,7 @@
 """
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -86,6 +87,14 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missi
     p = subprocess.run([BIN] + arguments, capture_output=True, text=True, timeout=60)
     check(f"unreadable input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stderr}")
+
+# A folder where a file is expected: the same, no crash.
+folder = os.path.dirname(os.path.abspath(__file__))
+for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", folder], ["eval", "--batch", folder],
+                  ["explain", folder]):
+    p = subprocess.run([BIN] + arguments, capture_output=True, text=True, timeout=60)
+    check(f"folder as input: {' '.join(arguments[:2])}",
+          p.returncode == 74 and f"{folder}: is a folder, not a file" in p.stderr, f"{p.returncode} {p.stderr}")
 
 for f in failures:
     print("FAIL", f)
