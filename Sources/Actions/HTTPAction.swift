@@ -198,6 +198,10 @@ public final class HTTPAction: KeyedGroupAction {
     var settings = HTTPClient.Configuration()
     settings.timeout = .init(connect: .milliseconds(Int64(configuration.timeoutMs)))
     settings.redirectConfiguration = .disallow
+    // A refused or failed connection fails the request at once: the action's own retry policy (with
+    // its backoff, then the error path) decides what happens next. The client's default retried
+    // connecting until the request timed out, so every attempt on a closed port took `timeoutMs`.
+    settings.connectionPool.retryConnectionEstablishment = false
     let created = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     client.withLock { $0 = created }
   }
@@ -303,6 +307,11 @@ public final class HTTPAction: KeyedGroupAction {
       default:
         return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
       }
+    } catch let error as IOError {
+      // The system's words (`Connection refused`): NIO's own description of a failed connect is
+      // garbled ("connection reset (error set): Connection refused) (errno: 111)").
+      return .failure(
+        ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))"))
     } catch {
       return .failure(ActionError(.transient, "POST \(url) failed: \(error)"))
     }

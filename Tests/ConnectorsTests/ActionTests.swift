@@ -336,13 +336,18 @@ struct HTTPActionTests {
       #expect(error.kind == .transient)
     }
     server.stop()
-    let closed = try await self.action(server)
+    // A refused connection fails the attempt at once, not after the request timeout: the action's
+    // retry policy decides what comes next.
+    let closed = try await self.action(server) { $0.timeoutMs = 20_000 }
+    let started = ContinuousClock.now
     do {
       try await closed.perform(input("{}"))
       Issue.record("a closed port succeeded")
     } catch {
       #expect(error.kind == .transient)
+      #expect(error.message.hasSuffix("failed: Connection refused"), "\(error.message)")
     }
+    #expect(ContinuousClock.now - started < .seconds(10))
     await action.shutdown()
     await closed.shutdown()
   }
