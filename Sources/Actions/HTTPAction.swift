@@ -269,7 +269,13 @@ public final class HTTPAction: KeyedGroupAction {
     }
     var requestHeaders: [(String, String)] = []
     for header in headers {
-      let value = header.value.render(input, secrets: secrets)
+      let value: String
+      do throws(ActionError) {
+        value = try header.value.renderRequiringSecrets(
+          input, secrets: secrets, field: "http header '\(header.key)'")
+      } catch {
+        return .failure(error)
+      }
       if value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
         return .failure(
           ActionError(.permanent, "http header '\(header.key)' rendered a value with CR or LF; refused"))

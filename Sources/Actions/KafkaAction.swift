@@ -161,10 +161,18 @@ public final class KafkaAction: Action {
       }
       partitionNumber = number
     }
+    var renderedHeaders: [(String, String)] = []
+    for header in headers {
+      renderedHeaders.append(
+        (
+          header.key,
+          try header.value.renderRequiringSecrets(
+            input, secrets: secrets, field: "kafka header '\(header.key)'")
+        ))
+    }
     try await client.produce(
       topic: renderedTopic, key: key.map { Array($0.render(input, secrets: secrets).utf8) },
-      value: input.evaluation.payload, partition: partitionNumber,
-      headers: headers.map { ($0.key, $0.value.render(input, secrets: secrets)) })
+      value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
   }
 
   /// Flushes outstanding records and closes the producer.

@@ -23,6 +23,8 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
 /// original message and the rule's SET variables.
 struct ActionTemplate: Sendable {
   let template: Template
+  /// The ids of the secrets the template reads with a constant id (`get_secret('api-token')`).
+  let secretIDs: [String]
 
   /// Compiles `text`; errors name `field` and the position inside the template.
   init(_ text: String, field: String, version: SQLVersion, variables: [String]) throws(ActionSettingsError) {
@@ -31,11 +33,46 @@ struct ActionTemplate: Sendable {
     } catch {
       throw ActionSettingsError(field: field, "invalid template '\(text)': \(error)")
     }
+    secretIDs = Self.secretIDs(in: template)
   }
 
   func render(_ input: ActionInput, secrets: (any SecretStore)?) -> String {
     template.render(
       context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
+  }
+
+  /// Renders the template, or fails permanently when a secret it reads does not exist: a header
+  /// must not go out with the secret silently left empty.
+  func renderRequiringSecrets(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
+    throws(ActionError)
+    -> String
+  {
+    for id in secretIDs where secrets?.secret(named: id) == nil {
+      throw ActionError(
+        .permanent,
+        "\(field): get_secret('\(id)') found no secret (no file '\(id)' in --secrets-dir, no variable \(SecretFolder.variableName(for: id)))"
+      )
+    }
+    return render(input, secrets: secrets)
+  }
+
+  /// Constant first arguments of `get_secret` calls: a `Constant` string followed by the call's other
+  /// constant arguments and the call.
+  private static func secretIDs(in template: Template) -> [String] {
+    guard let getSecret = FunctionRegistry.index(of: "get_secret") else { return [] }
+    var ids: [String] = []
+    for case .expression(let program) in template.parts {
+      let code = program.instructions
+      for (address, instruction) in code.enumerated()
+      where instruction.opcode == .call && Int(instruction.a) == getSecret {
+        let first = address - Int(instruction.b)
+        guard first >= 0, code[first..<address].allSatisfy({ $0.opcode == .constant }),
+          case .string(let id) = program.constants[Int(code[first].a)]
+        else { continue }
+        if !ids.contains(id) { ids.append(id) }
+      }
+    }
+    return ids
   }
 }
 

@@ -111,6 +111,13 @@ struct RunCommand: AsyncParsableCommand {
   var secretsDir: String?
 
   func validate() throws {
+    if let secretsDir {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: secretsDir, isDirectory: &isFolder), isFolder.boolValue
+      else {
+        throw ValidationError("--secrets-dir '\(secretsDir)' is not a folder")
+      }
+    }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
     if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level '\(logLevel)'") }
     if MQTTOptions.ProtocolVersion(rawValue: mqttVersion) == nil {

@@ -545,6 +545,38 @@ struct ConnectorDispatchTests {
     for configured in rule.actions { await configured.action.shutdown() }
   }
 
+  @Test("a header reading a secret that does not exist sends nothing: the result goes to the error path")
+  func missingSecretHeader() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.ok)
+    var factory = ActionFactory.standard
+    factory.registerConnectorActions(
+      publisher: nil, secrets: SecretFolder(folder: "/nonexistent-secrets", environment: [:]))
+    let builder = RecordingBuilder(fallback: factory)
+    let rule = try loadRule(
+      #"""
+      {"sql": "SELECT * FROM 'sensors/#'",
+       "actions": [{"http": {"url": "\#(server.url("/hook"))",
+                             "headers": [{"key": "x-api-key", "value": "${get_secret('api-token')}"}]}}]}
+      """#, builder: builder)
+    for configured in rule.actions { try await configured.action.start() }
+    let deadLetter = MemoryDeadLetter()
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), maxInFlight: 4, deadLetter: deadLetter, clock: FastClock())
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "sensors/1", payload: #"{"n":1}"#, origin: "1"))
+    #expect(await acks.wait(for: 1, timeoutMs: 20_000))
+    await dispatcher.drain()
+    #expect(server.requests.isEmpty)
+    let records = deadLetter.records.withLock { $0 }
+    #expect(
+      records.first?.failures.first?.errorMessage
+        == "http header 'x-api-key': get_secret('api-token') found no secret (no file 'api-token' in --secrets-dir, no variable IOTRULES_SECRET_API_TOKEN)",
+      "\(records)")
+    for configured in rule.actions { await configured.action.shutdown() }
+  }
+
   /// AWS batches messages of the same topic: one topic's queued results share requests (the lane
   /// hands the action a topic's results together), in arrival order.
   @Test("batching through the dispatcher: a single topic's results go out together, in order")
