@@ -362,6 +362,9 @@ actor HTTPBatcher {
   private let limits: HTTPAction.Batch
   private var open: [String: OpenBatch] = [:]
   private var nextID = 0
+  /// The last batch sent to each URL: the next one goes after it is answered, so batches arrive
+  /// in the order their results came (two sent at once could overtake each other).
+  private var sending: [String: Task<Void, Never>] = [:]
 
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
@@ -416,10 +419,14 @@ actor HTTPBatcher {
     let headers = batch.headers
     let outcomes = batch.outcomes
     let sender = batch.sender
-    return Task {
+    let previous = sending[url]
+    let send = Task {
+      await previous?.value
       let result = await sender(url, headers, body)
       for outcome in outcomes { outcome.complete(result) }
     }
+    sending[url] = send
+    return send
   }
 
   /// Sends every open batch now and waits for the answers.
