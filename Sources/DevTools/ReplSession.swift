@@ -54,6 +54,17 @@ public final class ReplSession {
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
       if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), trimmed) }
     }
+    if let first = pending.first, first.hasPrefix("."),
+      trimmed.hasPrefix(".") || (first.hasPrefix(".payload") && Self.startsStatement(trimmed))
+    {
+      // An open `.payload` or `.explain` ends where a new command (or, after a payload, a
+      // statement) starts: a JSON text never has a line starting so. Run it as it is, then the line.
+      let text = pending.joined(separator: "\n")
+      pending = []
+      let ended = command(text)
+      let next = feed(line)
+      return (ended + next.outputs, next.entry ?? text)
+    }
     if !pending.isEmpty && trimmed.isEmpty {
       // An empty line ends a statement that is still open: run what there is, errors and all.
       let text = pending.joined(separator: "\n")
@@ -78,6 +89,12 @@ public final class ReplSession {
     let text = pending.joined(separator: "\n")
     pending = []
     return text.hasPrefix(".") ? command(text) : run(text)
+  }
+
+  /// True when `line` starts with `SELECT` or `SET` (any case) as a word.
+  static func startsStatement(_ line: String) -> Bool {
+    let word = line.prefix { $0.isLetter }.uppercased()
+    return word == "SELECT" || word == "SET"
   }
 
   /// True for a `.payload` or `.explain` whose JSON or SQL is still open.

@@ -51,6 +51,33 @@ import Testing
         """)
   }
 
+  @Test("an open .payload ends where a command or a statement starts; a payload may span lines")
+  func openPayloadEnds() throws {
+    let script = """
+      .payload {bad
+      .payload
+      SELECT 1 AS one FROM 'x'
+      .payload {"a":
+        1}
+      SELECT a FROM 'x'
+      """
+    let (status, out, _) = try runBinary(["repl"], input: script)
+    #expect(status == 0)
+    #expect(
+      out == """
+        payload: 4 bytes, not JSON (Binary)
+        payload: 4 bytes, not JSON (Binary)
+        {
+          "one": 1
+        }
+        payload: 10 bytes, Object
+        {
+          "a": 1
+        }
+
+        """)
+  }
+
   @Test(".rule shows the output and what each action receives")
   func ruleCommand() throws {
     let script = """
