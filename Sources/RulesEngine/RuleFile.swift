@@ -101,6 +101,7 @@ public enum RuleFile {
       ])
     }
     var explicitName = root["ruleName"]
+    var awsWrapper: (key: String, position: FilePosition)?
     // The create-topic-rule input wraps the rule in `topicRulePayload`, the get-topic-rule output in
     // `rule` (beside `ruleArn`).
     for wrapper in ["topicRulePayload", "rule"] {
@@ -114,6 +115,7 @@ public enum RuleFile {
       where member.key != wrapper && member.key != "ruleName" && !readOnlyKeys.contains(member.key) {
         report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
       }
+      awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)
       root = payload
       if explicitName == nil { explicitName = root["ruleName"] }
       break
@@ -169,12 +171,22 @@ public enum RuleFile {
     var program: Program?
     var filter = ""
     var sqlWarnings: [RuleDiagnostic] = []
+    if let awsWrapper, root["awsIotSqlVersion"] == nil {
+      // Copied from AWS's API without a version: AWS runs it as 2015-10-08, this daemon's default is
+      // 2016-03-23, and some results differ (`10.0` stays a Decimal there).
+      sqlWarnings.append(
+        RuleDiagnostic(
+          file: file, position: awsWrapper.position,
+          message:
+            "'\(awsWrapper.key)' without 'awsIotSqlVersion': this rule runs as 2016-03-23 here, while AWS's API runs it as 2015-10-08; say which"
+        ))
+    }
     if let sqlNode = root["sql"] {
       if let sql = sqlNode.string {
         do {
           let compiled = try Compiler.compile(sql, version: version)
           program = compiled
-          sqlWarnings = compiled.warnings.map {
+          sqlWarnings += compiled.warnings.map {
             RuleDiagnostic(
               file: file, position: sqlNode.position(ofStringOffset: $0.range.start.offset),
               message: $0.message)

@@ -157,6 +157,22 @@ struct RuleFileTests {
       """, builder: RecordingBuilder())
     #expect(rule.name == "wrapped")
     #expect(rule.program.version == .v2015_10_08)
+    #expect(rule.warnings.isEmpty)
+  }
+
+  /// AWS's API runs a rule without `awsIotSqlVersion` as 2015-10-08; here the default is 2016-03-23:
+  /// a rule copied in AWS's shape without the key says so.
+  @Test func awsShapedRuleWithoutVersionWarns() throws {
+    let rule = try loadRule(
+      """
+      {"ruleName": "wrapped", "topicRulePayload": {"sql": "SELECT * FROM 'a/#'", "actions": [{"record": {}}]}}
+      """, builder: RecordingBuilder())
+    #expect(rule.program.version == .v2016_03_23)
+    #expect(
+      rule.warnings.map(\.message) == [
+        "'topicRulePayload' without 'awsIotSqlVersion': this rule runs as 2016-03-23 here, while AWS's API runs it as 2015-10-08; say which"
+      ])
+    #expect(rule.warnings.first?.position == FilePosition(line: 1, column: 25))
   }
 
   /// What `aws iot get-topic-rule` prints loads as it is: the rule inside `rule`, its read-only
