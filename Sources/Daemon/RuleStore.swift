@@ -132,8 +132,8 @@ public final class RuleReloader: Sendable {
   /// `digest()` when `fingerprint` was taken.
   nonisolated(unsafe) var lastDigest: UInt64 = 0
 
-  /// Creates a reloader; call `initialLoad()` first. `gate` vets rules changed on reload (not the
-  /// first load).
+  /// Creates a reloader; call `initialLoad()` first. `gate` vets every rule of the first load and
+  /// every rule changed on reload.
   public init(
     paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger,
     gate: ReloadGate? = nil
@@ -235,7 +235,8 @@ public final class RuleReloader: Sendable {
   /// Loads and starts the first rule set; returns the errors found.
   public func initialLoad() async throws -> RuleLoadResult {
     let files = try RuleStore.ruleFiles(in: paths)
-    let result = RuleStore.load(files: files, builder: builder)
+    // Tests gate the first load as they gate reloads: a rule whose tests fail is not loaded.
+    let result = RuleStore.load(files: files, builder: builder, gate: gate)
     for rule in result.rules {
       for action in rule.allActions { try await action.start() }
     }

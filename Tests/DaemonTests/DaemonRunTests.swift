@@ -25,6 +25,28 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
   }
 
+  /// Tests gate the first load as they gate reloads: a rule whose tests fail is not loaded (a replay
+  /// then does not run); `--skip-tests` loads it.
+  @Test func rulesWhoseTestsFailDoNotLoad() async throws {
+    let folder = temporaryFolder("failing-tests")
+    write(
+      #"{"sql": "SELECT n FROM 'a/#' WHERE n > 1", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/pick.json")
+    write(
+      #"[{"name": "one passes", "topic": "a/1", "payload": {"n": 1}, "expect": {"output": {"n": 1}}}]"#,
+      to: folder + "/rules/pick.test.json")
+    write(#"{"topic": "a/1", "payload": {"n": 2}}"# + "\n", to: folder + "/feed.jsonl")
+    let arguments = ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"]
+    let (status, _, errors) = try await runIotrules(arguments, in: folder)
+    #expect(status == 65)
+    #expect(
+      errors.contains("rules/pick.json:1:1: error: rule 'pick' not loaded: 1 of 1 test(s)"), "\(errors)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+    let (skipped, _, _) = try await runIotrules(arguments + ["--skip-tests"], in: folder)
+    #expect(skipped == 0)
+    #expect(FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+  }
+
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
     let folder = temporaryFolder("e2e")
     let (status, output, errors) = try await runIotrules(
