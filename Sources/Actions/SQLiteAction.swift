@@ -11,7 +11,9 @@ import Synchronization
 /// {"name": "${template}"}, "busyTimeoutMs": 1000}}`.
 /// - `database`: a path (its folder is created) or a `file:` URI (`?mode=ro` opens read-only).
 /// - `table`: an identifier `[A-Za-z_][A-Za-z0-9_]{0,127}`.
-/// - `columns` (optional): column name → template rendered against the message. Without it every
+/// - `columns` (optional): column name → template rendered against the message; a template that is
+///   one `${expression}` stores the value with its type (number, text, NULL for Undefined, JSON
+///   text for an object or array), any other template its text. Without it every
 ///   top-level key of the result is a column, as AWS's dynamoDBv2: the table is created when missing
 ///   and new columns are added as new keys appear; nested values are stored as JSON text. Column
 ///   names ignore case, as SQLite's do: a key `Temp` goes to a column `temp`, and a result with keys
@@ -154,9 +156,22 @@ public final class SQLiteAction: BatchAction {
   func makeRow(_ input: ActionInput) -> Result<[(String, Value)], ActionError> {
     if let columns {
       let context = input.message.evaluationContext()
+      var machine = VirtualMachine()
       return .success(
-        columns.map {
-          ($0.name, .string($0.template.render(context: context, variables: input.evaluation.variables)))
+        columns.map { column in
+          // A template that is one `${expression}` stores the value with its type (a number as a
+          // number, Undefined as NULL), as a row without `columns` does; any other is text.
+          let parts = column.template.parts
+          if parts.count == 1, case .expression(let program) = parts[0] {
+            return (
+              column.name,
+              machine.evaluateExpression(program, context: context, variables: input.evaluation.variables)
+            )
+          }
+          return (
+            column.name,
+            .string(column.template.render(context: context, variables: input.evaluation.variables))
+          )
         })
     }
     guard case .object(let object) = input.evaluation.value else {

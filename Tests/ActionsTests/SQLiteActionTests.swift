@@ -39,6 +39,42 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  /// A column template that is one `${expression}` stores the value with its type; text around it
+  /// makes it text.
+  @Test func columnTemplatesKeepTheirValuesTypes() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(
+        #"""
+        {"database": "\#(folder)/typed.db", "table": "t",
+         "columns": {"temp": "${temp}", "n": "${n}", "label": "t=${temp}", "missing": "${nothing}",
+                     "device": "${topic(2)}", "nested": "${o}"}}
+        """#),
+      context: context)
+    let payload = #"{"temp":31.5,"n":7,"o":{"a":1}}"#
+    let results = await action.performBatch([
+      input(
+        object([("temp", .decimal(31.5)), ("n", .int(7)), ("o", object([("a", .int(1))]))]), json: payload,
+        payload: payload)
+    ])
+    #expect(results.allSatisfy { $0 == nil }, "\(results)")
+    await action.shutdown()
+    let queue = try DatabaseQueue(path: "\(folder)/typed.db")
+    let row = try queue.read { db in
+      try Row.fetchOne(
+        db,
+        sql:
+          "SELECT typeof(temp) AS tt, temp, typeof(n) AS tn, n, typeof(label) AS tl, label, typeof(missing) AS tm, device, nested FROM t"
+      )
+    }
+    #expect(row?["tt"] as String? == "real" && row?["temp"] as Double? == 31.5)
+    #expect(row?["tn"] as String? == "integer" && row?["n"] as Int? == 7)
+    #expect(row?["tl"] as String? == "text" && row?["label"] as String? == "t=31.5")
+    #expect(row?["tm"] as String? == "null")
+    #expect(row?["device"] as String? == "d1")
+    #expect(row?["nested"] as String? == #"{"a":1}"#)
+  }
+
   @Test func everyValueKindIsStoredAsItsColumnType() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
