@@ -116,6 +116,12 @@ public final class HTTPAction: KeyedGroupAction {
       if url.utf8.count > 2000 {
         throw ActionSettingsError(field: "http.url", "is longer than 2000 characters")
       }
+      let host =
+        url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first
+        .map { $0.split(separator: ":").first.map(String.init) ?? "" } ?? ""
+      if ActionSettingsError.isPlaceholderHost(host) {
+        throw ActionSettingsError(field: "http.url", ActionSettingsError.placeholderMessage(host))
+      }
       if let confirmationUrl {
         if !isHTTP(confirmationUrl) {
           throw ActionSettingsError(field: "http.confirmationUrl", "must start with https:// or http://")

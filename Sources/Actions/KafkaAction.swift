@@ -81,6 +81,13 @@ public final class KafkaAction: Action {
           field: "kafka.bootstrapServers",
           "must be host:port[,host:port], not '\(bootstrapServers)'")
       }
+      for server in servers {
+        let host = String(server.split(separator: ":").first ?? "")
+        if ActionSettingsError.isPlaceholderHost(host) {
+          throw ActionSettingsError(
+            field: "kafka.bootstrapServers", ActionSettingsError.placeholderMessage(host))
+        }
+      }
       if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")

@@ -17,6 +17,18 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
 
   /// `field: message`, as `iotrules check` prints it.
   public var description: String { "\(field): \(message)" }
+
+  /// True for a host under `.invalid`, which never resolves (RFC 2606): the placeholder `import aws`
+  /// writes where AWS's rule had no endpoint to carry over.
+  static func isPlaceholderHost(_ host: String) -> Bool {
+    let lowered = host.lowercased()
+    return lowered == "invalid" || lowered.hasSuffix(".invalid")
+  }
+
+  /// Why a placeholder host is refused.
+  static func placeholderMessage(_ host: String) -> String {
+    "host '\(host)' is a placeholder ('.invalid' never resolves): set the real endpoint"
+  }
 }
 
 /// A `${...}` template of an action field, compiled once and rendered per message against the

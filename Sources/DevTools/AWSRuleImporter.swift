@@ -179,7 +179,7 @@ public enum AWSRuleImporter {
         }
       }
       if servers.isEmpty {
-        servers = "SET-ME:9092"
+        servers = "SET-ME.invalid:9092"
         required.append("\(label) kafka.bootstrapServers: clientProperties had no bootstrap.servers; set it")
       }
       out["bootstrapServers"] = .string(servers)

@@ -695,6 +695,15 @@ struct ConnectorFactoryTests {
       ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:1"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:1"),
+      (
+        "http", #"{"url": "https://SET-ME.invalid/lambda/f"}"#,
+        "http.url: host 'SET-ME.invalid' is a placeholder ('.invalid' never resolves): set the real endpoint",
+        "1:1"
+      ),
+      (
+        "kafka", #"{"topic": "t", "bootstrapServers": "k:9092,SET-ME.invalid:9092"}"#,
+        "kafka.bootstrapServers: host 'SET-ME.invalid' is a placeholder", "1:1"
+      ),
     ])
   func errors(kind: String, json: String, message: String, position: String) {
     do {

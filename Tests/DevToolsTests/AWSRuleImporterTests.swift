@@ -33,8 +33,14 @@ import Testing
     #expect(
       object["errorAction"]
         == .object(["republish": .object(["topic": .string("errors/${topic()}"), "qos": .int(1)])]))
-    // The imported file is a valid rule.
-    let preview = try RulePreview.load(file: "temperature_alerts.json", bytes: Array(result.json.utf8))
+    // The imported file does not load until the endpoint ACTION REQUIRED names is set (a `.invalid`
+    // host never resolves); then it is a valid rule.
+    #expect(throws: RuleFileError.self) {
+      try RulePreview.load(file: "temperature_alerts.json", bytes: Array(result.json.utf8))
+    }
+    let endpointSet = result.json.replacingOccurrences(
+      of: "https://SET-ME.invalid/", with: "https://lambda.example.com/")
+    let preview = try RulePreview.load(file: "temperature_alerts.json", bytes: Array(endpointSet.utf8))
     #expect(preview.program.version == .v2015_10_08)
   }
 
