@@ -174,16 +174,21 @@ public struct DaemonSummary: Sendable {
 
   /// The one-line summary printed on exit.
   public var line: String {
+    /// `1 message`, `2 messages`.
+    func count(_ number: Int, _ singular: String, _ plural: String? = nil) -> String {
+      "\(number) \(number == 1 ? singular : plural ?? singular + "s")"
+    }
     let rate = seconds > 0 ? Double(dispatch.received) / seconds : 0
     let intake =
       replayed
-      ? "\(replay.lines) lines, \(dispatch.received) messages (\(replay.malformed) malformed)"
-      : "\(dispatch.received) messages"
+      ? "\(count(replay.lines, "line")), \(count(dispatch.received, "message")) (\(replay.malformed) malformed)"
+      : count(dispatch.received, "message")
     return "iotrules: \(intake), "
-      + "\(dispatch.passed) rule results, \(dispatch.actionsSucceeded) action writes, \(dispatch.acknowledged) acknowledged, "
-      + "\(dispatch.failed) not acknowledged, \(dispatch.retries) retries, \(dispatch.errorRecords) error records, "
+      + "\(count(dispatch.passed, "rule result")), \(count(dispatch.actionsSucceeded, "action write")), "
+      + "\(dispatch.acknowledged) acknowledged, \(dispatch.failed) not acknowledged, "
+      + "\(count(dispatch.retries, "retry", "retries")), \(count(dispatch.errorRecords, "error record")), "
       + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s), "
-      + "after \(String(format: "%.2f", startSeconds)) s loading \(rulesLoaded) rules"
+      + "after \(String(format: "%.2f", startSeconds)) s loading \(count(rulesLoaded, "rule"))"
   }
 }
 
