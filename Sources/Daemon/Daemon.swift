@@ -230,8 +230,10 @@ public enum Daemon {
     var publisher: MQTTPublisher?
     switch spec {
     case .replay(let input):
+      let malformedLines = Counter(label: MetricNames.malformedLines)
       let replaySource = ReplaySource(input: input, follow: configuration.follow, clock: clock) {
         line, message in
+        malformedLines.increment()
         logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
       }
       replay = replaySource

@@ -145,6 +145,8 @@ public enum MetricNames {
   public static let actionDeadLettered = "iotrules_action_dead_lettered_total"
   /// Messages received from sources.
   public static let messagesReceived = "iotrules_messages_received_total"
+  /// Replay lines skipped as malformed (reported with their line numbers in the log).
+  public static let malformedLines = "iotrules_replay_malformed_lines_total"
   /// Messages acknowledged done.
   public static let messagesAcknowledged = "iotrules_messages_acknowledged_total"
   /// Messages that could not be kept safe (acknowledged failed).

@@ -26,7 +26,9 @@ struct MetricsServerTests {
       #"{"sql": "SELECT * FROM 'm/+'", "actions": [{"file": {"path": "out/${topic(2)}.jsonl"}}]}"#,
       to: folder + "/rules/metered.json")
     write(
-      #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + #"{"topic": "m/b", "payload": {"x": 2}}"# + "\n",
+      #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + "not json\n"
+        + #"{"topic": "m/b", "payload": {"x": 2}}"#
+        + "\n",
       to: folder + "/feed.jsonl")
     let process = try Subprocess(
       ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--metrics-port", "0"],
@@ -47,6 +49,7 @@ struct MetricsServerTests {
     #expect(metrics.contains(#"iotrules_rule_matched_total{rule="metered"} 2"#), "\(metrics)")
     #expect(metrics.contains(#"iotrules_action_succeeded_total{rule="metered",action="file[0]"} 2"#))
     #expect(metrics.contains("iotrules_messages_received_total 2"))
+    #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket"))
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     process.signal(SIGINT)
