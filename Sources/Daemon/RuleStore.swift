@@ -285,12 +285,14 @@ public final class RuleReloader: Sendable {
       }
     }
     let old = dispatcher.swap(to: RuleSet(rules: result.rules))
+    let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
+    // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone.
     logger.info(
       "rules reloaded",
       metadata: [
-        "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "errors": "\(result.errors.count)",
+        "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "retired": "\(retired.count)",
+        "errors": "\(result.errors.count)",
       ])
-    let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
     if !retired.isEmpty {
       await old.waitUntilIdle()
       for rule in retired {
