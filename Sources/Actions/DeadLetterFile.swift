@@ -16,10 +16,26 @@ public final class DeadLetterFile: DeadLetterSink {
   /// The default path: `dead-letter.jsonl` in the working directory.
   public static let defaultPath = "dead-letter.jsonl"
 
+  /// Where the writes run, one at a time: a thread of its own, so that a burst of failures waiting
+  /// on the fsyncs does not hold Swift's concurrency threads (two on a two-core machine).
+  private let queue = DispatchQueue(label: "iotrules.dead-letter")
+
   /// Appends one record and fsyncs.
   public func write(_ record: ErrorRecord) async throws {
     let line = Array((record.json + "\n").utf8)
     let operations = self.operations.withLock { $0 }
+    let outcome = await withCheckedContinuation {
+      (written: CheckedContinuation<Result<Void, ActionError>, Never>) in
+      queue.async {
+        written.resume(
+          returning: Result { () throws(ActionError) in try self.append(line, operations: operations) })
+      }
+    }
+    try outcome.get()
+  }
+
+  /// Appends `line` and fsyncs (on `queue`).
+  private func append(_ line: [UInt8], operations: FileOperations) throws(ActionError) {
     try descriptor.withLock { fd throws(ActionError) in
       if fd < 0 {
         try FileSystem.makeParentFolders(of: path)
