@@ -116,11 +116,10 @@ public final class HTTPAction: KeyedGroupAction {
       if url.utf8.count > 2000 {
         throw ActionSettingsError(field: "http.url", "is longer than 2000 characters")
       }
-      let host =
-        url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first
-        .map { $0.split(separator: ":").first.map(String.init) ?? "" } ?? ""
-      if ActionSettingsError.isPlaceholderHost(host) {
-        throw ActionSettingsError(field: "http.url", ActionSettingsError.placeholderMessage(host))
+      if let host = URLComponents(string: url)?.host,
+        let problem = ActionSettingsError.placeholderHostProblem(host)
+      {
+        throw ActionSettingsError(field: "http.url", problem)
       }
       if let confirmationUrl {
         if !isHTTP(confirmationUrl) {

@@ -82,10 +82,8 @@ public final class KafkaAction: Action {
           "must be host:port[,host:port], not '\(bootstrapServers)'")
       }
       for server in servers {
-        let host = String(server.split(separator: ":").first ?? "")
-        if ActionSettingsError.isPlaceholderHost(host) {
-          throw ActionSettingsError(
-            field: "kafka.bootstrapServers", ActionSettingsError.placeholderMessage(host))
+        if let problem = ActionSettingsError.placeholderHostProblem(String(server.split(separator: ":")[0])) {
+          throw ActionSettingsError(field: "kafka.bootstrapServers", problem)
         }
       }
       if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }

@@ -1,6 +1,7 @@
 import Foundation
 import IoTSQL
 import RulesEngine
+import Synchronization
 
 /// An invalid action configuration, naming the field: `republish.topic: must not be empty`.
 public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
@@ -18,16 +19,12 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
   /// `field: message`, as `iotrules check` prints it.
   public var description: String { "\(field): \(message)" }
 
-  /// True for a host under `.invalid`, which never resolves (RFC 2606): the placeholder `import aws`
-  /// writes where AWS's rule had no endpoint to carry over.
-  static func isPlaceholderHost(_ host: String) -> Bool {
+  /// Why `host` is refused, or nil: a host under `.invalid` never resolves (RFC 2606); it is the
+  /// placeholder `import aws` writes where AWS's rule had no endpoint to carry over.
+  static func placeholderHostProblem(_ host: String) -> String? {
     let lowered = host.lowercased()
-    return lowered == "invalid" || lowered.hasSuffix(".invalid")
-  }
-
-  /// Why a placeholder host is refused.
-  static func placeholderMessage(_ host: String) -> String {
-    "host '\(host)' is a placeholder ('.invalid' never resolves): set the real endpoint"
+    guard lowered == "invalid" || lowered.hasSuffix(".invalid") else { return nil }
+    return "host '\(host)' is a placeholder ('.invalid' never resolves): set the real endpoint"
   }
 }
 
@@ -35,8 +32,8 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
 /// original message and the rule's SET variables.
 struct ActionTemplate: Sendable {
   let template: Template
-  /// The ids of the secrets the template reads with a constant id (`get_secret('api-token')`).
-  let secretIDs: [String]
+  /// True when the template calls `get_secret`: only then does rendering watch for missing secrets.
+  let readsSecrets: Bool
 
   /// Compiles `text`; errors name `field` and the position inside the template.
   init(_ text: String, field: String, version: SQLVersion, variables: [String]) throws(ActionSettingsError) {
@@ -45,7 +42,11 @@ struct ActionTemplate: Sendable {
     } catch {
       throw ActionSettingsError(field: field, "invalid template '\(text)': \(error)")
     }
-    secretIDs = Self.secretIDs(in: template)
+    let getSecret = FunctionRegistry.index(of: "get_secret")
+    readsSecrets = template.parts.contains { part in
+      guard case .expression(let program) = part else { return false }
+      return program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
+    }
   }
 
   func render(_ input: ActionInput, secrets: (any SecretStore)?) -> String {
@@ -59,32 +60,33 @@ struct ActionTemplate: Sendable {
     throws(ActionError)
     -> String
   {
-    for id in secretIDs where secrets?.secret(named: id) == nil {
+    guard readsSecrets else { return render(input, secrets: secrets) }
+    let watched = MissingSecrets(secrets)
+    let text = render(input, secrets: watched)
+    if let id = watched.first {
       throw ActionError(
         .permanent,
         "\(field): get_secret('\(id)') found no secret (no file '\(id)' in --secrets-dir, no variable \(SecretFolder.variableName(for: id)))"
       )
     }
-    return render(input, secrets: secrets)
+    return text
   }
+}
 
-  /// Constant first arguments of `get_secret` calls: a `Constant` string followed by the call's other
-  /// constant arguments and the call.
-  private static func secretIDs(in template: Template) -> [String] {
-    guard let getSecret = FunctionRegistry.index(of: "get_secret") else { return [] }
-    var ids: [String] = []
-    for case .expression(let program) in template.parts {
-      let code = program.instructions
-      for (address, instruction) in code.enumerated()
-      where instruction.opcode == .call && Int(instruction.a) == getSecret {
-        let first = address - Int(instruction.b)
-        guard first >= 0, code[first..<address].allSatisfy({ $0.opcode == .constant }),
-          case .string(let id) = program.constants[Int(code[first].a)]
-        else { continue }
-        if !ids.contains(id) { ids.append(id) }
-      }
-    }
-    return ids
+/// A secret store that forwards to another and remembers the first id it had no secret for.
+private final class MissingSecrets: SecretStore {
+  private let store: (any SecretStore)?
+  private let missing = Mutex<String?>(nil)
+
+  init(_ store: (any SecretStore)?) { self.store = store }
+
+  /// The first id asked for that had no secret.
+  var first: String? { missing.withLock { $0 } }
+
+  func secret(named id: String) -> String? {
+    let secret = store?.secret(named: id)
+    if secret == nil { missing.withLock { $0 = $0 ?? id } }
+    return secret
   }
 }
 

@@ -161,8 +161,7 @@ public final class SQLiteAction: BatchAction {
         columns.map { column in
           // A template that is one `${expression}` stores the value with its type (a number as a
           // number, Undefined as NULL), as a row without `columns` does; any other is text.
-          let parts = column.template.parts
-          if parts.count == 1, case .expression(let program) = parts[0] {
+          if let program = column.template.soleExpression {
             return (
               column.name,
               machine.evaluateExpression(program, context: context, variables: input.evaluation.variables)

@@ -48,6 +48,16 @@ public struct Template: Sendable {
     return nil
   }
 
+  /// The program of a template that is exactly one `${expression}`, else nil: a caller may use the
+  /// expression's value with its type instead of its text.
+  public var soleExpression: Program? {
+    guard renderers.count == 1 else { return nil }
+    switch renderers[0] {
+    case .text: return nil
+    case .topic(let program), .topicLevel(_, let program), .program(let program): return program
+    }
+  }
+
   /// True when the text has no `${...}`: it renders to itself.
   public var isConstant: Bool {
     renderers.allSatisfy { if case .text = $0 { true } else { false } }

@@ -85,15 +85,11 @@ enum TimeFunctions {
     // The data-types table's implicit conversion: a Decimal rounds to the nearest Int (halves away
     // from zero), a numeric string is truncated. Beyond ±2^62 ms (±146 million years) is no time
     // at all, whatever the type (the calendar arithmetic would overflow near Int's ends).
-    let converted: Int?
-    switch value {
-    case .int(let number): converted = number
-    case .decimal: converted = Coercions.toImplicitInt(value)
-    case .string(let text):
-      converted = Coercions.toImplicitInt(.string(text.trimmingCharacters(in: .whitespaces)))
-    default: converted = nil
+    var value = value
+    if case .string(let text) = value { value = .string(text.trimmingCharacters(in: .whitespaces)) }
+    guard let converted = Coercions.toImplicitInt(value), converted.magnitude <= UInt(Int64.max / 2) else {
+      return nil
     }
-    guard let converted, converted.magnitude <= UInt(Int64.max / 2) else { return nil }
     return converted
   }
 
