@@ -24,24 +24,22 @@ struct MQTTIncoming: Sendable {
 /// thread and may block it: libmosquitto sends a QoS 1 PUBACK only after the handler returns, which
 /// is how backpressure reaches the broker.
 final class MQTTConnection: @unchecked Sendable {
-  /// A QoS 1 publish waiting for its PUBACK: registered before the PUBLISH can be answered, removed
-  /// by the PUBACK, the timeout or `close`, whichever comes first.
-  private struct PublishSlot {
-    var waiter: CheckedContinuation<Result<Void, ActionError>, Never>
+  /// A request waiting for the broker's acknowledgement (a QoS 1 publish's PUBACK, a SUBACK):
+  /// registered before the request can be answered, removed by the answer, the timeout or `close`,
+  /// whichever comes first.
+  private struct AckSlot<Failure: Error> {
+    var waiter: CheckedContinuation<Result<Void, Failure>, Never>
     /// Tells this registration from a later one under the same (16-bit, reused) message id.
     var serial: UInt64
-    /// Fails the publish after `publishTimeoutSeconds`; cancelled when the PUBACK comes.
+    /// Fails the request after `publishTimeoutSeconds`; cancelled when the acknowledgement comes.
     var timeout: Task<Void, Never>
+    /// The subscription's filter and QoS (SUBACKs only).
+    var filter = ""
+    var qos = 0
   }
 
-  /// A SUBSCRIBE waiting for its SUBACK.
-  private struct SubscribeSlot {
-    var waiter: CheckedContinuation<Result<Void, ConnectorError>, Never>
-    var filter: String
-    var qos: Int
-    var serial: UInt64
-    var timeout: Task<Void, Never>
-  }
+  private typealias PublishSlot = AckSlot<ActionError>
+  private typealias SubscribeSlot = AckSlot<ConnectorError>
 
   private struct State {
     var connected = false
@@ -317,26 +315,11 @@ final class MQTTConnection: @unchecked Sendable {
         var mid: Int32 = 0
         let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
-        state.nextSerial += 1
-        let serial = state.nextSerial
-        let subscribedMID = mid
-        let timer = startTimeout(seconds: timeout) { [self] in
-          let slot = self.state.withLock { state -> SubscribeSlot? in
-            guard state.subscribeWaiters[subscribedMID]?.serial == serial else { return nil }
-            return state.subscribeWaiters.removeValue(forKey: subscribedMID)
-          }
-          slot?.waiter.resume(
-            returning: .failure(
-              ConnectorError(
-                "subscribing to '\(filter)' failed: no SUBACK from \(options.url) within \(timeout) s")))
-        }
-        let stale = state.subscribeWaiters.updateValue(
-          SubscribeSlot(waiter: continuation, filter: filter, qos: qos, serial: serial, timeout: timer),
-          forKey: mid)
-        stale?.timeout.cancel()
-        stale?.waiter.resume(
-          returning: .failure(
-            ConnectorError("subscribing to '\(stale!.filter)' failed: its message id was reused")))
+        register(
+          continuation, mid: mid, in: \.subscribeWaiters, state: &state, filter: filter, qos: qos,
+          expired: ConnectorError(
+            "subscribing to '\(filter)' failed: no SUBACK from \(options.url) within \(timeout) s"),
+          reused: { ConnectorError("subscribing to '\($0.filter)' failed: its message id was reused") })
         return code
       }
       if code != MOSQ_ERR_SUCCESS.rawValue {
@@ -347,6 +330,31 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     try result.get()
+  }
+
+  /// Registers `waiter` under `mid` in the table at `table` (the caller holds the lock), with a
+  /// timeout that fails it with `expired` unless its acknowledgement comes first. A request still
+  /// waiting under the same, reused id fails with `reused`.
+  private func register<Failure: Error>(
+    _ waiter: CheckedContinuation<Result<Void, Failure>, Never>, mid: Int32,
+    in table: WritableKeyPath<State, [Int32: AckSlot<Failure>]> & Sendable, state: inout State,
+    filter: String = "",
+    qos: Int = 0, expired: Failure, reused: (AckSlot<Failure>) -> Failure
+  ) {
+    state.nextSerial += 1
+    let serial = state.nextSerial
+    let timer = startTimeout(seconds: options.publishTimeoutSeconds) { [self] in
+      let slot = self.state.withLock { state -> AckSlot<Failure>? in
+        guard state[keyPath: table][mid]?.serial == serial else { return nil }
+        return state[keyPath: table].removeValue(forKey: mid)
+      }
+      slot?.waiter.resume(returning: .failure(expired))
+    }
+    let slot = AckSlot(waiter: waiter, serial: serial, timeout: timer, filter: filter, qos: qos)
+    if let stale = state[keyPath: table].updateValue(slot, forKey: mid) {
+      stale.timeout.cancel()
+      stale.waiter.resume(returning: .failure(reused(stale)))
+    }
   }
 
   /// Runs `expire` after `seconds` unless the task is cancelled first (the acknowledgement came).
@@ -518,25 +526,14 @@ final class MQTTConnection: @unchecked Sendable {
         var mid: Int32 = 0
         let code = send(&mid)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
-        state.nextSerial += 1
-        let serial = state.nextSerial
-        let publishedMID = mid
-        let timer = startTimeout(seconds: timeout) { [self] in
-          let slot = self.state.withLock { state -> PublishSlot? in
-            guard state.publishes[publishedMID]?.serial == serial else { return nil }
-            return state.publishes.removeValue(forKey: publishedMID)
-          }
-          slot?.waiter.resume(
-            returning: .failure(
-              ActionError(.transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s")))
-        }
         // Only with 65,535 publishes unacknowledged at once can a message id still be waiting.
-        let stale = state.publishes.updateValue(
-          PublishSlot(waiter: continuation, serial: serial, timeout: timer), forKey: mid)
-        stale?.timeout.cancel()
-        stale?.waiter.resume(
-          returning: .failure(
-            ActionError(.transient, "no PUBACK from \(options.url) before its message id was reused")))
+        register(
+          continuation, mid: mid, in: \.publishes, state: &state,
+          expired: ActionError(
+            .transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s"),
+          reused: { _ in
+            ActionError(.transient, "no PUBACK from \(options.url) before its message id was reused")
+          })
         return code
       }
       if code != MOSQ_ERR_SUCCESS.rawValue { continuation.resume(returning: .failure(failure(code))) }
