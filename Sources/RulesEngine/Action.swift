@@ -106,14 +106,22 @@ public struct MessageIntake: Sendable {
   /// Takes a message at once and returns true when the engine has room; false, taking nothing,
   /// when it is full.
   public let tryDeliver: @Sendable (Message) -> Bool
+  /// Takes messages in order, suspending while the engine is full.
+  public let deliverBatch: @Sendable ([Message]) async -> Void
 
-  /// Creates an intake; without `tryDeliver` every message goes through `deliver`.
+  /// Creates an intake; without `tryDeliver` every message goes through `deliver`, without
+  /// `deliverBatch` a batch goes through `deliver` one message at a time.
   public init(
     deliver: @escaping @Sendable (Message) async -> Void,
-    tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false }
+    tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false },
+    deliverBatch: (@Sendable ([Message]) async -> Void)? = nil
   ) {
     self.deliver = deliver
     self.tryDeliver = tryDeliver
+    self.deliverBatch =
+      deliverBatch ?? { messages in
+        for message in messages { await deliver(message) }
+      }
   }
 
   /// For a source's own thread, never a Swift concurrency thread: takes the message, blocking the

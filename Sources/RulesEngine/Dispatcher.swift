@@ -32,11 +32,13 @@ public struct DispatchStatistics: Sendable, Equatable {
 }
 
 /// One result waiting for one action.
+/// (Its lane knows the action; its key, for ordering, is the message's topic.)
 struct ActionJob: Sendable {
   let input: ActionInput
-  let key: String
   let tracker: RuleTracker
-  let configured: ConfiguredAction
+
+  /// Results of one key are performed one at a time, in arrival order.
+  var key: String { input.message.topic }
 }
 
 /// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
@@ -46,15 +48,14 @@ struct ActionLane: ~Copyable, Sendable {
   static let maxBatch = 512
   let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
 
-  func enqueue(_ job: ActionJob, dispatcher: Dispatcher) {
+  func enqueue(_ jobs: [ActionJob], of configured: ConfiguredAction, dispatcher: Dispatcher) {
     let start = state.withLock { state -> Bool in
-      state.queue.append(job)
+      if state.queue.isEmpty { state.queue = jobs } else { state.queue.append(contentsOf: jobs) }
       if state.running { return false }
       state.running = true
       return true
     }
     if start {
-      let configured = job.configured
       Task { await configured.lane.run(dispatcher: dispatcher, configured: configured) }
     }
   }
@@ -196,6 +197,25 @@ public final class Dispatcher: Sendable {
   struct Worker {
     var vm = VirtualMachine()
     var results: [(Rule, Evaluation)] = []
+    /// The jobs of the batch being accepted, by action, in message order.
+    var lanes: [(ConfiguredAction, [ActionJob])] = []
+    /// The messages of the batch no rule took.
+    var unmatched: [Message] = []
+
+    /// Adds `job` to `configured`'s jobs of this batch. A batch meets few actions (one rule matches
+    /// most messages), so the list is searched from its end; past 16 actions the oldest list is
+    /// handed to its lane at once (its order within that lane is kept).
+    mutating func queue(_ job: ActionJob, for configured: ConfiguredAction, dispatcher: Dispatcher) {
+      if let index = lanes.lastIndex(where: { $0.0 === configured }) {
+        lanes[index].1.append(job)
+        return
+      }
+      if lanes.count == 16 {
+        let (oldest, jobs) = lanes.removeFirst()
+        oldest.lane.enqueue(jobs, of: oldest, dispatcher: dispatcher)
+      }
+      lanes.append((configured, [job]))
+    }
   }
   let deadLetter: any DeadLetterSink
   let clock: any EngineClock
@@ -242,7 +262,20 @@ public final class Dispatcher: Sendable {
   /// acknowledgement comes later, through `message.acknowledge`).
   public func deliver(_ message: Message) async {
     await acquire()
-    accept(message)
+    accept(CollectionOfOne(message))
+  }
+
+  /// Takes messages in order, as many at a time as the engine has room for; suspends while it is
+  /// full. A source that reads many messages at once (a replay reads a block of lines) saves the
+  /// per-message locks and task hops of `deliver`.
+  public func deliver(batch messages: [Message]) async {
+    var next = 0
+    while next < messages.count {
+      await acquire()
+      let end = next + 1 + tryAcquire(upTo: messages.count - next - 1)
+      accept(messages[next..<end])
+      next = end
+    }
   }
 
   /// Takes one message at once when the engine has room, without suspending, and returns true;
@@ -250,68 +283,81 @@ public final class Dispatcher: Sendable {
   /// source's own thread uses this to skip a task switch per message.
   public func tryDeliver(_ message: Message) -> Bool {
     guard tryAcquire() else { return false }
-    accept(message)
+    accept(CollectionOfOne(message))
     return true
   }
 
   /// The intake sources hand messages to.
   public var intake: MessageIntake {
-    MessageIntake(deliver: { message in await self.deliver(message) }, tryDeliver: self.tryDeliver)
+    MessageIntake(
+      deliver: { message in await self.deliver(message) }, tryDeliver: self.tryDeliver,
+      deliverBatch: { messages in await self.deliver(batch: messages) })
   }
 
-  /// Evaluates a message that holds a slot and queues its actions' work.
-  func accept(_ message: Message) {
+  /// Evaluates messages that hold a slot each and queues their actions' work: each action's jobs of
+  /// the batch in one go, in message order.
+  func accept<Messages: Collection<Message>>(_ messages: Messages) {
     let start = clock.monotonicNanoseconds()
     // Entered under the lock that reads it: a reload swaps under the same lock, so once `swap`
     // returns, every message on the old set has entered it and `waitUntilIdle` waits for them.
     let snapshot = slots.withLock { state in
-      state.ruleSet.enter()
+      state.ruleSet.enter(messages.count)
       return state.ruleSet
     }
-    received.increment()
+    received.increment(by: messages.count)
     var worker = workers.withLock { $0.popLast() } ?? Worker()
     defer {
       worker.results.removeAll(keepingCapacity: true)
+      worker.lanes.removeAll(keepingCapacity: true)
+      worker.unmatched.removeAll(keepingCapacity: true)
       let idle = worker
       workers.withLock { $0.append(idle) }
     }
     var matched = 0
-    let context = message.evaluationContext()
-    snapshot.forEachMatch(message.topic) { index in
-      let rule = snapshot.rules[index]
-      matched += 1
-      rule.counters.matched.add()
-      if let evaluation = worker.vm.evaluate(
-        rule.program, context: context, serializesPayload: rule.readsPayloadBytes)
-      {
-        rule.counters.passed.add()
-        worker.results.append((rule, evaluation))
+    var passed = 0
+    for message in messages {
+      let context = message.evaluationContext()
+      snapshot.forEachMatch(message.topic) { index in
+        let rule = snapshot.rules[index]
+        matched += 1
+        rule.counters.matched.add()
+        if let evaluation = worker.vm.evaluate(
+          rule.program, context: context, serializesPayload: rule.readsPayloadBytes)
+        {
+          rule.counters.passed.add()
+          worker.results.append((rule, evaluation))
+        }
       }
-    }
-    statistics.withLock { stats in
-      stats.received += 1
-      stats.matched += matched
-      stats.passed += worker.results.count
-    }
-    if worker.results.isEmpty {
-      finish(message, ok: true, snapshot: snapshot, start: start)
-      return
-    }
-    let tracker = MessageTracker(
-      message: message, snapshot: snapshot, rules: worker.results.count, startNanoseconds: start)
-    for (rule, evaluation) in worker.results {
-      if rule.actions.isEmpty {
-        tracker.ruleFinished(ok: true, dispatcher: self)
+      passed += worker.results.count
+      if worker.results.isEmpty {
+        // Acknowledged once the batch is counted: the last acknowledgement can end a drain.
+        worker.unmatched.append(message)
         continue
       }
-      let ruleTracker = RuleTracker(rule: rule, message: tracker, actions: rule.actions.count)
-      let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
-      for configured in rule.actions {
-        configured.lane.enqueue(
-          ActionJob(input: input, key: message.topic, tracker: ruleTracker, configured: configured),
-          dispatcher: self)
+      let tracker = MessageTracker(
+        message: message, snapshot: snapshot, rules: worker.results.count, startNanoseconds: start)
+      for (rule, evaluation) in worker.results {
+        if rule.actions.isEmpty {
+          tracker.ruleFinished(ok: true, dispatcher: self)
+          continue
+        }
+        let ruleTracker = RuleTracker(rule: rule, message: tracker, actions: rule.actions.count)
+        let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
+        for configured in rule.actions {
+          worker.queue(ActionJob(input: input, tracker: ruleTracker), for: configured, dispatcher: self)
+        }
       }
+      worker.results.removeAll(keepingCapacity: true)
     }
+    statistics.withLock { stats in
+      stats.received += messages.count
+      stats.matched += matched
+      stats.passed += passed
+    }
+    for (configured, jobs) in worker.lanes {
+      configured.lane.enqueue(jobs, of: configured, dispatcher: self)
+    }
+    for message in worker.unmatched { finish(message, ok: true, snapshot: snapshot, start: start) }
   }
 
   /// Returns when nothing is in flight.
@@ -331,6 +377,18 @@ public final class Dispatcher: Sendable {
       guard state.inFlight < maxInFlight && state.waiters.isEmpty else { return false }
       state.inFlight += 1
       return true
+    }
+  }
+
+  /// Takes up to `count` slots without waiting; returns how many.
+  func tryAcquire(upTo count: Int) -> Int {
+    guard count > 0 else { return 0 }
+    return slots.withLock { state -> Int in
+      guard state.waiters.isEmpty else { return 0 }
+      let granted = min(count, maxInFlight - state.inFlight)
+      guard granted > 0 else { return 0 }
+      state.inFlight += granted
+      return granted
     }
   }
 
@@ -428,7 +486,7 @@ public final class Dispatcher: Sendable {
       if let error = result {
         if error.kind == .transient && configured.retry.attempts > 1 {
           // The lane goes on with later results while this one retries.
-          Task { await self.retry(job, after: error) }
+          Task { await self.retry(job, on: configured, after: error) }
         } else if let failures = job.tracker.completeDeferringFailures(configured, error, dispatcher: self) {
           failedRules.append((job.tracker, failures))
         }
@@ -492,9 +550,9 @@ public final class Dispatcher: Sendable {
     return error
   }
 
-  func retry(_ job: ActionJob, after error: ActionError) async {
-    let result = await performWithRetries(job.configured, job.input, firstError: error)
-    job.tracker.complete(job.configured, result, dispatcher: self)
+  func retry(_ job: ActionJob, on configured: ConfiguredAction, after error: ActionError) async {
+    let result = await performWithRetries(configured, job.input, firstError: error)
+    job.tracker.complete(configured, result, dispatcher: self)
   }
 
   func record(_ failures: [ErrorRecord.Failure], rule: Rule, tracker: MessageTracker) -> ErrorRecord {

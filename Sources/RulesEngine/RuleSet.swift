@@ -60,7 +60,7 @@ public final class RuleSet: Sendable {
     trie.forEachMatch(topic, body)
   }
 
-  func enter() { activity.withLock { $0.active += 1 } }
+  func enter(_ count: Int = 1) { activity.withLock { $0.active += count } }
 
   func leave() {
     let waiters: [CheckedContinuation<Void, Never>] = activity.withLock { state in

@@ -28,6 +28,33 @@ struct TimeFunctionsTests {
     }
   }
 
+  /// A constant pattern reuses its last text while the local time stays within the pattern's
+  /// finest field (a day for `yyyy-MM-dd`): the texts are those of formatting every instant afresh,
+  /// across day, hour, minute and second boundaries, in fixed zones and back and forth in time.
+  @Test func reusedTextsMatchFreshOnes() throws {
+    let spec = try #require(FunctionRegistry.lookup("parse_time"))
+    let patterns = [
+      "yyyy-MM-dd", "yyyy/MM/dd/HH", "HH:mm", "mm:ss", "xxxx-ww e ZZ", "yyyy-MM-dd HH:mm:ss.SSS",
+    ]
+    let zones = ["UTC", "+05:30", "-01:00", "America/Belize"]
+    var generator = SeededGenerator(state: 42)
+    for pattern in patterns {
+      for zone in zones {
+        let arguments: [Value] = [.string(pattern), .int(0), .string(zone)]
+        let prepared = try #require(try spec.prepare?(arguments.map { $0 }, .v2016_03_23))
+        var instant = 1_717_199_000_000
+        for _ in 0..<400 {
+          // Mostly small steps, some across boundaries, some backwards.
+          instant += Int.random(in: -90_000...3_600_000, using: &generator)
+          let fresh = Self.call("parse_time", [.string(pattern), .int(instant), .string(zone)])
+          let reused = Self.call(
+            "parse_time", [.string(pattern), .int(instant), .string(zone)], prepared: prepared)
+          #expect(reused == fresh, "\(pattern) \(zone) \(instant)")
+        }
+      }
+    }
+  }
+
   static let formatRows: [Row] = [
     // The AWS guide's example.
     Row(

@@ -125,6 +125,50 @@ struct DispatcherTests {
     #expect(slow.received.withLock { $0.count } == 10)
   }
 
+  /// A batch larger than the engine's room is taken in parts, waiting for room between them; every
+  /// action of every rule sees the batch's results in order, and messages no rule takes are
+  /// acknowledged too.
+  @Test func batchesAreTakenInPartsAndKeepOrderPerAction() async throws {
+    let (dispatcher, builder) = try setUp(
+      [
+        #"{"sql": "SELECT n FROM 'seq/a'", "actions": [{"record": {"name": "a"}}, {"record": {"name": "b"}}]}"#,
+        #"{"sql": "SELECT n FROM 'seq/+' WHERE n % 2 = 0", "actions": [{"record": {"name": "c"}}]}"#,
+      ], maxInFlight: 8)
+    let gate = builder.action("a")!
+    gate.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    let messages = (0..<40).map { index in
+      acks.message(
+        topic: index % 5 == 4 ? "other" : "seq/a", payload: #"{"n": \#(index)}"#, origin: "\(index)")
+    }
+    let handedOver = Mutex(false)
+    let producer = Task {
+      await dispatcher.deliver(batch: messages)
+      handedOver.withLock { $0 = true }
+    }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    // Action a holds its results: the engine is full and the rest of the batch waits.
+    #expect(!handedOver.withLock { $0 })
+    #expect(dispatcher.inFlight == 8)
+    gate.gateOpen.withLock { $0 = true }
+    await producer.value
+    #expect(await acks.wait(for: 40))
+    await dispatcher.drain()
+    let taken = (0..<40).filter { $0 % 5 != 4 }
+    func numbers(_ name: String) -> [String] {
+      builder.action(name)!.received.withLock { $0 }.map {
+        String(decoding: $0.evaluation.payload, as: UTF8.self)
+      }
+    }
+    #expect(numbers("a") == taken.map { #"{"n":\#($0)}"# })
+    #expect(numbers("b") == taken.map { #"{"n":\#($0)}"# })
+    #expect(numbers("c") == taken.filter { $0 % 2 == 0 }.map { #"{"n":\#($0)}"# })
+    #expect(acks.acks.withLock { $0.count == 40 && $0.allSatisfy { $0.1 == .done } })
+    #expect(dispatcher.stats.received == 40)
+    #expect(dispatcher.stats.matched == 64)
+    #expect(dispatcher.stats.passed == 48)
+  }
+
   @Test func tryDeliverTakesWhileThereIsRoomAndRefusesWhenFull() async throws {
     let (dispatcher, builder) = try setUp(
       [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "slow"}}]}"#], maxInFlight: 2)

@@ -105,6 +105,21 @@ public struct ReplaySource: MessageSource {
 
   /// Reads lines and delivers messages until the input ends (or, with `follow`, until cancelled).
   public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
+    try await run(deliverBatch: { messages in
+      for message in messages { await deliver(message) }
+    })
+  }
+
+  /// Reads lines into `intake`, the messages of each block read handed over together.
+  public func run(intake: MessageIntake) async throws {
+    try await run(deliverBatch: intake.deliverBatch)
+  }
+
+  /// The most messages handed over at once.
+  static let maxBatch = 256
+
+  /// Reads lines and delivers the messages of each block read (up to `maxBatch` at a time) in order.
+  func run(deliverBatch: @Sendable ([Message]) async -> Void) async throws {
     let fd: Int32
     switch input {
     case .file(let path):
@@ -120,6 +135,8 @@ public struct ReplaySource: MessageSource {
     var lineNumber = 0
     // One view for every line: reading a line allocates none of its arrays.
     var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+    var batch: [Message] = []
+    batch.reserveCapacity(Self.maxBatch)
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
       let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
@@ -148,10 +165,12 @@ public struct ReplaySource: MessageSource {
         if newline - start > maxLineBytes {
           reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
         } else {
-          await handle(pending[start..<newline], lineNumber: lineNumber, view: &view, deliver: deliver)
+          handle(pending[start..<newline], lineNumber: lineNumber, view: &view, into: &batch)
+          if batch.count == Self.maxBatch { await deliver(&batch, deliverBatch) }
         }
         start = newline + 1
       }
+      await deliver(&batch, deliverBatch)
       pending.removeFirst(start)
       if pending.count > maxLineBytes {
         lineNumber += 1
@@ -167,9 +186,21 @@ public struct ReplaySource: MessageSource {
           lineNumber + 1, "stopped with an incomplete line of \(pending.count) bytes; not processed")
       } else {
         lineNumber += 1
-        await handle(pending[...], lineNumber: lineNumber, view: &view, deliver: deliver)
+        handle(pending[...], lineNumber: lineNumber, view: &view, into: &batch)
+        await deliver(&batch, deliverBatch)
       }
     }
+  }
+
+  /// Hands `batch` over (when not empty) and empties it.
+  func deliver(_ batch: inout [Message], _ deliverBatch: @Sendable ([Message]) async -> Void) async {
+    guard !batch.isEmpty else { return }
+    counter.counts.withLock {
+      $0.lines += batch.count
+      $0.delivered += batch.count
+    }
+    await deliverBatch(batch)
+    batch.removeAll(keepingCapacity: true)
   }
 
   /// The index of the first `\n` of `bytes` at or after `start` (`memchr`: a line is found without
@@ -205,20 +236,22 @@ public struct ReplaySource: MessageSource {
     onMalformed(lineNumber, "\(name):\(lineNumber): \(why)")
   }
 
+  /// Parses one line into `batch`; a malformed line is counted and reported at once.
   func handle(
-    _ line: ArraySlice<UInt8>, lineNumber: Int, view: inout PayloadView,
-    deliver: @Sendable (Message) async -> Void
-  ) async {
+    _ line: ArraySlice<UInt8>, lineNumber: Int, view: inout PayloadView, into batch: inout [Message]
+  ) {
     var bytes = Array(line)
     if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
     if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-    counter.counts.withLock { $0.lines += 1 }
     switch parse(bytes, lineNumber: lineNumber, view: &view) {
     case .success(let message):
-      counter.counts.withLock { $0.delivered += 1 }
-      await deliver(message)
+      // Counted as read and delivered when the batch is handed over.
+      batch.append(message)
     case .failure(let error):
-      counter.counts.withLock { $0.malformed += 1 }
+      counter.counts.withLock {
+        $0.lines += 1
+        $0.malformed += 1
+      }
       onMalformed(lineNumber, error.message)
     }
   }

@@ -19,7 +19,9 @@ enum TimeFunctions {
         var prepared = Prepared()
         if let constant = arguments.first ?? nil, let pattern = text(of: constant) {
           switch DateTimePattern.compile(pattern, dialect: .joda) {
-          case .success(let compiled): prepared.pattern = compiled
+          case .success(let compiled):
+            prepared.pattern = compiled
+            if compiled.constantSpanMs > 1 { prepared.memo = FormatMemo() }
           case .failure(let error): throw FunctionPrepareError(argument: 0, message: error.description)
           }
         }
@@ -42,6 +44,9 @@ enum TimeFunctions {
             return .undefined
           }
           zone = chosen
+        }
+        if let memo = prepared?.memo {
+          return .string(memo.format(pattern, epochMilliseconds: epochMilliseconds, zone: zone))
         }
         return .string(pattern.format(epochMilliseconds: epochMilliseconds, zone: zone))
       }),
@@ -73,6 +78,9 @@ enum TimeFunctions {
   struct Prepared: Sendable {
     var pattern: DateTimePattern?
     var zone: TimeZoneRule?
+    /// The last text of a constant pattern, when it stays the same for a while (a day for
+    /// `yyyy-MM-dd`): the messages of that day reuse it.
+    var memo: FormatMemo?
   }
 
   static func text(of value: Value) -> String? {
@@ -110,5 +118,37 @@ final class PatternCache: Sendable {
       table[key] = compiled
     }
     return compiled
+  }
+}
+
+/// The last text one constant `parse_time` pattern gave, with the span of local time it holds for.
+/// A fixed-offset zone only: a region's offset can change within the span (daylight saving time).
+final class FormatMemo: Sendable {
+  private struct Entry {
+    var start: Int
+    var offsetSeconds: Int
+    var zoneID: String
+    var text: String
+  }
+  private let last = Mutex<Entry?>(nil)
+
+  /// `pattern.format(epochMilliseconds:zone:)`, reused while the local time stays in the span of the
+  /// last call.
+  func format(_ pattern: DateTimePattern, epochMilliseconds: Int, zone: TimeZoneRule) -> String {
+    guard case .fixed(let offsetSeconds, let zoneID) = zone else {
+      return pattern.format(epochMilliseconds: epochMilliseconds, zone: zone)
+    }
+    let span = pattern.constantSpanMs
+    let local = epochMilliseconds + offsetSeconds * 1000
+    let start = DateTimePattern.Fields.floorDivide(local, span) * span
+    let cached = last.withLock { entry -> String? in
+      guard let entry, entry.start == start, entry.offsetSeconds == offsetSeconds, entry.zoneID == zoneID
+      else { return nil }
+      return entry.text
+    }
+    if let cached { return cached }
+    let text = pattern.format(epochMilliseconds: epochMilliseconds, zone: zone)
+    last.withLock { $0 = Entry(start: start, offsetSeconds: offsetSeconds, zoneID: zoneID, text: text) }
+    return text
   }
 }

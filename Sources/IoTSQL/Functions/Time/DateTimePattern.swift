@@ -28,6 +28,30 @@ struct DateTimePattern: Sendable {
 
   let dialect: Dialect
   let elements: [Element]
+  /// The span of local time, in milliseconds, over which the formatted text cannot change in a
+  /// fixed-offset zone: a day when the finest field is the day (`yyyy-MM-dd`), an hour, a minute, a
+  /// second; 1 with fractions of a second.
+  let constantSpanMs: Int
+
+  init(dialect: Dialect, elements: [Element]) {
+    self.dialect = dialect
+    self.elements = elements
+    var span = 86_400_000
+    for case .field(let letter, _) in elements {
+      switch letter {
+      case "G", "C", "Y", "y", "u",
+        "x" where dialect == .joda, "w", "e", "E", "D", "M", "L", "d":
+        break
+      case "z", "Z", "X", "x", "V", "O":
+        break  // the offset and the zone's name: constant in a fixed-offset zone
+      case "a", "H", "k", "K", "h": span = min(span, 3_600_000)
+      case "m": span = min(span, 60_000)
+      case "s": span = min(span, 1000)
+      default: span = 1
+      }
+    }
+    constantSpanMs = span
+  }
 
   private static let jodaLetters = Set("GCYxwweEyDMdaKhHkmsSzZ" + "uLXVO")
   private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVO")
