@@ -37,6 +37,8 @@ public final class SQLiteAction: BatchAction {
   public let table: String
   /// Explicit columns, when configured.
   public let columns: [(name: String, template: Template)]?
+  /// The names of `columns`, one array for every row.
+  let columnNames: [String]
   /// Busy timeout in milliseconds.
   public let busyTimeoutMs: Int
   let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<String>?)>((nil, nil))
@@ -77,8 +79,10 @@ public final class SQLiteAction: BatchAction {
         list.append((member.key, try reader.template(member.value, context: context)))
       }
       columns = list
+      columnNames = list.map(\.0)
     } else {
       columns = nil
+      columnNames = []
     }
   }
 
@@ -94,9 +98,10 @@ public final class SQLiteAction: BatchAction {
   /// which fail.
   public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
-    var rows: [(index: Int, row: [(String, Value)])] = []
+    var rows: [(index: Int, row: TableRow)] = []
+    var validated: [String] = []
     for (index, input) in inputs.enumerated() {
-      switch makeRow(input) {
+      switch makeRow(input, validated: &validated) {
       case .success(let row): rows.append((index, row))
       case .failure(let error): results[index] = error
       }
@@ -153,25 +158,31 @@ public final class SQLiteAction: BatchAction {
     }
   }
 
-  func makeRow(_ input: ActionInput) -> Result<[(String, Value)], ActionError> {
+  /// One row: column names and values, in order. A result whose keys a SELECT list made shares
+  /// them with every other result of its rule (one array): rows then cost no array of their own.
+  struct TableRow {
+    var names: [String]
+    var values: [Value]
+  }
+
+  /// The row of one result. `validated` is the last list of names found valid: a result whose
+  /// names are that same array is not checked again.
+  func makeRow(_ input: ActionInput, validated: inout [String]) -> Result<TableRow, ActionError> {
     if let columns {
       let context = input.message.evaluationContext()
       var machine = VirtualMachine()
       return .success(
-        columns.map { column in
-          // A template that is one `${expression}` stores the value with its type (a number as a
-          // number, Undefined as NULL), as a row without `columns` does; any other is text.
-          if let program = column.template.soleExpression {
-            return (
-              column.name,
-              machine.evaluateExpression(program, context: context, variables: input.evaluation.variables)
-            )
-          }
-          return (
-            column.name,
-            .string(column.template.render(context: context, variables: input.evaluation.variables))
-          )
-        })
+        TableRow(
+          names: columnNames,
+          values: columns.map { column in
+            // A template that is one `${expression}` stores the value with its type (a number as a
+            // number, Undefined as NULL), as a row without `columns` does; any other is text.
+            if let program = column.template.soleExpression {
+              return machine.evaluateExpression(
+                program, context: context, variables: input.evaluation.variables)
+            }
+            return .string(column.template.render(context: context, variables: input.evaluation.variables))
+          }))
     }
     guard case .object(let object) = input.evaluation.value else {
       return .failure(
@@ -180,41 +191,51 @@ public final class SQLiteAction: BatchAction {
           "the result is \(input.evaluation.value.typeName), not an object: without 'columns' each key is a column"
         ))
     }
-    var row: [(String, Value)] = []
-    row.reserveCapacity(object.count)
-    for (key, value) in object.members {
-      if value.isUndefined { continue }
-      guard isValidIdentifier(key) else {
-        return .failure(
-          ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
-      }
-      row.append((key, value))
+    var row = TableRow(names: object.keys, values: object.values)
+    if row.values.contains(where: \.isUndefined) {
+      // Undefined members are no columns (the writer leaves them out of JSON too).
+      let kept = row.values.indices.filter { !row.values[$0].isUndefined }
+      row = TableRow(names: kept.map { row.names[$0] }, values: kept.map { row.values[$0] })
     }
-    if row.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
-    if let (first, second) = Self.keysDifferingOnlyInCase(row) {
+    if row.names.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
+    if Self.same(row.names, validated) { return .success(row) }
+    for key in row.names where !isValidIdentifier(key) {
+      return .failure(
+        ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
+    }
+    if let (first, second) = Self.keysDifferingOnlyInCase(row.names) {
       return .failure(
         ActionError(
           .permanent,
           "keys '\(first)' and '\(second)' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
         ))
     }
+    validated = row.names
     return .success(row)
+  }
+
+  /// Whether two name lists are one array (no comparison of their elements).
+  static func same(_ first: [String], _ second: [String]) -> Bool {
+    first.count == second.count
+      && first.withUnsafeBufferPointer { a in
+        second.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress }
+      }
   }
 
   /// Two keys of `row` that name the same SQLite column (names compare ASCII case-insensitively),
   /// or nil. Keys are identifiers (ASCII), checked already.
-  static func keysDifferingOnlyInCase(_ row: [(String, Value)]) -> (String, String)? {
-    guard row.count > 1 else { return nil }
-    if row.count > 16 {
+  static func keysDifferingOnlyInCase(_ names: [String]) -> (String, String)? {
+    guard names.count > 1 else { return nil }
+    if names.count > 16 {
       var seen: [String: String] = [:]
-      for (key, _) in row {
+      for key in names {
         if let other = seen.updateValue(key, forKey: key.lowercased()) { return (other, key) }
       }
       return nil
     }
-    for index in row.indices {
-      for later in row.indices[(index + 1)...] where sameColumn(row[index].0, row[later].0) {
-        return (row[index].0, row[later].0)
+    for index in names.indices {
+      for later in names.indices[(index + 1)...] where sameColumn(names[index], names[later]) {
+        return (names[index], names[later])
       }
     }
     return nil
@@ -261,11 +282,11 @@ public final class SQLiteAction: BatchAction {
   }
 
   /// Binds one row to a prepared INSERT and runs it.
-  static func insert(_ row: [(String, Value)], with statement: GRDB.Statement, in db: Database) throws {
+  static func insert(_ row: TableRow, with statement: GRDB.Statement, in db: Database) throws {
     let handle = statement.sqliteStatement
     sqlite3_reset(handle)
     var code = SQLITE_OK
-    for (offset, (_, value)) in row.enumerated() where code == SQLITE_OK {
+    for (offset, value) in row.values.enumerated() where code == SQLITE_OK {
       code = bind(value, at: Int32(offset + 1), in: handle)
     }
     if code == SQLITE_OK { code = sqlite3_step(handle) }
@@ -281,7 +302,7 @@ public final class SQLiteAction: BatchAction {
       sql: statement.sql)
   }
 
-  func write(_ rows: [[(String, Value)]], queue: DatabaseQueue) async -> ActionError? {
+  func write(_ rows: [TableRow], queue: DatabaseQueue) async -> ActionError? {
     let table = self.table
     let known = state.withLock { $0.knownColumns }
     do {
@@ -301,21 +322,20 @@ public final class SQLiteAction: BatchAction {
           // Consecutive rows usually have the same columns: reuse their statement (its columns
           // exist already).
           let sameColumns =
-            lastStatement != nil && lastNames.count == row.count
-            && zip(lastNames, row).allSatisfy { $0 == $1.0 }
+            lastStatement != nil && (Self.same(lastNames, row.names) || lastNames == row.names)
           if !sameColumns {
             if columns.isEmpty {
-              let list = row.map { "\"\($0.0)\"" }.joined(separator: ", ")
+              let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
               try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-              columns.formUnion(row.map { $0.0.lowercased() })
+              columns.formUnion(row.names.map { $0.lowercased() })
             }
-            for (name, _) in row where !columns.contains(name.lowercased()) {
+            for name in row.names where !columns.contains(name.lowercased()) {
               try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
               columns.insert(name.lowercased())
             }
-            let names = row.map { $0.0 }
+            let names = row.names
             let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
-            let marks = Array(repeating: "?", count: row.count).joined(separator: ", ")
+            let marks = Array(repeating: "?", count: names.count).joined(separator: ", ")
             lastStatement = try db.cachedStatement(
               sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
             lastNames = names

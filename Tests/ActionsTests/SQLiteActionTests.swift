@@ -194,6 +194,42 @@ struct SQLiteActionTests {
     )
   }
 
+  /// Results of one SELECT list share their key list: it is checked once, and a result with other
+  /// keys after it is still checked; Undefined members are no columns.
+  @Test func sharedKeyListsAreCheckedOnceAndOtherKeysStill() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
+    // One SELECT list: its results share one key list.
+    let program = try Compiler.compile("SELECT a, b FROM 't'")
+    var machine = VirtualMachine()
+    func shared(_ payload: String) throws -> Value {
+      let evaluation = machine.evaluate(
+        program, context: EvaluationContext(topic: "t", payload: Array(payload.utf8)))
+      return try #require(evaluation).value
+    }
+    let results = await action.performBatch([
+      input(try shared(#"{"a": 1, "b": "x"}"#), json: "{}"),
+      input(object([("a", .int(2)), ("bad key", .int(3))]), json: "{}"),
+      input(try shared(#"{"a": 4}"#), json: "{}"),
+      input(object([("A", .int(5)), ("a", .int(6))]), json: "{}"),
+      input(try shared(#"{"a": 7, "b": "y"}"#), json: "{}"),
+    ])
+    #expect(results[0] == nil)
+    #expect(results[1]?.message.contains("'bad key' is not a valid column name") == true)
+    #expect(results[2] == nil)
+    #expect(results[3]?.message.contains("differ only in case") == true)
+    #expect(results[4] == nil)
+    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    let rows = try await queue.read { db in
+      try Row.fetchAll(db, sql: "SELECT a, b FROM t ORDER BY rowid").map {
+        ($0["a"] as Int, $0["b"] as String?)
+      }
+    }
+    #expect(rows.map(\.0) == [1, 4, 7])
+    #expect(rows.map(\.1) == ["x", nil, "y"])
+  }
+
   @Test func readOnlyDatabaseIsAPermanentFailure() async throws {
     let folder = temporaryFolder()
     let path = "\(folder)/ro.db"
