@@ -91,16 +91,45 @@ struct ActionLane: ~Copyable, Sendable {
   }
 }
 
-/// Tracks the actions of one rule for one message.
+/// Tracks the actions of one rule for one message. A message that one rule with actions took (the
+/// common case) has this tracker alone; with more such rules, their trackers share a
+/// `MessageTracker` that counts them.
 final class RuleTracker: Sendable {
   let rule: Rule
-  let message: MessageTracker
-  let state: Mutex<(remaining: Int, failures: [(ConfiguredAction, ActionError)])>
+  let message: Message
+  let snapshot: RuleSet
+  let startNanoseconds: UInt64
+  /// The message's tracker when other rules with actions took it too.
+  let group: MessageTracker?
+  let state: Mutex<(remaining: Int, failures: [(ConfiguredAction, ActionError)], traceID: String?)>
 
-  init(rule: Rule, message: MessageTracker, actions: Int) {
+  init(rule: Rule, message: Message, snapshot: RuleSet, startNanoseconds: UInt64, group: MessageTracker?) {
     self.rule = rule
     self.message = message
-    self.state = Mutex((actions, []))
+    self.snapshot = snapshot
+    self.startNanoseconds = startNanoseconds
+    self.group = group
+    self.state = Mutex((rule.actions.count, [], nil))
+  }
+
+  /// The message's trace id for error records: one per message, made when first asked for.
+  var traceID: String {
+    if let group { return group.traceID }
+    return state.withLock { state in
+      if let id = state.traceID { return id }
+      let id = UUID().uuidString.lowercased()
+      state.traceID = id
+      return id
+    }
+  }
+
+  /// The rule is done: the message is acknowledged now, or once its other rules are.
+  func ruleFinished(ok: Bool, dispatcher: Dispatcher) {
+    if let group {
+      group.ruleFinished(ok: ok, dispatcher: dispatcher)
+    } else {
+      dispatcher.finish(message, ok: ok, snapshot: snapshot, start: startNanoseconds)
+    }
   }
 
   func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
@@ -122,19 +151,20 @@ final class RuleTracker: Sendable {
     }
     guard let failures else { return nil }
     if failures.isEmpty {
-      message.ruleFinished(ok: true, dispatcher: dispatcher)
+      ruleFinished(ok: true, dispatcher: dispatcher)
       return nil
     }
     return failures
   }
 
   func handle(_ failures: [(ConfiguredAction, ActionError)], dispatcher: Dispatcher) async {
-    let ok = await dispatcher.handleFailures(failures, rule: rule, tracker: message)
-    message.ruleFinished(ok: ok, dispatcher: dispatcher)
+    let ok = await dispatcher.handleFailures(failures, tracker: self)
+    ruleFinished(ok: ok, dispatcher: dispatcher)
   }
 }
 
-/// Tracks the matching rules of one message until it can be acknowledged.
+/// Tracks the rules with actions of one message that more than one such rule took, until it can be
+/// acknowledged.
 final class MessageTracker: Sendable {
   let message: Message
   let snapshot: RuleSet
@@ -199,8 +229,8 @@ public final class Dispatcher: Sendable {
     var results: [(Rule, Evaluation)] = []
     /// The jobs of the batch being accepted, by action, in message order.
     var lanes: [(ConfiguredAction, [ActionJob])] = []
-    /// The messages of the batch no rule took.
-    var unmatched: [Message] = []
+    /// The messages of the batch that no rule with actions took.
+    var done: [Message] = []
 
     /// Adds `job` to `configured`'s jobs of this batch. A batch meets few actions (one rule matches
     /// most messages), so the list is searched from its end; past 16 actions the oldest list is
@@ -309,7 +339,7 @@ public final class Dispatcher: Sendable {
     defer {
       worker.results.removeAll(keepingCapacity: true)
       worker.lanes.removeAll(keepingCapacity: true)
-      worker.unmatched.removeAll(keepingCapacity: true)
+      worker.done.removeAll(keepingCapacity: true)
       let idle = worker
       workers.withLock { $0.append(idle) }
     }
@@ -329,19 +359,21 @@ public final class Dispatcher: Sendable {
         }
       }
       passed += worker.results.count
-      if worker.results.isEmpty {
-        // Acknowledged once the batch is counted: the last acknowledgement can end a drain.
-        worker.unmatched.append(message)
+      let withActions = worker.results.reduce(0) { $0 + ($1.0.actions.isEmpty ? 0 : 1) }
+      if withActions == 0 {
+        // Done already; acknowledged once the batch is counted (the last acknowledgement can end
+        // a drain).
+        worker.done.append(message)
+        worker.results.removeAll(keepingCapacity: true)
         continue
       }
-      let tracker = MessageTracker(
-        message: message, snapshot: snapshot, rules: worker.results.count, startNanoseconds: start)
-      for (rule, evaluation) in worker.results {
-        if rule.actions.isEmpty {
-          tracker.ruleFinished(ok: true, dispatcher: self)
-          continue
-        }
-        let ruleTracker = RuleTracker(rule: rule, message: tracker, actions: rule.actions.count)
+      let group =
+        withActions == 1
+        ? nil
+        : MessageTracker(message: message, snapshot: snapshot, rules: withActions, startNanoseconds: start)
+      for (rule, evaluation) in worker.results where !rule.actions.isEmpty {
+        let ruleTracker = RuleTracker(
+          rule: rule, message: message, snapshot: snapshot, startNanoseconds: start, group: group)
         let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
         for configured in rule.actions {
           worker.queue(ActionJob(input: input, tracker: ruleTracker), for: configured, dispatcher: self)
@@ -357,7 +389,7 @@ public final class Dispatcher: Sendable {
     for (configured, jobs) in worker.lanes {
       configured.lane.enqueue(jobs, of: configured, dispatcher: self)
     }
-    for message in worker.unmatched { finish(message, ok: true, snapshot: snapshot, start: start) }
+    for message in worker.done { finish(message, ok: true, snapshot: snapshot, start: start) }
   }
 
   /// Returns when nothing is in flight.
@@ -555,10 +587,10 @@ public final class Dispatcher: Sendable {
     job.tracker.complete(configured, result, dispatcher: self)
   }
 
-  func record(_ failures: [ErrorRecord.Failure], rule: Rule, tracker: MessageTracker) -> ErrorRecord {
+  func record(_ failures: [ErrorRecord.Failure], tracker: RuleTracker) -> ErrorRecord {
     let message = tracker.message
     return ErrorRecord(
-      ruleName: rule.name, topic: message.topic, traceId: tracker.traceID,
+      ruleName: tracker.rule.name, topic: message.topic, traceId: tracker.traceID,
       clientId: message.clientID ?? "n/a",
       base64OriginalPayload: Data(message.payload).base64EncodedString(), failures: failures,
       timestamp: clock.nowMs(), origin: message.origin)
@@ -566,9 +598,8 @@ public final class Dispatcher: Sendable {
 
   /// Sends the failures of one rule for one message down their error paths; false when a record
   /// could not be written anywhere.
-  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], rule: Rule, tracker: MessageTracker)
-    async -> Bool
-  {
+  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], tracker: RuleTracker) async -> Bool {
+    let rule = tracker.rule
     var ok = true
     var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
     for (configured, error) in failures {
@@ -584,7 +615,7 @@ public final class Dispatcher: Sendable {
       if let errorAction = configured.errorAction {
         configured.counters.errorPath.add()
         let sent = await sendToErrorAction(
-          errorAction, record: record([failure], rule: rule, tracker: tracker), rule: rule, tracker: tracker,
+          errorAction, record: record([failure], tracker: tracker), tracker: tracker,
           origins: [configured])
         ok = ok && sent
       } else {
@@ -592,11 +623,11 @@ public final class Dispatcher: Sendable {
       }
     }
     guard !ruleLevel.isEmpty else { return ok }
-    let record = record(ruleLevel.map(\.1), rule: rule, tracker: tracker)
+    let record = record(ruleLevel.map(\.1), tracker: tracker)
     if let errorAction = rule.errorAction {
       for (configured, _) in ruleLevel { configured.counters.errorPath.add() }
       let sent = await sendToErrorAction(
-        errorAction, record: record, rule: rule, tracker: tracker, origins: ruleLevel.map(\.0))
+        errorAction, record: record, tracker: tracker, origins: ruleLevel.map(\.0))
       return ok && sent
     }
     let written = await writeDeadLetter(record, origins: ruleLevel.map(\.0))
@@ -604,9 +635,10 @@ public final class Dispatcher: Sendable {
   }
 
   func sendToErrorAction(
-    _ errorAction: ConfiguredAction, record: ErrorRecord, rule: Rule, tracker: MessageTracker,
+    _ errorAction: ConfiguredAction, record: ErrorRecord, tracker: RuleTracker,
     origins: [ConfiguredAction]
   ) async -> Bool {
+    let rule = tracker.rule
     let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
     guard let error = await performWithRetries(errorAction, input, firstError: nil) else {
       statistics.withLock { $0.errorRecords += 1 }

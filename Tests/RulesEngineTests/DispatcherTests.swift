@@ -307,6 +307,29 @@ struct DispatcherTests {
     #expect(deadLetter.records.withLock { $0.count } == 1)
   }
 
+  /// Two rules that fail on one message write one record each, with the message's one trace id;
+  /// a rule without actions that took it too does not hold its acknowledgement back.
+  @Test func failuresOfOneMessageShareItsTraceID() async throws {
+    let deadLetter = MemoryDeadLetter()
+    let (dispatcher, _) = try setUp(
+      [
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#,
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "q", "fail": "permanent"}}]}"#,
+        #"{"sql": "SELECT * FROM 'a'", "actions": []}"#,
+      ],
+      deadLetter: deadLetter)
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "2"))
+    #expect(await acks.wait(for: 2))
+    let records = deadLetter.records.withLock { $0 }
+    #expect(records.count == 4)
+    let ids = Dictionary(grouping: records, by: \.traceId)
+    #expect(ids.count == 2)
+    #expect(ids.values.allSatisfy { Set($0.map(\.ruleName)) == ["rule_0", "rule_1"] })
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  }
+
   @Test func failingDeadLetterMeansNotAcknowledged() async throws {
     let (dispatcher, _) = try setUp(
       [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
