@@ -413,3 +413,83 @@ private final class TooManyRequestsOnce: Action, Sendable {
   #expect(clock.sleeps.withLock { $0 } == [2_000])
   #expect(action.calls.withLock { $0 } == 2)
 }
+
+/// A pipelined batch action whose first batch stays unwritten until released; a result whose payload
+/// is `{"n":600}` fails permanently.
+final class HeldPipelineAction: PipelinedBatchAction {
+  let kind = "pipeline"
+  let actionName = "PipelineAction"
+  let resource = "held"
+  /// The payloads of each batch started, in order.
+  let batches = Mutex<[[String]]>([])
+  let firstHeld = Mutex(true)
+
+  func start() async throws {}
+  func shutdown() async {}
+
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+
+  func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] { await startBatch(inputs)() }
+
+  func startBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
+    let payloads = inputs.map { String(decoding: $0.evaluation.payload, as: UTF8.self) }
+    let index = batches.withLock {
+      $0.append(payloads)
+      return $0.count - 1
+    }
+    return {
+      var waited = 0
+      while index == 0 && self.firstHeld.withLock({ $0 }) && waited < 10_000 {
+        try? await Task.sleep(nanoseconds: 1_000_000)
+        waited += 1
+      }
+      return payloads.map { $0 == #"{"n":600}"# ? ActionError(.permanent, "refused") : nil }
+    }
+  }
+}
+
+/// Builds `pipeline` actions (one, kept for the test) and `record` actions.
+final class PipelineBuilder: ActionBuilding {
+  let action = HeldPipelineAction()
+  let recording = RecordingBuilder()
+
+  func makeAction(kind: String, configuration: RuleNode, context: ActionBuildContext)
+    throws(ActionConfigurationError) -> any Action
+  {
+    if kind == "pipeline" { return action }
+    return try recording.makeAction(kind: kind, configuration: configuration, context: context)
+  }
+}
+
+/// A pipelined action's next batch starts while the previous one is being written only once a whole
+/// batch is queued, at most two at a time; jobs still complete in the lane's order.
+@Test func pipelinedBatchesOverlapUnderABacklogAndCompleteInOrder() async throws {
+  let builder = PipelineBuilder()
+  let deadLetter = MemoryDeadLetter()
+  let rule = try loadRule(#"{"sql": "SELECT n FROM 'p'", "actions": [{"pipeline": {}}]}"#, builder: builder)
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: [rule]), maxInFlight: 1500, deadLetter: deadLetter, clock: FastClock())
+  let acks = AckCollector()
+  let messages = (0..<1100).map { acks.message(topic: "p", payload: #"{"n": \#($0)}"#, origin: "\($0)") }
+  await dispatcher.deliver(batch: messages)
+  var waited = 0
+  while builder.action.batches.withLock({ $0.count }) < 2 && waited < 5_000 {
+    try await Task.sleep(nanoseconds: 1_000_000)
+    waited += 1
+  }
+  try await Task.sleep(nanoseconds: 50_000_000)
+  // The first batch is held: the second started behind it (a whole batch was queued), the third
+  // waits, and nothing is acknowledged, not even the second batch's written results.
+  #expect(builder.action.batches.withLock { $0.map(\.count) } == [512, 512])
+  #expect(acks.count == 0)
+  builder.action.firstHeld.withLock { $0 = false }
+  #expect(await acks.wait(for: 1100))
+  let sizes = builder.action.batches.withLock { $0.map(\.count) }
+  #expect(sizes == [512, 512, 76])
+  let order = acks.acks.withLock { $0 }.map(\.0).filter { $0 != "600" }.compactMap { Int($0) }
+  #expect(order == Array(0..<1100).filter { $0 != 600 })
+  #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  #expect(deadLetter.records.withLock { $0.map(\.ruleName) } == ["test_rule"])
+}
