@@ -15,7 +15,7 @@ import Synchronization
 ///   `maxBytes`, or when it has been open `maxAgeSeconds`.
 /// - `fsync`: `batch` (default: once per batch and file), `always` (each line) or `never`.
 /// - A binary result is written as `{"payload_base64": "..."}`.
-public final class FileArchiveAction: PipelinedBatchAction {
+public final class FileArchiveAction: BatchAction {
   /// When to fsync.
   public enum SyncMode: String, Sendable {
     /// Once per batch and file.
@@ -129,12 +129,6 @@ public final class FileArchiveAction: PipelinedBatchAction {
 
   /// Appends the results in order, then fsyncs each file touched (mode `batch`).
   public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await startBatch(inputs)()
-  }
-
-  /// Appends the results in order now; the returned wait fsyncs each file touched (mode `batch`)
-  /// and gives the results. The dispatcher may write the next batch while these fsyncs run.
-  public func startBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var targets: [String?] = []
     targets.reserveCapacity(inputs.count)
@@ -225,12 +219,9 @@ public final class FileArchiveAction: PipelinedBatchAction {
       }
       return toSync
     }
-    let written = results
-    if toSync.isEmpty { return { written } }
-    return {
+    if !toSync.isEmpty {
       // The fsyncs wait on the archive's own threads, not on a Swift concurrency thread: the
       // engine goes on evaluating meanwhile (on a 2-core machine there are only two of those).
-      var results = written
       let descriptors = toSync.mapValues(\.descriptor)
       let failures = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
@@ -243,8 +234,8 @@ public final class FileArchiveAction: PipelinedBatchAction {
         let error = FileSystem.error(code, "fsync \(path)")
         for index in written.indices where results[index] == nil { results[index] = error }
       }
-      return results
     }
+    return results
   }
 
   /// A file closed during a batch, with the errno of its fsync (nil: synced, or fsync "never").

@@ -60,23 +60,9 @@ struct ActionLane: ~Copyable, Sendable {
     }
   }
 
-  /// The most batches of a pipelined action being written at once.
-  static let maxPipelined = 2
-
   func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
     var idleRounds = 0
-    // Batches of a pipelined action still being made durable, oldest first. Each completes after
-    // the one before it, so acknowledgements and error records keep the lane's order.
-    var writing: [Task<Void, Never>] = []
     while true {
-      // With a batch being written, the next starts only once a whole batch is queued: batches
-      // (transactions, fsync rounds) stay large, and writes overlap only under a backlog.
-      if !writing.isEmpty,
-        writing.count >= Self.maxPipelined || state.withLock({ $0.queue.count }) < Self.maxBatch
-      {
-        await writing.removeFirst().value
-        continue
-      }
       let batch = state.withLock { state -> [ActionJob] in
         if state.queue.isEmpty {
           // Stay one scheduling round before stopping: under a steady stream this saves starting
@@ -100,9 +86,7 @@ struct ActionLane: ~Copyable, Sendable {
         continue
       }
       idleRounds = 0
-      if let write = await dispatcher.process(batch, on: configured, after: writing.last) {
-        writing.append(write)
-      }
+      await dispatcher.process(batch, on: configured)
     }
   }
 }
@@ -490,21 +474,8 @@ public final class Dispatcher: Sendable {
     release()
   }
 
-  /// Performs `batch` on its action and completes its jobs. A pipelined action's batch is only
-  /// started here: the returned task waits for it to be durable, then for `previous`, then
-  /// completes the jobs.
-  func process(_ batch: [ActionJob], on configured: ConfiguredAction, after previous: Task<Void, Never>?)
-    async -> Task<Void, Never>?
-  {
+  func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
     let action = configured.action
-    if let pipelined = action as? any PipelinedBatchAction {
-      let written = pipelined.startBatch(batch.map(\.input))
-      return Task {
-        let results = await written()
-        await previous?.value
-        self.complete(batch, results, on: configured)
-      }
-    }
     var results = [ActionError?](repeating: nil, count: batch.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(batch.map(\.input))
@@ -530,13 +501,6 @@ public final class Dispatcher: Sendable {
         }
       }
     }
-    complete(batch, results, on: configured)
-    return nil
-  }
-
-  /// Counts a performed batch and completes its jobs: successes and permanent failures finish
-  /// their rule, transient failures retry under the action's policy.
-  func complete(_ batch: [ActionJob], _ results: [ActionError?], on configured: ConfiguredAction) {
     // Counted before any acknowledgement, so a summary taken once everything is acknowledged
     // includes this batch.
     let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
