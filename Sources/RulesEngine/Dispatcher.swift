@@ -47,6 +47,20 @@ struct ActionJob: Sendable {
 struct ActionLane: ~Copyable, Sendable {
   static let maxBatch = 512
   let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
+  /// The latest batch's error-path work: the next batch's starts after it, so error records come
+  /// out in the lane's order even when an error action is slow.
+  let failureWork = Mutex<Task<Void, Never>?>(nil)
+
+  /// Runs `work` once the error-path work of the batches before has finished.
+  func afterEarlierFailures(_ work: @escaping @Sendable () async -> Void) {
+    failureWork.withLock { last in
+      let previous = last
+      last = Task {
+        await previous?.value
+        await work()
+      }
+    }
+  }
 
   func enqueue(_ jobs: [ActionJob], of configured: ConfiguredAction, dispatcher: Dispatcher) {
     let start = state.withLock { state -> Bool in
@@ -527,7 +541,7 @@ public final class Dispatcher: Sendable {
       }
     }
     if !failedRules.isEmpty {
-      Task {
+      configured.lane.afterEarlierFailures { [failedRules] in
         for (tracker, failures) in failedRules { await tracker.handle(failures, dispatcher: self) }
       }
     }

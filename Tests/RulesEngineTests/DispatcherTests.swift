@@ -264,6 +264,30 @@ struct DispatcherTests {
     #expect(builder.action("ok")!.received.withLock { $0.count } == 1)
   }
 
+  /// Error records reach a slow error action in message order, whichever batch of the failing
+  /// action their messages were in.
+  @Test func errorRecordsKeepMessageOrderAcrossBatches() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"""
+      {"sql": "SELECT n FROM 'seq'", "actions": [{"record": {"name": "p", "fail": "permanent"}}],
+       "errorAction": {"record": {"name": "errors", "delayMs": 3}}}
+      """#
+    ])
+    let acks = AckCollector()
+    for index in 0..<30 {
+      await dispatcher.deliver(acks.message(topic: "seq", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
+      if index % 3 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
+    #expect(await acks.wait(for: 30, timeoutMs: 30_000))
+    let order = builder.action("errors")!.received.withLock { $0 }.map { input -> String in
+      guard case .object(let record) = input.evaluation.value,
+        case .string(let payload)? = record["base64OriginalPayload"]
+      else { return "?" }
+      return String(decoding: Data(base64Encoded: payload) ?? Data(), as: UTF8.self)
+    }
+    #expect(order == (0..<30).map { #"{"n": \#($0)}"# })
+  }
+
   @Test func actionErrorActionComesFirst() async throws {
     let (dispatcher, builder) = try setUp([
       #"""
