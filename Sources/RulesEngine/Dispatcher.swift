@@ -349,6 +349,8 @@ public final class Dispatcher: Sendable {
       return state.ruleSet
     }
     received.increment(by: messages.count)
+    // Counted before any job is queued: a reading never shows more acknowledged than received.
+    statistics.withLock { $0.received += messages.count }
     var worker = workers.withLock { $0.popLast() } ?? Worker()
     defer {
       worker.results.removeAll(keepingCapacity: true)
@@ -396,7 +398,6 @@ public final class Dispatcher: Sendable {
       worker.results.removeAll(keepingCapacity: true)
     }
     statistics.withLock { stats in
-      stats.received += messages.count
       stats.matched += matched
       stats.passed += passed
     }
