@@ -114,8 +114,10 @@ public struct Template: Sendable {
   ) -> String {
     if renderers.isEmpty { return source }
     var output = ""
-    for renderer in renderers {
-      switch renderer {
+    // By index, binding only what each case uses: a `for` over the renderers would copy each one,
+    // retaining every field of its program.
+    for index in renderers.indices {
+      switch renderers[index] {
       case .text(let text): output += text
       case .topic: output += BasicIngest.ruleTopic(context.topic)
       case .topicLevel(let level, _):

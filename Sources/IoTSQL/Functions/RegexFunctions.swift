@@ -85,9 +85,15 @@ enum RegexFunctions {
 
   /// What `prepare` hands the implementation: the compiled constant pattern and, for
   /// `regexp_replace`, the parsed constant replacement.
-  struct PreparedRegex: Sendable {
-    var regex: CompiledRegex?
-    var replacement: Replacement?
+  /// A class: each call finds it with a cast from `any Sendable`, which for a struct copies it out.
+  final class PreparedRegex: Sendable {
+    let regex: CompiledRegex?
+    let replacement: Replacement?
+
+    init(regex: CompiledRegex?, replacement: Replacement? = nil) {
+      self.regex = regex
+      self.replacement = replacement
+    }
   }
 
   /// The String form of an argument; nil for Null, Undefined and values without one.
@@ -107,18 +113,18 @@ enum RegexFunctions {
     case .success(let compiled): regex = compiled
     case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
     }
-    var prepared = PreparedRegex(regex: regex)
+    var replacement: Replacement?
     if let replacementIndex, arguments.count > replacementIndex, let constant = arguments[replacementIndex],
       let replacementText = text(of: constant)
     {
       switch Replacement.parse(replacementText, groups: regex.groupCount, names: regex.groupNames) {
-      case .success(let parsed): prepared.replacement = parsed
+      case .success(let parsed): replacement = parsed
       case .failure(let error):
         throw FunctionPrepareError(
           argument: replacementIndex, message: "invalid replacement: \(error.message)")
       }
     }
-    return prepared
+    return PreparedRegex(regex: regex, replacement: replacement)
   }
 
   /// The compiled pattern of a call: prepared at compile time, or compiled now through the cache.

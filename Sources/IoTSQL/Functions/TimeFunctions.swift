@@ -16,22 +16,23 @@ enum TimeFunctions {
       signature: "parse_time(pattern, epochMs[, zone]) -> String",
       help: "Formats epoch milliseconds with a Joda-Time pattern in a zone (default UTC).",
       prepare: { arguments, _ throws(FunctionPrepareError) in
-        var prepared = Prepared()
-        if let constant = arguments.first ?? nil, let pattern = text(of: constant) {
-          switch DateTimePattern.compile(pattern, dialect: .joda) {
-          case .success(let compiled):
-            prepared.pattern = compiled
-            if compiled.constantSpanMs > 1 { prepared.memo = FormatMemo() }
+        var pattern: DateTimePattern?
+        var zone: TimeZoneRule?
+        if let constant = arguments.first ?? nil, let text = text(of: constant) {
+          switch DateTimePattern.compile(text, dialect: .joda) {
+          case .success(let compiled): pattern = compiled
           case .failure(let error): throw FunctionPrepareError(argument: 0, message: error.description)
           }
         }
         if arguments.count > 2, let constant = arguments[2], let id = text(of: constant) {
-          guard let zone = TimeZoneRule.named(id) else {
+          guard let rule = TimeZoneRule.named(id) else {
             throw FunctionPrepareError(argument: 2, message: "unknown time zone '\(id)'")
           }
-          prepared.zone = zone
+          zone = rule
         }
-        return prepared.pattern == nil && prepared.zone == nil ? nil : prepared
+        if pattern == nil && zone == nil { return nil }
+        return Prepared(
+          pattern: pattern, zone: zone, memo: (pattern?.constantSpanMs ?? 0) > 1 ? FormatMemo() : nil)
       },
       implementation: { call in
         let prepared = call.prepared as? Prepared
@@ -75,12 +76,19 @@ enum TimeFunctions {
   ]
 
   /// What `prepare` hands the implementation.
-  struct Prepared: Sendable {
-    var pattern: DateTimePattern?
-    var zone: TimeZoneRule?
+  /// A class: each call finds it with a cast from `any Sendable`, which for a struct copies it out.
+  final class Prepared: Sendable {
+    let pattern: DateTimePattern?
+    let zone: TimeZoneRule?
     /// The last text of a constant pattern, when it stays the same for a while (a day for
     /// `yyyy-MM-dd`): the messages of that day reuse it.
-    var memo: FormatMemo?
+    let memo: FormatMemo?
+
+    init(pattern: DateTimePattern?, zone: TimeZoneRule? = nil, memo: FormatMemo? = nil) {
+      self.pattern = pattern
+      self.zone = zone
+      self.memo = memo
+    }
   }
 
   static func text(of value: Value) -> String? {
