@@ -126,3 +126,19 @@ func contextFunctionsAreNotFolded(_ name: String) throws {
   let context = EvaluationContext(topic: "$aws/rules/r/site/dev-1", payload: [])
   #expect(template.render(context: context, variables: []) == "site/dev-1|site|DEV-1")
 }
+
+/// Topic levels by byte offsets agree with splitting on "/", empty levels included, and the path for
+/// a String without contiguous UTF-8 agrees with the fast one.
+@Test func topicLevelsAgreeWithSplitting() {
+  let topics = ["a/b/c", "a//c", "/a", "a/", "/", "", "naïve/ü/x", "sensors/dev-01/data/extra/levels"]
+  for topic in topics {
+    let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    for index in 0...(levels.count + 1) {
+      let expected = index >= 1 && index <= levels.count ? levels[index - 1] : nil
+      #expect(ContextFunctions.topicLevel(topic, index).map(String.init) == expected, "\(topic) \(index)")
+      let range = ContextFunctions.levelRange(Array(topic.utf8), index)
+      let viaBytes = index >= 1 ? range.map { String(decoding: Array(topic.utf8)[$0], as: UTF8.self) } : nil
+      #expect(viaBytes == expected, "\(topic) \(index)")
+    }
+  }
+}

@@ -10,19 +10,37 @@ enum ContextFunctions {
   /// array of levels: templates run this for every archived or republished message.
   static func topicLevel(_ topic: String, _ index: Int) -> Substring? {
     guard index >= 1 else { return nil }
-    let bytes = topic.utf8
-    var current = 1
-    var start = bytes.startIndex
-    var position = bytes.startIndex
-    while true {
-      if position == bytes.endIndex || bytes[position] == UInt8(ascii: "/") {
-        if current == index { return Substring(bytes[start..<position]) }
-        if position == bytes.endIndex { return nil }
-        current += 1
-        start = bytes.index(after: position)
+    // Byte offsets found in the contiguous UTF-8 (every native String has it), without stepping
+    // String indices one by one.
+    let found = topic.utf8.withContiguousStorageIfAvailable { bytes -> Range<Int>? in
+      var level = 1
+      var start = 0
+      while true {
+        var end = start
+        while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+        if level == index { return start..<end }
+        if end == bytes.count { return nil }
+        level += 1
+        start = end + 1
       }
-      position = bytes.index(after: position)
     }
+    guard let range = found ?? Self.levelRange(Array(topic.utf8), index) else { return nil }
+    let utf8 = topic.utf8
+    let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+    let upper = utf8.index(lower, offsetBy: range.count)
+    return topic[lower..<upper]
+  }
+
+  /// The byte range of level `index` (from 1) of a topic's bytes, or nil.
+  static func levelRange(_ bytes: [UInt8], _ index: Int) -> Range<Int>? {
+    var level = 1
+    var start = 0
+    for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "/") {
+      if level == index { return start..<offset }
+      level += 1
+      start = offset + 1
+    }
+    return level == index ? start..<bytes.count : nil
   }
 
   static let specs: [FunctionSpec] = [
