@@ -7,12 +7,9 @@ import IoTSQL
 /// shared (copy on write).
 public struct Message: Sendable {
   struct Fields: Sendable {
-    var topic: String
-    var payload: [UInt8]
-    var clientID: String?
-    var receivedAtMs: Int
-    var mqttProperties: [String: Value]
-    var userProperties: [(key: String, value: String)]
+    /// What rules evaluate the message against: its topic, payload, client id, timestamp and MQTT
+    /// properties live here, made once with the message (evaluating it makes no context of its own).
+    var context: EvaluationContext
     var origin: String
     /// When not negative, `origin` is a file and this its line: formatted only if asked for.
     var originLine: Int
@@ -23,33 +20,33 @@ public struct Message: Sendable {
 
   /// The MQTT topic (or the topic taken from a Kafka record).
   public var topic: String {
-    get { storage.fields.topic }
-    set { storage.fields.topic = newValue }
+    get { storage.fields.context.topic }
+    set { storage.fields.context.topic = newValue }
   }
   /// The payload bytes, JSON or not.
   public var payload: [UInt8] {
-    get { storage.fields.payload }
-    set { storage.fields.payload = newValue }
+    get { storage.fields.context.payload }
+    set { storage.fields.context.payload = newValue }
   }
   /// The publisher's client id, when the source knows it (`clientid()` is "n/a" otherwise).
   public var clientID: String? {
-    get { storage.fields.clientID }
-    set { storage.fields.clientID = newValue }
+    get { storage.fields.context.clientID }
+    set { storage.fields.context.clientID = newValue }
   }
   /// Receive time in epoch milliseconds (`timestamp()`), stamped by the source from the `Clock`.
   public var receivedAtMs: Int {
-    get { storage.fields.receivedAtMs }
-    set { storage.fields.receivedAtMs = newValue }
+    get { storage.fields.context.timestampMs }
+    set { storage.fields.context.timestampMs = newValue }
   }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `response_topic`, ...).
   public var mqttProperties: [String: Value] {
-    get { storage.fields.mqttProperties }
-    set { storage.fields.mqttProperties = newValue }
+    get { storage.fields.context.mqttProperties }
+    set { storage.fields.context.mqttProperties = newValue }
   }
   /// MQTT 5 user properties, in order.
   public var userProperties: [(key: String, value: String)] {
-    get { storage.fields.userProperties }
-    set { storage.fields.userProperties = newValue }
+    get { storage.fields.context.userProperties }
+    set { storage.fields.context.userProperties = newValue }
   }
   /// Where the message came from, for error messages: `sensors.jsonl:17`, `orders/2@8812`.
   public var origin: String {
@@ -80,18 +77,19 @@ public struct Message: Sendable {
   ) {
     storage = SharedFields(
       Fields(
-        topic: topic, payload: payload, clientID: clientID, receivedAtMs: receivedAtMs,
-        mqttProperties: mqttProperties, userProperties: userProperties, origin: origin,
-        originLine: originLine.map { max($0, 0) } ?? -1, acknowledge: acknowledge))
+        context: EvaluationContext(
+          topic: topic, payload: payload, clientID: clientID, timestampMs: receivedAtMs,
+          mqttProperties: mqttProperties, userProperties: userProperties),
+        origin: origin, originLine: originLine.map { max($0, 0) } ?? -1, acknowledge: acknowledge))
   }
 
-  /// The evaluation context of this message.
+  /// The evaluation context of this message: the message's own (a copy costs a reference count),
+  /// or with `secrets` a copy that reads them.
   public func evaluationContext(secrets: (any SecretStore)? = nil) -> EvaluationContext {
-    // Field by field: a copy of the whole box's fields would retain and release each of them.
-    EvaluationContext(
-      topic: storage.fields.topic, payload: storage.fields.payload, clientID: storage.fields.clientID,
-      timestampMs: storage.fields.receivedAtMs, mqttProperties: storage.fields.mqttProperties,
-      userProperties: storage.fields.userProperties, secrets: secrets)
+    guard let secrets else { return storage.fields.context }
+    var context = storage.fields.context
+    context.secrets = secrets
+    return context
   }
 }
 
