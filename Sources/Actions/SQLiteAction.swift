@@ -100,8 +100,9 @@ public final class SQLiteAction: BatchAction {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var rows: [(index: Int, row: TableRow)] = []
     var validated: [String] = []
+    var machine = VirtualMachine()
     for (index, input) in inputs.enumerated() {
-      switch makeRow(input, validated: &validated) {
+      switch makeRow(input, validated: &validated, using: &machine) {
       case .success(let row): rows.append((index, row))
       case .failure(let error): results[index] = error
       }
@@ -165,12 +166,14 @@ public final class SQLiteAction: BatchAction {
     var values: [Value]
   }
 
-  /// The row of one result. `validated` is the last list of names found valid: a result whose
-  /// names are that same array is not checked again.
-  func makeRow(_ input: ActionInput, validated: inout [String]) -> Result<TableRow, ActionError> {
+  /// The row of one result. `validated` is the last list of names found valid: a result with the
+  /// same names (usually the very same array, which compares at once) is not checked again.
+  /// `machine` evaluates column templates (one VM for a batch).
+  func makeRow(_ input: ActionInput, validated: inout [String], using machine: inout VirtualMachine)
+    -> Result<TableRow, ActionError>
+  {
     if let columns {
       let context = input.message.evaluationContext()
-      var machine = VirtualMachine()
       return .success(
         TableRow(
           names: columnNames,
@@ -181,7 +184,9 @@ public final class SQLiteAction: BatchAction {
               return machine.evaluateExpression(
                 program, context: context, variables: input.evaluation.variables)
             }
-            return .string(column.template.render(context: context, variables: input.evaluation.variables))
+            return .string(
+              column.template.render(context: context, variables: input.evaluation.variables, using: &machine)
+            )
           }))
     }
     guard case .object(let object) = input.evaluation.value else {
@@ -198,7 +203,7 @@ public final class SQLiteAction: BatchAction {
       row = TableRow(names: kept.map { row.names[$0] }, values: kept.map { row.values[$0] })
     }
     if row.names.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
-    if Self.same(row.names, validated) { return .success(row) }
+    if row.names == validated { return .success(row) }
     for key in row.names where !isValidIdentifier(key) {
       return .failure(
         ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
@@ -212,14 +217,6 @@ public final class SQLiteAction: BatchAction {
     }
     validated = row.names
     return .success(row)
-  }
-
-  /// Whether two name lists are one array (no comparison of their elements).
-  static func same(_ first: [String], _ second: [String]) -> Bool {
-    first.count == second.count
-      && first.withUnsafeBufferPointer { a in
-        second.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress }
-      }
   }
 
   /// Two keys of `row` that name the same SQLite column (names compare ASCII case-insensitively),
@@ -322,7 +319,7 @@ public final class SQLiteAction: BatchAction {
           // Consecutive rows usually have the same columns: reuse their statement (its columns
           // exist already).
           let sameColumns =
-            lastStatement != nil && (Self.same(lastNames, row.names) || lastNames == row.names)
+            lastStatement != nil && lastNames == row.names
           if !sameColumns {
             if columns.isEmpty {
               let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")

@@ -129,12 +129,7 @@ final class RuleTracker: Sendable {
   /// The message's trace id for error records: one per message, made when first asked for.
   var traceID: String {
     if let group { return group.traceID }
-    return state.withLock { state in
-      if let id = state.traceID { return id }
-      let id = UUID().uuidString.lowercased()
-      state.traceID = id
-      return id
-    }
+    return state.withLock { lazyTraceID(in: &$0.traceID) }
   }
 
   /// The rule is done: the message is acknowledged now, or once its other rules are.
@@ -192,14 +187,7 @@ final class MessageTracker: Sendable {
     self.state = Mutex((rules, true, nil))
   }
 
-  var traceID: String {
-    state.withLock { state in
-      if let id = state.traceID { return id }
-      let id = UUID().uuidString.lowercased()
-      state.traceID = id
-      return id
-    }
-  }
+  var traceID: String { state.withLock { lazyTraceID(in: &$0.traceID) } }
 
   func ruleFinished(ok: Bool, dispatcher: Dispatcher) {
     let done = state.withLock { state -> Bool? in
@@ -209,6 +197,14 @@ final class MessageTracker: Sendable {
     }
     if let done { dispatcher.finish(message, ok: done, snapshot: snapshot, start: startNanoseconds) }
   }
+}
+
+/// The trace id kept in `slot`, made there when first asked for.
+private func lazyTraceID(in slot: inout String?) -> String {
+  if let id = slot { return id }
+  let id = UUID().uuidString.lowercased()
+  slot = id
+  return id
 }
 
 /// Message → matching rules → program → every action of the rule, with bounded in-flight work,
@@ -353,7 +349,6 @@ public final class Dispatcher: Sendable {
     statistics.withLock { $0.received += messages.count }
     var worker = workers.withLock { $0.popLast() } ?? Worker()
     defer {
-      worker.results.removeAll(keepingCapacity: true)
       worker.lanes.removeAll(keepingCapacity: true)
       worker.done.removeAll(keepingCapacity: true)
       let idle = worker
@@ -362,6 +357,7 @@ public final class Dispatcher: Sendable {
     var matched = 0
     var passed = 0
     for message in messages {
+      defer { worker.results.removeAll(keepingCapacity: true) }
       let context = message.evaluationContext()
       snapshot.forEachMatch(message.topic) { index in
         let rule = snapshot.rules[index]
@@ -380,7 +376,6 @@ public final class Dispatcher: Sendable {
         // Done already; acknowledged once the batch is counted (the last acknowledgement can end
         // a drain).
         worker.done.append(message)
-        worker.results.removeAll(keepingCapacity: true)
         continue
       }
       let group =
@@ -395,7 +390,6 @@ public final class Dispatcher: Sendable {
           worker.queue(ActionJob(input: input, tracker: ruleTracker), for: configured, dispatcher: self)
         }
       }
-      worker.results.removeAll(keepingCapacity: true)
     }
     statistics.withLock { stats in
       stats.matched += matched

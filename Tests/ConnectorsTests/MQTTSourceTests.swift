@@ -72,13 +72,7 @@ struct MQTTSourceTests {
     defer { publisher.shutdown() }
     // Subscribing is asynchronous: publish a probe until the first one arrives.
     #expect(
-      await eventually(within: 10) {
-        Task {
-          try? await publisher.publish(
-            topic: "other/probe", payload: [1], qos: 0, retain: false, properties: .init())
-        }
-        return collector.count > 0
-      })
+      await probe(publisher, topic: "other/probe", qos: 0) { collector.count > 0 })
     collector.messages.withLock { $0.removeAll() }
     let properties = PublishProperties(
       contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 60,
@@ -126,13 +120,7 @@ struct MQTTSourceTests {
       try await MQTTSource(options: options, filters: ["jobs/#"]).run(deliver: first.deliver)
     }
     #expect(
-      await eventually(within: 10) {
-        Task {
-          try? await publisher.publish(
-            topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init())
-        }
-        return first.count > 0
-      })
+      await probe(publisher, topic: "jobs/probe") { first.count > 0 })
     firstRun.cancel()
     _ = try? await firstRun.value
     try await Task.sleep(for: .milliseconds(200))
@@ -168,13 +156,7 @@ struct MQTTSourceTests {
     }
     defer { firstRun.cancel() }
     #expect(
-      await eventually(within: 10) {
-        Task {
-          try? await publisher.publish(
-            topic: "jobs/probe", payload: [1], qos: 1, retain: false, properties: .init())
-        }
-        return first.count > 0
-      })
+      await probe(publisher, topic: "jobs/probe") { first.count > 0 })
     try await publisher.publish(
       topic: "jobs/x", payload: Array("poison".utf8), qos: 1, retain: false, properties: .init())
     // The run ends by itself (not cancelled): the source disconnected.
@@ -218,13 +200,7 @@ struct MQTTSourceTests {
     defer { publisher.shutdown() }
     // Wait until both members are subscribed: probes reach each of them.
     #expect(
-      await eventually(within: 10) {
-        Task {
-          try? await publisher.publish(
-            topic: "work/probe", payload: [1], qos: 1, retain: false, properties: .init())
-        }
-        return a.count > 0 && b.count > 0
-      })
+      await probe(publisher, topic: "work/probe") { a.count > 0 && b.count > 0 })
     try await Task.sleep(for: .milliseconds(300))
     a.messages.withLock { $0.removeAll() }
     b.messages.withLock { $0.removeAll() }
@@ -299,13 +275,7 @@ struct MQTTSourceTests {
     try await publisher.start()
     defer { publisher.shutdown() }
     #expect(
-      await eventually(within: 10) {
-        Task {
-          try? await publisher.publish(
-            topic: "bp/probe", payload: [1], qos: 1, retain: false, properties: .init())
-        }
-        return accepted.count > 0
-      })
+      await probe(publisher, topic: "bp/probe") { accepted.count > 0 })
     try await Task.sleep(for: .milliseconds(200))
     let before = entered.withLock { $0 }
     try await publishAll(publisher, topic: { _ in "bp/data" }, payload: { "d\($0)" }, count: 20)

@@ -25,6 +25,20 @@ func eventually(within seconds: Double, _ condition: () -> Bool) async -> Bool {
   return condition()
 }
 
+/// Subscribing is asynchronous: publishes a probe on `topic` every 20 ms until `received` holds or
+/// `seconds` pass; returns whether it held.
+func probe(
+  _ publisher: MQTTPublisher, topic: String, qos: Int = 1, within seconds: Double = 10,
+  until received: () -> Bool
+) async -> Bool {
+  await eventually(within: seconds) {
+    Task {
+      try? await publisher.publish(topic: topic, payload: [1], qos: qos, retain: false, properties: .init())
+    }
+    return received()
+  }
+}
+
 /// Publishes `count` messages with at most `window` in flight (flow control: QoS 1 waits for PUBACK).
 func publishAll(
   _ publisher: MQTTPublisher, topic: (Int) -> String, payload: (Int) -> String, count: Int, qos: Int = 1,

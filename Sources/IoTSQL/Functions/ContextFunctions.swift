@@ -12,19 +12,8 @@ enum ContextFunctions {
     guard index >= 1 else { return nil }
     // Byte offsets found in the contiguous UTF-8 (every native String has it), without stepping
     // String indices one by one.
-    let found = topic.utf8.withContiguousStorageIfAvailable { bytes -> Range<Int>? in
-      var level = 1
-      var start = 0
-      while true {
-        var end = start
-        while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
-        if level == index { return start..<end }
-        if end == bytes.count { return nil }
-        level += 1
-        start = end + 1
-      }
-    }
-    guard let range = found ?? Self.levelRange(Array(topic.utf8), index) else { return nil }
+    let found = topic.utf8.withContiguousStorageIfAvailable { levelRange($0, index) }
+    guard let range = found ?? levelRange(Array(topic.utf8), index) else { return nil }
     let utf8 = topic.utf8
     let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
     let upper = utf8.index(lower, offsetBy: range.count)
@@ -32,7 +21,8 @@ enum ContextFunctions {
   }
 
   /// The byte range of level `index` (from 1) of a topic's bytes, or nil.
-  static func levelRange(_ bytes: [UInt8], _ index: Int) -> Range<Int>? {
+  static func levelRange<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ index: Int) -> Range<Int>?
+  where Bytes.Index == Int {
     var level = 1
     var start = 0
     for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "/") {
