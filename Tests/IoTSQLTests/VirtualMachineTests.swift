@@ -54,6 +54,21 @@ import Testing
     #expect(try Self.output(sql, payload) == expected)
   }
 
+  /// A condition holds for Boolean true and the text "true" in any case (as AND converts it), for
+  /// nothing else (Grammar/README.md, "Conditions").
+  @Test(arguments: [
+    (#"{"ok":"TRUE"}"#, true), (#"{"ok":"true"}"#, true), (#"{"ok":true}"#, true),
+    (#"{"ok":"yes"}"#, false), (#"{"ok":1}"#, false), (#"{"ok":null}"#, false), (#"{}"#, false),
+    (#"{"ok":"false"}"#, false),
+  ])
+  func conditionsHoldForTrueAndItsText(_ payload: String, _ holds: Bool) throws {
+    #expect((try Self.output("SELECT 1 AS a FROM 't/+' WHERE ok", payload) != nil) == holds)
+    // WHERE ok and WHERE ok AND true agree.
+    #expect((try Self.output("SELECT 1 AS a FROM 't/+' WHERE ok AND true", payload) != nil) == holds)
+    let chosen = try Self.output("SELECT CASE WHEN ok THEN 1 ELSE 2 END AS a FROM 't/+'", payload)
+    #expect(chosen == (holds ? #"{"a":1}"# : #"{"a":2}"#))
+  }
+
   @Test func aSkippedContainerIsStillValidated() throws {
     // The array is never loaded (WHERE fails first), but a bad byte in it makes the payload Binary,
     // so `temp` is Undefined and the rule does not match.
