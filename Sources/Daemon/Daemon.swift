@@ -335,6 +335,31 @@ public enum Daemon {
     }
     hangup.resume()
     defer { hangup.cancel() }
+    // SIGTERM and SIGINT start the graceful shutdown (the service group's own handlers); here the
+    // first also cuts retries' backoffs short, so a long retry schedule cannot hold the drain up,
+    // and a second one stops at once, as a user pressing ^C twice expects.
+    let signalsSeen = Mutex(0)
+    let stopSignals = [SIGTERM, SIGINT].map { number in
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        let seen = signalsSeen.withLock { count -> Int in
+          count += 1
+          return count
+        }
+        if seen == 1 {
+          dispatcher.stopRetrying()
+          return
+        }
+        logger.error(
+          "second stop signal: exiting without draining",
+          metadata: ["unacknowledged": "\(dispatcher.inFlight)"])
+        // At once: atexit work could wait on the very tasks that are stuck.
+        _exit(128 + number)
+      }
+      source.resume()
+      return source
+    }
+    defer { for source in stopSignals { source.cancel() } }
 
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()

@@ -565,7 +565,18 @@ public final class Dispatcher: Sendable {
       statistics.withLock { $0.actionFailures += 1 }
       if error.kind == .permanent { return error }
     }
+    // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
+    // out its schedule (which can be long: SIGTERM must not wait for it), then takes its error path.
+    var lastChance = false
+    var stoppedEarly = false
     while attempt < configured.retry.attempts {
+      if isStopping {
+        if lastChance {
+          stoppedEarly = true
+          break
+        }
+        lastChance = true
+      }
       attempt += 1
       configured.counters.retried.add()
       statistics.withLock { $0.retries += 1 }
@@ -574,8 +585,8 @@ public final class Dispatcher: Sendable {
       if let asked = lastError?.retryAfterMs {
         delay = max(delay, min(asked, configured.retry.maxBackoffMs))
       }
-      // A cancelled sleep (shutdown) does not skip the attempt: the message is still owed a result.
-      try? await clock.sleep(milliseconds: delay)
+      // A backoff cut short (shutdown) does not skip the attempt: the message is still owed a result.
+      await backoff(milliseconds: delay)
       guard let error = await Self.performOne(configured.action, input) else {
         configured.counters.succeeded.add()
         statistics.withLock { $0.actionsSucceeded += 1 }
@@ -587,8 +598,47 @@ public final class Dispatcher: Sendable {
       if error.kind == .permanent { break }
     }
     guard var error = lastError else { return nil }
-    if error.kind == .transient { error.message += " (after \(attempt) attempt\(attempt == 1 ? "" : "s"))" }
+    if error.kind == .transient {
+      error.message +=
+        " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
+    }
     return error
+  }
+
+  /// Whether `stopRetrying` was called.
+  var isStopping: Bool { backoffs.withLock { $0.stopping } }
+
+  /// Retries waiting out a backoff, by number, and whether the daemon is stopping.
+  let backoffs = Mutex<(stopping: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
+
+  /// Waits `milliseconds` before a retry, or less once `stopRetrying` is called.
+  func backoff(milliseconds: Int) async {
+    let clock = self.clock
+    let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
+    let number = backoffs.withLock { state -> Int? in
+      if state.stopping { return nil }
+      state.next += 1
+      state.waiting[state.next] = sleep
+      return state.next
+    }
+    guard let number else {
+      sleep.cancel()
+      return
+    }
+    await sleep.value
+    _ = backoffs.withLock { $0.waiting.removeValue(forKey: number) }
+  }
+
+  /// Tells retries to stop waiting: every backoff ends now, and each retry makes one more attempt
+  /// before its error path. For shutdown (SIGTERM), so that a long retry schedule cannot hold the
+  /// drain up; results keep their error paths.
+  public func stopRetrying() {
+    let waiting = backoffs.withLock { state -> [Task<Void, Never>] in
+      state.stopping = true
+      defer { state.waiting = [:] }
+      return Array(state.waiting.values)
+    }
+    for sleep in waiting { sleep.cancel() }
   }
 
   func retry(_ job: ActionJob, on configured: ConfiguredAction, after error: ActionError) async {

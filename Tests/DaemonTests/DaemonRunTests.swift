@@ -228,6 +228,55 @@ struct DaemonRunTests {
     #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t") == ["[1]"])
   }
 
+  /// SIGTERM during a long retry schedule: the backoffs end at once, each retry makes one last
+  /// attempt and its record reaches the error path; the daemon does not wait out the schedule.
+  @Test func sigtermCutsRetryBackoffsShort() async throws {
+    let port = try ProcessSupport.freePort()  // nobody listens: every attempt is refused
+    let folder = temporaryFolder("sigterm-retry")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "http://127.0.0.1:\#(port)/in", "retry": {"attempts": 100, "initialBackoffMs": 500, "maxBackoffMs": 2000}}}]}"#,
+      to: folder + "/rules/r.json")
+    let lines = (1...3).map { #"{"topic":"q/\#($0)","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n"
+    let started = Date()
+    let (process, status) = try await sigtermAfter(
+      seconds: 1.5, ["run", "--rules", "rules", "--source", "-", "--follow", "--dead-letter", "dl.jsonl"],
+      in: folder, writing: lines)
+    #expect(status == 0, "\(process.stderr)")
+    // The schedule left would take minutes; stopping takes the last attempts only.
+    #expect(Date().timeIntervalSince(started) < 20)
+    #expect(process.stdout.contains("3 acknowledged, 0 not acknowledged"), "\(process.stdout)")
+    #expect(process.stdout.contains("3 dead-lettered"), "\(process.stdout)")
+    let records = ((try? String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8)) ?? "")
+      .split(separator: "\n")
+    #expect(records.count == 3)
+    #expect(records.allSatisfy { $0.contains("retries stopped at shutdown") }, "\(records)")
+  }
+
+  /// A second SIGTERM while the drain waits on a stuck action exits at once (128 + the signal).
+  @Test func secondSignalExitsWithoutDraining() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 10_000))
+    let folder = temporaryFolder("sigterm-twice")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url("/in"))", "timeoutMs": 30000}}]}"#,
+      to: folder + "/rules/r.json")
+    let input = Pipe()
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "-", "--follow"], in: folder, standardInput: input)
+    input.fileHandleForWriting.write(Data((#"{"topic":"q/1","payload":{"n":1}}"# + "\n").utf8))
+    for _ in 0..<100 where server.requests.isEmpty { try await Task.sleep(nanoseconds: 100_000_000) }
+    #expect(server.requests.count == 1)
+    process.signal(SIGTERM)
+    try await Task.sleep(nanoseconds: 500_000_000)
+    #expect(process.process.isRunning, "the first signal drains, waiting on the stuck request")
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 5)
+    try input.fileHandleForWriting.close()
+    #expect(status == 128 + SIGTERM, "\(process.stderr)")
+    #expect(process.stderr.contains("second stop signal: exiting without draining"), "\(process.stderr)")
+  }
+
   /// SIGTERM while lines already read from standard input wait behind a slow action: they are
   /// processed (a pipe cannot give them again), not dropped.
   @Test func sigtermProcessesTheLinesAlreadyRead() async throws {
