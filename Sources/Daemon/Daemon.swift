@@ -231,11 +231,13 @@ public enum Daemon {
     switch spec {
     case .replay(let input):
       let malformedLines = Counter(label: MetricNames.malformedLines)
-      let replaySource = ReplaySource(input: input, follow: configuration.follow, clock: clock) {
-        line, message in
-        malformedLines.increment()
-        logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
-      }
+      let replaySource = ReplaySource(
+        input: input, follow: configuration.follow, clock: clock,
+        onMalformed: { line, message in
+          malformedLines.increment()
+          logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
+        },
+        onNotice: { notice in logger.warning("\(notice)") })
       replay = replaySource
       source = replaySource
     case .mqtt(let options):

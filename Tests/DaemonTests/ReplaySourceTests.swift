@@ -90,9 +90,68 @@ struct ReplaySourceTests {
     #expect(span.map { String(decoding: bytes[$0], as: UTF8.self) } == expected)
   }
 
+  /// `--follow` as `tail -F`: a file truncated in place is read again from its start, a file
+  /// replaced under its name is opened anew; each change is said, nothing is read twice or missed.
+  @Test(.timeLimit(.minutes(1))) func followsATruncatedOrReplacedFile() async throws {
+    let folder = temporaryFolder("replay-rotate")
+    let path = folder + "/in.jsonl"
+    func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {}}"# + "\n" }
+    write(line(1) + line(2), to: path)
+    let notices = Lines()
+    let source = ReplaySource(
+      input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
+    let topics = Lines()
+    let run = Task {
+      try await source.run { message in
+        topics.append(message.topic + "@" + message.origin)
+        message.acknowledge(.done)
+      }
+    }
+    func waitFor(_ count: Int) async throws -> Bool {
+      for _ in 0..<200 {
+        if topics.all.count >= count { return true }
+        try await Task.sleep(nanoseconds: 10_000_000)
+      }
+      return false
+    }
+    #expect(try await waitFor(2))
+    // logrotate's copytruncate: the same file, emptied, then written again.
+    let handle = try #require(FileHandle(forWritingAtPath: path))
+    try handle.truncate(atOffset: 0)
+    try handle.close()
+    try await Task.sleep(nanoseconds: 200_000_000)
+    let again = try #require(FileHandle(forWritingAtPath: path))
+    try again.seekToEnd()
+    again.write(Data(line(3).utf8))
+    try again.close()
+    #expect(try await waitFor(3))
+    // Renamed away and created anew.
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    write(line(4) + line(5), to: path)
+    #expect(try await waitFor(5))
+    run.cancel()
+    _ = try? await run.value
+    #expect(
+      topics.all == [
+        "t/1@\(path):1", "t/2@\(path):2", "t/3@\(path):1", "t/4@\(path):1", "t/5@\(path):2",
+      ])
+    let said = notices.all
+    #expect(said.count == 2, "\(said)")
+    #expect(said.first?.contains("the file was truncated; reading it from its first line") == true, "\(said)")
+    #expect(said.last?.contains("the file was replaced under its name") == true, "\(said)")
+    #expect(source.currentCounts.malformed == 0)
+  }
+
   @Test func parsesSourceArguments() {
     #expect(ReplaySource.input(parsing: "-") == .standardInput)
     #expect(ReplaySource.input(parsing: "file:x.jsonl") == .file("x.jsonl"))
     #expect(ReplaySource.input(parsing: "mqtt://x") == nil)
   }
+}
+
+/// Lines collected from any task.
+private final class Lines: Sendable {
+  let lines = Mutex<[String]>([])
+  func append(_ line: String) { lines.withLock { $0.append(line) } }
+  var all: [String] { lines.withLock { $0 } }
 }

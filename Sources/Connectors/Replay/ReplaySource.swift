@@ -51,6 +51,9 @@ public struct ReplaySource: MessageSource {
   public let clock: any EngineClock
   /// Told about each malformed line: (line number, message).
   public let onMalformed: @Sendable (Int, String) -> Void
+  /// Told what is worth a warning but is no malformed line: a followed file truncated or replaced,
+  /// a stop before the end of a line.
+  public let onNotice: @Sendable (String) -> Void
   let counter: CountsBox
   /// Every message's acknowledgement: made once, not a closure context per message.
   let acknowledge: @Sendable (Acknowledgement) -> Void
@@ -69,8 +72,10 @@ public struct ReplaySource: MessageSource {
   /// Creates a source.
   public init(
     input: Input, follow: Bool = false, clock: any EngineClock, maxLineBytes: Int = Self.defaultMaxLineBytes,
-    onMalformed: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+    onMalformed: @escaping @Sendable (Int, String) -> Void = { _, _ in },
+    onNotice: @escaping @Sendable (String) -> Void = { _ in }
   ) {
+    self.onNotice = onNotice
     self.input = input
     self.maxLineBytes = max(1, maxLineBytes)
     self.follow = follow
@@ -120,7 +125,7 @@ public struct ReplaySource: MessageSource {
 
   /// Reads lines and delivers the messages of each block read (up to `maxBatch` at a time) in order.
   func run(deliverBatch: @Sendable ([Message]) async -> Void) async throws {
-    let fd: Int32
+    var fd: Int32
     switch input {
     case .file(let path):
       fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -129,6 +134,8 @@ public struct ReplaySource: MessageSource {
       fd = 0
     }
     defer { if fd != 0 { close(fd) } }
+    // Bytes read from the file open now: a file shorter than that was truncated.
+    var offset = 0
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var pending: [UInt8] = []
     var skippingLongLine = false
@@ -146,9 +153,33 @@ public struct ReplaySource: MessageSource {
       }
       if count == 0 {
         if !follow { break }
+        if case .file(let path) = input, let change = Self.followedFileChange(path, fd: fd, offset: offset) {
+          // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
+          // its start, a file replaced under its name (renamed away, created anew) is opened anew.
+          // A line cut off by the change never ends: said and counted, not taken half.
+          if !pending.isEmpty {
+            reportSkipped(
+              lineNumber + 1, "\(change) with an incomplete line of \(pending.count) bytes; not processed")
+            pending.removeAll()
+          }
+          skippingLongLine = false
+          if change == .replaced {
+            let newer = open(path, O_RDONLY | O_CLOEXEC)
+            if newer < 0 { continue }
+            close(fd)
+            fd = newer
+          } else {
+            lseek(fd, 0, SEEK_SET)
+          }
+          onNotice("\(name): \(change); reading it from its first line (line numbers start again at 1)")
+          offset = 0
+          lineNumber = 0
+          continue
+        }
         try? await Task.sleep(nanoseconds: 50_000_000)
         continue
       }
+      offset += count
       var chunk = buffer[0..<count]
       if skippingLongLine {
         // The rest of an over-long line: drop it up to its newline.
@@ -181,9 +212,11 @@ public struct ReplaySource: MessageSource {
     }
     if !pending.isEmpty {
       if Task.isCancelled {
-        // Stopped mid-line: the rest of the line never came. Said, not dropped silently.
-        reportSkipped(
-          lineNumber + 1, "stopped with an incomplete line of \(pending.count) bytes; not processed")
+        // Stopped mid-line: the rest of the line was not read (a file still has it). Said, not
+        // dropped silently, and not malformed: the line may well be whole.
+        onNotice(
+          "\(name): stopped before the end of line \(lineNumber + 1) (\(pending.count) bytes of it read); that line and any after it were not processed"
+        )
       } else {
         lineNumber += 1
         handle(pending[...], lineNumber: lineNumber, view: &view, into: &batch)
@@ -201,6 +234,26 @@ public struct ReplaySource: MessageSource {
     }
     await deliverBatch(batch)
     batch.removeAll(keepingCapacity: true)
+  }
+
+  /// What happened to a followed file at its end.
+  enum FileChange: String, CustomStringConvertible {
+    case truncated = "the file was truncated"
+    case replaced = "the file was replaced under its name"
+    var description: String { rawValue }
+  }
+
+  /// Whether the file at `path`, read through `fd` up to `offset`, was replaced under its name (a
+  /// different file is there now) or truncated; nil when neither (or when `path` is gone for now:
+  /// the file renamed away and not yet created again).
+  static func followedFileChange(_ path: String, fd: Int32, offset: Int) -> FileChange? {
+    var open = stat()
+    var named = stat()
+    guard fstat(fd, &open) == 0 else { return nil }
+    if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) {
+      return .replaced
+    }
+    return Int(open.st_size) < offset ? .truncated : nil
   }
 
   /// The index of the first `\n` of `bytes` at or after `start` (`memchr`: a line is found without
