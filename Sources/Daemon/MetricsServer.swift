@@ -1,9 +1,11 @@
 import Foundation
 import Prometheus
 import RulesEngine
+import Synchronization
 
-/// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text) and `/healthz`: one
-/// blocking thread, one request per connection. Chosen over an HTTP framework to keep the build small;
+/// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text) and `/healthz`: a
+/// thread accepts, each connection is answered on a thread of its own (at most 16 at once), one
+/// request per connection, each given 2 s in all to arrive. Chosen over an HTTP framework to keep the build small;
 /// it serves scrapes, nothing else.
 public final class MetricsServer: @unchecked Sendable {
   let registry: PrometheusCollectorRegistry
@@ -58,6 +60,13 @@ public final class MetricsServer: @unchecked Sendable {
     close(listener)
   }
 
+  /// Connections being answered; past `maxConnections` a new one is closed at once.
+  let active = Mutex(0)
+  /// The most connections answered at once.
+  static let maxConnections = 16
+  /// How long one request may take to arrive, in all.
+  static let requestDeadlineMs = 2_000
+
   func serve() {
     while true {
       let client = accept(listener, nil, nil)
@@ -65,48 +74,74 @@ public final class MetricsServer: @unchecked Sendable {
         if errno == EINTR { continue }
         return
       }
-      var timeout = timeval(tv_sec: 2, tv_usec: 0)
-      setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-      var request: [UInt8] = []
-      var buffer = [UInt8](repeating: 0, count: 4096)
-      while request.count < 65536 {
-        let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress!, $0.count, 0) }
-        if count <= 0 { break }
-        request += buffer[0..<count]
-        if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
-        if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
+      // Each connection on its own thread, so a slow or silent client cannot hold up a probe.
+      let admitted = active.withLock { count -> Bool in
+        guard count < Self.maxConnections else { return false }
+        count += 1
+        return true
       }
-      let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
-      let parts = line.split(separator: " ")
-      var status = "404 Not Found"
-      var body = Array("not found\n".utf8)
-      var type = "text/plain; charset=utf-8"
-      if parts.count >= 2, parts[0] == "GET" {
-        let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
-        if path == "/metrics" {
-          status = "200 OK"
-          body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
-          type = "text/plain; version=0.0.4; charset=utf-8"
-        } else if path == "/healthz" {
-          status = "200 OK"
-          body = Array("ok\n".utf8)
-        }
-      } else if !parts.isEmpty {
-        status = "405 Method Not Allowed"
-        body = Array("method not allowed\n".utf8)
+      guard admitted else {
+        close(client)
+        continue
       }
-      let head =
-        "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-      let response = Array(head.utf8) + body
-      var offset = 0
-      while offset < response.count {
-        let sent = response.withUnsafeBytes {
-          send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
-        }
-        if sent <= 0 { break }
-        offset += sent
+      Thread.detachNewThread { [self] in
+        respond(client)
+        close(client)
+        active.withLock { $0 -= 1 }
       }
-      close(client)
+    }
+  }
+
+  /// Reads one request from `client` (within `requestDeadlineMs` in all, however it trickles in)
+  /// and answers it.
+  func respond(_ client: Int32) {
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Self.requestDeadlineMs) * 1_000_000
+    var request: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while request.count < 65536 {
+      let now = DispatchTime.now().uptimeNanoseconds
+      guard now < deadline else { return }
+      var entry = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+      let ready = poll(&entry, 1, Int32((deadline - now) / 1_000_000) + 1)
+      if ready < 0 && errno == EINTR { continue }
+      guard ready > 0 else { return }
+      let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress!, $0.count, 0) }
+      if count <= 0 { break }
+      request += buffer[0..<count]
+      if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
+      if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
+    }
+    let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
+    let parts = line.split(separator: " ")
+    var status = "404 Not Found"
+    var body = Array("not found\n".utf8)
+    var type = "text/plain; charset=utf-8"
+    if parts.count >= 2, parts[0] == "GET" {
+      let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
+      if path == "/metrics" {
+        status = "200 OK"
+        body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
+        type = "text/plain; version=0.0.4; charset=utf-8"
+      } else if path == "/healthz" {
+        status = "200 OK"
+        body = Array("ok\n".utf8)
+      }
+    } else if !parts.isEmpty {
+      status = "405 Method Not Allowed"
+      body = Array("method not allowed\n".utf8)
+    }
+    let head =
+      "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+    let response = Array(head.utf8) + body
+    var offset = 0
+    while offset < response.count {
+      let sent = response.withUnsafeBytes {
+        send(client, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+      }
+      if sent <= 0 { break }
+      offset += sent
     }
   }
 }
