@@ -153,6 +153,115 @@ public enum RuleDocument {
     return convert(node, lines: text.split(separator: "\n", omittingEmptySubsequences: false))
   }
 
+  /// The file position of each UTF-8 byte of a literal block scalar's text (`|`): its lines are
+  /// the file's lines after the header, at the block's indentation.
+  static func literalPositions(_ text: String, mark: FilePosition, lines: [Substring]) -> [FilePosition] {
+    var positions: [FilePosition] = []
+    positions.reserveCapacity(text.utf8.count + 1)
+    var line = mark.line + 1
+    let indent = lines.indices.contains(line - 1) ? lines[line - 1].prefix(while: { $0 == " " }).count : 0
+    var column = indent + 1
+    for byte in text.utf8 {
+      positions.append(FilePosition(line: line, column: column))
+      if byte == UInt8(ascii: "\n") {
+        line += 1
+        column = indent + 1
+      } else if byte & 0xC0 != 0x80 {
+        column += 1  // continuation bytes share their character's column
+      }
+    }
+    positions.append(FilePosition(line: line, column: column))
+    return positions
+  }
+
+  /// The file position of each UTF-8 byte of a flow scalar's text (plain, single- or double-quoted)
+  /// or a folded block's (`>`), found by walking the file from the scalar's start alongside the
+  /// text: quotes, escapes (`\"`, `\n`, `\u00e9`, an escaped line break), doubled single quotes,
+  /// and line breaks folded into a space are stepped over, so an error inside a multi-line or
+  /// escaped SQL string points at its own character.
+  static func alignedPositions(
+    _ text: String, style: Yams.Node.Scalar.Style, mark: FilePosition, lines: [Substring]
+  ) -> [FilePosition] {
+    let source = lines.map { Array($0.unicodeScalars) }
+    var line = mark.line - 1
+    var column = mark.column - 1
+    if style == .folded {
+      line += 1
+      column = 0
+    } else if style == .singleQuoted || style == .doubleQuoted {
+      column += 1
+    }
+    func here() -> FilePosition { FilePosition(line: line + 1, column: column + 1) }
+    func current() -> Unicode.Scalar? {
+      guard source.indices.contains(line), column < source[line].count else { return nil }
+      return source[line][column]
+    }
+    // A folded block's lines keep what is indented beyond the block's own indentation.
+    let blockIndent =
+      style == .folded && source.indices.contains(line)
+      ? source[line].prefix(while: { $0 == " " }).count : Int.max
+    /// Past the end of the line: on to the next one, past its indentation.
+    func nextLine() {
+      line += 1
+      column = 0
+      while column < blockIndent, let blank = current(), blank == " " || blank == "\t" { column += 1 }
+    }
+    /// The scalar a double-quoted escape at the cursor stands for, and its length; nil for an
+    /// escaped line break.
+    func escape() -> (Unicode.Scalar?, Int) {
+      guard source.indices.contains(line), column + 1 < source[line].count else { return (nil, 1) }
+      let code = source[line][column + 1]
+      let simple: [Unicode.Scalar: Unicode.Scalar] = [
+        "n": "\n", "t": "\t", "\"": "\"", "\\": "\\", "/": "/", "0": "\0", "r": "\r", " ": " ",
+        "a": "\u{07}", "b": "\u{08}", "e": "\u{1B}", "f": "\u{0C}", "v": "\u{0B}", "\t": "\t",
+        "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
+      ]
+      if let scalar = simple[code] { return (scalar, 2) }
+      let digits = code == "x" ? 2 : code == "u" ? 4 : code == "U" ? 8 : 0
+      guard digits > 0, column + 2 + digits <= source[line].count else { return (nil, 2) }
+      let hex = String(String.UnicodeScalarView(source[line][(column + 2)..<(column + 2 + digits)]))
+      return (UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init), 2 + digits)
+    }
+    var positions: [FilePosition] = []
+    positions.reserveCapacity(text.utf8.count + 1)
+    for scalar in text.unicodeScalars {
+      // A bounded search: at most a few lines of quoting, escapes and folding per character.
+      var found: FilePosition?
+      var steps = 0
+      while found == nil && steps < 4096 && line < source.count {
+        steps += 1
+        guard let next = current() else {
+          // A line break: folded into a space (or kept as a newline after a blank line).
+          let breakPosition = here()
+          nextLine()
+          if scalar == " " || scalar == "\n" { found = breakPosition }
+          continue
+        }
+        if style == .doubleQuoted && next == "\\" {
+          let (meaning, length) = escape()
+          if meaning == nil && column + 1 >= source[line].count {
+            nextLine()  // an escaped line break: nothing in the text
+            continue
+          }
+          if meaning == scalar { found = here() }
+          column += length
+          continue
+        }
+        if style == .singleQuoted && next == "'" && scalar == "'" {
+          found = here()
+          column += 2
+          continue
+        }
+        if next == scalar { found = here() }
+        column += 1
+      }
+      let position = found ?? positions.last ?? mark
+      for _ in 0..<String(scalar).utf8.count { positions.append(position) }
+    }
+    positions.append(line < source.count ? here() : (positions.last ?? mark))
+    return positions
+  }
+
   static func convert(_ node: Yams.Node, lines: [Substring]) -> RuleNode {
     let mark =
       node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
@@ -172,30 +281,10 @@ public enum RuleDocument {
           return RuleNode(kind: .number(text), position: mark, stringPositions: [])
         }
       }
-      // Map offsets inside a one-line scalar: a quote shifts the start by one; block scalars and
-      // folded lines map to their first line, which is as close as YAML allows cheaply.
-      let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
-      let startColumn = mark.column + (quoted ? 1 : 0)
-      var positions: [FilePosition] = []
-      positions.reserveCapacity(text.utf8.count + 1)
-      var line = mark.line
-      var column = startColumn
-      if scalar.style == .literal || scalar.style == .folded {
-        line += 1
-        let indent = lines.indices.contains(line - 1) ? lines[line - 1].prefix(while: { $0 == " " }).count : 0
-        column = indent + 1
-      }
-      let lineStartColumn = column
-      for byte in text.utf8 {
-        positions.append(FilePosition(line: line, column: column))
-        if byte == UInt8(ascii: "\n") {
-          line += 1
-          column = lineStartColumn
-        } else if byte & 0xC0 != 0x80 {
-          column += 1
-        }
-      }
-      positions.append(FilePosition(line: line, column: column))
+      let positions =
+        scalar.style == .literal
+        ? literalPositions(text, mark: mark, lines: lines)
+        : alignedPositions(text, style: scalar.style, mark: mark, lines: lines)
       // Continuation bytes share their character's column.
       return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
     case .sequence(let sequence):

@@ -107,6 +107,32 @@ struct RuleFileTests {
     #expect(root.members?[1].keyPosition == FilePosition(line: 2, column: 1))
   }
 
+  /// SQL in a YAML string points at its own character whatever the style: escapes, doubled
+  /// quotes, and lines folded into one.
+  @Test(arguments: [
+    // Double-quoted with a `\n` escape: the error stays on line 1.
+    (#"sql: "SELECT a,\n  tiemstamp() FROM 'a'""# + "\n", "1:20"),
+    // Double-quoted with `\"` escapes before the error.
+    (
+      "description: x\nruleDisabled: false\n" + #"sql: "SELECT a, \"b\", tiemstamp() FROM 'a'""# + "\n",
+      "3:24"
+    ),
+    // Plain, over two lines.
+    ("sql: SELECT a,\n  tiemstamp() FROM 'a'\n", "2:3"),
+    // Single-quoted over two lines, with a doubled quote before the error.
+    ("sql: 'SELECT ''x'' AS a,\n  tiemstamp() FROM ''a'''\n", "2:3"),
+    // Folded block.
+    ("sql: >\n  SELECT a,\n    b, tiemstamp()\n  FROM 'a'\n", "3:8"),
+    // Literal block.
+    ("sql: |\n  SELECT a,\n    tiemstamp()\n  FROM 'a'\n", "3:5"),
+    // An escaped line break and a \u escape.
+    (#"sql: "SELECT '\u00e9', \"# + "\n" + #"   tiemstamp() FROM 'a'""# + "\n", "2:4"),
+  ])
+  func yamlSQLErrorsPointAtTheirCharacter(_ text: String, _ at: String) {
+    let found = errors(text, file: "r/y.yaml")
+    #expect(found.first?.hasPrefix("r/y.yaml:\(at): error: ") == true, "\(found)")
+  }
+
   @Test func sqlErrorsMapToTheFile() {
     // Needs the real compiler: the error inside the SQL string lands on its file line and column.
     let text = "{\n  \"description\": \"x\",\n  \"sql\": \"SELECT tiemstamp() FROM 'a/b'\"\n}"
