@@ -479,9 +479,13 @@ public enum RuleChecker {
   }
 
   /// Checks every rule file under `paths`.
+  ///
+  /// - Parameter gate: what `run` asks of a rule before loading it (its tests beside it pass); a
+  ///   rule it refuses is reported invalid, with why, so that `check` passes only what `run` loads.
   public static func check(
     paths: [String],
-    builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher())
+    builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher()),
+    gate: ReloadGate? = nil
   ) throws
     -> [FileResult]
   {
@@ -513,6 +517,17 @@ public enum RuleChecker {
           continue
         }
         names[rule.name] = file
+        if let why = gate?(rule) {
+          results.append(
+            FileResult(
+              file: file, rule: nil,
+              diagnostics: [
+                RuleDiagnostic(
+                  file: file, position: FilePosition(line: 1, column: 1),
+                  message: "`run` would not load this rule: \(why)")
+              ]))
+          continue
+        }
         results.append(
           FileResult(
             file: file, rule: rule.name, diagnostics: [],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Daemon
+import DevTools
 import Foundation
 
 /// `iotrules check`: loads, compiles and validates rule files. Exit 0 when all are valid, 65 when
@@ -9,7 +10,9 @@ struct CheckCommand: ParsableCommand {
     commandName: "check", abstract: "Check rule files: SQL, templates and every action's configuration.",
     discussion: """
       Warnings (the exit status stays 0): a republish action whose topic can match its own rule's FROM \
-      filter, which would feed republished messages back into the rule.
+      filter, which would feed republished messages back into the rule. A rule whose tests beside it \
+      (<rule>.test.json) fail is invalid, as `run` would not load it (unless --skip-tests). A path \
+      without any rule file is an error (exit 66).
       """)
 
   @Argument(help: "Rule files or folders.")
@@ -18,6 +21,11 @@ struct CheckCommand: ParsableCommand {
   @Option(name: .long, help: "text or json.")
   var format: String = "text"
 
+  @Flag(
+    name: .customLong("skip-tests"),
+    help: "Do not run the tests beside rule files (<rule>.test.json), as `run --skip-tests`.")
+  var skipTests = false
+
   func validate() throws {
     if !["text", "json"].contains(format) { throw ValidationError("--format is text or json") }
   }
@@ -25,10 +33,19 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     let results: [RuleChecker.FileResult]
     do {
-      results = try RuleChecker.check(paths: paths)
+      var gate: ReloadGate?
+      if !skipTests { gate = { @Sendable rule in RuleTestGate.check(rule) } }
+      results = try RuleChecker.check(paths: paths, gate: gate)
     } catch {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)
+    }
+    if results.isEmpty {
+      // A mistyped or empty folder in CI must not pass as "all valid".
+      FileHandle.standardError.write(
+        Data(
+          "iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(paths.joined(separator: " "))\n".utf8))
+      throw ExitCode(66)
     }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
     if format == "json" {

@@ -45,6 +45,22 @@ struct DaemonRunTests {
     let (skipped, _, _) = try await runIotrules(arguments + ["--skip-tests"], in: folder)
     #expect(skipped == 0)
     #expect(FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+    // `check` passes only what `run` loads: the failing tests make the rule invalid there too.
+    let (checked, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(checked == 65)
+    #expect(
+      output.contains("rules/pick.json:1:1: error: `run` would not load this rule: 1 of 1 test(s)"),
+      "\(output)")
+    #expect(try await runIotrules(["check", "--skip-tests", "rules"], in: folder).0 == 0)
+  }
+
+  /// A folder without rule files is an error for `check` (a mistyped path in CI must not pass).
+  @Test func checkOfAnEmptyFolderFails() async throws {
+    let folder = temporaryFolder("check-empty")
+    try FileManager.default.createDirectory(atPath: folder + "/rules", withIntermediateDirectories: true)
+    let (status, _, errors) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 66)
+    #expect(errors.contains("no rule files (*.json, *.yaml, *.yml) in rules"), "\(errors)")
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
