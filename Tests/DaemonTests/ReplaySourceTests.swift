@@ -19,11 +19,21 @@ struct ReplaySourceTests {
         #"{"topic": "a/e", "payload": [1, 2]}"#,
         #"{"topic": "a/f", "payload": "caf\u00e9 1.50", "payload": {"é": [1.50]}}"#,
         #"{"topic": "a/g", "payload": 1.50}"#,
+        #"{"topic": "", "payload": 1}"#,
+        #"{"topic": "a/+", "payload": 1}"#,
+        #"{"topic": "a/h", "payload": {"x": 1}, "payload_base64": "AAEC"}"#,
+        #"{"topic": "a/i", "payload": 2, "payload_base64": "AAEC"}"#,
       ].joined(separator: "\n"), to: folder + "/in.jsonl")
     let malformed = Mutex<[Int]>([])
     let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, message in
       malformed.withLock { $0.append(line) }
       #expect(message.hasPrefix("\(folder)/in.jsonl:\(line): "))
+      switch line {
+      case 9: #expect(message.hasSuffix("'topic' is empty"))
+      case 10: #expect(message.contains("topic 'a/+' contains a wildcard"))
+      case 11, 12: #expect(message.hasSuffix("both 'payload' and 'payload_base64': give one"))
+      default: break
+      }
     }
     let messages = Mutex<[Message]>([])
     try await source.run { message in
@@ -42,10 +52,10 @@ struct ReplaySourceTests {
     // A repeated key keeps its last value, as everywhere in JSON here; a scalar keeps its spelling.
     #expect(String(decoding: received[3].payload, as: UTF8.self) == #"{"é": [1.50]}"#)
     #expect(String(decoding: received[4].payload, as: UTF8.self) == "1.50")
-    #expect(malformed.withLock { $0 } == [4, 5])
+    #expect(malformed.withLock { $0 } == [4, 5, 9, 10, 11, 12])
     #expect(
       source.currentCounts
-        == ReplaySource.Counts(lines: 7, delivered: 5, malformed: 2, acknowledged: 5, failed: 0))
+        == ReplaySource.Counts(lines: 11, delivered: 5, malformed: 6, acknowledged: 5, failed: 0))
   }
 
   @Test func overLongLinesAreReportedAndSkippedWithoutBufferingThem() async throws {

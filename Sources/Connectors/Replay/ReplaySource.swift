@@ -327,10 +327,24 @@ public struct ReplaySource: MessageSource {
     guard view.kind == .object else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
     }
-    guard case .string(let topic) = view.values[0], !topic.isEmpty else {
+    guard case .string(let topic) = view.values[0] else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing string 'topic'"))
     }
+    if topic.isEmpty { return .failure(ReplayError(message: "\(name):\(lineNumber): 'topic' is empty")) }
+    // A topic name, not a filter: MQTT and AWS refuse to publish to one with a wildcard.
+    if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }) {
+      return .failure(
+        ReplayError(
+          message:
+            "\(name):\(lineNumber): topic '\(topic)' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
+        ))
+    }
     let payload: [UInt8]
+    let hasPayload = view.deferredRange(ofPath: 4) != nil || !view.values[4].isUndefined
+    if !view.values[1].isUndefined && hasPayload {
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): both 'payload' and 'payload_base64': give one"))
+    }
     if !view.values[1].isUndefined {
       guard case .string(let text) = view.values[1], let data = Data(base64Encoded: text) else {
         return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
