@@ -137,10 +137,18 @@ public enum RuleDocument {
       // The problem at its position, and what was being read (Yams's own description repeats the
       // position and quotes the line, which the caller's message does already).
       switch error {
-      case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+      case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+        .composer(let context, let problem, let mark, _):
         let reading = context.map { "\($0.text) at \($0.mark.line):\($0.mark.column): " } ?? ""
         throw RuleSyntaxError(
           position: FilePosition(line: mark.line, column: mark.column), message: "YAML: \(reading)\(problem)")
+      case .duplicatedKeysInMapping(let duplicates, let context):
+        // Yams says where the mapping starts; the second use of the key is what to point at.
+        let key = duplicates.first ?? ""
+        let uses = Self.keyLines(key, in: text, from: context.mark.line)
+        let at = uses.count > 1 ? uses[1] : FilePosition(line: context.mark.line, column: context.mark.column)
+        let first = uses.first.map { " (first at \($0.line):\($0.column))" } ?? ""
+        throw RuleSyntaxError(position: at, message: "YAML: duplicate key '\(key)'\(first)")
       default:
         throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "YAML: \(error)")
       }
@@ -260,6 +268,20 @@ public enum RuleDocument {
     }
     positions.append(line < source.count ? here() : (positions.last ?? mark))
     return positions
+  }
+
+  /// Where `key:` begins a line (after indentation or `- `) from line `from` on.
+  static func keyLines(_ key: String, in text: String, from: Int) -> [FilePosition] {
+    var found: [FilePosition] = []
+    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+    where index + 1 >= from {
+      let indent = line.prefix(while: { $0 == " " || $0 == "-" }).count
+      let rest = line.dropFirst(indent)
+      for candidate in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(candidate + ":") {
+        found.append(FilePosition(line: index + 1, column: indent + 1))
+      }
+    }
+    return found
   }
 
   static func convert(_ node: Yams.Node, lines: [Substring]) -> RuleNode {

@@ -150,6 +150,18 @@ struct RuleFileTests {
       ])
   }
 
+  /// A duplicate key points at its second use; a second document at its marker; one position each.
+  @Test func yamlDuplicateKeyAndSecondDocument() {
+    #expect(
+      errors("description: x\nsql: SELECT 1 FROM 'a'\nsql: SELECT 2 FROM 'a'\n", file: "r/d.yaml") == [
+        "r/d.yaml:3:1: error: YAML: duplicate key 'sql' (first at 2:1)"
+      ])
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\n---\nsql: b\n", file: "r/m.yaml") == [
+        "r/m.yaml:2:1: error: YAML: expected a single document in the stream at 1:1: but found another document"
+      ])
+  }
+
   @Test func yamlRuleLoadsAndMapsSQLErrors() throws {
     let rule = try RuleFile.load(
       file: "r/yaml_rule.yaml",
