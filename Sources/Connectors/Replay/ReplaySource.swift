@@ -332,7 +332,7 @@ public struct ReplaySource: MessageSource {
     }
     if topic.isEmpty { return .failure(ReplayError(message: "\(name):\(lineNumber): 'topic' is empty")) }
     // A topic name, not a filter: MQTT and AWS refuse to publish to one with a wildcard.
-    if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }) {
+    if Self.hasWildcardOrNUL(topic) {
       return .failure(
         ReplayError(
           message:
@@ -376,6 +376,15 @@ public struct ReplaySource: MessageSource {
       Message(
         topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
         origin: name, originLine: lineNumber, acknowledge: acknowledge))
+  }
+
+  /// Whether `topic` has a `+`, `#` or NUL byte (a loop over its contiguous UTF-8, no closure).
+  static func hasWildcardOrNUL(_ topic: String) -> Bool {
+    var topic = topic
+    return topic.withUTF8 { bytes in
+      for byte in bytes where byte == 0x2B || byte == 0x23 || byte == 0 { return true }
+      return false
+    }
   }
 
   static let payloadKey = Array("payload".utf8)
