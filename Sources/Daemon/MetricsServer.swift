@@ -69,6 +69,8 @@ public final class MetricsServer: @unchecked Sendable {
 
   func serve() {
     while true {
+      // At the limit, new connections wait in the listen backlog rather than being refused.
+      while active.withLock({ $0 }) >= Self.maxConnections { usleep(10_000) }
       let client = accept(listener, nil, nil)
       if client < 0 {
         if errno == EINTR { continue }

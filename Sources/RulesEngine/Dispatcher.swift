@@ -570,13 +570,11 @@ public final class Dispatcher: Sendable {
     var lastChance = false
     var stoppedEarly = false
     while attempt < configured.retry.attempts {
-      if isStopping {
-        if lastChance {
-          stoppedEarly = true
-          break
-        }
-        lastChance = true
+      if lastChance {
+        stoppedEarly = true
+        break
       }
+      lastChance = isStopping
       attempt += 1
       configured.counters.retried.add()
       statistics.withLock { $0.retries += 1 }
@@ -585,8 +583,12 @@ public final class Dispatcher: Sendable {
       if let asked = lastError?.retryAfterMs {
         delay = max(delay, min(asked, configured.retry.maxBackoffMs))
       }
-      // A backoff cut short (shutdown) does not skip the attempt: the message is still owed a result.
-      await backoff(milliseconds: delay)
+      // A backoff cut short (shutdown) does not skip the attempt, the last one: the message is still
+      // owed a result.
+      if !lastChance {
+        await backoff(milliseconds: delay)
+        lastChance = isStopping
+      }
       guard let error = await Self.performOne(configured.action, input) else {
         configured.counters.succeeded.add()
         statistics.withLock { $0.actionsSucceeded += 1 }

@@ -145,7 +145,7 @@ public enum RuleDocument {
       case .duplicatedKeysInMapping(let duplicates, let context):
         // Yams says where the mapping starts; the second use of the key is what to point at.
         let key = duplicates.first ?? ""
-        let uses = Self.keyLines(key, in: text, from: context.mark.line)
+        let uses = Self.keyLines(key, in: text, from: context.mark.line, column: context.mark.column)
         let at = uses.count > 1 ? uses[1] : FilePosition(line: context.mark.line, column: context.mark.column)
         let first = uses.first.map { " (first at \($0.line):\($0.column))" } ?? ""
         throw RuleSyntaxError(position: at, message: "YAML: duplicate key '\(key)'\(first)")
@@ -158,16 +158,18 @@ public enum RuleDocument {
     guard let node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
-    return convert(node, lines: text.split(separator: "\n", omittingEmptySubsequences: false))
+    return convert(node, lines: scalarLines(text))
   }
 
   /// The file position of each UTF-8 byte of a literal block scalar's text (`|`): its lines are
   /// the file's lines after the header, at the block's indentation.
-  static func literalPositions(_ text: String, mark: FilePosition, lines: [Substring]) -> [FilePosition] {
+  static func literalPositions(_ text: String, mark: FilePosition, lines: [[Unicode.Scalar]])
+    -> [FilePosition]
+  {
     var positions: [FilePosition] = []
     positions.reserveCapacity(text.utf8.count + 1)
     var line = mark.line + 1
-    let indent = lines.indices.contains(line - 1) ? lines[line - 1].prefix(while: { $0 == " " }).count : 0
+    let indent = blockIndent(header: mark, lines: lines)
     var column = indent + 1
     for byte in text.utf8 {
       positions.append(FilePosition(line: line, column: column))
@@ -188,9 +190,8 @@ public enum RuleDocument {
   /// and line breaks folded into a space are stepped over, so an error inside a multi-line or
   /// escaped SQL string points at its own character.
   static func alignedPositions(
-    _ text: String, style: Yams.Node.Scalar.Style, mark: FilePosition, lines: [Substring]
+    _ text: String, style: Yams.Node.Scalar.Style, mark: FilePosition, lines source: [[Unicode.Scalar]]
   ) -> [FilePosition] {
-    let source = lines.map { Array($0.unicodeScalars) }
     var line = mark.line - 1
     var column = mark.column - 1
     if style == .folded {
@@ -205,9 +206,7 @@ public enum RuleDocument {
       return source[line][column]
     }
     // A folded block's lines keep what is indented beyond the block's own indentation.
-    let blockIndent =
-      style == .folded && source.indices.contains(line)
-      ? source[line].prefix(while: { $0 == " " }).count : Int.max
+    let blockIndent = style == .folded ? Self.blockIndent(header: mark, lines: source) : Int.max
     /// Past the end of the line: on to the next one, past its indentation.
     func nextLine() {
       line += 1
@@ -270,13 +269,14 @@ public enum RuleDocument {
     return positions
   }
 
-  /// Where `key:` begins a line (after indentation or `- `) from line `from` on.
-  static func keyLines(_ key: String, in text: String, from: Int) -> [FilePosition] {
+  /// Where `key:` begins a line (after indentation or `- `) at `column`, from line `from` on: the
+  /// keys of one mapping, not those of mappings nested in it.
+  static func keyLines(_ key: String, in text: String, from: Int, column: Int) -> [FilePosition] {
     var found: [FilePosition] = []
-    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-    where index + 1 >= from {
+    for (index, line) in scalarLines(text).enumerated() where index + 1 >= from {
       let indent = line.prefix(while: { $0 == " " || $0 == "-" }).count
-      let rest = line.dropFirst(indent)
+      guard indent + 1 == column else { continue }
+      let rest = String(String.UnicodeScalarView(line.dropFirst(indent)))
       for candidate in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(candidate + ":") {
         found.append(FilePosition(line: index + 1, column: indent + 1))
       }
@@ -284,7 +284,32 @@ public enum RuleDocument {
     return found
   }
 
-  static func convert(_ node: Yams.Node, lines: [Substring]) -> RuleNode {
+  /// The text's lines as Unicode scalars, made once for every scalar of the file: split at `\n`,
+  /// a line's `\r` of CRLF dropped (a `Character` would keep `\r\n` as one).
+  static func scalarLines(_ text: String) -> [[Unicode.Scalar]] {
+    text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+      line.last == "\r" ? Array(line.dropLast()) : Array(line)
+    }
+  }
+
+  /// The column (from 0) where a block scalar's content lines start: the header's indentation
+  /// indicator (`|2`, `>-1`) counted from its key's line, else the first line that is not blank.
+  static func blockIndent(header mark: FilePosition, lines: [[Unicode.Scalar]]) -> Int {
+    let headerLine = mark.line - 1
+    guard lines.indices.contains(headerLine) else { return 0 }
+    let header = lines[headerLine].dropFirst(max(0, mark.column - 1))
+    let keyIndent = lines[headerLine].prefix(while: { $0 == " " }).count
+    for scalar in header.dropFirst() {
+      if scalar == " " || scalar == "#" { break }
+      if let digit = Int(String(scalar)), digit > 0 { return keyIndent + digit }
+    }
+    for line in lines[(headerLine + 1)...] where line.contains(where: { $0 != " " && $0 != "\t" }) {
+      return line.prefix(while: { $0 == " " }).count
+    }
+    return 0
+  }
+
+  static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]]) -> RuleNode {
     let mark =
       node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
     switch node {

@@ -40,11 +40,13 @@ struct CheckCommand: ParsableCommand {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)
     }
-    if results.isEmpty {
-      // A mistyped or empty folder in CI must not pass as "all valid".
-      FileHandle.standardError.write(
-        Data(
-          "iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(paths.joined(separator: " "))\n".utf8))
+    // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
+    let empty = paths.filter { path in ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty }
+    if !empty.isEmpty {
+      for path in empty {
+        FileHandle.standardError.write(
+          Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
+      }
       throw ExitCode(66)
     }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count

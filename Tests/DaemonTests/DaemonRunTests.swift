@@ -61,6 +61,12 @@ struct DaemonRunTests {
     let (status, _, errors) = try await runIotrules(["check", "rules"], in: folder)
     #expect(status == 66)
     #expect(errors.contains("no rule files (*.json, *.yaml, *.yml) in rules"), "\(errors)")
+    // Also beside a folder with a valid rule.
+    write(#"{"sql": "SELECT * FROM 'a'", "actions": []}"#, to: folder + "/good/r.json")
+    let (both, _, said) = try await runIotrules(["check", "good", "rules"], in: folder)
+    #expect(both == 66)
+    #expect(said.contains("no rule files (*.json, *.yaml, *.yml) in rules"), "\(said)")
+    #expect(try await runIotrules(["check", "good"], in: folder).0 == 0)
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {

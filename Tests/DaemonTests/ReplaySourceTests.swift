@@ -23,6 +23,7 @@ struct ReplaySourceTests {
         #"{"topic": "a/+", "payload": 1}"#,
         #"{"topic": "a/h", "payload": {"x": 1}, "payload_base64": "AAEC"}"#,
         #"{"topic": "a/i", "payload": 2, "payload_base64": "AAEC"}"#,
+        #"{"topic": "a/j", "payload": null, "payload_base64": "AAEC"}"#,
       ].joined(separator: "\n"), to: folder + "/in.jsonl")
     let malformed = Mutex<[Int]>([])
     let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, message in
@@ -41,7 +42,9 @@ struct ReplaySourceTests {
       message.acknowledge(.done)
     }
     let received = messages.withLock { $0 }
-    #expect(received.map(\.topic) == ["a/b", "a/c", "a/e", "a/f", "a/g"])
+    #expect(received.map(\.topic) == ["a/b", "a/c", "a/e", "a/f", "a/g", "a/j"])
+    // `"payload": null` beside payload_base64 (a serializer writing every field) is no conflict.
+    #expect(received.last?.payload == [0, 1, 2])
     // An inline payload keeps its original bytes.
     #expect(String(decoding: received[0].payload, as: UTF8.self) == #"{"x": 1}"#)
     #expect(received[0].clientID == "c1")
@@ -55,7 +58,7 @@ struct ReplaySourceTests {
     #expect(malformed.withLock { $0 } == [4, 5, 9, 10, 11, 12])
     #expect(
       source.currentCounts
-        == ReplaySource.Counts(lines: 11, delivered: 5, malformed: 6, acknowledged: 5, failed: 0))
+        == ReplaySource.Counts(lines: 12, delivered: 6, malformed: 6, acknowledged: 6, failed: 0))
   }
 
   @Test func overLongLinesAreReportedAndSkippedWithoutBufferingThem() async throws {

@@ -437,3 +437,55 @@ private final class TooManyRequestsOnce: Action, Sendable {
   #expect(clock.sleeps.withLock { $0 } == [2_000])
   #expect(action.calls.withLock { $0 } == 2)
 }
+
+/// A clock whose sleeps last until cancelled (a backoff of an hour).
+private final class EndlessSleeps: EngineClock, Sendable {
+  let started = Mutex(0)
+  func nowMs() -> Int { 1_700_000_000_000 }
+  func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+  func sleep(milliseconds: Int) async throws {
+    started.withLock { $0 += 1 }
+    try await Task.sleep(nanoseconds: 3_600_000_000_000)
+  }
+}
+
+/// Always fails, transiently, and counts its attempts.
+private final class AlwaysTransient: Action, Sendable {
+  let calls = Mutex(0)
+  var kind: String { "flaky" }
+  var actionName: String { "FlakyAction" }
+  var resource: String { "flaky" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    calls.withLock { $0 += 1 }
+    throw ActionError(.transient, "down")
+  }
+  func shutdown() async {}
+}
+
+/// `stopRetrying` ends a backoff at once; the retry makes exactly one more attempt and the
+/// record goes down its error path, saying why it stopped early.
+@Test func stopRetryingEndsBackoffsWithOneLastAttempt() async throws {
+  let clock = EndlessSleeps()
+  let action = AlwaysTransient()
+  let configured = ConfiguredAction(
+    action: action, retry: RetryPolicy(attempts: 100, initialBackoffMs: 1_000, maxBackoffMs: 3_600_000),
+    errorAction: nil, ruleName: "r", label: "flaky[0]")
+  let program = try Compiler.compile("SELECT * FROM 'a'")
+  let rule = Rule(
+    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
+    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = Dispatcher(ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: clock)
+  let acks = AckCollector()
+  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+  for _ in 0..<500 where clock.started.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 2_000_000) }
+  #expect(clock.started.withLock { $0 } == 1)
+  #expect(action.calls.withLock { $0 } == 1)
+  dispatcher.stopRetrying()
+  #expect(await acks.wait(for: 1))
+  #expect(action.calls.withLock { $0 } == 2)
+  #expect(clock.started.withLock { $0 } == 1)
+  let message = deadLetter.records.withLock { $0.first?.failures.first?.errorMessage }
+  #expect(message == "down (after 2 attempts; retries stopped at shutdown)")
+}

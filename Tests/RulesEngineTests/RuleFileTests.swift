@@ -125,6 +125,14 @@ struct RuleFileTests {
     ("sql: >\n  SELECT a,\n    b, tiemstamp()\n  FROM 'a'\n", "3:8"),
     // Literal block.
     ("sql: |\n  SELECT a,\n    tiemstamp()\n  FROM 'a'\n", "3:5"),
+    // CRLF line ends, one line and folded.
+    ("ruleName: r\r\nsql: SELECT a, tiemstamp() FROM 'a'\r\n", "2:16"),
+    ("sql: >\r\n  SELECT a,\r\n  b,\r\n   tiemstamp() FROM 'a'\r\n", "4:4"),
+    // A literal block whose first line is blank; an explicit indentation indicator; a folded block
+    // with chomping and a more-indented line.
+    ("sql: |\n\n  SELECT a, tiemstamp() FROM 'a'\n", "3:13"),
+    ("sql: |2\n    SELECT a, tiemstamp() FROM 'a'\n", "2:15"),
+    ("sql: >-\n  SELECT a,\n   tiemstamp() FROM 'a'\n", "3:4"),
     // An escaped line break and a \u escape.
     (#"sql: "SELECT '\u00e9', \"# + "\n" + #"   tiemstamp() FROM 'a'""# + "\n", "2:4"),
   ])
@@ -155,6 +163,11 @@ struct RuleFileTests {
     #expect(
       errors("description: x\nsql: SELECT 1 FROM 'a'\nsql: SELECT 2 FROM 'a'\n", file: "r/d.yaml") == [
         "r/d.yaml:3:1: error: YAML: duplicate key 'sql' (first at 2:1)"
+      ])
+    // A key of a nested mapping with the same name is not the duplicate.
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\nextra:\n  - sql: q\nsql: b\n", file: "r/n.yaml") == [
+        "r/n.yaml:4:1: error: YAML: duplicate key 'sql' (first at 1:1)"
       ])
     #expect(
       errors("sql: SELECT 1 FROM 'a'\n---\nsql: b\n", file: "r/m.yaml") == [

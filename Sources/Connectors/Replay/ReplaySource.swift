@@ -136,6 +136,8 @@ public struct ReplaySource: MessageSource {
     defer { if fd != 0 { close(fd) } }
     // Bytes read from the file open now: a file shorter than that was truncated.
     var offset = 0
+    // A replacement that could not be opened was said already.
+    var unopenable = false
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var pending: [UInt8] = []
     var skippingLongLine = false
@@ -165,7 +167,18 @@ public struct ReplaySource: MessageSource {
           skippingLongLine = false
           if change == .replaced {
             let newer = open(path, O_RDONLY | O_CLOEXEC)
-            if newer < 0 { continue }
+            if newer < 0 {
+              // Not readable (yet): said once, tried again at the pace of the end-of-file polls.
+              if !unopenable {
+                onNotice(
+                  "\(name): the file was replaced under its name but cannot be opened: \(String(cString: strerror(errno)))"
+                )
+                unopenable = true
+              }
+              try? await Task.sleep(nanoseconds: 50_000_000)
+              continue
+            }
+            unopenable = false
             close(fd)
             fd = newer
           } else {
@@ -249,7 +262,8 @@ public struct ReplaySource: MessageSource {
   static func followedFileChange(_ path: String, fd: Int32, offset: Int) -> FileChange? {
     var open = stat()
     var named = stat()
-    guard fstat(fd, &open) == 0 else { return nil }
+    // Only a regular file can be truncated or replaced: a FIFO's size is always 0.
+    guard fstat(fd, &open) == 0, open.st_mode & S_IFMT == S_IFREG else { return nil }
     if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) {
       return .replaced
     }
@@ -340,7 +354,9 @@ public struct ReplaySource: MessageSource {
         ))
     }
     let payload: [UInt8]
-    let hasPayload = view.deferredRange(ofPath: 4) != nil || !view.values[4].isUndefined
+    // `"payload": null` beside `payload_base64` is a serializer writing every field: no conflict.
+    let hasPayload =
+      view.deferredRange(ofPath: 4) != nil || !(view.values[4].isUndefined || view.values[4] == .null)
     if !view.values[1].isUndefined && hasPayload {
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): both 'payload' and 'payload_base64': give one"))
