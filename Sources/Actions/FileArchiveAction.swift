@@ -176,11 +176,26 @@ public final class FileArchiveAction: BatchAction {
         let error = FileSystem.error(code, "fsync \(file.path)")
         for index in written.indices where results[index] == nil { results[index] = error }
       }
+      // Files already checked against their path in this batch.
+      var checked: Set<String> = []
       for (index, input) in inputs.enumerated() {
         guard let path = targets[index] else { continue }
         var line = Self.line(for: input.evaluation)
         line.append(UInt8(ascii: "\n"))
         do throws(ActionError) {
+          if checked.insert(path).inserted, let file = files[path] {
+            // Another action (another rule archiving to the same file) or logrotate may have
+            // rotated or grown the file since the last batch: a descriptor that no longer names
+            // the file at `path` is closed (and reopened below), and the size is the file's own.
+            switch Self.currentState(of: file.descriptor, at: path) {
+            case .some(let size): files[path]!.size = size
+            case .none:
+              let syncError = sync != .never && operations.sync(file.descriptor) != 0 ? errno : nil
+              Glibc.close(file.descriptor)
+              files[path] = nil
+              closed(ClosedFile(path: path, descriptor: file.descriptor, syncError: syncError))
+            }
+          }
           if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
           if files[path] == nil && files.count >= Self.maxOpenFiles {
             // The least recently opened file may be closed (with an fsync) to make room.
@@ -377,6 +392,17 @@ public final class FileArchiveAction: BatchAction {
     }
     files[path] = file
     return file.descriptor
+  }
+
+  /// The size of the file open as `descriptor` when it is still the file at `path`; nil when the
+  /// path names another file now, or none.
+  static func currentState(of descriptor: Int32, at path: String) -> Int? {
+    var open = stat()
+    var named = stat()
+    guard fstat(descriptor, &open) == 0, stat(path, &named) == 0,
+      open.st_ino == named.st_ino && open.st_dev == named.st_dev
+    else { return nil }
+    return Int(open.st_size)
   }
 
   func needsRotation(_ file: OpenFile, adding count: Int, now: Int) -> Bool {

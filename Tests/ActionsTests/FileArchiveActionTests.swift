@@ -64,6 +64,31 @@ struct FileArchiveActionTests {
     #expect(all == (0..<5).map { #"{"n":\#($0)}"# })
   }
 
+  /// Two actions (two rules) archiving to one file: each sees the other's lines and rotations, so
+  /// no file grows past `maxBytes` and no line is lost or written into a rotated file twice.
+  @Test func twoActionsShareOneFilesRotation() async throws {
+    let folder = temporaryFolder()
+    let text = #"{"path": "\#(folder)/r/a.jsonl", "rotate": {"maxBytes": 40}, "fsync": "never"}"#
+    let first = try FileArchiveAction(configuration: configuration(text), context: context)
+    let second = try FileArchiveAction(configuration: configuration(text), context: context)
+    for index in 0..<20 {
+      let action = index % 2 == 0 ? first : second
+      let error = await action.performBatch([input(object([("n", .int(index))]), json: #"{"n":\#(index)}"#)])[
+        0]
+      #expect(error == nil)
+    }
+    await first.shutdown()
+    await second.shutdown()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r")
+    var lines: [String] = []
+    for name in names {
+      let content = try String(contentsOfFile: "\(folder)/r/\(name)", encoding: .utf8)
+      #expect(content.utf8.count <= 40, "\(name): \(content.utf8.count) bytes")
+      lines += content.split(separator: "\n").map(String.init)
+    }
+    #expect(lines.sorted() == (0..<20).map { #"{"n":\#($0)}"# }.sorted())
+  }
+
   @Test func hostileTemplateValueIsRefused() async throws {
     // Needs the real template engine: ${deviceId} comes from the payload.
     let folder = temporaryFolder()
