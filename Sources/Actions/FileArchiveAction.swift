@@ -185,8 +185,9 @@ public final class FileArchiveAction: BatchAction {
         var line = Self.line(for: input.evaluation)
         line.append(UInt8(ascii: "\n"))
         do throws(ActionError) {
-          if let file = files[path], maxBytes != nil || now - file.checkedAtMs >= 1_000,
-            checked.insert(path).inserted
+          // Only at a path's first line of the batch: none of the batch's lines is pending for it.
+          if checked.insert(path).inserted, let file = files[path],
+            maxBytes != nil || now - file.checkedAtMs >= 1_000
           {
             // Another action (another rule archiving to the same file) or logrotate may have
             // rotated or grown the file since: a descriptor that no longer names the file at
