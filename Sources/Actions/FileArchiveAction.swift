@@ -178,33 +178,26 @@ public final class FileArchiveAction: BatchAction {
         let error = FileSystem.error(code, "fsync \(file.path)")
         for index in written.indices where results[index] == nil { results[index] = error }
       }
-      // Files already checked against their path in this batch.
-      var checked: Set<String> = []
+      // Another action (another rule archiving to the same file) or logrotate may have rotated
+      // or grown a file since: a descriptor that no longer names the file at its path is closed
+      // (the next line for it opens the new one), and a size is the file's own. Every batch when
+      // rotating by size (the limit holds across writers), else once a second per file; before
+      // any line of the batch, so none is pending.
+      for (path, file) in files where maxBytes != nil || now - file.checkedAtMs >= 1_000 {
+        if let size = Self.currentState(of: file.descriptor, at: path) {
+          files[path]!.size = size
+          files[path]!.checkedAtMs = now
+        } else {
+          if sync != .never { _ = operations.sync(file.descriptor) }
+          Glibc.close(file.descriptor)
+          files[path] = nil
+        }
+      }
       for (index, input) in inputs.enumerated() {
         guard let path = targets[index] else { continue }
         var line = Self.line(for: input.evaluation)
         line.append(UInt8(ascii: "\n"))
         do throws(ActionError) {
-          // Only at a path's first line of the batch: none of the batch's lines is pending for it.
-          if checked.insert(path).inserted, let file = files[path],
-            maxBytes != nil || now - file.checkedAtMs >= 1_000
-          {
-            // Another action (another rule archiving to the same file) or logrotate may have
-            // rotated or grown the file since: a descriptor that no longer names the file at
-            // `path` is closed (and reopened below), and the size is the file's own. Every batch
-            // when rotating by size (the limit holds across writers), else once a second (two
-            // system calls per file and batch cost the archive benchmark 10%).
-            switch Self.currentState(of: file.descriptor, at: path) {
-            case .some(let size):
-              files[path]!.size = size
-              files[path]!.checkedAtMs = now
-            case .none:
-              let syncError = sync != .never && operations.sync(file.descriptor) != 0 ? errno : nil
-              Glibc.close(file.descriptor)
-              files[path] = nil
-              closed(ClosedFile(path: path, descriptor: file.descriptor, syncError: syncError))
-            }
-          }
           if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
           if files[path] == nil && files.count >= Self.maxOpenFiles {
             // The least recently opened file may be closed (with an fsync) to make room.
