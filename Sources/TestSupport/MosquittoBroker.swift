@@ -94,6 +94,24 @@ public final class MosquittoBroker: @unchecked Sendable {
     if let pid { kill(pid, signal) }
   }
 
+  /// Stops the broker and starts it again on the same port with the same configuration (its
+  /// persistence file, when persistent, carries the sessions over).
+  public func restart() throws {
+    stop()
+    let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
+    let configFile = folder.appendingPathComponent("mosquitto.conf")
+    let logFile = folder.appendingPathComponent("mosquitto.log")
+    pid = try ProcessSupport.spawn(executable, ["-c", configFile.path], logFile: logFile.path)
+    let deadline = Date().addingTimeInterval(10)
+    while !ProcessSupport.isListening(port: port) {
+      if !ProcessSupport.isRunning(pid: pid!) || Date() > deadline {
+        stop()
+        throw TestPeerError("mosquitto did not listen again on 127.0.0.1:\(port) within 10 s")
+      }
+      usleep(20_000)
+    }
+  }
+
   /// Stops the broker by PID (SIGTERM, then SIGKILL after 5 s) and waits for it.
   public func stop() {
     guard let pid else { return }

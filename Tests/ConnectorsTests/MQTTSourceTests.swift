@@ -105,6 +105,66 @@ struct MQTTSourceTests {
     #expect(first.receivedAtMs > 1_600_000_000_000)
   }
 
+  @Test(
+    "retained messages are not publishes: no rule input on subscribing, again or after a restart",
+    arguments: [MQTTOptions.ProtocolVersion.v5, .v311])
+  func retainedMessagesAreNotInput(version: MQTTOptions.ProtocolVersion) async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    try await publisher.publish(
+      topic: "keep/old", payload: Array("retained".utf8), qos: 1, retain: true, properties: .init())
+    for _ in 0..<2 {
+      // A new session each time (a persistent one would rightly deliver what was published while
+      // it was away).
+      var options = try MQTTOptions(url: broker.url, clientID: unique("keep"))
+      options.protocolVersion = version
+      let collector = Collector()
+      let run = Task {
+        try await MQTTSource(options: options, filters: ["keep/#"]).run(deliver: collector.deliver)
+      }
+      #expect(await probe(publisher, topic: "keep/probe") { collector.count > 0 })
+      // A live publish with the retain flag is a publish: it is input.
+      try await publisher.publish(
+        topic: "keep/new", payload: Array("live".utf8), qos: 1, retain: true, properties: .init())
+      #expect(await eventually(within: 10) { collector.payloads.contains("live") })
+      #expect(!collector.payloads.contains("retained"), "\(collector.payloads)")
+      run.cancel()
+      _ = try? await run.value
+      // The next run subscribes anew: the retained messages (both now) are still no input.
+      try await publisher.publish(
+        topic: "keep/new", payload: Array("retained".utf8), qos: 1, retain: true, properties: .init())
+    }
+  }
+
+  @Test("a filter added while the broker is away is subscribed when it is back")
+  func filterAddedWhileDisconnected() async throws {
+    let broker = try MosquittoBroker(persistence: true)
+    defer { broker.stop() }
+    let collector = Collector()
+    var options = try MQTTOptions(url: broker.url, clientID: unique("away"))
+    options.reconnectDelaySeconds = 1
+    options.reconnectDelayMaxSeconds = 1
+    let source = MQTTSource(options: options, filters: ["first/#"])
+    let run = Task { try await source.run(deliver: collector.deliver) }
+    defer { run.cancel() }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    #expect(await probe(publisher, topic: "first/probe") { collector.count > 0 })
+    broker.stop()
+    try await Task.sleep(for: .milliseconds(300))
+    // A reload while the broker is away: subscribing fails now, but the filter is wanted.
+    await #expect(throws: (any Error).self) { try await source.updateFilters(["first/#", "second/#"]) }
+    try broker.restart()
+    #expect(
+      await probe(publisher, topic: "second/probe", within: 20) {
+        collector.messages.withLock { $0.contains { $0.topic == "second/probe" } }
+      })
+  }
+
   @Test("QoS 1 messages published while the consumer is stopped arrive after it restarts")
   func persistentSession() async throws {
     let broker = try MosquittoBroker()

@@ -45,8 +45,13 @@ final class MQTTConnection: @unchecked Sendable {
     var connected = false
     var connectedBefore = false
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
-    /// The filters the broker granted, with their QoS: what a reconnect subscribes again.
+    /// The filters the broker granted, with their QoS.
     var subscriptions: [String: Int] = [:]
+    /// The filters last asked for, with their QoS: what a reconnect subscribes (also those whose
+    /// SUBSCRIBE failed while the broker was away).
+    var wanted: [String: Int] = [:]
+    /// Reconnect SUBSCRIBEs by message id: their SUBACK records the grant.
+    var resubscribing: [Int32: (filter: String, qos: Int)] = [:]
     var subscribeWaiters: [Int32: SubscribeSlot] = [:]
     var publishes: [Int32: PublishSlot] = [:]
     var nextSerial: UInt64 = 0
@@ -230,12 +235,21 @@ final class MQTTConnection: @unchecked Sendable {
         state.connected = true
         state.connectedBefore = true
       }
-      return (state.connectWaiter, state.subscriptions, state.connectedBefore)
+      return (
+        state.connectWaiter, state.wanted.merging(state.subscriptions) { wanted, _ in wanted },
+        state.connectedBefore
+      )
     }
-    // Resubscribe after every (re)connect: a broker that lost the session has lost the subscriptions.
+    // Subscribe after every (re)connect to what the rules want now: a broker that lost the session
+    // has lost the subscriptions, and a filter a reload added while the broker was away was never
+    // granted. Each SUBACK records its grant.
     for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
-      var mid: Int32 = 0
-      let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
+      let code = state.withLock { state -> Int32 in
+        var mid: Int32 = 0
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
+        if code == MOSQ_ERR_SUCCESS.rawValue { state.resubscribing[mid] = (filter, qos) }
+        return code
+      }
       if code != MOSQ_ERR_SUCCESS.rawValue {
         logger.error("resubscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
       }
@@ -279,7 +293,10 @@ final class MQTTConnection: @unchecked Sendable {
   /// lost). Throws one error naming every filter that failed.
   func setSubscriptions(_ filters: [String], qos: Int) async throws {
     let wanted = Set(filters)
-    let current = state.withLock { Set($0.subscriptions.keys) }
+    let current = state.withLock { state -> Set<String> in
+      state.wanted = Dictionary(uniqueKeysWithValues: wanted.map { ($0, qos) })
+      return Set(state.subscriptions.keys)
+    }
     var failures: [String] = []
     for filter in wanted.subtracting(current).sorted() {
       do {
@@ -307,13 +324,19 @@ final class MQTTConnection: @unchecked Sendable {
   /// The filters the broker has granted.
   var grantedSubscriptions: [String: Int] { state.withLock { $0.subscriptions } }
 
+  /// MQTT 5 subscription options: Retain Handling 2, no retained messages on subscribing. A rule
+  /// runs once per publish, as on AWS IoT: a retained message is not published again because the
+  /// daemon (re)subscribed. (MQTT 3.1.1 ignores the option; the source skips those deliveries by
+  /// their retain flag.)
+  static let subscribeOptions = Int32(MQTT_SUB_OPT_SEND_RETAIN_NEVER.rawValue)
+
   private func subscribe(_ filter: String, qos: Int) async throws {
     let timeout = options.publishTimeoutSeconds
     let result: Result<Void, ConnectorError> = await withCheckedContinuation { continuation in
       // The lock is held across the call so the SUBACK callback finds the waiter.
       let code = state.withLock { state -> Int32 in
         var mid: Int32 = 0
-        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), 0, nil)
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
         register(
           continuation, mid: mid, in: \.subscribeWaiters, state: &state, filter: filter, qos: qos,
@@ -374,6 +397,10 @@ final class MQTTConnection: @unchecked Sendable {
   private func handleSubscribe(mid: Int32, count: Int32, granted: UnsafePointer<Int32>?) {
     let refused = granted.flatMap { count > 0 && $0[0] >= 0x80 ? $0[0] : nil }
     let slot = state.withLock { state -> SubscribeSlot? in
+      if let again = state.resubscribing.removeValue(forKey: mid) {
+        if refused == nil && !state.closed { state.subscriptions[again.filter] = again.qos }
+        return nil
+      }
       guard let slot = state.subscribeWaiters.removeValue(forKey: mid) else { return nil }
       if refused == nil, !state.closed {
         // Recorded under the same lock, before anyone hears of the grant.

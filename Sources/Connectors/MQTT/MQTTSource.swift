@@ -87,6 +87,14 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     let (stream, continuation) = AsyncStream<Never>.makeStream()
     let stopped = Atomic<Bool>(false)
     let handler: @Sendable (MQTTIncoming) -> Void = { incoming in
+      // A retained message sent because this client subscribed is no publish: a rule runs once
+      // per publish, as on AWS IoT, not again at each (re)subscription. (MQTT 5 subscriptions ask
+      // for none; an MQTT 3.1.1 broker marks them with the retain flag, which live messages lack.)
+      if incoming.retain {
+        logger.debug(
+          "skipped a retained message on \(incoming.topic): sent on subscribing, not published now")
+        return
+      }
       let clientID = incoming.userProperties.first(where: { $0.key == clientIDProperty })?.value
       let message = Message(
         topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
