@@ -20,6 +20,29 @@ public final class DeadLetterFile: DeadLetterSink {
   /// on the fsyncs does not hold Swift's concurrency threads (two on a two-core machine).
   private let queue = DispatchQueue(label: "iotrules.dead-letter")
 
+  /// Checks now that the file can take records (an existing file is opened; for a new one, its
+  /// folder is made and must be writable), so that a bad path is said at start, before any message
+  /// depends on it. No file is created until a record comes.
+  public func prepare() throws(ActionError) {
+    var info = stat()
+    if stat(path, &info) == 0 {
+      if info.st_mode & S_IFMT == S_IFDIR {
+        throw ActionError(.permanent, "cannot use dead-letter file \(path): it is a directory")
+      }
+      try descriptor.withLock { fd throws(ActionError) in
+        guard fd < 0 else { return }
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+      }
+      return
+    }
+    try FileSystem.makeParentFolders(of: path)
+    let folder = (path as NSString).deletingLastPathComponent
+    if access(folder.isEmpty ? "." : folder, W_OK) != 0 {
+      throw FileSystem.error(errno, "cannot create dead-letter file \(path)")
+    }
+  }
+
   /// Appends one record and fsyncs.
   public func write(_ record: ErrorRecord) async throws {
     let line = Array((record.json + "\n").utf8)

@@ -218,9 +218,11 @@ public enum Daemon {
     if settings.qos != 0 && settings.qos != 1 {
       throw RuleStoreError(message: "the subscription QoS must be 0 or 1, not \(settings.qos)")
     }
+    // The last error path is checked before anything depends on it.
+    let deadLetter = DeadLetterFile(path: configuration.deadLetterPath)
+    try deadLetter.prepare()
     let dispatcher = Dispatcher(
-      ruleSet: .empty, maxInFlight: configuration.maxInFlight,
-      deadLetter: DeadLetterFile(path: configuration.deadLetterPath),
+      ruleSet: .empty, maxInFlight: configuration.maxInFlight, deadLetter: deadLetter,
       clock: clock, logger: logger)
 
     // The source, and the MQTT publisher republish uses.

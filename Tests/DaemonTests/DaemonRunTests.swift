@@ -54,6 +54,24 @@ struct DaemonRunTests {
     #expect(try await runIotrules(["check", "--skip-tests", "rules"], in: folder).0 == 0)
   }
 
+  /// A dead-letter path that cannot take records stops the daemon at start (exit 74), before any
+  /// message depends on it; a good one is not created until a record comes.
+  @Test func anUnusableDeadLetterPathIsSaidAtStart() async throws {
+    let folder = temporaryFolder("dead-letter-dir")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/r.json")
+    write(#"{"topic":"q/1","payload":{"n":1}}"# + "\n", to: folder + "/feed.jsonl")
+    try FileManager.default.createDirectory(atPath: folder + "/dl", withIntermediateDirectories: true)
+    let arguments = ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter"]
+    let (status, _, errors) = try await runIotrules(arguments + ["dl"], in: folder)
+    #expect(status == 74)
+    #expect(errors.contains("cannot use dead-letter file dl: it is a directory"), "\(errors)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+    #expect(try await runIotrules(arguments + ["good/dl.jsonl"], in: folder).0 == 0)
+    #expect(!FileManager.default.fileExists(atPath: folder + "/good/dl.jsonl"))
+  }
+
   /// A folder without rule files is an error for `check` (a mistyped path in CI must not pass).
   @Test func checkOfAnEmptyFolderFails() async throws {
     let folder = temporaryFolder("check-empty")
