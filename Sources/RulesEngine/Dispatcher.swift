@@ -31,14 +31,11 @@ public struct DispatchStatistics: Sendable, Equatable {
   public init() {}
 }
 
-/// One result waiting for one action.
-/// (Its lane knows the action; its key, for ordering, is the message's topic.)
+/// One result waiting for one action. (Its lane knows the action; results of one topic are
+/// performed one at a time, in arrival order: `Dispatcher.perform(_:on:)` groups them by topic.)
 struct ActionJob: Sendable {
   let input: ActionInput
   let tracker: RuleTracker
-
-  /// Results of one key are performed one at a time, in arrival order.
-  var key: String { input.message.topic }
 }
 
 /// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
@@ -484,32 +481,7 @@ public final class Dispatcher: Sendable {
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
-    let action = configured.action
-    var results = [ActionError?](repeating: nil, count: batch.count)
-    if let batchAction = action as? any BatchAction {
-      results = await batchAction.performBatch(batch.map(\.input))
-    } else if batch.count == 1 {
-      results[0] = await Self.performOne(action, batch[0].input)
-    } else {
-      var groups: [String: [Int]] = [:]
-      for (index, job) in batch.enumerated() { groups[job.key, default: []].append(index) }
-      await withTaskGroup(of: [(Int, ActionError?)].self) { group in
-        for indices in groups.values {
-          group.addTask {
-            if let grouped = action as? any KeyedGroupAction {
-              let results = await grouped.performGroup(indices.map { batch[$0].input })
-              return Array(zip(indices, results))
-            }
-            var out: [(Int, ActionError?)] = []
-            for index in indices { out.append((index, await Self.performOne(action, batch[index].input))) }
-            return out
-          }
-        }
-        for await part in group {
-          for (index, result) in part { results[index] = result }
-        }
-      }
-    }
+    let results = await perform(batch.map(\.input), on: configured.action)
     // Counted before any acknowledgement, so a summary taken once everything is acknowledged
     // includes this batch.
     let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
@@ -523,11 +495,11 @@ public final class Dispatcher: Sendable {
     // Rules that end with failures go down their error paths in one task, in batch order (error
     // records come out in message order); the lane goes on meanwhile.
     var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
+    var retrying: [(ActionJob, ActionError)] = []
     for (job, result) in zip(batch, results) {
       if let error = result {
         if error.kind == .transient && configured.retry.attempts > 1 {
-          // The lane goes on with later results while this one retries.
-          Task { await self.retry(job, on: configured, after: error) }
+          retrying.append((job, error))
         } else if let failures = job.tracker.completeDeferringFailures(configured, error, dispatcher: self) {
           failedRules.append((job.tracker, failures))
         }
@@ -535,11 +507,47 @@ public final class Dispatcher: Sendable {
         failedRules.append((job.tracker, failures))
       }
     }
+    if !retrying.isEmpty {
+      // The lane goes on with later results while these retry, together and in their order.
+      Task { await self.retry(retrying, on: configured) }
+    }
     if !failedRules.isEmpty {
       configured.lane.afterEarlierFailures { [failedRules] in
         for (tracker, failures) in failedRules { await tracker.handle(failures, dispatcher: self) }
       }
     }
+  }
+
+  /// Delivers `inputs` (in order) to `action` and returns one result each: a batch action takes
+  /// them at once, a keyed-group action one group per key (keys concurrently), any other one at a
+  /// time per key.
+  func perform(_ inputs: [ActionInput], on action: any Action) async -> [ActionError?] {
+    var results = [ActionError?](repeating: nil, count: inputs.count)
+    if let batchAction = action as? any BatchAction {
+      results = await batchAction.performBatch(inputs)
+    } else if inputs.count == 1 {
+      results[0] = await Self.performOne(action, inputs[0])
+    } else {
+      var groups: [String: [Int]] = [:]
+      for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
+      await withTaskGroup(of: [(Int, ActionError?)].self) { group in
+        for indices in groups.values {
+          group.addTask {
+            if let grouped = action as? any KeyedGroupAction {
+              let results = await grouped.performGroup(indices.map { inputs[$0] })
+              return Array(zip(indices, results))
+            }
+            var out: [(Int, ActionError?)] = []
+            for index in indices { out.append((index, await Self.performOne(action, inputs[index]))) }
+            return out
+          }
+        }
+        for await part in group {
+          for (index, result) in part { results[index] = result }
+        }
+      }
+    }
+    return results
   }
 
   static func performOne(_ action: any Action, _ input: ActionInput) async -> ActionError? {
@@ -643,9 +651,60 @@ public final class Dispatcher: Sendable {
     for sleep in waiting { sleep.cancel() }
   }
 
-  func retry(_ job: ActionJob, on configured: ConfiguredAction, after error: ActionError) async {
-    let result = await performWithRetries(configured, job.input, firstError: error)
-    job.tracker.complete(configured, result, dispatcher: self)
+  /// Retries the results of one lane batch that failed transiently under `configured`'s policy,
+  /// together and in their order: a batch action (or an http action's request per topic) gets the
+  /// ones still failing as one batch again, after one backoff for them all, not each on its own
+  /// jittered schedule (which scrambled their order and split their batch). Each result completes
+  /// as soon as it succeeds or fails permanently; the rest after the last attempt.
+  func retry(_ failed: [(ActionJob, ActionError)], on configured: ConfiguredAction) async {
+    var pending = failed
+    var attempt = 1
+    var lastChance = false
+    var stoppedEarly = false
+    while !pending.isEmpty && attempt < configured.retry.attempts {
+      if lastChance {
+        stoppedEarly = true
+        break
+      }
+      lastChance = isStopping
+      attempt += 1
+      configured.counters.retried.add(pending.count)
+      statistics.withLock { $0.retries += pending.count }
+      var delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
+      // A peer's Retry-After (HTTP 429/503) is honoured, up to the policy's longest backoff.
+      if let asked = pending.compactMap(\.1.retryAfterMs).max() {
+        delay = max(delay, min(asked, configured.retry.maxBackoffMs))
+      }
+      // A backoff cut short (shutdown) does not skip the attempt, the last one: the messages are
+      // still owed a result.
+      if !lastChance {
+        await backoff(milliseconds: delay)
+        lastChance = isStopping
+      }
+      let results = await perform(pending.map(\.0.input), on: configured.action)
+      var still: [(ActionJob, ActionError)] = []
+      for ((job, _), result) in zip(pending, results) {
+        guard let error = result else {
+          configured.counters.succeeded.add()
+          statistics.withLock { $0.actionsSucceeded += 1 }
+          job.tracker.complete(configured, nil, dispatcher: self)
+          continue
+        }
+        configured.counters.failed.add()
+        statistics.withLock { $0.actionFailures += 1 }
+        if error.kind == .permanent {
+          job.tracker.complete(configured, error, dispatcher: self)
+        } else {
+          still.append((job, error))
+        }
+      }
+      pending = still
+    }
+    for (job, var error) in pending {
+      error.message +=
+        " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
+      job.tracker.complete(configured, error, dispatcher: self)
+    }
   }
 
   func record(_ failures: [ErrorRecord.Failure], tracker: RuleTracker) -> ErrorRecord {

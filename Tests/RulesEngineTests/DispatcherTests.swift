@@ -489,3 +489,47 @@ private final class AlwaysTransient: Action, Sendable {
   let message = deadLetter.records.withLock { $0.first?.failures.first?.errorMessage }
   #expect(message == "down (after 2 attempts; retries stopped at shutdown)")
 }
+
+/// A batch action whose first batch fails transiently; it records every batch it gets.
+private final class FirstBatchFails: BatchAction, Sendable {
+  let batches = Mutex<[[String]]>([])
+  var kind: String { "flakybatch" }
+  var actionName: String { "FlakyBatchAction" }
+  var resource: String { "flakybatch" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+  func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
+    let call = batches.withLock { batches -> Int in
+      batches.append(inputs.map(\.message.origin))
+      return batches.count
+    }
+    return inputs.map { _ in call == 1 ? ActionError(.transient, "busy", retryAfterMs: 5) : nil }
+  }
+  func shutdown() async {}
+}
+
+/// The results of a batch that failed transiently are retried together, as one batch again, in
+/// their order (each on its own jittered schedule, they came back one by one and scrambled).
+@Test func aFailedBatchIsRetriedTogetherInOrder() async throws {
+  let action = FirstBatchFails()
+  let configured = ConfiguredAction(
+    action: action, retry: RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000),
+    errorAction: nil, ruleName: "r", label: "flakybatch[0]")
+  let program = try Compiler.compile("SELECT * FROM 'a'")
+  let rule = Rule(
+    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
+    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<10).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  #expect(await acks.wait(for: 10))
+  let batches = action.batches.withLock { $0 }
+  #expect(batches.count == 2, "\(batches)")
+  #expect(batches.first == (0..<10).map { "\($0)" })
+  #expect(batches.last == batches.first)
+  #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  #expect(dispatcher.stats.retries == 10)
+}
