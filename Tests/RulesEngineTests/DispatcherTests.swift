@@ -421,16 +421,8 @@ private final class TooManyRequestsOnce: Action, Sendable {
 @Test func retryHonoursRetryAfter() async throws {
   let clock = SleepLog()
   let action = TooManyRequestsOnce()
-  let configured = ConfiguredAction(
-    action: action, retry: RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 5_000),
-    errorAction: nil,
-    ruleName: "r", label: "busy[0]")
-  let program = try Compiler.compile("SELECT * FROM 'a'")
-  let rule = Rule(
-    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
-    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
-  let dispatcher = Dispatcher(
-    ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: clock)
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 5_000), clock: clock)
   let acks = AckCollector()
   await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
   #expect(await acks.wait(for: 1))
@@ -468,15 +460,10 @@ private final class AlwaysTransient: Action, Sendable {
 @Test func stopRetryingEndsBackoffsWithOneLastAttempt() async throws {
   let clock = EndlessSleeps()
   let action = AlwaysTransient()
-  let configured = ConfiguredAction(
-    action: action, retry: RetryPolicy(attempts: 100, initialBackoffMs: 1_000, maxBackoffMs: 3_600_000),
-    errorAction: nil, ruleName: "r", label: "flaky[0]")
-  let program = try Compiler.compile("SELECT * FROM 'a'")
-  let rule = Rule(
-    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
-    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
   let deadLetter = MemoryDeadLetter()
-  let dispatcher = Dispatcher(ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: clock)
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 100, initialBackoffMs: 1_000, maxBackoffMs: 3_600_000), clock: clock,
+    deadLetter: deadLetter)
   let acks = AckCollector()
   await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
   for _ in 0..<500 where clock.started.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 2_000_000) }
@@ -514,15 +501,8 @@ private final class FirstBatchFails: BatchAction, Sendable {
 /// their order (each on its own jittered schedule, they came back one by one and scrambled).
 @Test func aFailedBatchIsRetriedTogetherInOrder() async throws {
   let action = FirstBatchFails()
-  let configured = ConfiguredAction(
-    action: action, retry: RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000),
-    errorAction: nil, ruleName: "r", label: "flakybatch[0]")
-  let program = try Compiler.compile("SELECT * FROM 'a'")
-  let rule = Rule(
-    name: "r", description: "", disabled: false, program: program, topicFilter: "a", actions: [configured],
-    errorAction: nil, file: "r.json", fingerprint: FileFingerprint(hash: 0, length: 0))
-  let dispatcher = Dispatcher(
-    ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: FastClock())
   let acks = AckCollector()
   await dispatcher.deliver(batch: (0..<10).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
   #expect(await acks.wait(for: 10))
@@ -532,4 +512,18 @@ private final class FirstBatchFails: BatchAction, Sendable {
   #expect(batches.last == batches.first)
   #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   #expect(dispatcher.stats.retries == 10)
+}
+
+/// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
+private func retryingDispatcher(
+  _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
+  deadLetter: MemoryDeadLetter = MemoryDeadLetter()
+) throws -> Dispatcher {
+  let configured = ConfiguredAction(
+    action: action, retry: retry, errorAction: nil, ruleName: "r", label: "\(action.kind)[0]")
+  let rule = Rule(
+    name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+    topicFilter: "a", actions: [configured], errorAction: nil, file: "r.json",
+    fingerprint: FileFingerprint(hash: 0, length: 0))
+  return Dispatcher(ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: clock)
 }
