@@ -323,6 +323,9 @@ public final class HTTPAction: KeyedGroupAction {
       // garbled ("connection reset (error set): Connection refused) (errno: 111)").
       return .failure(
         ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))"))
+    } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+      return .failure(
+        ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)"))
     } catch {
       return .failure(ActionError(.transient, "POST \(url) failed: \(error)"))
     }

@@ -334,6 +334,7 @@ struct HTTPActionTests {
       Issue.record("a stalled request succeeded")
     } catch {
       #expect(error.kind == .transient)
+      #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
     }
     server.stop()
     // A refused connection fails the attempt at once, not after the request timeout: the action's
