@@ -306,8 +306,12 @@ public struct RepublishAction: Action {
         "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
     }
+    // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
+    // process republished is known from the ledger.
+    let nowMs = Int(Date().timeIntervalSince1970 * 1000)
     let incomingHops =
-      input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) } ?? 0
+      input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) }
+      ?? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs) ?? 0
     if incomingHops >= configuration.maxHops {
       throw ActionError(
         .permanent,
@@ -349,8 +353,10 @@ public struct RepublishAction: Action {
       throw ActionError(.permanent, "republish user property '\(key)' contains a NUL character")
     }
     properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
+    let payload = input.evaluation.payload
+    HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
     try await publisher.publish(
-      topic: rendered, payload: input.evaluation.payload, qos: configuration.qos,
+      topic: rendered, payload: payload, qos: configuration.qos,
       retain: configuration.retain,
       properties: properties)
   }

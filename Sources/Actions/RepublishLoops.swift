@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The static shape of republish topics, to find rules that republish onto their own FROM filter.
 ///
 /// A topic template's levels are literal text or contain a `${…}` substitution. A substituted level
@@ -85,5 +87,55 @@ extension RepublishAction {
       return result
     }
     return overlaps(0, 0, false)
+  }
+}
+
+/// The hop counts of messages this process republished lately, by topic and payload: how a
+/// republished message that comes back without user properties (MQTT 3.1.1 carries none) is known
+/// for what it is, so that the hop limit stops a loop there too. Bounded: at most `capacity`
+/// entries, each kept `lifetimeMs`.
+final class HopLedger: Sendable {
+  struct Key: Hashable {
+    let topic: String
+    let payloadHash: Int
+  }
+
+  /// The ledger every republish action of the process shares.
+  static let shared = HopLedger()
+
+  let capacity = 4096
+  let lifetimeMs = 60_000
+  let entries = Mutex<[Key: (hops: Int, atMs: Int)]>([:])
+
+  static func key(_ topic: String, _ payload: [UInt8]) -> Key {
+    var hasher = Hasher()
+    hasher.combine(payload.count)
+    payload.withUnsafeBytes { hasher.combine(bytes: $0) }
+    return Key(topic: topic, payloadHash: hasher.finalize())
+  }
+
+  /// Notes that `payload` was republished to `topic` at hop `hops`.
+  func record(topic: String, payload: [UInt8], hops: Int, nowMs: Int) {
+    let key = Self.key(topic, payload)
+    entries.withLock { entries in
+      if entries.count >= capacity {
+        entries = entries.filter { nowMs - $0.value.atMs < lifetimeMs }
+        // Still full of recent ones: the oldest half goes.
+        if entries.count >= capacity {
+          let cutoff = entries.values.map(\.atMs).sorted()[entries.count / 2]
+          entries = entries.filter { $0.value.atMs > cutoff }
+        }
+      }
+      entries[key] = (hops, nowMs)
+    }
+  }
+
+  /// The hop count of a message on `topic` with `payload` this process republished lately, if any.
+  func hops(topic: String, payload: [UInt8], nowMs: Int) -> Int? {
+    let key = Self.key(topic, payload)
+    return entries.withLock { entries in
+      guard let entry = entries[key], nowMs - entry.atMs < lifetimeMs else { return nil }
+      return entry.hops
+    }
   }
 }

@@ -465,9 +465,9 @@ public enum RuleChecker {
           file: rule.file, position: position(of: topic, in: text()),
           message:
             "rule '\(rule.name)': the republish topic '\(topic)' can match the rule's own FROM filter '\(rule.topicFilter)': "
-            + "republished messages come back to this rule (the \(RepublishAction.hopProperty) user property stops the loop after "
-            + "\(republish.configuration.maxHops) hops, sending the message to the error path; MQTT 5 only: under "
-            + "--mqtt-version 3.1.1 no user property is carried and only the rule's WHERE can end the loop)"))
+            + "republished messages come back to this rule (the \(RepublishAction.hopProperty) user property, or under "
+            + "MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
+            + "\(republish.configuration.maxHops) hops, sending the message to the error path)"))
     }
     return warnings
   }

@@ -37,6 +37,36 @@ struct ConnectorRunTests {
     }
   }
 
+  /// `iotrules run --rules rules --source BROKER --client-id PREFIX-RANDOM` with `extra`, in
+  /// `folder`, once it has subscribed.
+  func runDaemon(_ broker: MosquittoBroker, in folder: String, clientID prefix: String, _ extra: [String])
+    async throws -> Subprocess
+  {
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "\(prefix)-\(UUID().uuidString.prefix(6))",
+      ]
+        + extra, in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    return daemon
+  }
+
+  /// Publishes one message to `loop/x` (a rule republishing onto its own filter) and expects the
+  /// loop stopped after 8 hops: one record, for the rule `loop`, in the error action's file.
+  func expectLoopStopped(_ sender: MQTTPublisher, errors: String) async throws {
+    try await publish(sender, [("loop/x", #"{"n": 1}"#)])
+    #expect(
+      await eventually(within: 30) {
+        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains(
+          "already been republished 8 times")
+      })
+    try await Task.sleep(for: .milliseconds(300))
+    let records = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
+    #expect(records.count == 1, "\(records)")
+    #expect(records.first?.contains("\"ruleName\":\"loop\"") == true, "\(records)")
+  }
+
   func publisher(_ broker: MosquittoBroker) async throws -> MQTTPublisher {
     let publisher = MQTTPublisher(
       options: MQTTOptions(
@@ -116,22 +146,32 @@ struct ConnectorRunTests {
     #expect(alert.userProperties.contains { $0.key == "iotrules-hops" && $0.value == "1" })
 
     // The loop: 8 hops, then the republish is refused and the record reaches the error action.
-    try await publish(sender, [("loop/x", #"{"n": 1}"#)])
-    let errors = folder + "/errors/loop.jsonl"
-    #expect(
-      await eventually(within: 30) {
-        ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains(
-          "already been republished 8 times")
-      })
-    let records = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").split(separator: "\n")
-    #expect(records.count == 1, "\(records)")
-    #expect(records.first?.contains("\"ruleName\":\"loop\"") == true, "\(records)")
+    try await expectLoopStopped(sender, errors: folder + "/errors/loop.jsonl")
 
     daemon.signal(SIGTERM)
     let status = await daemon.wait(seconds: 60)
     #expect(status == 0, "\(daemon.stderr)")
     #expect(daemon.stdout.contains("iotrules: 209 messages,"), "\(daemon.stdout)")
     #expect(daemon.stdout.contains(" 0 not acknowledged"), "\(daemon.stdout)")
+  }
+
+  @Test("MQTT 3.1.1 carries no user property: the hop ledger still stops a republish loop")
+  func loopStoppedUnderMQTT311() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt311-loop")
+    write(
+      #"{"sql": "SELECT * FROM 'loop/#'", "actions": [{"republish": {"topic": "loop/${topic(2)}/again", "qos": 1}}], "errorAction": {"file": {"path": "errors/loop.jsonl"}}}"#,
+      to: folder + "/rules/loop.json")
+    let daemon = try await runDaemon(
+      broker, in: folder, clientID: "loop311", ["--mqtt-version", "3.1.1", "--dead-letter", "dl.jsonl"])
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await expectLoopStopped(sender, errors: folder + "/errors/loop.jsonl")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    // The first message and its 8 republished hops.
+    #expect(daemon.stdout.contains("iotrules: 9 messages,"), "\(daemon.stdout)")
   }
 
   @Test(
@@ -344,13 +384,9 @@ struct ConnectorRunTests {
       write(
         #"{"sql": "SELECT n FROM 'work/+'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "done"}}]}"#,
         to: folder + "/rules/work.json")
-      let daemon = try Subprocess(
-        [
-          "run", "--rules", "rules", "--source", broker.url, "--client-id",
-          "shared-\(name)-\(UUID().uuidString.prefix(6))",
-          "--shared-group", "workers", "--dead-letter", "data/dead-letter.jsonl",
-        ], in: folder)
-      #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+      let daemon = try await runDaemon(
+        broker, in: folder, clientID: "shared-\(name)",
+        ["--shared-group", "workers", "--dead-letter", "data/dead-letter.jsonl"])
       daemons.append((daemon, folder + "/data/iot.db"))
     }
     #expect(daemons[0].0.stderr.contains("$share/workers/work/+"))
