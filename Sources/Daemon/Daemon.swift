@@ -496,39 +496,28 @@ public enum RuleChecker {
     var results: [FileResult] = []
     var names: [String: String] = [:]
     for file in files {
-      guard let data = FileManager.default.contents(atPath: file) else {
+      /// The file refused as a whole (its problem has no place of its own in the text).
+      func refuse(_ message: String) {
         results.append(
           FileResult(
             file: file, rule: nil,
             diagnostics: [
-              RuleDiagnostic(
-                file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+              RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
             ]))
+      }
+      guard let data = FileManager.default.contents(atPath: file) else {
+        refuse("cannot read the file")
         continue
       }
       do {
         let rule = try RuleFile.load(file: file, bytes: Array(data), builder: builder)
         if let other = names[rule.name] {
-          results.append(
-            FileResult(
-              file: file, rule: nil,
-              diagnostics: [
-                RuleDiagnostic(
-                  file: file, position: FilePosition(line: 1, column: 1),
-                  message: "rule name '\(rule.name)' is already used by \(other)")
-              ]))
+          refuse("rule name '\(rule.name)' is already used by \(other)")
           continue
         }
         names[rule.name] = file
         if let why = gate?(rule) {
-          results.append(
-            FileResult(
-              file: file, rule: nil,
-              diagnostics: [
-                RuleDiagnostic(
-                  file: file, position: FilePosition(line: 1, column: 1),
-                  message: "`run` would not load this rule: \(why)")
-              ]))
+          refuse("`run` would not load this rule: \(why)")
           continue
         }
         results.append(

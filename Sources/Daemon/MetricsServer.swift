@@ -60,7 +60,7 @@ public final class MetricsServer: @unchecked Sendable {
     close(listener)
   }
 
-  /// Connections being answered; past `maxConnections` a new one is closed at once.
+  /// Connections being answered; at `maxConnections` no new one is accepted until one ends.
   let active = Mutex(0)
   /// The most connections answered at once.
   static let maxConnections = 16
@@ -77,15 +77,8 @@ public final class MetricsServer: @unchecked Sendable {
         return
       }
       // Each connection on its own thread, so a slow or silent client cannot hold up a probe.
-      let admitted = active.withLock { count -> Bool in
-        guard count < Self.maxConnections else { return false }
-        count += 1
-        return true
-      }
-      guard admitted else {
-        close(client)
-        continue
-      }
+      // (Only this thread adds to `active`, and it waited for room above.)
+      active.withLock { $0 += 1 }
       Thread.detachNewThread { [self] in
         respond(client)
         close(client)

@@ -509,7 +509,11 @@ public final class Dispatcher: Sendable {
     }
     if !retrying.isEmpty {
       // The lane goes on with later results while these retry, together and in their order.
-      Task { await self.retry(retrying, on: configured) }
+      Task {
+        await self.retry(retrying.map { ($0.0.input, $0.1) }, on: configured) { index, outcome in
+          retrying[index].0.tracker.complete(configured, outcome, dispatcher: self)
+        }
+      }
     }
     if !failedRules.isEmpty {
       configured.lane.afterEarlierFailures { [failedRules] in
@@ -560,59 +564,14 @@ public final class Dispatcher: Sendable {
   }
 
   /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
-  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput, firstError: ActionError?)
-    async
-    -> ActionError?
-  {
-    var attempt = 1
-    var lastError = firstError
-    if lastError == nil {
-      lastError = await Self.performOne(configured.action, input)
-      guard let error = lastError else { return nil }
-      configured.counters.failed.add()
-      statistics.withLock { $0.actionFailures += 1 }
-      if error.kind == .permanent { return error }
-    }
-    // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
-    // out its schedule (which can be long: SIGTERM must not wait for it), then takes its error path.
-    var lastChance = false
-    var stoppedEarly = false
-    while attempt < configured.retry.attempts {
-      if lastChance {
-        stoppedEarly = true
-        break
-      }
-      lastChance = isStopping
-      attempt += 1
-      configured.counters.retried.add()
-      statistics.withLock { $0.retries += 1 }
-      var delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
-      // A peer's Retry-After (HTTP 429/503) is honoured, up to the policy's longest backoff.
-      if let asked = lastError?.retryAfterMs {
-        delay = max(delay, min(asked, configured.retry.maxBackoffMs))
-      }
-      // A backoff cut short (shutdown) does not skip the attempt, the last one: the message is still
-      // owed a result.
-      if !lastChance {
-        await backoff(milliseconds: delay)
-        lastChance = isStopping
-      }
-      guard let error = await Self.performOne(configured.action, input) else {
-        configured.counters.succeeded.add()
-        statistics.withLock { $0.actionsSucceeded += 1 }
-        return nil
-      }
-      configured.counters.failed.add()
-      statistics.withLock { $0.actionFailures += 1 }
-      lastError = error
-      if error.kind == .permanent { break }
-    }
-    guard var error = lastError else { return nil }
-    if error.kind == .transient {
-      error.message +=
-        " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
-    }
-    return error
+  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput) async -> ActionError? {
+    guard let error = await Self.performOne(configured.action, input) else { return nil }
+    configured.counters.failed.add()
+    statistics.withLock { $0.actionFailures += 1 }
+    if error.kind == .permanent { return error }
+    var outcome: ActionError?
+    await retry([(input, error)], on: configured) { _, result in outcome = result }
+    return outcome
   }
 
   /// Whether `stopRetrying` was called.
@@ -651,13 +610,20 @@ public final class Dispatcher: Sendable {
     for sleep in waiting { sleep.cancel() }
   }
 
-  /// Retries the results of one lane batch that failed transiently under `configured`'s policy,
-  /// together and in their order: a batch action (or an http action's request per topic) gets the
+  /// Retries results that failed transiently under `configured`'s policy (one lane batch's, or the
+  /// record of an error action), together and in their order: a batch action (or an http action's request per topic) gets the
   /// ones still failing as one batch again, after one backoff for them all, not each on its own
   /// jittered schedule (which scrambled their order and split their batch). Each result completes
   /// as soon as it succeeds or fails permanently; the rest after the last attempt.
-  func retry(_ failed: [(ActionJob, ActionError)], on configured: ConfiguredAction) async {
-    var pending = failed
+  ///
+  /// `completed` gets each result's index in `failed` and outcome (nil for success), once.
+  func retry(
+    _ failed: [(ActionInput, ActionError)], on configured: ConfiguredAction,
+    completed: (Int, ActionError?) -> Void
+  ) async {
+    // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
+    // out its schedule (which can be long: SIGTERM must not wait for it), then takes its error path.
+    var pending = failed.indices.map { ($0, failed[$0].1) }
     var attempt = 1
     var lastChance = false
     var stoppedEarly = false
@@ -681,29 +647,29 @@ public final class Dispatcher: Sendable {
         await backoff(milliseconds: delay)
         lastChance = isStopping
       }
-      let results = await perform(pending.map(\.0.input), on: configured.action)
-      var still: [(ActionJob, ActionError)] = []
-      for ((job, _), result) in zip(pending, results) {
+      let results = await perform(pending.map { failed[$0.0].0 }, on: configured.action)
+      var still: [(Int, ActionError)] = []
+      for ((index, _), result) in zip(pending, results) {
         guard let error = result else {
           configured.counters.succeeded.add()
           statistics.withLock { $0.actionsSucceeded += 1 }
-          job.tracker.complete(configured, nil, dispatcher: self)
+          completed(index, nil)
           continue
         }
         configured.counters.failed.add()
         statistics.withLock { $0.actionFailures += 1 }
         if error.kind == .permanent {
-          job.tracker.complete(configured, error, dispatcher: self)
+          completed(index, error)
         } else {
-          still.append((job, error))
+          still.append((index, error))
         }
       }
       pending = still
     }
-    for (job, var error) in pending {
+    for (index, var error) in pending {
       error.message +=
         " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
-      job.tracker.complete(configured, error, dispatcher: self)
+      completed(index, error)
     }
   }
 
@@ -760,7 +726,7 @@ public final class Dispatcher: Sendable {
   ) async -> Bool {
     let rule = tracker.rule
     let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
-    guard let error = await performWithRetries(errorAction, input, firstError: nil) else {
+    guard let error = await performWithRetries(errorAction, input) else {
       statistics.withLock { $0.errorRecords += 1 }
       return true
     }

@@ -52,9 +52,15 @@ public enum ProcessSupport {
 
   /// True when something accepts TCP connections on 127.0.0.1:`port`.
   public static func isListening(port: Int) -> Bool {
+    let fd = connected(port: port)
+    if fd >= 0 { close(fd) }
+    return fd >= 0
+  }
+
+  /// A socket connected to 127.0.0.1:`port` (the caller closes it), or -1.
+  public static func connected(port: Int) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
+    guard fd >= 0 else { return -1 }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -64,7 +70,11 @@ public enum ProcessSupport {
         connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
       }
     }
-    return result == 0
+    if result != 0 {
+      close(fd)
+      return -1
+    }
+    return fd
   }
 
   /// Runs a program to completion and throws, with its output, when it exits non-zero.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 struct MetricsServerTests {
@@ -54,7 +55,7 @@ struct MetricsServerTests {
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     // Clients that connect and send nothing do not hold up a probe: each connection is answered
     // on its own (one at a time, five silent ones took 2 s each before the probe's turn).
-    let silent = (0..<5).map { _ in connect(to: metricsPort) }
+    let silent = (0..<5).map { _ in ProcessSupport.connected(port: metricsPort) }
     defer { for fd in silent where fd >= 0 { close(fd) } }
     #expect(silent.allSatisfy { $0 >= 0 })
     let started = Date()
@@ -63,24 +64,5 @@ struct MetricsServerTests {
     process.signal(SIGINT)
     #expect(await process.wait(seconds: 30) == 0)
     #expect(process.stdout.contains("2 messages"))
-  }
-
-  /// A socket connected to 127.0.0.1:`port`, or -1.
-  func connect(to port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-    if connected != 0 {
-      close(fd)
-      return -1
-    }
-    return fd
   }
 }
