@@ -99,7 +99,7 @@ import Testing
 
 /// The table itself, with objects whose hashes all collide.
 @Suite struct WeakInternTableTests {
-  final class Item: Hashable {
+  final class Item: Hashable, Sendable {
     let value: Int
     init(_ value: Int) { self.value = value }
     static func == (a: Item, b: Item) -> Bool { a.value == b.value }
@@ -109,23 +109,30 @@ import Testing
   @Test func equalObjectsAreSharedAndCollidingOnesKeptApart() {
     var table = WeakInternTable<Item>()
     let items = (0..<100).map { Item($0) }
-    for item in items { #expect(table.intern(item) === item) }
-    // Equal copies, past several sweeps: the originals come back.
+    // The owners hold the handles; the table holds them weakly.
+    let handles = items.map { table.intern($0) }
+    for (handle, item) in zip(handles, items) { #expect(handle.value === item) }
+    // Equal copies, past several sweeps: the originals' handles come back.
     for round in 0..<3 {
-      for (index, item) in items.enumerated() where index % 3 == round {
-        #expect(table.intern(Item(index)) === item)
+      for (index, handle) in handles.enumerated() where index % 3 == round {
+        #expect(table.intern(Item(index)) === handle)
       }
     }
   }
 
   @Test func anObjectNoOneHoldsIsNotReturned() {
     var table = WeakInternTable<Item>()
+    weak var dropped: Item?
     do {
       let first = Item(1)
+      dropped = first
       _ = table.intern(first)
     }
+    // Only the handle held the object: both are gone.
+    #expect(dropped == nil)
     let second = Item(1)
-    #expect(table.intern(second) === second)
-    #expect(table.intern(Item(1)) === second)
+    let handle = table.intern(second)
+    #expect(handle.value === second)
+    #expect(table.intern(Item(1)) === handle)
   }
 }

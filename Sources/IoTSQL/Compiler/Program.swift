@@ -16,13 +16,17 @@ public struct Program: Sendable {
   public let warnings: [Diagnostic]
   /// The compiled code, shared with every program that compiled to the same.
   let code: Code
+  /// The handle that keeps `code` in the intern table (`code` is stored beside it: reading it through
+  /// the handle would cost a retain per access on the VM's path).
+  private let shared: Interned<Code>
 
   init(source: String, version: SQLVersion, topicFilter: String?, warnings: [Diagnostic], code: Code) {
     self.source = source
     self.version = version
     self.topicFilter = topicFilter
     self.warnings = warnings
-    self.code = Code.interned(code)
+    self.shared = Code.interned(code)
+    self.code = shared.value
   }
 
   /// The SET variable names, in order (templates compiled for this program may read them).
@@ -122,7 +126,7 @@ public struct Program: Sendable {
     private static let table = Mutex(WeakInternTable<Code>())
 
     /// `code`, or an equal code some live program already holds.
-    static func interned(_ code: Code) -> Code {
+    static func interned(_ code: Code) -> Interned<Code> {
       table.withLock { $0.intern(code) }
     }
   }

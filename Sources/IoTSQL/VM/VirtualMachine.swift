@@ -149,12 +149,13 @@ public struct VirtualMachine: Sendable {
   /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
   /// reader, which validates every byte, is skipped.
   private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
-    if program.paths.paths.isEmpty, !program.readsWholePayload, !program.passesThrough {
+    let code = program.code
+    if code.paths.paths.isEmpty, !code.readsWholePayload, !code.passesThrough {
       view.clear()
       return
     }
     JSONReader.read(
-      context.payload, paths: program.paths, wholeDocument: program.readsWholePayload,
+      context.payload, names: code.paths.names, wholeDocument: program.readsWholePayload,
       options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true, into: &view)
   }
 

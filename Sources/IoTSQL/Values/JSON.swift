@@ -41,19 +41,26 @@ public struct PathTable: Sendable, Equatable {
   /// The paths, each a chain of member names from the payload's root; the VM refers to them by index.
   public var paths: [[String]] {
     didSet {
-      names = PathNames.interned(paths)
+      shared = PathNames.interned(paths)
+      names = shared.value
       paths = names.paths
     }
   }
   /// The same names as bytes, for the reader's comparisons (derived from `paths`).
   private(set) var names: PathNames
+  /// The handle that keeps `names` in the intern table.
+  private var shared: Interned<PathNames>
 
   /// Creates a table.
   public init(paths: [[String]] = []) {
-    let names = PathNames.interned(paths)
-    self.names = names
-    self.paths = names.paths
+    let shared = PathNames.interned(paths)
+    self.shared = shared
+    self.names = shared.value
+    self.paths = shared.value.paths
   }
+
+  /// Tables are equal when their paths are.
+  public static func == (lhs: PathTable, rhs: PathTable) -> Bool { lhs.paths == rhs.paths }
 
   /// The index of `path`, adding it when new.
   public mutating func index(of path: [String]) -> Int {
@@ -304,7 +311,7 @@ final class PathNames: Sendable, Hashable {
 
   /// The names of `paths`, shared with every table of the same paths (rules that read the same
   /// fields, whatever else they do, keep one copy of their names).
-  static func interned(_ paths: [[String]]) -> PathNames {
+  static func interned(_ paths: [[String]]) -> Interned<PathNames> {
     table.withLock { $0.intern(PathNames(paths)) }
   }
 

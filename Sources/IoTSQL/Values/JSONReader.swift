@@ -67,7 +67,7 @@ public enum JSONReader {
     _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, into view: inout PayloadView
   ) {
     read(
-      bytes, paths: paths, wholeDocument: false, options: options, checksCanonical: false,
+      bytes, names: paths.names, wholeDocument: false, options: options, checksCanonical: false,
       defersContainers: true, into: &view)
   }
 
@@ -79,18 +79,17 @@ public enum JSONReader {
   ) -> PayloadView {
     var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
     read(
-      bytes, paths: paths, wholeDocument: wholeDocument, options: options, checksCanonical: checksCanonical,
-      defersContainers: defersContainers, into: &view)
+      bytes, names: paths.names, wholeDocument: wholeDocument, options: options,
+      checksCanonical: checksCanonical, defersContainers: defersContainers, into: &view)
     return view
   }
 
   /// Reads into `view`, reusing its arrays' storage: the VM keeps one view and reads every message
   /// into it, so a message costs no allocation for them.
   static func read(
-    _ bytes: [UInt8], paths: PathTable, wholeDocument: Bool, options: JSONReadOptions,
+    _ bytes: [UInt8], names: PathNames, wholeDocument: Bool, options: JSONReadOptions,
     checksCanonical: Bool, defersContainers: Bool, into view: inout PayloadView
   ) {
-    let names = paths.names
     view.reset()
     guard !bytes.isEmpty else {
       view.setBinary(
