@@ -4,13 +4,15 @@ import RulesEngine
 import Synchronization
 
 /// The `kafka` action: produces the rule's result to a Kafka topic and succeeds only after the
-/// broker's delivery report.
+/// broker's delivery report. The results queued for it are produced together (one request carries
+/// many records) and each succeeds or fails on its own report. Actions with the same servers and
+/// `clientProperties` share one producer (`KafkaProducers`).
 ///
 /// Rule file: `{"kafka": {"bootstrapServers": "broker:9092", "topic": "alerts", "key": "${topic(2)}",
 /// "partition": "0", "headers": [{"key": "source", "value": "${clientid()}"}],
 /// "clientProperties": {"compression.type": "lz4"}}}`. As in AWS's Kafka action, the servers may be
 /// given as `clientProperties`' `bootstrap.servers` instead, and `destinationArn` is taken and ignored.
-public final class KafkaAction: Action {
+public final class KafkaAction: BatchAction {
   /// The action's settings as written in a rule file.
   public struct Configuration: Decodable, Sendable, Equatable {
     /// `host:port[,host:port]` (required, here or as `clientProperties["bootstrap.servers"]`).
@@ -137,9 +139,9 @@ public final class KafkaAction: Action {
     self.headers = headers
   }
 
-  /// Creates the producer.
+  /// Takes the shared producer for the servers and settings.
   public func start() async throws {
-    let client = try KafkaProducer(
+    let client = try KafkaProducers.acquire(
       bootstrapServers: configuration.bootstrapServers,
       config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
     )
@@ -148,12 +150,36 @@ public final class KafkaAction: Action {
 
   /// Produces the result and returns after the delivery report.
   public func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+
+  /// Produces every result at once and returns after their delivery reports: one result each
+  /// (nil for delivered). A result whose topic, partition or headers do not render fails alone.
+  public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
     guard let client = producer.withLock({ $0 }) else {
-      throw ActionError(.transient, "the kafka action for \(resource) is not started")
+      return inputs.map { _ in ActionError(.transient, "the kafka action for \(resource) is not started") }
     }
+    var results = [ActionError?](repeating: nil, count: inputs.count)
+    var records: [KafkaProducer.Record] = []
+    var produced: [Int] = []
+    for (index, input) in inputs.enumerated() {
+      do {
+        records.append(try record(for: input))
+        produced.append(index)
+      } catch {
+        results[index] = error
+      }
+    }
+    for (index, result) in zip(produced, await client.produce(records)) { results[index] = result }
+    return results
+  }
+
+  /// The record of one result: its topic, partition, key and headers rendered.
+  private func record(for input: ActionInput) throws(ActionError) -> KafkaProducer.Record {
     let renderedTopic = topic.render(input, secrets: secrets)
-    if renderedTopic.isEmpty {
-      throw ActionError(.permanent, "kafka topic template '\(configuration.topic)' rendered an empty topic")
+    if let problem = Self.topicProblem(renderedTopic) {
+      throw ActionError(
+        .permanent, "kafka topic template '\(configuration.topic)' rendered '\(renderedTopic)': \(problem)")
     }
     var partitionNumber: Int32?
     if let partition {
@@ -166,7 +192,7 @@ public final class KafkaAction: Action {
       }
       partitionNumber = number
     }
-    var renderedHeaders: [(String, String)] = []
+    var renderedHeaders: [(key: String, value: String)] = []
     for header in headers {
       renderedHeaders.append(
         (
@@ -175,9 +201,23 @@ public final class KafkaAction: Action {
             input, secrets: secrets, field: "kafka header '\(header.key)'")
         ))
     }
-    try await client.produce(
+    return KafkaProducer.Record(
       topic: renderedTopic, key: key.map { Array($0.render(input, secrets: secrets).utf8) },
       value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
+  }
+
+  /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.
+  /// Checked before producing: a topic rendered from message data (`${topic(2)}`) fails here with
+  /// its own text, at once and for good, not after librdkafka's timeout.
+  static func topicProblem(_ name: String) -> String? {
+    if name.isEmpty { return "an empty topic" }
+    if name == "." || name == ".." { return "not a valid Kafka topic name" }
+    if name.utf8.count > 249 { return "longer than Kafka's 249 characters" }
+    let allowed = name.utf8.allSatisfy { byte in
+      (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+        || byte == 0x2E || byte == 0x5F || byte == 0x2D
+    }
+    return allowed ? nil : "a Kafka topic takes only letters, digits, '.', '_' and '-'"
   }
 
   /// Flushes outstanding records and closes the producer.
@@ -186,6 +226,6 @@ public final class KafkaAction: Action {
       defer { state = nil }
       return state
     }
-    client?.close()
+    if let client { KafkaProducers.release(client) }
   }
 }

@@ -226,6 +226,65 @@ struct KafkaActionTests {
       })
   }
 
+  @Test(
+    "results queued together are produced together, in order; a topic that renders to no Kafka name fails alone",
+    .timeLimit(.minutes(2)))
+  func batch() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("out", partitions: 1)
+    let action = try KafkaAction(
+      configuration: .init(bootstrapServers: cluster.bootstrapServers, topic: "${topic(2)}"))
+    try await action.start()
+    let bad = { (index: Int) in index % 100 == 7 }
+    let inputs = (0..<300).map { index in
+      input(#"{"n":\#(index)}"#, topic: bad(index) ? "sensors/b@d/temp" : "sensors/out/temp")
+    }
+    let results = await action.performBatch(inputs)
+    await action.shutdown()
+    #expect(results.count == 300)
+    for (index, result) in results.enumerated() {
+      if bad(index) {
+        #expect(result?.kind == .permanent)
+        #expect(result?.message.contains("rendered 'b@d'") == true, "\(String(describing: result))")
+      } else {
+        #expect(result == nil, "record \(index): \(String(describing: result))")
+      }
+    }
+    let received = Collector()
+    let run = Task {
+      try await KafkaSource(
+        options: .init(
+          bootstrapServers: [cluster.bootstrapServers], topics: ["out"], group: unique("check"),
+          shutdownDrainSeconds: 1)
+      ).run(deliver: received.deliver)
+    }
+    #expect(await eventually(within: 30) { received.count >= 297 })
+    run.cancel()
+    try await run.value
+    #expect(received.payloads == (0..<300).filter { !bad($0) }.map { #"{"n":\#($0)}"# })
+  }
+
+  @Test("actions with the same servers and settings share one producer; the last release closes it")
+  func sharedProducers() async throws {
+    let servers = "127.0.0.1:9"
+    let a = try KafkaProducers.acquire(bootstrapServers: servers, config: [("client.id", "shared-x")])
+    let b = try KafkaProducers.acquire(bootstrapServers: servers, config: [("client.id", "shared-x")])
+    let c = try KafkaProducers.acquire(bootstrapServers: servers, config: [("client.id", "shared-y")])
+    #expect(a === b)
+    #expect(a !== c)
+    KafkaProducers.release(a)
+    KafkaProducers.release(c)
+    // One user of "shared-x" is left: the same producer, still open.
+    let d = try KafkaProducers.acquire(bootstrapServers: servers, config: [("client.id", "shared-x")])
+    #expect(d === b)
+    KafkaProducers.release(d)
+    KafkaProducers.release(b)
+    // Closed by the last release: a record now fails at once instead of waiting for a broker.
+    let results = await b.produce([KafkaProducer.Record(topic: "t", value: [1])])
+    #expect(results.first??.message.contains("is closed") == true)
+  }
+
   @Test("an unknown partition is a permanent failure; validation names the field")
   func failures() async throws {
     let cluster = try KafkaMockCluster()

@@ -52,36 +52,46 @@ struct KafkaSourceTests {
     collector.messages.withLock { $0.map { Int($0.origin.split(separator: "@").last ?? "") ?? -1 } }
   }
 
-  @Test("consumes a topic: rule topic from the key, client id from a header, origin topic/partition@offset")
+  @Test(
+    "consumes a topic: rule topic from the key (the Kafka topic for an empty one), client id from a header, origin topic/partition@offset, the record's own time"
+  )
   func consumes() async throws {
     let cluster = try KafkaMockCluster()
     defer { cluster.stop() }
     try cluster.createTopic("readings", partitions: 4)
     let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
     defer { producer.close() }
+    let before = Int(Date().timeIntervalSince1970 * 1000)
     try await produce(producer, topic: "readings", range: 0..<100, partitions: 4)
+    try await producer.produce(topic: "readings", key: [], value: Array("empty key".utf8), partition: 0)
+    let after = Int(Date().timeIntervalSince1970 * 1000)
 
     let collector = Collector()
     var options = try KafkaSourceOptions(
       url: "kafka://\(cluster.bootstrapServers)/readings?group=\(unique("g"))")
     options.shutdownDrainSeconds = 2
-    let source = KafkaSource(options: options)
+    // The reading clock is far from the records' time: timestamp() must be the record's.
+    let source = KafkaSource(options: options, now: { 42 })
     let run = Task {
       try await source.run { message in
         await collector.deliver(message)
         message.acknowledge(.done)
       }
     }
-    #expect(await eventually(within: 30) { collector.count >= 100 })
+    #expect(await eventually(within: 30) { collector.count >= 101 })
     run.cancel()
     try await run.value
     let messages = collector.messages.withLock { $0 }
     #expect(
-      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) }) == Set((0..<100).map { "m\($0)" }))
+      Set(messages.map { String(decoding: $0.payload, as: UTF8.self) })
+        == Set((0..<100).map { "m\($0)" } + ["empty key"]))
     let m5 = try #require(messages.first { $0.payload == Array("m5".utf8) })
     #expect(m5.topic == "sensors/1/temp")
     #expect(m5.clientID == "dev-5")
     #expect(m5.origin.hasPrefix("readings/1@"))
+    #expect(messages.allSatisfy { (before - 1000...after + 1000).contains($0.receivedAtMs) })
+    let unkeyed = try #require(messages.first { $0.payload == Array("empty key".utf8) })
+    #expect(unkeyed.topic == "readings")
   }
 
   @Test("restart resumes from the committed offset: only acknowledged, contiguous offsets are committed")

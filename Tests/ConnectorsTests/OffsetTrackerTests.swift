@@ -9,7 +9,7 @@ struct OffsetTrackerTests {
   @Test func storesOnlyContiguousDoneOffsets() {
     let tracker = OffsetTracker()
     tracker.assign([p0])
-    let logs = (10..<15).map { (offset: Int64($0), log: tracker.delivered(p0, offset: Int64($0))) }
+    let logs = (10..<15).map { (offset: Int64($0), log: tracker.delivered(p0, offset: Int64($0)).log) }
     #expect(tracker.outstanding == 5)
     // 11 and 12 done, 10 not yet: nothing is storable.
     tracker.acknowledge(logs[1].log, offset: 11, .done)
@@ -31,9 +31,9 @@ struct OffsetTrackerTests {
   @Test func aFailedMessageBlocksItsPartitionOnly() {
     let tracker = OffsetTracker()
     tracker.assign([p0, p1])
-    let a = tracker.delivered(p0, offset: 0)
-    let b = tracker.delivered(p0, offset: 1)
-    let c = tracker.delivered(p1, offset: 7)
+    let a = tracker.delivered(p0, offset: 0).log
+    let b = tracker.delivered(p0, offset: 1).log
+    let c = tracker.delivered(p1, offset: 7).log
     tracker.acknowledge(a, offset: 0, .failed)
     tracker.acknowledge(b, offset: 1, .done)
     tracker.acknowledge(c, offset: 7, .done)
@@ -48,11 +48,11 @@ struct OffsetTrackerTests {
   @Test func aBlockedPartitionRecordsNothingUntilAssignedAgain() {
     let tracker = OffsetTracker()
     tracker.assign([p0])
-    let first = tracker.delivered(p0, offset: 0)
+    let first = tracker.delivered(p0, offset: 0).log
     tracker.acknowledge(first, offset: 0, .failed)
     // Messages fetched before the pause took effect: neither counted nor kept.
     for offset in Int64(1)...1_000 {
-      let log = tracker.delivered(p0, offset: offset)
+      let log = tracker.delivered(p0, offset: offset).log
       tracker.acknowledge(log, offset: offset, .done)
     }
     #expect(tracker.outstanding == 0)
@@ -60,7 +60,7 @@ struct OffsetTrackerTests {
     #expect(first.offsets.isEmpty)
     // Assigned again (restart or rebalance): redelivered from the failed message on.
     tracker.assign([p0])
-    let again = tracker.delivered(p0, offset: 0)
+    let again = tracker.delivered(p0, offset: 0).log
     #expect(tracker.outstanding == 1)
     tracker.acknowledge(again, offset: 0, .done)
     #expect(tracker.takeStorable().map(\.1) == [1])
@@ -69,8 +69,8 @@ struct OffsetTrackerTests {
   @Test func revocationReturnsWhatWasStorableAndIgnoresLateAcknowledgements() {
     let tracker = OffsetTracker()
     tracker.assign([p0])
-    let first = tracker.delivered(p0, offset: 0)
-    let second = tracker.delivered(p0, offset: 1)
+    let first = tracker.delivered(p0, offset: 0).log
+    let second = tracker.delivered(p0, offset: 1).log
     tracker.acknowledge(first, offset: 0, .done)
     let revoked = tracker.revoke([p0])
     #expect(revoked.count == 1 && revoked[0].1 == 1)
@@ -81,11 +81,36 @@ struct OffsetTrackerTests {
     #expect(tracker.takeStorable().isEmpty)
     // The consumer's cached log of the old assignment is refused; the current one is taken.
     #expect(!tracker.delivered(to: first, offset: 1))
-    let again = tracker.delivered(p0, offset: 1)
+    let again = tracker.delivered(p0, offset: 1).log
     #expect(tracker.delivered(to: again, offset: 2))
     tracker.acknowledge(again, offset: 1, .done)
     tracker.acknowledge(again, offset: 2, .done)
     #expect(tracker.takeStorable().map(\.1) == [3])
+  }
+
+  @Test func aPartitionThatGoesBackIsTrackedAfresh() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0])
+    let old = (100..<103).map { tracker.delivered(p0, offset: Int64($0)).log }
+    tracker.acknowledge(old[0], offset: 100, .done)
+    #expect(tracker.takeStorable().map(\.1) == [101])
+    // An offset reset to earliest (the log was truncated): offsets start again lower.
+    let (fresh, wentBack) = tracker.delivered(p0, offset: 5)
+    #expect(wentBack == 102)
+    #expect(fresh !== old[0])
+    #expect(tracker.outstanding == 1)
+    // The cached old log refuses the lower offsets; acknowledgements from before count no more.
+    #expect(!tracker.delivered(to: old[0], offset: 6))
+    tracker.acknowledge(old[1], offset: 101, .done)
+    #expect(tracker.takeStorable().isEmpty)
+    #expect(tracker.delivered(to: fresh, offset: 6))
+    tracker.acknowledge(fresh, offset: 6, .done)
+    #expect(tracker.takeStorable().isEmpty)
+    tracker.acknowledge(fresh, offset: 5, .done)
+    #expect(tracker.takeStorable().map(\.1) == [7])
+    #expect(tracker.outstanding == 0)
+    // A repeated offset goes back too.
+    #expect(tracker.delivered(p0, offset: 6).wentBack == 6)
   }
 
   @Test func longRunsCompactWithoutLosingPlace() {
@@ -93,7 +118,7 @@ struct OffsetTrackerTests {
     tracker.assign([p0])
     var pending: [(PartitionLog, Int64)] = []
     for offset in Int64(0)..<20_000 {
-      pending.append((tracker.delivered(p0, offset: offset), offset))
+      pending.append((tracker.delivered(p0, offset: offset).log, offset))
       if pending.count == 100 {
         // Acknowledge a window in reverse order.
         for (log, offset) in pending.reversed() { tracker.acknowledge(log, offset: offset, .done) }

@@ -1,5 +1,6 @@
 import CRdKafka
 import Foundation
+import Logging
 
 /// Where a Kafka source reads: `kafka://host:port[,host:port]/topicA[,topicB]?group=G`, plus extra
 /// librdkafka settings (`--kafka-config key=value`: SASL, SSL, `auto.offset.reset=latest`, ...).
@@ -110,9 +111,26 @@ extension Array where Element == String {
 
 /// Builds librdkafka configurations; the pointers stay inside the Kafka wrapper files.
 enum KafkaConfigBuilder {
+  /// The logger of librdkafka's own messages (made on first use, after the daemon set up logging).
+  static let librdkafkaLogger = Logger(label: "iotrules.kafka.librdkafka")
+
   /// A new `rd_kafka_conf_t` with `settings` applied in order; throws naming the bad key.
   static func make(_ settings: [(key: String, value: String)]) throws(ConnectorError) -> OpaquePointer {
     let conf = rd_kafka_conf_new()!
+    // librdkafka's own log lines ("1/1 brokers are down", SASL failures) go through the daemon's
+    // logger, in its format (JSON with --log-format json), not to stderr as `%3|...` lines.
+    rd_kafka_conf_set_log_cb(conf) { client, level, facility, text in
+      let name = client.map { String(cString: rd_kafka_name($0)) } ?? "librdkafka"
+      let line =
+        "\(name) \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")"
+      // syslog levels: 0-3 error, 4 warning, 5-6 notice and info, 7 debug.
+      switch level {
+      case ...3: KafkaConfigBuilder.librdkafkaLogger.error("\(line)")
+      case 4: KafkaConfigBuilder.librdkafkaLogger.warning("\(line)")
+      case 5, 6: KafkaConfigBuilder.librdkafkaLogger.info("\(line)")
+      default: KafkaConfigBuilder.librdkafkaLogger.debug("\(line)")
+      }
+    }
     var errorText = [CChar](repeating: 0, count: 512)
     for (key, value) in settings {
       let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)

@@ -4,16 +4,73 @@ import Logging
 import RulesEngine
 import Synchronization
 
-/// A Kafka producer whose `produce` returns only after the broker's delivery report.
+/// A Kafka producer whose `produce` returns only after the broker's delivery reports.
 ///
-/// Delivery reports run inside `rd_kafka_poll` on the producer's own thread; each report resumes the
-/// continuation of its message, passed through librdkafka's per-message opaque pointer.
+/// Delivery reports run inside `rd_kafka_poll` on the producer's own thread; each report completes
+/// its record's slot in the batch it came with (passed through librdkafka's per-message opaque
+/// pointer), and the batch's waiter resumes once every record has its report. A batch is handed to
+/// librdkafka at once, so many records share one request and its round trip.
+///
+/// Defaults: `acks=all`, `enable.idempotence=true` (a retried request neither duplicates nor
+/// reorders records of a partition), `linger.ms=5`, and `message.timeout.ms=30000`: a record the
+/// broker has not acknowledged in 30 s fails (transiently) into its action's retries and error path,
+/// so a broker that is down never holds a message, or a shutdown, for librdkafka's default 5 minutes.
+/// Any of them can be overridden through `config`.
 public final class KafkaProducer: @unchecked Sendable {
-  private final class Pending {
-    let continuation: CheckedContinuation<Result<Void, ActionError>, Never>
-    let topic: String
-    init(_ continuation: CheckedContinuation<Result<Void, ActionError>, Never>, topic: String) {
+  /// One record to produce.
+  public struct Record: Sendable {
+    /// The topic.
+    public var topic: String
+    /// The key; nil for none.
+    public var key: [UInt8]?
+    /// The value.
+    public var value: [UInt8]
+    /// The partition; nil lets librdkafka's partitioner choose (by key hash).
+    public var partition: Int32?
+    /// Headers, in order.
+    public var headers: [(key: String, value: String)]
+
+    /// Creates a record.
+    public init(
+      topic: String, key: [UInt8]? = nil, value: [UInt8], partition: Int32? = nil,
+      headers: [(key: String, value: String)] = []
+    ) {
+      self.topic = topic
+      self.key = key
+      self.value = value
+      self.partition = partition
+      self.headers = headers
+    }
+  }
+
+  /// The results of one `produce(_:)` call, filled in as reports arrive.
+  private final class Batch: Sendable {
+    let state: Mutex<(results: [ActionError?], remaining: Int)>
+    let continuation: CheckedContinuation<[ActionError?], Never>
+
+    init(count: Int, continuation: CheckedContinuation<[ActionError?], Never>) {
+      state = Mutex(([ActionError?](repeating: nil, count: count), count))
       self.continuation = continuation
+    }
+
+    func complete(_ index: Int, _ error: ActionError?) {
+      let done = state.withLock { state -> [ActionError?]? in
+        state.results[index] = error
+        state.remaining -= 1
+        return state.remaining == 0 ? state.results : nil
+      }
+      if let done { continuation.resume(returning: done) }
+    }
+  }
+
+  /// What a record's opaque pointer carries to its delivery report.
+  private final class Pending {
+    let batch: Batch
+    let index: Int
+    let topic: String
+    init(_ batch: Batch, index: Int, topic: String) {
+      self.batch = batch
+      self.index = index
       self.topic = topic
     }
   }
@@ -23,10 +80,12 @@ public final class KafkaProducer: @unchecked Sendable {
   private let logger: Logger
   private let handle: OpaquePointer
   private let stopRequested = Atomic<Bool>(false)
+  /// Held while records are handed to librdkafka and while closing: no record is produced on a
+  /// destroyed handle.
   private let closed = Mutex(false)
   private let pollThreadDone = DispatchSemaphore(value: 0)
 
-  /// Creates a producer for `bootstrapServers` with extra librdkafka `config` (acks=all by default).
+  /// Creates a producer for `bootstrapServers` with extra librdkafka `config` (see the type's defaults).
   public init(
     bootstrapServers: String, config: [(key: String, value: String)] = [],
     logger: Logger = Logger(label: "iotrules.kafka.producer")
@@ -34,24 +93,21 @@ public final class KafkaProducer: @unchecked Sendable {
     self.bootstrapServers = bootstrapServers
     self.logger = logger
     let conf = try KafkaConfigBuilder.make(
-      [("bootstrap.servers", bootstrapServers), ("acks", "all"), ("linger.ms", "5")] + config)
+      [
+        ("bootstrap.servers", bootstrapServers), ("acks", "all"), ("enable.idempotence", "true"),
+        ("linger.ms", "5"), ("message.timeout.ms", "30000"),
+      ] + config)
     rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
       guard let message, let opaque = message.pointee._private else { return }
       let pending = Unmanaged<Pending>.fromOpaque(opaque).takeRetainedValue()
       let error = message.pointee.err
-      if error == RD_KAFKA_RESP_ERR_NO_ERROR {
-        pending.continuation.resume(returning: .success(()))
-      } else {
-        let permanent =
-          error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-          || error == RD_KAFKA_RESP_ERR_INVALID_MSG
-          || error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
-        pending.continuation.resume(
-          returning: .failure(
-            ActionError(
-              permanent ? .permanent : .transient,
-              "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))")))
-      }
+      pending.batch.complete(
+        pending.index,
+        error == RD_KAFKA_RESP_ERR_NO_ERROR
+          ? nil
+          : ActionError(
+            KafkaProducer.isPermanent(error) ? .permanent : .transient,
+            "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))"))
     }
     handle = try KafkaConfigBuilder.client(RD_KAFKA_PRODUCER, conf)
     Thread.detachNewThread { [self] in
@@ -60,52 +116,83 @@ public final class KafkaProducer: @unchecked Sendable {
     }
   }
 
-  /// Produces one record and returns after its delivery report. A nil `partition` lets librdkafka
-  /// choose (by key hash). A full local queue or a failed delivery is transient; an unknown partition
-  /// or an oversized message is permanent.
+  /// Errors that the same record meets again however often it is retried.
+  static func isPermanent(_ error: rd_kafka_resp_err_t) -> Bool {
+    error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+      || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || error == RD_KAFKA_RESP_ERR_INVALID_MSG
+      || error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || error == RD_KAFKA_RESP_ERR__INVALID_ARG
+      || error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION
+  }
+
+  /// Produces one record and returns after its delivery report (see `produce(_:)`).
   public func produce(
     topic: String, key: [UInt8]?, value: [UInt8], partition: Int32? = nil,
     headers: [(key: String, value: String)] = []
   ) async throws(ActionError) {
-    if closed.withLock({ $0 }) {
-      throw ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed")
-    }
-    let result: Result<Void, ActionError> = await withCheckedContinuation { continuation in
-      let pending = Unmanaged.passRetained(Pending(continuation, topic: topic))
-      var headerList: OpaquePointer? = nil
-      if !headers.isEmpty {
-        headerList = rd_kafka_headers_new(headers.count)
-        for header in headers {
-          let bytes = Array(header.value.utf8)
-          rd_kafka_header_add(headerList, header.key, -1, bytes, bytes.count)
-        }
-      }
-      let error = value.withUnsafeBytes { valueBuffer in
-        let keyLength = key?.count ?? 0
-        return (key ?? []).withUnsafeBytes { keyBuffer in
-          iotrules_kafka_produce(
-            handle, topic, partition ?? iotrules_kafka_partition_unassigned(),
-            key == nil ? nil : keyBuffer.baseAddress, keyLength, valueBuffer.baseAddress, valueBuffer.count,
-            headerList, pending.toOpaque())
-        }
-      }
-      if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-        if let headerList { rd_kafka_headers_destroy(headerList) }
-        pending.release()
-        let permanent =
-          error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-        continuation.resume(
-          returning: .failure(
-            ActionError(
-              permanent ? .permanent : .transient,
-              "producing to '\(topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))")
-          ))
-      }
-    }
-    try result.get()
+    let results = await produce([
+      Record(topic: topic, key: key, value: value, partition: partition, headers: headers)
+    ])
+    if let error = results[0] { throw error }
   }
 
-  /// Waits up to `timeoutMs` for outstanding deliveries, then stops the poll thread and frees the client.
+  /// Hands every record to librdkafka at once and returns after all their delivery reports: one
+  /// result per record, in order (nil for delivered). A full local queue or a failed delivery is
+  /// transient; an unknown partition, an invalid topic or an oversized record is permanent.
+  public func produce(_ records: [Record]) async -> [ActionError?] {
+    guard !records.isEmpty else { return [] }
+    return await withCheckedContinuation { continuation in
+      let batch = Batch(count: records.count, continuation: continuation)
+      closed.withLock { isClosed in
+        for (index, record) in records.enumerated() {
+          if isClosed {
+            batch.complete(
+              index, ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed"))
+            continue
+          }
+          let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
+          if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            batch.complete(
+              index,
+              ActionError(
+                Self.isPermanent(error) ? .permanent : .transient,
+                "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
+              ))
+          }
+        }
+      }
+    }
+  }
+
+  /// Hands one record to librdkafka; on success its delivery report will complete `pending`.
+  private func produce(_ record: Record, pending: Pending) -> rd_kafka_resp_err_t {
+    let opaque = Unmanaged.passRetained(pending)
+    var headerList: OpaquePointer? = nil
+    if !record.headers.isEmpty {
+      headerList = rd_kafka_headers_new(record.headers.count)
+      for header in record.headers {
+        let bytes = Array(header.value.utf8)
+        rd_kafka_header_add(headerList, header.key, -1, bytes, bytes.count)
+      }
+    }
+    let error = record.value.withUnsafeBytes { valueBuffer in
+      let keyLength = record.key?.count ?? 0
+      return (record.key ?? []).withUnsafeBytes { keyBuffer in
+        iotrules_kafka_produce(
+          handle, record.topic, record.partition ?? iotrules_kafka_partition_unassigned(),
+          record.key == nil ? nil : keyBuffer.baseAddress, keyLength, valueBuffer.baseAddress,
+          valueBuffer.count, headerList, opaque.toOpaque())
+      }
+    }
+    if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+      // Not taken by librdkafka: the headers and the opaque reference are still ours.
+      if let headerList { rd_kafka_headers_destroy(headerList) }
+      opaque.release()
+    }
+    return error
+  }
+
+  /// Waits up to `timeoutMs` for outstanding deliveries, then stops the poll thread and frees the
+  /// client; whatever is still undelivered then fails (transiently), so every waiter resumes.
   public func close(timeoutMs: Int32 = 10_000) {
     let first = closed.withLock { closed -> Bool in
       defer { closed = true }
@@ -119,9 +206,51 @@ public final class KafkaProducer: @unchecked Sendable {
     }
     stopRequested.store(true, ordering: .releasing)
     pollThreadDone.wait()
-    // Destroying purges what is left and reports each as failed, resuming its waiter.
+    // Purged records get failed delivery reports, served by the flush (a report of an in-flight
+    // request can come a little later than the purge).
     rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-    rd_kafka_poll(handle, 0)
+    _ = rd_kafka_flush(handle, 5_000)
     rd_kafka_destroy(handle)
   }
+}
+
+/// Producers shared by every kafka action with the same servers and settings: one librdkafka client
+/// (its threads, connections and buffers) per cluster and configuration, not one per rule.
+public enum KafkaProducers {
+  private static let pool = Mutex<[String: (producer: KafkaProducer, users: Int)]>([:])
+
+  /// The producer for `bootstrapServers` and `config`, created on first use; each call must be
+  /// matched by a `release(_:)`.
+  public static func acquire(bootstrapServers: String, config: [(key: String, value: String)])
+    throws(ConnectorError) -> KafkaProducer
+  {
+    let key = ([bootstrapServers] + config.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
+    return try pool.withLock { (pool) throws(ConnectorError) -> KafkaProducer in
+      if let entry = pool[key] {
+        pool[key] = (entry.producer, entry.users + 1)
+        return entry.producer
+      }
+      let producer = try KafkaProducer(bootstrapServers: bootstrapServers, config: config)
+      pool[key] = (producer, 1)
+      return producer
+    }
+  }
+
+  /// Gives back a producer from `acquire`; the last user's release flushes and closes it.
+  public static func release(_ producer: KafkaProducer) {
+    let last = pool.withLock { pool -> Bool in
+      guard let key = pool.first(where: { $0.value.producer === producer })?.key, let entry = pool[key]
+      else { return false }
+      if entry.users > 1 {
+        pool[key] = (entry.producer, entry.users - 1)
+        return false
+      }
+      pool[key] = nil
+      return true
+    }
+    if last { producer.close() }
+  }
+
+  /// How many distinct producers are open (for tests and logs).
+  public static var count: Int { pool.withLock { $0.count } }
 }

@@ -254,7 +254,16 @@ private final class KafkaConsumer: @unchecked Sendable {
     let record = message.pointee
     if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
       if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-        logger.error("Kafka consumer error: \(String(cString: rd_kafka_message_errstr(message)))")
+        // Where, when the error is a partition's (a corrupt record, an offset out of range);
+        // librdkafka goes on fetching after it.
+        let position =
+          record.rkt.map {
+            " at \(String(cString: rd_kafka_topic_name($0)))/\(record.partition)@\(record.offset)"
+          }
+          ?? ""
+        logger.error(
+          "Kafka consumer error\(position): \(String(cString: rd_kafka_message_errstr(message))) (\(KafkaConfigBuilder.errorText(record.err)))"
+        )
       }
       return
     }
@@ -282,9 +291,10 @@ private final class KafkaConsumer: @unchecked Sendable {
       return String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
     }
     let topic: String
+    // An empty key or header names no topic either: the Kafka topic, as for none.
     switch options.topicFrom {
-    case .key: topic = key ?? kafkaTopic
-    case .header(let name): topic = header(name) ?? kafkaTopic
+    case .key: topic = key.flatMap { $0.isEmpty ? nil : $0 } ?? kafkaTopic
+    case .header(let name): topic = header(name).flatMap { $0.isEmpty ? nil : $0 } ?? kafkaTopic
     case .topic: topic = kafkaTopic
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
@@ -295,12 +305,24 @@ private final class KafkaConsumer: @unchecked Sendable {
     if let last = lastLog, last.partition == partition, tracker.delivered(to: last, offset: offset) {
       log = last
     } else {
-      log = tracker.delivered(partition, offset: offset)
+      let (fresh, wentBack) = tracker.delivered(partition, offset: offset)
+      if let wentBack {
+        logger.warning(
+          "\(kafkaTopic)/\(record.partition) went back from offset \(wentBack) to \(offset) (an offset reset or a seek): its offsets are tracked afresh; messages still in flight from before are not committed"
+        )
+      }
+      log = fresh
       lastLog = log
     }
     let tracker = self.tracker
+    // timestamp() is the record's own time (as the broker or producer stamped it) when it has one:
+    // a redelivered record keeps its time, and a backlog is filed under the days it was produced.
+    var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+    let recordTime = rd_kafka_message_timestamp(message, &timestampType)
+    let receivedAt =
+      timestampType != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && recordTime >= 0 ? Int(recordTime) : now()
     let value = Message(
-      topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: now(),
+      topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: receivedAt,
       origin: "\(kafkaTopic)/\(record.partition)@\(offset)",
       acknowledge: { acknowledgement in
         tracker.acknowledge(log, offset: offset, acknowledgement)

@@ -20,6 +20,8 @@ final class PartitionLog: @unchecked Sendable {
   var blocked = false
   /// Set when the partition is revoked (or assigned afresh): later acknowledgements are ignored.
   var retired = false
+  /// The last offset delivered into this log.
+  var lastOffset: Int64?
   /// The next offset to store (last contiguous done + 1), when it changed since taken.
   var storable: Int64?
   /// Whether this log is in the tracker's list of logs with a new storable offset.
@@ -76,23 +78,33 @@ final class OffsetTracker: Sendable {
     log.storable = nil
   }
 
-  /// Records a delivered message; returns the log to pass back with its acknowledgement.
-  func delivered(_ partition: TopicPartition, offset: Int64) -> PartitionLog {
+  /// Records a delivered message; returns the log to pass back with its acknowledgement. An offset
+  /// at or below the partition's last one (the consumer went back: an offset reset after the log was
+  /// truncated or the topic recreated, a seek) starts a fresh log: offsets in a log only increase,
+  /// which its binary search and its storable offset rely on. The old log's outstanding messages
+  /// then count no more (like a revocation), and `wentBack` says so, for the source to log. A blocked
+  /// partition stays blocked: nothing of it is stored until it is assigned again.
+  func delivered(_ partition: TopicPartition, offset: Int64) -> (log: PartitionLog, wentBack: Int64?) {
     state.withLock { state in
-      let log: PartitionLog
+      var wentBack: Int64?
       if let existing = state.partitions[partition] {
-        log = existing
+        if let last = existing.lastOffset, offset <= last, !existing.blocked {
+          wentBack = last
+          Self.retire(existing, &state)
+          state.partitions[partition] = PartitionLog(partition)
+        }
       } else {
         // Consumed before the assignment was seen (should not happen); track it anyway.
-        log = PartitionLog(partition)
-        state.partitions[partition] = log
+        state.partitions[partition] = PartitionLog(partition)
       }
+      let log = state.partitions[partition]!
       Self.append(offset, to: log, &state)
-      return log
+      return (log, wentBack)
     }
   }
 
   private static func append(_ offset: Int64, to log: PartitionLog, _ state: inout State) {
+    log.lastOffset = offset
     // A blocked partition stores nothing more, so what it delivers needs no record: it is
     // redelivered after reassignment (and memory does not grow while it stays blocked).
     guard !log.blocked else { return }
@@ -101,11 +113,12 @@ final class OffsetTracker: Sendable {
     state.outstanding += 1
   }
 
-  /// Records a delivered message in `log` when that log is still the partition's current one;
-  /// returns false, recording nothing, when a rebalance retired it.
+  /// Records a delivered message in `log` when that log is still the partition's current one and
+  /// the offset is past its last; returns false, recording nothing, otherwise (a rebalance retired
+  /// the log, or the consumer went back: see `delivered(_:offset:)`).
   func delivered(to log: PartitionLog, offset: Int64) -> Bool {
     state.withLock { state in
-      guard !log.retired else { return false }
+      guard !log.retired, offset > (log.lastOffset ?? -1) else { return false }
       Self.append(offset, to: log, &state)
       return true
     }
