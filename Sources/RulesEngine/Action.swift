@@ -106,6 +106,8 @@ public struct MessageIntake: Sendable {
   /// Takes a message at once and returns true when the engine has room; false, taking nothing,
   /// when it is full.
   public let tryDeliver: @Sendable (Message) -> Bool
+  /// Whether the engine offered `tryDeliver` (without it, `tryDeliver` always says full).
+  public let canTryDeliver: Bool
   /// Takes messages in order, suspending while the engine is full.
   public let deliverBatch: @Sendable ([Message]) async -> Void
 
@@ -113,11 +115,12 @@ public struct MessageIntake: Sendable {
   /// `deliverBatch` a batch goes through `deliver` one message at a time.
   public init(
     deliver: @escaping @Sendable (Message) async -> Void,
-    tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false },
+    tryDeliver: (@Sendable (Message) -> Bool)? = nil,
     deliverBatch: (@Sendable ([Message]) async -> Void)? = nil
   ) {
     self.deliver = deliver
-    self.tryDeliver = tryDeliver
+    self.canTryDeliver = tryDeliver != nil
+    self.tryDeliver = tryDeliver ?? { _ in false }
     self.deliverBatch =
       deliverBatch ?? { messages in
         for message in messages { await deliver(message) }

@@ -94,6 +94,61 @@ struct KafkaSourceTests {
     #expect(unkeyed.topic == "readings")
   }
 
+  @Test(
+    "while the engine is full the consumer pauses and keeps polling: a stall past max.poll.interval.ms costs no group membership and nothing comes twice",
+    .timeLimit(.minutes(2)))
+  func backpressureKeepsTheMembership() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("slow", partitions: 2)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produce(producer, topic: "slow", range: 0..<200, partitions: 2)
+
+    let collector = Collector()
+    let taken = Locked(0)
+    let open = Locked(false)
+    @Sendable func take(_ message: Message) {
+      collector.messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    // The engine takes 50 messages, then is full for 13 s (more than twice max.poll.interval.ms).
+    let intake = MessageIntake(
+      deliver: { message in
+        for _ in 0..<1_000 where !open.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(20)) }
+        take(message)
+      },
+      tryDeliver: { message in
+        let room =
+          open.withLock { $0 }
+          || taken.withLock { count in
+            count += 1
+            return count <= 50
+          }
+        if room { take(message) }
+        return room
+      })
+    let options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["slow"], group: unique("slow"),
+      config: [
+        ("max.poll.interval.ms", "6000"), ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
+      ], shutdownDrainSeconds: 2)
+    let run = Task { try await KafkaSource(options: options).run(intake: intake) }
+    #expect(await eventually(within: 20) { collector.count >= 50 })
+    try await Task.sleep(for: .seconds(13))
+    #expect(collector.count == 50)
+    open.withLock { $0 = true }
+    #expect(await eventually(within: 30) { collector.count >= 200 })
+    // A member dropped from the group would have been handed its partitions again from the last
+    // commit: the first 50 again.
+    try await Task.sleep(for: .seconds(2))
+    run.cancel()
+    try await run.value
+    let payloads = collector.payloads
+    #expect(payloads.count == 200)
+    #expect(Set(payloads) == Set((0..<200).map { "m\($0)" }))
+  }
+
   @Test("restart resumes from the committed offset: only acknowledged, contiguous offsets are committed")
   func resumesFromCommittedOffsets() async throws {
     let cluster = try KafkaMockCluster()

@@ -13,8 +13,11 @@ import Synchronization
 /// with no committed offset starts from the earliest one (`auto.offset.reset=earliest`, overridable).
 ///
 /// librdkafka is polled on a dedicated thread (never a Swift concurrency thread); each message is
-/// handed to the engine there (`MessageIntake.deliverBlocking`) and the thread waits while the engine
-/// is full, so the engine's bounded queue limits how far the consumer reads ahead.
+/// handed to the engine there. While the engine is full the thread pauses every assigned partition
+/// and keeps polling (messages fetched before the pause wait, in order, for room): the group's
+/// rebalances and heartbeats stay served however long the actions take, so the member is never
+/// dropped for exceeding `max.poll.interval.ms`, and the engine's bounded queue still limits how
+/// far the consumer reads ahead.
 public final class KafkaSource: MessageSource, @unchecked Sendable {
   /// What this source reads.
   public let options: KafkaSourceOptions
@@ -70,6 +73,11 @@ private final class KafkaConsumer: @unchecked Sendable {
   private var topicNames: [OpaquePointer: String] = [:]
   /// The partition log of the last message (consumer thread only).
   private var lastLog: PartitionLog?
+  /// Partitions paused because a message reached no error path (consumer thread only): a pause for
+  /// backpressure never resumes them; an assignment does.
+  private var failedPartitions: Set<TopicPartition> = []
+  /// Set by the rebalance callback (which runs inside the consumer thread's poll).
+  private var assignmentChanged = false
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
@@ -153,6 +161,8 @@ private final class KafkaConsumer: @unchecked Sendable {
       }
       // A partition paused after a failure starts afresh when assigned again.
       _ = rd_kafka_resume_partitions(handle, list)
+      for partition in partitions { failedPartitions.remove(partition) }
+      assignmentChanged = true
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       store(tracker.revoke(partitions))
@@ -162,6 +172,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       } else {
         rd_kafka_assign(handle, nil)
       }
+      assignmentChanged = true
     }
   }
 
@@ -170,6 +181,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// from the failed message on.
   private func pause(_ partitions: [TopicPartition]) {
     guard !partitions.isEmpty else { return }
+    failedPartitions.formUnion(partitions)
     let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
     defer { rd_kafka_topic_partition_list_destroy(list) }
     for partition in partitions {
@@ -202,8 +214,34 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
   }
 
-  /// The consumer thread: poll, deliver (waiting for the engine), store and commit; on stop, drain,
-  /// commit and leave the group.
+  /// Pauses (or resumes) every assigned partition but those paused after a failure: the engine is
+  /// full (or has room again).
+  private func setBackpressure(_ on: Bool) {
+    var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+    guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
+      return
+    }
+    defer { rd_kafka_topic_partition_list_destroy(assignment) }
+    let list = rd_kafka_topic_partition_list_new(assignment.pointee.cnt)!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for index in 0..<Int(assignment.pointee.cnt) {
+      let element = assignment.pointee.elems[index]
+      let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+      if !failedPartitions.contains(partition) {
+        rd_kafka_topic_partition_list_add(list, element.topic, element.partition)
+      }
+    }
+    guard list.pointee.cnt > 0 else { return }
+    let error = on ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+    if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+      logger.warning(
+        "\(on ? "pausing" : "resuming") partitions for backpressure failed: \(KafkaConfigBuilder.errorText(error))"
+      )
+    }
+  }
+
+  /// The consumer thread: poll, deliver while the engine has room (paused and still polling while
+  /// it has none), store and commit; on stop, drain, commit and leave the group.
   func pollLoop() {
     var lastCommit = DispatchTime.now().uptimeNanoseconds
     var lastStore = lastCommit
@@ -212,10 +250,46 @@ private final class KafkaConsumer: @unchecked Sendable {
     // built and a lock taken in the C library; commits only ever send the latest stored offsets.
     let storeInterval = min(interval, 5_000_000)
     var sinceClock = 0
+    // Messages read but not yet taken by the engine, in order (only while it is full: those fetched
+    // before the pause took effect), and whether the partitions are paused for that.
+    var waiting: [(message: Message, log: PartitionLog)] = []
+    var waitingHead = 0
+    var paused = false
+    // A source run without a non-blocking intake (`run(deliver:)`) waits for each delivery.
+    let canTry = intake.canTryDeliver
     while !stopRequested.load(ordering: .acquiring) {
-      let message = rd_kafka_consumer_poll(handle, 100)
+      while waitingHead < waiting.count {
+        let next = waiting[waitingHead]
+        if tracker.isRetired(next.log) {
+          // Revoked meanwhile: the partition's new owner reads it again.
+          waitingHead += 1
+        } else if intake.tryDeliver(next.message) {
+          waitingHead += 1
+        } else {
+          break
+        }
+      }
+      if waitingHead == waiting.count {
+        waiting.removeAll(keepingCapacity: true)
+        waitingHead = 0
+        if paused {
+          setBackpressure(false)
+          paused = false
+        }
+      } else if !paused || assignmentChanged {
+        setBackpressure(true)
+        paused = true
+      }
+      assignmentChanged = false
+      let message = rd_kafka_consumer_poll(handle, waiting.isEmpty ? 100 : 2)
       if let message {
-        handle(message)
+        if let (value, log) = read(message) {
+          if !canTry {
+            intake.deliverBlocking(value)
+          } else if !waiting.isEmpty || !intake.tryDeliver(value) {
+            waiting.append((value, log))
+          }
+        }
         rd_kafka_message_destroy(message)
         // The clock is read every 32 messages while they stream, and whenever the queue is empty.
         sinceClock += 1
@@ -234,15 +308,18 @@ private final class KafkaConsumer: @unchecked Sendable {
         lastCommit = now
       }
     }
+    // Read but never delivered: not waited for (nothing after them in their partitions was
+    // delivered either, so no offset at or past them is stored; they come again).
+    let undelivered = waiting[waitingHead...].filter { !tracker.isRetired($0.log) }.count
     let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
-    while tracker.outstanding > 0 && Date() < deadline {
+    while tracker.outstanding > undelivered && Date() < deadline {
       // Polling keeps the group's callbacks served (a revocation stores and commits what is done);
       // a message read now is not delivered: its offset is never stored, so it comes again.
       if let message = rd_kafka_consumer_poll(handle, 5) { rd_kafka_message_destroy(message) }
     }
-    if tracker.outstanding > 0 {
+    if tracker.outstanding > undelivered {
       logger.warning(
-        "\(tracker.outstanding) Kafka messages were not acknowledged before shutdown; they will be redelivered"
+        "\(tracker.outstanding - undelivered) Kafka messages were not acknowledged before shutdown; they will be redelivered"
       )
     }
     store(tracker.takeStorable())
@@ -250,7 +327,8 @@ private final class KafkaConsumer: @unchecked Sendable {
     close()
   }
 
-  private func handle(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+  /// The message of a record, recorded as delivered in its partition's log; nil for an error.
+  private func read(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> (Message, PartitionLog)? {
     let record = message.pointee
     if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
       if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
@@ -265,7 +343,7 @@ private final class KafkaConsumer: @unchecked Sendable {
           "Kafka consumer error\(position): \(String(cString: rd_kafka_message_errstr(message))) (\(KafkaConfigBuilder.errorText(record.err)))"
         )
       }
-      return
+      return nil
     }
     let kafkaTopic: String
     if let rkt = record.rkt, let known = topicNames[rkt] {
@@ -327,7 +405,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       acknowledge: { acknowledgement in
         tracker.acknowledge(log, offset: offset, acknowledgement)
       })
-    intake.deliverBlocking(value)
+    return (value, log)
   }
 
   private func close() {

@@ -124,6 +124,9 @@ final class OffsetTracker: Sendable {
     }
   }
 
+  /// Whether a rebalance (or a partition going back) retired `log`.
+  func isRetired(_ log: PartitionLog) -> Bool { state.withLock { _ in log.retired } }
+
   /// Records an acknowledgement.
   func acknowledge(_ log: PartitionLog, offset: Int64, _ acknowledgement: Acknowledgement) {
     state.withLock { state in
