@@ -55,6 +55,9 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
     } onCancel: {
       consumer.requestStop()
     }
+    if let fatal = consumer.fatalError.withLock({ $0 }) {
+      throw ConnectorError("the Kafka consumer stopped on a fatal error: \(fatal)")
+    }
   }
 }
 
@@ -66,6 +69,9 @@ private final class KafkaConsumer: @unchecked Sendable {
   let intake: MessageIntake
   let tracker = OffsetTracker()
   let stopRequested = Atomic<Bool>(false)
+  /// A fatal librdkafka error (a fenced static member, say): the consumer can do nothing more, so the
+  /// loop drains, commits what is done and stops, and `run` throws it.
+  let fatalError = Mutex<String?>(nil)
   private var handle: OpaquePointer!
   private var retained: Unmanaged<KafkaConsumer>?
   /// Topic names by librdkafka's topic handle (consumer thread only): one String per topic, not per
@@ -331,6 +337,16 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func read(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> (Message, PartitionLog)? {
     let record = message.pointee
     if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+      if record.err == RD_KAFKA_RESP_ERR__FATAL {
+        var text = [CChar](repeating: 0, count: 512)
+        let cause = rd_kafka_fatal_error(handle, &text, text.count)
+        let detail = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let reason = "\(detail) (\(KafkaConfigBuilder.errorText(cause)))"
+        logger.critical("Kafka consumer fatal error: \(reason); stopping")
+        fatalError.withLock { $0 = reason }
+        requestStop()
+        return nil
+      }
       if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
         // Where, when the error is a partition's (a corrupt record, an offset out of range);
         // librdkafka goes on fetching after it.
