@@ -89,6 +89,7 @@ struct KafkaSourceTests {
     #expect(m5.topic == "sensors/1/temp")
     #expect(m5.clientID == "dev-5")
     #expect(m5.origin.hasPrefix("readings/1@"))
+    #expect(m5.userProperties.map(\.key) == ["clientid"] && m5.userProperties.map(\.value) == ["dev-5"])
     #expect(messages.allSatisfy { (before - 1000...after + 1000).contains($0.receivedAtMs) })
     let unkeyed = try #require(messages.first { $0.payload == Array("empty key".utf8) })
     #expect(unkeyed.topic == "readings")

@@ -415,9 +415,27 @@ private final class KafkaConsumer: @unchecked Sendable {
     let recordTime = rd_kafka_message_timestamp(message, &timestampType)
     let receivedAt =
       timestampType != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && recordTime >= 0 ? Int(recordTime) : now()
+    // The record's headers, in order, are the message's user properties (`get_user_property()`),
+    // as an MQTT 5 message's are.
+    var userProperties: [(key: String, value: String)] = []
+    if let headers {
+      var index = 0
+      var name: UnsafePointer<CChar>? = nil
+      var value: UnsafeRawPointer? = nil
+      var size = 0
+      while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+        if let name {
+          let text = value.map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: size), as: UTF8.self)
+          }
+          userProperties.append((String(cString: name), text ?? ""))
+        }
+        index += 1
+      }
+    }
     let value = Message(
       topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: receivedAt,
-      origin: "\(kafkaTopic)/\(record.partition)@\(offset)",
+      userProperties: userProperties, origin: "\(kafkaTopic)/\(record.partition)@\(offset)",
       acknowledge: { acknowledgement in
         tracker.acknowledge(log, offset: offset, acknowledgement)
       })
