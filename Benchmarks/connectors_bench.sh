@@ -2,7 +2,8 @@
 # Issue 5's connector figures: iotrules run on MQTT vs mosquitto_sub (same stream, same run, as a
 # ratio), on Kafka (librdkafka's mock cluster, hosted by the bench tool) vs kcat -C, and the latency
 # publish -> action p50/p99 at a fixed 10,000 msg/s. Release build first. Options pass through:
-#   --messages N (MQTT, default 200000) --kafka-messages N (default 200000) --rate R (default 10000)
+#   --messages N (MQTT, default 200000) --kafka-messages N (default 200000) --kafka-action-messages N
+#   (default 100000) --rate R (default 10000)
 #   --seconds S (latency run length, default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."

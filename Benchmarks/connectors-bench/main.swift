@@ -3,7 +3,8 @@
 // and the latency from publish to action at a fixed rate. Every peer runs on 127.0.0.1 and is
 // stopped by its PID; every wait is bounded.
 //
-// Usage: connectors-bench IOTRULES_BINARY [--messages N] [--kafka-messages N] [--rate R] [--seconds S]
+// Usage: connectors-bench IOTRULES_BINARY [--messages N] [--kafka-messages N] [--kafka-action-messages N]
+//        [--rate R] [--seconds S]
 import Connectors
 import Foundation
 import RulesEngine
@@ -32,7 +33,10 @@ final class Stamp: Sendable {
 func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
 
 func arguments() -> (binary: String, options: [String: Int]) {
-  var options = ["--messages": 200_000, "--kafka-messages": 200_000, "--rate": 10_000, "--seconds": 5]
+  var options = [
+    "--messages": 200_000, "--kafka-messages": 200_000, "--kafka-action-messages": 100_000, "--rate": 10_000,
+    "--seconds": 5,
+  ]
   let list = Array(CommandLine.arguments.dropFirst())
   guard let binary = list.first else {
     FileHandle.standardError.write(Data("usage: connectors-bench IOTRULES_BINARY [--messages N] ...\n".utf8))
@@ -254,6 +258,74 @@ func kafkaThroughput(binary: String, count: Int) async throws -> String {
     count, daemonRate, kcatRate, daemonRate / kcatRate)
 }
 
+/// The kafka action: `count` replayed messages through a rule whose action produces each to a topic
+/// of the mock cluster (hosted here), against `kcat -P` producing the same payloads with the same
+/// producer settings (acks=all, idempotence, linger 1 ms). Each rate is the whole process's wall
+/// time: start, produce every record, have every delivery report, exit.
+func kafkaActionThroughput(binary: String, count: Int) async throws -> String {
+  let cluster = try KafkaMockCluster()
+  defer { cluster.stop() }
+  try cluster.createTopic("out", partitions: 1)
+  try cluster.createTopic("kcat-out", partitions: 1)
+  let folder = try ProcessSupport.temporaryFolder("bench-kafka-action")
+  let feed = folder.appendingPathComponent("feed.jsonl")
+  let payloads = folder.appendingPathComponent("payloads.txt")
+  var feedText = ""
+  var payloadText = ""
+  for index in 0..<count {
+    let body = String(decoding: payload(index), as: UTF8.self)
+    feedText += #"{"topic":"bench/dev-\#(index % 16)/data","payload":\#(body)}"# + "\n"
+    payloadText += body + "\n"
+  }
+  try feedText.write(to: feed, atomically: true, encoding: .utf8)
+  try payloadText.write(to: payloads, atomically: true, encoding: .utf8)
+  try writeRule(
+    folder, "produce.json",
+    #"{"sql": "SELECT * FROM 'bench/#'", "actions": [{"kafka": {"bootstrapServers": "\#(cluster.bootstrapServers)", "topic": "out"}}]}"#
+  )
+
+  func timed(_ path: String, _ arguments: [String]) throws -> (seconds: Double, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    let start = monotonicNanoseconds()
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let elapsed = seconds(monotonicNanoseconds() - start)
+    guard process.terminationStatus == 0 else {
+      throw BenchError("\(path) exited with \(process.terminationStatus)")
+    }
+    return (elapsed, String(decoding: output, as: UTF8.self))
+  }
+
+  let kcat = try timed(
+    try ProcessSupport.locate("kcat", package: "kcat"),
+    [
+      "-P", "-b", cluster.bootstrapServers, "-t", "kcat-out", "-l", payloads.path, "-X", "acks=all", "-X",
+      "enable.idempotence=true", "-X", "linger.ms=1",
+    ])
+  let daemon = try timed(
+    binary,
+    [
+      "run", "--rules", folder.appendingPathComponent("rules").path, "--source", "file:" + feed.path,
+      "--dead-letter", folder.appendingPathComponent("dead-letter.jsonl").path, "--log-level", "error",
+    ])
+  guard daemon.output.contains("\(count) acknowledged"), daemon.output.contains(" 0 error records") else {
+    throw BenchError("kafka action: not every result was delivered: \(daemon.output)")
+  }
+  let daemonRate = Double(count) / daemon.seconds
+  let kcatRate = Double(count) / kcat.seconds
+  return String(
+    format:
+      "Kafka action, %d replayed messages, mock cluster: iotrules run (rule -> kafka action) %.0f msg/s; "
+      + "kcat -P (same payloads, same producer settings) %.0f msg/s; ratio %.2f (whole processes)",
+    count, daemonRate, kcatRate, daemonRate / kcatRate)
+}
+
 /// Latency from publish to action: the rule republishes each message and this process, which
 /// published it with its send time, times its arrival. Messages go out at `rate` per second, in
 /// bursts every millisecond, for `duration` seconds.
@@ -346,6 +418,7 @@ let (binary, options) = arguments()
 do {
   print(try await mqttThroughput(binary: binary, count: options["--messages"]!))
   print(try await kafkaThroughput(binary: binary, count: options["--kafka-messages"]!))
+  print(try await kafkaActionThroughput(binary: binary, count: options["--kafka-action-messages"]!))
   for direct in [true, false] {
     print(
       try await latency(

@@ -106,8 +106,6 @@ public struct MessageIntake: Sendable {
   /// Takes a message at once and returns true when the engine has room; false, taking nothing,
   /// when it is full.
   public let tryDeliver: @Sendable (Message) -> Bool
-  /// Whether the engine offered `tryDeliver` (without it, `tryDeliver` always says full).
-  public let canTryDeliver: Bool
   /// Takes messages in order, suspending while the engine is full.
   public let deliverBatch: @Sendable ([Message]) async -> Void
 
@@ -119,7 +117,6 @@ public struct MessageIntake: Sendable {
     deliverBatch: (@Sendable ([Message]) async -> Void)? = nil
   ) {
     self.deliver = deliver
-    self.canTryDeliver = tryDeliver != nil
     self.tryDeliver = tryDeliver ?? { _ in false }
     self.deliverBatch =
       deliverBatch ?? { messages in

@@ -12,7 +12,8 @@ import Synchronization
 /// librdkafka at once, so many records share one request and its round trip.
 ///
 /// Defaults: `acks=all`, `enable.idempotence=true` (a retried request neither duplicates nor
-/// reorders records of a partition), `linger.ms=5`, and `message.timeout.ms=30000`: a record the
+/// reorders records of a partition), `linger.ms=1` (the action hands whole batches at once, so waiting
+/// longer for more gains little: 5 ms made a replay of 100,000 results 2.4 s instead of 1.55 s), and `message.timeout.ms=30000`: a record the
 /// broker has not acknowledged in 30 s fails (transiently) into its action's retries and error path,
 /// so a broker that is down never holds a message, or a shutdown, for librdkafka's default 5 minutes.
 /// Any of them can be overridden through `config`.
@@ -95,7 +96,7 @@ public final class KafkaProducer: @unchecked Sendable {
     let conf = try KafkaConfigBuilder.make(
       [
         ("bootstrap.servers", bootstrapServers), ("acks", "all"), ("enable.idempotence", "true"),
-        ("linger.ms", "5"), ("message.timeout.ms", "30000"),
+        ("linger.ms", "1"), ("message.timeout.ms", "30000"),
       ] + config)
     rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
       guard let message, let opaque = message.pointee._private else { return }

@@ -246,6 +246,20 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
   }
 
+  /// How long the consumer thread waits for room in a full engine before pausing its partitions.
+  static let stallBeforePauseMs = 1_000
+
+  /// Hands `message` to the engine's suspending door; the semaphore is signalled once it is taken.
+  private func hand(_ message: Message) -> DispatchSemaphore {
+    let accepted = DispatchSemaphore(value: 0)
+    let deliver = intake.deliver
+    Task {
+      await deliver(message)
+      accepted.signal()
+    }
+    return accepted
+  }
+
   /// The consumer thread: poll, deliver while the engine has room (paused and still polling while
   /// it has none), store and commit; on stop, drain, commit and leave the group.
   func pollLoop() {
@@ -256,28 +270,28 @@ private final class KafkaConsumer: @unchecked Sendable {
     // built and a lock taken in the C library; commits only ever send the latest stored offsets.
     let storeInterval = min(interval, 5_000_000)
     var sinceClock = 0
-    // Messages read but not yet taken by the engine, in order (only while it is full: those fetched
-    // before the pause took effect), and whether the partitions are paused for that.
+    // While the engine is full: the message handed to `deliver` and not yet taken (nothing else is
+    // delivered before it), the messages read after it, in order, and whether the partitions are
+    // paused for that.
+    var handed: DispatchSemaphore?
     var waiting: [(message: Message, log: PartitionLog)] = []
     var waitingHead = 0
     var paused = false
-    // A source run without a non-blocking intake (`run(deliver:)`) waits for each delivery.
-    let canTry = intake.canTryDeliver
     while !stopRequested.load(ordering: .acquiring) {
-      while waitingHead < waiting.count {
+      if let pending = handed, pending.wait(timeout: .now()) == .success { handed = nil }
+      while handed == nil && waitingHead < waiting.count {
         let next = waiting[waitingHead]
-        if tracker.isRetired(next.log) {
-          // Revoked meanwhile: the partition's new owner reads it again.
-          waitingHead += 1
-        } else if intake.tryDeliver(next.message) {
-          waitingHead += 1
-        } else {
-          break
-        }
+        waitingHead += 1
+        // Revoked meanwhile: the partition's new owner reads it again.
+        if tracker.isRetired(next.log) { continue }
+        if !intake.tryDeliver(next.message) { handed = hand(next.message) }
       }
-      if waitingHead == waiting.count {
-        waiting.removeAll(keepingCapacity: true)
-        waitingHead = 0
+      let backlog = handed != nil || waitingHead < waiting.count
+      if !backlog {
+        if !waiting.isEmpty {
+          waiting.removeAll(keepingCapacity: true)
+          waitingHead = 0
+        }
         if paused {
           setBackpressure(false)
           paused = false
@@ -287,13 +301,19 @@ private final class KafkaConsumer: @unchecked Sendable {
         paused = true
       }
       assignmentChanged = false
-      let message = rd_kafka_consumer_poll(handle, waiting.isEmpty ? 100 : 2)
+      let message = rd_kafka_consumer_poll(handle, backlog ? 2 : 100)
       if let message {
         if let (value, log) = read(message) {
-          if !canTry {
-            intake.deliverBlocking(value)
-          } else if !waiting.isEmpty || !intake.tryDeliver(value) {
+          if backlog {
             waiting.append((value, log))
+          } else if !intake.tryDeliver(value) {
+            // The engine is full: wait for room a while, as a blocking intake would (a short stall
+            // is cheaper than pausing, which drops librdkafka's prefetched records), but not so
+            // long that the group gives up on this member: then the partitions pause.
+            let pending = hand(value)
+            if pending.wait(timeout: .now() + .milliseconds(Self.stallBeforePauseMs)) != .success {
+              handed = pending
+            }
           }
         }
         rd_kafka_message_destroy(message)
