@@ -12,7 +12,7 @@ import Synchronization
 /// "partition": "0", "headers": [{"key": "source", "value": "${clientid()}"}],
 /// "clientProperties": {"compression.type": "lz4"}}}`. As in AWS's Kafka action, the servers may be
 /// given as `clientProperties`' `bootstrap.servers` instead, and `destinationArn` is taken and ignored.
-public final class KafkaAction: BatchAction {
+public final class KafkaAction: PipelinedBatchAction {
   /// The action's settings as written in a rule file.
   public struct Configuration: Decodable, Sendable, Equatable {
     /// `host:port[,host:port]` (required, here or as `clientProperties["bootstrap.servers"]`).
@@ -156,10 +156,20 @@ public final class KafkaAction: BatchAction {
   /// Produces every result at once and returns after their delivery reports: one result each
   /// (nil for delivered). A result whose topic, partition or headers do not render fails alone.
   public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
+    await submitBatch(inputs)()
+  }
+
+  /// Hands every result to the producer now, in order, and returns the wait for their delivery
+  /// reports (the dispatcher submits the next batch meanwhile; librdkafka keeps each partition's
+  /// order, and idempotence keeps it through its retries).
+  public func submitBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
     guard let client = producer.withLock({ $0 }) else {
-      return inputs.map { _ in ActionError(.transient, "the kafka action for \(resource) is not started") }
+      let results = inputs.map { _ in
+        ActionError(.transient, "the kafka action for \(resource) is not started")
+      }
+      return { results }
     }
-    var results = [ActionError?](repeating: nil, count: inputs.count)
+    var failed = [ActionError?](repeating: nil, count: inputs.count)
     var records: [KafkaProducer.Record] = []
     var produced: [Int] = []
     for (index, input) in inputs.enumerated() {
@@ -167,11 +177,15 @@ public final class KafkaAction: BatchAction {
         records.append(try record(for: input))
         produced.append(index)
       } catch {
-        results[index] = error
+        failed[index] = error
       }
     }
-    for (index, result) in zip(produced, await client.produce(records)) { results[index] = result }
-    return results
+    let batch = client.enqueue(records)
+    return { [failed, produced] in
+      var results = failed
+      for (index, result) in zip(produced, await batch.results()) { results[index] = result }
+      return results
+    }
   }
 
   /// The record of one result: its topic, partition, key and headers rendered.

@@ -15,3 +15,14 @@ public protocol KeyedGroupAction: Action {
   /// Delivers one key's `inputs` in order and returns one result per input (nil for success).
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?]
 }
+
+/// A batch action that can have several batches out at once: `submitBatch` hands a batch over at
+/// once, in order (what is submitted first goes out first), and returns the wait for its results.
+/// The dispatcher submits the next batch without waiting for the results of the ones before (a few
+/// at a time), so one batch's round trip does not hold the next: the kafka action's delivery
+/// reports. `performBatch` is `submitBatch` and its wait.
+public protocol PipelinedBatchAction: BatchAction {
+  /// Hands `inputs` over, in order, and returns the wait for one result per input (nil for
+  /// success).
+  func submitBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?]
+}

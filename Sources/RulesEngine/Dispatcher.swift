@@ -71,33 +71,85 @@ struct ActionLane: ~Copyable, Sendable {
     }
   }
 
+  /// The next jobs to perform (at most `maxBatch`); empty when there are none, and then, on the
+  /// second empty round in a row, the lane is marked stopped (`stop` is set).
+  private func take(idleRounds: Int, stop: inout Bool) -> [ActionJob] {
+    state.withLock { state -> [ActionJob] in
+      if state.queue.isEmpty {
+        // Stay one scheduling round before stopping: under a steady stream this saves starting
+        // a task per message.
+        if idleRounds > 0 {
+          state.running = false
+          stop = true
+        }
+        return []
+      }
+      if state.queue.count <= Self.maxBatch {
+        defer { state.queue = [] }
+        return state.queue
+      }
+      let batch = Array(state.queue.prefix(Self.maxBatch))
+      state.queue.removeFirst(Self.maxBatch)
+      return batch
+    }
+  }
+
   func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
+    if let pipelined = configured.action as? any PipelinedBatchAction {
+      await runPipelined(pipelined, dispatcher: dispatcher, configured: configured)
+      return
+    }
     var idleRounds = 0
     while true {
-      let batch = state.withLock { state -> [ActionJob] in
-        if state.queue.isEmpty {
-          // Stay one scheduling round before stopping: under a steady stream this saves starting
-          // a task per message.
-          if idleRounds == 0 { return [] }
-          state.running = false
-          return []
-        }
-        if state.queue.count <= Self.maxBatch {
-          defer { state.queue = [] }
-          return state.queue
-        }
-        let batch = Array(state.queue.prefix(Self.maxBatch))
-        state.queue.removeFirst(Self.maxBatch)
-        return batch
-      }
+      var stop = false
+      let batch = take(idleRounds: idleRounds, stop: &stop)
+      if stop { return }
       if batch.isEmpty {
-        if idleRounds > 0 { return }
         idleRounds += 1
         await Task.yield()
         continue
       }
       idleRounds = 0
       await dispatcher.process(batch, on: configured)
+    }
+  }
+
+  /// Up to this many batches of a pipelined action are out at once.
+  static let maxBatchesInFlight = 8
+
+  /// A pipelined action's lane: batches are submitted in order without waiting for the ones before
+  /// (up to `maxBatchesInFlight`), and their results are taken in the same order.
+  private func runPipelined(
+    _ action: any PipelinedBatchAction, dispatcher: Dispatcher, configured: ConfiguredAction
+  ) async {
+    var outstanding: [(batch: [ActionJob], results: Task<[ActionError?], Never>)] = []
+    var idleRounds = 0
+    while true {
+      var stop = false
+      let batch = outstanding.count < Self.maxBatchesInFlight ? take(idleRounds: idleRounds, stop: &stop) : []
+      if !batch.isEmpty {
+        idleRounds = 0
+        let wait = action.submitBatch(batch.map(\.input))
+        outstanding.append((batch, Task { await wait() }))
+        continue
+      }
+      if let oldest = outstanding.first {
+        // Nothing more to submit now (or enough out): the oldest batch's results, then look again.
+        outstanding.removeFirst()
+        dispatcher.finish(oldest.batch, results: await oldest.results.value, on: configured)
+        if stop {
+          // Marked stopped while batches were out: the rest is finished here, and a new job
+          // starts a new run (which submits after everything submitted here).
+          for (batch, results) in outstanding {
+            dispatcher.finish(batch, results: await results.value, on: configured)
+          }
+          return
+        }
+        continue
+      }
+      if stop { return }
+      idleRounds += 1
+      await Task.yield()
     }
   }
 }
@@ -481,7 +533,12 @@ public final class Dispatcher: Sendable {
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
-    let results = await perform(batch.map(\.input), on: configured.action)
+    finish(batch, results: await perform(batch.map(\.input), on: configured.action), on: configured)
+  }
+
+  /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
+  /// error path.
+  func finish(_ batch: [ActionJob], results: [ActionError?], on configured: ConfiguredAction) {
     // Counted before any acknowledgement, so a summary taken once everything is acknowledged
     // includes this batch.
     let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }

@@ -527,3 +527,53 @@ private func retryingDispatcher(
     fingerprint: FileFingerprint(hash: 0, length: 0))
   return Dispatcher(ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: clock)
 }
+
+/// A pipelined action whose batches complete when the test opens their gates.
+private final class GatedPipeline: PipelinedBatchAction, Sendable {
+  let submitted = Mutex<[[String]]>([])
+  let opened = Mutex<Set<Int>>([])
+  var kind: String { "gated" }
+  var actionName: String { "GatedPipeline" }
+  var resource: String { "gated" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+  func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] { await submitBatch(inputs)() }
+  func submitBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
+    let number = submitted.withLock { submitted -> Int in
+      submitted.append(inputs.map(\.message.origin))
+      return submitted.count
+    }
+    return { [self] in
+      for _ in 0..<2_000 where !opened.withLock({ $0.contains(number) }) {
+        try? await Task.sleep(for: .milliseconds(5))
+      }
+      return inputs.map { _ in nil }
+    }
+  }
+  func shutdown() async {}
+}
+
+/// A pipelined action gets the next batch before the last one's results are in, and the results
+/// are taken in submission order.
+@Test(.timeLimit(.minutes(1))) func pipelinedBatchesOverlapAndFinishInOrder() async throws {
+  let action = GatedPipeline()
+  let dispatcher = try retryingDispatcher(action, RetryPolicy(attempts: 1), clock: FastClock())
+  let acks = AckCollector()
+  await dispatcher.deliver(
+    batch: (0..<1_000).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  // Two batches (512 and 488) are out while neither has its results.
+  for _ in 0..<400 where action.submitted.withLock({ $0.count }) < 2 {
+    try await Task.sleep(for: .milliseconds(5))
+  }
+  #expect(action.submitted.withLock { $0.map(\.count) } == [512, 488])
+  #expect(action.submitted.withLock { $0.flatMap { $0 } } == (0..<1_000).map { "\($0)" })
+  // The second batch's results come first: nothing is finished before the first batch's.
+  action.opened.withLock { $0.insert(2) }
+  try await Task.sleep(for: .milliseconds(100))
+  #expect(acks.acks.withLock { $0.count } == 0)
+  action.opened.withLock { $0.insert(1) }
+  #expect(await acks.wait(for: 1_000))
+  #expect(acks.acks.withLock { $0.map(\.0) } == (0..<1_000).map { "\($0)" })
+}

@@ -44,23 +44,36 @@ public final class KafkaProducer: @unchecked Sendable {
     }
   }
 
-  /// The results of one `produce(_:)` call, filled in as reports arrive.
-  private final class Batch: Sendable {
-    let state: Mutex<(results: [ActionError?], remaining: Int)>
-    let continuation: CheckedContinuation<[ActionError?], Never>
+  /// The results of one batch of records, filled in as their delivery reports arrive.
+  public final class Batch: Sendable {
+    private let state:
+      Mutex<(results: [ActionError?], remaining: Int, waiter: CheckedContinuation<[ActionError?], Never>?)>
 
-    init(count: Int, continuation: CheckedContinuation<[ActionError?], Never>) {
-      state = Mutex(([ActionError?](repeating: nil, count: count), count))
-      self.continuation = continuation
+    init(count: Int) {
+      state = Mutex(([ActionError?](repeating: nil, count: count), count, nil))
     }
 
     func complete(_ index: Int, _ error: ActionError?) {
-      let done = state.withLock { state -> [ActionError?]? in
+      let done = state.withLock { state -> (CheckedContinuation<[ActionError?], Never>, [ActionError?])? in
         state.results[index] = error
         state.remaining -= 1
-        return state.remaining == 0 ? state.results : nil
+        guard state.remaining == 0, let waiter = state.waiter else { return nil }
+        state.waiter = nil
+        return (waiter, state.results)
       }
-      if let done { continuation.resume(returning: done) }
+      if let (waiter, results) = done { waiter.resume(returning: results) }
+    }
+
+    /// One result per record, in order (nil for delivered), once every report is in.
+    public func results() async -> [ActionError?] {
+      await withCheckedContinuation { continuation in
+        let ready = state.withLock { state -> [ActionError?]? in
+          if state.remaining == 0 { return state.results }
+          state.waiter = continuation
+          return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+      }
     }
   }
 
@@ -140,28 +153,32 @@ public final class KafkaProducer: @unchecked Sendable {
   /// result per record, in order (nil for delivered). A full local queue or a failed delivery is
   /// transient; an unknown partition, an invalid topic or an oversized record is permanent.
   public func produce(_ records: [Record]) async -> [ActionError?] {
-    guard !records.isEmpty else { return [] }
-    return await withCheckedContinuation { continuation in
-      let batch = Batch(count: records.count, continuation: continuation)
-      closed.withLock { isClosed in
-        for (index, record) in records.enumerated() {
-          if isClosed {
-            batch.complete(
-              index, ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed"))
-            continue
-          }
-          let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
-          if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-            batch.complete(
-              index,
-              ActionError(
-                Self.isPermanent(error) ? .permanent : .transient,
-                "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
-              ))
-          }
+    await enqueue(records).results()
+  }
+
+  /// Hands every record to librdkafka now, in order, and returns their batch, whose `results()`
+  /// waits for the delivery reports: the caller may enqueue the next records meanwhile.
+  public func enqueue(_ records: [Record]) -> Batch {
+    let batch = Batch(count: records.count)
+    closed.withLock { isClosed in
+      for (index, record) in records.enumerated() {
+        if isClosed {
+          batch.complete(
+            index, ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed"))
+          continue
+        }
+        let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+          batch.complete(
+            index,
+            ActionError(
+              Self.isPermanent(error) ? .permanent : .transient,
+              "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
+            ))
         }
       }
     }
+    return batch
   }
 
   /// Hands one record to librdkafka; on success its delivery report will complete `pending`.
