@@ -89,6 +89,9 @@ public final class KafkaAction: PipelinedBatchAction {
         }
       }
       if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
+      if !topic.contains("${"), let problem = KafkaAction.topicProblem(topic) {
+        throw ActionSettingsError(field: "kafka.topic", "'\(topic)': \(problem)")
+      }
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }

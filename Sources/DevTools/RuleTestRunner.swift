@@ -184,7 +184,9 @@ public enum RuleTestGate {
       preview = try RulePreview(rule: rule, bytes: Array(data))
       tests = try RuleTestFile.load(path: testPath)
     } catch {
-      return "\(testPath): \(error)"
+      // A test file's own errors already name it with their line and column.
+      let text = "\(error)"
+      return text.hasPrefix(testPath) ? "its test file is broken: \(text)" : "\(testPath): \(text)"
     }
     let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }
     guard !failing.isEmpty else { return nil }

@@ -101,7 +101,9 @@ struct RunCommand: AsyncParsableCommand {
 
   @Flag(
     name: .customLong("skip-tests"),
-    help: "Reload a changed rule even when the tests beside it (<rule>.test.json) fail.")
+    help:
+      "Load a rule at start, and reload a changed one, even when the tests beside it (<rule>.test.json) fail."
+  )
   var skipTests = false
 
   @Option(

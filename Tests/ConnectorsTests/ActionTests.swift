@@ -303,6 +303,11 @@ struct KafkaActionTests {
     #expect(throws: ActionSettingsError.self) {
       try KafkaAction.Configuration(bootstrapServers: "nohostport", topic: "t").validate()
     }
+    // A constant topic that is no Kafka name is caught by `check`, not at the first result.
+    #expect(throws: ActionSettingsError.self) {
+      try KafkaAction.Configuration(bootstrapServers: "k:9092", topic: "bad topic!").validate()
+    }
+    try KafkaAction.Configuration(bootstrapServers: "k:9092", topic: "out.${topic(2)}").validate()
   }
 }
 

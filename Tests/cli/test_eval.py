@@ -80,6 +80,17 @@ check("explain", p.returncode == 0 and "LoadPath" in p.stdout and "Output" in p.
 p = subprocess.run([BIN, "functions", "sha"], capture_output=True, text=True, timeout=60)
 check("functions", p.returncode == 0 and "sha256(" in p.stdout and "md5(" not in p.stdout, p.stdout + p.stderr)
 
+# A message's topic is a name: a wildcard is refused (one shot: usage error; batch: an input error).
+p = subprocess.run([BIN, "eval", "--sql", "SELECT 1 AS x FROM 'a/#'", "--topic", "a/#", "--payload", "{}"],
+                   capture_output=True, text=True, timeout=60)
+check("wildcard topic refused", p.returncode == 64 and "a message's topic is a name" in p.stderr,
+      f"{p.returncode} {p.stderr}")
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
+                   input=json.dumps({"sql": "SELECT 1 AS x FROM 'a/#'", "topic": "a/+", "payload": {}}) + "\n")
+answer = json.loads(p.stdout.splitlines()[0]) if p.stdout.strip() else {}
+check("wildcard topic in batch", answer.get("error", {}).get("kind") == "input"
+      and "wildcard" in answer["error"].get("message", ""), p.stdout + p.stderr)
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],

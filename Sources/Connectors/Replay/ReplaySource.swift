@@ -336,7 +336,8 @@ public struct ReplaySource: MessageSource {
     if view.kind == .binary {
       let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
       return .failure(
-        ReplayError(message: "\(name):\(lineNumber): invalid JSON at byte \(error.offset): \(error.message)"))
+        // file:line:column, the column counted in bytes from 1.
+        ReplayError(message: "\(name):\(lineNumber):\(error.offset + 1): invalid JSON: \(error.message)"))
     }
     guard view.kind == .object else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))

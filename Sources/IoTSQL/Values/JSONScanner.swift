@@ -1024,9 +1024,11 @@ struct JSONScanner {
   mutating func scanLiteral(_ word: StaticString) throws(JSONError) {
     let text = word.utf8Start
     for index in 0..<word.utf8CodeUnitCount {
-      guard pos < count else { throw endError("in '\(word)'") }
+      guard pos < count else { throw endError("expected the literal '\(word)'") }
       guard base[pos] == text[index] else {
-        throw JSONError(offset: pos, message: "unexpected byte \(Self.hex(base[pos])) in '\(word)'")
+        // Text that merely starts like a literal ("not json", "trUe") reads as that literal.
+        throw JSONError(
+          offset: pos, message: "unexpected byte \(Self.hex(base[pos])), expected the literal '\(word)'")
       }
       pos += 1
     }
