@@ -31,6 +31,9 @@ struct SQLVersionOption: ParsableArguments {
   @Option(name: .customLong("sql-version"), help: "2016-03-23 (default) or 2015-10-08.")
   var sqlVersion: String = SQLVersionName.default
 
+  /// Checked while parsing, so a bad version gets the command's own usage.
+  func validate() throws { _ = try resolve() }
+
   func resolve() throws -> IoTSQLVersion {
     guard let version = IoTSQLVersion(string: sqlVersion) else {
       throw ValidationError("unknown SQL version '\(sqlVersion)'; expected 2016-03-23 or 2015-10-08")
