@@ -1,11 +1,12 @@
 import Actions
-import Connectors
 import Foundation
 import IoTSQL
 import RulesEngine
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Connectors
 
 func input(
   _ json: String, topic: String = "sensors/7/temp", value: Value? = nil,
@@ -263,6 +264,34 @@ struct KafkaActionTests {
     run.cancel()
     try await run.value
     #expect(received.payloads == (0..<300).filter { !bad($0) }.map { #"{"n":\#($0)}"# })
+  }
+
+  @Test(
+    "idempotence is a default only where the settings allow it: acks=1 (as AWS rules often say) still produces"
+  )
+  func idempotenceDefaults() async throws {
+    func value(_ settings: [(key: String, value: String)], _ key: String) -> String? {
+      settings.last { $0.key == key }?.value
+    }
+    let plain = KafkaProducer.settings(bootstrapServers: "k:1", config: [])
+    #expect(value(plain, "enable.idempotence") == "true" && value(plain, "acks") == "all")
+    let acksOne = KafkaProducer.settings(bootstrapServers: "k:1", config: [("acks", "1")])
+    #expect(value(acksOne, "enable.idempotence") == nil && value(acksOne, "acks") == "1")
+    #expect(value(acksOne, "max.in.flight.requests.per.connection") == "1")
+    let off = KafkaProducer.settings(bootstrapServers: "k:1", config: [("enable.idempotence", "false")])
+    #expect(value(off, "enable.idempotence") == "false")
+    #expect(value(off, "max.in.flight.requests.per.connection") == nil)
+
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("acks1", partitions: 1)
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: cluster.bootstrapServers, topic: "acks1", clientProperties: ["acks": "1"]))
+    try await action.start()
+    let results = await action.performBatch((0..<20).map { input(#"{"n":\#($0)}"#) })
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil }, "\(results)")
   }
 
   @Test("actions with the same servers and settings share one producer; the last release closes it")

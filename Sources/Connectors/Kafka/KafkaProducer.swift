@@ -106,11 +106,7 @@ public final class KafkaProducer: @unchecked Sendable {
   ) throws(ConnectorError) {
     self.bootstrapServers = bootstrapServers
     self.logger = logger
-    let conf = try KafkaConfigBuilder.make(
-      [
-        ("bootstrap.servers", bootstrapServers), ("acks", "all"), ("enable.idempotence", "true"),
-        ("linger.ms", "1"), ("message.timeout.ms", "30000"),
-      ] + config)
+    let conf = try KafkaConfigBuilder.make(Self.settings(bootstrapServers: bootstrapServers, config: config))
     rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
       guard let message, let opaque = message.pointee._private else { return }
       let pending = Unmanaged<Pending>.fromOpaque(opaque).takeRetainedValue()
@@ -130,12 +126,40 @@ public final class KafkaProducer: @unchecked Sendable {
     }
   }
 
+  /// The producer's settings: the defaults, then `config`. Idempotence is on by default only when
+  /// `config` allows it: librdkafka refuses to create an idempotent producer with `acks` other than
+  /// `all`, no retries, or more than 5 requests in flight (an AWS rule with `"acks": "1"` must still
+  /// start). Without idempotence, one request in flight per connection keeps a partition's order
+  /// through retries (unless `config` sets that too).
+  static func settings(bootstrapServers: String, config: [(key: String, value: String)]) -> [(
+    key: String, value: String
+  )] {
+    let given = Dictionary(config.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    let acksAll = given["acks"].map { ["all", "-1"].contains($0) } ?? true
+    let retries = given["retries"] ?? given["message.send.max.retries"]
+    let inFlight = given["max.in.flight.requests.per.connection"] ?? given["max.in.flight"]
+    let allowsIdempotence =
+      acksAll && retries.map { Int($0) != 0 } ?? true && inFlight.map { (Int($0) ?? 0) <= 5 } ?? true
+    var defaults: [(key: String, value: String)] = [
+      ("bootstrap.servers", bootstrapServers), ("linger.ms", "1"), ("message.timeout.ms", "30000"),
+    ]
+    if given["acks"] == nil { defaults.append(("acks", "all")) }
+    if given["enable.idempotence"] == nil {
+      if allowsIdempotence {
+        defaults.append(("enable.idempotence", "true"))
+      } else if inFlight == nil {
+        defaults.append(("max.in.flight.requests.per.connection", "1"))
+      }
+    }
+    return defaults + config
+  }
+
   /// Errors that the same record meets again however often it is retried.
   static func isPermanent(_ error: rd_kafka_resp_err_t) -> Bool {
     error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
       || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || error == RD_KAFKA_RESP_ERR_INVALID_MSG
       || error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || error == RD_KAFKA_RESP_ERR__INVALID_ARG
-      || error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION
+      || error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION || error == RD_KAFKA_RESP_ERR__FATAL
   }
 
   /// Produces one record and returns after its delivery report (see `produce(_:)`).

@@ -336,12 +336,15 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     // Read but never delivered: not waited for (nothing after them in their partitions was
     // delivered either, so no offset at or past them is stored; they come again).
-    let undelivered = waiting[waitingHead...].filter { !tracker.isRetired($0.log) }.count
+    let never = Array(waiting[waitingHead...].map(\.log))
+    var undelivered = tracker.countAwaited(never)
     let deadline = Date().addingTimeInterval(options.shutdownDrainSeconds)
     while tracker.outstanding > undelivered && Date() < deadline {
       // Polling keeps the group's callbacks served (a revocation stores and commits what is done);
       // a message read now is not delivered: its offset is never stored, so it comes again.
       if let message = rd_kafka_consumer_poll(handle, 5) { rd_kafka_message_destroy(message) }
+      // A revocation meanwhile retires some of them.
+      undelivered = tracker.countAwaited(never)
     }
     if tracker.outstanding > undelivered {
       logger.warning(

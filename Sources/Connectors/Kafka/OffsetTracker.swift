@@ -124,6 +124,12 @@ final class OffsetTracker: Sendable {
     }
   }
 
+  /// How many of these messages' logs (one entry a message) still await acknowledgements: not
+  /// retired, not blocked (the messages `outstanding` counts).
+  func countAwaited(_ logs: [PartitionLog]) -> Int {
+    state.withLock { _ in logs.reduce(0) { $0 + ($1.retired || $1.blocked ? 0 : 1) } }
+  }
+
   /// Whether a rebalance (or a partition going back) retired `log`.
   func isRetired(_ log: PartitionLog) -> Bool { state.withLock { _ in log.retired } }
 
