@@ -284,6 +284,10 @@ enum BatchEvaluator {
     /// The payload bytes: the exact text of the request's `payload` member, or the decoded base64.
     static func payload(of line: [UInt8], fields: OrderedObject) throws -> [UInt8] {
       if let encoded = fields["payload_base64"] {
+        // As in a replay line: `"payload": null` beside it is a serializer writing every field.
+        if let inline = fields["payload"], inline != .null {
+          throw BatchError.input("both \"payload\" and \"payload_base64\": give one")
+        }
         guard case .string(let text) = encoded, let data = Data(base64Encoded: text) else {
           throw BatchError.input("\"payload_base64\" is not base64")
         }

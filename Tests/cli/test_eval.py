@@ -91,6 +91,13 @@ answer = json.loads(p.stdout.splitlines()[0]) if p.stdout.strip() else {}
 check("wildcard topic in batch", answer.get("error", {}).get("kind") == "input"
       and "wildcard" in answer["error"].get("message", ""), p.stdout + p.stderr)
 
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
+                   input=json.dumps({"sql": "SELECT * FROM 'a'", "topic": "a", "payload": {"x": 1},
+                                     "payload_base64": "AAEC"}) + "\n")
+answer = json.loads(p.stdout.splitlines()[0]) if p.stdout.strip() else {}
+check("payload and payload_base64 in batch", answer.get("error", {}).get("kind") == "input"
+      and "give one" in answer["error"].get("message", ""), p.stdout + p.stderr)
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],
