@@ -420,6 +420,9 @@ public final class Dispatcher: Sendable {
         }
       }
       passed += worker.results.count
+      if worker.results.isEmpty, message.topic.utf8.first == UInt8(ascii: "$") {
+        noteUnknownBasicIngest(message.topic, in: snapshot)
+      }
       let withActions = worker.results.reduce(0) { $0 + ($1.0.actions.isEmpty ? 0 : 1) }
       if withActions == 0 {
         // Done already; acknowledged once the batch is counted (the last acknowledgement can end
@@ -448,6 +451,27 @@ public final class Dispatcher: Sendable {
       configured.lane.enqueue(jobs, of: configured, dispatcher: self)
     }
     for message in worker.done { finish(message, ok: true, snapshot: snapshot, start: start) }
+  }
+
+  /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).
+  let unknownIngestNames = Mutex<Set<String>>([])
+
+  /// Logs, once per name, a Basic Ingest message (`$aws/rules/NAME/...`) whose NAME is no rule: it
+  /// goes nowhere, as in AWS, but not without a word (a typo in a device's topic is otherwise
+  /// invisible).
+  func noteUnknownBasicIngest(_ topic: String, in snapshot: RuleSet) {
+    guard let ingest = BasicIngest.split(topic), snapshot.index(named: ingest.rule) == nil else { return }
+    let name = String(ingest.rule)
+    let first = unknownIngestNames.withLock { names -> Bool in
+      guard names.count < 1_000, !names.contains(name) else { return false }
+      names.insert(name)
+      return true
+    }
+    if first {
+      logger.warning(
+        "Basic Ingest topic '\(topic)' names no rule '\(name)': its messages go to no rule (logged once per name)"
+      )
+    }
   }
 
   /// Returns when nothing is in flight.

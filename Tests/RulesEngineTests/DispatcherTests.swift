@@ -65,6 +65,9 @@ struct DispatcherTests {
     #expect(builder.action("b")?.payloads == [#"{"t":"sensors/d2/data"}"#])
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
     #expect(dispatcher.stats.matched == 3)
+    // The one naming no rule is logged (once per name); one whose rule exists but does not match
+    // its topic is not.
+    #expect(dispatcher.unknownIngestNames.withLock { $0 } == ["nosuch"])
   }
 
   /// A rule without FROM is reached only through Basic Ingest, whatever the topic after its name.
