@@ -71,6 +71,15 @@ public final class ReplSession {
       pending = []
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
+    if let first = pending.first, !first.hasPrefix("."), Self.startsStatement(trimmed) {
+      // A new statement starts while one is open (`SELECT a AS x`, which could still have gone on
+      // with FROM): the open one ends here, run as it is, then the new line.
+      let text = pending.joined(separator: "\n")
+      pending = []
+      let ended = run(text)
+      let next = feed(line)
+      return (ended + next.outputs, next.entry ?? text)
+    }
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {

@@ -78,6 +78,32 @@ import Testing
         """)
   }
 
+  @Test("an open statement ends where the next SELECT starts; one typed over lines waits for its WHERE")
+  func openStatementEnds() throws {
+    let script = """
+      SELECT 1 AS x
+      SELECT 2 AS y FROM 'q'
+      SELECT 3 AS z
+        FROM 'q'
+        WHERE 1 = 1
+      """
+    let (status, out, _) = try runBinary(["repl"], input: script)
+    #expect(status == 0)
+    #expect(
+      out == """
+        {
+          "x": 1
+        }
+        {
+          "y": 2
+        }
+        {
+          "z": 3
+        }
+
+        """)
+  }
+
   @Test(".rule shows the output and what each action receives")
   func ruleCommand() throws {
     let script = """
