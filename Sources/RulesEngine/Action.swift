@@ -113,11 +113,11 @@ public struct MessageIntake: Sendable {
   /// `deliverBatch` a batch goes through `deliver` one message at a time.
   public init(
     deliver: @escaping @Sendable (Message) async -> Void,
-    tryDeliver: (@Sendable (Message) -> Bool)? = nil,
+    tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false },
     deliverBatch: (@Sendable ([Message]) async -> Void)? = nil
   ) {
     self.deliver = deliver
-    self.tryDeliver = tryDeliver ?? { _ in false }
+    self.tryDeliver = tryDeliver
     self.deliverBatch =
       deliverBatch ?? { messages in
         for message in messages { await deliver(message) }

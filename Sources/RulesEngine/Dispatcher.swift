@@ -135,16 +135,9 @@ struct ActionLane: ~Copyable, Sendable {
       }
       if let oldest = outstanding.first {
         // Nothing more to submit now (or enough out): the oldest batch's results, then look again.
+        // (`take` stops the lane only after an empty round with nothing out, so none is left behind.)
         outstanding.removeFirst()
         dispatcher.finish(oldest.batch, results: await oldest.results.value, on: configured)
-        if stop {
-          // Marked stopped while batches were out: the rest is finished here, and a new job
-          // starts a new run (which submits after everything submitted here).
-          for (batch, results) in outstanding {
-            dispatcher.finish(batch, results: await results.value, on: configured)
-          }
-          return
-        }
         continue
       }
       if stop { return }

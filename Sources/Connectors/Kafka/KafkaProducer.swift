@@ -11,12 +11,12 @@ import Synchronization
 /// pointer), and the batch's waiter resumes once every record has its report. A batch is handed to
 /// librdkafka at once, so many records share one request and its round trip.
 ///
-/// Defaults: `acks=all`, `enable.idempotence=true` (a retried request neither duplicates nor
-/// reorders records of a partition), `linger.ms=1` (the action hands whole batches at once, so waiting
-/// longer for more gains little: 5 ms made a replay of 100,000 results 2.4 s instead of 1.55 s), and `message.timeout.ms=30000`: a record the
-/// broker has not acknowledged in 30 s fails (transiently) into its action's retries and error path,
-/// so a broker that is down never holds a message, or a shutdown, for librdkafka's default 5 minutes.
-/// Any of them can be overridden through `config`.
+/// Defaults (`settings(bootstrapServers:config:)`): `acks=all`, idempotence where the settings allow
+/// it (a retried request neither duplicates nor reorders records of a partition), `linger.ms=1` (the
+/// action hands whole batches at once: 5 ms made a replay of 100,000 results 2.4 s instead of
+/// 1.55 s), and `message.timeout.ms=30000`: a record the broker has not acknowledged in 30 s fails
+/// (transiently) into its action's retries and error path, so a broker that is down never holds a
+/// message, or a shutdown, for librdkafka's default 5 minutes. `config` overrides any of them.
 public final class KafkaProducer: @unchecked Sendable {
   /// One record to produce.
   public struct Record: Sendable {
@@ -292,7 +292,4 @@ public enum KafkaProducers {
     }
     if last { producer.close() }
   }
-
-  /// How many distinct producers are open (for tests and logs).
-  public static var count: Int { pool.withLock { $0.count } }
 }

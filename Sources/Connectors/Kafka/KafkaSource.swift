@@ -395,18 +395,27 @@ private final class KafkaConsumer: @unchecked Sendable {
     let key = record.key.map {
       String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self)
     }
+    // The record's headers, in order (a header without a value has a nil one), read once: they are
+    // the message's user properties (`get_user_property()`), as an MQTT 5 message's are, and the
+    // last of a name gives the client id or rule topic a header is configured to carry.
+    var headerList: [(name: String, value: String?)] = []
     var headers: OpaquePointer? = nil
-    if rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR { headers = nil }
-    func header(_ name: String) -> String? {
-      guard let headers else { return nil }
+    if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+      var index = 0
+      var name: UnsafePointer<CChar>? = nil
       var value: UnsafeRawPointer? = nil
       var size = 0
-      guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value
-      else {
-        return nil
+      while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+        if let name {
+          let text = value.map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: size), as: UTF8.self)
+          }
+          headerList.append((String(cString: name), text))
+        }
+        index += 1
       }
-      return String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
     }
+    func header(_ name: String) -> String? { headerList.last { $0.name == name }?.value ?? nil }
     let topic: String
     // An empty key or header names no topic either: the Kafka topic, as for none.
     switch options.topicFrom {
@@ -438,24 +447,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     let recordTime = rd_kafka_message_timestamp(message, &timestampType)
     let receivedAt =
       timestampType != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && recordTime >= 0 ? Int(recordTime) : now()
-    // The record's headers, in order, are the message's user properties (`get_user_property()`),
-    // as an MQTT 5 message's are.
-    var userProperties: [(key: String, value: String)] = []
-    if let headers {
-      var index = 0
-      var name: UnsafePointer<CChar>? = nil
-      var value: UnsafeRawPointer? = nil
-      var size = 0
-      while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-        if let name {
-          let text = value.map {
-            String(decoding: UnsafeRawBufferPointer(start: $0, count: size), as: UTF8.self)
-          }
-          userProperties.append((String(cString: name), text ?? ""))
-        }
-        index += 1
-      }
-    }
+    let userProperties = headerList.map { (key: $0.name, value: $0.value ?? "") }
     let value = Message(
       topic: topic, payload: payload, clientID: header(options.clientIDHeader), receivedAtMs: receivedAt,
       userProperties: userProperties, origin: "\(kafkaTopic)/\(record.partition)@\(offset)",

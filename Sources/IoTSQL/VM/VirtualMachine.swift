@@ -155,7 +155,7 @@ public struct VirtualMachine: Sendable {
       return
     }
     JSONReader.read(
-      context.payload, names: code.paths.names, wholeDocument: program.readsWholePayload,
+      context.payload, names: code.paths.names, wholeDocument: code.readsWholePayload,
       options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true, into: &view)
   }
 
