@@ -37,6 +37,8 @@ public struct DaemonConfiguration: Sendable {
   /// the memory that loading freed back to the system there (loading 10,000 rules leaves ~2 MB of
   /// freed pages that the allocator would otherwise keep for ten seconds).
   public var afterRulesLoaded: (@Sendable () -> Void)?
+  /// The daemon's health board (`/healthz`, `/readyz`); a test or an embedding program may read it.
+  public var health = Health()
 
   /// Creates a configuration.
   public init(rulePaths: [String], source: String) {
@@ -203,6 +205,9 @@ struct ClosureService: Service, CustomStringConvertible {
 /// `ServiceGroup`; SIGTERM/SIGINT (or the end of a replay) shut down in reverse: intake stops, what
 /// is in flight drains, actions close last.
 public enum Daemon {
+  /// The name the daemon reports its own state under (starting, shutting down).
+  public static let component = "daemon"
+
   /// Starts everything and returns when the run is over.
   ///
   /// - Parameter builder: the action table; by default every action, `republish` publishing on the
@@ -221,9 +226,12 @@ public enum Daemon {
     // The last error path is checked before anything depends on it.
     let deadLetter = DeadLetterFile(path: configuration.deadLetterPath)
     try deadLetter.prepare()
+    // What `/healthz` and `/readyz` answer: not ready until the source runs.
+    let health = configuration.health
+    health.report(Self.component, "starting: the source is not running yet")
     let dispatcher = Dispatcher(
       ruleSet: .empty, maxInFlight: configuration.maxInFlight, deadLetter: deadLetter,
-      clock: clock, logger: logger)
+      clock: clock, logger: logger, health: health)
 
     // The source, and the MQTT publisher republish uses.
     let source: any MessageSource
@@ -249,7 +257,7 @@ public enum Daemon {
         logger: Logger(label: "iotrules.mqtt"))
       mqttSource = mqtt
       source = mqtt
-      publisher = mqtt.makePublisher()
+      publisher = mqtt.makePublisher(health: health)
     case .kafka(let options):
       logger.info(
         "Kafka source \(options.bootstrapServers.joined(separator: ",")) topics \(options.topics) group \(options.group)"
@@ -259,7 +267,8 @@ public enum Daemon {
     if publisher == nil, let url = settings.republishBroker {
       var options = try settings.mqttOptions(url: url, clientID: settings.clientID + "-pub")
       options.persistentSession = false
-      publisher = MQTTPublisher(options: options, logger: Logger(label: "iotrules.mqtt.publisher"))
+      publisher = MQTTPublisher(
+        options: options, logger: Logger(label: "iotrules.mqtt.publisher"), health: health)
     }
     let builder =
       builder ?? ActionFactory.withConnectors(publisher: publisher, secrets: configuration.secrets)
@@ -325,7 +334,7 @@ public enum Daemon {
 
     var metricsServer: MetricsServer?
     if let port = configuration.metricsPort, let registry {
-      let server = try MetricsServer(port: port, registry: registry)
+      let server = try MetricsServer(port: port, registry: registry, health: health)
       server.start()
       metricsServer = server
       logger.info("metrics on http://127.0.0.1:\(server.port)/metrics")
@@ -377,6 +386,7 @@ public enum Daemon {
     }
     let dispatchService = ClosureService(description: "dispatch") {
       try? await gracefulShutdown()
+      health.report(Self.component, "shutting down: intake stopped, draining what is in flight")
       await dispatcher.drain()
     }
     let reloadService = ClosureService(description: "reload") {
@@ -402,6 +412,7 @@ public enum Daemon {
           }
         }
         sourceStarted.withLock { $0 = Date() }
+        health.clear(Self.component)
         try await source.run(intake: dispatcher.intake)
       }
     }

@@ -3,20 +3,24 @@ import Prometheus
 import RulesEngine
 import Synchronization
 
-/// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text) and `/healthz`: a
+/// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text), `/healthz` and
+/// `/readyz` (``Health``: 200, or 503 with one line per problem): a
 /// thread accepts, each connection is answered on a thread of its own (at most 16 at once), one
 /// request per connection, each given 2 s in all to arrive. Chosen over an HTTP framework to keep the build small;
 /// it serves scrapes, nothing else.
 public final class MetricsServer: @unchecked Sendable {
   let registry: PrometheusCollectorRegistry
+  /// What `/healthz` and `/readyz` report.
+  let health: Health
   let listener: Int32
   /// The bound port.
   public let port: Int
   var thread: Thread?
 
   /// Binds 127.0.0.1:`port` (0 picks a free port).
-  public init(port: Int, registry: PrometheusCollectorRegistry) throws {
+  public init(port: Int, registry: PrometheusCollectorRegistry, health: Health = Health()) throws {
     self.registry = registry
+    self.health = health
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else {
       throw RuleStoreError(message: "metrics: socket: \(String(cString: strerror(errno)))")
@@ -119,9 +123,10 @@ public final class MetricsServer: @unchecked Sendable {
         status = "200 OK"
         body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
         type = "text/plain; version=0.0.4; charset=utf-8"
-      } else if path == "/healthz" {
-        status = "200 OK"
-        body = Array("ok\n".utf8)
+      } else if path == "/healthz" || path == "/readyz" {
+        let probe = health.probe(readiness: path == "/readyz")
+        status = probe.passes ? "200 OK" : "503 Service Unavailable"
+        body = Array(probe.body.utf8)
       }
     } else if !parts.isEmpty {
       status = "405 Method Not Allowed"

@@ -108,14 +108,17 @@ public struct MessageIntake: Sendable {
   public let tryDeliver: @Sendable (Message) -> Bool
   /// Takes messages in order, suspending while the engine is full.
   public let deliverBatch: @Sendable ([Message]) async -> Void
+  /// Where a source reports what keeps it from delivering (a lost connection, no partitions yet).
+  public let health: Health
 
   /// Creates an intake; without `tryDeliver` every message goes through `deliver`, without
   /// `deliverBatch` a batch goes through `deliver` one message at a time.
   public init(
     deliver: @escaping @Sendable (Message) async -> Void,
     tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false },
-    deliverBatch: (@Sendable ([Message]) async -> Void)? = nil
+    deliverBatch: (@Sendable ([Message]) async -> Void)? = nil, health: Health = Health()
   ) {
+    self.health = health
     self.deliver = deliver
     self.tryDeliver = tryDeliver
     self.deliverBatch =

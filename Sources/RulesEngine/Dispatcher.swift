@@ -307,12 +307,21 @@ public final class Dispatcher: Sendable {
   let failedMessages = Counter(label: MetricNames.messagesFailed)
   let queueDepth = Gauge(label: MetricNames.queueDepth)
   let latency = Timer(label: MetricNames.latency)
+  /// Where a failing dead-letter file is reported (the daemon is then unhealthy: it holds messages
+  /// it cannot acknowledge) and cleared by the next write that succeeds.
+  public let health: Health
+  /// Whether the last dead-letter write failed: a write that succeeds takes the lock of `health`
+  /// only after a failure.
+  let deadLetterFailing = Atomic<Bool>(false)
+  /// The component name under which dead-letter failures are reported.
+  static let deadLetterComponent = "dead-letter file"
 
   /// Creates a dispatcher over `ruleSet`.
   public init(
     ruleSet: RuleSet, maxInFlight: Int = 1024, deadLetter: any DeadLetterSink, clock: any EngineClock,
-    logger: Logger = Logger(label: "iotrules.dispatch")
+    logger: Logger = Logger(label: "iotrules.dispatch"), health: Health = Health()
   ) {
+    self.health = health
     self.maxInFlight = max(1, maxInFlight)
     self.lowWater = self.maxInFlight - max(1, self.maxInFlight / 4)
     self.slots = Mutex(SlotState(ruleSet: ruleSet))
@@ -373,7 +382,7 @@ public final class Dispatcher: Sendable {
   public var intake: MessageIntake {
     MessageIntake(
       deliver: { message in await self.deliver(message) }, tryDeliver: self.tryDeliver,
-      deliverBatch: { messages in await self.deliver(batch: messages) })
+      deliverBatch: { messages in await self.deliver(batch: messages) }, health: health)
   }
 
   /// Evaluates messages that hold a slot each and queues their actions' work: each action's jobs of
@@ -822,8 +831,14 @@ public final class Dispatcher: Sendable {
       try await deadLetter.write(record)
       for configured in origins { configured.counters.deadLettered.add() }
       statistics.withLock { $0.deadLettered += 1 }
+      if deadLetterFailing.exchange(false, ordering: .relaxed) { health.clear(Self.deadLetterComponent) }
       return true
     } catch {
+      deadLetterFailing.store(true, ordering: .relaxed)
+      health.report(
+        Self.deadLetterComponent,
+        "the last write failed (\(error)): messages whose error path failed are held unacknowledged",
+        level: .unhealthy)
       logger.error(
         "dead-letter write failed: the message is not acknowledged",
         metadata: [

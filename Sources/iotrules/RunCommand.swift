@@ -81,7 +81,7 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("dead-letter"), help: "Where error records go when no error action takes them.")
   var deadLetter: String = DeadLetterFile.defaultPath
 
-  @Option(name: .customLong("metrics-port"), help: "Serve /metrics and /healthz on 127.0.0.1:PORT.")
+  @Option(name: .customLong("metrics-port"), help: "Serve /metrics, /healthz and /readyz on 127.0.0.1:PORT.")
   var metricsPort: Int?
 
   @Option(name: .customLong("log-format"), help: "text or json.")

@@ -96,6 +96,38 @@ struct KafkaSourceTests {
   }
 
   @Test(
+    "health: the assignment ends the wait; a message that reached no path pauses its partition and makes the daemon unhealthy",
+    .timeLimit(.minutes(2)))
+  func reportsItsStateToHealth() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("watched", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produceInOrder(producer, topic: "watched", range: 0..<10)
+    let health = Health()
+    let collector = Collector()
+    let intake = MessageIntake(
+      deliver: { message in
+        collector.messages.withLock { $0.append(message) }
+        message.acknowledge(message.payload == Array("m3".utf8) ? .failed : .done)
+      }, health: health)
+    let group = unique("watch")
+    var options = try KafkaSourceOptions(url: "kafka://\(cluster.bootstrapServers)/watched?group=\(group)")
+    options.shutdownDrainSeconds = 2
+    let run = Task { try await KafkaSource(options: options).run(intake: intake) }
+    let paused = "kafka source group \(group) paused partitions"
+    #expect(await eventually(within: 30) { health.problems.contains { $0.component == paused } })
+    let problems = health.problems
+    // Assigned: no longer waiting; the paused partition is the one problem, and it is unhealthy.
+    #expect(problems.map(\.component) == [paused], "\(problems)")
+    #expect(problems.first?.level == .unhealthy)
+    #expect(problems.first?.message == "[\"watched/0\"] paused: a message reached no error path")
+    run.cancel()
+    try await run.value
+  }
+
+  @Test(
     "while the engine is full the consumer pauses and keeps polling: a stall past max.poll.interval.ms costs no group membership and nothing comes twice",
     .timeLimit(.minutes(2)))
   func backpressureKeepsTheMembership() async throws {

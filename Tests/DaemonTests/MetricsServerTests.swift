@@ -8,7 +8,7 @@ struct MetricsServerTests {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
       "python3", "-c",
-      "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(sys.argv[1],timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code)",
+      "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(sys.argv[1],timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())",
       url,
     ]
     let pipe = Pipe()
@@ -45,6 +45,7 @@ struct MetricsServerTests {
     try await Task.sleep(nanoseconds: 300_000_000)
     let (healthStatus, health) = try fetch("http://127.0.0.1:\(metricsPort)/healthz")
     #expect(healthStatus == 200 && health.hasPrefix("ok"))
+    #expect(try fetch("http://127.0.0.1:\(metricsPort)/readyz") == (200, "ready\n\n"))
     let (status, metrics) = try fetch("http://127.0.0.1:\(metricsPort)/metrics")
     #expect(status == 200)
     #expect(metrics.contains(#"iotrules_rule_matched_total{rule="metered"} 2"#), "\(metrics)")
@@ -64,5 +65,55 @@ struct MetricsServerTests {
     process.signal(SIGINT)
     #expect(await process.wait(seconds: 30) == 0)
     #expect(process.stdout.contains("2 messages"))
+  }
+
+  /// The port a daemon started with `--metrics-port 0` says it serves on.
+  func metricsPort(of process: Subprocess) async throws -> Int {
+    for _ in 0..<500 {
+      if let range = process.stderr.range(of: "metrics on http://127.0.0.1:"),
+        let port = Int(process.stderr[range.upperBound...].prefix(while: { $0.isNumber }))
+      {
+        return port
+      }
+      try await Task.sleep(nanoseconds: 20_000_000)
+    }
+    throw TestPeerError("no metrics port in: \(process.stderr)")
+  }
+
+  /// Polls `url` (at most 15 s) until `accept` takes its answer; returns the last answer.
+  func poll(_ url: String, until accept: (Int, String) -> Bool) async throws -> (Int, String) {
+    var answer = try fetch(url)
+    for _ in 0..<75 where !accept(answer.0, answer.1) {
+      try await Task.sleep(nanoseconds: 200_000_000)
+      answer = try fetch(url)
+    }
+    return answer
+  }
+
+  /// `/readyz` follows the broker: not ready while the MQTT source (and the republish connection)
+  /// are away, ready once they are back; `/healthz` stays 200 meanwhile (a restart would not bring
+  /// the broker back).
+  @Test(.timeLimit(.minutes(2))) func readinessFollowsTheBroker() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("readiness")
+    write(
+      #"{"sql": "SELECT * FROM 'r/+'", "actions": [{"file": {"path": "out/${topic(2)}.jsonl"}}]}"#,
+      to: folder + "/rules/ready.json")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", broker.url, "--metrics-port", "0"], in: folder)
+    let port = try await metricsPort(of: process)
+    let readyz = "http://127.0.0.1:\(port)/readyz"
+    #expect(try await poll(readyz) { status, _ in status == 200 } == (200, "ready\n\n"), "\(process.stderr)")
+    broker.stop()
+    let away = try await poll(readyz) { status, body in status == 503 && body.contains("mqtt source") }
+    #expect(away.0 == 503)
+    #expect(away.1.hasPrefix("not ready\n"), "\(away.1)")
+    #expect(away.1.contains("mqtt source \(broker.url): disconnected from \(broker.url)"), "\(away.1)")
+    #expect(try fetch("http://127.0.0.1:\(port)/healthz") == (200, "ok\n\n"))
+    try broker.restart()
+    #expect(try await poll(readyz) { status, _ in status == 200 }.0 == 200, "\(process.stderr)")
+    process.signal(SIGTERM)
+    #expect(await process.wait(seconds: 30) == 0)
   }
 }

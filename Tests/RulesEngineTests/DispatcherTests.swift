@@ -358,14 +358,53 @@ struct DispatcherTests {
   }
 
   @Test func failingDeadLetterMeansNotAcknowledged() async throws {
+    let deadLetter = MemoryDeadLetter(failing: true)
     let (dispatcher, _) = try setUp(
       [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
-      deadLetter: MemoryDeadLetter(failing: true))
+      deadLetter: deadLetter)
     let acks = AckCollector()
     await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
     #expect(await acks.wait(for: 1))
     #expect(acks.acks.withLock { $0[0].1 } == .failed)
     #expect(dispatcher.stats.failed == 1)
+    // The daemon is unhealthy while nothing takes its error records (`/healthz` fails) ...
+    let problem = try #require(dispatcher.health.problems.first)
+    #expect(problem.component == Dispatcher.deadLetterComponent && problem.level == .unhealthy)
+    #expect(problem.message.contains("dead-letter sink is failing"), "\(problem.message)")
+    #expect(!dispatcher.health.probe(readiness: false).passes)
+    // ... and healthy again after a write that succeeds.
+    deadLetter.failing.withLock { $0 = false }
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "2"))
+    #expect(await acks.wait(for: 2))
+    #expect(acks.acks.withLock { $0[1].1 } == .done)
+    #expect(dispatcher.health.problems.isEmpty)
+    #expect(dispatcher.health.probe(readiness: false) == (true, "ok\n"))
+  }
+
+  @Test func healthBoardKeepsWhenAProblemStartedAndSaysWhichCount() {
+    let health = Health()
+    #expect(health.probe(readiness: true) == (true, "ready\n"))
+    let start = Date()
+    health.report("mqtt source x", "connecting")
+    let first = health.problems.first
+    health.report("mqtt source x", "disconnected; reconnecting")
+    #expect(health.problems.count == 1)
+    #expect(health.problems.first?.since == first?.since)
+    #expect(health.problems.first?.message == "disconnected; reconnecting")
+    // Not ready is no reason to restart: liveness passes, readiness names it.
+    #expect(health.probe(readiness: false) == (true, "ok\n"))
+    let ready = health.probe(readiness: true, now: start.addingTimeInterval(5))
+    #expect(!ready.passes)
+    #expect(
+      ready.body.hasPrefix("not ready\nmqtt source x: disconnected; reconnecting (since "), "\(ready.body)")
+    health.report("dead-letter file", "failing", level: .unhealthy)
+    let live = health.probe(readiness: false)
+    #expect(!live.passes && live.body.hasPrefix("unhealthy\ndead-letter file: failing (since "))
+    #expect(!live.body.contains("mqtt source"))
+    health.clear("dead-letter file")
+    health.clear("mqtt source x")
+    health.clear("never reported")
+    #expect(health.problems.isEmpty)
   }
 
   @Test func swapIsAtomicPerMessage() async throws {
@@ -573,10 +612,10 @@ private final class GatedPipeline: PipelinedBatchAction, Sendable {
   #expect(action.submitted.withLock { $0.map(\.count) } == [512, 488])
   #expect(action.submitted.withLock { $0.flatMap { $0 } } == (0..<1_000).map { "\($0)" })
   // The second batch's results come first: nothing is finished before the first batch's.
-  action.opened.withLock { $0.insert(2) }
+  _ = action.opened.withLock { $0.insert(2) }
   try await Task.sleep(for: .milliseconds(100))
   #expect(acks.acks.withLock { $0.count } == 0)
-  action.opened.withLock { $0.insert(1) }
+  _ = action.opened.withLock { $0.insert(1) }
   #expect(await acks.wait(for: 1_000))
   #expect(acks.acks.withLock { $0.map(\.0) } == (0..<1_000).map { "\($0)" })
 }

@@ -84,6 +84,10 @@ private final class KafkaConsumer: @unchecked Sendable {
   private var failedPartitions: Set<TopicPartition> = []
   /// Set by the rebalance callback (which runs inside the consumer thread's poll).
   private var assignmentChanged = false
+  /// The name this consumer reports its state under (see ``Health``).
+  var component: String { "kafka source group \(options.group)" }
+  /// The name paused partitions are reported under: the daemon is unhealthy while they are.
+  var pausedComponent: String { "kafka source group \(options.group) paused partitions" }
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
@@ -93,6 +97,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     self.logger = logger
     self.now = now
     self.intake = intake
+    intake.health.report(component, "waiting for a partition assignment in group \(options.group)")
     let settings: [(key: String, value: String)] =
       [
         ("bootstrap.servers", options.bootstrapServers.joined(separator: ",")),
@@ -168,6 +173,8 @@ private final class KafkaConsumer: @unchecked Sendable {
       // A partition paused after a failure starts afresh when assigned again.
       _ = rd_kafka_resume_partitions(handle, list)
       for partition in partitions { failedPartitions.remove(partition) }
+      if failedPartitions.isEmpty { intake.health.clear(pausedComponent) }
+      intake.health.clear(component)
       assignmentChanged = true
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
@@ -177,6 +184,9 @@ private final class KafkaConsumer: @unchecked Sendable {
         if let failure = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
         rd_kafka_assign(handle, nil)
+        // Eager: everything is revoked until the group's next assignment.
+        intake.health.report(
+          component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
       assignmentChanged = true
     }
@@ -194,6 +204,10 @@ private final class KafkaConsumer: @unchecked Sendable {
       rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
     }
     let error = rd_kafka_pause_partitions(handle, list)
+    intake.health.report(
+      pausedComponent,
+      "\(failedPartitions.map { "\($0.topic)/\($0.partition)" }.sorted()) paused: a message reached no error path",
+      level: .unhealthy)
     logger.error(
       "paused \(partitions.map { "\($0.topic)/\($0.partition)" }): a message could not be delivered to any error path; they resume from it when assigned again (restart or rebalance)\(error == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : " (pause failed: \(KafkaConfigBuilder.errorText(error)))")"
     )

@@ -72,11 +72,21 @@ final class MQTTConnection: @unchecked Sendable {
     return true
   }()
 
-  /// Creates the client (no network yet). `onMessage` runs on libmosquitto's thread.
-  init(options: MQTTOptions, logger: Logger, onMessage: (@Sendable (MQTTIncoming) -> Void)?)
-    throws(ConnectorError)
-  {
+  /// Where the connection's state is reported (`healthComponent` not connected: not ready).
+  private let health: Health?
+  private let healthComponent: String
+
+  /// Creates the client (no network yet). `onMessage` runs on libmosquitto's thread. The
+  /// connection reports itself to `health` as `component` until it is connected, and again while
+  /// it is away.
+  init(
+    options: MQTTOptions, logger: Logger, onMessage: (@Sendable (MQTTIncoming) -> Void)?,
+    health: Health? = nil, component: String = ""
+  ) throws(ConnectorError) {
     _ = Self.libraryInitialised
+    self.health = health
+    self.healthComponent = component
+    health?.report(component, "connecting to \(options.url)")
     self.options = options
     self.logger = logger
     self.onMessage = onMessage
@@ -183,6 +193,7 @@ final class MQTTConnection: @unchecked Sendable {
         throw ConnectorError("cannot connect to \(options.url): \(reason)")
       }
       logger.warning("cannot connect to \(options.url): \(reason); retrying in \(delay) s")
+      health?.report(healthComponent, "cannot connect to \(options.url): \(reason); retrying")
       try await Task.sleep(for: .seconds(delay))
       delay = min(delay * 2, Double(options.reconnectDelayMaxSeconds))
     }
@@ -221,6 +232,7 @@ final class MQTTConnection: @unchecked Sendable {
     if rc != 0 {
       let reason = String(cString: mosquitto_reason_string(rc))
       logger.error("broker \(options.url) refused the connection: \(reason)")
+      health?.report(healthComponent, "broker \(options.url) refused the connection: \(reason)")
       let waiter = state.withLock { state in
         defer { state.connectWaiter = nil }
         return state.connectWaiter
@@ -257,6 +269,7 @@ final class MQTTConnection: @unchecked Sendable {
     if reconnect {
       logger.info("reconnected to \(options.url) (session present: \(flags & 1 == 1))")
     }
+    health?.clear(healthComponent)
     waiter?.resume(returning: .success(()))
   }
 
@@ -277,8 +290,9 @@ final class MQTTConnection: @unchecked Sendable {
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
     if rc != 0 {
-      logger.warning(
-        "disconnected from \(options.url): \(String(cString: mosquitto_strerror(rc))); reconnecting")
+      let reason = String(cString: mosquitto_strerror(rc))
+      logger.warning("disconnected from \(options.url): \(reason); reconnecting")
+      health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
     }
   }
 
@@ -596,6 +610,7 @@ final class MQTTConnection: @unchecked Sendable {
       return !state.closed
     }
     guard first else { return }
+    health?.clear(healthComponent)
     mosquitto_disconnect_v5(handle, 0, nil)
     mosquitto_loop_stop(handle, false)
     mosquitto_destroy(handle)

@@ -14,17 +14,24 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   public let options: MQTTOptions
   private let logger: Logger
   private let connection = Mutex<MQTTConnection?>(nil)
+  private let health: Health?
 
-  /// Creates a publisher; `start()` connects.
-  public init(options: MQTTOptions, logger: Logger = Logger(label: "iotrules.mqtt.publisher")) {
+  /// Creates a publisher; `start()` connects. Its connection is reported to `health` (as
+  /// `mqtt republish URL`) while it is not up.
+  public init(
+    options: MQTTOptions, logger: Logger = Logger(label: "iotrules.mqtt.publisher"), health: Health? = nil
+  ) {
     self.options = options
     self.logger = logger
+    self.health = health
   }
 
   /// Connects (retrying a refused connection with backoff); libmosquitto reconnects by itself later.
   public func start() async throws {
     if connection.withLock({ $0 }) != nil { return }
-    let client = try MQTTConnection(options: options, logger: logger, onMessage: nil)
+    let client = try MQTTConnection(
+      options: options, logger: logger, onMessage: nil, health: health,
+      component: "mqtt republish \(options.url)")
     do {
       try await client.connect()
     } catch {

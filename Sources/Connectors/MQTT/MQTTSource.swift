@@ -113,7 +113,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         })
       intake.deliverBlocking(message)
     }
-    let client = try MQTTConnection(options: options, logger: logger, onMessage: handler)
+    let client = try MQTTConnection(
+      options: options, logger: logger, onMessage: handler, health: intake.health,
+      component: "mqtt source \(options.url)")
     connection.withLock { $0 = client }
     do {
       try await client.connect()
@@ -146,11 +148,12 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   }
 
   /// A publisher with the same broker, credentials and TLS as this source, on its own connection
-  /// (client id `<id>-pub`). See `MQTTPublisher` for why it is not the same socket.
-  public func makePublisher() -> MQTTPublisher {
+  /// (client id `<id>-pub`), reporting its connection to `health`. See `MQTTPublisher` for why it is
+  /// not the same socket.
+  public func makePublisher(health: Health? = nil) -> MQTTPublisher {
     var publisherOptions = options
     publisherOptions.clientID = options.clientID + "-pub"
     publisherOptions.persistentSession = false
-    return MQTTPublisher(options: publisherOptions, logger: logger)
+    return MQTTPublisher(options: publisherOptions, logger: logger, health: health)
   }
 }

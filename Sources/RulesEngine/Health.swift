@@ -1,0 +1,72 @@
+import Foundation
+import Synchronization
+
+/// The daemon's own account of whether it works: components report a problem (a broker connection
+/// lost, the dead-letter file failing) and clear it once it is over. `/healthz` and `/readyz` read
+/// it, so that a supervisor restarts a daemon that cannot make progress and a load balancer or an
+/// operator sees one that is waiting for something.
+public final class Health: Sendable {
+  /// How bad a problem is.
+  public enum Level: Int, Sendable, Comparable {
+    /// Not ready: waiting for something outside (a broker, the first partition assignment) or
+    /// shutting down. `/readyz` fails; `/healthz` does not (a restart would not help).
+    case notReady
+    /// Unhealthy: the daemon cannot make progress by itself (nothing takes its error records, so
+    /// messages are held unacknowledged). Both `/healthz` and `/readyz` fail.
+    case unhealthy
+
+    /// Orders by severity.
+    public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+  }
+
+  /// One component's current problem.
+  public struct Problem: Sendable, Equatable {
+    /// Who reports it, for example `mqtt source mqtt://127.0.0.1:1883`.
+    public var component: String
+    /// What is wrong, in words.
+    public var message: String
+    /// How bad it is.
+    public var level: Level
+    /// When the component first reported a problem (kept while it only changes its words).
+    public var since: Date
+  }
+
+  private let problemsByComponent = Mutex<[String: Problem]>([:])
+
+  /// Creates a board with no problem.
+  public init() {}
+
+  /// Records `component`'s problem, replacing the one it had (whose start time is kept).
+  public func report(_ component: String, _ message: String, level: Level = .notReady) {
+    problemsByComponent.withLock { problems in
+      let since = problems[component]?.since ?? Date()
+      problems[component] = Problem(component: component, message: message, level: level, since: since)
+    }
+  }
+
+  /// Forgets `component`'s problem, if it had one.
+  public func clear(_ component: String) {
+    problemsByComponent.withLock { _ = $0.removeValue(forKey: component) }
+  }
+
+  /// The current problems, by component name.
+  public var problems: [Problem] {
+    problemsByComponent.withLock { Array($0.values) }.sorted { $0.component < $1.component }
+  }
+
+  /// What an HTTP probe answers: whether it passes, and a body of one line per problem that counts.
+  ///
+  /// - Parameter readiness: `/readyz` (every problem counts) rather than `/healthz` (only
+  ///   `unhealthy` ones do).
+  public func probe(readiness: Bool, now: Date = Date()) -> (passes: Bool, body: String) {
+    let counted = problems.filter { readiness || $0.level == .unhealthy }
+    if counted.isEmpty { return (true, readiness ? "ready\n" : "ok\n") }
+    let formatter = ISO8601DateFormatter()
+    let lines = counted.map { problem in
+      let seconds = max(0, Int(now.timeIntervalSince(problem.since)))
+      return
+        "\(problem.component): \(problem.message) (since \(formatter.string(from: problem.since)), \(seconds) s)"
+    }
+    return (false, (readiness ? "not ready\n" : "unhealthy\n") + lines.joined(separator: "\n") + "\n")
+  }
+}
