@@ -37,6 +37,14 @@ public final class KafkaMockCluster: @unchecked Sendable {
     }
   }
 
+  /// Makes the cluster answer metadata requests for `topic` with "topic authorization failed"
+  /// (`refused`), or normally again.
+  public func refuseTopic(_ topic: String, _ refused: Bool) {
+    guard let cluster else { return }
+    rd_kafka_mock_topic_set_error(
+      cluster, topic, refused ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED : RD_KAFKA_RESP_ERR_NO_ERROR)
+  }
+
   /// Destroys the cluster and its host client.
   public func stop() {
     if let cluster { rd_kafka_mock_cluster_destroy(cluster) }

@@ -128,6 +128,32 @@ struct KafkaSourceTests {
   }
 
   @Test(
+    "health: a subscribed topic that cannot be read makes the daemon not ready until it is assigned",
+    .timeLimit(.minutes(2)))
+  func refusedTopicIsNotReady() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    cluster.refuseTopic("later", true)
+    let health = Health()
+    let intake = MessageIntake(deliver: { message in message.acknowledge(.done) }, health: health)
+    let group = unique("refused")
+    let options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["later"], group: group,
+      config: [("topic.metadata.refresh.interval.ms", "500")], shutdownDrainSeconds: 2)
+    let run = Task { try await KafkaSource(options: options).run(intake: intake) }
+    let component = "kafka source group \(group) topic later"
+    #expect(await eventually(within: 30) { health.problems.contains { $0.component == component } })
+    let problem = try #require(health.problems.first { $0.component == component })
+    #expect(problem.level == .notReady)
+    #expect(problem.message.contains("later"), "\(problem.message)")
+    // Readable again (the mock cluster made the topic when first asked for it).
+    cluster.refuseTopic("later", false)
+    #expect(await eventually(within: 90) { health.problems.isEmpty }, "\(health.problems)")
+    run.cancel()
+    try await run.value
+  }
+
+  @Test(
     "while the engine is full the consumer pauses and keeps polling: a stall past max.poll.interval.ms costs no group membership and nothing comes twice",
     .timeLimit(.minutes(2)))
   func backpressureKeepsTheMembership() async throws {

@@ -59,3 +59,35 @@ func decodeParsesJSONDocuments() {
   }
   #expect(try decode([nil, str("base64")], .v2016_03_23) == nil)
 }
+
+/// "encodingScheme: A literal string" (encode, decode) and "parameters that switch the mode of a
+/// function" take no variable (the SET page, naming transform's): a field or SET variable there is a
+/// compile error at the argument, not a scheme read per message.
+@Test(arguments: [
+  ("SELECT encode('hi', b) AS a FROM 't'", "1:21", "the scheme of encode() must be a literal string"),
+  (
+    "SET @b = 'base64' SELECT decode('aGk=', @b) AS d FROM 't'", "1:41",
+    "the scheme of decode() must be a literal"
+  ),
+  (
+    "SELECT transform(m, {'k': 1}, r) AS x FROM 't'", "1:18",
+    "the mode of transform() must be a literal string"
+  ),
+  (
+    "SET @m = 'enrichArray' SELECT transform(@m, {}, r) AS x FROM 't'", "1:41",
+    "the mode of transform() must be"
+  ),
+])
+func modeArgumentsMustBeLiterals(_ sql: String, _ position: String, _ message: String) {
+  do {
+    _ = try Compiler.compile(sql)
+    Issue.record("compiled: \(sql)")
+  } catch {
+    #expect(error.description.contains(position) && error.description.contains(message), "\(error)")
+  }
+}
+
+@Test func literalSchemesAndModesStillCompile() throws {
+  _ = try Compiler.compile("SELECT encode(*, 'BASE64') AS a, decode(s, 'base64') AS d FROM 't'")
+  _ = try Compiler.compile("SELECT transform('enrichArray', {'k': 1}, r) AS x FROM 't'")
+}

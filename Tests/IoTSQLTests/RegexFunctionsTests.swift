@@ -101,6 +101,16 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("a"), .string("\\q"), .string("x")],
       expected: .undefined),
+    // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
+    Row(
+      function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),
+    Row(
+      function: "regexp_matches", arguments: [.string("h"), .string("[[:alpha:]]")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string(":"), .string("^[:digit:]$")], expected: .bool(true)),
+    Row(
+      function: "regexp_replace", arguments: [.string("a:1"), .string("[:\\d]"), .string("_")],
+      expected: .string("a__")),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -88,6 +88,10 @@ private final class KafkaConsumer: @unchecked Sendable {
   var component: String { "kafka source group \(options.group)" }
   /// The name paused partitions are reported under: the daemon is unhealthy while they are.
   var pausedComponent: String { "kafka source group \(options.group) paused partitions" }
+  /// The name a subscribed topic that cannot be read is reported under.
+  func topicComponent(_ topic: String) -> String { "kafka source group \(options.group) topic \(topic)" }
+  /// Topics reported as not available (consumer thread only).
+  private var unavailableTopics: Set<String> = []
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
@@ -174,6 +178,9 @@ private final class KafkaConsumer: @unchecked Sendable {
       _ = rd_kafka_resume_partitions(handle, list)
       for partition in partitions { failedPartitions.remove(partition) }
       if failedPartitions.isEmpty { intake.health.clear(pausedComponent) }
+      for topic in Set(partitions.map(\.topic)) where unavailableTopics.remove(topic) != nil {
+        intake.health.clear(topicComponent(topic))
+      }
       intake.health.clear(component)
       assignmentChanged = true
     } else {
@@ -387,14 +394,25 @@ private final class KafkaConsumer: @unchecked Sendable {
       if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
         // Where, when the error is a partition's (a corrupt record, an offset out of range);
         // librdkafka goes on fetching after it.
+        // (A topic's own error, such as "not available", has no offset: the topic alone.)
         let position =
           record.rkt.map {
-            " at \(String(cString: rd_kafka_topic_name($0)))/\(record.partition)@\(record.offset)"
+            let topic = String(cString: rd_kafka_topic_name($0))
+            return record.offset >= 0 ? " at \(topic)/\(record.partition)@\(record.offset)" : " on \(topic)"
           }
           ?? ""
-        logger.error(
-          "Kafka consumer error\(position): \(String(cString: rd_kafka_message_errstr(message))) (\(KafkaConfigBuilder.errorText(record.err)))"
-        )
+        let text = String(cString: rd_kafka_message_errstr(message))
+        logger.error("Kafka consumer error\(position): \(text) (\(KafkaConfigBuilder.errorText(record.err)))")
+        // A subscribed topic that does not exist or may not be read: nothing comes from it until
+        // that changes, so the daemon is not ready; the assignment of one of its partitions clears it.
+        if record.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+          || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+          let rkt = record.rkt
+        {
+          let topic = String(cString: rd_kafka_topic_name(rkt))
+          unavailableTopics.insert(topic)
+          intake.health.report(topicComponent(topic), text)
+        }
       }
       return nil
     }

@@ -320,8 +320,11 @@ struct CodeGenerator {
         let where_ = arguments.indices.contains(error.argument) ? arguments[error.argument].range : range
         // AWS documents an invalid regular expression or replacement, and an unknown transform mode, as
         // an Undefined result: warn, and the call is Undefined. Other refused constants (an unknown
-        // encoding scheme, a bad time pattern) have no documented result and stay errors.
-        if spec.family == "regex" || spec.name == "transform" {
+        // encoding scheme, a bad time pattern) have no documented result and stay errors, as does a
+        // mode that is no constant at all.
+        let refusedConstant =
+          arguments.indices.contains(error.argument) && fold(arguments[error.argument]) != nil
+        if (spec.family == "regex" || spec.name == "transform") && refusedConstant {
           diagnostics.append(
             Diagnostic(
               .warning, stage: .compile, error.message + "; the call is always Undefined", at: where_))

@@ -57,6 +57,14 @@ enum CollectionFunctions {
       signature: "transform('enrichArray', object, array) -> Array",
       help: "enrichArray: each object of array with object's members added; other modes Undefined.",
       prepare: { constants, _ throws(FunctionPrepareError) in
+        // A parameter that switches a function's mode takes no variable (AWS's SET page names
+        // transform's), nor a field.
+        if case .some(.none) = constants.first {
+          throw FunctionPrepareError(
+            argument: 0,
+            message:
+              "the mode of transform() must be a literal string ('enrichArray'), not a field or variable")
+        }
         if case .string(let mode)?? = constants.first, mode != "enrichArray" {
           throw FunctionPrepareError(
             argument: 0, message: "unknown transform mode '\(mode)'; the only mode is 'enrichArray'")

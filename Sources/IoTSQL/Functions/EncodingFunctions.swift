@@ -1,7 +1,7 @@
 /// encode and decode with the 'base64' scheme.
 ///
 /// Policy: the scheme must be the string 'base64' (any case), else Undefined; a constant other
-/// scheme is a compile error. `encode(*, 'base64')` receives the payload as `.binary(bytes)` from
+/// scheme, or a scheme that is no constant (a field, a SET variable), is a compile error. `encode(*, 'base64')` receives the payload as `.binary(bytes)` from
 /// the compiler, so the raw bytes are encoded; any other value is encoded from its String form
 /// (Null, Undefined: Undefined). `decode` gives the parsed document when the decoded bytes are
 /// JSON, else the decoded text; input that is not base64, or bytes that are not UTF-8, give Null.
@@ -48,7 +48,15 @@ enum EncodingFunctions {
   }
 
   private static func checkScheme(_ constants: [Value?], function: String) throws(FunctionPrepareError) {
-    guard constants.count > 1, case .string(let scheme)? = constants[1] else { return }
+    guard constants.count > 1 else { return }
+    // "encodingScheme: A literal string" (AWS's encode and decode), and the SET page excludes
+    // parameters that switch a function's mode from variables: a field or a variable is refused.
+    guard let scheme = constants[1] else {
+      throw FunctionPrepareError(
+        argument: 1,
+        message: "the scheme of \(function)() must be a literal string ('base64'), not a field or variable")
+    }
+    guard case .string(let scheme) = scheme else { return }
     if scheme.lowercased() == "proto" {
       throw FunctionPrepareError(
         argument: 1,

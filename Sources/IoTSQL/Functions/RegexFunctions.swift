@@ -248,11 +248,12 @@ final class CompiledRegex: @unchecked Sendable {
   }
 
   /// `pattern` with Java's ASCII meaning of `\d`, `\w`, `\s` and their negations spelled out
-  /// (ICU's are Unicode: `\w` would match `é`, which Java's does not). Escaped backslashes and
+  /// (ICU's are Unicode: `\w` would match `é`, which Java's does not), and `[:` read as Java reads it
+  /// (a set starting with a colon, not ICU's POSIX class `[:alpha:]`). Escaped backslashes and
   /// `\Q...\E` quotes are kept as they are; inside `[...]` a negation becomes a nested set, which
   /// ICU supports.
   static func javaClasses(_ pattern: String) -> String {
-    guard pattern.contains("\\") else { return pattern }
+    guard pattern.contains("\\") || pattern.contains("[:") else { return pattern }
     // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
     let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
     let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
@@ -293,6 +294,13 @@ final class CompiledRegex: @unchecked Sendable {
       }
       if scalar == "[" {
         depth += 1
+        // `[:alpha:]` is a POSIX class to ICU but, to Java, the set of `:`, `a`, `l`, `p`, `h`:
+        // the colon is escaped so that ICU reads it as Java does.
+        if index + 1 < scalars.count, scalars[index + 1] == ":" {
+          output.append(contentsOf: "[\\:".unicodeScalars)
+          index += 2
+          continue
+        }
       } else if scalar == "]", depth > 0 {
         depth -= 1
       }
