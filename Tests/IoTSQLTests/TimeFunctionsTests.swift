@@ -162,6 +162,11 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2020-04-03 24:00"), .string("yyyy-MM-dd kk:mm")], expected: .int(1_585_872_000_000)
     ),
+    // java.time's smart resolver reads HH 24:00 as the end of the day (the next midnight); 24:01 is refused.
+    Row(
+      arguments: [.string("2020-04-03 24:00"), .string("yyyy-MM-dd HH:mm")], expected: .int(1_585_958_400_000)
+    ),
+    Row(arguments: [.string("2020-04-03 24:01"), .string("yyyy-MM-dd HH:mm")], expected: .undefined),
     // java.time's smart resolver clamps the day to the month.
     Row(arguments: [.string("2021-02-30"), .string("yyyy-MM-dd")], expected: .int(1_614_470_400_000)),
     // Refusals: range, case, trailing text, day-of-week conflict, Null and Undefined.

@@ -279,7 +279,13 @@ extension DateTimePattern {
       return .failure(ParseError(message: "day of week does not match the date", position: 0))
     }
     var hour = 0
-    if let value = parsed.hour {
+    var excessDays = 0
+    if let value = parsed.hour, value == 24, (parsed.minute ?? 0) == 0, (parsed.second ?? 0) == 0,
+      (parsed.nanosecond ?? 0) == 0
+    {
+      // java.time's SMART resolver reads 24:00 as the midnight that ends the day.
+      excessDays = 1
+    } else if let value = parsed.hour {
       guard (0...23).contains(value) else {
         return .failure(ParseError(message: "hour \(value) out of range", position: 0))
       }
@@ -306,7 +312,7 @@ extension DateTimePattern {
     guard (0...59).contains(second) else {
       return .failure(ParseError(message: "second \(second) out of range", position: 0))
     }
-    let local = days * 86_400 + hour * 3600 + minute * 60 + second
+    let local = (days + excessDays) * 86_400 + hour * 3600 + minute * 60 + second
     let epochSeconds: Int
     if let offset = parsed.offset {
       epochSeconds = local - offset
