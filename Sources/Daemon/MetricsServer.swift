@@ -121,7 +121,9 @@ public final class MetricsServer: @unchecked Sendable {
       let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
       if path == "/metrics" {
         status = "200 OK"
-        body = registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
+        body =
+          registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
+          + Array(health.prometheusText().utf8)
         type = "text/plain; version=0.0.4; charset=utf-8"
       } else if path == "/healthz" || path == "/readyz" {
         let probe = health.probe(readiness: path == "/readyz")

@@ -54,6 +54,30 @@ public final class Health: Sendable {
     problemsByComponent.withLock { Array($0.values) }.sorted { $0.component < $1.component }
   }
 
+  /// The board as Prometheus gauges, for alerts: `iotrules_ready` and `iotrules_healthy` (1 or 0, as
+  /// `/readyz` and `/healthz` answer) and `iotrules_health_problem{component, level}` 1 per problem.
+  public func prometheusText() -> String {
+    let problems = self.problems
+    let healthy = !problems.contains { $0.level == .unhealthy }
+    var text = """
+      # HELP iotrules_ready 1 when /readyz passes (no problem reported), else 0.
+      # TYPE iotrules_ready gauge
+      iotrules_ready \(problems.isEmpty ? 1 : 0)
+      # HELP iotrules_healthy 1 when /healthz passes (no unhealthy problem), else 0.
+      # TYPE iotrules_healthy gauge
+      iotrules_healthy \(healthy ? 1 : 0)
+      # HELP iotrules_health_problem 1 for each component with a problem, by level.
+      # TYPE iotrules_health_problem gauge
+
+      """
+    for problem in problems {
+      let level = problem.level == .unhealthy ? "unhealthy" : "not_ready"
+      text +=
+        "iotrules_health_problem{component=\"\(CounterStore.escape(problem.component))\",level=\"\(level)\"} 1\n"
+    }
+    return text
+  }
+
   /// What an HTTP probe answers: whether it passes, and a body of one line per problem that counts.
   ///
   /// - Parameter readiness: `/readyz` (every problem counts) rather than `/healthz` (only

@@ -53,6 +53,7 @@ struct MetricsServerTests {
     #expect(metrics.contains("iotrules_messages_received_total 2"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket"))
+    #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     // Clients that connect and send nothing do not hold up a probe: each connection is answered
     // on its own (one at a time, five silent ones took 2 s each before the probe's turn).
@@ -111,6 +112,13 @@ struct MetricsServerTests {
     #expect(away.1.hasPrefix("not ready\n"), "\(away.1)")
     #expect(away.1.contains("mqtt source \(broker.url): disconnected from \(broker.url)"), "\(away.1)")
     #expect(try fetch("http://127.0.0.1:\(port)/healthz") == (200, "ok\n\n"))
+    // The same as gauges, for alerts.
+    let metrics = try fetch("http://127.0.0.1:\(port)/metrics").1
+    #expect(metrics.contains("iotrules_ready 0\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
+    #expect(
+      metrics.contains(
+        #"iotrules_health_problem{component="mqtt source \#(broker.url)",level="not_ready"} 1"#),
+      "\(metrics)")
     try broker.restart()
     #expect(try await poll(readyz) { status, _ in status == 200 }.0 == 200, "\(process.stderr)")
     process.signal(SIGTERM)
