@@ -360,6 +360,9 @@ public enum Daemon {
           return count
         }
         if seen == 1 {
+          // Not ready from the first signal on (a Kafka source drains for a while before the
+          // dispatch service hears of the shutdown).
+          health.report(Self.component, "shutting down: intake stopped, draining what is in flight")
           dispatcher.stopRetrying()
           return
         }

@@ -310,9 +310,13 @@ public final class Dispatcher: Sendable {
   /// Where a failing dead-letter file is reported (the daemon is then unhealthy: it holds messages
   /// it cannot acknowledge) and cleared by the next write that succeeds.
   public let health: Health
-  /// Whether the last dead-letter write failed: a write that succeeds takes the lock of `health`
-  /// only after a failure.
-  let deadLetterFailing = Atomic<Bool>(false)
+  /// Whether the dead-letter problem is reported; changed together with the report, under this
+  /// lock, so that a failure and a success racing cannot leave a problem that no later success
+  /// clears.
+  let deadLetterFailing = Mutex(false)
+  /// Set with `deadLetterFailing`, read without a lock: a write that succeeds takes the lock only
+  /// after a failure.
+  let deadLetterFailingHint = Atomic<Bool>(false)
   /// The component name under which dead-letter failures are reported.
   static let deadLetterComponent = "dead-letter file"
 
@@ -831,14 +835,24 @@ public final class Dispatcher: Sendable {
       try await deadLetter.write(record)
       for configured in origins { configured.counters.deadLettered.add() }
       statistics.withLock { $0.deadLettered += 1 }
-      if deadLetterFailing.exchange(false, ordering: .relaxed) { health.clear(Self.deadLetterComponent) }
+      if deadLetterFailingHint.load(ordering: .acquiring) {
+        deadLetterFailing.withLock { failing in
+          guard failing else { return }
+          failing = false
+          deadLetterFailingHint.store(false, ordering: .releasing)
+          health.clear(Self.deadLetterComponent)
+        }
+      }
       return true
     } catch {
-      deadLetterFailing.store(true, ordering: .relaxed)
-      health.report(
-        Self.deadLetterComponent,
-        "the last write failed (\(error)): messages whose error path failed are held unacknowledged",
-        level: .unhealthy)
+      deadLetterFailing.withLock { failing in
+        failing = true
+        deadLetterFailingHint.store(true, ordering: .releasing)
+        health.report(
+          Self.deadLetterComponent,
+          "a write failed (\(error)) and none has succeeded since: messages whose error path failed are held unacknowledged",
+          level: .unhealthy)
+      }
       logger.error(
         "dead-letter write failed: the message is not acknowledged",
         metadata: [

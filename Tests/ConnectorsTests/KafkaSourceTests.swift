@@ -128,7 +128,7 @@ struct KafkaSourceTests {
   }
 
   @Test(
-    "health: a subscribed topic that cannot be read makes the daemon not ready until it is assigned",
+    "health: a subscribed topic that cannot be read makes the daemon not ready until it can",
     .timeLimit(.minutes(2)))
   func refusedTopicIsNotReady() async throws {
     let cluster = try KafkaMockCluster()
@@ -148,9 +148,97 @@ struct KafkaSourceTests {
     #expect(problem.message.contains("later"), "\(problem.message)")
     // Readable again (the mock cluster made the topic when first asked for it).
     cluster.refuseTopic("later", false)
-    #expect(await eventually(within: 90) { health.problems.isEmpty }, "\(health.problems)")
+    // (Its assignment, which ends the wait for one, can take the mock cluster half a minute.)
+    #expect(
+      await eventually(within: 30) { !health.problems.contains { $0.component == component } },
+      "\(health.problems)")
     run.cancel()
     try await run.value
+  }
+
+  @Test(
+    "health: a paused partition that another member takes is no longer this member's problem",
+    .timeLimit(.minutes(2)))
+  func pausedPartitionFollowsItsOwner() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("moving", partitions: 2)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    // m0...m9 on partition 0 (m3 reaches no path with the first member), m10...m19 on partition 1.
+    try await produce(producer, topic: "moving", range: 0..<10, partitions: 1)
+    for index in 10..<20 {
+      try await producer.produce(
+        topic: "moving", key: [], value: Array("m\(index)".utf8), partition: 1, headers: [])
+    }
+    let first = Health()
+    let second = Health()
+    let taken = Collector()
+    let group = unique("move")
+    let options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["moving"], group: group,
+      config: [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")], shutdownDrainSeconds: 2)
+    let runFirst = Task {
+      try await KafkaSource(options: options).run(
+        intake: MessageIntake(
+          deliver: { message in message.acknowledge(message.payload == Array("m3".utf8) ? .failed : .done) },
+          health: first))
+    }
+    let paused = "kafka source group \(group) paused partitions"
+    #expect(await eventually(within: 30) { first.problems.map(\.component) == [paused] })
+    let runSecond = Task {
+      try await KafkaSource(options: options).run(
+        intake: MessageIntake(
+          deliver: { message in
+            taken.messages.withLock { $0.append(message) }
+            message.acknowledge(.done)
+          }, health: second))
+    }
+    // The group settles with a partition each: the second member reads partition 1 from its start,
+    // or partition 0 from the uncommitted m3.
+    #expect(await eventually(within: 30) { taken.count > 0 && second.problems.isEmpty }, "\(second.problems)")
+    try await Task.sleep(for: .seconds(1))
+    let movedAway = taken.messages.withLock { $0.contains { $0.origin.hasPrefix("moving/0@") } }
+    #expect(first.problems.map(\.component) == (movedAway ? [] : [paused]), "moved away: \(movedAway)")
+    runFirst.cancel()
+    runSecond.cancel()
+    try await runFirst.value
+    try await runSecond.value
+    // A consumer that closed leaves nothing behind.
+    #expect(first.problems.isEmpty && second.problems.isEmpty, "\(first.problems) \(second.problems)")
+  }
+
+  @Test(
+    "health: a topic readable again is cleared on every member, also one given none of its partitions",
+    .timeLimit(.minutes(2)))
+  func readableTopicClearsOnEveryMember() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    cluster.refuseTopic("single", true)
+    let group = unique("pair")
+    let options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["single"], group: group,
+      config: [("topic.metadata.refresh.interval.ms", "500")], shutdownDrainSeconds: 2)
+    let boards = [Health(), Health()]
+    let runs = boards.map { health in
+      Task {
+        try await KafkaSource(options: options).run(
+          intake: MessageIntake(deliver: { message in message.acknowledge(.done) }, health: health))
+      }
+    }
+    let component = "kafka source group \(group) topic single"
+    #expect(
+      await eventually(within: 30) {
+        boards.allSatisfy { $0.problems.contains { $0.component == component } }
+      })
+    cluster.refuseTopic("single", false)
+    #expect(
+      await eventually(within: 30) {
+        boards.allSatisfy { !$0.problems.contains { $0.component == component } }
+      },
+      "\(boards.map(\.problems))")
+    for run in runs { run.cancel() }
+    for run in runs { try await run.value }
   }
 
   @Test(

@@ -111,6 +111,12 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("a:1"), .string("[:\\d]"), .string("_")],
       expected: .string("a__")),
+    Row(
+      function: "regexp_matches", arguments: [.string("x"), .string("^[^:alpha:]$")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("b"), .string("^[:-z]$")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("a[:b"), .string("\\Q[:\\E")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("a"), .string("^[\\[:a]$")], expected: .bool(true)),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -1,5 +1,6 @@
 import Foundation
 import IoTSQL
+import Logging
 import Synchronization
 import Testing
 
@@ -379,6 +380,37 @@ struct DispatcherTests {
     #expect(acks.acks.withLock { $0[1].1 } == .done)
     #expect(dispatcher.health.problems.isEmpty)
     #expect(dispatcher.health.probe(readiness: false) == (true, "ok\n"))
+  }
+
+  /// A failing and a succeeding dead-letter write racing, then successes: healthy every time (the
+  /// flag and the report change together, so no report outlives the success that should clear it).
+  @Test func deadLetterHealthSurvivesRacingWrites() async {
+    struct ByRule: DeadLetterSink {
+      func write(_ record: ErrorRecord) async throws {
+        if record.ruleName == "fail" { throw ActionError(.permanent, "refused") }
+      }
+    }
+    let dispatcher = Dispatcher(
+      ruleSet: .empty, deadLetter: ByRule(), clock: FastClock(),
+      logger: Logger(label: "quiet", factory: { _ in SwiftLogNoOpLogHandler() }))
+    func record(_ rule: String) -> ErrorRecord {
+      ErrorRecord(
+        ruleName: rule, topic: "t", traceId: "x", clientId: "n/a", base64OriginalPayload: "", failures: [],
+        timestamp: 0)
+    }
+    var stuck = 0
+    for _ in 0..<10_000 {
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask { _ = await dispatcher.writeDeadLetter(record("fail"), origins: []) }
+        group.addTask { _ = await dispatcher.writeDeadLetter(record("ok"), origins: []) }
+      }
+      _ = await dispatcher.writeDeadLetter(record("ok"), origins: [])
+      if !dispatcher.health.problems.isEmpty {
+        stuck += 1
+        dispatcher.health.clear(Dispatcher.deadLetterComponent)
+      }
+    }
+    #expect(stuck == 0)
   }
 
   @Test func healthBoardKeepsWhenAProblemStartedAndSaysWhichCount() {

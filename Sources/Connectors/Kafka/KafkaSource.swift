@@ -177,7 +177,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       // A partition paused after a failure starts afresh when assigned again.
       _ = rd_kafka_resume_partitions(handle, list)
       for partition in partitions { failedPartitions.remove(partition) }
-      if failedPartitions.isEmpty { intake.health.clear(pausedComponent) }
+      reportPaused()
       for topic in Set(partitions.map(\.topic)) where unavailableTopics.remove(topic) != nil {
         intake.health.clear(topicComponent(topic))
       }
@@ -185,6 +185,9 @@ private final class KafkaConsumer: @unchecked Sendable {
       assignmentChanged = true
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      // A paused partition that another member takes is no longer this one's problem.
+      for partition in partitions { failedPartitions.remove(partition) }
+      reportPaused()
       store(tracker.revoke(partitions))
       commit(async: false)
       if cooperative {
@@ -196,6 +199,47 @@ private final class KafkaConsumer: @unchecked Sendable {
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
       assignmentChanged = true
+    }
+  }
+
+  /// Reports the partitions paused after a failure (the daemon is unhealthy while this member holds
+  /// any), or clears the report when there are none.
+  private func reportPaused() {
+    guard !failedPartitions.isEmpty else {
+      intake.health.clear(pausedComponent)
+      return
+    }
+    let names = failedPartitions.map { "\($0.topic)/\($0.partition)" }.sorted()
+    intake.health.report(
+      pausedComponent, "\(names) paused: a message reached no error path", level: .unhealthy)
+  }
+
+  /// When the topics reported as not readable were last looked up (consumer thread only).
+  private var lastTopicCheck: UInt64 = 0
+
+  /// Looks the topics reported as not readable up again (every 2 s while there are any): one whose
+  /// metadata now has partitions and no error is cleared, whether or not this member is assigned
+  /// any of them (with more members than partitions it may be given none).
+  private func recheckUnavailableTopics(now: UInt64) {
+    guard !unavailableTopics.isEmpty, now &- lastTopicCheck >= 2_000_000_000 else { return }
+    lastTopicCheck = now
+    for topic in unavailableTopics {
+      guard let handleOfTopic = rd_kafka_topic_new(handle, topic, nil) else { continue }
+      defer { rd_kafka_topic_destroy(handleOfTopic) }
+      var metadata: UnsafePointer<rd_kafka_metadata>?
+      guard rd_kafka_metadata(handle, 0, handleOfTopic, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR,
+        let metadata
+      else { continue }
+      defer { rd_kafka_metadata_destroy(metadata) }
+      let readable = (0..<Int(metadata.pointee.topic_cnt)).contains { index in
+        let entry = metadata.pointee.topics[index]
+        return String(cString: entry.topic) == topic && entry.err == RD_KAFKA_RESP_ERR_NO_ERROR
+          && entry.partition_cnt > 0
+      }
+      if readable {
+        unavailableTopics.remove(topic)
+        intake.health.clear(topicComponent(topic))
+      }
     }
   }
 
@@ -211,10 +255,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
     }
     let error = rd_kafka_pause_partitions(handle, list)
-    intake.health.report(
-      pausedComponent,
-      "\(failedPartitions.map { "\($0.topic)/\($0.partition)" }.sorted()) paused: a message reached no error path",
-      level: .unhealthy)
+    reportPaused()
     logger.error(
       "paused \(partitions.map { "\($0.topic)/\($0.partition)" }): a message could not be delivered to any error path; they resume from it when assigned again (restart or rebalance)\(error == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : " (pause failed: \(KafkaConfigBuilder.errorText(error)))")"
     )
@@ -299,6 +340,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     var waitingHead = 0
     var paused = false
     while !stopRequested.load(ordering: .acquiring) {
+      if !unavailableTopics.isEmpty { recheckUnavailableTopics(now: DispatchTime.now().uptimeNanoseconds) }
       if let pending = handed, pending.wait(timeout: .now()) == .success { handed = nil }
       while handed == nil && waitingHead < waiting.count {
         let next = waiting[waitingHead]
@@ -493,6 +535,11 @@ private final class KafkaConsumer: @unchecked Sendable {
     guard let handle else { return }
     rd_kafka_consumer_close(handle)
     rd_kafka_destroy(handle)
+    // Gone: what it reported is no longer anyone's state (the revoke on closing reported a
+    // rebalance).
+    intake.health.clear(component)
+    intake.health.clear(pausedComponent)
+    for topic in unavailableTopics { intake.health.clear(topicComponent(topic)) }
     self.handle = nil
     retained?.release()
     retained = nil

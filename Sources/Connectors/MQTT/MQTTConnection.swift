@@ -292,7 +292,9 @@ final class MQTTConnection: @unchecked Sendable {
     if rc != 0 {
       let reason = String(cString: mosquitto_strerror(rc))
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
-      health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
+      if !state.withLock({ $0.closed }) {
+        health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
+      }
     }
   }
 
@@ -610,9 +612,10 @@ final class MQTTConnection: @unchecked Sendable {
       return !state.closed
     }
     guard first else { return }
-    health?.clear(healthComponent)
     mosquitto_disconnect_v5(handle, 0, nil)
     mosquitto_loop_stop(handle, false)
+    // After the network thread stopped: no callback can report this connection again.
+    health?.clear(healthComponent)
     mosquitto_destroy(handle)
     let (publishes, subscribes, connect) = state.withLock { state in
       defer {

@@ -63,7 +63,7 @@ enum CollectionFunctions {
           throw FunctionPrepareError(
             argument: 0,
             message:
-              "the mode of transform() must be a literal string ('enrichArray'), not a field or variable")
+              "the mode of transform() must be a literal string ('enrichArray')")
         }
         if case .string(let mode)?? = constants.first, mode != "enrichArray" {
           throw FunctionPrepareError(

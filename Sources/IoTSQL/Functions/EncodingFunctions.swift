@@ -54,7 +54,7 @@ enum EncodingFunctions {
     guard let scheme = constants[1] else {
       throw FunctionPrepareError(
         argument: 1,
-        message: "the scheme of \(function)() must be a literal string ('base64'), not a field or variable")
+        message: "the scheme of \(function)() must be a literal string ('base64')")
     }
     guard case .string(let scheme) = scheme else { return }
     if scheme.lowercased() == "proto" {
