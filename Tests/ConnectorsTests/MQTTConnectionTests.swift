@@ -49,6 +49,35 @@ struct MQTTConnectionTests {
     }
   }
 
+  @Test("a wanted filter the broker refuses makes the connection not ready until it is no longer wanted")
+  func refusedSubscriptionIsReported() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let health = Health()
+    var options = try MQTTOptions(url: broker.url, clientID: unique("subs"))
+    options.persistentSession = false
+    let connection = try MQTTConnection(
+      options: options, logger: Logger(label: "test.mqtt"), onMessage: { _ in }, health: health,
+      component: "mqtt source x")
+    defer { connection.close() }
+    try await connection.connect()
+    #expect(health.problems.isEmpty)
+    try await connection.setSubscriptions(["allowed/#"], qos: 1)
+    #expect(health.problems.isEmpty)
+    await #expect(throws: (any Error).self) {
+      // (mosquitto grants any filter, its ACL filters on delivery; libmosquitto refuses a malformed
+      // one before sending it, which takes the path of a refusal.)
+      try await connection.setSubscriptions(["allowed/#", "bad/#/x"], qos: 1)
+    }
+    #expect(health.problems.map(\.component) == ["mqtt source x subscriptions"])
+    #expect(health.problems.first?.message == "not granted by \(broker.url): [\"bad/#/x\"]")
+    // The reload that drops the refused filter makes it ready again.
+    try await connection.setSubscriptions(["allowed/#"], qos: 1)
+    #expect(health.problems.isEmpty, "\(health.problems)")
+    connection.close()
+    #expect(health.problems.isEmpty)
+  }
+
   @Test("a PUBACK ends the publish's timeout task; a PUBACK after the timeout is ignored")
   func publishTimeouts() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

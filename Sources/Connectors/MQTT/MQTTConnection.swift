@@ -264,6 +264,7 @@ final class MQTTConnection: @unchecked Sendable {
       }
       if code != MOSQ_ERR_SUCCESS.rawValue {
         logger.error("resubscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
+        refreshSubscriptionHealth()
       }
     }
     if reconnect {
@@ -308,6 +309,7 @@ final class MQTTConnection: @unchecked Sendable {
   /// keep bringing what the failed ones would have (a message may come twice meanwhile, none is
   /// lost). Throws one error naming every filter that failed.
   func setSubscriptions(_ filters: [String], qos: Int) async throws {
+    defer { refreshSubscriptionHealth() }
     let wanted = Set(filters)
     let current = state.withLock { state -> Set<String> in
       state.wanted = Dictionary(uniqueKeysWithValues: wanted.map { ($0, qos) })
@@ -339,6 +341,24 @@ final class MQTTConnection: @unchecked Sendable {
 
   /// The filters the broker has granted.
   var grantedSubscriptions: [String: Int] { state.withLock { $0.subscriptions } }
+
+  /// Where filters wanted but not granted are reported (a reload added one the broker refuses, a
+  /// resubscription failed): not ready until every wanted filter is granted.
+  private var subscriptionsComponent: String { healthComponent + " subscriptions" }
+
+  /// Reports the wanted filters the broker has not granted, or clears the report.
+  private func refreshSubscriptionHealth() {
+    guard let health else { return }
+    let missing = state.withLock { state -> [String]? in
+      state.closed ? nil : state.wanted.keys.filter { state.subscriptions[$0] == nil }.sorted()
+    }
+    guard let missing else { return }
+    if missing.isEmpty {
+      health.clear(subscriptionsComponent)
+    } else {
+      health.report(subscriptionsComponent, "not granted by \(options.url): \(missing)")
+    }
+  }
 
   /// MQTT 5 subscription options: Retain Handling 2, no retained messages on subscribing. A rule
   /// runs once per publish, as on AWS IoT: a retained message is not published again because the
@@ -414,7 +434,9 @@ final class MQTTConnection: @unchecked Sendable {
     let refused = granted.flatMap { count > 0 && $0[0] >= 0x80 ? $0[0] : nil }
     let slot = state.withLock { state -> SubscribeSlot? in
       if let again = state.resubscribing.removeValue(forKey: mid) {
-        if refused == nil && !state.closed { state.subscriptions[again.filter] = again.qos }
+        if state.closed { return nil }
+        // A refused resubscription is no grant (the next reload asks for it again).
+        state.subscriptions[again.filter] = refused == nil ? again.qos : nil
         return nil
       }
       guard let slot = state.subscribeWaiters.removeValue(forKey: mid) else { return nil }
@@ -424,6 +446,7 @@ final class MQTTConnection: @unchecked Sendable {
       }
       return slot
     }
+    refreshSubscriptionHealth()
     guard let slot else { return }
     slot.timeout.cancel()
     if let refused {
@@ -616,6 +639,7 @@ final class MQTTConnection: @unchecked Sendable {
     mosquitto_loop_stop(handle, false)
     // After the network thread stopped: no callback can report this connection again.
     health?.clear(healthComponent)
+    health?.clear(subscriptionsComponent)
     mosquitto_destroy(handle)
     let (publishes, subscribes, connect) = state.withLock { state in
       defer {
