@@ -146,6 +146,9 @@ struct KafkaSourceTests {
     let problem = try #require(health.problems.first { $0.component == component })
     #expect(problem.level == .notReady)
     #expect(problem.message.contains("later"), "\(problem.message)")
+    // Looked up again every 2 s, and still not readable.
+    try await Task.sleep(for: .seconds(4.5))
+    #expect(health.problems.contains { $0.component == component })
     // Readable again (the mock cluster made the topic when first asked for it).
     cluster.refuseTopic("later", false)
     // (Its assignment, which ends the wait for one, can take the mock cluster half a minute.)

@@ -223,20 +223,16 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func recheckUnavailableTopics(now: UInt64) {
     guard !unavailableTopics.isEmpty, now &- lastTopicCheck >= 2_000_000_000 else { return }
     lastTopicCheck = now
-    for topic in unavailableTopics {
-      guard let handleOfTopic = rd_kafka_topic_new(handle, topic, nil) else { continue }
-      defer { rd_kafka_topic_destroy(handleOfTopic) }
-      var metadata: UnsafePointer<rd_kafka_metadata>?
-      guard rd_kafka_metadata(handle, 0, handleOfTopic, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR,
-        let metadata
-      else { continue }
-      defer { rd_kafka_metadata_destroy(metadata) }
-      let readable = (0..<Int(metadata.pointee.topic_cnt)).contains { index in
-        let entry = metadata.pointee.topics[index]
-        return String(cString: entry.topic) == topic && entry.err == RD_KAFKA_RESP_ERR_NO_ERROR
-          && entry.partition_cnt > 0
-      }
-      if readable {
+    // One request for the cluster's topics (bounded wait: the poll loop is blocked meanwhile).
+    var metadata: UnsafePointer<rd_kafka_metadata>?
+    guard rd_kafka_metadata(handle, 1, nil, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+      return
+    }
+    defer { rd_kafka_metadata_destroy(metadata) }
+    for index in 0..<Int(metadata.pointee.topic_cnt) {
+      let entry = metadata.pointee.topics[index]
+      let topic = String(cString: entry.topic)
+      if unavailableTopics.contains(topic), entry.err == RD_KAFKA_RESP_ERR_NO_ERROR, entry.partition_cnt > 0 {
         unavailableTopics.remove(topic)
         intake.health.clear(topicComponent(topic))
       }
