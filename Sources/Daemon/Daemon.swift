@@ -207,6 +207,8 @@ struct ClosureService: Service, CustomStringConvertible {
 public enum Daemon {
   /// The name the daemon reports its own state under (starting, shutting down).
   public static let component = "daemon"
+  /// What the daemon reports from the first stop signal, or the end of its source, on.
+  static let shuttingDown = "shutting down: intake stopped, draining what is in flight"
 
   /// Starts everything and returns when the run is over.
   ///
@@ -362,7 +364,7 @@ public enum Daemon {
         if seen == 1 {
           // Not ready from the first signal on (a Kafka source drains for a while before the
           // dispatch service hears of the shutdown).
-          health.report(Self.component, "shutting down: intake stopped, draining what is in flight")
+          health.report(Self.component, Self.shuttingDown)
           dispatcher.stopRetrying()
           return
         }
@@ -389,7 +391,7 @@ public enum Daemon {
     }
     let dispatchService = ClosureService(description: "dispatch") {
       try? await gracefulShutdown()
-      health.report(Self.component, "shutting down: intake stopped, draining what is in flight")
+      health.report(Self.component, Self.shuttingDown)
       await dispatcher.drain()
     }
     let reloadService = ClosureService(description: "reload") {

@@ -7,16 +7,13 @@ import Synchronization
 /// operator sees one that is waiting for something.
 public final class Health: Sendable {
   /// How bad a problem is.
-  public enum Level: Int, Sendable, Comparable {
+  public enum Level: Sendable {
     /// Not ready: waiting for something outside (a broker, the first partition assignment) or
     /// shutting down. `/readyz` fails; `/healthz` does not (a restart would not help).
     case notReady
     /// Unhealthy: the daemon cannot make progress by itself (nothing takes its error records, so
     /// messages are held unacknowledged). Both `/healthz` and `/readyz` fail.
     case unhealthy
-
-    /// Orders by severity.
-    public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
   }
 
   /// One component's current problem.

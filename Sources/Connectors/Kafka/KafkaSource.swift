@@ -221,7 +221,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// metadata now has partitions and no error is cleared, whether or not this member is assigned
   /// any of them (with more members than partitions it may be given none).
   private func recheckUnavailableTopics(now: UInt64) {
-    guard !unavailableTopics.isEmpty, now &- lastTopicCheck >= 2_000_000_000 else { return }
+    guard now &- lastTopicCheck >= 2_000_000_000 else { return }
     lastTopicCheck = now
     // One request for the cluster's topics (bounded wait: the poll loop is blocked meanwhile).
     var metadata: UnsafePointer<rd_kafka_metadata>?
@@ -442,7 +442,8 @@ private final class KafkaConsumer: @unchecked Sendable {
         let text = String(cString: rd_kafka_message_errstr(message))
         logger.error("Kafka consumer error\(position): \(text) (\(KafkaConfigBuilder.errorText(record.err)))")
         // A subscribed topic that does not exist or may not be read: nothing comes from it until
-        // that changes, so the daemon is not ready; the assignment of one of its partitions clears it.
+        // that changes, so the daemon is not ready until an assignment of one of its partitions, or
+        // the metadata looked up every 2 s (`recheckUnavailableTopics`), says it is readable.
         if record.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
           || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
           let rkt = record.rkt

@@ -278,10 +278,10 @@ final class MQTTConnection: @unchecked Sendable {
     // A SUBACK never comes for a SUBSCRIBE the broker may not have read: fail those waiting (the
     // caller reports it; what the broker did grant is subscribed again on reconnect). QoS 1
     // publishes stay: libmosquitto sends them again on reconnect, and their timeout still runs.
-    let subscribes = state.withLock { state -> [SubscribeSlot] in
+    let (subscribes, closed) = state.withLock { state -> ([SubscribeSlot], Bool) in
       state.connected = false
       defer { state.subscribeWaiters = [:] }
-      return Array(state.subscribeWaiters.values)
+      return (Array(state.subscribeWaiters.values), state.closed)
     }
     for slot in subscribes {
       slot.timeout.cancel()
@@ -293,7 +293,7 @@ final class MQTTConnection: @unchecked Sendable {
     if rc != 0 {
       let reason = String(cString: mosquitto_strerror(rc))
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
-      if !state.withLock({ $0.closed }) {
+      if !closed {
         health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
       }
     }

@@ -310,8 +310,9 @@ struct CodeGenerator {
     }
     var slot = -1
     if let prepare = spec.prepare {
+      let constants = arguments.map { fold($0) }
       do {
-        let state = try prepare(arguments.map { fold($0) }, version)
+        let state = try prepare(constants, version)
         if let state {
           prepared.append(state)
           slot = prepared.count - 1
@@ -322,8 +323,7 @@ struct CodeGenerator {
         // an Undefined result: warn, and the call is Undefined. Other refused constants (an unknown
         // encoding scheme, a bad time pattern) have no documented result and stay errors, as does a
         // mode that is no constant at all.
-        let refusedConstant =
-          arguments.indices.contains(error.argument) && fold(arguments[error.argument]) != nil
+        let refusedConstant = constants.indices.contains(error.argument) && constants[error.argument] != nil
         if (spec.family == "regex" || spec.name == "transform") && refusedConstant {
           diagnostics.append(
             Diagnostic(

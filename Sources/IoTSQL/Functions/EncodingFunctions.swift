@@ -1,8 +1,9 @@
 /// encode and decode with the 'base64' scheme.
 ///
 /// Policy: the scheme must be the string 'base64' (any case), else Undefined; a constant other
-/// scheme, or a scheme that is no constant (a field, a SET variable), is a compile error. `encode(*, 'base64')` receives the payload as `.binary(bytes)` from
-/// the compiler, so the raw bytes are encoded; any other value is encoded from its String form
+/// scheme, or a scheme that is no constant (a field, a SET variable), is a compile error.
+/// `encode(*, 'base64')` receives the payload as `.binary(bytes)` from the compiler, so the raw
+/// bytes are encoded; any other value is encoded from its String form
 /// (Null, Undefined: Undefined). `decode` gives the parsed document when the decoded bytes are
 /// JSON, else the decoded text; input that is not base64, or bytes that are not UTF-8, give Null.
 enum EncodingFunctions {
