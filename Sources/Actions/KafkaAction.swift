@@ -102,6 +102,8 @@ public final class KafkaAction: PipelinedBatchAction {
   public let configuration: Configuration
   private let secrets: (any SecretStore)?
   private let topic: ActionTemplate
+  /// The topic depends on the message: each new one is looked up as a batch first meets it.
+  private let topicIsTemplate: Bool
   private let key: ActionTemplate?
   private let partition: ActionTemplate?
   private let headers: [(key: String, value: ActionTemplate)]
@@ -122,6 +124,7 @@ public final class KafkaAction: PipelinedBatchAction {
     try configuration.validate()
     self.configuration = configuration
     self.secrets = secrets
+    topicIsTemplate = configuration.topic.contains("${")
     topic = try ActionTemplate(
       configuration.topic, field: "kafka.topic", version: version, variables: variables)
     key = try configuration.key.map { text throws(ActionSettingsError) in
@@ -149,6 +152,7 @@ public final class KafkaAction: PipelinedBatchAction {
       config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
     )
     producer.withLock { $0 = client }
+    if !topicIsTemplate { client.lookUp(topics: [configuration.topic]) }
   }
 
   /// Produces the result and returns after the delivery report.
@@ -183,6 +187,7 @@ public final class KafkaAction: PipelinedBatchAction {
         failed[index] = error
       }
     }
+    if topicIsTemplate { client.lookUp(topics: records.map(\.topic)) }
     let batch = client.enqueue(records)
     return { [failed, produced] in
       var results = failed

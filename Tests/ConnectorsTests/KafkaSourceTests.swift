@@ -299,6 +299,32 @@ struct KafkaSourceTests {
     #expect(Set(payloads) == Set((0..<200).map { "m\($0)" }))
   }
 
+  @Test(
+    "a producer looks each new topic up once, up to its bound, and close waits for a lookup under way",
+    .timeLimit(.minutes(1)))
+  func producerLooksTopicsUp() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    producer.lookUp(topics: ["looked-a", "looked-b", "looked-a"])
+    producer.lookUp(topics: ["looked-b", "looked-c"])
+    #expect(producer.lookedUpTopics == ["looked-a", "looked-b", "looked-c"])
+    // A topic met first by a lookup (created by it on the mock) takes records as any other.
+    try await producer.produce(topic: "looked-c", key: nil, value: Array("one".utf8))
+    producer.close()
+    // After close nothing more is taken up.
+    producer.lookUp(topics: ["late"])
+    #expect(producer.lookedUpTopics == ["looked-a", "looked-b", "looked-c"])
+
+    // Nothing listens here: each lookup would wait out its 1 s. Closing at once must neither free
+    // the client under the worker nor wait for all 4,096 topics.
+    let refused = try KafkaProducer(
+      bootstrapServers: "127.0.0.1:1", config: [("message.timeout.ms", "1000")])
+    refused.lookUp(topics: (0..<5_000).map { "topic-\($0)" })
+    #expect(refused.lookedUpTopics.count == KafkaProducer.maxLookedUpTopics)
+    refused.close(timeoutMs: 100)
+  }
+
   @Test("restart resumes from the committed offset: only acknowledged, contiguous offsets are committed")
   func resumesFromCommittedOffsets() async throws {
     let cluster = try KafkaMockCluster()

@@ -98,6 +98,14 @@ public final class KafkaProducer: @unchecked Sendable {
   /// destroyed handle.
   private let closed = Mutex(false)
   private let pollThreadDone = DispatchSemaphore(value: 0)
+  /// Topics looked up ahead of librdkafka's periodic scan (`lookUp(topics:)`): every topic taken,
+  /// those still to do, whether the one worker thread runs, and whether `close` has begun.
+  private let lookups = Mutex<(seen: Set<String>, pending: [String], working: Bool, closed: Bool)>(
+    ([], [], false, false))
+  /// Left by the lookup worker as it ends: `close` waits for it before it frees the client.
+  private let lookupWorkerDone = DispatchGroup()
+  /// Beyond this many distinct topics, new ones wait for librdkafka's scan (bounded memory).
+  public static let maxLookedUpTopics = 4_096
 
   /// Creates a producer for `bootstrapServers` with extra librdkafka `config` (see the type's defaults).
   public init(
@@ -233,6 +241,47 @@ public final class KafkaProducer: @unchecked Sendable {
     return error
   }
 
+  /// Looks `topics` up now, on one thread of the producer's, instead of at librdkafka's next
+  /// periodic scan: a record for a topic the client has not met yet waits in its queue until the
+  /// topic's partitions are known, and that scan runs once a second, so without this a short replay
+  /// into Kafka spends most of its time waiting for its first delivery. Each topic is looked up
+  /// once; beyond `maxLookedUpTopics` distinct topics, new ones wait for the scan.
+  public func lookUp(topics: [String]) {
+    let startWorker = lookups.withLock { state -> Bool in
+      guard !state.closed else { return false }
+      for topic in topics where state.seen.count < Self.maxLookedUpTopics && !state.seen.contains(topic) {
+        state.seen.insert(topic)
+        state.pending.append(topic)
+      }
+      guard !state.pending.isEmpty, !state.working else { return false }
+      state.working = true
+      lookupWorkerDone.enter()
+      return true
+    }
+    guard startWorker else { return }
+    Thread.detachNewThread { [self] in
+      defer { lookupWorkerDone.leave() }
+      while true {
+        let next = lookups.withLock { state -> String? in
+          guard !state.closed, !state.pending.isEmpty else {
+            state.working = false
+            return nil
+          }
+          return state.pending.removeFirst()
+        }
+        guard let next, let topic = rd_kafka_topic_new(handle, next, nil) else { return }
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        if rd_kafka_metadata(handle, 0, topic, &metadata, 1_000) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata {
+          rd_kafka_metadata_destroy(metadata)
+        }
+        rd_kafka_topic_destroy(topic)
+      }
+    }
+  }
+
+  /// The topics `lookUp(topics:)` has taken so far.
+  public var lookedUpTopics: Set<String> { lookups.withLock { $0.seen } }
+
   /// Waits up to `timeoutMs` for outstanding deliveries, then stops the poll thread and frees the
   /// client; whatever is still undelivered then fails (transiently), so every waiter resumes.
   public func close(timeoutMs: Int32 = 10_000) {
@@ -248,6 +297,9 @@ public final class KafkaProducer: @unchecked Sendable {
     }
     stopRequested.store(true, ordering: .releasing)
     pollThreadDone.wait()
+    // A lookup under way ends within its 1 s timeout; the worker starts no other once closed.
+    lookups.withLock { $0.closed = true }
+    lookupWorkerDone.wait()
     // Purged records get failed delivery reports, served by the flush (a report of an in-flight
     // request can come a little later than the purge).
     rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
