@@ -27,6 +27,8 @@ public struct DaemonConfiguration: Sendable {
   public var follow = false
   /// The most messages in flight.
   public var maxInFlight = 1024
+  /// The most payload bytes in flight (a message larger than this is taken alone).
+  public var maxInFlightBytes = Dispatcher.defaultMaxInFlightBytes
   /// How often rule files are polled for changes, in milliseconds.
   public var reloadPollMs = 1000
   /// Vets each rule changed on reload: a reason it returns keeps the running version (logged).
@@ -44,6 +46,25 @@ public struct DaemonConfiguration: Sendable {
   public init(rulePaths: [String], source: String) {
     self.rulePaths = rulePaths
     self.source = source
+  }
+
+  /// A count of bytes as a flag spells it: a whole number, optionally followed by a binary unit
+  /// `K`, `M` or `G` (`KiB`, `MB`... alike, any case; 1 K = 1,024 bytes). Nil for anything else,
+  /// zero, or a count beyond `Int`.
+  public static func byteCount(_ text: String) -> Int? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
+    guard !digits.isEmpty, let number = Int(digits), number > 0 else { return nil }
+    let shift: Int
+    switch trimmed.dropFirst(digits.count).lowercased() {
+    case "", "b": shift = 0
+    case "k", "kb", "kib": shift = 10
+    case "m", "mb", "mib": shift = 20
+    case "g", "gb", "gib": shift = 30
+    default: return nil
+    }
+    let (value, overflow) = number.multipliedReportingOverflow(by: 1 << shift)
+    return overflow ? nil : value
   }
 }
 
@@ -232,7 +253,9 @@ public enum Daemon {
     let health = configuration.health
     health.report(Self.component, "starting: the source is not running yet")
     let dispatcher = Dispatcher(
-      ruleSet: .empty, maxInFlight: configuration.maxInFlight, deadLetter: deadLetter,
+      ruleSet: .empty, maxInFlight: configuration.maxInFlight,
+      maxInFlightBytes: configuration.maxInFlightBytes,
+      deadLetter: deadLetter,
       clock: clock, logger: logger, health: health)
 
     // The source, and the MQTT publisher republish uses.

@@ -252,22 +252,29 @@ private func lazyTraceID(in slot: inout String?) -> String {
 /// Message → matching rules → program → every action of the rule, with bounded in-flight work,
 /// ordered lanes per action, retries, error paths and acknowledgement.
 ///
-/// `deliver` suspends while `maxInFlight` messages are unacknowledged: that is the backpressure a
-/// source feels. A message is acknowledged `.done` when every action of every matching rule
+/// `deliver` suspends while `maxInFlight` messages, or `maxInFlightBytes` of their payloads, are
+/// unacknowledged: that is the backpressure a source feels. A message is acknowledged `.done` when every action of every matching rule
 /// succeeded or handed its failure to an error path, `.failed` when even the dead-letter file could
 /// not take a record.
 public final class Dispatcher: Sendable {
   struct SlotState {
     var ruleSet: RuleSet
     var inFlight = 0
-    var waiters: [CheckedContinuation<Void, Never>] = []
+    /// The payload bytes of the messages in flight.
+    var inFlightBytes = 0
+    /// Delivers waiting for room, with their message's payload size.
+    var waiters: [(continuation: CheckedContinuation<Void, Never>, bytes: Int)] = []
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
   }
 
   /// The most messages in flight.
   public let maxInFlight: Int
-  /// Waiting delivers resume when the messages in flight fall to this many.
+  /// The most payload bytes in flight; a message larger than this is taken alone.
+  public let maxInFlightBytes: Int
+  /// Waiting delivers resume when the messages in flight fall to this many...
   let lowWater: Int
+  /// ...and their payload bytes to this many.
+  let lowWaterBytes: Int
   let slots: Mutex<SlotState>
   let statistics = Mutex(DispatchStatistics())
   /// Idle workers: one per concurrent `accept` at most. A worker's VM keeps its stack and its payload
@@ -320,14 +327,20 @@ public final class Dispatcher: Sendable {
   /// The component name under which dead-letter failures are reported.
   static let deadLetterComponent = "dead-letter file"
 
+  /// The default of `maxInFlightBytes`: 64 MiB.
+  public static let defaultMaxInFlightBytes = 64 << 20
+
   /// Creates a dispatcher over `ruleSet`.
   public init(
-    ruleSet: RuleSet, maxInFlight: Int = 1024, deadLetter: any DeadLetterSink, clock: any EngineClock,
+    ruleSet: RuleSet, maxInFlight: Int = 1024, maxInFlightBytes: Int = Dispatcher.defaultMaxInFlightBytes,
+    deadLetter: any DeadLetterSink, clock: any EngineClock,
     logger: Logger = Logger(label: "iotrules.dispatch"), health: Health = Health()
   ) {
     self.health = health
     self.maxInFlight = max(1, maxInFlight)
     self.lowWater = self.maxInFlight - max(1, self.maxInFlight / 4)
+    self.maxInFlightBytes = max(1, maxInFlightBytes)
+    self.lowWaterBytes = self.maxInFlightBytes - max(1, self.maxInFlightBytes / 4)
     self.slots = Mutex(SlotState(ruleSet: ruleSet))
     self.deadLetter = deadLetter
     self.clock = clock
@@ -353,10 +366,13 @@ public final class Dispatcher: Sendable {
   /// Messages delivered and not yet acknowledged.
   public var inFlight: Int { slots.withLock { $0.inFlight } }
 
+  /// The payload bytes of the messages delivered and not yet acknowledged.
+  public var inFlightBytes: Int { slots.withLock { $0.inFlightBytes } }
+
   /// Takes one message; suspends while the engine is full. Returns once the message is accepted (its
   /// acknowledgement comes later, through `message.acknowledge`).
   public func deliver(_ message: Message) async {
-    await acquire()
+    await acquire(bytes: message.payload.count)
     accept(CollectionOfOne(message))
   }
 
@@ -366,8 +382,8 @@ public final class Dispatcher: Sendable {
   public func deliver(batch messages: [Message]) async {
     var next = 0
     while next < messages.count {
-      await acquire()
-      let end = next + 1 + tryAcquire(upTo: messages.count - next - 1)
+      await acquire(bytes: messages[next].payload.count)
+      let end = next + 1 + tryAcquire(messages[(next + 1)...])
       accept(messages[next..<end])
       next = end
     }
@@ -377,7 +393,7 @@ public final class Dispatcher: Sendable {
   /// returns false, taking nothing, when the engine is full (the caller then uses `deliver`). A
   /// source's own thread uses this to skip a task switch per message.
   public func tryDeliver(_ message: Message) -> Bool {
-    guard tryAcquire() else { return false }
+    guard tryAcquire(bytes: message.payload.count) else { return false }
     accept(CollectionOfOne(message))
     return true
   }
@@ -492,52 +508,67 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  func tryAcquire() -> Bool {
+  /// Whether a message of `bytes` fits beside what is in flight (the first always does).
+  private func fits(_ bytes: Int, in state: SlotState) -> Bool {
+    state.inFlight < maxInFlight && (state.inFlight == 0 || state.inFlightBytes + bytes <= maxInFlightBytes)
+  }
+
+  func tryAcquire(bytes: Int) -> Bool {
     slots.withLock { state -> Bool in
-      guard state.inFlight < maxInFlight && state.waiters.isEmpty else { return false }
+      guard state.waiters.isEmpty, fits(bytes, in: state) else { return false }
       state.inFlight += 1
+      state.inFlightBytes += bytes
       return true
     }
   }
 
-  /// Takes up to `count` slots without waiting; returns how many.
-  func tryAcquire(upTo count: Int) -> Int {
-    guard count > 0 else { return 0 }
+  /// Takes slots for as many of `messages`, from the first, as fit without waiting; returns how many.
+  func tryAcquire(_ messages: ArraySlice<Message>) -> Int {
+    guard !messages.isEmpty else { return 0 }
     return slots.withLock { state -> Int in
       guard state.waiters.isEmpty else { return 0 }
-      let granted = min(count, maxInFlight - state.inFlight)
-      guard granted > 0 else { return 0 }
-      state.inFlight += granted
+      var granted = 0
+      for message in messages {
+        let bytes = message.payload.count
+        guard fits(bytes, in: state) else { break }
+        state.inFlight += 1
+        state.inFlightBytes += bytes
+        granted += 1
+      }
       return granted
     }
   }
 
-  func acquire() async {
-    if tryAcquire() { return }
+  func acquire(bytes: Int) async {
+    if tryAcquire(bytes: bytes) { return }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = slots.withLock { state -> Bool in
-        if state.inFlight < maxInFlight && state.waiters.isEmpty {
+        if state.waiters.isEmpty && fits(bytes, in: state) {
           state.inFlight += 1
+          state.inFlightBytes += bytes
           return true
         }
-        state.waiters.append(continuation)
+        state.waiters.append((continuation, bytes))
         return false
       }
       if ready { continuation.resume() }
     }
   }
 
-  func release() {
+  func release(bytes: Int) {
     var idle: [CheckedContinuation<Void, Never>] = []
     var next: [CheckedContinuation<Void, Never>] = []
     let depth = slots.withLock { state -> Int in
       state.inFlight -= 1
-      // Waiting delivers resume only once a quarter of the slots are free, together: a source
+      state.inFlightBytes -= bytes
+      // Waiting delivers resume only once a quarter of the room is free, together: a source
       // then delivers many messages per wake-up instead of one (each wake-up is a task switch).
-      if !state.waiters.isEmpty && state.inFlight <= lowWater {
-        while !state.waiters.isEmpty && state.inFlight < maxInFlight {
-          next.append(state.waiters.removeFirst())
+      if !state.waiters.isEmpty && state.inFlight <= lowWater && state.inFlightBytes <= lowWaterBytes {
+        while let first = state.waiters.first, fits(first.bytes, in: state) {
+          state.waiters.removeFirst()
+          next.append(first.continuation)
           state.inFlight += 1
+          state.inFlightBytes += first.bytes
         }
       }
       if state.inFlight == 0 && state.waiters.isEmpty {
@@ -557,9 +588,10 @@ public final class Dispatcher: Sendable {
     }
     if ok { acknowledged.increment() } else { failedMessages.increment() }
     latency.recordNanoseconds(Int64(clamping: clock.monotonicNanoseconds() &- start))
+    let bytes = message.payload.count
     message.acknowledge(ok ? .done : .failed)
     snapshot.leave()
-    release()
+    release(bytes: bytes)
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {

@@ -93,6 +93,11 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-in-flight"), help: "The most unacknowledged messages.")
   var maxInFlight: Int = 1024
 
+  @Option(
+    name: .customLong("max-in-flight-bytes"),
+    help: "The most payload bytes unacknowledged (K, M, G: binary units); a larger message is taken alone.")
+  var maxInFlightBytes: String = "64M"
+
   @Flag(name: .long, help: "Keep reading the source at its end.")
   var follow = false
 
@@ -119,6 +124,12 @@ struct RunCommand: AsyncParsableCommand {
       else {
         throw ValidationError("--secrets-dir '\(secretsDir)' is not a folder")
       }
+    }
+    if maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)") }
+    if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
+      throw ValidationError(
+        "--max-in-flight-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxInFlightBytes)'"
+      )
     }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
     if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -154,6 +165,7 @@ struct RunCommand: AsyncParsableCommand {
     configuration.metricsPort = metricsPort
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
+    if let bytes = DaemonConfiguration.byteCount(maxInFlightBytes) { configuration.maxInFlightBytes = bytes }
     configuration.reloadPollMs = max(10, reloadIntervalMs)
     var connectors = ConnectorSettings()
     connectors.clientID = clientID

@@ -46,4 +46,16 @@ struct RulesFolderTests {
         == #"{"files":[{"file":"rules/good.json","rule":"good","valid":true,"errors":[],"warnings":[]}],"valid":1,"invalid":0}"#
         + "\n")
   }
+
+  @Test("--max-in-flight-bytes reads whole numbers with binary units and refuses the rest")
+  func byteCounts() {
+    #expect(DaemonConfiguration.byteCount("65536") == 65_536)
+    #expect(DaemonConfiguration.byteCount("64M") == 64 << 20)
+    #expect(DaemonConfiguration.byteCount("512kib") == 512 << 10)
+    #expect(DaemonConfiguration.byteCount("2GB") == 2 << 30)
+    #expect(DaemonConfiguration.byteCount("100b") == 100)
+    for bad in ["", "0", "-5", "1.5M", "12 parsecs", "M", "99999999999999999999", "9223372036854775807G"] {
+      #expect(DaemonConfiguration.byteCount(bad) == nil, "\(bad)")
+    }
+  }
 }

@@ -9,18 +9,18 @@ import Testing
 
 /// These run real rules through the real compiler and VM, with in-memory actions.
 struct DispatcherTests {
-  func setUp(_ rules: [String], maxInFlight: Int = 64, deadLetter: MemoryDeadLetter = MemoryDeadLetter())
-    throws -> (
-      Dispatcher, RecordingBuilder
-    )
-  {
+  func setUp(
+    _ rules: [String], maxInFlight: Int = 64, maxInFlightBytes: Int = Dispatcher.defaultMaxInFlightBytes,
+    deadLetter: MemoryDeadLetter = MemoryDeadLetter()
+  ) throws -> (Dispatcher, RecordingBuilder) {
     let builder = RecordingBuilder()
     var loaded: [Rule] = []
     for (index, text) in rules.enumerated() {
       loaded.append(try loadRule(text, file: "rule_\(index).json", builder: builder))
     }
     let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: loaded), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: FastClock())
+      ruleSet: RuleSet(rules: loaded), maxInFlight: maxInFlight, maxInFlightBytes: maxInFlightBytes,
+      deadLetter: deadLetter, clock: FastClock())
     return (dispatcher, builder)
   }
 
@@ -127,6 +127,54 @@ struct DispatcherTests {
     await producer.value
     #expect(await acks.wait(for: 10))
     #expect(slow.received.withLock { $0.count } == 10)
+  }
+
+  /// Payload bytes in flight are bounded too: big messages wait for room though few are in flight,
+  /// one larger than the whole budget is taken alone, and a batch is taken as far as it fits.
+  @Test func payloadBytesInFlightAreBounded() async throws {
+    let (dispatcher, builder) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "slow"}}]}"#], maxInFlight: 100,
+      maxInFlightBytes: 1_000)
+    let slow = builder.action("slow")!
+    slow.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    func payload(_ bytes: Int) -> String { #"{"p":""# + String(repeating: "x", count: bytes - 8) + #""}"# }
+    let delivered = Mutex(0)
+    let producer = Task {
+      // Alone in the engine, 5,000 bytes pass; then 400-byte messages wait until it is done.
+      await dispatcher.deliver(acks.message(topic: "a", payload: payload(5_000), origin: "big"))
+      delivered.withLock { $0 += 1 }
+      for index in 0..<4 {
+        await dispatcher.deliver(acks.message(topic: "a", payload: payload(400), origin: "\(index)"))
+        delivered.withLock { $0 += 1 }
+      }
+      await dispatcher.deliver(
+        batch: (4..<10).map { acks.message(topic: "a", payload: payload(400), origin: "\($0)") })
+      delivered.withLock { $0 += 6 }
+    }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    #expect(delivered.withLock { $0 } == 1)
+    #expect(dispatcher.inFlight == 1)
+    #expect(dispatcher.inFlightBytes == 5_000)
+    slow.gateOpen.withLock { $0 = true }
+    await producer.value
+    #expect(await acks.wait(for: 11))
+    await dispatcher.drain()
+    #expect(dispatcher.inFlightBytes == 0)
+    #expect(slow.received.withLock { $0.count } == 11)
+    // While the gate is shut again, at most two 400-byte messages are in flight.
+    slow.gateOpen.withLock { $0 = false }
+    let second = Task {
+      await dispatcher.deliver(
+        batch: (10..<16).map { acks.message(topic: "a", payload: payload(400), origin: "\($0)") })
+    }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    #expect(dispatcher.inFlight == 2)
+    #expect(dispatcher.inFlightBytes == 800)
+    slow.gateOpen.withLock { $0 = true }
+    await second.value
+    #expect(await acks.wait(for: 17))
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   }
 
   /// A batch larger than the engine's room is taken in parts, waiting for room between them; every
