@@ -32,9 +32,7 @@ public final class MosquittoBroker: @unchecked Sendable {
   public init(tls: Bool = false, persistence: Bool = false, aclFile: String? = nil) throws {
     let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
     folder = try ProcessSupport.temporaryFolder("mosquitto")
-    port = try ProcessSupport.freePort()
     var config = """
-      listener \(port) 127.0.0.1
       allow_anonymous true
       persistence \(persistence)
       persistence_location \(folder.path)/
@@ -69,18 +67,34 @@ public final class MosquittoBroker: @unchecked Sendable {
       certificates = nil
     }
     let configFile = folder.appendingPathComponent("mosquitto.conf")
-    try config.write(to: configFile, atomically: true, encoding: .utf8)
     let logFile = folder.appendingPathComponent("mosquitto.log")
-    pid = try ProcessSupport.spawn(executable, ["-c", configFile.path], logFile: logFile.path)
-    let deadline = Date().addingTimeInterval(10)
-    while !ProcessSupport.isListening(port: port) {
-      if !ProcessSupport.isRunning(pid: pid!) || Date() > deadline {
-        let log =
-          (try? String(contentsOf: folder.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
-        stop()
-        throw TestPeerError("mosquitto did not listen on 127.0.0.1:\(port) within 10 s: \(log)")
+    // A free port can be taken by another process between the probe and mosquitto's bind (a
+    // client's ephemeral port, under parallel tests): then mosquitto exits with "Address already in
+    // use" and another port is tried.
+    var attempt = 0
+    while true {
+      attempt += 1
+      let port = try ProcessSupport.freePort()
+      try ("listener \(port) 127.0.0.1\n" + config).write(to: configFile, atomically: true, encoding: .utf8)
+      let pid = try ProcessSupport.spawn(executable, ["-c", configFile.path], logFile: logFile.path)
+      let deadline = Date().addingTimeInterval(10)
+      var listening = true
+      while !ProcessSupport.isListening(port: port) {
+        if !ProcessSupport.isRunning(pid: pid) || Date() > deadline {
+          listening = false
+          break
+        }
+        usleep(20_000)
       }
-      usleep(20_000)
+      if listening {
+        self.port = port
+        self.pid = pid
+        return
+      }
+      ProcessSupport.stop(pid: pid)
+      let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+      if attempt < 5, log.contains("Address already in use") { continue }
+      throw TestPeerError("mosquitto did not listen on 127.0.0.1:\(port) within 10 s: \(log)")
     }
   }
 
