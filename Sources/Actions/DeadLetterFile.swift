@@ -2,7 +2,8 @@ import Foundation
 import RulesEngine
 import Synchronization
 
-/// The last error path: error records appended as JSON lines to one file, each write fsynced.
+/// The last error path: error records appended as JSON lines to one file, each write fsynced. A
+/// file moved away or deleted meanwhile is followed by a new one at the same path.
 public final class DeadLetterFile: DeadLetterSink {
   /// The file.
   public let path: String
@@ -60,6 +61,13 @@ public final class DeadLetterFile: DeadLetterSink {
   /// Appends `line` and fsyncs (on `queue`).
   private func append(_ line: [UInt8], operations: FileOperations) throws(ActionError) {
     try descriptor.withLock { fd throws(ActionError) in
+      // The file may have been moved away or deleted since it was opened (logrotate without
+      // copytruncate, an operator's `rm`): records written to the old file would be lost from
+      // view, so a descriptor that no longer names the file at `path` is closed and the path opened anew.
+      if fd >= 0, FileArchiveAction.currentState(of: fd, at: path) == nil {
+        close(fd)
+        fd = -1
+      }
       if fd < 0 {
         try FileSystem.makeParentFolders(of: path)
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)

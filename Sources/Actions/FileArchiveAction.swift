@@ -54,6 +54,11 @@ public final class FileArchiveAction: BatchAction {
   public let sync: SyncMode
   let clock: any EngineClock
   let files = Mutex<[String: OpenFile]>([:])
+  /// Held by every archive action of the process while it writes, checks sizes and rotates (its
+  /// fsyncs wait outside): two rules archiving to one file then see each other's lines before
+  /// they count toward `maxBytes`, never rotate the file at once (one rename could replace the
+  /// other's freshly rotated file, lines and all), and a failed write cuts back only its own bytes.
+  static let writing = Mutex(())
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
   static let maxOpenFiles = 64
@@ -147,94 +152,96 @@ public final class FileArchiveAction: BatchAction {
     let operations = self.operations.withLock { $0 }
     // The files to fsync after the lock is released: duplicated descriptors (a rotation or close
     // elsewhere cannot pull them away meanwhile) with the results each carries.
-    let toSync = files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
-      // Lines are gathered per file and written with one call per file and batch (or per line
-      // with fsync "always"); a failed write fails exactly the results it carried.
-      var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
-      // By path: the descriptor written in this batch and the results it carries, until its fsync.
-      var touched: [String: (descriptor: Int32, indices: [Int])] = [:]
-      func flush(_ path: String) {
-        guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
-        else { return }
-        do throws(ActionError) {
-          try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
-          if touched[path]?.descriptor == file.descriptor {
-            touched[path]!.indices += group.indices
-          } else {
-            touched[path] = (file.descriptor, group.indices)
-          }
-        } catch {
-          // writeAll cut the file back: none of these lines is in it.
-          files[path]!.size -= group.bytes.count
-          for index in group.indices { results[index] = error }
-        }
-      }
-      /// A file closed for rotation or for the open-files limit: its lines of this batch are
-      /// durable only if the fsync at closing succeeded.
-      func closed(_ file: ClosedFile) {
-        guard let written = touched[file.path], written.descriptor == file.descriptor else { return }
-        touched[file.path] = nil
-        guard let code = file.syncError else { return }
-        let error = FileSystem.error(code, "fsync \(file.path)")
-        for index in written.indices where results[index] == nil { results[index] = error }
-      }
-      // Another action (another rule archiving to the same file) or logrotate may have rotated
-      // or grown a file since: a descriptor that no longer names the file at its path is closed
-      // (the next line for it opens the new one), and a size is the file's own. Every batch when
-      // rotating by size (the limit holds across writers), else once a second per file; before
-      // any line of the batch, so none is pending.
-      for (path, file) in files where maxBytes != nil || now - file.checkedAtMs >= 1_000 {
-        if let size = Self.currentState(of: file.descriptor, at: path) {
-          files[path]!.size = size
-          files[path]!.checkedAtMs = now
-        } else {
-          if sync != .never { _ = operations.sync(file.descriptor) }
-          Glibc.close(file.descriptor)
-          files[path] = nil
-        }
-      }
-      for (index, input) in inputs.enumerated() {
-        guard let path = targets[index] else { continue }
-        var line = Self.line(for: input.evaluation)
-        line.append(UInt8(ascii: "\n"))
-        do throws(ActionError) {
-          if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
-          if files[path] == nil && files.count >= Self.maxOpenFiles {
-            // The least recently opened file may be closed (with an fsync) to make room.
-            for other in Array(pending.keys) { flush(other) }
-          }
-          var closedFiles: [ClosedFile] = []
-          defer { for file in closedFiles { closed(file) } }
-          _ = try descriptor(
-            for: path, adding: line.count, now: now, files: &files, closed: &closedFiles,
-            operations: operations)
-          files[path]!.size += line.count
-          pending[path, default: ([], [])].bytes += line
-          pending[path]!.indices.append(index)
-          if sync == .always {
-            flush(path)
-            if results[index] == nil, operations.sync(files[path]!.descriptor) != 0 {
-              throw FileSystem.error(errno, "fsync \(path)")
+    let toSync = Self.writing.withLock { _ in
+      files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
+        // Lines are gathered per file and written with one call per file and batch (or per line
+        // with fsync "always"); a failed write fails exactly the results it carried.
+        var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
+        // By path: the descriptor written in this batch and the results it carries, until its fsync.
+        var touched: [String: (descriptor: Int32, indices: [Int])] = [:]
+        func flush(_ path: String) {
+          guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
+          else { return }
+          do throws(ActionError) {
+            try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
+            if touched[path]?.descriptor == file.descriptor {
+              touched[path]!.indices += group.indices
+            } else {
+              touched[path] = (file.descriptor, group.indices)
             }
+          } catch {
+            // writeAll cut the file back: none of these lines is in it.
+            files[path]!.size -= group.bytes.count
+            for index in group.indices { results[index] = error }
           }
-        } catch {
-          results[index] = error
         }
-      }
-      for path in Array(pending.keys) { flush(path) }
-      guard sync == .batch else { return [:] }
-      var toSync: [String: (descriptor: Int32, indices: [Int])] = [:]
-      for (path, written) in touched {
-        let copy = dup(written.descriptor)
-        if copy >= 0 {
-          toSync[path] = (copy, written.indices)
-        } else if operations.sync(written.descriptor) != 0 {
-          // No descriptor to spare: fsync here, under the lock.
-          let error = FileSystem.error(errno, "fsync \(path)")
+        /// A file closed for rotation or for the open-files limit: its lines of this batch are
+        /// durable only if the fsync at closing succeeded.
+        func closed(_ file: ClosedFile) {
+          guard let written = touched[file.path], written.descriptor == file.descriptor else { return }
+          touched[file.path] = nil
+          guard let code = file.syncError else { return }
+          let error = FileSystem.error(code, "fsync \(file.path)")
           for index in written.indices where results[index] == nil { results[index] = error }
         }
+        // Another action (another rule archiving to the same file) or logrotate may have rotated
+        // or grown a file since: a descriptor that no longer names the file at its path is closed
+        // (the next line for it opens the new one), and a size is the file's own. Every batch when
+        // rotating by size (the limit holds across writers), else once a second per file; before
+        // any line of the batch, so none is pending.
+        for (path, file) in files where maxBytes != nil || now - file.checkedAtMs >= 1_000 {
+          if let size = Self.currentState(of: file.descriptor, at: path) {
+            files[path]!.size = size
+            files[path]!.checkedAtMs = now
+          } else {
+            if sync != .never { _ = operations.sync(file.descriptor) }
+            Glibc.close(file.descriptor)
+            files[path] = nil
+          }
+        }
+        for (index, input) in inputs.enumerated() {
+          guard let path = targets[index] else { continue }
+          var line = Self.line(for: input.evaluation)
+          line.append(UInt8(ascii: "\n"))
+          do throws(ActionError) {
+            if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
+            if files[path] == nil && files.count >= Self.maxOpenFiles {
+              // The least recently opened file may be closed (with an fsync) to make room.
+              for other in Array(pending.keys) { flush(other) }
+            }
+            var closedFiles: [ClosedFile] = []
+            defer { for file in closedFiles { closed(file) } }
+            _ = try descriptor(
+              for: path, adding: line.count, now: now, files: &files, closed: &closedFiles,
+              operations: operations)
+            files[path]!.size += line.count
+            pending[path, default: ([], [])].bytes += line
+            pending[path]!.indices.append(index)
+            if sync == .always {
+              flush(path)
+              if results[index] == nil, operations.sync(files[path]!.descriptor) != 0 {
+                throw FileSystem.error(errno, "fsync \(path)")
+              }
+            }
+          } catch {
+            results[index] = error
+          }
+        }
+        for path in Array(pending.keys) { flush(path) }
+        guard sync == .batch else { return [:] }
+        var toSync: [String: (descriptor: Int32, indices: [Int])] = [:]
+        for (path, written) in touched {
+          let copy = dup(written.descriptor)
+          if copy >= 0 {
+            toSync[path] = (copy, written.indices)
+          } else if operations.sync(written.descriptor) != 0 {
+            // No descriptor to spare: fsync here, under the lock.
+            let error = FileSystem.error(errno, "fsync \(path)")
+            for index in written.indices where results[index] == nil { results[index] = error }
+          }
+        }
+        return toSync
       }
-      return toSync
     }
     if !toSync.isEmpty {
       // The fsyncs wait on the archive's own threads, not on a Swift concurrency thread: the

@@ -89,6 +89,42 @@ struct FileArchiveActionTests {
     #expect(lines.sorted() == (0..<20).map { #"{"n":\#($0)}"# }.sorted())
   }
 
+  /// The same, with the two actions writing at the same time (as two rules' lanes do): no line of
+  /// a batch that succeeded is lost to a rotation racing another, and no file passes `maxBytes`.
+  @Test func twoActionsRotatingOneFileConcurrentlyLoseNothing() async throws {
+    let folder = temporaryFolder()
+    let text = #"{"path": "\#(folder)/r/${topic(2)}.jsonl", "rotate": {"maxBytes": 300}, "fsync": "never"}"#
+    let actions = [
+      try FileArchiveAction(configuration: configuration(text), context: context),
+      try FileArchiveAction(configuration: configuration(text), context: context),
+    ]
+    let rounds = 200
+    let failures = await withTaskGroup(of: Int.self) { group in
+      for round in 0..<rounds {
+        for (which, action) in actions.enumerated() {
+          group.addTask {
+            let inputs = (0..<8).map { index in
+              let json = #"{"r":\#(round),"a":\#(which),"i":\#(index)}"#
+              return input(object([("r", .int(round))]), json: json, topic: "s/d\(index % 2)")
+            }
+            return await action.performBatch(inputs).filter { $0 != nil }.count
+          }
+        }
+      }
+      return await group.reduce(0, +)
+    }
+    #expect(failures == 0)
+    for action in actions { await action.shutdown() }
+    var lines: [String] = []
+    for name in try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r") {
+      let content = try String(contentsOfFile: "\(folder)/r/\(name)", encoding: .utf8)
+      #expect(content.utf8.count <= 300, "\(name): \(content.utf8.count) bytes")
+      lines += content.split(separator: "\n").map(String.init)
+    }
+    #expect(lines.count == rounds * 2 * 8)
+    #expect(Set(lines).count == rounds * 2 * 8)
+  }
+
   @Test func hostileTemplateValueIsRefused() async throws {
     // Needs the real template engine: ${deviceId} comes from the payload.
     let folder = temporaryFolder()
@@ -194,6 +230,28 @@ struct FileArchiveActionTests {
       separator: "\n", omittingEmptySubsequences: false)
     #expect(lines.count == 3 && lines[2].isEmpty)
     #expect(lines[0] == lines[1])
+  }
+
+  /// logrotate without copytruncate (rename), or a deleted file: the next record goes to a new file
+  /// at the path, not into the one moved away or unlinked.
+  @Test func theDeadLetterFileFollowsItsPathWhenMovedOrDeleted() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    func record(_ name: String) -> ErrorRecord {
+      ErrorRecord(
+        ruleName: name, topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: "AQID",
+        failures: [],
+        timestamp: 0, origin: "test")
+    }
+    try await sink.write(record("first"))
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    try await sink.write(record("second"))
+    try FileManager.default.removeItem(atPath: path)
+    try await sink.write(record("third"))
+    #expect(try String(contentsOfFile: path + ".1", encoding: .utf8).contains(#""ruleName":"first""#))
+    let current = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(current.contains(#""ruleName":"third""#) && !current.contains("second"))
+    #expect(current.split(separator: "\n").count == 1)
   }
 
   @Test func aFailedFsyncWhenAFileIsClosedForRotationFailsItsLines() async throws {
