@@ -76,11 +76,15 @@ struct ConfigurationReader {
     return value
   }
 
-  func int(_ key: String, in node: RuleNode? = nil, minimum: Int = 0) throws(ActionConfigurationError) -> Int?
+  func int(_ key: String, in node: RuleNode? = nil, minimum: Int = 0, maximum: Int = Int.max)
+    throws(ActionConfigurationError) -> Int?
   {
     guard let value = (node ?? self.node)[key] else { return nil }
-    guard let number = value.int, number >= minimum else {
-      throw ActionConfigurationError("'\(key)' must be a whole number >= \(minimum)", at: value.position)
+    guard let number = value.int, number >= minimum, number <= maximum else {
+      throw ActionConfigurationError(
+        maximum == Int.max
+          ? "'\(key)' must be a whole number >= \(minimum)"
+          : "'\(key)' must be a whole number from \(minimum) to \(maximum)", at: value.position)
     }
     return number
   }

@@ -110,7 +110,8 @@ public final class FileArchiveAction: BatchAction {
           "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
       }
       maxBytes = try reader.int("maxBytes", in: rotate, minimum: 1)
-      maxAgeSeconds = try reader.int("maxAgeSeconds", in: rotate, minimum: 1)
+      // At most ten years: the age is compared in milliseconds.
+      maxAgeSeconds = try reader.int("maxAgeSeconds", in: rotate, minimum: 1, maximum: 315_360_000)
     } else {
       maxBytes = nil
       maxAgeSeconds = nil

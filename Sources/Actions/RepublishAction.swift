@@ -445,6 +445,13 @@ extension RuleNode {
       throw ActionConfigurationError(
         "\(kind).\(path): missing", at: node(at: decodingContext.codingPath).position)
     } catch let DecodingError.dataCorrupted(decodingContext) {
+      // A number that is no whole number of 64 bits fails the whole document in JSONDecoder, with
+      // no path: it is said at the number.
+      if decodingContext.codingPath.isEmpty, let (path, number) = firstNumberBeyondInt(path: []) {
+        throw ActionConfigurationError(
+          "\(kind).\(path.joined(separator: ".")): must be a whole number of at most 9223372036854775807, not \(number.numberSpelling)",
+          at: number.position)
+      }
       let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
       throw ActionConfigurationError(
         "\(kind).\(path): \(decodingContext.debugDescription)",
@@ -467,6 +474,30 @@ extension RuleNode {
       return try body()
     } catch {
       throw ActionConfigurationError(error.description, at: position)
+    }
+  }
+
+  /// A number node's text as written.
+  private var numberSpelling: String {
+    if case .number(let text) = kind { return text }
+    return ""
+  }
+
+  /// The first number inside this node that is not a whole number `Int` holds, with its path.
+  private func firstNumberBeyondInt(path: [String]) -> ([String], RuleNode)? {
+    switch kind {
+    case .number(let text): return Int(text) == nil ? (path, self) : nil
+    case .array(let items):
+      for (index, item) in items.enumerated() {
+        if let found = item.firstNumberBeyondInt(path: path + [String(index)]) { return found }
+      }
+      return nil
+    case .object(let members):
+      for member in members {
+        if let found = member.value.firstNumberBeyondInt(path: path + [member.key]) { return found }
+      }
+      return nil
+    default: return nil
     }
   }
 

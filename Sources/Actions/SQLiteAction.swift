@@ -56,7 +56,8 @@ public final class SQLiteAction: BatchAction {
       throw ActionConfigurationError(
         "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode.position)
     }
-    busyTimeoutMs = try reader.int("busyTimeoutMs") ?? 1000
+    // At most an hour: SQLite takes the timeout as a 32-bit count of milliseconds.
+    busyTimeoutMs = try reader.int("busyTimeoutMs", maximum: 3_600_000) ?? 1000
     if let columnsNode = configuration["columns"] {
       guard let members = columnsNode.members, !members.isEmpty else {
         throw ActionConfigurationError(

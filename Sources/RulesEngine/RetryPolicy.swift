@@ -17,11 +17,15 @@ public struct RetryPolicy: Sendable, Equatable {
   /// The default: 3 attempts, 100 ms doubling to at most 5 s.
   public static let `default` = RetryPolicy()
 
+  /// The longest backoff a rule file may ask for: a day.
+  public static let longestBackoffMs = 86_400_000
+
   /// The delay before retry number `retry` (1-based): a random value between half and all of
   /// `min(maxBackoffMs, initialBackoffMs * 2^(retry-1))`.
   public func backoffMs(retry: Int, random: Double) -> Int {
     let exponent = min(max(retry - 1, 0), 30)
-    let ceiling = min(maxBackoffMs, initialBackoffMs &* (1 << exponent))
+    let (grown, overflow) = max(initialBackoffMs, 0).multipliedReportingOverflow(by: 1 << exponent)
+    let ceiling = min(max(maxBackoffMs, 0), overflow ? Int.max : grown, Self.longestBackoffMs)
     return Int(Double(ceiling) * (0.5 + 0.5 * min(max(random, 0), 1)))
   }
 }

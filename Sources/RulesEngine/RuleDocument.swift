@@ -79,10 +79,11 @@ public struct RuleNode: Sendable {
     return nil
   }
 
-  /// The number as an integer, or nil.
+  /// The number as an integer, or nil: also for a fraction and for a whole number beyond `Int`
+  /// (`1e19`, `99999999999999999999`), which callers report as out of their range.
   public var int: Int? {
     if case .number(let text) = kind {
-      return Int(text) ?? Double(text).flatMap { $0 == $0.rounded() ? Int($0) : nil }
+      return Int(text) ?? Double(text).flatMap { Int(exactly: $0) }
     }
     return nil
   }

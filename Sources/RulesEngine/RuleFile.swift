@@ -294,8 +294,17 @@ public enum RuleFile {
               ok = false
             }
             retry.attempts = value
-          case "initialBackoffMs": retry.initialBackoffMs = value
-          default: retry.maxBackoffMs = value
+          case "initialBackoffMs", "maxBackoffMs":
+            if value > RetryPolicy.longestBackoffMs {
+              report(item.value.position, "'retry.\(item.key)' must be at most 86400000 (a day)")
+              ok = false
+            }
+            if item.key == "initialBackoffMs" {
+              retry.initialBackoffMs = value
+            } else {
+              retry.maxBackoffMs = value
+            }
+          default: break
           }
         }
       } else {

@@ -43,6 +43,15 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n")
   }
 
+  @Test(arguments: ["1e19", "99999999999999999999", "9007199254740993", "1.5"])
+  func rotationLimitsBeyondRangeAreRefused(_ number: String) {
+    #expect(throws: ActionConfigurationError.self) {
+      try FileArchiveAction(
+        configuration: configuration(#"{"path": "a/b.jsonl", "rotate": {"maxAgeSeconds": \#(number)}}"#),
+        context: context)
+    }
+  }
+
   @Test func rotatesBySize() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(

@@ -68,6 +68,24 @@ struct RuleFileTests {
       })
   }
 
+  /// A number beyond 64 bits (or a huge backoff) is an error at its position, never a crash of
+  /// `check` or of a running daemon's reload.
+  @Test func hugeNumbersAreErrorsNotCrashes() {
+    for number in ["1e19", "1e400", "99999999999999999999", "-1e300"] {
+      let found = errors(
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"attempts": \#(number)}}}]}"#)
+      #expect(found.count == 1 && found[0].contains("'retry.attempts' must be a whole number"), "\(found)")
+    }
+    let found = errors(
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"initialBackoffMs": 86400001}}}]}"#)
+    #expect(found.count == 1 && found[0].contains("'retry.initialBackoffMs' must be at most 86400000"))
+    // Whatever a policy holds, its backoff neither traps nor leaves a day.
+    let wild = RetryPolicy(attempts: 100, initialBackoffMs: Int.max / 2, maxBackoffMs: Int.max)
+    #expect(wild.backoffMs(retry: 40, random: 1) == RetryPolicy.longestBackoffMs)
+    #expect(
+      RetryPolicy(attempts: 3, initialBackoffMs: -5, maxBackoffMs: -1).backoffMs(retry: 2, random: 1) == 0)
+  }
+
   @Test func unknownRetryKeyIsNamed() {
     let found = errors(
       "{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [{\"record\": {\"retry\": {\"jitter\": true}}}]}")
