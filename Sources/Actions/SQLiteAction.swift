@@ -301,52 +301,77 @@ public final class SQLiteAction: BatchAction {
   }
 
   func write(_ rows: [TableRow], queue: DatabaseQueue) async -> ActionError? {
-    let table = self.table
     let known = state.withLock { $0.knownColumns }
     do {
-      let columns = try await queue.write { db -> Set<String> in
-        var columns = known ?? []
-        var lastNames: [String] = []
-        var lastStatement: GRDB.Statement?
-        // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
-        // written to an existing column `temp` (INSERT names it either way).
-        if known == nil {
-          columns = Set(
-            try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
-              ($0["name"] as String).lowercased()
-            })
-        }
-        for row in rows {
-          // Consecutive rows usually have the same columns: reuse their statement (its columns
-          // exist already).
-          let sameColumns =
-            lastStatement != nil && lastNames == row.names
-          if !sameColumns {
-            if columns.isEmpty {
-              let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
-              try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-              columns.formUnion(row.names.map { $0.lowercased() })
-            }
-            for name in row.names where !columns.contains(name.lowercased()) {
-              try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
-              columns.insert(name.lowercased())
-            }
-            let names = row.names
-            let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
-            let marks = Array(repeating: "?", count: names.count).joined(separator: ", ")
-            lastStatement = try db.cachedStatement(
-              sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
-            lastNames = names
-          }
-          try Self.insert(row, with: lastStatement!, in: db)
-        }
-        return columns
+      let columns: Set<String>
+      do {
+        columns = try await write(rows, queue: queue, known: known)
+      } catch let error as DatabaseError where known != nil && Self.isStaleSchema(error) {
+        // The columns this action remembered are out of date: another rule, another process or
+        // one of its own retries changed the table (or dropped it). The transaction rolled back;
+        // it runs once more with the table's columns read afresh.
+        columns = try await write(rows, queue: queue, known: nil)
       }
       state.withLock { $0.knownColumns = columns }
       return nil
     } catch {
       state.withLock { $0.knownColumns = nil }
       return Self.actionError(error, "insert into \(table)")
+    }
+  }
+
+  /// Whether `error` says the table is not as this action remembered it.
+  static func isStaleSchema(_ error: DatabaseError) -> Bool {
+    guard error.resultCode.primaryResultCode == .SQLITE_ERROR, let message = error.message else {
+      return false
+    }
+    return message.hasPrefix("duplicate column name") || message.hasPrefix("no such table")
+      || message.contains("has no column named")
+  }
+
+  /// Writes `rows` in one transaction, adding the table and columns missing from `known` (read
+  /// from the database when nil); returns the table's columns afterwards.
+  private func write(_ rows: [TableRow], queue: DatabaseQueue, known: Set<String>?) async throws -> Set<
+    String
+  > {
+    let table = self.table
+    return try await queue.write { db -> Set<String> in
+      var columns = known ?? []
+      var lastNames: [String] = []
+      var lastStatement: GRDB.Statement?
+      // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
+      // written to an existing column `temp` (INSERT names it either way).
+      if known == nil {
+        columns = Set(
+          try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
+            ($0["name"] as String).lowercased()
+          })
+      }
+      for row in rows {
+        // Consecutive rows usually have the same columns: reuse their statement (its columns
+        // exist already).
+        let sameColumns =
+          lastStatement != nil && lastNames == row.names
+        if !sameColumns {
+          if columns.isEmpty {
+            let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
+            columns.formUnion(row.names.map { $0.lowercased() })
+          }
+          for name in row.names where !columns.contains(name.lowercased()) {
+            try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
+            columns.insert(name.lowercased())
+          }
+          let names = row.names
+          let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+          let marks = Array(repeating: "?", count: names.count).joined(separator: ", ")
+          lastStatement = try db.cachedStatement(
+            sql: "INSERT INTO \"\(table)\" (\(list)) VALUES (\(marks))")
+          lastNames = names
+        }
+        try Self.insert(row, with: lastStatement!, in: db)
+      }
+      return columns
     }
   }
 

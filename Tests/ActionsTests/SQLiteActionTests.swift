@@ -39,6 +39,33 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  /// Two rules writing one table: the columns one of them remembers go out of date when the other
+  /// adds one (or an operator drops the table). A single row then still lands: the schema is read
+  /// afresh and the transaction runs again, instead of failing for good on "duplicate column name".
+  @Test func anOutOfDateColumnCacheIsReadAgain() async throws {
+    let folder = temporaryFolder()
+    let text = #"{"database": "\#(folder)/shared.db", "table": "m"}"#
+    let first = try SQLiteAction(configuration: configuration(text), context: context)
+    let second = try SQLiteAction(configuration: configuration(text), context: context)
+    #expect(await first.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)]) == [nil])
+    #expect(
+      await second.performBatch([input(object([("a", .int(2)), ("b", .int(2))]), json: #"{"a":2,"b":2}"#)])
+        == [nil])
+    #expect(
+      await first.performBatch([input(object([("a", .int(3)), ("b", .int(3))]), json: #"{"a":3,"b":3}"#)])
+        == [nil])
+    let queue = try DatabaseQueue(path: "\(folder)/shared.db")
+    let before = try queue.read { db in try Row.fetchAll(db, sql: "SELECT a, b FROM m ORDER BY rowid") }
+    #expect(before.map { $0["a"] as Int } == [1, 2, 3])
+    #expect(before.map { $0["b"] as Int? } == [nil, 2, 3])
+    try await queue.write { db in try db.execute(sql: "DROP TABLE m") }
+    #expect(await first.performBatch([input(object([("a", .int(4))]), json: #"{"a":4}"#)]) == [nil])
+    await first.shutdown()
+    await second.shutdown()
+    let after = try await queue.read { db in try Int.fetchAll(db, sql: "SELECT a FROM m ORDER BY rowid") }
+    #expect(after == [4])
+  }
+
   /// A column template that is one `${expression}` stores the value with its type; text around it
   /// makes it text.
   @Test func columnTemplatesKeepTheirValuesTypes() async throws {
