@@ -550,15 +550,17 @@ public enum RuleChecker {
       }
       do {
         let rule = try RuleFile.load(file: file, bytes: Array(data), builder: builder)
+        // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
+        // name to the next file that claims it.
+        if let why = gate?(rule) {
+          refuse("`run` would not load this rule: \(why)")
+          continue
+        }
         if let other = names[rule.name] {
           refuse("rule name '\(rule.name)' is already used by \(other)")
           continue
         }
         names[rule.name] = file
-        if let why = gate?(rule) {
-          refuse("`run` would not load this rule: \(why)")
-          continue
-        }
         results.append(
           FileResult(
             file: file, rule: rule.name, diagnostics: [],

@@ -16,7 +16,9 @@ public struct RuleLoadResult: Sendable {
 /// Finds and loads rule files; on reload keeps unchanged rules' running instances and, for a broken
 /// file, the previous version of its rule.
 public enum RuleStore {
-  /// The rule files under `paths` (files as given, folders listed non-recursively), sorted.
+  /// The rule files under `paths` (files as given, folders listed non-recursively), sorted. A
+  /// rule's test file named directly (`check Rules/*.json`) is no rule and is left out; a file met
+  /// twice (a folder and a file in it) counts once.
   public static func ruleFiles(in paths: [String]) throws -> [String] {
     var files: [String] = []
     for path in paths {
@@ -30,11 +32,12 @@ public enum RuleStore {
         files += names.filter { RuleFile.isRuleFile($0) && !$0.hasPrefix(".") }.sorted().map {
           "\(base)/\($0)"
         }
-      } else {
+      } else if !RuleFile.isTestFile(path) {
         files.append(path)
       }
     }
-    return files
+    var seen: Set<String> = []
+    return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
   }
 
   /// Loads every file; `previous` (file → rule) gives rules to keep when a file is unchanged or broken.
@@ -46,27 +49,54 @@ public enum RuleStore {
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
     unchanged: Set<String> = [], gate: ReloadGate? = nil
   ) -> RuleLoadResult {
-    var rules: [Rule] = []
     var errors: [RuleFileError] = []
-    var names: [String: String] = [:]
+    var loaded: [(file: String, rule: Rule)] = []
     for file in files {
-      let loaded: Rule?
       if let old = previous[file], unchanged.contains(file) {
-        loaded = old
-      } else {
-        loaded = load(file: file, builder: builder, previous: previous[file], gate: gate, errors: &errors)
+        loaded.append((file, old))
+      } else if let rule = load(
+        file: file, builder: builder, previous: previous[file], gate: gate, errors: &errors)
+      {
+        loaded.append((file, rule))
       }
-      guard let rule = loaded else { continue }
-      if let other = names[rule.name] {
+    }
+    // A name belongs to the file whose running rule has it: a file that newly claims it (a new
+    // file, or an edit) does not push that rule out; it is refused, keeping its own previous version
+    // when that one's name is free. Otherwise the first file in order takes the name.
+    var owners: [String: String] = [:]
+    for (file, rule) in loaded where previous[file]?.name == rule.name && owners[rule.name] == nil {
+      owners[rule.name] = file
+    }
+    var rules: [Rule] = []
+    var taken: Set<String> = []
+    for (file, rule) in loaded {
+      if let owner = owners[rule.name], owner != file {
         errors.append(
           RuleFileError([
             RuleDiagnostic(
               file: file, position: FilePosition(line: 1, column: 1),
-              message: "rule name '\(rule.name)' is already used by \(other)")
+              message: "rule name '\(rule.name)' is already used by \(owner)")
+          ]))
+        if let old = previous[file], old !== rule, owners[old.name] == nil || owners[old.name] == file,
+          !taken.contains(old.name)
+        {
+          owners[old.name] = file
+          taken.insert(old.name)
+          rules.append(old)
+        }
+        continue
+      }
+      guard !taken.contains(rule.name) else {
+        errors.append(
+          RuleFileError([
+            RuleDiagnostic(
+              file: file, position: FilePosition(line: 1, column: 1),
+              message: "rule name '\(rule.name)' is already used by \(owners[rule.name] ?? "another file")")
           ]))
         continue
       }
-      names[rule.name] = file
+      owners[rule.name] = file
+      taken.insert(rule.name)
       rules.append(rule)
     }
     return RuleLoadResult(rules: rules, errors: errors, files: files)
@@ -146,12 +176,16 @@ public final class RuleReloader: Sendable {
   }
 
   /// What polling compares to notice that a rule file changed: its modification time, size and
-  /// inode (a file replaced by a rename gets a new one). All zero for a file that cannot be read.
+  /// inode (a file replaced by a rename gets a new one), and its status-change time (a `chmod`
+  /// that makes an unreadable file readable changes nothing else). All zero for a file that
+  /// cannot be read.
   struct FileStamp: Equatable {
     var seconds = 0
     var nanoseconds = 0
     var size = 0
     var inode: UInt64 = 0
+    var changeSeconds = 0
+    var changeNanoseconds = 0
   }
 
   /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
@@ -175,7 +209,8 @@ public final class RuleReloader: Sendable {
         stat(file, &info) == 0
         ? FileStamp(
           seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec, size: Int(info.st_size),
-          inode: UInt64(info.st_ino))
+          inode: UInt64(info.st_ino), changeSeconds: info.st_ctim.tv_sec,
+          changeNanoseconds: info.st_ctim.tv_nsec)
         : FileStamp()
     }
     return stamps
@@ -199,6 +234,8 @@ public final class RuleReloader: Sendable {
       hash = (hash ^ UInt64(bitPattern: Int64(info.st_mtim.tv_nsec))) &* 0x100_0000_01b3
       hash = (hash ^ UInt64(bitPattern: Int64(info.st_size))) &* 0x100_0000_01b3
       hash = (hash ^ UInt64(info.st_ino)) &* 0x100_0000_01b3
+      hash = (hash ^ UInt64(bitPattern: Int64(info.st_ctim.tv_sec))) &* 0x100_0000_01b3
+      hash = (hash ^ UInt64(bitPattern: Int64(info.st_ctim.tv_nsec))) &* 0x100_0000_01b3
       // Order does not matter (readdir's is not stable): a sum of mixed entry hashes.
       hash ^= hash >> 33
       hash = hash &* 0xff51_afd7_ed55_8ccd
@@ -223,8 +260,11 @@ public final class RuleReloader: Sendable {
         withUnsafePointer(to: &entry.pointee.d_name) {
           $0.withMemoryRebound(to: CChar.self, capacity: 256) { name in
             guard name.pointee != CChar(UInt8(ascii: ".")) else { return }
+            // An entry that cannot be stat'ed (a symlink whose target is gone) still counts by
+            // its name: removing it must change the digest.
             var entryInfo = stat()
-            if fstatat(descriptor, name, &entryInfo, 0) == 0 { add(name, entryInfo) }
+            if fstatat(descriptor, name, &entryInfo, 0) != 0 { entryInfo = stat() }
+            add(name, entryInfo)
           }
         }
       }

@@ -64,8 +64,12 @@ public enum RuleFile {
   /// True when `path` names a rule file (`.json`, `.yaml`, `.yml`), and not the rule tests beside one
   /// (`.test.json`, `.test.yaml`, `.test.yml`).
   public static func isRuleFile(_ path: String) -> Bool {
-    (path.hasSuffix(".json") || path.hasSuffix(".yaml") || path.hasSuffix(".yml"))
-      && !(path.hasSuffix(".test.json") || path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml"))
+    (path.hasSuffix(".json") || path.hasSuffix(".yaml") || path.hasSuffix(".yml")) && !isTestFile(path)
+  }
+
+  /// Whether `path` names a rule's test file (`NAME.test.json`, `.test.yaml`, `.test.yml`).
+  public static func isTestFile(_ path: String) -> Bool {
+    path.hasSuffix(".test.json") || path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml")
   }
 
   /// The base name without folder and extension.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import DevTools
 import Foundation
+import RulesEngine
 
 /// `iotrules check`: loads, compiles and validates rule files. Exit 0 when all are valid, 65 when
 /// any is not.
@@ -41,7 +42,10 @@ struct CheckCommand: ParsableCommand {
       throw ExitCode(74)
     }
     // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
-    let empty = paths.filter { path in ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty }
+    // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`.)
+    let empty = paths.filter { path in
+      !RuleFile.isTestFile(path) && ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty
+    }
     if !empty.isEmpty {
       for path in empty {
         FileHandle.standardError.write(

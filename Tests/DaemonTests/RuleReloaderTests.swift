@@ -42,6 +42,57 @@ struct RuleReloaderTests {
     #expect(reloader.digest() == now)
   }
 
+  /// A symlinked rule whose target is gone, then the link removed too (a ConfigMap update passes
+  /// through this): the removal reloads, and the rule stops. And a `chmod` alone (a file made
+  /// readable after it was written) is a change a reload reads.
+  @Test func danglingLinksAndModeChangesAreNoticed() async throws {
+    let folder = temporaryFolder("dangling")
+    let store = temporaryFolder("store")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: store + "/two.json")
+    try FileManager.default.createSymbolicLink(
+      atPath: folder + "/two.json", withDestinationPath: store + "/two.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one", "two"])
+    try FileManager.default.removeItem(atPath: store + "/two.json")
+    // Unreadable now: the previous version keeps running.
+    _ = await reloader.reload()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one", "two"])
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    #expect(await reloader.reload() != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(chmod(folder + "/one.json", 0o600) == 0)
+    #expect(await reloader.reload() != nil)
+  }
+
+  /// A name belongs to the rule running under it: a new file claiming it is refused (not the
+  /// running one), and an edit that claims it keeps its file's previous version running.
+  @Test func aRunningRuleKeepsItsNameAgainstNewClaims() async throws {
+    let folder = temporaryFolder("names")
+    let named =
+      #"{"sql": "SELECT * FROM 'a/+'", "ruleName": "alerts", "actions": [{"record": {"name": "a"}}]}"#
+    write(named, to: folder + "/zeta.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/b.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    let running = dispatcher.ruleSet.rules
+    #expect(Set(running.map(\.name)) == ["b", "alerts"])
+    write(named.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/alpha.json")
+    let added = try #require(await reloader.reload())
+    #expect(
+      added.errors.map(\.description).joined().contains(
+        "alpha.json:1:1: error: rule name 'alerts' is already used by \(folder)/zeta.json"), "\(added.errors)"
+    )
+    #expect(Set(dispatcher.ruleSet.rules.map(\.file)) == [folder + "/b.json", folder + "/zeta.json"])
+    #expect(dispatcher.ruleSet.rules.allSatisfy { $0 === running[0] || $0 === running[1] })
+    write(named.replacingOccurrences(of: "a/+", with: "d/+"), to: folder + "/b.json")
+    let edited = try #require(await reloader.reload())
+    #expect(edited.errors.count == 2)
+    #expect(dispatcher.ruleSet.rules.count == 2)
+    #expect(dispatcher.ruleSet.rules.allSatisfy { $0 === running[0] || $0 === running[1] })
+  }
+
   @Test func aReloadHappensOnlyWhenARuleFileChanged() async throws {
     let folder = temporaryFolder("reloader")
     write(Self.rule, to: folder + "/one.json")

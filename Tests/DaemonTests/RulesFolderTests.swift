@@ -58,4 +58,13 @@ struct RulesFolderTests {
       #expect(DaemonConfiguration.byteCount(bad) == nil, "\(bad)")
     }
   }
+
+  @Test("a rule's test file named directly is left out, and a file met twice counts once")
+  func ruleFilesNamedDirectly() throws {
+    let root = packageRoot + "/Rules"
+    let files = try RuleStore.ruleFiles(in: [
+      root + "/high_temp.json", root + "/high_temp.test.json", root, "\(root)/./high_temp.json",
+    ])
+    #expect(files == [root + "/high_temp.json", root + "/archive_all.json"])
+  }
 }
