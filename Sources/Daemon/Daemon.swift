@@ -544,12 +544,15 @@ public enum RuleChecker {
               RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
             ]))
       }
-      guard let data = FileManager.default.contents(atPath: file) else {
-        refuse("cannot read the file")
+      let data: [UInt8]
+      switch RuleStore.read(file) {
+      case .success(let bytes): data = bytes
+      case .failure(let problem):
+        refuse(problem.message)
         continue
       }
       do {
-        let rule = try RuleFile.load(file: file, bytes: Array(data), builder: builder)
+        let rule = try RuleFile.load(file: file, bytes: data, builder: builder)
         // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
         // name to the next file that claims it.
         if let why = gate?(rule) {

@@ -108,15 +108,16 @@ public enum RuleStore {
     file: String, builder: any ActionBuilding, previous old: Rule?, gate: ReloadGate?,
     errors: inout [RuleFileError]
   ) -> Rule? {
-    guard let data = FileManager.default.contents(atPath: file) else {
+    let bytes: [UInt8]
+    switch read(file) {
+    case .success(let read): bytes = read
+    case .failure(let problem):
       errors.append(
         RuleFileError([
-          RuleDiagnostic(
-            file: file, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+          RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)
         ]))
       return old
     }
-    let bytes = Array(data)
     if let old, old.fingerprint == RuleFile.fingerprint(bytes) { return old }
     do {
       let rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
@@ -135,6 +136,33 @@ public enum RuleStore {
       errors.append(error)
       return old
     }
+  }
+}
+
+extension RuleStore {
+  /// The largest rule file read, 1 MiB: a rule is a statement and ten actions, and loading costs
+  /// about twenty times the file's size in memory, so a stray data export left in the folder must
+  /// not take gigabytes (at every reload) to be found no rule.
+  public static let maxRuleFileBytes = 1 << 20
+
+  /// The bytes of a rule file, or why it cannot be read (missing, unreadable, not a regular file,
+  /// larger than `maxRuleFileBytes`).
+  public static func read(_ file: String) -> Result<[UInt8], RuleStoreError> {
+    var info = stat()
+    if stat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > maxRuleFileBytes {
+      return .failure(
+        RuleStoreError(
+          message:
+            "the file is \(info.st_size) bytes; a rule file is at most \(maxRuleFileBytes) bytes (1 MiB)"))
+    }
+    guard let data = FileManager.default.contents(atPath: file) else {
+      return .failure(RuleStoreError(message: "cannot read the file"))
+    }
+    guard data.count <= maxRuleFileBytes else {
+      return .failure(
+        RuleStoreError(message: "the file is larger than a rule file's \(maxRuleFileBytes) bytes (1 MiB)"))
+    }
+    return .success(Array(data))
   }
 }
 

@@ -67,4 +67,17 @@ struct RulesFolderTests {
     ])
     #expect(files == [root + "/high_temp.json", root + "/archive_all.json"])
   }
+
+  @Test("a file larger than 1 MiB is refused before it is read, with its size")
+  func oversizedRuleFilesAreRefused() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)")
+      .path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let big = String(repeating: " ", count: RuleStore.maxRuleFileBytes) + #"{"sql": "SELECT * FROM 'a'"}"#
+    try big.write(toFile: folder + "/big.json", atomically: true, encoding: .utf8)
+    let results = try RuleChecker.check(paths: [folder])
+    #expect(results.count == 1)
+    #expect(results[0].diagnostics.first?.message.contains("a rule file is at most 1048576 bytes") == true)
+  }
 }
