@@ -75,6 +75,7 @@ public final class FileArchiveAction: BatchAction {
     if pathText.isEmpty || pathText.contains("\0") {
       throw ActionConfigurationError("'path' must be a non-empty path", at: pathNode.position)
     }
+    let relativeText: String
     if let rootNode = try reader.string("root", required: false) {
       let rootText = rootNode.string!
       if rootText.isEmpty { throw ActionConfigurationError("'root' is empty", at: rootNode.position) }
@@ -83,6 +84,7 @@ public final class FileArchiveAction: BatchAction {
       }
       root = rootText.count > 1 && rootText.hasSuffix("/") ? String(rootText.dropLast()) : rootText
       relative = try reader.template(pathNode, context: context)
+      relativeText = pathText
     } else {
       // The root is the folder part before the first template.
       let bytes = Array(pathText.utf8)
@@ -96,10 +98,24 @@ public final class FileArchiveAction: BatchAction {
       if let lastSlash {
         root = lastSlash == 0 ? "/" : String(decoding: bytes[..<lastSlash], as: UTF8.self)
         relative = try reader.template(pathNode, dropping: lastSlash + 1, context: context)
+        relativeText = String(decoding: bytes[(lastSlash + 1)...], as: UTF8.self)
       } else {
         root = "."
         relative = try reader.template(pathNode, context: context)
+        relativeText = pathText
       }
+    }
+    // What every rendering would be refused for is said now, at the path: `..`, `.` or an empty
+    // segment written out (segments with a template are judged once rendered).
+    let literalSegments = relativeText.split(separator: "/", omittingEmptySubsequences: false)
+      .filter { !$0.contains("${") }
+    if relativeText.isEmpty || literalSegments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+      let problem =
+        relativeText.isEmpty
+        ? "names no file below the archive root '\(root)'"
+        : Self.problem(inRelativePath: relativeText.replacingOccurrences(of: "${", with: "x{"))
+          ?? "is refused"
+      throw ActionConfigurationError("'path' \(problem): every result would fail", at: pathNode.position)
     }
     if let rotate = configuration["rotate"] {
       guard let members = rotate.members else {

@@ -43,6 +43,31 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n")
   }
 
+  /// A path every rendering of which would be refused is refused at load, where `check` sees it.
+  @Test(
+    arguments: [
+      (#"{"root": "archive", "path": "../escape/${topic(1)}.jsonl"}"#, "leaves the archive root"),
+      (#"{"path": "archive/x/"}"#, "names no file below the archive root 'archive/x'"),
+      (#"{"root": "archive", "path": "./${topic(1)}.jsonl"}"#, "has a '.' segment"),
+      (#"{"path": "archive/${topic(1)}//a.jsonl"}"#, "has an empty segment"),
+    ])
+  func pathsThatAlwaysFailAreRefusedAtLoad(_ text: String, _ problem: String) {
+    #expect {
+      try FileArchiveAction(configuration: configuration(text), context: context)
+    } throws: { error in
+      (error as? ActionConfigurationError)?.message.contains(problem) == true
+    }
+  }
+
+  @Test func pathsWithTemplatesOrPlainNamesLoad() throws {
+    for text in [
+      #"{"path": "archive/${topic(1)}/a.jsonl"}"#, #"{"path": "a.jsonl"}"#, #"{"path": "./a.jsonl"}"#,
+      #"{"root": "/", "path": "x/${topic(1)}.jsonl"}"#, #"{"path": "archive/${topic(1)}..jsonl"}"#,
+    ] {
+      _ = try FileArchiveAction(configuration: configuration(text), context: context)
+    }
+  }
+
   @Test(arguments: ["1e19", "99999999999999999999", "9007199254740993", "1.5"])
   func rotationLimitsBeyondRangeAreRefused(_ number: String) {
     #expect(throws: ActionConfigurationError.self) {
