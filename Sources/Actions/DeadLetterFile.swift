@@ -69,9 +69,13 @@ public final class DeadLetterFile: DeadLetterSink {
         fd = -1
       }
       if fd < 0 {
-        try FileSystem.makeParentFolders(of: path)
+        let folders = try FileSystem.makeParentFolders(of: path)
+        var info = stat()
+        let existed = stat(path, &info) == 0
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+        // A new file (and new folders) must reach the disk with the record's fsync.
+        if !existed { try FileSystem.syncFolders(holding: folders + [path], sync: operations.sync) }
       }
       // A failed write leaves no part of the record behind: the retry writes it whole.
       try FileSystem.writeAll(fd, line, path: path, operations: operations)
@@ -107,24 +111,59 @@ enum FileSystem {
       permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
   }
 
-  /// Creates the folders above `path`.
-  static func makeParentFolders(of path: String) throws(ActionError) {
-    guard let slash = path.lastIndex(of: "/") else { return }
+  /// Creates the folders above `path`; returns those it created, outermost first.
+  @discardableResult
+  static func makeParentFolders(of path: String) throws(ActionError) -> [String] {
+    guard let slash = path.lastIndex(of: "/") else { return [] }
     let folder = String(path[..<slash])
-    if folder.isEmpty { return }
-    try makeFolders(folder)
+    if folder.isEmpty { return [] }
+    var created: [String] = []
+    try makeFolders(folder, created: &created)
+    return created
   }
 
   static func makeFolders(_ folder: String) throws(ActionError) {
+    var created: [String] = []
+    try makeFolders(folder, created: &created)
+  }
+
+  static func makeFolders(_ folder: String, created: inout [String]) throws(ActionError) {
     var info = stat()
     if stat(folder, &info) == 0 {
       if info.st_mode & S_IFMT == S_IFDIR { return }
       throw error(ENOTDIR, "cannot create folder \(folder)")
     }
     if let slash = folder.lastIndex(of: "/"), slash != folder.startIndex {
-      try makeFolders(String(folder[..<slash]))
+      try makeFolders(String(folder[..<slash]), created: &created)
     }
-    if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw error(errno, "cannot create folder \(folder)") }
+    if mkdir(folder, 0o755) != 0 {
+      if errno != EEXIST { throw error(errno, "cannot create folder \(folder)") }
+    } else {
+      created.append(folder)
+    }
+  }
+
+  /// The folder holding `path` ("." for a bare name).
+  static func folder(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  /// Fsyncs the folders holding `paths`: a file created or renamed is durable only once its
+  /// folder's entry is (POSIX; ext4 and XFS commit it with the folder's fsync). A file system
+  /// that cannot fsync a folder (EINVAL) is left to itself.
+  static func syncFolders(
+    holding paths: [String], sync: @Sendable (Int32) -> Int32 = FileOperations.system.sync
+  ) throws(ActionError) {
+    var done: Set<String> = []
+    for path in paths {
+      let folder = folder(of: path)
+      guard done.insert(folder).inserted else { continue }
+      let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+      if fd < 0 { throw error(errno, "cannot open folder \(folder) to fsync it") }
+      defer { close(fd) }
+      if sync(fd) != 0 && errno != EINVAL { throw error(errno, "fsync folder \(folder)") }
+    }
   }
 
   /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,

@@ -398,8 +398,8 @@ public final class FileArchiveAction: BatchAction {
       if !needsRotation(file, adding: count, now: now) { return file.descriptor }
       close(path, file.descriptor)
       files[path] = nil
-      try rotate(path)
-      file = try open(path, now: now)
+      try rotate(path, operations: operations)
+      file = try open(path, now: now, operations: operations)
       files[path] = file
       return file.descriptor
     }
@@ -409,12 +409,12 @@ public final class FileArchiveAction: BatchAction {
       close(oldest.key, oldest.value.descriptor)
       files[oldest.key] = nil
     }
-    var file = try open(path, now: now)
+    var file = try open(path, now: now, operations: operations)
     if let maxBytes, file.size > 0, file.size + count > maxBytes {
       // Nothing of this batch was written to it yet.
       Glibc.close(file.descriptor)
-      try rotate(path)
-      file = try open(path, now: now)
+      try rotate(path, operations: operations)
+      file = try open(path, now: now, operations: operations)
     }
     files[path] = file
     return file.descriptor
@@ -437,21 +437,36 @@ public final class FileArchiveAction: BatchAction {
     return tooBig || tooOld
   }
 
-  func open(_ path: String, now: Int) throws(ActionError) -> OpenFile {
-    try FileSystem.makeParentFolders(of: path)
+  func open(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) -> OpenFile {
+    let folders = try FileSystem.makeParentFolders(of: path)
+    var before = stat()
+    let existed = stat(path, &before) == 0
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
+    if !existed && sync != .never {
+      // The new file's entry (and new folders') reach the disk before any of its lines is
+      // acknowledged: its lines' fsync alone does not make a new name durable.
+      do throws(ActionError) {
+        try FileSystem.syncFolders(holding: folders + [path], sync: operations.sync)
+      } catch {
+        Glibc.close(fd)
+        throw error
+      }
+    }
     var info = stat()
     fstat(fd, &info)
     return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now, checkedAtMs: now)
   }
 
-  func rotate(_ path: String) throws(ActionError) {
+  func rotate(_ path: String, operations: FileOperations = .system) throws(ActionError) {
     var index = 1
     var info = stat()
     while stat("\(path).\(index)", &info) == 0 { index += 1 }
-    if rename(path, "\(path).\(index)") != 0 && errno != ENOENT {
+    if rename(path, "\(path).\(index)") != 0 {
+      if errno == ENOENT { return }
       throw FileSystem.error(errno, "cannot rotate \(path)")
     }
+    // The rotated name, like the new file opened next, is durable once the folder is synced.
+    if sync != .never { try FileSystem.syncFolders(holding: [path], sync: operations.sync) }
   }
 }

@@ -231,6 +231,50 @@ struct FileArchiveActionTests {
       })
   }
 
+  /// A new file's name is durable only once its folder is fsynced: so are new folders, a new file
+  /// and a rotation (fsync "batch"); with "never", no folder is.
+  @Test func newFilesAndRotationsSyncTheirFolders() async throws {
+    let folder = temporaryFolder()
+    let synced = Mutex<[String]>([])
+    let recording = FileOperations(
+      write: FileOperations.system.write,
+      sync: { descriptor in
+        var info = stat()
+        fstat(descriptor, &info)
+        if info.st_mode & S_IFMT == S_IFDIR {
+          var path = [CChar](repeating: 0, count: 4096)
+          let length = readlink("/proc/self/fd/\(descriptor)", &path, path.count - 1)
+          synced.withLock {
+            $0.append(String(decoding: path.prefix(max(0, length)).map(UInt8.init), as: UTF8.self))
+          }
+        }
+        return fsync(descriptor)
+      })
+    for mode in ["batch", "never"] {
+      synced.withLock { $0 = [] }
+      let action = try FileArchiveAction(
+        configuration: configuration(
+          #"{"path": "\#(folder)/\#(mode)/${topic(2)}/a.jsonl", "rotate": {"maxBytes": 10}, "fsync": "\#(mode)"}"#
+        ),
+        context: context)
+      action.operations.withLock { $0 = recording }
+      #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+      #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+      await action.shutdown()
+      let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+      if mode == "batch" {
+        // Creating mode/d1 and the file: the folders holding them; the rotation and the new file:
+        // mode/d1 again.
+        #expect(
+          synced.withLock { $0 } == [
+            real, "\(real)/batch", "\(real)/batch/d1", "\(real)/batch/d1", "\(real)/batch/d1",
+          ])
+      } else {
+        #expect(synced.withLock { $0 }.isEmpty)
+      }
+    }
+  }
+
   @Test func aWriteThatFailsPartwayLeavesNoTornLine() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(

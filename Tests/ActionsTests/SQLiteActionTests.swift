@@ -39,6 +39,27 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
+  /// value is refused where it is written.
+  @Test func synchronousIsChosenPerAction() async throws {
+    let folder = temporaryFolder()
+    for (text, expected) in [(#", "synchronous": "full""#, 2), ("", 1)] {
+      let action = try SQLiteAction(
+        configuration: configuration(#"{"database": "\#(folder)/s\#(expected).db", "table": "t"\#(text)}"#),
+        context: context)
+      #expect(await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)]) == [nil])
+      let queue = try action.openQueue()
+      let mode = try await queue.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+      #expect(mode == expected)
+      await action.shutdown()
+    }
+    #expect(throws: ActionConfigurationError.self) {
+      try SQLiteAction(
+        configuration: configuration(#"{"database": "x.db", "table": "t", "synchronous": "off"}"#),
+        context: context)
+    }
+  }
+
   /// Two rules writing one table: the columns one of them remembers go out of date when the other
   /// adds one (or an operator drops the table). A single row then still lands: the schema is read
   /// afresh and the transaction runs again, instead of failing for good on "duplicate column name".
