@@ -342,7 +342,8 @@ public enum Daemon {
     let reloads = ReloadQueue()
     @Sendable func reload(force: Bool) async {
       await reloads.run {
-        guard await reloader.reload(force: force) != nil else { return }
+        // Polling waits for a changed file to stay the same one poll; SIGHUP loads what is there.
+        guard await reloader.reload(force: force, settle: !force) != nil else { return }
         configuration.afterRulesLoaded?()
         guard let mqttSource = mqttSubscriber else { return }
         do {

@@ -189,6 +189,8 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var fingerprint: [String: FileStamp] = [:]
   /// `digest()` when `fingerprint` was taken.
   nonisolated(unsafe) var lastDigest: UInt64 = 0
+  /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
+  nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
 
   /// Creates a reloader; call `initialLoad()` first. `gate` vets every rule of the first load and
   /// every rule changed on reload.
@@ -214,6 +216,9 @@ public final class RuleReloader: Sendable {
     var inode: UInt64 = 0
     var changeSeconds = 0
     var changeNanoseconds = 0
+    /// A hash of the same of the rule's test file beside it (`NAME.test.json`...), 0 without one:
+    /// `run` loads a rule only when its tests pass, so fixing the tests is a change to the rule.
+    var tests: UInt64 = 0
   }
 
   /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
@@ -233,13 +238,27 @@ public final class RuleReloader: Sendable {
     stamps.reserveCapacity(files.count)
     for file in files {
       var info = stat()
-      stamps[file] =
-        stat(file, &info) == 0
-        ? FileStamp(
-          seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec, size: Int(info.st_size),
-          inode: UInt64(info.st_ino), changeSeconds: info.st_ctim.tv_sec,
-          changeNanoseconds: info.st_ctim.tv_nsec)
-        : FileStamp()
+      guard stat(file, &info) == 0 else {
+        stamps[file] = FileStamp()
+        continue
+      }
+      var stamp = FileStamp(
+        seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec, size: Int(info.st_size),
+        inode: UInt64(info.st_ino), changeSeconds: info.st_ctim.tv_sec,
+        changeNanoseconds: info.st_ctim.tv_nsec)
+      var stem = file
+      if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
+      for suffix in [".test.json", ".test.yaml", ".test.yml"] where stat(stem + suffix, &info) == 0 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for part in [
+          Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec), Int64(info.st_size), Int64(info.st_ino),
+          Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec), Int64(suffix.utf8.count),
+        ] {
+          hash = (hash ^ UInt64(bitPattern: part)) &* 0x100_0000_01b3
+        }
+        stamp.tests ^= hash | 1
+      }
+      stamps[file] = stamp
     }
     return stamps
   }
@@ -318,15 +337,32 @@ public final class RuleReloader: Sendable {
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
   /// atomically, then shuts down the retired actions once no message uses them.
+  ///
+  /// With `settle` (polling), a new or changed file is loaded only once a poll finds it as the one
+  /// before did: a file still being written in place (`scp`, `cat >`, a slow generator) is not
+  /// loaded half-written, though a cut-off YAML file often parses. A removal applies at once.
   @discardableResult
-  public func reload(force: Bool = false) async -> RuleLoadResult? {
+  public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
     if !force && lock.withLock({ digest == lastDigest }) { return nil }
     let times = scan(sharingPathsOf: lock.withLock { fingerprint })
     // The files whose stamps are those they were loaded with (none when forced: SIGHUP reads all).
     let unchanged: Set<String>? = lock.withLock {
+      if !force && times == fingerprint {
+        lastDigest = digest
+        unsettled = [:]
+        return nil
+      }
+      if settle && !force {
+        let changed = times.filter { fingerprint[$0.key] != $0.value }
+        if changed != unsettled {
+          // Seen changing: looked at again next poll (`lastDigest` left as it was).
+          unsettled = changed
+          return nil
+        }
+      }
       lastDigest = digest
-      if !force && times == fingerprint { return nil }
+      unsettled = [:]
       defer { fingerprint = times }
       return force ? [] : Set(times.keys.filter { fingerprint[$0] == times[$0] })
     }

@@ -93,6 +93,50 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.allSatisfy { $0 === running[0] || $0 === running[1] })
   }
 
+  /// Polling loads a changed file only once it stays the same for a poll: a file still being
+  /// written is not loaded half-written. A removal, and SIGHUP, do not wait.
+  @Test func pollingWaitsForAChangedFileToSettle() async throws {
+    let folder = temporaryFolder("settle")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    // Still growing: wait again.
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/#"), to: folder + "/two.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "b/#"])
+    #expect(await reloader.reload(settle: true) == nil)
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/three.json")
+    #expect(await reloader.reload(force: true, settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.count == 2)
+  }
+
+  /// A rule's test file is part of the rule's stamp: a rule left out for failing tests loads once
+  /// its tests are fixed, without SIGHUP.
+  @Test func fixingARulesTestsReloadsIt() async throws {
+    let folder = temporaryFolder("tests")
+    write(Self.rule, to: folder + "/one.json")
+    write("broken", to: folder + "/one.test.json")
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"),
+      gate: { rule in
+        (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
+          ? nil : "tests fail"
+      })
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.isEmpty)
+    write("fixed", to: folder + "/one.test.json")
+    #expect(await reloader.reload() != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+  }
+
   @Test func aReloadHappensOnlyWhenARuleFileChanged() async throws {
     let folder = temporaryFolder("reloader")
     write(Self.rule, to: folder + "/one.json")
