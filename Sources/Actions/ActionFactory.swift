@@ -101,8 +101,8 @@ struct ConfigurationReader {
     } catch {
       let first = error.first
       throw ActionConfigurationError(
-        "in template: \(first.message)", at: value.position(ofStringOffset: prefix + first.range.start.offset)
-      )
+        "in template: \(first.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
+        at: value.position(ofStringOffset: prefix + first.range.start.offset))
     }
   }
 }

@@ -209,7 +209,9 @@ public indirect enum TemplateTree: Sendable {
       } catch {
         throw CompileError(
           position: node.position(ofStringOffset: error.first.range.start.offset),
-          message: "in template: \(error.first.message)")
+          message:
+            "in template: \(error.first.message(placing: { node.position(ofStringOffset: $0.offset).description }))"
+        )
       }
     case .array(let elements):
       var list: [TemplateTree] = []

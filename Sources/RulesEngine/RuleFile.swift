@@ -208,7 +208,9 @@ public enum RuleFile {
           // AWS allows: its filter stays empty and the trie never holds it.
         } catch {
           for diagnostic in error.diagnostics where diagnostic.severity == .error {
-            report(sqlNode.position(ofStringOffset: diagnostic.range.start.offset), diagnostic.message)
+            report(
+              sqlNode.position(ofStringOffset: diagnostic.range.start.offset),
+              diagnostic.message(placing: { sqlNode.position(ofStringOffset: $0.offset).description }))
           }
         }
       } else {

@@ -167,6 +167,18 @@ struct RuleFileTests {
     #expect(found.first?.hasPrefix("Rules/test_rule.json:3:18: error: ") == true, "\(found)")
   }
 
+  /// A message naming a second place (the bracket left open) names it in the file's terms too.
+  @Test func bothPlacesOfAnSQLErrorMapToTheFile() {
+    #expect(
+      errors("{\n  \"sql\": \"SELECT (a + b FROM 'a/b'\"\n}") == [
+        "Rules/test_rule.json:2:25: error: expected ')' to close the expression opened at 2:18, found FROM"
+      ])
+    #expect(
+      errors("sql: |\n  SELECT CASE a\n    WHEN 1 THEN 2\n  FROM 'a/b'\n", file: "r/c.yaml") == [
+        "r/c.yaml:4:3: error: expected WHEN, ELSE or END to close the CASE at 2:10, found FROM"
+      ])
+  }
+
   /// A YAML syntax error says where, once, and what was being read.
   @Test func yamlSyntaxError() {
     let text = "sql: \"SELECT * FROM 'a'\"\nactions:\n  - file:\n      path: x\n     bad: 1\n"

@@ -26,13 +26,26 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
   public var message: String
   /// The offending token or node.
   public var range: SourceRange
+  /// A second place the message names as `at LINE:COLUMN` (the bracket an unclosed one opened at).
+  public var related: SourceLocation?
 
   /// Creates a diagnostic.
-  public init(_ severity: Severity = .error, stage: Stage, _ message: String, at range: SourceRange) {
+  public init(
+    _ severity: Severity = .error, stage: Stage, _ message: String, at range: SourceRange,
+    related: SourceLocation? = nil
+  ) {
     self.severity = severity
     self.stage = stage
     self.message = message
     self.range = range
+    self.related = related
+  }
+
+  /// The message with its `related` place written by `place` (a rule file's line and column
+  /// instead of the statement's), so both places of a message are in the same terms.
+  public func message(placing place: (SourceLocation) -> String) -> String {
+    guard let related, let found = message.range(of: " at \(related)") else { return message }
+    return message.replacingCharacters(in: found, with: " at " + place(related))
   }
 
   /// `1:24: error: expected an expression after ','`.

@@ -535,7 +535,7 @@ public struct Parser {
       let expected = hasElse ? "END" : "WHEN, ELSE or END"
       throw error(
         "expected \(expected) to close the CASE at \(caseToken.range.start), found \(describe(end))",
-        end.range)
+        end.range, related: caseToken.range.start)
     }
     return try advance()
   }
@@ -670,7 +670,7 @@ public struct Parser {
       let expected = orComma ? "',' or '\(symbol)'" : "'\(symbol)'"
       throw error(
         "expected \(expected) to close \(what) opened at \(opening.range.start), found \(describe(token))",
-        token.range)
+        token.range, related: opening.range.start)
     }
     return try advance()
   }
@@ -685,8 +685,8 @@ public struct Parser {
 
   // MARK: - Messages
 
-  private func error(_ message: String, _ range: SourceRange) -> SQLError {
-    SQLError([Diagnostic(stage: .parse, message, at: range)], source: lexer.source)
+  private func error(_ message: String, _ range: SourceRange, related: SourceLocation? = nil) -> SQLError {
+    SQLError([Diagnostic(stage: .parse, message, at: range, related: related)], source: lexer.source)
   }
 
   /// How a token is named in a message: `'x'`, `FROM`, `the string 'a'`, `the end of the statement`.
