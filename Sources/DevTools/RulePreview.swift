@@ -63,7 +63,7 @@ public struct RulePreview: Sendable {
     do {
       root =
         rule.file.hasSuffix(".yaml") || rule.file.hasSuffix(".yml")
-        ? try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+        ? try RuleDocument.parseYAML(bytes)
         : try RuleDocument.parseJSON(bytes)
     } catch {
       throw RuleFileError([RuleDiagnostic(file: rule.file, position: error.position, message: error.message)])

@@ -76,7 +76,7 @@ public struct RuleTestFile: Sendable {
       root =
         file.hasSuffix(".json")
         ? try RuleDocument.parseJSON(bytes)
-        : try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+        : try RuleDocument.parseYAML(bytes)
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }

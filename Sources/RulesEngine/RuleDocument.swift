@@ -125,8 +125,72 @@ public struct RuleSyntaxError: Error, Sendable {
 public enum RuleDocument {
   /// Parses JSON text with positions.
   public static func parseJSON(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    try checkUTF8(bytes)
     var parser = PositionedJSONParser(bytes: bytes)
     return try parser.parseDocument()
+  }
+
+  /// Parses the bytes of a YAML file: an invalid UTF-8 sequence is an error at its position, and a
+  /// byte-order mark is dropped, so columns on the first line are those an editor shows.
+  public static func parseYAML(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    try checkUTF8(bytes)
+    let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes[3...] : bytes[...]
+    return try parseYAML(String(decoding: body, as: UTF8.self))
+  }
+
+  /// Fails at the first byte that does not start a valid UTF-8 sequence (overlong forms,
+  /// surrogates and values past U+10FFFF included), with its line and column as the JSON parser
+  /// counts them (a leading byte-order mark takes no column).
+  static func checkUTF8(_ bytes: [UInt8]) throws(RuleSyntaxError) {
+    var index = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+    let start = index
+    while index < bytes.count {
+      let byte = bytes[index]
+      if byte < 0x80 {
+        index += 1
+        continue
+      }
+      let length: Int
+      var low: UInt8 = 0x80
+      var high: UInt8 = 0xBF
+      switch byte {
+      case 0xC2...0xDF: length = 2
+      case 0xE0: (length, low) = (3, 0xA0)
+      case 0xE1...0xEC, 0xEE...0xEF: length = 3
+      case 0xED: (length, high) = (3, 0x9F)
+      case 0xF0: (length, low) = (4, 0x90)
+      case 0xF1...0xF3: length = 4
+      case 0xF4: (length, high) = (4, 0x8F)
+      default: length = 0
+      }
+      var valid = length > 0 && index + length <= bytes.count
+      if valid {
+        for offset in 1..<length {
+          let next = bytes[index + offset]
+          let (from, to): (UInt8, UInt8) = offset == 1 ? (low, high) : (0x80, 0xBF)
+          if next < from || next > to {
+            valid = false
+            break
+          }
+        }
+      }
+      if !valid {
+        var line = 1
+        var column = 1
+        for earlier in bytes[start..<index] {
+          if earlier == UInt8(ascii: "\n") {
+            line += 1
+            column = 1
+          } else if earlier & 0xC0 != 0x80 {
+            column += 1
+          }
+        }
+        throw RuleSyntaxError(
+          position: FilePosition(line: line, column: column),
+          message: String(format: "invalid UTF-8 (byte 0x%02x): rule files must be UTF-8", byte))
+      }
+      index += length
+    }
   }
 
   /// Parses YAML text (the same schema as JSON) with positions.

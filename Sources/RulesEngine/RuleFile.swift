@@ -91,7 +91,7 @@ public enum RuleFile {
     var root: RuleNode
     do {
       if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-        root = try RuleDocument.parseYAML(String(decoding: bytes, as: UTF8.self))
+        root = try RuleDocument.parseYAML(bytes)
       } else {
         root = try RuleDocument.parseJSON(bytes)
       }

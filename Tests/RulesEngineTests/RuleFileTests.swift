@@ -179,6 +179,42 @@ struct RuleFileTests {
       ])
   }
 
+  /// A byte that is not UTF-8 is an error where it is, in JSON and YAML alike, never replaced
+  /// quietly; a byte-order mark takes no column.
+  @Test func invalidUTF8IsAnErrorAtItsByte() {
+    func errors(_ bytes: [UInt8], file: String) -> [String] {
+      do {
+        _ = try RuleFile.load(file: file, bytes: bytes, builder: RecordingBuilder())
+        return []
+      } catch {
+        return error.diagnostics.map(\.description)
+      }
+    }
+    let json = Array("{\n  \"description\": \"caf\u{e9} ".utf8) + [0xFF] + Array("\",\n}".utf8)
+    #expect(
+      errors(json, file: "r/u.json") == [
+        "r/u.json:2:24: error: invalid UTF-8 (byte 0xff): rule files must be UTF-8"
+      ])
+    let yaml = Array("sql: SELECT * FROM 'a'\ndescription: x".utf8) + [0xC3, 0x28] + Array("\n".utf8)
+    #expect(
+      errors(yaml, file: "r/u.yaml") == [
+        "r/u.yaml:2:15: error: invalid UTF-8 (byte 0xc3): rule files must be UTF-8"
+      ])
+    // Overlong and surrogate forms are refused too.
+    #expect(errors(Array("{\"a\": \"".utf8) + [0xC0, 0x80] + Array("\"}".utf8), file: "r/o.json").count == 1)
+    #expect(
+      errors(Array("{\"a\": \"".utf8) + [0xED, 0xA0, 0x80] + Array("\"}".utf8), file: "r/s.json").count == 1)
+    let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+    #expect(
+      errors(bom + Array("sql: \"SELECT tiemstamp() FROM 'a'\"\n".utf8), file: "r/b.yaml") == [
+        "r/b.yaml:1:14: error: unknown function 'tiemstamp'; did you mean 'timestamp'?"
+      ])
+    #expect(
+      errors(bom + Array("{\"sql\": \"SELECT tiemstamp() FROM 'a'\"}".utf8), file: "r/b.json") == [
+        "r/b.json:1:17: error: unknown function 'tiemstamp'; did you mean 'timestamp'?"
+      ])
+  }
+
   /// A YAML syntax error says where, once, and what was being read.
   @Test func yamlSyntaxError() {
     let text = "sql: \"SELECT * FROM 'a'\"\nactions:\n  - file:\n      path: x\n     bad: 1\n"
