@@ -223,7 +223,8 @@ public enum RuleDocument {
     guard let node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
-    return convert(node, lines: scalarLines(text))
+    var budget = maximumYAMLValues
+    return try convert(node, lines: scalarLines(text), budget: &budget)
   }
 
   /// The file position of each UTF-8 byte of a literal block scalar's text (`|`): its lines are
@@ -374,16 +375,33 @@ public enum RuleDocument {
     return 0
   }
 
-  static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]]) -> RuleNode {
+  /// At most this many values in a YAML document once its aliases are expanded: a few lines of
+  /// nested aliases (a "billion laughs" file) would otherwise expand to billions and take the
+  /// memory of `check` or of a running daemon's reload.
+  static let maximumYAMLValues = 1_000_000
+
+  /// Converts a composed YAML node (aliases already resolved to their anchors' nodes) to a
+  /// `RuleNode`, spending `budget` one a value.
+  static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int) throws(RuleSyntaxError)
+    -> RuleNode
+  {
     let mark =
       node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
+    budget -= 1
+    if budget < 0 {
+      throw RuleSyntaxError(
+        position: mark,
+        message: "YAML: the document expands to more than \(maximumYAMLValues) values through its aliases")
+    }
     switch node {
     case .scalar(let scalar):
       let text = scalar.string
-      if scalar.style == .plain {
-        if scalar.tag.description.hasSuffix(":null")
-          || ["null", "~", ""].contains(text) && scalar.style == .plain
-        {
+      // The YAML 1.2 core schema on plain scalars (`yes` stays a string); an explicit `!!str`
+      // keeps any text a string, and `!!bool`, `!!int`, `!!float`, `!!null` read a quoted one.
+      let tag = scalar.tag.description
+      let typed = ["bool", "int", "float", "null"].contains { tag == "tag:yaml.org,2002:" + $0 }
+      if !tag.hasSuffix(":str") && (scalar.style == .plain || typed) {
+        if tag.hasSuffix(":null") || ["null", "~", ""].contains(text) {
           return RuleNode(kind: .null, position: mark, stringPositions: [])
         }
         if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {
@@ -400,16 +418,37 @@ public enum RuleDocument {
       // Continuation bytes share their character's column.
       return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
     case .sequence(let sequence):
-      return RuleNode(
-        kind: .array(sequence.map { convert($0, lines: lines) }), position: mark, stringPositions: [])
+      var elements: [RuleNode] = []
+      for element in sequence { elements.append(try convert(element, lines: lines, budget: &budget)) }
+      return RuleNode(kind: .array(elements), position: mark, stringPositions: [])
     case .mapping(let mapping):
       var members: [RuleNode.Member] = []
+      var merged: [RuleNode.Member] = []
       for (key, value) in mapping {
         let keyMark = key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? mark
+        if key.scalar?.style == .plain, key.string == "<<" {
+          // A merge key (`<<: *defaults`, `<<: [*a, *b]`): the mappings' members, after the
+          // mapping's own keys and the earlier mappings of a list, which win.
+          let sources = value.sequence.map(Array.init) ?? [value]
+          for source in sources {
+            guard source.mapping != nil else {
+              throw RuleSyntaxError(
+                position: keyMark, message: "YAML: '<<' merges a mapping or a list of mappings")
+            }
+            guard case .object(let more) = try convert(source, lines: lines, budget: &budget).kind else {
+              continue
+            }
+            merged += more
+          }
+          continue
+        }
         members.append(
           RuleNode.Member(
-            key: key.string ?? "\(key)", keyPosition: keyMark, value: convert(value, lines: lines)))
+            key: key.string ?? "\(key)", keyPosition: keyMark,
+            value: try convert(value, lines: lines, budget: &budget)))
       }
+      var seen = Set(members.map(\.key))
+      for member in merged where seen.insert(member.key).inserted { members.append(member) }
       return RuleNode(kind: .object(members), position: mark, stringPositions: [])
     case .alias:
       return RuleNode(kind: .null, position: mark, stringPositions: [])

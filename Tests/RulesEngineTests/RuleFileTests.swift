@@ -125,6 +125,63 @@ struct RuleFileTests {
     #expect(root.members?[1].keyPosition == FilePosition(line: 2, column: 1))
   }
 
+  /// YAML tags and merge keys read as YAML means them: `!!str` keeps a number a string, `!!bool`
+  /// reads a quoted one, `<<` merges an anchored mapping under the mapping's own keys.
+  @Test func yamlTagsAndMergeKeys() throws {
+    let text = """
+      description: !!str 123
+      ruleDisabled: !!bool "false"
+      base: &base {a: 1, b: 2}
+      more: &more {b: 20, c: 30}
+      one:
+        <<: *base
+        a: 10
+      two:
+        <<: [*more, *base]
+        d: 4
+
+      """
+    let root = try RuleDocument.parseYAML(text)
+    #expect(root["description"]?.string == "123")
+    guard case .bool(false) = root["ruleDisabled"]?.kind else {
+      Issue.record("ruleDisabled: \(String(describing: root["ruleDisabled"]?.kind))")
+      return
+    }
+    func numbers(_ key: String) -> [String: String] {
+      var found: [String: String] = [:]
+      for member in root[key]?.members ?? [] {
+        if case .number(let text) = member.value.kind { found[member.key] = text }
+      }
+      return found
+    }
+    #expect(numbers("one") == ["a": "10", "b": "2"])
+    #expect(numbers("two") == ["b": "20", "c": "30", "a": "1", "d": "4"])
+    // A merged member keeps its own position, in the anchored mapping.
+    #expect(
+      root["one"]?.members?.first(where: { $0.key == "b" })?.keyPosition == FilePosition(line: 3, column: 20))
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\nx:\n  <<: 5\n", file: "r/m.yaml") == [
+        "r/m.yaml:3:3: error: YAML: '<<' merges a mapping or a list of mappings"
+      ])
+  }
+
+  /// Nested aliases that expand past a million values (a "billion laughs" file) are an error, not
+  /// gigabytes and minutes spent expanding them.
+  @Test func yamlAliasBombIsRefused() {
+    var lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    var previous = "a"
+    for name in ["b", "c", "d", "e", "f", "g", "h"] {
+      lines.append(
+        "\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ", ") + "]")
+      previous = name
+    }
+    lines.append("sql: SELECT * FROM 'a'")
+    let found = errors(lines.joined(separator: "\n") + "\n", file: "r/bomb.yaml")
+    #expect(found.count == 1)
+    #expect(
+      found.first?.contains("expands to more than 1000000 values through its aliases") == true, "\(found)")
+  }
+
   /// SQL in a YAML string points at its own character whatever the style: escapes, doubled
   /// quotes, and lines folded into one.
   @Test(arguments: [
