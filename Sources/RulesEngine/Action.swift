@@ -2,13 +2,16 @@ import Dispatch
 import IoTSQL
 
 /// What an action receives for one matching message: the rule's output and the original message.
-public struct ActionInput: Sendable {
+///
+/// A class: one input goes to every action of its rule, into lanes, batches and retries, and a copy
+/// is then one reference count instead of one for each of its five references.
+public final class ActionInput: Sendable {
   /// The rule that matched.
-  public var ruleName: String
+  public let ruleName: String
   /// The SELECT output (payload bytes and value) and the SET variables templates read.
-  public var evaluation: Evaluation
+  public let evaluation: Evaluation
   /// The original message, for templates and error records.
-  public var message: Message
+  public let message: Message
 
   /// Creates an input.
   public init(ruleName: String, evaluation: Evaluation, message: Message) {

@@ -33,9 +33,13 @@ public struct DispatchStatistics: Sendable, Equatable {
 
 /// One result waiting for one action. (Its lane knows the action; results of one topic are
 /// performed one at a time, in arrival order: `Dispatcher.perform(_:on:)` groups them by topic.)
+/// One reference, to the rule's tracker, which holds the input: a job is copied into the worker's
+/// list, the lane's queue and its batch, and each copy of the input's five references cost five
+/// atomic increments that the rule's actions, on other threads, contend for.
 struct ActionJob: Sendable {
-  let input: ActionInput
   let tracker: RuleTracker
+  /// What the action receives.
+  var input: ActionInput { tracker.input }
 }
 
 /// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
@@ -153,18 +157,22 @@ struct ActionLane: ~Copyable, Sendable {
 final class RuleTracker: Sendable {
   let rule: Rule
   let message: Message
+  /// The result every action of the rule receives.
+  let input: ActionInput
   let snapshot: RuleSet
   let startNanoseconds: UInt64
-  /// The message's tracker when other rules with actions took it too.
-  let group: MessageTracker?
+  /// The message's tracker when other rules with actions took it too. Set by `accept` once it
+  /// knows every rule that took the message, before any job of it is queued (the lane's lock
+  /// publishes it to the threads that read it).
+  nonisolated(unsafe) var group: MessageTracker?
   let state: Mutex<(remaining: Int, failures: [(ConfiguredAction, ActionError)], traceID: String?)>
 
-  init(rule: Rule, message: Message, snapshot: RuleSet, startNanoseconds: UInt64, group: MessageTracker?) {
+  init(rule: Rule, evaluation: Evaluation, message: Message, snapshot: RuleSet, startNanoseconds: UInt64) {
     self.rule = rule
     self.message = message
+    self.input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
     self.snapshot = snapshot
     self.startNanoseconds = startNanoseconds
-    self.group = group
     self.state = Mutex((rule.actions.count, [], nil))
   }
 
@@ -285,7 +293,8 @@ public final class Dispatcher: Sendable {
   /// What one `accept` works with.
   struct Worker {
     var vm = VirtualMachine()
-    var results: [(Rule, Evaluation)] = []
+    /// The trackers of the rules with actions that took the message being accepted.
+    var trackers: [RuleTracker] = []
     /// The jobs of the batch being accepted, by action, in message order.
     var lanes: [(ConfiguredAction, [ActionJob])] = []
     /// The messages of the batch that no rule with actions took.
@@ -428,40 +437,41 @@ public final class Dispatcher: Sendable {
     var matched = 0
     var passed = 0
     for message in messages {
-      defer { worker.results.removeAll(keepingCapacity: true) }
+      defer { worker.trackers.removeAll(keepingCapacity: true) }
       let context = message.evaluationContext()
+      var passedHere = 0
       snapshot.forEachMatch(message.topic) { index in
         let rule = snapshot.rules[index]
         matched += 1
         rule.counters.matched.add()
-        if let evaluation = worker.vm.evaluate(
-          rule.program, context: context, serializesPayload: rule.readsPayloadBytes)
-        {
-          rule.counters.passed.add()
-          worker.results.append((rule, evaluation))
+        guard let evaluation = rule.evaluate(context, using: &worker.vm) else { return }
+        rule.counters.passed.add()
+        passedHere += 1
+        if !rule.actions.isEmpty {
+          worker.trackers.append(
+            RuleTracker(
+              rule: rule, evaluation: evaluation, message: message, snapshot: snapshot,
+              startNanoseconds: start))
         }
       }
-      passed += worker.results.count
-      if worker.results.isEmpty, message.topic.utf8.first == UInt8(ascii: "$") {
+      passed += passedHere
+      if passedHere == 0, message.topic.utf8.first == UInt8(ascii: "$") {
         noteUnknownBasicIngest(message.topic, in: snapshot)
       }
-      let withActions = worker.results.reduce(0) { $0 + ($1.0.actions.isEmpty ? 0 : 1) }
-      if withActions == 0 {
+      if worker.trackers.isEmpty {
         // Done already; acknowledged once the batch is counted (the last acknowledgement can end
         // a drain).
         worker.done.append(message)
         continue
       }
-      let group =
-        withActions == 1
-        ? nil
-        : MessageTracker(message: message, snapshot: snapshot, rules: withActions, startNanoseconds: start)
-      for (rule, evaluation) in worker.results where !rule.actions.isEmpty {
-        let ruleTracker = RuleTracker(
-          rule: rule, message: message, snapshot: snapshot, startNanoseconds: start, group: group)
-        let input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
-        for configured in rule.actions {
-          worker.queue(ActionJob(input: input, tracker: ruleTracker), for: configured, dispatcher: self)
+      if worker.trackers.count > 1 {
+        let group = MessageTracker(
+          message: message, snapshot: snapshot, rules: worker.trackers.count, startNanoseconds: start)
+        for tracker in worker.trackers { tracker.group = group }
+      }
+      for tracker in worker.trackers {
+        for configured in tracker.rule.actions {
+          worker.queue(ActionJob(tracker: tracker), for: configured, dispatcher: self)
         }
       }
     }

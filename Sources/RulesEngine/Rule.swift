@@ -119,6 +119,13 @@ public final class Rule: Sendable {
     self.counters = CounterStore.shared.rule(name)
   }
 
+  /// Runs the rule's program over a message with `machine`. A method of the rule, so the program
+  /// is read from the rule in place: read at the caller, it was copied (five references retained and
+  /// released) for every message.
+  func evaluate(_ context: EvaluationContext, using machine: inout VirtualMachine) -> Evaluation? {
+    machine.evaluate(program, context: context, serializesPayload: readsPayloadBytes)
+  }
+
   /// Every action instance of the rule, error actions included.
   public var allActions: [any Action] {
     actions.flatMap(\.allActions) + (errorAction?.allActions ?? [])
