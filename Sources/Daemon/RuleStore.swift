@@ -340,33 +340,37 @@ public final class RuleReloader: Sendable {
     let digest = digest()
     if !force && lock.withLock({ digest == lastDigest }) { return nil }
     let times = scan(sharingPathsOf: lock.withLock { fingerprint })
-    // The files whose stamps are those they were loaded with (none when forced: SIGHUP reads all).
-    let unchanged: Set<String>? = lock.withLock {
+    // What to load: the files, and those whose stamps are the ones they were loaded with (none when
+    // forced: SIGHUP reads all).
+    let plan: (files: [String], unchanged: Set<String>)? = lock.withLock {
       if !force && times == fingerprint {
         lastDigest = digest
         unsettled = [:]
         return nil
       }
-      if settle && !force {
-        let changed = times.filter { fingerprint[$0.key] != $0.value }
-        if changed != unsettled {
-          // Seen changing: looked at again next poll (`lastDigest` left as it was).
-          unsettled = changed
-          return nil
-        }
-      }
-      lastDigest = digest
+      var loading = times
+      let seen = unsettled
       unsettled = [:]
-      defer { fingerprint = times }
-      return force ? [] : Set(times.keys.filter { fingerprint[$0] == times[$0] })
+      if settle && !force {
+        // A new or changed file loads once a poll finds it as the one before did. One still
+        // changing waits (its running version stays) without holding up the others; `lastDigest`
+        // is left as it was, so the next poll looks again.
+        for (file, stamp) in times where fingerprint[file] != stamp && seen[file] != stamp {
+          unsettled[file] = stamp
+          loading[file] = fingerprint[file]
+        }
+        if loading == fingerprint { return nil }
+      }
+      if unsettled.isEmpty { lastDigest = digest }
+      defer { fingerprint = loading }
+      return (loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }))
     }
-    guard let unchanged else { return nil }
+    guard let plan else { return nil }
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
-    let files = times.keys.sorted()
     let result = RuleStore.load(
-      files: files, builder: builder, previous: previous, unchanged: unchanged, gate: gate)
+      files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])

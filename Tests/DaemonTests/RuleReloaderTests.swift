@@ -117,6 +117,24 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.count == 2)
   }
 
+  /// A file rewritten at every poll waits alone: the others' changes load, and its running version
+  /// stays until it settles.
+  @Test func aFileStillChangingDoesNotHoldUpTheOthers() async throws {
+    let folder = temporaryFolder("settle-each")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/one.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "cc/+"), to: folder + "/one.json")
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "b/+"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["b/+", "cc/+"])
+    #expect(await reloader.reload(settle: true) == nil)
+  }
+
   /// A rule's test file is part of the rule's stamp: a rule left out for failing tests loads once
   /// its tests are fixed, without SIGHUP.
   @Test func fixingARulesTestsReloadsIt() async throws {
