@@ -45,15 +45,19 @@ public enum RuleStore {
   /// being read: a reload after one edit among 10,000 rule files reads one file.
   /// `gate`, when given, is asked about every rule newly compiled from a changed file: a reason it
   /// returns keeps the previous version (or leaves a new rule out) and is reported as an error.
+  /// A file in `deferred` (still being written, or gone while a new file is) is not read: its
+  /// previous rule stays, if it has one.
   public static func load(
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
-    unchanged: Set<String> = [], gate: ReloadGate? = nil
+    unchanged: Set<String> = [], deferred: Set<String> = [], gate: ReloadGate? = nil
   ) -> RuleLoadResult {
     var errors: [RuleFileError] = []
     var loaded: [(file: String, rule: Rule)] = []
     for file in files {
-      if let old = previous[file], unchanged.contains(file) {
+      if let old = previous[file], unchanged.contains(file) || deferred.contains(file) {
         loaded.append((file, old))
+      } else if deferred.contains(file) {
+        continue
       } else if let rule = load(
         file: file, builder: builder, previous: previous[file], gate: gate, errors: &errors)
       {
@@ -215,6 +219,13 @@ public final class RuleReloader: Sendable {
     var hash: UInt64 = 0
   }
 
+  /// Where the tests of rule file `file` may be: `NAME.test.json`, `.test.yaml`, `.test.yml`.
+  static func testFiles(of file: String) -> [String] {
+    var stem = file
+    if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
+    return [stem + ".test.json", stem + ".test.yaml", stem + ".test.yml"]
+  }
+
   /// Mixes what `stat` says of a file's contents and status into `hash` (FNV-1a over the words).
   static func mix(_ info: stat, into hash: inout UInt64) {
     // Word by word, not over an array literal: the folder digest runs this on every poll and
@@ -250,10 +261,8 @@ public final class RuleReloader: Sendable {
       }
       var hash: UInt64 = 0xcbf2_9ce4_8422_2325
       Self.mix(info, into: &hash)
-      var stem = file
-      if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
-      for suffix in [".test.json", ".test.yaml", ".test.yml"] where stat(stem + suffix, &info) == 0 {
-        hash = (hash ^ UInt64(suffix.utf8.count)) &* 0x100_0000_01b3
+      for (index, companion) in Self.testFiles(of: file).enumerated() where stat(companion, &info) == 0 {
+        hash = (hash ^ UInt64(index + 1)) &* 0x100_0000_01b3
         Self.mix(info, into: &hash)
       }
       let stamp = FileStamp(hash: hash | 1)
@@ -292,6 +301,9 @@ public final class RuleReloader: Sendable {
       }
       guard info.st_mode & S_IFMT == S_IFDIR else {
         add(path, info)
+        // A rule file named directly: its test file counts too (a folder's entries hold it
+        // already). A few strings a poll, for a path given by hand.
+        for companion in Self.testFiles(of: path) where stat(companion, &info) == 0 { add(companion, info) }
         continue
       }
       guard let folder = opendir(path) else { continue }
@@ -316,14 +328,16 @@ public final class RuleReloader: Sendable {
   /// Loads and starts the first rule set; returns the errors found.
   public func initialLoad() async throws -> RuleLoadResult {
     let files = try RuleStore.ruleFiles(in: paths)
+    // Stamped before reading: a file edited while the rules load is read again at the next poll
+    // (stamped after, its edit would go unnoticed). The stamps key the paths the rules will hold:
+    // no second list of them.
+    let digest = digest()
+    let stamps = stamps(of: files)
     // Tests gate the first load as they gate reloads: a rule whose tests fail is not loaded.
     let result = RuleStore.load(files: files, builder: builder, gate: gate)
     for rule in result.rules {
       for action in rule.allActions { try await action.start() }
     }
-    let digest = digest()
-    // The paths just loaded, which the rules hold: no second list of them.
-    let stamps = stamps(of: files)
     lock.withLock { (fingerprint, lastDigest) = (stamps, digest) }
     dispatcher.swap(to: RuleSet(rules: result.rules))
     return result
@@ -334,43 +348,58 @@ public final class RuleReloader: Sendable {
   ///
   /// With `settle` (polling), a new or changed file is loaded only once a poll finds it as the one
   /// before did: a file still being written in place (`scp`, `cat >`, a slow generator) is not
-  /// loaded half-written, though a cut-off YAML file often parses. A removal applies at once.
+  /// loaded half-written, though a cut-off YAML file often parses. A removal applies at once, unless
+  /// a new file is waiting (a rename).
   @discardableResult
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
     if !force && lock.withLock({ digest == lastDigest }) { return nil }
     let times = scan(sharingPathsOf: lock.withLock { fingerprint })
-    // What to load: the files, and those whose stamps are the ones they were loaded with (none when
-    // forced: SIGHUP reads all).
-    let plan: (files: [String], unchanged: Set<String>)? = lock.withLock {
+    // What to load: the files, those whose stamps are the ones they were loaded with (none when
+    // forced: SIGHUP reads all), and those not to read yet.
+    let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>)? = lock.withLock {
       if !force && times == fingerprint {
         lastDigest = digest
         unsettled = [:]
         return nil
       }
       var loading = times
+      var deferred: Set<String> = []
       let seen = unsettled
       unsettled = [:]
       if settle && !force {
         // A new or changed file loads once a poll finds it as the one before did. One still
-        // changing waits (its running version stays) without holding up the others; `lastDigest`
-        // is left as it was, so the next poll looks again.
+        // changing waits, not read (its running version stays), without holding up the others;
+        // `lastDigest` is left as it was, so the next poll looks again.
         for (file, stamp) in times where fingerprint[file] != stamp && seen[file] != stamp {
           unsettled[file] = stamp
+          deferred.insert(file)
           loading[file] = fingerprint[file]
+        }
+        if !unsettled.isEmpty {
+          // A rename is a removal and a new file: the removed file's rule runs on until the new
+          // one loads, so no message falls between them.
+          for (file, stamp) in fingerprint where times[file] == nil {
+            loading[file] = stamp
+            deferred.insert(file)
+          }
         }
         if loading == fingerprint { return nil }
       }
       if unsettled.isEmpty { lastDigest = digest }
       defer { fingerprint = loading }
-      return (loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }))
+      return (
+        loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
+        deferred
+      )
     }
     guard let plan else { return nil }
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
     let result = RuleStore.load(
-      files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged, gate: gate)
+      files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
+      deferred: plan.deferred, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])

@@ -135,6 +135,60 @@ struct RuleReloaderTests {
     #expect(await reloader.reload(settle: true) == nil)
   }
 
+  /// A rename is a removal and a new file: the old rule runs until the new file has settled, so
+  /// no message goes to no rule in between.
+  @Test func aRenamedFileKeepsItsRuleRunningUntilTheNewNameLoads() async throws {
+    let folder = temporaryFolder("settle-rename")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: folder + "/one.json", toPath: folder + "/uno.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
+  }
+
+  /// A file with no running rule (it was broken) is not read while it is being written either.
+  @Test func aBrokenFileBeingRewrittenIsNotReadHalfWritten() async throws {
+    let folder = temporaryFolder("settle-broken")
+    write(Self.rule, to: folder + "/one.json")
+    write("{ not json", to: folder + "/two.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/one.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    // one.json settles; two.json is written on (it would have been read now, half-written).
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "bb/+"), to: folder + "/two.json")
+    let result = await reloader.reload(settle: true)
+    #expect(result?.errors.isEmpty == true)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["c/+"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["c/+", "bb/+"])
+  }
+
+  /// With a rule file named directly (not its folder), its test file is watched too.
+  @Test func aTestFileBesideARuleFileNamedDirectlyIsWatched() async throws {
+    let folder = temporaryFolder("tests-direct")
+    write(Self.rule, to: folder + "/one.json")
+    write("broken", to: folder + "/one.test.json")
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [folder + "/one.json"], builder: RecordingBuilder(), dispatcher: dispatcher,
+      logger: Logger(label: "test"),
+      gate: { rule in
+        (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
+          ? nil : "tests fail"
+      })
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.isEmpty)
+    write("fixed", to: folder + "/one.test.json")
+    #expect(await reloader.reload() != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+  }
+
   /// A rule's test file is part of the rule's stamp: a rule left out for failing tests loads once
   /// its tests are fixed, without SIGHUP.
   @Test func fixingARulesTestsReloadsIt() async throws {
