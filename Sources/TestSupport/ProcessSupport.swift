@@ -50,6 +50,32 @@ public enum ProcessSupport {
     return Int(UInt16(bigEndian: address.sin_port))
   }
 
+  /// A loopback port where connections are refused, held for as long as the returned socket is
+  /// open (close it with `close(_:)` when done): it is bound but never listens, so no other test's
+  /// server can take the port meanwhile, as one could take a port `freePort` found.
+  public static func refusingPort() throws -> (port: Int, socket: Int32) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestPeerError("socket() failed: errno \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard bound == 0 else {
+      close(fd)
+      throw TestPeerError("bind() failed: errno \(errno)")
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return (Int(UInt16(bigEndian: address.sin_port)), fd)
+  }
+
   /// True when something accepts TCP connections on 127.0.0.1:`port`.
   public static func isListening(port: Int) -> Bool {
     let fd = connected(port: port)

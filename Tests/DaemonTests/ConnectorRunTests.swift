@@ -216,7 +216,8 @@ struct ConnectorRunTests {
 
   @Test("SIGTERM while the broker is unreachable stops the daemon cleanly, with its summary")
   func stopWhileConnecting() async throws {
-    let port = try ProcessSupport.freePort()  // nobody listens there
+    let (port, holder) = try ProcessSupport.refusingPort()  // nobody listens there, nobody takes it
+    defer { close(holder) }
     let folder = temporaryFolder("mqtt-unreachable")
     write(
       #"{"sql": "SELECT * FROM 'x/#'", "actions": [{"republish": {"topic": "y/1"}}]}"#,

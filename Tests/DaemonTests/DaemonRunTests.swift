@@ -271,7 +271,9 @@ struct DaemonRunTests {
   /// SIGTERM during a long retry schedule: the backoffs end at once, each retry makes one last
   /// attempt and its record reaches the error path; the daemon does not wait out the schedule.
   @Test func sigtermCutsRetryBackoffsShort() async throws {
-    let port = try ProcessSupport.freePort()  // nobody listens: every attempt is refused
+    // Held, never listening: every attempt is refused, and no other test's server takes the port.
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
     let folder = temporaryFolder("sigterm-retry")
     write(
       #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "http://127.0.0.1:\#(port)/in", "retry": {"attempts": 100, "initialBackoffMs": 500, "maxBackoffMs": 2000}}}]}"#,
@@ -298,18 +300,23 @@ struct DaemonRunTests {
     defer { server.stop() }
     server.setFallback(.stall(milliseconds: 10_000))
     let folder = temporaryFolder("sigterm-twice")
+    // A path of this test's own: under parallel tests another test's daemon, given a "free" port
+    // that this server took since, can send it requests; only this daemon's request counts.
+    let path = "/in-\(UUID().uuidString)"
     write(
-      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url("/in"))", "timeoutMs": 30000}}]}"#,
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url(path))", "timeoutMs": 30000}}]}"#,
       to: folder + "/rules/r.json")
     let input = Pipe()
     let process = try Subprocess(
       ["run", "--rules", "rules", "--source", "-", "--follow"], in: folder, standardInput: input)
     input.fileHandleForWriting.write(Data((#"{"topic":"q/1","payload":{"n":1}}"# + "\n").utf8))
-    for _ in 0..<100 where server.requests.isEmpty { try await Task.sleep(nanoseconds: 100_000_000) }
-    #expect(server.requests.count == 1)
+    func ours() -> Int { server.requests.filter { $0.uri == path }.count }
+    for _ in 0..<100 where ours() == 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+    #expect(ours() == 1)
     process.signal(SIGTERM)
     try await Task.sleep(nanoseconds: 500_000_000)
-    #expect(process.process.isRunning, "the first signal drains, waiting on the stuck request")
+    #expect(
+      process.process.isRunning, "the first signal drains, waiting on the stuck request: \(process.stdout)")
     process.signal(SIGTERM)
     let status = await process.wait(seconds: 5)
     try input.fileHandleForWriting.close()
