@@ -138,6 +138,100 @@ public enum RuleDocument {
     return try parseYAML(String(decoding: body, as: UTF8.self))
   }
 
+  /// Refuses an alias used as a mapping key (`*a: 1`, `{*a: 1}`) and an explicit `?` key before
+  /// Yams composes the file: to find duplicate keys Yams hashes each key whole, so a key that is an
+  /// alias of nested aliases expands there, before any budget applies (a file under 1 KB took
+  /// minutes). Rule files need neither. Quoted text and comments are skipped; a key is what starts
+  /// a line (after indentation and `- `) or follows `{`, `[` or `,`.
+  static func refuseAliasKeys(_ text: String) throws(RuleSyntaxError) {
+    let bytes = Array(text.utf8)
+    var index = 0
+    var line = 1
+    var lineStart = 0
+    var atKey = true
+    // The last byte that was not a space: a quote opens a quoted scalar only at a value's start.
+    var previous: UInt8 = 0x0A
+    func column(_ at: Int) -> Int {
+      1 + bytes[lineStart..<at].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+    func isName(_ byte: UInt8) -> Bool {
+      !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == UInt8(ascii: ",")
+        || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "{")
+        || byte == UInt8(ascii: "}"))
+    }
+    while index < bytes.count {
+      let byte = bytes[index]
+      switch byte {
+      case 0x0A:
+        line += 1
+        index += 1
+        lineStart = index
+        atKey = true
+        continue
+      case 0x20, 0x09, 0x0D:
+        index += 1
+        continue
+      case UInt8(ascii: "-")
+      where atKey && (index + 1 == bytes.count || [0x20, 0x0A].contains(bytes[index + 1])):
+        previous = byte
+        index += 1
+        continue
+      case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","):
+        atKey = true
+        previous = byte
+        index += 1
+        continue
+      case UInt8(ascii: "#") where index == lineStart || [0x20, 0x09].contains(bytes[index - 1]):
+        while index < bytes.count, bytes[index] != 0x0A { index += 1 }
+        continue
+      case UInt8(ascii: "'"),
+        UInt8(ascii: "\"")
+      where atKey || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous):
+        // A quoted scalar (a quote elsewhere is text: `it's`), possibly over several lines.
+        index += 1
+        while index < bytes.count {
+          if bytes[index] == 0x0A {
+            line += 1
+            lineStart = index + 1
+          } else if byte == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
+            index += 1
+          } else if bytes[index] == byte {
+            if byte == UInt8(ascii: "'"), index + 1 < bytes.count, bytes[index + 1] == byte {
+              index += 1
+            } else {
+              break
+            }
+          }
+          index += 1
+        }
+        index += 1
+        atKey = false
+        previous = byte
+        continue
+      case UInt8(ascii: "?")
+      where atKey && (index + 1 == bytes.count || [0x20, 0x0A].contains(bytes[index + 1])):
+        throw RuleSyntaxError(
+          position: FilePosition(line: line, column: column(index)),
+          message: "YAML: an explicit '?' key is not supported in rule files")
+      case UInt8(ascii: "*") where atKey:
+        var end = index + 1
+        while end < bytes.count, isName(bytes[end]), bytes[end] != UInt8(ascii: ":") { end += 1 }
+        var after = end
+        while after < bytes.count, bytes[after] == 0x20 || bytes[after] == 0x09 { after += 1 }
+        if end > index + 1, after < bytes.count, bytes[after] == UInt8(ascii: ":") {
+          throw RuleSyntaxError(
+            position: FilePosition(line: line, column: column(index)),
+            message: "YAML: an alias as a mapping key is not supported in rule files")
+        }
+      default:
+        break
+      }
+      atKey = false
+      previous = byte
+      index += 1
+    }
+  }
+
   /// Fails at the first byte that does not start a valid UTF-8 sequence (overlong forms,
   /// surrogates and values past U+10FFFF included), with its line and column as the JSON parser
   /// counts them (a leading byte-order mark takes no column).
@@ -195,6 +289,7 @@ public enum RuleDocument {
 
   /// Parses YAML text (the same schema as JSON) with positions.
   public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
+    try refuseAliasKeys(text)
     let node: Yams.Node?
     do {
       node = try Yams.compose(yaml: text)
@@ -223,7 +318,7 @@ public enum RuleDocument {
     guard let node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
-    var budget = maximumYAMLValues
+    var budget = maximumYAMLExpansion
     return try convert(node, lines: scalarLines(text), budget: &budget)
   }
 
@@ -375,23 +470,27 @@ public enum RuleDocument {
     return 0
   }
 
-  /// At most this many values in a YAML document once its aliases are expanded: a few lines of
-  /// nested aliases (a "billion laughs" file) would otherwise expand to billions and take the
-  /// memory of `check` or of a running daemon's reload.
-  static let maximumYAMLValues = 1_000_000
+  /// At most this many values and bytes of text (one each) in a YAML document once its aliases are
+  /// expanded: a few lines of nested aliases (a "billion laughs" file), or a long anchored text
+  /// repeated, would otherwise expand to billions and take the memory of `check` or of a running
+  /// daemon's reload. A 1 MiB file without aliases stays well below it.
+  static let maximumYAMLExpansion = 4_000_000
 
   /// Converts a composed YAML node (aliases already resolved to their anchors' nodes) to a
-  /// `RuleNode`, spending `budget` one a value.
+  /// `RuleNode`, spending `budget` one a value and one a byte of text.
   static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int) throws(RuleSyntaxError)
     -> RuleNode
   {
     let mark =
       node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
     budget -= 1
+    if case .scalar(let scalar) = node { budget -= scalar.string.utf8.count }
     if budget < 0 {
       throw RuleSyntaxError(
         position: mark,
-        message: "YAML: the document expands to more than \(maximumYAMLValues) values through its aliases")
+        message:
+          "YAML: through its aliases the document expands past \(maximumYAMLExpansion) values and bytes of text"
+      )
     }
     switch node {
     case .scalar(let scalar):
