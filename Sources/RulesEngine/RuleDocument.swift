@@ -509,6 +509,11 @@ public enum RuleDocument {
         if Double(text) != nil, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
           return RuleNode(kind: .number(text), position: mark, stringPositions: [])
         }
+        if scalar.style != .plain {
+          // An explicit tag on quoted text that is not of its type (`!!int "abc"`).
+          throw RuleSyntaxError(
+            position: mark, message: "YAML: '\(text)' is no \(tag.split(separator: ":").last ?? "")")
+        }
       }
       let positions =
         scalar.style == .literal

@@ -165,7 +165,15 @@ struct RuleFileTests {
       ])
   }
 
-  /// Nested aliases that expand past a million values (a "billion laughs" file) are an error, not
+  /// An explicit tag on quoted text of another type is an error, not a string.
+  @Test func yamlWrongTagIsAnError() {
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\nruleDisabled: !!bool \"maybe\"\n", file: "r/t.yaml") == [
+        "r/t.yaml:2:15: error: YAML: 'maybe' is no bool"
+      ])
+  }
+
+  /// Nested aliases that expand past four million values and bytes of text (a "billion laughs" file) are an error, not
   /// gigabytes and minutes spent expanding them.
   @Test func yamlAliasBombIsRefused() {
     var lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
