@@ -173,8 +173,8 @@ struct RuleFileTests {
       ])
   }
 
-  /// Nested aliases that expand past four million values and bytes of text (a "billion laughs" file) are an error, not
-  /// gigabytes and minutes spent expanding them.
+  /// Nested aliases that expand past four million values and bytes of text (a "billion laughs"
+  /// file) are an error, not gigabytes and minutes spent expanding them.
   @Test func yamlAliasBombIsRefused() {
     var lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     var previous = "a"
