@@ -298,13 +298,15 @@ struct DaemonRunTests {
   @Test func secondSignalExitsWithoutDraining() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    server.setFallback(.stall(milliseconds: 10_000))
+    // Stuck for a minute: under parallel tests this test's task can wait seconds for a thread, and
+    // a ten-second stall once ended (the request answered, the run over) before the first signal.
+    server.setFallback(.stall(milliseconds: 60_000))
     let folder = temporaryFolder("sigterm-twice")
     // A path of this test's own: under parallel tests another test's daemon, given a "free" port
     // that this server took since, can send it requests; only this daemon's request counts.
     let path = "/in-\(UUID().uuidString)"
     write(
-      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url(path))", "timeoutMs": 30000}}]}"#,
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url(path))", "timeoutMs": 60000}}]}"#,
       to: folder + "/rules/r.json")
     let input = Pipe()
     let process = try Subprocess(
@@ -318,7 +320,7 @@ struct DaemonRunTests {
     #expect(
       process.process.isRunning, "the first signal drains, waiting on the stuck request: \(process.stdout)")
     process.signal(SIGTERM)
-    let status = await process.wait(seconds: 5)
+    let status = await process.wait(seconds: 30)
     try input.fileHandleForWriting.close()
     #expect(status == 128 + SIGTERM, "\(process.stderr)")
     #expect(process.stderr.contains("second stop signal: exiting without draining"), "\(process.stderr)")
