@@ -527,11 +527,12 @@ public enum RuleDocument {
       return RuleNode(kind: .array(elements), position: mark, stringPositions: [])
     case .mapping(let mapping):
       var members: [RuleNode.Member] = []
-      var merged: [RuleNode.Member] = []
+      // In document order, a merge key's members where it stands; `merged` marks them.
+      var entries: [(member: RuleNode.Member, merged: Bool)] = []
       for (key, value) in mapping {
         let keyMark = key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? mark
         if key.scalar?.style == .plain, key.string == "<<" {
-          // A merge key (`<<: *defaults`, `<<: [*a, *b]`): the mappings' members, after the
+          // A merge key (`<<: *defaults`, `<<: [*a, *b]`): the mappings' members, under the
           // mapping's own keys and the earlier mappings of a list, which win.
           let sources = value.sequence.map(Array.init) ?? [value]
           for source in sources {
@@ -542,17 +543,23 @@ public enum RuleDocument {
             guard case .object(let more) = try convert(source, lines: lines, budget: &budget).kind else {
               continue
             }
-            merged += more
+            entries += more.map { ($0, true) }
           }
           continue
         }
-        members.append(
-          RuleNode.Member(
-            key: key.string ?? "\(key)", keyPosition: keyMark,
-            value: try convert(value, lines: lines, budget: &budget)))
+        entries.append(
+          (
+            RuleNode.Member(
+              key: key.string ?? "\(key)", keyPosition: keyMark,
+              value: try convert(value, lines: lines, budget: &budget)), false
+          ))
       }
-      var seen = Set(members.map(\.key))
-      for member in merged where seen.insert(member.key).inserted { members.append(member) }
+      let own = Set(entries.lazy.filter { !$0.merged }.map(\.member.key))
+      var taken: Set<String> = []
+      for entry in entries
+      where !entry.merged || (!own.contains(entry.member.key) && taken.insert(entry.member.key).inserted) {
+        members.append(entry.member)
+      }
       return RuleNode(kind: .object(members), position: mark, stringPositions: [])
     case .alias:
       return RuleNode(kind: .null, position: mark, stringPositions: [])

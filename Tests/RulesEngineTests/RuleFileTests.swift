@@ -156,6 +156,9 @@ struct RuleFileTests {
     }
     #expect(numbers("one") == ["a": "10", "b": "2"])
     #expect(numbers("two") == ["b": "20", "c": "30", "a": "1", "d": "4"])
+    // Merged members stand where the merge key does, in document order.
+    #expect(root["one"]?.members?.map(\.key) == ["b", "a"])
+    #expect(root["two"]?.members?.map(\.key) == ["b", "c", "a", "d"])
     // A merged member keeps its own position, in the anchored mapping.
     #expect(
       root["one"]?.members?.first(where: { $0.key == "b" })?.keyPosition == FilePosition(line: 3, column: 20))
