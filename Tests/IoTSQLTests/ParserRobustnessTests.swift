@@ -128,6 +128,34 @@ private let examples: [String] = {
     }
   }
 
+  /// A long flat chain (`a = 1 OR a = 1 OR ...`, `1 + 1 + ...`) deepens the tree one level an
+  /// operator: past `maximumChain` it is a positioned error; 2,000 terms crashed every command and
+  /// a running daemon's reload with a stack overflow in the checker. Up to the limit it compiles
+  /// and runs, inside the deepest nesting allowed too.
+  @Test(arguments: [" OR ", " AND ", " + ", " - ", " * "])
+  func longChainsAreAPositionedErrorNotACrash(op: String) throws {
+    let term = op == " OR " || op == " AND " ? "a = 1" : "a"
+    let long =
+      "SELECT * FROM 'x' WHERE "
+      + Array(repeating: term, count: 5_000)
+      .joined(separator: op)
+    do {
+      _ = try Compiler.compile(long)
+      Issue.record("compiled a chain of 5,000")
+    } catch {
+      #expect(
+        error.first.message.hasPrefix("too many operators in one expression (more than 512 on one path)"))
+    }
+    let fits =
+      "SELECT * FROM 'x' WHERE " + String(repeating: "(", count: 200)
+      + Array(repeating: "a", count: 300).joined(separator: " + ") + String(repeating: ")", count: 200)
+      + " > 1 AND (" + Array(repeating: "b = 1", count: 200).joined(separator: " OR ") + ")"
+    let program = try Compiler.compile(fits)
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "x", payload: Array(#"{"a":1,"b":1}"#.utf8))
+    #expect(machine.evaluate(program, context: context) != nil)
+  }
+
   @Test(arguments: [
     ("(", ")"), ("[", "]"), ("{'k': ", "}"), ("f(", ")"), ("cast(", " AS Int)"),
     ("CASE WHEN true THEN ", " END"),
@@ -140,7 +168,9 @@ private let examples: [String] = {
   }
 
   @Test func longFlatExpressionsDoNotRecurse() throws {
-    let sum = "SELECT " + Array(repeating: "a", count: 20_000).joined(separator: " + ")
+    // A long sum is refused past `maximumChain` (its tree is as deep as it is long); lists and
+    // paths are flat.
+    let sum = "SELECT " + Array(repeating: "a", count: Parser.maximumChain).joined(separator: " + ")
     _ = try Parser.parse(sum)
     let list = "SELECT " + Array(repeating: "a", count: 20_000).joined(separator: ", ")
     _ = try Parser.parse(list)

@@ -9,6 +9,9 @@ import Foundation
 public struct Parser {
   /// The deepest nesting accepted.
   public static let maximumDepth = 256
+  /// The most binary operators on one path of an expression tree (a chain `a OR b OR ...`, with the
+  /// chains it sits in).
+  public static let maximumChain = 512
 
   private var lexer: Lexer
   /// The next token, read on demand.
@@ -19,6 +22,8 @@ public struct Parser {
   private var openingDescription: String?
   /// The current nesting depth.
   private var depth = 0
+  /// Binary operators on the path being parsed (see `maximumChain`).
+  private var chain = 0
   /// Warnings so far.
   private var warnings: [Diagnostic] = []
 
@@ -286,9 +291,21 @@ public struct Parser {
   ///
   /// The layers are climbed with the table of Precedence.swift: `minimum` is the loosest level this
   /// call may consume; a comparison is followed by another only through parentheses.
+  ///
+  /// Each operator of a chain (`a OR b OR ...`) deepens the tree by one, and the checker and the
+  /// compiler walk it recursively: past `maximumChain` operators on one path the statement is an
+  /// error, where 2,000 terms overflowed the stack of every command and of a running daemon.
   private mutating func parseBinary(_ minimum: Precedence) throws(SQLError) -> Expression {
     var left = try isNot(allowed: minimum <= .not) ? try parseNot() : try parseUnary()
+    let chainStart = chain
+    defer { chain = chainStart }
     while let op = try nextOperator(atLeast: minimum) {
+      chain += 1
+      if chain > Parser.maximumChain {
+        throw error(
+          "too many operators in one expression (more than \(Parser.maximumChain) on one path); split it, with SET variables say",
+          try peek().range)
+      }
       let right = try parseBinary(op.precedence.tighter)
       left = Parser.binary(op, left, right)
       try checkNotChained(op)
