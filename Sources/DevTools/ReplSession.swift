@@ -322,7 +322,9 @@ public final class ReplSession {
 
   func resolve(_ path: String) -> String {
     var expanded = path
-    if expanded.hasPrefix("~/") { expanded = NSHomeDirectory() + expanded.dropFirst(1) }
+    if expanded.hasPrefix("~/") {
+      expanded = (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + expanded.dropFirst(1)
+    }
     return expanded.hasPrefix("/") ? expanded : folder + "/" + expanded
   }
 

@@ -42,10 +42,12 @@ struct CheckCommand: ParsableCommand {
       throw ExitCode(74)
     }
     // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
-    // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`.)
-    let empty = paths.filter { path in
+    // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`;
+    // but test files alone are no rules checked.)
+    var empty = paths.filter { path in
       !RuleFile.isTestFile(path) && ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty
     }
+    if empty.isEmpty, results.isEmpty { empty = paths }
     if !empty.isEmpty {
       for path in empty {
         FileHandle.standardError.write(

@@ -158,18 +158,20 @@ enum BatchEvaluator {
     }
     var evaluator = Evaluator()
     var pending: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
     while true {
-      // `read(upToCount:)` throws on a read error (a folder, EIO) where `availableData` traps.
-      let chunk: Data
-      do {
-        guard let data = try handle.read(upToCount: 65_536), !data.isEmpty else { break }
-        chunk = data
-      } catch {
+      // `read(2)` returns what has arrived: a tool that writes one request and waits for its
+      // answer gets it at once (`FileHandle.read(upToCount:)` waited for 64 KiB or the end).
+      let count = chunk.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+      if count < 0 {
+        if errno == EINTR { continue }
+        let reason = String(cString: strerror(errno))
         if path != "-" { throw unreadable(path) }
-        Console.err("iotrules: error: reading standard input: \(error.localizedDescription)")
+        Console.err("iotrules: error: reading standard input: \(reason)")
         throw ExitCodes.io
       }
-      pending.append(contentsOf: chunk)
+      if count == 0 { break }
+      pending.append(contentsOf: chunk[..<count])
       var start = 0
       while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
         evaluator.answer(Array(pending[start..<newline]))

@@ -52,6 +52,17 @@ struct AWSImport: ParsableCommand {
     }
     let folder = output.hasSuffix("/") ? String(output.dropLast()) : output
     let target = "\(folder)/\(result.name).json"
+    // `aws iot get-topic-rule --rule-name HighTemp > HighTemp.json` then `import aws HighTemp.json`
+    // names the output as the input: replacing it would lose the AWS original, --force or not.
+    if file != "-",
+      URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath()
+        == URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath()
+    {
+      Console.err(
+        "iotrules: error: \(target) is the file being imported; write the rule elsewhere with -o FOLDER (a rules folder)"
+      )
+      throw ExitCodes.usage
+    }
     if FileManager.default.fileExists(atPath: target) && !force {
       Console.err("iotrules: error: \(target) exists; use --force to replace it")
       throw ExitCodes.io

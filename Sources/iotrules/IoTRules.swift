@@ -24,6 +24,8 @@ enum ExitCodes {
   static let software = ExitCode(70)
   /// An input or output error.
   static let io = ExitCode(74)
+  /// The command was used wrongly.
+  static let usage = ExitCode(64)
 }
 
 /// The `--sql-version` option shared by commands that compile SQL.

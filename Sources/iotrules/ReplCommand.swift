@@ -50,7 +50,9 @@ struct ReplCommand: ParsableCommand {
   }
 
   func interactive(_ session: ReplSession, environment: [String: String]) {
-    let history = environment["IOTRULES_HISTORY"] ?? (NSHomeDirectory() + "/.iotrules_history")
+    // `$HOME` first, as shells read `~`; the account's home directory without it.
+    let history =
+      environment["IOTRULES_HISTORY"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.iotrules_history")
     LineEditor.completionSource = { word, atLineStart in
       Completer.candidates(for: word, atLineStart: atLineStart, payload: session.payload)
     }

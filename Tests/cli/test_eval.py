@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""End-to-end tests of the `iotrules` command line: `eval` (one shot and the batch protocol) and
-`explain`. Run by `make test` after the Swift tests: python3 Tests/cli/test_eval.py .build/debug/iotrules
+"""End-to-end tests of the `iotrules` command line: `eval` (one shot and the batch protocol),
+`explain`, and a few `check` and `import aws` cases. Run by `make test` after the Swift tests: python3 Tests/cli/test_eval.py .build/debug/iotrules
 """
 import base64
 import json
@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/iotrules"
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/debug/iotrules")
 failures = []
 
 
@@ -113,6 +113,38 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", folde
     p = subprocess.run([BIN] + arguments, capture_output=True, text=True, timeout=60)
     check(f"folder as input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{folder}: is a folder, not a file" in p.stderr, f"{p.returncode} {p.stderr}")
+
+# The batch protocol answers each request as it arrives: a tool writes one line and waits for its
+# answer (reading up to 64 KiB before answering deadlocked it).
+import select
+p = subprocess.Popen([BIN, "eval", "--batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+p.stdin.write(b'{"sql": "SELECT 1 AS a FROM \'x\'", "topic": "x", "payload": {}}\n')
+p.stdin.flush()
+ready, _, _ = select.select([p.stdout], [], [], 20)
+check("batch answers before its input ends", bool(ready) and json.loads(p.stdout.readline()) == {
+    "match": True, "payload": '{"a":1}'})
+p.stdin.close()
+p.wait(timeout=20)
+
+# check: test files alone are no rules checked (exit 66), as an empty folder is.
+tests_only = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Rules", "high_temp.test.json")
+p = subprocess.run([BIN, "check", tests_only], capture_output=True, text=True, timeout=60)
+check("check of a test file alone", p.returncode == 66 and "no rule files" in p.stderr, f"{p.returncode} {p.stderr}")
+
+# import aws never writes over the file it imports, --force or not.
+import tempfile
+with tempfile.TemporaryDirectory() as work:
+    source = os.path.join(work, "HighTemp.json")
+    original = json.dumps({"ruleArn": "arn:aws:iot:us-east-1:1:rule/HighTemp", "rule": {
+        "ruleName": "HighTemp", "sql": "SELECT * FROM 'a'", "actions": [], "awsIotSqlVersion": "2016-03-23"}})
+    with open(source, "w") as f:
+        f.write(original)
+    p = subprocess.run([BIN, "import", "aws", "HighTemp.json", "--force"], cwd=work, capture_output=True,
+                       text=True, timeout=60)
+    with open(source) as f:
+        kept = f.read()
+    check("import aws keeps its input", p.returncode == 64 and kept == original and "-o FOLDER" in p.stderr,
+          f"{p.returncode} {p.stderr}")
 
 for f in failures:
     print("FAIL", f)
