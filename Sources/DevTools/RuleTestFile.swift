@@ -45,10 +45,14 @@ public struct RuleTestFile: Sendable {
   public static func isTestFile(_ path: String) -> Bool { suffixes.contains { path.hasSuffix($0) } }
 
   /// The test file beside a rule file, if there is one: `Rules/a.json` → `Rules/a.test.json`.
-  public static func companion(ofRule path: String) -> String? {
+  public static func companion(ofRule path: String) -> String? { companions(ofRule: path).first }
+
+  /// Every test file beside a rule file (`a.test.json` and `a.test.yaml` may both be there: all
+  /// run, in `iotrules test` as in the gate of `check` and `run`).
+  public static func companions(ofRule path: String) -> [String] {
     var stem = path
     if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
-    return suffixes.map { stem + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+    return suffixes.map { stem + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
   }
 
   /// The rule file a test file belongs to: `Rules/a.test.json` → `Rules/a.json` (or `.yaml`, `.yml`).

@@ -86,7 +86,7 @@ public enum RuleTestRunner {
   }
 }
 
-/// Finds rule tests under paths: folders (non-recursive), rule files (their companion test file) or
+/// Finds rule tests under paths: folders (non-recursive), rule files (every test file beside them) or
 /// test files.
 public struct RuleTestPlan: Sendable {
   /// Test file and rule file pairs to run.
@@ -117,9 +117,11 @@ public struct RuleTestPlan: Sendable {
             plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
           }
         } else if RuleFile.isRuleFile(file) {
-          if let test = RuleTestFile.companion(ofRule: file) {
-            if !plan.pairs.contains(where: { $0.test == test }) { plan.pairs.append((test, file)) }
-          } else if !isFolder.boolValue || !plan.untested.contains(file) {
+          let tests = RuleTestFile.companions(ofRule: file)
+          for test in tests where !plan.pairs.contains(where: { $0.test == test }) {
+            plan.pairs.append((test, file))
+          }
+          if tests.isEmpty, !isFolder.boolValue || !plan.untested.contains(file) {
             plan.untested.append(file)
           }
         }
@@ -174,7 +176,14 @@ public enum RuleTestGate {
   /// Nil when `rule` has no test file or its tests pass; else why it must not replace the running
   /// version (the failing cases by name).
   public static func check(_ rule: Rule) -> String? {
-    guard let testPath = RuleTestFile.companion(ofRule: rule.file) else { return nil }
+    let testPaths = RuleTestFile.companions(ofRule: rule.file)
+    guard !testPaths.isEmpty else { return nil }
+    let reasons = testPaths.compactMap { check(rule, against: $0) }
+    return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+  }
+
+  /// Nil when the tests of `testPath` pass on `rule`, else why not.
+  static func check(_ rule: Rule, against testPath: String) -> String? {
     guard let data = FileManager.default.contents(atPath: rule.file) else {
       return "cannot read \(rule.file) to run its tests"
     }

@@ -153,6 +153,24 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("every test file beside a rule gates it, as iotrules test runs every one")
+  func everyTestFileGates() throws {
+    let folder = temporaryFolder("gate-both")
+    let ruleFile = folder + "/high_temp.json"
+    try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: ruleFile)
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/high_temp.test.json")
+    try
+      "cases:\n  - name: cold\n    topic: sensors/d/data\n    payload: {temp: 1}\n    expect: {output: {temp: 1}}\n"
+      .write(toFile: folder + "/high_temp.test.yaml", atomically: true, encoding: .utf8)
+    let loaded = RuleStore.load(
+      files: [ruleFile], builder: RulePreview.offlineBuilder, gate: RuleTestGate.check)
+    #expect(loaded.rules.isEmpty)
+    #expect(loaded.errors.map(\.description).first?.contains("high_temp.test.yaml failed: 'cold'") == true)
+    #expect(try RuleTestPlan.collect([ruleFile]).pairs.count == 2)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test("explain FILE prints the program and every template")
   func explainFile() throws {
     let (status, out, _) = try runBinary(["explain", packageRoot + "/Rules/archive_all.json"])
