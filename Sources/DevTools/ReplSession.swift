@@ -71,7 +71,9 @@ public final class ReplSession {
       pending = []
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
-    if let first = pending.first, !first.hasPrefix("."), Self.startsStatement(trimmed) {
+    if let first = pending.first, !first.hasPrefix("."), Self.startsStatement(trimmed),
+      !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
+    {
       // A new statement starts while one is open (`SELECT a AS x`, which could still have gone on
       // with FROM): the open one ends here, run as it is, then the new line.
       let text = pending.joined(separator: "\n")
@@ -98,6 +100,16 @@ public final class ReplSession {
     let text = pending.joined(separator: "\n")
     pending = []
     return text.hasPrefix(".") ? command(text) : run(text)
+  }
+
+  /// True when `text` is a `SET` with no `SELECT` yet and `line` starts that `SELECT`: the same
+  /// statement goes on (`SET @x = 2` on one line, `SELECT @x FROM 'x'` on the next).
+  static func awaitsSelect(_ text: String, line: String) -> Bool {
+    guard line.prefix(while: { $0.isLetter }).uppercased() == "SELECT",
+      text.drop(while: { $0.isWhitespace }).prefix(while: { $0.isLetter }).uppercased() == "SET"
+    else { return false }
+    let words = text.split { !($0.isLetter || $0.isNumber || $0 == "_") }
+    return !words.contains { $0.uppercased() == "SELECT" }
   }
 
   /// True when `line` starts with `SELECT` or `SET` (any case) as a word.

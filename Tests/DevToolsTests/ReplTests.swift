@@ -104,6 +104,20 @@ import Testing
         """)
   }
 
+  @Test("a SET goes on into the SELECT on its next line; a SELECT after a whole statement starts anew")
+  func setOverLines() {
+    let session = ReplSession()
+    #expect(session.feed("SET @x = 2").outputs.isEmpty)
+    // Waits for a WHERE that could still come; an empty line runs it, SET and SELECT as one.
+    #expect(session.feed("  SELECT @x AS q FROM 'x'").outputs.isEmpty)
+    let ran = session.feed("")
+    #expect(ran.entry == "SET @x = 2\n  SELECT @x AS q FROM 'x'")
+    #expect(ran.outputs.map(\.text) == ["{\n  \"q\": 2\n}"])
+    // A whole statement still ends where the next SELECT starts.
+    #expect(session.feed("SELECT 1 AS a").outputs.isEmpty)
+    #expect(session.feed("SELECT 2 AS b FROM 'x'").outputs.count == 2)
+  }
+
   @Test(".rule shows the output and what each action receives")
   func ruleCommand() throws {
     let script = """
