@@ -273,6 +273,9 @@ public final class ReplSession {
     switch name {
     case ".topic":
       if argument.isEmpty { return info("topic: " + (topic ?? "(from the statement's FROM)")) }
+      if let problem = TopicFilter.nameProblem(argument) {
+        return [Output(text: "the topic \(problem)", isError: true)]
+      }
       topic = argument
       return info(styler.dim("topic: \(argument)"))
     case ".payload":

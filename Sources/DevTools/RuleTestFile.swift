@@ -115,6 +115,10 @@ public struct RuleTestFile: Sendable {
         report(node["topic"]?.position ?? node.position, "\(name): 'topic' must be a string")
         continue
       }
+      if let problem = TopicFilter.nameProblem(topic) {
+        report(node["topic"]?.position ?? node.position, "\(name): 'topic' \(problem)")
+        continue
+      }
       var payload: [UInt8] = []
       if let encoded = node["payload_base64"] {
         guard let text = encoded.string, let data = Data(base64Encoded: text) else {

@@ -59,16 +59,7 @@ struct EvalCommand: ParsableCommand {
     if payload != nil && payloadFile != nil {
       throw ValidationError("give --payload or --payload-file, not both")
     }
-    if let topic, let problem = Self.topicNameProblem(topic) { throw ValidationError("--topic \(problem)") }
-  }
-
-  /// Why `topic` cannot be a message's topic (a name, not a filter, as MQTT and AWS require), or nil.
-  static func topicNameProblem(_ topic: String) -> String? {
-    if topic.isEmpty { return "is empty: a message's topic is a name" }
-    if topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) {
-      return "'\(topic)' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
-    }
-    return nil
+    if let topic, let problem = TopicFilter.nameProblem(topic) { throw ValidationError("--topic \(problem)") }
   }
 
   func run() throws {
@@ -224,7 +215,7 @@ enum BatchEvaluator {
       guard case .string(let topic)? = fields["topic"] else {
         throw BatchError.input("the request has no \"topic\" string")
       }
-      if let problem = EvalCommand.topicNameProblem(topic) { throw BatchError.input("\"topic\" \(problem)") }
+      if let problem = TopicFilter.nameProblem(topic) { throw BatchError.input("\"topic\" \(problem)") }
       var version = SQLVersion.default
       if let given = fields["sql_version"] {
         guard case .string(let name) = given, let parsed = SQLVersion(string: name) else {

@@ -153,6 +153,21 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("a case's topic is a message's topic: a filter or an empty topic is an error where it is written")
+  func caseTopicIsAName() {
+    for (topic, column) in [("sensors/+/data", 65), ("sensors/#", 65), ("", 65)] {
+      let text =
+        #"{"cases": [{"name": "c", "expect": {"no_match": true}, "topic": "\#(topic)", "payload": {}}]}"#
+      do {
+        _ = try RuleTestFile.parse(file: "r.test.json", bytes: Array(text.utf8))
+        Issue.record("accepted the topic '\(topic)'")
+      } catch {
+        let found = error.diagnostics.first?.description ?? ""
+        #expect(found.hasPrefix("r.test.json:1:\(column): error: c: 'topic' "), "\(found)")
+      }
+    }
+  }
+
   @Test("every test file beside a rule gates it, as iotrules test runs every one")
   func everyTestFileGates() throws {
     let folder = temporaryFolder("gate-both")

@@ -66,6 +66,18 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
   }
 }
 
+extension TopicFilter {
+  /// Why `topic` cannot be a message's topic (a name, not a filter, as MQTT and AWS require), or nil:
+  /// the words `eval`, rule tests and the REPL say it with.
+  public static func nameProblem(_ topic: String) -> String? {
+    if topic.isEmpty { return "is empty: a message's topic is a name" }
+    if topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) {
+      return "'\(topic)' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
+    }
+    return nil
+  }
+}
+
 /// Why a topic filter is invalid.
 public struct TopicFilterError: Error, Sendable, CustomStringConvertible {
   /// The message, e.g. `'#' must be the last level of a topic filter`.
