@@ -25,8 +25,13 @@ struct FunctionsCommand: ParsableCommand {
       Console.out("cast(value AS String|Int|Decimal|Double|Boolean) -> that type  [type, syntax]")
       Console.out("    Converts with AWS's cast table; a conversion the table lacks gives Undefined.")
     }
+    let families = Set(FunctionRegistry.all.map { $0.family.lowercased() }).union(["type"]).sorted()
+    if let family, !families.contains(family.lowercased()) {
+      throw CLIError("no function family '\(family)'; the families are \(families.joined(separator: ", "))")
+    }
     guard !wanted.isEmpty || showCast else {
-      throw CLIError("no function starts with '\(prefix)'" + (family.map { " in family '\($0)'" } ?? ""))
+      let start = prefix.isEmpty ? "no function" : "no function starts with '\(prefix)'"
+      throw CLIError(start + (family.map { " in family '\($0)'" } ?? ""))
     }
     for spec in wanted {
       var notes: [String] = [spec.family]
