@@ -69,6 +69,17 @@ struct CheckerTests {
     #expect(firstError(sql) == nil)
   }
 
+  @Test("get_secret() in a statement is a warning (Undefined there); in a template it is not")
+  func getSecretInStatement() throws {
+    #expect(
+      try warnings("SELECT get_secret('k') AS s FROM 'a'") == [
+        "1:8: get_secret() is Undefined in a rule's SQL: secrets are read in an http or kafka action's header templates"
+      ])
+    let parts = try Template.compile("Bearer ${get_secret('k')}").parts
+    #expect(parts.count == 2)
+    for case .expression(let program) in parts { #expect(program.warnings.isEmpty) }
+  }
+
   @Test("an unquoted topic filter and a repeated object key are warnings, not errors")
   func warningsCompile() throws {
     #expect(

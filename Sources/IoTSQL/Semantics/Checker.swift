@@ -6,6 +6,8 @@ struct Checker {
   private(set) var diagnostics: [Diagnostic] = []
   /// The SET variables visible at this point.
   private var variables: Set<String>
+  /// True while a rule's statement is checked (not a template's expression).
+  private var inStatement = false
 
   /// The longest SET variable name AWS accepts.
   static let maxVariableName = 64
@@ -27,6 +29,8 @@ struct Checker {
   }
 
   mutating func check(_ statement: Statement) {
+    inStatement = true
+    defer { inStatement = false }
     var seen: Set<String> = []
     for assignment in statement.variables {
       if assignment.name.count > Self.maxVariableName {
@@ -134,6 +138,13 @@ struct Checker {
   }
 
   private mutating func checkCall(name: String, arguments: [Expression], range: SourceRange) {
+    if inStatement, name.lowercased() == "get_secret" {
+      // As in AWS, secrets are read where a header is sent, not into results: silently Undefined
+      // here would look like a missing secret.
+      warning(
+        "get_secret() is Undefined in a rule's SQL: secrets are read in an http or kafka action's header templates",
+        at: range)
+    }
     let nameRange = SourceRange(
       start: range.start,
       end: SourceLocation(
