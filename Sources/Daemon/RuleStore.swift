@@ -219,13 +219,6 @@ public final class RuleReloader: Sendable {
     var hash: UInt64 = 0
   }
 
-  /// Where the tests of rule file `file` may be: `NAME.test.json`, `.test.yaml`, `.test.yml`.
-  static func testFiles(of file: String) -> [String] {
-    var stem = file
-    if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
-    return [stem + ".test.json", stem + ".test.yaml", stem + ".test.yml"]
-  }
-
   /// Mixes what `stat` says of a file's contents and status into `hash` (FNV-1a over the words).
   static func mix(_ info: stat, into hash: inout UInt64) {
     // Word by word, not over an array literal: the folder digest runs this on every poll and
@@ -261,7 +254,8 @@ public final class RuleReloader: Sendable {
       }
       var hash: UInt64 = 0xcbf2_9ce4_8422_2325
       Self.mix(info, into: &hash)
-      for (index, companion) in Self.testFiles(of: file).enumerated() where stat(companion, &info) == 0 {
+      for (index, companion) in RuleFile.testFilePaths(of: file).enumerated()
+      where stat(companion, &info) == 0 {
         hash = (hash ^ UInt64(index + 1)) &* 0x100_0000_01b3
         Self.mix(info, into: &hash)
       }
@@ -303,7 +297,9 @@ public final class RuleReloader: Sendable {
         add(path, info)
         // A rule file named directly: its test file counts too (a folder's entries hold it
         // already). A few strings a poll, for a path given by hand.
-        for companion in Self.testFiles(of: path) where stat(companion, &info) == 0 { add(companion, info) }
+        for companion in RuleFile.testFilePaths(of: path) where stat(companion, &info) == 0 {
+          add(companion, info)
+        }
         continue
       }
       guard let folder = opendir(path) else { continue }

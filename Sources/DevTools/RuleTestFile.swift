@@ -50,9 +50,7 @@ public struct RuleTestFile: Sendable {
   /// Every test file beside a rule file (`a.test.json` and `a.test.yaml` may both be there: all
   /// run, in `iotrules test` as in the gate of `check` and `run`).
   public static func companions(ofRule path: String) -> [String] {
-    var stem = path
-    if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
-    return suffixes.map { stem + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+    RuleFile.testFilePaths(of: path).filter { FileManager.default.fileExists(atPath: $0) }
   }
 
   /// The rule file a test file belongs to: `Rules/a.test.json` → `Rules/a.json` (or `.yaml`, `.yml`).

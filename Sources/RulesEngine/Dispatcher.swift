@@ -156,7 +156,8 @@ struct ActionLane: ~Copyable, Sendable {
 /// `MessageTracker` that counts them.
 final class RuleTracker: Sendable {
   let rule: Rule
-  let message: Message
+  /// The message (the input's).
+  var message: Message { input.message }
   /// The result every action of the rule receives.
   let input: ActionInput
   let snapshot: RuleSet
@@ -169,7 +170,6 @@ final class RuleTracker: Sendable {
 
   init(rule: Rule, evaluation: Evaluation, message: Message, snapshot: RuleSet, startNanoseconds: UInt64) {
     self.rule = rule
-    self.message = message
     self.input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
     self.snapshot = snapshot
     self.startNanoseconds = startNanoseconds

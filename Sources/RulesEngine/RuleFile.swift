@@ -72,6 +72,14 @@ public enum RuleFile {
     path.hasSuffix(".test.json") || path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml")
   }
 
+  /// Where the tests of rule file `path` may be, in the order they are looked for:
+  /// `Rules/a.json` → `Rules/a.test.json`, `.test.yaml`, `.test.yml`.
+  public static func testFilePaths(of path: String) -> [String] {
+    var stem = path
+    if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
+    return [stem + ".test.json", stem + ".test.yaml", stem + ".test.yml"]
+  }
+
   /// The base name without folder and extension.
   public static func baseName(_ path: String) -> String {
     let last = path.split(separator: "/").last.map(String.init) ?? path
