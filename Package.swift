@@ -100,7 +100,8 @@ let package = Package(
     .target(name: "CJemallocConfig"),
     // The engine as the iotrules executable runs it: with the same allocator and its options.
     .executableTarget(
-      name: "iotrules-bench", dependencies: ["IoTSQL", "CJemallocConfig"], path: "Benchmarks/iotrules-bench",
+      name: "iotrules-bench", dependencies: ["IoTSQL", "RulesEngine", "Actions", "CJemallocConfig"],
+      path: "Benchmarks/iotrules-bench",
       linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
     .executableTarget(
       name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product iotrules >/dev/null
+swift build -c release --product iotrules-bench >/dev/null
 python3 Benchmarks/daemon_bench.py "$@"

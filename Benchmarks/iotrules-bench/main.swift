@@ -4,10 +4,17 @@
 //   iotrules-bench rules FILE SQL...        payloads (one a line) through each statement: parse the
 //                                           payload, evaluate, serialize; prints `msgs/s` per statement
 //   iotrules-bench functions FILE EXPR...   each expression as a template over each payload: calls/s
+//   iotrules-bench sqlite-action FEED SQL DB
+//                                           the sqlite action alone: the rule's results over the
+//                                           replay lines of FEED are built first, then written to a
+//                                           new table in DB in batches of 512 (the dispatcher's
+//                                           largest): rows/s of the writing alone
 //
 // Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds"}.
+import Actions
 import Foundation
 import IoTSQL
+import RulesEngine
 
 /// Runs `body` over the payloads until at least `minimum` seconds have passed; returns rate and count.
 func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> Int) -> (Double, Int, Double) {
@@ -45,10 +52,72 @@ func report(_ key: String, _ text: String, _ result: (Double, Int, Double)) {
   print(JSONWriter.string(.object(object)))
 }
 
+/// The sqlite action alone over pre-built results: what the database and the action's own code
+/// cost, without the replay, the rule and the dispatcher before them.
+func benchSQLiteAction(feed: String, sql: String, database: String) async {
+  let program: Program
+  do {
+    program = try Compiler.compile(sql)
+  } catch {
+    FileHandle.standardError.write(Data((error.description + "\n").utf8))
+    exit(65)
+  }
+  var machine = VirtualMachine()
+  var inputs: [ActionInput] = []
+  for line in readPayloads(feed) {
+    guard case .object(let record)? = try? JSONReader.parse(line), case .string(let topic)? = record["topic"],
+      let payload = record["payload"]
+    else { continue }
+    var timestamp = 0
+    if case .int(let value)? = record["timestamp"] { timestamp = value }
+    let message = Message(
+      topic: topic, payload: Array(JSONWriter.string(payload).utf8), receivedAtMs: timestamp)
+    guard let evaluation = machine.evaluate(program, context: message.evaluationContext()) else { continue }
+    inputs.append(ActionInput(ruleName: "bench", evaluation: evaluation, message: message))
+  }
+  let action: SQLiteAction
+  do {
+    let configuration = try RuleDocument.parseJSON(
+      Array(JSONWriter.string(.object(["database": .string(database), "table": .string("high_temps")])).utf8))
+    action = try SQLiteAction(
+      configuration: configuration,
+      context: ActionBuildContext(ruleName: "bench", version: .default, variableNames: []))
+  } catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(65)
+  }
+  let clock = ContinuousClock()
+  let start = clock.now
+  var failed = 0
+  var index = 0
+  while index < inputs.count {
+    let batch = Array(inputs[index..<min(index + 512, inputs.count)])
+    failed += await action.performBatch(batch).count { $0 != nil }
+    index += batch.count
+  }
+  await action.shutdown()
+  let duration = clock.now - start
+  let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  if failed > 0 {
+    FileHandle.standardError.write(Data("\(failed) rows failed\n".utf8))
+    exit(1)
+  }
+  let object: OrderedObject = [
+    "rows": .int(inputs.count), "per_second": .int(Int(Double(inputs.count) / seconds)),
+    "seconds": .decimal(Decimal(string: String(format: "%.3f", seconds)) ?? 0),
+  ]
+  print(JSONWriter.string(.object(object)))
+}
+
 let arguments = CommandLine.arguments
+if arguments.count == 5, arguments[1] == "sqlite-action" {
+  await benchSQLiteAction(feed: arguments[2], sql: arguments[3], database: arguments[4])
+  exit(0)
+}
 guard arguments.count >= 4, ["rules", "functions"].contains(arguments[1]) else {
   FileHandle.standardError.write(
-    Data("usage: iotrules-bench rules|functions FILE SQL-or-EXPRESSION...\n".utf8))
+    Data(
+      "usage: iotrules-bench rules|functions FILE SQL-or-EXPRESSION... | sqlite-action FEED SQL DB\n".utf8))
   exit(64)
 }
 let payloads = readPayloads(arguments[2])
