@@ -536,14 +536,15 @@ public enum RuleChecker {
     var results: [FileResult] = []
     var names: [String: String] = [:]
     for file in files {
-      /// The file refused as a whole (its problem has no place of its own in the text).
-      func refuse(_ message: String) {
+      /// The file refused as a whole (its problem has no place of its own in the text), with the
+      /// places of the cause elsewhere (a failing test case).
+      func refuse(_ message: String, causes: [RuleDiagnostic] = []) {
         results.append(
           FileResult(
             file: file, rule: nil,
             diagnostics: [
               RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
-            ]))
+            ] + causes))
       }
       let data: [UInt8]
       switch RuleStore.read(file) {
@@ -556,8 +557,8 @@ public enum RuleChecker {
         let rule = try RuleFile.load(file: file, bytes: data, builder: builder)
         // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
         // name to the next file that claims it.
-        if let why = gate?(rule) {
-          refuse("`run` would not load this rule: \(why)")
+        if let refusal = gate?(rule) {
+          refuse("`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics)
           continue
         }
         if let other = names[rule.name] {
@@ -579,12 +580,13 @@ public enum RuleChecker {
   /// The results as JSON for machines.
   public static func json(_ results: [FileResult]) -> String {
     let files = results.map { result in
-      let errors = result.diagnostics.map {
-        "{\"line\":\($0.position.line),\"column\":\($0.position.column),\"message\":\(ErrorRecord.quote($0.message))}"
+      // Each with its own file: a rule's test file holds the failing cases that make the rule invalid.
+      func entry(_ diagnostic: RuleDiagnostic) -> String {
+        "{\"file\":\(ErrorRecord.quote(diagnostic.file)),\"line\":\(diagnostic.position.line),"
+          + "\"column\":\(diagnostic.position.column),\"message\":\(ErrorRecord.quote(diagnostic.message))}"
       }
-      let warnings = result.warnings.map {
-        "{\"line\":\($0.position.line),\"column\":\($0.position.column),\"message\":\(ErrorRecord.quote($0.message))}"
-      }
+      let errors = result.diagnostics.map(entry)
+      let warnings = result.warnings.map(entry)
       let rule = result.rule.map { ErrorRecord.quote($0) } ?? "null"
       return
         "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))],\"warnings\":[\(warnings.joined(separator: ","))]}"

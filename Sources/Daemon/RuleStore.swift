@@ -125,14 +125,15 @@ public enum RuleStore {
     if let old, old.fingerprint == RuleFile.fingerprint(bytes) { return old }
     do {
       let rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
-      if let gate, let reason = gate(rule) {
+      if let gate, let refusal = gate(rule) {
         let kept = old != nil ? "kept the previous version" : "not loaded"
         errors.append(
-          RuleFileError([
-            RuleDiagnostic(
-              file: file, position: FilePosition(line: 1, column: 1),
-              message: "rule '\(rule.name)' \(kept): \(reason)")
-          ]))
+          RuleFileError(
+            [
+              RuleDiagnostic(
+                file: file, position: FilePosition(line: 1, column: 1),
+                message: "rule '\(rule.name)' \(kept): \(refusal.reason)")
+            ] + refusal.diagnostics))
         return old
       }
       return rule
@@ -172,7 +173,7 @@ extension RuleStore {
 
 /// Decides whether a freshly compiled rule may replace the running one: nil to accept, else why not
 /// (`iotrules run` passes one that runs the rule's tests).
-public typealias ReloadGate = @Sendable (Rule) -> String?
+public typealias ReloadGate = @Sendable (Rule) -> GateRefusal?
 
 /// A rule folder that cannot be read.
 public struct RuleStoreError: Error, Sendable, CustomStringConvertible {

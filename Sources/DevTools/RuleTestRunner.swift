@@ -174,18 +174,20 @@ public struct RuleStoreFailure: Error, Sendable, CustomStringConvertible {
 /// it pass.
 public enum RuleTestGate {
   /// Nil when `rule` has no test file or its tests pass; else why it must not replace the running
-  /// version (the failing cases by name).
-  public static func check(_ rule: Rule) -> String? {
+  /// version: the failing cases by name, each also at its place in its test file.
+  public static func check(_ rule: Rule) -> GateRefusal? {
     let testPaths = RuleTestFile.companions(ofRule: rule.file)
     guard !testPaths.isEmpty else { return nil }
-    let reasons = testPaths.compactMap { check(rule, against: $0) }
-    return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+    let refusals = testPaths.compactMap { check(rule, against: $0) }
+    guard !refusals.isEmpty else { return nil }
+    return GateRefusal(
+      reason: refusals.map(\.reason).joined(separator: "; "), diagnostics: refusals.flatMap(\.diagnostics))
   }
 
   /// Nil when the tests of `testPath` pass on `rule`, else why not.
-  static func check(_ rule: Rule, against testPath: String) -> String? {
+  static func check(_ rule: Rule, against testPath: String) -> GateRefusal? {
     guard let data = FileManager.default.contents(atPath: rule.file) else {
-      return "cannot read \(rule.file) to run its tests"
+      return GateRefusal(reason: "cannot read \(rule.file) to run its tests")
     }
     let preview: RulePreview
     let tests: RuleTestFile
@@ -193,13 +195,22 @@ public enum RuleTestGate {
       preview = try RulePreview(rule: rule, bytes: Array(data))
       tests = try RuleTestFile.load(path: testPath)
     } catch {
-      // A test file's own errors already name it with their line and column.
+      // A test file's own errors name it with their line and column.
       let text = "\(error)"
-      return text.hasPrefix(testPath) ? "its test file is broken: \(text)" : "\(testPath): \(text)"
+      return GateRefusal(
+        reason: text.hasPrefix(testPath) ? "its test file is broken: \(text)" : "\(testPath): \(text)",
+        diagnostics: error.diagnostics.filter { $0.file == testPath })
     }
     let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }
     guard !failing.isEmpty else { return nil }
-    return "\(failing.count) of \(tests.cases.count) test(s) in \(testPath) failed: "
-      + failing.map { "'\($0.name)'" }.joined(separator: ", ")
+    let places = failing.map {
+      RuleDiagnostic(
+        file: testPath, position: $0.position,
+        message: "test '\($0.name)' of rule '\(rule.name)' failed: \($0.failure ?? "")")
+    }
+    return GateRefusal(
+      reason: "\(failing.count) of \(tests.cases.count) test(s) in \(testPath) failed: "
+        + failing.map { "'\($0.name)'" }.joined(separator: ", "),
+      diagnostics: places)
   }
 }

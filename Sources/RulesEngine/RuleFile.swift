@@ -20,6 +20,21 @@ public struct RuleDiagnostic: Error, Sendable, Equatable, CustomStringConvertibl
   public var description: String { "\(file):\(position.line):\(position.column): error: \(message)" }
 }
 
+/// Why a gate refuses a rule.
+public struct GateRefusal: Sendable, Equatable {
+  /// In one line, for the log: `2 of 5 test(s) in r.test.json failed: 'a', 'b'`.
+  public var reason: String
+  /// Where, when the cause has places of its own: each failing case at its line in the test file,
+  /// each error of a broken test file.
+  public var diagnostics: [RuleDiagnostic]
+
+  /// Creates a refusal.
+  public init(reason: String, diagnostics: [RuleDiagnostic] = []) {
+    self.reason = reason
+    self.diagnostics = diagnostics
+  }
+}
+
 /// Every problem found in one rule file.
 public struct RuleFileError: Error, Sendable, CustomStringConvertible {
   /// The diagnostics, in file order.

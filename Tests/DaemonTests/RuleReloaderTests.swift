@@ -180,7 +180,7 @@ struct RuleReloaderTests {
       logger: Logger(label: "test"),
       gate: { rule in
         (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
-          ? nil : "tests fail"
+          ? nil : GateRefusal(reason: "tests fail")
       })
     _ = try await reloader.initialLoad()
     #expect(dispatcher.ruleSet.rules.isEmpty)
@@ -200,7 +200,7 @@ struct RuleReloaderTests {
       paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"),
       gate: { rule in
         (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
-          ? nil : "tests fail"
+          ? nil : GateRefusal(reason: "tests fail")
       })
     _ = try await reloader.initialLoad()
     #expect(dispatcher.ruleSet.rules.isEmpty)

@@ -186,6 +186,30 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("check reports each failing case at its line in the test file, in text and in JSON")
+  func checkPointsAtFailingCases() throws {
+    let folder = temporaryFolder("check-cases")
+    try #"{"sql": "SELECT temp FROM 'a/b' WHERE temp > 3", "actions": []}"#
+      .write(toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    try """
+    {"cases": [
+      {"name": "cold", "topic": "a/b", "payload": {"temp": 1}, "expect": {"no_match": true}},
+      {"name": "warm", "topic": "a/b", "payload": {"temp": 5}, "expect": {"output": {"temp": 6}}}
+    ]}
+    """.write(toFile: folder + "/r.test.json", atomically: true, encoding: .utf8)
+    let results = try RuleChecker.check(paths: [folder], gate: RuleTestGate.check)
+    let errors = try #require(results.first?.diagnostics)
+    #expect(errors.count == 2)
+    #expect(errors[0].file == folder + "/r.json")
+    #expect(errors[0].message.contains("1 of 2 test(s) in \(folder)/r.test.json failed: 'warm'"))
+    #expect(errors[1].file == folder + "/r.test.json")
+    #expect(errors[1].position == FilePosition(line: 3, column: 3))
+    #expect(errors[1].message.hasPrefix("test 'warm' of rule 'r' failed: output differs"))
+    let json = RuleChecker.json(results)
+    #expect(json.contains(#"{"file":"\#(folder)/r.test.json","line":3,"column":3,"message":"test 'warm'"#))
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test("explain FILE prints the program and every template")
   func explainFile() throws {
     let (status, out, _) = try runBinary(["explain", packageRoot + "/Rules/archive_all.json"])
