@@ -91,6 +91,15 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("z zzzz Z ZZ ZZZ"), .int(0), .string("Asia/Kolkata")],
       expected: .string("IST India Standard Time +0530 +05:30 Asia/Kolkata")),
+    // A zone without letters for the instant's offset prints that offset (São Paulo's summer of
+    // 2018 was -02:00; its rules of today would say GMT-3).
+    Row(
+      arguments: [.string("z ZZ"), .int(1_516_000_000_000), .string("America/Sao_Paulo")],
+      expected: .string("-02:00 -02:00")),
+    // tz names with digits and hyphens.
+    Row(arguments: [.string("HH z"), .int(0), .string("EST5EDT")], expected: .string("19 EST")),
+    Row(arguments: [.string("HH z"), .int(0), .string("W-SU")], expected: .string("03 MSK")),
+    Row(arguments: [.string("HH"), .int(0), .string("Etc/GMT+5")], expected: .string("19")),
     // Joda-Time: an unclosed quote quotes the rest of the pattern.
     Row(arguments: [.string("yyyy 'rest"), .int(0)], expected: .string("1970 rest")),
     Row(
@@ -109,6 +118,9 @@ struct TimeFunctionsTests {
     Row(arguments: [.string("yyyy"), .bool(true)], expected: .undefined),
     Row(arguments: [.string("yyyy"), .string("soon")], expected: .undefined),
     Row(arguments: [.string("yyyy"), .int(0), .string("Mars/Olympus_Mons")], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .int(0), .string("../../etc/passwd")], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .int(0), .string("/etc/localtime")], expected: .undefined),
+    Row(arguments: [.string("yyyy"), .int(0), .string("Europe/Paris ")], expected: .undefined),
     Row(arguments: [.string("yyyy"), .int(0), .null], expected: .undefined),
     Row(arguments: [.string("yyyy bb"), .int(0)], expected: .undefined),
   ]
@@ -162,6 +174,14 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2020-04-03 24:00"), .string("yyyy-MM-dd kk:mm")], expected: .int(1_585_872_000_000)
     ),
+    // SMART takes clock hour 0 as hour 0 (`kk`, and `hh` with AM/PM).
+    Row(
+      arguments: [.string("2020-04-03 00:00"), .string("yyyy-MM-dd kk:mm")], expected: .int(1_585_872_000_000)
+    ),
+    Row(
+      arguments: [.string("2020-04-03 00:30 PM"), .string("yyyy-MM-dd hh:mm a")],
+      expected: .int(1_585_917_000_000)),
+    Row(arguments: [.string("2020-04-03 13:00 PM"), .string("yyyy-MM-dd hh:mm a")], expected: .undefined),
     // java.time's smart resolver reads HH 24:00 as the end of the day (the next midnight); 24:01 is refused.
     Row(
       arguments: [.string("2020-04-03 24:00"), .string("yyyy-MM-dd HH:mm")], expected: .int(1_585_958_400_000)

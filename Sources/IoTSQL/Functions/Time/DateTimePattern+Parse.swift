@@ -291,12 +291,13 @@ extension DateTimePattern {
       }
       hour = value
     } else if let value = parsed.clockHour {
-      guard (1...24).contains(value) else {
+      // SMART also takes clock hour 0 (as hour 0), here and for `h`; STRICT would not.
+      guard (0...24).contains(value) else {
         return .failure(ParseError(message: "hour \(value) out of range", position: 0))
       }
       hour = value % 24
     } else if let value = parsed.hourOfHalfDay ?? parsed.clockHourOfHalfDay.map({ $0 % 12 }) {
-      if let value = parsed.clockHourOfHalfDay, !(1...12).contains(value) {
+      if let value = parsed.clockHourOfHalfDay, !(0...12).contains(value) {
         return .failure(ParseError(message: "hour \(value) out of range", position: 0))
       }
       guard (0...11).contains(value) else {

@@ -48,9 +48,10 @@ enum TimeZoneRule: Sendable {
       let daylight = zone.isDaylightSavingTime(for: date)
       let offset = zone.secondsFromGMT(for: date)
       if let name = TimeZoneNames.abbreviation(zone: id, offset: offset, daylight: daylight) { return name }
-      return zone.localizedName(
-        for: daylight ? .shortDaylightSaving : .shortStandard, locale: TimeZoneNames.english)
-        ?? id
+      // No letters for this offset (the tz database writes `-03`): Joda-Time then prints the
+      // instant's offset. (The system's localized short name follows the zone's rules of today,
+      // not of the instant: `GMT-3` for São Paulo in its summer of 2018, at -02:00.)
+      return DateTimePattern.offset(offset, colon: true, zero: nil, seconds: true)
     }
   }
 
@@ -97,8 +98,14 @@ enum TimeZoneRule: Sendable {
       guard let seconds = parseOffset(Substring(id)) else { return nil }
       return .fixed(seconds: seconds, id: id)
     }
-    guard id.contains("/") || id.allSatisfy({ $0.isLetter || $0 == "_" }),
-      !id.contains(".."), let zone = TimeZone(identifier: id)
+    // tz database names: letters, digits, `_`, `-`, `+` and `/` (`America/Port-au-Prince`,
+    // `EST5EDT`, `W-SU`, `Etc/GMT+5`); never a path out of the database.
+    guard
+      id.unicodeScalars.allSatisfy({
+        ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0)
+          || "_-+/".unicodeScalars.contains($0)
+      }),
+      !id.hasPrefix("/"), !id.contains(".."), let zone = TimeZone(identifier: id)
     else { return nil }
     return .region(zone, id: id)
   }
