@@ -133,6 +133,10 @@ import Testing
   let compact = Array(#"{"x":1e200,"t":1}"#.utf8)
   #expect(
     machine.evaluate(star, context: EvaluationContext(topic: "t", payload: compact))?.payload == compact)
+  // Every such number, not only the first, however nested.
+  let several = Array(#"{"x":1e200,"y":1e199,"z":{"w":[1e-150,-1e300]}}"#.utf8)
+  #expect(
+    machine.evaluate(star, context: EvaluationContext(topic: "t", payload: several))?.payload == several)
   let fields = try Compiler.compile("SELECT t, x > 1e100 AS big FROM 't'")
   let built = machine.evaluate(fields, context: context)
   #expect(built.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"t":1,"big":true}"#)

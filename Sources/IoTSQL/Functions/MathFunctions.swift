@@ -101,7 +101,10 @@ enum MathFunctions {
         if case .int = call[0] { return call[0] }
         guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
         let cut = DecimalMath.truncated(decimal, scale: places)
-        return Coercions.normalized(.decimal(cut), version: call.version)
+        // "Trailing zeroes are stripped from the result": a whole result prints as an integer in
+        // both versions (`trunc(2.3, 0)` is 2, as the guide shows, not 2015-10-08's `2.0`).
+        if let whole = DecimalMath.exactInt(cut) { return .int(whole) }
+        return .decimal(cut)
       },
     ]
 

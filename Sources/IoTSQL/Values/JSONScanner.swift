@@ -1349,11 +1349,15 @@ struct JSONScanner {
     if !materialize, !canonical, !hasExponent, intLength <= 100, fracEnd - fracStart <= 100 { return nil }
 
     let wasSaturated = saturated
+    saturated = false
     let value = try makeNumber(
       start: start, negative: negative, digitRanges: (intStart, intEnd, fracStart, fracEnd),
       exponent: exponent, isInteger: !hasFraction && !hasExponent)
-    // A number beyond Decimal's range keeps its spelling: `SELECT *` passes it through as written.
-    if canonical, !fastCanonical, saturated == wasSaturated {
+    let thisSaturated = saturated
+    saturated = saturated || wasSaturated
+    // A number beyond Decimal's range keeps its spelling: `SELECT *` passes it through as written
+    // (each such number, not only the first).
+    if canonical, !fastCanonical, !thisSaturated {
       var spelled: [UInt8] = []
       JSONWriter.write(value, into: &spelled)
       if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
