@@ -150,6 +150,21 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2020-04-03 09:45:18 GMT+01:00"), .string("yyyy-MM-dd HH:mm:ss O")],
       expected: .int(1_585_903_518_000)),
+    // A zone's full name, with z or zzzz (JDK's zone text parser takes every name of a zone).
+    Row(
+      arguments: [.string("2020-04-03 09:45:18 Pacific Daylight Time"), .string("yyyy-MM-dd HH:mm:ss zzzz")],
+      expected: .int(1_585_932_318_000)),
+    Row(
+      arguments: [
+        .string("2020-04-03 09:45:18 Coordinated Universal Time"), .string("yyyy-MM-dd HH:mm:ss z"),
+      ],
+      expected: .int(1_585_907_118_000)),
+    Row(
+      arguments: [.string("Japan Standard Time 2020-04-03 09:45"), .string("zzzz yyyy-MM-dd HH:mm")],
+      expected: .int(1_585_874_700_000)),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18 Nowhere Standard Time"), .string("yyyy-MM-dd HH:mm:ss zzzz")],
+      expected: .undefined),
     // DST: a gap moves forward, an overlap takes the earlier instant; an abbreviation names a region.
     Row(
       arguments: [.string("2021-03-14 02:30 America/Los_Angeles"), .string("yyyy-MM-dd HH:mm VV")],

@@ -1,3 +1,5 @@
+import Foundation
+
 extension DateTimePattern {
   /// Why a text did not parse; `position` is the 0-based character offset.
   struct ParseError: Error, Equatable {
@@ -36,6 +38,34 @@ extension DateTimePattern {
     "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon", "BST": "Europe/London", "IST": "Asia/Kolkata",
     "JST": "Asia/Tokyo", "KST": "Asia/Seoul", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney",
   ]
+
+  /// English full names of zones (standard, daylight and generic: `Central European Summer Time`) to
+  /// a zone id; a name several zones share goes to the one its abbreviation names, else the first
+  /// id in order. Names of one word are left to the zone ids and abbreviations. Built on first use.
+  static let fullZoneNames: [String: String] = {
+    let english = Locale(identifier: "en_US")
+    let preferred = Set(zoneAbbreviations.values).union(TimeZone.abbreviationDictionary.values)
+    // The names of UTC and GMT themselves (the system gives them to no region).
+    var names = ["Coordinated Universal Time": "UTC", "Greenwich Mean Time": "GMT"]
+    for id in TimeZone.knownTimeZoneIdentifiers.sorted() {
+      guard let zone = TimeZone(identifier: id) else { continue }
+      for style in [NSTimeZone.NameStyle.standard, .daylightSaving, .generic] {
+        guard let name = zone.localizedName(for: style, locale: english), name.contains(" "),
+          !name.hasPrefix("GMT")
+        else { continue }
+        if let taken = names[name],
+          taken == "UTC" || taken == "GMT" || preferred.contains(taken) || !preferred.contains(id)
+        {
+          continue
+        }
+        names[name] = id
+      }
+    }
+    return names
+  }()
+
+  /// The length in characters of the longest full zone name.
+  static let longestFullZoneName = fullZoneNames.keys.map(\.count).max() ?? 0
 
   /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
   /// missing date fields default to 1970-01-01 and missing time fields to midnight.
@@ -197,6 +227,24 @@ extension DateTimePattern {
   /// The longest zone id at `position` that names a zone (`America/Los_Angeles`, `UTC+01:00`,
   /// `Z`), or with `abbreviations` a short name such as `PST`.
   private func parseZone(_ text: [Character], _ position: inout Int, abbreviations: Bool) -> TimeZoneRule? {
+    // A zone's full name (`Pacific Daylight Time`), longest first: JDK's zone text parser takes
+    // every name of a zone, long or short, whatever the count of `z`.
+    // (Only where a space follows: a full name has two words at least.)
+    if abbreviations, position < text.count, text[position].isLetter,
+      text[position..<min(text.count, position + 40)].contains(" ")
+    {
+      let names = Self.fullZoneNames
+      var end = min(text.count, position + Self.longestFullZoneName)
+      while end > position {
+        if text[end - 1] != " ", let id = names[String(text[position..<end])],
+          let zone = TimeZoneRule.named(id)
+        {
+          position = end
+          return zone
+        }
+        end -= 1
+      }
+    }
     var end = position
     while end < text.count, text[end].isASCII,
       text[end].isLetter || text[end].isNumber || "/_+-:.~".contains(text[end])
