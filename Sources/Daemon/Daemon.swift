@@ -161,6 +161,18 @@ public struct CheckOnlyPublisher: Publisher {
   }
 }
 
+/// The rule paths hold no rule file when the daemon starts: nothing runs.
+public struct NoRuleFilesError: Error, Sendable, CustomStringConvertible {
+  /// The paths given.
+  public var paths: [String]
+
+  /// Names the paths.
+  public var description: String {
+    "no rule files (*.json, *.yaml, *.yml) in \(paths.joined(separator: ", ")): nothing to run "
+      + "(every message would be acknowledged with nothing written)"
+  }
+}
+
 /// Rule files that failed to load when the daemon starts: a replay does not run then, nor does any
 /// source when no rule loaded.
 public struct InvalidRulesError: Error, Sendable, CustomStringConvertible {
@@ -316,6 +328,11 @@ public enum Daemon {
     if case .replay = spec { isBatch = !configuration.follow } else { isBatch = false }
     if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
       throw InvalidRulesError(failed: loaded.errors.count, batch: isBatch)
+    }
+    // No rule file at all (a mistyped or empty folder): every message would be acknowledged with
+    // nothing written (Kafka offsets committed, MQTT PUBACKs sent), as `check` refuses it too.
+    if loaded.rules.isEmpty && loaded.errors.isEmpty {
+      throw NoRuleFilesError(paths: configuration.rulePaths)
     }
     for rule in loaded.rules {
       // `text` is an autoclosure: the file is read again only to place a loop warning.

@@ -126,6 +126,13 @@ struct RunCommand: AsyncParsableCommand {
       }
     }
     if maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)") }
+    if let metricsPort, !(0...65_535).contains(metricsPort) {
+      throw ValidationError("--metrics-port is a TCP port, 0 (any free one) to 65535, not \(metricsPort)")
+    }
+    if reloadIntervalMs < 10 {
+      throw ValidationError("--reload-interval-ms must be at least 10, not \(reloadIntervalMs)")
+    }
+    if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
     if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
       throw ValidationError(
         "--max-in-flight-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxInFlightBytes)'"
@@ -166,7 +173,7 @@ struct RunCommand: AsyncParsableCommand {
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
     if let bytes = DaemonConfiguration.byteCount(maxInFlightBytes) { configuration.maxInFlightBytes = bytes }
-    configuration.reloadPollMs = max(10, reloadIntervalMs)
+    configuration.reloadPollMs = reloadIntervalMs
     var connectors = ConnectorSettings()
     connectors.clientID = clientID
     connectors.username = username
@@ -193,6 +200,9 @@ struct RunCommand: AsyncParsableCommand {
     } catch let error as InvalidRulesError {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(65)
+    } catch let error as NoRuleFilesError {
+      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
+      throw ExitCode(66)
     } catch {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)

@@ -85,6 +85,22 @@ struct DaemonRunTests {
     #expect(both == 66)
     #expect(said.contains("no rule files (*.json, *.yaml, *.yml) in rules"), "\(said)")
     #expect(try await runIotrules(["check", "good"], in: folder).0 == 0)
+
+    // `run` refuses it too (exit 66): it would acknowledge every message with nothing written.
+    write(#"{"topic":"q/1","payload":{"n":1}}"# + "\n", to: folder + "/feed.jsonl")
+    let (ran, _, why) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: folder)
+    #expect(ran == 66)
+    #expect(why.contains("no rule files (*.json, *.yaml, *.yml) in rules: nothing to run"), "\(why)")
+    // Options out of range are usage errors (64), not traps.
+    for bad in [
+      ["--metrics-port", "70000"], ["--metrics-port", "-1"], ["--reload-interval-ms", "0"],
+      ["--dead-letter", ""],
+    ] {
+      let (status, _, said) = try await runIotrules(
+        ["run", "--rules", "good", "--source", "file:feed.jsonl"] + bad, in: folder)
+      #expect(status == 64, "\(bad): \(said)")
+    }
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
