@@ -506,8 +506,10 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// Returns when nothing is in flight.
+  /// Returns when nothing is in flight. The run is ending: a record held because the dead-letter
+  /// file failed gets one last write, and its message is then left unacknowledged if that fails.
   public func drain() async {
+    endHolding()
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let idle = slots.withLock { state -> Bool in
         if state.inFlight == 0 && state.waiters.isEmpty { return true }
@@ -694,7 +696,10 @@ public final class Dispatcher: Sendable {
 
   /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
   func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput) async -> ActionError? {
-    guard let error = await Self.performOne(configured.action, input) else { return nil }
+    guard let error = await Self.performOne(configured.action, input) else {
+      configured.counters.succeeded.add()
+      return nil
+    }
     configured.counters.failed.add()
     statistics.withLock { $0.actionFailures += 1 }
     if error.kind == .permanent { return error }
@@ -731,6 +736,7 @@ public final class Dispatcher: Sendable {
   /// before its error path. For shutdown (SIGTERM), so that a long retry schedule cannot hold the
   /// drain up; results keep their error paths.
   public func stopRetrying() {
+    endHolding()
     let waiting = backoffs.withLock { state -> [Task<Void, Never>] in
       state.stopping = true
       defer { state.waiting = [:] }
@@ -872,36 +878,90 @@ public final class Dispatcher: Sendable {
     return await writeDeadLetter(deadRecord, origins: origins)
   }
 
+  /// Writes `record` to the dead-letter file. When the write fails, the record is held: its
+  /// message stays unacknowledged and in flight (it keeps its slot, so the source slows once many
+  /// are held), the daemon is unhealthy, and the write is tried again with backoff (0.2 s doubling
+  /// to 5 s) until it succeeds, when the message is acknowledged, or until the run ends (`drain`,
+  /// a stop signal), when it is left unacknowledged: false. The source keeps it either way.
   func writeDeadLetter(_ record: ErrorRecord, origins: [ConfiguredAction]) async -> Bool {
-    do {
-      try await deadLetter.write(record)
-      for configured in origins { configured.counters.deadLettered.add() }
-      statistics.withLock { $0.deadLettered += 1 }
-      if deadLetterFailingHint.load(ordering: .acquiring) {
-        deadLetterFailing.withLock { failing in
-          guard failing else { return }
-          failing = false
-          deadLetterFailingHint.store(false, ordering: .releasing)
-          health.clear(Self.deadLetterComponent)
+    var attempts = 0
+    var delayMs = 200
+    while true {
+      let ending = holding.withLock { $0.ended }
+      attempts += 1
+      do {
+        try await deadLetter.write(record)
+        for configured in origins { configured.counters.deadLettered.add() }
+        statistics.withLock { $0.deadLettered += 1 }
+        if deadLetterFailingHint.load(ordering: .acquiring) {
+          deadLetterFailing.withLock { failing in
+            guard failing else { return }
+            failing = false
+            deadLetterFailingHint.store(false, ordering: .releasing)
+            health.clear(Self.deadLetterComponent)
+          }
         }
+        if attempts > 1 {
+          logger.notice(
+            "dead-letter write succeeded after failing: the held message is acknowledged",
+            metadata: ["rule": "\(record.ruleName)", "topic": "\(record.topic)", "attempts": "\(attempts)"])
+        }
+        return true
+      } catch {
+        deadLetterFailing.withLock { failing in
+          failing = true
+          deadLetterFailingHint.store(true, ordering: .releasing)
+          health.report(
+            Self.deadLetterComponent,
+            "a write failed (\(error)) and none has succeeded since: messages whose error path failed are held unacknowledged",
+            level: .unhealthy)
+        }
+        if attempts == 1 || ending {
+          logger.error(
+            ending
+              ? "dead-letter write failed as the run ends: the message is not acknowledged"
+              : "dead-letter write failed: the message is held unacknowledged and the write retried",
+            metadata: [
+              "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
+              "record": "\(record.json)",
+            ])
+        }
+        if ending { return false }
+        await holdBackoff(milliseconds: delayMs)
+        delayMs = min(delayMs * 2, 5_000)
       }
-      return true
-    } catch {
-      deadLetterFailing.withLock { failing in
-        failing = true
-        deadLetterFailingHint.store(true, ordering: .releasing)
-        health.report(
-          Self.deadLetterComponent,
-          "a write failed (\(error)) and none has succeeded since: messages whose error path failed are held unacknowledged",
-          level: .unhealthy)
-      }
-      logger.error(
-        "dead-letter write failed: the message is not acknowledged",
-        metadata: [
-          "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
-          "record": "\(record.json)",
-        ])
-      return false
     }
   }
+
+  /// Held dead-letter writes: whether the run is ending, and their backoffs by number.
+  let holding = Mutex<(ended: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
+
+  /// Waits `milliseconds` before a held write is tried again, or less once the run ends.
+  func holdBackoff(milliseconds: Int) async {
+    let clock = self.clock
+    let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
+    let number = holding.withLock { state -> Int? in
+      if state.ended { return nil }
+      state.next += 1
+      state.waiting[state.next] = sleep
+      return state.next
+    }
+    guard let number else {
+      sleep.cancel()
+      return
+    }
+    await sleep.value
+    _ = holding.withLock { $0.waiting.removeValue(forKey: number) }
+  }
+
+  /// The run is ending: held writes make one last attempt now.
+  func endHolding() {
+    let waiting = holding.withLock { state -> [Task<Void, Never>] in
+      state.ended = true
+      defer { state.waiting = [:] }
+      return Array(state.waiting.values)
+    }
+    for sleep in waiting { sleep.cancel() }
+  }
+
 }
