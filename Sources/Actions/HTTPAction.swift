@@ -255,6 +255,38 @@ public final class HTTPAction: KeyedGroupAction {
     return results
   }
 
+  /// Why a rendered URL that starts with the confirmation URL's text still leaves its destination,
+  /// or nil. A template value can hold URL syntax: `@host:port/...` after the confirmed host turns
+  /// it into user information, `..` segments climb out of the confirmed path on the server, `#`
+  /// cuts the rest off. So the URL is parsed: scheme, host, port and user information must be the
+  /// confirmation URL's, the path must start with its path and have no `.` or `..` segment (also
+  /// percent-encoded), and there is no fragment.
+  static func destinationProblem(_ rendered: String, confirmed: String) -> String? {
+    guard let url = URLComponents(string: rendered), let host = url.host, !host.isEmpty else {
+      return "is not a valid URL"
+    }
+    guard let expected = URLComponents(string: confirmed) else { return "is not a valid URL" }
+    func port(_ components: URLComponents) -> Int? {
+      components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
+    }
+    if url.scheme?.lowercased() != expected.scheme?.lowercased()
+      || host.lowercased() != expected.host?.lowercased()
+      || port(url) != port(expected) || url.user != expected.user || url.password != expected.password
+    {
+      return
+        "leaves the confirmed destination \(expected.scheme ?? "")://\(expected.host ?? "")\(expected.port.map { ":\($0)" } ?? "")"
+    }
+    if url.fragment != nil { return "has a fragment ('#'), which cuts off the rest of the URL" }
+    let segments = url.percentEncodedPath.split(separator: "/", omittingEmptySubsequences: false).map {
+      $0.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
+    }
+    if segments.contains(where: { $0 == "." || $0 == ".." }) { return "has a '.' or '..' path segment" }
+    if !url.percentEncodedPath.hasPrefix(expected.percentEncodedPath) {
+      return "leaves the confirmed path '\(expected.percentEncodedPath)'"
+    }
+    return nil
+  }
+
   /// One rendered request.
   struct Request: Sendable {
     var url: String
@@ -266,11 +298,17 @@ public final class HTTPAction: KeyedGroupAction {
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
   private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
     let renderedURL = url.render(input, secrets: secrets)
-    if let prefix = configuration.confirmationUrl, !renderedURL.hasPrefix(prefix) {
-      return .failure(
-        ActionError(
-          .permanent,
-          "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'"))
+    if let prefix = configuration.confirmationUrl {
+      if !renderedURL.hasPrefix(prefix) {
+        return .failure(
+          ActionError(
+            .permanent,
+            "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'"))
+      }
+      if let problem = Self.destinationProblem(renderedURL, confirmed: prefix) {
+        return .failure(
+          ActionError(.permanent, "http url rendered '\(renderedURL)', which \(problem); refused"))
+      }
     }
     var requestHeaders: [(String, String)] = []
     for header in headers {

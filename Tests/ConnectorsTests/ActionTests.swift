@@ -471,6 +471,54 @@ struct HTTPActionTests {
     }
   }
 
+  @Test("a template value cannot take the request out of confirmationUrl: another host, .., #")
+  func confirmedDestinationHolds() async throws {
+    let server = try LoopbackHTTPServer()
+    let other = try LoopbackHTTPServer()
+    defer {
+      server.stop()
+      other.stop()
+    }
+    let base = server.url("/dev/")
+    let hostAndPort = String(other.url("/").dropFirst("http://".count).dropLast())
+    let pathLevel = try await action(server) {
+      $0.url = base + "${path}/x"
+      $0.confirmationUrl = base
+    }
+    // Right after the confirmed host, `@host:port` would make it user information.
+    let bare = String(base.dropLast("/dev/".count))
+    let hostLevel = try await action(server) {
+      $0.url = bare + "${path}"
+      $0.confirmationUrl = bare
+    }
+    do {
+      let hostile = "@\(hostAndPort)/stolen"
+      try await hostLevel.perform(
+        input(#"{"path": "\#(hostile)"}"#, value: .object(["path": .string(hostile)])))
+      Issue.record("another host accepted")
+    } catch {
+      #expect(error.kind == .permanent)
+      #expect(error.message.contains("leaves the confirmed destination"), "\(error.message)")
+    }
+    await hostLevel.shutdown()
+    for hostile in ["../../etc", "a#frag", "%2e%2e/up", "a/./b"] {
+      do {
+        try await pathLevel.perform(
+          input(#"{"path": "\#(hostile)"}"#, value: .object(["path": .string(hostile)])))
+        Issue.record("\(hostile) accepted")
+      } catch {
+        #expect(error.kind == .permanent, "\(hostile): \(error.message)")
+        #expect(error.message.hasSuffix("; refused"), "\(hostile): \(error.message)")
+      }
+    }
+    #expect(other.requests.isEmpty)
+    #expect(server.requests.isEmpty)
+    // A value that stays inside goes out.
+    try await pathLevel.perform(input(#"{"path": "d-7"}"#, value: .object(["path": .string("d-7")])))
+    #expect(server.requests.map(\.uri) == ["/dev/d-7/x"])
+    await pathLevel.shutdown()
+  }
+
   @Test("batching: results go out as JSON arrays of at most maxSize, or after maxDelayMs")
   func batching() async throws {
     let server = try LoopbackHTTPServer()
