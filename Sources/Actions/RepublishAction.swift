@@ -309,9 +309,13 @@ public struct RepublishAction: Action {
     // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
     // process republished is known from the ledger.
     let nowMs = Int(Date().timeIntervalSince1970 * 1000)
-    let incomingHops =
-      input.message.userProperties.last(where: { $0.key == Self.hopProperty }).flatMap { Int($0.value) }
-      ?? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs) ?? 0
+    // The property comes from whoever published: a negative count (which would let a loop run
+    // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
+    let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
+      .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
+    let knownHops = HopLedger.shared.hops(
+      topic: input.message.topic, payload: input.message.payload, nowMs: nowMs)
+    let incomingHops = max(claimedHops ?? 0, knownHops ?? 0)
     if incomingHops >= configuration.maxHops {
       throw ActionError(
         .permanent,

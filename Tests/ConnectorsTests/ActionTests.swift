@@ -132,6 +132,23 @@ struct RepublishActionTests {
     } catch {
       #expect(error.kind == .permanent)
     }
+    // A publisher's negative count is no way round the limit: it counts as 0, so a loop fed by
+    // it still ends after maxHops.
+    let publisher = RecordingPublisher()
+    let looping = try RepublishAction(configuration: .init(topic: "loop/x", maxHops: 3), publisher: publisher)
+    var hops = "-9223372036854775807"
+    var sent = 0
+    for _ in 0..<10 {
+      do {
+        try await looping.perform(
+          input("{\"n\":\(sent)}", userProperties: [(RepublishAction.hopProperty, hops)]))
+      } catch {
+        break
+      }
+      sent += 1
+      hops = publisher.published.withLock { $0.last?.properties.userProperties.last?.1 } ?? ""
+    }
+    #expect(sent == 3)
   }
 
   @Test("end to end: MQTT source → republish action → MQTT subscriber, through mosquitto")
