@@ -377,7 +377,12 @@ public enum Daemon {
 
     var metricsServer: MetricsServer?
     if let port = configuration.metricsPort, let registry {
-      let server = try MetricsServer(port: port, registry: registry, health: health)
+      // The queue depth as it is when scraped (a gauge recorded as messages come and go would
+      // cost a write per message, or go stale between samples).
+      let server = try MetricsServer(port: port, registry: registry, health: health) {
+        "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
+          + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
+      }
       server.start()
       metricsServer = server
       logger.info("metrics on http://127.0.0.1:\(server.port)/metrics")

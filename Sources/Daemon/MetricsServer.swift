@@ -12,15 +12,21 @@ public final class MetricsServer: @unchecked Sendable {
   let registry: PrometheusCollectorRegistry
   /// What `/healthz` and `/readyz` report.
   let health: Health
+  /// Metrics read when scraped (the queue depth), in Prometheus text.
+  let sampled: @Sendable () -> String
   let listener: Int32
   /// The bound port.
   public let port: Int
   var thread: Thread?
 
   /// Binds 127.0.0.1:`port` (0 picks a free port).
-  public init(port: Int, registry: PrometheusCollectorRegistry, health: Health = Health()) throws {
+  public init(
+    port: Int, registry: PrometheusCollectorRegistry, health: Health = Health(),
+    sampled: @escaping @Sendable () -> String = { "" }
+  ) throws {
     self.registry = registry
     self.health = health
+    self.sampled = sampled
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else {
       throw RuleStoreError(message: "metrics: socket: \(String(cString: strerror(errno)))")
@@ -123,7 +129,7 @@ public final class MetricsServer: @unchecked Sendable {
         status = "200 OK"
         body =
           registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)
-          + Array(health.prometheusText().utf8)
+          + Array(health.prometheusText().utf8) + Array(sampled().utf8)
         type = "text/plain; version=0.0.4; charset=utf-8"
       } else if path == "/healthz" || path == "/readyz" {
         let probe = health.probe(readiness: path == "/readyz")

@@ -321,7 +321,6 @@ public final class Dispatcher: Sendable {
   let received = Counter(label: MetricNames.messagesReceived)
   let acknowledged = Counter(label: MetricNames.messagesAcknowledged)
   let failedMessages = Counter(label: MetricNames.messagesFailed)
-  let queueDepth = Gauge(label: MetricNames.queueDepth)
   let latency = Timer(label: MetricNames.latency)
   /// Where a failing dead-letter file is reported (the daemon is then unhealthy: it holds messages
   /// it cannot acknowledge) and cleared by the next write that succeeds.
@@ -570,7 +569,7 @@ public final class Dispatcher: Sendable {
   func release(bytes: Int) {
     var idle: [CheckedContinuation<Void, Never>] = []
     var next: [CheckedContinuation<Void, Never>] = []
-    let depth = slots.withLock { state -> Int in
+    slots.withLock { state in
       state.inFlight -= 1
       state.inFlightBytes -= bytes
       // Waiting delivers resume only once a quarter of the room is free, together: a source
@@ -587,9 +586,7 @@ public final class Dispatcher: Sendable {
         idle = state.idleWaiters
         state.idleWaiters = []
       }
-      return state.inFlight
     }
-    if depth & 63 == 0 { queueDepth.record(depth) }
     for waiter in next { waiter.resume() }
     for waiter in idle { waiter.resume() }
   }

@@ -53,6 +53,7 @@ struct MetricsServerTests {
     #expect(metrics.contains("iotrules_messages_received_total 2"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket"))
+    #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     // Clients that connect and send nothing do not hold up a probe: each connection is answered
