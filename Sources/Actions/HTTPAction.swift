@@ -16,7 +16,7 @@ import Synchronization
 /// JSON, unless a `content-type` header says otherwise. Outcomes: 2xx succeeds; 429 and 5xx, a refused
 /// or broken connection and a timeout are transient (the error carries the peer's `Retry-After`, for
 /// the action's retry policy to honour); other statuses are permanent. A templated URL must render to
-/// a URL starting with `confirmationUrl`; a header value that renders CR or LF is refused
+/// a URL starting with `confirmationUrl`; a header value that renders a control character (CR, LF...) is refused
 /// (permanent). Unlike AWS, plain `http://` and any port are allowed (for local services and tests).
 ///
 /// Batching follows AWS's HTTP batching: results for the same URL are collected until `maxSize`
@@ -319,9 +319,14 @@ public final class HTTPAction: KeyedGroupAction {
       } catch {
         return .failure(error)
       }
-      if value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
+      // A field value is visible characters, spaces and tabs (RFC 9110): CR or LF would inject
+      // headers, any other control character is refused by the client, every attempt alike.
+      if value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
         return .failure(
-          ActionError(.permanent, "http header '\(header.key)' rendered a value with CR or LF; refused"))
+          ActionError(
+            .permanent,
+            "http header '\(header.key)' rendered a value with a control character (such as CR or LF); refused"
+          ))
       }
       requestHeaders.append((header.key, value))
     }

@@ -57,9 +57,25 @@ public final class SQLiteAction: BatchAction {
     database = databaseNode.string!
     table = tableNode.string!
     if database.isEmpty { throw ActionConfigurationError("'database' is empty", at: databaseNode.position) }
+    // A path, not a template: `${topic(1)}.db` would name one file, literally.
+    if database.contains("${") {
+      throw ActionConfigurationError(
+        "'database' is a path, not a template: '\(database)' would be one file of that very name",
+        at: databaseNode.position)
+    }
+    // An in-memory database loses every row at exit while each write counts as a success.
+    if database == ":memory:" || database.contains("mode=memory") {
+      throw ActionConfigurationError(
+        "'database' \(database) is in memory: its rows would be lost at exit; name a file",
+        at: databaseNode.position)
+    }
     guard isValidIdentifier(table) else {
       throw ActionConfigurationError(
         "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode.position)
+    }
+    if table.lowercased().hasPrefix("sqlite_") {
+      throw ActionConfigurationError(
+        "invalid table name '\(table)': names starting with sqlite_ are SQLite's own", at: tableNode.position)
     }
     // At most an hour: SQLite takes the timeout as a 32-bit count of milliseconds.
     busyTimeoutMs = try reader.int("busyTimeoutMs", maximum: 3_600_000) ?? 1000

@@ -399,13 +399,20 @@ public enum Daemon {
     // SIGTERM and SIGINT start the graceful shutdown (the service group's own handlers); here the
     // first also cuts retries' backoffs short, so a long retry schedule cannot hold the drain up,
     // and a second one stops at once, as a user pressing ^C twice expects.
-    let signalsSeen = Mutex(0)
+    // A signal within 300 ms of the first is the same stop: coreutils `timeout` signals the daemon
+    // and then its whole process group, and a supervisor may do likewise.
+    let signalsSeen = Mutex((count: 0, firstAt: UInt64(0)))
     let stopSignals = [SIGTERM, SIGINT].map { number in
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
       source.setEventHandler {
-        let seen = signalsSeen.withLock { count -> Int in
-          count += 1
-          return count
+        let now = DispatchTime.now().uptimeNanoseconds
+        let seen = signalsSeen.withLock { state -> Int in
+          if state.count == 0 {
+            state = (1, now)
+          } else if now - state.firstAt >= 300_000_000 {
+            state.count += 1
+          }
+          return state.count
         }
         if seen == 1 {
           // Not ready from the first signal on (a Kafka source drains for a while before the

@@ -325,6 +325,10 @@ struct SQLiteActionTests {
     (#"{"database": "x.db", "table": "bad name"}"#, "invalid table name 'bad name'"),
     (#"{"database": "x.db", "table": "t", "colums": {}}"#, "unknown key 'colums'"),
     (#"{"database": "x.db", "table": "t", "columns": {"1x": "a"}}"#, "invalid column name '1x'"),
+    (#"{"database": "${topic(1)}.db", "table": "t"}"#, "'database' is a path, not a template"),
+    (#"{"database": ":memory:", "table": "t"}"#, "its rows would be lost at exit"),
+    (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
+    (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
   ])
   func configurationErrors(_ text: String, _ expected: String) {
     do {

@@ -479,6 +479,15 @@ struct HTTPActionTests {
       #expect(error.message.contains("CR or LF"))
     }
     await action.shutdown()
+    // Any other control character too, permanently (the client refuses it every time).
+    let control = try await self.action(server) { $0.headers = [.init(key: "X-Bad", value: "a${x}")] }
+    do {
+      try await control.perform(input(#"{"x": "\u0001"}"#))
+      Issue.record("control character in a header accepted")
+    } catch {
+      #expect(error.kind == .permanent, "\(error.message)")
+    }
+    await control.shutdown()
     #expect(server.requests.isEmpty)
     #expect(throws: ActionSettingsError.self) {
       try HTTPAction.Configuration(url: "https://h/${topic()}").validate()

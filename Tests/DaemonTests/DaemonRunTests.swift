@@ -244,6 +244,8 @@ struct DaemonRunTests {
     }
     try await Task.sleep(nanoseconds: 200_000_000)
     #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
+    // Twice back to back, as `timeout` does (the daemon, then its process group): one stop, drained.
+    process.signal(SIGTERM)
     process.signal(SIGTERM)
     let status = await process.wait(seconds: 60)
     #expect(status == 0, "\(process.stderr)")
