@@ -324,8 +324,9 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
-  /// The line written for an evaluation: its JSON payload, or a binary result in base64.
-  static func line(for evaluation: Evaluation) -> [UInt8] {
+  /// The line written for an evaluation (without its newline): its JSON payload, or a binary
+  /// result as `{"payload_base64": "..."}`.
+  public static func line(for evaluation: Evaluation) -> [UInt8] {
     // `isBinary` first: it answers without parsing a passed-through JSON payload; a binary value is stored.
     if evaluation.isBinary, case .binary(let bytes) = evaluation.value {
       return Array("{\"payload_base64\":\"\(Data(bytes).base64EncodedString())\"}".utf8)

@@ -122,7 +122,8 @@ public struct RulePreview: Sendable {
     /// The topic does not match FROM, or WHERE is not true; the reason says which.
     case noMatch(String)
     /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
-    /// with templates rendered, and `payload` (the output value, or its text when not JSON).
+    /// with templates rendered, `payload` (the output value, or its text when not JSON) and, for a
+    /// file action, `line` (what the archive writes).
     case matched(payload: [UInt8], output: Value, actions: [Value])
   }
 
@@ -162,6 +163,10 @@ public struct RulePreview: Sendable {
         )
       }
       object["payload"] = Self.payloadValue(output)
+      // The archive's line as written: a binary result goes in base64 (`{"payload_base64": ...}`).
+      if action.kind == "file" {
+        object["line"] = .string(String(decoding: FileArchiveAction.line(for: evaluation), as: UTF8.self))
+      }
       return .object(object)
     }
     return .matched(payload: evaluation.payload, output: output, actions: rendered)
