@@ -301,6 +301,10 @@ public enum Daemon {
       )
       source = KafkaSource(options: options, logger: Logger(label: "iotrules.kafka"))
     }
+    if publisher != nil, let url = settings.republishBroker {
+      logger.warning(
+        "--mqtt \(url) is ignored: with an MQTT source, republish publishes on the source's broker")
+    }
     if publisher == nil, let url = settings.republishBroker {
       var options = try settings.mqttOptions(url: url, clientID: settings.clientID + "-pub")
       options.persistentSession = false

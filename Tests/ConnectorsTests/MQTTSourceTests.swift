@@ -165,6 +165,50 @@ struct MQTTSourceTests {
       })
   }
 
+  @Test("a publish refused while the broker is away is not delivered later (each retry added a copy)")
+  func failedPublishesStayUnsent() async throws {
+    let broker = try MosquittoBroker(persistence: true)
+    defer { broker.stop() }
+    let collector = Collector()
+    var options = try MQTTOptions(url: broker.url, clientID: unique("held"))
+    options.reconnectDelaySeconds = 1
+    options.reconnectDelayMaxSeconds = 1
+    // A persistent session on a persistent broker: its subscription outlives the restart, so any
+    // copy libmosquitto kept would reach it.
+    let run = Task {
+      try await MQTTSource(options: options, filters: ["dup/#"]).run(deliver: collector.deliver)
+    }
+    defer { run.cancel() }
+    var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("pub"))
+    publisherOptions.reconnectDelaySeconds = 1
+    publisherOptions.reconnectDelayMaxSeconds = 1
+    let publisher = MQTTPublisher(options: publisherOptions)
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    #expect(await probe(publisher, topic: "dup/probe") { collector.count > 0 })
+    broker.stop()
+    // Until the publisher has seen the broker go, a publish may still wait for its PUBACK.
+    var refused = 0
+    for attempt in 0..<50 where refused < 3 {
+      do {
+        try await publisher.publish(
+          topic: "dup/x", payload: Array("lost-\(attempt)".utf8), qos: 1, retain: false, properties: .init())
+      } catch {
+        #expect(error.kind == .transient)
+        if error.message.contains("not currently connected") { refused += 1 }
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    #expect(refused == 3)
+    try broker.restart()
+    #expect(
+      await probe(publisher, topic: "dup/after", within: 20) {
+        collector.messages.withLock { $0.contains { $0.topic == "dup/after" } }
+      })
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(!collector.payloads.contains { $0.hasPrefix("lost-") }, "\(collector.payloads)")
+  }
+
   @Test("QoS 1 messages published while the consumer is stopped arrive after it restarts")
   func persistentSession() async throws {
     let broker = try MosquittoBroker()

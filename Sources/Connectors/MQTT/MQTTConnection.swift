@@ -576,6 +576,12 @@ final class MQTTConnection: @unchecked Sendable {
       return ActionError(
         permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
     }
+    // Not while disconnected: libmosquitto would keep a QoS 1 message queued for the reconnect
+    // while reporting the failure, so each retry (and the error path) would add a copy delivered
+    // later. A failed attempt then sends nothing.
+    guard state.withLock({ $0.connected }) else {
+      throw failure(MOSQ_ERR_NO_CONN.rawValue)
+    }
     guard qos > 0 else {
       // libmosquitto reports a QoS 0 publish to on_publish too, under its message id: nothing is
       // registered for it, so that report is ignored.
@@ -589,6 +595,7 @@ final class MQTTConnection: @unchecked Sendable {
       // The slot is registered under the lock held across mosquitto_publish_v5: the PUBACK callback
       // (on the network thread) cannot look for it before it is there.
       let code = state.withLock { state -> Int32 in
+        guard state.connected else { return MOSQ_ERR_NO_CONN.rawValue }
         var mid: Int32 = 0
         let code = send(&mid)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
