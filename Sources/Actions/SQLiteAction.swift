@@ -164,8 +164,37 @@ public final class SQLiteAction: BatchAction {
     try? queue?.close()
   }
 
+  /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
+  let openedFile = Mutex<(device: UInt64, inode: UInt64)?>(nil)
+
+  /// The (device, inode) of the file at the database path, or nil when there is none.
+  func fileIdentity() -> (device: UInt64, inode: UInt64)? {
+    var info = stat()
+    guard stat(database, &info) == 0 else { return nil }
+    return (UInt64(info.st_dev), UInt64(info.st_ino))
+  }
+
   func openQueue() throws(ActionError) -> DatabaseQueue {
-    if let queue = state.withLock({ $0.queue }) { return queue }
+    if let queue = state.withLock({ $0.queue }) {
+      // A database deleted or replaced under the daemon (an operator's `rm`, a restore) would take
+      // every later row into the unlinked file: open the one at the path again instead.
+      guard !database.hasPrefix("file:") else { return queue }
+      let now = fileIdentity()
+      guard let opened = openedFile.withLock({ $0 }) else {
+        // SQLite creates the file on its first write: known from then on.
+        openedFile.withLock { $0 = now }
+        return queue
+      }
+      if let now, now == opened { return queue }
+      let stale = state.withLock { state -> DatabaseQueue? in
+        guard state.queue === queue else { return nil }
+        state.queue = nil
+        state.knownColumns = nil
+        return queue
+      }
+      try? stale?.close()
+      return try openQueue()
+    }
     if !database.hasPrefix("file:") && database != ":memory:" {
       try FileSystem.makeParentFolders(of: database)
     }
@@ -180,6 +209,7 @@ public final class SQLiteAction: BatchAction {
     }
     do {
       let queue = try DatabaseQueue(path: database, configuration: configuration)
+      if !database.hasPrefix("file:") { openedFile.withLock { $0 = fileIdentity() } }
       return state.withLock { state in
         if let existing = state.queue { return existing }
         state.queue = queue

@@ -39,6 +39,24 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  /// A database deleted under the action (or replaced) is opened anew at its path: the rows after
+  /// do not go into the unlinked file.
+  @Test func aDeletedDatabaseIsOpenedAgain() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
+    #expect(await action.performBatch([row(1)]).allSatisfy { $0 == nil })
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    #expect(await action.performBatch([row(2), row(3)]).allSatisfy { $0 == nil })
+    await action.shutdown()
+    let queue = try DatabaseQueue(path: path)
+    let numbers = try await queue.read { db in try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    }
+    #expect(numbers == [2, 3])
+  }
+
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
   /// value is refused where it is written.
   @Test func synchronousIsChosenPerAction() async throws {
