@@ -423,6 +423,7 @@ public enum Daemon {
           // dispatch service hears of the shutdown).
           health.report(Self.component, Self.shuttingDown)
           dispatcher.stopRetrying()
+          republisher?.hurry()
           return
         }
         logger.error(

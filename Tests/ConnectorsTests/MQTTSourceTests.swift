@@ -209,6 +209,31 @@ struct MQTTSourceTests {
     #expect(!collector.payloads.contains { $0.hasPrefix("lost-") }, "\(collector.payloads)")
   }
 
+  @Test("once the daemon stops, PUBACK waits on a broker that stopped answering end within seconds")
+  func hurriedPublishesEndSoon() async throws {
+    let broker = try MosquittoBroker()
+    defer {
+      broker.send(signal: SIGCONT)
+      broker.stop()
+    }
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    try await publisher.publish(topic: "t/1", payload: [1], qos: 1, retain: false, properties: .init())
+    broker.send(signal: SIGSTOP)
+    let waiting = Task {
+      try await publisher.publish(topic: "t/2", payload: [2], qos: 1, retain: false, properties: .init())
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let started = ContinuousClock.now
+    publisher.hurry()
+    await #expect(throws: ActionError.self) { try await waiting.value }
+    await #expect(throws: ActionError.self) {
+      try await publisher.publish(topic: "t/3", payload: [3], qos: 1, retain: false, properties: .init())
+    }
+    #expect(ContinuousClock.now - started < .seconds(10))
+  }
+
   @Test("QoS 1 messages published while the consumer is stopped arrive after it restarts")
   func persistentSession() async throws {
     let broker = try MosquittoBroker()

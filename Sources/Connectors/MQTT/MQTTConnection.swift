@@ -56,6 +56,27 @@ final class MQTTConnection: @unchecked Sendable {
     var publishes: [Int32: PublishSlot] = [:]
     var nextSerial: UInt64 = 0
     var closed = false
+    /// Set when the daemon stops: PUBACK waits are cut to `hurriedTimeoutSeconds`.
+    var hurried = false
+  }
+
+  /// The longest PUBACK wait once the daemon stops: a broker that stopped answering must not hold
+  /// the stop up for `publishTimeoutSeconds` per attempt (a supervisor's grace period is often 30 s).
+  static let hurriedTimeoutSeconds = 3.0
+
+  /// The daemon stops: publishes waiting for their PUBACK fail now (transient, for their last
+  /// attempt and error path), and later ones wait at most `hurriedTimeoutSeconds`.
+  func hurry() {
+    let waiting = state.withLock { state -> [PublishSlot] in
+      state.hurried = true
+      defer { state.publishes = [:] }
+      return Array(state.publishes.values)
+    }
+    for slot in waiting {
+      slot.timeout.cancel()
+      slot.waiter.resume(
+        returning: .failure(ActionError(.transient, "no PUBACK from \(options.url) yet as the daemon stops")))
+    }
   }
 
   let options: MQTTOptions
@@ -402,7 +423,10 @@ final class MQTTConnection: @unchecked Sendable {
   ) {
     state.nextSerial += 1
     let serial = state.nextSerial
-    let timer = startTimeout(seconds: options.publishTimeoutSeconds) { [self] in
+    let seconds =
+      state.hurried
+      ? min(options.publishTimeoutSeconds, Self.hurriedTimeoutSeconds) : options.publishTimeoutSeconds
+    let timer = startTimeout(seconds: seconds) { [self] in
       let slot = self.state.withLock { state -> AckSlot<Failure>? in
         guard state[keyPath: table][mid]?.serial == serial else { return nil }
         return state[keyPath: table].removeValue(forKey: mid)

@@ -51,6 +51,11 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
     try await client.publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
   }
 
+  /// The daemon stops: PUBACK waits end now, and later ones wait a few seconds at most.
+  public func hurry() {
+    connection.withLock { $0 }?.hurry()
+  }
+
   /// Disconnects.
   public func shutdown() {
     let client = connection.withLock { state -> MQTTConnection? in
