@@ -160,7 +160,7 @@ struct RunCommand: AsyncParsableCommand {
     let json = logFormat == "json"
     LoggingSystem.bootstrap { label in
       var handler: any LogHandler =
-        json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        json ? JSONLogHandler(label: label) : TextLogHandler(label: label)
       handler.logLevel = level
       return handler
     }

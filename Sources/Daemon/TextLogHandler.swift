@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+
+/// swift-log's text lines on standard error, made safe from the values they carry: control
+/// characters in metadata are escaped (`\n`, `\r`, `\u{1B}`), and in the message, whose line
+/// breaks are kept (a SQL error's caret line), each further line starts with `    | `. A value from
+/// a message (a payload field in an action's error) then cannot start a line that reads as
+/// another log record, nor move the terminal's cursor.
+public struct TextLogHandler: LogHandler {
+  private var inner: StreamLogHandler
+
+  /// Creates a handler writing to standard error.
+  public init(label: String) { inner = StreamLogHandler.standardError(label: label) }
+
+  /// Metadata for every record.
+  public var metadata: Logger.Metadata {
+    get { inner.metadata }
+    set { inner.metadata = newValue }
+  }
+
+  /// The lowest level written.
+  public var logLevel: Logger.Level {
+    get { inner.logLevel }
+    set { inner.logLevel = newValue }
+  }
+
+  /// Metadata by key.
+  public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { inner[metadataKey: key] }
+    set { inner[metadataKey: key] = newValue }
+  }
+
+  /// Writes one record, escaped.
+  public func log(event: LogEvent) {
+    var event = event
+    event.message = Logger.Message(stringLiteral: Self.safeMessage(event.message.description))
+    event.metadata = event.metadata.map { $0.mapValues(Self.escaped) }
+    inner.log(event: event)
+  }
+
+  /// A message's lines, each escaped, the further ones after `\n    | `.
+  static func safeMessage(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }
+      .joined(separator: "\n    | ")
+  }
+
+  static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+    switch value {
+    case .string(let text): .string(escaped(text))
+    case .stringConvertible(let item): .string(escaped(item.description))
+    case .array(let items): .array(items.map(escaped))
+    case .dictionary(let items): .dictionary(items.mapValues(escaped))
+    }
+  }
+
+  /// `text` with C0 controls and DEL written as escapes (a tab stays).
+  static func escaped(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+      return text
+    }
+    var out = ""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out.unicodeScalars.append(scalar)
+      case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+        out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
+  }
+}

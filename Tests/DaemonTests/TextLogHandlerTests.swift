@@ -1,0 +1,21 @@
+import Logging
+import Testing
+
+@testable import Daemon
+
+@Suite struct TextLogHandlerTests {
+  /// A value from a message cannot forge a log record: metadata is one line, escaped; a message keeps
+  /// its lines (a SQL error's caret) but each further one is marked as a continuation.
+  @Test func valuesCannotForgeRecords() {
+    let forged = "x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J"
+    #expect(
+      TextLogHandler.escaped(.string(forged))
+        == .string(#"x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J"#))
+    #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
+    #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
+    #expect(
+      TextLogHandler.safeMessage("r.json:1:8: error: bad\n  SELECT x\n         ^")
+        == "r.json:1:8: error: bad\n    |   SELECT x\n    |          ^")
+    #expect(!TextLogHandler.safeMessage(forged).contains("\n2026"))
+  }
+}
