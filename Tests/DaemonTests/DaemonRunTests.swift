@@ -278,6 +278,25 @@ struct DaemonRunTests {
     return (process, status)
   }
 
+  /// `--follow` on a pipe ends where the pipe does (nothing can be appended to it): the run ends
+  /// with the last line, even one without its newline, as `tail -f` does on a pipe.
+  @Test func followingAPipeEndsWithIt() async throws {
+    let folder = temporaryFolder("follow-pipe")
+    write(
+      #"{"sql": "SELECT n FROM 's/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
+      to: folder + "/rules/r.json")
+    let input = Pipe()
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "-", "--follow"], in: folder, standardInput: input)
+    input.fileHandleForWriting.write(
+      Data((#"{"topic":"s/1","payload":{"n":1}}"# + "\n" + #"{"topic":"s/2","payload":{"n":2}}"#).utf8))
+    try input.fileHandleForWriting.close()
+    let status = await process.wait(seconds: 30)
+    #expect(status == 0, "\(process.stderr)")
+    #expect(process.stdout.contains("2 lines, 2 messages"), "\(process.stdout)")
+    #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t ORDER BY n") == ["[1]", "[2]"])
+  }
+
   /// `--source -` waiting on a silent pipe still stops on SIGTERM (a blocked read never saw it).
   @Test func sigtermStopsAReplayWaitingOnStandardInput() async throws {
     let folder = temporaryFolder("sigterm-stdin")

@@ -134,6 +134,13 @@ public struct ReplaySource: MessageSource {
       fd = 0
     }
     defer { if fd != 0 { close(fd) } }
+    // Standard input is followed only when it is a regular file: the end of a pipe (or a terminal's
+    // Ctrl-D) is final, as `tail -f` does on a pipe.
+    var follows = follow
+    if follow, case .standardInput = input {
+      var info = stat()
+      follows = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
     // Bytes read from the file open now: a file shorter than that was truncated.
     var offset = 0
     // A replacement that could not be opened was said already.
@@ -154,7 +161,7 @@ public struct ReplaySource: MessageSource {
         throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
       }
       if count == 0 {
-        if !follow { break }
+        if !follows { break }
         if case .file(let path) = input, let change = Self.followedFileChange(path, fd: fd, offset: offset) {
           // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
           // its start, a file replaced under its name (renamed away, created anew) is opened anew.
