@@ -312,7 +312,11 @@ public enum RuleFile {
             continue
           }
           guard let value = item.value.int, value >= 0 else {
-            report(item.value.position, "'retry.\(item.key)' must be a whole number >= 0")
+            report(
+              item.value.position,
+              item.key == "attempts"
+                ? "'retry.attempts' must be a whole number between 1 and 100"
+                : "'retry.\(item.key)' must be a whole number of milliseconds >= 0")
             ok = false
             continue
           }
@@ -335,6 +339,14 @@ public enum RuleFile {
             }
           default: break
           }
+        }
+        // A first backoff longer than the longest would be cut to it at once: a mistake, said.
+        if ok, retry.initialBackoffMs > retry.maxBackoffMs {
+          report(
+            retryNode["initialBackoffMs"]?.position ?? retryNode.position,
+            "'retry.initialBackoffMs' (\(retry.initialBackoffMs)) is more than 'retry.maxBackoffMs' (\(retry.maxBackoffMs))"
+          )
+          ok = false
         }
       } else {
         report(retryNode.position, "'retry' must be an object")

@@ -419,7 +419,9 @@ struct DispatcherTests {
       deadLetter: deadLetter)
     let acks = AckCollector()
     await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
-    try await Task.sleep(for: .milliseconds(200))
+    // Bounded: until the first write has failed (the daemon reports it), however loaded the machine.
+    for _ in 0..<500 where dispatcher.health.problems.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+    try await Task.sleep(for: .milliseconds(100))
     #expect(acks.acks.withLock { $0.isEmpty })
     #expect(dispatcher.inFlight == 1)
     // The daemon is unhealthy while nothing takes its error records (`/healthz` fails) ...

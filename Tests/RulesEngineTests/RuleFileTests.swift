@@ -68,6 +68,22 @@ struct RuleFileTests {
       })
   }
 
+  /// A retry policy's numbers say what they must be; a first backoff above the longest is refused.
+  @Test func retryPolicyMistakesAreSaid() {
+    let negative = errors(
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"attempts": -1}}}]}"#)
+    #expect(
+      negative.count == 1 && negative[0].contains("'retry.attempts' must be a whole number between 1 and 100")
+    )
+    let inverted = errors(
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"initialBackoffMs": 9000, "maxBackoffMs": 1000}}}]}"#
+    )
+    #expect(
+      inverted.count == 1
+        && inverted[0].contains("'retry.initialBackoffMs' (9000) is more than 'retry.maxBackoffMs' (1000)"),
+      "\(inverted)")
+  }
+
   /// A number beyond 64 bits (or a huge backoff) is an error at its position, never a crash of
   /// `check` or of a running daemon's reload.
   @Test func hugeNumbersAreErrorsNotCrashes() {
