@@ -162,6 +162,13 @@ public struct RulePreview: Sendable {
           "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"
         )
       }
+      // As the daemon: a topic with a wildcard, an empty level, too many levels... is refused.
+      if action.kind == "republish", object["refused"] == nil, case .string(let topic)? = object["topic"],
+        let problem = RepublishAction.topicProblem(topic)
+      {
+        object["refused"] = .string(
+          "\(problem): the daemon refuses it (permanent failure, to the error path)")
+      }
       object["payload"] = Self.payloadValue(output)
       // The archive's line as written: a binary result goes in base64 (`{"payload_base64": ...}`).
       if action.kind == "file" {

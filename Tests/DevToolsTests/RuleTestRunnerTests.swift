@@ -68,11 +68,15 @@ import Testing
     [{"name": "a device id that would reach Basic Ingest", "topic": "things/d9/data",
       "payload": {"a": 4, "deviceId": "$aws/rules/shadow"},
       "expect": {"actions": [{"kind": "republish", "topic": "$aws/rules/shadow/x",
-                              "refused": "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"}]}}]
+                              "refused": "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"}]}},
+     {"name": "a device id with a wildcard", "topic": "things/d9/data",
+      "payload": {"a": 5, "deviceId": "a/#"},
+      "expect": {"actions": [{"kind": "republish", "topic": "a/#/x",
+                              "refused": "the topic 'a/#/x' contains a wildcard: the daemon refuses it (permanent failure, to the error path)"}]}}]
     """#.write(toFile: folder + "/hostile.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 0, "\(out)")
-    #expect(out.hasSuffix("4 passed, 0 failed (4 case(s) in 2 file(s))\n"))
+    #expect(out.hasSuffix("5 passed, 0 failed (5 case(s) in 2 file(s))\n"))
   }
 
   @Test("invalid test files say where")
