@@ -277,10 +277,69 @@ public enum RuleFile {
         diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
       )
     }
+    for key in ["actions", "errorAction"] {
+      if let node = root[key] { sqlWarnings += selectKeyWarnings(in: node, sql: program!.source, file: file) }
+    }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
       warnings: sqlWarnings)
+  }
+
+  /// Warnings for action templates that read a name the SELECT writes from something else
+  /// (`SELECT temp * 1.8 + 32 AS temp` with `${temp}`, `SELECT avg AS level` with `${level}`): a
+  /// template sees the incoming message, as in AWS, not the SELECT's output, which EMQX and eKuiper
+  /// users expect. A name the SELECT copies unchanged (`SELECT temp`) is no surprise.
+  static func selectKeyWarnings(in node: RuleNode, sql: String, file: String) -> [RuleDiagnostic] {
+    guard let statement = try? Parser.parse(sql), case .items(let items) = statement.select else { return [] }
+    var written: Set<String> = []
+    var copied: Set<String> = []
+    for item in items {
+      guard case .expression(let expression) = item.kind else { continue }
+      let bareName: String? = if case .field(let name) = expression.kind { name } else { nil }
+      if let alias = item.alias?.first {
+        if let bareName, bareName == alias, item.alias?.count == 1 {
+          copied.insert(alias)
+        } else {
+          written.insert(alias)
+        }
+      } else if let bareName {
+        copied.insert(bareName)
+      } else if case .member(_, let last) = expression.kind {
+        written.insert(last)
+      }
+    }
+    written.subtract(copied)
+    guard !written.isEmpty else { return [] }
+    var warnings: [RuleDiagnostic] = []
+    func visit(_ node: RuleNode) {
+      switch node.kind {
+      case .string(let text) where text.contains("${"):
+        guard let template = try? Template.compile(text, variables: statement.variables.map(\.name)) else {
+          return
+        }
+        var reported: Set<String> = []
+        for case .expression(let program) in template.parts {
+          for path in program.paths.paths {
+            guard let root = path.first, written.contains(root), reported.insert(root).inserted else {
+              continue
+            }
+            warnings.append(
+              RuleDiagnostic(
+                file: file, position: node.position,
+                message:
+                  "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
+                  + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
+                  + "or compute it in the template"))
+          }
+        }
+      case .array(let elements): elements.forEach(visit)
+      case .object(let members): members.forEach { visit($0.value) }
+      default: break
+      }
+    }
+    visit(node)
+    return warnings
   }
 
   /// Reads one action object `{"kind": {configuration}}`.

@@ -11,7 +11,8 @@ struct CheckCommand: ParsableCommand {
     commandName: "check", abstract: "Check rule files: SQL, templates and every action's configuration.",
     discussion: """
       Warnings (the exit status stays 0): a republish action whose topic can match its own rule's FROM \
-      filter, which would feed republished messages back into the rule. A rule whose tests beside it \
+      filter, which would feed republished messages back into the rule; an action template that reads \
+      a name the SELECT computes (templates see the incoming message, as in AWS, not the SELECT output). A rule whose tests beside it \
       (<rule>.test.json) fail is invalid, as `run` would not load it (unless --skip-tests). A path \
       without any rule file is an error (exit 66).
       """)

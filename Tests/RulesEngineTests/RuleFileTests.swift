@@ -402,6 +402,27 @@ struct RuleFileTests {
     #expect(rule.warnings.isEmpty)
   }
 
+  /// A template that reads a name the SELECT computes reads the message's field of that name (as in
+  /// AWS): a warning at the template; a name the SELECT copies unchanged, or a SET variable, is none.
+  @Test func templatesReadingComputedNamesWarn() throws {
+    let rule = try loadRule(
+      """
+      {"sql": "SET @f = temp * 1.8 + 32 SELECT deviceId, temp * 1.8 + 32 AS temp, s.inner FROM 'a/#'",
+       "actions": [{"record": {"name": "x/${temp}/${deviceId}/${@f}"}}, {"record": {"name": "${inner}"}}]}
+      """, builder: RecordingBuilder())
+    #expect(
+      rule.warnings.map(\.position) == [FilePosition(line: 2, column: 34), FilePosition(line: 2, column: 87)])
+    #expect(
+      rule.warnings.first?.message.hasPrefix(
+        "the template reads the incoming message's 'temp', not the SELECT's 'temp' (templates see the message and SET variables, as in AWS)"
+      )
+        == true)
+    let plain = try loadRule(
+      #"{"sql": "SELECT deviceId, temp FROM 'a/#'", "actions": [{"record": {"name": "${temp}-${deviceId}"}}]}"#,
+      builder: RecordingBuilder())
+    #expect(plain.warnings.isEmpty)
+  }
+
   /// AWS's API runs a rule without `awsIotSqlVersion` as 2015-10-08; here the default is 2016-03-23:
   /// a rule copied in AWS's shape without the key says so.
   @Test func awsShapedRuleWithoutVersionWarns() throws {
