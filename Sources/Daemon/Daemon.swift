@@ -330,6 +330,9 @@ public enum Daemon {
     // unless none does.
     let isBatch: Bool
     if case .replay = spec { isBatch = !configuration.follow } else { isBatch = false }
+    // A batch leaves a message whose record the dead-letter file refused unacknowledged at once: held,
+    // such messages would fill the in-flight bound and the replay would never reach its end.
+    if isBatch { dispatcher.holdsFailedDeadLetters = false }
     if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
       throw InvalidRulesError(failed: loaded.errors.count, batch: isBatch)
     }

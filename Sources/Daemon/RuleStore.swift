@@ -2,6 +2,7 @@ import Actions
 import Foundation
 import Logging
 import RulesEngine
+import Synchronization
 
 /// The result of loading rule files: the rules that loaded and the problems of those that did not.
 public struct RuleLoadResult: Sendable {
@@ -196,6 +197,8 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
+  /// Retired rule versions waiting for their messages to finish before their actions shut down.
+  let retirements = Mutex<[Task<Void, Never>]>([])
 
   /// Creates a reloader; call `initialLoad()` first. `gate` vets every rule of the first load and
   /// every rule changed on reload.
@@ -422,16 +425,23 @@ public final class RuleReloader: Sendable {
         "errors": "\(result.errors.count)",
       ])
     if !retired.isEmpty {
-      await old.waitUntilIdle()
-      for rule in retired {
-        for action in rule.allActions { await action.shutdown() }
+      // Their actions shut down once the old set's messages are done, apart from this reload: a
+      // message held there (its dead-letter write failing) must not hold the next reloads up.
+      let retiring = Task {
+        await old.waitUntilIdle()
+        for rule in retired {
+          for action in rule.allActions { await action.shutdown() }
+        }
       }
+      retirements.withLock { $0.append(retiring) }
     }
     return result
   }
 
-  /// Shuts down the actions of the current rules (after the dispatcher drained).
+  /// Shuts down the actions of retired rule versions and of the current rules (after the
+  /// dispatcher drained).
   public func shutdownAll() async {
+    for retiring in retirements.withLock({ $0 }) { await retiring.value }
     for rule in dispatcher.ruleSet.rules {
       for action in rule.allActions { await action.shutdown() }
     }

@@ -930,6 +930,15 @@ public final class Dispatcher: Sendable {
     }
   }
 
+  /// Whether a record the dead-letter file does not take is held and written again (a long-running
+  /// source, the default), or its message left unacknowledged at once. A batch (a replay to its
+  /// end) sets it false before it starts: its source would wait for a slot held records keep, and
+  /// never reach the end at which they give up.
+  public var holdsFailedDeadLetters: Bool {
+    get { !holding.withLock { $0.ended } }
+    set { if !newValue { endHolding() } }
+  }
+
   /// Held dead-letter writes: whether the run is ending, and their backoffs by number.
   let holding = Mutex<(ended: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
 

@@ -399,13 +399,21 @@ public enum RuleFile {
           default: break
           }
         }
-        // A first backoff longer than the longest would be cut to it at once: a mistake, said.
+        // Both written, a first backoff longer than the longest is a mistake, said; one written
+        // alone takes the other default with it (100 ms first, 5 s longest).
         if ok, retry.initialBackoffMs > retry.maxBackoffMs {
-          report(
-            retryNode["initialBackoffMs"]?.position ?? retryNode.position,
-            "'retry.initialBackoffMs' (\(retry.initialBackoffMs)) is more than 'retry.maxBackoffMs' (\(retry.maxBackoffMs))"
-          )
-          ok = false
+          if let written = retryNode["initialBackoffMs"], retryNode["maxBackoffMs"] != nil {
+            report(
+              written.position,
+              "'retry.initialBackoffMs' (\(retry.initialBackoffMs)) is more than 'retry.maxBackoffMs' (\(retry.maxBackoffMs))"
+            )
+            ok = false
+          } else if retryNode["initialBackoffMs"] == nil {
+            retry.initialBackoffMs = retry.maxBackoffMs
+          } else {
+            // A first backoff written alone above the default longest (5 s) raises the longest.
+            retry.maxBackoffMs = retry.initialBackoffMs
+          }
         }
       } else {
         report(retryNode.position, "'retry' must be an object")

@@ -82,6 +82,15 @@ struct RuleFileTests {
       inverted.count == 1
         && inverted[0].contains("'retry.initialBackoffMs' (9000) is more than 'retry.maxBackoffMs' (1000)"),
       "\(inverted)")
+    // A longest backoff written alone below the default first one lowers it.
+    #expect(
+      errors(#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"maxBackoffMs": 0}}}]}"#)
+        .isEmpty)
+    #expect(
+      errors(
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"retry": {"attempts": 5, "maxBackoffMs": 50}}}]}"#
+      )
+      .isEmpty)
   }
 
   /// A number beyond 64 bits (or a huge backoff) is an error at its position, never a crash of

@@ -36,6 +36,8 @@ final class MQTTConnection: @unchecked Sendable {
     /// The subscription's filter and QoS (SUBACKs only).
     var filter = ""
     var qos = 0
+    /// What the request fails with when its time is up.
+    var expired: Failure
   }
 
   private typealias PublishSlot = AckSlot<ActionError>
@@ -64,18 +66,33 @@ final class MQTTConnection: @unchecked Sendable {
   /// the stop up for `publishTimeoutSeconds` per attempt (a supervisor's grace period is often 30 s).
   static let hurriedTimeoutSeconds = 3.0
 
-  /// The daemon stops: publishes waiting for their PUBACK fail now (transient, for their last
-  /// attempt and error path), and later ones wait at most `hurriedTimeoutSeconds`.
+  /// The daemon stops: publishes waiting for their PUBACK, and later ones, wait at most
+  /// `hurriedTimeoutSeconds` more (a healthy broker answers well within it; failing them at once
+  /// would send their retries after messages already on their way).
   func hurry() {
-    let waiting = state.withLock { state -> [PublishSlot] in
+    state.withLock { state in
       state.hurried = true
-      defer { state.publishes = [:] }
-      return Array(state.publishes.values)
+      for (mid, slot) in state.publishes {
+        slot.timeout.cancel()
+        state.publishes[mid]?.timeout = expire(
+          mid: mid, serial: slot.serial, in: \.publishes, after: Self.hurriedTimeoutSeconds,
+          with: slot.expired)
+      }
     }
-    for slot in waiting {
-      slot.timeout.cancel()
-      slot.waiter.resume(
-        returning: .failure(ActionError(.transient, "no PUBACK from \(options.url) yet as the daemon stops")))
+  }
+
+  /// A timer that fails the request registered as `mid` (if it is still the one of `serial`) with
+  /// `expired` after `seconds`.
+  private func expire<Failure: Error>(
+    mid: Int32, serial: UInt64, in table: WritableKeyPath<State, [Int32: AckSlot<Failure>]> & Sendable,
+    after seconds: Double, with expired: Failure
+  ) -> Task<Void, Never> {
+    startTimeout(seconds: seconds) { [self] in
+      let slot = self.state.withLock { state -> AckSlot<Failure>? in
+        guard state[keyPath: table][mid]?.serial == serial else { return nil }
+        return state[keyPath: table].removeValue(forKey: mid)
+      }
+      slot?.waiter.resume(returning: .failure(expired))
     }
   }
 
@@ -426,14 +443,9 @@ final class MQTTConnection: @unchecked Sendable {
     let seconds =
       state.hurried
       ? min(options.publishTimeoutSeconds, Self.hurriedTimeoutSeconds) : options.publishTimeoutSeconds
-    let timer = startTimeout(seconds: seconds) { [self] in
-      let slot = self.state.withLock { state -> AckSlot<Failure>? in
-        guard state[keyPath: table][mid]?.serial == serial else { return nil }
-        return state[keyPath: table].removeValue(forKey: mid)
-      }
-      slot?.waiter.resume(returning: .failure(expired))
-    }
-    let slot = AckSlot(waiter: waiter, serial: serial, timeout: timer, filter: filter, qos: qos)
+    let timer = expire(mid: mid, serial: serial, in: table, after: seconds, with: expired)
+    let slot = AckSlot(
+      waiter: waiter, serial: serial, timeout: timer, filter: filter, qos: qos, expired: expired)
     if let stale = state[keyPath: table].updateValue(slot, forKey: mid) {
       stale.timeout.cancel()
       stale.waiter.resume(returning: .failure(reused(stale)))
