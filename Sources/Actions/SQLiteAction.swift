@@ -64,7 +64,9 @@ public final class SQLiteAction: BatchAction {
         at: databaseNode.position)
     }
     // An in-memory database loses every row at exit while each write counts as a success.
-    if database == ":memory:" || database.contains("mode=memory") {
+    if database == ":memory:" || database.hasPrefix("file::memory:") || database.contains("mode=memory")
+      || database.contains("vfs=memdb")
+    {
       throw ActionConfigurationError(
         "'database' \(database) is in memory: its rows would be lost at exit; name a file",
         at: databaseNode.position)

@@ -424,6 +424,9 @@ public final class RuleReloader: Sendable {
         "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "retired": "\(retired.count)",
         "errors": "\(result.errors.count)",
       ])
+    if !result.rules.contains(where: { !$0.disabled }) {
+      logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
+    }
     if !retired.isEmpty {
       // Their actions shut down once the old set's messages are done, apart from this reload: a
       // message held there (its dead-letter write failing) must not hold the next reloads up.

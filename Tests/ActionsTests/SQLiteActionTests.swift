@@ -346,6 +346,8 @@ struct SQLiteActionTests {
     (#"{"database": "${topic(1)}.db", "table": "t"}"#, "'database' is a path, not a template"),
     (#"{"database": ":memory:", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
+    (#"{"database": "file::memory:?cache=shared", "table": "t"}"#, "its rows would be lost at exit"),
+    (#"{"database": "file:memdb1?vfs=memdb", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
   ])
   func configurationErrors(_ text: String, _ expected: String) {

@@ -72,6 +72,31 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/good/dl.jsonl"))
   }
 
+  /// A replay whose failures the dead-letter file refuses ends (exit 74, those messages
+  /// unacknowledged) however many there are: held, they would fill the in-flight bound and the
+  /// replay would never reach its end.
+  @Test func aReplayEndsWhenTheDeadLetterFileRefusesRecords() async throws {
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
+    let folder = temporaryFolder("dead-letter-full")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "http://127.0.0.1:\#(port)/x", "retry": {"attempts": 1}}}]}"#,
+      to: folder + "/rules/r.json")
+    write(
+      (1...10).map { #"{"topic":"q/1","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n",
+      to: folder + "/feed.jsonl")
+    let started = Date()
+    let (status, out, _) = try await runIotrules(
+      [
+        "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "/dev/full",
+        "--max-in-flight", "2",
+      ],
+      in: folder)
+    #expect(status == 74)
+    #expect(out.contains("0 acknowledged, 10 not acknowledged"), "\(out)")
+    #expect(Date().timeIntervalSince(started) < 30)
+  }
+
   /// A folder without rule files is an error for `check` (a mistyped path in CI must not pass).
   @Test func checkOfAnEmptyFolderFails() async throws {
     let folder = temporaryFolder("check-empty")
