@@ -341,6 +341,9 @@ public enum Daemon {
     if loaded.rules.isEmpty && loaded.errors.isEmpty {
       throw NoRuleFilesError(paths: configuration.rulePaths)
     }
+    if !loaded.rules.isEmpty && !loaded.rules.contains(where: { !$0.disabled }) {
+      logger.warning("every rule is disabled: messages are acknowledged with nothing written")
+    }
     for rule in loaded.rules {
       // `text` is an autoclosure: the file is read again only to place a loop warning.
       let loops = RuleChecker.loopWarnings(
