@@ -277,8 +277,11 @@ public final class HTTPAction: KeyedGroupAction {
         "leaves the confirmed destination \(expected.scheme ?? "")://\(expected.host ?? "")\(expected.port.map { ":\($0)" } ?? "")"
     }
     if url.fragment != nil { return "has a fragment ('#'), which cuts off the rest of the URL" }
-    let segments = url.percentEncodedPath.split(separator: "/", omittingEmptySubsequences: false).map {
-      $0.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
+    // Decoded, and split at `\` too, as some servers do (`..%2F`, `%2E%2E`, `..\`); a `;`
+    // parameter does not hide a segment (`..;`, as Tomcat reads it).
+    let decoded = url.percentEncodedPath.removingPercentEncoding ?? url.percentEncodedPath
+    let segments = decoded.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }.map {
+      $0.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
     }
     if segments.contains(where: { $0 == "." || $0 == ".." }) { return "has a '.' or '..' path segment" }
     if !url.percentEncodedPath.hasPrefix(expected.percentEncodedPath) {

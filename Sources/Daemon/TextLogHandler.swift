@@ -53,18 +53,23 @@ public struct TextLogHandler: LogHandler {
     }
   }
 
-  /// `text` with C0 controls and DEL written as escapes (a tab stays).
+  /// Whether `scalar` is written as an escape: C0 and C1 controls but the tab, DEL, and the Unicode
+  /// line and paragraph separators.
+  static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+      || scalar.value == 0x2028 || scalar.value == 0x2029
+  }
+
+  /// `text` with control characters written as escapes (a tab stays).
   static func escaped(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
-      return text
-    }
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
     var out = ""
     for scalar in text.unicodeScalars {
       switch scalar {
       case "\n": out += "\\n"
       case "\r": out += "\\r"
       case "\t": out.unicodeScalars.append(scalar)
-      case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+      case _ where isControl(scalar):
         out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
       default: out.unicodeScalars.append(scalar)
       }

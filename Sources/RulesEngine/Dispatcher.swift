@@ -883,6 +883,8 @@ public final class Dispatcher: Sendable {
   func writeDeadLetter(_ record: ErrorRecord, origins: [ConfiguredAction]) async -> Bool {
     var attempts = 0
     var delayMs = 200
+    var held = false
+    defer { if held { heldRecords.subtract(1, ordering: .relaxed) } }
     while true {
       let ending = holding.withLock { $0.ended }
       attempts += 1
@@ -890,9 +892,15 @@ public final class Dispatcher: Sendable {
         try await deadLetter.write(record)
         for configured in origins { configured.counters.deadLettered.add() }
         statistics.withLock { $0.deadLettered += 1 }
+        if held {
+          heldRecords.subtract(1, ordering: .relaxed)
+          held = false
+        }
         if deadLetterFailingHint.load(ordering: .acquiring) {
           deadLetterFailing.withLock { failing in
-            guard failing else { return }
+            // Healthy again only once no record is held: another record's success (a small one
+            // where a large one does not fit) says nothing of the held one.
+            guard failing, heldRecords.load(ordering: .relaxed) == 0 else { return }
             failing = false
             deadLetterFailingHint.store(false, ordering: .releasing)
             health.clear(Self.deadLetterComponent)
@@ -924,6 +932,10 @@ public final class Dispatcher: Sendable {
             ])
         }
         if ending { return false }
+        if !held {
+          held = true
+          heldRecords.add(1, ordering: .relaxed)
+        }
         await holdBackoff(milliseconds: delayMs)
         delayMs = min(delayMs * 2, 5_000)
       }
@@ -938,6 +950,9 @@ public final class Dispatcher: Sendable {
     get { !holding.withLock { $0.ended } }
     set { if !newValue { endHolding() } }
   }
+
+  /// Records held because the dead-letter file refused them, being written again.
+  let heldRecords = Atomic<Int>(0)
 
   /// Held dead-letter writes: whether the run is ending, and their backoffs by number.
   let holding = Mutex<(ended: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))

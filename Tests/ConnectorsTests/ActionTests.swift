@@ -527,7 +527,8 @@ struct HTTPActionTests {
       #expect(error.message.contains("leaves the confirmed destination"), "\(error.message)")
     }
     await hostLevel.shutdown()
-    for hostile in ["../../etc", "a#frag", "%2e%2e/up", "a/./b"] {
+    for hostile in ["../../etc", "a#frag", "%2e%2e/up", "a/./b", "..%2Fadmin", "%2E%2E%5Cadmin", "..;/admin"]
+    {
       do {
         try await pathLevel.perform(
           input(#"{"path": "\#(hostile)"}"#, value: .object(["path": .string(hostile)])))

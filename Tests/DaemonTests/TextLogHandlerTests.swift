@@ -13,6 +13,7 @@ import Testing
         == .string(#"x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J"#))
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
+    #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)
     #expect(
       TextLogHandler.safeMessage("r.json:1:8: error: bad\n  SELECT x\n         ^")
         == "r.json:1:8: error: bad\n    |   SELECT x\n    |          ^")

@@ -446,6 +446,33 @@ struct DispatcherTests {
     #expect(dispatcher.stats.failed == 1)
   }
 
+  /// While one record is held, another record's successful write (a small one where a large one
+  /// does not fit) leaves the daemon unhealthy; the held one's success clears it.
+  @Test func healthStaysUnhealthyWhileARecordIsHeld() async throws {
+    final class RefusesRule: DeadLetterSink, Sendable {
+      let refusing = Mutex(true)
+      func write(_ record: ErrorRecord) async throws {
+        if record.ruleName == "rule_0", refusing.withLock({ $0 }) { throw ActionError(.transient, "no room") }
+      }
+    }
+    let sink = RefusesRule()
+    let builder = RecordingBuilder()
+    let rules = try [
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#,
+      #"{"sql": "SELECT * FROM 'b'", "actions": [{"record": {"name": "q", "fail": "permanent"}}]}"#,
+    ].enumerated().map { try loadRule($1, file: "rule_\($0).json", builder: builder) }
+    let dispatcher = Dispatcher(ruleSet: RuleSet(rules: rules), deadLetter: sink, clock: FastClock())
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "held"))
+    for _ in 0..<500 where dispatcher.health.problems.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+    await dispatcher.deliver(acks.message(topic: "b", payload: "{}", origin: "written"))
+    #expect(await acks.wait(for: 1))
+    #expect(!dispatcher.health.problems.isEmpty)
+    sink.refusing.withLock { $0 = false }
+    #expect(await acks.wait(for: 2))
+    #expect(dispatcher.health.problems.isEmpty)
+  }
+
   /// A failing and a succeeding dead-letter write racing, then successes: healthy every time (the
   /// flag and the report change together, so no report outlives the success that should clear it).
   @Test func deadLetterHealthSurvivesRacingWrites() async {
