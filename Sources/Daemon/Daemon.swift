@@ -602,7 +602,14 @@ public enum RuleChecker {
           continue
         }
         if let other = names[rule.name] {
-          refuse("rule name '\(rule.name)' is already used by \(other)")
+          results.append(
+            FileResult(
+              file: file, rule: nil,
+              diagnostics: [
+                RuleDiagnostic(
+                  file: file, position: position(of: "ruleName", in: String(decoding: data, as: UTF8.self)),
+                  message: "rule name '\(rule.name)' is already used by \(other)")
+              ]))
           continue
         }
         names[rule.name] = file

@@ -79,7 +79,7 @@ public enum RuleStore {
         errors.append(
           RuleFileError([
             RuleDiagnostic(
-              file: file, position: FilePosition(line: 1, column: 1),
+              file: file, position: namePosition(of: rule),
               message: "rule name '\(rule.name)' is already used by \(owner)")
           ]))
         if let old = previous[file], old !== rule, owners[old.name] == nil || owners[old.name] == file,
@@ -95,7 +95,7 @@ public enum RuleStore {
         errors.append(
           RuleFileError([
             RuleDiagnostic(
-              file: file, position: FilePosition(line: 1, column: 1),
+              file: file, position: namePosition(of: rule),
               message: "rule name '\(rule.name)' is already used by \(owners[rule.name] ?? "another file")")
           ]))
         continue
@@ -146,6 +146,15 @@ public enum RuleStore {
 }
 
 extension RuleStore {
+  /// Where a rule's name is written: its `ruleName` key, or 1:1 when the name is the file's (read
+  /// again only for a name clash, which is rare).
+  static func namePosition(of rule: Rule) -> FilePosition {
+    guard let data = FileManager.default.contents(atPath: rule.file) else {
+      return FilePosition(line: 1, column: 1)
+    }
+    return RuleChecker.position(of: "ruleName", in: String(decoding: data, as: UTF8.self))
+  }
+
   /// The largest rule file read, 1 MiB: a rule is a statement and ten actions, and loading costs
   /// about twenty times the file's size in memory, so a stray data export left in the folder must
   /// not take gigabytes (at every reload) to be found no rule.

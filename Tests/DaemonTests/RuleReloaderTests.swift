@@ -82,7 +82,8 @@ struct RuleReloaderTests {
     let added = try #require(await reloader.reload())
     #expect(
       added.errors.map(\.description).joined().contains(
-        "alpha.json:1:1: error: rule name 'alerts' is already used by \(folder)/zeta.json"), "\(added.errors)"
+        "alpha.json:1:33: error: rule name 'alerts' is already used by \(folder)/zeta.json"),
+      "\(added.errors)"
     )
     #expect(Set(dispatcher.ruleSet.rules.map(\.file)) == [folder + "/b.json", folder + "/zeta.json"])
     #expect(dispatcher.ruleSet.rules.allSatisfy { $0 === running[0] || $0 === running[1] })
