@@ -276,6 +276,10 @@ public final class FileArchiveAction: BatchAction {
         for index in written.indices where results[index] == nil { results[index] = error }
       }
     }
+    // Each failure names the file it was for (the error record's failedResource).
+    for index in results.indices {
+      if let error = results[index], let path = targets[index] { results[index] = error.about(path) }
+    }
     return results
   }
 

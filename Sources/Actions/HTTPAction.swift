@@ -235,8 +235,8 @@ public final class HTTPAction: KeyedGroupAction {
       let outcomes = await batcher.enqueue(run.map(\.request), flush: flush) { url, headers, body in
         await self.send(url: url, headers: headers, body: body)
       }
-      for ((index, _), outcome) in zip(run, outcomes) {
-        if case .failure(let error) = await outcome.wait() { results[index] = error }
+      for ((index, request), outcome) in zip(run, outcomes) {
+        if case .failure(let error) = await outcome.wait() { results[index] = error.about(request.url) }
       }
       run = []
     }
@@ -248,7 +248,7 @@ public final class HTTPAction: KeyedGroupAction {
       await sendRun(flush: true)
       if case .failure(let error) = await send(url: request.url, headers: request.headers, body: request.body)
       {
-        results[index] = error
+        results[index] = error.about(request.url)
       }
     }
     await sendRun(flush: false)

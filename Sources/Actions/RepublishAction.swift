@@ -295,6 +295,16 @@ public struct RepublishAction: Action {
   /// configured QoS.
   public func perform(_ input: ActionInput) async throws(ActionError) {
     let rendered = (leadingDollar ? "$" : "") + topic.render(input, secrets: secrets)
+    do {
+      try await publish(input, to: rendered)
+    } catch {
+      // A topic the checks refused is not echoed as the resource (its message quotes it).
+      throw Self.topicProblem(rendered) == nil ? error.about(rendered) : error
+    }
+  }
+
+  /// Publishes `input` to the rendered topic `rendered`.
+  private func publish(_ input: ActionInput, to rendered: String) async throws(ActionError) {
     if let problem = Self.topicProblem(rendered) {
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
     }

@@ -39,12 +39,23 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   /// The earliest time to retry, in milliseconds from now, when the peer said (HTTP `Retry-After`);
   /// a retry policy waits at least this long. Nil when the peer said nothing.
   public var retryAfterMs: Int?
+  /// The resource as rendered for this result (the file path, the topic, the URL), for the error
+  /// record's `failedResource`; nil when the action's configured resource says it.
+  public var resource: String?
 
   /// Creates an error.
-  public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil) {
+  public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil, resource: String? = nil) {
     self.kind = kind
     self.message = message
     self.retryAfterMs = retryAfterMs
+    self.resource = resource
+  }
+
+  /// The error with `resource` set, unless it names one already.
+  public func about(_ resource: String) -> ActionError {
+    var error = self
+    if error.resource == nil { error.resource = resource }
+    return error
   }
 
   /// The message.

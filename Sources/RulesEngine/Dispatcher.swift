@@ -822,7 +822,8 @@ public final class Dispatcher: Sendable {
     var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
     for (configured, error) in failures {
       let failure = ErrorRecord.Failure(
-        failedAction: configured.action.actionName, failedResource: configured.action.resource,
+        failedAction: configured.action.actionName,
+        failedResource: error.resource ?? configured.action.resource,
         errorMessage: error.message)
       logger.warning(
         "action failed",
@@ -870,7 +871,8 @@ public final class Dispatcher: Sendable {
     var deadRecord = record
     deadRecord.failures.append(
       ErrorRecord.Failure(
-        failedAction: errorAction.action.actionName, failedResource: errorAction.action.resource,
+        failedAction: errorAction.action.actionName,
+        failedResource: error.resource ?? errorAction.action.resource,
         errorMessage: error.message))
     return await writeDeadLetter(deadRecord, origins: origins)
   }

@@ -237,7 +237,12 @@ struct DaemonRunTests {
     #expect(failure["failedAction"] as? String == "SqliteAction")
     #expect(failure["failedResource"] as? String == "file:\(folder)/ro.db?mode=ro#t")
     #expect((failure["errorMessage"] as? String)?.contains("readonly") == true)
-    #expect(records(folder + "/errors/blocked.jsonl").count == 2)
+    let blocked = records(folder + "/errors/blocked.jsonl")
+    #expect(blocked.count == 2)
+    // The failed resource is the file as rendered for that message, not the path template.
+    #expect(
+      Set(blocked.compactMap { ($0["failures"] as? [[String: Any]])?.first?["failedResource"] as? String })
+        == ["\(folder)/blocked/ok.jsonl", "\(folder)/blocked/...jsonl"])
     let hostile = records(folder + "/errors/hostile.jsonl")
     #expect(hostile.count == 1)
     #expect(hostile.first?["topic"] as? String == "in/..")
