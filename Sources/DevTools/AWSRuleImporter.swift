@@ -66,7 +66,10 @@ public enum AWSRuleImporter {
     }
     let ruleName = name ?? documentName ?? RuleFile.baseName(file)
     guard RuleFile.isValidRuleName(ruleName) else {
-      throw ImportError(description: "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}")
+      throw ImportError(
+        description:
+          "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}\(name == nil ? " (give one with --name)" : "")"
+      )
     }
     var notes: [String] = []
     var unmapped: [String] = []
@@ -76,6 +79,12 @@ public enum AWSRuleImporter {
       out["description"] = .string(description)
     }
     out["sql"] = .string(sql)
+    if let node = payload["awsIotSqlVersion"], node.string == nil {
+      throw fail(node, "'awsIotSqlVersion' must be a string such as \"2016-03-23\"")
+    }
+    if let node = payload["ruleDisabled"], node.bool == nil {
+      throw fail(node, "'ruleDisabled' must be true or false")
+    }
     if let version = payload["awsIotSqlVersion"]?.string {
       out["awsIotSqlVersion"] = .string(version)
     } else {
@@ -193,8 +202,12 @@ public enum AWSRuleImporter {
     case "s3":
       kind = "file"
       let bucket = string("bucketName") ?? "bucket"
-      out["path"] = .string("\(bucket)/\(string("key") ?? "${newuuid()}")")
-      notes.append("\(label) s3 → file: bucket '\(bucket)' becomes the folder \(bucket)/, key → path")
+      // The bucket is the archive root: a key (an object name in S3) cannot reach above it, `..`
+      // included, written or rendered.
+      out["root"] = .string(bucket)
+      out["path"] = .string(string("key") ?? "${newuuid()}")
+      notes.append(
+        "\(label) s3 → file: bucket '\(bucket)' becomes the archive root \(bucket)/, key → path below it")
       drop(["roleArn"], roleNote)
       drop(["cannedAcl"])
       dropUnknown(["bucketName", "key", "roleArn", "cannedAcl"])

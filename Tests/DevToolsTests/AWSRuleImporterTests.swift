@@ -24,7 +24,10 @@ import Testing
     #expect(object["awsIotSqlVersion"] == .string("2015-10-08"))
     #expect(actions.count == 3)
     #expect(
-      actions[0] == .object(["file": .object(["path": .string("my-bucket/${topic()}/${timestamp()}")])]))
+      actions[0]
+        == .object([
+          "file": .object(["root": .string("my-bucket"), "path": .string("${topic()}/${timestamp()}")])
+        ]))
     #expect(
       actions[1]
         == .object([
@@ -95,6 +98,29 @@ import Testing
     #expect(result.name == "my_rule")
     #expect(throws: AWSRuleImporter.ImportError.self) {
       try AWSRuleImporter.convert(file: "bad.json", bytes: Array(#"{"rule": {"actions": []}}"#.utf8))
+    }
+    // Fields of the wrong type are errors where they are, not dropped or taken as omitted: a
+    // disabled rule must not come out enabled.
+    for (field, value, message) in [
+      ("ruleDisabled", #""true""#, "'ruleDisabled' must be true or false"),
+      ("awsIotSqlVersion", "20160323", "'awsIotSqlVersion' must be a string"),
+    ] {
+      do {
+        _ = try AWSRuleImporter.convert(
+          file: "r.json",
+          bytes: Array(#"{"sql": "SELECT * FROM 'a'", "\#(field)": \#(value), "actions": []}"#.utf8))
+        Issue.record("\(field) \(value) accepted")
+      } catch {
+        #expect(error.description.contains(message), "\(error)")
+      }
+    }
+    // A bad name from the file says how to give one.
+    do {
+      _ = try AWSRuleImporter.convert(
+        file: "my-rule.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'"}"#.utf8))
+      Issue.record("my-rule accepted")
+    } catch {
+      #expect(error.description.hasSuffix("(give one with --name)"), "\(error)")
     }
   }
 }
