@@ -274,7 +274,7 @@ public final class ReplSession {
     case ".topic":
       if argument.isEmpty { return info("topic: " + (topic ?? "(from the statement's FROM)")) }
       if let problem = TopicFilter.nameProblem(argument) {
-        return [Output(text: "the topic \(problem)", isError: true)]
+        return fail("the topic \(problem)")
       }
       topic = argument
       return info(styler.dim("topic: \(argument)"))

@@ -29,6 +29,10 @@ struct ReplCommand: ParsableCommand {
 
   @OptionGroup var version: SQLVersionOption
 
+  func validate() throws {
+    if let topic, let problem = TopicFilter.nameProblem(topic) { throw ValidationError("--topic \(problem)") }
+  }
+
   func run() throws {
     let environment = ProcessInfo.processInfo.environment
     let styler = Styler.decide(isTerminal: isatty(STDOUT_FILENO) != 0, environment: environment)

@@ -22,11 +22,26 @@ enum Console {
   }
 }
 
-/// Reads a whole file; one that cannot be read is reported (see ``unreadable(_:)``) and ends the
-/// command with exit status 74, as for every input file the commands cannot read.
+/// Reads a whole file, a pipe or a device (`<(...)`, `/dev/stdin`, `/dev/null`), or standard input
+/// for `-`; one that cannot be read is reported (see ``unreadable(_:)``) and ends the command with
+/// exit status 74, as for every input file the commands cannot read.
 func readFile(_ path: String) throws -> [UInt8] {
-  guard let data = FileManager.default.contents(atPath: path) else { throw unreadable(path) }
-  return [UInt8](data)
+  let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { throw unreadable(path) }
+  defer { if fd != 0 { close(fd) } }
+  var info = stat()
+  if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { throw unreadable(path) }
+  var bytes: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+    if count < 0 {
+      if errno == EINTR { continue }
+      throw unreadable(path)
+    }
+    if count == 0 { return bytes }
+    bytes += buffer[0..<count]
+  }
 }
 
 /// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or

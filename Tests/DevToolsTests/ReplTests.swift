@@ -49,6 +49,11 @@ import Testing
         error: unknown command '.bogus'; .help lists them
 
         """)
+    // A refused topic fails the script too; --topic is checked as eval checks it.
+    let (topicStatus, _, topicErr) = try runBinary(["repl"], input: ".topic b/+\nSELECT 1 AS a FROM 'x'\n")
+    #expect(topicStatus == 65)
+    #expect(topicErr.contains("the topic 'b/+' contains a wildcard"), "\(topicErr)")
+    #expect(try runBinary(["repl", "--topic", "a/#"], input: "").0 == 64)
   }
 
   @Test("an open .payload ends where a command or a statement starts; a payload may span lines")

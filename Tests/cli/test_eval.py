@@ -114,6 +114,12 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", folde
     check(f"folder as input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{folder}: is a folder, not a file" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# A payload from standard input (`-`, /dev/stdin) or a pipe, as the README's "any bytes" says.
+for source in ("-", "/dev/stdin"):
+    p = subprocess.run([BIN, "eval", "--sql", "SELECT * FROM 'a'", "--topic", "a", "--payload-file", source],
+                       input='{"p": 1}', capture_output=True, text=True, timeout=60)
+    check(f"payload file {source}", p.returncode == 0 and p.stdout.strip() == '{"p":1}', f"{p.returncode} {p.stdout}{p.stderr}")
+
 # The batch protocol answers each request as it arrives: a tool writes one line and waits for its
 # answer (reading up to 64 KiB before answering deadlocked it).
 import select
