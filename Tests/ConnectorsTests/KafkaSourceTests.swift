@@ -52,6 +52,26 @@ struct KafkaSourceTests {
     collector.messages.withLock { $0.map { Int($0.origin.split(separator: "@").last ?? "") ?? -1 } }
   }
 
+  @Test("an empty value or key is produced empty, not null (a null value is a tombstone)")
+  func emptyIsNotNull() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("out", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await producer.produce(topic: "out", key: [], value: [], partition: 0)
+    try await producer.produce(topic: "out", key: nil, value: Array("x".utf8), partition: 0)
+    // kcat prints -1 for a null key or value, else its length.
+    let kcat = try ProcessSupport.locate("kcat", package: "kcat")
+    let printed = try ProcessSupport.run(
+      "/usr/bin/timeout",
+      [
+        "30", kcat, "-C", "-b", cluster.bootstrapServers, "-t", "out", "-o", "beginning", "-e", "-q", "-f",
+        "%K %S\n",
+      ])
+    #expect(printed.split(separator: "\n") == ["0 0", "-1 1"], "\(printed)")
+  }
+
   @Test(
     "consumes a topic: rule topic from the key (the Kafka topic for an empty one), client id from a header, origin topic/partition@offset, the record's own time"
   )

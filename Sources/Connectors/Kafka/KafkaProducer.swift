@@ -224,13 +224,19 @@ public final class KafkaProducer: @unchecked Sendable {
         rd_kafka_header_add(headerList, header.key, -1, bytes, bytes.count)
       }
     }
-    let error = record.value.withUnsafeBytes { valueBuffer in
-      let keyLength = record.key?.count ?? 0
-      return (record.key ?? []).withUnsafeBytes { keyBuffer in
+    // An empty value or key goes as a pointer to no bytes, never NULL: librdkafka sends NULL as a
+    // null value (a tombstone, which deletes its key on a compacted topic) or a null key. The
+    // buffers hold a spare byte for that; the lengths are the real ones.
+    let valueLength = record.value.count
+    let keyLength = record.key?.count ?? 0
+    let value = valueLength == 0 ? [0] : record.value
+    let key = keyLength == 0 ? [0] : (record.key ?? [])
+    let error = value.withUnsafeBytes { valueBuffer in
+      key.withUnsafeBytes { keyBuffer in
         iotrules_kafka_produce(
           handle, record.topic, record.partition ?? iotrules_kafka_partition_unassigned(),
           record.key == nil ? nil : keyBuffer.baseAddress, keyLength, valueBuffer.baseAddress,
-          valueBuffer.count, headerList, opaque.toOpaque())
+          valueLength, headerList, opaque.toOpaque())
       }
     }
     if error != RD_KAFKA_RESP_ERR_NO_ERROR {
