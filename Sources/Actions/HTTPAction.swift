@@ -165,6 +165,8 @@ public final class HTTPAction: KeyedGroupAction {
   public let configuration: Configuration
   private let secrets: (any SecretStore)?
   private let url: ActionTemplate
+  /// `confirmationUrl` parsed once, for the check of each rendered URL.
+  private let confirmed: URLComponents?
   private let headers: [(key: String, value: ActionTemplate)]
   private let client = Mutex<HTTPClient?>(nil)
   private let batcher: HTTPBatcher?
@@ -184,6 +186,7 @@ public final class HTTPAction: KeyedGroupAction {
     try configuration.validate()
     self.configuration = configuration
     self.secrets = secrets
+    confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
     url = try ActionTemplate(configuration.url, field: "http.url", version: version, variables: variables)
     var headers: [(key: String, value: ActionTemplate)] = []
     for (index, header) in configuration.headers.enumerated() {
@@ -261,11 +264,10 @@ public final class HTTPAction: KeyedGroupAction {
   /// cuts the rest off. So the URL is parsed: scheme, host, port and user information must be the
   /// confirmation URL's, the path must start with its path and have no `.` or `..` segment (also
   /// percent-encoded), and there is no fragment.
-  static func destinationProblem(_ rendered: String, confirmed: String) -> String? {
-    guard let url = URLComponents(string: rendered), let host = url.host, !host.isEmpty else {
+  static func destinationProblem(_ rendered: String, confirmed expected: URLComponents?) -> String? {
+    guard let url = URLComponents(string: rendered), let host = url.host, !host.isEmpty, let expected else {
       return "is not a valid URL"
     }
-    guard let expected = URLComponents(string: confirmed) else { return "is not a valid URL" }
     func port(_ components: URLComponents) -> Int? {
       components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
     }
@@ -308,7 +310,7 @@ public final class HTTPAction: KeyedGroupAction {
             .permanent,
             "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'"))
       }
-      if let problem = Self.destinationProblem(renderedURL, confirmed: prefix) {
+      if let problem = Self.destinationProblem(renderedURL, confirmed: confirmed) {
         return .failure(
           ActionError(.permanent, "http url rendered '\(renderedURL)', which \(problem); refused"))
       }

@@ -197,9 +197,7 @@ public final class SQLiteAction: BatchAction {
       try? stale?.close()
       return try openQueue()
     }
-    if !database.hasPrefix("file:") && database != ":memory:" {
-      try FileSystem.makeParentFolders(of: database)
-    }
+    if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
     var configuration = Configuration()
     configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
     configuration.label = resource

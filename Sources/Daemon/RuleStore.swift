@@ -206,8 +206,9 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
-  /// Retired rule versions waiting for their messages to finish before their actions shut down.
-  let retirements = Mutex<[Task<Void, Never>]>([])
+  /// Retired rule versions waiting for their messages to finish before their actions shut down,
+  /// by number; each leaves when it is done.
+  let retirements = Mutex<(next: Int, running: [Int: Task<Void, Never>])>((0, [:]))
 
   /// Creates a reloader; call `initialLoad()` first. `gate` vets every rule of the first load and
   /// every rule changed on reload.
@@ -439,13 +440,17 @@ public final class RuleReloader: Sendable {
     if !retired.isEmpty {
       // Their actions shut down once the old set's messages are done, apart from this reload: a
       // message held there (its dead-letter write failing) must not hold the next reloads up.
-      let retiring = Task {
-        await old.waitUntilIdle()
-        for rule in retired {
-          for action in rule.allActions { await action.shutdown() }
+      retirements.withLock { state in
+        let number = state.next
+        state.next += 1
+        state.running[number] = Task { [self] in
+          await old.waitUntilIdle()
+          for rule in retired {
+            for action in rule.allActions { await action.shutdown() }
+          }
+          _ = retirements.withLock { $0.running.removeValue(forKey: number) }
         }
       }
-      retirements.withLock { $0.append(retiring) }
     }
     return result
   }
@@ -453,7 +458,7 @@ public final class RuleReloader: Sendable {
   /// Shuts down the actions of retired rule versions and of the current rules (after the
   /// dispatcher drained).
   public func shutdownAll() async {
-    for retiring in retirements.withLock({ $0 }) { await retiring.value }
+    for retiring in retirements.withLock({ Array($0.running.values) }) { await retiring.value }
     for rule in dispatcher.ruleSet.rules {
       for action in rule.allActions { await action.shutdown() }
     }

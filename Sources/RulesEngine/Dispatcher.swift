@@ -706,40 +706,20 @@ public final class Dispatcher: Sendable {
   }
 
   /// Whether `stopRetrying` was called.
-  var isStopping: Bool { backoffs.withLock { $0.stopping } }
+  var isStopping: Bool { backoffs.isCut }
 
-  /// Retries waiting out a backoff, by number, and whether the daemon is stopping.
-  let backoffs = Mutex<(stopping: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
+  /// Retries waiting out a backoff; cut when the daemon stops.
+  let backoffs = CuttableWaits()
 
   /// Waits `milliseconds` before a retry, or less once `stopRetrying` is called.
-  func backoff(milliseconds: Int) async {
-    let clock = self.clock
-    let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
-    let number = backoffs.withLock { state -> Int? in
-      if state.stopping { return nil }
-      state.next += 1
-      state.waiting[state.next] = sleep
-      return state.next
-    }
-    guard let number else {
-      sleep.cancel()
-      return
-    }
-    await sleep.value
-    _ = backoffs.withLock { $0.waiting.removeValue(forKey: number) }
-  }
+  func backoff(milliseconds: Int) async { await backoffs.wait(milliseconds: milliseconds, clock: clock) }
 
   /// Tells retries to stop waiting: every backoff ends now, and each retry makes one more attempt
   /// before its error path. For shutdown (SIGTERM), so that a long retry schedule cannot hold the
   /// drain up; results keep their error paths.
   public func stopRetrying() {
     endHolding()
-    let waiting = backoffs.withLock { state -> [Task<Void, Never>] in
-      state.stopping = true
-      defer { state.waiting = [:] }
-      return Array(state.waiting.values)
-    }
-    for sleep in waiting { sleep.cancel() }
+    backoffs.cut()
   }
 
   /// Retries results that failed transiently under `configured`'s policy (one lane batch's, or the
@@ -888,7 +868,7 @@ public final class Dispatcher: Sendable {
     var held = false
     defer { if held { heldRecords.subtract(1, ordering: .relaxed) } }
     while true {
-      let ending = holding.withLock { $0.ended }
+      let ending = holding.isCut
       attempts += 1
       do {
         try await deadLetter.write(record)
@@ -938,7 +918,7 @@ public final class Dispatcher: Sendable {
           held = true
           heldRecords.add(1, ordering: .relaxed)
         }
-        await holdBackoff(milliseconds: delayMs)
+        await holding.wait(milliseconds: delayMs, clock: clock)
         delayMs = min(delayMs * 2, 5_000)
       }
     }
@@ -949,22 +929,34 @@ public final class Dispatcher: Sendable {
   /// end) sets it false before it starts: its source would wait for a slot held records keep, and
   /// never reach the end at which they give up.
   public var holdsFailedDeadLetters: Bool {
-    get { !holding.withLock { $0.ended } }
+    get { !holding.isCut }
     set { if !newValue { endHolding() } }
   }
 
   /// Records held because the dead-letter file refused them, being written again.
   let heldRecords = Atomic<Int>(0)
 
-  /// Held dead-letter writes: whether the run is ending, and their backoffs by number.
-  let holding = Mutex<(ended: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
+  /// Held dead-letter writes waiting to be tried again; cut when the run ends.
+  let holding = CuttableWaits()
 
-  /// Waits `milliseconds` before a held write is tried again, or less once the run ends.
-  func holdBackoff(milliseconds: Int) async {
-    let clock = self.clock
+  /// The run is ending: held writes make one last attempt now.
+  func endHolding() { holding.cut() }
+
+}
+
+/// Sleeps that can all be cut short at once, for good: the backoffs of retries (cut when the
+/// daemon stops) and of held dead-letter writes (cut when the run ends).
+final class CuttableWaits: Sendable {
+  private let state = Mutex<(cut: Bool, next: Int, waiting: [Int: Task<Void, Never>])>((false, 0, [:]))
+
+  /// Whether `cut` was called.
+  var isCut: Bool { state.withLock { $0.cut } }
+
+  /// Waits `milliseconds` on `clock`, or less once `cut` is called (not at all after it).
+  func wait(milliseconds: Int, clock: any EngineClock) async {
     let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
-    let number = holding.withLock { state -> Int? in
-      if state.ended { return nil }
+    let number = state.withLock { state -> Int? in
+      if state.cut { return nil }
       state.next += 1
       state.waiting[state.next] = sleep
       return state.next
@@ -974,17 +966,16 @@ public final class Dispatcher: Sendable {
       return
     }
     await sleep.value
-    _ = holding.withLock { $0.waiting.removeValue(forKey: number) }
+    _ = state.withLock { $0.waiting.removeValue(forKey: number) }
   }
 
-  /// The run is ending: held writes make one last attempt now.
-  func endHolding() {
-    let waiting = holding.withLock { state -> [Task<Void, Never>] in
-      state.ended = true
+  /// Ends every wait now and every later one at once.
+  func cut() {
+    let waiting = state.withLock { state -> [Task<Void, Never>] in
+      state.cut = true
       defer { state.waiting = [:] }
       return Array(state.waiting.values)
     }
     for sleep in waiting { sleep.cancel() }
   }
-
 }

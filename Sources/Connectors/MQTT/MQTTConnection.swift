@@ -612,13 +612,12 @@ final class MQTTConnection: @unchecked Sendable {
       return ActionError(
         permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
     }
-    // Not while disconnected: libmosquitto would keep a QoS 1 message queued for the reconnect
-    // while reporting the failure, so each retry (and the error path) would add a copy delivered
-    // later. A failed attempt then sends nothing.
-    guard state.withLock({ $0.connected }) else {
-      throw failure(MOSQ_ERR_NO_CONN.rawValue)
-    }
+    // Not while disconnected (checked here for QoS 0, under the lock below for QoS 1):
+    // libmosquitto would keep a QoS 1 message queued for the reconnect while reporting the
+    // failure, so each retry (and the error path) would add a copy delivered later. A failed
+    // attempt then sends nothing.
     guard qos > 0 else {
+      guard state.withLock({ $0.connected }) else { throw failure(MOSQ_ERR_NO_CONN.rawValue) }
       // libmosquitto reports a QoS 0 publish to on_publish too, under its message id: nothing is
       // registered for it, so that report is ignored.
       var mid: Int32 = 0
