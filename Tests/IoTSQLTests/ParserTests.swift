@@ -239,6 +239,23 @@ private func parseError(_ sql: String) -> String? {
     }
   }
 
+  @Test func caretFollowsTabsAndEndOfLine() {
+    // The caret line copies the tabs before the column, so it lines up however tabs expand.
+    do {
+      _ = try Parser.parse("SELECT\n\tCASE x\n\t\tELSE 1 END")
+      Issue.record("parsed")
+    } catch {
+      #expect(error.description.hasSuffix("\n\t\tELSE 1 END\n\t\t^"))
+    }
+    // Past the end of the line, the caret still sits one column after the last character.
+    do {
+      _ = try Parser.parse("SELECT a +")
+      Issue.record("parsed")
+    } catch {
+      #expect(error.description.hasSuffix("\nSELECT a +\n          ^"))
+    }
+  }
+
   // MARK: Errors
 
   @Test(arguments: [

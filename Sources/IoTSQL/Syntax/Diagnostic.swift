@@ -58,7 +58,12 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     let index = range.start.line - 1
     if lines.indices.contains(index) {
       let line = lines[index].replacingOccurrences(of: "\r", with: "")
-      text += "\n" + line + "\n" + String(repeating: " ", count: max(0, range.start.column - 1)) + "^"
+      // The caret line copies the tabs before the column (and a space for anything else), so the
+      // caret sits under the token however a terminal expands tabs.
+      let width = max(0, range.start.column - 1)
+      var indent = line.unicodeScalars.prefix(width).map { $0 == "\t" ? "\t" : " " }.joined()
+      indent += String(repeating: " ", count: max(0, width - line.unicodeScalars.count))
+      text += "\n" + line + "\n" + indent + "^"
     }
     return text
   }
