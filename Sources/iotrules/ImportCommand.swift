@@ -37,12 +37,7 @@ struct AWSImport: ParsableCommand {
   var force = false
 
   func run() throws {
-    let bytes: [UInt8]
-    if file == "-" {
-      bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
-    } else {
-      bytes = try readFile(file)
-    }
+    let bytes = try readFile(file)
     let result: AWSRuleImporter.Result
     do {
       result = try AWSRuleImporter.convert(file: file == "-" ? "stdin" : file, bytes: bytes, name: name)
