@@ -100,7 +100,11 @@ let package = Package(
     .target(name: "CJemallocConfig"),
     // The engine as the iotrules executable runs it: with the same allocator and its options.
     .executableTarget(
-      name: "iotrules-bench", dependencies: ["IoTSQL", "RulesEngine", "Actions", "CJemallocConfig"],
+      name: "iotrules-bench",
+      dependencies: [
+        "IoTSQL", "RulesEngine", "Actions", "CJemallocConfig",
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ],
       path: "Benchmarks/iotrules-bench",
       linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]),
     .executableTarget(

@@ -9,10 +9,16 @@
 //                                           replay lines of FEED are built first, then written to a
 //                                           new table in DB in batches of 512 (the dispatcher's
 //                                           largest): rows/s of the writing alone
+//   iotrules-bench sqlite-ceiling ROWS DB   the database's own ceiling: ROWS rows of the daemon
+//                                           benchmark's shape, built before the clock starts,
+//                                           inserted through SQLite's C API with one prepared
+//                                           statement, 1,000 a transaction, WAL and
+//                                           synchronous=NORMAL: no engine can write such rows faster
 //
 // Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds"}.
 import Actions
 import Foundation
+import GRDBSQLite
 import IoTSQL
 import RulesEngine
 
@@ -109,7 +115,67 @@ func benchSQLiteAction(feed: String, sql: String, database: String) async {
   print(JSONWriter.string(.object(object)))
 }
 
+/// The rate at which SQLite itself takes the daemon benchmark's rows, with nothing but its C API in
+/// the loop: the ceiling for any rule that writes one row per message into one table.
+func benchSQLiteCeiling(rows count: Int, database: String) {
+  let rows = (0..<count).map { index in
+    (
+      device: Array("dev-\(index % 16 < 10 ? "0" : "")\(index % 16)".utf8), temp: 31.5, humidity: 50.0,
+      ts: Int64(1_717_200_000_000 + index)
+    )
+  }
+  for suffix in ["", "-wal", "-shm"] { unlink(database + suffix) }
+  func check(_ code: Int32, _ what: String) {
+    if code != SQLITE_OK && code != SQLITE_DONE {
+      FileHandle.standardError.write(Data("sqlite-ceiling: \(what) failed (\(code))\n".utf8))
+      exit(1)
+    }
+  }
+  let clock = ContinuousClock()
+  let start = clock.now
+  var db: OpaquePointer?
+  check(sqlite3_open(database, &db), "open")
+  check(
+    sqlite3_exec(
+      db,
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE high_temps (deviceId, temp, humidity, ts)",
+      nil, nil, nil), "schema")
+  var statement: OpaquePointer?
+  check(sqlite3_prepare_v2(db, "INSERT INTO high_temps VALUES (?,?,?,?)", -1, &statement, nil), "prepare")
+  var index = 0
+  while index < rows.count {
+    check(sqlite3_exec(db, "BEGIN", nil, nil, nil), "begin")
+    for row in rows[index..<min(index + 1000, rows.count)] {
+      row.device.withUnsafeBufferPointer { text in
+        _ = text.withMemoryRebound(to: CChar.self) {
+          sqlite3_bind_text(statement, 1, $0.baseAddress, Int32($0.count), nil)
+        }
+        sqlite3_bind_double(statement, 2, row.temp)
+        sqlite3_bind_double(statement, 3, row.humidity)
+        sqlite3_bind_int64(statement, 4, row.ts)
+        check(sqlite3_step(statement), "insert")
+        sqlite3_reset(statement)
+      }
+    }
+    check(sqlite3_exec(db, "COMMIT", nil, nil, nil), "commit")
+    index += 1000
+  }
+  sqlite3_finalize(statement)
+  sqlite3_close(db)
+  let duration = clock.now - start
+  let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  let object: OrderedObject = [
+    "rows": .int(count), "per_second": .int(Int(Double(count) / seconds)),
+    "seconds": .decimal(Decimal(string: String(format: "%.3f", seconds)) ?? 0),
+  ]
+  print(JSONWriter.string(.object(object)))
+}
+
 let arguments = CommandLine.arguments
+if arguments.count == 4, arguments[1] == "sqlite-ceiling", let rows = Int(arguments[2]), rows > 0 {
+  benchSQLiteCeiling(rows: rows, database: arguments[3])
+  exit(0)
+}
 if arguments.count == 5, arguments[1] == "sqlite-action" {
   await benchSQLiteAction(feed: arguments[2], sql: arguments[3], database: arguments[4])
   exit(0)
@@ -117,7 +183,8 @@ if arguments.count == 5, arguments[1] == "sqlite-action" {
 guard arguments.count >= 4, ["rules", "functions"].contains(arguments[1]) else {
   FileHandle.standardError.write(
     Data(
-      "usage: iotrules-bench rules|functions FILE SQL-or-EXPRESSION... | sqlite-action FEED SQL DB\n".utf8))
+      "usage: iotrules-bench rules|functions FILE SQL-or-EXPRESSION... | sqlite-action FEED SQL DB | sqlite-ceiling ROWS DB\n"
+        .utf8))
   exit(64)
 }
 let payloads = readPayloads(arguments[2])

@@ -44,6 +44,8 @@ public final class FileArchiveAction: BatchAction {
   public let pathText: String
   /// The archive root.
   public let root: String
+  /// The root and its slash, before every rendered path.
+  let rootPrefix: String
   /// The template of the path below the root.
   public let relative: Template
   /// Rotation by size.
@@ -105,6 +107,7 @@ public final class FileArchiveAction: BatchAction {
         relativeText = pathText
       }
     }
+    rootPrefix = root == "/" ? "/" : root + "/"
     // What every rendering would be refused for is said now, at the path: `..`, `.` or an empty
     // segment written out (segments with a template are judged once rendered).
     let literalSegments = relativeText.split(separator: "/", omittingEmptySubsequences: false)
@@ -173,7 +176,7 @@ public final class FileArchiveAction: BatchAction {
       files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
         // Lines are gathered per file and written with one call per file and batch (or per line
         // with fsync "always"); a failed write fails exactly the results it carried.
-        var pending: [String: (bytes: [UInt8], indices: [Int])] = [:]
+        var pending: [String: PendingLines] = [:]
         // By path: the descriptor written in this batch and the results it carries, until its fsync.
         var touched: [String: (descriptor: Int32, indices: [Int])] = [:]
         func flush(_ path: String) {
@@ -218,10 +221,19 @@ public final class FileArchiveAction: BatchAction {
         }
         for (index, input) in inputs.enumerated() {
           guard let path = targets[index] else { continue }
-          var line = Self.line(for: input.evaluation)
-          line.append(UInt8(ascii: "\n"))
+          let line = Self.line(for: input.evaluation)
+          let count = line.count + 1
+          // The usual case, an open file that takes the line as it is: one lookup in each table.
+          if let open = files.index(forKey: path),
+            !needsRotation(files.values[open], adding: count, now: now),
+            sync != .always
+          {
+            files.values[open].size += count
+            pending[path, default: PendingLines()].add(line, index)
+            continue
+          }
           do throws(ActionError) {
-            if let file = files[path], needsRotation(file, adding: line.count, now: now) { flush(path) }
+            if let file = files[path], needsRotation(file, adding: count, now: now) { flush(path) }
             if files[path] == nil && files.count >= Self.maxOpenFiles {
               // The least recently opened file may be closed (with an fsync) to make room.
               for other in Array(pending.keys) { flush(other) }
@@ -229,11 +241,10 @@ public final class FileArchiveAction: BatchAction {
             var closedFiles: [ClosedFile] = []
             defer { for file in closedFiles { closed(file) } }
             _ = try descriptor(
-              for: path, adding: line.count, now: now, files: &files, closed: &closedFiles,
+              for: path, adding: count, now: now, files: &files, closed: &closedFiles,
               operations: operations)
-            files[path]!.size += line.count
-            pending[path, default: ([], [])].bytes += line
-            pending[path]!.indices.append(index)
+            files[path]!.size += count
+            pending[path, default: PendingLines()].add(line, index)
             if sync == .always {
               flush(path)
               if results[index] == nil, operations.sync(files[path]!.descriptor) != 0 {
@@ -281,6 +292,19 @@ public final class FileArchiveAction: BatchAction {
       if let error = results[index], let path = targets[index] { results[index] = error.about(path) }
     }
     return results
+  }
+
+  /// The lines of a batch waiting for one file's write, and the results they carry.
+  struct PendingLines {
+    var bytes: [UInt8] = []
+    var indices: [Int] = []
+
+    /// Adds `line` and its newline for the result at `index`.
+    mutating func add(_ line: [UInt8], _ index: Int) {
+      bytes += line
+      bytes.append(UInt8(ascii: "\n"))
+      indices.append(index)
+    }
   }
 
   /// A file closed during a batch, with the errno of its fsync (nil: synced, or fsync "never").
@@ -353,7 +377,7 @@ public final class FileArchiveAction: BatchAction {
       return .failure(
         ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
     }
-    return .success(root == "/" ? "/" + rendered : root + "/" + rendered)
+    return .success(rootPrefix + rendered)
   }
 
   /// Why a rendered relative path is refused, or nil.

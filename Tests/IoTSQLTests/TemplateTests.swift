@@ -22,6 +22,43 @@ struct TemplateTests {
     }
   }
 
+  /// `${parse_time('pattern', timestamp()[, 'zone'])}` formats the timestamp without the VM; it must
+  /// say exactly what the program says, memo or not, at the ends of the range of times too.
+  @Test(arguments: [
+    0, 1_717_200_000_000, 1_717_286_399_999, 1_717_286_400_000, -1, -86_400_001, 1_711_846_800_000,
+    Int(Int64.max / 2), Int(Int64.max / 2) + 1, Int.min, Int.max,
+  ])
+  func timestampShortcutRendersAsTheFunctionDoes(_ timestamp: Int) throws {
+    let context = EvaluationContext(topic: "a/b", payload: [], timestampMs: timestamp)
+    for arguments in [
+      "'yyyy-MM-dd', timestamp()", "'yyyy-MM-dd''T''HH:mm:ss.SSSZ', timestamp()",
+      "'yyyy/MM/dd/HH', timestamp(), 'Europe/Berlin'", "'yyyy-MM-dd', TIMESTAMP(), '+05:30'",
+      "'HH:mm z', timestamp(), 'America/Los_Angeles'", "'yyyy', timestamp(), 'UTC'",
+    ] {
+      let fast = try Template.compile("archive/${parse_time(\(arguments))}.jsonl")
+      // The same call hidden from the shortcut: it runs as a program.
+      let slow = try Template.compile("archive/${concat(parse_time(\(arguments)), '')}.jsonl")
+      #expect(fast.renderers.contains { if case .timestampText = $0 { true } else { false } })
+      // Twice: the second render of a day may come from the memo.
+      for _ in 0..<2 {
+        #expect(
+          fast.render(context: context) == slow.render(context: context), "\(arguments) at \(timestamp)")
+      }
+    }
+  }
+
+  /// Only a literal pattern (and zone) of `timestamp()` takes the shortcut.
+  @Test func otherTimeFormatsRunTheirProgram() throws {
+    for expression in [
+      "parse_time(fmt, timestamp())", "parse_time('yyyy', ts)", "parse_time('yyyy', timestamp(), zone)",
+      "parse_time('yyyy', timestamp() + 1)",
+    ] {
+      let template = try Template.compile("${\(expression)}")
+      #expect(
+        template.renderers.allSatisfy { if case .program = $0 { true } else { false } }, "\(expression)")
+    }
+  }
+
   /// A template without `${` keeps no renderers: it is its text.
   @Test(arguments: ["other/1234.jsonl", "", "a$b{c}", "$", "x$"])
   func plainTextRendersAsItself(_ text: String) throws {
@@ -47,6 +84,7 @@ struct TemplateTests {
       switch renderer {
       case .text: "text"
       case .topic, .topicLevel: "topic"
+      case .timestampText: "time"
       case .program: "program"
       }
     }

@@ -17,7 +17,9 @@ public struct Template: Sendable {
     return renderers.map { renderer in
       switch renderer {
       case .text(let text): .text(text)
-      case .topic(let program), .topicLevel(_, let program), .program(let program): .expression(program)
+      case .topic(let program), .topicLevel(_, let program), .timestampText(_, let program),
+        .program(let program):
+        .expression(program)
       }
     }
   }
@@ -33,17 +35,35 @@ public struct Template: Sendable {
     case text(String)
     case topic(Program)
     case topicLevel(Int, Program)
+    /// `parse_time('pattern', timestamp()[, 'zone'])`, the usual archive path part: formats the
+    /// message's timestamp without running the program.
+    case timestampText(TimeFunctions.Prepared, Program)
     case program(Program)
   }
 
-  /// `topic()` or `topic(n)` with a literal n, else nil.
+  /// `topic()`, `topic(n)` with a literal n, or `parse_time` of `timestamp()` with a literal
+  /// pattern (and zone), else nil.
   static func shortcut(_ expression: Expression, _ program: Program) -> Renderer? {
-    guard case .call(let name, let arguments) = expression.kind, name.lowercased() == "topic" else {
-      return nil
-    }
-    if arguments.isEmpty { return .topic(program) }
-    if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind {
-      return .topicLevel(level, program)
+    guard case .call(let name, let arguments) = expression.kind else { return nil }
+    switch name.lowercased() {
+    case "topic":
+      if arguments.isEmpty { return .topic(program) }
+      if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind {
+        return .topicLevel(level, program)
+      }
+    case "parse_time":
+      guard arguments.count == 2 || arguments.count == 3,
+        case .literal(.string(let pattern)) = arguments[0].kind,
+        case .call(let inner, let innerArguments) = arguments[1].kind, inner.lowercased() == "timestamp",
+        innerArguments.isEmpty
+      else { return nil }
+      var zone: String?
+      if arguments.count == 3 {
+        guard case .literal(.string(let id)) = arguments[2].kind else { return nil }
+        zone = id
+      }
+      return TimeFunctions.prepare(pattern: pattern, zone: zone).map { .timestampText($0, program) }
+    default: break
     }
     return nil
   }
@@ -54,7 +74,9 @@ public struct Template: Sendable {
     guard renderers.count == 1 else { return nil }
     switch renderers[0] {
     case .text: return nil
-    case .topic(let program), .topicLevel(_, let program), .program(let program): return program
+    case .topic(let program), .topicLevel(_, let program), .timestampText(_, let program),
+      .program(let program):
+      return program
     }
   }
 
@@ -114,6 +136,7 @@ public struct Template: Sendable {
   ) -> String {
     if renderers.isEmpty { return source }
     var output = ""
+    output.reserveCapacity(source.utf8.count + 32)
     // By index, binding only what each case uses: a `for` over the renderers would copy each one,
     // retaining every field of its program.
     for index in renderers.indices {
@@ -124,6 +147,8 @@ public struct Template: Sendable {
         if let text = ContextFunctions.topicLevel(BasicIngest.ruleTopic(context.topic), level) {
           output += text
         }
+      case .timestampText(let prepared, _):
+        if let text = TimeFunctions.format(context.timestampMs, with: prepared) { output += text }
       case .program(let program):
         let value = machine.evaluateExpression(program, context: context, variables: variables)
         output += Self.text(of: value)

@@ -31,8 +31,7 @@ enum TimeFunctions {
           zone = rule
         }
         if pattern == nil && zone == nil { return nil }
-        return Prepared(
-          pattern: pattern, zone: zone, memo: (pattern?.constantSpanMs ?? 0) > 1 ? FormatMemo() : nil)
+        return Prepared(pattern: pattern, zone: zone)
       },
       implementation: { call in
         let prepared = call.prepared as? Prepared
@@ -46,10 +45,7 @@ enum TimeFunctions {
           }
           zone = chosen
         }
-        if let memo = prepared?.memo {
-          return .string(memo.format(pattern, epochMilliseconds: epochMilliseconds, zone: zone))
-        }
-        return .string(pattern.format(epochMilliseconds: epochMilliseconds, zone: zone))
+        return .string(format(epochMilliseconds, pattern: pattern, zone: zone, memo: prepared?.memo))
       }),
     FunctionSpec(
       name: "time_to_epoch", family: "time", arity: 2...2, minimumVersion: .v2016_03_23,
@@ -84,11 +80,39 @@ enum TimeFunctions {
     /// `yyyy-MM-dd`): the messages of that day reuse it.
     let memo: FormatMemo?
 
-    init(pattern: DateTimePattern?, zone: TimeZoneRule? = nil, memo: FormatMemo? = nil) {
+    init(pattern: DateTimePattern?, zone: TimeZoneRule? = nil) {
       self.pattern = pattern
       self.zone = zone
-      self.memo = memo
+      self.memo = (pattern?.constantSpanMs ?? 0) > 1 ? FormatMemo() : nil
     }
+  }
+
+  /// `parse_time`'s text for epoch milliseconds.
+  static func format(
+    _ epochMilliseconds: Int, pattern: DateTimePattern, zone: TimeZoneRule, memo: FormatMemo?
+  )
+    -> String
+  {
+    if let memo { return memo.format(pattern, epochMilliseconds: epochMilliseconds, zone: zone) }
+    return pattern.format(epochMilliseconds: epochMilliseconds, zone: zone)
+  }
+
+  /// A constant pattern and zone compiled as `parse_time` compiles them, or nil when either is
+  /// invalid (the program then reports it).
+  static func prepare(pattern: String, zone: String?) -> Prepared? {
+    guard let compiled = try? DateTimePattern.compile(pattern, dialect: .joda).get() else { return nil }
+    guard let zone else { return Prepared(pattern: compiled, zone: .utc) }
+    guard let rule = TimeZoneRule.named(zone) else { return nil }
+    return Prepared(pattern: compiled, zone: rule)
+  }
+
+  /// What `parse_time(pattern, epochMs[, zone])` gives for an Int `epochMs` with `prepared`'s
+  /// constant pattern and zone, as text (nil for Undefined: beyond the range of times).
+  static func format(_ epochMilliseconds: Int, with prepared: Prepared) -> String? {
+    guard let pattern = prepared.pattern, let epoch = milliseconds(of: .int(epochMilliseconds)) else {
+      return nil
+    }
+    return format(epoch, pattern: pattern, zone: prepared.zone ?? .utc, memo: prepared.memo)
   }
 
   static func text(of value: Value) -> String? {
