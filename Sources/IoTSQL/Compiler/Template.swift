@@ -15,41 +15,47 @@ public struct Template: Sendable {
   public var parts: [Part] {
     if renderers.isEmpty { return source.isEmpty ? [] : [.text(source)] }
     return renderers.map { renderer in
-      switch renderer {
-      case .text(let text): .text(text)
-      case .topic(let program), .topicLevel(_, let program), .timestampText(_, let program),
-        .program(let program):
-        .expression(program)
-      }
+      if case .text(let text) = renderer { return .text(text) }
+      return .expression(programs[renderer.programIndex!])
     }
   }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
-  /// templates) read the topic directly; every other expression runs its program. The programs are
-  /// kept for `parts` (explain). Empty for a template without `${...}`: its text is `source` (no
-  /// array for each of 10,000 rules whose archive path is plain text).
+  /// templates) read the topic directly; every other expression runs its program. Empty for a
+  /// template without `${...}`: its text is `source` (no array for each of 10,000 rules whose
+  /// archive path is plain text).
   let renderers: [Renderer]
+  /// The program of each `${...}`, in order (a renderer holds its index: rendering copies no
+  /// program, which would retain each of its fields).
+  let programs: [Program]
 
-  /// Not indirect: a `Program` is its text, topic filter, warnings and a reference to its shared
-  /// code, small enough to hold inline.
   enum Renderer: Sendable {
     case text(String)
-    case topic(Program)
-    case topicLevel(Int, Program)
+    case topic(program: Int)
+    case topicLevel(Int, program: Int)
     /// `parse_time('pattern', timestamp()[, 'zone'])`, the usual archive path part: formats the
     /// message's timestamp without running the program.
-    case timestampText(TimeFunctions.Prepared, Program)
-    case program(Program)
+    case timestampText(TimeFunctions.Prepared, program: Int)
+    case program(Int)
+
+    /// The index of its program in `programs`; nil for text.
+    var programIndex: Int? {
+      switch self {
+      case .text: nil
+      case .topic(let index), .topicLevel(_, let index), .timestampText(_, let index), .program(let index):
+        index
+      }
+    }
   }
 
   /// `topic()`, `topic(n)` with a literal n, or `parse_time` of `timestamp()` with a literal
-  /// pattern (and zone), else nil.
-  static func shortcut(_ expression: Expression, _ program: Program) -> Renderer? {
+  /// pattern (and zone), else nil; `program` is the index of the expression's program.
+  static func shortcut(_ expression: Expression, program: Int) -> Renderer? {
     guard case .call(let name, let arguments) = expression.kind else { return nil }
     switch name.lowercased() {
     case "topic":
-      if arguments.isEmpty { return .topic(program) }
+      if arguments.isEmpty { return .topic(program: program) }
       if arguments.count == 1, case .literal(.int(let level)) = arguments[0].kind {
-        return .topicLevel(level, program)
+        return .topicLevel(level, program: program)
       }
     case "parse_time":
       guard arguments.count == 2 || arguments.count == 3,
@@ -62,7 +68,7 @@ public struct Template: Sendable {
         guard case .literal(.string(let id)) = arguments[2].kind else { return nil }
         zone = id
       }
-      return TimeFunctions.prepare(pattern: pattern, zone: zone).map { .timestampText($0, program) }
+      return TimeFunctions.prepare(pattern: pattern, zone: zone).map { .timestampText($0, program: program) }
     default: break
     }
     return nil
@@ -71,13 +77,8 @@ public struct Template: Sendable {
   /// The program of a template that is exactly one `${expression}`, else nil: a caller may use the
   /// expression's value with its type instead of its text.
   public var soleExpression: Program? {
-    guard renderers.count == 1 else { return nil }
-    switch renderers[0] {
-    case .text: return nil
-    case .topic(let program), .topicLevel(_, let program), .timestampText(_, let program),
-      .program(let program):
-      return program
-    }
+    guard renderers.count == 1, let index = renderers[0].programIndex else { return nil }
+    return programs[index]
   }
 
   /// True when the text has no `${...}`: it renders to itself.
@@ -98,6 +99,7 @@ public struct Template: Sendable {
     throws(SQLError) -> Template
   {
     var renderers: [Renderer] = []
+    var programs: [Program] = []
     let bytes = Array(text.utf8)
     var literalStart = 0
     var index = 0
@@ -109,7 +111,8 @@ public struct Template: Sendable {
         let (expression, end) = try Parser.parseTemplateExpression(in: text, from: index + 2)
         let program = try Compiler.compileExpression(
           expression, source: text, version: version, variables: variables)
-        renderers.append(shortcut(expression, program) ?? .program(program))
+        renderers.append(shortcut(expression, program: programs.count) ?? .program(programs.count))
+        programs.append(program)
         index = end
         literalStart = end
       } else {
@@ -120,7 +123,7 @@ public struct Template: Sendable {
       renderers.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
     if renderers.count == 1, case .text = renderers[0] { renderers = [] }
-    return Template(source: text, renderers: renderers.compacted())
+    return Template(source: text, renderers: renderers.compacted(), programs: programs.compacted())
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as
@@ -137,8 +140,6 @@ public struct Template: Sendable {
     if renderers.isEmpty { return source }
     var output = ""
     output.reserveCapacity(source.utf8.count + 32)
-    // By index, binding only what each case uses: a `for` over the renderers would copy each one,
-    // retaining every field of its program.
     for index in renderers.indices {
       switch renderers[index] {
       case .text(let text): output += text
@@ -150,7 +151,7 @@ public struct Template: Sendable {
       case .timestampText(let prepared, _):
         if let text = TimeFunctions.format(context.timestampMs, with: prepared) { output += text }
       case .program(let program):
-        let value = machine.evaluateExpression(program, context: context, variables: variables)
+        let value = machine.evaluateExpression(programs[program], context: context, variables: variables)
         output += Self.text(of: value)
       }
     }
