@@ -517,7 +517,7 @@ public enum RuleChecker {
   public struct FileResult: Sendable {
     /// The file.
     public var file: String
-    /// The rule name when valid.
+    /// The rule's name when it compiled (also when its tests fail); nil when it did not.
     public var rule: String?
     /// Problems.
     public var diagnostics: [RuleDiagnostic]
@@ -565,6 +565,7 @@ public enum RuleChecker {
   ///
   /// - Parameter gate: what `run` asks of a rule before loading it (its tests beside it pass); a
   ///   rule it refuses is reported invalid, with why, so that `check` passes only what `run` loads.
+  ///   With a gate, a test file without its rule beside it is invalid too (its cases cannot run).
   public static func check(
     paths: [String],
     builder: any ActionBuilding = ActionFactory.withConnectors(publisher: CheckOnlyPublisher()),
@@ -578,10 +579,10 @@ public enum RuleChecker {
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
-      func refuse(_ message: String, causes: [RuleDiagnostic] = []) {
+      func refuse(_ message: String, causes: [RuleDiagnostic] = [], rule: String? = nil) {
         results.append(
           FileResult(
-            file: file, rule: nil,
+            file: file, rule: rule,
             diagnostics: [
               RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
             ] + causes))
@@ -598,7 +599,8 @@ public enum RuleChecker {
         // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
         // name to the next file that claims it.
         if let refusal = gate?(rule) {
-          refuse("`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics)
+          refuse(
+            "`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics, rule: rule.name)
           continue
         }
         if let other = names[rule.name] {
@@ -619,6 +621,23 @@ public enum RuleChecker {
             warnings: rule.warnings + loopWarnings(rule, text: String(decoding: data, as: UTF8.self))))
       } catch {
         results.append(FileResult(file: file, rule: nil, diagnostics: error.diagnostics))
+      }
+    }
+    // Tests whose rule was renamed or removed would stop running without a word; `iotrules test`
+    // fails them too.
+    if gate != nil {
+      for test in RuleStore.orphanTestFiles(in: paths) {
+        let looked = RuleFile.ruleFilePaths(ofTest: test)
+        results.append(
+          FileResult(
+            file: test, rule: nil,
+            diagnostics: [
+              RuleDiagnostic(
+                file: test, position: FilePosition(line: 1, column: 1),
+                message:
+                  "no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; "
+                  + "rename it with its rule, or remove it")
+            ]))
       }
     }
     return results

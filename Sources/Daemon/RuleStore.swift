@@ -41,6 +41,28 @@ public enum RuleStore {
     return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
   }
 
+  /// The rule test files under `paths` (in a folder, or named) with no rule file beside them: a rule
+  /// renamed or removed without its tests, whose cases no longer run.
+  public static func orphanTestFiles(in paths: [String]) -> [String] {
+    var tests: [String] = []
+    for path in paths {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
+      if isFolder.boolValue {
+        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        tests += names.filter { RuleFile.isTestFile($0) && !$0.hasPrefix(".") }.sorted().map {
+          "\(base)/\($0)"
+        }
+      } else if RuleFile.isTestFile(path) {
+        tests.append(path)
+      }
+    }
+    return tests.filter { test in
+      !RuleFile.ruleFilePaths(ofTest: test).contains { FileManager.default.fileExists(atPath: $0) }
+    }
+  }
+
   /// Loads every file; `previous` (file → rule) gives rules to keep when a file is unchanged or broken.
   /// A file in `unchanged` (its stamp is the one it was loaded with) keeps its previous rule without
   /// being read: a reload after one edit among 10,000 rule files reads one file.

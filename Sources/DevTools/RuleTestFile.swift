@@ -55,9 +55,7 @@ public struct RuleTestFile: Sendable {
 
   /// The rule file a test file belongs to: `Rules/a.test.json` → `Rules/a.json` (or `.yaml`, `.yml`).
   public static func rule(ofTest path: String) -> String? {
-    guard let suffix = suffixes.first(where: { path.hasSuffix($0) }) else { return nil }
-    let stem = String(path.dropLast(suffix.count))
-    return [".json", ".yaml", ".yml"].map { stem + $0 }.first { FileManager.default.fileExists(atPath: $0) }
+    RuleFile.ruleFilePaths(ofTest: path).first { FileManager.default.fileExists(atPath: $0) }
   }
 
   /// Reads a test file; errors say where.

@@ -95,6 +95,16 @@ public enum RuleFile {
     return [stem + ".test.json", stem + ".test.yaml", stem + ".test.yml"]
   }
 
+  /// Where the rule of test file `path` may be: `Rules/a.test.json` → `Rules/a.json`, `.yaml`,
+  /// `.yml` (empty for a path that is no test file).
+  public static func ruleFilePaths(ofTest path: String) -> [String] {
+    guard let suffix = [".test.json", ".test.yaml", ".test.yml"].first(where: { path.hasSuffix($0) }) else {
+      return []
+    }
+    let stem = String(path.dropLast(suffix.count))
+    return [stem + ".json", stem + ".yaml", stem + ".yml"]
+  }
+
   /// The base name without folder and extension.
   public static func baseName(_ path: String) -> String {
     let last = path.split(separator: "/").last.map(String.init) ?? path

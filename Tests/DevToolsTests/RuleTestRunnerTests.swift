@@ -211,6 +211,40 @@ import Testing
     #expect(errors[1].message.hasPrefix("test 'warm' of rule 'r' failed: output differs"))
     let json = RuleChecker.json(results)
     #expect(json.contains(#"{"file":"\#(folder)/r.test.json","line":3,"column":3,"message":"test 'warm'"#))
+    // The rule compiled: tools are told which rule the failing tests are of.
+    #expect(json.contains(#"{"file":"\#(folder)/r.json","rule":"r","valid":false"#))
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test("check fails a test file whose rule was renamed away, as test does; --skip-tests leaves it")
+  func checkReportsOrphanTestFiles() throws {
+    let folder = temporaryFolder("check-orphan")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/hot.json")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/hot.test.json")
+    // The rule high_temp.json was renamed: its tests stayed behind.
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/high_temp.test.json")
+    let (status, out, _) = try runBinary(["check", folder])
+    #expect(status == 65)
+    #expect(
+      out.contains(
+        "\(folder)/high_temp.test.json:1:1: error: no rule file beside this test file (looked for \(folder)/high_temp.json, .yaml, .yml)"
+      ))
+    #expect(out.contains("\(folder)/hot.json: ok (rule hot)"))
+    #expect(out.hasSuffix("1 valid, 1 invalid\n"))
+    let (jsonStatus, json, _) = try runBinary(["check", "--format", "json", folder])
+    #expect(jsonStatus == 65)
+    #expect(json.contains(#"{"file":"\#(folder)/high_temp.test.json","rule":null,"valid":false"#))
+    // Named directly, alone, it is reported rather than taken for "no rule files".
+    #expect(try runBinary(["check", folder + "/high_temp.test.json"]).0 == 65)
+    let (skipped, skippedOut, _) = try runBinary(["check", "--skip-tests", folder])
+    #expect(skipped == 0)
+    #expect(!skippedOut.contains("high_temp.test.json"))
+    // With its rule back, nothing is reported.
+    try FileManager.default.copyItem(atPath: folder + "/hot.json", toPath: folder + "/high_temp.json")
+    #expect(try runBinary(["check", folder]).0 == 0)
     try? FileManager.default.removeItem(atPath: folder)
   }
 
