@@ -88,7 +88,7 @@ let package = Package(
       name: "iotrules",
       dependencies: [
         "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon", "DevTools", "CEditLine",
-        "CJemallocConfig",
+        "CReplInterrupt", "CJemallocConfig",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -98,6 +98,8 @@ let package = Package(
     ),
     // The jemalloc options of the iotrules executable (one arena: see malloc_conf.c).
     .target(name: "CJemallocConfig"),
+    // The REPL's Ctrl-C: a signal handler and the line editor's character source, in C.
+    .target(name: "CReplInterrupt"),
     // The engine as the iotrules executable runs it: with the same allocator and its options.
     .executableTarget(
       name: "iotrules-bench",

@@ -39,6 +39,14 @@ static inline const char *iotrules_el_line_buffer(void) { return rl_line_buffer;
 /// The number of history entries.
 static inline int iotrules_el_history_length(void) { return history_length; }
 
+/// Reads characters through `getc` instead of libedit's own reader, with libedit's signal handlers
+/// off (on SIGINT they restore the default action and signal the process group again, which ends
+/// the process). Call before libedit initialises.
+static inline void iotrules_el_use_getc(int (*getc)(FILE *)) {
+  rl_catch_signals = 0;
+  rl_getc_function = getc;
+}
+
 /// Opens a pseudo-terminal pair (tests drive the REPL through it); 0 on success.
 static inline int iotrules_open_pty(int *master, int *slave) {
   return openpty(master, slave, NULL, NULL, NULL);

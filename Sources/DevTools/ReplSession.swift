@@ -94,6 +94,9 @@ public final class ReplSession {
     return (run(text), text)
   }
 
+  /// Drops the statement being typed (Ctrl-C): the next line starts a new one.
+  public func cancel() { pending = [] }
+
   /// Ends the input: a statement still open runs.
   public func finish() -> [Output] {
     guard !pending.isEmpty else { return [] }

@@ -11,7 +11,8 @@ struct ReplCommand: ParsableCommand {
     discussion: """
       On a terminal: line editing and history (~/.iotrules_history, or $IOTRULES_HISTORY), Tab \
       completion of keywords, functions and the payload's fields; a statement goes on over several \
-      lines until it is complete (or ends with ';' or an empty line). Type .help for the dot-commands.
+      lines until it is complete (or ends with ';' or an empty line); Ctrl-C drops the line and the \
+      statement being typed, Ctrl-D leaves. Type .help for the dot-commands.
       With standard input not a terminal (iotrules repl < script.sql) it runs the script without \
       prompts: results on standard output, errors on standard error, exit 65 if any failed.
       Colour only on a terminal; NO_COLOR turns it off.
@@ -62,16 +63,22 @@ struct ReplCommand: ParsableCommand {
     }
     LineEditor.start(historyPath: history.isEmpty ? nil : history)
     Console.out(
-      session.styler.dim("iotrules \(IoTRules.configuration.version): type SQL, or .help; Ctrl-D to leave"))
+      session.styler.dim(
+        "iotrules \(IoTRules.configuration.version): type SQL, or .help; Ctrl-C drops a line, Ctrl-D leaves"))
     while !session.finished {
-      guard let line = LineEditor.readLine(prompt: session.prompt) else {
+      switch LineEditor.read(prompt: session.prompt) {
+      case .line(let line):
+        let (outputs, entry) = session.feed(line)
+        if let entry { LineEditor.remember(entry) }
+        emit(outputs)
+      case .interrupted:
+        // As a shell does: the line, and the statement it belonged to, are dropped.
+        session.cancel()
+      case .end:
         emit(session.finish())
         Console.out("")
-        break
+        return
       }
-      let (outputs, entry) = session.feed(line)
-      if let entry { LineEditor.remember(entry) }
-      emit(outputs)
     }
   }
 

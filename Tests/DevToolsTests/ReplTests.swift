@@ -218,4 +218,52 @@ import Testing
     #expect(second.finish() == 0)
     try? FileManager.default.removeItem(atPath: folder)
   }
+
+  @Test("on a pseudo-terminal: Ctrl-C drops the line and the open statement, and the session goes on")
+  func interruptDropsTheLine() throws {
+    let folder = temporaryFolder("repl-interrupt")
+    let history = folder + "/history"
+    let session = try TerminalSession(
+      ["repl"],
+      environment: ["IOTRULES_HISTORY": history, "HOME": folder, "LANG": "C.UTF-8", "NO_COLOR": "1"])
+    #expect(session.waitFor("iot> "))
+    var mark = session.screen.endIndex
+    session.send("SELECT temp AS kept_out\r")
+    #expect(session.waitFor("...> ", from: mark))
+    usleep(300_000)  // the prompt is drawn a moment before the editor switches the terminal to raw mode
+    session.send("FROM 'a")
+    #expect(session.waitFor("FROM 'a", from: mark))
+    // What a terminal's Ctrl-C does: SIGINT to the process (this pty is not its controlling terminal).
+    mark = session.screen.endIndex
+    kill(session.process.processIdentifier, SIGINT)
+    #expect(session.waitFor("^C", from: mark))
+    #expect(session.waitForPrompt(after: "^C", from: mark))
+    // A second Ctrl-C on an empty line does not end the session either.
+    usleep(300_000)
+    mark = session.screen.endIndex
+    kill(session.process.processIdentifier, SIGINT)
+    #expect(session.waitFor("^C", from: mark))
+    #expect(session.waitForPrompt(after: "^C", from: mark))
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT VALUE 41 + 1 FROM 'a/b'\r")
+    #expect(session.waitFor("42", from: mark))
+    #expect(session.waitForPrompt(after: "42", from: mark))
+    // Typed characters beyond ASCII arrive whole (the editor reads UTF-8 in the terminal's locale).
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT VALUE upper('é€😀') FROM 'a/b'\r")
+    #expect(session.waitFor("\"É€😀\"", from: mark))
+    #expect(session.waitForPrompt(after: "\"É€😀\"", from: mark))
+    // The dropped statement neither ran (no error) nor joined the next one.
+    #expect(!session.screen.contains("error"))
+    #expect(!session.screen.contains("kept_out\r\n42"))
+    usleep(300_000)
+    session.send("\u{04}")
+    #expect(session.finish() == 0)
+    let saved = (try? String(contentsOfFile: history, encoding: .utf8)) ?? ""
+    #expect(!saved.contains("kept_out"))
+    #expect(saved.replacingOccurrences(of: "\\040", with: " ").contains("SELECT VALUE 41 + 1 FROM 'a/b'"))
+    try? FileManager.default.removeItem(atPath: folder)
+  }
 }

@@ -1,4 +1,5 @@
 import CEditLine
+import CReplInterrupt
 import DevTools
 import Foundation
 
@@ -27,6 +28,13 @@ enum LineEditor {
       guard !LineEditor.candidates.isEmpty else { return nil }
       return strdup(LineEditor.candidates.removeFirst())
     }
+    // The terminal's character set (UTF-8 here): in the C locale libedit drops or escapes every
+    // character beyond ASCII that is typed.
+    setlocale(LC_CTYPE, "")
+    // Ctrl-C drops the line instead of ending the process; before using_history(), which
+    // initialises libedit.
+    iotrules_interrupt_install()
+    iotrules_el_use_getc(iotrules_interrupt_getc)
     using_history()
     self.historyPath = historyPath
     if let historyPath, FileManager.default.fileExists(atPath: historyPath) {
@@ -34,11 +42,23 @@ enum LineEditor {
     }
   }
 
-  /// Reads one line with editing; nil at end of input (Ctrl-D).
-  static func readLine(prompt: String) -> String? {
-    guard let raw = readline(prompt) else { return nil }
+  /// What reading a line gave.
+  enum Input: Equatable {
+    case line(String)
+    /// Ctrl-C: the line typed so far is dropped.
+    case interrupted
+    /// Ctrl-D, or the end of the input.
+    case end
+  }
+
+  /// Reads one line with editing.
+  static func read(prompt: String) -> Input {
+    iotrules_interrupt_begin()
+    let raw = readline(prompt)
     defer { free(raw) }
-    return String(cString: raw)
+    if iotrules_interrupt_take() != 0 { return .interrupted }
+    guard let raw else { return .end }
+    return .line(String(cString: raw))
   }
 
   /// Adds an entry to the history and saves the file, so a session that dies keeps what it did.

@@ -1,0 +1,22 @@
+// Ctrl-C for the REPL's line editor: a SIGINT ends the line being read instead of the process.
+#ifndef IOTRULES_CREPLINTERRUPT_H
+#define IOTRULES_CREPLINTERRUPT_H
+
+#include <stdio.h>
+
+/// Installs the SIGINT handler (once). Whichever thread the signal reaches, the handler writes to a
+/// pipe that iotrules_interrupt_getc waits on beside the input.
+void iotrules_interrupt_install(void);
+
+/// Forgets a Ctrl-C that came while no line was read (a statement ran): call before each line.
+void iotrules_interrupt_begin(void);
+
+/// A line editor's character source (libedit's rl_getc_function): one UTF-8 character of `stream`
+/// as its Unicode scalar (libedit takes the int as the character), or EOF; after a Ctrl-C, echoes
+/// `^C` and returns a newline, so the editor returns the line and the caller drops it.
+int iotrules_interrupt_getc(FILE *stream);
+
+/// 1 when a Ctrl-C ended the last line (clearing it), else 0.
+int iotrules_interrupt_take(void);
+
+#endif
