@@ -6,10 +6,47 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 static int wake[2] = {-1, -1};
 static volatile sig_atomic_t interrupted = 0;
+/// The terminal's settings before the line editor changed them (it reads in raw mode).
+static struct termios original;
+static int have_original = 0;
+
+static void restore_terminal(void) {
+  if (have_original) tcsetattr(STDIN_FILENO, TCSANOW, &original);
+}
+
+/// SIGTERM, SIGHUP, SIGQUIT: the terminal back as it was, then the default action (the end).
+static void on_fatal(int signo) {
+  restore_terminal();
+  signal(signo, SIG_DFL);
+  raise(signo);
+}
+
+/// Ctrl-Z (SIGTSTP): the terminal back as it was while stopped, the editor's settings again after.
+static void on_stop(int signo) {
+  int saved = errno;
+  struct termios editing;
+  int had_editing = tcgetattr(STDIN_FILENO, &editing) == 0;
+  restore_terminal();
+  signal(signo, SIG_DFL);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, signo);
+  raise(signo);
+  sigprocmask(SIG_UNBLOCK, &stop, NULL);  // stops here until SIGCONT
+  struct sigaction again;
+  memset(&again, 0, sizeof again);
+  again.sa_handler = on_stop;
+  sigemptyset(&again.sa_mask);
+  again.sa_flags = SA_RESTART;
+  sigaction(signo, &again, NULL);
+  if (had_editing) tcsetattr(STDIN_FILENO, TCSANOW, &editing);
+  errno = saved;
+}
 
 static void on_interrupt(int signo) {
   (void)signo;
@@ -27,12 +64,19 @@ void iotrules_interrupt_install(void) {
     wake[0] = wake[1] = -1;
     return;
   }
+  have_original = tcgetattr(STDIN_FILENO, &original) == 0;
   struct sigaction action;
   memset(&action, 0, sizeof action);
-  action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
+  action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, NULL);
+  action.sa_handler = on_stop;
+  sigaction(SIGTSTP, &action, NULL);
+  action.sa_handler = on_fatal;
+  sigaction(SIGTERM, &action, NULL);
+  sigaction(SIGHUP, &action, NULL);
+  sigaction(SIGQUIT, &action, NULL);
 }
 
 static void drain(void) {

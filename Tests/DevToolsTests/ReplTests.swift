@@ -258,9 +258,14 @@ import Testing
     // The dropped statement neither ran (no error) nor joined the next one.
     #expect(!session.screen.contains("error"))
     #expect(!session.screen.contains("kept_out\r\n42"))
-    usleep(300_000)
-    session.send("\u{04}")
-    #expect(session.finish() == 0)
+    // SIGTERM ends the session with the terminal as it was before the editor's raw mode.
+    kill(session.process.processIdentifier, SIGTERM)
+    let deadline = Date().addingTimeInterval(10)
+    while session.process.isRunning && Date() < deadline { session.pump() }
+    var settings = termios()
+    #expect(tcgetattr(session.master, &settings) == 0)
+    #expect(settings.c_lflag & tcflag_t(ICANON) != 0 && settings.c_lflag & tcflag_t(ECHO) != 0)
+    #expect(session.finish() == SIGTERM)
     let saved = (try? String(contentsOfFile: history, encoding: .utf8)) ?? ""
     #expect(!saved.contains("kept_out"))
     #expect(saved.replacingOccurrences(of: "\\040", with: " ").contains("SELECT VALUE 41 + 1 FROM 'a/b'"))

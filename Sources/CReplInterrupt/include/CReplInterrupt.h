@@ -4,8 +4,11 @@
 
 #include <stdio.h>
 
-/// Installs the SIGINT handler (once). Whichever thread the signal reaches, the handler writes to a
-/// pipe that iotrules_interrupt_getc waits on beside the input.
+/// Installs the signal handlers (once), before the line editor first changes the terminal's
+/// settings. SIGINT: whichever thread the signal reaches, the handler writes to a pipe that
+/// iotrules_interrupt_getc waits on beside the input. SIGTSTP: the terminal's first settings while
+/// stopped, the editor's after. SIGTERM, SIGHUP, SIGQUIT: the first settings, then the end. (The
+/// line editor's own handlers, which did this, are off: see iotrules_el_use_getc.)
 void iotrules_interrupt_install(void);
 
 /// Forgets a Ctrl-C that came while no line was read (a statement ran): call before each line.
