@@ -25,11 +25,15 @@ public enum ValueText {
     }
   }
 
-  /// Equal as JSON documents: numbers by value (`1` = `1.0`), objects in any key order.
+  /// Equal as the JSON a rule sends: objects in any key order, but a whole number and a decimal
+  /// apart (`2` is not `2.0`: the bytes differ, and a consumer that decodes an integer refuses
+  /// `2.0`); decimals by value (the writer prints `2.50` as `2.5`).
   public static func equivalent(_ lhs: Value, _ rhs: Value) -> Bool {
     switch (lhs, rhs) {
-    case (.int, .int), (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
+    case (.int, .int), (.decimal, .decimal):
       return number(lhs) == number(rhs)
+    case (.int, .decimal), (.decimal, .int):
+      return false
     case (.array(let left), .array(let right)):
       return left.count == right.count && zip(left, right).allSatisfy { equivalent($0, $1) }
     case (.object(let left), .object(let right)):

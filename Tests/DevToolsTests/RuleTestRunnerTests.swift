@@ -115,6 +115,31 @@ import Testing
     #expect(results[0].passed, "\(results[0].failure ?? "")")
   }
 
+  @Test("a test tells a whole number from a decimal, as the bytes sent do; key order does not matter")
+  func wholeNumbersAndDecimalsDiffer() throws {
+    func failures(sqlVersion: String, expecting output: String) throws -> [String] {
+      let rule = try RulePreview.load(
+        file: "scaled.json",
+        bytes: Array(
+          #"{"sql": "SELECT temp * 2 AS t, 'x' AS k FROM 'a/b'", "awsIotSqlVersion": "\#(sqlVersion)", "actions": []}"#
+            .utf8))
+      let tests = try RuleTestFile.parse(
+        file: "scaled.test.json",
+        bytes: Array(
+          #"{"cases": [{"name": "n", "topic": "a/b", "payload": {"temp": 1.5}, "expect": {"output": \#(output)}}]}"#
+            .utf8))
+      return RuleTestRunner.run(tests, on: rule).compactMap(\.failure)
+    }
+    // 2016-03-23 sends a whole-number decimal as an integer: {"t":3,...}; 2015-10-08 keeps 3.0.
+    #expect(try failures(sqlVersion: "2016-03-23", expecting: #"{"k": "x", "t": 3}"#).isEmpty)
+    let wrong = try failures(sqlVersion: "2016-03-23", expecting: #"{"t": 3.0, "k": "x"}"#)
+    #expect(wrong.count == 1)
+    #expect(wrong.first?.contains("-   \"t\": 3.0") == true, "\(wrong)")
+    #expect(wrong.first?.contains("+   \"t\": 3") == true, "\(wrong)")
+    #expect(try failures(sqlVersion: "2015-10-08", expecting: #"{"t": 3.0, "k": "x"}"#).isEmpty)
+    #expect(try failures(sqlVersion: "2015-10-08", expecting: #"{"t": 3, "k": "x"}"#).count == 1)
+  }
+
   @Test("a reload keeps the running rule when the changed rule fails its tests")
   func reloadGate() throws {
     let folder = temporaryFolder("gate")
