@@ -40,6 +40,10 @@ import Testing
     let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
     #expect(report.contains(#"<testsuites name="iotrules test" tests="2" failures="1""#))
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
+    // A report path that is a folder: the system's reason, exit 74.
+    let (folderStatus, _, folderError) = try runBinary(["test", packageRoot + "/Rules", "--junit", folder])
+    #expect(folderStatus == 74)
+    #expect(folderError.contains("cannot write the JUnit report \(folder): Is a directory"))
     try? FileManager.default.removeItem(atPath: folder)
   }
 
