@@ -295,6 +295,11 @@ struct KafkaActionTests {
     let acksOne = KafkaProducer.settings(bootstrapServers: "k:1", config: [("acks", "1")])
     #expect(value(acksOne, "enable.idempotence") == nil && value(acksOne, "acks") == "1")
     #expect(value(acksOne, "max.in.flight.requests.per.connection") == "1")
+    // The same under librdkafka's other name for acks: no idempotence, no second acks setting.
+    let aliased = KafkaProducer.settings(bootstrapServers: "k:1", config: [("request.required.acks", "1")])
+    #expect(value(aliased, "enable.idempotence") == nil && value(aliased, "acks") == nil)
+    #expect(value(aliased, "request.required.acks") == "1")
+    #expect(value(aliased, "max.in.flight.requests.per.connection") == "1")
     let off = KafkaProducer.settings(bootstrapServers: "k:1", config: [("enable.idempotence", "false")])
     #expect(value(off, "enable.idempotence") == "false")
     #expect(value(off, "max.in.flight.requests.per.connection") == nil)

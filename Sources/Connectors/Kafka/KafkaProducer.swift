@@ -143,7 +143,9 @@ public final class KafkaProducer: @unchecked Sendable {
     key: String, value: String
   )] {
     let given = Dictionary(config.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-    let acksAll = given["acks"].map { ["all", "-1"].contains($0) } ?? true
+    // librdkafka takes `request.required.acks` as another name for `acks`.
+    let acks = given["acks"] ?? given["request.required.acks"]
+    let acksAll = acks.map { ["all", "-1"].contains($0) } ?? true
     let retries = given["retries"] ?? given["message.send.max.retries"]
     let inFlight = given["max.in.flight.requests.per.connection"] ?? given["max.in.flight"]
     let allowsIdempotence =
@@ -151,7 +153,7 @@ public final class KafkaProducer: @unchecked Sendable {
     var defaults: [(key: String, value: String)] = [
       ("bootstrap.servers", bootstrapServers), ("linger.ms", "1"), ("message.timeout.ms", "30000"),
     ]
-    if given["acks"] == nil { defaults.append(("acks", "all")) }
+    if acks == nil { defaults.append(("acks", "all")) }
     if given["enable.idempotence"] == nil {
       if allowsIdempotence {
         defaults.append(("enable.idempotence", "true"))
