@@ -302,7 +302,13 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
   private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
-    let renderedURL = url.render(input, secrets: secrets)
+    let renderedURL: String
+    do {
+      // A missing secret fails the request rather than send it to another address.
+      renderedURL = try url.renderRequiringSecrets(input, secrets: secrets, field: "http url")
+    } catch {
+      return .failure(error)
+    }
     if let prefix = configuration.confirmationUrl {
       if !renderedURL.hasPrefix(prefix) {
         return .failure(

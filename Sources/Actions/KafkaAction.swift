@@ -198,14 +198,16 @@ public final class KafkaAction: PipelinedBatchAction {
 
   /// The record of one result: its topic, partition, key and headers rendered.
   private func record(for input: ActionInput) throws(ActionError) -> KafkaProducer.Record {
-    let renderedTopic = topic.render(input, secrets: secrets)
+    // A secret that is missing fails the record: left empty, it would send the record to another
+    // topic, partition or key without a word.
+    let renderedTopic = try topic.renderRequiringSecrets(input, secrets: secrets, field: "kafka topic")
     if let problem = Self.topicProblem(renderedTopic) {
       throw ActionError(
         .permanent, "kafka topic template '\(configuration.topic)' rendered '\(renderedTopic)': \(problem)")
     }
     var partitionNumber: Int32?
     if let partition {
-      let text = partition.render(input, secrets: secrets)
+      let text = try partition.renderRequiringSecrets(input, secrets: secrets, field: "kafka partition")
       guard let number = Int32(text), number >= 0 else {
         throw ActionError(
           .permanent,
@@ -223,8 +225,12 @@ public final class KafkaAction: PipelinedBatchAction {
             input, secrets: secrets, field: "kafka header '\(header.key)'")
         ))
     }
+    var renderedKey: [UInt8]?
+    if let key {
+      renderedKey = Array(try key.renderRequiringSecrets(input, secrets: secrets, field: "kafka key").utf8)
+    }
     return KafkaProducer.Record(
-      topic: renderedTopic, key: key.map { Array($0.render(input, secrets: secrets).utf8) },
+      topic: renderedTopic, key: renderedKey,
       value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
   }
 

@@ -294,7 +294,11 @@ public struct RepublishAction: Action {
   /// Renders the topic and headers and publishes the result; returns when the broker has it at the
   /// configured QoS.
   public func perform(_ input: ActionInput) async throws(ActionError) {
-    let rendered = (leadingDollar ? "$" : "") + topic.render(input, secrets: secrets)
+    // A secret that is missing fails the message: left empty, it would change where the message
+    // goes, or what it says, without a word.
+    let rendered =
+      (leadingDollar ? "$" : "")
+      + (try topic.renderRequiringSecrets(input, secrets: secrets, field: "republish topic"))
     do {
       try await publish(input, to: rendered)
     } catch {
@@ -333,24 +337,30 @@ public struct RepublishAction: Action {
       )
     }
     var properties = PublishProperties()
-    properties.contentType = contentType?.render(input, secrets: secrets)
-    properties.responseTopic = responseTopic?.render(input, secrets: secrets)
+    properties.contentType = try contentType?.renderRequiringSecrets(
+      input, secrets: secrets, field: "republish contentType")
+    properties.responseTopic = try responseTopic?.renderRequiringSecrets(
+      input, secrets: secrets, field: "republish responseTopic")
     if let template = correlationData {
-      let text = template.render(input, secrets: secrets)
+      let text = try template.renderRequiringSecrets(
+        input, secrets: secrets, field: "republish correlationData")
       guard let data = Data(base64Encoded: text) else {
         throw ActionError(.permanent, "republish correlationData '\(text)' is not base64")
       }
       properties.correlationData = [UInt8](data)
     }
     if let template = messageExpiry {
-      let text = template.render(input, secrets: secrets)
+      let text = try template.renderRequiringSecrets(
+        input, secrets: secrets, field: "republish messageExpiry")
       guard let seconds = UInt32(text) else {
         throw ActionError(.permanent, "republish messageExpiry '\(text)' is not a whole number of seconds")
       }
       properties.messageExpiry = seconds
     }
     if let template = payloadFormatIndicator {
-      switch template.render(input, secrets: secrets) {
+      switch try template.renderRequiringSecrets(
+        input, secrets: secrets, field: "republish payloadFormatIndicator")
+      {
       case "UTF8_DATA": properties.payloadFormatIndicator = 1
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
       case let other:
@@ -359,8 +369,14 @@ public struct RepublishAction: Action {
       }
     }
     for pair in userProperties {
+      let key = try pair.key.renderRequiringSecrets(
+        input, secrets: secrets, field: "republish user property name")
       properties.userProperties.append(
-        (pair.key.render(input, secrets: secrets), pair.value.render(input, secrets: secrets)))
+        (
+          key,
+          try pair.value.renderRequiringSecrets(
+            input, secrets: secrets, field: "republish user property '\(key)'")
+        ))
     }
     for (key, value) in properties.userProperties + [(Self.hopProperty, "")]
     where key.contains("\0") || value.contains("\0") {

@@ -722,6 +722,42 @@ struct ConnectorDispatchTests {
     for configured in rule.actions { await configured.action.shutdown() }
   }
 
+  @Test("a kafka key or topic reading a secret that does not exist fails the record, not sends it elsewhere")
+  func missingSecretKafkaKeyAndTopic() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("readings-present", partitions: 1)
+    let secrets = SecretFolder(
+      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_PRESENT": "present"])
+    for (topic, key, field, id) in [
+      ("readings-${get_secret('absent')}", nil as String?, "kafka topic", "absent"),
+      ("readings-present", "${get_secret('gone')}", "kafka key", "gone"),
+    ] {
+      let action = try KafkaAction(
+        configuration: .init(bootstrapServers: cluster.bootstrapServers, topic: topic, key: key),
+        secrets: secrets)
+      try await action.start()
+      let results = await action.performBatch([input(#"{"n":1}"#)])
+      await action.shutdown()
+      #expect(results.count == 1)
+      #expect(results.first??.kind == .permanent)
+      #expect(
+        results.first??.message
+          == "\(field): get_secret('\(id)') found no secret (no file '\(id)' in --secrets-dir, no variable IOTRULES_SECRET_\(id.uppercased()))",
+        "\(results)")
+    }
+    // A secret that exists is read there as in a header.
+    let present = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: cluster.bootstrapServers, topic: "readings-${get_secret('present')}",
+        key: "${get_secret('present')}"),
+      secrets: secrets)
+    try await present.start()
+    let delivered = await present.performBatch([input(#"{"n":2}"#)])
+    await present.shutdown()
+    #expect(delivered.count == 1 && delivered[0] == nil, "\(delivered)")
+  }
+
   @Test("a header reading a secret that does not exist sends nothing: the result goes to the error path")
   func missingSecretHeader() async throws {
     let server = try LoopbackHTTPServer()
