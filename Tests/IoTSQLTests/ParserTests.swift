@@ -256,6 +256,23 @@ private func parseError(_ sql: String) -> String? {
     }
   }
 
+  @Test func caretCountsTerminalCells() {
+    // Wide (CJK, emoji) characters take two cells, combining marks none: the caret stays under 'x'.
+    for (sql, caret) in [
+      ("SELECT '温度' x FROM 't'", String(repeating: " ", count: 14) + "^"),
+      ("SELECT '😀' x FROM 't'", String(repeating: " ", count: 12) + "^"),
+      ("SELECT 'e\u{301}' x FROM 't'", String(repeating: " ", count: 11) + "^"),
+      ("SELECT 'ｆｕｌｌ' x FROM 't'", String(repeating: " ", count: 18) + "^"),
+    ] {
+      do {
+        _ = try Parser.parse(sql)
+        Issue.record("parsed \(sql)")
+      } catch {
+        #expect(error.description.hasSuffix("\n\(sql)\n\(caret)"), "\(error.description)")
+      }
+    }
+  }
+
   // MARK: Errors
 
   @Test(arguments: [

@@ -58,14 +58,36 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     let index = range.start.line - 1
     if lines.indices.contains(index) {
       let line = lines[index].replacingOccurrences(of: "\r", with: "")
-      // The caret line copies the tabs before the column (and a space for anything else), so the
-      // caret sits under the token however a terminal expands tabs.
+      // The caret line copies the tabs before the column and puts as many spaces as a terminal
+      // gives each other character (two for a wide one, none for a combining mark), so the caret
+      // sits under the token however tabs expand and whatever the script.
       let width = max(0, range.start.column - 1)
-      var indent = line.unicodeScalars.prefix(width).map { $0 == "\t" ? "\t" : " " }.joined()
+      var indent = line.unicodeScalars.prefix(width).map { scalar in
+        scalar == "\t" ? "\t" : String(repeating: " ", count: Self.cells(scalar))
+      }.joined()
       indent += String(repeating: " ", count: max(0, width - line.unicodeScalars.count))
       text += "\n" + line + "\n" + indent + "^"
     }
     return text
+  }
+}
+
+extension Diagnostic {
+  /// The terminal cells `scalar` takes: 0 for a combining mark or a zero-width character, 2 for an
+  /// East Asian wide or fullwidth character or an emoji shown as one, else 1.
+  static func cells(_ scalar: Unicode.Scalar) -> Int {
+    switch scalar.properties.generalCategory {
+    case .nonspacingMark, .enclosingMark, .format: return 0
+    default: break
+    }
+    if scalar.properties.isEmojiPresentation { return 2 }
+    switch scalar.value {
+    case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+      0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+      0xFFE0...0xFFE6, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
+      return 2
+    default: return 1
+    }
   }
 }
 
