@@ -288,12 +288,45 @@ public enum RuleFile {
       )
     }
     for key in ["actions", "errorAction"] {
-      if let node = root[key] { sqlWarnings += selectKeyWarnings(in: node, sql: program!.source, file: file) }
+      if let node = root[key] {
+        sqlWarnings += templateWarnings(
+          in: node, file: file, version: version, variables: program!.variableNames)
+        sqlWarnings += selectKeyWarnings(in: node, sql: program!.source, file: file)
+      }
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
       warnings: sqlWarnings)
+  }
+
+  /// The compiler's warnings about the expressions of action templates (a call whose arity makes it
+  /// always Undefined, ...), as for the SQL, at their place in the file.
+  static func templateWarnings(in node: RuleNode, file: String, version: SQLVersion, variables: [String])
+    -> [RuleDiagnostic]
+  {
+    var warnings: [RuleDiagnostic] = []
+    func visit(_ node: RuleNode) {
+      switch node.kind {
+      case .string(let text) where text.contains("${"):
+        guard let template = try? Template.compile(text, version: version, variables: variables) else {
+          return
+        }
+        for case .expression(let program) in template.parts {
+          for warning in program.warnings {
+            warnings.append(
+              RuleDiagnostic(
+                file: file, position: node.position(ofStringOffset: warning.range.start.offset),
+                message: "in template: \(warning.message)"))
+          }
+        }
+      case .array(let elements): elements.forEach(visit)
+      case .object(let members): members.forEach { visit($0.value) }
+      default: break
+      }
+    }
+    visit(node)
+    return warnings
   }
 
   /// Warnings for action templates that read a name the SELECT writes from something else

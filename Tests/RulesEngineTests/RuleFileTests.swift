@@ -432,6 +432,21 @@ struct RuleFileTests {
     #expect(plain.warnings.isEmpty)
   }
 
+  /// The compiler's warnings about a template's expressions are the rule's warnings, at their place
+  /// in the file, as the SQL's are.
+  @Test func templateExpressionWarningsAreReported() throws {
+    let rule = try loadRule(
+      """
+      {"sql": "SELECT * FROM 'a/#'",
+       "actions": [{"record": {"name": "x/${upper(a, b)}"}}], "errorAction": {"record": {"n": "${lower()}"}}}
+      """, builder: RecordingBuilder())
+    #expect(
+      rule.warnings.map(\.position) == [FilePosition(line: 2, column: 39), FilePosition(line: 2, column: 92)])
+    #expect(
+      rule.warnings.first?.message
+        == "in template: function 'upper' takes 1 argument but 2 were given; the call is always Undefined")
+  }
+
   /// AWS's API runs a rule without `awsIotSqlVersion` as 2015-10-08; here the default is 2016-03-23:
   /// a rule copied in AWS's shape without the key says so.
   @Test func awsShapedRuleWithoutVersionWarns() throws {
