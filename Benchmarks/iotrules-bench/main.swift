@@ -7,7 +7,7 @@
 //   iotrules-bench sqlite-action FEED SQL DB
 //                                           the sqlite action alone: the rule's results over the
 //                                           replay lines of FEED are built first, then written to a
-//                                           new table in DB in batches of 512 (the dispatcher's
+//                                           new table in DB in batches of 4,096 (the dispatcher's
 //                                           largest): rows/s of the writing alone
 //   iotrules-bench sqlite-ceiling ROWS DB   the database's own ceiling: ROWS rows of the daemon
 //                                           benchmark's shape, built before the clock starts,
@@ -97,7 +97,7 @@ func benchSQLiteAction(feed: String, sql: String, database: String) async {
   var failed = 0
   var index = 0
   while index < inputs.count {
-    let batch = Array(inputs[index..<min(index + 512, inputs.count)])
+    let batch = Array(inputs[index..<min(index + 4096, inputs.count)])
     failed += await action.performBatch(batch).count { $0 != nil }
     index += batch.count
   }

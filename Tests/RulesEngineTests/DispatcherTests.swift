@@ -690,7 +690,7 @@ private final class FirstBatchFails: BatchAction, Sendable {
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
-  deadLetter: MemoryDeadLetter = MemoryDeadLetter()
+  deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024
 ) throws -> Dispatcher {
   let configured = ConfiguredAction(
     action: action, retry: retry, errorAction: nil, ruleName: "r", label: "\(action.kind)[0]")
@@ -698,7 +698,8 @@ private func retryingDispatcher(
     name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
     topicFilter: "a", actions: [configured], errorAction: nil, file: "r.json",
     fingerprint: FileFingerprint(hash: 0, length: 0))
-  return Dispatcher(ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: clock)
+  return Dispatcher(
+    ruleSet: RuleSet(rules: [rule]), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: clock)
 }
 
 /// A pipelined action whose batches complete when the test opens their gates.
@@ -732,21 +733,23 @@ private final class GatedPipeline: PipelinedBatchAction, Sendable {
 /// are taken in submission order.
 @Test(.timeLimit(.minutes(1))) func pipelinedBatchesOverlapAndFinishInOrder() async throws {
   let action = GatedPipeline()
-  let dispatcher = try retryingDispatcher(action, RetryPolicy(attempts: 1), clock: FastClock())
+  let total = ActionLane.maxBatch + 488
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 1), clock: FastClock(), maxInFlight: 2 * ActionLane.maxBatch)
   let acks = AckCollector()
   await dispatcher.deliver(
-    batch: (0..<1_000).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  // Two batches (512 and 488) are out while neither has its results.
+    batch: (0..<total).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  // Two batches (the largest, then 488) are out while neither has its results.
   for _ in 0..<400 where action.submitted.withLock({ $0.count }) < 2 {
     try await Task.sleep(for: .milliseconds(5))
   }
-  #expect(action.submitted.withLock { $0.map(\.count) } == [512, 488])
-  #expect(action.submitted.withLock { $0.flatMap { $0 } } == (0..<1_000).map { "\($0)" })
+  #expect(action.submitted.withLock { $0.map(\.count) } == [ActionLane.maxBatch, 488])
+  #expect(action.submitted.withLock { $0.flatMap { $0 } } == (0..<total).map { "\($0)" })
   // The second batch's results come first: nothing is finished before the first batch's.
   _ = action.opened.withLock { $0.insert(2) }
   try await Task.sleep(for: .milliseconds(100))
   #expect(acks.acks.withLock { $0.count } == 0)
   _ = action.opened.withLock { $0.insert(1) }
-  #expect(await acks.wait(for: 1_000))
-  #expect(acks.acks.withLock { $0.map(\.0) } == (0..<1_000).map { "\($0)" })
+  #expect(await acks.wait(for: total))
+  #expect(acks.acks.withLock { $0.map(\.0) } == (0..<total).map { "\($0)" })
 }
