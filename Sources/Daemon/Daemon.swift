@@ -25,17 +25,8 @@ public struct DaemonConfiguration: Sendable {
   public var metricsPort: Int?
   /// Keep reading the source at its end.
   public var follow = false
-  /// The most messages in flight (`defaultMaxInFlight(source:)` unless set).
+  /// The most messages in flight.
   public var maxInFlight = 1024
-
-  /// The in-flight bound a source gets unless told: 1,024 for MQTT, whose QoS 1 messages the broker
-  /// forgets once libmosquitto acknowledges them on arrival (a kill -9 can lose what is in flight);
-  /// 4,096 for a replay and Kafka, which lose nothing (a replay runs again, Kafka's offsets are
-  /// committed only after the actions): a bigger bound lets one fsync round or transaction cover
-  /// more results (the archive benchmark with `"fsync": "batch"`: 1.45 s to 0.89 s).
-  public static func defaultMaxInFlight(source: String) -> Int {
-    source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") ? 1024 : 4096
-  }
   /// The most payload bytes in flight (a message larger than this is taken alone).
   public var maxInFlightBytes = Dispatcher.defaultMaxInFlightBytes
   /// How often rule files are polled for changes, in milliseconds.

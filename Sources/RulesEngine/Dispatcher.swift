@@ -46,8 +46,9 @@ struct ActionJob: Sendable {
 /// different keys concurrently; a batch action takes everything queued at once. Held inline by its
 /// `ConfiguredAction` (no object of its own for each of 10,000 rules).
 struct ActionLane: ~Copyable, Sendable {
-  /// The most results a batch action takes at once. Above the in-flight default, so that the
-  /// in-flight bound, not this, sets what one fsync round or one SQLite transaction covers.
+  /// The most results a batch action takes at once. Well above the in-flight default, so that the
+  /// in-flight bound (`--max-in-flight`), not this, sets what one fsync round or one SQLite
+  /// transaction covers.
   static let maxBatch = 4096
   let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
   /// The latest batch's error-path work: the next batch's starts after it, so error records come
