@@ -28,17 +28,20 @@ public enum RuleStore {
         throw RuleStoreError(message: "\(path): no such file or folder")
       }
       if isFolder.boolValue {
-        let names = try FileManager.default.contentsOfDirectory(atPath: path)
-        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        files += names.filter { RuleFile.isRuleFile($0) && !$0.hasPrefix(".") }.sorted().map {
-          "\(base)/\($0)"
-        }
+        files += try entries(of: path, where: RuleFile.isRuleFile)
       } else if !RuleFile.isTestFile(path) {
         files.append(path)
       }
     }
     var seen: Set<String> = []
     return files.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
+  }
+
+  /// The names in `folder` that `keep` accepts, hidden ones left out, sorted, as `folder/name`.
+  static func entries(of folder: String, where keep: (String) -> Bool) throws -> [String] {
+    let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+    return try FileManager.default.contentsOfDirectory(atPath: folder)
+      .filter { keep($0) && !$0.hasPrefix(".") }.sorted().map { "\(base)/\($0)" }
   }
 
   /// The rule test files under `paths` (in a folder, or named) with no rule file beside them: a rule
@@ -49,11 +52,7 @@ public enum RuleStore {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
       if isFolder.boolValue {
-        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        tests += names.filter { RuleFile.isTestFile($0) && !$0.hasPrefix(".") }.sorted().map {
-          "\(base)/\($0)"
-        }
+        tests += (try? entries(of: path, where: RuleFile.isTestFile)) ?? []
       } else if RuleFile.isTestFile(path) {
         tests.append(path)
       }

@@ -39,10 +39,10 @@ public struct RuleTestFile: Sendable {
   public var cases: [Case]
 
   /// The suffixes of test files, in the order they are looked for.
-  public static let suffixes = [".test.json", ".test.yaml", ".test.yml"]
+  public static let suffixes = RuleFile.testSuffixes
 
   /// True when `path` names a test file.
-  public static func isTestFile(_ path: String) -> Bool { suffixes.contains { path.hasSuffix($0) } }
+  public static func isTestFile(_ path: String) -> Bool { RuleFile.isTestFile(path) }
 
   /// The test file beside a rule file, if there is one: `Rules/a.json` → `Rules/a.test.json`.
   public static func companion(ofRule path: String) -> String? { companions(ofRule: path).first }

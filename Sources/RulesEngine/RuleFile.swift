@@ -82,25 +82,24 @@ public enum RuleFile {
     (path.hasSuffix(".json") || path.hasSuffix(".yaml") || path.hasSuffix(".yml")) && !isTestFile(path)
   }
 
+  /// The endings of a rule's test files, in the order they are looked for.
+  public static let testSuffixes = [".test.json", ".test.yaml", ".test.yml"]
+
   /// Whether `path` names a rule's test file (`NAME.test.json`, `.test.yaml`, `.test.yml`).
-  public static func isTestFile(_ path: String) -> Bool {
-    path.hasSuffix(".test.json") || path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml")
-  }
+  public static func isTestFile(_ path: String) -> Bool { testSuffixes.contains { path.hasSuffix($0) } }
 
   /// Where the tests of rule file `path` may be, in the order they are looked for:
   /// `Rules/a.json` → `Rules/a.test.json`, `.test.yaml`, `.test.yml`.
   public static func testFilePaths(of path: String) -> [String] {
     var stem = path
     if let dot = stem.lastIndex(of: "."), !stem[dot...].contains("/") { stem = String(stem[..<dot]) }
-    return [stem + ".test.json", stem + ".test.yaml", stem + ".test.yml"]
+    return testSuffixes.map { stem + $0 }
   }
 
   /// Where the rule of test file `path` may be: `Rules/a.test.json` → `Rules/a.json`, `.yaml`,
   /// `.yml` (empty for a path that is no test file).
   public static func ruleFilePaths(ofTest path: String) -> [String] {
-    guard let suffix = [".test.json", ".test.yaml", ".test.yml"].first(where: { path.hasSuffix($0) }) else {
-      return []
-    }
+    guard let suffix = testSuffixes.first(where: { path.hasSuffix($0) }) else { return [] }
     let stem = String(path.dropLast(suffix.count))
     return [stem + ".json", stem + ".yaml", stem + ".yml"]
   }
@@ -288,11 +287,7 @@ public enum RuleFile {
       )
     }
     for key in ["actions", "errorAction"] {
-      if let node = root[key] {
-        sqlWarnings += templateWarnings(
-          in: node, file: file, version: version, variables: program!.variableNames)
-        sqlWarnings += selectKeyWarnings(in: node, sql: program!.source, file: file)
-      }
+      if let node = root[key] { sqlWarnings += templateWarnings(in: node, program: program!, file: file) }
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
@@ -300,24 +295,43 @@ public enum RuleFile {
       warnings: sqlWarnings)
   }
 
-  /// The compiler's warnings about the expressions of action templates (a call whose arity makes it
-  /// always Undefined, ...), as for the SQL, at their place in the file.
-  static func templateWarnings(in node: RuleNode, file: String, version: SQLVersion, variables: [String])
-    -> [RuleDiagnostic]
-  {
-    var warnings: [RuleDiagnostic] = []
+  /// Warnings about the action templates under `node`, each template compiled once:
+  /// - the compiler's about their expressions (a call whose arity makes it always Undefined, ...), as
+  ///   for the SQL, at their place in the file;
+  /// - then a template that reads a name the SELECT writes from something else (`SELECT temp * 1.8 +
+  ///   32 AS temp` with `${temp}`, `SELECT avg AS level` with `${level}`): a template sees the
+  ///   incoming message, as in AWS, not the SELECT's output, which EMQX and eKuiper users expect. A
+  ///   name the SELECT copies unchanged (`SELECT temp`) is no surprise.
+  static func templateWarnings(in node: RuleNode, program: Program, file: String) -> [RuleDiagnostic] {
+    let written = namesTheSelectComputes(program.source)
+    var compilerWarnings: [RuleDiagnostic] = []
+    var readWarnings: [RuleDiagnostic] = []
     func visit(_ node: RuleNode) {
       switch node.kind {
       case .string(let text) where text.contains("${"):
-        guard let template = try? Template.compile(text, version: version, variables: variables) else {
-          return
-        }
-        for case .expression(let program) in template.parts {
-          for warning in program.warnings {
-            warnings.append(
+        guard
+          let template = try? Template.compile(
+            text, version: program.version, variables: program.variableNames)
+        else { return }
+        var reported: Set<String> = []
+        for case .expression(let expression) in template.parts {
+          for warning in expression.warnings {
+            compilerWarnings.append(
               RuleDiagnostic(
                 file: file, position: node.position(ofStringOffset: warning.range.start.offset),
                 message: "in template: \(warning.message)"))
+          }
+          for path in expression.paths.paths {
+            guard let root = path.first, written.contains(root), reported.insert(root).inserted else {
+              continue
+            }
+            readWarnings.append(
+              RuleDiagnostic(
+                file: file, position: node.position,
+                message:
+                  "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
+                  + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
+                  + "or compute it in the template"))
           }
         }
       case .array(let elements): elements.forEach(visit)
@@ -326,14 +340,12 @@ public enum RuleFile {
       }
     }
     visit(node)
-    return warnings
+    return compilerWarnings + readWarnings
   }
 
-  /// Warnings for action templates that read a name the SELECT writes from something else
-  /// (`SELECT temp * 1.8 + 32 AS temp` with `${temp}`, `SELECT avg AS level` with `${level}`): a
-  /// template sees the incoming message, as in AWS, not the SELECT's output, which EMQX and eKuiper
-  /// users expect. A name the SELECT copies unchanged (`SELECT temp`) is no surprise.
-  static func selectKeyWarnings(in node: RuleNode, sql: String, file: String) -> [RuleDiagnostic] {
+  /// The output names the SELECT of `sql` computes (an alias of anything but the field of that
+  /// name), less those it also copies unchanged.
+  static func namesTheSelectComputes(_ sql: String) -> Set<String> {
     guard let statement = try? Parser.parse(sql), case .items(let items) = statement.select else { return [] }
     var written: Set<String> = []
     var copied: Set<String> = []
@@ -352,37 +364,7 @@ public enum RuleFile {
         written.insert(last)
       }
     }
-    written.subtract(copied)
-    guard !written.isEmpty else { return [] }
-    var warnings: [RuleDiagnostic] = []
-    func visit(_ node: RuleNode) {
-      switch node.kind {
-      case .string(let text) where text.contains("${"):
-        guard let template = try? Template.compile(text, variables: statement.variables.map(\.name)) else {
-          return
-        }
-        var reported: Set<String> = []
-        for case .expression(let program) in template.parts {
-          for path in program.paths.paths {
-            guard let root = path.first, written.contains(root), reported.insert(root).inserted else {
-              continue
-            }
-            warnings.append(
-              RuleDiagnostic(
-                file: file, position: node.position,
-                message:
-                  "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
-                  + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
-                  + "or compute it in the template"))
-          }
-        }
-      case .array(let elements): elements.forEach(visit)
-      case .object(let members): members.forEach { visit($0.value) }
-      default: break
-      }
-    }
-    visit(node)
-    return warnings
+    return written.subtracting(copied)
   }
 
   /// Reads one action object `{"kind": {configuration}}`.

@@ -44,6 +44,25 @@ func readFile(_ path: String) throws -> [UInt8] {
   }
 }
 
+/// Writes `bytes` to `path` (created or emptied first); nil when done, else why not in the system's
+/// words ("Is a directory", "No such file or directory"), which Foundation's errors do not give.
+func writeFile(_ path: String, _ bytes: [UInt8]) -> String? {
+  let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+  guard fd >= 0 else { return String(cString: strerror(errno)) }
+  var written = 0
+  while written < bytes.count {
+    let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if count > 0 {
+      written += count
+    } else if errno != EINTR {
+      let why = String(cString: strerror(errno))
+      close(fd)
+      return why
+    }
+  }
+  return close(fd) == 0 ? nil : String(cString: strerror(errno))
+}
+
 /// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or
 /// folder`, `... is a folder, not a file`), and returns exit status 74.
 func unreadable(_ path: String) -> ExitCode {

@@ -51,26 +51,9 @@ struct TestCommand: ParsableCommand {
     }
     for file in plan.untested { Console.out(styler.dim("no tests: \(file)")) }
     if let junit {
-      // Written with open(2), so the error is the system's own words ("Is a directory", "No such
-      // file or directory"), not Foundation's "error 512".
-      let bytes = Array(JUnitReport.xml(results).utf8)
-      let descriptor = open(junit, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-      var failure = descriptor < 0 ? errno : 0
-      if descriptor >= 0 {
-        var written = 0
-        while failure == 0 && written < bytes.count {
-          let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-          if count > 0 {
-            written += count
-          } else if errno != EINTR {
-            failure = errno
-          }
-        }
-        if close(descriptor) != 0 && failure == 0 { failure = errno }
-      }
-      if failure != 0 {
+      if let failure = writeFile(junit, Array(JUnitReport.xml(results).utf8)) {
         Console.err(
-          "iotrules: error: cannot write the JUnit report \(junit): \(String(cString: strerror(failure)))")
+          "iotrules: error: cannot write the JUnit report \(junit): \(failure)")
         throw ExitCodes.io
       }
     }
