@@ -304,6 +304,26 @@ let sensorPayload = #"""
     }
   }
 
+  /// A read with no paths (the `SELECT *` of an archive rule) skips the whole document: strings with
+  /// escapes or non-ASCII text anywhere are validated in place, numbers the writer spells shorter are
+  /// respelled, and invalid UTF-8 deep inside still makes the payload Binary at its offset.
+  @Test func readWithoutPathsValidatesEveryStringAndKeepsRespelling() throws {
+    let text = #"{"t":29.0,"u":"°C","tags":["é","a\"b",{"n":"日本\n"}],"m":{"x":21.50}}"#
+    let view = JSONReader.read(
+      Array(text.utf8), paths: PathTable(), wholeDocument: false, options: v2, checksCanonical: true)
+    #expect(view.kind == .object && !view.isCanonical && view.respellsNumbers)
+    #expect(
+      String(decoding: JSONReader.respellingNumbers(Array(text.utf8)), as: UTF8.self)
+        == #"{"t":29,"u":"°C","tags":["é","a\"b",{"n":"日本\n"}],"m":{"x":21.5}}"#)
+    var broken = Array(#"{"t":1,"tags":[{"n":"日本"}]}"#.utf8)
+    let offset = try #require(broken.firstIndex(of: 0xE6))
+    broken[offset + 1] = 0x41
+    let binary = JSONReader.read(
+      broken, paths: PathTable(), wholeDocument: false, options: v2, checksCanonical: true)
+    #expect(binary.kind == .binary && binary.error?.offset == offset)
+    #expect(binary.error?.message == "invalid UTF-8: incomplete sequence")
+  }
+
   @Test func selectiveReadFallsBackForManyOrEmptyPaths() throws {
     let text = Array(#"{"k3":3,"k70":70}"#.utf8)
     let many = PathTable(paths: (0..<80).map { ["k\($0)"] })
@@ -486,6 +506,10 @@ let sensorPayload = #"""
         #expect(skipped.error?.offset == built.error?.offset, "\(text)")
         #expect(skipped.error?.message == built.error?.message, "\(text)")
         #expect(tracked.kind == built.kind && tracked.isCanonical == built.isCanonical, "\(text)")
+        // A skipped value respells only numbers the builder respells too (it leaves a few, such as
+        // a whole decimal beyond 18 digits, to building).
+        #expect(!skipped.respellsNumbers || built.respellsNumbers, "\(text)")
+        #expect(!tracked.respellsNumbers || built.respellsNumbers, "\(text)")
         for view in [built, skipped, tracked] {
           #expect(Self.checkOutput(view, bytes, options), "\(text)")
           if view.respellsNumbers { respelled += 1 }

@@ -224,16 +224,7 @@ struct JSONScanner {
             return false
           }
         } else if byte == 0x22 {
-          // Plain ASCII in the tight loop; anything else through the general validator (escapes,
-          // UTF-8) without falling back.
-          let start = cursor.p
-          if !cursor.skipString() {
-            pos = start
-            canonical = cursor.canonical
-            guard (try? scanStringEscapes()) != nil else { return false }
-            cursor.p = pos
-            cursor.canonical = canonical
-          }
+          guard cursor.skipValueString() else { return false }
         } else if byte == 0x2D || byte &- 0x30 < 10 {
           guard cursor.skipNumber() else { return false }
         } else {
@@ -483,7 +474,7 @@ struct JSONScanner {
       // this loop only what it does not handle (and every error, which this loop then positions).
       if !materialize, pushTracked == 0,
         Self.skipValue(
-          base: base, count: count, pos: &pos, canonical: &canonical,
+          base: base, count: count, pos: &pos, canonical: &canonical, respelled: &respelled,
           overflowed: &keyRecordsOverflowed, maxDepth: min(options.maxDepth - depth, 64),
           keyRecords: keyRecords, keyTop: keyTop,
           wholeDecimalsAsInt: options.wholeDecimalsAsInt)
@@ -611,21 +602,22 @@ struct JSONScanner {
   /// Like the general loop it keeps `canonical` (whitespace, duplicate member names) up to date;
   /// member names go on `keyRecords` above `keyTop` while their object is open.
   static func skipValue(
-    base: UnsafePointer<UInt8>, count: Int, pos: inout Int, canonical: inout Bool, overflowed: inout Bool,
-    maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int, wholeDecimalsAsInt: Bool
+    base: UnsafePointer<UInt8>, count: Int, pos: inout Int, canonical: inout Bool, respelled: inout Bool,
+    overflowed: inout Bool, maxDepth: Int, keyRecords: UnsafeMutablePointer<UInt32>, keyTop: Int,
+    wholeDecimalsAsInt: Bool
   ) -> Bool {
     var skipper = Skipper(
       base: base, count: count, p: pos, canonical: canonical, top: keyTop, keyRecords: keyRecords,
       wholeDecimalsAsInt: wholeDecimalsAsInt)
     guard skipper.run(maxDepth: maxDepth) else { return false }
     pos = skipper.p
-    // The general loop keeps no respelling: such a number makes the document non-canonical.
-    canonical = skipper.canonical && !skipper.respelled
+    canonical = skipper.canonical
+    if skipper.respelled { respelled = true }
     if skipper.overflowed { overflowed = true }
     return true
   }
 
-  /// The state of one ``skipValue(base:count:pos:canonical:overflowed:maxDepth:keyRecords:keyTop:wholeDecimalsAsInt:)``.
+  /// The state of one ``skipValue(base:count:pos:canonical:respelled:overflowed:maxDepth:keyRecords:keyTop:wholeDecimalsAsInt:)``.
   private struct Skipper {
     let base: UnsafePointer<UInt8>
     let count: Int
@@ -688,6 +680,25 @@ struct JSONScanner {
         p += 1
       }
       return false
+    }
+
+    /// Past the string value whose opening quote is at `p`: plain ASCII in the tight loop, escapes
+    /// and UTF-8 through the general validator. False only when the string is not valid.
+    @inline(__always) mutating func skipValueString() -> Bool {
+      let start = p
+      return skipString() || skipStringSlowly(from: start)
+    }
+
+    @inline(never) mutating func skipStringSlowly(from start: Int) -> Bool {
+      var values: [Value] = []
+      var scanner = JSONScanner(
+        base: base, count: count, options: JSONReadOptions(), names: .empty, checksCanonical: canonical,
+        reusing: &values)
+      scanner.pos = start
+      guard (try? scanner.scanStringEscapes()) != nil else { return false }
+      p = scanner.pos
+      canonical = scanner.canonical
+      return true
     }
 
     /// Sets the key base of the object at `depth` (levels 1...64, 8 to a word).
@@ -809,7 +820,7 @@ struct JSONScanner {
         let byte = base[p]
         switch byte {
         case 0x22:
-          guard skipString() else { return false }
+          guard skipValueString() else { return false }
         case 0x7B, 0x5B:
           guard depth < maxDepth else { return false }
           depth += 1
