@@ -1,5 +1,6 @@
 import Actions
 import Foundation
+import IoTSQL
 import RulesEngine
 import Synchronization
 import Testing
@@ -61,6 +62,48 @@ struct ReplaySourceTests {
     #expect(
       source.currentCounts
         == ReplaySource.Counts(lines: 12, delivered: 6, malformed: 6, acknowledged: 6, failed: 0))
+  }
+
+  /// The envelope's reading tells `SELECT *` whether an inline payload is spelled as the writer
+  /// spells it, so a rule that reads no field passes it on without reading it again: the output is
+  /// the same as when the payload is read on its own.
+  @Test func inlinePayloadFormsSpareSelectStarASecondReading() async throws {
+    let folder = temporaryFolder("replay-forms")
+    let payloads: [(String, PayloadForm)] = [
+      (#"{"x":1,"s":"°C \"q\"","a":[{"v":2.5}]}"#, .canonical),
+      (#"{"x":29.0,"y":[21.50,-3.0]}"#, .respellsNumbers),
+      (#"{"x": 1}"#, .unknown),
+      (#"{"x":1,"x":2}"#, .unknown),
+      (#"{"s":"\u00e9"}"#, .unknown),
+      (#"[1,{"b":true},null]"#, .canonical),
+      (#"{"big":12345678901234567890.0}"#, .unknown),
+    ]
+    write(
+      payloads.map { #"{ "topic" : "a/b",  "payload":"# + $0.0 + "}" }.joined(separator: "\n"),
+      to: folder + "/in.jsonl")
+    let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { _, message in
+      Issue.record("unexpected malformed line: \(message)")
+    }
+    let messages = Mutex<[Message]>([])
+    try await source.run { message in
+      messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    let received = messages.withLock { $0 }
+    #expect(received.map(\.payloadForm) == payloads.map(\.1))
+    let program = try Compiler.compile("SELECT * FROM 'a/#'")
+    var machine = VirtualMachine()
+    for message in received {
+      let known = machine.evaluate(program, context: message.evaluationContext())?.payload
+      var unknown = message.evaluationContext()
+      unknown.payload = message.payload
+      #expect(unknown.payloadForm == .unknown)
+      #expect(known == machine.evaluate(program, context: unknown)?.payload)
+    }
+    #expect(String(decoding: received[1].evaluationContext().payload, as: UTF8.self) == payloads[1].0)
+    #expect(
+      machine.evaluate(program, context: received[1].evaluationContext())?.payload
+        == Array(#"{"x":29,"y":[21.5,-3]}"#.utf8))
   }
 
   @Test func overLongLinesAreReportedAndSkippedWithoutBufferingThem() async throws {

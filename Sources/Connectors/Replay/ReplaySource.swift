@@ -339,7 +339,8 @@ public struct ReplaySource: MessageSource {
   func parse(_ bytes: [UInt8], lineNumber: Int, view: inout PayloadView) -> Result<Message, ReplayError> {
     // One validating pass that materialises only the small fields; an inline payload is taken as its
     // original bytes, not re-serialised.
-    JSONReader.readDeferringContainers(bytes, paths: Self.fieldPaths, options: JSONReadOptions(), into: &view)
+    JSONReader.readDeferringContainers(
+      bytes, paths: Self.fieldPaths, options: JSONReadOptions(), findingForms: true, into: &view)
     if view.kind == .binary {
       let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
       return .failure(
@@ -396,10 +397,12 @@ public struct ReplaySource: MessageSource {
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
     }
-    return .success(
-      Message(
-        topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
-        origin: name, originLine: lineNumber, acknowledge: acknowledge))
+    var message = Message(
+      topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
+      origin: name, originLine: lineNumber, acknowledge: acknowledge)
+    // An object or array payload was validated above; its form spares `SELECT *` reading it again.
+    if view.deferredRange(ofPath: 4) != nil { message.payloadForm = view.deferredForm(ofPath: 4) }
+    return .success(message)
   }
 
   /// Whether `topic` has a `+`, `#` or NUL byte (a loop over its contiguous UTF-8, no closure).

@@ -8,6 +8,7 @@ public struct EvaluationContext: Sendable {
   struct Fields: Sendable {
     var topic: String
     var payload: [UInt8]
+    var payloadForm = PayloadForm.unknown
     var clientID: String?
     var principal: String?
     var accountID: String?
@@ -29,7 +30,16 @@ public struct EvaluationContext: Sendable {
   /// The payload bytes, JSON or not.
   public var payload: [UInt8] {
     get { storage.fields.payload }
-    set { storage.fields.payload = newValue }
+    set {
+      storage.fields.payload = newValue
+      storage.fields.payloadForm = .unknown
+    }
+  }
+  /// What the source found out about the payload's bytes (``PayloadForm``); `.unknown` again
+  /// whenever the payload is set.
+  public var payloadForm: PayloadForm {
+    get { storage.fields.payloadForm }
+    set { storage.fields.payloadForm = newValue }
   }
   /// The publisher's client id; nil when the message did not come over MQTT (`clientid()` is "n/a").
   public var clientID: String? {

@@ -147,12 +147,23 @@ public struct VirtualMachine: Sendable {
 
   /// The payload as `program` needs it. A program that reads no path, not the whole payload and
   /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
-  /// reader, which validates every byte, is skipped.
+  /// reader, which validates every byte, is skipped. One that passes it through reads it only when
+  /// the context does not know its form already (``EvaluationContext/payloadForm``).
   private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
     let code = program.code
-    if code.paths.paths.isEmpty, !code.readsWholePayload, !code.passesThrough {
-      view.clear()
-      return
+    if code.paths.paths.isEmpty, !code.readsWholePayload {
+      if !code.passesThrough {
+        view.clear()
+        return
+      }
+      // The source read the bytes already and knows their form: nothing left to find out.
+      let form = context.payloadForm
+      if checksCanonical, form != .unknown, JSONReadOptions.for(program.version).wholeDecimalsAsInt {
+        view.clear()
+        view.isCanonical = form == .canonical
+        view.respellsNumbers = form == .respellsNumbers
+        return
+      }
     }
     JSONReader.read(
       context.payload, names: code.paths.names, wholeDocument: code.readsWholePayload,

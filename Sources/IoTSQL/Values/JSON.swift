@@ -36,6 +36,19 @@ public struct JSONReadOptions: Sendable {
   }
 }
 
+/// What is known of a JSON payload's bytes before the VM reads them: a source that validated them
+/// as part of a larger document (the replay's envelope) says whether they are exactly what the
+/// writer gives for them, so `SELECT *` of a rule that reads no field passes them on without reading
+/// them again. Numbers are read as 2016-03-23 reads them (`29.0` is the Int 29).
+public enum PayloadForm: Sendable, Equatable {
+  /// Not known: the VM reads the payload.
+  case unknown
+  /// Valid JSON spelled as the writer spells it: `SELECT *` passes the bytes on.
+  case canonical
+  /// Valid JSON spelled as the writer spells it but for numbers it spells shorter (`29.0`, `21.50`).
+  case respellsNumbers
+}
+
 /// The member paths a program reads from the payload, e.g. `["temp"]`, `["a", "b"]`.
 public struct PathTable: Sendable, Equatable {
   /// The paths, each a chain of member names from the payload's root; the VM refers to them by index.
@@ -101,6 +114,21 @@ public struct PayloadView: Sendable {
   /// Byte ranges (start, end per path; start -1 when none) of arrays and objects the reader
   /// validated but left for the VM to build when a path is loaded (`values` holds Undefined there).
   var deferredRanges: [Int] = []
+  /// The paths whose deferred container was found canonical, and those found canonical but for
+  /// numbers the writer spells shorter, when the read was asked to find out (see
+  /// ``deferredForm(ofPath:)``).
+  var deferredCanonical: UInt64 = 0
+  var deferredRespelled: UInt64 = 0
+
+  /// What the read found out about the form of the container deferred at path `index`: known only
+  /// when the read was asked (``JSONReader/readDeferringContainers(_:paths:options:findingForms:into:)``)
+  /// and read numbers as 2016-03-23 does.
+  public func deferredForm(ofPath index: Int) -> PayloadForm {
+    guard index < 64 else { return .unknown }
+    if deferredCanonical & (1 << UInt64(index)) != 0 { return .canonical }
+    if deferredRespelled & (1 << UInt64(index)) != 0 { return .respellsNumbers }
+    return .unknown
+  }
 
   /// The byte range of the array or object at path `index`, when the read deferred it (see
   /// ``JSONReader/readDeferringContainers(_:paths:options:into:)``); nil otherwise.
@@ -117,6 +145,8 @@ public struct PayloadView: Sendable {
     isCanonical = false
     respellsNumbers = false
     error = nil
+    deferredCanonical = 0
+    deferredRespelled = 0
   }
 
   /// Empties the view, keeping its arrays' storage.

@@ -63,12 +63,16 @@ public enum JSONReader {
   /// does not build it: its value stays Undefined and ``PayloadView/deferredRange(ofPath:)`` gives its
   /// bytes (the replay source takes an inline payload this way). The view goes into `view`, whose
   /// arrays' storage it reuses: a source that keeps one view reads each line without allocating them.
+  ///
+  /// With `findingForms`, each deferred container is also checked for canonical spelling (see
+  /// ``PayloadView/deferredForm(ofPath:)``), the rest of the document not.
   public static func readDeferringContainers(
-    _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, into view: inout PayloadView
+    _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, findingForms: Bool = false,
+    into view: inout PayloadView
   ) {
     read(
       bytes, names: paths.names, wholeDocument: false, options: options, checksCanonical: false,
-      defersContainers: true, into: &view)
+      defersContainers: true, findsDeferredForms: findingForms && options.wholeDecimalsAsInt, into: &view)
   }
 
   /// ``read(_:paths:wholeDocument:options:)`` into a new view. Without `checksCanonical`,
@@ -88,7 +92,8 @@ public enum JSONReader {
   /// into it, so a message costs no allocation for them.
   static func read(
     _ bytes: [UInt8], names: PathNames, wholeDocument: Bool, options: JSONReadOptions,
-    checksCanonical: Bool, defersContainers: Bool, into view: inout PayloadView
+    checksCanonical: Bool, defersContainers: Bool, findsDeferredForms: Bool = false,
+    into view: inout PayloadView
   ) {
     view.reset()
     guard !bytes.isEmpty else {
@@ -105,6 +110,7 @@ public enum JSONReader {
         checksCanonical: checksCanonical, reusing: &view.values)
       swap(&scanner.spareRanges, &view.deferredRanges)
       scanner.defersContainers = selective && defersContainers
+      scanner.findsDeferredForms = findsDeferredForms
       var isObject = false
       var failure: JSONError?
       do throws(JSONError) {
@@ -139,6 +145,8 @@ public enum JSONReader {
       }
       view.kind = isObject ? .object : .otherJSON
       view.document = wholeDocument ? scanner.document : nil
+      view.deferredCanonical = scanner.deferredCanonical
+      view.deferredRespelled = scanner.deferredRespelled
       // `canonical` starts out false without `checksCanonical`.
       view.isCanonical = canonical && !respelled
       view.respellsNumbers = canonical && respelled

@@ -57,6 +57,12 @@ struct JSONScanner {
   /// Storage for `deferredRanges` a caller handed back from an earlier read (one allocation, kept).
   var spareRanges: [Int] = []
   var deferredMask: UInt64 = 0
+  /// When set, the tight loop checks each container it defers for canonical spelling on its own
+  /// and records the paths of those it finds so (`deferredCanonical`, or `deferredRespelled` when
+  /// numbers need respelling); the general loop finds out nothing.
+  var findsDeferredForms = false
+  var deferredCanonical: UInt64 = 0
+  var deferredRespelled: UInt64 = 0
   var deferredStart = 0
   var deferredDepth = 0
 
@@ -135,6 +141,8 @@ struct JSONScanner {
             respelled = false
             keyRecordsOverflowed = false
             deferredRanges = []
+            deferredCanonical = 0
+            deferredRespelled = 0
             for index in values.indices { values[index] = .undefined }
           }
           return try scan(
@@ -197,11 +205,25 @@ struct JSONScanner {
           values[index] = .undefined
           if !deferredRanges.isEmpty { deferredRanges[2 * index] = -1 }
         }
+        deferredCanonical &= ~(ending | continuing)
+        deferredRespelled &= ~(ending | continuing)
         if ending != 0 {
           guard continuing == 0 else { return false }
           if defersContainers, byte == 0x7B || byte == 0x5B {
             let start = cursor.p
+            let (outerCanonical, outerRespelled) = (cursor.canonical, cursor.respelled)
+            if findsDeferredForms {
+              cursor.canonical = true
+              cursor.respelled = false
+            }
             guard cursor.run(maxDepth: maxDepth, stopDepth: cursor.depth) else { return false }
+            if findsDeferredForms {
+              if cursor.canonical, !cursor.overflowed {
+                if cursor.respelled { deferredRespelled |= ending } else { deferredCanonical |= ending }
+              }
+              cursor.canonical = outerCanonical && cursor.canonical
+              cursor.respelled = outerRespelled || cursor.respelled
+            }
             if deferredRanges.isEmpty { startDeferredRanges() }
             let end = cursor.p
             Self.forEachPath(in: ending) { index in
