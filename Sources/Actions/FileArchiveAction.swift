@@ -371,13 +371,20 @@ public final class FileArchiveAction: BatchAction {
 
   /// Renders the path with a caller's VM (one per batch).
   func resolve(_ input: ActionInput, using machine: inout VirtualMachine) -> Result<String, ActionError> {
-    let rendered = relative.render(
-      context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine)
-    if let problem = Self.problem(inRelativePath: rendered) {
+    let path = relative.render(
+      context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
+      prefix: rootPrefix)
+    let rendered = path.utf8.dropFirst(rootPrefix.utf8.count)
+    if let problem = rendered.withContiguousStorageIfAvailable(Self.problem(in:))
+      ?? Self.problem(in: Array(rendered))
+    {
       return .failure(
-        ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
+        ActionError(
+          .permanent,
+          "rendered path '\(String(decoding: rendered, as: UTF8.self))' \(problem); archive root is '\(root)'"
+        ))
     }
-    return .success(rootPrefix + rendered)
+    return .success(path)
   }
 
   /// Why a rendered relative path is refused, or nil.
@@ -387,13 +394,14 @@ public final class FileArchiveAction: BatchAction {
 
   static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes) -> String? {
     if bytes.isEmpty { return "is empty" }
-    if bytes.contains(0) { return "contains NUL" }
-    if bytes.first == UInt8(ascii: "/") { return "is absolute" }
+    // One pass: a NUL anywhere is the problem named first, then the first bad segment.
     var segmentLength = 0
     var dots = 0
+    var found: String?
     for byte in bytes {
+      if byte == 0 { return "contains NUL" }
       if byte == UInt8(ascii: "/") {
-        if let problem = segmentProblem(length: segmentLength, dots: dots) { return problem }
+        if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
         segmentLength = 0
         dots = 0
       } else {
@@ -401,7 +409,8 @@ public final class FileArchiveAction: BatchAction {
         if byte == UInt8(ascii: ".") { dots += 1 }
       }
     }
-    return segmentProblem(length: segmentLength, dots: dots)
+    if bytes.first == UInt8(ascii: "/") { return "is absolute" }
+    return found ?? segmentProblem(length: segmentLength, dots: dots)
   }
 
   static func segmentProblem(length: Int, dots: Int) -> String? {

@@ -78,6 +78,23 @@ struct TemplateTests {
     #expect(template.render(context: EvaluationContext(topic: "s/d1", payload: [])) == "archive/d1/x.jsonl")
   }
 
+  /// A prefix comes first in the one string rendered, for templates with parts and without.
+  @Test func renderingAfterAPrefix() throws {
+    let context = EvaluationContext(topic: "s/caf\u{E9}", payload: Array(#"{"n":"\u00e9\n"}"#.utf8))
+    var machine = VirtualMachine()
+    for text in ["a/${topic(2)}/${n}-${topic()}.jsonl", "plain.jsonl", "${topic(3)}"] {
+      let template = try Template.compile(text)
+      let plain = template.render(context: context, variables: [], using: &machine)
+      #expect(
+        template.render(context: context, variables: [], using: &machine, prefix: "r\u{F6}ot/")
+          == "r\u{F6}ot/" + plain)
+      #expect(template.render(context: context, variables: [], using: &machine, prefix: "") == plain)
+    }
+    #expect(
+      try Template.compile("a/${topic(2)}/${n}-${topic()}.jsonl").render(context: context)
+        == "a/caf\u{E9}/\u{E9}\n-s/caf\u{E9}.jsonl")
+  }
+
   @Test func otherExpressionsRunTheirProgram() throws {
     let template = try Template.compile("${topic(1 + 1)}-${upper(topic(1))}-${deviceId}")
     let kinds = template.renderers.map { renderer -> String in

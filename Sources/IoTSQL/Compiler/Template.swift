@@ -133,29 +133,36 @@ public struct Template: Sendable {
     return render(context: context, variables: variables, using: &machine)
   }
 
-  /// Renders with a caller's VM, to reuse its stack.
+  /// Renders with a caller's VM, to reuse its stack; `prefix` comes first in the result (an
+  /// archive's root before the rendered path: one string made, not two).
   public func render(
-    context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine
+    context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine, prefix: String = ""
   ) -> String {
-    if renderers.isEmpty { return source }
-    var output = ""
-    output.reserveCapacity(source.utf8.count + 32)
-    for index in renderers.indices {
-      switch renderers[index] {
-      case .text(let text): output += text
-      case .topic: output += BasicIngest.ruleTopic(context.topic)
-      case .topicLevel(let level, _):
-        if let text = ContextFunctions.topicLevel(BasicIngest.ruleTopic(context.topic), level) {
-          output += text
+    if renderers.isEmpty { return prefix.isEmpty ? source : prefix + source }
+    // The parts' bytes go into one buffer and make one string: appending to a String checks its
+    // capacity, uniqueness and encoding flags for every part.
+    return ByteSink.withScratch { sink in
+      sink.append(utf8: prefix)
+      for index in renderers.indices {
+        switch renderers[index] {
+        case .text(let text): sink.append(utf8: text)
+        case .topic: sink.append(utf8: BasicIngest.ruleTopic(context.topic))
+        case .topicLevel(let level, _):
+          var topic = BasicIngest.ruleTopic(context.topic)
+          topic.withUTF8 { bytes in
+            if let range = ContextFunctions.levelRange(bytes, level) {
+              sink.append(bytes: UnsafeBufferPointer(rebasing: bytes[range]))
+            }
+          }
+        case .timestampText(let prepared, _):
+          if let text = TimeFunctions.format(context.timestampMs, with: prepared) { sink.append(utf8: text) }
+        case .program(let program):
+          let value = machine.evaluateExpression(programs[program], context: context, variables: variables)
+          sink.append(utf8: Self.text(of: value))
         }
-      case .timestampText(let prepared, _):
-        if let text = TimeFunctions.format(context.timestampMs, with: prepared) { output += text }
-      case .program(let program):
-        let value = machine.evaluateExpression(programs[program], context: context, variables: variables)
-        output += Self.text(of: value)
       }
+      return sink.withBytes { String(decoding: $0, as: UTF8.self) }
     }
-    return output
   }
 
   /// The String form a template writes for a value.

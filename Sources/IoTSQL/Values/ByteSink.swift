@@ -80,6 +80,13 @@ struct ByteSink: ByteOutput, ~Copyable {
     onHeap = true
   }
 
+  /// Appends the UTF-8 of `text`.
+  @inline(__always)
+  mutating func append(utf8 text: String) {
+    var text = text
+    text.withUTF8 { append(bytes: $0) }
+  }
+
   /// The bytes written, as a new array of exactly that size.
   func array() -> [UInt8] {
     Array(UnsafeBufferPointer(start: base, count: count))
