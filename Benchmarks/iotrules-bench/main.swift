@@ -15,19 +15,40 @@
 //                                           statement, 1,000 a transaction, WAL and
 //                                           synchronous=NORMAL: no engine can write such rows faster
 //
-// Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds"}.
+// Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds",
+// "allocations_per_message"} (the last when jemalloc keeps statistics: one untimed pass's requests
+// to the allocator, divided by its messages).
 import Actions
+import CJemallocConfig
 import Foundation
 import GRDBSQLite
 import IoTSQL
 import RulesEngine
 
-/// Runs `body` over the payloads until at least `minimum` seconds have passed; returns rate and count.
-func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> Int) -> (Double, Int, Double) {
+/// What one measurement gives: messages per second, outputs, seconds, and allocations per message
+/// (nil without jemalloc's statistics).
+struct Measurement {
+  var rate: Double
+  var outputs: Int
+  var seconds: Double
+  var allocations: Double?
+}
+
+/// Runs `body` over the payloads until at least `minimum` seconds have passed. After a warm-up pass,
+/// one untimed pass counts the allocator's requests (the whole process's: this thread is its only
+/// busy one).
+func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> Int) -> Measurement {
   let clock = ContinuousClock()
   // Warm-up pass.
   var sink = 0
   for payload in payloads { sink &+= body(payload) }
+  var allocations: Double?
+  let before = iotrules_allocation_count()
+  for payload in payloads { sink &+= body(payload) }
+  let after = iotrules_allocation_count()
+  if before >= 0, after >= before, !payloads.isEmpty {
+    allocations = Double(after - before) / Double(payloads.count)
+  }
   var processed = 0
   var outputs = 0
   let start = clock.now
@@ -39,7 +60,8 @@ func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> In
     elapsed = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   }
   if sink == -1 { print("") }
-  return (Double(processed) / elapsed, outputs, elapsed)
+  return Measurement(
+    rate: Double(processed) / elapsed, outputs: outputs, seconds: elapsed, allocations: allocations)
 }
 
 func readPayloads(_ path: String) -> [[UInt8]] {
@@ -50,11 +72,14 @@ func readPayloads(_ path: String) -> [[UInt8]] {
   return data.split(separator: UInt8(ascii: "\n")).map { [UInt8]($0) }
 }
 
-func report(_ key: String, _ text: String, _ result: (Double, Int, Double)) {
-  let object: OrderedObject = [
-    key: .string(text), "per_second": .int(Int(result.0)), "outputs": .int(result.1),
-    "seconds": .decimal(Decimal(string: String(format: "%.3f", result.2)) ?? 0),
+func report(_ key: String, _ text: String, _ result: Measurement) {
+  var object: OrderedObject = [
+    key: .string(text), "per_second": .int(Int(result.rate)), "outputs": .int(result.outputs),
+    "seconds": .decimal(Decimal(string: String(format: "%.3f", result.seconds)) ?? 0),
   ]
+  if let allocations = result.allocations {
+    object["allocations_per_message"] = .decimal(Decimal(string: String(format: "%.2f", allocations)) ?? 0)
+  }
   print(JSONWriter.string(.object(object)))
 }
 

@@ -218,7 +218,7 @@ public struct VirtualMachine: Sendable {
       case .loadVariable:
         stack.append(variables[Int(instruction.a)])
       case .storeVariable:
-        variables[Int(instruction.a)] = stack.removeLast()
+        Self.store(stack.removeLast(), at: Int(instruction.a), in: &variables)
       case .loadElement:
         // Indexing reads the one field; `frames.last` would copy the whole frame (its arrays).
         stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current)
@@ -388,6 +388,14 @@ public struct VirtualMachine: Sendable {
     let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
     view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
     view.deferredRanges[2 * index] = -1
+  }
+
+  /// Sets a SET variable. Out of line, like `buildDeferred`: written in the run loop, the store
+  /// made the optimiser make `variables` unique when the run starts, an allocation per message for
+  /// the empty array of a program without SET.
+  @inline(never)
+  private static func store(_ value: Value, at index: Int, in variables: inout [Value]) {
+    variables[index] = value
   }
 
   private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {
