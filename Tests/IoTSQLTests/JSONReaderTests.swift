@@ -324,6 +324,30 @@ let sensorPayload = #"""
     #expect(binary.error?.message == "invalid UTF-8: incomplete sequence")
   }
 
+  /// Objects in an array with the keys of the object before them share its key array; any other
+  /// object (fewer keys, more, another order, a repeated key) gets its own, with its own keys.
+  @Test func siblingObjectsShareTheirKeys() throws {
+    let text =
+      #"[{"v":1,"u":2},{"v":3,"u":4},{"v":5},{"v":6,"u":7,"w":8},{"u":9,"v":10},{"v":1,"v":2},{"v":0,"u":0}]"#
+    guard case .array(let elements) = try JSONReader.parse(Array(text.utf8)) else {
+      Issue.record("not an array")
+      return
+    }
+    let objects = elements.compactMap { element -> OrderedObject? in
+      if case .object(let object) = element { return object }
+      return nil
+    }
+    #expect(
+      objects.map(\.keys) == [
+        ["v", "u"], ["v", "u"], ["v"], ["v", "u", "w"], ["u", "v"], ["v"], ["v", "u"],
+      ])
+    #expect(objects.map { $0["v"] } == [.int(1), .int(3), .int(5), .int(6), .int(10), .int(2), .int(0)])
+    func storage(_ keys: [String]) -> UnsafePointer<String>? { keys.withUnsafeBufferPointer(\.baseAddress) }
+    #expect(storage(objects[0].keys) == storage(objects[1].keys))
+    #expect(storage(objects[1].keys) != storage(objects[2].keys))
+    #expect(storage(objects[5].keys) != storage(objects[2].keys))
+  }
+
   @Test func selectiveReadFallsBackForManyOrEmptyPaths() throws {
     let text = Array(#"{"k3":3,"k70":70}"#.utf8)
     let many = PathTable(paths: (0..<80).map { ["k\($0)"] })

@@ -340,9 +340,12 @@ public struct VirtualMachine: Sendable {
         let source = stack.removeLast()
         switch source {
         case .array(let elements):
+          // Room for every element at once: one allocation, not one per doubling.
+          var results: [Value] = []
+          results.reserveCapacity(elements.count)
           frames.append(
             IterationFrame(
-              elements: elements, next: 0, results: [], isObjectSource: false, current: .undefined))
+              elements: elements, next: 0, results: results, isObjectSource: false, current: .undefined))
         case .object:
           frames.append(
             IterationFrame(
@@ -391,8 +394,8 @@ public struct VirtualMachine: Sendable {
   }
 
   /// Sets a SET variable. Out of line, like `buildDeferred`: written in the run loop, the store
-  /// made the optimiser make `variables` unique when the run starts, an allocation per message for
-  /// the empty array of a program without SET.
+  /// made the optimiser make `variables` unique when the run starts, a call into the array's copying
+  /// code for every message, even for the shared empty array of a program without SET.
   @inline(never)
   private static func store(_ value: Value, at index: Int, in variables: inout [Value]) {
     variables[index] = value

@@ -68,6 +68,9 @@ struct JSONScanner {
 
   // Build state.
   var frames: [BuildFrame] = []
+  /// The keys of the object `buildValue` built last, which the next object shares while its keys
+  /// are the same.
+  var lastKeys: [String] = []
   var targetIsRoot = false
   var targetMask: UInt64 = 0
   var targetLevel = 0
@@ -329,23 +332,35 @@ struct JSONScanner {
         pos += 1
         return .object(OrderedObject(distinctKeys: keys, values: values))
       }
-      keys.reserveCapacity(4)
       values.reserveCapacity(4)
+      // Objects in an array usually have the same keys in the same order: while this object's keys
+      // are those of the last object built, it shares that one's key array instead of making its own.
+      let shape = lastKeys
+      var sharing = !shape.isEmpty
       while true {
-        guard pos < count, base[pos] == 0x22, keys.count < 32,
+        guard pos < count, base[pos] == 0x22, values.count < 32,
           let key = (try? scanString(decode: true)) ?? nil
         else { return nil }
         skipWhitespace()
         guard pos < count, base[pos] == 0x3A else { return nil }
         pos += 1
         guard let value = buildValue(depth: depth + 1) else { return nil }
-        // A repeated key keeps its first position and its last value.
-        if let index = keys.firstIndex(of: key) {
-          canonical = false
-          values[index] = value
-        } else {
-          keys.append(key)
+        if sharing, values.count < shape.count, shape[values.count] == key {
           values.append(value)
+        } else {
+          if sharing {
+            keys = Array(shape[..<values.count])
+            keys.reserveCapacity(4)
+            sharing = false
+          }
+          // A repeated key keeps its first position and its last value.
+          if let index = keys.firstIndex(of: key) {
+            canonical = false
+            values[index] = value
+          } else {
+            keys.append(key)
+            values.append(value)
+          }
         }
         skipWhitespace()
         guard pos < count else { return nil }
@@ -354,6 +369,13 @@ struct JSONScanner {
           skipWhitespace()
         } else if base[pos] == 0x7D {
           pos += 1
+          if sharing {
+            if values.count == shape.count {
+              return .object(OrderedObject(distinctKeys: shape, values: values))
+            }
+            keys = Array(shape[..<values.count])
+          }
+          lastKeys = keys
           return .object(OrderedObject(distinctKeys: keys, values: values))
         } else {
           return nil
