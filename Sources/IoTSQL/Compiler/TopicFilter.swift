@@ -29,7 +29,9 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
           "a topic filter cannot contain NUL",
           offset: offset + level.distance(from: level.startIndex, to: nul))
       }
-      if level.contains("#") {
+      // Byte tests: `contains("#")` with a string argument is Foundation's substring search, which
+      // was a tenth of loading 10,000 rules.
+      if level.utf8.contains(UInt8(ascii: "#")) {
         if level != "#" {
           throw TopicFilterError("'#' must stand alone in its level of a topic filter", offset: offset)
         }
@@ -37,7 +39,7 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
           throw TopicFilterError("'#' must be the last level of a topic filter", offset: offset)
         }
       }
-      if level.contains("+"), level != "+" {
+      if level.utf8.contains(UInt8(ascii: "+")), level != "+" {
         throw TopicFilterError("'+' must stand alone in its level of a topic filter", offset: offset)
       }
       offset += level.count + 1
