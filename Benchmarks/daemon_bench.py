@@ -100,6 +100,9 @@ def run_daemon(rules, label, extra=()):
         processed = re.search(r"dead-lettered in ([0-9.]+) s", proc.stdout)
         if processed:
             processing[label] = min(processing.get(label, 1e9), float(processed.group(1)))
+        loaded = re.search(r"after ([0-9.]+) s loading", proc.stdout)
+        if loaded:
+            loading[label] = min(loading.get(label, 1e9), float(loaded.group(1)))
     print(f"  {label:52s} {N / best:>10,.0f} msg/s  ({best:.2f} s)   [{proc.stdout.strip()[:60]}...]")
     peaks[label] = rss
     return N / best, proc
@@ -107,6 +110,7 @@ def run_daemon(rules, label, extra=()):
 
 peaks = {}
 processing = {}
+loading = {}
 
 
 def python_pipeline(kind):
@@ -249,6 +253,9 @@ per_ten = processing["iotrules: 10 rules (1 matches) -> archive"] / N
 per_tenk = processing["iotrules: 10,000 rules (1 matches) -> archive"] / N
 print(f"  per-message cost 10,000 vs 10 rules: {per_tenk / per_ten:.2f}x (target <= 1.5x; from the daemon's own "
       f"processing time, start-up excluded; whole runs {ten / tenk:.2f}x)")
+print(f"  loading the rules (the daemon's own figure): 10,000 in "
+      f"{loading.get('iotrules: 10,000 rules (1 matches) -> archive', float('nan')):.2f} s, 10 in "
+      f"{loading.get('iotrules: 10 rules (1 matches) -> archive', float('nan')):.2f} s")
 label_10k = "iotrules: 10,000 rules (1 matches) -> archive"
 label_distinct = "iotrules: 10,000 rules, no two alike in code"
 run_daemon(many(10_000, distinct_code=True), label_distinct)
