@@ -364,8 +364,8 @@ public struct ReplaySource: MessageSource {
     }
     let payload: [UInt8]
     // `"payload": null` beside `payload_base64` is a serializer writing every field: no conflict.
-    let hasPayload =
-      view.deferredRange(ofPath: 4) != nil || !(view.values[4].isUndefined || view.values[4] == .null)
+    let payloadRange = view.deferredRange(ofPath: 4)
+    let hasPayload = payloadRange != nil || !(view.values[4].isUndefined || view.values[4] == .null)
     if !view.values[1].isUndefined && hasPayload {
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): both 'payload' and 'payload_base64': give one"))
@@ -375,7 +375,7 @@ public struct ReplaySource: MessageSource {
         return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
       }
       payload = Array(data)
-    } else if let range = view.deferredRange(ofPath: 4) {
+    } else if let range = payloadRange {
       // An object or array payload: its bytes as written, found by the same pass.
       payload = Array(bytes[range])
     } else if !view.values[4].isUndefined, let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
@@ -401,7 +401,7 @@ public struct ReplaySource: MessageSource {
       topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
       origin: name, originLine: lineNumber, acknowledge: acknowledge)
     // An object or array payload was validated above; its form spares `SELECT *` reading it again.
-    if view.deferredRange(ofPath: 4) != nil { message.payloadForm = view.deferredForm(ofPath: 4) }
+    if payloadRange != nil { message.payloadForm = view.deferredForm(ofPath: 4) }
     return .success(message)
   }
 

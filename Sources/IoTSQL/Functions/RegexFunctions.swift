@@ -338,6 +338,9 @@ final class CompiledRegex: @unchecked Sendable {
     return names
   }
 
+  /// What a matcher's text is set to between uses (made once, not per call).
+  private static let emptyText: [UInt16] = [0]
+
   /// Runs `body` with a matcher set to `text`, bounded by the budget.
   private func withMatcher<R>(_ text: [UInt16], _ body: (OpaquePointer) -> R) -> R? {
     var status = U_ZERO_ERROR
@@ -355,8 +358,7 @@ final class CompiledRegex: @unchecked Sendable {
     let result = text.withUnsafeBufferPointer { buffer -> R? in
       var status = U_ZERO_ERROR
       // ICU wants a non-null pointer even for an empty text.
-      let empty: [UInt16] = [0]
-      return empty.withUnsafeBufferPointer { fallback in
+      return Self.emptyText.withUnsafeBufferPointer { fallback in
         swift_uregex_setText(
           matcher, buffer.baseAddress ?? fallback.baseAddress, Int32(buffer.count), &status)
         guard status.rawValue <= U_ZERO_ERROR.rawValue else { return nil }
