@@ -93,3 +93,24 @@ import Testing
 func stringFunction(_ row: CallRow) {
   #expect(invoke(row.name, row.arguments, version: row.version) == row.expected)
 }
+
+/// The UTF-16 decoding the substring and regexp functions use against the standard library's.
+struct UTF16TextTests {
+  @Test func decodesAsTheStandardLibraryDoes() {
+    var random = SeededGenerator(state: 7)
+    let interesting: [UInt16] = [
+      0x41, 0x7F, 0x80, 0xE9, 0x7FF, 0x800, 0xFFFD, 0xFFFF, 0xD83C, 0xDF89, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0,
+    ]
+    for round in 0..<2000 {
+      let count = Int(random.next() % 12)
+      let units = (0..<count).map { _ in
+        round % 2 == 0
+          ? interesting[Int(random.next() % UInt64(interesting.count))]
+          : UInt16(truncatingIfNeeded: random.next())
+      }
+      let expected = String(decoding: units, as: UTF16.self)
+      #expect(Array(String(utf16Units: units).utf8) == Array(expected.utf8), "\(units)")
+    }
+    #expect(String(utf16Units: Array("caf\u{E9} \u{1F389}".utf16)) == "caf\u{E9} \u{1F389}")
+  }
+}

@@ -23,7 +23,7 @@ enum CollectionFunctions {
         let units = text.utf16
         guard index < units.count else { return .undefined }
         let position = units.index(units.startIndex, offsetBy: index)
-        return .string(String(decoding: [units[position]], as: UTF16.self))
+        return .string(String(utf16Units: CollectionOfOne(units[position])))
       case .object(let object):
         guard case .string(let key) = call[1] else { return .undefined }
         return object[key] ?? .undefined

@@ -79,7 +79,7 @@ enum RegexFunctions {
         let units = Array(subject.utf16)
         guard let found = regex.firstMatch(in: units) else { return .undefined }
         guard let range = found else { return .string("") }
-        return .string(String(decoding: units[range], as: UTF16.self))
+        return .string(String(utf16Units: units[range]))
       }),
   ]
 
@@ -440,7 +440,7 @@ final class CompiledRegex: @unchecked Sendable {
       }
     }
     guard let units = result ?? nil else { return nil }
-    return String(decoding: units, as: UTF16.self)
+    return String(utf16Units: units)
   }
 }
 

@@ -98,7 +98,7 @@ enum StringFunctions {
       let from = Swift.min(Swift.max(start, 0), units.count)
       let to = Swift.min(Swift.max(end, 0), units.count)
       guard from < to else { return .string("") }
-      return .string(String(decoding: units[from..<to], as: UTF16.self))
+      return .string(String(utf16Units: units[from..<to]))
     },
     trim("trim", "Removes leading and trailing spaces and tabs.", leading: true, trailing: true),
     FunctionSpec(
