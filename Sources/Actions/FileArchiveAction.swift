@@ -374,21 +374,16 @@ public final class FileArchiveAction: BatchAction {
     let path = relative.render(
       context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
       prefix: rootPrefix)
-    let rendered = path.utf8.dropFirst(rootPrefix.utf8.count)
-    if let problem = rendered.withContiguousStorageIfAvailable(Self.problem(in:))
-      ?? Self.problem(in: Array(rendered))
-    {
+    let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
+    if let problem = Self.problem(inRelativePath: rendered) {
       return .failure(
-        ActionError(
-          .permanent,
-          "rendered path '\(String(decoding: rendered, as: UTF8.self))' \(problem); archive root is '\(root)'"
-        ))
+        ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
     }
     return .success(path)
   }
 
   /// Why a rendered relative path is refused, or nil.
-  static func problem(inRelativePath path: String) -> String? {
+  static func problem<Text: StringProtocol>(inRelativePath path: Text) -> String? {
     path.utf8.withContiguousStorageIfAvailable(problem(in:)) ?? problem(in: Array(path.utf8))
   }
 

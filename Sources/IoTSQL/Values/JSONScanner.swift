@@ -337,6 +337,7 @@ struct JSONScanner {
       // are those of the last object built, it shares that one's key array instead of making its own.
       let shape = lastKeys
       var sharing = !shape.isEmpty
+      if !sharing { keys.reserveCapacity(4) }
       while true {
         guard pos < count, base[pos] == 0x22, values.count < 32,
           let key = (try? scanString(decode: true)) ?? nil
