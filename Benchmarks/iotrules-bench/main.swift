@@ -9,11 +9,12 @@
 //                                           replay lines of FEED are built first, then written to a
 //                                           new table in DB in batches of 4,096 (the dispatcher's
 //                                           largest): rows/s of the writing alone
-//   iotrules-bench sqlite-ceiling ROWS DB   the database's own ceiling: ROWS rows of the daemon
+//   iotrules-bench sqlite-ceiling ROWS DB [PER]
+//                                           the database's own rate: ROWS rows of the daemon
 //                                           benchmark's shape, built before the clock starts,
 //                                           inserted through SQLite's C API with one prepared
-//                                           statement, 1,000 a transaction, WAL and
-//                                           synchronous=NORMAL: no engine can write such rows faster
+//                                           statement of PER rows (default 1), 1,000 a
+//                                           transaction, WAL and synchronous=NORMAL
 //
 // Output: one JSON object a line, {"sql" | "expression", "per_second", "outputs", "seconds",
 // "allocations_per_message"} (the last when jemalloc keeps statistics: one untimed pass's requests
@@ -141,8 +142,9 @@ func benchSQLiteAction(feed: String, sql: String, database: String) async {
 }
 
 /// The rate at which SQLite itself takes the daemon benchmark's rows, with nothing but its C API in
-/// the loop: the ceiling for any rule that writes one row per message into one table.
-func benchSQLiteCeiling(rows count: Int, database: String) {
+/// the loop, `perStatement` rows a statement: the ceiling for any rule that writes one row per
+/// message into one table that way.
+func benchSQLiteCeiling(rows count: Int, database: String, perStatement: Int) {
   let rows = (0..<count).map { index in
     (
       device: Array("dev-\(index % 16 < 10 ? "0" : "")\(index % 16)".utf8), temp: 31.5, humidity: 50.0,
@@ -165,25 +167,42 @@ func benchSQLiteCeiling(rows count: Int, database: String) {
       db,
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE high_temps (deviceId, temp, humidity, ts)",
       nil, nil, nil), "schema")
-  var statement: OpaquePointer?
-  check(sqlite3_prepare_v2(db, "INSERT INTO high_temps VALUES (?,?,?,?)", -1, &statement, nil), "prepare")
+  // One statement inserts `perStatement` rows (1000 is a multiple of it, so every transaction's
+  // rows fill whole statements).
+  func prepare(_ rowCount: Int) -> OpaquePointer? {
+    var statement: OpaquePointer?
+    let sql =
+      "INSERT INTO high_temps VALUES " + Array(repeating: "(?,?,?,?)", count: rowCount).joined(separator: ",")
+    check(sqlite3_prepare_v2(db, sql, -1, &statement, nil), "prepare")
+    return statement
+  }
+  let statement = prepare(perStatement)
   var index = 0
   while index < rows.count {
     check(sqlite3_exec(db, "BEGIN", nil, nil, nil), "begin")
-    for row in rows[index..<min(index + 1000, rows.count)] {
-      row.device.withUnsafeBufferPointer { text in
-        _ = text.withMemoryRebound(to: CChar.self) {
-          sqlite3_bind_text(statement, 1, $0.baseAddress, Int32($0.count), nil)
+    let end = min(index + 1000, rows.count)
+    var next = index
+    while next < end {
+      let group = rows[next..<min(next + perStatement, end)]
+      let target = group.count == perStatement ? statement : prepare(group.count)
+      for (offset, row) in group.enumerated() {
+        let first = Int32(4 * offset)
+        row.device.withUnsafeBufferPointer { text in
+          _ = text.withMemoryRebound(to: CChar.self) {
+            sqlite3_bind_text(target, first + 1, $0.baseAddress, Int32($0.count), nil)
+          }
         }
-        sqlite3_bind_double(statement, 2, row.temp)
-        sqlite3_bind_double(statement, 3, row.humidity)
-        sqlite3_bind_int64(statement, 4, row.ts)
-        check(sqlite3_step(statement), "insert")
-        sqlite3_reset(statement)
+        sqlite3_bind_double(target, first + 2, row.temp)
+        sqlite3_bind_double(target, first + 3, row.humidity)
+        sqlite3_bind_int64(target, first + 4, row.ts)
       }
+      check(sqlite3_step(target), "insert")
+      sqlite3_reset(target)
+      if target != statement { sqlite3_finalize(target) }
+      next += group.count
     }
     check(sqlite3_exec(db, "COMMIT", nil, nil, nil), "commit")
-    index += 1000
+    index = end
   }
   sqlite3_finalize(statement)
   sqlite3_close(db)
@@ -197,8 +216,9 @@ func benchSQLiteCeiling(rows count: Int, database: String) {
 }
 
 let arguments = CommandLine.arguments
-if arguments.count == 4, arguments[1] == "sqlite-ceiling", let rows = Int(arguments[2]), rows > 0 {
-  benchSQLiteCeiling(rows: rows, database: arguments[3])
+if arguments.count >= 4, arguments[1] == "sqlite-ceiling", let rows = Int(arguments[2]), rows > 0 {
+  let perStatement = arguments.count > 4 ? Int(arguments[4]) ?? 1 : 1
+  benchSQLiteCeiling(rows: rows, database: arguments[3], perStatement: max(1, min(perStatement, 1000)))
   exit(0)
 }
 if arguments.count == 5, arguments[1] == "sqlite-action" {

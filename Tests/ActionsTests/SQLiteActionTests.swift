@@ -205,6 +205,52 @@ struct SQLiteActionTests {
     #expect(count == 1)
   }
 
+  /// Rows with the same columns go in groups of `rowsPerStatement` per INSERT, the rest one by one;
+  /// every row lands once, in order, with its own values, whatever the grouping. A row failing
+  /// inside a group fails alone: the batch is written again row by row.
+  @Test func rowsAreInsertedInGroupsAndOneBadRowFailsAlone() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/groups.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE g (n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "g"}"#), context: context)
+    let group = SQLiteAction.rowsPerStatement
+    #expect(group > 1)
+    // Every 40th row has another column set, breaking the run of the others.
+    var inputs: [ActionInput] = []
+    for n in 0..<(5 * group / 2 + 100) {
+      let value: Value =
+        n % 40 == 39
+        ? object([("n", .int(n)), ("label", .string("odd \(n)")), ("extra", .string("x"))])
+        : object([("n", .int(n)), ("label", .string("row \(n)"))])
+      inputs.append(input(value, json: "{}"))
+    }
+    let clean = await action.performBatch(inputs.enumerated().filter { $0.offset != 77 }.map(\.element))
+    #expect(clean.allSatisfy { $0 == nil })
+    let results = await action.performBatch([inputs[77]] + inputs[70..<77] + inputs[78..<(70 + group + 5)])
+    await action.shutdown()
+    #expect(results[0]?.kind == .permanent)
+    #expect(results[0]?.message.contains("CHECK constraint failed") == true)
+    #expect(results.dropFirst().allSatisfy { $0 == nil })
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT n, label, extra FROM g ORDER BY rowid")
+    }
+    let expected = inputs.count - 1 + (group + 5 - 1)
+    #expect(rows.count == expected)
+    // The first batch, in order, each row with its own values.
+    let numbers = (0..<inputs.count).filter { $0 != 77 }
+    for (row, n) in zip(rows, numbers) {
+      #expect(row["n"] as Int == n)
+      #expect(row["label"] as String == (n % 40 == 39 ? "odd \(n)" : "row \(n)"))
+      #expect((row["extra"] as String?) == (n % 40 == 39 ? "x" : nil))
+    }
+    // The second batch, without its bad row.
+    let again = rows[(inputs.count - 1)...].map { $0["n"] as Int }
+    #expect(again == Array(70..<77) + Array(78..<(70 + group + 5)))
+  }
+
   /// SQLite's column names ignore case: `Temp` is the column `temp`, and `temp` beside `Temp` in one
   /// result cannot be two columns.
   @Test func columnNamesIgnoreCase() async throws {
