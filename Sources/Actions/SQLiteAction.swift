@@ -418,6 +418,8 @@ public final class SQLiteAction: BatchAction {
       var columns = known ?? []
       var lastNames: [String] = []
       var lastStatement: GRDB.Statement?
+      // The statement for a whole group of rows with `lastNames`, once a group has been met.
+      var lastGroupStatement: GRDB.Statement?
       // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
       // written to an existing column `temp` (INSERT names it either way).
       if known == nil {
@@ -446,15 +448,18 @@ public final class SQLiteAction: BatchAction {
             columns.insert(name.lowercased())
           }
           lastStatement = try db.cachedStatement(sql: Self.insertSQL(table: table, names: row.names, rows: 1))
+          lastGroupStatement = nil
           lastNames = row.names
         }
         let perStatement = min(Self.rowsPerStatement, variableLimit / max(row.names.count, 1))
         var end = index + 1
         while end < rows.count, end - index < perStatement, rows[end].names == row.names { end += 1 }
         if perStatement > 1, end - index == perStatement {
-          let group = try db.cachedStatement(
-            sql: Self.insertSQL(table: table, names: row.names, rows: perStatement))
-          try Self.insert(rows[index..<end], with: group, in: db)
+          if lastGroupStatement == nil {
+            lastGroupStatement = try db.cachedStatement(
+              sql: Self.insertSQL(table: table, names: row.names, rows: perStatement))
+          }
+          try Self.insert(rows[index..<end], with: lastGroupStatement!, in: db)
           index = end
         } else {
           try Self.insert(rows[index...index], with: lastStatement!, in: db)
