@@ -2,8 +2,13 @@
 """`make bench`: the language core (issue 2) and the costly functions (issue 3), each beside the same
 work done by python3 in the same run, as a ratio.
 
-Usage: python3 Benchmarks/bench.py [--bench PATH] [--messages N]
+Usage: python3 Benchmarks/bench.py [--bench PATH] [--messages N] [--rounds N] [--seconds S]
 Run from the package root after `swift build -c release --product iotrules-bench`.
+
+These machines are shared: another tenant's load moves one figure by a third from second to second.
+So the engine and Python take turns, --rounds times, S seconds a measurement each, and each side's
+figure is its best round (load only ever slows a run down: the best is the least disturbed, as
+timeit takes the minimum); the ratio is of the two bests.
 
 Rules: about 150-byte sensor payloads through parse payload + evaluate + serialize, one core; Python does
 json.loads, a hand-written filter and projection, and json.dumps. Beside each engine figure, its
@@ -14,6 +19,7 @@ reading the payload's field); Python does the same work with re.sub, datetime/zo
 import argparse
 import hashlib
 import json
+import os
 import random
 import re
 import subprocess
@@ -26,6 +32,8 @@ from zoneinfo import ZoneInfo
 parser = argparse.ArgumentParser()
 parser.add_argument("--bench", default=".build/release/iotrules-bench")
 parser.add_argument("--messages", type=int, default=20_000)
+parser.add_argument("--rounds", type=int, default=7)
+parser.add_argument("--seconds", type=float, default=0.3)
 args = parser.parse_args()
 
 random.seed(11)
@@ -103,7 +111,7 @@ function_payload = json.dumps({
 }, separators=(",", ":"))
 
 
-def py_rate(function, inputs, minimum=1.5):
+def py_rate(function, inputs, minimum=args.seconds):
     for p in inputs:
         function(json.loads(p))
     count = 0
@@ -117,7 +125,9 @@ def py_rate(function, inputs, minimum=1.5):
 
 def engine(mode, path, texts):
     """(messages/s, allocations per message or None) for each text."""
-    out = subprocess.run([args.bench, mode, path] + texts, capture_output=True, text=True, timeout=600)
+    environment = dict(os.environ, IOTRULES_BENCH_SECONDS=str(args.seconds))
+    out = subprocess.run([args.bench, mode, path] + texts, capture_output=True, text=True, timeout=600,
+                         env=environment)
     if out.returncode != 0:
         sys.exit(f"iotrules-bench failed: {out.stderr}")
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -135,19 +145,30 @@ with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
     f.write((function_payload + "\n") * 1000)
     functions_file = f.name
 
-print(f"# rules: {len(payloads)} payloads of {average:.0f} bytes on average, one core; msgs/s")
+def best_of_rounds(mode, path, cases, inputs):
+    """Per case: (best engine rate, its allocations, best Python rate), the two taking turns."""
+    engine_best = [(0, None)] * len(cases)
+    python_best = [0.0] * len(cases)
+    for _ in range(args.rounds):
+        for index, (rate, allocs) in enumerate(engine(mode, path, [text for text, _ in cases])):
+            if rate > engine_best[index][0]:
+                engine_best[index] = (rate, allocs)
+        for index, (_, function) in enumerate(cases):
+            python_best[index] = max(python_best[index], py_rate(function, inputs))
+    return [(rate, allocs, py) for (rate, allocs), py in zip(engine_best, python_best)]
+
+
+print(f"# rules: {len(payloads)} payloads of {average:.0f} bytes on average, one core; msgs/s, best of "
+      f"{args.rounds} turns of {args.seconds} s each")
 print(f"{'rule':<60} {'iotrules':>12} {'python3':>10} {'ratio':>7} {'allocs/msg':>11}")
-rates = engine("rules", rules_file, [sql for sql, _ in RULES])
-for (sql, function), (rate, allocs) in zip(RULES, rates):
-    py = py_rate(function, payloads)
+for (sql, _), (rate, allocs, py) in zip(RULES, best_of_rounds("rules", rules_file, RULES, payloads)):
     label = sql if len(sql) <= 58 else sql[:55] + "..."
     print(f"{label:<60} {rate:>12,.0f} {py:>10,.0f} {rate / py:>6.1f}x {allocations(allocs):>11}")
 
 print("\n# functions: calls/s of one expression over a small payload")
 print(f"{'expression':<60} {'iotrules':>12} {'python3':>10} {'ratio':>7} {'allocs/call':>11}")
-rates = engine("functions", functions_file, [expression for expression, _ in FUNCTIONS])
 inputs = [function_payload] * 1000
-for (expression, function), (rate, allocs) in zip(FUNCTIONS, rates):
-    py = py_rate(function, inputs)
+for (expression, _), (rate, allocs, py) in zip(
+        FUNCTIONS, best_of_rounds("functions", functions_file, FUNCTIONS, inputs)):
     label = expression if len(expression) <= 58 else expression[:55] + "..."
     print(f"{label:<60} {rate:>12,.0f} {py:>10,.0f} {rate / py:>6.1f}x {allocations(allocs):>11}")

@@ -35,10 +35,14 @@ struct Measurement {
   var allocations: Double?
 }
 
+/// How long each measurement runs at least: `IOTRULES_BENCH_SECONDS` (default 1.5). Short runs,
+/// many of them interleaved, compare two builds on a shared machine (`Benchmarks/ab_core.py`).
+let benchSeconds = ProcessInfo.processInfo.environment["IOTRULES_BENCH_SECONDS"].flatMap(Double.init) ?? 1.5
+
 /// Runs `body` over the payloads until at least `minimum` seconds have passed. After a warm-up pass,
 /// one untimed pass counts the allocator's requests (the whole process's: this thread is its only
 /// busy one).
-func measure(payloads: [[UInt8]], minimum: Double = 1.5, _ body: ([UInt8]) -> Int) -> Measurement {
+func measure(payloads: [[UInt8]], minimum: Double = benchSeconds, _ body: ([UInt8]) -> Int) -> Measurement {
   let clock = ContinuousClock()
   // Warm-up pass.
   var sink = 0
