@@ -41,5 +41,7 @@ with tempfile.TemporaryDirectory(prefix="iotrules-ab-") as work:
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             runs[binary].append((wall, cpu))
 for binary, values in runs.items():
-    print(f"{binary}: wall median {statistics.median(v[0] for v in values):.3f} s, "
-          f"CPU median {statistics.median(v[1] for v in values):.3f} s ({len(values)} runs)")
+    print(f"{binary}: wall median {statistics.median(v[0] for v in values):.3f} s "
+          f"(best {min(v[0] for v in values):.3f}), "
+          f"CPU median {statistics.median(v[1] for v in values):.3f} s "
+          f"(best {min(v[1] for v in values):.3f}) ({len(values)} runs)")

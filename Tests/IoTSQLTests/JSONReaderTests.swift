@@ -553,7 +553,31 @@ let sensorPayload = #"""
           #expect(form == .unknown || options.wholeDecimalsAsInt, "\(text)")
           #expect(form != .canonical || built.isCanonical, "\(text)")
           #expect(form != .respellsNumbers || built.respellsNumbers, "\(text)")
-          if form != .unknown { knownForms += 1 }
+          if form != .unknown {
+            knownForms += 1
+            // A payload of known form is read only as far as its last path: the same values.
+            if case .object = built.document {
+              let document = try #require(built.document)
+              for paths in [
+                [["a"]], [["b", "c"], ["a"]], [["k2"], ["b"], ["missing"]], [["b", "a"], ["other"]],
+              ] {
+                var early = PayloadView(
+                  kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+                JSONReader.read(
+                  bytes, names: PathTable(paths: paths).names, wholeDocument: false, options: options,
+                  checksCanonical: false, defersContainers: true, knownValid: true, into: &early)
+                let values = early.values.indices.map { index -> Value in
+                  guard !early.deferredRanges.isEmpty, early.deferredRanges[2 * index] >= 0 else {
+                    return early.values[index]
+                  }
+                  let range = early.deferredRanges[2 * index]..<early.deferredRanges[2 * index + 1]
+                  return JSONReader.build(bytes, range: range, options: options)
+                }
+                #expect(early.kind == .object, "\(text)")
+                #expect(values == paths.map { navigate(document, $0) }, "\(text) \(paths)")
+              }
+            }
+          }
         }
         // parse() builds by recursive descent first; it must agree with the general loop.
         var parsed: Value?
@@ -607,6 +631,56 @@ let sensorPayload = #"""
     #expect(corrupted == 1000)
     #expect(respelled > 100)
     #expect(knownForms > 300)
+  }
+}
+
+/// A payload its source validated (``PayloadForm`` known) is read only as far as its last path.
+@Suite struct KnownValidReadTests {
+  @Test func theReadStopsAtTheLastPath() {
+    // The tail is not JSON: were it read, the payload would be Binary. The known-valid read never
+    // reaches it (a source guarantees there is nothing wrong there); the ordinary read does.
+    let bytes = Array(#"{"a":1,"b":{"c":"x","d":2},"e":[1,2]"#.utf8) + Array(#", oops"#.utf8)
+    let paths = PathTable(paths: [["b", "c"], ["a"]])
+    var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
+    JSONReader.read(
+      bytes, names: paths.names, wholeDocument: false, options: JSONReadOptions(), checksCanonical: false,
+      defersContainers: true, knownValid: true, into: &view)
+    #expect(view.kind == .object)
+    #expect(view.values == [.string("x"), .int(1)])
+    let ordinary = JSONReader.read(bytes, paths: paths, wholeDocument: false, options: JSONReadOptions())
+    #expect(ordinary.kind == .binary)
+    // A path not in the payload keeps the read going to the end (where this tail fails it).
+    JSONReader.read(
+      bytes, names: PathTable(paths: [["a"], ["z"]]).names, wholeDocument: false, options: JSONReadOptions(),
+      checksCanonical: false, defersContainers: true, knownValid: true, into: &view)
+    #expect(view.kind == .binary)
+    // Canonical checks need the whole payload: no early stop with them.
+    JSONReader.read(
+      bytes, names: paths.names, wholeDocument: false, options: JSONReadOptions(), checksCanonical: true,
+      defersContainers: true, knownValid: true, into: &view)
+    #expect(view.kind == .binary)
+  }
+
+  /// The replay's messages carry their payload's form, and the VM reads them only as far as the
+  /// rule's paths: the outputs are those of an unknown-form read.
+  @Test func theVMGivesTheSameOutputsForAKnownForm() throws {
+    let payload = Array(
+      #"{"deviceId":"d1","temp":31.5,"location":{"site":"s","floor":2},"r":[{"v":57},{"v":5}]}"#.utf8)
+    for sql in [
+      "SELECT deviceId, temp FROM 't' WHERE temp > 30",
+      "SELECT location.site AS site, (SELECT VALUE v FROM r WHERE v > 50) AS high FROM 't'",
+      "SELECT deviceId, missing FROM 't'", "SELECT * FROM 't' WHERE temp > 30",
+      "SELECT VALUE location FROM 't'",
+    ] {
+      let program = try Compiler.compile(sql)
+      var machine = VirtualMachine()
+      var context = EvaluationContext(topic: "t", payload: payload)
+      let unknown = machine.evaluate(program, context: context)?.payload
+      for form in [PayloadForm.canonical, .respellsNumbers] {
+        context.payloadForm = form
+        #expect(machine.evaluate(program, context: context)?.payload == unknown, "\(sql)")
+      }
+    }
   }
 }
 

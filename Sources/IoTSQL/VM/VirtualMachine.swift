@@ -165,9 +165,11 @@ public struct VirtualMachine: Sendable {
         return
       }
     }
+    // A payload its source validated (any known form) is read only as far as the last path.
     JSONReader.read(
       context.payload, names: code.paths.names, wholeDocument: code.readsWholePayload,
-      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true, into: &view)
+      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true,
+      knownValid: context.payloadForm != .unknown, into: &view)
   }
 
   /// Evaluates an expression program (a template part) with given SET variables: its value.

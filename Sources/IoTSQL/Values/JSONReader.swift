@@ -90,9 +90,13 @@ public enum JSONReader {
 
   /// Reads into `view`, reusing its arrays' storage: the VM keeps one view and reads every message
   /// into it, so a message costs no allocation for them.
+  ///
+  /// With `knownValid` (the bytes are valid JSON without repeated member names, as a source that
+  /// validated them says: ``PayloadForm``), the read stops once every path has its value; not with
+  /// `wholeDocument` or `checksCanonical`, which need the rest.
   static func read(
     _ bytes: [UInt8], names: PathNames, wholeDocument: Bool, options: JSONReadOptions,
-    checksCanonical: Bool, defersContainers: Bool, findsDeferredForms: Bool = false,
+    checksCanonical: Bool, defersContainers: Bool, findsDeferredForms: Bool = false, knownValid: Bool = false,
     into view: inout PayloadView
   ) {
     view.reset()
@@ -111,6 +115,7 @@ public enum JSONReader {
       swap(&scanner.spareRanges, &view.deferredRanges)
       scanner.defersContainers = selective && defersContainers
       scanner.findsDeferredForms = findsDeferredForms
+      scanner.stopsWhenFound = knownValid && !checksCanonical && !findsDeferredForms
       var isObject = false
       var failure: JSONError?
       do throws(JSONError) {

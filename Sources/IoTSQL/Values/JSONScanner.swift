@@ -61,6 +61,14 @@ struct JSONScanner {
   /// and records the paths of those it finds so (`deferredCanonical`, or `deferredRespelled` when
   /// numbers need respelling); the general loop finds out nothing.
   var findsDeferredForms = false
+  /// When set, the bytes are known to be valid JSON with no repeated member name (a source
+  /// validated them: ``PayloadForm``), so the tight loop stops as soon as every path has its value:
+  /// the rest needs no validating and cannot hold a later value for a path. Not with canonical checks.
+  var stopsWhenFound = false
+  /// The paths the tight loop has not met yet (with `stopsWhenFound`).
+  var unresolved: UInt64 = 0
+  /// Set when the tight loop stopped before the end (`stopsWhenFound`).
+  var stoppedEarly = false
   var deferredCanonical: UInt64 = 0
   var deferredRespelled: UInt64 = 0
   var deferredStart = 0
@@ -169,11 +177,14 @@ struct JSONScanner {
     cursor.skipSpace()
     guard cursor.p < count, base[cursor.p] == 0x7B else { return false }
     let all = names.paths.count == 64 ? UInt64.max : (1 << UInt64(names.paths.count)) - 1
+    unresolved = all
     guard scanTrackedObject(&cursor, level: 0, mask: all, maxDepth: min(options.maxDepth, 64)) else {
       return false
     }
-    cursor.skipSpace()
-    guard cursor.p == count else { return false }
+    if !stoppedEarly {
+      cursor.skipSpace()
+      guard cursor.p == count else { return false }
+    }
     pos = cursor.p
     canonical = cursor.canonical
     respelled = cursor.respelled
@@ -244,10 +255,16 @@ struct JSONScanner {
             cursor.respelled = respelled
             Self.forEachPath(in: ending) { values[$0] = value }
           }
+          unresolved &= ~ending
+          if stopsWhenFound, unresolved == 0 {
+            stoppedEarly = true
+            return true
+          }
         } else if continuing != 0, byte == 0x7B {
           guard scanTrackedObject(&cursor, level: level + 1, mask: continuing, maxDepth: maxDepth) else {
             return false
           }
+          if stoppedEarly { return true }
         } else if byte == 0x22 {
           guard cursor.skipValueString() else { return false }
         } else if byte == 0x2D || byte &- 0x30 < 10 {
