@@ -429,7 +429,7 @@ public final class SQLiteAction: BatchAction {
           })
       }
       // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
-      // of one per row (about 1.6 times its single-row rate for the benchmark's rows).
+      // of one per row (1.2 to 1.6 times its single-row rate for the benchmark's rows).
       let variableLimit = Int(sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
       var index = 0
       while index < rows.count {
