@@ -25,8 +25,8 @@ import Synchronization
 ///
 /// Rows of a batch are written in one WAL transaction, consecutive rows with the same columns up to
 /// `rowsPerStatement` in one INSERT; results are acknowledged after it commits. A permanent failure
-/// writes the batch again row by row, so that only the failing rows fail. Values are always bound
-/// parameters.
+/// writes the batch again in one transaction, halving the parts that fail (each in a savepoint)
+/// down to the failing rows, so that only they fail. Values are always bound parameters.
 public final class SQLiteAction: BatchAction {
   /// `sqlite`.
   public var kind: String { "sqlite" }
@@ -153,7 +153,9 @@ public final class SQLiteAction: BatchAction {
       if error.kind == .transient || rows.count == 1 {
         for item in rows { results[item.index] = error }
       } else {
-        for item in rows { results[item.index] = await write([item.row], queue: queue) }
+        for (item, failure) in zip(rows, await writeEach(rows.map(\.row), queue: queue)) {
+          results[item.index] = failure
+        }
       }
     }
     return results
@@ -415,59 +417,125 @@ public final class SQLiteAction: BatchAction {
   > {
     let table = self.table
     return try await queue.write { db -> Set<String> in
-      var columns = known ?? []
-      var lastNames: [String] = []
-      var lastStatement: GRDB.Statement?
-      // The statement for a whole group of rows with `lastNames`, once a group has been met.
-      var lastGroupStatement: GRDB.Statement?
-      // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
-      // written to an existing column `temp` (INSERT names it either way).
-      if known == nil {
-        columns = Set(
-          try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
-            ($0["name"] as String).lowercased()
-          })
-      }
-      // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
-      // of one per row (1.2 to 1.6 times its single-row rate for the benchmark's rows).
-      let variableLimit = Int(sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
-      var index = 0
-      while index < rows.count {
-        let row = rows[index]
-        // Consecutive rows usually have the same columns (often the very same array): one
-        // statement serves them all, and their columns exist already.
-        let sameColumns = lastStatement != nil && lastNames == row.names
-        if !sameColumns {
-          if columns.isEmpty {
-            let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-            columns.formUnion(row.names.map { $0.lowercased() })
-          }
-          for name in row.names where !columns.contains(name.lowercased()) {
-            try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
-            columns.insert(name.lowercased())
-          }
-          lastStatement = try db.cachedStatement(sql: Self.insertSQL(table: table, names: row.names, rows: 1))
-          lastGroupStatement = nil
-          lastNames = row.names
-        }
-        let perStatement = min(Self.rowsPerStatement, variableLimit / max(row.names.count, 1))
-        var end = index + 1
-        while end < rows.count, end - index < perStatement, rows[end].names == row.names { end += 1 }
-        if perStatement > 1, end - index == perStatement {
-          if lastGroupStatement == nil {
-            lastGroupStatement = try db.cachedStatement(
-              sql: Self.insertSQL(table: table, names: row.names, rows: perStatement))
-          }
-          try Self.insert(rows[index..<end], with: lastGroupStatement!, in: db)
-          index = end
-        } else {
-          try Self.insert(rows[index...index], with: lastStatement!, in: db)
-          index += 1
-        }
-      }
-      return columns
+      try Self.insert(rows[...], into: table, known: known, in: db)
     }
+  }
+
+  /// Writes again, in one transaction, a batch that failed permanently, to find its failing rows:
+  /// each half in a savepoint, a half that fails halved again, down to parts of 8 written row by row. A batch with a
+  /// few bad rows takes a few dozen savepoints, not a transaction a row; a row that fails is rolled
+  /// back with everything it did (a column it added too), the others are kept in their order. A
+  /// transient failure fails its whole part (halving would only meet it again); when the
+  /// transaction itself fails, every row not failed already gets its error.
+  func writeEach(_ rows: [TableRow], queue: DatabaseQueue) async -> [ActionError?] {
+    let known = state.withLock { $0.knownColumns }
+    let table = self.table
+    do {
+      let (columns, failures) = try await queue.write { db -> (Set<String>?, [ActionError?]) in
+        var columns = known
+        var failures = [ActionError?](repeating: nil, count: rows.count)
+        func attempt(_ part: Range<Int>) {
+          do {
+            try db.inSavepoint {
+              do {
+                columns = try Self.insert(rows[part], into: table, known: columns, in: db)
+              } catch let error as DatabaseError where columns != nil && Self.isStaleSchema(error) {
+                // The remembered columns are out of date: once more, read afresh.
+                columns = try Self.insert(rows[part], into: table, known: nil, in: db)
+              }
+              return .commit
+            }
+          } catch {
+            // A column this part added was rolled back with it: read the columns again.
+            columns = nil
+            let failure = Self.actionError(error, "insert into \(table)")
+            if part.count == 1 || failure.kind == .transient {
+              for index in part { failures[index] = failure }
+            } else {
+              halve(part)
+            }
+          }
+        }
+        func halve(_ part: Range<Int>) {
+          // A small part is written row by row: when bad rows are many, halving further would
+          // meet them again and again.
+          if part.count <= 8 {
+            for index in part { attempt(index..<index + 1) }
+            return
+          }
+          let middle = part.lowerBound + part.count / 2
+          attempt(part.lowerBound..<middle)
+          attempt(middle..<part.upperBound)
+        }
+        // The whole batch failed already: start with its halves.
+        if rows.count == 1 { attempt(0..<1) } else { halve(0..<rows.count) }
+        return (columns, failures)
+      }
+      state.withLock { $0.knownColumns = columns }
+      return failures
+    } catch {
+      state.withLock { $0.knownColumns = nil }
+      return [ActionError?](repeating: Self.actionError(error, "insert into \(table)"), count: rows.count)
+    }
+  }
+
+  /// Inserts `rows` into `table` inside the caller's transaction, adding the table and columns
+  /// missing from `known` (read from the database when nil); returns the table's columns afterwards.
+  static func insert(_ rows: ArraySlice<TableRow>, into table: String, known: Set<String>?, in db: Database)
+    throws -> Set<String>
+  {
+    var columns = known ?? []
+    var lastNames: [String] = []
+    var lastStatement: GRDB.Statement?
+    // The statement for a whole group of rows with `lastNames`, once a group has been met.
+    var lastGroupStatement: GRDB.Statement?
+    // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
+    // written to an existing column `temp` (INSERT names it either way).
+    if known == nil {
+      columns = Set(
+        try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
+          ($0["name"] as String).lowercased()
+        })
+    }
+    // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
+    // of one per row (1.2 to 1.6 times its single-row rate for the benchmark's rows).
+    let variableLimit = Int(sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
+    var index = rows.startIndex
+    while index < rows.endIndex {
+      let row = rows[index]
+      // Consecutive rows usually have the same columns (often the very same array): one
+      // statement serves them all, and their columns exist already.
+      let sameColumns = lastStatement != nil && lastNames == row.names
+      if !sameColumns {
+        if columns.isEmpty {
+          let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
+          try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
+          columns.formUnion(row.names.map { $0.lowercased() })
+        }
+        for name in row.names where !columns.contains(name.lowercased()) {
+          try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
+          columns.insert(name.lowercased())
+        }
+        lastStatement = try db.cachedStatement(sql: insertSQL(table: table, names: row.names, rows: 1))
+        lastGroupStatement = nil
+        lastNames = row.names
+      }
+      let perStatement = min(rowsPerStatement, variableLimit / max(row.names.count, 1))
+      var end = index + 1
+      while end < rows.endIndex, end - index < perStatement, rows[end].names == row.names { end += 1 }
+      if perStatement > 1, end - index == perStatement {
+        if lastGroupStatement == nil {
+          lastGroupStatement = try db.cachedStatement(
+            sql: insertSQL(table: table, names: row.names, rows: perStatement))
+        }
+        try insert(rows[index..<end], with: lastGroupStatement!, in: db)
+        index = end
+      } else {
+        try insert(rows[index...index], with: lastStatement!, in: db)
+        index += 1
+      }
+    }
+    return columns
   }
 
   static func actionError(_ error: any Error, _ what: String) -> ActionError {

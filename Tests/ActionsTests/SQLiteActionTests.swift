@@ -251,6 +251,59 @@ struct SQLiteActionTests {
     #expect(again == Array(70..<77) + Array(78..<(70 + group + 5)))
   }
 
+  /// Written again row by row, a failing row is rolled back with everything it did (a column it
+  /// added too), and the rows after it still find or add the columns they need.
+  @Test func aFailingRowTakesItsNewColumnWithIt() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/savepoints.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE s (n INTEGER CHECK (n <> 77))")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "s"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("n", .int(1))]), json: "{}"),
+      input(object([("n", .int(77)), ("extra", .string("lost"))]), json: "{}"),
+      input(object([("n", .int(2))]), json: "{}"),
+      input(object([("n", .int(3)), ("extra", .string("kept"))]), json: "{}"),
+      input(object([("n", .int(77))]), json: "{}"),
+      input(object([("n", .int(4)), ("other", .bool(true))]), json: "{}"),
+    ])
+    await action.shutdown()
+    #expect(results.map { $0?.kind } == [nil, .permanent, nil, nil, .permanent, nil])
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT n, extra, other FROM s ORDER BY rowid")
+    }
+    #expect(rows.map { $0["n"] as Int } == [1, 2, 3, 4])
+    #expect(rows.map { $0["extra"] as String? } == [nil, nil, "kept", nil])
+    #expect(rows.map { $0["other"] as Int? } == [nil, nil, nil, 1])
+  }
+
+  /// However the bad rows are spread (one, a run, every third, all), exactly they fail and every
+  /// other row lands once, in order.
+  @Test(arguments: [[40], Array(10..<30), Array(stride(from: 0, to: 100, by: 3)), Array(0..<100), []])
+  func exactlyTheBadRowsFail(_ bad: [Int]) async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/bad.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE b (n INTEGER, ok INTEGER CHECK (ok = 1))")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "b"}"#), context: context)
+    let badSet = Set(bad)
+    let results = await action.performBatch(
+      (0..<100).map { n in
+        input(object([("n", .int(n)), ("ok", .int(badSet.contains(n) ? 0 : 1))]), json: "{}")
+      })
+    await action.shutdown()
+    #expect(results.indices.filter { results[$0] != nil } == bad)
+    #expect(results.allSatisfy { $0 == nil || $0!.kind == .permanent })
+    let numbers = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM b ORDER BY rowid")
+    }
+    #expect(numbers == (0..<100).filter { !badSet.contains($0) })
+  }
+
   /// SQLite's column names ignore case: `Temp` is the column `temp`, and `temp` beside `Temp` in one
   /// result cannot be two columns.
   @Test func columnNamesIgnoreCase() async throws {
