@@ -7,6 +7,17 @@ import Testing
 @testable import Actions
 
 struct SQLiteActionTests {
+  /// A sqlite action on a new database holding table `name` with `columns` (SQL: types,
+  /// constraints), and the database's path.
+  func actionOnNewTable(_ name: String, columns: String, file: String) async throws -> (SQLiteAction, String)
+  {
+    let path = "\(temporaryFolder())/\(file)"
+    try await DatabaseQueue(path: path).write { db in try db.execute(sql: "CREATE TABLE \(name) \(columns)") }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "\#(name)"}"#), context: context)
+    return (action, path)
+  }
+
   @Test func autoColumnsCreateAndExtendTheTable() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
@@ -182,13 +193,8 @@ struct SQLiteActionTests {
   }
 
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/strict.db"
-    try await DatabaseQueue(path: path).write { db in
-      try db.execute(sql: "CREATE TABLE strict (deviceId TEXT NOT NULL CHECK (length(deviceId) < 5))")
-    }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "strict"}"#), context: context)
+    let (action, path) = try await actionOnNewTable(
+      "strict", columns: "(deviceId TEXT NOT NULL CHECK (length(deviceId) < 5))", file: "strict.db")
     let results = await action.performBatch([
       input(object([("deviceId", .string("ok"))]), json: "{}"),
       input(object([("deviceId", .string("far too long"))]), json: "{}"),
@@ -209,13 +215,8 @@ struct SQLiteActionTests {
   /// every row lands once, in order, with its own values, whatever the grouping. A row failing
   /// inside a group fails alone: the batch is written again row by row.
   @Test func rowsAreInsertedInGroupsAndOneBadRowFailsAlone() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/groups.db"
-    try await DatabaseQueue(path: path).write { db in
-      try db.execute(sql: "CREATE TABLE g (n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)")
-    }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "g"}"#), context: context)
+    let (action, path) = try await actionOnNewTable(
+      "g", columns: "(n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)", file: "groups.db")
     let group = SQLiteAction.rowsPerStatement
     #expect(group > 1)
     // Every 40th row has another column set, breaking the run of the others.
@@ -254,13 +255,8 @@ struct SQLiteActionTests {
   /// Written again row by row, a failing row is rolled back with everything it did (a column it
   /// added too), and the rows after it still find or add the columns they need.
   @Test func aFailingRowTakesItsNewColumnWithIt() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/savepoints.db"
-    try await DatabaseQueue(path: path).write { db in
-      try db.execute(sql: "CREATE TABLE s (n INTEGER CHECK (n <> 77))")
-    }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "s"}"#), context: context)
+    let (action, path) = try await actionOnNewTable(
+      "s", columns: "(n INTEGER CHECK (n <> 77))", file: "savepoints.db")
     let results = await action.performBatch([
       input(object([("n", .int(1))]), json: "{}"),
       input(object([("n", .int(77)), ("extra", .string("lost"))]), json: "{}"),
@@ -283,13 +279,8 @@ struct SQLiteActionTests {
   /// other row lands once, in order.
   @Test(arguments: [[40], Array(10..<30), Array(stride(from: 0, to: 100, by: 3)), Array(0..<100), []])
   func exactlyTheBadRowsFail(_ bad: [Int]) async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/bad.db"
-    try await DatabaseQueue(path: path).write { db in
-      try db.execute(sql: "CREATE TABLE b (n INTEGER, ok INTEGER CHECK (ok = 1))")
-    }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "b"}"#), context: context)
+    let (action, path) = try await actionOnNewTable(
+      "b", columns: "(n INTEGER, ok INTEGER CHECK (ok = 1))", file: "bad.db")
     let badSet = Set(bad)
     let results = await action.performBatch(
       (0..<100).map { n in
