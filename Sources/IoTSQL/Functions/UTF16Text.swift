@@ -17,22 +17,8 @@ extension String {
       } else if (0xD800...0xDFFF).contains(unit) {
         scalar = 0xFFFD
       }
-      switch scalar {
-      case 0..<0x80:
-        bytes.append(UInt8(scalar))
-      case 0x80..<0x800:
-        bytes.append(UInt8(0xC0 | scalar >> 6))
-        bytes.append(UInt8(0x80 | scalar & 0x3F))
-      case 0x800..<0x10000:
-        bytes.append(UInt8(0xE0 | scalar >> 12))
-        bytes.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-        bytes.append(UInt8(0x80 | scalar & 0x3F))
-      default:
-        bytes.append(UInt8(0xF0 | scalar >> 18))
-        bytes.append(UInt8(0x80 | scalar >> 12 & 0x3F))
-        bytes.append(UInt8(0x80 | scalar >> 6 & 0x3F))
-        bytes.append(UInt8(0x80 | scalar & 0x3F))
-      }
+      // Never a surrogate here (a lone one became U+FFFD): always a scalar.
+      UTF8.encode(Unicode.Scalar(scalar)!) { bytes.append($0) }
     }
     self = String(decoding: bytes, as: UTF8.self)
   }
