@@ -56,13 +56,15 @@ struct ConfigurationReader {
   let node: RuleNode
   let kind: String
 
-  /// Fails on keys outside `allowed`.
+  /// Fails on keys outside `allowed` (every one of them).
   func checkKeys(_ allowed: Set<String>) throws(ActionConfigurationError) {
+    var problems = ConfigurationProblems()
     for member in node.members ?? [] where !allowed.contains(member.key) {
-      throw ActionConfigurationError(
+      problems.add(
         "unknown key '\(member.key)'; expected \(allowed.sorted().joined(separator: ", "))",
         at: member.keyPosition)
     }
+    try problems.throwIfAny()
   }
 
   func string(_ key: String, required: Bool) throws(ActionConfigurationError) -> RuleNode? {

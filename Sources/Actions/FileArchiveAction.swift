@@ -70,15 +70,76 @@ public final class FileArchiveAction: BatchAction {
     throws(ActionConfigurationError)
   {
     let reader = ConfigurationReader(node: configuration, kind: "file")
-    try reader.checkKeys(["path", "root", "rotate", "fsync"])
-    let pathNode = try reader.string("path", required: true)!
-    pathText = pathNode.string!
+    var problems = ConfigurationProblems()
+    problems.attempt { () throws(ActionConfigurationError) in
+      try reader.checkKeys(["path", "root", "rotate", "fsync"])
+    }
+    let pathNode =
+      problems.attempt { () throws(ActionConfigurationError) in try reader.string("path", required: true) }
+      ?? nil
+    let rootNode =
+      problems.attempt { () throws(ActionConfigurationError) in try reader.string("root", required: false) }
+      ?? nil
+    var place: (root: String, relative: Template)?
+    if let pathNode, let pathText = pathNode.string {
+      place = problems.attempt { () throws(ActionConfigurationError) in
+        try Self.place(of: pathNode, pathText, root: rootNode, reader: reader, context: context)
+      }
+    }
+    var maxBytes: Int?
+    var maxAgeSeconds: Int?
+    if let rotate = configuration["rotate"] {
+      if let members = rotate.members {
+        for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
+          problems.add(
+            "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
+        }
+        maxBytes =
+          problems.attempt { () throws(ActionConfigurationError) in
+            try reader.int("maxBytes", in: rotate, minimum: 1)
+          } ?? nil
+        // At most ten years: the age is compared in milliseconds.
+        maxAgeSeconds =
+          problems.attempt { () throws(ActionConfigurationError) in
+            try reader.int("maxAgeSeconds", in: rotate, minimum: 1, maximum: 315_360_000)
+          } ?? nil
+      } else {
+        problems.add("'rotate' must be an object", at: rotate.position)
+      }
+    }
+    var sync = SyncMode.batch
+    if let syncNode = configuration["fsync"] {
+      if let text = syncNode.string, let mode = SyncMode(rawValue: text) {
+        sync = mode
+      } else {
+        problems.add("'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
+      }
+    }
+    try problems.throwIfAny()
+    pathText = pathNode!.string!
+    (root, relative) = place!
+    rootPrefix = root == "/" ? "/" : root + "/"
+    self.maxBytes = maxBytes
+    self.maxAgeSeconds = maxAgeSeconds
+    self.sync = sync
     self.clock = clock
+  }
+
+  /// The archive root and the template of the path below it: the explicit `root`, else the folder
+  /// part of `path` before its first template. What every rendering would be refused for is an
+  /// error here, at the path: `..`, `.` or an empty segment written out (segments with a template
+  /// are judged once rendered).
+  private static func place(
+    of pathNode: RuleNode, _ pathText: String, root rootNode: RuleNode?, reader: ConfigurationReader,
+    context: ActionBuildContext
+  ) throws(ActionConfigurationError) -> (root: String, relative: Template) {
     if pathText.isEmpty || pathText.contains("\0") {
       throw ActionConfigurationError("'path' must be a non-empty path", at: pathNode.position)
     }
+    let root: String
+    let relative: Template
     let relativeText: String
-    if let rootNode = try reader.string("root", required: false) {
+    if let rootNode {
       let rootText = rootNode.string!
       if rootText.isEmpty { throw ActionConfigurationError("'root' is empty", at: rootNode.position) }
       if pathText.hasPrefix("/") {
@@ -88,7 +149,6 @@ public final class FileArchiveAction: BatchAction {
       relative = try reader.template(pathNode, context: context)
       relativeText = pathText
     } else {
-      // The root is the folder part before the first template.
       let bytes = Array(pathText.utf8)
       var firstTemplate = bytes.count
       for index in 0..<max(0, bytes.count - 1)
@@ -107,9 +167,6 @@ public final class FileArchiveAction: BatchAction {
         relativeText = pathText
       }
     }
-    rootPrefix = root == "/" ? "/" : root + "/"
-    // What every rendering would be refused for is said now, at the path: `..`, `.` or an empty
-    // segment written out (segments with a template are judged once rendered).
     let literalSegments = relativeText.split(separator: "/", omittingEmptySubsequences: false)
       .filter { !$0.contains("${") }
     if relativeText.isEmpty || literalSegments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
@@ -120,30 +177,7 @@ public final class FileArchiveAction: BatchAction {
           ?? "is refused"
       throw ActionConfigurationError("'path' \(problem): every result would fail", at: pathNode.position)
     }
-    if let rotate = configuration["rotate"] {
-      guard let members = rotate.members else {
-        throw ActionConfigurationError("'rotate' must be an object", at: rotate.position)
-      }
-      for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
-        throw ActionConfigurationError(
-          "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
-      }
-      maxBytes = try reader.int("maxBytes", in: rotate, minimum: 1)
-      // At most ten years: the age is compared in milliseconds.
-      maxAgeSeconds = try reader.int("maxAgeSeconds", in: rotate, minimum: 1, maximum: 315_360_000)
-    } else {
-      maxBytes = nil
-      maxAgeSeconds = nil
-    }
-    if let syncNode = configuration["fsync"] {
-      guard let text = syncNode.string, let mode = SyncMode(rawValue: text) else {
-        throw ActionConfigurationError(
-          "'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
-      }
-      sync = mode
-    } else {
-      sync = .batch
-    }
+    return (root, relative)
   }
 
   /// Files open on the first write.

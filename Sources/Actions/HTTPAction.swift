@@ -109,53 +109,60 @@ public final class HTTPAction: KeyedGroupAction {
       }
     }
 
-    /// Checks the URL rules, the headers and the limits.
+    /// Checks the URL rules, the headers and the limits. Throws the first problem, carrying the
+    /// others.
     public func validate() throws(ActionSettingsError) {
+      var problems = SettingsProblems()
+      check(into: &problems)
+      try problems.throwIfAny()
+    }
+
+    /// Notes every problem `validate` reports.
+    func check(into problems: inout SettingsProblems) {
       func isHTTP(_ text: String) -> Bool { text.hasPrefix("https://") || text.hasPrefix("http://") }
-      if !isHTTP(url) { throw ActionSettingsError(field: "http.url", "must start with https:// or http://") }
-      if url.utf8.count > 2000 {
-        throw ActionSettingsError(field: "http.url", "is longer than 2000 characters")
-      }
-      if let host = URLComponents(string: url)?.host,
+      // One problem a field: a URL that is not HTTP is not judged further.
+      let urlIsHTTP = isHTTP(url)
+      if !urlIsHTTP {
+        problems.add(field: "http.url", "must start with https:// or http://")
+      } else if url.utf8.count > 2000 {
+        problems.add(field: "http.url", "is longer than 2000 characters")
+      } else if let host = URLComponents(string: url)?.host,
         let problem = ActionSettingsError.placeholderHostProblem(host)
       {
-        throw ActionSettingsError(field: "http.url", problem)
+        problems.add(field: "http.url", problem)
       }
       if let confirmationUrl {
-        if !isHTTP(confirmationUrl) {
-          throw ActionSettingsError(field: "http.confirmationUrl", "must start with https:// or http://")
-        }
-        if confirmationUrl.contains("${") {
-          throw ActionSettingsError(field: "http.confirmationUrl", "cannot be a template")
-        }
         let fixedPart = url.range(of: "${").map { String(url[..<$0.lowerBound]) } ?? url
-        if !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart) {
-          throw ActionSettingsError(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
+        if !isHTTP(confirmationUrl) {
+          problems.add(field: "http.confirmationUrl", "must start with https:// or http://")
+        } else if confirmationUrl.contains("${") {
+          problems.add(field: "http.confirmationUrl", "cannot be a template")
+        } else if urlIsHTTP, !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart) {
+          problems.add(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
         }
       } else if url.contains("${") {
-        throw ActionSettingsError(field: "http.confirmationUrl", "is required when url is a template")
+        problems.add(field: "http.confirmationUrl", "is required when url is a template")
       }
-      if headers.count > 100 { throw ActionSettingsError(field: "http.headers", "at most 100 headers") }
+      if headers.count > 100 { problems.add(field: "http.headers", "at most 100 headers") }
       for (index, header) in headers.enumerated() {
         if header.key.isEmpty || header.key.utf8.count > 256
           || header.key.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" || $0 == " " })
         {
-          throw ActionSettingsError(
-            field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
+          problems.add(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
         }
       }
       if !(1...60_000).contains(timeoutMs) {
-        throw ActionSettingsError(field: "http.timeoutMs", "must be between 1 and 60000, not \(timeoutMs)")
+        problems.add(field: "http.timeoutMs", "must be between 1 and 60000, not \(timeoutMs)")
       }
       if let batch {
         if !(1...1000).contains(batch.maxSize) {
-          throw ActionSettingsError(field: "http.batch.maxSize", "must be between 1 and 1000")
+          problems.add(field: "http.batch.maxSize", "must be between 1 and 1000")
         }
         if !(0...60_000).contains(batch.maxDelayMs) {
-          throw ActionSettingsError(field: "http.batch.maxDelayMs", "must be between 0 and 60000")
+          problems.add(field: "http.batch.maxDelayMs", "must be between 0 and 60000")
         }
         if batch.maxBytes < 2 {
-          throw ActionSettingsError(field: "http.batch.maxBytes", "must be at least 2")
+          problems.add(field: "http.batch.maxBytes", "must be at least 2")
         }
       }
     }
@@ -183,20 +190,23 @@ public final class HTTPAction: KeyedGroupAction {
     configuration: Configuration, version: SQLVersion = .default, variables: [String] = [],
     secrets: (any SecretStore)? = nil
   ) throws(ActionSettingsError) {
-    try configuration.validate()
+    var problems = SettingsProblems()
+    configuration.check(into: &problems)
+    func compile(_ text: String, _ field: String) -> ActionTemplate? {
+      problems.attempt { () throws(ActionSettingsError) in
+        try ActionTemplate(text, field: "http.\(field)", version: version, variables: variables)
+      }
+    }
+    let url = compile(configuration.url, "url")
+    var headers: [(key: String, value: ActionTemplate)] = []
+    for (index, header) in configuration.headers.enumerated() {
+      if let value = compile(header.value, "headers[\(index)].value") { headers.append((header.key, value)) }
+    }
+    try problems.throwIfAny()
     self.configuration = configuration
     self.secrets = secrets
     confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
-    url = try ActionTemplate(configuration.url, field: "http.url", version: version, variables: variables)
-    var headers: [(key: String, value: ActionTemplate)] = []
-    for (index, header) in configuration.headers.enumerated() {
-      headers.append(
-        (
-          header.key,
-          try ActionTemplate(
-            header.value, field: "http.headers[\(index)].value", version: version, variables: variables)
-        ))
-    }
+    self.url = url!
     self.headers = headers
     batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
   }

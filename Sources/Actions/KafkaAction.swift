@@ -75,25 +75,33 @@ public final class KafkaAction: PipelinedBatchAction {
       clientProperties = properties
     }
 
-    /// Checks the servers, the topic and a constant partition.
+    /// Checks the servers, the topic and a constant partition. Throws the first problem, carrying
+    /// the others.
     public func validate() throws(ActionSettingsError) {
+      var problems = SettingsProblems()
+      check(into: &problems)
+      try problems.throwIfAny()
+    }
+
+    /// Notes every problem `validate` reports.
+    func check(into problems: inout SettingsProblems) {
       let servers = bootstrapServers.split(separator: ",")
       if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
-        throw ActionSettingsError(
+        problems.add(
           field: "kafka.bootstrapServers",
           "must be host:port[,host:port], not '\(bootstrapServers)'")
+      } else if let problem = servers.lazy.compactMap({
+        ActionSettingsError.placeholderHostProblem(String($0.split(separator: ":")[0]))
+      }).first {
+        problems.add(field: "kafka.bootstrapServers", problem)
       }
-      for server in servers {
-        if let problem = ActionSettingsError.placeholderHostProblem(String(server.split(separator: ":")[0])) {
-          throw ActionSettingsError(field: "kafka.bootstrapServers", problem)
-        }
-      }
-      if topic.isEmpty { throw ActionSettingsError(field: "kafka.topic", "must not be empty") }
-      if !topic.contains("${"), let problem = KafkaAction.topicProblem(topic) {
-        throw ActionSettingsError(field: "kafka.topic", "'\(topic)': \(problem)")
+      if topic.isEmpty {
+        problems.add(field: "kafka.topic", "must not be empty")
+      } else if !topic.contains("${"), let problem = KafkaAction.topicProblem(topic) {
+        problems.add(field: "kafka.topic", "'\(topic)': \(problem)")
       }
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
-        throw ActionSettingsError(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
+        problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
     }
   }
@@ -121,27 +129,26 @@ public final class KafkaAction: PipelinedBatchAction {
     configuration: Configuration, version: SQLVersion = .default, variables: [String] = [],
     secrets: (any SecretStore)? = nil
   ) throws(ActionSettingsError) {
-    try configuration.validate()
+    var problems = SettingsProblems()
+    configuration.check(into: &problems)
+    func compile(_ text: String?, _ field: String) -> ActionTemplate? {
+      guard let text else { return nil }
+      return problems.attempt { () throws(ActionSettingsError) in
+        try ActionTemplate(text, field: "kafka.\(field)", version: version, variables: variables)
+      }
+    }
+    let topic = compile(configuration.topic, "topic")
+    key = compile(configuration.key, "key")
+    partition = compile(configuration.partition, "partition")
+    var headers: [(key: String, value: ActionTemplate)] = []
+    for (index, header) in configuration.headers.enumerated() {
+      if let value = compile(header.value, "headers[\(index)].value") { headers.append((header.key, value)) }
+    }
+    try problems.throwIfAny()
     self.configuration = configuration
     self.secrets = secrets
     topicIsTemplate = configuration.topic.contains("${")
-    topic = try ActionTemplate(
-      configuration.topic, field: "kafka.topic", version: version, variables: variables)
-    key = try configuration.key.map { text throws(ActionSettingsError) in
-      try ActionTemplate(text, field: "kafka.key", version: version, variables: variables)
-    }
-    partition = try configuration.partition.map { text throws(ActionSettingsError) in
-      try ActionTemplate(text, field: "kafka.partition", version: version, variables: variables)
-    }
-    var headers: [(key: String, value: ActionTemplate)] = []
-    for (index, header) in configuration.headers.enumerated() {
-      headers.append(
-        (
-          header.key,
-          try ActionTemplate(
-            header.value, field: "kafka.headers[\(index)].value", version: version, variables: variables)
-        ))
-    }
+    self.topic = topic!
     self.headers = headers
   }
 

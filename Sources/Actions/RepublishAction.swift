@@ -10,10 +10,31 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
   /// What is wrong.
   public var message: String
 
+  /// The further problems found in the same action's settings, in the order they were found
+  /// (`iotrules check` reports them all at once).
+  public var further: [ActionSettingsError] = []
+  /// For an error inside a template: the template's diagnostic, and the UTF-8 offset in the
+  /// field's string where the template starts (a republish topic's `$$` escape is not part of it),
+  /// so the error points at its column in the rule file.
+  var template: (diagnostic: Diagnostic, shift: Int)?
+
   /// Creates an error.
   public init(field: String, _ message: String) {
     self.field = field
     self.message = message
+  }
+
+  /// An error inside the template of `field`, which starts `shift` bytes into the field's string.
+  init(field: String, template diagnostic: Diagnostic, shift: Int = 0) {
+    self.init(field: field, "in template: \(diagnostic.message)")
+    template = (diagnostic, shift)
+  }
+
+  /// This error and the further ones.
+  public var all: [ActionSettingsError] {
+    var first = self
+    first.further = []
+    return [first] + further
   }
 
   /// `field: message`, as `iotrules check` prints it.
@@ -35,12 +56,15 @@ struct ActionTemplate: Sendable {
   /// True when the template calls `get_secret`: only then does rendering watch for missing secrets.
   let readsSecrets: Bool
 
-  /// Compiles `text`; errors name `field` and the position inside the template.
-  init(_ text: String, field: String, version: SQLVersion, variables: [String]) throws(ActionSettingsError) {
+  /// Compiles `text`, which starts `shift` bytes into the string of `field`; errors name `field`
+  /// and the position inside the template.
+  init(_ text: String, field: String, shift: Int = 0, version: SQLVersion, variables: [String])
+    throws(ActionSettingsError)
+  {
     do {
       template = try Template.compile(text, version: version, variables: variables)
     } catch {
-      throw ActionSettingsError(field: field, "invalid template '\(text)': \(error)")
+      throw ActionSettingsError(field: field, template: error.first, shift: shift)
     }
     let getSecret = FunctionRegistry.index(of: "get_secret")
     readsSecrets = template.parts.contains { part in
@@ -180,31 +204,37 @@ public struct RepublishAction: Action {
     }
 
     /// Checks what can be checked before any message: the topic, the QoS, constant headers.
+    /// Throws the first problem, carrying the others.
     public func validate() throws(ActionSettingsError) {
-      if topic.isEmpty { throw ActionSettingsError(field: "republish.topic", "must not be empty") }
+      var problems = SettingsProblems()
+      check(into: &problems)
+      try problems.throwIfAny()
+    }
+
+    /// Notes every problem `validate` reports.
+    func check(into problems: inout SettingsProblems) {
+      if topic.isEmpty { problems.add(field: "republish.topic", "must not be empty") }
       if qos != 0 && qos != 1 {
-        throw ActionSettingsError(field: "republish.qos", "must be 0 or 1, not \(qos)")
+        problems.add(field: "republish.qos", "must be 0 or 1, not \(qos)")
       }
-      if maxHops < 1 { throw ActionSettingsError(field: "republish.maxHops", "must be at least 1") }
+      if maxHops < 1 { problems.add(field: "republish.maxHops", "must be at least 1") }
       if let indicator = headers?.payloadFormatIndicator, !indicator.contains("${"),
         indicator != "UNSPECIFIED_BYTES" && indicator != "UTF8_DATA"
       {
-        throw ActionSettingsError(
+        problems.add(
           field: "republish.headers.payloadFormatIndicator",
           "must be UNSPECIFIED_BYTES or UTF8_DATA, not '\(indicator)'")
       }
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
-        throw ActionSettingsError(
-          field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+        problems.add(field: "republish.headers.messageExpiry", "must be a whole number of seconds")
       }
       if topic.hasPrefix("$") && !topic.hasPrefix("$$") && !topic.hasPrefix("${") {
-        throw ActionSettingsError(
+        problems.add(
           field: "republish.topic", "write '$$' for a topic starting with '$' (AWS's escape), not '\(topic)'")
-      }
-      if !topic.contains("${") {
+      } else if !topic.isEmpty, !topic.contains("${") {
         let (constant, _) = RepublishAction.unescapeTopic(topic)
         if let problem = RepublishAction.topicProblem(constant) {
-          throw ActionSettingsError(field: "republish.topic", problem)
+          problems.add(field: "republish.topic", problem)
         }
       }
     }
@@ -238,35 +268,35 @@ public struct RepublishAction: Action {
     configuration: Configuration, publisher: any Publisher, version: SQLVersion = .default,
     variables: [String] = [], secrets: (any SecretStore)? = nil
   ) throws(ActionSettingsError) {
-    try configuration.validate()
+    var problems = SettingsProblems()
+    configuration.check(into: &problems)
+    let (text, dollar) = Self.unescapeTopic(configuration.topic)
+    func compile(_ text: String?, _ field: String, shift: Int = 0) -> ActionTemplate? {
+      guard let text else { return nil }
+      return problems.attempt { () throws(ActionSettingsError) in
+        try ActionTemplate(
+          text, field: "republish.\(field)", shift: shift, version: version, variables: variables)
+      }
+    }
+    let topic = compile(text, "topic", shift: dollar ? 2 : 0)
+    let headers = configuration.headers
+    contentType = compile(headers?.contentType, "headers.contentType")
+    correlationData = compile(headers?.correlationData, "headers.correlationData")
+    messageExpiry = compile(headers?.messageExpiry, "headers.messageExpiry")
+    payloadFormatIndicator = compile(headers?.payloadFormatIndicator, "headers.payloadFormatIndicator")
+    responseTopic = compile(headers?.responseTopic, "headers.responseTopic")
+    var pairs: [(key: ActionTemplate, value: ActionTemplate)] = []
+    for (index, pair) in (headers?.userProperties ?? []).enumerated() {
+      let key = compile(pair.key, "headers.userProperties[\(index)].key")
+      let value = compile(pair.value, "headers.userProperties[\(index)].value")
+      if let key, let value { pairs.append((key, value)) }
+    }
+    try problems.throwIfAny()
     self.configuration = configuration
     self.publisher = publisher
     self.secrets = secrets
-    let (text, dollar) = Self.unescapeTopic(configuration.topic)
     leadingDollar = dollar
-    func compile(_ text: String?, _ field: String) throws(ActionSettingsError) -> ActionTemplate? {
-      guard let text else { return nil }
-      return try ActionTemplate(text, field: "republish.\(field)", version: version, variables: variables)
-    }
-    topic = try ActionTemplate(text, field: "republish.topic", version: version, variables: variables)
-    let headers = configuration.headers
-    contentType = try compile(headers?.contentType, "headers.contentType")
-    correlationData = try compile(headers?.correlationData, "headers.correlationData")
-    messageExpiry = try compile(headers?.messageExpiry, "headers.messageExpiry")
-    payloadFormatIndicator = try compile(headers?.payloadFormatIndicator, "headers.payloadFormatIndicator")
-    responseTopic = try compile(headers?.responseTopic, "headers.responseTopic")
-    var pairs: [(key: ActionTemplate, value: ActionTemplate)] = []
-    for (index, pair) in (headers?.userProperties ?? []).enumerated() {
-      pairs.append(
-        (
-          try ActionTemplate(
-            pair.key, field: "republish.headers.userProperties[\(index)].key", version: version,
-            variables: variables),
-          try ActionTemplate(
-            pair.value, field: "republish.headers.userProperties[\(index)].value", version: version,
-            variables: variables)
-        ))
-    }
+    self.topic = topic!
     userProperties = pairs
   }
 
@@ -455,12 +485,14 @@ extension RuleNode {
     guard let members else {
       throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
     }
+    var unknown = ConfigurationProblems()
     for member in members
     where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
-      throw ActionConfigurationError(
+      unknown.add(
         "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
         at: member.keyPosition)
     }
+    try unknown.throwIfAny()
     let data: Data
     do {
       data = try JSONSerialization.data(withJSONObject: foundationValue, options: [.fragmentsAllowed])
@@ -496,15 +528,53 @@ extension RuleNode {
     }
   }
 
-  /// Runs `body`, turning an `ActionSettingsError` into an `ActionConfigurationError` at this node.
+  /// Runs `body`, turning its `ActionSettingsError`s into `ActionConfigurationError`s at the
+  /// fields they name, and an error inside a template at its column.
   fileprivate func mapSettingsError(_ body: () throws(ActionSettingsError) -> any Action)
     throws(ActionConfigurationError) -> any Action
   {
     do {
       return try body()
     } catch {
-      throw ActionConfigurationError(error.description, at: position)
+      let mapped = error.all.map { problem in
+        let field = node(atField: problem.field)
+        guard let (diagnostic, shift) = problem.template else {
+          return ActionConfigurationError(problem.description, at: field.position)
+        }
+        let message = diagnostic.message(placing: {
+          field.position(ofStringOffset: shift + $0.offset).description
+        })
+        return ActionConfigurationError(
+          "\(problem.field): in template: \(message)",
+          at: field.position(ofStringOffset: shift + diagnostic.range.start.offset))
+      }
+      var first = mapped[0]
+      first.further = Array(mapped.dropFirst())
+      throw first
     }
+  }
+
+  /// The node of a settings field (`http.headers[2].value`: this action's `headers`, its item 2,
+  /// that item's `value`), or the deepest node on the way that the file has.
+  func node(atField field: String) -> RuleNode {
+    var current = self
+    for part in field.split(separator: ".").dropFirst() {
+      var name = part
+      var indices: [Int] = []
+      while name.hasSuffix("]"), let open = name.lastIndex(of: "["),
+        let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)])
+      {
+        indices.insert(index, at: 0)
+        name = name[..<open]
+      }
+      guard let child = current[String(name)] else { return current }
+      current = child
+      for index in indices {
+        guard case .array(let items) = current.kind, index < items.count else { return current }
+        current = items[index]
+      }
+    }
+    return current
   }
 
   /// A number node's text as written.

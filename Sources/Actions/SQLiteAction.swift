@@ -53,71 +53,97 @@ public final class SQLiteAction: BatchAction {
   /// Builds the action from its configuration.
   public init(configuration: RuleNode, context: ActionBuildContext) throws(ActionConfigurationError) {
     let reader = ConfigurationReader(node: configuration, kind: "sqlite")
-    try reader.checkKeys(["database", "table", "columns", "busyTimeoutMs", "synchronous"])
-    let databaseNode = try reader.string("database", required: true)!
-    let tableNode = try reader.string("table", required: true)!
-    database = databaseNode.string!
-    table = tableNode.string!
-    if database.isEmpty { throw ActionConfigurationError("'database' is empty", at: databaseNode.position) }
+    var problems = ConfigurationProblems()
+    problems.attempt { () throws(ActionConfigurationError) in
+      try reader.checkKeys(["database", "table", "columns", "busyTimeoutMs", "synchronous"])
+    }
+    let databaseNode = problems.attempt { () throws(ActionConfigurationError) in
+      try reader.string("database", required: true)
+    }
+    let tableNode = problems.attempt { () throws(ActionConfigurationError) in
+      try reader.string("table", required: true)
+    }
+    if let databaseNode, let database = databaseNode?.string {
+      if let problem = Self.problem(withDatabase: database) {
+        problems.add(problem, at: databaseNode?.position)
+      }
+    }
+    if let tableNode, let table = tableNode?.string {
+      if !isValidIdentifier(table) {
+        problems.add(
+          "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode?.position
+        )
+      } else if table.lowercased().hasPrefix("sqlite_") {
+        problems.add(
+          "invalid table name '\(table)': names starting with sqlite_ are SQLite's own",
+          at: tableNode?.position)
+      }
+    }
+    // At most an hour: SQLite takes the timeout as a 32-bit count of milliseconds.
+    let busyTimeoutMs = problems.attempt { () throws(ActionConfigurationError) in
+      try reader.int("busyTimeoutMs", maximum: 3_600_000)
+    }
+    var fullSync = false
+    if let node = configuration["synchronous"] {
+      if let text = node.string, ["normal", "full"].contains(text) {
+        fullSync = text == "full"
+      } else {
+        problems.add("'synchronous' must be \"normal\" or \"full\"", at: node.position)
+      }
+    }
+    var columns: [(String, Template)]?
+    if let columnsNode = configuration["columns"] {
+      if let members = columnsNode.members, !members.isEmpty {
+        var list: [(String, Template)] = []
+        var names: [String] = []
+        for member in members {
+          if !isValidIdentifier(member.key) {
+            problems.add("invalid column name '\(member.key)'", at: member.keyPosition)
+          } else if let same = names.first(where: { Self.sameColumn($0, member.key) }) {
+            problems.add(
+              "columns '\(same)' and '\(member.key)' differ only in case: SQLite column names ignore case",
+              at: member.keyPosition)
+          }
+          names.append(member.key)
+          guard member.value.string != nil else {
+            problems.add("column '\(member.key)' must be a template string", at: member.value.position)
+            continue
+          }
+          if let template = problems.attempt({ () throws(ActionConfigurationError) in
+            try reader.template(member.value, context: context)
+          }) {
+            list.append((member.key, template))
+          }
+        }
+        columns = list
+      } else {
+        problems.add(
+          "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
+      }
+    }
+    try problems.throwIfAny()
+    database = databaseNode!!.string!
+    table = tableNode!!.string!
+    self.busyTimeoutMs = busyTimeoutMs! ?? 1000
+    self.fullSync = fullSync
+    self.columns = columns
+    columnNames = columns?.map(\.0) ?? []
+  }
+
+  /// Why `database` names no database file the action can write, or nil.
+  static func problem(withDatabase database: String) -> String? {
+    if database.isEmpty { return "'database' is empty" }
     // A path, not a template: `${topic(1)}.db` would name one file, literally.
     if database.contains("${") {
-      throw ActionConfigurationError(
-        "'database' is a path, not a template: '\(database)' would be one file of that very name",
-        at: databaseNode.position)
+      return "'database' is a path, not a template: '\(database)' would be one file of that very name"
     }
     // An in-memory database loses every row at exit while each write counts as a success.
     if database == ":memory:" || database.hasPrefix("file::memory:") || database.contains("mode=memory")
       || database.contains("vfs=memdb")
     {
-      throw ActionConfigurationError(
-        "'database' \(database) is in memory: its rows would be lost at exit; name a file",
-        at: databaseNode.position)
+      return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
-    guard isValidIdentifier(table) else {
-      throw ActionConfigurationError(
-        "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode.position)
-    }
-    if table.lowercased().hasPrefix("sqlite_") {
-      throw ActionConfigurationError(
-        "invalid table name '\(table)': names starting with sqlite_ are SQLite's own", at: tableNode.position)
-    }
-    // At most an hour: SQLite takes the timeout as a 32-bit count of milliseconds.
-    busyTimeoutMs = try reader.int("busyTimeoutMs", maximum: 3_600_000) ?? 1000
-    if let node = configuration["synchronous"] {
-      guard let text = node.string, ["normal", "full"].contains(text) else {
-        throw ActionConfigurationError("'synchronous' must be \"normal\" or \"full\"", at: node.position)
-      }
-      fullSync = text == "full"
-    } else {
-      fullSync = false
-    }
-    if let columnsNode = configuration["columns"] {
-      guard let members = columnsNode.members, !members.isEmpty else {
-        throw ActionConfigurationError(
-          "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
-      }
-      var list: [(String, Template)] = []
-      for member in members {
-        guard isValidIdentifier(member.key) else {
-          throw ActionConfigurationError("invalid column name '\(member.key)'", at: member.keyPosition)
-        }
-        if let same = list.first(where: { Self.sameColumn($0.0, member.key) }) {
-          throw ActionConfigurationError(
-            "columns '\(same.0)' and '\(member.key)' differ only in case: SQLite column names ignore case",
-            at: member.keyPosition)
-        }
-        guard member.value.string != nil else {
-          throw ActionConfigurationError(
-            "column '\(member.key)' must be a template string", at: member.value.position)
-        }
-        list.append((member.key, try reader.template(member.value, context: context)))
-      }
-      columns = list
-      columnNames = list.map(\.0)
-    } else {
-      columns = nil
-      columnNames = []
-    }
+    return nil
   }
 
   /// Opening is lazy: a database that cannot be opened fails each result to its error path.

@@ -27,10 +27,21 @@ public struct ActionConfigurationError: Error, Sendable {
   /// Where, when known (else the action's key).
   public var position: FilePosition?
 
+  /// The further problems found in the same action's configuration, in the order they were
+  /// found: `iotrules check` reports them all at once.
+  public var further: [ActionConfigurationError] = []
+
   /// Creates an error.
   public init(_ message: String, at position: FilePosition? = nil) {
     self.message = message
     self.position = position
+  }
+
+  /// This error and the further ones.
+  public var all: [ActionConfigurationError] {
+    var first = self
+    first.further = []
+    return [first] + further
   }
 }
 

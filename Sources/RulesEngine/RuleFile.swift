@@ -465,7 +465,9 @@ public enum RuleFile {
     do {
       action = try builder.makeAction(kind: member.key, configuration: configuration, context: context)
     } catch {
-      report(error.position ?? member.keyPosition, "\(member.key) action: \(error.message)")
+      for problem in error.all {
+        report(problem.position ?? member.keyPosition, "\(member.key) action: \(problem.message)")
+      }
       return nil
     }
     guard ok else { return nil }

@@ -1,6 +1,7 @@
 import Foundation
 import IoTSQL
 import RulesEngine
+import Testing
 
 func temporaryFolder() -> String {
   let path = NSTemporaryDirectory() + "iotrules-actions-" + UUID().uuidString
@@ -13,6 +14,24 @@ func configuration(_ json: String) -> RuleNode {
 }
 
 let context = ActionBuildContext(ruleName: "test_rule", version: .default, variableNames: [])
+
+/// Expects `build` to fail with exactly the problems `expected` describes, in order: each a prefix
+/// of `"line:column message"`.
+func expectProblems(
+  _ expected: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation,
+  _ build: () throws(ActionConfigurationError) -> Void
+) {
+  do {
+    try build()
+    Issue.record("no error", sourceLocation: sourceLocation)
+  } catch {
+    let found = error.all.map { "\($0.position?.description ?? "?") \($0.message)" }
+    #expect(found.count == expected.count, "\(found)", sourceLocation: sourceLocation)
+    for (line, prefix) in zip(found, expected) {
+      #expect(line.hasPrefix(prefix), "\(line)", sourceLocation: sourceLocation)
+    }
+  }
+}
 
 func input(_ value: Value, json: String, topic: String = "sensors/d1/data", payload: String? = nil)
   -> ActionInput

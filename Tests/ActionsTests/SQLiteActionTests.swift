@@ -448,6 +448,19 @@ struct SQLiteActionTests {
       #expect(error.message.contains(expected), "\(error.message)")
     }
   }
+
+  /// `check` shows every problem of the action at once, each where it is.
+  @Test func everyConfigurationProblemIsReported() {
+    let text =
+      #"{"database": "", "table": "a-b", "busyTimeoutMs": -1, "synchronous": "off", "x": 1, "columns": {"1c": "${a}", "d": 5, "e": "${(}"}}"#
+    expectProblems([
+      "1:77 unknown key 'x'", "1:14 'database' is empty", "1:27 invalid table name 'a-b'",
+      "1:51 'busyTimeoutMs' must be", "1:70 'synchronous' must be", "1:97 invalid column name '1c'",
+      "1:116 column 'd' must be a template string", "1:128 in template: ",
+    ]) { () throws(ActionConfigurationError) in
+      _ = try SQLiteAction(configuration: configuration(text), context: context)
+    }
+  }
 }
 
 extension ActionError: Equatable {

@@ -903,16 +903,24 @@ struct ConnectorFactoryTests {
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
         "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one", "1:36"
       ),
-      ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:1"),
-      ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:1"),
+      ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
+      ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),
       (
         "http", #"{"url": "https://SET-ME.invalid/lambda/f"}"#,
         "http.url: host 'SET-ME.invalid' is a placeholder ('.invalid' never resolves): set the real endpoint",
-        "1:1"
+        "1:9"
       ),
       (
         "kafka", #"{"topic": "t", "bootstrapServers": "k:9092,SET-ME.invalid:9092"}"#,
-        "kafka.bootstrapServers: host 'SET-ME.invalid' is a placeholder", "1:1"
+        "kafka.bootstrapServers: host 'SET-ME.invalid' is a placeholder", "1:36"
+      ),
+      (
+        "republish", #"{"topic": "$$a/${upper(}"}"#,
+        "republish.topic: in template: expected an expression after '('", "1:24"
+      ),
+      (
+        "http", #"{"url": "http://h/", "headers": [{"key": "k", "value": "${nope()}"}]}"#,
+        "http.headers[0].value: in template: unknown function 'nope'", "1:59"
       ),
     ])
   func errors(kind: String, json: String, message: String, position: String) {
@@ -922,6 +930,60 @@ struct ConnectorFactoryTests {
     } catch {
       #expect(error.message.hasPrefix(message))
       #expect(error.position?.description == position)
+    }
+  }
+
+  @Test(
+    "every problem of an action is reported, each at its field",
+    arguments: [
+      (
+        "republish",
+        #"{"topic": "", "qos": 3, "maxHops": 0, "headers": {"messageExpiry": "soon", "contentType": "${x +}"}}"#,
+        [
+          ("republish.topic: must not be empty", "1:11"),
+          ("republish.qos: must be 0 or 1, not 3", "1:22"),
+          ("republish.maxHops: must be at least 1", "1:36"),
+          ("republish.headers.messageExpiry: must be a whole number of seconds", "1:68"),
+          ("republish.headers.contentType: in template: expected an expression after '+'", "1:97"),
+        ]
+      ),
+      (
+        "kafka", #"{"bootstrapServers": "h", "topic": "a b", "partition": "-1", "key": "${"}"#,
+        [
+          ("kafka.bootstrapServers: must be host:port[,host:port], not 'h'", "1:22"),
+          ("kafka.topic: 'a b': ", "1:36"),
+          ("kafka.partition: must be a whole number >= 0, not '-1'", "1:56"),
+          ("kafka.key: in template: ", "1:72"),
+        ]
+      ),
+      (
+        "http", #"{"url": "ftp://x", "timeoutMs": 0, "batch": {"maxSize": 0, "maxBytes": 1}}"#,
+        [
+          ("http.url: must start with https:// or http://", "1:9"),
+          ("http.timeoutMs: must be between 1 and 60000, not 0", "1:33"),
+          ("http.batch.maxSize: must be between 1 and 1000", "1:57"),
+          ("http.batch.maxBytes: must be at least 2", "1:72"),
+        ]
+      ),
+      (
+        "http", #"{"url": "http://h/", "timeout": 1, "batches": 2}"#,
+        [
+          ("unknown key 'timeout' in the http action", "1:22"),
+          ("unknown key 'batches' in the http action", "1:36"),
+        ]
+      ),
+    ])
+  func everyProblem(kind: String, json: String, expected: [(String, String)]) {
+    do {
+      _ = try make(kind, json)
+      Issue.record("\(json) built")
+    } catch {
+      let found = error.all.map { ($0.message, $0.position?.description ?? "?") }
+      #expect(found.count == expected.count, "\(found)")
+      for ((message, position), (prefix, place)) in zip(found, expected) {
+        #expect(message.hasPrefix(prefix), "\(message)")
+        #expect(position == place, "\(message)")
+      }
     }
   }
 

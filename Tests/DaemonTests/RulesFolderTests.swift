@@ -19,7 +19,7 @@ struct RulesFolderTests {
       """
       {
         "sql": "SELECT * FROM 'a/#'",
-        "actions": [{"sqlite": {"database": "x.db", "table": "bad name"}}]
+        "actions": [{"sqlite": {"database": "x.db", "table": "bad name", "synchronous": "off"}}]
       }
       """, to: folder + "/rules/broken.json")
     write(
@@ -33,6 +33,7 @@ struct RulesFolderTests {
     #expect(
       output == """
         rules/broken.json:3:56: error: sqlite action: invalid table name 'bad name': it must match [A-Za-z_][A-Za-z0-9_]{0,127}
+        rules/broken.json:3:83: error: sqlite action: 'synchronous' must be "normal" or "full"
         rules/good.json: ok (rule good)
         rules/later.json: ok (rule later)
         2 valid, 1 invalid
