@@ -28,7 +28,8 @@ public enum Completer {
       result += object.keys.filter { $0.hasPrefix(word) }
     }
     let uppercase = word.first.map { $0.isUppercase } ?? true
-    result += Keyword.allCases.map(\.rawValue).filter { $0.lowercased().hasPrefix(lowered) }
+    // EXISTS is an operator without being a reserved word (Grammar/README.md).
+    result += (Keyword.allCases.map(\.rawValue) + ["EXISTS"]).filter { $0.lowercased().hasPrefix(lowered) }
       .map { uppercase ? $0 : $0.lowercased() }
     result += FunctionRegistry.all.map(\.name).filter { $0.lowercased().hasPrefix(lowered) }
     var seen = Set<String>()

@@ -155,6 +155,7 @@ import Testing
     #expect(Completer.candidates(for: "SEL", atLineStart: true, payload: payload) == ["SELECT"])
     #expect(Completer.candidates(for: "whe", atLineStart: false, payload: payload) == ["where", "when"])
     #expect(Completer.candidates(for: "upp", atLineStart: false, payload: payload) == ["upper"])
+    #expect(Completer.candidates(for: "EXI", atLineStart: false, payload: payload) == ["EXISTS"])
     #expect(Completer.candidates(for: "nested.o", atLineStart: false, payload: payload) == ["nested.other"])
     #expect(Completer.candidates(for: "te", atLineStart: false, payload: payload) == ["temp"])
     #expect(Completer.candidates(for: ".pa", atLineStart: true, payload: payload) == [".payload"])

@@ -157,6 +157,17 @@ private func parseError(_ sql: String) -> String? {
       "(SELECT VALUE (SELECT VALUE x FROM inner) FROM outer.list)",
       "(nested (select value (nested (select value x) (from inner))) (from (. outer list)))"
     ),
+    (
+      "(SELECT a.v FROM arr AS a WHERE a.v > 1)",
+      "(nested (select (item (. a v))) (from arr (as a)) (where (> (. a v) 1)))"
+    ),
+    // EXISTS: only before "(", in any case; elsewhere a field name.
+    (
+      "EXISTS (SELECT * FROM arr as a WHERE a = 3)",
+      "(EXISTS (nested (select (item *)) (from arr (as a)) (where (= a 3))))"
+    ),
+    ("NOT exists(SELECT * FROM e)", "(NOT (EXISTS (nested (select (item *)) (from e))))"),
+    ("exists + 1", "(+ exists 1)"),
   ])
   func expressions(text: String, expected: String) throws {
     #expect(try expr(text) == expected)
@@ -334,6 +345,14 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),
     ("SELECT (SELECT a) FROM 't'", "1:17: expected FROM in the nested query, found ')'"),
+    (
+      "SELECT EXISTS (a) FROM 't'",
+      "1:16: EXISTS takes a nested query: EXISTS (SELECT ... FROM ... [WHERE ...])"
+    ),
+    (
+      "SELECT (SELECT a FROM b AS 'c') FROM 't'",
+      "1:28: expected a name for the element after AS, found the string 'c'"
+    ),
     (
       "SELECT (SELECT a FROM b WHERE c FROM 't'",
       "1:33: expected ')' to close the nested query opened at 1:8, found FROM"

@@ -49,6 +49,9 @@ struct CodeGenerator {
   private var keyLists: [[String]] = []
   /// How many nested queries enclose the expression being compiled: bare names then read the element.
   private var nestingDepth = 0
+  /// Per enclosing nested query, the name its `FROM ... AS name` gives its element: within the
+  /// innermost query that name reads the element itself.
+  private var elementNames: [String?] = []
   private(set) var diagnostics: [Diagnostic] = []
 
   init(version: SQLVersion, variables: [String]) {
@@ -204,7 +207,9 @@ struct CodeGenerator {
     case .literal(let value):
       emit(.constant, constant(Coercions.normalized(value, version: version)), at: range)
     case .field(let name):
-      if nestingDepth > 0 {
+      if nestingDepth > 0, let alias = elementNames.last, name == alias {
+        emit(.loadElement, at: range)
+      } else if nestingDepth > 0 {
         emit(.loadElementField, constant(.string(name)), at: range)
       } else {
         emit(.loadPath, paths.index(of: [name]), at: range)
@@ -222,7 +227,11 @@ struct CodeGenerator {
       }
     case .unary(let op, let operand):
       compile(operand)
-      emit(op == .negate ? .negate : .not, at: range)
+      switch op {
+      case .negate: emit(.negate, at: range)
+      case .not: emit(.not, at: range)
+      case .exists: emit(.exists, at: range)
+      }
     case .binary(let op, let left, let right):
       compile(left)
       compile(right)
@@ -250,6 +259,7 @@ struct CodeGenerator {
       let loop = instructions.count
       let next = emit(.iterateNext, at: range)
       nestingDepth += 1
+      elementNames.append(query.alias)
       if let condition = query.whereClause {
         compile(condition)
         emit(.jumpIfNotTrue, loop, at: condition.range)
@@ -257,6 +267,7 @@ struct CodeGenerator {
       compile(query.select, range: range)
       emit(.iterateAppend, at: range)
       emit(.jump, loop, at: range)
+      elementNames.removeLast()
       nestingDepth -= 1
       patch(next)
       emit(.iterateEnd, at: range)

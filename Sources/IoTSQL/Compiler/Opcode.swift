@@ -35,6 +35,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   case negate
   /// Logical NOT. Synopsis: `[.., x] -> [.., NOT x]`. Non-Booleans give Undefined.
   case not
+  /// `EXISTS`: whether a nested query's result holds an element. Synopsis: `[.., r] -> [.., EXISTS r]`:
+  /// true for a non-empty array or an object source's result, false otherwise (never Undefined).
+  case exists
   /// Logical OR, both sides evaluated. Synopsis: `[.., x, y] -> [.., x OR y]`
   case or
   /// Logical AND, both sides evaluated. Synopsis: `[.., x, y] -> [.., x AND y]`
@@ -134,6 +137,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .member: "top = top.K[A]"
     case .negate: "top = -top"
     case .not: "top = NOT top"
+    case .exists: "top = EXISTS top (a nested query's result)"
     case .or: "push pop2 OR pop1"
     case .and: "push pop2 AND pop1"
     case .equal: "push pop2 = pop1"

@@ -73,7 +73,8 @@ extension ExpressionKind {
       return "{" + members.map { "\(quoted($0.key)): \($0.value.sExpression)" }.joined(separator: ", ") + "}"
     case .array(let elements): return "[" + elements.map(\.sExpression).joined(separator: ", ") + "]"
     case .nested(let query):
-      var text = "(nested \(query.select.sExpression) (from \(query.from.sExpression))"
+      var text = "(nested \(query.select.sExpression) (from \(query.from.sExpression)"
+      text += query.alias.map { " (as \($0)))" } ?? ")"
       if let whereClause = query.whereClause { text += " (where \(whereClause.sExpression))" }
       return text + ")"
     }

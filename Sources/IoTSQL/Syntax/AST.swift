@@ -100,13 +100,17 @@ public struct NestedQuery: Sendable, Equatable {
   public var select: SelectClause
   /// The array or object iterated.
   public var from: Expression
+  /// `FROM arr AS a`: the name under which the query reads its element itself (`WHERE a = 3` over
+  /// an array of numbers); the element's members stay readable by their own names.
+  public var alias: String?
   /// The per-element condition.
   public var whereClause: Expression?
 
   /// Creates a nested query.
-  public init(select: SelectClause, from: Expression, whereClause: Expression?) {
+  public init(select: SelectClause, from: Expression, alias: String? = nil, whereClause: Expression?) {
     self.select = select
     self.from = from
+    self.alias = alias
     self.whereClause = whereClause
   }
 }
@@ -189,6 +193,9 @@ public enum UnaryOperator: String, Sendable {
   case negate = "-"
   /// Logical NOT.
   case not = "NOT"
+  /// `EXISTS (nested query)`: whether the query's result holds an element; the operand is always a
+  /// nested query.
+  case exists = "EXISTS"
 }
 
 /// Infix operators; `Precedence.swift` holds their binding strength.

@@ -339,7 +339,7 @@ public struct Parser {
     return expression
   }
 
-  /// `primary = literal | array | object | variable | case_expr | cast | call | name | "VALUE" | parenthesized ;`
+  /// `primary = literal | array | object | variable | case_expr | cast | exists | call | name | "VALUE" | parenthesized ;`
   private mutating func parsePrimary() throws(SQLError) -> Expression {
     let form = try primaryForm()
     if case .atom(let expression) = form { return expression }
@@ -353,6 +353,7 @@ public struct Parser {
     case .caseExpression: return try parseCase(token)
     case .call(let name): return try parseCall(name)
     case .cast(let name): return try parseCast(name, open: token)
+    case .exists(let name): return try parseExists(name, open: token)
     }
   }
 
@@ -362,7 +363,7 @@ public struct Parser {
   private enum PrimaryForm {
     case atom(Expression)
     case parenthesized, array, object, caseExpression
-    case call(Token), cast(Token)
+    case call(Token), cast(Token), exists(Token)
   }
 
   /// `literal = integer | decimal | string | "TRUE" | "FALSE" | "NULL" ;` and the other atoms.
@@ -391,7 +392,11 @@ public struct Parser {
     case .identifier(let name):
       _ = try advance()
       guard try isSymbol("(") else { return .atom(Expression(.field(name), token.range)) }
-      return name.lowercased() == "cast" ? .cast(token) : .call(token)
+      switch name.lowercased() {
+      case "cast": return .cast(token)
+      case "exists": return .exists(token)
+      default: return .call(token)
+      }
     case .symbol("*"):
       throw error(
         "'*' stands for the whole message only as a SELECT item or a function argument", token.range)
@@ -416,14 +421,36 @@ public struct Parser {
     return Parser.node(inner.kind, open, try expectClosing(")", opening: open, what: "the expression"))
   }
 
-  /// `nested_query = "SELECT" select_list "FROM" expression [ "WHERE" expression ] ;`
+  /// `nested_query = "SELECT" select_list "FROM" expression [ "AS" name ] [ "WHERE" expression ] ;`
   private mutating func parseNestedQuery() throws(SQLError) -> NestedQuery {
     _ = try advance()
     let select = try parseSelectList()
     try expect(.keyword(.from), "FROM in the nested query")
     let from = try parseExpression()
+    var alias: String?
+    if try consume(.keyword(.as)) {
+      let token = try peek()
+      guard case .identifier(let name) = token.kind else {
+        throw error("expected a name for the element after AS, found \(describe(token))", token.range)
+      }
+      _ = try advance()
+      alias = name
+    }
     let whereClause = try consume(.keyword(.where)) ? try parseExpression() : nil
-    return NestedQuery(select: select, from: from, whereClause: whereClause)
+    return NestedQuery(select: select, from: from, alias: alias, whereClause: whereClause)
+  }
+
+  /// `exists = "EXISTS" "(" nested_query ")" ;`
+  ///
+  /// `EXISTS` is matched in any case, and only before `(`: elsewhere the word is a field name.
+  private mutating func parseExists(_ name: Token, open: Token) throws(SQLError) -> Expression {
+    guard try isKeyword(.select) else {
+      throw error(
+        "EXISTS takes a nested query: EXISTS (SELECT ... FROM ... [WHERE ...])", try peek().range)
+    }
+    let query = try parseNestedQuery()
+    let close = try expectClosing(")", opening: open, what: "the nested query of EXISTS")
+    return Parser.node(.unary(.exists, Parser.node(.nested(query), open, close)), name, close)
   }
 
   /// `array = "[" [ expression { "," expression } ] "]" ;`

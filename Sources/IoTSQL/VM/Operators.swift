@@ -46,6 +46,11 @@ public enum Operators {
     case .not:
       guard let bool = Coercions.toBool(a) else { return .undefined }
       return .bool(!bool)
+    case .exists:
+      // A nested query's result: the array of its elements' results, or an object source's one
+      // result; Undefined when the source was neither. Never Undefined itself.
+      if case .array(let results) = a { return .bool(!results.isEmpty) }
+      return .bool(!a.isUndefined)
     case .negate:
       switch a {
       case .int(let int):

@@ -234,6 +234,8 @@ public struct VirtualMachine: Sendable {
         stack[stack.count - 1] = Operators.unary(.negate, stack[stack.count - 1], version: version)
       case .not:
         stack[stack.count - 1] = Operators.unary(.not, stack[stack.count - 1], version: version)
+      case .exists:
+        stack[stack.count - 1] = Operators.unary(.exists, stack[stack.count - 1], version: version)
       case .or, .and, .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual, .in, .add,
         .subtract, .multiply, .divide, .remainder:
         let right = stack.removeLast()
