@@ -313,11 +313,23 @@ public final class HTTPAction: KeyedGroupAction {
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
   private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
     let renderedURL: String
+    let valueRanges: [Range<Int>]
     do {
       // A missing secret fails the request rather than send it to another address.
-      renderedURL = try url.renderRequiringSecrets(input, secrets: secrets, field: "http url")
+      (renderedURL, valueRanges) = try url.renderMarkingValues(input, secrets: secrets, field: "http url")
     } catch {
       return .failure(error)
+    }
+    // A value may hold a '?' once the template's own text began the query, not start one: it would
+    // cut the path short and add parameters (`/dev/${id}/in` with id = `x?admin=1`).
+    if let mark = renderedURL.utf8.firstIndex(of: UInt8(ascii: "?")) {
+      let offset = renderedURL.utf8.distance(from: renderedURL.utf8.startIndex, to: mark)
+      if valueRanges.contains(where: { $0.contains(offset) }) {
+        return .failure(
+          ActionError(
+            .permanent,
+            "http url rendered '\(renderedURL)', in which a value starts the query ('?'); refused"))
+      }
     }
     if let prefix = configuration.confirmationUrl {
       if !renderedURL.hasPrefix(prefix) {

@@ -84,9 +84,26 @@ struct ActionTemplate: Sendable {
     throws(ActionError)
     -> String
   {
-    guard readsSecrets else { return render(input, secrets: secrets) }
+    try requiringSecrets(secrets, field: field) { render(input, secrets: $0) }
+  }
+
+  /// `renderRequiringSecrets`, with the UTF-8 byte ranges of the result that values wrote.
+  func renderMarkingValues(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
+    throws(ActionError) -> (text: String, valueRanges: [Range<Int>])
+  {
+    try requiringSecrets(secrets, field: field) { store in
+      template.renderMarkingValues(
+        context: input.message.evaluationContext(secrets: store), variables: input.evaluation.variables)
+    }
+  }
+
+  /// What `render` returns with `secrets`, watched for a missing secret when the template reads one.
+  private func requiringSecrets<T>(
+    _ secrets: (any SecretStore)?, field: String, _ render: ((any SecretStore)?) -> T
+  ) throws(ActionError) -> T {
+    guard readsSecrets else { return render(secrets) }
     let watched = MissingSecrets(secrets)
-    let text = render(input, secrets: watched)
+    let text = render(watched)
     if let id = watched.first {
       throw ActionError(
         .permanent,

@@ -502,7 +502,7 @@ struct HTTPActionTests {
     }
   }
 
-  @Test("a template value cannot take the request out of confirmationUrl: another host, .., #")
+  @Test("a template value cannot take the request out of confirmationUrl: another host, .., #, a query")
   func confirmedDestinationHolds() async throws {
     let server = try LoopbackHTTPServer()
     let other = try LoopbackHTTPServer()
@@ -532,8 +532,9 @@ struct HTTPActionTests {
       #expect(error.message.contains("leaves the confirmed destination"), "\(error.message)")
     }
     await hostLevel.shutdown()
-    for hostile in ["../../etc", "a#frag", "%2e%2e/up", "a/./b", "..%2Fadmin", "%2E%2E%5Cadmin", "..;/admin"]
-    {
+    for hostile in [
+      "../../etc", "a#frag", "%2e%2e/up", "a/./b", "..%2Fadmin", "%2E%2E%5Cadmin", "..;/admin", "x?admin=1",
+    ] {
       do {
         try await pathLevel.perform(
           input(#"{"path": "\#(hostile)"}"#, value: .object(["path": .string(hostile)])))
@@ -549,6 +550,14 @@ struct HTTPActionTests {
     try await pathLevel.perform(input(#"{"path": "d-7"}"#, value: .object(["path": .string("d-7")])))
     #expect(server.requests.map(\.uri) == ["/dev/d-7/x"])
     await pathLevel.shutdown()
+    // Once the template's own text began the query, a value may hold a '?'.
+    let queryLevel = try await action(server) {
+      $0.url = base + "q?id=${path}"
+      $0.confirmationUrl = base
+    }
+    try await queryLevel.perform(input(#"{"path": "a?b"}"#, value: .object(["path": .string("a?b")])))
+    #expect(server.requests.map(\.uri).last == "/dev/q?id=a?b")
+    await queryLevel.shutdown()
   }
 
   @Test("batching: results go out as JSON arrays of at most maxSize, or after maxDelayMs")

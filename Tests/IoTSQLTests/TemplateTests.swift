@@ -48,6 +48,20 @@ struct TemplateTests {
   }
 
   /// Only a literal pattern (and zone) of `timestamp()` takes the shortcut.
+  /// The marked ranges are exactly the bytes values wrote (none for an empty value), whatever the
+  /// renderer: a program, a topic shortcut, a timestamp shortcut.
+  @Test func valuesAreMarked() throws {
+    let template = try Template.compile(
+      "h/${topic(2)}/\u{E9}${x}${missing}?${parse_time('yyyy', timestamp(), 'UTC')}")
+    let context = EvaluationContext(
+      topic: "a/bc/d", payload: Array(#"{"x":"?q"}"#.utf8), timestampMs: 1_717_200_000_000)
+    let (text, ranges) = template.renderMarkingValues(context: context)
+    #expect(text == "h/bc/\u{E9}?q?2024")
+    let bytes = Array(text.utf8)
+    #expect(ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == ["bc", "?q", "2024"])
+    #expect(text == template.render(context: context))
+  }
+
   @Test func otherTimeFormatsRunTheirProgram() throws {
     for expression in [
       "parse_time(fmt, timestamp())", "parse_time('yyyy', ts)", "parse_time('yyyy', timestamp(), zone)",

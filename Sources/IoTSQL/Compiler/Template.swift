@@ -138,12 +138,38 @@ public struct Template: Sendable {
   public func render(
     context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine, prefix: String = ""
   ) -> String {
+    var unmarked: [Range<Int>]?
+    return render(context: context, variables: variables, using: &machine, prefix: prefix, marking: &unmarked)
+  }
+
+  /// Renders, and says which UTF-8 byte ranges of the result the values wrote (the rest is the
+  /// template's own text): what a check that values did not change a URL's structure needs.
+  public func renderMarkingValues(context: EvaluationContext, variables: [Value] = []) -> (
+    text: String, valueRanges: [Range<Int>]
+  ) {
+    var machine = VirtualMachine()
+    var ranges: [Range<Int>]? = []
+    let text = render(context: context, variables: variables, using: &machine, prefix: "", marking: &ranges)
+    return (text, ranges ?? [])
+  }
+
+  /// Renders; when `ranges` is not nil, appends to it the byte range each value wrote.
+  private func render(
+    context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine, prefix: String,
+    marking ranges: inout [Range<Int>]?
+  ) -> String {
     if renderers.isEmpty { return prefix.isEmpty ? source : prefix + source }
     // The parts' bytes go into one buffer and make one string: appending to a String checks its
     // capacity, uniqueness and encoding flags for every part.
     return ByteSink.withScratch { sink in
       sink.append(utf8: prefix)
       for index in renderers.indices {
+        let start = sink.count
+        defer {
+          if ranges != nil, sink.count > start, renderers[index].programIndex != nil {
+            ranges!.append(start..<sink.count)
+          }
+        }
         switch renderers[index] {
         case .text(let text): sink.append(utf8: text)
         case .topic: sink.append(utf8: BasicIngest.ruleTopic(context.topic))
