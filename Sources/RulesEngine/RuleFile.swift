@@ -289,6 +289,15 @@ public enum RuleFile {
     for key in ["actions", "errorAction"] {
       if let node = root[key] { sqlWarnings += templateWarnings(in: node, program: program!, file: file) }
     }
+    if actions.isEmpty, !disabled {
+      // Valid (AWS takes a rule without actions), but every result is then dropped unseen.
+      sqlWarnings.append(
+        RuleDiagnostic(
+          file: file, position: root["actions"]?.position ?? start,
+          message:
+            "rule '\(name)' has no actions: its results go nowhere, and its messages are acknowledged with nothing written"
+        ))
+    }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),

@@ -12,7 +12,9 @@ struct CheckCommand: ParsableCommand {
     discussion: """
       Warnings (the exit status stays 0): a republish action whose topic can match its own rule's FROM \
       filter, which would feed republished messages back into the rule; an action template that reads \
-      a name the SELECT computes (templates see the incoming message, as in AWS, not the SELECT output). A rule whose tests beside it \
+      a name the SELECT computes (templates see the incoming message, as in AWS, not the SELECT output); \
+      an enabled rule without actions, whose results go nowhere. Every problem of a rule is reported, \
+      each at its place in the file. A rule whose tests beside it \
       (<rule>.test.json) fail is invalid, as `run` would not load it (unless --skip-tests), and so is a \
       test file without its rule beside it (a rule renamed without its tests: they would no longer \
       run). A path without any rule file is an error (exit 66).

@@ -447,6 +447,22 @@ struct RuleFileTests {
         == "in template: function 'upper' takes 1 argument but 2 were given; the call is always Undefined")
   }
 
+  /// A rule without actions is valid, as in AWS, but its results go nowhere: an enabled one says so,
+  /// at its `actions` (or its start when it has none).
+  @Test func aRuleWithoutActionsWarns() throws {
+    let empty = try loadRule(#"{"sql": "SELECT * FROM 'a/#'", "actions": []}"#, builder: RecordingBuilder())
+    #expect(
+      empty.warnings.map(\.message) == [
+        "rule 'test_rule' has no actions: its results go nowhere, and its messages are acknowledged with nothing written"
+      ])
+    #expect(empty.warnings.first?.position == FilePosition(line: 1, column: 43))
+    let missing = try loadRule(#"{"sql": "SELECT * FROM 'a/#'"}"#, builder: RecordingBuilder())
+    #expect(missing.warnings.first?.position == FilePosition(line: 1, column: 1))
+    let disabled = try loadRule(
+      #"{"sql": "SELECT * FROM 'a/#'", "ruleDisabled": true}"#, builder: RecordingBuilder())
+    #expect(disabled.warnings.isEmpty)
+  }
+
   /// AWS's API runs a rule without `awsIotSqlVersion` as 2015-10-08; here the default is 2016-03-23:
   /// a rule copied in AWS's shape without the key says so.
   @Test func awsShapedRuleWithoutVersionWarns() throws {
