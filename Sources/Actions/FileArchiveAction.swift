@@ -410,8 +410,13 @@ public final class FileArchiveAction: BatchAction {
       prefix: rootPrefix)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
     if let problem = Self.problem(inRelativePath: rendered) {
+      // The path's own text has neither (refused at load): a value made it, most often a missing
+      // field rendered as nothing.
+      let cause =
+        problem == "is absolute" || problem == "has an empty segment"
+        ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
       return .failure(
-        ActionError(.permanent, "rendered path '\(rendered)' \(problem); archive root is '\(root)'"))
+        ActionError(.permanent, "rendered path '\(rendered)' \(problem)\(cause); archive root is '\(root)'"))
     }
     return .success(path)
   }

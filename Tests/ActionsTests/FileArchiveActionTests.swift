@@ -183,6 +183,26 @@ struct FileArchiveActionTests {
     #expect(!FileManager.default.fileExists(atPath: "\(folder)/etc"))
   }
 
+  /// A missing field renders as nothing: the error says so rather than only "absolute".
+  @Test func aValueRenderedEmptyIsNamedAsTheCause() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": "${dev}/x/${sub}/y.jsonl"}"#),
+      context: context)
+    let errors = await action.performBatch([
+      input(object([("sub", .string("s"))]), json: #"{"sub":"s"}"#),
+      input(object([("dev", .string("d"))]), json: #"{"dev":"d"}"#),
+    ])
+    #expect(
+      errors[0]?.message.hasPrefix(
+        "rendered path '/x/s/y.jsonl' is absolute (a value of '${dev}/x/${sub}/y.jsonl' rendered empty")
+        == true,
+      "\(String(describing: errors[0]))")
+    #expect(
+      errors[1]?.message.hasPrefix("rendered path 'd/x//y.jsonl' has an empty segment (a value of") == true,
+      "\(String(describing: errors[1]))")
+  }
+
   @Test func folderWhereAFileIsExpectedFails() async throws {
     let folder = temporaryFolder()
     _ = FileManager.default.createFile(atPath: "\(folder)/blocked", contents: Data())
