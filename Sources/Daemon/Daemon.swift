@@ -140,12 +140,26 @@ enum SourceSpec {
     } else if let input = ReplaySource.input(parsing: text) {
       self = .replay(input)
     } else {
-      throw RuleStoreError(
-        message:
-          "unknown source '\(text)': use file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://host:port/topic?group=G"
-      )
+      throw RuleStoreError(message: Self.unknown(text))
     }
   }
+
+  /// Why `text` names no source, or nil (the scheme is known; its settings are read later).
+  static func problem(_ text: String) -> String? {
+    let known =
+      text.hasPrefix("mqtt://") || text.hasPrefix("mqtts://") || text.hasPrefix("kafka://")
+      || ReplaySource.input(parsing: text) != nil
+    return known ? nil : unknown(text)
+  }
+
+  private static func unknown(_ text: String) -> String {
+    "unknown source '\(text)': use file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://host:port/topic?group=G"
+  }
+}
+
+extension DaemonConfiguration {
+  /// Why `--source` names no source it knows, or nil: a usage error, said before anything starts.
+  public static func sourceProblem(_ text: String) -> String? { SourceSpec.problem(text) }
 }
 
 /// Stands in for the MQTT publisher where rules are only checked, never run.

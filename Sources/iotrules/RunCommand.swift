@@ -139,6 +139,7 @@ struct RunCommand: AsyncParsableCommand {
       throw ValidationError("--reload-interval-ms must be at least 10, not \(reloadIntervalMs)")
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
+    if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
     if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
       throw ValidationError(
         "--max-in-flight-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxInFlightBytes)'"

@@ -126,6 +126,16 @@ struct DaemonRunTests {
         ["run", "--rules", "good", "--source", "file:feed.jsonl"] + bad, in: folder)
       #expect(status == 64, "\(bad): \(said)")
     }
+    // So is a source of no known kind; a replay file that is not there cannot be read (74), said
+    // as every command says it.
+    let (unknown, _, unknownSaid) = try await runIotrules(
+      ["run", "--rules", "good", "--source", "bogus://x"], in: folder)
+    #expect(unknown == 64, "\(unknownSaid)")
+    #expect(unknownSaid.contains("unknown source 'bogus://x'"), "\(unknownSaid)")
+    let (missing, _, missingSaid) = try await runIotrules(
+      ["run", "--rules", "good", "--source", "file:absent.jsonl"], in: folder)
+    #expect(missing == 74, "\(missingSaid)")
+    #expect(missingSaid.contains("iotrules: error: absent.jsonl: no such file or folder"), "\(missingSaid)")
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {

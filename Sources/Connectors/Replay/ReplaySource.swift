@@ -129,7 +129,12 @@ public struct ReplaySource: MessageSource {
     switch input {
     case .file(let path):
       fd = open(path, O_RDONLY | O_CLOEXEC)
-      if fd < 0 { throw ReplayError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
+      if fd < 0 {
+        // Said as every command says it (`F: no such file or folder`).
+        let why =
+          errno == ENOENT ? "no such file or folder" : "cannot open it (\(String(cString: strerror(errno))))"
+        throw ReplayError(message: "\(path): \(why)")
+      }
     case .standardInput:
       fd = 0
     }
