@@ -201,18 +201,25 @@ struct RunCommand: AsyncParsableCommand {
     if !skipTests { configuration.reloadGate = { rule in RuleTestGate.check(rule) } }
     configuration.secrets = SecretFolder(folder: secretsDir)
     configuration.afterRulesLoaded = { iotrules_release_free_memory() }
+    /// The run's last word: with `--log-format json` a log record like every other line, so a
+    /// shipper that reads JSON lines does not choke on the one that matters most.
+    func fail(_ error: any Error, status: Int32) -> ExitCode {
+      if json {
+        logger.critical("\(error)", metadata: ["exitStatus": "\(status)"])
+      } else {
+        FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
+      }
+      return ExitCode(status)
+    }
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)
     } catch let error as InvalidRulesError {
-      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
-      throw ExitCode(65)
+      throw fail(error, status: 65)
     } catch let error as NoRuleFilesError {
-      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
-      throw ExitCode(66)
+      throw fail(error, status: 66)
     } catch {
-      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
-      throw ExitCode(74)
+      throw fail(error, status: 74)
     }
     print(summary.line)
     if summary.dispatch.failed > 0 { throw ExitCode(74) }

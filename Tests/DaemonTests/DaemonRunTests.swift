@@ -136,6 +136,20 @@ struct DaemonRunTests {
       ["run", "--rules", "good", "--source", "file:absent.jsonl"], in: folder)
     #expect(missing == 74, "\(missingSaid)")
     #expect(missingSaid.contains("iotrules: error: absent.jsonl: no such file or folder"), "\(missingSaid)")
+    // With JSON logs, that last word is a JSON record too.
+    let (jsonStatus, jsonOut, jsonErr) = try await runIotrules(
+      ["run", "--rules", "good", "--source", "file:absent.jsonl", "--log-format", "json"], in: folder)
+    #expect(jsonStatus == 74)
+    let lines = (jsonOut + jsonErr).split(separator: "\n")
+    #expect(!lines.isEmpty)
+    for line in lines {
+      #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "\(line)")
+    }
+    let last = try #require(
+      lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        .first { $0["level"] as? String == "critical" })
+    #expect(last["message"] as? String == "absent.jsonl: no such file or folder")
+    #expect(last["exitStatus"] as? String == "74")
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
@@ -452,6 +466,14 @@ struct DaemonRunTests {
       }
     }
     try await send(1000)
+    // Version 1 has written rows before the edit (on a loaded machine the daemon may not have read
+    // a line yet): at most 10 s.
+    for _ in 0..<200 {
+      if let count = try? sqliteQuery(folder + "/out.db", "SELECT count(*) FROM t"), count != ["[0]"] {
+        break
+      }
+      try await Task.sleep(nanoseconds: 50_000_000)
+    }
     write(ruleV2, to: folder + "/rules/versioned.json")
     try await send(1000)
     // A broken edit keeps version 2 running.
