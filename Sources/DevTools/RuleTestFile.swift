@@ -107,23 +107,25 @@ public struct RuleTestFile: Sendable {
           "unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
       }
       let name = node["name"]?.string ?? "case \(index + 1)"
+      // How messages name the case: its name quoted (`case 'hot reading'`), else its number.
+      let label = node["name"]?.string.map { "case '\($0)'" } ?? name
       guard let topic = node["topic"]?.string else {
-        report(node["topic"]?.position ?? node.position, "\(name): 'topic' must be a string")
+        report(node["topic"]?.position ?? node.position, "\(label): 'topic' must be a string")
         continue
       }
       if let problem = TopicFilter.nameProblem(topic) {
-        report(node["topic"]?.position ?? node.position, "\(name): 'topic' \(problem)")
+        report(node["topic"]?.position ?? node.position, "\(label): 'topic' \(problem)")
         continue
       }
       var payload: [UInt8] = []
       if let encoded = node["payload_base64"] {
         guard let text = encoded.string, let data = Data(base64Encoded: text) else {
-          report(encoded.position, "\(name): 'payload_base64' is not base64")
+          report(encoded.position, "\(label): 'payload_base64' is not base64")
           continue
         }
         payload = Array(data)
         if node["payload"] != nil {
-          report(encoded.position, "\(name): give 'payload' or 'payload_base64', not both")
+          report(encoded.position, "\(label): give 'payload' or 'payload_base64', not both")
         }
       } else if let given = node["payload"] {
         if let text = given.string {
@@ -135,7 +137,7 @@ public struct RuleTestFile: Sendable {
       var clientID: String?
       if let given = node["clientId"] {
         guard let text = given.string else {
-          report(given.position, "\(name): 'clientId' must be a string")
+          report(given.position, "\(label): 'clientId' must be a string")
           continue
         }
         clientID = text
@@ -143,7 +145,7 @@ public struct RuleTestFile: Sendable {
       var timestamp = 0
       if let given = node["timestamp"] {
         guard let value = given.int else {
-          report(given.position, "\(name): 'timestamp' must be whole epoch milliseconds")
+          report(given.position, "\(label): 'timestamp' must be whole epoch milliseconds")
           continue
         }
         timestamp = value
@@ -151,7 +153,10 @@ public struct RuleTestFile: Sendable {
       guard let expect = node["expect"], let expectMembers = expect.members, expectMembers.count == 1 else {
         report(
           node["expect"]?.position ?? node.position,
-          "\(name): 'expect' must be one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}")
+          node["expect"] == nil
+            ? "\(label): missing 'expect', one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
+            : "\(label): 'expect' must be one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
+        )
         continue
       }
       let expectation: Expectation
@@ -159,7 +164,7 @@ public struct RuleTestFile: Sendable {
       case "output": expectation = .output(expectMembers[0].value.value)
       case "no_match":
         guard expectMembers[0].value.bool == true else {
-          report(expectMembers[0].value.position, "\(name): 'no_match' must be true")
+          report(expectMembers[0].value.position, "\(label): 'no_match' must be true")
           continue
         }
         expectation = .noMatch
@@ -168,14 +173,15 @@ public struct RuleTestFile: Sendable {
           actions.allSatisfy({ $0.members != nil && $0["kind"]?.string != nil })
         else {
           report(
-            expectMembers[0].value.position, "\(name): 'actions' must be an array of objects with a \"kind\"")
+            expectMembers[0].value.position, "\(label): 'actions' must be an array of objects with a \"kind\""
+          )
           continue
         }
         expectation = .actions(actions.map(\.value))
       default:
         report(
           expectMembers[0].keyPosition,
-          "\(name): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
+          "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
         continue
       }
       cases.append(
@@ -185,7 +191,11 @@ public struct RuleTestFile: Sendable {
             topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
           expectation: expectation))
     }
-    if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }
+    if !diagnostics.isEmpty {
+      throw RuleFileError(
+        diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
+      )
+    }
     return RuleTestFile(file: file, cases: cases)
   }
 }

@@ -195,11 +195,13 @@ public enum RuleTestGate {
       preview = try RulePreview(rule: rule, bytes: Array(data))
       tests = try RuleTestFile.load(path: testPath)
     } catch {
-      // A test file's own errors name it with their line and column.
-      let text = "\(error)"
+      // A test file's own errors name it with their line and column: they follow the reason, each
+      // once, rather than inside it.
+      let own = error.diagnostics.filter { $0.file == testPath }
+      guard !own.isEmpty else { return GateRefusal(reason: "\(testPath): \(error)") }
       return GateRefusal(
-        reason: text.hasPrefix(testPath) ? "its test file is broken: \(text)" : "\(testPath): \(text)",
-        diagnostics: error.diagnostics.filter { $0.file == testPath })
+        reason: "its test file \(testPath) is broken (\(own.count) problem\(own.count == 1 ? "" : "s"))",
+        diagnostics: own)
     }
     let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }
     guard !failing.isEmpty else { return nil }

@@ -54,6 +54,31 @@ struct DaemonRunTests {
     #expect(try await runIotrules(["check", "--skip-tests", "rules"], in: folder).0 == 0)
   }
 
+  /// A broken test file is said once: the rule's line says the file is broken, then each problem
+  /// follows once, in line order, naming its case.
+  @Test func aBrokenTestFileIsSaidOnceInOrder() async throws {
+    let folder = temporaryFolder("broken-tests")
+    write(
+      #"{"sql": "SELECT n FROM 'a/#'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/pick.json")
+    write(
+      """
+      [{"name": "no expectation", "topic": "a/1", "payload": {"n": 1}, "expext": {}},
+       {"name": "odd", "topic": "a/1", "expect": {"file": 1}}]
+      """, to: folder + "/rules/pick.test.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 65)
+    #expect(
+      output == """
+        rules/pick.json:1:1: error: `run` would not load this rule: its test file rules/pick.test.json is broken (3 problems)
+        rules/pick.test.json:1:2: error: case 'no expectation': missing 'expect', one of {"output": ...}, {"no_match": true}, {"actions": [...]}
+        rules/pick.test.json:1:66: error: unknown key 'expext'; expected clientId, expect, name, payload, payload_base64, timestamp, topic
+        rules/pick.test.json:2:45: error: case 'odd': unknown expectation 'file'; expected output, no_match or actions
+        0 valid, 1 invalid
+
+        """)
+  }
+
   /// A dead-letter path that cannot take records stops the daemon at start (exit 74), before any
   /// message depends on it; a good one is not created until a record comes.
   @Test func anUnusableDeadLetterPathIsSaidAtStart() async throws {

@@ -196,7 +196,7 @@ import Testing
         Issue.record("accepted the topic '\(topic)'")
       } catch {
         let found = error.diagnostics.first?.description ?? ""
-        #expect(found.hasPrefix("r.test.json:1:\(column): error: c: 'topic' "), "\(found)")
+        #expect(found.hasPrefix("r.test.json:1:\(column): error: case 'c': 'topic' "), "\(found)")
       }
     }
   }
