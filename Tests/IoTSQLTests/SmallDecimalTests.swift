@@ -103,6 +103,29 @@ import Testing
     }
   }
 
+  /// Near 1E-128, Foundation's floor, a quotient or product keeps the digits above it (rounded half to
+  /// even) and is 0 only when none is left; a remainder whose quotient is that small is the dividend.
+  /// (Foundation's divide gave NaN, so `1E-100 / 3` was Undefined, and its initializer gave 0.)
+  @Test(arguments: [
+    ("1E-100", BinaryOperator.divide, "3", "3.333333333333333333333333333E-101"),
+    ("-1E-100", .divide, "3", "-3.333333333333333333333333333E-101"),
+    ("1E-127", .divide, "10", "1E-128"),
+    ("1E-120", .divide, "7", "1.4285714E-121"),
+    ("1E-100", .divide, "7E30", "0"),
+    ("1E-127", .divide, "3", "3E-128"),
+    ("1.234E-64", .multiply, "1.5E-62", "1.85E-126"),
+    ("1.234E-64", .multiply, "1.5E-65", "0"),
+    ("1E-127", .multiply, "1.5E-1", "2E-128"),
+    ("1E-127", .remainder, "3", "1E-127"),
+    ("-1E-127", .remainder, "3", "-1E-127"),
+    ("7", .remainder, "2", "1"),
+  ])
+  func arithmeticNearTheBottomOfTheRange(_ a: String, _ op: BinaryOperator, _ b: String, _ expected: String) {
+    let result = Operators.binary(
+      op, .decimal(Decimal(string: a)!), .decimal(Decimal(string: b)!), version: .default)
+    #expect(JSONWriter.string(result) == expected, "\(a) \(op) \(b)")
+  }
+
   @Test func zeroPointThreeAndWriterSpelling() {
     let sum = Operators.binary(
       .add, .decimal(Decimal(string: "0.1")!), .decimal(Decimal(string: "0.2")!), version: .default)

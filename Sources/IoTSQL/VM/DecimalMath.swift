@@ -38,11 +38,10 @@ enum DecimalMath {
     let exponentSum = a.exponent + b.exponent
     if exponentSum < -128 {
       // Foundation traps here: multiply the significands, then place the exponent ourselves.
-      guard var product = multiplySafely(a.significand, b.significand) else { return nil }
-      let exponent = product.exponent + exponentSum
-      product = Decimal(
-        sign: a.sign == b.sign ? .plus : .minus, exponent: exponent, significand: product.significand)
-      return product.isNaN ? nil : rounded34(product)
+      guard let product = multiplySafely(a.significand, b.significand) else { return nil }
+      return placed(
+        sign: a.sign == b.sign ? .plus : .minus, significand: product.significand,
+        exponent: product.exponent + exponentSum)
     }
     guard let product = multiplySafely(a, b) else { return nil }
     return rounded34(product)
@@ -65,8 +64,44 @@ enum DecimalMath {
     var b = b
     var result = Decimal()
     let error = NSDecimalDivide(&result, &a, &b, .bankers)
+    if error == .underflow || (result.isNaN && error != .overflow && error != .divideByZero) {
+      return dividedNearTheBottom(a, b)
+    }
     guard error != .overflow, error != .divideByZero, !result.isNaN else { return nil }
     return rounded34(result)
+  }
+
+  /// `a / b` for a quotient whose digits Foundation cannot place (`1E-100 / 3` needs exponent -134):
+  /// divided with the dividend 10^64 times larger, then put back 64 places down, where digits below
+  /// 1E-128 are rounded away as a product's are (all of them: 0).
+  private static func dividedNearTheBottom(_ a: Decimal, _ b: Decimal) -> Decimal? {
+    let shift = 64
+    guard a.exponent + shift <= 127 else { return nil }
+    var raised = Decimal(sign: a.sign, exponent: a.exponent + shift, significand: a.significand)
+    var b = b
+    var quotient = Decimal()
+    let error = NSDecimalDivide(&quotient, &raised, &b, .bankers)
+    guard error != .overflow, error != .divideByZero, !quotient.isNaN else { return nil }
+    return placed(sign: quotient.sign, significand: quotient.significand, exponent: quotient.exponent - shift)
+  }
+
+  /// `significand × 10^exponent` (a whole significand), rounded to 34 digits; below 1E-128, the
+  /// lowest exponent Foundation holds, the digits under it are rounded away (half to even), and a
+  /// number with none left is 0. (Foundation's own initializer gives 0 for any exponent below it.)
+  static func placed(sign: FloatingPointSign, significand: Decimal, exponent: Int) -> Decimal? {
+    var whole = significand
+    var exponent = exponent
+    if exponent < -128 {
+      let dropped = -128 - exponent
+      guard dropped <= 40 else { return Decimal(0) }
+      var scaled = Decimal()
+      _ = NSDecimalMultiplyByPowerOf10(&scaled, &whole, Int16(-dropped), .bankers)
+      NSDecimalRound(&whole, &scaled, 0, .bankers)
+      exponent = -128
+    }
+    if whole.isZero { return Decimal(0) }
+    let value = Decimal(sign: sign, exponent: exponent, significand: whole)
+    return value.isNaN ? nil : rounded34(value)
   }
 
   /// `a % b` as Java's `BigDecimal.remainder`: `a - trunc(a / b) * b`, the sign of `a`.
@@ -76,6 +111,8 @@ enum DecimalMath {
     var b = b
     var quotient = Decimal()
     let error = NSDecimalDivide(&quotient, &a, &b, .bankers)
+    // A quotient too small for Foundation to place is below 1 in magnitude: nothing is taken away.
+    if error == .underflow || (quotient.isNaN && error != .overflow) { return rounded34(a) }
     guard error != .overflow, !quotient.isNaN else { return nil }
     let whole = truncated(quotient)
     guard let product = multiply(whole, b) else { return nil }
