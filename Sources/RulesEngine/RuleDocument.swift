@@ -477,6 +477,57 @@ public enum RuleDocument {
   static let maximumYAMLExpansion = 4_000_000
 
   /// Converts a composed YAML node (aliases already resolved to their anchors' nodes) to a
+  /// The JSON spelling of a plain scalar that YAML 1.2's core schema reads as a number, or nil:
+  /// `[-+]?[0-9]+` (`010` is 10, `+5` is 5), `0x` hex and `0o` octal (`0x10` is 16, `0o17` is 15),
+  /// and `[-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?` (`.5` is 0.5, `1.` is 1). `.inf` and
+  /// `.nan` have no JSON spelling and stay text, as does a hex or octal number beyond 64 bits.
+  static func coreSchemaNumber(_ text: String) -> String? {
+    let bytes = Array(text.utf8)
+    func digits(_ range: Range<Int>, _ isDigit: (UInt8) -> Bool) -> Bool {
+      !range.isEmpty && bytes[range].allSatisfy(isDigit)
+    }
+    let decimalDigit: (UInt8) -> Bool = { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    if bytes.count > 2, bytes[0] == UInt8(ascii: "0"),
+      bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "o")
+    {
+      let radix = bytes[1] == UInt8(ascii: "x") ? 16 : 8
+      return UInt64(String(decoding: bytes[2...], as: UTF8.self), radix: radix).map { "\($0)" }
+    }
+    var index = 0
+    let negative = bytes.first == UInt8(ascii: "-")
+    if negative || bytes.first == UInt8(ascii: "+") { index = 1 }
+    let integerStart = index
+    while index < bytes.count, decimalDigit(bytes[index]) { index += 1 }
+    let integer = integerStart..<index
+    var fraction = index..<index
+    var sawPoint = false
+    if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+      sawPoint = true
+      index += 1
+      let start = index
+      while index < bytes.count, decimalDigit(bytes[index]) { index += 1 }
+      fraction = start..<index
+    }
+    guard !integer.isEmpty || !fraction.isEmpty else { return nil }
+    var exponent = ""
+    if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+      var start = index + 1
+      if start < bytes.count, bytes[start] == UInt8(ascii: "-") || bytes[start] == UInt8(ascii: "+") {
+        start += 1
+      }
+      guard digits(start..<bytes.count, decimalDigit) else { return nil }
+      exponent = "e" + String(decoding: bytes[(index + 1)...], as: UTF8.self)
+      index = bytes.count
+    }
+    guard index == bytes.count, !sawPoint || !fraction.isEmpty || !integer.isEmpty else { return nil }
+    // JSON's spelling: no `+`, no leading zeros, a digit on each side of a point.
+    var whole = String(decoding: bytes[integer], as: UTF8.self).drop { $0 == "0" }
+    if whole.isEmpty { whole = "0" }
+    let sign = negative ? "-" : ""
+    let point = fraction.isEmpty ? "" : "." + String(decoding: bytes[fraction], as: UTF8.self)
+    return sign + whole + point + exponent
+  }
+
   /// `RuleNode`, spending `budget` one a value and one a byte of text.
   static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int) throws(RuleSyntaxError)
     -> RuleNode
@@ -506,8 +557,8 @@ public enum RuleDocument {
         if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {
           return RuleNode(kind: .bool(text.lowercased() == "true"), position: mark, stringPositions: [])
         }
-        if Double(text) != nil, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" }) == true {
-          return RuleNode(kind: .number(text), position: mark, stringPositions: [])
+        if let number = coreSchemaNumber(text) {
+          return RuleNode(kind: .number(number), position: mark, stringPositions: [])
         }
         if scalar.style != .plain {
           // An explicit tag on quoted text that is not of its type (`!!int "abc"`).

@@ -193,6 +193,28 @@ struct RuleFileTests {
       ])
   }
 
+  /// Plain scalars read as YAML 1.2's core schema reads numbers, spelled as JSON spells them.
+  @Test func yamlNumbersFollowTheCoreSchema() throws {
+    let cases: [(String, RuleNode.Kind)] = [
+      ("0x10", .number("16")), ("0o17", .number("15")), ("010", .number("10")), ("+5", .number("5")),
+      ("-0012.50", .number("-12.50")), (".5", .number("0.5")), ("1.", .number("1")),
+      ("1E+3", .number("1e+3")),
+      ("-2.5e-3", .number("-2.5e-3")), (".inf", .string(".inf")), (".nan", .string(".nan")),
+      ("0x1p3", .string("0x1p3")), ("1_000", .string("1_000")), ("0o8", .string("0o8")),
+      ("12abc", .string("12abc")),
+      ("0xFFFFFFFFFFFFFFFFF", .string("0xFFFFFFFFFFFFFFFFF")), (".", .string(".")),
+    ]
+    for (text, expected) in cases {
+      let node = try RuleDocument.parseYAML("v: \(text)\n")["v"]
+      switch (node?.kind, expected) {
+      case (.number(let found)?, .number(let spelled)): #expect(found == spelled, "\(text)")
+      case (.string(let found)?, .string(let spelled)): #expect(found == spelled, "\(text)")
+      default: Issue.record("\(text): \(String(describing: node?.kind))")
+      }
+    }
+    #expect(try RuleDocument.parseYAML("v: 0x100\n")["v"]?.int == 256)
+  }
+
   /// An explicit tag on quoted text of another type is an error, not a string.
   @Test func yamlWrongTagIsAnError() {
     #expect(
