@@ -34,6 +34,13 @@ public final class ReplSession {
   public private(set) var pending: [String] = []
   /// The last statement run, for `.explain` without SQL.
   public private(set) var lastStatement: String?
+  /// In script mode, the name errors are placed in (`stdin`): a statement's error then reads
+  /// `stdin:6:3: error: ...`, the script's own line, not the statement's. Nil on a terminal.
+  public var scriptName: String?
+  /// The number of the line being fed (1 for the first), for `scriptName`.
+  public private(set) var lineNumber = 0
+  /// The line the open (or last) statement started on.
+  private var statementLine = 1
 
   /// Creates a session.
   public init(
@@ -49,6 +56,11 @@ public final class ReplSession {
   /// Takes one input line. Returns the output, and the complete entry (for history) when the line
   /// ended one.
   public func feed(_ line: String) -> (outputs: [Output], entry: String?) {
+    lineNumber += 1
+    return take(line)
+  }
+
+  private func take(_ line: String) -> (outputs: [Output], entry: String?) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
     if pending.isEmpty {
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
@@ -62,7 +74,7 @@ public final class ReplSession {
       let text = pending.joined(separator: "\n")
       pending = []
       let ended = command(text)
-      let next = feed(line)
+      let next = take(line)
       return (ended + next.outputs, next.entry ?? text)
     }
     if !pending.isEmpty && trimmed.isEmpty {
@@ -79,9 +91,10 @@ public final class ReplSession {
       let text = pending.joined(separator: "\n")
       pending = []
       let ended = run(text)
-      let next = feed(line)
+      let next = take(line)
       return (ended + next.outputs, next.entry ?? text)
     }
+    if pending.isEmpty { statementLine = lineNumber }
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
@@ -209,9 +222,9 @@ public final class ReplSession {
     do {
       program = try Compiler.compile(sql, version: version)
     } catch {
-      return fail(error.diagnostics.map { rendered($0, in: sql) }.joined(separator: "\n"))
+      return fail(error.diagnostics.map { rendered($0, in: sql, placed: true) }.joined(separator: "\n"))
     }
-    var outputs = program.warnings.map { Output(text: rendered($0, in: sql), isError: true) }
+    var outputs = program.warnings.map { Output(text: rendered($0, in: sql, placed: true), isError: true) }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
     if !program.fromMatches(topicName), let filter = program.topicFilter {
       outputs.append(
@@ -234,8 +247,15 @@ public final class ReplSession {
     return outputs
   }
 
-  func rendered(_ diagnostic: Diagnostic, in source: String) -> String {
-    let text = diagnostic.rendered(in: source)
+  /// The diagnostic with its line of SQL and a caret; `placed`, for a statement of a script, puts
+  /// the script's name and line in front (`stdin:6:3:`) instead of the statement's `3:3:`.
+  func rendered(_ diagnostic: Diagnostic, in source: String, placed: Bool = false) -> String {
+    var text = diagnostic.rendered(in: source)
+    let start = diagnostic.range.start
+    if placed, let scriptName, text.hasPrefix("\(start): ") {
+      let line = statementLine + start.line - 1
+      text = "\(scriptName):\(line):\(start.column): " + text.dropFirst("\(start): ".count)
+    }
     let label = "\(diagnostic.severity.rawValue):"
     let paint = diagnostic.severity == .error ? styler.error(label) : styler.warning(label)
     return text.replacingOccurrences(of: label, with: paint)

@@ -46,6 +46,7 @@ struct ReplCommand: ParsableCommand {
     if isatty(STDIN_FILENO) != 0 {
       interactive(session, environment: environment)
     } else {
+      session.scriptName = "stdin"
       while !session.finished, let line = Swift.readLine(strippingNewline: true) {
         emit(session.feed(line).outputs)
       }

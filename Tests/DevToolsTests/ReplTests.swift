@@ -43,7 +43,7 @@ import Testing
     #expect(out == "")
     #expect(
       err == """
-        1:8: error: unknown function 'tiemstamp'; did you mean 'timestamp'?
+        stdin:1:8: error: unknown function 'tiemstamp'; did you mean 'timestamp'?
         SELECT tiemstamp() FROM 'a'
                ^
         error: unknown command '.bogus'; .help lists them
@@ -107,6 +107,25 @@ import Testing
         }
 
         """)
+  }
+
+  /// In a script an error gives the script's line; on a terminal, the statement's.
+  @Test func scriptErrorsGiveTheScriptsLine() {
+    let lines = [".topic a/b", "", "-- a comment", "SELECT temp,", "  FROM 'a/+'"]
+    let script = ReplSession()
+    script.scriptName = "stdin"
+    let typed = ReplSession()
+    var scriptErrors: [String] = []
+    var typedErrors: [String] = []
+    for line in lines {
+      scriptErrors += script.feed(line).outputs.filter(\.isError).map(\.text)
+      typedErrors += typed.feed(line).outputs.filter(\.isError).map(\.text)
+    }
+    #expect(
+      scriptErrors.first?.hasPrefix("stdin:5:3: error: expected an expression after ','") == true,
+      "\(scriptErrors)")
+    #expect(
+      typedErrors.first?.hasPrefix("2:3: error: expected an expression after ','") == true, "\(typedErrors)")
   }
 
   @Test("a SET goes on into the SELECT on its next line; a SELECT after a whole statement starts anew")
