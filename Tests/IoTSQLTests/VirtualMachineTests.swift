@@ -44,6 +44,11 @@ import Testing
       "SELECT r FROM 't/+'", #"{"r":[{"a":1,"b":2},{"a":3,"b":4,"a":5},{"a":6,"b":7},{"a":8,"c":9}]}"#,
       #"{"r":[{"a":1,"b":2},{"a":5,"b":4},{"a":6,"b":7},{"a":8,"c":9}]}"#
     ),
+    // A nested `SELECT *` alone is the element, whatever it is; with more items, a merge.
+    (
+      "SELECT (SELECT * FROM n) AS a, (SELECT * FROM n AS x WHERE x > 1) AS b, (SELECT *, 1 AS k FROM r) AS c FROM 't/+'",
+      #"{"n":[1,"two",3],"r":[{"v":1},7]}"#, #"{"a":[1,"two",3],"b":[3],"c":[{"v":1,"k":1},{"k":1}]}"#
+    ),
     (
       "SELECT (SELECT VALUE v FROM r WHERE v > 50) AS high, (SELECT w FROM r) AS ws FROM 't/+'",
       #"{"r":[{"v":57,"w":1},{"v":5,"w":2},{"w":3,"v":75},{"v":99}]}"#,

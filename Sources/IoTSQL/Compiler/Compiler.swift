@@ -128,6 +128,12 @@ struct CodeGenerator {
     case .value(let expression): compile(expression)
     case .items(let items):
       if compileRecord(items, range: range) { return }
+      if nestingDepth > 0, items.count == 1, case .star = items[0].kind, items[0].alias == nil {
+        // A nested `SELECT *` alone is the element itself, as the statement's is the payload
+        // itself: an object element the same, a number or string element no longer `{}`.
+        emit(.loadElement, at: items[0].range)
+        return
+      }
       emit(.newObject, at: range)
       for (position, item) in items.enumerated() {
         switch item.kind {
