@@ -296,7 +296,8 @@ public enum Daemon {
         input: input, follow: configuration.follow, clock: clock,
         onMalformed: { line, message in
           malformedLines.increment()
-          logger.warning("malformed line", metadata: ["line": "\(line)", "error": "\(message)"])
+          logger.warning(
+            "malformed line", metadata: ["line": .stringConvertible(line), "error": "\(message)"])
         },
         onNotice: { notice in logger.warning("\(notice)") })
       replay = replaySource
@@ -338,7 +339,10 @@ public enum Daemon {
       for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
     }
     logger.info(
-      "rules loaded", metadata: ["rules": "\(loaded.rules.count)", "errors": "\(loaded.errors.count)"])
+      "rules loaded",
+      metadata: [
+        "rules": .stringConvertible(loaded.rules.count), "errors": .stringConvertible(loaded.errors.count),
+      ])
     // A replay is a batch: with a broken rule it would give an incomplete result and exit 0. A
     // long-running source starts with the rules that load (a broken file is fixed by hot reload),
     // unless none does.
@@ -448,7 +452,7 @@ public enum Daemon {
         }
         logger.error(
           "second stop signal: exiting without draining",
-          metadata: ["unacknowledged": "\(dispatcher.inFlight)"])
+          metadata: ["unacknowledged": .stringConvertible(dispatcher.inFlight)])
         // At once: atexit work could wait on the very tasks that are stuck.
         _exit(128 + number)
       }

@@ -28,9 +28,30 @@ public struct JSONLogHandler: LogHandler {
     text += "\"message\":\(ErrorRecord.quote(event.message.description))"
     let merged = metadata.merging(event.metadata ?? [:]) { $1 }
     for key in merged.keys.sorted() {
-      text += ",\(ErrorRecord.quote(key)):\(ErrorRecord.quote(merged[key]!.description))"
+      text += ",\(ErrorRecord.quote(key)):\(Self.json(merged[key]!))"
     }
     text += "}\n"
     FileHandle.standardError.write(Data(text.utf8))
+  }
+
+  /// A metadata value as JSON: a count or flag given as itself (`.stringConvertible(12)`) is a
+  /// number or Boolean, text is a string, arrays and dictionaries nest.
+  static func json(_ value: Logger.MetadataValue) -> String {
+    switch value {
+    case .string(let text): return ErrorRecord.quote(text)
+    case .stringConvertible(let convertible):
+      switch convertible {
+      case let int as Int: return "\(int)"
+      case let bool as Bool: return "\(bool)"
+      case let double as Double where double.isFinite: return "\(double)"
+      default: return ErrorRecord.quote(convertible.description)
+      }
+    case .array(let items): return "[" + items.map(json).joined(separator: ",") + "]"
+    case .dictionary(let members):
+      return "{"
+        + members.keys.sorted().map { ErrorRecord.quote($0) + ":" + json(members[$0]!) }.joined(
+          separator: ",")
+        + "}"
+    }
   }
 }

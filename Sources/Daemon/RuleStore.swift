@@ -469,8 +469,8 @@ public final class RuleReloader: Sendable {
     logger.info(
       "rules reloaded",
       metadata: [
-        "rules": "\(result.rules.count)", "changed": "\(fresh.count)", "retired": "\(retired.count)",
-        "errors": "\(result.errors.count)",
+        "rules": .stringConvertible(result.rules.count), "changed": .stringConvertible(fresh.count),
+        "retired": .stringConvertible(retired.count), "errors": .stringConvertible(result.errors.count),
       ])
     if !result.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")

@@ -894,7 +894,10 @@ public final class Dispatcher: Sendable {
         if attempts > 1 {
           logger.notice(
             "dead-letter write succeeded after failing: the held message is acknowledged",
-            metadata: ["rule": "\(record.ruleName)", "topic": "\(record.topic)", "attempts": "\(attempts)"])
+            metadata: [
+              "rule": "\(record.ruleName)", "topic": "\(record.topic)",
+              "attempts": .stringConvertible(attempts),
+            ])
         }
         return true
       } catch {

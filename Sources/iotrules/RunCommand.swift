@@ -205,7 +205,7 @@ struct RunCommand: AsyncParsableCommand {
     /// shipper that reads JSON lines does not choke on the one that matters most.
     func fail(_ error: any Error, status: Int32) -> ExitCode {
       if json {
-        logger.critical("\(error)", metadata: ["exitStatus": "\(status)"])
+        logger.critical("\(error)", metadata: ["exitStatus": .stringConvertible(Int(status))])
       } else {
         FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       }

@@ -174,7 +174,12 @@ struct DaemonRunTests {
       lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         .first { $0["level"] as? String == "critical" })
     #expect(last["message"] as? String == "absent.jsonl: no such file or folder")
-    #expect(last["exitStatus"] as? String == "74")
+    #expect(last["exitStatus"] as? Int == 74)
+    // Counts are JSON numbers, not text.
+    let loaded = try #require(
+      lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        .first { $0["message"] as? String == "rules loaded" })
+    #expect(loaded["rules"] as? Int == 1 && loaded["errors"] as? Int == 0, "\(loaded)")
   }
 
   @Test func sampleStreamToRowsAndArchiveFiles() async throws {
