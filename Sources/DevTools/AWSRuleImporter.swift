@@ -122,6 +122,12 @@ public enum AWSRuleImporter {
         out["errorAction"] = action
       }
     }
+    if !unmapped.isEmpty {
+      // The written file says what it lacks, for whoever reads it later (stderr is gone by then).
+      let said = payload["description"]?.string.flatMap { $0.isEmpty ? nil : $0 + " " } ?? ""
+      out["description"] = .string(
+        said + "[imported from AWS without: \(unmapped.joined(separator: "; "))]")
+    }
     return Result(
       name: ruleName, json: JSONWriter.prettyString(.object(out)) + "\n", notes: notes, unmapped: unmapped,
       actionRequired: required)

@@ -22,6 +22,12 @@ import Testing
       return
     }
     #expect(object["awsIotSqlVersion"] == .string("2015-10-08"))
+    // The file itself says what it lacks.
+    guard case .string(let description)? = object["description"] else {
+      Issue.record("no description")
+      return
+    }
+    #expect(description.hasSuffix("[imported from AWS without: actions[2]: sns]"), "\(description)")
     #expect(actions.count == 3)
     #expect(
       actions[0]
