@@ -320,17 +320,6 @@ public final class HTTPAction: KeyedGroupAction {
     } catch {
       return .failure(error)
     }
-    // A value may hold a '?' once the template's own text began the query, not start one: it would
-    // cut the path short and add parameters (`/dev/${id}/in` with id = `x?admin=1`).
-    if let mark = renderedURL.utf8.firstIndex(of: UInt8(ascii: "?")) {
-      let offset = renderedURL.utf8.distance(from: renderedURL.utf8.startIndex, to: mark)
-      if valueRanges.contains(where: { $0.contains(offset) }) {
-        return .failure(
-          ActionError(
-            .permanent,
-            "http url rendered '\(renderedURL)', in which a value starts the query ('?'); refused"))
-      }
-    }
     if let prefix = configuration.confirmationUrl {
       if !renderedURL.hasPrefix(prefix) {
         return .failure(
@@ -341,6 +330,17 @@ public final class HTTPAction: KeyedGroupAction {
       if let problem = Self.destinationProblem(renderedURL, confirmed: confirmed) {
         return .failure(
           ActionError(.permanent, "http url rendered '\(renderedURL)', which \(problem); refused"))
+      }
+    }
+    // A value may hold a '?' once the template's own text began the query, not start one: it would
+    // cut the path short and add parameters (`/dev/${id}/in` with id = `x?admin=1`).
+    if let mark = renderedURL.utf8.firstIndex(of: UInt8(ascii: "?")) {
+      let offset = renderedURL.utf8.distance(from: renderedURL.utf8.startIndex, to: mark)
+      if valueRanges.contains(where: { $0.contains(offset) }) {
+        return .failure(
+          ActionError(
+            .permanent,
+            "http url rendered '\(renderedURL)', in which a value starts the query ('?'); refused"))
       }
     }
     var requestHeaders: [(String, String)] = []

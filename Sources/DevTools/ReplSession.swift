@@ -62,6 +62,7 @@ public final class ReplSession {
 
   private func take(_ line: String) -> (outputs: [Output], entry: String?) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
+    if pending.isEmpty { statementLine = lineNumber }
     if pending.isEmpty {
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
       if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), trimmed) }
@@ -94,7 +95,6 @@ public final class ReplSession {
       let next = take(line)
       return (ended + next.outputs, next.entry ?? text)
     }
-    if pending.isEmpty { statementLine = lineNumber }
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
@@ -214,6 +214,8 @@ public final class ReplSession {
   }
 
   func run(_ statement: String) -> [Output] {
+    // The blanks the statement starts with, which the positions below do not count.
+    let indent = statement.prefix { $0 == " " || $0 == "\t" }.count
     var sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
     while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespaces) }
     if sql.isEmpty { return [] }
@@ -222,9 +224,13 @@ public final class ReplSession {
     do {
       program = try Compiler.compile(sql, version: version)
     } catch {
-      return fail(error.diagnostics.map { rendered($0, in: sql, placed: true) }.joined(separator: "\n"))
+      return fail(
+        error.diagnostics.map { rendered($0, in: sql, placed: true, columns: indent) }.joined(separator: "\n")
+      )
     }
-    var outputs = program.warnings.map { Output(text: rendered($0, in: sql, placed: true), isError: true) }
+    var outputs = program.warnings.map {
+      Output(text: rendered($0, in: sql, placed: true, columns: indent), isError: true)
+    }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
     if !program.fromMatches(topicName), let filter = program.topicFilter {
       outputs.append(
@@ -249,12 +255,17 @@ public final class ReplSession {
 
   /// The diagnostic with its line of SQL and a caret; `placed`, for a statement of a script, puts
   /// the script's name and line in front (`stdin:6:3:`) instead of the statement's `3:3:`.
-  func rendered(_ diagnostic: Diagnostic, in source: String, placed: Bool = false) -> String {
+  /// `lines` and `columns` say where `source` starts in its input line (`.explain SQL`: after the
+  /// command's name).
+  func rendered(
+    _ diagnostic: Diagnostic, in source: String, placed: Bool = false, lines: Int = 0, columns: Int = 0
+  ) -> String {
     var text = diagnostic.rendered(in: source)
     let start = diagnostic.range.start
     if placed, let scriptName, text.hasPrefix("\(start): ") {
-      let line = statementLine + start.line - 1
-      text = "\(scriptName):\(line):\(start.column): " + text.dropFirst("\(start): ".count)
+      let line = statementLine + lines + start.line - 1
+      let column = start.line == 1 ? columns + start.column : start.column
+      text = "\(scriptName):\(line):\(column): " + text.dropFirst("\(start): ".count)
     }
     let label = "\(diagnostic.severity.rawValue):"
     let paint = diagnostic.severity == .error ? styler.error(label) : styler.warning(label)
@@ -334,7 +345,17 @@ public final class ReplSession {
         let program = try Compiler.compile(sql, version: version)
         return info(Disassembler.listing(program))
       } catch {
-        return fail(error.diagnostics.map { rendered($0, in: sql) }.joined(separator: "\n"))
+        // Placed in a script when the SQL is the command's own (`.explain SQL`), after its name.
+        let lead = line.dropFirst(name.count).prefix { $0.isWhitespace }
+        let leadLines = lead.filter(\.isNewline).count
+        let leadColumns =
+          leadLines == 0
+          ? name.count + lead.count
+          : lead.split(separator: "\n", omittingEmptySubsequences: false).last?.count ?? 0
+        return fail(
+          error.diagnostics.map {
+            rendered($0, in: sql, placed: !argument.isEmpty, lines: leadLines, columns: leadColumns)
+          }.joined(separator: "\n"))
       }
     case ".rule":
       guard !argument.isEmpty else { return fail(styler.error("error:") + " usage: .rule FILE") }

@@ -101,14 +101,14 @@ public struct RuleTestFile: Sendable {
         report(node.position, "case \(index + 1) must be an object")
         continue
       }
-      for member in members where !known.contains(member.key) {
-        report(
-          member.keyPosition,
-          "unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
-      }
       let name = node["name"]?.string ?? "case \(index + 1)"
       // How messages name the case: its name quoted (`case 'hot reading'`), else its number.
       let label = node["name"]?.string.map { "case '\($0)'" } ?? name
+      for member in members where !known.contains(member.key) {
+        report(
+          member.keyPosition,
+          "\(label): unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
+      }
       guard let topic = node["topic"]?.string else {
         report(node["topic"]?.position ?? node.position, "\(label): 'topic' must be a string")
         continue

@@ -479,7 +479,7 @@ public enum RuleDocument {
   /// Converts a composed YAML node (aliases already resolved to their anchors' nodes) to a
   /// The JSON spelling of a plain scalar that YAML 1.2's core schema reads as a number, or nil:
   /// `[-+]?[0-9]+` (`010` is 10, `+5` is 5), `0x` hex and `0o` octal (`0x10` is 16, `0o17` is 15),
-  /// and `[-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?` (`.5` is 0.5, `1.` is 1). `.inf` and
+  /// and `[-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?` (`.5` is 0.5, `1.` is 1.0). `.inf` and
   /// `.nan` have no JSON spelling and stay text, as does a hex or octal number beyond 64 bits.
   static func coreSchemaNumber(_ text: String) -> String? {
     let bytes = Array(text.utf8)
@@ -491,6 +491,9 @@ public enum RuleDocument {
       bytes[1] == UInt8(ascii: "x") || bytes[1] == UInt8(ascii: "o")
     {
       let radix = bytes[1] == UInt8(ascii: "x") ? 16 : 8
+      // Digits only: `UInt64(_:radix:)` would also take a sign (`0x+1f`).
+      guard bytes[2...].allSatisfy({ Character(UnicodeScalar($0)).hexDigitValue.map { $0 < radix } ?? false })
+      else { return nil }
       return UInt64(String(decoding: bytes[2...], as: UTF8.self), radix: radix).map { "\($0)" }
     }
     var index = 0
@@ -524,7 +527,9 @@ public enum RuleDocument {
     var whole = String(decoding: bytes[integer], as: UTF8.self).drop { $0 == "0" }
     if whole.isEmpty { whole = "0" }
     let sign = negative ? "-" : ""
-    let point = fraction.isEmpty ? "" : "." + String(decoding: bytes[fraction], as: UTF8.self)
+    // A point with no digits after it (`5.`) is still a float: `5.0`, a Decimal, as in JSON.
+    let point =
+      fraction.isEmpty ? (sawPoint ? ".0" : "") : "." + String(decoding: bytes[fraction], as: UTF8.self)
     return sign + whole + point + exponent
   }
 

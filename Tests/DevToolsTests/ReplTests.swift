@@ -126,6 +126,16 @@ import Testing
       "\(scriptErrors)")
     #expect(
       typedErrors.first?.hasPrefix("2:3: error: expected an expression after ','") == true, "\(typedErrors)")
+    // An indented statement and `.explain SQL` are placed where they stand in the script.
+    var placed: [String] = []
+    for line in ["", "  SELECT (1 + ) FROM 'a'", "", ".explain SELECT (2 + ) FROM 'a'"] {
+      placed += script.feed(line).outputs.filter(\.isError).map { String($0.text.prefix { $0 != "\n" }) }
+    }
+    #expect(
+      placed == [
+        "stdin:7:15: error: expected an expression after '+'",
+        "stdin:9:22: error: expected an expression after '+'",
+      ])
   }
 
   @Test("a SET goes on into the SELECT on its next line; a SELECT after a whole statement starts anew")

@@ -44,6 +44,12 @@ import Testing
       "SELECT r FROM 't/+'", #"{"r":[{"a":1,"b":2},{"a":3,"b":4,"a":5},{"a":6,"b":7},{"a":8,"c":9}]}"#,
       #"{"r":[{"a":1,"b":2},{"a":5,"b":4},{"a":6,"b":7},{"a":8,"c":9}]}"#
     ),
+    // An enclosing query's AS name reaches into the queries inside it; EXISTS asks whether an element
+    // passes the WHERE, whatever the SELECT list makes of it.
+    (
+      "SELECT (SELECT VALUE (SELECT VALUE v.id FROM b) FROM a AS v) AS e, (SELECT VALUE x.id FROM a AS x WHERE EXISTS (SELECT * FROM b WHERE v = x.id)) AS f, EXISTS (SELECT VALUE y FROM a) AS g FROM 't/+'",
+      #"{"a":[{"id":1,"b":[{"v":1}]},{"id":2,"b":[{"v":3}]}]}"#, #"{"e":[[1],[2]],"f":[1],"g":true}"#
+    ),
     // A nested `SELECT *` alone is the element, whatever it is; with more items, a merge.
     (
       "SELECT (SELECT * FROM n) AS a, (SELECT * FROM n AS x WHERE x > 1) AS b, (SELECT *, 1 AS k FROM r) AS c FROM 't/+'",

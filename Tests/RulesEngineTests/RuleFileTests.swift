@@ -197,7 +197,8 @@ struct RuleFileTests {
   @Test func yamlNumbersFollowTheCoreSchema() throws {
     let cases: [(String, RuleNode.Kind)] = [
       ("0x10", .number("16")), ("0o17", .number("15")), ("010", .number("10")), ("+5", .number("5")),
-      ("-0012.50", .number("-12.50")), (".5", .number("0.5")), ("1.", .number("1")),
+      ("-0012.50", .number("-12.50")), (".5", .number("0.5")), ("1.", .number("1.0")),
+      ("1.e5", .number("1.0e5")), ("0x+1f", .string("0x+1f")), ("0o-0", .string("0o-0")),
       ("1E+3", .number("1e+3")),
       ("-2.5e-3", .number("-2.5e-3")), (".inf", .string(".inf")), (".nan", .string(".nan")),
       ("0x1p3", .string("0x1p3")), ("1_000", .string("1_000")), ("0o8", .string("0o8")),

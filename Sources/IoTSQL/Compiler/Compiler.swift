@@ -49,8 +49,8 @@ struct CodeGenerator {
   private var keyLists: [[String]] = []
   /// How many nested queries enclose the expression being compiled: bare names then read the element.
   private var nestingDepth = 0
-  /// Per enclosing nested query, the name its `FROM ... AS name` gives its element: within the
-  /// innermost query that name reads the element itself.
+  /// Per enclosing nested query, the name its `FROM ... AS name` gives its element: inside it, and
+  /// inside the queries nested in it, that name reads the element itself.
   private var elementNames: [String?] = []
   private(set) var diagnostics: [Diagnostic] = []
 
@@ -213,8 +213,11 @@ struct CodeGenerator {
     case .literal(let value):
       emit(.constant, constant(Coercions.normalized(value, version: version)), at: range)
     case .field(let name):
-      if nestingDepth > 0, let alias = elementNames.last, name == alias {
-        emit(.loadElement, at: range)
+      if nestingDepth > 0, let index = elementNames.lastIndex(of: name) {
+        let out = elementNames.count - 1 - index
+        // An enclosing query's name for its element, the innermost such query first: A counts the
+        // queries out from the innermost.
+        emit(.loadElement, out, at: range)
       } else if nestingDepth > 0 {
         emit(.loadElementField, constant(.string(name)), at: range)
       } else {
@@ -231,6 +234,16 @@ struct CodeGenerator {
         compile(base)
         emit(.member, constant(.string(name)), at: range)
       }
+    case .unary(.exists, let operand):
+      // Whether an element passes the WHERE, whatever the SELECT list would make of it (an
+      // Undefined item drops its element from a query's result): each passing element yields true.
+      if case .nested(var query) = operand.kind {
+        query.select = .value(Expression(.literal(.bool(true)), operand.range))
+        compile(Expression(.nested(query), operand.range))
+      } else {
+        compile(operand)
+      }
+      emit(.exists, at: range)
     case .unary(let op, let operand):
       compile(operand)
       switch op {

@@ -22,8 +22,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// Pops into SET variable A.
   /// Synopsis: `[.., x] -> [..]; @vars[A] = x`
   case storeVariable
-  /// Pushes the current element of the innermost nested query (`*` inside it).
-  /// Synopsis: `[..] -> [.., element]`
+  /// Pushes the current element of the nested query A levels out from the innermost (0: the
+  /// innermost, `*` inside it; more for an enclosing query's `AS` name).
+  /// Synopsis: `[..] -> [.., element[A]]`
   case loadElement
   /// Pushes member named by constant A of the current nested-query element.
   /// Synopsis: `[..] -> [.., element.K[A]]`. Undefined when the element is not an object.
@@ -132,7 +133,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .loadRawPayload: "push the raw payload bytes"
     case .loadVariable: "push @var[A]"
     case .storeVariable: "@var[A] = pop"
-    case .loadElement: "push the nested-query element"
+    case .loadElement: "push the element of nested query A out"
     case .loadElementField: "push element.K[A]"
     case .member: "top = top.K[A]"
     case .negate: "top = -top"

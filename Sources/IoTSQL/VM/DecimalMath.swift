@@ -81,6 +81,10 @@ enum DecimalMath {
     var b = b
     var quotient = Decimal()
     let error = NSDecimalDivide(&quotient, &raised, &b, .bankers)
+    // Still too small to place even so: far below 1E-128, no digit is left.
+    if error == .underflow || (quotient.isNaN && error != .overflow && error != .divideByZero) {
+      return Decimal(0)
+    }
     guard error != .overflow, error != .divideByZero, !quotient.isNaN else { return nil }
     return placed(sign: quotient.sign, significand: quotient.significand, exponent: quotient.exponent - shift)
   }

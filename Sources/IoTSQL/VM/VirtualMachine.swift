@@ -223,7 +223,8 @@ public struct VirtualMachine: Sendable {
         Self.store(stack.removeLast(), at: Int(instruction.a), in: &variables)
       case .loadElement:
         // Indexing reads the one field; `frames.last` would copy the whole frame (its arrays).
-        stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current)
+        let out = Int(instruction.a)
+        stack.append(out < frames.count ? frames[frames.count - 1 - out].current : .undefined)
       case .loadElementField:
         let key = Self.key(constants[Int(instruction.a)])
         stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current.member(key))
