@@ -84,8 +84,11 @@ public final class ReplSession {
       pending = []
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
-    if let first = pending.first, !first.hasPrefix("."), Self.startsStatement(trimmed),
-      !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
+    if let first = pending.first, !first.hasPrefix("."),
+      Self.startsStatement(trimmed) && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
+        // A command ends a script's statement that waits, in error, for its end.
+        || trimmed.hasPrefix(".") && scriptName != nil
+          && Self.failsBeforeItsEnd(pending.joined(separator: "\n"), version: version)
     {
       // A new statement starts while one is open (`SELECT a AS x`, which could still have gone on
       // with FROM): the open one ends here, run as it is, then the new line.
@@ -103,6 +106,10 @@ public final class ReplSession {
       return (command(text), text)
     }
     guard Self.isComplete(text, version: version) else { return ([], nil) }
+    // In a script, a statement already in error waits for its end (an empty line, `;`, the next
+    // statement or command, the end of the script): its next lines (a `WHERE` after a broken
+    // `FROM`) then belong to it rather than fail again as statements of their own.
+    if scriptName != nil, Self.failsBeforeItsEnd(text, version: version) { return ([], nil) }
     pending = []
     return (run(text), text)
   }
@@ -178,6 +185,18 @@ public final class ReplSession {
       let words = Set(bareWords(trimmed))
       if words.contains("WHERE") { return true }
       return words.contains("FROM") && !trimmed.contains("\n")
+    } catch {
+      return error.first.range.start.offset < trimmed.utf8.count
+    }
+  }
+
+  /// True when `text`, not ended by `;`, has an error before its last character.
+  static func failsBeforeItsEnd(_ text: String, version: SQLVersion) -> Bool {
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    if trimmed.hasSuffix(";") { return false }
+    do {
+      _ = try Compiler.compile(trimmed, version: version)
+      return false
     } catch {
       return error.first.range.start.offset < trimmed.utf8.count
     }

@@ -109,33 +109,32 @@ import Testing
         """)
   }
 
-  /// In a script an error gives the script's line; on a terminal, the statement's.
+  /// In a script an error gives the script's line, and a statement in error takes its next lines
+  /// up to its end (no second error for a `WHERE` after a broken `FROM`); on a terminal, the
+  /// statement's own line, at once.
   @Test func scriptErrorsGiveTheScriptsLine() {
-    let lines = [".topic a/b", "", "-- a comment", "SELECT temp,", "  FROM 'a/+'"]
+    let lines = [
+      ".topic a/b", "", "-- a comment", "SELECT temp,", "  FROM 'a/+'", "WHERE temp > 1", "",
+      "  SELECT (1 + ) FROM 'a'", "", ".explain SELECT (2 + ) FROM 'a'", "SELECT (3 + ) FROM 'a'", ".quit",
+    ]
     let script = ReplSession()
     script.scriptName = "stdin"
-    let typed = ReplSession()
-    var scriptErrors: [String] = []
-    var typedErrors: [String] = []
-    for line in lines {
-      scriptErrors += script.feed(line).outputs.filter(\.isError).map(\.text)
-      typedErrors += typed.feed(line).outputs.filter(\.isError).map(\.text)
-    }
-    #expect(
-      scriptErrors.first?.hasPrefix("stdin:5:3: error: expected an expression after ','") == true,
-      "\(scriptErrors)")
-    #expect(
-      typedErrors.first?.hasPrefix("2:3: error: expected an expression after ','") == true, "\(typedErrors)")
-    // An indented statement and `.explain SQL` are placed where they stand in the script.
     var placed: [String] = []
-    for line in ["", "  SELECT (1 + ) FROM 'a'", "", ".explain SELECT (2 + ) FROM 'a'"] {
+    for line in lines {
       placed += script.feed(line).outputs.filter(\.isError).map { String($0.text.prefix { $0 != "\n" }) }
     }
     #expect(
       placed == [
-        "stdin:7:15: error: expected an expression after '+'",
-        "stdin:9:22: error: expected an expression after '+'",
+        "stdin:5:3: error: expected an expression after ','",
+        "stdin:8:15: error: expected an expression after '+'",
+        "stdin:10:22: error: expected an expression after '+'",
+        "stdin:11:13: error: expected an expression after '+'",
       ])
+    let typed = ReplSession()
+    var typedErrors: [String] = []
+    for line in lines.prefix(5) { typedErrors += typed.feed(line).outputs.filter(\.isError).map(\.text) }
+    #expect(
+      typedErrors.first?.hasPrefix("2:3: error: expected an expression after ','") == true, "\(typedErrors)")
   }
 
   @Test("a SET goes on into the SELECT on its next line; a SELECT after a whole statement starts anew")
