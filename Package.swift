@@ -51,7 +51,7 @@ let package = Package(
     .target(
       name: "Actions",
       dependencies: [
-        "RulesEngine", "IoTSQL", "Connectors",
+        "RulesEngine", "IoTSQL", "Connectors", "CFileOps",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -100,6 +100,8 @@ let package = Package(
     .target(name: "CJemallocConfig"),
     // The REPL's Ctrl-C: a signal handler and the line editor's character source, in C.
     .target(name: "CReplInterrupt"),
+    // renameat2(RENAME_NOREPLACE), which Swift's Glibc module does not declare: archive rotation.
+    .target(name: "CFileOps"),
     // The engine as the iotrules executable runs it: with the same allocator and its options.
     .executableTarget(
       name: "iotrules-bench",

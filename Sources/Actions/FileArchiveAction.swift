@@ -1,3 +1,4 @@
+import CFileOps
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -534,7 +535,21 @@ public final class FileArchiveAction: BatchAction {
     var index = 1
     var info = stat()
     while stat("\(path).\(index)", &info) == 0 { index += 1 }
-    if rename(path, "\(path).\(index)") != 0 {
+    // Never onto a rotated file that exists: another process archiving to the same path may have
+    // taken the name since the stat (a plain rename replaced that file, and its lines were lost).
+    // A name taken meanwhile moves on to the next; a file system that cannot refuse to replace
+    // gets a plain rename.
+    var attempts = 0
+    while iotrules_rename_noreplace(path, "\(path).\(index)") != 0 {
+      let code = errno
+      if code == ENOENT { return }
+      if code == EEXIST && attempts < 1_000 {
+        attempts += 1
+        index += 1
+        continue
+      }
+      guard code == EINVAL || code == ENOSYS else { throw FileSystem.error(code, "cannot rotate \(path)") }
+      if rename(path, "\(path).\(index)") == 0 { break }
       if errno == ENOENT { return }
       throw FileSystem.error(errno, "cannot rotate \(path)")
     }

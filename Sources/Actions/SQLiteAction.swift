@@ -49,6 +49,9 @@ public final class SQLiteAction: BatchAction {
   /// Whether each commit is fsynced (`"synchronous": "full"`).
   public let fullSync: Bool
   let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<String>?)>((nil, nil))
+  /// Set when the database could not be switched to WAL at opening (another connection held it):
+  /// each batch tries again first.
+  let walPending = Atomic<Bool>(false)
 
   /// Builds the action from its configuration.
   public init(configuration: RuleNode, context: ActionBuildContext) throws(ActionConfigurationError) {
@@ -232,9 +235,15 @@ public final class SQLiteAction: BatchAction {
     configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
     configuration.label = resource
     let synchronous = fullSync ? "FULL" : "NORMAL"
-    configuration.prepareDatabase { db in
+    configuration.prepareDatabase { [self] db in
       // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
-      _ = try? db.execute(sql: "PRAGMA journal_mode = WAL")
+      // Another connection holding the database keeps it in its mode for now (SQLite then says the
+      // old mode, without an error): the switch is tried again before each batch until it takes,
+      // rather than run the whole time in rollback mode, where a reader blocks every write.
+      let mode = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+      walPending.store(
+        mode?.lowercased() != "wal" && sqlite3_db_readonly(db.sqliteConnection, "main") == 0,
+        ordering: .relaxed)
       _ = try? db.execute(sql: "PRAGMA synchronous = \(synchronous)")
     }
     do {
@@ -408,6 +417,12 @@ public final class SQLiteAction: BatchAction {
   }
 
   func write(_ rows: [TableRow], queue: DatabaseQueue) async -> ActionError? {
+    if walPending.load(ordering: .relaxed) {
+      let mode = try? await queue.writeWithoutTransaction { db in
+        try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+      }
+      if mode?.lowercased() == "wal" { walPending.store(false, ordering: .relaxed) }
+    }
     let known = state.withLock { $0.knownColumns }
     do {
       let columns: Set<String>

@@ -364,7 +364,7 @@ public enum Daemon {
     }
     for rule in loaded.rules {
       // `text` is an autoclosure: the file is read again only to place a loop warning.
-      let loops = RuleChecker.loopWarnings(
+      let loops = RuleChecker.actionWarnings(
         rule,
         text: FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) }
           ?? "")
@@ -548,11 +548,22 @@ public enum RuleChecker {
     "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
   }
 
-  /// Warnings for republish actions of `rule` whose topic can match the rule's own FROM filter: every
-  /// such republished message comes back to the rule. `text` is the rule file, to point at the topic
+  /// Warnings about what `rule`'s actions would do: a republish whose topic can match the rule's own
+  /// FROM filter (every such republished message comes back to the rule), and a file action whose
+  /// archive root is `/` with a template in its path (a value, from the topic or the payload,
+  /// picks any file the daemon can write). `text` is the rule file, to point at the topic or path
   /// (read only when there is a warning).
-  public static func loopWarnings(_ rule: Rule, text: @autoclosure () -> String) -> [RuleDiagnostic] {
+  public static func actionWarnings(_ rule: Rule, text: @autoclosure () -> String) -> [RuleDiagnostic] {
     var warnings: [RuleDiagnostic] = []
+    for case let archive as FileArchiveAction in rule.allActions
+    where archive.root == "/" && !archive.relative.isConstant {
+      warnings.append(
+        RuleDiagnostic(
+          file: rule.file, position: position(of: archive.pathText, in: text()),
+          message:
+            "rule '\(rule.name)': the file path '\(archive.pathText)' has its archive root at '/': a template value "
+            + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'"))
+    }
     for case let republish as RepublishAction in rule.allActions
     where !rule.topicFilter.isEmpty
       && RepublishAction.topicTemplate(republish.configuration.topic, canMatch: rule.topicFilter)
@@ -636,7 +647,7 @@ public enum RuleChecker {
         results.append(
           FileResult(
             file: file, rule: rule.name, diagnostics: [],
-            warnings: rule.warnings + loopWarnings(rule, text: String(decoding: data, as: UTF8.self))))
+            warnings: rule.warnings + actionWarnings(rule, text: String(decoding: data, as: UTF8.self))))
       } catch {
         results.append(FileResult(file: file, rule: nil, diagnostics: error.diagnostics))
       }

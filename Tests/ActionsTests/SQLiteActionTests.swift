@@ -399,9 +399,12 @@ struct SQLiteActionTests {
     #expect(error?.message.contains("readonly") == true, "\(String(describing: error))")
   }
 
-  @Test func lockedDatabaseIsATransientFailure() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/locked.db"
+  /// A database with a table `t` that another connection (the holder) has begun a transaction on
+  /// with `begin`, and an action on it that waits 50 ms for locks.
+  func heldDatabase(_ begin: String) async throws -> (
+    holder: DatabaseQueue, action: SQLiteAction, path: String
+  ) {
+    let path = "\(temporaryFolder())/held.db"
     var holderConfiguration = Configuration()
     holderConfiguration.allowsUnsafeTransactions = true
     let holder = try DatabaseQueue(path: path, configuration: holderConfiguration)
@@ -409,12 +412,33 @@ struct SQLiteActionTests {
     let action = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(path)", "table": "t", "busyTimeoutMs": 50}"#),
       context: context)
-    try holder.inDatabase { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
+    try holder.inDatabase { db in try db.execute(sql: begin) }
+    return (holder, action, path)
+  }
+
+  @Test func lockedDatabaseIsATransientFailure() async throws {
+    let (holder, action, _) = try await heldDatabase("BEGIN EXCLUSIVE")
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .transient)
     #expect(error?.message.contains("locked") == true, "\(String(describing: error))")
     try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
     #expect(await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0] == nil)
+  }
+
+  /// A database another connection holds when the action opens it stays in its rollback journal
+  /// for the moment (SQLite says the old mode, without an error); the next batches switch it to
+  /// WAL, so readers do not block the writes for the whole run.
+  @Test func aDatabaseBusyAtOpeningStillGoesToWAL() async throws {
+    let (holder, action, path) = try await heldDatabase("BEGIN IMMEDIATE")
+    let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
+    #expect(error?.kind == .transient)
+    try holder.inDatabase { db in try db.execute(sql: "COMMIT") }
+    try holder.close()
+    #expect(await action.performBatch([input(object([("a", .int(2))]), json: #"{"a":2}"#)])[0] == nil)
+    let fresh = try DatabaseQueue(path: path)
+    #expect(try await fresh.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+    #expect(try await fresh.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 1)
+    await action.shutdown()
   }
 
   @Test func databaseUnderARegularFileFails() async throws {

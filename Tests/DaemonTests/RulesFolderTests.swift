@@ -48,6 +48,25 @@ struct RulesFolderTests {
         + "\n")
   }
 
+  /// An archive whose root is `/` under a template lets a value pick any file: check warns (the
+  /// rule stays valid: the operator may mean it); a root folder before the template does not.
+  @Test func anArchiveRootedAtSlashWarns() async throws {
+    let folder = temporaryFolder("root-slash")
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "/${topic()}"}}]}"#,
+      to: folder + "/rules/wide.json")
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "/var/tmp/a/${topic()}"}}]}"#,
+      to: folder + "/rules/narrow.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 0)
+    #expect(
+      output.contains(
+        "rules/wide.json:1:63: warning: rule 'wide': the file path '/${topic()}' has its archive root at '/'"),
+      "\(output)")
+    #expect(!output.contains("narrow.json:1"), "\(output)")
+  }
+
   @Test("--max-in-flight-bytes reads whole numbers with binary units and refuses the rest")
   func byteCounts() {
     #expect(DaemonConfiguration.byteCount("65536") == 65_536)

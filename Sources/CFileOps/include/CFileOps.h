@@ -1,0 +1,10 @@
+// File operations glibc declares only under _GNU_SOURCE, which Swift's Glibc module leaves out.
+#ifndef IOTRULES_CFILEOPS_H
+#define IOTRULES_CFILEOPS_H
+
+/// Renames `from` to `to` unless `to` exists (renameat2 with RENAME_NOREPLACE): 0, or -1 with errno
+/// set, EEXIST when `to` exists. Where the file system cannot refuse to replace (EINVAL), -1 with
+/// errno EINVAL: the caller decides what to do then.
+int iotrules_rename_noreplace(const char *from, const char *to);
+
+#endif
