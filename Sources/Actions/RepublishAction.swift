@@ -30,13 +30,6 @@ public struct ActionSettingsError: Error, Sendable, CustomStringConvertible {
     template = (diagnostic, shift)
   }
 
-  /// This error and the further ones.
-  public var all: [ActionSettingsError] {
-    var first = self
-    first.further = []
-    return [first] + further
-  }
-
   /// `field: message`, as `iotrules check` prints it.
   public var description: String { "\(field): \(message)" }
 

@@ -60,26 +60,26 @@ public final class SQLiteAction: BatchAction {
     problems.attempt { () throws(ActionConfigurationError) in
       try reader.checkKeys(["database", "table", "columns", "busyTimeoutMs", "synchronous"])
     }
-    let databaseNode = problems.attempt { () throws(ActionConfigurationError) in
-      try reader.string("database", required: true)
-    }
-    let tableNode = problems.attempt { () throws(ActionConfigurationError) in
-      try reader.string("table", required: true)
-    }
-    if let databaseNode, let database = databaseNode?.string {
-      if let problem = Self.problem(withDatabase: database) {
-        problems.add(problem, at: databaseNode?.position)
+    let databaseNode =
+      problems.attempt { () throws(ActionConfigurationError) in try reader.string("database", required: true)
       }
+      ?? nil
+    let tableNode =
+      problems.attempt { () throws(ActionConfigurationError) in try reader.string("table", required: true) }
+      ?? nil
+    if let databaseNode, let database = databaseNode.string,
+      let problem = Self.problem(withDatabase: database)
+    {
+      problems.add(problem, at: databaseNode.position)
     }
-    if let tableNode, let table = tableNode?.string {
+    if let tableNode, let table = tableNode.string {
       if !isValidIdentifier(table) {
         problems.add(
-          "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode?.position
-        )
+          "invalid table name '\(table)': it must match [A-Za-z_][A-Za-z0-9_]{0,127}", at: tableNode.position)
       } else if table.lowercased().hasPrefix("sqlite_") {
         problems.add(
           "invalid table name '\(table)': names starting with sqlite_ are SQLite's own",
-          at: tableNode?.position)
+          at: tableNode.position)
       }
     }
     // At most an hour: SQLite takes the timeout as a 32-bit count of milliseconds.
@@ -125,8 +125,8 @@ public final class SQLiteAction: BatchAction {
       }
     }
     try problems.throwIfAny()
-    database = databaseNode!!.string!
-    table = tableNode!!.string!
+    database = databaseNode!.string!
+    table = tableNode!.string!
     self.busyTimeoutMs = busyTimeoutMs! ?? 1000
     self.fullSync = fullSync
     self.columns = columns

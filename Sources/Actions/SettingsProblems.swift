@@ -9,6 +9,15 @@ protocol GatheredError: Error {
   var all: [Self] { get }
 }
 
+extension GatheredError {
+  /// This problem and the further ones.
+  var all: [Self] {
+    var first = self
+    first.further = []
+    return [first] + further
+  }
+}
+
 extension ActionSettingsError: GatheredError {}
 extension ActionConfigurationError: GatheredError {}
 

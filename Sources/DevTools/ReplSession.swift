@@ -62,8 +62,8 @@ public final class ReplSession {
 
   private func take(_ line: String) -> (outputs: [Output], entry: String?) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
-    if pending.isEmpty { statementLine = lineNumber }
     if pending.isEmpty {
+      statementLine = lineNumber
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
       if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), trimmed) }
     }
@@ -180,25 +180,26 @@ public final class ReplSession {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.hasSuffix(";") { return true }
     if continues(trimmed) { return false }
-    do {
-      _ = try Compiler.compile(trimmed, version: version)
-      let words = Set(bareWords(trimmed))
-      if words.contains("WHERE") { return true }
-      return words.contains("FROM") && !trimmed.contains("\n")
-    } catch {
-      return error.first.range.start.offset < trimmed.utf8.count
-    }
+    if let offset = firstErrorOffset(trimmed, version: version) { return offset < trimmed.utf8.count }
+    let words = Set(bareWords(trimmed))
+    if words.contains("WHERE") { return true }
+    return words.contains("FROM") && !trimmed.contains("\n")
   }
 
   /// True when `text`, not ended by `;`, has an error before its last character.
   static func failsBeforeItsEnd(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.hasSuffix(";") { return false }
+    return firstErrorOffset(trimmed, version: version).map { $0 < trimmed.utf8.count } ?? false
+  }
+
+  /// Where the first error of `sql` is (a UTF-8 offset), or nil when it compiles.
+  static func firstErrorOffset(_ sql: String, version: SQLVersion) -> Int? {
     do {
-      _ = try Compiler.compile(trimmed, version: version)
-      return false
+      _ = try Compiler.compile(sql, version: version)
+      return nil
     } catch {
-      return error.first.range.start.offset < trimmed.utf8.count
+      return error.first.range.start.offset
     }
   }
 

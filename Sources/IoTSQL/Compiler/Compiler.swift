@@ -234,17 +234,13 @@ struct CodeGenerator {
         compile(base)
         emit(.member, constant(.string(name)), at: range)
       }
-    case .unary(.exists, let operand):
-      // Whether an element passes the WHERE, whatever the SELECT list would make of it (an
-      // Undefined item drops its element from a query's result): each passing element yields true.
-      if case .nested(var query) = operand.kind {
+    case .unary(let op, var operand):
+      if op == .exists, case .nested(var query) = operand.kind {
+        // Whether an element passes the WHERE, whatever the SELECT list would make of it (an
+        // Undefined item drops its element from a query's result): each passing element yields true.
         query.select = .value(Expression(.literal(.bool(true)), operand.range))
-        compile(Expression(.nested(query), operand.range))
-      } else {
-        compile(operand)
+        operand = Expression(.nested(query), operand.range)
       }
-      emit(.exists, at: range)
-    case .unary(let op, let operand):
       compile(operand)
       switch op {
       case .negate: emit(.negate, at: range)

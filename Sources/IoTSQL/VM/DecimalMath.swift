@@ -64,11 +64,15 @@ enum DecimalMath {
     var b = b
     var result = Decimal()
     let error = NSDecimalDivide(&result, &a, &b, .bankers)
-    if error == .underflow || (result.isNaN && error != .overflow && error != .divideByZero) {
-      return dividedNearTheBottom(a, b)
-    }
+    if underflowed(error, result) { return dividedNearTheBottom(a, b) }
     guard error != .overflow, error != .divideByZero, !result.isNaN else { return nil }
     return rounded34(result)
+  }
+
+  /// Whether a division's quotient was too small for Foundation to place: it says underflow, or
+  /// gives NaN for no other reason (overflow and division by zero are said).
+  private static func underflowed(_ error: NSDecimalNumber.CalculationError, _ quotient: Decimal) -> Bool {
+    error == .underflow || (quotient.isNaN && error != .overflow && error != .divideByZero)
   }
 
   /// `a / b` for a quotient whose digits Foundation cannot place (`1E-100 / 3` needs exponent -134):
@@ -82,9 +86,7 @@ enum DecimalMath {
     var quotient = Decimal()
     let error = NSDecimalDivide(&quotient, &raised, &b, .bankers)
     // Still too small to place even so: far below 1E-128, no digit is left.
-    if error == .underflow || (quotient.isNaN && error != .overflow && error != .divideByZero) {
-      return Decimal(0)
-    }
+    if underflowed(error, quotient) { return Decimal(0) }
     guard error != .overflow, error != .divideByZero, !quotient.isNaN else { return nil }
     return placed(sign: quotient.sign, significand: quotient.significand, exponent: quotient.exponent - shift)
   }
@@ -116,7 +118,7 @@ enum DecimalMath {
     var quotient = Decimal()
     let error = NSDecimalDivide(&quotient, &a, &b, .bankers)
     // A quotient too small for Foundation to place is below 1 in magnitude: nothing is taken away.
-    if error == .underflow || (quotient.isNaN && error != .overflow) { return rounded34(a) }
+    if underflowed(error, quotient) { return rounded34(a) }
     guard error != .overflow, !quotient.isNaN else { return nil }
     let whole = truncated(quotient)
     guard let product = multiply(whole, b) else { return nil }
