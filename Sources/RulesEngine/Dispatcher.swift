@@ -187,22 +187,29 @@ final class RuleTracker: Sendable {
 
   /// The rule is done: the message is acknowledged now, or once its other rules are.
   func ruleFinished(ok: Bool, dispatcher: Dispatcher) {
-    if let group {
-      group.ruleFinished(ok: ok, dispatcher: dispatcher)
-    } else {
-      dispatcher.finish(message, ok: ok, snapshot: snapshot, start: startNanoseconds)
-    }
+    if let done = finished(ok: ok) { dispatcher.finish(CollectionOfOne(done)) }
+  }
+
+  /// The rule is done: its message to finish, or nil while other rules still hold it.
+  func finished(ok: Bool) -> FinishedMessage? {
+    if let group { return group.finished(ok: ok) }
+    return FinishedMessage(message: message, ok: ok, snapshot: snapshot, startNanoseconds: startNanoseconds)
   }
 
   func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
-    guard let failures = completeDeferringFailures(configured, error, dispatcher: dispatcher) else { return }
+    var finishing: [FinishedMessage] = []
+    let failures = completeDeferringFailures(configured, error, finishing: &finishing)
+    dispatcher.finish(finishing)
+    guard let failures else { return }
     Task { await handle(failures, dispatcher: dispatcher) }
   }
 
   /// Counts one action as finished. When that finishes the rule with failures, returns them: the
-  /// caller sends them down their error paths with `handle` (a lane does so in batch order).
+  /// caller sends them down their error paths with `handle` (a lane does so in batch order). When it
+  /// finishes the rule's message, adds the message to `finishing`, for the caller to finish with
+  /// the others of its batch.
   func completeDeferringFailures(
-    _ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher
+    _ configured: ConfiguredAction, _ error: ActionError?, finishing: inout [FinishedMessage]
   )
     -> [(ConfiguredAction, ActionError)]?
   {
@@ -213,7 +220,7 @@ final class RuleTracker: Sendable {
     }
     guard let failures else { return nil }
     if failures.isEmpty {
-      ruleFinished(ok: true, dispatcher: dispatcher)
+      if let done = finished(ok: true) { finishing.append(done) }
       return nil
     }
     return failures
@@ -242,14 +249,26 @@ final class MessageTracker: Sendable {
 
   var traceID: String { state.withLock { lazyTraceID(in: &$0.traceID) } }
 
-  func ruleFinished(ok: Bool, dispatcher: Dispatcher) {
+  /// One of the message's rules is done: the message to finish when it was the last.
+  func finished(ok: Bool) -> FinishedMessage? {
     let done = state.withLock { state -> Bool? in
       state.ok = state.ok && ok
       state.remaining -= 1
       return state.remaining == 0 ? state.ok : nil
     }
-    if let done { dispatcher.finish(message, ok: done, snapshot: snapshot, start: startNanoseconds) }
+    guard let done else { return nil }
+    return FinishedMessage(message: message, ok: done, snapshot: snapshot, startNanoseconds: startNanoseconds)
   }
+}
+
+/// A message all of whose rules are done, to be counted, acknowledged and released.
+struct FinishedMessage {
+  let message: Message
+  /// Whether every action succeeded or handed its failure off (`.done`), else `.failed`.
+  let ok: Bool
+  /// The rule set it entered.
+  let snapshot: RuleSet
+  let startNanoseconds: UInt64
 }
 
 /// The trace id kept in `slot`, made there when first asked for.
@@ -484,7 +503,10 @@ public final class Dispatcher: Sendable {
     for (configured, jobs) in worker.lanes {
       configured.lane.enqueue(jobs, of: configured, dispatcher: self)
     }
-    for message in worker.done { finish(message, ok: true, snapshot: snapshot, start: start) }
+    finish(
+      worker.done.lazy.map {
+        FinishedMessage(message: $0, ok: true, snapshot: snapshot, startNanoseconds: start)
+      })
   }
 
   /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).
@@ -569,11 +591,11 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  func release(bytes: Int) {
+  func release(count: Int = 1, bytes: Int) {
     var idle: [CheckedContinuation<Void, Never>] = []
     var next: [CheckedContinuation<Void, Never>] = []
     slots.withLock { state in
-      state.inFlight -= 1
+      state.inFlight -= count
       state.inFlightBytes -= bytes
       // Waiting delivers resume only once a quarter of the room is free, together: a source
       // then delivers many messages per wake-up instead of one (each wake-up is a task switch).
@@ -594,16 +616,39 @@ public final class Dispatcher: Sendable {
     for waiter in idle { waiter.resume() }
   }
 
-  func finish(_ message: Message, ok: Bool, snapshot: RuleSet, start: UInt64) {
+  /// Counts, acknowledges and releases finished messages, in their order. Together (a lane's batch,
+  /// the messages of a delivery no rule with actions took), each lock is taken once for all of them.
+  func finish<Finished: Collection<FinishedMessage>>(_ finished: Finished) {
+    guard !finished.isEmpty else { return }
+    var succeeded = 0
+    for message in finished where message.ok { succeeded += 1 }
+    let failed = finished.count - succeeded
     statistics.withLock { stats in
-      if ok { stats.acknowledged += 1 } else { stats.failed += 1 }
+      stats.acknowledged += succeeded
+      stats.failed += failed
     }
-    if ok { acknowledged.increment() } else { failedMessages.increment() }
-    latency.recordNanoseconds(Int64(clamping: clock.monotonicNanoseconds() &- start))
-    let bytes = message.payload.count
-    message.acknowledge(ok ? .done : .failed)
-    snapshot.leave()
-    release(bytes: bytes)
+    if succeeded > 0 { acknowledged.increment(by: Int64(succeeded)) }
+    if failed > 0 { failedMessages.increment(by: Int64(failed)) }
+    let now = clock.monotonicNanoseconds()
+    var bytes = 0
+    for message in finished {
+      latency.recordNanoseconds(Int64(clamping: now &- message.startNanoseconds))
+      bytes += message.message.payload.count
+      message.message.acknowledge(message.ok ? .done : .failed)
+    }
+    // Each snapshot is left once for its run of messages (a batch rarely spans a reload).
+    var current = finished.first!.snapshot
+    var entered = 0
+    for message in finished {
+      if message.snapshot !== current {
+        current.leave(entered)
+        current = message.snapshot
+        entered = 0
+      }
+      entered += 1
+    }
+    current.leave(entered)
+    release(count: finished.count, bytes: bytes)
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
@@ -627,17 +672,22 @@ public final class Dispatcher: Sendable {
     // records come out in message order); the lane goes on meanwhile.
     var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
     var retrying: [(ActionJob, ActionError)] = []
+    var finishing: [FinishedMessage] = []
+    finishing.reserveCapacity(batch.count)
     for (job, result) in zip(batch, results) {
       if let error = result {
         if error.kind == .transient && configured.retry.attempts > 1 {
           retrying.append((job, error))
-        } else if let failures = job.tracker.completeDeferringFailures(configured, error, dispatcher: self) {
+        } else if let failures = job.tracker.completeDeferringFailures(
+          configured, error, finishing: &finishing)
+        {
           failedRules.append((job.tracker, failures))
         }
-      } else if let failures = job.tracker.completeDeferringFailures(configured, nil, dispatcher: self) {
+      } else if let failures = job.tracker.completeDeferringFailures(configured, nil, finishing: &finishing) {
         failedRules.append((job.tracker, failures))
       }
     }
+    finish(finishing)
     if !retrying.isEmpty {
       // The lane goes on with later results while these retry, together and in their order.
       Task {

@@ -62,9 +62,9 @@ public final class RuleSet: Sendable {
 
   func enter(_ count: Int = 1) { activity.withLock { $0.active += count } }
 
-  func leave() {
+  func leave(_ count: Int = 1) {
     let waiters: [CheckedContinuation<Void, Never>] = activity.withLock { state in
-      state.active -= 1
+      state.active -= count
       guard state.active == 0 else { return [] }
       defer { state.waiters = [] }
       return state.waiters

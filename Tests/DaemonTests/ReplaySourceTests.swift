@@ -144,7 +144,7 @@ struct ReplaySourceTests {
     ] as [(String, String?)])
   func payloadSpan(_ line: String, _ expected: String?) {
     let bytes = Array(line.utf8)
-    let span = ReplaySource.memberSpan(of: ReplaySource.payloadKey, in: bytes)
+    let span = bytes.withUnsafeBufferPointer { ReplaySource.memberSpan(of: ReplaySource.payloadKey, in: $0) }
     #expect(span.map { String(decoding: bytes[$0], as: UTF8.self) } == expected)
   }
 

@@ -319,10 +319,12 @@ public struct ReplaySource: MessageSource {
   func handle(
     _ line: ArraySlice<UInt8>, lineNumber: Int, view: inout PayloadView, into batch: inout [Message]
   ) {
-    var bytes = Array(line)
-    if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-    switch parse(bytes, lineNumber: lineNumber, view: &view) {
+    var line = line
+    if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+    // Read where it lies in the read buffer: the line is not copied, only the payload taken from it.
+    let result = line.withUnsafeBufferPointer { parse($0, lineNumber: lineNumber, view: &view) }
+    switch result {
     case .success(let message):
       // Counted as read and delivered when the batch is handed over.
       batch.append(message)
@@ -341,7 +343,9 @@ public struct ReplaySource: MessageSource {
   ])
 
   /// One line's message; `view` is the caller's, its storage reused from line to line.
-  func parse(_ bytes: [UInt8], lineNumber: Int, view: inout PayloadView) -> Result<Message, ReplayError> {
+  func parse(
+    _ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, view: inout PayloadView
+  ) -> Result<Message, ReplayError> {
     // One validating pass that materialises only the small fields; an inline payload is taken as its
     // original bytes, not re-serialised.
     JSONReader.readDeferringContainers(
@@ -382,9 +386,9 @@ public struct ReplaySource: MessageSource {
       payload = Array(data)
     } else if let range = payloadRange {
       // An object or array payload: its bytes as written, found by the same pass.
-      payload = Array(bytes[range])
+      payload = Array(UnsafeBufferPointer(rebasing: bytes[range]))
     } else if !view.values[4].isUndefined, let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
-      payload = Array(bytes[span])
+      payload = Array(UnsafeBufferPointer(rebasing: bytes[span]))
     } else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing 'payload' or 'payload_base64'"))
     }
@@ -423,7 +427,7 @@ public struct ReplaySource: MessageSource {
 
   /// The byte range of the value of top-level member `key` in `bytes`, which is valid JSON (a key
   /// written with escapes is not recognised).
-  static func memberSpan(of key: [UInt8], in bytes: [UInt8]) -> Range<Int>? {
+  static func memberSpan(of key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
     var index = 0
     func skipSpace() {
       while index < bytes.count,

@@ -157,11 +157,10 @@ public struct PayloadView: Sendable {
   }
 
   /// Makes the view that of a payload that is not JSON: every path Undefined.
-  mutating func setBinary(_ bytes: [UInt8], count: Int, wholeDocument: Bool, error: JSONError) {
+  mutating func setBinary(count: Int, error: JSONError) {
     clear()
     kind = .binary
     values.append(contentsOf: repeatElement(.undefined, count: count))
-    document = wholeDocument ? .binary(bytes) : nil
     self.error = error
   }
 

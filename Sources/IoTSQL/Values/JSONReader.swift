@@ -70,9 +70,23 @@ public enum JSONReader {
     _ bytes: [UInt8], paths: PathTable, options: JSONReadOptions, findingForms: Bool = false,
     into view: inout PayloadView
   ) {
+    bytes.withUnsafeBufferPointer {
+      readDeferringContainers($0, paths: paths, options: options, findingForms: findingForms, into: &view)
+    }
+  }
+
+  /// ``readDeferringContainers(_:paths:options:findingForms:into:)`` of bytes in place (the replay
+  /// source reads each line where it lies in its read buffer, without copying it first).
+  public static func readDeferringContainers(
+    _ bytes: UnsafeBufferPointer<UInt8>, paths: PathTable, options: JSONReadOptions,
+    findingForms: Bool = false,
+    into view: inout PayloadView
+  ) {
     read(
       bytes, names: paths.names, wholeDocument: false, options: options, checksCanonical: false,
-      defersContainers: true, findsDeferredForms: findingForms && options.wholeDecimalsAsInt, into: &view)
+      defersContainers: true, findsDeferredForms: findingForms && options.wholeDecimalsAsInt,
+      knownValid: false,
+      into: &view)
   }
 
   /// ``read(_:paths:wholeDocument:options:)`` into a new view. Without `checksCanonical`,
@@ -99,18 +113,37 @@ public enum JSONReader {
     checksCanonical: Bool, defersContainers: Bool, findsDeferredForms: Bool = false, knownValid: Bool = false,
     into view: inout PayloadView
   ) {
+    bytes.withUnsafeBufferPointer { buffer in
+      read(
+        buffer, names: names, wholeDocument: wholeDocument, options: options,
+        checksCanonical: checksCanonical,
+        defersContainers: defersContainers, findsDeferredForms: findsDeferredForms, knownValid: knownValid,
+        into: &view)
+    }
+    // The whole document of bytes that are not JSON is those bytes (the buffer's reading leaves it out).
+    if wholeDocument, view.kind == .binary { view.document = .binary(bytes) }
+  }
+
+  /// ``read(_:names:wholeDocument:options:checksCanonical:defersContainers:findsDeferredForms:knownValid:into:)``
+  /// of bytes in place; a binary view's document is left nil, for the caller that has the bytes as
+  /// an array to set.
+  static func read(
+    _ buffer: UnsafeBufferPointer<UInt8>, names: PathNames, wholeDocument: Bool, options: JSONReadOptions,
+    checksCanonical: Bool, defersContainers: Bool, findsDeferredForms: Bool, knownValid: Bool,
+    into view: inout PayloadView
+  ) {
     view.reset()
-    guard !bytes.isEmpty else {
+    guard let start = buffer.baseAddress, !buffer.isEmpty else {
       view.setBinary(
-        bytes, count: names.paths.count, wholeDocument: wholeDocument,
+        count: names.paths.count,
         error: JSONError(offset: 0, message: "unexpected end of input, expected a value"))
       return
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && names.trackable
-    bytes.withUnsafeBufferPointer { buffer in
+    do {
       var scanner = JSONScanner(
-        base: buffer.baseAddress!, count: buffer.count, options: options, names: selective ? names : .empty,
+        base: start, count: buffer.count, options: options, names: selective ? names : .empty,
         checksCanonical: checksCanonical, reusing: &view.values)
       swap(&scanner.spareRanges, &view.deferredRanges)
       scanner.defersContainers = selective && defersContainers
@@ -132,14 +165,14 @@ public enum JSONReader {
         swap(&view.deferredRanges, &scanner.deferredRanges)
       }
       if let failure {
-        view.setBinary(bytes, count: names.paths.count, wholeDocument: wholeDocument, error: failure)
+        view.setBinary(count: names.paths.count, error: failure)
         return
       }
       var canonical = scanner.canonical
       var respelled = scanner.respelled
       if checksCanonical, canonical, scanner.keyRecordsOverflowed {
         // Objects too large for the duplicate check of the skipping scan: decide by building.
-        var builder = JSONScanner(base: buffer.baseAddress!, count: buffer.count, options: options)
+        var builder = JSONScanner(base: start, count: buffer.count, options: options)
         canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
         respelled = builder.respelled
       }
