@@ -132,6 +132,80 @@ struct MQTTConnectionTests {
     #expect(connection.grantedSubscriptions.keys.sorted() == ["allowed/c"])
   }
 
+  @Test("a stop ends the wait for a CONNACK that never comes (a port that accepts and says nothing)")
+  func connectWaitEndsWhenStopped() async throws {
+    // A listening socket nobody accepts on: the kernel completes the TCP handshake, nothing answers.
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(listener >= 0)
+    defer { Glibc.close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(listener, $0, length) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0
+      }
+    }
+    try #require(bound)
+    var options = try MQTTOptions(
+      url: "mqtt://127.0.0.1:\(UInt16(bigEndian: address.sin_port))", clientID: unique("silent"))
+    options.persistentSession = false
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    let outcome = Locked<String?>(nil)
+    let task = Task {
+      do {
+        try await connection.connect()
+        outcome.withLock { $0 = "connected" }
+      } catch {
+        outcome.withLock { $0 = "\(error)" }
+      }
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(outcome.withLock { $0 } == nil)
+    task.cancel()
+    // Before the fix the wait ignored the cancellation: a SIGTERM hung until a CONNACK came.
+    #expect(await eventually(within: 5) { outcome.withLock { $0 } != nil })
+    connection.close()
+    await task.value
+    #expect(outcome.withLock { $0 }?.contains("stopped before") == true, "\(outcome.withLock { $0 } ?? "")")
+  }
+
+  @Test("a reload made while the broker is away leaves one subscription per message once it is back")
+  func reloadWhileAwayThenReconnect() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let topics = Locked<[String]>([])
+    let connection = try await connect(broker) { incoming in topics.withLock { $0.append(incoming.topic) } }
+    defer { connection.close() }
+    try await connection.setSubscriptions(["allowed/+/data"], qos: 1)
+    broker.stop()
+    #expect(await eventually(within: 10) { !connection.isConnected })
+    // The new filter cannot be subscribed now: the old one stays wanted-until-replaced.
+    await #expect(throws: (any Error).self) {
+      try await connection.setSubscriptions(["allowed/#"], qos: 1)
+    }
+    try broker.restart()
+    // On reconnect both are subscribed (nothing lost meanwhile), then the dropped one goes.
+    #expect(await eventually(within: 15) { connection.grantedSubscriptions.keys.sorted() == ["allowed/#"] })
+    let publisher = try await connect(broker)
+    defer { publisher.close() }
+    try await publish(publisher, "allowed/a/data", qos: 1)
+    try await publish(publisher, "allowed/end", qos: 1)
+    #expect(await eventually(within: 5) { topics.withLock { $0 }.contains("allowed/end") })
+    // Before the fix allowed/+/data stayed subscribed beside allowed/#: two copies of the first.
+    #expect(topics.withLock { $0 } == ["allowed/a/data", "allowed/end"])
+  }
+
+  @Test("libmosquitto result codes it has no text for are said, not 'Unknown error.'")
+  func resultCodeReasons() {
+    #expect(MQTTConnection.reason(19).contains("keepalive"))
+    #expect(MQTTConnection.reason(13) == "unknown error (libmosquitto code 13)")
+    #expect(MQTTConnection.reason(7) == "The connection was lost.")
+    #expect(MQTTConnection.reason(14, errno: ECONNREFUSED) == "Connection refused")
+  }
+
   @Test("a subscription waiting for its SUBACK fails when the connection drops")
   func subscribeFailsOnDisconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

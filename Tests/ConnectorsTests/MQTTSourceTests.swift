@@ -42,6 +42,9 @@ struct MQTTSourceTests {
       (["a/+/c", "a/b/c/d"], ["a/+/c", "a/b/c/d"]),
       (["fleet/1/+/data", "fleet/2/+/data", "fleet/1/+/data"], ["fleet/1/+/data", "fleet/2/+/data"]),
       (["x/+", "x/+/y", "x/#"], ["x/#"]),
+      // The joined a/+/# then covers a/b/c, which overlapped neither part.
+      (["a/b/c", "a/+/d", "a/e/#"], ["a/+/#"]),
+      (["#", "$SYS/#", "+/x"], ["#", "$SYS/#"]),
     ])
   func overlappingFilters(rules: [String], subscribed: [String]) {
     let source = MQTTSource(options: MQTTOptions(host: "127.0.0.1"), filters: [])
@@ -55,6 +58,11 @@ struct MQTTSourceTests {
     #expect(source.subscriptionFilters(for: filters) == ["fleet/#"])
     let distinct = (0..<10_000).map { "fleet/\($0)/+/data" }
     #expect(source.subscriptionFilters(for: distinct).count == 10_000)
+    // Partial overlaps among many filters are merged too (each message would come once per
+    // overlapping subscription): the joined filter takes the place of the first.
+    let overlapping = ["a/+/c"] + (0..<300).map { "x/\($0)" } + ["a/b/+", "q/+/r/#", "q/s/+"]
+    #expect(
+      source.subscriptionFilters(for: overlapping) == ["a/+/+"] + (0..<300).map { "x/\($0)" } + ["q/+/+/#"])
   }
 
   @Test("messages route from a publisher through the source, with MQTT 5 properties and client id")

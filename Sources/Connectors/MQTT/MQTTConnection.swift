@@ -21,8 +21,8 @@ struct MQTTIncoming: Sendable {
 /// All C pointers stay in this file. libmosquitto runs its network loop on its own thread
 /// (`mosquitto_loop_start`) and calls back there; callbacks cross into Swift through a lock-protected
 /// state and continuations, never by touching actor state. The message handler runs on that loop
-/// thread and may block it: libmosquitto sends a QoS 1 PUBACK only after the handler returns, which
-/// is how backpressure reaches the broker.
+/// thread and may block it. libmosquitto (2.0) sends a QoS 1 PUBACK as soon as the PUBLISH arrives,
+/// before the handler runs: a blocked handler holds back only the reading of the socket.
 final class MQTTConnection: @unchecked Sendable {
   /// A request waiting for the broker's acknowledgement (a QoS 1 publish's PUBACK, a SUBACK):
   /// registered before the request can be answered, removed by the answer, the timeout or `close`,
@@ -58,6 +58,8 @@ final class MQTTConnection: @unchecked Sendable {
     var publishes: [Int32: PublishSlot] = [:]
     var nextSerial: UInt64 = 0
     var closed = false
+    /// Set while a task asks again, with backoff, for wanted filters the broker refused.
+    var retryingRefused = false
     /// Set when the daemon stops: PUBACK waits are cut to `hurriedTimeoutSeconds`.
     var hurried = false
   }
@@ -146,7 +148,7 @@ final class MQTTConnection: @unchecked Sendable {
 
   private func check(_ code: Int32, _ what: String) throws(ConnectorError) {
     if code != MOSQ_ERR_SUCCESS.rawValue {
-      throw ConnectorError("\(what) for \(options.url): \(String(cString: mosquitto_strerror(code)))")
+      throw ConnectorError("\(what) for \(options.url): \(Self.reason(code))")
     }
   }
 
@@ -200,6 +202,28 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
+  /// What a libmosquitto result code means. Its own `mosquitto_strerror` says "Unknown error." for
+  /// several (a keepalive timeout among them, the usual reason a silent broker is left), and
+  /// "Success" for a system error, whose reason is in `errno` (taken on the thread that failed).
+  static func reason(_ code: Int32, errno systemError: Int32 = errno) -> String {
+    switch code {
+    case MOSQ_ERR_ERRNO.rawValue: return String(cString: strerror(systemError))
+    case MOSQ_ERR_KEEPALIVE.rawValue:
+      return "keepalive timeout: no answer from the broker within one and a half keepalive periods"
+    case MOSQ_ERR_LOOKUP.rawValue: return "the broker's host name could not be looked up"
+    case MOSQ_ERR_MALFORMED_PACKET.rawValue: return "a malformed packet came from the broker"
+    case MOSQ_ERR_TIMEOUT.rawValue: return "timed out"
+    case MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue: return "the broker does not support retained messages"
+    case MOSQ_ERR_TOPIC_ALIAS_INVALID.rawValue: return "invalid topic alias"
+    case MOSQ_ERR_ADMINISTRATIVE_ACTION.rawValue:
+      return "the broker disconnected this client (administrative action)"
+    case MOSQ_ERR_PLUGIN_DEFER.rawValue: return "deferred by a broker plugin"
+    default:
+      let text = String(cString: mosquitto_strerror(code))
+      return text == "Unknown error." ? "unknown error (libmosquitto code \(code))" : text
+    }
+  }
+
   private static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTConnection? {
     guard let userdata else { return nil }
     return Unmanaged<MQTTConnection>.fromOpaque(userdata).takeUnretainedValue()
@@ -221,9 +245,7 @@ final class MQTTConnection: @unchecked Sendable {
       if code == MOSQ_ERR_SUCCESS.rawValue { break }
       // MOSQ_ERR_ERRNO: the system's reason is in errno, taken on the connecting thread
       // (mosquitto_strerror would say "Success").
-      let reason =
-        code == MOSQ_ERR_ERRNO.rawValue
-        ? String(cString: strerror(failure)) : String(cString: mosquitto_strerror(code))
+      let reason = Self.reason(code, errno: failure)
       guard
         code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
           || code == MOSQ_ERR_CONN_REFUSED.rawValue
@@ -237,13 +259,26 @@ final class MQTTConnection: @unchecked Sendable {
     }
     let started = mosquitto_loop_start(handle)
     try check(started, "starting the network thread")
-    let result = await withCheckedContinuation { continuation in
-      let alreadyConnected = state.withLock { state -> Bool in
-        if state.connected { return true }
-        state.connectWaiter = continuation
-        return false
+    // The CONNACK may never come (a port that accepts and says nothing, a broker half up):
+    // libmosquitto reconnects meanwhile and each attempt is logged; a stop ends the wait.
+    let stopped = ConnectorError("stopped before \(options.url) accepted the connection")
+    let result = await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        // Under the lock: a cancellation either finds this waiter or is seen here.
+        let now = state.withLock { state -> Result<Void, ConnectorError>? in
+          if state.connected { return .success(()) }
+          if Task.isCancelled { return .failure(stopped) }
+          state.connectWaiter = continuation
+          return nil
+        }
+        if let now { continuation.resume(returning: now) }
       }
-      if alreadyConnected { continuation.resume(returning: .success(())) }
+    } onCancel: {
+      let waiter = state.withLock { state in
+        defer { state.connectWaiter = nil }
+        return state.connectWaiter
+      }
+      waiter?.resume(returning: .failure(stopped))
     }
     try result.get()
     logger.info("connected to \(options)")
@@ -293,23 +328,74 @@ final class MQTTConnection: @unchecked Sendable {
     // Subscribe after every (re)connect to what the rules want now: a broker that lost the session
     // has lost the subscriptions, and a filter a reload added while the broker was away was never
     // granted. Each SUBACK records its grant.
-    for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
-      let code = state.withLock { state -> Int32 in
-        var mid: Int32 = 0
-        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
-        if code == MOSQ_ERR_SUCCESS.rawValue { state.resubscribing[mid] = (filter, qos) }
-        return code
-      }
-      if code != MOSQ_ERR_SUCCESS.rawValue {
-        logger.error("resubscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
-        refreshSubscriptionHealth()
-      }
-    }
+    resubscribe(filters)
     if reconnect {
       logger.info("reconnected to \(options.url) (session present: \(flags & 1 == 1))")
     }
     health?.clear(healthComponent)
     waiter?.resume(returning: .success(()))
+  }
+
+  /// Sends a SUBSCRIBE for each of `filters` whose SUBACK records the grant (`resubscribing`),
+  /// unless the connection closed or dropped meanwhile. One that cannot be sent is asked for
+  /// again later (`retryRefused`).
+  private func resubscribe(_ filters: [String: Int]) {
+    var failed = false
+    for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
+      // Under the lock: `close` marks the connection closed under it before destroying the client.
+      let code = state.withLock { state -> Int32? in
+        guard !state.closed, state.connected else { return nil }
+        var mid: Int32 = 0
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
+        if code == MOSQ_ERR_SUCCESS.rawValue { state.resubscribing[mid] = (filter, qos) }
+        return code
+      }
+      guard let code else { return }
+      if code != MOSQ_ERR_SUCCESS.rawValue {
+        logger.error("resubscribing to '\(filter)' failed: \(Self.reason(code))")
+        failed = true
+      }
+    }
+    if failed {
+      refreshSubscriptionHealth()
+      retryRefused()
+    }
+  }
+
+  /// Asks again, with the reconnect backoff, for the wanted filters the broker has not granted (a
+  /// refusal can be passing: an ACL being changed, a quota), until each is granted or the
+  /// connection closes. A reconnect asks anyway; only one such task runs at a time.
+  private func retryRefused() {
+    let start = state.withLock { state -> Bool in
+      guard !state.closed, !state.retryingRefused else { return false }
+      state.retryingRefused = true
+      return true
+    }
+    guard start else { return }
+    Task { [self] in
+      var delay = Double(max(options.reconnectDelaySeconds, 1))
+      while true {
+        try? await Task.sleep(for: .seconds(delay))
+        delay = min(delay * 2, Double(max(options.reconnectDelayMaxSeconds, 1)))
+        let missing = state.withLock { state -> [String: Int]? in
+          let pending = Set(
+            state.resubscribing.values.map(\.filter) + state.subscribeWaiters.values.map(\.filter))
+          let missing = state.wanted.filter {
+            state.subscriptions[$0.key] == nil && !pending.contains($0.key)
+          }
+          if state.closed || (missing.isEmpty && pending.isEmpty) {
+            state.retryingRefused = false
+            return nil
+          }
+          return missing
+        }
+        guard let missing else { return }
+        if !missing.isEmpty {
+          logger.info("asking \(options.url) again for \(missing.keys.sorted())")
+          resubscribe(missing)
+        }
+      }
+    }
   }
 
   private func handleDisconnect(rc: Int32) {
@@ -329,7 +415,7 @@ final class MQTTConnection: @unchecked Sendable {
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
     if rc != 0 {
-      let reason = String(cString: mosquitto_strerror(rc))
+      let reason = Self.reason(rc)
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
       if !closed {
         health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
@@ -371,7 +457,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
       } else {
         failures.append(
-          "unsubscribing from '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))")
+          "unsubscribing from '\(filter)' failed: \(Self.reason(code))")
       }
     }
     if !failures.isEmpty { throw ConnectorError(failures.joined(separator: "; ")) }
@@ -379,6 +465,9 @@ final class MQTTConnection: @unchecked Sendable {
 
   /// The filters the broker has granted.
   var grantedSubscriptions: [String: Int] { state.withLock { $0.subscriptions } }
+
+  /// Whether the broker has accepted the connection and it has not dropped since.
+  var isConnected: Bool { state.withLock { $0.connected } }
 
   /// Where filters wanted but not granted are reported (a reload added one the broker refuses, a
   /// resubscription failed): not ready until every wanted filter is granted.
@@ -422,7 +511,7 @@ final class MQTTConnection: @unchecked Sendable {
       if code != MOSQ_ERR_SUCCESS.rawValue {
         continuation.resume(
           returning: .failure(
-            ConnectorError("subscribing to '\(filter)' failed: \(String(cString: mosquitto_strerror(code)))"))
+            ConnectorError("subscribing to '\(filter)' failed: \(Self.reason(code))"))
         )
       }
     }
@@ -468,21 +557,52 @@ final class MQTTConnection: @unchecked Sendable {
 
   private func handleSubscribe(mid: Int32, count: Int32, granted: UnsafePointer<Int32>?) {
     let refused = granted.flatMap { count > 0 && $0[0] >= 0x80 ? $0[0] : nil }
+    let grantedQoS = granted.flatMap { count > 0 && $0[0] < 0x80 ? Int($0[0]) : nil }
+    var asked: (filter: String, qos: Int)?
+    var stale: [String] = []
     let slot = state.withLock { state -> SubscribeSlot? in
       if let again = state.resubscribing.removeValue(forKey: mid) {
         if state.closed { return nil }
-        // A refused resubscription is no grant (the next reload asks for it again).
+        asked = again
+        // A refused resubscription is no grant (`retryRefused` asks again).
         state.subscriptions[again.filter] = refused == nil ? again.qos : nil
+        // Filters a reload dropped while the broker was away were subscribed again beside the
+        // new ones, so that nothing is lost: once every wanted filter is granted they go (each
+        // would bring its messages a second time).
+        if state.resubscribing.isEmpty, state.wanted.keys.allSatisfy({ state.subscriptions[$0] != nil }) {
+          stale = state.subscriptions.keys.filter { state.wanted[$0] == nil }.sorted()
+        }
         return nil
       }
       guard let slot = state.subscribeWaiters.removeValue(forKey: mid) else { return nil }
+      asked = (slot.filter, slot.qos)
       if refused == nil, !state.closed {
         // Recorded under the same lock, before anyone hears of the grant.
         state.subscriptions[slot.filter] = slot.qos
       }
       return slot
     }
+    for filter in stale {
+      let code = state.withLock { state -> Int32 in
+        guard !state.closed, state.wanted[filter] == nil else { return MOSQ_ERR_SUCCESS.rawValue }
+        var unsubscribeID: Int32 = 0
+        let code = mosquitto_unsubscribe_v5(handle, &unsubscribeID, filter, nil)
+        if code == MOSQ_ERR_SUCCESS.rawValue { state.subscriptions[filter] = nil }
+        return code
+      }
+      if code == MOSQ_ERR_SUCCESS.rawValue {
+        logger.info("unsubscribed from '\(filter)' on \(options.url): no rule wants it since a reload")
+      } else {
+        logger.error("unsubscribing from '\(filter)' failed: \(Self.reason(code))")
+      }
+    }
+    if let asked, let grantedQoS, grantedQoS < asked.qos {
+      logger.warning(
+        "the broker \(options.url) granted QoS \(grantedQoS) to '\(asked.filter)' (asked \(asked.qos)): its messages come at most once"
+      )
+    }
     refreshSubscriptionHealth()
+    if refused != nil { retryRefused() }
     guard let slot else { return }
     slot.timeout.cancel()
     if let refused {
@@ -605,7 +725,7 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     func failure(_ code: Int32) -> ActionError {
-      let reason = String(cString: mosquitto_strerror(code))
+      let reason = Self.reason(code)
       let permanent =
         code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
         || code == MOSQ_ERR_MALFORMED_UTF8.rawValue || code == MOSQ_ERR_OVERSIZE_PACKET.rawValue

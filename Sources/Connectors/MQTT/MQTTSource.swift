@@ -7,11 +7,16 @@ import Synchronization
 
 /// The MQTT source: a persistent-session subscription to the union of the rules' FROM filters.
 ///
-/// Backpressure: libmosquitto calls the message handler on its network thread and sends the QoS 1
-/// PUBACK only when the handler returns. The handler evaluates the message right there while the
-/// engine has room, and otherwise blocks that thread until the engine has accepted the message into
-/// its bounded queue (`MessageIntake.deliverBlocking`), so a full engine stops reading the socket,
-/// the broker's in-flight window fills, and the broker holds the rest in the session.
+/// Backpressure: libmosquitto calls the message handler on its network thread. The handler evaluates
+/// the message right there while the engine has room, and otherwise blocks that thread until the
+/// engine has accepted the message into its bounded queue (`MessageIntake.deliverBlocking`), so a
+/// full engine stops reading the socket and the broker holds the rest (in the session, once its
+/// sending buffers are full). libmosquitto 2.0 sends a QoS 1 PUBACK when the PUBLISH arrives, before
+/// the handler runs, and offers no way to send it later: what the engine holds, up to
+/// `--max-in-flight`, plus the message waiting for room, is what a crash can lose. A thread blocked
+/// longer than one and a half keepalive periods also misses its PINGREQ: the broker drops the
+/// connection and libmosquitto reconnects once the handler returns (the persistent session keeps
+/// what arrives meanwhile).
 ///
 /// Client id: MQTT does not tell a subscriber who published a message. When a publisher sets the
 /// MQTT 5 user property named `clientIDProperty` (default `clientid`), its value becomes the
@@ -101,7 +106,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         mqttProperties: incoming.properties, userProperties: incoming.userProperties,
         origin: "\(origin) \(incoming.topic)",
         acknowledge: { acknowledgement in
-          // PUBACK went when the engine accepted the message; a message that reached no path
+          // PUBACK went when the message arrived (libmosquitto's own); a message that reached no path
           // stops the source so that the broker keeps the ones after it.
           guard acknowledgement == .failed,
             stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
