@@ -4,8 +4,12 @@ import IoTSQL
 /// What an action receives for one matching message: the rule's output and the original message.
 ///
 /// A class: one input goes to every action of its rule, into lanes, batches and retries, and a copy
-/// is then one reference count instead of one for each of its five references.
-public final class ActionInput: Sendable {
+/// is then one reference count instead of one for each of its five references. Not final: the
+/// dispatcher's tracker of a rule's actions for one message is the input itself (one object a
+/// message, not two); nothing outside this module can subclass it.
+public class ActionInput: @unchecked Sendable {
+  // Unchecked: every stored property is an immutable `let` of a Sendable type; a non-final class
+  // must say so itself.
   /// The rule that matched.
   public let ruleName: String
   /// The SELECT output (payload bytes and value) and the SET variables templates read.

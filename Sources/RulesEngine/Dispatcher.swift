@@ -157,12 +157,12 @@ struct ActionLane: ~Copyable, Sendable {
 /// Tracks the actions of one rule for one message. A message that one rule with actions took (the
 /// common case) has this tracker alone; with more such rules, their trackers share a
 /// `MessageTracker` that counts them.
-final class RuleTracker: Sendable {
+final class RuleTracker: ActionInput, @unchecked Sendable {
+  // Unchecked: `group` is written once before any job is queued (see there); the rest is `let`s
+  // and a Mutex.
   let rule: Rule
-  /// The message (the input's).
-  var message: Message { input.message }
-  /// The result every action of the rule receives.
-  let input: ActionInput
+  /// The result every action of the rule receives: the tracker itself.
+  var input: ActionInput { self }
   let snapshot: RuleSet
   let startNanoseconds: UInt64
   /// The message's tracker when other rules with actions took it too. Set by `accept` once it
@@ -173,10 +173,10 @@ final class RuleTracker: Sendable {
 
   init(rule: Rule, evaluation: Evaluation, message: Message, snapshot: RuleSet, startNanoseconds: UInt64) {
     self.rule = rule
-    self.input = ActionInput(ruleName: rule.name, evaluation: evaluation, message: message)
     self.snapshot = snapshot
     self.startNanoseconds = startNanoseconds
     self.state = Mutex((rule.actions.count, [], nil))
+    super.init(ruleName: rule.name, evaluation: evaluation, message: message)
   }
 
   /// The message's trace id for error records: one per message, made when first asked for.

@@ -182,23 +182,34 @@ public struct TopicTrie<Element: Sendable>: Sendable {
     let slash = UInt8(ascii: "/")
     let isSystem = bytes.first == UInt8(ascii: "$")
     // (node, offset where the next level starts, or -1 once every level is matched); the stack
-    // holds one entry per wildcard branch still to explore.
-    var stack: [(node: Int, start: Int)] = [(0, 0)]
-    while let (index, start) = stack.popLast() {
-      if start < 0 {
-        forEach(in: nodes[index].elements, body)
-        continue
-      }
-      var end = start
-      while end < bytes.count && bytes[end] != slash { end += 1 }
-      let next = end < bytes.count ? end + 1 : -1
-      // `#` needs at least one more level here: `a/#` does not match `a`.
-      if !(start == 0 && isSystem) {
-        forEach(in: nodes[index].hash, body)
-        if nodes[index].plus >= 0 { stack.append((Int(nodes[index].plus), next)) }
-      }
-      if let child = child(of: index, UnsafeBufferPointer(rebasing: bytes[start..<end])) {
-        stack.append((child, next))
+    // holds one entry per wildcard branch still to explore. An entry of level L pushes at most two
+    // of level L + 1, so it never holds more than one entry per level plus two: a topic's byte
+    // count plus four is room enough, taken on the native stack (no allocation per message).
+    withUnsafeTemporaryAllocation(of: (node: Int, start: Int).self, capacity: bytes.count + 4) { stack in
+      var count = 1
+      stack[0] = (0, 0)
+      while count > 0 {
+        count -= 1
+        let (index, start) = stack[count]
+        if start < 0 {
+          forEach(in: nodes[index].elements, body)
+          continue
+        }
+        var end = start
+        while end < bytes.count && bytes[end] != slash { end += 1 }
+        let next = end < bytes.count ? end + 1 : -1
+        // `#` needs at least one more level here: `a/#` does not match `a`.
+        if !(start == 0 && isSystem) {
+          forEach(in: nodes[index].hash, body)
+          if nodes[index].plus >= 0 {
+            stack[count] = (Int(nodes[index].plus), next)
+            count += 1
+          }
+        }
+        if let child = child(of: index, UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+          stack[count] = (child, next)
+          count += 1
+        }
       }
     }
   }

@@ -47,6 +47,22 @@ struct TopicTrieTests {
     #expect(Set(trie.matches("a/b/c")) == ["a/b/c", "a/+/c", "a/#", "+/+/+", "#"])
   }
 
+  @Test func deepTopicsBranchAtEveryLevel() {
+    // Every level offers both `+` and its own name, and empty levels take the fewest bytes: the
+    // walk's stack (sized from the topic's bytes) holds its most entries.
+    var trie = TopicTrie<String>()
+    let levels = 2_000
+    let plain = Array(repeating: "", count: levels).joined(separator: "/")
+    var wild = Array(repeating: "", count: levels)
+    for index in stride(from: 0, to: levels, by: 2) { wild[index] = "+" }
+    let mixed = wild.joined(separator: "/")
+    let all = Array(repeating: "+", count: levels).joined(separator: "/")
+    for filter in [plain, mixed, all, "#", "+/#"] { trie.insert(filter, filter) }
+    #expect(Set(trie.matches(plain)) == [plain, mixed, all, "#", "+/#"])
+    #expect(Set(trie.matches(plain + "/x")) == ["#", "+/#"])
+    #expect(trie.matches("") == ["#"])
+  }
+
   @Test(arguments: [1, 7, 8, 9, 20])
   func childrenBeforeAndAfterTheTableSwitch(_ count: Int) {
     var trie = TopicTrie<Int>()
