@@ -343,7 +343,6 @@ public final class Dispatcher: Sendable {
   let received = Counter(label: MetricNames.messagesReceived)
   let acknowledged = Counter(label: MetricNames.messagesAcknowledged)
   let failedMessages = Counter(label: MetricNames.messagesFailed)
-  let latency = Timer(label: MetricNames.latency)
   /// Where a failing dead-letter file is reported (the daemon is then unhealthy: it holds messages
   /// it cannot acknowledge) and cleared by the next write that succeeds.
   public let health: Health
@@ -631,11 +630,13 @@ public final class Dispatcher: Sendable {
     if failed > 0 { failedMessages.increment(by: Int64(failed)) }
     let now = clock.monotonicNanoseconds()
     var bytes = 0
+    var latencies = LatencyHistogram.Tally()
     for message in finished {
-      latency.recordNanoseconds(Int64(clamping: now &- message.startNanoseconds))
+      latencies.add(nanoseconds: Int64(clamping: now &- message.startNanoseconds))
       bytes += message.message.payload.count
       message.message.acknowledge(message.ok ? .done : .failed)
     }
+    CounterStore.shared.latency.add(latencies)
     // Each snapshot is left once for its run of messages (a batch rarely spans a reload).
     var current = finished.first!.snapshot
     var entered = 0

@@ -36,4 +36,24 @@ struct CounterStoreTests {
         #"iotrules_action_succeeded_total{rule="b",action="errorAction"}"#,
       ])
   }
+
+  @Test func latencyHistogramIsCumulativePrometheusText() {
+    let store = CounterStore()
+    var tally = LatencyHistogram.Tally()
+    for milliseconds in [1, 5, 7, 300, 20_000] { tally.add(nanoseconds: Int64(milliseconds) * 1_000_000) }
+    store.latency.add(tally)
+    store.latency.add(LatencyHistogram.Tally())
+    let text = store.prometheusText()
+    let name = "iotrules_message_latency_seconds"
+    #expect(text.contains("# TYPE \(name) histogram\n"))
+    // Bounds are inclusive (5 ms falls in le="0.005"); buckets count everything below them.
+    #expect(text.contains("\(name)_bucket{le=\"0.005\"} 2\n"))
+    #expect(text.contains("\(name)_bucket{le=\"0.01\"} 3\n"))
+    #expect(text.contains("\(name)_bucket{le=\"0.25\"} 3\n"))
+    #expect(text.contains("\(name)_bucket{le=\"0.5\"} 4\n"))
+    #expect(text.contains("\(name)_bucket{le=\"10.0\"} 4\n"))
+    #expect(text.contains("\(name)_bucket{le=\"+Inf\"} 5\n"))
+    #expect(text.contains("\(name)_count 5\n"))
+    #expect(text.contains("\(name)_sum 20.313\n"))
+  }
 }
