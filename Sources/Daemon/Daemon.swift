@@ -582,12 +582,21 @@ public enum RuleChecker {
   }
 
   /// The 1-based line and column of the first occurrence of `needle` in `text` (1:1 when absent).
+  /// Counted over UTF-8 bytes, a column per character's first byte: a CRLF file's `\r\n` is one
+  /// Swift `Character`, so counting `Character`s equal to `\n` found every line to be the first.
   static func position(of needle: String, in text: String) -> FilePosition {
     guard let range = text.range(of: needle) else { return FilePosition(line: 1, column: 1) }
-    let before = text[..<range.lowerBound]
-    let line = before.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
-    let lineStart = before.lastIndex(of: "\n").map { before.index(after: $0) } ?? before.startIndex
-    return FilePosition(line: line, column: before[lineStart...].count + 1)
+    var line = 1
+    var column = 1
+    for byte in text.utf8[..<range.lowerBound] {
+      if byte == 0x0A {
+        line += 1
+        column = 1
+      } else if byte & 0xC0 != 0x80 {
+        column += 1
+      }
+    }
+    return FilePosition(line: line, column: column)
   }
 
   /// Checks every rule file under `paths`.

@@ -12,6 +12,9 @@ public struct RuleLoadResult: Sendable {
   public var errors: [RuleFileError]
   /// The files read.
   public var files: [String]
+  /// Files whose new version was refused because another file's rule holds its name: they are
+  /// read again at the next reload (the other file may have let the name go), not kept as seen.
+  public var clashed: Set<String> = []
 }
 
 /// Finds and loads rule files; on reload keeps unchanged rules' running instances and, for a broken
@@ -112,8 +115,10 @@ public enum RuleStore {
     }
     var rules: [Rule] = []
     var taken: Set<String> = []
+    var clashed: Set<String> = []
     for (file, rule) in loaded {
       if let owner = owners[rule.name], owner != file {
+        clashed.insert(file)
         errors.append(
           RuleFileError([
             RuleDiagnostic(
@@ -130,6 +135,7 @@ public enum RuleStore {
         continue
       }
       guard !taken.contains(rule.name) else {
+        clashed.insert(file)
         errors.append(
           RuleFileError([
             RuleDiagnostic(
@@ -142,7 +148,7 @@ public enum RuleStore {
       taken.insert(rule.name)
       rules.append(rule)
     }
-    return RuleLoadResult(rules: rules, errors: errors, files: files)
+    return RuleLoadResult(rules: rules, errors: errors, files: files, clashed: clashed)
   }
 
   /// Reads and compiles `file`: the new rule, the previous one when the bytes did not change or the
@@ -287,8 +293,9 @@ public final class RuleReloader: Sendable {
   /// files, `FileManager.attributesOfItem` (a dictionary of every attribute per file) kept an idle
   /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
   /// is keyed by their copy of it, so the stamps add no second copy of every path.
-  func scan<Value>(sharingPathsOf known: [String: Value]) -> [String: FileStamp] {
-    let files = ((try? RuleStore.ruleFiles(in: paths)) ?? []).map { file in
+  /// Throws when a path is missing or cannot be listed.
+  func scan<Value>(sharingPathsOf known: [String: Value]) throws -> [String: FileStamp] {
+    let files = try RuleStore.ruleFiles(in: paths).map { file in
       known.index(forKey: file).map { known.keys[$0] } ?? file
     }
     return stamps(of: files)
@@ -402,7 +409,19 @@ public final class RuleReloader: Sendable {
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
     if !force && lock.withLock({ digest == lastDigest }) { return nil }
-    let times = scan(sharingPathsOf: lock.withLock { fingerprint })
+    let times: [String: FileStamp]
+    do {
+      times = try scan(sharingPathsOf: lock.withLock { fingerprint })
+    } catch {
+      // A rule path gone (a folder renamed away and back, a file named by `--rules` deleted) or
+      // unreadable: loading what is left would retire every rule it held, and their messages
+      // would be acknowledged with nothing written. The running rules stay until it is back,
+      // said once per change (the digest moves again when it returns).
+      lock.withLock { lastDigest = digest }
+      logger.error(
+        "\(error); the running rules stay as they are until it is back", metadata: ["event": "reload"])
+      return nil
+    }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
     // forced: SIGHUP reads all), and those not to read yet.
     let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>)? = lock.withLock {
@@ -448,6 +467,12 @@ public final class RuleReloader: Sendable {
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
       deferred: plan.deferred, gate: gate)
+    if !result.clashed.isEmpty {
+      // Not seen as loaded: the next reload reads them again, once their name may be free.
+      lock.withLock {
+        for file in result.clashed where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+      }
+    }
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])

@@ -141,14 +141,18 @@ public enum RuleDocument {
   /// Refuses an alias used as a mapping key (`*a: 1`, `{*a: 1}`) and an explicit `?` key before
   /// Yams composes the file: to find duplicate keys Yams hashes each key whole, so a key that is an
   /// alias of nested aliases expands there, before any budget applies (a file under 1 KB took
-  /// minutes). Rule files need neither. Quoted text and comments are skipped; a key is what starts
-  /// a line (after indentation and `- `) or follows `{`, `[` or `,`.
+  /// minutes). Rule files need neither. A flow collection used as a key (`[*a, *a]: 1`) is refused
+  /// for the same reason: its aliases expand in the key. Quoted text, block scalars (`|`, `>`) and
+  /// comments are skipped; a key is what starts a line (after indentation and `- `) or follows
+  /// `{`, `[` or `,`.
   static func refuseAliasKeys(_ text: String) throws(RuleSyntaxError) {
     let bytes = Array(text.utf8)
     var index = 0
     var line = 1
     var lineStart = 0
     var atKey = true
+    // Per open flow collection: where it opened, and whether at a key's place.
+    var openCollections: [(index: Int, line: Int, lineStart: Int, atKey: Bool)] = []
     // The last byte that was not a space: a quote opens a quoted scalar only at a value's start.
     var previous: UInt8 = 0x0A
     func column(_ at: Int) -> Int {
@@ -176,17 +180,73 @@ public enum RuleDocument {
         previous = byte
         index += 1
         continue
-      case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","):
+      case let bracket
+      where (bracket == UInt8(ascii: "{") || bracket == UInt8(ascii: "["))
+        && (atKey || !openCollections.isEmpty
+          || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous)):
+        // A flow collection (within plain text, a bracket is text: `see [docs]`).
+        openCollections.append((index, line, lineStart, atKey))
         atKey = true
         previous = byte
         index += 1
         continue
+      case let bracket
+      where (bracket == UInt8(ascii: "}") || bracket == UInt8(ascii: "]")) && !openCollections.isEmpty:
+        if let opened = openCollections.popLast(), opened.atKey {
+          var after = index + 1
+          while after < bytes.count, bytes[after] == 0x20 || bytes[after] == 0x09 { after += 1 }
+          if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
+            let openedColumn =
+              1 + bytes[opened.lineStart..<opened.index].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+            throw RuleSyntaxError(
+              position: FilePosition(line: opened.line, column: openedColumn),
+              message: "YAML: a collection as a mapping key is not supported in rule files")
+          }
+        }
+      case UInt8(ascii: ",") where !openCollections.isEmpty:
+        atKey = true
+        previous = byte
+        index += 1
+        continue
+      case let indicator
+      where (indicator == UInt8(ascii: "|") || indicator == UInt8(ascii: ">")) && openCollections.isEmpty
+        && [UInt8(ascii: ":"), UInt8(ascii: "-")].contains(previous):
+        // A block scalar: its lines are text, whatever they hold (`*Important*: ...`), down to the
+        // first line indented no deeper than the key (or the `- `) it belongs to.
+        var keyColumn = lineStart
+        var dashColumn = -1
+        while keyColumn < bytes.count {
+          if bytes[keyColumn] == 0x20 {
+            keyColumn += 1
+          } else if bytes[keyColumn] == UInt8(ascii: "-"), keyColumn + 1 < bytes.count,
+            bytes[keyColumn + 1] == 0x20
+          {
+            dashColumn = keyColumn - lineStart
+            keyColumn += 2
+          } else {
+            break
+          }
+        }
+        let limit = keyColumn == index ? dashColumn : keyColumn - lineStart
+        while index < bytes.count, bytes[index] != 0x0A { index += 1 }
+        while index < bytes.count {
+          // At a line's end: is the next line part of the scalar?
+          var indent = index + 1
+          while indent < bytes.count, bytes[indent] == 0x20 { indent += 1 }
+          let blank = indent >= bytes.count || bytes[indent] == 0x0A || bytes[indent] == 0x0D
+          guard blank || indent - (index + 1) > limit else { break }
+          line += 1
+          index += 1
+          lineStart = index
+          while index < bytes.count, bytes[index] != 0x0A { index += 1 }
+        }
+        continue
       case UInt8(ascii: "#") where index == lineStart || [0x20, 0x09].contains(bytes[index - 1]):
         while index < bytes.count, bytes[index] != 0x0A { index += 1 }
         continue
-      case UInt8(ascii: "'"),
-        UInt8(ascii: "\"")
-      where atKey || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous):
+      case let quote
+      where (quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\""))
+        && (atKey || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous)):
         // A quoted scalar (a quote elsewhere is text: `it's`), possibly over several lines.
         index += 1
         while index < bytes.count {
@@ -195,6 +255,11 @@ public enum RuleDocument {
             lineStart = index + 1
           } else if byte == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
             index += 1
+            // An escaped line break still ends a line.
+            if index < bytes.count, bytes[index] == 0x0A {
+              line += 1
+              lineStart = index + 1
+            }
           } else if bytes[index] == byte {
             if byte == UInt8(ascii: "'"), index + 1 < bytes.count, bytes[index + 1] == byte {
               index += 1
@@ -587,6 +652,11 @@ public enum RuleDocument {
       var entries: [(member: RuleNode.Member, merged: Bool)] = []
       for (key, value) in mapping {
         let keyMark = key.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? mark
+        guard key.scalar != nil else {
+          // (Written out, a collection key is as large as its aliases make it.)
+          throw RuleSyntaxError(
+            position: keyMark, message: "YAML: a mapping key must be a plain value, not a collection")
+        }
         if key.scalar?.style == .plain, key.string == "<<" {
           // A merge key (`<<: *defaults`, `<<: [*a, *b]`): the mappings' members, under the
           // mapping's own keys and the earlier mappings of a list, which win.
@@ -606,7 +676,7 @@ public enum RuleDocument {
         entries.append(
           (
             RuleNode.Member(
-              key: key.string ?? "\(key)", keyPosition: keyMark,
+              key: key.scalar?.string ?? "", keyPosition: keyMark,
               value: try convert(value, lines: lines, budget: &budget)), false
           ))
       }
@@ -679,6 +749,9 @@ struct PositionedJSONParser {
       if depth > 64 { throw fail("nesting deeper than 64") }
       advance()
       var members: [RuleNode.Member] = []
+      // The keys so far, for the duplicate check (a scan of `members` was quadratic: a 1 MiB
+      // object of 92,000 keys took half a minute).
+      var keys: Set<String> = []
       skipWhitespace()
       if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
         advance()
@@ -695,7 +768,7 @@ struct PositionedJSONParser {
         }
         let keyPosition = position
         let (key, _) = try parseString()
-        if members.contains(where: { $0.key == key }) {
+        guard keys.insert(key).inserted else {
           throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
         }
         skipWhitespace()

@@ -52,13 +52,6 @@ struct CheckCommand: ParsableCommand {
       !RuleFile.isTestFile(path) && ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty
     }
     if empty.isEmpty, results.isEmpty { empty = paths }
-    if !empty.isEmpty {
-      for path in empty {
-        FileHandle.standardError.write(
-          Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
-      }
-      throw ExitCode(66)
-    }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
     if format == "json" {
       print(RuleChecker.json(results))
@@ -72,6 +65,14 @@ struct CheckCommand: ParsableCommand {
         }
       }
       print("\(results.count - invalid) valid, \(invalid) invalid")
+    }
+    // Said after the other paths' results, which an empty one must not hide.
+    if !empty.isEmpty {
+      for path in empty {
+        FileHandle.standardError.write(
+          Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
+      }
+      throw ExitCode(66)
     }
     if invalid > 0 { throw ExitCode(65) }
   }

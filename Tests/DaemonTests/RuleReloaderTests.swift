@@ -94,6 +94,57 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.allSatisfy { $0 === running[0] || $0 === running[1] })
   }
 
+  /// A file refused because another file's rule holds its name is read again once the name is
+  /// free: it was kept as seen, and the version on disk never ran until a SIGHUP.
+  @Test func aFileRefusedForANameClashLoadsOnceTheNameIsFree() async throws {
+    let folder = temporaryFolder("clash-freed")
+    write(Self.rule, to: folder + "/a.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    let claim = Self.rule.replacingOccurrences(of: "\"sql\"", with: "\"ruleName\": \"Y\", \"sql\"")
+    write(claim.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/b.json")
+    #expect(await reloader.reload() != nil)
+    write(claim.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/a.json")
+    let clash = try #require(await reloader.reload())
+    #expect(clash.errors.map(\.description).joined().contains("rule name 'Y' is already used by"))
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "b/+"])
+    try FileManager.default.removeItem(atPath: folder + "/b.json")
+    // Polling: the removal applies at once, a.json's new version once it has been seen settled.
+    var polls = 0
+    while polls < 3, dispatcher.ruleSet.rules.map(\.topicFilter) != ["c/+"] {
+      _ = await reloader.reload(settle: true)
+      polls += 1
+    }
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["c/+"])
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["Y"])
+    #expect(await reloader.reload(settle: true) == nil)
+  }
+
+  /// A rule path that disappears (a folder renamed away and back, a file named by `--rules`
+  /// deleted) keeps the running rules: loading what was left retired every rule, those of the
+  /// other paths too.
+  @Test func aMissingRulePathKeepsTheRunningRules() async throws {
+    let root = temporaryFolder("paths-missing")
+    write(Self.rule, to: root + "/rules/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: root + "/extra/two.json")
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [root + "/rules", root + "/extra/two.json"], builder: RecordingBuilder(), dispatcher: dispatcher,
+      logger: Logger(label: "test"))
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.count == 2)
+    try FileManager.default.moveItem(atPath: root + "/rules", toPath: root + "/rules.away")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    try FileManager.default.moveItem(atPath: root + "/rules.away", toPath: root + "/rules")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    try FileManager.default.removeItem(atPath: root + "/extra/two.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+  }
+
   /// Polling loads a changed file only once it stays the same for a poll: a file still being
   /// written is not loaded half-written. A removal, and SIGHUP, do not wait.
   @Test func pollingWaitsForAChangedFileToSettle() async throws {

@@ -67,6 +67,23 @@ struct RulesFolderTests {
     #expect(!output.contains("narrow.json:1"), "\(output)")
   }
 
+  @Test("a warning or name clash in a CRLF file is placed at its own line and column")
+  func crlfFilePositions() throws {
+    let folder = temporaryFolder("crlf")
+    let lines = [
+      "{", #"  "sql": "SELECT * FROM 'a/#'","#, #"  "ruleName": "R","#,
+      #"  "actions": [{"republish": {"topic": "a/b"}}]"#, "}",
+    ]
+    write(lines.joined(separator: "\r\n") + "\r\n", to: folder + "/one.json")
+    write(
+      lines.joined(separator: "\r\n").replacingOccurrences(of: "a/b", with: "c/d"), to: folder + "/two.json")
+    let results = try RuleChecker.check(paths: [folder])
+    let said = results.flatMap { $0.warnings + $0.diagnostics }.map(\.description)
+    // Counting Characters found no line break in "\r\n" (one Character): everything was on line 1.
+    #expect(said.contains { $0.hasPrefix(folder + "/one.json:4:40:") }, "\(said)")
+    #expect(said.contains { $0.hasPrefix(folder + "/two.json:3:4: error: rule name 'R'") }, "\(said)")
+  }
+
   @Test("--max-in-flight-bytes reads whole numbers with binary units and refuses the rest")
   func byteCounts() {
     #expect(DaemonConfiguration.byteCount("65536") == 65_536)

@@ -282,6 +282,58 @@ struct RuleFileTests {
     #expect(!found.isEmpty && !found.contains { $0.contains("YAML") }, "\(found)")
   }
 
+  /// A flow collection as a key expands its aliases there as an alias key does (a 230-byte file
+  /// took 19 s and wrote a 100 MB error): refused where it opens, however deep.
+  @Test func yamlCollectionKeysAreRefused() {
+    var anchors = ["&a [l, l, l, l, l, l, l, l, l]"]
+    for (name, previous) in zip(["b", "c", "d", "e", "f"], ["a", "b", "c", "d", "e"]) {
+      anchors.append("&\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ", ") + "]")
+    }
+    let bomb = "[" + anchors.joined(separator: ", ") + "]: 1\nsql: \"SELECT * FROM 't'\"\nactions: []\n"
+    #expect(
+      errors(bomb, file: "r/key.yaml") == [
+        "r/key.yaml:1:1: error: YAML: a collection as a mapping key is not supported in rule files"
+      ])
+    #expect(
+      errors("sql: x\nb: {k: [1, {[*a, 2]: 3}]}\n", file: "r/deep.yaml") == [
+        "r/deep.yaml:2:13: error: YAML: a collection as a mapping key is not supported in rule files"
+      ])
+    // Brackets in plain text are text, and a collection as a value is no key.
+    let fine =
+      "description: see [docs] here, {x}\nextra: {a: [1, 2], b: {c: d}}\nsql: \"SELECT * FROM 'a'\"\n"
+    #expect(!errors(fine, file: "r/fine.yaml").contains { $0.contains("YAML") })
+  }
+
+  /// The lines of a block scalar are text, whatever they look like; an escaped line break in a
+  /// double-quoted string still counts as a line for the positions after it.
+  @Test func yamlBlockScalarsAreText() {
+    let text = """
+      description: |
+        *Important*: rotates daily.
+        ? what
+          *x: y
+      notes:
+        - >-
+          *y: z
+        - key: |
+            *z: w
+      sql: "SELECT * FROM 'a'"
+
+      """
+    #expect(
+      !errors(text, file: "r/block.yaml").contains { $0.contains("YAML") },
+      "\(errors(text, file: "r/block.yaml"))")
+    // After the block, keys are keys again.
+    #expect(
+      errors("description: |\n  text\n*a: 1\n", file: "r/after.yaml") == [
+        "r/after.yaml:3:1: error: YAML: an alias as a mapping key is not supported in rule files"
+      ])
+    #expect(
+      errors("description: \"x\\\n  y\"\n*a: 1\n", file: "r/escaped.yaml") == [
+        "r/escaped.yaml:3:1: error: YAML: an alias as a mapping key is not supported in rule files"
+      ])
+  }
+
   /// SQL in a YAML string points at its own character whatever the style: escapes, doubled
   /// quotes, and lines folded into one.
   @Test(arguments: [

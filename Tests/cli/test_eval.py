@@ -137,6 +137,17 @@ tests_only = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."
 p = subprocess.run([BIN, "check", tests_only], capture_output=True, text=True, timeout=60)
 check("check of a test file alone", p.returncode == 66 and "no rule files" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# check: an empty path beside others still prints the others' results (exit 66 comes after them).
+import tempfile
+with tempfile.TemporaryDirectory() as work:
+    os.makedirs(os.path.join(work, "empty"))
+    with open(os.path.join(work, "bad.json"), "w") as f:
+        f.write('{"sql": "SELECT FROM \'a\'", "actions": []}')
+    p = subprocess.run([BIN, "check", "--format", "json", os.path.join(work, "bad.json"), os.path.join(work, "empty")],
+                       capture_output=True, text=True, timeout=60)
+    check("check prints results beside an empty path", p.returncode == 66 and "bad.json" in p.stdout
+          and "no rule files" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+
 # import aws never writes over the file it imports, --force or not.
 import tempfile
 with tempfile.TemporaryDirectory() as work:
