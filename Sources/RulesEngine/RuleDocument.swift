@@ -621,7 +621,7 @@ public enum RuleDocument {
       let tag = scalar.tag.description
       let typed = ["bool", "int", "float", "null"].contains { tag == "tag:yaml.org,2002:" + $0 }
       if !tag.hasSuffix(":str") && (scalar.style == .plain || typed) {
-        if tag.hasSuffix(":null") || ["null", "~", ""].contains(text) {
+        if tag.hasSuffix(":null") || ["null", "Null", "NULL", "~", ""].contains(text) {
           return RuleNode(kind: .null, position: mark, stringPositions: [])
         }
         if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {

@@ -214,6 +214,11 @@ struct RuleFileTests {
       }
     }
     #expect(try RuleDocument.parseYAML("v: 0x100\n")["v"]?.int == 256)
+    // The core schema's nulls, all of them; other spellings are text.
+    for text in ["null", "Null", "NULL", "~", ""] {
+      #expect(try RuleDocument.parseYAML("v: \(text)\n")["v"]?.kindName == "null", "\(text)")
+    }
+    #expect(try RuleDocument.parseYAML("v: nULL\n")["v"]?.string == "nULL")
   }
 
   /// An explicit tag on quoted text of another type is an error, not a string.
