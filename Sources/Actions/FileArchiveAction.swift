@@ -47,6 +47,9 @@ public final class FileArchiveAction: BatchAction {
   public let root: String
   /// The root and its slash, before every rendered path.
   let rootPrefix: String
+  /// Whether the path's own text names a hidden file or folder (`.state/${x}`): else a rendered
+  /// one is refused, as a value rendered empty or beginning with '.' made it.
+  let allowsHiddenNames: Bool
   /// The template of the path below the root.
   public let relative: Template
   /// Rotation by size.
@@ -120,6 +123,9 @@ public final class FileArchiveAction: BatchAction {
     pathText = pathNode!.string!
     (root, relative) = place!
     rootPrefix = root == "/" ? "/" : root + "/"
+    allowsHiddenNames = pathText.split(separator: "/").contains {
+      $0.hasPrefix(".") && $0 != "." && $0 != ".."
+    }
     self.maxBytes = maxBytes
     self.maxAgeSeconds = maxAgeSeconds
     self.sync = sync
@@ -410,6 +416,14 @@ public final class FileArchiveAction: BatchAction {
       context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
       prefix: rootPrefix)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
+    if !allowsHiddenNames, let hidden = Self.hiddenSegment(in: rendered) {
+      // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.
+      return .failure(
+        ActionError(
+          .permanent,
+          "rendered path '\(rendered)' has a hidden name '\(hidden)' (a value of '\(pathText)' rendered empty before a '.', or began with '.'); archive root is '\(root)'"
+        ))
+    }
     if let problem = Self.problem(inRelativePath: rendered) {
       // The path's own text has neither (refused at load): a value made it, most often a missing
       // field rendered as nothing.
@@ -420,6 +434,23 @@ public final class FileArchiveAction: BatchAction {
         ActionError(.permanent, "rendered path '\(rendered)' \(problem)\(cause); archive root is '\(root)'"))
     }
     return .success(path)
+  }
+
+  /// The first segment of `path` that names a hidden file or folder (`.x`; `.` and `..` are
+  /// `problem`'s), or nil.
+  static func hiddenSegment(in path: Substring) -> Substring? {
+    // One pass over the bytes; a segment is cut out only when it starts with a dot (rare).
+    var atStart = true
+    for index in path.utf8.indices {
+      let byte = path.utf8[index]
+      if atStart, byte == UInt8(ascii: ".") {
+        let end = path.utf8[index...].firstIndex(of: UInt8(ascii: "/")) ?? path.utf8.endIndex
+        let segment = path[index..<end]
+        if segment != ".", segment != ".." { return segment }
+      }
+      atStart = byte == UInt8(ascii: "/")
+    }
+    return nil
   }
 
   /// Why a rendered relative path is refused, or nil.

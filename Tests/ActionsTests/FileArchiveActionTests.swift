@@ -203,6 +203,31 @@ struct FileArchiveActionTests {
       "\(String(describing: errors[1]))")
   }
 
+  /// `${dev}.jsonl` without a dev wrote `.jsonl`, a file `ls` does not show; a value beginning
+  /// with '.' is refused the same way. A path whose own text names a hidden folder may use one.
+  @Test func aRenderedHiddenNameIsRefused() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": "${dev}.jsonl"}"#), context: context)
+    let errors = await action.performBatch([
+      input(object([("x", .int(1))]), json: #"{"x":1}"#),
+      input(object([("dev", .string(".profile"))]), json: #"{"dev":".profile"}"#),
+      input(object([("dev", .string("d1"))]), json: #"{"dev":"d1"}"#),
+    ])
+    #expect(errors[0]?.kind == .permanent)
+    #expect(
+      errors[0]?.message.hasPrefix("rendered path '.jsonl' has a hidden name '.jsonl' (a value of") == true,
+      "\(String(describing: errors[0]))")
+    #expect(errors[1]?.message.contains("has a hidden name '.profile.jsonl'") == true)
+    #expect(errors[2] == nil)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["d1.jsonl"])
+    let stateful = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": ".state/${dev}.jsonl"}"#),
+      context: context)
+    #expect(
+      await stateful.performBatch([input(object([("dev", .string("d2"))]), json: #"{"dev":"d2"}"#)]) == [nil])
+  }
+
   @Test func folderWhereAFileIsExpectedFails() async throws {
     let folder = temporaryFolder()
     _ = FileManager.default.createFile(atPath: "\(folder)/blocked", contents: Data())
