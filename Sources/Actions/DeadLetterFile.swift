@@ -32,7 +32,7 @@ public final class DeadLetterFile: DeadLetterSink {
       }
       try descriptor.withLock { fd throws(ActionError) in
         guard fd < 0 else { return }
-        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        fd = Self.openWithoutWaiting(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
       }
       return
@@ -72,15 +72,31 @@ public final class DeadLetterFile: DeadLetterSink {
         let folders = try FileSystem.makeParentFolders(of: path)
         var info = stat()
         let existed = stat(path, &info) == 0
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        fd = Self.openWithoutWaiting(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
         // A new file (and new folders) must reach the disk with the record's fsync.
         if !existed { try FileSystem.syncFolders(holding: folders + [path], sync: operations.sync) }
       }
       // A failed write leaves no part of the record behind: the retry writes it whole.
       try FileSystem.writeAll(fd, line, path: path, operations: operations)
-      if operations.sync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
+      if operations.sync(fd) != 0 {
+        let code = errno
+        // A pipe or a terminal (`--dead-letter /dev/stdout`) has nothing to sync and says EINVAL:
+        // the record was written.
+        var info = stat()
+        if code == EINVAL, fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG { return }
+        throw FileSystem.error(code, "fsync \(path)")
+      }
     }
+  }
+
+  /// Opens `path` without waiting for a FIFO's reader (that open would block start-up, or the
+  /// writing thread, with no word: a FIFO without a reader fails with ENXIO instead), then makes
+  /// the descriptor blocking again for the writes.
+  static func openWithoutWaiting(_ path: String, _ flags: Int32) -> Int32 {
+    let fd = open(path, flags | O_NONBLOCK, 0o644)
+    if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+    return fd
   }
 
   deinit {

@@ -23,6 +23,8 @@ public struct DaemonConfiguration: Sendable {
   public var deadLetterPath: String = DeadLetterFile.defaultPath
   /// The metrics port (nil: no server).
   public var metricsPort: Int?
+  /// The IPv4 address the metrics port listens on.
+  public var metricsAddress = "127.0.0.1"
   /// Keep reading the source at its end.
   public var follow = false
   /// The most messages in flight.
@@ -266,6 +268,9 @@ public enum Daemon {
     registry: PrometheusCollectorRegistry? = nil, logger: Logger
   ) async throws -> DaemonSummary {
     let started = Date()
+    // A SIGHUP's default is to end the process: one that comes while the rules load (logrotate's,
+    // a deploy script's) must not. It reloads once the rules are running (below).
+    signal(SIGHUP, SIG_IGN)
     let clock = SystemClock()
     let spec = try SourceSpec(configuration)
     let settings = configuration.connectors
@@ -407,17 +412,18 @@ public enum Daemon {
     if let port = configuration.metricsPort, let registry {
       // The queue depth as it is when scraped (a gauge recorded as messages come and go would
       // cost a write per message, or go stale between samples).
-      let server = try MetricsServer(port: port, registry: registry, health: health) {
+      let server = try MetricsServer(
+        port: port, address: configuration.metricsAddress, registry: registry, health: health
+      ) {
         "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
           + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
       }
       server.start()
       metricsServer = server
-      logger.info("metrics on http://127.0.0.1:\(server.port)/metrics")
+      logger.info("metrics on http://\(configuration.metricsAddress):\(server.port)/metrics")
     }
 
-    // SIGHUP forces a reload.
-    signal(SIGHUP, SIG_IGN)
+    // SIGHUP forces a reload (ignored as a signal since the start).
     let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
     hangup.setEventHandler {
       Task { await reload(force: true) }

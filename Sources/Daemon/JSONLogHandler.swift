@@ -31,8 +31,13 @@ public struct JSONLogHandler: LogHandler {
       text += ",\(ErrorRecord.quote(key)):\(Self.json(merged[key]!))"
     }
     text += "}\n"
-    FileHandle.standardError.write(Data(text.utf8))
+    // One record at a time: a large one goes out in several writes, which records from other
+    // threads must not fall between (a JSON shipper then sees two broken lines).
+    Self.writing.withLock { FileHandle.standardError.write(Data(text.utf8)) }
   }
+
+  /// Held while a record is written.
+  static let writing = NSLock()
 
   /// A metadata value as JSON: a count or flag given as itself (`.stringConvertible(12)`) is a
   /// number or Boolean, text is a string, arrays and dictionaries nest.

@@ -19,9 +19,10 @@ public final class MetricsServer: @unchecked Sendable {
   public let port: Int
   var thread: Thread?
 
-  /// Binds 127.0.0.1:`port` (0 picks a free port).
+  /// Binds `address`:`port` (0 picks a free port; the address an IPv4 one, 127.0.0.1 by default).
   public init(
-    port: Int, registry: PrometheusCollectorRegistry, health: Health = Health(),
+    port: Int, address: String = "127.0.0.1", registry: PrometheusCollectorRegistry,
+    health: Health = Health(),
     sampled: @escaping @Sendable () -> String = { "" }
   ) throws {
     self.registry = registry
@@ -33,11 +34,14 @@ public final class MetricsServer: @unchecked Sendable {
     }
     var yes: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
+    var socketAddress = sockaddr_in()
+    socketAddress.sin_family = sa_family_t(AF_INET)
+    socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
+    guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else {
+      close(fd)
+      throw RuleStoreError(message: "metrics: '\(address)' is not an IPv4 address")
+    }
+    let bound = withUnsafePointer(to: &socketAddress) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
       }
@@ -45,7 +49,7 @@ public final class MetricsServer: @unchecked Sendable {
     guard bound == 0, listen(fd, 16) == 0 else {
       let message = String(cString: strerror(errno))
       close(fd)
-      throw RuleStoreError(message: "metrics: cannot listen on 127.0.0.1:\(port): \(message)")
+      throw RuleStoreError(message: "metrics: cannot listen on \(address):\(port): \(message)")
     }
     var actual = sockaddr_in()
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)

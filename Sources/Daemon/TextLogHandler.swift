@@ -46,8 +46,8 @@ public struct TextLogHandler: LogHandler {
 
   static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
     switch value {
-    case .string(let text): .string(escaped(text))
-    case .stringConvertible(let item): .string(escaped(item.description))
+    case .string(let text): .string(field(text))
+    case .stringConvertible(let item): .string(field(item.description))
     case .array(let items): .array(items.map(escaped))
     case .dictionary(let items): .dictionary(items.mapValues(escaped))
     }
@@ -61,6 +61,15 @@ public struct TextLogHandler: LogHandler {
   }
 
   /// `text` with control characters written as escapes (a tab stays).
+  /// A metadata value as one field of the line (`key=value`): quoted, with `\\` and `"` escaped,
+  /// when it holds a space, `=` or `"` (a topic `a/x origin=forged` read as a second field), and
+  /// control characters escaped.
+  static func field(_ text: String) -> String {
+    guard text.utf8.contains(where: { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 }) else { return escaped(text) }
+    let inner = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    return "\"" + escaped(inner) + "\""
+  }
+
   static func escaped(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: isControl) else { return text }
     var out = ""

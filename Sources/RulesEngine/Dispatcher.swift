@@ -755,7 +755,9 @@ public final class Dispatcher: Sendable {
     statistics.withLock { $0.actionFailures += 1 }
     if error.kind == .permanent { return error }
     var outcome: ActionError?
-    await retry([(input, error)], on: configured) { _, result in outcome = result }
+    // An error action's writes are not the rules' action writes the summary counts (its first
+    // attempt's success is not counted there either).
+    await retry([(input, error)], on: configured, countsWrites: false) { _, result in outcome = result }
     return outcome
   }
 
@@ -782,9 +784,10 @@ public final class Dispatcher: Sendable {
   /// jittered schedule (which scrambled their order and split their batch). Each result completes
   /// as soon as it succeeds or fails permanently; the rest after the last attempt.
   ///
-  /// `completed` gets each result's index in `failed` and outcome (nil for success), once.
+  /// `completed` gets each result's index in `failed` and outcome (nil for success), once. Without
+  /// `countsWrites` (an error action), a success is not one of the summary's action writes.
   func retry(
-    _ failed: [(ActionInput, ActionError)], on configured: ConfiguredAction,
+    _ failed: [(ActionInput, ActionError)], on configured: ConfiguredAction, countsWrites: Bool = true,
     completed: (Int, ActionError?) -> Void
   ) async {
     // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
@@ -818,7 +821,7 @@ public final class Dispatcher: Sendable {
       for ((index, _), result) in zip(pending, results) {
         guard let error = result else {
           configured.counters.succeeded.add()
-          statistics.withLock { $0.actionsSucceeded += 1 }
+          if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
           completed(index, nil)
           continue
         }

@@ -81,8 +81,17 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("dead-letter"), help: "Where error records go when no error action takes them.")
   var deadLetter: String = DeadLetterFile.defaultPath
 
-  @Option(name: .customLong("metrics-port"), help: "Serve /metrics, /healthz and /readyz on 127.0.0.1:PORT.")
+  @Option(
+    name: .customLong("metrics-port"),
+    help: "Serve /metrics, /healthz and /readyz on PORT (of --metrics-address, 127.0.0.1 by default).")
   var metricsPort: Int?
+
+  @Option(
+    name: .customLong("metrics-address"),
+    help:
+      "The IPv4 address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 for a Kubernetes probe or a scrape from another host)."
+  )
+  var metricsAddress = "127.0.0.1"
 
   @Option(name: .customLong("log-format"), help: "text or json.")
   var logFormat: String = "text"
@@ -132,6 +141,11 @@ struct RunCommand: AsyncParsableCommand {
     if maxInFlight < 1 {
       throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)")
     }
+    var parsed = in_addr()
+    if inet_pton(AF_INET, metricsAddress, &parsed) != 1 {
+      throw ValidationError(
+        "--metrics-address is an IPv4 address (127.0.0.1, 0.0.0.0), not '\(metricsAddress)'")
+    }
     if let metricsPort, !(0...65_535).contains(metricsPort) {
       throw ValidationError("--metrics-port is a TCP port, 0 (any free one) to 65535, not \(metricsPort)")
     }
@@ -177,6 +191,7 @@ struct RunCommand: AsyncParsableCommand {
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
     configuration.deadLetterPath = deadLetter
     configuration.metricsPort = metricsPort
+    configuration.metricsAddress = metricsAddress
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
     if let bytes = DaemonConfiguration.byteCount(maxInFlightBytes) { configuration.maxInFlightBytes = bytes }

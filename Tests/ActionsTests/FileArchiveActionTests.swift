@@ -388,6 +388,35 @@ struct FileArchiveActionTests {
     #expect(current.split(separator: "\n").count == 1)
   }
 
+  /// A FIFO or a pipe as the dead-letter file: no reader is said at start (its open blocked with
+  /// no word), and a record written to a pipe counts as written (fsync's EINVAL failed it, and it
+  /// was written again for ever).
+  @Test func theDeadLetterFileMayBeAPipe() async throws {
+    let fifo = temporaryFolder() + "/dead.fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    #expect {
+      try DeadLetterFile(path: fifo).prepare()
+    } throws: { error in
+      "\(error)".contains("cannot open dead-letter file \(fifo)")
+    }
+    var ends: [Int32] = [0, 0]
+    #expect(pipe(&ends) == 0)
+    defer {
+      close(ends[0])
+      close(ends[1])
+    }
+    let sink = DeadLetterFile(path: "/proc/self/fd/\(ends[1])")
+    try sink.prepare()
+    try await sink.write(
+      ErrorRecord(
+        ruleName: "piped", topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: "AQID",
+        failures: [], timestamp: 0, origin: "test"))
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = read(ends[0], &buffer, buffer.count)
+    #expect(
+      count > 0 && String(decoding: buffer[..<max(count, 0)], as: UTF8.self).contains(#""ruleName":"piped""#))
+  }
+
   @Test func aFailedFsyncWhenAFileIsClosedForRotationFailsItsLines() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(

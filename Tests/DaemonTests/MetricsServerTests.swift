@@ -32,7 +32,10 @@ struct MetricsServerTests {
         + "\n",
       to: folder + "/feed.jsonl")
     let process = try Subprocess(
-      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--metrics-port", "0"],
+      [
+        "run", "--rules", "rules", "--source", "file:feed.jsonl", "--follow", "--metrics-port", "0",
+        "--metrics-address", "127.0.0.1",
+      ],
       in: folder)
     var port: Int?
     for _ in 0..<250 where port == nil {

@@ -10,7 +10,13 @@ import Testing
     let forged = "x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J"
     #expect(
       TextLogHandler.escaped(.string(forged))
-        == .string(#"x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J"#))
+        == .string(#""x\n2026-12-01T05:00:00+0000 critical iotrules: [Daemon] FORGED\u{1B}[2J""#))
+    // Nor a field: a value with a space, '=' or '"' is quoted, its quotes and backslashes escaped.
+    #expect(
+      TextLogHandler.escaped(.string(#"a/x origin=forged.jsonl:99 rule=admin"#))
+        == .string(#""a/x origin=forged.jsonl:99 rule=admin""#))
+    #expect(TextLogHandler.escaped(.string(#"x\" rule=admin"#)) == .string(#""x\\\" rule=admin""#))
+    #expect(TextLogHandler.escaped(.stringConvertible(42)) == .string("42"))
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
     #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)

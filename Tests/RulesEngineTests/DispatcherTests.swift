@@ -276,6 +276,23 @@ struct DispatcherTests {
     #expect(acks.acks.withLock { $0[0].1 } == .done)
   }
 
+  /// An error action that succeeds on a retry is no action write of the summary, as one that
+  /// succeeds at once is not (the summary said "1 action write" where no action had written).
+  @Test func anErrorActionsRetriedWriteIsNoActionWrite() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"""
+      {"sql": "SELECT * FROM 'sensors/#'",
+       "actions": [{"record": {"name": "p", "fail": "permanent"}}],
+       "errorAction": {"record": {"name": "errors", "fail": "transient", "failTimes": 1, "retry": {"attempts": 2, "initialBackoffMs": 1}}}}
+      """#
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "sensors/d1", payload: #"{"v":1}"#, origin: "f:1"))
+    #expect(await acks.wait(for: 1))
+    #expect(builder.action("errors")!.received.withLock { $0.count } == 1)
+    #expect(dispatcher.stats.actionsSucceeded == 0)
+  }
+
   @Test func failuresGoToTheRuleErrorActionAsOneRecord() async throws {
     let (dispatcher, builder) = try setUp([
       #"""
@@ -298,9 +315,11 @@ struct DispatcherTests {
     #expect(record["topic"] == .string("sensors/d1"))
     #expect(record["clientId"] == .string("client-1"))
     #expect(record["base64OriginalPayload"] == .string("eyJ2IjoxfQ=="))
-    // The error action's own write counts as its success (`/metrics`).
+    // The error action's own write counts as its success (`/metrics`), not as one of the rules'
+    // action writes in the summary.
     let rule = try #require(dispatcher.ruleSet.rules.first)
     #expect(rule.errorAction?.counters.succeeded.load(ordering: .relaxed) == 1)
+    #expect(dispatcher.stats.actionsSucceeded == 1)
     guard case .array(let failures)? = record["failures"] else {
       Issue.record("no failures")
       return

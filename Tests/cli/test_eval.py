@@ -137,6 +137,12 @@ tests_only = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."
 p = subprocess.run([BIN, "check", tests_only], capture_output=True, text=True, timeout=60)
 check("check of a test file alone", p.returncode == 66 and "no rule files" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# run: --metrics-address takes an IPv4 address, and says so for anything else (exit 64).
+p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "file:Rules/samples/sensors.jsonl", "--metrics-port", "0",
+                    "--metrics-address", "localhost"], capture_output=True, text=True, timeout=60)
+check("--metrics-address refuses a host name", p.returncode == 64 and "--metrics-address is an IPv4 address" in p.stderr,
+      f"{p.returncode} {p.stderr}")
+
 # check: an empty path beside others still prints the others' results (exit 66 comes after them).
 import tempfile
 with tempfile.TemporaryDirectory() as work:

@@ -76,6 +76,12 @@ public struct KafkaSourceOptions: Sendable {
       throw ConnectorError("no topic in '\(url)'; expected kafka://host:port/topic?group=G")
     }
     let hosts = beforeQuery[..<slash].split(separator: ",").map(String.init)
+    if hosts.contains(where: { $0.contains("@") }) {
+      // Said without the URL, which may hold a password (librdkafka would log it as a broker name).
+      throw ConnectorError(
+        "a Kafka URL takes no user or password (user@host): give SASL credentials with --kafka-config sasl.username=... and sasl.password=..."
+      )
+    }
     let topics = beforeQuery[beforeQuery.index(after: slash)...].split(separator: ",").map(String.init)
     guard !hosts.isEmpty, hosts.allSatisfy({ $0.contains(":") }) else {
       throw ConnectorError("'\(url)' needs host:port bootstrap servers")
