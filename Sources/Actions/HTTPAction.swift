@@ -146,7 +146,7 @@ public final class HTTPAction: KeyedGroupAction {
       if headers.count > 100 { problems.add(field: "http.headers", "at most 100 headers") }
       for (index, header) in headers.enumerated() {
         if header.key.isEmpty || header.key.utf8.count > 256
-          || header.key.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" || $0 == " " })
+          || !header.key.utf8.allSatisfy(HTTPAction.isTokenByte)
         {
           problems.add(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
         }
@@ -245,11 +245,11 @@ public final class HTTPAction: KeyedGroupAction {
     var run: [(index: Int, request: Request)] = []
     func sendRun(flush: Bool) async {
       guard let batcher, !run.isEmpty else { return }
-      let outcomes = await batcher.enqueue(run.map(\.request), flush: flush) { url, headers, body in
-        await self.send(url: url, headers: headers, body: body)
+      let outcomes = await batcher.enqueue(run.map(\.request), flush: flush) { request, body in
+        await self.send(request, body: body)
       }
       for ((index, request), outcome) in zip(run, outcomes) {
-        if case .failure(let error) = await outcome.wait() { results[index] = error.about(request.url) }
+        if case .failure(let error) = await outcome.wait() { results[index] = error.about(request.shownURL) }
       }
       run = []
     }
@@ -259,9 +259,8 @@ public final class HTTPAction: KeyedGroupAction {
         continue
       }
       await sendRun(flush: true)
-      if case .failure(let error) = await send(url: request.url, headers: request.headers, body: request.body)
-      {
-        results[index] = error.about(request.url)
+      if case .failure(let error) = await send(request, body: request.body) {
+        results[index] = error.about(request.shownURL)
       }
     }
     await sendRun(flush: false)
@@ -305,18 +304,34 @@ public final class HTTPAction: KeyedGroupAction {
   /// One rendered request.
   struct Request: Sendable {
     var url: String
+    /// The URL as logs and error records show it: secrets it holds masked (`***`).
+    var shownURL: String
     var headers: [(String, String)]
     var body: [UInt8]
     var isJSON: Bool
+  }
+
+  /// Whether `byte` may be in a header name (an RFC 9110 token: letters, digits and
+  /// ``!#$%&'*+-.^_`|~``). The client traps on a name outside ASCII.
+  static func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+      UInt8(ascii: "0")...UInt8(ascii: "9"):
+      return true
+    default:
+      return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+    }
   }
 
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
   private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
     let renderedURL: String
     let valueRanges: [Range<Int>]
+    let shownURL: String
     do {
       // A missing secret fails the request rather than send it to another address.
-      (renderedURL, valueRanges) = try url.renderMarkingValues(input, secrets: secrets, field: "http url")
+      (renderedURL, valueRanges, shownURL) = try url.renderMarkingValues(
+        input, secrets: secrets, field: "http url")
     } catch {
       return .failure(error)
     }
@@ -325,11 +340,11 @@ public final class HTTPAction: KeyedGroupAction {
         return .failure(
           ActionError(
             .permanent,
-            "http url rendered '\(renderedURL)', which does not start with confirmationUrl '\(prefix)'"))
+            "http url rendered '\(shownURL)', which does not start with confirmationUrl '\(prefix)'"))
       }
       if let problem = Self.destinationProblem(renderedURL, confirmed: confirmed) {
         return .failure(
-          ActionError(.permanent, "http url rendered '\(renderedURL)', which \(problem); refused"))
+          ActionError(.permanent, "http url rendered '\(shownURL)', which \(problem); refused"))
       }
     }
     // A value may hold a '?' once the template's own text began the query, not start one: it would
@@ -340,7 +355,7 @@ public final class HTTPAction: KeyedGroupAction {
         return .failure(
           ActionError(
             .permanent,
-            "http url rendered '\(renderedURL)', in which a value starts the query ('?'); refused"))
+            "http url rendered '\(shownURL)', in which a value starts the query ('?'); refused"))
       }
     }
     var requestHeaders: [(String, String)] = []
@@ -368,26 +383,36 @@ public final class HTTPAction: KeyedGroupAction {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
     return .success(
-      Request(url: renderedURL, headers: requestHeaders, body: input.evaluation.payload, isJSON: isJSON))
+      Request(
+        url: renderedURL, shownURL: shownURL, headers: requestHeaders, body: input.evaluation.payload,
+        isJSON: isJSON))
   }
 
-  /// One POST, classified.
-  func send(url: String, headers: [(String, String)], body: [UInt8]) async -> Result<Void, ActionError> {
+  /// One POST of `body` to `request`'s URL with its headers, classified. Messages show the URL with
+  /// its secrets masked.
+  func send(_ request: Request, body: [UInt8]) async -> Result<Void, ActionError> {
+    let url = request.shownURL
     guard let client = client.withLock({ $0 }) else {
       return .failure(ActionError(.transient, "the http action for \(url) is not started"))
     }
-    var request = HTTPClientRequest(url: url)
-    request.method = .POST
-    for (key, value) in headers { request.headers.add(name: key, value: value) }
-    request.body = .bytes(ByteBuffer(bytes: body))
+    var outgoing = HTTPClientRequest(url: request.url)
+    outgoing.method = .POST
+    for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
+    outgoing.body = .bytes(ByteBuffer(bytes: body))
     do {
-      let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutMs)))
-      _ = try? await response.body.collect(upTo: 16_384)
+      let started = ContinuousClock.now
+      let limit = Duration.milliseconds(configuration.timeoutMs)
+      let response = try await client.execute(
+        outgoing, timeout: .milliseconds(Int64(configuration.timeoutMs)))
+      // The status is the verdict; the body is read (to reuse the connection) within what is left
+      // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
+      // hold the action, and the daemon's stop, for ever.
+      await Self.drain(response.body, until: started + limit)
       let status = Int(response.status.code)
       switch status {
       case 200..<300:
         return .success(())
-      case 429, 500..<600:
+      case 408, 429, 500..<600:
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
         return .failure(
           ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
@@ -407,16 +432,30 @@ public final class HTTPAction: KeyedGroupAction {
     }
   }
 
-  /// `Retry-After` as milliseconds: delay-seconds or an HTTP date.
+  /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first.
+  static func drain(_ body: HTTPClientResponse.Body, until deadline: ContinuousClock.Instant) async {
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask { _ = try? await body.collect(upTo: 16_384) }
+      group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+      await group.next()
+      group.cancelAll()
+    }
+  }
+
+  /// `Retry-After` as milliseconds: delay-seconds or an HTTP date (a huge one is the longest wait
+  /// an Int holds; the retry policy caps it).
   static func retryAfterMs(_ text: String) -> Int? {
     let trimmed = text.trimmingCharacters(in: .whitespaces)
-    if let seconds = Int(trimmed), seconds >= 0 { return seconds * 1000 }
+    if let seconds = Int(trimmed), seconds >= 0 {
+      let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+      return overflow ? Int.max : milliseconds
+    }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "GMT")
     formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
     guard let date = formatter.date(from: trimmed) else { return nil }
-    return max(0, Int(date.timeIntervalSinceNow * 1000))
+    return Int(max(0, min(date.timeIntervalSinceNow * 1000, Double(Int.max / 2))))
   }
 
   /// Sends what is batched, then closes the connection pool.
@@ -430,17 +469,27 @@ public final class HTTPAction: KeyedGroupAction {
   }
 }
 
-/// Collects results per URL into AWS-style batches (a JSON array body).
+/// Collects results per URL and headers into AWS-style batches (a JSON array body): results whose
+/// headers differ (`X-Device: ${deviceId}`, a tenant's credential) never share a request.
 actor HTTPBatcher {
-  typealias Sender = @Sendable (String, [(String, String)], [UInt8]) async -> Result<Void, ActionError>
+  /// Sends one batch: the request of its results (URL and headers) and the body.
+  typealias Sender = @Sendable (HTTPAction.Request, [UInt8]) async -> Result<Void, ActionError>
 
   private struct OpenBatch {
     var id: Int
     var items: [[UInt8]] = []
     var bytes = 1
-    var headers: [(String, String)] = []
+    /// The first result's request: its URL and headers are every result's.
+    var request: HTTPAction.Request
     var outcomes: [BatchOutcome] = []
     var sender: Sender
+  }
+
+  /// What results must share to go out in one request.
+  static func key(_ request: HTTPAction.Request) -> String {
+    var key = request.url
+    for (name, value) in request.headers { key += "\n\(name)\u{0}\(value)" }
+    return key
   }
 
   private let limits: HTTPAction.Batch
@@ -460,14 +509,14 @@ actor HTTPBatcher {
   {
     let outcomes = requests.map { request in
       let outcome = BatchOutcome()
-      let url = request.url
+      let url = Self.key(request)
       // A body is `[` + items joined by `,` + `]`.
       if let batch = open[url], batch.bytes + request.body.count + 1 > limits.maxBytes {
         self.flush(url)
       }
       if open[url] == nil {
         nextID += 1
-        open[url] = OpenBatch(id: nextID, sender: sender)
+        open[url] = OpenBatch(id: nextID, request: request, sender: sender)
         let id = nextID
         let delay = limits.maxDelayMs
         Task {
@@ -477,7 +526,6 @@ actor HTTPBatcher {
       }
       open[url]!.items.append(request.body)
       open[url]!.bytes += request.body.count + 1
-      open[url]!.headers = request.headers
       open[url]!.outcomes.append(outcome)
       if open[url]!.items.count >= limits.maxSize || open[url]!.bytes >= limits.maxBytes {
         self.flush(url)
@@ -485,7 +533,7 @@ actor HTTPBatcher {
       return outcome
     }
     if flush {
-      for url in Set(requests.map(\.url)) { self.flush(url) }
+      for key in Set(requests.map(Self.key)) { self.flush(key) }
     }
     return outcomes
   }
@@ -500,16 +548,17 @@ actor HTTPBatcher {
       body.append(contentsOf: item)
     }
     body.append(UInt8(ascii: "]"))
-    let headers = batch.headers
+    let request = batch.request
     let outcomes = batch.outcomes
     let sender = batch.sender
-    let previous = sending[url]
+    // In order per URL, whatever the headers: batches arrive as their results came.
+    let previous = sending[request.url]
     let send = Task {
       await previous?.value
-      let result = await sender(url, headers, body)
+      let result = await sender(request, body)
       for outcome in outcomes { outcome.complete(result) }
     }
-    sending[url] = send
+    sending[request.url] = send
     return send
   }
 

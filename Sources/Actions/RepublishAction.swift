@@ -80,46 +80,83 @@ struct ActionTemplate: Sendable {
     try requiringSecrets(secrets, field: field) { render(input, secrets: $0) }
   }
 
-  /// `renderRequiringSecrets`, with the UTF-8 byte ranges of the result that values wrote.
+  /// `renderRequiringSecrets`, with the UTF-8 byte ranges of the result that values wrote, and the
+  /// text to show in logs and error records: the secrets it holds masked (`***`).
   func renderMarkingValues(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
-    throws(ActionError) -> (text: String, valueRanges: [Range<Int>])
+    throws(ActionError) -> (text: String, valueRanges: [Range<Int>], shown: String)
   {
-    try requiringSecrets(secrets, field: field) { store in
+    var read: [String] = []
+    let (text, ranges) = try requiringSecrets(secrets, field: field, reading: &read) { store in
       template.renderMarkingValues(
         context: input.message.evaluationContext(secrets: store), variables: input.evaluation.variables)
     }
+    return (text, ranges, Self.masking(read, in: text))
+  }
+
+  /// `renderRequiringSecrets`, and the text with the secrets it holds masked, for logs and error
+  /// records (a rendered topic or URL is the record's `failedResource`).
+  func renderShowing(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
+    throws(ActionError) -> (text: String, shown: String)
+  {
+    var read: [String] = []
+    let text = try requiringSecrets(secrets, field: field, reading: &read) { render(input, secrets: $0) }
+    return (text, Self.masking(read, in: text))
+  }
+
+  /// `text` with every occurrence of each of `secrets` replaced by `***`, the longest first.
+  static func masking(_ secrets: [String], in text: String) -> String {
+    var shown = text
+    for secret in Set(secrets).sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
+      shown = shown.replacingOccurrences(of: secret, with: "***")
+    }
+    return shown
   }
 
   /// What `render` returns with `secrets`, watched for a missing secret when the template reads one.
   private func requiringSecrets<T>(
     _ secrets: (any SecretStore)?, field: String, _ render: ((any SecretStore)?) -> T
   ) throws(ActionError) -> T {
+    var read: [String] = []
+    return try requiringSecrets(secrets, field: field, reading: &read, render)
+  }
+
+  /// `requiringSecrets`, adding to `read` the secrets the rendering read.
+  private func requiringSecrets<T>(
+    _ secrets: (any SecretStore)?, field: String, reading read: inout [String],
+    _ render: ((any SecretStore)?) -> T
+  ) throws(ActionError) -> T {
     guard readsSecrets else { return render(secrets) }
-    let watched = MissingSecrets(secrets)
+    let watched = WatchedSecrets(secrets)
     let text = render(watched)
-    if let id = watched.first {
+    if let id = watched.firstMissing {
       throw ActionError(
         .permanent,
         "\(field): get_secret('\(id)') found no secret (no file '\(id)' in --secrets-dir, no variable \(SecretFolder.variableName(for: id)))"
       )
     }
+    read += watched.found
     return text
   }
 }
 
-/// A secret store that forwards to another and remembers the first id it had no secret for.
-private final class MissingSecrets: SecretStore {
+/// A secret store that forwards to another and remembers the secrets it gave and the first id it
+/// had no secret for.
+private final class WatchedSecrets: SecretStore {
   private let store: (any SecretStore)?
-  private let missing = Mutex<String?>(nil)
+  private let seen = Mutex<(missing: String?, found: [String])>((nil, []))
 
   init(_ store: (any SecretStore)?) { self.store = store }
 
   /// The first id asked for that had no secret.
-  var first: String? { missing.withLock { $0 } }
+  var firstMissing: String? { seen.withLock { $0.missing } }
+  /// The secrets given.
+  var found: [String] { seen.withLock { $0.found } }
 
   func secret(named id: String) -> String? {
     let secret = store?.secret(named: id)
-    if secret == nil { missing.withLock { $0 = $0 ?? id } }
+    seen.withLock { seen in
+      if let secret { seen.found.append(secret) } else { seen.missing = seen.missing ?? id }
+    }
     return secret
   }
 }
@@ -336,19 +373,36 @@ public struct RepublishAction: Action {
   public func perform(_ input: ActionInput) async throws(ActionError) {
     // A secret that is missing fails the message: left empty, it would change where the message
     // goes, or what it says, without a word.
-    let rendered =
-      (leadingDollar ? "$" : "")
-      + (try topic.renderRequiringSecrets(input, secrets: secrets, field: "republish topic"))
+    let (text, shownText) = try topic.renderShowing(input, secrets: secrets, field: "republish topic")
+    let rendered = (leadingDollar ? "$" : "") + text
+    // What logs and error records show: a secret in the topic masked.
+    let shown = (leadingDollar ? "$" : "") + shownText
     do {
-      try await publish(input, to: rendered)
+      try await publish(input, to: rendered, shown: shown)
     } catch {
+      var error = error
+      if shown != rendered { error.message = error.message.replacingOccurrences(of: rendered, with: shown) }
       // A topic the checks refused is not echoed as the resource (its message quotes it).
-      throw Self.topicProblem(rendered) == nil ? error.about(rendered) : error
+      throw Self.topicProblem(rendered) == nil ? error.about(shown) : error
     }
   }
 
-  /// Publishes `input` to the rendered topic `rendered`.
-  private func publish(_ input: ActionInput, to rendered: String) async throws(ActionError) {
+  /// The longest string or binary property MQTT carries: its length is two bytes.
+  static let maxPropertyBytes = 65_535
+
+  /// Why a rendered MQTT 5 string property cannot be sent, or nil: libmosquitto cut a longer one
+  /// to its length modulo 65,536 and a NUL ended it, without a word.
+  static func propertyProblem(_ text: String, _ field: String) -> ActionError? {
+    if text.utf8.count > maxPropertyBytes {
+      return ActionError(
+        .permanent, "republish \(field) rendered \(text.utf8.count) bytes; MQTT carries at most 65,535")
+    }
+    if text.utf8.contains(0) { return ActionError(.permanent, "republish \(field) contains a NUL character") }
+    return nil
+  }
+
+  /// Publishes `input` to the rendered topic `rendered` (`shown` in messages).
+  private func publish(_ input: ActionInput, to rendered: String, shown: String) async throws(ActionError) {
     if let problem = Self.topicProblem(rendered) {
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
     }
@@ -357,7 +411,7 @@ public struct RepublishAction: Action {
     if !leadingDollar && rendered.utf8.first == UInt8(ascii: "$") {
       throw ActionError(
         .permanent,
-        "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
+        "rule '\(input.ruleName)', republish action: the topic rendered '\(shown)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
     }
     // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
@@ -373,7 +427,7 @@ public struct RepublishAction: Action {
     if incomingHops >= configuration.maxHops {
       throw ActionError(
         .permanent,
-        "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
+        "republish to '\(shown)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
       )
     }
     var properties = PublishProperties()
@@ -381,11 +435,20 @@ public struct RepublishAction: Action {
       input, secrets: secrets, field: "republish contentType")
     properties.responseTopic = try responseTopic?.renderRequiringSecrets(
       input, secrets: secrets, field: "republish responseTopic")
+    // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
+    // the connection for one.
+    if let response = properties.responseTopic, let problem = Self.topicProblem(response) {
+      throw ActionError(.permanent, "republish responseTopic rendered '\(response)': \(problem)")
+    }
     if let template = correlationData {
       let text = try template.renderRequiringSecrets(
         input, secrets: secrets, field: "republish correlationData")
       guard let data = Data(base64Encoded: text) else {
         throw ActionError(.permanent, "republish correlationData '\(text)' is not base64")
+      }
+      guard data.count <= Self.maxPropertyBytes else {
+        throw ActionError(
+          .permanent, "republish correlationData is \(data.count) bytes; MQTT carries at most 65,535")
       }
       properties.correlationData = [UInt8](data)
     }
@@ -418,9 +481,17 @@ public struct RepublishAction: Action {
             input, secrets: secrets, field: "republish user property '\(key)'")
         ))
     }
-    for (key, value) in properties.userProperties + [(Self.hopProperty, "")]
-    where key.contains("\0") || value.contains("\0") {
-      throw ActionError(.permanent, "republish user property '\(key)' contains a NUL character")
+    for (key, value) in properties.userProperties + [(Self.hopProperty, "")] {
+      if let problem = Self.propertyProblem(key, "user property name")
+        ?? Self.propertyProblem(value, "user property '\(key.prefix(64))'")
+      {
+        throw problem
+      }
+    }
+    for (text, field) in [
+      (properties.contentType, "contentType"), (properties.responseTopic, "responseTopic"),
+    ] {
+      if let text, let problem = Self.propertyProblem(text, field) { throw problem }
     }
     properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
     let payload = input.evaluation.payload

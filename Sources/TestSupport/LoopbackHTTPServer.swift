@@ -32,12 +32,15 @@ public final class LoopbackHTTPServer: Sendable {
     public var headers: [(String, String)]
     /// Wait this long before answering (a stall).
     public var delayMs: Int
+    /// When above 0, the head announces a body of this many bytes that never comes.
+    public var withheldBodyBytes: Int
 
     /// Creates a reply.
-    public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0) {
+    public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0, withheldBodyBytes: Int = 0) {
       self.status = status
       self.headers = headers
       self.delayMs = delayMs
+      self.withheldBodyBytes = withheldBodyBytes
     }
 
     /// 200.
@@ -132,10 +135,15 @@ public final class LoopbackHTTPServer: Sendable {
         let respond: @Sendable () -> Void = {
           let (handler, context) = loopBound.value
           var headers = HTTPHeaders(reply.headers)
-          headers.add(name: "Content-Length", value: "0")
+          headers.add(name: "Content-Length", value: String(reply.withheldBodyBytes))
           if !keepAlive { headers.add(name: "Connection", value: "close") }
           let responseHead = HTTPResponseHead(
             version: head.version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
+          if reply.withheldBodyBytes > 0 {
+            // The head alone: the body it announces never comes.
+            context.writeAndFlush(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+            return
+          }
           context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
           context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
         }

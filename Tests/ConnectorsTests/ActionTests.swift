@@ -1,4 +1,3 @@
-import Actions
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -6,6 +5,7 @@ import Synchronization
 import TestSupport
 import Testing
 
+@testable import Actions
 @testable import Connectors
 
 func input(
@@ -118,6 +118,30 @@ struct RepublishActionTests {
       )
       #expect(publisher.published.withLock { $0.isEmpty })
     }
+  }
+
+  @Test("MQTT 5 properties MQTT cannot carry are refused, not cut short; a response topic is a topic name")
+  func propertyLimits() async throws {
+    let publisher = RecordingPublisher()
+    func attempt(_ headers: RepublishAction.Headers) async -> ActionError? {
+      do {
+        let action = try RepublishAction(
+          configuration: .init(topic: "out/x", headers: headers), publisher: publisher, variables: [])
+        try await action.perform(input(#"{"big":"\#(String(repeating: "x", count: 70_000))","w":"+"}"#))
+        return nil
+      } catch {
+        return error as? ActionError
+      }
+    }
+    let long = await attempt(.init(userProperties: [.init(key: "k", value: "${big}")]))
+    #expect(long?.kind == .permanent && long?.message.contains("MQTT carries at most 65,535") == true)
+    let wild = await attempt(.init(responseTopic: "resp/${w}"))
+    #expect(
+      wild?.kind == .permanent && wild?.message.contains("republish responseTopic rendered 'resp/+'") == true)
+    let nul = await attempt(.init(contentType: "text/plain\u{0}evil"))
+    #expect(
+      nul?.message.contains("contentType contains a NUL character") == true, "\(String(describing: nul))")
+    #expect(publisher.published.withLock { $0.isEmpty })
   }
 
   @Test("a message that already went round maxHops times is refused permanently")
@@ -469,6 +493,94 @@ struct HTTPActionTests {
     #expect(ContinuousClock.now - started < .seconds(10))
     await action.shutdown()
     await closed.shutdown()
+  }
+
+  @Test("a head without its body ends the attempt at timeoutMs, judged by its status; 408 is transient")
+  func stalledBodyAnd408() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.enqueue([
+      .init(status: 200, withheldBodyBytes: 100), .init(status: 503, withheldBodyBytes: 100),
+      .init(status: 408),
+    ])
+    let action = try await action(server) { $0.timeoutMs = 500 }
+    let started = ContinuousClock.now
+    // Before, the body was awaited for ever: the action, its lane and a SIGTERM hung.
+    try await action.perform(input("{}"))
+    await #expect {
+      try await action.perform(input("{}"))
+    } throws: { error in
+      (error as? ActionError)?.kind == .transient && "\(error)".contains("503")
+    }
+    #expect(ContinuousClock.now - started < .seconds(5))
+    await #expect {
+      try await action.perform(input("{}"))
+    } throws: { error in
+      (error as? ActionError)?.kind == .transient && "\(error)".contains("408")
+    }
+    await action.shutdown()
+  }
+
+  @Test("a Retry-After too large for milliseconds is the longest wait, not a crash")
+  func hugeRetryAfter() {
+    #expect(HTTPAction.retryAfterMs("99999999999999999") == Int.max)
+    #expect(HTTPAction.retryAfterMs("3") == 3000)
+    #expect(HTTPAction.retryAfterMs("Fri, 31 Dec 9999 23:59:59 GMT").map { $0 > 0 } == true)
+  }
+
+  @Test("a header name must be a token: a non-ASCII one crashed the client on the first message")
+  func headerNamesAreTokens() {
+    for name in ["Ü", "X\tTab", "a b", "x:y", ""] {
+      #expect(throws: (any Error).self, "\(name)") {
+        _ = try HTTPAction(
+          configuration: HTTPAction.Configuration(
+            url: "http://127.0.0.1:9/", headers: [.init(key: name, value: "v")]))
+      }
+    }
+    #expect(throws: Never.self) {
+      _ = try HTTPAction(
+        configuration: HTTPAction.Configuration(
+          url: "http://127.0.0.1:9/", headers: [.init(key: "X-Api_Key.v2!", value: "v")]))
+    }
+  }
+
+  @Test("a secret in the URL is masked in the error and its failedResource; the request has it")
+  func secretURLIsMasked() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.serverError)
+    let store = SecretFolder(folder: "/nonexistent", environment: ["IOTRULES_SECRET_TOK": "TOPSECRET123"])
+    var configuration = HTTPAction.Configuration(url: server.url("/hook?token=${get_secret('tok')}"))
+    configuration.confirmationUrl = server.url("/hook")
+    let action = try HTTPAction(configuration: configuration, secrets: store)
+    try await action.start()
+    let errors = await action.performGroup([input("{}")])
+    await action.shutdown()
+    let error = try #require(errors.first ?? nil)
+    #expect(
+      !error.message.contains("TOPSECRET123") && error.message.contains("token=***"), "\(error.message)")
+    #expect(error.resource == server.url("/hook?token=***"))
+    #expect(server.requests.first?.uri == "/hook?token=TOPSECRET123")
+  }
+
+  @Test("batching: results whose headers differ go out in separate requests, each with its own")
+  func batchingKeepsHeadersApart() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120)
+      $0.headers = [.init(key: "X-Dev", value: "${d}")]
+    }
+    let results = await action.performGroup([
+      input(#"{"d":"a","n":1}"#, topic: "t"), input(#"{"d":"b","n":2}"#, topic: "t"),
+      input(#"{"d":"a","n":3}"#, topic: "t"),
+    ])
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    let sent = server.requests.map { ($0.header("x-dev") ?? "", String(decoding: $0.body, as: UTF8.self)) }
+    #expect(sent.count == 2)
+    #expect(sent.contains { $0 == ("a", #"[{"d":"a","n":1},{"d":"a","n":3}]"#) }, "\(sent)")
+    #expect(sent.contains { $0 == ("b", #"[{"d":"b","n":2}]"#) }, "\(sent)")
   }
 
   @Test("a header value that renders CR or LF is refused; a URL outside confirmationUrl too")
