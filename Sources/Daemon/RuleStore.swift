@@ -478,26 +478,38 @@ public final class RuleReloader: Sendable {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
       }
     }
-    let kept = Set(result.rules.map(ObjectIdentifier.init))
     let previousRules = Set(previous.values.map(ObjectIdentifier.init))
-    let fresh = result.rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
+    var rules = result.rules
+    var fresh = rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
+    var returned = result
     for rule in fresh {
-      for action in rule.allActions {
-        do { try await action.start() } catch {
-          logger.error("cannot start an action of rule \(rule.name): \(error)")
-        }
-      }
+      guard let failure = await Self.start(rule) else { continue }
+      // A version whose actions cannot start is a broken version: the previous one keeps running
+      // (it was swapped in, and every message then went to the error path).
+      let names = Set(rules.filter { $0 !== rule }.map(\.name))
+      let old = previous[rule.file].flatMap { names.contains($0.name) ? nil : $0 }
+      rules = old.map { old in rules.map { $0 === rule ? old : $0 } } ?? rules.filter { $0 !== rule }
+      fresh.removeAll { $0 === rule }
+      let kept = old != nil ? "kept the previous version" : "not loaded"
+      let diagnostic = RuleDiagnostic(
+        file: rule.file, position: FilePosition(line: 1, column: 1),
+        message: "rule '\(rule.name)' \(kept): an action cannot start: \(failure)")
+      returned.errors.append(RuleFileError([diagnostic]))
+      logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
+      // Read again at the next reload, whatever changes.
+      lock.withLock { if fingerprint[rule.file] != nil { fingerprint[rule.file] = FileStamp() } }
     }
-    let old = dispatcher.swap(to: RuleSet(rules: result.rules))
+    let kept = Set(rules.map(ObjectIdentifier.init))
+    let old = dispatcher.swap(to: RuleSet(rules: rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
     // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone.
     logger.info(
       "rules reloaded",
       metadata: [
-        "rules": .stringConvertible(result.rules.count), "changed": .stringConvertible(fresh.count),
-        "retired": .stringConvertible(retired.count), "errors": .stringConvertible(result.errors.count),
+        "rules": .stringConvertible(rules.count), "changed": .stringConvertible(fresh.count),
+        "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
       ])
-    if !result.rules.contains(where: { !$0.disabled }) {
+    if !rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
     }
     if !retired.isEmpty {
@@ -515,7 +527,24 @@ public final class RuleReloader: Sendable {
         }
       }
     }
-    return result
+    returned.rules = rules
+    return returned
+  }
+
+  /// Starts every action of `rule`; on the first that cannot start, shuts down those started and
+  /// returns its error.
+  static func start(_ rule: Rule) async -> (any Error)? {
+    var started: [any Action] = []
+    for action in rule.allActions {
+      do {
+        try await action.start()
+        started.append(action)
+      } catch {
+        for action in started { await action.shutdown() }
+        return error
+      }
+    }
+    return nil
   }
 
   /// Shuts down the actions of retired rule versions and of the current rules (after the

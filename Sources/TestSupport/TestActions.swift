@@ -22,18 +22,28 @@ public final class RecordingAction: Action {
   public let gateOpen = Mutex(true)
   /// Calls of `perform`, failures included.
   public let attempts = Mutex(0)
+  /// Why `start` fails, if it does.
+  public let startFailure: String?
+  /// Whether the action was shut down since it last started.
+  public let isShutDown = Mutex(false)
   /// Performs running now, and the most at once.
   public let concurrency = Mutex((now: 0, most: 0))
 
   /// Creates an action.
-  public init(resource: String = "memory", delayMs: Int = 0, failures: [ActionError?] = []) {
+  public init(
+    resource: String = "memory", delayMs: Int = 0, failures: [ActionError?] = [], startFailure: String? = nil
+  ) {
     self.resource = resource
     self.delayMs = delayMs
+    self.startFailure = startFailure
     self.script.withLock { $0 = failures }
   }
 
-  /// Nothing to open.
-  public func start() async throws {}
+  /// Nothing to open; fails with `startFailure` when there is one.
+  public func start() async throws {
+    if let startFailure { throw ActionError(.permanent, startFailure) }
+    isShutDown.withLock { $0 = false }
+  }
 
   /// Records `input` unless the script says to fail.
   public func perform(_ input: ActionInput) async throws(ActionError) {
@@ -58,7 +68,7 @@ public final class RecordingAction: Action {
   }
 
   /// Nothing to close.
-  public func shutdown() async {}
+  public func shutdown() async { isShutDown.withLock { $0 = true } }
 
   /// The payloads received, as strings.
   public var payloads: [String] {
@@ -67,7 +77,7 @@ public final class RecordingAction: Action {
 }
 
 /// Builds `record` actions (configuration `{"name": "x", "delayMs": N, "fail": "transient"|"permanent",
-/// "failTimes": N}`) and keeps them by name for the test to inspect.
+/// "failTimes": N, "failStart": "why"}`) and keeps them by name for the test to inspect.
 public final class RecordingBuilder: ActionBuilding {
   /// Actions built, by `name`.
   public let actions = Mutex<[String: RecordingAction]>([:])
@@ -98,7 +108,8 @@ public final class RecordingBuilder: ActionBuilding {
       }
     let action = RecordingAction(
       resource: name, delayMs: configuration["delayMs"]?.int ?? 0,
-      failures: failure.map { Array(repeating: $0, count: times) } ?? [])
+      failures: failure.map { Array(repeating: $0, count: times) } ?? [],
+      startFailure: configuration["failStart"]?.string)
     actions.withLock { $0[name] = action }
     return action
   }

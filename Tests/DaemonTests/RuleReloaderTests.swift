@@ -120,6 +120,30 @@ struct RuleReloaderTests {
     #expect(await reloader.reload(settle: true) == nil)
   }
 
+  /// A new version whose action cannot start is a broken version: the running one stays (it was
+  /// swapped in, and every later message went to the error path).
+  @Test func aVersionWhoseActionCannotStartKeepsThePreviousOne() async throws {
+    let folder = temporaryFolder("start-fails")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    let running = try #require(dispatcher.ruleSet.rules.first)
+    write(
+      #"{"sql": "SELECT * FROM 'b/+'", "actions": [{"record": {"name": "b", "failStart": "no such property"}}]}"#,
+      to: folder + "/one.json")
+    write(
+      #"{"sql": "SELECT * FROM 'n/+'", "actions": [{"record": {"name": "n", "failStart": "bad"}}]}"#,
+      to: folder + "/new.json")
+    let result = try #require(await reloader.reload())
+    #expect(dispatcher.ruleSet.rules.count == 1 && dispatcher.ruleSet.rules.first === running)
+    let said = result.errors.map(\.description).joined(separator: "\n")
+    #expect(
+      said.contains("rule 'one' kept the previous version: an action cannot start: no such property"),
+      "\(said)")
+    #expect(said.contains("rule 'new' not loaded: an action cannot start: bad"), "\(said)")
+    #expect(result.rules.map(\.name) == ["one"])
+  }
+
   /// A rule path that disappears (a folder renamed away and back, a file named by `--rules`
   /// deleted) keeps the running rules: loading what was left retired every rule, those of the
   /// other paths too.
