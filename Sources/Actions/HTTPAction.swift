@@ -253,7 +253,18 @@ public final class HTTPAction: KeyedGroupAction {
       }
       run = []
     }
+    // After a transient failure (a timeout, a refused connection, a 503) the topic's later results
+    // are not sent now but fail with it, to be retried together after the backoff: a webhook that
+    // stopped answering costs one timeout per attempt, not one per result.
+    var transient: ActionError?
     for (index, request) in requests {
+      if let transient {
+        results[index] = ActionError(
+          .transient, "not sent: an earlier result of this topic failed (\(transient.message))",
+          retryAfterMs: transient.retryAfterMs
+        ).about(request.shownURL)
+        continue
+      }
       if batcher != nil && request.isJSON {
         run.append((index, request))
         continue
@@ -261,6 +272,7 @@ public final class HTTPAction: KeyedGroupAction {
       await sendRun(flush: true)
       if case .failure(let error) = await send(request, body: request.body) {
         results[index] = error.about(request.shownURL)
+        if error.kind == .transient { transient = error }
       }
     }
     await sendRun(flush: false)

@@ -653,7 +653,7 @@ public final class Dispatcher: Sendable {
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
-    finish(batch, results: await perform(batch.map(\.input), on: configured.action), on: configured)
+    finish(batch, results: await perform(batch.map(\.input), on: configured), on: configured)
   }
 
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
@@ -707,24 +707,60 @@ public final class Dispatcher: Sendable {
   /// Delivers `inputs` (in order) to `action` and returns one result each: a batch action takes
   /// them at once, a keyed-group action one group per key (keys concurrently), any other one at a
   /// time per key.
-  func perform(_ inputs: [ActionInput], on action: any Action) async -> [ActionError?] {
+  /// `perform(_:on:)` of `configured`'s action, bounded once the daemon is stopping: after the
+  /// action's first transient failure then (a webhook that stopped answering, a broker gone), its
+  /// later results are not attempted but fail at once down their error paths, so that a stop
+  /// waits for one timeout per action, not one per message in flight (1,024 of them, one after
+  /// another per topic, took far longer than any supervisor's grace period).
+  func perform(_ inputs: [ActionInput], on configured: ConfiguredAction) async -> [ActionError?] {
+    await perform(inputs, on: configured.action, bounding: configured)
+  }
+
+  /// Delivers `inputs` to `action`: a batch action takes them at once, others one topic's results
+  /// after another (topics concurrently). Once the daemon is stopping, with `bounding`, each
+  /// result is attempted alone and only while that action has not failed transiently since.
+  func perform(
+    _ inputs: [ActionInput], on action: any Action, bounding configured: ConfiguredAction? = nil
+  ) async -> [ActionError?] {
+    let stopping = configured != nil && isStopping
+    if stopping, let skipped = Self.skippedAtStop(configured!) {
+      return Array(repeating: skipped, count: inputs.count)
+    }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(inputs)
+      if stopping { Self.noteAtStop(results, configured!) }
     } else if inputs.count == 1 {
       results[0] = await Self.performOne(action, inputs[0])
+      if stopping { Self.noteAtStop(results, configured!) }
     } else {
       var groups: [String: [Int]] = [:]
       for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
       await withTaskGroup(of: [(Int, ActionError?)].self) { group in
         for indices in groups.values {
           group.addTask {
-            if let grouped = action as? any KeyedGroupAction {
+            let grouped = action as? any KeyedGroupAction
+            if let grouped, !stopping, indices.count > 1 {
               let results = await grouped.performGroup(indices.map { inputs[$0] })
               return Array(zip(indices, results))
             }
             var out: [(Int, ActionError?)] = []
-            for index in indices { out.append((index, await Self.performOne(action, inputs[index]))) }
+            for index in indices {
+              // Asked at each result: the stop may come while this group is being performed.
+              let stoppingNow = configured != nil && self.isStopping
+              if stoppingNow, let skipped = Self.skippedAtStop(configured!) {
+                out.append((index, skipped))
+                continue
+              }
+              let result: ActionError?
+              if let grouped {
+                result = await grouped.performGroup([inputs[index]])[0]
+              } else {
+                result = await Self.performOne(action, inputs[index])
+              }
+              if stoppingNow { Self.noteAtStop([result], configured!) }
+              out.append((index, result))
+            }
             return out
           }
         }
@@ -734,6 +770,23 @@ public final class Dispatcher: Sendable {
       }
     }
     return results
+  }
+
+  /// The failure of a result not attempted because `configured` failed transiently since the
+  /// daemon began to stop, or nil.
+  static func skippedAtStop(_ configured: ConfiguredAction) -> ActionError? {
+    guard let failure = configured.failureAtStop.withLock({ $0 }) else { return nil }
+    return ActionError(
+      .transient,
+      "not attempted: the daemon is stopping and this action's last attempt failed (\(failure.message))")
+  }
+
+  /// Remembers the first transient failure among `results` of `configured` (the daemon is stopping).
+  static func noteAtStop(_ results: [ActionError?], _ configured: ConfiguredAction) {
+    guard let failure = results.lazy.compactMap({ $0 }).first(where: { $0.kind == .transient }) else {
+      return
+    }
+    configured.failureAtStop.withLock { $0 = $0 ?? failure }
   }
 
   static func performOne(_ action: any Action, _ input: ActionInput) async -> ActionError? {
@@ -747,7 +800,7 @@ public final class Dispatcher: Sendable {
 
   /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
   func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput) async -> ActionError? {
-    guard let error = await Self.performOne(configured.action, input) else {
+    guard let error = await perform([input], on: configured)[0] else {
       configured.counters.succeeded.add()
       return nil
     }
@@ -816,7 +869,7 @@ public final class Dispatcher: Sendable {
         await backoff(milliseconds: delay)
         lastChance = isStopping
       }
-      let results = await perform(pending.map { failed[$0.0].0 }, on: configured.action)
+      let results = await perform(pending.map { failed[$0.0].0 }, on: configured)
       var still: [(Int, ActionError)] = []
       for ((index, _), result) in zip(pending, results) {
         guard let error = result else {

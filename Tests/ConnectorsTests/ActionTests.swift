@@ -521,6 +521,22 @@ struct HTTPActionTests {
     await action.shutdown()
   }
 
+  @Test("after a transient failure a topic's later results are not sent, but fail with it to retry together")
+  func transientFailureStopsTheGroup() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 2000))
+    let action = try await action(server) { $0.timeoutMs = 200 }
+    let started = ContinuousClock.now
+    let results = await action.performGroup((0..<5).map { input(#"{"n":\#($0)}"#, topic: "t") })
+    await action.shutdown()
+    // Before: five timeouts one after another.
+    #expect(ContinuousClock.now - started < .seconds(1))
+    #expect(server.requests.count == 1)
+    #expect(results.allSatisfy { $0?.kind == .transient })
+    #expect(results[1]?.message.hasPrefix("not sent: an earlier result of this topic failed") == true)
+  }
+
   @Test("a Retry-After too large for milliseconds is the longest wait, not a crash")
   func hugeRetryAfter() {
     #expect(HTTPAction.retryAfterMs("99999999999999999") == Int.max)

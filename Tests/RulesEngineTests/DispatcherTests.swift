@@ -669,6 +669,42 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(message == "down (after 2 attempts; retries stopped at shutdown)")
 }
 
+/// Times out (slowly, transiently) on every attempt, and counts them.
+private final class TimingOut: Action, Sendable {
+  let calls = Mutex(0)
+  var kind: String { "hung" }
+  var actionName: String { "HungAction" }
+  var resource: String { "hung" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    calls.withLock { $0 += 1 }
+    try? await Task.sleep(nanoseconds: 50_000_000)
+    throw ActionError(.transient, "timed out")
+  }
+  func shutdown() async {}
+}
+
+/// Once stopping, an action that fails transiently is not tried again for the results queued
+/// behind it: they go down their error path at once, and the stop waits for one timeout, not one
+/// (or two) per message in flight, one after another.
+@Test func aStopWaitsForOneTimeoutPerActionNotOnePerMessage() async throws {
+  let action = TimingOut()
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<40).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  for _ in 0..<500 where action.calls.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 2_000_000) }
+  dispatcher.stopRetrying()
+  #expect(await acks.wait(for: 40, timeoutMs: 20_000))
+  // Before: 40 messages x up to 3 attempts of 50 ms, one after another (about 2 to 6 s).
+  #expect(action.calls.withLock { $0 } <= 6, "\(action.calls.withLock { $0 })")
+  #expect(deadLetter.records.withLock { $0.count } == 40)
+  let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
+  #expect(messages.contains { $0.contains("not attempted: the daemon is stopping") }, "\(messages.prefix(3))")
+}
+
 /// A batch action whose first batch fails transiently; it records every batch it gets.
 private final class FirstBatchFails: BatchAction, Sendable {
   let batches = Mutex<[[String]]>([])
