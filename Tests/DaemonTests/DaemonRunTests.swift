@@ -332,10 +332,16 @@ struct DaemonRunTests {
     #expect((failure["errorMessage"] as? String)?.contains("readonly") == true)
     let blocked = records(folder + "/errors/blocked.jsonl")
     #expect(blocked.count == 2)
-    // The failed resource is the file as rendered for that message, not the path template.
+    // The failed resource is the file as rendered for that message, not the path template; a
+    // rendering refused (`..` + `.jsonl` names a hidden file) is not echoed as the resource.
     #expect(
       Set(blocked.compactMap { ($0["failures"] as? [[String: Any]])?.first?["failedResource"] as? String })
-        == ["\(folder)/blocked/ok.jsonl", "\(folder)/blocked/...jsonl"])
+        == ["\(folder)/blocked/ok.jsonl", "\(folder)/blocked/${topic(2)}.jsonl"])
+    #expect(
+      blocked.contains {
+        (($0["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
+          "has a hidden name '...jsonl'") == true
+      })
     let hostile = records(folder + "/errors/hostile.jsonl")
     #expect(hostile.count == 1)
     #expect(hostile.first?["topic"] as? String == "in/..")
