@@ -416,7 +416,14 @@ public final class FileArchiveAction: BatchAction {
       context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
       prefix: rootPrefix)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
-    if !allowsHiddenNames, let hidden = Self.hiddenSegment(in: rendered) {
+    // One pass over the bytes finds both a refused path and a hidden name.
+    var hiddenAt: Int?
+    let problem =
+      rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, hiddenAt: &hiddenAt) }
+      ?? Self.problem(in: Array(rendered.utf8), hiddenAt: &hiddenAt)
+    if !allowsHiddenNames, problem == nil, let hiddenAt {
+      let start = rendered.utf8.index(rendered.startIndex, offsetBy: hiddenAt)
+      let hidden = rendered[start...].prefix { $0 != "/" }
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.
       return .failure(
         ActionError(
@@ -424,7 +431,7 @@ public final class FileArchiveAction: BatchAction {
           "rendered path '\(rendered)' has a hidden name '\(hidden)' (a value of '\(pathText)' rendered empty before a '.', or began with '.'); archive root is '\(root)'"
         ))
     }
-    if let problem = Self.problem(inRelativePath: rendered) {
+    if let problem {
       // The path's own text has neither (refused at load): a value made it, most often a missing
       // field rendered as nothing.
       let cause =
@@ -436,44 +443,46 @@ public final class FileArchiveAction: BatchAction {
     return .success(path)
   }
 
-  /// The first segment of `path` that names a hidden file or folder (`.x`; `.` and `..` are
-  /// `problem`'s), or nil.
-  static func hiddenSegment(in path: Substring) -> Substring? {
-    // One pass over the bytes; a segment is cut out only when it starts with a dot (rare).
-    var atStart = true
-    for index in path.utf8.indices {
-      let byte = path.utf8[index]
-      if atStart, byte == UInt8(ascii: ".") {
-        let end = path.utf8[index...].firstIndex(of: UInt8(ascii: "/")) ?? path.utf8.endIndex
-        let segment = path[index..<end]
-        if segment != ".", segment != ".." { return segment }
-      }
-      atStart = byte == UInt8(ascii: "/")
-    }
-    return nil
-  }
-
   /// Why a rendered relative path is refused, or nil.
   static func problem<Text: StringProtocol>(inRelativePath path: Text) -> String? {
     path.utf8.withContiguousStorageIfAvailable(problem(in:)) ?? problem(in: Array(path.utf8))
   }
 
   static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes) -> String? {
+    var hiddenAt: Int?
+    return problem(in: bytes, hiddenAt: &hiddenAt)
+  }
+
+  /// `problem(in:)`, also setting `hiddenAt` to the byte offset of the first segment that names a
+  /// hidden file or folder (`.x`; `.` and `..` are problems of their own).
+  static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, hiddenAt: inout Int?) -> String?
+  {
     if bytes.isEmpty { return "is empty" }
     // One pass: a NUL anywhere is the problem named first, then the first bad segment.
     var segmentLength = 0
     var dots = 0
     var found: String?
+    var offset = 0
+    // The start of the current segment when it begins with a dot.
+    var dotted: Int?
     for byte in bytes {
       if byte == 0 { return "contains NUL" }
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
         segmentLength = 0
         dots = 0
+        dotted = nil
       } else {
+        if segmentLength == 0, byte == UInt8(ascii: ".") {
+          dotted = offset
+        } else if let start = dotted, hiddenAt == nil, segmentLength >= 2 || byte != UInt8(ascii: ".") {
+          // Past `.` and `..`: a name that begins with a dot.
+          hiddenAt = start
+        }
         segmentLength += 1
         if byte == UInt8(ascii: ".") { dots += 1 }
       }
+      offset += 1
     }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }
     return found ?? segmentProblem(length: segmentLength, dots: dots)
