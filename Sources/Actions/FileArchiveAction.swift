@@ -48,8 +48,11 @@ public final class FileArchiveAction: BatchAction {
   /// The root and its slash, before every rendered path.
   let rootPrefix: String
   /// Whether the path's own text names a hidden file or folder (`.state/${x}`): else a rendered
-  /// one is refused, as a value rendered empty or beginning with '.' made it.
-  let allowsHiddenNames: Bool
+  /// one is refused, as a value rendered empty or beginning with '.' made it. Worked out when a
+  /// rendering names one (rare), not kept with each of 10,000 rules' actions.
+  var allowsHiddenNames: Bool {
+    pathText.split(separator: "/").contains { $0.hasPrefix(".") && $0 != "." && $0 != ".." }
+  }
   /// The template of the path below the root.
   public let relative: Template
   /// Rotation by size.
@@ -123,9 +126,6 @@ public final class FileArchiveAction: BatchAction {
     pathText = pathNode!.string!
     (root, relative) = place!
     rootPrefix = root == "/" ? "/" : root + "/"
-    allowsHiddenNames = pathText.split(separator: "/").contains {
-      $0.hasPrefix(".") && $0 != "." && $0 != ".."
-    }
     self.maxBytes = maxBytes
     self.maxAgeSeconds = maxAgeSeconds
     self.sync = sync
@@ -421,7 +421,7 @@ public final class FileArchiveAction: BatchAction {
     let problem =
       rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, hiddenAt: &hiddenAt) }
       ?? Self.problem(in: Array(rendered.utf8), hiddenAt: &hiddenAt)
-    if !allowsHiddenNames, problem == nil, let hiddenAt {
+    if problem == nil, let hiddenAt, !allowsHiddenNames {
       let start = rendered.utf8.index(rendered.startIndex, offsetBy: hiddenAt)
       let hidden = rendered[start...].prefix { $0 != "/" }
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.

@@ -723,16 +723,16 @@ public final class Dispatcher: Sendable {
     _ inputs: [ActionInput], on action: any Action, bounding configured: ConfiguredAction? = nil
   ) async -> [ActionError?] {
     let stopping = configured != nil && isStopping
-    if stopping, let skipped = Self.skippedAtStop(configured!) {
+    if stopping, let skipped = self.skippedAtStop(configured!) {
       return Array(repeating: skipped, count: inputs.count)
     }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(inputs)
-      if stopping { Self.noteAtStop(results, configured!) }
+      if stopping { self.noteAtStop(results, configured!) }
     } else if inputs.count == 1 {
       results[0] = await Self.performOne(action, inputs[0])
-      if stopping { Self.noteAtStop(results, configured!) }
+      if stopping { self.noteAtStop(results, configured!) }
     } else {
       var groups: [String: [Int]] = [:]
       for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
@@ -748,7 +748,7 @@ public final class Dispatcher: Sendable {
             for index in indices {
               // Asked at each result: the stop may come while this group is being performed.
               let stoppingNow = configured != nil && self.isStopping
-              if stoppingNow, let skipped = Self.skippedAtStop(configured!) {
+              if stoppingNow, let skipped = self.skippedAtStop(configured!) {
                 out.append((index, skipped))
                 continue
               }
@@ -758,7 +758,7 @@ public final class Dispatcher: Sendable {
               } else {
                 result = await Self.performOne(action, inputs[index])
               }
-              if stoppingNow { Self.noteAtStop([result], configured!) }
+              if stoppingNow { self.noteAtStop([result], configured!) }
               out.append((index, result))
             }
             return out
@@ -772,21 +772,28 @@ public final class Dispatcher: Sendable {
     return results
   }
 
+  /// Per action, its first transient failure once the daemon is stopping: later attempts are not
+  /// made (see `perform(_:on:)`). Here, not in each action: empty until a stop, it costs 10,000
+  /// rules nothing.
+  let failuresAtStop = Mutex<[ObjectIdentifier: ActionError]>([:])
+
   /// The failure of a result not attempted because `configured` failed transiently since the
   /// daemon began to stop, or nil.
-  static func skippedAtStop(_ configured: ConfiguredAction) -> ActionError? {
-    guard let failure = configured.failureAtStop.withLock({ $0 }) else { return nil }
+  func skippedAtStop(_ configured: ConfiguredAction) -> ActionError? {
+    guard let failure = failuresAtStop.withLock({ $0[ObjectIdentifier(configured)] }) else { return nil }
     return ActionError(
       .transient,
       "not attempted: the daemon is stopping and this action's last attempt failed (\(failure.message))")
   }
 
   /// Remembers the first transient failure among `results` of `configured` (the daemon is stopping).
-  static func noteAtStop(_ results: [ActionError?], _ configured: ConfiguredAction) {
+  func noteAtStop(_ results: [ActionError?], _ configured: ConfiguredAction) {
     guard let failure = results.lazy.compactMap({ $0 }).first(where: { $0.kind == .transient }) else {
       return
     }
-    configured.failureAtStop.withLock { $0 = $0 ?? failure }
+    failuresAtStop.withLock { failures in
+      if failures[ObjectIdentifier(configured)] == nil { failures[ObjectIdentifier(configured)] = failure }
+    }
   }
 
   static func performOne(_ action: any Action, _ input: ActionInput) async -> ActionError? {

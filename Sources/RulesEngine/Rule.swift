@@ -1,5 +1,4 @@
 import IoTSQL
-import Synchronization
 
 /// What an action factory is told about the rule it builds an action for.
 public struct ActionBuildContext: Sendable {
@@ -66,9 +65,6 @@ public final class ConfiguredAction: Sendable {
   public let label: String
   let counters: ActionCounters
   let lane: ActionLane
-  /// The first transient failure of this action once the daemon is stopping: later attempts are
-  /// not made (see `Dispatcher.perform(_:on:)`).
-  let failureAtStop = Mutex<ActionError?>(nil)
 
   /// Creates a configured action.
   public init(

@@ -749,9 +749,10 @@ struct PositionedJSONParser {
       if depth > 64 { throw fail("nesting deeper than 64") }
       advance()
       var members: [RuleNode.Member] = []
-      // The keys so far, for the duplicate check (a scan of `members` was quadratic: a 1 MiB
-      // object of 92,000 keys took half a minute).
-      var keys: Set<String> = []
+      // The duplicate check scans the few members of a rule's objects, and keeps a set of the keys
+      // once an object grows past that (the scan alone was quadratic: a 1 MiB object of 92,000
+      // keys took half a minute; a set for every small object raised loading's peak memory).
+      var keys: Set<String>?
       skipWhitespace()
       if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
         advance()
@@ -768,9 +769,11 @@ struct PositionedJSONParser {
         }
         let keyPosition = position
         let (key, _) = try parseString()
-        guard keys.insert(key).inserted else {
+        if keys == nil, members.count >= 16 { keys = Set(members.map(\.key)) }
+        if keys?.contains(key) ?? members.contains(where: { $0.key == key }) {
           throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
         }
+        keys?.insert(key)
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
           throw fail("expected ':' after the key")
