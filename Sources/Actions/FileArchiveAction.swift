@@ -47,11 +47,15 @@ public final class FileArchiveAction: BatchAction {
   public let root: String
   /// The root and its slash, before every rendered path.
   let rootPrefix: String
-  /// Whether the path's own text names a hidden file or folder (`.state/${x}`): else a rendered
-  /// one is refused, as a value rendered empty or beginning with '.' made it. Worked out when a
-  /// rendering names one (rare), not kept with each of 10,000 rules' actions.
-  var allowsHiddenNames: Bool {
-    pathText.split(separator: "/").contains { $0.hasPrefix(".") && $0 != "." && $0 != ".." }
+  /// Whether the path's own text names a hidden file or folder as its `index`-th segment below the
+  /// root (`.state/${x}`): else a rendered one there is refused, as a value rendered empty or
+  /// beginning with '.' made it (`.state/${x}.jsonl` without an x is still refused). Worked out
+  /// when a rendering names one (rare), not kept with each of 10,000 rules' actions.
+  func allowsHiddenName(inSegment index: Int) -> Bool {
+    let segments = relative.source.split(separator: "/", omittingEmptySubsequences: false)
+    guard index < segments.count else { return false }
+    let segment = segments[index]
+    return segment.hasPrefix(".") && segment != "." && segment != ".."
   }
   /// The template of the path below the root.
   public let relative: Template
@@ -421,9 +425,14 @@ public final class FileArchiveAction: BatchAction {
     let problem =
       rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, hiddenAt: &hiddenAt) }
       ?? Self.problem(in: Array(rendered.utf8), hiddenAt: &hiddenAt)
-    if problem == nil, let hiddenAt, !allowsHiddenNames {
-      let start = rendered.utf8.index(rendered.startIndex, offsetBy: hiddenAt)
-      let hidden = rendered[start...].prefix { $0 != "/" }
+    // (The rare case, a segment that begins with a dot: each such segment is judged.)
+    if problem == nil, hiddenAt != nil,
+      let hidden = rendered.split(separator: "/", omittingEmptySubsequences: false).enumerated().first(
+        where: {
+          $0.element.hasPrefix(".") && $0.element != "." && $0.element != ".."
+            && !allowsHiddenName(inSegment: $0.offset)
+        })?.element
+    {
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.
       return .failure(
         ActionError(

@@ -232,6 +232,11 @@ public final class HTTPAction: KeyedGroupAction {
   /// One topic's results in order: with batching, they go into the open batches together (so a
   /// topic's results share requests, as AWS batches them); without, one POST after another.
   public func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: false)
+  }
+
+  /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.
+  public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
     for (index, input) in inputs.enumerated() {
@@ -253,9 +258,9 @@ public final class HTTPAction: KeyedGroupAction {
       }
       run = []
     }
-    // After a transient failure (a timeout, a refused connection, a 503) the topic's later results
-    // are not sent now but fail with it, to be retried together after the backoff: a webhook that
-    // stopped answering costs one timeout per attempt, not one per result.
+    // Failing fast, after a transient failure (a timeout, a refused connection, a 503) the topic's
+    // later results are not sent now but fail with it, to be retried together after the backoff: a
+    // webhook that stopped answering costs one timeout per attempt, not one per result.
     var transient: ActionError?
     for (index, request) in requests {
       if let transient {
@@ -272,7 +277,7 @@ public final class HTTPAction: KeyedGroupAction {
       await sendRun(flush: true)
       if case .failure(let error) = await send(request, body: request.body) {
         results[index] = error.about(request.shownURL)
-        if error.kind == .transient { transient = error }
+        if failingFast, error.kind == .transient { transient = error }
       }
     }
     await sendRun(flush: false)

@@ -433,12 +433,15 @@ public struct RepublishAction: Action {
     var properties = PublishProperties()
     properties.contentType = try contentType?.renderRequiringSecrets(
       input, secrets: secrets, field: "republish contentType")
-    properties.responseTopic = try responseTopic?.renderRequiringSecrets(
-      input, secrets: secrets, field: "republish responseTopic")
-    // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
-    // the connection for one.
-    if let response = properties.responseTopic, let problem = Self.topicProblem(response) {
-      throw ActionError(.permanent, "republish responseTopic rendered '\(response)': \(problem)")
+    if let responseTopic {
+      let (response, shownResponse) = try responseTopic.renderShowing(
+        input, secrets: secrets, field: "republish responseTopic")
+      // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
+      // the connection for one.
+      if let problem = Self.topicProblem(response) {
+        throw ActionError(.permanent, "republish responseTopic rendered '\(shownResponse)': \(problem)")
+      }
+      properties.responseTopic = response
     }
     if let template = correlationData {
       let text = try template.renderRequiringSecrets(

@@ -60,7 +60,6 @@ public struct TextLogHandler: LogHandler {
       || scalar.value == 0x2028 || scalar.value == 0x2029
   }
 
-  /// `text` with control characters written as escapes (a tab stays).
   /// A metadata value as one field of the line (`key=value`): quoted, with `\\` and `"` escaped,
   /// when it holds a space, `=` or `"` (a topic `a/x origin=forged` read as a second field), and
   /// control characters escaped.
@@ -70,6 +69,7 @@ public struct TextLogHandler: LogHandler {
     return "\"" + escaped(inner) + "\""
   }
 
+  /// `text` with control characters written as escapes (a tab stays).
   static func escaped(_ text: String) -> String {
     guard text.unicodeScalars.contains(where: isControl) else { return text }
     var out = ""

@@ -14,6 +14,18 @@ public protocol BatchAction: Action {
 public protocol KeyedGroupAction: Action {
   /// Delivers one key's `inputs` in order and returns one result per input (nil for success).
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?]
+
+  /// `performGroup(_:)`; with `failingFast`, once one result fails transiently the later ones are
+  /// not attempted but fail with it (the dispatcher asks so when they will be retried together,
+  /// or when the daemon is stopping).
+  func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?]
+}
+
+extension KeyedGroupAction {
+  /// Attempts every result: an action that cannot stop early.
+  public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
+    await performGroup(inputs)
+  }
 }
 
 /// A batch action that can have several batches out at once: `submitBatch` hands a batch over at

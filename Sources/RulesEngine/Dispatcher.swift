@@ -674,7 +674,6 @@ public final class Dispatcher: Sendable {
     var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
     var retrying: [(ActionJob, ActionError)] = []
     var finishing: [FinishedMessage] = []
-    finishing.reserveCapacity(batch.count)
     for (job, result) in zip(batch, results) {
       if let error = result {
         if error.kind == .transient && configured.retry.attempts > 1 {
@@ -704,61 +703,50 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// Delivers `inputs` (in order) to `action` and returns one result each: a batch action takes
-  /// them at once, a keyed-group action one group per key (keys concurrently), any other one at a
-  /// time per key.
-  /// `perform(_:on:)` of `configured`'s action, bounded once the daemon is stopping: after the
-  /// action's first transient failure then (a webhook that stopped answering, a broker gone), its
-  /// later results are not attempted but fail at once down their error paths, so that a stop
-  /// waits for one timeout per action, not one per message in flight (1,024 of them, one after
-  /// another per topic, took far longer than any supervisor's grace period).
+  /// Delivers `inputs` (in order) to `configured`'s action and returns one result each: a batch
+  /// action takes them at once, a keyed-group action one group per key (keys concurrently), any
+  /// other one at a time per key. Bounded once the daemon is stopping: after the action's first
+  /// transient failure then (a webhook that stopped answering, a broker gone), its later results
+  /// are not attempted but fail at once down their error paths, so that a stop waits for one
+  /// timeout per action, not one per message in flight (1,024 of them, one after another per
+  /// topic, took far longer than any supervisor's grace period). A keyed group fails fast (its
+  /// later results fail with a transient failure, unsent) when they will be retried together, or
+  /// once stopping.
   func perform(_ inputs: [ActionInput], on configured: ConfiguredAction) async -> [ActionError?] {
-    await perform(inputs, on: configured.action, bounding: configured)
-  }
-
-  /// Delivers `inputs` to `action`: a batch action takes them at once, others one topic's results
-  /// after another (topics concurrently). Once the daemon is stopping, with `bounding`, each
-  /// result is attempted alone and only while that action has not failed transiently since.
-  func perform(
-    _ inputs: [ActionInput], on action: any Action, bounding configured: ConfiguredAction? = nil
-  ) async -> [ActionError?] {
-    let stopping = configured != nil && isStopping
-    if stopping, let skipped = self.skippedAtStop(configured!) {
+    let action = configured.action
+    if isStopping, let skipped = skippedAtStop(configured) {
       return Array(repeating: skipped, count: inputs.count)
     }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(inputs)
-      if stopping { self.noteAtStop(results, configured!) }
+      if isStopping { noteAtStop(results, configured) }
     } else if inputs.count == 1 {
       results[0] = await Self.performOne(action, inputs[0])
-      if stopping { self.noteAtStop(results, configured!) }
+      if isStopping { noteAtStop(results, configured) }
     } else {
       var groups: [String: [Int]] = [:]
       for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
+      let retriedTogether = configured.retry.attempts > 1
       await withTaskGroup(of: [(Int, ActionError?)].self) { group in
         for indices in groups.values {
           group.addTask {
-            let grouped = action as? any KeyedGroupAction
-            if let grouped, !stopping, indices.count > 1 {
-              let results = await grouped.performGroup(indices.map { inputs[$0] })
+            if let grouped = action as? any KeyedGroupAction {
+              let results = await grouped.performGroup(
+                indices.map { inputs[$0] }, failingFast: retriedTogether || self.isStopping)
+              if self.isStopping { self.noteAtStop(results, configured) }
               return Array(zip(indices, results))
             }
             var out: [(Int, ActionError?)] = []
             for index in indices {
               // Asked at each result: the stop may come while this group is being performed.
-              let stoppingNow = configured != nil && self.isStopping
-              if stoppingNow, let skipped = self.skippedAtStop(configured!) {
+              let stopping = self.isStopping
+              if stopping, let skipped = self.skippedAtStop(configured) {
                 out.append((index, skipped))
                 continue
               }
-              let result: ActionError?
-              if let grouped {
-                result = await grouped.performGroup([inputs[index]])[0]
-              } else {
-                result = await Self.performOne(action, inputs[index])
-              }
-              if stoppingNow { self.noteAtStop([result], configured!) }
+              let result = await Self.performOne(action, inputs[index])
+              if stopping { self.noteAtStop([result], configured) }
               out.append((index, result))
             }
             return out
@@ -781,8 +769,9 @@ public final class Dispatcher: Sendable {
   /// daemon began to stop, or nil.
   func skippedAtStop(_ configured: ConfiguredAction) -> ActionError? {
     guard let failure = failuresAtStop.withLock({ $0[ObjectIdentifier(configured)] }) else { return nil }
+    // Permanent: not retried, and not counted or described as another attempt.
     return ActionError(
-      .transient,
+      .permanent,
       "not attempted: the daemon is stopping and this action's last attempt failed (\(failure.message))")
   }
 

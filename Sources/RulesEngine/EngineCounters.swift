@@ -53,7 +53,9 @@ public final class LatencyHistogram: Sendable {
 
   /// Counts of one batch, before they are added.
   struct Tally {
-    var counts = [Int](repeating: 0, count: LatencyHistogram.bounds.count + 1)
+    /// Inline (no allocation for each finished batch, often of one message): one per bound and one
+    /// past them.
+    var counts = InlineArray<12, Int>(repeating: 0)
     var sum: Int64 = 0
     var count = 0
 

@@ -278,6 +278,11 @@ public enum RuleDocument {
         throw RuleSyntaxError(
           position: FilePosition(line: line, column: column(index)),
           message: "YAML: an explicit '?' key is not supported in rule files")
+      case let mark where mark == UInt8(ascii: "&") || mark == UInt8(ascii: "!"):
+        // An anchor or a tag changes nothing about what follows: before a key (`&k [*a]: 1`,
+        // `!!seq [..]: 1`) its place is still a key's, before a value (`v: &a [...]`) a value's.
+        while index < bytes.count, isName(bytes[index]) { index += 1 }
+        continue
       case UInt8(ascii: "*") where atKey:
         var end = index + 1
         while end < bytes.count, isName(bytes[end]), bytes[end] != UInt8(ascii: ":") { end += 1 }

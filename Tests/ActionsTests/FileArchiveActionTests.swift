@@ -226,6 +226,10 @@ struct FileArchiveActionTests {
       context: context)
     #expect(
       await stateful.performBatch([input(object([("dev", .string("d2"))]), json: #"{"dev":"d2"}"#)]) == [nil])
+    // Only where its own text does: the file name there is still checked.
+    let refused = await stateful.performBatch([input(object([("x", .int(1))]), json: #"{"x":1}"#)])
+    #expect(
+      refused[0]?.message.contains("has a hidden name '.jsonl'") == true, "\(String(describing: refused[0]))")
   }
 
   @Test func folderWhereAFileIsExpectedFails() async throws {

@@ -528,13 +528,20 @@ struct HTTPActionTests {
     server.setFallback(.stall(milliseconds: 2000))
     let action = try await action(server) { $0.timeoutMs = 200 }
     let started = ContinuousClock.now
-    let results = await action.performGroup((0..<5).map { input(#"{"n":\#($0)}"#, topic: "t") })
-    await action.shutdown()
+    let results = await action.performGroup(
+      (0..<5).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: true)
     // Before: five timeouts one after another.
     #expect(ContinuousClock.now - started < .seconds(1))
     #expect(server.requests.count == 1)
     #expect(results.allSatisfy { $0?.kind == .transient })
     #expect(results[1]?.message.hasPrefix("not sent: an earlier result of this topic failed") == true)
+    // Not failing fast (a policy of one attempt: nothing would retry them), every result is sent.
+    server.setFallback(.serverError)
+    let each = await action.performGroup(
+      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: false)
+    await action.shutdown()
+    #expect(each.allSatisfy { $0?.message.contains("answered HTTP 500") == true })
+    #expect(server.requests.count == 4)
   }
 
   @Test("a Retry-After too large for milliseconds is the longest wait, not a crash")

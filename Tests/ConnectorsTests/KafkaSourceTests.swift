@@ -24,6 +24,13 @@ struct KafkaSourceTests {
     } throws: { error in
       "\(error)".contains("takes no user or password") && !"\(error)".contains("s3cret")
     }
+    for url in ["kafka://u:s3cret@a:9092?group=g", "kafka://u:s3/cr?et@a:9092/t?group=g"] {
+      #expect {
+        try KafkaSourceOptions(url: url)
+      } throws: { error in
+        !"\(error)".contains("s3")
+      }
+    }
     #expect(try KafkaSourceOptions.setting("sasl.mechanism=PLAIN") == ("sasl.mechanism", "PLAIN"))
   }
 

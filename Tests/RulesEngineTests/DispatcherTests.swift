@@ -703,6 +703,10 @@ private final class TimingOut: Action, Sendable {
   #expect(deadLetter.records.withLock { $0.count } == 40)
   let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
   #expect(messages.contains { $0.contains("not attempted: the daemon is stopping") }, "\(messages.prefix(3))")
+  // Not attempted is no attempt: said without an attempt count, and no retry counted for it.
+  #expect(
+    !messages.contains { $0.contains("not attempted") && $0.contains("attempts") }, "\(messages.prefix(3))")
+  #expect(dispatcher.stats.retries <= 2)
 }
 
 /// A batch action whose first batch fails transiently; it records every batch it gets.

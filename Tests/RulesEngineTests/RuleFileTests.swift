@@ -303,6 +303,13 @@ struct RuleFileTests {
       errors("sql: x\nb: {k: [1, {[*a, 2]: 3}]}\n", file: "r/deep.yaml") == [
         "r/deep.yaml:2:13: error: YAML: a collection as a mapping key is not supported in rule files"
       ])
+    // An anchor or a tag before the collection changes nothing.
+    for text in ["&k [*a, 2]: 1\n", "!!seq [*a]: 1\n", "b: {&k [*a]: 1}\n", "v: &a [{*b: 1}]\n"] {
+      #expect(
+        errors(text, file: "r/tagged.yaml").first?.contains("YAML: a") == true
+          && errors(text, file: "r/tagged.yaml").first?.contains("mapping key is not supported") == true,
+        "\(text): \(errors(text, file: "r/tagged.yaml"))")
+    }
     // Brackets in plain text are text, and a collection as a value is no key.
     let fine =
       "description: see [docs] here, {x}\nextra: {a: [1, 2], b: {c: d}}\nsql: \"SELECT * FROM 'a'\"\n"

@@ -71,17 +71,19 @@ public struct KafkaSourceOptions: Sendable {
       throw ConnectorError("'\(url)' is not a Kafka URL; expected kafka://host:port/topic?group=G")
     }
     let rest = url.dropFirst("kafka://".count)
-    let (beforeQuery, query) = rest.split(separator: "?", maxSplits: 1).map(String.init).splitPair
-    guard let slash = beforeQuery.firstIndex(of: "/") else {
-      throw ConnectorError("no topic in '\(url)'; expected kafka://host:port/topic?group=G")
-    }
-    let hosts = beforeQuery[..<slash].split(separator: ",").map(String.init)
-    if hosts.contains(where: { $0.contains("@") }) {
+    // An '@' before the query (a password may hold '/' or '?'; topics never hold '@').
+    let beforeGroup = rest.range(of: "?group=").map { rest[..<$0.lowerBound] } ?? rest
+    if beforeGroup.contains("@") {
       // Said without the URL, which may hold a password (librdkafka would log it as a broker name).
       throw ConnectorError(
         "a Kafka URL takes no user or password (user@host): give SASL credentials with --kafka-config sasl.username=... and sasl.password=..."
       )
     }
+    let (beforeQuery, query) = rest.split(separator: "?", maxSplits: 1).map(String.init).splitPair
+    guard let slash = beforeQuery.firstIndex(of: "/") else {
+      throw ConnectorError("no topic in '\(url)'; expected kafka://host:port/topic?group=G")
+    }
+    let hosts = beforeQuery[..<slash].split(separator: ",").map(String.init)
     let topics = beforeQuery[beforeQuery.index(after: slash)...].split(separator: ",").map(String.init)
     guard !hosts.isEmpty, hosts.allSatisfy({ $0.contains(":") }) else {
       throw ConnectorError("'\(url)' needs host:port bootstrap servers")
