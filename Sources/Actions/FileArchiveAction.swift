@@ -420,13 +420,13 @@ public final class FileArchiveAction: BatchAction {
       context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
       prefix: rootPrefix)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
-    // One pass over the bytes finds both a refused path and a hidden name.
-    var hiddenAt: Int?
+    // One pass over the bytes finds both a refused path and whether a segment names a hidden file.
+    var namesHidden = false
     let problem =
-      rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, hiddenAt: &hiddenAt) }
-      ?? Self.problem(in: Array(rendered.utf8), hiddenAt: &hiddenAt)
+      rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, namesHidden: &namesHidden) }
+      ?? Self.problem(in: Array(rendered.utf8), namesHidden: &namesHidden)
     // (The rare case, a segment that begins with a dot: each such segment is judged.)
-    if problem == nil, hiddenAt != nil,
+    if problem == nil, namesHidden,
       let hidden = rendered.split(separator: "/", omittingEmptySubsequences: false).enumerated().first(
         where: {
           $0.element.hasPrefix(".") && $0.element != "." && $0.element != ".."
@@ -458,40 +458,39 @@ public final class FileArchiveAction: BatchAction {
   }
 
   static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes) -> String? {
-    var hiddenAt: Int?
-    return problem(in: bytes, hiddenAt: &hiddenAt)
+    var namesHidden = false
+    return problem(in: bytes, namesHidden: &namesHidden)
   }
 
-  /// `problem(in:)`, also setting `hiddenAt` to the byte offset of the first segment that names a
-  /// hidden file or folder (`.x`; `.` and `..` are problems of their own).
-  static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, hiddenAt: inout Int?) -> String?
+  /// `problem(in:)`, also setting `namesHidden` when a segment names a hidden file or folder (`.x`;
+  /// `.` and `..` are problems of their own).
+  static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, namesHidden: inout Bool)
+    -> String?
   {
     if bytes.isEmpty { return "is empty" }
     // One pass: a NUL anywhere is the problem named first, then the first bad segment.
     var segmentLength = 0
     var dots = 0
     var found: String?
-    var offset = 0
-    // The start of the current segment when it begins with a dot.
-    var dotted: Int?
+    // Whether the current segment begins with a dot.
+    var dotted = false
     for byte in bytes {
       if byte == 0 { return "contains NUL" }
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
         segmentLength = 0
         dots = 0
-        dotted = nil
+        dotted = false
       } else {
-        if segmentLength == 0, byte == UInt8(ascii: ".") {
-          dotted = offset
-        } else if let start = dotted, hiddenAt == nil, segmentLength >= 2 || byte != UInt8(ascii: ".") {
+        if segmentLength == 0 {
+          dotted = byte == UInt8(ascii: ".")
+        } else if dotted, segmentLength >= 2 || byte != UInt8(ascii: ".") {
           // Past `.` and `..`: a name that begins with a dot.
-          hiddenAt = start
+          namesHidden = true
         }
         segmentLength += 1
         if byte == UInt8(ascii: ".") { dots += 1 }
       }
-      offset += 1
     }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }
     return found ?? segmentProblem(length: segmentLength, dots: dots)

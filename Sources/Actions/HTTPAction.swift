@@ -336,9 +336,12 @@ public final class HTTPAction: KeyedGroupAction {
       UInt8(ascii: "0")...UInt8(ascii: "9"):
       return true
     default:
-      return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+      return tokenSymbols.contains(byte)
     }
   }
+
+  /// The symbols a token may hold besides letters and digits.
+  private static let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
 
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
   private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {

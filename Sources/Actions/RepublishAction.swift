@@ -378,8 +378,9 @@ public struct RepublishAction: Action {
     // What logs and error records show: a secret in the topic masked.
     let shown = (leadingDollar ? "$" : "") + shownText
     do {
-      try await publish(input, to: rendered, shown: shown)
+      try await publish(input, to: rendered)
     } catch {
+      // Every message that quotes the topic (the publisher's too) shows it masked.
       var error = error
       if shown != rendered { error.message = error.message.replacingOccurrences(of: rendered, with: shown) }
       // A topic the checks refused is not echoed as the resource (its message quotes it).
@@ -401,8 +402,8 @@ public struct RepublishAction: Action {
     return nil
   }
 
-  /// Publishes `input` to the rendered topic `rendered` (`shown` in messages).
-  private func publish(_ input: ActionInput, to rendered: String, shown: String) async throws(ActionError) {
+  /// Publishes `input` to the rendered topic `rendered`.
+  private func publish(_ input: ActionInput, to rendered: String) async throws(ActionError) {
     if let problem = Self.topicProblem(rendered) {
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
     }
@@ -411,7 +412,7 @@ public struct RepublishAction: Action {
     if !leadingDollar && rendered.utf8.first == UInt8(ascii: "$") {
       throw ActionError(
         .permanent,
-        "rule '\(input.ruleName)', republish action: the topic rendered '\(shown)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
+        "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
     }
     // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
@@ -427,7 +428,7 @@ public struct RepublishAction: Action {
     if incomingHops >= configuration.maxHops {
       throw ActionError(
         .permanent,
-        "republish to '\(shown)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
+        "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
       )
     }
     var properties = PublishProperties()

@@ -467,28 +467,26 @@ public final class RuleReloader: Sendable {
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
       deferred: plan.deferred, gate: gate)
-    if !result.clashed.isEmpty {
-      // Not seen as loaded: the next reload reads them again, once their name may be free.
-      lock.withLock {
-        for file in result.clashed where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
-      }
-    }
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
       }
     }
     let previousRules = Set(previous.values.map(ObjectIdentifier.init))
-    var rules = result.rules
-    var fresh = rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
     var returned = result
+    // Files not seen as loaded: the next reload reads them again (a clashing name may be free by
+    // then, an action able to start).
+    var rereads = result.clashed
+    var fresh = returned.rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
     for rule in fresh {
       guard let failure = await Self.start(rule) else { continue }
       // A version whose actions cannot start is a broken version: the previous one keeps running
       // (it was swapped in, and every message then went to the error path).
-      let names = Set(rules.filter { $0 !== rule }.map(\.name))
+      let names = Set(returned.rules.filter { $0 !== rule }.map(\.name))
       let old = previous[rule.file].flatMap { names.contains($0.name) ? nil : $0 }
-      rules = old.map { old in rules.map { $0 === rule ? old : $0 } } ?? rules.filter { $0 !== rule }
+      returned.rules =
+        old.map { old in returned.rules.map { $0 === rule ? old : $0 } }
+        ?? returned.rules.filter { $0 !== rule }
       fresh.removeAll { $0 === rule }
       let kept = old != nil ? "kept the previous version" : "not loaded"
       let diagnostic = RuleDiagnostic(
@@ -496,20 +494,22 @@ public final class RuleReloader: Sendable {
         message: "rule '\(rule.name)' \(kept): an action cannot start: \(failure)")
       returned.errors.append(RuleFileError([diagnostic]))
       logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
-      // Read again at the next reload, whatever changes.
-      lock.withLock { if fingerprint[rule.file] != nil { fingerprint[rule.file] = FileStamp() } }
+      rereads.insert(rule.file)
     }
-    let kept = Set(rules.map(ObjectIdentifier.init))
-    let old = dispatcher.swap(to: RuleSet(rules: rules))
+    lock.withLock {
+      for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+    }
+    let kept = Set(returned.rules.map(ObjectIdentifier.init))
+    let old = dispatcher.swap(to: RuleSet(rules: returned.rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
     // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone.
     logger.info(
       "rules reloaded",
       metadata: [
-        "rules": .stringConvertible(rules.count), "changed": .stringConvertible(fresh.count),
+        "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
         "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
       ])
-    if !rules.contains(where: { !$0.disabled }) {
+    if !returned.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
     }
     if !retired.isEmpty {
@@ -527,7 +527,6 @@ public final class RuleReloader: Sendable {
         }
       }
     }
-    returned.rules = rules
     return returned
   }
 

@@ -57,7 +57,6 @@ public final class LatencyHistogram: Sendable {
     /// past them.
     var counts = InlineArray<12, Int>(repeating: 0)
     var sum: Int64 = 0
-    var count = 0
 
     /// Counts one latency.
     mutating func add(nanoseconds: Int64) {
@@ -67,13 +66,11 @@ public final class LatencyHistogram: Sendable {
       }
       counts[bucket] += 1
       sum &+= nanoseconds
-      count += 1
     }
   }
 
   /// Adds a batch's counts.
   func add(_ tally: Tally) {
-    guard tally.count > 0 else { return }
     state.withLock { state in
       for index in tally.counts.indices { state.counts[index] += tally.counts[index] }
       state.sum &+= tally.sum

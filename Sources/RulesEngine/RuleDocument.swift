@@ -155,8 +155,12 @@ public enum RuleDocument {
     var openCollections: [(index: Int, line: Int, lineStart: Int, atKey: Bool)] = []
     // The last byte that was not a space: a quote opens a quoted scalar only at a value's start.
     var previous: UInt8 = 0x0A
-    func column(_ at: Int) -> Int {
-      1 + bytes[lineStart..<at].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    func column(_ at: Int, lineStart start: Int? = nil) -> Int {
+      1 + bytes[(start ?? lineStart)..<at].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+    /// Whether a scalar or collection starting after `previous` starts a value.
+    func startsValue(after previous: UInt8) -> Bool {
+      previous == UInt8(ascii: ":") || previous == UInt8(ascii: "-") || previous == UInt8(ascii: "?")
     }
     func isName(_ byte: UInt8) -> Bool {
       !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == UInt8(ascii: ",")
@@ -183,7 +187,7 @@ public enum RuleDocument {
       case let bracket
       where (bracket == UInt8(ascii: "{") || bracket == UInt8(ascii: "["))
         && (atKey || !openCollections.isEmpty
-          || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous)):
+          || startsValue(after: previous)):
         // A flow collection (within plain text, a bracket is text: `see [docs]`).
         openCollections.append((index, line, lineStart, atKey))
         atKey = true
@@ -196,10 +200,9 @@ public enum RuleDocument {
           var after = index + 1
           while after < bytes.count, bytes[after] == 0x20 || bytes[after] == 0x09 { after += 1 }
           if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
-            let openedColumn =
-              1 + bytes[opened.lineStart..<opened.index].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
             throw RuleSyntaxError(
-              position: FilePosition(line: opened.line, column: openedColumn),
+              position: FilePosition(
+                line: opened.line, column: column(opened.index, lineStart: opened.lineStart)),
               message: "YAML: a collection as a mapping key is not supported in rule files")
           }
         }
@@ -246,7 +249,7 @@ public enum RuleDocument {
         continue
       case let quote
       where (quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\""))
-        && (atKey || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains(previous)):
+        && (atKey || startsValue(after: previous)):
         // A quoted scalar (a quote elsewhere is text: `it's`), possibly over several lines.
         index += 1
         while index < bytes.count {

@@ -24,8 +24,6 @@ public final class RecordingAction: Action {
   public let attempts = Mutex(0)
   /// Why `start` fails, if it does.
   public let startFailure: String?
-  /// Whether the action was shut down since it last started.
-  public let isShutDown = Mutex(false)
   /// Performs running now, and the most at once.
   public let concurrency = Mutex((now: 0, most: 0))
 
@@ -42,7 +40,6 @@ public final class RecordingAction: Action {
   /// Nothing to open; fails with `startFailure` when there is one.
   public func start() async throws {
     if let startFailure { throw ActionError(.permanent, startFailure) }
-    isShutDown.withLock { $0 = false }
   }
 
   /// Records `input` unless the script says to fail.
@@ -68,7 +65,7 @@ public final class RecordingAction: Action {
   }
 
   /// Nothing to close.
-  public func shutdown() async { isShutDown.withLock { $0 = true } }
+  public func shutdown() async {}
 
   /// The payloads received, as strings.
   public var payloads: [String] {

@@ -633,16 +633,23 @@ private final class EndlessSleeps: EngineClock, Sendable {
   }
 }
 
-/// Always fails, transiently, and counts its attempts.
+/// Always fails, transiently (after `delayNanoseconds`, as a timeout does), and counts its attempts.
 private final class AlwaysTransient: Action, Sendable {
   let calls = Mutex(0)
+  let delayNanoseconds: UInt64
+  let message: String
+  init(delayNanoseconds: UInt64 = 0, message: String = "down") {
+    self.delayNanoseconds = delayNanoseconds
+    self.message = message
+  }
   var kind: String { "flaky" }
   var actionName: String { "FlakyAction" }
   var resource: String { "flaky" }
   func start() async throws {}
   func perform(_ input: ActionInput) async throws(ActionError) {
     calls.withLock { $0 += 1 }
-    throw ActionError(.transient, "down")
+    if delayNanoseconds > 0 { try? await Task.sleep(nanoseconds: delayNanoseconds) }
+    throw ActionError(.transient, message)
   }
   func shutdown() async {}
 }
@@ -669,26 +676,11 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(message == "down (after 2 attempts; retries stopped at shutdown)")
 }
 
-/// Times out (slowly, transiently) on every attempt, and counts them.
-private final class TimingOut: Action, Sendable {
-  let calls = Mutex(0)
-  var kind: String { "hung" }
-  var actionName: String { "HungAction" }
-  var resource: String { "hung" }
-  func start() async throws {}
-  func perform(_ input: ActionInput) async throws(ActionError) {
-    calls.withLock { $0 += 1 }
-    try? await Task.sleep(nanoseconds: 50_000_000)
-    throw ActionError(.transient, "timed out")
-  }
-  func shutdown() async {}
-}
-
 /// Once stopping, an action that fails transiently is not tried again for the results queued
 /// behind it: they go down their error path at once, and the stop waits for one timeout, not one
 /// (or two) per message in flight, one after another.
 @Test func aStopWaitsForOneTimeoutPerActionNotOnePerMessage() async throws {
-  let action = TimingOut()
+  let action = AlwaysTransient(delayNanoseconds: 50_000_000, message: "timed out")
   let deadLetter = MemoryDeadLetter()
   let dispatcher = try retryingDispatcher(
     action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),

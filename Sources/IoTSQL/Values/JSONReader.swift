@@ -141,54 +141,52 @@ public enum JSONReader {
     }
     // The selective scan tracks up to 64 non-empty paths; anything else reads the whole document.
     let selective = !wholeDocument && names.trackable
-    do {
-      var scanner = JSONScanner(
-        base: start, count: buffer.count, options: options, names: selective ? names : .empty,
-        checksCanonical: checksCanonical, reusing: &view.values)
-      swap(&scanner.spareRanges, &view.deferredRanges)
-      scanner.defersContainers = selective && defersContainers
-      scanner.findsDeferredForms = findsDeferredForms
-      scanner.stopsWhenFound = knownValid && !checksCanonical && !findsDeferredForms
-      var isObject = false
-      var failure: JSONError?
-      do throws(JSONError) {
-        isObject = try scanner.scanDocument(mode: selective ? .track : .build)
-      } catch {
-        failure = error
-      }
-      // The arrays' storage goes back to the view, for this read's results and the next read.
-      swap(&view.values, &scanner.values)
-      if scanner.deferredRanges.isEmpty {
-        swap(&view.deferredRanges, &scanner.spareRanges)
-        view.deferredRanges.removeAll(keepingCapacity: true)
-      } else {
-        swap(&view.deferredRanges, &scanner.deferredRanges)
-      }
-      if let failure {
-        view.setBinary(count: names.paths.count, error: failure)
-        return
-      }
-      var canonical = scanner.canonical
-      var respelled = scanner.respelled
-      if checksCanonical, canonical, scanner.keyRecordsOverflowed {
-        // Objects too large for the duplicate check of the skipping scan: decide by building.
-        var builder = JSONScanner(base: start, count: buffer.count, options: options)
-        canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
-        respelled = builder.respelled
-      }
-      if !selective {
-        let document = scanner.document!
-        view.values.removeAll(keepingCapacity: true)
-        for path in names.paths { view.values.append(path.reduce(document) { $0.member($1) }) }
-      }
-      view.kind = isObject ? .object : .otherJSON
-      view.document = wholeDocument ? scanner.document : nil
-      view.deferredCanonical = scanner.deferredCanonical
-      view.deferredRespelled = scanner.deferredRespelled
-      // `canonical` starts out false without `checksCanonical`.
-      view.isCanonical = canonical && !respelled
-      view.respellsNumbers = canonical && respelled
+    var scanner = JSONScanner(
+      base: start, count: buffer.count, options: options, names: selective ? names : .empty,
+      checksCanonical: checksCanonical, reusing: &view.values)
+    swap(&scanner.spareRanges, &view.deferredRanges)
+    scanner.defersContainers = selective && defersContainers
+    scanner.findsDeferredForms = findsDeferredForms
+    scanner.stopsWhenFound = knownValid && !checksCanonical && !findsDeferredForms
+    var isObject = false
+    var failure: JSONError?
+    do throws(JSONError) {
+      isObject = try scanner.scanDocument(mode: selective ? .track : .build)
+    } catch {
+      failure = error
     }
+    // The arrays' storage goes back to the view, for this read's results and the next read.
+    swap(&view.values, &scanner.values)
+    if scanner.deferredRanges.isEmpty {
+      swap(&view.deferredRanges, &scanner.spareRanges)
+      view.deferredRanges.removeAll(keepingCapacity: true)
+    } else {
+      swap(&view.deferredRanges, &scanner.deferredRanges)
+    }
+    if let failure {
+      view.setBinary(count: names.paths.count, error: failure)
+      return
+    }
+    var canonical = scanner.canonical
+    var respelled = scanner.respelled
+    if checksCanonical, canonical, scanner.keyRecordsOverflowed {
+      // Objects too large for the duplicate check of the skipping scan: decide by building.
+      var builder = JSONScanner(base: start, count: buffer.count, options: options)
+      canonical = (try? builder.scanDocument(mode: .build)) != nil && builder.canonical
+      respelled = builder.respelled
+    }
+    if !selective {
+      let document = scanner.document!
+      view.values.removeAll(keepingCapacity: true)
+      for path in names.paths { view.values.append(path.reduce(document) { $0.member($1) }) }
+    }
+    view.kind = isObject ? .object : .otherJSON
+    view.document = wholeDocument ? scanner.document : nil
+    view.deferredCanonical = scanner.deferredCanonical
+    view.deferredRespelled = scanner.deferredRespelled
+    // `canonical` starts out false without `checksCanonical`.
+    view.isCanonical = canonical && !respelled
+    view.respellsNumbers = canonical && respelled
   }
 
   /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes with
