@@ -106,11 +106,20 @@ public final class DeadLetterFile: DeadLetterSink {
 }
 
 /// The system calls through which the file actions write and sync.
-struct FileOperations: Sendable {
+final class FileOperations: Sendable {
   /// `write(2)`: bytes written, or -1 with errno set.
-  var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+  let write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
   /// `fsync(2)`: 0, or -1 with errno set.
-  var sync: @Sendable (Int32) -> Int32
+  let sync: @Sendable (Int32) -> Int32
+
+  /// Operations made of these two calls.
+  init(
+    write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
+    sync: @escaping @Sendable (Int32) -> Int32
+  ) {
+    self.write = write
+    self.sync = sync
+  }
 
   /// The real ones.
   static let system = FileOperations(

@@ -44,7 +44,7 @@ public final class FileArchiveAction: BatchAction {
   /// The path template as written.
   public let pathText: String
   /// The archive root.
-  public let root: String
+  public var root: String { rootPrefix == "/" ? "/" : String(rootPrefix.dropLast()) }
   /// The root and its slash, before every rendered path.
   let rootPrefix: String
   /// Whether the path's own text names a hidden file or folder as its `index`-th segment below the
@@ -128,6 +128,7 @@ public final class FileArchiveAction: BatchAction {
     }
     try problems.throwIfAny()
     pathText = pathNode!.string!
+    let root: String
     (root, relative) = place!
     rootPrefix = root == "/" ? "/" : root + "/"
     self.maxBytes = maxBytes

@@ -170,7 +170,7 @@ private final class WatchedSecrets: SecretStore {
 /// `Publisher`. A rendered topic with a wildcard, an empty level, more than 256 bytes or more than 8
 /// levels is a permanent failure. Loops: every republished message carries the MQTT 5 user property
 /// `iotrules-hops`, one more than the incoming message's; past `maxHops` the action fails permanently.
-public struct RepublishAction: Action {
+public final class RepublishAction: Action {
   /// The `headers` object: MQTT 5 publish properties, each a template.
   public struct Headers: Decodable, Sendable, Equatable {
     /// `content_type` property.

@@ -2,7 +2,7 @@ import Foundation
 import RulesEngine
 
 /// The real clock: wall time for timestamps, a monotonic clock for latencies.
-public struct SystemClock: EngineClock {
+public final class SystemClock: EngineClock {
   /// Creates the clock.
   public init() {}
 

@@ -30,8 +30,9 @@ public struct RetryPolicy: Sendable, Equatable {
   }
 }
 
-/// Time for the engine: `RulesEngine` never reads the clock itself.
-public protocol EngineClock: Sendable {
+/// Time for the engine: `RulesEngine` never reads the clock itself. Clocks are classes, so an action
+/// holds its clock in two words.
+public protocol EngineClock: AnyObject, Sendable {
   /// Now, in epoch milliseconds.
   func nowMs() -> Int
   /// A monotonic reading in nanoseconds, for latencies.

@@ -90,16 +90,16 @@ public final class Rule: Sendable {
   public let name: String
   /// The description.
   public let description: String
-  /// Disabled rules are loaded and checked but never run.
-  public let disabled: Bool
   /// The compiled SQL.
   public let program: Program
   /// The FROM filter; empty for a rule without FROM, which only Basic Ingest reaches.
-  public let topicFilter: String
+  public var topicFilter: String { program.topicFilter ?? "" }
   /// The actions, in file order.
   public let actions: [ConfiguredAction]
   /// The rule's error action.
   public let errorAction: ConfiguredAction?
+  /// Disabled rules are loaded and checked but never run.
+  public let disabled: Bool
   /// True when some action reads the result's payload bytes (else the VM does not write them out).
   public let readsPayloadBytes: Bool
   /// The file it came from.
@@ -112,7 +112,7 @@ public final class Rule: Sendable {
 
   /// Creates a rule.
   public init(
-    name: String, description: String, disabled: Bool, program: Program, topicFilter: String,
+    name: String, description: String, disabled: Bool, program: Program,
     actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: FileFingerprint,
     warnings: [RuleDiagnostic] = []
   ) {
@@ -121,7 +121,6 @@ public final class Rule: Sendable {
     self.description = description
     self.disabled = disabled
     self.program = program
-    self.topicFilter = topicFilter
     self.actions = actions
     self.readsPayloadBytes = actions.contains { $0.action.readsPayloadBytes }
     self.errorAction = errorAction

@@ -205,7 +205,6 @@ public enum RuleFile {
 
     // SQL.
     var program: Program?
-    var filter = ""
     var sqlWarnings: [RuleDiagnostic] = []
     if let awsWrapper, root["awsIotSqlVersion"] == nil {
       // Copied from AWS's API without a version: AWS runs it as 2015-10-08, this daemon's default is
@@ -228,7 +227,6 @@ public enum RuleFile {
               message: $0.message)
           }
           if let text = compiled.topicFilter {
-            filter = text
             do {
               _ = try TopicFilter(text)
             } catch {
@@ -299,7 +297,7 @@ public enum RuleFile {
         ))
     }
     return Rule(
-      name: name, description: description, disabled: disabled, program: program!, topicFilter: filter,
+      name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
       warnings: sqlWarnings)
   }

@@ -133,7 +133,7 @@ public final class MemoryDeadLetter: DeadLetterSink {
 }
 
 /// A clock whose sleeps take a millisecond whatever they ask, and whose time is fixed.
-public struct FastClock: EngineClock {
+public final class FastClock: EngineClock {
   /// Now.
   public let now: Int
   /// Creates a clock at `now`.

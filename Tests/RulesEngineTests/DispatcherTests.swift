@@ -747,7 +747,7 @@ private func retryingDispatcher(
     action: action, retry: retry, errorAction: nil, ruleName: "r", label: "\(action.kind)[0]")
   let rule = Rule(
     name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
-    topicFilter: "a", actions: [configured], errorAction: nil, file: "r.json",
+    actions: [configured], errorAction: nil, file: "r.json",
     fingerprint: FileFingerprint(hash: 0, length: 0))
   return Dispatcher(
     ruleSet: RuleSet(rules: [rule]), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: clock)
