@@ -464,7 +464,9 @@ public final class Dispatcher: Sendable {
         let rule = snapshot.rules[index]
         matched += 1
         rule.counters.matched.add()
-        guard let evaluation = rule.evaluate(context, using: &worker.vm) else { return }
+        let result = rule.evaluate(context, using: &worker.vm)
+        if let error = worker.vm.fieldsOfNonJSONError { noteNonJSON(message, error, of: rule) }
+        guard let evaluation = result else { return }
         rule.counters.passed.add()
         passedHere += 1
         if !rule.actions.isEmpty {
@@ -510,6 +512,25 @@ public final class Dispatcher: Sendable {
 
   /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).
   let unknownIngestNames = Mutex<Set<String>>([])
+
+  /// Rule names already warned of reading fields of a payload that is not JSON (at most 1,000).
+  let nonJSONRuleNames = Mutex<Set<String>>([])
+
+  /// Counts a message whose fields `rule` read although its payload is not JSON (AWS's `ParseError`),
+  /// and warns the first time for each rule.
+  func noteNonJSON(_ message: Message, _ error: JSONError, of rule: Rule) {
+    rule.counters.evaluationErrors.add()
+    let first = nonJSONRuleNames.withLock { names -> Bool in
+      guard names.count < 1_000, !names.contains(rule.name) else { return false }
+      names.insert(rule.name)
+      return true
+    }
+    if first {
+      logger.warning(
+        "rule '\(rule.name)' reads fields of a payload that is not JSON (topic '\(message.topic)', \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
+      )
+    }
+  }
 
   /// Logs, once per name, a Basic Ingest message (`$aws/rules/NAME/...`) whose NAME is no rule: it
   /// goes nowhere, as in AWS, but not without a word (a typo in a device's topic is otherwise

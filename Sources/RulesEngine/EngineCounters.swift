@@ -7,7 +7,8 @@ public final class RuleCounters: Sendable {
   public let matched = Atomic<Int>(0)
   /// Results that passed WHERE.
   public let passed = Atomic<Int>(0)
-  /// Evaluation errors (the VM reports none separately yet: always 0).
+  /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`: the
+  /// fields were Undefined). AWS's SQL has no other evaluation error: a type problem is Undefined.
   public let evaluationErrors = Atomic<Int>(0)
   /// The rule's action counters, a chain in creation order (changed only under `CounterStore`'s
   /// lock: a chain costs no array and no second dictionary for each of 10,000 rules).
@@ -162,7 +163,8 @@ public final class CounterStore: Sendable {
       ),
       (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
       (
-        MetricNames.ruleEvaluationErrors, "Evaluation errors.",
+        MetricNames.ruleEvaluationErrors,
+        "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError).",
         { $0.evaluationErrors.load(ordering: .relaxed) }
       ),
     ]

@@ -148,7 +148,7 @@ public enum MetricNames {
   public static let ruleMatched = "iotrules_rule_matched_total"
   /// Messages that passed WHERE.
   public static let rulePassed = "iotrules_rule_passed_total"
-  /// Evaluation errors.
+  /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`).
   public static let ruleEvaluationErrors = "iotrules_rule_evaluation_errors_total"
   /// Results an action wrote.
   public static let actionSucceeded = "iotrules_action_succeeded_total"

@@ -27,9 +27,13 @@ struct MetricsServerTests {
       #"{"sql": "SELECT * FROM 'm/+'", "actions": [{"file": {"path": "out/${topic(2)}.jsonl"}}]}"#,
       to: folder + "/rules/metered.json")
     write(
+      #"{"sql": "SELECT x FROM 'f/+'", "actions": [{"file": {"path": "out/fields.jsonl"}}]}"#,
+      to: folder + "/rules/fields.json")
+    // f/1's payload is not JSON (0x00 0x01 0x02): the fields rule reads x of it (AWS's ParseError).
+    write(
       #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + "not json\n"
-        + #"{"topic": "m/b", "payload": {"x": 2}}"#
-        + "\n",
+        + #"{"topic": "m/b", "payload": {"x": 2}}"# + "\n" + #"{"topic": "f/1", "payload_base64": "AAEC"}"#
+        + "\n" + #"{"topic": "f/2", "payload": {"x": 3}}"# + "\n",
       to: folder + "/feed.jsonl")
     let process = try Subprocess(
       [
@@ -53,10 +57,16 @@ struct MetricsServerTests {
     #expect(status == 200)
     #expect(metrics.contains(#"iotrules_rule_matched_total{rule="metered"} 2"#), "\(metrics)")
     #expect(metrics.contains(#"iotrules_action_succeeded_total{rule="metered",action="file[0]"} 2"#))
-    #expect(metrics.contains("iotrules_messages_received_total 2"))
+    #expect(metrics.contains(#"iotrules_rule_evaluation_errors_total{rule="fields"} 1"#), "\(metrics)")
+    #expect(metrics.contains(#"iotrules_rule_evaluation_errors_total{rule="metered"} 0"#), "\(metrics)")
+    #expect(
+      process.stderr.contains(
+        "rule 'fields' reads fields of a payload that is not JSON (topic 'f/1', offset 0: "),
+      "\(process.stderr)")
+    #expect(metrics.contains("iotrules_messages_received_total 4"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
-    #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 2\n"), "\(metrics)")
-    #expect(metrics.contains("iotrules_message_latency_seconds_count 2\n"))
+    #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 4\n"), "\(metrics)")
+    #expect(metrics.contains("iotrules_message_latency_seconds_count 4\n"))
     #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
@@ -70,7 +80,7 @@ struct MetricsServerTests {
     #expect(Date().timeIntervalSince(started) < 4, "the probe waited behind silent clients")
     process.signal(SIGINT)
     #expect(await process.wait(seconds: 30) == 0)
-    #expect(process.stdout.contains("2 messages"))
+    #expect(process.stdout.contains("4 messages"))
   }
 
   /// The port a daemon started with `--metrics-port 0` says it serves on.

@@ -112,6 +112,23 @@ import Testing
     #expect(try Self.output("SELECT VALUE a FROM 't/+'", "not json") == "")
   }
 
+  @Test func readingFieldsOfANonJSONPayloadIsReported() throws {
+    // AWS's ParseError: fields read by name of a payload that is not JSON (all Undefined). Reading
+    // no field (SELECT *, encode(*)) is how binary payloads are handled, and reports nothing.
+    var machine = VirtualMachine()
+    func error(_ sql: String, _ payload: String) throws -> JSONError? {
+      _ = machine.evaluate(
+        try Compiler.compile(sql), context: EvaluationContext(topic: "t/1", payload: Array(payload.utf8)))
+      return machine.fieldsOfNonJSONError
+    }
+    #expect(try error("SELECT a FROM 't/+'", #"{"a":1,}"#)?.offset == 7)
+    #expect(try error("SELECT a FROM 't/+' WHERE b > 1", "not json") != nil)
+    #expect(try error("SELECT a FROM 't/+'", #"{"a":1}"#) == nil)
+    #expect(try error("SELECT * FROM 't/+'", "not json") == nil)
+    #expect(try error("SELECT encode(*, 'base64') AS b FROM 't/+'", "not json") == nil)
+    #expect(try error("SELECT topic() AS t FROM 't/+'", "not json") == nil)
+  }
+
   @Test func aResultNotWrittenOutStillReadsTheSame() throws {
     let program = try Compiler.compile("SELECT a, b.c AS c FROM 't/+'")
     var machine = VirtualMachine()
