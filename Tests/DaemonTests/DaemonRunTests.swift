@@ -426,6 +426,38 @@ struct DaemonRunTests {
     #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t ORDER BY n") == ["[1]", "[2]"])
   }
 
+  /// A FIFO as the replay file: the run waits for its writer, stops on SIGTERM while it waits (the
+  /// open blocked until a writer came, deaf to signals), and reads what a writer sends until it
+  /// closes, as `cat` does.
+  @Test func replayingAFIFOWaitsForItsWriterAndStopsOnSIGTERM() async throws {
+    let folder = temporaryFolder("fifo")
+    write(
+      #"{"sql": "SELECT n FROM 's/+'", "actions": [{"sqlite": {"database": "out.db", "table": "t"}}]}"#,
+      to: folder + "/rules/r.json")
+    #expect(mkfifo(folder + "/feed.fifo", 0o600) == 0)
+    let waiting = try Subprocess(["run", "--rules", "rules", "--source", "file:feed.fifo"], in: folder)
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    #expect(waiting.process.isRunning, "\(waiting.stdout) \(waiting.stderr)")
+    waiting.signal(SIGTERM)
+    #expect(await waiting.wait(seconds: 20) == 0, "\(waiting.stderr)")
+    #expect(waiting.stdout.contains("0 lines, 0 messages"), "\(waiting.stdout)")
+
+    let reading = try Subprocess(["run", "--rules", "rules", "--source", "file:feed.fifo"], in: folder)
+    // Opened for writing once the run has it open for reading (ENXIO until then).
+    var writer: Int32 = -1
+    for _ in 0..<500 where writer < 0 {
+      writer = open(folder + "/feed.fifo", O_WRONLY | O_NONBLOCK)
+      if writer < 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+    }
+    #expect(writer >= 0)
+    let lines = #"{"topic":"s/1","payload":{"n":1}}"# + "\n" + #"{"topic":"s/2","payload":{"n":2}}"# + "\n"
+    #expect(lines.withCString { Glibc.write(writer, $0, strlen($0)) } == lines.utf8.count)
+    close(writer)
+    #expect(await reading.wait(seconds: 30) == 0, "\(reading.stderr)")
+    #expect(reading.stdout.contains("2 lines, 2 messages"), "\(reading.stdout)")
+    #expect(try sqliteQuery(folder + "/out.db", "SELECT n FROM t ORDER BY n") == ["[1]", "[2]"])
+  }
+
   /// `--source -` waiting on a silent pipe still stops on SIGTERM (a blocked read never saw it).
   @Test func sigtermStopsAReplayWaitingOnStandardInput() async throws {
     let folder = temporaryFolder("sigterm-stdin")

@@ -128,7 +128,9 @@ public struct ReplaySource: MessageSource {
     var fd: Int32
     switch input {
     case .file(let path):
-      fd = open(path, O_RDONLY | O_CLOEXEC)
+      // Non-blocking: a FIFO's open would otherwise wait for a writer, deaf to SIGTERM. The reads
+      // wait in `waitForInput` instead, which a stop ends (and which waits for a FIFO's first writer).
+      fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
       if fd < 0 {
         // Said as every command says it (`F: no such file or folder`).
         let why =
@@ -162,7 +164,7 @@ public struct ReplaySource: MessageSource {
       guard await Self.waitForInput(fd) else { break }
       let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
       if count < 0 {
-        if errno == EINTR { continue }
+        if errno == EINTR || errno == EAGAIN { continue }
         throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
       }
       if count == 0 {
@@ -178,7 +180,7 @@ public struct ReplaySource: MessageSource {
           }
           skippingLongLine = false
           if change == .replaced {
-            let newer = open(path, O_RDONLY | O_CLOEXEC)
+            let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if newer < 0 {
               // Not readable (yet): said once, tried again at the pace of the end-of-file polls.
               if !unopenable {
