@@ -54,6 +54,11 @@ private let wrongTypes: [Value] = [.bool(true), .array([.int(1)]), obj([]), .nul
     // Double results above 1E127 fit Decimal's range (to about 3.4E165) by a wider significand.
     CallRow("power", [.int(2), .int(500)], dec("3.273390607896142E150")),
     CallRow("exp", [dec("354.23")], dec("6.92044983040748E153")),
+    // Below 1E-128 the digits above it stay, else 0 (they were Undefined, while exp(-746) was 0).
+    CallRow("exp", [.int(-294)], dec("2E-128")),
+    CallRow("exp", [.int(-300)], .int(0)),
+    CallRow("power", [.int(10), .int(-150)], .int(0)),
+    CallRow("power", [dec("0.1"), .int(200)], .int(0)),
     CallRow("sqrt", [.int(9)], .int(3)),
     CallRow("sqrt", [.int(-9)], .undefined),
     CallRow("ceil", [dec("1.2")], .int(2)),

@@ -137,6 +137,32 @@ func binaryOperatorTable(_ row: OperatorRow) {
   #expect(sum == dec("0.3"))
 }
 
+/// Quotients to 34 digits exactly rounded, and exact remainders, however far apart the operands'
+/// exponents (Foundation's division gave 8.333093E34 for the first, and 12 digits for the third;
+/// the remainders, taken from that quotient, were 0, 0 and negative). Checked against Python's
+/// decimal module with 34 digits, half to even.
+@Test(arguments: [
+  ("8.333093E36", BinaryOperator.divide, "139.61363", "5.968681567838326386900763199123180E34"),
+  ("1", .divide, "5.515193E-33", "1.813173174538044271524133425611760E32"),
+  ("7", .divide, "123456789012345678901234", "5.670000051030000464373030307284508E-23"),
+  ("1", .divide, "9223372036854775807", "1.084202172485504434125002235952170E-19"),
+  ("2", .divide, "3", "0.6666666666666666666666666666666667"),
+  ("-2", .divide, "3", "-0.6666666666666666666666666666666667"),
+  ("0.5", .divide, "0.25", "2"),
+  ("1E35", .remainder, "3", "1"),
+  ("1E40", .remainder, "7", "4"),
+  ("5.392830E8", .remainder, "7.303194E-24", "5.973222E-24"),
+  ("2.263336E35", .remainder, "192.33596", "152.75132"),
+  ("413.41576", .remainder, "6.893250E-27", "6.87775E-27"),
+  ("-7.5", .remainder, "2", "-1.5"),
+  ("7.5", .remainder, "-2", "1.5"),
+  ("1.5", .remainder, "7E10", "1.5"),
+])
+func decimalQuotientsAndRemaindersAreExact(_ row: (String, BinaryOperator, String, String)) {
+  let result = Operators.binary(row.1, dec(row.0), dec(row.2), version: .v2016_03_23)
+  #expect(result == Coercions.normalized(dec(row.3), version: .v2016_03_23), "\(row)")
+}
+
 @Test(arguments: [
   (UnaryOperator.not, Value.bool(true), Value.bool(false)),
   (.not, str("FALSE"), .bool(true)),

@@ -56,10 +56,61 @@ enum DecimalMath {
     return result
   }
 
-  /// `a / b`, or nil when `b` is zero or the quotient is out of range.
+  /// `a / b` to 34 significant digits, half to even; nil when `b` is zero or the quotient is beyond
+  /// the range. Long division in 128-bit integers: Foundation's `NSDecimalDivide` on Linux gives
+  /// wrong quotients (`8.333093E36 / 139.61363` came out as 8.333093E34) and short ones (12 digits
+  /// of `7 / 123456789012345678901234`).
   static func divide(_ a: Decimal, _ b: Decimal) -> Decimal? {
     if b.isZero { return nil }
     if a.isZero { return Decimal(0) }
+    if let x = WideDecimal(a), let y = WideDecimal(b) { return quotient(x, y) }
+    return foundationDivide(a, b)
+  }
+
+  /// `x / y` exactly rounded: whole digits of the quotient, then more (four at a time while there
+  /// is room) until there are 35, the last of which, with whether anything remains, rounds.
+  private static func quotient(_ x: WideDecimal, _ y: WideDecimal) -> Decimal? {
+    let divisor = y.significand
+    var (digits, remainder) = x.significand.quotientAndRemainder(dividingBy: divisor)
+    var exponent = x.exponent - y.exponent
+    // Both significands are below 10^34: `remainder * 10^4` stays below 2^128.
+    while remainder != 0, digits < SmallDecimal.limit34 {
+      let step: UInt128 = digits < limit30 ? 10_000 : 10
+      let next = (remainder * step).quotientAndRemainder(dividingBy: divisor)
+      digits = digits * step + next.quotient
+      remainder = next.remainder
+      exponent -= step == 10 ? 1 : 4
+    }
+    if digits >= SmallDecimal.limit34 {
+      let (kept, last) = digits.quotientAndRemainder(dividingBy: 10)
+      digits = kept
+      exponent += 1
+      if last > 5 || (last == 5 && (remainder != 0 || kept % 2 == 1)) { digits += 1 }
+    }
+    return made(negative: x.negative != y.negative, significand: digits, exponent: exponent)
+  }
+
+  /// 10^30: a quotient below it has room for four more digits under 10^34.
+  private static let limit30 = SmallDecimal.limit34 / 10_000
+
+  /// `significand × 10^exponent` (at most 10^34) as a Decimal: 0 when it is too small for any digit
+  /// to stay above 1E-128, nil when it is too large.
+  private static func made(negative: Bool, significand: UInt128, exponent: Int) -> Decimal? {
+    if significand == 0 { return Decimal(0) }
+    var significand = significand
+    var exponent = exponent
+    if significand == SmallDecimal.limit34 {
+      significand /= 10
+      exponent += 1
+    }
+    if let decimal = SmallDecimal.decimal(negative: negative, significand: significand, exponent: exponent) {
+      return decimal
+    }
+    return exponent < 0 ? Decimal(0) : nil
+  }
+
+  /// Foundation's quotient, where its storage's layout is not the known one.
+  private static func foundationDivide(_ a: Decimal, _ b: Decimal) -> Decimal? {
     var a = a
     var b = b
     var result = Decimal()
@@ -110,9 +161,40 @@ enum DecimalMath {
     return value.isNaN ? nil : rounded34(value)
   }
 
-  /// `a % b` as Java's `BigDecimal.remainder`: `a - trunc(a / b) * b`, the sign of `a`.
+  /// `a % b` as Java's `BigDecimal.remainder`: `a - trunc(a / b) * b`, the sign of `a`, exactly
+  /// (it has no more digits than `b`). Taken in integers: with `a`'s exponent the larger,
+  /// `a.significand × 10^shift mod b.significand` by modular arithmetic; otherwise `b` scaled to
+  /// `a`'s exponent, or `a` itself when `b` is the larger.
   static func remainder(_ a: Decimal, _ b: Decimal) -> Decimal? {
     if b.isZero { return nil }
+    if a.isZero { return Decimal(0) }
+    guard let x = WideDecimal(a), let y = WideDecimal(b) else { return foundationRemainder(a, b) }
+    if x.exponent <= y.exponent {
+      var scaled = y.significand
+      for _ in 0..<(y.exponent - x.exponent) {
+        let (product, overflow) = scaled.multipliedReportingOverflow(by: 10)
+        if overflow || product > x.significand { return rounded34(a) }
+        scaled = product
+      }
+      if scaled > x.significand { return rounded34(a) }
+      return made(negative: x.negative, significand: x.significand % scaled, exponent: x.exponent)
+    }
+    let modulus = y.significand
+    // 10^shift mod the modulus, four digits at a time (products stay below 10^38).
+    var power = 1 % modulus
+    var remaining = x.exponent - y.exponent
+    while remaining > 0 {
+      let step = min(remaining, 4)
+      power = power * SmallDecimal.power128(step) % modulus
+      remaining -= step
+    }
+    let product = (x.significand % modulus).multipliedFullWidth(by: power)
+    let rest = modulus.dividingFullWidth(product).remainder
+    return made(negative: x.negative, significand: rest, exponent: y.exponent)
+  }
+
+  /// Foundation's remainder, where its storage's layout is not the known one.
+  private static func foundationRemainder(_ a: Decimal, _ b: Decimal) -> Decimal? {
     var a = a
     var b = b
     var quotient = Decimal()
@@ -218,14 +300,33 @@ enum DecimalMath {
   }
 
   /// A double as a decimal, built from its shortest round-trip text; nil for NaN, infinities and
-  /// magnitudes Foundation's decimal cannot hold.
+  /// magnitudes beyond Foundation's decimal. Below 1E-128 the digits above it are kept (rounded half
+  /// to even), and a double with none left is 0 (`exp(-300)` is 0, as `exp(-746)` is).
   static func fromDouble(_ double: Double) -> Decimal? {
     guard double.isFinite else { return nil }
     if double == 0 { return Decimal(0) }
     // The shortest round-trip text (`3.273390607896142e+150`) read as a payload's number is, so that
-    // an exponent beyond 127 is fitted into Decimal's range; beyond the range there is no decimal.
-    guard let (decimal, saturated) = JSONNumber.decimal(parsing: "\(double)"), !saturated else { return nil }
-    return decimal
+    // an exponent beyond 127 is fitted into Decimal's range.
+    let text = "\(double)"
+    guard let (decimal, saturated) = JSONNumber.decimal(parsing: text) else { return nil }
+    if !saturated { return decimal }
+    guard double.magnitude < 1, let (negative, significand, exponent) = parts(ofDoubleText: text) else {
+      return nil
+    }
+    return SmallDecimal.decimal(negative: negative, significand: significand, exponent: exponent)
+      ?? Decimal(0)
+  }
+
+  /// Sign, digits and exponent of a double's text (`-5.148200222412013e-131`).
+  private static func parts(ofDoubleText text: String) -> (Bool, UInt128, Int)? {
+    let negative = text.hasPrefix("-")
+    let halves = text.dropFirst(negative ? 1 : 0).split(separator: "e", maxSplits: 1)
+    let mantissa = halves[0]
+    let fraction = mantissa.split(separator: ".", maxSplits: 1).dropFirst().first?.count ?? 0
+    guard let digits = UInt128(mantissa.filter { $0 != "." }),
+      let exponent = halves.count > 1 ? Int(halves[1]) : 0
+    else { return nil }
+    return (negative, digits, exponent - fraction)
   }
 
   /// The nearest double. A significand below 2^53 with a power of ten up to 10^22 takes one exact

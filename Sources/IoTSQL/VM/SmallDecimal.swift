@@ -255,3 +255,50 @@ struct SmallDecimal {
     return JSONNumber.wholeInt(negative: negative, significand: UInt128(significand), exponent: exponent)
   }
 }
+
+/// A non-zero decimal's parts with its whole 128-bit significand, at most 34 digits (a wider one is
+/// rounded first): what exact division and remainder work on.
+struct WideDecimal {
+  var negative: Bool
+  var significand: UInt128
+  var exponent: Int
+
+  /// The parts of `decimal`; nil for zero, NaN, or an unknown layout.
+  init?(_ decimal: Decimal) {
+    guard SmallDecimal.layoutIsKnown, var parts = Self.read(decimal) else { return nil }
+    if parts.significand >= SmallDecimal.limit34 {
+      guard let rounded = Self.read(DecimalMath.rounded34(decimal)) else { return nil }
+      parts = rounded
+    }
+    guard parts.significand != 0, parts.significand < SmallDecimal.limit34 else { return nil }
+    self = parts
+  }
+
+  private init(negative: Bool, significand: UInt128, exponent: Int) {
+    self.negative = negative
+    self.significand = significand
+    self.exponent = exponent
+  }
+
+  /// Reads the storage (see ``SmallDecimal``): words beyond the header's count are ignored.
+  private static func read(_ decimal: Decimal) -> WideDecimal? {
+    let (header, low, high) = withUnsafeBytes(of: decimal) { raw in
+      (
+        raw.loadUnaligned(as: UInt32.self), raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self),
+        raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
+      )
+    }
+    let length = Int((header >> 12) & 0xF)
+    guard length > 0, length <= 8 else { return nil }
+    var significand = UInt128(high) << 64 | UInt128(low)
+    if length < 8 { significand &= (UInt128(1) << (16 * length)) - 1 }
+    return WideDecimal(
+      negative: header & 0x800 != 0, significand: significand, exponent: Int(Int8(truncatingIfNeeded: header))
+    )
+  }
+}
+
+extension SmallDecimal {
+  /// 10^n as a 128-bit integer, for n in 0...19.
+  static func power128(_ n: Int) -> UInt128 { UInt128(powers[n]) }
+}
