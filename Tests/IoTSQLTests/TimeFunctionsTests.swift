@@ -91,6 +91,20 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("z zzzz Z ZZ ZZZ"), .int(0), .string("Asia/Kolkata")],
       expected: .string("IST India Standard Time +0530 +05:30 Asia/Kolkata")),
+    // The aliases of UTC and GMT are named as Joda-Time names them (they printed their ids).
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("Etc/UTC")],
+      expected: .string("UTC|Coordinated Universal Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("Zulu")],
+      expected: .string("UTC|Coordinated Universal Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("GMT")], expected: .string("GMT|Greenwich Mean Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("Etc/GMT")],
+      expected: .string("GMT|Greenwich Mean Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("GMT+0")], expected: .string("GMT|Greenwich Mean Time")),
     // A zone without letters for the instant's offset prints that offset (São Paulo's summer of
     // 2018 was -02:00; its rules of today would say GMT-3).
     Row(

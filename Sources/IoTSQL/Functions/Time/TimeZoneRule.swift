@@ -39,10 +39,23 @@ enum TimeZoneRule: Sendable {
     return localSeconds - before
   }
 
-  /// The short name at an instant: `CST`, `CEST`, `UTC`; a fixed offset prints its id.
+  /// Ids Joda-Time names `UTC` / `Coordinated Universal Time`.
+  static let utcAliases: Set<String> = [
+    "UTC", "Z", "UT", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal",
+  ]
+  /// Ids Joda-Time names `GMT` / `Greenwich Mean Time`.
+  static let gmtAliases: Set<String> = [
+    "GMT", "Etc/GMT", "GMT+0", "GMT-0", "GMT0", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0", "Greenwich",
+    "Etc/Greenwich",
+  ]
+
+  /// The short name at an instant: `CST`, `CEST`, `UTC`; a fixed offset prints its id, except the
+  /// aliases of UTC and GMT, which print `UTC` and `GMT` as Joda-Time does (`Etc/UTC`, `Zulu`).
   func shortName(atEpochSeconds epochSeconds: Int) -> String {
     switch self {
-    case .fixed(_, let id): return id
+    case .fixed(_, let id):
+      if Self.utcAliases.contains(id) && id != "UT" && id != "Z" { return "UTC" }
+      return Self.gmtAliases.contains(id) ? "GMT" : id
     case .region(let zone, let id):
       let date = Date(timeIntervalSince1970: Double(epochSeconds))
       let daylight = zone.isDaylightSavingTime(for: date)
@@ -58,8 +71,9 @@ enum TimeZoneRule: Sendable {
   /// The long name at an instant: `Central Standard Time`; a fixed offset prints its id.
   func longName(atEpochSeconds epochSeconds: Int) -> String {
     switch self {
-    case .fixed(let seconds, let id):
-      return seconds == 0 && ["UTC", "Z", "UT", "Etc/UTC"].contains(id) ? "Coordinated Universal Time" : id
+    case .fixed(_, let id):
+      if Self.utcAliases.contains(id) { return "Coordinated Universal Time" }
+      return Self.gmtAliases.contains(id) ? "Greenwich Mean Time" : id
     case .region(let zone, let id):
       let date = Date(timeIntervalSince1970: Double(epochSeconds))
       let daylight = zone.isDaylightSavingTime(for: date)
@@ -84,7 +98,7 @@ enum TimeZoneRule: Sendable {
 
   private static func resolve(_ id: String) -> TimeZoneRule? {
     guard !id.isEmpty, id.count <= 64 else { return nil }
-    if ["UTC", "GMT", "UT", "Z", "Etc/UTC", "Etc/GMT", "UCT", "Zulu"].contains(id) {
+    if utcAliases.contains(id) || gmtAliases.contains(id) {
       return .fixed(seconds: 0, id: id)
     }
     for prefix in ["UTC", "GMT", "UT"] where id.hasPrefix(prefix) {
