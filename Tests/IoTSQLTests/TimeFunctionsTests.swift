@@ -105,11 +105,19 @@ struct TimeFunctionsTests {
       expected: .string("GMT|Greenwich Mean Time")),
     Row(
       arguments: [.string("z|zzzz"), .int(0), .string("GMT+0")], expected: .string("GMT|Greenwich Mean Time")),
-    // A zone without letters for the instant's offset prints that offset (São Paulo's summer of
-    // 2018 was -02:00; its rules of today would say GMT-3).
+    // Where the tz database has no letters (it writes -02), the JDK's name, as Joda prints it (São
+    // Paulo's summer of 2018 was -02:00, BRST; its rules of today would say GMT-3); the JDK's form
+    // of the offset for a zone it has no name for; the JDK's long name where ICU's differs.
     Row(
       arguments: [.string("z ZZ"), .int(1_516_000_000_000), .string("America/Sao_Paulo")],
-      expected: .string("-02:00 -02:00")),
+      expected: .string("BRST -02:00")),
+    Row(arguments: [.string("z"), .int(1_720_000_000_000), .string("Asia/Dubai")], expected: .string("GST")),
+    Row(
+      arguments: [.string("z"), .int(1_720_000_000_000), .string("Europe/Astrakhan")],
+      expected: .string("GMT+04:00")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_720_000_000_000), .string("Europe/Istanbul")],
+      expected: .string("TRT|Turkey Time")),
     // tz names with digits and hyphens.
     Row(arguments: [.string("HH z"), .int(0), .string("EST5EDT")], expected: .string("19 EST")),
     Row(arguments: [.string("HH z"), .int(0), .string("W-SU")], expected: .string("03 MSK")),

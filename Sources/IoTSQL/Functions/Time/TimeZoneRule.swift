@@ -61,10 +61,12 @@ enum TimeZoneRule: Sendable {
       let daylight = zone.isDaylightSavingTime(for: date)
       let offset = zone.secondsFromGMT(for: date)
       if let name = TimeZoneNames.abbreviation(zone: id, offset: offset, daylight: daylight) { return name }
-      // No letters for this offset (the tz database writes `-03`): Joda-Time then prints the
-      // instant's offset. (The system's localized short name follows the zone's rules of today,
-      // not of the instant: `GMT-3` for São Paulo in its summer of 2018, at -02:00.)
-      return DateTimePattern.offset(offset, colon: true, zero: nil, seconds: true)
+      // No letters for this offset (the tz database writes `-03`): Joda-Time prints the JDK's name
+      // (`BRT`), or the JDK's form of the offset for a zone it has no name for (`GMT+04:00`).
+      // (The system's localized short name follows the zone's rules of today, not of the instant:
+      // `GMT-3` for São Paulo in its summer of 2018, at -02:00.)
+      if let name = JDKZoneNames.short(id, daylight: daylight) { return name }
+      return "GMT" + DateTimePattern.offset(offset, colon: true, zero: "", seconds: true)
     }
   }
 
@@ -77,6 +79,7 @@ enum TimeZoneRule: Sendable {
     case .region(let zone, let id):
       let date = Date(timeIntervalSince1970: Double(epochSeconds))
       let daylight = zone.isDaylightSavingTime(for: date)
+      if let name = JDKZoneNames.long(id, daylight: daylight) { return name }
       return zone.localizedName(for: daylight ? .daylightSaving : .standard, locale: TimeZoneNames.english)
         ?? id
     }
