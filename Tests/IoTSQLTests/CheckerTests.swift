@@ -28,6 +28,20 @@ struct CheckerTests {
         "SELECT a FROM 'a/#/b'",
         "1:18: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
       ),
+      // Unquoted, at the character itself (it was one to the right); after a two-byte character,
+      // by characters; with escapes, at the literal (its text is not the filter's).
+      (
+        "SELECT a FROM a/#/b",
+        "1:17: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
+      ),
+      (
+        "SELECT a FROM 'é/#/b'",
+        "1:18: invalid topic filter 'é/#/b': '#' must be the last level of a topic filter"
+      ),
+      (
+        "SELECT a FROM '\\u0061/#/b'",
+        "1:15: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
+      ),
       (
         "SET @x = 1, @x = 2 SELECT @x FROM 't'",
         "1:13: variable '@x' is assigned twice; SET variables are assigned once"

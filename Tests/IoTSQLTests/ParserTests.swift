@@ -267,6 +267,25 @@ private func parseError(_ sql: String) -> String? {
     }
   }
 
+  /// CRLF statements show their line (the split by Characters never cut "\r\n", so the line was
+  /// not found); a lone CR, a blank to the lexer, shows as a space under which the caret counts.
+  @Test func caretUnderCRLFAndLoneCR() {
+    do {
+      _ = try Compiler.compile("SELECT\r\n  lenght(a)\r\nFROM 'a/b'")
+      Issue.record("compiled")
+    } catch {
+      #expect(error.description.hasSuffix("\n  lenght(a)\n  ^"), "\(error.description)")
+    }
+    do {
+      _ = try Parser.parse("SELECT a,\r  b,\r  ) FROM 'a/b'")
+      Issue.record("parsed")
+    } catch {
+      #expect(
+        error.description.hasSuffix("\nSELECT a,   b,   ) FROM 'a/b'\n                 ^"),
+        "\(error.description)")
+    }
+  }
+
   @Test func caretCountsTerminalCells() {
     // Wide (CJK, emoji) characters take two cells, combining marks none: the caret stays under 'x'.
     for (sql, caret) in [
@@ -274,6 +293,13 @@ private func parseError(_ sql: String) -> String? {
       ("SELECT '😀' x FROM 't'", String(repeating: " ", count: 12) + "^"),
       ("SELECT 'e\u{301}' x FROM 't'", String(repeating: " ", count: 11) + "^"),
       ("SELECT 'ｆｕｌｌ' x FROM 't'", String(repeating: " ", count: 18) + "^"),
+      // A family (three emoji joined by ZWJ) and two flags (pairs of regional indicators): one
+      // glyph each, two cells.
+      (
+        "SELECT '\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}' x FROM 't'",
+        String(repeating: " ", count: 12) + "^"
+      ),
+      ("SELECT '\u{1F1EB}\u{1F1F7}\u{1F1EB}\u{1F1F7}' x FROM 't'", String(repeating: " ", count: 14) + "^"),
     ] {
       do {
         _ = try Parser.parse(sql)

@@ -43,7 +43,12 @@ struct CodeGenerator {
   private var instructions: [Instruction] = []
   private var sourceMap: [PackedRange] = []
   private var constants: [Value] = []
-  private var paths = PathTable()
+  /// The payload paths read, in order of first use, and their indexes (a table of 5,000 paths
+  /// grew quadratically when each was looked up and added in the `PathTable`).
+  private var paths: [[String]] = []
+  private var pathIndexes: [[String]: Int] = [:]
+  /// Where each constant of the pool is.
+  private var constantIndexes: [ConstantKey: Int] = [:]
   private var readsWholePayload = false
   private var prepared: [(any Sendable)?] = []
   private var keyLists: [[String]] = []
@@ -64,8 +69,7 @@ struct CodeGenerator {
 
   /// The program, its arrays without growth slack (a rule keeps its program as long as it runs).
   func finish(source: String, topicFilter: String?, warnings: [Diagnostic]) -> Program {
-    var paths = paths
-    paths.paths = paths.paths.map { $0.compacted() }.compacted()
+    let paths = PathTable(paths: paths.map { $0.compacted() }.compacted())
     let code = Program.Code(
       variableNames: variableNames, instructions: instructions.compacted(), constants: constants.compacted(),
       paths: paths, readsWholePayload: readsWholePayload, packedSourceMap: sourceMap.compacted(),
@@ -73,6 +77,14 @@ struct CodeGenerator {
       keyLists: keyLists.compacted())
     return Program(
       source: source, version: version, topicFilter: topicFilter, warnings: warnings.compacted(), code: code)
+  }
+
+  /// The index of a payload path, added when new.
+  private mutating func pathIndex(of path: [String]) -> Int {
+    if let index = pathIndexes[path] { return index }
+    paths.append(path)
+    pathIndexes[path] = paths.count - 1
+    return paths.count - 1
   }
 
   // MARK: Emitting
@@ -91,9 +103,34 @@ struct CodeGenerator {
   }
 
   mutating func constant(_ value: Value) -> Int {
-    if let index = constants.firstIndex(where: { Value.identical($0, value) }) { return index }
+    let key = ConstantKey(value)
+    if let key, let index = constantIndexes[key] { return index }
     constants.append(value)
+    if let key { constantIndexes[key] = constants.count - 1 }
     return constants.count - 1
+  }
+
+  /// What makes constants ``Value/identical(_:_:)``, to find one in the pool by hashing (a linear
+  /// search made a CASE of 10,000 WHENs take seconds to compile); nil for the kinds never shared.
+  private enum ConstantKey: Hashable {
+    case int(Int)
+    case decimal(String, exponent: Int)
+    case string(String)
+    case bool(Bool)
+    case null
+    case undefined
+
+    init?(_ value: Value) {
+      switch value {
+      case .int(let int): self = .int(int)
+      case .decimal(let decimal): self = .decimal(decimal.description, exponent: decimal.exponent)
+      case .string(let string): self = .string(string)
+      case .bool(let bool): self = .bool(bool)
+      case .null: self = .null
+      case .undefined: self = .undefined
+      default: return nil
+      }
+    }
   }
 
   // MARK: Statements
@@ -221,7 +258,7 @@ struct CodeGenerator {
       } else if nestingDepth > 0 {
         emit(.loadElementField, constant(.string(name)), at: range)
       } else {
-        emit(.loadPath, paths.index(of: [name]), at: range)
+        emit(.loadPath, pathIndex(of: [name]), at: range)
       }
     case .variable(let name):
       emit(.loadVariable, variableIndex[name] ?? 0, at: range)
@@ -229,7 +266,7 @@ struct CodeGenerator {
       loadCurrentObject(at: range)
     case .member(let base, let name):
       if nestingDepth == 0, let path = Self.payloadPath(expression) {
-        emit(.loadPath, paths.index(of: path), at: range)
+        emit(.loadPath, pathIndex(of: path), at: range)
       } else {
         compile(base)
         emit(.member, constant(.string(name)), at: range)
@@ -421,12 +458,13 @@ struct CodeGenerator {
       }
       return .array(values)
     case .object(let members):
-      var object = OrderedObject()
+      var folded: [(String, Value)] = []
+      folded.reserveCapacity(members.count)
       for member in members {
         guard let value = fold(member.value) else { return nil }
-        if !value.isUndefined { object[member.key] = value }
+        if !value.isUndefined { folded.append((member.key, value)) }
       }
-      return .object(object)
+      return .object(OrderedObject(folded))
     case .call(let name, let arguments):
       guard let spec = FunctionRegistry.lookup(name), spec.isDeterministic, spec.unavailableReason == nil
       else { return nil }

@@ -60,9 +60,15 @@ struct Checker {
             at: from.range)
         }
       } catch {
+        // At the character the error names (its offset counts the filter's characters); at the
+        // literal when escapes make its text differ from the filter's.
         var location = from.range.start
-        location.offset += 1 + error.offset
-        location.column += 1 + error.offset
+        if !from.isEscaped {
+          let before = from.filter.prefix(error.offset)
+          let quote = from.isQuoted ? 1 : 0
+          location.offset += quote + before.utf8.count
+          location.column += quote + before.unicodeScalars.count
+        }
         self.error("invalid topic filter '\(from.filter)': \(error.message)", at: SourceRange(at: location))
       }
     }

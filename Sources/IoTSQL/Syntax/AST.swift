@@ -52,12 +52,16 @@ public struct TopicFilterSource: Sendable, Equatable {
   /// False when the filter was written without quotes (`FROM topic/#`, as some AWS pages show); the
   /// checker warns about it, since the FROM page requires a quoted string.
   public var isQuoted: Bool
+  /// True when the literal holds escapes (`'\u0061/#'`): its text is not the filter's, character
+  /// for character.
+  public var isEscaped: Bool
 
   /// Creates a FROM clause.
-  public init(filter: String, range: SourceRange, isQuoted: Bool = true) {
+  public init(filter: String, range: SourceRange, isQuoted: Bool = true, isEscaped: Bool = false) {
     self.filter = filter
     self.range = range
     self.isQuoted = isQuoted
+    self.isEscaped = isEscaped
   }
 }
 

@@ -53,18 +53,34 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
 
   /// The diagnostic, then the line of `source` it points into, then a caret under its column.
   public func rendered(in source: String, prefix: String = "") -> String {
-    let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+    // Lines end at LF, as the lexer counts them (by scalars: `"\r\n"` is one Character, which a
+    // split by Characters never cut). A CR before the LF is dropped; any other CR, a blank to the
+    // lexer, shows as a space so that the caret keeps its column.
+    let lines = source.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
     var text = prefix + description
     let index = range.start.line - 1
     if lines.indices.contains(index) {
-      let line = lines[index].replacingOccurrences(of: "\r", with: "")
+      var scalars = lines[index]
+      if scalars.last == "\r" { scalars = scalars.dropLast() }
+      let line = String(String.UnicodeScalarView(scalars.map { $0 == "\r" ? " " : $0 }))
       // The caret line copies the tabs before the column and puts as many spaces as a terminal
-      // gives each other character (two for a wide one, none for a combining mark), so the caret
-      // sits under the token however tabs expand and whatever the script.
+      // gives each other character (two for a wide one, none for a combining mark or for what
+      // joins the emoji before it), so the caret sits under the token however tabs expand and
+      // whatever the script.
       let width = max(0, range.start.column - 1)
-      var indent = line.unicodeScalars.prefix(width).map { scalar in
-        scalar == "\t" ? "\t" : String(repeating: " ", count: Self.cells(scalar))
-      }.joined()
+      var indent = ""
+      var joins = false
+      var openFlag = false
+      for scalar in line.unicodeScalars.prefix(width) {
+        let indicator = (0x1F1E6...0x1F1FF).contains(scalar.value)
+        if scalar == "\t" {
+          indent += "\t"
+        } else if !joins && !(indicator && openFlag) {
+          indent += String(repeating: " ", count: Self.cells(scalar))
+        }
+        joins = scalar == "\u{200D}"
+        openFlag = indicator && !openFlag
+      }
       indent += String(repeating: " ", count: max(0, width - line.unicodeScalars.count))
       text += "\n" + line + "\n" + indent + "^"
     }
@@ -75,6 +91,8 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
 extension Diagnostic {
   /// The terminal cells `scalar` takes: 0 for a combining mark or a zero-width character, 2 for an
   /// East Asian wide or fullwidth character or an emoji shown as one, else 1.
+  /// (The caret line gives none to a scalar after a zero-width joiner, or to the second regional
+  /// indicator of a flag: they join the glyph before them.)
   static func cells(_ scalar: Unicode.Scalar) -> Int {
     switch scalar.properties.generalCategory {
     case .nonspacingMark, .enclosingMark, .format: return 0

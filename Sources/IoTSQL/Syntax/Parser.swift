@@ -158,7 +158,9 @@ public struct Parser {
     {
       let token = try advance()
       guard case .string(let filter) = token.kind else { throw error("expected a topic filter", token.range) }
-      return TopicFilterSource(filter: filter, range: token.range, isQuoted: true)
+      return TopicFilterSource(
+        filter: filter, range: token.range, isQuoted: true,
+        isEscaped: token.range.end.offset - token.range.start.offset != filter.utf8.count + 2)
     }
     var probe = lexer
     let raw = probe.scanRawFilter()
@@ -245,6 +247,11 @@ public struct Parser {
     }
     _ = try advance()
     while try consume(.symbol(".")) {
+      if parts.count == Parser.maximumDepth {
+        throw error(
+          "alias too deep (more than \(Parser.maximumDepth) names): the result's nesting is limited",
+          previous!.range)
+      }
       parts.append(try parseMemberName())
     }
     return parts
@@ -331,9 +338,20 @@ public struct Parser {
   }
 
   /// `postfix = primary { "." member_name } ;`
+  ///
+  /// Each member deepens the tree by one, as an operator does: they count toward `maximumChain`
+  /// (a path of 1,900 members overflowed the checker's stack).
   private mutating func parsePostfix() throws(SQLError) -> Expression {
     var expression = try parsePrimary()
+    let chainStart = chain
+    defer { chain = chainStart }
     while try consume(.symbol(".")) {
+      chain += 1
+      if chain > Parser.maximumChain {
+        throw error(
+          "path too long (more than \(Parser.maximumChain) members and operators on one path of the expression)",
+          previous!.range)
+      }
       expression = try parseMember(of: expression)
     }
     return expression

@@ -74,13 +74,6 @@ public struct PathTable: Sendable, Equatable {
 
   /// Tables are equal when their paths are.
   public static func == (lhs: PathTable, rhs: PathTable) -> Bool { lhs.paths == rhs.paths }
-
-  /// The index of `path`, adding it when new.
-  public mutating func index(of path: [String]) -> Int {
-    if let index = paths.firstIndex(of: path) { return index }
-    paths.append(path)
-    return paths.count - 1
-  }
 }
 
 /// What a selective read found in a payload.

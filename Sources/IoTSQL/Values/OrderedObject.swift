@@ -15,11 +15,26 @@ public struct OrderedObject: Sendable, Equatable {
   }
 
   /// An object with the given members; a repeated key keeps its first position and its last value.
+  /// Beyond 16 members the keys are found by hashing (an object literal of 10,000 keys took seconds).
   public init(_ members: [(String, Value)]) {
     self.init()
     keys.reserveCapacity(members.count)
     values.reserveCapacity(members.count)
-    for (key, value) in members { self[key] = value }
+    if members.count <= 16 {
+      for (key, value) in members { self[key] = value }
+      return
+    }
+    var positions: [String: Int] = [:]
+    positions.reserveCapacity(members.count)
+    for (key, value) in members {
+      if let index = positions[key] {
+        values[index] = value
+      } else {
+        positions[key] = keys.count
+        keys.append(key)
+        values.append(value)
+      }
+    }
   }
 
   /// An object from parallel arrays whose keys the caller knows to be distinct (no lookups).
