@@ -85,8 +85,12 @@ public final class ReplSession {
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
     if let first = pending.first, !first.hasPrefix("."),
-      Self.startsStatement(trimmed) && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
-        // A command ends a script's statement that waits, in error, for its end.
+      Self.startsStatement(trimmed) && !Self.continues(pending.joined(separator: "\n"))
+        && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
+        // A dot-command ends the open statement (`.topic x` is no SQL, and `.b` alone may go on
+        // with a path); so does any line starting with `.` in a script whose statement waits, in
+        // error, for its end.
+        || Self.isCommand(trimmed)
         || trimmed.hasPrefix(".") && scriptName != nil
           && Self.failsBeforeItsEnd(pending.joined(separator: "\n"), version: version)
     {
@@ -135,6 +139,12 @@ public final class ReplSession {
     return !words.contains { $0.uppercased() == "SELECT" }
   }
 
+  /// True when `line` starts with a dot-command's name as a word (`.topic x`, `.help`).
+  static func isCommand(_ line: String) -> Bool {
+    let name = line.prefix { !$0.isWhitespace }
+    return name == ".exit" || commands.contains { $0.name == name }
+  }
+
   /// True when `line` starts with `SELECT` or `SET` (any case) as a word.
   static func startsStatement(_ line: String) -> Bool {
     let word = line.prefix { $0.isLetter }.uppercased()
@@ -173,8 +183,8 @@ public final class ReplSession {
   }
 
   /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
-  /// clause or is one line with a FROM; or its first error is not at its end (more input cannot fix
-  /// it). Otherwise it waits for more lines (an empty line runs it as it is): `SELECT a` may go on
+  /// clause or is one line with a FROM (outside parentheses: a nested query's do not count); or its
+  /// first error is not at its end (more input cannot fix it). Otherwise it waits for more lines (an empty line runs it as it is): `SELECT a` may go on
   /// with `FROM ...`, and `SELECT a FROM 'x'` typed over lines may go on with `WHERE ...`.
   public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -203,11 +213,12 @@ public final class ReplSession {
     }
   }
 
-  /// The upper-cased words of `text` outside quotes.
+  /// The upper-cased words of `text` outside quotes and parentheses.
   static func bareWords(_ text: String) -> [String] {
     var words: [String] = []
     var current = ""
     var quote: Character?
+    var depth = 0
     for character in text {
       if let open = quote {
         if character == open { quote = nil }
@@ -215,8 +226,12 @@ public final class ReplSession {
       }
       if character == "'" || character == "\"" || character == "`" {
         quote = character
+      } else if character == "(" || character == "[" || character == "{" {
+        depth += 1
+      } else if character == ")" || character == "]" || character == "}" {
+        depth -= 1
       } else if character.isLetter || character == "_" {
-        current.append(character)
+        if depth == 0 { current.append(character) }
         continue
       }
       if !current.isEmpty { words.append(current.uppercased()) }

@@ -109,6 +109,30 @@ import Testing
         """)
   }
 
+  /// A dot-command ends the open statement (it was read as SQL, and never ran); a nested query
+  /// over lines stays one statement: its SELECT and WHERE are not the outer statement's.
+  @Test func commandsAndNestedQueriesOverLines() throws {
+    let script = """
+      .payload {"a": 1, "r": [1, 2, 3]}
+      SELECT a AS x
+      .topic foo/bar
+      SELECT topic() AS t FROM '#'
+      SELECT (
+        SELECT VALUE v * 10 FROM r AS v WHERE v > 1
+      ) AS big FROM 'foo/+'
+      SELECT (SELECT VALUE v * 10 FROM r AS v
+        WHERE v > 2) AS big
+      FROM 'foo/#'
+      WHERE EXISTS (SELECT * FROM r AS v WHERE v = 3)
+      """
+    let (status, out, err) = try runBinary(["repl"], input: script)
+    #expect(status == 0, "\(err)")
+    let compact = out.filter { !$0.isWhitespace }
+    #expect(
+      compact == #"payload:24bytes,Object{"x":1}topic:foo/bar{"t":"foo/bar"}{"big":[20,30]}{"big":[30]}"#,
+      "\(out)")
+  }
+
   /// In a script an error gives the script's line, and a statement in error takes its next lines
   /// up to its end (no second error for a `WHERE` after a broken `FROM`); on a terminal, the
   /// statement's own line, at once.
