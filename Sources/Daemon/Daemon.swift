@@ -547,6 +547,20 @@ public enum RuleChecker {
     public var diagnostics: [RuleDiagnostic]
     /// Warnings about a valid rule (a republish that can loop back into the rule).
     public var warnings: [RuleDiagnostic] = []
+    /// True when the file could not be read at all.
+    public var unreadable = false
+
+    /// Creates a result.
+    public init(
+      file: String, rule: String?, diagnostics: [RuleDiagnostic], warnings: [RuleDiagnostic] = [],
+      unreadable: Bool = false
+    ) {
+      self.file = file
+      self.rule = rule
+      self.diagnostics = diagnostics
+      self.warnings = warnings
+      self.unreadable = unreadable
+    }
   }
 
   /// A warning line, `file:line:column: warning: message`.
@@ -623,19 +637,21 @@ public enum RuleChecker {
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
-      func refuse(_ message: String, causes: [RuleDiagnostic] = [], rule: String? = nil) {
+      func refuse(
+        _ message: String, causes: [RuleDiagnostic] = [], rule: String? = nil, unreadable: Bool = false
+      ) {
         results.append(
           FileResult(
             file: file, rule: rule,
             diagnostics: [
               RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
-            ] + causes))
+            ] + causes, unreadable: unreadable))
       }
       let data: [UInt8]
       switch RuleStore.read(file) {
       case .success(let bytes): data = bytes
       case .failure(let problem):
-        refuse(problem.message)
+        refuse(problem.message, unreadable: problem.unreadable)
         continue
       }
       do {

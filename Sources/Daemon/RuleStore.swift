@@ -215,7 +215,14 @@ extension RuleStore {
             "the file is \(info.st_size) bytes; a rule file is at most \(maxRuleFileBytes) bytes (1 MiB)"))
     }
     guard let data = FileManager.default.contents(atPath: file) else {
-      return .failure(RuleStoreError(message: "cannot read the file"))
+      // Why, as every command says it: `cannot read it (Permission denied)`.
+      let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+      let why =
+        descriptor < 0
+        ? String(cString: strerror(errno))
+        : info.st_mode & S_IFMT == S_IFDIR ? "it is a folder" : "not a regular file"
+      if descriptor >= 0 { close(descriptor) }
+      return .failure(RuleStoreError(message: "cannot read it (\(why))", unreadable: true))
     }
     guard data.count <= maxRuleFileBytes else {
       return .failure(
@@ -233,6 +240,8 @@ public typealias ReloadGate = @Sendable (Rule) -> GateRefusal?
 public struct RuleStoreError: Error, Sendable, CustomStringConvertible {
   /// What.
   public var message: String
+  /// True when the file could not be read at all (`check` then exits 74, as for a missing path).
+  public var unreadable = false
   /// The message.
   public var description: String { message }
 }

@@ -36,25 +36,40 @@ struct CheckCommand: ParsableCommand {
   }
 
   func run() throws {
-    let results: [RuleChecker.FileResult]
+    // A path that does not exist is said as every command says it, and is a result of its own in
+    // JSON (exit 74): the other paths are still checked and reported.
+    let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
+    let present = paths.filter { !missing.contains($0) }
+    var results: [RuleChecker.FileResult]
     do {
       var gate: ReloadGate?
       if !skipTests { gate = { @Sendable rule in RuleTestGate.check(rule) } }
-      results = try RuleChecker.check(paths: paths, gate: gate)
+      results = present.isEmpty ? [] : try RuleChecker.check(paths: present, gate: gate)
     } catch {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)
     }
+    for path in missing {
+      FileHandle.standardError.write(Data("iotrules: error: \(path): no such file or folder\n".utf8))
+    }
+    let missingResults = missing.map { path in
+      RuleChecker.FileResult(
+        file: path, rule: nil,
+        diagnostics: [
+          RuleDiagnostic(
+            file: path, position: FilePosition(line: 1, column: 1), message: "no such file or folder")
+        ], unreadable: true)
+    }
     // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
     // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`;
     // but test files alone are no rules checked.)
-    var empty = paths.filter { path in
+    var empty = present.filter { path in
       !RuleFile.isTestFile(path) && ((try? RuleStore.ruleFiles(in: [path])) ?? []).isEmpty
     }
-    if empty.isEmpty, results.isEmpty { empty = paths }
+    if empty.isEmpty, results.isEmpty { empty = present }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
     if format == "json" {
-      print(RuleChecker.json(results))
+      print(RuleChecker.json(results + missingResults))
     } else {
       for result in results {
         for warning in result.warnings { print(RuleChecker.warningText(warning)) }
@@ -67,13 +82,14 @@ struct CheckCommand: ParsableCommand {
       print("\(results.count - invalid) valid, \(invalid) invalid")
     }
     // Said after the other paths' results, which an empty one must not hide.
-    if !empty.isEmpty {
-      for path in empty {
-        FileHandle.standardError.write(
-          Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
-      }
-      throw ExitCode(66)
+    for path in empty {
+      FileHandle.standardError.write(
+        Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
     }
+    // A file or path that cannot be read is an I/O error (74), before an empty path (66) and an
+    // invalid rule (65).
+    if !missing.isEmpty || results.contains(where: \.unreadable) { throw ExitCode(74) }
+    if !empty.isEmpty { throw ExitCode(66) }
     if invalid > 0 { throw ExitCode(65) }
   }
 }

@@ -153,6 +153,26 @@ with tempfile.TemporaryDirectory() as work:
                        capture_output=True, text=True, timeout=60)
     check("check prints results beside an empty path", p.returncode == 66 and "bad.json" in p.stdout
           and "no rule files" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # A path that does not exist is a result of its own, in JSON too (exit 74): the others are still
+    # checked (nothing was printed on stdout before).
+    missing = os.path.join(work, "nope")
+    p = subprocess.run([BIN, "check", "--format", "json", os.path.join(work, "bad.json"), missing],
+                       capture_output=True, text=True, timeout=60)
+    files = [f["file"] for f in json.loads(p.stdout)["files"]] if p.stdout else []
+    check("check reports a missing path beside the others", p.returncode == 74 and files[-1:] == [missing]
+          and any(f.endswith("bad.json") for f in files), f"{p.returncode} {p.stdout} {p.stderr}")
+    # A file that cannot be read says why and exits 74, as every command does (it said "cannot read
+    # the file" and exited 65).
+    if os.geteuid() == 0:
+        os.chmod(work, 0o755)
+        locked = os.path.join(work, "locked.json")
+        with open(locked, "w") as f:
+            f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+        os.chmod(locked, 0)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN, "check", locked],
+                           capture_output=True, text=True, timeout=60)
+        check("check of an unreadable file", p.returncode == 74 and "cannot read it (Permission denied)" in p.stdout,
+              f"{p.returncode} {p.stdout} {p.stderr}")
 
 # import aws never writes over the file it imports, --force or not.
 import tempfile

@@ -747,8 +747,12 @@ public struct Parser {
 
   // MARK: - Messages
 
+  /// An error at the end of the text is placed just after the last token, not past the blanks and
+  /// lines after it (a YAML `sql: |` block ends with a line break, so the end was on the next line).
   private func error(_ message: String, _ range: SourceRange, related: SourceLocation? = nil) -> SQLError {
-    SQLError([Diagnostic(stage: .parse, message, at: range, related: related)], source: lexer.source)
+    var range = range
+    if range.start.offset >= lexer.bytes.count, let previous { range = SourceRange(at: previous.range.end) }
+    return SQLError([Diagnostic(stage: .parse, message, at: range, related: related)], source: lexer.source)
   }
 
   /// How a token is named in a message: `'x'`, `FROM`, `the string 'a'`, `the end of the statement`.
