@@ -562,6 +562,20 @@ extension ActionFactory {
 }
 
 extension RuleNode {
+  /// A decoding path as a rule file's author writes it: `headers[0].value` (the coding keys of array
+  /// elements read `Index 0`).
+  fileprivate static func pathText(_ path: [any CodingKey]) -> String {
+    var text = ""
+    for key in path {
+      if let index = key.intValue, key.stringValue.hasPrefix("Index ") {
+        text += "[\(index)]"
+      } else {
+        text += (text.isEmpty ? "" : ".") + key.stringValue
+      }
+    }
+    return text
+  }
+
   /// Decodes a connector action's `Configuration` from this object, refusing keys outside `keys`
   /// (besides `retry` and `errorAction`, which the loader reads); errors point into the rule file.
   fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, keys: Set<String>)
@@ -588,7 +602,7 @@ extension RuleNode {
     do {
       return try JSONDecoder().decode(T.self, from: data)
     } catch let DecodingError.keyNotFound(key, decodingContext) {
-      let path = (decodingContext.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+      let path = RuleNode.pathText(decodingContext.codingPath + [key])
       throw ActionConfigurationError(
         "\(kind).\(path): missing", at: node(at: decodingContext.codingPath).position)
     } catch let DecodingError.dataCorrupted(decodingContext) {
@@ -599,12 +613,12 @@ extension RuleNode {
           "\(kind).\(path.joined(separator: ".")): must be a whole number of at most 9223372036854775807, not \(number.numberSpelling)",
           at: number.position)
       }
-      let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
+      let path = RuleNode.pathText(decodingContext.codingPath)
       throw ActionConfigurationError(
         "\(kind).\(path): \(decodingContext.debugDescription)",
         at: node(at: decodingContext.codingPath).position)
     } catch let DecodingError.typeMismatch(type, decodingContext) {
-      let path = decodingContext.codingPath.map(\.stringValue).joined(separator: ".")
+      let path = RuleNode.pathText(decodingContext.codingPath)
       throw ActionConfigurationError(
         "\(kind).\(path): expected \(type == String.self ? "a string" : "\(type)")",
         at: node(at: decodingContext.codingPath).position)

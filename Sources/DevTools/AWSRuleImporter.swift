@@ -37,8 +37,11 @@ public enum AWSRuleImporter {
   /// The SQLite database dynamoDB tables are mapped into.
   public static let dynamoDatabase = "data/dynamodb.db"
 
-  /// Converts the document `bytes` read from `file`; `name` overrides the rule name.
-  public static func convert(file: String, bytes: [UInt8], name: String? = nil) throws(ImportError) -> Result
+  /// Converts the document `bytes` read from `file`; `name` overrides the rule name. Without either
+  /// `name` or the document's `ruleName`, the file's base name names the rule, unless
+  /// `fileNamesRule` is false (standard input: the rule is then not named `stdin`, it is an error).
+  public static func convert(file: String, bytes: [UInt8], name: String? = nil, fileNamesRule: Bool = true)
+    throws(ImportError) -> Result
   {
     let root: RuleNode
     do {
@@ -64,7 +67,11 @@ public enum AWSRuleImporter {
     guard let sql = payload["sql"]?.string else {
       throw fail(payload, "no 'sql' string: expected get-topic-rule or create-topic-rule JSON")
     }
-    let ruleName = name ?? documentName ?? RuleFile.baseName(file)
+    guard let ruleName = name ?? documentName ?? (fileNamesRule ? RuleFile.baseName(file) : nil) else {
+      throw ImportError(
+        description:
+          "\(file): the document has no ruleName and standard input no file name: give one with --name")
+    }
     guard RuleFile.isValidRuleName(ruleName) else {
       throw ImportError(
         description:

@@ -147,8 +147,11 @@ public enum RuleFile {
           RuleDiagnostic(file: file, position: payload.position, message: "'\(wrapper)' must be an object")
         ])
       }
+      // `tags` is part of the create-topic-rule input (resource tags, which have no meaning here).
       for member in root.members!
-      where member.key != wrapper && member.key != "ruleName" && !readOnlyKeys.contains(member.key) {
+      where member.key != wrapper && member.key != "ruleName" && member.key != "tags"
+        && !readOnlyKeys.contains(member.key)
+      {
         report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)

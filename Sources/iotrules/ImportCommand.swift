@@ -40,7 +40,8 @@ struct AWSImport: ParsableCommand {
     let bytes = try readFile(file)
     let result: AWSRuleImporter.Result
     do {
-      result = try AWSRuleImporter.convert(file: file == "-" ? "stdin" : file, bytes: bytes, name: name)
+      result = try AWSRuleImporter.convert(
+        file: file == "-" ? "stdin" : file, bytes: bytes, name: name, fileNamesRule: file != "-")
     } catch {
       Console.err(error.description)
       throw ExitCodes.badRule

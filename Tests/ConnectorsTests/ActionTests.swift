@@ -1066,6 +1066,8 @@ struct ConnectorFactoryTests {
         "http", #"{"url": "http://h/", "headers": [{"key": "k", "value": "${nope()}"}]}"#,
         "http.headers[0].value: in template: unknown function 'nope'", "1:59"
       ),
+      // An element's path reads as written (it was `http.headers.Index 0.value`).
+      ("http", #"{"url": "http://h/", "headers": [{"key": "k"}]}"#, "http.headers[0].value: missing", "1:34"),
     ])
   func errors(kind: String, json: String, message: String, position: String) {
     do {

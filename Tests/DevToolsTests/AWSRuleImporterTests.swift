@@ -94,6 +94,12 @@ import Testing
     let (checkStatus, _, _) = try runBinary(
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     #expect(checkStatus == 74)
+    // Standard input has no file name to name the rule by: without ruleName or --name, an error
+    // (it was written as stdin.json).
+    let (stdinStatus, _, stdinErr) = try runBinary(
+      ["import", "aws", "-"], input: #"{"sql": "SELECT * FROM 'a'", "actions": []}"#, in: folder)
+    #expect(stdinStatus == 65 && stdinErr.contains("give one with --name"), "\(stdinErr)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/stdin.json"))
     try? FileManager.default.removeItem(atPath: folder)
   }
 

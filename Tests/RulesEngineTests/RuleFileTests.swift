@@ -491,7 +491,7 @@ struct RuleFileTests {
     let rule = try loadRule(
       """
       {"ruleName": "wrapped", "topicRulePayload": {"sql": "SELECT * FROM 'a/#'", "awsIotSqlVersion": "2015-10-08",
-       "actions": [{"record": {}}]}}
+       "actions": [{"record": {}}]}, "tags": "team=data&env=prod"}
       """, builder: RecordingBuilder())
     #expect(rule.name == "wrapped")
     #expect(rule.program.version == .v2015_10_08)
