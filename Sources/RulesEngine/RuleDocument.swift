@@ -391,8 +391,9 @@ public enum RuleDocument {
     guard let node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
-    var budget = maximumYAMLExpansion
-    return try convert(node, lines: scalarLines(text), budget: &budget)
+    let limit = expansionLimit(ofBytes: text.utf8.count)
+    var budget = limit
+    return try convert(node, lines: scalarLines(text), budget: &budget, limit: limit)
   }
 
   /// The file position of each UTF-8 byte of a literal block scalar's text (`|`): its lines are
@@ -549,6 +550,14 @@ public enum RuleDocument {
   /// daemon's reload. A 1 MiB file without aliases stays well below it.
   static let maximumYAMLExpansion = 4_000_000
 
+  /// The expansion allowed a document of `bytes`: 64 Ki values and bytes plus 8 for each of its own
+  /// bytes, at most `maximumYAMLExpansion`. Aliases that share an action's settings between rules
+  /// stay far below; a 735-byte file of nested aliases took 25 s and 300 MB to reach the absolute
+  /// limit, and is refused at once.
+  static func expansionLimit(ofBytes bytes: Int) -> Int {
+    min(maximumYAMLExpansion, 65_536 + 8 * bytes)
+  }
+
   /// Converts a composed YAML node (aliases already resolved to their anchors' nodes) to a
   /// The JSON spelling of a plain scalar that YAML 1.2's core schema reads as a number, or nil:
   /// `[-+]?[0-9]+` (`010` is 10, `+5` is 5), `0x` hex and `0o` octal (`0x10` is 16, `0o17` is 15),
@@ -606,9 +615,9 @@ public enum RuleDocument {
     return sign + whole + point + exponent
   }
 
-  /// `RuleNode`, spending `budget` one a value and one a byte of text.
-  static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int) throws(RuleSyntaxError)
-    -> RuleNode
+  /// `RuleNode`, spending `budget` (of `limit`) one a value and one a byte of text.
+  static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int, limit: Int)
+    throws(RuleSyntaxError) -> RuleNode
   {
     let mark =
       node.mark.map { FilePosition(line: $0.line, column: $0.column) } ?? FilePosition(line: 1, column: 1)
@@ -618,7 +627,7 @@ public enum RuleDocument {
       throw RuleSyntaxError(
         position: mark,
         message:
-          "YAML: through its aliases the document expands past \(maximumYAMLExpansion) values and bytes of text"
+          "YAML: through its aliases the document expands past \(limit) values and bytes of text (64 Ki and 8 for each byte of the file)"
       )
     }
     switch node {
@@ -652,7 +661,9 @@ public enum RuleDocument {
       return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
     case .sequence(let sequence):
       var elements: [RuleNode] = []
-      for element in sequence { elements.append(try convert(element, lines: lines, budget: &budget)) }
+      for element in sequence {
+        elements.append(try convert(element, lines: lines, budget: &budget, limit: limit))
+      }
       return RuleNode(kind: .array(elements), position: mark, stringPositions: [])
     case .mapping(let mapping):
       var members: [RuleNode.Member] = []
@@ -674,7 +685,9 @@ public enum RuleDocument {
               throw RuleSyntaxError(
                 position: keyMark, message: "YAML: '<<' merges a mapping or a list of mappings")
             }
-            guard case .object(let more) = try convert(source, lines: lines, budget: &budget).kind else {
+            guard
+              case .object(let more) = try convert(source, lines: lines, budget: &budget, limit: limit).kind
+            else {
               continue
             }
             entries += more.map { ($0, true) }
@@ -685,7 +698,7 @@ public enum RuleDocument {
           (
             RuleNode.Member(
               key: key.scalar?.string ?? "", keyPosition: keyMark,
-              value: try convert(value, lines: lines, budget: &budget)), false
+              value: try convert(value, lines: lines, budget: &budget, limit: limit)), false
           ))
       }
       let own = Set(entries.lazy.filter { !$0.merged }.map(\.member.key))
