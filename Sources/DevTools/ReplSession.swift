@@ -31,7 +31,20 @@ public final class ReplSession {
   /// True when some statement or command failed (script mode exits 65 then).
   public private(set) var hadError = false
   /// The lines of a statement still being typed.
-  public private(set) var pending: [String] = []
+  public private(set) var pending: [String] = [] {
+    didSet {
+      // Lines are only appended or all dropped: each is scanned once (a pasted payload of 5,000
+      // lines was scanned whole at each line, 47 s).
+      if pending.count < scannedLines { (brackets, scannedLines) = (BracketState(), 0) }
+      while scannedLines < pending.count {
+        brackets.scan(pending[scannedLines], afterLine: scannedLines > 0)
+        scannedLines += 1
+      }
+    }
+  }
+  /// Brackets and quotes still open in `pending`, and how many of its lines that covers.
+  private var brackets = BracketState()
+  private var scannedLines = 0
   /// The last statement run, for `.explain` without SQL.
   public private(set) var lastStatement: String?
   /// In script mode, the name errors are placed in (`stdin`): a statement's error then reads
@@ -85,7 +98,7 @@ public final class ReplSession {
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
     if let first = pending.first, !first.hasPrefix("."),
-      Self.startsStatement(trimmed) && !Self.continues(pending.joined(separator: "\n"))
+      Self.startsStatement(trimmed) && !brackets.isOpen
         && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
         // A dot-command ends the open statement (`.topic x` is no SQL, and `.b` alone may go on
         // with a path); so does any line starting with `.` in a script whose statement waits, in
@@ -105,9 +118,13 @@ public final class ReplSession {
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
-      if Self.commandContinues(text) { return ([], nil) }
+      if (text.hasPrefix(".payload") || text.hasPrefix(".explain")) && brackets.isOpen { return ([], nil) }
       pending = []
       return (command(text), text)
+    }
+    // (Brackets still open: not complete, without compiling what there is.)
+    if brackets.isOpen && !text.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(";") {
+      return ([], nil)
     }
     guard Self.isComplete(text, version: version) else { return ([], nil) }
     // In a script, a statement already in error waits for its end (an empty line, `;`, the next
@@ -158,10 +175,27 @@ public final class ReplSession {
 
   /// True when brackets, braces or quotes are still open (a statement or payload goes on).
   static func continues(_ text: String) -> Bool {
+    var state = BracketState()
+    state.scan(text, afterLine: false)
+    return state.isOpen
+  }
+
+  /// Brackets, braces and quotes open after the text scanned so far.
+  struct BracketState {
     var depth = 0
     var quote: Character?
     var escaped = false
-    for character in text {
+
+    /// True when something is still open.
+    var isOpen: Bool { quote != nil || depth > 0 }
+
+    /// Scans `text`, after the line break that joins it to what came before when `afterLine`.
+    mutating func scan(_ text: String, afterLine: Bool) {
+      if afterLine { step("\n") }
+      for character in text { step(character) }
+    }
+
+    private mutating func step(_ character: Character) {
       if let open = quote {
         if escaped {
           escaped = false
@@ -170,7 +204,7 @@ public final class ReplSession {
         } else if character == open {
           quote = nil
         }
-        continue
+        return
       }
       switch character {
       case "'", "\"", "`": quote = character
@@ -179,7 +213,6 @@ public final class ReplSession {
       default: break
       }
     }
-    return quote != nil || depth > 0
   }
 
   /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
