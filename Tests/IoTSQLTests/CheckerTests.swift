@@ -25,6 +25,10 @@ struct CheckerTests {
     arguments: [
       ("SELECT lowr(a) FROM 't'", "1:8: unknown function 'lowr'; did you mean 'lower'?"),
       (
+        "SELECT count(*) AS n FROM 't'",
+        "1:8: unknown function 'count': IoT SQL has no aggregate functions, a rule sees one message at a time (an array's elements: a nested query, `(SELECT VALUE ... FROM array)`)"
+      ),
+      (
         "SELECT a FROM 'a/#/b'",
         "1:18: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
       ),

@@ -365,8 +365,23 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a + * FROM 't'",
       "1:12: '*' stands for the whole message only as a SELECT item or a function argument"
     ),
-    ("SELECT a = b = c", "1:14: comparisons do not chain: put '=' or '=' in parentheses"),
-    ("SELECT a < b IN c", "1:14: comparisons do not chain: put '<' or 'IN' in parentheses"),
+    (
+      "SELECT a = b = c",
+      "1:14: comparisons do not chain: put one of the two comparisons in parentheses (`(a = b) = c`)"
+    ),
+    (
+      "SELECT a < b IN c",
+      "1:14: comparisons do not chain: put one of the two comparisons in parentheses (`(a < b) IN c`)"
+    ),
+    // Clauses of other SQLs, and a misspelt FROM or WHERE, are named.
+    (
+      "SELECT a FROM 't' GROUP BY a",
+      "1:19: expected WHERE or the end of the statement, found 'GROUP' (IoT SQL has no GROUP BY: a rule sees one message at a time)"
+    ),
+    (
+      "SELECT a FORM 't'",
+      "1:10: expected FROM, WHERE or the end of the statement, found 'FORM'; did you mean FROM?"
+    ),
     ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),

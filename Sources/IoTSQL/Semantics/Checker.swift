@@ -159,6 +159,10 @@ struct Checker {
     guard let spec = FunctionRegistry.lookup(name) else {
       if name.lowercased() == "cast" {
         error("cast needs the form cast(value AS type)", at: nameRange)
+      } else if ["count", "sum", "avg", "min", "max", "distinct"].contains(name.lowercased()) {
+        error(
+          "unknown function '\(name)': IoT SQL has no aggregate functions, a rule sees one message at a time (an array's elements: a nested query, `(SELECT VALUE ... FROM array)`)",
+          at: nameRange)
       } else if let suggestion = FunctionRegistry.suggestion(for: name) {
         error("unknown function '\(name)'; did you mean '\(suggestion)'?", at: nameRange)
       } else {

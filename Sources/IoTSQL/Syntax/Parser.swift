@@ -113,7 +113,8 @@ public struct Parser {
         whereClause != nil
         ? "the end of the statement"
         : from != nil ? "WHERE or the end of the statement" : "FROM, WHERE or the end of the statement"
-      throw error("expected \(expected), found \(describe(token))", token.range)
+      throw error(
+        "expected \(expected), found \(describe(token))\(hint(for: token, from: from != nil))", token.range)
     }
     let end = previous?.range.end ?? first.range.start
     var statement = Statement(
@@ -121,6 +122,22 @@ public struct Parser {
       range: SourceRange(start: first.range.start, end: end))
     statement.warnings = warnings
     return statement
+  }
+
+  /// What a user of another SQL may have meant by a word where a clause ends: a clause IoT SQL
+  /// lacks, or a misspelt FROM or WHERE.
+  private func hint(for token: Token, from hasFrom: Bool) -> String {
+    guard case .identifier(let name) = token.kind else { return "" }
+    let upper = name.uppercased()
+    if ["GROUP", "ORDER", "LIMIT", "HAVING", "JOIN", "UNION", "OFFSET", "WINDOW"].contains(upper) {
+      return
+        " (IoT SQL has no \(upper == "GROUP" || upper == "ORDER" ? upper + " BY" : upper): a rule sees one message at a time)"
+    }
+    for keyword in hasFrom ? ["WHERE"] : ["FROM", "WHERE"]
+    where FunctionRegistry.editDistance(upper, keyword) <= 2 && upper.count >= 3 {
+      return "; did you mean \(keyword)?"
+    }
+    return ""
   }
 
   /// `set_clause = "SET" assignment { "," assignment } ;`
@@ -632,7 +649,7 @@ public struct Parser {
     let next = try peek()
     if let second = BinaryOperator(next.kind), second.precedence == op.precedence {
       throw error(
-        "comparisons do not chain: put '\(op.rawValue)' or '\(lexer.text(next.range))' in parentheses",
+        "comparisons do not chain: put one of the two comparisons in parentheses (`(a \(op.rawValue) b) \(lexer.text(next.range)) c`)",
         next.range)
     }
   }
