@@ -109,6 +109,11 @@ struct CheckerTests {
         "1:8: key 'a' appears twice in this object; the last value wins"
       ])
     #expect(try warnings("SELECT a FROM 't'").isEmpty)
+    // A hyphenated key written bare is a subtraction: said, with the get() that reads the key.
+    #expect(
+      try warnings("SELECT my-key AS v, a - b AS w FROM 't'") == [
+        "1:8: 'my-key' reads as my - key; for a key with a hyphen write get(*, 'my-key')"
+      ])
   }
 
   @Test("a wrong argument count or an invalid constant regular expression warns; the call is Undefined")

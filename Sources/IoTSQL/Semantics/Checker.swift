@@ -95,7 +95,15 @@ struct Checker {
       }
     case .member(let base, _): check(base)
     case .unary(_, let operand): check(operand)
-    case .binary(_, let left, let right):
+    case .binary(let op, let left, let right):
+      // `my-key` is `my - key`: a key with a hyphen is read with get() (AWS's JSON extensions).
+      if op == .subtract, case .field(let first) = left.kind, case .field(let second) = right.kind,
+        left.range.end.offset + 1 == right.range.start.offset
+      {
+        warning(
+          "'\(first)-\(second)' reads as \(first) - \(second); for a key with a hyphen write get(*, '\(first)-\(second)')",
+          at: expression.range)
+      }
       check(left)
       check(right)
     case .call(let name, let arguments):
