@@ -98,7 +98,10 @@ public final class ReplSession {
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
     if let first = pending.first, !first.hasPrefix("."),
-      Self.startsStatement(trimmed) && !brackets.isOpen
+      Self.startsStatement(trimmed)
+        // Inside open brackets a SELECT is a nested query's, unless what is open is in error
+        // before its end (`SELECT (a FROM 't'` never closes: the next statement must still run).
+        && (!brackets.isOpen || Self.failsBeforeItsEnd(pending.joined(separator: "\n"), version: version))
         && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
         // A dot-command ends the open statement (`.topic x` is no SQL, and `.b` alone may go on
         // with a path); so does any line starting with `.` in a script whose statement waits, in

@@ -513,19 +513,14 @@ public final class Dispatcher: Sendable {
   /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).
   let unknownIngestNames = Mutex<Set<String>>([])
 
-  /// Rule names already warned of reading fields of a payload that is not JSON (at most 1,000).
-  let nonJSONRuleNames = Mutex<Set<String>>([])
-
   /// Counts a message whose fields `rule` read although its payload is not JSON (AWS's `ParseError`),
   /// and warns the first time for each rule.
   func noteNonJSON(_ message: Message, _ error: JSONError, of rule: Rule) {
     rule.counters.evaluationErrors.add()
-    let first = nonJSONRuleNames.withLock { names -> Bool in
-      guard names.count < 1_000, !names.contains(rule.name) else { return false }
-      names.insert(rule.name)
-      return true
-    }
-    if first {
+    // A flag of the rule's, not a shared set: a stream of binary payloads takes no lock.
+    if !rule.warnedNonJSON.load(ordering: .relaxed),
+      rule.warnedNonJSON.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    {
       logger.warning(
         "rule '\(rule.name)' reads fields of a payload that is not JSON (topic '\(message.topic)', \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
       )

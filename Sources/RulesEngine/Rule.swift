@@ -1,4 +1,5 @@
 import IoTSQL
+import Synchronization
 
 /// What an action factory is told about the rule it builds an action for.
 public struct ActionBuildContext: Sendable {
@@ -109,6 +110,8 @@ public final class Rule: Sendable {
   /// Warnings of the SQL (a call that is always Undefined, an unquoted FROM...), at file positions.
   public let warnings: [RuleDiagnostic]
   let counters: RuleCounters
+  /// Set when the rule first read fields of a payload that is not JSON (it is warned of once).
+  let warnedNonJSON = Atomic<Bool>(false)
 
   /// Creates a rule.
   public init(

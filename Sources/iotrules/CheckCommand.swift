@@ -38,7 +38,7 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     // A path that does not exist is said as every command says it, and is a result of its own in
     // JSON (exit 74): the other paths are still checked and reported.
-    let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
+    let missing = paths.filter { access($0, F_OK) != 0 }
     let present = paths.filter { !missing.contains($0) }
     var results: [RuleChecker.FileResult]
     do {
@@ -49,16 +49,22 @@ struct CheckCommand: ParsableCommand {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)
     }
-    for path in missing {
-      FileHandle.standardError.write(Data("iotrules: error: \(path): no such file or folder\n".utf8))
+    // Why, from the system: a folder on the way without search permission is not "no such file".
+    let reasons = missing.map { path in
+      var info = stat()
+      return stat(path, &info) != 0 && errno != ENOENT
+        ? "cannot read it (\(String(cString: strerror(errno))))" : "no such file or folder"
     }
-    let missingResults = missing.map { path in
+    for (path, reason) in zip(missing, reasons) {
+      FileHandle.standardError.write(Data("iotrules: error: \(path): \(reason)\n".utf8))
+    }
+    let missingResults = zip(missing, reasons).map { path, reason in
       RuleChecker.FileResult(
         file: path, rule: nil,
         diagnostics: [
-          RuleDiagnostic(
-            file: path, position: FilePosition(line: 1, column: 1), message: "no such file or folder")
-        ], unreadable: true)
+          RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: reason)
+        ],
+        unreadable: true)
     }
     // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
     // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`;
@@ -79,7 +85,7 @@ struct CheckCommand: ParsableCommand {
           for diagnostic in result.diagnostics { print(diagnostic.description) }
         }
       }
-      print("\(results.count - invalid) valid, \(invalid) invalid")
+      print("\(results.count - invalid) valid, \(invalid + missing.count) invalid")
     }
     // Said after the other paths' results, which an empty one must not hide.
     for path in empty {

@@ -131,6 +131,11 @@ import Testing
     #expect(
       compact == #"payload:24bytes,Object{"x":1}topic:foo/bar{"t":"foo/bar"}{"big":[20,30]}{"big":[30]}"#,
       "\(out)")
+    // A bracket left open in error does not take the statements after it.
+    let (_, next, _) = try runBinary(
+      ["repl", "--payload", #"{"b": 1, "c": 2}"#],
+      input: "SELECT (a FROM 't'\nSELECT b FROM 't'\nSELECT c FROM 't'\n")
+    #expect(next.filter { !$0.isWhitespace } == #"{"b":1}{"c":2}"#, "\(next)")
   }
 
   /// In a script an error gives the script's line, and a statement in error takes its next lines

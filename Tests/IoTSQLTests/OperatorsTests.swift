@@ -157,6 +157,10 @@ func binaryOperatorTable(_ row: OperatorRow) {
   ("-7.5", .remainder, "2", "-1.5"),
   ("7.5", .remainder, "-2", "1.5"),
   ("1.5", .remainder, "7E10", "1.5"),
+  // Above about 1E161 Foundation holds the number at exponent 127 with zeros appended: still exact.
+  ("1E161", .remainder, "3", "1"),
+  ("1E161", .remainder, "139.61363", "30.17940"),
+  ("1E161", .remainder, "7E-128", "3E-128"),
 ])
 func decimalQuotientsAndRemaindersAreExact(_ row: (String, BinaryOperator, String, String)) {
   let result = Operators.binary(row.1, dec(row.0), dec(row.2), version: .v2016_03_23)

@@ -300,6 +300,8 @@ private func parseError(_ sql: String) -> String? {
         String(repeating: " ", count: 12) + "^"
       ),
       ("SELECT '\u{1F1EB}\u{1F1F7}\u{1F1EB}\u{1F1F7}' x FROM 't'", String(repeating: " ", count: 14) + "^"),
+      // A skin tone modifies the emoji before it.
+      ("SELECT '\u{1F44D}\u{1F3FD}' x FROM 't'", String(repeating: " ", count: 12) + "^"),
     ] {
       do {
         _ = try Parser.parse(sql)
@@ -382,6 +384,7 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a FORM 't'",
       "1:10: expected FROM, WHERE or the end of the statement, found 'FORM'; did you mean FROM?"
     ),
+    ("SELECT a FROM 't' WHERE x > 1 HERE", "1:31: expected the end of the statement, found 'HERE'"),
     ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),

@@ -73,9 +73,11 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
       var openFlag = false
       for scalar in line.unicodeScalars.prefix(width) {
         let indicator = (0x1F1E6...0x1F1FF).contains(scalar.value)
+        // A skin tone modifies the emoji before it.
+        let modifier = (0x1F3FB...0x1F3FF).contains(scalar.value)
         if scalar == "\t" {
           indent += "\t"
-        } else if !joins && !(indicator && openFlag) {
+        } else if !joins && !modifier && !(indicator && openFlag) {
           indent += String(repeating: " ", count: Self.cells(scalar))
         }
         joins = scalar == "\u{200D}"

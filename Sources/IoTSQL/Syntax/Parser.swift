@@ -114,7 +114,8 @@ public struct Parser {
         ? "the end of the statement"
         : from != nil ? "WHERE or the end of the statement" : "FROM, WHERE or the end of the statement"
       throw error(
-        "expected \(expected), found \(describe(token))\(hint(for: token, from: from != nil))", token.range)
+        "expected \(expected), found \(describe(token))\(hint(for: token, from: from != nil, where: whereClause != nil))",
+        token.range)
     }
     let end = previous?.range.end ?? first.range.start
     var statement = Statement(
@@ -126,14 +127,14 @@ public struct Parser {
 
   /// What a user of another SQL may have meant by a word where a clause ends: a clause IoT SQL
   /// lacks, or a misspelt FROM or WHERE.
-  private func hint(for token: Token, from hasFrom: Bool) -> String {
+  private func hint(for token: Token, from hasFrom: Bool, where hasWhere: Bool) -> String {
     guard case .identifier(let name) = token.kind else { return "" }
     let upper = name.uppercased()
     if ["GROUP", "ORDER", "LIMIT", "HAVING", "JOIN", "UNION", "OFFSET", "WINDOW"].contains(upper) {
       return
         " (IoT SQL has no \(upper == "GROUP" || upper == "ORDER" ? upper + " BY" : upper): a rule sees one message at a time)"
     }
-    for keyword in hasFrom ? ["WHERE"] : ["FROM", "WHERE"]
+    for keyword in hasWhere ? [] : hasFrom ? ["WHERE"] : ["FROM", "WHERE"]
     where FunctionRegistry.editDistance(upper, keyword) <= 2 && upper.count >= 3 {
       return "; did you mean \(keyword)?"
     }

@@ -263,12 +263,14 @@ struct WideDecimal {
   var significand: UInt128
   var exponent: Int
 
-  /// The parts of `decimal`; nil for zero, NaN, or an unknown layout.
+  /// The parts of `decimal`; nil for zero, NaN, an unknown layout, or more than 34 significant
+  /// digits. A number above about 1E161 is held at exponent 127 with zeros appended to its
+  /// significand: they are taken back into the exponent (exactly, and beyond 127 here).
   init?(_ decimal: Decimal) {
     guard SmallDecimal.layoutIsKnown, var parts = Self.read(decimal) else { return nil }
-    if parts.significand >= SmallDecimal.limit34 {
-      guard let rounded = Self.read(DecimalMath.rounded34(decimal)) else { return nil }
-      parts = rounded
+    while parts.significand >= SmallDecimal.limit34, parts.significand % 10 == 0 {
+      parts.significand /= 10
+      parts.exponent += 1
     }
     guard parts.significand != 0, parts.significand < SmallDecimal.limit34 else { return nil }
     self = parts

@@ -145,18 +145,19 @@ public struct VirtualMachine: Sendable {
     }
   }
 
-  /// The payload as `program` needs it. A program that reads no path, not the whole payload and
-  /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
-  /// reader, which validates every byte, is skipped. One that passes it through reads it only when
-  /// the context does not know its form already (``EvaluationContext/payloadForm``).
   /// After `evaluate`: why the payload is not JSON, when the program read fields of it by name
   /// (they were all Undefined, as AWS reads them); nil otherwise, and for a program that reads no
-  /// field (`SELECT *` and `encode(*, 'base64')` are how binary payloads are meant to be handled).
-  /// AWS counts such messages as the rule's `ParseError`.
+  /// field by name (`SELECT *` and `encode(*, 'base64')` are how binary payloads are meant to be
+  /// handled; `get(*, 'key')` is not seen either). AWS counts such messages as the rule's
+  /// `ParseError`.
   public var fieldsOfNonJSONError: JSONError? {
     view.kind == .binary && !view.values.isEmpty ? view.error : nil
   }
 
+  /// The payload as `program` needs it. A program that reads no path, not the whole payload and
+  /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
+  /// reader, which validates every byte, is skipped. One that passes it through reads it only when
+  /// the context does not know its form already (``EvaluationContext/payloadForm``).
   private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
     let code = program.code
     if code.paths.paths.isEmpty, !code.readsWholePayload {
