@@ -109,6 +109,12 @@ struct CheckerTests {
         "1:8: key 'a' appears twice in this object; the last value wins"
       ])
     #expect(try warnings("SELECT a FROM 't'").isEmpty)
+    // IN with a scalar on its right is never true.
+    #expect(
+      try warnings("SELECT a FROM 't' WHERE a IN (1)") == [
+        "1:30: IN needs an array on its right, which this is not: write a IN [...]"
+      ])
+    #expect(try warnings("SELECT a FROM 't' WHERE a IN [1, 2]").isEmpty)
     // A hyphenated key written bare is a subtraction: said, with the get() that reads the key.
     #expect(
       try warnings("SELECT my-key AS v, a - b AS w FROM 't'") == [

@@ -385,6 +385,10 @@ private func parseError(_ sql: String) -> String? {
       "1:10: expected FROM, WHERE or the end of the statement, found 'FORM'; did you mean FROM?"
     ),
     ("SELECT a FROM 't' WHERE x > 1 HERE", "1:31: expected the end of the statement, found 'HERE'"),
+    (
+      "SELECT a FROM 't' WHERE a IN (1,2)",
+      "1:32: expected ')' to close the expression opened at 1:30, found ','; a list is an array, [1, 2]"
+    ),
     ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),

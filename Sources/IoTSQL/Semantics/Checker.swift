@@ -95,6 +95,10 @@ struct Checker {
       }
     case .member(let base, _): check(base)
     case .unary(_, let operand): check(operand)
+    case .binary(.in, let left, let right) where right.isScalarLiteral:
+      // `a IN (1)` is `a IN 1`: Undefined whatever a is, so never true.
+      warning("IN needs an array on its right, which this is not: write a IN [...]", at: right.range)
+      check(left)
     case .binary(let op, let left, let right):
       // `my-key` is `my - key`: a key with a hyphen is read with get() (AWS's JSON extensions).
       if op == .subtract, case .field(let first) = left.kind, case .field(let second) = right.kind,

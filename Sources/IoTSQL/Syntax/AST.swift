@@ -131,6 +131,15 @@ public struct Expression: Sendable, Equatable {
     self.kind = kind
     self.range = range
   }
+
+  /// True for a literal number, string, Boolean or null (not an array or object).
+  var isScalarLiteral: Bool {
+    guard case .literal(let value) = kind else { return false }
+    switch value {
+    case .array, .object: return false
+    default: return true
+    }
+  }
 }
 
 /// The expression nodes.

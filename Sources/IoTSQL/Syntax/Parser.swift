@@ -454,6 +454,13 @@ public struct Parser {
         .nested(query), open, try expectClosing(")", opening: open, what: "the nested query"))
     }
     let inner = try parseExpression()
+    // `(1, 2)` is no list in IoT SQL: said with the array that is (`a IN (1, 2)` is a habit of
+    // other SQLs).
+    if try peek().kind == .symbol(",") {
+      throw error(
+        "expected ')' to close the expression opened at \(open.range.start), found ','; a list is an array, [1, 2]",
+        try peek().range)
+    }
     return Parser.node(inner.kind, open, try expectClosing(")", opening: open, what: "the expression"))
   }
 
