@@ -161,6 +161,15 @@ with tempfile.TemporaryDirectory() as work:
     files = [f["file"] for f in json.loads(p.stdout)["files"]] if p.stdout else []
     check("check reports a missing path beside the others", p.returncode == 74 and files[-1:] == [missing]
           and any(f.endswith("bad.json") for f in files), f"{p.returncode} {p.stdout} {p.stderr}")
+    # Rule files in a subfolder are not read (as by run): said, so that CI does not pass them unchecked.
+    os.makedirs(os.path.join(work, "rules", "team_a"))
+    with open(os.path.join(work, "rules", "team_a", "bad.json"), "w") as f:
+        f.write('{"sql": "SELECT FROM \'a\'", "actions": []}')
+    with open(os.path.join(work, "rules", "good.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
+    check("check notes rule files in subfolders", p.returncode == 0
+          and "team_a holds 1 rule file(s) not checked" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     # A file that cannot be read says why and exits 74, as every command does (it said "cannot read
     # the file" and exited 65).
     if os.geteuid() == 0:
