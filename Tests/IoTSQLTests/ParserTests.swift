@@ -386,6 +386,10 @@ private func parseError(_ sql: String) -> String? {
     ),
     ("SELECT a FROM 't' WHERE x > 1 HERE", "1:31: expected the end of the statement, found 'HERE'"),
     (
+      "SELECT select FROM 't'",
+      "1:8: expected an expression after SELECT (a field named 'select' is read with get(*, 'select'))"
+    ),
+    (
       "SELECT a FROM 't' WHERE a IN (1,2)",
       "1:32: expected ')' to close the expression opened at 1:30, found ','; a list is an array, [1, 2]"
     ),

@@ -437,10 +437,18 @@ public struct Parser {
       throw error(
         "'*' stands for the whole message only as a SELECT item or a function argument", token.range)
     default:
-      if previous != nil || openingDescription != nil {
-        throw error("expected an expression after \(describePrevious())", token.range)
+      // A field named as a keyword (`select`, `end`) is read with get(), as Grammar/README says.
+      var hint = ""
+      if case .keyword(let keyword) = token.kind,
+        [.select, .value, .end, .set, .case, .when, .then, .else, .in].contains(keyword)
+      {
+        let word = lexer.text(token.range)
+        hint = " (a field named '\(word)' is read with get(*, '\(word)'))"
       }
-      throw error("expected an expression, found \(describe(token))", token.range)
+      if previous != nil || openingDescription != nil {
+        throw error("expected an expression after \(describePrevious())\(hint)", token.range)
+      }
+      throw error("expected an expression, found \(describe(token))\(hint)", token.range)
     }
     _ = try advance()
     return .atom(Expression(value, token.range))
