@@ -680,7 +680,8 @@ public enum RuleChecker {
             file: file, rule: rule.name, diagnostics: [],
             warnings: rule.warnings + actionWarnings(rule, text: String(decoding: data, as: UTF8.self))))
       } catch {
-        results.append(FileResult(file: file, rule: nil, diagnostics: error.diagnostics))
+        results.append(
+          FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))
       }
     }
     // Tests whose rule was renamed or removed would stop running without a word; `iotrules test`

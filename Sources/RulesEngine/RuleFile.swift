@@ -39,9 +39,14 @@ public struct GateRefusal: Sendable, Equatable {
 public struct RuleFileError: Error, Sendable, CustomStringConvertible {
   /// The diagnostics, in file order.
   public var diagnostics: [RuleDiagnostic]
+  /// The warnings found beside them (the SQL's, the templates'), so that one `check` shows all.
+  public var warnings: [RuleDiagnostic] = []
 
   /// Creates an error.
-  public init(_ diagnostics: [RuleDiagnostic]) { self.diagnostics = diagnostics }
+  public init(_ diagnostics: [RuleDiagnostic], warnings: [RuleDiagnostic] = []) {
+    self.diagnostics = diagnostics
+    self.warnings = warnings
+  }
 
   /// One line per diagnostic.
   public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
@@ -281,14 +286,18 @@ public enum RuleFile {
         node, label: "errorAction", context: errorContext, builder: builder, report: report)
     }
 
+    if let program {
+      for key in ["actions", "errorAction"] {
+        if let node = root[key] { sqlWarnings += templateWarnings(in: node, program: program, file: file) }
+      }
+    }
     if !diagnostics.isEmpty || program == nil {
       if diagnostics.isEmpty { report(start, "the rule did not compile") }
       throw RuleFileError(
-        diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
-      )
-    }
-    for key in ["actions", "errorAction"] {
-      if let node = root[key] { sqlWarnings += templateWarnings(in: node, program: program!, file: file) }
+        diagnostics.sorted {
+          ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
+        },
+        warnings: sqlWarnings)
     }
     if actions.isEmpty, !disabled {
       // Valid (AWS takes a rule without actions), but every result is then dropped unseen.

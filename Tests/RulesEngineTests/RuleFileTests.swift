@@ -14,6 +14,23 @@ struct RuleFileTests {
     }
   }
 
+  /// A rule in error still carries its SQL's and templates' warnings, so that one `check` shows
+  /// everything to fix (they appeared only once the error was fixed).
+  @Test func warningsComeWithErrors() {
+    let text =
+      #"{"sql": "SELECT temp * 2 AS temp FROM 'a/+'", "actions": [{"record": {"t": "${temp}"}}], "bogus": 1}"#
+    do {
+      _ = try RuleFile.load(file: "r.json", bytes: Array(text.utf8), builder: RecordingBuilder())
+      Issue.record("loaded")
+    } catch {
+      #expect(
+        error.diagnostics.contains { $0.message.hasPrefix("unknown key 'bogus'") }, "\(error.diagnostics)")
+      #expect(
+        error.warnings.contains { $0.message.contains("reads the incoming message's 'temp'") },
+        "\(error.warnings)")
+    }
+  }
+
   @Test func jsonSyntaxErrorHasPosition() {
     #expect(
       errors("{\n  \"sql\": \"SELECT * FROM 'a'\",\n  \"actions\": [}\n") == [
