@@ -103,7 +103,7 @@ struct CheckCommand: ParsableCommand {
         else { continue }
         FileHandle.standardError.write(
           Data(
-            "iotrules: note: \(folder) holds \(found.count) rule file(s) not checked: rules are read from the folder named, not its subfolders (name it too)\n"
+            "iotrules: note: \(folder) holds \(found.count) *.json/*.yaml file(s), not checked: rules are read from the folder named, not its subfolders (name it too if they are rules)\n"
               .utf8))
       }
     }

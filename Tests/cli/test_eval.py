@@ -169,7 +169,7 @@ with tempfile.TemporaryDirectory() as work:
         f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
-          and "team_a holds 1 rule file(s) not checked" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+          and "team_a holds 1 *.json/*.yaml file(s), not checked" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     # A file that cannot be read says why and exits 74, as every command does (it said "cannot read
     # the file" and exited 65).
     if os.geteuid() == 0:
