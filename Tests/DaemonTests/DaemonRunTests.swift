@@ -436,7 +436,11 @@ struct DaemonRunTests {
       to: folder + "/rules/r.json")
     #expect(mkfifo(folder + "/feed.fifo", 0o600) == 0)
     let waiting = try Subprocess(["run", "--rules", "rules", "--source", "file:feed.fifo"], in: folder)
-    try await Task.sleep(nanoseconds: 1_000_000_000)
+    // Started (its signal handling with it) once the rules are loaded, however slow the machine.
+    for _ in 0..<2_000 where !waiting.stderr.contains("rules loaded") {
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    try await Task.sleep(nanoseconds: 500_000_000)
     #expect(waiting.process.isRunning, "\(waiting.stdout) \(waiting.stderr)")
     waiting.signal(SIGTERM)
     #expect(await waiting.wait(seconds: 20) == 0, "\(waiting.stderr)")
@@ -445,7 +449,7 @@ struct DaemonRunTests {
     let reading = try Subprocess(["run", "--rules", "rules", "--source", "file:feed.fifo"], in: folder)
     // Opened for writing once the run has it open for reading (ENXIO until then).
     var writer: Int32 = -1
-    for _ in 0..<500 where writer < 0 {
+    for _ in 0..<2_000 where writer < 0 {
       writer = open(folder + "/feed.fifo", O_WRONLY | O_NONBLOCK)
       if writer < 0 { try await Task.sleep(nanoseconds: 10_000_000) }
     }
