@@ -47,7 +47,11 @@ struct ReplCommand: ParsableCommand {
       interactive(session, environment: environment)
     } else {
       session.scriptName = "stdin"
-      while !session.finished, let line = Swift.readLine(strippingNewline: true) {
+      var first = true
+      while !session.finished, var line = Swift.readLine(strippingNewline: true) {
+        // A script saved with a byte-order mark reads as one without, as rule files do.
+        if first, line.unicodeScalars.first == "\u{FEFF}" { line.unicodeScalars.removeFirst() }
+        first = false
         emit(session.feed(line).outputs)
       }
       emit(session.finish())

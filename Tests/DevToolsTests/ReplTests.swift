@@ -131,6 +131,9 @@ import Testing
     #expect(
       compact == #"payload:24bytes,Object{"x":1}topic:foo/bar{"t":"foo/bar"}{"big":[20,30]}{"big":[30]}"#,
       "\(out)")
+    // A script saved with a byte-order mark runs as one without (it was an error at 1:1).
+    let (bomStatus, bom, _) = try runBinary(["repl"], input: "\u{FEFF}SELECT 1 AS a FROM 'x'\n")
+    #expect(bomStatus == 0 && bom.filter { !$0.isWhitespace } == #"{"a":1}"#, "\(bom)")
     // A bracket left open in error does not take the statements after it.
     let (_, next, _) = try runBinary(
       ["repl", "--payload", #"{"b": 1, "c": 2}"#],
