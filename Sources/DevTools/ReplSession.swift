@@ -121,7 +121,7 @@ public final class ReplSession {
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
-      if (text.hasPrefix(".payload") || text.hasPrefix(".explain")) && brackets.isOpen { return ([], nil) }
+      if Self.isMultilineCommand(text) && brackets.isOpen { return ([], nil) }
       pending = []
       return (command(text), text)
     }
@@ -173,7 +173,12 @@ public final class ReplSession {
 
   /// True for a `.payload` or `.explain` whose JSON or SQL is still open.
   static func commandContinues(_ text: String) -> Bool {
-    (text.hasPrefix(".payload") || text.hasPrefix(".explain")) && continues(text)
+    isMultilineCommand(text) && continues(text)
+  }
+
+  /// True for a `.payload` or `.explain`, whose JSON or SQL may span lines.
+  static func isMultilineCommand(_ text: String) -> Bool {
+    text.hasPrefix(".payload") || text.hasPrefix(".explain")
   }
 
   /// True when brackets, braces or quotes are still open (a statement or payload goes on).
@@ -220,8 +225,9 @@ public final class ReplSession {
 
   /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
   /// clause or is one line with a FROM (outside parentheses: a nested query's do not count); or its
-  /// first error is not at its end (more input cannot fix it). Otherwise it waits for more lines (an empty line runs it as it is): `SELECT a` may go on
-  /// with `FROM ...`, and `SELECT a FROM 'x'` typed over lines may go on with `WHERE ...`.
+  /// first error is not at its end (more input cannot fix it). Otherwise it waits for more lines (an
+  /// empty line runs it as it is): `SELECT a` may go on with `FROM ...`, and `SELECT a FROM 'x'`
+  /// typed over lines may go on with `WHERE ...`.
   public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.hasSuffix(";") { return true }

@@ -90,10 +90,7 @@ struct CheckCommand: ParsableCommand {
     // Rules are read from a folder itself, as `run` reads them: rule files in its subfolders would
     // pass CI unchecked without a word.
     for path in present {
-      var isFolder: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
-        let names = try? FileManager.default.contentsOfDirectory(atPath: path)
-      else { continue }
+      guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { continue }
       let base = path.hasSuffix("/") ? String(path.dropLast()) : path
       for name in names.sorted() where !name.hasPrefix(".") {
         let folder = base + "/" + name

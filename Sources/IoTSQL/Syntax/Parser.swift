@@ -464,12 +464,9 @@ public struct Parser {
     let inner = try parseExpression()
     // `(1, 2)` is no list in IoT SQL: said with the array that is (`a IN (1, 2)` is a habit of
     // other SQLs).
-    if try peek().kind == .symbol(",") {
-      throw error(
-        "expected ')' to close the expression opened at \(open.range.start), found ','; a list is an array, [1, 2]",
-        try peek().range)
-    }
-    return Parser.node(inner.kind, open, try expectClosing(")", opening: open, what: "the expression"))
+    let hint = try peek().kind == .symbol(",") ? "; a list is an array, [1, 2]" : ""
+    return Parser.node(
+      inner.kind, open, try expectClosing(")", opening: open, what: "the expression", hint: hint))
   }
 
   /// `nested_query = "SELECT" select_list "FROM" expression [ "AS" name ] [ "WHERE" expression ] ;`
@@ -758,13 +755,13 @@ public struct Parser {
 
   /// Consumes the closing bracket of `opening`, or reports what was found instead.
   private mutating func expectClosing(
-    _ symbol: String, opening: Token, what: String, orComma: Bool = false
+    _ symbol: String, opening: Token, what: String, orComma: Bool = false, hint: String = ""
   ) throws(SQLError) -> Token {
     let token = try peek()
     guard token.kind == .symbol(symbol) else {
       let expected = orComma ? "',' or '\(symbol)'" : "'\(symbol)'"
       throw error(
-        "expected \(expected) to close \(what) opened at \(opening.range.start), found \(describe(token))",
+        "expected \(expected) to close \(what) opened at \(opening.range.start), found \(describe(token))\(hint)",
         token.range, related: opening.range.start)
     }
     return try advance()

@@ -51,13 +51,19 @@ struct SmallDecimal {
 
   var isZero: Bool { significand == 0 }
 
-  private static func read(_ decimal: Decimal) -> SmallDecimal? {
-    let (header, low, high) = withUnsafeBytes(of: decimal) { raw in
+  /// The storage's header and its significand's two 64-bit halves.
+  @inline(__always)
+  static func storage(of decimal: Decimal) -> (header: UInt32, low: UInt64, high: UInt64) {
+    withUnsafeBytes(of: decimal) { raw in
       (
         raw.loadUnaligned(as: UInt32.self), raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self),
         raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
       )
     }
+  }
+
+  private static func read(_ decimal: Decimal) -> SmallDecimal? {
+    let (header, low, high) = storage(of: decimal)
     let length = (header >> 12) & 0xF
     let negative = header & 0x800 != 0
     if length == 0 {
@@ -256,8 +262,8 @@ struct SmallDecimal {
   }
 }
 
-/// A non-zero decimal's parts with its whole 128-bit significand, at most 34 digits (a wider one is
-/// rounded first): what exact division and remainder work on.
+/// A non-zero decimal's parts with its whole 128-bit significand, at most 34 digits: what exact
+/// division and remainder work on.
 struct WideDecimal {
   var negative: Bool
   var significand: UInt128
@@ -284,12 +290,7 @@ struct WideDecimal {
 
   /// Reads the storage (see ``SmallDecimal``): words beyond the header's count are ignored.
   private static func read(_ decimal: Decimal) -> WideDecimal? {
-    let (header, low, high) = withUnsafeBytes(of: decimal) { raw in
-      (
-        raw.loadUnaligned(as: UInt32.self), raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self),
-        raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
-      )
-    }
+    let (header, low, high) = SmallDecimal.storage(of: decimal)
     let length = Int((header >> 12) & 0xF)
     guard length > 0, length <= 8 else { return nil }
     var significand = UInt128(high) << 64 | UInt128(low)
