@@ -17,7 +17,8 @@ struct CheckCommand: ParsableCommand {
       each at its place in the file. A rule whose tests beside it \
       (<rule>.test.json) fail is invalid, as `run` would not load it (unless --skip-tests), and so is a \
       test file without its rule beside it (a rule renamed without its tests: they would no longer \
-      run). A path without any rule file is an error (exit 66).
+      run). A path without any rule file is an error (exit 66). With --warnings-as-errors a warning \
+      is reported as an error and makes its rule invalid (exit 65), for CI that allows none.
       """)
 
   @Argument(help: "Rule files or folders.")
@@ -30,6 +31,11 @@ struct CheckCommand: ParsableCommand {
     name: .customLong("skip-tests"),
     help: "Do not run the tests beside rule files (<rule>.test.json), as `run --skip-tests`.")
   var skipTests = false
+
+  @Flag(
+    name: .customLong("warnings-as-errors"),
+    help: "Report every warning as an error: a rule with one is invalid (exit 65).")
+  var warningsAsErrors = false
 
   func validate() throws {
     if !["text", "json"].contains(format) { throw ValidationError("--format is text or json") }
@@ -48,6 +54,15 @@ struct CheckCommand: ParsableCommand {
     } catch {
       FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
       throw ExitCode(74)
+    }
+    if warningsAsErrors {
+      // Before the rule's errors, where the text output shows warnings.
+      results = results.map { result in
+        var result = result
+        result.diagnostics = result.warnings + result.diagnostics
+        result.warnings = []
+        return result
+      }
     }
     // Why, from the system: a folder on the way without search permission is not "no such file".
     let reasons = missing.map { path in

@@ -170,6 +170,20 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not checked" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # --warnings-as-errors: a rule without actions is valid with a warning (exit 0), else invalid (65).
+    with open(os.path.join(work, "quiet.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+    quiet = os.path.join(work, "quiet.json")
+    p = subprocess.run([BIN, "check", quiet], capture_output=True, text=True, timeout=60)
+    strict = subprocess.run([BIN, "check", "--warnings-as-errors", quiet], capture_output=True, text=True, timeout=60)
+    strict_json = subprocess.run([BIN, "check", "--warnings-as-errors", "--format", "json", quiet], capture_output=True,
+                                 text=True, timeout=60)
+    document = json.loads(strict_json.stdout) if strict_json.stdout else {}
+    check("check --warnings-as-errors", p.returncode == 0 and "warning: " in p.stdout and strict.returncode == 65
+          and "quiet.json:1:" in strict.stdout and "error: " in strict.stdout and "0 valid, 1 invalid" in strict.stdout
+          and strict_json.returncode == 65 and document.get("invalid") == 1
+          and document["files"][0]["warnings"] == [] and len(document["files"][0]["errors"]) == 1,
+          f"{p.stdout} | {strict.returncode} {strict.stdout} | {strict_json.stdout}")
     # A file that cannot be read says why and exits 74, as every command does (it said "cannot read
     # the file" and exited 65).
     if os.geteuid() == 0:
