@@ -501,6 +501,7 @@ public final class Dispatcher: Sendable {
       stats.matched += matched
       stats.passed += passed
     }
+    noteRegexOverruns(now: start)
     for (configured, jobs) in worker.lanes {
       configured.lane.enqueue(jobs, of: configured, dispatcher: self)
     }
@@ -508,6 +509,26 @@ public final class Dispatcher: Sendable {
       worker.done.lazy.map {
         FinishedMessage(message: $0, ok: true, snapshot: snapshot, startNanoseconds: start)
       })
+  }
+
+  /// The regex budget overruns last logged, and when (monotonic nanoseconds).
+  let loggedRegexOverruns = Mutex<(count: Int, atNanoseconds: UInt64?)>((0, nil))
+
+  /// Logs regular-expression matches stopped by their step budget (their calls were Undefined): the
+  /// first at once, then at most one line a minute with the count since.
+  func noteRegexOverruns(now: UInt64) {
+    let overruns = RegexBudget.overruns
+    guard overruns > 0 else { return }
+    let since = loggedRegexOverruns.withLock { logged -> Int? in
+      guard overruns > logged.count else { return nil }
+      if let last = logged.atNanoseconds, now &- last < 60_000_000_000 { return nil }
+      defer { logged = (overruns, now) }
+      return overruns - logged.count
+    }
+    guard let since else { return }
+    logger.warning(
+      "\(since) regular-expression match(es) stopped by the step budget: those calls were Undefined (a pattern that backtracks without end, or a very long text); counted in \(MetricNames.regexBudgetOverruns)"
+    )
   }
 
   /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).

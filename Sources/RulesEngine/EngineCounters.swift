@@ -1,3 +1,4 @@
+import IoTSQL
 import Synchronization
 
 /// The counters of one rule: plain atomics (a registry lookup per rule would make loading 10,000
@@ -175,6 +176,9 @@ public final class CounterStore: Sendable {
         text += "\(name){rule=\"\(Self.escape(rule))\"} \(path(counters))\n"
       }
     }
+    let overruns = MetricNames.regexBudgetOverruns
+    text +=
+      "# HELP \(overruns) Regular-expression matches stopped by their step budget (the call was Undefined).\n# TYPE \(overruns) counter\n\(overruns) \(RegexBudget.overruns)\n"
     let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
     let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),

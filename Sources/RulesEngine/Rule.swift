@@ -153,6 +153,8 @@ public enum MetricNames {
   public static let rulePassed = "iotrules_rule_passed_total"
   /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`).
   public static let ruleEvaluationErrors = "iotrules_rule_evaluation_errors_total"
+  /// Regular-expression matches stopped by their step budget (the call was Undefined), all rules.
+  public static let regexBudgetOverruns = "iotrules_regex_budget_overruns_total"
   /// Results an action wrote.
   public static let actionSucceeded = "iotrules_action_succeeded_total"
   /// Attempts that failed (each attempt).

@@ -29,11 +29,16 @@ struct MetricsServerTests {
     write(
       #"{"sql": "SELECT x FROM 'f/+'", "actions": [{"file": {"path": "out/fields.jsonl"}}]}"#,
       to: folder + "/rules/fields.json")
+    // r/1's text makes the pattern backtrack without end: the call stops at its step budget.
+    write(
+      #"{"sql": "SELECT regexp_matches(s, '(a+)+$') AS m FROM 'r/+'", "actions": [{"file": {"path": "out/r.jsonl"}}]}"#,
+      to: folder + "/rules/regex.json")
     // f/1's payload is not JSON (0x00 0x01 0x02): the fields rule reads x of it (AWS's ParseError).
     write(
       #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + "not json\n"
         + #"{"topic": "m/b", "payload": {"x": 2}}"# + "\n" + #"{"topic": "f/1", "payload_base64": "AAEC"}"#
-        + "\n" + #"{"topic": "f/2", "payload": {"x": 3}}"# + "\n",
+        + "\n" + #"{"topic": "f/2", "payload": {"x": 3}}"# + "\n"
+        + #"{"topic": "r/1", "payload": {"s": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"}}"# + "\n",
       to: folder + "/feed.jsonl")
     let process = try Subprocess(
       [
@@ -62,10 +67,14 @@ struct MetricsServerTests {
     let warning = "rule 'fields' reads fields of a payload that is not JSON (topic 'f/1', offset 0: "
     for _ in 0..<500 where !process.stderr.contains(warning) { try await Task.sleep(nanoseconds: 10_000_000) }
     #expect(process.stderr.contains(warning), "\(process.stderr)")
-    #expect(metrics.contains("iotrules_messages_received_total 4"))
+    #expect(metrics.contains("iotrules_messages_received_total 5"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
-    #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 4\n"), "\(metrics)")
-    #expect(metrics.contains("iotrules_message_latency_seconds_count 4\n"))
+    #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 5\n"), "\(metrics)")
+    #expect(metrics.contains("iotrules_message_latency_seconds_count 5\n"))
+    #expect(metrics.contains("iotrules_regex_budget_overruns_total 1\n"), "\(metrics)")
+    let overrun = "1 regular-expression match(es) stopped by the step budget"
+    for _ in 0..<500 where !process.stderr.contains(overrun) { try await Task.sleep(nanoseconds: 10_000_000) }
+    #expect(process.stderr.contains(overrun), "\(process.stderr)")
     #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
@@ -79,7 +88,7 @@ struct MetricsServerTests {
     #expect(Date().timeIntervalSince(started) < 4, "the probe waited behind silent clients")
     process.signal(SIGINT)
     #expect(await process.wait(seconds: 30) == 0)
-    #expect(process.stdout.contains("4 messages"))
+    #expect(process.stdout.contains("5 messages"))
   }
 
   /// The port a daemon started with `--metrics-port 0` says it serves on.

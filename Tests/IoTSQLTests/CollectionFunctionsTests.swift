@@ -68,3 +68,28 @@ func collectionFunction(_ row: CallRow) {
   #expect(throws: FunctionPrepareError.self) { _ = try prepare([str("merge"), nil, nil], .v2016_03_23) }
   #expect(try prepare([str("enrichArray"), nil, nil], .v2016_03_23) == nil)
 }
+
+@Test func transformOfWideObjectsMatchesSettingEachMember() {
+  let attributes = OrderedObject((0..<300).map { ("k\($0)", Value.int($0)) })
+  let own = OrderedObject([("k7", .int(-7)), ("mine", .bool(true))])
+  var expected = own
+  for (key, value) in attributes.members { expected[key] = value }
+  let result = invoke(
+    "transform", [str("enrichArray"), .object(attributes), .array([.object(own), .int(1)])])
+  #expect(result == .array([.object(expected), .int(1)]))
+  if case .array(let elements) = result, case .object(let first) = elements[0] {
+    #expect(first.keys == expected.keys)
+  }
+}
+
+@Test func transformWhoseResultMustPassTheLimitIsUndefined() {
+  // 40 elements each take the 4 KiB object: more than 128 KiB however the elements look.
+  let attributes = obj([("pad", str(String(repeating: "x", count: 4 * 1024)))])
+  #expect(
+    invoke("transform", [str("enrichArray"), attributes, .array(Array(repeating: obj([]), count: 40))])
+      == .undefined)
+  // 20 of them stay under it.
+  #expect(
+    invoke("transform", [str("enrichArray"), attributes, .array(Array(repeating: obj([]), count: 20))])
+      != .undefined)
+}

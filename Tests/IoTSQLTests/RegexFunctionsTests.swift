@@ -186,6 +186,26 @@ struct RegexFunctionsTests {
     #expect(RegexBudget.overruns > before)
   }
 
+  /// A pattern that retries from every position costs the square of the text's length: over a few
+  /// thousand characters it ends as in Java (it was Undefined beyond about 1,400).
+  @Test func retriesFromEveryPositionOverLongerTextsEnd() {
+    let digits = String(repeating: "1", count: 3_000) + "x"
+    #expect(Self.call("regexp_matches", [.string(digits), .string("[0-9]+$")]) == .bool(false))
+    let words = String(repeating: "hello world ", count: 150)
+    #expect(
+      Self.call("regexp_replace", [.string(words), .string("[a-z ]+!"), .string("")]) == .string(words))
+  }
+
+  /// What no Java string could hold, and took this process gigabytes: Undefined.
+  @Test func replacementsPastTheResultLimitAreUndefined() {
+    let text = String(repeating: "a", count: 4_000)
+    let insert = String(repeating: "b", count: 4_000)
+    #expect(Self.call("regexp_replace", [.string(text), .string(""), .string(insert)]) == .undefined)
+    #expect(Self.call("regexp_replace", [.string(text), .string("a"), .string(insert)]) == .undefined)
+    let within = Self.call("regexp_replace", [.string(text), .string("a"), .string("bb")])
+    #expect(within == .string(String(repeating: "bb", count: 4_000)))
+  }
+
   @Test func manyMatchesInALongTextDoNotExhaustTheBudget() {
     let text = String(repeating: "ab", count: 100_000)
     let result = Self.call("regexp_replace", [.string(text), .string("b"), .string("c")])

@@ -169,3 +169,56 @@ import Testing
   let built = machine.evaluate(fields, context: context)
   #expect(built.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"t":1,"big":true}"#)
 }
+
+/// Objects of many members: what sets or compares many members hashes their keys (beyond 16), with
+/// the same results as one member at a time.
+@Suite struct WideObjectTests {
+  /// `{"k0":0,...}` with `count` members, each value its index plus `offset`.
+  static func wide(_ count: Int, offset: Int = 0, reversed: Bool = false) -> String {
+    let indices = reversed ? Array((0..<count).reversed()) : Array(0..<count)
+    return "{" + indices.map { "\"k\($0)\":\($0 + offset)" }.joined(separator: ",") + "}"
+  }
+
+  @Test func mergeKeepsPlacesAndAppendsNewKeys() {
+    var object = OrderedObject((0..<40).map { ("k\($0)", Value.int($0)) })
+    let other = OrderedObject([("k5", .int(-5)), ("new", .int(1)), ("k39", .int(-39)), ("k5", .int(-6))])
+    var expected = object
+    for (key, value) in other.members { expected[key] = value }
+    object.merge(other)
+    #expect(object.keys == expected.keys)
+    #expect(object.values == expected.values)
+    #expect(object.keys.last == "new" && object["k5"] == .int(-6) && object.count == 41)
+  }
+
+  @Test func wideObjectsCompareByKeyInAnyOrder() throws {
+    let payload =
+      "{\"a\":\(Self.wide(40)),\"b\":\(Self.wide(40, reversed: true)),\"c\":\(Self.wide(40, offset: 1))}"
+    let output = try VirtualMachineTests.output(
+      "SELECT a = b AS same, a = c AS differ, a IN [c, b] AS found FROM 't/+'", payload)
+    #expect(output == #"{"same":true,"differ":false,"found":true}"#)
+    #expect(
+      OrderedObject((0..<40).map { ("k\($0)", Value.int($0)) })
+        == OrderedObject((0..<40).reversed().map { ("k\($0)", Value.int($0)) }))
+  }
+
+  @Test func starWithMoreItemsOverAWidePayload() throws {
+    let output = try VirtualMachineTests.output("SELECT *, 'x' AS k3, 1 AS extra FROM 't/+'", Self.wide(40))
+    let expected =
+      Self.wide(40).replacingOccurrences(of: "\"k3\":3", with: "\"k3\":\"x\"").dropLast() + ",\"extra\":1}"
+    #expect(output == String(expected))
+  }
+
+  @Test func repeatedKeysOfAWidePayloadKeepTheirFirstPlaceAndLastValue() throws {
+    let payload = "{" + (0..<20).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k2\":-2,\"k19\":-19}"
+    let expected =
+      "{" + (0..<20).map { "\"k\($0)\":\([2, 19].contains($0) ? -$0 : $0)" }.joined(separator: ",") + "}"
+    #expect(try VirtualMachineTests.output("SELECT * FROM 't/+'", payload) == expected)
+  }
+
+  @Test func wideObjectLiteral() throws {
+    let literal = "{" + (0..<30).map { "'k\($0 % 25)': n + \($0)" }.joined(separator: ", ") + "}"
+    let expected = "{" + (0..<25).map { "\"k\($0)\":\($0 < 5 ? $0 + 25 : $0)" }.joined(separator: ",") + "}"
+    // Built when the message comes (a field in each value), not folded.
+    #expect(try VirtualMachineTests.output("SELECT VALUE \(literal) FROM 't/+'", #"{"n":0}"#) == expected)
+  }
+}

@@ -83,6 +83,14 @@ enum CollectionFunctions {
     guard case .string("enrichArray") = call[0], case .object(let attributes) = call[1],
       case .array(let elements) = call[2]
     else { return .undefined }
+    // Each object element comes out holding every member of `object` as `object` has it, so its
+    // JSON is at least as long: a result bound to pass the limit is not built (4,000 members into
+    // 500 elements took a minute, all thrown away).
+    var attributesJSON: [UInt8] = []
+    Coercions.writeJSON(.object(attributes), into: &attributesJSON)
+    var objects = 0
+    for element in elements { if case .object = element { objects += 1 } }
+    if objects > 0, attributesJSON.count > transformLimit / objects { return .undefined }
     var result: [Value] = []
     result.reserveCapacity(elements.count)
     for element in elements {
@@ -90,7 +98,7 @@ enum CollectionFunctions {
         result.append(element)
         continue
       }
-      for (key, value) in attributes.members { object[key] = value }
+      object.merge(attributes)
       result.append(.object(object))
     }
     let value = Value.array(result)

@@ -13,9 +13,14 @@ public enum RegexBudget {
   /// How many matches have been stopped since the process started.
   public static var overruns: Int { counter.load(ordering: .relaxed) }
 
-  /// The work limit of one match, in ICU time-limit units (about 10,000 engine steps each):
-  /// `(a+)+$` on 34 `a`s and a `!` stops after a few milliseconds.
-  static let timeLimit: Int32 = 100
+  /// The work limit of one match over `length` UTF-16 units, in ICU time-limit units (about 10,000
+  /// engine steps each, some 0.3 ms here): 100 for short texts, so `(a+)+$` on 34 `a`s and a `!`
+  /// stops within about 30 ms, growing with the square of the length up to 2,000, so that a pattern
+  /// that retries from every position, as `[0-9]+$` over 1,500 digits and an `x` does, still ends as
+  /// in Java (with a fixed 100 it was Undefined beyond about 1,400 characters).
+  static func timeLimit(length: Int) -> Int32 {
+    Int32(min(2_000, max(100, length / 100 * (length / 100))))
+  }
 
   /// The backtracking stack of one match, in bytes.
   static let stackLimit: Int32 = 1 << 20
@@ -351,10 +356,10 @@ final class CompiledRegex: @unchecked Sendable {
       guard let clone = swift_uregex_clone(template, &status), status.rawValue <= U_ZERO_ERROR.rawValue else {
         return nil
       }
-      swift_uregex_setTimeLimit(clone, RegexBudget.timeLimit, &status)
       swift_uregex_setStackLimit(clone, RegexBudget.stackLimit, &status)
       matcher = clone
     }
+    swift_uregex_setTimeLimit(matcher, RegexBudget.timeLimit(length: text.count), &status)
     let result = text.withUnsafeBufferPointer { buffer -> R? in
       var status = U_ZERO_ERROR
       // ICU wants a non-null pointer even for an empty text.
@@ -408,7 +413,8 @@ final class CompiledRegex: @unchecked Sendable {
     }
   }
 
-  /// `text` with every match replaced, as Java's `Matcher.replaceAll`; nil when the budget ran out.
+  /// `text` with every match replaced, as Java's `Matcher.replaceAll`; nil when the budget ran out or
+  /// the result would pass ``StringFunctions/resultLimit``.
   func replaceAll(in text: [UInt16], with replacement: Replacement) -> String? {
     let result = withMatcher(text) { matcher -> [UInt16]? in
       var output: [UInt16] = []
@@ -436,6 +442,7 @@ final class CompiledRegex: @unchecked Sendable {
             }
           }
           copied = range.upperBound
+          if output.count > StringFunctions.resultLimit { return nil }
         }
       }
     }

@@ -70,7 +70,7 @@ enum StringFunctions {
       guard let text = Coercions.toText(call[0]), let target = Coercions.toText(call[1]),
         let replacement = Coercions.toText(call[2])
       else { return .undefined }
-      return .string(replaceAll(in: text, target, with: replacement))
+      return replaceAll(in: text, target, with: replacement).map(Value.string) ?? .undefined
     },
     pad("rpad", "Appends count spaces (count clamped to 0...1000).", left: false),
     trim("rtrim", "Removes trailing spaces and tabs.", leading: false, trailing: true),
@@ -188,8 +188,19 @@ enum StringFunctions {
 
   /// Java's `String.replace`: every non-overlapping occurrence, left to right; an empty target
   /// inserts the replacement before every character and at the end.
-  static func replaceAll(in text: String, _ target: String, with replacement: String) -> String {
+  /// The longest text `replace` and `regexp_replace` make, in bytes (UTF-16 units for the latter):
+  /// longer is Undefined. An AWS message holds at most 128 KB, yet `replace(x, '', y)` over one of
+  /// them asks for billions of characters, which a Java string cannot hold (and which took this
+  /// process 4 GB, or aborted it).
+  static let resultLimit = 8 * 1024 * 1024
+
+  /// `text` with every `target` replaced; nil when the result would pass ``resultLimit``.
+  static func replaceAll(in text: String, _ target: String, with replacement: String) -> String? {
     if target.isEmpty {
+      // The replacement around every character: known in advance.
+      let characters = text.unicodeScalars.count
+      let (product, overflow) = (characters + 1).multipliedReportingOverflow(by: replacement.utf8.count)
+      guard !overflow, product + text.utf8.count <= resultLimit else { return nil }
       var result = replacement
       for scalar in text.unicodeScalars {
         result.unicodeScalars.append(scalar)
@@ -209,6 +220,7 @@ enum StringFunctions {
       {
         output.append(contentsOf: insert)
         position += find.count
+        if output.count > resultLimit { return nil }
       } else {
         output.append(source[position])
         position += 1

@@ -112,6 +112,16 @@ public enum Operators {
       let left = x.members.filter { !$0.1.isUndefined }
       let right = y.members.filter { !$0.1.isUndefined }
       guard left.count == right.count else { return false }
+      if y.count > 16 {
+        // Hashed once: a lookup per key made `o = o` over 16,000 keys take a second.
+        let positions = y.positionsByKey()
+        for (key, value) in left {
+          guard let index = positions[key], case let other = y.values[index], !other.isUndefined,
+            strictlyEqual(value, other)
+          else { return false }
+        }
+        return true
+      }
       for (key, value) in left {
         guard let other = y[key], !other.isUndefined, strictlyEqual(value, other) else { return false }
       }
@@ -141,6 +151,12 @@ public enum Operators {
     if case .int(let x) = a, case .int(let y) = b {
       if let result = intArithmetic(op, x, y) { return result }
     }
+    // Under 2015-10-08, where a whole Decimal stays a Decimal, an Int beyond 64 bits is held as a
+    // whole Decimal all the same: Int∘Int is an Int there too (AWS's Int holds 34 digits), so
+    // `12345678901234567890 % 7` is 1, not 1.0.
+    if version < .v2016_03_23, isWideInt(a) || isWideInt(b), isIntegral(a), isIntegral(b) {
+      return arithmetic(op, a, b, version: .v2016_03_23, acceptsStrings: acceptsStrings)
+    }
     if let result = smallArithmetic(op, a, b, version: version) { return result }
     let left: Decimal
     let right: Decimal
@@ -169,6 +185,23 @@ public enum Operators {
     guard let result else { return .undefined }
     return Coercions.normalized(.decimal(result), version: version)
   }
+
+  /// A whole Decimal beyond 64 bits within AWS's 34 Int digits: an Int literal or result too wide for
+  /// `Int`.
+  static func isWideInt(_ value: Value) -> Bool {
+    guard case .decimal(let decimal) = value, DecimalMath.isWhole(decimal),
+      DecimalMath.exactInt(decimal) == nil
+    else { return false }
+    return decimal.magnitude < wideIntLimit
+  }
+
+  /// An Int, or a whole Decimal that stands for one (``isWideInt(_:)``).
+  static func isIntegral(_ value: Value) -> Bool {
+    if case .int = value { return true }
+    return isWideInt(value)
+  }
+
+  private static let wideIntLimit = Decimal(sign: .plus, exponent: 34, significand: 1)
 
   /// `+ - *` on Ints and Decimals with 64-bit significands, exactly; nil when the operation or the
   /// operands are not for the fast path, or the result needs rounding (see ``SmallDecimal``).

@@ -292,8 +292,18 @@ public struct VirtualMachine: Sendable {
         let count = Int(instruction.b)
         var object = OrderedObject()
         let base = stack.count - count
-        for offset in 0..<count where !stack[base + offset].isUndefined {
-          object[Self.key(constants[first + offset])] = stack[base + offset]
+        if count <= 16 {
+          for offset in 0..<count where !stack[base + offset].isUndefined {
+            object[Self.key(constants[first + offset])] = stack[base + offset]
+          }
+        } else {
+          // A literal of thousands of keys: found by hashing (a key may repeat: the last value wins).
+          var members: [(String, Value)] = []
+          members.reserveCapacity(count)
+          for offset in 0..<count where !stack[base + offset].isUndefined {
+            members.append((Self.key(constants[first + offset]), stack[base + offset]))
+          }
+          object = OrderedObject(members)
         }
         stack.drop(count)
         stack.append(.object(object))
@@ -344,7 +354,7 @@ public struct VirtualMachine: Sendable {
           // The target below is always an object (the compiler pushes one first); were it not,
           // Undefined takes its place so that the stack stays balanced.
           if case .object(var object) = stack.removeLast() {
-            for (key, value) in members.members { object[key] = value }
+            object.merge(members)
             stack.append(.object(object))
           } else {
             stack.append(.undefined)

@@ -1002,9 +1002,9 @@ struct JSONScanner {
       frames[top].positions = positions
     }
     if frames[top].positions != nil {
-      if frames[top].positions![key] != nil {
+      if let index = frames[top].positions![key] {
         canonical = false
-        frames[top].object[key] = value
+        frames[top].object.replaceValue(at: index, with: value)
       } else {
         frames[top].positions![key] = frames[top].object.count
         frames[top].object.appendUnchecked(key, value)
