@@ -176,7 +176,7 @@ public final class HTTPAction: KeyedGroupAction {
   private let confirmed: URLComponents?
   private let headers: [(key: String, value: ActionTemplate)]
   private let client = Mutex<HTTPClient?>(nil)
-  private let batcher: HTTPBatcher?
+  let batcher: HTTPBatcher?
 
   /// `http`.
   public var kind: String { "http" }
@@ -515,9 +515,14 @@ actor HTTPBatcher {
   private let limits: HTTPAction.Batch
   private var open: [String: OpenBatch] = [:]
   private var nextID = 0
-  /// The last batch sent to each URL: the next one goes after it is answered, so batches arrive
-  /// in the order their results came (two sent at once could overtake each other).
-  private var sending: [String: Task<Void, Never>] = [:]
+  /// The last batch sent to each URL, by its batch id: the next one goes after it is answered, so
+  /// batches arrive in the order their results came (two sent at once could overtake each other).
+  /// Removed once answered unless a later one took its place (one a URL kept 20 KB for good: 40,000
+  /// device URLs took 675 MB).
+  private var sending: [String: (id: Int, task: Task<Void, Never>)] = [:]
+
+  /// The number of URLs with a batch on its way.
+  var urlsSending: Int { sending.count }
 
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
@@ -572,14 +577,21 @@ actor HTTPBatcher {
     let outcomes = batch.outcomes
     let sender = batch.sender
     // In order per URL, whatever the headers: batches arrive as their results came.
-    let previous = sending[request.url]
+    let previous = sending[request.url]?.task
+    let id = batch.id
     let send = Task {
       await previous?.value
       let result = await sender(request, body)
       for outcome in outcomes { outcome.complete(result) }
+      self.answered(request.url, id: id)
     }
-    sending[request.url] = send
+    sending[request.url] = (id, send)
     return send
+  }
+
+  /// Forgets the batch `id` sent to `url` if no later one followed it.
+  private func answered(_ url: String, id: Int) {
+    if sending[url]?.id == id { sending[url] = nil }
   }
 
   /// Sends every open batch now and waits for the answers.

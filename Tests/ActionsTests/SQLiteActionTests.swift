@@ -50,6 +50,42 @@ struct SQLiteActionTests {
     #expect(mode == "wal")
   }
 
+  /// Results whose keys come in many lists (optional fields, any order) are all written, and the
+  /// connection keeps at most `PreparedLists.limit` of their statements prepared.
+  @Test func manyKeyListsAreWrittenWithABoundedStatementCache() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "readings"}"#),
+      context: context)
+    let names = (0..<8).map { "k\($0)" }
+    var inputs: [ActionInput] = []
+    // 300 results: each a different selection and order of the keys.
+    for n in 0..<300 {
+      var keys = names.enumerated().filter { (n >> $0.offset) & 1 == 1 || $0.offset == n % 8 }.map(\.element)
+      if n % 2 == 1 { keys.reverse() }
+      let members = keys.map { ($0, Value.int(n)) }
+      inputs.append(
+        input(object(members), json: "{" + keys.map { #""\#($0)":\#(n)"# }.joined(separator: ",") + "}"))
+    }
+    for start in stride(from: 0, to: inputs.count, by: 50) {
+      let results = await action.performBatch(Array(inputs[start..<start + 50]))
+      #expect(results.allSatisfy { $0 == nil })
+    }
+    #expect(action.prepared.count <= SQLiteAction.PreparedLists.limit)
+    await action.shutdown()
+    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM readings ORDER BY rowid")
+    }
+    #expect(rows.count == 300)
+    // Each row holds its own n under each of its keys, and NULL elsewhere.
+    for (n, row) in rows.enumerated() {
+      for (index, name) in names.enumerated() {
+        let present = (n >> index) & 1 == 1 || index == n % 8
+        #expect((row[name] as Int?) == (present ? n : nil), "row \(n) \(name)")
+      }
+    }
+  }
+
   /// A database deleted under the action (or replaced) is opened anew at its path: the rows after
   /// do not go into the unlinked file.
   @Test func aDeletedDatabaseIsOpenedAgain() async throws {

@@ -606,6 +606,25 @@ struct HTTPActionTests {
     #expect(sent.contains { $0 == ("b", #"[{"d":"b","n":2}]"#) }, "\(sent)")
   }
 
+  @Test("batching: a URL per device is forgotten once its batch is answered")
+  func batchingForgetsAnsweredURLs() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.batch = .init(maxSize: 10, maxDelayMs: 20, maxBytes: 5120)
+      $0.url = server.url("/in/${d}")
+      $0.confirmationUrl = server.url("/in/")
+    }
+    let results = await action.performGroup((0..<20).map { input(#"{"d":"dev\#($0)"}"#, topic: "t") })
+    #expect(results.allSatisfy { $0 == nil })
+    #expect(server.requests.count == 20)
+    let batcher = try #require(action.batcher)
+    // Each send forgets its URL right after its results are told (bounded: 100 × 10 ms).
+    for _ in 0..<100 where await batcher.urlsSending > 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+    #expect(await batcher.urlsSending == 0)
+    await action.shutdown()
+  }
+
   @Test("a header value that renders CR or LF is refused; a URL outside confirmationUrl too")
   func refusals() async throws {
     let server = try LoopbackHTTPServer()
