@@ -72,6 +72,43 @@ public final class FileArchiveAction: BatchAction {
   /// they count toward `maxBytes`, never rotate the file at once (one rename could replace the
   /// other's freshly rotated file, lines and all), and a failed write cuts back only its own bytes.
   static let writing = Mutex(())
+  /// The archive actions in a round (lines written, then their fsyncs), with the rounds waiting for
+  /// each: one action's rounds go one at a time. Linux reports a write-back error once per open
+  /// file, to whichever fsync comes first, so two overlapping rounds of one action (an error action
+  /// called by several lanes) could hand one round's error to the other and acknowledge lost lines.
+  /// One table for all actions, keyed by the action: no memory of its own for each of 10,000 rules.
+  static let rounds = Mutex<[ObjectIdentifier: [CheckedContinuation<Void, Never>]]>([:])
+
+  /// Waits until no other round of this action runs, in the order asked.
+  func enterRound() async {
+    let id = ObjectIdentifier(self)
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let now = Self.rounds.withLock { rounds -> Bool in
+        if rounds[id] == nil {
+          rounds[id] = []
+          return true
+        }
+        rounds[id]!.append(continuation)
+        return false
+      }
+      if now { continuation.resume() }
+    }
+  }
+
+  /// Ends this action's round: the next waiting one starts.
+  func leaveRound() {
+    let id = ObjectIdentifier(self)
+    let next = Self.rounds.withLock { rounds -> CheckedContinuation<Void, Never>? in
+      guard let waiting = rounds[id], !waiting.isEmpty else {
+        rounds[id] = nil
+        return nil
+      }
+      rounds[id]!.removeFirst()
+      return waiting[0]
+    }
+    next?.resume()
+  }
+
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
   static let maxOpenFiles = 64
@@ -202,6 +239,8 @@ public final class FileArchiveAction: BatchAction {
 
   /// Appends the results in order, then fsyncs each file touched (mode `batch`).
   public func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] {
+    await enterRound()
+    defer { leaveRound() }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var targets: [String?] = []
     targets.reserveCapacity(inputs.count)

@@ -196,12 +196,16 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
     return FinishedMessage(message: message, ok: ok, snapshot: snapshot, startNanoseconds: startNanoseconds)
   }
 
+  /// Counts one action as finished after its retries. Failures that finish the rule go down their
+  /// error paths behind the lane's earlier ones, as a first attempt's do: one at a time, so an
+  /// error action never has two rounds of one lane at once (a task each let them overlap, out of
+  /// order, and a file error action's fsyncs with them).
   func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
     var finishing: [FinishedMessage] = []
     let failures = completeDeferringFailures(configured, error, finishing: &finishing)
     dispatcher.finish(finishing)
     guard let failures else { return }
-    Task { await handle(failures, dispatcher: dispatcher) }
+    configured.lane.afterEarlierFailures { await self.handle(failures, dispatcher: dispatcher) }
   }
 
   /// Counts one action as finished. When that finishes the rule with failures, returns them: the

@@ -335,6 +335,42 @@ struct FileArchiveActionTests {
     }
   }
 
+  /// Rounds of one action (an error action that several lanes call) go one at a time: a write
+  /// never lands while another round's fsync of the same file runs, which could take its error.
+  @Test func roundsOfOneActionDoNotOverlap() async throws {
+    let folder = temporaryFolder()
+    let inSync = Mutex((now: 0, most: 0, writesDuringSync: 0))
+    let watching = FileOperations(
+      write: { descriptor, bytes, count in
+        inSync.withLock { if $0.now > 0 { $0.writesDuringSync += 1 } }
+        return Glibc.write(descriptor, bytes, count)
+      },
+      sync: { descriptor in
+        inSync.withLock {
+          $0.now += 1
+          $0.most = max($0.most, $0.now)
+        }
+        usleep(2_000)
+        defer { inSync.withLock { $0.now -= 1 } }
+        return fsync(descriptor)
+      })
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/errors.jsonl"}"#), context: context)
+    action.operations.withLock { $0 = watching }
+    let results = await withTaskGroup(of: [ActionError?].self) { group in
+      for n in 0..<16 {
+        group.addTask { await action.performBatch([input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#)]) }
+      }
+      return await group.reduce(into: []) { $0 += $1 }
+    }
+    await action.shutdown()
+    #expect(results.count == 16 && results.allSatisfy { $0 == nil })
+    #expect(inSync.withLock { $0.most } == 1)
+    #expect(inSync.withLock { $0.writesDuringSync } == 0)
+    let lines = try String(contentsOfFile: "\(folder)/errors.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(Set(lines).count == 16)
+  }
+
   @Test func aWriteThatFailsPartwayLeavesNoTornLine() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(

@@ -362,6 +362,28 @@ struct DispatcherTests {
     #expect(order == (0..<30).map { #"{"n": \#($0)}"# })
   }
 
+  /// Failures that come out of retries go down their error paths one at a time, behind the lane's
+  /// earlier ones, as first-attempt failures do (a task each had up to 8 error-action rounds at
+  /// once, out of order).
+  @Test func failuresAfterRetriesReachTheErrorActionOneAtATime() async throws {
+    let (dispatcher, builder) = try setUp([
+      #"""
+      {"sql": "SELECT n FROM 'seq'", "actions": [{"record": {"name": "p", "fail": "transient", "retry": {"attempts": 2, "initialBackoffMs": 1}}}],
+       "errorAction": {"record": {"name": "errors", "delayMs": 3}}}
+      """#
+    ])
+    let acks = AckCollector()
+    for index in 0..<30 {
+      await dispatcher.deliver(acks.message(topic: "seq", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
+      if index % 3 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
+    #expect(await acks.wait(for: 30, timeoutMs: 30_000))
+    let errors = try #require(builder.action("errors"))
+    #expect(errors.received.withLock { $0.count } == 30)
+    #expect(errors.concurrency.withLock { $0.most } == 1)
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  }
+
   @Test func actionErrorActionComesFirst() async throws {
     let (dispatcher, builder) = try setUp([
       #"""
