@@ -338,6 +338,18 @@ struct DispatcherTests {
     #expect(builder.action("ok")!.received.withLock { $0.count } == 1)
   }
 
+  /// Delivers `{"n": 0}` ... on `topic`, a few at a time (so that they spread over batches), and
+  /// waits until all are acknowledged.
+  func deliverNumbered(_ count: Int, topic: String, to dispatcher: Dispatcher) async throws -> AckCollector {
+    let acks = AckCollector()
+    for index in 0..<count {
+      await dispatcher.deliver(acks.message(topic: topic, payload: #"{"n": \#(index)}"#, origin: "\(index)"))
+      if index % 3 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
+    #expect(await acks.wait(for: count, timeoutMs: 30_000))
+    return acks
+  }
+
   /// Error records reach a slow error action in message order, whichever batch of the failing
   /// action their messages were in.
   @Test func errorRecordsKeepMessageOrderAcrossBatches() async throws {
@@ -347,12 +359,7 @@ struct DispatcherTests {
        "errorAction": {"record": {"name": "errors", "delayMs": 3}}}
       """#
     ])
-    let acks = AckCollector()
-    for index in 0..<30 {
-      await dispatcher.deliver(acks.message(topic: "seq", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
-      if index % 3 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-    }
-    #expect(await acks.wait(for: 30, timeoutMs: 30_000))
+    _ = try await deliverNumbered(30, topic: "seq", to: dispatcher)
     let order = builder.action("errors")!.received.withLock { $0 }.map { input -> String in
       guard case .object(let record) = input.evaluation.value,
         case .string(let payload)? = record["base64OriginalPayload"]
@@ -372,12 +379,7 @@ struct DispatcherTests {
        "errorAction": {"record": {"name": "errors", "delayMs": 3}}}
       """#
     ])
-    let acks = AckCollector()
-    for index in 0..<30 {
-      await dispatcher.deliver(acks.message(topic: "seq", payload: #"{"n": \#(index)}"#, origin: "\(index)"))
-      if index % 3 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-    }
-    #expect(await acks.wait(for: 30, timeoutMs: 30_000))
+    let acks = try await deliverNumbered(30, topic: "seq", to: dispatcher)
     let errors = try #require(builder.action("errors"))
     #expect(errors.received.withLock { $0.count } == 30)
     #expect(errors.concurrency.withLock { $0.most } == 1)
