@@ -101,6 +101,14 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("a"), .string("\\q"), .string("x")],
       expected: .undefined),
+    // A `}` that closes nothing is a literal to Java; quantifiers and \p{...} still close theirs.
+    Row(function: "regexp_matches", arguments: [.string("a}"), .string("}")], expected: .bool(true)),
+    Row(
+      function: "regexp_replace", arguments: [.string("{a}"), .string("a}"), .string("b")],
+      expected: .string("{b")),
+    Row(function: "regexp_matches", arguments: [.string("aa}"), .string("^a{2}}$")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("é}"), .string("^\\p{L}}$")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("}"), .string("[}]")], expected: .bool(true)),
     // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
     Row(
       function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),

@@ -74,6 +74,12 @@ import Testing
   CallRow("replace", [str("abcdabcd"), str("b"), str("x")], str("axcdaxcd")),
   CallRow("replace", [.int(1212), .int(2), .bool(true)], str("1true1true")),
   CallRow("replace", [str("ab"), str(""), str("-")], str("-a-b-")),
+  // Final_Sigma, as Java's toLowerCase: a capital sigma that ends a word becomes ς.
+  CallRow("lower", [str("ΟΔΟΣ")], str("οδος")),
+  CallRow("lower", [str("ΟΔΟΣ ΚΑΙ ΑΣ.")], str("οδος και ας.")),
+  CallRow("lower", [str("ΣΑΣ")], str("σας")),
+  CallRow("lower", [str("Σ")], str("σ")),
+  CallRow("lower", [str("AΣ'Σ")], str("aσ'ς")),
   CallRow("replace", [str("aaa"), str("aa"), str("b")], str("ba")),
   // Results past 8 MiB (no Java string holds what one 128 KB message can ask for) are Undefined.
   CallRow(

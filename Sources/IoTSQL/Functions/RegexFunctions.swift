@@ -254,11 +254,12 @@ final class CompiledRegex: @unchecked Sendable {
 
   /// `pattern` with Java's ASCII meaning of `\d`, `\w`, `\s` and their negations spelled out
   /// (ICU's are Unicode: `\w` would match `é`, which Java's does not), and `[:` read as Java reads it
-  /// (a set starting with a colon, not ICU's POSIX class `[:alpha:]`). Escaped backslashes and
+  /// (a set starting with a colon, not ICU's POSIX class `[:alpha:]`), and a `}` that closes no `{`
+  /// escaped (a literal to Java, an error to ICU). Escaped backslashes and
   /// `\Q...\E` quotes are kept as they are; inside `[...]` a negation becomes a nested set, which
   /// ICU supports.
   static func javaClasses(_ pattern: String) -> String {
-    guard pattern.contains("\\") || pattern.contains("[:") else { return pattern }
+    guard pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") else { return pattern }
     // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
     let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
     let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
@@ -270,6 +271,7 @@ final class CompiledRegex: @unchecked Sendable {
     let scalars = Array(pattern.unicodeScalars)
     var output = String.UnicodeScalarView()
     var depth = 0  // nesting of [...]
+    var braceOpen = false  // after a `{` outside [...]: a repetition `{n,m}` or `\p{...}`
     var index = 0
     while index < scalars.count {
       let scalar = scalars[index]
@@ -308,6 +310,16 @@ final class CompiledRegex: @unchecked Sendable {
         }
       } else if scalar == "]", depth > 0 {
         depth -= 1
+      } else if scalar == "{", depth == 0 {
+        braceOpen = true
+      } else if scalar == "}", depth == 0 {
+        // A `}` that closes nothing is a literal to Java, an error to ICU.
+        if !braceOpen {
+          output.append(contentsOf: "\\}".unicodeScalars)
+          index += 1
+          continue
+        }
+        braceOpen = false
       }
       output.append(scalar)
       index += 1

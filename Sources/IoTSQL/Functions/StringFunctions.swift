@@ -52,7 +52,7 @@ enum StringFunctions {
     FunctionSpec(
       name: "lower", family: "string", arity: 1...1, signature: "lower(string) -> String",
       help: "The lower-case form of the argument's String form."
-    ) { call in Coercions.toText(call[0]).map { .string($0.lowercased()) } ?? .undefined },
+    ) { call in Coercions.toText(call[0]).map { .string(lowercasedAsJava($0)) } ?? .undefined },
     pad("lpad", "Prefixes count spaces (count clamped to 0...1000).", left: true),
     trim("ltrim", "Removes leading spaces and tabs.", leading: true, trailing: false),
     FunctionSpec(
@@ -188,6 +188,35 @@ enum StringFunctions {
 
   /// Java's `String.replace`: every non-overlapping occurrence, left to right; an empty target
   /// inserts the replacement before every character and at the end.
+  /// `text` in lower case as Java's `String.toLowerCase()` makes it: Unicode's mappings, with the
+  /// one that depends on context, Final_Sigma: a capital sigma that ends a word (a cased letter
+  /// before it, none after it, case-ignorable characters aside) becomes `ς`, not `σ`
+  /// (`ΟΔΟΣ` → `οδος`).
+  static func lowercasedAsJava(_ text: String) -> String {
+    guard text.unicodeScalars.contains("\u{03A3}") else { return text.lowercased() }
+    let scalars = Array(text.unicodeScalars)
+    var result = String.UnicodeScalarView()
+    for (index, scalar) in scalars.enumerated() {
+      if scalar == "\u{03A3}", endsWord(scalars, at: index) {
+        result.append("\u{03C2}")
+      } else {
+        result.append(contentsOf: String(scalar).lowercased().unicodeScalars)
+      }
+    }
+    return String(result)
+  }
+
+  /// Whether the letter at `index` is preceded by a cased letter and not followed by one, skipping
+  /// case-ignorable characters on either side (Unicode's Final_Sigma condition).
+  private static func endsWord(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+    var before = index - 1
+    while before >= 0, scalars[before].properties.isCaseIgnorable { before -= 1 }
+    guard before >= 0, scalars[before].properties.isCased else { return false }
+    var after = index + 1
+    while after < scalars.count, scalars[after].properties.isCaseIgnorable { after += 1 }
+    return after == scalars.count || !scalars[after].properties.isCased
+  }
+
   /// The longest text `replace` and `regexp_replace` make, in bytes (UTF-16 units for the latter):
   /// longer is Undefined. An AWS message holds at most 128 KB, yet `replace(x, '', y)` over one of
   /// them asks for billions of characters, which a Java string cannot hold (and which took this
