@@ -509,6 +509,11 @@ public final class RuleReloader: Sendable {
       for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
     let kept = Set(returned.rules.map(ObjectIdentifier.init))
+    let current = dispatcher.ruleSet.rules
+    let replaced = current.filter { !kept.contains(ObjectIdentifier($0)) }
+    // A new version's lanes start after the old version's have drained (one topic's results stay
+    // in order at the destination).
+    dispatcher.handOver(from: replaced, to: fresh)
     let old = dispatcher.swap(to: RuleSet(rules: returned.rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
     // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone.

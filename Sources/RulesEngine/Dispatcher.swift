@@ -101,7 +101,11 @@ struct ActionLane: ~Copyable, Sendable {
     }
   }
 
+  /// Nothing queued, nothing running.
+  var isIdle: Bool { state.withLock { !$0.running && $0.queue.isEmpty } }
+
   func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
+    await dispatcher.waitForPredecessor(of: configured)
     if let pipelined = configured.action as? any PipelinedBatchAction {
       await runPipelined(pipelined, dispatcher: dispatcher, configured: configured)
       return
@@ -382,6 +386,49 @@ public final class Dispatcher: Sendable {
 
   /// The rule set new messages are evaluated against.
   public var ruleSet: RuleSet { slots.withLock { $0.ruleSet } }
+
+  /// The action lanes of replaced rule versions that the new version's lane of the same action
+  /// (same rule name, same place) waits for before its first batch, by the new one: one topic's
+  /// results reach the destination in order across a reload (the new lane went at once, while
+  /// the old one still worked through its backlog: 828 older results came after a newer one).
+  let predecessors = Mutex<[ObjectIdentifier: ConfiguredAction]>([:])
+  /// Whether `predecessors` holds any (read without the lock by every lane that starts).
+  let hasPredecessors = Atomic<Bool>(false)
+
+  /// Makes the lanes of `replacement`'s actions wait for those of `replaced` (earlier versions of
+  /// the same rules) before their first batch. A replaced lane that never ran and has nothing
+  /// queued hands its own wait on (the version before it may still be busy) and is forgotten.
+  public func handOver(from replaced: [Rule], to replacement: [Rule]) {
+    predecessors.withLock { table in
+      let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+      for rule in replacement {
+        guard let previous = old[rule.name] else { continue }
+        for (new, before) in zip(rule.actions, previous.actions) {
+          let waiting = before.lane.isIdle ? table[ObjectIdentifier(before)] : nil
+          table[ObjectIdentifier(new)] = waiting ?? before
+        }
+      }
+      for rule in replaced {
+        for configured in rule.actions where configured.lane.isIdle {
+          table[ObjectIdentifier(configured)] = nil
+        }
+      }
+      hasPredecessors.store(!table.isEmpty, ordering: .releasing)
+    }
+  }
+
+  /// Waits until the lane `configured` replaced (see ``handOver(from:to:)``) has nothing
+  /// queued or running.
+  func waitForPredecessor(of configured: ConfiguredAction) async {
+    guard hasPredecessors.load(ordering: .acquiring) else { return }
+    let id = ObjectIdentifier(configured)
+    guard let previous = predecessors.withLock({ $0[id] }) else { return }
+    while !previous.lane.isIdle { try? await Task.sleep(nanoseconds: 1_000_000) }
+    predecessors.withLock { table in
+      table[id] = nil
+      hasPredecessors.store(!table.isEmpty, ordering: .releasing)
+    }
+  }
 
   /// Swaps the rule set atomically; returns the previous one (wait for `waitUntilIdle()` before
   /// shutting down its retired actions). No message enters the previous set after this returns.

@@ -828,3 +828,54 @@ private final class GatedPipeline: PipelinedBatchAction, Sendable {
   #expect(await acks.wait(for: total))
   #expect(acks.acks.withLock { $0.map(\.0) } == (0..<total).map { "\($0)" })
 }
+
+/// Two versions of one action writing to one destination: each perform appends its message's
+/// origin to the shared log, after `delayMs`.
+private final class SinkLog: Sendable {
+  let entries = Mutex<[Int]>([])
+}
+
+private final class SharedSink: Action, Sendable {
+  let log: SinkLog
+  let delayMs: Int
+  init(log: SinkLog, delayMs: Int) {
+    self.log = log
+    self.delayMs = delayMs
+  }
+  var kind: String { "sink" }
+  var actionName: String { "SharedSink" }
+  var resource: String { "sink" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    try? await Task.sleep(for: .milliseconds(delayMs))
+    log.entries.withLock { $0.append(Int(input.message.origin) ?? -1) }
+  }
+  func shutdown() async {}
+}
+
+/// A reload that replaces a rule while its action works through a backlog: the new version's
+/// results reach the destination after the old version's, one topic in order (the new lane went
+/// at once, overtaking the backlog).
+@Test func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults() async throws {
+  let log = SinkLog()
+  func version(_ delayMs: Int) throws -> Rule {
+    let configured = ConfiguredAction(
+      action: SharedSink(log: log, delayMs: delayMs), retry: RetryPolicy(), errorAction: nil, ruleName: "r",
+      label: "sink[0]")
+    return Rule(
+      name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+      actions: [configured], errorAction: nil, file: "r.json",
+      fingerprint: FileFingerprint(hash: 0, length: 0))
+  }
+  let old = try version(2)
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: [old]), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
+  let acks = AckCollector()
+  for n in 0..<40 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  let new = try version(0)
+  dispatcher.handOver(from: [old], to: [new])
+  dispatcher.swap(to: RuleSet(rules: [new]))
+  for n in 40..<60 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  #expect(await acks.wait(for: 60, timeoutMs: 30_000))
+  #expect(log.entries.withLock { $0 } == Array(0..<60))
+}
