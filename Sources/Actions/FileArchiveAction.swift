@@ -599,10 +599,12 @@ public final class FileArchiveAction: BatchAction {
   }
 
   func open(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) -> OpenFile {
+    try refuseLinksBelowRoot(path)
     let folders = try FileSystem.makeParentFolders(of: path)
     var before = stat()
     let existed = stat(path, &before) == 0
-    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    // A symbolic link as the file itself is refused too (ELOOP, permanent).
+    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
     if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
     if !existed && sync != .never {
       // The new file's entry (and new folders') reach the disk before any of its lines is
@@ -617,6 +619,26 @@ public final class FileArchiveAction: BatchAction {
     var info = stat()
     fstat(fd, &info)
     return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now, checkedAtMs: now)
+  }
+
+  /// Refuses a path whose folders below the archive root include a symbolic link: the rendered
+  /// path is checked as text, and a link inside the root (`archive/dev7 -> ../elsewhere`) would
+  /// take the lines out of it. (The root itself may be a link.) Checked when a file is opened.
+  func refuseLinksBelowRoot(_ path: String) throws(ActionError) {
+    guard path.hasPrefix(rootPrefix) else { return }
+    var prefix = rootPrefix == "/" ? "" : String(rootPrefix.dropLast())
+    let folders = path.dropFirst(rootPrefix.count).split(separator: "/").dropLast()
+    for folder in folders {
+      prefix += "/" + folder
+      var info = stat()
+      guard lstat(prefix, &info) == 0 else { return }  // not there yet: made as a folder
+      if info.st_mode & S_IFMT == S_IFLNK {
+        throw ActionError(
+          .permanent,
+          "'\(prefix)' is a symbolic link: lines are written only below the archive root '\(root)', not through links"
+        )
+      }
+    }
   }
 
   func rotate(_ path: String, operations: FileOperations = .system) throws(ActionError) {

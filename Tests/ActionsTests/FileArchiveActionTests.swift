@@ -335,6 +335,31 @@ struct FileArchiveActionTests {
     }
   }
 
+  /// A symbolic link below the root (a folder or the file) is not followed: the line takes the
+  /// error path, and nothing is written where the link points.
+  @Test func linksBelowTheRootAreNotFollowed() async throws {
+    let folder = temporaryFolder()
+    try FileManager.default.createDirectory(atPath: "\(folder)/elsewhere", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: "\(folder)/arch/d2", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(
+      atPath: "\(folder)/arch/d1", withDestinationPath: "../elsewhere")
+    try FileManager.default.createSymbolicLink(
+      atPath: "\(folder)/arch/d2/log.jsonl", withDestinationPath: "../../elsewhere/file.jsonl")
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/arch/${topic(2)}/log.jsonl"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "s/d1"),
+      input(object([("n", .int(2))]), json: #"{"n":2}"#, topic: "s/d2"),
+      input(object([("n", .int(3))]), json: #"{"n":3}"#, topic: "s/d3"),
+    ])
+    await action.shutdown()
+    #expect(results[0]?.kind == .permanent && results[0]?.message.contains("is a symbolic link") == true)
+    #expect(results[1]?.kind == .permanent, "\(String(describing: results[1]))")
+    #expect(results[2] == nil)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/elsewhere").isEmpty)
+    #expect(try String(contentsOfFile: "\(folder)/arch/d3/log.jsonl", encoding: .utf8) == "{\"n\":3}\n")
+  }
+
   /// Rounds of one action (an error action that several lanes call) go one at a time: a write
   /// never lands while another round's fsync of the same file runs, which could take its error.
   @Test func roundsOfOneActionDoNotOverlap() async throws {
