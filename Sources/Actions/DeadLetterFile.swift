@@ -75,7 +75,7 @@ public final class DeadLetterFile: DeadLetterSink {
         fd = Self.openWithoutWaiting(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
         // A new file (and new folders) must reach the disk with the record's fsync.
-        if !existed { try FileSystem.syncFolders(holding: folders + [path], sync: operations.sync) }
+        try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
       // A failed write leaves no part of the record behind: the retry writes it whole.
       try FileSystem.writeAll(fd, line, path: path, operations: operations)
@@ -177,6 +177,29 @@ enum FileSystem {
   /// Fsyncs the folders holding `paths`: a file created or renamed is durable only once its
   /// folder's entry is (POSIX; ext4 and XFS commit it with the folder's fsync). A file system
   /// that cannot fsync a folder (EINVAL) is left to itself.
+  /// The folders still to fsync for a file whose earlier fsync of them failed, by the file: its
+  /// next open (a retry, when the file exists by then) syncs them again before any line of it is
+  /// acknowledged.
+  static let owedFolderSyncs = Mutex<[String: [String]]>([:])
+
+  /// Makes the entries of a file just opened durable: when it is new, fsyncs the folders holding it
+  /// and the `created` folders (a new name is durable only once its folder is); also when an earlier
+  /// attempt's fsync of them failed.
+  static func syncEntries(
+    of path: String, created: [String], existed: Bool, sync: @Sendable (Int32) -> Int32
+  ) throws(ActionError) {
+    let owed = owedFolderSyncs.withLock { $0[path] }
+    guard !existed || owed != nil else { return }
+    let paths = (owed ?? []) + created + [path]
+    do {
+      try syncFolders(holding: paths, sync: sync)
+    } catch {
+      owedFolderSyncs.withLock { $0[path] = paths }
+      throw error
+    }
+    if owed != nil { owedFolderSyncs.withLock { $0[path] = nil } }
+  }
+
   static func syncFolders(
     holding paths: [String], sync: @Sendable (Int32) -> Int32 = FileOperations.system.sync
   ) throws(ActionError) {

@@ -606,11 +606,11 @@ public final class FileArchiveAction: BatchAction {
     // A symbolic link as the file itself is refused too (ELOOP, permanent).
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
     if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
-    if !existed && sync != .never {
+    if sync != .never {
       // The new file's entry (and new folders') reach the disk before any of its lines is
       // acknowledged: its lines' fsync alone does not make a new name durable.
       do throws(ActionError) {
-        try FileSystem.syncFolders(holding: folders + [path], sync: operations.sync)
+        try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       } catch {
         Glibc.close(fd)
         throw error

@@ -335,6 +335,48 @@ struct FileArchiveActionTests {
     }
   }
 
+  /// A new file whose folder fsync failed has it done again by the retry, though the file exists by
+  /// then: its lines are acknowledged only once its name is durable.
+  @Test func aFailedFolderSyncIsDoneAgainByTheRetry() async throws {
+    let folder = temporaryFolder()
+    let folderSyncs = Mutex((attempts: 0, failing: true))
+    let flaky = FileOperations(
+      write: FileOperations.system.write,
+      sync: { descriptor in
+        var info = stat()
+        fstat(descriptor, &info)
+        guard info.st_mode & S_IFMT == S_IFDIR else { return fsync(descriptor) }
+        let failing = folderSyncs.withLock { state -> Bool in
+          state.attempts += 1
+          return state.failing
+        }
+        if failing {
+          errno = EIO
+          return -1
+        }
+        return fsync(descriptor)
+      })
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/owed/${topic(2)}.jsonl"}"#), context: context)
+    action.operations.withLock { $0 = flaky }
+    let first = await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "s/a")])
+    #expect(first[0]?.kind == .transient)
+    folderSyncs.withLock { $0 = (0, false) }
+    let retry = await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "s/a")])
+    #expect(retry == [nil])
+    #expect(folderSyncs.withLock { $0.attempts } > 0)
+    // Done: the next file open needs none.
+    await action.shutdown()
+    folderSyncs.withLock { $0 = (0, false) }
+    let again = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/owed/${topic(2)}.jsonl"}"#), context: context)
+    again.operations.withLock { $0 = flaky }
+    #expect(
+      await again.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#, topic: "s/a")]) == [nil])
+    #expect(folderSyncs.withLock { $0.attempts } == 0)
+    await again.shutdown()
+  }
+
   /// A symbolic link below the root (a folder or the file) is not followed: the line takes the
   /// error path, and nothing is written where the link points.
   @Test func linksBelowTheRootAreNotFollowed() async throws {
