@@ -78,6 +78,7 @@ public final class DeadLetterFile: DeadLetterSink {
         try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
       // A failed write leaves no part of the record behind: the retry writes it whole.
+      let sizeBefore = lseek(fd, 0, SEEK_END)
       try FileSystem.writeAll(fd, line, path: path, operations: operations)
       if operations.sync(fd) != 0 {
         let code = errno
@@ -85,6 +86,9 @@ public final class DeadLetterFile: DeadLetterSink {
         // the record was written.
         var info = stat()
         if code == EINVAL, fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG { return }
+        // Nor does a record whose fsync failed stay: the retry writes it again, and a copy left
+        // here could reach the disk after all (a consumer would replay it twice).
+        if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
         throw FileSystem.error(code, "fsync \(path)")
       }
     }

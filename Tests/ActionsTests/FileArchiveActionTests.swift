@@ -473,6 +473,29 @@ struct FileArchiveActionTests {
     #expect(lines[0] == lines[1])
   }
 
+  /// A record whose fsync failed is cut back out of the file: the retry writes it again, and no
+  /// second copy is left to reach the disk.
+  @Test func theDeadLetterFileKeepsNoRecordWhoseSyncFailed() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    let record = ErrorRecord(
+      ruleName: "r", topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: "AQID", failures: [],
+      timestamp: 0, origin: "test")
+    try await sink.write(record)
+    sink.operations.withLock {
+      $0 = FileOperations(
+        write: FileOperations.system.write,
+        sync: { _ in
+          errno = EIO
+          return -1
+        })
+    }
+    await #expect(throws: ActionError.self) { try await sink.write(record) }
+    sink.operations.withLock { $0 = .system }
+    try await sink.write(record)
+    #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2)
+  }
+
   /// logrotate without copytruncate (rename), or a deleted file: the next record goes to a new file
   /// at the path, not into the one moved away or unlinked.
   @Test func theDeadLetterFileFollowsItsPathWhenMovedOrDeleted() async throws {
