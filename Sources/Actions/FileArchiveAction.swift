@@ -642,9 +642,7 @@ public final class FileArchiveAction: BatchAction {
   }
 
   func rotate(_ path: String, operations: FileOperations = .system) throws(ActionError) {
-    var index = 1
-    var info = stat()
-    while stat("\(path).\(index)", &info) == 0 { index += 1 }
+    var index = Self.nextRotationIndex(of: path)
     // Never onto a rotated file that exists: another process archiving to the same path may have
     // taken the name since the stat (a plain rename replaced that file, and its lines were lost).
     // A name taken meanwhile moves on to the next; a file system that cannot refuse to replace
@@ -665,5 +663,28 @@ public final class FileArchiveAction: BatchAction {
     }
     // The rotated name, like the new file opened next, is durable once the folder is synced.
     if sync != .never { try FileSystem.syncFolders(holding: [path], sync: operations.sync) }
+  }
+
+  /// One past the highest `N` of the rotated files `path.N` (1 when there is none), read from the
+  /// folder once: numbers keep the order of age when a shipper removed some (the lowest free number
+  /// gave a newer file a smaller number than older ones, and took a `stat` per rotated file).
+  static func nextRotationIndex(of path: String) -> Int {
+    let folder = FileSystem.folder(of: path)
+    let prefix =
+      Array((path.split(separator: "/", omittingEmptySubsequences: false).last ?? "").utf8) + [0x2E]
+    guard let directory = opendir(folder) else { return 1 }
+    defer { closedir(directory) }
+    var highest = 0
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        Array(raw.prefix(while: { $0 != 0 }))
+      }
+      guard name.count > prefix.count, name.starts(with: prefix),
+        let number = Int(String(decoding: name[prefix.count...], as: UTF8.self)), number > 0,
+        name[prefix.count] != UInt8(ascii: "+"), name[prefix.count] != UInt8(ascii: "0")
+      else { continue }
+      highest = max(highest, number)
+    }
+    return highest + 1
   }
 }

@@ -377,6 +377,27 @@ struct FileArchiveActionTests {
     await again.shutdown()
   }
 
+  /// A rotation takes one past the highest number: a shipper that removed `a.jsonl.1` leaves
+  /// `a.jsonl.2` the oldest, and the next rotated file is `a.jsonl.3`.
+  @Test func rotationNumbersKeepTheOrderOfAge() async throws {
+    let folder = temporaryFolder()
+    try FileManager.default.createDirectory(atPath: "\(folder)/r", withIntermediateDirectories: true)
+    for name in ["a.jsonl.2", "a.jsonl.x", "a.jsonl.07", "b.jsonl.9", "a.jsonl.-4"] {
+      _ = FileManager.default.createFile(atPath: "\(folder)/r/\(name)", contents: Data("old\n".utf8))
+    }
+    #expect(FileArchiveAction.nextRotationIndex(of: "\(folder)/r/a.jsonl") == 3)
+    #expect(FileArchiveAction.nextRotationIndex(of: "\(folder)/r/c.jsonl") == 1)
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/r/a.jsonl", "rotate": {"maxBytes": 10}}"#),
+      context: context)
+    for n in 0..<2 {
+      #expect(await action.performBatch([input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#)]) == [nil])
+    }
+    await action.shutdown()
+    #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl.3", encoding: .utf8) == "{\"n\":0}\n")
+    #expect(!FileManager.default.fileExists(atPath: "\(folder)/r/a.jsonl.1"))
+  }
+
   /// A symbolic link below the root (a folder or the file) is not followed: the line takes the
   /// error path, and nothing is written where the link points.
   @Test func linksBelowTheRootAreNotFollowed() async throws {
