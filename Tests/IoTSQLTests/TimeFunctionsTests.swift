@@ -3,7 +3,8 @@ import Testing
 
 @testable import IoTSQL
 
-/// Expected values were checked against java.time (OpenJDK 17) when the rows were written.
+/// Expected values were checked against Joda-Time 2.10.14 (`parse_time`) and java.time (`time_to_epoch`),
+/// on OpenJDK 17, when the rows were written.
 struct TimeFunctionsTests {
   struct Row: Sendable, CustomStringConvertible {
     let arguments: [Value]
@@ -105,9 +106,9 @@ struct TimeFunctionsTests {
       expected: .string("GMT|Greenwich Mean Time")),
     Row(
       arguments: [.string("z|zzzz"), .int(0), .string("GMT+0")], expected: .string("GMT|Greenwich Mean Time")),
-    // Where the tz database has no letters (it writes -02), the JDK's name, as Joda prints it (São
-    // Paulo's summer of 2018 was -02:00, BRST; its rules of today would say GMT-3); the JDK's form
-    // of the offset for a zone it has no name for; the JDK's long name where ICU's differs.
+    // Joda's names are the JDK's for the zone, standard or daylight by the instant, whatever the tz
+    // database's letters (it writes -02 for São Paulo's summer of 2018, -02:00: BRST); the JDK's
+    // own form of the offset where that is its name (Astrakhan).
     Row(
       arguments: [.string("z ZZ"), .int(1_516_000_000_000), .string("America/Sao_Paulo")],
       expected: .string("BRST -02:00")),
@@ -118,6 +119,85 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("z|zzzz"), .int(1_720_000_000_000), .string("Europe/Istanbul")],
       expected: .string("TRT|Turkey Time")),
+    // The JDK's names of the id Joda resolves a link to (Singapore is Asia/Singapore, SGT, where the
+    // tz letters say +08), also at local mean time (1799 in New York and 1900 in Kolkata print EST
+    // and IST, not LMT or MMT), and the offset for a zone the JDK has no names for (Etc/GMT+5).
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_705_320_000_000), .string("Singapore")],
+      expected: .string("SGT|Singapore Standard Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_705_320_000_000), .string("Turkey")],
+      expected: .string("TRT|Turkey Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_705_320_000_000), .string("NZ-CHAT")],
+      expected: .string("CHADT|Chatham Daylight Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_705_320_000_000), .string("America/Adak")],
+      expected: .string("HAST|Hawaii-Aleutian Standard Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_721_044_800_000), .string("US/Aleutian")],
+      expected: .string("HADT|Hawaii-Aleutian Daylight Time")),
+    Row(
+      arguments: [.string("yyyy-MM-dd z"), .int(-5_364_662_400_000), .string("America/New_York")],
+      expected: .string("1799-12-31 EST")),
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm:ss z"), .int(-2_208_988_800_000), .string("Asia/Kolkata")],
+      expected: .string("1900-01-01 05:21:10 IST")),
+    Row(
+      arguments: [.string("z zzzz"), .int(1_705_320_000_000), .string("Etc/GMT+5")],
+      expected: .string("-05:00 -05:00")),
+    Row(
+      arguments: [.string("z zzzz"), .int(1_705_320_000_000), .string("Etc/GMT-14")],
+      expected: .string("+14:00 +14:00")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("CET")], expected: .string("CET|Central European Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_721_044_800_000), .string("MET")],
+      expected: .string("MEST|Middle Europe Summer Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(0), .string("HST")], expected: .string("HST|Hawaii Standard Time")),
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_721_044_800_000), .string("Europe/Dublin")],
+      expected: .string("IST|Irish Standard Time")),
+    // An id of the JDK's names that Joda does not know: the names its lookup gives for that id.
+    Row(
+      arguments: [.string("z|zzzz"), .int(1_721_044_800_000), .string("Europe/Kyiv")],
+      expected: .string("EEST|Eastern European Summer Time")),
+    // ZZZ is the id Joda resolves the zone to; an offset id is written as Joda writes it, and
+    // zero is UTC.
+    Row(
+      arguments: [.string("ZZZ"), .int(0), .string("US/Pacific")], expected: .string("America/Los_Angeles")),
+    Row(arguments: [.string("ZZZ"), .int(0), .string("Asia/Calcutta")], expected: .string("Asia/Kolkata")),
+    Row(arguments: [.string("ZZZ"), .int(0), .string("GMT0")], expected: .string("Etc/GMT")),
+    Row(arguments: [.string("ZZZ"), .int(0), .string("Egypt")], expected: .string("Africa/Cairo")),
+    Row(
+      arguments: [.string("z|zzzz|ZZZ"), .int(0), .string("UCT")],
+      expected: .string("UTC|Coordinated Universal Time|Etc/UTC")),
+    Row(
+      arguments: [.string("z|zzzz|ZZZ"), .int(0), .string("+0100")], expected: .string("+01:00|+01:00|+01:00")
+    ),
+    Row(
+      arguments: [.string("z|zzzz|ZZZ"), .int(0), .string("+01:30:15")],
+      expected: .string("+01:30:15|+01:30:15|+01:30:15")),
+    Row(
+      arguments: [.string("z|zzzz|ZZZ"), .int(0), .string("-00:00")],
+      expected: .string("UTC|Coordinated Universal Time|UTC")),
+    // Years up to 0: two-digit years are those of the year's magnitude, the century of era is the
+    // magnitude's (year -1, year -99, year 0, year -100).
+    Row(
+      arguments: [.string("yy YY xx C CC"), .int(-62_198_755_200_000)], expected: .string("01 01 02 0 00")),
+    Row(
+      arguments: [.string("yy YY xx C CC yyyy YYYY"), .int(-65_275_804_800_000)],
+      expected: .string("99 99 99 0 00 -0099 0100")),
+    Row(
+      arguments: [.string("yy YY xx C CC"), .int(-62_167_219_200_000)], expected: .string("00 00 01 0 00")),
+    Row(arguments: [.string("yy YY C CC"), .int(-65_307_427_200_000)], expected: .string("00 00 1 01")),
+    Row(
+      arguments: [.string("yy YY xx C CCC"), .int(1_585_872_000_000)], expected: .string("20 20 20 20 020")),
+    // At most 15 fraction digits, except for a zero fraction.
+    Row(arguments: [.string("SSSSSSSSSSSSSSSS"), .int(123)], expected: .string("123000000000000")),
+    Row(arguments: [.string("SSSSSSSSSSSSSSSSSSSS"), .int(5)], expected: .string("005000000000000")),
+    Row(arguments: [.string("SSSSSSSSSSSSSSSS"), .int(0)], expected: .string("0000000000000000")),
     // tz names with digits and hyphens.
     Row(arguments: [.string("HH z"), .int(0), .string("EST5EDT")], expected: .string("19 EST")),
     Row(arguments: [.string("HH z"), .int(0), .string("W-SU")], expected: .string("03 MSK")),
@@ -134,6 +214,10 @@ struct TimeFunctionsTests {
       arguments: [.string("HH:mm:ss"), .decimal(Decimal(string: "100000000.9")!)],
       expected: .string("03:46:40")),
     Row(arguments: [.string("HH:mm:ss"), .string("100000000")], expected: .string("03:46:40")),
+    Row(arguments: [.string("SSS"), .string("12")], expected: .string("012")),
+    // Spaces around a numeric string make it no number, as in every other numeric conversion.
+    Row(arguments: [.string("SSS"), .string(" 12")], expected: .undefined),
+    Row(arguments: [.string("SSS"), .string("12 ")], expected: .undefined),
     // Undefined results.
     Row(arguments: [.null, .int(0)], expected: .undefined),
     Row(arguments: [.string("yyyy"), .undefined], expected: .undefined),
@@ -237,6 +321,51 @@ struct TimeFunctionsTests {
     Row(arguments: [.null, .string("yyyy")], expected: .undefined),
     Row(arguments: [.string("2020"), .undefined], expected: .undefined),
     Row(arguments: [.string("2020"), .string("yyyy-ww")], expected: .undefined),
+    // Years: with 4 letters or more a sign is allowed, `+` only before more digits than letters, and
+    // more digits need one (SignStyle.EXCEEDS_PAD); with fewer only `-`; a year of era is never
+    // negative; -0 is no year.
+    Row(arguments: [.string("-0001-01-01"), .string("uuuu-MM-dd")], expected: .int(-62_198_755_200_000)),
+    Row(arguments: [.string("+10000-01-01"), .string("uuuu-MM-dd")], expected: .int(253_402_300_800_000)),
+    Row(arguments: [.string("+10000-01-01"), .string("yyyy-MM-dd")], expected: .int(253_402_300_800_000)),
+    Row(arguments: [.string("10000-01-01"), .string("yyyy-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("10000-01-01"), .string("uuuu-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("+2020-01-01"), .string("uuuu-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("-0001-01-01"), .string("yyyy-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("-0000-01-01"), .string("uuuu-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("-5-01-01"), .string("u-MM-dd")], expected: .int(-62_324_985_600_000)),
+    Row(arguments: [.string("+5-01-01"), .string("u-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("10000-01-01"), .string("u-MM-dd")], expected: .int(253_402_300_800_000)),
+    Row(arguments: [.string("-012-01-01"), .string("uuu-MM-dd")], expected: .int(-62_545_910_400_000)),
+    Row(arguments: [.string("-12-01-01"), .string("uuu-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("+100000403"), .string("uuuuMMdd")], expected: .int(253_410_336_000_000)),
+    Row(arguments: [.string("-00010403"), .string("uuuuMMdd")], expected: .int(-62_190_806_400_000)),
+    // EST and MST are New York's and Denver's time, daylight saving in summer, not the fixed zones.
+    Row(
+      arguments: [.string("2015-07-18 10:15 EST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_437_228_900_000)
+    ),
+    Row(
+      arguments: [.string("2015-01-18 10:15 EST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_421_594_100_000)
+    ),
+    Row(
+      arguments: [.string("2015-07-18 10:15 MST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_437_236_100_000)
+    ),
+    // One field given twice must agree.
+    Row(arguments: [.string("2015-12-18 2016"), .string("yyyy-MM-dd yyyy")], expected: .undefined),
+    Row(
+      arguments: [.string("2015-12-18 2015"), .string("yyyy-MM-dd yyyy")], expected: .int(1_450_396_800_000)),
+    Row(arguments: [.string("2015-12-18 Nov"), .string("yyyy-MM-dd MMM")], expected: .undefined),
+    Row(
+      arguments: [.string("2015-12-18 10:15 +01:00 +02:00"), .string("yyyy-MM-dd HH:mm XXX XXX")],
+      expected: .undefined),
+    Row(
+      arguments: [.string("2015-12-18 10:15:30.5 400000000"), .string("yyyy-MM-dd HH:mm:ss.S n")],
+      expected: .undefined),
+    Row(
+      arguments: [.string("2015-12-18 10:15:30.5 500000000"), .string("yyyy-MM-dd HH:mm:ss.S n")],
+      expected: .int(1_450_433_730_500)),
   ]
 
   @Test(arguments: parseRows)

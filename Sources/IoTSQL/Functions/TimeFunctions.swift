@@ -124,9 +124,8 @@ enum TimeFunctions {
   static func milliseconds(of value: Value) -> Int? {
     // The data-types table's implicit conversion: a Decimal rounds to the nearest Int (halves away
     // from zero), a numeric string is truncated. Beyond ±2^62 ms (±146 million years) is no time
-    // at all, whatever the type (the calendar arithmetic would overflow near Int's ends).
-    var value = value
-    if case .string(let text) = value { value = .string(text.trimmingCharacters(in: .whitespaces)) }
+    // at all, whatever the type (the calendar arithmetic would overflow near Int's ends). A string
+    // with spaces around its number is no number, as in every other numeric conversion.
     guard let converted = Coercions.toImplicitInt(value), converted.magnitude <= UInt(Int64.max / 2) else {
       return nil
     }

@@ -61,9 +61,11 @@ extension DateTimePattern {
       out +=
         count >= 4 && dialect == .jdk
         ? (f.year <= 0 ? "Before Christ" : "Anno Domini") : (f.year <= 0 ? "BC" : "AD")
-    case UInt8(ascii: "C"): out += Self.padded(yearOfEra / 100, count)
+    // Joda-Time's century of era and two-digit years count from year 0 both ways: year -99 (100 BC)
+    // is in century 0, and year -1 is `01` with `yy`, `YY` and `xx` alike.
+    case UInt8(ascii: "C"): out += Self.padded(abs(f.year) / 100, count)
     case UInt8(ascii: "y"): out += Self.year(dialect == .joda ? f.year : yearOfEra, count)
-    case UInt8(ascii: "Y"): out += Self.year(yearOfEra, count)
+    case UInt8(ascii: "Y"): out += Self.year(count == 2 && dialect == .joda ? f.year : yearOfEra, count)
     case UInt8(ascii: "u"): out += Self.year(f.year, count)
     case UInt8(ascii: "x") where dialect == .joda: out += Self.year(f.weekYear, count)
     case UInt8(ascii: "w"): out += Self.padded(f.week, count)
@@ -86,19 +88,14 @@ extension DateTimePattern {
     case UInt8(ascii: "h"): out += Self.padded(f.hour % 12 == 0 ? 12 : f.hour % 12, count)
     case UInt8(ascii: "m"): out += Self.padded(f.minute, count)
     case UInt8(ascii: "s"): out += Self.padded(f.second, count)
-    case UInt8(ascii: "S"):
-      // A fraction of the second, truncated to `count` digits.
-      let digits = Self.padded(f.millisecond, 3)
-      out += count <= 3 ? String(digits.prefix(count)) : digits + String(repeating: "0", count: count - 3)
+    case UInt8(ascii: "S"): out += Self.fraction(f.millisecond, count)
     case UInt8(ascii: "z"):
-      out +=
-        count >= 4
-        ? zone.longName(atEpochSeconds: f.epochSeconds) : zone.shortName(atEpochSeconds: f.epochSeconds)
+      out += zone.name(atEpochSeconds: f.epochSeconds, long: count >= 4)
     case UInt8(ascii: "Z"):
       switch (dialect, count) {
       case (.joda, 1): out += Self.offset(f.offset, colon: false, zero: nil)
       case (.joda, 2): out += Self.offset(f.offset, colon: true, zero: nil)
-      case (.joda, _): out += zone.id
+      case (.joda, _): out += zone.canonicalID
       case (.jdk, 4):
         out += f.offset == 0 ? "GMT" : "GMT" + Self.offset(f.offset, colon: true, zero: nil, seconds: true)
       case (.jdk, 5): out += Self.offset(f.offset, colon: true, zero: "Z", seconds: true)
@@ -140,13 +137,17 @@ extension DateTimePattern {
     return value < 0 ? "-" + body : body
   }
 
-  /// `yy` is the last two digits; other counts pad to the count.
+  /// `yy` is the last two digits of the magnitude (year -1 is `01`); other counts pad to the count.
   static func year(_ value: Int, _ count: Int) -> String {
-    if count == 2 {
-      let twoDigits = value % 100
-      return padded(twoDigits < 0 ? twoDigits + 100 : twoDigits, 2)
-    }
-    return padded(value, count)
+    count == 2 ? padded(abs(value) % 100, 2) : padded(value, count)
+  }
+
+  /// The milliseconds as a fraction of the second in `count` digits, truncated, as Joda-Time prints
+  /// it: at most 15 digits, except that a zero fraction is `count` zeros.
+  static func fraction(_ milliseconds: Int, _ count: Int) -> String {
+    let digits = milliseconds == 0 ? count : min(count, 15)
+    let text = padded(milliseconds, 3)
+    return digits <= 3 ? String(text.prefix(digits)) : text + String(repeating: "0", count: digits - 3)
   }
 
   /// `+hhmm`, `+hh:mm`, with `:ss` or `ss` when `seconds` is set and the seconds are not zero.

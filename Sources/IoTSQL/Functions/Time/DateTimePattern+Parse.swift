@@ -137,6 +137,14 @@ extension DateTimePattern {
         else { break }
         reserved += width
       }
+      // A year's sign, as java.time reads it (strict): `-` for every count but 2, `+` with 4 or more
+      // letters only (SignStyle.EXCEEDS_PAD), where it must come before more digits than letters.
+      let signed = (letter == "y" || letter == "u") && count != 2
+      var sign = 0
+      if signed, position < text.count, text[position] == "-" || (text[position] == "+" && count >= 4) {
+        sign = text[position] == "-" ? -1 : 1
+        position += 1
+      }
       var available = 0
       while position + available < text.count, text[position + available].isASCII,
         text[position + available].isWholeNumber
@@ -151,26 +159,34 @@ extension DateTimePattern {
       var value = 0
       for offset in 0..<take { value = value * 10 + text[position + offset].wholeNumberValue! }
       position += take
+      if signed, count >= 4, sign == 1 ? take <= count : sign == 0 && take > count {
+        return sign == 1
+          ? "a '+' needs more than \(count) digits for '\(letter)'"
+          : "more than \(count) digits for '\(letter)' need a sign"
+      }
+      if sign == -1 {
+        guard value != 0 else { return "expected a year other than -0" }
+        value = -value
+      }
       switch letter {
-      case "y": parsed.yearOfEra = count == 2 ? 2000 + value : value
-      case "u": parsed.year = count == 2 ? 2000 + value : value
-      case "M", "L": parsed.month = value
-      case "d": parsed.day = value
-      case "D": parsed.dayOfYear = value
-      case "H": parsed.hour = value
-      case "k": parsed.clockHour = value
-      case "K": parsed.hourOfHalfDay = value
-      case "h": parsed.clockHourOfHalfDay = value
-      case "m": parsed.minute = value
-      case "s": parsed.second = value
+      case "y": return Self.store(count == 2 ? 2000 + value : value, in: &parsed.yearOfEra)
+      case "u": return Self.store(count == 2 ? 2000 + value : value, in: &parsed.year)
+      case "M", "L": return Self.store(value, in: &parsed.month)
+      case "d": return Self.store(value, in: &parsed.day)
+      case "D": return Self.store(value, in: &parsed.dayOfYear)
+      case "H": return Self.store(value, in: &parsed.hour)
+      case "k": return Self.store(value, in: &parsed.clockHour)
+      case "K": return Self.store(value, in: &parsed.hourOfHalfDay)
+      case "h": return Self.store(value, in: &parsed.clockHourOfHalfDay)
+      case "m": return Self.store(value, in: &parsed.minute)
+      case "s": return Self.store(value, in: &parsed.second)
       case "S":
         var nanos = value
         for _ in count..<9 { nanos *= 10 }
-        parsed.nanosecond = nanos
-      case "n": parsed.nanosecond = value
-      default: break
+        return Self.store(nanos, in: &parsed.nanosecond)
+      case "n": return Self.store(value, in: &parsed.nanosecond)
+      default: return nil
       }
-      return nil
     }
     func match(_ candidates: [String]) -> Int? {
       var best: (index: Int, length: Int)?
@@ -193,21 +209,21 @@ extension DateTimePattern {
         count == 3
         ? Self.monthShortNames : (count == 4 ? Self.monthNames : Self.monthNames.map { String($0.prefix(1)) })
       guard let month = match(names) else { return "expected a month name" }
-      parsed.month = month + 1
+      return Self.store(month + 1, in: &parsed.month)
     case "E":
       let names =
         count >= 4
         ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
       guard let day = match(names) else { return "expected a day name" }
-      parsed.weekday = day + 1
+      return Self.store(day + 1, in: &parsed.weekday)
     case "a":
       guard let half = match(["AM", "PM"]) else { return "expected AM or PM" }
-      parsed.afternoon = half == 1
+      return Self.store(half == 1, in: &parsed.afternoon)
     case "G":
       guard let era = match(count == 4 ? ["Before Christ", "Anno Domini"] : ["BC", "AD"]) else {
         return "expected an era"
       }
-      parsed.era = era
+      return Self.store(era, in: &parsed.era)
     case "V", "z":
       guard let zone = parseZone(text, &position, abbreviations: letter == "z") else {
         return "expected a time zone"
@@ -217,10 +233,18 @@ extension DateTimePattern {
       guard let offset = parseOffsetField(letter, count, text, &position) else {
         return "expected a zone offset"
       }
-      parsed.offset = offset
+      return Self.store(offset, in: &parsed.offset)
     default:
       return "pattern letter '\(letter)' cannot be parsed"
     }
+    return nil
+  }
+
+  /// Stores the value of a field, refusing a different value for a field an earlier one of the
+  /// pattern gave (java.time: `2015-12-18 2016` with `yyyy-MM-dd yyyy`).
+  private static func store<Field: Equatable>(_ value: Field, in field: inout Field?) -> String? {
+    if let earlier = field, earlier != value { return "a different value for a field already given" }
+    field = value
     return nil
   }
 
@@ -253,12 +277,14 @@ extension DateTimePattern {
     }
     while end > position {
       let candidate = String(text[position..<end])
-      if let zone = TimeZoneRule.named(candidate) {
+      // An abbreviation names its region before the tz database's id of the same letters: java.time
+      // reads `EST` as New York's time (-04:00 in summer), not as the fixed zone `EST`.
+      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region)
+      {
         position = end
         return zone
       }
-      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region)
-      {
+      if let zone = TimeZoneRule.named(candidate) {
         position = end
         return zone
       }

@@ -12,12 +12,17 @@ enum TimeZoneRule: Sendable {
   /// UTC, the default zone of `parse_time`.
   static let utc = TimeZoneRule.fixed(seconds: 0, id: "UTC")
 
-  /// The id as written: what `ZZZ` and `VV` print.
+  /// The id as written (a bare offset as Joda-Time writes it: `+01:00` for `+0100`): what `VV`
+  /// prints.
   var id: String {
     switch self {
     case .fixed(_, let id), .region(_, let id): id
     }
   }
+
+  /// The id Joda-Time resolves this zone to, which `ZZZ` prints: `America/Los_Angeles` for
+  /// `US/Pacific`, `Etc/GMT` for `GMT+0`; an id Joda does not know as written.
+  var canonicalID: String { JodaZoneNames.zone(id)?.id ?? id }
 
   /// Seconds east of UTC at the instant `epochSeconds`.
   func offset(atEpochSeconds epochSeconds: Int) -> Int {
@@ -39,50 +44,40 @@ enum TimeZoneRule: Sendable {
     return localSeconds - before
   }
 
-  /// Ids Joda-Time names `UTC` / `Coordinated Universal Time`.
+  /// Ids of UTC, read as a fixed zone.
   static let utcAliases: Set<String> = [
     "UTC", "Z", "UT", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal",
   ]
-  /// Ids Joda-Time names `GMT` / `Greenwich Mean Time`.
+  /// Ids of GMT, read as a fixed zone.
   static let gmtAliases: Set<String> = [
     "GMT", "Etc/GMT", "GMT+0", "GMT-0", "GMT0", "Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0", "Greenwich",
     "Etc/Greenwich",
   ]
 
-  /// The short name at an instant: `CST`, `CEST`, `UTC`; a fixed offset prints its id, except the
-  /// aliases of UTC and GMT, which print `UTC` and `GMT` as Joda-Time does (`Etc/UTC`, `Zulu`).
-  func shortName(atEpochSeconds epochSeconds: Int) -> String {
+  /// The zone's name at an instant as Joda-Time prints it, short (`z`: `CEST`) or long (`zzzz`:
+  /// `Central European Summer Time`): the JDK's name of the id Joda resolves this one to, standard
+  /// or daylight as the system's tz data has the instant, or the offset (`-05:00`) for a zone the
+  /// JDK has no names for. Ids Joda does not know print the offset too, except the fixed ones
+  /// (`UTC+01:00`, `UT`, `Z`), which print as written (`UT` and `Z` long as UTC's name).
+  func name(atEpochSeconds epochSeconds: Int, long: Bool) -> String {
+    let names: JodaZoneNames.Names?
+    var daylight = false
     switch self {
     case .fixed(_, let id):
-      if Self.utcAliases.contains(id) && id != "UT" && id != "Z" { return "UTC" }
-      return Self.gmtAliases.contains(id) ? "GMT" : id
+      guard let zone = JodaZoneNames.zone(id) else {
+        return long && (id == "UT" || id == "Z") ? "Coordinated Universal Time" : id
+      }
+      names = zone.names
     case .region(let zone, let id):
-      let date = Date(timeIntervalSince1970: Double(epochSeconds))
-      let daylight = zone.isDaylightSavingTime(for: date)
-      let offset = zone.secondsFromGMT(for: date)
-      if let name = TimeZoneNames.abbreviation(zone: id, offset: offset, daylight: daylight) { return name }
-      // No letters for this offset (the tz database writes `-03`): Joda-Time prints the JDK's name
-      // (`BRT`), or the JDK's form of the offset for a zone it has no name for (`GMT+04:00`).
-      // (The system's localized short name follows the zone's rules of today, not of the instant:
-      // `GMT-3` for São Paulo in its summer of 2018, at -02:00.)
-      if let name = JDKZoneNames.short(id, daylight: daylight) { return name }
-      return "GMT" + DateTimePattern.offset(offset, colon: true, zero: "", seconds: true)
+      names = JodaZoneNames.zone(id)?.names
+      daylight = zone.isDaylightSavingTime(for: Date(timeIntervalSince1970: Double(epochSeconds)))
     }
-  }
-
-  /// The long name at an instant: `Central Standard Time`; a fixed offset prints its id.
-  func longName(atEpochSeconds epochSeconds: Int) -> String {
-    switch self {
-    case .fixed(_, let id):
-      if Self.utcAliases.contains(id) { return "Coordinated Universal Time" }
-      return Self.gmtAliases.contains(id) ? "Greenwich Mean Time" : id
-    case .region(let zone, let id):
-      let date = Date(timeIntervalSince1970: Double(epochSeconds))
-      let daylight = zone.isDaylightSavingTime(for: date)
-      if let name = JDKZoneNames.long(id, daylight: daylight) { return name }
-      return zone.localizedName(for: daylight ? .daylightSaving : .standard, locale: TimeZoneNames.english)
-        ?? id
+    guard let names else {
+      return DateTimePattern.offset(
+        offset(atEpochSeconds: epochSeconds), colon: true, zero: nil, seconds: true)
     }
+    return long
+      ? (daylight ? names.longDaylight : names.long) : (daylight ? names.shortDaylight : names.short)
   }
 
   /// The zone named `id`: `UTC`, `GMT`, `UT`, `Z`, those followed by an offset, a bare offset
@@ -112,8 +107,11 @@ enum TimeZoneRule: Sendable {
       }
     }
     if let first = id.first, first == "+" || first == "-" {
+      // Joda-Time's id of the offset: `+01:00` for `+0100` or `+01`, and UTC for zero.
       guard let seconds = parseOffset(Substring(id)) else { return nil }
-      return .fixed(seconds: seconds, id: id)
+      guard seconds != 0 else { return utc }
+      return .fixed(
+        seconds: seconds, id: DateTimePattern.offset(seconds, colon: true, zero: nil, seconds: true))
     }
     // tz database names: letters, digits, `_`, `-`, `+` and `/` (`America/Port-au-Prince`,
     // `EST5EDT`, `W-SU`, `Etc/GMT+5`); never a path out of the database.
@@ -175,87 +173,5 @@ struct OffsetScanner {
       return nil
     }
     return value
-  }
-}
-
-/// Short zone names as java.time prints them (`CET`, `IST`, `AEST`), which ICU's English names
-/// often lack (`GMT+1`): read from the system's tz database files, keyed by offset and daylight.
-enum TimeZoneNames {
-  static let english = Locale(identifier: "en_US")
-
-  private struct Key: Hashable {
-    var offset: Int
-    var daylight: Bool
-  }
-
-  private static let cache = Mutex<[String: [Key: String]]>([:])
-
-  static func abbreviation(zone id: String, offset: Int, daylight: Bool) -> String? {
-    let table =
-      cache.withLock { $0[id] }
-      ?? {
-        let loaded = load(id)
-        cache.withLock { $0[id] = loaded }
-        return loaded
-      }()
-    return table[Key(offset: offset, daylight: daylight)]
-  }
-
-  /// Reads the TZif file of `id`; the abbreviation of the latest transition to each (offset,
-  /// daylight) pair wins. Numeric abbreviations (`-03`) are skipped.
-  private static func load(_ id: String) -> [Key: String] {
-    guard !id.contains(".."), let data = FileManager.default.contents(atPath: "/usr/share/zoneinfo/" + id)
-    else {
-      return [:]
-    }
-    let bytes = [UInt8](data)
-    guard bytes.count >= 44, bytes[0..<4].elementsEqual(Array("TZif".utf8)) else { return [:] }
-    func int32(_ at: Int) -> Int {
-      guard at + 4 <= bytes.count else { return 0 }
-      return Int(
-        Int32(
-          bitPattern: UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8
-            | UInt32(bytes[at + 3])))
-    }
-    func counts(_ base: Int) -> (utc: Int, std: Int, leap: Int, time: Int, type: Int, chars: Int) {
-      (
-        int32(base + 20), int32(base + 24), int32(base + 28), int32(base + 32), int32(base + 36),
-        int32(base + 40)
-      )
-    }
-    var base = 0
-    var header = counts(0)
-    var timeSize = 4
-    if bytes[4] >= UInt8(ascii: "2") {
-      base =
-        44 + header.time * 4 + header.time + header.type * 6 + header.chars + header.leap * 8 + header.std
-        + header.utc
-      guard base + 44 <= bytes.count else { return [:] }
-      header = counts(base)
-      timeSize = 8
-    }
-    let transitionTypes = base + 44 + header.time * timeSize
-    let types = transitionTypes + header.time
-    let characters = types + header.type * 6
-    guard characters + header.chars <= bytes.count else { return [:] }
-    func entry(_ index: Int) -> (Key, String)? {
-      guard index >= 0, index < header.type else { return nil }
-      let at = types + index * 6
-      let start = characters + Int(bytes[at + 5])
-      guard start < characters + header.chars else { return nil }
-      var end = start
-      while end < characters + header.chars, bytes[end] != 0 { end += 1 }
-      let name = String(decoding: bytes[start..<end], as: UTF8.self)
-      guard let first = name.unicodeScalars.first, CharacterSet.letters.contains(first) else { return nil }
-      return (Key(offset: int32(at), daylight: bytes[at + 4] != 0), name)
-    }
-    var table: [Key: String] = [:]
-    for index in 0..<header.type {
-      if let (key, name) = entry(index), table[key] == nil { table[key] = name }
-    }
-    for transition in 0..<header.time {
-      if let (key, name) = entry(Int(bytes[transitionTypes + transition])) { table[key] = name }
-    }
-    return table
   }
 }
