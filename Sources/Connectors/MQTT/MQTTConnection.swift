@@ -62,10 +62,6 @@ final class MQTTConnection: @unchecked Sendable {
     var retryingRefused = false
     /// Set when the daemon stops: PUBACK waits are cut to `hurriedTimeoutSeconds`.
     var hurried = false
-    /// MQTT 5 subscription identifiers: one per filter, kept for good (a reconnect asks with the
-    /// same), so that a message tells which subscriptions brought it.
-    var subscriptionIDs: [String: UInt32] = [:]
-    var filtersByID: [UInt32: String] = [:]
   }
 
   /// The longest PUBACK wait once the daemon stops: a broker that stopped answering must not hold
@@ -350,7 +346,7 @@ final class MQTTConnection: @unchecked Sendable {
       let code = state.withLock { state -> Int32? in
         guard !state.closed, state.connected else { return nil }
         var mid: Int32 = 0
-        let code = sendSubscribe(filter, qos: qos, mid: &mid, state: &state)
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
         if code == MOSQ_ERR_SUCCESS.rawValue { state.resubscribing[mid] = (filter, qos) }
         return code
       }
@@ -497,51 +493,13 @@ final class MQTTConnection: @unchecked Sendable {
   /// their retain flag.)
   static let subscribeOptions = Int32(MQTT_SUB_OPT_SEND_RETAIN_NEVER.rawValue)
 
-  /// Sends a SUBSCRIBE for `filter` (the caller holds the lock), under MQTT 5 with the filter's
-  /// subscription identifier.
-  private func sendSubscribe(_ filter: String, qos: Int, mid: inout Int32, state: inout State) -> Int32 {
-    guard options.protocolVersion == .v5 else {
-      return mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
-    }
-    let id: UInt32
-    if let known = state.subscriptionIDs[filter] {
-      id = known
-    } else {
-      // 1 ... 268,435,455: a varint of at most four bytes.
-      id = UInt32(state.subscriptionIDs.count % 268_435_455 + 1)
-      state.subscriptionIDs[filter] = id
-      state.filtersByID[id] = filter
-    }
-    var properties: OpaquePointer? = nil
-    mosquitto_property_add_varint(&properties, Int32(MQTT_PROP_SUBSCRIPTION_IDENTIFIER.rawValue), id)
-    defer { mosquitto_property_free_all(&properties) }
-    return mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, properties)
-  }
-
-  /// Whether a message that only subscriptions being replaced brought (`ids`) comes a second time
-  /// under a wanted filter the broker has granted: between that filter's SUBACK and the old one's
-  /// UNSUBACK the broker sends a copy for each (a reload from `a/+` to `a/#` wrote 180 messages
-  /// twice each time). The SUBACK and the messages are handled in the order they came, so a
-  /// message routed before the new filter existed is never taken for such a copy.
-  private func isCopyUnderReplacedFilter(topic: String, ids: [UInt32]) -> Bool {
-    state.withLock { state in
-      let filters = ids.compactMap { state.filtersByID[$0] }
-      guard filters.count == ids.count, filters.allSatisfy({ state.wanted[$0] == nil }) else { return false }
-      return state.wanted.keys.contains { filter in
-        var matches = false
-        return state.subscriptions[filter] != nil
-          && mosquitto_topic_matches_sub(filter, topic, &matches) == MOSQ_ERR_SUCCESS.rawValue && matches
-      }
-    }
-  }
-
   private func subscribe(_ filter: String, qos: Int) async throws {
     let timeout = options.publishTimeoutSeconds
     let result: Result<Void, ConnectorError> = await withCheckedContinuation { continuation in
       // The lock is held across the call so the SUBACK callback finds the waiter.
       let code = state.withLock { state -> Int32 in
         var mid: Int32 = 0
-        let code = sendSubscribe(filter, qos: qos, mid: &mid, state: &state)
+        let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
         register(
           continuation, mid: mid, in: \.subscribeWaiters, state: &state, filter: filter, qos: qos,
@@ -670,7 +628,6 @@ final class MQTTConnection: @unchecked Sendable {
     }
     var named: [String: Value] = [:]
     var user: [(key: String, value: String)] = []
-    var subscriptionIDs: [UInt32] = []
     var property = properties
     while let current = property {
       let identifier = mosquitto_property_identifier(current)
@@ -697,11 +654,6 @@ final class MQTTConnection: @unchecked Sendable {
         if mosquitto_property_read_byte(current, identifier, &value, false) != nil {
           named["format_indicator"] = .string(value == 1 ? "UTF8_DATA" : "UNSPECIFIED_BYTES")
         }
-      case Int32(MQTT_PROP_SUBSCRIPTION_IDENTIFIER.rawValue):
-        var value: UInt32 = 0
-        if mosquitto_property_read_varint(current, identifier, &value, false) != nil {
-          subscriptionIDs.append(value)
-        }
       case Int32(MQTT_PROP_USER_PROPERTY.rawValue):
         var key: UnsafeMutablePointer<CChar>? = nil
         var value: UnsafeMutablePointer<CChar>? = nil
@@ -717,7 +669,6 @@ final class MQTTConnection: @unchecked Sendable {
       }
       property = mosquitto_property_next(current)
     }
-    if !subscriptionIDs.isEmpty, isCopyUnderReplacedFilter(topic: topic, ids: subscriptionIDs) { return }
     onMessage(
       MQTTIncoming(
         topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain, properties: named,
