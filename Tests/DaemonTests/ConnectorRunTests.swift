@@ -375,6 +375,49 @@ struct ConnectorRunTests {
     #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
   }
 
+  /// The new filter is subscribed before the old one goes: between the two the broker sends a
+  /// message under each, so one may be written twice (MQTT 3.1.1 and 5 alike), never lost.
+  @Test("reloads that switch a rule's FROM between a/+ and a/# lose no message")
+  func reloadedFilterLosesNoMessage() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("refilter")
+    func rule(_ filter: String) {
+      write(
+        #"{"sql": "SELECT n FROM '\#(filter)'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "done"}}]}"#,
+        to: folder + "/rules/work.json")
+    }
+    rule("a/+")
+    let daemon = try await runDaemon(
+      broker, in: folder, clientID: "refilter", ["--dead-letter", "data/dead-letter.jsonl"])
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    let total = 3_000
+    let publishing = Task {
+      for start in stride(from: 0, to: total, by: 100) {
+        try await publish(sender, (start..<start + 100).map { ("a/x", #"{"n": \#($0)}"#) })
+        try await Task.sleep(for: .milliseconds(10))
+      }
+    }
+    // While the stream runs: each reload subscribes the new filter, then drops the old one; in
+    // between the broker sends a copy under each.
+    for turn in 0..<8 {
+      try await Task.sleep(for: .milliseconds(60))
+      rule(turn % 2 == 0 ? "a/#" : "a/+")
+      daemon.signal(SIGHUP)
+    }
+    try await publishing.value
+    let database = folder + "/data/iot.db"
+    #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM done") >= total })
+    try await Task.sleep(for: .milliseconds(500))
+    let numbers = ((try? sqliteQuery(database, "SELECT n FROM done")) ?? []).compactMap {
+      Int($0.dropFirst().dropLast())
+    }
+    #expect(Set(numbers) == Set(0..<total))
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+  }
+
   @Test("two daemons in one --shared-group split an MQTT stream with nothing lost")
   func sharedGroup() async throws {
     let broker = try MosquittoBroker()
