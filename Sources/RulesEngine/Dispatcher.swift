@@ -140,6 +140,13 @@ struct ActionLane: ~Copyable, Sendable {
       let batch = outstanding.count < Self.maxBatchesInFlight ? take(idleRounds: idleRounds, stop: &stop) : []
       if !batch.isEmpty {
         idleRounds = 0
+        // Once stopping, after this action failed transiently, later batches are not submitted
+        // (each would wait out a delivery timeout): they take their error paths, in order.
+        if dispatcher.isStopping, let skipped = dispatcher.skippedAtStop(configured) {
+          let results = [ActionError?](repeating: skipped, count: batch.count)
+          outstanding.append((batch, Task { results }))
+          continue
+        }
         let wait = action.submitBatch(batch.map(\.input))
         outstanding.append((batch, Task { await wait() }))
         continue
@@ -148,7 +155,9 @@ struct ActionLane: ~Copyable, Sendable {
         // Nothing more to submit now (or enough out): the oldest batch's results, then look again.
         // (`take` stops the lane only after an empty round with nothing out, so none is left behind.)
         outstanding.removeFirst()
-        dispatcher.finish(oldest.batch, results: await oldest.results.value, on: configured)
+        let results = await oldest.results.value
+        if dispatcher.isStopping { dispatcher.noteAtStop(results, configured) }
+        dispatcher.finish(oldest.batch, results: results, on: configured)
         continue
       }
       if stop { return }

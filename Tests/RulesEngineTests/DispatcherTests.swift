@@ -879,3 +879,50 @@ private final class SharedSink: Action, Sendable {
   #expect(await acks.wait(for: 60, timeoutMs: 30_000))
   #expect(log.entries.withLock { $0 } == Array(0..<60))
 }
+
+/// A pipelined action each of whose batches fails transiently after 50 ms (a delivery timeout).
+private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
+  let submitted = Mutex(0)
+  var kind: String { "timingout" }
+  var actionName: String { "TimingOutPipeline" }
+  var resource: String { "timingout" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performBatch([input])[0] { throw error }
+  }
+  func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] { await submitBatch(inputs)() }
+  func submitBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
+    submitted.withLock { $0 += 1 }
+    let count = inputs.count
+    return {
+      try? await Task.sleep(for: .milliseconds(50))
+      return Array(repeating: ActionError(.transient, "timed out"), count: count)
+    }
+  }
+  func shutdown() async {}
+}
+
+/// Once stopping, a pipelined action that failed transiently gets no more batches, its retries
+/// included: the stop waits for the one delivery timeout in flight (the retry's last attempt waited
+/// out a second one: 60 s for a Kafka broker away).
+@Test func aStoppingPipelinedActionGetsNoMoreBatchesAfterAFailure() async throws {
+  let action = TimingOutPipeline()
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "0"))
+  for _ in 0..<500 where action.submitted.withLock({ $0 }) == 0 {
+    try await Task.sleep(nanoseconds: 2_000_000)
+  }
+  dispatcher.stopRetrying()
+  #expect(await acks.wait(for: 1, timeoutMs: 20_000))
+  #expect(action.submitted.withLock { $0 } == 1)
+  // A later message is not submitted either.
+  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+  #expect(await acks.wait(for: 2, timeoutMs: 20_000))
+  #expect(action.submitted.withLock { $0 } == 1)
+  let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
+  #expect(messages.count == 2 && messages[1].contains("not attempted: the daemon is stopping"), "\(messages)")
+}
