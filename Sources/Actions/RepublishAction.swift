@@ -279,8 +279,8 @@ public final class RepublishAction: Action {
         problems.add(
           field: "republish.topic", "write '$$' for a topic starting with '$' (AWS's escape), not '\(topic)'")
       } else if !topic.isEmpty, !topic.contains("${") {
-        let (constant, _) = RepublishAction.unescapeTopic(topic)
-        if let problem = RepublishAction.topicProblem(constant) {
+        let (constant, dollar) = RepublishAction.unescapeTopic(topic)
+        if let problem = RepublishAction.topicProblem((dollar ? "$" : "") + constant) {
           problems.add(field: "republish.topic", problem)
         }
       }
@@ -361,7 +361,12 @@ public final class RepublishAction: Action {
     if topic.utf8.contains(0) { return "the topic contains a NUL character" }
     let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
     if levels.contains(where: \.isEmpty) { return "the topic '\(topic)' has an empty level" }
-    if levels.count > 8 { return "the topic '\(topic)' has \(levels.count) levels; at most 8 are allowed" }
+    // A Basic Ingest topic's `$aws/rules/NAME/` does not count toward the limit (AWS's quota).
+    let counted = topic.hasPrefix("$aws/rules/") ? max(0, levels.count - 3) : levels.count
+    if counted > 8 {
+      return
+        "the topic '\(topic)' has \(counted) levels\(counted == levels.count ? "" : " after '$aws/rules/NAME/'"); at most 8 are allowed"
+    }
     return nil
   }
 

@@ -45,6 +45,12 @@ struct RepublishActionTests {
         #"{"topic": "1/2/3/4/5/6/7/8/9"}"#,
         "republish.topic: the topic '1/2/3/4/5/6/7/8/9' has 9 levels; at most 8 are allowed"
       ),
+      // Basic Ingest's `$aws/rules/NAME/` does not count toward the 8 levels, as in AWS.
+      (#"{"topic": "$$aws/rules/archive/1/2/3/4/5/6/7/8"}"#, nil),
+      (
+        #"{"topic": "$$aws/rules/archive/1/2/3/4/5/6/7/8/9"}"#,
+        "republish.topic: the topic '$aws/rules/archive/1/2/3/4/5/6/7/8/9' has 9 levels after '$aws/rules/NAME/'; at most 8 are allowed"
+      ),
       (
         #"{"topic": "$aws/x"}"#,
         "republish.topic: write '$$' for a topic starting with '$' (AWS's escape), not '$aws/x'"

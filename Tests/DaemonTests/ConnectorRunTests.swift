@@ -233,6 +233,26 @@ struct ConnectorRunTests {
     #expect(daemon.stdout.contains("iotrules: 0 messages,"), "\(daemon.stdout)")
   }
 
+  @Test("SIGTERM while a broker takes the connection but never answers it stops the daemon cleanly")
+  func stopWhileWaitingForTheBroker() async throws {
+    // Bound and listening, never accepting: the TCP connection is made, no CONNACK ever comes.
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
+    #expect(listen(holder, 16) == 0)
+    let folder = temporaryFolder("mqtt-silent")
+    write(
+      #"{"sql": "SELECT * FROM 'x/#'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/keep.json")
+    let daemon = try Subprocess(
+      ["run", "--rules", "rules", "--source", "mqtt://127.0.0.1:\(port)", "--dead-letter", "dl.jsonl"],
+      in: folder)
+    #expect(await eventually(within: 30) { daemon.stderr.contains("rules loaded") }, "\(daemon.stderr)")
+    try await Task.sleep(for: .milliseconds(500))
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 30) == 0, "\(daemon.stderr)")
+    #expect(daemon.stdout.contains("iotrules: 0 messages,"), "\(daemon.stdout)")
+  }
+
   @Test("QoS 1 messages published while the daemon is stopped arrive after it restarts")
   func persistentSessionAcrossRestart() async throws {
     let broker = try MosquittoBroker()

@@ -280,6 +280,8 @@ final class MQTTConnection: @unchecked Sendable {
       }
       waiter?.resume(returning: .failure(stopped))
     }
+    // A stop while waiting is a stop, not a failure to connect (it exited 74 with an error).
+    if case .failure = result, Task.isCancelled { throw CancellationError() }
     try result.get()
     logger.info("connected to \(options)")
   }
