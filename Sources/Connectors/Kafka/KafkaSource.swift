@@ -112,7 +112,8 @@ private final class KafkaConsumer: @unchecked Sendable {
         // librdkafka stops fetching for a second once its local queue holds queued.min.messages
         // (default 100,000, counted over all partitions forwarded to the consumer): catching up on
         // small records then runs in bursts at ~130,000 msg/s. The byte limit
-        // (queued.max.messages.kbytes, 64 MiB) still bounds the prefetch.
+        // (queued.max.messages.kbytes, 64 MiB) bounds payload bytes only: with small records
+        // librdkafka's overhead per record sets the memory (the README says what to lower).
         ("queued.min.messages", "1000000"),
       ] + options.config
     for (key, _) in options.config where key == "enable.auto.commit" || key == "enable.auto.offset.store" {
