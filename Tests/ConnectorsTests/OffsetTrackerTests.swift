@@ -28,6 +28,26 @@ struct OffsetTrackerTests {
     #expect(tracker.outstanding == 0)
   }
 
+  /// Messages done behind one that is not count toward the wait that pauses the source; once it is
+  /// done, none is left waiting.
+  @Test func aPartitionWaitingBehindAnUnfinishedMessageIsFound() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0, p1])
+    let first = tracker.delivered(p0, offset: 100).log
+    for offset in 101...110 {
+      let log = tracker.delivered(p0, offset: Int64(offset)).log
+      tracker.acknowledge(log, offset: Int64(offset), .done)
+    }
+    let other = tracker.delivered(p1, offset: 5).log
+    #expect(tracker.waitingBehind(limit: 10)?.partition == p0)
+    #expect(tracker.waitingBehind(limit: 10)?.offset == 100)
+    #expect(tracker.waitingBehind(limit: 11) == nil)
+    tracker.acknowledge(first, offset: 100, .done)
+    #expect(tracker.waitingBehind(limit: 0)?.partition == p1)
+    tracker.acknowledge(other, offset: 5, .done)
+    #expect(tracker.waitingBehind(limit: 0) == nil)
+  }
+
   @Test func aFailedMessageBlocksItsPartitionOnly() {
     let tracker = OffsetTracker()
     tracker.assign([p0, p1])

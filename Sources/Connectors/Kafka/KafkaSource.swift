@@ -336,6 +336,9 @@ private final class KafkaConsumer: @unchecked Sendable {
     var waiting: [(message: Message, log: PartitionLog)] = []
     var waitingHead = 0
     var paused = false
+    // A partition holding too many messages behind an unfinished one (see `OffsetTracker`):
+    // the partitions pause, as when the engine is full, until that message is done.
+    var held = false
     while !stopRequested.load(ordering: .acquiring) {
       if !unavailableTopics.isEmpty { recheckUnavailableTopics(now: DispatchTime.now().uptimeNanoseconds) }
       if let pending = handed, pending.wait(timeout: .now()) == .success { handed = nil }
@@ -346,7 +349,7 @@ private final class KafkaConsumer: @unchecked Sendable {
         if tracker.isRetired(next.log) { continue }
         if !intake.tryDeliver(next.message) { handed = hand(next.message) }
       }
-      let backlog = handed != nil || waitingHead < waiting.count
+      let backlog = handed != nil || waitingHead < waiting.count || held
       if !backlog {
         if !waiting.isEmpty {
           waiting.removeAll(keepingCapacity: true)
@@ -387,6 +390,15 @@ private final class KafkaConsumer: @unchecked Sendable {
         store(tracker.takeStorable())
         pause(tracker.takeBlocked())
         lastStore = now
+        let behind = tracker.waitingBehind()
+        if let behind, !held {
+          logger.warning(
+            "\(OffsetTracker.longestWait) messages of \(behind.partition.topic)/\(behind.partition.partition) wait behind offset \(behind.offset), not done yet (retrying, or its error path failing): the partitions pause until it is, as nothing after it can be committed"
+          )
+        } else if behind == nil, held {
+          logger.info("the message holding the partitions is done: they resume")
+        }
+        held = behind != nil
       }
       if now - lastCommit >= interval {
         store(tracker.takeStorable())

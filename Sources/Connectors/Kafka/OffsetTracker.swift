@@ -209,6 +209,22 @@ final class OffsetTracker: Sendable {
     }
   }
 
+  /// The most messages one partition may hold behind its oldest unfinished one before the source
+  /// pauses (one message in long retries would otherwise let the log of the later ones, none of
+  /// which can be committed, grow without bound: 3,000,000 of them were held behind one).
+  static let longestWait = 250_000
+
+  /// A partition whose log holds more than `limit` messages from its oldest unfinished one, with
+  /// that message's offset; nil when none does.
+  func waitingBehind(limit: Int = longestWait) -> (partition: TopicPartition, offset: Int64)? {
+    state.withLock { state in
+      for log in state.partitions.values where !log.blocked && log.offsets.count - log.head > limit {
+        return (log.partition, log.offsets[log.head])
+      }
+      return nil
+    }
+  }
+
   /// Delivered messages not yet acknowledged, on partitions that are not blocked (a blocked
   /// partition's messages are redelivered after reassignment: shutdown does not wait for them).
   var outstanding: Int { state.withLock { $0.outstanding } }
