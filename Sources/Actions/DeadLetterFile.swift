@@ -178,9 +178,6 @@ enum FileSystem {
     return slash == path.startIndex ? "/" : String(path[..<slash])
   }
 
-  /// Fsyncs the folders holding `paths`: a file created or renamed is durable only once its
-  /// folder's entry is (POSIX; ext4 and XFS commit it with the folder's fsync). A file system
-  /// that cannot fsync a folder (EINVAL) is left to itself.
   /// The folders still to fsync for a file whose earlier fsync of them failed, by the file: its
   /// next open (a retry, when the file exists by then) syncs them again before any line of it is
   /// acknowledged.
@@ -204,6 +201,9 @@ enum FileSystem {
     if owed != nil { owedFolderSyncs.withLock { $0[path] = nil } }
   }
 
+  /// Fsyncs the folders holding `paths`: a file created or renamed is durable only once its
+  /// folder's entry is (POSIX; ext4 and XFS commit it with the folder's fsync). A file system
+  /// that cannot fsync a folder (EINVAL) is left to itself.
   static func syncFolders(
     holding paths: [String], sync: @Sendable (Int32) -> Int32 = FileOperations.system.sync
   ) throws(ActionError) {

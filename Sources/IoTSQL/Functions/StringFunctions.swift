@@ -186,8 +186,6 @@ enum StringFunctions {
     return nil
   }
 
-  /// Java's `String.replace`: every non-overlapping occurrence, left to right; an empty target
-  /// inserts the replacement before every character and at the end.
   /// `text` in lower case as Java's `String.toLowerCase()` makes it: Unicode's mappings, with the
   /// one that depends on context, Final_Sigma: a capital sigma that ends a word (a cased letter
   /// before it, none after it, case-ignorable characters aside) becomes `ς`, not `σ`
@@ -223,7 +221,9 @@ enum StringFunctions {
   /// process 4 GB, or aborted it).
   static let resultLimit = 8 * 1024 * 1024
 
-  /// `text` with every `target` replaced; nil when the result would pass ``resultLimit``.
+  /// Java's `String.replace`: every non-overlapping occurrence, left to right; an empty target
+  /// inserts the replacement before every character and at the end. Nil when the result would
+  /// pass ``resultLimit``.
   static func replaceAll(in text: String, _ target: String, with replacement: String) -> String? {
     if target.isEmpty {
       // The replacement around every character: known in advance.
