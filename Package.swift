@@ -115,7 +115,8 @@ let package = Package(
       name: "connectors-bench", dependencies: ["Connectors", "RulesEngine", "TestSupport"],
       path: "Benchmarks/connectors-bench"),
     .testTarget(
-      name: "IoTSQLTests", dependencies: ["IoTSQL", "DevTools"], exclude: ["Conformance", "Golden"]),
+      name: "IoTSQLTests", dependencies: ["IoTSQL", "DevTools"],
+      exclude: ["Conformance", "Decimal", "Golden"]),
     .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(

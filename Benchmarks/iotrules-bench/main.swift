@@ -80,10 +80,10 @@ func readPayloads(_ path: String) -> [[UInt8]] {
 func report(_ key: String, _ text: String, _ result: Measurement) {
   var object: OrderedObject = [
     key: .string(text), "per_second": .int(Int(result.rate)), "outputs": .int(result.outputs),
-    "seconds": .decimal(Decimal(string: String(format: "%.3f", result.seconds)) ?? 0),
+    "seconds": .decimal(SQLDecimal(string: String(format: "%.3f", result.seconds)) ?? 0),
   ]
   if let allocations = result.allocations {
-    object["allocations_per_message"] = .decimal(Decimal(string: String(format: "%.2f", allocations)) ?? 0)
+    object["allocations_per_message"] = .decimal(SQLDecimal(string: String(format: "%.2f", allocations)) ?? 0)
   }
   print(JSONWriter.string(.object(object)))
 }
@@ -140,7 +140,7 @@ func benchSQLiteAction(feed: String, sql: String, database: String) async {
   }
   let object: OrderedObject = [
     "rows": .int(inputs.count), "per_second": .int(Int(Double(inputs.count) / seconds)),
-    "seconds": .decimal(Decimal(string: String(format: "%.3f", seconds)) ?? 0),
+    "seconds": .decimal(SQLDecimal(string: String(format: "%.3f", seconds)) ?? 0),
   ]
   print(JSONWriter.string(.object(object)))
 }
@@ -214,7 +214,7 @@ func benchSQLiteCeiling(rows count: Int, database: String, perStatement: Int) {
   let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   let object: OrderedObject = [
     "rows": .int(count), "per_second": .int(Int(Double(count) / seconds)),
-    "seconds": .decimal(Decimal(string: String(format: "%.3f", seconds)) ?? 0),
+    "seconds": .decimal(SQLDecimal(string: String(format: "%.3f", seconds)) ?? 0),
   ]
   print(JSONWriter.string(.object(object)))
 }

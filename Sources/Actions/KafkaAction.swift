@@ -207,18 +207,19 @@ public final class KafkaAction: PipelinedBatchAction {
   private func record(for input: ActionInput) throws(ActionError) -> KafkaProducer.Record {
     // A secret that is missing fails the record: left empty, it would send the record to another
     // topic, partition or key without a word.
-    let renderedTopic = try topic.renderRequiringSecrets(input, secrets: secrets, field: "kafka topic")
+    // What error records quote is the rendered text with any secret in it masked.
+    let (renderedTopic, shownTopic) = try topic.renderShowing(input, secrets: secrets, field: "kafka topic")
     if let problem = Self.topicProblem(renderedTopic) {
       throw ActionError(
-        .permanent, "kafka topic template '\(configuration.topic)' rendered '\(renderedTopic)': \(problem)")
+        .permanent, "kafka topic template '\(configuration.topic)' rendered '\(shownTopic)': \(problem)")
     }
     var partitionNumber: Int32?
     if let partition {
-      let text = try partition.renderRequiringSecrets(input, secrets: secrets, field: "kafka partition")
+      let (text, shown) = try partition.renderShowing(input, secrets: secrets, field: "kafka partition")
       guard let number = Int32(text), number >= 0 else {
         throw ActionError(
           .permanent,
-          "kafka partition template '\(configuration.partition ?? "")' rendered '\(text)', not a partition number"
+          "kafka partition template '\(configuration.partition ?? "")' rendered '\(shown)', not a partition number"
         )
       }
       partitionNumber = number

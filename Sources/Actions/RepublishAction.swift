@@ -397,13 +397,32 @@ public final class RepublishAction: Action {
   static let maxPropertyBytes = 65_535
 
   /// Why a rendered MQTT 5 string property cannot be sent, or nil: libmosquitto cut a longer one
-  /// to its length modulo 65,536 and a NUL ended it, without a word.
+  /// to its length modulo 65,536 and a NUL ended it, without a word; a control character
+  /// (U+0001–U+001F, U+007F–U+009F) or a noncharacter (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF), which MQTT 5
+  /// says a string should not hold, made mosquitto drop the connection as malformed, and libmosquitto
+  /// then sent the message again after every reconnect, so one payload stopped every republish.
   static func propertyProblem(_ text: String, _ field: String) -> ActionError? {
     if text.utf8.count > maxPropertyBytes {
       return ActionError(
         .permanent, "republish \(field) rendered \(text.utf8.count) bytes; MQTT carries at most 65,535")
     }
     if text.utf8.contains(0) { return ActionError(.permanent, "republish \(field) contains a NUL character") }
+    var offset = 0
+    for scalar in text.unicodeScalars {
+      let value = scalar.value
+      let control = value < 0x20 || (0x7F...0x9F).contains(value)
+      let noncharacter = (0xFDD0...0xFDEF).contains(value) || value & 0xFFFE == 0xFFFE
+      if control || noncharacter {
+        let code =
+          "U+" + String(repeating: "0", count: max(0, 4 - String(value, radix: 16).count))
+          + String(value, radix: 16, uppercase: true)
+        return ActionError(
+          .permanent,
+          "republish \(field) contains the \(control ? "control character" : "noncharacter") \(code) at byte \(offset), which an MQTT 5 string must not hold (brokers drop the connection for it)"
+        )
+      }
+      offset += String(scalar).utf8.count
+    }
     return nil
   }
 
@@ -450,10 +469,10 @@ public final class RepublishAction: Action {
       properties.responseTopic = response
     }
     if let template = correlationData {
-      let text = try template.renderRequiringSecrets(
+      let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish correlationData")
       guard let data = Data(base64Encoded: text) else {
-        throw ActionError(.permanent, "republish correlationData '\(text)' is not base64")
+        throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
       }
       guard data.count <= Self.maxPropertyBytes else {
         throw ActionError(
@@ -462,37 +481,41 @@ public final class RepublishAction: Action {
       properties.correlationData = [UInt8](data)
     }
     if let template = messageExpiry {
-      let text = try template.renderRequiringSecrets(
+      let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish messageExpiry")
       guard let seconds = UInt32(text) else {
-        throw ActionError(.permanent, "republish messageExpiry '\(text)' is not a whole number of seconds")
+        throw ActionError(.permanent, "republish messageExpiry '\(shown)' is not a whole number of seconds")
       }
       properties.messageExpiry = seconds
     }
     if let template = payloadFormatIndicator {
-      switch try template.renderRequiringSecrets(
+      let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish payloadFormatIndicator")
-      {
+      switch text {
       case "UTF8_DATA": properties.payloadFormatIndicator = 1
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
-      case let other:
+      default:
         throw ActionError(
-          .permanent, "republish payloadFormatIndicator '\(other)' is not UNSPECIFIED_BYTES or UTF8_DATA")
+          .permanent, "republish payloadFormatIndicator '\(shown)' is not UNSPECIFIED_BYTES or UTF8_DATA")
       }
     }
+    // Names as shown in messages: a secret in one masked.
+    var shownKeys: [String] = []
     for pair in userProperties {
-      let key = try pair.key.renderRequiringSecrets(
+      let (key, shownKey) = try pair.key.renderShowing(
         input, secrets: secrets, field: "republish user property name")
       properties.userProperties.append(
         (
           key,
           try pair.value.renderRequiringSecrets(
-            input, secrets: secrets, field: "republish user property '\(key)'")
+            input, secrets: secrets, field: "republish user property '\(shownKey.prefix(64))'")
         ))
+      shownKeys.append(shownKey)
     }
-    for (key, value) in properties.userProperties + [(Self.hopProperty, "")] {
+    for (index, (key, value)) in (properties.userProperties + [(Self.hopProperty, "")]).enumerated() {
+      let shownKey = index < shownKeys.count ? shownKeys[index] : key
       if let problem = Self.propertyProblem(key, "user property name")
-        ?? Self.propertyProblem(value, "user property '\(key.prefix(64))'")
+        ?? Self.propertyProblem(value, "user property '\(shownKey.prefix(64))'")
       {
         throw problem
       }

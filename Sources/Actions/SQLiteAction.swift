@@ -382,7 +382,13 @@ public final class SQLiteAction: BatchAction {
     case .bool(let flag): return sqlite3_bind_int64(statement, index, flag ? 1 : 0)
     case .int(let number): return sqlite3_bind_int64(statement, index, Int64(number))
     case .decimal(let number):
-      return sqlite3_bind_double(statement, index, Coercions.nearestDouble(number))
+      // A REAL, the nearest double; a decimal beyond a double's range (1E400, 1E-400) is kept as its
+      // text rather than stored as infinity or 0.
+      let double = Coercions.nearestDouble(number)
+      if double.isFinite, double != 0 || number.isZero {
+        return sqlite3_bind_double(statement, index, double)
+      }
+      return bind(.string(number.description), at: index, in: statement)
     case .string(var text):
       // Its UTF-8 in place (a small string on the stack): no C string made for the call. An empty
       // string has no base address, and a NULL pointer would bind NULL instead of ''.

@@ -46,9 +46,9 @@ public enum ValueText {
     }
   }
 
-  static func number(_ value: Value) -> Decimal? {
+  static func number(_ value: Value) -> SQLDecimal? {
     switch value {
-    case .int(let whole): Decimal(whole)
+    case .int(let whole): SQLDecimal(whole)
     case .decimal(let decimal): decimal
     default: nil
     }

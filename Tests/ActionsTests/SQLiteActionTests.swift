@@ -228,6 +228,38 @@ struct SQLiteActionTests {
     #expect(values[11] as Int == 3)
   }
 
+  /// A decimal is a REAL, its nearest double; one beyond a double's range (AWS's decimals reach
+  /// 1E999) is kept as its text, not stored as infinity or 0.
+  @Test func decimalsBeyondADoublesRangeAreKeptAsText() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/wide.db", "table": "wide"}"#), context: context)
+    let huge = try #require(SQLDecimal(string: "-1.5E400"))
+    let tiny = try #require(SQLDecimal(string: "2E-400"))
+    let results = await action.performBatch([
+      input(
+        object([
+          ("huge", .decimal(huge)), ("tiny", .decimal(tiny)), ("zero", .decimal(.zero)),
+          ("max", .decimal(1.5e308)),
+        ]),
+        json: "{}")
+    ])
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let row = try DatabaseQueue(path: "\(folder)/wide.db").read { db in
+      try Row.fetchOne(
+        db, sql: "SELECT huge, typeof(huge), tiny, typeof(tiny), zero, typeof(zero), max FROM wide")
+    }
+    let values = try #require(row)
+    #expect(values[0] as String == "-1.5E400")
+    #expect(values[1] as String == "text")
+    #expect(values[2] as String == "2E-400")
+    #expect(values[3] as String == "text")
+    #expect(values[4] as Double == 0)
+    #expect(values[5] as String == "real")
+    #expect(values[6] as Double == 1.5e308)
+  }
+
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {
     let (action, path) = try await actionOnNewTable(
       "strict", columns: "(deviceId TEXT NOT NULL CHECK (length(deviceId) < 5))", file: "strict.db")

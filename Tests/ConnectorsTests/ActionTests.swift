@@ -147,7 +147,25 @@ struct RepublishActionTests {
     let nul = await attempt(.init(contentType: "text/plain\u{0}evil"))
     #expect(
       nul?.message.contains("contentType contains a NUL character") == true, "\(String(describing: nul))")
-    #expect(publisher.published.withLock { $0.isEmpty })
+    // Control characters and noncharacters, which make a broker drop the connection as malformed:
+    // refused where they are, whichever property holds them.
+    let newline = await attempt(.init(userProperties: [.init(key: "k", value: "a\nb")]))
+    #expect(
+      newline?.kind == .permanent
+        && newline?.message
+          == "republish user property 'k' contains the control character U+000A at byte 1, which an MQTT 5 string must not hold (brokers drop the connection for it)",
+      "\(String(describing: newline))")
+    let control = await attempt(.init(contentType: "téxt\u{1}"))
+    #expect(control?.message.contains("contentType contains the control character U+0001 at byte 5") == true)
+    let delete = await attempt(.init(userProperties: [.init(key: "k\u{7F}", value: "v")]))
+    #expect(delete?.message.contains("user property name contains the control character U+007F") == true)
+    let noncharacter = await attempt(.init(userProperties: [.init(key: "k", value: "\u{FFFF}")]))
+    #expect(noncharacter?.message.contains("contains the noncharacter U+FFFF at byte 0") == true)
+    let c1 = await attempt(.init(responseTopic: "r/\u{85}"))
+    #expect(c1?.message.contains("responseTopic contains the control character U+0085") == true)
+    // Ordinary text passes: accents, emoji, a tab-free line.
+    #expect(await attempt(.init(contentType: "text/plain; charset=utf-8 é 🎉")) == nil)
+    #expect(publisher.published.withLock { $0.count == 1 })
   }
 
   @Test("a message that already went round maxHops times is refused permanently")
@@ -925,6 +943,29 @@ struct ConnectorDispatchTests {
     let delivered = await present.performBatch([input(#"{"n":2}"#)])
     await present.shutdown()
     #expect(delivered.count == 1 && delivered[0] == nil, "\(delivered)")
+    // A rendered topic or partition that is refused is quoted with the secret in it masked.
+    let spaced = SecretFolder(
+      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_TOK": "hunter2 x"])
+    for (topic, partition, expected) in [
+      (
+        "t-${get_secret('tok')}", nil as String?,
+        "kafka topic template 't-${get_secret('tok')}' rendered 't-***': a Kafka topic takes only letters, digits, '.', '_' and '-'"
+      ),
+      (
+        "readings-present", "${get_secret('tok')}",
+        "kafka partition template '${get_secret('tok')}' rendered '***', not a partition number"
+      ),
+    ] {
+      let leaking = try KafkaAction(
+        configuration: .init(
+          bootstrapServers: cluster.bootstrapServers, topic: topic, partition: partition),
+        secrets: spaced)
+      try await leaking.start()
+      let refused = await leaking.performBatch([input(#"{"n":3}"#)])
+      await leaking.shutdown()
+      #expect(refused.first??.message == expected, "\(refused)")
+      #expect(refused.first??.message.contains("hunter2") == false)
+    }
   }
 
   @Test("a header reading a secret that does not exist sends nothing: the result goes to the error path")

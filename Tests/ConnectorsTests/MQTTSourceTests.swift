@@ -93,13 +93,19 @@ struct MQTTSourceTests {
       topic: "sensors/7/humidity", payload: [0], qos: 1, retain: false, properties: .init())
     try await publisher.publish(
       topic: "sensors/8/temp", payload: Array("x".utf8), qos: 0, retain: false, properties: .init())
+    // An empty content type is left out: libmosquitto crashed copying one for a QoS 1 publish.
+    var emptyType = PublishProperties()
+    emptyType.contentType = ""
+    try await publisher.publish(
+      topic: "sensors/9/temp", payload: Array("y".utf8), qos: 1, retain: false, properties: emptyType)
     #expect(
       await eventually(within: 10) {
-        collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") }.count } >= 2
+        collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") }.count } >= 3
       })
     try await Task.sleep(for: .milliseconds(200))
     let received = collector.messages.withLock { $0.filter { $0.topic.hasPrefix("sensors") } }
-    #expect(received.map(\.topic) == ["sensors/7/temp", "sensors/8/temp"])
+    #expect(received.map(\.topic) == ["sensors/7/temp", "sensors/8/temp", "sensors/9/temp"])
+    #expect(received.last?.mqttProperties["content_type"] == nil)
     let first = try #require(received.first)
     #expect(first.payload == Array(#"{"t":21}"#.utf8))
     #expect(first.clientID == "device-7")
@@ -109,7 +115,7 @@ struct MQTTSourceTests {
     #expect(first.mqttProperties["format_indicator"] == .string("UTF8_DATA"))
     #expect(first.mqttProperties["message_expiry"] != nil)
     #expect(first.userProperties.map(\.value) == ["device-7", "v1", "v2"])
-    #expect(received.last?.clientID == nil)
+    #expect(received[1].clientID == nil)
     #expect(first.receivedAtMs > 1_600_000_000_000)
   }
 

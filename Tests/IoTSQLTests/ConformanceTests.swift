@@ -218,9 +218,9 @@ func sameJSON(_ left: Value, _ right: Value) -> Bool {
   }
 }
 
-private func numericValue(_ value: Value) -> Decimal? {
+private func numericValue(_ value: Value) -> SQLDecimal? {
   switch value {
-  case .int(let number): Decimal(number)
+  case .int(let number): SQLDecimal(number)
   case .decimal(let number): number
   default: nil
   }

@@ -16,10 +16,8 @@ func invoke(
     FunctionCall(arguments: arguments[...], context: context, version: version, prepared: nil))
 }
 
-/// A decimal value from its text (Foundation's parser, or the engine's beyond its exponent 127).
-func dec(_ text: String) -> Value {
-  .decimal(Decimal(string: text, locale: nil) ?? JSONNumber.decimal(parsing: text)!.value)
-}
+/// A decimal value from its text.
+func dec(_ text: String) -> Value { .decimal(SQLDecimal(string: text)!) }
 
 /// A string value.
 func str(_ text: String) -> Value { .string(text) }

@@ -6,7 +6,7 @@ import Testing
 private let v1 = JSONReadOptions(wholeDecimalsAsInt: false)
 private let v2 = JSONReadOptions(wholeDecimalsAsInt: true)
 
-private func decimal(_ text: String) -> Value { .decimal(Decimal(string: text)!) }
+private func decimal(_ text: String) -> Value { .decimal(SQLDecimal(string: text)!) }
 
 private func navigate(_ value: Value, _ path: [String]) -> Value {
   path.reduce(value) { $0.member($1) }
@@ -78,34 +78,35 @@ let sensorPayload = #"""
     #expect(try JSONReader.parse("0.00000000000000000000000000000000000000000001") == decimal("1E-44"))
   }
 
-  /// Valid JSON beyond Foundation's Decimal range is the nearest value it holds, with its sign; the
-  /// document stays JSON (AWS's decimals reach 1E999).
+  /// Valid JSON beyond AWS's Decimal range (1E-999 to 9.999…E999) is the nearest value held, with
+  /// its sign; the document stays JSON.
   @Test func numbersBeyondTheDecimalRangeSaturate() throws {
-    let largest = Value.decimal(DecimalMath.largestMagnitude)
-    let smallest = Value.decimal(DecimalMath.smallestMagnitude)
-    #expect(try JSONReader.parse("1E200") == largest)
-    #expect(try JSONReader.parse("-1e999") == .decimal(-DecimalMath.largestMagnitude))
-    #expect(try JSONReader.parse("[0.5E-140]") == .array([smallest]))
-    #expect(try JSONReader.parse("-5e-200") == .decimal(-DecimalMath.smallestMagnitude))
-    #expect(try JSONReader.parse("1" + String(repeating: "0", count: 200)) == largest)
-    // Within the range though the exponent is beyond 127: the significand grows instead.
-    #expect(try JSONReader.parse("5E128") == dec("5E128"))
-    #expect(try JSONReader.parse("-1.5e160") == dec("-1.5E160"))
-    #expect(JSONWriter.string(try JSONReader.parse("[1E150]")) == "[1E150]")
+    let largest = Value.decimal(SQLDecimal.greatestMagnitude)
+    let smallest = Value.decimal(SQLDecimal.leastMagnitude)
+    #expect(try JSONReader.parse("1E1000") == largest)
+    #expect(try JSONReader.parse("-1e1999") == .decimal(-SQLDecimal.greatestMagnitude))
+    #expect(try JSONReader.parse("[0.5E-1000]") == .array([smallest]))
+    #expect(try JSONReader.parse("-5e-2000") == .decimal(-SQLDecimal.leastMagnitude))
+    #expect(try JSONReader.parse("1" + String(repeating: "0", count: 1000)) == largest)
+    // The whole range holds: doubles' extremes, and AWS's own bounds.
+    #expect(try JSONReader.parse("1.7976931348623157e308") == dec("1.7976931348623157E308"))
+    #expect(try JSONReader.parse("-4.9e-324") == dec("-4.9E-324"))
+    #expect(try JSONReader.parse("9.999e999") == dec("9.999E999"))
+    #expect(try JSONReader.parse("1e-999") == dec("1E-999"))
+    #expect(JSONWriter.string(try JSONReader.parse("[1E150, 2.5e-300]")) == "[1E150,2.5E-300]")
     // The selective reader too: the payload is an object, its other fields read.
     let view = JSONReader.read(
-      Array(#"{"x":1e200,"t":1}"#.utf8), paths: PathTable(paths: [["x"], ["t"]]), wholeDocument: false,
+      Array(#"{"x":1e2000,"t":1}"#.utf8), paths: PathTable(paths: [["x"], ["t"]]), wholeDocument: false,
       options: JSONReadOptions(), checksCanonical: true)
     #expect(view.kind == .object && view.values == [largest, .int(1)])
     // Compact otherwise: `SELECT *` passes the bytes on, the number as written.
     #expect(view.isCanonical)
     let spaced = JSONReader.read(
-      Array(#"{"x": 1e200}"#.utf8), paths: PathTable(paths: [["x"]]), wholeDocument: false,
+      Array(#"{"x": 1e2000}"#.utf8), paths: PathTable(paths: [["x"]]), wholeDocument: false,
       options: JSONReadOptions(), checksCanonical: true)
     #expect(!spaced.isCanonical)
-    // Below 1E-128, digits are rounded away; what rounds to nothing is the smallest magnitude.
-    #expect(try JSONReader.parse("1.2345e-125") == dec("1.234E-125"))
-    #expect(try JSONReader.parse("-9e-129") == dec("-1E-128"))
+    // Below 1E-999 in magnitude: the smallest magnitude, with the sign.
+    #expect(try JSONReader.parse("-9.99e-1000") == dec("-1E-999"))
   }
 
   @Test func bigIntegersBecomeDecimals() throws {

@@ -51,14 +51,15 @@ private let wrongTypes: [Value] = [.bool(true), .array([.int(1)]), obj([]), .nul
     CallRow("power", [str("2"), dec("0.5")], dec("1.4142135623730951")),
     CallRow("power", [.int(-8), dec("0.5")], .undefined),
     CallRow("power", [.int(10), .int(400)], .undefined),
-    // Double results above 1E127 fit Decimal's range (to about 3.4E165) by a wider significand.
+    // Every double is within AWS's Decimal range: its digits are kept, 0 only when the double is.
     CallRow("power", [.int(2), .int(500)], dec("3.273390607896142E150")),
+    CallRow("power", [.int(2), .int(1000)], dec("1.0715086071862673E301")),
     CallRow("exp", [dec("354.23")], dec("6.92044983040748E153")),
-    // Below 1E-128 the digits above it stay, else 0 (they were Undefined, while exp(-746) was 0).
-    CallRow("exp", [.int(-294)], dec("2E-128")),
-    CallRow("exp", [.int(-300)], .int(0)),
-    CallRow("power", [.int(10), .int(-150)], .int(0)),
-    CallRow("power", [dec("0.1"), .int(200)], .int(0)),
+    CallRow("exp", [.int(-294)], dec("2.0769322043867094E-128")),
+    CallRow("exp", [.int(-300)], dec("5.148200222412013E-131")),
+    CallRow("exp", [.int(-2300)], .int(0)),
+    CallRow("power", [.int(10), .int(-150)], dec("1E-150")),
+    CallRow("power", [dec("0.1"), .int(200)], dec("1.0000000000000112E-200")),
     CallRow("sqrt", [.int(9)], .int(3)),
     CallRow("sqrt", [.int(-9)], .undefined),
     CallRow("ceil", [dec("1.2")], .int(2)),

@@ -120,11 +120,12 @@ private let undefined = Value.undefined
   OperatorRow(.bool(true), .multiply, .int(2), undefined),
   OperatorRow(.null, .subtract, .int(2), undefined),
   OperatorRow(undefined, .multiply, .int(2), undefined),
-  // Decimal range: tiny products and huge ones never trap.
-  OperatorRow(dec("1E-100"), .multiply, dec("1E-100"), .int(0)),
-  OperatorRow(dec("1E100"), .multiply, dec("1E100"), undefined),
-  // A quotient near the bottom keeps its digits above 1E-128 (it was Undefined).
-  OperatorRow(dec("1E-120"), .divide, .int(3), dec("3.3333333E-121")),
+  // AWS's Decimal range, 1E-999 to 9.999…E999: below it a result is 0, beyond it Undefined.
+  OperatorRow(dec("1E-100"), .multiply, dec("1E-100"), dec("1E-200")),
+  OperatorRow(dec("1E-500"), .multiply, dec("1E-500"), .int(0)),
+  OperatorRow(dec("1E100"), .multiply, dec("1E100"), dec("1E200")),
+  OperatorRow(dec("1E500"), .multiply, dec("1E500"), undefined),
+  OperatorRow(dec("1E-120"), .divide, .int(3), dec("3.333333333333333333333333333333333E-121")),
 ])
 func binaryOperatorTable(_ row: OperatorRow) {
   #expect(Operators.binary(row.op, row.left, row.right, version: row.version) == row.expected)

@@ -115,7 +115,7 @@ private func parseError(_ sql: String) -> String? {
     ("15", "15"),
     ("1.5", "1.5d"),
     ("5E-12", "0.000000000005d"),
-    ("2e3", "2000d"),
+    ("2e3", "2000.0d"),
     ("123456789012345678901234567890", "123456789012345678901234567890d"),
     ("'it''s' + \"x\\ty\"", "(+ 'it''s' 'x\ty')"),
     ("TRUE AND false OR Null", "(OR (AND true false) null)"),
@@ -177,24 +177,35 @@ private func parseError(_ sql: String) -> String? {
     #expect(try Parser.parseExpression("9223372036854775807").kind == .literal(.int(Int.max)))
     #expect(
       try Parser.parseExpression("9223372036854775808").kind
-        == .literal(.decimal(Decimal(string: "9223372036854775808")!)))
+        == .literal(.decimal(SQLDecimal(string: "9223372036854775808")!)))
   }
 
-  /// Beyond Foundation's Decimal range, a literal is the nearest value it holds, with a positioned
-  /// warning (AWS's guide: `substring(false, -2.411E247)` is "false").
+  /// Within AWS's range (1E-999 to 9.999…E999) a literal is held as written (the guide's
+  /// `substring(false, -2.411E247)` is "false"); beyond it, the nearest value held, with a
+  /// positioned warning.
   @Test func numberBeyondTheDecimalRangeWarnsAndSaturates() throws {
-    let program = try Compiler.compile("SELECT substring(false, -2.411E247) AS a, 1e-999 AS b FROM 't'")
+    let within = try Compiler.compile(
+      "SELECT substring(false, -2.411E247) AS a, 1e-999 AS b, 2.411E247 AS c FROM 't'")
+    #expect(within.warnings.isEmpty)
+    var machine = VirtualMachine()
+    let output = machine.evaluate(within, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
+    #expect(
+      output.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":"false","b":1E-999,"c":2.411E247}"#
+    )
+    let program = try Compiler.compile("SELECT -2.411E1247 AS a, 1e-1999 AS b FROM 't'")
     #expect(
       program.warnings.map { "\($0.range.start): \($0.message)" } == [
-        "1:26: number '2.411E247' is beyond the Decimal range (1E-128 to about 3.4E165); it is taken as "
-          + "3.402823669209384634633746074317682E+165",
-        "1:43: number '1e-999' is beyond the Decimal range (1E-128 to about 3.4E165); it is taken as 1E-128",
+        "1:9: number '2.411E1247' is beyond the Decimal range (1E-999 to 9.999…E999); it is taken as "
+          + "9.999999999999999999999999999999999E+999",
+        "1:26: number '1e-1999' is beyond the Decimal range (1E-999 to 9.999…E999); it is taken as 1E-999",
       ])
-    var machine = VirtualMachine()
-    let output = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
-    #expect(output.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":"false","b":1E-128}"#)
-    let digits = String(repeating: "9", count: 200)
+    let beyond = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
+    #expect(
+      beyond.map { String(decoding: $0.payload, as: UTF8.self) }
+        == #"{"a":-9.999999999999999999999999999999999E999,"b":1E-999}"#)
+    let digits = String(repeating: "9", count: 1001)
     #expect(try Compiler.compile("SELECT \(digits) AS a FROM 't'").warnings.count == 1)
+    #expect(try Compiler.compile("SELECT \(digits.dropLast(2)) AS a FROM 't'").warnings.isEmpty)
   }
 
   @Test func castRecordsTypeRange() throws {

@@ -211,7 +211,7 @@ struct TimeFunctionsTests {
     Row(arguments: [.string("HH:mm Z"), .int(0), .string("UTC-03:30")], expected: .string("20:30 -0330")),
     // Other number forms for the time.
     Row(
-      arguments: [.string("HH:mm:ss"), .decimal(Decimal(string: "100000000.9")!)],
+      arguments: [.string("HH:mm:ss"), .decimal(SQLDecimal(string: "100000000.9")!)],
       expected: .string("03:46:40")),
     Row(arguments: [.string("HH:mm:ss"), .string("100000000")], expected: .string("03:46:40")),
     Row(arguments: [.string("SSS"), .string("12")], expected: .string("012")),

@@ -145,26 +145,32 @@ import Testing
   }
 }
 
-/// A payload number beyond Decimal's range: the payload stays JSON, WHERE compares it by its sign
+/// A payload number beyond the Decimal range (1E-999 to 9.999…E999): the payload stays JSON, WHERE compares it by its sign
 /// and order, and `SELECT *` writes a compact payload as it came.
 @Test func payloadNumbersBeyondTheDecimalRange() throws {
-  let payload = Array(#"{"x": 1e200, "t": 1}"#.utf8)
+  let payload = Array(#"{"x": 1e2000, "t": 1}"#.utf8)
   var machine = VirtualMachine()
   let star = try Compiler.compile("SELECT * FROM 't' WHERE x > 5")
   let context = EvaluationContext(topic: "t", payload: payload)
   let passed = machine.evaluate(star, context: context)
-  // Not compact: the document is written out, the number as the nearest value Decimal holds.
+  // Not compact: the document is written out, the number as the nearest value held.
   #expect(
     String(decoding: passed?.payload ?? [], as: UTF8.self)
-      == #"{"x":3.402823669209384634633746074317682E165,"t":1}"#)
+      == #"{"x":9.999999999999999999999999999999999E999,"t":1}"#)
   // Compact, the payload goes out as it came, the number as written.
-  let compact = Array(#"{"x":1e200,"t":1}"#.utf8)
+  let compact = Array(#"{"x":1e2000,"t":1}"#.utf8)
   #expect(
     machine.evaluate(star, context: EvaluationContext(topic: "t", payload: compact))?.payload == compact)
   // Every such number, not only the first, however nested.
-  let several = Array(#"{"x":1e200,"y":1e199,"z":{"w":[1e-150,-1e300]}}"#.utf8)
+  let several = Array(#"{"x":1e2000,"y":1e1999,"z":{"w":[1e-1500,-1e3000]}}"#.utf8)
   #expect(
     machine.evaluate(star, context: EvaluationContext(topic: "t", payload: several))?.payload == several)
+  // Within the range (doubles' extremes included) a number is held as it is.
+  let doubles = try Compiler.compile("SELECT x * 2 AS y, x FROM 't'")
+  let extremes = EvaluationContext(topic: "t", payload: Array(#"{"x": 1.7976931348623157e308}"#.utf8))
+  #expect(
+    machine.evaluate(doubles, context: extremes).map { String(decoding: $0.payload, as: UTF8.self) }
+      == #"{"y":3.5953862697246314E308,"x":1.7976931348623157E308}"#)
   let fields = try Compiler.compile("SELECT t, x > 1e100 AS big FROM 't'")
   let built = machine.evaluate(fields, context: context)
   #expect(built.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"t":1,"big":true}"#)

@@ -696,28 +696,59 @@ final class MQTTConnection: @unchecked Sendable {
     var list: OpaquePointer? = nil
     defer { mosquitto_property_free_all(&list) }
     if options.protocolVersion == .v5 {
-      if let value = properties.contentType {
-        mosquitto_property_add_string(&list, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), value)
+      // Each property's code is checked: libmosquitto refuses one it cannot encode, and the
+      // message must then not go without it, as if it had been sent.
+      var added: [(code: Int32, name: String)] = []
+      // An empty content type is left out: libmosquitto keeps an empty string property as a null
+      // pointer and crashes copying it for a QoS 1 or 2 publish. Without one, the message has no
+      // content type, which is what an empty one says.
+      if let value = properties.contentType, !value.isEmpty {
+        added.append(
+          (mosquitto_property_add_string(&list, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), value), "contentType")
+        )
       }
       if let value = properties.responseTopic {
-        mosquitto_property_add_string(&list, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), value)
+        added.append(
+          (
+            mosquitto_property_add_string(&list, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), value),
+            "responseTopic"
+          ))
       }
       if let value = properties.correlationData {
-        value.withUnsafeBytes { buffer in
-          _ = mosquitto_property_add_binary(
+        let code = value.withUnsafeBytes { buffer in
+          mosquitto_property_add_binary(
             &list, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), buffer.baseAddress,
             UInt16(clamping: buffer.count))
         }
+        added.append((code, "correlationData"))
       }
       if let value = properties.messageExpiry {
-        mosquitto_property_add_int32(&list, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), value)
+        added.append(
+          (
+            mosquitto_property_add_int32(&list, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), value),
+            "messageExpiry"
+          ))
       }
       if let value = properties.payloadFormatIndicator {
-        mosquitto_property_add_byte(&list, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), value)
+        added.append(
+          (
+            mosquitto_property_add_byte(&list, Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue), value),
+            "payloadFormatIndicator"
+          ))
       }
       for pair in properties.userProperties {
-        mosquitto_property_add_string_pair(
-          &list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value)
+        added.append(
+          (
+            mosquitto_property_add_string_pair(
+              &list, Int32(MQTT_PROP_USER_PROPERTY.rawValue), pair.key, pair.value),
+            "user property '\(pair.key.prefix(64))'"
+          ))
+      }
+      if let refused = added.first(where: { $0.code != MOSQ_ERR_SUCCESS.rawValue }) {
+        throw ActionError(
+          .permanent,
+          "publishing to '\(topic)' on \(options.url): the MQTT 5 property \(refused.name) cannot be sent: \(Self.reason(refused.code))"
+        )
       }
     }
     func send(_ mid: inout Int32) -> Int32 {

@@ -16,12 +16,12 @@ enum MathFunctions {
       ) { call in
         switch call[0] {
         case .int(let int):
-          return int == Int.min ? .decimal(-Decimal(int)) : .int(Swift.abs(int))
+          return int == Int.min ? .decimal(-SQLDecimal(int)) : .int(Swift.abs(int))
         case .decimal(let decimal):
-          return .decimal(Swift.abs(decimal))
+          return .decimal(decimal.magnitude)
         case .string:
           guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
-          return Coercions.normalized(.decimal(Swift.abs(decimal)), version: call.version)
+          return Coercions.normalized(.decimal(decimal.magnitude), version: call.version)
         default: return .undefined
         }
       },
@@ -54,7 +54,6 @@ enum MathFunctions {
       ) { call in
         switch call[0] {
         case .undefined, .null: return call[1]
-        case .decimal(let decimal) where decimal.isNaN: return call[1]
         default: return call[0]
         }
       },
@@ -82,7 +81,7 @@ enum MathFunctions {
       ) { call in
         if case .int(let int) = call[0] { return .int(int.signum()) }
         guard let decimal = Coercions.toDecimal(call[0]) else { return .undefined }
-        return .int(decimal.isZero ? 0 : (decimal.sign == .minus ? -1 : 1))
+        return .int(decimal.isZero ? 0 : (decimal.isNegative ? -1 : 1))
       },
       unaryDouble("sin", "The sine of an angle in radians.", Foundation.sin),
       unaryDouble("sinh", "The hyperbolic sine.", Foundation.sinh),

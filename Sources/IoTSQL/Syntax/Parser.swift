@@ -691,7 +691,8 @@ public struct Parser {
   }
 
   /// 2^63, the magnitude of `Int.min`.
-  private static let smallestIntMagnitude = Decimal(UInt64(Int.max)) + 1
+  private static let smallestIntMagnitude = SQLDecimal.exact(
+    negative: false, significand: UInt128(Int.max) + 1, exponent: 0)!
 
   private static func call(_ name: Token, _ arguments: [Expression], _ close: Token) -> Expression {
     guard case .identifier(let text) = name.kind else { return Expression(.wildcard, name.range) }
@@ -808,19 +809,18 @@ public struct Parser {
   }
 
   /// A number literal's value as a Decimal (34 digits; beyond the range the nearest value, warned).
-  private mutating func decimal(_ token: Token) throws(SQLError) -> Decimal {
+  private mutating func decimal(_ token: Token) throws(SQLError) -> SQLDecimal {
     let text = lexer.text(token.range)
     guard let (value, saturated) = JSONNumber.decimal(parsing: text) else {
       throw error("number '\(Parser.shortened(text))' is out of range", token.range)
     }
     if saturated {
-      // Beyond Foundation's range (1E-128 to about 3.4E165; AWS's reaches 1E999): the nearest value
-      // it holds, with a warning. `substring(false, -2.411E247)` then gives "false", as AWS's guide
-      // shows, and `check` says the number is not kept as written.
+      // Beyond AWS's range (1E-999 to 9.999…E999): the nearest value held, with a warning, so
+      // `check` says the number is not kept as written.
       warnings.append(
         Diagnostic(
           .warning, stage: .compile,
-          "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-128 to about 3.4E165); it is "
+          "number '\(Parser.shortened(text))' is beyond the Decimal range (1E-999 to 9.999…E999); it is "
             + "taken as \(Coercions.numberText(value))", at: token.range))
     }
     return value

@@ -61,9 +61,9 @@ public enum Coercions {
       }
     case .decimal:
       switch value {
-      case .int(let int): return normalized(.decimal(Decimal(int)), version: version)
+      case .int(let int): return normalized(.decimal(SQLDecimal(int)), version: version)
       case .decimal: return normalized(value, version: version)
-      case .bool(let bool): return normalized(.decimal(Decimal(bool ? 1 : 0)), version: version)
+      case .bool(let bool): return normalized(.decimal(SQLDecimal(bool ? 1 : 0)), version: version)
       case .string(let text):
         guard let decimal = parseDecimal(text) else { return .undefined }
         return normalized(.decimal(decimal), version: version)
@@ -107,9 +107,9 @@ public enum Coercions {
   }
 
   /// The text of a decimal; see `numberText(_:)`.
-  public static func numberText(_ decimal: Decimal) -> String {
+  public static func numberText(_ decimal: SQLDecimal) -> String {
     if decimal.isZero { return "0.0" }
-    let negative = decimal.sign == .minus
+    let negative = decimal.isNegative
     var digits = Array(decimal.significand.description.utf8)  // no sign, no point: an integer
     var exponent = decimal.exponent
     while digits.count > 1, digits.last == UInt8(ascii: "0") {
@@ -175,11 +175,11 @@ public enum Coercions {
     return index == end
   }
 
-  /// A numeric string as a Decimal rounded to 34 digits; nil when it does not match the pattern or
-  /// is beyond Foundation's decimal range (about 1E-128 to 1E165).
-  public static func parseDecimal(_ text: String) -> Decimal? {
-    // Beyond the range, the nearest value Decimal holds, as a payload's number (`sign('1E200')`
-    // is 1, `ceil('1E-200')` is 1).
+  /// A numeric string as a Decimal rounded to 34 digits (beyond the range, the nearest value held);
+  /// nil when it does not match the pattern.
+  public static func parseDecimal(_ text: String) -> SQLDecimal? {
+    // Beyond the range, the nearest value held, as a payload's number (`sign('1E2000')` is 1,
+    // `ceil('1E-2000')` is 1).
     guard isNumeric(text) else { return nil }
     return JSONNumber.decimal(parsing: text)?.value
   }
@@ -195,7 +195,7 @@ public enum Coercions {
   // MARK: - Argument conversions shared by the functions
 
   /// The double nearest to `decimal` (what a SQLite REAL column stores).
-  public static func nearestDouble(_ decimal: Decimal) -> Double {
+  public static func nearestDouble(_ decimal: SQLDecimal) -> Double {
     DecimalMath.toDouble(decimal)
   }
 
@@ -217,9 +217,9 @@ public enum Coercions {
   }
 
   /// A Decimal from Int, Decimal or a numeric string; nil otherwise (Null included).
-  static func toDecimal(_ value: Value) -> Decimal? {
+  static func toDecimal(_ value: Value) -> SQLDecimal? {
     switch value {
-    case .int(let int): return Decimal(int)
+    case .int(let int): return SQLDecimal(int)
     case .decimal(let decimal): return decimal
     case .string(let text): return parseDecimal(text)
     default: return nil
@@ -234,7 +234,7 @@ public enum Coercions {
     case .decimal(let decimal): return DecimalMath.saturatingInt(decimal, .plain)
     case .string(let text):
       guard let decimal = parseDecimal(text) ?? hugeNumericString(text) else { return nil }
-      return DecimalMath.saturatingInt(decimal, decimal.sign == .minus ? .up : .down)
+      return DecimalMath.saturatingInt(decimal, decimal.isNegative ? .up : .down)
     default: return nil
     }
   }
@@ -252,14 +252,14 @@ public enum Coercions {
     }
   }
 
-  /// A numeric string beyond Foundation's range, as a stand-in that saturates the same way: ±1E100
+  /// A numeric string the reader does not take, as a stand-in that saturates the same way: ±1E100
   /// for huge magnitudes, 0 for tiny ones.
-  private static func hugeNumericString(_ text: String) -> Decimal? {
+  private static func hugeNumericString(_ text: String) -> SQLDecimal? {
     guard isNumeric(text) else { return nil }
     let negative = text.utf8.first == 0x2D
     let exponentIsNegative = text.contains("E-") || text.contains("e-")
-    if exponentIsNegative { return Decimal(0) }
-    return Decimal(sign: negative ? .minus : .plus, exponent: 100, significand: 1)
+    if exponentIsNegative { return .zero }
+    return SQLDecimal.exact(negative: negative, significand: 1, exponent: 100)
   }
 
   // MARK: - Compact JSON text

@@ -55,7 +55,7 @@ public enum Operators {
       switch a {
       case .int(let int):
         let (negated, overflow) = (0 as Int).subtractingReportingOverflow(int)
-        return overflow ? .decimal(-Decimal(int)) : .int(negated)
+        return overflow ? .decimal(-SQLDecimal(int)) : .int(negated)
       case .decimal(let decimal):
         // A whole result follows the whole-number rule, as a numeric string's does.
         return Coercions.normalized(.decimal(-decimal), version: version)
@@ -93,8 +93,8 @@ public enum Operators {
     case (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
       if let x = SmallDecimal(a), let y = SmallDecimal(b) { return SmallDecimal.compare(x, y) == 0 }
       switch (a, b) {
-      case (.int(let x), .decimal(let y)): return Decimal(x) == y
-      case (.decimal(let x), .int(let y)): return x == Decimal(y)
+      case (.int(let x), .decimal(let y)): return SQLDecimal(x) == y
+      case (.decimal(let x), .int(let y)): return x == SQLDecimal(y)
       case (.decimal(let x), .decimal(let y)): return x == y
       default: return false
       }
@@ -158,8 +158,8 @@ public enum Operators {
       return arithmetic(op, a, b, version: .v2016_03_23, acceptsStrings: acceptsStrings)
     }
     if let result = smallArithmetic(op, a, b, version: version) { return result }
-    let left: Decimal
-    let right: Decimal
+    let left: SQLDecimal
+    let right: SQLDecimal
     switch (a, b) {
     case (.int, .int), (.int, .decimal), (.decimal, .int), (.decimal, .decimal):
       left = Coercions.toDecimal(a)!
@@ -173,7 +173,7 @@ public enum Operators {
     default:
       return .undefined
     }
-    let result: Decimal?
+    let result: SQLDecimal?
     switch op {
     case .add: result = DecimalMath.add(left, right)
     case .subtract: result = DecimalMath.subtract(left, right)
@@ -201,7 +201,7 @@ public enum Operators {
     return isWideInt(value)
   }
 
-  private static let wideIntLimit = Decimal(sign: .plus, exponent: 34, significand: 1)
+  private static let wideIntLimit = SQLDecimal.exact(negative: false, significand: 1, exponent: 34)!
 
   /// `+ - *` on Ints and Decimals with 64-bit significands, exactly; nil when the operation or the
   /// operands are not for the fast path, or the result needs rounding (see ``SmallDecimal``).

@@ -1525,7 +1525,7 @@ struct JSONScanner {
         negative: negative, significand: finalSignificand, exponent: finalExponent,
         allowInt: isInteger || options.wholeDecimalsAsInt)
     else {
-      // Valid JSON beyond Foundation's range (AWS's decimals reach 1E999): the nearest value it
+      // Valid JSON beyond the Decimal range (1E-999 to 9.999…E999): the nearest value it
       // holds, so the payload stays JSON and keeps its order and sign in comparisons.
       saturated = true
       return .decimal(DecimalMath.saturated(negative: negative, overflow: finalExponent > 0))

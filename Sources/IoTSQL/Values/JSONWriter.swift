@@ -41,12 +41,7 @@ public enum JSONWriter {
     case .null: buffer.append(ascii: "null")
     case .bool(let flag): buffer.append(ascii: flag ? "true" : "false")
     case .int(let number): JSONNumber.appendInt(number, into: &buffer)
-    case .decimal(let number):
-      if number.isNaN {
-        buffer.append(ascii: "null")
-      } else {
-        JSONNumber.appendDecimal(number, into: &buffer)
-      }
+    case .decimal(let number): JSONNumber.appendDecimal(number, into: &buffer)
     case .string(let text): writeString(text, into: &buffer)
     case .binary(let bytes): writeBase64(bytes, into: &buffer)
     case .array(let elements):

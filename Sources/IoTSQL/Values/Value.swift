@@ -13,8 +13,8 @@ public enum Value: Sendable, Equatable {
   case bool(Bool)
   /// A whole number that fits in 64 bits. Larger integers are `decimal`.
   case int(Int)
-  /// A decimal number (34 significant digits as AWS; Foundation's `Decimal` carries 38).
-  case decimal(Decimal)
+  /// A decimal number: 34 significant digits, 1E-999 to 9.999…E999 in magnitude, as AWS's.
+  case decimal(SQLDecimal)
   /// A UTF-8 string.
   case string(String)
   /// A heterogeneous array.
@@ -72,12 +72,12 @@ public enum SQLVersion: String, Sendable, CaseIterable, Comparable {
 }
 
 extension Value {
-  /// Same type and same value written the same: `1` and `1.0` are different constants, and so are
-  /// `1.5` and `1.50` (`==` compares numbers).
+  /// Same type and same value: `1` and `1.0` are different constants (`==` compares numbers; a
+  /// decimal keeps no trailing zeros, so `1.5` and `1.50` are one constant).
   static func identical(_ a: Value, _ b: Value) -> Bool {
     switch (a, b) {
     case (.int(let x), .int(let y)): x == y
-    case (.decimal(let x), .decimal(let y)): x == y && x.exponent == y.exponent
+    case (.decimal(let x), .decimal(let y)): x == y
     case (.string(let x), .string(let y)): x == y
     case (.bool(let x), .bool(let y)): x == y
     case (.null, .null), (.undefined, .undefined): true
