@@ -17,7 +17,10 @@ import Synchronization
 ///   top-level key of the result is a column, as AWS's dynamoDBv2: the table is created when missing
 ///   and new columns are added as new keys appear; nested values are stored as JSON text. Column
 ///   names ignore case, as SQLite's do: a key `Temp` goes to a column `temp`, and a result with keys
-///   that differ only in case (`temp` and `Temp`) fails permanently.
+///   that differ only in case (`temp` and `Temp`) fails permanently. Automatic columns are bounded,
+///   so one hostile payload cannot widen the table for good: a result fails permanently when it would
+///   add more than ``newColumnsPerResult`` columns to an existing table, or take the table past
+///   ``automaticColumnLimit`` columns.
 /// - `busyTimeoutMs` (default 1000): how long a write waits for a lock before failing (transient).
 /// - `synchronous`: `"normal"` (default: a commit survives the daemon's crash; SQLite's WAL reaches
 ///   the disk at checkpoints, so a power cut can take the last commits) or `"full"` (each commit
@@ -582,6 +585,12 @@ public final class SQLiteAction: BatchAction {
       // statement serves them all, and their columns exist already.
       let sameColumns = lastStatement != nil && lastNames == row.names
       if !sameColumns {
+        let missing = row.names.filter { !columns.contains($0.lowercased()) }
+        if let problem = Self.wideningProblem(
+          table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
+        {
+          throw problem
+        }
         if columns.isEmpty {
           let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
@@ -613,6 +622,30 @@ public final class SQLiteAction: BatchAction {
       }
     }
     return columns
+  }
+
+  /// The most columns a table may reach by keys the action adds (a table made wider by hand keeps
+  /// its columns; only adding stops).
+  public static let automaticColumnLimit = 256
+  /// The most columns one result may add to an existing table.
+  public static let newColumnsPerResult = 32
+
+  /// Why a result may not add `missing` columns to a table of `existing` ones, or nil.
+  static func wideningProblem(table: String, existing: Int, missing: Int, creating: Bool) -> ActionError? {
+    if missing == 0 { return nil }
+    if existing + missing > automaticColumnLimit {
+      return ActionError(
+        .permanent,
+        "the result's \(missing) new key(s) would take table '\(table)' to \(existing + missing) columns; automatic columns stop at \(automaticColumnLimit) (name the columns to write with \"columns\")"
+      )
+    }
+    if !creating, missing > newColumnsPerResult {
+      return ActionError(
+        .permanent,
+        "the result has \(missing) keys table '\(table)' has no column for; one result adds at most \(newColumnsPerResult) (name the columns to write with \"columns\")"
+      )
+    }
+    return nil
   }
 
   static func actionError(_ error: any Error, _ what: String) -> ActionError {

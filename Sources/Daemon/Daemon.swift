@@ -371,8 +371,9 @@ public enum Daemon {
       // `text` is an autoclosure: the file is read again only to place a loop warning.
       let loops = RuleChecker.actionWarnings(
         rule,
-        text: FileManager.default.contents(atPath: rule.file).map { String(decoding: $0, as: UTF8.self) }
-          ?? "")
+        text: (try? RegularFile.read(rule.file, limit: RuleStore.maxRuleFileBytes).get()).map {
+          String(decoding: $0, as: UTF8.self)
+        } ?? "")
       for warning in rule.warnings + loops {
         logger.warning("\(RuleChecker.warningText(warning))")
       }

@@ -167,7 +167,22 @@ public enum RuleStore {
         ]))
       return old
     }
-    if let old, old.fingerprint == RuleFile.fingerprint(bytes) { return old }
+    if let old, old.fingerprint == RuleFile.fingerprint(bytes) {
+      // The rule file is as it was, but its tests beside it may have changed (that is what a reload
+      // saw): they are run again, and a failure is reported, as `check` reports it. The rule keeps
+      // running, being the version those tests were last passed by or not.
+      if let gate, let refusal = gate(old) {
+        errors.append(
+          RuleFileError(
+            [
+              RuleDiagnostic(
+                file: file, position: FilePosition(line: 1, column: 1),
+                message:
+                  "rule '\(old.name)' is unchanged and keeps running, but its tests fail: \(refusal.reason)")
+            ] + refusal.diagnostics))
+      }
+      return old
+    }
     do {
       let rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
       if let gate, let refusal = gate(rule) {
@@ -193,10 +208,10 @@ extension RuleStore {
   /// Where a rule's name is written: its `ruleName` key, or 1:1 when the name is the file's (read
   /// again only for a name clash, which is rare).
   static func namePosition(of rule: Rule) -> FilePosition {
-    guard let data = FileManager.default.contents(atPath: rule.file) else {
+    guard case .success(let bytes) = RegularFile.read(rule.file, limit: maxRuleFileBytes) else {
       return FilePosition(line: 1, column: 1)
     }
-    return RuleChecker.position(of: "ruleName", in: String(decoding: data, as: UTF8.self))
+    return RuleChecker.position(of: "ruleName", in: String(decoding: bytes, as: UTF8.self))
   }
 
   /// The largest rule file read, 1 MiB: a rule is a statement and ten actions, and loading costs
@@ -214,21 +229,15 @@ extension RuleStore {
           message:
             "the file is \(info.st_size) bytes; a rule file is at most \(maxRuleFileBytes) bytes (1 MiB)"))
     }
-    guard let data = FileManager.default.contents(atPath: file) else {
-      // Why, as every command says it: `cannot read it (Permission denied)`.
-      let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-      let why =
-        descriptor < 0
-        ? String(cString: strerror(errno))
-        : info.st_mode & S_IFMT == S_IFDIR ? "it is a folder" : "not a regular file"
-      if descriptor >= 0 { close(descriptor) }
-      return .failure(RuleStoreError(message: "cannot read it (\(why))", unreadable: true))
-    }
-    guard data.count <= maxRuleFileBytes else {
+    switch RegularFile.read(file, limit: maxRuleFileBytes) {
+    case .success(let bytes): return .success(bytes)
+    case .failure(let unreadable) where unreadable.reason.hasPrefix("the file is larger"):
       return .failure(
         RuleStoreError(message: "the file is larger than a rule file's \(maxRuleFileBytes) bytes (1 MiB)"))
+    case .failure(let unreadable):
+      // Why, as every command says it: `cannot read it (Permission denied)`.
+      return .failure(RuleStoreError(message: "cannot read it (\(unreadable.reason))", unreadable: true))
     }
-    return .success(Array(data))
   }
 }
 

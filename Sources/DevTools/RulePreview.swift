@@ -48,13 +48,14 @@ public struct RulePreview: Sendable {
 
   /// Loads the file at `path`.
   public static func load(path: String) throws(RuleFileError) -> RulePreview {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    switch RegularFile.read(path) {
+    case .success(let bytes): return try load(file: path, bytes: bytes)
+    case .failure(let unreadable):
       throw RuleFileError([
         RuleDiagnostic(
-          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read it (\(unreadable))")
       ])
     }
-    return try load(file: path, bytes: Array(data))
   }
 
   /// Builds the preview of an already loaded rule from the bytes of its file.

@@ -60,13 +60,14 @@ public struct RuleTestFile: Sendable {
 
   /// Reads a test file; errors say where.
   public static func load(path: String) throws(RuleFileError) -> RuleTestFile {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    switch RegularFile.read(path) {
+    case .success(let bytes): return try parse(file: path, bytes: bytes)
+    case .failure(let unreadable):
       throw RuleFileError([
         RuleDiagnostic(
-          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read the file")
+          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read it (\(unreadable))")
       ])
     }
-    return try parse(file: path, bytes: Array(data))
   }
 
   /// Parses test file text.

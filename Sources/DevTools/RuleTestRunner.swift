@@ -186,7 +186,7 @@ public enum RuleTestGate {
 
   /// Nil when the tests of `testPath` pass on `rule`, else why not.
   static func check(_ rule: Rule, against testPath: String) -> GateRefusal? {
-    guard let data = FileManager.default.contents(atPath: rule.file) else {
+    guard case .success(let data) = RegularFile.read(rule.file) else {
       return GateRefusal(reason: "cannot read \(rule.file) to run its tests")
     }
     let preview: RulePreview

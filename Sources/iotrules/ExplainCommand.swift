@@ -2,6 +2,7 @@ import ArgumentParser
 import DevTools
 import Foundation
 import IoTSQL
+import RulesEngine
 
 /// `iotrules explain --sql S` or `iotrules explain FILE`: the compiled program, one instruction a line;
 /// for a rule file, the program and every template of every action.
@@ -48,8 +49,15 @@ struct ExplainCommand: ParsableCommand {
     guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,
       FileManager.default.isReadableFile(atPath: file)
     else { throw unreadable(file) }
+    let bytes: [UInt8]
+    switch RegularFile.read(file) {
+    case .success(let read): bytes = read
+    case .failure(let why):
+      Console.err("iotrules: error: \(file): cannot read it (\(why))")
+      throw ExitCodes.io
+    }
     do {
-      rule = try RulePreview.load(path: file)
+      rule = try RulePreview.load(file: file, bytes: bytes)
     } catch {
       Console.err(error.description)
       throw ExitCodes.badRule

@@ -228,6 +228,43 @@ struct SQLiteActionTests {
     #expect(values[11] as Int == 3)
   }
 
+  /// Automatic columns are bounded: a result with many new keys fails alone, permanently, and the
+  /// table stays as it was for the results that follow (one hostile payload used to add 1,995
+  /// columns, after which every new legitimate key failed).
+  @Test func automaticColumnsAreBounded() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/wide.db", "table": "t"}"#), context: context)
+    func keys(_ count: Int, _ prefix: String) -> Value {
+      object((0..<count).map { ("\(prefix)\($0)", Value.int($0)) })
+    }
+    let hostile = SQLiteAction.newColumnsPerResult + 1
+    let results = await action.performBatch([
+      input(object([("deviceId", .string("d1")), ("temp", .int(20))]), json: "{}"),
+      input(keys(hostile, "k"), json: "{}"),
+      input(object([("deviceId", .string("d2")), ("humidity", .int(50))]), json: "{}"),
+    ])
+    #expect(results[0] == nil && results[2] == nil, "\(results)")
+    #expect(results[1]?.kind == .permanent)
+    #expect(
+      results[1]?.message
+        == "the result has \(hostile) keys table 't' has no column for; one result adds at most \(SQLiteAction.newColumnsPerResult) (name the columns to write with \"columns\")"
+    )
+    // A table is created with at most the limit of columns too.
+    let other = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/wide.db", "table": "u"}"#), context: context)
+    let created = await other.performBatch([
+      input(keys(SQLiteAction.automaticColumnLimit + 1, "c"), json: "{}")
+    ])
+    #expect(created[0]?.message.contains("automatic columns stop at 256") == true, "\(created)")
+    await action.shutdown()
+    await other.shutdown()
+    let columns = try await DatabaseQueue(path: "\(folder)/wide.db").read { db in
+      try Row.fetchAll(db, sql: "PRAGMA table_info(t)").map { $0["name"] as String }
+    }
+    #expect(columns == ["deviceId", "temp", "humidity"])
+  }
+
   /// A decimal is a REAL, its nearest double; one beyond a double's range (AWS's decimals reach
   /// 1E999) is kept as its text, not stored as infinity or 0.
   @Test func decimalsBeyondADoublesRangeAreKeptAsText() async throws {

@@ -245,19 +245,25 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.topicFilter) == ["c/+", "bb/+"])
   }
 
+  /// A reloader of `paths` whose gate stands for a rule's tests: they pass while the file `tests`
+  /// says "fixed".
+  func testedReloader(_ paths: [String], tests: String) -> (RuleReloader, Dispatcher) {
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: paths, builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"),
+      gate: { _ in
+        (try? String(contentsOfFile: tests, encoding: .utf8)) == "fixed"
+          ? nil : GateRefusal(reason: "tests fail")
+      })
+    return (reloader, dispatcher)
+  }
+
   /// With a rule file named directly (not its folder), its test file is watched too.
   @Test func aTestFileBesideARuleFileNamedDirectlyIsWatched() async throws {
     let folder = temporaryFolder("tests-direct")
     write(Self.rule, to: folder + "/one.json")
     write("broken", to: folder + "/one.test.json")
-    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
-    let reloader = RuleReloader(
-      paths: [folder + "/one.json"], builder: RecordingBuilder(), dispatcher: dispatcher,
-      logger: Logger(label: "test"),
-      gate: { rule in
-        (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
-          ? nil : GateRefusal(reason: "tests fail")
-      })
+    let (reloader, dispatcher) = testedReloader([folder + "/one.json"], tests: folder + "/one.test.json")
     _ = try await reloader.initialLoad()
     #expect(dispatcher.ruleSet.rules.isEmpty)
     write("fixed", to: folder + "/one.test.json")
@@ -271,18 +277,30 @@ struct RuleReloaderTests {
     let folder = temporaryFolder("tests")
     write(Self.rule, to: folder + "/one.json")
     write("broken", to: folder + "/one.test.json")
-    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
-    let reloader = RuleReloader(
-      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"),
-      gate: { rule in
-        (try? String(contentsOfFile: folder + "/one.test.json", encoding: .utf8)) == "fixed"
-          ? nil : GateRefusal(reason: "tests fail")
-      })
+    let (reloader, dispatcher) = testedReloader([folder], tests: folder + "/one.test.json")
     _ = try await reloader.initialLoad()
     #expect(dispatcher.ruleSet.rules.isEmpty)
     write("fixed", to: folder + "/one.test.json")
     #expect(await reloader.reload() != nil)
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+  }
+
+  /// A test file that starts failing beside an unchanged, running rule is reported (as `check`
+  /// reports it), by a poll and by SIGHUP's full reload alike; the rule keeps running.
+  @Test func breakingARunningRulesTestsIsReported() async throws {
+    let folder = temporaryFolder("tests-break")
+    write(Self.rule, to: folder + "/one.json")
+    write("fixed", to: folder + "/one.test.json")
+    let (reloader, dispatcher) = testedReloader([folder], tests: folder + "/one.test.json")
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    write("broken", to: folder + "/one.test.json")
+    let polled = try #require(await reloader.reload())
+    let messages = polled.errors.flatMap { $0.diagnostics.map(\.message) }
+    #expect(messages == ["rule 'one' is unchanged and keeps running, but its tests fail: tests fail"])
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    let forced = try #require(await reloader.reload(force: true))
+    #expect(forced.errors.flatMap { $0.diagnostics.map(\.message) } == messages)
   }
 
   @Test func aReloadHappensOnlyWhenARuleFileChanged() async throws {

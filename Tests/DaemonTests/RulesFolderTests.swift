@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import RulesEngine
 import TestSupport
 import Testing
 
@@ -120,5 +121,30 @@ struct RulesFolderTests {
     let results = try RuleChecker.check(paths: [folder])
     #expect(results.count == 1)
     #expect(results[0].diagnostics.first?.message.contains("a rule file is at most 1048576 bytes") == true)
+  }
+
+  /// A named pipe called `p.json` (or a folder called `f.json`) is refused as not a regular file,
+  /// at once: opening the pipe used to wait for a writer, hanging `check`, `run` and every reload.
+  @Test func namedPipesAndFoldersAreNotReadAsRuleFiles() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)")
+      .path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    #expect(mkfifo(folder + "/p.json", 0o600) == 0)
+    try #"{"sql": "SELECT * FROM 'a'"}"#.write(toFile: folder + "/ok.json", atomically: true, encoding: .utf8)
+    let started = ContinuousClock.now
+    let results = try RuleChecker.check(paths: [folder])
+    #expect(ContinuousClock.now - started < .seconds(5))
+    let messages = results.flatMap {
+      $0.diagnostics.map { "\($0.file.split(separator: "/").last!): \($0.message)" }
+    }
+    #expect(messages == ["p.json: cannot read it (not a regular file (a named pipe))"])
+    #expect(results.filter { $0.diagnostics.isEmpty }.count == 1)
+    #expect(results.filter(\.unreadable).count == 1)
+    guard case .failure(let folderRead) = RegularFile.read(folder) else {
+      Issue.record("a folder read as a file")
+      return
+    }
+    #expect(folderRead.reason == "it is a folder")
   }
 }

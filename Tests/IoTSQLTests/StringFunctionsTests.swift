@@ -64,7 +64,14 @@ import Testing
   CallRow("ltrim", [str("\t x")], str("x")),
   CallRow("rtrim", [str(" h i ")], str(" h i")),
   CallRow("trim", [str(" hi ")], str("hi")),
-  CallRow("trim", [str("\t\n hi")], str("\n hi")),
+  // trim takes all white space as Java's String.trim() does (every character up to U+0020);
+  // ltrim and rtrim only spaces and tabs, as the guide says.
+  CallRow("trim", [str("\t\n hi")], str("hi")),
+  CallRow("trim", [str("23.5\r\n")], str("23.5")),
+  CallRow("trim", [str("\u{1}x\u{0}\u{B}")], str("x")),
+  CallRow("trim", [str("\u{A0}x ")], str("\u{A0}x")),
+  CallRow("ltrim", [str("\n x")], str("\n x")),
+  CallRow("rtrim", [str("x\r\n")], str("x\r\n")),
   CallRow("trim", [.int(5)], str("5")),
   CallRow("trim", [.null], .undefined),
   CallRow("numbytes", [str("hi")], .int(2)),

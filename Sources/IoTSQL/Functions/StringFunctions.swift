@@ -54,7 +54,7 @@ enum StringFunctions {
       help: "The lower-case form of the argument's String form."
     ) { call in Coercions.toText(call[0]).map { .string(lowercasedAsJava($0)) } ?? .undefined },
     pad("lpad", "Prefixes count spaces (count clamped to 0...1000).", left: true),
-    trim("ltrim", "Removes leading spaces and tabs.", leading: true, trailing: false),
+    trim("ltrim", "Removes leading spaces and tabs.", leading: true, trailing: false, blanks: .spacesAndTabs),
     FunctionSpec(
       name: "numbytes", family: "string", arity: 1...1, minimumVersion: .v2016_03_23,
       signature: "numbytes(string) -> Int", help: "The number of bytes of the string in UTF-8."
@@ -73,7 +73,8 @@ enum StringFunctions {
       return replaceAll(in: text, target, with: replacement).map(Value.string) ?? .undefined
     },
     pad("rpad", "Appends count spaces (count clamped to 0...1000).", left: false),
-    trim("rtrim", "Removes trailing spaces and tabs.", leading: false, trailing: true),
+    trim(
+      "rtrim", "Removes trailing spaces and tabs.", leading: false, trailing: true, blanks: .spacesAndTabs),
     FunctionSpec(
       name: "startswith", family: "string", arity: 2...2, signature: "startswith(string, prefix) -> Boolean",
       help: "True when the first argument's String form starts with the second's."
@@ -100,7 +101,9 @@ enum StringFunctions {
       guard from < to else { return .string("") }
       return .string(String(utf16Units: units[from..<to]))
     },
-    trim("trim", "Removes leading and trailing spaces and tabs.", leading: true, trailing: true),
+    trim(
+      "trim", "Removes leading and trailing white space and control characters (U+0000 to U+0020).",
+      leading: true, trailing: true, blanks: .javaWhiteSpace),
     FunctionSpec(
       name: "upper", family: "string", arity: 1...1, signature: "upper(string) -> String",
       help: "The upper-case form of the argument's String form."
@@ -160,14 +163,29 @@ enum StringFunctions {
     }
   }
 
-  private static func trim(_ name: String, _ help: String, leading: Bool, trailing: Bool) -> FunctionSpec {
+  /// What a trimming function removes.
+  private enum Blanks {
+    /// Spaces and tabs: the guide's words for `ltrim` and `rtrim`.
+    case spacesAndTabs
+    /// "All white space" for `trim`, as Java's `String.trim()` takes it: every character up to
+    /// U+0020 (space, tab, CR, LF, the other control characters).
+    case javaWhiteSpace
+  }
+
+  private static func trim(_ name: String, _ help: String, leading: Bool, trailing: Bool, blanks: Blanks)
+    -> FunctionSpec
+  {
     FunctionSpec(
       name: name, family: "string", arity: 1...1, signature: "\(name)(string) -> String", help: help
     ) {
       call in
       guard let text = Coercions.toText(call[0]) else { return .undefined }
       var bytes = Substring(text).utf8[...]
-      let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+      let isBlank: (UInt8) -> Bool =
+        switch blanks {
+        case .spacesAndTabs: { $0 == 0x20 || $0 == 0x09 }
+        case .javaWhiteSpace: { $0 <= 0x20 }
+        }
       if leading { bytes = bytes.drop(while: isBlank) }
       if trailing {
         while let last = bytes.last, isBlank(last) { bytes = bytes.dropLast() }

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Reads rule and test files: regular files only, never blocking.
+///
+/// A named pipe called `r.json` in a rules folder would otherwise hang `check`, `run`'s start and
+/// every later reload (opening it waits for a writer), and with them the daemon's shutdown. The file
+/// is opened without blocking and judged by what was opened, so one swapped in after a `stat` cannot
+/// slip through.
+public enum RegularFile {
+  /// Why a file cannot be read, in the words every command prints after `cannot read it (...)`.
+  public struct Unreadable: Error, Sendable, CustomStringConvertible {
+    /// `Permission denied`, `it is a folder`, `not a regular file (a named pipe)`...
+    public var reason: String
+    /// The reason.
+    public var description: String { reason }
+  }
+
+  /// The bytes of the regular file at `path` (symbolic links followed), or why they cannot be read.
+  /// A file larger than `limit` bytes is refused by its size before it is read.
+  public static func read(_ path: String, limit: Int = .max) -> Result<[UInt8], Unreadable> {
+    let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard descriptor >= 0 else { return .failure(Unreadable(reason: String(cString: strerror(errno)))) }
+    defer { close(descriptor) }
+    var info = stat()
+    guard fstat(descriptor, &info) == 0 else {
+      return .failure(Unreadable(reason: String(cString: strerror(errno))))
+    }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: return .failure(Unreadable(reason: "it is a folder"))
+    case S_IFIFO: return .failure(Unreadable(reason: "not a regular file (a named pipe)"))
+    case S_IFSOCK: return .failure(Unreadable(reason: "not a regular file (a socket)"))
+    default: return .failure(Unreadable(reason: "not a regular file (a device)"))
+    }
+    if Int(info.st_size) > limit {
+      return .failure(Unreadable(reason: "the file is \(info.st_size) bytes, more than \(limit)"))
+    }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(Int(info.st_size))
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+      if count < 0 {
+        if errno == EINTR { continue }
+        return .failure(Unreadable(reason: String(cString: strerror(errno))))
+      }
+      if count == 0 { return .success(bytes) }
+      // A file that grows while it is read is cut at the limit and refused, not read without end.
+      if bytes.count + count > limit {
+        return .failure(Unreadable(reason: "the file is larger than \(limit) bytes"))
+      }
+      bytes += buffer[0..<count]
+    }
+  }
+}
