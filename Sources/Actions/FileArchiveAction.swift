@@ -31,6 +31,9 @@ public final class FileArchiveAction: BatchAction {
     var descriptor: Int32
     var size: Int
     var openedAtMs: Int
+    /// When a line was last given to it (``useStamp(now:index:)``): the least recently used file
+    /// is the one closed for the open-files limit.
+    var lastUse = 0
     /// When it was last checked to be the file at its path.
     var checkedAtMs: Int
   }
@@ -111,7 +114,23 @@ public final class FileArchiveAction: BatchAction {
 
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
-  static let maxOpenFiles = 64
+  /// How many files one action keeps open: an eighth of the process's descriptor limit (which
+  /// `iotrules run` raises to its hard limit), between 64 and 1,024. Beyond it the least recently used
+  /// file is closed (with an fsync unless `fsync` is `never`), so a path template naming more files
+  /// than this costs one close and open per switch.
+  static let maxOpenFiles: Int = {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
+    return min(1024, max(64, Int(clamping: limit.rlim_cur) / 8))
+  }()
+
+  /// An order of use: the batch's time, then the line's place in it.
+  static func useStamp(now: Int, index: Int) -> Int { now << 20 | index }
+
+  /// The least recently used open file other than `path`.
+  static func leastRecentlyUsed(in files: [String: OpenFile], besides path: String) -> String? {
+    files.lazy.filter { $0.key != path }.min(by: { $0.value.lastUse < $1.value.lastUse })?.key
+  }
 
   /// Builds the action from its configuration.
   public init(configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock())
@@ -314,14 +333,18 @@ public final class FileArchiveAction: BatchAction {
             sync != .always
           {
             files.values[open].size += count
+            files.values[open].lastUse = Self.useStamp(now: now, index: index)
             pending[path, default: PendingLines()].add(line, index)
             continue
           }
           do throws(ActionError) {
             if let file = files[path], needsRotation(file, adding: count, now: now) { flush(path) }
-            if files[path] == nil && files.count >= Self.maxOpenFiles {
-              // The least recently opened file may be closed (with an fsync) to make room.
-              for other in Array(pending.keys) { flush(other) }
+            if files[path] == nil && files.count >= Self.maxOpenFiles,
+              let victim = Self.leastRecentlyUsed(in: files, besides: path)
+            {
+              // The least recently used file is closed (with an fsync) to make room: its lines
+              // of this batch are written first.
+              flush(victim)
             }
             var closedFiles: [ClosedFile] = []
             defer { for file in closedFiles { closed(file) } }
@@ -329,6 +352,7 @@ public final class FileArchiveAction: BatchAction {
               for: path, adding: count, now: now, files: &files, closed: &closedFiles,
               operations: operations)
             files[path]!.size += count
+            files[path]!.lastUse = Self.useStamp(now: now, index: index)
             pending[path, default: PendingLines()].add(line, index)
             if sync == .always {
               flush(path)
@@ -543,8 +567,8 @@ public final class FileArchiveAction: BatchAction {
     return nil
   }
 
-  /// The descriptor to append `count` bytes to `path`, rotating it or closing the oldest file
-  /// (the open-files limit) first; the files it closed go to `closed` with their fsync's outcome.
+  /// The descriptor to append `count` bytes to `path`, rotating it or closing the least recently
+  /// used file (the open-files limit) first; the files it closed go to `closed` with their fsync's outcome.
   func descriptor(
     for path: String, adding count: Int, now: Int, files: inout [String: OpenFile],
     closed: inout [ClosedFile],
@@ -564,11 +588,9 @@ public final class FileArchiveAction: BatchAction {
       files[path] = file
       return file.descriptor
     }
-    if files.count >= Self.maxOpenFiles,
-      let oldest = files.min(by: { $0.value.openedAtMs < $1.value.openedAtMs })
-    {
-      close(oldest.key, oldest.value.descriptor)
-      files[oldest.key] = nil
+    if files.count >= Self.maxOpenFiles, let victim = Self.leastRecentlyUsed(in: files, besides: path) {
+      close(victim, files[victim]!.descriptor)
+      files[victim] = nil
     }
     var file = try open(path, now: now, operations: operations)
     if let maxBytes, file.size > 0, file.size + count > maxBytes {

@@ -204,10 +204,12 @@ public enum RuleFile {
       if let text = node.string, let parsed = SQLVersion(string: text) {
         version = parsed
       } else {
+        let given =
+          node.string.map { "unknown 'awsIotSqlVersion' '\($0)'" }
+          ?? "'awsIotSqlVersion' must be a string, not \(node.kindName)"
         report(
           node.position,
-          "unknown 'awsIotSqlVersion' \(node.string.map { "'\($0)'" } ?? node.kindName); expected 2015-10-08, 2016-03-23 or beta"
-        )
+          "\(given); expected \"2015-10-08\", \"2016-03-23\" or \"beta\" (AWS's name for the newest)")
       }
     }
 

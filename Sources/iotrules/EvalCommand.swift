@@ -154,6 +154,7 @@ enum BatchEvaluator {
     var scanned = 0
     // Set while the rest of a line longer than `maxLineBytes` is skipped (it has had its answer).
     var skipping = false
+    var atStart = true
     var chunk = [UInt8](repeating: 0, count: 65_536)
     while true {
       // `read(2)` returns what has arrived: a tool that writes one request and waits for its
@@ -168,6 +169,12 @@ enum BatchEvaluator {
       }
       if count == 0 { break }
       pending.append(contentsOf: chunk[..<count])
+      if atStart, pending.count >= 3 {
+        // A UTF-8 byte order mark at the start (Windows tools write one) is no part of the first
+        // request.
+        atStart = false
+        if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
+      }
       var start = 0
       while let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
         if skipping {

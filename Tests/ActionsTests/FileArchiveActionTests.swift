@@ -586,6 +586,33 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl", encoding: .utf8) == "{\"n\":2}\n")
   }
 
+  /// At the open-files limit, the least recently used file is closed, not the first opened: a file
+  /// written in every batch stays open however many others come and go.
+  @Test func theLeastRecentlyUsedFileIsClosedAtTheLimit() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl", "fsync": "never"}"#),
+      context: context)
+    func line(_ name: String) -> ActionInput {
+      input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
+    }
+    let limit = FileArchiveAction.maxOpenFiles
+    #expect((64...1024).contains(limit))
+    let first = await action.performBatch((0..<limit).map { line("f\($0)") })
+    #expect(first.allSatisfy { $0 == nil })
+    // f0 is used again, then a new file needs room: f1, the least recently used, is closed.
+    let second = await action.performBatch([line("f0"), line("new")])
+    #expect(second.allSatisfy { $0 == nil })
+    let open = action.files.withLock { Set($0.keys.map { ($0 as NSString).lastPathComponent }) }
+    #expect(open.count == limit)
+    #expect(open.contains("f0.jsonl") && open.contains("new.jsonl") && !open.contains("f1.jsonl"))
+    await action.shutdown()
+    #expect(
+      try String(contentsOfFile: "\(folder)/m/f0.jsonl", encoding: .utf8)
+        == "{\"k\":\"f0\"}\n{\"k\":\"f0\"}\n")
+    #expect(try String(contentsOfFile: "\(folder)/m/f1.jsonl", encoding: .utf8) == "{\"k\":\"f1\"}\n")
+  }
+
   @Test func aFailedFsyncWhenAFileIsClosedForTheOpenFilesLimitFailsItsLines() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(

@@ -64,6 +64,27 @@ struct ReplaySourceTests {
         == ReplaySource.Counts(lines: 12, delivered: 6, malformed: 6, acknowledged: 6, failed: 0))
   }
 
+  /// A UTF-8 byte order mark at the file's start (Windows tools write one) is not part of the first
+  /// line; one anywhere else is, and makes its line malformed.
+  @Test func aByteOrderMarkAtTheStartIsSkipped() async throws {
+    let folder = temporaryFolder("replay-bom")
+    let bom = "\u{FEFF}"
+    write(
+      bom + #"{"topic": "a/1", "payload": {"x": 1}}"# + "\n" + bom + #"{"topic": "a/2", "payload": 2}"#,
+      to: folder + "/in.jsonl")
+    let malformed = Mutex<[Int]>([])
+    let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, _ in
+      malformed.withLock { $0.append(line) }
+    }
+    let topics = Mutex<[String]>([])
+    try await source.run { message in
+      topics.withLock { $0.append(message.topic) }
+      message.acknowledge(.done)
+    }
+    #expect(topics.withLock { $0 } == ["a/1"])
+    #expect(malformed.withLock { $0 } == [2])
+  }
+
   /// The envelope's reading tells `SELECT *` whether an inline payload is spelled as the writer
   /// spells it, so a rule that reads no field passes it on without reading it again: the output is
   /// the same as when the payload is read on its own.

@@ -54,6 +54,15 @@ struct RuleFileTests {
         "Rules/test_rule.json:5:19: error: 'ruleDisabled' must be true or false",
       ])
     #expect(errors("{\"description\": \"x\"}").contains("Rules/test_rule.json:1:1: error: missing key 'sql'"))
+    // The SQL version: a string, one of AWS's names.
+    #expect(
+      errors(#"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": 2016}"#) == [
+        #"Rules/test_rule.json:1:50: error: 'awsIotSqlVersion' must be a string, not a number; expected "2015-10-08", "2016-03-23" or "beta" (AWS's name for the newest)"#
+      ])
+    #expect(
+      errors(#"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016"}"#) == [
+        #"Rules/test_rule.json:1:50: error: unknown 'awsIotSqlVersion' '2016'; expected "2015-10-08", "2016-03-23" or "beta" (AWS's name for the newest)"#
+      ])
   }
 
   @Test func fileNameMustBeAValidRuleName() {

@@ -109,6 +109,12 @@ check("long batch lines", len(answers) == 3 and json.loads(answers[0]["payload"]
       and answers[1].get("error", {}).get("message") == "the request line is longer than 16 MiB"
       and json.loads(answers[2]["payload"]) == {"two": 2}, str(answers)[:300])
 
+# A UTF-8 byte order mark before the first request (Windows tools write one) is skipped.
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, timeout=60,
+                   input=b"\xef\xbb\xbf" + json.dumps({"sql": "SELECT 1 AS one FROM 't'", "topic": "t", "payload": {}}).encode() + b"\n")
+check("batch byte order mark", p.stdout.decode().strip() == json.dumps({"match": True, "payload": '{"one":1}'}, separators=(",", ":")),
+      p.stdout.decode() + p.stderr.decode())
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],

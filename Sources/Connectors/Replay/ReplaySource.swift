@@ -223,7 +223,10 @@ public struct ReplaySource: MessageSource {
         if newline - start > maxLineBytes {
           reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
         } else {
-          handle(pending[start..<newline], lineNumber: lineNumber, view: &view, into: &batch)
+          handle(
+            Self.withoutByteOrderMark(pending[start..<newline], lineNumber: lineNumber),
+            lineNumber: lineNumber,
+            view: &view, into: &batch)
           if batch.count == Self.maxBatch { await deliver(&batch, deliverBatch) }
         }
         start = newline + 1
@@ -246,10 +249,19 @@ public struct ReplaySource: MessageSource {
         )
       } else {
         lineNumber += 1
-        handle(pending[...], lineNumber: lineNumber, view: &view, into: &batch)
+        handle(
+          Self.withoutByteOrderMark(pending[...], lineNumber: lineNumber), lineNumber: lineNumber,
+          view: &view,
+          into: &batch)
         await deliver(&batch, deliverBatch)
       }
     }
+  }
+
+  /// The first line without the UTF-8 byte order mark Windows tools write at a file's start (it
+  /// made the first message malformed); other lines as they are.
+  static func withoutByteOrderMark(_ line: ArraySlice<UInt8>, lineNumber: Int) -> ArraySlice<UInt8> {
+    lineNumber == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
   }
 
   /// Hands `batch` over (when not empty) and empties it.
