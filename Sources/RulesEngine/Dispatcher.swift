@@ -1036,15 +1036,36 @@ public final class Dispatcher: Sendable {
     return ok && written
   }
 
+  /// How long an error action that failed transiently through its retries is skipped: the
+  /// records meanwhile go to the dead-letter file, then the next record tries it again.
+  static let errorActionRestMs = 30_000
+
   func sendToErrorAction(
     _ errorAction: ConfiguredAction, record: ErrorRecord, tracker: RuleTracker,
     origins: [ConfiguredAction]
   ) async -> Bool {
     let rule = tracker.rule
     let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
-    guard let error = await performWithRetries(errorAction, input) else {
-      statistics.withLock { $0.errorRecords += 1 }
-      return true
+    let now = clock.nowMs()
+    let error: ActionError
+    if let resting = errorAction.restingUntil.withLock({ $0 }), now < resting.untilMs {
+      // It failed through its whole retry schedule a moment ago: the records behind that one go
+      // to the dead-letter file at once instead of each waiting out the same schedule (a webhook
+      // that stopped answering held every lane's failures for minutes each).
+      error = ActionError(
+        .transient,
+        "not attempted: the error action failed for an earlier record \((now - resting.untilMs + Self.errorActionRestMs) / 1000) s ago (\(resting.failure)); it is tried again \((resting.untilMs - now + 999) / 1000) s from now"
+      )
+    } else {
+      guard let failure = await performWithRetries(errorAction, input) else {
+        errorAction.restingUntil.withLock { $0 = nil }
+        statistics.withLock { $0.errorRecords += 1 }
+        return true
+      }
+      error = failure
+      if failure.kind == .transient, !isStopping {
+        errorAction.restingUntil.withLock { $0 = (clock.nowMs() + Self.errorActionRestMs, failure.message) }
+      }
     }
     // Never retried into itself: the record, with the error action's own failure, goes to the
     // dead-letter file.

@@ -146,6 +146,21 @@ public final class FastClock: EngineClock {
   public func sleep(milliseconds: Int) async throws { try await Task.sleep(nanoseconds: 1_000_000) }
 }
 
+/// A clock at a fixed time that a test moves on (`advance`); sleeps are one millisecond.
+public final class SteppingClock: EngineClock {
+  private let now: Mutex<Int>
+  /// Creates a clock at `now`.
+  public init(now: Int = 1_700_000_000_000) { self.now = Mutex(now) }
+  /// The current time.
+  public func nowMs() -> Int { now.withLock { $0 } }
+  /// Moves the clock on.
+  public func advance(milliseconds: Int) { now.withLock { $0 += milliseconds } }
+  /// Real monotonic time.
+  public func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+  /// Sleeps one millisecond.
+  public func sleep(milliseconds: Int) async throws { try await Task.sleep(nanoseconds: 1_000_000) }
+}
+
 /// Collects acknowledgements.
 public final class AckCollector: Sendable {
   /// (origin, outcome) in arrival order.

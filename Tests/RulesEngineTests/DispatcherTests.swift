@@ -11,7 +11,7 @@ import Testing
 struct DispatcherTests {
   func setUp(
     _ rules: [String], maxInFlight: Int = 64, maxInFlightBytes: Int = Dispatcher.defaultMaxInFlightBytes,
-    deadLetter: MemoryDeadLetter = MemoryDeadLetter()
+    deadLetter: MemoryDeadLetter = MemoryDeadLetter(), clock: any EngineClock = FastClock()
   ) throws -> (Dispatcher, RecordingBuilder) {
     let builder = RecordingBuilder()
     var loaded: [Rule] = []
@@ -20,7 +20,7 @@ struct DispatcherTests {
     }
     let dispatcher = Dispatcher(
       ruleSet: RuleSet(rules: loaded), maxInFlight: maxInFlight, maxInFlightBytes: maxInFlightBytes,
-      deadLetter: deadLetter, clock: FastClock())
+      deadLetter: deadLetter, clock: clock)
     return (dispatcher, builder)
   }
 
@@ -416,6 +416,38 @@ struct DispatcherTests {
     #expect(records.count == 1)
     #expect(records.first?.failures.map(\.failedResource) == ["p", "broken"])
     #expect(acks.acks.withLock { $0[0].1 } == .done)
+  }
+
+  /// An error action that fails transiently through its whole retry schedule rests: the records
+  /// behind that one go to the dead-letter file at once, saying why, instead of each waiting out
+  /// the same schedule; the next record after the rest tries it again.
+  @Test func anErrorActionThatKeepsFailingRests() async throws {
+    let deadLetter = MemoryDeadLetter()
+    let clock = SteppingClock()
+    let (dispatcher, builder) = try setUp(
+      [
+        #"""
+        {"sql": "SELECT * FROM '+'", "actions": [{"record": {"name": "p", "fail": "permanent"}}],
+         "errorAction": {"record": {"name": "down", "fail": "transient", "retry": {"attempts": 3, "initialBackoffMs": 1}}}}
+        """#
+      ], deadLetter: deadLetter, clock: clock)
+    let acks = AckCollector()
+    for topic in ["a", "b", "c"] {
+      await dispatcher.deliver(acks.message(topic: topic, payload: "{}", origin: topic))
+    }
+    #expect(await acks.wait(for: 3))
+    #expect(builder.action("down")!.attempts.withLock { $0 } == 3)
+    let records = deadLetter.records.withLock { $0 }
+    #expect(records.count == 3)
+    let skipped = records.compactMap { $0.failures.last?.errorMessage }.filter {
+      $0.hasPrefix("not attempted: the error action failed for an earlier record")
+    }
+    #expect(skipped.count == 2, "\(records.map(\.failures))")
+    // After the rest, it is tried again.
+    clock.advance(milliseconds: Dispatcher.errorActionRestMs)
+    await dispatcher.deliver(acks.message(topic: "d", payload: "{}", origin: "d"))
+    #expect(await acks.wait(for: 4))
+    #expect(builder.action("down")!.attempts.withLock { $0 } == 6)
   }
 
   @Test func noErrorActionMeansDeadLetter() async throws {
