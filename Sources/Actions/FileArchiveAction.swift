@@ -54,11 +54,21 @@ public final class FileArchiveAction: BatchAction {
   /// root (`.state/${x}`): else a rendered one there is refused, as a value rendered empty or
   /// beginning with '.' made it (`.state/${x}.jsonl` without an x is still refused). Worked out
   /// when a rendering names one (rare), not kept with each of 10,000 rules' actions.
-  func allowsHiddenName(inSegment index: Int) -> Bool {
+  ///
+  /// A value holding `/` adds segments, so a hidden segment of the text is found where it must be:
+  /// counted from the start when only text comes before it, from the end when only text follows
+  /// (`${dev}/.state/x.jsonl` with `dev` = `a/b`), else at its own place.
+  func allowsHiddenName(inSegment index: Int, of count: Int) -> Bool {
     let segments = relative.source.split(separator: "/", omittingEmptySubsequences: false)
-    guard index < segments.count else { return false }
-    let segment = segments[index]
-    return segment.hasPrefix(".") && segment != "." && segment != ".."
+    let isText = { (segment: Substring) in !segment.contains("${") }
+    for (place, segment) in segments.enumerated()
+    where segment.hasPrefix(".") && segment != "." && segment != ".." {
+      let fromStart = segments[..<place].allSatisfy(isText)
+      let fromEnd = segments[(place + 1)...].allSatisfy(isText)
+      let expected = fromStart || !fromEnd ? place : count - (segments.count - place)
+      if expected == index { return true }
+    }
+    return false
   }
   /// The template of the path below the root.
   public let relative: Template
@@ -490,11 +500,12 @@ public final class FileArchiveAction: BatchAction {
       rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, namesHidden: &namesHidden) }
       ?? Self.problem(in: Array(rendered.utf8), namesHidden: &namesHidden)
     // (The rare case, a segment that begins with a dot: each such segment is judged.)
+    let segments = namesHidden ? rendered.split(separator: "/", omittingEmptySubsequences: false) : []
     if problem == nil, namesHidden,
-      let hidden = rendered.split(separator: "/", omittingEmptySubsequences: false).enumerated().first(
+      let hidden = segments.enumerated().first(
         where: {
           $0.element.hasPrefix(".") && $0.element != "." && $0.element != ".."
-            && !allowsHiddenName(inSegment: $0.offset)
+            && !allowsHiddenName(inSegment: $0.offset, of: segments.count)
         })?.element
     {
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.

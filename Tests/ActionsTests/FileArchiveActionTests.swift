@@ -230,6 +230,19 @@ struct FileArchiveActionTests {
     let refused = await stateful.performBatch([input(object([("x", .int(1))]), json: #"{"x":1}"#)])
     #expect(
       refused[0]?.message.contains("has a hidden name '.jsonl'") == true, "\(String(describing: refused[0]))")
+    // A value holding '/' adds segments: the path's own hidden folder is still found, counted from
+    // the end, and a hidden name the value brings is still refused.
+    let nested = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": "n/${dev}/.state/x.jsonl"}"#),
+      context: context)
+    let outcomes = await nested.performBatch([
+      input(object([("dev", .string("a/b"))]), json: #"{"dev":"a/b"}"#),
+      input(object([("dev", .string("a/.b"))]), json: #"{"dev":"a/.b"}"#),
+    ])
+    #expect(outcomes[0] == nil, "\(String(describing: outcomes[0]))")
+    #expect(
+      outcomes[1]?.message.contains("has a hidden name '.b'") == true, "\(String(describing: outcomes[1]))")
+    #expect(FileManager.default.fileExists(atPath: "\(folder)/n/a/b/.state/x.jsonl"))
   }
 
   @Test func folderWhereAFileIsExpectedFails() async throws {
