@@ -285,8 +285,13 @@ public final class ReplSession {
 
   // MARK: - Statements
 
+  /// An error; in a script, one that does not say where yet (a dot-command's) gets the script's
+  /// name and line in front (`stdin:4: error: unknown command '.bogus'`).
   func fail(_ text: String) -> [Output] {
     hadError = true
+    if let scriptName, !text.hasPrefix("\(scriptName):") {
+      return [Output(text: "\(scriptName):\(lineNumber): " + text, isError: true)]
+    }
     return [Output(text: text, isError: true)]
   }
 

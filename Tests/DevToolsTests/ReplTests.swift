@@ -36,7 +36,7 @@ import Testing
         """)
   }
 
-  @Test("errors carry a caret under the column; a failed script exits 65")
+  @Test("errors carry a caret under the column, a dot-command's its script line; a failed script exits 65")
   func scriptErrors() throws {
     let (status, out, err) = try runBinary(["repl"], input: "SELECT tiemstamp() FROM 'a'\n.bogus\n")
     #expect(status == 65)
@@ -46,7 +46,7 @@ import Testing
         stdin:1:8: error: unknown function 'tiemstamp'; did you mean 'timestamp'?
         SELECT tiemstamp() FROM 'a'
                ^
-        error: unknown command '.bogus'; .help lists them
+        stdin:2: error: unknown command '.bogus'; .help lists them
 
         """)
     // A refused topic fails the script too; --topic is checked as eval checks it.
