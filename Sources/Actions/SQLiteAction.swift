@@ -15,8 +15,8 @@ import Synchronization
 ///   one `${expression}` stores the value with its type (number, text, NULL for Undefined, JSON
 ///   text for an object or array), any other template its text. Without it every
 ///   top-level key of the result is a column, as AWS's dynamoDBv2: the table is created when missing
-///   and new columns are added as new keys appear; nested values are stored as JSON text. Column
-///   names ignore case, as SQLite's do: a key `Temp` goes to a column `temp`, and a result with keys
+///   and new columns are added as new keys appear; nested values are stored as JSON text. Any key
+///   names a column, quoted (``columnNameProblem(_:)``). Column names ignore ASCII case, as SQLite's do: a key `Temp` goes to a column `temp`, and a result with keys
 ///   that differ only in case (`temp` and `Temp`) fails permanently. Automatic columns are bounded,
 ///   so one hostile payload cannot widen the table for good: a result fails permanently when it would
 ///   add more than ``newColumnsPerResult`` columns to an existing table, or take the table past
@@ -128,8 +128,8 @@ public final class SQLiteAction: BatchAction {
         var list: [(String, Template)] = []
         var names: [String] = []
         for member in members {
-          if !isValidIdentifier(member.key) {
-            problems.add("invalid column name '\(member.key)'", at: member.keyPosition)
+          if let problem = Self.columnNameProblem(member.key) {
+            problems.add("invalid column name '\(member.key)': \(problem)", at: member.keyPosition)
           } else if let same = names.first(where: { Self.sameColumn($0, member.key) }) {
             problems.add(
               "columns '\(same)' and '\(member.key)' differ only in case: SQLite column names ignore case",
@@ -332,9 +332,10 @@ public final class SQLiteAction: BatchAction {
     }
     if row.names.isEmpty { return .failure(ActionError(.permanent, "the result has no columns to write")) }
     if row.names == validated { return .success(row) }
-    for key in row.names where !isValidIdentifier(key) {
-      return .failure(
-        ActionError(.permanent, "key '\(key)' is not a valid column name ([A-Za-z_][A-Za-z0-9_]{0,127})"))
+    for key in row.names {
+      if let problem = Self.columnNameProblem(key) {
+        return .failure(ActionError(.permanent, "key '\(key)' is not a valid column name: \(problem)"))
+      }
     }
     if let (first, second) = Self.keysDifferingOnlyInCase(row.names) {
       return .failure(
@@ -348,13 +349,13 @@ public final class SQLiteAction: BatchAction {
   }
 
   /// Two keys of `row` that name the same SQLite column (names compare ASCII case-insensitively),
-  /// or nil. Keys are identifiers (ASCII), checked already.
+  /// or nil.
   static func keysDifferingOnlyInCase(_ names: [String]) -> (String, String)? {
     guard names.count > 1 else { return nil }
     if names.count > 16 {
       var seen: [String: String] = [:]
       for key in names {
-        if let other = seen.updateValue(key, forKey: key.lowercased()) { return (other, key) }
+        if let other = seen.updateValue(key, forKey: Self.folded(key)) { return (other, key) }
       }
       return nil
     }
@@ -367,6 +368,28 @@ public final class SQLiteAction: BatchAction {
   }
 
   /// Whether two identifiers name the same column: equal but for ASCII case.
+  /// Why `name` cannot name a column, or nil. Any text does, quoted (`"device-id"`, `"New Col"`,
+  /// `"température"`: dynamoDBv2's attribute names, which `import aws` turns into this action):
+  /// not empty, at most 128 bytes, no control character.
+  static func columnNameProblem(_ name: String) -> String? {
+    if name.isEmpty { return "it is empty" }
+    if name.utf8.count > 128 { return "longer than 128 bytes" }
+    if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "it holds a control character" }
+    return nil
+  }
+
+  /// `name` as an SQL identifier: in double quotes, a quote in it doubled.
+  static func quoted(_ name: String) -> String {
+    "\"" + (name.utf8.contains(0x22) ? name.replacingOccurrences(of: "\"", with: "\"\"") : name) + "\""
+  }
+
+  /// `name` with ASCII letters in lower case: SQLite compares column names that way (`É` and `é`
+  /// are two columns to it).
+  static func folded(_ name: String) -> String {
+    guard name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return name }
+    return String(decoding: name.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
+  }
+
   static func sameColumn(_ first: String, _ second: String) -> Bool {
     let (a, b) = (first.utf8, second.utf8)
     guard a.count == b.count else { return false }
@@ -418,7 +441,7 @@ public final class SQLiteAction: BatchAction {
 
   /// `INSERT INTO "table" ("a", "b") VALUES (?, ?), ...` with `rows` groups of parameters.
   static func insertSQL(table: String, names: [String], rows: Int) -> String {
-    let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
+    let list = names.map(quoted).joined(separator: ", ")
     let group = "(" + Array(repeating: "?", count: names.count).joined(separator: ", ") + ")"
     return "INSERT INTO \"\(table)\" (\(list)) VALUES "
       + Array(repeating: group, count: rows).joined(separator: ", ")
@@ -572,7 +595,7 @@ public final class SQLiteAction: BatchAction {
     if known == nil {
       columns = Set(
         try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
-          ($0["name"] as String).lowercased()
+          Self.folded($0["name"] as String)
         })
     }
     // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
@@ -585,20 +608,20 @@ public final class SQLiteAction: BatchAction {
       // statement serves them all, and their columns exist already.
       let sameColumns = lastStatement != nil && lastNames == row.names
       if !sameColumns {
-        let missing = row.names.filter { !columns.contains($0.lowercased()) }
+        let missing = row.names.filter { !columns.contains(Self.folded($0)) }
         if let problem = Self.wideningProblem(
           table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
         {
           throw problem
         }
         if columns.isEmpty {
-          let list = row.names.map { "\"\($0)\"" }.joined(separator: ", ")
+          let list = row.names.map(Self.quoted).joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-          columns.formUnion(row.names.map { $0.lowercased() })
+          columns.formUnion(row.names.map(Self.folded))
         }
-        for name in row.names where !columns.contains(name.lowercased()) {
-          try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \"\(name)\"")
-          columns.insert(name.lowercased())
+        for name in row.names where !columns.contains(Self.folded(name)) {
+          try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
+          columns.insert(Self.folded(name))
         }
         // (The statements held here stay valid when the cache lets go of them.)
         if prepared.admit(row.names) { db.clearSchemaCache() }

@@ -438,21 +438,43 @@ struct SQLiteActionTests {
       })
   }
 
-  @Test func hostileKeysAreRefusedNotInterpolated() async throws {
+  /// Any key names a column, quoted (dynamoDBv2's attribute names: `device-id`, `New Col`, accents),
+  /// and a hostile one is a name, never SQL; only an empty key, a control character or more than
+  /// 128 bytes is refused.
+  @Test func anyKeyIsAQuotedColumnNameNeverSQL() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
+    let hostile = "a\"; DROP TABLE t; --"
     let results = await action.performBatch([
-      input(object([("a\"; DROP TABLE t; --", .int(1))]), json: "{}"),
+      input(object([(hostile, .int(1))]), json: "{}"),
       input(object([("a", .string("'); DROP TABLE t; --"))]), json: "{}"),
+      input(
+        object([("device-id", .string("d1")), ("New Col", .int(2)), ("température", .int(3))]), json: "{}"),
+      // SQLite folds ASCII letters only: É and é are two columns, A and a one.
+      input(object([("É", .int(4)), ("é", .int(5))]), json: "{}"),
+      input(object([("tab\tkey", .int(6))]), json: "{}"),
+      input(object([("", .int(7))]), json: "{}"),
+      input(object([("A", .int(8)), ("a", .int(9))]), json: "{}"),
     ])
-    #expect(results[0]?.kind == .permanent)
-    #expect(results[0]?.message.contains("not a valid column name") == true)
-    #expect(results[1] == nil)
+    #expect(results[0...3].allSatisfy { $0 == nil }, "\(results)")
+    #expect(results[4]?.message == "key 'tab\tkey' is not a valid column name: it holds a control character")
+    #expect(results[5]?.message == "key '' is not a valid column name: it is empty")
+    #expect(results[6]?.message.contains("differ only in case") == true)
+    await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    let names = try await queue.read { db in
+      try Row.fetchAll(db, sql: "PRAGMA table_info(t)").map { $0["name"] as String }
+    }
+    #expect(names == [hostile, "a", "device-id", "New Col", "température", "É", "é"])
     #expect(
-      try await queue.read { db in try String.fetchOne(db, sql: "SELECT a FROM t") } == "'); DROP TABLE t; --"
-    )
+      try await queue.read { db in try String.fetchOne(db, sql: "SELECT a FROM t WHERE a IS NOT NULL") }
+        == "'); DROP TABLE t; --")
+    #expect(
+      try await queue.read { db in
+        try Int.fetchOne(db, sql: #"SELECT "New Col" FROM t WHERE "New Col" IS NOT NULL"#)
+      }
+        == 2)
   }
 
   /// Results of one SELECT list share their key list: it is checked once, and a result with other
@@ -471,13 +493,13 @@ struct SQLiteActionTests {
     }
     let results = await action.performBatch([
       input(try shared(#"{"a": 1, "b": "x"}"#), json: "{}"),
-      input(object([("a", .int(2)), ("bad key", .int(3))]), json: "{}"),
+      input(object([("a", .int(2)), ("bad\u{1}key", .int(3))]), json: "{}"),
       input(try shared(#"{"a": 4}"#), json: "{}"),
       input(object([("A", .int(5)), ("a", .int(6))]), json: "{}"),
       input(try shared(#"{"a": 7, "b": "y"}"#), json: "{}"),
     ])
     #expect(results[0] == nil)
-    #expect(results[1]?.message.contains("'bad key' is not a valid column name") == true)
+    #expect(results[1]?.message.contains("'bad\u{1}key' is not a valid column name") == true)
     #expect(results[2] == nil)
     #expect(results[3]?.message.contains("differ only in case") == true)
     #expect(results[4] == nil)
@@ -561,7 +583,7 @@ struct SQLiteActionTests {
     (#"{"table": "t"}"#, "missing key 'database'"),
     (#"{"database": "x.db", "table": "bad name"}"#, "invalid table name 'bad name'"),
     (#"{"database": "x.db", "table": "t", "colums": {}}"#, "unknown key 'colums'"),
-    (#"{"database": "x.db", "table": "t", "columns": {"1x": "a"}}"#, "invalid column name '1x'"),
+    (#"{"database": "x.db", "table": "t", "columns": {"": "a"}}"#, "invalid column name '': it is empty"),
     (#"{"database": "${topic(1)}.db", "table": "t"}"#, "'database' is a path, not a template"),
     (#"{"database": ":memory:", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
@@ -581,11 +603,11 @@ struct SQLiteActionTests {
   /// `check` shows every problem of the action at once, each where it is.
   @Test func everyConfigurationProblemIsReported() {
     let text =
-      #"{"database": "", "table": "a-b", "busyTimeoutMs": -1, "synchronous": "off", "x": 1, "columns": {"1c": "${a}", "d": 5, "e": "${(}"}}"#
+      #"{"database": "", "table": "a-b", "busyTimeoutMs": -1, "synchronous": "off", "x": 1, "columns": {"": "${a}", "d": 5, "e": "${(}"}}"#
     expectProblems([
       "1:77 unknown key 'x'", "1:14 'database' is empty", "1:27 invalid table name 'a-b'",
-      "1:51 'busyTimeoutMs' must be", "1:70 'synchronous' must be", "1:97 invalid column name '1c'",
-      "1:116 column 'd' must be a template string", "1:128 in template: ",
+      "1:51 'busyTimeoutMs' must be", "1:70 'synchronous' must be", "1:97 invalid column name ''",
+      "1:114 column 'd' must be a template string", "1:126 in template: ",
     ]) { () throws(ActionConfigurationError) in
       _ = try SQLiteAction(configuration: configuration(text), context: context)
     }

@@ -233,7 +233,7 @@ public enum Coercions {
     case .int(let int): return int
     case .decimal(let decimal): return DecimalMath.saturatingInt(decimal, .plain)
     case .string(let text):
-      guard let decimal = parseDecimal(text) ?? hugeNumericString(text) else { return nil }
+      guard let decimal = parseDecimal(text) else { return nil }
       return DecimalMath.saturatingInt(decimal, decimal.isNegative ? .up : .down)
     default: return nil
     }
@@ -246,20 +246,10 @@ public enum Coercions {
     case .int(let int): return int
     case .decimal(let decimal): return DecimalMath.saturatingInt(decimal, .down)
     case .string(let text):
-      guard let decimal = parseDecimal(text) ?? hugeNumericString(text) else { return nil }
+      guard let decimal = parseDecimal(text) else { return nil }
       return DecimalMath.saturatingInt(decimal, .down)
     default: return nil
     }
-  }
-
-  /// A numeric string the reader does not take, as a stand-in that saturates the same way: ±1E100
-  /// for huge magnitudes, 0 for tiny ones.
-  private static func hugeNumericString(_ text: String) -> SQLDecimal? {
-    guard isNumeric(text) else { return nil }
-    let negative = text.utf8.first == 0x2D
-    let exponentIsNegative = text.contains("E-") || text.contains("e-")
-    if exponentIsNegative { return .zero }
-    return SQLDecimal.exact(negative: negative, significand: 1, exponent: 100)
   }
 
   // MARK: - Compact JSON text
