@@ -680,7 +680,9 @@ public final class SQLiteAction: BatchAction {
     let transient: [ResultCode] = [
       .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
     ]
-    let message = "\(what): \(databaseError.message ?? "\(databaseError.resultCode)") (\(code))"
+    // The message and the code's number: the code's own description repeats the message.
+    let message =
+      "\(what): \(databaseError.message ?? "\(databaseError.resultCode)") (SQLite code \(code.rawValue))"
     return ActionError(transient.contains(code) ? .transient : .permanent, message)
   }
 }

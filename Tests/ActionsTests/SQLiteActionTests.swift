@@ -523,7 +523,9 @@ struct SQLiteActionTests {
       configuration: configuration(#"{"database": "file:\#(path)?mode=ro", "table": "t"}"#), context: context)
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
-    #expect(error?.message.contains("readonly") == true, "\(String(describing: error))")
+    #expect(
+      error?.message.hasSuffix("attempt to write a readonly database (SQLite code 8)") == true,
+      "\(String(describing: error))")
   }
 
   /// A database with a table `t` that another connection (the holder) has begun a transaction on
