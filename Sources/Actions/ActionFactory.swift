@@ -59,10 +59,10 @@ struct ConfigurationReader {
   /// Fails on keys outside `allowed` (every one of them).
   func checkKeys(_ allowed: Set<String>) throws(ActionConfigurationError) {
     var problems = ConfigurationProblems()
+    // `retry` and `errorAction`, which every action takes, are read by the rule's loader.
+    let expected = allowed.union(["retry", "errorAction"]).sorted().joined(separator: ", ")
     for member in node.members ?? [] where !allowed.contains(member.key) {
-      problems.add(
-        "unknown key '\(member.key)'; expected \(allowed.sorted().joined(separator: ", "))",
-        at: member.keyPosition)
+      problems.add("unknown key '\(member.key)'; expected \(expected)", at: member.keyPosition)
     }
     try problems.throwIfAny()
   }
@@ -92,8 +92,8 @@ struct ConfigurationReader {
   }
 
   /// Compiles the template in the string `value` (or its part from `dropping` bytes on), mapping
-  /// template errors to file positions.
-  func template(_ value: RuleNode, dropping prefix: Int = 0, context: ActionBuildContext)
+  /// template errors to file positions; their messages name `field` (`path: in template: ...`).
+  func template(_ value: RuleNode, field: String, dropping prefix: Int = 0, context: ActionBuildContext)
     throws(ActionConfigurationError)
     -> Template
   {
@@ -103,7 +103,7 @@ struct ConfigurationReader {
     } catch {
       let first = error.first
       throw ActionConfigurationError(
-        "in template: \(first.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
+        "\(field): in template: \(first.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
         at: value.position(ofStringOffset: prefix + first.range.start.offset))
     }
   }

@@ -224,7 +224,7 @@ public final class FileArchiveAction: BatchAction {
         throw ActionConfigurationError("with 'root', 'path' must be relative to it", at: pathNode.position)
       }
       root = rootText.count > 1 && rootText.hasSuffix("/") ? String(rootText.dropLast()) : rootText
-      relative = try reader.template(pathNode, context: context)
+      relative = try reader.template(pathNode, field: "file.path", context: context)
       relativeText = pathText
     } else {
       let bytes = Array(pathText.utf8)
@@ -237,11 +237,12 @@ public final class FileArchiveAction: BatchAction {
       let lastSlash = bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/"))
       if let lastSlash {
         root = lastSlash == 0 ? "/" : String(decoding: bytes[..<lastSlash], as: UTF8.self)
-        relative = try reader.template(pathNode, dropping: lastSlash + 1, context: context)
+        relative = try reader.template(
+          pathNode, field: "file.path", dropping: lastSlash + 1, context: context)
         relativeText = String(decoding: bytes[(lastSlash + 1)...], as: UTF8.self)
       } else {
         root = "."
-        relative = try reader.template(pathNode, context: context)
+        relative = try reader.template(pathNode, field: "file.path", context: context)
         relativeText = pathText
       }
     }

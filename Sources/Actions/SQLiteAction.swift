@@ -141,7 +141,7 @@ public final class SQLiteAction: BatchAction {
             continue
           }
           if let template = problems.attempt({ () throws(ActionConfigurationError) in
-            try reader.template(member.value, context: context)
+            try reader.template(member.value, field: "sqlite.columns.\(member.key)", context: context)
           }) {
             list.append((member.key, template))
           }

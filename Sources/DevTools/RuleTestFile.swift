@@ -94,6 +94,7 @@ public struct RuleTestFile: Sendable {
       report(root.position, "a test file holds an array of cases (or {\"cases\": [...]})")
     }
     var cases: [Case] = []
+    var seenNames: [String: FilePosition] = [:]
     let known: Set<String> = [
       "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
     ]
@@ -105,6 +106,12 @@ public struct RuleTestFile: Sendable {
       let name = node["name"]?.string ?? "case \(index + 1)"
       // How messages name the case: its name quoted (`case 'hot reading'`), else its number.
       let label = node["name"]?.string.map { "case '\($0)'" } ?? name
+      // Reports and diffs tell cases by name: two with one name would be one line of a JUnit report.
+      if let earlier = seenNames.updateValue(node.position, forKey: name) {
+        report(
+          node["name"]?.position ?? node.position,
+          "\(label): another case has this name (line \(earlier.line)); give each case its own")
+      }
       for member in members where !known.contains(member.key) {
         report(
           member.keyPosition,

@@ -63,7 +63,7 @@ struct FileArchiveActionTests {
   @Test func everyConfigurationProblemIsReported() {
     let text = #"{"path": "a/${topic(}", "fsync": "often", "rotate": {"maxBytes": 0, "every": 1}, "mode": 1}"#
     expectProblems([
-      "1:82 unknown key 'mode'", "1:21 in template: ", "1:69 unknown key 'rotate.every'",
+      "1:82 unknown key 'mode'", "1:21 file.path: in template: ", "1:69 unknown key 'rotate.every'",
       "1:66 'maxBytes' must be", "1:34 'fsync' must be",
     ]) { () throws(ActionConfigurationError) in
       _ = try FileArchiveAction(configuration: configuration(text), context: context)

@@ -609,7 +609,7 @@ struct SQLiteActionTests {
     expectProblems([
       "1:77 unknown key 'x'", "1:14 'database' is empty", "1:27 invalid table name 'a-b'",
       "1:51 'busyTimeoutMs' must be", "1:70 'synchronous' must be", "1:97 invalid column name ''",
-      "1:114 column 'd' must be a template string", "1:126 in template: ",
+      "1:114 column 'd' must be a template string", "1:126 sqlite.columns.e: in template: ",
     ]) { () throws(ActionConfigurationError) in
       _ = try SQLiteAction(configuration: configuration(text), context: context)
     }

@@ -98,6 +98,22 @@ import Testing
           == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions"
       )
     }
+    // Two cases with one name would be one line of a JUnit report.
+    let twice = """
+      [{"name": "hot", "topic": "a", "expect": {"no_match": true}},
+       {"name": "hot", "topic": "b", "expect": {"no_match": true}}]
+      """
+    #expect(throws: RuleFileError.self) {
+      try RuleTestFile.parse(file: "t.test.json", bytes: Array(twice.utf8))
+    }
+    do {
+      _ = try RuleTestFile.parse(file: "t.test.json", bytes: Array(twice.utf8))
+    } catch {
+      #expect(
+        error.description
+          == "t.test.json:2:11: error: case 'hot': another case has this name (line 1); give each case its own"
+      )
+    }
   }
 
   @Test("YAML test files work as JSON ones")
