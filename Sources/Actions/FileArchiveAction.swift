@@ -31,7 +31,7 @@ public final class FileArchiveAction: BatchAction {
     var descriptor: Int32
     var size: Int
     var openedAtMs: Int
-    /// When a line was last given to it (``useStamp(now:index:)``): the least recently used file
+    /// When a line was last given to it (a count of lines, ``lineCount``): the least recently used file
     /// is the one closed for the open-files limit.
     var lastUse = 0
     /// When it was last checked to be the file at its path.
@@ -124,18 +124,41 @@ public final class FileArchiveAction: BatchAction {
 
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
-  /// How many files one action keeps open: an eighth of the process's descriptor limit (which
-  /// `iotrules run` raises to its hard limit), between 64 and 1,024. Beyond it the least recently used
-  /// file is closed (with an fsync unless `fsync` is `never`), so a path template naming more files
-  /// than this costs one close and open per switch.
+  /// How many archive files the process keeps open, all file actions together: half its
+  /// descriptor limit, between 64 and 512, so sockets and databases keep the other half and, at the
+  /// usual limit of 1,024, every descriptor stays below `FD_SETSIZE` (libmosquitto's `select`
+  /// gives up on a socket numbered 1,024 or more). Beyond it an action closes its least recently
+  /// used file (with an fsync unless `fsync` is `never`) before opening another.
   static let maxOpenFiles: Int = {
     var limit = rlimit()
     guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
-    return min(1024, max(64, Int(clamping: limit.rlim_cur) / 8))
+    return min(512, max(64, Int(clamping: min(limit.rlim_cur, 1 << 20)) / 2))
   }()
 
-  /// An order of use: the batch's time, then the line's place in it.
-  static func useStamp(now: Int, index: Int) -> Int { now << 20 | index }
+  /// The archive files open in the process, against ``maxOpenFiles``; tests give an action its own.
+  public final class OpenFileBudget: Sendable {
+    /// The most files open at once.
+    public let limit: Int
+    let open = Atomic<Int>(0)
+    /// A budget of `limit` files.
+    public init(limit: Int) { self.limit = limit }
+    /// The process's budget.
+    public static let shared = OpenFileBudget(limit: FileArchiveAction.maxOpenFiles)
+    /// True when no file may be opened before one is closed.
+    var isSpent: Bool { open.load(ordering: .relaxed) >= limit }
+    func opened() { open.add(1, ordering: .relaxed) }
+    func closed() { open.subtract(1, ordering: .relaxed) }
+  }
+
+  /// The budget this action's open files count against.
+  let budget: OpenFileBudget
+
+  /// Whether a file must be closed before another opens: this action's or the process's budget.
+  func mustClose(_ files: [String: OpenFile]) -> Bool { files.count >= budget.limit || budget.isSpent }
+
+  /// Lines given to this action's files so far: their order of use (a clock's milliseconds repeat
+  /// from one batch to the next, and can step back).
+  let lineCount = Atomic<Int>(0)
 
   /// The least recently used open file other than `path`.
   static func leastRecentlyUsed(in files: [String: OpenFile], besides path: String) -> String? {
@@ -143,7 +166,10 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// Builds the action from its configuration.
-  public init(configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock())
+  public init(
+    configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock(),
+    budget: OpenFileBudget = .shared
+  )
     throws(ActionConfigurationError)
   {
     let reader = ConfigurationReader(node: configuration, kind: "file")
@@ -201,6 +227,7 @@ public final class FileArchiveAction: BatchAction {
     self.maxAgeSeconds = maxAgeSeconds
     self.sync = sync
     self.clock = clock
+    self.budget = budget
   }
 
   /// The archive root and the template of the path below it: the explicit `root`, else the folder
@@ -284,6 +311,7 @@ public final class FileArchiveAction: BatchAction {
       }
     }
     let now = clock.nowMs()
+    let firstStamp = lineCount.add(inputs.count, ordering: .relaxed).oldValue
     let operations = self.operations.withLock { $0 }
     // The files to fsync after the lock is released: duplicated descriptors (a rotation or close
     // elsewhere cannot pull them away meanwhile) with the results each carries.
@@ -331,6 +359,7 @@ public final class FileArchiveAction: BatchAction {
           } else {
             if sync != .never { _ = operations.sync(file.descriptor) }
             Glibc.close(file.descriptor)
+            budget.closed()
             files[path] = nil
           }
         }
@@ -344,13 +373,13 @@ public final class FileArchiveAction: BatchAction {
             sync != .always
           {
             files.values[open].size += count
-            files.values[open].lastUse = Self.useStamp(now: now, index: index)
+            files.values[open].lastUse = firstStamp + index
             pending[path, default: PendingLines()].add(line, index)
             continue
           }
           do throws(ActionError) {
             if let file = files[path], needsRotation(file, adding: count, now: now) { flush(path) }
-            if files[path] == nil && files.count >= Self.maxOpenFiles,
+            if files[path] == nil && mustClose(files),
               let victim = Self.leastRecentlyUsed(in: files, besides: path)
             {
               // The least recently used file is closed (with an fsync) to make room: its lines
@@ -363,7 +392,7 @@ public final class FileArchiveAction: BatchAction {
               for: path, adding: count, now: now, files: &files, closed: &closedFiles,
               operations: operations)
             files[path]!.size += count
-            files[path]!.lastUse = Self.useStamp(now: now, index: index)
+            files[path]!.lastUse = firstStamp + index
             pending[path, default: PendingLines()].add(line, index)
             if sync == .always {
               flush(path)
@@ -467,6 +496,7 @@ public final class FileArchiveAction: BatchAction {
       for file in files.values {
         if sync != .never { fsync(file.descriptor) }
         close(file.descriptor)
+        budget.closed()
       }
       files = [:]
     }
@@ -589,6 +619,7 @@ public final class FileArchiveAction: BatchAction {
     func close(_ path: String, _ descriptor: Int32) {
       let syncError = sync != .never && operations.sync(descriptor) != 0 ? errno : nil
       Glibc.close(descriptor)
+      budget.closed()
       closed.append(ClosedFile(path: path, descriptor: descriptor, syncError: syncError))
     }
     if var file = files[path] {
@@ -600,7 +631,7 @@ public final class FileArchiveAction: BatchAction {
       files[path] = file
       return file.descriptor
     }
-    if files.count >= Self.maxOpenFiles, let victim = Self.leastRecentlyUsed(in: files, besides: path) {
+    if mustClose(files), let victim = Self.leastRecentlyUsed(in: files, besides: path) {
       close(victim, files[victim]!.descriptor)
       files[victim] = nil
     }
@@ -608,6 +639,7 @@ public final class FileArchiveAction: BatchAction {
     if let maxBytes, file.size > 0, file.size + count > maxBytes {
       // Nothing of this batch was written to it yet.
       Glibc.close(file.descriptor)
+      budget.closed()
       try rotate(path, operations: operations)
       file = try open(path, now: now, operations: operations)
     }
@@ -652,6 +684,7 @@ public final class FileArchiveAction: BatchAction {
     }
     var info = stat()
     fstat(fd, &info)
+    budget.opened()
     return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now, checkedAtMs: now)
   }
 

@@ -324,7 +324,9 @@ public final class SQLiteAction: BatchAction {
           "the result is \(input.evaluation.value.typeName), not an object: without 'columns' each key is a column"
         ))
     }
-    var row = TableRow(names: object.keys, values: object.values)
+    let keys = object.keys
+    let ascii = keys.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
+    var row = TableRow(names: ascii ? keys : keys.map(Self.composed), values: object.values)
     if row.values.contains(where: \.isUndefined) {
       // Undefined members are no columns (the writer leaves them out of JSON too).
       let kept = row.values.indices.filter { !row.values[$0].isUndefined }
@@ -378,6 +380,12 @@ public final class SQLiteAction: BatchAction {
     return nil
   }
 
+  /// `name` in Unicode's composed form (NFC): Swift's strings compare `é` and `e` + U+0301 equal,
+  /// SQLite's column names by their bytes, so both spellings are written to the one column.
+  static func composed(_ name: String) -> String {
+    name.utf8.allSatisfy { $0 < 0x80 } ? name : name.precomposedStringWithCanonicalMapping
+  }
+
   /// `name` as an SQL identifier: in double quotes, a quote in it doubled.
   static func quoted(_ name: String) -> String {
     "\"" + (name.utf8.contains(0x22) ? name.replacingOccurrences(of: "\"", with: "\"\"") : name) + "\""
@@ -408,10 +416,11 @@ public final class SQLiteAction: BatchAction {
     case .bool(let flag): return sqlite3_bind_int64(statement, index, flag ? 1 : 0)
     case .int(let number): return sqlite3_bind_int64(statement, index, Int64(number))
     case .decimal(let number):
-      // A REAL, the nearest double; a decimal beyond a double's range (1E400, 1E-400) is kept as its
-      // text rather than stored as infinity or 0.
+      // A REAL, the nearest double; a decimal beyond a double's normal range (1E400, 1E-400, and
+      // 1.2345E-320, which a subnormal double keeps 4 digits of) is kept as its text rather than
+      // stored as infinity, 0 or a few digits.
       let double = Coercions.nearestDouble(number)
-      if double.isFinite, double != 0 || number.isZero {
+      if double.isNormal || number.isZero {
         return sqlite3_bind_double(statement, index, double)
       }
       return bind(.string(number.description), at: index, in: statement)
@@ -515,8 +524,9 @@ public final class SQLiteAction: BatchAction {
   > {
     let table = self.table
     let prepared = self.prepared
+    let bounded = columns == nil
     return try await queue.write { db -> Set<String> in
-      try Self.insert(rows[...], into: table, known: known, prepared: prepared, in: db)
+      try Self.insert(rows[...], into: table, known: known, prepared: prepared, bounded: bounded, in: db)
     }
   }
 
@@ -530,6 +540,7 @@ public final class SQLiteAction: BatchAction {
     let known = state.withLock { $0.knownColumns }
     let table = self.table
     let prepared = self.prepared
+    let bounded = self.columns == nil
     do {
       let (columns, failures) = try await queue.write { db -> (Set<String>?, [ActionError?]) in
         var columns = known
@@ -538,10 +549,12 @@ public final class SQLiteAction: BatchAction {
           do {
             try db.inSavepoint {
               do {
-                columns = try Self.insert(rows[part], into: table, known: columns, prepared: prepared, in: db)
+                columns = try Self.insert(
+                  rows[part], into: table, known: columns, prepared: prepared, bounded: bounded, in: db)
               } catch let error as DatabaseError where columns != nil && Self.isStaleSchema(error) {
                 // The remembered columns are out of date: once more, read afresh.
-                columns = try Self.insert(rows[part], into: table, known: nil, prepared: prepared, in: db)
+                columns = try Self.insert(
+                  rows[part], into: table, known: nil, prepared: prepared, bounded: bounded, in: db)
               }
               return .commit
             }
@@ -581,9 +594,11 @@ public final class SQLiteAction: BatchAction {
 
   /// Inserts `rows` into `table` inside the caller's transaction, adding the table and columns
   /// missing from `known` (read from the database when nil); returns the table's columns afterwards.
+  /// `bounded`: the columns come from results' keys, and their number is bounded
+  /// (``wideningProblem(table:existing:missing:creating:)``); configured `columns` are not.
   static func insert(
     _ rows: ArraySlice<TableRow>, into table: String, known: Set<String>?, prepared: PreparedLists,
-    in db: Database
+    bounded: Bool = true, in db: Database
   ) throws -> Set<String> {
     var columns = known ?? []
     var lastNames: [String] = []
@@ -609,8 +624,9 @@ public final class SQLiteAction: BatchAction {
       let sameColumns = lastStatement != nil && lastNames == row.names
       if !sameColumns {
         let missing = row.names.filter { !columns.contains(Self.folded($0)) }
-        if let problem = Self.wideningProblem(
-          table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
+        if bounded,
+          let problem = Self.wideningProblem(
+            table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
         {
           throw problem
         }

@@ -259,18 +259,6 @@ public enum Daemon {
   /// What the daemon reports from the first stop signal, or the end of its source, on.
   static let shuttingDown = "shutting down: intake stopped, draining what is in flight"
 
-  /// Raises the soft limit on open descriptors to the hard one (at most 65,536), as servers do: a
-  /// service gets 1,024 by default, and the file archive keeps an eighth of the limit open.
-  static func raiseOpenFileLimit() {
-    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-    var limit = rlimit()
-    guard getrlimit(resource, &limit) == 0 else { return }
-    let wanted = min(limit.rlim_max, 65_536)
-    guard limit.rlim_cur < wanted else { return }
-    limit.rlim_cur = wanted
-    _ = setrlimit(resource, &limit)
-  }
-
   /// Starts everything and returns when the run is over.
   ///
   /// - Parameter builder: the action table; by default every action, `republish` publishing on the
@@ -283,7 +271,6 @@ public enum Daemon {
     // A SIGHUP's default is to end the process: one that comes while the rules load (logrotate's,
     // a deploy script's) must not. It reloads once the rules are running (below).
     signal(SIGHUP, SIG_IGN)
-    raiseOpenFileLimit()
     let clock = SystemClock()
     let spec = try SourceSpec(configuration)
     let settings = configuration.connectors

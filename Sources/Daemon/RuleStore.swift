@@ -231,7 +231,7 @@ extension RuleStore {
     }
     switch RegularFile.read(file, limit: maxRuleFileBytes) {
     case .success(let bytes): return .success(bytes)
-    case .failure(let unreadable) where unreadable.reason.hasPrefix("the file is larger"):
+    case .failure(let unreadable) where unreadable.tooLarge:
       return .failure(
         RuleStoreError(message: "the file is larger than a rule file's \(maxRuleFileBytes) bytes (1 MiB)"))
     case .failure(let unreadable):

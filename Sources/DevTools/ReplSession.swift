@@ -285,11 +285,11 @@ public final class ReplSession {
 
   // MARK: - Statements
 
-  /// An error; in a script, one that does not say where yet (a dot-command's) gets the script's
-  /// name and line in front (`stdin:4: error: unknown command '.bogus'`).
+  /// An error; in a script, one that does not say where (a dot-command's `error: ...`) gets the
+  /// script's name and line in front (`stdin:4: error: unknown command '.bogus'`).
   func fail(_ text: String) -> [Output] {
     hadError = true
-    if let scriptName, !text.hasPrefix("\(scriptName):") {
+    if let scriptName, text.hasPrefix(styler.error("error:")) {
       return [Output(text: "\(scriptName):\(lineNumber): " + text, isError: true)]
     }
     return [Output(text: text, isError: true)]

@@ -1046,7 +1046,8 @@ public final class Dispatcher: Sendable {
   ) async -> Bool {
     let rule = tracker.rule
     let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
-    let now = clock.nowMs()
+    // Monotonic: a wall clock stepped back must not stretch the rest.
+    let now = Int(clock.monotonicNanoseconds() / 1_000_000)
     let error: ActionError
     if let resting = errorAction.restingUntil.withLock({ $0 }), now < resting.untilMs {
       // It failed through its whole retry schedule a moment ago: the records behind that one go
@@ -1064,7 +1065,8 @@ public final class Dispatcher: Sendable {
       }
       error = failure
       if failure.kind == .transient, !isStopping {
-        errorAction.restingUntil.withLock { $0 = (clock.nowMs() + Self.errorActionRestMs, failure.message) }
+        let failedAt = Int(clock.monotonicNanoseconds() / 1_000_000)
+        errorAction.restingUntil.withLock { $0 = (failedAt + Self.errorActionRestMs, failure.message) }
       }
     }
     // Never retried into itself: the record, with the error action's own failure, goes to the

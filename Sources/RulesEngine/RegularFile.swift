@@ -11,6 +11,8 @@ public enum RegularFile {
   public struct Unreadable: Error, Sendable, CustomStringConvertible {
     /// `Permission denied`, `it is a folder`, `not a regular file (a named pipe)`...
     public var reason: String
+    /// True when the file is larger than the limit asked for.
+    public var tooLarge = false
     /// The reason.
     public var description: String { reason }
   }
@@ -33,7 +35,8 @@ public enum RegularFile {
     default: return .failure(Unreadable(reason: "not a regular file (a device)"))
     }
     if Int(info.st_size) > limit {
-      return .failure(Unreadable(reason: "the file is \(info.st_size) bytes, more than \(limit)"))
+      return .failure(
+        Unreadable(reason: "the file is \(info.st_size) bytes, more than \(limit)", tooLarge: true))
     }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(Int(info.st_size))
@@ -47,7 +50,7 @@ public enum RegularFile {
       if count == 0 { return .success(bytes) }
       // A file that grows while it is read is cut at the limit and refused, not read without end.
       if bytes.count + count > limit {
-        return .failure(Unreadable(reason: "the file is larger than \(limit) bytes"))
+        return .failure(Unreadable(reason: "the file is larger than \(limit) bytes", tooLarge: true))
       }
       bytes += buffer[0..<count]
     }

@@ -66,7 +66,7 @@ public final class ConfiguredAction: Sendable {
   public let label: String
   let counters: ActionCounters
   let lane: ActionLane
-  /// Used as an error action: until when (engine clock, ms) records skip it after it failed
+  /// Used as an error action: until when (the engine clock's monotonic ms) records skip it after it failed
   /// transiently through its whole retry schedule, and that failure.
   let restingUntil = Mutex<(untilMs: Int, failure: String)?>(nil)
 

@@ -149,14 +149,20 @@ public final class FastClock: EngineClock {
 /// A clock at a fixed time that a test moves on (`advance`); sleeps are one millisecond.
 public final class SteppingClock: EngineClock {
   private let now: Mutex<Int>
+  private let start: Int
   /// Creates a clock at `now`.
-  public init(now: Int = 1_700_000_000_000) { self.now = Mutex(now) }
+  public init(now: Int = 1_700_000_000_000) {
+    self.now = Mutex(now)
+    self.start = now
+  }
   /// The current time.
   public func nowMs() -> Int { now.withLock { $0 } }
-  /// Moves the clock on.
+  /// Moves the clock on, its monotonic time too.
   public func advance(milliseconds: Int) { now.withLock { $0 += milliseconds } }
-  /// Real monotonic time.
-  public func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+  /// Real monotonic time, plus what `advance` added.
+  public func monotonicNanoseconds() -> UInt64 {
+    DispatchTime.now().uptimeNanoseconds + UInt64(now.withLock { $0 } - start) * 1_000_000
+  }
   /// Sleeps one millisecond.
   public func sleep(milliseconds: Int) async throws { try await Task.sleep(nanoseconds: 1_000_000) }
 }

@@ -173,7 +173,11 @@ enum BatchEvaluator {
         // A UTF-8 byte order mark at the start (Windows tools write one) is no part of the first
         // request.
         atStart = false
-        if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
+        if pending.starts(with: [0xEF, 0xBB, 0xBF]) {
+          pending.removeFirst(3)
+          // What was searched already moved down with the rest.
+          scanned = max(0, scanned - 3)
+        }
       }
       var start = 0
       while let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {

@@ -603,14 +603,14 @@ struct FileArchiveActionTests {
   /// written in every batch stays open however many others come and go.
   @Test func theLeastRecentlyUsedFileIsClosedAtTheLimit() async throws {
     let folder = temporaryFolder()
+    let limit = 8
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl", "fsync": "never"}"#),
-      context: context)
+      context: context, budget: FileArchiveAction.OpenFileBudget(limit: limit))
     func line(_ name: String) -> ActionInput {
       input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
     }
-    let limit = FileArchiveAction.maxOpenFiles
-    #expect((64...1024).contains(limit))
+    #expect((64...512).contains(FileArchiveAction.maxOpenFiles))
     let first = await action.performBatch((0..<limit).map { line("f\($0)") })
     #expect(first.allSatisfy { $0 == nil })
     // f0 is used again, then a new file needs room: f1, the least recently used, is closed.
@@ -624,14 +624,33 @@ struct FileArchiveActionTests {
       try String(contentsOfFile: "\(folder)/m/f0.jsonl", encoding: .utf8)
         == "{\"k\":\"f0\"}\n{\"k\":\"f0\"}\n")
     #expect(try String(contentsOfFile: "\(folder)/m/f1.jsonl", encoding: .utf8) == "{\"k\":\"f1\"}\n")
+    // The budget is the process's, all actions together: a second action at a spent budget closes
+    // one of its own files before opening another, and every close gives its file back.
+    let budget = FileArchiveAction.OpenFileBudget(limit: 3)
+    let one = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/p/${k}.jsonl", "fsync": "never"}"#),
+      context: context,
+      budget: budget)
+    let two = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/q/${k}.jsonl", "fsync": "never"}"#),
+      context: context,
+      budget: budget)
+    #expect(await one.performBatch([line("a"), line("b")]).allSatisfy { $0 == nil })
+    #expect(await two.performBatch([line("c"), line("d"), line("e")]).allSatisfy { $0 == nil })
+    #expect(one.files.withLock { $0.count } == 2 && two.files.withLock { $0.count } == 1)
+    #expect(budget.open.load(ordering: .relaxed) == 3)
+    await one.shutdown()
+    await two.shutdown()
+    #expect(budget.open.load(ordering: .relaxed) == 0)
   }
 
   @Test func aFailedFsyncWhenAFileIsClosedForTheOpenFilesLimitFailsItsLines() async throws {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(
-      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context)
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context,
+      budget: FileArchiveAction.OpenFileBudget(limit: 16))
     action.operations.withLock { $0 = Self.failingSyncs { _ in true } }
-    let count = FileArchiveAction.maxOpenFiles + 1
+    let count = action.budget.limit + 1
     let results = await action.performBatch(
       (0..<count).map { index in
         input(object([("k", .string("f\(index)"))]), json: #"{"k":"f\#(index)"}"#)

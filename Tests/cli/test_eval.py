@@ -115,6 +115,22 @@ p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, timeout=6
 check("batch byte order mark", p.stdout.decode().strip() == json.dumps({"match": True, "payload": '{"one":1}'}, separators=(",", ":")),
       p.stdout.decode() + p.stderr.decode())
 
+# ... also when it arrives split across reads (it crashed the batch reader).
+import time
+proc = subprocess.Popen([BIN, "eval", "--batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE)
+proc.stdin.write(b"\xef\xbb")
+proc.stdin.flush()
+time.sleep(0.3)
+proc.stdin.write(b"\xbf")
+proc.stdin.flush()
+time.sleep(0.3)
+proc.stdin.write(json.dumps({"sql": "SELECT 2 AS two FROM 't'", "topic": "t", "payload": {}}).encode() + b"\n")
+out, err = proc.communicate(timeout=60)
+check("batch byte order mark split across reads", proc.returncode == 0 and
+      out.decode().strip() == json.dumps({"match": True, "payload": '{"two":2}'}, separators=(",", ":")),
+      f"{proc.returncode} {out.decode()} {err.decode()[-300:]}")
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],
