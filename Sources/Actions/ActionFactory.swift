@@ -92,7 +92,7 @@ struct ConfigurationReader {
   }
 
   /// Compiles the template in the string `value` (or its part from `dropping` bytes on), mapping
-  /// template errors to file positions; their messages name `field` (`path: in template: ...`).
+  /// template errors to file positions; their messages name `field` (`file.path: in template: ...`).
   func template(_ value: RuleNode, field: String, dropping prefix: Int = 0, context: ActionBuildContext)
     throws(ActionConfigurationError)
     -> Template
