@@ -634,10 +634,12 @@ public final class SQLiteAction: BatchAction {
           let list = row.names.map(Self.quoted).joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
           columns.formUnion(row.names.map(Self.folded))
-        }
-        for name in row.names where !columns.contains(Self.folded(name)) {
-          try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
-          columns.insert(Self.folded(name))
+        } else {
+          // The keys were checked to name distinct columns: each missing one is added once.
+          for name in missing {
+            try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
+            columns.insert(Self.folded(name))
+          }
         }
         // (The statements held here stay valid when the cache lets go of them.)
         if prepared.admit(row.names) { db.clearSchemaCache() }

@@ -222,18 +222,16 @@ extension RuleStore {
   /// The bytes of a rule file, or why it cannot be read (missing, unreadable, not a regular file,
   /// larger than `maxRuleFileBytes`).
   public static func read(_ file: String) -> Result<[UInt8], RuleStoreError> {
-    var info = stat()
-    if stat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > maxRuleFileBytes {
-      return .failure(
-        RuleStoreError(
-          message:
-            "the file is \(info.st_size) bytes; a rule file is at most \(maxRuleFileBytes) bytes (1 MiB)"))
-    }
     switch RegularFile.read(file, limit: maxRuleFileBytes) {
     case .success(let bytes): return .success(bytes)
     case .failure(let unreadable) where unreadable.tooLarge:
-      return .failure(
-        RuleStoreError(message: "the file is larger than a rule file's \(maxRuleFileBytes) bytes (1 MiB)"))
+      // Refused by its size before it is read; one that grew past the limit while read, by that.
+      let message =
+        unreadable.size.map {
+          "the file is \($0) bytes; a rule file is at most \(maxRuleFileBytes) bytes (1 MiB)"
+        }
+        ?? "the file is larger than a rule file's \(maxRuleFileBytes) bytes (1 MiB)"
+      return .failure(RuleStoreError(message: message))
     case .failure(let unreadable):
       // Why, as every command says it: `cannot read it (Permission denied)`.
       return .failure(RuleStoreError(message: "cannot read it (\(unreadable.reason))", unreadable: true))

@@ -13,6 +13,8 @@ public enum RegularFile {
     public var reason: String
     /// True when the file is larger than the limit asked for.
     public var tooLarge = false
+    /// Its size then, when it was already too large on opening (nil when it grew while read).
+    public var size: Int?
     /// The reason.
     public var description: String { reason }
   }
@@ -36,7 +38,9 @@ public enum RegularFile {
     }
     if Int(info.st_size) > limit {
       return .failure(
-        Unreadable(reason: "the file is \(info.st_size) bytes, more than \(limit)", tooLarge: true))
+        Unreadable(
+          reason: "the file is \(info.st_size) bytes, more than \(limit)", tooLarge: true,
+          size: Int(info.st_size)))
     }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(Int(info.st_size))
