@@ -91,3 +91,16 @@ func modeArgumentsMustBeLiterals(_ sql: String, _ position: String, _ message: S
   _ = try Compiler.compile("SELECT encode(*, 'BASE64') AS a, decode(s, 'base64') AS d FROM 't'")
   _ = try Compiler.compile("SELECT transform('enrichArray', {'k': 1}, r) AS x FROM 't'")
 }
+
+/// `decode(value, 'base64')` with more arguments is a call with the wrong number of arguments, as
+/// `encode`'s is: a warning at the extra argument, and the call is Undefined (the rule still runs).
+@Test func decodeWithExtraArgumentsWarnsAndIsUndefined() throws {
+  let program = try Compiler.compile("SELECT decode('aGk=', 'base64', 'x') AS d, 1 AS one FROM 't'")
+  #expect(
+    program.warnings.map { "\($0.range.start): \($0.message)" } == [
+      "1:33: function 'decode' with 'base64' takes 2 arguments but 3 were given; the call is always Undefined"
+    ])
+  var machine = VirtualMachine()
+  let result = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
+  #expect(result.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"one":1}"#)
+}

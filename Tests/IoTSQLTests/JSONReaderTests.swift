@@ -314,7 +314,7 @@ let sensorPayload = #"""
       Array(text.utf8), paths: PathTable(), wholeDocument: false, options: v2, checksCanonical: true)
     #expect(view.kind == .object && !view.isCanonical && view.respellsNumbers)
     #expect(
-      String(decoding: JSONReader.respellingNumbers(Array(text.utf8)), as: UTF8.self)
+      String(decoding: JSONReader.respellingNumbers(Array(text.utf8), options: v2), as: UTF8.self)
         == #"{"t":29,"u":"°C","tags":["é","a\"b",{"n":"日本\n"}],"m":{"x":21.5}}"#)
     var broken = Array(#"{"t":1,"tags":[{"n":"日本"}]}"#.utf8)
     let offset = try #require(broken.firstIndex(of: 0xE6))
@@ -323,6 +323,26 @@ let sensorPayload = #"""
       broken, paths: PathTable(), wholeDocument: false, options: v2, checksCanonical: true)
     #expect(binary.kind == .binary && binary.error?.offset == offset)
     #expect(binary.error?.message == "invalid UTF-8: incomplete sequence")
+  }
+
+  /// Under 2015-10-08 a whole decimal keeps its point (`4.0`, `4.00` → `4.0`) when numbers beside it
+  /// are respelled (`2.50` → `2.5`); under 2016-03-23 it is its integer.
+  @Test func respellingKeepsWholeDecimalsUnderTheFirstVersion() throws {
+    let text = #"{"x":4.0,"y":2.50,"z":[7.00,1.10]}"#
+    let view = JSONReader.read(
+      Array(text.utf8), paths: PathTable(), wholeDocument: false, options: v1, checksCanonical: true)
+    #expect(view.kind == .object && view.respellsNumbers)
+    #expect(
+      String(decoding: JSONReader.respellingNumbers(Array(text.utf8), options: v1), as: UTF8.self)
+        == #"{"x":4.0,"y":2.5,"z":[7.0,1.1]}"#)
+    #expect(
+      String(decoding: JSONReader.respellingNumbers(Array(text.utf8), options: v2), as: UTF8.self)
+        == #"{"x":4,"y":2.5,"z":[7,1.1]}"#)
+    let program = try Compiler.compile("SELECT * FROM 't'", version: .v2015_10_08)
+    var machine = VirtualMachine()
+    let outcome = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array(text.utf8)))
+    #expect(
+      outcome.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"x":4.0,"y":2.5,"z":[7.0,1.1]}"#)
   }
 
   /// Objects in an array with the keys of the object before them share its key array; any other
@@ -491,7 +511,7 @@ let sensorPayload = #"""
     guard let document = try? JSONReader.parse(bytes, options: options) else { return false }
     var written: [UInt8] = []
     JSONWriter.write(document, into: &written)
-    return written == (view.isCanonical ? bytes : JSONReader.respellingNumbers(bytes))
+    return written == (view.isCanonical ? bytes : JSONReader.respellingNumbers(bytes, options: options))
   }
 
   @Test func skippedAndBuiltReadsAgree() throws {

@@ -20,6 +20,12 @@ import Testing
       #"{"id":"a","t":31,"r":[{"v":57},{"v":5},{"v":75}]}"#, #"{"id":"a","high":[57,75]}"#
     ),
     ("SELECT r FROM 't/+'", #"{"r":[1],"r":{"x":2.50}}"#, #"{"r":{"x":2.5}}"#),
+    // An Undefined element of an array literal is left out when the array is built: indexing and
+    // comparing see the array that is written (in code, and folded as a constant).
+    (
+      "SET @a = [1, u, 3] SELECT [1, u, 3] AS a, get([1, u, 3], 1) AS g, [1, u, 3] = [1, 3] AS e, [1, u] = [1, u] AS s, [1, u] <> [1] AS n, get(@a, 1) AS v, [1, upper(1, 2), 3] AS f FROM 't/+'",
+      #"{"x":1}"#, #"{"a":[1,3],"g":3,"e":true,"s":true,"n":false,"v":3,"f":[1,3]}"#
+    ),
     ("SELECT r FROM 't/+'", #"{"r":[1, 2] ,"s":3}"#, #"{"r":[1,2]}"#),
     ("SELECT r FROM 't/+'", #"{"r":{"a":[{}]},"r":7}"#, #"{"r":7}"#),
     ("SELECT r, r.a AS a FROM 't/+'", #"{"r":{"a":[1]}}"#, #"{"r":{"a":[1]},"a":[1]}"#),

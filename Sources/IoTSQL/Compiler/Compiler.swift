@@ -385,9 +385,12 @@ struct CodeGenerator {
         // AWS documents an invalid regular expression or replacement, and an unknown transform mode, as
         // an Undefined result: warn, and the call is Undefined. Other refused constants (an unknown
         // encoding scheme, a bad time pattern) have no documented result and stay errors, as does a
-        // mode that is no constant at all.
+        // mode that is no constant at all. A call whose argument count is wrong for its mode is
+        // Undefined, as any call with the wrong number of arguments.
         let refusedConstant = constants.indices.contains(error.argument) && constants[error.argument] != nil
-        if (spec.family == "regex" || spec.name == "transform") && refusedConstant {
+        if ((spec.family == "regex" || spec.name == "transform") && refusedConstant)
+          || error.isAlwaysUndefined
+        {
           diagnostics.append(
             Diagnostic(
               .warning, stage: .compile, error.message + "; the call is always Undefined", at: where_))
@@ -454,7 +457,7 @@ struct CodeGenerator {
       var values: [Value] = []
       for element in elements {
         guard let value = fold(element) else { return nil }
-        values.append(value)
+        if !value.isUndefined { values.append(value) }
       }
       return .array(values)
     case .object(let members):

@@ -70,7 +70,10 @@ enum EncodingFunctions {
         argument: 1, message: "unknown \(function) scheme '\(scheme)'; the only scheme is 'base64'")
     }
     if constants.count > 2 {
-      throw FunctionPrepareError(argument: 2, message: "\(function)(value, 'base64') takes 2 arguments")
+      throw FunctionPrepareError(
+        argument: 2,
+        message: "function '\(function)' with 'base64' takes 2 arguments but \(constants.count) were given",
+        isAlwaysUndefined: true)
     }
   }
 }

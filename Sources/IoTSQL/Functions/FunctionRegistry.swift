@@ -54,11 +54,15 @@ public struct FunctionPrepareError: Error, Sendable {
   public var argument: Int
   /// The message, e.g. `invalid regular expression: unclosed group`.
   public var message: String
+  /// True when the call is still valid SQL whose result is always Undefined (too many arguments
+  /// for the mode a constant chose): the compiler warns instead of refusing the statement.
+  public var isAlwaysUndefined: Bool
 
   /// Creates an error.
-  public init(argument: Int, message: String) {
+  public init(argument: Int, message: String, isAlwaysUndefined: Bool = false) {
     self.argument = argument
     self.message = message
+    self.isAlwaysUndefined = isAlwaysUndefined
   }
 }
 

@@ -131,7 +131,7 @@ public struct VirtualMachine: Sendable {
         }
         if view.respellsNumbers {
           return Evaluation(
-            payload: JSONReader.respellingNumbers(context.payload), value: view.document,
+            payload: JSONReader.respellingNumbers(context.payload, options: options), value: view.document,
             variables: variables,
             version: program.version)
         }
@@ -283,8 +283,11 @@ public struct VirtualMachine: Sendable {
       case .pop:
         stack.removeLast()
       case .makeArray:
+        // An Undefined element is left out, as an Undefined member of an object literal is: the
+        // array a rule compares or indexes is the one it writes.
         let count = Int(instruction.a)
-        let elements = Array(stack.top(count))
+        var elements = Array(stack.top(count))
+        elements.removeAll(where: \.isUndefined)
         stack.drop(count)
         stack.append(.array(elements))
       case .makeObject:

@@ -191,8 +191,9 @@ public enum JSONReader {
 
   /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes with
   /// each number's fraction stripped of trailing zeros (and of its point when nothing is left).
-  /// Strings are copied as they are; numbers are cut to ``JSONScanner/respelledLength(_:_:)``.
-  public static func respellingNumbers(_ bytes: [UInt8]) -> [UInt8] {
+  /// Strings are copied as they are; numbers are cut to ``JSONScanner/respelledLength(_:_:wholeDecimalsAsInt:)``
+  /// under the `options` the payload was read with (2015-10-08 writes a whole decimal `4.0`).
+  public static func respellingNumbers(_ bytes: [UInt8], options: JSONReadOptions) -> [UInt8] {
     bytes.withUnsafeBufferPointer { buffer -> [UInt8] in
       let base = buffer.baseAddress!
       let count = buffer.count
@@ -217,7 +218,8 @@ public enum JSONReader {
             }
             index += 1
           }
-          let kept = JSONScanner.respelledLength(base + start, index - start)
+          let kept = JSONScanner.respelledLength(
+            base + start, index - start, wholeDecimalsAsInt: options.wholeDecimalsAsInt)
           if kept < index - start {
             out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start + kept - copied))
             copied = index

@@ -1435,7 +1435,8 @@ struct JSONScanner {
       JSONWriter.write(value, into: &spelled)
       if !spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: pos - start)) {
         // Respelled when the writer's spelling is the number without its fraction's trailing zeros.
-        let kept = Self.respelledLength(base + start, pos - start)
+        let kept = Self.respelledLength(
+          base + start, pos - start, wholeDecimalsAsInt: options.wholeDecimalsAsInt)
         if kept < pos - start, spelled.elementsEqual(UnsafeBufferPointer(start: base + start, count: kept)) {
           respelled = true
         } else {
@@ -1462,8 +1463,10 @@ struct JSONScanner {
   }
 
   /// The length of the number token at `token` once its fraction's trailing zeros are dropped, and
-  /// its point when nothing of the fraction is left; the whole length with an exponent or no point.
-  static func respelledLength(_ token: UnsafePointer<UInt8>, _ length: Int) -> Int {
+  /// its point when nothing of the fraction is left (under 2015-10-08, without `wholeDecimalsAsInt`,
+  /// a whole decimal keeps its point and one zero: `4.00` is written `4.0`); the whole length with an
+  /// exponent or no point.
+  static func respelledLength(_ token: UnsafePointer<UInt8>, _ length: Int, wholeDecimalsAsInt: Bool) -> Int {
     var point = -1
     for index in 0..<length {
       switch token[index] {
@@ -1475,7 +1478,8 @@ struct JSONScanner {
     guard point >= 0 else { return length }
     var end = length
     while end - 1 > point, token[end - 1] == 0x30 { end -= 1 }
-    return end == point + 1 ? point : end
+    guard end == point + 1 else { return end }
+    return wholeDecimalsAsInt ? point : point + 2
   }
 
   private mutating func makeNumber(
