@@ -256,15 +256,78 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2020-04-03 09:45:18 GMT+01:00"), .string("yyyy-MM-dd HH:mm:ss O")],
       expected: .int(1_585_903_518_000)),
-    // A zone's full name, with z or zzzz (JDK's zone text parser takes every name of a zone).
+    // A zone's full name with zzzz only, a short name with z to zzz only (java.time's zone text
+    // parser, JDK 9 and later).
     Row(
       arguments: [.string("2020-04-03 09:45:18 Pacific Daylight Time"), .string("yyyy-MM-dd HH:mm:ss zzzz")],
       expected: .int(1_585_932_318_000)),
     Row(
       arguments: [
-        .string("2020-04-03 09:45:18 Coordinated Universal Time"), .string("yyyy-MM-dd HH:mm:ss z"),
+        .string("2020-04-03 09:45:18 Coordinated Universal Time"), .string("yyyy-MM-dd HH:mm:ss zzzz"),
       ],
       expected: .int(1_585_907_118_000)),
+    Row(
+      arguments: [
+        .string("2020-04-03 09:45:18 Coordinated Universal Time"), .string("yyyy-MM-dd HH:mm:ss z"),
+      ],
+      expected: .undefined),
+    Row(
+      arguments: [.string("2020-07-01 10:00 PST"), .string("yyyy-MM-dd HH:mm zzzz")], expected: .undefined),
+    // Every short name java.time reads, each to the zone the JDK sends it (JDK 17, Locale.US),
+    // ambiguous ones included: IST is GMT (Africa/Abidjan), BST Bougainville, AST Atlantic, NST
+    // Newfoundland, ART Argentina, SST Pago Pago, ACST Rio Branco.
+    Row(
+      arguments: [.string("2020-07-01 10:00 HKT"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_568_800_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 SGT"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_568_800_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 MSK"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_586_800_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 NZST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_554_400_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 ChST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_561_600_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 AST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_608_400_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 NST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_606_600_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 ART"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_608_400_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 IST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_597_600_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 BST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_558_000_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 SST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_637_200_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 ACST"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_593_615_600_000)),
+    // A daylight name reads its zone's offset of the day (PDT in January is -08:00).
+    Row(
+      arguments: [.string("2020-01-01 10:00 PDT"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_577_901_600_000)),
+    // The longest match of names and ids; ids java.time's zone text parser does not read.
+    Row(
+      arguments: [.string("2020-01-01 10:00 EST5EDT"), .string("yyyy-MM-dd HH:mm z")],
+      expected: .int(1_577_890_800_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 Etc/GMT+5"), .string("yyyy-MM-dd HH:mm z")], expected: .undefined),
+    Row(
+      arguments: [.string("2020-07-01 10:00 Etc/GMT+5"), .string("yyyy-MM-dd HH:mm VV")],
+      expected: .int(1_593_615_600_000)),
+    Row(
+      arguments: [.string("2020-07-01 10:00 India Standard Time"), .string("yyyy-MM-dd HH:mm zzzz")],
+      expected: .int(1_593_577_800_000)),
     Row(
       arguments: [.string("Japan Standard Time 2020-04-03 09:45"), .string("zzzz yyyy-MM-dd HH:mm")],
       expected: .int(1_585_874_700_000)),

@@ -28,44 +28,28 @@ extension DateTimePattern {
     var zone: TimeZoneRule?
   }
 
-  /// Short zone names java.time understands, mapped to the region that decides the offset.
-  static let zoneAbbreviations: [String: String] = [
-    "EST": "America/New_York", "EDT": "America/New_York", "CST": "America/Chicago", "CDT": "America/Chicago",
-    "MST": "America/Denver", "MDT": "America/Denver", "PST": "America/Los_Angeles",
-    "PDT": "America/Los_Angeles",
-    "AKST": "America/Anchorage", "AKDT": "America/Anchorage", "HST": "Pacific/Honolulu",
-    "CET": "Europe/Paris", "CEST": "Europe/Paris", "EET": "Europe/Bucharest", "EEST": "Europe/Bucharest",
-    "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon", "BST": "Europe/London", "IST": "Asia/Kolkata",
-    "JST": "Asia/Tokyo", "KST": "Asia/Seoul", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney",
-  ]
-
-  /// English full names of zones (standard, daylight and generic: `Central European Summer Time`) to
-  /// a zone id; a name several zones share goes to the one its abbreviation names, else the first
-  /// id in order. Names of one word are left to the zone ids and abbreviations. Built on first use.
-  static let fullZoneNames: [String: String] = {
-    let english = Locale(identifier: "en_US")
-    let preferred = Set(zoneAbbreviations.values).union(TimeZone.abbreviationDictionary.values)
-    // The names of UTC and GMT themselves (the system gives them to no region).
-    var names = ["Coordinated Universal Time": "UTC", "Greenwich Mean Time": "GMT"]
-    for id in TimeZone.knownTimeZoneIdentifiers.sorted() {
-      guard let zone = TimeZone(identifier: id) else { continue }
-      for style in [NSTimeZone.NameStyle.standard, .daylightSaving, .generic] {
-        guard let name = zone.localizedName(for: style, locale: english), name.contains(" "),
-          !name.hasPrefix("GMT")
-        else { continue }
-        if let taken = names[name],
-          taken == "UTC" || taken == "GMT" || preferred.contains(taken) || !preferred.contains(id)
-        {
-          continue
-        }
-        names[name] = id
-      }
-    }
-    return names
-  }()
-
-  /// The length in characters of the longest full zone name.
+  /// The short zone names java.time's `z` to `zzz` read (`PST`, `HKT`, `IST`), each to the zone it
+  /// parses to (`JavaZoneTextData.swift`, generated from the JDK: an ambiguous name goes where the
+  /// JDK sends it, `IST` to GMT's Africa/Abidjan, `BST` to Bougainville).
+  static let shortZoneNames = zoneNameTable(shortZoneNameData)
+  /// The full zone names java.time's `zzzz` reads (`Pacific Daylight Time`), each to its zone.
+  static let fullZoneNames = zoneNameTable(fullZoneNameData)
+  /// The zone ids java.time's `z` to `zzz`, and `zzzz`, do not read (`Etc/GMT+5`; `EST` with `zzzz`).
+  static let shortRejectedZoneIds = Set(shortRejectedZoneIdData.split(separator: "\n").map(String.init))
+  static let fullRejectedZoneIds = Set(fullRejectedZoneIdData.split(separator: "\n").map(String.init))
+  /// The length in characters of the longest short and full zone name.
+  static let longestShortZoneName = shortZoneNames.keys.map(\.count).max() ?? 0
   static let longestFullZoneName = fullZoneNames.keys.map(\.count).max() ?? 0
+
+  /// Lines `name=zone id` to a table.
+  private static func zoneNameTable(_ data: String) -> [String: String] {
+    var table: [String: String] = [:]
+    for line in data.split(separator: "\n") {
+      guard let equals = line.firstIndex(of: "=") else { continue }
+      table[String(line[..<equals])] = String(line[line.index(after: equals)...])
+    }
+    return table
+  }
 
   /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
   /// missing date fields default to 1970-01-01 and missing time fields to midnight.
@@ -225,7 +209,17 @@ extension DateTimePattern {
       }
       return Self.store(era, in: &parsed.era)
     case "V", "z":
-      guard let zone = parseZone(text, &position, abbreviations: letter == "z") else {
+      let zone =
+        letter == "V"
+        ? parseZone(text, &position, names: nil, longestName: 0, rejectedIds: [])
+        : count == 4
+          ? parseZone(
+            text, &position, names: Self.fullZoneNames, longestName: Self.longestFullZoneName,
+            rejectedIds: Self.fullRejectedZoneIds)
+          : parseZone(
+            text, &position, names: Self.shortZoneNames, longestName: Self.longestShortZoneName,
+            rejectedIds: Self.shortRejectedZoneIds)
+      guard let zone else {
         return "expected a time zone"
       }
       parsed.zone = zone
@@ -249,22 +243,20 @@ extension DateTimePattern {
   }
 
   /// The longest zone id at `position` that names a zone (`America/Los_Angeles`, `UTC+01:00`,
-  /// `Z`), or with `abbreviations` a short name such as `PST`.
-  private func parseZone(_ text: [Character], _ position: inout Int, abbreviations: Bool) -> TimeZoneRule? {
-    // A zone's full name (`Pacific Daylight Time`), longest first: JDK's zone text parser takes
-    // every name of a zone, long or short, whatever the count of `z`.
-    // (Only where a space follows: a full name has two words at least.)
-    if abbreviations, position < text.count, text[position].isLetter,
-      text[position..<min(text.count, position + 40)].contains(" ")
-    {
-      let names = Self.fullZoneNames
-      var end = min(text.count, position + Self.longestFullZoneName)
+  /// `Z`) or, with `names`, the longest of those names there when it is longer (java.time's zone
+  /// text parser takes the longest match of ids and names: `EST5EDT` is the id, `EST` New York),
+  /// except the `rejectedIds` java.time's zone text parser does not read.
+  private func parseZone(
+    _ text: [Character], _ position: inout Int, names: [String: String]?, longestName: Int,
+    rejectedIds: Set<String>
+  ) -> TimeZoneRule? {
+    var named: (end: Int, zone: TimeZoneRule)?
+    if let names {
+      var end = min(text.count, position + longestName)
       while end > position {
-        if text[end - 1] != " ", let id = names[String(text[position..<end])],
-          let zone = TimeZoneRule.named(id)
-        {
-          position = end
-          return zone
+        if let id = names[String(text[position..<end])], let zone = TimeZoneRule.named(id) {
+          named = (end, zone)
+          break
         }
         end -= 1
       }
@@ -275,22 +267,17 @@ extension DateTimePattern {
     {
       end += 1
     }
-    while end > position {
+    while end > position, end > named?.end ?? position {
       let candidate = String(text[position..<end])
-      // An abbreviation names its region before the tz database's id of the same letters: java.time
-      // reads `EST` as New York's time (-04:00 in summer), not as the fixed zone `EST`.
-      if abbreviations, let region = Self.zoneAbbreviations[candidate], let zone = TimeZoneRule.named(region)
-      {
-        position = end
-        return zone
-      }
-      if let zone = TimeZoneRule.named(candidate) {
+      if !rejectedIds.contains(candidate), let zone = TimeZoneRule.named(candidate) {
         position = end
         return zone
       }
       end -= 1
     }
-    return nil
+    guard let named else { return nil }
+    position = named.end
+    return named.zone
   }
 
   private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int)
