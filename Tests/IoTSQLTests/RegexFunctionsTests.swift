@@ -125,6 +125,25 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_matches", arguments: [.string("a[:b"), .string("\\Q[:\\E")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("a"), .string("^[\\[:a]$")], expected: .bool(true)),
+    // Java's POSIX classes \p{Name} are ASCII: Punct holds `$+<=>^`|~` (symbols to Unicode), Alpha
+    // and Lower no `é`; \P negates; inside a set they nest. Checked against Java 17 for every
+    // class and form over ASCII and nine non-ASCII characters.
+    Row(
+      function: "regexp_matches", arguments: [.string("$+<=>^`|~"), .string("^\\p{Punct}+$")],
+      expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("’"), .string("\\p{Punct}")], expected: .bool(false)),
+    Row(
+      function: "regexp_matches", arguments: [.string("é"), .string("\\p{Alpha}")], expected: .bool(false)),
+    Row(
+      function: "regexp_matches", arguments: [.string("é"), .string("^\\P{Lower}$")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("٠"), .string("\\p{Digit}")], expected: .bool(false)),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("a-B c!"), .string("[\\p{Punct}\\p{Blank}]"), .string("_")],
+      expected: .string("a_B_c_")),
+    Row(function: "regexp_matches", arguments: [.string("é"), .string("\\p{L}")], expected: .bool(true)),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -292,6 +292,12 @@ final class CompiledRegex: @unchecked Sendable {
         }
         if let replacement = classes[next] {
           output.append(contentsOf: (depth > 0 ? replacement.inside : replacement.outside).unicodeScalars)
+        } else if next == "p" || next == "P", let (set, end) = posixClass(scalars, from: index + 2) {
+          // Java's POSIX classes are ASCII (`\p{Punct}` holds `$+<=>^`|~`, which ICU's Unicode
+          // punctuation does not): spelled out as a set, negated for `\P`, nested inside `[...]`.
+          output.append(contentsOf: (next == "P" ? "[^" + set + "]" : "[" + set + "]").unicodeScalars)
+          index = end
+          continue
         } else {
           output.append(scalar)
           output.append(next)
@@ -325,6 +331,29 @@ final class CompiledRegex: @unchecked Sendable {
       index += 1
     }
     return String(output)
+  }
+
+  /// Java's POSIX character classes, all ASCII (without its `UNICODE_CHARACTER_CLASS` flag), as the
+  /// inside of an ICU set written in hex escapes (ICU reads `{...}` in a set as a string).
+  static let posixClasses: [String: String] = [
+    "Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7F", "Alpha": "a-zA-Z", "Digit": "0-9",
+    "Alnum": "a-zA-Z0-9", "Punct": "\\x21-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7E",
+    "Graph": "\\x21-\\x7E", "Print": "\\x20-\\x7E", "Blank": "\\x20\\t",
+    "Cntrl": "\\x00-\\x1F\\x7F", "XDigit": "0-9a-fA-F", "Space": "\\x20\\t\\n\\x0B\\f\\r",
+  ]
+
+  /// The set of the POSIX class named in `{Name}` at `start` (just after `\p` or `\P`), and the
+  /// index after its `}`; nil for any other property.
+  private static func posixClass(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
+    guard start < scalars.count, scalars[start] == "{" else { return nil }
+    var end = start + 1
+    var name = String.UnicodeScalarView()
+    while end < scalars.count, scalars[end] != "}", name.count <= 8 {
+      name.append(scalars[end])
+      end += 1
+    }
+    guard end < scalars.count, scalars[end] == "}", let set = posixClasses[String(name)] else { return nil }
+    return (set, end + 1)
   }
 
   /// The names of `(?<name>...)` groups, read from the pattern text.
