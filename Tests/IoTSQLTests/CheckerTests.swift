@@ -109,6 +109,17 @@ struct CheckerTests {
         "1:8: key 'a' appears twice in this object; the last value wins"
       ])
     #expect(try warnings("SELECT a FROM 't'").isEmpty)
+    // Two SELECT items under one key (a path's last name, or AS), in a statement or a nested query.
+    #expect(
+      try warnings("SELECT inside.temp, outside.temp, 1 AS x.y, 2 AS x.y, 3 AS x FROM 't'") == [
+        "1:21: key 'temp' appears twice in this SELECT (first at 1:8); the last value wins: name one with AS",
+        "1:45: key 'x.y' appears twice in this SELECT (first at 1:35); the last value wins: name one with AS",
+      ])
+    #expect(
+      try warnings("SELECT (SELECT v, w AS v FROM r) AS q FROM 't'") == [
+        "1:19: key 'v' appears twice in this SELECT (first at 1:16); the last value wins: name one with AS"
+      ])
+    #expect(try warnings("SELECT a.temp AS t1, b.temp AS t2, *, c FROM 't'").isEmpty)
     // IN with a scalar on its right is never true.
     #expect(
       try warnings("SELECT a FROM 't' WHERE a IN (1)") == [

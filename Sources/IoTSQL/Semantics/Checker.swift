@@ -80,8 +80,20 @@ struct Checker {
     switch select {
     case .value(let expression): check(expression)
     case .items(let items):
-      for item in items {
-        if case .expression(let expression) = item.kind { check(expression) }
+      // Two items under one key: the later one's value is the one written (`SELECT a.temp,
+      // b.temp` writes b's alone, both being named `temp`).
+      var keys: [[String]: SelectItem] = [:]
+      for (position, item) in items.enumerated() {
+        guard case .expression(let expression) = item.kind else { continue }
+        check(expression)
+        let key = item.alias ?? [CodeGenerator.defaultName(for: expression, position: position)]
+        if let earlier = keys[key] {
+          warning(
+            "key '\(key.joined(separator: "."))' appears twice in this SELECT (first at "
+              + "\(earlier.range.start)); the last value wins: name one with AS",
+            at: item.range)
+        }
+        keys[key] = item
       }
     }
   }
