@@ -134,7 +134,9 @@ let sensorPayload = #"""
       (" ", 1, "unexpected end of input, expected a value"),
       ("{} x", 3, "unexpected byte 0x78, after the end of the document"),
       ("[1]]", 3, "unexpected byte 0x5d, after the end of the document"),
-      ("\u{FEFF}{}", 0, "unexpected byte 0xef, expected a value"),
+      ("\u{FEFF}", 3, "unexpected end of input, expected a value"),
+      ("\u{FEFF}\u{FEFF}{}", 3, "unexpected byte 0xef, expected a value"),
+      (" \u{FEFF}{}", 1, "unexpected byte 0xef, expected a value"),
       (#"{"a":1,}"#, 7, "unexpected byte 0x7d, expected a member name"),
       ("[1,]", 3, "unexpected byte 0x5d, expected a value"),
       ("[1 2]", 3, "unexpected byte 0x32, expected ',' or ']'"),
@@ -323,6 +325,34 @@ let sensorPayload = #"""
       broken, paths: PathTable(), wholeDocument: false, options: v2, checksCanonical: true)
     #expect(binary.kind == .binary && binary.error?.offset == offset)
     #expect(binary.error?.message == "invalid UTF-8: incomplete sequence")
+  }
+
+  /// A UTF-8 byte order mark before a JSON document is skipped (RFC 8259 §8.1, as the JVM's Jackson
+  /// does), on every path: parsing, the selective read, the skipping read; such bytes are not
+  /// canonical, so `SELECT *` writes the document without it. Only at the very start, and only one.
+  @Test func byteOrderMarkBeforeADocumentIsSkipped() throws {
+    let bytes = Array("\u{FEFF}{\"a\":1,\"b\":{\"c\":[2]}}".utf8)
+    #expect(
+      try JSONReader.parse(bytes, options: v2)
+        == .object(
+          OrderedObject([("a", .int(1)), ("b", .object(OrderedObject([("c", .array([.int(2)]))])))])))
+    for paths in [PathTable(), PathTable(paths: [["a"]]), PathTable(paths: [["b", "c"], ["a"]])] {
+      for whole in [false, true] {
+        let view = JSONReader.read(
+          bytes, paths: paths, wholeDocument: whole, options: v2, checksCanonical: true)
+        #expect(view.kind == .object && !view.isCanonical && !view.respellsNumbers)
+      }
+    }
+    let tracked = JSONReader.read(
+      bytes, paths: PathTable(paths: [["b", "c"], ["a"]]), wholeDocument: false, options: v2)
+    #expect(tracked.values == [.array([.int(2)]), .int(1)])
+    let program = try Compiler.compile("SELECT * FROM 't'")
+    var machine = VirtualMachine()
+    let outcome = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: bytes))
+    #expect(outcome.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":1,"b":{"c":[2]}}"#)
+    let fields = try Compiler.compile("SELECT a, get(b.c, 0) AS x FROM 't'")
+    let projected = machine.evaluate(fields, context: EvaluationContext(topic: "t", payload: bytes))
+    #expect(projected.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"a":1,"x":2}"#)
   }
 
   /// Under 2015-10-08 a whole decimal keeps its point (`4.0`, `4.00` → `4.0`) when numbers beside it

@@ -132,7 +132,17 @@ struct JSONScanner {
 
   /// Scans the whole document: the root value, then nothing but whitespace.
   /// Returns true when the root is an object.
+  /// Past a UTF-8 byte order mark at the start of the document. RFC 8259 (§8.1) lets a parser
+  /// ignore one and the JVM's JSON readers (Jackson) do, so a device whose UTF-8 encoder writes one
+  /// (.NET's `Encoding.UTF8`) sends JSON, not bytes. Such bytes are never the writer's: not canonical.
+  @inline(__always) mutating func skipByteOrderMark() {
+    guard pos == 0, count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF else { return }
+    pos = 3
+    canonical = false
+  }
+
   mutating func scanDocument(mode: RootMode) throws(JSONError) -> Bool {
+    skipByteOrderMark()
     // Each scratch buffer stays within the 1 KiB that `withUnsafeTemporaryAllocation` puts on the
     // stack: byte-sized depth entries (a key-record index is at most `keyRecordCapacity`), 32-bit
     // key records.
@@ -149,6 +159,7 @@ struct JSONScanner {
             // Rescan from the start with the general loop (it positions the errors).
             pos = 0
             canonical = initial
+            skipByteOrderMark()
             respelled = false
             keyRecordsOverflowed = false
             deferredRanges = []
@@ -172,7 +183,7 @@ struct JSONScanner {
   /// both ends a path and leads to another, unusual skipped values, and every error.
   private mutating func scanTrackedRoot(keyRecords: UnsafeMutablePointer<UInt32>) -> Bool {
     var cursor = Skipper(
-      base: base, count: count, p: 0, canonical: canonical, top: 0, keyRecords: keyRecords,
+      base: base, count: count, p: pos, canonical: canonical, top: 0, keyRecords: keyRecords,
       wholeDecimalsAsInt: options.wholeDecimalsAsInt)
     cursor.skipSpace()
     guard cursor.p < count, base[cursor.p] == 0x7B else { return false }
@@ -294,6 +305,7 @@ struct JSONScanner {
   /// else and on every error (so errors keep their positions). Validates as strictly as the general
   /// loop: strings and numbers go through the same scanners.
   mutating func buildDocument() -> Value? {
+    skipByteOrderMark()
     guard let value = buildValue(depth: 0) else { return nil }
     skipWhitespace()
     return pos == count ? value : nil
