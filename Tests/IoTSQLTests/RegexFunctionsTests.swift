@@ -144,6 +144,19 @@ struct RegexFunctionsTests {
       arguments: [.string("a-B c!"), .string("[\\p{Punct}\\p{Blank}]"), .string("_")],
       expected: .string("a_B_c_")),
     Row(function: "regexp_matches", arguments: [.string("é"), .string("\\p{L}")], expected: .bool(true)),
+    // Java's flags U (Unicode classes) and u (Unicode case), unknown to ICU, are taken out of inline
+    // groups; with U the classes are Unicode (checked against Java 17).
+    Row(function: "regexp_matches", arguments: [.string("é"), .string("(?U)\\w")], expected: .bool(true)),
+    Row(
+      function: "regexp_replace", arguments: [.string("éa(?U)"), .string("(?U:\\w)"), .string("_")],
+      expected: .string("__(?_)")),
+    Row(function: "regexp_matches", arguments: [.string("é"), .string("(?iU)É")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("A"), .string("(?iu)a")], expected: .bool(true)),
+    Row(function: "regexp_matches", arguments: [.string("a"), .string("(?i-u:A)")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("’"), .string("(?U)\\p{Punct}")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("(?U)"), .string("\\(\\?U\\)")], expected: .bool(true)),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -258,7 +258,13 @@ final class CompiledRegex: @unchecked Sendable {
   /// escaped (a literal to Java, an error to ICU). Escaped backslashes and
   /// `\Q...\E` quotes are kept as they are; inside `[...]` a negation becomes a nested set, which
   /// ICU supports.
+  ///
+  /// Java's flags `U` (`UNICODE_CHARACTER_CLASS`) and `u` (`UNICODE_CASE`), which ICU does not
+  /// know, are taken out of inline flag groups (`(?U)`, `(?iu:...)`): ICU's classes and case folding
+  /// are Unicode already, so with `U` anywhere the classes are left as ICU's.
   static func javaClasses(_ pattern: String) -> String {
+    let (pattern, unicodeClasses) = withoutUnicodeFlags(pattern)
+    guard !unicodeClasses else { return pattern }
     guard pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") else { return pattern }
     // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
     let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
@@ -331,6 +337,45 @@ final class CompiledRegex: @unchecked Sendable {
       index += 1
     }
     return String(output)
+  }
+
+  /// `pattern` without the `u` and `U` of its inline flag groups (a group left without flags goes,
+  /// `(?-u)` too), and whether a `U` was among them. An escaped `(` opens no group.
+  static func withoutUnicodeFlags(_ pattern: String) -> (String, Bool) {
+    guard pattern.contains("(?") else { return (pattern, false) }
+    let scalars = Array(pattern.unicodeScalars)
+    var output = String.UnicodeScalarView()
+    var unicodeClasses = false
+    var index = 0
+    while index < scalars.count {
+      if scalars[index] == "\\", index + 1 < scalars.count {
+        output.append(contentsOf: scalars[index...index + 1])
+        index += 2
+        continue
+      }
+      if scalars[index] == "(", index + 1 < scalars.count, scalars[index + 1] == "?" {
+        var end = index + 2
+        while end < scalars.count, "idmsuxU-".unicodeScalars.contains(scalars[end]) { end += 1 }
+        let flags = scalars[(index + 2)..<end]
+        if end < scalars.count, scalars[end] == ")" || scalars[end] == ":",
+          flags.contains("u") || flags.contains("U")
+        {
+          if flags.contains("U") { unicodeClasses = true }
+          let kept = flags.filter { $0 != "u" && $0 != "U" }
+          if scalars[end] == ")" && kept.allSatisfy({ $0 == "-" }) {
+            index = end + 1  // nothing left to set
+            continue
+          }
+          output.append(contentsOf: "(?".unicodeScalars)
+          output.append(contentsOf: kept.allSatisfy({ $0 == "-" }) ? [] : Array(kept))
+          index = end
+          continue
+        }
+      }
+      output.append(scalars[index])
+      index += 1
+    }
+    return (String(output), unicodeClasses)
   }
 
   /// Java's POSIX character classes, all ASCII (without its `UNICODE_CHARACTER_CLASS` flag), as the
