@@ -143,7 +143,7 @@ public struct RulePreview: Sendable {
     }
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context) else {
-      return .noMatch("the WHERE clause is not true for this message")
+      return .noMatch(machine.evaluationLimitError ?? "the WHERE clause is not true for this message")
     }
     let output = evaluation.value
     let rendered = actions.map { action -> Value in

@@ -526,7 +526,10 @@ public final class Dispatcher: Sendable {
         rule.counters.matched.add()
         let result = rule.evaluate(context, using: &worker.vm)
         if let error = worker.vm.fieldsOfNonJSONError { noteNonJSON(message, error, of: rule) }
-        guard let evaluation = result else { return }
+        guard let evaluation = result else {
+          if let reason = worker.vm.evaluationLimitError { noteEvaluationLimit(message, reason, of: rule) }
+          return
+        }
         rule.counters.passed.add()
         passedHere += 1
         if !rule.actions.isEmpty {
@@ -606,6 +609,21 @@ public final class Dispatcher: Sendable {
         "rule '\(rule.name)' reads fields of a payload that is not JSON (topic '\(message.topic)', \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
       )
     }
+  }
+
+  /// A message whose evaluation by `rule` was stopped (``EvaluationLimits``): the rule gives it no
+  /// result. Counted as the rule's evaluation error and logged, with the message's origin, once a
+  /// minute per rule at most (a stream of such messages is one line a minute and a counter).
+  func noteEvaluationLimit(_ message: Message, _ reason: String, of rule: Rule) {
+    rule.counters.evaluationErrors.add()
+    let now = DispatchTime.now().uptimeNanoseconds
+    let last = rule.loggedEvaluationLimit.load(ordering: .relaxed)
+    guard last == 0 || now &- last >= 60_000_000_000,
+      rule.loggedEvaluationLimit.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+    else { return }
+    logger.error(
+      "rule '\(rule.name)' gave no result for the message from \(message.origin) (topic '\(message.topic)'): \(reason); counted in \(MetricNames.ruleEvaluationErrors) (logged once a minute per rule at most)"
+    )
   }
 
   /// Logs, once per name, a Basic Ingest message (`$aws/rules/NAME/...`) whose NAME is no rule: it

@@ -9,8 +9,9 @@ public final class RuleCounters: Sendable {
   /// Results that passed WHERE.
   public let passed = Atomic<Int>(0)
   /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`: the
-  /// fields were Undefined; `get(*, 'key')` is not seen). AWS's SQL has no other evaluation error: a
-  /// type problem is Undefined.
+  /// fields were Undefined; `get(*, 'key')` is not seen), and messages whose evaluation was
+  /// stopped by ``EvaluationLimits`` (no result). AWS's SQL has no other evaluation error: a type
+  /// problem is Undefined.
   public let evaluationErrors = Atomic<Int>(0)
   /// The rule's action counters, a chain in creation order (changed only under `CounterStore`'s
   /// lock: a chain costs no array and no second dictionary for each of 10,000 rules).

@@ -115,6 +115,8 @@ public final class Rule: Sendable {
   let counters: RuleCounters
   /// Set when the rule first read fields of a payload that is not JSON (it is warned of once).
   let warnedNonJSON = Atomic<Bool>(false)
+  /// When a stopped evaluation was last logged (monotonic nanoseconds; 0: never).
+  let loggedEvaluationLimit = Atomic<UInt64>(0)
 
   /// Creates a rule.
   public init(
@@ -154,7 +156,8 @@ public enum MetricNames {
   public static let ruleMatched = "iotrules_rule_matched_total"
   /// Messages that passed WHERE.
   public static let rulePassed = "iotrules_rule_passed_total"
-  /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`).
+  /// Messages whose fields the rule read although the payload is not JSON (AWS's `ParseError`), and
+  /// messages whose evaluation was stopped by ``EvaluationLimits``.
   public static let ruleEvaluationErrors = "iotrules_rule_evaluation_errors_total"
   /// Regular-expression matches stopped by their step budget (the call was Undefined), all rules.
   public static let regexBudgetOverruns = "iotrules_regex_budget_overruns_total"

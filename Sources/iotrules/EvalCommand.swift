@@ -106,6 +106,10 @@ struct EvalCommand: ParsableCommand {
       topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context) else {
+      if let reason = machine.evaluationLimitError {
+        Console.err("error: \(reason)")
+        throw ExitCode(65)
+      }
       Console.err("no match: the WHERE clause is not true for this message")
       return
     }
@@ -282,6 +286,7 @@ enum BatchEvaluator {
       }
       if !program.fromMatches(topic) { return .object(["match": .bool(false)]) }
       guard let evaluation = machine.evaluate(program, context: context) else {
+        if let reason = machine.evaluationLimitError { throw BatchError.runtime(reason) }
         return .object(["match": .bool(false)])
       }
       var answer: OrderedObject = ["match": .bool(true)]
@@ -409,12 +414,16 @@ enum BatchEvaluator {
 enum BatchError: Error {
   case input(String)
   case sql(SQLError, prefix: String)
+  /// The evaluation was stopped (``EvaluationLimits``).
+  case runtime(String)
 
   var answer: Value {
     var error: OrderedObject
     switch self {
     case .input(let message):
       error = ["kind": .string("input"), "message": .string(message)]
+    case .runtime(let message):
+      error = ["kind": .string("runtime"), "message": .string(message)]
     case .sql(let failure, let prefix):
       let first = failure.first
       error = [

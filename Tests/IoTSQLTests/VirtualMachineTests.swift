@@ -233,4 +233,43 @@ import Testing
     // Built when the message comes (a field in each value), not folded.
     #expect(try VirtualMachineTests.output("SELECT VALUE \(literal) FROM 't/+'", #"{"n":0}"#) == expected)
   }
+
+  /// A statement that doubles a string (or an array) thirty times stops at ``EvaluationLimits``'s
+  /// 64 MiB instead of asking for gigabytes; the VM then says why, and its next evaluation starts
+  /// afresh.
+  @Test func evaluationsThatMakeTooMuchStop() throws {
+    let strings =
+      "SET @v0 = 'xy', "
+      + (1...30).map { "@v\($0) = concat(@v\($0 - 1), @v\($0 - 1))" }.joined(separator: ", ")
+      + " SELECT length(@v30) AS n FROM 't'"
+    let arrays =
+      "SET @v0 = [1], "
+      + (1...30).map { "@v\($0) = concat(@v\($0 - 1), @v\($0 - 1))" }.joined(separator: ", ")
+      + " SELECT 1 AS n FROM 't'"
+    let pluses =
+      "SET @v0 = 'xy', " + (1...30).map { "@v\($0) = @v\($0 - 1) + @v\($0 - 1)" }.joined(separator: ", ")
+      + " SELECT 1 AS n FROM 't'"
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "t", payload: Array("{}".utf8))
+    for sql in [strings, arrays, pluses] {
+      #expect(machine.evaluate(try Compiler.compile(sql), context: context) == nil)
+      #expect(machine.evaluationLimitError?.contains("more than 64 MiB") == true, "\(sql)")
+    }
+    let fine = machine.evaluate(try Compiler.compile("SELECT 1 AS one FROM 't'"), context: context)
+    #expect(fine.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"one":1}"#)
+    #expect(machine.evaluationLimitError == nil)
+  }
+
+  /// A nested query that runs a costly regular expression over thousands of elements stops after
+  /// about a second (each match alone stays within its own step budget).
+  @Test func evaluationsThatTakeTooLongStop() throws {
+    let element = "\"" + String(repeating: "ab", count: 15) + "c\""
+    let payload = "{\"arr\": [" + Array(repeating: element, count: 4_000).joined(separator: ",") + "]}"
+    let program = try Compiler.compile(
+      "SELECT (SELECT VALUE regexp_matches(v, '(a|ab|b)*(a|ab|b)*(a|ab|b)*c$x') FROM arr AS v) AS x FROM 't'")
+    var machine = VirtualMachine()
+    #expect(
+      machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array(payload.utf8))) == nil)
+    #expect(machine.evaluationLimitError?.contains("took more than 1 s") == true)
+  }
 }

@@ -41,6 +41,28 @@ struct DispatcherTests {
     #expect(dispatcher.stats.passed == 1)
   }
 
+  /// A message whose evaluation a rule had to stop (``EvaluationLimits``) gets no result from that
+  /// rule, is counted as its evaluation error and acknowledged; the other rules run as usual.
+  @Test func stoppedEvaluationsAreCountedAndTheOtherRulesRun() async throws {
+    let doubling =
+      "SET @v0 = 'xy', "
+      + (1...30).map { "@v\($0) = concat(@v\($0 - 1), @v\($0 - 1))" }.joined(separator: ", ")
+      + " SELECT length(@v30) AS n FROM 's'"
+    let (dispatcher, builder) = try setUp([
+      #"{"ruleName": "greedy", "sql": "\#(doubling)", "actions": [{"record": {"name": "a"}}]}"#,
+      #"{"sql": "SELECT 1 AS one FROM 's'", "actions": [{"record": {"name": "b"}}]}"#,
+    ])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "s", payload: "{}", origin: "f:1"))
+    #expect(await acks.wait(for: 1))
+    await dispatcher.drain()
+    #expect(builder.action("a")?.payloads ?? [] == [])
+    #expect(builder.action("b")?.payloads == [#"{"one":1}"#])
+    let greedy = try #require(dispatcher.ruleSet.rules.first { $0.name == "greedy" })
+    #expect(greedy.counters.evaluationErrors.load(ordering: .relaxed) == 1)
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  }
+
   /// AWS's Basic Ingest: `$aws/rules/NAME/TOPIC` reaches the rule NAME alone, when its filter
   /// matches TOPIC, and `topic()` is TOPIC.
   @Test func basicIngestTopicsReachTheNamedRuleOnly() async throws {

@@ -90,7 +90,13 @@ public struct VirtualMachine: Sendable {
     case noMatch
     case value(Value)
     case passthrough
+    /// Stopped by ``EvaluationLimits``: why.
+    case limited(String)
   }
+
+  /// After `evaluate` returned nil: why the evaluation was stopped by ``EvaluationLimits`` (too
+  /// much produced, or too long), or nil when WHERE was simply not true.
+  public private(set) var evaluationLimitError: String?
 
   /// Creates a VM.
   public init() {
@@ -106,9 +112,13 @@ public struct VirtualMachine: Sendable {
     let options = JSONReadOptions.for(program.version)
     readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
+    evaluationLimitError = nil
     let outcome = run(program, context: context, variables: &variables)
     switch outcome {
     case .noMatch:
+      return nil
+    case .limited(let reason):
+      evaluationLimitError = reason
       return nil
     case .value(let value):
       guard serializesPayload else {
@@ -210,6 +220,7 @@ public struct VirtualMachine: Sendable {
     let constants = program.constants
     let functions = FunctionRegistry.implementations
     var pc = 0
+    var meter = EvaluationLimits.Meter()
     while pc < code.count {
       let instruction = code[pc]
       pc += 1
@@ -250,7 +261,10 @@ public struct VirtualMachine: Sendable {
         .subtract, .multiply, .divide, .remainder:
         let right = stack.removeLast()
         let left = stack.removeLast()
-        stack.append(Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version))
+        let result = Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version)
+        // `+` of strings concatenates: what it makes counts.
+        if instruction.opcode == .add, let reason = meter.add(result) { return .limited(reason) }
+        stack.append(result)
       case .call:
         let implementation = functions[Int(instruction.a)]
         let count = Int(instruction.b)
@@ -262,6 +276,7 @@ public struct VirtualMachine: Sendable {
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
+        if let reason = meter.add(result) { return .limited(reason) }
         stack.drop(count)
         stack.append(result)
       case .cast:
@@ -288,6 +303,7 @@ public struct VirtualMachine: Sendable {
         let count = Int(instruction.a)
         var elements = Array(stack.top(count))
         elements.removeAll(where: \.isUndefined)
+        if let reason = meter.add(elements: elements.count) { return .limited(reason) }
         stack.drop(count)
         stack.append(.array(elements))
       case .makeObject:
@@ -382,6 +398,7 @@ public struct VirtualMachine: Sendable {
           pc = Int(instruction.a)
         }
       case .iterateNext:
+        if let reason = meter.step() { return .limited(reason) }
         let index = frames.count - 1
         if frames[index].next < frames[index].elements.count {
           frames[index].current = frames[index].elements[frames[index].next]
@@ -392,6 +409,7 @@ public struct VirtualMachine: Sendable {
       case .iterateAppend:
         let result = stack.removeLast()
         if !result.isUndefined { frames[frames.count - 1].results.append(result) }
+        if let reason = meter.add(elements: 1) { return .limited(reason) }
       case .iterateEnd:
         let frame = frames.removeLast()
         if frame.isObjectSource {
