@@ -195,10 +195,11 @@ struct CodeGenerator {
   /// nothing, for `*`, dotted aliases and repeated keys, which build member by member.
   private mutating func compileRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
     var keys: [String] = []
+    var seen: Set<String> = []
     for (position, item) in items.enumerated() {
       guard case .expression(let expression) = item.kind else { return false }
       let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
-      guard alias.count == 1, !keys.contains(alias[0]) else { return false }
+      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
       keys.append(alias[0])
     }
     for item in items {

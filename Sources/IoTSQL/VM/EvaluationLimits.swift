@@ -7,10 +7,10 @@
 /// What one evaluation of a statement may make and take: a rule cannot hold a daemon's memory or
 /// a worker for good. Function results and `+` concatenations are counted as they are made (a
 /// string's UTF-8 bytes, 16 bytes an array element, 32 an object member), so `SET @a = concat(@b,
-/// @b)` doubled thirty times stops at the limit instead of asking for gigabytes; function calls
-/// and nested-query steps are counted too, and every 32 of them the time since the 32nd is
-/// checked, so a nested query that runs a costly regular expression over thousands of elements
-/// stops after a second. A stopped evaluation has no result:
+/// @b)` doubled thirty times stops at the limit instead of asking for gigabytes; function calls,
+/// SELECT members set and nested-query steps are counted too, and every 32 of them the time since
+/// the 32nd is checked, so a nested query that runs a costly regular expression over thousands of
+/// elements stops after a second. A stopped evaluation has no result:
 /// ``VirtualMachine/evaluationLimitError`` says why.
 public enum EvaluationLimits {
   /// Bytes of values one evaluation may make (see above).
@@ -64,7 +64,7 @@ public enum EvaluationLimits {
       }
       guard now &- started > EvaluationLimits.nanoseconds else { return nil }
       return
-        "the evaluation took more than \(EvaluationLimits.nanoseconds / 1_000_000_000) s (\(steps) function calls and nested-query steps); it was stopped"
+        "the evaluation took more than \(EvaluationLimits.nanoseconds / 1_000_000_000) s (\(steps) function calls, SELECT members and nested-query steps); it was stopped"
     }
 
     private static func monotonicNanoseconds() -> UInt64 {

@@ -354,6 +354,7 @@ public struct VirtualMachine: Sendable {
         object.reserveCapacity(8)
         stack.append(.object(object))
       case .setMember:
+        if let reason = meter.step() { return .limited(reason) }
         let value = stack.removeLast()
         if !value.isUndefined, case .array(let alias) = constants[Int(instruction.a)] {
           if case .object(var object) = stack.removeLast() {
