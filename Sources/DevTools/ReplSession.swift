@@ -501,6 +501,8 @@ public final class ReplSession {
     switch rule.run(context(topic: topicName)) {
     case .noMatch(let reason):
       return info(styler.dim("rule \(rule.name): no match: \(reason)"))
+    case .stopped(let reason):
+      return fail("rule \(rule.name): \(styler.error("error:")) \(reason)")
     case .matched(_, let output, let actions):
       var lines = [styler.bold("rule \(rule.name): output"), styler.pretty(output)]
       for (index, action) in actions.enumerated() {

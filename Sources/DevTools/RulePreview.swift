@@ -122,6 +122,9 @@ public struct RulePreview: Sendable {
   public enum Outcome: Sendable {
     /// The topic does not match FROM, or WHERE is not true; the reason says which.
     case noMatch(String)
+    /// The evaluation was stopped by ``EvaluationLimits``; the reason says why (the daemon counts
+    /// such a message as the rule's evaluation error).
+    case stopped(String)
     /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
     /// with templates rendered, `payload` (the output value, or its text when not JSON) and, for a
     /// file action, `line` (what the archive writes).
@@ -143,7 +146,8 @@ public struct RulePreview: Sendable {
     }
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context) else {
-      return .noMatch(machine.evaluationLimitError ?? "the WHERE clause is not true for this message")
+      if let reason = machine.evaluationLimitError { return .stopped(reason) }
+      return .noMatch("the WHERE clause is not true for this message")
     }
     let output = evaluation.value
     let rendered = actions.map { action -> Value in

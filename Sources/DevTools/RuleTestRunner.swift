@@ -40,6 +40,7 @@ public enum RuleTestRunner {
     let outcome = rule.run(testCase.context)
     switch (testCase.expectation, outcome) {
     case (.noMatch, .noMatch): return nil
+    case (_, .stopped(let reason)): return "the evaluation was stopped: \(reason)"
     case (.noMatch, .matched(_, let output, _)):
       return "expected no match, but the rule matched with output\n" + indent(ValueText.pretty(output))
     case (.output, .noMatch(let reason)), (.actions, .noMatch(let reason)):

@@ -157,6 +157,17 @@ struct RegexFunctionsTests {
       function: "regexp_matches", arguments: [.string("’"), .string("(?U)\\p{Punct}")], expected: .bool(true)),
     Row(
       function: "regexp_matches", arguments: [.string("(?U)"), .string("\\(\\?U\\)")], expected: .bool(true)),
+    // Not inside \Q...\E or a set; (?-U) clears it; the other Java readings still apply after it.
+    Row(
+      function: "regexp_replace", arguments: [.string("éa(?u)}b"), .string("\\Q(?u)\\E"), .string("_")],
+      expected: .string("éa_}b")),
+    Row(
+      function: "regexp_replace", arguments: [.string("éa(?u)}b"), .string("[(?u)]"), .string("_")],
+      expected: .string("éa____}b")),
+    Row(function: "regexp_matches", arguments: [.string("é"), .string("(?-U)\\w")], expected: .bool(false)),
+    Row(
+      function: "regexp_matches", arguments: [.string("é"), .string("\\w(?U)\\w")], expected: .bool(false)),
+    Row(function: "regexp_matches", arguments: [.string("a}"), .string("(?U)}")], expected: .bool(true)),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

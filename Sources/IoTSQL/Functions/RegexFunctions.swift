@@ -260,12 +260,14 @@ final class CompiledRegex: @unchecked Sendable {
   /// ICU supports.
   ///
   /// Java's flags `U` (`UNICODE_CHARACTER_CLASS`) and `u` (`UNICODE_CASE`), which ICU does not
-  /// know, are taken out of inline flag groups (`(?U)`, `(?iu:...)`): ICU's classes and case folding
-  /// are Unicode already, so with `U` anywhere the classes are left as ICU's.
+  /// know, are taken out of inline flag groups (`(?U)`, `(?iu:...)`, not inside `\Q...\E` or a
+  /// set): ICU's classes and case folding are Unicode already, so after a group that sets `U` (until
+  /// one that clears it) the classes are left as ICU's.
   static func javaClasses(_ pattern: String) -> String {
-    let (pattern, unicodeClasses) = withoutUnicodeFlags(pattern)
-    guard !unicodeClasses else { return pattern }
-    guard pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") else { return pattern }
+    guard pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") || pattern.contains("(?")
+    else { return pattern }
+    // After a flag group that sets `U`, classes are ICU's (Unicode) as Java's are.
+    var unicodeClasses = false
     // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
     let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
     let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
@@ -296,7 +298,10 @@ final class CompiledRegex: @unchecked Sendable {
           index = stop
           continue
         }
-        if let replacement = classes[next] {
+        if unicodeClasses, classes[next] != nil || next == "p" || next == "P" {
+          output.append(scalar)
+          output.append(next)
+        } else if let replacement = classes[next] {
           output.append(contentsOf: (depth > 0 ? replacement.inside : replacement.outside).unicodeScalars)
         } else if next == "p" || next == "P", let (set, end) = posixClass(scalars, from: index + 2) {
           // Java's POSIX classes are ASCII (`\p{Punct}` holds `$+<=>^`|~`, which ICU's Unicode
@@ -310,6 +315,29 @@ final class CompiledRegex: @unchecked Sendable {
         }
         index += 2
         continue
+      }
+      if scalar == "(", depth == 0, index + 1 < scalars.count, scalars[index + 1] == "?" {
+        // An inline flag group (`(?iU)`, `(?-u:`): Java's `u` and `U`, unknown to ICU, are taken out.
+        var end = index + 2
+        while end < scalars.count, "idmsuxU-".unicodeScalars.contains(scalars[end]) { end += 1 }
+        let flags = scalars[(index + 2)..<end]
+        if end < scalars.count, scalars[end] == ")" || scalars[end] == ":",
+          flags.contains("u") || flags.contains("U")
+        {
+          let on = flags.prefix { $0 != "-" }
+          if on.contains("U") { unicodeClasses = true }
+          if flags.dropFirst(on.count).contains("U") { unicodeClasses = false }
+          let kept = flags.filter { $0 != "u" && $0 != "U" }
+          let setsNothing = kept.allSatisfy { $0 == "-" }
+          if scalars[end] == ")" && setsNothing {
+            index = end + 1
+            continue
+          }
+          output.append(contentsOf: "(?".unicodeScalars)
+          if !setsNothing { output.append(contentsOf: kept) }
+          index = end
+          continue
+        }
       }
       if scalar == "[" {
         depth += 1
@@ -337,45 +365,6 @@ final class CompiledRegex: @unchecked Sendable {
       index += 1
     }
     return String(output)
-  }
-
-  /// `pattern` without the `u` and `U` of its inline flag groups (a group left without flags goes,
-  /// `(?-u)` too), and whether a `U` was among them. An escaped `(` opens no group.
-  static func withoutUnicodeFlags(_ pattern: String) -> (String, Bool) {
-    guard pattern.contains("(?") else { return (pattern, false) }
-    let scalars = Array(pattern.unicodeScalars)
-    var output = String.UnicodeScalarView()
-    var unicodeClasses = false
-    var index = 0
-    while index < scalars.count {
-      if scalars[index] == "\\", index + 1 < scalars.count {
-        output.append(contentsOf: scalars[index...index + 1])
-        index += 2
-        continue
-      }
-      if scalars[index] == "(", index + 1 < scalars.count, scalars[index + 1] == "?" {
-        var end = index + 2
-        while end < scalars.count, "idmsuxU-".unicodeScalars.contains(scalars[end]) { end += 1 }
-        let flags = scalars[(index + 2)..<end]
-        if end < scalars.count, scalars[end] == ")" || scalars[end] == ":",
-          flags.contains("u") || flags.contains("U")
-        {
-          if flags.contains("U") { unicodeClasses = true }
-          let kept = flags.filter { $0 != "u" && $0 != "U" }
-          if scalars[end] == ")" && kept.allSatisfy({ $0 == "-" }) {
-            index = end + 1  // nothing left to set
-            continue
-          }
-          output.append(contentsOf: "(?".unicodeScalars)
-          output.append(contentsOf: kept.allSatisfy({ $0 == "-" }) ? [] : Array(kept))
-          index = end
-          continue
-        }
-      }
-      output.append(scalars[index])
-      index += 1
-    }
-    return (String(output), unicodeClasses)
   }
 
   /// Java's POSIX character classes, all ASCII (without its `UNICODE_CHARACTER_CLASS` flag), as the

@@ -5,16 +5,20 @@
 #endif
 
 /// What one evaluation of a statement may make and take: a rule cannot hold a daemon's memory or
-/// a worker for good. Function results and `+` concatenations are counted as they are made (a
-/// string's UTF-8 bytes, 16 bytes an array element, 32 an object member), so `SET @a = concat(@b,
-/// @b)` doubled thirty times stops at the limit instead of asking for gigabytes; function calls,
-/// SELECT members set and nested-query steps are counted too, and every 32 of them the CPU time
-/// since the 32nd is checked, so a nested query that runs a costly regular expression over
-/// thousands of elements stops after a second. A stopped evaluation has no result:
+/// a worker for good. A value a call, a `+` or a cast makes may be at most 16 MiB (a string's UTF-8
+/// bytes, 16 bytes an array element, 32 an object member), so `SET @a = concat(@b, @b)` doubled
+/// thirty times stops instead of asking for gigabytes; the values an evaluation keeps (in SET
+/// variables, array literals and nested-query results, and every value of 1 MiB or more) may be at
+/// most 64 MiB together; function calls, SELECT members set and nested-query steps are counted,
+/// and every 32 of them the time since the 32nd is checked (the clock, then the thread's CPU time once the clock says a second
+/// passed, so a busy machine stops nothing), so a nested query that runs a costly regular
+/// expression over thousands of elements stops after a second. A stopped evaluation has no result:
 /// ``VirtualMachine/evaluationLimitError`` says why.
 public enum EvaluationLimits {
-  /// Bytes of values one evaluation may make (see above).
-  public static let producedBytes = 64 << 20
+  /// Bytes one value made by a call, a `+` or a cast may hold (see above).
+  public static let valueBytes = 16 << 20
+  /// Bytes of values one evaluation may keep (see above).
+  public static let keptBytes = 64 << 20
   /// Nanoseconds of CPU time one evaluation may take, counted from its 32nd call or step.
   public static let nanoseconds: UInt64 = 1_000_000_000
   /// Calls and steps between two looks at the clock.
@@ -22,56 +26,74 @@ public enum EvaluationLimits {
 
   /// The running count of one evaluation.
   struct Meter {
-    private var produced = 0
+    private var kept = 0
     private var steps = 0
-    private var started: UInt64 = 0
+    private var startedWall: UInt64 = 0
+    private var startedCPU: UInt64 = 0
 
-    /// Counts a value just made; the reason to stop, or nil.
-    @inline(__always) mutating func add(_ value: Value) -> String? {
+    /// The bytes `value` holds, its elements' and members' own values left out.
+    @inline(__always) static func footprint(_ value: Value) -> Int {
       switch value {
-      case .string(let text): produced &+= text.utf8.count
-      case .array(let elements): produced &+= elements.count &* 16
-      case .object(let object): produced &+= object.count &* 32
-      case .binary(let bytes): produced &+= bytes.count
-      default: break
+      case .string(let text): text.utf8.count
+      case .array(let elements): elements.count &* 16
+      case .object(let object): object.count &* 32
+      case .binary(let bytes): bytes.count
+      default: 0
+      }
+    }
+
+    /// Counts a value just made by a call, a `+` or a cast; the reason to stop, or nil.
+    @inline(__always) mutating func made(_ value: Value) -> String? {
+      let size = Self.footprint(value)
+      if size > EvaluationLimits.valueBytes {
+        return
+          "a value of \(size >> 20) MiB was made (at most \(EvaluationLimits.valueBytes >> 20) MiB a value); the evaluation was stopped"
+      }
+      // A large value is counted as kept as well: the stack may hold many of them at once (the
+      // arguments of one call), which no variable or array shows.
+      if size >= 1 << 20 {
+        kept &+= size
+        if kept > EvaluationLimits.keptBytes { return Self.keptTooMuch }
       }
       return step()
     }
 
-    /// Counts `count` elements just added to an array; the reason to stop, or nil.
-    @inline(__always) mutating func add(elements count: Int) -> String? {
-      produced &+= count &* 16
-      return produced > EvaluationLimits.producedBytes ? tooMuch() : nil
+    /// Counts a value kept (a SET variable, an array element, a nested-query result); the reason
+    /// to stop, or nil.
+    @inline(__always) mutating func keep(_ value: Value) -> String? {
+      kept &+= 16 &+ Self.footprint(value)
+      return kept > EvaluationLimits.keptBytes ? Self.keptTooMuch : nil
     }
+
+    private static let keptTooMuch =
+      "the evaluation kept more than \(EvaluationLimits.keptBytes >> 20) MiB of values (SET variables, arrays, nested-query results, values of 1 MiB or more); it was stopped"
 
     /// Counts a call or a step; the reason to stop, or nil.
     @inline(__always) mutating func step() -> String? {
-      if produced > EvaluationLimits.producedBytes { return tooMuch() }
       steps &+= 1
       guard steps % EvaluationLimits.stepsBetweenChecks == 0 else { return nil }
       return checkClock()
     }
 
-    private func tooMuch() -> String {
-      "the evaluation made more than \(EvaluationLimits.producedBytes >> 20) MiB of values (strings, arrays, objects); it was stopped"
-    }
-
     @inline(never) private mutating func checkClock() -> String? {
-      let now = Self.cpuNanoseconds()
-      if started == 0 {
-        started = now
+      let now = Self.nanoseconds(CLOCK_MONOTONIC)
+      if startedWall == 0 {
+        startedWall = now
+        startedCPU = Self.nanoseconds(CLOCK_THREAD_CPUTIME_ID)
         return nil
       }
-      guard now &- started > EvaluationLimits.nanoseconds else { return nil }
+      // The cheap clock first; the thread's CPU time (a system call) only once it says a second
+      // has passed, which on a busy machine the evaluation may not have had.
+      guard now &- startedWall > EvaluationLimits.nanoseconds,
+        Self.nanoseconds(CLOCK_THREAD_CPUTIME_ID) &- startedCPU > EvaluationLimits.nanoseconds
+      else { return nil }
       return
         "the evaluation took more than \(EvaluationLimits.nanoseconds / 1_000_000_000) s of CPU time (\(steps) function calls, SELECT members and nested-query steps); it was stopped"
     }
 
-    /// The thread's CPU time: an evaluation runs on one thread without suspending, and a machine
-    /// busy with other work does not make it look longer than it is.
-    private static func cpuNanoseconds() -> UInt64 {
+    private static func nanoseconds(_ clock: clockid_t) -> UInt64 {
       var time = timespec()
-      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+      clock_gettime(clock, &time)
       return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
   }

@@ -240,7 +240,9 @@ public struct VirtualMachine: Sendable {
       case .loadVariable:
         stack.append(variables[Int(instruction.a)])
       case .storeVariable:
-        Self.store(stack.removeLast(), at: Int(instruction.a), in: &variables)
+        let value = stack.removeLast()
+        if let reason = meter.keep(value) { return .limited(reason) }
+        Self.store(value, at: Int(instruction.a), in: &variables)
       case .loadElement:
         // Indexing reads the one field; `frames.last` would copy the whole frame (its arrays).
         let out = Int(instruction.a)
@@ -263,7 +265,7 @@ public struct VirtualMachine: Sendable {
         let left = stack.removeLast()
         let result = Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version)
         // `+` of strings concatenates: what it makes counts.
-        if instruction.opcode == .add, let reason = meter.add(result) { return .limited(reason) }
+        if instruction.opcode == .add, let reason = meter.made(result) { return .limited(reason) }
         stack.append(result)
       case .call:
         let implementation = functions[Int(instruction.a)]
@@ -276,12 +278,13 @@ public struct VirtualMachine: Sendable {
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
-        if let reason = meter.add(result) { return .limited(reason) }
+        if let reason = meter.made(result) { return .limited(reason) }
         stack.drop(count)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]
         stack[stack.count - 1] = Coercions.cast(stack[stack.count - 1], to: target, version: version)
+        if let reason = meter.made(stack[stack.count - 1]) { return .limited(reason) }
       case .jump:
         pc = Int(instruction.a)
       case .jumpIfNotTrue:
@@ -303,7 +306,9 @@ public struct VirtualMachine: Sendable {
         let count = Int(instruction.a)
         var elements = Array(stack.top(count))
         elements.removeAll(where: \.isUndefined)
-        if let reason = meter.add(elements: elements.count) { return .limited(reason) }
+        for element in elements {
+          if let reason = meter.keep(element) { return .limited(reason) }
+        }
         stack.drop(count)
         stack.append(.array(elements))
       case .makeObject:
@@ -410,7 +415,7 @@ public struct VirtualMachine: Sendable {
       case .iterateAppend:
         let result = stack.removeLast()
         if !result.isUndefined { frames[frames.count - 1].results.append(result) }
-        if let reason = meter.add(elements: 1) { return .limited(reason) }
+        if let reason = meter.keep(result) { return .limited(reason) }
       case .iterateEnd:
         let frame = frames.removeLast()
         if frame.isObjectSource {

@@ -100,7 +100,7 @@ public struct PayloadView: Sendable {
   public var isCanonical: Bool
   /// True when the writer would reproduce the bytes but for numbers it spells shorter (`21.50`,
   /// `29.0`): `SELECT *` then writes the bytes with those numbers respelled instead of building
-  /// the document (see ``JSONReader/respellingNumbers(_:)``).
+  /// the document (see ``JSONReader/respellingNumbers(_:options:)``).
   public var respellsNumbers = false
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?

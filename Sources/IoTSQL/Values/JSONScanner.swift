@@ -39,7 +39,7 @@ struct JSONScanner {
   var keyRecordsOverflowed = false
   /// Set (with `canonical` still true) when the writer would reproduce the bytes except for
   /// numbers it spells shorter: a fraction's trailing zeros dropped (`21.50` → `21.5`), a whole
-  /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:)`` then gives the output.
+  /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:options:)`` then gives the output.
   var respelled = false
   /// Set when a number beyond `Decimal`'s range was read as the nearest value it holds (see
   /// ``DecimalMath/saturated(negative:overflow:)``). Its spelling does not change `canonical`: the
@@ -130,8 +130,6 @@ struct JSONScanner {
 
   // MARK: The document
 
-  /// Scans the whole document: the root value, then nothing but whitespace.
-  /// Returns true when the root is an object.
   /// Past a UTF-8 byte order mark at the start of the document. RFC 8259 (§8.1) lets a parser
   /// ignore one and the JVM's JSON readers (Jackson) do, so a device whose UTF-8 encoder writes one
   /// (.NET's `Encoding.UTF8`) sends JSON, not bytes. Such bytes are never the writer's: not canonical.
@@ -141,6 +139,8 @@ struct JSONScanner {
     canonical = false
   }
 
+  /// Scans the whole document: the root value, then nothing but whitespace.
+  /// Returns true when the root is an object.
   mutating func scanDocument(mode: RootMode) throws(JSONError) -> Bool {
     skipByteOrderMark()
     // Each scratch buffer stays within the 1 KiB that `withUnsafeTemporaryAllocation` puts on the
