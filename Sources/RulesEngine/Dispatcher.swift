@@ -527,7 +527,9 @@ public final class Dispatcher: Sendable {
         let result = rule.evaluate(context, using: &worker.vm)
         if let error = worker.vm.fieldsOfNonJSONError { noteNonJSON(message, error, of: rule) }
         guard let evaluation = result else {
-          if let reason = worker.vm.evaluationLimitError { noteEvaluationLimit(message, reason, of: rule) }
+          if let reason = worker.vm.evaluationLimitError {
+            noteEvaluationLimit(message, reason, of: rule, now: start)
+          }
           return
         }
         rule.counters.passed.add()
@@ -614,9 +616,8 @@ public final class Dispatcher: Sendable {
   /// A message whose evaluation by `rule` was stopped (``EvaluationLimits``): the rule gives it no
   /// result. Counted as the rule's evaluation error and logged, with the message's origin, once a
   /// minute per rule at most (a stream of such messages is one line a minute and a counter).
-  func noteEvaluationLimit(_ message: Message, _ reason: String, of rule: Rule) {
+  func noteEvaluationLimit(_ message: Message, _ reason: String, of rule: Rule, now: UInt64) {
     rule.counters.evaluationErrors.add()
-    let now = DispatchTime.now().uptimeNanoseconds
     let last = rule.loggedEvaluationLimit.load(ordering: .relaxed)
     guard last == 0 || now &- last >= 60_000_000_000,
       rule.loggedEvaluationLimit.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged

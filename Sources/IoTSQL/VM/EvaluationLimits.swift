@@ -10,9 +10,9 @@
 /// thirty times stops instead of asking for gigabytes; the values an evaluation keeps (in SET
 /// variables, array literals and nested-query results, and every value of 1 MiB or more) may be at
 /// most 64 MiB together; function calls, SELECT members set and nested-query steps are counted,
-/// and every 32 of them the time since the 32nd is checked (the clock, then the thread's CPU time once the clock says a second
-/// passed, so a busy machine stops nothing), so a nested query that runs a costly regular
-/// expression over thousands of elements stops after a second. A stopped evaluation has no result:
+/// and every 32 of them the time since the 32nd is checked (the clock, then the thread's CPU time
+/// once the clock says a second passed, so a busy machine stops nothing), so a nested query that
+/// runs a costly regular expression over thousands of elements stops after a second. A stopped evaluation has no result:
 /// ``VirtualMachine/evaluationLimitError`` says why.
 public enum EvaluationLimits {
   /// Bytes one value made by a call, a `+` or a cast may hold (see above).

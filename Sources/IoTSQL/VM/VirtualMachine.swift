@@ -414,8 +414,10 @@ public struct VirtualMachine: Sendable {
         }
       case .iterateAppend:
         let result = stack.removeLast()
-        if !result.isUndefined { frames[frames.count - 1].results.append(result) }
-        if let reason = meter.keep(result) { return .limited(reason) }
+        if !result.isUndefined {
+          if let reason = meter.keep(result) { return .limited(reason) }
+          frames[frames.count - 1].results.append(result)
+        }
       case .iterateEnd:
         let frame = frames.removeLast()
         if frame.isObjectSource {

@@ -28,28 +28,34 @@ extension DateTimePattern {
     var zone: TimeZoneRule?
   }
 
-  /// The short zone names java.time's `z` to `zzz` read (`PST`, `HKT`, `IST`), each to the zone it
-  /// parses to (`JavaZoneTextData.swift`, generated from the JDK: an ambiguous name goes where the
-  /// JDK sends it, `IST` to GMT's Africa/Abidjan, `BST` to Bougainville).
-  static let shortZoneNames = zoneNameTable(shortZoneNameData)
-  /// The full zone names java.time's `zzzz` reads (`Pacific Daylight Time`), each to its zone.
-  static let fullZoneNames = zoneNameTable(fullZoneNameData)
-  /// The zone ids java.time's `z` to `zzz`, and `zzzz`, do not read (`Etc/GMT+5`; `EST` with `zzzz`).
-  static let shortRejectedZoneIds = Set(shortRejectedZoneIdData.split(separator: "\n").map(String.init))
-  static let fullRejectedZoneIds = Set(fullRejectedZoneIdData.split(separator: "\n").map(String.init))
-  /// The length in characters of the longest short and full zone name.
-  static let longestShortZoneName = shortZoneNames.keys.map(\.count).max() ?? 0
-  static let longestFullZoneName = fullZoneNames.keys.map(\.count).max() ?? 0
+  /// The zone names one form of java.time's zone text parser reads, each to the zone it parses to,
+  /// and the zone ids it does not read (`JavaZoneTextData.swift`, generated from the JDK).
+  struct ZoneText: Sendable {
+    /// Name to zone id.
+    let names: [String: String]
+    /// Ids it refuses (`Etc/GMT+5`; `EST` with `zzzz`).
+    let rejectedIds: Set<String>
+    /// The length in characters of the longest name.
+    let longestName: Int
 
-  /// Lines `name=zone id` to a table.
-  private static func zoneNameTable(_ data: String) -> [String: String] {
-    var table: [String: String] = [:]
-    for line in data.split(separator: "\n") {
-      guard let equals = line.firstIndex(of: "=") else { continue }
-      table[String(line[..<equals])] = String(line[line.index(after: equals)...])
+    /// From lines `name=zone id` and lines of one id.
+    init(names: String, rejectedIds: String) {
+      var table: [String: String] = [:]
+      for line in names.split(separator: "\n") {
+        guard let equals = line.firstIndex(of: "=") else { continue }
+        table[String(line[..<equals])] = String(line[line.index(after: equals)...])
+      }
+      self.names = table
+      self.rejectedIds = Set(rejectedIds.split(separator: "\n").map(String.init))
+      longestName = table.keys.map(\.count).max() ?? 0
     }
-    return table
   }
+
+  /// What `z` to `zzz` read: short names (`PST`, `HKT`; an ambiguous one goes where the JDK sends
+  /// it, `IST` to GMT's Africa/Abidjan, `BST` to Bougainville).
+  static let shortZoneText = ZoneText(names: shortZoneNameData, rejectedIds: shortRejectedZoneIdData)
+  /// What `zzzz` reads: full names (`Pacific Daylight Time`).
+  static let fullZoneText = ZoneText(names: fullZoneNameData, rejectedIds: fullRejectedZoneIdData)
 
   /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
   /// missing date fields default to 1970-01-01 and missing time fields to midnight.
@@ -209,17 +215,8 @@ extension DateTimePattern {
       }
       return Self.store(era, in: &parsed.era)
     case "V", "z":
-      let zone =
-        letter == "V"
-        ? parseZone(text, &position, names: nil, longestName: 0, rejectedIds: [])
-        : count == 4
-          ? parseZone(
-            text, &position, names: Self.fullZoneNames, longestName: Self.longestFullZoneName,
-            rejectedIds: Self.fullRejectedZoneIds)
-          : parseZone(
-            text, &position, names: Self.shortZoneNames, longestName: Self.longestShortZoneName,
-            rejectedIds: Self.shortRejectedZoneIds)
-      guard let zone else {
+      let zoneText = letter == "V" ? nil : count == 4 ? Self.fullZoneText : Self.shortZoneText
+      guard let zone = parseZone(text, &position, zoneText: zoneText) else {
         return "expected a time zone"
       }
       parsed.zone = zone
@@ -243,18 +240,15 @@ extension DateTimePattern {
   }
 
   /// The longest zone id at `position` that names a zone (`America/Los_Angeles`, `UTC+01:00`,
-  /// `Z`) or, with `names`, the longest of those names there when it is longer (java.time's zone
+  /// `Z`) or, with `zoneText`, the longest of its names there when it is longer (java.time's zone
   /// text parser takes the longest match of ids and names: `EST5EDT` is the id, `EST` New York),
-  /// except the `rejectedIds` java.time's zone text parser does not read.
-  private func parseZone(
-    _ text: [Character], _ position: inout Int, names: [String: String]?, longestName: Int,
-    rejectedIds: Set<String>
-  ) -> TimeZoneRule? {
+  /// except the ids it does not read.
+  private func parseZone(_ text: [Character], _ position: inout Int, zoneText: ZoneText?) -> TimeZoneRule? {
     var named: (end: Int, zone: TimeZoneRule)?
-    if let names {
-      var end = min(text.count, position + longestName)
+    if let zoneText {
+      var end = min(text.count, position + zoneText.longestName)
       while end > position {
-        if let id = names[String(text[position..<end])], let zone = TimeZoneRule.named(id) {
+        if let id = zoneText.names[String(text[position..<end])], let zone = TimeZoneRule.named(id) {
           named = (end, zone)
           break
         }
@@ -269,7 +263,7 @@ extension DateTimePattern {
     }
     while end > position, end > named?.end ?? position {
       let candidate = String(text[position..<end])
-      if !rejectedIds.contains(candidate), let zone = TimeZoneRule.named(candidate) {
+      if zoneText?.rejectedIds.contains(candidate) != true, let zone = TimeZoneRule.named(candidate) {
         position = end
         return zone
       }
