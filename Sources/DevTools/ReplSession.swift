@@ -323,8 +323,7 @@ public final class ReplSession {
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context(topic: topicName)) else {
       if let reason = machine.evaluationLimitError {
-        outputs.append(Output(text: "error: \(reason)", isError: true))
-        return outputs
+        return outputs + fail(styler.error("error:") + " the evaluation was stopped: \(reason)")
       }
       outputs.append(
         Output(text: styler.dim("no match: the WHERE clause is not true for this message"), isError: false))

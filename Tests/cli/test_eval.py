@@ -256,6 +256,11 @@ check("limit: runtime error", e.get("kind") == "runtime" and "16 MiB" in e.get("
 check("limit: batch goes on", len(answers) == 2 and json.loads(answers[1]["payload"]) == {"one": 1}, answers)
 p = subprocess.run([BIN, "eval", "--sql", doubling, "--payload", "{}"], capture_output=True, text=True, timeout=60)
 check("limit: one shot", p.returncode == 65 and "16 MiB" in p.stderr, (p.returncode, p.stderr))
+# In a REPL script the stopped statement is an error of the script: its line in front, exit 65.
+p = subprocess.run([BIN, "repl"], input="SELECT 1 AS one FROM 't'\n" + doubling + "\n", capture_output=True,
+                   text=True, timeout=60)
+check("limit: repl script", p.returncode == 65 and p.stderr.startswith("stdin:2: error: the evaluation was stopped")
+      and "16 MiB" in p.stderr and '"one": 1' in p.stdout, (p.returncode, p.stdout, p.stderr))
 
 for f in failures:
     print("FAIL", f)
