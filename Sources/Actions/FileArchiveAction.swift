@@ -491,6 +491,19 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// Closes every file.
+  /// A template path with its archive root at `/`: a value, from the topic or the payload, picks
+  /// any file the daemon can write.
+  public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    guard root == "/", !relative.isConstant else { return [] }
+    return [
+      ActionConfigurationWarning(
+        key: "path",
+        message:
+          "rule '\(context.ruleName)': the file path '\(pathText)' has its archive root at '/': a template value "
+          + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'")
+    ]
+  }
+
   public func shutdown() async {
     files.withLock { files in
       for file in files.values {

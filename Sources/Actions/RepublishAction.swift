@@ -535,7 +535,34 @@ public final class RepublishAction: Action {
   }
 
   /// Nothing to close: the publisher is shut down by its owner.
+  /// A topic that can match the rule's own FROM filter: each republished message comes back to
+  /// the rule.
+  public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    let topic = configuration.topic
+    guard !context.topicFilter.isEmpty, Self.topicTemplate(topic, canMatch: context.topicFilter) else {
+      return []
+    }
+    return [
+      ActionConfigurationWarning(
+        key: "topic",
+        message:
+          "rule '\(context.ruleName)': the republish topic '\(topic)' can match the rule's own FROM filter "
+          + "'\(context.topicFilter)': republished messages come back to this rule (the \(Self.hopProperty) user "
+          + "property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
+          + "\(configuration.maxHops) hops, sending the message to the error path)")
+    ]
+  }
+
   public func shutdown() async {}
+}
+
+/// Stands in for the missing broker while a republish action's configuration is checked.
+private struct NoBroker: Publisher {
+  func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties)
+    async throws(ActionError)
+  {
+    throw ActionError(.permanent, "no MQTT broker")
+  }
 }
 
 extension ActionFactory {
@@ -553,15 +580,21 @@ extension ActionFactory {
       // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
       let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
         kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops", "roleArn"])
-      guard let publisher else {
-        throw ActionConfigurationError(
+      // Without a broker the rest is still checked, so one run names every problem.
+      let built = Result { () throws(ActionConfigurationError) -> any Action in
+        try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+          try RepublishAction(
+            configuration: configuration, publisher: publisher ?? NoBroker(), version: context.version,
+            variables: context.variableNames, secrets: secrets)
+        }
+      }
+      guard publisher != nil else {
+        var error = ActionConfigurationError(
           "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL", at: node.position)
+        if case .failure(let problem) = built { error.further = problem.all }
+        throw error
       }
-      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
-        try RepublishAction(
-          configuration: configuration, publisher: publisher, version: context.version,
-          variables: context.variableNames, secrets: secrets)
-      }
+      return try built.get()
     }
     register("kafka") { node, context throws(ActionConfigurationError) in
       // `destinationArn` (AWS's VPC destination) is taken and ignored, as republish's `roleArn`.

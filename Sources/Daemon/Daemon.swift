@@ -368,13 +368,7 @@ public enum Daemon {
       logger.warning("every rule is disabled: messages are acknowledged with nothing written")
     }
     for rule in loaded.rules {
-      // `text` is an autoclosure: the file is read again only to place a loop warning.
-      let loops = RuleChecker.actionWarnings(
-        rule,
-        text: (try? RegularFile.read(rule.file, limit: RuleStore.maxRuleFileBytes).get()).map {
-          String(decoding: $0, as: UTF8.self)
-        } ?? "")
-      for warning in rule.warnings + loops {
+      for warning in rule.warnings {
         logger.warning("\(RuleChecker.warningText(warning))")
       }
     }
@@ -569,39 +563,6 @@ public enum RuleChecker {
     "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
   }
 
-  /// Warnings about what `rule`'s actions would do: a republish whose topic can match the rule's own
-  /// FROM filter (every such republished message comes back to the rule), and a file action whose
-  /// archive root is `/` with a template in its path (a value, from the topic or the payload,
-  /// picks any file the daemon can write). `text` is the rule file, to point at the topic or path
-  /// (read only when there is a warning).
-  public static func actionWarnings(_ rule: Rule, text: @autoclosure () -> String) -> [RuleDiagnostic] {
-    var warnings: [RuleDiagnostic] = []
-    for case let archive as FileArchiveAction in rule.allActions
-    where archive.root == "/" && !archive.relative.isConstant {
-      warnings.append(
-        RuleDiagnostic(
-          file: rule.file, position: position(of: archive.pathText, in: text()),
-          message:
-            "rule '\(rule.name)': the file path '\(archive.pathText)' has its archive root at '/': a template value "
-            + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'"))
-    }
-    for case let republish as RepublishAction in rule.allActions
-    where !rule.topicFilter.isEmpty
-      && RepublishAction.topicTemplate(republish.configuration.topic, canMatch: rule.topicFilter)
-    {
-      let topic = republish.configuration.topic
-      warnings.append(
-        RuleDiagnostic(
-          file: rule.file, position: position(of: topic, in: text()),
-          message:
-            "rule '\(rule.name)': the republish topic '\(topic)' can match the rule's own FROM filter '\(rule.topicFilter)': "
-            + "republished messages come back to this rule (the \(RepublishAction.hopProperty) user property, or under "
-            + "MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
-            + "\(republish.configuration.maxHops) hops, sending the message to the error path)"))
-    }
-    return warnings
-  }
-
   /// The 1-based line and column of the first occurrence of `needle` in `text` (1:1 when absent).
   /// Counted over UTF-8 bytes, a column per character's first byte: a CRLF file's `\r\n` is one
   /// Swift `Character`, so counting `Character`s equal to `\n` found every line to be the first.
@@ -679,7 +640,7 @@ public enum RuleChecker {
         results.append(
           FileResult(
             file: file, rule: rule.name, diagnostics: [],
-            warnings: rule.warnings + actionWarnings(rule, text: String(decoding: data, as: UTF8.self))))
+            warnings: rule.warnings))
       } catch {
         results.append(
           FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))

@@ -515,6 +515,12 @@ public final class RuleReloader: Sendable {
     lock.withLock {
       for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
+    // A new or changed rule's warnings, as at start (a republish that now loops back, ...).
+    for rule in fresh {
+      for warning in rule.warnings {
+        logger.warning("\(RuleChecker.warningText(warning))", metadata: ["event": "reload"])
+      }
+    }
     let kept = Set(returned.rules.map(ObjectIdentifier.init))
     let current = dispatcher.ruleSet.rules
     let replaced = current.filter { !kept.contains(ObjectIdentifier($0)) }

@@ -92,11 +92,32 @@ public protocol Action: AnyObject, Sendable {
   /// False when the action reads only the result's value, never its payload bytes (SQLite): a rule
   /// whose actions all say so skips writing the result out. True by default.
   var readsPayloadBytes: Bool { get }
+  /// Warnings about this action's configuration within its rule (a republish topic that can match
+  /// the rule's own FROM filter, an archive rooted at `/`): valid, but likely not meant. None by
+  /// default.
+  func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning]
 }
 
 extension Action {
   /// Most actions send or store the payload bytes.
   public var readsPayloadBytes: Bool { true }
+
+  /// No warnings.
+  public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] { [] }
+}
+
+/// A warning about a valid action configuration, placed at the value of one of its keys.
+public struct ActionConfigurationWarning: Sendable, Equatable {
+  /// The configuration key whose value the warning is about (`topic`, `path`).
+  public var key: String
+  /// What may go wrong, and what to do.
+  public var message: String
+
+  /// Creates a warning.
+  public init(key: String, message: String) {
+    self.key = key
+    self.message = message
+  }
 }
 
 /// A source of messages: replay file, MQTT subscription, Kafka consumer group.

@@ -11,13 +11,19 @@ public struct ActionBuildContext: Sendable {
   public var variableNames: [String]
   /// True when building an error action (it receives error records).
   public var isErrorAction: Bool
+  /// The rule's FROM filter (empty without FROM, or when the SQL did not compile).
+  public var topicFilter: String
 
   /// Creates a context.
-  public init(ruleName: String, version: SQLVersion, variableNames: [String], isErrorAction: Bool = false) {
+  public init(
+    ruleName: String, version: SQLVersion, variableNames: [String], isErrorAction: Bool = false,
+    topicFilter: String = ""
+  ) {
     self.ruleName = ruleName
     self.version = version
     self.variableNames = variableNames
     self.isErrorAction = isErrorAction
+    self.topicFilter = topicFilter
   }
 }
 

@@ -18,6 +18,11 @@ public struct RuleDiagnostic: Error, Sendable, Equatable, CustomStringConvertibl
 
   /// `file:line:column: error: message`.
   public var description: String { "\(file):\(position.line):\(position.column): error: \(message)" }
+
+  /// True when `lhs` comes before `rhs` in their file (by line, then column).
+  public static func inFileOrder(_ lhs: RuleDiagnostic, _ rhs: RuleDiagnostic) -> Bool {
+    (lhs.position.line, lhs.position.column) < (rhs.position.line, rhs.position.column)
+  }
 }
 
 /// Why a gate refuses a rule.
@@ -262,7 +267,13 @@ public enum RuleFile {
 
     // Actions.
     let context = ActionBuildContext(
-      ruleName: name, version: version, variableNames: program?.variableNames ?? [])
+      ruleName: name, version: version, variableNames: program?.variableNames ?? [],
+      topicFilter: program?.topicFilter ?? "")
+    // Warnings about the actions' configurations, kept also when another part of the file is
+    // wrong: one `check` shows everything to fix.
+    func warn(_ position: FilePosition, _ message: String) {
+      sqlWarnings.append(RuleDiagnostic(file: file, position: position, message: message))
+    }
     var actions: [ConfiguredAction] = []
     if let node = root["actions"] {
       if case .array(let elements) = node.kind {
@@ -271,7 +282,7 @@ public enum RuleFile {
         }
         for (index, element) in elements.enumerated() {
           if let action = buildAction(
-            element, label: "\(index)", context: context, builder: builder, report: report)
+            element, label: "\(index)", context: context, builder: builder, report: report, warn: warn)
           {
             actions.append(action)
           }
@@ -285,7 +296,7 @@ public enum RuleFile {
       var errorContext = context
       errorContext.isErrorAction = true
       errorAction = buildAction(
-        node, label: "errorAction", context: errorContext, builder: builder, report: report)
+        node, label: "errorAction", context: errorContext, builder: builder, report: report, warn: warn)
     }
 
     if let program {
@@ -296,10 +307,8 @@ public enum RuleFile {
     if !diagnostics.isEmpty || program == nil {
       if diagnostics.isEmpty { report(start, "the rule did not compile") }
       throw RuleFileError(
-        diagnostics.sorted {
-          ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
-        },
-        warnings: sqlWarnings)
+        diagnostics.sorted(by: RuleDiagnostic.inFileOrder),
+        warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
     }
     if actions.isEmpty, !disabled {
       // Valid (AWS takes a rule without actions), but every result is then dropped unseen.
@@ -313,7 +322,7 @@ public enum RuleFile {
     return Rule(
       name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
-      warnings: sqlWarnings)
+      warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
   }
 
   /// Warnings about the action templates under `node`, each template compiled once:
@@ -346,9 +355,11 @@ public enum RuleFile {
             guard let root = path.first, written.contains(root), reported.insert(root).inserted else {
               continue
             }
+            // At the expression within the string (its first instruction's place), not the quote.
+            let offset = expression.sourceMap.map(\.start.offset).min()
             readWarnings.append(
               RuleDiagnostic(
-                file: file, position: node.position,
+                file: file, position: offset.map { node.position(ofStringOffset: $0) } ?? node.position,
                 message:
                   "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
                   + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
@@ -391,7 +402,7 @@ public enum RuleFile {
   /// Reads one action object `{"kind": {configuration}}`.
   static func buildAction(
     _ node: RuleNode, label: String, context: ActionBuildContext, builder: any ActionBuilding,
-    report: (FilePosition, String) -> Void
+    report: (FilePosition, String) -> Void, warn: (FilePosition, String) -> Void
   ) -> ConfiguredAction? {
     guard let members = node.members, members.count == 1, let member = members.first else {
       report(
@@ -476,7 +487,8 @@ public enum RuleFile {
         var errorContext = context
         errorContext.isErrorAction = true
         nestedError = buildAction(
-          errorNode, label: "\(label).errorAction", context: errorContext, builder: builder, report: report)
+          errorNode, label: "\(label).errorAction", context: errorContext, builder: builder, report: report,
+          warn: warn)
         if nestedError == nil { ok = false }
       }
     }
@@ -490,6 +502,9 @@ public enum RuleFile {
         report(problem.position ?? member.keyPosition, "\(member.key) action: \(problem.message)")
       }
       return nil
+    }
+    for warning in action.configurationWarnings(in: context) {
+      warn(member.value[warning.key]?.position ?? member.keyPosition, warning.message)
     }
     guard ok else { return nil }
     return ConfiguredAction(

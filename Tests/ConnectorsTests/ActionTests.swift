@@ -1199,10 +1199,20 @@ struct ConnectorFactoryTests {
     }
   }
 
-  @Test("republish without an MQTT broker is a configuration error")
+  @Test("republish without an MQTT broker is a configuration error, beside the configuration's own")
   func republishNeedsBroker() {
     #expect(throws: ActionConfigurationError.self) {
       try make("republish", #"{"topic": "x"}"#, publisher: nil)
+    }
+    // The rest of the configuration is checked too: one run names every problem.
+    do {
+      _ = try make("republish", #"{"topic": "out/${topic(2}"}"#, publisher: nil)
+      Issue.record("a republish without a broker was built")
+    } catch {
+      let messages = error.all.map(\.message)
+      #expect(messages.count == 2, "\(messages)")
+      #expect(messages.first?.hasPrefix("the republish action needs an MQTT broker") == true, "\(messages)")
+      #expect(messages.last?.contains("topic") == true, "\(messages)")
     }
   }
 }

@@ -106,7 +106,7 @@ struct ConnectorRunTests {
     #expect(checkStatus == 0, "\(checkOutput)")
     #expect(
       checkOutput.contains(
-        "rules/loop.json:2:39: warning: rule 'loop': the republish topic 'loop/${topic(2)}' can match the rule's own FROM filter 'loop/#'"
+        "rules/loop.json:2:38: warning: rule 'loop': the republish topic 'loop/${topic(2)}' can match the rule's own FROM filter 'loop/#'"
       ), "\(checkOutput)")
     #expect(!checkOutput.contains("rules/alert.json:1"), "\(checkOutput)")
     #expect(checkOutput.contains("3 valid, 0 invalid"))

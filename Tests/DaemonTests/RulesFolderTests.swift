@@ -63,9 +63,36 @@ struct RulesFolderTests {
     #expect(status == 0)
     #expect(
       output.contains(
-        "rules/wide.json:1:63: warning: rule 'wide': the file path '/${topic()}' has its archive root at '/'"),
+        "rules/wide.json:1:62: warning: rule 'wide': the file path '/${topic()}' has its archive root at '/'"),
       "\(output)")
     #expect(!output.contains("narrow.json:1"), "\(output)")
+  }
+
+  /// One `check` shows everything to fix: the actions' warnings are kept when another action of the
+  /// rule is wrong, in file order beside the error.
+  @Test func actionWarningsBesideAnError() async throws {
+    let folder = temporaryFolder("warnings-beside-error")
+    write(
+      """
+      {"sql": "SELECT * FROM 'fr3/#'",
+       "actions": [
+         {"file": {"root": "/", "path": "${topic(2)}/x.jsonl"}},
+         {"republish": {"topic": "fr3/${topic(2)}"}},
+         {"sqlite": {"database": ":memory:", "table": "t"}}]}
+      """, to: folder + "/rules/a.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 65)
+    let lines = output.split(separator: "\n").map(String.init)
+    #expect(lines.count == 4, "\(output)")
+    #expect(
+      lines.first?.hasPrefix("rules/a.json:3:35: warning: rule 'a': the file path '${topic(2)}/x.jsonl'")
+        == true, "\(output)")
+    #expect(
+      lines.dropFirst().first?.hasPrefix(
+        "rules/a.json:4:28: warning: rule 'a': the republish topic 'fr3/${topic(2)}' can match") == true,
+      "\(output)")
+    #expect(
+      lines.dropFirst(2).first?.hasPrefix("rules/a.json:5:28: error: sqlite action:") == true, "\(output)")
   }
 
   @Test("a warning or name clash in a CRLF file is placed at its own line and column")
@@ -81,7 +108,7 @@ struct RulesFolderTests {
     let results = try RuleChecker.check(paths: [folder])
     let said = results.flatMap { $0.warnings + $0.diagnostics }.map(\.description)
     // Counting Characters found no line break in "\r\n" (one Character): everything was on line 1.
-    #expect(said.contains { $0.hasPrefix(folder + "/one.json:4:40:") }, "\(said)")
+    #expect(said.contains { $0.hasPrefix(folder + "/one.json:4:39:") }, "\(said)")
     #expect(said.contains { $0.hasPrefix(folder + "/two.json:3:4: error: rule name 'R'") }, "\(said)")
   }
 

@@ -536,7 +536,7 @@ struct RuleFileTests {
   }
 
   /// A template that reads a name the SELECT computes reads the message's field of that name (as in
-  /// AWS): a warning at the template; a name the SELECT copies unchanged, or a SET variable, is none.
+  /// AWS): a warning at the template's expression; a name the SELECT copies unchanged, or a SET variable, is none.
   @Test func templatesReadingComputedNamesWarn() throws {
     let rule = try loadRule(
       """
@@ -544,7 +544,7 @@ struct RuleFileTests {
        "actions": [{"record": {"name": "x/${temp}/${deviceId}/${@f}"}}, {"record": {"name": "${inner}"}}]}
       """, builder: RecordingBuilder())
     #expect(
-      rule.warnings.map(\.position) == [FilePosition(line: 2, column: 34), FilePosition(line: 2, column: 87)])
+      rule.warnings.map(\.position) == [FilePosition(line: 2, column: 39), FilePosition(line: 2, column: 90)])
     #expect(
       rule.warnings.first?.message.hasPrefix(
         "the template reads the incoming message's 'temp', not the SELECT's 'temp' (templates see the message and SET variables, as in AWS)"
