@@ -244,8 +244,7 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
   }
 
   func handle(_ failures: [(ConfiguredAction, ActionError)], dispatcher: Dispatcher) async {
-    let ok = await dispatcher.handleFailures(failures, tracker: self)
-    ruleFinished(ok: ok, dispatcher: dispatcher)
+    await dispatcher.handleFailures([(self, failures)])
   }
 }
 
@@ -813,9 +812,7 @@ public final class Dispatcher: Sendable {
       }
     }
     if !failedRules.isEmpty {
-      configured.lane.afterEarlierFailures { [failedRules] in
-        for (tracker, failures) in failedRules { await tracker.handle(failures, dispatcher: self) }
-      }
+      configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
     }
   }
 
@@ -910,20 +907,23 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// Runs `input` through `configured` with its retry policy; nil on success, else the last error.
-  func performWithRetries(_ configured: ConfiguredAction, _ input: ActionInput) async -> ActionError? {
-    guard let error = await perform([input], on: configured)[0] else {
-      configured.counters.succeeded.add()
-      return nil
-    }
-    configured.counters.failed.add()
-    statistics.withLock { $0.actionFailures += 1 }
-    if error.kind == .permanent { return error }
-    var outcome: ActionError?
+  /// Runs `inputs` through `configured` as one batch, with its retry policy (the ones failing
+  /// transiently retried together); for each, nil on success, else its last error.
+  func performWithRetries(_ configured: ConfiguredAction, _ inputs: [ActionInput]) async -> [ActionError?] {
+    var outcomes = await perform(inputs, on: configured)
+    let failed = outcomes.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+    if inputs.count > failed { configured.counters.succeeded.add(inputs.count - failed) }
+    guard failed > 0 else { return outcomes }
+    configured.counters.failed.add(failed)
+    statistics.withLock { $0.actionFailures += failed }
+    let transient = outcomes.indices.filter { outcomes[$0]?.kind == .transient }
+    guard !transient.isEmpty else { return outcomes }
     // An error action's writes are not the rules' action writes the summary counts (its first
     // attempt's success is not counted there either).
-    await retry([(input, error)], on: configured, countsWrites: false) { _, result in outcome = result }
-    return outcome
+    await retry(transient.map { (inputs[$0], outcomes[$0]!) }, on: configured, countsWrites: false) {
+      index, result in outcomes[transient[index]] = result
+    }
+    return outcomes
   }
 
   /// Whether `stopRetrying` was called.
@@ -1016,90 +1016,139 @@ public final class Dispatcher: Sendable {
       timestamp: clock.nowMs(), origin: message.origin)
   }
 
-  /// Sends the failures of one rule for one message down their error paths; false when a record
-  /// could not be written anywhere.
-  func handleFailures(_ failures: [(ConfiguredAction, ActionError)], tracker: RuleTracker) async -> Bool {
-    let rule = tracker.rule
-    var ok = true
-    var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
-    for (configured, error) in failures {
-      let failure = ErrorRecord.Failure(
-        failedAction: configured.action.actionName,
-        failedResource: error.resource ?? configured.action.resource,
-        errorMessage: error.message)
-      logger.warning(
-        "action failed",
-        metadata: [
-          "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
-          "origin": "\(tracker.message.origin)", "error": "\(error.message)",
-        ])
-      if let errorAction = configured.errorAction {
-        configured.counters.errorPath.add()
-        let sent = await sendToErrorAction(
-          errorAction, record: record([failure], tracker: tracker), tracker: tracker,
-          origins: [configured])
-        ok = ok && sent
+  /// One error record on its way: the rule of the batch it is for (an index into it), and the
+  /// actions whose failures it holds.
+  struct PendingRecord {
+    let rule: Int
+    var record: ErrorRecord
+    let origins: [ConfiguredAction]
+  }
+
+  /// Sends the failures of some rules (a lane batch's, in message order) down their error paths,
+  /// then finishes each rule. The records bound for one error action go to it as one batch, in
+  /// order: one write and fsync for a file, one transaction for SQLite (a storm of failures wrote
+  /// and synced each record alone, 2,000 a second). A rule whose record could not be written
+  /// anywhere finishes as failed.
+  func handleFailures(_ rules: [(RuleTracker, [(ConfiguredAction, ActionError)])]) async {
+    var targets: [(errorAction: ConfiguredAction, records: [PendingRecord])] = []
+    var targetOf: [ObjectIdentifier: Int] = [:]
+    var deadLetters: [PendingRecord] = []
+    func send(_ pending: PendingRecord, to errorAction: ConfiguredAction?) {
+      guard let errorAction else { return deadLetters.append(pending) }
+      if let index = targetOf[ObjectIdentifier(errorAction)] {
+        targets[index].records.append(pending)
       } else {
-        ruleLevel.append((configured, failure))
+        targetOf[ObjectIdentifier(errorAction)] = targets.count
+        targets.append((errorAction, [pending]))
       }
     }
-    guard !ruleLevel.isEmpty else { return ok }
-    let record = record(ruleLevel.map(\.1), tracker: tracker)
-    if let errorAction = rule.errorAction {
-      for (configured, _) in ruleLevel { configured.counters.errorPath.add() }
-      let sent = await sendToErrorAction(
-        errorAction, record: record, tracker: tracker, origins: ruleLevel.map(\.0))
-      return ok && sent
+    for (index, (tracker, failures)) in rules.enumerated() {
+      let rule = tracker.rule
+      var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
+      for (configured, error) in failures {
+        let failure = ErrorRecord.Failure(
+          failedAction: configured.action.actionName,
+          failedResource: error.resource ?? configured.action.resource,
+          errorMessage: error.message)
+        logger.warning(
+          "action failed",
+          metadata: [
+            "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
+            "origin": "\(tracker.message.origin)", "error": "\(error.message)",
+          ])
+        if let errorAction = configured.errorAction {
+          configured.counters.errorPath.add()
+          send(
+            PendingRecord(rule: index, record: record([failure], tracker: tracker), origins: [configured]),
+            to: errorAction)
+        } else {
+          ruleLevel.append((configured, failure))
+        }
+      }
+      guard !ruleLevel.isEmpty else { continue }
+      if rule.errorAction != nil {
+        for (configured, _) in ruleLevel { configured.counters.errorPath.add() }
+      }
+      send(
+        PendingRecord(
+          rule: index, record: record(ruleLevel.map(\.1), tracker: tracker), origins: ruleLevel.map(\.0)),
+        to: rule.errorAction)
     }
-    let written = await writeDeadLetter(record, origins: ruleLevel.map(\.0))
-    return ok && written
+    var ok = [Bool](repeating: true, count: rules.count)
+    for (errorAction, records) in targets {
+      let sent = await sendToErrorAction(errorAction, records, of: rules)
+      for (pending, wasSent) in zip(records, sent) where !wasSent { ok[pending.rule] = false }
+    }
+    for pending in deadLetters where !(await writeDeadLetter(pending.record, origins: pending.origins)) {
+      ok[pending.rule] = false
+    }
+    for (index, (tracker, _)) in rules.enumerated() { tracker.ruleFinished(ok: ok[index], dispatcher: self) }
   }
 
   /// How long an error action that failed transiently through its retries is skipped: the
   /// records meanwhile go to the dead-letter file, then the next record tries it again.
   static let errorActionRestMs = 30_000
 
+  /// Performs `records` (of `rules`) on `errorAction` as one batch with its retries; a record it
+  /// fails goes to the dead-letter file with that failure added. For each, whether it was written.
   func sendToErrorAction(
-    _ errorAction: ConfiguredAction, record: ErrorRecord, tracker: RuleTracker,
-    origins: [ConfiguredAction]
-  ) async -> Bool {
-    let rule = tracker.rule
-    let input = ActionInput(ruleName: rule.name, evaluation: record.evaluation, message: tracker.message)
+    _ errorAction: ConfiguredAction, _ records: [PendingRecord],
+    of rules: [(RuleTracker, [(ConfiguredAction, ActionError)])]
+  ) async -> [Bool] {
     // Monotonic: a wall clock stepped back must not stretch the rest.
     let now = Int(clock.monotonicNanoseconds() / 1_000_000)
-    let error: ActionError
+    let outcomes: [ActionError?]
     if let resting = errorAction.restingUntil.withLock({ $0 }), now < resting.untilMs {
       // It failed through its whole retry schedule a moment ago: the records behind that one go
       // to the dead-letter file at once instead of each waiting out the same schedule (a webhook
       // that stopped answering held every lane's failures for minutes each).
-      error = ActionError(
-        .transient,
-        "not attempted: the error action failed for an earlier record \((now - resting.untilMs + Self.errorActionRestMs) / 1000) s ago (\(resting.failure)); it is tried again \((resting.untilMs - now + 999) / 1000) s from now"
-      )
+      outcomes = Array(
+        repeating: ActionError(
+          .transient,
+          "not attempted: the error action failed for an earlier record \((now - resting.untilMs + Self.errorActionRestMs) / 1000) s ago (\(resting.failure)); it is tried again \((resting.untilMs - now + 999) / 1000) s from now"
+        ), count: records.count)
     } else {
-      guard let failure = await performWithRetries(errorAction, input) else {
-        errorAction.restingUntil.withLock { $0 = nil }
-        statistics.withLock { $0.errorRecords += 1 }
-        return true
+      let inputs = records.map { pending in
+        let tracker = rules[pending.rule].0
+        return ActionInput(
+          ruleName: tracker.rule.name, evaluation: pending.record.evaluation, message: tracker.message)
       }
-      error = failure
-      if failure.kind == .transient, !isStopping {
-        let failedAt = Int(clock.monotonicNanoseconds() / 1_000_000)
-        errorAction.restingUntil.withLock { $0 = (failedAt + Self.errorActionRestMs, failure.message) }
+      outcomes = await performWithRetries(errorAction, inputs)
+      if let failure = outcomes.lazy.compactMap({ $0 }).first(where: { $0.kind == .transient }) {
+        if !isStopping {
+          let failedAt = Int(clock.monotonicNanoseconds() / 1_000_000)
+          errorAction.restingUntil.withLock { $0 = (failedAt + Self.errorActionRestMs, failure.message) }
+        }
+      } else if outcomes.contains(where: { $0 == nil }) {
+        errorAction.restingUntil.withLock { $0 = nil }
       }
     }
-    // Never retried into itself: the record, with the error action's own failure, goes to the
-    // dead-letter file.
-    logger.error(
-      "error action failed",
-      metadata: ["rule": "\(rule.name)", "action": "\(errorAction.label)", "error": "\(error.message)"])
-    var deadRecord = record
-    deadRecord.failures.append(
-      ErrorRecord.Failure(
-        failedAction: errorAction.action.actionName,
-        failedResource: error.resource ?? errorAction.action.resource,
-        errorMessage: error.message))
-    return await writeDeadLetter(deadRecord, origins: origins)
+    let written = outcomes.reduce(0) { $0 + ($1 == nil ? 1 : 0) }
+    if written > 0 { statistics.withLock { $0.errorRecords += written } }
+    var sent: [Bool] = []
+    for (pending, outcome) in zip(records, outcomes) {
+      guard let error = outcome else {
+        sent.append(true)
+        continue
+      }
+      // Never retried into itself: the record, with the error action's own failure, goes to the
+      // dead-letter file.
+      let message = rules[pending.rule].0.message
+      logger.error(
+        "error action failed",
+        metadata: [
+          "rule": "\(rules[pending.rule].0.rule.name)", "action": "\(errorAction.label)",
+          "topic": "\(message.topic)", "origin": "\(message.origin)", "error": "\(error.message)",
+        ])
+      var deadRecord = pending.record
+      deadRecord.failures.append(
+        ErrorRecord.Failure(
+          failedAction: errorAction.action.actionName,
+          failedResource: error.resource ?? errorAction.action.resource,
+          errorMessage: error.message))
+      sent.append(await writeDeadLetter(deadRecord, origins: pending.origins))
+    }
+    return sent
   }
 
   /// Writes `record` to the dead-letter file. When the write fails, the record is held: its

@@ -454,7 +454,10 @@ struct DispatcherTests {
         """#
       ], deadLetter: deadLetter, clock: clock)
     let acks = AckCollector()
-    for topic in ["a", "b", "c"] {
+    // The first record alone (records failing together go to the error action as one batch).
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "a"))
+    #expect(await acks.wait(for: 1))
+    for topic in ["b", "c"] {
       await dispatcher.deliver(acks.message(topic: topic, payload: "{}", origin: topic))
     }
     #expect(await acks.wait(for: 3))
@@ -816,13 +819,36 @@ private final class FirstBatchFails: BatchAction, Sendable {
   #expect(dispatcher.stats.retries == 10)
 }
 
+/// The failures of one batch reach a batch error action as one batch, in message order, and are
+/// retried together (a file error action wrote and synced each record alone: 2,000 a second).
+@Test func failuresReachABatchErrorActionTogether() async throws {
+  let recorder = FirstBatchFails()
+  let errorAction = ConfiguredAction(
+    action: recorder, retry: RetryPolicy(attempts: 2, initialBackoffMs: 1, maxBackoffMs: 10),
+    errorAction: nil,
+    ruleName: "r", label: "errorAction")
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    AlwaysTransient(), RetryPolicy(attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1), clock: FastClock(),
+    deadLetter: deadLetter, errorAction: errorAction)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<10).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  #expect(await acks.wait(for: 10))
+  let batches = recorder.batches.withLock { $0 }
+  #expect(batches == [(0..<10).map { "\($0)" }, (0..<10).map { "\($0)" }], "\(batches)")
+  #expect(deadLetter.records.withLock { $0.isEmpty })
+  #expect(dispatcher.stats.errorRecords == 10)
+  #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+}
+
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
-  deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024
+  deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024,
+  errorAction: ConfiguredAction? = nil
 ) throws -> Dispatcher {
   let configured = ConfiguredAction(
-    action: action, retry: retry, errorAction: nil, ruleName: "r", label: "\(action.kind)[0]")
+    action: action, retry: retry, errorAction: errorAction, ruleName: "r", label: "\(action.kind)[0]")
   let rule = Rule(
     name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
     actions: [configured], errorAction: nil, file: "r.json",
