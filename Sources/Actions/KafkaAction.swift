@@ -186,9 +186,14 @@ public final class KafkaAction: PipelinedBatchAction {
     var failed = [ActionError?](repeating: nil, count: inputs.count)
     var records: [KafkaProducer.Record] = []
     var produced: [Int] = []
+    // Each record's topic as error records show it (rendered, secrets masked): a failed delivery
+    // names the topic it was for, not the template.
+    var shownTopics: [String] = []
     for (index, input) in inputs.enumerated() {
       do {
-        records.append(try record(for: input))
+        let (record, shownTopic) = try record(for: input)
+        records.append(record)
+        shownTopics.append(shownTopic)
         produced.append(index)
       } catch {
         failed[index] = error
@@ -196,15 +201,21 @@ public final class KafkaAction: PipelinedBatchAction {
     }
     if topicIsTemplate { client.lookUp(topics: records.map(\.topic)) }
     let batch = client.enqueue(records)
-    return { [failed, produced] in
+    let servers = configuration.bootstrapServers
+    return { [failed, produced, shownTopics, topicIsTemplate] in
       var results = failed
-      for (index, result) in zip(produced, await batch.results()) { results[index] = result }
+      for ((index, result), shownTopic) in zip(zip(produced, await batch.results()), shownTopics) {
+        guard var error = result else { continue }
+        if topicIsTemplate, error.resource == nil { error.resource = "\(servers)/\(shownTopic)" }
+        results[index] = error
+      }
       return results
     }
   }
 
-  /// The record of one result: its topic, partition, key and headers rendered.
-  private func record(for input: ActionInput) throws(ActionError) -> KafkaProducer.Record {
+  /// The record of one result (its topic, partition, key and headers rendered), and its topic as
+  /// error records show it.
+  private func record(for input: ActionInput) throws(ActionError) -> (KafkaProducer.Record, String) {
     // A secret that is missing fails the record: left empty, it would send the record to another
     // topic, partition or key without a word.
     // What error records quote is the rendered text with any secret in it masked.
@@ -237,9 +248,10 @@ public final class KafkaAction: PipelinedBatchAction {
     if let key {
       renderedKey = Array(try key.renderRequiringSecrets(input, secrets: secrets, field: "kafka key").utf8)
     }
-    return KafkaProducer.Record(
+    let record = KafkaProducer.Record(
       topic: renderedTopic, key: renderedKey,
       value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
+    return (record, shownTopic)
   }
 
   /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.

@@ -359,6 +359,10 @@ public final class RepublishAction: Action {
     if topic.utf8.count > 256 { return "the topic '\(topic.prefix(40))…' is longer than 256 bytes" }
     if topic.contains("+") || topic.contains("#") { return "the topic '\(topic)' contains a wildcard" }
     if topic.utf8.contains(0) { return "the topic contains a NUL character" }
+    // libmosquitto refused it as "Malformed UTF-8", which it is not.
+    if let (character, offset) = unwantedCharacter(in: topic) {
+      return "the topic contains the \(character) at byte \(offset), which an MQTT topic must not hold"
+    }
     let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
     if levels.contains(where: \.isEmpty) { return "the topic '\(topic)' has an empty level" }
     // A Basic Ingest topic's `$aws/rules/NAME/` does not count toward the limit (AWS's quota).
@@ -407,6 +411,19 @@ public final class RepublishAction: Action {
         .permanent, "republish \(field) rendered \(text.utf8.count) bytes; MQTT carries at most 65,535")
     }
     if text.utf8.contains(0) { return ActionError(.permanent, "republish \(field) contains a NUL character") }
+    if let (character, offset) = unwantedCharacter(in: text) {
+      return ActionError(
+        .permanent,
+        "republish \(field) contains the \(character) at byte \(offset), which an MQTT 5 string must not hold (brokers drop the connection for it)"
+      )
+    }
+    return nil
+  }
+
+  /// The first control character (U+0001–U+001F, U+007F–U+009F) or noncharacter (U+FDD0–U+FDEF,
+  /// U+xFFFE, U+xFFFF) of `text`, which an MQTT string should not hold: what it is
+  /// (`control character U+000A`) and its byte offset; nil when there is none.
+  static func unwantedCharacter(in text: String) -> (String, offset: Int)? {
     var offset = 0
     for scalar in text.unicodeScalars {
       let value = scalar.value
@@ -416,10 +433,7 @@ public final class RepublishAction: Action {
         let code =
           "U+" + String(repeating: "0", count: max(0, 4 - String(value, radix: 16).count))
           + String(value, radix: 16, uppercase: true)
-        return ActionError(
-          .permanent,
-          "republish \(field) contains the \(control ? "control character" : "noncharacter") \(code) at byte \(offset), which an MQTT 5 string must not hold (brokers drop the connection for it)"
-        )
+        return ("\(control ? "control character" : "noncharacter") \(code)", offset)
       }
       offset += String(scalar).utf8.count
     }

@@ -462,6 +462,8 @@ public enum Daemon {
     }
     defer { for source in stopSignals { source.cancel() } }
 
+    /// The background connection to a republish broker that is not the source's.
+    let connectingRepublisher = Mutex<Task<Void, Never>?>(nil)
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()
       // A reload still running finishes first; none starts after (its actions would stay open).
@@ -470,6 +472,10 @@ public enum Daemon {
       // instead (a source failed), every service ends at once: wait for the work in flight here.
       await dispatcher.drain()
       await reloader.shutdownAll()
+      if let connecting = connectingRepublisher.withLock({ $0 }) {
+        connecting.cancel()
+        await connecting.value
+      }
       republisher?.shutdown()
     }
     let dispatchService = ClosureService(description: "dispatch") {
@@ -490,13 +496,30 @@ public enum Daemon {
     let sourceStarted = Mutex(Date())
     let sourceService = ClosureService(description: "source") {
       try await cancelWhenGracefulShutdown {
-        // The republish broker is connected first (it retries while unreachable), inside the group:
-        // SIGTERM or SIGINT then ends the wait and the run, with its summary.
         if let publisher = republisher {
-          do {
-            try await publisher.start()
-          } catch is CancellationError {
-            return
+          if mqttSubscriber != nil {
+            // The source's own broker: connected first (it retries while unreachable), inside the
+            // group: SIGTERM or SIGINT then ends the wait and the run, with its summary.
+            do {
+              try await publisher.start()
+            } catch is CancellationError {
+              return
+            }
+          } else {
+            // Another source's (`--mqtt`): the source does not wait for it. Meanwhile republish
+            // fails transiently into its retries and error path, and every other action goes on.
+            connectingRepublisher.withLock { task in
+              task = Task {
+                do {
+                  try await publisher.start()
+                } catch is CancellationError {
+                } catch {
+                  logger.error(
+                    "republish broker \(publisher.options.url): \(error); republish actions fail until a restart"
+                  )
+                }
+              }
+            }
           }
         }
         sourceStarted.withLock { $0 = Date() }
@@ -515,6 +538,7 @@ public enum Daemon {
       try await group.run()
     } catch {
       metricsServer?.stop()
+      connectingRepublisher.withLock { $0 }?.cancel()
       publisher?.shutdown()
       throw error
     }

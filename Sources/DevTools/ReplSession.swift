@@ -30,6 +30,9 @@ public final class ReplSession {
   public private(set) var finished = false
   /// True when some statement or command failed (script mode exits 65 then).
   public private(set) var hadError = false
+  /// True once a file the script named could not be read (`.payload @FILE`): the script's exit
+  /// status is then 74, as every command's for an unreadable input.
+  public private(set) var hadUnreadableInput = false
   /// The lines of a statement still being typed.
   public private(set) var pending: [String] = [] {
     didSet {
@@ -321,7 +324,14 @@ public final class ReplSession {
       return outputs
     }
     var machine = VirtualMachine()
-    guard let evaluation = machine.evaluate(program, context: context(topic: topicName)) else {
+    let result = machine.evaluate(program, context: context(topic: topicName))
+    if let error = machine.fieldsOfNonJSONError {
+      outputs.append(
+        Output(
+          text: styler.dim("the payload is not JSON (\(error)): the fields read are Undefined, as in AWS"),
+          isError: false))
+    }
+    guard let evaluation = result else {
       if let reason = machine.evaluationLimitError {
         return outputs + fail(styler.error("error:") + " the evaluation was stopped: \(reason)")
       }
@@ -402,7 +412,12 @@ public final class ReplSession {
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
         guard let data = FileManager.default.contents(atPath: path) else {
-          return fail(styler.error("error:") + " cannot read '\(path)'")
+          var isFolder: ObjCBool = false
+          let why =
+            !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            ? "no such file or folder" : isFolder.boolValue ? "is a folder, not a file" : "cannot read it"
+          hadUnreadableInput = true
+          return fail(styler.error("error:") + " \(path): \(why)")
         }
         payload = Array(data)
       } else {

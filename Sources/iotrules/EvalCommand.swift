@@ -105,7 +105,13 @@ struct EvalCommand: ParsableCommand {
     let context = EvaluationContext(
       topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
     var machine = VirtualMachine()
-    guard let evaluation = machine.evaluate(program, context: context) else {
+    let result = machine.evaluate(program, context: context)
+    if let error = machine.fieldsOfNonJSONError {
+      Console.err(
+        "warning: the statement reads fields of a payload that is not JSON (\(error)): they are Undefined, as in AWS "
+          + "(the daemon counts it as the rule's evaluation error)")
+    }
+    guard let evaluation = result else {
       if let reason = machine.evaluationLimitError {
         Console.err("error: \(reason)")
         throw ExitCode(65)

@@ -55,6 +55,7 @@ struct ReplCommand: ParsableCommand {
         emit(session.feed(line).outputs)
       }
       emit(session.finish())
+      if session.hadUnreadableInput { throw ExitCodes.io }
       if session.hadError { throw ExitCodes.badRule }
     }
   }

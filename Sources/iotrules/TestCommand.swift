@@ -50,6 +50,11 @@ struct TestCommand: ParsableCommand {
       }
     }
     for file in plan.untested { Console.out(styler.dim("no tests: \(file)")) }
+    let failed = results.filter { !$0.passed }.count
+    let files = Set(results.map(\.file)).count
+    // The summary first: a report that cannot be written does not hide the results.
+    Console.out(
+      "\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
     if let junit {
       if let failure = writeFile(junit, Array(JUnitReport.xml(results).utf8)) {
         Console.err(
@@ -57,10 +62,6 @@ struct TestCommand: ParsableCommand {
         throw ExitCodes.io
       }
     }
-    let failed = results.filter { !$0.passed }.count
-    let files = Set(results.map(\.file)).count
-    Console.out(
-      "\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
     if results.isEmpty {
       Console.err(
         "iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")

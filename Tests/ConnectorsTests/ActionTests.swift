@@ -97,6 +97,20 @@ struct RepublishActionTests {
           userProperties: [("origin", "rules"), (RepublishAction.hopProperty, "3")]))
   }
 
+  @Test("a topic rendered with a control character fails permanently, saying which and where")
+  func controlCharacterInTopic() async throws {
+    let publisher = RecordingPublisher()
+    let action = try RepublishAction(configuration: .init(topic: "out/${dev}/x"), publisher: publisher)
+    do {
+      try await action.perform(input(#"{"dev": "a\nb"}"#))
+      Issue.record("a topic with a line feed was published")
+    } catch {
+      #expect(error.kind == .permanent)
+      #expect(error.message.contains("the control character U+000A at byte 5"), "\(error.message)")
+    }
+    #expect(publisher.published.withLock { $0.isEmpty })
+  }
+
   @Test(
     "a topic rendered with a leading `$` is refused unless the template starts with `$$`",
     arguments: [
@@ -162,7 +176,12 @@ struct RepublishActionTests {
     let noncharacter = await attempt(.init(userProperties: [.init(key: "k", value: "\u{FFFF}")]))
     #expect(noncharacter?.message.contains("contains the noncharacter U+FFFF at byte 0") == true)
     let c1 = await attempt(.init(responseTopic: "r/\u{85}"))
-    #expect(c1?.message.contains("responseTopic contains the control character U+0085") == true)
+    #expect(
+      c1?.message.hasPrefix("republish responseTopic rendered") == true
+        && c1?.message.hasSuffix(
+          "the topic contains the control character U+0085 at byte 2, which an MQTT topic must not hold")
+          == true,
+      "\(String(describing: c1))")
     // Ordinary text passes: accents, emoji, a tab-free line.
     #expect(await attempt(.init(contentType: "text/plain; charset=utf-8 é 🎉")) == nil)
     #expect(publisher.published.withLock { $0.count == 1 })
@@ -399,6 +418,15 @@ struct KafkaActionTests {
       #expect(error.kind == .permanent)
     }
     await action.shutdown()
+    // A failed delivery under a topic template names the topic it was for, not the template.
+    let templated = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: cluster.bootstrapServers, topic: "sm${lower('ALL')}", partition: "7"))
+    try await templated.start()
+    let results = await templated.performBatch([input("{}")])
+    #expect(results.first??.kind == .permanent)
+    #expect(results.first??.resource == "\(cluster.bootstrapServers)/small", "\(String(describing: results))")
+    await templated.shutdown()
     #expect(throws: ActionSettingsError.self) {
       try KafkaAction.Configuration(bootstrapServers: "nohostport", topic: "t").validate()
     }

@@ -233,6 +233,43 @@ struct ConnectorRunTests {
     #expect(daemon.stdout.contains("iotrules: 0 messages,"), "\(daemon.stdout)")
   }
 
+  @Test(
+    "a replay does not wait for an unreachable --mqtt broker: republish takes its error path, the rest goes on"
+  )
+  func replayWithAnUnreachableRepublishBroker() async throws {
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
+    let folder = temporaryFolder("replay-broker-down")
+    write(
+      #"""
+      {"sql": "SELECT * FROM 'sensors/+/data'",
+       "actions": [{"republish": {"topic": "alerts/${topic(2)}", "retry": {"attempts": 1}}}],
+       "errorAction": {"file": {"path": "errors/alerts.jsonl"}}}
+      """#, to: folder + "/rules/alerts.json")
+    write(
+      #"{"sql": "SELECT * FROM 'sensors/+/data'", "actions": [{"file": {"path": "archive/all.jsonl"}}]}"#,
+      to: folder + "/rules/archive.json")
+    write(
+      (1...3).map { #"{"topic": "sensors/d\#($0)/data", "payload": {"n": \#($0)}}"# }.joined(separator: "\n")
+        + "\n",
+      to: folder + "/in.jsonl")
+    let (status, out, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", "mqtt://127.0.0.1:\(port)"],
+      in: folder,
+      timeout: 60)
+    #expect(status == 0, "\(err)")
+    #expect(out.contains("3 messages (0 malformed)"), "\(out)")
+    let archived = try String(contentsOfFile: folder + "/archive/all.jsonl", encoding: .utf8)
+    #expect(archived.split(separator: "\n").count == 3)
+    let errors = try String(contentsOfFile: folder + "/errors/alerts.jsonl", encoding: .utf8)
+    let records = errors.split(separator: "\n")
+    #expect(records.count == 3, "\(errors)")
+    #expect(
+      records.allSatisfy {
+        $0.contains("the MQTT broker mqtt://127.0.0.1:\(port) for republish: not connected yet")
+      }, "\(errors)")
+  }
+
   @Test("SIGTERM while a broker takes the connection but never answers it stops the daemon cleanly")
   func stopWhileWaitingForTheBroker() async throws {
     // Bound and listening, never accepting: the TCP connection is made, no CONNACK ever comes.

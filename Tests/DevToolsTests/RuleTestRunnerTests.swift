@@ -41,8 +41,11 @@ import Testing
     #expect(report.contains(#"<testsuites name="iotrules test" tests="2" failures="1""#))
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
     // A report path that is a folder: the system's reason, exit 74.
-    let (folderStatus, _, folderError) = try runBinary(["test", packageRoot + "/Rules", "--junit", folder])
+    let (folderStatus, folderOut, folderError) = try runBinary([
+      "test", packageRoot + "/Rules", "--junit", folder,
+    ])
     #expect(folderStatus == 74)
+    #expect(folderOut.contains(" passed, 0 failed"), "\(folderOut)")
     #expect(folderError.contains("cannot write the JUnit report \(folder): Is a directory"))
     try? FileManager.default.removeItem(atPath: folder)
   }

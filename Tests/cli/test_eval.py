@@ -256,6 +256,15 @@ check("limit: runtime error", e.get("kind") == "runtime" and "16 MiB" in e.get("
 check("limit: batch goes on", len(answers) == 2 and json.loads(answers[1]["payload"]) == {"one": 1}, answers)
 p = subprocess.run([BIN, "eval", "--sql", doubling, "--payload", "{}"], capture_output=True, text=True, timeout=60)
 check("limit: one shot", p.returncode == 65 and "16 MiB" in p.stderr, (p.returncode, p.stderr))
+# A REPL script naming a payload file that is not there: says why, exit 74 as every unreadable input.
+p = subprocess.run([BIN, "repl"], input=".payload @/nonexistent/p.json\n", capture_output=True, text=True, timeout=60)
+check("repl: unreadable payload file", p.returncode == 74 and
+      "stdin:1: error: /nonexistent/p.json: no such file or folder" in p.stderr, (p.returncode, p.stderr))
+# Fields read from a payload that is not JSON are Undefined, as in AWS, and eval says so.
+p = subprocess.run([BIN, "eval", "--sql", "SELECT a FROM 't'", "--payload", "not json"], capture_output=True,
+                   text=True, timeout=60)
+check("non-JSON payload: warned", p.returncode == 0 and p.stdout == "{}" and
+      "reads fields of a payload that is not JSON" in p.stderr, (p.returncode, p.stdout, p.stderr))
 # In a REPL script the stopped statement is an error of the script: its line in front, exit 65.
 p = subprocess.run([BIN, "repl"], input="SELECT 1 AS one FROM 't'\n" + doubling + "\n", capture_output=True,
                    text=True, timeout=60)

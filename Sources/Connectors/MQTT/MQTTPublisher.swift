@@ -14,6 +14,8 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   public let options: MQTTOptions
   private let logger: Logger
   private let connection = Mutex<MQTTConnection?>(nil)
+  /// Why the last `start` failed (the broker refused the client), for what `publish` says.
+  private let startFailure = Mutex<String?>(nil)
   private let health: Health?
 
   /// Creates a publisher; `start()` connects. Its connection is reported to `health` (as
@@ -36,8 +38,10 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
       try await client.connect()
     } catch {
       client.close()
+      if !(error is CancellationError) { startFailure.withLock { $0 = "\(error)" } }
       throw error
     }
+    startFailure.withLock { $0 = nil }
     connection.withLock { $0 = client }
   }
 
@@ -46,7 +50,8 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError) {
     guard let client = connection.withLock({ $0 }) else {
-      throw ActionError(.transient, "the MQTT publisher for \(options.url) is not started")
+      let why = startFailure.withLock { $0 } ?? "not connected yet"
+      throw ActionError(.transient, "the MQTT broker \(options.url) for republish: \(why)")
     }
     try await client.publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
   }
