@@ -300,7 +300,7 @@ public final class ReplSession {
 
   func run(_ statement: String) -> [Output] {
     // The blanks the statement starts with, which the positions below do not count.
-    let indent = statement.prefix { $0 == " " || $0 == "\t" }.count
+    let indent = String(statement.prefix { $0 == " " || $0 == "\t" })
     var sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
     while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespaces) }
     if sql.isEmpty { return [] }
@@ -310,11 +310,11 @@ public final class ReplSession {
       program = try Compiler.compile(sql, version: version)
     } catch {
       return fail(
-        error.diagnostics.map { rendered($0, in: sql, placed: true, columns: indent) }.joined(separator: "\n")
+        error.diagnostics.map { rendered($0, in: sql, placed: true, lead: indent) }.joined(separator: "\n")
       )
     }
     var outputs = program.warnings.map {
-      Output(text: rendered($0, in: sql, placed: true, columns: indent), isError: true)
+      Output(text: rendered($0, in: sql, placed: true, lead: indent), isError: true)
     }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
     if !program.fromMatches(topicName), let filter = program.topicFilter {
@@ -350,11 +350,23 @@ public final class ReplSession {
 
   /// The diagnostic with its line of SQL and a caret; `placed`, for a statement of a script, puts
   /// the script's name and line in front (`stdin:6:3:`) instead of the statement's `3:3:`.
-  /// `lines` and `columns` say where `source` starts in its input line (`.explain SQL`: after the
-  /// command's name).
+  /// `lines` says on which line of its input `source` starts, `lead` what comes before it on that
+  /// line (`.explain SQL`: the command's name; a statement: its indent), which the echoed line
+  /// shows and the column counts.
   func rendered(
-    _ diagnostic: Diagnostic, in source: String, placed: Bool = false, lines: Int = 0, columns: Int = 0
+    _ diagnostic: Diagnostic, in source: String, placed: Bool = false, lines: Int = 0, lead: String = ""
   ) -> String {
+    var diagnostic = diagnostic
+    var source = source
+    var columns = lead.count
+    if placed, scriptName != nil, columns > 0, diagnostic.range.start.line == 1 {
+      // The script's line is echoed whole (`lead` too): the caret then sits under the column the
+      // position gives.
+      source = lead + source
+      diagnostic.range.start.column += columns
+      if diagnostic.range.end.line == 1 { diagnostic.range.end.column += columns }
+      columns = 0
+    }
     var text = diagnostic.rendered(in: source)
     let start = diagnostic.range.start
     if placed, let scriptName, text.hasPrefix("\(start): ") {
@@ -448,13 +460,12 @@ public final class ReplSession {
         // Placed in a script when the SQL is the command's own (`.explain SQL`), after its name.
         let lead = line.dropFirst(name.count).prefix { $0.isWhitespace }
         let leadLines = lead.filter(\.isNewline).count
-        let leadColumns =
+        let leadText =
           leadLines == 0
-          ? name.count + lead.count
-          : lead.split(separator: "\n", omittingEmptySubsequences: false).last?.count ?? 0
+          ? name + lead : String(lead.split(separator: "\n", omittingEmptySubsequences: false).last ?? "")
         return fail(
           error.diagnostics.map {
-            rendered($0, in: sql, placed: !argument.isEmpty, lines: leadLines, columns: leadColumns)
+            rendered($0, in: sql, placed: !argument.isEmpty, lines: leadLines, lead: leadText)
           }.joined(separator: "\n"))
       }
     case ".rule":

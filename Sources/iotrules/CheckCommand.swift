@@ -121,8 +121,12 @@ struct CheckCommand: ParsableCommand {
     }
     // Said after the other paths' results, which an empty one must not hide.
     for path in empty {
-      FileHandle.standardError.write(
-        Data("iotrules: error: no rule files (*.json, *.yaml, *.yml) in \(path)\n".utf8))
+      // A test file named alone: say what it is and what to name instead.
+      let why =
+        RuleFile.isTestFile(path)
+        ? "\(path) is a rule test file: name its rule file (\(RuleFile.ruleFilePaths(ofTest: path)[0])) or their folder; the rule's check runs its tests"
+        : "no rule files (*.json, *.yaml, *.yml) in \(path)"
+      FileHandle.standardError.write(Data("iotrules: error: \(why)\n".utf8))
     }
     // A file or path that cannot be read is an I/O error (74), before an empty path (66) and an
     // invalid rule (65).

@@ -152,9 +152,21 @@ import Testing
     let script = ReplSession()
     script.scriptName = "stdin"
     var placed: [String] = []
+    var whole: [String] = []
     for line in lines {
-      placed += script.feed(line).outputs.filter(\.isError).map { String($0.text.prefix { $0 != "\n" }) }
+      let errors = script.feed(line).outputs.filter(\.isError).map(\.text)
+      whole += errors
+      placed += errors.map { String($0.prefix { $0 != "\n" }) }
     }
+    // The script's line is echoed as it was written, so the caret sits under the column given.
+    #expect(
+      whole.dropFirst().first
+        == "stdin:8:15: error: expected an expression after '+'\n  SELECT (1 + ) FROM 'a'\n              ^",
+      "\(whole)")
+    #expect(
+      whole.dropFirst(2).first
+        == "stdin:10:22: error: expected an expression after '+'\n.explain SELECT (2 + ) FROM 'a'\n                     ^",
+      "\(whole)")
     #expect(
       placed == [
         "stdin:5:3: error: expected an expression after ','",

@@ -165,10 +165,12 @@ check("batch answers before its input ends", bool(ready) and json.loads(p.stdout
 p.stdin.close()
 p.wait(timeout=20)
 
-# check: test files alone are no rules checked (exit 66), as an empty folder is.
+# check: test files alone are no rules checked (exit 66), as an empty folder is; it says what the file is
+# and what to name instead.
 tests_only = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Rules", "high_temp.test.json")
 p = subprocess.run([BIN, "check", tests_only], capture_output=True, text=True, timeout=60)
-check("check of a test file alone", p.returncode == 66 and "no rule files" in p.stderr, f"{p.returncode} {p.stderr}")
+check("check of a test file alone", p.returncode == 66 and "high_temp.test.json is a rule test file: name its rule file ("
+      in p.stderr and "Rules/high_temp.json) or their folder" in p.stderr, f"{p.returncode} {p.stderr}")
 
 # run: --metrics-address takes an IPv4 address, and says so for anything else (exit 64).
 p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "file:Rules/samples/sensors.jsonl", "--metrics-port", "0",
