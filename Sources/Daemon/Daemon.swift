@@ -177,6 +177,12 @@ public struct CheckOnlyPublisher: Publisher {
   }
 }
 
+/// A task started at most once, later, and shared by the closures that start, cancel and await it.
+final class BackgroundTask: Sendable {
+  /// The task, once started.
+  let task = Mutex<Task<Void, Never>?>(nil)
+}
+
 /// The rule paths hold no rule file when the daemon starts: nothing runs.
 public struct NoRuleFilesError: Error, Sendable, CustomStringConvertible {
   /// The paths given.
@@ -382,6 +388,45 @@ public enum Daemon {
       return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
+    /// The background connection to a republish broker that is not the source's (`--mqtt`).
+    let connectingRepublisher = BackgroundTask()
+    /// Connects to the `--mqtt` broker once a loaded rule republishes (an unused broker is not
+    /// connected to, nor reported while away) and returns once it is connected, or once an attempt
+    /// failed (or 10 s passed): then it goes on connecting in the background, and the source does
+    /// not wait for it: meanwhile republish fails transiently into its retries and error path, and
+    /// every other action goes on. Returns why, when the broker refused the client for good.
+    @Sendable func connectRepublisherIfUsed() async -> String? {
+      guard let publisher = republisher, mqttSubscriber == nil,
+        dispatcher.ruleSet.rules.contains(where: { $0.allActions.contains { $0.kind == "republish" } })
+      else { return nil }
+      let (firstOutcome, outcome) = AsyncStream<String?>.makeStream()
+      let started = connectingRepublisher.task.withLock { task -> Bool in
+        guard task == nil else { return false }
+        task = Task {
+          do {
+            try await publisher.start(onRetry: { _ in outcome.yield(nil) })
+            outcome.yield(nil)
+          } catch is CancellationError {
+          } catch {
+            logger.error(
+              "republish broker \(publisher.options.url): \(error) (republish fails permanently until a restart)"
+            )
+            outcome.yield("\(error)")
+          }
+          outcome.finish()
+        }
+        return true
+      }
+      guard started else { return nil }
+      // A broker that takes the connection and never answers does not hold the source for long.
+      let deadline = Task {
+        try? await Task.sleep(for: .seconds(10))
+        outcome.yield(nil)
+      }
+      defer { deadline.cancel() }
+      for await refused in firstOutcome { return refused }
+      return nil
+    }
     /// Reloads one at a time (SIGHUP and polling alike), none once shutdown began; on a change,
     /// brings the MQTT subscriptions in line with the new rules.
     let reloads = ReloadQueue()
@@ -390,6 +435,7 @@ public enum Daemon {
         // Polling waits for a changed file to stay the same one poll; SIGHUP loads what is there.
         guard await reloader.reload(force: force, settle: !force) != nil else { return }
         configuration.afterRulesLoaded?()
+        _ = await connectRepublisherIfUsed()
         guard let mqttSource = mqttSubscriber else { return }
         do {
           let filters = currentFilters()
@@ -462,8 +508,6 @@ public enum Daemon {
     }
     defer { for source in stopSignals { source.cancel() } }
 
-    /// The background connection to a republish broker that is not the source's.
-    let connectingRepublisher = Mutex<Task<Void, Never>?>(nil)
     let actionsService = ClosureService(description: "actions") {
       try? await gracefulShutdown()
       // A reload still running finishes first; none starts after (its actions would stay open).
@@ -472,10 +516,9 @@ public enum Daemon {
       // instead (a source failed), every service ends at once: wait for the work in flight here.
       await dispatcher.drain()
       await reloader.shutdownAll()
-      if let connecting = connectingRepublisher.withLock({ $0 }) {
-        connecting.cancel()
-        await connecting.value
-      }
+      // Not awaited: a blocking connect cannot be interrupted (a host that drops SYNs holds it for
+      // two minutes); a connection it makes after the shutdown is closed at once.
+      connectingRepublisher.task.withLock { $0 }?.cancel()
       republisher?.shutdown()
     }
     let dispatchService = ClosureService(description: "dispatch") {
@@ -505,21 +548,9 @@ public enum Daemon {
             } catch is CancellationError {
               return
             }
-          } else {
-            // Another source's (`--mqtt`): the source does not wait for it. Meanwhile republish
-            // fails transiently into its retries and error path, and every other action goes on.
-            connectingRepublisher.withLock { task in
-              task = Task {
-                do {
-                  try await publisher.start()
-                } catch is CancellationError {
-                } catch {
-                  logger.error(
-                    "republish broker \(publisher.options.url): \(error); republish actions fail until a restart"
-                  )
-                }
-              }
-            }
+          } else if let refused = await connectRepublisherIfUsed() {
+            // Refused at the first attempt (credentials, TLS): the run stops, as with an MQTT source.
+            throw ConnectorError(refused)
           }
         }
         sourceStarted.withLock { $0 = Date() }
@@ -538,7 +569,7 @@ public enum Daemon {
       try await group.run()
     } catch {
       metricsServer?.stop()
-      connectingRepublisher.withLock { $0 }?.cancel()
+      connectingRepublisher.task.withLock { $0 }?.cancel()
       publisher?.shutdown()
       throw error
     }

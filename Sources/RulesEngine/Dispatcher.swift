@@ -209,18 +209,6 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
     return FinishedMessage(message: message, ok: ok, snapshot: snapshot, startNanoseconds: startNanoseconds)
   }
 
-  /// Counts one action as finished after its retries. Failures that finish the rule go down their
-  /// error paths behind the lane's earlier ones, as a first attempt's do: one at a time, so an
-  /// error action never has two rounds of one lane at once (a task each let them overlap, out of
-  /// order, and a file error action's fsyncs with them).
-  func complete(_ configured: ConfiguredAction, _ error: ActionError?, dispatcher: Dispatcher) {
-    var finishing: [FinishedMessage] = []
-    let failures = completeDeferringFailures(configured, error, finishing: &finishing)
-    dispatcher.finish(finishing)
-    guard let failures else { return }
-    configured.lane.afterEarlierFailures { await self.handle(failures, dispatcher: dispatcher) }
-  }
-
   /// Counts one action as finished. When that finishes the rule with failures, returns them: the
   /// caller sends them down their error paths with `handle` (a lane does so in batch order). When it
   /// finishes the rule's message, adds the message to `finishing`, for the caller to finish with
@@ -243,9 +231,6 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
     return failures
   }
 
-  func handle(_ failures: [(ConfiguredAction, ActionError)], dispatcher: Dispatcher) async {
-    await dispatcher.handleFailures([(self, failures)])
-  }
 }
 
 /// Tracks the rules with actions of one message that more than one such rule took, until it can be
@@ -804,10 +789,21 @@ public final class Dispatcher: Sendable {
     }
     finish(finishing)
     if !retrying.isEmpty {
-      // The lane goes on with later results while these retry, together and in their order.
+      // The lane goes on with later results while these retry, together and in their order. A
+      // result that succeeds finishes at once; the failures that end their rules go down their
+      // error paths together once the retries are over (one batch for an error action).
       Task {
+        var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
         await self.retry(retrying.map { ($0.0.input, $0.1) }, on: configured) { index, outcome in
-          retrying[index].0.tracker.complete(configured, outcome, dispatcher: self)
+          let tracker = retrying[index].0.tracker
+          var finishing: [FinishedMessage] = []
+          if let failures = tracker.completeDeferringFailures(configured, outcome, finishing: &finishing) {
+            failedRules.append((tracker, failures))
+          }
+          self.finish(finishing)
+        }
+        if !failedRules.isEmpty {
+          configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
         }
       }
     }

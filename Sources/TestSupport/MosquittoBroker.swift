@@ -27,13 +27,16 @@ public final class MosquittoBroker: @unchecked Sendable {
 
   /// Starts mosquitto. With `tls`, it generates a CA, server and client certificates and listens with
   /// `require_certificate true`; `aclFile` is the text of an ACL file (`topic readwrite allowed/#`)
-  /// that then applies to every client. Throws when mosquitto (or openssl) is missing or does not
-  /// listen.
-  public init(tls: Bool = false, persistence: Bool = false, aclFile: String? = nil) throws {
+  /// that then applies to every client; without `anonymous` (and no password file) it refuses
+  /// every client's CONNECT as not authorised. Throws when mosquitto (or openssl) is missing or does
+  /// not listen.
+  public init(tls: Bool = false, persistence: Bool = false, aclFile: String? = nil, anonymous: Bool = true)
+    throws
+  {
     let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
     folder = try ProcessSupport.temporaryFolder("mosquitto")
     var config = """
-      allow_anonymous true
+      allow_anonymous \(anonymous)
       persistence \(persistence)
       persistence_location \(folder.path)/
       max_queued_messages 1000000

@@ -268,6 +268,14 @@ struct ConnectorRunTests {
       records.allSatisfy {
         $0.contains("the MQTT broker mqtt://127.0.0.1:\(port) for republish: not connected yet")
       }, "\(errors)")
+    // No rule republishes: the broker is not connected to at all (nor reported while away).
+    try FileManager.default.removeItem(atPath: folder + "/rules/alerts.json")
+    let (quietStatus, _, quietErr) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", "mqtt://127.0.0.1:\(port)"],
+      in: folder,
+      timeout: 60)
+    #expect(quietStatus == 0, "\(quietErr)")
+    #expect(!quietErr.contains("cannot connect"), "\(quietErr)")
   }
 
   @Test("SIGTERM while a broker takes the connection but never answers it stops the daemon cleanly")
@@ -510,6 +518,55 @@ struct ConnectorRunTests {
       daemon.signal(SIGTERM)
       #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
     }
+  }
+
+  @Test("a replay with --mqtt waits for the broker's first answer: no retries, results in order")
+  func replayRepublishesInOrder() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: ["out/#"])
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    defer { watching.cancel() }
+    try await Task.sleep(for: .milliseconds(300))
+    let folder = temporaryFolder("replay-mqtt-order")
+    write(
+      #"{"sql": "SELECT n FROM 'in/#'", "actions": [{"republish": {"topic": "out/all", "qos": 1}}]}"#,
+      to: folder + "/rules/forward.json")
+    write(
+      (0..<500).map { #"{"topic": "in/a", "payload": {"n": \#($0)}}"# }.joined(separator: "\n") + "\n",
+      to: folder + "/in.jsonl")
+    let (status, out, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", broker.url], in: folder, timeout: 60)
+    #expect(status == 0, "\(err)")
+    #expect(out.contains("500 action writes") && out.contains(" 0 retries"), "\(out)")
+    #expect(await eventually(within: 20) { inbox.count >= 500 })
+    let received = inbox.messages.withLock { $0 }.map { String(decoding: $0.payload, as: UTF8.self) }
+    #expect(received == (0..<500).map { #"{"n":\#($0)}"# })
+  }
+
+  @Test("a replay whose --mqtt broker refuses the client at the first attempt stops with exit 74")
+  func replayWithARefusingRepublishBroker() async throws {
+    let broker = try MosquittoBroker(anonymous: false)
+    defer { broker.stop() }
+    let folder = temporaryFolder("replay-mqtt-refused")
+    write(
+      #"{"sql": "SELECT n FROM 'in/#'", "actions": [{"republish": {"topic": "out/all"}}]}"#,
+      to: folder + "/rules/forward.json")
+    write(#"{"topic": "in/a", "payload": {"n": 1}}"# + "\n", to: folder + "/in.jsonl")
+    // The broker refuses every client (no anonymous access, no password file).
+    let (status, _, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", broker.url], in: folder, timeout: 60)
+    #expect(status == 74, "\(err)")
+    #expect(
+      err.contains("iotrules: error: ") && err.contains("refused the connection: Not authorized"), "\(err)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/dead-letter.jsonl"))
   }
 
   @Test("Kafka source with --mqtt: rules republish to the MQTT broker; the rule topic comes from a header")

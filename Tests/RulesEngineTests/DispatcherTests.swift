@@ -820,8 +820,9 @@ private final class FirstBatchFails: BatchAction, Sendable {
 }
 
 /// The failures of one batch reach a batch error action as one batch, in message order, and are
-/// retried together (a file error action wrote and synced each record alone: 2,000 a second).
-@Test func failuresReachABatchErrorActionTogether() async throws {
+/// retried together (a file error action wrote and synced each record alone: 2,000 a second), also
+/// when they came out of retries.
+@Test(arguments: [1, 2]) func failuresReachABatchErrorActionTogether(attempts: Int) async throws {
   let recorder = FirstBatchFails()
   let errorAction = ConfiguredAction(
     action: recorder, retry: RetryPolicy(attempts: 2, initialBackoffMs: 1, maxBackoffMs: 10),
@@ -829,7 +830,8 @@ private final class FirstBatchFails: BatchAction, Sendable {
     ruleName: "r", label: "errorAction")
   let deadLetter = MemoryDeadLetter()
   let dispatcher = try retryingDispatcher(
-    AlwaysTransient(), RetryPolicy(attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1), clock: FastClock(),
+    AlwaysTransient(), RetryPolicy(attempts: attempts, initialBackoffMs: 1, maxBackoffMs: 1),
+    clock: FastClock(),
     deadLetter: deadLetter, errorAction: errorAction)
   let acks = AckCollector()
   await dispatcher.deliver(batch: (0..<10).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })

@@ -232,9 +232,10 @@ final class MQTTConnection: @unchecked Sendable {
   // MARK: Connecting
 
   /// Connects and starts the network thread, retrying refused connections with backoff until
-  /// cancelled; returns once the broker has accepted the CONNECT. A refusal by the broker (bad
-  /// credentials, bad client id) or a TLS failure throws.
-  func connect() async throws {
+  /// cancelled (`onRetry` is told each failed attempt's reason); returns once the broker has
+  /// accepted the CONNECT. A refusal by the broker (bad credentials, bad client id) or a TLS
+  /// failure throws.
+  func connect(onRetry: (@Sendable (String) -> Void)? = nil) async throws {
     var delay = Double(options.reconnectDelaySeconds)
     while true {
       try Task.checkCancellation()
@@ -254,6 +255,7 @@ final class MQTTConnection: @unchecked Sendable {
       }
       logger.warning("cannot connect to \(options.url): \(reason); retrying in \(delay) s")
       health?.report(healthComponent, "cannot connect to \(options.url): \(reason); retrying")
+      onRetry?("cannot connect: \(reason)")
       try await Task.sleep(for: .seconds(delay))
       delay = min(delay * 2, Double(options.reconnectDelayMaxSeconds))
     }

@@ -13,10 +13,21 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   /// How this publisher connects.
   public let options: MQTTOptions
   private let logger: Logger
-  private let connection = Mutex<MQTTConnection?>(nil)
-  /// Why the last `start` failed (the broker refused the client), for what `publish` says.
-  private let startFailure = Mutex<String?>(nil)
+  private let state = Mutex(State())
   private let health: Health?
+
+  /// The connection and what is known while there is none.
+  private struct State {
+    var connection: MQTTConnection?
+    /// Why the last connection attempt failed while `start` retries (`Connection refused`).
+    var lastAttempt: String?
+    /// Why `start` gave up (the broker refused the client): republish fails permanently then.
+    var startFailure: String?
+    /// `hurry` was called: a connection made after it is hurried too.
+    var hurried = false
+    /// `shutdown` was called: a connection made after it is closed at once.
+    var closed = false
+  }
 
   /// Creates a publisher; `start()` connects. Its connection is reported to `health` (as
   /// `mqtt republish URL`) while it is not up.
@@ -29,28 +40,51 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   }
 
   /// Connects (retrying a refused connection with backoff); libmosquitto reconnects by itself later.
-  public func start() async throws {
-    if connection.withLock({ $0 }) != nil { return }
+  /// `onRetry` is told each failed attempt that will be tried again (its reason).
+  public func start(onRetry: (@Sendable (String) -> Void)? = nil) async throws {
+    if state.withLock({ $0.connection }) != nil { return }
     let client = try MQTTConnection(
       options: options, logger: logger, onMessage: nil, health: health,
       component: "mqtt republish \(options.url)")
     do {
-      try await client.connect()
+      try await client.connect { [self] reason in
+        state.withLock { $0.lastAttempt = reason }
+        onRetry?(reason)
+      }
     } catch {
       client.close()
-      if !(error is CancellationError) { startFailure.withLock { $0 = "\(error)" } }
+      if !(error is CancellationError) { state.withLock { $0.startFailure = "\(error)" } }
       throw error
     }
-    startFailure.withLock { $0 = nil }
-    connection.withLock { $0 = client }
+    // A stop that came while connecting (the connect itself cannot be interrupted) closes the
+    // connection made after it.
+    let (closed, hurried) = state.withLock { state -> (Bool, Bool) in
+      if !state.closed {
+        state.connection = client
+        state.startFailure = nil
+      }
+      return (state.closed, state.hurried)
+    }
+    if closed {
+      client.close()
+    } else if hurried {
+      client.hurry()
+    }
   }
 
   /// Publishes and returns when the broker has the message at `qos`.
   public func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError) {
-    guard let client = connection.withLock({ $0 }) else {
-      let why = startFailure.withLock { $0 } ?? "not connected yet"
+    let (connection, lastAttempt, startFailure) = state.withLock {
+      ($0.connection, $0.lastAttempt, $0.startFailure)
+    }
+    guard let client = connection else {
+      // Refused for good (until a restart): no retry can succeed.
+      if let startFailure {
+        throw ActionError(.permanent, "the MQTT broker \(options.url) for republish: \(startFailure)")
+      }
+      let why = lastAttempt.map { "not connected yet (\($0); retrying)" } ?? "not connected yet"
       throw ActionError(.transient, "the MQTT broker \(options.url) for republish: \(why)")
     }
     try await client.publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
@@ -58,14 +92,20 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
 
   /// The daemon stops: PUBACK waits end now, and later ones wait a few seconds at most.
   public func hurry() {
-    connection.withLock { $0 }?.hurry()
+    state.withLock { state -> MQTTConnection? in
+      state.hurried = true
+      return state.connection
+    }?.hurry()
   }
 
-  /// Disconnects.
+  /// Disconnects; a connection `start` makes after this is closed at once.
   public func shutdown() {
-    let client = connection.withLock { state -> MQTTConnection? in
-      defer { state = nil }
-      return state
+    let client = state.withLock { state -> MQTTConnection? in
+      defer {
+        state.connection = nil
+        state.closed = true
+      }
+      return state.connection
     }
     client?.close()
   }
