@@ -67,6 +67,22 @@ struct ConnectorRunTests {
     #expect(records.first?.contains("\"ruleName\":\"loop\"") == true, "\(records)")
   }
 
+  /// A subscriber to `filters` on `broker` that keeps what it receives, subscribed once this
+  /// returns; cancel its task when done.
+  func watch(_ broker: MosquittoBroker, _ filters: [String]) async throws -> (Inbox, Task<Void, any Error>) {
+    let inbox = Inbox()
+    let watcher = MQTTSource(
+      options: MQTTOptions(
+        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
+        persistentSession: false),
+      filters: filters)
+    let watching = Task {
+      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    return (inbox, watching)
+  }
+
   func publisher(_ broker: MosquittoBroker) async throws -> MQTTPublisher {
     let publisher = MQTTPublisher(
       options: MQTTOptions(
@@ -112,15 +128,7 @@ struct ConnectorRunTests {
     #expect(checkOutput.contains("3 valid, 0 invalid"))
 
     // A test subscriber for the alerts.
-    let inbox = Inbox()
-    let watcher = MQTTSource(
-      options: MQTTOptions(
-        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
-        persistentSession: false),
-      filters: ["alerts/#"])
-    let watching = Task {
-      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
-    }
+    let (inbox, watching) = try await watch(broker, ["alerts/#"])
     defer { watching.cancel() }
 
     let daemon = try Subprocess(
@@ -524,17 +532,8 @@ struct ConnectorRunTests {
   func replayRepublishesInOrder() async throws {
     let broker = try MosquittoBroker()
     defer { broker.stop() }
-    let inbox = Inbox()
-    let watcher = MQTTSource(
-      options: MQTTOptions(
-        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
-        persistentSession: false),
-      filters: ["out/#"])
-    let watching = Task {
-      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
-    }
+    let (inbox, watching) = try await watch(broker, ["out/#"])
     defer { watching.cancel() }
-    try await Task.sleep(for: .milliseconds(300))
     let folder = temporaryFolder("replay-mqtt-order")
     write(
       #"{"sql": "SELECT n FROM 'in/#'", "actions": [{"republish": {"topic": "out/all", "qos": 1}}]}"#,
@@ -583,17 +582,8 @@ struct ConnectorRunTests {
         topic: "orders", key: nil, value: Array(#"{"orderId": \#(index), "total": \#(index * 10)}"#.utf8),
         partition: Int32(index % 2), headers: [("mqtt-topic", "shop/eu/orders")])
     }
-    let inbox = Inbox()
-    let watcher = MQTTSource(
-      options: MQTTOptions(
-        host: "127.0.0.1", port: broker.port, clientID: "watch-\(UUID().uuidString.prefix(6))",
-        persistentSession: false),
-      filters: ["big/#"])
-    let watching = Task {
-      try await watcher.run { message in inbox.messages.withLock { $0.append(message) } }
-    }
+    let (inbox, watching) = try await watch(broker, ["big/#"])
     defer { watching.cancel() }
-    try await Task.sleep(for: .milliseconds(300))
     let folder = temporaryFolder("kafka-mqtt")
     write(
       #"{"sql": "SELECT orderId FROM 'shop/+/orders' WHERE total >= 100", "actions": [{"republish": {"topic": "big/${topic(2)}", "qos": 1}}]}"#,
