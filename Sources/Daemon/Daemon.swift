@@ -177,10 +177,22 @@ public struct CheckOnlyPublisher: Publisher {
   }
 }
 
-/// A task started at most once, later, and shared by the closures that start, cancel and await it.
-final class BackgroundTask: Sendable {
-  /// The task, once started.
-  let task = Mutex<Task<Void, Never>?>(nil)
+/// The background connection to a `--mqtt` republish broker: started at most once, shared by the
+/// source (which waits for the broker's first answer) and reloads (which do not wait).
+final class RepublisherConnect: Sendable {
+  struct State {
+    /// The connecting task, once started.
+    var task: Task<Void, Never>?
+    /// The broker answered: connected, or an attempt failed (to be retried), or it refused.
+    var answered = false
+    /// Why the broker refused the client, when it did.
+    var refused: String?
+    /// Nobody waits for the first answer any more: a refusal from now on is logged where it happens.
+    var unwatched = false
+  }
+
+  /// The state, under its lock.
+  let state = Mutex(State())
 }
 
 /// The rule paths hold no rule file when the daemon starts: nothing runs.
@@ -389,43 +401,52 @@ public enum Daemon {
     }
     if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
     /// The background connection to a republish broker that is not the source's (`--mqtt`).
-    let connectingRepublisher = BackgroundTask()
-    /// Connects to the `--mqtt` broker once a loaded rule republishes (an unused broker is not
-    /// connected to, nor reported while away) and returns once it is connected, or once an attempt
-    /// failed (or 10 s passed): then it goes on connecting in the background, and the source does
-    /// not wait for it: meanwhile republish fails transiently into its retries and error path, and
-    /// every other action goes on. Returns why, when the broker refused the client for good.
-    @Sendable func connectRepublisherIfUsed() async -> String? {
+    let connectingRepublisher = RepublisherConnect()
+    /// Connects to the `--mqtt` broker once an enabled rule republishes (an unused broker is not
+    /// connected to, nor reported while away). With `waits` (the source, before it reads), returns
+    /// once the broker answered (connected, or an attempt failed) or 10 s passed: the connection
+    /// then goes on in the background and the source does not wait for it: meanwhile republish
+    /// fails transiently into its retries and error path, and every other action goes on. Returns
+    /// why, when the broker refused the client at once.
+    @Sendable func connectRepublisherIfUsed(waits: Bool) async throws -> String? {
       guard let publisher = republisher, mqttSubscriber == nil,
-        dispatcher.ruleSet.rules.contains(where: { $0.allActions.contains { $0.kind == "republish" } })
+        dispatcher.ruleSet.rules.contains(where: {
+          !$0.disabled && $0.allActions.contains { $0.kind == "republish" }
+        })
       else { return nil }
-      let (firstOutcome, outcome) = AsyncStream<String?>.makeStream()
-      let started = connectingRepublisher.task.withLock { task -> Bool in
-        guard task == nil else { return false }
-        task = Task {
+      connectingRepublisher.state.withLock { state in
+        if !waits { state.unwatched = true }
+        guard state.task == nil else { return }
+        state.task = Task {
           do {
-            try await publisher.start(onRetry: { _ in outcome.yield(nil) })
-            outcome.yield(nil)
+            try await publisher.start(onRetry: { _ in
+              connectingRepublisher.state.withLock { $0.answered = true }
+            })
+            connectingRepublisher.state.withLock { $0.answered = true }
           } catch is CancellationError {
           } catch {
-            logger.error(
-              "republish broker \(publisher.options.url): \(error) (republish fails permanently until a restart)"
-            )
-            outcome.yield("\(error)")
+            let unwatched = connectingRepublisher.state.withLock { state -> Bool in
+              (state.answered, state.refused) = (true, "\(error)")
+              return state.unwatched
+            }
+            if unwatched {
+              logger.error(
+                "republish broker \(publisher.options.url): \(error) (republish fails permanently until a restart)"
+              )
+            }
           }
-          outcome.finish()
         }
-        return true
       }
-      guard started else { return nil }
+      guard waits else { return nil }
       // A broker that takes the connection and never answers does not hold the source for long.
-      let deadline = Task {
-        try? await Task.sleep(for: .seconds(10))
-        outcome.yield(nil)
+      for _ in 0..<1_000 {
+        if connectingRepublisher.state.withLock({ $0.answered }) { break }
+        try await Task.sleep(for: .milliseconds(10))
       }
-      defer { deadline.cancel() }
-      for await refused in firstOutcome { return refused }
-      return nil
+      return connectingRepublisher.state.withLock { state -> String? in
+        state.unwatched = true
+        return state.refused
+      }
     }
     /// Reloads one at a time (SIGHUP and polling alike), none once shutdown began; on a change,
     /// brings the MQTT subscriptions in line with the new rules.
@@ -435,7 +456,8 @@ public enum Daemon {
         // Polling waits for a changed file to stay the same one poll; SIGHUP loads what is there.
         guard await reloader.reload(force: force, settle: !force) != nil else { return }
         configuration.afterRulesLoaded?()
-        _ = await connectRepublisherIfUsed()
+        // Not waited for: the rules are live already, and a reload must not hold a stop up.
+        _ = try? await connectRepublisherIfUsed(waits: false)
         guard let mqttSource = mqttSubscriber else { return }
         do {
           let filters = currentFilters()
@@ -518,7 +540,7 @@ public enum Daemon {
       await reloader.shutdownAll()
       // Not awaited: a blocking connect cannot be interrupted (a host that drops SYNs holds it for
       // two minutes); a connection it makes after the shutdown is closed at once.
-      connectingRepublisher.task.withLock { $0 }?.cancel()
+      connectingRepublisher.state.withLock { $0.task }?.cancel()
       republisher?.shutdown()
     }
     let dispatchService = ClosureService(description: "dispatch") {
@@ -548,9 +570,15 @@ public enum Daemon {
             } catch is CancellationError {
               return
             }
-          } else if let refused = await connectRepublisherIfUsed() {
-            // Refused at the first attempt (credentials, TLS): the run stops, as with an MQTT source.
-            throw ConnectorError(refused)
+          } else {
+            let refused: String?
+            do {
+              refused = try await connectRepublisherIfUsed(waits: true)
+            } catch is CancellationError {
+              return
+            }
+            // Refused at the first attempt (credentials): the run stops, as with an MQTT source.
+            if let refused { throw ConnectorError(refused) }
           }
         }
         sourceStarted.withLock { $0 = Date() }
@@ -569,7 +597,7 @@ public enum Daemon {
       try await group.run()
     } catch {
       metricsServer?.stop()
-      connectingRepublisher.task.withLock { $0 }?.cancel()
+      connectingRepublisher.state.withLock { $0.task }?.cancel()
       publisher?.shutdown()
       throw error
     }

@@ -790,21 +790,25 @@ public final class Dispatcher: Sendable {
     finish(finishing)
     if !retrying.isEmpty {
       // The lane goes on with later results while these retry, together and in their order. A
-      // result that succeeds finishes at once; the failures that end their rules go down their
-      // error paths together once the retries are over (one batch for an error action).
+      // result that succeeds finishes at once; the failures that end their rules in a round of
+      // attempts go down their error paths together after it (one batch for an error action).
       Task {
         var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
-        await self.retry(retrying.map { ($0.0.input, $0.1) }, on: configured) { index, outcome in
-          let tracker = retrying[index].0.tracker
-          var finishing: [FinishedMessage] = []
-          if let failures = tracker.completeDeferringFailures(configured, outcome, finishing: &finishing) {
-            failedRules.append((tracker, failures))
-          }
-          self.finish(finishing)
-        }
-        if !failedRules.isEmpty {
-          configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
-        }
+        await self.retry(
+          retrying.map { ($0.0.input, $0.1) }, on: configured,
+          completed: { index, outcome in
+            let tracker = retrying[index].0.tracker
+            var finishing: [FinishedMessage] = []
+            if let failures = tracker.completeDeferringFailures(configured, outcome, finishing: &finishing) {
+              failedRules.append((tracker, failures))
+            }
+            self.finish(finishing)
+          },
+          afterRound: {
+            guard !failedRules.isEmpty else { return }
+            configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
+            failedRules.removeAll()
+          })
       }
     }
     if !failedRules.isEmpty {
@@ -949,7 +953,7 @@ public final class Dispatcher: Sendable {
   /// `countsWrites` (an error action), a success is not one of the summary's action writes.
   func retry(
     _ failed: [(ActionInput, ActionError)], on configured: ConfiguredAction, countsWrites: Bool = true,
-    completed: (Int, ActionError?) -> Void
+    completed: (Int, ActionError?) -> Void, afterRound: () -> Void = {}
   ) async {
     // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
     // out its schedule (which can be long: SIGTERM must not wait for it), then takes its error path.
@@ -995,12 +999,14 @@ public final class Dispatcher: Sendable {
         }
       }
       pending = still
+      afterRound()
     }
     for (index, var error) in pending {
       error.message +=
         " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
       completed(index, error)
     }
+    afterRound()
   }
 
   func record(_ failures: [ErrorRecord.Failure], tracker: RuleTracker) -> ErrorRecord {

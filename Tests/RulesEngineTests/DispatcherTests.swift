@@ -843,6 +843,44 @@ private final class FirstBatchFails: BatchAction, Sendable {
   #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
 }
 
+/// Fails messages from origin "a" transiently at first and then permanently, the others always
+/// transiently.
+private final class PermanentOnSecondTry: Action, Sendable {
+  let calls = Mutex<[String: Int]>([:])
+  var kind: String { "flaky" }
+  var actionName: String { "FlakyAction" }
+  var resource: String { "flaky" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    let origin = input.message.origin
+    let call = calls.withLock { calls -> Int in
+      calls[origin, default: 0] += 1
+      return calls[origin]!
+    }
+    throw ActionError(origin == "a" && call >= 2 ? .permanent : .transient, "down")
+  }
+  func shutdown() async {}
+}
+
+/// A failure that ends in a round of retries goes down its error path after that round, not after
+/// the last round of the others retried with it (it held its message in flight meanwhile).
+@Test func aFailureEndingInARetryRoundIsSentAfterThatRound() async throws {
+  let recorder = FirstBatchFails()
+  _ = await recorder.performBatch([])  // its first batch (failing) is spent
+  let errorAction = ConfiguredAction(
+    action: recorder, retry: RetryPolicy(attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1), errorAction: nil,
+    ruleName: "r", label: "errorAction")
+  let dispatcher = try retryingDispatcher(
+    PermanentOnSecondTry(), RetryPolicy(attempts: 4, initialBackoffMs: 1, maxBackoffMs: 2),
+    clock: FastClock(),
+    errorAction: errorAction)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: ["a", "b"].map { acks.message(topic: "a", payload: "{}", origin: $0) })
+  #expect(await acks.wait(for: 2))
+  let batches = recorder.batches.withLock { $0 }
+  #expect(batches == [[], ["a"], ["b"]], "\(batches)")
+}
+
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
