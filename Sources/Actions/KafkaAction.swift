@@ -215,7 +215,7 @@ public final class KafkaAction: PipelinedBatchAction {
 
   /// The record of one result (its topic, partition, key and headers rendered), and its topic as
   /// error records show it.
-  private func record(for input: ActionInput) throws(ActionError) -> (KafkaProducer.Record, String) {
+  func record(for input: ActionInput) throws(ActionError) -> (KafkaProducer.Record, String) {
     // A secret that is missing fails the record: left empty, it would send the record to another
     // topic, partition or key without a word.
     // What error records quote is the rendered text with any secret in it masked.
@@ -246,7 +246,10 @@ public final class KafkaAction: PipelinedBatchAction {
     }
     var renderedKey: [UInt8]?
     if let key {
-      renderedKey = Array(try key.renderRequiringSecrets(input, secrets: secrets, field: "kafka key").utf8)
+      // A key that renders empty (a field the message lacks) is no key: an empty one would put every
+      // such record under one key of a compacted topic, and on one partition.
+      let text = try key.renderRequiringSecrets(input, secrets: secrets, field: "kafka key")
+      if !text.isEmpty { renderedKey = Array(text.utf8) }
     }
     let record = KafkaProducer.Record(
       topic: renderedTopic, key: renderedKey,

@@ -592,7 +592,7 @@ public final class Dispatcher: Sendable {
       rule.warnedNonJSON.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     {
       logger.warning(
-        "rule '\(rule.name)' reads fields of a payload that is not JSON (topic '\(message.topic)', \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
+        "rule '\(rule.name)' reads fields of a payload that is not JSON (the message from \(message.origin), topic '\(message.topic)'; in its payload, \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
       )
     }
   }

@@ -311,6 +311,14 @@ struct KafkaActionTests {
       })
   }
 
+  @Test("a key that renders empty is no key; a rendered one is the record's key")
+  func emptyKeyIsNoKey() throws {
+    let action = try KafkaAction(
+      configuration: .init(bootstrapServers: "127.0.0.1:9", topic: "out", key: "${deviceId}"))
+    #expect(try action.record(for: input(#"{"deviceId": "d1"}"#)).0.key == Array("d1".utf8))
+    #expect(try action.record(for: input(#"{"temp": 1}"#)).0.key == nil)
+  }
+
   @Test(
     "results queued together are produced together, in order; a topic that renders to no Kafka name fails alone",
     .timeLimit(.minutes(2)))

@@ -64,9 +64,12 @@ struct MetricsServerTests {
     #expect(metrics.contains(#"iotrules_action_succeeded_total{rule="metered",action="file[0]"} 2"#))
     #expect(metrics.contains(#"iotrules_rule_evaluation_errors_total{rule="fields"} 1"#), "\(metrics)")
     #expect(metrics.contains(#"iotrules_rule_evaluation_errors_total{rule="metered"} 0"#), "\(metrics)")
-    let warning = "rule 'fields' reads fields of a payload that is not JSON (topic 'f/1', offset 0: "
+    // With the message's origin (a Kafka record's topic/partition@offset), apart from the payload's
+    // byte offset.
+    let warning = "rule 'fields' reads fields of a payload that is not JSON (the message from "
     for _ in 0..<500 where !process.stderr.contains(warning) { try await Task.sleep(nanoseconds: 10_000_000) }
     #expect(process.stderr.contains(warning), "\(process.stderr)")
+    #expect(process.stderr.contains(", topic 'f/1'; in its payload, offset 0: "), "\(process.stderr)")
     #expect(metrics.contains("iotrules_messages_received_total 5"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 5\n"), "\(metrics)")

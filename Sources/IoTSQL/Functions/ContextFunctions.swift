@@ -49,7 +49,8 @@ enum ContextFunctions {
     FunctionSpec(
       name: "clientid", family: "context", arity: 0...0, isDeterministic: false,
       signature: "clientid() -> String",
-      help: "The publishing MQTT client's id, or \"n/a\" when the message did not come over MQTT."
+      help:
+        "The publishing MQTT client's id (a Kafka record's `clientid` header, a replay line's clientId), or \"n/a\" without one."
     ) { call in .string(call.context.clientID ?? "n/a") },
     FunctionSpec(
       name: "principal", family: "context", arity: 0...0, isDeterministic: false,
