@@ -753,7 +753,12 @@ public final class Dispatcher: Sendable {
   }
 
   func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
-    finish(batch, results: await perform(batch.map(\.input), on: configured), on: configured)
+    // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
+    // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the
+    // batch, delivered long before.
+    _ = await perform(batch.map(\.input), on: configured) { indices, results in
+      self.finish(indices.map { batch[$0] }, results: results, on: configured)
+    }
   }
 
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
@@ -825,18 +830,29 @@ public final class Dispatcher: Sendable {
   /// topic, took far longer than any supervisor's grace period). A keyed group fails fast (its
   /// later results fail with a transient failure, unsent) when they will be retried together, or
   /// once stopping.
-  func perform(_ inputs: [ActionInput], on configured: ConfiguredAction) async -> [ActionError?] {
+  ///
+  /// `eachPart`, when given, is told the results as they come in: each topic's group's (their
+  /// indices in `inputs`) as soon as it is done, else all of them at once.
+  @discardableResult
+  func perform(
+    _ inputs: [ActionInput], on configured: ConfiguredAction,
+    eachPart: ((_ indices: [Int], _ results: [ActionError?]) -> Void)? = nil
+  ) async -> [ActionError?] {
     let action = configured.action
     if isStopping, let skipped = skippedAtStop(configured) {
-      return Array(repeating: skipped, count: inputs.count)
+      let results = [ActionError?](repeating: skipped, count: inputs.count)
+      eachPart?(Array(inputs.indices), results)
+      return results
     }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(inputs)
       if isStopping { noteAtStop(results, configured) }
+      eachPart?(Array(inputs.indices), results)
     } else if inputs.count == 1 {
       results[0] = await Self.performOne(action, inputs[0])
       if isStopping { noteAtStop(results, configured) }
+      eachPart?([0], results)
     } else {
       var groups: [String: [Int]] = [:]
       for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
@@ -867,6 +883,7 @@ public final class Dispatcher: Sendable {
         }
         for await part in group {
           for (index, result) in part { results[index] = result }
+          eachPart?(part.map(\.0), part.map(\.1))
         }
       }
     }

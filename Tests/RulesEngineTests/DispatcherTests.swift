@@ -881,16 +881,48 @@ private final class PermanentOnSecondTry: Action, Sendable {
   #expect(batches == [[], ["a"], ["b"]], "\(batches)")
 }
 
+/// Holds its results for the topic `slow` until the gate opens; the others succeed at once.
+private final class SlowTopic: Action, Sendable {
+  let open = Mutex(false)
+  var kind: String { "slow" }
+  var actionName: String { "SlowAction" }
+  var resource: String { "slow" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    guard input.message.topic == "slow" else { return }
+    for _ in 0..<2_000 where !open.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+  }
+  func shutdown() async {}
+}
+
+/// One topic's slow results do not hold the acknowledgements of the other topics of their batch
+/// (a Kafka source commits what is acknowledged: a webhook slow on one key held every partition).
+@Test func aSlowTopicDoesNotHoldTheOthersAcknowledgements() async throws {
+  let action = SlowTopic()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 1, initialBackoffMs: 1, maxBackoffMs: 1), clock: FastClock(),
+    sql: "SELECT * FROM '#'")
+  let acks = AckCollector()
+  await dispatcher.deliver(
+    batch: [("slow", "1"), ("fast", "2"), ("fast", "3"), ("other", "4")].map {
+      acks.message(topic: $0.0, payload: "{}", origin: $0.1)
+    })
+  #expect(await acks.wait(for: 3, timeoutMs: 3_000))
+  #expect(Set(acks.acks.withLock { $0.map(\.0) }) == ["2", "3", "4"])
+  action.open.withLock { $0 = true }
+  #expect(await acks.wait(for: 4))
+}
+
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
   deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024,
-  errorAction: ConfiguredAction? = nil
+  errorAction: ConfiguredAction? = nil, sql: String = "SELECT * FROM 'a'"
 ) throws -> Dispatcher {
   let configured = ConfiguredAction(
     action: action, retry: retry, errorAction: errorAction, ruleName: "r", label: "\(action.kind)[0]")
   let rule = Rule(
-    name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+    name: "r", description: "", disabled: false, program: try Compiler.compile(sql),
     actions: [configured], errorAction: nil, file: "r.json",
     fingerprint: FileFingerprint(hash: 0, length: 0))
   return Dispatcher(
