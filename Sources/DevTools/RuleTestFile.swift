@@ -58,10 +58,25 @@ public struct RuleTestFile: Sendable {
     RuleFile.ruleFilePaths(ofTest: path).first { FileManager.default.fileExists(atPath: $0) }
   }
 
-  /// Reads a test file; errors say where.
+  /// Reads a test file; errors say where, and any invalid case makes the whole file an error.
   public static func load(path: String) throws(RuleFileError) -> RuleTestFile {
+    let (tests, problems) = try loadCases(path: path)
+    if !problems.isEmpty { throw RuleFileError(problems) }
+    return tests
+  }
+
+  /// Parses test file text; any invalid case makes the whole file an error.
+  public static func parse(file: String, bytes: [UInt8]) throws(RuleFileError) -> RuleTestFile {
+    let (tests, problems) = try parseCases(file: file, bytes: bytes)
+    if !problems.isEmpty { throw RuleFileError(problems) }
+    return tests
+  }
+
+  /// Reads a test file with its valid cases and the problems of the others (in file order), so
+  /// that `iotrules test` runs what it can; throws when the file as a whole cannot be read as cases.
+  public static func loadCases(path: String) throws(RuleFileError) -> (RuleTestFile, [RuleDiagnostic]) {
     switch RegularFile.read(path) {
-    case .success(let bytes): return try parse(file: path, bytes: bytes)
+    case .success(let bytes): return try parseCases(file: path, bytes: bytes)
     case .failure(let unreadable):
       throw RuleFileError([
         RuleDiagnostic(
@@ -70,8 +85,10 @@ public struct RuleTestFile: Sendable {
     }
   }
 
-  /// Parses test file text.
-  public static func parse(file: String, bytes: [UInt8]) throws(RuleFileError) -> RuleTestFile {
+  /// The valid cases of test file text and the problems of the others.
+  static func parseCases(file: String, bytes: [UInt8]) throws(RuleFileError) -> (
+    RuleTestFile, [RuleDiagnostic]
+  ) {
     let root: RuleNode
     do {
       root =
@@ -91,7 +108,11 @@ public struct RuleTestFile: Sendable {
     } else if case .array(let elements)? = root["cases"]?.kind {
       list = elements
     } else {
-      report(root.position, "a test file holds an array of cases (or {\"cases\": [...]})")
+      throw RuleFileError([
+        RuleDiagnostic(
+          file: file, position: root.position,
+          message: "a test file holds an array of cases (or {\"cases\": [...]})")
+      ])
     }
     var cases: [Case] = []
     var seenNames: [String: FilePosition] = [:]
@@ -99,6 +120,8 @@ public struct RuleTestFile: Sendable {
       "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
     ]
     for (index, node) in list.enumerated() {
+      // A case with any problem is left out (its problems are reported), whole.
+      let problemsBefore = diagnostics.count
       guard let members = node.members else {
         report(node.position, "case \(index + 1) must be an object")
         continue
@@ -192,6 +215,7 @@ public struct RuleTestFile: Sendable {
           "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
         continue
       }
+      guard diagnostics.count == problemsBefore else { continue }
       cases.append(
         Case(
           name: name, position: node.position,
@@ -199,11 +223,6 @@ public struct RuleTestFile: Sendable {
             topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
           expectation: expectation))
     }
-    if !diagnostics.isEmpty {
-      throw RuleFileError(
-        diagnostics.sorted { ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column) }
-      )
-    }
-    return RuleTestFile(file: file, cases: cases)
+    return (RuleTestFile(file: file, cases: cases), diagnostics.sorted(by: RuleDiagnostic.inFileOrder))
   }
 }

@@ -154,7 +154,18 @@ public struct RuleTestPlan: Sendable {
         continue
       }
       do {
-        results += RuleTestRunner.run(try RuleTestFile.load(path: pair.test), on: rule)
+        // Each invalid case fails at its place; the valid ones still run.
+        let (tests, problems) = try RuleTestFile.loadCases(path: pair.test)
+        var file = RuleTestRunner.run(tests, on: rule)
+        for problem in problems {
+          file.append(
+            RuleTestResult(
+              rule: rule.name, file: pair.test, name: "(invalid case)", position: problem.position,
+              failure: "the case is invalid: \(problem.message)", seconds: 0))
+        }
+        results += file.sorted {
+          ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
+        }
       } catch {
         broken("the test file is invalid:\n\(error)", rule: rule.name)
       }

@@ -86,6 +86,27 @@ import Testing
     #expect(out.hasSuffix("5 passed, 0 failed (5 case(s) in 2 file(s))\n"))
   }
 
+  @Test("an invalid case fails at its place; the file's other cases still run")
+  func invalidCaseBesideOthers() throws {
+    let folder = temporaryFolder("ruletest-invalid-case")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+    try """
+    [{"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
+     {"name": "odd", "topic": "sensors/1/data", "payload": {"temp": 40}, "expect": {"nothing": 1}},
+     {"name": "wrong", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}}]
+    """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1)
+    #expect(out.contains("FAIL high_temp: (invalid case)  (\(folder)/high_temp.test.json:2:81)"), "\(out)")
+    #expect(out.contains("case 'odd': unknown expectation 'nothing'"), "\(out)")
+    #expect(out.contains("FAIL high_temp: wrong  (\(folder)/high_temp.test.json:3:2)"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
+    // check and run still refuse the rule: its test file is broken.
+    let (checkStatus, _, _) = try runBinary(["check", folder])
+    #expect(checkStatus == 65)
+  }
+
   @Test("invalid test files say where")
   func invalidTestFile() {
     #expect(throws: RuleFileError.self) {
