@@ -490,7 +490,6 @@ public final class FileArchiveAction: BatchAction {
     return failures.codes.withLock { $0 }
   }
 
-  /// Closes every file.
   /// A template path with its archive root at `/`: a value, from the topic or the payload, picks
   /// any file the daemon can write.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
@@ -504,6 +503,7 @@ public final class FileArchiveAction: BatchAction {
     ]
   }
 
+  /// Closes every file.
   public func shutdown() async {
     files.withLock { files in
       for file in files.values {

@@ -548,7 +548,6 @@ public final class RepublishAction: Action {
       properties: properties)
   }
 
-  /// Nothing to close: the publisher is shut down by its owner.
   /// A topic that can match the rule's own FROM filter: each republished message comes back to
   /// the rule.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
@@ -567,6 +566,7 @@ public final class RepublishAction: Action {
     ]
   }
 
+  /// Nothing to close: the publisher is shut down by its owner.
   public func shutdown() async {}
 }
 

@@ -419,7 +419,7 @@ public enum Daemon {
         guard state.task == nil else { return }
         state.task = Task {
           do {
-            try await publisher.start(onRetry: { _ in
+            try await publisher.start(onRetry: {
               connectingRepublisher.state.withLock { $0.answered = true }
             })
             connectingRepublisher.state.withLock { $0.answered = true }

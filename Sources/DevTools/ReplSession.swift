@@ -424,12 +424,8 @@ public final class ReplSession {
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
         guard let data = FileManager.default.contents(atPath: path) else {
-          var isFolder: ObjCBool = false
-          let why =
-            !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-            ? "no such file or folder" : isFolder.boolValue ? "is a folder, not a file" : "cannot read it"
           hadUnreadableInput = true
-          return fail(styler.error("error:") + " \(path): \(why)")
+          return fail(styler.error("error:") + " \(path): \(RegularFile.whyUnreadable(path))")
         }
         payload = Array(data)
       } else {

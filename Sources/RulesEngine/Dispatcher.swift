@@ -210,7 +210,7 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
   }
 
   /// Counts one action as finished. When that finishes the rule with failures, returns them: the
-  /// caller sends them down their error paths with `handle` (a lane does so in batch order). When it
+  /// caller sends them down their error paths with `Dispatcher.handleFailures` (a lane does so in batch order). When it
   /// finishes the rule's message, adds the message to `finishing`, for the caller to finish with
   /// the others of its batch.
   func completeDeferringFailures(
@@ -230,7 +230,6 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
     }
     return failures
   }
-
 }
 
 /// Tracks the rules with actions of one message that more than one such rule took, until it can be
@@ -756,7 +755,7 @@ public final class Dispatcher: Sendable {
     // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
     // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the
     // batch, delivered long before.
-    _ = await perform(batch.map(\.input), on: configured) { indices, results in
+    await perform(batch.map(\.input), on: configured) { indices, results in
       self.finish(indices.map { batch[$0] }, results: results, on: configured)
     }
   }
@@ -1039,7 +1038,7 @@ public final class Dispatcher: Sendable {
   /// actions whose failures it holds.
   struct PendingRecord {
     let rule: Int
-    var record: ErrorRecord
+    let record: ErrorRecord
     let origins: [ConfiguredAction]
   }
 

@@ -19,6 +19,17 @@ public enum RegularFile {
     public var description: String { reason }
   }
 
+  /// Why the file at `path` cannot be read, as every command says it after its name: `no such file
+  /// or folder`, `is a folder, not a file`, or `cannot read it (Permission denied)`.
+  public static func whyUnreadable(_ path: String) -> String {
+    var isFolder: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+      return "no such file or folder"
+    }
+    if isFolder.boolValue { return "is a folder, not a file" }
+    return "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
+  }
+
   /// The bytes of the regular file at `path` (symbolic links followed), or why they cannot be read.
   /// A file larger than `limit` bytes is refused by its size before it is read.
   public static func read(_ path: String, limit: Int = .max) -> Result<[UInt8], Unreadable> {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IoTSQL
+import RulesEngine
 
 typealias IoTSQLVersion = IoTSQL.SQLVersion
 
@@ -66,14 +67,7 @@ func writeFile(_ path: String, _ bytes: [UInt8]) -> String? {
 /// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or
 /// folder`, `... is a folder, not a file`), and returns exit status 74.
 func unreadable(_ path: String) -> ExitCode {
-  var isFolder: ObjCBool = false
-  let why =
-    !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-    ? "no such file or folder"
-    : isFolder.boolValue
-      ? "is a folder, not a file"
-      : "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
-  Console.err("iotrules: error: \(path): \(why)")
+  Console.err("iotrules: error: \(path): \(RegularFile.whyUnreadable(path))")
   return ExitCodes.io
 }
 

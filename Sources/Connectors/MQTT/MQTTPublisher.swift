@@ -40,8 +40,8 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   }
 
   /// Connects (retrying a refused connection with backoff); libmosquitto reconnects by itself later.
-  /// `onRetry` is told each failed attempt that will be tried again (its reason).
-  public func start(onRetry: (@Sendable (String) -> Void)? = nil) async throws {
+  /// `onRetry` is told of each failed attempt that will be tried again.
+  public func start(onRetry: (@Sendable () -> Void)? = nil) async throws {
     if state.withLock({ $0.connection }) != nil { return }
     let client = try MQTTConnection(
       options: options, logger: logger, onMessage: nil, health: health,
@@ -49,7 +49,7 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
     do {
       try await client.connect { [self] reason in
         state.withLock { $0.lastAttempt = reason }
-        onRetry?(reason)
+        onRetry?()
       }
     } catch {
       client.close()
