@@ -429,6 +429,30 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2015-12-18 10:15:30.5 500000000"), .string("yyyy-MM-dd HH:mm:ss.S n")],
       expected: .int(1_450_433_730_500)),
+    // Optional sections, as java.time parses them: taken when the whole section parses, else
+    // skipped with nothing of it kept; nested; one left open ends with the pattern.
+    Row(
+      arguments: [.string("2020-04-03 09:45:18"), .string("yyyy-MM-dd HH:mm:ss[.SSS]")],
+      expected: .int(1_585_907_118_000)),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18.123"), .string("yyyy-MM-dd HH:mm:ss[.SSS]")],
+      expected: .int(1_585_907_118_123)),
+    Row(
+      arguments: [.string("2020-04-03T09:45:18Z"), .string("yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]")],
+      expected: .int(1_585_907_118_000)),
+    Row(
+      arguments: [.string("2020-04-03T09:45:18.5+02:00"), .string("yyyy-MM-dd'T'HH:mm:ss[.S][XXX]")],
+      expected: .int(1_585_899_918_500)),
+    Row(
+      arguments: [.string("2020-04-03 09:45"), .string("yyyy-MM-dd[ HH:mm[:ss]]")],
+      expected: .int(1_585_907_100_000)),
+    Row(
+      arguments: [.string("2020-04-03 09:45:07"), .string("yyyy-MM-dd[ HH:mm[:ss]]")],
+      expected: .int(1_585_907_107_000)),
+    Row(arguments: [.string("2020-04-03 09"), .string("yyyy-MM-dd[ HH:mm]")], expected: .undefined),
+    Row(
+      arguments: [.string("2020-04-03 09:45:18.123"), .string("yyyy-MM-dd HH:mm:ss[.SSS")],
+      expected: .int(1_585_907_118_123)),
   ]
 
   @Test(arguments: parseRows)
@@ -453,8 +477,12 @@ struct TimeFunctionsTests {
         "invalid date-time pattern at offset 5: pattern letter 'w' is not supported by time_to_epoch"
       ),
       (
-        "time_to_epoch", [nil, Value.string("yyyy[-MM]")], 1,
-        "invalid date-time pattern at offset 4: optional sections are not supported"
+        "time_to_epoch", [nil, Value.string("yyyy]-MM")], 1,
+        "invalid date-time pattern at offset 4: ']' without a '[' before it"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy{MM}")], 1,
+        "invalid date-time pattern at offset 4: '{' is not supported"
       ),
       (
         "time_to_epoch", [nil, Value.string("HH V")], 1,

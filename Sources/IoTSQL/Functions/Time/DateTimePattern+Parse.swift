@@ -63,24 +63,62 @@ extension DateTimePattern {
     let characters = Array(text)
     var position = 0
     var parsed = Parsed()
-    for (index, element) in elements.enumerated() {
-      switch element {
-      case .literal(let literal):
-        let expected = Array(literal)
-        guard position + expected.count <= characters.count,
-          characters[position..<position + expected.count].elementsEqual(expected)
-        else { return .failure(ParseError(message: "expected '\(literal)'", position: position)) }
-        position += expected.count
-      case .field(let letter, let count):
-        if let error = parseField(letter, count, index, characters, &position, &parsed) {
-          return .failure(ParseError(message: error, position: position))
-        }
-      }
-    }
+    if let error = parseElements(elements.indices, characters, &position, &parsed) { return .failure(error) }
     guard position == characters.count else {
       return .failure(ParseError(message: "unparsed text", position: position))
     }
     return resolve(parsed)
+  }
+
+  /// Parses the elements in `range` from `position`. An optional section is parsed on copies of
+  /// the position and fields, kept only when the whole section parses (as java.time does: no
+  /// backtracking into it later).
+  private func parseElements(
+    _ range: Range<Int>, _ characters: [Character], _ position: inout Int, _ parsed: inout Parsed
+  ) -> ParseError? {
+    var index = range.lowerBound
+    while index < range.upperBound {
+      switch elements[index] {
+      case .literal(let literal):
+        let expected = Array(literal)
+        guard position + expected.count <= characters.count,
+          characters[position..<position + expected.count].elementsEqual(expected)
+        else { return ParseError(message: "expected '\(literal)'", position: position) }
+        position += expected.count
+      case .field(let letter, let count):
+        if let error = parseField(letter, count, index, characters, &position, &parsed) {
+          return ParseError(message: error, position: position)
+        }
+      case .optionalStart:
+        let end = sectionEnd(after: index)
+        var sectionPosition = position
+        var sectionParsed = parsed
+        if parseElements((index + 1)..<end, characters, &sectionPosition, &sectionParsed) == nil {
+          position = sectionPosition
+          parsed = sectionParsed
+        }
+        index = end
+      case .optionalEnd:
+        break
+      }
+      index += 1
+    }
+    return nil
+  }
+
+  /// The index of the ``Element/optionalEnd`` that closes the section opened at `start`.
+  private func sectionEnd(after start: Int) -> Int {
+    var depth = 0
+    for index in (start + 1)..<elements.count {
+      switch elements[index] {
+      case .optionalStart: depth += 1
+      case .optionalEnd:
+        if depth == 0 { return index }
+        depth -= 1
+      default: break
+      }
+    }
+    return elements.count
   }
 
   /// The fixed width of a numeric field, nil for text fields and variable widths.

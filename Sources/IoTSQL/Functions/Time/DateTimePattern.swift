@@ -9,7 +9,7 @@ struct DateTimePattern: Sendable {
   enum Dialect: Sendable {
     /// Joda-Time `DateTimeFormat`, plus the JDK letters `u L X V O` that Joda lacks.
     case joda
-    /// JDK 11 `DateTimeFormatter.ofPattern`, without optional sections.
+    /// JDK 11 `DateTimeFormatter.ofPattern`, optional sections `[...]` included.
     case jdk
   }
 
@@ -17,6 +17,11 @@ struct DateTimePattern: Sendable {
   enum Element: Sendable, Equatable {
     case literal(String)
     case field(Character, count: Int)
+    /// `[` (JDK dialect): what follows up to the matching ``optionalEnd`` is parsed when it can
+    /// be, else skipped with nothing of it kept.
+    case optionalStart
+    /// `]`, or the end of the pattern for a section left open (as the JDK closes it).
+    case optionalEnd
   }
 
   /// Why a pattern is refused; `position` is the 0-based character offset.
@@ -65,6 +70,7 @@ struct DateTimePattern: Sendable {
     var elements: [Element] = []
     var literal = ""
     var index = 0
+    var openSections = 0
     func flush() {
       if !literal.isEmpty { elements.append(.literal(literal)) }
       literal = ""
@@ -125,16 +131,30 @@ struct DateTimePattern: Sendable {
         flush()
         elements.append(.field(character, count: count))
         index += count
+      } else if dialect == .jdk, character == "[" {
+        flush()
+        elements.append(.optionalStart)
+        openSections += 1
+        index += 1
+      } else if dialect == .jdk, character == "]" {
+        guard openSections > 0 else {
+          return .failure(CompileError(message: "']' without a '[' before it", position: index))
+        }
+        flush()
+        elements.append(.optionalEnd)
+        openSections -= 1
+        index += 1
       } else {
-        if dialect == .jdk, "[]{}#".contains(character) {
-          let what = "[]".contains(character) ? "optional sections are" : "'\(character)' is"
-          return .failure(CompileError(message: "\(what) not supported", position: index))
+        if dialect == .jdk, "{}#".contains(character) {
+          return .failure(CompileError(message: "'\(character)' is not supported", position: index))
         }
         literal.append(character)
         index += 1
       }
     }
     flush()
+    // The JDK closes the sections left open at the end of the pattern.
+    elements += repeatElement(.optionalEnd, count: openSections)
     return .success(DateTimePattern(dialect: dialect, elements: elements))
   }
 
