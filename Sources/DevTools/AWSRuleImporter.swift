@@ -122,6 +122,13 @@ public enum AWSRuleImporter {
       }
     }
     out["actions"] = .array(actions)
+    if actions.isEmpty, case .array(let elements)? = payload["actions"]?.kind, !elements.isEmpty,
+      out["ruleDisabled"] != .bool(true)
+    {
+      // Enabled, it would take its messages and write them nowhere.
+      out["ruleDisabled"] = .bool(true)
+      notes.append("none of the rule's actions could be imported: written with ruleDisabled true")
+    }
     if let node = payload["errorAction"] {
       if let action = mapAction(
         node, label: "errorAction", notes: &notes, unmapped: &unmapped, required: &required)
@@ -187,7 +194,12 @@ public enum AWSRuleImporter {
         }
         out["batch"] = .object(batch)
       }
-      drop(["auth"], "SigV4 signing is not supported (add an Authorization header template if needed)")
+      if fields["auth"] != nil {
+        // Dropping it silently would send the endpoint unsigned requests.
+        required.append(
+          "\(label) http.auth: SigV4 signing is not supported, so the requests go unsigned; add an Authorization header template or make sure the endpoint needs none"
+        )
+      }
       dropUnknown(["url", "confirmationUrl", "headers", "auth", "enableBatching", "batchConfig"])
     case "kafka":
       kind = "kafka"
@@ -214,19 +226,44 @@ public enum AWSRuleImporter {
       dropUnknown(["destinationArn", "topic", "key", "partition", "headers", "clientProperties"])
     case "s3":
       kind = "file"
+      // AWS requires both; a stand-in keeps the file loadable, and the user is told to set it.
       let bucket = string("bucketName") ?? "bucket"
-      // The bucket is the archive root: a key (an object name in S3) cannot reach above it, `..`
-      // included, written or rendered.
-      out["root"] = .string(bucket)
-      out["path"] = .string(string("key") ?? "${newuuid()}")
-      notes.append(
-        "\(label) s3 → file: bucket '\(bucket)' becomes the archive root \(bucket)/, key → path below it")
+      let key = string("key") ?? "${newuuid()}"
+      for (field, value) in [("bucketName", string("bucketName")), ("key", string("key"))] where value == nil
+      {
+        required.append(
+          "\(label) s3.\(field): missing (AWS requires it); written as '\(field == "key" ? key : bucket)', check it"
+        )
+      }
+      if bucket.contains("${") {
+        // A templated bucket cannot be a root (a folder named after the template): it becomes the
+        // path's first folder, under the archive's default root.
+        out["path"] = .string(bucket + "/" + key)
+        notes.append(
+          "\(label) s3 → file: the bucket template '\(bucket)' becomes the first folder of the path, key → below it"
+        )
+      } else {
+        // The bucket is the archive root: a key (an object name in S3) cannot reach above it, `..`
+        // included, written or rendered.
+        out["root"] = .string(bucket)
+        out["path"] = .string(key)
+        notes.append(
+          "\(label) s3 → file: bucket '\(bucket)' becomes the archive root \(bucket)/, key → path below it")
+      }
+      if !key.contains("${") {
+        notes.append(
+          "\(label) s3.key '\(key)' has no template: S3 overwrote that one object with each result; the file action appends each result as a line"
+        )
+      }
       drop(["roleArn"], roleNote)
       drop(["cannedAcl"])
       dropUnknown(["bucketName", "key", "roleArn", "cannedAcl"])
     case "dynamoDB":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      if string("tableName") == nil {
+        required.append("\(label) dynamoDB.tableName: missing (AWS requires it); set 'table'")
+      }
       out["table"] = .string(tableName(string("tableName") ?? "", label: label, notes: &notes))
       var keys: [String] = []
       for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
@@ -247,6 +284,9 @@ public enum AWSRuleImporter {
     case "dynamoDBv2":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      if fields["putItem"]?["tableName"]?.string == nil {
+        required.append("\(label) dynamoDBv2.putItem.tableName: missing (AWS requires it); set 'table'")
+      }
       out["table"] = .string(
         tableName(fields["putItem"]?["tableName"]?.string ?? "", label: label, notes: &notes))
       notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")

@@ -103,6 +103,50 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test(
+    "what AWS requires, or what changes meaning, needs the user: missing fields, SigV4, templated buckets")
+  func fieldsThatNeedTheUser() throws {
+    func convert(_ actions: String) throws -> AWSRuleImporter.Result {
+      try AWSRuleImporter.convert(
+        file: "r.json", bytes: Array(#"{"sql": "SELECT * FROM 'a/#'", "actions": [\#(actions)]}"#.utf8))
+    }
+    func actions(_ result: AWSRuleImporter.Result) throws -> [Value] {
+      guard case .object(let object) = try JSONReader.parse(result.json),
+        case .array(let list)? = object["actions"]
+      else { return [] }
+      return list
+    }
+    // AWS requires an s3 bucket and key and a DynamoDB table: stand-ins are written, and the user told.
+    let missing = try convert(
+      #"{"s3": {"bucketName": "b"}}, {"dynamoDB": {"roleArn": "r"}}, {"dynamoDBv2": {}}"#)
+    #expect(missing.actionRequired.count == 3, "\(missing.actionRequired)")
+    #expect(missing.actionRequired[0].hasPrefix("actions[0] s3.key: missing (AWS requires it)"))
+    #expect(missing.actionRequired[1].hasPrefix("actions[1] dynamoDB.tableName: missing"))
+    #expect(missing.actionRequired[2].hasPrefix("actions[2] dynamoDBv2.putItem.tableName: missing"))
+    // Signed requests would go unsigned.
+    let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
+    #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))
+    // A templated bucket is no folder name: it leads the path, under the default root.
+    let templated = try convert(
+      #"{"s3": {"bucketName": "${topic(1)}-bucket", "key": "${topic()}/${timestamp()}"}}"#)
+    #expect(templated.actionRequired.isEmpty)
+    #expect(
+      try actions(templated)
+        == [.object(["file": .object(["path": .string("${topic(1)}-bucket/${topic()}/${timestamp()}")])])])
+    // A constant key: S3 overwrote one object, the archive appends.
+    let constant = try convert(#"{"s3": {"bucketName": "b", "key": "latest.json"}}"#)
+    #expect(constant.notes.contains { $0.contains("S3 overwrote that one object") }, "\(constant.notes)")
+    // A rule none of whose actions came over is written disabled: enabled, it would take its
+    // messages and write them nowhere.
+    let none = try convert(#"{"sns": {"targetArn": "t"}}"#)
+    guard case .object(let rule) = try JSONReader.parse(none.json) else { return }
+    #expect(rule["ruleDisabled"] == .bool(true))
+    #expect(none.unmapped == ["actions[0]: sns"])
+    // An empty list in AWS stays an enabled rule with no actions.
+    guard case .object(let empty) = try JSONReader.parse(try convert("").json) else { return }
+    #expect(empty["ruleDisabled"] == nil)
+  }
+
   @Test("a bare payload takes the file's base name; input that is not a rule says where")
   func barePayloadAndErrors() throws {
     let result = try AWSRuleImporter.convert(
