@@ -58,23 +58,32 @@ public struct RuleTestFile: Sendable {
     RuleFile.ruleFilePaths(ofTest: path).first { FileManager.default.fileExists(atPath: $0) }
   }
 
+  /// A case left out for its problems.
+  public struct InvalidCase: Sendable {
+    /// Its `name`, or `case N` (its number in the file) without one.
+    public var name: String
+    /// What is wrong with it, in file order.
+    public var problems: [RuleDiagnostic]
+  }
+
   /// Reads a test file; errors say where, and any invalid case makes the whole file an error.
   public static func load(path: String) throws(RuleFileError) -> RuleTestFile {
-    let (tests, problems) = try loadCases(path: path)
-    if !problems.isEmpty { throw RuleFileError(problems) }
+    let (tests, invalid) = try loadCases(path: path)
+    if !invalid.isEmpty { throw RuleFileError(invalid.flatMap(\.problems)) }
     return tests
   }
 
   /// Parses test file text; any invalid case makes the whole file an error.
   public static func parse(file: String, bytes: [UInt8]) throws(RuleFileError) -> RuleTestFile {
-    let (tests, problems) = try parseCases(file: file, bytes: bytes)
-    if !problems.isEmpty { throw RuleFileError(problems) }
+    let (tests, invalid) = try parseCases(file: file, bytes: bytes)
+    if !invalid.isEmpty { throw RuleFileError(invalid.flatMap(\.problems)) }
     return tests
   }
 
-  /// Reads a test file with its valid cases and the problems of the others (in file order), so
-  /// that `iotrules test` runs what it can; throws when the file as a whole cannot be read as cases.
-  public static func loadCases(path: String) throws(RuleFileError) -> (RuleTestFile, [RuleDiagnostic]) {
+  /// Reads a test file with its valid cases and the others with their problems (in file order), so
+  /// that `iotrules test` and the reload gate run what they can; throws when the file as a whole
+  /// cannot be read as cases.
+  public static func loadCases(path: String) throws(RuleFileError) -> (RuleTestFile, [InvalidCase]) {
     switch RegularFile.read(path) {
     case .success(let bytes): return try parseCases(file: path, bytes: bytes)
     case .failure(let unreadable):
@@ -85,9 +94,9 @@ public struct RuleTestFile: Sendable {
     }
   }
 
-  /// The valid cases of test file text and the problems of the others.
+  /// The valid cases of test file text and the others with their problems.
   static func parseCases(file: String, bytes: [UInt8]) throws(RuleFileError) -> (
-    RuleTestFile, [RuleDiagnostic]
+    RuleTestFile, [InvalidCase]
   ) {
     let root: RuleNode
     do {
@@ -115,16 +124,16 @@ public struct RuleTestFile: Sendable {
       ])
     }
     var cases: [Case] = []
+    var invalid: [InvalidCase] = []
     var seenNames: [String: FilePosition] = [:]
     let known: Set<String> = [
       "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
     ]
-    for (index, node) in list.enumerated() {
-      // A case with any problem is left out (its problems are reported), whole.
-      let problemsBefore = diagnostics.count
+    /// One case, or nil when it has problems (reported).
+    func parseCase(_ index: Int, _ node: RuleNode, problemsBefore: Int) -> Case? {
       guard let members = node.members else {
         report(node.position, "case \(index + 1) must be an object")
-        continue
+        return nil
       }
       let name = node["name"]?.string ?? "case \(index + 1)"
       // How messages name the case: its name quoted (`case 'hot reading'`), else its number.
@@ -142,17 +151,17 @@ public struct RuleTestFile: Sendable {
       }
       guard let topic = node["topic"]?.string else {
         report(node["topic"]?.position ?? node.position, "\(label): 'topic' must be a string")
-        continue
+        return nil
       }
       if let problem = TopicFilter.nameProblem(topic) {
         report(node["topic"]?.position ?? node.position, "\(label): 'topic' \(problem)")
-        continue
+        return nil
       }
       var payload: [UInt8] = []
       if let encoded = node["payload_base64"] {
         guard let text = encoded.string, let data = Data(base64Encoded: text) else {
           report(encoded.position, "\(label): 'payload_base64' is not base64")
-          continue
+          return nil
         }
         payload = Array(data)
         if node["payload"] != nil {
@@ -169,7 +178,7 @@ public struct RuleTestFile: Sendable {
       if let given = node["clientId"] {
         guard let text = given.string else {
           report(given.position, "\(label): 'clientId' must be a string")
-          continue
+          return nil
         }
         clientID = text
       }
@@ -177,7 +186,7 @@ public struct RuleTestFile: Sendable {
       if let given = node["timestamp"] {
         guard let value = given.int else {
           report(given.position, "\(label): 'timestamp' must be whole epoch milliseconds")
-          continue
+          return nil
         }
         timestamp = value
       }
@@ -188,7 +197,7 @@ public struct RuleTestFile: Sendable {
             ? "\(label): missing 'expect', one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
             : "\(label): 'expect' must be one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
         )
-        continue
+        return nil
       }
       let expectation: Expectation
       switch expectMembers[0].key {
@@ -196,7 +205,7 @@ public struct RuleTestFile: Sendable {
       case "no_match":
         guard expectMembers[0].value.bool == true else {
           report(expectMembers[0].value.position, "\(label): 'no_match' must be true")
-          continue
+          return nil
         }
         expectation = .noMatch
       case "actions":
@@ -206,23 +215,33 @@ public struct RuleTestFile: Sendable {
           report(
             expectMembers[0].value.position, "\(label): 'actions' must be an array of objects with a \"kind\""
           )
-          continue
+          return nil
         }
         expectation = .actions(actions.map(\.value))
       default:
         report(
           expectMembers[0].keyPosition,
           "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
-        continue
+        return nil
       }
-      guard diagnostics.count == problemsBefore else { continue }
-      cases.append(
+      guard diagnostics.count == problemsBefore else { return nil }
+      return
         Case(
           name: name, position: node.position,
           context: EvaluationContext(
             topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
-          expectation: expectation))
+          expectation: expectation)
     }
-    return (RuleTestFile(file: file, cases: cases), diagnostics.sorted(by: RuleDiagnostic.inFileOrder))
+    for (index, node) in list.enumerated() {
+      // A case with any problem is left out (its problems are reported), whole.
+      let problemsBefore = diagnostics.count
+      let name = node["name"]?.string ?? "case \(index + 1)"
+      if let valid = parseCase(index, node, problemsBefore: problemsBefore) {
+        cases.append(valid)
+      } else {
+        invalid.append(InvalidCase(name: name, problems: Array(diagnostics[problemsBefore...])))
+      }
+    }
+    return (RuleTestFile(file: file, cases: cases), invalid)
   }
 }

@@ -155,13 +155,16 @@ public struct RuleTestPlan: Sendable {
       }
       do {
         // Each invalid case fails at its place; the valid ones still run.
-        let (tests, problems) = try RuleTestFile.loadCases(path: pair.test)
+        let (tests, invalid) = try RuleTestFile.loadCases(path: pair.test)
         var file = RuleTestRunner.run(tests, on: rule)
-        for problem in problems {
+        for invalidCase in invalid {
           file.append(
             RuleTestResult(
-              rule: rule.name, file: pair.test, name: "(invalid case)", position: problem.position,
-              failure: "the case is invalid: \(problem.message)", seconds: 0))
+              rule: rule.name, file: pair.test, name: invalidCase.name,
+              position: invalidCase.problems[0].position,
+              failure: "the case is invalid: "
+                + invalidCase.problems.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+                .joined(separator: "; "), seconds: 0))
         }
         results += file.sorted {
           ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
@@ -203,9 +206,10 @@ public enum RuleTestGate {
     }
     let preview: RulePreview
     let tests: RuleTestFile
+    let invalid: [RuleTestFile.InvalidCase]
     do {
       preview = try RulePreview(rule: rule, bytes: Array(data))
-      tests = try RuleTestFile.load(path: testPath)
+      (tests, invalid) = try RuleTestFile.loadCases(path: testPath)
     } catch {
       // A test file's own errors name it with their line and column: they follow the reason, each
       // once, rather than inside it.
@@ -215,16 +219,27 @@ public enum RuleTestGate {
         reason: "its test file \(testPath) is broken (\(own.count) problem\(own.count == 1 ? "" : "s"))",
         diagnostics: own)
     }
+    // The valid cases run beside the invalid ones, so one look shows everything to fix.
     let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }
-    guard !failing.isEmpty else { return nil }
+    guard !failing.isEmpty || !invalid.isEmpty else { return nil }
     let places = failing.map {
       RuleDiagnostic(
         file: testPath, position: $0.position,
         message: "test '\($0.name)' of rule '\(rule.name)' failed: \($0.failure ?? "")")
     }
+    let problems = invalid.flatMap(\.problems)
+    var reasons: [String] = []
+    if !invalid.isEmpty {
+      reasons.append(
+        "its test file \(testPath) is broken (\(problems.count) problem\(problems.count == 1 ? "" : "s"))")
+    }
+    if !failing.isEmpty {
+      reasons.append(
+        "\(failing.count) of \(tests.cases.count) test(s) in \(testPath) failed: "
+          + failing.map { "'\($0.name)'" }.joined(separator: ", "))
+    }
     return GateRefusal(
-      reason: "\(failing.count) of \(tests.cases.count) test(s) in \(testPath) failed: "
-        + failing.map { "'\($0.name)'" }.joined(separator: ", "),
-      diagnostics: places)
+      reason: reasons.joined(separator: "; "),
+      diagnostics: (problems + places).sorted(by: RuleDiagnostic.inFileOrder))
   }
 }

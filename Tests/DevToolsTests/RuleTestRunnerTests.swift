@@ -98,13 +98,23 @@ import Testing
     """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1)
-    #expect(out.contains("FAIL high_temp: (invalid case)  (\(folder)/high_temp.test.json:2:81)"), "\(out)")
-    #expect(out.contains("case 'odd': unknown expectation 'nothing'"), "\(out)")
+    // Reported by its own name (two invalid cases would not be one line of a JUnit report).
+    #expect(out.contains("FAIL high_temp: odd  (\(folder)/high_temp.test.json:2:81)"), "\(out)")
+    #expect(out.contains("2:81: case 'odd': unknown expectation 'nothing'"), "\(out)")
     #expect(out.contains("FAIL high_temp: wrong  (\(folder)/high_temp.test.json:3:2)"), "\(out)")
     #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
-    // check and run still refuse the rule: its test file is broken.
-    let (checkStatus, _, _) = try runBinary(["check", folder])
+    // check and run still refuse the rule, and check shows all there is to fix at once: the
+    // invalid case and the valid one that fails.
+    let (checkStatus, checkOut, _) = try runBinary(["check", folder])
     #expect(checkStatus == 65)
+    #expect(
+      checkOut.contains(
+        "its test file \(folder)/high_temp.test.json is broken (1 problem); 1 of 2 test(s) in \(folder)/high_temp.test.json failed: 'wrong'"
+      ), "\(checkOut)")
+    #expect(checkOut.contains("high_temp.test.json:2:81: error: case 'odd'"), "\(checkOut)")
+    #expect(
+      checkOut.contains("high_temp.test.json:3:2: error: test 'wrong' of rule 'high_temp' failed"),
+      "\(checkOut)")
   }
 
   @Test("invalid test files say where")
