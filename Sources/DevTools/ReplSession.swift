@@ -30,8 +30,8 @@ public final class ReplSession {
   public private(set) var finished = false
   /// True when some statement or command failed (script mode exits 65 then).
   public private(set) var hadError = false
-  /// True once a file the script named could not be read (`.payload @FILE`): the script's exit
-  /// status is then 74, as every command's for an unreadable input.
+  /// True once a file the script named could not be read (`.payload @FILE`, `.rule FILE`): the
+  /// script's exit status is then 74, as every command's for an unreadable input.
   public private(set) var hadUnreadableInput = false
   /// The lines of a statement still being typed.
   public private(set) var pending: [String] = [] {
@@ -512,9 +512,17 @@ public final class ReplSession {
   }
 
   func runRule(_ path: String) -> [Output] {
+    let bytes: [UInt8]
+    switch RegularFile.read(path) {
+    case .success(let read): bytes = read
+    case .failure(let unreadable):
+      // As `.payload @FILE`: said at the script's line, and the script exits 74.
+      hadUnreadableInput = true
+      return fail(styler.error("error:") + " \(path): cannot read it (\(unreadable))")
+    }
     let rule: RulePreview
     do {
-      rule = try RulePreview.load(path: path)
+      rule = try RulePreview.load(file: path, bytes: bytes)
     } catch {
       return fail(error.description.replacingOccurrences(of: "error:", with: styler.error("error:")))
     }

@@ -208,6 +208,13 @@ import Testing
     #expect(out.contains("action file[0] receives"))
     #expect(out.contains(#""path": "archive/42/"#))
     #expect(out.contains("rule high_temp: no match: the WHERE clause is not true for this message"))
+    // A rule file that cannot be read is an unreadable input, at the script's line: exit 74.
+    let missing = packageRoot + "/Rules/nope.json"
+    let (missingStatus, _, missingErr) = try runBinary(["repl"], input: ".rule \(missing)\n")
+    #expect(missingStatus == 74)
+    #expect(
+      missingErr == "stdin:1: error: \(missing): cannot read it (No such file or directory)\n",
+      "\(missingErr)")
   }
 
   @Test(
