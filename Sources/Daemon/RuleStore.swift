@@ -157,15 +157,27 @@ public enum RuleStore {
     file: String, builder: any ActionBuilding, previous old: Rule?, gate: ReloadGate?,
     errors: inout [RuleFileError]
   ) -> Rule? {
+    /// A broken or unreadable new version: its problems, led on a reload by what keeps running.
+    func refuse(_ problems: [RuleDiagnostic]) -> Rule? {
+      guard let old else {
+        errors.append(RuleFileError(problems))
+        return nil
+      }
+      let lead = RuleDiagnostic(
+        file: file, position: FilePosition(line: 1, column: 1),
+        message:
+          "rule '\(old.name)' kept the previous version: the file has \(problems.count) problem\(problems.count == 1 ? "" : "s")"
+      )
+      errors.append(RuleFileError([lead] + problems))
+      return old
+    }
     let bytes: [UInt8]
     switch read(file) {
     case .success(let read): bytes = read
     case .failure(let problem):
-      errors.append(
-        RuleFileError([
-          RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)
-        ]))
-      return old
+      return refuse([
+        RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)
+      ])
     }
     if let old, old.fingerprint == RuleFile.fingerprint(bytes) {
       // The rule file is as it was, but its tests beside it may have changed (that is what a reload
@@ -198,8 +210,7 @@ public enum RuleStore {
       }
       return rule
     } catch {
-      errors.append(error)
-      return old
+      return refuse(error.diagnostics)
     }
   }
 }

@@ -144,6 +144,25 @@ struct RuleReloaderTests {
     #expect(result.rules.map(\.name) == ["one"])
   }
 
+  /// A broken edit or an unreadable file says that the previous version keeps running, before its
+  /// positioned errors (the errors alone left an operator guessing).
+  @Test func aBrokenEditSaysThePreviousVersionKeepsRunning() async throws {
+    let folder = temporaryFolder("broken-edit")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    let running = try #require(dispatcher.ruleSet.rules.first)
+    write(#"{"sql": "SELECT * FROM 'a/+'" "actions": []}"#, to: folder + "/one.json")
+    let result = try #require(await reloader.reload())
+    #expect(dispatcher.ruleSet.rules.first === running)
+    let said = result.errors.map(\.description).joined(separator: "\n")
+    #expect(
+      said.hasPrefix(
+        "\(folder)/one.json:1:1: error: rule 'one' kept the previous version: the file has 1 problem\n\(folder)/one.json:1:31: error:"
+      ), "\(said)")
+    #expect(result.errors.count == 1)
+  }
+
   /// A rule path that disappears (a folder renamed away and back, a file named by `--rules`
   /// deleted) keeps the running rules: loading what was left retired every rule, those of the
   /// other paths too.
