@@ -50,6 +50,8 @@ public final class FileArchiveAction: BatchAction {
   public var root: String { rootPrefix == "/" ? "/" : String(rootPrefix.dropLast()) }
   /// The root and its slash, before every rendered path.
   let rootPrefix: String
+  /// Whether `root` was given (`path` is then below it as written), rather than taken from `path`.
+  let rootIsExplicit: Bool
   /// Whether the path's own text names a hidden file or folder as its `index`-th segment below the
   /// root (`.state/${x}`): else a rendered one there is refused, as a value rendered empty or
   /// beginning with '.' made it (`.state/${x}.jsonl` without an x is still refused). Worked out
@@ -223,6 +225,7 @@ public final class FileArchiveAction: BatchAction {
     let root: String
     (root, relative) = place!
     rootPrefix = root == "/" ? "/" : root + "/"
+    rootIsExplicit = rootNode != nil
     self.maxBytes = maxBytes
     self.maxAgeSeconds = maxAgeSeconds
     self.sync = sync
@@ -538,6 +541,23 @@ public final class FileArchiveAction: BatchAction {
       context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
       prefix: rootPrefix)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
+    if let refusal = refusal(ofRelative: rendered) { return .failure(ActionError(.permanent, refusal)) }
+    return .success(path)
+  }
+
+  /// Why the daemon refuses `rendered`, the configuration's `path` as rendered for a message, or nil
+  /// (for previews: `iotrules test`, the REPL's `.rule`).
+  public func refusal(ofConfiguredPath rendered: String) -> String? {
+    if rootIsExplicit { return refusal(ofRelative: rendered[...]) }
+    // The root is the literal text before the path's last '/' ahead of its first template, so the
+    // rendering begins with it (a root taken as '.' is not written).
+    let written = root == "." && !pathText.hasPrefix("./") ? "" : rootPrefix
+    guard rendered.hasPrefix(written) else { return refusal(ofRelative: rendered[...]) }
+    return refusal(ofRelative: rendered.dropFirst(written.count))
+  }
+
+  /// Why a rendered path below the archive root is refused (the error message), or nil.
+  func refusal(ofRelative rendered: Substring) -> String? {
     // One pass over the bytes finds both a refused path and whether a segment names a hidden file.
     var namesHidden = false
     let problem =
@@ -553,22 +573,20 @@ public final class FileArchiveAction: BatchAction {
         })?.element
     {
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.
-      return .failure(
-        ActionError(
-          .permanent,
-          "rendered path '\(rendered)' has a hidden name '\(hidden)' (a value of '\(pathText)' rendered empty before a '.', or began with '.'); archive root is '\(root)'"
-        ))
+      return
+        "rendered path '\(rendered)' has a hidden name '\(hidden)' (a value of '\(pathText)' rendered empty before a '.', or began with '.'); archive root is '\(root)'"
     }
     if let problem {
       // The path's own text has neither (refused at load): a value made it, most often a missing
       // field rendered as nothing.
+      // Below the root the text never begins with '/': a value did, empty or absolute.
+      let said = problem == "is absolute" ? "begins with '/'" : problem
       let cause =
         problem == "is absolute" || problem == "has an empty segment"
         ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
-      return .failure(
-        ActionError(.permanent, "rendered path '\(rendered)' \(problem)\(cause); archive root is '\(root)'"))
+      return "rendered path '\(rendered)' \(said)\(cause); archive root is '\(root)'"
     }
-    return .success(path)
+    return nil
   }
 
   /// Why a rendered relative path is refused, or nil.

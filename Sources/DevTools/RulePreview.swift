@@ -19,6 +19,8 @@ public struct RulePreview: Sendable {
     /// A republish topic written with AWS's `$$` escape: the template after it (the published topic
     /// is `$` and its rendering, as the action sends it).
     var escapedTopic: Template?
+    /// A file action as the daemon builds it: it judges each rendered path as the daemon would.
+    var archive: FileArchiveAction?
   }
 
   /// The rule's name.
@@ -72,7 +74,9 @@ public struct RulePreview: Sendable {
     if let payload = root["topicRulePayload"] ?? root["rule"] { root = payload }
     let program = rule.program
     var diagnostics: [RuleDiagnostic] = []
-    func compileAction(_ node: RuleNode, label: String, into list: inout [ActionPreview]) {
+    func compileAction(
+      _ node: RuleNode, label: String, configured: ConfiguredAction?, into list: inout [ActionPreview]
+    ) {
       guard let member = node.members?.first else { return }
       var fields: [(String, TemplateTree)] = []
       for item in member.value.members ?? [] where item.key != "retry" && item.key != "errorAction" {
@@ -92,19 +96,25 @@ public struct RulePreview: Sendable {
       list.append(
         ActionPreview(
           kind: member.key, label: "\(member.key)[\(label)]", fields: .object(fields),
-          escapedTopic: escapedTopic))
+          escapedTopic: escapedTopic, archive: configured?.action as? FileArchiveAction))
       if let nested = member.value["errorAction"] {
-        compileAction(nested, label: "\(label).errorAction", into: &list)
+        compileAction(
+          nested, label: "\(label).errorAction", configured: configured?.errorAction, into: &list)
       }
     }
     var actions: [ActionPreview] = []
     if case .array(let elements)? = root["actions"]?.kind {
       for (index, element) in elements.enumerated() {
-        compileAction(element, label: "\(index)", into: &actions)
+        compileAction(
+          element, label: "\(index)",
+          configured: rule.actions.indices.contains(index) ? rule.actions[index] : nil,
+          into: &actions)
       }
     }
     var errorActions: [ActionPreview] = []
-    if let node = root["errorAction"] { compileAction(node, label: "errorAction", into: &errorActions) }
+    if let node = root["errorAction"] {
+      compileAction(node, label: "errorAction", configured: rule.errorAction, into: &errorActions)
+    }
     if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }
     self.name = rule.name
     self.file = rule.file
@@ -170,6 +180,13 @@ public struct RulePreview: Sendable {
       // As the daemon: a topic with a wildcard, an empty level, too many levels... is refused.
       if action.kind == "republish", object["refused"] == nil, case .string(let topic)? = object["topic"],
         let problem = RepublishAction.topicProblem(topic)
+      {
+        object["refused"] = .string(
+          "\(problem): the daemon refuses it (permanent failure, to the error path)")
+      }
+      // As the daemon: a rendered file path with an empty segment, a hidden name, `..`, ...
+      if let archive = action.archive, case .string(let path)? = object["path"],
+        let problem = archive.refusal(ofConfiguredPath: path)
       {
         object["refused"] = .string(
           "\(problem): the daemon refuses it (permanent failure, to the error path)")

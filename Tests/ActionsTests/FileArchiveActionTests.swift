@@ -195,7 +195,7 @@ struct FileArchiveActionTests {
     ])
     #expect(
       errors[0]?.message.hasPrefix(
-        "rendered path '/x/s/y.jsonl' is absolute (a value of '${dev}/x/${sub}/y.jsonl' rendered empty")
+        "rendered path '/x/s/y.jsonl' begins with '/' (a value of '${dev}/x/${sub}/y.jsonl' rendered empty")
         == true,
       "\(String(describing: errors[0]))")
     #expect(

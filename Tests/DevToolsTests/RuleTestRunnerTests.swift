@@ -86,6 +86,32 @@ import Testing
     #expect(out.hasSuffix("5 passed, 0 failed (5 case(s) in 2 file(s))\n"))
   }
 
+  @Test("a file path the daemon would refuse shows 'refused' and fails the case unless it expects that")
+  func refusedArchivePathsFail() throws {
+    let folder = temporaryFolder("ruletest-refused-path")
+    try #"""
+    {"sql": "SELECT * FROM 'sensors/+/data'",
+     "actions": [{"file": {"path": "o/${dev}.jsonl"}}, {"file": {"path": "o/${missing}/x.jsonl"}},
+                 {"file": {"root": "r", "path": "${dev}/x.jsonl"}}]}
+    """#.write(toFile: folder + "/arch.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "no dev", "topic": "sensors/1/data", "payload": {"t": 1},
+      "expect": {"actions": [{"kind": "file", "path": "o/.jsonl"}, {"kind": "file", "path": "o//x.jsonl"},
+                             {"kind": "file", "path": "/x.jsonl"}]}},
+     {"name": "dev given", "topic": "sensors/1/data", "payload": {"dev": "d1"},
+      "expect": {"actions": [{"kind": "file", "path": "o/d1.jsonl"}, {"kind": "file", "path": "o//x.jsonl",
+                              "refused": "rendered path '/x.jsonl' begins with '/' (a value of 'o/${missing}/x.jsonl' rendered empty, or with a leading or doubled '/'); archive root is 'o': the daemon refuses it (permanent failure, to the error path)"},
+                             {"kind": "file", "path": "d1/x.jsonl"}]}}]
+    """#.write(toFile: folder + "/arch.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    // The first case fails: each of its three writes would go to the error path.
+    #expect(out.contains("FAIL arch: no dev"), "\(out)")
+    #expect(out.contains("rendered path '.jsonl' has a hidden name '.jsonl'"), "\(out)")
+    #expect(out.contains("rendered path '/x.jsonl' begins with '/'"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
   @Test("an invalid case fails at its place; the file's other cases still run")
   func invalidCaseBesideOthers() throws {
     let folder = temporaryFolder("ruletest-invalid-case")
