@@ -136,11 +136,17 @@ public enum AWSRuleImporter {
         out["errorAction"] = action
       }
     }
-    if !unmapped.isEmpty {
-      // The written file says what it lacks, for whoever reads it later (stderr is gone by then).
-      let said = payload["description"]?.string.flatMap { $0.isEmpty ? nil : $0 + " " } ?? ""
-      out["description"] = .string(
-        said + "[imported from AWS without: \(unmapped.joined(separator: "; "))]")
+    if !unmapped.isEmpty || !required.isEmpty {
+      // The written file says what it lacks and what needs an edit, for whoever reads it later
+      // (stderr is gone by then).
+      var said = payload["description"]?.string ?? ""
+      if !unmapped.isEmpty {
+        said += (said.isEmpty ? "" : " ") + "[imported from AWS without: \(unmapped.joined(separator: "; "))]"
+      }
+      if !required.isEmpty {
+        said += (said.isEmpty ? "" : " ") + "[ACTION REQUIRED: \(required.joined(separator: "; "))]"
+      }
+      out["description"] = .string(said)
     }
     return Result(
       name: ruleName, json: JSONWriter.prettyString(.object(out)) + "\n", notes: notes, unmapped: unmapped,
@@ -226,14 +232,11 @@ public enum AWSRuleImporter {
       dropUnknown(["destinationArn", "topic", "key", "partition", "headers", "clientProperties"])
     case "s3":
       kind = "file"
-      // AWS requires both; a stand-in keeps the file loadable, and the user is told to set it.
-      let bucket = string("bucketName") ?? "bucket"
-      let key = string("key") ?? "${newuuid()}"
-      for (field, value) in [("bucketName", string("bucketName")), ("key", string("key"))] where value == nil
-      {
-        required.append(
-          "\(label) s3.\(field): missing (AWS requires it); written as '\(field == "key" ? key : bucket)', check it"
-        )
+      // AWS requires both: no value is made up for either.
+      guard let bucket = string("bucketName"), let key = string("key") else {
+        unmapped.append(
+          "\(label): s3 without '\(string("bucketName") == nil ? "bucketName" : "key")' (AWS requires it)")
+        return nil
       }
       if bucket.contains("${") {
         // A templated bucket cannot be a root (a folder named after the template): it becomes the
@@ -261,10 +264,11 @@ public enum AWSRuleImporter {
     case "dynamoDB":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
-      if string("tableName") == nil {
-        required.append("\(label) dynamoDB.tableName: missing (AWS requires it); set 'table'")
+      guard let table = string("tableName"), !table.isEmpty else {
+        unmapped.append("\(label): dynamoDB without 'tableName' (AWS requires it)")
+        return nil
       }
-      out["table"] = .string(tableName(string("tableName") ?? "", label: label, notes: &notes))
+      out["table"] = .string(tableName(table, label: label, notes: &notes))
       var keys: [String] = []
       for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
         if let name = string(field) { keys.append("\(name) = '\(string(value) ?? "")'") }
@@ -284,11 +288,11 @@ public enum AWSRuleImporter {
     case "dynamoDBv2":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
-      if fields["putItem"]?["tableName"]?.string == nil {
-        required.append("\(label) dynamoDBv2.putItem.tableName: missing (AWS requires it); set 'table'")
+      guard let table = fields["putItem"]?["tableName"]?.string, !table.isEmpty else {
+        unmapped.append("\(label): dynamoDBv2 without 'putItem.tableName' (AWS requires it)")
+        return nil
       }
-      out["table"] = .string(
-        tableName(fields["putItem"]?["tableName"]?.string ?? "", label: label, notes: &notes))
+      out["table"] = .string(tableName(table, label: label, notes: &notes))
       notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")
       drop(["roleArn"], roleNote)
       dropUnknown(["putItem", "roleArn"])
@@ -314,7 +318,6 @@ public enum AWSRuleImporter {
   /// A DynamoDB table name as a SQLite identifier (`.` and `-` become `_`).
   static func tableName(_ name: String, label: String, notes: inout [String]) -> String {
     var mapped = String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
-    if mapped.isEmpty { mapped = "items" }
     if mapped.first!.isNumber { mapped = "t_" + mapped }
     if mapped != name { notes.append("\(label): table '\(name)' is written as '\(mapped)'") }
     return mapped

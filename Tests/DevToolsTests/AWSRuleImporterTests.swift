@@ -27,7 +27,10 @@ import Testing
       Issue.record("no description")
       return
     }
-    #expect(description.hasSuffix("[imported from AWS without: actions[2]: sns]"), "\(description)")
+    #expect(
+      description.hasSuffix(
+        "[imported from AWS without: actions[2]: sns] [ACTION REQUIRED: actions[3] lambda → http: set 'url' to an HTTP endpoint that runs arn:aws:lambda:us-east-1:123456789012:function:my-function]"
+      ), "\(description)")
     #expect(actions.count == 3)
     #expect(
       actions[0]
@@ -116,16 +119,28 @@ import Testing
       else { return [] }
       return list
     }
-    // AWS requires an s3 bucket and key and a DynamoDB table: stand-ins are written, and the user told.
+    // AWS requires an s3 bucket and key and a DynamoDB table: without them the action is not
+    // imported (no value is made up), and the file says so.
     let missing = try convert(
       #"{"s3": {"bucketName": "b"}}, {"dynamoDB": {"roleArn": "r"}}, {"dynamoDBv2": {}}"#)
-    #expect(missing.actionRequired.count == 3, "\(missing.actionRequired)")
-    #expect(missing.actionRequired[0].hasPrefix("actions[0] s3.key: missing (AWS requires it)"))
-    #expect(missing.actionRequired[1].hasPrefix("actions[1] dynamoDB.tableName: missing"))
-    #expect(missing.actionRequired[2].hasPrefix("actions[2] dynamoDBv2.putItem.tableName: missing"))
+    #expect(
+      missing.unmapped == [
+        "actions[0]: s3 without 'key' (AWS requires it)",
+        "actions[1]: dynamoDB without 'tableName' (AWS requires it)",
+        "actions[2]: dynamoDBv2 without 'putItem.tableName' (AWS requires it)",
+      ], "\(missing.unmapped)")
+    #expect(try actions(missing).isEmpty)
     // Signed requests would go unsigned.
     let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
     #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))
+    // What needs an edit is written into the file too (stderr is gone once it is deployed).
+    guard case .object(let signedRule) = try JSONReader.parse(signed.json),
+      case .string(let description)? = signedRule["description"]
+    else {
+      Issue.record("no description")
+      return
+    }
+    #expect(description.hasPrefix("[ACTION REQUIRED: actions[0] http.auth: SigV4"), "\(description)")
     // A templated bucket is no folder name: it leads the path, under the default root.
     let templated = try convert(
       #"{"s3": {"bucketName": "${topic(1)}-bucket", "key": "${topic()}/${timestamp()}"}}"#)
