@@ -551,9 +551,12 @@ public final class FileArchiveAction: BatchAction {
     if rootIsExplicit { return refusal(ofRelative: rendered[...]) }
     // The root is the literal text before the path's last '/' ahead of its first template, so the
     // rendering begins with it (a root taken as '.' is not written).
+    // Bytes, as `resolve` slices: a value starting with a combining mark joins the root's '/' into
+    // one Character.
     let written = root == "." && !pathText.hasPrefix("./") ? "" : rootPrefix
-    guard rendered.hasPrefix(written) else { return refusal(ofRelative: rendered[...]) }
-    return refusal(ofRelative: rendered.dropFirst(written.count))
+    guard rendered.utf8.starts(with: written.utf8) else { return refusal(ofRelative: rendered[...]) }
+    return refusal(
+      ofRelative: rendered[rendered.utf8.index(rendered.startIndex, offsetBy: written.utf8.count)...])
   }
 
   /// Why a rendered path below the archive root is refused (the error message), or nil.

@@ -127,7 +127,7 @@ public enum AWSRuleImporter {
     {
       // Enabled, it would take its messages and write them nowhere.
       out["ruleDisabled"] = .bool(true)
-      notes.append("none of the rule's actions could be imported: written with ruleDisabled true")
+      required.append("none of the rule's actions could be imported: the rule is written disabled")
     }
     if let node = payload["errorAction"] {
       if let action = mapAction(
@@ -233,9 +233,10 @@ public enum AWSRuleImporter {
     case "s3":
       kind = "file"
       // AWS requires both: no value is made up for either.
-      guard let bucket = string("bucketName"), let key = string("key") else {
+      guard let bucket = string("bucketName"), !bucket.isEmpty, let key = string("key"), !key.isEmpty else {
         unmapped.append(
-          "\(label): s3 without '\(string("bucketName") == nil ? "bucketName" : "key")' (AWS requires it)")
+          "\(label): s3 without '\(string("bucketName")?.isEmpty ?? true ? "bucketName" : "key")' (AWS requires it)"
+        )
         return nil
       }
       if bucket.contains("${") {

@@ -62,6 +62,8 @@ public struct RuleTestFile: Sendable {
   public struct InvalidCase: Sendable {
     /// Its `name`, or `case N` (its number in the file) without one.
     public var name: String
+    /// Where the case starts.
+    public var position: FilePosition
     /// What is wrong with it, in file order.
     public var problems: [RuleDiagnostic]
   }
@@ -239,7 +241,10 @@ public struct RuleTestFile: Sendable {
       if let valid = parseCase(index, node, problemsBefore: problemsBefore) {
         cases.append(valid)
       } else {
-        invalid.append(InvalidCase(name: name, problems: Array(diagnostics[problemsBefore...])))
+        invalid.append(
+          InvalidCase(
+            name: name, position: node.position,
+            problems: diagnostics[problemsBefore...].sorted(by: RuleDiagnostic.inFileOrder)))
       }
     }
     return (RuleTestFile(file: file, cases: cases), invalid)

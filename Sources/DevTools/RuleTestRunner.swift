@@ -45,9 +45,17 @@ public enum RuleTestRunner {
       return "expected no match, but the rule matched with output\n" + indent(ValueText.pretty(output))
     case (.output, .noMatch(let reason)), (.actions, .noMatch(let reason)):
       return "expected a match, but no match: \(reason)"
-    case (.output(let expected), .matched(_, let output, _)):
+    case (.output(let expected), .matched(_, let output, let actions)):
       let actual = RuleTestRunner.comparable(output)
-      if ValueText.equivalent(expected, actual) { return nil }
+      if ValueText.equivalent(expected, actual) {
+        // A passing test means the writes land: an action the daemon would refuse fails the case.
+        for case .object(let action) in actions {
+          guard case .string(let reason)? = action["refused"] else { continue }
+          let kind = action["kind"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "an"
+          return "the output is as expected, but the daemon would refuse the \(kind) action: \(reason)"
+        }
+        return nil
+      }
       return "output differs (- expected, + actual):\n"
         + LineDiff.unified(
           expected: ValueText.pretty(ValueText.canonical(expected)),
@@ -163,8 +171,7 @@ public struct RuleTestPlan: Sendable {
         for invalidCase in invalid {
           file.append(
             RuleTestResult(
-              rule: rule.name, file: pair.test, name: invalidCase.name,
-              position: invalidCase.problems[0].position,
+              rule: rule.name, file: pair.test, name: invalidCase.name, position: invalidCase.position,
               failure: "the case is invalid: "
                 + invalidCase.problems.map { "\($0.position.line):\($0.position.column): \($0.message)" }
                 .joined(separator: "; "), seconds: 0))

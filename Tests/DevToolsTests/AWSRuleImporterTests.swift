@@ -130,6 +130,8 @@ import Testing
         "actions[2]: dynamoDBv2 without 'putItem.tableName' (AWS requires it)",
       ], "\(missing.unmapped)")
     #expect(try actions(missing).isEmpty)
+    let empty = try convert(#"{"s3": {"bucketName": "", "key": "k"}}"#)
+    #expect(empty.unmapped == ["actions[0]: s3 without 'bucketName' (AWS requires it)"], "\(empty.unmapped)")
     // Signed requests would go unsigned.
     let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
     #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))

@@ -101,7 +101,8 @@ import Testing
      {"name": "dev given", "topic": "sensors/1/data", "payload": {"dev": "d1"},
       "expect": {"actions": [{"kind": "file", "path": "o/d1.jsonl"}, {"kind": "file", "path": "o//x.jsonl",
                               "refused": "rendered path '/x.jsonl' begins with '/' (a value of 'o/${missing}/x.jsonl' rendered empty, or with a leading or doubled '/'); archive root is 'o': the daemon refuses it (permanent failure, to the error path)"},
-                             {"kind": "file", "path": "d1/x.jsonl"}]}}]
+                             {"kind": "file", "path": "d1/x.jsonl"}]}},
+     {"name": "output only", "topic": "sensors/1/data", "payload": {"dev": "d2"}, "expect": {"output": {"dev": "d2"}}}]
     """#.write(toFile: folder + "/arch.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1, "\(out)")
@@ -109,7 +110,12 @@ import Testing
     #expect(out.contains("FAIL arch: no dev"), "\(out)")
     #expect(out.contains("rendered path '.jsonl' has a hidden name '.jsonl'"), "\(out)")
     #expect(out.contains("rendered path '/x.jsonl' begins with '/'"), "\(out)")
-    #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
+    // A case that checks only the output fails too when a write would be refused.
+    #expect(
+      out.contains(
+        "the output is as expected, but the daemon would refuse the file action: rendered path '/x.jsonl'"),
+      "\(out)")
+    #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
   }
 
   @Test("an invalid case fails at its place; the file's other cases still run")
@@ -125,7 +131,7 @@ import Testing
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1)
     // Reported by its own name (two invalid cases would not be one line of a JUnit report).
-    #expect(out.contains("FAIL high_temp: odd  (\(folder)/high_temp.test.json:2:81)"), "\(out)")
+    #expect(out.contains("FAIL high_temp: odd  (\(folder)/high_temp.test.json:2:2)"), "\(out)")
     #expect(out.contains("2:81: case 'odd': unknown expectation 'nothing'"), "\(out)")
     #expect(out.contains("FAIL high_temp: wrong  (\(folder)/high_temp.test.json:3:2)"), "\(out)")
     #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
