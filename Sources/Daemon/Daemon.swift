@@ -4,7 +4,6 @@ import Dispatch
 import Foundation
 import IoTSQL
 import Logging
-import Metrics
 import Prometheus
 import RulesEngine
 import ServiceLifecycle
@@ -314,11 +313,10 @@ public enum Daemon {
     var publisher: MQTTPublisher?
     switch spec {
     case .replay(let input):
-      let malformedLines = Counter(label: MetricNames.malformedLines)
       let replaySource = ReplaySource(
         input: input, follow: configuration.follow, clock: clock,
         onMalformed: { line, message in
-          malformedLines.increment()
+          CounterStore.shared.malformedLines.wrappingAdd(1, ordering: .relaxed)
           logger.warning(
             "malformed line", metadata: ["line": .stringConvertible(line), "error": "\(message)"])
         },

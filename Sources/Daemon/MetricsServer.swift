@@ -127,7 +127,9 @@ public final class MetricsServer: @unchecked Sendable {
     var status = "404 Not Found"
     var body = Array("not found\n".utf8)
     var type = "text/plain; charset=utf-8"
-    if parts.count >= 2, parts[0] == "GET" {
+    // HEAD as GET without the body (uptime probes use it; RFC 9110 asks every server for it).
+    let isHead = parts.first == "HEAD"
+    if parts.count >= 2, parts[0] == "GET" || isHead {
       let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
       if path == "/metrics" {
         status = "200 OK"
@@ -146,7 +148,7 @@ public final class MetricsServer: @unchecked Sendable {
     }
     let head =
       "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-    let response = Array(head.utf8) + body
+    let response = Array(head.utf8) + (isHead ? [] : body)
     var offset = 0
     while offset < response.count {
       let sent = response.withUnsafeBytes {

@@ -1,7 +1,6 @@
 import Foundation
 import IoTSQL
 import Logging
-import Metrics
 import Synchronization
 
 /// Counts kept by the dispatcher for the summary line on exit.
@@ -340,9 +339,6 @@ public final class Dispatcher: Sendable {
   let deadLetter: any DeadLetterSink
   let clock: any EngineClock
   let logger: Logger
-  let received = Counter(label: MetricNames.messagesReceived)
-  let acknowledged = Counter(label: MetricNames.messagesAcknowledged)
-  let failedMessages = Counter(label: MetricNames.messagesFailed)
   /// Where a failing dead-letter file is reported (the daemon is then unhealthy: it holds messages
   /// it cannot acknowledge) and cleared by the next write that succeeds.
   public let health: Health
@@ -487,7 +483,7 @@ public final class Dispatcher: Sendable {
       state.ruleSet.enter(messages.count)
       return state.ruleSet
     }
-    received.increment(by: messages.count)
+    CounterStore.shared.messagesReceived.add(messages.count)
     // Counted before any job is queued: a reading never shows more acknowledged than received.
     statistics.withLock { $0.received += messages.count }
     var worker = workers.withLock { $0.popLast() } ?? Worker()
@@ -725,8 +721,8 @@ public final class Dispatcher: Sendable {
       stats.acknowledged += succeeded
       stats.failed += failed
     }
-    if succeeded > 0 { acknowledged.increment(by: Int64(succeeded)) }
-    if failed > 0 { failedMessages.increment(by: Int64(failed)) }
+    if succeeded > 0 { CounterStore.shared.messagesAcknowledged.add(succeeded) }
+    if failed > 0 { CounterStore.shared.messagesFailed.add(failed) }
     let now = clock.monotonicNanoseconds()
     var bytes = 0
     var latencies = LatencyHistogram.Tally()

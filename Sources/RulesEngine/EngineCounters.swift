@@ -26,9 +26,9 @@ public final class ActionCounters: Sendable {
   nonisolated(unsafe) var next: ActionCounters?
   /// Results written.
   public let succeeded = Atomic<Int>(0)
-  /// Attempts that failed.
+  /// Results an attempt failed for.
   public let failed = Atomic<Int>(0)
-  /// Retries started.
+  /// Results sent again after a transient failure, once per retry.
   public let retried = Atomic<Int>(0)
   /// Failures handed to an error action.
   public let errorPath = Atomic<Int>(0)
@@ -107,6 +107,14 @@ public final class CounterStore: Sendable {
   let rules = Mutex<[String: RuleCounters]>([:])
   /// The latency of every message the engine finished.
   let latency = LatencyHistogram()
+  /// Messages taken from sources.
+  public let messagesReceived = Atomic<Int>(0)
+  /// Messages acknowledged done.
+  public let messagesAcknowledged = Atomic<Int>(0)
+  /// Messages that could not be kept safe (acknowledged failed: the source keeps them).
+  public let messagesFailed = Atomic<Int>(0)
+  /// Replay lines skipped as malformed.
+  public let malformedLines = Atomic<Int>(0)
 
   /// Creates an empty store.
   public init() {}
@@ -158,6 +166,29 @@ public final class CounterStore: Sendable {
   /// The counters as Prometheus text exposition.
   public func prometheusText() -> String {
     var text = ""
+    let totals: [(String, String, Int)] = [
+      (
+        MetricNames.messagesReceived, "Messages taken from the source.",
+        messagesReceived.load(ordering: .relaxed)
+      ),
+      (
+        MetricNames.messagesAcknowledged,
+        "Messages acknowledged done: every action wrote or handed its failure on.",
+        messagesAcknowledged.load(ordering: .relaxed)
+      ),
+      (
+        MetricNames.messagesFailed,
+        "Messages acknowledged failed: not even the dead-letter file took a record; the source keeps them.",
+        messagesFailed.load(ordering: .relaxed)
+      ),
+      (
+        MetricNames.malformedLines, "Replay lines skipped as malformed (each logged with its line number).",
+        malformedLines.load(ordering: .relaxed)
+      ),
+    ]
+    for (name, help, value) in totals {
+      text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
+    }
     let ruleSnapshot = rules.withLock { $0 }.sorted { $0.key < $1.key }
     let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
       (
@@ -167,7 +198,7 @@ public final class CounterStore: Sendable {
       (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
       (
         MetricNames.ruleEvaluationErrors,
-        "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError).",
+        "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError), or whose evaluation was stopped by a limit (no result).",
         { $0.evaluationErrors.load(ordering: .relaxed) }
       ),
     ]
@@ -183,8 +214,15 @@ public final class CounterStore: Sendable {
     let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
     let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
-      (MetricNames.actionFailed, "Action attempts that failed.", { $0.failed.load(ordering: .relaxed) }),
-      (MetricNames.actionRetried, "Retries started.", { $0.retried.load(ordering: .relaxed) }),
+      (
+        MetricNames.actionFailed,
+        "Results an attempt failed for (each result of a failed batch, or not sent after an earlier result of its topic failed).",
+        { $0.failed.load(ordering: .relaxed) }
+      ),
+      (
+        MetricNames.actionRetried, "Results sent again after a transient failure (once per retry).",
+        { $0.retried.load(ordering: .relaxed) }
+      ),
       (
         MetricNames.actionErrorPath, "Failures handed to an error action.",
         { $0.errorPath.load(ordering: .relaxed) }

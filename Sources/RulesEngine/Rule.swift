@@ -169,9 +169,9 @@ public enum MetricNames {
   public static let regexBudgetOverruns = "iotrules_regex_budget_overruns_total"
   /// Results an action wrote.
   public static let actionSucceeded = "iotrules_action_succeeded_total"
-  /// Attempts that failed (each attempt).
+  /// Results an attempt failed for.
   public static let actionFailed = "iotrules_action_failed_total"
-  /// Retries started.
+  /// Results sent again after a transient failure.
   public static let actionRetried = "iotrules_action_retried_total"
   /// Failures handed to an error action.
   public static let actionErrorPath = "iotrules_action_error_path_total"

@@ -3,13 +3,13 @@ import TestSupport
 import Testing
 
 struct MetricsServerTests {
-  func fetch(_ url: String) throws -> (Int, String) {
+  func fetch(_ url: String, method: String = "GET") throws -> (Int, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
       "python3", "-c",
-      "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(sys.argv[1],timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())",
-      url,
+      "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(urllib.request.Request(sys.argv[1],method=sys.argv[2]),timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())",
+      url, method,
     ]
     let pipe = Pipe()
     process.standardOutput = pipe
@@ -71,6 +71,13 @@ struct MetricsServerTests {
     #expect(process.stderr.contains(warning), "\(process.stderr)")
     #expect(process.stderr.contains(", topic 'f/1'; in its payload, offset 0: "), "\(process.stderr)")
     #expect(metrics.contains("iotrules_messages_received_total 5"))
+    // Every family says what it counts.
+    for line in metrics.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+      let name = line.split(separator: " ")[2]
+      #expect(metrics.contains("# HELP \(name) "), "no HELP for \(name)")
+    }
+    // HEAD answers as GET, without the body.
+    #expect(try fetch("http://127.0.0.1:\(metricsPort)/metrics", method: "HEAD") == (200, "\n"))
     #expect(metrics.contains("iotrules_replay_malformed_lines_total 1"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 5\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_count 5\n"))
