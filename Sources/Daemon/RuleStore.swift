@@ -277,6 +277,11 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
+  /// The rule files whose latest version failed to load (a broken file is not read again until it
+  /// changes, so its failure is remembered), for `/metrics`.
+  nonisolated(unsafe) var failingFiles: Set<String> = []
+  /// The test files without a rule beside them, last said.
+  nonisolated(unsafe) var orphanTests: [String] = []
   /// Retired rule versions waiting for their messages to finish before their actions shut down,
   /// by number; each leaves when it is done.
   let retirements = Mutex<(next: Int, running: [Int: Task<Void, Never>])>((0, [:]))
@@ -421,8 +426,39 @@ public final class RuleReloader: Sendable {
       for action in rule.allActions { try await action.start() }
     }
     lock.withLock { (fingerprint, lastDigest) = (stamps, digest) }
+    noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
+    noteOrphanTests()
     return result
+  }
+
+  /// Keeps `failingFiles` (and its gauge) as the latest load left them: the files read take their
+  /// outcome, the others keep theirs, and files gone drop out.
+  func noteFailures(_ errors: [RuleFileError], read: Set<String>, present: [String]) {
+    let failed = Set(errors.compactMap { $0.diagnostics.first?.file })
+    let count = lock.withLock {
+      failingFiles = failingFiles.subtracting(read).union(failed.intersection(read)).intersection(present)
+      return failingFiles.count
+    }
+    CounterStore.shared.ruleFilesFailing.store(count, ordering: .relaxed)
+  }
+
+  /// Logs, once per change, the test files with no rule beside them when tests gate the rules: a
+  /// rule renamed or removed without its tests would otherwise stop being tested without a word
+  /// (`check` and `test` fail such a file).
+  func noteOrphanTests() {
+    guard gate != nil else { return }
+    let orphans = RuleStore.orphanTestFiles(in: paths)
+    let new = lock.withLock { () -> [String] in
+      defer { orphanTests = orphans }
+      return orphans.filter { !orphanTests.contains($0) }
+    }
+    for test in new {
+      let looked = RuleFile.ruleFilePaths(ofTest: test)
+      logger.error(
+        "\(test):1:1: error: no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; rename it with its rule, or remove it",
+        metadata: ["event": "reload"])
+    }
   }
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -447,6 +483,7 @@ public final class RuleReloader: Sendable {
       lock.withLock { lastDigest = digest }
       logger.error(
         "\(error); the running rules stay as they are until it is back", metadata: ["event": "reload"])
+      CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
     }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
@@ -540,13 +577,25 @@ public final class RuleReloader: Sendable {
     dispatcher.handOver(from: replaced, to: fresh)
     let old = dispatcher.swap(to: RuleSet(rules: returned.rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
-    // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone.
-    logger.info(
-      "rules reloaded",
-      metadata: [
-        "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
-        "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
-      ])
+    noteFailures(
+      returned.errors, read: Set(plan.files).subtracting(plan.unchanged).subtracting(plan.deferred),
+      present: plan.files)
+    if returned.errors.isEmpty {
+      CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
+    } else {
+      CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
+    }
+    // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone;
+    // `removed`: the names no rule has any more.
+    let names = Set(returned.rules.map(\.name))
+    let removed = Set(old.rules.map(\.name)).subtracting(names).sorted()
+    var metadata: Logger.Metadata = [
+      "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
+      "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
+    ]
+    if !removed.isEmpty { metadata["removed"] = .string(removed.joined(separator: ",")) }
+    logger.info("rules reloaded", metadata: metadata)
+    noteOrphanTests()
     if !returned.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
     }

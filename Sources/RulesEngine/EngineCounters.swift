@@ -115,6 +115,13 @@ public final class CounterStore: Sendable {
   public let messagesFailed = Atomic<Int>(0)
   /// Replay lines skipped as malformed.
   public let malformedLines = Atomic<Int>(0)
+  /// Reloads of the rule set in which every file read loaded.
+  public let reloads = Atomic<Int>(0)
+  /// Reloads in which a file failed to load (its previous version, if any, kept running), or a
+  /// rule path was gone.
+  public let reloadsWithErrors = Atomic<Int>(0)
+  /// Rule files whose latest version failed to load (a gauge).
+  public let ruleFilesFailing = Atomic<Int>(0)
 
   /// Creates an empty store.
   public init() {}
@@ -189,6 +196,16 @@ public final class CounterStore: Sendable {
     for (name, help, value) in totals {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
     }
+    let reloadsName = MetricNames.ruleReloads
+    text +=
+      "# HELP \(reloadsName) Reloads of the rule set, by outcome (errors: a file failed to load, or a rule path was gone).\n"
+    text += "# TYPE \(reloadsName) counter\n"
+    text += "\(reloadsName){outcome=\"ok\"} \(reloads.load(ordering: .relaxed))\n"
+    text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .relaxed))\n"
+    let failingName = MetricNames.ruleFilesFailing
+    text +=
+      "# HELP \(failingName) Rule files whose latest version failed to load (a previous version keeps running).\n"
+    text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
     let ruleSnapshot = rules.withLock { $0 }.sorted { $0.key < $1.key }
     let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
       (

@@ -187,6 +187,10 @@ public enum MetricNames {
   public static let messagesFailed = "iotrules_messages_failed_total"
   /// Messages in flight.
   public static let queueDepth = "iotrules_queue_depth"
+  /// Reloads of the rule set, by outcome.
+  public static let ruleReloads = "iotrules_rule_reloads_total"
+  /// Rule files whose latest version failed to load.
+  public static let ruleFilesFailing = "iotrules_rule_files_failing"
   /// Time from intake to acknowledgement.
   public static let latency = "iotrules_message_latency_seconds"
 }

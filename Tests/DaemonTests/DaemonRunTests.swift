@@ -54,6 +54,25 @@ struct DaemonRunTests {
     #expect(try await runIotrules(["check", "--skip-tests", "rules"], in: folder).0 == 0)
   }
 
+  /// A test file whose rule was renamed away is said by `run` too (as `check` fails it): the rule
+  /// would otherwise stop being tested without a word.
+  @Test func aTestFileWithoutItsRuleIsSaidByRun() async throws {
+    let folder = temporaryFolder("orphan-tests")
+    write(
+      #"{"sql": "SELECT n FROM 'a/#'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/renamed.json")
+    write("[]", to: folder + "/rules/old.test.json")
+    write(#"{"topic": "a/1", "payload": {"n": 2}}"# + "\n", to: folder + "/feed.jsonl")
+    let arguments = ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"]
+    let (status, _, errors) = try await runIotrules(arguments, in: folder)
+    #expect(status == 0)
+    #expect(
+      errors.contains(
+        "rules/old.test.json:1:1: error: no rule file beside this test file (looked for rules/old.json"),
+      "\(errors)")
+    #expect(FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+  }
+
   /// A broken test file is said once: the rule's line says the file is broken, then each problem
   /// follows once, in line order, naming its case.
   @Test func aBrokenTestFileIsSaidOnceInOrder() async throws {

@@ -71,6 +71,8 @@ struct MetricsServerTests {
     #expect(process.stderr.contains(warning), "\(process.stderr)")
     #expect(process.stderr.contains(", topic 'f/1'; in its payload, offset 0: "), "\(process.stderr)")
     #expect(metrics.contains("iotrules_messages_received_total 5"))
+    #expect(metrics.contains("iotrules_rule_files_failing 0\n"), "\(metrics)")
+    #expect(metrics.contains("iotrules_rule_reloads_total{outcome=\"errors\"} 0\n"), "\(metrics)")
     // Every family says what it counts.
     for line in metrics.split(separator: "\n") where line.hasPrefix("# TYPE ") {
       let name = line.split(separator: " ")[2]

@@ -163,6 +163,26 @@ struct RuleReloaderTests {
     #expect(result.errors.count == 1)
   }
 
+  /// A broken file is remembered as failing (for `iotrules_rule_files_failing`) until it loads,
+  /// though a reload after another file's edit does not read it again; a file removed drops out.
+  @Test func failingFilesAreRememberedUntilTheyLoad() async throws {
+    let folder = temporaryFolder("failing-files")
+    write(Self.rule, to: folder + "/one.json")
+    write("{ broken", to: folder + "/two.json")
+    write("{ broken", to: folder + "/three.json")
+    let (reloader, _) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(reloader.failingFiles == [folder + "/two.json", folder + "/three.json"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/one.json")
+    _ = try #require(await reloader.reload())
+    #expect(reloader.failingFiles == [folder + "/two.json", folder + "/three.json"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    try FileManager.default.removeItem(atPath: folder + "/three.json")
+    let fixed = try #require(await reloader.reload())
+    #expect(fixed.errors.isEmpty)
+    #expect(reloader.failingFiles.isEmpty)
+  }
+
   /// A rule path that disappears (a folder renamed away and back, a file named by `--rules`
   /// deleted) keeps the running rules: loading what was left retired every rule, those of the
   /// other paths too.
