@@ -240,6 +240,25 @@ public struct DaemonSummary: Sendable {
   /// The rules loaded at the start.
   public var rulesLoaded = 0
 
+  /// The summary's counts as log metadata (a JSON log's last record: a shipper of JSON lines sees
+  /// how the run ended).
+  public var metadata: Logger.Metadata {
+    var fields: Logger.Metadata = [
+      "messages": .stringConvertible(dispatch.received), "results": .stringConvertible(dispatch.passed),
+      "actionWrites": .stringConvertible(dispatch.actionsSucceeded),
+      "acknowledged": .stringConvertible(dispatch.acknowledged),
+      "notAcknowledged": .stringConvertible(dispatch.failed), "retries": .stringConvertible(dispatch.retries),
+      "errorRecords": .stringConvertible(dispatch.errorRecords),
+      "deadLettered": .stringConvertible(dispatch.deadLettered), "seconds": .stringConvertible(seconds),
+      "startSeconds": .stringConvertible(startSeconds), "rulesLoaded": .stringConvertible(rulesLoaded),
+    ]
+    if replayed {
+      fields["lines"] = .stringConvertible(replay.lines)
+      fields["malformed"] = .stringConvertible(replay.malformed)
+    }
+    return fields
+  }
+
   /// The one-line summary printed on exit.
   public var line: String {
     /// `1 message`, `2 messages`.
@@ -357,7 +376,9 @@ public enum Daemon {
       gate: configuration.reloadGate)
     let loaded = try await reloader.initialLoad()
     for error in loaded.errors {
-      for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
+      for diagnostic in error.diagnostics {
+        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "load"))
+      }
     }
     logger.info(
       "rules loaded",
@@ -510,6 +531,12 @@ public enum Daemon {
           return state.count
         }
         if seen == 1 {
+          logger.info(
+            "stopping: intake stops, the messages in flight drain",
+            metadata: [
+              "signal": .string(number == SIGTERM ? "SIGTERM" : "SIGINT"),
+              "inFlight": .stringConvertible(dispatcher.inFlight),
+            ])
           // Not ready from the first signal on (a Kafka source drains for a while before the
           // dispatch service hears of the shutdown).
           health.report(Self.component, Self.shuttingDown)

@@ -23,8 +23,9 @@ public struct JSONLogHandler: LogHandler {
 
   /// Writes one record.
   public func log(event: LogEvent) {
-    var text = "{\"time\":\(ErrorRecord.quote(ISO8601DateFormatter().string(from: Date()))),"
+    var text = "{\"time\":\"\(Self.timestamp(Date()))\","
     text += "\"level\":\(ErrorRecord.quote(event.level.rawValue)),\"label\":\(ErrorRecord.quote(label)),"
+    text += "\"source\":\(ErrorRecord.quote(event.source)),"
     text += "\"message\":\(ErrorRecord.quote(event.message.description))"
     let merged = metadata.merging(event.metadata ?? [:]) { $1 }
     for key in merged.keys.sorted() {
@@ -38,6 +39,21 @@ public struct JSONLogHandler: LogHandler {
 
   /// Held while a record is written.
   static let writing = NSLock()
+
+  /// `2026-12-02T16:24:46.123Z`: UTC with milliseconds (records of one second stay in order, and
+  /// line up with other services' logs).
+  static func timestamp(_ date: Date) -> String {
+    let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+    // The clock is past 1970: plain division is the floor.
+    var seconds = time_t(milliseconds / 1000)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    let fraction = milliseconds % 1000
+    let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
+      + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
+  }
 
   /// A metadata value as JSON: a count or flag given as itself (`.stringConvertible(12)`) is a
   /// number or Boolean, text is a string, arrays and dictionaries nest.

@@ -215,6 +215,16 @@ public enum RuleStore {
   }
 }
 
+extension RuleDiagnostic {
+  /// The diagnostic's place as log metadata, for a JSON log's readers: `file`, `line`, `column`.
+  func logMetadata(event: String) -> Logger.Metadata {
+    [
+      "event": .string(event), "file": .string(file), "line": .stringConvertible(position.line),
+      "column": .stringConvertible(position.column),
+    ]
+  }
+}
+
 extension RuleStore {
   /// Where a rule's name is written: its `ruleName` key, or 1:1 when the name is the file's (read
   /// again only for a name clash, which is rare).
@@ -533,7 +543,7 @@ public final class RuleReloader: Sendable {
       deferred: plan.deferred, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
-        logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
+        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       }
     }
     let previousRules = Set(previous.values.map(ObjectIdentifier.init))
@@ -557,7 +567,7 @@ public final class RuleReloader: Sendable {
         file: rule.file, position: FilePosition(line: 1, column: 1),
         message: "rule '\(rule.name)' \(kept): an action cannot start: \(failure)")
       returned.errors.append(RuleFileError([diagnostic]))
-      logger.error("\(diagnostic.description)", metadata: ["event": "reload"])
+      logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       rereads.insert(rule.file)
     }
     lock.withLock {

@@ -33,6 +33,13 @@ public struct TextLogHandler: LogHandler {
   /// Writes one record, escaped.
   public func log(event: LogEvent) {
     var event = event
+    // A place the line already starts with (`rules/r.json:2:61: error: ...`) is not said twice; JSON
+    // readers get it as fields.
+    if let place = event.metadata, case .string(let file)? = place["file"], let line = place["line"],
+      let column = place["column"], event.message.description.hasPrefix("\(file):\(line):\(column):")
+    {
+      event.metadata = place.filter { !["file", "line", "column"].contains($0.key) }
+    }
     event.message = Logger.Message(stringLiteral: Self.safeMessage(event.message.description))
     event.metadata = event.metadata.map { $0.mapValues(Self.escaped) }
     inner.log(event: event)

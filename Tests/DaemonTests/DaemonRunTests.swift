@@ -54,6 +54,44 @@ struct DaemonRunTests {
     #expect(try await runIotrules(["check", "--skip-tests", "rules"], in: folder).0 == 0)
   }
 
+  /// With JSON logs a run's end is a record with its counts, and a rule file's error carries its
+  /// place as fields; text logs do not repeat the place the line starts with.
+  @Test func jsonLogsEndWithTheSummaryAndPlaceErrors() async throws {
+    let folder = temporaryFolder("json-summary")
+    write(
+      #"{"sql": "SELECT n FROM 'a/#'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
+      to: folder + "/rules/good.json")
+    write(#"{"sql": "SELECT n FROM 'a/#'" "actions": []}"#, to: folder + "/other/bad.json")
+    write(#"{"topic": "a/1", "payload": {"n": 2}}"# + "\n", to: folder + "/feed.jsonl")
+    let (status, _, errors) = try await runIotrules(
+      [
+        "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl", "--log-format",
+        "json",
+      ],
+      in: folder)
+    #expect(status == 0)
+    let records = errors.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+    let end = try #require(records.last, "\(errors)")
+    #expect(end["message"] as? String == "run ended", "\(end)")
+    #expect(end["messages"] as? Int == 1 && end["actionWrites"] as? Int == 1, "\(end)")
+    #expect((end["time"] as? String)?.count == "2026-12-02T16:24:46.123Z".count, "\(end)")
+    let (_, _, broken) = try await runIotrules(
+      ["run", "--rules", "other", "--source", "file:feed.jsonl", "--log-format", "json"], in: folder)
+    let error = try #require(
+      broken.split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+      .first { $0["level"] as? String == "error" }, "\(broken)")
+    #expect(
+      error["file"] as? String == "other/bad.json" && error["line"] as? Int == 1
+        && error["column"] as? Int == 31, "\(error)")
+    let (_, _, text) = try await runIotrules(
+      ["run", "--rules", "other", "--source", "file:feed.jsonl"], in: folder)
+    #expect(text.contains("event=load [Daemon] other/bad.json:1:31: error:"), "\(text)")
+  }
+
   /// A test file whose rule was renamed away is said by `run` too (as `check` fails it): the rule
   /// would otherwise stop being tested without a word.
   @Test func aTestFileWithoutItsRuleIsSaidByRun() async throws {
@@ -194,6 +232,7 @@ struct DaemonRunTests {
         .first { $0["level"] as? String == "critical" })
     #expect(last["message"] as? String == "absent.jsonl: no such file or folder")
     #expect(last["exitStatus"] as? Int == 74)
+    #expect(last["source"] as? String == "iotrules", "\(last)")
     // Counts are JSON numbers, not text.
     let loaded = try #require(
       lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Testing
 
@@ -24,5 +25,12 @@ import Testing
       TextLogHandler.safeMessage("r.json:1:8: error: bad\n  SELECT x\n         ^")
         == "r.json:1:8: error: bad\n    |   SELECT x\n    |          ^")
     #expect(!TextLogHandler.safeMessage(forged).contains("\n2026"))
+  }
+
+  /// JSON records carry milliseconds (records of one second stay in order against other logs).
+  @Test func jsonTimestampsHaveMilliseconds() {
+    #expect(
+      JSONLogHandler.timestamp(Date(timeIntervalSince1970: 1_764_692_686.0071)) == "2025-12-02T16:24:46.007Z")
+    #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
   }
 }
