@@ -522,14 +522,18 @@ public enum Daemon {
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
       source.setEventHandler {
         let now = DispatchTime.now().uptimeNanoseconds
-        let seen = signalsSeen.withLock { state -> Int in
+        // Nil: the same stop as the first signal (within 300 ms of it), nothing more to do.
+        let seen = signalsSeen.withLock { state -> Int? in
           if state.count == 0 {
             state = (1, now)
+            return 1
           } else if now - state.firstAt >= 300_000_000 {
             state.count += 1
+            return state.count
           }
-          return state.count
+          return nil
         }
+        guard let seen else { return }
         if seen == 1 {
           logger.info(
             "stopping: intake stops, the messages in flight drain",

@@ -127,6 +127,7 @@ public final class MetricsServer: @unchecked Sendable {
     var status = "404 Not Found"
     var body = Array("not found\n".utf8)
     var type = "text/plain; charset=utf-8"
+    var allow = ""
     // HEAD as GET without the body (uptime probes use it; RFC 9110 asks every server for it).
     let isHead = parts.first == "HEAD"
     if parts.count >= 2, parts[0] == "GET" || isHead {
@@ -145,9 +146,10 @@ public final class MetricsServer: @unchecked Sendable {
     } else if !parts.isEmpty {
       status = "405 Method Not Allowed"
       body = Array("method not allowed\n".utf8)
+      allow = "Allow: GET, HEAD\r\n"
     }
     let head =
-      "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+      "HTTP/1.1 \(status)\r\n\(allow)Content-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
     let response = Array(head.utf8) + (isHead ? [] : body)
     var offset = 0
     while offset < response.count {

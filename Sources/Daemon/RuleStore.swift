@@ -287,8 +287,8 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
-  /// The rule files whose latest version failed to load (a broken file is not read again until it
-  /// changes, so its failure is remembered), for `/metrics`.
+  /// The rule files whose latest load failed (a broken file with a running version is not read
+  /// again until it changes, so its failure is remembered), for `/metrics`.
   nonisolated(unsafe) var failingFiles: Set<String> = []
   /// The test files without a rule beside them, last said.
   nonisolated(unsafe) var orphanTests: [String] = []
@@ -438,7 +438,7 @@ public final class RuleReloader: Sendable {
     lock.withLock { (fingerprint, lastDigest) = (stamps, digest) }
     noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
-    noteOrphanTests()
+    noteOrphanTests(event: "load")
     return result
   }
 
@@ -456,7 +456,7 @@ public final class RuleReloader: Sendable {
   /// Logs, once per change, the test files with no rule beside them when tests gate the rules: a
   /// rule renamed or removed without its tests would otherwise stop being tested without a word
   /// (`check` and `test` fail such a file).
-  func noteOrphanTests() {
+  func noteOrphanTests(event: String) {
     guard gate != nil else { return }
     let orphans = RuleStore.orphanTestFiles(in: paths)
     let new = lock.withLock { () -> [String] in
@@ -465,9 +465,12 @@ public final class RuleReloader: Sendable {
     }
     for test in new {
       let looked = RuleFile.ruleFilePaths(ofTest: test)
-      logger.error(
-        "\(test):1:1: error: no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; rename it with its rule, or remove it",
-        metadata: ["event": "reload"])
+      let diagnostic = RuleDiagnostic(
+        file: test, position: FilePosition(line: 1, column: 1),
+        message:
+          "no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; rename it with its rule, or remove it"
+      )
+      logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
     }
   }
 
@@ -587,9 +590,12 @@ public final class RuleReloader: Sendable {
     dispatcher.handOver(from: replaced, to: fresh)
     let old = dispatcher.swap(to: RuleSet(rules: returned.rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }
-    noteFailures(
-      returned.errors, read: Set(plan.files).subtracting(plan.unchanged).subtracting(plan.deferred),
-      present: plan.files)
+    // Read this time: all but the deferred and the unchanged that keep a running version (an
+    // unchanged file that never loaded is read again, `RuleStore.load`).
+    let read = plan.files.filter {
+      !plan.deferred.contains($0) && !(plan.unchanged.contains($0) && previous[$0] != nil)
+    }
+    noteFailures(returned.errors, read: Set(read), present: plan.files)
     if returned.errors.isEmpty {
       CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
     } else {
@@ -605,7 +611,7 @@ public final class RuleReloader: Sendable {
     ]
     if !removed.isEmpty { metadata["removed"] = .string(removed.joined(separator: ",")) }
     logger.info("rules reloaded", metadata: metadata)
-    noteOrphanTests()
+    noteOrphanTests(event: "reload")
     if !returned.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
     }

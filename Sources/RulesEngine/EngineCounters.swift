@@ -204,7 +204,7 @@ public final class CounterStore: Sendable {
     text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .relaxed))\n"
     let failingName = MetricNames.ruleFilesFailing
     text +=
-      "# HELP \(failingName) Rule files whose latest version failed to load (a previous version keeps running).\n"
+      "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule.\n"
     text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
     let ruleSnapshot = rules.withLock { $0 }.sorted { $0.key < $1.key }
     let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [

@@ -183,6 +183,22 @@ struct RuleReloaderTests {
     #expect(reloader.failingFiles.isEmpty)
   }
 
+  /// A file refused at start for a name clash, then free of it through another file's edit, is no
+  /// longer failing (it never ran, so the reload reads it again).
+  @Test func aNameClashAtStartStopsFailingOnceResolved() async throws {
+    let folder = temporaryFolder("failing-clash")
+    let named = #"{"ruleName": "x", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
+    write(named, to: folder + "/a.json")
+    write(named, to: folder + "/b.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(reloader.failingFiles == [folder + "/b.json"])
+    write(named.replacingOccurrences(of: "\"x\"", with: "\"y\""), to: folder + "/a.json")
+    _ = try #require(await reloader.reload())
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["x", "y"])
+    #expect(reloader.failingFiles.isEmpty)
+  }
+
   /// A rule path that disappears (a folder renamed away and back, a file named by `--rules`
   /// deleted) keeps the running rules: loading what was left retired every rule, those of the
   /// other paths too.
