@@ -762,17 +762,8 @@ public enum RuleChecker {
     // fails them too.
     if gate != nil {
       for test in RuleStore.orphanTestFiles(in: paths) {
-        let looked = RuleFile.ruleFilePaths(ofTest: test)
         results.append(
-          FileResult(
-            file: test, rule: nil,
-            diagnostics: [
-              RuleDiagnostic(
-                file: test, position: FilePosition(line: 1, column: 1),
-                message:
-                  "no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; "
-                  + "rename it with its rule, or remove it")
-            ]))
+          FileResult(file: test, rule: nil, diagnostics: [RuleStore.orphanTestDiagnostic(test)]))
       }
     }
     return results

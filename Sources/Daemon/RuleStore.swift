@@ -64,6 +64,16 @@ public enum RuleStore {
       .filter { keep($0) && !$0.hasPrefix(".") }.sorted().map { "\(base)/\($0)" }
   }
 
+  /// What `check` and `run` say of a test file with no rule beside it.
+  public static func orphanTestDiagnostic(_ test: String) -> RuleDiagnostic {
+    let looked = RuleFile.ruleFilePaths(ofTest: test)
+    return RuleDiagnostic(
+      file: test, position: FilePosition(line: 1, column: 1),
+      message:
+        "no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; "
+        + "rename it with its rule, or remove it")
+  }
+
   /// The rule test files under `paths` (in a folder, or named) with no rule file beside them: a rule
   /// renamed or removed without its tests, whose cases no longer run.
   public static func orphanTestFiles(in paths: [String]) -> [String] {
@@ -464,12 +474,7 @@ public final class RuleReloader: Sendable {
       return orphans.filter { !orphanTests.contains($0) }
     }
     for test in new {
-      let looked = RuleFile.ruleFilePaths(ofTest: test)
-      let diagnostic = RuleDiagnostic(
-        file: test, position: FilePosition(line: 1, column: 1),
-        message:
-          "no rule file beside this test file (looked for \(looked[0]), .yaml, .yml): its cases cannot run; rename it with its rule, or remove it"
-      )
+      let diagnostic = RuleStore.orphanTestDiagnostic(test)
       logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
     }
   }
