@@ -558,6 +558,32 @@ public final class Dispatcher: Sendable {
   /// The regex budget overruns last logged, and when (monotonic nanoseconds).
   let loggedRegexOverruns = Mutex<(count: Int, atNanoseconds: UInt64?)>((0, nil))
 
+  /// Failure lines logged per action and minute; past them failures are only counted, and the next
+  /// line logged says how many were not (each is in its error record, the dead-letter file or
+  /// `iotrules_action_failed_total`): a failure storm does not flood the log.
+  static let failureLinesPerMinute = 10
+  /// Per rule and action label: the minute's start, the lines logged in it, the failures not logged.
+  let failureLog = Mutex<[String: (startNanoseconds: UInt64, logged: Int, unlogged: Int)]>([:])
+
+  /// Whether this failure of `action` of `rule` is logged, and how many before it were not.
+  func failureLogTurn(rule: String, action: String) -> (logs: Bool, unlogged: Int) {
+    let now = clock.monotonicNanoseconds()
+    return failureLog.withLock { table -> (Bool, Int) in
+      let key = rule + "\u{0}" + action
+      var entry = table[key] ?? (now, 0, 0)
+      if now &- entry.startNanoseconds >= 60_000_000_000 { entry = (now, 0, entry.unlogged) }
+      defer { table[key] = entry }
+      guard entry.logged < Self.failureLinesPerMinute else {
+        entry.unlogged += 1
+        return (false, 0)
+      }
+      entry.logged += 1
+      let unlogged = entry.unlogged
+      entry.unlogged = 0
+      return (true, unlogged)
+    }
+  }
+
   /// Logs regular-expression matches stopped by their step budget (their calls were Undefined): the
   /// first at once, then at most one line a minute with the count since.
   func noteRegexOverruns(now: UInt64) {
@@ -1064,12 +1090,15 @@ public final class Dispatcher: Sendable {
           failedAction: configured.action.actionName,
           failedResource: error.resource ?? configured.action.resource,
           errorMessage: error.message)
-        logger.warning(
-          "action failed",
-          metadata: [
+        let (logs, unlogged) = failureLogTurn(rule: rule.name, action: configured.label)
+        if logs {
+          var metadata: Logger.Metadata = [
             "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
             "origin": "\(tracker.message.origin)", "error": "\(error.message)",
-          ])
+          ]
+          if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
+          logger.warning("action failed", metadata: metadata)
+        }
         if let errorAction = configured.errorAction {
           configured.counters.errorPath.add()
           send(

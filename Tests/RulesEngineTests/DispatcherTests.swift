@@ -1078,3 +1078,22 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
   #expect(messages.count == 2 && messages[1].contains("not attempted: the daemon is stopping"), "\(messages)")
 }
+
+/// A failure storm does not flood the log: the first failures of each action and minute are logged,
+/// the rest counted, and the next line logged says how many were not.
+@Test func failureLinesAreLimitedPerActionAndMinute() {
+  let clock = SteppingClock()
+  let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: clock)
+  var turns: [(Bool, Int)] = []
+  for _ in 0..<(Dispatcher.failureLinesPerMinute + 5) {
+    turns.append(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]"))
+  }
+  #expect(turns.prefix(Dispatcher.failureLinesPerMinute).allSatisfy { $0 == (true, 0) })
+  #expect(turns.suffix(5).allSatisfy { $0 == (false, 0) })
+  // Another action of the same rule has its own allowance.
+  #expect(dispatcher.failureLogTurn(rule: "r", action: "file[1]") == (true, 0))
+  // A minute later: logged again, saying how many were not.
+  clock.advance(milliseconds: 60_000)
+  #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 5))
+  #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 0))
+}
