@@ -48,11 +48,9 @@ public struct JSONLogHandler: LogHandler {
     var seconds = time_t(milliseconds / 1000)
     var parts = tm()
     gmtime_r(&seconds, &parts)
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    let fraction = milliseconds % 1000
-    let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-      + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
+    return String(
+      format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+      parts.tm_hour, parts.tm_min, parts.tm_sec, milliseconds % 1000)
   }
 
   /// A metadata value as JSON: a count or flag given as itself (`.stringConvertible(12)`) is a

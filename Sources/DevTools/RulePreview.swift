@@ -167,29 +167,27 @@ public struct RulePreview: Sendable {
       {
         for (key, value) in members.members { object[key] = value }
       }
+      // What the daemon would refuse, said as it says it.
+      var refusal: String?
       // A republish topic's leading `$$` is AWS's escape for `$`: show the topic published to.
       if let escaped = action.escapedTopic {
         object["topic"] = .string(
           "$" + escaped.render(context: context, variables: evaluation.variables, using: &machine))
       } else if action.kind == "republish", case .string(let topic)? = object["topic"], topic.hasPrefix("$") {
-        // As the daemon: a value from the message does not reach a reserved topic without `$$`.
-        object["refused"] = .string(
-          "the topic renders a leading '$' but its template does not start with '$$': the daemon refuses it (permanent failure, to the error path)"
-        )
+        // A value from the message does not reach a reserved topic without `$$`.
+        refusal = "the topic renders a leading '$' but its template does not start with '$$'"
       }
-      // As the daemon: a topic with a wildcard, an empty level, too many levels... is refused.
-      if action.kind == "republish", object["refused"] == nil, case .string(let topic)? = object["topic"],
-        let problem = RepublishAction.topicProblem(topic)
-      {
-        object["refused"] = .string(
-          "\(problem): the daemon refuses it (permanent failure, to the error path)")
+      // A topic with a wildcard, an empty level, too many levels...
+      if action.kind == "republish", refusal == nil, case .string(let topic)? = object["topic"] {
+        refusal = RepublishAction.topicProblem(topic)
       }
-      // As the daemon: a rendered file path with an empty segment, a hidden name, `..`, ...
-      if let archive = action.archive, case .string(let path)? = object["path"],
-        let problem = archive.refusal(ofConfiguredPath: path)
-      {
+      // A rendered file path with an empty segment, a hidden name, `..`, ...
+      if let archive = action.archive, case .string(let path)? = object["path"] {
+        refusal = archive.refusal(ofConfiguredPath: path)
+      }
+      if let refusal {
         object["refused"] = .string(
-          "\(problem): the daemon refuses it (permanent failure, to the error path)")
+          "\(refusal): the daemon refuses it (permanent failure, to the error path)")
       }
       object["payload"] = Self.payloadValue(output)
       // The archive's line as written: a binary result goes in base64 (`{"payload_base64": ...}`).

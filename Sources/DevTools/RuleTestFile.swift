@@ -131,13 +131,12 @@ public struct RuleTestFile: Sendable {
     let known: Set<String> = [
       "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
     ]
-    /// One case, or nil when it has problems (reported).
-    func parseCase(_ index: Int, _ node: RuleNode, problemsBefore: Int) -> Case? {
+    /// One case named `name`, or nil when it has a problem (reported).
+    func parseCase(_ index: Int, _ node: RuleNode, name: String) -> Case? {
       guard let members = node.members else {
         report(node.position, "case \(index + 1) must be an object")
         return nil
       }
-      let name = node["name"]?.string ?? "case \(index + 1)"
       // How messages name the case: its name quoted (`case 'hot reading'`), else its number.
       let label = node["name"]?.string.map { "case '\($0)'" } ?? name
       // Reports and diffs tell cases by name: two with one name would be one line of a JUnit report.
@@ -226,7 +225,6 @@ public struct RuleTestFile: Sendable {
           "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
         return nil
       }
-      guard diagnostics.count == problemsBefore else { return nil }
       return
         Case(
           name: name, position: node.position,
@@ -238,7 +236,8 @@ public struct RuleTestFile: Sendable {
       // A case with any problem is left out (its problems are reported), whole.
       let problemsBefore = diagnostics.count
       let name = node["name"]?.string ?? "case \(index + 1)"
-      if let valid = parseCase(index, node, problemsBefore: problemsBefore) {
+      // A problem reported on the way (a repeated name, an unknown key) leaves the case out too.
+      if let valid = parseCase(index, node, name: name), diagnostics.count == problemsBefore {
         cases.append(valid)
       } else {
         invalid.append(

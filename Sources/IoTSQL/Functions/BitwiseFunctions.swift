@@ -8,9 +8,9 @@ import Foundation
 /// `Int128` (34 digits need 113 bits), so `bitand(12345678901234567891, 1)` is 1.
 enum BitwiseFunctions {
   static let specs: [FunctionSpec] = [
-    binary("bitand", "The bitwise AND of two Ints.", &),
-    binary("bitor", "The bitwise OR of two Ints.", |),
-    binary("bitxor", "The bitwise XOR of two Ints.", ^),
+    binary("bitand", "The bitwise AND of two Ints.") { $0 & $1 },
+    binary("bitor", "The bitwise OR of two Ints.") { $0 | $1 },
+    binary("bitxor", "The bitwise XOR of two Ints.") { $0 ^ $1 },
     FunctionSpec(
       name: "bitnot", family: "bitwise", arity: 1...1, signature: "bitnot(int) -> Int",
       help: "The bitwise NOT of an Int in two's complement: bitnot(13) is -14."
@@ -38,11 +38,7 @@ enum BitwiseFunctions {
   }
 
   /// AWS's largest Int magnitude bound: 10^34 (an Int has at most 34 digits).
-  static let intBound: Int128 = {
-    var bound: Int128 = 1
-    for _ in 0..<SQLDecimal.maximumDigits { bound *= 10 }
-    return bound
-  }()
+  static let intBound = SQLDecimal.powersOfTen[SQLDecimal.maximumDigits]
 
   /// The argument rounded down to a whole number; nil when it is not a number or has more than 34
   /// digits.
@@ -54,13 +50,10 @@ enum BitwiseFunctions {
       let whole = DecimalMath.rounded(decimal, .down)
       if whole.isZero { return 0 }
       guard whole.exponent >= 0, whole.exponent < SQLDecimal.maximumDigits else { return nil }
-      var magnitude = Int128(whole.significand)
-      for _ in 0..<whole.exponent {
-        magnitude *= 10
-        if magnitude >= intBound { return nil }
-      }
-      guard magnitude < intBound else { return nil }
-      return whole.isNegative ? -magnitude : magnitude
+      let (magnitude, overflow) = whole.significand.multipliedReportingOverflow(
+        by: SQLDecimal.powersOfTen[whole.exponent])
+      guard !overflow, magnitude < intBound else { return nil }
+      return whole.isNegative ? -Int128(magnitude) : Int128(magnitude)
     default: return nil
     }
   }
@@ -69,7 +62,7 @@ enum BitwiseFunctions {
   static func result(_ value: Int128) -> Value {
     if let int = Int(exactly: value) { return .int(int) }
     let magnitude = value.magnitude
-    guard magnitude < UInt128(intBound),
+    guard magnitude < intBound,
       let decimal = SQLDecimal.exact(negative: value < 0, significand: magnitude, exponent: 0)
     else { return .undefined }
     return DecimalMath.integerValue(decimal)
