@@ -43,8 +43,9 @@ private func lexError(_ source: String) -> String? {
         .integer("0"), .integer("15"), .decimal("1.5"), .decimal("5E-12"), .decimal("2e+3"), .decimal("1e5"),
         .integer("007"),
       ])
-    // A dot not followed by a digit is member access.
-    #expect(try kinds("0.v") == [.integer("0"), .symbol("."), .identifier("v")])
+    // A number's dot must be followed by a digit: `0.v` would be a member of a number literal,
+    // always Undefined, and `1.` is a number cut short; both are errors at the number.
+    #expect(throws: SQLError.self) { try kinds("0.v") }
   }
 
   @Test(arguments: [
@@ -96,6 +97,8 @@ private func lexError(_ source: String) -> String? {
     ("SELECT '\\ude00'", "1:9: unpaired surrogate in '\\u' escape"),
     ("SELECT 12abc", "1:8: malformed number '12abc'"),
     ("SELECT 1e", "1:8: malformed number '1e'"),
+    ("SELECT 1. AS x", "1:8: malformed number '1.': a digit must follow the '.'"),
+    ("SELECT 2.e5", "1:8: malformed number '2.': a digit must follow the '.'"),
     ("SELECT @", "1:8: expected a variable name after '@'"),
     ("SELECT @ x", "1:8: expected a variable name after '@'"),
     ("SELECT a --1", "1:10: comments are not supported in IoT-SQL ('--')"),

@@ -329,6 +329,14 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT a, FROM 't'", "1:11: expected an expression after ','"),
     ("SELECT a FROM 't' x", "1:19: expected WHERE or the end of the statement, found 'x'"),
     ("SELECT a b FROM 't'", "1:10: expected FROM, WHERE or the end of the statement, found 'b'"),
+    (
+      "SELECT DISTINCT a FROM 't'",
+      "1:8: SELECT DISTINCT is not part of AWS IoT SQL: a rule gives one result a message"
+    ),
+    (
+      "SELECT distinct * FROM 't'",
+      "1:8: SELECT DISTINCT is not part of AWS IoT SQL: a rule gives one result a message"
+    ),
     ("SELECT a FROM 't' WHERE b c", "1:27: expected the end of the statement, found 'c'"),
     ("SELECT 'abc FROM 't'", "1:19: expected FROM, WHERE or the end of the statement, found 't'"),
     ("SELECT a FROM 't", "1:15: unterminated string literal"),

@@ -453,6 +453,56 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2020-04-03 09:45:18.123"), .string("yyyy-MM-dd HH:mm:ss[.SSS")],
       expected: .int(1_585_907_118_123)),
+    // Generic zone names read as `z` reads them; milli and nano of day, checked against the other
+    // time fields; quarters, checked against the date; AM/PM alone is the middle of the half day
+    // and must agree with an hour of the day (java.time's smart resolver, each row run there).
+    Row(
+      arguments: [.string("2021-07-01 10:15:30 PT"), .string("yyyy-MM-dd HH:mm:ss v")],
+      expected: .int(1_625_159_730_000)),
+    Row(
+      arguments: [.string("2021-07-01 10:15:30 Pacific Time"), .string("yyyy-MM-dd HH:mm:ss vvvv")],
+      expected: .int(1_625_159_730_000)),
+    Row(
+      arguments: [.string("2021-07-01 10:15:30 PST"), .string("yyyy-MM-dd HH:mm:ss v")],
+      expected: .int(1_625_159_730_000)),
+    Row(
+      arguments: [.string("2021-07-01 10:15:30 Central European Time"), .string("yyyy-MM-dd HH:mm:ss vvvv")],
+      expected: .int(1_625_127_330_000)),
+    Row(
+      arguments: [.string("2009-06-12 51347337"), .string("yyyy-MM-dd A")], expected: .int(1_244_816_147_337)),
+    Row(arguments: [.string("2009-06-12 86400000"), .string("yyyy-MM-dd A")], expected: .undefined),
+    Row(
+      arguments: [.string("2009-06-12 14 51347337"), .string("yyyy-MM-dd HH A")],
+      expected: .int(1_244_816_147_337)),
+    Row(arguments: [.string("2009-06-12 10 51347337"), .string("yyyy-MM-dd HH A")], expected: .undefined),
+    Row(arguments: [.string("2009-06-12 5"), .string("yyyy-MM-dd AAAA")], expected: .undefined),
+    Row(
+      arguments: [.string("2021-07-01 51347337 337"), .string("yyyy-MM-dd A SSS")],
+      expected: .int(1_625_148_947_337)),
+    Row(arguments: [.string("2021-07-01 51347337 338"), .string("yyyy-MM-dd A SSS")], expected: .undefined),
+    Row(arguments: [.string("2021-07-01 51347337 AM"), .string("yyyy-MM-dd A a")], expected: .undefined),
+    Row(
+      arguments: [.string("2009-06-12 51347337000001"), .string("yyyy-MM-dd N")],
+      expected: .int(1_244_816_147_337)),
+    Row(arguments: [.string("2021-07-01 Q3"), .string("yyyy-MM-dd QQQ")], expected: .int(1_625_097_600_000)),
+    Row(arguments: [.string("2021-07-01 Q2"), .string("yyyy-MM-dd QQQ")], expected: .undefined),
+    Row(arguments: [.string("2021-07-01 03"), .string("yyyy-MM-dd Q")], expected: .int(1_625_097_600_000)),
+    Row(arguments: [.string("2021-07-01 3"), .string("yyyy-MM-dd QQ")], expected: .undefined),
+    Row(
+      arguments: [.string("2021-07-01 3rd quarter"), .string("yyyy-MM-dd qqqq")],
+      expected: .int(1_625_097_600_000)),
+    Row(
+      arguments: [.string("2021-07-01 3"), .string("yyyy-MM-dd QQQQQ")], expected: .int(1_625_097_600_000)),
+    Row(arguments: [.string("2021-07-01 PM"), .string("yyyy-MM-dd a")], expected: .int(1_625_162_400_000)),
+    Row(arguments: [.string("2021-07-01 AM"), .string("yyyy-MM-dd a")], expected: .int(1_625_119_200_000)),
+    Row(arguments: [.string("2021-07-01 05 PM"), .string("yyyy-MM-dd HH a")], expected: .undefined),
+    Row(
+      arguments: [.string("2021-07-01 12 PM"), .string("yyyy-MM-dd HH a")], expected: .int(1_625_140_800_000)),
+    Row(
+      arguments: [.string("2021-07-01 24 AM"), .string("yyyy-MM-dd HH a")], expected: .int(1_625_184_000_000)),
+    Row(
+      arguments: [.string("2021-07-01 05 30 PM"), .string("yyyy-MM-dd KK mm a")],
+      expected: .int(1_625_160_600_000)),
   ]
 
   @Test(arguments: parseRows)
@@ -487,6 +537,14 @@ struct TimeFunctionsTests {
       (
         "time_to_epoch", [nil, Value.string("HH V")], 1,
         "invalid date-time pattern at offset 3: pattern letter 'V' must appear twice (VV)"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("HH vv")], 1,
+        "invalid date-time pattern at offset 3: pattern letter 'v' must appear once (v) or four times (vvvv)"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy QQQQQQ")], 1,
+        "invalid date-time pattern at offset 5: too many pattern letters 'Q'"
       ),
     ] as [(String, [Value?], Int, String)])
   func constantPatternErrors(_ name: String, _ arguments: [Value?], _ index: Int, _ message: String) {

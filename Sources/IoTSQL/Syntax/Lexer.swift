@@ -116,6 +116,12 @@ public struct Lexer: Sendable {
       isDecimal = true
       step()
       skipDigits()
+    } else if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
+      // `1.` or `1.e5`: not a number (a fraction needs a digit after the point), and a member of a
+      // number literal is no use; said at the number rather than at what follows it.
+      step()
+      let range = SourceRange(start: start, end: location)
+      throw error("malformed number '\(text(range))': a digit must follow the '.'", range)
     }
     if offset < bytes.count, bytes[offset] | 0x20 == UInt8(ascii: "e") {
       var lookahead = offset + 1

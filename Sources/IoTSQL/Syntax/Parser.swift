@@ -209,11 +209,37 @@ public struct Parser {
       }
       return .value(try parseExpression())
     }
+    try refuseDistinct()
     var items: [SelectItem] = []
     repeat {
       items.append(try parseSelectItem())
     } while try consume(.symbol(","))
     return .items(items)
+  }
+
+  /// `SELECT DISTINCT a` (a word the SQL of other databases has) is said as such, at `DISTINCT`,
+  /// rather than as a FROM expected at `a`. `SELECT distinct, a` and `SELECT distinct AS d` still
+  /// read a field named `distinct`.
+  private mutating func refuseDistinct() throws(SQLError) {
+    let token = try peek()
+    guard case .identifier(let word) = token.kind, word.lowercased() == "distinct" else { return }
+    var probe = self
+    _ = try probe.advance()
+    let refused: Bool
+    switch try probe.peek().kind {
+    case .identifier, .variable, .integer, .decimal, .string, .symbol("("): refused = true
+    case .symbol("*"):
+      // `SELECT DISTINCT * FROM ...`, but `SELECT distinct * 2 AS d`.
+      _ = try probe.advance()
+      let after = try probe.peek().kind
+      refused =
+        after == .end || after == .keyword(.from) || after == .keyword(.where) || after == .symbol(",")
+    default: refused = false
+    }
+    if refused {
+      throw error(
+        "SELECT DISTINCT is not part of AWS IoT SQL: a rule gives one result a message", token.range)
+    }
   }
 
   /// With `VALUE` next: true when the token after it can start an expression (or is `*`), so that

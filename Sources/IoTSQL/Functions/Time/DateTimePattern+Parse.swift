@@ -24,6 +24,10 @@ extension DateTimePattern {
     var minute: Int?
     var second: Int?
     var nanosecond: Int?
+    /// `A` (milli of day) as nanoseconds, or `N` (nano of day).
+    var nanoOfDay: Int?
+    /// `Q`, `q`: checked against the date.
+    var quarter: Int?
     var offset: Int?
     var zone: TimeZoneRule?
   }
@@ -127,6 +131,7 @@ extension DateTimePattern {
     case "y", "u": count == 2 ? 2 : nil
     case "M", "L", "d", "H", "h", "K", "k", "m", "s": count == 2 ? 2 : nil
     case "D": count == 3 ? 3 : nil
+    case "Q", "q": count == 2 ? 2 : nil
     case "S": count
     default: nil
     }
@@ -134,8 +139,8 @@ extension DateTimePattern {
 
   private static func isNumeric(_ letter: Character, _ count: Int) -> Bool {
     switch letter {
-    case "y", "u", "d", "D", "H", "h", "K", "k", "m", "s", "S", "n": true
-    case "M", "L": count <= 2
+    case "y", "u", "d", "D", "H", "h", "K", "k", "m", "s", "S", "n", "A", "N": true
+    case "M", "L", "Q", "q": count <= 2
     default: false
     }
   }
@@ -153,6 +158,13 @@ extension DateTimePattern {
       } else if letter == "y" || letter == "u" {
         minimum = count
         maximum = 10
+      } else if letter == "A" || letter == "N" {
+        // Milli and nano of day: at least as many digits as letters, up to 19 (java.time).
+        minimum = count
+        maximum = 19
+      } else if letter == "Q" || letter == "q" {
+        minimum = 1
+        maximum = 19
       } else {
         minimum = 1
         maximum = letter == "n" ? 9 : (letter == "D" ? 3 : 2)
@@ -185,7 +197,11 @@ extension DateTimePattern {
         return "expected \(minimum) digit\(minimum == 1 ? "" : "s") for '\(letter)'"
       }
       var value = 0
-      for offset in 0..<take { value = value * 10 + text[position + offset].wholeNumberValue! }
+      for offset in 0..<take {
+        let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+        guard !overflow else { return "too large a number for '\(letter)'" }
+        value = shifted + text[position + offset].wholeNumberValue!
+      }
       position += take
       if signed, count >= 4, sign == 1 ? take <= count : sign == 0 && take > count {
         return sign == 1
@@ -213,6 +229,13 @@ extension DateTimePattern {
         for _ in count..<9 { nanos *= 10 }
         return Self.store(nanos, in: &parsed.nanosecond)
       case "n": return Self.store(value, in: &parsed.nanosecond)
+      case "A":
+        guard value < 86_400_000 else { return "milli of day \(value) out of range" }
+        return Self.store(value * 1_000_000, in: &parsed.nanoOfDay)
+      case "N":
+        guard value < 86_400_000_000_000 else { return "nano of day \(value) out of range" }
+        return Self.store(value, in: &parsed.nanoOfDay)
+      case "Q", "q": return Self.store(value, in: &parsed.quarter)
       default: return nil
       }
     }
@@ -244,6 +267,14 @@ extension DateTimePattern {
         ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
       guard let day = match(names) else { return "expected a day name" }
       return Self.store(day + 1, in: &parsed.weekday)
+    case "Q", "q":
+      // The text forms of java.time's English quarters: `Q3`, `3rd quarter`, and the narrow `3`.
+      let names =
+        count == 3
+        ? ["Q1", "Q2", "Q3", "Q4"]
+        : count == 4 ? ["1st quarter", "2nd quarter", "3rd quarter", "4th quarter"] : ["1", "2", "3", "4"]
+      guard let quarter = match(names) else { return "expected a quarter" }
+      return Self.store(quarter + 1, in: &parsed.quarter)
     case "a":
       guard let half = match(["AM", "PM"]) else { return "expected AM or PM" }
       return Self.store(half == 1, in: &parsed.afternoon)
@@ -252,7 +283,9 @@ extension DateTimePattern {
         return "expected an era"
       }
       return Self.store(era, in: &parsed.era)
-    case "V", "z":
+    case "V", "z", "v":
+      // `v` (generic names: `PT`, `Pacific Time`) reads what `z` reads: java.time parses both
+      // through one table of a style's standard, daylight and generic names.
       let zoneText = letter == "V" ? nil : count == 4 ? Self.fullZoneText : Self.shortZoneText
       guard let zone = parseZone(text, &position, zoneText: zoneText) else {
         return "expected a time zone"
@@ -371,6 +404,10 @@ extension DateTimePattern {
     if let weekday = parsed.weekday, weekday != CivilCalendar.weekday(days: days) {
       return .failure(ParseError(message: "day of week does not match the date", position: 0))
     }
+    // java.time checks a quarter against the date (a date defaulted here is checked too).
+    if let quarter = parsed.quarter, quarter != (month - 1) / 3 + 1 {
+      return .failure(ParseError(message: "quarter \(quarter) does not match the date", position: 0))
+    }
     var hour = 0
     var excessDays = 0
     if let value = parsed.hour, value == 24, (parsed.minute ?? 0) == 0, (parsed.second ?? 0) == 0,
@@ -398,13 +435,44 @@ extension DateTimePattern {
       }
       hour = value + (parsed.afternoon == true ? 12 : 0)
     }
-    let minute = parsed.minute ?? 0
-    let second = parsed.second ?? 0
+    let hourGiven =
+      parsed.hour != nil || parsed.clockHour != nil || parsed.hourOfHalfDay != nil
+      || parsed.clockHourOfHalfDay != nil
+    // An hour of the day and AM/PM must agree (java.time: `17 AM` with `HH a` is a conflict).
+    if hourGiven, let afternoon = parsed.afternoon, afternoon != (hour >= 12) {
+      return .failure(ParseError(message: "AM/PM does not match the hour", position: 0))
+    }
+    var minute = parsed.minute ?? 0
+    var second = parsed.second ?? 0
+    var nanosecond = parsed.nanosecond ?? 0
     guard (0...59).contains(minute) else {
       return .failure(ParseError(message: "minute \(minute) out of range", position: 0))
     }
     guard (0...59).contains(second) else {
       return .failure(ParseError(message: "second \(second) out of range", position: 0))
+    }
+    if let nanoOfDay = parsed.nanoOfDay {
+      // `A` or `N` gives the whole time of day; any other time field given must agree with it.
+      let derived = (
+        hour: nanoOfDay / 3_600_000_000_000, minute: nanoOfDay / 60_000_000_000 % 60,
+        second: nanoOfDay / 1_000_000_000 % 60, nanosecond: nanoOfDay % 1_000_000_000
+      )
+      let agrees =
+        (!hourGiven || (hour == derived.hour && excessDays == 0))
+        && (parsed.afternoon.map { $0 == (derived.hour >= 12) } ?? true)
+        && (parsed.minute.map { $0 == derived.minute } ?? true)
+        && (parsed.second.map { $0 == derived.second } ?? true)
+        && (parsed.nanosecond.map { $0 == derived.nanosecond } ?? true)
+      guard agrees else {
+        return .failure(
+          ParseError(message: "the time of day does not match the other time fields", position: 0))
+      }
+      (hour, minute, second, nanosecond) = derived
+    } else if !hourGiven, let afternoon = parsed.afternoon, parsed.minute == nil, parsed.second == nil,
+      parsed.nanosecond == nil
+    {
+      // AM or PM alone: java.time's smart resolver takes the middle of the half day.
+      hour = afternoon ? 18 : 6
     }
     let local = (days + excessDays) * 86_400 + hour * 3600 + minute * 60 + second
     let epochSeconds: Int
@@ -413,6 +481,6 @@ extension DateTimePattern {
     } else {
       epochSeconds = (parsed.zone ?? .utc).epochSeconds(fromLocal: local)
     }
-    return .success(epochSeconds * 1000 + (parsed.nanosecond ?? 0) / 1_000_000)
+    return .success(epochSeconds * 1000 + nanosecond / 1_000_000)
   }
 }

@@ -59,9 +59,9 @@ struct DateTimePattern: Sendable {
   }
 
   private static let jodaLetters = Set("GCYxwweEyDMdaKhHkmsSzZ" + "uLXVO")
-  private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVO")
+  private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVOQqANv")
   /// JDK letters that exist but that `time_to_epoch` does not resolve.
-  private static let jdkUnsupported = Set("YwWeFcQqBAN" + "p")
+  private static let jdkUnsupported = Set("YwWeFcB" + "p")
 
   /// Compiles `pattern`: letters are fields, `'...'` is quoted text (`''` a single quote), other
   /// characters are literals.
@@ -124,6 +124,11 @@ struct DateTimePattern: Sendable {
             return .failure(
               CompileError(message: "pattern letter 'V' must appear twice (VV)", position: index))
           }
+          if character == "v", count != 1, count != 4 {
+            return .failure(
+              CompileError(
+                message: "pattern letter 'v' must appear once (v) or four times (vvvv)", position: index))
+          }
           if let limit = jdkMaximumCount[character], count > limit {
             return .failure(CompileError(message: "too many pattern letters '\(character)'", position: index))
           }
@@ -160,7 +165,7 @@ struct DateTimePattern: Sendable {
 
   private static let jdkMaximumCount: [Character: Int] = [
     "G": 5, "M": 5, "L": 5, "d": 2, "D": 3, "E": 5, "a": 1, "H": 2, "h": 2, "K": 2, "k": 2, "m": 2, "s": 2,
-    "S": 9, "z": 4, "Z": 5, "X": 5, "x": 5, "O": 4,
+    "S": 9, "z": 4, "Z": 5, "X": 5, "x": 5, "O": 4, "Q": 5, "q": 5, "A": 19, "N": 19,
   ]
 
   static let monthNames = [
