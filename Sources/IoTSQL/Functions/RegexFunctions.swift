@@ -229,7 +229,7 @@ final class CompiledRegex: @unchecked Sendable {
     var status = U_ZERO_ERROR
     var parseError = UParseError()
     // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string.
-    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(javaClasses(pattern).utf16)
+    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(javaClasses(asciiCaseFolding(pattern)).utf16)
     let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
     let opened = units.withUnsafeBufferPointer { buffer in
       swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)

@@ -1,0 +1,239 @@
+extension CompiledRegex {
+  /// What Java's case properties hold under `i`: a letter of either case (`\p{Lu}`, `\p{Ll}`,
+  /// `\p{Lt}` are every cased letter; the ASCII `\p{Lower}`, `\p{Upper}` every ASCII letter).
+  static let caseInsensitiveProperties: [String: String] = [
+    "{Lu}": "{LC}", "{Ll}": "{LC}", "{Lt}": "{LC}", "{IsLu}": "{LC}", "{IsLl}": "{LC}", "{IsLt}": "{LC}",
+    "{Lower}": "{Alpha}", "{Upper}": "{Alpha}",
+  ]
+
+  /// `pattern` with Java's case-insensitive matching spelled out where ICU's would differ.
+  ///
+  /// Java's `(?i)` (`CASE_INSENSITIVE`) folds ASCII letters only unless `u` (`UNICODE_CASE`) is on
+  /// too; ICU's `i` always folds all of Unicode (`É` matches `é`, the Kelvin sign matches `k`, `ß`
+  /// matches `ss`). So where Java's `i` is on and its `u` off, ICU's `i` is left off and each ASCII
+  /// letter is written as both its cases: `a` becomes `[aA]`, inside a set `a-f` becomes `a-fA-F`,
+  /// and a `\Q...\E` quote becomes its escaped characters. Where both are on, ICU's `i` is on (its
+  /// folding is then Java's). Flags follow Java's scopes: `(?i)` to the end of its group, `(?i:...)`
+  /// within it. A letter written as an escape (`\x41`) folds as the letter does; a case property
+  /// holds both cases (`\p{Lu}` becomes `\p{LC}`, as Java reads it under `i`); a back-reference
+  /// keeps ICU's `i` (Java compares it without case); other escapes with an argument and group
+  /// names are copied as they are.
+  ///
+  /// Returns `pattern` itself when it never turns `i` on.
+  static func asciiCaseFolding(_ pattern: String) -> String {
+    guard pattern.contains("(?") else { return pattern }
+    let scalars = Array(pattern.unicodeScalars)
+    let count = scalars.count
+    var javaI = false
+    var javaU = false
+    // The flags to restore at each open group's `)`.
+    var saved: [(i: Bool, u: Bool)] = []
+    var output = String.UnicodeScalarView()
+    var depth = 0  // nesting of [...]
+    var turnsCaseOn = false
+    var index = 0
+
+    func isLetter(_ scalar: Unicode.Scalar) -> Bool {
+      ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+    }
+    func otherCase(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+      Unicode.Scalar(UInt8(scalar.value) ^ 0x20)
+    }
+    /// The other case of the letters of the range `low-high` (none when it holds no letter).
+    func appendOtherCases(_ low: Unicode.Scalar, _ high: Unicode.Scalar) {
+      for (first, last) in [("a", "z"), ("A", "Z")] as [(Unicode.Scalar, Unicode.Scalar)] {
+        let from = max(low.value, first.value)
+        let to = min(high.value, last.value)
+        if from <= to, let a = Unicode.Scalar(from ^ 0x20), let b = Unicode.Scalar(to ^ 0x20) {
+          output.append(contentsOf: a == b ? [a] : [a, "-", b])
+        }
+      }
+    }
+    /// The character a literal or a numeric escape (`\x41`, `\x{41}`, `\u0041`, `\0101`) at `start`
+    /// stands for, and the index after it; nil for anything else (syntax, other escapes).
+    func atom(at start: Int) -> (Unicode.Scalar, Int)? {
+      let scalar = scalars[start]
+      guard scalar == "\\" else {
+        if "[]()\\".unicodeScalars.contains(scalar)
+          || (scalar == "^" && start > 0 && scalars[start - 1] == "[")
+        {
+          return nil
+        }
+        return (scalar, start + 1)
+      }
+      guard start + 1 < count else { return nil }
+      var digits = String.UnicodeScalarView()
+      var end = start + 2
+      let radix: Int
+      switch scalars[start + 1] {
+      case "x" where start + 2 < count && scalars[start + 2] == "{":
+        end = argumentEnd(from: start + 2, open: "{", close: "}")
+        digits.append(contentsOf: scalars[(start + 3)..<max(start + 3, end - 1)])
+        radix = 16
+      case "x", "u":
+        end = min(start + (scalars[start + 1] == "x" ? 4 : 6), count)
+        digits.append(contentsOf: scalars[(start + 2)..<end])
+        radix = 16
+      case "0":
+        while end < count, end < start + 5, ("0"..."7").contains(scalars[end]) { end += 1 }
+        digits.append(contentsOf: scalars[(start + 2)..<end])
+        radix = 8
+      default: return nil
+      }
+      guard let value = UInt32(String(digits), radix: radix), let decoded = Unicode.Scalar(value) else {
+        return nil
+      }
+      return (decoded, end)
+    }
+    /// The index just after the `close` that ends an argument opened at `start`, or `start` when
+    /// none opens there.
+    func argumentEnd(from start: Int, open: Unicode.Scalar, close: Unicode.Scalar) -> Int {
+      guard start < count, scalars[start] == open else { return start }
+      var end = start + 1
+      while end < count, scalars[end] != close { end += 1 }
+      return min(end + 1, count)
+    }
+
+    while index < count {
+      let scalar = scalars[index]
+      let folding = javaI && !javaU
+      if folding, let (value, end) = atom(at: index) {
+        if depth > 0, end + 1 < count, scalars[end] == "-", let (high, highEnd) = atom(at: end + 1) {
+          // A range in a set: as written, then the other case of its letters.
+          output.append(contentsOf: scalars[index..<highEnd])
+          appendOtherCases(value, high)
+          index = highEnd
+          continue
+        }
+        if isLetter(value) {
+          if depth == 0 { output.append("[") }
+          output.append(contentsOf: scalars[index..<end])
+          output.append(otherCase(value))
+          if depth == 0 { output.append("]") }
+          index = end
+          continue
+        }
+      }
+      if scalar == "\\", index + 1 < count {
+        let next = scalars[index + 1]
+        if next == "Q" {
+          var end = index + 2
+          while end < count, !(scalars[end] == "\\" && end + 1 < count && scalars[end + 1] == "E") {
+            end += 1
+          }
+          if folding {
+            // The quoted text, character by character: letters in both cases, the rest escaped.
+            for quoted in scalars[(index + 2)..<end] {
+              if isLetter(quoted) {
+                output.append(
+                  contentsOf: depth > 0
+                    ? [quoted, otherCase(quoted)] : ["[", quoted, otherCase(quoted), "]"])
+              } else if quoted.isASCII, !quoted.properties.isAlphabetic, !("0"..."9").contains(quoted) {
+                output.append(contentsOf: ["\\", quoted])
+              } else {
+                output.append(quoted)
+              }
+            }
+          } else {
+            output.append(contentsOf: scalars[index..<min(end + 2, count)])
+          }
+          index = min(end + 2, count)
+          continue
+        }
+        var end = index + 2
+        switch next {
+        case "x":
+          end = end < count && scalars[end] == "{" ? argumentEnd(from: end, open: "{", close: "}") : end + 2
+        case "u": end += 4
+        case "c": end += 1
+        case "0":
+          while end < count, end < index + 5, ("0"..."7").contains(scalars[end]) { end += 1 }
+        case "p", "P", "N":
+          end = end < count && scalars[end] == "{" ? argumentEnd(from: end, open: "{", close: "}") : end + 1
+          if folding, next != "N",
+            let holds = Self.caseInsensitiveProperties[
+              String(String.UnicodeScalarView(scalars[(index + 2)..<min(end, count)]))]
+          {
+            // Java's case properties without case: `\p{Lu}` holds every cased letter.
+            output.append(contentsOf: ["\\", next])
+            output.append(contentsOf: holds.unicodeScalars)
+            index = end
+            continue
+          }
+        case "k": end = argumentEnd(from: end, open: "<", close: ">")
+        case "1"..."9": while end < count, ("0"..."9").contains(scalars[end]) { end += 1 }
+        default: break
+        }
+        end = min(end, count)
+        // Java compares a back-reference without case: it keeps ICU's `i`.
+        let keepsCase = folding && depth == 0 && "123456789k".unicodeScalars.contains(next)
+        if keepsCase { output.append(contentsOf: "(?i:".unicodeScalars) }
+        output.append(contentsOf: scalars[index..<end])
+        if keepsCase { output.append(")") }
+        index = end
+        continue
+      }
+      if depth == 0, scalar == "(" {
+        if index + 1 < count, scalars[index + 1] == "?" {
+          var end = index + 2
+          while end < count, "idmsuxU-".unicodeScalars.contains(scalars[end]) { end += 1 }
+          if end > index + 2, end < count, scalars[end] == ")" || scalars[end] == ":" {
+            // An inline flag group: Java's flags tracked, ICU's `i` set to what Java's `i` and `u`
+            // make of it.
+            let letters = scalars[(index + 2)..<end]
+            let on = letters.prefix { $0 != "-" }
+            let off = letters.dropFirst(on.count)
+            let (i, u) = (
+              on.contains("i") ? true : off.contains("i") ? false : javaI,
+              // `U` (UNICODE_CHARACTER_CLASS) sets and clears `u` with it, as Java's flags do.
+              on.contains("u") || on.contains("U")
+                ? true : off.contains("u") || off.contains("U") ? false : javaU
+            )
+            if i, !javaI { turnsCaseOn = true }
+            var keptOn = on.filter { $0 != "i" }
+            var keptOff = off.filter { $0 != "i" && $0 != "-" }
+            if i && u, !(javaI && javaU) { keptOn.append("i") }
+            if !(i && u), javaI && javaU { keptOff.append("i") }
+            if scalars[end] == ":" { saved.append((javaI, javaU)) }
+            (javaI, javaU) = (i, u)
+            if scalars[end] == ":" || !keptOn.isEmpty || !keptOff.isEmpty {
+              output.append(contentsOf: ["(", "?"])
+              output.append(contentsOf: keptOn)
+              if !keptOff.isEmpty {
+                output.append("-")
+                output.append(contentsOf: keptOff)
+              }
+              output.append(scalars[end])
+            }
+            index = end + 1
+            continue
+          }
+          if index + 3 < count, scalars[index + 2] == "<", scalars[index + 3] != "=",
+            scalars[index + 3] != "!"
+          {
+            // A named group: its name is copied as it is.
+            let end = argumentEnd(from: index + 2, open: "<", close: ">")
+            saved.append((javaI, javaU))
+            output.append(contentsOf: scalars[index..<end])
+            index = end
+            continue
+          }
+        }
+        saved.append((javaI, javaU))
+        output.append(scalar)
+        index += 1
+        continue
+      }
+      if depth == 0, scalar == ")" {
+        if let outer = saved.popLast() { (javaI, javaU) = outer }
+      } else if scalar == "[" {
+        depth += 1
+      } else if scalar == "]", depth > 0 {
+        depth -= 1
+      }
+      output.append(scalar)
+      index += 1
+    }
+    return turnsCaseOn ? String(output) : pattern
+  }
+}
