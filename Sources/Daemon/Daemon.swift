@@ -499,6 +499,7 @@ public enum Daemon {
       ) {
         "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
           + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
+          + source.sampledMetrics
       }
       server.start()
       metricsServer = server

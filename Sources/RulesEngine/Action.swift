@@ -131,9 +131,15 @@ public protocol MessageSource: Sendable {
   /// Reads messages into `intake` until the input ends or the task is cancelled. A source with its
   /// own thread (MQTT, Kafka) uses `intake.deliverBlocking`; the default calls `run(deliver:)`.
   func run(intake: MessageIntake) async throws
+  /// The source's own metrics as they are now, in Prometheus text (the Kafka consumer's lag); empty
+  /// by default. Read when the metrics are scraped.
+  var sampledMetrics: String { get }
 }
 
 extension MessageSource {
+  /// No metrics of its own.
+  public var sampledMetrics: String { "" }
+
   /// Calls `run(deliver:)` with the intake's suspending door.
   public func run(intake: MessageIntake) async throws {
     try await run(deliver: intake.deliver)

@@ -129,6 +129,41 @@ struct KafkaSourceTests {
   }
 
   @Test(
+    "the consumer lag of each assigned partition counts the messages not yet done: read and unacknowledged, then none once they are",
+    .timeLimit(.minutes(2)))
+  func reportsConsumerLag() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("lagging", partitions: 2)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produce(producer, topic: "lagging", range: 0..<20, partitions: 2)
+    let held = Collector()
+    var options = try KafkaSourceOptions(
+      url: "kafka://\(cluster.bootstrapServers)/lagging?group=\(unique("g"))")
+    options.shutdownDrainSeconds = 1
+    let source = KafkaSource(options: options)
+    // Taken, not acknowledged: each partition's 10 messages are read and not done.
+    let run = Task { try await source.run(deliver: held.deliver) }
+    func lag(_ partition: Int) -> Int? {
+      let prefix = "\(KafkaSource.lagMetric){topic=\"lagging\",partition=\"\(partition)\"} "
+      return source.sampledMetrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
+        .flatMap { Int($0.dropFirst(prefix.count)) }
+    }
+    #expect(
+      await eventually(within: 30) { held.count == 20 && lag(0) == 10 && lag(1) == 10 },
+      "\(source.sampledMetrics)")
+    for message in held.messages.withLock({ $0 }).prefix(15) { message.acknowledge(.done) }
+    #expect(await eventually(within: 30) { (lag(0) ?? 0) + (lag(1) ?? 0) == 5 }, "\(source.sampledMetrics)")
+    for message in held.messages.withLock({ $0 }) { message.acknowledge(.done) }
+    #expect(await eventually(within: 30) { lag(0) == 0 && lag(1) == 0 }, "\(source.sampledMetrics)")
+    run.cancel()
+    try await run.value
+    #expect(source.sampledMetrics.hasPrefix("# HELP \(KafkaSource.lagMetric) "))
+    #expect(!source.sampledMetrics.contains("partition="), "a stopped source holds no partition")
+  }
+
+  @Test(
     "health: the assignment ends the wait; a message that reached no path pauses its partition and makes the daemon unhealthy",
     .timeLimit(.minutes(2)))
   func reportsItsStateToHealth() async throws {

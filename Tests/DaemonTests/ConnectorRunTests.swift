@@ -391,11 +391,24 @@ struct ConnectorRunTests {
     let atKill = count(database, "SELECT count(DISTINCT n) FROM readings")
     #expect(atKill < total, "the daemon was killed after the stream ended; the test proves nothing")
 
-    let second = try Subprocess(arguments, in: folder)
+    let second = try Subprocess(arguments + ["--metrics-port", "0"], in: folder)
     #expect(try await producing.value == total)
     #expect(
       await eventually(within: 90) { count(database, "SELECT count(DISTINCT n) FROM readings") == total },
       "\(second.stderr)")
+    // Everything is done: each partition's consumer lag, on /metrics, comes down to 0.
+    let metricsURL = try #require(
+      second.stderr.range(of: "metrics on ").map {
+        String(second.stderr[$0.upperBound...].prefix { !$0.isWhitespace })
+      }, "\(second.stderr)")
+    func lags() -> [String] {
+      ((try? fetch(metricsURL))?.1 ?? "").split(separator: "\n").filter {
+        $0.hasPrefix("iotrules_kafka_consumer_lag{topic=\"readings\"")
+      }.map(String.init)
+    }
+    #expect(
+      await eventually(within: 30) { lags().count == 4 && lags().allSatisfy { $0.hasSuffix("} 0") } },
+      "\(lags())")
     second.signal(SIGTERM)
     #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
     #expect(count(database, "SELECT count(DISTINCT n) FROM readings") == total)

@@ -23,6 +23,8 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
   public let options: KafkaSourceOptions
   private let logger: Logger
   private let now: @Sendable () -> Int
+  /// Per assigned partition, its lag as last measured by the consumer thread (see `sampledMetrics`).
+  let lags = LagTable()
 
   /// Creates a source; nothing connects until `run`.
   public init(
@@ -43,7 +45,7 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
   /// Joins the group and hands each message to `intake` on the consumer thread (evaluated right
   /// there while the engine has room) until cancelled; then drains, commits and leaves.
   public func run(intake: MessageIntake) async throws {
-    let consumer = try KafkaConsumer(options: options, logger: logger, now: now, intake: intake)
+    let consumer = try KafkaConsumer(options: options, logger: logger, now: now, intake: intake, lags: lags)
     try consumer.subscribe()
     await withTaskCancellationHandler {
       await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
@@ -55,10 +57,37 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
     } onCancel: {
       consumer.requestStop()
     }
+    lags.values.withLock { $0.removeAll() }
     if let fatal = consumer.fatalError.withLock({ $0 }) {
       throw ConnectorError("the Kafka consumer stopped on a fatal error: \(fatal)")
     }
   }
+
+  /// The consumer lag of each assigned partition, in Prometheus text: its high watermark (as the
+  /// last fetch saw it) minus the next offset to commit, that is, the messages of the partition not
+  /// yet done (not yet read, or read and not yet through their actions), as
+  /// `kafka-consumer-groups --describe` counts LAG once the commit is made. Measured every second
+  /// on the consumer thread; a partition joins once a fetch has told its high watermark.
+  public var sampledMetrics: String {
+    let lags = lags.values.withLock { $0 }.sorted {
+      ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition)
+    }
+    var text =
+      "# HELP \(Self.lagMetric) Messages of an assigned partition not yet done: its high watermark minus the next offset to commit.\n"
+    text += "# TYPE \(Self.lagMetric) gauge\n"
+    for (partition, lag) in lags {
+      text += "\(Self.lagMetric){topic=\"\(partition.topic)\",partition=\"\(partition.partition)\"} \(lag)\n"
+    }
+    return text
+  }
+
+  /// The lag gauge's name.
+  public static let lagMetric = "iotrules_kafka_consumer_lag"
+}
+
+/// Each assigned partition's consumer lag, written by the consumer thread, read by scrapes.
+final class LagTable: Sendable {
+  let values = Mutex<[TopicPartition: Int64]>([:])
 }
 
 /// The librdkafka consumer handle and its poll loop. All C pointers stay here.
@@ -69,6 +98,10 @@ private final class KafkaConsumer: @unchecked Sendable {
   let intake: MessageIntake
   let tracker = OffsetTracker()
   let stopRequested = Atomic<Bool>(false)
+  /// Where the lags measured here go (the source's, read when the metrics are scraped).
+  let lags: LagTable
+  /// The offsets last handed to librdkafka to commit, by partition (consumer thread only).
+  private var storedOffsets: [TopicPartition: Int64] = [:]
   /// A fatal librdkafka error (a fenced static member, say): the consumer can do nothing more, so the
   /// loop drains, commits what is done and stops, and `run` throws it.
   let fatalError = Mutex<String?>(nil)
@@ -95,12 +128,13 @@ private final class KafkaConsumer: @unchecked Sendable {
 
   init(
     options: KafkaSourceOptions, logger: Logger, now: @escaping @Sendable () -> Int,
-    intake: MessageIntake
+    intake: MessageIntake, lags: LagTable
   ) throws(ConnectorError) {
     self.options = options
     self.logger = logger
     self.now = now
     self.intake = intake
+    self.lags = lags
     intake.health.report(component, "waiting for a partition assignment in group \(options.group)")
     let settings: [(key: String, value: String)] =
       [
@@ -167,6 +201,10 @@ private final class KafkaConsumer: @unchecked Sendable {
   ) {
     let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
     let partitions = Self.partitions(list)
+    defer {
+      // Another member may have moved them on meanwhile: their offsets count again from the next store.
+      for partition in partitions { storedOffsets[partition] = nil }
+    }
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
       logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       tracker.assign(partitions)
@@ -264,11 +302,41 @@ private final class KafkaConsumer: @unchecked Sendable {
     defer { rd_kafka_topic_partition_list_destroy(list) }
     for (partition, offset) in offsets {
       rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+      storedOffsets[partition] = offset
     }
     let error = rd_kafka_offsets_store(handle, list)
     if error != RD_KAFKA_RESP_ERR_NO_ERROR {
       logger.warning("storing offsets failed: \(KafkaConfigBuilder.errorText(error))")
     }
+  }
+
+  /// Measures each assigned partition's lag: its high watermark as the last fetch saw it (no request
+  /// to the broker) minus the next offset to commit: the oldest message read and not yet done, else
+  /// (all read are done) the position it reads from next; for a partition paused by a failure, the
+  /// offset last stored. A partition whose watermark (or position) is not known yet is left out.
+  private func measureLags() {
+    var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+    guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
+      return
+    }
+    defer { rd_kafka_topic_partition_list_destroy(assignment) }
+    _ = rd_kafka_position(handle, assignment)
+    let (undone, blocked) = tracker.oldestUndone()
+    var measured: [TopicPartition: Int64] = [:]
+    for index in 0..<Int(assignment.pointee.cnt) {
+      let element = assignment.pointee.elems[index]
+      let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+      var low: Int64 = -1
+      var high: Int64 = -1
+      guard
+        rd_kafka_get_watermark_offsets(handle, element.topic, element.partition, &low, &high)
+          == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0
+      else { continue }
+      let next = blocked.contains(partition) ? storedOffsets[partition] : undone[partition] ?? element.offset
+      guard let next, next >= 0 else { continue }
+      measured[partition] = max(0, high - next)
+    }
+    lags.values.withLock { $0 = measured }
   }
 
   private func commit(async: Bool) {
@@ -324,6 +392,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   func pollLoop() {
     var lastCommit = DispatchTime.now().uptimeNanoseconds
     var lastStore = lastCommit
+    var lastLagMeasure: UInt64 = 0
     let interval = UInt64(max(options.commitIntervalMs, 1)) * 1_000_000
     // Offsets are handed to librdkafka every few milliseconds, not per message: a store is a list
     // built and a lock taken in the C library; commits only ever send the latest stored offsets.
@@ -404,6 +473,10 @@ private final class KafkaConsumer: @unchecked Sendable {
         store(tracker.takeStorable())
         commit(async: true)
         lastCommit = now
+      }
+      if now - lastLagMeasure >= 1_000_000_000 {
+        measureLags()
+        lastLagMeasure = now
       }
     }
     // Read but never delivered: not waited for (nothing after them in their partitions was

@@ -225,6 +225,23 @@ final class OffsetTracker: Sendable {
     }
   }
 
+  /// Per partition, the offset of its oldest delivered message not yet done (partitions whose
+  /// delivered messages are all done are absent), and the blocked partitions.
+  func oldestUndone() -> (offsets: [TopicPartition: Int64], blocked: Set<TopicPartition>) {
+    state.withLock { state in
+      var offsets: [TopicPartition: Int64] = [:]
+      var blocked: Set<TopicPartition> = []
+      for (partition, log) in state.partitions {
+        if log.blocked {
+          blocked.insert(partition)
+        } else if log.head < log.offsets.count {
+          offsets[partition] = log.offsets[log.head]
+        }
+      }
+      return (offsets, blocked)
+    }
+  }
+
   /// Delivered messages not yet acknowledged, on partitions that are not blocked (a blocked
   /// partition's messages are redelivered after reassignment: shutdown does not wait for them).
   var outstanding: Int { state.withLock { $0.outstanding } }
