@@ -103,7 +103,59 @@ public final class KafkaAction: PipelinedBatchAction {
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
+      for (key, problem) in KafkaAction.producerSettings(clientProperties).problems {
+        problems.add(field: "kafka.clientProperties[\"\(key)\"]", problem)
+      }
     }
+  }
+
+  /// AWS's Kafka action takes the Java client's property names; librdkafka, which produces here,
+  /// has its own. Translated: `sasl.scram.username` and `sasl.plain.username` (and the passwords)
+  /// to `sasl.username` and `sasl.password`; AWS's serializers, which only say that the key is text
+  /// and the value bytes, dropped (records carry the rendered key and the result's bytes as they
+  /// are). What has no librdkafka meaning is a problem that says what to give instead (a Java
+  /// KeyStore, Kerberos' realm and KDC), and so is any other property librdkafka refuses. A value
+  /// with a substitution template (`${get_secret(...)}`, as AWS's examples write passwords) is
+  /// rendered when the action starts; its property's name is checked here.
+  static func producerSettings(_ properties: [String: String]) -> (
+    settings: [(key: String, value: String)], problems: [(key: String, message: String)]
+  ) {
+    var settings: [(key: String, value: String)] = []
+    var problems: [(key: String, message: String)] = []
+    for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
+      switch key {
+      case "sasl.scram.username", "sasl.plain.username": settings.append(("sasl.username", value))
+      case "sasl.scram.password", "sasl.plain.password": settings.append(("sasl.password", value))
+      case "key.serializer", "value.serializer":
+        let expected = key == "key.serializer" ? "StringSerializer" : "ByteBufferSerializer"
+        if value != expected && value != "org.apache.kafka.common.serialization.\(expected)" {
+          problems.append(
+            (key, "only \(expected) (AWS's one value): records carry the rendered key and the result's bytes")
+          )
+        }
+      case "ssl.truststore", "ssl.truststore.password", "ssl.keystore", "ssl.keystore.password":
+        problems.append(
+          (
+            key,
+            "a Java KeyStore, which librdkafka cannot read: give PEM files, ssl.ca.location (and ssl.certificate.location, ssl.key.location for a client certificate)"
+          ))
+      case "sasl.kerberos.krb5.realm", "sasl.kerberos.krb5.kdc":
+        problems.append(
+          (key, "librdkafka reads the realm and KDC from the system's krb5.conf: set them there"))
+      default:
+        settings.append((key, value))
+      }
+    }
+    for (key, value) in settings {
+      // A template's rendering is not known yet: its property's name is what can be checked.
+      let probe = value.contains("${") ? "x" : value
+      if let problem = KafkaSettings.problem(key: key, value: probe),
+        !value.contains("${") || problem.contains("No such configuration property")
+      {
+        problems.append((key, problem))
+      }
+    }
+    return (settings, problems)
   }
 
   /// The configuration.
@@ -115,6 +167,8 @@ public final class KafkaAction: PipelinedBatchAction {
   private let key: ActionTemplate?
   private let partition: ActionTemplate?
   private let headers: [(key: String, value: ActionTemplate)]
+  /// The librdkafka settings of `clientProperties`, each value's template when it has one.
+  private let settings: [(key: String, value: String, template: ActionTemplate?)]
   private let producer = Mutex<KafkaProducer?>(nil)
 
   /// `kafka`.
@@ -144,7 +198,12 @@ public final class KafkaAction: PipelinedBatchAction {
     for (index, header) in configuration.headers.enumerated() {
       if let value = compile(header.value, "headers[\(index)].value") { headers.append((header.key, value)) }
     }
+    var settings: [(key: String, value: String, template: ActionTemplate?)] = []
+    for (key, value) in Self.producerSettings(configuration.clientProperties).settings {
+      settings.append((key, value, value.contains("${") ? compile(value, "clientProperties") : nil))
+    }
     try problems.throwIfAny()
+    self.settings = settings
     self.configuration = configuration
     self.secrets = secrets
     topicIsTemplate = configuration.topic.contains("${")
@@ -152,12 +211,21 @@ public final class KafkaAction: PipelinedBatchAction {
     self.headers = headers
   }
 
-  /// Takes the shared producer for the servers and settings.
+  /// Takes the shared producer for the servers and settings (their templates rendered now: a
+  /// secret that does not exist stops the start, naming the property).
   public func start() async throws {
-    let client = try KafkaProducers.acquire(
-      bootstrapServers: configuration.bootstrapServers,
-      config: configuration.clientProperties.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
-    )
+    let now = Message(topic: "", payload: [], receivedAtMs: 0)
+    let input = ActionInput(ruleName: "", evaluation: Evaluation(value: .undefined), message: now)
+    var config: [(key: String, value: String)] = []
+    for (key, value, template) in settings {
+      config.append(
+        (
+          key,
+          try template?.renderRequiringSecrets(
+            input, secrets: secrets, field: "kafka clientProperties '\(key)'") ?? value
+        ))
+    }
+    let client = try KafkaProducers.acquire(bootstrapServers: configuration.bootstrapServers, config: config)
     producer.withLock { $0 = client }
     if !topicIsTemplate { client.lookUp(topics: [configuration.topic]) }
   }

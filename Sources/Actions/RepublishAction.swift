@@ -729,8 +729,21 @@ extension RuleNode {
   }
 
   /// The node of a settings field (`http.headers[2].value`: this action's `headers`, its item 2,
-  /// that item's `value`), or the deepest node on the way that the file has.
+  /// that item's `value`; `kafka.clientProperties["sasl.mechanism"]`: a key holding dots), or the
+  /// deepest node on the way that the file has.
   func node(atField field: String) -> RuleNode {
+    var field = Substring(field)
+    var key: String?
+    if field.hasSuffix("\"]"), let open = field.range(of: "[\"", options: .backwards) {
+      key = String(field[open.upperBound..<field.index(field.endIndex, offsetBy: -2)])
+      field = field[..<open.lowerBound]
+    }
+    let node = node(atPath: field)
+    guard let key else { return node }
+    return node[key] ?? node
+  }
+
+  private func node(atPath field: Substring) -> RuleNode {
     var current = self
     for part in field.split(separator: ".").dropFirst() {
       var name = part

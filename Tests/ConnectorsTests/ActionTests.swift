@@ -311,6 +311,43 @@ struct KafkaActionTests {
       })
   }
 
+  @Test(
+    "AWS's client properties: the Java names are translated or dropped, passwords come from get_secret at the start, and records flow"
+  )
+  func awsClientProperties() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("aws-out", partitions: 1)
+    let properties = [
+      "acks": "1",
+      "key.serializer": "org.apache.kafka.common.serialization.StringSerializer",
+      "value.serializer": "org.apache.kafka.common.serialization.ByteBufferSerializer",
+      "sasl.scram.username":
+        "${get_secret('kafka_user', 'SecretString', 'username', 'arn:aws:iam::123456789012:role/r')}",
+      "sasl.scram.password":
+        "${get_secret('kafka_user', 'SecretString', 'password', 'arn:aws:iam::123456789012:role/r')}",
+    ]
+    let settings = KafkaAction.producerSettings(properties)
+    #expect(settings.problems.isEmpty, "\(settings.problems)")
+    #expect(settings.settings.map(\.key) == ["acks", "sasl.password", "sasl.username"])
+    let configuration = KafkaAction.Configuration(
+      bootstrapServers: cluster.bootstrapServers, topic: "aws-out", clientProperties: properties)
+    // Without the secret the action does not start, and says which property it was for.
+    let unstarted = try KafkaAction(
+      configuration: configuration, secrets: SecretFolder(folder: nil, environment: [:]))
+    await #expect {
+      try await unstarted.start()
+    } throws: { error in
+      "\(error)".contains("sasl.scram.password") || "\(error)".contains("sasl.password")
+    }
+    let secrets = SecretFolder(
+      folder: nil, environment: ["IOTRULES_SECRET_KAFKA_USER": #"{"username": "u", "password": "p"}"#])
+    let action = try KafkaAction(configuration: configuration, secrets: secrets)
+    try await action.start()
+    try await action.perform(input(#"{"n":1}"#))
+    await action.shutdown()
+  }
+
   @Test("a key that renders empty is no key; a rendered one is the record's key")
   func emptyKeyIsNoKey() throws {
     let action = try KafkaAction(
@@ -1148,6 +1185,17 @@ struct ConnectorFactoryTests {
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
         "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one", "1:36"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"acks": "1", "compresion.type": "lz4"}}"#,
+        #"kafka.clientProperties["compresion.type"]: No such configuration property: "compresion.type""#,
+        "1:96"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.truststore": "MIIx"}}"#,
+        #"kafka.clientProperties["ssl.truststore"]: a Java KeyStore, which librdkafka cannot read"#, "1:82"
       ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),

@@ -117,6 +117,21 @@ extension Array where Element == String {
   fileprivate var splitPair: (String, String?) { (self.first ?? "", count > 1 ? self[1] : nil) }
 }
 
+/// Checks librdkafka settings without making a client.
+public enum KafkaSettings {
+  /// Why librdkafka refuses `key` = `value` (an unknown property, an invalid value), or nil when it
+  /// takes it.
+  public static func problem(key: String, value: String) -> String? {
+    let conf = rd_kafka_conf_new()!
+    defer { rd_kafka_conf_destroy(conf) }
+    var errorText = [CChar](repeating: 0, count: 512)
+    guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK else {
+      return nil
+    }
+    return String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+}
+
 /// Builds librdkafka configurations; the pointers stay inside the Kafka wrapper files.
 enum KafkaConfigBuilder {
   /// The logger of librdkafka's own messages (made on first use, after the daemon set up logging).
