@@ -19,12 +19,12 @@ import Synchronization
 /// a URL starting with `confirmationUrl`; a header value that renders a control character (CR, LF...) is refused
 /// (permanent). Unlike AWS, plain `http://` and any port are allowed (for local services and tests).
 ///
-/// Batching follows AWS's HTTP batching: results for the same URL are collected until `maxSize`
-/// results, `maxBytes` bytes of body or `maxDelayMs` after the first, and POSTed as one JSON array
-/// with the headers of the last result added; each result of the batch gets the batch's outcome.
-/// Results that are not JSON are sent alone. The dispatcher hands the action one topic's queued
-/// results at once (`KeyedGroupAction`), so a topic's results share requests, as AWS batches
-/// messages of the same topic, while topics still run concurrently.
+/// Batching follows AWS's HTTP batching: results of one topic for the same URL and headers (of
+/// any topic with `acrossTopics`, AWS's `batchAcrossTopics`) are collected until `maxSize` results,
+/// `maxBytes` bytes of body or `maxDelayMs` after the first, and POSTed as one JSON array; each
+/// result of the batch gets the batch's outcome. Results that are not JSON are sent alone. The
+/// dispatcher hands the action one topic's queued results at once (`KeyedGroupAction`), so they
+/// go into the open batches together, while topics still run concurrently.
 public final class HTTPAction: KeyedGroupAction {
   /// Batching limits (AWS's defaults).
   public struct Batch: Decodable, Sendable, Equatable {
@@ -34,15 +34,19 @@ public final class HTTPAction: KeyedGroupAction {
     public var maxDelayMs: Int
     /// Largest body in bytes (default 5120); a single larger result is sent alone.
     public var maxBytes: Int
+    /// Whether results of different topics may share a request (default false: as AWS's
+    /// `batchAcrossTopics`, a request carries one topic's results).
+    public var acrossTopics: Bool
 
     /// Creates limits.
-    public init(maxSize: Int = 10, maxDelayMs: Int = 20, maxBytes: Int = 5120) {
+    public init(maxSize: Int = 10, maxDelayMs: Int = 20, maxBytes: Int = 5120, acrossTopics: Bool = false) {
       self.maxSize = maxSize
       self.maxDelayMs = maxDelayMs
       self.maxBytes = maxBytes
+      self.acrossTopics = acrossTopics
     }
 
-    private enum CodingKeys: String, CodingKey { case maxSize, maxDelayMs, maxBytes }
+    private enum CodingKeys: String, CodingKey { case maxSize, maxDelayMs, maxBytes, acrossTopics }
 
     /// Decodes with the defaults above.
     public init(from decoder: any Decoder) throws {
@@ -50,6 +54,7 @@ public final class HTTPAction: KeyedGroupAction {
       maxSize = try container.decodeIfPresent(Int.self, forKey: .maxSize) ?? 10
       maxDelayMs = try container.decodeIfPresent(Int.self, forKey: .maxDelayMs) ?? 20
       maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes) ?? 5120
+      acrossTopics = try container.decodeIfPresent(Bool.self, forKey: .acrossTopics) ?? false
     }
   }
 
@@ -84,12 +89,42 @@ public final class HTTPAction: KeyedGroupAction {
     }
 
     /// AWS's spelling of the batch settings (`enableBatching`, `batchConfig` with `maxBatchSize`,
-    /// `maxBatchOpenMs`, `maxBatchSizeBytes`), so an AWS http action ports by copying.
+    /// `maxBatchOpenMs`, `maxBatchSizeBytes`, `batchAcrossTopics`), so an AWS http action ports by
+    /// copying; any other key in `batchConfig` is refused at its place.
     private struct AWSBatchConfig: Decodable {
       var maxBatchSize: Int?
       var maxBatchOpenMs: Int?
       var maxBatchSizeBytes: Int?
+      var batchAcrossTopics: Bool?
+
+      private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+      }
+
+      static let keys = ["maxBatchSize", "maxBatchOpenMs", "maxBatchSizeBytes", "batchAcrossTopics"]
+
+      init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        for key in container.allKeys where !Self.keys.contains(key.stringValue) {
+          throw DecodingError.dataCorruptedError(
+            forKey: key, in: container,
+            debugDescription:
+              "unknown key '\(key.stringValue)'; expected \(Self.keys.joined(separator: ", "))")
+        }
+        maxBatchSize = try container.decodeIfPresent(Int.self, forKey: Key(stringValue: "maxBatchSize"))
+        maxBatchOpenMs = try container.decodeIfPresent(Int.self, forKey: Key(stringValue: "maxBatchOpenMs"))
+        maxBatchSizeBytes = try container.decodeIfPresent(
+          Int.self, forKey: Key(stringValue: "maxBatchSizeBytes"))
+        batchAcrossTopics = try container.decodeIfPresent(
+          Bool.self, forKey: Key(stringValue: "batchAcrossTopics"))
+      }
     }
+
+    /// Whether the batch settings were written in AWS's spelling (problems then name its keys).
+    var batchInAWSSpelling = false
 
     /// Decodes with the defaults above.
     public init(from decoder: any Decoder) throws {
@@ -105,7 +140,9 @@ public final class HTTPAction: KeyedGroupAction {
         batch = Batch(
           maxSize: aws?.maxBatchSize ?? defaults.maxSize,
           maxDelayMs: aws?.maxBatchOpenMs ?? defaults.maxDelayMs,
-          maxBytes: aws?.maxBatchSizeBytes ?? defaults.maxBytes)
+          maxBytes: aws?.maxBatchSizeBytes ?? defaults.maxBytes,
+          acrossTopics: aws?.batchAcrossTopics ?? defaults.acrossTopics)
+        batchInAWSSpelling = true
       }
     }
 
@@ -155,14 +192,22 @@ public final class HTTPAction: KeyedGroupAction {
         problems.add(field: "http.timeoutMs", "must be between 1 and 60000, not \(timeoutMs)")
       }
       if let batch {
+        // Named as written: `batch.maxSize`, or AWS's `batchConfig.maxBatchSize`.
+        let (size, delay, bytes) =
+          batchInAWSSpelling
+          ? (
+            "http.batchConfig.maxBatchSize", "http.batchConfig.maxBatchOpenMs",
+            "http.batchConfig.maxBatchSizeBytes"
+          )
+          : ("http.batch.maxSize", "http.batch.maxDelayMs", "http.batch.maxBytes")
         if !(1...1000).contains(batch.maxSize) {
-          problems.add(field: "http.batch.maxSize", "must be between 1 and 1000")
+          problems.add(field: size, "must be between 1 and 1000 (AWS: 2 to 10), not \(batch.maxSize)")
         }
         if !(0...60_000).contains(batch.maxDelayMs) {
-          problems.add(field: "http.batch.maxDelayMs", "must be between 0 and 60000")
+          problems.add(field: delay, "must be between 0 and 60000 (AWS: 5 to 200), not \(batch.maxDelayMs)")
         }
         if batch.maxBytes < 2 {
-          problems.add(field: "http.batch.maxBytes", "must be at least 2")
+          problems.add(field: bytes, "must be at least 2 (AWS: 100 to 131072), not \(batch.maxBytes)")
         }
       }
     }
@@ -320,6 +365,8 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// One rendered request.
   struct Request: Sendable {
+    /// The message's topic: results of different topics share a request only with `acrossTopics`.
+    var topic: String
     var url: String
     /// The URL as logs and error records show it: secrets it holds masked (`***`).
     var shownURL: String
@@ -404,8 +451,8 @@ public final class HTTPAction: KeyedGroupAction {
     }
     return .success(
       Request(
-        url: renderedURL, shownURL: shownURL, headers: requestHeaders, body: input.evaluation.payload,
-        isJSON: isJSON))
+        topic: input.message.topic, url: renderedURL, shownURL: shownURL, headers: requestHeaders,
+        body: input.evaluation.payload, isJSON: isJSON))
   }
 
   /// One POST of `body` to `request`'s URL with its headers, classified. Messages show the URL with
@@ -505,10 +552,12 @@ actor HTTPBatcher {
     var sender: Sender
   }
 
-  /// What results must share to go out in one request.
-  static func key(_ request: HTTPAction.Request) -> String {
+  /// What results must share to go out in one request: the URL, the headers and, unless
+  /// `acrossTopics`, the topic.
+  func key(_ request: HTTPAction.Request) -> String {
     var key = request.url
     for (name, value) in request.headers { key += "\n\(name)\u{0}\(value)" }
+    if !limits.acrossTopics { key += "\n\u{1}\(request.topic)" }
     return key
   }
 
@@ -534,7 +583,7 @@ actor HTTPBatcher {
   {
     let outcomes = requests.map { request in
       let outcome = BatchOutcome()
-      let url = Self.key(request)
+      let url = key(request)
       // A body is `[` + items joined by `,` + `]`.
       if let batch = open[url], batch.bytes + request.body.count + 1 > limits.maxBytes {
         self.flush(url)
@@ -558,7 +607,7 @@ actor HTTPBatcher {
       return outcome
     }
     if flush {
-      for key in Set(requests.map(Self.key)) { self.flush(key) }
+      for key in Set(requests.map(key)) { self.flush(key) }
     }
     return outcomes
   }

@@ -662,6 +662,13 @@ extension RuleNode {
     var unknown = ConfigurationProblems()
     for member in members
     where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
+      if kind == "http" && member.key == "auth" {
+        // AWS's SigV4 signing: its key is known, its meaning is not available here.
+        unknown.add(
+          "'auth' (AWS's SigV4 request signing) is not supported: send a credential in a header instead (\"headers\": [{\"key\": \"Authorization\", \"value\": \"Bearer ${get_secret('hook')}\"}])",
+          at: member.keyPosition)
+        continue
+      }
       unknown.add(
         "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
         at: member.keyPosition)

@@ -197,6 +197,7 @@ public enum AWSRuleImporter {
           if let size = config["maxBatchSize"]?.int { batch["maxSize"] = .int(size) }
           if let delay = config["maxBatchOpenMs"]?.int { batch["maxDelayMs"] = .int(delay) }
           if let bytes = config["maxBatchSizeBytes"]?.int { batch["maxBytes"] = .int(bytes) }
+          if let across = config["batchAcrossTopics"]?.bool { batch["acrossTopics"] = .bool(across) }
         }
         out["batch"] = .object(batch)
       }

@@ -703,6 +703,31 @@ struct HTTPActionTests {
     #expect(sent.contains { $0 == ("b", #"[{"d":"b","n":2}]"#) }, "\(sent)")
   }
 
+  @Test(
+    "batching: a request carries one topic's results, as AWS's batchAcrossTopics false; true lets topics share",
+    arguments: [false, true])
+  func batchingKeepsTopicsApart(_ acrossTopics: Bool) async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.batch = .init(maxSize: 10, maxDelayMs: 100, maxBytes: 5120, acrossTopics: acrossTopics)
+    }
+    // Groups of two topics handed over within the batch's wait, as the dispatcher does.
+    async let first = action.performGroup([
+      input(#"{"n":1}"#, topic: "d/0"), input(#"{"n":3}"#, topic: "d/0"),
+    ])
+    async let second = action.performGroup([input(#"{"n":2}"#, topic: "d/1")])
+    let results = await first + second
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    let bodies = Set(server.requests.map { String(decoding: $0.body, as: UTF8.self) })
+    if acrossTopics {
+      #expect(bodies.count == 1 && bodies.first?.count == #"[{"n":1},{"n":3},{"n":2}]"#.count, "\(bodies)")
+    } else {
+      #expect(bodies == [#"[{"n":1},{"n":3}]"#, #"[{"n":2}]"#], "\(bodies)")
+    }
+  }
+
   @Test("batching: a URL per device is forgotten once its batch is answered")
   func batchingForgetsAnsweredURLs() async throws {
     let server = try LoopbackHTTPServer()
@@ -1172,6 +1197,13 @@ struct ConnectorFactoryTests {
     #expect(
       (http as? HTTPAction)?.configuration.batch
         == HTTPAction.Batch(maxSize: 5, maxDelayMs: 20, maxBytes: 5120))
+    let aws = try make(
+      "http",
+      #"{"url": "http://127.0.0.1:9/x", "enableBatching": true, "batchConfig": {"maxBatchSize": 5, "batchAcrossTopics": true}}"#
+    )
+    #expect(
+      (aws as? HTTPAction)?.configuration.batch
+        == HTTPAction.Batch(maxSize: 5, maxDelayMs: 20, maxBytes: 5120, acrossTopics: true))
     #expect((http as? HTTPAction)?.configuration.timeoutMs == 3000)
   }
 
@@ -1196,6 +1228,18 @@ struct ConnectorFactoryTests {
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.truststore": "MIIx"}}"#,
         #"kafka.clientProperties["ssl.truststore"]: a Java KeyStore, which librdkafka cannot read"#, "1:82"
+      ),
+      (
+        "http", #"{"url": "http://h/", "enableBatching": true, "batchConfig": {"maxBatchSize": 5000}}"#,
+        "http.batchConfig.maxBatchSize: must be between 1 and 1000 (AWS: 2 to 10), not 5000", "1:78"
+      ),
+      (
+        "http", #"{"url": "http://h/", "enableBatching": true, "batchConfig": {"typo": 1}}"#,
+        "http.batchConfig.typo: unknown key 'typo'", "1:70"
+      ),
+      (
+        "http", #"{"url": "http://h/", "auth": {"sigv4": {}}}"#,
+        "'auth' (AWS's SigV4 request signing) is not supported", "1:22"
       ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),
