@@ -173,7 +173,10 @@ public final class HTTPAction: KeyedGroupAction {
         if !isHTTP(confirmationUrl) {
           problems.add(field: "http.confirmationUrl", "must start with https:// or http://")
         } else if confirmationUrl.contains("${") {
-          problems.add(field: "http.confirmationUrl", "cannot be a template")
+          problems.add(
+            field: "http.confirmationUrl",
+            "cannot be a template: it is the fixed prefix every rendered url must start with (AWS confirms a templated one by hand as a topic rule destination): write the constant part, such as https://host/"
+          )
         } else if urlIsHTTP, !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart) {
           problems.add(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
         }

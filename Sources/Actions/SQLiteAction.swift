@@ -283,6 +283,10 @@ public final class SQLiteAction: BatchAction {
         return queue
       }
     } catch {
+      var isFolder: ObjCBool = false
+      if FileManager.default.fileExists(atPath: database, isDirectory: &isFolder), isFolder.boolValue {
+        throw Self.actionError(error, "cannot open \(database), a folder, not a database file")
+      }
       throw Self.actionError(error, "cannot open \(database)")
     }
   }

@@ -218,8 +218,8 @@ public struct InvalidRulesError: Error, Sendable, CustomStringConvertible {
   public var description: String {
     let files = failed == 1 ? "1 rule file" : "\(failed) rule files"
     return batch
-      ? "\(files) failed to load (errors above); a replay does not run with broken rules: fix them "
-        + "(iotrules check) and run again"
+      ? "\(files) failed to load (errors above); a replay does not run with broken rules: do what "
+        + "the errors say and run again"
       : "\(files) failed to load (errors above) and no rule loaded: nothing to run"
   }
 }

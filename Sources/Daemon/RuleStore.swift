@@ -74,6 +74,30 @@ public enum RuleStore {
         + "rename it with its rule, or remove it")
   }
 
+  /// What `check` and `run` say of the subfolders of `paths` that hold rule files: rules are read
+  /// from a folder itself, so such files would pass CI unchecked, or not run, without a word.
+  public static func subfolderNotes(in paths: [String]) -> [String] {
+    var notes: [String] = []
+    for path in paths {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
+        let names = try? FileManager.default.contentsOfDirectory(atPath: path)
+      else { continue }
+      let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+      for name in names.sorted() where !name.hasPrefix(".") {
+        let folder = base + "/" + name
+        var inner: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &inner), inner.boolValue,
+          let found = try? RuleStore.ruleFiles(in: [folder]), !found.isEmpty
+        else { continue }
+        notes.append(
+          "\(folder) holds \(found.count) *.json/*.yaml file(s), not read: rules are read from the folder named, not its subfolders (name it too if they are rules)"
+        )
+      }
+    }
+    return notes
+  }
+
   /// The rule test files under `paths` (in a folder, or named) with no rule file beside them: a rule
   /// renamed or removed without its tests, whose cases no longer run.
   public static func orphanTestFiles(in paths: [String]) -> [String] {
@@ -449,6 +473,7 @@ public final class RuleReloader: Sendable {
     noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
     noteOrphanTests(event: "load")
+    for note in RuleStore.subfolderNotes(in: paths) { logger.warning("\(note)") }
     return result
   }
 

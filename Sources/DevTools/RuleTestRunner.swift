@@ -147,14 +147,18 @@ public struct RuleTestPlan: Sendable {
   public func run() -> [RuleTestResult] {
     var results: [RuleTestResult] = []
     for pair in pairs {
-      func broken(_ message: String, rule: String) {
+      func broken(_ message: String, rule: String, name: String = "(load)") {
         results.append(
           RuleTestResult(
-            rule: rule, file: pair.test, name: "(load)", position: FilePosition(line: 1, column: 1),
+            rule: rule, file: pair.test, name: name, position: FilePosition(line: 1, column: 1),
             failure: message, seconds: 0))
       }
       guard let ruleFile = pair.rule else {
-        broken("no rule file beside \(pair.test) (looked for .json, .yaml, .yml)", rule: "?")
+        // Named after the rule it was written for (`high_temp.test.json`: `high_temp`).
+        let expected = RuleFile.ruleFilePaths(ofTest: pair.test)[0]
+        broken(
+          "no rule file beside \(pair.test) (looked for \(expected), .yaml, .yml): rename the test file with its rule, or remove it",
+          rule: RuleFile.baseName(expected), name: "(no rule file)")
         continue
       }
       let rule: RulePreview
@@ -173,7 +177,9 @@ public struct RuleTestPlan: Sendable {
             RuleTestResult(
               rule: rule.name, file: pair.test, name: invalidCase.name, position: invalidCase.position,
               failure: "the case is invalid: "
-                + invalidCase.problems.map { "\($0.position.line):\($0.position.column): \($0.message)" }
+                + invalidCase.problems.map {
+                  "\(pair.test):\($0.position.line):\($0.position.column): \($0.message)"
+                }
                 .joined(separator: "; "), seconds: 0))
         }
         results += file.sorted {

@@ -104,20 +104,8 @@ struct CheckCommand: ParsableCommand {
     }
     // Rules are read from a folder itself, as `run` reads them: rule files in its subfolders would
     // pass CI unchecked without a word.
-    for path in present {
-      guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { continue }
-      let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-      for name in names.sorted() where !name.hasPrefix(".") {
-        let folder = base + "/" + name
-        var inner: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &inner), inner.boolValue,
-          let found = try? RuleStore.ruleFiles(in: [folder]), !found.isEmpty
-        else { continue }
-        FileHandle.standardError.write(
-          Data(
-            "iotrules: note: \(folder) holds \(found.count) *.json/*.yaml file(s), not checked: rules are read from the folder named, not its subfolders (name it too if they are rules)\n"
-              .utf8))
-      }
+    for note in RuleStore.subfolderNotes(in: present) {
+      FileHandle.standardError.write(Data("iotrules: note: \(note)\n".utf8))
     }
     // Said after the other paths' results, which an empty one must not hide.
     for path in empty {

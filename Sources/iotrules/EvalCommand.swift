@@ -110,6 +110,13 @@ struct EvalCommand: ParsableCommand {
       Console.err(
         "warning: the statement reads fields of a payload that is not JSON (\(error)): they are Undefined, as in AWS "
           + "(the daemon counts it as the rule's evaluation error)")
+    } else if let payload, payloadFile == nil,
+      case .failure(let error) = Result(catching: { try JSONReader.parse(bytes) })
+    {
+      // Typed on the command line, a payload is meant as JSON: a typo would pass silently as Binary.
+      Console.err(
+        "note: --payload is not JSON (\(error)): it is a Binary payload of \(payload.utf8.count) bytes, as AWS takes it"
+      )
     }
     guard let evaluation = result else {
       if let reason = machine.evaluationLimitError {

@@ -30,7 +30,8 @@ enum ExitCodes {
 
 /// The `--sql-version` option shared by commands that compile SQL.
 struct SQLVersionOption: ParsableArguments {
-  @Option(name: .customLong("sql-version"), help: "2016-03-23 (default) or 2015-10-08.")
+  @Option(
+    name: .customLong("sql-version"), help: "2016-03-23 (default), 2015-10-08, or beta (read as 2016-03-23).")
   var sqlVersion: String = SQLVersionName.default
 
   /// Checked while parsing, so a bad version gets the command's own usage.
@@ -38,7 +39,7 @@ struct SQLVersionOption: ParsableArguments {
 
   func resolve() throws -> IoTSQLVersion {
     guard let version = IoTSQLVersion(string: sqlVersion) else {
-      throw ValidationError("unknown SQL version '\(sqlVersion)'; expected 2016-03-23 or 2015-10-08")
+      throw ValidationError("unknown SQL version '\(sqlVersion)'; expected 2016-03-23, 2015-10-08 or beta")
     }
     return version
   }

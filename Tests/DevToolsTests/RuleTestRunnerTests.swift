@@ -350,6 +350,10 @@ import Testing
     #expect(json.contains(#"{"file":"\#(folder)/high_temp.test.json","rule":null,"valid":false"#))
     // Named directly, alone, it is reported rather than taken for "no rule files".
     #expect(try runBinary(["check", folder + "/high_temp.test.json"]).0 == 65)
+    // `test` names the rule it was written for.
+    let (testStatus, testOut, _) = try runBinary(["test", folder])
+    #expect(testStatus != 0)
+    #expect(testOut.contains("high_temp: (no rule file)  (\(folder)/high_temp.test.json:1:1)"), "\(testOut)")
     let (skipped, skippedOut, _) = try runBinary(["check", "--skip-tests", folder])
     #expect(skipped == 0)
     #expect(!skippedOut.contains("high_temp.test.json"))

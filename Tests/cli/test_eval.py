@@ -204,7 +204,14 @@ with tempfile.TemporaryDirectory() as work:
         f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
-          and "team_a holds 1 *.json/*.yaml file(s), not checked" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+          and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    feed = os.path.join(work, "one.jsonl")
+    with open(feed, "w") as f:
+        f.write('{"topic": "a", "payload": {}}\n')
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "rules"), "--source", "file:" + feed,
+                        "--dead-letter", os.path.join(work, "dead.jsonl")], capture_output=True, text=True, timeout=60)
+    check("run notes rule files in subfolders too", p.returncode == 0
+          and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     # --warnings-as-errors: a rule without actions is valid with a warning (exit 0), else invalid (65).
     with open(os.path.join(work, "quiet.json"), "w") as f:
         f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')

@@ -117,6 +117,8 @@ private final class KafkaConsumer: @unchecked Sendable {
   private var failedPartitions: Set<TopicPartition> = []
   /// Set by the rebalance callback (which runs inside the consumer thread's poll).
   private var assignmentChanged = false
+  /// Whether the group assigned this member partitions (and has not revoked them all since).
+  private var assigned = false
   /// The name this consumer reports its state under (see ``Health``).
   var component: String { "kafka source group \(options.group)" }
   /// The name paused partitions are reported under: the daemon is unhealthy while they are.
@@ -162,6 +164,13 @@ private final class KafkaConsumer: @unchecked Sendable {
       Unmanaged<KafkaConsumer>.fromOpaque(opaque).takeUnretainedValue()
         .rebalance(handle: handle, error: error, partitions: partitions)
     }
+    // The client's own errors (brokers down, a fatal error) come here, on the polling thread;
+    // partition and topic errors still come as consumer messages (`read`).
+    rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
+      guard let opaque else { return }
+      Unmanaged<KafkaConsumer>.fromOpaque(opaque).takeUnretainedValue()
+        .clientError(rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "")
+    }
     do {
       handle = try KafkaConfigBuilder.client(RD_KAFKA_CONSUMER, conf)
     } catch {
@@ -206,6 +215,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       for partition in partitions { storedOffsets[partition] = nil }
     }
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+      assigned = true
       logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       tracker.assign(partitions)
       if cooperative {
@@ -233,6 +243,7 @@ private final class KafkaConsumer: @unchecked Sendable {
         if let failure = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
         rd_kafka_assign(handle, nil)
+        assigned = false
         // Eager: everything is revoked until the group's next assignment.
         intake.health.report(
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
@@ -501,18 +512,41 @@ private final class KafkaConsumer: @unchecked Sendable {
     close()
   }
 
+  /// An error of the client as a whole. A fatal one stops the consumer; before any assignment, brokers
+  /// that cannot be reached are why nothing comes, and /readyz says so (librdkafka's log lines
+  /// already said each failed connection).
+  fileprivate func clientError(_ error: rd_kafka_resp_err_t, _ reason: String) {
+    if error == RD_KAFKA_RESP_ERR__FATAL {
+      stopOnFatalError()
+    } else if !assigned,
+      error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__TRANSPORT
+        || error == RD_KAFKA_RESP_ERR__RESOLVE
+    {
+      intake.health.report(
+        component,
+        "waiting for a partition assignment in group \(options.group): cannot reach the brokers \(options.bootstrapServers.joined(separator: ",")) (\(reason))"
+      )
+    } else {
+      logger.warning("Kafka consumer: \(reason) (\(KafkaConfigBuilder.errorText(error)))")
+    }
+  }
+
+  private func stopOnFatalError() {
+    var text = [CChar](repeating: 0, count: 512)
+    let cause = rd_kafka_fatal_error(handle, &text, text.count)
+    let detail = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let reason = "\(detail) (\(KafkaConfigBuilder.errorText(cause)))"
+    logger.critical("Kafka consumer fatal error: \(reason); stopping")
+    fatalError.withLock { $0 = reason }
+    requestStop()
+  }
+
   /// The message of a record, recorded as delivered in its partition's log; nil for an error.
   private func read(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> (Message, PartitionLog)? {
     let record = message.pointee
     if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
       if record.err == RD_KAFKA_RESP_ERR__FATAL {
-        var text = [CChar](repeating: 0, count: 512)
-        let cause = rd_kafka_fatal_error(handle, &text, text.count)
-        let detail = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let reason = "\(detail) (\(KafkaConfigBuilder.errorText(cause)))"
-        logger.critical("Kafka consumer fatal error: \(reason); stopping")
-        fatalError.withLock { $0 = reason }
-        requestStop()
+        stopOnFatalError()
         return nil
       }
       if record.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
