@@ -406,7 +406,7 @@ public enum Daemon {
     }
     for rule in loaded.rules {
       for warning in rule.warnings {
-        logger.warning("\(RuleChecker.warningText(warning))")
+        logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "load"))
       }
     }
     if let publisher = republisher { logger.info("republish broker \(publisher.options)") }

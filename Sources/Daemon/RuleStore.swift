@@ -609,7 +609,7 @@ public final class RuleReloader: Sendable {
     // A new or changed rule's warnings, as at start (a republish that now loops back, ...).
     for rule in fresh {
       for warning in rule.warnings {
-        logger.warning("\(RuleChecker.warningText(warning))", metadata: ["event": "reload"])
+        logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "reload"))
       }
     }
     let kept = Set(returned.rules.map(ObjectIdentifier.init))

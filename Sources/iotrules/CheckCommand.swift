@@ -93,12 +93,18 @@ struct CheckCommand: ParsableCommand {
       print(RuleChecker.json(results + missingResults))
     } else {
       for result in results {
-        for warning in result.warnings { print(RuleChecker.warningText(warning)) }
-        if result.diagnostics.isEmpty {
-          print("\(result.file): ok (rule \(result.rule ?? ""))")
-        } else {
-          for diagnostic in result.diagnostics { print(diagnostic.description) }
+        // Warnings and errors together in file order (a stable sort: same places keep their order).
+        let lines =
+          result.warnings.map { ($0.position, RuleChecker.warningText($0)) }
+          + result.diagnostics.map { ($0.position, $0.description) }
+        for (_, text) in lines.enumerated().sorted(by: {
+          ($0.element.0.line, $0.element.0.column, $0.offset) < (
+            $1.element.0.line, $1.element.0.column, $1.offset
+          )
+        }).map(\.element) {
+          print(text)
         }
+        if result.diagnostics.isEmpty { print("\(result.file): ok (rule \(result.rule ?? ""))") }
       }
       print("\(results.count - invalid) valid, \(invalid + missing.count) invalid")
     }
