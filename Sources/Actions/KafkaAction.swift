@@ -200,7 +200,8 @@ public final class KafkaAction: PipelinedBatchAction {
     }
     var settings: [(key: String, value: String, template: ActionTemplate?)] = []
     for (key, value) in Self.producerSettings(configuration.clientProperties).settings {
-      settings.append((key, value, value.contains("${") ? compile(value, "clientProperties") : nil))
+      settings.append(
+        (key, value, value.contains("${") ? compile(value, "clientProperties[\"\(key)\"]") : nil))
     }
     try problems.throwIfAny()
     self.settings = settings

@@ -484,6 +484,19 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2009-06-12 51347337000001"), .string("yyyy-MM-dd N")],
       expected: .int(1_244_816_147_337)),
+    Row(
+      arguments: [.string("2021-07-01 51347337 3371"), .string("yyyy-MM-dd A SSSS")],
+      expected: .int(1_625_148_947_337)),
+    Row(
+      arguments: [.string("2009-06-12 51347337 51347337000001"), .string("yyyy-MM-dd A N")],
+      expected: .int(1_244_816_147_337)),
+    Row(
+      arguments: [.string("2009-06-12 51347338 51347337000001"), .string("yyyy-MM-dd A N")],
+      expected: .undefined),
+    Row(
+      arguments: [.string("2009-06-12 51347337 02"), .string("yyyy-MM-dd A hh")],
+      expected: .int(1_244_816_147_337)),
+    Row(arguments: [.string("2009-06-12 51347337 03"), .string("yyyy-MM-dd A hh")], expected: .undefined),
     Row(arguments: [.string("2021-07-01 Q3"), .string("yyyy-MM-dd QQQ")], expected: .int(1_625_097_600_000)),
     Row(arguments: [.string("2021-07-01 Q2"), .string("yyyy-MM-dd QQQ")], expected: .undefined),
     Row(arguments: [.string("2021-07-01 03"), .string("yyyy-MM-dd Q")], expected: .int(1_625_097_600_000)),

@@ -1,10 +1,17 @@
 extension CompiledRegex {
   /// What Java's case properties hold under `i`: a letter of either case (`\p{Lu}`, `\p{Ll}`,
   /// `\p{Lt}` are every cased letter; the ASCII `\p{Lower}`, `\p{Upper}` every ASCII letter).
-  static let caseInsensitiveProperties: [String: String] = [
-    "{Lu}": "{LC}", "{Ll}": "{LC}", "{Lt}": "{LC}", "{IsLu}": "{LC}", "{IsLl}": "{LC}", "{IsLt}": "{LC}",
-    "{Lower}": "{Alpha}", "{Upper}": "{Alpha}",
-  ]
+  static let caseInsensitiveProperties: [String: String] = {
+    var table = ["{Lower}": "{Alpha}", "{Upper}": "{Alpha}"]
+    for name in [
+      "Lu", "Ll", "Lt", "IsLu", "IsLl", "IsLt", "gc=Lu", "gc=Ll", "gc=Lt", "general_category=Lu",
+      "general_category=Ll", "general_category=Lt", "IsLowercase", "IsUppercase", "IsTitlecase",
+      "javaLowerCase", "javaUpperCase", "javaTitleCase",
+    ] {
+      table["{\(name)}"] = "{LC}"
+    }
+    return table
+  }()
 
   /// `pattern` with Java's case-insensitive matching spelled out where ICU's would differ.
   ///
@@ -15,9 +22,10 @@ extension CompiledRegex {
   /// and a `\Q...\E` quote becomes its escaped characters. Where both are on, ICU's `i` is on (its
   /// folding is then Java's). Flags follow Java's scopes: `(?i)` to the end of its group, `(?i:...)`
   /// within it. A letter written as an escape (`\x41`) folds as the letter does; a case property
-  /// holds both cases (`\p{Lu}` becomes `\p{LC}`, as Java reads it under `i`); a back-reference
-  /// keeps ICU's `i` (Java compares it without case); other escapes with an argument and group
-  /// names are copied as they are.
+  /// holds both cases (`\p{Lu}` becomes `\p{LC}`, as Java reads it under `i`); a back-reference,
+  /// another property and a character by name (`\N{...}`) keep ICU's `i` outside a set; other
+  /// escapes with an argument and group names are copied as they are; a comment (`#` under `x`) is
+  /// copied as it is.
   ///
   /// Returns `pattern` itself when it never turns `i` on.
   static func asciiCaseFolding(_ pattern: String) -> String {
@@ -26,8 +34,10 @@ extension CompiledRegex {
     let count = scalars.count
     var javaI = false
     var javaU = false
+    // Comments mode (`x`): a `#` starts a comment to the end of the line, copied as it is.
+    var javaX = false
     // The flags to restore at each open group's `)`.
-    var saved: [(i: Bool, u: Bool)] = []
+    var saved: [(i: Bool, u: Bool, x: Bool)] = []
     var output = String.UnicodeScalarView()
     var depth = 0  // nesting of [...]
     var turnsCaseOn = false
@@ -78,6 +88,16 @@ extension CompiledRegex {
         while end < count, end < start + 5, ("0"..."7").contains(scalars[end]) { end += 1 }
         digits.append(contentsOf: scalars[(start + 2)..<end])
         radix = 8
+      case "t": return ("\t", end)
+      case "n": return ("\n", end)
+      case "r": return ("\r", end)
+      case "f": return ("\u{C}", end)
+      case "a": return ("\u{7}", end)
+      case "e": return ("\u{1B}", end)
+      case let escaped
+      where escaped.isASCII && !escaped.properties.isAlphabetic && !("0"..."9").contains(escaped):
+        // An escaped punctuation mark or space stands for itself (`\.`, `\-`, `\]`).
+        return (escaped, end)
       default: return nil
       }
       guard let value = UInt32(String(digits), radix: radix), let decoded = Unicode.Scalar(value) else {
@@ -97,9 +117,22 @@ extension CompiledRegex {
     while index < count {
       let scalar = scalars[index]
       let folding = javaI && !javaU
+      if javaX, scalar == "#" {
+        var end = index
+        while end < count, scalars[end] != "\n" { end += 1 }
+        output.append(contentsOf: scalars[index..<end])
+        index = end
+        continue
+      }
       if folding, let (value, end) = atom(at: index) {
-        if depth > 0, end + 1 < count, scalars[end] == "-", let (high, highEnd) = atom(at: end + 1) {
-          // A range in a set: as written, then the other case of its letters.
+        if depth > 0, end + 1 < count, scalars[end] == "-", scalars[end + 1] != "]" {
+          // A range in a set: as written, then the other case of its letters (a range whose end is
+          // no character, `a-\d`, is left as written, for the error it is).
+          guard let (high, highEnd) = atom(at: end + 1) else {
+            output.append(contentsOf: scalars[index..<end])
+            index = end
+            continue
+          }
           output.append(contentsOf: scalars[index..<highEnd])
           appendOtherCases(value, high)
           index = highEnd
@@ -150,14 +183,22 @@ extension CompiledRegex {
           while end < count, end < index + 5, ("0"..."7").contains(scalars[end]) { end += 1 }
         case "p", "P", "N":
           end = end < count && scalars[end] == "{" ? argumentEnd(from: end, open: "{", close: "}") : end + 1
-          if folding, next != "N",
-            let holds = Self.caseInsensitiveProperties[
-              String(String.UnicodeScalarView(scalars[(index + 2)..<min(end, count)]))]
-          {
+          let name = String(String.UnicodeScalarView(scalars[(index + 2)..<min(end, count)]))
+          if folding, next != "N", let holds = Self.caseInsensitiveProperties[name] {
             // Java's case properties without case: `\p{Lu}` holds every cased letter.
             output.append(contentsOf: ["\\", next])
             output.append(contentsOf: holds.unicodeScalars)
             index = end
+            continue
+          }
+          if folding, depth == 0, next == "N" || Self.posixClasses[String(name.dropFirst().dropLast())] == nil
+          {
+            // Any other property, and a character by name, fold as ICU's `i` folds them (Java folds
+            // them too); a POSIX class is ASCII and closed under case already.
+            output.append(contentsOf: "(?i:".unicodeScalars)
+            output.append(contentsOf: scalars[index..<min(end, count)])
+            output.append(")")
+            index = min(end, count)
             continue
           }
         case "k": end = argumentEnd(from: end, open: "<", close: ">")
@@ -183,19 +224,21 @@ extension CompiledRegex {
             let letters = scalars[(index + 2)..<end]
             let on = letters.prefix { $0 != "-" }
             let off = letters.dropFirst(on.count)
-            let (i, u) = (
-              on.contains("i") ? true : off.contains("i") ? false : javaI,
+            // Java applies the flags turned on, then those turned off (`(?i-i)` leaves `i` off).
+            let (i, u, x) = (
+              off.contains("i") ? false : on.contains("i") ? true : javaI,
               // `U` (UNICODE_CHARACTER_CLASS) sets and clears `u` with it, as Java's flags do.
-              on.contains("u") || on.contains("U")
-                ? true : off.contains("u") || off.contains("U") ? false : javaU
+              off.contains("u") || off.contains("U")
+                ? false : on.contains("u") || on.contains("U") ? true : javaU,
+              off.contains("x") ? false : on.contains("x") ? true : javaX
             )
             if i, !javaI { turnsCaseOn = true }
             var keptOn = on.filter { $0 != "i" }
             var keptOff = off.filter { $0 != "i" && $0 != "-" }
             if i && u, !(javaI && javaU) { keptOn.append("i") }
             if !(i && u), javaI && javaU { keptOff.append("i") }
-            if scalars[end] == ":" { saved.append((javaI, javaU)) }
-            (javaI, javaU) = (i, u)
+            if scalars[end] == ":" { saved.append((javaI, javaU, javaX)) }
+            (javaI, javaU, javaX) = (i, u, x)
             if scalars[end] == ":" || !keptOn.isEmpty || !keptOff.isEmpty {
               output.append(contentsOf: ["(", "?"])
               output.append(contentsOf: keptOn)
@@ -213,19 +256,19 @@ extension CompiledRegex {
           {
             // A named group: its name is copied as it is.
             let end = argumentEnd(from: index + 2, open: "<", close: ">")
-            saved.append((javaI, javaU))
+            saved.append((javaI, javaU, javaX))
             output.append(contentsOf: scalars[index..<end])
             index = end
             continue
           }
         }
-        saved.append((javaI, javaU))
+        saved.append((javaI, javaU, javaX))
         output.append(scalar)
         index += 1
         continue
       }
       if depth == 0, scalar == ")" {
-        if let outer = saved.popLast() { (javaI, javaU) = outer }
+        if let outer = saved.popLast() { (javaI, javaU, javaX) = outer }
       } else if scalar == "[" {
         depth += 1
       } else if scalar == "]", depth > 0 {
@@ -234,6 +277,7 @@ extension CompiledRegex {
       output.append(scalar)
       index += 1
     }
-    return turnsCaseOn ? String(output) : pattern
+    // A pattern that was only flags (`(?i)`) is empty now; ICU refuses an empty pattern.
+    return turnsCaseOn ? (output.isEmpty ? "(?:)" : String(output)) : pattern
   }
 }

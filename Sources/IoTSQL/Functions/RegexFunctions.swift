@@ -298,6 +298,14 @@ final class CompiledRegex: @unchecked Sendable {
           index = stop
           continue
         }
+        if next == "p" || next == "P", index + 2 < scalars.count, scalars[index + 2].isASCII,
+          scalars[index + 2].properties.isAlphabetic
+        {
+          // Java's one-letter category (`\pL`, `\PN`): ICU wants it in braces.
+          output.append(contentsOf: ["\\", next, "{", scalars[index + 2], "}"])
+          index += 3
+          continue
+        }
         if unicodeClasses, classes[next] != nil || next == "p" || next == "P" {
           output.append(scalar)
           output.append(next)

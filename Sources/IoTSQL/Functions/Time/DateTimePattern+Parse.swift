@@ -24,7 +24,9 @@ extension DateTimePattern {
     var minute: Int?
     var second: Int?
     var nanosecond: Int?
-    /// `A` (milli of day) as nanoseconds, or `N` (nano of day).
+    /// `A`.
+    var milliOfDay: Int?
+    /// `N`.
     var nanoOfDay: Int?
     /// `Q`, `q`: checked against the date.
     var quarter: Int?
@@ -231,7 +233,7 @@ extension DateTimePattern {
       case "n": return Self.store(value, in: &parsed.nanosecond)
       case "A":
         guard value < 86_400_000 else { return "milli of day \(value) out of range" }
-        return Self.store(value * 1_000_000, in: &parsed.nanoOfDay)
+        return Self.store(value, in: &parsed.milliOfDay)
       case "N":
         guard value < 86_400_000_000_000 else { return "nano of day \(value) out of range" }
         return Self.store(value, in: &parsed.nanoOfDay)
@@ -451,23 +453,35 @@ extension DateTimePattern {
     guard (0...59).contains(second) else {
       return .failure(ParseError(message: "second \(second) out of range", position: 0))
     }
-    if let nanoOfDay = parsed.nanoOfDay {
-      // `A` or `N` gives the whole time of day; any other time field given must agree with it.
+    // `A` and `N` give the time of day (both: they must agree to the millisecond, `N` the finer);
+    // any other time field given must agree with it, a fraction to the precision of the day field
+    // (`A` with `SSSS` keeps the finer fraction), an hour of the half day (without AM/PM) modulo 12.
+    var dayNanos = parsed.nanoOfDay
+    if let milli = parsed.milliOfDay {
+      if let nanos = dayNanos, nanos / 1_000_000 != milli {
+        return .failure(ParseError(message: "milli of day and nano of day disagree", position: 0))
+      }
+      dayNanos = dayNanos ?? milli * 1_000_000
+    }
+    if let nanoOfDay = dayNanos {
       let derived = (
         hour: nanoOfDay / 3_600_000_000_000, minute: nanoOfDay / 60_000_000_000 % 60,
         second: nanoOfDay / 1_000_000_000 % 60, nanosecond: nanoOfDay % 1_000_000_000
       )
+      let exactHour = parsed.hour != nil || parsed.clockHour != nil || parsed.afternoon != nil
+      let precision = parsed.nanoOfDay != nil ? 1 : 1_000_000
       let agrees =
-        (!hourGiven || (hour == derived.hour && excessDays == 0))
+        (!hourGiven || (exactHour ? hour == derived.hour && excessDays == 0 : hour % 12 == derived.hour % 12))
         && (parsed.afternoon.map { $0 == (derived.hour >= 12) } ?? true)
         && (parsed.minute.map { $0 == derived.minute } ?? true)
         && (parsed.second.map { $0 == derived.second } ?? true)
-        && (parsed.nanosecond.map { $0 == derived.nanosecond } ?? true)
+        && (parsed.nanosecond.map { $0 / precision == derived.nanosecond / precision } ?? true)
       guard agrees else {
         return .failure(
           ParseError(message: "the time of day does not match the other time fields", position: 0))
       }
-      (hour, minute, second, nanosecond) = derived
+      (hour, minute, second) = (derived.hour, derived.minute, derived.second)
+      nanosecond = parsed.nanosecond ?? derived.nanosecond
     } else if !hourGiven, let afternoon = parsed.afternoon, parsed.minute == nil, parsed.second == nil,
       parsed.nanosecond == nil
     {
