@@ -298,6 +298,13 @@ struct RegexFunctionsTests {
       ("[\\pN]", "5", true),
       ("(?i)\\pL", "A", true),
       ("\\pLu", "Au", true),
+      ("(?i-u)", "", true),
+      ("(?i)(?-u)", "x", true),
+      ("(?u)", "", true),
+      ("(?U)", "x", true),
+      ("\\ps", "a", nil),
+      ("\\pl", "a", nil),
+      ("(?i)(?-iu)(?-i)", "x", true),
     ] as [(String, String, Bool?)])
   func caseInsensitivityIsJavas(_ pattern: String, _ text: String, _ java: Bool?) {
     // nil: Java refuses the pattern, and the call is Undefined.

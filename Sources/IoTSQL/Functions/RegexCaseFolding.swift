@@ -277,7 +277,6 @@ extension CompiledRegex {
       output.append(scalar)
       index += 1
     }
-    // A pattern that was only flags (`(?i)`) is empty now; ICU refuses an empty pattern.
-    return turnsCaseOn ? (output.isEmpty ? "(?:)" : String(output)) : pattern
+    return turnsCaseOn ? String(output) : pattern
   }
 }

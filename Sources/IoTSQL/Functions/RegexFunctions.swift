@@ -228,8 +228,10 @@ final class CompiledRegex: @unchecked Sendable {
   static func compile(_ pattern: String) -> Result<CompiledRegex, RegexCompileError> {
     var status = U_ZERO_ERROR
     var parseError = UParseError()
-    // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string.
-    let units = pattern.isEmpty ? Array("(?:)".utf16) : Array(javaClasses(asciiCaseFolding(pattern)).utf16)
+    // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string, and so
+    // is one of flags alone (`(?i-u)`), which the translation may leave empty.
+    let translated = javaClasses(asciiCaseFolding(pattern))
+    let units = Array((translated.isEmpty ? "(?:)" : translated).utf16)
     let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
     let opened = units.withUnsafeBufferPointer { buffer in
       swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)
@@ -298,9 +300,7 @@ final class CompiledRegex: @unchecked Sendable {
           index = stop
           continue
         }
-        if next == "p" || next == "P", index + 2 < scalars.count, scalars[index + 2].isASCII,
-          scalars[index + 2].properties.isAlphabetic
-        {
+        if next == "p" || next == "P", index + 2 < scalars.count, ("A"..."Z").contains(scalars[index + 2]) {
           // Java's one-letter category (`\pL`, `\PN`): ICU wants it in braces.
           output.append(contentsOf: ["\\", next, "{", scalars[index + 2], "}"])
           index += 3
