@@ -85,7 +85,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
 
     private enum CodingKeys: String, CodingKey {
-      case url, confirmationUrl, headers, timeoutMs, batch, enableBatching, batchConfig
+      case url, confirmationUrl, headers, timeoutMs, batch, enableBatching, batchConfig, auth
     }
 
     /// AWS's spelling of the batch settings (`enableBatching`, `batchConfig` with `maxBatchSize`,
@@ -125,6 +125,8 @@ public final class HTTPAction: KeyedGroupAction {
 
     /// Whether the batch settings were written in AWS's spelling (problems then name its keys).
     var batchInAWSSpelling = false
+    /// Whether AWS's `auth` (SigV4 signing) was written: a problem, judged with the others.
+    var asksForSigV4 = false
 
     /// Decodes with the defaults above.
     public init(from decoder: any Decoder) throws {
@@ -133,6 +135,7 @@ public final class HTTPAction: KeyedGroupAction {
       confirmationUrl = try container.decodeIfPresent(String.self, forKey: .confirmationUrl)
       headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
       timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs) ?? 3000
+      asksForSigV4 = container.contains(.auth)
       batch = try container.decodeIfPresent(Batch.self, forKey: .batch)
       if batch == nil, try container.decodeIfPresent(Bool.self, forKey: .enableBatching) == true {
         let aws = try container.decodeIfPresent(AWSBatchConfig.self, forKey: .batchConfig)
@@ -156,6 +159,12 @@ public final class HTTPAction: KeyedGroupAction {
 
     /// Notes every problem `validate` reports.
     func check(into problems: inout SettingsProblems) {
+      if asksForSigV4 {
+        problems.add(
+          field: "http.auth",
+          "AWS's SigV4 request signing is not supported: send a credential in a header instead (\"headers\": [{\"key\": \"Authorization\", \"value\": \"Bearer ${get_secret('hook')}\"}])"
+        )
+      }
       func isHTTP(_ text: String) -> Bool { text.hasPrefix("https://") || text.hasPrefix("http://") }
       // One problem a field: a URL that is not HTTP is not judged further.
       let urlIsHTTP = isHTTP(url)

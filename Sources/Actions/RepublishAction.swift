@@ -626,7 +626,10 @@ extension ActionFactory {
     register("http") { node, context throws(ActionConfigurationError) in
       let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
         kind: "http",
-        keys: ["url", "confirmationUrl", "headers", "timeoutMs", "batch", "enableBatching", "batchConfig"])
+        // `auth` (AWS's SigV4) is read to be refused with the action's other problems.
+        keys: [
+          "url", "confirmationUrl", "headers", "timeoutMs", "batch", "enableBatching", "batchConfig", "auth",
+        ])
       return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
         try HTTPAction(
           configuration: configuration, version: context.version, variables: context.variableNames,
@@ -662,13 +665,6 @@ extension RuleNode {
     var unknown = ConfigurationProblems()
     for member in members
     where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
-      if kind == "http" && member.key == "auth" {
-        // AWS's SigV4 signing: its key is known, its meaning is not available here.
-        unknown.add(
-          "'auth' (AWS's SigV4 request signing) is not supported: send a credential in a header instead (\"headers\": [{\"key\": \"Authorization\", \"value\": \"Bearer ${get_secret('hook')}\"}])",
-          at: member.keyPosition)
-        continue
-      }
       unknown.add(
         "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
         at: member.keyPosition)

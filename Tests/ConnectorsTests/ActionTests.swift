@@ -1239,7 +1239,7 @@ struct ConnectorFactoryTests {
       ),
       (
         "http", #"{"url": "http://h/", "auth": {"sigv4": {}}}"#,
-        "'auth' (AWS's SigV4 request signing) is not supported", "1:22"
+        "http.auth: AWS's SigV4 request signing is not supported", "1:30"
       ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),
