@@ -630,6 +630,7 @@ struct SQLiteActionTests {
 }
 
 extension ActionError: Equatable {
+  /// Same kind and message (what the tests compare).
   public static func == (lhs: ActionError, rhs: ActionError) -> Bool {
     lhs.kind == rhs.kind && lhs.message == rhs.message
   }

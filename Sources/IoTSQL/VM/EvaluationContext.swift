@@ -111,6 +111,7 @@ public struct EvaluationContext: Sendable {
   }
 }
 
+/// Where `get_secret()` reads secrets: the daemon's secret folder and environment, or a test's.
 public protocol SecretStore: Sendable {
   /// The secret named `id`, or nil when there is none.
   func secret(named id: String) -> String?
