@@ -103,7 +103,7 @@ public final class KafkaAction: PipelinedBatchAction {
       if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
         problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
-      for (key, problem) in KafkaAction.producerSettings(clientProperties).problems {
+      for (key, problem) in KafkaAction.settingProblems(clientProperties) {
         problems.add(field: "kafka.clientProperties[\"\(key)\"]", problem)
       }
     }
@@ -114,9 +114,8 @@ public final class KafkaAction: PipelinedBatchAction {
   /// to `sasl.username` and `sasl.password`; AWS's serializers, which only say that the key is text
   /// and the value bytes, dropped (records carry the rendered key and the result's bytes as they
   /// are). What has no librdkafka meaning is a problem that says what to give instead (a Java
-  /// KeyStore, Kerberos' realm and KDC), and so is any other property librdkafka refuses. A value
-  /// with a substitution template (`${get_secret(...)}`, as AWS's examples write passwords) is
-  /// rendered when the action starts; its property's name is checked here.
+  /// KeyStore, Kerberos' realm and KDC). A value with a substitution template (`${get_secret(...)}`,
+  /// as AWS's examples write passwords) is rendered when the action starts.
   static func producerSettings(_ properties: [String: String]) -> (
     settings: [(key: String, value: String)], problems: [(key: String, message: String)]
   ) {
@@ -146,8 +145,14 @@ public final class KafkaAction: PipelinedBatchAction {
         settings.append((key, value))
       }
     }
+    return (settings, problems)
+  }
+
+  /// The problems of `producerSettings`, and those of the translated settings librdkafka refuses
+  /// (for a templated value, whose rendering is not known yet, only an unknown property).
+  static func settingProblems(_ properties: [String: String]) -> [(key: String, message: String)] {
+    var (settings, problems) = producerSettings(properties)
     for (key, value) in settings {
-      // A template's rendering is not known yet: its property's name is what can be checked.
       let probe = value.contains("${") ? "x" : value
       if let problem = KafkaSettings.problem(key: key, value: probe),
         !value.contains("${") || problem.contains("No such configuration property")
@@ -155,7 +160,7 @@ public final class KafkaAction: PipelinedBatchAction {
         problems.append((key, problem))
       }
     }
-    return (settings, problems)
+    return problems
   }
 
   /// The configuration.

@@ -2,25 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Status and body of an HTTP request to the daemon (python3's urllib: no client in the test process).
-func fetch(_ url: String, method: String = "GET") throws -> (Int, String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = [
-    "python3", "-c",
-    "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(urllib.request.Request(sys.argv[1],method=sys.argv[2]),timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())",
-    url, method,
-  ]
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  let text = String(decoding: data, as: UTF8.self)
-  let status = Int(text.prefix(while: { $0.isNumber })) ?? 0
-  return (status, String(text.drop(while: { $0 != "\n" }).dropFirst()))
-}
-
 struct MetricsServerTests {
   @Test func servesMetricsAndHealth() async throws {
     let folder = temporaryFolder("metrics")

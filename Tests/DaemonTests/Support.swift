@@ -62,19 +62,33 @@ func runIotrules(_ arguments: [String], in folder: String, timeout: Double = 120
   return (status, process.stdout, process.stderr)
 }
 
-/// Rows of a query, through python3's sqlite3 (another SQLite client than the daemon's).
-func sqliteQuery(_ database: String, _ sql: String) throws -> [String] {
+/// What a python3 `script` prints, given `arguments` (python3's own clients: another SQLite, an
+/// HTTP client outside the test process).
+func python3Output(_ script: String, _ arguments: [String]) throws -> String {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = [
-    "python3", "-c",
-    "import sqlite3,sys,json\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print(json.dumps(list(r)))",
-    database, sql,
-  ]
+  process.arguments = ["python3", "-c", script] + arguments
   let pipe = Pipe()
   process.standardOutput = pipe
   try process.run()
   let data = pipe.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
-  return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+  return String(decoding: data, as: UTF8.self)
+}
+
+/// Rows of a query, through python3's sqlite3 (another SQLite client than the daemon's).
+func sqliteQuery(_ database: String, _ sql: String) throws -> [String] {
+  try python3Output(
+    "import sqlite3,sys,json\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print(json.dumps(list(r)))",
+    [database, sql]
+  ).split(separator: "\n").map(String.init)
+}
+
+/// Status and body of an HTTP request to the daemon (python3's urllib).
+func fetch(_ url: String, method: String = "GET") throws -> (Int, String) {
+  let text = try python3Output(
+    "import sys,urllib.request,urllib.error\ntry:\n r=urllib.request.urlopen(urllib.request.Request(sys.argv[1],method=sys.argv[2]),timeout=5); print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())",
+    [url, method])
+  let status = Int(text.prefix(while: { $0.isNumber })) ?? 0
+  return (status, String(text.drop(while: { $0 != "\n" }).dropFirst()))
 }
