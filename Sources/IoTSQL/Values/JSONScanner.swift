@@ -725,7 +725,7 @@ struct JSONScanner {
       self.keyRecords = keyRecords
     }
 
-    @inline(__always) mutating func skipSpace() {
+    @inline(always) mutating func skipSpace() {
       while p < count {
         let byte = base[p]
         guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
@@ -736,7 +736,7 @@ struct JSONScanner {
 
     /// Past a plain ASCII string whose opening quote is at `p`; false for escapes, control
     /// characters, non-ASCII bytes or a missing end.
-    @inline(__always) mutating func skipString() -> Bool {
+    @inline(always) mutating func skipString() -> Bool {
       p = JSONScanner.plainASCIIEnd(base, from: p + 1, count: count)
       if p + 8 <= count {
         // A special byte within the eight-byte run: the string ends here only at a quote.
@@ -758,7 +758,7 @@ struct JSONScanner {
 
     /// Past the string value whose opening quote is at `p`: plain ASCII in the tight loop, escapes
     /// and UTF-8 through the general validator. False only when the string is not valid.
-    @inline(__always) mutating func skipValueString() -> Bool {
+    @inline(always) mutating func skipValueString() -> Bool {
       let start = p
       return skipString() || skipStringSlowly(from: start)
     }
@@ -776,7 +776,7 @@ struct JSONScanner {
     }
 
     /// Sets the key base of the object at `depth` (levels 1...64, 8 to a word).
-    @inline(__always) mutating func setKeyBase(_ value: Int) {
+    @inline(always) mutating func setKeyBase(_ value: Int) {
       let level = depth - 1
       let shift = UInt64((level & 7) * 8)
       let mask: UInt64 = ~(0xFF << shift)
@@ -793,7 +793,7 @@ struct JSONScanner {
       }
     }
 
-    @inline(__always) func keyBase() -> Int {
+    @inline(always) func keyBase() -> Int {
       let level = depth - 1
       let word: UInt64
       switch level >> 3 {
@@ -810,7 +810,7 @@ struct JSONScanner {
     }
 
     /// A member name and its colon at `p`, recorded for the duplicate check while canonical.
-    @inline(__always) mutating func skipMember() -> Bool {
+    @inline(always) mutating func skipMember() -> Bool {
       guard p < count, base[p] == 0x22 else { return false }
       let start = p + 1
       guard skipString() else { return false }
@@ -829,7 +829,7 @@ struct JSONScanner {
     }
 
     /// A number at `p` whose canonical spelling is settled here.
-    @inline(__always) mutating func skipNumber() -> Bool {
+    @inline(always) mutating func skipNumber() -> Bool {
       let negative = base[p] == 0x2D
       if negative { p += 1 }
       guard p < count else { return false }
