@@ -70,6 +70,8 @@ public struct RuleFileError: Error, Sendable, CustomStringConvertible {
 public enum RuleFile {
   /// The most actions a rule may have, as AWS.
   public static let maxActions = 10
+  /// AWS IoT's quota on a rule's SQL statement, in bytes of UTF-8 (256 KB): `check` warns beyond it.
+  public static let maxSQLBytes = 262_144
   static let ruleKeys: Set<String> = [
     "sql", "description", "ruleDisabled", "awsIotSqlVersion", "actions", "errorAction", "ruleName",
   ]
@@ -233,6 +235,14 @@ public enum RuleFile {
     }
     if let sqlNode = root["sql"] {
       if let sql = sqlNode.string {
+        if sql.utf8.count > maxSQLBytes {
+          sqlWarnings.append(
+            RuleDiagnostic(
+              file: file, position: sqlNode.position,
+              message:
+                "the SQL is \(sql.utf8.count) bytes; AWS IoT refuses a statement over 256 KB (\(maxSQLBytes) bytes of UTF-8)"
+            ))
+        }
         do {
           let compiled = try Compiler.compile(sql, version: version)
           program = compiled

@@ -98,11 +98,15 @@ struct CheckerTests {
     for case .expression(let program) in parts { #expect(program.warnings.isEmpty) }
   }
 
-  @Test("an unquoted topic filter and a repeated object key are warnings, not errors")
+  @Test("an unquoted or double-quoted topic filter and a repeated object key are warnings, not errors")
   func warningsCompile() throws {
     #expect(
       try warnings("SELECT a FROM t") == [
         "1:15: write the topic filter in single quotes, FROM 't', as AWS requires"
+      ])
+    #expect(
+      try warnings("SELECT a FROM \"t/#\"") == [
+        "1:15: write the topic filter in single quotes, FROM 't/#', as AWS requires"
       ])
     #expect(
       try warnings("SELECT {'a': 1, 'a': 2} AS o FROM 't'") == [

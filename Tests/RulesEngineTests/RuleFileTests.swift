@@ -602,6 +602,23 @@ struct RuleFileTests {
     #expect(rule.warnings.first?.position == FilePosition(line: 1, column: 25))
   }
 
+  /// AWS IoT refuses a rule whose SQL is over 256 KB; here it runs, with a warning at the `sql` key.
+  @Test func sqlOverAWSQuotaWarns() throws {
+    let items = (0..<30_000).map { "abcdef\($0)" }.joined(separator: ", ")
+    let sql = "SELECT \(items) FROM 'a/#'"
+    #expect(sql.utf8.count > RuleFile.maxSQLBytes)
+    let rule = try loadRule(
+      #"{"sql": "\#(sql)", "actions": [{"record": {}}]}"#, builder: RecordingBuilder())
+    #expect(
+      rule.warnings.map(\.message) == [
+        "the SQL is \(sql.utf8.count) bytes; AWS IoT refuses a statement over 256 KB (262144 bytes of UTF-8)"
+      ])
+    #expect(rule.warnings.first?.position == FilePosition(line: 1, column: 9))
+    let small = try loadRule(
+      #"{"sql": "SELECT a FROM 'a/#'", "actions": [{"record": {}}]}"#, builder: RecordingBuilder())
+    #expect(small.warnings.isEmpty)
+  }
+
   /// What `aws iot get-topic-rule` prints loads as it is: the rule inside `rule`, its read-only
   /// `ruleArn` and `createdAt` ignored.
   @Test func awsGetTopicRuleOutputLoads() throws {

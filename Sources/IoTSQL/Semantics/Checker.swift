@@ -47,7 +47,7 @@ struct Checker {
       variables.insert(assignment.name)
     }
     if let from = statement.from {
-      if !from.isQuoted {
+      if !from.isQuoted || from.isDoubleQuoted {
         warning(
           "write the topic filter in single quotes, FROM '\(from.filter)', as AWS requires", at: from.range)
       }

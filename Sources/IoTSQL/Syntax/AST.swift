@@ -55,13 +55,20 @@ public struct TopicFilterSource: Sendable, Equatable {
   /// True when the literal holds escapes (`'\u0061/#'`): its text is not the filter's, character
   /// for character.
   public var isEscaped: Bool
+  /// True when the literal is in double quotes (`FROM "a/#"`): a string all the same, but the FROM
+  /// page asks for single quotes, so the checker warns.
+  public var isDoubleQuoted: Bool
 
   /// Creates a FROM clause.
-  public init(filter: String, range: SourceRange, isQuoted: Bool = true, isEscaped: Bool = false) {
+  public init(
+    filter: String, range: SourceRange, isQuoted: Bool = true, isEscaped: Bool = false,
+    isDoubleQuoted: Bool = false
+  ) {
     self.filter = filter
     self.range = range
     self.isQuoted = isQuoted
     self.isEscaped = isEscaped
+    self.isDoubleQuoted = isDoubleQuoted
   }
 }
 

@@ -178,7 +178,8 @@ public struct Parser {
       guard case .string(let filter) = token.kind else { throw error("expected a topic filter", token.range) }
       return TopicFilterSource(
         filter: filter, range: token.range, isQuoted: true,
-        isEscaped: token.range.end.offset - token.range.start.offset != filter.utf8.count + 2)
+        isEscaped: token.range.end.offset - token.range.start.offset != filter.utf8.count + 2,
+        isDoubleQuoted: lexer.bytes[offset] == UInt8(ascii: "\""))
     }
     var probe = lexer
     let raw = probe.scanRawFilter()
