@@ -102,6 +102,12 @@ struct EvalCommand: ParsableCommand {
       Console.err("no match: topic '\(topicName)' does not match FROM '\(filter)'")
       return
     }
+    if program.topicFilter == nil, BasicIngest.split(topicName) == nil {
+      // Such a rule sees only the messages published to its Basic Ingest topic; eval runs it anyway.
+      Console.err(
+        "note: without FROM, a rule runs only on messages published to '$aws/rules/<rule>/<topic>' (Basic Ingest); "
+          + "evaluated as if '\(topicName)' came that way")
+    }
     let context = EvaluationContext(
       topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
     var machine = VirtualMachine()

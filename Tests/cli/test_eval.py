@@ -72,6 +72,15 @@ check("one shot no match", p.returncode == 0 and p.stdout == "" and "no match" i
 p = subprocess.run([BIN, "eval", "--sql", "SELECT FROM 's'", "--topic", "s", "--payload", "{}"],
                    capture_output=True, text=True, timeout=60)
 check("one shot bad sql", p.returncode == 65 and "1:8: error:" in p.stderr and "^" in p.stderr, p.stderr)
+# Without FROM, AWS runs a rule only on its Basic Ingest topic: eval says so for any other topic.
+p = subprocess.run([BIN, "eval", "--sql", "SELECT topic() AS t", "--topic", "x/y", "--payload", "{}"],
+                   capture_output=True, text=True, timeout=60)
+check("no FROM, plain topic", p.returncode == 0 and p.stdout == '{"t":"x/y"}' and "note: without FROM" in p.stderr,
+      (p.returncode, p.stdout, p.stderr))
+p = subprocess.run([BIN, "eval", "--sql", "SELECT topic() AS t", "--topic", "$aws/rules/r/x/y", "--payload", "{}"],
+                   capture_output=True, text=True, timeout=60)
+check("no FROM, Basic Ingest topic", p.returncode == 0 and p.stdout == '{"t":"x/y"}' and p.stderr == "",
+      (p.returncode, p.stdout, p.stderr))
 
 p = subprocess.run([BIN, "explain", "--sql", "SELECT a FROM 't' WHERE b > 1"], capture_output=True, text=True,
                    timeout=60)
