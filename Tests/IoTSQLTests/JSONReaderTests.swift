@@ -62,6 +62,34 @@ let sensorPayload = #"""
     #expect(object.keys[3] == "k3" && object["k3"] == .int(99) && object["k19"] == .int(-1))
   }
 
+  /// Member names are the same only when their code points are (RFC 8259, 8.3; AWS's Java): `é`
+  /// (U+00E9) and `e` + U+0301, one character to Swift's `==`, are two members, whichever way the
+  /// object is read (small, past the hashed size, objects of one shape sharing keys, escaped).
+  @Test func canonicallyEquivalentNamesAreDistinct() throws {
+    let composed = "\u{E9}"
+    let decomposed = "e\u{301}"
+    func names(_ value: Value) -> [[UInt8]] {
+      guard case .object(let object) = value else { return [] }
+      return object.keys.map { Array($0.utf8) }
+    }
+    let small = try JSONReader.parse("{\"\(composed)\":1,\"\(decomposed)\":2}")
+    #expect(names(small) == [Array(composed.utf8), Array(decomposed.utf8)])
+    #expect(small.member(composed) == .int(1) && small.member(decomposed) == .int(2))
+    #expect(JSONWriter.string(small) == "{\"\(composed)\":1,\"\(decomposed)\":2}")
+    let escaped = try JSONReader.parse(#"{"\u00e9":1,"e\u0301":2}"#)
+    #expect(names(escaped) == names(small))
+    let members = (0..<12).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+    let large = try JSONReader.parse("{\(members),\"\(composed)\":1,\"\(decomposed)\":2,\"\(composed)\":3}")
+    #expect(large.member(composed) == .int(3) && large.member(decomposed) == .int(2))
+    guard case .object(let largeObject) = large else { return }
+    #expect(largeObject.count == 14)
+    let shaped = try JSONReader.parse("[{\"\(composed)\":1},{\"\(decomposed)\":2}]")
+    guard case .array(let elements) = shaped else { return }
+    #expect(elements.map(names) == [[Array(composed.utf8)], [Array(decomposed.utf8)]])
+    #expect(OrderedObject([(composed, .int(1))]) != OrderedObject([(decomposed, .int(1))]))
+    #expect(!Operators.isTrue(Operators.equals(elements[0], elements[1])))
+  }
+
   @Test func tellsIntFromDecimal() throws {
     #expect(try JSONReader.parse("1") == .int(1))
     #expect(try JSONReader.parse("-0") == .int(0))

@@ -149,6 +149,21 @@ import Testing
     lazy.payload = Array("{}".utf8)
     #expect(lazy.payload == Array("{}".utf8))
   }
+
+  /// A name reads only the member spelled with its code points: `get(*, 'é')` (U+00E9) is not the
+  /// member `e` + U+0301, and rebuilding the payload (a space, `AS`) keeps both members.
+  @Test func memberNamesMatchByCodePoints() throws {
+    let composed = "\u{E9}"
+    let decomposed = "e\u{301}"
+    #expect(try Self.output("SELECT get(*, '\(composed)') AS r FROM 't/+'", "{\"\(decomposed)\":1}") == "{}")
+    let both = "{\"\(composed)\":1,\"\(decomposed)\":2}"
+    #expect(try Self.output("SELECT get(*, '\(composed)') AS r FROM 't/+'", both) == #"{"r":1}"#)
+    #expect(try Self.output("SELECT * FROM 't/+'", "{ \"\(composed)\":1,\"\(decomposed)\":2}") == both)
+    #expect(try Self.output("SELECT * AS x FROM 't/+'", both) == "{\"x\":\(both)}")
+    let literal = "SELECT {'\(composed)': 1, '\(decomposed)': 2} AS o FROM 't/+'"
+    #expect(try Self.output(literal, "{}") == "{\"o\":\(both)}")
+    #expect(try Compiler.compile(literal).warnings.isEmpty)
+  }
 }
 
 /// A payload number beyond the Decimal range (1E-999 to 9.999…E999): the payload stays JSON, WHERE compares it by its sign

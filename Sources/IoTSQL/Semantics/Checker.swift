@@ -144,9 +144,9 @@ struct Checker {
       if let otherwise { check(otherwise) }
     case .object(let members):
       requireV2("object literals", at: expression.range)
-      var keys: Set<String> = []
+      var keys: Set<MemberName> = []
       for member in members {
-        if !keys.insert(member.key).inserted {
+        if !keys.insert(MemberName(member.key)).inserted {
           warning(
             "key '\(member.key)' appears twice in this object; the last value wins", at: expression.range)
         }

@@ -116,7 +116,7 @@ public enum Operators {
         // Hashed once: a lookup per key made `o = o` over 16,000 keys take a second.
         let positions = y.positionsByKey()
         for (key, value) in left {
-          guard let index = positions[key], case let other = y.values[index], !other.isUndefined,
+          guard let index = positions[MemberName(key)], case let other = y.values[index], !other.isUndefined,
             strictlyEqual(value, other)
           else { return false }
         }

@@ -25,7 +25,7 @@ struct JSONScanner {
     var object = OrderedObject()
     var pendingKey = ""
     /// Key → position, made once an object grows past a few members (duplicate detection).
-    var positions: [String: Int]? = nil
+    var positions: [MemberName: Int]? = nil
   }
 
   let base: UnsafePointer<UInt8>
@@ -375,7 +375,7 @@ struct JSONScanner {
         guard pos < count, base[pos] == 0x3A else { return nil }
         pos += 1
         guard let value = buildValue(depth: depth + 1) else { return nil }
-        if sharing, values.count < shape.count, shape[values.count] == key {
+        if sharing, values.count < shape.count, OrderedObject.sameName(shape[values.count], key) {
           values.append(value)
         } else {
           if sharing {
@@ -384,7 +384,7 @@ struct JSONScanner {
             sharing = false
           }
           // A repeated key keeps its first position and its last value.
-          if let index = keys.firstIndex(of: key) {
+          if let index = keys.firstIndex(where: { OrderedObject.sameName($0, key) }) {
             canonical = false
             values[index] = value
           } else {
@@ -1007,18 +1007,14 @@ struct JSONScanner {
     let key = frames[top].pendingKey
     if frames[top].object.isEmpty { frames[top].object.reserveCapacity(4) }
     if frames[top].positions == nil, frames[top].object.count >= 8 {
-      var positions: [String: Int] = [:]
-      for (index, existing) in frames[top].object.keys.enumerated() where positions[existing] == nil {
-        positions[existing] = index
-      }
-      frames[top].positions = positions
+      frames[top].positions = frames[top].object.positionsByKey()
     }
     if frames[top].positions != nil {
-      if let index = frames[top].positions![key] {
+      if let index = frames[top].positions![MemberName(key)] {
         canonical = false
         frames[top].object.replaceValue(at: index, with: value)
       } else {
-        frames[top].positions![key] = frames[top].object.count
+        frames[top].positions![MemberName(key)] = frames[top].object.count
         frames[top].object.appendUnchecked(key, value)
       }
     } else if frames[top].object[key] != nil {

@@ -46,11 +46,11 @@ public struct OrderedObject: Sendable, Equatable {
   /// The value for `key`, or nil. Setting nil removes the member.
   public subscript(key: String) -> Value? {
     get {
-      for index in keys.indices where keys[index] == key { return values[index] }
+      for index in keys.indices where Self.sameName(keys[index], key) { return values[index] }
       return nil
     }
     set {
-      if let index = keys.firstIndex(of: key) {
+      if let index = keys.firstIndex(where: { Self.sameName($0, key) }) {
         if let newValue {
           values[index] = newValue
         } else {
@@ -80,10 +80,10 @@ public struct OrderedObject: Sendable, Equatable {
   private mutating func setHashing<Members: Sequence<(String, Value)>>(_ members: Members) {
     var positions = positionsByKey()
     for (key, value) in members {
-      if let index = positions[key] {
+      if let index = positions[MemberName(key)] {
         values[index] = value
       } else {
-        positions[key] = keys.count
+        positions[MemberName(key)] = keys.count
         keys.append(key)
         values.append(value)
       }
@@ -91,11 +91,28 @@ public struct OrderedObject: Sendable, Equatable {
   }
 
   /// Each key's position (the first, were a key repeated).
-  func positionsByKey() -> [String: Int] {
-    var positions: [String: Int] = [:]
+  func positionsByKey() -> [MemberName: Int] {
+    var positions: [MemberName: Int] = [:]
     positions.reserveCapacity(keys.count)
-    for (index, key) in keys.enumerated() where positions[key] == nil { positions[key] = index }
+    for (index, key) in keys.enumerated() where positions[MemberName(key)] == nil {
+      positions[MemberName(key)] = index
+    }
     return positions
+  }
+
+  /// True when two member names are the same: the same Unicode scalars, as JSON (RFC 8259, 8.3)
+  /// and AWS's Java compare them. Swift's `==` on strings would also take canonically equivalent
+  /// names as one (`é` and `e` + U+0301), merging two members of a payload.
+  @inline(__always)
+  static func sameName(_ left: String, _ right: String) -> Bool {
+    // The same two words are the same bytes (a small string holds them, a large one points at
+    // them with its length): the usual hit, a name against the program's constant, costs no walk.
+    if MemoryLayout<String>.size == 16,
+      unsafeBitCast(left, to: (UInt64, UInt64).self) == unsafeBitCast(right, to: (UInt64, UInt64).self)
+    {
+      return true
+    }
+    return left.utf8.count == right.utf8.count && left.utf8.elementsEqual(right.utf8)
   }
 
   /// Replaces the value of the member at `index` (a position the caller found).
@@ -122,7 +139,7 @@ public struct OrderedObject: Sendable, Equatable {
       // Hashed once: a lookup per key would make two objects of 16,000 keys take a second.
       let positions = rhs.positionsByKey()
       for (key, value) in lhs.members {
-        guard let index = positions[key], rhs.values[index] == value else { return false }
+        guard let index = positions[MemberName(key)], rhs.values[index] == value else { return false }
       }
       return true
     }
@@ -137,5 +154,23 @@ extension OrderedObject: ExpressibleByDictionaryLiteral {
   /// An object from a literal, keys in the order written (a repeated key keeps its last value).
   public init(dictionaryLiteral elements: (String, Value)...) {
     self.init(elements)
+  }
+}
+
+/// A member name as a dictionary key: equal and hashed by its UTF-8 bytes (see
+/// ``OrderedObject/sameName(_:_:)``), where a `String` key would merge canonically equivalent names.
+struct MemberName: Hashable {
+  /// The name.
+  let text: String
+
+  init(_ text: String) { self.text = text }
+
+  static func == (left: MemberName, right: MemberName) -> Bool {
+    OrderedObject.sameName(left.text, right.text)
+  }
+
+  func hash(into hasher: inout Hasher) {
+    var text = text
+    text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
   }
 }
