@@ -27,6 +27,8 @@ import Testing
     ("SELECT * FROM 'a/1' WHERE temp > 30", "SELECT * FROM 'a/2' WHERE temp > 31"),
     ("SELECT 1 AS x FROM 'a/1'", "SELECT 1.0 AS x FROM 'a/1'"),
     ("SELECT 'a' AS x FROM 'a/1'", "SELECT 'b' AS x FROM 'a/1'"),
+    // The same text to Swift's `==`, other code points: `é` (U+00E9) and `e` + U+0301.
+    ("SELECT '\u{E9}' AS x FROM 'a/1'", "SELECT 'e\u{301}' AS x FROM 'a/1'"),
     // Another path, another key, another position of the same code (runtime errors name it).
     ("SELECT a FROM 'a/1'", "SELECT b FROM 'a/1'"),
     ("SELECT a AS x FROM 'a/1'", "SELECT a AS y FROM 'a/1'"),
@@ -36,6 +38,15 @@ import Testing
     let a = try Compiler.compile(first)
     let b = try Compiler.compile(second)
     #expect(a.code !== b.code)
+  }
+
+  /// Two string constants of canonically equivalent text are two constants, each written as it
+  /// was spelled.
+  @Test func equivalentStringsAreTwoConstants() throws {
+    let program = try Compiler.compile("SELECT '\u{E9}' AS a, 'e\u{301}' AS b FROM 'fleet/+/d/data'")
+    #expect(
+      Self.output(program, "{}").map { Array($0.utf8) }
+        == Array(#"{"a":"\#u{E9}","b":"e\#u{301}"}"#.utf8))
   }
 
   /// `1.5` and `1.50` are kept apart (the writer spells both `1.5` today; interning does not rely on it).

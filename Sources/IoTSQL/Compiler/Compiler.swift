@@ -115,7 +115,8 @@ struct CodeGenerator {
   private enum ConstantKey: Hashable {
     case int(Int)
     case decimal(String, exponent: Int)
-    case string(String)
+    /// By its bytes: `'é'` and `'e\u0301'` are two constants (`String`'s `==` would merge them).
+    case string(MemberName)
     case bool(Bool)
     case null
     case undefined
@@ -124,7 +125,7 @@ struct CodeGenerator {
       switch value {
       case .int(let int): self = .int(int)
       case .decimal(let decimal): self = .decimal(decimal.description, exponent: decimal.exponent)
-      case .string(let string): self = .string(string)
+      case .string(let string): self = .string(MemberName(string))
       case .bool(let bool): self = .bool(bool)
       case .null: self = .null
       case .undefined: self = .undefined

@@ -73,12 +73,12 @@ public enum SQLVersion: String, Sendable, CaseIterable, Comparable {
 
 extension Value {
   /// Same type and same value: `1` and `1.0` are different constants (`==` compares numbers; a
-  /// decimal keeps no trailing zeros, so `1.5` and `1.50` are one constant).
+  /// decimal keeps no trailing zeros, so `1.5` and `1.50` are one constant); strings by their bytes.
   static func identical(_ a: Value, _ b: Value) -> Bool {
     switch (a, b) {
     case (.int(let x), .int(let y)): x == y
     case (.decimal(let x), .decimal(let y)): x == y
-    case (.string(let x), .string(let y)): x == y
+    case (.string(let x), .string(let y)): OrderedObject.sameName(x, y)
     case (.bool(let x), .bool(let y)): x == y
     case (.null, .null), (.undefined, .undefined): true
     default: false
