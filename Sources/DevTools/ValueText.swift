@@ -34,12 +34,17 @@ public enum ValueText {
       return number(lhs) == number(rhs)
     case (.int, .decimal), (.decimal, .int):
       return false
+    case (.string(let left), .string(let right)):
+      // By code points, as the engine compares them: `é` is not `e` + U+0301.
+      return left.utf8.elementsEqual(right.utf8)
     case (.array(let left), .array(let right)):
       return left.count == right.count && zip(left, right).allSatisfy { equivalent($0, $1) }
     case (.object(let left), .object(let right)):
       let leftKeys = left.members.filter { $0.1 != .undefined }.map(\.0)
       let rightKeys = right.members.filter { $0.1 != .undefined }.map(\.0)
-      guard Set(leftKeys) == Set(rightKeys) else { return false }
+      guard Set(leftKeys.map { Array($0.utf8) }) == Set(rightKeys.map { Array($0.utf8) }) else {
+        return false
+      }
       return leftKeys.allSatisfy { equivalent(left[$0]!, right[$0]!) }
     default:
       return lhs == rhs

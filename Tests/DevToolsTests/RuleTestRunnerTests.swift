@@ -375,4 +375,15 @@ import Testing
     #expect(out.contains("template errorAction[errorAction].path") == false)
     #expect(out.contains("push parse_time(2 args)"))
   }
+  @Test("expected and actual outputs compare strings and keys by code points: é is not e + U+0301")
+  func outputsCompareByCodePoints() {
+    let composed = "\u{E9}"
+    let decomposed = "e\u{301}"
+    #expect(!ValueText.equivalent(.string(composed), .string(decomposed)))
+    #expect(ValueText.equivalent(.string(composed), .string(composed)))
+    #expect(!ValueText.equivalent(.object([composed: .int(1)]), .object([decomposed: .int(1)])))
+    #expect(
+      ValueText.equivalent(
+        .object(["a": .int(1), composed: .int(2)]), .object([composed: .int(2), "a": .int(1)])))
+  }
 }
