@@ -36,7 +36,7 @@ public enum ValueText {
       return false
     case (.string(let left), .string(let right)):
       // By code points, as the engine compares them: `é` is not `e` + U+0301.
-      return left.utf8.elementsEqual(right.utf8)
+      return OrderedObject.sameName(left, right)
     case (.array(let left), .array(let right)):
       return left.count == right.count && zip(left, right).allSatisfy { equivalent($0, $1) }
     case (.object(let left), .object(let right)):

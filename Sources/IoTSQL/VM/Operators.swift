@@ -98,7 +98,7 @@ public enum Operators {
       case (.decimal(let x), .decimal(let y)): return x == y
       default: return false
       }
-    case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+    case (.string(let x), .string(let y)): return OrderedObject.sameName(x, y)
     case (.bool(let x), .bool(let y)): return x == y
     case (.null, .null): return true
     case (.binary(let x), .binary(let y)): return x == y

@@ -104,7 +104,7 @@ public struct OrderedObject: Sendable, Equatable {
   /// and AWS's Java compare them. Swift's `==` on strings would also take canonically equivalent
   /// names as one (`é` and `e` + U+0301), merging two members of a payload.
   @inline(__always)
-  static func sameName(_ left: String, _ right: String) -> Bool {
+  public static func sameName(_ left: String, _ right: String) -> Bool {
     // The same two words are the same bytes (a small string holds them, a large one points at
     // them with its length): the usual hit, a name against the program's constant, costs no walk.
     if MemoryLayout<String>.size == 16,
