@@ -608,14 +608,18 @@ public final class FileArchiveAction: BatchAction {
     -> String?
   {
     if bytes.isEmpty { return "is empty" }
-    // One pass: a NUL anywhere is the problem named first, then the first bad segment.
+    // One pass: a NUL anywhere is the problem named first, then another control character (a
+    // newline in a file name splits it in `find`'s output and in line-based shippers), then the
+    // first bad segment.
     var segmentLength = 0
     var dots = 0
     var found: String?
+    var control: UInt8?
     // Whether the current segment begins with a dot.
     var dotted = false
     for byte in bytes {
       if byte == 0 { return "contains NUL" }
+      if byte < 0x20 || byte == 0x7F, control == nil { control = byte }
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
         segmentLength = 0
@@ -631,6 +635,10 @@ public final class FileArchiveAction: BatchAction {
         segmentLength += 1
         if byte == UInt8(ascii: ".") { dots += 1 }
       }
+    }
+    if let control {
+      let hex = String(control, radix: 16, uppercase: true)
+      return "contains a control character (U+\(String(repeating: "0", count: 4 - hex.count) + hex))"
     }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }
     return found ?? segmentProblem(length: segmentLength, dots: dots)

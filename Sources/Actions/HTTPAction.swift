@@ -127,6 +127,9 @@ public final class HTTPAction: KeyedGroupAction {
     var batchInAWSSpelling = false
     /// Whether AWS's `auth` (SigV4 signing) was written: a problem, judged with the others.
     var asksForSigV4 = false
+    /// Whether `batch` and AWS's `enableBatching`/`batchConfig` were both written: one of them would
+    /// be ignored, so it is a problem.
+    var mixesBatchSpellings = false
 
     /// Decodes with the defaults above.
     public init(from decoder: any Decoder) throws {
@@ -137,6 +140,8 @@ public final class HTTPAction: KeyedGroupAction {
       timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs) ?? 3000
       asksForSigV4 = container.contains(.auth)
       batch = try container.decodeIfPresent(Batch.self, forKey: .batch)
+      mixesBatchSpellings =
+        batch != nil && (container.contains(.enableBatching) || container.contains(.batchConfig))
       if batch == nil, try container.decodeIfPresent(Bool.self, forKey: .enableBatching) == true {
         let aws = try container.decodeIfPresent(AWSBatchConfig.self, forKey: .batchConfig)
         let defaults = Batch()
@@ -159,6 +164,11 @@ public final class HTTPAction: KeyedGroupAction {
 
     /// Notes every problem `validate` reports.
     func check(into problems: inout SettingsProblems) {
+      if mixesBatchSpellings {
+        problems.add(
+          field: "http.batch",
+          "give 'batch' or AWS's 'enableBatching' and 'batchConfig', not both (one would be ignored)")
+      }
       if asksForSigV4 {
         problems.add(
           field: "http.auth",

@@ -593,7 +593,17 @@ extension ActionFactory {
     register("republish") { node, context throws(ActionConfigurationError) in
       // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
       let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
-        kind: "republish", keys: ["topic", "qos", "retain", "headers", "maxHops", "roleArn"])
+        kind: "republish",
+        shape: .object(
+          [
+            "topic": .string, "qos": .wholeNumber, "retain": .boolean, "maxHops": .wholeNumber,
+            "roleArn": .anything,
+            "headers": .object([
+              "contentType": .string, "correlationData": .string, "messageExpiry": .string,
+              "payloadFormatIndicator": .string, "responseTopic": .string,
+              "userProperties": .array(.keyValue),
+            ]),
+          ], required: ["topic"]))
       // Without a broker the rest is still checked, so one run names every problem.
       let built = Result { () throws(ActionConfigurationError) -> any Action in
         try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
@@ -614,9 +624,11 @@ extension ActionFactory {
       // `destinationArn` (AWS's VPC destination) is taken and ignored, as republish's `roleArn`.
       let configuration: KafkaAction.Configuration = try node.decodeActionConfiguration(
         kind: "kafka",
-        keys: [
-          "bootstrapServers", "topic", "key", "partition", "headers", "clientProperties", "destinationArn",
-        ])
+        shape: .object(
+          [
+            "bootstrapServers": .string, "topic": .string, "key": .string, "partition": .stringOrWholeNumber,
+            "headers": .array(.keyValue), "clientProperties": .stringMap, "destinationArn": .anything,
+          ], required: ["topic"]))
       return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
         try KafkaAction(
           configuration: configuration, version: context.version, variables: context.variableNames,
@@ -627,9 +639,21 @@ extension ActionFactory {
       let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
         kind: "http",
         // `auth` (AWS's SigV4) is read to be refused with the action's other problems.
-        keys: [
-          "url", "confirmationUrl", "headers", "timeoutMs", "batch", "enableBatching", "batchConfig", "auth",
-        ])
+        shape: .object(
+          [
+            "url": .string, "confirmationUrl": .string, "headers": .array(.keyValue),
+            "timeoutMs": .wholeNumber,
+            "batch": .object([
+              "maxSize": .wholeNumber, "maxDelayMs": .wholeNumber, "maxBytes": .wholeNumber,
+              "acrossTopics": .boolean,
+            ]),
+            "enableBatching": .boolean,
+            "batchConfig": .object([
+              "maxBatchSize": .wholeNumber, "maxBatchOpenMs": .wholeNumber, "maxBatchSizeBytes": .wholeNumber,
+              "batchAcrossTopics": .boolean,
+            ]),
+            "auth": .anything,
+          ], required: ["url"]))
       return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
         try HTTPAction(
           configuration: configuration, version: context.version, variables: context.variableNames,
@@ -656,20 +680,17 @@ extension RuleNode {
 
   /// Decodes a connector action's `Configuration` from this object, refusing keys outside `keys`
   /// (besides `retry` and `errorAction`, which the loader reads); errors point into the rule file.
-  fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, keys: Set<String>)
+  fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, shape: SettingShape)
     throws(ActionConfigurationError) -> T
   {
-    guard let members else {
+    guard members != nil else {
       throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
     }
-    var unknown = ConfigurationProblems()
-    for member in members
-    where !keys.contains(member.key) && member.key != "retry" && member.key != "errorAction" {
-      unknown.add(
-        "unknown key '\(member.key)' in the \(kind) action; expected \(keys.sorted().joined(separator: ", "))",
-        at: member.keyPosition)
-    }
-    try unknown.throwIfAny()
+    // Every misspelt key and mistyped value at once, in a rule file's words; the decoder below
+    // would stop at the first and name Swift's types.
+    var problems = ConfigurationProblems()
+    shape.check(self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
+    try problems.throwIfAny()
     let data: Data
     do {
       data = try JSONSerialization.data(withJSONObject: foundationValue, options: [.fragmentsAllowed])
@@ -698,7 +719,7 @@ extension RuleNode {
     } catch let DecodingError.typeMismatch(type, decodingContext) {
       let path = RuleNode.pathText(decodingContext.codingPath)
       throw ActionConfigurationError(
-        "\(kind).\(path): expected \(type == String.self ? "a string" : "\(type)")",
+        "\(kind).\(path): must be \(SettingShape.words(for: type))",
         at: node(at: decodingContext.codingPath).position)
     } catch {
       throw ActionConfigurationError("the \(kind) action's configuration: \(error)", at: position)

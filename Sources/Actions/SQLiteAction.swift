@@ -231,10 +231,42 @@ public final class SQLiteAction: BatchAction {
   let openedFile = Mutex<(device: UInt64, inode: UInt64)?>(nil)
 
   /// The (device, inode) of the file at the database path, or nil when there is none.
-  func fileIdentity() -> (device: UInt64, inode: UInt64)? {
+  func fileIdentity() -> (device: UInt64, inode: UInt64)? { Self.identity(of: database) }
+
+  /// The (device, inode) of the file at `path`, or nil when there is none.
+  static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
     var info = stat()
-    guard stat(database, &info) == 0 else { return nil }
+    guard stat(path, &info) == 0 else { return nil }
     return (UInt64(info.st_dev), UInt64(info.st_ino))
+  }
+
+  /// The identities of the open database's `-wal` and `-shm` files. A database replaced or deleted
+  /// under the daemon leaves them at its path: SQLite does not checkpoint a moved database when
+  /// its connection closes, so it does not delete them either, and a connection opened at the path
+  /// would replay the old database's pages into the new file (a restored backup came back holding
+  /// the old rows and schema). They are removed once the old connection is closed, when they are
+  /// still the files it used.
+  let openedSidecars = Mutex<[String: (device: UInt64, inode: UInt64)]>([:])
+
+  /// Notes the identities of the `-wal` and `-shm` files the open connection uses, once each exists.
+  func noteSidecars() {
+    openedSidecars.withLock { known in
+      guard known.count < 2 else { return }
+      for suffix in ["-wal", "-shm"] where known[suffix] == nil {
+        if let identity = Self.identity(of: database + suffix) { known[suffix] = identity }
+      }
+    }
+  }
+
+  /// Removes the closed connection's `-wal` and `-shm` files when they are still at the path.
+  func removeStaleSidecars() {
+    let known = openedSidecars.withLock { known in
+      defer { known = [:] }
+      return known
+    }
+    for (suffix, identity) in known {
+      if let now = Self.identity(of: database + suffix), now == identity { unlink(database + suffix) }
+    }
   }
 
   func openQueue() throws(ActionError) -> DatabaseQueue {
@@ -248,14 +280,20 @@ public final class SQLiteAction: BatchAction {
         openedFile.withLock { $0 = now }
         return queue
       }
-      if let now, now == opened { return queue }
+      if let now, now == opened {
+        noteSidecars()
+        return queue
+      }
       let stale = state.withLock { state -> DatabaseQueue? in
         guard state.queue === queue else { return nil }
         state.queue = nil
         state.knownColumns = nil
         return queue
       }
-      try? stale?.close()
+      if let stale {
+        try? stale.close()
+        removeStaleSidecars()
+      }
       return try openQueue()
     }
     if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
@@ -276,7 +314,10 @@ public final class SQLiteAction: BatchAction {
     }
     do {
       let queue = try DatabaseQueue(path: database, configuration: configuration)
-      if !database.hasPrefix("file:") { openedFile.withLock { $0 = fileIdentity() } }
+      if !database.hasPrefix("file:") {
+        openedFile.withLock { $0 = fileIdentity() }
+        noteSidecars()
+      }
       return state.withLock { state in
         if let existing = state.queue { return existing }
         state.queue = queue
@@ -425,6 +466,13 @@ public final class SQLiteAction: BatchAction {
       // stored as infinity, 0 or a few digits.
       let double = Coercions.nearestDouble(number)
       if double.isNormal || number.isZero {
+        // A whole number past 64 bits whose nearest double reads back as another number
+        // (12345678901234567890 reads back as 12345678901234567000) is kept as its digits too,
+        // rather than lose them; one that reads back as itself (1E19, 1.5E30) is a REAL. A fraction
+        // is a REAL, to 17 digits.
+        if number.exponent >= 0, abs(double) >= 0x1p63, SQLDecimal(string: "\(double)") != number {
+          return bind(.string(number.description), at: index, in: statement)
+        }
         return sqlite3_bind_double(statement, index, double)
       }
       return bind(.string(number.description), at: index, in: statement)

@@ -676,24 +676,6 @@ public enum RuleChecker {
     "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
   }
 
-  /// The 1-based line and column of the first occurrence of `needle` in `text` (1:1 when absent).
-  /// Counted over UTF-8 bytes, a column per character's first byte: a CRLF file's `\r\n` is one
-  /// Swift `Character`, so counting `Character`s equal to `\n` found every line to be the first.
-  static func position(of needle: String, in text: String) -> FilePosition {
-    guard let range = text.range(of: needle) else { return FilePosition(line: 1, column: 1) }
-    var line = 1
-    var column = 1
-    for byte in text.utf8[..<range.lowerBound] {
-      if byte == 0x0A {
-        line += 1
-        column = 1
-      } else if byte & 0xC0 != 0x80 {
-        column += 1
-      }
-    }
-    return FilePosition(line: line, column: column)
-  }
-
   /// Checks every rule file under `paths`.
   ///
   /// - Parameter gate: what `run` asks of a rule before loading it (its tests beside it pass); a
@@ -731,22 +713,23 @@ public enum RuleChecker {
       }
       do {
         let rule = try RuleFile.load(file: file, bytes: data, builder: builder)
+        // A name another file holds first: its tests (found by the name) are not this rule's.
+        if let other = names[rule.name] {
+          results.append(
+            FileResult(
+              file: file, rule: rule.name,
+              diagnostics: [
+                RuleDiagnostic(
+                  file: file, position: rule.namePosition,
+                  message: "rule name '\(rule.name)' is already used by \(other)")
+              ], warnings: rule.warnings))
+          continue
+        }
         // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
         // name to the next file that claims it.
         if let refusal = gate?(rule) {
           refuse(
             "`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics, rule: rule.name)
-          continue
-        }
-        if let other = names[rule.name] {
-          results.append(
-            FileResult(
-              file: file, rule: nil,
-              diagnostics: [
-                RuleDiagnostic(
-                  file: file, position: position(of: "ruleName", in: String(decoding: data, as: UTF8.self)),
-                  message: "rule name '\(rule.name)' is already used by \(other)")
-              ]))
           continue
         }
         names[rule.name] = file

@@ -156,7 +156,7 @@ public enum RuleStore {
         errors.append(
           RuleFileError([
             RuleDiagnostic(
-              file: file, position: namePosition(of: rule),
+              file: file, position: rule.namePosition,
               message: "rule name '\(rule.name)' is already used by \(owner)")
           ]))
         if let old = previous[file], old !== rule, owners[old.name] == nil || owners[old.name] == file,
@@ -173,7 +173,7 @@ public enum RuleStore {
         errors.append(
           RuleFileError([
             RuleDiagnostic(
-              file: file, position: namePosition(of: rule),
+              file: file, position: rule.namePosition,
               message: "rule name '\(rule.name)' is already used by \(owners[rule.name] ?? "another file")")
           ]))
         continue
@@ -260,15 +260,6 @@ extension RuleDiagnostic {
 }
 
 extension RuleStore {
-  /// Where a rule's name is written: its `ruleName` key, or 1:1 when the name is the file's (read
-  /// again only for a name clash, which is rare).
-  static func namePosition(of rule: Rule) -> FilePosition {
-    guard case .success(let bytes) = RegularFile.read(rule.file, limit: maxRuleFileBytes) else {
-      return FilePosition(line: 1, column: 1)
-    }
-    return RuleChecker.position(of: "ruleName", in: String(decoding: bytes, as: UTF8.self))
-  }
-
   /// The largest rule file read, 1 MiB: a rule is a statement and ten actions, and loading costs
   /// about twenty times the file's size in memory, so a stray data export left in the folder must
   /// not take gigabytes (at every reload) to be found no rule.

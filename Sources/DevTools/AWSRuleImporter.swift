@@ -53,16 +53,17 @@ public enum AWSRuleImporter {
       ImportError(description: "\(file):\(node.position): error: \(message)")
     }
     var payload = root
-    var documentName: String?
+    var documentNameNode: RuleNode?
     if let rule = root["rule"] {
       payload = rule
-      documentName = rule["ruleName"]?.string
+      documentNameNode = rule["ruleName"]
     } else if let inner = root["topicRulePayload"] {
       payload = inner
-      documentName = root["ruleName"]?.string
+      documentNameNode = root["ruleName"]
     } else {
-      documentName = root["ruleName"]?.string
+      documentNameNode = root["ruleName"]
     }
+    let documentName = documentNameNode?.string
     guard payload.members != nil else { throw fail(payload, "a topic rule is a JSON object") }
     guard let sql = payload["sql"]?.string else {
       throw fail(payload, "no 'sql' string: expected get-topic-rule or create-topic-rule JSON")
@@ -70,13 +71,17 @@ public enum AWSRuleImporter {
     guard let ruleName = name ?? documentName ?? (fileNamesRule ? RuleFile.baseName(file) : nil) else {
       throw ImportError(
         description:
-          "\(file): the document has no ruleName and standard input no file name: give one with --name")
+          "\(file): error: the document has no ruleName and standard input no file name: give one with --name"
+      )
     }
     guard RuleFile.isValidRuleName(ruleName) else {
+      let problem = "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}"
+      if name != nil { throw ImportError(description: "iotrules: error: --name: \(problem)") }
+      if let node = documentNameNode, documentName != nil {
+        throw fail(node, problem + " (give another with --name)")
+      }
       throw ImportError(
-        description:
-          "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}\(name == nil ? " (give one with --name)" : "")"
-      )
+        description: "\(file): error: \(problem) (the name comes from the file name: give one with --name)")
     }
     var notes: [String] = []
     var unmapped: [String] = []
@@ -254,6 +259,14 @@ public enum AWSRuleImporter {
         out["path"] = .string(key)
         notes.append(
           "\(label) s3 → file: bucket '\(bucket)' becomes the archive root \(bucket)/, key → path below it")
+      }
+      // S3 keys may hold `..`, `.` and empty segments or start with `/`; the file action refuses
+      // such a path (it would leave the archive root or name no file), so the rule needs an edit.
+      let segments = key.split(separator: "/", omittingEmptySubsequences: false)
+      if key.hasPrefix("/") || segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+        required.append(
+          "\(label) s3.key '\(key)': an S3 key may have a '..', '.' or empty segment or start with '/', a file path below the archive root may not; rewrite the key"
+        )
       }
       if !key.contains("${") {
         notes.append(

@@ -415,12 +415,12 @@ public final class ReplSession {
     case ".topic":
       if argument.isEmpty { return info("topic: " + (topic ?? "(from the statement's FROM)")) }
       if let problem = TopicFilter.nameProblem(argument) {
-        return fail("the topic \(problem)")
+        return fail(styler.error("error:") + " the topic \(problem)")
       }
       topic = argument
       return info(styler.dim("topic: \(argument)"))
     case ".payload":
-      if argument.isEmpty { return info(describePayload()) }
+      if argument.isEmpty { return info(describePayload() + payloadPreview()) }
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -468,7 +468,10 @@ public final class ReplSession {
       guard !argument.isEmpty else { return fail(styler.error("error:") + " usage: .rule FILE") }
       return runRule(resolve(argument))
     case ".functions":
-      return info(functions(prefix: argument))
+      let found = functions(prefix: argument)
+      // As `iotrules functions zzz`, which exits 1: a misspelt prefix is an error.
+      return found.isEmpty
+        ? fail(styler.error("error:") + " no function starts with '\(argument)'") : info(found)
     case ".help":
       let width = Self.commands.map(\.usage.count).max() ?? 0
       var lines = ["Type SQL (it may go over several lines; an empty line or ';' ends it), or:"]
@@ -501,10 +504,22 @@ public final class ReplSession {
     return "payload: \(payload.count) bytes, \(value.typeName)"
   }
 
+  /// The payload's text under its description (`.payload` alone), its first 2,000 bytes; a payload
+  /// that is not UTF-8 is not printed.
+  func payloadPreview() -> String {
+    guard !payload.isEmpty else { return "" }
+    let shown = payload.prefix(2000)
+    guard let text = String(validating: shown, as: UTF8.self) else {
+      return payload.count > 2000 ? "" : "\n" + styler.dim("(not UTF-8 text)")
+    }
+    return "\n" + text
+      + (payload.count > shown.count ? styler.dim(" … (\(payload.count - shown.count) more bytes)") : "")
+  }
+
+  /// The catalogue's entries whose names start with `prefix`, one block each; empty when none does.
   func functions(prefix: String) -> String {
     let wanted = FunctionRegistry.all.filter { $0.name.lowercased().hasPrefix(prefix.lowercased()) }
       .sorted { $0.name.lowercased() < $1.name.lowercased() }
-    guard !wanted.isEmpty else { return "no function starts with '\(prefix)'" }
     return wanted.map { spec in
       styler.bold(spec.signature) + styler.dim("  [\(spec.family)]") + "\n    "
         + (spec.unavailableReason ?? spec.help)

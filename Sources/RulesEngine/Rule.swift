@@ -118,6 +118,8 @@ public final class Rule: Sendable {
   public let fingerprint: FileFingerprint
   /// Warnings of the SQL (a call that is always Undefined, an unquoted FROM...), at file positions.
   public let warnings: [RuleDiagnostic]
+  /// Where the name is written: the `ruleName` value, or 1:1 when the name is the file's.
+  public let namePosition: FilePosition
   let counters: RuleCounters
   /// Set when the rule first read fields of a payload that is not JSON (it is warned of once).
   let warnedNonJSON = Atomic<Bool>(false)
@@ -128,9 +130,10 @@ public final class Rule: Sendable {
   public init(
     name: String, description: String, disabled: Bool, program: Program,
     actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: FileFingerprint,
-    warnings: [RuleDiagnostic] = []
+    warnings: [RuleDiagnostic] = [], namePosition: FilePosition = FilePosition(line: 1, column: 1)
   ) {
     self.warnings = warnings
+    self.namePosition = namePosition
     self.name = name
     self.description = description
     self.disabled = disabled

@@ -262,10 +262,17 @@ public enum RuleFile {
           // Without FROM the rule is reached only through Basic Ingest (`$aws/rules/NAME/...`), as
           // AWS allows: its filter stays empty and the trie never holds it.
         } catch {
-          for diagnostic in error.diagnostics where diagnostic.severity == .error {
-            report(
-              sqlNode.position(ofStringOffset: diagnostic.range.start.offset),
-              diagnostic.message(placing: { sqlNode.position(ofStringOffset: $0.offset).description }))
+          for diagnostic in error.diagnostics {
+            let position = sqlNode.position(ofStringOffset: diagnostic.range.start.offset)
+            let message = diagnostic.message(placing: {
+              sqlNode.position(ofStringOffset: $0.offset).description
+            })
+            // The warnings too: shown beside the errors, so one run of `check` says everything.
+            if diagnostic.severity == .error {
+              report(position, message)
+            } else {
+              sqlWarnings.append(RuleDiagnostic(file: file, position: position, message: message))
+            }
           }
         }
       } else {
@@ -332,7 +339,8 @@ public enum RuleFile {
     return Rule(
       name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
-      warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
+      warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder),
+      namePosition: explicitName?.position ?? start)
   }
 
   /// Warnings about the action templates under `node`, each template compiled once:
@@ -442,7 +450,7 @@ public enum RuleFile {
               item.value.position,
               item.key == "attempts"
                 ? "'retry.attempts' must be a whole number between 1 and 100"
-                : "'retry.\(item.key)' must be a whole number of milliseconds >= 0")
+                : "'retry.\(item.key)' must be a whole number of milliseconds from 0 to 86400000 (a day)")
             ok = false
             continue
           }

@@ -53,6 +53,12 @@ struct EvalCommand: ParsableCommand {
       if sql != nil || topic != nil || payload != nil || payloadFile != nil {
         throw ValidationError("--batch takes its statements from the file; drop --sql, --topic and --payload")
       }
+      // Each line carries its own: an option given here would be silently ignored.
+      if version.isGiven || clientID != nil || template != nil {
+        throw ValidationError(
+          "--batch takes these from each line (\"sql_version\", \"context\": {\"clientid\"}, \"template\"); "
+            + "drop --sql-version, --client-id and --template")
+      }
       return
     }
     guard sql != nil else { throw ValidationError("missing --sql (or --batch FILE)") }
@@ -381,7 +387,18 @@ enum BatchEvaluator {
           guard case .object(let properties) = pinned else {
             throw BatchError.input("\"context.mqtt_properties\" must be an object")
           }
-          for (name, property) in properties.members { context.mqttProperties[name] = property }
+          let known = [
+            "content_type", "format_indicator", "response_topic", "correlation_data", "message_expiry",
+          ]
+          for (name, property) in properties.members {
+            // A misspelt property would read as absent in every answer.
+            guard known.contains(name) else {
+              throw BatchError.input(
+                "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
+                  + known.joined(separator: ", "))
+            }
+            context.mqttProperties[name] = property
+          }
         case "user_properties":
           context.userProperties = try userProperties(pinned)
         default:

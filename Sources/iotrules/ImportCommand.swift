@@ -20,7 +20,7 @@ struct AWSImport: ParsableCommand {
       (flagged ACTION REQUIRED). Every other action is reported by name and not imported; fields \
       without an equivalent are listed. An omitted awsIotSqlVersion is written as 2015-10-08, as AWS \
       runs it. Exit 0 when everything mapped, 1 when some action was not imported or the result \
-      needs an edit, 65 for input that is not a topic rule, 74 for I/O errors.
+      needs an edit, 65 for input that is not a topic rule, 73 when the rule file exists (no --force), 74 for I/O errors.
       """
   )
 
@@ -61,7 +61,7 @@ struct AWSImport: ParsableCommand {
     }
     if FileManager.default.fileExists(atPath: target) && !force {
       Console.err("iotrules: error: \(target) exists; use --force to replace it")
-      throw ExitCodes.io
+      throw ExitCodes.cannotCreate
     }
     do {
       try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -22,6 +22,8 @@ enum ExitCodes {
   static let badRule = ExitCode(65)
   /// An internal error.
   static let software = ExitCode(70)
+  /// An output file that cannot be created (it exists, and replacing it was not asked for).
+  static let cannotCreate = ExitCode(73)
   /// An input or output error.
   static let io = ExitCode(74)
   /// The command was used wrongly.
@@ -32,14 +34,18 @@ enum ExitCodes {
 struct SQLVersionOption: ParsableArguments {
   @Option(
     name: .customLong("sql-version"), help: "2016-03-23 (default), 2015-10-08, or beta (read as 2016-03-23).")
-  var sqlVersion: String = SQLVersionName.default
+  var sqlVersion: String?
+
+  /// Whether `--sql-version` was given (a batch takes each line's own and refuses the option).
+  var isGiven: Bool { sqlVersion != nil }
 
   /// Checked while parsing, so a bad version gets the command's own usage.
   func validate() throws { _ = try resolve() }
 
   func resolve() throws -> IoTSQLVersion {
-    guard let version = IoTSQLVersion(string: sqlVersion) else {
-      throw ValidationError("unknown SQL version '\(sqlVersion)'; expected 2016-03-23, 2015-10-08 or beta")
+    let name = sqlVersion ?? SQLVersionName.default
+    guard let version = IoTSQLVersion(string: name) else {
+      throw ValidationError("unknown SQL version '\(name)'; expected 2016-03-23, 2015-10-08 or beta")
     }
     return version
   }

@@ -13,7 +13,8 @@ struct FileArchiveActionTests {
       ("../x", "leaves the archive root ('..')"),
       ("a/../../x", "leaves the archive root ('..')"), ("a//b", "has an empty segment"),
       ("a/./b", "has a '.' segment"),
-      ("a\u{0}b", "contains NUL"),
+      ("a\u{0}b", "contains NUL"), ("a\nb.jsonl", "contains a control character (U+000A)"),
+      ("x/\u{7F}/../y", "contains a control character (U+007F)"),
     ] as [(String, String?)])
   func relativePathRules(_ path: String, _ problem: String?) {
     #expect(FileArchiveAction.problem(inRelativePath: path) == problem)

@@ -104,6 +104,37 @@ struct SQLiteActionTests {
     #expect(numbers == [2, 3])
   }
 
+  /// A database replaced under the action (an operator restoring a backup with `mv`) keeps what
+  /// the new file holds: the old connection's `-wal` and `-shm`, left at the path, are not replayed
+  /// into it (they brought the old rows and schema back over the restored ones).
+  @Test func aReplacedDatabaseKeepsItsOwnContent() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
+    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+    // The backup: its own schema, rows and a table the old database never had.
+    let backup = "\(folder)/backup.db"
+    try await DatabaseQueue(path: backup).write { db in
+      try db.execute(sql: "CREATE TABLE readings (n, note); INSERT INTO readings VALUES (100, 'restored')")
+      try db.execute(sql: "CREATE TABLE keep (k); INSERT INTO keep VALUES (1)")
+    }
+    #expect(rename(backup, path) == 0)
+    #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil })
+    await action.shutdown()
+    let queue = try DatabaseQueue(path: path)
+    let (numbers, kept) = try await queue.read { db in
+      (
+        try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n"),
+        try Int.fetchAll(db, sql: "SELECT k FROM keep")
+      )
+    }
+    #expect(numbers == [3, 100])
+    #expect(kept == [1])
+  }
+
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
   /// value is refused where it is written.
   @Test func synchronousIsChosenPerAction() async throws {
@@ -276,7 +307,8 @@ struct SQLiteActionTests {
   }
 
   /// A decimal is a REAL, its nearest double; one beyond a double's range (AWS's decimals reach
-  /// 1E999) is kept as its text, not stored as infinity or 0.
+  /// 1E999), or a whole number past 64 bits that a double would change, is kept as its text, not
+  /// stored as infinity, 0 or other digits.
   @Test func decimalsBeyondADoublesRangeAreKeptAsText() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
@@ -288,6 +320,9 @@ struct SQLiteActionTests {
         object([
           ("huge", .decimal(huge)), ("tiny", .decimal(tiny)), ("zero", .decimal(.zero)),
           ("max", .decimal(1.5e308)),
+          ("long", .decimal(try #require(SQLDecimal(string: "-12345678901234567890")))),
+          ("power", .decimal(try #require(SQLDecimal(string: "9223372036854775808")))),
+          ("round", .decimal(try #require(SQLDecimal(string: "1E19")))),
         ]),
         json: "{}")
     ])
@@ -295,7 +330,10 @@ struct SQLiteActionTests {
     await action.shutdown()
     let row = try DatabaseQueue(path: "\(folder)/wide.db").read { db in
       try Row.fetchOne(
-        db, sql: "SELECT huge, typeof(huge), tiny, typeof(tiny), zero, typeof(zero), max FROM wide")
+        db,
+        sql:
+          "SELECT huge, typeof(huge), tiny, typeof(tiny), zero, typeof(zero), max, long, typeof(long), power, typeof(power), round, typeof(round) FROM wide"
+      )
     }
     let values = try #require(row)
     #expect(values[0] as String == "-1.5E400")
@@ -305,6 +343,13 @@ struct SQLiteActionTests {
     #expect(values[4] as Double == 0)
     #expect(values[5] as String == "real")
     #expect(values[6] as Double == 1.5e308)
+    // Past 64 bits: the digits when a double would read back as other digits, else the double.
+    #expect(values[7] as String == "-12345678901234567890")
+    #expect(values[8] as String == "text")
+    #expect(values[9] as String == "9223372036854775808")
+    #expect(values[10] as String == "text")
+    #expect(values[11] as Double == 1e19)
+    #expect(values[12] as String == "real")
   }
 
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {

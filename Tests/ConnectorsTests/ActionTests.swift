@@ -1211,7 +1211,7 @@ struct ConnectorFactoryTests {
     "errors name the key and its position",
     arguments: [
       ("http", #"{"url": "http://h/",  "timeout": 5}"#, "unknown key 'timeout' in the http action", "1:23"),
-      ("http", #"{"url": 5}"#, "http.url: expected a string", "1:9"),
+      ("http", #"{"url": 5}"#, "http.url: must be a string, not a number", "1:9"),
       ("kafka", #"{"topic": "t"}"#, "kafka.bootstrapServers: missing", "1:1"),
       (
         "kafka",
@@ -1235,7 +1235,11 @@ struct ConnectorFactoryTests {
       ),
       (
         "http", #"{"url": "http://h/", "enableBatching": true, "batchConfig": {"typo": 1}}"#,
-        "http.batchConfig.typo: unknown key 'typo'", "1:70"
+        "unknown key 'typo' in http.batchConfig; expected batchAcrossTopics, maxBatchOpenMs,", "1:62"
+      ),
+      (
+        "http", #"{"url": "http://h/", "batch": {"maxSize": 5}, "enableBatching": true}"#,
+        "http.batch: give 'batch' or AWS's 'enableBatching' and 'batchConfig', not both", "1:31"
       ),
       (
         "http", #"{"url": "http://h/", "auth": {"sigv4": {}}}"#,
@@ -1312,7 +1316,41 @@ struct ConnectorFactoryTests {
           ("unknown key 'batches' in the http action", "1:36"),
         ]
       ),
-    ])
+      // Every mistyped value and misspelt nested key, in a rule file's words (the decoder stopped at
+      // the first, "expected Array<Any>").
+      (
+        "http",
+        #"{"url": "https://x/", "timeoutMs": "3000", "headers": {"a": "b"}, "batch": {"maxsize": 5, "maxDelayMs": 1.5}}"#,
+        [
+          ("http.timeoutMs: must be a whole number, not a string", "1:36"),
+          (#"http.headers: must be an array of {"key", "value"} objects, not an object"#, "1:55"),
+          (
+            "unknown key 'maxsize' in http.batch; expected acrossTopics, maxBytes, maxDelayMs, maxSize",
+            "1:77"
+          ),
+          ("http.batch.maxDelayMs: must be a whole number, not 1.5", "1:105"),
+        ]
+      ),
+      (
+        "republish",
+        #"{"topic": "a/b", "qos": "1", "headers": {"contentTyp": "x", "userProperties": [{"key": "k", "value": "v", "extra": 1}]}}"#,
+        [
+          ("republish.qos: must be a whole number, not a string", "1:25"),
+          ("unknown key 'contentTyp' in republish.headers; expected contentType,", "1:42"),
+          (
+            "unknown key 'extra' in republish.headers.userProperties[0]; expected key, value", "1:107"
+          ),
+        ]
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "partition": true, "clientProperties": {"acks": 1, "linger.ms": "5"}}"#,
+        [
+          ("kafka.partition: must be a whole number or a string, not a Boolean", "1:56"),
+          ("kafka.clientProperties.acks: must be a string, not a number", "1:91"),
+        ]
+      ),
+    ] as [(String, String, [(String, String)])])
   func everyProblem(kind: String, json: String, expected: [(String, String)]) {
     do {
       _ = try make(kind, json)

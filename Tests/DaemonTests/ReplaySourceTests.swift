@@ -172,59 +172,100 @@ struct ReplaySourceTests {
   /// `--follow` as `tail -F`: a file truncated in place is read again from its start, a file
   /// replaced under its name is opened anew; each change is said, nothing is read twice or missed.
   @Test(.timeLimit(.minutes(1))) func followsATruncatedOrReplacedFile() async throws {
-    let folder = temporaryFolder("replay-rotate")
-    let path = folder + "/in.jsonl"
-    func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {}}"# + "\n" }
-    write(line(1) + line(2), to: path)
-    let notices = Lines()
-    let source = ReplaySource(
-      input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
-    let topics = Lines()
-    let run = Task {
-      try await source.run { message in
-        topics.append(message.topic + "@" + message.origin)
-        message.acknowledge(.done)
-      }
-    }
-    func waitFor(_ count: Int) async throws -> Bool {
-      for _ in 0..<200 {
-        if topics.all.count >= count { return true }
-        try await Task.sleep(nanoseconds: 10_000_000)
-      }
-      return false
-    }
-    #expect(try await waitFor(2))
+    let followed = FollowedFile("replay-rotate")
+    #expect(try await followed.waitFor(2))
     // logrotate's copytruncate: the same file, emptied, then written again.
-    let handle = try #require(FileHandle(forWritingAtPath: path))
+    let handle = try #require(FileHandle(forWritingAtPath: followed.path))
     try handle.truncate(atOffset: 0)
     try handle.close()
     try await Task.sleep(nanoseconds: 200_000_000)
-    let again = try #require(FileHandle(forWritingAtPath: path))
+    let again = try #require(FileHandle(forWritingAtPath: followed.path))
     try again.seekToEnd()
-    again.write(Data(line(3).utf8))
+    again.write(Data(FollowedFile.line(3).utf8))
     try again.close()
-    #expect(try await waitFor(3))
+    #expect(try await followed.waitFor(3))
     // Renamed away and created anew.
-    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-    write(line(4) + line(5), to: path)
-    #expect(try await waitFor(5))
-    run.cancel()
-    _ = try? await run.value
+    try FileManager.default.moveItem(atPath: followed.path, toPath: followed.path + ".1")
+    write(FollowedFile.line(4) + FollowedFile.line(5), to: followed.path)
+    #expect(try await followed.waitFor(5))
+    await followed.stop()
+    let path = followed.path
     #expect(
-      topics.all == [
+      followed.topics.all == [
         "t/1@\(path):1", "t/2@\(path):2", "t/3@\(path):1", "t/4@\(path):1", "t/5@\(path):2",
       ])
-    let said = notices.all
+    let said = followed.notices.all
     #expect(said.count == 2, "\(said)")
     #expect(said.first?.contains("the file was truncated; reading it from its first line") == true, "\(said)")
     #expect(said.last?.contains("the file was replaced under its name") == true, "\(said)")
-    #expect(source.currentCounts.malformed == 0)
+    #expect(followed.source.currentCounts.malformed == 0)
+  }
+
+  /// A file truncated and at once written past where it was read (copytruncate, then a burst of
+  /// writes before the next look) is read again from its start: its size alone does not show it,
+  /// and reading on from the old offset lost the lines before it without a word.
+  @Test(.timeLimit(.minutes(1))) func followsAFileTruncatedAndRegrown() async throws {
+    let followed = FollowedFile("replay-regrown")
+    #expect(try await followed.waitFor(2))
+    try await Task.sleep(nanoseconds: 120_000_000)
+    // Truncated and written again in one go, longer than before.
+    let handle = try #require(FileHandle(forWritingAtPath: followed.path))
+    try handle.truncate(atOffset: 0)
+    handle.write(Data((3...7).map(FollowedFile.line).joined().utf8))
+    try handle.close()
+    #expect(try await followed.waitFor(7))
+    await followed.stop()
+    #expect(followed.topics.all.map { $0.prefix { $0 != "@" } } == (1...7).map { "t/\($0)" })
+    #expect(followed.notices.all.count == 1, "\(followed.notices.all)")
+    #expect(followed.source.currentCounts.malformed == 0)
   }
 
   @Test func parsesSourceArguments() {
     #expect(ReplaySource.input(parsing: "-") == .standardInput)
     #expect(ReplaySource.input(parsing: "file:x.jsonl") == .file("x.jsonl"))
     #expect(ReplaySource.input(parsing: "mqtt://x") == nil)
+  }
+}
+
+/// A replay following a file that starts with lines 1 and 2: the topics it delivers (`t/N@origin`)
+/// and the notices it gives.
+private struct FollowedFile {
+  let path: String
+  let notices = Lines()
+  let topics = Lines()
+  let source: ReplaySource
+  let run: Task<Void, any Error>
+
+  static func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {}}"# + "\n" }
+
+  init(_ name: String) {
+    path = temporaryFolder(name) + "/in.jsonl"
+    write(Self.line(1) + Self.line(2), to: path)
+    let notices = notices
+    let topics = topics
+    let source = ReplaySource(
+      input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
+    self.source = source
+    run = Task {
+      try await source.run { message in
+        topics.append(message.topic + "@" + message.origin)
+        message.acknowledge(.done)
+      }
+    }
+  }
+
+  /// Whether `count` messages came within two seconds.
+  func waitFor(_ count: Int) async throws -> Bool {
+    for _ in 0..<200 {
+      if topics.all.count >= count { return true }
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return false
+  }
+
+  func stop() async {
+    run.cancel()
+    _ = try? await run.value
   }
 }
 

@@ -82,7 +82,7 @@ struct RuleReloaderTests {
     let added = try #require(await reloader.reload())
     #expect(
       added.errors.map(\.description).joined().contains(
-        "alpha.json:1:33: error: rule name 'alerts' is already used by \(folder)/zeta.json"),
+        "alpha.json:1:44: error: rule name 'alerts' is already used by \(folder)/zeta.json"),
       "\(added.errors)"
     )
     #expect(Set(dispatcher.ruleSet.rules.map(\.file)) == [folder + "/b.json", folder + "/zeta.json"])

@@ -109,7 +109,7 @@ struct RulesFolderTests {
     let said = results.flatMap { $0.warnings + $0.diagnostics }.map(\.description)
     // Counting Characters found no line break in "\r\n" (one Character): everything was on line 1.
     #expect(said.contains { $0.hasPrefix(folder + "/one.json:4:39:") }, "\(said)")
-    #expect(said.contains { $0.hasPrefix(folder + "/two.json:3:4: error: rule name 'R'") }, "\(said)")
+    #expect(said.contains { $0.hasPrefix(folder + "/two.json:3:15: error: rule name 'R'") }, "\(said)")
   }
 
   @Test("--max-in-flight-bytes reads whole numbers with binary units and refuses the rest")

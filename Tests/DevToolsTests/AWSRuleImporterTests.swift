@@ -96,7 +96,8 @@ import Testing
     #expect(okOut.hasPrefix("wrote ./renamed.json\n"))
     let (checkStatus, _, _) = try runBinary(
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
-    #expect(checkStatus == 74)
+    // An existing rule file is not replaced: EX_CANTCREAT.
+    #expect(checkStatus == 73)
     // Standard input has no file name to name the rule by: without ruleName or --name, an error
     // (it was written as stdin.json).
     let (stdinStatus, _, stdinErr) = try runBinary(
@@ -153,6 +154,12 @@ import Testing
     // A constant key: S3 overwrote one object, the archive appends.
     let constant = try convert(#"{"s3": {"bucketName": "b", "key": "latest.json"}}"#)
     #expect(constant.notes.contains { $0.contains("S3 overwrote that one object") }, "\(constant.notes)")
+    // An S3 key with a '..' segment is legal there, refused as a file path: the rule needs an edit.
+    let climbing = try convert(#"{"s3": {"bucketName": "b", "key": "../../etc/${x}"}}"#)
+    #expect(
+      climbing.actionRequired == [
+        "actions[0] s3.key '../../etc/${x}': an S3 key may have a '..', '.' or empty segment or start with '/', a file path below the archive root may not; rewrite the key"
+      ], "\(climbing.actionRequired)")
     // A rule none of whose actions came over is written disabled: enabled, it would take its
     // messages and write them nowhere.
     let none = try convert(#"{"sns": {"targetArn": "t"}}"#)
@@ -193,7 +200,25 @@ import Testing
         file: "my-rule.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'"}"#.utf8))
       Issue.record("my-rule accepted")
     } catch {
-      #expect(error.description.hasSuffix("(give one with --name)"), "\(error)")
+      #expect(
+        error.description
+          == "my-rule.json: error: invalid rule name 'my-rule': it must match [a-zA-Z0-9_]{1,128} (the name comes from the file name: give one with --name)",
+        "\(error)")
+    }
+    // A bad name in the document is an error at its place; one given with --name says so.
+    do {
+      _ = try AWSRuleImporter.convert(
+        file: "r.json", bytes: Array(#"{"rule": {"ruleName": "../evil", "sql": "SELECT * FROM 'a'"}}"#.utf8))
+      Issue.record("../evil accepted")
+    } catch {
+      #expect(error.description.hasPrefix("r.json:1:23: error: invalid rule name '../evil'"), "\(error)")
+    }
+    do {
+      _ = try AWSRuleImporter.convert(
+        file: "r.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'"}"#.utf8), name: "a b")
+      Issue.record("a b accepted")
+    } catch {
+      #expect(error.description.hasPrefix("iotrules: error: --name: invalid rule name 'a b'"), "\(error)")
     }
   }
 }

@@ -52,8 +52,12 @@ import Testing
     // A refused topic fails the script too; --topic is checked as eval checks it.
     let (topicStatus, _, topicErr) = try runBinary(["repl"], input: ".topic b/+\nSELECT 1 AS a FROM 'x'\n")
     #expect(topicStatus == 65)
-    #expect(topicErr.contains("the topic 'b/+' contains a wildcard"), "\(topicErr)")
+    #expect(topicErr.hasPrefix("stdin:1: error: the topic 'b/+' contains a wildcard"), "\(topicErr)")
     #expect(try runBinary(["repl", "--topic", "a/#"], input: "").0 == 64)
+    // A prefix no function has is an error, as `iotrules functions zzz` says.
+    let (functionsStatus, _, functionsErr) = try runBinary(["repl"], input: ".functions zzz\n")
+    #expect(functionsStatus == 65)
+    #expect(functionsErr == "stdin:1: error: no function starts with 'zzz'\n", "\(functionsErr)")
   }
 
   @Test("an open .payload ends where a command or a statement starts; a payload may span lines")
@@ -72,6 +76,7 @@ import Testing
       out == """
         payload: 4 bytes, not JSON (Binary)
         payload: 4 bytes, not JSON (Binary)
+        {bad
         {
           "one": 1
         }

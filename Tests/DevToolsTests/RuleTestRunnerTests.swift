@@ -327,6 +327,32 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("a name clash is reported at the ruleName value, before tests written for the name's holder")
+  func nameClashBeforeTests() throws {
+    let folder = temporaryFolder("check-clash")
+    try #"{"sql": "SELECT temp FROM 'a/+'", "ruleName": "r", "actions": []}"#
+      .write(toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    // The description mentions the key first: the position is the key's own value's.
+    try """
+    sql: SELECT temp FROM 'b/+'
+    description: a copy; ruleName r is taken
+    actions: []
+    ruleName: r
+    """.write(toFile: folder + "/r.yaml", atomically: true, encoding: .utf8)
+    try """
+    {"cases": [{"name": "passes", "topic": "a/1", "payload": {"temp": 1}, "expect": {"output": {"temp": 1}}}]}
+    """.write(toFile: folder + "/r.test.json", atomically: true, encoding: .utf8)
+    let results = try RuleChecker.check(paths: [folder], gate: RuleTestGate.check)
+    let clash = try #require(results.first { $0.file == folder + "/r.yaml" })
+    #expect(
+      clash.diagnostics.map(\.description) == [
+        "\(folder)/r.yaml:4:11: error: rule name 'r' is already used by \(folder)/r.json"
+      ])
+    #expect(clash.rule == "r")
+    #expect(results.first { $0.file == folder + "/r.json" }?.diagnostics.isEmpty == true)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test("check fails a test file whose rule was renamed away, as test does; --skip-tests leaves it")
   func checkReportsOrphanTestFiles() throws {
     let folder = temporaryFolder("check-orphan")

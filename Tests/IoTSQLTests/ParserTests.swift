@@ -467,7 +467,8 @@ private func parseError(_ sql: String) -> String? {
 
   @Test(arguments: [
     ("${}", 2, "1:3: expected an expression after '${'"),
-    ("${a", 2, "1:4: expected '}' to close the template expression, found the end of the statement"),
+    ("${a", 2, "1:1: this '${' is never closed: expected '}' after its expression"),
+    ("x ${ unbalanced", 4, "1:3: this '${' is never closed: expected '}' after its expression"),
     ("x\n${a b}", 4, "2:5: expected '}' to close the template expression, found 'b'"),
     ("${a + }", 2, "1:7: expected an expression after '+'"),
     ("é${'x}", 4, "1:4: unterminated string literal"),

@@ -31,6 +31,23 @@ struct RuleFileTests {
     }
   }
 
+  /// The SQL's own warnings come with its errors too (they were dropped when the statement did not
+  /// compile).
+  @Test func sqlWarningsComeWithSQLErrors() {
+    let text = #"{"sql": "SELECT upper(1,2,3) AS u, nosuch() FROM 'a'", "actions": []}"#
+    do {
+      _ = try RuleFile.load(file: "r.json", bytes: Array(text.utf8), builder: RecordingBuilder())
+      Issue.record("loaded")
+    } catch {
+      #expect(error.diagnostics.map(\.description) == ["r.json:1:36: error: unknown function 'nosuch'"])
+      #expect(error.warnings.map(\.position) == [FilePosition(line: 1, column: 17)])
+      #expect(
+        error.warnings.map(\.message) == [
+          "function 'upper' takes 1 argument but 3 were given; the call is always Undefined"
+        ])
+    }
+  }
+
   @Test func jsonSyntaxErrorHasPosition() {
     #expect(
       errors("{\n  \"sql\": \"SELECT * FROM 'a'\",\n  \"actions\": [}\n") == [
@@ -165,6 +182,20 @@ struct RuleFileTests {
     #expect(sql.position(ofStringOffset: 7) == FilePosition(line: 2, column: 18))  // the `\"` escape
     #expect(sql.position(ofStringOffset: 8) == FilePosition(line: 2, column: 20))  // `a`
     #expect(sql.position(ofStringOffset: 13) == FilePosition(line: 2, column: 26))  // `F`
+  }
+
+  /// Numbers follow JSON's grammar: what `jq` and the AWS CLI refuse is refused at its place.
+  @Test func numbersFollowJSONsGrammar() throws {
+    for good in ["0", "-0", "12", "-1.5", "1e3", "1E+3", "2.5e-7", "0.0"] {
+      #expect((try? RuleDocument.parseJSON(Array(#"{"n": \#(good)}"#.utf8)))?["n"]?.double != nil, "\(good)")
+    }
+    // `0x10` is the number 0, then an `x` where a `,` or `}` should be.
+    for bad in ["01", "00", "1.", ".5", "+1", "1e", "1e+", "-", "1.e3", "0x10", "1-2"] {
+      let error = #expect(throws: RuleSyntaxError.self, "\(bad)") {
+        try RuleDocument.parseJSON(Array(#"{"n": \#(bad)}"#.utf8))
+      }
+      #expect(error?.position == FilePosition(line: 1, column: bad == "0x10" ? 8 : 7), "\(bad)")
+    }
   }
 
   @Test func yamlPositions() throws {

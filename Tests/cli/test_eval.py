@@ -101,6 +101,23 @@ check("wildcard topic in batch", answer.get("error", {}).get("kind") == "input"
       and "wildcard" in answer["error"].get("message", ""), p.stdout + p.stderr)
 
 p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
+                   input=json.dumps({"sql": "SELECT get_mqtt_property('content_type') AS c FROM 't'", "topic": "t",
+                                     "payload": {}, "context": {"mqtt_properties": {"contentType": "x"}}}) + "\n"
+                   + json.dumps({"sql": "SELECT get_mqtt_property('content_type') AS c FROM 't'", "topic": "t",
+                                 "payload": {}, "context": {"mqtt_properties": {"content_type": "x"}}}) + "\n")
+answers = [json.loads(line) for line in p.stdout.splitlines()]
+check("misspelt MQTT property refused", len(answers) == 2 and answers[0].get("error", {}).get("kind") == "input"
+      and "contentType" in answers[0]["error"]["message"] and answers[1].get("payload") == '{"c":"x"}', p.stdout)
+
+# A batch line carries its own version, client id and template: the one-shot options would be
+# silently ignored, so they are refused.
+for option in (["--sql-version", "2015-10-08"], ["--client-id", "zz"], ["--template", "x"]):
+    p = subprocess.run([BIN, "eval", "--batch", "-", *option], capture_output=True, text=True, timeout=60,
+                       input=json.dumps({"sql": "SELECT 2.0 AS a FROM 't'", "topic": "t", "payload": {}}) + "\n")
+    check(f"batch refuses {option[0]}", p.returncode == 64 and option[0] in p.stderr and p.stdout == "",
+          f"{p.returncode} {p.stdout} {p.stderr}")
+
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
                    input=json.dumps({"sql": "SELECT * FROM 'a'", "topic": "a", "payload": {"x": 1},
                                      "payload_base64": "AAEC"}) + "\n")
 answer = json.loads(p.stdout.splitlines()[0]) if p.stdout.strip() else {}
@@ -205,6 +222,13 @@ with tempfile.TemporaryDirectory() as work:
     files = [f["file"] for f in json.loads(p.stdout)["files"]] if p.stdout else []
     check("check reports a missing path beside the others", p.returncode == 74 and files[-1:] == [missing]
           and any(f.endswith("bad.json") for f in files), f"{p.returncode} {p.stdout} {p.stderr}")
+    # A control character in a key is spelled out in the text output (an escape sequence or NUL must
+    # not reach the terminal or the CI log raw); JSON escapes it anyway.
+    with open(os.path.join(work, "ctl.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": [], "bo\\u001b[2Jgus": 1}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "ctl.json")], capture_output=True, text=True, timeout=60)
+    check("check spells out control characters", p.returncode == 65 and "unknown key 'bo\\u001B[2Jgus'" in p.stdout
+          and "\x1b" not in p.stdout, f"{p.returncode} {p.stdout!r}")
     # Rule files in a subfolder are not read (as by run): said, so that CI does not pass them unchecked.
     os.makedirs(os.path.join(work, "rules", "team_a"))
     with open(os.path.join(work, "rules", "team_a", "bad.json"), "w") as f:

@@ -160,16 +160,29 @@ public struct ReplaySource: MessageSource {
     var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
     var batch: [Message] = []
     batch.reserveCapacity(Self.maxBatch)
+    // The last bytes read before `offset`: a file truncated and written past `offset` again between
+    // two end-of-file polls is told by them no longer being there.
+    var tail: [UInt8] = []
+    // Set after an end-of-file poll: the file is looked at before it is read again.
+    var polled = false
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
-      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-      if count < 0 {
-        if errno == EINTR || errno == EAGAIN { continue }
-        throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
+      var change: FileChange?
+      if polled, case .file(let path) = input {
+        polled = false
+        change = Self.followedFileChange(path, fd: fd, offset: offset, tail: tail)
+      }
+      var count = 0
+      if change == nil {
+        count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if count < 0 {
+          if errno == EINTR || errno == EAGAIN { continue }
+          throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
+        }
       }
       if count == 0 {
-        if !follows { break }
-        if case .file(let path) = input, let change = Self.followedFileChange(path, fd: fd, offset: offset) {
+        if change == nil && !follows { break }
+        if case .file(let path) = input, let change {
           // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
           // its start, a file replaced under its name (renamed away, created anew) is opened anew.
           // A line cut off by the change never ends: said and counted, not taken half.
@@ -200,13 +213,21 @@ public struct ReplaySource: MessageSource {
           }
           onNotice("\(name): \(change); reading it from its first line (line numbers start again at 1)")
           offset = 0
+          tail.removeAll()
           lineNumber = 0
           continue
         }
         try? await Task.sleep(nanoseconds: 50_000_000)
+        polled = true
         continue
       }
       offset += count
+      if count >= Self.tailBytes {
+        tail = Array(buffer[(count - Self.tailBytes)..<count])
+      } else {
+        tail.append(contentsOf: buffer[0..<count])
+        if tail.count > Self.tailBytes { tail.removeFirst(tail.count - Self.tailBytes) }
+      }
       var chunk = buffer[0..<count]
       if skippingLongLine {
         // The rest of an over-long line: drop it up to its newline.
@@ -282,10 +303,16 @@ public struct ReplaySource: MessageSource {
     var description: String { rawValue }
   }
 
+  /// How many of the last bytes read a followed file is checked against (`tail`).
+  static let tailBytes = 64
+
   /// Whether the file at `path`, read through `fd` up to `offset`, was replaced under its name (a
   /// different file is there now) or truncated; nil when neither (or when `path` is gone for now:
-  /// the file renamed away and not yet created again).
-  static func followedFileChange(_ path: String, fd: Int32, offset: Int) -> FileChange? {
+  /// the file renamed away and not yet created again). `tail` is the last bytes read before
+  /// `offset`: when they are not there any more, the file was truncated and written again past
+  /// `offset` since the last look (logrotate's copytruncate, then a burst of writes), which its
+  /// size alone does not show.
+  static func followedFileChange(_ path: String, fd: Int32, offset: Int, tail: [UInt8] = []) -> FileChange? {
     var open = stat()
     var named = stat()
     // Only a regular file can be truncated or replaced: a FIFO's size is always 0.
@@ -293,7 +320,13 @@ public struct ReplaySource: MessageSource {
     if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) {
       return .replaced
     }
-    return Int(open.st_size) < offset ? .truncated : nil
+    if Int(open.st_size) < offset { return .truncated }
+    guard !tail.isEmpty, offset >= tail.count else { return nil }
+    var now = [UInt8](repeating: 0, count: tail.count)
+    let count = now.withUnsafeMutableBytes {
+      pread(fd, $0.baseAddress!, tail.count, off_t(offset - tail.count))
+    }
+    return count == tail.count && now == tail ? nil : .truncated
   }
 
   /// The index of the first `\n` of `bytes` at or after `start` (`memchr`: a line is found without

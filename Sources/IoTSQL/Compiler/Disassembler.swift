@@ -65,6 +65,12 @@ public enum Disassembler {
     case .loadVariable, .storeVariable:
       let name = program.variableNames.indices.contains(a) ? program.variableNames[a] : "?"
       return instruction.opcode == .loadVariable ? "push @\(name)" : "@\(name) = pop"
+    case .loadElement:
+      switch a {
+      case 0: return "push the element of the innermost nested query"
+      case 1: return "push the element of the nested query 1 level out"
+      default: return "push the element of the nested query \(a) levels out"
+      }
     case .loadElementField: return "push element.\(keyText(program, a))"
     case .member: return "top = top.\(keyText(program, a))"
     case .call:

@@ -67,6 +67,13 @@ public struct Parser {
     let expression = try parser.parseExpression()
     let token = try parser.peek()
     guard token.kind == .symbol("}") else {
+      if token.kind == .end, offset >= 2 {
+        // Said at the `${` that is never closed: the end of the text is no place to look for it.
+        let opening = Lexer(text, from: offset - 2).location
+        throw parser.error(
+          "this '${' is never closed: expected '}' after its expression",
+          SourceRange(start: opening, end: Lexer(text, from: offset).location))
+      }
       throw parser.error(
         "expected '}' to close the template expression, found \(parser.describe(token))", token.range)
     }

@@ -1,0 +1,112 @@
+import RulesEngine
+
+/// The shape a connector action's settings must have (`republish`, `kafka`, `http`), judged over the
+/// rule file's own node before the settings are decoded, so that one run of `check` names every
+/// misspelt key and every value of the wrong type, each at its place, in the words of a rule file
+/// rather than of a decoder.
+indirect enum SettingShape: Sendable {
+  /// A string (a template, where the action says so).
+  case string
+  /// A whole number (its range is the action's to judge).
+  case wholeNumber
+  /// `true` or `false`.
+  case boolean
+  /// A whole number or a string (Kafka's `partition`: a number or a template).
+  case stringOrWholeNumber
+  /// An object of strings (Kafka's `clientProperties`).
+  case stringMap
+  /// Anything: the action reads it to judge it itself (AWS's `roleArn`, `auth`).
+  case anything
+  /// An array of elements of one shape.
+  case array(SettingShape)
+  /// An object of these keys, `required` among them; any other key is refused.
+  case object([String: SettingShape], required: Set<String> = [])
+
+  /// A `{"key", "value"}` pair of strings (headers, user properties).
+  static let keyValue = SettingShape.object(["key": .string, "value": .string], required: ["key", "value"])
+
+  /// What a value of this shape is, for a message: "a whole number".
+  var expectation: String {
+    switch self {
+    case .string: "a string"
+    case .wholeNumber: "a whole number"
+    case .boolean: "true or false"
+    case .stringOrWholeNumber: "a whole number or a string"
+    case .stringMap: "an object of strings"
+    case .anything: "any value"
+    case .array(let element):
+      if case .object(let keys, _) = element, Set(keys.keys) == ["key", "value"] {
+        "an array of {\"key\", \"value\"} objects"
+      } else {
+        "an array"
+      }
+    case .object: "an object"
+    }
+  }
+
+  /// Notes every place where `node` departs from this shape: a value of another kind, a key the
+  /// object does not have (besides `ignoring`, which the caller reads), a required key missing.
+  /// `path` names the node in messages (`http.batch`).
+  func check(
+    _ node: RuleNode, path: String, ignoring: Set<String> = [], into problems: inout ConfigurationProblems
+  ) {
+    func wrong() {
+      problems.add("\(path): must be \(expectation), not \(node.kindName)", at: node.position)
+    }
+    switch self {
+    case .anything: return
+    case .string: if node.string == nil { wrong() }
+    case .boolean: if node.bool == nil { wrong() }
+    case .wholeNumber, .stringOrWholeNumber:
+      if case .stringOrWholeNumber = self, node.string != nil { return }
+      guard case .number(let spelling) = node.kind else { return wrong() }
+      if node.int == nil {
+        let whole = Double(spelling).map { $0 == $0.rounded() } ?? false
+        problems.add(
+          whole
+            ? "\(path): \(spelling) is out of range"
+            : "\(path): must be a whole number, not \(spelling)",
+          at: node.position)
+      }
+    case .stringMap:
+      guard let members = node.members else { return wrong() }
+      for member in members where member.value.string == nil {
+        problems.add(
+          "\(path).\(member.key): must be a string, not \(member.value.kindName)", at: member.value.position)
+      }
+    case .array(let element):
+      guard case .array(let items) = node.kind else { return wrong() }
+      for (index, item) in items.enumerated() {
+        element.check(item, path: "\(path)[\(index)]", into: &problems)
+      }
+    case .object(let keys, let required):
+      guard let members = node.members else { return wrong() }
+      for member in members where !ignoring.contains(member.key) {
+        guard let shape = keys[member.key] else {
+          // The action's own keys are "in the http action"; a nested object's, "in http.batch".
+          let place = path.contains(".") || path.contains("[") ? path : "the \(path) action"
+          problems.add(
+            "unknown key '\(member.key)' in \(place); expected \(keys.keys.sorted().joined(separator: ", "))",
+            at: member.keyPosition)
+          continue
+        }
+        shape.check(member.value, path: "\(path).\(member.key)", into: &problems)
+      }
+      for key in required.sorted() where node[key] == nil {
+        problems.add("\(path).\(key): missing", at: node.position)
+      }
+    }
+  }
+
+  /// A decoder's type in a rule file's words, for a mismatch the shape did not foresee.
+  static func words(for type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type: "a whole number"
+    case is Bool.Type: "true or false"
+    case is Double.Type: "a number"
+    default:
+      String(describing: type).hasPrefix("Array") ? "an array" : "an object"
+    }
+  }
+}

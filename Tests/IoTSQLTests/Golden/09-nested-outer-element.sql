@@ -1,0 +1,1 @@
+SELECT (SELECT VALUE (SELECT VALUE o.k + i FROM o.list AS i) FROM r AS o) AS x FROM 't'
