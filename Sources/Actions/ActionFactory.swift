@@ -46,8 +46,20 @@ public struct ActionFactory: ActionBuilding {
     throws(ActionConfigurationError) -> any Action
   {
     if let maker = table[kind] { return try maker(configuration, context) }
+    let known = table.keys.sorted()
+    // An AWS action this engine has no like of: `import aws` maps the ones it can (s3 to file,
+    // dynamoDB to sqlite, lambda to http) and names the rest.
+    let awsOnly = [
+      "s3", "lambda", "dynamoDB", "dynamoDBv2", "sns", "sqs", "kinesis", "firehose", "cloudwatchMetric",
+      "cloudwatchAlarm", "cloudwatchLogs", "elasticsearch", "openSearch", "salesforce", "iotAnalytics",
+      "iotEvents", "iotSiteWise", "stepFunctions", "timestream", "location",
+    ]
+    let hint =
+      awsOnly.contains(kind)
+      ? "; an AWS action: `iotrules import aws` maps s3, dynamoDB and lambda and names the others"
+      : FunctionRegistry.didYouMean(kind, among: known)
     throw ActionConfigurationError(
-      "unknown action kind '\(kind)'; known kinds: \(table.keys.sorted().joined(separator: ", "))")
+      "unknown action kind '\(kind)'\(hint); known kinds: \(known.joined(separator: ", "))")
   }
 }
 
@@ -62,7 +74,10 @@ struct ConfigurationReader {
     // `retry` and `errorAction`, which every action takes, are read by the rule's loader.
     let expected = allowed.union(["retry", "errorAction"]).sorted().joined(separator: ", ")
     for member in node.members ?? [] where !allowed.contains(member.key) {
-      problems.add("unknown key '\(member.key)'; expected \(expected)", at: member.keyPosition)
+      problems.add(
+        "unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(allowed)))"
+          + "; expected \(expected)",
+        at: member.keyPosition)
     }
     try problems.throwIfAny()
   }

@@ -197,7 +197,9 @@ public final class FileArchiveAction: BatchAction {
       if let members = rotate.members {
         for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
           problems.add(
-            "unknown key 'rotate.\(member.key)'; expected maxBytes, maxAgeSeconds", at: member.keyPosition)
+            "unknown key 'rotate.\(member.key)'"
+              + "\(FunctionRegistry.didYouMean(member.key, among: ["maxBytes", "maxAgeSeconds"])); expected maxBytes, maxAgeSeconds",
+            at: member.keyPosition)
         }
         maxBytes =
           problems.attempt { () throws(ActionConfigurationError) in

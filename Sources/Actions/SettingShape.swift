@@ -1,3 +1,4 @@
+import IoTSQL
 import RulesEngine
 
 /// The shape a connector action's settings must have (`republish`, `kafka`, `http`), judged over the
@@ -86,7 +87,8 @@ indirect enum SettingShape: Sendable {
           // The action's own keys are "in the http action"; a nested object's, "in http.batch".
           let place = path.contains(".") || path.contains("[") ? path : "the \(path) action"
           problems.add(
-            "unknown key '\(member.key)' in \(place); expected \(keys.keys.sorted().joined(separator: ", "))",
+            "unknown key '\(member.key)' in \(place)\(FunctionRegistry.didYouMean(member.key, among: Array(keys.keys)))"
+              + "; expected \(keys.keys.sorted().joined(separator: ", "))",
             at: member.keyPosition)
           continue
         }

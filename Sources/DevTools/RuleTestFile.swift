@@ -148,7 +148,8 @@ public struct RuleTestFile: Sendable {
       for member in members where !known.contains(member.key) {
         report(
           member.keyPosition,
-          "\(label): unknown key '\(member.key)'; expected \(known.sorted().joined(separator: ", "))")
+          "\(label): unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(known)))"
+            + "; expected \(known.sorted().joined(separator: ", "))")
       }
       guard let topic = node["topic"]?.string else {
         report(node["topic"]?.position ?? node.position, "\(label): 'topic' must be a string")

@@ -174,7 +174,8 @@ public enum RuleFile {
     for member in root.members! where !ruleKeys.contains(member.key) && !readOnlyKeys.contains(member.key) {
       report(
         member.keyPosition,
-        "unknown key '\(member.key)'; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
+        "unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(ruleKeys)))"
+          + "; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
     }
 
     // Name.
@@ -441,7 +442,9 @@ public enum RuleFile {
           guard ["attempts", "initialBackoffMs", "maxBackoffMs"].contains(item.key) else {
             report(
               item.keyPosition,
-              "unknown key 'retry.\(item.key)'; expected attempts, initialBackoffMs, maxBackoffMs")
+              "unknown key 'retry.\(item.key)'"
+                + "\(FunctionRegistry.didYouMean(item.key, among: ["attempts", "initialBackoffMs", "maxBackoffMs"]))"
+                + "; expected attempts, initialBackoffMs, maxBackoffMs")
             ok = false
             continue
           }

@@ -1187,6 +1187,23 @@ struct ConnectorFactoryTests {
       context: ActionBuildContext(ruleName: "r", version: .default, variableNames: []))
   }
 
+  /// A misspelt kind gets a "did you mean"; an AWS action this engine has no like of points at
+  /// `import aws`.
+  @Test func unknownKindsAreHelped() {
+    for (kind, hint) in [
+      ("sqllite", "unknown action kind 'sqllite'; did you mean 'sqlite'?; known kinds: "),
+      ("Republish", "unknown action kind 'Republish'; did you mean 'republish'?; known kinds: "),
+      ("lambda", "unknown action kind 'lambda'; an AWS action: `iotrules import aws` maps s3, dynamoDB"),
+    ] {
+      do {
+        _ = try make(kind, "{}")
+        Issue.record("\(kind) built")
+      } catch {
+        #expect(error.message.hasPrefix(hint), "\(error.message)")
+      }
+    }
+  }
+
   @Test("valid configurations build, with retry and errorAction keys left to the loader")
   func builds() throws {
     let republish = try make("republish", #"{"topic": "b/c", "qos": 1, "retry": {"attempts": 2}}"#)
@@ -1325,7 +1342,7 @@ struct ConnectorFactoryTests {
           ("http.timeoutMs: must be a whole number, not a string", "1:36"),
           (#"http.headers: must be an array of {"key", "value"} objects, not an object"#, "1:55"),
           (
-            "unknown key 'maxsize' in http.batch; expected acrossTopics, maxBytes, maxDelayMs, maxSize",
+            "unknown key 'maxsize' in http.batch; did you mean 'maxSize'?; expected acrossTopics, maxBytes, maxDelayMs, maxSize",
             "1:77"
           ),
           ("http.batch.maxDelayMs: must be a whole number, not 1.5", "1:105"),
@@ -1336,7 +1353,7 @@ struct ConnectorFactoryTests {
         #"{"topic": "a/b", "qos": "1", "headers": {"contentTyp": "x", "userProperties": [{"key": "k", "value": "v", "extra": 1}]}}"#,
         [
           ("republish.qos: must be a whole number, not a string", "1:25"),
-          ("unknown key 'contentTyp' in republish.headers; expected contentType,", "1:42"),
+          ("unknown key 'contentTyp' in republish.headers; did you mean 'contentType'?; expected", "1:42"),
           (
             "unknown key 'extra' in republish.headers.userProperties[0]; expected key, value", "1:107"
           ),

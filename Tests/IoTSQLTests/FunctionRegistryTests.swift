@@ -69,6 +69,15 @@ func suggestions(_ typo: String, _ expected: String) {
   #expect(FunctionRegistry.suggestion(for: typo) == expected)
 }
 
+/// The same "did you mean" serves rule files' keys and action kinds, ignoring case.
+@Test func closestNames() {
+  #expect(FunctionRegistry.closest(to: "Sql", among: ["sql", "actions"]) == "sql")
+  #expect(FunctionRegistry.closest(to: "sqllite", among: ["sqlite", "file", "http"]) == "sqlite")
+  #expect(FunctionRegistry.closest(to: "bogus", among: ["sqlite", "file", "http"]) == nil)
+  #expect(FunctionRegistry.didYouMean("Republish", among: ["republish"]) == "; did you mean 'republish'?")
+  #expect(FunctionRegistry.didYouMean("zzz", among: ["republish"]) == "")
+}
+
 @Test func onlyServiceFunctionsAreUnavailable() {
   for spec in FunctionRegistry.all where spec.family != "service" {
     #expect(spec.unavailableReason == nil, "\(spec.name)")

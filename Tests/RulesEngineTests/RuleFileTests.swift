@@ -67,7 +67,7 @@ struct RuleFileTests {
     #expect(
       errors(text) == [
         "Rules/test_rule.json:3:15: error: invalid rule name 'bad-name': it must match [a-zA-Z0-9_]{1,128}",
-        "Rules/test_rule.json:4:3: error: unknown key 'actoins'; expected one of actions, awsIotSqlVersion, description, errorAction, ruleDisabled, ruleName, sql",
+        "Rules/test_rule.json:4:3: error: unknown key 'actoins'; did you mean 'actions'?; expected one of actions, awsIotSqlVersion, description, errorAction, ruleDisabled, ruleName, sql",
         "Rules/test_rule.json:5:19: error: 'ruleDisabled' must be true or false",
       ])
     #expect(errors("{\"description\": \"x\"}").contains("Rules/test_rule.json:1:1: error: missing key 'sql'"))

@@ -157,15 +157,26 @@ public enum FunctionRegistry {
 
   /// The closest known name, for "did you mean" (edit distance at most 2, or a shared prefix).
   public static func suggestion(for name: String) -> String? {
+    closest(to: name, among: all.map(\.name))
+  }
+
+  /// The name of `candidates` closest to `name` ignoring case (edit distance at most 2, or a third
+  /// of its length), for a "did you mean": a function, a rule file's key, an action's kind.
+  public static func closest(to name: String, among candidates: [String]) -> String? {
     let lowered = name.lowercased()
     var best: (String, Int)?
-    for spec in all {
-      let distance = editDistance(lowered, spec.name.lowercased())
+    for candidate in candidates {
+      let distance = editDistance(lowered, candidate.lowercased())
       if distance <= max(2, lowered.count / 3), best == nil || distance < best!.1 {
-        best = (spec.name, distance)
+        best = (candidate, distance)
       }
     }
     return best?.0
+  }
+
+  /// `; did you mean 'x'?` for the candidate closest to `name`, or nothing.
+  public static func didYouMean(_ name: String, among candidates: [String]) -> String {
+    closest(to: name, among: candidates).map { "; did you mean '\($0)'?" } ?? ""
   }
 
   static func editDistance(_ a: String, _ b: String) -> Int {
