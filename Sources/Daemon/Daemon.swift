@@ -336,8 +336,12 @@ public enum Daemon {
         input: input, follow: configuration.follow, clock: clock,
         onMalformed: { line, message in
           CounterStore.shared.malformedLines.wrappingAdd(1, ordering: .relaxed)
+          // The file beside its line, as a rule file's error carries it, for a JSON log's readers.
           logger.warning(
-            "malformed line", metadata: ["line": .stringConvertible(line), "error": "\(message)"])
+            "malformed line",
+            metadata: [
+              "file": .string(input.name), "line": .stringConvertible(line), "error": "\(message)",
+            ])
         },
         onNotice: { notice in logger.warning("\(notice)") })
       replay = replaySource

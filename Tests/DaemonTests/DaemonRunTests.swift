@@ -62,7 +62,7 @@ struct DaemonRunTests {
       #"{"sql": "SELECT n FROM 'a/#'", "actions": [{"file": {"path": "out.jsonl"}}]}"#,
       to: folder + "/rules/good.json")
     write(#"{"sql": "SELECT n FROM 'a/#'" "actions": []}"#, to: folder + "/other/bad.json")
-    write(#"{"topic": "a/1", "payload": {"n": 2}}"# + "\n", to: folder + "/feed.jsonl")
+    write(#"{"topic": "a/1", "payload": {"n": 2}}"# + "\n" + "{bad\n", to: folder + "/feed.jsonl")
     let (status, _, errors) = try await runIotrules(
       [
         "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl", "--log-format",
@@ -77,6 +77,9 @@ struct DaemonRunTests {
     #expect(end["message"] as? String == "run ended", "\(end)")
     #expect(end["messages"] as? Int == 1 && end["actionWrites"] as? Int == 1, "\(end)")
     #expect((end["time"] as? String)?.count == "2026-12-02T16:24:46.123Z".count, "\(end)")
+    // A malformed line names its file beside its line.
+    let malformed = try #require(records.first { $0["message"] as? String == "malformed line" }, "\(errors)")
+    #expect(malformed["file"] as? String == "feed.jsonl" && malformed["line"] as? Int == 2, "\(malformed)")
     let (_, _, broken) = try await runIotrules(
       ["run", "--rules", "other", "--source", "file:feed.jsonl", "--log-format", "json"], in: folder)
     let error = try #require(

@@ -16,6 +16,14 @@ public struct ReplaySource: MessageSource {
     case file(String)
     /// Standard input.
     case standardInput
+
+    /// Its name in origins and messages: the file's path, or `stdin`.
+    public var name: String {
+      switch self {
+      case .file(let path): path
+      case .standardInput: "stdin"
+      }
+    }
   }
 
   /// Counts of one replay.
@@ -101,12 +109,7 @@ public struct ReplaySource: MessageSource {
   public var currentCounts: Counts { counter.counts.withLock { $0 } }
 
   /// The name used in message origins.
-  var name: String {
-    switch input {
-    case .file(let path): path
-    case .standardInput: "stdin"
-    }
-  }
+  var name: String { input.name }
 
   /// Reads lines and delivers messages until the input ends (or, with `follow`, until cancelled).
   public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
