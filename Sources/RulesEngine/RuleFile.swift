@@ -168,6 +168,12 @@ public enum RuleFile {
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)
       root = payload
+      if let inner = root["ruleName"], let outer = explicitName, inner.string != outer.string {
+        // One would be silently ignored.
+        report(
+          inner.position,
+          "'ruleName' is given twice, beside '\(wrapper)' and in it, with different values: give one")
+      }
       if explicitName == nil { explicitName = root["ruleName"] }
       break
     }

@@ -564,6 +564,12 @@ struct RuleFileTests {
     #expect(rule.name == "wrapped")
     #expect(rule.program.version == .v2015_10_08)
     #expect(rule.warnings.isEmpty)
+    // A second, different name inside the payload would be ignored: refused where it is.
+    #expect(
+      errors(#"{"ruleName": "outer", "topicRulePayload": {"sql": "SELECT * FROM 'a'", "ruleName": "inner"}}"#)
+        == [
+          "Rules/test_rule.json:1:84: error: 'ruleName' is given twice, beside 'topicRulePayload' and in it, with different values: give one"
+        ])
   }
 
   /// A template that reads a name the SELECT computes reads the message's field of that name (as in
