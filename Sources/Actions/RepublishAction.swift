@@ -460,8 +460,12 @@ public final class RepublishAction: Action {
     // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
     let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
       .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
-    let knownHops = HopLedger.shared.hops(
-      topic: input.message.topic, payload: input.message.payload, nowMs: nowMs)
+    // Only without user properties: under MQTT 5 a message without the property is a device's own,
+    // even when it repeats one this process republished (a device sending "on" again).
+    let usesLedger = !publisher.carriesUserProperties
+    let knownHops =
+      usesLedger
+      ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs) : nil
     let incomingHops = max(claimedHops ?? 0, knownHops ?? 0)
     if incomingHops >= configuration.maxHops {
       throw ActionError(
@@ -469,43 +473,53 @@ public final class RepublishAction: Action {
         "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
       )
     }
+    // A header whose template renders empty (the message has no such field) is left out, each the
+    // same way: the message goes without that header.
     var properties = PublishProperties()
     properties.contentType = try contentType?.renderRequiringSecrets(
       input, secrets: secrets, field: "republish contentType")
+    if properties.contentType?.isEmpty == true { properties.contentType = nil }
     if let responseTopic {
       let (response, shownResponse) = try responseTopic.renderShowing(
         input, secrets: secrets, field: "republish responseTopic")
-      // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
-      // the connection for one.
-      if let problem = Self.topicProblem(response) {
-        throw ActionError(.permanent, "republish responseTopic rendered '\(shownResponse)': \(problem)")
+      if !response.isEmpty {
+        // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
+        // the connection for one.
+        if let problem = Self.topicProblem(response) {
+          throw ActionError(.permanent, "republish responseTopic rendered '\(shownResponse)': \(problem)")
+        }
+        properties.responseTopic = response
       }
-      properties.responseTopic = response
     }
     if let template = correlationData {
       let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish correlationData")
-      guard let data = Data(base64Encoded: text) else {
-        throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
+      if !text.isEmpty {
+        guard let data = Data(base64Encoded: text) else {
+          throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
+        }
+        guard data.count <= Self.maxPropertyBytes else {
+          throw ActionError(
+            .permanent, "republish correlationData is \(data.count) bytes; MQTT carries at most 65,535")
+        }
+        properties.correlationData = [UInt8](data)
       }
-      guard data.count <= Self.maxPropertyBytes else {
-        throw ActionError(
-          .permanent, "republish correlationData is \(data.count) bytes; MQTT carries at most 65,535")
-      }
-      properties.correlationData = [UInt8](data)
     }
     if let template = messageExpiry {
       let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish messageExpiry")
-      guard let seconds = UInt32(text) else {
-        throw ActionError(.permanent, "republish messageExpiry '\(shown)' is not a whole number of seconds")
+      if !text.isEmpty {
+        guard let seconds = UInt32(text) else {
+          throw ActionError(.permanent, "republish messageExpiry '\(shown)' is not a whole number of seconds")
+        }
+        properties.messageExpiry = seconds
       }
-      properties.messageExpiry = seconds
     }
     if let template = payloadFormatIndicator {
       let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish payloadFormatIndicator")
       switch text {
+      case "": break
       case "UTF8_DATA": properties.payloadFormatIndicator = 1
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
       default:
@@ -541,7 +555,9 @@ public final class RepublishAction: Action {
     }
     properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
     let payload = input.evaluation.payload
-    HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
+    if usesLedger {
+      HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
+    }
     try await publisher.publish(
       topic: rendered, payload: payload, qos: configuration.qos,
       retain: configuration.retain,
@@ -549,13 +565,22 @@ public final class RepublishAction: Action {
   }
 
   /// A topic that can match the rule's own FROM filter: each republished message comes back to
-  /// the rule.
+  /// the rule. MQTT 5 headers on a connection that speaks MQTT 3.1.1, which carries none.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    var warnings: [ActionConfigurationWarning] = []
+    if configuration.headers != nil, !publisher.carriesUserProperties {
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "headers",
+          message:
+            "rule '\(context.ruleName)': the republish headers are MQTT 5 properties, which MQTT 3.1.1 (--mqtt-version) "
+            + "does not carry: they are not sent"))
+    }
     let topic = configuration.topic
     guard !context.topicFilter.isEmpty, Self.topicTemplate(topic, canMatch: context.topicFilter) else {
-      return []
+      return warnings
     }
-    return [
+    return warnings + [
       ActionConfigurationWarning(
         key: "topic",
         message:

@@ -196,6 +196,15 @@ public protocol Publisher: Sendable {
   func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError)
+
+  /// Whether published messages keep their user properties (MQTT 5): republish's hop count then
+  /// travels with each message; without them (MQTT 3.1.1) the daemon remembers what it republished.
+  var carriesUserProperties: Bool { get }
+}
+
+extension Publisher {
+  /// MQTT 5, unless the publisher says otherwise.
+  public var carriesUserProperties: Bool { true }
 }
 
 /// MQTT 5 properties of a republished message (all optional).

@@ -193,6 +193,7 @@ final class RuleTracker: ActionInput, @unchecked Sendable {
 
   /// The message's trace id for error records: one per message, made when first asked for.
   var traceID: String {
+    if let id = message.traceID { return id }
     if let group { return group.traceID }
     return state.withLock { lazyTraceID(in: &$0.traceID) }
   }
@@ -246,7 +247,10 @@ final class MessageTracker: Sendable {
     self.state = Mutex((rules, true, nil))
   }
 
-  var traceID: String { state.withLock { lazyTraceID(in: &$0.traceID) } }
+  var traceID: String {
+    if let id = message.traceID { return id }
+    return state.withLock { lazyTraceID(in: &$0.traceID) }
+  }
 
   /// One of the message's rules is done: the message to finish when it was the last.
   func finished(ok: Bool) -> FinishedMessage? {
@@ -923,7 +927,8 @@ public final class Dispatcher: Sendable {
     // Permanent: not retried, and not counted or described as another attempt.
     return ActionError(
       .permanent,
-      "not attempted: the daemon is stopping and this action's last attempt failed (\(failure.message))")
+      "not sent (again): the daemon is stopping and this action's last attempt failed (\(failure.message)); "
+        + "an earlier attempt of this result, if there was one, may have arrived")
   }
 
   /// Remembers the first transient failure among `results` of `configured` (the daemon is stopping).

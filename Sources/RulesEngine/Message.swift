@@ -72,6 +72,12 @@ public struct Message: Sendable {
     get { storage.fields.context.userProperties }
     set { storage.fields.context.userProperties = newValue }
   }
+  /// The message's trace id (`traceid()`, and `traceId` in its error records): an MQTT message has
+  /// one, as in AWS; a message of another source has none (its error records make one up).
+  public var traceID: String? {
+    get { storage.fields.context.traceID }
+    set { storage.fields.context.traceID = newValue }
+  }
   /// Where the message came from, for error messages: `sensors.jsonl:17`, `orders/2@8812`.
   public var origin: String {
     get {

@@ -21,8 +21,10 @@ func input(
     ))
 }
 
-/// A publisher that records what it was asked to publish.
+/// A publisher that records what it was asked to publish (as MQTT 5, unless told it is 3.1.1).
 final class RecordingPublisher: Publisher {
+  let carriesUserProperties: Bool
+  init(carriesUserProperties: Bool = true) { self.carriesUserProperties = carriesUserProperties }
   let published = Mutex<[(topic: String, payload: [UInt8], qos: Int, properties: PublishProperties)]>([])
   func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
@@ -216,6 +218,68 @@ struct RepublishActionTests {
       hops = publisher.published.withLock { $0.last?.properties.userProperties.last?.1 } ?? ""
     }
     #expect(sent == 3)
+  }
+
+  /// A header whose template renders empty (the message has no such field) is left out, each the
+  /// same way (an empty messageExpiry failed the republish; an empty correlationData was sent).
+  @Test func headersRenderingEmptyAreLeftOut() async throws {
+    let publisher = RecordingPublisher()
+    let headers = RepublishAction.Headers(
+      contentType: "${ct}", correlationData: "${cd}", messageExpiry: "${exp}",
+      payloadFormatIndicator: "${pf}",
+      responseTopic: "${rt}")
+    let action = try RepublishAction(
+      configuration: .init(topic: "out/x", headers: headers), publisher: publisher)
+    try await action.perform(input(#"{"v":1}"#))
+    try await action.perform(
+      input(#"{"ct":"text/plain","cd":"AQI=","exp":"60","pf":"UTF8_DATA","rt":"re/ply"}"#))
+    let sent = publisher.published.withLock { $0.map(\.properties) }
+    #expect(sent.count == 2)
+    #expect(
+      sent.first.map {
+        $0.contentType == nil && $0.correlationData == nil && $0.messageExpiry == nil
+          && $0.payloadFormatIndicator == nil && $0.responseTopic == nil
+      } == true, "\(sent)")
+    #expect(
+      sent.last.map {
+        $0.contentType == "text/plain" && $0.correlationData == [1, 2] && $0.messageExpiry == 60
+          && $0.payloadFormatIndicator == 1 && $0.responseTopic == "re/ply"
+      } == true, "\(sent)")
+  }
+
+  /// Headers on an MQTT 3.1.1 connection are not sent: the rule is loaded with a warning saying so.
+  @Test func headersUnderMQTT311Warn() throws {
+    let configuration = RepublishAction.Configuration(
+      topic: "out/x", headers: RepublishAction.Headers(contentType: "application/json"))
+    let context = ActionBuildContext(ruleName: "r", version: .default, variableNames: [])
+    for mqtt5 in [true, false] {
+      let action = try RepublishAction(
+        configuration: configuration, publisher: RecordingPublisher(carriesUserProperties: mqtt5))
+      let warnings = action.configurationWarnings(in: context)
+      #expect(
+        warnings.map(\.key) == (mqtt5 ? [] : ["headers"])
+          && warnings.allSatisfy { $0.message.contains("MQTT 3.1.1 (--mqtt-version) does not carry") },
+        "\(warnings)")
+    }
+  }
+
+  /// A device repeating a message this process republished is its own message under MQTT 5 (it
+  /// carries no hop count): only under MQTT 3.1.1, where no message carries one, does the record
+  /// of what was republished count its hops.
+  @Test(arguments: [true, false])
+  func aRepeatedMessageIsADevicesOwnUnderMQTT5(mqtt5: Bool) async throws {
+    let publisher = RecordingPublisher(carriesUserProperties: mqtt5)
+    let topic = "ledger/\(mqtt5)/\(UUID().uuidString)"
+    let action = try RepublishAction(configuration: .init(topic: topic, maxHops: 1), publisher: publisher)
+    try await action.perform(input(#"{"state":"on"}"#, topic: "in/x"))
+    // The same bytes on the republished topic, with no hop count: a device's own "on" (MQTT 5), or
+    // the republished message coming back (3.1.1).
+    do {
+      try await action.perform(input(#"{"state":"on"}"#, topic: topic))
+      #expect(mqtt5)
+    } catch {
+      #expect(!mqtt5 && error.message.contains("already been republished 1 times"), "\(error)")
+    }
   }
 
   @Test("end to end: MQTT source → republish action → MQTT subscriber, through mosquitto")

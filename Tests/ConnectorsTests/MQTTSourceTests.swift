@@ -117,6 +117,9 @@ struct MQTTSourceTests {
     #expect(first.userProperties.map(\.value) == ["device-7", "v1", "v2"])
     #expect(received[1].clientID == nil)
     #expect(first.receivedAtMs > 1_600_000_000_000)
+    // Each MQTT message has its own trace id (a UUID), which traceid() returns, as in AWS.
+    let ids = received.compactMap(\.traceID)
+    #expect(ids.count == 3 && Set(ids).count == 3 && ids.allSatisfy { UUID(uuidString: $0) != nil }, "\(ids)")
   }
 
   @Test(

@@ -325,7 +325,10 @@ struct DispatcherTests {
       """#
     ])
     let acks = AckCollector()
-    await dispatcher.deliver(acks.message(topic: "sensors/d1", payload: #"{"v":1}"#, origin: "f:1"))
+    // An MQTT message's own trace id (traceid()) is its record's, as in AWS.
+    var message = acks.message(topic: "sensors/d1", payload: #"{"v":1}"#, origin: "f:1")
+    message.traceID = "5f0c6bd4-0000-4000-8000-000000000001"
+    await dispatcher.deliver(message)
     #expect(await acks.wait(for: 1))
     let records = builder.action("errors")!.received.withLock { $0 }
     #expect(records.count == 1)
@@ -337,6 +340,7 @@ struct DispatcherTests {
     #expect(record["topic"] == .string("sensors/d1"))
     #expect(record["clientId"] == .string("client-1"))
     #expect(record["base64OriginalPayload"] == .string("eyJ2IjoxfQ=="))
+    #expect(record["traceId"] == .string("5f0c6bd4-0000-4000-8000-000000000001"))
     // The error action's own write counts as its success (`/metrics`), not as one of the rules'
     // action writes in the summary.
     let rule = try #require(dispatcher.ruleSet.rules.first)
@@ -775,7 +779,8 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(action.calls.withLock { $0 } <= 6, "\(action.calls.withLock { $0 })")
   #expect(deadLetter.records.withLock { $0.count } == 40)
   let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
-  #expect(messages.contains { $0.contains("not attempted: the daemon is stopping") }, "\(messages.prefix(3))")
+  #expect(
+    messages.contains { $0.contains("not sent (again): the daemon is stopping") }, "\(messages.prefix(3))")
   // Not attempted is no attempt: said without an attempt count, and no retry counted for it.
   #expect(
     !messages.contains { $0.contains("not attempted") && $0.contains("attempts") }, "\(messages.prefix(3))")
@@ -1076,7 +1081,8 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   #expect(await acks.wait(for: 2, timeoutMs: 20_000))
   #expect(action.submitted.withLock { $0 } == 1)
   let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
-  #expect(messages.count == 2 && messages[1].contains("not attempted: the daemon is stopping"), "\(messages)")
+  #expect(
+    messages.count == 2 && messages[1].contains("not sent (again): the daemon is stopping"), "\(messages)")
 }
 
 /// A failure storm does not flood the log: the first failures of each action and minute are logged,

@@ -334,7 +334,9 @@ final class MQTTConnection: @unchecked Sendable {
     // granted. Each SUBACK records its grant.
     resubscribe(filters)
     if reconnect {
-      logger.info("reconnected to \(options.url) (session present: \(flags & 1 == 1))")
+      logger.info(
+        "reconnected to \(options.url) as client id '\(options.clientID)' (session present: \(flags & 1 == 1))"
+      )
     }
     health?.clear(healthComponent)
     waiter?.resume(returning: .success(()))
@@ -793,7 +795,9 @@ final class MQTTConnection: @unchecked Sendable {
         register(
           continuation, mid: mid, in: \.publishes, state: &state,
           expired: ActionError(
-            .transient, "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s"),
+            .transient,
+            "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s (\(Self.hurriedTimeoutSeconds) s once the daemon is stopping)"
+          ),
           reused: { _ in
             ActionError(.transient, "no PUBACK from \(options.url) before its message id was reused")
           })

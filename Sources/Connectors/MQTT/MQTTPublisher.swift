@@ -12,6 +12,9 @@ import Synchronization
 public final class MQTTPublisher: Publisher, @unchecked Sendable {
   /// How this publisher connects.
   public let options: MQTTOptions
+
+  /// Under MQTT 3.1.1 a message carries no user property.
+  public var carriesUserProperties: Bool { options.protocolVersion == .v5 }
   private let logger: Logger
   private let state = Mutex(State())
   private let health: Health?

@@ -101,7 +101,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         return
       }
       let clientID = incoming.userProperties.first(where: { $0.key == clientIDProperty })?.value
-      let message = Message(
+      var message = Message(
         topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
         mqttProperties: incoming.properties, userProperties: incoming.userProperties,
         origin: "\(origin) \(incoming.topic)",
@@ -116,6 +116,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
           )
           continuation.finish()
         })
+      // `traceid()` of an MQTT message is its UUID, as in AWS; its error records carry the same.
+      message.traceID = UUID().uuidString.lowercased()
       intake.deliverBlocking(message)
     }
     let client = try MQTTConnection(

@@ -65,7 +65,8 @@ enum ContextFunctions {
     FunctionSpec(
       name: "traceid", family: "context", arity: 0...0, isDeterministic: false,
       signature: "traceid() -> String",
-      help: "The trace id (UUID) of an MQTT message; Undefined for other sources."
+      help:
+        "The trace id (UUID) of an MQTT message, the one its error records carry; Undefined for other sources."
     ) { call in call.context.traceID.map(Value.string) ?? .undefined },
     FunctionSpec(
       name: "sourceip", family: "context", arity: 0...0, isDeterministic: false,
