@@ -390,6 +390,24 @@ public enum RuleDocument {
     }
   }
 
+  /// libyaml's `problem` in a rule author's words where its own are obscure: a tab where YAML wants
+  /// spaces, and its nesting limit.
+  static func explained(_ problem: String, at line: Int, _ column: Int, in text: String) -> String {
+    if problem.hasPrefix("Maximum nesting level reached") {
+      return "nested too deeply (libyaml's limit)"
+    }
+    if problem == "found character that cannot start any token" {
+      let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+      if line >= 1, line <= lines.count {
+        let characters = Array(lines[line - 1])
+        if column >= 1, column <= characters.count, characters[column - 1] == "\t" {
+          return "a tab, which YAML does not allow for indentation: indent with spaces"
+        }
+      }
+    }
+    return problem
+  }
+
   /// Parses YAML text (the same schema as JSON) with positions.
   public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
     try refuseAliasKeys(text)
@@ -404,7 +422,8 @@ public enum RuleDocument {
         .composer(let context, let problem, let mark, _):
         let reading = context.map { "\($0.text) at \($0.mark.line):\($0.mark.column): " } ?? ""
         throw RuleSyntaxError(
-          position: FilePosition(line: mark.line, column: mark.column), message: "YAML: \(reading)\(problem)")
+          position: FilePosition(line: mark.line, column: mark.column),
+          message: "YAML: \(reading)\(Self.explained(problem, at: mark.line, mark.column, in: text))")
       case .duplicatedKeysInMapping(let duplicates, let context):
         // Yams says where the mapping starts; the second use of the key is what to point at.
         let key = duplicates.first ?? ""

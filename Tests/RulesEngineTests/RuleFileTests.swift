@@ -198,6 +198,18 @@ struct RuleFileTests {
     }
   }
 
+  /// libyaml's obscure problems in a rule author's words: a tab indenting, its nesting limit.
+  @Test func yamlProblemsAreExplained() {
+    for (text, position, message) in [
+      ("sql: x\nactions:\n\t- a: 1\n", FilePosition(line: 3, column: 1), "a tab, which YAML does not allow"),
+      ("a: " + String(repeating: "[", count: 2000), FilePosition(line: 1, column: 5), "nested too deeply"),
+    ] {
+      let error = #expect(throws: RuleSyntaxError.self) { try RuleDocument.parseYAML(text) }
+      #expect(error?.position == position, "\(String(describing: error))")
+      #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+    }
+  }
+
   @Test func yamlPositions() throws {
     let text = "sql: \"SELECT * FROM 'a'\"\nactions:\n  - record:\n      name: x\n"
     let root = try RuleDocument.parseYAML(text)
