@@ -90,6 +90,8 @@ public final class KafkaAction: PipelinedBatchAction {
         problems.add(
           field: "kafka.bootstrapServers",
           "must be host:port[,host:port], not '\(bootstrapServers)'")
+      } else if let problem = servers.lazy.compactMap(KafkaSourceOptions.serverProblem).first {
+        problems.add(field: "kafka.bootstrapServers", problem)
       } else if let problem = servers.lazy.compactMap({
         ActionSettingsError.placeholderHostProblem(String($0.split(separator: ":")[0]))
       }).first {
@@ -153,6 +155,16 @@ public final class KafkaAction: PipelinedBatchAction {
   static func settingProblems(_ properties: [String: String]) -> [(key: String, message: String)] {
     var (settings, problems) = producerSettings(properties)
     for (key, value) in settings {
+      // librdkafka takes it, and then refuses every record of a producer that never begins a
+      // transaction ("Erroneous state"), each retried as transient.
+      if key == "transactional.id" {
+        problems.append(
+          (
+            key,
+            "the kafka action does not use transactions (each record is acknowledged on its own): drop it"
+          ))
+        continue
+      }
       let probe = value.contains("${") ? "x" : value
       if let problem = KafkaSettings.problem(key: key, value: probe),
         !value.contains("${") || problem.contains("No such configuration property")
@@ -301,13 +313,18 @@ public final class KafkaAction: PipelinedBatchAction {
     var partitionNumber: Int32?
     if let partition {
       let (text, shown) = try partition.renderShowing(input, secrets: secrets, field: "kafka partition")
-      guard let number = Int32(text), number >= 0 else {
-        throw ActionError(
-          .permanent,
-          "kafka partition template '\(configuration.partition ?? "")' rendered '\(shown)', not a partition number"
-        )
+      // Rendered empty (the message has no such field): the partitioner chooses, as for no key.
+      if text.isEmpty {
+        partitionNumber = nil
+      } else {
+        guard let number = Int32(text), number >= 0 else {
+          throw ActionError(
+            .permanent,
+            "kafka partition template '\(configuration.partition ?? "")' rendered '\(shown)', not a partition number"
+          )
+        }
+        partitionNumber = number
       }
-      partitionNumber = number
     }
     var renderedHeaders: [(key: String, value: String)] = []
     for header in headers {

@@ -1295,6 +1295,15 @@ struct ConnectorFactoryTests {
       ("http", #"{"url": 5}"#, "http.url: must be a string, not a number", "1:9"),
       ("kafka", #"{"topic": "t"}"#, "kafka.bootstrapServers: missing", "1:1"),
       (
+        "kafka", #"{"topic": "t", "bootstrapServers": "127.0.0.1:abc"}"#,
+        "kafka.bootstrapServers: '127.0.0.1:abc' has no port from 1 to 65535", "1:36"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"transactional.id": "tx"}}"#,
+        #"kafka.clientProperties["transactional.id"]: the kafka action does not use transactions"#, "1:84"
+      ),
+      (
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
         "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one", "1:36"

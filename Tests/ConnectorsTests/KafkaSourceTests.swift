@@ -7,6 +7,21 @@ import Testing
 
 @Suite("Kafka source and producer against librdkafka's mock cluster", .serialized)
 struct KafkaSourceTests {
+  /// The group and the brokers come from the source URL: given again in --kafka-config they would
+  /// replace the URL's silently (the log and /readyz naming the URL's group all the same).
+  @Test func urlSettingsAreNotReplacedByKafkaConfig() async throws {
+    for key in ["group.id", "bootstrap.servers"] {
+      var options = try KafkaSourceOptions(url: "kafka://127.0.0.1:1/t?group=g")
+      options.config = [(key, "other")]
+      do {
+        try await KafkaSource(options: options).run { _ in }
+        Issue.record("\(key) accepted")
+      } catch {
+        #expect("\(error)".contains("'\(key)' comes from the source URL"), "\(error)")
+      }
+    }
+  }
+
   @Test("kafka:// URLs parse with their group; bad ones say what is missing")
   func urlParsing() throws {
     let options = try KafkaSourceOptions(url: "kafka://a:9092,b:9093/orders,events?group=rules")
@@ -18,6 +33,20 @@ struct KafkaSourceTests {
     #expect(throws: ConnectorError.self) { try KafkaSourceOptions(url: "kafka://a:9092/orders") }
     #expect(throws: ConnectorError.self) { try KafkaSourceOptions(url: "kafka://a:9092?group=g") }
     #expect(throws: ConnectorError.self) { try KafkaSourceOptions.TopicFrom("value") }
+    // A port librdkafka would take as 0 (and retry for ever), an empty group, a '#' in the query.
+    for (url, said) in [
+      ("kafka://a:abc/t?group=g", "bootstrap server 'a:abc' has no port from 1 to 65535"),
+      ("kafka://a:99999/t?group=g", "bootstrap server 'a:99999' has no port"),
+      ("kafka://a:9092/t?group=", "no consumer group"),
+      ("kafka://a:9092/t?group=g#x", "'#' in"),
+    ] {
+      #expect {
+        try KafkaSourceOptions(url: url)
+      } throws: { error in
+        "\(error)".contains(said)
+      }
+    }
+    #expect(KafkaSourceOptions.serverProblem("[::1]:9092") == nil)
     // A password in the URL would reach the logs as part of a broker's name: refused, unsaid.
     #expect {
       try KafkaSourceOptions(url: "kafka://user:s3cret@a:9092/orders?group=g")

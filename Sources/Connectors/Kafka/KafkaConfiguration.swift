@@ -63,6 +63,18 @@ public struct KafkaSourceOptions: Sendable {
     self.shutdownDrainSeconds = shutdownDrainSeconds
   }
 
+  /// Why `server` is no `host:port` a client can connect to (a port that is not a number from 1 to
+  /// 65535: librdkafka takes `h:abc` as port 0 and retries it for ever), or nil.
+  public static func serverProblem<Text: StringProtocol>(_ server: Text) -> String? {
+    guard let colon = server.lastIndex(of: ":"), colon != server.startIndex else {
+      return "'\(server)' is not host:port"
+    }
+    guard let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port) else {
+      return "'\(server)' has no port from 1 to 65535"
+    }
+    return nil
+  }
+
   /// Parses `kafka://host:port[,host:port]/topicA[,topicB]?group=G`.
   public init(url: String, config: [(key: String, value: String)] = [], topicFrom: TopicFrom = .key)
     throws(ConnectorError)
@@ -88,15 +100,21 @@ public struct KafkaSourceOptions: Sendable {
     guard !hosts.isEmpty, hosts.allSatisfy({ $0.contains(":") }) else {
       throw ConnectorError("'\(url)' needs host:port bootstrap servers")
     }
+    if let problem = hosts.lazy.compactMap(Self.serverProblem).first {
+      throw ConnectorError("bootstrap server \(problem) in '\(url)'")
+    }
     guard !topics.isEmpty else { throw ConnectorError("no topic in '\(url)'") }
     var group: String?
     for item in (query ?? "").split(separator: "&") {
-      let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+      let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       if pair.count == 2 && pair[0] == "group" {
         group = pair[1]
       } else {
         throw ConnectorError("unknown parameter '\(item)' in '\(url)'; only group=G is read")
       }
+    }
+    if query?.contains("#") == true {
+      throw ConnectorError("'#' in '\(url)': a group or topic name holds none")
     }
     guard let group, !group.isEmpty else {
       throw ConnectorError("no consumer group in '\(url)'; add ?group=NAME")

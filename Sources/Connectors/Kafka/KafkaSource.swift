@@ -155,6 +155,12 @@ private final class KafkaConsumer: @unchecked Sendable {
     for (key, _) in options.config where key == "enable.auto.commit" || key == "enable.auto.offset.store" {
       throw ConnectorError("the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)")
     }
+    // Given here too, it would replace the URL's silently while logs and /readyz name the URL's.
+    for (key, _) in options.config where key == "group.id" || key == "bootstrap.servers" {
+      throw ConnectorError(
+        "the Kafka setting '\(key)' comes from the source URL (kafka://HOST:PORT/TOPIC?group=GROUP); drop it from --kafka-config"
+      )
+    }
     let conf = try KafkaConfigBuilder.make(settings)
     let unmanaged = Unmanaged.passRetained(self)
     retained = unmanaged
