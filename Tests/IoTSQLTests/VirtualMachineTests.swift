@@ -305,4 +305,45 @@ import Testing
       machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array(payload.utf8))) == nil)
     #expect(machine.evaluationLimitError?.contains("took more than 1 s") == true)
   }
+
+  /// A call on large arguments is timed on its own: ten slow hashes of a 4 MB string stop once a
+  /// second has passed, not after the 32nd call (31 of them went by unchecked).
+  @Test func costlyCallsAreTimedOnTheirOwn() throws {
+    let payload = "{\"s\": \"" + String(repeating: "b", count: 4_000_000) + "\"}"
+    let program = try Compiler.compile(
+      "SELECT " + (0..<10).map { "md2(s) AS a\($0)" }.joined(separator: ", ") + " FROM 't'")
+    var machine = VirtualMachine()
+    #expect(
+      machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array(payload.utf8))) == nil)
+    let said = try #require(machine.evaluationLimitError)
+    #expect(said.contains("took more than 1 s"), "\(said)")
+    // Stopped after fewer than the ten calls.
+    #expect(!said.contains("(10 function calls"), "\(said)")
+  }
+
+  /// A result that repeats one value many times is small in memory (the value is shared) but not
+  /// written out: past 64 MiB of JSON the evaluation stops (it wrote 1.3 GB).
+  @Test func resultsPast64MiBOfJSONStop() throws {
+    let sixteen = { (name: String) in Array(repeating: name, count: 16).joined(separator: ", ") }
+    let program = try Compiler.compile(
+      "SET @a = [\(sixteen("s"))], @b = [\(sixteen("@a"))], @c = [\(sixteen("@b"))], @d = [\(sixteen("@c"))] "
+        + "SELECT n, @d AS d FROM 't'")
+    var machine = VirtualMachine()
+    let payload = "{\"n\": 1, \"s\": \"" + String(repeating: "z", count: 2_000) + "\"}"
+    for serializes in [true, false] {
+      #expect(
+        machine.evaluate(
+          program, context: EvaluationContext(topic: "t", payload: Array(payload.utf8)),
+          serializesPayload: serializes)
+          == nil)
+      #expect(machine.evaluationLimitError?.contains("more than 64 MiB written as JSON") == true)
+    }
+    // 16^4 strings of 1,000 bytes are 64 MB, within the limit.
+    let smaller = "{\"n\": 1, \"s\": \"" + String(repeating: "z", count: 1_000) + "\"}"
+    #expect(
+      machine.evaluate(
+        program, context: EvaluationContext(topic: "t", payload: Array(smaller.utf8)),
+        serializesPayload: false)
+        != nil)
+  }
 }

@@ -12,7 +12,11 @@
 /// most 64 MiB together; function calls, SELECT members set and nested-query steps are counted,
 /// and every 32 of them the time since the 32nd is checked (the clock, then the thread's CPU time
 /// once the clock says a second passed, so a busy machine stops nothing), so a nested query that
-/// runs a costly regular expression over thousands of elements stops after a second. A stopped evaluation has no result:
+/// runs a costly regular expression over thousands of elements stops after a second. A call on 64 KiB
+/// or more of arguments is timed on its own as well (31 costly calls, `md2` over 12 MB each, went by
+/// unchecked for 48 s). The result may be at most 64 MiB written as JSON: values a rule repeats are
+/// shared, not copied, so a nested array of one 20 KB string 65,536 times costs kilobytes until it is
+/// written out (it was 1.3 GB of output, 15 GB resident). A stopped evaluation has no result:
 /// ``VirtualMachine/evaluationLimitError`` says why.
 public enum EvaluationLimits {
   /// Bytes one value made by a call, a `+` or a cast may hold (see above).
@@ -23,6 +27,56 @@ public enum EvaluationLimits {
   public static let nanoseconds: UInt64 = 1_000_000_000
   /// Calls and steps between two looks at the clock.
   static let stepsBetweenChecks = 32
+  /// Bytes of arguments from which a call is timed on its own.
+  static let heavyArgumentBytes = 64 << 10
+  /// Bytes the result may take written as JSON.
+  public static let resultBytes = 64 << 20
+
+  /// Why `value` is too large a result (more than ``resultBytes`` written as JSON), or nil. Counts
+  /// as the writer would write (about), and stops counting at the limit: a result that shares one
+  /// value many times costs at most that many steps to judge.
+  @inline(never) static func resultProblem(_ value: Value) -> String? {
+    // The usual result, an object of scalars and strings, judged in one pass over its values.
+    if case .object(let object) = value, object.count <= 256 {
+      var bytes = 0
+      var flat = true
+      for member in object.values {
+        switch member {
+        case .string(let text): bytes &+= text.utf8.count
+        case .array, .object, .binary: flat = false
+        default: break
+        }
+      }
+      if flat && bytes < resultBytes / 2 { return nil }
+    }
+    return walkedResultProblem(value)
+  }
+
+  @inline(never) private static func walkedResultProblem(_ value: Value) -> String? {
+    var budget = resultBytes
+    guard exceeds(value, &budget) else { return nil }
+    return
+      "the result is more than \(resultBytes >> 20) MiB written as JSON (a value repeated in it counts each time); the evaluation was stopped"
+  }
+
+  private static func exceeds(_ value: Value, _ budget: inout Int) -> Bool {
+    switch value {
+    case .string(let text): budget &-= text.utf8.count &+ 2
+    case .binary(let bytes): budget &-= bytes.count / 3 &* 4 &+ 6
+    case .array(let elements):
+      budget &-= 2 &+ elements.count
+      if budget < 0 { return true }
+      for element in elements where exceeds(element, &budget) { return true }
+    case .object(let object):
+      budget &-= 2
+      for (key, member) in object.members {
+        budget &-= key.utf8.count &+ 4
+        if exceeds(member, &budget) { return true }
+      }
+    default: budget &-= 8
+    }
+    return budget < 0
+  }
 
   /// The running count of one evaluation.
   struct Meter {
@@ -67,6 +121,21 @@ public enum EvaluationLimits {
 
     private static let keptTooMuch =
       "the evaluation kept more than \(EvaluationLimits.keptBytes >> 20) MiB of values (SET variables, arrays, nested-query results, values of 1 MiB or more); it was stopped"
+
+    /// Whether a call on `arguments` is to be timed on its own (they hold 64 KiB or more).
+    @inline(never) static func isHeavy(_ arguments: UnsafeBufferPointer<Value>) -> Bool {
+      var bytes = 0
+      for argument in arguments { bytes &+= footprint(argument) }
+      return bytes >= EvaluationLimits.heavyArgumentBytes
+    }
+
+    /// Starts the clock before a heavy call, when it has not started yet.
+    mutating func startClock() {
+      if startedWall == 0 { _ = checkClock() }
+    }
+
+    /// Looks at the clock now (after a heavy call); the reason to stop, or nil.
+    mutating func checkNow() -> String? { checkClock() }
 
     /// Counts a call or a step; the reason to stop, or nil.
     @inline(__always) mutating func step() -> String? {

@@ -121,6 +121,10 @@ public struct VirtualMachine: Sendable {
       evaluationLimitError = reason
       return nil
     case .value(let value):
+      if let reason = EvaluationLimits.resultProblem(value) {
+        evaluationLimitError = reason
+        return nil
+      }
       guard serializesPayload else {
         var evaluation = Evaluation(payload: [], value: value, variables: variables, version: program.version)
         evaluation.serializesOnRead = true
@@ -272,13 +276,17 @@ public struct VirtualMachine: Sendable {
         let count = Int(instruction.b)
         let slot = Int(instruction.c)
         let result: Value
+        let arguments = stack.top(count)
+        let heavy = EvaluationLimits.Meter.isHeavy(arguments)
+        if heavy { meter.startClock() }
         do {
           let call = FunctionCall(
-            stack: stack.top(count), context: context, version: version,
+            stack: arguments, context: context, version: version,
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
         if let reason = meter.made(result) { return .limited(reason) }
+        if heavy, let reason = meter.checkNow() { return .limited(reason) }
         stack.drop(count)
         stack.append(result)
       case .cast:
