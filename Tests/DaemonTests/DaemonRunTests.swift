@@ -562,7 +562,13 @@ struct DaemonRunTests {
     let records = ((try? String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8)) ?? "")
       .split(separator: "\n")
     #expect(records.count == 3)
-    #expect(records.allSatisfy { $0.contains("retries stopped at shutdown") }, "\(records)")
+    // Each made its last attempt, or (a result whose retry had not begun when the action's last
+    // attempt at the stop failed; rare, under load) was not sent again: both at once, both said.
+    #expect(
+      records.allSatisfy {
+        $0.contains("retries stopped at shutdown") || $0.contains("not sent (again): the daemon is stopping")
+      }, "\(records)")
+    #expect(records.contains { $0.contains("retries stopped at shutdown") }, "\(records)")
   }
 
   /// A second SIGTERM while the drain waits on a stuck action exits at once (128 + the signal).
