@@ -638,10 +638,7 @@ public final class FileArchiveAction: BatchAction {
         if byte == UInt8(ascii: ".") { dots += 1 }
       }
     }
-    if let control {
-      let hex = String(control, radix: 16, uppercase: true)
-      return "contains a control character (U+\(String(repeating: "0", count: 4 - hex.count) + hex))"
-    }
+    if let control { return "contains a control character (\(Unicode.Scalar(control).codePointName))" }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }
     return found ?? segmentProblem(length: segmentLength, dots: dots)
   }

@@ -293,6 +293,10 @@ public final class RepublishAction: Action {
   /// The configuration.
   public let configuration: Configuration
   private let publisher: any Publisher
+  /// Whether hops are counted from the record of what this process republished: only when the
+  /// publisher carries no user properties (MQTT 3.1.1). Under MQTT 5 a message without the hop
+  /// property is a device's own, even when it repeats one this process republished.
+  private let usesHopLedger: Bool
   private let secrets: (any SecretStore)?
   private let topic: ActionTemplate
   private let leadingDollar: Bool
@@ -341,6 +345,7 @@ public final class RepublishAction: Action {
     try problems.throwIfAny()
     self.configuration = configuration
     self.publisher = publisher
+    self.usesHopLedger = !publisher.carriesUserProperties
     self.secrets = secrets
     leadingDollar = dollar
     self.topic = topic!
@@ -430,10 +435,7 @@ public final class RepublishAction: Action {
       let control = value < 0x20 || (0x7F...0x9F).contains(value)
       let noncharacter = (0xFDD0...0xFDEF).contains(value) || value & 0xFFFE == 0xFFFE
       if control || noncharacter {
-        let code =
-          "U+" + String(repeating: "0", count: max(0, 4 - String(value, radix: 16).count))
-          + String(value, radix: 16, uppercase: true)
-        return ("\(control ? "control character" : "noncharacter") \(code)", offset)
+        return ("\(control ? "control character" : "noncharacter") \(scalar.codePointName)", offset)
       }
       offset += String(scalar).utf8.count
     }
@@ -460,11 +462,8 @@ public final class RepublishAction: Action {
     // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
     let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
       .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
-    // Only without user properties: under MQTT 5 a message without the property is a device's own,
-    // even when it repeats one this process republished (a device sending "on" again).
-    let usesLedger = !publisher.carriesUserProperties
     let knownHops =
-      usesLedger
+      usesHopLedger
       ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs) : nil
     let incomingHops = max(claimedHops ?? 0, knownHops ?? 0)
     if incomingHops >= configuration.maxHops {
@@ -555,7 +554,7 @@ public final class RepublishAction: Action {
     }
     properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
     let payload = input.evaluation.payload
-    if usesLedger {
+    if usesHopLedger {
       HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
     }
     try await publisher.publish(

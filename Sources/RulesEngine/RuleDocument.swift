@@ -1,4 +1,5 @@
 import Foundation
+import IoTSQL
 import Yams
 
 /// A position in a rule file: 1-based line and column (columns count characters).
@@ -123,36 +124,6 @@ public struct RuleSyntaxError: Error, Sendable {
 
 /// Reads rule files into `RuleNode` trees.
 public enum RuleDocument {
-  /// Whether `bytes` spell a number in JSON's grammar (RFC 8259): `-`?, `0` or a digit 1-9 and
-  /// digits, then `.` and digits, then `e`/`E`, a sign and digits, each part optional but the first.
-  static func isJSONNumber<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
-    var index = bytes.startIndex
-    func isDigit(_ at: Bytes.Index) -> Bool { at < bytes.endIndex && (0x30...0x39).contains(bytes[at]) }
-    func digits() -> Bool {
-      guard isDigit(index) else { return false }
-      while isDigit(index) { index = bytes.index(after: index) }
-      return true
-    }
-    if index < bytes.endIndex, bytes[index] == 0x2D { index = bytes.index(after: index) }
-    if index < bytes.endIndex, bytes[index] == 0x30 {
-      index = bytes.index(after: index)
-    } else if !digits() {
-      return false
-    }
-    if index < bytes.endIndex, bytes[index] == 0x2E {
-      index = bytes.index(after: index)
-      guard digits() else { return false }
-    }
-    if index < bytes.endIndex, bytes[index] == 0x65 || bytes[index] == 0x45 {
-      index = bytes.index(after: index)
-      if index < bytes.endIndex, bytes[index] == 0x2B || bytes[index] == 0x2D {
-        index = bytes.index(after: index)
-      }
-      guard digits() else { return false }
-    }
-    return index == bytes.endIndex
-  }
-
   /// Parses JSON text with positions.
   public static func parseJSON(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
     try checkUTF8(bytes)
@@ -909,9 +880,9 @@ struct PositionedJSONParser {
         advance()
       }
       let text = String(decoding: bytes[begin..<index], as: UTF8.self)
-      // JSON's grammar, not Swift's: `01`, `1.`, `.5`, `+1` and `1e` are refused, as `jq` and the
-      // AWS CLI refuse them.
-      guard RuleDocument.isJSONNumber(bytes[begin..<index]) else {
+      // JSON's grammar, read by the engine's own strict reader, not Swift's: `01`, `1.`, `.5`, `+1`
+      // and `1e` are refused, as `jq` and the AWS CLI refuse them.
+      guard (try? JSONReader.parse(Array(bytes[begin..<index]))) != nil else {
         throw RuleSyntaxError(position: start, message: "invalid number '\(text)'")
       }
       return RuleNode(kind: .number(text), position: start, stringPositions: [])

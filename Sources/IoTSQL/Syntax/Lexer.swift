@@ -304,7 +304,7 @@ public struct Lexer: Sendable {
     if scalar.properties.isWhitespace || scalar.value < 0x20 || scalar.value == 0x7F
       || scalar.properties.generalCategory == .format
     {
-      return "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
+      return scalar.codePointName
     }
     return "'\(text)'"
   }
@@ -328,8 +328,10 @@ public struct Lexer: Sendable {
   }
 }
 
-extension String {
-  fileprivate func leftPadded(to width: Int) -> String {
-    count >= width ? self : String(repeating: "0", count: width - count) + self
+extension Unicode.Scalar {
+  /// The code point as messages name it: `U+000A`, `U+1F600` (four hex digits at least).
+  public var codePointName: String {
+    let hex = String(value, radix: 16, uppercase: true)
+    return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
   }
 }
