@@ -12,7 +12,9 @@ timeit takes the minimum); the ratio is of the two bests.
 
 Rules: about 150-byte sensor payloads through parse payload + evaluate + serialize, one core; Python does
 json.loads, a hand-written filter and projection, and json.dumps. Beside each engine figure, its
-allocations per message (jemalloc's requests over one untimed pass; "n/a" without jemalloc).
+allocations per message (jemalloc's requests over one untimed pass; "n/a" without jemalloc). Then the
+floor under them all: Benchmarks/json_floor.c validating the same payloads byte by byte and nothing else
+(skipped without a C compiler), beside the time a message may take at 10x python3.
 Functions: calls per second of one expression over a small payload (the engine's figure includes
 reading the payload's field); Python does the same work with re.sub, datetime/zoneinfo, hashlib and a list comprehension.
 """
@@ -22,6 +24,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,9 +164,34 @@ def best_of_rounds(mode, path, cases, inputs):
 print(f"# rules: {len(payloads)} payloads of {average:.0f} bytes on average, one core; msgs/s, best of "
       f"{args.rounds} turns of {args.seconds} s each")
 print(f"{'rule':<60} {'iotrules':>12} {'python3':>10} {'ratio':>7} {'allocs/msg':>11}")
-for (sql, _), (rate, allocs, py) in zip(RULES, best_of_rounds("rules", rules_file, RULES, payloads)):
+rule_figures = best_of_rounds("rules", rules_file, RULES, payloads)
+for (sql, _), (rate, allocs, py) in zip(RULES, rule_figures):
     label = sql if len(sql) <= 58 else sql[:55] + "..."
     print(f"{label:<60} {rate:>12,.0f} {py:>10,.0f} {rate / py:>6.1f}x {allocations(allocs):>11}")
+
+
+def floor_ns():
+    """ns a message of Benchmarks/json_floor.c over the rules' payloads, or None without a C compiler."""
+    compiler = shutil.which("cc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    binary = os.path.join(tempfile.gettempdir(), f"iotrules-json-floor-{os.getpid()}")
+    try:
+        subprocess.run([compiler, "-O2", "-o", binary, "Benchmarks/json_floor.c"], check=True, timeout=120)
+        out = subprocess.run([binary, rules_file, str(args.seconds), str(args.rounds)], capture_output=True,
+                             text=True, timeout=600, check=True)
+        return json.loads(out.stdout)["ns_per_message"]
+    finally:
+        if os.path.exists(binary):
+            os.remove(binary)
+
+
+floor = floor_ns()
+if floor is not None:
+    budgets = [1e9 / (10 * py) for _, _, py in rule_figures]
+    print(f"floor: strict validation alone, byte by byte in C (Benchmarks/json_floor.c), {floor:.0f} ns a message; "
+          f"10x python3 leaves {min(budgets):.0f}-{max(budgets):.0f} ns a message for reading, evaluating and "
+          f"writing")
 
 print("\n# functions: calls/s of one expression over a small payload")
 print(f"{'expression':<60} {'iotrules':>12} {'python3':>10} {'ratio':>7} {'allocs/call':>11}")

@@ -1158,8 +1158,11 @@ public final class Dispatcher: Sendable {
     } else {
       let inputs = records.map { pending in
         let tracker = rules[pending.rule].0
-        return ActionInput(
-          ruleName: tracker.rule.name, evaluation: pending.record.evaluation, message: tracker.message)
+        // The record is the payload; templates still read the rule's SET variables (AWS: they may
+        // be used in error action substitution templates).
+        var evaluation = pending.record.evaluation
+        evaluation.variables = tracker.evaluation.variables
+        return ActionInput(ruleName: tracker.rule.name, evaluation: evaluation, message: tracker.message)
       }
       outcomes = await performWithRetries(errorAction, inputs)
       if let failure = outcomes.lazy.compactMap({ $0 }).first(where: { $0.kind == .transient }) {

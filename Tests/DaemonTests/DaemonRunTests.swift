@@ -415,6 +415,24 @@ struct DaemonRunTests {
     #expect((dead.first?["failures"] as? [[String: Any]])?.count == 2)
   }
 
+  /// AWS lets SET variables into error action substitution templates: the record's path reads the
+  /// rule's `@dev`, at rule level and in an action's own error action (both rendered empty once).
+  @Test func errorActionTemplatesReadTheRulesSETVariables() async throws {
+    let folder = temporaryFolder("error-set")
+    write("", to: folder + "/blocked")
+    write(
+      #"{"sql": "SET @dev = upper(topic(2)) SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${@dev}.jsonl"}}, {"file": {"path": "\#(folder)/blocked/own-${@dev}.jsonl", "errorAction": {"file": {"path": "\#(folder)/errors/own-${@dev}.jsonl"}}}}], "errorAction": {"file": {"path": "\#(folder)/errors/rule-${@dev}-${clientid()}.jsonl"}}}"#,
+      to: folder + "/rules/set_paths.json")
+    write(#"{"topic": "in/d1", "payload": {"v": 1}, "clientId": "c1"}"#, to: folder + "/input.jsonl")
+    let (status, output, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "dead.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(output.contains("1 acknowledged"), "\(output)")
+    let written = (try? FileManager.default.contentsOfDirectory(atPath: folder + "/errors")) ?? []
+    #expect(Set(written) == ["rule-D1-c1.jsonl", "own-D1.jsonl"], "\(written)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/dead.jsonl"))
+  }
+
   @Test func sigtermMidStreamDrains() async throws {
     let folder = temporaryFolder("sigterm")
     var lines = ""

@@ -98,6 +98,18 @@ struct CheckerTests {
     for case .expression(let program) in parts { #expect(program.warnings.isEmpty) }
   }
 
+  @Test("an eleventh SET variable runs, with a warning at it: AWS IoT refuses more than ten")
+  func moreThanTenVariablesWarn() throws {
+    let ten = (1...10).map { "@v\($0) = \($0)" }.joined(separator: ", ")
+    #expect(try warnings("SET \(ten) SELECT @v10 AS r FROM 't'").isEmpty)
+    let sql = "SET \(ten), @v11 = 11, @v12 = 12 SELECT @v12 AS r FROM 't'"
+    let column = sql.distance(from: sql.startIndex, to: sql.range(of: "@v11")!.lowerBound) + 1
+    #expect(
+      try warnings(sql) == [
+        "1:\(column): '@v11' is variable 11: AWS IoT refuses more than 10 SET variables in a statement"
+      ])
+  }
+
   @Test("an unquoted or double-quoted topic filter and a repeated object key are warnings, not errors")
   func warningsCompile() throws {
     #expect(

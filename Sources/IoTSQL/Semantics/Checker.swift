@@ -11,6 +11,8 @@ struct Checker {
 
   /// The longest SET variable name AWS accepts.
   static let maxVariableName = 64
+  /// AWS's quota on the variables of one statement: more run here, with a warning.
+  static let maxVariables = 10
 
   init(version: SQLVersion, variables: [String] = []) {
     self.version = version
@@ -41,6 +43,10 @@ struct Checker {
       if !seen.insert(assignment.name).inserted {
         error(
           "variable '@\(assignment.name)' is assigned twice; SET variables are assigned once",
+          at: assignment.range)
+      } else if seen.count == Self.maxVariables + 1 {
+        warning(
+          "'@\(assignment.name)' is variable \(seen.count): AWS IoT refuses more than \(Self.maxVariables) SET variables in a statement",
           at: assignment.range)
       }
       check(assignment.value)
