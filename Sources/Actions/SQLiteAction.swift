@@ -224,7 +224,13 @@ public final class SQLiteAction: BatchAction {
       defer { state.queue = nil }
       return state.queue
     }
-    try? queue?.close()
+    guard let queue else { return }
+    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }), fileIdentity().map({ $0 != opened }) ?? true {
+      // Moved, replaced or deleted since the last batch.
+      retire(queue)
+    } else {
+      try? queue.close()
+    }
   }
 
   /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
@@ -256,6 +262,17 @@ public final class SQLiteAction: BatchAction {
         if let identity = Self.identity(of: database + suffix) { known[suffix] = identity }
       }
     }
+  }
+
+  /// Closes the connection to a database that is no longer the file at the path. Its committed
+  /// rows still in the `-wal` file are first checkpointed into its own file (SQLite skips that when
+  /// a moved database's connection closes: a database renamed away kept none of the rows the
+  /// `-wal` held, rows already acknowledged), then that `-wal`, which would be replayed into
+  /// whatever is opened at the path next, is removed.
+  func retire(_ queue: DatabaseQueue) {
+    _ = try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    try? queue.close()
+    removeStaleSidecars()
   }
 
   /// Removes the closed connection's `-wal` and `-shm` files when they are still at the path.
@@ -290,10 +307,7 @@ public final class SQLiteAction: BatchAction {
         state.knownColumns = nil
         return queue
       }
-      if let stale {
-        try? stale.close()
-        removeStaleSidecars()
-      }
+      if let stale { retire(stale) }
       return try openQueue()
     }
     if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }

@@ -135,6 +135,36 @@ struct SQLiteActionTests {
     #expect(kept == [1])
   }
 
+  /// A database renamed away under the action keeps every row committed to it, though they were
+  /// still in its `-wal` (SQLite does not checkpoint a renamed database when its connection closes,
+  /// and that `-wal` is removed so that it is not replayed into the next file at the path): found
+  /// by the next batch, or at shutdown.
+  @Test(arguments: [true, false])
+  func aMovedDatabaseKeepsItsRows(nextBatch: Bool) async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
+    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+    #expect(rename(path, "\(folder)/moved.db") == 0)
+    if nextBatch { #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil }) }
+    await action.shutdown()
+    let moved = try await DatabaseQueue(path: "\(folder)/moved.db").read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    }
+    #expect(moved == [1, 2])
+    if nextBatch {
+      let now = try await DatabaseQueue(path: path).read { db in
+        try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+      }
+      #expect(now == [3])
+    } else {
+      #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+  }
+
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
   /// value is refused where it is written.
   @Test func synchronousIsChosenPerAction() async throws {
