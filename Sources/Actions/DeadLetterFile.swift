@@ -34,6 +34,7 @@ public final class DeadLetterFile: DeadLetterSink {
         guard fd < 0 else { return }
         fd = Self.openWithoutWaiting(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+        try FileSystem.endCutLine(fd, path: path)
       }
       return
     }
@@ -74,6 +75,7 @@ public final class DeadLetterFile: DeadLetterSink {
         let existed = stat(path, &info) == 0
         fd = Self.openWithoutWaiting(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+        try FileSystem.endCutLine(fd, path: path, operations: operations)
         // A new file (and new folders) must reach the disk with the record's fsync.
         try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
@@ -216,6 +218,29 @@ enum FileSystem {
       defer { close(fd) }
       if sync(fd) != 0 && errno != EINVAL { throw error(errno, "fsync folder \(folder)") }
     }
+  }
+
+  /// Ends a line a killed process left unfinished. When the regular file `fd` appends to (just
+  /// opened at `path`) is not empty and its last byte is no newline (a kill -9 in the middle of a
+  /// write leaves part of a line), a newline is appended, so the next line starts on its own
+  /// instead of being glued to the part, which a line reader would refuse along with it. Nothing
+  /// is cut: the part stays, a line of its own (its message was not acknowledged, and comes again).
+  static func endCutLine(_ fd: Int32, path: String, operations: FileOperations = .system) throws(ActionError)
+  {
+    var written = stat()
+    guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else { return }
+    // The descriptor writes only: the last byte is read through the path, when it still names
+    // the same file.
+    let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard reader >= 0 else { return }
+    defer { close(reader) }
+    var read = stat()
+    guard fstat(reader, &read) == 0, read.st_dev == written.st_dev, read.st_ino == written.st_ino else {
+      return
+    }
+    var last: UInt8 = 0
+    guard pread(reader, &last, 1, read.st_size - 1) == 1, last != 0x0A else { return }
+    try writeAll(fd, [0x0A], path: path, operations: operations)
   }
 
   /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,

@@ -713,6 +713,14 @@ public final class FileArchiveAction: BatchAction {
     // A symbolic link as the file itself is refused too (ELOOP, permanent).
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
     if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
+    if existed {
+      do throws(ActionError) {
+        try FileSystem.endCutLine(fd, path: path, operations: operations)
+      } catch {
+        Glibc.close(fd)
+        throw error
+      }
+    }
     if sync != .never {
       // The new file's entry (and new folders') reach the disk before any of its lines is
       // acknowledged: its lines' fsync alone does not make a new name durable.

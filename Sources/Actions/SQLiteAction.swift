@@ -225,7 +225,9 @@ public final class SQLiteAction: BatchAction {
       return state.queue
     }
     guard let queue else { return }
-    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }), fileIdentity().map({ $0 != opened }) ?? true {
+    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
+      fileIdentity().map({ $0 != opened }) ?? true
+    {
       // Moved, replaced or deleted since the last batch.
       retire(queue)
     } else {

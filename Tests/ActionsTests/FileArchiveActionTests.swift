@@ -508,6 +508,43 @@ struct FileArchiveActionTests {
     #expect(lines[0] == lines[1])
   }
 
+  /// A file a killed process left ending in part of a line (a kill -9 in the middle of a write):
+  /// the next line, of the archive or of the dead-letter file, starts on a line of its own; the
+  /// part is kept as it was. A file that ends its lines, or is empty, is written as it is.
+  @Test func aLineCutShortByAKillIsEndedBeforeTheNextOne() async throws {
+    let folder = temporaryFolder()
+    for (name, text) in [("cut", "{\"a\":1}\n{\"a\":"), ("whole", "{\"a\":1}\n"), ("empty", "")] {
+      try text.write(toFile: "\(folder)/\(name).jsonl", atomically: false, encoding: .utf8)
+    }
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/${topic()}.jsonl", "fsync": "always"}"#),
+      context: context)
+    for name in ["cut", "whole", "empty"] {
+      let line = input(object([("b", .int(2))]), json: #"{"b":2}"#, topic: name)
+      #expect(await action.performBatch([line]) == [nil])
+    }
+    await action.shutdown()
+    func text(_ name: String) throws -> String {
+      try String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)
+    }
+    #expect(try text("cut.jsonl") == "{\"a\":1}\n{\"a\":\n{\"b\":2}\n")
+    #expect(try text("whole.jsonl") == "{\"a\":1}\n{\"b\":2}\n")
+    #expect(try text("empty.jsonl") == "{\"b\":2}\n")
+
+    let record = ErrorRecord(
+      ruleName: "r", topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: "AQID", failures: [],
+      timestamp: 0, origin: "test")
+    for prepared in [true, false] {
+      let path = "\(folder)/dead-\(prepared).jsonl"
+      try "{\"ruleName\":".write(toFile: path, atomically: false, encoding: .utf8)
+      let sink = DeadLetterFile(path: path)
+      if prepared { try sink.prepare() }
+      try await sink.write(record)
+      let lines = try text("dead-\(prepared).jsonl").split(separator: "\n")
+      #expect(lines.count == 2 && lines[0] == "{\"ruleName\":" && lines[1] == Substring(record.json))
+    }
+  }
+
   /// A record whose fsync failed is cut back out of the file: the retry writes it again, and no
   /// second copy is left to reach the disk.
   @Test func theDeadLetterFileKeepsNoRecordWhoseSyncFailed() async throws {
