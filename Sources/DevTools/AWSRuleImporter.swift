@@ -283,19 +283,22 @@ public enum AWSRuleImporter {
         unmapped.append("\(label): dynamoDB without 'tableName' (AWS requires it)")
         return nil
       }
-      out["table"] = .string(tableName(table, label: label, notes: &notes))
+      out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       var keys: [String] = []
       for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
         if let name = string(field) { keys.append("\(name) = '\(string(value) ?? "")'") }
       }
-      notes.append(
-        "\(label) dynamoDB → sqlite: each key of the result becomes a column"
-          + (keys.isEmpty
-            ? ""
-            : "; the key columns \(keys.joined(separator: ", ")) are not written unless the SELECT adds them")
-      )
+      // AWS's item is the key columns plus the whole result in one column: here the result's keys
+      // are the columns, so the ported table has another schema until the rule says what it wants.
+      let payload = string("payloadField") ?? "payload"
+      required.append(
+        "\(label) dynamoDB → sqlite: AWS writes the result into one column '\(payload)'"
+          + (keys.isEmpty ? "" : " beside the key columns \(keys.joined(separator: ", "))")
+          + "; here each key of the result becomes a column"
+          + (keys.isEmpty ? "" : " and the key columns are not written")
+          + ": add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'")
       drop(["roleArn"], roleNote)
-      drop(["operation", "payloadField", "hashKeyType", "rangeKeyType"])
+      drop(["operation", "hashKeyType", "rangeKeyType"])
       dropUnknown([
         "tableName", "roleArn", "operation", "hashKeyField", "hashKeyValue", "hashKeyType", "rangeKeyField",
         "rangeKeyValue", "rangeKeyType", "payloadField",
@@ -307,7 +310,7 @@ public enum AWSRuleImporter {
         unmapped.append("\(label): dynamoDBv2 without 'putItem.tableName' (AWS requires it)")
         return nil
       }
-      out["table"] = .string(tableName(table, label: label, notes: &notes))
+      out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")
       drop(["roleArn"], roleNote)
       dropUnknown(["putItem", "roleArn"])
@@ -330,11 +333,20 @@ public enum AWSRuleImporter {
     return .object([kind: .object(out)])
   }
 
-  /// A DynamoDB table name as a SQLite identifier (`.` and `-` become `_`).
-  static func tableName(_ name: String, label: String, notes: inout [String]) -> String {
+  /// A DynamoDB table name as a SQLite identifier (`.` and `-` become `_`). A templated one (AWS
+  /// renders it per result) needs the user: the sqlite action writes one table.
+  static func tableName(
+    _ name: String, label: String, required: inout [String], notes: inout [String]
+  ) -> String {
     var mapped = String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
     if mapped.first!.isNumber { mapped = "t_" + mapped }
-    if mapped != name { notes.append("\(label): table '\(name)' is written as '\(mapped)'") }
+    if name.contains("${") {
+      required.append(
+        "\(label): table '\(name)' is a template, one table per rendering in AWS; the sqlite action writes one table, '\(mapped)': name it, or write one rule per table"
+      )
+    } else if mapped != name {
+      notes.append("\(label): table '\(name)' is written as '\(mapped)'")
+    }
     return mapped
   }
 }

@@ -56,15 +56,17 @@ import Testing
     #expect(preview.program.version == .v2015_10_08)
   }
 
-  @Test("create-topic-rule input: republish, http, kafka direct; dynamoDB to sqlite with a note")
+  @Test("create-topic-rule input: republish, http, kafka direct; dynamoDB to sqlite needs the user")
   func createTopicRule() throws {
     let bytes = Array(FileManager.default.contents(atPath: fixtures + "aws_create_topic_rule.json")!)
     let result = try AWSRuleImporter.convert(file: "x.json", bytes: bytes)
     #expect(result.name == "forward_readings")
     #expect(result.unmapped.isEmpty)
-    #expect(result.actionRequired.isEmpty)
+    // AWS's item (the keys, the result in one column) is not the sqlite action's row.
     #expect(
-      result.notes.contains { $0.contains("key columns device = '${topic(2)}', ts = '${timestamp()}'") })
+      result.actionRequired == [
+        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'"
+      ])
     let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
     #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
     let context = EvaluationContext(
@@ -90,10 +92,16 @@ import Testing
     #expect(err.contains("ACTION REQUIRED: actions[3] lambda → http"))
     #expect(FileManager.default.fileExists(atPath: folder + "/rules/temperature_alerts.json"))
 
-    let (okStatus, okOut, _) = try runBinary(
+    let (requiredStatus, requiredOut, requiredErr) = try runBinary(
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
+    #expect(requiredStatus == 1)
+    #expect(requiredOut.hasPrefix("wrote ./renamed.json\n"))
+    #expect(requiredErr.contains("ACTION REQUIRED: actions[3] dynamoDB → sqlite"), "\(requiredErr)")
+    let mapped = #"{"sql": "SELECT * FROM 'a'", "actions": [{"republish": {"topic": "b/${topic()}"}}]}"#
+    let (okStatus, okOut, _) = try runBinary(
+      ["import", "aws", "-", "--name", "mapped"], input: mapped, in: folder)
     #expect(okStatus == 0)
-    #expect(okOut.hasPrefix("wrote ./renamed.json\n"))
+    #expect(okOut.hasPrefix("wrote ./mapped.json\n"))
     let (checkStatus, _, _) = try runBinary(
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     // An existing rule file is not replaced: EX_CANTCREAT.
@@ -151,6 +159,12 @@ import Testing
     #expect(
       try actions(templated)
         == [.object(["file": .object(["path": .string("${topic(1)}-bucket/${topic()}/${timestamp()}")])])])
+    // A templated DynamoDB table (one table per rendering in AWS) is one table here.
+    let perTopic = try convert(#"{"dynamoDBv2": {"putItem": {"tableName": "${topic()}"}}}"#)
+    #expect(
+      perTopic.actionRequired == [
+        "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table, '__topic___': name it, or write one rule per table"
+      ], "\(perTopic.actionRequired)")
     // A constant key: S3 overwrote one object, the archive appends.
     let constant = try convert(#"{"s3": {"bucketName": "b", "key": "latest.json"}}"#)
     #expect(constant.notes.contains { $0.contains("S3 overwrote that one object") }, "\(constant.notes)")
