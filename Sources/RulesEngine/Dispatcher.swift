@@ -1184,13 +1184,19 @@ public final class Dispatcher: Sendable {
       }
       // Never retried into itself: the record, with the error action's own failure, goes to the
       // dead-letter file.
+      // Each record goes on to the dead-letter file: like an action's failures, the lines are
+      // counted and capped per rule and error action (a storm wrote one line a record).
       let message = rules[pending.rule].0.message
-      logger.error(
-        "error action failed",
-        metadata: [
-          "rule": "\(rules[pending.rule].0.rule.name)", "action": "\(errorAction.label)",
+      let ruleName = rules[pending.rule].0.rule.name
+      let (logs, unlogged) = failureLogTurn(rule: ruleName, action: errorAction.label)
+      if logs {
+        var metadata: Logger.Metadata = [
+          "rule": "\(ruleName)", "action": "\(errorAction.label)",
           "topic": "\(message.topic)", "origin": "\(message.origin)", "error": "\(error.message)",
-        ])
+        ]
+        if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
+        logger.error("error action failed", metadata: metadata)
+      }
       var deadRecord = pending.record
       deadRecord.failures.append(
         ErrorRecord.Failure(
