@@ -174,6 +174,13 @@ public final class SQLiteAction: BatchAction {
     {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
+    // A folder at the path would fail every result to the error path: said where it is written.
+    var isFolder: ObjCBool = false
+    if !database.hasPrefix("file:"), FileManager.default.fileExists(atPath: database, isDirectory: &isFolder),
+      isFolder.boolValue
+    {
+      return "'database' \(database) is a folder, not a database file"
+    }
     return nil
   }
 

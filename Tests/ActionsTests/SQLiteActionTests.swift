@@ -680,6 +680,7 @@ struct SQLiteActionTests {
     (#"{"database": "file::memory:?cache=shared", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:memdb1?vfs=memdb", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
+    (#"{"database": "/tmp", "table": "t"}"#, "'database' /tmp is a folder, not a database file"),
   ])
   func configurationErrors(_ text: String, _ expected: String) {
     do {
