@@ -371,6 +371,7 @@ public final class Dispatcher: Sendable {
     self.maxInFlightBytes = max(1, maxInFlightBytes)
     self.lowWaterBytes = self.maxInFlightBytes - max(1, self.maxInFlightBytes / 4)
     self.slots = Mutex(SlotState(ruleSet: ruleSet))
+    ruleSet.markCountersLoaded()
     self.deadLetter = deadLetter
     self.clock = clock
     self.logger = logger
@@ -426,7 +427,8 @@ public final class Dispatcher: Sendable {
   /// shutting down its retired actions). No message enters the previous set after this returns.
   @discardableResult
   public func swap(to ruleSet: RuleSet) -> RuleSet {
-    slots.withLock { state in
+    ruleSet.markCountersLoaded()
+    return slots.withLock { state in
       defer { state.ruleSet = ruleSet }
       return state.ruleSet
     }

@@ -13,6 +13,9 @@ public final class RuleCounters: Sendable {
   /// stopped by ``EvaluationLimits`` (no result). AWS's SQL has no other evaluation error: a type
   /// problem is Undefined.
   public let evaluationErrors = Atomic<Int>(0)
+  /// Set once a version of the rule has run (been in a dispatcher's rule set): only such rules are
+  /// in `/metrics` (a file that never loaded showed its rule and actions at zero).
+  public let loaded = Atomic<Bool>(false)
   /// The rule's action counters, a chain in creation order (changed only under `CounterStore`'s
   /// lock: a chain costs no array and no second dictionary for each of 10,000 rules).
   nonisolated(unsafe) var firstAction: ActionCounters?
@@ -34,6 +37,8 @@ public final class ActionCounters: Sendable {
   public let errorPath = Atomic<Int>(0)
   /// Failures written to the dead-letter file.
   public let deadLettered = Atomic<Int>(0)
+  /// Set once the action has run (see ``RuleCounters/loaded``).
+  public let loaded = Atomic<Bool>(false)
 
   init(label: String) { self.label = label }
 }
@@ -206,7 +211,9 @@ public final class CounterStore: Sendable {
     text +=
       "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule.\n"
     text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
-    let ruleSnapshot = rules.withLock { $0 }.sorted { $0.key < $1.key }
+    let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .relaxed) }.sorted {
+      $0.key < $1.key
+    }
     let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
       (
         MetricNames.ruleMatched, "Messages whose topic matched the rule's FROM.",
@@ -252,7 +259,7 @@ public final class CounterStore: Sendable {
     for (name, help, path) in actionFamilies {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
       for (rule, list) in actionSnapshot {
-        for counters in list {
+        for counters in list where counters.loaded.load(ordering: .relaxed) {
           text +=
             "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(counters.label))\"} \(path(counters))\n"
         }

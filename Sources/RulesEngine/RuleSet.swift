@@ -21,6 +21,19 @@ public final class RuleSet: Sendable {
     self.trie = trie
   }
 
+  /// Marks every rule's and action's counters as running, for `/metrics`.
+  func markCountersLoaded() {
+    func mark(_ configured: ConfiguredAction) {
+      configured.counters.loaded.store(true, ordering: .relaxed)
+      if let errorAction = configured.errorAction { mark(errorAction) }
+    }
+    for rule in rules {
+      rule.counters.loaded.store(true, ordering: .relaxed)
+      rule.actions.forEach(mark)
+      if let errorAction = rule.errorAction { mark(errorAction) }
+    }
+  }
+
   /// The empty rule set.
   public static let empty = RuleSet(rules: [])
 

@@ -22,7 +22,15 @@ struct CounterStoreTests {
     store.action(rule: "b", label: "file[0]").succeeded.add(2)
     store.action(rule: "b", label: "errorAction").deadLettered.add()
     store.action(rule: "a", label: "sqlite[0]").failed.add(5)
+    // Only what ran is shown: a rule (or action) whose file never loaded is not.
+    store.rule("never_loaded").matched.add(1)
+    store.action(rule: "b", label: "http[9]").failed.add(1)
+    for rule in ["a", "b"] { store.rule(rule).loaded.store(true, ordering: .relaxed) }
+    for (rule, label) in [("b", "file[0]"), ("b", "errorAction"), ("a", "sqlite[0]")] {
+      store.action(rule: rule, label: label).loaded.store(true, ordering: .relaxed)
+    }
     let text = store.prometheusText()
+    #expect(!text.contains("never_loaded") && !text.contains("http[9]"))
     #expect(text.contains(#"iotrules_rule_matched_total{rule="b"} 3"#))
     #expect(text.contains(#"iotrules_action_succeeded_total{rule="b",action="file[0]"} 2"#))
     #expect(text.contains(#"iotrules_action_dead_lettered_total{rule="b",action="errorAction"} 1"#))
