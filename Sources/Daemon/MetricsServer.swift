@@ -6,8 +6,10 @@ import Synchronization
 /// A minimal HTTP/1.1 responder on 127.0.0.1 for `/metrics` (Prometheus text), `/healthz` and
 /// `/readyz` (``Health``: 200, or 503 with one line per problem): a
 /// thread accepts, each connection is answered on a thread of its own (at most 16 at once), one
-/// request per connection, each given 2 s in all to arrive. Chosen over an HTTP framework to keep the build small;
-/// it serves scrapes, nothing else.
+/// request per connection, each given 2 s in all to arrive. At the limit a new connection takes
+/// the place of the one that has waited longest for its request, so clients that connect and send
+/// nothing (or trickle) cannot keep a probe out. Chosen over an HTTP framework to keep the build
+/// small; it serves scrapes, nothing else.
 public final class MetricsServer: @unchecked Sendable {
   let registry: PrometheusCollectorRegistry
   /// What `/healthz` and `/readyz` report.
@@ -46,7 +48,7 @@ public final class MetricsServer: @unchecked Sendable {
         bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
       }
     }
-    guard bound == 0, listen(fd, 16) == 0 else {
+    guard bound == 0, listen(fd, 64) == 0 else {
       let message = String(cString: strerror(errno))
       close(fd)
       throw RuleStoreError(message: "metrics: cannot listen on \(address):\(port): \(message)")
@@ -74,8 +76,10 @@ public final class MetricsServer: @unchecked Sendable {
     close(listener)
   }
 
-  /// Connections being answered; at `maxConnections` no new one is accepted until one ends.
-  let active = Mutex(0)
+  /// Connections being answered, by descriptor: when each was accepted, and whether its request
+  /// is still being read. A descriptor leaves the table, under its lock, before it is closed, so
+  /// one found there is still this connection's.
+  let active = Mutex<[Int32: (acceptedAt: UInt64, reading: Bool)]>([:])
   /// The most connections answered at once.
   static let maxConnections = 16
   /// How long one request may take to arrive, in all.
@@ -83,20 +87,35 @@ public final class MetricsServer: @unchecked Sendable {
 
   func serve() {
     while true {
-      // At the limit, new connections wait in the listen backlog rather than being refused.
-      while active.withLock({ $0 }) >= Self.maxConnections { usleep(10_000) }
+      // At the limit with every request read (answers being written), new connections wait in
+      // the listen backlog rather than being refused.
+      while active.withLock({ table in
+        table.count >= Self.maxConnections && !table.values.contains { $0.reading }
+      }) {
+        usleep(10_000)
+      }
       let client = accept(listener, nil, nil)
       if client < 0 {
         if errno == EINTR { continue }
         return
       }
-      // Each connection on its own thread, so a slow or silent client cannot hold up a probe.
-      // (Only this thread adds to `active`, and it waited for room above.)
-      active.withLock { $0 += 1 }
+      // Each connection on its own thread, so a slow client cannot hold up a probe; at the limit
+      // the one that has waited longest for its request is cut off (its thread then ends).
+      // (Only this thread adds to `active`.)
+      active.withLock { table in
+        if table.count >= Self.maxConnections,
+          let oldest = table.filter({ $0.value.reading }).min(by: {
+            $0.value.acceptedAt < $1.value.acceptedAt
+          })
+        {
+          shutdown(oldest.key, Int32(SHUT_RDWR))
+        }
+        table[client] = (DispatchTime.now().uptimeNanoseconds, true)
+      }
       Thread.detachNewThread { [self] in
         respond(client)
+        active.withLock { _ = $0.removeValue(forKey: client) }
         close(client)
-        active.withLock { $0 -= 1 }
       }
     }
   }
@@ -122,6 +141,8 @@ public final class MetricsServer: @unchecked Sendable {
       if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
       if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
     }
+    // Read: no longer one to cut off for a newcomer.
+    active.withLock { $0[client]?.reading = false }
     let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
     let parts = line.split(separator: " ")
     var status = "404 Not Found"
