@@ -248,7 +248,7 @@ public struct ReplaySource: MessageSource {
           reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
         } else {
           handle(
-            Self.withoutByteOrderMark(pending[start..<newline], lineNumber: lineNumber),
+            Self.withoutByteOrderMark(pending[start..<newline]),
             lineNumber: lineNumber,
             view: &view, into: &batch)
           if batch.count == Self.maxBatch { await deliver(&batch, deliverBatch) }
@@ -274,7 +274,7 @@ public struct ReplaySource: MessageSource {
       } else {
         lineNumber += 1
         handle(
-          Self.withoutByteOrderMark(pending[...], lineNumber: lineNumber), lineNumber: lineNumber,
+          Self.withoutByteOrderMark(pending[...]), lineNumber: lineNumber,
           view: &view,
           into: &batch)
         await deliver(&batch, deliverBatch)
@@ -282,10 +282,11 @@ public struct ReplaySource: MessageSource {
     }
   }
 
-  /// The first line without the UTF-8 byte order mark Windows tools write at a file's start (it
-  /// made the first message malformed); other lines as they are.
-  static func withoutByteOrderMark(_ line: ArraySlice<UInt8>, lineNumber: Int) -> ArraySlice<UInt8> {
-    lineNumber == 1 && line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
+  /// A line without the UTF-8 byte order mark Windows tools write at a file's start (it made the
+  /// first message malformed), wherever it is: files joined with `cat` carry one at each join
+  /// (such a line with a scalar payload was refused as missing its payload).
+  static func withoutByteOrderMark(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
   }
 
   /// Hands `batch` over (when not empty) and empties it.
