@@ -75,7 +75,7 @@ public enum AWSRuleImporter {
       )
     }
     guard RuleFile.isValidRuleName(ruleName) else {
-      let problem = "invalid rule name '\(ruleName)': it must match [a-zA-Z0-9_]{1,128}"
+      let problem = "invalid rule name '\(RuleFile.escapedName(ruleName))': it must match [a-zA-Z0-9_]{1,128}"
       if name != nil { throw ImportError(description: "iotrules: error: --name: \(problem)") }
       if let node = documentNameNode, documentName != nil {
         throw fail(node, problem + " (give another with --name)")

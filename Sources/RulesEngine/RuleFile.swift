@@ -78,6 +78,12 @@ public enum RuleFile {
   /// What `aws iot get-topic-rule` prints beside a rule's own keys: read-only, ignored.
   static let readOnlyKeys: Set<String> = ["ruleArn", "createdAt"]
 
+  /// `name` as a message shows it: a newline or other control character spelled as Swift escapes it
+  /// (`line\nbreak`), so that an invalid name cannot split or forge a line of output.
+  public static func escapedName(_ name: String) -> String {
+    String(name.debugDescription.dropFirst().dropLast())
+  }
+
   /// True for AWS's rule-name pattern `[a-zA-Z0-9_]{1,128}`.
   public static func isValidRuleName(_ name: String) -> Bool {
     !name.isEmpty && name.utf8.count <= 128
@@ -192,7 +198,7 @@ public enum RuleFile {
     if !isValidRuleName(name) {
       report(
         explicitName?.position ?? start,
-        "invalid rule name '\(name)': it must match [a-zA-Z0-9_]{1,128}"
+        "invalid rule name '\(RuleFile.escapedName(name))': it must match [a-zA-Z0-9_]{1,128}"
           + (explicitName == nil
             ? " (the name comes from the file name: rename the file or set 'ruleName')" : ""))
     }

@@ -71,6 +71,11 @@ struct RuleFileTests {
         "Rules/test_rule.json:5:19: error: 'ruleDisabled' must be true or false",
       ])
     #expect(errors("{\"description\": \"x\"}").contains("Rules/test_rule.json:1:1: error: missing key 'sql'"))
+    // A name with a newline does not split the error line.
+    #expect(
+      errors(#"{"sql": "SELECT * FROM 'a'", "ruleName": "line\nbreak\u001b[31m"}"#) == [
+        #"Rules/test_rule.json:1:42: error: invalid rule name 'line\nbreak\u{1B}[31m': it must match [a-zA-Z0-9_]{1,128}"#
+      ])
     // The SQL version: a string, one of AWS's names.
     #expect(
       errors(#"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": 2016}"#) == [
