@@ -351,7 +351,7 @@ public final class KafkaAction: PipelinedBatchAction {
   /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.
   /// Checked before producing: a topic rendered from message data (`${topic(2)}`) fails here with
   /// its own text, at once and for good, not after librdkafka's timeout.
-  static func topicProblem(_ name: String) -> String? {
+  public static func topicProblem(_ name: String) -> String? {
     if name.isEmpty { return "an empty topic" }
     if name == "." || name == ".." { return "not a valid Kafka topic name" }
     if name.utf8.count > 249 { return "longer than Kafka's 249 characters" }

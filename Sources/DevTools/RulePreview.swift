@@ -181,6 +181,16 @@ public struct RulePreview: Sendable {
       if action.kind == "republish", refusal == nil, case .string(let topic)? = object["topic"] {
         refusal = RepublishAction.topicProblem(topic)
       }
+      // A Kafka topic outside Kafka's names, a partition that renders no whole number.
+      if action.kind == "kafka" {
+        if case .string(let topic)? = object["topic"], let problem = KafkaAction.topicProblem(topic) {
+          refusal = "the kafka topic renders '\(topic)': \(problem)"
+        } else if case .string(let partition)? = object["partition"], !partition.isEmpty,
+          (Int32(partition) ?? -1) < 0
+        {
+          refusal = "the kafka partition renders '\(partition)', not a partition number"
+        }
+      }
       // A rendered file path with an empty segment, a hidden name, `..`, ...
       if let archive = action.archive, case .string(let path)? = object["path"] {
         refusal = archive.refusal(ofConfiguredPath: path)

@@ -86,6 +86,33 @@ import Testing
     #expect(out.hasSuffix("5 passed, 0 failed (5 case(s) in 2 file(s))\n"))
   }
 
+  @Test("a kafka topic or partition the daemon would refuse shows 'refused' and fails the case")
+  func refusedKafkaRecordsFail() throws {
+    let folder = temporaryFolder("ruletest-refused-kafka")
+    try #"""
+    {"sql": "SELECT * FROM 'sensors/+/data'",
+     "actions": [{"kafka": {"bootstrapServers": "127.0.0.1:9092", "topic": "k.${topic(2)}", "partition": "${p}"}}]}
+    """#.write(toFile: folder + "/k.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "fine", "topic": "sensors/d1/data", "payload": {"p": 1},
+      "expect": {"actions": [{"kind": "kafka", "topic": "k.d1", "partition": "1"}]}},
+     {"name": "no partition", "topic": "sensors/d1/data", "payload": {},
+      "expect": {"actions": [{"kind": "kafka", "topic": "k.d1", "partition": ""}]}},
+     {"name": "bad partition", "topic": "sensors/d1/data", "payload": {"p": "abc"},
+      "expect": {"actions": [{"kind": "kafka", "topic": "k.d1", "partition": "abc"}]}},
+     {"name": "bad topic", "topic": "sensors/d 1/data", "payload": {"p": 0},
+      "expect": {"actions": [{"kind": "kafka", "topic": "k.d 1", "partition": "0"}]}}]
+    """#.write(toFile: folder + "/k.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("the kafka partition renders 'abc', not a partition number"), "\(out)")
+    #expect(
+      out.contains(
+        "the kafka topic renders 'k.d 1': a Kafka topic takes only letters, digits, '.', '_' and '-'"),
+      "\(out)")
+    #expect(out.hasSuffix("2 passed, 2 failed (4 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
   @Test("a file path the daemon would refuse shows 'refused' and fails the case unless it expects that")
   func refusedArchivePathsFail() throws {
     let folder = temporaryFolder("ruletest-refused-path")
