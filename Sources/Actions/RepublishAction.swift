@@ -128,7 +128,13 @@ struct ActionTemplate: Sendable {
     guard readsSecrets else { return render(secrets) }
     let watched = WatchedSecrets(secrets)
     let text = render(watched)
-    if let id = watched.firstMissing {
+    if let (id, key) = watched.firstMissing {
+      if let key {
+        throw ActionError(
+          .permanent,
+          "\(field): get_secret('\(id)') has no key '\(key)' (the secret is no JSON object, or lacks that member)"
+        )
+      }
       throw ActionError(
         .permanent,
         "\(field): get_secret('\(id)') found no secret (no file '\(id)' in --secrets-dir, no variable \(SecretFolder.variableName(for: id)))"
@@ -140,24 +146,28 @@ struct ActionTemplate: Sendable {
 }
 
 /// A secret store that forwards to another and remembers the secrets it gave and the first id it
-/// had no secret for.
+/// had no secret for (or the first key a secret lacked).
 private final class WatchedSecrets: SecretStore {
   private let store: (any SecretStore)?
-  private let seen = Mutex<(missing: String?, found: [String])>((nil, []))
+  private let seen = Mutex<(missing: (id: String, key: String?)?, found: [String])>((nil, []))
 
   init(_ store: (any SecretStore)?) { self.store = store }
 
-  /// The first id asked for that had no secret.
-  var firstMissing: String? { seen.withLock { $0.missing } }
+  /// The first id asked for that had no secret, or whose secret lacked the key asked for.
+  var firstMissing: (id: String, key: String?)? { seen.withLock { $0.missing } }
   /// The secrets given.
   var found: [String] { seen.withLock { $0.found } }
 
   func secret(named id: String) -> String? {
     let secret = store?.secret(named: id)
     seen.withLock { seen in
-      if let secret { seen.found.append(secret) } else { seen.missing = seen.missing ?? id }
+      if let secret { seen.found.append(secret) } else { seen.missing = seen.missing ?? (id, nil) }
     }
     return secret
+  }
+
+  func keyNotFound(_ key: String, inSecret id: String) {
+    seen.withLock { $0.missing = $0.missing ?? (id, key) }
   }
 }
 

@@ -1130,20 +1130,37 @@ struct ConnectorDispatchTests {
     }
   }
 
-  @Test("a header reading a secret that does not exist sends nothing: the result goes to the error path")
-  func missingSecretHeader() async throws {
+  @Test(
+    "a header reading a secret that does not exist, or a key its secret lacks, sends nothing: the result goes to the error path",
+    arguments: [
+      (
+        [:], "${get_secret('api-token')}",
+        "http header 'x-api-key': get_secret('api-token') found no secret (no file 'api-token' in --secrets-dir, no variable IOTRULES_SECRET_API_TOKEN)"
+      ),
+      (
+        ["IOTRULES_SECRET_API_TOKEN": "plain text"],
+        "${get_secret('api-token', 'SecretString', 'token', 'arn')}",
+        "http header 'x-api-key': get_secret('api-token') has no key 'token' (the secret is no JSON object, or lacks that member)"
+      ),
+      (
+        ["IOTRULES_SECRET_API_TOKEN": #"{"other": "x"}"#],
+        "${get_secret('api-token', 'SecretString', 'token', 'arn')}",
+        "http header 'x-api-key': get_secret('api-token') has no key 'token' (the secret is no JSON object, or lacks that member)"
+      ),
+    ] as [([String: String], String, String)])
+  func missingSecretHeader(environment: [String: String], template: String, expected: String) async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
     server.setFallback(.ok)
     var factory = ActionFactory.standard
     factory.registerConnectorActions(
-      publisher: nil, secrets: SecretFolder(folder: "/nonexistent-secrets", environment: [:]))
+      publisher: nil, secrets: SecretFolder(folder: "/nonexistent-secrets", environment: environment))
     let builder = RecordingBuilder(fallback: factory)
     let rule = try loadRule(
       #"""
       {"sql": "SELECT * FROM 'sensors/#'",
        "actions": [{"http": {"url": "\#(server.url("/hook"))",
-                             "headers": [{"key": "x-api-key", "value": "${get_secret('api-token')}"}]}}]}
+                             "headers": [{"key": "x-api-key", "value": "\#(template)"}]}}]}
       """#, builder: builder)
     for configured in rule.actions { try await configured.action.start() }
     let deadLetter = MemoryDeadLetter()
@@ -1155,10 +1172,7 @@ struct ConnectorDispatchTests {
     await dispatcher.drain()
     #expect(server.requests.isEmpty)
     let records = deadLetter.records.withLock { $0 }
-    #expect(
-      records.first?.failures.first?.errorMessage
-        == "http header 'x-api-key': get_secret('api-token') found no secret (no file 'api-token' in --secrets-dir, no variable IOTRULES_SECRET_API_TOKEN)",
-      "\(records)")
+    #expect(records.first?.failures.first?.errorMessage == expected, "\(records)")
     for configured in rule.actions { await configured.action.shutdown() }
   }
 

@@ -140,10 +140,13 @@ enum ContextFunctions {
     case "SecretString":
       guard let key else { return .string(secret) }
       // With a key the secret must be a JSON object; its member is returned as it is.
-      guard case .object(let object)? = try? JSONReader.parse(secret, options: .for(call.version)) else {
+      guard case .object(let object)? = try? JSONReader.parse(secret, options: .for(call.version)),
+        let member = object[key]
+      else {
+        store.keyNotFound(key, inSecret: id)
         return .undefined
       }
-      return object[key] ?? .undefined
+      return member
     case "SecretBinary":
       guard key == nil else { return .undefined }
       return .string(Base64.encode(Array(secret.utf8)))

@@ -115,4 +115,12 @@ public struct EvaluationContext: Sendable {
 public protocol SecretStore: Sendable {
   /// The secret named `id`, or nil when there is none.
   func secret(named id: String) -> String?
+  /// Told when `get_secret` asked the secret `id` for the member `key` and it has none (the secret
+  /// is no JSON object, or lacks the key): the call is then Undefined.
+  func keyNotFound(_ key: String, inSecret id: String)
+}
+
+extension SecretStore {
+  /// Nothing to do by default.
+  public func keyNotFound(_ key: String, inSecret id: String) {}
 }
