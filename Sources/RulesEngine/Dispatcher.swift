@@ -619,7 +619,8 @@ public final class Dispatcher: Sendable {
       rule.warnedNonJSON.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     {
       logger.warning(
-        "rule '\(rule.name)' reads fields of a payload that is not JSON (the message from \(message.origin), topic '\(message.topic)'; in its payload, \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)"
+        "rule '\(rule.name)' reads fields of a payload that is not JSON (the message from \(message.origin), topic '\(message.topic)'; in its payload, \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)",
+        metadata: ["rule": "\(rule.name)", "topic": "\(message.topic)", "origin": "\(message.origin)"]
       )
     }
   }
@@ -634,7 +635,8 @@ public final class Dispatcher: Sendable {
       rule.loggedEvaluationLimit.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
     else { return }
     logger.error(
-      "rule '\(rule.name)' gave no result for the message from \(message.origin) (topic '\(message.topic)'): \(reason); counted in \(MetricNames.ruleEvaluationErrors) (logged once a minute per rule at most)"
+      "rule '\(rule.name)' gave no result for the message from \(message.origin) (topic '\(message.topic)'): \(reason); counted in \(MetricNames.ruleEvaluationErrors) (logged once a minute per rule at most)",
+      metadata: ["rule": "\(rule.name)", "topic": "\(message.topic)", "origin": "\(message.origin)"]
     )
   }
 
