@@ -1094,7 +1094,12 @@ public final class Dispatcher: Sendable {
     for (index, (tracker, failures)) in rules.enumerated() {
       let rule = tracker.rule
       var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
-      for (configured, error) in failures {
+      // In the order of the rule's actions, not of their completion: a record lists its failures
+      // the same way each time.
+      let place = { (configured: ConfiguredAction) in rule.actions.firstIndex { $0 === configured } ?? Int.max
+      }
+      let ordered = failures.count < 2 ? failures : failures.sorted { place($0.0) < place($1.0) }
+      for (configured, error) in ordered {
         let failure = ErrorRecord.Failure(
           failedAction: configured.action.actionName,
           failedResource: error.resource ?? configured.action.resource,
