@@ -34,7 +34,13 @@ public final class DeadLetterFile: DeadLetterSink {
         guard fd < 0 else { return }
         fd = Self.openWithoutWaiting(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
-        try FileSystem.endCutLine(fd, path: path)
+        do throws(ActionError) {
+          try FileSystem.endCutLine(fd, path: path, operations: operations.withLock { $0 })
+        } catch {
+          close(fd)
+          fd = -1
+          throw error
+        }
       }
       return
     }
@@ -75,7 +81,14 @@ public final class DeadLetterFile: DeadLetterSink {
         let existed = stat(path, &info) == 0
         fd = Self.openWithoutWaiting(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
         if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
-        try FileSystem.endCutLine(fd, path: path, operations: operations)
+        do throws(ActionError) {
+          try FileSystem.endCutLine(fd, path: path, operations: operations)
+        } catch {
+          // Opened again, and the line ended, before the next record.
+          close(fd)
+          fd = -1
+          throw error
+        }
         // A new file (and new folders) must reach the disk with the record's fsync.
         try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
@@ -224,7 +237,9 @@ enum FileSystem {
   /// opened at `path`) is not empty and its last byte is no newline (a kill -9 in the middle of a
   /// write leaves part of a line), a newline is appended, so the next line starts on its own
   /// instead of being glued to the part, which a line reader would refuse along with it. Nothing
-  /// is cut: the part stays, a line of its own (its message was not acknowledged, and comes again).
+  /// is cut: the part stays, a line of its own (its message was not acknowledged: a replay or Kafka
+  /// delivers it again; MQTT had its PUBACK already). A writer that appends one line in several
+  /// writes could have its line split by this newline; the daemon writes each line in one.
   static func endCutLine(_ fd: Int32, path: String, operations: FileOperations = .system) throws(ActionError)
   {
     var written = stat()

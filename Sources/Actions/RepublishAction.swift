@@ -128,12 +128,9 @@ struct ActionTemplate: Sendable {
     guard readsSecrets else { return render(secrets) }
     let watched = WatchedSecrets(secrets)
     let text = render(watched)
-    if let (id, key) = watched.firstMissing {
-      if let key {
-        throw ActionError(
-          .permanent,
-          "\(field): get_secret('\(id)') has no key '\(key)' (the secret is no JSON object, or lacks that member)"
-        )
+    if let (id, reason) = watched.firstMissing {
+      if let reason {
+        throw ActionError(.permanent, "\(field): get_secret('\(id)') gives nothing: \(reason)")
       }
       throw ActionError(
         .permanent,
@@ -149,12 +146,12 @@ struct ActionTemplate: Sendable {
 /// had no secret for (or the first key a secret lacked).
 private final class WatchedSecrets: SecretStore {
   private let store: (any SecretStore)?
-  private let seen = Mutex<(missing: (id: String, key: String?)?, found: [String])>((nil, []))
+  private let seen = Mutex<(missing: (id: String, reason: String?)?, found: [String])>((nil, []))
 
   init(_ store: (any SecretStore)?) { self.store = store }
 
-  /// The first id asked for that had no secret, or whose secret lacked the key asked for.
-  var firstMissing: (id: String, key: String?)? { seen.withLock { $0.missing } }
+  /// The first id asked for that had no secret, or whose secret gave nothing (and why).
+  var firstMissing: (id: String, reason: String?)? { seen.withLock { $0.missing } }
   /// The secrets given.
   var found: [String] { seen.withLock { $0.found } }
 
@@ -166,8 +163,12 @@ private final class WatchedSecrets: SecretStore {
     return secret
   }
 
-  func keyNotFound(_ key: String, inSecret id: String) {
-    seen.withLock { $0.missing = $0.missing ?? (id, key) }
+  func notGiven(_ id: String, because reason: String) {
+    seen.withLock { $0.missing = $0.missing ?? (id, reason) }
+  }
+
+  func disclosed(_ text: String) {
+    seen.withLock { $0.found.append(text) }
   }
 }
 

@@ -231,6 +231,7 @@ public final class SQLiteAction: BatchAction {
       defer { state.queue = nil }
       return state.queue
     }
+    defer { retryRetired(closing: true) }
     guard let queue else { return }
     if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
       fileIdentity().map({ $0 != opened }) ?? true
@@ -277,11 +278,63 @@ public final class SQLiteAction: BatchAction {
   /// rows still in the `-wal` file are first checkpointed into its own file (SQLite skips that when
   /// a moved database's connection closes: a database renamed away kept none of the rows the
   /// `-wal` held, rows already acknowledged), then that `-wal`, which would be replayed into
-  /// whatever is opened at the path next, is removed.
+  /// whatever is opened at the path next, is removed. When another process's read transaction
+  /// keeps the checkpoint from completing, the `-wal` and `-shm` are renamed aside instead (the
+  /// connection keeps them open), so the path is free, and the checkpoint is tried again before
+  /// each later batch and at shutdown; the files are removed once it completes. A shutdown before
+  /// that closes the connection and leaves them, `<database>-wal.retired-<inode>`, holding those rows.
   func retire(_ queue: DatabaseQueue) {
-    _ = try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-    try? queue.close()
-    removeStaleSidecars()
+    if Self.checkpointed(queue) {
+      try? queue.close()
+      removeStaleSidecars()
+      return
+    }
+    let known = openedSidecars.withLock { known in
+      defer { known = [:] }
+      return known
+    }
+    var renamed: [String] = []
+    for (suffix, identity) in known.sorted(by: { $0.key < $1.key }) {
+      guard let now = Self.identity(of: database + suffix), now == identity else { continue }
+      let aside = "\(database)\(suffix).retired-\(identity.inode)"
+      if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
+    }
+    retiring.withLock { $0.append((queue, renamed)) }
+  }
+
+  /// Connections to databases moved away whose checkpoint has not completed yet, and their
+  /// `-wal` and `-shm` files, renamed aside (see ``retire(_:)``).
+  let retiring = Mutex<[(queue: DatabaseQueue, sidecars: [String])]>([])
+
+  /// Tries again the checkpoints ``retire(_:)`` could not complete; at shutdown (`closing`) the
+  /// connections are closed either way, and the files of an incomplete one kept.
+  func retryRetired(closing: Bool) {
+    let pending = retiring.withLock { list in
+      defer { list = [] }
+      return list
+    }
+    var kept: [(queue: DatabaseQueue, sidecars: [String])] = []
+    for entry in pending {
+      if Self.checkpointed(entry.queue) {
+        try? entry.queue.close()
+        for path in entry.sidecars { unlink(path) }
+      } else if closing {
+        try? entry.queue.close()
+      } else {
+        kept.append(entry)
+      }
+    }
+    if !kept.isEmpty { retiring.withLock { $0 += kept } }
+  }
+
+  /// Whether a checkpoint of `queue`'s `-wal` completed (every frame in the database file). Passive:
+  /// it waits for no reader, so a batch is not held up while a reader keeps it from completing.
+  static func checkpointed(_ queue: DatabaseQueue) -> Bool {
+    let row = try? queue.writeWithoutTransaction { db in
+      try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+    }
+    guard let row, let busy: Int = row[0], let log: Int = row[1], let done: Int = row[2] else { return false }
+    return busy == 0 && log == done
   }
 
   /// Removes the closed connection's `-wal` and `-shm` files when they are still at the path.
@@ -296,6 +349,7 @@ public final class SQLiteAction: BatchAction {
   }
 
   func openQueue() throws(ActionError) -> DatabaseQueue {
+    if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
     if let queue = state.withLock({ $0.queue }) {
       // A database deleted or replaced under the daemon (an operator's `rm`, a restore) would take
       // every later row into the unlinked file: open the one at the path again instead.

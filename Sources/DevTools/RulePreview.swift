@@ -160,6 +160,9 @@ public struct RulePreview: Sendable {
       return .noMatch("the WHERE clause is not true for this message")
     }
     let output = evaluation.value
+    // Templates show every get_secret as `***`: a preview reads no secret.
+    var context = context
+    context.secrets = PlaceholderSecrets()
     let rendered = actions.map { action -> Value in
       var object: OrderedObject = ["kind": .string(action.kind)]
       if case .object(let members) = action.fields.render(
@@ -182,11 +185,14 @@ public struct RulePreview: Sendable {
         refusal = RepublishAction.topicProblem(topic)
       }
       // A Kafka topic outside Kafka's names, a partition that renders no whole number.
+      // (A value that holds a secret, shown `***`, is the daemon's to judge: the preview has none.)
       if action.kind == "kafka" {
-        if case .string(let topic)? = object["topic"], let problem = KafkaAction.topicProblem(topic) {
+        if case .string(let topic)? = object["topic"], !topic.contains("***"),
+          let problem = KafkaAction.topicProblem(topic)
+        {
           refusal = "the kafka topic renders '\(topic)': \(problem)"
         } else if case .string(let partition)? = object["partition"], !partition.isEmpty,
-          (Int32(partition) ?? -1) < 0
+          !partition.contains("***"), (Int32(partition) ?? -1) < 0
         {
           refusal = "the kafka partition renders '\(partition)', not a partition number"
         }

@@ -165,6 +165,48 @@ struct SQLiteActionTests {
     }
   }
 
+  /// A database moved away while another process reads an older snapshot of it: the checkpoint
+  /// cannot complete yet, so its `-wal` is renamed aside (not removed: that left the moved file
+  /// unreadable), the path's new database gets the next rows, and once the reader is done the next
+  /// batch completes the checkpoint and removes the files set aside.
+  @Test func aDatabaseMovedUnderAReaderKeepsItsRows() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
+    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    // Another process's long read: a transaction left open across accesses.
+    var readerConfiguration = Configuration()
+    readerConfiguration.allowsUnsafeTransactions = true
+    let reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
+    try reader.inDatabase { db in
+      try db.beginTransaction(.deferred)
+      _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM readings")
+    }
+    #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil })
+    #expect(rename(path, "\(folder)/moved.db") == 0)
+    #expect(await action.performBatch([row(4)]).allSatisfy { $0 == nil })
+    let aside = {
+      (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.contains(".retired-") }
+        ?? []
+    }
+    #expect(!aside().isEmpty)
+    try reader.inDatabase { db in try db.commit() }
+    try reader.close()
+    #expect(await action.performBatch([row(5)]).allSatisfy { $0 == nil })
+    #expect(aside().isEmpty, "\(aside())")
+    await action.shutdown()
+    let moved = try await DatabaseQueue(path: "\(folder)/moved.db").read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    }
+    #expect(moved == [1, 2, 3])
+    let now = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    }
+    #expect(now == [4, 5])
+  }
+
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
   /// value is refused where it is written.
   @Test func synchronousIsChosenPerAction() async throws {

@@ -1106,12 +1106,18 @@ struct ConnectorDispatchTests {
     await present.shutdown()
     #expect(delivered.count == 1 && delivered[0] == nil, "\(delivered)")
     // A rendered topic or partition that is refused is quoted with the secret in it masked.
+    // So is a member of a JSON secret (the whole secret text was masked, not the member shown).
     let spaced = SecretFolder(
-      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_TOK": "hunter2 x"])
+      folder: "/nonexistent-secrets",
+      environment: ["IOTRULES_SECRET_TOK": "hunter2 x", "IOTRULES_SECRET_JSON": #"{"t": "hunter2 y"}"#])
     for (topic, partition, expected) in [
       (
         "t-${get_secret('tok')}", nil as String?,
         "kafka topic template 't-${get_secret('tok')}' rendered 't-***': a Kafka topic takes only letters, digits, '.', '_' and '-'"
+      ),
+      (
+        "t-${get_secret('json', 'SecretString', 't', 'arn')}", nil as String?,
+        "kafka topic template 't-${get_secret('json', 'SecretString', 't', 'arn')}' rendered 't-***': a Kafka topic takes only letters, digits, '.', '_' and '-'"
       ),
       (
         "readings-present", "${get_secret('tok')}",
@@ -1140,12 +1146,16 @@ struct ConnectorDispatchTests {
       (
         ["IOTRULES_SECRET_API_TOKEN": "plain text"],
         "${get_secret('api-token', 'SecretString', 'token', 'arn')}",
-        "http header 'x-api-key': get_secret('api-token') has no key 'token' (the secret is no JSON object, or lacks that member)"
+        "http header 'x-api-key': get_secret('api-token') gives nothing: it has no key 'token' (the secret is no JSON object, or lacks that member)"
       ),
       (
         ["IOTRULES_SECRET_API_TOKEN": #"{"other": "x"}"#],
         "${get_secret('api-token', 'SecretString', 'token', 'arn')}",
-        "http header 'x-api-key': get_secret('api-token') has no key 'token' (the secret is no JSON object, or lacks that member)"
+        "http header 'x-api-key': get_secret('api-token') gives nothing: it has no key 'token' (the secret is no JSON object, or lacks that member)"
+      ),
+      (
+        ["IOTRULES_SECRET_API_TOKEN": "x"], "${get_secret('api-token', 'secretString')}",
+        "http header 'x-api-key': get_secret('api-token') gives nothing: unknown secret type 'secretString' (SecretString or SecretBinary)"
       ),
     ] as [([String: String], String, String)])
   func missingSecretHeader(environment: [String: String], template: String, expected: String) async throws {

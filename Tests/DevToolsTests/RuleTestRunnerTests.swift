@@ -113,6 +113,27 @@ import Testing
     #expect(out.hasSuffix("2 passed, 2 failed (4 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  @Test("a template's get_secret shows as *** in rule tests: they read no secret, and judge no value it made")
+  func secretsArePlaceholders() throws {
+    let folder = temporaryFolder("ruletest-secrets")
+    try #"""
+    {"sql": "SELECT * FROM 'sensors/+/data'",
+     "actions": [{"http": {"url": "https://hooks.example.com/in", "headers": [{"key": "authorization", "value": "Bearer ${get_secret('api-token')}"}]}},
+                 {"kafka": {"bootstrapServers": "127.0.0.1:9092", "topic": "k.${get_secret('t', 'SecretString', 'topic', 'arn')}"}}]}
+    """#.write(toFile: folder + "/s.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "masked", "topic": "sensors/d1/data", "payload": {"p": 1},
+      "expect": {"actions": [{"kind": "http", "headers": [{"key": "authorization", "value": "Bearer ***"}]},
+                             {"kind": "kafka", "topic": "k.***"}]}}]
+    """#.write(toFile: folder + "/s.test.json", atomically: true, encoding: .utf8)
+    // The same with the secret in the environment: still ***.
+    for environment in [[:], ["IOTRULES_SECRET_API_TOKEN": "s3cr3t"]] as [[String: String]] {
+      let (status, out, _) = try runBinary(["test", folder], environment: environment)
+      #expect(status == 0, "\(out)")
+      #expect(!out.contains("s3cr3t"))
+    }
+  }
+
   @Test("a file path the daemon would refuse shows 'refused' and fails the case unless it expects that")
   func refusedArchivePathsFail() throws {
     let folder = temporaryFolder("ruletest-refused-path")

@@ -121,19 +121,43 @@ enum ContextFunctions {
 
   /// `get_secret(id)`, `get_secret(id, type)`, `get_secret(id, type, roleArn)` and
   /// `get_secret(id, type, key, roleArn)`. The role is ignored. Nothing about the secret appears in
-  /// any message: a missing store, secret or key is plain Undefined.
+  /// any message: a missing store, secret or key is plain Undefined (the store is told of a missing
+  /// key, and of what the call gave, which the daemon masks in what it shows).
   @Sendable static func getSecret(_ call: borrowing FunctionCall) -> Value {
-    guard case .string(let id) = call[0], let store = call.context.secrets,
-      let secret = store.secret(named: id)
-    else { return .undefined }
+    guard case .string(let id) = call[0], let store = call.context.secrets else { return .undefined }
+    if let placeholder = store.placeholder { return .string(placeholder) }
+    guard let secret = store.secret(named: id) else { return .undefined }
+    let given = secretValue(call, id: id, secret: secret, store: store)
+    switch given {
+    case .string(let text): store.disclosed(text)
+    case .undefined: break
+    default:
+      var bytes: [UInt8] = []
+      JSONWriter.write(given, into: &bytes)
+      store.disclosed(String(decoding: bytes, as: UTF8.self))
+    }
+    return given
+  }
+
+  /// What `get_secret` gives of `secret`, by its type and key arguments; the store is told why
+  /// when that is nothing.
+  private static func secretValue(
+    _ call: borrowing FunctionCall, id: String, secret: String, store: any SecretStore
+  ) -> Value {
     var type = "SecretString"
     if call.count >= 2 {
-      guard case .string(let given) = call[1] else { return .undefined }
+      guard case .string(let given) = call[1] else {
+        store.notGiven(id, because: "its type argument is no string")
+        return .undefined
+      }
       type = given
     }
     var key: String?
     if call.count == 4 {
-      guard case .string(let given) = call[2] else { return .undefined }
+      guard case .string(let given) = call[2] else {
+        store.notGiven(id, because: "its key argument is no string")
+        return .undefined
+      }
       key = given
     }
     switch type {
@@ -143,14 +167,19 @@ enum ContextFunctions {
       guard case .object(let object)? = try? JSONReader.parse(secret, options: .for(call.version)),
         let member = object[key]
       else {
-        store.keyNotFound(key, inSecret: id)
+        store.notGiven(
+          id, because: "it has no key '\(key)' (the secret is no JSON object, or lacks that member)")
         return .undefined
       }
       return member
     case "SecretBinary":
-      guard key == nil else { return .undefined }
+      guard key == nil else {
+        store.notGiven(id, because: "'SecretBinary' takes no key")
+        return .undefined
+      }
       return .string(Base64.encode(Array(secret.utf8)))
     default:
+      store.notGiven(id, because: "unknown secret type '\(type)' (SecretString or SecretBinary)")
       return .undefined
     }
   }

@@ -115,12 +115,32 @@ public struct EvaluationContext: Sendable {
 public protocol SecretStore: Sendable {
   /// The secret named `id`, or nil when there is none.
   func secret(named id: String) -> String?
-  /// Told when `get_secret` asked the secret `id` for the member `key` and it has none (the secret
-  /// is no JSON object, or lacks the key): the call is then Undefined.
-  func keyNotFound(_ key: String, inSecret id: String)
+  /// Told when a `get_secret` call found the secret `id` but gives nothing of it (Undefined), and
+  /// why: a key the secret lacks, a type it does not know.
+  func notGiven(_ id: String, because reason: String)
+  /// Told the text a `get_secret` call gave (a secret, its member, its base64), for masking.
+  func disclosed(_ text: String)
+  /// When set, every `get_secret` call gives this text and reads no secret: previews and rule tests
+  /// show `***`.
+  var placeholder: String? { get }
 }
 
 extension SecretStore {
   /// Nothing to do by default.
-  public func keyNotFound(_ key: String, inSecret id: String) {}
+  public func notGiven(_ id: String, because reason: String) {}
+  /// Nothing to do by default.
+  public func disclosed(_ text: String) {}
+  /// None by default: secrets are read.
+  public var placeholder: String? { nil }
+}
+
+/// The store of previews and rule tests: every `get_secret` call is `***`, no secret is read (a CI
+/// run has none, and what a missing secret does depends on where the daemon runs, not on the rule).
+public struct PlaceholderSecrets: SecretStore {
+  /// The store.
+  public init() {}
+  /// Never read.
+  public func secret(named id: String) -> String? { nil }
+  /// `***`.
+  public var placeholder: String? { "***" }
 }
