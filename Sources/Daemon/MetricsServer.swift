@@ -7,9 +7,9 @@ import Synchronization
 /// `/readyz` (``Health``: 200, or 503 with one line per problem): a
 /// thread accepts, each connection is answered on a thread of its own (at most 16 at once), one
 /// request per connection, each given 2 s in all to arrive. At the limit a new connection takes
-/// the place of the one that has waited longest for its request, so clients that connect and send
-/// nothing (or trickle) cannot keep a probe out. Chosen over an HTTP framework to keep the build
-/// small; it serves scrapes, nothing else.
+/// the place of the oldest one still waiting for its request (or whose answer has taken more than
+/// 2 s to write), so clients that connect and send nothing, trickle, or read slowly cannot keep a
+/// probe out. Chosen over an HTTP framework to keep the build small; it serves scrapes, nothing else.
 public final class MetricsServer: @unchecked Sendable {
   let registry: PrometheusCollectorRegistry
   /// What `/healthz` and `/readyz` report.
@@ -76,21 +76,47 @@ public final class MetricsServer: @unchecked Sendable {
     close(listener)
   }
 
-  /// Connections being answered, by descriptor: when each was accepted, and whether its request
-  /// is still being read. A descriptor leaves the table, under its lock, before it is closed, so
-  /// one found there is still this connection's.
-  let active = Mutex<[Int32: (acceptedAt: UInt64, reading: Bool)]>([:])
-  /// The most connections answered at once.
+  /// Where a connection is.
+  enum Phase: Equatable {
+    /// Its request is being read.
+    case reading
+    /// Its answer is being written, since then (uptime nanoseconds).
+    case answering(since: UInt64)
+    /// Cut off for a newcomer; its thread is ending.
+    case evicted
+  }
+
+  /// Connections being answered, by descriptor: when each was accepted, and its phase. A
+  /// descriptor leaves the table, under its lock, before it is closed, so one found there is
+  /// still this connection's.
+  let active = Mutex<[Int32: (acceptedAt: UInt64, phase: Phase)]>([:])
+  /// The most connections answered at once (and, apart, the most cut off whose threads are ending).
   static let maxConnections = 16
-  /// How long one request may take to arrive, in all.
+  /// How long one request may take to arrive, in all; an answer as long to be written before its
+  /// connection may be cut off for a newcomer.
   static let requestDeadlineMs = 2_000
+
+  /// Whether the connection in `phase` may be cut off for a newcomer at `now`: one still waiting
+  /// for its request, or one whose answer has been written for longer than the deadline.
+  static func isEvictable(_ phase: Phase, now: UInt64) -> Bool {
+    switch phase {
+    case .reading: true
+    case .answering(let since): now &- since >= UInt64(requestDeadlineMs) * 1_000_000
+    case .evicted: false
+    }
+  }
 
   func serve() {
     while true {
-      // At the limit with every request read (answers being written), new connections wait in
-      // the listen backlog rather than being refused.
+      // At the limit with no connection to cut off (every answer being written in time), or with
+      // as many cut off whose threads have not ended yet, new connections wait in the listen
+      // backlog rather than being refused.
       while active.withLock({ table in
-        table.count >= Self.maxConnections && !table.values.contains { $0.reading }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let evicted = table.values.filter { $0.phase == .evicted }.count
+        let live = table.count - evicted
+        return evicted >= Self.maxConnections
+          || (live >= Self.maxConnections && !table.values.contains { Self.isEvictable($0.phase, now: now) })
       }) {
         usleep(10_000)
       }
@@ -100,17 +126,21 @@ public final class MetricsServer: @unchecked Sendable {
         return
       }
       // Each connection on its own thread, so a slow client cannot hold up a probe; at the limit
-      // the one that has waited longest for its request is cut off (its thread then ends).
+      // the one that has waited longest is cut off (its thread then ends): a reader's reading side
+      // only, so that a request read whole a moment ago is still answered.
       // (Only this thread adds to `active`.)
       active.withLock { table in
-        if table.count >= Self.maxConnections,
-          let oldest = table.filter({ $0.value.reading }).min(by: {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let live = table.values.filter { $0.phase != .evicted }.count
+        if live >= Self.maxConnections,
+          let oldest = table.filter({ Self.isEvictable($0.value.phase, now: now) }).min(by: {
             $0.value.acceptedAt < $1.value.acceptedAt
           })
         {
-          shutdown(oldest.key, Int32(SHUT_RDWR))
+          shutdown(oldest.key, Int32(oldest.value.phase == .reading ? SHUT_RD : SHUT_RDWR))
+          table[oldest.key]?.phase = .evicted
         }
-        table[client] = (DispatchTime.now().uptimeNanoseconds, true)
+        table[client] = (now, .reading)
       }
       Thread.detachNewThread { [self] in
         respond(client)
@@ -141,8 +171,15 @@ public final class MetricsServer: @unchecked Sendable {
       if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
       if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
     }
-    // Read: no longer one to cut off for a newcomer.
-    active.withLock { $0[client]?.reading = false }
+    // Read: the answer has its own time before the connection may be cut off. One cut off before
+    // its request came whole gets no answer.
+    let cutOff = active.withLock { table -> Bool in
+      if table[client]?.phase == .reading {
+        table[client]?.phase = .answering(since: DispatchTime.now().uptimeNanoseconds)
+      }
+      return table[client]?.phase == .evicted
+    }
+    if cutOff, !String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { return }
     let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
     let parts = line.split(separator: " ")
     var status = "404 Not Found"
