@@ -260,6 +260,9 @@ public enum AWSRuleImporter {
         notes.append(
           "\(label) s3 → file: bucket '\(bucket)' becomes the archive root \(bucket)/, key → path below it")
       }
+      notes.append(
+        "\(label) s3 → file: each result is a line of the file (S3 stored it as an object); one that is not JSON is the line {\"payload_base64\": ...}"
+      )
       // S3 keys may hold `..`, `.` and empty segments or start with `/`; the file action refuses
       // such a path (it would leave the archive root or name no file), so the rule needs an edit.
       let segments = key.split(separator: "/", omittingEmptySubsequences: false)

@@ -165,6 +165,8 @@ import Testing
       perTopic.actionRequired == [
         "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table, '__topic___': name it, or write one rule per table"
       ], "\(perTopic.actionRequired)")
+    // S3 kept each result as an object: here it is a line, one that is not JSON in base64.
+    #expect(templated.notes.contains { $0.contains("one that is not JSON is the line {\"payload_base64\"") })
     // A constant key: S3 overwrote one object, the archive appends.
     let constant = try convert(#"{"s3": {"bucketName": "b", "key": "latest.json"}}"#)
     #expect(constant.notes.contains { $0.contains("S3 overwrote that one object") }, "\(constant.notes)")
