@@ -309,9 +309,15 @@ public final class ReplSession {
     do {
       program = try Compiler.compile(sql, version: version)
     } catch {
-      return fail(
-        error.diagnostics.map { rendered($0, in: sql, placed: true, lead: indent) }.joined(separator: "\n")
-      )
+      var text = error.diagnostics.map { rendered($0, in: sql, placed: true, lead: indent) }.joined(
+        separator: "\n")
+      // A clause on a line of its own after a one-line statement, which ran as it was.
+      let first = sql.prefix { $0.isLetter }.uppercased()
+      if ["WHERE", "FROM", "AND", "OR"].contains(first) {
+        text +=
+          "\nnote: the line before was a whole statement and ran (a line with SELECT and FROM ends one): write \(first) on that line, end statements with ';', or leave FROM for the next line"
+      }
+      return fail(text)
     }
     var outputs = program.warnings.map {
       Output(text: rendered($0, in: sql, placed: true, lead: indent), isError: true)

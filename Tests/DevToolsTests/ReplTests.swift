@@ -54,6 +54,15 @@ import Testing
     #expect(topicStatus == 65)
     #expect(topicErr.hasPrefix("stdin:1: error: the topic 'b/+' contains a wildcard"), "\(topicErr)")
     #expect(try runBinary(["repl", "--topic", "a/#"], input: "").0 == 64)
+    // A WHERE on its own line after a one-line statement (which ran) says why it stands alone.
+    let (whereStatus, whereOut, whereErr) = try runBinary(
+      ["repl"], input: ".payload {\"a\": 2}\nSELECT a FROM 't'\n  WHERE a > 1\n")
+    #expect(whereStatus == 65)
+    #expect(whereOut.contains("\"a\": 2"), "\(whereOut)")
+    #expect(
+      whereErr.contains(
+        "note: the line before was a whole statement and ran (a line with SELECT and FROM ends one): write WHERE on that line"
+      ), "\(whereErr)")
     // A prefix no function has is an error, as `iotrules functions zzz` says.
     let (functionsStatus, _, functionsErr) = try runBinary(["repl"], input: ".functions zzz\n")
     #expect(functionsStatus == 65)
