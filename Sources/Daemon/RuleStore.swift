@@ -312,6 +312,9 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
+  /// The loaded files found missing at the last poll: a removal applies once a second poll finds
+  /// the file still gone.
+  nonisolated(unsafe) var missingBefore: Set<String> = []
   /// The rule files whose latest load failed (a broken file with a running version is not read
   /// again until it changes, so its failure is remembered), for `/metrics`.
   nonisolated(unsafe) var failingFiles: Set<String> = []
@@ -500,8 +503,12 @@ public final class RuleReloader: Sendable {
   ///
   /// With `settle` (polling), a new or changed file is loaded only once a poll finds it as the one
   /// before did: a file still being written in place (`scp`, `cat >`, a slow generator) is not
-  /// loaded half-written, though a cut-off YAML file often parses. A removal applies at once, unless
-  /// a new file is waiting (a rename).
+  /// loaded half-written, though a cut-off YAML file often parses. A removal, likewise, applies
+  /// once a second poll finds the file still gone and no new file waits (a rename): `git checkout`
+  /// deletes the files it renames before it writes them anew, and a poll in between retired their
+  /// rules while the new files were not there yet (their messages were acknowledged with nothing
+  /// written). Rule paths that hold no rule file at all keep the running rules, as a path that is
+  /// gone does (`rm -rf rules && git clone` makes the folder before its files).
   @discardableResult
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
@@ -520,18 +527,31 @@ public final class RuleReloader: Sendable {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
     }
+    if times.isEmpty && !lock.withLock({ fingerprint.isEmpty }) {
+      // As for a path that is gone: nothing to load is no reason to retire every running rule.
+      lock.withLock { lastDigest = digest }
+      logger.error(
+        "the rule paths (\(paths.joined(separator: ", "))) hold no rule file; the running rules stay as they are until one is back",
+        metadata: ["event": "reload"])
+      CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
+      return nil
+    }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
     // forced: SIGHUP reads all), and those not to read yet.
     let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>)? = lock.withLock {
       if !force && times == fingerprint {
         lastDigest = digest
         unsettled = [:]
+        missingBefore = []
         return nil
       }
       var loading = times
       var deferred: Set<String> = []
       let seen = unsettled
       unsettled = [:]
+      let missingNow = Set(fingerprint.keys.filter { times[$0] == nil })
+      let wasMissing = missingBefore
+      missingBefore = settle && !force ? missingNow : []
       if settle && !force {
         // A new or changed file loads once a poll finds it as the one before did. One still
         // changing waits, not read (its running version stays), without holding up the others;
@@ -541,17 +561,16 @@ public final class RuleReloader: Sendable {
           deferred.insert(file)
           loading[file] = fingerprint[file]
         }
-        if !unsettled.isEmpty {
-          // A rename is a removal and a new file: the removed file's rule runs on until the new
-          // one loads, so no message falls between them.
-          for (file, stamp) in fingerprint where times[file] == nil {
-            loading[file] = stamp
-            deferred.insert(file)
-          }
+        // A rename is a removal and a new file: the removed file's rule runs on until the new
+        // one loads, so no message falls between them; and a file gone at this poll only may be
+        // on its way back (a checkout).
+        for file in missingNow where !unsettled.isEmpty || !wasMissing.contains(file) {
+          loading[file] = fingerprint[file]
+          deferred.insert(file)
         }
         if loading == fingerprint { return nil }
       }
-      if unsettled.isEmpty { lastDigest = digest }
+      if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
       defer { fingerprint = loading }
       return (
         loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),

@@ -224,8 +224,42 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
   }
 
+  /// `git checkout` of a branch that renames a rule file deletes it, then writes the new one: a poll
+  /// between the two kept the rule's messages from any rule (acknowledged with nothing written).
+  /// The rule now runs on until the new file loads; a folder left with no rule file at all keeps
+  /// every running rule, as a folder that is gone does.
+  @Test func aCheckoutThatRenamesRulesLeavesNoGap() async throws {
+    let folder = temporaryFolder("checkout")
+    write(
+      #"{"ruleName": "k", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#,
+      to: folder + "/k.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/other.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/k.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["k", "other"])
+    write(
+      #"{"ruleName": "k", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#,
+      to: folder + "/zz_k.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["k", "other"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/zz_k.json", folder + "/other.json"])
+    // Every file gone at once: the rules stay, at any poll, until one is back.
+    for file in ["zz_k.json", "other.json"] {
+      try FileManager.default.removeItem(atPath: folder + "/" + file)
+    }
+    for _ in 0..<3 { #expect(await reloader.reload(settle: true) == nil) }
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["k", "other"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/other.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["other"])
+  }
+
   /// Polling loads a changed file only once it stays the same for a poll: a file still being
-  /// written is not loaded half-written. A removal, and SIGHUP, do not wait.
+  /// written is not loaded half-written. A removal waits for a second poll too; SIGHUP does not wait.
   @Test func pollingWaitsForAChangedFileToSettle() async throws {
     let folder = temporaryFolder("settle")
     write(Self.rule, to: folder + "/one.json")
@@ -241,6 +275,8 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "b/#"])
     #expect(await reloader.reload(settle: true) == nil)
     try FileManager.default.removeItem(atPath: folder + "/two.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one", "two"])
     #expect(await reloader.reload(settle: true) != nil)
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
     write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/three.json")
