@@ -761,12 +761,13 @@ public enum RuleChecker {
   public static func json(_ results: [FileResult]) -> String {
     let files = results.map { result in
       // Each with its own file: a rule's test file holds the failing cases that make the rule invalid.
-      func entry(_ diagnostic: RuleDiagnostic) -> String {
+      func entry(_ diagnostic: RuleDiagnostic, _ severity: String) -> String {
         "{\"file\":\(ErrorRecord.quote(diagnostic.file)),\"line\":\(diagnostic.position.line),"
-          + "\"column\":\(diagnostic.position.column),\"message\":\(ErrorRecord.quote(diagnostic.message))}"
+          + "\"column\":\(diagnostic.position.column),\"severity\":\"\(severity)\","
+          + "\"message\":\(ErrorRecord.quote(diagnostic.message))}"
       }
-      let errors = result.diagnostics.map(entry)
-      let warnings = result.warnings.map(entry)
+      let errors = result.diagnostics.map { entry($0, "error") }
+      let warnings = result.warnings.map { entry($0, "warning") }
       let rule = result.rule.map { ErrorRecord.quote($0) } ?? "null"
       return
         "{\"file\":\(ErrorRecord.quote(result.file)),\"rule\":\(rule),\"valid\":\(result.diagnostics.isEmpty),\"errors\":[\(errors.joined(separator: ","))],\"warnings\":[\(warnings.joined(separator: ","))]}"

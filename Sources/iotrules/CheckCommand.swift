@@ -105,8 +105,23 @@ struct CheckCommand: ParsableCommand {
     }
     if empty.isEmpty, results.isEmpty { empty = present }
     let invalid = results.filter { !$0.diagnostics.isEmpty }.count
+    // Why each empty path is an error, said after the other paths' results (text) or listed as a
+    // file result of its own (JSON: a tool reading `invalid` must not pass it).
+    let emptyReasons = empty.map { path in
+      // A test file named alone: say what it is and what to name instead.
+      RuleFile.isTestFile(path)
+        ? "\(path) is a rule test file: name its rule file (\(RuleFile.ruleFilePaths(ofTest: path)[0])) or their folder; the rule's check runs its tests"
+        : "no rule files (*.json, *.yaml, *.yml) in \(path)"
+    }
     if format == "json" {
-      print(RuleChecker.json(results + missingResults))
+      let emptyResults = zip(empty, emptyReasons).map { path, reason in
+        RuleChecker.FileResult(
+          file: path, rule: nil,
+          diagnostics: [
+            RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: reason)
+          ])
+      }
+      print(RuleChecker.json(results + missingResults + emptyResults))
     } else {
       for result in results {
         // Warnings and errors together in file order (a stable sort: same places keep their order).
@@ -130,12 +145,7 @@ struct CheckCommand: ParsableCommand {
       FileHandle.standardError.write(Data("iotrules: note: \(note)\n".utf8))
     }
     // Said after the other paths' results, which an empty one must not hide.
-    for path in empty {
-      // A test file named alone: say what it is and what to name instead.
-      let why =
-        RuleFile.isTestFile(path)
-        ? "\(path) is a rule test file: name its rule file (\(RuleFile.ruleFilePaths(ofTest: path)[0])) or their folder; the rule's check runs its tests"
-        : "no rule files (*.json, *.yaml, *.yml) in \(path)"
+    for why in emptyReasons {
       FileHandle.standardError.write(Data("iotrules: error: \(why)\n".utf8))
     }
     // A file or path that cannot be read is an I/O error (74), before an empty path (66) and an

@@ -214,6 +214,13 @@ with tempfile.TemporaryDirectory() as work:
                        capture_output=True, text=True, timeout=60)
     check("check prints results beside an empty path", p.returncode == 66 and "bad.json" in p.stdout
           and "no rule files" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # In JSON the empty path is a result of its own, invalid (a tool reading "invalid" must not pass
+    # it), and every diagnostic says its severity.
+    document = json.loads(p.stdout) if p.stdout else {}
+    empty_results = [f for f in document.get("files", []) if f["file"].endswith("empty")]
+    check("check lists an empty path in JSON", document.get("invalid") == 2 and len(empty_results) == 1
+          and empty_results[0]["errors"][0]["severity"] == "error"
+          and "no rule files" in empty_results[0]["errors"][0]["message"], p.stdout)
     # A path that does not exist is a result of its own, in JSON too (exit 74): the others are still
     # checked (nothing was printed on stdout before).
     missing = os.path.join(work, "nope")
