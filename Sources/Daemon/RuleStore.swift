@@ -649,7 +649,15 @@ public final class RuleReloader: Sendable {
       "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
       "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
     ]
-    if !removed.isEmpty { metadata["removed"] = .string(removed.joined(separator: ",")) }
+    // Names as lists (JSON logs: arrays), at most 100 each, so a reload says which rules it
+    // touched, not only how many.
+    func listed(_ list: [String]) -> Logger.Metadata.Value {
+      .array(
+        list.prefix(100).map { .string($0) }
+          + (list.count > 100 ? [.string("… \(list.count - 100) more")] : []))
+    }
+    if !removed.isEmpty { metadata["removed"] = listed(removed) }
+    if !fresh.isEmpty { metadata["changedRules"] = listed(fresh.map(\.name).sorted()) }
     logger.info("rules reloaded", metadata: metadata)
     noteOrphanTests(event: "reload")
     if !returned.rules.contains(where: { !$0.disabled }) {
