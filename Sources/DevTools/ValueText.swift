@@ -95,7 +95,8 @@ public enum LineDiff {
 
 /// JUnit XML for CI.
 public enum JUnitReport {
-  /// One `<testsuite>` per test file, one `<testcase>` per case, `<failure>` with the diff.
+  /// One `<testsuite>` per test file, one `<testcase>` per case (with `file` and `line`, which CI
+  /// annotations use), `<failure>` with the diff.
   public static func xml(_ results: [RuleTestResult]) -> String {
     var files: [String] = []
     for result in results where !files.contains(result.file) { files.append(result.file) }
@@ -111,7 +112,7 @@ public enum JUnitReport {
         "  <testsuite name=\(quote(file)) tests=\"\(cases.count)\" failures=\"\(failed)\" errors=\"0\" time=\(seconds(cases.reduce(0) { $0 + $1.seconds }))>\n"
       for result in cases {
         out +=
-          "    <testcase classname=\(quote(result.rule)) name=\(quote(result.name)) time=\(seconds(result.seconds))"
+          "    <testcase classname=\(quote(result.rule)) name=\(quote(result.name)) file=\(quote(result.file)) line=\"\(result.position.line)\" time=\(seconds(result.seconds))"
         if let failure = result.failure {
           let headline = failure.split(separator: "\n").first.map(String.init) ?? failure
           out +=

@@ -40,6 +40,11 @@ import Testing
     let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
     #expect(report.contains(#"<testsuites name="iotrules test" tests="2" failures="1""#))
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
+    // Each case with its file and line, for CI annotations.
+    #expect(
+      report.contains(
+        #"<testcase classname="high_temp" name="cool" file="\#(folder)/high_temp.test.json" line="3" "#),
+      "\(report)")
     // A report path that is a folder: the system's reason, exit 74.
     let (folderStatus, folderOut, folderError) = try runBinary([
       "test", packageRoot + "/Rules", "--junit", folder,
