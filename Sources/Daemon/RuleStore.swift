@@ -313,8 +313,10 @@ public final class RuleReloader: Sendable {
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
   /// The loaded files found missing at the last poll: a removal applies once a second poll finds
-  /// the file still gone.
+  /// the file still gone, with nothing else changed since.
   nonisolated(unsafe) var missingBefore: Set<String> = []
+  /// `digest()` at the last poll.
+  nonisolated(unsafe) var pollDigest: UInt64 = 0
   /// The rule files whose latest load failed (a broken file with a running version is not read
   /// again until it changes, so its failure is remembered), for `/metrics`.
   nonisolated(unsafe) var failingFiles: Set<String> = []
@@ -504,14 +506,19 @@ public final class RuleReloader: Sendable {
   /// With `settle` (polling), a new or changed file is loaded only once a poll finds it as the one
   /// before did: a file still being written in place (`scp`, `cat >`, a slow generator) is not
   /// loaded half-written, though a cut-off YAML file often parses. A removal, likewise, applies
-  /// once a second poll finds the file still gone and no new file waits (a rename): `git checkout`
-  /// deletes the files it renames before it writes them anew, and a poll in between retired their
-  /// rules while the new files were not there yet (their messages were acknowledged with nothing
-  /// written). Rule paths that hold no rule file at all keep the running rules, as a path that is
+  /// once a second poll finds the file still gone, nothing else changed since and no new file
+  /// waiting (a rename): `git checkout` deletes the files it renames before it writes them anew,
+  /// and a poll in between retired their rules while the new files were not there yet (their
+  /// messages were acknowledged with nothing written). Rule paths that hold no rule file at all keep the running rules, as a path that is
   /// gone does (`rm -rf rules && git clone` makes the folder before its files).
   @discardableResult
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
+    // Quiet: nothing changed in the rule paths since the last poll (a checkout still writing is not).
+    let quiet = lock.withLock {
+      defer { pollDigest = digest }
+      return digest == pollDigest
+    }
     if !force && lock.withLock({ digest == lastDigest }) { return nil }
     let times: [String: FileStamp]
     do {
@@ -564,7 +571,7 @@ public final class RuleReloader: Sendable {
         // A rename is a removal and a new file: the removed file's rule runs on until the new
         // one loads, so no message falls between them; and a file gone at this poll only may be
         // on its way back (a checkout).
-        for file in missingNow where !unsettled.isEmpty || !wasMissing.contains(file) {
+        for file in missingNow where !unsettled.isEmpty || !wasMissing.contains(file) || !quiet {
           loading[file] = fingerprint[file]
           deferred.insert(file)
         }
