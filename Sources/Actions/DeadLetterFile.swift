@@ -32,15 +32,7 @@ public final class DeadLetterFile: DeadLetterSink {
       }
       try descriptor.withLock { fd throws(ActionError) in
         guard fd < 0 else { return }
-        fd = Self.openWithoutWaiting(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
-        do throws(ActionError) {
-          try FileSystem.endCutLine(fd, path: path, operations: operations.withLock { $0 })
-        } catch {
-          close(fd)
-          fd = -1
-          throw error
-        }
+        fd = try openForRecords(O_WRONLY | O_APPEND | O_CLOEXEC, operations: operations.withLock { $0 })
       }
       return
     }
@@ -79,16 +71,7 @@ public final class DeadLetterFile: DeadLetterSink {
         let folders = try FileSystem.makeParentFolders(of: path)
         var info = stat()
         let existed = stat(path, &info) == 0
-        fd = Self.openWithoutWaiting(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
-        if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
-        do throws(ActionError) {
-          try FileSystem.endCutLine(fd, path: path, operations: operations)
-        } catch {
-          // Opened again, and the line ended, before the next record.
-          close(fd)
-          fd = -1
-          throw error
-        }
+        fd = try openForRecords(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, operations: operations)
         // A new file (and new folders) must reach the disk with the record's fsync.
         try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
@@ -107,6 +90,21 @@ public final class DeadLetterFile: DeadLetterSink {
         throw FileSystem.error(code, "fsync \(path)")
       }
     }
+  }
+
+  /// The file at `path` opened with `flags` to append records, a line a killed process left
+  /// unfinished ended first (``FileSystem/endCutLine(_:path:operations:)``); nothing stays open when
+  /// either fails, so the next record opens it again.
+  private func openForRecords(_ flags: Int32, operations: FileOperations) throws(ActionError) -> Int32 {
+    let fd = Self.openWithoutWaiting(path, flags)
+    if fd < 0 { throw FileSystem.error(errno, "cannot open dead-letter file \(path)") }
+    do throws(ActionError) {
+      try FileSystem.endCutLine(fd, path: path, operations: operations)
+    } catch {
+      close(fd)
+      throw error
+    }
+    return fd
   }
 
   /// Opens `path` without waiting for a FIFO's reader (that open would block start-up, or the

@@ -102,7 +102,7 @@ public final class KafkaAction: PipelinedBatchAction {
       } else if !topic.contains("${"), let problem = KafkaAction.topicProblem(topic) {
         problems.add(field: "kafka.topic", "'\(topic)': \(problem)")
       }
-      if let partition, !partition.contains("${"), (Int32(partition) ?? -1) < 0 {
+      if let partition, !partition.contains("${"), KafkaAction.partitionNumber(partition) == nil {
         problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
       for (key, problem) in KafkaAction.settingProblems(clientProperties) {
@@ -317,7 +317,7 @@ public final class KafkaAction: PipelinedBatchAction {
       if text.isEmpty {
         partitionNumber = nil
       } else {
-        guard let number = Int32(text), number >= 0 else {
+        guard let number = Self.partitionNumber(text) else {
           throw ActionError(
             .permanent,
             "kafka partition template '\(configuration.partition ?? "")' rendered '\(shown)', not a partition number"
@@ -346,6 +346,11 @@ public final class KafkaAction: PipelinedBatchAction {
       topic: renderedTopic, key: renderedKey,
       value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
     return (record, shownTopic)
+  }
+
+  /// The partition `text` names (a whole number from 0), or nil.
+  public static func partitionNumber(_ text: String) -> Int32? {
+    Int32(text).flatMap { $0 >= 0 ? $0 : nil }
   }
 
   /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.

@@ -158,6 +158,7 @@ public final class MetricsServer: @unchecked Sendable {
     let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Self.requestDeadlineMs) * 1_000_000
     var request: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
+    var complete = false
     while request.count < 65536 {
       let now = DispatchTime.now().uptimeNanoseconds
       guard now < deadline else { return }
@@ -168,8 +169,10 @@ public final class MetricsServer: @unchecked Sendable {
       let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress!, $0.count, 0) }
       if count <= 0 { break }
       request += buffer[0..<count]
-      if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
-      if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
+      complete =
+        (request.count >= 4 && request.suffix(4) == [13, 10, 13, 10])
+        || String(decoding: request, as: UTF8.self).contains("\r\n\r\n")
+      if complete { break }
     }
     // Read: the answer has its own time before the connection may be cut off. One cut off before
     // its request came whole gets no answer.
@@ -179,7 +182,7 @@ public final class MetricsServer: @unchecked Sendable {
       }
       return table[client]?.phase == .evicted
     }
-    if cutOff, !String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { return }
+    if cutOff, !complete { return }
     let line = String(decoding: request.prefix(while: { $0 != 13 && $0 != 10 }), as: UTF8.self)
     let parts = line.split(separator: " ")
     var status = "404 Not Found"

@@ -509,8 +509,9 @@ public final class RuleReloader: Sendable {
   /// once a second poll finds the file still gone, nothing else changed since and no new file
   /// waiting (a rename): `git checkout` deletes the files it renames before it writes them anew,
   /// and a poll in between retired their rules while the new files were not there yet (their
-  /// messages were acknowledged with nothing written). Rule paths that hold no rule file at all keep the running rules, as a path that is
-  /// gone does (`rm -rf rules && git clone` makes the folder before its files).
+  /// messages were acknowledged with nothing written). Rule paths that hold no rule file at all
+  /// keep the running rules, as a path that is gone does (`rm -rf rules && git clone` makes the
+  /// folder before its files).
   @discardableResult
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()

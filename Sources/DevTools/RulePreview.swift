@@ -192,7 +192,7 @@ public struct RulePreview: Sendable {
         {
           refusal = "the kafka topic renders '\(topic)': \(problem)"
         } else if case .string(let partition)? = object["partition"], !partition.isEmpty,
-          !partition.contains("***"), (Int32(partition) ?? -1) < 0
+          !partition.contains("***"), KafkaAction.partitionNumber(partition) == nil
         {
           refusal = "the kafka partition renders '\(partition)', not a partition number"
         }

@@ -1096,7 +1096,8 @@ public final class Dispatcher: Sendable {
       var ruleLevel: [(ConfiguredAction, ErrorRecord.Failure)] = []
       // In the order of the rule's actions, not of their completion: a record lists its failures
       // the same way each time.
-      let place = { (configured: ConfiguredAction) in rule.actions.firstIndex { $0 === configured } ?? Int.max
+      func place(_ configured: ConfiguredAction) -> Int {
+        rule.actions.firstIndex { $0 === configured } ?? Int.max
       }
       let ordered = failures.count < 2 ? failures : failures.sorted { place($0.0) < place($1.0) }
       for (configured, error) in ordered {
@@ -1192,9 +1193,8 @@ public final class Dispatcher: Sendable {
         continue
       }
       // Never retried into itself: the record, with the error action's own failure, goes to the
-      // dead-letter file.
-      // Each record goes on to the dead-letter file: like an action's failures, the lines are
-      // counted and capped per rule and error action (a storm wrote one line a record).
+      // dead-letter file; like an action's failures, the log lines are capped per rule and error
+      // action (a storm wrote one line a record).
       let message = rules[pending.rule].0.message
       let ruleName = rules[pending.rule].0.rule.name
       let (logs, unlogged) = failureLogTurn(rule: ruleName, action: errorAction.label)

@@ -89,14 +89,16 @@ struct CheckCommand: ParsableCommand {
     for (path, reason) in zip(missing, reasons) {
       FileHandle.standardError.write(Data("iotrules: error: \(path): \(reason)\n".utf8))
     }
-    let missingResults = zip(missing, reasons).map { path, reason in
+    // A path that yields no rule is a result of its own in JSON, with its reason at its start.
+    func pathResult(_ path: String, _ reason: String, unreadable: Bool) -> RuleChecker.FileResult {
       RuleChecker.FileResult(
         file: path, rule: nil,
         diagnostics: [
           RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: reason)
         ],
-        unreadable: true)
+        unreadable: unreadable)
     }
+    let missingResults = zip(missing, reasons).map { pathResult($0, $1, unreadable: true) }
     // A mistyped or empty folder in CI must not pass as "all valid", also beside a good one.
     // (A rule's test file named directly is no rule, and no mistake either: `check Rules/*.json`;
     // but test files alone are no rules checked.)
@@ -114,13 +116,7 @@ struct CheckCommand: ParsableCommand {
         : "no rule files (*.json, *.yaml, *.yml) in \(path)"
     }
     if format == "json" {
-      let emptyResults = zip(empty, emptyReasons).map { path, reason in
-        RuleChecker.FileResult(
-          file: path, rule: nil,
-          diagnostics: [
-            RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: reason)
-          ])
-      }
+      let emptyResults = zip(empty, emptyReasons).map { pathResult($0, $1, unreadable: false) }
       print(RuleChecker.json(results + missingResults + emptyResults))
     } else {
       for result in results {

@@ -86,34 +86,43 @@ struct SQLiteActionTests {
     }
   }
 
-  /// A database deleted under the action (or replaced) is opened anew at its path: the rows after
-  /// do not go into the unlinked file.
-  @Test func aDeletedDatabaseIsOpenedAgain() async throws {
+  /// A sqlite action writing the table `readings` of `iot.db` in a new folder, the folder and the
+  /// database's path.
+  static func readingsAction() throws -> (SQLiteAction, folder: String, path: String) {
     let folder = temporaryFolder()
     let path = "\(folder)/iot.db"
     let action = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
-    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
-    #expect(await action.performBatch([row(1)]).allSatisfy { $0 == nil })
-    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    #expect(await action.performBatch([row(2), row(3)]).allSatisfy { $0 == nil })
-    await action.shutdown()
-    let queue = try DatabaseQueue(path: path)
-    let numbers = try await queue.read { db in try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    return (action, folder, path)
+  }
+
+  /// The result `{"n": n}`.
+  static func row(_ n: Int) -> ActionInput { input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
+
+  /// The `n` of the rows of `readings` in the database at `path`, in order.
+  static func numbers(at path: String) async throws -> [Int] {
+    try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
     }
-    #expect(numbers == [2, 3])
+  }
+
+  /// A database deleted under the action (or replaced) is opened anew at its path: the rows after
+  /// do not go into the unlinked file.
+  @Test func aDeletedDatabaseIsOpenedAgain() async throws {
+    let (action, _, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    #expect(await action.performBatch([Self.row(2), Self.row(3)]).allSatisfy { $0 == nil })
+    await action.shutdown()
+    #expect(try await Self.numbers(at: path) == [2, 3])
   }
 
   /// A database replaced under the action (an operator restoring a backup with `mv`) keeps what
   /// the new file holds: the old connection's `-wal` and `-shm`, left at the path, are not replayed
   /// into it (they brought the old rows and schema back over the restored ones).
   @Test func aReplacedDatabaseKeepsItsOwnContent() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/iot.db"
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
-    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
-    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    let (action, folder, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
     #expect(FileManager.default.fileExists(atPath: path + "-wal"))
     // The backup: its own schema, rows and a table the old database never had.
     let backup = "\(folder)/backup.db"
@@ -122,7 +131,7 @@ struct SQLiteActionTests {
       try db.execute(sql: "CREATE TABLE keep (k); INSERT INTO keep VALUES (1)")
     }
     #expect(rename(backup, path) == 0)
-    #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil })
+    #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
     await action.shutdown()
     let queue = try DatabaseQueue(path: path)
     let (numbers, kept) = try await queue.read { db in
@@ -141,25 +150,15 @@ struct SQLiteActionTests {
   /// by the next batch, or at shutdown.
   @Test(arguments: [true, false])
   func aMovedDatabaseKeepsItsRows(nextBatch: Bool) async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/iot.db"
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
-    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
-    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    let (action, folder, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
     #expect(FileManager.default.fileExists(atPath: path + "-wal"))
     #expect(rename(path, "\(folder)/moved.db") == 0)
-    if nextBatch { #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil }) }
+    if nextBatch { #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil }) }
     await action.shutdown()
-    let moved = try await DatabaseQueue(path: "\(folder)/moved.db").read { db in
-      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
-    }
-    #expect(moved == [1, 2])
+    #expect(try await Self.numbers(at: "\(folder)/moved.db") == [1, 2])
     if nextBatch {
-      let now = try await DatabaseQueue(path: path).read { db in
-        try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
-      }
-      #expect(now == [3])
+      #expect(try await Self.numbers(at: path) == [3])
     } else {
       #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
     }
@@ -170,12 +169,8 @@ struct SQLiteActionTests {
   /// unreadable), the path's new database gets the next rows, and once the reader is done the next
   /// batch completes the checkpoint and removes the files set aside.
   @Test func aDatabaseMovedUnderAReaderKeepsItsRows() async throws {
-    let folder = temporaryFolder()
-    let path = "\(folder)/iot.db"
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
-    let row = { (n: Int) in input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }
-    #expect(await action.performBatch([row(1), row(2)]).allSatisfy { $0 == nil })
+    let (action, folder, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
     // Another process's long read: a transaction left open across accesses.
     var readerConfiguration = Configuration()
     readerConfiguration.allowsUnsafeTransactions = true
@@ -184,9 +179,9 @@ struct SQLiteActionTests {
       try db.beginTransaction(.deferred)
       _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM readings")
     }
-    #expect(await action.performBatch([row(3)]).allSatisfy { $0 == nil })
+    #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)
-    #expect(await action.performBatch([row(4)]).allSatisfy { $0 == nil })
+    #expect(await action.performBatch([Self.row(4)]).allSatisfy { $0 == nil })
     let aside = {
       (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.contains(".retired-") }
         ?? []
@@ -194,17 +189,11 @@ struct SQLiteActionTests {
     #expect(!aside().isEmpty)
     try reader.inDatabase { db in try db.commit() }
     try reader.close()
-    #expect(await action.performBatch([row(5)]).allSatisfy { $0 == nil })
+    #expect(await action.performBatch([Self.row(5)]).allSatisfy { $0 == nil })
     #expect(aside().isEmpty, "\(aside())")
     await action.shutdown()
-    let moved = try await DatabaseQueue(path: "\(folder)/moved.db").read { db in
-      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
-    }
-    #expect(moved == [1, 2, 3])
-    let now = try await DatabaseQueue(path: path).read { db in
-      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
-    }
-    #expect(now == [4, 5])
+    #expect(try await Self.numbers(at: "\(folder)/moved.db") == [1, 2, 3])
+    #expect(try await Self.numbers(at: path) == [4, 5])
   }
 
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another
