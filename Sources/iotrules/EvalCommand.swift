@@ -291,7 +291,8 @@ enum BatchEvaluator {
       var version = SQLVersion.default
       if let given = fields["sql_version"] {
         guard case .string(let name) = given, let parsed = SQLVersion(string: name) else {
-          throw BatchError.input("\"sql_version\" must be \"2016-03-23\" or \"2015-10-08\"")
+          throw BatchError.input(
+            "\"sql_version\" must be \"2016-03-23\", \"2015-10-08\" or \"beta\" (the newest, 2016-03-23)")
         }
         version = parsed
       }

@@ -382,6 +382,20 @@ private func parseError(_ sql: String) -> String? {
       "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
     ),
     ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
+    // No indexing in IoT SQL; no number starting with '.'.
+    (
+      "SELECT a[0] AS x FROM 't'",
+      "1:9: expected FROM, WHERE or the end of the statement, found '[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
+    ),
+    (
+      "SELECT upper(a.b[1]) FROM 't'",
+      "1:17: expected ',' or ')' after an argument of 'upper', found '[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
+    ),
+    ("SELECT 1 + .5 AS r FROM 't'", "1:12: malformed number '.5': a number starts with a digit (write 0.5)"),
+    (
+      "SELECT a FROM 't' WHERE a > .25",
+      "1:29: malformed number '.25': a number starts with a digit (write 0.25)"
+    ),
     (
       "SELECT a + * FROM 't'",
       "1:12: '*' stands for the whole message only as a SELECT item or a function argument"

@@ -186,6 +186,17 @@ import Testing
   let several = Array(#"{"x":1e2000,"y":1e1999,"z":{"w":[1e-1500,-1e3000]}}"#.utf8)
   #expect(
     machine.evaluate(star, context: EvaluationContext(topic: "t", payload: several))?.payload == several)
+  // `SELECT VALUE *` is the payload as `SELECT *` is; a number respelled elsewhere (`1.50`) leaves
+  // the one beyond the range as written.
+  let value = try Compiler.compile("SELECT VALUE * FROM 't'")
+  #expect(
+    machine.evaluate(value, context: EvaluationContext(topic: "t", payload: compact))?.payload == compact)
+  let respelled = EvaluationContext(topic: "t", payload: Array(#"{"a":1.50,"x":1e2000}"#.utf8))
+  for program in [star, value] {
+    #expect(
+      machine.evaluate(program, context: respelled).map { String(decoding: $0.payload, as: UTF8.self) }
+        == #"{"a":1.5,"x":1e2000}"#)
+  }
   // Within the range (doubles' extremes included) a number is held as it is.
   let doubles = try Compiler.compile("SELECT x * 2 AS y, x FROM 't'")
   let extremes = EvaluationContext(topic: "t", payload: Array(#"{"x": 1.7976931348623157e308}"#.utf8))

@@ -146,10 +146,8 @@ struct CodeGenerator {
       compile(condition)
       toNoMatch = emit(.jumpIfNotTrue, at: condition.range)
     }
-    if case .items(let items) = statement.select, items.count == 1, items[0].kind == .star,
-      items[0].alias == nil
-    {
-      emit(.passthrough, at: items[0].range)
+    if let range = Self.wholePayloadRange(statement.select) {
+      emit(.passthrough, at: range)
     } else {
       compile(statement.select, range: statement.range)
       emit(.output, at: statement.range)
@@ -157,6 +155,19 @@ struct CodeGenerator {
     if let toNoMatch {
       patch(toNoMatch)
       emit(.noMatch, at: statement.whereClause!.range)
+    }
+  }
+
+  /// Where the SELECT list says "the payload itself", `SELECT *` or `SELECT VALUE *`: both pass the
+  /// payload on as `SELECT *` does (its bytes when the writer would spell them so). Nil otherwise.
+  static func wholePayloadRange(_ select: SelectClause) -> SourceRange? {
+    switch select {
+    case .items(let items) where items.count == 1 && items[0].kind == .star && items[0].alias == nil:
+      return items[0].range
+    case .value(let expression) where expression.kind == .wildcard:
+      return expression.range
+    default:
+      return nil
     }
   }
 

@@ -479,6 +479,15 @@ public struct Parser {
         let word = lexer.text(token.range)
         hint = " (a field named '\(word)' is read with get(*, '\(word)'))"
       }
+      // `.5`: a number starts with a digit (the lexer reads `.` and `5` apart, as in `a.5`).
+      let after = token.range.end.offset
+      if token.kind == .symbol("."), after < lexer.bytes.count, Lexer.isDigit(lexer.bytes[after]) {
+        var end = after
+        while end < lexer.bytes.count, Lexer.isDigit(lexer.bytes[end]) { end += 1 }
+        let digits = String(decoding: lexer.bytes[after..<end], as: UTF8.self)
+        throw error(
+          "malformed number '.\(digits)': a number starts with a digit (write 0.\(digits))", token.range)
+      }
       if previous != nil || openingDescription != nil {
         throw error("expected an expression after \(describePrevious())\(hint)", token.range)
       }
@@ -826,6 +835,8 @@ public struct Parser {
     case .end: return "the end of the statement"
     case .keyword(let keyword): return keyword.rawValue
     case .string: return "the string \(Parser.shortened(lexer.text(token.range)))"
+    // Found only where an expression has ended (elsewhere `[` opens an array literal).
+    case .symbol("["): return "'[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
     default: return "'\(Parser.shortened(lexer.text(token.range)))'"
     }
   }

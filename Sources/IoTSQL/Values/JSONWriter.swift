@@ -85,8 +85,9 @@ public enum JSONWriter {
     return String(decoding: buffer, as: UTF8.self)
   }
 
-  /// The text of a number as this engine writes it, in JSON and in String conversions
-  /// (`'x' + 1.5` is `"x1.5"`).
+  /// The text of a number as this engine writes it in JSON. String conversions (`'x' + 1.5` is
+  /// `"x1.5"`, `cast(1E40 AS String)` is `"1E+40"`) use `Coercions.numberText`, which
+  /// differs beyond the plain range (see Grammar/README.md, "Number text").
   ///
   /// - An Int is its decimal digits, with `-` when negative.
   /// - A Decimal is its value with trailing zeros removed (Decimal `22.50` is `22.5`, `0.30` is `0.3`),
