@@ -62,34 +62,73 @@ public enum ValueText {
 
 /// A line diff of two texts (longest common subsequence), for test failures.
 public enum LineDiff {
-  /// Lines prefixed `  ` (both), `- ` (expected only) and `+ ` (actual only).
+  /// Lines prefixed `  ` (both), `- ` (expected only) and `+ ` (actual only). Lines are the same
+  /// when their scalars are; a `-` and a `+` line that would look the same on a terminal (`é`
+  /// against `e` + U+0301, a no-break or zero-width space) show their invisible and combining
+  /// scalars spelled out (`e\u0301`), so the diff shows where they differ.
   public static func unified(expected: String, actual: String) -> String {
     let left = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     let right = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let same = { (i: Int, j: Int) in left[i].utf8.elementsEqual(right[j].utf8) }
     // Test documents are small; a quadratic table is fine and keeps the diff minimal.
     var table = [[Int]](repeating: [Int](repeating: 0, count: right.count + 1), count: left.count + 1)
     for i in stride(from: left.count - 1, through: 0, by: -1) {
       for j in stride(from: right.count - 1, through: 0, by: -1) {
-        table[i][j] = left[i] == right[j] ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+        table[i][j] = same(i, j) ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
       }
     }
-    var lines: [String] = []
+    var lines: [(mark: String, text: String)] = []
     var i = 0
     var j = 0
     while i < left.count || j < right.count {
-      if i < left.count, j < right.count, left[i] == right[j] {
-        lines.append("  " + left[i])
+      if i < left.count, j < right.count, same(i, j) {
+        lines.append(("  ", left[i]))
         i += 1
         j += 1
       } else if i < left.count, j == right.count || table[i + 1][j] >= table[i][j + 1] {
-        lines.append("- " + left[i])
+        lines.append(("- ", left[i]))
         i += 1
       } else {
-        lines.append("+ " + right[j])
+        lines.append(("+ ", right[j]))
         j += 1
       }
     }
-    return lines.joined(separator: "\n")
+    let removed = Set(lines.filter { $0.mark == "- " }.map { visible($0.text) })
+    let added = Set(lines.filter { $0.mark == "+ " }.map { visible($0.text) })
+    let lookAlike = removed.intersection(added)
+    return lines.map { line in
+      line.mark == "  " || !lookAlike.contains(visible(line.text))
+        ? line.mark + line.text : line.mark + spelled(line.text)
+    }.joined(separator: "\n")
+  }
+
+  /// What a terminal shows of `text`: invisible scalars dropped, other spaces as a space, and
+  /// canonically equivalent spellings as one (a `Set` of strings compares them so).
+  static func visible(_ text: String) -> String {
+    var scalars = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+      switch scalar.properties.generalCategory {
+      case .format, .control: continue
+      case .spaceSeparator: scalars.append(" ")
+      default: scalars.append(scalar)
+      }
+    }
+    return String(scalars)
+  }
+
+  /// `text` with its invisible, space and combining scalars other than the ASCII space spelled out.
+  static func spelled(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+      switch scalar.properties.generalCategory {
+      case _ where scalar == " ": out.unicodeScalars.append(scalar)
+      case .format, .control, .spaceSeparator, .nonspacingMark, .enclosingMark:
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
   }
 }
 

@@ -793,7 +793,7 @@ struct PositionedJSONParser {
       // The duplicate check scans the few members of a rule's objects, and keeps a set of the keys
       // once an object grows past that (the scan alone was quadratic: a 1 MiB object of 92,000
       // keys took half a minute; a set for every small object raised loading's peak memory).
-      var keys: Set<String>?
+      var keys: Set<[UInt8]>?
       skipWhitespace()
       if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
         advance()
@@ -810,11 +810,14 @@ struct PositionedJSONParser {
         }
         let keyPosition = position
         let (key, _) = try parseString()
-        if keys == nil, members.count >= 16 { keys = Set(members.map(\.key)) }
-        if keys?.contains(key) ?? members.contains(where: { $0.key == key }) {
+        // Keys are the same when their scalars are (as in a payload: `é` and `e` + U+0301 are two
+        // keys), not when Swift's `==` finds them canonically equivalent.
+        if keys == nil, members.count >= 16 { keys = Set(members.map { Array($0.key.utf8) }) }
+        if keys?.contains(Array(key.utf8)) ?? members.contains(where: { OrderedObject.sameName($0.key, key) })
+        {
           throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
         }
-        keys?.insert(key)
+        keys?.insert(Array(key.utf8))
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
           throw fail("expected ':' after the key")

@@ -78,10 +78,28 @@ public enum RuleFile {
   /// What `aws iot get-topic-rule` prints beside a rule's own keys: read-only, ignored.
   static let readOnlyKeys: Set<String> = ["ruleArn", "createdAt"]
 
-  /// `name` as a message shows it: a newline or other control character spelled as Swift escapes it
-  /// (`line\nbreak`), so that an invalid name cannot split or forge a line of output.
+  /// `name` as a message shows it: every control character spelled out, line breaks too
+  /// (`line\u000Abreak`), so that an invalid name cannot split or forge a line of output.
   public static func escapedName(_ name: String) -> String {
-    String(name.debugDescription.dropFirst().dropLast())
+    printable(name, keepsLineBreaks: false)
+  }
+
+  /// `text` with its control characters spelled `\u001B` (tab and line feed kept unless
+  /// `keepsLineBreaks` is false): a key, name or file name holding NUL or an escape sequence must
+  /// not reach a terminal or a CI log raw.
+  public static func printable(_ text: String, keepsLineBreaks: Bool = true) -> String {
+    var out = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+      let value = scalar.value
+      let kept = keepsLineBreaks && (value == 0x09 || value == 0x0A)
+      if !kept && (value < 0x20 || (0x7F...0x9F).contains(value)) {
+        let hex = String(value, radix: 16, uppercase: true)
+        out.append(contentsOf: "\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".unicodeScalars)
+      } else {
+        out.append(scalar)
+      }
+    }
+    return String(out)
   }
 
   /// True for AWS's rule-name pattern `[a-zA-Z0-9_]{1,128}`.

@@ -41,22 +41,6 @@ struct CheckCommand: ParsableCommand {
     if !["text", "json"].contains(format) { throw ValidationError("--format is text or json") }
   }
 
-  /// `text` with its control characters (but tab and newline) spelled `\u001B`: a key, column or
-  /// file name holding NUL or an escape sequence must not reach a terminal or a CI log raw.
-  static func printable(_ text: String) -> String {
-    var out = String.UnicodeScalarView()
-    for scalar in text.unicodeScalars {
-      let value = scalar.value
-      if (value < 0x20 && value != 0x09 && value != 0x0A) || (0x7F...0x9F).contains(value) {
-        let hex = String(value, radix: 16, uppercase: true)
-        out.append(contentsOf: "\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".unicodeScalars)
-      } else {
-        out.append(scalar)
-      }
-    }
-    return String(out)
-  }
-
   func run() throws {
     // A path that does not exist is said as every command says it, and is a result of its own in
     // JSON (exit 74): the other paths are still checked and reported.
@@ -129,7 +113,7 @@ struct CheckCommand: ParsableCommand {
             $1.element.0.line, $1.element.0.column, $1.offset
           )
         }).map(\.element) {
-          print(Self.printable(text))
+          print(RuleFile.printable(text))
         }
         if result.diagnostics.isEmpty { print("\(result.file): ok (rule \(result.rule ?? ""))") }
       }

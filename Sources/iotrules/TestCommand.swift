@@ -1,6 +1,7 @@
 import ArgumentParser
 import DevTools
 import Foundation
+import RulesEngine
 
 /// `iotrules test [PATH...]`: runs the rule tests beside rule files, without brokers.
 struct TestCommand: ParsableCommand {
@@ -41,12 +42,15 @@ struct TestCommand: ParsableCommand {
     for result in results {
       let place = "\(result.file):\(result.position.line):\(result.position.column)"
       if let failure = result.failure {
-        Console.out("\(styler.error("FAIL")) \(result.rule): \(result.name)  (\(place))")
+        Console.out(
+          "\(styler.error("FAIL")) \(RuleFile.escapedName(result.rule)): \(RuleFile.escapedName(result.name))  (\(RuleFile.printable(place)))"
+        )
         Console.out(
           failure.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
             separator: "\n"))
       } else if verbose {
-        Console.out("\(styler.string("ok")) \(result.rule): \(result.name)")
+        Console.out(
+          "\(styler.string("ok")) \(RuleFile.escapedName(result.rule)): \(RuleFile.escapedName(result.name))")
       }
     }
     for file in plan.untested { Console.out(styler.dim("no tests: \(file)")) }

@@ -30,15 +30,19 @@ import Testing
     try """
     [{"name": "wrong humidity", "topic": "sensors/1/data", "payload": {"deviceId": "d", "temp": 40, "humidity": 5},
       "timestamp": 5, "expect": {"output": {"deviceId": "d", "temp": 40, "humidity": 6, "ts": 5}}},
-     {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}}]
+     {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
+     {"name": "esc\\u001b[31m red", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}}]
     """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
     let (failStatus, failOut, _) = try runBinary(["test", folder, "--junit", folder + "/report.xml"])
     #expect(failStatus == 1)
+    // A control character in a case name is spelled out, not sent to the terminal.
+    #expect(failOut.contains(#"FAIL high_temp: esc\u001B[31m red  ("#), "\(failOut)")
+    #expect(!failOut.contains("\u{1B}"))
     #expect(failOut.contains("FAIL high_temp: wrong humidity  (\(folder)/high_temp.test.json:1:2)"))
     #expect(failOut.contains("    -   \"humidity\": 6,\n    +   \"humidity\": 5,"))
-    #expect(failOut.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"))
+    #expect(failOut.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"))
     let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
-    #expect(report.contains(#"<testsuites name="iotrules test" tests="2" failures="1""#))
+    #expect(report.contains(#"<testsuites name="iotrules test" tests="3" failures="2""#))
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
     // Each case with its file and line, for CI annotations.
     #expect(
@@ -169,6 +173,29 @@ import Testing
         "the output is as expected, but the daemon would refuse the file action: rendered path '/x.jsonl'"),
       "\(out)")
     #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
+  @Test(
+    "a diff shows lines that look alike but differ (é against e + U+0301, no-break and zero-width spaces)")
+  func lookAlikeLinesAreSpelledOut() {
+    let diff = LineDiff.unified(
+      expected: "{\n  \"s\": \"\u{E9}\",\n  \"t\": \"a b\",\n  \"u\": \"ab\"\n}",
+      actual: "{\n  \"s\": \"e\u{301}\",\n  \"t\": \"a\u{A0}b\",\n  \"u\": \"ab\u{200B}\"\n}")
+    #expect(
+      diff.split(separator: "\n").map(String.init) == [
+        "  {",
+        "-   \"s\": \"\u{E9}\",",
+        "-   \"t\": \"a b\",",
+        "-   \"u\": \"ab\"",
+        "+   \"s\": \"e\\u0301\",",
+        "+   \"t\": \"a\\u00A0b\",",
+        "+   \"u\": \"ab\\u200B\"",
+        "  }",
+      ])
+    // Lines that look different keep their characters as they are.
+    #expect(
+      LineDiff.unified(expected: "\"\u{E9}t\u{E9}\"", actual: "\"hiver\"")
+        == "- \"\u{E9}t\u{E9}\"\n+ \"hiver\"")
   }
 
   @Test("an invalid case fails at its place; the file's other cases still run")

@@ -74,7 +74,7 @@ struct RuleFileTests {
     // A name with a newline does not split the error line.
     #expect(
       errors(#"{"sql": "SELECT * FROM 'a'", "ruleName": "line\nbreak\u001b[31m"}"#) == [
-        #"Rules/test_rule.json:1:42: error: invalid rule name 'line\nbreak\u{1B}[31m': it must match [a-zA-Z0-9_]{1,128}"#
+        #"Rules/test_rule.json:1:42: error: invalid rule name 'line\u000Abreak\u001B[31m': it must match [a-zA-Z0-9_]{1,128}"#
       ])
     // The SQL version: a string, one of AWS's names.
     #expect(
@@ -187,6 +187,24 @@ struct RuleFileTests {
     #expect(sql.position(ofStringOffset: 7) == FilePosition(line: 2, column: 18))  // the `\"` escape
     #expect(sql.position(ofStringOffset: 8) == FilePosition(line: 2, column: 20))  // `a`
     #expect(sql.position(ofStringOffset: 13) == FilePosition(line: 2, column: 26))  // `F`
+  }
+
+  /// Keys are the same when their scalars are: `é` and `e` + U+0301 are two keys (a test's payload
+  /// may hold both, as the engine keeps both), in small objects and in large ones (a set of keys).
+  @Test func canonicallyEquivalentKeysAreTwoKeys() throws {
+    let fillers = (0..<20).map { "\"k\($0)\": 0, " }.joined()
+    for prefix in ["", fillers] {
+      let root = try RuleDocument.parseJSON(Array("{\(prefix)\"\u{E9}\": 1, \"e\u{301}\": 2}".utf8))
+      guard case .object(let members) = root.kind else {
+        Issue.record("not an object")
+        continue
+      }
+      #expect(members.suffix(2).map { Array($0.key.unicodeScalars) } == [["\u{E9}"], ["e", "\u{301}"]])
+    }
+    let error = #expect(throws: RuleSyntaxError.self) {
+      try RuleDocument.parseJSON(Array("{\(fillers)\"\u{E9}\": 1, \"\u{E9}\": 2}".utf8))
+    }
+    #expect(error?.message == "duplicate key '\u{E9}'")
   }
 
   /// Numbers follow JSON's grammar: what `jq` and the AWS CLI refuse is refused at its place.

@@ -141,6 +141,11 @@ public enum FunctionRegistry {
   /// The implementations alone, in `all`'s order: the VM's call instruction indexes this.
   static let implementations: [@Sendable (borrowing FunctionCall) -> Value] = all.map(\.implementation)
 
+  /// Whether each function (in `all`'s order) is timed on its own, whatever its arguments' size:
+  /// the regular expressions, one of whose matches may take up to ICU's budget (0.6 s over a few
+  /// kilobytes), so that 31 of them cannot pass before the evaluation's clock is first read.
+  static let timedAlone: [Bool] = all.map { $0.family == "regex" }
+
   private static let byName: [String: Int] = {
     var table: [String: Int] = [:]
     for (index, spec) in all.enumerated() { table[spec.name.lowercased()] = index }

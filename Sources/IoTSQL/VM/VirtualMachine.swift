@@ -223,6 +223,7 @@ public struct VirtualMachine: Sendable {
     let code = program.instructions
     let constants = program.constants
     let functions = FunctionRegistry.implementations
+    let timedAlone = FunctionRegistry.timedAlone
     var pc = 0
     var meter = EvaluationLimits.Meter()
     while pc < code.count {
@@ -277,7 +278,7 @@ public struct VirtualMachine: Sendable {
         let slot = Int(instruction.c)
         let result: Value
         let arguments = stack.top(count)
-        let heavy = EvaluationLimits.Meter.isHeavy(arguments)
+        let heavy = timedAlone[Int(instruction.a)] || EvaluationLimits.Meter.isHeavy(arguments)
         if heavy { meter.startClock() }
         do {
           let call = FunctionCall(
