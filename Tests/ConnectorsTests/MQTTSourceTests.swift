@@ -45,6 +45,11 @@ struct MQTTSourceTests {
       // The joined a/+/# then covers a/b/c, which overlapped neither part.
       (["a/b/c", "a/+/d", "a/e/#"], ["a/+/#"]),
       (["#", "$SYS/#", "+/x"], ["#", "$SYS/#"]),
+      // Levels are bytes, as the broker compares them: é as U+00E9 and as e + U+0301 are two.
+      (["caf\u{E9}/+", "cafe\u{301}/+"], ["caf\u{E9}/+", "cafe\u{301}/+"]),
+      (["caf\u{E9}/a", "cafe\u{301}/a", "caf\u{E9}/a"], ["caf\u{E9}/a", "cafe\u{301}/a"]),
+      // A `/` followed by a combining mark still separates levels.
+      (["a/\u{301}b", "a/+"], ["a/+"]),
     ])
   func overlappingFilters(rules: [String], subscribed: [String]) {
     let source = MQTTSource(options: MQTTOptions(host: "127.0.0.1"), filters: [])

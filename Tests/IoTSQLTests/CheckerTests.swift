@@ -64,6 +64,17 @@ struct CheckerTests {
         "1:15: rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
           + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME"
       ),
+      (
+        "SELECT a FROM '$share/g/x'",
+        "1:15: '$share/GROUP/filter' is an MQTT shared subscription, not a topic filter: messages are never "
+          + "published to such a topic, so the rule would match nothing (to split a stream among "
+          + "daemons, run each with --shared-group GROUP)"
+      ),
+      // The column counts Unicode scalars: a combining mark is one.
+      (
+        "SELECT a FROM 'e\u{301}/a#'",
+        "1:19: invalid topic filter 'e\u{301}/a#': '#' must stand alone in its level of a topic filter"
+      ),
     ])
   func errors(sql: String, expected: String) {
     #expect(firstError(sql) == expected)

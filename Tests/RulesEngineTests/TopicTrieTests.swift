@@ -1,3 +1,4 @@
+import IoTSQL
 import Testing
 
 @testable import RulesEngine
@@ -22,13 +23,22 @@ struct TopicTrieTests {
     ("+", "a/b", false),
     ("a/+/#", "a/b", false),
     ("a/+/#", "a/b/c", true),
+    // Levels are compared byte by byte, as MQTT requires: no Unicode normalisation.
+    ("caf\u{E9}/+", "cafe\u{301}/x", false),
+    ("cafe\u{301}/+", "cafe\u{301}/x", true),
+    // A `/` followed by a combining mark still ends a level.
+    ("a/+", "a/\u{301}b", true),
+    ("a", "a/\u{301}", false),
   ]
 
+  /// The daemon's trie and `TopicFilter` (what `eval`, rule tests and the REPL match with) agree.
   @Test(arguments: cases)
-  func matching(_ item: (filter: String, topic: String, matches: Bool)) {
+  func matching(_ item: (filter: String, topic: String, matches: Bool)) throws {
     var trie = TopicTrie<Int>()
     trie.insert(item.filter, 1)
     #expect(trie.matches(item.topic) == (item.matches ? [1] : []), "\(item.filter) vs \(item.topic)")
+    #expect(
+      try TopicFilter(item.filter).matches(item.topic) == item.matches, "\(item.filter) vs \(item.topic)")
   }
 
   @Test func manyFiltersOneMatch() {

@@ -8,12 +8,34 @@
 /// beyond them. Matching here is the broker's (`a/#` covers `a`; a leading wildcard does not reach
 /// `$` topics), not AWS's reading, which the rules apply.
 enum SubscriptionCover {
+  /// One level of a filter. Two are the same only when their bytes are, as a broker compares them:
+  /// Swift's `==` and hashing of strings would take `café` with U+00E9 and with `e` + U+0301 as one
+  /// level, and subscribe one filter for two rules that want different topics.
+  struct Level: Hashable, ExpressibleByStringLiteral {
+    let text: Substring
+
+    init(_ text: Substring) { self.text = text }
+    init(stringLiteral value: String) { text = Substring(value) }
+
+    static func == (left: Level, right: Level) -> Bool { left.text.utf8.elementsEqual(right.text.utf8) }
+
+    func hash(into hasher: inout Hasher) {
+      for byte in text.utf8 { hasher.combine(byte) }
+    }
+
+    /// True for a level starting with `$` (a leading wildcard does not reach such topics).
+    var isSystem: Bool { text.utf8.first == UInt8(ascii: "$") }
+  }
+
   /// `filters` without duplicates, covered filters and partial overlaps, in their first order.
   static func minimal(_ filters: [String]) -> [String] {
-    var seen = Set<String>()
-    var levels: [[Substring]] = []
-    for filter in filters where seen.insert(filter).inserted {
-      levels.append(filter.split(separator: "/", omittingEmptySubsequences: false))
+    var seen = Set<[UInt8]>()
+    var levels: [[Level]] = []
+    for filter in filters where seen.insert(Array(filter.utf8)).inserted {
+      levels.append(
+        filter.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+          Level(Substring($0))
+        })
     }
     while true {
       levels = removingCovered(levels)
@@ -21,19 +43,19 @@ enum SubscriptionCover {
       guard let merged = mergingOverlaps(levels) else { break }
       levels = merged
     }
-    return levels.map { $0.joined(separator: "/") }
+    return levels.map { $0.map(\.text).joined(separator: "/") }
   }
 
   /// A tree of filters by their levels: each node knows the filters that end there.
   final class Tree {
     final class Node {
-      var children: [Substring: Node] = [:]
+      var children: [Level: Node] = [:]
       var ends: [Int] = []
     }
 
     let root = Node()
 
-    init(_ filters: [[Substring]]) {
+    init(_ filters: [[Level]]) {
       for (index, filter) in filters.enumerated() {
         var node = root
         for level in filter {
@@ -52,7 +74,7 @@ enum SubscriptionCover {
     /// The filters that may overlap `filter` (a superset: callers confirm with `intersects`). Only
     /// the branches a common topic could take are followed (its own level, `+`, `#`; every branch
     /// under its own `+`), so a filter of literal levels costs a few steps whatever the number.
-    func candidates(overlapping filter: [Substring]) -> [Int] {
+    func candidates(overlapping filter: [Level]) -> [Int] {
       var found: [Int] = []
       func everything(below node: Node) {
         found += node.ends
@@ -83,7 +105,7 @@ enum SubscriptionCover {
   /// covering both, `a/+/c` and `a/b/+` into `a/+/+`); nil when no two overlap. The overlapping
   /// ones are found in a tree of all of them, not by comparing every pair: 10,000 rules' filters
   /// take a few milliseconds.
-  static func mergingOverlaps(_ filters: [[Substring]]) -> [[Substring]]? {
+  static func mergingOverlaps(_ filters: [[Level]]) -> [[Level]]? {
     let tree = Tree(filters)
     var merged = filters
     var absorbed = [Bool](repeating: false, count: filters.count)
@@ -103,10 +125,10 @@ enum SubscriptionCover {
   /// The filters (distinct) that no other filter of the list covers. Each is looked up in a tree of
   /// all of them, following only the branches that can cover it (its own levels, `+`, `#`): a few
   /// steps a filter, whatever their number.
-  static func removingCovered(_ filters: [[Substring]]) -> [[Substring]] {
+  static func removingCovered(_ filters: [[Level]]) -> [[Level]] {
     let root = Tree(filters).root
-    func coveredByOther(_ filter: [Substring], _ self_: Int, _ position: Int, _ node: Tree.Node) -> Bool {
-      let system = position == 0 && filter.first?.hasPrefix("$") == true
+    func coveredByOther(_ filter: [Level], _ self_: Int, _ position: Int, _ node: Tree.Node) -> Bool {
+      let system = position == 0 && filter.first?.isSystem == true
       if !system, let hash = node.children["#"], hash.ends.contains(where: { $0 != self_ }) { return true }
       guard position < filter.count else { return node.ends.contains { $0 != self_ } }
       let level = filter[position]
@@ -123,8 +145,8 @@ enum SubscriptionCover {
   }
 
   /// True when every topic `inner` matches, `outer` matches too (broker semantics).
-  static func covers(_ outer: [Substring], _ inner: [Substring]) -> Bool {
-    if let first = outer.first, first == "+" || first == "#", inner.first?.hasPrefix("$") == true {
+  static func covers(_ outer: [Level], _ inner: [Level]) -> Bool {
+    if let first = outer.first, first == "+" || first == "#", inner.first?.isSystem == true {
       return false
     }
     for (index, level) in outer.enumerated() {
@@ -139,11 +161,11 @@ enum SubscriptionCover {
   }
 
   /// True when some topic matches both filters (broker semantics).
-  static func intersects(_ a: [Substring], _ b: [Substring]) -> Bool {
+  static func intersects(_ a: [Level], _ b: [Level]) -> Bool {
     if let first = a.first, let second = b.first {
       let aWild = first == "+" || first == "#"
       let bWild = second == "+" || second == "#"
-      if (aWild && second.hasPrefix("$")) || (bWild && first.hasPrefix("$")) { return false }
+      if (aWild && second.isSystem) || (bWild && first.isSystem) { return false }
     }
     var index = 0
     while index < a.count && index < b.count {
@@ -161,8 +183,8 @@ enum SubscriptionCover {
 
   /// A filter covering both: equal levels kept, differing ones `+`, and `#` from where the lengths
   /// differ or either has `#`.
-  static func join(_ a: [Substring], _ b: [Substring]) -> [Substring] {
-    var result: [Substring] = []
+  static func join(_ a: [Level], _ b: [Level]) -> [Level] {
+    var result: [Level] = []
     var index = 0
     while index < a.count && index < b.count {
       let x = a[index]

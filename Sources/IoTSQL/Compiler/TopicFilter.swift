@@ -1,5 +1,8 @@
 /// An MQTT topic filter as AWS IoT reads it: `+` matches one level, `#` the remaining levels, and,
-/// unlike plain MQTT, `a/#` does not match `a` itself. Matching is case-sensitive and exact per level.
+/// unlike plain MQTT, `a/#` does not match `a` itself. Matching is case-sensitive and exact per level,
+/// byte by byte as MQTT requires: `café` spelled with U+00E9 and with `e` + U+0301 are two levels
+/// (Swift's `==` on strings would take them as one), and a `/` is a separator even when a combining
+/// mark follows it.
 public struct TopicFilter: Sendable, Equatable, Hashable {
   /// The filter text.
   public let text: String
@@ -18,34 +21,55 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
     if text.utf8.count > Self.maxBytes {
       throw TopicFilterError("a topic filter is limited to \(Self.maxBytes) bytes", offset: 0)
     }
-    let levels = text.split(separator: "/", omittingEmptySubsequences: false)
+    let levels = Self.levels(of: text)
     if levels.count > Self.maxLevels {
       throw TopicFilterError("a topic filter is limited to \(Self.maxLevels) levels", offset: 0)
     }
     var offset = 0
     for (index, level) in levels.enumerated() {
-      if let nul = level.firstIndex(of: "\0") {
+      if let nul = level.unicodeScalars.firstIndex(of: "\0") {
         throw TopicFilterError(
           "a topic filter cannot contain NUL",
-          offset: offset + level.distance(from: level.startIndex, to: nul))
+          offset: offset + level.unicodeScalars.distance(from: level.unicodeScalars.startIndex, to: nul))
       }
       // Byte tests: `contains("#")` with a string argument is Foundation's substring search, which
       // was a tenth of loading 10,000 rules.
       if level.utf8.contains(UInt8(ascii: "#")) {
-        if level != "#" {
+        if !Self.same(level, "#") {
           throw TopicFilterError("'#' must stand alone in its level of a topic filter", offset: offset)
         }
         if index != levels.count - 1 {
           throw TopicFilterError("'#' must be the last level of a topic filter", offset: offset)
         }
       }
-      if level.utf8.contains(UInt8(ascii: "+")), level != "+" {
+      if level.utf8.contains(UInt8(ascii: "+")), !Self.same(level, "+") {
         throw TopicFilterError("'+' must stand alone in its level of a topic filter", offset: offset)
       }
-      offset += level.count + 1
+      offset += level.unicodeScalars.count + 1
     }
     self.text = text
     self.levels = levels
+  }
+
+  /// The levels of a filter or topic: split at each `/` byte.
+  static func levels(of text: String) -> [Substring] {
+    text.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
+  }
+
+  /// True when two levels are the same bytes.
+  @inline(__always) static func same(_ left: Substring, _ right: Substring) -> Bool {
+    left.utf8.elementsEqual(right.utf8)
+  }
+
+  /// Two filters are the same when their bytes are.
+  public static func == (left: TopicFilter, right: TopicFilter) -> Bool {
+    left.text.utf8.elementsEqual(right.text.utf8)
+  }
+
+  /// Hashes the filter's bytes.
+  public func hash(into hasher: inout Hasher) {
+    var text = text
+    text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
   }
 
   /// True when the filter has no wildcard: it matches one topic only.
@@ -53,14 +77,16 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
 
   /// True when `topic` matches. Topics starting with `$` are not matched by a leading wildcard.
   public func matches(_ topic: String) -> Bool {
-    if topic.hasPrefix("$"), let first = levels.first, first == "+" || first == "#" { return false }
+    if topic.utf8.first == UInt8(ascii: "$"), let first = levels.first, first == "+" || first == "#" {
+      return false
+    }
     var filterIndex = 0
-    var topicLevels = topic.split(separator: "/", omittingEmptySubsequences: false)[...]
+    var topicLevels = Self.levels(of: topic)[...]
     while filterIndex < levels.count {
       let level = levels[filterIndex]
       if level == "#" { return !topicLevels.isEmpty }
       guard let topicLevel = topicLevels.first else { return false }
-      if level != "+" && level != topicLevel { return false }
+      if level != "+" && !Self.same(level, topicLevel) { return false }
       topicLevels = topicLevels.dropFirst()
       filterIndex += 1
     }
@@ -73,7 +99,7 @@ extension TopicFilter {
   /// the words `eval`, rule tests and the REPL say it with.
   public static func nameProblem(_ topic: String) -> String? {
     if topic.isEmpty { return "is empty: a message's topic is a name" }
-    if topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) {
+    if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }) {
       return "'\(topic)' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
     }
     return nil

@@ -65,12 +65,19 @@ struct Checker {
               + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME",
             at: from.range)
         }
+        if from.filter.utf8.starts(with: "$share/".utf8) || from.filter == "$share" {
+          self.error(
+            "'$share/GROUP/filter' is an MQTT shared subscription, not a topic filter: messages are never "
+              + "published to such a topic, so the rule would match nothing (to split a stream among "
+              + "daemons, run each with --shared-group GROUP)",
+            at: from.range)
+        }
       } catch {
-        // At the character the error names (its offset counts the filter's characters); at the
+        // At the character the error names (its offset counts the filter's Unicode scalars); at the
         // literal when escapes make its text differ from the filter's.
         var location = from.range.start
         if !from.isEscaped {
-          let before = from.filter.prefix(error.offset)
+          let before = String(from.filter.unicodeScalars.prefix(error.offset))
           let quote = from.isQuoted ? 1 : 0
           location.offset += quote + before.utf8.count
           location.column += quote + before.unicodeScalars.count
