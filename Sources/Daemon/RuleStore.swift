@@ -60,6 +60,7 @@ public enum RuleStore {
   /// The names in `folder` that `keep` accepts, hidden ones left out, sorted, as `folder/name`.
   static func entries(of folder: String, where keep: (String) -> Bool) throws -> [String] {
     let base = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+    if let problem = RuleFile.folderProblem(folder) { throw RuleStoreError(message: "\(folder): \(problem)") }
     return try FileManager.default.contentsOfDirectory(atPath: folder)
       .filter { keep($0) && !$0.hasPrefix(".") }.sorted().map { "\(base)/\($0)" }
   }

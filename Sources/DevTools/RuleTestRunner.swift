@@ -116,6 +116,7 @@ public struct RuleTestPlan: Sendable {
       }
       var files: [String] = []
       if isFolder.boolValue {
+        if let problem = RuleFile.folderProblem(path) { throw RuleStoreFailure("\(path): \(problem)") }
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
           .sorted()

@@ -1,3 +1,4 @@
+import Foundation
 import IoTSQL
 
 /// One problem in a rule file: `Rules/high_temp.json:3:41: error: ...`.
@@ -82,6 +83,20 @@ public enum RuleFile {
   /// (`line\u000Abreak`), so that an invalid name cannot split or forge a line of output.
   public static func escapedName(_ name: String) -> String {
     printable(name, keepsLineBreaks: false)
+  }
+
+  /// Why `path` cannot be read as a rule path, in the system's words (`cannot read it (Permission
+  /// denied)`, `no such file or folder`), or nil: it exists, and a folder can be listed.
+  public static func folderProblem(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+      return errno == ENOENT
+        ? "no such file or folder" : "cannot read it (\(String(cString: strerror(errno))))"
+    }
+    guard info.st_mode & S_IFMT == S_IFDIR else { return nil }
+    guard let folder = opendir(path) else { return "cannot read it (\(String(cString: strerror(errno))))" }
+    closedir(folder)
+    return nil
   }
 
   /// `text` with its control characters spelled `\u001B` (tab and line feed kept unless

@@ -44,7 +44,10 @@ struct CheckCommand: ParsableCommand {
   func run() throws {
     // A path that does not exist is said as every command says it, and is a result of its own in
     // JSON (exit 74): the other paths are still checked and reported.
-    let missing = paths.filter { access($0, F_OK) != 0 }
+    // So is a folder that cannot be listed.
+    let problems = paths.map(RuleFile.folderProblem)
+    let missing = zip(paths, problems).filter { $0.1 != nil }.map(\.0)
+    let reasons = problems.compactMap { $0 }
     let present = paths.filter { !missing.contains($0) }
     var results: [RuleChecker.FileResult]
     do {
@@ -63,12 +66,6 @@ struct CheckCommand: ParsableCommand {
         result.warnings = []
         return result
       }
-    }
-    // Why, from the system: a folder on the way without search permission is not "no such file".
-    let reasons = missing.map { path in
-      var info = stat()
-      return stat(path, &info) != 0 && errno != ENOENT
-        ? "cannot read it (\(String(cString: strerror(errno))))" : "no such file or folder"
     }
     for (path, reason) in zip(missing, reasons) {
       FileHandle.standardError.write(Data("iotrules: error: \(path): \(reason)\n".utf8))

@@ -278,6 +278,28 @@ with tempfile.TemporaryDirectory() as work:
                            capture_output=True, text=True, timeout=60)
         check("check of an unreadable file", p.returncode == 74 and "cannot read it (Permission denied)" in p.stdout,
               f"{p.returncode} {p.stdout} {p.stderr}")
+        # A folder that cannot be listed: said in the system's words, and the other paths still checked
+        # (it was a raw Foundation error, and nothing else was checked).
+        closed = os.path.join(work, "closed")
+        os.makedirs(closed)
+        os.chmod(closed, 0)
+        good = os.path.join(work, "good.json")
+        with open(good, "w") as f:
+            f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+        os.chmod(good, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN, "check", "--format",
+                            "json", closed, good], capture_output=True, text=True, timeout=60)
+        try:
+            files = {f["file"]: f for f in json.loads(p.stdout)["files"]}
+        except ValueError:
+            files = {}
+        check("check of an unreadable folder", p.returncode == 74 and files.get(good, {}).get("valid") is True
+              and "cannot read it (Permission denied)" in json.dumps(files.get(closed, {}))
+              and "NSCocoaErrorDomain" not in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN, "test", closed],
+                           capture_output=True, text=True, timeout=60)
+        check("test of an unreadable folder", p.returncode == 74 and f"{closed}: cannot read it (Permission denied)"
+              in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
 
 # import aws never writes over the file it imports, --force or not.
 import tempfile
