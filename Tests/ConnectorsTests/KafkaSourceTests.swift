@@ -1,9 +1,10 @@
-import Connectors
 import Foundation
 import RulesEngine
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Connectors
 
 @Suite("Kafka source and producer against librdkafka's mock cluster", .serialized)
 struct KafkaSourceTests {
@@ -92,6 +93,14 @@ struct KafkaSourceTests {
   /// The offsets of `collector`'s messages on one partition, in delivery order.
   private func offsets(_ collector: Collector) -> [Int] {
     collector.messages.withLock { $0.map { Int($0.origin.split(separator: "@").last ?? "") ?? -1 } }
+  }
+
+  @Test("clientid() is the last clientid header; one with a null value is an empty string, not n/a")
+  func lastHeaderWins() {
+    #expect(
+      KafkaSource.lastHeader("clientid", in: [("clientid", "a"), ("h", "x"), ("clientid", "b")]) == "b")
+    #expect(KafkaSource.lastHeader("clientid", in: [("clientid", "a"), ("clientid", nil)]) == "")
+    #expect(KafkaSource.lastHeader("clientid", in: [("h", "x")]) == nil)
   }
 
   @Test("an empty value or key is produced empty, not null (a null value is a tombstone)")

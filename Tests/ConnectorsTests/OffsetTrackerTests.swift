@@ -15,10 +15,13 @@ struct OffsetTrackerTests {
     tracker.acknowledge(logs[1].log, offset: 11, .done)
     tracker.acknowledge(logs[2].log, offset: 12, .done)
     #expect(tracker.takeStorable().isEmpty)
+    // Five outstanding, of which three are not acknowledged (10, 13, 14): what shutdown says.
+    #expect(tracker.unacknowledged == 3)
     tracker.acknowledge(logs[0].log, offset: 10, .done)
     let stored = tracker.takeStorable()
     #expect(stored.count == 1 && stored[0].0 == p0 && stored[0].1 == 13)
     #expect(tracker.outstanding == 2)
+    #expect(tracker.unacknowledged == 2)
     // Taken once: nothing new until another acknowledgement moves it.
     #expect(tracker.takeStorable().isEmpty)
     tracker.acknowledge(logs[4].log, offset: 14, .done)

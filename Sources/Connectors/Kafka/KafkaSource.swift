@@ -19,6 +19,12 @@ import Synchronization
 /// dropped for exceeding `max.poll.interval.ms`, and the engine's bounded queue still limits how
 /// far the consumer reads ahead.
 public final class KafkaSource: MessageSource, @unchecked Sendable {
+  /// The value of the last header named `name` (nil without one); a header with a null value reads
+  /// as an empty string, as it does through get_user_properties().
+  static func lastHeader(_ name: String, in headers: [(name: String, value: String?)]) -> String? {
+    headers.last { $0.name == name }.map { $0.value ?? "" }
+  }
+
   /// What this source reads.
   public let options: KafkaSourceOptions
   private let logger: Logger
@@ -509,9 +515,16 @@ private final class KafkaConsumer: @unchecked Sendable {
       undelivered = tracker.countAwaited(never)
     }
     if tracker.outstanding > undelivered {
+      // Those still held, and those done after one of them in their partition: its committed
+      // offset stops at the first held one, so they come again too.
+      let held = tracker.unacknowledged - undelivered
+      let behind = tracker.outstanding - undelivered - held
+      let after =
+        behind > 0
+        ? ", and so will \(behind) acknowledged after them in their partitions (a partition's committed offset stops at its first unacknowledged message)"
+        : ""
       logger.warning(
-        "\(tracker.outstanding - undelivered) Kafka messages were not acknowledged before shutdown; they will be redelivered"
-      )
+        "\(held) Kafka messages were not acknowledged before shutdown; they will be redelivered\(after)")
     }
     store(tracker.takeStorable())
     commit(async: false)
@@ -614,7 +627,7 @@ private final class KafkaConsumer: @unchecked Sendable {
         index += 1
       }
     }
-    func header(_ name: String) -> String? { headerList.last { $0.name == name }?.value ?? nil }
+    func header(_ name: String) -> String? { KafkaSource.lastHeader(name, in: headerList) }
     let topic: String
     // An empty key or header names no topic either: the Kafka topic, as for none.
     switch options.topicFrom {

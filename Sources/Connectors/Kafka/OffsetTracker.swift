@@ -245,4 +245,14 @@ final class OffsetTracker: Sendable {
   /// Delivered messages not yet acknowledged, on partitions that are not blocked (a blocked
   /// partition's messages are redelivered after reassignment: shutdown does not wait for them).
   var outstanding: Int { state.withLock { $0.outstanding } }
+
+  /// Of the messages `outstanding` counts, those not acknowledged yet (the others were, but follow
+  /// one of these in their partition, so their offsets cannot be stored either).
+  var unacknowledged: Int {
+    state.withLock { state in
+      state.partitions.values.reduce(0) { total, log in
+        log.retired || log.blocked ? total : total + log.done[log.head...].lazy.filter { !$0 }.count
+      }
+    }
+  }
 }
