@@ -331,10 +331,11 @@ public final class HTTPAction: KeyedGroupAction {
     var transient: ActionError?
     for (index, request) in requests {
       if let transient {
-        results[index] = ActionError(
+        var unsent = ActionError(
           .transient, "not sent: an earlier result of this topic failed (\(transient.message))",
-          retryAfterMs: transient.retryAfterMs
-        ).about(request.shownURL)
+          retryAfterMs: transient.retryAfterMs)
+        unsent.unsent = true
+        results[index] = unsent.about(request.shownURL)
         continue
       }
       if batcher != nil && request.isJSON {

@@ -46,6 +46,10 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   /// The resource as rendered for this result (the file path, the topic, the URL), for the error
   /// record's `failedResource`; nil when the action's configured resource says it.
   public var resource: String?
+  /// Set when the result was not sent at all: an action that keeps a topic's order failed it with
+  /// an earlier result of its topic (``KeyedGroupAction``, failing fast). It is no attempt of its
+  /// own: retries do not count it against the result's attempts.
+  public var unsent = false
 
   /// Creates an error.
   public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil, resource: String? = nil) {

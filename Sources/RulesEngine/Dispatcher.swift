@@ -1004,22 +1004,50 @@ public final class Dispatcher: Sendable {
   ) async {
     // Once the daemon is told to stop, a retry makes one last attempt at once instead of waiting
     // out its schedule (which can be long: SIGTERM must not wait for it), then takes its error path.
-    var pending = failed.indices.map { ($0, failed[$0].1) }
-    var attempt = 1
+    //
+    // Attempts are counted per result: one failed unsent behind an earlier result of its topic
+    // (an http action keeping the topic's order) made none, and waits for that result to succeed
+    // or to run out of attempts, then has its own. So one result the webhook always refuses does
+    // not take the healthy ones behind it down its error path. But when the first of them fails
+    // too, the endpoint rather than one result is failing: the rest of the topic's results go down
+    // their error paths unsent, as they would have, and a webhook that stopped answering costs one
+    // timeout more, not one per result.
+    let limit = configured.retry.attempts
+    var pending = failed.indices.map {
+      (index: $0, error: failed[$0].1, attempts: failed[$0].1.unsent ? 0 : 1)
+    }
+    // Topics one of whose results ran out of attempts in the round before: the next failure of
+    // such a topic ends its pending results.
+    var exhaustedTopics: Set<[UInt8]> = []
     var lastChance = false
     var stoppedEarly = false
-    while !pending.isEmpty && attempt < configured.retry.attempts {
+    // An unsent result's message says so already.
+    func suffix(_ attempts: Int) -> String {
+      let stopped = stoppedEarly ? "retries stopped at shutdown" : ""
+      if attempts == 0 { return stopped.isEmpty ? "" : " (\(stopped))" }
+      return " (after \(attempts) attempt\(attempts == 1 ? "" : "s")\(stopped.isEmpty ? "" : "; " + stopped))"
+    }
+    func end(_ item: (index: Int, error: ActionError, attempts: Int)) {
+      var error = item.error
+      error.message += suffix(item.attempts)
+      completed(item.index, error)
+    }
+    // Those whose last failure already used their last attempt end at once (a policy of one).
+    for item in pending where item.attempts >= limit { end(item) }
+    pending.removeAll { $0.attempts >= limit }
+    while !pending.isEmpty {
       if lastChance {
         stoppedEarly = true
         break
       }
       lastChance = isStopping
-      attempt += 1
       configured.counters.retried.add(pending.count)
       statistics.withLock { $0.retries += pending.count }
-      var delay = configured.retry.backoffMs(retry: attempt - 1, random: Double.random(in: 0...1))
+      // The backoff of the most tried among them.
+      let tries = max(1, pending.map(\.attempts).max() ?? 1)
+      var delay = configured.retry.backoffMs(retry: tries, random: Double.random(in: 0...1))
       // A peer's Retry-After (HTTP 429/503) is honoured, up to the policy's longest backoff.
-      if let asked = pending.compactMap(\.1.retryAfterMs).max() {
+      if let asked = pending.compactMap(\.error.retryAfterMs).max() {
         delay = max(delay, min(asked, configured.retry.maxBackoffMs))
       }
       // A backoff cut short (shutdown) does not skip the attempt, the last one: the messages are
@@ -1028,31 +1056,46 @@ public final class Dispatcher: Sendable {
         await backoff(milliseconds: delay)
         lastChance = isStopping
       }
-      let results = await perform(pending.map { failed[$0.0].0 }, on: configured)
-      var still: [(Int, ActionError)] = []
-      for ((index, _), result) in zip(pending, results) {
+      let results = await perform(pending.map { failed[$0.index].0 }, on: configured)
+      var still: [(index: Int, error: ActionError, attempts: Int)] = []
+      var failingTopics: Set<[UInt8]> = []
+      var nowExhausted: Set<[UInt8]> = []
+      for (item, result) in zip(pending, results) {
+        let topic = Array(failed[item.index].0.message.topic.utf8)
         guard let error = result else {
           configured.counters.succeeded.add()
           if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
-          completed(index, nil)
+          completed(item.index, nil)
+          exhaustedTopics.remove(topic)
           continue
         }
         configured.counters.failed.add()
         statistics.withLock { $0.actionFailures += 1 }
         if error.kind == .permanent {
-          completed(index, error)
+          completed(item.index, error)
+          continue
+        }
+        let attempts = item.attempts + (error.unsent ? 0 : 1)
+        if !error.unsent, exhaustedTopics.contains(topic) { failingTopics.insert(topic) }
+        if attempts >= limit {
+          end((item.index, error, attempts))
+          nowExhausted.insert(topic)
         } else {
-          still.append((index, error))
+          still.append((item.index, error, attempts))
         }
       }
+      // A topic whose result ran out of attempts, and whose next result failed as well: its
+      // pending results end now.
+      for item in still where failingTopics.contains(Array(failed[item.index].0.message.topic.utf8)) {
+        end(item)
+      }
+      still.removeAll { failingTopics.contains(Array(failed[$0.index].0.message.topic.utf8)) }
+      exhaustedTopics.subtract(failingTopics)
+      exhaustedTopics.formUnion(nowExhausted)
       pending = still
       afterRound()
     }
-    for (index, var error) in pending {
-      error.message +=
-        " (after \(attempt) attempt\(attempt == 1 ? "" : "s")\(stoppedEarly ? "; retries stopped at shutdown" : ""))"
-      completed(index, error)
-    }
+    for item in pending { end(item) }
     afterRound()
   }
 

@@ -57,6 +57,7 @@ public final class LoopbackHTTPServer: Sendable {
 
   private struct State {
     var script: [Reply] = []
+    var routes: [(path: String, reply: Reply)] = []
     var fallback = Reply.ok
     var requests: [Request] = []
   }
@@ -87,6 +88,10 @@ public final class LoopbackHTTPServer: Sendable {
   /// Answers the next requests with `replies`, in order; then with the fallback.
   public func enqueue(_ replies: [Reply]) { state.withLock { $0.script += replies } }
 
+  /// Answers every request whose path (with its query) starts with `prefix` with `reply`, before
+  /// the script and the fallback: a webhook that always refuses one result.
+  public func route(_ prefix: String, _ reply: Reply) { state.withLock { $0.routes.append((prefix, reply)) } }
+
   /// The answer once the script is used up (200 by default).
   public func setFallback(_ reply: Reply) { state.withLock { $0.fallback = reply } }
 
@@ -99,6 +104,7 @@ public final class LoopbackHTTPServer: Sendable {
   fileprivate func receive(_ request: Request) -> Reply {
     state.withLock { state in
       state.requests.append(request)
+      if let route = state.routes.first(where: { request.uri.hasPrefix($0.path) }) { return route.reply }
       return state.script.isEmpty ? state.fallback : state.script.removeFirst()
     }
   }

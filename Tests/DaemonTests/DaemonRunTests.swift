@@ -621,6 +621,53 @@ struct DaemonRunTests {
     #expect(process.stderr.contains("second stop signal: exiting without draining"), "\(process.stderr)")
   }
 
+  /// A webhook that always refuses one result (HTTP 500 for it alone) does not take the results
+  /// of its topic behind it down the error path: they were failed unsent while it was retried, and
+  /// are sent once it has run out of attempts. When the next one fails as well, the endpoint is
+  /// failing: the rest go down their error paths unsent, at the cost of one more attempt.
+  @Test func oneRefusedResultDoesNotFailTheResultsBehindIt() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let id = UUID().uuidString
+    server.route("/\(id)/poison", .serverError)
+    server.route("/\(id)/down", .serverError)
+    let folder = temporaryFolder("poison")
+    write(
+      #"{"sql": "SELECT * FROM 'p/+'", "actions": [{"http": {"url": "\#(server.url("/\(id)"))/${kind}/${n}", "confirmationUrl": "\#(server.url("/\(id)"))", "retry": {"attempts": 3, "initialBackoffMs": 10}}}], "errorAction": {"file": {"path": "errors.jsonl"}}}"#,
+      to: folder + "/rules/r.json")
+    let lines = (0..<20).map { n in
+      #"{"topic": "p/1", "payload": {"kind": "\#(n == 0 ? "poison" : "fine")", "n": \#(n)}}"#
+    }
+    write(lines.joined(separator: "\n") + "\n", to: folder + "/feed.jsonl")
+    let (status, out, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: folder)
+    #expect(status == 0, "\(err)")
+    let ours = server.requests.map(\.uri).filter { $0.hasPrefix("/\(id)/") }
+    #expect(ours.filter { $0.hasPrefix("/\(id)/poison/") }.count == 3)
+    #expect(Set(ours.filter { $0.hasPrefix("/\(id)/fine/") }) == Set((1..<20).map { "/\(id)/fine/\($0)" }))
+    #expect(out.contains("19 action writes"), "\(out)")
+    let records = try String(contentsOfFile: folder + "/errors.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(records.count == 1 && records[0].contains("answered HTTP 500 (after 3 attempts)"), "\(records)")
+
+    // Every result refused: three attempts of the first, one of the second, the rest not sent.
+    let down = temporaryFolder("down")
+    write(
+      #"{"sql": "SELECT * FROM 'p/+'", "actions": [{"http": {"url": "\#(server.url("/\(id)/down"))/${n}", "confirmationUrl": "\#(server.url("/\(id)/down"))", "retry": {"attempts": 3, "initialBackoffMs": 10}}}], "errorAction": {"file": {"path": "errors.jsonl"}}}"#,
+      to: down + "/rules/r.json")
+    write(lines.joined(separator: "\n") + "\n", to: down + "/feed.jsonl")
+    let (downStatus, _, downErr) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: down)
+    #expect(downStatus == 0, "\(downErr)")
+    let downRecords = try String(contentsOfFile: down + "/errors.jsonl", encoding: .utf8).split(
+      separator: "\n")
+    #expect(downRecords.count == 20)
+    let sent = server.requests.filter { $0.uri.hasPrefix("/\(id)/down/") }.count
+    // One batch of the lane: 4; should the replay hand the lane two batches, twice that.
+    #expect(sent >= 4 && sent <= 8, "\(sent) requests")
+    #expect(
+      downRecords.filter { $0.contains("not sent: an earlier result of this topic failed") }.count >= 12)
+  }
+
   /// SIGTERM while lines already read from standard input wait behind a slow action: they are
   /// processed (a pipe cannot give them again), not dropped.
   @Test func sigtermProcessesTheLinesAlreadyRead() async throws {
