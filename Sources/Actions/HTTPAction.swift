@@ -182,6 +182,9 @@ public final class HTTPAction: KeyedGroupAction {
         problems.add(field: "http.url", "must start with https:// or http://")
       } else if url.utf8.count > 2000 {
         problems.add(field: "http.url", "is longer than 2000 characters")
+      } else if !url.contains("${"), URLComponents(string: url)?.host?.isEmpty != false {
+        // A constant url that does not parse fails every message at run time.
+        problems.add(field: "http.url", "is not a valid URL")
       } else if let host = URLComponents(string: url)?.host,
         let problem = ActionSettingsError.placeholderHostProblem(host)
       {
@@ -196,7 +199,15 @@ public final class HTTPAction: KeyedGroupAction {
             field: "http.confirmationUrl",
             "cannot be a template: it is the fixed prefix every rendered url must start with (AWS confirms a templated one by hand as a topic rule destination): write the constant part, such as https://host/"
           )
-        } else if urlIsHTTP, !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart) {
+        } else if URLComponents(string: confirmationUrl)?.host?.isEmpty != false {
+          problems.add(field: "http.confirmationUrl", "is not a valid URL")
+        } else if urlIsHTTP,
+          // A constant url must start with it (AWS: "If url and confirmationUrl are hardcoded, url
+          // must begin with confirmationUrl"); a template's constant part may be the shorter.
+          fixedPart == url
+            ? !url.hasPrefix(confirmationUrl)
+            : !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart)
+        {
           problems.add(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
         }
       } else if url.contains("${") {
@@ -517,6 +528,9 @@ public final class HTTPAction: KeyedGroupAction {
     } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
       return .failure(
         ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)"))
+    } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+      return .failure(
+        ActionError(.transient, "POST \(url) failed: the server closed the connection without answering"))
     } catch {
       return .failure(ActionError(.transient, "POST \(url) failed: \(error)"))
     }

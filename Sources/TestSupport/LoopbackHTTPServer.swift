@@ -34,6 +34,8 @@ public final class LoopbackHTTPServer: Sendable {
     public var delayMs: Int
     /// When above 0, the head announces a body of this many bytes that never comes.
     public var withheldBodyBytes: Int
+    /// When set, the connection is closed instead of answered.
+    public var closesConnection = false
 
     /// Creates a reply.
     public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0, withheldBodyBytes: Int = 0) {
@@ -51,6 +53,12 @@ public final class LoopbackHTTPServer: Sendable {
     }
     /// 500.
     public static let serverError = Reply(status: 500)
+    /// No answer: the connection closed.
+    public static let closed: Reply = {
+      var reply = Reply(status: 200)
+      reply.closesConnection = true
+      return reply
+    }()
     /// 200 after `milliseconds`.
     public static func stall(milliseconds: Int) -> Reply { Reply(status: 200, delayMs: milliseconds) }
   }
@@ -140,6 +148,10 @@ public final class LoopbackHTTPServer: Sendable {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let respond: @Sendable () -> Void = {
           let (handler, context) = loopBound.value
+          if reply.closesConnection {
+            context.close(promise: nil)
+            return
+          }
           var headers = HTTPHeaders(reply.headers)
           headers.add(name: "Content-Length", value: String(reply.withheldBodyBytes))
           if !keepAlive { headers.add(name: "Connection", value: "close") }

@@ -624,7 +624,7 @@ struct HTTPActionTests {
     #expect(server.requests.count == 4)
   }
 
-  @Test("a stalled server and a closed port are transient failures")
+  @Test("a stalled server, a closed connection and a closed port are transient failures")
   func stallAndRefused() async throws {
     let server = try LoopbackHTTPServer()
     server.setFallback(.stall(milliseconds: 2000))
@@ -635,6 +635,17 @@ struct HTTPActionTests {
     } catch {
       #expect(error.kind == .transient)
       #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
+    }
+    // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`).
+    server.enqueue([.closed])
+    do {
+      try await action.perform(input("{}"))
+      Issue.record("a closed connection succeeded")
+    } catch {
+      #expect(error.kind == .transient)
+      #expect(
+        error.message.hasSuffix("failed: the server closed the connection without answering")
+          || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
     }
     server.stop()
     // A refused connection fails the attempt at once, not after the request timeout: the action's
@@ -840,6 +851,21 @@ struct HTTPActionTests {
     #expect(throws: ActionSettingsError.self) {
       try HTTPAction.Configuration(url: "https://other/x", confirmationUrl: "https://h/").validate()
     }
+    // A constant url must start with confirmationUrl (AWS), which `run` would refuse at every
+    // message; a url or confirmationUrl that is no URL at all is refused as well.
+    for (url, confirmation, said) in [
+      ("https://h/ok/x", "https://h/ok/x/y", "must start with confirmationUrl"),
+      ("http://[::1/h/${x}", "http://[::1/h/", "is not a valid URL"),
+      ("http://[::1/h/x", nil, "is not a valid URL"),
+    ] {
+      let error = #expect(throws: ActionSettingsError.self, "\(url)") {
+        try HTTPAction.Configuration(url: url, confirmationUrl: confirmation).validate()
+      }
+      #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(url): \(String(describing: error))")
+    }
+    // A template's constant part may stop short of it.
+    try HTTPAction.Configuration(url: "https://h/ok/${x}", confirmationUrl: "https://h/ok/x/").validate()
+    try HTTPAction.Configuration(url: "https://h/ok/x/y", confirmationUrl: "https://h/ok/x").validate()
   }
 
   @Test("a template value cannot take the request out of confirmationUrl: another host, .., #, a query")
