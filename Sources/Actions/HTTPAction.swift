@@ -409,6 +409,22 @@ public final class HTTPAction: KeyedGroupAction {
     var isJSON: Bool
   }
 
+  /// `url` with every `%` that a substituted value brought in (`ranges`, UTF-8 offsets) sent as
+  /// `%25`: a value's `%` is its own character, so `100%` and `a%2Fb` arrive as written, not as a
+  /// `/` or a NUL the server would decode (the template's own text keeps its escapes).
+  static func escapingPercents(_ url: String, in ranges: [Range<Int>]) -> String {
+    guard !ranges.isEmpty, url.utf8.contains(UInt8(ascii: "%")) else { return url }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(url.utf8.count + 8)
+    for (offset, byte) in url.utf8.enumerated() {
+      bytes.append(byte)
+      if byte == UInt8(ascii: "%"), ranges.contains(where: { $0.contains(offset) }) {
+        bytes += Array("25".utf8)
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
   /// Whether `byte` may be in a header name (an RFC 9110 token: letters, digits and
   /// ``!#$%&'*+-.^_`|~``). The client traps on a name outside ASCII.
   static func isTokenByte(_ byte: UInt8) -> Bool {
@@ -485,7 +501,9 @@ public final class HTTPAction: KeyedGroupAction {
     }
     return .success(
       Request(
-        topic: input.message.topic, url: renderedURL, shownURL: shownURL, headers: requestHeaders,
+        topic: input.message.topic, url: Self.escapingPercents(renderedURL, in: valueRanges),
+        shownURL: shownURL,
+        headers: requestHeaders,
         body: input.evaluation.payload, isJSON: isJSON))
   }
 

@@ -929,10 +929,12 @@ public final class Dispatcher: Sendable {
   func skippedAtStop(_ configured: ConfiguredAction) -> ActionError? {
     guard let failure = failuresAtStop.withLock({ $0[ObjectIdentifier(configured)] }) else { return nil }
     // Permanent: not retried, and not counted or described as another attempt.
-    return ActionError(
+    var skipped = ActionError(
       .permanent,
-      "not sent (again): the daemon is stopping and this action's last attempt failed (\(failure.message)); "
+      "not sent (again): the daemon is stopping and this action has failed since (\(failure.message)); "
         + "an earlier attempt of this result, if there was one, may have arrived")
+    skipped.unsent = true
+    return skipped
   }
 
   /// Remembers the first transient failure among `results` of `configured` (the daemon is stopping).
@@ -1072,6 +1074,11 @@ public final class Dispatcher: Sendable {
         configured.counters.failed.add()
         statistics.withLock { $0.actionFailures += 1 }
         if error.kind == .permanent {
+          // Not sent at the stop: what its own last attempt met is said too.
+          var error = error
+          if error.unsent, item.attempts > 0 {
+            error.message += "; its own last attempt: \(item.error.message)"
+          }
           completed(item.index, error)
           continue
         }

@@ -915,6 +915,12 @@ struct HTTPActionTests {
     // A value that stays inside goes out.
     try await pathLevel.perform(input(#"{"path": "d-7"}"#, value: .object(["path": .string("d-7")])))
     #expect(server.requests.map(\.uri) == ["/dev/d-7/x"])
+    // A value's `%` is its own character: sent as %25, whatever follows it (`%00` was sent raw,
+    // for the server to decode into a NUL, while `100%` was escaped).
+    for value in ["a%00b", "100%", "a%2Fb"] {
+      try await pathLevel.perform(input(#"{"path": "\#(value)"}"#, value: .object(["path": .string(value)])))
+    }
+    #expect(server.requests.map(\.uri).suffix(3) == ["/dev/a%2500b/x", "/dev/100%25/x", "/dev/a%252Fb/x"])
     await pathLevel.shutdown()
     // Once the template's own text began the query, a value may hold a '?'.
     let queryLevel = try await action(server) {

@@ -781,6 +781,10 @@ private final class AlwaysTransient: Action, Sendable {
   let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
   #expect(
     messages.contains { $0.contains("not sent (again): the daemon is stopping") }, "\(messages.prefix(3))")
+  // One attempted before the stop says what its own attempt met, not only another result's failure.
+  #expect(
+    messages.contains { $0.contains("not sent (again)") && $0.hasSuffix("its own last attempt: timed out") },
+    "\(messages.prefix(3))")
   // Not attempted is no attempt: said without an attempt count, and no retry counted for it.
   #expect(
     !messages.contains { $0.contains("not attempted") && $0.contains("attempts") }, "\(messages.prefix(3))")
