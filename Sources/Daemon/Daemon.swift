@@ -487,7 +487,10 @@ public enum Daemon {
           try await mqttSource.updateFilters(filters)
           logger.info("MQTT subscriptions now \(mqttSource.subscriptionFilters(for: filters))")
         } catch {
-          logger.error("updating the MQTT subscriptions after a reload failed: \(error)")
+          // The new filters are kept: every (re)connection subscribes them (a broker away now).
+          logger.warning(
+            "updating the MQTT subscriptions after a reload failed: \(error); the new filters are subscribed at the next (re)connection"
+          )
         }
       }
     }

@@ -90,7 +90,8 @@ struct MQTTSourceTests {
     let properties = PublishProperties(
       contentType: "application/json", correlationData: [1, 2, 3], messageExpiry: 60,
       payloadFormatIndicator: 1,
-      responseTopic: "reply/here", userProperties: [("clientid", "device-7"), ("k", "v1"), ("k", "v2")])
+      responseTopic: "reply/here",
+      userProperties: [("clientid", "spoof"), ("clientid", "device-7"), ("k", "v1"), ("k", "v2")])
     try await publisher.publish(
       topic: "sensors/7/temp", payload: Array(#"{"t":21}"#.utf8), qos: 1, retain: false,
       properties: properties)
@@ -113,13 +114,14 @@ struct MQTTSourceTests {
     #expect(received.last?.mqttProperties["content_type"] == nil)
     let first = try #require(received.first)
     #expect(first.payload == Array(#"{"t":21}"#.utf8))
+    // The last clientid property, as a Kafka record's last clientid header.
     #expect(first.clientID == "device-7")
     #expect(first.mqttProperties["content_type"] == .string("application/json"))
     #expect(first.mqttProperties["response_topic"] == .string("reply/here"))
     #expect(first.mqttProperties["correlation_data"] == .string("AQID"))
     #expect(first.mqttProperties["format_indicator"] == .string("UTF8_DATA"))
     #expect(first.mqttProperties["message_expiry"] != nil)
-    #expect(first.userProperties.map(\.value) == ["device-7", "v1", "v2"])
+    #expect(first.userProperties.map(\.value) == ["spoof", "device-7", "v1", "v2"])
     #expect(received[1].clientID == nil)
     #expect(first.receivedAtMs > 1_600_000_000_000)
     // Each MQTT message has its own trace id (a UUID), which traceid() returns, as in AWS.

@@ -100,7 +100,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
           "skipped a retained message on \(incoming.topic): sent on subscribing, not published now")
         return
       }
-      let clientID = incoming.userProperties.first(where: { $0.key == clientIDProperty })?.value
+      // The last of that name, as a Kafka record's last `clientid` header.
+      let clientID = incoming.userProperties.last(where: { $0.key == clientIDProperty })?.value
       var message = Message(
         topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
         mqttProperties: incoming.properties, userProperties: incoming.userProperties,
