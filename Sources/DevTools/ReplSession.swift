@@ -365,6 +365,15 @@ public final class ReplSession {
     var diagnostic = diagnostic
     var source = source
     var columns = lead.count
+    if placed, scriptName != nil {
+      // A second place the message names (`opened at 2:2`) in the script's terms as well.
+      let leadColumns = columns
+      diagnostic.message = diagnostic.message(placing: { location in
+        let line = statementLine + lines + location.line - 1
+        let column = location.line == 1 ? leadColumns + location.column : location.column
+        return "\(line):\(column)"
+      })
+    }
     if placed, scriptName != nil, columns > 0, diagnostic.range.start.line == 1 {
       // The script's line is echoed whole (`lead` too): the caret then sits under the column the
       // position gives.

@@ -188,6 +188,18 @@ import Testing
         "stdin:10:22: error: expected an expression after '+'",
         "stdin:11:13: error: expected an expression after '+'",
       ])
+    // The place a message names besides its own (a bracket left open) is the script's too.
+    let opened = ReplSession()
+    opened.scriptName = "stdin"
+    var openedErrors: [String] = []
+    for line in ["", "", "SELECT 'x' AS e,", "\t(a", "FROM 'x'", ".quit"] {
+      openedErrors += opened.feed(line).outputs.filter(\.isError).map {
+        String($0.text.prefix { $0 != "\n" })
+      }
+    }
+    #expect(
+      openedErrors == ["stdin:5:1: error: expected ')' to close the expression opened at 4:2, found FROM"],
+      "\(openedErrors)")
     let typed = ReplSession()
     var typedErrors: [String] = []
     for line in lines.prefix(5) { typedErrors += typed.feed(line).outputs.filter(\.isError).map(\.text) }
