@@ -162,14 +162,25 @@ public enum AWSRuleImporter {
   static func mapAction(
     _ node: RuleNode, label: String, notes: inout [String], unmapped: inout [String], required: inout [String]
   ) -> Value? {
-    guard let members = node.members, members.count == 1, let member = members.first,
-      let config = member.value.members
-    else {
+    guard let members = node.members, members.count == 1, let member = members.first else {
       unmapped.append("\(label): not an object with one key naming the action")
+      return nil
+    }
+    guard let config = member.value.members else {
+      unmapped.append("\(label): \(member.key): its settings must be an object, not \(member.value.kindName)")
       return nil
     }
     let fields = member.value
     func string(_ key: String) -> String? { fields[key]?.string }
+    // Why a required string setting is not there: missing, empty, or of another type.
+    func requiredProblem(_ path: [String]) -> String {
+      var node: RuleNode? = fields
+      for key in path { node = node?[key] }
+      let name = "\(member.key).\(path.joined(separator: "."))"
+      guard let node else { return "\(name) is missing (AWS requires it)" }
+      guard node.string != nil else { return "\(name) must be a string, not \(node.kindName)" }
+      return "\(name) is empty (AWS requires it)"
+    }
     func drop(_ keys: Set<String>, _ why: String = "no equivalent here") {
       for item in config where keys.contains(item.key) {
         notes.append("\(label) \(member.key).\(item.key): \(why); dropped")
@@ -241,8 +252,7 @@ public enum AWSRuleImporter {
       // AWS requires both: no value is made up for either.
       guard let bucket = string("bucketName"), !bucket.isEmpty, let key = string("key"), !key.isEmpty else {
         unmapped.append(
-          "\(label): s3 without '\(string("bucketName")?.isEmpty ?? true ? "bucketName" : "key")' (AWS requires it)"
-        )
+          "\(label): \(requiredProblem([string("bucketName")?.isEmpty ?? true ? "bucketName" : "key"]))")
         return nil
       }
       if bucket.contains("${") {
@@ -283,7 +293,7 @@ public enum AWSRuleImporter {
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
       guard let table = string("tableName"), !table.isEmpty else {
-        unmapped.append("\(label): dynamoDB without 'tableName' (AWS requires it)")
+        unmapped.append("\(label): \(requiredProblem(["tableName"]))")
         return nil
       }
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
@@ -310,7 +320,7 @@ public enum AWSRuleImporter {
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
       guard let table = fields["putItem"]?["tableName"]?.string, !table.isEmpty else {
-        unmapped.append("\(label): dynamoDBv2 without 'putItem.tableName' (AWS requires it)")
+        unmapped.append("\(label): \(requiredProblem(["putItem", "tableName"]))")
         return nil
       }
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))

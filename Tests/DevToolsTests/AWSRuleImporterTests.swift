@@ -134,13 +134,20 @@ import Testing
       #"{"s3": {"bucketName": "b"}}, {"dynamoDB": {"roleArn": "r"}}, {"dynamoDBv2": {}}"#)
     #expect(
       missing.unmapped == [
-        "actions[0]: s3 without 'key' (AWS requires it)",
-        "actions[1]: dynamoDB without 'tableName' (AWS requires it)",
-        "actions[2]: dynamoDBv2 without 'putItem.tableName' (AWS requires it)",
+        "actions[0]: s3.key is missing (AWS requires it)",
+        "actions[1]: dynamoDB.tableName is missing (AWS requires it)",
+        "actions[2]: dynamoDBv2.putItem.tableName is missing (AWS requires it)",
       ], "\(missing.unmapped)")
     #expect(try actions(missing).isEmpty)
     let empty = try convert(#"{"s3": {"bucketName": "", "key": "k"}}"#)
-    #expect(empty.unmapped == ["actions[0]: s3 without 'bucketName' (AWS requires it)"], "\(empty.unmapped)")
+    #expect(empty.unmapped == ["actions[0]: s3.bucketName is empty (AWS requires it)"], "\(empty.unmapped)")
+    // A value of the wrong type is said as such, not as missing; settings that are no object too.
+    let typed = try convert(#"{"s3": {"bucketName": 5, "key": "k"}}, {"republish": "x"}"#)
+    #expect(
+      typed.unmapped == [
+        "actions[0]: s3.bucketName must be a string, not a number",
+        "actions[1]: republish: its settings must be an object, not a string",
+      ], "\(typed.unmapped)")
     // Signed requests would go unsigned.
     let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
     #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))
