@@ -139,6 +139,34 @@ public enum RuleDocument {
     return try parseYAML(String(decoding: body, as: UTF8.self))
   }
 
+  /// Refuses NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029) in a YAML file:
+  /// the YAML reader (libyaml, YAML 1.1) takes them as line breaks, so a file with one in a
+  /// comment failed with a message about another line, and one inside a quoted string (the SQL's)
+  /// silently became a space and moved every later position. YAML 1.2 and JSON read them as
+  /// characters; in a rule file they are written escaped (`"\u2028"` in a double-quoted string).
+  static func refuseOldLineBreaks(_ text: String) throws(RuleSyntaxError) {
+    guard text.utf8.contains(where: { $0 == 0xC2 || $0 == 0xE2 }) else { return }
+    var line = 1
+    var column = 1
+    for scalar in text.unicodeScalars {
+      switch scalar.value {
+      case 0x0A:
+        line += 1
+        column = 1
+        continue
+      case 0x85, 0x2028, 0x2029:
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        throw RuleSyntaxError(
+          position: FilePosition(line: line, column: column),
+          message:
+            "YAML: \(code) is read as a line break by the YAML reader (YAML 1.1): write it escaped in a double-quoted string (\"\\u\(hex.count < 4 ? String(repeating: "0", count: 4 - hex.count) + hex : hex)\"), or drop it"
+        )
+      default: column += 1
+      }
+    }
+  }
+
   /// Refuses an alias used as a mapping key (`*a: 1`, `{*a: 1}`) and an explicit `?` key before
   /// Yams composes the file: to find duplicate keys Yams hashes each key whole, so a key that is an
   /// alias of nested aliases expands there, before any budget applies (a file under 1 KB took
@@ -381,6 +409,7 @@ public enum RuleDocument {
 
   /// Parses YAML text (the same schema as JSON) with positions.
   public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
+    try refuseOldLineBreaks(text)
     try refuseAliasKeys(text)
     let node: Yams.Node?
     do {

@@ -226,6 +226,12 @@ struct RuleFileTests {
     for (text, position, message) in [
       ("sql: x\nactions:\n\t- a: 1\n", FilePosition(line: 3, column: 1), "a tab, which YAML does not allow"),
       ("a: " + String(repeating: "[", count: 2000), FilePosition(line: 1, column: 5), "nested too deeply"),
+      // YAML 1.1's other line breaks, which libyaml reads as such (a quoted one became a space).
+      (
+        "# note\u{2028}more\nsql: SELECT 'x\u{2029}y' FROM 'a'\n", FilePosition(line: 1, column: 7),
+        "U+2028 is read as a line break"
+      ),
+      ("sql: \"SELECT 'x\u{85}' FROM 'a'\"\n", FilePosition(line: 1, column: 16), "(\"\\u0085\")"),
     ] {
       let error = #expect(throws: RuleSyntaxError.self) { try RuleDocument.parseYAML(text) }
       #expect(error?.position == position, "\(String(describing: error))")
