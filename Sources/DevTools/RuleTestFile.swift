@@ -152,7 +152,9 @@ public struct RuleTestFile: Sendable {
             + "; expected \(known.sorted().joined(separator: ", "))")
       }
       guard let topic = node["topic"]?.string else {
-        report(node["topic"]?.position ?? node.position, "\(label): 'topic' must be a string")
+        report(
+          node["topic"]?.position ?? node.position,
+          node["topic"] == nil ? "\(label): missing 'topic'" : "\(label): 'topic' must be a string")
         return nil
       }
       if let problem = TopicFilter.nameProblem(topic) {

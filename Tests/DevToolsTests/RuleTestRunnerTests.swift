@@ -244,6 +244,23 @@ import Testing
           == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions"
       )
     }
+    // A case with no topic says it is missing; one of another type, what it must be.
+    for (text, said) in [
+      (
+        #"[{"payload": {}, "expect": {"no_match": true}}]"#, "t.test.json:1:2: error: case 1: missing 'topic'"
+      ),
+      (
+        #"[{"topic": 5, "expect": {"no_match": true}}]"#,
+        "t.test.json:1:12: error: case 1: 'topic' must be a string"
+      ),
+    ] {
+      do {
+        _ = try RuleTestFile.parse(file: "t.test.json", bytes: Array(text.utf8))
+        Issue.record("accepted: \(text)")
+      } catch {
+        #expect(error.description == said, "\(error.description)")
+      }
+    }
     // Two cases with one name would be one line of a JUnit report.
     let twice = """
       [{"name": "hot", "topic": "a", "expect": {"no_match": true}},
