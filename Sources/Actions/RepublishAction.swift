@@ -627,7 +627,7 @@ extension ActionFactory {
   ) {
     register("republish") { node, context throws(ActionConfigurationError) in
       // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
-      let configuration: RepublishAction.Configuration = try node.decodeActionConfiguration(
+      try node.buildConnectorAction(
         kind: "republish",
         shape: .object(
           [
@@ -638,40 +638,45 @@ extension ActionFactory {
               "payloadFormatIndicator": .string, "responseTopic": .string,
               "userProperties": .array(.keyValue),
             ]),
-          ], required: ["topic"]))
-      // Without a broker the rest is still checked, so one run names every problem.
-      let built = Result { () throws(ActionConfigurationError) -> any Action in
-        try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
-          try RepublishAction(
-            configuration: configuration, publisher: publisher ?? NoBroker(), version: context.version,
-            variables: context.variableNames, secrets: secrets)
+          ], required: ["topic"])
+      ) { (configuration: RepublishAction.Configuration) throws(ActionConfigurationError) in
+        // Without a broker the rest is still checked, so one run names every problem.
+        let built = Result { () throws(ActionConfigurationError) -> any Action in
+          try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+            try RepublishAction(
+              configuration: configuration, publisher: publisher ?? NoBroker(), version: context.version,
+              variables: context.variableNames, secrets: secrets)
+          }
         }
+        guard publisher != nil else {
+          var error = ActionConfigurationError(
+            "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL",
+            at: node.position)
+          if case .failure(let problem) = built { error.further = problem.all }
+          throw error
+        }
+        return try built.get()
       }
-      guard publisher != nil else {
-        var error = ActionConfigurationError(
-          "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL", at: node.position)
-        if case .failure(let problem) = built { error.further = problem.all }
-        throw error
-      }
-      return try built.get()
     }
     register("kafka") { node, context throws(ActionConfigurationError) in
       // `destinationArn` (AWS's VPC destination) is taken and ignored, as republish's `roleArn`.
-      let configuration: KafkaAction.Configuration = try node.decodeActionConfiguration(
+      try node.buildConnectorAction(
         kind: "kafka",
         shape: .object(
           [
             "bootstrapServers": .string, "topic": .string, "key": .string, "partition": .stringOrWholeNumber,
             "headers": .array(.keyValue), "clientProperties": .stringMap, "destinationArn": .anything,
-          ], required: ["topic"]))
-      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
-        try KafkaAction(
-          configuration: configuration, version: context.version, variables: context.variableNames,
-          secrets: secrets)
+          ], required: ["topic"])
+      ) { (configuration: KafkaAction.Configuration) throws(ActionConfigurationError) in
+        try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+          try KafkaAction(
+            configuration: configuration, version: context.version, variables: context.variableNames,
+            secrets: secrets)
+        }
       }
     }
     register("http") { node, context throws(ActionConfigurationError) in
-      let configuration: HTTPAction.Configuration = try node.decodeActionConfiguration(
+      try node.buildConnectorAction(
         kind: "http",
         // `auth` (AWS's SigV4) is read to be refused with the action's other problems.
         shape: .object(
@@ -688,11 +693,13 @@ extension ActionFactory {
               "batchAcrossTopics": .boolean,
             ]),
             "auth": .anything,
-          ], required: ["url"]))
-      return try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
-        try HTTPAction(
-          configuration: configuration, version: context.version, variables: context.variableNames,
-          secrets: secrets)
+          ], required: ["url"])
+      ) { (configuration: HTTPAction.Configuration) throws(ActionConfigurationError) in
+        try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+          try HTTPAction(
+            configuration: configuration, version: context.version, variables: context.variableNames,
+            secrets: secrets)
+        }
       }
     }
   }
@@ -726,6 +733,46 @@ extension RuleNode {
     var problems = ConfigurationProblems()
     shape.check(self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
     try problems.throwIfAny()
+    return try decodeCheckedConfiguration(kind: kind)
+  }
+
+  /// Builds a connector action with `build` from the configuration decoded from this object. When
+  /// keys are misspelt or values mistyped, those members are left out and the rest is still
+  /// decoded and built, so that `check` names the action's other problems (a wildcard in a topic,
+  /// a template error) in the same run, after those; the action is refused either way.
+  fileprivate func buildConnectorAction<T: Decodable>(
+    kind: String, shape: SettingShape, _ build: (T) throws(ActionConfigurationError) -> any Action
+  ) throws(ActionConfigurationError) -> any Action {
+    guard members != nil, case .object(let keys, _) = shape else {
+      return try build(try decodeActionConfiguration(kind: kind, shape: shape))
+    }
+    var problems = ConfigurationProblems()
+    shape.check(self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
+    if problems.list.isEmpty { return try build(try decodeCheckedConfiguration(kind: kind)) }
+    // The members that pass their shape, alone.
+    var pruned = self
+    pruned.kind = .object(
+      (members ?? []).filter { member in
+        guard let memberShape = keys[member.key] else { return false }
+        var own = ConfigurationProblems()
+        memberShape.check(member.value, path: "\(kind).\(member.key)", into: &own)
+        return own.list.isEmpty
+      })
+    if let configuration: T = try? pruned.decodeCheckedConfiguration(kind: kind) {
+      do {
+        _ = try build(configuration)
+      } catch {
+        problems.add(error)
+      }
+    }
+    try problems.throwIfAny()
+    preconditionFailure("problems were found")
+  }
+
+  /// Decodes a connector action's `Configuration` from this object, whose shape was checked.
+  fileprivate func decodeCheckedConfiguration<T: Decodable>(kind: String) throws(ActionConfigurationError)
+    -> T
+  {
     let data: Data
     do {
       data = try JSONSerialization.data(withJSONObject: foundationValue, options: [.fragmentsAllowed])

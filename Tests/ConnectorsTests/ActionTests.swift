@@ -1496,6 +1496,21 @@ struct ConnectorFactoryTests {
           ("kafka.clientProperties.acks: must be a string, not a number", "1:91"),
         ]
       ),
+      // A mistyped value does not hide the other settings' problems: those are judged too.
+      (
+        "republish", #"{"topic": "a/#", "qos": "1"}"#,
+        [
+          ("republish.qos: must be a whole number, not a string", "1:25"),
+          ("republish.topic:", "1:11"),
+        ]
+      ),
+      (
+        "http", #"{"url": "ftp://x", "timeoutMs": "3"}"#,
+        [
+          ("http.timeoutMs: must be a whole number, not a string", "1:33"),
+          ("http.url: must start with https:// or http://", "1:9"),
+        ]
+      ),
     ] as [(String, String, [(String, String)])])
   func everyProblem(kind: String, json: String, expected: [(String, String)]) {
     do {
