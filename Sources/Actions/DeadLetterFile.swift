@@ -156,9 +156,8 @@ enum FileSystem {
   /// Creates the folders above `path`; returns those it created, outermost first.
   @discardableResult
   static func makeParentFolders(of path: String) throws(ActionError) -> [String] {
-    guard let slash = path.lastIndex(of: "/") else { return [] }
-    let folder = String(path[..<slash])
-    if folder.isEmpty { return [] }
+    let folder = Self.folder(of: path)
+    if folder == "." || folder == "/" { return [] }
     var created: [String] = []
     try makeFolders(folder, created: &created)
     return created
@@ -175,9 +174,8 @@ enum FileSystem {
       if info.st_mode & S_IFMT == S_IFDIR { return }
       throw error(ENOTDIR, "cannot create folder \(folder)")
     }
-    if let slash = folder.lastIndex(of: "/"), slash != folder.startIndex {
-      try makeFolders(String(folder[..<slash]), created: &created)
-    }
+    let parent = Self.folder(of: folder)
+    if parent != "." && parent != "/" { try makeFolders(parent, created: &created) }
     if mkdir(folder, 0o755) != 0 {
       if errno != EEXIST { throw error(errno, "cannot create folder \(folder)") }
     } else {
@@ -187,8 +185,9 @@ enum FileSystem {
 
   /// The folder holding `path` ("." for a bare name).
   static func folder(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
+    // The last `/` byte: a `/` followed by a combining mark is no `/` Character.
+    guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+    return slash == path.utf8.startIndex ? "/" : String(decoding: path.utf8[..<slash], as: UTF8.self)
   }
 
   /// The folders still to fsync for a file whose earlier fsync of them failed, by the file: its

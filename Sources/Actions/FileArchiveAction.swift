@@ -61,10 +61,11 @@ public final class FileArchiveAction: BatchAction {
   /// counted from the start when only text comes before it, from the end when only text follows
   /// (`${dev}/.state/x.jsonl` with `dev` = `a/b`), else at its own place.
   func allowsHiddenName(inSegment index: Int, of count: Int) -> Bool {
-    let segments = relative.source.split(separator: "/", omittingEmptySubsequences: false)
-    let isText = { (segment: Substring) in !segment.contains("${") }
-    for (place, segment) in segments.enumerated()
-    where segment.hasPrefix(".") && segment != "." && segment != ".." {
+    let segments = relative.source.splitExactly("/")
+    let isText = { (segment: Substring) in
+      !segment.utf8.contains(UInt8(ascii: "$")) || !segment.contains("${")
+    }
+    for (place, segment) in segments.enumerated() where Self.isHiddenName(segment) {
       let fromStart = segments[..<place].allSatisfy(isText)
       let fromEnd = segments[(place + 1)...].allSatisfy(isText)
       let expected = fromStart || !fromEnd ? place : count - (segments.count - place)
@@ -278,13 +279,14 @@ public final class FileArchiveAction: BatchAction {
         relativeText = pathText
       }
     }
-    let literalSegments = relativeText.split(separator: "/", omittingEmptySubsequences: false)
-      .filter { !$0.contains("${") }
-    if relativeText.isEmpty || literalSegments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+    let literalSegments = relativeText.splitExactly("/").filter { !$0.contains("${") }
+    if relativeText.isEmpty
+      || literalSegments.contains(where: { $0.isEmpty || $0.isExactlyDot || $0.isExactlyDotDot })
+    {
       let problem =
         relativeText.isEmpty
         ? "names no file below the archive root '\(root)'"
-        : Self.problem(inRelativePath: relativeText.replacingOccurrences(of: "${", with: "x{"))
+        : Self.problem(inRelativePath: relativeText.replacingExactly("${", with: "x{"))
           ?? "is refused"
       throw ActionConfigurationError("'path' \(problem): every result would fail", at: pathNode.position)
     }
@@ -569,13 +571,13 @@ public final class FileArchiveAction: BatchAction {
       rendered.utf8.withContiguousStorageIfAvailable { Self.problem(in: $0, namesHidden: &namesHidden) }
       ?? Self.problem(in: Array(rendered.utf8), namesHidden: &namesHidden)
     // (The rare case, a segment that begins with a dot: each such segment is judged.)
-    let segments = namesHidden ? rendered.split(separator: "/", omittingEmptySubsequences: false) : []
+    let segments = namesHidden ? rendered.splitExactly("/") : []
     if problem == nil, namesHidden,
       let hidden = segments.enumerated().first(
         where: {
-          $0.element.hasPrefix(".") && $0.element != "." && $0.element != ".."
-            && !allowsHiddenName(inSegment: $0.offset, of: segments.count)
-        })?.element
+          Self.isHiddenName($0.element) && !allowsHiddenName(inSegment: $0.offset, of: segments.count)
+        }
+      )?.element
     {
       // `${deviceId}.jsonl` without a deviceId would write `.jsonl`, a file `ls` does not show.
       return
@@ -617,11 +619,15 @@ public final class FileArchiveAction: BatchAction {
     var dots = 0
     var found: String?
     var control: UInt8?
+    var previous: UInt8 = 0
     // Whether the current segment begins with a dot.
     var dotted = false
     for byte in bytes {
       if byte == 0 { return "contains NUL" }
       if byte < 0x20 || byte == 0x7F, control == nil { control = byte }
+      // C1 controls, U+0080...U+009F (`0xC2 0x80...0x9F`: NEL, CSI), are control characters too.
+      if previous == 0xC2, (0x80...0x9F).contains(byte), control == nil { control = byte }
+      previous = byte
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
         segmentLength = 0
@@ -737,13 +743,21 @@ public final class FileArchiveAction: BatchAction {
     return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now, checkedAtMs: now)
   }
 
+  /// Whether a path segment names a hidden file: its first byte a `.`, and it is neither `.` nor `..`.
+  static func isHiddenName(_ segment: Substring) -> Bool {
+    segment.utf8.first == UInt8(ascii: ".") && !segment.isExactlyDot && !segment.isExactlyDotDot
+  }
+
   /// Refuses a path whose folders below the archive root include a symbolic link: the rendered
   /// path is checked as text, and a link inside the root (`archive/dev7 -> ../elsewhere`) would
   /// take the lines out of it. (The root itself may be a link.) Checked when a file is opened.
   func refuseLinksBelowRoot(_ path: String) throws(ActionError) {
-    guard path.hasPrefix(rootPrefix) else { return }
+    guard path.startsExactly(with: rootPrefix) else { return }
     var prefix = rootPrefix == "/" ? "" : String(rootPrefix.dropLast())
-    let folders = path.dropFirst(rootPrefix.count).split(separator: "/").dropLast()
+    // Split at the `/` bytes: `link/\u{301}x` is the folder `link` then `\u{301}x` (one Character
+    // `/\u{301}` hid the separator, and the link was followed).
+    let folders = String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
+      .splitExactly("/").filter { !$0.isEmpty }.dropLast()
     for folder in folders {
       prefix += "/" + folder
       var info = stat()
@@ -787,7 +801,7 @@ public final class FileArchiveAction: BatchAction {
   static func nextRotationIndex(of path: String) -> Int {
     let folder = FileSystem.folder(of: path)
     let prefix =
-      Array((path.split(separator: "/", omittingEmptySubsequences: false).last ?? "").utf8) + [0x2E]
+      Array((path.splitExactly("/").last ?? "").utf8) + [0x2E]
     guard let directory = opendir(folder) else { return 1 }
     defer { closedir(directory) }
     var highest = 0

@@ -387,11 +387,18 @@ public final class HTTPAction: KeyedGroupAction {
     // Decoded, and split at `\` too, as some servers do (`..%2F`, `%2E%2E`, `..\`); a `;`
     // parameter does not hide a segment (`..;`, as Tomcat reads it).
     let decoded = url.percentEncodedPath.removingPercentEncoding ?? url.percentEncodedPath
-    let segments = decoded.split(omittingEmptySubsequences: false) { $0 == "/" || $0 == "\\" }.map {
-      $0.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    // Bytes, not Characters: `../\u{301}x` is the segment `..` (the Character `/\u{301}` is no `/`).
+    let segments = decoded.utf8.split(omittingEmptySubsequences: false) {
+      $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\")
+    }.map { segment in
+      Substring(
+        segment.split(separator: UInt8(ascii: ";"), maxSplits: 1, omittingEmptySubsequences: false).first
+          ?? segment[...])
     }
-    if segments.contains(where: { $0 == "." || $0 == ".." }) { return "has a '.' or '..' path segment" }
-    if !url.percentEncodedPath.hasPrefix(expected.percentEncodedPath) {
+    if segments.contains(where: { $0.isExactlyDot || $0.isExactlyDotDot }) {
+      return "has a '.' or '..' path segment"
+    }
+    if !url.percentEncodedPath.startsExactly(with: expected.percentEncodedPath) {
       return "leaves the confirmed path '\(expected.percentEncodedPath)'"
     }
     return nil
@@ -453,7 +460,7 @@ public final class HTTPAction: KeyedGroupAction {
       return .failure(error)
     }
     if let prefix = configuration.confirmationUrl {
-      if !renderedURL.hasPrefix(prefix) {
+      if !renderedURL.startsExactly(with: prefix) {
         return .failure(
           ActionError(
             .permanent,
@@ -609,21 +616,23 @@ actor HTTPBatcher {
 
   /// What results must share to go out in one request: the URL, the headers and, unless
   /// `acrossTopics`, the topic.
-  func key(_ request: HTTPAction.Request) -> String {
+  /// Compared byte for byte: a URL, header value or topic spelled with `é` and one with `e` +
+  /// U+0301 are two keys (as Swift strings they were one, and shared a request).
+  func key(_ request: HTTPAction.Request) -> ExactText {
     var key = request.url
     for (name, value) in request.headers { key += "\n\(name)\u{0}\(value)" }
     if !limits.acrossTopics { key += "\n\u{1}\(request.topic)" }
-    return key
+    return ExactText(key)
   }
 
   private let limits: HTTPAction.Batch
-  private var open: [String: OpenBatch] = [:]
+  private var open: [ExactText: OpenBatch] = [:]
   private var nextID = 0
   /// The last batch sent to each URL, by its batch id: the next one goes after it is answered, so
   /// batches arrive in the order their results came (two sent at once could overtake each other).
   /// Removed once answered unless a later one took its place (one a URL kept 20 KB for good: 40,000
   /// device URLs took 675 MB).
-  private var sending: [String: (id: Int, task: Task<Void, Never>)] = [:]
+  private var sending: [ExactText: (id: Int, task: Task<Void, Never>)] = [:]
 
   /// The number of URLs with a batch on its way.
   var urlsSending: Int { sending.count }
@@ -668,7 +677,7 @@ actor HTTPBatcher {
   }
 
   @discardableResult
-  private func flush(_ url: String, ifID id: Int? = nil) -> Task<Void, Never>? {
+  private func flush(_ url: ExactText, ifID id: Int? = nil) -> Task<Void, Never>? {
     guard let batch = open[url], id == nil || batch.id == id else { return nil }
     open[url] = nil
     var body: [UInt8] = [UInt8(ascii: "[")]
@@ -681,20 +690,20 @@ actor HTTPBatcher {
     let outcomes = batch.outcomes
     let sender = batch.sender
     // In order per URL, whatever the headers: batches arrive as their results came.
-    let previous = sending[request.url]?.task
+    let previous = sending[ExactText(request.url)]?.task
     let id = batch.id
     let send = Task {
       await previous?.value
       let result = await sender(request, body)
       for outcome in outcomes { outcome.complete(result) }
-      self.answered(request.url, id: id)
+      self.answered(ExactText(request.url), id: id)
     }
-    sending[request.url] = (id, send)
+    sending[ExactText(request.url)] = (id, send)
     return send
   }
 
   /// Forgets the batch `id` sent to `url` if no later one followed it.
-  private func answered(_ url: String, id: Int) {
+  private func answered(_ url: ExactText, id: Int) {
     if sending[url]?.id == id { sending[url] = nil }
   }
 

@@ -107,7 +107,7 @@ struct ActionTemplate: Sendable {
   static func masking(_ secrets: [String], in text: String) -> String {
     var shown = text
     for secret in Set(secrets).sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
-      shown = shown.replacingOccurrences(of: secret, with: "***")
+      shown = shown.replacingExactly(secret, with: "***")
     }
     return shown
   }
@@ -407,7 +407,7 @@ public final class RepublishAction: Action {
     } catch {
       // Every message that quotes the topic (the publisher's too) shows it masked.
       var error = error
-      if shown != rendered { error.message = error.message.replacingOccurrences(of: rendered, with: shown) }
+      if !shown.isExactly(rendered) { error.message = error.message.replacingExactly(rendered, with: shown) }
       // A topic the checks refused is not echoed as the resource (its message quotes it).
       throw Self.topicProblem(rendered) == nil ? error.about(shown) : error
     }

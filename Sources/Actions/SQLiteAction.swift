@@ -174,6 +174,15 @@ public final class SQLiteAction: BatchAction {
     {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
+    // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary database,
+    // deleted when its connection closes: every row lost at exit.
+    if database.hasPrefix("file:") {
+      let path = database.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
+      if path.isEmpty || path == "//" || path == "///" {
+        return
+          "'database' \(database) names no file (SQLite makes a temporary database, deleted at exit, of an empty path); name a file"
+      }
+    }
     // A folder at the path would fail every result to the error path: said where it is written.
     var isFolder: ObjCBool = false
     if !database.hasPrefix("file:"), FileManager.default.fileExists(atPath: database, isDirectory: &isFolder),
@@ -498,7 +507,9 @@ public final class SQLiteAction: BatchAction {
   static func columnNameProblem(_ name: String) -> String? {
     if name.isEmpty { return "it is empty" }
     if name.utf8.count > 128 { return "longer than 128 bytes" }
-    if name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "it holds a control character" }
+    if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+      return "it holds a control character"
+    }
     return nil
   }
 
@@ -510,7 +521,9 @@ public final class SQLiteAction: BatchAction {
 
   /// `name` as an SQL identifier: in double quotes, a quote in it doubled.
   static func quoted(_ name: String) -> String {
-    "\"" + (name.utf8.contains(0x22) ? name.replacingOccurrences(of: "\"", with: "\"\"") : name) + "\""
+    // Byte for byte: a `"` followed by a combining mark is no `"` Character, and stayed single,
+    // ending the identifier early (a payload key then ran SQL of its own).
+    "\"" + (name.utf8.contains(0x22) ? name.replacingExactly("\"", with: "\"\"") : name) + "\""
   }
 
   /// `name` with ASCII letters in lower case: SQLite compares column names that way (`É` and `é`

@@ -1,5 +1,6 @@
 import Actions
 import Foundation
+import IoTSQL
 import Logging
 import RulesEngine
 import Synchronization
@@ -36,9 +37,10 @@ public enum RuleStore {
         files.append(path)
       }
     }
-    var seen: Set<String> = []
+    // Byte for byte: `café.json` spelled with U+00E9 and with `e` + U+0301 are two files.
+    var seen: Set<ExactText> = []
     let folder = FileManager.default.currentDirectoryPath
-    return files.filter { seen.insert(lexicalPath($0, from: folder)).inserted }
+    return files.filter { seen.insert(ExactText(lexicalPath($0, from: folder))).inserted }
   }
 
   /// `path` made absolute from `folder`, without `.`, `..` and empty segments, worked out from the

@@ -1,4 +1,5 @@
 import Foundation
+import IoTSQL
 import Logging
 
 /// swift-log's text lines on standard error, made safe from the values they carry: control
@@ -72,7 +73,7 @@ public struct TextLogHandler: LogHandler {
   /// control characters escaped.
   static func field(_ text: String) -> String {
     guard text.utf8.contains(where: { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 }) else { return escaped(text) }
-    let inner = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    let inner = text.replacingExactly("\\", with: "\\\\").replacingExactly("\"", with: "\\\"")
     return "\"" + escaped(inner) + "\""
   }
 

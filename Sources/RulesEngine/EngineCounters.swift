@@ -269,7 +269,7 @@ public final class CounterStore: Sendable {
   }
 
   static func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-      .replacingOccurrences(of: "\n", with: "\\n")
+    text.replacingExactly("\\", with: "\\\\").replacingExactly("\"", with: "\\\"")
+      .replacingExactly("\n", with: "\\n")
   }
 }

@@ -240,7 +240,8 @@ enum BatchEvaluator {
 
   /// Answers requests, caching compiled programs by (version, SQL).
   struct Evaluator {
-    private var programs: [String: Result<Program, SQLError>] = [:]
+    /// By version and SQL text, byte for byte (`'caf\u{E9}'` and `'cafe\u{301}'` are two statements).
+    private var programs: [ExactText: Result<Program, SQLError>] = [:]
     private var machine = VirtualMachine()
     private var output: [UInt8] = []
 
@@ -329,7 +330,7 @@ enum BatchEvaluator {
     }
 
     private mutating func compiled(_ sql: String, version: SQLVersion) throws -> Program {
-      let key = version.rawValue + "\u{0}" + sql
+      let key = ExactText(version.rawValue + "\u{0}" + sql)
       let result: Result<Program, SQLError>
       if let cached = programs[key] {
         result = cached

@@ -15,6 +15,10 @@ struct FileArchiveActionTests {
       ("a/./b", "has a '.' segment"),
       ("a\u{0}b", "contains NUL"), ("a\nb.jsonl", "contains a control character (U+000A)"),
       ("x/\u{7F}/../y", "contains a control character (U+007F)"),
+      // C1 controls too (NEL, CSI); the letters after 0xC2 are no controls.
+      ("a\u{85}b", "contains a control character (U+0085)"),
+      ("a\u{9B}[31m", "contains a control character (U+009B)"),
+      ("caf\u{E9}/\u{A0}x", nil),
     ] as [(String, String?)])
   func relativePathRules(_ path: String, _ problem: String?) {
     #expect(FileArchiveAction.problem(inRelativePath: path) == problem)

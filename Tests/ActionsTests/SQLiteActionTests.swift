@@ -562,8 +562,10 @@ struct SQLiteActionTests {
     let action = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
     let hostile = "a\"; DROP TABLE t; --"
+    // A quote followed by a combining mark: one Character, but a quote to SQLite.
+    let marked = "c\"\u{301}; DROP TABLE t; --"
     let results = await action.performBatch([
-      input(object([(hostile, .int(1))]), json: "{}"),
+      input(object([(hostile, .int(1)), (marked, .int(1))]), json: "{}"),
       input(object([("a", .string("'); DROP TABLE t; --"))]), json: "{}"),
       input(
         object([("device-id", .string("d1")), ("New Col", .int(2)), ("température", .int(3))]), json: "{}"),
@@ -585,7 +587,7 @@ struct SQLiteActionTests {
     let names = try await queue.read { db in
       try Row.fetchAll(db, sql: "PRAGMA table_info(t)").map { $0["name"] as String }
     }
-    #expect(names == [hostile, "a", "device-id", "New Col", "température", "É", "é"])
+    #expect(names == [hostile, marked, "a", "device-id", "New Col", "température", "É", "é"])
     #expect(
       try await queue.read { db in try String.fetchOne(db, sql: "SELECT a FROM t WHERE a IS NOT NULL") }
         == "'); DROP TABLE t; --")
@@ -710,6 +712,9 @@ struct SQLiteActionTests {
     (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file::memory:?cache=shared", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:memdb1?vfs=memdb", "table": "t"}"#, "its rows would be lost at exit"),
+    // An empty file: path is a temporary database, deleted at exit.
+    (#"{"database": "file:", "table": "t"}"#, "names no file"),
+    (#"{"database": "file:?mode=rwc", "table": "t"}"#, "names no file"),
     (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
     (#"{"database": "/tmp", "table": "t"}"#, "'database' /tmp is a folder, not a database file"),
   ])

@@ -17,6 +17,9 @@ import Testing
       TextLogHandler.escaped(.string(#"a/x origin=forged.jsonl:99 rule=admin"#))
         == .string(#""a/x origin=forged.jsonl:99 rule=admin""#))
     #expect(TextLogHandler.escaped(.string(#"x\" rule=admin"#)) == .string(#""x\\\" rule=admin""#))
+    // Also a quote followed by a combining mark (one Character, which no `"` matched).
+    #expect(
+      TextLogHandler.escaped(.string("x\"\u{301} rule=admin")) == .string("\"x\\\"\u{301} rule=admin\""))
     #expect(TextLogHandler.escaped(.stringConvertible(42)) == .string("42"))
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
