@@ -163,6 +163,34 @@ struct ConnectorRunTests {
     #expect(daemon.stdout.contains(" 0 not acknowledged"), "\(daemon.stdout)")
   }
 
+  @Test("two rules whose filters differ only in Unicode normalisation get a subscription each")
+  func filtersAreBytes() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-nfd")
+    write(
+      #"{"sql": "SELECT n FROM 's/caf\u00e9'", "actions": [{"file": {"path": "out/nfc.jsonl"}}]}"#,
+      to: folder + "/rules/nfc.json")
+    write(
+      #"{"sql": "SELECT n FROM 's/cafe\u0301'", "actions": [{"file": {"path": "out/nfd.jsonl"}}]}"#,
+      to: folder + "/rules/nfd.json")
+    let daemon = try await runDaemon(broker, in: folder, clientID: "nfd", ["--dead-letter", "dl.jsonl"])
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(sender, [("s/caf\u{E9}", #"{"n": 1}"#), ("s/cafe\u{301}", #"{"n": 2}"#)])
+    let written = { (name: String) in
+      (try? String(contentsOfFile: folder + "/out/" + name, encoding: .utf8)) ?? ""
+    }
+    #expect(
+      await eventually(within: 20) {
+        written("nfc.jsonl") == "{\"n\":1}\n" && written("nfd.jsonl") == "{\"n\":2}\n"
+      })
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    #expect(
+      written("nfc.jsonl") == "{\"n\":1}\n" && written("nfd.jsonl") == "{\"n\":2}\n", "\(daemon.stderr)")
+  }
+
   @Test("MQTT 3.1.1 carries no user property: the hop ledger still stops a republish loop")
   func loopStoppedUnderMQTT311() async throws {
     let broker = try MosquittoBroker()

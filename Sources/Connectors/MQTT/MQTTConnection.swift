@@ -47,11 +47,12 @@ final class MQTTConnection: @unchecked Sendable {
     var connected = false
     var connectedBefore = false
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
-    /// The filters the broker granted, with their QoS.
-    var subscriptions: [String: Int] = [:]
+    /// The filters the broker granted, with their QoS. Filters are keyed by their bytes, as the
+    /// broker tells them apart (`s/caf\u{E9}` and `s/cafe\u{301}` are two).
+    var subscriptions: [ExactText: Int] = [:]
     /// The filters last asked for, with their QoS: what a reconnect subscribes (also those whose
     /// SUBSCRIBE failed while the broker was away).
-    var wanted: [String: Int] = [:]
+    var wanted: [ExactText: Int] = [:]
     /// Reconnect SUBSCRIBEs by message id: their SUBACK records the grant.
     var resubscribing: [Int32: (filter: String, qos: Int)] = [:]
     var subscribeWaiters: [Int32: SubscribeSlot] = [:]
@@ -345,9 +346,10 @@ final class MQTTConnection: @unchecked Sendable {
   /// Sends a SUBSCRIBE for each of `filters` whose SUBACK records the grant (`resubscribing`),
   /// unless the connection closed or dropped meanwhile. One that cannot be sent is asked for
   /// again later (`retryRefused`).
-  private func resubscribe(_ filters: [String: Int]) {
+  private func resubscribe(_ filters: [ExactText: Int]) {
     var failed = false
-    for (filter, qos) in filters.sorted(by: { $0.key < $1.key }) {
+    for (key, qos) in filters.sorted(by: { $0.key.text < $1.key.text }) {
+      let filter = key.text
       // Under the lock: `close` marks the connection closed under it before destroying the client.
       let code = state.withLock { state -> Int32? in
         guard !state.closed, state.connected else { return nil }
@@ -383,9 +385,10 @@ final class MQTTConnection: @unchecked Sendable {
       while true {
         try? await Task.sleep(for: .seconds(delay))
         delay = min(delay * 2, Double(max(options.reconnectDelayMaxSeconds, 1)))
-        let missing = state.withLock { state -> [String: Int]? in
+        let missing = state.withLock { state -> [ExactText: Int]? in
           let pending = Set(
-            state.resubscribing.values.map(\.filter) + state.subscribeWaiters.values.map(\.filter))
+            (state.resubscribing.values.map(\.filter) + state.subscribeWaiters.values.map(\.filter)).map(
+              ExactText.init))
           let missing = state.wanted.filter {
             state.subscriptions[$0.key] == nil && !pending.contains($0.key)
           }
@@ -397,7 +400,7 @@ final class MQTTConnection: @unchecked Sendable {
         }
         guard let missing else { return }
         if !missing.isEmpty {
-          logger.info("asking \(options.url) again for \(missing.keys.sorted())")
+          logger.info("asking \(options.url) again for \(missing.keys.map(\.text).sorted())")
           resubscribe(missing)
         }
       }
@@ -440,13 +443,13 @@ final class MQTTConnection: @unchecked Sendable {
   /// lost). Throws one error naming every filter that failed.
   func setSubscriptions(_ filters: [String], qos: Int) async throws {
     defer { refreshSubscriptionHealth() }
-    let wanted = Set(filters)
-    let current = state.withLock { state -> Set<String> in
+    let wanted = Set(filters.map(ExactText.init))
+    let current = state.withLock { state -> Set<ExactText> in
       state.wanted = Dictionary(uniqueKeysWithValues: wanted.map { ($0, qos) })
       return Set(state.subscriptions.keys)
     }
     var failures: [String] = []
-    for filter in wanted.subtracting(current).sorted() {
+    for filter in wanted.subtracting(current).map(\.text).sorted() {
       do {
         try await subscribe(filter, qos: qos)
       } catch {
@@ -456,11 +459,11 @@ final class MQTTConnection: @unchecked Sendable {
     guard failures.isEmpty else {
       throw ConnectorError(failures.joined(separator: "; "))
     }
-    for filter in current.subtracting(wanted).sorted() {
+    for filter in current.subtracting(wanted).map(\.text).sorted() {
       var mid: Int32 = 0
       let code = mosquitto_unsubscribe_v5(handle, &mid, filter, nil)
       if code == MOSQ_ERR_SUCCESS.rawValue {
-        state.withLock { _ = $0.subscriptions.removeValue(forKey: filter) }
+        state.withLock { _ = $0.subscriptions.removeValue(forKey: ExactText(filter)) }
       } else {
         failures.append(
           "unsubscribing from '\(filter)' failed: \(Self.reason(code))")
@@ -470,7 +473,11 @@ final class MQTTConnection: @unchecked Sendable {
   }
 
   /// The filters the broker has granted.
-  var grantedSubscriptions: [String: Int] { state.withLock { $0.subscriptions } }
+  var grantedSubscriptions: [String: Int] {
+    state.withLock {
+      Dictionary($0.subscriptions.map { ($0.key.text, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+  }
 
   /// Whether the broker has accepted the connection and it has not dropped since.
   var isConnected: Bool { state.withLock { $0.connected } }
@@ -483,7 +490,7 @@ final class MQTTConnection: @unchecked Sendable {
   private func refreshSubscriptionHealth() {
     guard let health else { return }
     let missing = state.withLock { state -> [String]? in
-      state.closed ? nil : state.wanted.keys.filter { state.subscriptions[$0] == nil }.sorted()
+      state.closed ? nil : state.wanted.keys.filter { state.subscriptions[$0] == nil }.map(\.text).sorted()
     }
     guard let missing else { return }
     if missing.isEmpty {
@@ -571,12 +578,12 @@ final class MQTTConnection: @unchecked Sendable {
         if state.closed { return nil }
         asked = again
         // A refused resubscription is no grant (`retryRefused` asks again).
-        state.subscriptions[again.filter] = refused == nil ? again.qos : nil
+        state.subscriptions[ExactText(again.filter)] = refused == nil ? again.qos : nil
         // Filters a reload dropped while the broker was away were subscribed again beside the
         // new ones, so that nothing is lost: once every wanted filter is granted they go (each
         // would bring its messages a second time).
         if state.resubscribing.isEmpty, state.wanted.keys.allSatisfy({ state.subscriptions[$0] != nil }) {
-          stale = state.subscriptions.keys.filter { state.wanted[$0] == nil }.sorted()
+          stale = state.subscriptions.keys.filter { state.wanted[$0] == nil }.map(\.text).sorted()
         }
         return nil
       }
@@ -584,16 +591,16 @@ final class MQTTConnection: @unchecked Sendable {
       asked = (slot.filter, slot.qos)
       if refused == nil, !state.closed {
         // Recorded under the same lock, before anyone hears of the grant.
-        state.subscriptions[slot.filter] = slot.qos
+        state.subscriptions[ExactText(slot.filter)] = slot.qos
       }
       return slot
     }
     for filter in stale {
       let code = state.withLock { state -> Int32 in
-        guard !state.closed, state.wanted[filter] == nil else { return MOSQ_ERR_SUCCESS.rawValue }
+        guard !state.closed, state.wanted[ExactText(filter)] == nil else { return MOSQ_ERR_SUCCESS.rawValue }
         var unsubscribeID: Int32 = 0
         let code = mosquitto_unsubscribe_v5(handle, &unsubscribeID, filter, nil)
-        if code == MOSQ_ERR_SUCCESS.rawValue { state.subscriptions[filter] = nil }
+        if code == MOSQ_ERR_SUCCESS.rawValue { state.subscriptions[ExactText(filter)] = nil }
         return code
       }
       if code == MOSQ_ERR_SUCCESS.rawValue {
