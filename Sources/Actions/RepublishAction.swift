@@ -373,16 +373,19 @@ public final class RepublishAction: Action {
   public static func topicProblem(_ topic: String) -> String? {
     if topic.isEmpty { return "the topic is empty" }
     if topic.utf8.count > 256 { return "the topic '\(topic.prefix(40))…' is longer than 256 bytes" }
-    if topic.contains("+") || topic.contains("#") { return "the topic '\(topic)' contains a wildcard" }
+    // Bytes: `+` followed by a combining mark is no `+` Character, but a wildcard to the broker.
+    if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
+      return "the topic '\(topic)' contains a wildcard"
+    }
     if topic.utf8.contains(0) { return "the topic contains a NUL character" }
     // libmosquitto refused it as "Malformed UTF-8", which it is not.
     if let (character, offset) = unwantedCharacter(in: topic) {
       return "the topic contains the \(character) at byte \(offset), which an MQTT topic must not hold"
     }
-    let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
+    let levels = topic.splitExactly("/")
     if levels.contains(where: \.isEmpty) { return "the topic '\(topic)' has an empty level" }
     // A Basic Ingest topic's `$aws/rules/NAME/` does not count toward the limit (AWS's quota).
-    let counted = topic.hasPrefix("$aws/rules/") ? max(0, levels.count - 3) : levels.count
+    let counted = topic.startsExactly(with: "$aws/rules/") ? max(0, levels.count - 3) : levels.count
     if counted > 8 {
       return
         "the topic '\(topic)' has \(counted) levels\(counted == levels.count ? "" : " after '$aws/rules/NAME/'"); at most 8 are allowed"

@@ -1,3 +1,4 @@
+import IoTSQL
 import Synchronization
 
 /// The static shape of republish topics, to find rules that republish onto their own FROM filter.
@@ -20,19 +21,20 @@ extension RepublishAction {
   public static func topicShape(_ template: String) -> [ShapeLevel] {
     let (text, dollar) = unescapeTopic(template)
     var levels: [ShapeLevel] = []
-    var current = ""
+    var current = String.UnicodeScalarView()
     var substituted = false
     var depth = 0
-    var previous: Character?
-    for character in text {
+    var previous: Unicode.Scalar?
+    // By scalars, as the broker splits bytes: `/` followed by a combining mark still ends a level.
+    for character in text.unicodeScalars {
       if depth > 0 {
         if character == "{" { depth += 1 } else if character == "}" { depth -= 1 }
       } else if character == "{" && previous == "$" {
         depth = 1
         substituted = true
       } else if character == "/" {
-        levels.append(substituted ? .substituted : .literal(current))
-        current = ""
+        levels.append(substituted ? .substituted : .literal(String(current)))
+        current = String.UnicodeScalarView()
         substituted = false
         previous = character
         continue
@@ -40,7 +42,7 @@ extension RepublishAction {
       current.append(character)
       previous = character
     }
-    levels.append(substituted ? .substituted : .literal(current))
+    levels.append(substituted ? .substituted : .literal(String(current)))
     if dollar, case .literal(let first) = levels[0] { levels[0] = .literal("$" + first) }
     return levels
   }
@@ -49,7 +51,7 @@ extension RepublishAction {
   /// (`+` one level, `#` the rest, including none).
   public static func topicTemplate(_ template: String, canMatch filter: String) -> Bool {
     let shape = topicShape(template)
-    let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    let filterLevels = filter.splitExactly("/").map(String.init)
     // Topics starting with `$` are not matched by a leading wildcard.
     if case .literal(let first) = shape[0], first.hasPrefix("$"),
       filterLevels[0] == "+" || filterLevels[0] == "#"
@@ -78,7 +80,8 @@ extension RepublishAction {
       } else {
         switch shape[i] {
         case .literal(let text):
-          result = (filterLevels[j] == "+" || filterLevels[j] == text) && overlaps(i + 1, j + 1, false)
+          result =
+            (filterLevels[j] == "+" || filterLevels[j].isExactly(text)) && overlaps(i + 1, j + 1, false)
         case .substituted:
           result = overlaps(i, j + 1, true)
         }

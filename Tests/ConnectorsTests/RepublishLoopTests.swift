@@ -24,9 +24,23 @@ struct RepublishLoopTests {
       ("$$aws/${topic(2)}", "#", false),
       ("$$aws/x", "$aws/+", true),
       ("x${clientid()}y/z", "+/z", true),
+      // Levels are bytes: a `/` before a combining mark splits, and é spelled two ways differs.
+      ("in/\u{301}x", "in/+", true),
+      ("in/${x}/\u{301}y", "in/+", false),
+      ("s/caf\u{E9}", "s/cafe\u{301}", false),
     ])
   func overlaps(template: String, filter: String, expected: Bool) {
     #expect(RepublishAction.topicTemplate(template, canMatch: filter) == expected)
+  }
+
+  @Test("a rendered topic's wildcard, empty level or level count is found byte by byte")
+  func topicProblemsAreBytes() {
+    #expect(RepublishAction.topicProblem("out/+\u{301}")?.contains("contains a wildcard") == true)
+    #expect(RepublishAction.topicProblem("out//\u{301}")?.contains("has an empty level") == true)
+    #expect(
+      RepublishAction.topicProblem("a" + String(repeating: "/\u{301}a", count: 9))?.contains("at most 8")
+        == true)
+    #expect(RepublishAction.topicProblem("out/caf\u{E9}") == nil)
   }
 
   @Test("the shape splits at slashes outside substitutions and keeps a leading $")
