@@ -48,6 +48,25 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n")
   }
 
+  /// A rendered path is taken in Unicode's composed form: `é` spelled either way names one file,
+  /// whichever came first (the open files, kept by Swift strings, took the first one's file).
+  @Test func renderedPathsAreComposed() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/out/${topic(2)}.jsonl"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "d/cafe\u{301}"),
+      input(object([("n", .int(2))]), json: #"{"n":2}"#, topic: "d/caf\u{E9}"),
+    ])
+    #expect(results.allSatisfy { $0 == nil }, "\(results)")
+    await action.shutdown()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/out").map { Array($0.utf8) }
+    #expect(names == [Array("caf\u{E9}.jsonl".utf8)])
+    #expect(
+      try String(contentsOfFile: "\(folder)/out/caf\u{E9}.jsonl", encoding: .utf8) == "{\"n\":1}\n{\"n\":2}\n"
+    )
+  }
+
   /// A path every rendering of which would be refused is refused at load, where `check` sees it.
   @Test(
     arguments: [
