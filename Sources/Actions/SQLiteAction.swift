@@ -51,7 +51,7 @@ public final class SQLiteAction: BatchAction {
   public let busyTimeoutMs: Int
   /// Whether each commit is fsynced (`"synchronous": "full"`).
   public let fullSync: Bool
-  let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<String>?)>((nil, nil))
+  let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<ExactText>?)>((nil, nil))
   /// Set when the database could not be switched to WAL at opening (another connection held it):
   /// each batch tries again first.
   let walPending = Atomic<Bool>(false)
@@ -124,7 +124,12 @@ public final class SQLiteAction: BatchAction {
     }
     var columns: [(String, Template)]?
     if let columnsNode = configuration["columns"] {
-      if let members = columnsNode.members, !members.isEmpty {
+      if let members = columnsNode.members, members.count > 2000 {
+        // SQLite's own limit (SQLITE_MAX_COLUMN): the table could never be made.
+        problems.add(
+          "'columns' names \(members.count) columns; SQLite allows at most 2000 in a table",
+          at: columnsNode.position)
+      } else if let members = columnsNode.members, !members.isEmpty {
         var list: [(String, Template)] = []
         var names: [String] = []
         for member in members {
@@ -471,11 +476,15 @@ public final class SQLiteAction: BatchAction {
       }
     }
     if let (first, second) = Self.keysDifferingOnlyInCase(row.names) {
+      // Keys equal once composed were spelled apart only by Unicode normalisation (`é` as U+00E9 and
+      // as `e` + U+0301).
+      let why =
+        first.isExactly(second)
+        ? "are one key in Unicode's composed form (NFC), which column names take"
+        : "differ only in case: SQLite column names ignore case"
       return .failure(
         ActionError(
-          .permanent,
-          "keys '\(first)' and '\(second)' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
-        ))
+          .permanent, "keys '\(first)' and '\(second)' \(why), so they cannot be stored as two columns"))
     }
     validated = row.names
     return .success(row)
@@ -633,7 +642,7 @@ public final class SQLiteAction: BatchAction {
     }
     let known = state.withLock { $0.knownColumns }
     do {
-      let columns: Set<String>
+      let columns: Set<ExactText>
       do {
         columns = try await write(rows, queue: queue, known: known)
       } catch let error as DatabaseError where known != nil && Self.isStaleSchema(error) {
@@ -661,13 +670,13 @@ public final class SQLiteAction: BatchAction {
 
   /// Writes `rows` in one transaction, adding the table and columns missing from `known` (read
   /// from the database when nil); returns the table's columns afterwards.
-  private func write(_ rows: [TableRow], queue: DatabaseQueue, known: Set<String>?) async throws -> Set<
-    String
+  private func write(_ rows: [TableRow], queue: DatabaseQueue, known: Set<ExactText>?) async throws -> Set<
+    ExactText
   > {
     let table = self.table
     let prepared = self.prepared
     let bounded = columns == nil
-    return try await queue.write { db -> Set<String> in
+    return try await queue.write { db -> Set<ExactText> in
       try Self.insert(rows[...], into: table, known: known, prepared: prepared, bounded: bounded, in: db)
     }
   }
@@ -684,7 +693,7 @@ public final class SQLiteAction: BatchAction {
     let prepared = self.prepared
     let bounded = self.columns == nil
     do {
-      let (columns, failures) = try await queue.write { db -> (Set<String>?, [ActionError?]) in
+      let (columns, failures) = try await queue.write { db -> (Set<ExactText>?, [ActionError?]) in
         var columns = known
         var failures = [ActionError?](repeating: nil, count: rows.count)
         func attempt(_ part: Range<Int>) {
@@ -739,9 +748,9 @@ public final class SQLiteAction: BatchAction {
   /// `bounded`: the columns come from results' keys, and their number is bounded
   /// (``wideningProblem(table:existing:missing:creating:)``); configured `columns` are not.
   static func insert(
-    _ rows: ArraySlice<TableRow>, into table: String, known: Set<String>?, prepared: PreparedLists,
+    _ rows: ArraySlice<TableRow>, into table: String, known: Set<ExactText>?, prepared: PreparedLists,
     bounded: Bool = true, in db: Database
-  ) throws -> Set<String> {
+  ) throws -> Set<ExactText> {
     var columns = known ?? []
     var lastNames: [String] = []
     var lastStatement: GRDB.Statement?
@@ -752,7 +761,7 @@ public final class SQLiteAction: BatchAction {
     if known == nil {
       columns = Set(
         try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
-          Self.folded($0["name"] as String)
+          ExactText(Self.folded($0["name"] as String))
         })
     }
     // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
@@ -765,7 +774,9 @@ public final class SQLiteAction: BatchAction {
       // statement serves them all, and their columns exist already.
       let sameColumns = lastStatement != nil && lastNames == row.names
       if !sameColumns {
-        let missing = row.names.filter { !columns.contains(Self.folded($0)) }
+        // By bytes, as SQLite compares: a column named `cafe` + U+0301 by another process is not
+        // the key `café` (Swift's strings would take the two as one, and the insert failed).
+        let missing = row.names.filter { !columns.contains(ExactText(Self.folded($0))) }
         if bounded,
           let problem = Self.wideningProblem(
             table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
@@ -775,12 +786,12 @@ public final class SQLiteAction: BatchAction {
         if columns.isEmpty {
           let list = row.names.map(Self.quoted).joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-          columns.formUnion(row.names.map(Self.folded))
+          columns.formUnion(row.names.map { ExactText(Self.folded($0)) })
         } else {
           // The keys were checked to name distinct columns: each missing one is added once.
           for name in missing {
             try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
-            columns.insert(Self.folded(name))
+            columns.insert(ExactText(Self.folded(name)))
           }
         }
         // (The statements held here stay valid when the cache lets go of them.)

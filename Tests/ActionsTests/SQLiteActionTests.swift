@@ -598,6 +598,28 @@ struct SQLiteActionTests {
         == 2)
   }
 
+  /// A table whose column another process named in decomposed form (`cafe` + U+0301) still takes
+  /// the key `café`, in a column of its own (SQLite compares names by their bytes; the action took
+  /// the two as one column and every insert failed); both spellings in one result are said as such.
+  @Test func decomposedColumnsOfAnotherProcess() async throws {
+    let folder = temporaryFolder()
+    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    try await queue.write { db in try db.execute(sql: "CREATE TABLE t (\"cafe\u{301}\", x)") }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("caf\u{E9}", .int(1))]), json: "{}"),
+      input(object([("caf\u{E9}", .int(2)), ("cafe\u{301}", .int(3))]), json: "{}"),
+    ])
+    await action.shutdown()
+    #expect(results[0] == nil, "\(String(describing: results[0]))")
+    #expect(results[1]?.message.contains("are one key in Unicode's composed form (NFC)") == true)
+    let names = try await queue.read { db in
+      try Row.fetchAll(db, sql: "PRAGMA table_info(t)").map { Array(($0["name"] as String).utf8) }
+    }
+    #expect(names == [Array("cafe\u{301}".utf8), Array("x".utf8), Array("caf\u{E9}".utf8)])
+  }
+
   /// Results of one SELECT list share their key list: it is checked once, and a result with other
   /// keys after it is still checked; Undefined members are no columns.
   @Test func sharedKeyListsAreCheckedOnceAndOtherKeysStill() async throws {
@@ -715,6 +737,10 @@ struct SQLiteActionTests {
     // An empty file: path is a temporary database, deleted at exit.
     (#"{"database": "file:", "table": "t"}"#, "names no file"),
     (#"{"database": "file:?mode=rwc", "table": "t"}"#, "names no file"),
+    (
+      #"{"database": "x.db", "table": "t", "columns": {\#((0...2000).map { "\"k\($0)\": \"${a}\"" }.joined(separator: ", "))}}"#,
+      "SQLite allows at most 2000"
+    ),
     (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
     (#"{"database": "/tmp", "table": "t"}"#, "'database' /tmp is a folder, not a database file"),
   ])
