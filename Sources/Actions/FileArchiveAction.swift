@@ -15,7 +15,7 @@ import Synchronization
 /// - `rotate`: the current file is renamed `NAME.1`, `NAME.2`, ... when a line would take it past
 ///   `maxBytes`, or when it has been open `maxAgeSeconds`.
 /// - `fsync`: `batch` (default: once per batch and file), `always` (each line) or `never`.
-/// - A binary result is written as `{"payload_base64": "..."}`.
+/// - A binary result is written as `{"payload_base64": "..."}`, an empty one as `{"payload_base64":""}`.
 public final class FileArchiveAction: BatchAction {
   /// When to fsync.
   public enum SyncMode: String, Sendable {
@@ -523,13 +523,15 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// The line written for an evaluation (without its newline): its JSON payload, or a binary
-  /// result as `{"payload_base64": "..."}`.
+  /// result as `{"payload_base64": "..."}`; an empty one (`SELECT VALUE` of an Undefined) as
+  /// `{"payload_base64":""}`: zero bytes, never a blank line or `{}` (it was `{}`, which reads as a
+  /// result with no member).
   public static func line(for evaluation: Evaluation) -> [UInt8] {
     // `isBinary` first: it answers without parsing a passed-through JSON payload; a binary value is stored.
     if evaluation.isBinary, case .binary(let bytes) = evaluation.value {
       return Array("{\"payload_base64\":\"\(Data(bytes).base64EncodedString())\"}".utf8)
     }
-    if evaluation.payload.isEmpty { return Array("{}".utf8) }
+    if evaluation.payload.isEmpty { return Array(#"{"payload_base64":""}"#.utf8) }
     return evaluation.payload
   }
 

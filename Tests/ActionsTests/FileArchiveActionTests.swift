@@ -41,11 +41,13 @@ struct FileArchiveActionTests {
     let results = await action.performBatch([
       input(object([("a", .int(1))]), json: #"{"a":1}"#),
       input(.binary([0xA5, 0x5A, 0x00]), json: ""),
+      // `SELECT VALUE` of an Undefined: an empty payload, zero bytes (it was written as `{}`).
+      input(.undefined, json: ""),
     ])
     #expect(results.allSatisfy { $0 == nil })
     await action.shutdown()
     let text = try String(contentsOfFile: "\(folder)/out/all.jsonl", encoding: .utf8)
-    #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n")
+    #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n{\"payload_base64\":\"\"}\n")
   }
 
   /// A rendered path is taken in Unicode's composed form: `é` spelled either way names one file,
