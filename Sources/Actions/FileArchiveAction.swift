@@ -128,15 +128,19 @@ public final class FileArchiveAction: BatchAction {
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
   /// How many archive files the process keeps open, all file actions together: half its
-  /// descriptor limit, between 64 and 512, so sockets and databases keep the other half and, at the
+  /// descriptor limit, at most 512 (and at least 8), so sockets and databases keep the other half
+  /// (a floor of 64 took a limit of 64 whole: the process crashed, out of descriptors) and, at the
   /// usual limit of 1,024, every descriptor stays below `FD_SETSIZE` (libmosquitto's `select`
   /// gives up on a socket numbered 1,024 or more). Beyond it an action closes its least recently
   /// used file (with an fsync unless `fsync` is `never`) before opening another.
   static let maxOpenFiles: Int = {
     var limit = rlimit()
-    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
-    return min(512, max(64, Int(clamping: min(limit.rlim_cur, 1 << 20)) / 2))
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 32 }
+    return maxOpenFiles(descriptorLimit: Int(clamping: min(limit.rlim_cur, 1 << 20)))
   }()
+
+  /// `maxOpenFiles` for a descriptor limit.
+  static func maxOpenFiles(descriptorLimit: Int) -> Int { min(512, max(8, descriptorLimit / 2)) }
 
   /// The archive files open in the process, against ``maxOpenFiles``; tests give an action its own.
   public final class OpenFileBudget: Sendable {

@@ -50,6 +50,15 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n{\"payload_base64\":\"\"}\n")
   }
 
+  /// Half the descriptor limit, at most 512: a limit of 64 leaves 32 for sockets and databases (a
+  /// floor of 64 took them all, and the process crashed out of descriptors).
+  @Test func openFilesAreHalfTheDescriptorLimit() {
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 64) == 32)
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 1024) == 512)
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 1 << 20) == 512)
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 10) == 8)
+  }
+
   /// A rendered path is taken in Unicode's composed form: `é` spelled either way names one file,
   /// whichever came first (the open files, kept by Swift strings, took the first one's file).
   @Test func renderedPathsAreComposed() async throws {
