@@ -204,9 +204,11 @@ public final class HTTPAction: KeyedGroupAction {
         } else if urlIsHTTP,
           // A constant url must start with it (AWS: "If url and confirmationUrl are hardcoded, url
           // must begin with confirmationUrl"); a template's constant part may be the shorter.
-          fixedPart == url
-            ? !url.hasPrefix(confirmationUrl)
-            : !fixedPart.hasPrefix(confirmationUrl) && !confirmationUrl.hasPrefix(fixedPart)
+          // Bytes, as each rendered url is judged at run time.
+          fixedPart.isExactly(url)
+            ? !url.startsExactly(with: confirmationUrl)
+            : !fixedPart.startsExactly(with: confirmationUrl)
+              && !confirmationUrl.startsExactly(with: fixedPart)
         {
           problems.add(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
         }
@@ -459,14 +461,20 @@ public final class HTTPAction: KeyedGroupAction {
     } catch {
       return .failure(error)
     }
+    // The URL as it is sent (a value's `%` as `%25`) is the one judged.
+    let sentURL = Self.escapingPercents(renderedURL, in: valueRanges)
     if let prefix = configuration.confirmationUrl {
-      if !renderedURL.startsExactly(with: prefix) {
+      if !sentURL.startsExactly(with: prefix) {
         return .failure(
           ActionError(
             .permanent,
             "http url rendered '\(shownURL)', which does not start with confirmationUrl '\(prefix)'"))
       }
-      if let problem = Self.destinationProblem(renderedURL, confirmed: confirmed) {
+      // Both forms: the one sent, and the value's own escapes read as escapes (`%2e%2e` is refused
+      // though it goes out as `%252e%252e`, for a server that decodes twice).
+      if let problem = Self.destinationProblem(sentURL, confirmed: confirmed)
+        ?? Self.destinationProblem(renderedURL, confirmed: confirmed)
+      {
         return .failure(
           ActionError(.permanent, "http url rendered '\(shownURL)', which \(problem); refused"))
       }
@@ -508,7 +516,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
     return .success(
       Request(
-        topic: input.message.topic, url: Self.escapingPercents(renderedURL, in: valueRanges),
+        topic: input.message.topic, url: sentURL,
         shownURL: shownURL,
         headers: requestHeaders,
         body: input.evaluation.payload, isJSON: isJSON))

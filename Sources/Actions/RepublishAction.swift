@@ -286,7 +286,10 @@ public final class RepublishAction: Action {
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
         problems.add(field: "republish.headers.messageExpiry", "must be a whole number of seconds")
       }
-      if topic.hasPrefix("$") && !topic.hasPrefix("$$") && !topic.hasPrefix("${") {
+      // Bytes: `$` followed by a combining mark is no `$` Character, but a `$` topic to the broker.
+      if topic.startsExactly(with: "$") && !topic.startsExactly(with: "$$")
+        && !topic.startsExactly(with: "${")
+      {
         problems.add(
           field: "republish.topic", "write '$$' for a topic starting with '$' (AWS's escape), not '\(topic)'")
       } else if !topic.isEmpty, !topic.contains("${") {
@@ -366,7 +369,8 @@ public final class RepublishAction: Action {
   /// `$$x` → (`x`, leading dollar); the template compiles without the escape and the `$` is put back
   /// after rendering, as AWS documents.
   public static func unescapeTopic(_ text: String) -> (String, Bool) {
-    text.hasPrefix("$$") ? (String(text.dropFirst(2)), true) : (text, false)
+    text.startsExactly(with: "$$")
+      ? (String(decoding: text.utf8.dropFirst(2), as: UTF8.self), true) : (text, false)
   }
 
   /// Why `topic` cannot be published to, or nil: AWS's limits.

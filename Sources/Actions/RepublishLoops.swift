@@ -53,7 +53,7 @@ extension RepublishAction {
     let shape = topicShape(template)
     let filterLevels = filter.splitExactly("/").map(String.init)
     // Topics starting with `$` are not matched by a leading wildcard.
-    if case .literal(let first) = shape[0], first.hasPrefix("$"),
+    if case .literal(let first) = shape[0], first.startsExactly(with: "$"),
       filterLevels[0] == "+" || filterLevels[0] == "#"
     {
       return false

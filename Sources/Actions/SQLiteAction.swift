@@ -133,14 +133,19 @@ public final class SQLiteAction: BatchAction {
         var list: [(String, Template)] = []
         var names: [String] = []
         for member in members {
-          if let problem = Self.columnNameProblem(member.key) {
+          // In Unicode's composed form, as the keys of results are: `é` spelled either way is
+          // one column.
+          let name = Self.composed(member.key)
+          if let problem = Self.columnNameProblem(name) {
             problems.add("invalid column name '\(member.key)': \(problem)", at: member.keyPosition)
-          } else if let same = names.first(where: { Self.sameColumn($0, member.key) }) {
+          } else if let same = names.first(where: { Self.sameColumn($0, name) }) {
             problems.add(
-              "columns '\(same)' and '\(member.key)' differ only in case: SQLite column names ignore case",
+              same.isExactly(name)
+                ? "columns '\(same)' and '\(member.key)' are one column in Unicode's composed form (NFC), which column names take"
+                : "columns '\(same)' and '\(member.key)' differ only in case: SQLite column names ignore case",
               at: member.keyPosition)
           }
-          names.append(member.key)
+          names.append(name)
           guard member.value.string != nil else {
             problems.add("column '\(member.key)' must be a template string", at: member.value.position)
             continue
@@ -148,7 +153,7 @@ public final class SQLiteAction: BatchAction {
           if let template = problems.attempt({ () throws(ActionConfigurationError) in
             try reader.template(member.value, field: "sqlite.columns.\(member.key)", context: context)
           }) {
-            list.append((member.key, template))
+            list.append((name, template))
           }
         }
         columns = list
@@ -182,8 +187,10 @@ public final class SQLiteAction: BatchAction {
     // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary database,
     // deleted when its connection closes: every row lost at exit.
     if database.hasPrefix("file:") {
-      let path = database.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
-      if path.isEmpty || path == "//" || path == "///" {
+      var path = database.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
+      // `file://AUTHORITY/path`: the path after the authority (`localhost` or none).
+      if path.hasPrefix("//") { path = path.dropFirst(2).drop { $0 != "/" } }
+      if path.isEmpty || path == "/" {
         return
           "'database' \(database) names no file (SQLite makes a temporary database, deleted at exit, of an empty path); name a file"
       }

@@ -401,10 +401,7 @@ public final class ReplSession {
   }
 
   /// A topic that matches a filter: wildcards become `x`.
-  static func exampleTopic(_ filter: String) -> String? {
-    filter.split(separator: "/", omittingEmptySubsequences: false)
-      .map { $0 == "+" || $0 == "#" ? "x" : String($0) }.joined(separator: "/")
-  }
+  static func exampleTopic(_ filter: String) -> String? { TopicFilter.exampleTopic(filter) }
 
   // MARK: - Dot-commands
 

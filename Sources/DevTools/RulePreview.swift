@@ -176,7 +176,9 @@ public struct RulePreview: Sendable {
       if let escaped = action.escapedTopic {
         object["topic"] = .string(
           "$" + escaped.render(context: context, variables: evaluation.variables, using: &machine))
-      } else if action.kind == "republish", case .string(let topic)? = object["topic"], topic.hasPrefix("$") {
+      } else if action.kind == "republish", case .string(let topic)? = object["topic"],
+        topic.startsExactly(with: "$")
+      {
         // A value from the message does not reach a reserved topic without `$$`.
         refusal = "the topic renders a leading '$' but its template does not start with '$$'"
       }
@@ -200,6 +202,8 @@ public struct RulePreview: Sendable {
       // A rendered file path with an empty segment, a hidden name, `..`, ...
       if let archive = action.archive, case .string(let path)? = object["path"] {
         refusal = archive.refusal(ofConfiguredPath: path)
+        // The file the daemon writes (composed below the root).
+        object["path"] = .string(archive.composed(path))
       }
       if let refusal {
         object["refused"] = .string(

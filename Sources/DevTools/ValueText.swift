@@ -168,7 +168,8 @@ public enum JUnitReport {
   static func seconds(_ value: Double) -> String { "\"" + String(format: "%.6f", value) + "\"" }
 
   static func quote(_ text: String) -> String {
-    "\"" + escape(text).replacingOccurrences(of: "\"", with: "&quot;") + "\""
+    // Byte for byte: a quote followed by a combining mark is no `"` Character (the XML broke).
+    "\"" + escape(text).replacingExactly("\"", with: "&quot;") + "\""
   }
 
   static func escape(_ text: String) -> String {

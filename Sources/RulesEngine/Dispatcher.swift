@@ -883,8 +883,11 @@ public final class Dispatcher: Sendable {
       if isStopping { noteAtStop(results, configured) }
       eachPart?([0], results)
     } else {
-      var groups: [String: [Int]] = [:]
-      for (index, input) in inputs.enumerated() { groups[input.message.topic, default: []].append(index) }
+      var groups: [ExactText: [Int]] = [:]
+      // By the topic's bytes: two topics that differ in normalisation are two groups.
+      for (index, input) in inputs.enumerated() {
+        groups[ExactText(input.message.topic), default: []].append(index)
+      }
       let retriedTogether = configured.retry.attempts > 1
       await withTaskGroup(of: [(Int, ActionError?)].self) { group in
         for indices in groups.values {
@@ -1043,8 +1046,10 @@ public final class Dispatcher: Sendable {
         break
       }
       lastChance = isStopping
-      configured.counters.retried.add(pending.count)
-      statistics.withLock { $0.retries += pending.count }
+      // Retries are results sent again: not those failed unsent so far, sent now for the first time.
+      let resent = pending.filter { $0.attempts > 0 }.count
+      configured.counters.retried.add(resent)
+      statistics.withLock { $0.retries += resent }
       // The backoff of the most tried among them.
       let tries = max(1, pending.map(\.attempts).max() ?? 1)
       var delay = configured.retry.backoffMs(retry: tries, random: Double.random(in: 0...1))

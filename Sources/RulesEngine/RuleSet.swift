@@ -46,9 +46,14 @@ public final class RuleSet: Sendable {
     var high = rules.count
     while low < high {
       let middle = (low + high) / 2
-      if rules[middle].name[...] < name { low = middle + 1 } else { high = middle }
+      // By bytes, as the rules are sorted (names are ASCII): U+212A KELVIN SIGN is no `K`.
+      if rules[middle].name.utf8.lexicographicallyPrecedes(name.utf8) {
+        low = middle + 1
+      } else {
+        high = middle
+      }
     }
-    return low < rules.count && rules[low].name[...] == name ? low : nil
+    return low < rules.count && rules[low].name.utf8.elementsEqual(name.utf8) ? low : nil
   }
 
   /// Calls `body` with the index of every enabled rule `topic` goes to: those whose FROM filter

@@ -158,11 +158,7 @@ struct EvalCommand: ParsableCommand {
   }
 
   /// A topic that matches a filter when none was given: wildcards become `x`.
-  static func exampleTopic(_ filter: String) -> String? {
-    filter.split(separator: "/", omittingEmptySubsequences: false)
-      .map { $0 == "+" || $0 == "#" ? "x" : String($0) }
-      .joined(separator: "/")
-  }
+  static func exampleTopic(_ filter: String) -> String? { TopicFilter.exampleTopic(filter) }
 }
 
 /// The batch protocol of `eval --batch`: one request a line in, one answer a line out, in order.

@@ -737,6 +737,11 @@ struct SQLiteActionTests {
     // An empty file: path is a temporary database, deleted at exit.
     (#"{"database": "file:", "table": "t"}"#, "names no file"),
     (#"{"database": "file:?mode=rwc", "table": "t"}"#, "names no file"),
+    (#"{"database": "file://localhost?mode=rwc", "table": "t"}"#, "names no file"),
+    (
+      #"{"database": "x.db", "table": "t", "columns": {"caf\u00e9": "${a}", "cafe\u0301": "${b}"}}"#,
+      "are one column in Unicode's composed form (NFC)"
+    ),
     (
       #"{"database": "x.db", "table": "t", "columns": {\#((0...2000).map { "\"k\($0)\": \"${a}\"" }.joined(separator: ", "))}}"#,
       "SQLite allows at most 2000"

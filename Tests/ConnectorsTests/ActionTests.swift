@@ -924,6 +924,19 @@ struct HTTPActionTests {
     }
     #expect(server.requests.map(\.uri).suffix(3) == ["/dev/a%2500b/x", "/dev/100%25/x", "/dev/a%252Fb/x"])
     await pathLevel.shutdown()
+    // The URL judged is the one sent: a value `a%20b` goes out as `a%2520b`, outside a confirmed
+    // `/a%20b` (it was judged before its `%` was escaped, and sent elsewhere).
+    let escaped = try await action(server) {
+      $0.url = base + "${path}/in"
+      $0.confirmationUrl = base + "a%20b"
+    }
+    do {
+      try await escaped.perform(input(#"{"path": "a%20b"}"#, value: .object(["path": .string("a%20b")])))
+      Issue.record("a URL outside confirmationUrl was sent")
+    } catch {
+      #expect(error.message.contains("does not start with confirmationUrl"), "\(error.message)")
+    }
+    await escaped.shutdown()
     // Once the template's own text began the query, a value may hold a '?'.
     let queryLevel = try await action(server) {
       $0.url = base + "q?id=${path}"
@@ -1497,6 +1510,11 @@ struct ConnectorFactoryTests {
           ("kafka.partition: must be a whole number or a string, not a Boolean", "1:56"),
           ("kafka.clientProperties.acks: must be a string, not a number", "1:91"),
         ]
+      ),
+      // A `$` followed by a combining mark starts a `$` topic all the same.
+      (
+        "republish", #"{"topic": "$\u0301x/y"}"#,
+        [("republish.topic: write '$$' for a topic starting with '$'", "1:11")]
       ),
       // A mistyped value does not hide the other settings' problems: those are judged too.
       (

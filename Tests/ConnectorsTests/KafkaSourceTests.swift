@@ -101,6 +101,8 @@ struct KafkaSourceTests {
       KafkaSource.lastHeader("clientid", in: [("clientid", "a"), ("h", "x"), ("clientid", "b")]) == "b")
     #expect(KafkaSource.lastHeader("clientid", in: [("clientid", "a"), ("clientid", nil)]) == "")
     #expect(KafkaSource.lastHeader("clientid", in: [("h", "x")]) == nil)
+    // Header names compare by bytes.
+    #expect(KafkaSource.lastHeader("caf\u{E9}", in: [("cafe\u{301}", "x")]) == nil)
   }
 
   @Test("an empty value or key is produced empty, not null (a null value is a tombstone)")

@@ -70,6 +70,11 @@ struct CheckerTests {
           + "published to such a topic, so the rule would match nothing (to split a stream among "
           + "daemons, run each with --shared-group GROUP)"
       ),
+      (
+        "SELECT a FROM '$aws/rules/\u{301}x/y'",
+        "1:15: rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
+          + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME"
+      ),
       // The column counts Unicode scalars: a combining mark is one.
       (
         "SELECT a FROM 'e\u{301}/a#'",

@@ -12,6 +12,10 @@ import Testing
     #expect(!"cafe\u{301}/x".startsExactly(with: "caf\u{E9}"))
   }
 
+  @Test func exampleTopicsSplitAtSlashBytes() {
+    #expect(TopicFilter.exampleTopic("+/\u{301}x/#") == "x/\u{301}x/x")
+  }
+
   @Test func replacingAndSplittingSeeEveryByte() {
     #expect("c\"\u{301}d".replacingExactly("\"", with: "\"\"") == "c\"\"\u{301}d")
     #expect("tok3n\u{301}".replacingExactly("tok3n", with: "***") == "***\u{301}")

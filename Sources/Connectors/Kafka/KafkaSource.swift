@@ -1,6 +1,7 @@
 import CRdKafka
 import Dispatch
 import Foundation
+import IoTSQL
 import Logging
 import RulesEngine
 import Synchronization
@@ -22,7 +23,7 @@ public final class KafkaSource: MessageSource, @unchecked Sendable {
   /// The value of the last header named `name` (nil without one); a header with a null value reads
   /// as an empty string, as it does through get_user_properties().
   static func lastHeader(_ name: String, in headers: [(name: String, value: String?)]) -> String? {
-    headers.last { $0.name == name }.map { $0.value ?? "" }
+    headers.last { $0.name.isExactly(name) }.map { $0.value ?? "" }
   }
 
   /// What this source reads.

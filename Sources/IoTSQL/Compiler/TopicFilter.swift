@@ -95,6 +95,12 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
 }
 
 extension TopicFilter {
+  /// A topic the filter matches, for `eval` and the REPL when none is given: each `+` or `#` level
+  /// as `x` (levels split at the `/` bytes).
+  public static func exampleTopic(_ filter: String) -> String {
+    levels(of: filter).map { $0 == "+" || $0 == "#" ? "x" : String($0) }.joined(separator: "/")
+  }
+
   /// Why `topic` cannot be a message's topic (a name, not a filter, as MQTT and AWS require), or nil:
   /// the words `eval`, rule tests and the REPL say it with.
   public static func nameProblem(_ topic: String) -> String? {
@@ -110,7 +116,7 @@ extension TopicFilter {
 public struct TopicFilterError: Error, Sendable, CustomStringConvertible {
   /// The message, e.g. `'#' must be the last level of a topic filter`.
   public var message: String
-  /// The 0-based character offset in the filter text of the problem.
+  /// The 0-based offset in Unicode scalars in the filter text of the problem.
   public var offset: Int
 
   /// Creates an error.

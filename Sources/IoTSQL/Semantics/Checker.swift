@@ -59,7 +59,7 @@ struct Checker {
       }
       do {
         _ = try TopicFilter(from.filter)
-        if from.filter.hasPrefix(BasicIngest.prefix) || from.filter == "$aws/rules" {
+        if from.filter.startsExactly(with: BasicIngest.prefix) || from.filter.isExactly("$aws/rules") {
           self.error(
             "rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
               + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME",

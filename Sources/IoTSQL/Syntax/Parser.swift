@@ -843,6 +843,8 @@ public struct Parser {
 
   /// The last consumed token, named as in `describe`, for "after ..." phrases.
   private func describePrevious() -> String {
+    // A `[` before is an array literal that opened, not an index: no hint.
+    if let previous, previous.kind == .symbol("[") { return "'['" }
     if let previous { return describe(previous) }
     return openingDescription ?? "the start of the statement"
   }
