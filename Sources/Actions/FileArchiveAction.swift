@@ -62,9 +62,7 @@ public final class FileArchiveAction: BatchAction {
   /// (`${dev}/.state/x.jsonl` with `dev` = `a/b`), else at its own place.
   func allowsHiddenName(inSegment index: Int, of count: Int) -> Bool {
     let segments = relative.source.splitExactly("/")
-    let isText = { (segment: Substring) in
-      !segment.utf8.contains(UInt8(ascii: "$")) || !segment.contains("${")
-    }
+    let isText = { (segment: Substring) in !segment.contains("${") }
     for (place, segment) in segments.enumerated() where Self.isHiddenName(segment) {
       let fromStart = segments[..<place].allSatisfy(isText)
       let fromEnd = segments[(place + 1)...].allSatisfy(isText)
@@ -562,11 +560,9 @@ public final class FileArchiveAction: BatchAction {
   /// strings, which take the two as equal, sent one spelling's lines to whichever file the other
   /// had opened first). The root, written in the configuration, is kept as it is.
   public func composed(_ path: String) -> String {
-    // Below U+0300 every text is in composed form already (`café` with U+00E9): no conversion,
-    // which costs a tenth of a non-ASCII archive's rate.
-    guard !path.unicodeScalars.allSatisfy({ $0.value < 0x300 }), path.startsExactly(with: rootPrefix) else {
-      return path
-    }
+    // Below U+0300 (UTF-8 bytes below 0xCC) every text is in composed form already (`café` with
+    // U+00E9): no conversion, which costs a tenth of a non-ASCII archive's rate.
+    guard !path.utf8.allSatisfy({ $0 < 0xCC }), path.startsExactly(with: rootPrefix) else { return path }
     let below = String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
     return rootPrefix + below.precomposedStringWithCanonicalMapping
   }

@@ -182,13 +182,14 @@ public final class HTTPAction: KeyedGroupAction {
         problems.add(field: "http.url", "must start with https:// or http://")
       } else if url.utf8.count > 2000 {
         problems.add(field: "http.url", "is longer than 2000 characters")
-      } else if !url.contains("${"), URLComponents(string: url)?.host?.isEmpty != false {
-        // A constant url that does not parse fails every message at run time.
-        problems.add(field: "http.url", "is not a valid URL")
-      } else if let host = URLComponents(string: url)?.host,
-        let problem = ActionSettingsError.placeholderHostProblem(host)
-      {
-        problems.add(field: "http.url", problem)
+      } else {
+        let host = URLComponents(string: url)?.host
+        if !url.contains("${"), host?.isEmpty != false {
+          // A constant url that does not parse fails every message at run time.
+          problems.add(field: "http.url", "is not a valid URL")
+        } else if let host, let problem = ActionSettingsError.placeholderHostProblem(host) {
+          problems.add(field: "http.url", problem)
+        }
       }
       if let confirmationUrl {
         let fixedPart = url.range(of: "${").map { String(url[..<$0.lowerBound]) } ?? url

@@ -636,16 +636,15 @@ extension ActionFactory {
       // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
       try node.buildConnectorAction(
         kind: "republish",
-        shape: .object(
-          [
-            "topic": .string, "qos": .wholeNumber, "retain": .boolean, "maxHops": .wholeNumber,
-            "roleArn": .anything,
-            "headers": .object([
-              "contentType": .string, "correlationData": .string, "messageExpiry": .string,
-              "payloadFormatIndicator": .string, "responseTopic": .string,
-              "userProperties": .array(.keyValue),
-            ]),
-          ], required: ["topic"])
+        settings: [
+          "topic": .string, "qos": .wholeNumber, "retain": .boolean, "maxHops": .wholeNumber,
+          "roleArn": .anything,
+          "headers": .object([
+            "contentType": .string, "correlationData": .string, "messageExpiry": .string,
+            "payloadFormatIndicator": .string, "responseTopic": .string,
+            "userProperties": .array(.keyValue),
+          ]),
+        ], required: ["topic"]
       ) { (configuration: RepublishAction.Configuration) throws(ActionConfigurationError) in
         // Without a broker the rest is still checked, so one run names every problem.
         let built = Result { () throws(ActionConfigurationError) -> any Action in
@@ -669,11 +668,10 @@ extension ActionFactory {
       // `destinationArn` (AWS's VPC destination) is taken and ignored, as republish's `roleArn`.
       try node.buildConnectorAction(
         kind: "kafka",
-        shape: .object(
-          [
-            "bootstrapServers": .string, "topic": .string, "key": .string, "partition": .stringOrWholeNumber,
-            "headers": .array(.keyValue), "clientProperties": .stringMap, "destinationArn": .anything,
-          ], required: ["topic"])
+        settings: [
+          "bootstrapServers": .string, "topic": .string, "key": .string, "partition": .stringOrWholeNumber,
+          "headers": .array(.keyValue), "clientProperties": .stringMap, "destinationArn": .anything,
+        ], required: ["topic"]
       ) { (configuration: KafkaAction.Configuration) throws(ActionConfigurationError) in
         try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
           try KafkaAction(
@@ -686,21 +684,20 @@ extension ActionFactory {
       try node.buildConnectorAction(
         kind: "http",
         // `auth` (AWS's SigV4) is read to be refused with the action's other problems.
-        shape: .object(
-          [
-            "url": .string, "confirmationUrl": .string, "headers": .array(.keyValue),
-            "timeoutMs": .wholeNumber,
-            "batch": .object([
-              "maxSize": .wholeNumber, "maxDelayMs": .wholeNumber, "maxBytes": .wholeNumber,
-              "acrossTopics": .boolean,
-            ]),
-            "enableBatching": .boolean,
-            "batchConfig": .object([
-              "maxBatchSize": .wholeNumber, "maxBatchOpenMs": .wholeNumber, "maxBatchSizeBytes": .wholeNumber,
-              "batchAcrossTopics": .boolean,
-            ]),
-            "auth": .anything,
-          ], required: ["url"])
+        settings: [
+          "url": .string, "confirmationUrl": .string, "headers": .array(.keyValue),
+          "timeoutMs": .wholeNumber,
+          "batch": .object([
+            "maxSize": .wholeNumber, "maxDelayMs": .wholeNumber, "maxBytes": .wholeNumber,
+            "acrossTopics": .boolean,
+          ]),
+          "enableBatching": .boolean,
+          "batchConfig": .object([
+            "maxBatchSize": .wholeNumber, "maxBatchOpenMs": .wholeNumber, "maxBatchSizeBytes": .wholeNumber,
+            "batchAcrossTopics": .boolean,
+          ]),
+          "auth": .anything,
+        ], required: ["url"]
       ) { (configuration: HTTPAction.Configuration) throws(ActionConfigurationError) in
         try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
           try HTTPAction(
@@ -727,34 +724,23 @@ extension RuleNode {
     return text
   }
 
-  /// Decodes a connector action's `Configuration` from this object, refusing keys outside `keys`
-  /// (besides `retry` and `errorAction`, which the loader reads); errors point into the rule file.
-  fileprivate func decodeActionConfiguration<T: Decodable>(kind: String, shape: SettingShape)
-    throws(ActionConfigurationError) -> T
-  {
-    guard members != nil else {
-      throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
-    }
-    // Every misspelt key and mistyped value at once, in a rule file's words; the decoder below
-    // would stop at the first and name Swift's types.
-    var problems = ConfigurationProblems()
-    shape.check(self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
-    try problems.throwIfAny()
-    return try decodeCheckedConfiguration(kind: kind)
-  }
-
   /// Builds a connector action with `build` from the configuration decoded from this object. When
   /// keys are misspelt or values mistyped, those members are left out and the rest is still
   /// decoded and built, so that `check` names the action's other problems (a wildcard in a topic,
   /// a template error) in the same run, after those; the action is refused either way.
+  /// Keys outside `settings` (besides `retry` and `errorAction`, which the loader reads) are
+  /// refused; errors point into the rule file, in a rule file's words (a decoder would stop at the
+  /// first and name Swift's types).
   fileprivate func buildConnectorAction<T: Decodable>(
-    kind: String, shape: SettingShape, _ build: (T) throws(ActionConfigurationError) -> any Action
+    kind: String, settings keys: [String: SettingShape], required: Set<String>,
+    _ build: (T) throws(ActionConfigurationError) -> any Action
   ) throws(ActionConfigurationError) -> any Action {
-    guard members != nil, case .object(let keys, _) = shape else {
-      return try build(try decodeActionConfiguration(kind: kind, shape: shape))
+    guard members != nil else {
+      throw ActionConfigurationError("the \(kind) action's configuration must be an object", at: position)
     }
     var problems = ConfigurationProblems()
-    shape.check(self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
+    SettingShape.object(keys, required: required).check(
+      self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
     if problems.list.isEmpty { return try build(try decodeCheckedConfiguration(kind: kind)) }
     // The members that pass their shape, alone.
     var pruned = self

@@ -516,7 +516,6 @@ public final class SQLiteAction: BatchAction {
     return nil
   }
 
-  /// Whether two identifiers name the same column: equal but for ASCII case.
   /// Why `name` cannot name a column, or nil. Any text does, quoted (`"device-id"`, `"New Col"`,
   /// `"température"`: dynamoDBv2's attribute names, which `import aws` turns into this action):
   /// not empty, at most 128 bytes, no control character.
@@ -549,6 +548,11 @@ public final class SQLiteAction: BatchAction {
     return String(decoding: name.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
   }
 
+  /// A column as the action remembers it: folded as SQLite folds names, compared by its bytes as
+  /// SQLite compares them (a column named `cafe` + U+0301 by another process is not `café`).
+  static func columnKey(_ name: String) -> ExactText { ExactText(folded(name)) }
+
+  /// Whether two identifiers name the same column: equal but for ASCII case.
   static func sameColumn(_ first: String, _ second: String) -> Bool {
     let (a, b) = (first.utf8, second.utf8)
     guard a.count == b.count else { return false }
@@ -768,7 +772,7 @@ public final class SQLiteAction: BatchAction {
     if known == nil {
       columns = Set(
         try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
-          ExactText(Self.folded($0["name"] as String))
+          Self.columnKey($0["name"] as String)
         })
     }
     // Up to `rowsPerStatement` rows in one INSERT: SQLite runs one statement per group instead
@@ -781,9 +785,9 @@ public final class SQLiteAction: BatchAction {
       // statement serves them all, and their columns exist already.
       let sameColumns = lastStatement != nil && lastNames == row.names
       if !sameColumns {
-        // By bytes, as SQLite compares: a column named `cafe` + U+0301 by another process is not
-        // the key `café` (Swift's strings would take the two as one, and the insert failed).
-        let missing = row.names.filter { !columns.contains(ExactText(Self.folded($0))) }
+        // By bytes (`columnKey`): Swift's strings took `café` for a decomposed column of that
+        // name, and the insert failed.
+        let missing = row.names.filter { !columns.contains(Self.columnKey($0)) }
         if bounded,
           let problem = Self.wideningProblem(
             table: table, existing: columns.count, missing: missing.count, creating: columns.isEmpty)
@@ -793,12 +797,12 @@ public final class SQLiteAction: BatchAction {
         if columns.isEmpty {
           let list = row.names.map(Self.quoted).joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
-          columns.formUnion(row.names.map { ExactText(Self.folded($0)) })
+          columns.formUnion(row.names.map(Self.columnKey))
         } else {
           // The keys were checked to name distinct columns: each missing one is added once.
           for name in missing {
             try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
-            columns.insert(ExactText(Self.folded(name)))
+            columns.insert(Self.columnKey(name))
           }
         }
         // (The statements held here stay valid when the cache lets go of them.)

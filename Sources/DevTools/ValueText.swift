@@ -123,8 +123,7 @@ public enum LineDiff {
       switch scalar.properties.generalCategory {
       case _ where scalar == " ": out.unicodeScalars.append(scalar)
       case .format, .control, .spaceSeparator, .nonspacingMark, .enclosingMark:
-        let hex = String(scalar.value, radix: 16, uppercase: true)
-        out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        out += scalar.escapeSpelling
       default: out.unicodeScalars.append(scalar)
       }
     }

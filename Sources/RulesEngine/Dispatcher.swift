@@ -1023,7 +1023,7 @@ public final class Dispatcher: Sendable {
     }
     // Topics one of whose results ran out of attempts in the round before: the next failure of
     // such a topic ends its pending results.
-    var exhaustedTopics: Set<[UInt8]> = []
+    var exhaustedTopics: Set<ExactText> = []
     var lastChance = false
     var stoppedEarly = false
     // An unsent result's message says so already.
@@ -1065,10 +1065,10 @@ public final class Dispatcher: Sendable {
       }
       let results = await perform(pending.map { failed[$0.index].0 }, on: configured)
       var still: [(index: Int, error: ActionError, attempts: Int)] = []
-      var failingTopics: Set<[UInt8]> = []
-      var nowExhausted: Set<[UInt8]> = []
+      var failingTopics: Set<ExactText> = []
+      var nowExhausted: Set<ExactText> = []
       for (item, result) in zip(pending, results) {
-        let topic = Array(failed[item.index].0.message.topic.utf8)
+        let topic = ExactText(failed[item.index].0.message.topic)
         guard let error = result else {
           configured.counters.succeeded.add()
           if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
@@ -1098,10 +1098,10 @@ public final class Dispatcher: Sendable {
       }
       // A topic whose result ran out of attempts, and whose next result failed as well: its
       // pending results end now.
-      for item in still where failingTopics.contains(Array(failed[item.index].0.message.topic.utf8)) {
+      for item in still where failingTopics.contains(ExactText(failed[item.index].0.message.topic)) {
         end(item)
       }
-      still.removeAll { failingTopics.contains(Array(failed[$0.index].0.message.topic.utf8)) }
+      still.removeAll { failingTopics.contains(ExactText(failed[$0.index].0.message.topic)) }
       exhaustedTopics.subtract(failingTopics)
       exhaustedTopics.formUnion(nowExhausted)
       pending = still

@@ -155,12 +155,10 @@ public enum RuleDocument {
         column = 1
         continue
       case 0x85, 0x2028, 0x2029:
-        let hex = String(scalar.value, radix: 16, uppercase: true)
-        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         throw RuleSyntaxError(
           position: FilePosition(line: line, column: column),
           message:
-            "YAML: \(code) is read as a line break by the YAML reader (YAML 1.1): write it escaped in a double-quoted string (\"\\u\(hex.count < 4 ? String(repeating: "0", count: 4 - hex.count) + hex : hex)\"), or drop it"
+            "YAML: \(scalar.codePointName) is read as a line break by the YAML reader (YAML 1.1): write it escaped in a double-quoted string (\"\(scalar.escapeSpelling)\"), or drop it"
         )
       default: column += 1
       }
@@ -822,7 +820,7 @@ struct PositionedJSONParser {
       // The duplicate check scans the few members of a rule's objects, and keeps a set of the keys
       // once an object grows past that (the scan alone was quadratic: a 1 MiB object of 92,000
       // keys took half a minute; a set for every small object raised loading's peak memory).
-      var keys: Set<[UInt8]>?
+      var keys: Set<ExactText>?
       skipWhitespace()
       if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
         advance()
@@ -841,12 +839,11 @@ struct PositionedJSONParser {
         let (key, _) = try parseString()
         // Keys are the same when their scalars are (as in a payload: `é` and `e` + U+0301 are two
         // keys), not when Swift's `==` finds them canonically equivalent.
-        if keys == nil, members.count >= 16 { keys = Set(members.map { Array($0.key.utf8) }) }
-        if keys?.contains(Array(key.utf8)) ?? members.contains(where: { OrderedObject.sameName($0.key, key) })
-        {
+        if keys == nil, members.count >= 16 { keys = Set(members.map { ExactText($0.key) }) }
+        if keys?.contains(ExactText(key)) ?? members.contains(where: { $0.key.isExactly(key) }) {
           throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
         }
-        keys?.insert(Array(key.utf8))
+        keys?.insert(ExactText(key))
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
           throw fail("expected ':' after the key")

@@ -108,8 +108,7 @@ public enum RuleFile {
       let value = scalar.value
       let kept = keepsLineBreaks && (value == 0x09 || value == 0x0A)
       if !kept && (value < 0x20 || (0x7F...0x9F).contains(value)) {
-        let hex = String(value, radix: 16, uppercase: true)
-        out.append(contentsOf: "\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".unicodeScalars)
+        out.append(contentsOf: scalar.escapeSpelling.unicodeScalars)
       } else {
         out.append(scalar)
       }

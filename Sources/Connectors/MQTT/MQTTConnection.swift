@@ -387,8 +387,9 @@ final class MQTTConnection: @unchecked Sendable {
         delay = min(delay * 2, Double(max(options.reconnectDelayMaxSeconds, 1)))
         let missing = state.withLock { state -> [ExactText: Int]? in
           let pending = Set(
-            (state.resubscribing.values.map(\.filter) + state.subscribeWaiters.values.map(\.filter)).map(
-              ExactText.init))
+            (state.resubscribing.values.map(\.filter) + state.subscribeWaiters.values.map(\.filter)).map {
+              ExactText($0)
+            })
           let missing = state.wanted.filter {
             state.subscriptions[$0.key] == nil && !pending.contains($0.key)
           }
@@ -443,7 +444,7 @@ final class MQTTConnection: @unchecked Sendable {
   /// lost). Throws one error naming every filter that failed.
   func setSubscriptions(_ filters: [String], qos: Int) async throws {
     defer { refreshSubscriptionHealth() }
-    let wanted = Set(filters.map(ExactText.init))
+    let wanted = Set(filters.map { ExactText($0) })
     let current = state.withLock { state -> Set<ExactText> in
       state.wanted = Dictionary(uniqueKeysWithValues: wanted.map { ($0, qos) })
       return Set(state.subscriptions.keys)

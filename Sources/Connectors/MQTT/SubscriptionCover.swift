@@ -1,3 +1,5 @@
+import IoTSQL
+
 /// The subscriptions that deliver every message the rules' FROM filters want exactly once.
 ///
 /// A broker sends a message once per matching subscription of a client when they overlap (mosquitto
@@ -11,31 +13,14 @@ enum SubscriptionCover {
   /// One level of a filter. Two are the same only when their bytes are, as a broker compares them:
   /// Swift's `==` and hashing of strings would take `café` with U+00E9 and with `e` + U+0301 as one
   /// level, and subscribe one filter for two rules that want different topics.
-  struct Level: Hashable, ExpressibleByStringLiteral {
-    let text: Substring
-
-    init(_ text: Substring) { self.text = text }
-    init(stringLiteral value: String) { text = Substring(value) }
-
-    static func == (left: Level, right: Level) -> Bool { left.text.utf8.elementsEqual(right.text.utf8) }
-
-    func hash(into hasher: inout Hasher) {
-      for byte in text.utf8 { hasher.combine(byte) }
-    }
-
-    /// True for a level starting with `$` (a leading wildcard does not reach such topics).
-    var isSystem: Bool { text.utf8.first == UInt8(ascii: "$") }
-  }
+  typealias Level = ExactText
 
   /// `filters` without duplicates, covered filters and partial overlaps, in their first order.
   static func minimal(_ filters: [String]) -> [String] {
-    var seen = Set<[UInt8]>()
+    var seen = Set<ExactText>()
     var levels: [[Level]] = []
-    for filter in filters where seen.insert(Array(filter.utf8)).inserted {
-      levels.append(
-        filter.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
-          Level(Substring($0))
-        })
+    for filter in filters where seen.insert(ExactText(filter)).inserted {
+      levels.append(filter.splitExactly("/").map { Level($0) })
     }
     while true {
       levels = removingCovered(levels)
@@ -195,4 +180,9 @@ enum SubscriptionCover {
     }
     return a.count == b.count ? result : result + ["#"]
   }
+}
+
+extension ExactText {
+  /// True for a level starting with `$` (a leading wildcard does not reach such topics).
+  fileprivate var isSystem: Bool { text.utf8.first == UInt8(ascii: "$") }
 }

@@ -21,7 +21,7 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
     if text.utf8.count > Self.maxBytes {
       throw TopicFilterError("a topic filter is limited to \(Self.maxBytes) bytes", offset: 0)
     }
-    let levels = Self.levels(of: text)
+    let levels = text.splitExactly("/")
     if levels.count > Self.maxLevels {
       throw TopicFilterError("a topic filter is limited to \(Self.maxLevels) levels", offset: 0)
     }
@@ -35,14 +35,14 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
       // Byte tests: `contains("#")` with a string argument is Foundation's substring search, which
       // was a tenth of loading 10,000 rules.
       if level.utf8.contains(UInt8(ascii: "#")) {
-        if !Self.same(level, "#") {
+        if !level.isExactly("#") {
           throw TopicFilterError("'#' must stand alone in its level of a topic filter", offset: offset)
         }
         if index != levels.count - 1 {
           throw TopicFilterError("'#' must be the last level of a topic filter", offset: offset)
         }
       }
-      if level.utf8.contains(UInt8(ascii: "+")), !Self.same(level, "+") {
+      if level.utf8.contains(UInt8(ascii: "+")), !level.isExactly("+") {
         throw TopicFilterError("'+' must stand alone in its level of a topic filter", offset: offset)
       }
       offset += level.unicodeScalars.count + 1
@@ -51,26 +51,11 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
     self.levels = levels
   }
 
-  /// The levels of a filter or topic: split at each `/` byte.
-  static func levels(of text: String) -> [Substring] {
-    text.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
-  }
-
-  /// True when two levels are the same bytes.
-  @inline(__always) static func same(_ left: Substring, _ right: Substring) -> Bool {
-    left.utf8.elementsEqual(right.utf8)
-  }
-
   /// Two filters are the same when their bytes are.
-  public static func == (left: TopicFilter, right: TopicFilter) -> Bool {
-    left.text.utf8.elementsEqual(right.text.utf8)
-  }
+  public static func == (left: TopicFilter, right: TopicFilter) -> Bool { left.text.isExactly(right.text) }
 
   /// Hashes the filter's bytes.
-  public func hash(into hasher: inout Hasher) {
-    var text = text
-    text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-  }
+  public func hash(into hasher: inout Hasher) { hasher.combine(ExactText(text)) }
 
   /// True when the filter has no wildcard: it matches one topic only.
   public var isLiteral: Bool { !levels.contains("+") && !levels.contains("#") }
@@ -81,12 +66,12 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
       return false
     }
     var filterIndex = 0
-    var topicLevels = Self.levels(of: topic)[...]
+    var topicLevels = topic.splitExactly("/")[...]
     while filterIndex < levels.count {
       let level = levels[filterIndex]
       if level == "#" { return !topicLevels.isEmpty }
       guard let topicLevel = topicLevels.first else { return false }
-      if level != "+" && !Self.same(level, topicLevel) { return false }
+      if level != "+" && !level.isExactly(topicLevel) { return false }
       topicLevels = topicLevels.dropFirst()
       filterIndex += 1
     }
@@ -98,7 +83,7 @@ extension TopicFilter {
   /// A topic the filter matches, for `eval` and the REPL when none is given: each `+` or `#` level
   /// as `x` (levels split at the `/` bytes).
   public static func exampleTopic(_ filter: String) -> String {
-    levels(of: filter).map { $0 == "+" || $0 == "#" ? "x" : String($0) }.joined(separator: "/")
+    filter.splitExactly("/").map { $0 == "+" || $0 == "#" ? "x" : String($0) }.joined(separator: "/")
   }
 
   /// Why `topic` cannot be a message's topic (a name, not a filter, as MQTT and AWS require), or nil:

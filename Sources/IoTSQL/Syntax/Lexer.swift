@@ -330,8 +330,13 @@ public struct Lexer: Sendable {
 
 extension Unicode.Scalar {
   /// The code point as messages name it: `U+000A`, `U+1F600` (four hex digits at least).
-  public var codePointName: String {
+  public var codePointName: String { "U+" + hexDigits }
+
+  /// The scalar as a `\u` escape of at least four hex digits: `\u001B`, `\u0301`.
+  public var escapeSpelling: String { "\\u" + hexDigits }
+
+  private var hexDigits: String {
     let hex = String(value, radix: 16, uppercase: true)
-    return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    return String(repeating: "0", count: max(0, 4 - hex.count)) + hex
   }
 }

@@ -4,12 +4,18 @@
 /// split, masked or used as a key, that merged distinct names (two topics, files, columns) and let a
 /// quote or separator through unseen (an SQL identifier ended early, a path escaped its checks).
 /// These work on UTF-8 bytes, as MQTT, SQLite, file systems and AWS's Java compare.
-public struct ExactText: Hashable, Sendable, CustomStringConvertible {
+public struct ExactText: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
   /// The text.
   public let text: String
 
   /// Wraps `text`.
   public init(_ text: String) { self.text = text }
+
+  /// Wraps the text of a substring.
+  public init(_ text: Substring) { self.text = String(text) }
+
+  /// Wraps a literal (`"#"`).
+  public init(stringLiteral value: String) { text = value }
 
   /// Equal when the UTF-8 bytes are.
   public static func == (left: ExactText, right: ExactText) -> Bool {
@@ -50,12 +56,6 @@ extension String {
     }
     return changed ? String(decoding: out, as: UTF8.self) : self
   }
-
-  /// Whether the UTF-8 bytes start with `prefix`'s.
-  public func startsExactly(with prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
-
-  /// Whether the UTF-8 bytes are `other`'s.
-  public func isExactly(_ other: String) -> Bool { utf8.elementsEqual(other.utf8) }
 }
 
 extension Substring {
@@ -66,6 +66,12 @@ extension Substring {
 }
 
 extension StringProtocol {
+  /// Whether the UTF-8 bytes start with `prefix`'s.
+  public func startsExactly(with prefix: some StringProtocol) -> Bool { utf8.starts(with: prefix.utf8) }
+
+  /// Whether the UTF-8 bytes are `other`'s.
+  public func isExactly(_ other: some StringProtocol) -> Bool { utf8.elementsEqual(other.utf8) }
+
   /// The parts between the `separator` bytes (an ASCII character), empty ones kept.
   public func splitExactly(_ separator: Unicode.Scalar) -> [Substring] {
     String(self).utf8.split(separator: UInt8(separator.value), omittingEmptySubsequences: false).map {
