@@ -562,7 +562,10 @@ public final class FileArchiveAction: BatchAction {
   public func composed(_ path: String) -> String {
     // Below U+0300 (UTF-8 bytes below 0xCC) every text is in composed form already (`café` with
     // U+00E9): no conversion, which costs a tenth of a non-ASCII archive's rate.
-    guard !path.utf8.allSatisfy({ $0 < 0xCC }), path.startsExactly(with: rootPrefix) else { return path }
+    let plain =
+      path.utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 0xCC } }
+      ?? path.utf8.allSatisfy { $0 < 0xCC }
+    guard !plain, path.startsExactly(with: rootPrefix) else { return path }
     let below = String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
     return rootPrefix + below.precomposedStringWithCanonicalMapping
   }
