@@ -40,6 +40,8 @@ import Testing
   CallRow("indexof", [.int(12345), .int(34)], .int(2)),
   CallRow("indexof", [str("a😀b"), str("b")], .int(3)),
   CallRow("indexof", [.null, str("a")], .undefined),
+  CallRow("indexof", [.array([.int(10), .int(20)]), .int(0)], .undefined),
+  CallRow("indexof", [str("[1]"), .array([.int(1)])], .undefined),
   CallRow("length", [str("hi")], .int(2)),
   CallRow("length", [.bool(false)], .int(5)),
   CallRow("length", [str("€")], .int(1)),

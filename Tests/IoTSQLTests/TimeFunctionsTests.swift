@@ -182,6 +182,14 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("z|zzzz|ZZZ"), .int(0), .string("-00:00")],
       expected: .string("UTC|Coordinated Universal Time|UTC")),
+    // Joda-Time takes offsets up to 23:59:59 either way (java.time stops at 18 hours).
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm z"), .int(0), .string("+19:00")],
+      expected: .string("1970-01-01 19:00 +19:00")),
+    Row(
+      arguments: [.string("yyyy-MM-dd HH:mm ZZ"), .int(0), .string("-23:59")],
+      expected: .string("1969-12-31 00:01 -23:59")),
+    Row(arguments: [.string("HH:mm"), .int(0), .string("+24:00")], expected: .undefined),
     // Years up to 0: two-digit years are those of the year's magnitude, the century of era is the
     // magnitude's (year -1, year -99, year 0, year -100).
     Row(
@@ -235,6 +243,10 @@ struct TimeFunctionsTests {
   func parseTime(_ row: Row) throws { try Self.check("parse_time", row) }
 
   static let parseRows: [Row] = [
+    // Offsets up to 23:59 either way, as Joda-Time reads them.
+    Row(arguments: [.string("1970-01-01 19:00 +19:00"), .string("yyyy-MM-dd HH:mm ZZ")], expected: .int(0)),
+    Row(
+      arguments: [.string("1970-01-01 19:00 +24:00"), .string("yyyy-MM-dd HH:mm ZZ")], expected: .undefined),
     // The AWS guide's examples.
     Row(
       arguments: [.string("2020-04-03 09:45:18 UTC+01:00"), .string("yyyy-MM-dd HH:mm:ss VV")],

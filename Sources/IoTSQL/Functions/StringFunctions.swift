@@ -35,8 +35,12 @@ enum StringFunctions {
     FunctionSpec(
       name: "indexof", family: "string", arity: 2...2, minimumVersion: .v2016_03_23,
       signature: "indexof(string, substring) -> Int",
-      help: "The 0-based index of the first occurrence of substring, or -1."
+      help: "The 0-based index of the first occurrence of substring, or -1; Undefined for an array."
     ) { call in
+      // "This function does not apply to arrays, only to strings" (the guide): an array's JSON
+      // text would give a character offset that reads as an element's index.
+      if case .array = call[0] { return .undefined }
+      if case .array = call[1] { return .undefined }
       guard let text = Coercions.toText(call[0]), let target = Coercions.toText(call[1]) else {
         return .undefined
       }

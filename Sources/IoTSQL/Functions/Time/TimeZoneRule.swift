@@ -125,7 +125,7 @@ enum TimeZoneRule: Sendable {
     return .region(zone, id: id)
   }
 
-  /// A whole offset text: `+h`, `+hh`, `+hhmm`, `+hh:mm`, `+hh:mm:ss`, at most ±18 hours.
+  /// A whole offset text: `+h`, `+hh`, `+hhmm`, `+hh:mm`, `+hh:mm:ss`, at most ±23:59:59.
   static func parseOffset(_ text: Substring) -> Int? {
     var scanner = OffsetScanner(text: Array(text.utf8), position: 0)
     guard let seconds = scanner.scan(allowColon: true), scanner.position == scanner.text.count else {
@@ -156,7 +156,8 @@ struct OffsetScanner {
       }
       total += value * unit
     }
-    guard total <= 18 * 3600 else { return nil }
+    // Joda-Time's range (java.time's ZoneOffset stops at 18 hours).
+    guard total < 24 * 3600 else { return nil }
     return negative ? -total : total
   }
 
