@@ -338,7 +338,7 @@ public final class ReplSession {
           isError: false))
     }
     guard let evaluation = result else {
-      if let reason = machine.evaluationLimitError {
+      if let reason = machine.evaluationLimitText(in: program.source) {
         return outputs + fail(styler.error("error:") + " the evaluation was stopped: \(reason)")
       }
       outputs.append(

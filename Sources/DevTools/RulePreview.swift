@@ -156,7 +156,7 @@ public struct RulePreview: Sendable {
     }
     var machine = VirtualMachine()
     guard let evaluation = machine.evaluate(program, context: context) else {
-      if let reason = machine.evaluationLimitError { return .stopped(reason) }
+      if let reason = machine.evaluationLimitText(in: program.source) { return .stopped(reason) }
       return .noMatch("the WHERE clause is not true for this message")
     }
     let output = evaluation.value

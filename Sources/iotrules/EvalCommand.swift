@@ -131,8 +131,8 @@ struct EvalCommand: ParsableCommand {
       )
     }
     guard let evaluation = result else {
-      if let reason = machine.evaluationLimitError {
-        Console.err("error: \(reason)")
+      if let stopped = machine.evaluationLimitDiagnostic {
+        Console.err(stopped.rendered(in: sqlText))
         throw ExitCode(65)
       }
       Console.err("no match: the WHERE clause is not true for this message")
@@ -309,7 +309,7 @@ enum BatchEvaluator {
       }
       if !program.fromMatches(topic) { return .object(["match": .bool(false)]) }
       guard let evaluation = machine.evaluate(program, context: context) else {
-        if let reason = machine.evaluationLimitError { throw BatchError.runtime(reason) }
+        if let stopped = machine.evaluationLimitDiagnostic { throw BatchError.runtime(stopped) }
         return .object(["match": .bool(false)])
       }
       var answer: OrderedObject = ["match": .bool(true)]
@@ -448,16 +448,19 @@ enum BatchEvaluator {
 enum BatchError: Error {
   case input(String)
   case sql(SQLError, prefix: String)
-  /// The evaluation was stopped (``EvaluationLimits``).
-  case runtime(String)
+  /// The evaluation was stopped (``EvaluationLimits``), where the diagnostic says.
+  case runtime(Diagnostic)
 
   var answer: Value {
     var error: OrderedObject
     switch self {
     case .input(let message):
       error = ["kind": .string("input"), "message": .string(message)]
-    case .runtime(let message):
-      error = ["kind": .string("runtime"), "message": .string(message)]
+    case .runtime(let stopped):
+      error = [
+        "kind": .string("runtime"), "message": .string(stopped.message),
+        "line": .int(stopped.range.start.line), "column": .int(stopped.range.start.column),
+      ]
     case .sql(let failure, let prefix):
       let first = failure.first
       error = [

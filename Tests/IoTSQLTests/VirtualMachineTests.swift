@@ -286,6 +286,21 @@ import Testing
     #expect(machine.evaluationLimitError == nil)
   }
 
+  /// A stopped evaluation says where: the operation that made the value too large (`s + s` here,
+  /// not the `length` around it).
+  @Test func stoppedEvaluationsSayWhere() throws {
+    let big = String(repeating: "x", count: 9 << 20)
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "t", payload: Array("{\"s\":\"\(big)\"}".utf8))
+    let program = try Compiler.compile("SELECT VALUE length(s + s) FROM 't'")
+    #expect(machine.evaluate(program, context: context) == nil)
+    #expect(machine.evaluationLimitError?.contains("a value of 18 MiB") == true)
+    let range = try #require(machine.evaluationLimitRange)
+    #expect(range.start.line == 1 && range.start.column == 21 && range.end.column == 26)
+    #expect(machine.evaluate(try Compiler.compile("SELECT VALUE 1 FROM 't'"), context: context) != nil)
+    #expect(machine.evaluationLimitRange == nil)
+  }
+
   /// Values kept add up: thousands of 10 KB strings kept in a nested query's result stop at 64 MiB;
   /// the same strings made and dropped (an Int kept for each) do not.
   @Test func evaluationsThatKeepTooMuchStop() throws {
@@ -355,6 +370,8 @@ import Testing
           serializesPayload: serializes)
           == nil)
       #expect(machine.evaluationLimitError?.contains("more than 64 MiB written as JSON") == true)
+      // Where: the statement, whose result it is.
+      #expect(machine.evaluationLimitRange?.start == SourceLocation(offset: 0, line: 1, column: 1))
     }
     // 16^4 strings of 1,000 bytes are 64 MB, within the limit.
     let smaller = "{\"n\": 1, \"s\": \"" + String(repeating: "z", count: 1_000) + "\"}"

@@ -16,11 +16,13 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
     case parse
     /// The checker or the compiler.
     case compile
+    /// The VM: an evaluation stopped by its limits (``EvaluationLimits``).
+    case runtime
   }
 
   /// Error or warning.
   public var severity: Severity
-  /// Parse or compile.
+  /// Parse, compile or runtime.
   public var stage: Stage
   /// One sentence, lower case, no final period: `expected an expression after ','`.
   public var message: String

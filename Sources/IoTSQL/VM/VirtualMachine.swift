@@ -90,13 +90,38 @@ public struct VirtualMachine: Sendable {
     case noMatch
     case value(Value)
     case passthrough
-    /// Stopped by ``EvaluationLimits``: why.
-    case limited(String)
+    /// Stopped by ``EvaluationLimits``: why, and the address of the instruction it stopped at.
+    case limited(String, at: Int)
   }
 
   /// After `evaluate` returned nil: why the evaluation was stopped by ``EvaluationLimits`` (too
   /// much produced, or too long), or nil when WHERE was simply not true.
   public private(set) var evaluationLimitError: String?
+  /// With `evaluationLimitError`: where in the statement it was stopped (the operation that made
+  /// the value or took the time; the statement for a result too large).
+  public private(set) var evaluationLimitRange: SourceRange?
+
+  /// `evaluationLimitError` with its place, as a diagnostic of the runtime stage.
+  public var evaluationLimitDiagnostic: Diagnostic? {
+    guard let reason = evaluationLimitError else { return nil }
+    return Diagnostic(
+      stage: .runtime, reason,
+      at: evaluationLimitRange ?? SourceRange(at: SourceLocation(offset: 0, line: 1, column: 1)))
+  }
+
+  /// `evaluationLimitError` and its place in `source` (the statement evaluated) on one line:
+  /// `a value of 18 MiB was made ... (at 1:21 of the SQL: s + s)`.
+  public func evaluationLimitText(in source: String) -> String? {
+    guard let reason = evaluationLimitError else { return nil }
+    guard let range = evaluationLimitRange else { return reason }
+    let bytes = source.utf8
+    let start = min(max(range.start.offset, 0), bytes.count)
+    let end = min(max(range.end.offset, start), bytes.count)
+    let text = String(decoding: bytes.dropFirst(start).prefix(end - start), as: UTF8.self)
+    let shown = text.count > 40 ? text.prefix(40) + "..." : Substring(text)
+    let oneLine = shown.map { $0.isNewline ? " " : String($0) }.joined()
+    return "\(reason) (at \(range.start) of the SQL: \(oneLine))"
+  }
 
   /// Creates a VM.
   public init() {
@@ -113,16 +138,21 @@ public struct VirtualMachine: Sendable {
     readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     evaluationLimitError = nil
+    evaluationLimitRange = nil
     let outcome = run(program, context: context, variables: &variables)
     switch outcome {
     case .noMatch:
       return nil
-    case .limited(let reason):
+    case .limited(let reason, let address):
       evaluationLimitError = reason
+      evaluationLimitRange = program.sourceRange(at: address)
       return nil
     case .value(let value):
       if let reason = EvaluationLimits.resultProblem(value) {
         evaluationLimitError = reason
+        evaluationLimitRange = program.instructions.firstIndex { $0.opcode == .output }.map {
+          program.sourceRange(at: $0)
+        }
         return nil
       }
       guard serializesPayload else {
@@ -246,7 +276,7 @@ public struct VirtualMachine: Sendable {
         stack.append(variables[Int(instruction.a)])
       case .storeVariable:
         let value = stack.removeLast()
-        if let reason = meter.keep(value) { return .limited(reason) }
+        if let reason = meter.keep(value) { return .limited(reason, at: pc - 1) }
         Self.store(value, at: Int(instruction.a), in: &variables)
       case .loadElement:
         // Indexing reads the one field; `frames.last` would copy the whole frame (its arrays).
@@ -270,7 +300,7 @@ public struct VirtualMachine: Sendable {
         let left = stack.removeLast()
         let result = Operators.binary(Self.binaryOperator(instruction.opcode), left, right, version: version)
         // `+` of strings concatenates: what it makes counts.
-        if instruction.opcode == .add, let reason = meter.made(result) { return .limited(reason) }
+        if instruction.opcode == .add, let reason = meter.made(result) { return .limited(reason, at: pc - 1) }
         stack.append(result)
       case .call:
         let implementation = functions[Int(instruction.a)]
@@ -286,14 +316,14 @@ public struct VirtualMachine: Sendable {
             prepared: slot >= 0 ? program.prepared[slot] : nil)
           result = implementation(call)
         }
-        if let reason = meter.made(result) { return .limited(reason) }
-        if heavy, let reason = meter.checkNow() { return .limited(reason) }
+        if let reason = meter.made(result) { return .limited(reason, at: pc - 1) }
+        if heavy, let reason = meter.checkNow() { return .limited(reason, at: pc - 1) }
         stack.drop(count)
         stack.append(result)
       case .cast:
         let target = CastType.allCases[Int(instruction.a)]
         stack[stack.count - 1] = Coercions.cast(stack[stack.count - 1], to: target, version: version)
-        if let reason = meter.made(stack[stack.count - 1]) { return .limited(reason) }
+        if let reason = meter.made(stack[stack.count - 1]) { return .limited(reason, at: pc - 1) }
       case .jump:
         pc = Int(instruction.a)
       case .jumpIfNotTrue:
@@ -316,7 +346,7 @@ public struct VirtualMachine: Sendable {
         var elements = Array(stack.top(count))
         elements.removeAll(where: \.isUndefined)
         for element in elements {
-          if let reason = meter.keep(element) { return .limited(reason) }
+          if let reason = meter.keep(element) { return .limited(reason, at: pc - 1) }
         }
         stack.drop(count)
         stack.append(.array(elements))
@@ -368,7 +398,7 @@ public struct VirtualMachine: Sendable {
         object.reserveCapacity(8)
         stack.append(.object(object))
       case .setMember:
-        if let reason = meter.step() { return .limited(reason) }
+        if let reason = meter.step() { return .limited(reason, at: pc - 1) }
         let value = stack.removeLast()
         if !value.isUndefined, case .array(let alias) = constants[Int(instruction.a)] {
           if case .object(var object) = stack.removeLast() {
@@ -413,7 +443,7 @@ public struct VirtualMachine: Sendable {
           pc = Int(instruction.a)
         }
       case .iterateNext:
-        if let reason = meter.step() { return .limited(reason) }
+        if let reason = meter.step() { return .limited(reason, at: pc - 1) }
         let index = frames.count - 1
         if frames[index].next < frames[index].elements.count {
           frames[index].current = frames[index].elements[frames[index].next]
@@ -424,7 +454,7 @@ public struct VirtualMachine: Sendable {
       case .iterateAppend:
         let result = stack.removeLast()
         if !result.isUndefined {
-          if let reason = meter.keep(result) { return .limited(reason) }
+          if let reason = meter.keep(result) { return .limited(reason, at: pc - 1) }
           frames[frames.count - 1].results.append(result)
         }
       case .iterateEnd:
