@@ -309,6 +309,9 @@ public final class RuleReloader: Sendable {
   let dispatcher: Dispatcher
   let logger: Logger
   let gate: ReloadGate?
+  /// Whether each rule path was a folder when the reloader was made: a folder replaced by a file
+  /// (or a file by a folder) is a path gone, not a new set of rules.
+  let pathIsFolder: [String: Bool]
   let lock = NSLock()
   nonisolated(unsafe) var fingerprint: [String: FileStamp] = [:]
   /// `digest()` when `fingerprint` was taken.
@@ -337,6 +340,12 @@ public final class RuleReloader: Sendable {
   ) {
     self.gate = gate
     self.paths = paths
+    self.pathIsFolder = Dictionary(
+      paths.map { path in
+        var info = stat()
+        return (path, stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR)
+      },
+      uniquingKeysWith: { first, _ in first })
     self.builder = builder
     self.dispatcher = dispatcher
     self.logger = logger
@@ -370,6 +379,19 @@ public final class RuleReloader: Sendable {
   /// is keyed by their copy of it, so the stamps add no second copy of every path.
   /// Throws when a path is missing or cannot be listed.
   func scan<Value>(sharingPathsOf known: [String: Value]) throws -> [String: FileStamp] {
+    for path in paths {
+      var info = stat()
+      guard stat(path, &info) == 0, let wasFolder = pathIsFolder[path] else { continue }
+      let isFolder = info.st_mode & S_IFMT == S_IFDIR
+      if wasFolder && !isFolder {
+        // `mv rules rules.old; mv new rules` with a file, or a named pipe in its place: its
+        // rules read as removed, every one retired.
+        throw RuleStoreError(message: "\(path): was a folder of rule files and is no longer a folder")
+      }
+      if !wasFolder && isFolder {
+        throw RuleStoreError(message: "\(path): was a rule file and is now a folder")
+      }
+    }
     let files = try RuleStore.ruleFiles(in: paths).map { file in
       known.index(forKey: file).map { known.keys[$0] } ?? file
     }

@@ -224,6 +224,37 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
   }
 
+  /// A rule folder replaced by a file or a named pipe (`mv rules rules.old; mv file rules`), or a
+  /// rule file by a folder, is a path gone: the running rules stay (they were all retired, their
+  /// messages acknowledged with nothing written), and come back to life with the folder.
+  @Test func aRulePathOfAnotherKindKeepsTheRunningRules() async throws {
+    let root = temporaryFolder("paths-kind")
+    write(Self.rule, to: root + "/rules/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: root + "/extra/two.json")
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [root + "/rules", root + "/extra/two.json"], builder: RecordingBuilder(), dispatcher: dispatcher,
+      logger: Logger(label: "test"))
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: root + "/rules", toPath: root + "/rules.away")
+    write("garbage", to: root + "/rules")
+    for _ in 0..<2 { #expect(await reloader.reload(settle: true) == nil) }
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    try FileManager.default.removeItem(atPath: root + "/rules")
+    #expect(mkfifo(root + "/rules", 0o600) == 0)
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    try FileManager.default.removeItem(atPath: root + "/rules")
+    try FileManager.default.moveItem(atPath: root + "/rules.away", toPath: root + "/rules")
+    try FileManager.default.moveItem(atPath: root + "/extra/two.json", toPath: root + "/two.away")
+    try FileManager.default.createDirectory(
+      atPath: root + "/extra/two.json", withIntermediateDirectories: false)
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: root + "/extra/two.json/three.json")
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+  }
+
   /// `git checkout` of a branch that renames a rule file deletes it, then writes the new one: a poll
   /// between the two kept the rule's messages from any rule (acknowledged with nothing written).
   /// The rule now runs on until the new file loads; a folder left with no rule file at all keeps
