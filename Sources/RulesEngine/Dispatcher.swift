@@ -41,8 +41,8 @@ struct ActionJob: Sendable {
   var input: ActionInput { tracker.input }
 }
 
-/// The queue of one action: jobs are processed in arrival order, per key (topic) one at a time,
-/// different keys concurrently; a batch action takes everything queued at once. Held inline by its
+/// The queue of one action: jobs are processed in arrival order, per key (topic) one part at a
+/// time, different keys concurrently and independently; a batch action takes everything queued at once. Held inline by its
 /// `ConfiguredAction` (no object of its own for each of 10,000 rules).
 struct ActionLane: ~Copyable, Sendable {
   /// The most results a batch action takes at once. Well above the in-flight default, so that the
@@ -50,6 +50,10 @@ struct ActionLane: ~Copyable, Sendable {
   /// transaction covers.
   static let maxBatch = 4096
   let state = Mutex<(queue: [ActionJob], running: Bool)>(([], false))
+  /// A per-result action's topics being performed, each with the jobs waiting behind its running
+  /// part (`hand`): a topic slow to answer holds only its own results. (The lane waited for the
+  /// whole of each batch, so one webhook request hanging for its timeout held every other topic.)
+  let topics = Mutex<[ExactText: [ActionJob]]>([:])
   /// The latest batch's error-path work: the next batch's starts after it, so error records come
   /// out in the lane's order even when an error action is slow.
   let failureWork = Mutex<Task<Void, Never>?>(nil)
@@ -101,7 +105,9 @@ struct ActionLane: ~Copyable, Sendable {
   }
 
   /// Nothing queued, nothing running.
-  var isIdle: Bool { state.withLock { !$0.running && $0.queue.isEmpty } }
+  var isIdle: Bool {
+    state.withLock { !$0.running && $0.queue.isEmpty } && topics.withLock { $0.isEmpty }
+  }
 
   func run(dispatcher: Dispatcher, configured: ConfiguredAction) async {
     await dispatcher.waitForPredecessor(of: configured)
@@ -109,6 +115,7 @@ struct ActionLane: ~Copyable, Sendable {
       await runPipelined(pipelined, dispatcher: dispatcher, configured: configured)
       return
     }
+    let perTopic = !(configured.action is any BatchAction)
     var idleRounds = 0
     while true {
       var stop = false
@@ -120,7 +127,53 @@ struct ActionLane: ~Copyable, Sendable {
         continue
       }
       idleRounds = 0
-      await dispatcher.process(batch, on: configured)
+      if perTopic {
+        hand(batch, dispatcher: dispatcher, configured: configured)
+      } else {
+        await dispatcher.process(batch, on: configured)
+      }
+    }
+  }
+
+  /// Hands a per-result action's batch to its topics: each topic's jobs run after that topic's
+  /// earlier ones (one part at a time, in arrival order), topics independently of each other.
+  private func hand(_ batch: [ActionJob], dispatcher: Dispatcher, configured: ConfiguredAction) {
+    var groups: [ExactText: [ActionJob]] = [:]
+    var order: [ExactText] = []
+    // By the topic's bytes, as `perform` groups them.
+    for job in batch {
+      let key = ExactText(job.input.message.topic)
+      if groups[key] == nil { order.append(key) }
+      groups[key, default: []].append(job)
+    }
+    for key in order {
+      let jobs = groups[key]!
+      let starts = topics.withLock { topics -> Bool in
+        if topics[key] != nil {
+          topics[key]!.append(contentsOf: jobs)
+          return false
+        }
+        topics[key] = []
+        return true
+      }
+      if starts {
+        Task { await configured.lane.runTopic(key, jobs, dispatcher: dispatcher, configured: configured) }
+      }
+    }
+  }
+
+  /// Performs one topic's jobs, then those queued for it meanwhile, until none is left.
+  private func runTopic(
+    _ key: ExactText, _ first: [ActionJob], dispatcher: Dispatcher, configured: ConfiguredAction
+  ) async {
+    var jobs = first
+    while !jobs.isEmpty {
+      await dispatcher.process(jobs, on: configured)
+      jobs = topics.withLock { topics -> [ActionJob] in
+        let next = topics[key] ?? []
+        if next.isEmpty { topics[key] = nil } else { topics[key] = [] }
+        return next
+      }
     }
   }
 
