@@ -330,7 +330,7 @@ struct FinishedMessage {
 /// The trace id kept in `slot`, made there when first asked for.
 private func lazyTraceID(in slot: inout String?) -> String {
   if let id = slot { return id }
-  let id = UUID().uuidString.lowercased()
+  let id = RandomUUID.string()
   slot = id
   return id
 }

@@ -188,6 +188,12 @@ struct RunCommand: AsyncParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     let logger = Logger(label: "iotrules")
+    // Before any action opens a file or a socket (and before the archive sizes its share).
+    if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
+      logger.warning(
+        "the open-files limit is \(after) (hard limit; raised from \(before)): a daemon with many webhook, database and archive actions may run out; raise it (ulimit -Hn, LimitNOFILE=)"
+      )
+    }
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
     configuration.deadLetterPath = deadLetter
     configuration.metricsPort = metricsPort

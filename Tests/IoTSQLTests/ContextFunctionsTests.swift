@@ -100,6 +100,23 @@ func getSecretReadsAKeyOfAJSONSecret() {
   #expect(UUID(uuidString: first) != nil)
 }
 
+/// Version 4 UUIDs, spelled as AWS's: the version digit 4, the variant bits 10, lower case.
+@Test func randomUUIDsAreVersion4() {
+  #expect(
+    RandomUUID.string(high: .max, low: .max) == "ffffffff-ffff-4fff-bfff-ffffffffffff")
+  #expect(RandomUUID.string(high: 0, low: 0) == "00000000-0000-4000-8000-000000000000")
+  #expect(
+    RandomUUID.string(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+      == "01234567-89ab-4def-bedc-ba9876543210")
+  let many = (0..<1_000).map { _ in RandomUUID.string() }
+  #expect(Set(many).count == 1_000)
+  for uuid in many.prefix(50) {
+    let digits = Array(uuid)
+    #expect(digits.count == 36 && digits[14] == "4" && "89ab".contains(digits[19]))
+    #expect(UUID(uuidString: uuid)?.uuidString.lowercased() == uuid)
+  }
+}
+
 @Test(arguments: [
   "topic", "clientid", "principal", "accountid", "traceid", "sourceip", "timestamp", "newuuid", "sql_version",
   "get_mqtt_property", "get_user_properties", "get_secret",

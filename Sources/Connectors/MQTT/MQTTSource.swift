@@ -118,7 +118,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
           continuation.finish()
         })
       // `traceid()` of an MQTT message is its UUID, as in AWS; its error records carry the same.
-      message.traceID = UUID().uuidString.lowercased()
+      message.traceID = RandomUUID.string()
       intake.deliverBlocking(message)
     }
     let client = try MQTTConnection(

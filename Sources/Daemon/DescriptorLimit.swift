@@ -1,0 +1,34 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The process's limit on open files. `run` raises it at start: at the usual soft limit of 1,024 a
+/// daemon with a few hundred webhook, database and archive actions ran out of descriptors, and
+/// libdispatch, unable to open what it reads to watch its thread pool, stopped the process with
+/// SIGILL (messages in flight and held error records were lost).
+public enum DescriptorLimit {
+  /// The most `raise` sets the soft limit to.
+  public static let ceiling = 65_536
+
+  /// The soft limit now, or nil when it cannot be read.
+  public static var current: Int? {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+    return Int(clamping: limit.rlim_cur)
+  }
+
+  /// Raises the soft limit to the hard one, at most `ceiling`; never lowers it. Returns the soft
+  /// limit before and after (equal when it stayed), or nil when it cannot be read.
+  @discardableResult public static func raise() -> (before: Int, after: Int)? {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+    let before = limit.rlim_cur
+    let target = min(limit.rlim_max, rlim_t(ceiling))
+    guard target > before else { return (Int(clamping: before), Int(clamping: before)) }
+    limit.rlim_cur = target
+    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+      return (Int(clamping: before), Int(clamping: before))
+    }
+    return (Int(clamping: before), Int(clamping: target))
+  }
+}
