@@ -524,49 +524,86 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// One POST of `body` to `request`'s URL with its headers, classified. Messages show the URL with
-  /// its secrets masked.
+  /// its secrets masked. A request whose connection the server had closed (an HTTP/1.1 server that
+  /// closes its kept-alive connections after answering, without `Connection: close`: the client
+  /// took one from its pool before it saw the close) is sent again at once, on a new connection,
+  /// up to twice within `timeoutMs`, as part of the same attempt: such requests went down the
+  /// error path, and their topics' later results with them, though the server worked.
   func send(_ request: Request, body: [UInt8]) async -> Result<Void, ActionError> {
-    let url = request.shownURL
     guard let client = client.withLock({ $0 }) else {
-      return .failure(ActionError(.transient, "the http action for \(url) is not started"))
+      return .failure(ActionError(.transient, "the http action for \(request.shownURL) is not started"))
     }
     var outgoing = HTTPClientRequest(url: request.url)
     outgoing.method = .POST
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
+    let deadline = ContinuousClock.now + .milliseconds(configuration.timeoutMs)
+    var (result, closed) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+    var resends = 0
+    while closed, resends < 2, ContinuousClock.now < deadline {
+      resends += 1
+      (result, closed) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+    }
+    return result
+  }
+
+  /// One POST, classified, before `deadline`; `closed` when the server closed the connection
+  /// without answering.
+  private func post(
+    _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String,
+    until deadline: ContinuousClock.Instant
+  ) async -> (Result<Void, ActionError>, closed: Bool) {
     do {
-      let started = ContinuousClock.now
-      let limit = Duration.milliseconds(configuration.timeoutMs)
-      let response = try await client.execute(
-        outgoing, timeout: .milliseconds(Int64(configuration.timeoutMs)))
+      let left = max(Duration.milliseconds(1), deadline - ContinuousClock.now)
+      let milliseconds = left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000
+      let response = try await client.execute(outgoing, timeout: .milliseconds(max(1, milliseconds)))
       // The status is the verdict; the body is read (to reuse the connection) within what is left
       // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
       // hold the action, and the daemon's stop, for ever.
-      await Self.drain(response.body, until: started + limit)
+      await Self.drain(response.body, until: deadline)
       let status = Int(response.status.code)
       switch status {
       case 200..<300:
-        return .success(())
+        return (.success(()), false)
       case 408, 429, 500..<600:
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
-        return .failure(
-          ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+        return (
+          .failure(ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter)),
+          false
+        )
       default:
-        return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
+        return (.failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)")), false)
       }
     } catch let error as IOError {
       // The system's words (`Connection refused`): NIO's own description of a failed connect is
-      // garbled ("connection reset (error set): Connection refused) (errno: 111)").
-      return .failure(
-        ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))"))
+      // garbled ("connection reset (error set): Connection refused) (errno: 111)"). A reset or a
+      // broken pipe on a pooled connection is a close the client had not seen yet.
+      return (
+        .failure(
+          ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))")),
+        error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
+      )
+    } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
+      return (
+        .failure(
+          ActionError(.transient, "POST \(url) failed: the connection was closed before the request was sent")
+        ),
+        true
+      )
     } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-      return .failure(
-        ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)"))
+      return (
+        .failure(
+          ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")),
+        false
+      )
     } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-      return .failure(
-        ActionError(.transient, "POST \(url) failed: the server closed the connection without answering"))
+      return (
+        .failure(
+          ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")),
+        true
+      )
     } catch {
-      return .failure(ActionError(.transient, "POST \(url) failed: \(error)"))
+      return (.failure(ActionError(.transient, "POST \(url) failed: \(error)")), false)
     }
   }
 

@@ -36,6 +36,9 @@ public final class LoopbackHTTPServer: Sendable {
     public var withheldBodyBytes: Int
     /// When set, the connection is closed instead of answered.
     public var closesConnection = false
+    /// When set, the connection is closed right after the answer, which does not say so (no
+    /// `Connection: close`), as some HTTP/1.1 servers do.
+    public var closesAfterAnswer = false
 
     /// Creates a reply.
     public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0, withheldBodyBytes: Int = 0) {
@@ -57,6 +60,12 @@ public final class LoopbackHTTPServer: Sendable {
     public static let closed: Reply = {
       var reply = Reply(status: 200)
       reply.closesConnection = true
+      return reply
+    }()
+    /// 200, then the connection closed (the answer does not say it will be).
+    public static let okThenClosed: Reply = {
+      var reply = Reply(status: 200)
+      reply.closesAfterAnswer = true
       return reply
     }()
     /// 200 after `milliseconds`.
@@ -163,6 +172,12 @@ public final class LoopbackHTTPServer: Sendable {
             return
           }
           context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+          if reply.closesAfterAnswer {
+            context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in
+              loopBound.value.1.close(promise: nil)
+            }
+            return
+          }
           context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
         }
         if reply.delayMs > 0 {

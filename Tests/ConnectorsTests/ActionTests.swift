@@ -624,6 +624,23 @@ struct HTTPActionTests {
     #expect(server.requests.count == 4)
   }
 
+  /// An HTTP/1.1 server that closes each connection after answering, without saying so: a request
+  /// the client sent on a connection it had not yet seen closed goes again at once on a new one
+  /// (such requests failed, a third of them, and went down the error path).
+  @Test func aServerClosingAfterEachAnswerLosesNoRequest() async throws {
+    let server = try LoopbackHTTPServer()
+    server.setFallback(.okThenClosed)
+    let action = try await action(server) { $0.timeoutMs = 5_000 }
+    var failures: [String] = []
+    for index in 0..<200 {
+      do { try await action.perform(input("{\"n\":\(index)}")) } catch { failures.append(error.message) }
+    }
+    await action.shutdown()
+    #expect(failures.isEmpty, "\(failures.prefix(3))")
+    #expect(server.requests.count == 200)
+    #expect(Set(server.requests.map { String(decoding: $0.body, as: UTF8.self) }).count == 200)
+  }
+
   @Test("a stalled server, a closed connection and a closed port are transient failures")
   func stallAndRefused() async throws {
     let server = try LoopbackHTTPServer()
@@ -636,8 +653,9 @@ struct HTTPActionTests {
       #expect(error.kind == .transient)
       #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
     }
-    // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`).
-    server.enqueue([.closed])
+    // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`);
+    // after the request was sent again twice, on new connections.
+    server.enqueue([.closed, .closed, .closed])
     do {
       try await action.perform(input("{}"))
       Issue.record("a closed connection succeeded")
