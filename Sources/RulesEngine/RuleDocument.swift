@@ -429,6 +429,14 @@ public enum RuleDocument {
         let at = uses.count > 1 ? uses[1] : FilePosition(line: context.mark.line, column: context.mark.column)
         let first = uses.first.map { " (first at \($0.line):\($0.column))" } ?? ""
         throw RuleSyntaxError(position: at, message: "YAML: duplicate key '\(key)'\(first)")
+      case .reader(let problem, let offset, let value, _):
+        // A character YAML does not allow (a control character): where it is, named.
+        let position =
+          offset.map { Self.position(ofCharacter: $0, in: text) } ?? FilePosition(line: 1, column: 1)
+        let named = Unicode.Scalar(UInt32(bitPattern: value)).map {
+          " (\($0.codePointName)): write it escaped in a double-quoted string (\"\($0.escapeSpelling)\")"
+        }
+        throw RuleSyntaxError(position: position, message: "YAML: \(problem)\(named ?? "")")
       default:
         throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "YAML: \(error)")
       }
@@ -553,15 +561,149 @@ public enum RuleDocument {
 
   /// Where `key:` begins a line (after indentation or `- `) at `column`, from line `from` on: the
   /// keys of one mapping, not those of mappings nested in it.
-  static func keyLines(_ key: String, in text: String, from: Int, column: Int) -> [FilePosition] {
-    var found: [FilePosition] = []
-    for (index, line) in scalarLines(text).enumerated() where index + 1 >= from {
-      let indent = line.prefix(while: { $0 == " " || $0 == "-" }).count
-      guard indent + 1 == column else { continue }
-      let rest = String(String.UnicodeScalarView(line.dropFirst(indent)))
-      for candidate in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(candidate + ":") {
-        found.append(FilePosition(line: index + 1, column: indent + 1))
+  /// The line and column (in characters, from 1) of the character `offset` characters into `text`.
+  static func position(ofCharacter offset: Int, in text: String) -> FilePosition {
+    var line = 1
+    var column = 1
+    for character in text.prefix(max(0, offset)) {
+      if character.isNewline {
+        line += 1
+        column = 1
+      } else {
+        column += 1
       }
+    }
+    return FilePosition(line: line, column: column)
+  }
+
+  /// Where `key` is written as a key of the mapping Yams found it repeated in (its mark at `from`,
+  /// `column`), in the file's order: in block style each line whose key starts at the mapping's
+  /// column (after indentation and `- `; an anchor or tag may come first, a space may come before
+  /// the `:`), else in flow style each key of the `{...}` around the mark.
+  static func keyLines(_ key: String, in text: String, from: Int, column: Int) -> [FilePosition] {
+    let lines = scalarLines(text)
+    var found: [FilePosition] = []
+    for (index, line) in lines.enumerated() where index + 1 >= from {
+      let indent = line.prefix(while: { $0 == " " || $0 == "-" }).count
+      var rest = line.dropFirst(indent)
+      // `&anchor ` and `!tag ` before the key.
+      while let first = rest.first, first == "&" || first == "!" {
+        rest = rest.drop(while: { $0 != " " }).drop(while: { $0 == " " })
+      }
+      let start = line.count - rest.count
+      guard indent + 1 == column || start + 1 == column else { continue }
+      if let (name, after) = keyToken(rest), name == key, after.first(where: { $0 != " " }) == ":" {
+        found.append(FilePosition(line: index + 1, column: start + 1))
+      }
+    }
+    if found.count >= 2 { return found }
+    let flow = flowKeyLines(key, lines: lines, line: from, column: column) ?? []
+    return flow.count > found.count ? flow : found
+  }
+
+  /// The key at the start of `text` (plain, `'single'` or `"double"` quoted, escapes decoded) and
+  /// what follows it, or nil.
+  static func keyToken(_ text: ArraySlice<Unicode.Scalar>) -> (String, ArraySlice<Unicode.Scalar>)? {
+    guard let first = text.first else { return nil }
+    if first == "\"" || first == "'" {
+      var name = String.UnicodeScalarView()
+      var index = text.index(after: text.startIndex)
+      while index < text.endIndex {
+        let scalar = text[index]
+        if scalar == first {
+          // `''` inside single quotes is one quote.
+          if first == "'", text.index(after: index) < text.endIndex, text[text.index(after: index)] == "'" {
+            name.append("'")
+            index = text.index(index, offsetBy: 2)
+            continue
+          }
+          return (String(name), text[text.index(after: index)...])
+        }
+        if first == "\"", scalar == "\\", text.index(after: index) < text.endIndex {
+          let escaped = text[text.index(after: index)]
+          let width = ["x": 2, "u": 4, "U": 8][String(escaped)] ?? 0
+          let digitsStart = text.index(index, offsetBy: 2)
+          if width > 0, text.distance(from: digitsStart, to: text.endIndex) >= width,
+            let value = UInt32(
+              String(String.UnicodeScalarView(text[digitsStart..<(digitsStart + width)])), radix: 16),
+            let decoded = Unicode.Scalar(value)
+          {
+            name.append(decoded)
+            index = digitsStart + width
+            continue
+          }
+          let simple: [Unicode.Scalar: Unicode.Scalar] = ["n": "\n", "t": "\t", "r": "\r", "0": "\0"]
+          name.append(simple[escaped] ?? escaped)
+          index = text.index(index, offsetBy: 2)
+          continue
+        }
+        name.append(scalar)
+        index = text.index(after: index)
+      }
+      return nil
+    }
+    // Plain: up to `: `, a `:` at the end, or a flow indicator.
+    var end = text.startIndex
+    while end < text.endIndex {
+      let scalar = text[end]
+      if scalar == "," || scalar == "{" || scalar == "}" || scalar == "[" || scalar == "]" { break }
+      if scalar == ":" {
+        let next = text.index(after: end)
+        if next == text.endIndex || text[next] == " " || text[next] == "\t" || text[next] == ","
+          || text[next] == "}"
+        {
+          break
+        }
+      }
+      end = text.index(after: end)
+    }
+    let name = String(String.UnicodeScalarView(text[..<end])).trimmingCharacters(in: .whitespaces)
+    return name.isEmpty ? nil : (name, text[end...])
+  }
+
+  /// The keys named `key` of the flow mapping (`{...}`) that holds the position (`line`, `column`),
+  /// in order, or nil when there is no such mapping.
+  static func flowKeyLines(_ key: String, lines: [[Unicode.Scalar]], line: Int, column: Int)
+    -> [FilePosition]?
+  {
+    guard lines.indices.contains(line - 1) else { return nil }
+    // The `{` at or before the mark on its line.
+    let markLine = lines[line - 1]
+    guard let open = markLine[..<min(markLine.count, max(0, column))].lastIndex(of: "{") else { return nil }
+    var found: [FilePosition] = []
+    var depth = 0
+    var atKey = false
+    var (row, index) = (line - 1, open)
+    while row < lines.count {
+      let current = lines[row]
+      while index < current.count {
+        let scalar = current[index]
+        if depth == 1 && atKey && scalar != " " && scalar != "\t" {
+          atKey = false
+          if let (name, after) = keyToken(current[index...]), name == key,
+            after.first(where: { $0 != " " }) == ":"
+          {
+            found.append(FilePosition(line: row + 1, column: index + 1))
+          }
+        }
+        switch scalar {
+        case "{", "[":
+          depth += 1
+          if depth == 1 { atKey = true }
+        case "}", "]":
+          depth -= 1
+          if depth == 0 { return found }
+        case ",":
+          if depth == 1 { atKey = true }
+        case "\"", "'":
+          // Skip a quoted scalar on this line (keys were read above).
+          if let close = current[(index + 1)...].firstIndex(of: scalar) { index = close }
+        default: break
+        }
+        index += 1
+      }
+      row += 1
+      index = 0
     }
     return found
   }

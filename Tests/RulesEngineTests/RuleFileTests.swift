@@ -554,6 +554,14 @@ struct RuleFileTests {
       ])
   }
 
+  /// A control character YAML does not allow is pointed at and named (it was placed at 1:1).
+  @Test func yamlControlCharactersArePlaced() {
+    #expect(
+      errors("sql: \"SELECT 1 FROM 'a'\"\ndescription: \"caf\u{E9} a\u{1B}b\"\n", file: "r/c.yaml") == [
+        "r/c.yaml:2:21: error: YAML: control characters are not allowed (U+001B): write it escaped in a double-quoted string (\"\\u001B\")"
+      ])
+  }
+
   /// A duplicate key points at its second use; a second document at its marker; one position each.
   @Test func yamlDuplicateKeyAndSecondDocument() {
     #expect(
@@ -565,6 +573,28 @@ struct RuleFileTests {
       errors("sql: SELECT 1 FROM 'a'\nextra:\n  - sql: q\nsql: b\n", file: "r/n.yaml") == [
         "r/n.yaml:4:1: error: YAML: duplicate key 'sql' (first at 1:1)"
       ])
+    // The second use, however it is written: a space before the colon, a tag or an anchor first,
+    // an escaped spelling, or in a flow mapping (each pointed at its first use, or the wrong way round).
+    let sql = "sql: \"SELECT 1 FROM 'a'\"\n"
+    for (text, said) in [
+      (
+        sql + "actions: []\nruleName: a\nruleName : b\n",
+        "4:1: error: YAML: duplicate key 'ruleName' (first at 3:1)"
+      ),
+      (sql + "!!str sql: x\n", "2:7: error: YAML: duplicate key 'sql' (first at 1:1)"),
+      (sql + "&x sql: x\n", "2:4: error: YAML: duplicate key 'sql' (first at 1:1)"),
+      (sql + "\"s\\x71l\": x\n", "2:1: error: YAML: duplicate key 'sql' (first at 1:1)"),
+      (
+        sql + "actions:\n  - file: {path: o/x.jsonl,\n           path: o/y.jsonl}\n",
+        "4:12: error: YAML: duplicate key 'path' (first at 3:12)"
+      ),
+      (
+        sql + "actions:\n  - file: {path: a, retry: {attempts: 1, 'attempts': 2}}\n",
+        "3:42: error: YAML: duplicate key 'attempts' (first at 3:29)"
+      ),
+    ] {
+      #expect(errors(text, file: "r/k.yaml") == ["r/k.yaml:" + said], "\(text)")
+    }
     #expect(
       errors("sql: SELECT 1 FROM 'a'\n---\nsql: b\n", file: "r/m.yaml") == [
         "r/m.yaml:2:1: error: YAML: expected a single document in the stream at 1:1: but found another document"
