@@ -18,7 +18,10 @@ public struct RuleDiagnostic: Error, Sendable, Equatable, CustomStringConvertibl
   }
 
   /// `file:line:column: error: message`.
-  public var description: String { "\(file):\(position.line):\(position.column): error: \(message)" }
+  public var description: String {
+    // A file name with a newline or another control character is spelled out: the line stays one.
+    "\(RuleFile.escapedName(file)):\(position.line):\(position.column): error: \(message)"
+  }
 
   /// True when `lhs` comes before `rhs` in their file (by line, then column).
   public static func inFileOrder(_ lhs: RuleDiagnostic, _ rhs: RuleDiagnostic) -> Bool {

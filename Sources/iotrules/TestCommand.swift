@@ -45,15 +45,17 @@ struct TestCommand: ParsableCommand {
         Console.out(
           "\(styler.error("FAIL")) \(RuleFile.escapedName(result.rule)): \(RuleFile.escapedName(result.name))  (\(RuleFile.printable(place)))"
         )
+        // A case's name, topic or payload may hold control characters: spelled out, never raw.
         Console.out(
-          failure.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(
-            separator: "\n"))
+          RuleFile.printable(failure).split(separator: "\n", omittingEmptySubsequences: false).map {
+            "    " + $0
+          }.joined(separator: "\n"))
       } else if verbose {
         Console.out(
           "\(styler.string("ok")) \(RuleFile.escapedName(result.rule)): \(RuleFile.escapedName(result.name))")
       }
     }
-    for file in plan.untested { Console.out(styler.dim("no tests: \(file)")) }
+    for file in plan.untested { Console.out(styler.dim("no tests: \(RuleFile.escapedName(file))")) }
     let failed = results.filter { !$0.passed }.count
     let files = Set(results.map(\.file)).count
     // The summary first: a report that cannot be written does not hide the results.

@@ -343,6 +343,29 @@ p = subprocess.run([BIN, "repl"], input="SELECT 1 AS one FROM 't'\n" + doubling 
 check("limit: repl script", p.returncode == 65 and "\nstdin:2: error: the evaluation was stopped" in p.stderr
       and p.stderr.startswith("stdin:2:233: warning: '@v10' is variable 11: AWS IoT refuses more than 10")
       and "16 MiB" in p.stderr and '"one": 1' in p.stdout, (p.returncode, p.stdout, p.stderr))
+# A stopped evaluation says where, with a caret under the operation that made the value.
+big = "x" * (9 << 20)
+p = subprocess.run([BIN, "eval", "--sql", "SELECT VALUE length(s + s) FROM 't'", "--topic", "t", "--payload-file", "-"],
+                   input=json.dumps({"s": big}), capture_output=True, text=True, timeout=60)
+check("limit: position and caret", p.returncode == 65 and p.stderr.startswith("1:21: error: a value of 18 MiB")
+      and "\n                    ^" in p.stderr, (p.returncode, p.stderr[:300]))
+# Control characters from rule test files (a case name, a topic) and from file names are spelled out,
+# never written raw to the terminal.
+with tempfile.TemporaryDirectory() as work:
+    with open(os.path.join(work, "esc.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT * FROM 'a/+'", "actions": []}))
+    with open(os.path.join(work, "esc.test.json"), "w") as f:
+        f.write(json.dumps({"cases": [
+            {"name": "n\u001b[31mRED", "topic": "a/b", "payload": {}, "expect": {"nothing": 1}},
+            {"name": "t", "topic": "a/b\u0000", "payload": {}, "expect": {"output": {}}}]}))
+    p = subprocess.run([BIN, "test", work], capture_output=True, text=True, timeout=60)
+    check("test: control characters spelled out", p.returncode != 0 and "\x1b" not in p.stdout
+          and "\x00" not in p.stdout and "n\\u001B[31mRED" in p.stdout and "a/b\\u0000" in p.stdout, p.stdout)
+    with open(os.path.join(work, "nl\nx.json"), "w") as f:
+        f.write("{")
+    p = subprocess.run([BIN, "check", work], capture_output=True, text=True, timeout=60)
+    check("check: a file name's newline spelled out", "nl\\u000Ax.json:1:2: error:" in p.stdout + p.stderr,
+          p.stdout + p.stderr)
 
 for f in failures:
     print("FAIL", f)
