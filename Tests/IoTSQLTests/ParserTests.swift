@@ -30,6 +30,9 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT * AS message FROM 't'", "(select (item * as message)) (from 't')"),
     ("SELECT *, topic() AS t FROM 't/#'", "(select (item *) (item (topic) as t)) (from 't/#')"),
     ("SELECT a, b AS bar.baz.c FROM 't'", "(select (item a) (item b as bar.baz.c)) (from 't')"),
+    // Members named from and where, right after their '.'.
+    ("SELECT a AS b.from FROM 't'", "(select (item a as b.from)) (from 't')"),
+    ("SELECT a AS b.where.c FROM 't' WHERE x", "(select (item a as b.where.c)) (from 't') (where x)"),
     ("SELECT VALUE n FROM 't'", "(select value n) (from 't')"),
     ("SELECT VALUE * FROM 't'", "(select value *) (from 't')"),
     ("SELECT a", "(select (item a))"),
@@ -338,6 +341,33 @@ private func parseError(_ sql: String) -> String? {
       "1:8: SELECT DISTINCT is not part of AWS IoT SQL: a rule gives one result a message"
     ),
     ("SELECT a FROM 't' WHERE b c", "1:27: expected the end of the statement, found 'c'"),
+    (
+      "SELECT VALUE * AS x FROM 't'",
+      "1:16: SELECT VALUE takes one expression, with no alias and no other item"
+    ),
+    (
+      "SELECT VALUE *, a FROM 't'", "1:15: SELECT VALUE takes one expression, with no alias and no other item"
+    ),
+    (
+      "SELECT VALUE a AS x FROM 't'",
+      "1:16: SELECT VALUE takes one expression, with no alias and no other item"
+    ),
+    (
+      "SELECT value - 1 AS v FROM 't'",
+      "1:18: SELECT VALUE takes one expression, with no alias and no other item; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)"
+    ),
+    (
+      "SELECT a AS b. FROM 't'",
+      "1:14: expected a member name after '.' in the alias, found FROM (the alias ends with '.')"
+    ),
+    (
+      "SELECT a AS b.FROM 't'",
+      "1:14: expected a member name after '.' in the alias, found FROM (the alias ends with '.')"
+    ),
+    (
+      "SELECT a AS b. WHERE FROM 't'",
+      "1:14: expected a member name after '.' in the alias, found WHERE (the alias ends with '.')"
+    ),
     ("SELECT 'abc FROM 't'", "1:19: expected FROM, WHERE or the end of the statement, found 't'"),
     ("SELECT a FROM 't", "1:15: unterminated string literal"),
     ("SELECT CASE a ELSE 1 END FROM 't'", "1:15: CASE needs at least one WHEN"),

@@ -211,11 +211,24 @@ public struct Parser {
   private mutating func parseSelectList() throws(SQLError) -> SelectClause {
     if try isKeyword(.value), try valueStartsSelectValue(), try consume(.keyword(.value)) {
       let token = try peek()
+      let value: Expression
       if token.kind == .symbol("*") {
         _ = try advance()
-        return .value(Expression(.wildcard, token.range))
+        value = Expression(.wildcard, token.range)
+      } else {
+        value = try parseExpression()
       }
-      return .value(try parseExpression())
+      // `SELECT VALUE x AS y` or `SELECT VALUE x, y`: said as such, not as a FROM expected (or, for
+      // `*`, as a multiplication of a field named `value` missing its operand).
+      let next = try peek()
+      if next.kind == .keyword(.as) || next.kind == .symbol(",") {
+        let field =
+          token.kind == .symbol("-")
+          ? "; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)" : ""
+        throw error(
+          "SELECT VALUE takes one expression, with no alias and no other item\(field)", next.range)
+      }
+      return .value(value)
     }
     try refuseDistinct()
     var items: [SelectItem] = []
@@ -257,10 +270,12 @@ public struct Parser {
     _ = try probe.advance()
     switch try probe.peek().kind {
     case .symbol("*"):
-      // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`.
+      // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`; `SELECT VALUE * AS x` and
+      // `SELECT VALUE *, a` multiply nothing: the keyword, refused with its own message.
       _ = try probe.advance()
       let after = try probe.peek().kind
-      return after == .end || after == .keyword(.from) || after == .keyword(.where)
+      return after == .end || after == .keyword(.from) || after == .keyword(.where) || after == .keyword(.as)
+        || after == .symbol(",")
     case .symbol(let symbol): return ["(", "[", "{", "-"].contains(symbol)
     case .keyword(let keyword):
       return [.true, .false, .null, .case, .not, .value].contains(keyword)
@@ -299,6 +314,22 @@ public struct Parser {
     }
     _ = try advance()
     while try consume(.symbol(".")) {
+      // `AS b. FROM 't'`: the dangling '.' took FROM as a member name (`b.FROM`), and the error
+      // came at the topic (`AS b. WHERE FROM 't'` ran with an alias `b.WHERE`). A member named
+      // `from` or `where` follows its '.' directly, and FROM a topic never ends an alias.
+      let after = try peek()
+      if after.kind == .keyword(.from) || after.kind == .keyword(.where) {
+        var probe = self
+        _ = try probe.advance()
+        let spaced = after.range.start.offset > previous!.range.end.offset
+        var topicFollows = false
+        if after.kind == .keyword(.from), case .string = try probe.peek().kind { topicFollows = true }
+        if spaced || topicFollows {
+          throw error(
+            "expected a member name after '.' in the alias, found \(describe(after)) (the alias ends with '.')",
+            previous!.range)
+        }
+      }
       if parts.count == Parser.maximumDepth {
         throw error(
           "alias too deep (more than \(Parser.maximumDepth) names): the result's nesting is limited",
