@@ -249,7 +249,9 @@ public struct DaemonSummary: Sendable {
       "acknowledged": .stringConvertible(dispatch.acknowledged),
       "notAcknowledged": .stringConvertible(dispatch.failed), "retries": .stringConvertible(dispatch.retries),
       "errorRecords": .stringConvertible(dispatch.errorRecords),
-      "deadLettered": .stringConvertible(dispatch.deadLettered), "seconds": .stringConvertible(seconds),
+      "deadLettered": .stringConvertible(dispatch.deadLettered),
+      "evaluationsStopped": .stringConvertible(dispatch.evaluationsStopped),
+      "seconds": .stringConvertible(seconds),
       "startSeconds": .stringConvertible(startSeconds), "rulesLoaded": .stringConvertible(rulesLoaded),
     ]
     if replayed {
@@ -270,8 +272,13 @@ public struct DaemonSummary: Sendable {
       replayed
       ? "\(count(replay.lines, "line")), \(count(dispatch.received, "message")) (\(replay.malformed) malformed)"
       : count(dispatch.received, "message")
+    // Said only when some were: a rule stopped by its limits gives no result, and the log says
+    // so at most once a minute per rule.
+    let stopped =
+      dispatch.evaluationsStopped > 0
+      ? " (\(count(dispatch.evaluationsStopped, "evaluation")) stopped by limits)" : ""
     return "iotrules: \(intake), "
-      + "\(count(dispatch.passed, "rule result")), \(count(dispatch.actionsSucceeded, "action write")), "
+      + "\(count(dispatch.passed, "rule result"))\(stopped), \(count(dispatch.actionsSucceeded, "action write")), "
       + "\(dispatch.acknowledged) acknowledged, \(dispatch.failed) not acknowledged, "
       + "\(count(dispatch.retries, "retry", "retries")), \(count(dispatch.errorRecords, "error record")), "
       + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s), "

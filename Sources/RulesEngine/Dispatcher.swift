@@ -25,6 +25,8 @@ public struct DispatchStatistics: Sendable, Equatable {
   public var errorRecords = 0
   /// Records written to the dead-letter file.
   public var deadLettered = 0
+  /// Evaluations stopped by their limits (``EvaluationLimits``): a rule that gave no result.
+  public var evaluationsStopped = 0
 
   /// Creates zeroed statistics.
   public init() {}
@@ -683,6 +685,7 @@ public final class Dispatcher: Sendable {
   /// minute per rule at most (a stream of such messages is one line a minute and a counter).
   func noteEvaluationLimit(_ message: Message, _ reason: String, of rule: Rule, now: UInt64) {
     rule.counters.evaluationErrors.add()
+    statistics.withLock { $0.evaluationsStopped += 1 }
     let last = rule.loggedEvaluationLimit.load(ordering: .relaxed)
     guard last == 0 || now &- last >= 60_000_000_000,
       rule.loggedEvaluationLimit.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged

@@ -60,6 +60,8 @@ struct DispatcherTests {
     #expect(builder.action("b")?.payloads == [#"{"one":1}"#])
     let greedy = try #require(dispatcher.ruleSet.rules.first { $0.name == "greedy" })
     #expect(greedy.counters.evaluationErrors.load(ordering: .relaxed) == 1)
+    // The summary says it too (the log says so at most once a minute per rule).
+    #expect(dispatcher.stats.evaluationsStopped == 1)
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   }
 

@@ -1,5 +1,7 @@
-import Daemon
+import RulesEngine
 import Testing
+
+@testable import Daemon
 
 #if canImport(Glibc)
   import Glibc
@@ -24,4 +26,17 @@ import Testing
   // Again: nothing to raise.
   let again = try #require(DescriptorLimit.raise())
   #expect(again.before == again.after && again.after == raised.after)
+}
+
+/// The exit summary says how many evaluations were stopped by their limits, when some were: such a
+/// rule gives no result, and the log says so at most once a minute per rule.
+@Test func theSummarySaysEvaluationsStopped() {
+  var dispatch = DispatchStatistics()
+  dispatch.received = 3
+  dispatch.passed = 1
+  var summary = DaemonSummary(dispatch: dispatch, replay: .init(), seconds: 1)
+  #expect(summary.line.contains("1 rule result, 0 action writes"))
+  summary.dispatch.evaluationsStopped = 2
+  #expect(summary.line.contains("1 rule result (2 evaluations stopped by limits), 0 action writes"))
+  #expect(summary.metadata["evaluationsStopped"].map { "\($0)" } == "2")
 }
