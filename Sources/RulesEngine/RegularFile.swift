@@ -34,7 +34,15 @@ public enum RegularFile {
   /// A file larger than `limit` bytes is refused by its size before it is read.
   public static func read(_ path: String, limit: Int = .max) -> Result<[UInt8], Unreadable> {
     let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard descriptor >= 0 else { return .failure(Unreadable(reason: String(cString: strerror(errno)))) }
+    guard descriptor >= 0 else {
+      let code = errno
+      // A socket cannot be opened at all (ENXIO, "No such device or address"): say what it is.
+      var info = stat()
+      if code == ENXIO, stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
+        return .failure(Unreadable(reason: "not a regular file (a socket)"))
+      }
+      return .failure(Unreadable(reason: String(cString: strerror(code))))
+    }
     defer { close(descriptor) }
     var info = stat()
     guard fstat(descriptor, &info) == 0 else {

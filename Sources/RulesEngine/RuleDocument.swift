@@ -825,6 +825,18 @@ public enum RuleDocument {
       // The YAML 1.2 core schema on plain scalars (`yes` stays a string); an explicit `!!str`
       // keeps any text a string, and `!!bool`, `!!int`, `!!float`, `!!null` read a quoted one.
       let tag = scalar.tag.description
+      // `!!binary` (its base64 text would be taken as the value: a file named `b3V0...`) and
+      // application tags (`!custom`) have no meaning in a rule file.
+      if tag == "tag:yaml.org,2002:binary" || tag.hasPrefix("!") && tag.count > 1
+        || tag.hasPrefix("tag:") && !tag.hasPrefix("tag:yaml.org,2002:")
+      {
+        let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst(18) : Substring(tag)
+        throw RuleSyntaxError(
+          position: mark,
+          message:
+            "YAML: the tag '\(shown)' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+        )
+      }
       let typed = ["bool", "int", "float", "null"].contains { tag == "tag:yaml.org,2002:" + $0 }
       if !tag.hasSuffix(":str") && (scalar.style == .plain || typed) {
         if tag.hasSuffix(":null") || ["null", "Null", "NULL", "~", ""].contains(text) {

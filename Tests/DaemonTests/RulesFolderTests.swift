@@ -173,5 +173,26 @@ struct RulesFolderTests {
       return
     }
     #expect(folderRead.reason == "it is a folder")
+    // A socket cannot be opened at all: said as what it is, not as "No such device or address".
+    let path = folder + "/s.json"
+    let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(server >= 0)
+    defer { close(server) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+    }
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
+    }
+    try #require(bound == 0)
+    guard case .failure(let socketRead) = RegularFile.read(path) else {
+      Issue.record("a socket read as a file")
+      return
+    }
+    #expect(socketRead.reason == "not a regular file (a socket)")
   }
 }

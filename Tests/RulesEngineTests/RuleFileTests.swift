@@ -289,6 +289,17 @@ struct RuleFileTests {
       errors("sql: SELECT 1 FROM 'a'\nx:\n  <<: 5\n", file: "r/m.yaml") == [
         "r/m.yaml:3:3: error: YAML: '<<' merges a mapping or a list of mappings"
       ])
+    // `!!binary` would be taken as its base64 text (a file named `b3V0L3guanNvbmw=`), and an
+    // application tag means nothing here: both refused where they stand. A plain date stays text.
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\ndescription: !!binary b3V0L3guanNvbmw=\n", file: "r/b.yaml") == [
+        "r/b.yaml:2:14: error: YAML: the tag '!!binary' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+      ])
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\ndescription: !custom x\n", file: "r/c.yaml") == [
+        "r/c.yaml:2:14: error: YAML: the tag '!custom' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+      ])
+    #expect(try RuleDocument.parseYAML("description: 2024-01-01\n")["description"]?.string == "2024-01-01")
   }
 
   /// Plain scalars read as YAML 1.2's core schema reads numbers, spelled as JSON spells them.
