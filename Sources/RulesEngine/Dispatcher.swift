@@ -1102,10 +1102,6 @@ public final class Dispatcher: Sendable {
         break
       }
       lastChance = isStopping
-      // Retries are results sent again: not those failed unsent so far, sent now for the first time.
-      let resent = pending.filter { $0.attempts > 0 }.count
-      configured.counters.retried.add(resent)
-      statistics.withLock { $0.retries += resent }
       // The backoff of the most tried among them.
       let tries = max(1, pending.map(\.attempts).max() ?? 1)
       var delay = configured.retry.backoffMs(retry: tries, random: Double.random(in: 0...1))
@@ -1120,6 +1116,12 @@ public final class Dispatcher: Sendable {
         lastChance = isStopping
       }
       let results = await perform(pending.map { failed[$0.index].0 }, on: configured)
+      // Retries are results sent again: not those failed unsent so far (sent now for the first
+      // time), nor those this round did not send (the daemon stopping, an earlier result of
+      // their topic failing): the summary counted retries no server saw.
+      let resent = zip(pending, results).filter { $0.0.attempts > 0 && $0.1?.unsent != true }.count
+      configured.counters.retried.add(resent)
+      statistics.withLock { $0.retries += resent }
       var still: [(index: Int, error: ActionError, attempts: Int)] = []
       var failingTopics: Set<ExactText> = []
       var nowExhausted: Set<ExactText> = []
