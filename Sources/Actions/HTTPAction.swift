@@ -524,11 +524,13 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// One POST of `body` to `request`'s URL with its headers, classified. Messages show the URL with
-  /// its secrets masked. A request whose connection the server had closed (an HTTP/1.1 server that
-  /// closes its kept-alive connections after answering, without `Connection: close`: the client
-  /// took one from its pool before it saw the close) is sent again at once, on a new connection,
-  /// up to twice within `timeoutMs`, as part of the same attempt: such requests went down the
-  /// error path, and their topics' later results with them, though the server worked.
+  /// its secrets masked. A request the client could not even write, its pooled connection closed
+  /// by the server meanwhile (an HTTP/1.1 server that closes kept-alive connections after
+  /// answering, without `Connection: close`), reached no one: it is sent again at once on a new
+  /// connection, up to twice within `timeoutMs`, as part of the same attempt (a third of such
+  /// requests went down the error path, and their topics' later results with them). A close or
+  /// reset after the request was written may follow its arrival: that is a failure for the retry
+  /// policy, which says whether to send again.
   func send(_ request: Request, body: [UInt8]) async -> Result<Void, ActionError> {
     guard let client = client.withLock({ $0 }) else {
       return .failure(ActionError(.transient, "the http action for \(request.shownURL) is not started"))
@@ -537,26 +539,24 @@ public final class HTTPAction: KeyedGroupAction {
     outgoing.method = .POST
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
-    let deadline = ContinuousClock.now + .milliseconds(configuration.timeoutMs)
-    var (result, closed) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+    let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
+    var (result, unsent) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
     var resends = 0
-    while closed, resends < 2, ContinuousClock.now < deadline {
+    while unsent, resends < 2, NIODeadline.now() < deadline {
       resends += 1
-      (result, closed) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+      (result, unsent) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
     }
     return result
   }
 
-  /// One POST, classified, before `deadline`; `closed` when the server closed the connection
-  /// without answering.
+  /// One POST, classified, before `deadline`; `unsent` when the request could not be written (its
+  /// connection was closed before).
   private func post(
     _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String,
-    until deadline: ContinuousClock.Instant
-  ) async -> (Result<Void, ActionError>, closed: Bool) {
+    until deadline: NIODeadline
+  ) async -> (Result<Void, ActionError>, unsent: Bool) {
     do {
-      let left = max(Duration.milliseconds(1), deadline - ContinuousClock.now)
-      let milliseconds = left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000
-      let response = try await client.execute(outgoing, timeout: .milliseconds(max(1, milliseconds)))
+      let response = try await client.execute(outgoing, deadline: deadline)
       // The status is the verdict; the body is read (to reuse the connection) within what is left
       // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
       // hold the action, and the daemon's stop, for ever.
@@ -576,12 +576,11 @@ public final class HTTPAction: KeyedGroupAction {
       }
     } catch let error as IOError {
       // The system's words (`Connection refused`): NIO's own description of a failed connect is
-      // garbled ("connection reset (error set): Connection refused) (errno: 111)"). A reset or a
-      // broken pipe on a pooled connection is a close the client had not seen yet.
+      // garbled ("connection reset (error set): Connection refused) (errno: 111)").
       return (
         .failure(
           ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))")),
-        error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
+        false
       )
     } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
       return (
@@ -600,7 +599,7 @@ public final class HTTPAction: KeyedGroupAction {
       return (
         .failure(
           ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")),
-        true
+        false
       )
     } catch {
       return (.failure(ActionError(.transient, "POST \(url) failed: \(error)")), false)
@@ -608,10 +607,13 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first.
-  static func drain(_ body: HTTPClientResponse.Body, until deadline: ContinuousClock.Instant) async {
+  static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { _ = try? await body.collect(upTo: 16_384) }
-      group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+      group.addTask {
+        let left = deadline - NIODeadline.now()
+        if left.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(left.nanoseconds)) }
+      }
       await group.next()
       group.cancelAll()
     }
