@@ -5,10 +5,14 @@
 /// The process's limit on open files. `run` raises it at start: at the usual soft limit of 1,024 a
 /// daemon with a few hundred webhook, database and archive actions ran out of descriptors, and
 /// libdispatch, unable to open what it reads to watch its thread pool, stopped the process with
-/// SIGILL (messages in flight and held error records were lost).
+/// SIGILL (messages in flight and held error records were lost). Not past `FD_SETSIZE` when MQTT is
+/// used: libmosquitto's loop `select`s, and gives up for good on a socket numbered 1,024 or more (a
+/// reconnect with that many descriptors open would end MQTT without a word).
 public enum DescriptorLimit {
   /// The most `raise` sets the soft limit to.
   public static let ceiling = 65_536
+  /// The most `raise` sets it to when MQTT is used (`FD_SETSIZE`).
+  public static let ceilingWithMQTT = 1_024
 
   /// The soft limit now, or nil when it cannot be read.
   public static var current: Int? {
@@ -19,7 +23,7 @@ public enum DescriptorLimit {
 
   /// Raises the soft limit to the hard one, at most `ceiling`; never lowers it. Returns the soft
   /// limit before and after (equal when it stayed), or nil when it cannot be read.
-  @discardableResult public static func raise() -> (before: Int, after: Int)? {
+  @discardableResult public static func raise(upTo ceiling: Int = ceiling) -> (before: Int, after: Int)? {
     var limit = rlimit()
     guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
     let before = limit.rlim_cur
