@@ -382,14 +382,15 @@ public final class RuleReloader: Sendable {
     for path in paths {
       var info = stat()
       guard stat(path, &info) == 0, let wasFolder = pathIsFolder[path] else { continue }
-      let isFolder = info.st_mode & S_IFMT == S_IFDIR
-      if wasFolder && !isFolder {
+      let kind = info.st_mode & S_IFMT
+      if wasFolder && kind != S_IFDIR {
         // `mv rules rules.old; mv new rules` with a file, or a named pipe in its place: its
         // rules read as removed, every one retired.
         throw RuleStoreError(message: "\(path): was a folder of rule files and is no longer a folder")
       }
-      if !wasFolder && isFolder {
-        throw RuleStoreError(message: "\(path): was a rule file and is now a folder")
+      if !wasFolder && kind != S_IFREG {
+        // A folder would be read for rule files; a named pipe would hold the reload.
+        throw RuleStoreError(message: "\(path): was a rule file and is no longer a regular file")
       }
     }
     let files = try RuleStore.ruleFiles(in: paths).map { file in

@@ -506,18 +506,8 @@ public enum RuleDocument {
     /// The scalar a double-quoted escape at the cursor stands for, and its length; nil for an
     /// escaped line break.
     func escape() -> (Unicode.Scalar?, Int) {
-      guard source.indices.contains(line), column + 1 < source[line].count else { return (nil, 1) }
-      let code = source[line][column + 1]
-      let simple: [Unicode.Scalar: Unicode.Scalar] = [
-        "n": "\n", "t": "\t", "\"": "\"", "\\": "\\", "/": "/", "0": "\0", "r": "\r", " ": " ",
-        "a": "\u{07}", "b": "\u{08}", "e": "\u{1B}", "f": "\u{0C}", "v": "\u{0B}", "\t": "\t",
-        "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
-      ]
-      if let scalar = simple[code] { return (scalar, 2) }
-      let digits = code == "x" ? 2 : code == "u" ? 4 : code == "U" ? 8 : 0
-      guard digits > 0, column + 2 + digits <= source[line].count else { return (nil, 2) }
-      let hex = String(String.UnicodeScalarView(source[line][(column + 2)..<(column + 2 + digits)]))
-      return (UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init), 2 + digits)
+      guard source.indices.contains(line) else { return (nil, 1) }
+      return RuleDocument.escape(in: source[line][...], at: column)
     }
     var positions: [FilePosition] = []
     positions.reserveCapacity(text.utf8.count + 1)
@@ -559,9 +549,25 @@ public enum RuleDocument {
     return positions
   }
 
-  /// Where `key:` begins a line (after indentation or `- `) at `column`, from line `from` on: the
-  /// keys of one mapping, not those of mappings nested in it.
-  /// The line and column (in characters, from 1) of the character `offset` characters into `text`.
+  /// The scalar a YAML double-quoted escape stands for (its `\\` at `index` of `text`) and its
+  /// length with the `\\`; nil for one it does not know, or an escaped line break.
+  static func escape(in text: ArraySlice<Unicode.Scalar>, at index: Int) -> (Unicode.Scalar?, Int) {
+    guard index + 1 < text.endIndex else { return (nil, 1) }
+    let code = text[index + 1]
+    let simple: [Unicode.Scalar: Unicode.Scalar] = [
+      "n": "\n", "t": "\t", "\"": "\"", "\\": "\\", "/": "/", "0": "\0", "r": "\r", " ": " ",
+      "a": "\u{07}", "b": "\u{08}", "e": "\u{1B}", "f": "\u{0C}", "v": "\u{0B}", "\t": "\t",
+      "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
+    ]
+    if let scalar = simple[code] { return (scalar, 2) }
+    let digits = code == "x" ? 2 : code == "u" ? 4 : code == "U" ? 8 : 0
+    guard digits > 0, index + 2 + digits <= text.endIndex else { return (nil, 2) }
+    let hex = String(String.UnicodeScalarView(text[(index + 2)..<(index + 2 + digits)]))
+    return (UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init), 2 + digits)
+  }
+
+  /// The line and column (in Unicode scalars, from 1, as libyaml's marks count) of the character
+  /// `offset` characters into `text`.
   static func position(ofCharacter offset: Int, in text: String) -> FilePosition {
     var line = 1
     var column = 1
@@ -570,7 +576,7 @@ public enum RuleDocument {
         line += 1
         column = 1
       } else {
-        column += 1
+        column += character.unicodeScalars.count
       }
     }
     return FilePosition(line: line, column: column)
@@ -619,22 +625,11 @@ public enum RuleDocument {
           }
           return (String(name), text[text.index(after: index)...])
         }
-        if first == "\"", scalar == "\\", text.index(after: index) < text.endIndex {
-          let escaped = text[text.index(after: index)]
-          let width = ["x": 2, "u": 4, "U": 8][String(escaped)] ?? 0
-          let digitsStart = text.index(index, offsetBy: 2)
-          if width > 0, text.distance(from: digitsStart, to: text.endIndex) >= width,
-            let value = UInt32(
-              String(String.UnicodeScalarView(text[digitsStart..<(digitsStart + width)])), radix: 16),
-            let decoded = Unicode.Scalar(value)
-          {
-            name.append(decoded)
-            index = digitsStart + width
-            continue
-          }
-          let simple: [Unicode.Scalar: Unicode.Scalar] = ["n": "\n", "t": "\t", "r": "\r", "0": "\0"]
-          name.append(simple[escaped] ?? escaped)
-          index = text.index(index, offsetBy: 2)
+        if first == "\"", scalar == "\\" {
+          let (meaning, length) = escape(in: text, at: index)
+          guard let meaning else { return nil }
+          name.append(meaning)
+          index += length
           continue
         }
         name.append(scalar)
@@ -673,12 +668,39 @@ public enum RuleDocument {
     var found: [FilePosition] = []
     var depth = 0
     var atKey = false
+    // The quote of the quoted scalar being read (it may run over lines), or nil.
+    var quote: Unicode.Scalar?
+    // The last scalar outside quotes that was not a blank: a quote starts a quoted scalar only
+    // where a key or value starts (`don't` is plain text).
+    var previous: Unicode.Scalar = "{"
     var (row, index) = (line - 1, open)
     while row < lines.count {
       let current = lines[row]
       while index < current.count {
         let scalar = current[index]
-        if depth == 1 && atKey && scalar != " " && scalar != "\t" {
+        if let open = quote {
+          if open == "\"" && scalar == "\\" {
+            index += 2
+            continue
+          }
+          if scalar == open {
+            if open == "'", index + 1 < current.count, current[index + 1] == "'" {
+              index += 2
+              continue
+            }
+            quote = nil
+            previous = scalar
+          }
+          index += 1
+          continue
+        }
+        if scalar == " " || scalar == "\t" {
+          index += 1
+          continue
+        }
+        // A comment: ` #` to the end of the line.
+        if scalar == "#", index == 0 || current[index - 1] == " " || current[index - 1] == "\t" { break }
+        if depth == 1 && atKey {
           atKey = false
           if let (name, after) = keyToken(current[index...]), name == key,
             after.first(where: { $0 != " " }) == ":"
@@ -696,10 +718,10 @@ public enum RuleDocument {
         case ",":
           if depth == 1 { atKey = true }
         case "\"", "'":
-          // Skip a quoted scalar on this line (keys were read above).
-          if let close = current[(index + 1)...].firstIndex(of: scalar) { index = close }
+          if ["{", "[", ",", ":", "?"].contains(previous) { quote = scalar }
         default: break
         }
+        previous = scalar
         index += 1
       }
       row += 1

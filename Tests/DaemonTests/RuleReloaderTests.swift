@@ -253,6 +253,11 @@ struct RuleReloaderTests {
     write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: root + "/extra/two.json/three.json")
     #expect(await reloader.reload(force: true) == nil)
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    // A rule file replaced by a named pipe: not read (it would hold the reload), the rule stays.
+    try FileManager.default.removeItem(atPath: root + "/extra/two.json")
+    #expect(mkfifo(root + "/extra/two.json", 0o600) == 0)
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
   }
 
   /// `git checkout` of a branch that renames a rule file deletes it, then writes the new one: a poll

@@ -357,6 +357,10 @@ private func parseError(_ sql: String) -> String? {
       "1:18: SELECT VALUE takes one expression, with no alias and no other item; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)"
     ),
     (
+      "SELECT VALUE -x AS y FROM 't'",
+      "1:17: SELECT VALUE takes one expression, with no alias and no other item"
+    ),
+    (
       "SELECT a AS b. FROM 't'",
       "1:14: expected a member name after '.' in the alias, found FROM (the alias ends with '.')"
     ),

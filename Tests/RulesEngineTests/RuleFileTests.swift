@@ -571,6 +571,10 @@ struct RuleFileTests {
       errors("sql: \"SELECT 1 FROM 'a'\"\ndescription: \"caf\u{E9} a\u{1B}b\"\n", file: "r/c.yaml") == [
         "r/c.yaml:2:21: error: YAML: control characters are not allowed (U+001B): write it escaped in a double-quoted string (\"\\u001B\")"
       ])
+    // Columns count scalars, as every other position: two combining marks are two.
+    #expect(
+      errors("sql: \"SELECT 1 FROM 'a'\"\ndescription: \"e\u{301}\u{301}x\u{7F}\"\n", file: "r/c.yaml").first?
+        .hasPrefix("r/c.yaml:2:19: error:") == true)
   }
 
   /// A duplicate key points at its second use; a second document at its marker; one position each.
@@ -603,6 +607,20 @@ struct RuleFileTests {
         sql + "actions:\n  - file: {path: a, retry: {attempts: 1, 'attempts': 2}}\n",
         "3:42: error: YAML: duplicate key 'attempts' (first at 3:29)"
       ),
+      // Apostrophes in plain text, escaped quotes, comments and escapes do not mislead it.
+      (
+        sql + "actions:\n  - file: {a: don't, path: x, b: won't, path: y}\n",
+        "3:41: error: YAML: duplicate key 'path' (first at 3:22)"
+      ),
+      (
+        sql + "actions:\n  - file: {path: \"a\\\", path: c\", path: d}\n",
+        "3:34: error: YAML: duplicate key 'path' (first at 3:12)"
+      ),
+      (
+        sql + "actions:\n  - file: {path: a, # x, path: z {\n           path: b}\n",
+        "4:12: error: YAML: duplicate key 'path' (first at 3:12)"
+      ),
+      (sql + "\"\\e[1m\": 1\n\"\\e[1m\": 2\n", "3:1: error: YAML: duplicate key '\u{1B}[1m' (first at 2:1)"),
     ] {
       #expect(errors(text, file: "r/k.yaml") == ["r/k.yaml:" + said], "\(text)")
     }

@@ -210,6 +210,7 @@ public struct Parser {
   /// `SELECT value.doubleValue AS v` read a field named `value`, as AWS's own examples do.
   private mutating func parseSelectList() throws(SQLError) -> SelectClause {
     if try isKeyword(.value), try valueStartsSelectValue(), try consume(.keyword(.value)) {
+      let previousValue = previous!
       let token = try peek()
       let value: Expression
       if token.kind == .symbol("*") {
@@ -222,8 +223,10 @@ public struct Parser {
       // `*`, as a multiplication of a field named `value` missing its operand).
       let next = try peek()
       if next.kind == .keyword(.as) || next.kind == .symbol(",") {
+        // `SELECT value - 1 AS v` meant a field (written in lower case); `SELECT VALUE -x AS y`
+        // the keyword.
         let field =
-          token.kind == .symbol("-")
+          token.kind == .symbol("-") && lexer.text(previousValue.range) != "VALUE"
           ? "; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)" : ""
         throw error(
           "SELECT VALUE takes one expression, with no alias and no other item\(field)", next.range)
