@@ -13,16 +13,16 @@ public enum RandomUUID {
   static func string(high: UInt64, low: UInt64) -> String {
     let high = (high & ~0xF000) | 0x4000
     let low = (low & ~(0xC000 << 48)) | (0x8000 << 48)
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
     return String(unsafeUninitializedCapacity: 36) { buffer in
       var position = 0
-      for (word, count) in [(high, 16), (low, 16)] {
-        for index in 0..<count {
+      for word in [high, low] {
+        for index in 0..<16 {
           if position == 8 || position == 13 || position == 18 || position == 23 {
             buffer[position] = UInt8(ascii: "-")
             position += 1
           }
-          buffer[position] = digits[Int((word >> UInt64(60 - 4 * index)) & 0xF)]
+          let digit = UInt8((word >> UInt64(60 - 4 * index)) & 0xF)
+          buffer[position] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
           position += 1
         }
       }
