@@ -41,6 +41,11 @@ public enum RegularFile {
       if code == ENXIO, stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
         return .failure(Unreadable(reason: "not a regular file (a socket)"))
       }
+      // A folder's names are read as UTF-8: one with other bytes came as U+FFFD, which names no file.
+      if code == ENOENT, path.unicodeScalars.contains("\u{FFFD}") {
+        return .failure(
+          Unreadable(reason: "its name holds bytes that are not UTF-8 (shown as \u{FFFD}): rename it"))
+      }
       return .failure(Unreadable(reason: String(cString: strerror(code))))
     }
     defer { close(descriptor) }

@@ -194,5 +194,14 @@ struct RulesFolderTests {
       return
     }
     #expect(socketRead.reason == "not a regular file (a socket)")
+    // A name that is not UTF-8 is listed with U+FFFD, which names no file: said so, not "No such file".
+    var raw = Array((folder + "/bad").utf8) + [0xFF] + Array(".json".utf8) + [0]
+    let descriptor = raw.withUnsafeMutableBufferPointer {
+      $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY, 0o600) }
+    }
+    try #require(descriptor >= 0)
+    close(descriptor)
+    let listed = try RuleChecker.check(paths: [folder]).flatMap(\.diagnostics).map(\.message)
+    #expect(listed.contains { $0.contains("not UTF-8") }, "\(listed)")
   }
 }
