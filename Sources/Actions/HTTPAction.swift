@@ -540,69 +540,59 @@ public final class HTTPAction: KeyedGroupAction {
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
-    var (result, unsent) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
     var resends = 0
-    while unsent, resends < 2, NIODeadline.now() < deadline {
-      resends += 1
-      (result, unsent) = await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+    while true {
+      do {
+        return try await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+      } catch let error as ChannelError
+        where (error == .ioOnClosedChannel || error == .outputClosed) && resends < 2
+        && NIODeadline.now() < deadline
+      {
+        resends += 1
+      } catch {
+        return .failure(failure(error, shownURL: request.shownURL))
+      }
     }
-    return result
   }
 
-  /// One POST, classified, before `deadline`; `unsent` when the request could not be written (its
-  /// connection was closed before).
+  /// One POST before `deadline`, classified by the answer's status; a failure to get one is thrown.
   private func post(
-    _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String,
-    until deadline: NIODeadline
-  ) async -> (Result<Void, ActionError>, unsent: Bool) {
-    do {
-      let response = try await client.execute(outgoing, deadline: deadline)
-      // The status is the verdict; the body is read (to reuse the connection) within what is left
-      // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
-      // hold the action, and the daemon's stop, for ever.
-      await Self.drain(response.body, until: deadline)
-      let status = Int(response.status.code)
-      switch status {
-      case 200..<300:
-        return (.success(()), false)
-      case 408, 429, 500..<600:
-        let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
-        return (
-          .failure(ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter)),
-          false
-        )
-      default:
-        return (.failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)")), false)
-      }
-    } catch let error as IOError {
+    _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String, until deadline: NIODeadline
+  ) async throws -> Result<Void, ActionError> {
+    let response = try await client.execute(outgoing, deadline: deadline)
+    // The status is the verdict; the body is read (to reuse the connection) within what is left
+    // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
+    // hold the action, and the daemon's stop, for ever.
+    await Self.drain(response.body, until: deadline)
+    let status = Int(response.status.code)
+    switch status {
+    case 200..<300:
+      return .success(())
+    case 408, 429, 500..<600:
+      let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
+      return .failure(
+        ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+    default:
+      return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
+    }
+  }
+
+  /// A POST that got no answer, said in words.
+  private func failure(_ error: any Error, shownURL url: String) -> ActionError {
+    switch error {
+    case let error as IOError:
       // The system's words (`Connection refused`): NIO's own description of a failed connect is
       // garbled ("connection reset (error set): Connection refused) (errno: 111)").
-      return (
-        .failure(
-          ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))")),
-        false
-      )
-    } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
-      return (
-        .failure(
-          ActionError(.transient, "POST \(url) failed: the connection was closed before the request was sent")
-        ),
-        true
-      )
-    } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-      return (
-        .failure(
-          ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")),
-        false
-      )
-    } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-      return (
-        .failure(
-          ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")),
-        false
-      )
-    } catch {
-      return (.failure(ActionError(.transient, "POST \(url) failed: \(error)")), false)
+      return ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))")
+    case let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed:
+      return ActionError(
+        .transient, "POST \(url) failed: the connection was closed before the request was sent")
+    case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+      return ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")
+    case let error as HTTPClientError where error == .remoteConnectionClosed:
+      return ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")
+    default:
+      return ActionError(.transient, "POST \(url) failed: \(error)")
     }
   }
 

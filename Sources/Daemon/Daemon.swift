@@ -317,6 +317,18 @@ public enum Daemon {
     let clock = SystemClock()
     let spec = try SourceSpec(configuration)
     let settings = configuration.connectors
+    // Before any action opens a file or a socket (and before the archive sizes its share).
+    var usesMQTT = settings.republishBroker != nil
+    if case .mqtt = spec { usesMQTT = true }
+    if usesMQTT {
+      // libmosquitto's loop cannot take a socket numbered past FD_SETSIZE.
+      DescriptorLimit.raise(upTo: DescriptorLimit.ceilingWithMQTT)
+    } else if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
+      let raised = after > before ? "raised from \(before) to the hard limit" : "the hard limit"
+      logger.warning(
+        "the open-files limit is \(after) (\(raised)): a daemon with many webhook, database and archive actions may run out; raise the hard limit (ulimit -Hn, LimitNOFILE=)"
+      )
+    }
     if settings.qos != 0 && settings.qos != 1 {
       throw RuleStoreError(message: "the subscription QoS must be 0 or 1, not \(settings.qos)")
     }

@@ -26,13 +26,11 @@ public enum DescriptorLimit {
   @discardableResult public static func raise(upTo ceiling: Int = ceiling) -> (before: Int, after: Int)? {
     var limit = rlimit()
     guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-    let before = limit.rlim_cur
+    let before = Int(clamping: limit.rlim_cur)
     let target = min(limit.rlim_max, rlim_t(ceiling))
-    guard target > before else { return (Int(clamping: before), Int(clamping: before)) }
+    guard target > limit.rlim_cur else { return (before, before) }
     limit.rlim_cur = target
-    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
-      return (Int(clamping: before), Int(clamping: before))
-    }
-    return (Int(clamping: before), Int(clamping: target))
+    let raised = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0
+    return (before, raised ? Int(clamping: target) : before)
   }
 }

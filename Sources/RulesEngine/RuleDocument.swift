@@ -503,12 +503,6 @@ public enum RuleDocument {
       column = 0
       while column < blockIndent, let blank = current(), blank == " " || blank == "\t" { column += 1 }
     }
-    /// The scalar a double-quoted escape at the cursor stands for, and its length; nil for an
-    /// escaped line break.
-    func escape() -> (Unicode.Scalar?, Int) {
-      guard source.indices.contains(line) else { return (nil, 1) }
-      return RuleDocument.escape(in: source[line][...], at: column)
-    }
     var positions: [FilePosition] = []
     positions.reserveCapacity(text.utf8.count + 1)
     for scalar in text.unicodeScalars {
@@ -525,7 +519,7 @@ public enum RuleDocument {
           continue
         }
         if style == .doubleQuoted && next == "\\" {
-          let (meaning, length) = escape()
+          let (meaning, length) = Self.escape(in: source[line][...], at: column)
           if meaning == nil && column + 1 >= source[line].count {
             nextLine()  // an escaped line break: nothing in the text
             continue
@@ -554,17 +548,19 @@ public enum RuleDocument {
   static func escape(in text: ArraySlice<Unicode.Scalar>, at index: Int) -> (Unicode.Scalar?, Int) {
     guard index + 1 < text.endIndex else { return (nil, 1) }
     let code = text[index + 1]
-    let simple: [Unicode.Scalar: Unicode.Scalar] = [
-      "n": "\n", "t": "\t", "\"": "\"", "\\": "\\", "/": "/", "0": "\0", "r": "\r", " ": " ",
-      "a": "\u{07}", "b": "\u{08}", "e": "\u{1B}", "f": "\u{0C}", "v": "\u{0B}", "\t": "\t",
-      "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
-    ]
-    if let scalar = simple[code] { return (scalar, 2) }
+    if let scalar = simpleEscapes[code] { return (scalar, 2) }
     let digits = code == "x" ? 2 : code == "u" ? 4 : code == "U" ? 8 : 0
     guard digits > 0, index + 2 + digits <= text.endIndex else { return (nil, 2) }
     let hex = String(String.UnicodeScalarView(text[(index + 2)..<(index + 2 + digits)]))
     return (UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init), 2 + digits)
   }
+
+  /// YAML's one-letter double-quoted escapes.
+  static let simpleEscapes: [Unicode.Scalar: Unicode.Scalar] = [
+    "n": "\n", "t": "\t", "\"": "\"", "\\": "\\", "/": "/", "0": "\0", "r": "\r", " ": " ",
+    "a": "\u{07}", "b": "\u{08}", "e": "\u{1B}", "f": "\u{0C}", "v": "\u{0B}", "\t": "\t",
+    "N": "\u{85}", "_": "\u{A0}", "L": "\u{2028}", "P": "\u{2029}",
+  ]
 
   /// The line and column (in Unicode scalars, from 1, as libyaml's marks count) of the character
   /// `offset` characters into `text`.
@@ -613,17 +609,17 @@ public enum RuleDocument {
     guard let first = text.first else { return nil }
     if first == "\"" || first == "'" {
       var name = String.UnicodeScalarView()
-      var index = text.index(after: text.startIndex)
+      var index = text.startIndex + 1
       while index < text.endIndex {
         let scalar = text[index]
         if scalar == first {
           // `''` inside single quotes is one quote.
-          if first == "'", text.index(after: index) < text.endIndex, text[text.index(after: index)] == "'" {
+          if first == "'", index + 1 < text.endIndex, text[index + 1] == "'" {
             name.append("'")
-            index = text.index(index, offsetBy: 2)
+            index += 2
             continue
           }
-          return (String(name), text[text.index(after: index)...])
+          return (String(name), text[(index + 1)...])
         }
         if first == "\"", scalar == "\\" {
           let (meaning, length) = escape(in: text, at: index)
@@ -633,7 +629,7 @@ public enum RuleDocument {
           continue
         }
         name.append(scalar)
-        index = text.index(after: index)
+        index += 1
       }
       return nil
     }
@@ -643,14 +639,14 @@ public enum RuleDocument {
       let scalar = text[end]
       if scalar == "," || scalar == "{" || scalar == "}" || scalar == "[" || scalar == "]" { break }
       if scalar == ":" {
-        let next = text.index(after: end)
+        let next = end + 1
         if next == text.endIndex || text[next] == " " || text[next] == "\t" || text[next] == ","
           || text[next] == "}"
         {
           break
         }
       }
-      end = text.index(after: end)
+      end += 1
     }
     let name = String(String.UnicodeScalarView(text[..<end])).trimmingCharacters(in: .whitespaces)
     return name.isEmpty ? nil : (name, text[end...])

@@ -188,17 +188,6 @@ struct RunCommand: AsyncParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     let logger = Logger(label: "iotrules")
-    // Before any action opens a file or a socket (and before the archive sizes its share).
-    let usesMQTT = source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") || mqttBroker != nil
-    if usesMQTT {
-      // libmosquitto's loop cannot take a socket numbered past FD_SETSIZE.
-      DescriptorLimit.raise(upTo: DescriptorLimit.ceilingWithMQTT)
-    } else if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
-      let raised = after > before ? "raised from \(before) to the hard limit" : "the hard limit"
-      logger.warning(
-        "the open-files limit is \(after) (\(raised)): a daemon with many webhook, database and archive actions may run out; raise the hard limit (ulimit -Hn, LimitNOFILE=)"
-      )
-    }
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
     configuration.deadLetterPath = deadLetter
     configuration.metricsPort = metricsPort
