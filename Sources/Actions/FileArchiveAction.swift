@@ -127,10 +127,9 @@ public final class FileArchiveAction: BatchAction {
   let operations = Mutex(FileOperations.system)
   /// How many archive files the process keeps open, all file actions together: half its
   /// descriptor limit, at most 512 (and at least 8), so sockets and databases keep the other half
-  /// (a floor of 64 took a limit of 64 whole: the process crashed, out of descriptors) and, at the
-  /// limit of 1,024 that `run` keeps when MQTT is used, every descriptor stays below `FD_SETSIZE`
-  /// (libmosquitto's `select` gives up on a socket numbered 1,024 or more). Beyond it an action closes its least recently
-  /// used file (with an fsync unless `fsync` is `never`) before opening another.
+  /// (a floor of 64 took a limit of 64 whole: the process crashed, out of descriptors). Beyond it an
+  /// action closes its least recently used file (with an fsync unless `fsync` is `never`) before
+  /// opening another.
   static let maxOpenFiles: Int = {
     var limit = rlimit()
     guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 32 }

@@ -5,4 +5,6 @@
 #include <stdlib.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #endif

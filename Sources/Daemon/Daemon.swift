@@ -318,12 +318,7 @@ public enum Daemon {
     let spec = try SourceSpec(configuration)
     let settings = configuration.connectors
     // Before any action opens a file or a socket (and before the archive sizes its share).
-    var usesMQTT = settings.republishBroker != nil
-    if case .mqtt = spec { usesMQTT = true }
-    if usesMQTT {
-      // libmosquitto's loop cannot take a socket numbered past FD_SETSIZE.
-      DescriptorLimit.raise(upTo: DescriptorLimit.ceilingWithMQTT)
-    } else if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
+    if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
       let raised = after > before ? "raised from \(before) to the hard limit" : "the hard limit"
       logger.warning(
         "the open-files limit is \(after) (\(raised)): a daemon with many webhook, database and archive actions may run out; raise the hard limit (ulimit -Hn, LimitNOFILE=)"

@@ -5,14 +5,12 @@
 /// The process's limit on open files. `run` raises it at start: at the usual soft limit of 1,024 a
 /// daemon with a few hundred webhook, database and archive actions ran out of descriptors, and
 /// libdispatch, unable to open what it reads to watch its thread pool, stopped the process with
-/// SIGILL (messages in flight and held error records were lost). Not past `FD_SETSIZE` when MQTT is
-/// used: libmosquitto's loop `select`s, and gives up for good on a socket numbered 1,024 or more (a
-/// reconnect with that many descriptors open would end MQTT without a word).
+/// SIGILL (messages in flight and held error records were lost). MQTT takes any descriptor number:
+/// its connections `poll` (libmosquitto's own loop `select`s, and gave up on a socket numbered 1,024
+/// or more).
 public enum DescriptorLimit {
   /// The most `raise` sets the soft limit to.
   public static let ceiling = 65_536
-  /// The most `raise` sets it to when MQTT is used (`FD_SETSIZE`).
-  public static let ceilingWithMQTT = 1_024
 
   /// The soft limit now, or nil when it cannot be read.
   public static var current: Int? {

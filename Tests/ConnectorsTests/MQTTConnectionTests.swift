@@ -7,6 +7,10 @@ import Testing
 
 @testable import Connectors
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// PUBACK and SUBACK bookkeeping of one libmosquitto client, against a real mosquitto whose ACL
 /// refuses everything outside `allowed/#`.
 @Suite("MQTT connection acknowledgements against a real mosquitto", .serialized)
@@ -232,5 +236,57 @@ struct MQTTConnectionTests {
     let text = try #require(outcome.withLock { $0 })
     #expect(text.contains("disconnected") && text.contains("'allowed/z'"), "\(text)")
     #expect(connection.grantedSubscriptions.isEmpty)
+  }
+
+  @Test("sockets numbered past FD_SETSIZE carry messages: the first one and the one a reconnect opens")
+  func socketsPastTheSelectLimit() async throws {
+    // Room above 1,024 descriptors (the soft limit is only ever raised here: other tests run
+    // alongside).
+    var limit = rlimit()
+    try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+    try #require(limit.rlim_max >= 4_096, "the hard open-files limit is \(limit.rlim_max)")
+    if limit.rlim_cur < 4_096 {
+      limit.rlim_cur = 4_096
+      try #require(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+    }
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    // Every descriptor below 1,100 taken: the client's sockets get higher numbers. (libmosquitto's
+    // own loop, which selects, gave up on such a socket: no CONNACK was ever read.)
+    var fillers: [Int32] = []
+    defer { for descriptor in fillers { close(descriptor) } }
+    while (fillers.last ?? 0) < 1_100 {
+      let descriptor = open("/dev/null", O_RDONLY)
+      try #require(descriptor >= 0)
+      fillers.append(descriptor)
+    }
+    let received = Mutex<[String]>([])
+    var options = try MQTTOptions(url: broker.url, clientID: unique("high"))
+    options.persistentSession = false
+    options.reconnectDelaySeconds = 1
+    options.reconnectDelayMaxSeconds = 1
+    let connection = try MQTTConnection(
+      options: options, logger: Logger(label: "test.mqtt"),
+      onMessage: { message in received.withLock { $0.append(message.topic) } })
+    defer { connection.close() }
+    let connecting = Task { try await connection.connect() }
+    #expect(await eventually(within: 20) { connection.isConnected })
+    connecting.cancel()
+    try #require(connection.isConnected)
+    #expect(connection.socketDescriptor >= 1_024)
+    try await connection.setSubscriptions(["allowed/#"], qos: 1)
+    try await publish(connection, "allowed/first", qos: 1)
+    #expect(await eventually(within: 10) { received.withLock { $0.contains("allowed/first") } })
+    // The broker goes and comes back: the reconnect's socket is numbered high too.
+    try broker.restart()
+    #expect(await eventually(within: 5) { !connection.isConnected })
+    #expect(await eventually(within: 20) { connection.isConnected })
+    #expect(connection.socketDescriptor >= 1_024)
+    // Subscribed again on reconnect: a publish comes back.
+    #expect(
+      await eventually(within: 20) {
+        Task { try? await publish(connection, "allowed/second", qos: 1) }
+        return received.withLock { $0.contains("allowed/second") }
+      })
   }
 }

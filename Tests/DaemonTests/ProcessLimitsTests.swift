@@ -7,7 +7,7 @@ import Testing
   import Glibc
 #endif
 
-/// `run` raises the soft open-files limit to the hard one (at most 65,536, or 1,024 with MQTT), and
+/// `run` raises the soft open-files limit to the hard one (at most 65,536), and
 /// never lowers it. (The process-wide limit is never lowered here: other tests run alongside.)
 @Test func theOpenFilesLimitIsRaisedToTheHardOne() throws {
   var limit = rlimit()

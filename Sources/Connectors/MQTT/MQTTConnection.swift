@@ -6,6 +6,10 @@ import Logging
 import RulesEngine
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One message as it arrived from the broker, copied out of libmosquitto's buffers.
 struct MQTTIncoming: Sendable {
   var topic: String
@@ -18,11 +22,13 @@ struct MQTTIncoming: Sendable {
 
 /// One libmosquitto client: connection, reconnection, subscriptions, publish with PUBACK tracking.
 ///
-/// All C pointers stay in this file. libmosquitto runs its network loop on its own thread
-/// (`mosquitto_loop_start`) and calls back there; callbacks cross into Swift through a lock-protected
-/// state and continuations, never by touching actor state. The message handler runs on that loop
-/// thread and may block it. libmosquitto (2.0) sends a QoS 1 PUBACK as soon as the PUBLISH arrives,
-/// before the handler runs: a blocked handler holds back only the reading of the socket.
+/// All C pointers stay in this file. The network loop runs on a thread of its own (``runNetwork()``:
+/// `poll` and libmosquitto's read, write and keepalive steps, where the library's own loop uses
+/// `select`, which gives up for good on a socket numbered 1,024 or more) and libmosquitto calls back
+/// there; callbacks cross into Swift through a lock-protected state and continuations, never by
+/// touching actor state. The message handler runs on that thread and may block it. libmosquitto
+/// (2.0) sends a QoS 1 PUBACK as soon as the PUBLISH arrives, before the handler runs: a blocked
+/// handler holds back only the reading of the socket.
 final class MQTTConnection: @unchecked Sendable {
   /// A request waiting for the broker's acknowledgement (a QoS 1 publish's PUBACK, a SUBACK):
   /// registered before the request can be answered, removed by the answer, the timeout or `close`,
@@ -107,6 +113,18 @@ final class MQTTConnection: @unchecked Sendable {
   /// Timeout tasks still alive (sleeping or finishing): a PUBACK or SUBACK ends its task at once.
   let liveTimeouts = Atomic<Int>(0)
   private var retainedSelf: Unmanaged<MQTTConnection>?
+  /// An eventfd that wakes the network thread's `poll`: a packet was queued, or `close` began.
+  private let wakeDescriptor: Int32
+  /// Set by `close`: the network thread ends once its DISCONNECT is written, or after
+  /// `stopGraceSeconds`.
+  private let stopping = Atomic<Bool>(false)
+  /// Set once the network thread is started; `close` then waits for `networkEnded`.
+  private let networkStarted = Atomic<Bool>(false)
+  private let networkEnded = DispatchSemaphore(value: 0)
+  /// Set by each accepted CONNECT: the next reconnect starts again from the first delay.
+  private let connectedSinceBackoff = Atomic<Bool>(false)
+  /// How long a stop waits for the DISCONNECT to be written (a broker that reads nothing).
+  static let stopGraceSeconds = 2.0
 
   private static let libraryInitialised: Bool = {
     mosquitto_lib_init()
@@ -132,10 +150,16 @@ final class MQTTConnection: @unchecked Sendable {
     self.logger = logger
     self.onMessage = onMessage
     let cleanSession = !options.persistentSession
+    let wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    guard wake >= 0 else {
+      throw ConnectorError("cannot make an eventfd for \(options.url): \(String(cString: strerror(errno)))")
+    }
     guard let handle = mosquitto_new(options.clientID, cleanSession, nil) else {
+      Glibc.close(wake)
       throw ConnectorError("mosquitto_new failed for client id '\(options.clientID)'")
     }
     self.handle = handle
+    self.wakeDescriptor = wake
     let unmanaged = Unmanaged.passRetained(self)
     retainedSelf = unmanaged
     mosquitto_user_data_set(handle, unmanaged.toOpaque())
@@ -181,10 +205,9 @@ final class MQTTConnection: @unchecked Sendable {
         mosquitto_tls_set(handle, options.caFile, caPath, options.certificateFile, options.keyFile, nil),
         "TLS setup")
     }
-    try check(
-      mosquitto_reconnect_delay_set(
-        handle, UInt32(options.reconnectDelaySeconds), UInt32(options.reconnectDelayMaxSeconds), true),
-      "reconnect delay")
+    // Calls from other threads only queue their packets (and `wake` the network thread), so that
+    // every read, write and callback happens on the network thread.
+    try check(mosquitto_threaded_set(handle, true), "threaded mode")
     mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, _ in
       MQTTConnection.from(userdata)?.handleConnect(rc: rc, flags: flags)
     }
@@ -260,8 +283,7 @@ final class MQTTConnection: @unchecked Sendable {
       try await Task.sleep(for: .seconds(delay))
       delay = min(delay * 2, Double(options.reconnectDelayMaxSeconds))
     }
-    let started = mosquitto_loop_start(handle)
-    try check(started, "starting the network thread")
+    startNetwork()
     // The CONNACK may never come (a port that accepts and says nothing, a broker half up):
     // libmosquitto reconnects meanwhile and each attempt is logged; a stop ends the wait.
     let stopped = ConnectorError("stopped before \(options.url) accepted the connection")
@@ -307,6 +329,7 @@ final class MQTTConnection: @unchecked Sendable {
   }
 
   private func handleConnect(rc: Int32, flags: Int32) {
+    if rc == 0 { connectedSinceBackoff.store(true, ordering: .relaxed) }
     if rc != 0 {
       let reason = String(cString: mosquitto_reason_string(rc))
       logger.error("broker \(options.url) refused the connection: \(reason)")
@@ -356,6 +379,7 @@ final class MQTTConnection: @unchecked Sendable {
         var mid: Int32 = 0
         let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
         if code == MOSQ_ERR_SUCCESS.rawValue { state.resubscribing[mid] = (filter, qos) }
+        wake()
         return code
       }
       guard let code else { return }
@@ -463,6 +487,7 @@ final class MQTTConnection: @unchecked Sendable {
     for filter in current.subtracting(wanted).map(\.text).sorted() {
       var mid: Int32 = 0
       let code = mosquitto_unsubscribe_v5(handle, &mid, filter, nil)
+      wake()
       if code == MOSQ_ERR_SUCCESS.rawValue {
         state.withLock { _ = $0.subscriptions.removeValue(forKey: ExactText(filter)) }
       } else {
@@ -482,6 +507,9 @@ final class MQTTConnection: @unchecked Sendable {
 
   /// Whether the broker has accepted the connection and it has not dropped since.
   var isConnected: Bool { state.withLock { $0.connected } }
+
+  /// The number of the socket to the broker (-1 while there is none).
+  var socketDescriptor: Int32 { mosquitto_socket(handle) }
 
   /// Where filters wanted but not granted are reported (a reload added one the broker refuses, a
   /// resubscription failed): not ready until every wanted filter is granted.
@@ -515,6 +543,7 @@ final class MQTTConnection: @unchecked Sendable {
         var mid: Int32 = 0
         let code = mosquitto_subscribe_v5(handle, &mid, filter, Int32(qos), Self.subscribeOptions, nil)
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
+        wake()
         register(
           continuation, mid: mid, in: \.subscribeWaiters, state: &state, filter: filter, qos: qos,
           expired: ConnectorError(
@@ -764,7 +793,8 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     func send(_ mid: inout Int32) -> Int32 {
-      payload.withUnsafeBytes { buffer in
+      defer { wake() }
+      return payload.withUnsafeBytes { buffer in
         mosquitto_publish_v5(
           handle, &mid, topic, Int32(buffer.count), buffer.baseAddress, Int32(qos), retain, list)
       }
@@ -835,6 +865,97 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
+  // MARK: The network thread
+
+  /// Starts the network thread, once.
+  private func startNetwork() {
+    // Under the lock `close` marks the connection closed with: it either waits for this thread
+    // or finds the connection closed here, before the client is destroyed.
+    let start = state.withLock { state in
+      !state.closed && !networkStarted.exchange(true, ordering: .acquiringAndReleasing)
+    }
+    guard start else { return }
+    let thread = Thread { [self] in
+      runNetwork()
+      networkEnded.signal()
+    }
+    thread.name = "mqtt"
+    thread.start()
+  }
+
+  /// Wakes the network thread: a packet is queued for it to write, or `close` began.
+  private func wake() {
+    var one: UInt64 = 1
+    _ = write(wakeDescriptor, &one, 8)
+  }
+
+  /// Waits up to `seconds` for `wake`, and takes its signal.
+  private func waitForWake(seconds: Double) {
+    var descriptor = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+    if poll(&descriptor, 1, Int32(min(seconds, 3_600) * 1_000)) > 0 { drainWake() }
+  }
+
+  private func drainWake() {
+    var value: UInt64 = 0
+    _ = read(wakeDescriptor, &value, 8)
+  }
+
+  /// The network loop, until `close`: waits in `poll` (any descriptor number) for the socket or a
+  /// `wake`, then lets libmosquitto read, write and keep the connection alive (a PINGREQ when it
+  /// was quiet for the keepalive period; a disconnect when the PINGRESP does not come). A lost
+  /// connection (libmosquitto has closed the socket and called back) is made again after the
+  /// reconnect delay, doubled after each failed attempt up to its maximum and reset once a CONNECT
+  /// is accepted. Once stopping, it ends when the DISCONNECT is written or after
+  /// `stopGraceSeconds`.
+  private func runNetwork() {
+    let firstDelay = Double(max(options.reconnectDelaySeconds, 1))
+    let maxDelay = max(Double(options.reconnectDelayMaxSeconds), firstDelay)
+    var delay = firstDelay
+    let clock = ContinuousClock()
+    var stopDeadline: ContinuousClock.Instant?
+    while true {
+      let socket = mosquitto_socket(handle)
+      if stopping.load(ordering: .acquiring) {
+        let deadline = stopDeadline ?? clock.now + .seconds(Self.stopGraceSeconds)
+        stopDeadline = deadline
+        if socket < 0 || clock.now >= deadline { return }
+      }
+      if socket < 0 {
+        if connectedSinceBackoff.exchange(false, ordering: .relaxed) { delay = firstDelay }
+        waitForWake(seconds: delay)
+        if stopping.load(ordering: .acquiring) { return }
+        let code = mosquitto_reconnect(handle)
+        if code != MOSQ_ERR_SUCCESS.rawValue {
+          let reason = Self.reason(code)
+          delay = min(delay * 2, maxDelay)
+          logger.warning("reconnecting to \(options.url) failed: \(reason); next attempt in \(delay) s")
+          if !stopping.load(ordering: .acquiring) {
+            health?.report(healthComponent, "cannot reconnect to \(options.url): \(reason); retrying")
+          }
+        }
+        continue
+      }
+      let events = Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0)
+      var descriptors = [
+        pollfd(fd: socket, events: events, revents: 0),
+        pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
+      ]
+      let ready = poll(&descriptors, 2, 1_000)
+      if ready < 0, errno != EINTR {
+        logger.error("poll failed for \(options.url): \(String(cString: strerror(errno)))")
+      }
+      if descriptors[1].revents != 0 { drainWake() }
+      var code = MOSQ_ERR_SUCCESS.rawValue
+      if descriptors[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+        code = mosquitto_loop_read(handle, 1)
+      }
+      if code == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(handle) {
+        code = mosquitto_loop_write(handle, 1)
+      }
+      if code == MOSQ_ERR_SUCCESS.rawValue { _ = mosquitto_loop_misc(handle) }
+    }
+  }
+
   // MARK: Closing
 
   /// Disconnects, stops the network thread and frees the client. Safe to call twice.
@@ -844,8 +965,11 @@ final class MQTTConnection: @unchecked Sendable {
       return !state.closed
     }
     guard first else { return }
+    stopping.store(true, ordering: .releasing)
     mosquitto_disconnect_v5(handle, 0, nil)
-    mosquitto_loop_stop(handle, false)
+    wake()
+    if networkStarted.load(ordering: .acquiring) { networkEnded.wait() }
+    Glibc.close(wakeDescriptor)
     // After the network thread stopped: no callback can report this connection again.
     health?.clear(healthComponent)
     health?.clear(subscriptionsComponent)
