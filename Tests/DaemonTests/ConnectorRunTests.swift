@@ -648,4 +648,52 @@ struct ConnectorRunTests {
         == Set((10..<20).map { #"{"orderId":\#($0)}"# }))
     #expect(!FileManager.default.fileExists(atPath: folder + "/data/dead-letter.jsonl"))
   }
+
+  @Test("MQTT with every descriptor up to 1,100 taken: messages flow, and again once the broker is back")
+  func mqttPastTheSelectLimit() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-high-fds")
+    write(
+      #"{"sql": "SELECT * FROM 'high/#'", "actions": [{"file": {"path": "out/all.jsonl"}}]}"#,
+      to: folder + "/rules/keep.json")
+    // bash takes descriptors 3...1100 and becomes the daemon, which inherits them: every socket it
+    // opens is numbered past FD_SETSIZE (libmosquitto's own loop, which selects, gave up on such a
+    // socket: no CONNACK was ever read, and run kept its limit at 1,024 with MQTT for that reason).
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id",
+        "high-\(UUID().uuidString.prefix(6))",
+      ],
+      in: folder,
+      shellPrefix: #"ulimit -n 4096 || exit 70; for fd in $(seq 3 1100); do eval "exec $fd</dev/null"; done"#)
+    defer { daemon.signal(SIGKILL) }
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    let pid = daemon.process.processIdentifier
+    let sockets = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { name in
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(name)"))?.hasPrefix(
+        "socket:")
+        == true ? Int(name) : nil
+    }
+    #expect(!sockets.isEmpty && sockets.allSatisfy { $0 > 1_100 }, "\(sockets)")
+    let output = folder + "/out/all.jsonl"
+    func lines() -> [String] {
+      ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(sender, [("high/a", #"{"n": 1}"#)])
+    #expect(await eventually(within: 20) { lines().count == 1 }, "\(daemon.stderr)")
+    // The broker goes and comes back: the daemon reconnects (a new socket, numbered high too) and
+    // subscribes again.
+    try broker.restart()
+    #expect(await eventually(within: 30) { daemon.stderr.contains("reconnected to") }, "\(daemon.stderr)")
+    #expect(
+      await eventually(within: 30) {
+        Task { try? await publish(sender, [("high/b", #"{"n": 2}"#)]) }
+        return lines().contains { $0.contains("\"n\":2") }
+      }, "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 30) == 0, "\(daemon.stderr)")
+  }
 }

@@ -21,14 +21,22 @@ final class Subprocess: @unchecked Sendable {
   let stderrPath: String
 
   /// With `standardInput`, the process reads that pipe (left open until the test closes it) instead
-  /// of the null device.
-  init(_ arguments: [String], in folder: String, standardInput: Pipe? = nil) throws {
+  /// of the null device. With `shellPrefix`, bash runs those commands first and then becomes
+  /// `iotrules` (same pid), which inherits what they opened.
+  init(_ arguments: [String], in folder: String, standardInput: Pipe? = nil, shellPrefix: String? = nil)
+    throws
+  {
     stdoutPath = folder + "/stdout.txt"
     stderrPath = folder + "/stderr.txt"
     _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
     _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-    process.executableURL = URL(fileURLWithPath: iotrulesBinary)
-    process.arguments = arguments
+    if let shellPrefix {
+      process.executableURL = URL(fileURLWithPath: "/bin/bash")
+      process.arguments = ["-c", shellPrefix + "\nexec \"$0\" \"$@\"", iotrulesBinary] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: iotrulesBinary)
+      process.arguments = arguments
+    }
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
     process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
     process.standardError = FileHandle(forWritingAtPath: stderrPath)

@@ -508,9 +508,6 @@ final class MQTTConnection: @unchecked Sendable {
   /// Whether the broker has accepted the connection and it has not dropped since.
   var isConnected: Bool { state.withLock { $0.connected } }
 
-  /// The number of the socket to the broker (-1 while there is none).
-  var socketDescriptor: Int32 { mosquitto_socket(handle) }
-
   /// Where filters wanted but not granted are reported (a reload added one the broker refuses, a
   /// resubscription failed): not ready until every wanted filter is granted.
   private var subscriptionsComponent: String { healthComponent + " subscriptions" }
@@ -936,17 +933,21 @@ final class MQTTConnection: @unchecked Sendable {
         continue
       }
       let events = Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0)
-      var descriptors = [
+      // On the stack: this runs once a packet.
+      var descriptors = (
         pollfd(fd: socket, events: events, revents: 0),
-        pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
-      ]
-      let ready = poll(&descriptors, 2, 1_000)
+        pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+      )
+      let ready = withUnsafeMutablePointer(to: &descriptors) {
+        $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, 2, 1_000) }
+      }
       if ready < 0, errno != EINTR {
         logger.error("poll failed for \(options.url): \(String(cString: strerror(errno)))")
+        usleep(100_000)
       }
-      if descriptors[1].revents != 0 { drainWake() }
+      if descriptors.1.revents != 0 { drainWake() }
       var code = MOSQ_ERR_SUCCESS.rawValue
-      if descriptors[0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+      if descriptors.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
         code = mosquitto_loop_read(handle, 1)
       }
       if code == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(handle) {
