@@ -95,8 +95,8 @@ let package = Package(
       // jemalloc instead of glibc's malloc: a source thread allocates each message and an action
       // lane frees it; glibc then serialises both threads on one arena lock (see ARCHITECTURE.md).
       // Linked by lld with packed relative relocations (DT_RELR, glibc 2.36): the dynamic loader
-      // reads 11 KB of them at start instead of 1.3 MB of RELA entries, ~2 MB less resident
-      // (Benchmarks/daemon_bench.py's 10,000-rule figure); gold, the default, has no such option.
+      // reads 11 KB of them at start instead of 1.3 MB of RELA entries: 0.7 MB less peak resident
+      // memory with 10,000 rules (Benchmarks/ab.py); gold, the default, has no such option.
       linkerSettings: [
         .linkedLibrary("jemalloc", .when(platforms: [.linux])),
         .unsafeFlags(

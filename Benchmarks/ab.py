@@ -2,8 +2,9 @@
 """Before/after comparison of two iotrules binaries on this noisy, shared machine kind.
 
 Runs `iotrules run` over the same replay feed N times per binary, alternating them, and prints each
-one's median wall and CPU (user + system) seconds. Single runs move by ±30% here; medians of
-interleaved runs hold still enough to see a 5% change.
+one's median wall and CPU (user + system) seconds and its median peak resident memory (VmHWM, polled
+from /proc every 10 ms). Single runs move by ±30% here; medians of interleaved runs hold still enough
+to see a 5% change.
 
 Usage: python3 Benchmarks/ab.py N BINARY_A BINARY_B RULES_FOLDER FEED [more `iotrules run` arguments]
 
@@ -33,15 +34,28 @@ with tempfile.TemporaryDirectory(prefix="iotrules-ab-") as work:
             out = tempfile.mkdtemp(dir=work)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([binary, "run", "--rules", rules, "--source", "file:" + feed, "--dead-letter",
-                            "dead.jsonl", "--log-level", "error", *extra], cwd=out, check=True,
-                           stdout=subprocess.DEVNULL)
+            process = subprocess.Popen([binary, "run", "--rules", rules, "--source", "file:" + feed,
+                                        "--dead-letter", "dead.jsonl", "--log-level", "error", *extra], cwd=out,
+                                       stdout=subprocess.DEVNULL)
+            peak = 0
+            while process.poll() is None:
+                try:
+                    with open(f"/proc/{process.pid}/status") as status:
+                        for line in status:
+                            if line.startswith("VmHWM:"):
+                                peak = max(peak, int(line.split()[1]))
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.01)
             wall = time.perf_counter() - start
+            if process.returncode != 0:
+                sys.exit(f"{binary} exited with {process.returncode}")
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            runs[binary].append((wall, cpu))
+            runs[binary].append((wall, cpu, peak / 1024))
 for binary, values in runs.items():
     print(f"{binary}: wall median {statistics.median(v[0] for v in values):.3f} s "
           f"(best {min(v[0] for v in values):.3f}), "
           f"CPU median {statistics.median(v[1] for v in values):.3f} s "
-          f"(best {min(v[1] for v in values):.3f}) ({len(values)} runs)")
+          f"(best {min(v[1] for v in values):.3f}), peak RSS median {statistics.median(v[2] for v in values):.1f} MB "
+          f"({len(values)} runs)")
