@@ -452,7 +452,8 @@ public final class ReplSession {
       if argument.isEmpty { return info("SQL version: \(version.rawValue)") }
       guard let parsed = SQLVersion(string: argument) else {
         return fail(
-          styler.error("error:") + " unknown SQL version '\(argument)'; expected 2016-03-23 or 2015-10-08")
+          styler.error("error:")
+            + " unknown SQL version '\(argument)'; expected 2016-03-23, 2015-10-08 or beta")
       }
       version = parsed
       return info(styler.dim("SQL version: \(parsed.rawValue)"))
@@ -520,9 +521,16 @@ public final class ReplSession {
   /// that is not UTF-8 is not printed.
   func payloadPreview() -> String {
     guard !payload.isEmpty else { return "" }
-    let shown = payload.prefix(2000)
+    // Cut before a character rather than inside one (the whole preview was dropped).
+    var end = min(payload.count, 2000)
+    if end < payload.count {
+      var start = end
+      while start > end - 4, start > 0, payload[start] & 0xC0 == 0x80 { start -= 1 }
+      if payload[start] & 0xC0 != 0x80 { end = start }
+    }
+    let shown = payload.prefix(end)
     guard let text = String(validating: shown, as: UTF8.self) else {
-      return payload.count > 2000 ? "" : "\n" + styler.dim("(not UTF-8 text)")
+      return "\n" + styler.dim("(not UTF-8 text)")
     }
     return "\n" + text
       + (payload.count > shown.count ? styler.dim(" … (\(payload.count - shown.count) more bytes)") : "")

@@ -180,8 +180,13 @@ public enum JUnitReport {
       case ">": out += "&gt;"
       case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
       default:
-        // XML 1.0 cannot carry other control characters at all.
-        if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+        // XML 1.0 cannot carry other control characters, U+FFFE or U+FFFF at all (its Char
+        // production); a parser refuses the whole report for one.
+        if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
+          out += "?"
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
       }
     }
     return out

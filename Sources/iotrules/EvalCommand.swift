@@ -77,6 +77,8 @@ struct EvalCommand: ParsableCommand {
   }
 
   private func runOnce() throws {
+    try requireUTF8("--sql")
+    try requireUTF8("--template")
     let sqlText = sql ?? ""
     let sqlVersion = try version.resolve()
     let program: Program
@@ -101,7 +103,8 @@ struct EvalCommand: ParsableCommand {
     if let payloadFile {
       bytes = try readFile(payloadFile)
     } else {
-      bytes = Array((payload ?? "{}").utf8)
+      // As typed: bytes that are not UTF-8 make a Binary payload, as they would in the daemon.
+      bytes = rawArgument("--payload") ?? Array((payload ?? "{}").utf8)
     }
     let topicName = topic ?? program.topicFilter.flatMap(Self.exampleTopic) ?? ""
     if !program.fromMatches(topicName), let filter = program.topicFilter {
@@ -122,12 +125,12 @@ struct EvalCommand: ParsableCommand {
       Console.err(
         "warning: the statement reads fields of a payload that is not JSON (\(error)): they are Undefined, as in AWS "
           + "(the daemon counts it as the rule's evaluation error)")
-    } else if let payload, payloadFile == nil,
+    } else if payload != nil, payloadFile == nil,
       case .failure(let error) = Result(catching: { try JSONReader.parse(bytes) })
     {
       // Typed on the command line, a payload is meant as JSON: a typo would pass silently as Binary.
       Console.err(
-        "note: --payload is not JSON (\(error)): it is a Binary payload of \(payload.utf8.count) bytes, as AWS takes it"
+        "note: --payload is not JSON (\(error)): it is a Binary payload of \(bytes.count) bytes, as AWS takes it"
       )
     }
     guard let evaluation = result else {
@@ -179,7 +182,6 @@ enum BatchEvaluator {
     var scanned = 0
     // Set while the rest of a line longer than `maxLineBytes` is skipped (it has had its answer).
     var skipping = false
-    var atStart = true
     var chunk = [UInt8](repeating: 0, count: 65_536)
     while true {
       // `read(2)` returns what has arrived: a tool that writes one request and waits for its
@@ -194,16 +196,6 @@ enum BatchEvaluator {
       }
       if count == 0 { break }
       pending.append(contentsOf: chunk[..<count])
-      if atStart, pending.count >= 3 {
-        // A UTF-8 byte order mark at the start (Windows tools write one) is no part of the first
-        // request.
-        atStart = false
-        if pending.starts(with: [0xEF, 0xBB, 0xBF]) {
-          pending.removeFirst(3)
-          // What was searched already moved down with the rest.
-          scanned = max(0, scanned - 3)
-        }
-      }
       var start = 0
       while let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
         if skipping {
@@ -246,6 +238,9 @@ enum BatchEvaluator {
 
     mutating func answer(_ line: [UInt8]) {
       var trimmed = line[...]
+      // A UTF-8 byte order mark at the start of a line (Windows tools write one; files joined with
+      // `cat` have one at the start of each) is no part of the request, as in the replay source.
+      if trimmed.starts(with: [0xEF, 0xBB, 0xBF]) { trimmed = trimmed.dropFirst(3) }
       while let last = trimmed.last, last == UInt8(ascii: "\r") || last == 0x20 || last == 0x09 {
         trimmed = trimmed.dropLast()
       }

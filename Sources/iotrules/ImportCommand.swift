@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import DevTools
 import Foundation
 
@@ -58,6 +59,14 @@ struct AWSImport: ParsableCommand {
         "iotrules: error: \(target) is the file being imported; write the rule elsewhere with -o FOLDER (a rules folder)"
       )
       throw ExitCodes.usage
+    }
+    let size = result.json.utf8.count
+    guard size <= RuleStore.maxRuleFileBytes else {
+      // `check` and `run` would refuse it unread.
+      Console.err(
+        "iotrules: error: the rule file would be \(size) bytes; a rule file is at most \(RuleStore.maxRuleFileBytes) bytes (1 MiB): nothing written"
+      )
+      throw ExitCodes.badRule
     }
     if FileManager.default.fileExists(atPath: target) && !force {
       Console.err("iotrules: error: \(target) exists; use --force to replace it")

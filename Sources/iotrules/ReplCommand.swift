@@ -41,7 +41,7 @@ struct ReplCommand: ParsableCommand {
     session.version = try version.resolve()
     session.topic = topic
     session.clientID = clientID
-    if let payload { session.payload = Array(payload.utf8) }
+    if let payload { session.payload = rawArgument("--payload") ?? Array(payload.utf8) }
 
     if isatty(STDIN_FILENO) != 0 {
       interactive(session, environment: environment)

@@ -25,8 +25,9 @@ enum Console {
 
 /// Reads a whole file, a pipe or a device (`<(...)`, `/dev/stdin`, `/dev/null`), or standard input
 /// for `-`; one that cannot be read is reported (see ``unreadable(_:)``) and ends the command with
-/// exit status 74, as for every input file the commands cannot read.
-func readFile(_ path: String) throws -> [UInt8] {
+/// exit status 74, as for every input file the commands cannot read. One longer than `limit` bytes
+/// (`/dev/zero` has no end) is refused with exit status 65 once that much is read.
+func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
   let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { throw unreadable(path) }
   defer { if fd != 0 { close(fd) } }
@@ -42,7 +43,53 @@ func readFile(_ path: String) throws -> [UInt8] {
     }
     if count == 0 { return bytes }
     bytes += buffer[0..<count]
+    if bytes.count > limit {
+      Console.err("iotrules: error: \(path): longer than \(limit >> 20) MiB, the most read")
+      throw ExitCodes.badRule
+    }
   }
+}
+
+/// The bytes of the last `option VALUE` or `option=VALUE` on the command line as typed. Swift's
+/// `CommandLine.arguments` (and so the parsed options) replace bytes that are not UTF-8 with
+/// U+FFFD: a `--payload` of such bytes would become a different, valid JSON text.
+func rawArgument(_ option: String) -> [UInt8]? {
+  var found: [UInt8]?
+  var index = 1
+  let count = Int(CommandLine.argc)
+  while index < count {
+    guard let pointer = CommandLine.unsafeArgv[index] else { break }
+    let argument = Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map {
+      UInt8(bitPattern: $0)
+    }
+    if argument == Array("--".utf8) { break }
+    if argument == Array(option.utf8), index + 1 < count, let value = CommandLine.unsafeArgv[index + 1] {
+      found = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
+      index += 2
+      continue
+    }
+    if argument.starts(with: Array((option + "=").utf8)) {
+      found = Array(argument.dropFirst(option.utf8.count + 1))
+    }
+    index += 1
+  }
+  return found
+}
+
+/// Refuses a command-line text (`--sql`, `--template`) whose bytes are not UTF-8, saying where, as a
+/// rule file with such bytes is refused: read with U+FFFD in their place, the statement would run as
+/// something else than what was typed. Exit status 65.
+func requireUTF8(_ option: String) throws {
+  guard let bytes = rawArgument(option) else { return }
+  var parser = Unicode.UTF8.ForwardParser()
+  var iterator = bytes.makeIterator()
+  var offset = 0
+  while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
+  guard offset < bytes.count else { return }
+  Console.err(
+    "iotrules: error: \(option) is not UTF-8 text (byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at offset \(offset))"
+  )
+  throw ExitCodes.badRule
 }
 
 /// Writes `bytes` to `path` (created or emptied first); nil when done, else why not in the system's

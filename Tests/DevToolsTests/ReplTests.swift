@@ -377,4 +377,20 @@ import Testing
     #expect(saved.replacingOccurrences(of: "\\040", with: " ").contains("SELECT VALUE 41 + 1 FROM 'a/b'"))
     try? FileManager.default.removeItem(atPath: folder)
   }
+
+  @Test(".payload alone previews 2,000 bytes, cut before a character that straddles the limit")
+  func payloadPreviewCutsBetweenCharacters() {
+    let session = ReplSession()
+    // 1,999 bytes, then three-byte euros: the 2,000-byte cut falls inside the first one.
+    let text = "{\"s\":\"" + String(repeating: "a", count: 1_993) + "€€€€\"}"
+    session.payload = Array(text.utf8)
+    let shown = session.feed(".payload").outputs.map(\.text).joined()
+    #expect(
+      shown.contains(String(repeating: "a", count: 1_993) + "\n")
+        || shown.contains(String(repeating: "a", count: 1_993) + " …"), "\(shown.suffix(80))")
+    #expect(shown.contains("more bytes"), "\(shown.suffix(80))")
+    // Bytes that are not text say so, long or short.
+    session.payload = [0xFF] + [UInt8](repeating: 0x41, count: 3_000)
+    #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
+  }
 }

@@ -31,7 +31,8 @@ import Testing
     [{"name": "wrong humidity", "topic": "sensors/1/data", "payload": {"deviceId": "d", "temp": 40, "humidity": 5},
       "timestamp": 5, "expect": {"output": {"deviceId": "d", "temp": 40, "humidity": 6, "ts": 5}}},
      {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
-     {"name": "esc\\u001b[31m red \\"\\u0301 q=\\"1", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}}]
+     {"name": "esc\\u001b[31m red \\"\\u0301 q=\\"1", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}},
+     {"name": "non\\uffffchar", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}}]
     """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
     let (failStatus, failOut, _) = try runBinary(["test", folder, "--junit", folder + "/report.xml"])
     #expect(failStatus == 1)
@@ -40,12 +41,14 @@ import Testing
     #expect(!failOut.contains("\u{1B}"))
     #expect(failOut.contains("FAIL high_temp: wrong humidity  (\(folder)/high_temp.test.json:1:2)"))
     #expect(failOut.contains("    -   \"humidity\": 6,\n    +   \"humidity\": 5,"))
-    #expect(failOut.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"))
+    #expect(failOut.hasSuffix("1 passed, 3 failed (4 case(s) in 1 file(s))\n"))
     let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
     // A quote followed by a combining mark is escaped too (the XML was not well formed).
     // (XML 1.0 holds no ESC: the report writes it as `?`.)
     #expect(report.contains("name=\"esc?[31m red &quot;\u{301} q=&quot;1\""), "\(report)")
-    #expect(report.contains(#"<testsuites name="iotrules test" tests="3" failures="2""#))
+    #expect(report.contains(#"<testsuites name="iotrules test" tests="4" failures="3""#))
+    // Nor U+FFFE or U+FFFF (not XML characters either: a parser refused the whole report).
+    #expect(report.contains(#"name="non?char""#), "\(report)")
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
     // Each case with its file and line, for CI annotations.
     #expect(

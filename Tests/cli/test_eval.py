@@ -157,6 +157,52 @@ check("batch byte order mark split across reads", proc.returncode == 0 and
       out.decode().strip() == json.dumps({"match": True, "payload": '{"two":2}'}, separators=(",", ":")),
       f"{proc.returncode} {out.decode()} {err.decode()[-300:]}")
 
+# ... and at the start of any later line (files joined with `cat`): the request was refused with
+# "cannot locate the "payload" member".
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, timeout=60,
+                   input=b"".join(b"\xef\xbb\xbf" + json.dumps({"sql": f"SELECT {n} AS n FROM 't'", "topic": "t",
+                                                                 "payload": {"x": n}}).encode() + b"\n" for n in (1, 2)))
+check("batch byte order mark on a later line",
+      [json.loads(line) for line in p.stdout.decode().splitlines()] == [{"match": True, "payload": '{"n":1}'},
+                                                                         {"match": True, "payload": '{"n":2}'}],
+      p.stdout.decode() + p.stderr.decode())
+
+# A --payload whose bytes are not UTF-8 is Binary, as in the daemon (it became valid JSON with U+FFFD).
+p = subprocess.run([BIN, "eval", "--sql", "SELECT a FROM 't'", "--topic", "t", "--payload", b'{"a":"\xff"}'],
+                   capture_output=True, timeout=60)
+check("eval --payload not UTF-8", p.returncode == 0 and p.stdout.strip() == b"{}" and b"not JSON" in p.stderr,
+      f"{p.returncode} {p.stdout!r} {p.stderr!r}")
+# A --sql or --template that is not UTF-8 is refused, saying where (it ran with U+FFFD).
+for option, value in (("--sql", b"SELECT '\xc3\x28' AS x FROM 't'"), ("--template", b"a/\xff")):
+    arguments = {"--sql": b"SELECT 1 AS x FROM 't'", "--template": None}
+    arguments[option] = value
+    command = [BIN, "eval", "--topic", "t", "--sql", arguments["--sql"]]
+    if arguments["--template"] is not None:
+        command += ["--template", arguments["--template"]]
+    p = subprocess.run(command, capture_output=True, timeout=60)
+    offset = value.index(b"\xc3\x28") if option == "--sql" else 2
+    check(f"eval {option} not UTF-8", p.returncode == 65 and
+          f"{option} is not UTF-8 text (byte 0x{value[offset]:X} at offset {offset})".encode() in p.stderr,
+          f"{p.returncode} {p.stderr!r}")
+
+# An endless input file is refused once 16 MiB are read (it aborted, out of memory).
+for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", "/dev/zero"], ["import", "aws", "/dev/zero"]):
+    p = subprocess.run([BIN] + arguments, capture_output=True, text=True, timeout=60)
+    check(f"endless input: {' '.join(arguments[:2])}",
+          p.returncode == 65 and "/dev/zero: longer than 16 MiB, the most read" in p.stderr, f"{p.returncode} {p.stderr}")
+
+# An import whose rule file would pass 1 MiB writes nothing (check and run refuse such a file).
+import tempfile
+with tempfile.TemporaryDirectory() as folder:
+    source = os.path.join(folder, "big.json")
+    with open(source, "w") as f:
+        json.dump({"ruleName": "big", "topicRulePayload": {"sql": "SELECT * FROM 'a'", "description": "x" * (2 << 20),
+                                                            "actions": []}}, f)
+    p = subprocess.run([BIN, "import", "aws", source, "-o", os.path.join(folder, "out")], capture_output=True,
+                       text=True, timeout=60)
+    check("import of a rule over 1 MiB", p.returncode == 65 and "a rule file is at most 1048576 bytes" in p.stderr
+          and not os.path.exists(os.path.join(folder, "out", "big.json")), f"{p.returncode} {p.stderr[-300:]}")
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],
