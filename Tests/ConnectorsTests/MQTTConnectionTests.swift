@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import RulesEngine
@@ -238,4 +239,103 @@ struct MQTTConnectionTests {
     #expect(connection.grantedSubscriptions.isEmpty)
   }
 
+  /// A loopback listener that takes connections and does nothing else: `closesAtOnce`, each is
+  /// closed as it comes (a load balancer without its backend); otherwise none is ever accepted
+  /// (backlog 0, and the connections made here fill it, so further SYNs are dropped: a host that
+  /// is down but routed).
+  final class Listener: @unchecked Sendable {
+    let descriptor: Int32
+    let accepted = Atomic<Int>(0)
+    private var fillers: [Int32] = []
+    private let running = Atomic<Bool>(true)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(port: Int, closesAtOnce: Bool) throws {
+      descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      var yes: Int32 = 1
+      setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = in_port_t(UInt16(port).bigEndian)
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+      try #require(bound == 0, "bind: \(String(cString: strerror(errno)))")
+      try #require(listen(descriptor, closesAtOnce ? 16 : 0) == 0)
+      if closesAtOnce {
+        Thread.detachNewThread { [self] in
+          while running.load(ordering: .relaxed) {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) > 0 else { continue }
+            let client = accept(descriptor, nil, nil)
+            if client >= 0 {
+              accepted.add(1, ordering: .relaxed)
+              Glibc.close(client)
+            }
+          }
+          done.signal()
+        }
+      } else {
+        for _ in 0..<4 {
+          let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+          _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+          _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+              Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+          }
+          fillers.append(client)
+        }
+        done.signal()
+      }
+    }
+
+    func stop() {
+      running.store(false, ordering: .relaxed)
+      done.wait()
+      for client in fillers { Glibc.close(client) }
+      Glibc.close(descriptor)
+    }
+  }
+
+  @Test("a peer that closes each connection at once is tried again with a growing delay, not every second")
+  func backoffWhenTheConnectionDiesAtOnce() async throws {
+    let port = try ProcessSupport.freePort()
+    let listener = try Listener(port: port, closesAtOnce: true)
+    defer { listener.stop() }
+    var options = try MQTTOptions(url: "mqtt://127.0.0.1:\(port)", clientID: unique("lb"))
+    options.persistentSession = false
+    options.reconnectDelaySeconds = 1
+    options.reconnectDelayMaxSeconds = 30
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    let connecting = Task { try await connection.connect() }
+    // Attempts at 0, 1, 3 and 7 s with the delay doubling; one a second (8) without.
+    try await Task.sleep(for: .milliseconds(7_500))
+    connecting.cancel()
+    connection.close()
+    let attempts = listener.accepted.load(ordering: .relaxed)
+    #expect(attempts >= 3 && attempts <= 5, "\(attempts) connections in 7.5 s")
+  }
+
+  @Test("a stop while a reconnect waits on a host that drops SYNs ends within seconds")
+  func stopDuringABlockingReconnect() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let connection = try await connect(broker)
+    let port = broker.port
+    broker.stop()
+    #expect(await eventually(within: 10) { !connection.isConnected })
+    let blackhole = try Listener(port: port, closesAtOnce: false)
+    defer { blackhole.stop() }
+    // The first reconnect comes after 1 s and then waits in connect() for about two minutes.
+    try await Task.sleep(for: .milliseconds(1_500))
+    let clock = ContinuousClock()
+    let start = clock.now
+    connection.close()
+    let took = clock.now - start
+    #expect(took < .seconds(6), "close took \(took)")
+  }
 }

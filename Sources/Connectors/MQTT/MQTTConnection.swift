@@ -121,8 +121,20 @@ final class MQTTConnection: @unchecked Sendable {
   /// Set once the network thread is started; `close` then waits for `networkEnded`.
   private let networkStarted = Atomic<Bool>(false)
   private let networkEnded = DispatchSemaphore(value: 0)
+  /// Who frees the client: `close` once the network thread has ended (`threadEnded`), or the thread
+  /// itself when `close` stopped waiting for it (`abandoned`: it was inside a blocking connect).
+  private let teardown = Atomic<Int>(MQTTConnection.running)
+  private static let running = 0
+  private static let threadEnded = 1
+  private static let abandoned = 2
   /// Set by each accepted CONNECT: the next reconnect starts again from the first delay.
   private let connectedSinceBackoff = Atomic<Bool>(false)
+  /// Whether the broker has accepted the connection (and it has not dropped since): read by the
+  /// network thread without the state's lock.
+  private let accepted = Atomic<Bool>(false)
+  /// Why the broker last refused a CONNECT, until one is accepted: the disconnect that follows
+  /// reports it rather than its own, vaguer reason ("a network protocol error").
+  private let lastRefusal = Mutex<String?>(nil)
   /// How long a stop waits for the DISCONNECT to be written (a broker that reads nothing).
   static let stopGraceSeconds = 2.0
 
@@ -233,7 +245,7 @@ final class MQTTConnection: @unchecked Sendable {
     switch code {
     case MOSQ_ERR_ERRNO.rawValue: return String(cString: strerror(systemError))
     case MOSQ_ERR_KEEPALIVE.rawValue:
-      return "keepalive timeout: no answer from the broker within one and a half keepalive periods"
+      return "keepalive timeout: no answer from the broker to a ping within the keepalive period"
     case MOSQ_ERR_LOOKUP.rawValue: return "the broker's host name could not be looked up"
     case MOSQ_ERR_MALFORMED_PACKET.rawValue: return "a malformed packet came from the broker"
     case MOSQ_ERR_TIMEOUT.rawValue: return "timed out"
@@ -257,8 +269,9 @@ final class MQTTConnection: @unchecked Sendable {
 
   /// Connects and starts the network thread, retrying refused connections with backoff until
   /// cancelled (`onRetry` is told each failed attempt's reason); returns once the broker has
-  /// accepted the CONNECT. A refusal by the broker (bad credentials, bad client id) or a TLS
-  /// failure throws.
+  /// accepted the CONNECT. A refusal by the broker (bad credentials, bad client id) throws, as does
+  /// a TLS setup the library refuses at once; a TLS handshake that fails is logged and tried again
+  /// with backoff, as an unreachable broker is.
   func connect(onRetry: (@Sendable (String) -> Void)? = nil) async throws {
     var delay = Double(options.reconnectDelaySeconds)
     while true {
@@ -329,9 +342,14 @@ final class MQTTConnection: @unchecked Sendable {
   }
 
   private func handleConnect(rc: Int32, flags: Int32) {
-    if rc == 0 { connectedSinceBackoff.store(true, ordering: .relaxed) }
+    if rc == 0 {
+      connectedSinceBackoff.store(true, ordering: .relaxed)
+      accepted.store(true, ordering: .relaxed)
+      lastRefusal.withLock { $0 = nil }
+    }
     if rc != 0 {
       let reason = String(cString: mosquitto_reason_string(rc))
+      lastRefusal.withLock { $0 = reason }
       logger.error("broker \(options.url) refused the connection: \(reason)")
       health?.report(healthComponent, "broker \(options.url) refused the connection: \(reason)")
       let waiter = state.withLock { state in
@@ -448,7 +466,16 @@ final class MQTTConnection: @unchecked Sendable {
           ConnectorError(
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
+    accepted.store(false, ordering: .relaxed)
     if rc != 0 {
+      if let refusal = lastRefusal.withLock({ $0 }) {
+        // Logged and reported when the CONNACK came; the disconnect's own reason says less.
+        if !closed {
+          health?.report(
+            healthComponent, "broker \(options.url) refused the connection: \(refusal); retrying")
+        }
+        return
+      }
       let reason = Self.reason(rc)
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
       if !closed {
@@ -874,6 +901,14 @@ final class MQTTConnection: @unchecked Sendable {
     guard start else { return }
     let thread = Thread { [self] in
       runNetwork()
+      if !teardown.compareExchange(
+        expected: Self.running, desired: Self.threadEnded, ordering: .acquiringAndReleasing
+      )
+      .exchanged {
+        // `close` gave up waiting: the client is this thread's to free.
+        mosquitto_destroy(handle)
+        Glibc.close(wakeDescriptor)
+      }
       networkEnded.signal()
     }
     thread.name = "mqtt"
@@ -901,13 +936,17 @@ final class MQTTConnection: @unchecked Sendable {
   /// `wake`, then lets libmosquitto read, write and keep the connection alive (a PINGREQ when it
   /// was quiet for the keepalive period; a disconnect when the PINGRESP does not come). A lost
   /// connection (libmosquitto has closed the socket and called back) is made again after the
-  /// reconnect delay, doubled after each failed attempt up to its maximum and reset once a CONNECT
-  /// is accepted. Once stopping, it ends when the DISCONNECT is written or after
-  /// `stopGraceSeconds`.
+  /// reconnect delay, doubled after each attempt that did not end in an accepted CONNECT (refused
+  /// TCP, a refused CONNECT, a failed TLS handshake, a peer that closes at once) up to its maximum,
+  /// and reset once a CONNECT is accepted. Once stopping, it ends when the DISCONNECT is written or
+  /// after `stopGraceSeconds`.
   private func runNetwork() {
     let firstDelay = Double(max(options.reconnectDelaySeconds, 1))
     let maxDelay = max(Double(options.reconnectDelayMaxSeconds), firstDelay)
     var delay = firstDelay
+    // Whether a reconnect was tried since the last accepted CONNECT (the first one waits the
+    // first delay).
+    var attempted = false
     let clock = ContinuousClock()
     var stopDeadline: ContinuousClock.Instant?
     while true {
@@ -918,17 +957,22 @@ final class MQTTConnection: @unchecked Sendable {
         if socket < 0 || clock.now >= deadline { return }
       }
       if socket < 0 {
-        if connectedSinceBackoff.exchange(false, ordering: .relaxed) { delay = firstDelay }
+        if connectedSinceBackoff.exchange(false, ordering: .relaxed) {
+          delay = firstDelay
+        } else if attempted {
+          delay = min(delay * 2, maxDelay)
+        }
         waitForWake(seconds: delay)
         if stopping.load(ordering: .acquiring) { return }
+        attempted = true
         let code = mosquitto_reconnect(handle)
+        // A connect that outlasted the stop (a host that drops SYNs): nothing more to do.
+        if stopping.load(ordering: .acquiring) { return }
         if code != MOSQ_ERR_SUCCESS.rawValue {
           let reason = Self.reason(code)
-          delay = min(delay * 2, maxDelay)
-          logger.warning("reconnecting to \(options.url) failed: \(reason); next attempt in \(delay) s")
-          if !stopping.load(ordering: .acquiring) {
-            health?.report(healthComponent, "cannot reconnect to \(options.url): \(reason); retrying")
-          }
+          logger.warning(
+            "reconnecting to \(options.url) failed: \(reason); next attempt in \(min(delay * 2, maxDelay)) s")
+          health?.report(healthComponent, "cannot reconnect to \(options.url): \(reason); retrying")
         }
         continue
       }
@@ -947,8 +991,20 @@ final class MQTTConnection: @unchecked Sendable {
       }
       if descriptors.1.revents != 0 { drainWake() }
       var code = MOSQ_ERR_SUCCESS.rawValue
-      if descriptors.0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 {
+      let revents = descriptors.0.revents
+      // Until the broker accepts, a writable socket is read too: libmosquitto moves a TLS
+      // handshake on only in its read step, also one that waits to write (its write step skips
+      // while the handshake is under way, and the loop would spin on POLLOUT).
+      if revents & Int16(POLLIN | POLLERR | POLLHUP) != 0
+        || (revents & Int16(POLLOUT) != 0 && !accepted.load(ordering: .relaxed))
+      {
         code = mosquitto_loop_read(handle, 1)
+        if code == MOSQ_ERR_TLS.rawValue {
+          // libmosquitto closed the socket without calling back.
+          logger.warning(
+            "the TLS handshake with \(options.url) failed; next attempt in \(min(delay * 2, maxDelay)) s")
+          health?.report(healthComponent, "the TLS handshake with \(options.url) failed; retrying")
+        }
       }
       if code == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(handle) {
         code = mosquitto_loop_write(handle, 1)
@@ -969,12 +1025,24 @@ final class MQTTConnection: @unchecked Sendable {
     stopping.store(true, ordering: .releasing)
     mosquitto_disconnect_v5(handle, 0, nil)
     wake()
-    if networkStarted.load(ordering: .acquiring) { networkEnded.wait() }
-    Glibc.close(wakeDescriptor)
+    var freesClient = true
+    if networkStarted.load(ordering: .acquiring),
+      networkEnded.wait(timeout: .now() + Self.stopGraceSeconds + 1) == .timedOut
+    {
+      // The thread is inside a blocking connect (to a host that drops SYNs, it lasts about two
+      // minutes): the stop does not wait for it; the thread frees the client when it returns.
+      freesClient = !teardown.compareExchange(
+        expected: Self.running, desired: Self.abandoned, ordering: .acquiringAndReleasing
+      ).exchanged
+      if !freesClient {
+        logger.warning("stopped waiting for the connection to \(options.url): a connect is under way")
+      }
+    }
+    if freesClient { Glibc.close(wakeDescriptor) }
     // After the network thread stopped: no callback can report this connection again.
     health?.clear(healthComponent)
     health?.clear(subscriptionsComponent)
-    mosquitto_destroy(handle)
+    if freesClient { mosquitto_destroy(handle) }
     let (publishes, subscribes, connect) = state.withLock { state in
       defer {
         state.publishes = [:]
