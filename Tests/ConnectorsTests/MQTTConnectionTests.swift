@@ -254,15 +254,7 @@ struct MQTTConnectionTests {
       descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       var yes: Int32 = 1
       setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_port = in_port_t(UInt16(port).bigEndian)
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-      }
+      let bound = ProcessSupport.withLoopbackAddress(port: port) { bind(descriptor, $0, $1) }
       try #require(bound == 0, "bind: \(String(cString: strerror(errno)))")
       try #require(listen(descriptor, closesAtOnce ? 16 : 0) == 0)
       if closesAtOnce {
@@ -282,11 +274,7 @@ struct MQTTConnectionTests {
         for _ in 0..<4 {
           let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
           _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-          _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-              Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-          }
+          _ = ProcessSupport.withLoopbackAddress(port: port) { Glibc.connect(client, $0, $1) }
           fillers.append(client)
         }
         done.signal()
