@@ -254,6 +254,12 @@ public final class FileArchiveAction: BatchAction {
     if let rootNode {
       let rootText = rootNode.string!
       if rootText.isEmpty { throw ActionConfigurationError("'root' is empty", at: rootNode.position) }
+      // A folder, not a template: `arch/${x}` would be one folder of that very name.
+      if rootText.contains("${") {
+        throw ActionConfigurationError(
+          "'root' is a folder, not a template: '\(rootText)' would be one folder of that very name; templates go in 'path'",
+          at: rootNode.position)
+      }
       if pathText.hasPrefix("/") {
         throw ActionConfigurationError("with 'root', 'path' must be relative to it", at: pathNode.position)
       }
@@ -736,9 +742,23 @@ public final class FileArchiveAction: BatchAction {
     let folders = try FileSystem.makeParentFolders(of: path)
     var before = stat()
     let existed = stat(path, &before) == 0
+    // Lines go to regular files only: a value naming a named pipe below the root held the open
+    // (and every archive action behind the lock) until a reader came; a device would swallow
+    // them. Not opened at all when the name is such a file; O_NONBLOCK in case it becomes one.
+    if existed, before.st_mode & S_IFMT != S_IFREG { throw Self.notRegular(path, before.st_mode) }
     // A symbolic link as the file itself is refused too (ELOOP, permanent).
-    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
-    if fd < 0 { throw FileSystem.error(errno, "cannot open \(path)") }
+    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+    if fd < 0 {
+      // A named pipe without a reader, opened without blocking.
+      if errno == ENXIO { throw Self.notRegular(path, S_IFIFO) }
+      throw FileSystem.error(errno, "cannot open \(path)")
+    }
+    var opened = stat()
+    guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
+      Glibc.close(fd)
+      throw Self.notRegular(path, opened.st_mode)
+    }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     if existed {
       do throws(ActionError) {
         try FileSystem.endCutLine(fd, path: path, operations: operations)
@@ -761,6 +781,20 @@ public final class FileArchiveAction: BatchAction {
     fstat(fd, &info)
     budget.opened()
     return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now, checkedAtMs: now)
+  }
+
+  /// The permanent failure of a path that names something other than a regular file.
+  static func notRegular(_ path: String, _ mode: mode_t) -> ActionError {
+    let kind: String
+    switch mode & S_IFMT {
+    case S_IFIFO: kind = "a named pipe"
+    case S_IFCHR, S_IFBLK: kind = "a device"
+    case S_IFSOCK: kind = "a socket"
+    case S_IFDIR: kind = "a folder"
+    default: kind = "not a regular file"
+    }
+    return ActionError(
+      .permanent, "cannot open \(path): it is \(kind); lines are appended to regular files only")
   }
 
   /// Whether a path segment names a hidden file: its first byte a `.`, and it is neither `.` nor `..`.

@@ -31,6 +31,14 @@ struct FileArchiveActionTests {
     let explicit = try FileArchiveAction(
       configuration: configuration(#"{"path": "${topic(2)}.jsonl", "root": "/tmp/arch/"}"#), context: context)
     #expect(explicit.root == "/tmp/arch")
+    // A root is a folder: a template there was one folder named `${y}`.
+    #expect {
+      try FileArchiveAction(
+        configuration: configuration(#"{"path": "${x}.jsonl", "root": "arch/${y}"}"#), context: context)
+    } throws: { error in
+      (error as? ActionConfigurationError)?.message.contains(
+        "'root' is a folder, not a template: 'arch/${y}'") == true
+    }
   }
 
   @Test func appendsLinesAndWritesBinaryAsBase64() async throws {
@@ -216,6 +224,27 @@ struct FileArchiveActionTests {
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("leaves the archive root") == true, "\(String(describing: error))")
     #expect(!FileManager.default.fileExists(atPath: "\(folder)/etc"))
+  }
+
+  /// A value naming a named pipe below the root held the open (and every archive action behind
+  /// the lock) until a reader came; a device would swallow the lines. Each is refused, at once.
+  @Test func aValueNamingAPipeOrADeviceIsRefused() async throws {
+    let folder = temporaryFolder()
+    try #require(mkfifo("\(folder)/pipe", 0o644) == 0)
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": "${d}"}"#), context: context)
+    let errors = await action.performBatch([
+      input(object([("d", .string("pipe"))]), json: #"{"d":"pipe"}"#),
+      input(object([("d", .string("ok.jsonl"))]), json: #"{"d":"ok.jsonl"}"#),
+    ])
+    #expect(errors[0]?.kind == .permanent)
+    #expect(
+      errors[0]?.message
+        == "cannot open \(folder)/pipe: it is a named pipe; lines are appended to regular files only",
+      "\(String(describing: errors[0]))")
+    #expect(errors[1] == nil)
+    #expect(FileManager.default.fileExists(atPath: "\(folder)/ok.jsonl"))
+    #expect(FileArchiveAction.notRegular("x", S_IFCHR).message.contains("it is a device"))
   }
 
   /// A missing field renders as nothing: the error says so rather than only "absolute".
