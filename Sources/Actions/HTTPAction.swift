@@ -223,6 +223,12 @@ public final class HTTPAction: KeyedGroupAction {
         {
           problems.add(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
         }
+        // The value's own text, as every message would render it.
+        if let probe = TemplateProbe.probe(header.value), HTTPAction.hasControlCharacter(probe) {
+          problems.add(
+            field: "http.headers[\(index)].value",
+            "holds a control character (such as CR or LF), which a header value must not")
+        }
       }
       if !(1...60_000).contains(timeoutMs) {
         problems.add(field: "http.timeoutMs", "must be between 1 and 60000, not \(timeoutMs)")
@@ -435,6 +441,12 @@ public final class HTTPAction: KeyedGroupAction {
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  /// Whether a header value holds a control character other than a tab (RFC 9110: visible
+  /// characters, spaces and tabs): CR or LF would inject headers, the client refuses the others.
+  static func hasControlCharacter(_ value: String) -> Bool {
+    value.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }
+  }
+
   /// Whether `byte` may be in a header name (an RFC 9110 token: letters, digits and
   /// ``!#$%&'*+-.^_`|~``). The client traps on a name outside ASCII.
   static func isTokenByte(_ byte: UInt8) -> Bool {
@@ -502,7 +514,7 @@ public final class HTTPAction: KeyedGroupAction {
       }
       // A field value is visible characters, spaces and tabs (RFC 9110): CR or LF would inject
       // headers, any other control character is refused by the client, every attempt alike.
-      if value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+      if Self.hasControlCharacter(value) {
         return .failure(
           ActionError(
             .permanent,

@@ -292,10 +292,42 @@ public final class RepublishAction: Action {
       {
         problems.add(
           field: "republish.topic", "write '$$' for a topic starting with '$' (AWS's escape), not '\(topic)'")
-      } else if !topic.isEmpty, !topic.contains("${") {
-        let (constant, dollar) = RepublishAction.unescapeTopic(topic)
-        if let problem = RepublishAction.topicProblem((dollar ? "$" : "") + constant) {
-          problems.add(field: "republish.topic", problem)
+      } else if !topic.isEmpty {
+        // A template's own text is judged too: `out/+/${x}` or `out//${x}` fails every message.
+        let (text, dollar) = RepublishAction.unescapeTopic(topic)
+        if let probe = TemplateProbe.probe(text).map({ (dollar ? "$" : "") + $0 }),
+          let problem = RepublishAction.topicProblem(probe),
+          !topic.contains("${") || !problem.contains("longer than")
+        {
+          // Quoted as written, not as probed.
+          problems.add(
+            field: "republish.topic",
+            topic.contains("${") ? problem.replacingExactly("'\(probe)'", with: "'\(topic)'") : problem)
+        }
+      }
+      if let response = headers?.responseTopic, let probe = TemplateProbe.probe(response),
+        let problem = RepublishAction.topicProblem(probe),
+        !response.contains("${") || !problem.contains("longer than")
+      {
+        problems.add(
+          field: "republish.headers.responseTopic",
+          response.contains("${") ? problem.replacingExactly("'\(probe)'", with: "'\(response)'") : problem)
+      }
+      var strings = (headers?.userProperties ?? []).enumerated().flatMap { index, pair in
+        [
+          ("headers.userProperties[\(index)].key", pair.key),
+          ("headers.userProperties[\(index)].value", pair.value),
+        ]
+      }
+      if let contentType = headers?.contentType {
+        strings.insert(("headers.contentType", contentType), at: 0)
+      }
+      for (field, text) in strings {
+        if let probe = TemplateProbe.probe(text), let problem = RepublishAction.propertyProblem(probe, field),
+          !text.contains("${") || !problem.message.contains("rendered")
+        {
+          problems.add(
+            field: "republish.\(field)", problem.message.replacingExactly("republish \(field) ", with: ""))
         }
       }
     }

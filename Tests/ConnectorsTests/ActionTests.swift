@@ -43,6 +43,18 @@ struct RepublishActionTests {
       (#"{"topic": "a/b", "qos": 2}"#, "republish.qos: must be 0 or 1, not 2"),
       (#"{"topic": "a/+/b"}"#, "republish.topic: the topic 'a/+/b' contains a wildcard"),
       (#"{"topic": "a//b"}"#, "republish.topic: the topic 'a//b' has an empty level"),
+      // A template's own text, which every message would render so.
+      (#"{"topic": "out/+/${x}"}"#, "republish.topic: the topic 'out/+/${x}' contains a wildcard"),
+      (#"{"topic": "out//${x}"}"#, "republish.topic: the topic 'out//${x}' has an empty level"),
+      (
+        #"{"topic": "${x}/1/2/3/4/5/6/7/8"}"#,
+        "republish.topic: the topic '${x}/1/2/3/4/5/6/7/8' has 9 levels; at most 8 are allowed"
+      ),
+      (#"{"topic": "o/${concat(x, '/')}y"}"#, nil),
+      (
+        #"{"topic": "a", "headers": {"userProperties": [{"key": "k", "value": "a\u0000${x}"}]}}"#,
+        "republish.headers.userProperties[0].value: contains a NUL character"
+      ),
       (
         #"{"topic": "1/2/3/4/5/6/7/8/9"}"#,
         "republish.topic: the topic '1/2/3/4/5/6/7/8/9' has 9 levels; at most 8 are allowed"
@@ -149,7 +161,11 @@ struct RepublishActionTests {
       do {
         let action = try RepublishAction(
           configuration: .init(topic: "out/x", headers: headers), publisher: publisher, variables: [])
-        try await action.perform(input(#"{"big":"\#(String(repeating: "x", count: 70_000))","w":"+"}"#))
+        // Rendered from the payload: the same text written in the rule file is refused by `check`.
+        try await action.perform(
+          input(
+            #"{"big":"\#(String(repeating: "x", count: 70_000))","w":"+","nl":"a\nb","ctl":"téxt\u0001","del":"k\u007f","nc":"\uffff","c1":"r/\u0085","nul":"text/plain\u0000evil"}"#
+          ))
         return nil
       } catch {
         return error as? ActionError
@@ -160,24 +176,24 @@ struct RepublishActionTests {
     let wild = await attempt(.init(responseTopic: "resp/${w}"))
     #expect(
       wild?.kind == .permanent && wild?.message.contains("republish responseTopic rendered 'resp/+'") == true)
-    let nul = await attempt(.init(contentType: "text/plain\u{0}evil"))
+    let nul = await attempt(.init(contentType: "${nul}"))
     #expect(
       nul?.message.contains("contentType contains a NUL character") == true, "\(String(describing: nul))")
     // Control characters and noncharacters, which make a broker drop the connection as malformed:
     // refused where they are, whichever property holds them.
-    let newline = await attempt(.init(userProperties: [.init(key: "k", value: "a\nb")]))
+    let newline = await attempt(.init(userProperties: [.init(key: "k", value: "${nl}")]))
     #expect(
       newline?.kind == .permanent
         && newline?.message
           == "republish user property 'k' contains the control character U+000A at byte 1, which an MQTT 5 string must not hold (brokers drop the connection for it)",
       "\(String(describing: newline))")
-    let control = await attempt(.init(contentType: "téxt\u{1}"))
+    let control = await attempt(.init(contentType: "${ctl}"))
     #expect(control?.message.contains("contentType contains the control character U+0001 at byte 5") == true)
-    let delete = await attempt(.init(userProperties: [.init(key: "k\u{7F}", value: "v")]))
+    let delete = await attempt(.init(userProperties: [.init(key: "${del}", value: "v")]))
     #expect(delete?.message.contains("user property name contains the control character U+007F") == true)
-    let noncharacter = await attempt(.init(userProperties: [.init(key: "k", value: "\u{FFFF}")]))
+    let noncharacter = await attempt(.init(userProperties: [.init(key: "k", value: "${nc}")]))
     #expect(noncharacter?.message.contains("contains the noncharacter U+FFFF at byte 0") == true)
-    let c1 = await attempt(.init(responseTopic: "r/\u{85}"))
+    let c1 = await attempt(.init(responseTopic: "${c1}"))
     #expect(
       c1?.message.hasPrefix("republish responseTopic rendered") == true
         && c1?.message.hasSuffix(
@@ -864,9 +880,10 @@ struct HTTPActionTests {
   func refusals() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    let action = try await action(server) { $0.headers = [.init(key: "X-Bad", value: "a\r\nInjected: yes")] }
+    // Rendered from the payload (the same text written in the rule file is refused by `check`).
+    let action = try await action(server) { $0.headers = [.init(key: "X-Bad", value: "a${v}")] }
     do {
-      try await action.perform(input("{}"))
+      try await action.perform(input(#"{"v": "\r\nInjected: yes"}"#))
       Issue.record("CR/LF header accepted")
     } catch {
       #expect(error.kind == .permanent)
@@ -1462,6 +1479,12 @@ struct ConnectorFactoryTests {
       (
         "http", #"{"url": "http://h/", "headers": [{"key": "k", "value": "${nope()}"}]}"#,
         "http.headers[0].value: in template: unknown function 'nope'", "1:59"
+      ),
+      // The value's own text, as every message renders it: CR LF would inject a header.
+      (
+        "http", #"{"url": "http://h/", "headers": [{"key": "k", "value": "a\r\nX: ${x}"}]}"#,
+        "http.headers[0].value: holds a control character (such as CR or LF), which a header value must not",
+        "1:56"
       ),
       // An element's path reads as written (it was `http.headers.Index 0.value`).
       ("http", #"{"url": "http://h/", "headers": [{"key": "k"}]}"#, "http.headers[0].value: missing", "1:34"),
