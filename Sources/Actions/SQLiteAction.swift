@@ -518,10 +518,17 @@ public final class SQLiteAction: BatchAction {
 
   /// Why `name` cannot name a column, or nil. Any text does, quoted (`"device-id"`, `"New Col"`,
   /// `"température"`: dynamoDBv2's attribute names, which `import aws` turns into this action):
-  /// not empty, at most 128 bytes, no control character.
+  /// not empty, at most 128 bytes, no control character, none of SQLite's names for the row id.
   static func columnNameProblem(_ name: String) -> String? {
     if name.isEmpty { return "it is empty" }
     if name.utf8.count > 128 { return "longer than 128 bytes" }
+    // A column so named takes the name from the row id for every reader (`SELECT rowid` then
+    // gives the column: NULL in every other row), and readers that follow a table by its rowid
+    // lose their place.
+    if ["rowid", "oid", "_rowid_"].contains(name.lowercased()) {
+      return
+        "it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide"
+    }
     if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
       return "it holds a control character"
     }

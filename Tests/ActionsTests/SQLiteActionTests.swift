@@ -576,12 +576,18 @@ struct SQLiteActionTests {
       input(object([("A", .int(8)), ("a", .int(9))]), json: "{}"),
       // The decomposed spelling of température (e + U+0301): the same column, as Swift sees it.
       input(object([("tempe\u{301}rature", .int(10))]), json: "{}"),
+      // A column named rowid hid the row id from every reader (NULL in every other row).
+      input(object([("RowID", .int(11))]), json: "{}"),
     ])
     #expect(results[0...3].allSatisfy { $0 == nil }, "\(results)")
     #expect(results[4]?.message == "key 'tab\tkey' is not a valid column name: it holds a control character")
     #expect(results[5]?.message == "key '' is not a valid column name: it is empty")
     #expect(results[6]?.message.contains("differ only in case") == true)
     #expect(results[7] == nil, "\(String(describing: results[7]))")
+    #expect(
+      results[8]?.message
+        == "key 'RowID' is not a valid column name: it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide"
+    )
     await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/iot.db")
     let names = try await queue.read { db in
