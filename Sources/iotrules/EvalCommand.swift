@@ -155,7 +155,11 @@ struct EvalCommand: ParsableCommand {
       FileHandle.standardOutput.write(Data(evaluation.payload))
     }
     if let compiledTemplate {
-      let rendered = compiledTemplate.render(context: context, variables: evaluation.variables)
+      // As in the REPL and rule tests, no secret is read: `get_secret` shows as `***` (it rendered
+      // as nothing, without a word).
+      var templateContext = context
+      templateContext.secrets = PlaceholderSecrets()
+      let rendered = compiledTemplate.render(context: templateContext, variables: evaluation.variables)
       Console.err("template: " + rendered)
     }
   }
@@ -314,8 +318,10 @@ enum BatchEvaluator {
         answer["payload_base64"] = .string(Data(evaluation.payload).base64EncodedString())
       }
       if let template {
+        var templateContext = context
+        templateContext.secrets = PlaceholderSecrets()
         answer["template"] = .string(
-          template.render(context: context, variables: evaluation.variables, using: &machine))
+          template.render(context: templateContext, variables: evaluation.variables, using: &machine))
       }
       return .object(answer)
     }

@@ -203,6 +203,14 @@ with tempfile.TemporaryDirectory() as folder:
     check("import of a rule over 1 MiB", p.returncode == 65 and "a rule file is at most 1048576 bytes" in p.stderr
           and not os.path.exists(os.path.join(folder, "out", "big.json")), f"{p.returncode} {p.stderr[-300:]}")
 
+# eval --template reads no secret, as the REPL and rule tests: get_secret shows as *** (it rendered
+# as nothing, without a word).
+p = subprocess.run([BIN, "eval", "--sql", "SELECT 1 AS a FROM 't'", "--topic", "t", "--template",
+                    "x/${get_secret('tok')}/${topic()}"], capture_output=True, text=True, timeout=60,
+                   env={**os.environ, "IOTRULES_SECRET_TOK": "s3cret"})
+check("eval --template with a secret", p.returncode == 0 and "template: x/***/t" in p.stderr
+      and "s3cret" not in p.stderr + p.stdout, f"{p.returncode} {p.stderr}")
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],
