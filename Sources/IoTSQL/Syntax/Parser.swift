@@ -642,12 +642,12 @@ public struct Parser {
     return Parser.call(name, arguments, try expectCallEnd(name))
   }
 
-  /// `cast = "cast" "(" expression "AS" type_name ")" ;`
+  /// `cast = "cast" "(" argument "AS" type_name ")" ;`
   /// `type_name = name ;`
   ///
-  /// `cast` is matched in any case.
+  /// `cast` is matched in any case; its value may be `*`, as any function's argument.
   private mutating func parseCast(_ name: Token, open: Token) throws(SQLError) -> Expression {
-    let value = try parseExpression()
+    let value = try isSymbol("*") ? Expression(.wildcard, try advance().range) : try parseExpression()
     let type = try parseCastType()
     let close = try expectClosing(")", opening: open, what: "cast()")
     return Parser.node(.cast(value, type: type.name, typeRange: type.range), name, close)
