@@ -553,7 +553,11 @@ public final class ReplSession {
     case .failure(let unreadable):
       // As `.payload @FILE`: said at the script's line, and the script exits 74.
       hadUnreadableInput = true
-      return fail(styler.error("error:") + " \(path): cannot read it (\(unreadable))")
+      // Worded as every other command's missing input.
+      let why =
+        FileManager.default.fileExists(atPath: path)
+        ? "cannot read it (\(unreadable))" : "no such file or folder"
+      return fail(styler.error("error:") + " \(path): \(why)")
     }
     let rule: RulePreview
     do {

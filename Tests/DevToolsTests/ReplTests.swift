@@ -239,7 +239,7 @@ import Testing
     let (missingStatus, _, missingErr) = try runBinary(["repl"], input: ".rule \(missing)\n")
     #expect(missingStatus == 74)
     #expect(
-      missingErr == "stdin:1: error: \(missing): cannot read it (No such file or directory)\n",
+      missingErr == "stdin:1: error: \(missing): no such file or folder\n",
       "\(missingErr)")
   }
 
