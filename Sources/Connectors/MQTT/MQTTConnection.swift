@@ -1002,7 +1002,8 @@ final class MQTTConnection: @unchecked Sendable {
         if code == MOSQ_ERR_TLS.rawValue {
           // libmosquitto closed the socket without calling back.
           logger.warning(
-            "the TLS handshake with \(options.url) failed; next attempt in \(min(delay * 2, maxDelay)) s")
+            "the TLS handshake with \(options.url) failed; next attempt in \(attempted ? min(delay * 2, maxDelay) : delay) s"
+          )
           health?.report(healthComponent, "the TLS handshake with \(options.url) failed; retrying")
         }
       }
