@@ -6,7 +6,9 @@ import RulesEngine
 ///
 /// It holds an array of cases (or `{"cases": [...]}`), each
 /// `{"name", "topic", "payload" | "payload_base64", "clientId"?, "timestamp"?, "expect"}` where
-/// `expect` is `{"output": VALUE}`, `{"no_match": true}` or `{"actions": [{"kind", FIELD...}]}`.
+/// `expect` is `{"output": VALUE}`, `{"empty_output": true}` (a match whose payload is empty, as a
+/// `SELECT VALUE` of a field the message lacks sends), `{"no_match": true}` or
+/// `{"actions": [{"kind", FIELD...}]}`.
 /// A `payload` string is the payload's text as is; any other JSON value is written as compact JSON.
 /// An `actions` expectation lists every action in order; of each, only the fields written are
 /// compared. `timestamp` (epoch milliseconds) pins `timestamp()`; without it, it is 0.
@@ -25,7 +27,7 @@ public struct RuleTestFile: Sendable {
 
   /// What a case expects.
   public enum Expectation: Sendable {
-    /// The SELECT output.
+    /// The SELECT output (Undefined: an empty payload).
     case output(Value)
     /// No match (FROM or WHERE).
     case noMatch
@@ -198,14 +200,21 @@ public struct RuleTestFile: Sendable {
         report(
           node["expect"]?.position ?? node.position,
           node["expect"] == nil
-            ? "\(label): missing 'expect', one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
-            : "\(label): 'expect' must be one of {\"output\": ...}, {\"no_match\": true}, {\"actions\": [...]}"
+            ? "\(label): missing 'expect', one of {\"output\": ...}, {\"empty_output\": true}, {\"no_match\": true}, {\"actions\": [...]}"
+            : "\(label): 'expect' must be one of {\"output\": ...}, {\"empty_output\": true}, {\"no_match\": true}, {\"actions\": [...]}"
         )
         return nil
       }
       let expectation: Expectation
       switch expectMembers[0].key {
       case "output": expectation = .output(expectMembers[0].value.value)
+      case "empty_output":
+        // A bare Undefined: what `output` cannot say in JSON.
+        guard expectMembers[0].value.bool == true else {
+          report(expectMembers[0].value.position, "\(label): 'empty_output' must be true")
+          return nil
+        }
+        expectation = .output(.undefined)
       case "no_match":
         guard expectMembers[0].value.bool == true else {
           report(expectMembers[0].value.position, "\(label): 'no_match' must be true")
@@ -225,7 +234,8 @@ public struct RuleTestFile: Sendable {
       default:
         report(
           expectMembers[0].keyPosition,
-          "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, no_match or actions")
+          "\(label): unknown expectation '\(expectMembers[0].key)'; expected output, empty_output, no_match or actions"
+        )
         return nil
       }
       return

@@ -247,7 +247,7 @@ import Testing
     } catch {
       #expect(
         error.description
-          == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, no_match or actions"
+          == "t.test.json:1:28: error: case 1: unknown expectation 'maybe'; expected output, empty_output, no_match or actions"
       )
     }
     // A case with no topic says it is missing; one of another type, what it must be.
@@ -302,6 +302,30 @@ import Testing
     let results = RuleTestRunner.run(tests, on: rule)
     #expect(results.count == 1)
     #expect(results[0].passed, "\(results[0].failure ?? "")")
+  }
+
+  @Test("empty_output expects a match with an empty payload, which no JSON output can say")
+  func emptyOutputs() throws {
+    let rule = try RulePreview.load(
+      file: "v.json", bytes: Array(#"{"sql": "SELECT VALUE missing FROM 'a/b'", "actions": []}"#.utf8))
+    let tests = try RuleTestFile.parse(
+      file: "v.test.json",
+      bytes: Array(
+        #"""
+        [{"name": "empty", "topic": "a/b", "payload": {"x": 1}, "expect": {"empty_output": true}},
+         {"name": "not empty", "topic": "a/b", "payload": {"missing": 2}, "expect": {"empty_output": true}},
+         {"name": "said as null", "topic": "a/b", "payload": {"x": 1}, "expect": {"output": null}}]
+        """#.utf8))
+    let failures = RuleTestRunner.run(tests, on: rule).map(\.failure)
+    #expect(failures[0] == nil)
+    #expect(failures[1]?.contains("- Undefined\n+ 2") == true, "\(String(describing: failures[1]))")
+    #expect(failures[2] != nil)
+    #expect(throws: RuleFileError.self) {
+      try RuleTestFile.parse(
+        file: "w.test.json",
+        bytes: Array(
+          #"[{"name": "n", "topic": "a/b", "payload": {}, "expect": {"empty_output": false}}]"#.utf8))
+    }
   }
 
   @Test("a test tells a whole number from a decimal, as the bytes sent do; key order does not matter")
