@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from peak import wait_with_peak
+
 if len(sys.argv) < 6:
     sys.exit(__doc__)
 count = int(sys.argv[1])
@@ -37,16 +39,7 @@ with tempfile.TemporaryDirectory(prefix="iotrules-ab-") as work:
             process = subprocess.Popen([binary, "run", "--rules", rules, "--source", "file:" + feed,
                                         "--dead-letter", "dead.jsonl", "--log-level", "error", *extra], cwd=out,
                                        stdout=subprocess.DEVNULL)
-            peak = 0
-            while process.poll() is None:
-                try:
-                    with open(f"/proc/{process.pid}/status") as status:
-                        for line in status:
-                            if line.startswith("VmHWM:"):
-                                peak = max(peak, int(line.split()[1]))
-                except (OSError, ValueError):
-                    pass
-                time.sleep(0.01)
+            peak = wait_with_peak(process)
             wall = time.perf_counter() - start
             if process.returncode != 0:
                 sys.exit(f"{binary} exited with {process.returncode}")

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from peak import wait_with_peak
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--messages", type=int, default=200_000)
 parser.add_argument("--binary", default=".build/release/iotrules")
@@ -58,22 +60,12 @@ def rules_dir(name, rules):
 def run_measured(command, cwd):
     """Runs command; returns (CompletedProcess, its peak resident memory in KB).
 
-    The peak is the child's own VmHWM, polled from /proc: getrusage(RUSAGE_CHILDREN).ru_maxrss is
-    no use here, because Linux carries the high-water mark of the memory a child had before exec
-    (this Python process's, shared through vfork: ~90 MB once the pre-built rows existed) into it.
+    The peak is the child's own VmHWM (see peak.py; this Python process's own high-water mark, ~90 MB
+    once the pre-built rows exist, would otherwise be counted).
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True)
-        peak = 0
-        while proc.poll() is None:
-            try:
-                with open(f"/proc/{proc.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            peak = max(peak, int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.01)
+        peak = wait_with_peak(proc)
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read()), peak

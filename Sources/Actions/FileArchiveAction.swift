@@ -785,14 +785,7 @@ public final class FileArchiveAction: BatchAction {
 
   /// The permanent failure of a path that names something other than a regular file.
   static func notRegular(_ path: String, _ mode: mode_t) -> ActionError {
-    let kind: String
-    switch mode & S_IFMT {
-    case S_IFIFO: kind = "a named pipe"
-    case S_IFCHR, S_IFBLK: kind = "a device"
-    case S_IFSOCK: kind = "a socket"
-    case S_IFDIR: kind = "a folder"
-    default: kind = "not a regular file"
-    }
+    let kind = RegularFile.kind(ofMode: mode) ?? "not a regular file"
     return ActionError(
       .permanent, "cannot open \(path): it is \(kind); lines are appended to regular files only")
   }

@@ -295,23 +295,16 @@ public final class RepublishAction: Action {
       } else if !topic.isEmpty {
         // A template's own text is judged too: `out/+/${x}` or `out//${x}` fails every message.
         let (text, dollar) = RepublishAction.unescapeTopic(topic)
-        if let probe = TemplateProbe.probe(text).map({ (dollar ? "$" : "") + $0 }),
-          let problem = RepublishAction.topicProblem(probe),
-          !topic.contains("${") || !problem.contains("longer than")
+        if let problem = RepublishAction.topicProblem(
+          ofTemplate: text, prefix: dollar ? "$" : "", written: topic)
         {
-          // Quoted as written, not as probed.
-          problems.add(
-            field: "republish.topic",
-            topic.contains("${") ? problem.replacingExactly("'\(probe)'", with: "'\(topic)'") : problem)
+          problems.add(field: "republish.topic", problem)
         }
       }
-      if let response = headers?.responseTopic, let probe = TemplateProbe.probe(response),
-        let problem = RepublishAction.topicProblem(probe),
-        !response.contains("${") || !problem.contains("longer than")
+      if let response = headers?.responseTopic,
+        let problem = RepublishAction.topicProblem(ofTemplate: response, written: response)
       {
-        problems.add(
-          field: "republish.headers.responseTopic",
-          response.contains("${") ? problem.replacingExactly("'\(probe)'", with: "'\(response)'") : problem)
+        problems.add(field: "republish.headers.responseTopic", problem)
       }
       var strings = (headers?.userProperties ?? []).enumerated().flatMap { index, pair in
         [
@@ -331,6 +324,18 @@ public final class RepublishAction: Action {
         }
       }
     }
+  }
+
+  /// What ``RepublishAction/topicProblem(_:)`` says of every rendering of the topic template
+  /// `text` (`prefix` before it), its problem quoting the topic as `written`; a template's length
+  /// is not judged (a value may render empty).
+  static func topicProblem(ofTemplate text: String, prefix: String = "", written: String) -> String? {
+    guard let probe = TemplateProbe.probe(text).map({ prefix + $0 }),
+      let problem = RepublishAction.topicProblem(probe)
+    else { return nil }
+    guard written.contains("${") else { return problem }
+    return problem.contains("longer than")
+      ? nil : problem.replacingExactly("'\(probe)'", with: "'\(written)'")
   }
 
   /// The user property that counts republish hops.

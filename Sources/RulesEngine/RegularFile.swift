@@ -30,6 +30,18 @@ public enum RegularFile {
     return "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
   }
 
+  /// What a file of `mode` is when it is not a regular file ("a folder", "a named pipe", "a socket",
+  /// "a device"); nil for a regular file.
+  public static func kind(ofMode mode: mode_t) -> String? {
+    switch mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "a folder"
+    case S_IFIFO: return "a named pipe"
+    case S_IFSOCK: return "a socket"
+    default: return "a device"
+    }
+  }
+
   /// The bytes of the regular file at `path` (symbolic links followed), or why they cannot be read.
   /// A file larger than `limit` bytes is refused by its size before it is read.
   public static func read(_ path: String, limit: Int = .max) -> Result<[UInt8], Unreadable> {
@@ -53,12 +65,9 @@ public enum RegularFile {
     guard fstat(descriptor, &info) == 0 else {
       return .failure(Unreadable(reason: String(cString: strerror(errno))))
     }
-    switch info.st_mode & S_IFMT {
-    case S_IFREG: break
-    case S_IFDIR: return .failure(Unreadable(reason: "it is a folder"))
-    case S_IFIFO: return .failure(Unreadable(reason: "not a regular file (a named pipe)"))
-    case S_IFSOCK: return .failure(Unreadable(reason: "not a regular file (a socket)"))
-    default: return .failure(Unreadable(reason: "not a regular file (a device)"))
+    if let kind = kind(ofMode: info.st_mode) {
+      return .failure(
+        Unreadable(reason: kind == "a folder" ? "it is a folder" : "not a regular file (\(kind))"))
     }
     if Int(info.st_size) > limit {
       return .failure(

@@ -54,17 +54,18 @@ func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
 /// `CommandLine.arguments` (and so the parsed options) replace bytes that are not UTF-8 with
 /// U+FFFD: a `--payload` of such bytes would become a different, valid JSON text.
 func rawArgument(_ option: String) -> [UInt8]? {
+  func bytes(_ index: Int) -> [UInt8] {
+    guard let pointer = CommandLine.unsafeArgv[index] else { return [] }
+    return UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)).map { $0 }
+  }
   var found: [UInt8]?
   var index = 1
   let count = Int(CommandLine.argc)
   while index < count {
-    guard let pointer = CommandLine.unsafeArgv[index] else { break }
-    let argument = Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map {
-      UInt8(bitPattern: $0)
-    }
+    let argument = bytes(index)
     if argument == Array("--".utf8) { break }
-    if argument == Array(option.utf8), index + 1 < count, let value = CommandLine.unsafeArgv[index + 1] {
-      found = Array(UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }
+    if argument == Array(option.utf8), index + 1 < count {
+      found = bytes(index + 1)
       index += 2
       continue
     }
