@@ -75,6 +75,16 @@ private func lexError(_ source: String) -> String? {
     #expect(try kinds("- -1") == [.symbol("-"), .symbol("-"), .integer("1")])
   }
 
+  @Test func aReservedWordAgainstANumberEndsIt() throws {
+    #expect(
+      try kinds("1AND x") == [.integer("1"), .keyword(.and), .identifier("x")])
+    #expect(try kinds("2.5as y") == [.decimal("2.5"), .keyword(.as), .identifier("y")])
+    #expect(try kinds("1E5or") == [.decimal("1E5"), .keyword(.or)])
+    #expect(try kinds("1ELSE 2END") == [.integer("1"), .keyword(.else), .integer("2"), .keyword(.end)])
+    let tokens = try Lexer.tokens(of: "x>30AND").dropLast()
+    #expect(tokens.map { "\($0.range.start.column)-\($0.range.end.column)" } == ["1-2", "2-3", "3-5", "5-8"])
+  }
+
   @Test func positionsCountLinesAndCharacters() throws {
     let tokens = try Lexer.tokens(of: "SELECT 'é€' AS x,\r\n  b\n\tFROM")
     let starts = tokens.map { "\($0.range.start.line):\($0.range.start.column)@\($0.range.start.offset)" }
@@ -97,6 +107,8 @@ private func lexError(_ source: String) -> String? {
     ("SELECT '\\ude00'", "1:9: unpaired surrogate in '\\u' escape"),
     ("SELECT 12abc", "1:8: malformed number '12abc'"),
     ("SELECT 1e", "1:8: malformed number '1e'"),
+    ("SELECT 1EAND", "1:8: malformed number '1EAND'"),
+    ("SELECT 1ANDx", "1:8: malformed number '1ANDx'"),
     ("SELECT 1. AS x", "1:8: malformed number '1.': a digit must follow the '.'"),
     ("SELECT 2.e5", "1:8: malformed number '2.': a digit must follow the '.'"),
     ("SELECT @", "1:8: expected a variable name after '@'"),

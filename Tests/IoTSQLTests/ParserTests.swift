@@ -164,6 +164,11 @@ private func parseError(_ sql: String) -> String? {
       "(SELECT a.v FROM arr AS a WHERE a.v > 1)",
       "(nested (select (item (. a v))) (from arr (as a)) (where (> (. a v) 1)))"
     ),
+    // The element's name without AS, as SQL's table alias.
+    (
+      "(SELECT VALUE a FROM arr a WHERE a > 1)",
+      "(nested (select value a) (from arr (as a)) (where (> a 1)))"
+    ),
     // EXISTS: only before "(", in any case; elsewhere a field name.
     (
       "EXISTS (SELECT * FROM arr as a WHERE a = 3)",

@@ -29,6 +29,11 @@ import Testing
       "SET @a = [1, u, 3] SELECT [1, u, 3] AS a, get([1, u, 3], 1) AS g, [1, u, 3] = [1, 3] AS e, [1, u] = [1, u] AS s, [1, u] <> [1] AS n, get(@a, 1) AS v, [1, upper(1, 2), 3] AS f FROM 't/+'",
       #"{"x":1}"#, #"{"a":[1,3],"g":3,"e":true,"s":true,"n":false,"v":3,"f":[1,3]}"#
     ),
+    // Minified: a keyword against a number ends it; a nested FROM names its element without AS.
+    (
+      "SELECT color,(SELECT VALUE r FROM readings r WHERE r>10)AS high FROM 't/+' WHERE temperature>1AND color='red'",
+      #"{"color":"red","temperature":5,"readings":[3,12,40]}"#, #"{"color":"red","high":[12,40]}"#
+    ),
     ("SELECT r FROM 't/+'", #"{"r":[1, 2] ,"s":3}"#, #"{"r":[1,2]}"#),
     ("SELECT r FROM 't/+'", #"{"r":{"a":[{}]},"r":7}"#, #"{"r":7}"#),
     ("SELECT r, r.a AS a FROM 't/+'", #"{"r":{"a":[1]}}"#, #"{"r":{"a":[1]},"a":[1]}"#),

@@ -137,9 +137,15 @@ public struct Lexer: Sendable {
       }
     }
     if offset < bytes.count, Lexer.isWordByte(bytes[offset]) {
-      _ = scanWord()
-      let range = SourceRange(start: start, end: location)
-      throw error("malformed number '\(text(range))'", range)
+      // A reserved word written against the number ends it (`temp>30AND x`, minified rules); any
+      // other word makes the whole a malformed number (`30x`, `1e`).
+      let numberEnd = (offset, column)
+      let word = scanWord()
+      guard Keyword(rawValue: word.uppercased()) != nil else {
+        let range = SourceRange(start: start, end: location)
+        throw error("malformed number '\(text(range))'", range)
+      }
+      (offset, column) = numberEnd
     }
     let range = SourceRange(start: start, end: location)
     let written = text(range)

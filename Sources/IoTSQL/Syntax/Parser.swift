@@ -546,7 +546,7 @@ public struct Parser {
       inner.kind, open, try expectClosing(")", opening: open, what: "the expression", hint: hint))
   }
 
-  /// `nested_query = "SELECT" select_list "FROM" expression [ "AS" name ] [ "WHERE" expression ] ;`
+  /// `nested_query = "SELECT" select_list "FROM" expression [ [ "AS" ] name ] [ "WHERE" expression ] ;`
   private mutating func parseNestedQuery() throws(SQLError) -> NestedQuery {
     _ = try advance()
     let select = try parseSelectList()
@@ -558,6 +558,11 @@ public struct Parser {
       guard case .identifier(let name) = token.kind else {
         throw error("expected a name for the element after AS, found \(describe(token))", token.range)
       }
+      _ = try advance()
+      alias = name
+    } else if case .identifier(let name) = try peek().kind {
+      // `FROM arr a`: a name right after the array names its element, as with AS (SQL's table
+      // alias; nothing else may stand there).
       _ = try advance()
       alias = name
     }
