@@ -324,6 +324,14 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: failingFast, delivered: { _ in })
+  }
+
+  /// `performGroup(_:failingFast:)`, telling `delivered` each result answered with a 2xx as soon
+  /// as it is (a request's, or a batch's results).
+  public func performGroup(
+    _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
     for (index, input) in inputs.enumerated() {
@@ -341,7 +349,11 @@ public final class HTTPAction: KeyedGroupAction {
         await self.send(request, body: body)
       }
       for ((index, request), outcome) in zip(run, outcomes) {
-        if case .failure(let error) = await outcome.wait() { results[index] = error.about(request.shownURL) }
+        if case .failure(let error) = await outcome.wait() {
+          results[index] = error.about(request.shownURL)
+        } else {
+          delivered(index)
+        }
       }
       run = []
     }
@@ -366,6 +378,8 @@ public final class HTTPAction: KeyedGroupAction {
       if case .failure(let error) = await send(request, body: request.body) {
         results[index] = error.about(request.shownURL)
         if failingFast, error.kind == .transient { transient = error }
+      } else {
+        delivered(index)
       }
     }
     await sendRun(flush: false)

@@ -19,12 +19,28 @@ public protocol KeyedGroupAction: Action {
   /// not attempted but fail with it (the dispatcher asks so when they will be retried together,
   /// or when the daemon is stopping).
   func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?]
+
+  /// `performGroup(_:failingFast:)`, telling `delivered` the index (in `inputs`) of each result as
+  /// soon as it has been delivered, before the group ends: the dispatcher acknowledges it then (a
+  /// slow webhook working through a topic's backlog of 1,000 results held every acknowledgement,
+  /// and so a Kafka source's commits, until the last one was answered). The returned results are
+  /// every result's, those told included (nil for them).
+  func performGroup(
+    _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?]
 }
 
 extension KeyedGroupAction {
   /// Attempts every result: an action that cannot stop early.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
     await performGroup(inputs)
+  }
+
+  /// Tells nothing before the group ends: an action that cannot tell its results one by one.
+  public func performGroup(
+    _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: failingFast)
   }
 }
 

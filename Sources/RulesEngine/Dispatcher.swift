@@ -916,8 +916,9 @@ public final class Dispatcher: Sendable {
   /// later results fail with a transient failure, unsent) when they will be retried together, or
   /// once stopping.
   ///
-  /// `eachPart`, when given, is told the results as they come in: each topic's group's (their
-  /// indices in `inputs`) as soon as it is done, else all of them at once.
+  /// `eachPart`, when given, is told the results as they come in (their indices in `inputs`), each
+  /// once: a topic group's delivered ones while the group goes on, the rest when it is done; a
+  /// batch action's all at once.
   @discardableResult
   func perform(
     _ inputs: [ActionInput], on configured: ConfiguredAction,
@@ -945,37 +946,80 @@ public final class Dispatcher: Sendable {
         groups[ExactText(input.message.topic), default: []].append(index)
       }
       let retriedTogether = configured.retry.attempts > 1
-      await withTaskGroup(of: [(Int, ActionError?)].self) { group in
+      // A group's delivered results are handed on while it goes on (a webhook or a broker
+      // answering a topic's backlog one result after another acknowledges each, not all at the
+      // group's end); its failures at its end, to be retried together, in order. Parts wait in
+      // `inbox`; one pending wake-up at most, so the parts that came while this task was busy are
+      // taken together.
+      let inbox = PartInbox()
+      let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+      await withTaskGroup(of: Void.self) { group in
         for indices in groups.values {
           group.addTask {
-            if let grouped = action as? any KeyedGroupAction {
-              let results = await grouped.performGroup(
-                indices.map { inputs[$0] }, failingFast: retriedTogether || self.isStopping)
-              if self.isStopping { self.noteAtStop(results, configured) }
-              return Array(zip(indices, results))
+            var rest: [(Int, ActionError?)] = []
+            defer {
+              inbox.parts.withLock { $0.ends.append(rest) }
+              wake.yield()
             }
-            var out: [(Int, ActionError?)] = []
+            if let grouped = action as? any KeyedGroupAction {
+              let told = Mutex([Bool](repeating: false, count: indices.count))
+              let results = await grouped.performGroup(
+                indices.map { inputs[$0] }, failingFast: retriedTogether || self.isStopping,
+                delivered: { offset in
+                  told.withLock { $0[offset] = true }
+                  inbox.parts.withLock { $0.delivered.append(indices[offset]) }
+                  wake.yield()
+                })
+              if self.isStopping { self.noteAtStop(results, configured) }
+              let early = told.withLock { $0 }
+              rest = indices.indices.filter { !early[$0] }.map { (indices[$0], results[$0]) }
+              return
+            }
             for index in indices {
               // Asked at each result: the stop may come while this group is being performed.
               let stopping = self.isStopping
               if stopping, let skipped = self.skippedAtStop(configured) {
-                out.append((index, skipped))
+                rest.append((index, skipped))
                 continue
               }
               let result = await Self.performOne(action, inputs[index])
               if stopping { self.noteAtStop([result], configured) }
-              out.append((index, result))
+              if result == nil {
+                inbox.parts.withLock { $0.delivered.append(index) }
+                wake.yield()
+              } else {
+                rest.append((index, result))
+              }
             }
-            return out
           }
         }
-        for await part in group {
-          for (index, result) in part { results[index] = result }
-          eachPart?(part.map(\.0), part.map(\.1))
+        var ended = 0
+        for await _ in wakes {
+          let (delivered, ends) = inbox.parts.withLock { parts in
+            defer { parts = ([], []) }
+            return parts
+          }
+          if !delivered.isEmpty {
+            eachPart?(delivered, [ActionError?](repeating: nil, count: delivered.count))
+          }
+          for part in ends {
+            for (index, result) in part { results[index] = result }
+            if !part.isEmpty { eachPart?(part.map(\.0), part.map(\.1)) }
+          }
+          ended += ends.count
+          if ended == groups.count { break }
         }
       }
+      wake.finish()
     }
     return results
+  }
+
+  /// The results of a batch's topic groups, as `perform(_:on:eachPart:)` collects them: the
+  /// indices delivered so far, and each group's last part (its failures, and what it did not tell
+  /// before) once it has ended.
+  final class PartInbox: Sendable {
+    let parts = Mutex<(delivered: [Int], ends: [[(Int, ActionError?)]])>(([], []))
   }
 
   /// Per action, its first transient failure once the daemon is stopping: later attempts are not

@@ -770,6 +770,26 @@ struct HTTPActionTests {
     #expect(server.requests.count == 4)
   }
 
+  @Test("each answered result of a topic's group is told at once, not when the group ends")
+  func deliveredResultsAreToldAsTheyAreAnswered() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 300))
+    let action = try await action(server) { $0.timeoutMs = 5_000 }
+    let started = ContinuousClock.now
+    let told = Mutex<[(Int, Duration)]>([])
+    let results = await action.performGroup(
+      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: true,
+      delivered: { index in told.withLock { $0.append((index, ContinuousClock.now - started)) } })
+    let ended = ContinuousClock.now - started
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    let seen = told.withLock { $0 }
+    #expect(seen.map(\.0) == [0, 1, 2])
+    // The first was told a request (300 ms) after the start, not at the group's end (900 ms).
+    #expect(seen.first.map { $0.1 < ended - .milliseconds(400) } == true, "\(seen) \(ended)")
+  }
+
   @Test("a Retry-After too large for milliseconds is the longest wait, not a crash")
   func hugeRetryAfter() {
     #expect(HTTPAction.retryAfterMs("99999999999999999") == Int.max)

@@ -961,6 +961,66 @@ private final class SlowTopic: Action, Sendable {
   #expect(acks.acks.withLock { $0.map(\.0).suffix(4) } == ["1", "s0", "s1", "s2"])
 }
 
+/// Holds each result until the test opens its origin; a keyed-group action (told) or not.
+private final class GatedResults: KeyedGroupAction, Sendable {
+  let opened = Mutex<Set<String>>([])
+  var kind: String { "gated" }
+  var actionName: String { "GatedResults" }
+  var resource: String { "gated" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    for _ in 0..<2_000 where !opened.withLock({ $0.contains(input.message.origin) }) {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+  }
+  func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: false, delivered: { _ in })
+  }
+  func performGroup(
+    _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
+    for (index, input) in inputs.enumerated() {
+      try? await perform(input)
+      delivered(index)
+    }
+    return inputs.map { _ in nil }
+  }
+  func shutdown() async {}
+}
+
+/// The same, as a plain action (results performed one by one).
+private final class GatedPlainResults: Action, Sendable {
+  let gate = GatedResults()
+  var kind: String { "gated" }
+  var actionName: String { "GatedPlainResults" }
+  var resource: String { "gated" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) { try await gate.perform(input) }
+  func shutdown() async {}
+}
+
+/// A topic's results are acknowledged one by one as they are delivered, not when the last of the
+/// lane's batch for that topic is: a webhook answering a backlog of 1,000 results a second each
+/// held every acknowledgement, and a Kafka source's commits, for 1,000 seconds.
+@Test(arguments: [true, false]) func aTopicsDeliveredResultsAreAcknowledgedAtOnce(keyed: Bool) async throws {
+  let keyedAction = GatedResults()
+  let plain = GatedPlainResults()
+  let gate = keyed ? keyedAction : plain.gate
+  let dispatcher = try retryingDispatcher(
+    keyed ? keyedAction : plain, RetryPolicy(attempts: 1), clock: FastClock(), sql: "SELECT * FROM '#'")
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: ["1"].map { acks.message(topic: "t", payload: "{}", origin: $0) })
+  await dispatcher.deliver(
+    batch: ["2", "3", "4"].map { acks.message(topic: "t", payload: "{}", origin: $0) })
+  gate.opened.withLock { $0 = ["1", "2"] }
+  #expect(await acks.wait(for: 2, timeoutMs: 3_000))
+  try await Task.sleep(for: .milliseconds(50))
+  #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2"])
+  gate.opened.withLock { $0 = ["1", "2", "3", "4"] }
+  #expect(await acks.wait(for: 4))
+  #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2", "3", "4"])
+}
+
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
