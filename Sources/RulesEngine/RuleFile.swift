@@ -567,7 +567,11 @@ public enum RuleFile {
       action = try builder.makeAction(kind: member.key, configuration: configuration, context: context)
     } catch {
       for problem in error.all {
-        report(problem.position ?? member.keyPosition, "\(member.key) action: \(problem.message)")
+        // One line: a setting's value quoted in the message may hold a line break (a header name
+        // `"X-A\r\nB"`), which would split the diagnostic; spelled out like the other controls.
+        report(
+          problem.position ?? member.keyPosition,
+          "\(member.key) action: \(RuleFile.printable(problem.message, keepsLineBreaks: false))")
       }
       return nil
     }

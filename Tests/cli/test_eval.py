@@ -290,6 +290,14 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "ctl.json")], capture_output=True, text=True, timeout=60)
     check("check spells out control characters", p.returncode == 65 and "unknown key 'bo\\u001B[2Jgus'" in p.stdout
           and "\x1b" not in p.stdout, f"{p.returncode} {p.stdout!r}")
+    # A line break in a setting's value quoted by an action's error stays spelled out: one line.
+    with open(os.path.join(work, "hdr.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": [{"http": {"url": "http://127.0.0.1:9/x", '
+                '"headers": [{"key": "X-A\\r\\nInjected", "value": "v"}]}}]}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "hdr.json")], capture_output=True, text=True, timeout=60)
+    check("check keeps an action error with a line break on one line", p.returncode == 65
+          and "'X-A\\u000D\\u000AInjected' is not a valid header name" in p.stdout
+          and len(p.stdout.splitlines()) == 2, f"{p.returncode} {p.stdout!r}")
     # Rule files in a subfolder are not read (as by run): said, so that CI does not pass them unchecked.
     os.makedirs(os.path.join(work, "rules", "team_a"))
     with open(os.path.join(work, "rules", "team_a", "bad.json"), "w") as f:
