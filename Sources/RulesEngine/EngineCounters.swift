@@ -120,6 +120,8 @@ public final class CounterStore: Sendable {
   public let messagesFailed = Atomic<Int>(0)
   /// Replay lines skipped as malformed.
   public let malformedLines = Atomic<Int>(0)
+  /// Records a source refused before any rule saw them (a Kafka key or header naming no topic).
+  public let messagesRefused = Atomic<Int>(0)
   /// Reloads of the rule set in which every file read loaded.
   public let reloads = Atomic<Int>(0)
   /// Reloads in which a file failed to load (its previous version, if any, kept running), or a
@@ -196,6 +198,11 @@ public final class CounterStore: Sendable {
       (
         MetricNames.malformedLines, "Replay lines skipped as malformed (each logged with its line number).",
         malformedLines.load(ordering: .relaxed)
+      ),
+      (
+        MetricNames.messagesRefused,
+        "Records a source refused before any rule saw them (a Kafka key or header that names no topic: a wildcard, NUL, not UTF-8), each logged with its place.",
+        messagesRefused.load(ordering: .relaxed)
       ),
     ]
     for (name, help, value) in totals {

@@ -184,6 +184,8 @@ public enum MetricNames {
   public static let messagesReceived = "iotrules_messages_received_total"
   /// Replay lines skipped as malformed (reported with their line numbers in the log).
   public static let malformedLines = "iotrules_replay_malformed_lines_total"
+  /// Records a source refused before any rule saw them (logged with their place).
+  public static let messagesRefused = "iotrules_source_records_refused_total"
   /// Messages acknowledged done.
   public static let messagesAcknowledged = "iotrules_messages_acknowledged_total"
   /// Messages that could not be kept safe (acknowledged failed).

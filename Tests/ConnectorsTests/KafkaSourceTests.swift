@@ -91,6 +91,25 @@ struct KafkaSourceTests {
   }
 
   /// The offsets of `collector`'s messages on one partition, in delivery order.
+  /// Runs a source with `options`, acknowledging every message, until `count` have come (or
+  /// `seconds` have passed) and a moment more; returns what came.
+  private func collect(_ options: KafkaSourceOptions, count: Int, within seconds: Double) async throws
+    -> Collector
+  {
+    let collector = Collector()
+    let run = Task {
+      try await KafkaSource(options: options).run { message in
+        await collector.deliver(message)
+        message.acknowledge(.done)
+      }
+    }
+    _ = await eventually(within: seconds) { collector.count >= count }
+    try await Task.sleep(for: .milliseconds(300))
+    run.cancel()
+    try await run.value
+    return collector
+  }
+
   private func offsets(_ collector: Collector) -> [Int] {
     collector.messages.withLock { $0.map { Int($0.origin.split(separator: "@").last ?? "") ?? -1 } }
   }
@@ -166,6 +185,40 @@ struct KafkaSourceTests {
     #expect(messages.allSatisfy { (before - 1000...after + 1000).contains($0.receivedAtMs) })
     let unkeyed = try #require(messages.first { $0.payload == Array("empty key".utf8) })
     #expect(unkeyed.topic == "readings")
+  }
+
+  @Test(
+    "a key or header naming no topic (a wildcard, NUL, bytes not UTF-8) is refused, counted and committed; the rest go on"
+  )
+  func refusesKeysThatNameNoTopic() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("keyed", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    let keys: [[UInt8]] = [
+      Array("a/1".utf8), Array("a/+/b".utf8), [0x61, 0x2F, 0xFF, 0xFE], Array("k/#".utf8), Array("a/2".utf8),
+    ]
+    for (index, key) in keys.enumerated() {
+      try await producer.produce(topic: "keyed", key: key, value: Array("m\(index)".utf8), partition: 0)
+    }
+    let refusedBefore = CounterStore.shared.messagesRefused.load(ordering: .relaxed)
+    let group = unique("refuse")
+    func options() throws -> KafkaSourceOptions {
+      var options = try KafkaSourceOptions(
+        url: "kafka://\(cluster.bootstrapServers)/keyed?group=\(group)",
+        config: [("group.instance.id", "member-1"), ("session.timeout.ms", "6000")])
+      options.shutdownDrainSeconds = 0.5
+      options.commitIntervalMs = 100
+      return options
+    }
+    let collector = try await collect(try options(), count: 2, within: 30)
+    #expect(collector.messages.withLock { $0.map(\.topic) } == ["a/1", "a/2"])
+    #expect(CounterStore.shared.messagesRefused.load(ordering: .relaxed) - refusedBefore >= 3)
+    // Committed with the others: a restart of the group reads nothing again.
+    try await producer.produce(topic: "keyed", key: Array("a/3".utf8), value: Array("m5".utf8), partition: 0)
+    let again = try await collect(try options(), count: 1, within: 45)
+    #expect(again.messages.withLock { $0.map(\.topic) } == ["a/3"])
   }
 
   @Test(
@@ -471,16 +524,8 @@ struct KafkaSourceTests {
     #expect(first.payloads == (0..<50).map { "m\($0)" })
 
     try await produceInOrder(producer, topic: "jobs", range: 50..<60)
-    let second = Collector()
-    let secondRun = Task {
-      try await KafkaSource(options: try options()).run { message in
-        await second.deliver(message)
-        message.acknowledge(.done)
-      }
-    }
-    #expect(await eventually(within: 45) { second.count >= 30 })
-    secondRun.cancel()
-    try await secondRun.value
+    let second = try await collect(try options(), count: 30, within: 45)
+    #expect(second.count >= 30)
     // Redelivery starts at the first unacknowledged offset, m30, and nothing before it comes again.
     #expect(offsets(second) == Array(30..<60))
     #expect(second.payloads == (30..<60).map { "m\($0)" })

@@ -605,13 +605,13 @@ private final class KafkaConsumer: @unchecked Sendable {
       if let rkt = record.rkt { topicNames[rkt] = kafkaTopic }
     }
     let payload = record.payload.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: record.len)) } ?? []
-    let key = record.key.map {
-      String(decoding: UnsafeRawBufferPointer(start: $0, count: record.key_len), as: UTF8.self)
-    }
+    let keyBytes = record.key.map { UnsafeRawBufferPointer(start: $0, count: record.key_len) }
     // The record's headers, in order (a header without a value has a nil one), read once: they are
     // the message's user properties (`get_user_property()`), as an MQTT 5 message's are, and the
     // last of a name gives the client id or rule topic a header is configured to carry.
     var headerList: [(name: String, value: String?)] = []
+    // Why the header a topic is configured to come from names none, by header index.
+    var headerProblems: [Int: String] = [:]
     var headers: OpaquePointer? = nil
     if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
       var index = 0
@@ -620,21 +620,36 @@ private final class KafkaConsumer: @unchecked Sendable {
       var size = 0
       while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
         if let name {
-          let text = value.map {
-            String(decoding: UnsafeRawBufferPointer(start: $0, count: size), as: UTF8.self)
+          let bytes = value.map { UnsafeRawBufferPointer(start: $0, count: size) }
+          let headerName = String(cString: name)
+          if case .header(let topicHeader) = options.topicFrom, headerName.isExactly(topicHeader), let bytes {
+            headerProblems[headerList.count] = Self.topicProblem(bytes)
           }
-          headerList.append((String(cString: name), text))
+          headerList.append((headerName, bytes.map { String(decoding: $0, as: UTF8.self) }))
         }
         index += 1
       }
     }
     func header(_ name: String) -> String? { KafkaSource.lastHeader(name, in: headerList) }
-    let topic: String
+    var topic = kafkaTopic
+    // Why the key or header names no topic: the record is refused (said, counted, committed).
+    var topicProblem: String?
     // An empty key or header names no topic either: the Kafka topic, as for none.
     switch options.topicFrom {
-    case .key: topic = key.flatMap { $0.isEmpty ? nil : $0 } ?? kafkaTopic
-    case .header(let name): topic = header(name).flatMap { $0.isEmpty ? nil : $0 } ?? kafkaTopic
-    case .topic: topic = kafkaTopic
+    case .key:
+      if let keyBytes, !keyBytes.isEmpty {
+        topicProblem = Self.topicProblem(keyBytes).map { "its key \($0)" }
+        topic = String(decoding: keyBytes, as: UTF8.self)
+      }
+    case .header(let name):
+      if let index = headerList.lastIndex(where: { $0.name.isExactly(name) }),
+        let value = headerList[index].value,
+        !value.isEmpty
+      {
+        topicProblem = headerProblems[index].map { "its header '\(name)' \($0)" }
+        topic = value
+      }
+    case .topic: break
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
     let offset = record.offset
@@ -653,6 +668,11 @@ private final class KafkaConsumer: @unchecked Sendable {
       log = fresh
       lastLog = log
     }
+    if let topicProblem {
+      refuse(origin: "\(kafkaTopic)/\(record.partition)@\(offset)", topicProblem)
+      tracker.acknowledge(log, offset: offset, .done)
+      return nil
+    }
     let tracker = self.tracker
     // timestamp() is the record's own time (as the broker or producer stamped it) when it has one:
     // a redelivered record keeps its time, and a backlog is filed under the days it was produced.
@@ -668,6 +688,39 @@ private final class KafkaConsumer: @unchecked Sendable {
         tracker.acknowledge(log, offset: offset, acknowledgement)
       })
     return (value, log)
+  }
+
+  /// Why a record key's or header's bytes name no topic, or nil: MQTT and AWS take a topic of UTF-8
+  /// text with no wildcard (a key `a/+/b` ran as a topic, which the replay refuses; bytes that
+  /// are not UTF-8 became U+FFFD, so that different keys ran as one topic and one ordering lane).
+  static func topicProblem(_ bytes: UnsafeRawBufferPointer) -> String? {
+    if bytes.contains(where: { $0 == 0x2B || $0 == 0x23 || $0 == 0 }) {
+      return "contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
+    }
+    if String(validating: bytes, as: UTF8.self) == nil { return "is not UTF-8 text" }
+    return nil
+  }
+
+  /// Refused records logged in the current minute, when it began (ms), and those not logged since.
+  private var refusedLog = (startMs: 0, logged: 0, unlogged: 0)
+
+  /// Counts a record no rule can see (its key or header names no topic) and says so: the first ten
+  /// a minute each with their place, then a count in the next minute's first line. Its offset is
+  /// committed: the partition goes on, and the record stays in Kafka at the place given.
+  private func refuse(origin: String, _ problem: String) {
+    CounterStore.shared.messagesRefused.wrappingAdd(1, ordering: .relaxed)
+    let time = now()
+    if time - refusedLog.startMs >= 60_000 { refusedLog = (time, 0, refusedLog.unlogged) }
+    guard refusedLog.logged < 10 else {
+      refusedLog.unlogged += 1
+      return
+    }
+    refusedLog.logged += 1
+    let before = refusedLog.unlogged
+    refusedLog.unlogged = 0
+    logger.warning(
+      "record \(origin) refused: \(RuleFile.printable(problem, keepsLineBreaks: false)); no rule sees it, its offset is committed\(before > 0 ? " (and \(before) more refused since the last line)" : ""); counted in \(MetricNames.messagesRefused)"
+    )
   }
 
   private func close() {
