@@ -45,6 +45,17 @@ public final class KafkaMockCluster: @unchecked Sendable {
       cluster, topic, refused ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED : RD_KAFKA_RESP_ERR_NO_ERROR)
   }
 
+  /// Takes broker `id` (1 to the broker count) down: its connections are closed and new ones
+  /// refused (`up` false), or brings it back.
+  public func setBroker(_ id: Int32, up: Bool) {
+    guard let cluster else { return }
+    if up {
+      rd_kafka_mock_broker_set_up(cluster, id)
+    } else {
+      rd_kafka_mock_broker_set_down(cluster, id)
+    }
+  }
+
   /// Destroys the cluster and its host client.
   public func stop() {
     if let cluster { rd_kafka_mock_cluster_destroy(cluster) }

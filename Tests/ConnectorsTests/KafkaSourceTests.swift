@@ -321,6 +321,46 @@ struct KafkaSourceTests {
   }
 
   @Test(
+    "health: every broker down after the assignment makes the daemon not ready until one answers",
+    .timeLimit(.minutes(2)))
+  func brokersDownIsNotReady() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("flaky", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produceInOrder(producer, topic: "flaky", range: 0..<3)
+    let health = Health()
+    let collector = Collector()
+    let intake = MessageIntake(
+      deliver: { message in
+        await collector.deliver(message)
+        message.acknowledge(.done)
+      }, health: health)
+    let group = unique("down")
+    let options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["flaky"], group: group,
+      config: [("session.timeout.ms", "6000")], shutdownDrainSeconds: 1)
+    let run = Task { try await KafkaSource(options: options).run(intake: intake) }
+    #expect(await eventually(within: 30) { collector.count >= 3 })
+    #expect(health.problems.isEmpty, "\(health.problems)")
+    let component = "kafka source group \(group) brokers"
+    cluster.setBroker(1, up: false)
+    #expect(
+      await eventually(within: 30) { health.problems.contains { $0.component == component } },
+      "\(health.problems)")
+    #expect(health.problems.first { $0.component == component }?.level == .notReady)
+    cluster.setBroker(1, up: true)
+    try await produceInOrder(producer, topic: "flaky", range: 3..<6)
+    #expect(await eventually(within: 30) { collector.count >= 6 }, "\(collector.count)")
+    #expect(
+      await eventually(within: 30) { !health.problems.contains { $0.component == component } },
+      "\(health.problems)")
+    run.cancel()
+    try await run.value
+  }
+
+  @Test(
     "health: a paused partition that another member takes is no longer this member's problem",
     .timeLimit(.minutes(2)))
   func pausedPartitionFollowsItsOwner() async throws {

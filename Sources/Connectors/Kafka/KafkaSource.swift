@@ -130,6 +130,11 @@ private final class KafkaConsumer: @unchecked Sendable {
   var component: String { "kafka source group \(options.group)" }
   /// The name paused partitions are reported under: the daemon is unhealthy while they are.
   var pausedComponent: String { "kafka source group \(options.group) paused partitions" }
+  /// The name "every broker is down" is reported under once partitions are assigned (not ready).
+  var brokersComponent: String { "kafka source group \(options.group) brokers" }
+  /// Whether librdkafka said every broker is down since the assignment (consumer thread only):
+  /// probed every second until one answers.
+  private var brokersDown = false
   /// The name a subscribed topic that cannot be read is reported under.
   func topicComponent(_ topic: String) -> String { "kafka source group \(options.group) topic \(topic)" }
   /// Topics reported as not available (consumer thread only).
@@ -501,6 +506,11 @@ private final class KafkaConsumer: @unchecked Sendable {
       if now - lastLagMeasure >= 1_000_000_000 {
         measureLags()
         lastLagMeasure = now
+        if brokersDown, brokerAnswers() {
+          brokersDown = false
+          intake.health.clear(brokersComponent)
+          logger.info("Kafka consumer: a broker answers again")
+        }
       }
     }
     // Read but never delivered: not waited for (nothing after them in their partitions was
@@ -548,7 +558,25 @@ private final class KafkaConsumer: @unchecked Sendable {
       )
     } else {
       logger.warning("Kafka consumer: \(reason) (\(KafkaConfigBuilder.errorText(error)))")
+      if error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN {
+        // Not ready, as an MQTT source whose broker is away: nothing new can come (what was
+        // fetched already goes on). No callback says when a broker is back: probed every second.
+        brokersDown = true
+        intake.health.report(
+          brokersComponent,
+          "cannot reach any broker of \(options.bootstrapServers.joined(separator: ",")) (\(reason)); reconnecting"
+        )
+      }
     }
+  }
+
+  /// Whether a broker answers now: a metadata request, waited for at most 500 ms (100 ms timed out
+  /// even with the broker back).
+  private func brokerAnswers() -> Bool {
+    var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+    let error = rd_kafka_metadata(handle, 0, nil, &metadata, 500)
+    if let metadata { rd_kafka_metadata_destroy(metadata) }
+    return error == RD_KAFKA_RESP_ERR_NO_ERROR
   }
 
   private func stopOnFatalError() {
@@ -731,6 +759,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     // rebalance).
     intake.health.clear(component)
     intake.health.clear(pausedComponent)
+    intake.health.clear(brokersComponent)
     for topic in unavailableTopics { intake.health.clear(topicComponent(topic)) }
     self.handle = nil
     retained?.release()
