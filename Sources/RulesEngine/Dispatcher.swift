@@ -994,7 +994,7 @@ public final class Dispatcher: Sendable {
           }
         }
         var ended = 0
-        for await _ in wakes {
+        func takeParts() {
           let (delivered, ends) = inbox.parts.withLock { parts in
             defer { parts = ([], []) }
             return parts
@@ -1007,7 +1007,16 @@ public final class Dispatcher: Sendable {
             if !part.isEmpty { eachPart?(part.map(\.0), part.map(\.1)) }
           }
           ended += ends.count
+        }
+        for await _ in wakes {
+          takeParts()
           if ended == groups.count { break }
+        }
+        if ended < groups.count {
+          // The wake-ups ended early (this task was cancelled): what is left is taken once every
+          // group is done, as a task group's results would be.
+          await group.waitForAll()
+          takeParts()
         }
       }
       wake.finish()

@@ -1021,6 +1021,32 @@ private final class GatedPlainResults: Action, Sendable {
   #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2", "3", "4"])
 }
 
+/// A lane's task cancelled while a topic's group is performed still hears every result (the
+/// wake-ups end at the cancellation; the parts left are taken once the group is done).
+@Test func aCancelledPerformStillTellsEveryResult() async throws {
+  let action = GatedPlainResults()
+  let dispatcher = try retryingDispatcher(action, RetryPolicy(attempts: 1), clock: FastClock())
+  let configured = try #require(dispatcher.ruleSet.rules.first?.actions.first)
+  let program = try Compiler.compile("SELECT * FROM 'a'")
+  var machine = VirtualMachine()
+  let acks = AckCollector()
+  var inputs: [ActionInput] = []
+  for origin in ["1", "2", "3"] {
+    let message = acks.message(topic: "a", payload: "{}", origin: origin)
+    let result = machine.evaluate(program, context: message.evaluationContext())
+    let evaluation = try #require(result)
+    inputs.append(ActionInput(ruleName: "r", evaluation: evaluation, message: message))
+  }
+  let told = Mutex<[Int]>([])
+  let performing = Task { [inputs] in
+    await dispatcher.perform(inputs, on: configured) { indices, _ in told.withLock { $0 += indices } }
+  }
+  performing.cancel()
+  action.gate.opened.withLock { $0 = ["1", "2", "3"] }
+  _ = await performing.value
+  #expect(told.withLock { $0.sorted() } == [0, 1, 2])
+}
+
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
