@@ -24,7 +24,9 @@ public protocol KeyedGroupAction: Action {
   /// soon as it has been delivered, before the group ends: the dispatcher acknowledges it then (a
   /// slow webhook working through a topic's backlog of 1,000 results held every acknowledgement,
   /// and so a Kafka source's commits, until the last one was answered). The returned results are
-  /// every result's, those told included (nil for them).
+  /// every result's, those told included (nil for them). Tell each result once, and only a
+  /// delivered one; once the last is told the daemon may stop and shut the action down, so do no
+  /// more work with its resources after that.
   func performGroup(
     _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?]

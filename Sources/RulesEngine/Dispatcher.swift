@@ -966,12 +966,20 @@ public final class Dispatcher: Sendable {
               let results = await grouped.performGroup(
                 indices.map { inputs[$0] }, failingFast: retriedTogether || self.isStopping,
                 delivered: { offset in
-                  told.withLock { $0[offset] = true }
+                  // Once each: a second telling would finish its message twice.
+                  let first = told.withLock { told in
+                    defer { told[offset] = true }
+                    return !told[offset]
+                  }
+                  guard first else { return }
                   inbox.parts.withLock { $0.delivered.append(indices[offset]) }
                   wake.yield()
                 })
               if self.isStopping { self.noteAtStop(results, configured) }
               let early = told.withLock { $0 }
+              assert(
+                indices.indices.allSatisfy { !early[$0] || results[$0] == nil },
+                "a result told delivered failed")
               rest = indices.indices.filter { !early[$0] }.map { (indices[$0], results[$0]) }
               return
             }

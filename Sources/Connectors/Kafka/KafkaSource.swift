@@ -133,7 +133,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// The name "every broker is down" is reported under once partitions are assigned (not ready).
   var brokersComponent: String { "kafka source group \(options.group) brokers" }
   /// Whether librdkafka said every broker is down since the assignment (consumer thread only):
-  /// probed every second until one answers.
+  /// probed every 5 s until one answers.
   private var brokersDown = false
   /// The name a subscribed topic that cannot be read is reported under.
   func topicComponent(_ topic: String) -> String { "kafka source group \(options.group) topic \(topic)" }
@@ -422,6 +422,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     var lastCommit = DispatchTime.now().uptimeNanoseconds
     var lastStore = lastCommit
     var lastLagMeasure: UInt64 = 0
+    var lastBrokerProbe: UInt64 = 0
     let interval = UInt64(max(options.commitIntervalMs, 1)) * 1_000_000
     // Offsets are handed to librdkafka every few milliseconds, not per message: a store is a list
     // built and a lock taken in the C library; commits only ever send the latest stored offsets.
@@ -506,7 +507,12 @@ private final class KafkaConsumer: @unchecked Sendable {
       if now - lastLagMeasure >= 1_000_000_000 {
         measureLags()
         lastLagMeasure = now
-        if brokersDown, brokerAnswers() {
+      }
+      // Every 5 s at most: the probe holds this thread up to 500 ms (what librdkafka fetched
+      // already still reaches the engine meanwhile, at 90% of its pace or better).
+      if brokersDown, now - lastBrokerProbe >= 5_000_000_000 {
+        lastBrokerProbe = now
+        if brokerAnswers() {
           brokersDown = false
           intake.health.clear(brokersComponent)
           logger.info("Kafka consumer: a broker answers again")
