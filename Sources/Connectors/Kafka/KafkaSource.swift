@@ -566,7 +566,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       logger.warning("Kafka consumer: \(reason) (\(KafkaConfigBuilder.errorText(error)))")
       if error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN {
         // Not ready, as an MQTT source whose broker is away: nothing new can come (what was
-        // fetched already goes on). No callback says when a broker is back: probed every second.
+        // fetched already goes on). No callback says when a broker is back: probed every 5 s.
         brokersDown = true
         intake.health.report(
           brokersComponent,
