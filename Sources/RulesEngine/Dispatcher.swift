@@ -916,29 +916,29 @@ public final class Dispatcher: Sendable {
   /// later results fail with a transient failure, unsent) when they will be retried together, or
   /// once stopping.
   ///
-  /// `eachPart`, when given, is told the results as they come in (their indices in `inputs`), each
+  /// `eachPart` is told the results as they come in (their indices in `inputs`), each
   /// once: a topic group's delivered ones while the group goes on, the rest when it is done; a
   /// batch action's all at once.
   @discardableResult
   func perform(
     _ inputs: [ActionInput], on configured: ConfiguredAction,
-    eachPart: ((_ indices: [Int], _ results: [ActionError?]) -> Void)? = nil
+    eachPart: (_ indices: [Int], _ results: [ActionError?]) -> Void = { _, _ in }
   ) async -> [ActionError?] {
     let action = configured.action
     if isStopping, let skipped = skippedAtStop(configured) {
       let results = [ActionError?](repeating: skipped, count: inputs.count)
-      eachPart?(Array(inputs.indices), results)
+      eachPart(Array(inputs.indices), results)
       return results
     }
     var results = [ActionError?](repeating: nil, count: inputs.count)
     if let batchAction = action as? any BatchAction {
       results = await batchAction.performBatch(inputs)
       if isStopping { noteAtStop(results, configured) }
-      eachPart?(Array(inputs.indices), results)
+      eachPart(Array(inputs.indices), results)
     } else if inputs.count == 1 {
       results[0] = await Self.performOne(action, inputs[0])
       if isStopping { noteAtStop(results, configured) }
-      eachPart?([0], results)
+      eachPart([0], results)
     } else {
       var groups: [ExactText: [Int]] = [:]
       // By the topic's bytes: two topics that differ in normalisation are two groups.
@@ -1008,11 +1008,11 @@ public final class Dispatcher: Sendable {
             return parts
           }
           if !delivered.isEmpty {
-            eachPart?(delivered, [ActionError?](repeating: nil, count: delivered.count))
+            eachPart(delivered, [ActionError?](repeating: nil, count: delivered.count))
           }
           for part in ends {
             for (index, result) in part { results[index] = result }
-            if !part.isEmpty { eachPart?(part.map(\.0), part.map(\.1)) }
+            if !part.isEmpty { eachPart(part.map(\.0), part.map(\.1)) }
           }
           ended += ends.count
         }
@@ -1176,7 +1176,19 @@ public final class Dispatcher: Sendable {
         await backoff(milliseconds: delay)
         lastChance = isStopping
       }
-      let results = await perform(pending.map { failed[$0.index].0 }, on: configured)
+      // A result delivered in this round completes as soon as it is (a round of retries over a
+      // slow webhook held every acknowledgement until its end, as the first attempt did).
+      var completedEarly = Set<Int>()
+      let results = await perform(pending.map { failed[$0.index].0 }, on: configured) { positions, outcomes in
+        for (position, outcome) in zip(positions, outcomes) where outcome == nil {
+          let item = pending[position]
+          configured.counters.succeeded.add()
+          if countsWrites { self.statistics.withLock { $0.actionsSucceeded += 1 } }
+          completed(item.index, nil)
+          exhaustedTopics.remove(ExactText(failed[item.index].0.message.topic))
+          completedEarly.insert(position)
+        }
+      }
       // Retries are results sent again: not those failed unsent so far (sent now for the first
       // time), nor those this round did not send (the daemon stopping, an earlier result of
       // their topic failing): the summary counted retries no server saw.
@@ -1186,13 +1198,15 @@ public final class Dispatcher: Sendable {
       var still: [(index: Int, error: ActionError, attempts: Int)] = []
       var failingTopics: Set<ExactText> = []
       var nowExhausted: Set<ExactText> = []
-      for (item, result) in zip(pending, results) {
+      for (position, (item, result)) in zip(pending, results).enumerated() {
         let topic = ExactText(failed[item.index].0.message.topic)
         guard let error = result else {
-          configured.counters.succeeded.add()
-          if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
-          completed(item.index, nil)
-          exhaustedTopics.remove(topic)
+          if !completedEarly.contains(position) {
+            configured.counters.succeeded.add()
+            if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
+            completed(item.index, nil)
+            exhaustedTopics.remove(topic)
+          }
           continue
         }
         configured.counters.failed.add()

@@ -1021,6 +1021,45 @@ private final class GatedPlainResults: Action, Sendable {
   #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2", "3", "4"])
 }
 
+/// Fails each result's first attempt (a webhook restarting), then holds it until its gate opens.
+private final class FlakyThenGated: Action, Sendable {
+  let gate = GatedResults()
+  let tried = Mutex<Set<String>>([])
+  var kind: String { "flaky" }
+  var actionName: String { "FlakyThenGated" }
+  var resource: String { "flaky" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    let first = tried.withLock { $0.insert(input.message.origin).inserted }
+    if first { throw ActionError(.transient, "restarting") }
+    try await gate.perform(input)
+  }
+  func shutdown() async {}
+}
+
+/// A round of retries acknowledges each result as it is delivered, as the first attempt does: a
+/// round over a slow webhook held every acknowledgement until its end.
+@Test func aRetryRoundAcknowledgesEachDeliveredResultAtOnce() async throws {
+  let action = FlakyThenGated()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 1, maxBackoffMs: 1), clock: FastClock())
+  let acks = AckCollector()
+  await dispatcher.deliver(
+    batch: ["1", "2", "3"].map { acks.message(topic: "a", payload: "{}", origin: $0) })
+  for _ in 0..<400 where action.tried.withLock({ $0.count }) < 3 {
+    try await Task.sleep(for: .milliseconds(5))
+  }
+  try await Task.sleep(for: .milliseconds(30))
+  action.gate.opened.withLock { $0 = ["1"] }
+  #expect(await acks.wait(for: 1, timeoutMs: 3_000))
+  try await Task.sleep(for: .milliseconds(50))
+  #expect(acks.acks.withLock { $0.map(\.0) } == ["1"])
+  action.gate.opened.withLock { $0 = ["1", "2", "3"] }
+  #expect(await acks.wait(for: 3))
+  #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2", "3"])
+  #expect(dispatcher.stats.retries == 3)
+}
+
 /// A lane's task cancelled while a topic's group is performed still hears every result (the
 /// wake-ups end at the cancellation; the parts left are taken once the group is done).
 @Test func aCancelledPerformStillTellsEveryResult() async throws {
