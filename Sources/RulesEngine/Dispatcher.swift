@@ -1176,9 +1176,9 @@ public final class Dispatcher: Sendable {
         await backoff(milliseconds: delay)
         lastChance = isStopping
       }
-      // A result delivered in this round completes as soon as it is (a round of retries over a
-      // slow webhook held every acknowledgement until its end, as the first attempt did).
-      var completedEarly = Set<Int>()
+      // Each success completes as soon as it is told (a round of retries over a slow webhook held
+      // every acknowledgement until its end, as the first attempt did); `eachPart` hears every
+      // result once.
       let results = await perform(pending.map { failed[$0.index].0 }, on: configured) { positions, outcomes in
         for (position, outcome) in zip(positions, outcomes) where outcome == nil {
           let item = pending[position]
@@ -1186,7 +1186,6 @@ public final class Dispatcher: Sendable {
           if countsWrites { self.statistics.withLock { $0.actionsSucceeded += 1 } }
           completed(item.index, nil)
           exhaustedTopics.remove(ExactText(failed[item.index].0.message.topic))
-          completedEarly.insert(position)
         }
       }
       // Retries are results sent again: not those failed unsent so far (sent now for the first
@@ -1198,17 +1197,10 @@ public final class Dispatcher: Sendable {
       var still: [(index: Int, error: ActionError, attempts: Int)] = []
       var failingTopics: Set<ExactText> = []
       var nowExhausted: Set<ExactText> = []
-      for (position, (item, result)) in zip(pending, results).enumerated() {
+      for (item, result) in zip(pending, results) {
+        // A success was completed when `perform` told it.
+        guard let error = result else { continue }
         let topic = ExactText(failed[item.index].0.message.topic)
-        guard let error = result else {
-          if !completedEarly.contains(position) {
-            configured.counters.succeeded.add()
-            if countsWrites { statistics.withLock { $0.actionsSucceeded += 1 } }
-            completed(item.index, nil)
-            exhaustedTopics.remove(topic)
-          }
-          continue
-        }
         configured.counters.failed.add()
         statistics.withLock { $0.actionFailures += 1 }
         if error.kind == .permanent {

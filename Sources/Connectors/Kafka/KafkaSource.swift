@@ -644,8 +644,8 @@ private final class KafkaConsumer: @unchecked Sendable {
     // the message's user properties (`get_user_property()`), as an MQTT 5 message's are, and the
     // last of a name gives the client id or rule topic a header is configured to carry.
     var headerList: [(name: String, value: String?)] = []
-    // Why the header a topic is configured to come from names none, by header index.
-    var headerProblems: [Int: String] = [:]
+    // The value of the last header the rule topic is configured to come from, as sent.
+    var topicHeaderBytes: UnsafeRawBufferPointer?
     var headers: OpaquePointer? = nil
     if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
       var index = 0
@@ -656,8 +656,8 @@ private final class KafkaConsumer: @unchecked Sendable {
         if let name {
           let bytes = value.map { UnsafeRawBufferPointer(start: $0, count: size) }
           let headerName = String(cString: name)
-          if case .header(let topicHeader) = options.topicFrom, headerName.isExactly(topicHeader), let bytes {
-            headerProblems[headerList.count] = Self.topicProblem(bytes)
+          if case .header(let topicHeader) = options.topicFrom, headerName.isExactly(topicHeader) {
+            topicHeaderBytes = bytes
           }
           headerList.append((headerName, bytes.map { String(decoding: $0, as: UTF8.self) }))
         }
@@ -665,25 +665,20 @@ private final class KafkaConsumer: @unchecked Sendable {
       }
     }
     func header(_ name: String) -> String? { KafkaSource.lastHeader(name, in: headerList) }
+    // The rule topic's bytes and where they come from; an empty key or header names no topic
+    // either: the Kafka topic, as for none.
+    let named: (bytes: UnsafeRawBufferPointer, source: String)?
+    switch options.topicFrom {
+    case .key: named = keyBytes.map { ($0, "its key") }
+    case .header(let name): named = topicHeaderBytes.map { ($0, "its header '\(name)'") }
+    case .topic: named = nil
+    }
     var topic = kafkaTopic
     // Why the key or header names no topic: the record is refused (said, counted, committed).
     var topicProblem: String?
-    // An empty key or header names no topic either: the Kafka topic, as for none.
-    switch options.topicFrom {
-    case .key:
-      if let keyBytes, !keyBytes.isEmpty {
-        topicProblem = Self.topicProblem(keyBytes).map { "its key \($0)" }
-        topic = String(decoding: keyBytes, as: UTF8.self)
-      }
-    case .header(let name):
-      if let index = headerList.lastIndex(where: { $0.name.isExactly(name) }),
-        let value = headerList[index].value,
-        !value.isEmpty
-      {
-        topicProblem = headerProblems[index].map { "its header '\(name)' \($0)" }
-        topic = value
-      }
-    case .topic: break
+    if let named, !named.bytes.isEmpty {
+      topicProblem = Self.topicProblem(named.bytes).map { "\(named.source) \($0)" }
+      topic = String(decoding: named.bytes, as: UTF8.self)
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
     let offset = record.offset
