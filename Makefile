@@ -2,16 +2,23 @@
 #   make run    installs what the build needs, builds, and replays Rules/samples/sensors.jsonl through
 #               the rules in Rules/, writing data/iot.db and archive/ (the main job)
 #   make test   installs what the build and the tests need, builds, and runs every test
+#   make release  the optimised build, .build/release/iotrules, with the Swift runtime linked in
 #   make bench  release build, then the benchmarks beside their Python counterparts
 #   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
 SWIFT ?= swift
 BIN := .build/debug/iotrules
+# Release builds link the Swift runtime and Foundation into the executable (static, not the
+# toolchain's shared libraries): the binary runs where no Swift toolchain is installed, needing
+# only the Debian C libraries; calls into the runtime (retain, release) skip the PLT and the loader
+# has fewer libraries to map: measured 5-12% faster and 3.7 MB less resident memory (ARCHITECTURE.md).
+# Every release build here uses the same flags: a build with others rebuilds everything.
+RELEASE := -c release --static-swift-stdlib
 # Debian packages the build and the tests need (C libraries, the brokers and tools tests start).
 DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev libjemalloc-dev \
 	libedit-dev pkg-config openssl python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build run check-rules test bench bench-core bench-daemon bench-connectors format
+.PHONY: deps build release run check-rules test bench bench-core bench-daemon bench-connectors format
 
 # Installs the Debian packages (skip with NO_APT=1 on a machine that has them).
 deps:
@@ -22,6 +29,9 @@ endif
 
 build: deps
 	$(SWIFT) build --product iotrules
+
+release: deps
+	$(SWIFT) build $(RELEASE) --product iotrules
 
 run: build
 	rm -rf data archive
@@ -45,7 +55,7 @@ test: deps
 bench: bench-core bench-daemon
 
 bench-core:
-	$(SWIFT) build -c release --product iotrules-bench
+	$(SWIFT) build $(RELEASE) --product iotrules-bench
 	python3 Benchmarks/bench.py
 
 bench-daemon:

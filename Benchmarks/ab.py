@@ -10,7 +10,7 @@ Usage: python3 Benchmarks/ab.py N BINARY_A BINARY_B RULES_FOLDER FEED [more `iot
 
 Example: keep the binary before a change, rebuild, compare:
   cp .build/release/iotrules /tmp/iotrules.before
-  (change, then) swift build -c release --product iotrules
+  (change, then) make release
   python3 Benchmarks/ab.py 9 /tmp/iotrules.before .build/release/iotrules Rules Rules/samples/sensors.jsonl
 """
 import os

@@ -3,7 +3,7 @@
 work done by python3 in the same run, as a ratio.
 
 Usage: python3 Benchmarks/bench.py [--bench PATH] [--messages N] [--rounds N] [--seconds S]
-Run from the package root after `swift build -c release --product iotrules-bench`.
+Run from the package root after `swift build -c release --static-swift-stdlib --product iotrules-bench`.
 
 These machines are shared: another tenant's load moves one figure by a third from second to second.
 So the engine and Python take turns, --rounds times, S seconds a measurement each, and each side's

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 for tool in mosquitto mosquitto_sub kcat; do
   command -v "$tool" >/dev/null || { echo "connectors_bench: $tool is missing (make deps)" >&2; exit 69; }
 done
-swift build -c release --product iotrules >/dev/null
-swift build -c release --product connectors-bench >/dev/null
-bin="$(swift build -c release --show-bin-path)"
+# The release build as `make release` makes it (see the Makefile): the Swift runtime linked in.
+swift build -c release --static-swift-stdlib --product iotrules >/dev/null
+swift build -c release --static-swift-stdlib --product connectors-bench >/dev/null
+bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
 "$bin/connectors-bench" "$bin/iotrules" "$@"

@@ -6,7 +6,7 @@ does: what no engine writing a row per message that way can pass).
 
 Usage: python3 Benchmarks/daemon_bench.py [--messages N] [--binary PATH]
 Each figure is messages per second through the rule (wall time of the whole process, best of
---repeat runs). Run from the package root after `swift build -c release --product iotrules`.
+--repeat runs). Run from the package root after `make release`.
 """
 import argparse
 import json
