@@ -6,7 +6,8 @@ does: what no engine writing a row per message that way can pass).
 
 Usage: python3 Benchmarks/daemon_bench.py [--messages N] [--binary PATH]
 Each figure is messages per second through the rule (wall time of the whole process, best of
---repeat runs). Run from the package root after `make release`.
+--repeat runs). Run from the package root after the release builds of `iotrules` and `iotrules-bench`
+(`Benchmarks/daemon_bench.sh` makes both, then runs this).
 """
 import argparse
 import json
