@@ -1,7 +1,8 @@
 # iotrules — common tasks.
 #   make run    installs what the build needs, builds, and replays Rules/samples/sensors.jsonl through
 #               the rules in Rules/, writing data/iot.db and archive/ (the main job)
-#   make test   installs what the build and the tests need, builds, and runs every test
+#   make test   installs what the build and the tests need, builds, and runs every test (the
+#               release binary's too: make test-release)
 #   make release  the optimised build, .build/release/iotrules, with the Swift runtime linked in
 #   make bench  release build, then the benchmarks beside their Python counterparts
 #   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
@@ -18,7 +19,7 @@ DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients
 	libedit-dev pkg-config openssl python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build release run check-rules test bench bench-core bench-daemon bench-connectors format
+.PHONY: deps build release run check-rules test test-release bench bench-core bench-daemon bench-connectors format
 
 # Installs the Debian packages (skip with NO_APT=1 on a machine that has them).
 deps:
@@ -51,6 +52,16 @@ test: deps
 	python3 Tests/cli/test_eval.py $(BIN)
 	$(BIN) check Rules
 	$(BIN) test Rules
+	$(MAKE) test-release NO_APT=1
+
+# The binary `make release` ships (the Swift runtime linked in) passes the CLI tests and the
+# example rules' tests too, and links no Swift library of the toolchain's.
+test-release: release
+	python3 Tests/cli/test_eval.py .build/release/iotrules
+	.build/release/iotrules check Rules
+	.build/release/iotrules test Rules
+	@if ldd .build/release/iotrules | grep -E "libswift|libFoundation|libdispatch|libBlocksRuntime"; then \
+	  echo "test-release: the release binary links the toolchain's Swift libraries (above)"; exit 1; fi
 
 bench: bench-core bench-daemon
 
