@@ -1182,16 +1182,27 @@ public final class Dispatcher: Sendable {
       let results = await perform(pending.map { failed[$0.index].0 }, on: configured) { positions, outcomes in
         for (position, outcome) in zip(positions, outcomes) where outcome == nil {
           let item = pending[position]
+          // Counted before it completes: its acknowledgement can end the run, and the summary and
+          // the metrics must show the retry that delivered it.
+          let resent = item.attempts > 0
+          if resent { configured.counters.retried.add() }
           configured.counters.succeeded.add()
-          if countsWrites { self.statistics.withLock { $0.actionsSucceeded += 1 } }
+          self.statistics.withLock { stats in
+            if resent { stats.retries += 1 }
+            if countsWrites { stats.actionsSucceeded += 1 }
+          }
           completed(item.index, nil)
           exhaustedTopics.remove(ExactText(failed[item.index].0.message.topic))
         }
       }
       // Retries are results sent again: not those failed unsent so far (sent now for the first
       // time), nor those this round did not send (the daemon stopping, an earlier result of
-      // their topic failing): the summary counted retries no server saw.
-      let resent = zip(pending, results).filter { $0.0.attempts > 0 && $0.1?.unsent != true }.count
+      // their topic failing): the summary counted retries no server saw. The delivered ones were
+      // counted as they were told; these are the failed ones.
+      let resent = zip(pending, results).filter { item, result in
+        guard let result else { return false }
+        return item.attempts > 0 && !result.unsent
+      }.count
       configured.counters.retried.add(resent)
       statistics.withLock { $0.retries += resent }
       var still: [(index: Int, error: ActionError, attempts: Int)] = []

@@ -1038,7 +1038,8 @@ private final class FlakyThenGated: Action, Sendable {
 }
 
 /// A round of retries acknowledges each result as it is delivered, as the first attempt does: a
-/// round over a slow webhook held every acknowledgement until its end.
+/// round over a slow webhook held every acknowledgement until its end. The retry is counted before
+/// its acknowledgement (which can end a run, whose summary then said 0 retries).
 @Test func aRetryRoundAcknowledgesEachDeliveredResultAtOnce() async throws {
   let action = FlakyThenGated()
   let dispatcher = try retryingDispatcher(
@@ -1052,8 +1053,10 @@ private final class FlakyThenGated: Action, Sendable {
   try await Task.sleep(for: .milliseconds(30))
   action.gate.opened.withLock { $0 = ["1"] }
   #expect(await acks.wait(for: 1, timeoutMs: 3_000))
+  #expect(dispatcher.stats.retries >= 1)
   try await Task.sleep(for: .milliseconds(50))
   #expect(acks.acks.withLock { $0.map(\.0) } == ["1"])
+  #expect(dispatcher.stats.retries == 1)
   action.gate.opened.withLock { $0 = ["1", "2", "3"] }
   #expect(await acks.wait(for: 3))
   #expect(acks.acks.withLock { $0.map(\.0) } == ["1", "2", "3"])
