@@ -535,7 +535,8 @@ public final class RuleReloader: Sendable {
   /// once a second poll finds the file still gone, nothing else changed since and no new file
   /// waiting (a rename): `git checkout` deletes the files it renames before it writes them anew,
   /// and a poll in between retired their rules while the new files were not there yet (their
-  /// messages were acknowledged with nothing written). Rule paths that hold no rule file at all
+  /// messages were acknowledged with nothing written). With `force` (SIGHUP), every file is read at
+  /// once, and a removal still waits for a later look that finds the file gone. Rule paths that hold no rule file at all
   /// keep the running rules, as a path that is gone does (`rm -rf rules && git clone` makes the
   /// folder before its files).
   @discardableResult
@@ -585,7 +586,12 @@ public final class RuleReloader: Sendable {
       unsettled = [:]
       let missingNow = Set(fingerprint.keys.filter { times[$0] == nil })
       let wasMissing = missingBefore
-      missingBefore = settle && !force ? missingNow : []
+      // SIGHUP reads what is there at once, but a file gone retires its rule only as polling does:
+      // a SIGHUP in the middle of a checkout (`systemctl reload` during a deploy) retired a rule
+      // whose file was being rewritten, and its messages until the next poll were acknowledged
+      // with nothing written.
+      let defersRemovals = settle || force
+      missingBefore = defersRemovals ? missingNow : []
       if settle && !force {
         // A new or changed file loads once a poll finds it as the one before did. One still
         // changing waits, not read (its running version stays), without holding up the others;
@@ -595,6 +601,8 @@ public final class RuleReloader: Sendable {
           deferred.insert(file)
           loading[file] = fingerprint[file]
         }
+      }
+      if defersRemovals {
         // A rename is a removal and a new file: the removed file's rule runs on until the new
         // one loads, so no message falls between them; and a file gone at this poll only may be
         // on its way back (a checkout).
@@ -602,8 +610,8 @@ public final class RuleReloader: Sendable {
           loading[file] = fingerprint[file]
           deferred.insert(file)
         }
-        if loading == fingerprint { return nil }
       }
+      if settle && !force && loading == fingerprint { return nil }
       if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
       defer { fingerprint = loading }
       return (

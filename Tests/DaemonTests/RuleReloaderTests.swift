@@ -301,7 +301,8 @@ struct RuleReloaderTests {
   }
 
   /// Polling loads a changed file only once it stays the same for a poll: a file still being
-  /// written is not loaded half-written. A removal waits for a second poll too; SIGHUP does not wait.
+  /// written is not loaded half-written. A removal waits for a second poll too; SIGHUP does not wait
+  /// for a changed file.
   @Test func pollingWaitsForAChangedFileToSettle() async throws {
     let folder = temporaryFolder("settle")
     write(Self.rule, to: folder + "/one.json")
@@ -324,6 +325,33 @@ struct RuleReloaderTests {
     write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/three.json")
     #expect(await reloader.reload(force: true, settle: true) != nil)
     #expect(dispatcher.ruleSet.rules.count == 2)
+  }
+
+  /// A SIGHUP while a rule file is briefly gone (a deploy's checkout rewriting it, `systemctl
+  /// reload` meanwhile) keeps its rule running: the removal applies once a later look finds the file
+  /// still gone, as a poll's does. The SIGHUP retired it, and its messages until the next poll
+  /// went to no rule.
+  @Test func aSIGHUPWhileAFileIsGoneKeepsItsRule() async throws {
+    let folder = temporaryFolder("sighup-gone")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    _ = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    // Back, changed, before the next poll: the new version loads once it settles, with no gap.
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "c/+"), to: folder + "/two.json")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "b/+"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.topicFilter).sorted() == ["a/+", "c/+"])
+    // Gone for good: the poll after the SIGHUP finds it still gone and retires it.
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    _ = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
   }
 
   /// A file rewritten at every poll waits alone: the others' changes load, and its running version
