@@ -223,6 +223,38 @@ struct ReplaySourceTests {
     #expect(followed.source.currentCounts.malformed == 0)
   }
 
+  /// A replay of a file cancelled (SIGTERM) stops at the line it reached, saying which: the lines
+  /// read but not handed over stay unprocessed, to be run again, and the stop waits for what is in
+  /// flight only. (It delivered every line of the 64 KiB block read, however slow the actions.)
+  @Test(.timeLimit(.minutes(1))) func aCancelledFileReplayStopsAtTheLineItReached() async throws {
+    let path = temporaryFolder("replay-stop") + "/in.jsonl"
+    write((1...1_000).map { #"{"topic": "t", "payload": \#($0)}"# }.joined(separator: "\n"), to: path)
+    let notices = Lines()
+    let received = Mutex(0)
+    let released = Mutex(false)
+    let source = ReplaySource(
+      input: .file(path), clock: SystemClock(), onMalformed: { _, _ in }, onNotice: { notices.append($0) })
+    let run = Task {
+      try await source.run { message in
+        received.withLock { $0 += 1 }
+        // The first message waits until the test has cancelled the run.
+        for _ in 0..<1_000 where !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
+        message.acknowledge(.done)
+      }
+    }
+    for _ in 0..<1_000 where received.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(2)) }
+    run.cancel()
+    released.withLock { $0 = true }
+    try await run.value
+    // The block of lines handed over when the run was cancelled, and no more.
+    let count = received.withLock { $0 }
+    #expect(count == ReplaySource.maxBatch)
+    #expect(
+      notices.all == [
+        "\(path): stopped before line \(count + 1); that line and any after it were not processed"
+      ])
+  }
+
   @Test func parsesSourceArguments() {
     #expect(ReplaySource.input(parsing: "-") == .standardInput)
     #expect(ReplaySource.input(parsing: "file:x.jsonl") == .file("x.jsonl"))

@@ -144,13 +144,15 @@ public struct ReplaySource: MessageSource {
       fd = 0
     }
     defer { if fd != 0 { close(fd) } }
+    var info = stat()
+    // A regular file can be read again from any line: once the run is cancelled (SIGTERM), the
+    // lines read but not handed over yet stay unprocessed, and the notice says from which line to
+    // run again, so a stop waits for what is in flight, not for the rest of a 64 KiB block.
+    let rereadable = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     // Standard input is followed only when it is a regular file: the end of a pipe (or a terminal's
     // Ctrl-D) is final, as `tail -f` does on a pipe.
     var follows = follow
-    if follow, case .standardInput = input {
-      var info = stat()
-      follows = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
+    if follow, case .standardInput = input { follows = rereadable }
     // Bytes read from the file open now: a file shorter than that was truncated.
     var offset = 0
     // A replacement that could not be opened was said already.
@@ -240,9 +242,14 @@ public struct ReplaySource: MessageSource {
       }
       pending.append(contentsOf: chunk)
       var start = 0
-      // Every complete line already read is delivered, even once the task is cancelled (SIGTERM):
-      // read from a pipe, it could not be read again. The loop stops before the next read.
+      // Read from a pipe, every complete line already read is delivered, even once the task is
+      // cancelled (SIGTERM): it could not be read again. The loop stops before the next read.
+      var stopped = false
       while let newline = Self.newline(in: pending, from: start) {
+        if rereadable && Task.isCancelled {
+          stopped = true
+          break
+        }
         lineNumber += 1
         if newline - start > maxLineBytes {
           reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
@@ -257,6 +264,7 @@ public struct ReplaySource: MessageSource {
       }
       await deliver(&batch, deliverBatch)
       pending.removeFirst(start)
+      if stopped { break }
       if pending.count > maxLineBytes {
         lineNumber += 1
         reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
@@ -266,10 +274,12 @@ public struct ReplaySource: MessageSource {
     }
     if !pending.isEmpty {
       if Task.isCancelled {
-        // Stopped mid-line: the rest of the line was not read (a file still has it). Said, not
-        // dropped silently, and not malformed: the line may well be whole.
+        // Stopped at a line, or mid-line: the rest of the line was not read (a file still has
+        // it). Said, not dropped silently, and not malformed: the line may well be whole.
+        let read =
+          pending.contains(UInt8(ascii: "\n")) ? "" : " (\(pending.count) bytes of it read)"
         onNotice(
-          "\(name): stopped before the end of line \(lineNumber + 1) (\(pending.count) bytes of it read); that line and any after it were not processed"
+          "\(name): stopped before \(read.isEmpty ? "" : "the end of ")line \(lineNumber + 1)\(read); that line and any after it were not processed"
         )
       } else {
         lineNumber += 1
