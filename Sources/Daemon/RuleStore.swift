@@ -536,9 +536,9 @@ public final class RuleReloader: Sendable {
   /// waiting (a rename): `git checkout` deletes the files it renames before it writes them anew,
   /// and a poll in between retired their rules while the new files were not there yet (their
   /// messages were acknowledged with nothing written). With `force` (SIGHUP), every file is read at
-  /// once, and a removal still waits for a later look that finds the file gone. Rule paths that hold no rule file at all
-  /// keep the running rules, as a path that is gone does (`rm -rf rules && git clone` makes the
-  /// folder before its files).
+  /// once, and a removal still waits for a later look that finds the file gone. Rule paths that
+  /// hold no rule file at all keep the running rules, as a path that is gone does (`rm -rf rules &&
+  /// git clone` makes the folder before its files).
   @discardableResult
   public func reload(force: Bool = false, settle: Bool = false) async -> RuleLoadResult? {
     let digest = digest()
