@@ -125,10 +125,13 @@ public enum RuleStore {
   /// `gate`, when given, is asked about every rule newly compiled from a changed file: a reason it
   /// returns keeps the previous version (or leaves a new rule out) and is reported as an error.
   /// A file in `deferred` (still being written, or gone while a new file is) is not read: its
-  /// previous rule stays, if it has one.
+  /// previous rule stays, if it has one, unless the file is in `gone` (deferred because it is
+  /// missing) and another file's rule now has its name: that is a rename, and the gone file's rule
+  /// retires as the other takes the name.
   public static func load(
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
-    unchanged: Set<String> = [], deferred: Set<String> = [], gate: ReloadGate? = nil
+    unchanged: Set<String> = [], deferred: Set<String> = [], gone: Set<String> = [],
+    gate: ReloadGate? = nil
   ) -> RuleLoadResult {
     var errors: [RuleFileError] = []
     var loaded: [(file: String, rule: Rule)] = []
@@ -145,15 +148,23 @@ public enum RuleStore {
     }
     // A name belongs to the file whose running rule has it: a file that newly claims it (a new
     // file, or an edit) does not push that rule out; it is refused, keeping its own previous version
-    // when that one's name is free. Otherwise the first file in order takes the name.
+    // when that one's name is free. Otherwise the first file in order takes the name. A gone file
+    // yields its rule's name to a file there that claims it (a rename: `b.json` moved to `a.json`,
+    // the same `ruleName`, was refused as a clash with the gone file at every poll until its
+    // removal applied).
+    let claimedByPresent = Set(loaded.lazy.filter { !gone.contains($0.file) }.map(\.rule.name))
+    func renamedAway(_ file: String, _ rule: Rule) -> Bool {
+      gone.contains(file) && claimedByPresent.contains(rule.name)
+    }
     var owners: [String: String] = [:]
-    for (file, rule) in loaded where previous[file]?.name == rule.name && owners[rule.name] == nil {
+    for (file, rule) in loaded
+    where previous[file]?.name == rule.name && owners[rule.name] == nil && !renamedAway(file, rule) {
       owners[rule.name] = file
     }
     var rules: [Rule] = []
     var taken: Set<String> = []
     var clashed: Set<String> = []
-    for (file, rule) in loaded {
+    for (file, rule) in loaded where !renamedAway(file, rule) {
       if let owner = owners[rule.name], owner != file {
         clashed.insert(file)
         errors.append(
@@ -573,59 +584,60 @@ public final class RuleReloader: Sendable {
     }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
     // forced: SIGHUP reads all), and those not to read yet.
-    let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>)? = lock.withLock {
-      if !force && times == fingerprint {
-        lastDigest = digest
+    let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>)? =
+      lock.withLock {
+        if !force && times == fingerprint {
+          lastDigest = digest
+          unsettled = [:]
+          missingBefore = []
+          return nil
+        }
+        var loading = times
+        var deferred: Set<String> = []
+        let seen = unsettled
         unsettled = [:]
-        missingBefore = []
-        return nil
-      }
-      var loading = times
-      var deferred: Set<String> = []
-      let seen = unsettled
-      unsettled = [:]
-      let missingNow = Set(fingerprint.keys.filter { times[$0] == nil })
-      let wasMissing = missingBefore
-      // SIGHUP reads what is there at once, but a file gone retires its rule only as polling does:
-      // a SIGHUP in the middle of a checkout (`systemctl reload` during a deploy) retired a rule
-      // whose file was being rewritten, and its messages until the next poll were acknowledged
-      // with nothing written.
-      let defersRemovals = settle || force
-      missingBefore = defersRemovals ? missingNow : []
-      if settle && !force {
-        // A new or changed file loads once a poll finds it as the one before did. One still
-        // changing waits, not read (its running version stays), without holding up the others;
-        // `lastDigest` is left as it was, so the next poll looks again.
-        for (file, stamp) in times where fingerprint[file] != stamp && seen[file] != stamp {
-          unsettled[file] = stamp
-          deferred.insert(file)
-          loading[file] = fingerprint[file]
+        let missingNow = Set(fingerprint.keys.filter { times[$0] == nil })
+        let wasMissing = missingBefore
+        // SIGHUP reads what is there at once, but a file gone retires its rule only as polling does:
+        // a SIGHUP in the middle of a checkout (`systemctl reload` during a deploy) retired a rule
+        // whose file was being rewritten, and its messages until the next poll were acknowledged
+        // with nothing written.
+        let defersRemovals = settle || force
+        missingBefore = defersRemovals ? missingNow : []
+        if settle && !force {
+          // A new or changed file loads once a poll finds it as the one before did. One still
+          // changing waits, not read (its running version stays), without holding up the others;
+          // `lastDigest` is left as it was, so the next poll looks again.
+          for (file, stamp) in times where fingerprint[file] != stamp && seen[file] != stamp {
+            unsettled[file] = stamp
+            deferred.insert(file)
+            loading[file] = fingerprint[file]
+          }
         }
-      }
-      if defersRemovals {
-        // A rename is a removal and a new file: the removed file's rule runs on until the new
-        // one loads, so no message falls between them; and a file gone at this poll only may be
-        // on its way back (a checkout).
-        for file in missingNow where !unsettled.isEmpty || !wasMissing.contains(file) || !quiet {
-          loading[file] = fingerprint[file]
-          deferred.insert(file)
+        if defersRemovals {
+          // A rename is a removal and a new file: the removed file's rule runs on until the new
+          // one loads, so no message falls between them; and a file gone at this poll only may be
+          // on its way back (a checkout).
+          for file in missingNow where !unsettled.isEmpty || !wasMissing.contains(file) || !quiet {
+            loading[file] = fingerprint[file]
+            deferred.insert(file)
+          }
         }
+        if settle && !force && loading == fingerprint { return nil }
+        if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
+        defer { fingerprint = loading }
+        return (
+          loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
+          deferred, deferred.intersection(missingNow)
+        )
       }
-      if settle && !force && loading == fingerprint { return nil }
-      if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
-      defer { fingerprint = loading }
-      return (
-        loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
-        deferred
-      )
-    }
     guard let plan else { return nil }
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
-      deferred: plan.deferred, gate: gate)
+      deferred: plan.deferred, gone: plan.gone, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))

@@ -327,6 +327,31 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.count == 2)
   }
 
+  /// A file renamed with its `ruleName` (`b.json` to `a.json`) while other files keep changing: the
+  /// new file takes the name once it settles, the gone file's rule retiring in the same swap. It
+  /// was refused as a clash with the gone file (logged, counted as a failed reload) at every poll
+  /// until the removal applied.
+  @Test func aRenamedFileTakesItsRuleNameFromTheGoneFile() async throws {
+    let folder = temporaryFolder("rename-name")
+    let named = #"{"ruleName": "A", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
+    write(named, to: folder + "/b.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "z/+"), to: folder + "/other.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: folder + "/b.json", toPath: folder + "/a.json")
+    write("{}", to: folder + "/notes-0.txt")
+    #expect(await reloader.reload(settle: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.file).sorted() == [folder + "/b.json", folder + "/other.json"])
+    write("{}", to: folder + "/notes-1.txt")
+    let renamed = try #require(await reloader.reload(settle: true))
+    #expect(renamed.errors.isEmpty)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["A", "other"])
+    #expect(dispatcher.ruleSet.rules.map(\.file).sorted() == [folder + "/a.json", folder + "/other.json"])
+    write("{}", to: folder + "/notes-2.txt")
+    #expect(await reloader.reload(settle: true).map(\.errors.isEmpty) ?? true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["A", "other"])
+  }
+
   /// A SIGHUP while a rule file is briefly gone (a deploy's checkout rewriting it, `systemctl
   /// reload` meanwhile) keeps its rule running: the removal applies once a later look finds the file
   /// still gone, as a poll's does. The SIGHUP retired it, and its messages until the next poll
