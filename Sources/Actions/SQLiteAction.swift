@@ -178,16 +178,18 @@ public final class SQLiteAction: BatchAction {
     if database.contains("${") {
       return "'database' is a path, not a template: '\(database)' would be one file of that very name"
     }
+    // SQLite decodes `%HH` in a `file:` URI, its parameters too: `mode=%6Demory` is in memory.
+    let uri = database.hasPrefix("file:") ? database.removingPercentEncoding ?? database : database
     // An in-memory database loses every row at exit while each write counts as a success.
-    if database == ":memory:" || database.hasPrefix("file::memory:") || database.contains("mode=memory")
-      || database.contains("vfs=memdb")
+    if uri == ":memory:" || uri.hasPrefix("file::memory:") || uri.contains("mode=memory")
+      || uri.contains("vfs=memdb")
     {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
     // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary database,
     // deleted when its connection closes: every row lost at exit.
-    if database.hasPrefix("file:") {
-      var path = database.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
+    if uri.hasPrefix("file:") {
+      var path = uri.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
       // `file://AUTHORITY/path`: the path after the authority (`localhost` or none).
       if path.hasPrefix("//") { path = path.dropFirst(2).drop { $0 != "/" } }
       if path.isEmpty || path == "/" {

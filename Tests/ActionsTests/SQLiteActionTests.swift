@@ -740,6 +740,9 @@ struct SQLiteActionTests {
     (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file::memory:?cache=shared", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:memdb1?vfs=memdb", "table": "t"}"#, "its rows would be lost at exit"),
+    // SQLite decodes %HH in a URI's parameters: these are in memory too.
+    (#"{"database": "file:x.db?mode=%6Demory", "table": "t"}"#, "its rows would be lost at exit"),
+    (#"{"database": "file:y.db?vfs=mem%64b", "table": "t"}"#, "its rows would be lost at exit"),
     // An empty file: path is a temporary database, deleted at exit.
     (#"{"database": "file:", "table": "t"}"#, "names no file"),
     (#"{"database": "file:?mode=rwc", "table": "t"}"#, "names no file"),
