@@ -777,10 +777,12 @@ public final class SQLiteAction: BatchAction {
     // The statement for a whole group of rows with `lastNames`, once a group has been met.
     var lastGroupStatement: GRDB.Statement?
     // Column names in lower case: SQLite compares them ignoring case, so a key `Temp` is
-    // written to an existing column `temp` (INSERT names it either way).
+    // written to an existing column `temp` (INSERT names it either way). `table_xinfo`, not
+    // `table_info`, which leaves generated columns out: a key naming one was taken for a new
+    // column, and the row failed on "duplicate column name" instead of SQLite's own word.
     if known == nil {
       columns = Set(
-        try Row.fetchAll(db, sql: "PRAGMA table_info(\"\(table)\")").map {
+        try Row.fetchAll(db, sql: "PRAGMA table_xinfo(\"\(table)\")").map {
           Self.columnKey($0["name"] as String)
         })
     }

@@ -432,6 +432,25 @@ struct SQLiteActionTests {
     #expect(count == 1)
   }
 
+  /// A key naming a generated column of the user's table fails its row with SQLite's own words
+  /// (it was taken for a missing column: "duplicate column name"); the other rows are written.
+  @Test func aKeyNamingAGeneratedColumnFailsWithSQLitesWords() async throws {
+    let (action, path) = try await actionOnNewTable(
+      "gen", columns: "(a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2))", file: "generated.db")
+    let results = await action.performBatch([
+      input(object([("a", .int(1))]), json: "{}"),
+      input(object([("a", .int(2)), ("b", .int(9))]), json: "{}"),
+    ])
+    await action.shutdown()
+    #expect(results[0] == nil)
+    let error = try #require(results[1])
+    #expect(error.message.contains("generated column"), "\(error.message)")
+    let rows = try await DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT a, b FROM gen").map { [$0[0] as Int, $0[1] as Int] }
+    }
+    #expect(rows == [[1, 2]])
+  }
+
   /// Rows with the same columns go in groups of `rowsPerStatement` per INSERT, the rest one by one;
   /// every row lands once, in order, with its own values, whatever the grouping. A row failing
   /// inside a group fails alone: the batch is written again row by row.
