@@ -206,6 +206,8 @@ struct MQTTSourceTests {
     var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("pub"))
     publisherOptions.reconnectDelaySeconds = 1
     publisherOptions.reconnectDelayMaxSeconds = 1
+    // Refused at once while away, not after waiting for the reconnect.
+    publisherOptions.awayWaitSeconds = 0
     let publisher = MQTTPublisher(options: publisherOptions)
     try await publisher.start()
     defer { publisher.shutdown() }
@@ -235,6 +237,42 @@ struct MQTTSourceTests {
       })
     try await Task.sleep(for: .milliseconds(500))
     #expect(!collector.payloads.contains { lost.contains($0) }, "\(collector.payloads)")
+  }
+
+  @Test("a publish while the broker restarts waits for the reconnect and is delivered once")
+  func aPublishWaitsForTheReconnect() async throws {
+    let broker = try MosquittoBroker(persistence: true)
+    defer { broker.stop() }
+    let collector = Collector()
+    var options = try MQTTOptions(url: broker.url, clientID: unique("waiting-sub"))
+    options.reconnectDelaySeconds = 1
+    options.reconnectDelayMaxSeconds = 1
+    let run = Task {
+      try await MQTTSource(options: options, filters: ["wait/#"]).run(deliver: collector.deliver)
+    }
+    defer { run.cancel() }
+    var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("waiting-pub"))
+    publisherOptions.reconnectDelaySeconds = 1
+    publisherOptions.reconnectDelayMaxSeconds = 1
+    let health = Health()
+    let publisher = MQTTPublisher(options: publisherOptions, health: health)
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    #expect(await probe(publisher, topic: "wait/probe") { collector.count > 0 })
+    broker.stop()
+    #expect(
+      await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
+    // Published while the broker is away: it waits for the reconnect (it failed at once).
+    let publishing = Task {
+      try await publisher.publish(
+        topic: "wait/x", payload: Array("during-restart".utf8), qos: 1, retain: false, properties: .init())
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    try broker.restart()
+    try await publishing.value
+    #expect(await eventually(within: 20) { collector.payloads.contains("during-restart") })
+    try await Task.sleep(for: .milliseconds(300))
+    #expect(collector.payloads.filter { $0 == "during-restart" }.count == 1)
   }
 
   @Test("once the daemon stops, PUBACK waits on a broker that stopped answering end within seconds")

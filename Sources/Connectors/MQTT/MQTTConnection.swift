@@ -585,6 +585,20 @@ final class MQTTConnection: @unchecked Sendable {
     try result.get()
   }
 
+  /// While a broker that accepted the client is away, waits for the reconnect, at most
+  /// `awayWaitSeconds` and not once the daemon stops or the connection is closed. A publish failed
+  /// at once instead: a broker restart sent every result in flight down its error path, the
+  /// default retry (0.1 s, then 0.2 s) ending before the first reconnect, a second after the drop.
+  private func waitWhileAway() async {
+    let clock = ContinuousClock()
+    let deadline = clock.now + .milliseconds(Int(options.awayWaitSeconds * 1000))
+    while clock.now < deadline, !Task.isCancelled {
+      let waits = state.withLock { !$0.connected && $0.connectedBefore && !$0.hurried && !$0.closed }
+      guard waits else { return }
+      try? await Task.sleep(for: .milliseconds(25))
+    }
+  }
+
   /// Registers `waiter` under `mid` in the table at `table` (the caller holds the lock), with a
   /// timeout that fails it with `expired` unless its acknowledgement comes first. A request still
   /// waiting under the same, reused id fails with `reused`.
@@ -758,6 +772,7 @@ final class MQTTConnection: @unchecked Sendable {
   func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError) {
+    await waitWhileAway()
     var list: OpaquePointer? = nil
     defer { mosquitto_property_free_all(&list) }
     if options.protocolVersion == .v5 {

@@ -49,6 +49,9 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
   /// How long a QoS 1 publish waits for its PUBACK, and a subscription for its SUBACK, before
   /// failing (default 30 s).
   public var publishTimeoutSeconds: Double
+  /// How long a publish waits for the reconnect while a broker that accepted the client is away,
+  /// before it fails (default 10 s; not once the daemon stops).
+  public var awayWaitSeconds: Double
 
   /// Creates options; the host is the only required field.
   public init(
@@ -57,7 +60,7 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
     protocolVersion: ProtocolVersion = .v5, persistentSession: Bool = true,
     sessionExpirySeconds: UInt32 = 86_400, keepaliveSeconds: Int = 30, reconnectDelaySeconds: Int = 1,
-    reconnectDelayMaxSeconds: Int = 30, publishTimeoutSeconds: Double = 30
+    reconnectDelayMaxSeconds: Int = 30, publishTimeoutSeconds: Double = 30, awayWaitSeconds: Double = 10
   ) {
     self.host = host
     self.port = port ?? (useTLS ? 8883 : 1883)
@@ -76,6 +79,7 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     self.reconnectDelaySeconds = reconnectDelaySeconds
     self.reconnectDelayMaxSeconds = reconnectDelayMaxSeconds
     self.publishTimeoutSeconds = publishTimeoutSeconds
+    self.awayWaitSeconds = awayWaitSeconds
   }
 
   /// Parses `mqtt://[user@]host[:port]` or `mqtts://…`. A password in the URL is refused: it would
