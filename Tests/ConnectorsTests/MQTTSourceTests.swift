@@ -193,25 +193,14 @@ struct MQTTSourceTests {
   func failedPublishesStayUnsent() async throws {
     let broker = try MosquittoBroker(persistence: true)
     defer { broker.stop() }
-    let collector = Collector()
-    var options = try MQTTOptions(url: broker.url, clientID: unique("held"))
-    options.reconnectDelaySeconds = 1
-    options.reconnectDelayMaxSeconds = 1
     // A persistent session on a persistent broker: its subscription outlives the restart, so any
-    // copy libmosquitto kept would reach it.
-    let run = Task {
-      try await MQTTSource(options: options, filters: ["dup/#"]).run(deliver: collector.deliver)
+    // copy libmosquitto kept would reach it. Refused at once while away, not after waiting for the
+    // reconnect.
+    let (collector, run, publisher, _) = try await subscriberAndPublisher(broker, "dup", awayWaitSeconds: 0)
+    defer {
+      run.cancel()
+      publisher.shutdown()
     }
-    defer { run.cancel() }
-    var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("pub"))
-    publisherOptions.reconnectDelaySeconds = 1
-    publisherOptions.reconnectDelayMaxSeconds = 1
-    // Refused at once while away, not after waiting for the reconnect.
-    publisherOptions.awayWaitSeconds = 0
-    let publisher = MQTTPublisher(options: publisherOptions)
-    try await publisher.start()
-    defer { publisher.shutdown() }
-    #expect(await probe(publisher, topic: "dup/probe") { collector.count > 0 })
     broker.stop()
     // Until the publisher has seen the broker go, a publish may still wait for its PUBACK.
     // Only the refused ones are lost: one the broker took just before it stopped is kept in the
@@ -243,22 +232,12 @@ struct MQTTSourceTests {
   func aPublishWaitsForTheReconnect() async throws {
     let broker = try MosquittoBroker(persistence: true)
     defer { broker.stop() }
-    let collector = Collector()
-    var options = try MQTTOptions(url: broker.url, clientID: unique("waiting-sub"))
-    options.reconnectDelaySeconds = 1
-    options.reconnectDelayMaxSeconds = 1
-    let run = Task {
-      try await MQTTSource(options: options, filters: ["wait/#"]).run(deliver: collector.deliver)
+    let (collector, run, publisher, health) = try await subscriberAndPublisher(
+      broker, "wait", awayWaitSeconds: 10)
+    defer {
+      run.cancel()
+      publisher.shutdown()
     }
-    defer { run.cancel() }
-    var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("waiting-pub"))
-    publisherOptions.reconnectDelaySeconds = 1
-    publisherOptions.reconnectDelayMaxSeconds = 1
-    let health = Health()
-    let publisher = MQTTPublisher(options: publisherOptions, health: health)
-    try await publisher.start()
-    defer { publisher.shutdown() }
-    #expect(await probe(publisher, topic: "wait/probe") { collector.count > 0 })
     broker.stop()
     #expect(
       await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
@@ -480,4 +459,34 @@ struct MQTTSourceTests {
     released.withLock { $0 = true }
     #expect(await eventually(within: 10) { accepted.payloads.filter { $0.hasPrefix("d") }.count == 20 })
   }
+}
+
+/// A persistent subscriber to `prefix/#` and a publisher on `broker`, both reconnecting every second,
+/// once a probe went through: for tests that restart the broker. The caller cancels `run` and shuts
+/// the publisher down.
+private func subscriberAndPublisher(
+  _ broker: MosquittoBroker, _ prefix: String, awayWaitSeconds: Double
+) async throws -> (collector: Collector, run: Task<Void, any Error>, publisher: MQTTPublisher, health: Health)
+{
+  let collector = Collector()
+  var options = try MQTTOptions(url: broker.url, clientID: unique("\(prefix)-sub"))
+  options.reconnectDelaySeconds = 1
+  options.reconnectDelayMaxSeconds = 1
+  var publisherOptions = try MQTTOptions(url: broker.url, clientID: unique("\(prefix)-pub"))
+  publisherOptions.reconnectDelaySeconds = 1
+  publisherOptions.reconnectDelayMaxSeconds = 1
+  publisherOptions.awayWaitSeconds = awayWaitSeconds
+  let run = Task {
+    try await MQTTSource(options: options, filters: ["\(prefix)/#"]).run(deliver: collector.deliver)
+  }
+  let health = Health()
+  let publisher = MQTTPublisher(options: publisherOptions, health: health)
+  do {
+    try await publisher.start()
+  } catch {
+    run.cancel()
+    throw error
+  }
+  #expect(await probe(publisher, topic: "\(prefix)/probe") { collector.count > 0 })
+  return (collector, run, publisher, health)
 }
