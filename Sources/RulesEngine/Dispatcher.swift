@@ -622,26 +622,15 @@ public final class Dispatcher: Sendable {
   /// Failure lines logged per action and minute; past them failures are only counted, and the next
   /// line logged says how many were not (each is in its error record, the dead-letter file or
   /// `iotrules_action_failed_total`): a failure storm does not flood the log.
-  static let failureLinesPerMinute = 10
-  /// Per rule and action label: the minute's start, the lines logged in it, the failures not logged.
-  let failureLog = Mutex<[String: (startNanoseconds: UInt64, logged: Int, unlogged: Int)]>([:])
+  static let failureLinesPerMinute = LogBudget.linesPerMinute
+  /// Per rule and action label.
+  let failureLog = Mutex<[String: LogBudget]>([:])
 
   /// Whether this failure of `action` of `rule` is logged, and how many before it were not.
   func failureLogTurn(rule: String, action: String) -> (logs: Bool, unlogged: Int) {
     let now = clock.monotonicNanoseconds()
-    return failureLog.withLock { table -> (Bool, Int) in
-      let key = rule + "\u{0}" + action
-      var entry = table[key] ?? (now, 0, 0)
-      if now &- entry.startNanoseconds >= 60_000_000_000 { entry = (now, 0, entry.unlogged) }
-      defer { table[key] = entry }
-      guard entry.logged < Self.failureLinesPerMinute else {
-        entry.unlogged += 1
-        return (false, 0)
-      }
-      entry.logged += 1
-      let unlogged = entry.unlogged
-      entry.unlogged = 0
-      return (true, unlogged)
+    return failureLog.withLock { table in
+      table[rule + "\u{0}" + action, default: LogBudget(startNanoseconds: now)].turn(now: now)
     }
   }
 
@@ -949,18 +938,13 @@ public final class Dispatcher: Sendable {
       // A group's delivered results are handed on while it goes on (a webhook or a broker
       // answering a topic's backlog one result after another acknowledges each, not all at the
       // group's end); its failures at its end, to be retried together, in order. Parts wait in
-      // `inbox`; one pending wake-up at most, so the parts that came while this task was busy are
-      // taken together.
+      // `inbox`.
       let inbox = PartInbox()
-      let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
       await withTaskGroup(of: Void.self) { group in
         for indices in groups.values {
           group.addTask {
             var rest: [(Int, ActionError?)] = []
-            defer {
-              inbox.parts.withLock { $0.ends.append(rest) }
-              wake.yield()
-            }
+            defer { inbox.ended(rest) }
             if let grouped = action as? any KeyedGroupAction {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
@@ -971,9 +955,7 @@ public final class Dispatcher: Sendable {
                     defer { told[offset] = true }
                     return !told[offset]
                   }
-                  guard first else { return }
-                  inbox.parts.withLock { $0.delivered.append(indices[offset]) }
-                  wake.yield()
+                  if first { inbox.delivered(indices[offset]) }
                 })
               if self.isStopping { self.noteAtStop(results, configured) }
               let early = told.withLock { $0 }
@@ -993,8 +975,7 @@ public final class Dispatcher: Sendable {
               let result = await Self.performOne(action, inputs[index])
               if stopping { self.noteAtStop([result], configured) }
               if result == nil {
-                inbox.parts.withLock { $0.delivered.append(index) }
-                wake.yield()
+                inbox.delivered(index)
               } else {
                 rest.append((index, result))
               }
@@ -1003,10 +984,7 @@ public final class Dispatcher: Sendable {
         }
         var ended = 0
         func takeParts() {
-          let (delivered, ends) = inbox.parts.withLock { parts in
-            defer { parts = ([], []) }
-            return parts
-          }
+          let (delivered, ends) = inbox.take()
           if !delivered.isEmpty {
             eachPart(delivered, [ActionError?](repeating: nil, count: delivered.count))
           }
@@ -1016,7 +994,7 @@ public final class Dispatcher: Sendable {
           }
           ended += ends.count
         }
-        for await _ in wakes {
+        for await _ in inbox.wakes {
           takeParts()
           if ended == groups.count { break }
         }
@@ -1027,16 +1005,44 @@ public final class Dispatcher: Sendable {
           takeParts()
         }
       }
-      wake.finish()
+      inbox.finish()
     }
     return results
   }
 
   /// The results of a batch's topic groups, as `perform(_:on:eachPart:)` collects them: the
   /// indices delivered so far, and each group's last part (its failures, and what it did not tell
-  /// before) once it has ended.
+  /// before) once it has ended. Each addition wakes the collecting task (one wake-up pending at
+  /// most, so the parts that came while it was busy are taken together).
   final class PartInbox: Sendable {
     let parts = Mutex<(delivered: [Int], ends: [[(Int, ActionError?)]])>(([], []))
+    let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init() { (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1)) }
+
+    /// The result at `index` was delivered.
+    func delivered(_ index: Int) {
+      parts.withLock { $0.delivered.append(index) }
+      wake.yield()
+    }
+
+    /// A group ended with `rest`, the results it did not tell as delivered.
+    func ended(_ rest: [(Int, ActionError?)]) {
+      parts.withLock { $0.ends.append(rest) }
+      wake.yield()
+    }
+
+    /// Takes everything added so far.
+    func take() -> (delivered: [Int], ends: [[(Int, ActionError?)]]) {
+      parts.withLock { parts in
+        defer { parts = ([], []) }
+        return parts
+      }
+    }
+
+    /// No more wake-ups.
+    func finish() { wake.finish() }
   }
 
   /// Per action, its first transient failure once the daemon is stopping: later attempts are not

@@ -730,23 +730,16 @@ private final class KafkaConsumer: @unchecked Sendable {
     return nil
   }
 
-  /// Refused records logged in the current minute, when it began (ms), and those not logged since.
-  private var refusedLog = (startMs: 0, logged: 0, unlogged: 0)
+  /// Refused records' log lines (consumer thread only).
+  private var refusedLog = LogBudget(startNanoseconds: DispatchTime.now().uptimeNanoseconds)
 
   /// Counts a record no rule can see (its key or header names no topic) and says so: the first ten
   /// a minute each with their place, then a count in the next minute's first line. Its offset is
   /// committed: the partition goes on, and the record stays in Kafka at the place given.
   private func refuse(origin: String, _ problem: String) {
     CounterStore.shared.messagesRefused.wrappingAdd(1, ordering: .relaxed)
-    let time = now()
-    if time - refusedLog.startMs >= 60_000 { refusedLog = (time, 0, refusedLog.unlogged) }
-    guard refusedLog.logged < 10 else {
-      refusedLog.unlogged += 1
-      return
-    }
-    refusedLog.logged += 1
-    let before = refusedLog.unlogged
-    refusedLog.unlogged = 0
+    let (logs, before) = refusedLog.turn(now: DispatchTime.now().uptimeNanoseconds)
+    guard logs else { return }
     logger.warning(
       "record \(origin) refused: \(RuleFile.printable(problem, keepsLineBreaks: false)); no rule sees it, its offset is committed\(before > 0 ? " (and \(before) more refused since the last line)" : ""); counted in \(MetricNames.messagesRefused)"
     )
