@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Configuration: `{"sqlite": {"database": "data/iot.db", "table": "high_temps", "columns":
 /// {"name": "${template}"}, "busyTimeoutMs": 1000}}`.
-/// - `database`: a path (its folder is created) or a `file:` URI (`?mode=ro` opens read-only).
+/// - `database`: a path (its folder is created) or a `file:` URI (`mode=ro` and `immutable=1`, which
+///   open it read-only, are refused).
 /// - `table`: an identifier `[A-Za-z_][A-Za-z0-9_]{0,127}`.
 /// - `columns` (optional): column name → template rendered against the message; a template that is
 ///   one `${expression}` stores the value with its type (number, text, NULL for Undefined, JSON
@@ -186,23 +187,63 @@ public final class SQLiteAction: BatchAction {
     {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
-    // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary database,
-    // deleted when its connection closes: every row lost at exit.
-    if uri.hasPrefix("file:") {
-      var path = uri.dropFirst("file:".count).prefix { $0 != "?" && $0 != "#" }
+    var path = Substring(database)
+    if database.hasPrefix("file:") {
+      // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary
+      // database, deleted when its connection closes: every row lost at exit.
+      let raw = database.dropFirst("file:".count).prefix { $0 != "#" }
+      var uriPath = raw.prefix { $0 != "?" }
       // `file://AUTHORITY/path`: the path after the authority (`localhost` or none).
-      if path.hasPrefix("//") { path = path.dropFirst(2).drop { $0 != "/" } }
+      if uriPath.hasPrefix("//") { uriPath = uriPath.dropFirst(2).drop { $0 != "/" } }
+      path = Substring(String(uriPath).removingPercentEncoding ?? String(uriPath))
       if path.isEmpty || path == "/" {
         return
           "'database' \(database) names no file (SQLite makes a temporary database, deleted at exit, of an empty path); name a file"
       }
+      if let problem = readOnlyParameter(in: raw.drop { $0 != "?" }.dropFirst()) {
+        return "'database' \(database) \(problem): every write would fail; leave it out"
+      }
     }
-    // A folder at the path would fail every result to the error path: said where it is written.
-    var isFolder: ObjCBool = false
-    if !database.hasPrefix("file:"), FileManager.default.fileExists(atPath: database, isDirectory: &isFolder),
-      isFolder.boolValue
-    {
-      return "'database' \(database) is a folder, not a database file"
+    // What is at the path now would fail every result to the error path: said where it is written.
+    if let problem = pathProblem(String(path)) { return "'database' \(database) \(problem)" }
+    return nil
+  }
+
+  /// Why SQLite could not make or write a database file at `path` as things are now, or nil: a
+  /// folder, a device or pipe there (`/dev/null` takes no database), or a file where a folder on
+  /// the way should be (`rules.json/iot.db`). Missing folders are fine: they are made.
+  static func pathProblem(_ path: String) -> String? {
+    var info = stat()
+    if stat(path, &info) == 0 {
+      guard let kind = RegularFile.kind(ofMode: info.st_mode) else { return nil }
+      return kind == "a folder" ? "is a folder, not a database file" : "is \(kind), not a database file"
+    }
+    // The nearest folder on the way that exists; anything else found first is in the way.
+    var current = Substring(path)
+    while let slash = current.lastIndex(of: "/") {
+      current = current[..<slash]
+      if current.isEmpty { break }
+      if stat(String(current), &info) == 0 {
+        let kind = RegularFile.kind(ofMode: info.st_mode)
+        if kind == "a folder" { return nil }
+        return "cannot be made: '\(current)' is \(kind ?? "a file"), not a folder"
+      }
+    }
+    return nil
+  }
+
+  /// Which parameter of a `file:` URI's query opens the database for reading only (`mode=ro`,
+  /// `immutable=1`, as SQLite reads them: names and values percent-decoded, the boolean true when
+  /// yes/true/on or a number other than 0), said for a message; nil when none does.
+  static func readOnlyParameter(in query: Substring) -> String? {
+    for parameter in query.split(separator: "&") {
+      let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+      let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+      if name == "mode", value == "ro" { return "opens the database read-only (mode=ro)" }
+      if name == "immutable", ["yes", "true", "on"].contains(value.lowercased()) || (Int(value) ?? 0) != 0 {
+        return "opens the database as immutable (\(parameter)), that is read-only"
+      }
     }
     return nil
   }

@@ -687,8 +687,14 @@ struct SQLiteActionTests {
     let setup = try DatabaseQueue(path: path)
     try await setup.write { db in try db.execute(sql: "CREATE TABLE t (a)") }
     try setup.close()
+    // A file format write version above 2 (byte 18 of the header) makes SQLite open the file
+    // read-only, whoever runs the test (file permissions do not stop root).
+    let header = try #require(FileHandle(forUpdatingAtPath: path))
+    try header.seek(toOffset: 18)
+    try header.write(contentsOf: [3])
+    try header.close()
     let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "file:\#(path)?mode=ro", "table": "t"}"#), context: context)
+      configuration: configuration(#"{"database": "\#(path)", "table": "t"}"#), context: context)
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
     #expect(
@@ -740,10 +746,11 @@ struct SQLiteActionTests {
 
   @Test func databaseUnderARegularFileFails() async throws {
     let folder = temporaryFolder()
-    _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data("x".utf8))
     let action = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(folder)/plain/iot.db", "table": "t"}"#),
       context: context)
+    // Made after the rule loaded (the load refuses one there already: `whatIsInTheWayIsRefused`).
+    _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data("x".utf8))
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("Not a directory") == true, "\(String(describing: error))")
@@ -783,6 +790,45 @@ struct SQLiteActionTests {
       Issue.record("no error for \(text)")
     } catch {
       #expect(error.message.contains(expected), "\(error.message)")
+    }
+  }
+
+  /// What is at the database's path when the rule loads, and a URI that opens it read-only, fail
+  /// every write: refused where they are written, as a folder there is, not sent down the error path
+  /// message after message.
+  @Test func whatIsInTheWayIsRefused() throws {
+    let folder = temporaryFolder()
+    _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data("x".utf8))
+    let cases = [
+      (#"{"database": "/dev/null", "table": "t"}"#, "'database' /dev/null is a device, not a database file"),
+      (
+        #"{"database": "\#(folder)/plain/deeper/iot.db", "table": "t"}"#,
+        "cannot be made: '\(folder)/plain' is a file, not a folder"
+      ),
+      (#"{"database": "file:\#(folder)/plain/iot.db", "table": "t"}"#, "is a file, not a folder"),
+      (#"{"database": "file:x.db?mode=ro", "table": "t"}"#, "opens the database read-only (mode=ro)"),
+      (#"{"database": "file:x.db?cache=shared&mode=r%6F", "table": "t"}"#, "read-only (mode=ro)"),
+      (#"{"database": "file:x.db?immutable=1", "table": "t"}"#, "as immutable (immutable=1)"),
+      (#"{"database": "file:x.db?immutable=Yes", "table": "t"}"#, "as immutable (immutable=Yes)"),
+      (#"{"database": "file:\#(folder)?mode=rwc", "table": "t"}"#, "is a folder, not a database file"),
+    ]
+    for (text, expected) in cases {
+      do {
+        _ = try SQLiteAction(configuration: configuration(text), context: context)
+        Issue.record("no error for \(text)")
+      } catch {
+        #expect(error.message.contains(expected), "\(error.message)")
+      }
+    }
+    // Writable spellings load.
+    for database in [
+      "file:\(folder)/a.db?mode=rwc", "file:\(folder)/b.db?immutable=0", "\(folder)/new/sub/c.db",
+      "file:\(folder)/d.db?cache=shared",
+    ] {
+      #expect(throws: Never.self) {
+        _ = try SQLiteAction(
+          configuration: configuration(#"{"database": "\#(database)", "table": "t"}"#), context: context)
+      }
     }
   }
 
