@@ -183,6 +183,36 @@ enum FileSystem {
     }
   }
 
+  /// Why `path` cannot take a regular file as things are now, or nil: a folder, a device or a pipe
+  /// there (`is a device, not NOUN`), or what ``folderProblem(_:)`` says of its folder. Said by the
+  /// file actions when a rule loads, so `check` catches what every write would fail on.
+  static func fileProblem(_ path: String, noun: String) -> String? {
+    var info = stat()
+    if stat(path, &info) == 0 {
+      guard let kind = RegularFile.kind(ofMode: info.st_mode) else { return nil }
+      return "is \(kind), not \(noun)"
+    }
+    return folderProblem(folder(of: path))
+  }
+
+  /// Why `folder` cannot be a folder as things are now, or nil: the nearest of it and the folders
+  /// above it that exists is something else (`cannot be made: 'rules.json' is a file, not a
+  /// folder`). Missing folders are fine: they are made.
+  static func folderProblem(_ folder: String) -> String? {
+    var current = Substring(folder)
+    var info = stat()
+    while !current.isEmpty {
+      if stat(String(current), &info) == 0 {
+        let kind = RegularFile.kind(ofMode: info.st_mode)
+        if kind == "a folder" { return nil }
+        return "cannot be made: '\(current)' is \(kind ?? "a file"), not a folder"
+      }
+      guard let slash = current.lastIndex(of: "/") else { break }
+      current = current[..<slash]
+    }
+    return nil
+  }
+
   /// The folder holding `path` ("." for a bare name).
   static func folder(of path: String) -> String {
     // The last `/` byte: a `/` followed by a combining mark is no `/` Character.

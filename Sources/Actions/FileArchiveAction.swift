@@ -193,6 +193,22 @@ public final class FileArchiveAction: BatchAction {
         try Self.place(of: pathNode, pathText, root: rootNode, reader: reader, context: context)
       }
     }
+    // What is on the disk now that every write would fail on: a file where the root's folders go,
+    // a device or a pipe at a path without templates.
+    if let place, let pathNode, let pathText = pathNode.string {
+      if let problem = FileSystem.folderProblem(place.root) {
+        problems.add(
+          "archive root '\(place.root)' \(problem): every result would fail",
+          at: (rootNode ?? pathNode).position)
+      } else if let below = place.relative.constantText,
+        let problem = FileSystem.fileProblem(
+          place.root == "." ? below : (place.root == "/" ? "" : place.root) + "/" + below,
+          noun: "a regular file")
+      {
+        problems.add(
+          "'path' \(pathText) \(problem): the archive writes regular files only", at: pathNode.position)
+      }
+    }
     var maxBytes: Int?
     var maxAgeSeconds: Int?
     if let rotate = configuration["rotate"] {

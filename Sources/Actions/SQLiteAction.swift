@@ -205,29 +205,8 @@ public final class SQLiteAction: BatchAction {
       }
     }
     // What is at the path now would fail every result to the error path: said where it is written.
-    if let problem = pathProblem(String(path)) { return "'database' \(database) \(problem)" }
-    return nil
-  }
-
-  /// Why SQLite could not make or write a database file at `path` as things are now, or nil: a
-  /// folder, a device or pipe there (`/dev/null` takes no database), or a file where a folder on
-  /// the way should be (`rules.json/iot.db`). Missing folders are fine: they are made.
-  static func pathProblem(_ path: String) -> String? {
-    var info = stat()
-    if stat(path, &info) == 0 {
-      guard let kind = RegularFile.kind(ofMode: info.st_mode) else { return nil }
-      return kind == "a folder" ? "is a folder, not a database file" : "is \(kind), not a database file"
-    }
-    // The nearest folder on the way that exists; anything else found first is in the way.
-    var current = Substring(path)
-    while let slash = current.lastIndex(of: "/") {
-      current = current[..<slash]
-      if current.isEmpty { break }
-      if stat(String(current), &info) == 0 {
-        let kind = RegularFile.kind(ofMode: info.st_mode)
-        if kind == "a folder" { return nil }
-        return "cannot be made: '\(current)' is \(kind ?? "a file"), not a folder"
-      }
+    if let problem = FileSystem.fileProblem(String(path), noun: "a database file") {
+      return "'database' \(database) \(problem)"
     }
     return nil
   }

@@ -311,12 +311,50 @@ struct FileArchiveActionTests {
 
   @Test func folderWhereAFileIsExpectedFails() async throws {
     let folder = temporaryFolder()
-    _ = FileManager.default.createFile(atPath: "\(folder)/blocked", contents: Data())
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/blocked/a.jsonl"}"#), context: context)
+    // Made after the action was configured (one there already is refused then: below).
+    _ = FileManager.default.createFile(atPath: "\(folder)/blocked", contents: Data())
     let error = await action.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]
     #expect(error?.kind == .permanent)
     #expect(error?.message.contains("Not a directory") == true, "\(String(describing: error))")
+  }
+
+  /// What is on the disk when the rule loads that every write would fail on is refused where it is
+  /// written (`check` says so), not sent down the error path result after result.
+  @Test func whatIsInTheWayIsRefused() throws {
+    let folder = temporaryFolder()
+    _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data())
+    let cases = [
+      (
+        #"{"path": "\#(folder)/plain/x/${topic(2)}.jsonl"}"#,
+        "archive root '\(folder)/plain/x' cannot be made: '\(folder)/plain' is a file, not a folder"
+      ),
+      (
+        #"{"root": "\#(folder)/plain", "path": "${topic(2)}.jsonl"}"#,
+        "'\(folder)/plain' is a file, not a folder"
+      ),
+      (#"{"path": "/dev/null"}"#, "'path' /dev/null is a device, not a regular file"),
+      (#"{"path": "\#(folder)"}"#, "is a folder, not a regular file"),
+      (#"{"root": "\#(folder)", "path": "plain/a.jsonl"}"#, "'\(folder)/plain' is a file, not a folder"),
+    ]
+    for (text, expected) in cases {
+      do {
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+        Issue.record("no error for \(text)")
+      } catch {
+        #expect(error.message.contains(expected), "\(error.message)")
+      }
+    }
+    // An existing regular file is appended to; a missing folder is made; `$${` is written as `${`.
+    for text in [
+      #"{"path": "\#(folder)/plain"}"#, #"{"path": "\#(folder)/new/${topic(2)}.jsonl"}"#,
+      #"{"path": "\#(folder)/$${x}/a.jsonl"}"#,
+    ] {
+      #expect(throws: Never.self) {
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+      }
+    }
   }
 
   @Test func batchSyncCoversEveryFileAndReportsEachFailure() async throws {

@@ -355,18 +355,19 @@ struct DaemonRunTests {
     ]
     try python.run()
     python.waitUntilExit()
-    write("", to: folder + "/blocked")
+    // A file where a rendered folder goes (one where the root's folders go is refused at load).
+    write("", to: folder + "/blocked/ok")
     write(
       #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"sqlite": {"database": "\#(folder)/ro.db", "table": "t"}}], "errorAction": {"file": {"path": "\#(folder)/errors/ro.jsonl"}}}"#,
       to: folder + "/rules/read_only.json")
     write(
-      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${topic(2)}.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors/blocked.jsonl"}}}"#,
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${topic(2)}/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors/blocked.jsonl"}}}"#,
       to: folder + "/rules/not_a_folder.json")
     write(
       #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/arch/${topic(2)}/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors/hostile.jsonl"}}}"#,
       to: folder + "/rules/hostile.json")
     write(
-      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/blocked/errors.jsonl"}}}"#,
+      #"{"sql": "SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${topic(2)}/x.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/blocked/${topic(2)}/errors.jsonl"}}}"#,
       to: folder + "/rules/broken_error_action.json")
     write(
       [
@@ -401,11 +402,11 @@ struct DaemonRunTests {
     // rendering refused (`..` + `.jsonl` names a hidden file) is not echoed as the resource.
     #expect(
       Set(blocked.compactMap { ($0["failures"] as? [[String: Any]])?.first?["failedResource"] as? String })
-        == ["\(folder)/blocked/ok.jsonl", "\(folder)/blocked/${topic(2)}.jsonl"])
+        == ["\(folder)/blocked/ok/x.jsonl", "\(folder)/blocked/${topic(2)}/x.jsonl"])
     #expect(
       blocked.contains {
         (($0["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
-          "has a hidden name '...jsonl'") == true
+          "leaves the archive root ('..')") == true
       })
     let hostile = records(folder + "/errors/hostile.jsonl")
     #expect(hostile.count == 1)
@@ -423,9 +424,11 @@ struct DaemonRunTests {
   /// rule's `@dev`, at rule level and in an action's own error action (both rendered empty once).
   @Test func errorActionTemplatesReadTheRulesSETVariables() async throws {
     let folder = temporaryFolder("error-set")
-    write("", to: folder + "/blocked")
+    // Files where the rendered folders go: both actions fail.
+    write("", to: folder + "/blocked/D1")
+    write("", to: folder + "/blocked/own-D1")
     write(
-      #"{"sql": "SET @dev = upper(topic(2)) SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${@dev}.jsonl"}}, {"file": {"path": "\#(folder)/blocked/own-${@dev}.jsonl", "errorAction": {"file": {"path": "\#(folder)/errors/own-${@dev}.jsonl"}}}}], "errorAction": {"file": {"path": "\#(folder)/errors/rule-${@dev}-${clientid()}.jsonl"}}}"#,
+      #"{"sql": "SET @dev = upper(topic(2)) SELECT v FROM 'in/+'", "actions": [{"file": {"path": "\#(folder)/blocked/${@dev}/x.jsonl"}}, {"file": {"path": "\#(folder)/blocked/own-${@dev}/x.jsonl", "errorAction": {"file": {"path": "\#(folder)/errors/own-${@dev}.jsonl"}}}}], "errorAction": {"file": {"path": "\#(folder)/errors/rule-${@dev}-${clientid()}.jsonl"}}}"#,
       to: folder + "/rules/set_paths.json")
     write(#"{"topic": "in/d1", "payload": {"v": 1}, "clientId": "c1"}"#, to: folder + "/input.jsonl")
     let (status, output, errors) = try await runIotrules(

@@ -86,6 +86,16 @@ public struct Template: Sendable {
     renderers.allSatisfy { if case .text = $0 { true } else { false } }
   }
 
+  /// What a template without `${...}` renders to (its text, `$${` written as `${`); nil for others.
+  public var constantText: String? {
+    var text = ""
+    for renderer in renderers {
+      guard case .text(let part) = renderer else { return nil }
+      text += part
+    }
+    return renderers.isEmpty ? source : text
+  }
+
   /// The literal text before the first `${`: for a path, the fixed folder a rendered path must stay in.
   public var literalPrefix: String {
     if renderers.isEmpty { return source }
