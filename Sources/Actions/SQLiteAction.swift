@@ -208,6 +208,17 @@ public final class SQLiteAction: BatchAction {
     if let problem = FileSystem.fileProblem(String(path), noun: "a database file") {
       return "'database' \(database) \(problem)"
     }
+    // A file that is there, not empty and not SQLite's (a rule file, a log) fails every write.
+    let descriptor = open(String(path), O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    if descriptor >= 0 {
+      defer { close(descriptor) }
+      var header = [UInt8](repeating: 0, count: 16)
+      let count = read(descriptor, &header, 16)
+      if count > 0, header[..<count] != Array("SQLite format 3\0".utf8)[...] {
+        return
+          "'database' \(database) is not a SQLite database (the file does not begin with SQLite's header)"
+      }
+    }
     return nil
   }
 

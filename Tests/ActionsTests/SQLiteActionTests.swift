@@ -799,7 +799,9 @@ struct SQLiteActionTests {
   @Test func whatIsInTheWayIsRefused() throws {
     let folder = temporaryFolder()
     _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data("x".utf8))
+    _ = FileManager.default.createFile(atPath: "\(folder)/empty.db", contents: Data())
     let cases = [
+      (#"{"database": "\#(folder)/plain", "table": "t"}"#, "is not a SQLite database"),
       (#"{"database": "/dev/null", "table": "t"}"#, "'database' /dev/null is a device, not a database file"),
       (
         #"{"database": "\#(folder)/plain/deeper/iot.db", "table": "t"}"#,
@@ -823,7 +825,7 @@ struct SQLiteActionTests {
     // Writable spellings load.
     for database in [
       "file:\(folder)/a.db?mode=rwc", "file:\(folder)/b.db?immutable=0", "\(folder)/new/sub/c.db",
-      "file:\(folder)/d.db?cache=shared",
+      "file:\(folder)/d.db?cache=shared", "\(folder)/empty.db",
     ] {
       #expect(throws: Never.self) {
         _ = try SQLiteAction(
