@@ -118,15 +118,16 @@ public final class KafkaAction: PipelinedBatchAction {
   /// are). What has no librdkafka meaning is a problem that says what to give instead (a Java
   /// KeyStore, Kerberos' realm and KDC). A value with a substitution template (`${get_secret(...)}`,
   /// as AWS's examples write passwords) is rendered when the action starts.
+  /// Each setting keeps the name it was `written` with, which messages about it say.
   static func producerSettings(_ properties: [String: String]) -> (
-    settings: [(key: String, value: String)], problems: [(key: String, message: String)]
+    settings: [(key: String, value: String, written: String)], problems: [(key: String, message: String)]
   ) {
-    var settings: [(key: String, value: String)] = []
+    var settings: [(key: String, value: String, written: String)] = []
     var problems: [(key: String, message: String)] = []
     for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
       switch key {
-      case "sasl.scram.username", "sasl.plain.username": settings.append(("sasl.username", value))
-      case "sasl.scram.password", "sasl.plain.password": settings.append(("sasl.password", value))
+      case "sasl.scram.username", "sasl.plain.username": settings.append(("sasl.username", value, key))
+      case "sasl.scram.password", "sasl.plain.password": settings.append(("sasl.password", value, key))
       case "key.serializer", "value.serializer":
         let expected = key == "key.serializer" ? "StringSerializer" : "ByteBufferSerializer"
         if value != expected && value != "org.apache.kafka.common.serialization.\(expected)" {
@@ -144,7 +145,7 @@ public final class KafkaAction: PipelinedBatchAction {
         problems.append(
           (key, "librdkafka reads the realm and KDC from the system's krb5.conf: set them there"))
       default:
-        settings.append((key, value))
+        settings.append((key, value, key))
       }
     }
     return (settings, problems)
@@ -154,13 +155,13 @@ public final class KafkaAction: PipelinedBatchAction {
   /// (for a templated value, whose rendering is not known yet, only an unknown property).
   static func settingProblems(_ properties: [String: String]) -> [(key: String, message: String)] {
     var (settings, problems) = producerSettings(properties)
-    for (key, value) in settings {
+    for (key, value, written) in settings {
       // librdkafka takes it, and then refuses every record of a producer that never begins a
       // transaction ("Erroneous state"), each retried as transient.
       if key == "transactional.id" {
         problems.append(
           (
-            key,
+            written,
             "the kafka action does not use transactions (each record is acknowledged on its own): drop it"
           ))
         continue
@@ -169,7 +170,7 @@ public final class KafkaAction: PipelinedBatchAction {
       if let problem = KafkaSettings.problem(key: key, value: probe),
         !value.contains("${") || problem.contains("No such configuration property")
       {
-        problems.append((key, problem))
+        problems.append((written, problem))
       }
     }
     return problems
@@ -185,7 +186,7 @@ public final class KafkaAction: PipelinedBatchAction {
   private let partition: ActionTemplate?
   private let headers: [(key: String, value: ActionTemplate)]
   /// The librdkafka settings of `clientProperties`, each value's template when it has one.
-  private let settings: [(key: String, value: String, template: ActionTemplate?)]
+  private let settings: [(key: String, value: String, written: String, template: ActionTemplate?)]
   private let producer = Mutex<KafkaProducer?>(nil)
 
   /// `kafka`.
@@ -215,10 +216,11 @@ public final class KafkaAction: PipelinedBatchAction {
     for (index, header) in configuration.headers.enumerated() {
       if let value = compile(header.value, "headers[\(index)].value") { headers.append((header.key, value)) }
     }
-    var settings: [(key: String, value: String, template: ActionTemplate?)] = []
-    for (key, value) in Self.producerSettings(configuration.clientProperties).settings {
+    var settings: [(key: String, value: String, written: String, template: ActionTemplate?)] = []
+    for (key, value, written) in Self.producerSettings(configuration.clientProperties).settings {
       settings.append(
-        (key, value, value.contains("${") ? compile(value, "clientProperties[\"\(key)\"]") : nil))
+        (key, value, written, value.contains("${") ? compile(value, "clientProperties[\"\(written)\"]") : nil)
+      )
     }
     try problems.throwIfAny()
     self.settings = settings
@@ -235,12 +237,12 @@ public final class KafkaAction: PipelinedBatchAction {
     let now = Message(topic: "", payload: [], receivedAtMs: 0)
     let input = ActionInput(ruleName: "", evaluation: Evaluation(value: .undefined), message: now)
     var config: [(key: String, value: String)] = []
-    for (key, value, template) in settings {
+    for (key, value, written, template) in settings {
       config.append(
         (
           key,
           try template?.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka clientProperties '\(key)'") ?? value
+            input, secrets: secrets, field: "kafka clientProperties '\(written)'") ?? value
         ))
     }
     let client = try KafkaProducers.acquire(bootstrapServers: configuration.bootstrapServers, config: config)
