@@ -114,7 +114,8 @@ struct CheckCommand: ParsableCommand {
         }
         if result.diagnostics.isEmpty { print("\(result.file): ok (rule \(result.rule ?? ""))") }
       }
-      print("\(results.count - invalid) valid, \(invalid + missing.count) invalid")
+      // Every path that gave no good rule counts, as in JSON: a mistyped folder never reads "0 invalid".
+      print("\(results.count - invalid) valid, \(invalid + missing.count + empty.count) invalid")
     }
     // Rules are read from a folder itself, as `run` reads them: rule files in its subfolders would
     // pass CI unchecked without a word.

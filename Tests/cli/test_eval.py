@@ -275,6 +275,10 @@ with tempfile.TemporaryDirectory() as work:
     check("check lists an empty path in JSON", document.get("invalid") == 2 and len(empty_results) == 1
           and empty_results[0]["errors"][0]["severity"] == "error"
           and "no rule files" in empty_results[0]["errors"][0]["message"], p.stdout)
+    # The text summary counts the empty path too, as JSON does: never "0 invalid" with one.
+    p = subprocess.run([BIN, "check", os.path.join(work, "empty")], capture_output=True, text=True, timeout=60)
+    check("check's text summary counts an empty path", p.returncode == 66
+          and p.stdout.strip().endswith("0 valid, 1 invalid"), f"{p.returncode} {p.stdout} {p.stderr}")
     # A path that does not exist is a result of its own, in JSON too (exit 74): the others are still
     # checked (nothing was printed on stdout before).
     missing = os.path.join(work, "nope")
