@@ -779,24 +779,32 @@ extension RuleNode {
     SettingShape.object(keys, required: required).check(
       self, path: kind, ignoring: ["retry", "errorAction"], into: &problems)
     if problems.list.isEmpty { return try build(try decodeCheckedConfiguration(kind: kind)) }
-    // The members that pass their shape, alone.
-    var pruned = self
-    pruned.kind = .object(
-      (members ?? []).filter { member in
-        guard let memberShape = keys[member.key] else { return false }
-        var own = ConfigurationProblems()
-        memberShape.check(member.value, path: "\(kind).\(member.key)", into: &own)
-        return own.list.isEmpty
-      })
-    if let configuration: T = try? pruned.decodeCheckedConfiguration(kind: kind) {
+    // What passes its shape, with stand-ins for required values missing or of the wrong kind,
+    // judged as the action would be: their problems too, besides those the stand-ins cause.
+    var placeholders: Set<String> = []
+    if let pruned = SettingShape.object(keys, required: required).pruned(
+      self, path: kind, ignoring: ["retry", "errorAction"], placeholders: &placeholders),
+      let configuration: T = try? pruned.decodeCheckedConfiguration(kind: kind)
+    {
       do {
         _ = try build(configuration)
       } catch {
-        problems.add(error)
+        for problem in error.all
+        where !placeholders.contains(where: { Self.message(problem.message, isAbout: $0) }) {
+          problems.add(problem)
+        }
       }
     }
     try problems.throwIfAny()
     preconditionFailure("problems were found")
+  }
+
+  /// True when `message` is about `field` (`http.url: ...`, `http.url.x`, `http.url[0]`).
+  fileprivate static func message(_ message: String, isAbout field: String) -> Bool {
+    guard message.startsExactly(with: field) else { return false }
+    guard let next = message.utf8.dropFirst(field.utf8.count).first else { return true }
+    return next == UInt8(ascii: ":") || next == UInt8(ascii: ".") || next == UInt8(ascii: "[")
+      || next == UInt8(ascii: " ")
   }
 
   /// Decodes a connector action's `Configuration` from this object, whose shape was checked.

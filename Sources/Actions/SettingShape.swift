@@ -100,6 +100,70 @@ indirect enum SettingShape: Sendable {
     }
   }
 
+  /// `node` with what departs from this shape taken out, so the rest can still be decoded and
+  /// judged: a member of the wrong kind or an unknown key dropped, an object or array kept with its
+  /// good parts; a required key missing (or dropped) stands in as a `placeholder` value, whose path
+  /// (`http.url`) is added to `placeholders` so its own messages can be left out (the shape's
+  /// message said what is wrong there).
+  func pruned(_ node: RuleNode, path: String, ignoring: Set<String> = [], placeholders: inout Set<String>)
+    -> RuleNode?
+  {
+    var own = ConfigurationProblems()
+    check(node, path: path, ignoring: ignoring, into: &own)
+    if own.list.isEmpty { return node }
+    var result = node
+    switch self {
+    case .array(let element):
+      guard case .array(let items) = node.kind else { return nil }
+      result.kind = .array(
+        items.enumerated().compactMap { index, item in
+          element.pruned(item, path: "\(path)[\(index)]", placeholders: &placeholders)
+        })
+    case .object(let keys, let required):
+      guard let members = node.members else { return nil }
+      var kept: [RuleNode.Member] = []
+      for member in members {
+        if ignoring.contains(member.key) {
+          kept.append(member)
+          continue
+        }
+        guard let shape = keys[member.key],
+          let value = shape.pruned(member.value, path: "\(path).\(member.key)", placeholders: &placeholders)
+        else { continue }
+        kept.append(RuleNode.Member(key: member.key, keyPosition: member.keyPosition, value: value))
+      }
+      for key in required.sorted() where !kept.contains(where: { $0.key == key }) {
+        guard let stand = keys[key]?.placeholder(at: node.position) else { return nil }
+        placeholders.insert("\(path).\(key)")
+        kept.append(RuleNode.Member(key: key, keyPosition: node.position, value: stand))
+      }
+      result.kind = .object(kept)
+    default:
+      // A scalar of the wrong kind: dropped.
+      return nil
+    }
+    return result
+  }
+
+  /// A value of this shape that stands in for a missing one while the rest is judged.
+  private func placeholder(at position: FilePosition) -> RuleNode? {
+    let kind: RuleNode.Kind
+    switch self {
+    case .string, .stringOrWholeNumber: kind = .string("x")
+    case .wholeNumber: kind = .number("1")
+    case .boolean: kind = .bool(false)
+    case .stringMap, .object: kind = .object([])
+    case .array: kind = .array([])
+    case .anything: kind = .null
+    }
+    var node = RuleNode(kind: kind, position: position, stringPositions: [])
+    if case .object(_, let required) = self, !required.isEmpty {
+      var ignored: Set<String> = []
+      node = pruned(node, path: "", placeholders: &ignored) ?? node
+    }
+    return node
+  }
+
   /// A decoder's type in a rule file's words, for a mismatch the shape did not foresee.
   static func words(for type: Any.Type) -> String {
     switch type {

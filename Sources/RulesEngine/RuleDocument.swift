@@ -46,6 +46,13 @@ public struct RuleNode: Sendable {
     public var keyPosition: FilePosition
     /// The value.
     public var value: RuleNode
+
+    /// Creates a member.
+    public init(key: String, keyPosition: FilePosition, value: RuleNode) {
+      self.key = key
+      self.keyPosition = keyPosition
+      self.value = value
+    }
   }
 
   /// The value.
@@ -55,6 +62,13 @@ public struct RuleNode: Sendable {
   /// For strings: the file position of each UTF-8 byte of the decoded string (plus one past the end),
   /// so a position inside the string maps back to the file even through escapes.
   public var stringPositions: [FilePosition]
+
+  /// Creates a node (a string's byte positions, when not given, are all its own position).
+  public init(kind: Kind, position: FilePosition, stringPositions: [FilePosition] = []) {
+    self.kind = kind
+    self.position = position
+    self.stringPositions = stringPositions
+  }
 
   /// The member `key` of an object.
   public subscript(key: String) -> RuleNode? {

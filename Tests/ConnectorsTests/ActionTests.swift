@@ -1613,6 +1613,46 @@ struct ConnectorFactoryTests {
           ("http.url: must start with https:// or http://", "1:9"),
         ]
       ),
+      // Nor does a required value missing or of the wrong kind, or a nested one (a stand-in takes
+      // its place while the rest is judged; its own problems are not said twice).
+      (
+        "http", #"{"timeoutMs": -1, "confirmationUrl": "ftp://x"}"#,
+        [
+          ("http.url: missing", "1:1"),
+          ("http.confirmationUrl: must start with https:// or http://", "1:38"),
+          ("http.timeoutMs: must be between 1 and 60000, not -1", "1:15"),
+        ]
+      ),
+      (
+        "republish", #"{"topic": 5, "qos": 7}"#,
+        [
+          ("republish.topic: must be a string, not a number", "1:11"),
+          ("republish.qos: must be 0 or 1, not 7", "1:21"),
+        ]
+      ),
+      (
+        "republish", #"{"topc": "out/x", "qos": 7}"#,
+        [
+          ("unknown key 'topc' in the republish action; did you mean 'topic'?", "1:2"),
+          ("republish.topic: missing", "1:1"),
+          ("republish.qos: must be 0 or 1, not 7", "1:26"),
+        ]
+      ),
+      (
+        "http", #"{"url": "https://x/", "batch": {"maxSize": 0, "maxDelayMs": "x"}}"#,
+        [
+          ("http.batch.maxDelayMs: must be a whole number, not a string", "1:61"),
+          ("http.batch.maxSize: must be between 1 and 1000", "1:44"),
+        ]
+      ),
+      (
+        "kafka", #"{"topic": 5, "bootstrapServers": "h", "partition": "x"}"#,
+        [
+          ("kafka.topic: must be a string, not a number", "1:11"),
+          ("kafka.bootstrapServers: must be host:port[,host:port], not 'h'", "1:34"),
+          ("kafka.partition: must be a whole number >= 0, not 'x'", "1:52"),
+        ]
+      ),
     ] as [(String, String, [(String, String)])])
   func everyProblem(kind: String, json: String, expected: [(String, String)]) {
     do {
