@@ -335,7 +335,7 @@ public final class HTTPAction: KeyedGroupAction {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
     for (index, input) in inputs.enumerated() {
-      switch prepare(input) {
+      switch prepare(input, secrets: secrets) {
       case .success(let request): requests.append((index, request))
       case .failure(let error): results[index] = error
       }
@@ -477,7 +477,7 @@ public final class HTTPAction: KeyedGroupAction {
   private static let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
 
   /// Renders the URL and headers of `input`'s request, or the permanent error that refuses it.
-  private func prepare(_ input: ActionInput) -> Result<Request, ActionError> {
+  private func prepare(_ input: ActionInput, secrets: (any SecretStore)?) -> Result<Request, ActionError> {
     let renderedURL: String
     let valueRanges: [Range<Int>]
     let shownURL: String
@@ -547,6 +547,14 @@ public final class HTTPAction: KeyedGroupAction {
         shownURL: shownURL,
         headers: requestHeaders,
         body: input.evaluation.payload, isJSON: isJSON))
+  }
+
+  /// Why the daemon would refuse the request `input` renders (for previews: `iotrules test`, the
+  /// REPL's `.rule`), with every secret as `***`; nil when it would send it or when the reason lies
+  /// in a secret's value, which a preview does not read.
+  public func requestRefusal(_ input: ActionInput) -> String? {
+    guard case .failure(let error) = prepare(input, secrets: PlaceholderSecrets()) else { return nil }
+    return error.message.contains("***") ? nil : error.message
   }
 
   /// One POST of `body` to `request`'s URL with its headers, classified. Messages show the URL with

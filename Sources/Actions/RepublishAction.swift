@@ -150,6 +150,9 @@ private final class WatchedSecrets: SecretStore {
 
   init(_ store: (any SecretStore)?) { self.store = store }
 
+  /// The store's: a preview's `***` is given for every secret, none read.
+  var placeholder: String? { store?.placeholder }
+
   /// The first id asked for that had no secret, or whose secret gave nothing (and why).
   var firstMissing: (id: String, reason: String?)? { seen.withLock { $0.missing } }
   /// The secrets given.
@@ -527,6 +530,23 @@ public final class RepublishAction: Action {
         "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
       )
     }
+    var properties = try properties(for: input, secrets: secrets)
+    properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
+    let payload = input.evaluation.payload
+    if usesHopLedger {
+      HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
+    }
+    try await publisher.publish(
+      topic: rendered, payload: payload, qos: configuration.qos,
+      retain: configuration.retain,
+      properties: properties)
+  }
+
+  /// The MQTT 5 properties of `input`'s message, rendered with `secrets` and judged as the broker
+  /// needs them (the hop count not yet added), or the permanent error that refuses them.
+  private func properties(for input: ActionInput, secrets: (any SecretStore)?) throws(ActionError)
+    -> PublishProperties
+  {
     // A header whose template renders empty (the message has no such field) is left out, each the
     // same way: the message goes without that header.
     var properties = PublishProperties()
@@ -607,15 +627,19 @@ public final class RepublishAction: Action {
     ] {
       if let text, let problem = Self.propertyProblem(text, field) { throw problem }
     }
-    properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
-    let payload = input.evaluation.payload
-    if usesHopLedger {
-      HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
+    return properties
+  }
+
+  /// Why the daemon would refuse the headers `input` renders (for previews: `iotrules test`, the
+  /// REPL's `.rule`), with every secret as `***`; nil when it would send them or when the reason
+  /// lies in a secret's value, which a preview does not read.
+  public func headersRefusal(_ input: ActionInput) -> String? {
+    do {
+      _ = try properties(for: input, secrets: PlaceholderSecrets())
+      return nil
+    } catch {
+      return error.message.contains("***") ? nil : error.message
     }
-    try await publisher.publish(
-      topic: rendered, payload: payload, qos: configuration.qos,
-      retain: configuration.retain,
-      properties: properties)
   }
 
   /// A topic that can match the rule's own FROM filter: each republished message comes back to

@@ -21,6 +21,9 @@ public struct RulePreview: Sendable {
     var escapedTopic: Template?
     /// A file action as the daemon builds it: it judges each rendered path as the daemon would.
     var archive: FileArchiveAction?
+    /// A republish or http action as the daemon builds it: it judges rendered headers and URLs as
+    /// the daemon would.
+    var connector: (any Action)?
   }
 
   /// The rule's name.
@@ -96,7 +99,8 @@ public struct RulePreview: Sendable {
       list.append(
         ActionPreview(
           kind: member.key, label: "\(member.key)[\(label)]", fields: .object(fields),
-          escapedTopic: escapedTopic, archive: configured?.action as? FileArchiveAction))
+          escapedTopic: escapedTopic, archive: configured?.action as? FileArchiveAction,
+          connector: configured?.action))
       if let nested = member.value["errorAction"] {
         compileAction(
           nested, label: "\(label).errorAction", configured: configured?.errorAction, into: &list)
@@ -197,6 +201,16 @@ public struct RulePreview: Sendable {
           !partition.contains("***"), KafkaAction.partitionNumber(partition) == nil
         {
           refusal = "the kafka partition renders '\(partition)', not a partition number"
+        }
+      }
+      // Headers the broker would not take (a control character, a response topic with a wildcard,
+      // correlation data that is not base64...), a URL or header that leaves or breaks the request.
+      if refusal == nil {
+        let input = ActionInput(ruleName: name, evaluation: evaluation, message: Message(context: context))
+        if let republish = action.connector as? RepublishAction {
+          refusal = republish.headersRefusal(input)
+        } else if let http = action.connector as? HTTPAction {
+          refusal = http.requestRefusal(input)
         }
       }
       // A rendered file path with an empty segment, a hidden name, `..`, ...

@@ -113,6 +113,13 @@ public struct Message: Sendable {
         origin: origin, originLine: originLine.map { max($0, 0) } ?? -1, acknowledge: acknowledge))
   }
 
+  /// A message whose evaluation context is `context` (a preview's message: a rule test case's,
+  /// the REPL's), its topic, payload, client id and other context values as given.
+  public init(context: EvaluationContext) {
+    self.init(topic: context.topic, payload: context.payload, receivedAtMs: context.timestampMs)
+    storage.fields.context = context
+  }
+
   /// The evaluation context of this message: the message's own (a copy costs a reference count),
   /// or with `secrets` a copy that reads them.
   public func evaluationContext(secrets: (any SecretStore)? = nil) -> EvaluationContext {

@@ -128,6 +128,34 @@ import Testing
     #expect(out.hasSuffix("2 passed, 2 failed (4 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  @Test("republish headers and http requests the daemon would refuse show 'refused' and fail the case")
+  func refusedHeadersAndRequestsFail() throws {
+    let folder = temporaryFolder("ruletest-refused-headers")
+    try #"""
+    {"sql": "SELECT * FROM 'sensors/+/data'",
+     "actions": [{"republish": {"topic": "out/x", "headers": {"contentType": "${ct}", "responseTopic": "${rt}",
+                                "userProperties": [{"key": "k", "value": "${get_secret('s')}"}]}}},
+                 {"http": {"url": "https://hooks.example.com/in/${dev}", "confirmationUrl": "https://hooks.example.com/in/",
+                           "headers": [{"key": "x-dev", "value": "${dev}"}]}}]}
+    """#.write(toFile: folder + "/h.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "fine", "topic": "sensors/d1/data", "payload": {"ct": "text/plain", "rt": "replies/d1", "dev": "d1"},
+      "expect": {"actions": [{"kind": "republish", "topic": "out/x"}, {"kind": "http", "url": "https://hooks.example.com/in/d1"}]}},
+     {"name": "control character", "topic": "sensors/d1/data", "payload": {"ct": "a\u0001b", "dev": "d1"},
+      "expect": {"actions": [{"kind": "republish", "topic": "out/x"}, {"kind": "http"}]}},
+     {"name": "wildcard response topic", "topic": "sensors/d1/data", "payload": {"rt": "replies/#", "dev": "d1"},
+      "expect": {"actions": [{"kind": "republish"}, {"kind": "http"}]}},
+     {"name": "climbing url", "topic": "sensors/d1/data", "payload": {"dev": "../admin"},
+      "expect": {"actions": [{"kind": "republish"}, {"kind": "http"}]}}]
+    """#.write(toFile: folder + "/h.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("republish contentType contains the control character U+0001 at byte 1"), "\(out)")
+    #expect(out.contains("republish responseTopic rendered 'replies/#'"), "\(out)")
+    #expect(out.contains("has a '.' or '..' path segment; refused"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 3 failed (4 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
   @Test("a template's get_secret shows as *** in rule tests: they read no secret, and judge no value it made")
   func secretsArePlaceholders() throws {
     let folder = temporaryFolder("ruletest-secrets")
