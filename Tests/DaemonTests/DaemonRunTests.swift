@@ -440,6 +440,27 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/dead.jsonl"))
   }
 
+  /// A dead-letter pipe whose reader is gone (`--dead-letter /dev/stdout | ...`): the write fails
+  /// with EPIPE and the message is kept unacknowledged, logged with its record, exit 74; SIGPIPE
+  /// had ended the process on the spot (status 141 in a shell), with no word.
+  @Test func aDeadLetterPipeWithoutReaderIsAFailedWriteNotADeath() async throws {
+    let folder = temporaryFolder("epipe")
+    write("", to: folder + "/arch/b")
+    write(
+      #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"file": {"path": "arch/${topic(2)}/x.jsonl"}}]}"#,
+      to: folder + "/rules/r.json")
+    write(#"{"topic": "a/b", "payload": {"i": 1}}"#, to: folder + "/input.jsonl")
+    // Standard output becomes a pipe whose reader has exited.
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "/dev/stdout"], in: folder,
+      shellPrefix: "exec 1> >(exit 0); sleep 0.3")
+    let status = await process.wait(seconds: 60)
+    #expect(process.process.terminationReason == .exit, "\(String(describing: status))")
+    #expect(status == 74, "\(process.stderr)")
+    #expect(process.stderr.contains("write /dev/stdout: Broken pipe"), "\(process.stderr)")
+    #expect(process.stderr.contains(#"\"origin\":\"input.jsonl:1\""#), "\(process.stderr)")
+  }
+
   @Test func sigtermMidStreamDrains() async throws {
     let folder = temporaryFolder("sigterm")
     var lines = ""
