@@ -40,6 +40,10 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT a FROM 't' WHERE b = 'x'", "(select (item a)) (from 't') (where (= b 'x'))"),
     ("SELECT * FROM topic/#", "(select (item *)) (from 'topic/#' unquoted)"),
     ("SELECT * FROM a/+/c WHERE x", "(select (item *)) (from 'a/+/c' unquoted) (where x)"),
+    // A filter that begins with a reserved word is a filter: only the bare word is refused.
+    ("SELECT * FROM where/x", "(select (item *)) (from 'where/x' unquoted)"),
+    ("SELECT * FROM from/# WHERE x", "(select (item *)) (from 'from/#' unquoted) (where x)"),
+    ("SELECT * FROM select-x", "(select (item *)) (from 'select-x' unquoted)"),
     ("SET @a = 1 SELECT @a AS a FROM 't'", "(set (@a 1)) (select (item @a as a)) (from 't')"),
     (
       "SET @c = (f - 32) * 5 / 9, @d = @c.x SELECT @c AS celsius, humidity",
@@ -470,6 +474,7 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT a = NOT b", "1:12: NOT must be in parentheses after '='"),
     ("SELECT a FROM", "1:14: expected a topic filter after FROM, found the end of the statement"),
     ("SELECT a FROM WHERE b", "1:15: expected a topic filter after FROM, found WHERE"),
+    ("SELECT a FROM from", "1:15: expected a topic filter after FROM, found FROM"),
     ("SELECT (SELECT a) FROM 't'", "1:17: expected FROM in the nested query, found ')'"),
     (
       "SELECT EXISTS (a) FROM 't'",

@@ -193,9 +193,11 @@ public struct Parser {
     if raw.text.isEmpty {
       throw error("expected a topic filter after FROM, found the end of the statement", raw.range)
     }
+    // The bare word, not a filter that begins with it (`where/x`, `from/#` are filters).
     var wordLexer = lexer
     if let next = try? wordLexer.next(), case .keyword(let keyword) = next.kind,
-      keyword == .where || keyword == .select || keyword == .from
+      keyword == .where || keyword == .select || keyword == .from,
+      next.range.end.offset == raw.range.end.offset
     {
       throw error("expected a topic filter after FROM, found \(keyword.rawValue)", next.range)
     }
