@@ -322,7 +322,17 @@ public enum Daemon {
     let spec = try SourceSpec(configuration)
     let settings = configuration.connectors
     // Before any action opens a file or a socket (and before the archive sizes its share).
-    if let (before, after) = DescriptorLimit.raise(), after < 4_096 {
+    let limit = DescriptorLimit.raise()
+    // Below this the daemon cannot run: libdispatch, its own descriptors, the sources and the
+    // dead-letter file leave the actions next to nothing, and at 16 to 20 libdispatch stopped the
+    // process with SIGILL mid-run (messages in flight, no summary). Said at once instead.
+    if let (_, after) = limit, after < DescriptorLimit.minimum {
+      throw RuleStoreError(
+        message:
+          "the open-files limit is \(after), and the hard limit allows no more: iotrules needs at least \(DescriptorLimit.minimum); raise it (ulimit -n, LimitNOFILE=)"
+      )
+    }
+    if let (before, after) = limit, after < 4_096 {
       let raised = after > before ? "raised from \(before) to the hard limit" : "the hard limit"
       logger.warning(
         "the open-files limit is \(after) (\(raised)): a daemon with many webhook, database and archive actions may run out; raise the hard limit (ulimit -Hn, LimitNOFILE=)"

@@ -813,3 +813,23 @@ final class Counter: Sendable {
     }
   }
 }
+
+@Suite struct SyncThreadsTests {
+  /// No thread can be started (a pids limit): the caller runs every job itself, and returns.
+  @Test(.timeLimit(.minutes(1))) func jobsRunWhenNoThreadStarts() {
+    let pool = SyncThreads(limit: 4, startThread: { _ in false })
+    let done = Mutex(0)
+    for _ in 0..<3 {
+      pool.runAll((0..<5).map { _ in { done.withLock { $0 += 1 } } })
+    }
+    #expect(done.withLock { $0 } == 15)
+  }
+
+  /// With threads, every job runs once and runAll returns when all have.
+  @Test(.timeLimit(.minutes(1))) func jobsRunOnceEach() {
+    let pool = SyncThreads(limit: 3)
+    let done = Mutex([Int](repeating: 0, count: 20))
+    pool.runAll((0..<20).map { index in { done.withLock { $0[index] += 1 } } })
+    #expect(done.withLock { $0 } == [Int](repeating: 1, count: 20))
+  }
+}

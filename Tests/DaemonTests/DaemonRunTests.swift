@@ -461,6 +461,26 @@ struct DaemonRunTests {
     #expect(process.stderr.contains(#"\"origin\":\"input.jsonl:1\""#), "\(process.stderr)")
   }
 
+  /// Too few open files to run (at 16 to 20 libdispatch stopped the process with SIGILL mid-run):
+  /// refused at start, saying how to raise the limit.
+  @Test func tooFewOpenFilesIsRefusedAtStart() async throws {
+    let folder = temporaryFolder("nofile")
+    write(
+      #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"file": {"path": "arch/${topic(2)}.jsonl"}}]}"#,
+      to: folder + "/rules/r.json")
+    write(#"{"topic": "a/b", "payload": {"i": 1}}"#, to: folder + "/input.jsonl")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl"], in: folder,
+      shellPrefix: "ulimit -n 40 || exit 70")
+    let status = await process.wait(seconds: 60)
+    #expect(status == 74, "\(process.stderr)")
+    #expect(
+      process.stderr.contains(
+        "the open-files limit is 40, and the hard limit allows no more: iotrules needs at least 64"),
+      "\(process.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/arch"))
+  }
+
   @Test func sigtermMidStreamDrains() async throws {
     let folder = temporaryFolder("sigterm")
     var lines = ""
