@@ -148,7 +148,11 @@ final class FileOperations: Sendable {
 enum FileSystem {
   /// An `ActionError` for `code`: permanent where trying again cannot help.
   static func error(_ code: Int32, _ what: String) -> ActionError {
-    let permanent: Set<Int32> = [EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EEXIST, EINVAL]
+    // EFBIG: past the file size limit (RLIMIT_FSIZE, the file system's largest file), which no
+    // retry of the same write passes.
+    let permanent: Set<Int32> = [
+      EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EEXIST, EINVAL, EFBIG,
+    ]
     return ActionError(
       permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
   }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import IoTSQL
+import Logging
 import RulesEngine
 import Synchronization
 
@@ -82,8 +83,15 @@ public final class SQLiteAction: BatchAction {
     }
   }
 
+  /// Where the action says what no result's outcome carries: rows of a moved database left in its
+  /// renamed-aside `-wal`.
+  let logger: Logger
+
   /// Builds the action from its configuration.
-  public init(configuration: RuleNode, context: ActionBuildContext) throws(ActionConfigurationError) {
+  public init(
+    configuration: RuleNode, context: ActionBuildContext, logger: Logger = Logger(label: "iotrules.sqlite")
+  ) throws(ActionConfigurationError) {
+    self.logger = logger
     let reader = ConfigurationReader(node: configuration, kind: "sqlite")
     var problems = ConfigurationProblems()
     problems.attempt { () throws(ActionConfigurationError) in
@@ -348,11 +356,16 @@ public final class SQLiteAction: BatchAction {
       return known
     }
     var renamed: [String] = []
+    // Named by the moved database's inode (`find / -inum N` finds it), one number for both files.
+    let inode = openedFile.withLock { $0?.inode }
     for (suffix, identity) in known.sorted(by: { $0.key < $1.key }) {
       guard let now = Self.identity(of: database + suffix), now == identity else { continue }
-      let aside = "\(database)\(suffix).retired-\(identity.inode)"
+      let aside = "\(database)\(suffix).retired-\(inode ?? identity.inode)"
       if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
     }
+    logger.warning(
+      "database \(database) was moved or replaced while rows it committed were still in its -wal, and the checkpoint into the moved file did not complete (another process reading it, or a full disk): its -wal and -shm are set aside as \(renamed.joined(separator: " and ")), and the checkpoint is tried again before each batch and at shutdown"
+    )
     retiring.withLock { $0.append((queue, renamed)) }
   }
 
@@ -372,8 +385,14 @@ public final class SQLiteAction: BatchAction {
       if Self.checkpointed(entry.queue) {
         try? entry.queue.close()
         for path in entry.sidecars { unlink(path) }
+        logger.info(
+          "database \(database): the moved file's checkpoint completed; \(entry.sidecars.joined(separator: " and ")) removed"
+        )
       } else if closing {
         try? entry.queue.close()
+        logger.error(
+          "database \(database): the moved file's checkpoint did not complete before shutdown: rows it committed are only in \(entry.sidecars.joined(separator: " and ")); put them beside the moved database as its -wal and -shm to read them"
+        )
       } else {
         kept.append(entry)
       }

@@ -1,7 +1,9 @@
 import Foundation
 import GRDB
 import IoTSQL
+import Logging
 import RulesEngine
+import TestSupport
 import Testing
 
 @testable import Actions
@@ -88,12 +90,26 @@ struct SQLiteActionTests {
 
   /// A sqlite action writing the table `readings` of `iot.db` in a new folder, the folder and the
   /// database's path.
-  static func readingsAction() throws -> (SQLiteAction, folder: String, path: String) {
+  static func readingsAction(logs: LogLines? = nil) throws -> (SQLiteAction, folder: String, path: String) {
     let folder = temporaryFolder()
     let path = "\(folder)/iot.db"
     let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context,
+      logger: logs?.logger ?? Logger(label: "test"))
     return (action, folder, path)
+  }
+
+  /// Another process's long read of the database at `path`: a transaction left open across
+  /// accesses, holding its snapshot until the caller commits it.
+  static func longReader(of path: String) throws -> DatabaseQueue {
+    var configuration = Configuration()
+    configuration.allowsUnsafeTransactions = true
+    let reader = try DatabaseQueue(path: path, configuration: configuration)
+    try reader.inDatabase { db in
+      try db.beginTransaction(.deferred)
+      _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM readings")
+    }
+    return reader
   }
 
   /// The result `{"n": n}`.
@@ -169,16 +185,11 @@ struct SQLiteActionTests {
   /// unreadable), the path's new database gets the next rows, and once the reader is done the next
   /// batch completes the checkpoint and removes the files set aside.
   @Test func aDatabaseMovedUnderAReaderKeepsItsRows() async throws {
-    let (action, folder, path) = try Self.readingsAction()
+    let logs = LogLines()
+    let (action, folder, path) = try Self.readingsAction(logs: logs)
     #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
-    // Another process's long read: a transaction left open across accesses.
-    var readerConfiguration = Configuration()
-    readerConfiguration.allowsUnsafeTransactions = true
-    let reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
-    try reader.inDatabase { db in
-      try db.beginTransaction(.deferred)
-      _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM readings")
-    }
+    let inode = try #require(SQLiteAction.identity(of: path)?.inode)
+    let reader = try Self.longReader(of: path)
     #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)
     #expect(await action.performBatch([Self.row(4)]).allSatisfy { $0 == nil })
@@ -186,14 +197,43 @@ struct SQLiteActionTests {
       (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.contains(".retired-") }
         ?? []
     }
-    #expect(!aside().isEmpty)
+    // Named by the moved database's inode, and said: no result's outcome carries it.
+    #expect(Set(aside()) == ["iot.db-shm.retired-\(inode)", "iot.db-wal.retired-\(inode)"], "\(aside())")
+    #expect(
+      logs.lines.contains {
+        $0.hasPrefix(
+          "warning database \(path) was moved or replaced while rows it committed were still in its -wal")
+          && $0.contains("iot.db-wal.retired-\(inode)")
+      }, "\(logs.lines)")
     try reader.inDatabase { db in try db.commit() }
     try reader.close()
     #expect(await action.performBatch([Self.row(5)]).allSatisfy { $0 == nil })
     #expect(aside().isEmpty, "\(aside())")
+    #expect(
+      logs.lines.contains { $0.hasPrefix("info database \(path): the moved file's checkpoint completed") })
     await action.shutdown()
     #expect(try await Self.numbers(at: "\(folder)/moved.db") == [1, 2, 3])
     #expect(try await Self.numbers(at: path) == [4, 5])
+  }
+
+  /// A stop while the moved database's checkpoint still cannot complete leaves its rows in the
+  /// files set aside, and says so at error level, naming them.
+  @Test func aStopBeforeTheCheckpointSaysWhereTheRowsAre() async throws {
+    let logs = LogLines()
+    let (action, folder, path) = try Self.readingsAction(logs: logs)
+    #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
+    let inode = try #require(SQLiteAction.identity(of: path)?.inode)
+    let reader = try Self.longReader(of: path)
+    #expect(await action.performBatch([Self.row(2)]).allSatisfy { $0 == nil })
+    #expect(rename(path, "\(folder)/moved.db") == 0)
+    await action.shutdown()
+    #expect(
+      logs.lines.contains {
+        $0.hasPrefix("error database \(path): the moved file's checkpoint did not complete before shutdown")
+          && $0.contains("\(path)-wal.retired-\(inode)")
+      }, "\(logs.lines)")
+    try reader.inDatabase { db in try db.commit() }
+    try reader.close()
   }
 
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another

@@ -2,6 +2,7 @@ import Foundation
 import IoTSQL
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import RulesEngine
@@ -1256,28 +1257,11 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
     messages.count == 2 && messages[1].contains("not sent (again): the daemon is stopping"), "\(messages)")
 }
 
-/// Messages logged, shared by the handlers that keep them.
-final class LoggedLines: Sendable {
-  let lines = Mutex<[String]>([])
-}
-
-/// Keeps the messages logged through it.
-struct CapturingLogHandler: LogHandler {
-  let store: LoggedLines
-  var logLevel: Logger.Level = .trace
-  var metadata: Logger.Metadata = [:]
-  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-    get { metadata[key] }
-    set { metadata[key] = newValue }
-  }
-  func log(event: LogEvent) { store.lines.withLock { $0.append("\(event.message)") } }
-}
-
 /// An error action that fails for every record of a storm logs its failure as actions do: the
 /// first of the minute, then counted (it logged one error line a record); every record is still
 /// dead-lettered.
 @Test func errorActionFailuresAreLoggedAtMostTenAMinute() async throws {
-  let logged = LoggedLines()
+  let logged = LogLines()
   let builder = RecordingBuilder()
   let rule = try loadRule(
     #"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}], "errorAction": {"record": {"name": "e", "fail": "permanent"}}}"#,
@@ -1285,7 +1269,7 @@ struct CapturingLogHandler: LogHandler {
   let deadLetter = MemoryDeadLetter()
   let dispatcher = Dispatcher(
     ruleSet: RuleSet(rules: [rule]), deadLetter: deadLetter, clock: FastClock(),
-    logger: Logger(label: "capture", factory: { _ in CapturingLogHandler(store: logged) }))
+    logger: logged.logger)
   let acks = AckCollector()
   let count = Dispatcher.failureLinesPerMinute + 15
   for index in 0..<count {
@@ -1295,7 +1279,7 @@ struct CapturingLogHandler: LogHandler {
   await dispatcher.drain()
   #expect(deadLetter.records.withLock { $0.count } == count)
   #expect(
-    logged.lines.withLock { $0.filter { $0 == "error action failed" }.count }
+    logged.messages.filter { $0 == "error action failed" }.count
       == Dispatcher.failureLinesPerMinute)
 }
 

@@ -1,0 +1,35 @@
+import Logging
+import Synchronization
+
+/// Log records kept for a test to read: hand out `logger`, then read `lines` (`level message`) or
+/// `messages` (the message alone).
+public final class LogLines: Sendable {
+  private let recorded = Mutex<[(level: Logger.Level, message: String)]>([])
+
+  /// Creates an empty record.
+  public init() {}
+
+  /// Each record as `level message`.
+  public var lines: [String] { recorded.withLock { $0.map { "\($0.level) \($0.message)" } } }
+
+  /// Each record's message.
+  public var messages: [String] { recorded.withLock { $0.map(\.message) } }
+
+  /// A logger, at every level, whose records are kept here.
+  public var logger: Logger { Logger(label: "test") { _ in Handler(lines: self) } }
+
+  private struct Handler: LogHandler {
+    let lines: LogLines
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+      get { metadata[key] }
+      set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+      lines.recorded.withLock { $0.append((event.level, "\(event.message)")) }
+    }
+  }
+}
