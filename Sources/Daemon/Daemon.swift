@@ -314,9 +314,9 @@ public enum Daemon {
     // A SIGHUP's default is to end the process: one that comes while the rules load (logrotate's,
     // a deploy script's) must not. It reloads once the rules are running (below).
     signal(SIGHUP, SIG_IGN)
-    // A write to a pipe whose reader is gone (`--dead-letter /dev/stdout | ...`, a log reader that
-    // died) fails with EPIPE and takes its path, as any failed write does: by default SIGPIPE ended
-    // the process on the spot, with messages in flight and no summary.
+    // A write to a pipe whose reader is gone (`--dead-letter /dev/stdout | ...`) fails with EPIPE
+    // and takes its path, as any failed write does, and a log line to one is dropped: by default
+    // SIGPIPE ended the process on the spot, with messages in flight and no summary.
     signal(SIGPIPE, SIG_IGN)
     let clock = SystemClock()
     let spec = try SourceSpec(configuration)

@@ -34,7 +34,21 @@ public struct JSONLogHandler: LogHandler {
     text += "}\n"
     // One record at a time: a large one goes out in several writes, which records from other
     // threads must not fall between (a JSON shipper then sees two broken lines).
-    Self.writing.withLock { FileHandle.standardError.write(Data(text.utf8)) }
+    Self.writing.withLock { Self.writeStandardError(text) }
+  }
+
+  /// Writes `text` to standard error whole, by `write(2)`: a reader gone (EPIPE, with SIGPIPE
+  /// ignored while the daemon runs) or a full disk drops the text, where Foundation's
+  /// `FileHandle.write` stopped the process (`try!`).
+  public static func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+      let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+      if written < 0 && errno == EINTR { continue }
+      guard written > 0 else { return }
+      offset += written
+    }
   }
 
   /// Held while a record is written.

@@ -222,7 +222,7 @@ struct RunCommand: AsyncParsableCommand {
       if json {
         logger.critical("\(error)", metadata: ["exitStatus": .stringConvertible(Int(status))])
       } else {
-        FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
+        JSONLogHandler.writeStandardError("iotrules: error: \(error)\n")
       }
       return ExitCode(status)
     }

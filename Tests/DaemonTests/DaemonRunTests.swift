@@ -459,6 +459,15 @@ struct DaemonRunTests {
     #expect(status == 74, "\(process.stderr)")
     #expect(process.stderr.contains("write /dev/stdout: Broken pipe"), "\(process.stderr)")
     #expect(process.stderr.contains(#"\"origin\":\"input.jsonl:1\""#), "\(process.stderr)")
+    // JSON logs into a pipe whose reader is gone too: the lines are dropped, the run goes on and
+    // says its outcome by its status (FileHandle's write had stopped it: SIGILL).
+    let logsGone = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--log-format", "json"], in: folder,
+      shellPrefix: "exec 2> >(exit 0); sleep 0.3")
+    let logsStatus = await logsGone.wait(seconds: 60)
+    #expect(logsGone.process.terminationReason == .exit, "\(String(describing: logsStatus))")
+    #expect(logsStatus == 0)
+    #expect(FileManager.default.fileExists(atPath: folder + "/dead-letter.jsonl"))
   }
 
   /// Too few open files to run (at 16 to 20 libdispatch stopped the process with SIGILL mid-run):
