@@ -115,10 +115,25 @@ indirect enum SettingShape: Sendable {
     switch self {
     case .array(let element):
       guard case .array(let items) = node.kind else { return nil }
-      result.kind = .array(
-        items.enumerated().compactMap { index, item in
-          element.pruned(item, path: "\(path)[\(index)]", placeholders: &placeholders)
-        })
+      // An element of the wrong kind gets a stand-in, not dropped: the later ones keep their
+      // indexes, which messages and the stand-ins' paths name.
+      var kept: [RuleNode] = []
+      for (index, item) in items.enumerated() {
+        let itemPath = "\(path)[\(index)]"
+        if let good = element.pruned(item, path: itemPath, placeholders: &placeholders) {
+          kept.append(good)
+        } else if let stand = element.placeholder(at: item.position) {
+          placeholders.insert(itemPath)
+          kept.append(stand)
+        } else {
+          return nil
+        }
+      }
+      result.kind = .array(kept)
+    case .stringMap:
+      // The members that are strings.
+      guard let members = node.members else { return nil }
+      result.kind = .object(members.filter { $0.value.string != nil })
     case .object(let keys, let required):
       guard let members = node.members else { return nil }
       var kept: [RuleNode.Member] = []

@@ -1653,6 +1653,26 @@ struct ConnectorFactoryTests {
           ("kafka.partition: must be a whole number >= 0, not 'x'", "1:52"),
         ]
       ),
+      // An array element of the wrong kind keeps the later ones' indexes (a stand-in takes its
+      // place); a string map keeps its string members.
+      (
+        "http", #"{"url": "https://x/", "headers": [5, {"key": "a"}, {"key": "b", "value": "v\r\n"}]}"#,
+        [
+          ("http.headers[0]: must be an object, not a number", "1:35"),
+          ("http.headers[1].value: missing", "1:38"),
+          ("http.headers[2].value: holds a control character", "1:74"),
+        ]
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"acks": 5, "transactional.id": "x"}}"#,
+        [
+          ("kafka.clientProperties.acks: must be a string, not a number", "1:72"),
+          (
+            #"kafka.clientProperties["transactional.id"]: the kafka action does not use transactions"#, "1:95"
+          ),
+        ]
+      ),
     ] as [(String, String, [(String, String)])])
   func everyProblem(kind: String, json: String, expected: [(String, String)]) {
     do {
