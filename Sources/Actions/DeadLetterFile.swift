@@ -190,8 +190,12 @@ enum FileSystem {
   /// Why `path` cannot take a regular file as things are now, or nil: a folder, a device or a pipe
   /// there (`is a device, not NOUN`), or what ``folderProblem(_:)`` says of its folder. Said by the
   /// file actions when a rule loads, so `check` catches what every write would fail on.
-  static func fileProblem(_ path: String, noun: String) -> String? {
+  /// Without `followsLinks` (the archive opens with `O_NOFOLLOW`), a symbolic link there is one.
+  static func fileProblem(_ path: String, noun: String, followsLinks: Bool = true) -> String? {
     var info = stat()
+    if !followsLinks, lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+      return "is a symbolic link, which is not followed: not \(noun)"
+    }
     if stat(path, &info) == 0 {
       guard let kind = RegularFile.kind(ofMode: info.st_mode) else { return nil }
       return "is \(kind), not \(noun)"
@@ -203,15 +207,17 @@ enum FileSystem {
   /// above it that exists is something else (`cannot be made: 'rules.json' is a file, not a
   /// folder`). Missing folders are fine: they are made.
   static func folderProblem(_ folder: String) -> String? {
-    var current = Substring(folder)
+    // Bytes: a `/` followed by a combining mark is no `/` Character.
+    var current = Array(folder.utf8)[...]
     var info = stat()
     while !current.isEmpty {
-      if stat(String(current), &info) == 0 {
+      let path = String(decoding: current, as: UTF8.self)
+      if stat(path, &info) == 0 {
         let kind = RegularFile.kind(ofMode: info.st_mode)
         if kind == "a folder" { return nil }
-        return "cannot be made: '\(current)' is \(kind ?? "a file"), not a folder"
+        return "cannot be made: '\(path)' is \(kind ?? "a file"), not a folder"
       }
-      guard let slash = current.lastIndex(of: "/") else { break }
+      guard let slash = current.lastIndex(of: UInt8(ascii: "/")) else { break }
       current = current[..<slash]
     }
     return nil

@@ -203,7 +203,8 @@ public final class FileArchiveAction: BatchAction {
       } else if let below = place.relative.constantText,
         let problem = FileSystem.fileProblem(
           place.root == "." ? below : (place.root == "/" ? "" : place.root) + "/" + below,
-          noun: "a regular file")
+          noun: "a regular file",
+          followsLinks: false)
       {
         problems.add(
           "'path' \(pathText) \(problem): the archive writes regular files only", at: pathNode.position)

@@ -230,6 +230,18 @@ public final class SQLiteAction: BatchAction {
     return nil
   }
 
+  /// A URI parameter's boolean as SQLite reads it: leading digits as a number cut to a byte (`1`,
+  /// `257`, `1x` are true; `256`, `0` false), else `on`, `yes` or `true` in any case.
+  static func uriBoolean(_ value: String) -> Bool {
+    let digits = value.utf8.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    if !digits.isEmpty {
+      var number: UInt8 = 0
+      for digit in digits { number = number &* 10 &+ (digit - UInt8(ascii: "0")) }
+      return number != 0
+    }
+    return ["on", "yes", "true"].contains(value.lowercased())
+  }
+
   /// Which parameter of a `file:` URI's query opens the database for reading only (`mode=ro`,
   /// `immutable=1`, as SQLite reads them: names and values percent-decoded, the boolean true when
   /// yes/true/on or a number other than 0), said for a message; nil when none does.
@@ -239,7 +251,7 @@ public final class SQLiteAction: BatchAction {
       let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
       let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
       if name == "mode", value == "ro" { return "opens the database read-only (mode=ro)" }
-      if name == "immutable", ["yes", "true", "on"].contains(value.lowercased()) || (Int(value) ?? 0) != 0 {
+      if name == "immutable", uriBoolean(value) {
         return "opens the database as immutable (\(parameter)), that is read-only"
       }
     }
@@ -363,9 +375,12 @@ public final class SQLiteAction: BatchAction {
       let aside = "\(database)\(suffix).retired-\(inode ?? identity.inode)"
       if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
     }
-    logger.warning(
-      "database \(database) was moved or replaced while rows it committed were still in its -wal, and the checkpoint into the moved file did not complete (another process reading it, or a full disk): its -wal and -shm are set aside as \(renamed.joined(separator: " and ")), and the checkpoint is tried again before each batch and at shutdown"
-    )
+    // The files went with the database (`mv iot.db*`) or were replaced: nothing was set aside.
+    if !renamed.isEmpty {
+      logger.warning(
+        "database \(database) was moved or replaced while rows it committed were still in its -wal, and the checkpoint into the moved file did not complete (another process reading it, or a full disk): its -wal and -shm are set aside as \(renamed.joined(separator: " and ")), and the checkpoint is tried again before each batch and at shutdown"
+      )
+    }
     retiring.withLock { $0.append((queue, renamed)) }
   }
 
@@ -385,11 +400,14 @@ public final class SQLiteAction: BatchAction {
       if Self.checkpointed(entry.queue) {
         try? entry.queue.close()
         for path in entry.sidecars { unlink(path) }
-        logger.info(
-          "database \(database): the moved file's checkpoint completed; \(entry.sidecars.joined(separator: " and ")) removed"
-        )
+        if !entry.sidecars.isEmpty {
+          logger.info(
+            "database \(database): the moved file's checkpoint completed; \(entry.sidecars.joined(separator: " and ")) removed"
+          )
+        }
       } else if closing {
         try? entry.queue.close()
+        if entry.sidecars.isEmpty { continue }
         logger.error(
           "database \(database): the moved file's checkpoint did not complete before shutdown: rows it committed are only in \(entry.sidecars.joined(separator: " and ")); put them beside the moved database as its -wal and -shm to read them"
         )

@@ -53,7 +53,9 @@ final class SyncThreads: Sendable {
     for _ in 0..<start where !startThread({ [self] in work() }) {
       state.withLock { $0.threads -= 1 }
     }
-    for _ in 0..<jobs.count { wake.signal() }
+    // A wake for each job a thread may take (the caller takes the rest): with no thread, none, so
+    // the semaphore does not grow for threads that never come.
+    for _ in 0..<min(jobs.count, state.withLock { $0.threads }) { wake.signal() }
     while let job = nextJob() { job() }
     group.wait()
   }

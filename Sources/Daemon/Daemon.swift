@@ -327,9 +327,12 @@ public enum Daemon {
     // dead-letter file leave the actions next to nothing, and at 16 to 20 libdispatch stopped the
     // process with SIGILL mid-run (messages in flight, no summary). Said at once instead.
     if let (_, after) = limit, after < DescriptorLimit.minimum {
+      let why =
+        DescriptorLimit.hard.map { $0 > after } ?? false
+        ? "and could not be raised" : "and the hard limit allows no more"
       throw RuleStoreError(
         message:
-          "the open-files limit is \(after), and the hard limit allows no more: iotrules needs at least \(DescriptorLimit.minimum); raise it (ulimit -n, LimitNOFILE=)"
+          "the open-files limit is \(after), \(why): iotrules needs at least \(DescriptorLimit.minimum); raise it (ulimit -n, LimitNOFILE=)"
       )
     }
     if let (before, after) = limit, after < 4_096 {

@@ -22,6 +22,13 @@ public enum DescriptorLimit {
     return Int(clamping: limit.rlim_cur)
   }
 
+  /// The hard limit, or nil when it cannot be read.
+  public static var hard: Int? {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+    return Int(clamping: limit.rlim_max)
+  }
+
   /// Raises the soft limit to the hard one, at most `ceiling`; never lowers it. Returns the soft
   /// limit before and after (equal when it stayed), or nil when it cannot be read.
   @discardableResult public static func raise(upTo ceiling: Int = ceiling) -> (before: Int, after: Int)? {

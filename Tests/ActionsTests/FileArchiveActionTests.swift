@@ -325,6 +325,7 @@ struct FileArchiveActionTests {
   @Test func whatIsInTheWayIsRefused() throws {
     let folder = temporaryFolder()
     _ = FileManager.default.createFile(atPath: "\(folder)/plain", contents: Data())
+    #expect(symlink("\(folder)/plain", "\(folder)/link") == 0)
     let cases = [
       (
         #"{"path": "\#(folder)/plain/x/${topic(2)}.jsonl"}"#,
@@ -337,6 +338,8 @@ struct FileArchiveActionTests {
       (#"{"path": "/dev/null"}"#, "'path' /dev/null is a device, not a regular file"),
       (#"{"path": "\#(folder)"}"#, "is a folder, not a regular file"),
       (#"{"root": "\#(folder)", "path": "plain/a.jsonl"}"#, "'\(folder)/plain' is a file, not a folder"),
+      // The archive follows no link to its file (O_NOFOLLOW): every write would fail.
+      (#"{"path": "\#(folder)/link"}"#, "'path' \(folder)/link is a symbolic link, which is not followed"),
     ]
     for (text, expected) in cases {
       do {

@@ -852,6 +852,9 @@ struct SQLiteActionTests {
       (#"{"database": "file:x.db?cache=shared&mode=r%6F", "table": "t"}"#, "read-only (mode=ro)"),
       (#"{"database": "file:x.db?immutable=1", "table": "t"}"#, "as immutable (immutable=1)"),
       (#"{"database": "file:x.db?immutable=Yes", "table": "t"}"#, "as immutable (immutable=Yes)"),
+      // SQLite's reading: leading digits cut to a byte.
+      (#"{"database": "file:x.db?immutable=1x", "table": "t"}"#, "as immutable (immutable=1x)"),
+      (#"{"database": "file:x.db?immutable=257", "table": "t"}"#, "as immutable (immutable=257)"),
       (#"{"database": "file:\#(folder)?mode=rwc", "table": "t"}"#, "is a folder, not a database file"),
     ]
     for (text, expected) in cases {
@@ -864,7 +867,8 @@ struct SQLiteActionTests {
     }
     // Writable spellings load.
     for database in [
-      "file:\(folder)/a.db?mode=rwc", "file:\(folder)/b.db?immutable=0", "\(folder)/new/sub/c.db",
+      "file:\(folder)/a.db?mode=rwc", "file:\(folder)/b.db?immutable=0", "file:\(folder)/b.db?immutable=-1",
+      "file:\(folder)/b.db?immutable=256", "\(folder)/new/sub/c.db",
       "file:\(folder)/d.db?cache=shared", "\(folder)/empty.db",
     ] {
       #expect(throws: Never.self) {

@@ -137,10 +137,12 @@ extension SecretStore {
 /// The store of previews and rule tests: every `get_secret` call is `***`, no secret is read (a CI
 /// run has none, and what a missing secret does depends on where the daemon runs, not on the rule).
 public struct PlaceholderSecrets: SecretStore {
-  /// The store.
-  public init() {}
+  private let text: String
+
+  /// The store; `text` is what every secret shows as (`***`).
+  public init(_ text: String = "***") { self.text = text }
   /// Never read.
   public func secret(named id: String) -> String? { nil }
-  /// `***`.
-  public var placeholder: String? { "***" }
+  /// The text every secret shows as.
+  public var placeholder: String? { text }
 }
