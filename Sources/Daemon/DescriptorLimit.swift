@@ -16,17 +16,14 @@ public enum DescriptorLimit {
   public static let minimum = 64
 
   /// The soft limit now, or nil when it cannot be read.
-  public static var current: Int? {
-    var limit = rlimit()
-    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-    return Int(clamping: limit.rlim_cur)
-  }
+  public static var current: Int? { limits.map { Int(clamping: $0.rlim_cur) } }
 
   /// The hard limit, or nil when it cannot be read.
-  public static var hard: Int? {
+  public static var hard: Int? { limits.map { Int(clamping: $0.rlim_max) } }
+
+  private static var limits: rlimit? {
     var limit = rlimit()
-    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-    return Int(clamping: limit.rlim_max)
+    return getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? limit : nil
   }
 
   /// Raises the soft limit to the hard one, at most `ceiling`; never lowers it. Returns the soft

@@ -42,3 +42,18 @@ func input(_ value: Value, json: String, topic: String = "sensors/d1/data", payl
 }
 
 func object(_ members: [(String, Value)]) -> Value { .object(OrderedObject(members)) }
+
+/// Expects `build` to refuse each configuration text, its message holding the expected words.
+func expectRefused(
+  _ cases: [(text: String, expected: String)], sourceLocation: Testing.SourceLocation = #_sourceLocation,
+  _ build: (RuleNode) throws(ActionConfigurationError) -> Void
+) {
+  for (text, expected) in cases {
+    do {
+      try build(configuration(text))
+      Issue.record("no error for \(text)", sourceLocation: sourceLocation)
+    } catch {
+      #expect(error.message.contains(expected), "\(error.message)", sourceLocation: sourceLocation)
+    }
+  }
+}

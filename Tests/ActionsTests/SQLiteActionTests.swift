@@ -857,13 +857,8 @@ struct SQLiteActionTests {
       (#"{"database": "file:x.db?immutable=257", "table": "t"}"#, "as immutable (immutable=257)"),
       (#"{"database": "file:\#(folder)?mode=rwc", "table": "t"}"#, "is a folder, not a database file"),
     ]
-    for (text, expected) in cases {
-      do {
-        _ = try SQLiteAction(configuration: configuration(text), context: context)
-        Issue.record("no error for \(text)")
-      } catch {
-        #expect(error.message.contains(expected), "\(error.message)")
-      }
+    expectRefused(cases) { (node: RuleNode) throws(ActionConfigurationError) in
+      _ = try SQLiteAction(configuration: node, context: context)
     }
     // Writable spellings load.
     for database in [

@@ -82,9 +82,7 @@ public struct Template: Sendable {
   }
 
   /// True when the text has no `${...}`: it renders to itself.
-  public var isConstant: Bool {
-    renderers.allSatisfy { if case .text = $0 { true } else { false } }
-  }
+  public var isConstant: Bool { constantText != nil }
 
   /// What a template without `${...}` renders to (its text, `$${` written as `${`); nil for others.
   public var constantText: String? {
