@@ -40,16 +40,7 @@ public struct JSONLogHandler: LogHandler {
   /// Writes `text` to standard error whole, by `write(2)`: a reader gone (EPIPE, with SIGPIPE
   /// ignored while the daemon runs) or a full disk drops the text, where Foundation's
   /// `FileHandle.write` stopped the process (`try!`).
-  public static func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-      let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-      if written < 0 && errno == EINTR { continue }
-      guard written > 0 else { return }
-      offset += written
-    }
-  }
+  public static func writeStandardError(_ text: String) { StandardStreams.error(text) }
 
   /// Held while a record is written.
   static let writing = NSLock()

@@ -55,7 +55,7 @@ struct CheckCommand: ParsableCommand {
       if !skipTests { gate = { @Sendable rule in RuleTestGate.check(rule) } }
       results = present.isEmpty ? [] : try RuleChecker.check(paths: present, gate: gate)
     } catch {
-      FileHandle.standardError.write(Data("iotrules: error: \(error)\n".utf8))
+      Console.err("iotrules: error: \(error)")
       throw ExitCode(74)
     }
     if warningsAsErrors {
@@ -68,7 +68,7 @@ struct CheckCommand: ParsableCommand {
       }
     }
     for (path, reason) in zip(missing, reasons) {
-      FileHandle.standardError.write(Data("iotrules: error: \(path): \(reason)\n".utf8))
+      Console.err("iotrules: error: \(path): \(reason)")
     }
     // A path that yields no rule is a result of its own in JSON, with its reason at its start.
     func pathResult(_ path: String, _ reason: String, unreadable: Bool) -> RuleChecker.FileResult {
@@ -98,7 +98,7 @@ struct CheckCommand: ParsableCommand {
     }
     if format == "json" {
       let emptyResults = zip(empty, emptyReasons).map { pathResult($0, $1, unreadable: false) }
-      print(RuleChecker.json(results + missingResults + emptyResults))
+      Console.out(RuleChecker.json(results + missingResults + emptyResults))
     } else {
       for result in results {
         // Warnings and errors together in file order (a stable sort: same places keep their order).
@@ -110,21 +110,21 @@ struct CheckCommand: ParsableCommand {
             $1.element.0.line, $1.element.0.column, $1.offset
           )
         }).map(\.element) {
-          print(RuleFile.printable(text))
+          Console.out(RuleFile.printable(text))
         }
-        if result.diagnostics.isEmpty { print("\(result.file): ok (rule \(result.rule ?? ""))") }
+        if result.diagnostics.isEmpty { Console.out("\(result.file): ok (rule \(result.rule ?? ""))") }
       }
       // Every path that gave no good rule counts, as in JSON: a mistyped folder never reads "0 invalid".
-      print("\(results.count - invalid) valid, \(invalid + missing.count + empty.count) invalid")
+      Console.out("\(results.count - invalid) valid, \(invalid + missing.count + empty.count) invalid")
     }
     // Rules are read from a folder itself, as `run` reads them: rule files in its subfolders would
     // pass CI unchecked without a word.
     for note in RuleStore.subfolderNotes(in: present) {
-      FileHandle.standardError.write(Data("iotrules: note: \(note)\n".utf8))
+      Console.err("iotrules: note: \(note)")
     }
     // Said after the other paths' results, which an empty one must not hide.
     for why in emptyReasons {
-      FileHandle.standardError.write(Data("iotrules: error: \(why)\n".utf8))
+      Console.err("iotrules: error: \(why)")
     }
     // A file or path that cannot be read is an I/O error (74), before an empty path (66) and an
     // invalid rule (65).

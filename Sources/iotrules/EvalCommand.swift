@@ -152,7 +152,7 @@ struct EvalCommand: ParsableCommand {
       }
     } else {
       // The exact outgoing bytes, nothing added: `> out.bin` holds what an action would receive.
-      FileHandle.standardOutput.write(Data(evaluation.payload))
+      Console.write(evaluation.payload)
     }
     if let compiledTemplate {
       // As in the REPL and rule tests, no secret is read: `get_secret` shows as `***` (it rendered
@@ -201,6 +201,8 @@ enum BatchEvaluator {
       if count == 0 { break }
       pending.append(contentsOf: chunk[..<count])
       var start = 0
+      // Answers that cannot be written (a full disk) end the batch: the rest would be lost too.
+      if Console.outputFailed { return }
       while let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
         if skipping {
           skipping = false
@@ -264,7 +266,7 @@ enum BatchEvaluator {
       output.removeAll(keepingCapacity: true)
       JSONWriter.write(answer, into: &output)
       output.append(UInt8(ascii: "\n"))
-      FileHandle.standardOutput.write(Data(output))
+      Console.write(output)
     }
 
     private mutating func evaluate(_ line: [UInt8]) throws -> Value {

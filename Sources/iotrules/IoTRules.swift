@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import RulesEngine
 
 /// The `iotrules` command: a rules engine for IoT data, speaking AWS IoT SQL.
 @main
@@ -12,6 +14,32 @@ struct IoTRules: AsyncParsableCommand {
       ReplCommand.self, TestCommand.self, ImportCommand.self,
     ]
   )
+
+  /// Runs the command, then makes sure its output was written: when standard output lost text (a
+  /// full disk, a reader gone), says so and ends with exit status 74 where the command would
+  /// have ended with 0, as `cat` and `sort` do (a failing status of its own is kept).
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var asyncCommand = command as? AsyncParsableCommand {
+        try await asyncCommand.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      let failed = reportLostOutput()
+      if failed, let code = error as? ExitCode, code.isSuccess { exit(withError: ExitCodes.io) }
+      exit(withError: error)
+    }
+    if reportLostOutput() { exit(withError: ExitCodes.io) }
+  }
+
+  /// Says on standard error that standard output lost text, and whether it did.
+  private static func reportLostOutput() -> Bool {
+    guard let problem = StandardStreams.outputProblem() else { return false }
+    Console.err("iotrules: error: cannot write standard output: \(problem)")
+    return true
+  }
 }
 
 /// Exit codes shared by the subcommands (sysexits where one fits).

@@ -48,7 +48,8 @@ struct ReplCommand: ParsableCommand {
     } else {
       session.scriptName = "stdin"
       var first = true
-      while !session.finished, var line = Swift.readLine(strippingNewline: true) {
+      // Output that cannot be written (a full disk) ends the script: its answers would be lost.
+      while !session.finished, !Console.outputFailed, var line = Swift.readLine(strippingNewline: true) {
         // A script saved with a byte-order mark reads as one without, as rule files do.
         if first, line.unicodeScalars.first == "\u{FEFF}" { line.unicodeScalars.removeFirst() }
         first = false
@@ -71,7 +72,7 @@ struct ReplCommand: ParsableCommand {
     Console.out(
       session.styler.dim(
         "iotrules \(IoTRules.configuration.version): type SQL, or .help; Ctrl-C drops a line, Ctrl-D leaves"))
-    while !session.finished {
+    while !session.finished, !Console.outputFailed {
       switch LineEditor.read(prompt: session.prompt) {
       case .line(let line):
         let (outputs, entry) = session.feed(line)

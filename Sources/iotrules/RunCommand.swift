@@ -236,7 +236,7 @@ struct RunCommand: AsyncParsableCommand {
     } catch {
       throw fail(error, status: 74)
     }
-    print(summary.line)
+    Console.out(summary.line)
     // With JSON logs the summary is also the log's last record.
     if json { logger.info("run ended", metadata: summary.metadata) }
     if summary.dispatch.failed > 0 { throw ExitCode(74) }

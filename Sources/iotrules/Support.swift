@@ -9,18 +9,24 @@ enum SQLVersionName {
   static let `default` = IoTSQL.SQLVersion.default.rawValue
 }
 
-/// Standard output and error, unbuffered enough for line protocols.
+/// Standard output and error, unbuffered enough for line protocols, written by `write(2)`: a write
+/// that fails (a full disk, a closed pipe) is kept and ends the command with exit status 74 (see
+/// ``IoTRules/main()``), where Foundation's `FileHandle.write` stopped the process.
 enum Console {
   /// True when standard output is a terminal (pretty output), false when piped.
   static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
 
-  static func out(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
-  }
+  /// Writes a line to standard output.
+  static func out(_ text: String) { StandardStreams.output(Array((text + "\n").utf8)) }
 
-  static func err(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
-  }
+  /// Writes bytes to standard output as they are.
+  static func write(_ bytes: [UInt8]) { StandardStreams.output(bytes) }
+
+  /// Whether a write of standard output has failed (its text is lost).
+  static var outputFailed: Bool { StandardStreams.outputFailed }
+
+  /// Writes a line to standard error.
+  static func err(_ text: String) { StandardStreams.error(text + "\n") }
 }
 
 /// Reads a whole file, a pipe or a device (`<(...)`, `/dev/stdin`, `/dev/null`), or standard input

@@ -433,6 +433,34 @@ with tempfile.TemporaryDirectory() as work:
     check("check: a file name's newline spelled out", "nl\\u000Ax.json:1:2: error:" in p.stdout + p.stderr,
           p.stdout + p.stderr)
 
+# Standard output that loses text (a full disk): every command says so and ends with 74, not 0 (run
+# after its work is done; Foundation's FileHandle.write had stopped eval with SIGILL).
+with tempfile.TemporaryDirectory() as work:
+    os.makedirs(os.path.join(work, "rules"))
+    with open(os.path.join(work, "rules", "r.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT * FROM 'a/+'", "actions": [{"file": {"path": "arch/${topic(2)}.jsonl"}}]}))
+    with open(os.path.join(work, "in.jsonl"), "w") as f:
+        f.write(json.dumps({"topic": "a/b", "payload": {"i": 1}}) + "\n")
+    with open(os.path.join(work, "batch.jsonl"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT 1 AS a FROM 't'", "topic": "t", "payload": {}}) + "\n")
+    commands = {
+        "eval": ([BIN, "eval", "--sql", "SELECT 1 AS a FROM 't'", "--topic", "t", "--payload", "{}"], None),
+        "eval --batch": ([BIN, "eval", "--batch", "batch.jsonl"], None),
+        "check": ([BIN, "check", "rules"], None),
+        "functions": ([BIN, "functions"], None),
+        "repl": ([BIN, "repl", "--payload", "{}"], "SELECT 1 AS a FROM 't'\n"),
+        "run": ([BIN, "run", "--rules", "rules", "--source", "file:in.jsonl"], None),
+    }
+    for name, (command, stdin) in commands.items():
+        with open("/dev/full", "w") as full:
+            p = subprocess.run(command, cwd=work, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                               input=stdin if stdin is not None else "")
+        check(f"{name}: standard output full", p.returncode == 74
+              and "iotrules: error: cannot write standard output: No space left on device" in p.stderr,
+              (p.returncode, p.stderr[-300:]))
+    with open(os.path.join(work, "arch", "b.jsonl")) as f:
+        check("run: its work done when standard output is full", f.read() == '{"i":1}\n')
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
