@@ -198,10 +198,12 @@ public final class HTTPAction: KeyedGroupAction {
         } else if confirmationUrl.contains("${") {
           problems.add(
             field: "http.confirmationUrl",
-            "cannot be a template: it is the fixed prefix every rendered url must start with (AWS confirms a templated one by hand as a topic rule destination): write the constant part, such as https://host/"
+            "cannot be a template here: AWS checks a rendered one against topic rule destinations confirmed by hand, and iotrules has none, so a value would choose the host; give the fixed start of every rendered url, scheme and host at least (https://hooks.example.com/), and a url whose host comes from the message as one action per host"
           )
         } else if URLComponents(string: confirmationUrl)?.host?.isEmpty != false {
-          problems.add(field: "http.confirmationUrl", "is not a valid URL")
+          problems.add(
+            field: "http.confirmationUrl",
+            "is not a valid URL: give its scheme and host at least (https://hooks.example.com/)")
         } else if urlIsHTTP,
           // A constant url must start with it (AWS: "If url and confirmationUrl are hardcoded, url
           // must begin with confirmationUrl"); a template's constant part may be the shorter.

@@ -189,7 +189,8 @@ private final class WatchedSecrets: SecretStore {
 /// It publishes on the MQTT source's broker (or `--mqtt URL` when the source is not MQTT) through a
 /// `Publisher`. A rendered topic with a wildcard, an empty level, more than 256 bytes or more than 8
 /// levels is a permanent failure. Loops: every republished message carries the MQTT 5 user property
-/// `iotrules-hops`, one more than the incoming message's; past `maxHops` the action fails permanently.
+/// `iotrules-hops`, one more than the incoming message's; past `maxHops` the action fails permanently
+/// (`maxHops: 0`: no property and no guard, as AWS republishes).
 public final class RepublishAction: Action {
   /// The `headers` object: MQTT 5 publish properties, each a template.
   public struct Headers: Decodable, Sendable, Equatable {
@@ -245,7 +246,8 @@ public final class RepublishAction: Action {
     public var retain: Bool
     /// MQTT 5 properties; none by default.
     public var headers: Headers?
-    /// The largest hop count a republished message may carry before the action refuses it (default 8).
+    /// The largest hop count a republished message may carry before the action refuses it (default 8);
+    /// 0 turns the guard and its user property off.
     public var maxHops: Int
 
     /// Creates a configuration.
@@ -284,7 +286,11 @@ public final class RepublishAction: Action {
       if qos != 0 && qos != 1 {
         problems.add(field: "republish.qos", "must be 0 or 1, not \(qos)")
       }
-      if maxHops < 1 { problems.add(field: "republish.maxHops", "must be at least 1") }
+      if maxHops < 0 {
+        problems.add(
+          field: "republish.maxHops",
+          "must be 0 (no loop guard and no property, as AWS sends) or more, not \(maxHops)")
+      }
       if let indicator = headers?.payloadFormatIndicator, !indicator.contains("${"),
         indicator != "UNSPECIFIED_BYTES" && indicator != "UTF8_DATA"
       {
@@ -294,6 +300,21 @@ public final class RepublishAction: Action {
       }
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
         problems.add(field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+      }
+      // A constant that is not base64 (AWS: "This binary data must be based64-encoded") failed
+      // every message.
+      if let data = headers?.correlationData, !data.contains("${"), !data.isEmpty {
+        if let decoded = Data(base64Encoded: data) {
+          if decoded.count > RepublishAction.maxPropertyBytes {
+            problems.add(
+              field: "republish.headers.correlationData",
+              "is \(decoded.count) bytes once decoded; MQTT carries at most 65,535")
+          }
+        } else {
+          problems.add(
+            field: "republish.headers.correlationData",
+            "must be base64 (the bytes it sends, encoded), not '\(data.prefix(40))'")
+        }
       }
       // Bytes: `$` followed by a combining mark is no `$` Character, but a `$` topic to the broker.
       if topic.startsExactly(with: "$") && !topic.startsExactly(with: "$$")
@@ -519,6 +540,14 @@ public final class RepublishAction: Action {
         "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
     }
+    // `maxHops: 0`: no guard, and the message goes out with only its own properties, as AWS sends it.
+    guard configuration.maxHops > 0 else {
+      try await publisher.publish(
+        topic: rendered, payload: input.evaluation.payload, qos: configuration.qos,
+        retain: configuration.retain,
+        properties: try properties(for: input, secrets: secrets))
+      return
+    }
     // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
     // process republished is known from the ledger.
     let nowMs = Int(Date().timeIntervalSince1970 * 1000)
@@ -671,8 +700,10 @@ public final class RepublishAction: Action {
         message:
           "rule '\(context.ruleName)': the republish topic '\(topic)' can match the rule's own FROM filter "
           + "'\(context.topicFilter)': republished messages come back to this rule (the \(Self.hopProperty) user "
-          + "property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
-          + "\(configuration.maxHops) hops, sending the message to the error path)")
+          + (configuration.maxHops == 0
+            ? "property is off, maxHops 0: nothing stops the loop)"
+            : "property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
+              + "\(configuration.maxHops) hops, sending the message to the error path)"))
     ]
   }
 

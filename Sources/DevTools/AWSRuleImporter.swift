@@ -4,7 +4,8 @@ import RulesEngine
 
 /// Turns AWS's topic-rule JSON into an iotrules rule file.
 ///
-/// Input: the output of `aws iot get-topic-rule` (`{"ruleArn", "rule": {...}}`), the input of
+/// Input (JSON, or the YAML of the AWS CLI's `--output yaml`): the output of `aws iot get-topic-rule`
+/// (`{"ruleArn", "rule": {...}}`), the input of
 /// `aws iot create-topic-rule --cli-input-json` (`{"ruleName", "topicRulePayload": {...}}`), or a bare
 /// `topicRulePayload` (`{"sql", "actions", ...}`). Mappings: `republish`, `http` and `kafka` directly;
 /// `s3` → `file` (bucket/key → path); `dynamoDB`, `dynamoDBv2` → `sqlite`; `lambda` → `http` with a URL
@@ -44,10 +45,16 @@ public enum AWSRuleImporter {
     throws(ImportError) -> Result
   {
     let root: RuleNode
+    // The AWS CLI writes JSON, or YAML with `--output yaml`: a `.yaml`/`.yml` file is read as YAML,
+    // and so is another input that is not JSON but is a YAML mapping (standard input).
+    let isYAML = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
     do {
-      root = try RuleDocument.parseJSON(bytes)
+      root = isYAML ? try RuleDocument.parseYAML(bytes) : try RuleDocument.parseJSON(bytes)
     } catch {
-      throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
+      guard !isYAML, let yaml = try? RuleDocument.parseYAML(bytes), yaml.members != nil else {
+        throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
+      }
+      root = yaml
     }
     func fail(_ node: RuleNode, _ message: String) -> ImportError {
       ImportError(description: "\(file):\(node.position): error: \(message)")
@@ -202,6 +209,9 @@ public enum AWSRuleImporter {
       if let headers = fields["headers"] { out["headers"] = headers.value }
       drop(["roleArn"], roleNote)
       dropUnknown(["topic", "qos", "headers", "roleArn"])
+      notes.append(
+        "\(label) republish: each message also carries the user property iotrules-hops, a loop guard AWS does not have; \"maxHops\": 0 sends only the rule's own properties, as AWS does"
+      )
     case "http":
       kind = "http"
       out["url"] = .string(string("url") ?? "")
@@ -217,10 +227,12 @@ public enum AWSRuleImporter {
         }
         out["batch"] = .object(batch)
       }
-      if fields["auth"] != nil {
-        // Dropping it silently would send the endpoint unsigned requests.
+      if let auth = fields["auth"] {
+        // Dropped, the rule would pass `check` and send the endpoint unsigned requests: it is
+        // kept, and `check` refuses it until the user decides.
+        out["auth"] = auth.value
         required.append(
-          "\(label) http.auth: SigV4 signing is not supported, so the requests go unsigned; add an Authorization header template or make sure the endpoint needs none"
+          "\(label) http.auth: SigV4 signing is not supported, so the requests would go unsigned; the rule keeps 'auth', which check refuses until you remove it: add an Authorization header template or make sure the endpoint needs none"
         )
       }
       dropUnknown(["url", "confirmationUrl", "headers", "auth", "enableBatching", "batchConfig"])

@@ -200,10 +200,11 @@ public enum RuleFile {
           RuleDiagnostic(file: file, position: payload.position, message: "'\(wrapper)' must be an object")
         ])
       }
-      // `tags` is part of the create-topic-rule input (resource tags, which have no meaning here).
+      // `tags` is part of the create-topic-rule input (resource tags, which have no meaning here);
+      // `ResponseMetadata` is what boto3's `get_topic_rule` adds to the get-topic-rule output.
       for member in root.members!
       where member.key != wrapper && member.key != "ruleName" && member.key != "tags"
-        && !readOnlyKeys.contains(member.key)
+        && member.key != "ResponseMetadata" && !readOnlyKeys.contains(member.key)
       {
         report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
       }
@@ -327,7 +328,8 @@ public enum RuleFile {
         report(sqlNode.position, "'sql' must be a string")
       }
     } else {
-      report(start, "missing key 'sql'")
+      // At the rule's object: inside a wrapper, that is not the file's start.
+      report(root.position, "missing key 'sql'")
     }
 
     // Actions.

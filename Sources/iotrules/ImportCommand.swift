@@ -25,7 +25,7 @@ struct AWSImport: ParsableCommand {
       """
   )
 
-  @Argument(help: "The AWS JSON file (- for standard input).")
+  @Argument(help: "The AWS JSON file, or YAML from --output yaml (- for standard input).")
   var file: String
 
   @Option(help: "The rule name (default: the document's ruleName, else the file's base name).")

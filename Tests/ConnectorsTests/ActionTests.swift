@@ -234,6 +234,15 @@ struct RepublishActionTests {
       hops = publisher.published.withLock { $0.last?.properties.userProperties.last?.1 } ?? ""
     }
     #expect(sent == 3)
+    // maxHops 0: no guard, and no property added, as AWS republishes (a consumer that checks the
+    // exact properties sees the rule's own).
+    let plain = RecordingPublisher()
+    let unguarded = try RepublishAction(
+      configuration: .init(
+        topic: "loop/x", headers: .init(userProperties: [.init(key: "k", value: "v")]), maxHops: 0),
+      publisher: plain)
+    try await unguarded.perform(input("{}", userProperties: [(RepublishAction.hopProperty, "99")]))
+    #expect(plain.published.withLock { $0.map { $0.properties.userProperties.map(\.0) } } == [["k"]])
   }
 
   /// A header whose template renders empty (the message has no such field) is left out, each the
@@ -1482,6 +1491,19 @@ struct ConnectorFactoryTests {
         "http", #"{"url": "http://h/", "auth": {"sigv4": {}}}"#,
         "http.auth: AWS's SigV4 request signing is not supported", "1:30"
       ),
+      // A templated confirmationUrl (AWS's destinations confirmed by hand) says what to write
+      // instead, and that advice, a scheme alone, is no URL either.
+      (
+        "http",
+        #"{"url": "https://${host}.example.com/z", "confirmationUrl": "https://${host}.example.com/"}"#,
+        "http.confirmationUrl: cannot be a template here: AWS checks a rendered one against topic rule destinations confirmed by hand",
+        "1:61"
+      ),
+      (
+        "http", #"{"url": "https://${host}.example.com/z", "confirmationUrl": "https://"}"#,
+        "http.confirmationUrl: is not a valid URL: give its scheme and host at least (https://hooks.example.com/)",
+        "1:61"
+      ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),
       (
@@ -1525,13 +1547,20 @@ struct ConnectorFactoryTests {
     arguments: [
       (
         "republish",
-        #"{"topic": "", "qos": 3, "maxHops": 0, "headers": {"messageExpiry": "soon", "contentType": "${x +}"}}"#,
+        #"{"topic": "", "qos": 3, "maxHops": -1, "headers": {"messageExpiry": "soon", "contentType": "${x +}", "correlationData": "not base64!!"}}"#,
         [
           ("republish.topic: must not be empty", "1:11"),
           ("republish.qos: must be 0 or 1, not 3", "1:22"),
-          ("republish.maxHops: must be at least 1", "1:36"),
-          ("republish.headers.messageExpiry: must be a whole number of seconds", "1:68"),
-          ("republish.headers.contentType: in template: expected an expression after '+'", "1:97"),
+          (
+            "republish.maxHops: must be 0 (no loop guard and no property, as AWS sends) or more, not -1",
+            "1:36"
+          ),
+          ("republish.headers.messageExpiry: must be a whole number of seconds", "1:69"),
+          (
+            "republish.headers.correlationData: must be base64 (the bytes it sends, encoded), not 'not base64!!'",
+            "1:121"
+          ),
+          ("republish.headers.contentType: in template: expected an expression after '+'", "1:98"),
         ]
       ),
       (

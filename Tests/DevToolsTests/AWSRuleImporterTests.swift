@@ -151,6 +151,17 @@ import Testing
     // Signed requests would go unsigned.
     let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
     #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))
+    // ... so `auth` stays, for `check` to refuse until the user removes it (dropped, the rule
+    // passed `check`).
+    #expect(
+      try actions(signed)
+        == [
+          .object([
+            "http": .object([
+              "url": .string("https://h.example.com/"), "auth": .object(["sigv4": .object([:])]),
+            ])
+          ])
+        ])
     // What needs an edit is written into the file too (stderr is gone once it is deployed).
     guard case .object(let signedRule) = try JSONReader.parse(signed.json),
       case .string(let description)? = signedRule["description"]
@@ -192,6 +203,44 @@ import Testing
     // An empty list in AWS stays an enabled rule with no actions.
     guard case .object(let empty) = try JSONReader.parse(try convert("").json) else { return }
     #expect(empty["ruleDisabled"] == nil)
+  }
+
+  /// `aws iot get-topic-rule --output yaml` writes YAML: read by the file's extension, or, on
+  /// standard input, when the text is no JSON but a YAML mapping.
+  @Test func awsCLIYAMLOutput() throws {
+    let yaml = """
+      ruleArn: arn:aws:iot:us-east-1:123456789012:rule/MyRule
+      rule:
+        ruleName: MyRule
+        sql: SELECT * FROM 'a/#'
+        awsIotSqlVersion: '2016-03-23'
+        ruleDisabled: false
+        actions:
+        - republish:
+            topic: out/${topic(2)}
+            qos: 1
+            roleArn: arn:aws:iam::123456789012:role/r
+
+      """
+    for file in ["rule.yaml", "stdin"] {
+      let result = try AWSRuleImporter.convert(file: file, bytes: Array(yaml.utf8))
+      #expect(result.name == "MyRule")
+      #expect(
+        try JSONReader.parse(result.json)
+          == .object([
+            "sql": .string("SELECT * FROM 'a/#'"), "awsIotSqlVersion": .string("2016-03-23"),
+            "ruleDisabled": .bool(false),
+            "actions": .array([
+              .object(["republish": .object(["topic": .string("out/${topic(2)}"), "qos": .int(1)])])
+            ]),
+          ]), "\(result.json)")
+    }
+    // Text that is neither says what is wrong with it as JSON.
+    #expect {
+      try AWSRuleImporter.convert(file: "stdin", bytes: Array("{\"sql\": ".utf8))
+    } throws: { error in
+      (error as? AWSRuleImporter.ImportError)?.description.hasPrefix("stdin:1:") == true
+    }
   }
 
   @Test("a bare payload takes the file's base name; input that is not a rule says where")

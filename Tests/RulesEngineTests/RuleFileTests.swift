@@ -670,6 +670,15 @@ struct RuleFileTests {
         == [
           "Rules/test_rule.json:1:84: error: 'ruleName' is given twice, beside 'topicRulePayload' and in it, with different values: give one"
         ])
+    // A missing 'sql' is said at the wrapped rule, not at the file's start.
+    #expect(
+      errors("{\"ruleArn\": \"arn:x\",\n \"rule\": {\"ruleName\": \"r\", \"actions\": []}}")
+        == ["Rules/test_rule.json:2:10: error: missing key 'sql'"])
+    // boto3's get_topic_rule adds `ResponseMetadata` beside the get-topic-rule output.
+    let dumped = try loadRule(
+      #"{"ruleArn": "arn:x", "rule": {"ruleName": "r", "sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016-03-23", "actions": [{"record": {}}]}, "ResponseMetadata": {"HTTPStatusCode": 200}}"#,
+      builder: RecordingBuilder())
+    #expect(dumped.name == "r")
   }
 
   /// A template that reads a name the SELECT computes reads the message's field of that name (as in
