@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -77,6 +78,16 @@ void iotrules_interrupt_install(void) {
   sigaction(SIGTERM, &action, NULL);
   sigaction(SIGHUP, &action, NULL);
   sigaction(SIGQUIT, &action, NULL);
+  // A parent may have started the REPL with these blocked (a test runner's threads block them, and
+  // the mask is inherited): Ctrl-C would then do nothing, and SIGTERM not end the session.
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  sigaddset(&wanted, SIGINT);
+  sigaddset(&wanted, SIGTSTP);
+  sigaddset(&wanted, SIGTERM);
+  sigaddset(&wanted, SIGHUP);
+  sigaddset(&wanted, SIGQUIT);
+  pthread_sigmask(SIG_UNBLOCK, &wanted, NULL);
 }
 
 static void drain(void) {

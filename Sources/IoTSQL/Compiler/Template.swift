@@ -84,7 +84,7 @@ public struct Template: Sendable {
   /// True when the text has no `${...}`: it renders to itself.
   public var isConstant: Bool { constantText != nil }
 
-  /// What a template without `${...}` renders to (its text, `$${` written as `${`); nil for others.
+  /// What a template without `${...}` renders to: its text as written; nil for others.
   public var constantText: String? {
     var text = ""
     for renderer in renderers {
