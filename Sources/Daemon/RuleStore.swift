@@ -339,6 +339,9 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var failingFiles: Set<String> = []
   /// The test files without a rule beside them, last said.
   nonisolated(unsafe) var orphanTests: [String] = []
+  /// What `iotrules_rule_files_failing` shows: the failing rule files and the test files without
+  /// their rule.
+  var failingCount: Int { lock.withLock { failingFiles.count + orphanTests.count } }
   /// Retired rule versions waiting for their messages to finish before their actions shut down,
   /// by number; each leaves when it is done.
   let retirements = Mutex<(next: Int, running: [Int: Task<Void, Never>])>((0, [:]))
@@ -516,25 +519,30 @@ public final class RuleReloader: Sendable {
     let failed = Set(errors.compactMap { $0.diagnostics.first?.file })
     let count = lock.withLock {
       failingFiles = failingFiles.subtracting(read).union(failed.intersection(read)).intersection(present)
-      return failingFiles.count
+      return failingFiles.count + orphanTests.count
     }
     CounterStore.shared.ruleFilesFailing.store(count, ordering: .relaxed)
   }
 
   /// Logs, once per change, the test files with no rule beside them when tests gate the rules: a
   /// rule renamed or removed without its tests would otherwise stop being tested without a word
-  /// (`check` and `test` fail such a file).
-  func noteOrphanTests(event: String) {
-    guard gate != nil else { return }
+  /// (`check` and `test` fail such a file). They count in `iotrules_rule_files_failing` while they
+  /// last, as `check` counts them invalid, so an alert on the gauge sees a rule that stopped
+  /// running that way. Returns how many there are.
+  @discardableResult
+  func noteOrphanTests(event: String) -> Int {
+    guard gate != nil else { return 0 }
     let orphans = RuleStore.orphanTestFiles(in: paths)
-    let new = lock.withLock { () -> [String] in
+    let (new, count) = lock.withLock { () -> ([String], Int) in
       defer { orphanTests = orphans }
-      return orphans.filter { !orphanTests.contains($0) }
+      return (orphans.filter { !orphanTests.contains($0) }, failingFiles.count + orphans.count)
     }
+    CounterStore.shared.ruleFilesFailing.store(count, ordering: .relaxed)
     for test in new {
       let diagnostic = RuleStore.orphanTestDiagnostic(test)
       logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
     }
+    return orphans.count
   }
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -631,7 +639,11 @@ public final class RuleReloader: Sendable {
           deferred, deferred.intersection(missingNow)
         )
       }
-    guard let plan else { return nil }
+    guard let plan else {
+      // No rule file to read, but a test file may have come or gone beside them.
+      noteOrphanTests(event: "reload")
+      return nil
+    }
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
@@ -690,7 +702,9 @@ public final class RuleReloader: Sendable {
       !plan.deferred.contains($0) && !(plan.unchanged.contains($0) && previous[$0] != nil)
     }
     noteFailures(returned.errors, read: Set(read), present: plan.files)
-    if returned.errors.isEmpty {
+    // A test file left without its rule is an error of this reload, as `check` says.
+    let orphans = noteOrphanTests(event: "reload")
+    if returned.errors.isEmpty && orphans == 0 {
       CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
     } else {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
@@ -712,8 +726,8 @@ public final class RuleReloader: Sendable {
     }
     if !removed.isEmpty { metadata["removed"] = listed(removed) }
     if !fresh.isEmpty { metadata["changedRules"] = listed(fresh.map(\.name).sorted()) }
+    if orphans > 0 { metadata["orphanTests"] = .stringConvertible(orphans) }
     logger.info("rules reloaded", metadata: metadata)
-    noteOrphanTests(event: "reload")
     if !returned.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")
     }

@@ -46,8 +46,9 @@ public struct TextLogHandler: LogHandler {
     inner.log(event: event)
   }
 
-  /// A message's lines, each escaped, the further ones after `\n    | `.
-  static func safeMessage(_ text: String) -> String {
+  /// A message's lines, each escaped, the further ones after `\n    | `: text from a file name or
+  /// a message that cannot pass for a record of its own.
+  public static func safeMessage(_ text: String) -> String {
     text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }
       .joined(separator: "\n    | ")
   }
@@ -69,10 +70,12 @@ public struct TextLogHandler: LogHandler {
   }
 
   /// A metadata value as one field of the line (`key=value`): quoted, with `\\` and `"` escaped,
-  /// when it holds a space, `=` or `"` (a topic `a/x origin=forged` read as a second field), and
-  /// control characters escaped.
+  /// when it holds a space, a tab, `=` or `"` (a topic `a/x origin=forged` read as a second field),
+  /// and control characters escaped.
   static func field(_ text: String) -> String {
-    guard text.utf8.contains(where: { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 }) else { return escaped(text) }
+    guard text.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x3D || $0 == 0x22 }) else {
+      return escaped(text)
+    }
     let inner = text.replacingExactly("\\", with: "\\\\").replacingExactly("\"", with: "\\\"")
     return "\"" + escaped(inner) + "\""
   }

@@ -210,13 +210,13 @@ public final class CounterStore: Sendable {
     }
     let reloadsName = MetricNames.ruleReloads
     text +=
-      "# HELP \(reloadsName) Reloads of the rule set, by outcome (errors: a file failed to load, or a rule path was gone).\n"
+      "# HELP \(reloadsName) Reloads of the rule set, by outcome (errors: a file failed to load, a rule path was gone, or a test file was left without its rule).\n"
     text += "# TYPE \(reloadsName) counter\n"
     text += "\(reloadsName){outcome=\"ok\"} \(reloads.load(ordering: .relaxed))\n"
     text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .relaxed))\n"
     let failingName = MetricNames.ruleFilesFailing
     text +=
-      "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule.\n"
+      "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule; and test files left without their rule.\n"
     text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
     let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .relaxed) }.sorted {
       $0.key < $1.key

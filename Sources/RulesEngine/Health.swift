@@ -85,8 +85,10 @@ public final class Health: Sendable {
     let formatter = ISO8601DateFormatter()
     let lines = counted.map { problem in
       let seconds = max(0, Int(now.timeIntervalSince(problem.since)))
-      return
-        "\(problem.component): \(problem.message) (since \(formatter.string(from: problem.since)), \(seconds) s)"
+      // One line a problem: a line break or control character in it (a file name, a broker's
+      // words) is spelled out.
+      let text = RuleFile.printable("\(problem.component): \(problem.message)", keepsLineBreaks: false)
+      return "\(text) (since \(formatter.string(from: problem.since)), \(seconds) s)"
     }
     return (false, (readiness ? "not ready\n" : "unhealthy\n") + lines.joined(separator: "\n") + "\n")
   }

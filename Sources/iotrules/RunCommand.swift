@@ -222,7 +222,8 @@ struct RunCommand: AsyncParsableCommand {
       if json {
         logger.critical("\(error)", metadata: ["exitStatus": .stringConvertible(Int(status))])
       } else {
-        JSONLogHandler.writeStandardError("iotrules: error: \(error)\n")
+        // Escaped as the text log's records are: a path with a line break stays on its line.
+        JSONLogHandler.writeStandardError("iotrules: error: \(TextLogHandler.safeMessage("\(error)"))\n")
       }
       return ExitCode(status)
     }

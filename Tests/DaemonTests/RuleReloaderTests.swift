@@ -444,6 +444,29 @@ struct RuleReloaderTests {
     return (reloader, dispatcher)
   }
 
+  /// A rule file removed while its test file stays: the rule stops running, which the reload
+  /// counts as failing (`iotrules_rule_files_failing`, an `errors` reload), not only in a log line.
+  @Test func aTestFileLeftWithoutItsRuleCountsAsFailing() async throws {
+    let folder = temporaryFolder("tests-orphaned")
+    write(Self.rule, to: folder + "/one.json")
+    write("{}", to: folder + "/one.test.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    write("fixed", to: folder + "/gate")
+    let (reloader, dispatcher) = testedReloader([folder], tests: folder + "/gate")
+    _ = try await reloader.initialLoad()
+    #expect(reloader.failingCount == 0)
+    try FileManager.default.removeItem(atPath: folder + "/one.json")
+    // A removal applies once a second look finds the file still gone.
+    _ = await reloader.reload()
+    _ = await reloader.reload()
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["two"])
+    #expect(reloader.orphanTests == [folder + "/one.test.json"])
+    #expect(reloader.failingCount == 1)
+    try FileManager.default.removeItem(atPath: folder + "/one.test.json")
+    _ = await reloader.reload(force: true)
+    #expect(reloader.failingCount == 0)
+  }
+
   /// With a rule file named directly (not its folder), its test file is watched too.
   @Test func aTestFileBesideARuleFileNamedDirectlyIsWatched() async throws {
     let folder = temporaryFolder("tests-direct")

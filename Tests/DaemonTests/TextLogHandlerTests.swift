@@ -20,6 +20,8 @@ import Testing
     // Also a quote followed by a combining mark (one Character, which no `"` matched).
     #expect(
       TextLogHandler.escaped(.string("x\"\u{301} rule=admin")) == .string("\"x\\\"\u{301} rule=admin\""))
+    // A tab splits fields for a whitespace or logfmt reader as a space does: the value is quoted.
+    #expect(TextLogHandler.escaped(.string("sensors/tab\there")) == .string("\"sensors/tab\there\""))
     #expect(TextLogHandler.escaped(.stringConvertible(42)) == .string("42"))
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
