@@ -25,10 +25,10 @@ public struct TextLogHandler: LogHandler {
     set { inner.logLevel = newValue }
   }
 
-  /// Metadata by key.
+  /// Metadata by key: a logger's own (`logger[metadataKey:]`), escaped as a record's is.
   public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
     get { inner[metadataKey: key] }
-    set { inner[metadataKey: key] = newValue }
+    set { inner[metadataKey: key] = newValue.map(Self.escaped) }
   }
 
   /// Writes one record, escaped.

@@ -165,6 +165,24 @@ struct RunCommand: AsyncParsableCommand {
       throw ValidationError("--mqtt-version is 5 or 3.1.1")
     }
     if qos != 0 && qos != 1 { throw ValidationError("--qos is 0 or 1") }
+    // TLS files with no TLS connection to use them: a mistyped scheme would run in plain TCP,
+    // the operator believing TLS on.
+    let tlsOptions = [("--ca-file", caFile), ("--cert-file", certFile), ("--key-file", keyFile)]
+      .filter { $0.1 != nil }.map(\.0)
+    if let option = tlsOptions.first {
+      let sourceIsMQTT = source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://")
+      let broker = sourceIsMQTT ? source : mqttBroker
+      if let broker, broker.hasPrefix("mqtt://") {
+        throw ValidationError(
+          "\(option) is for TLS, but the broker URL '\(broker)' is plain TCP (mqtt://): write mqtts:// to use TLS"
+        )
+      }
+      if broker == nil {
+        throw ValidationError(
+          "\(option) is for an mqtts:// broker, and this run has none (the source is not MQTT and no --mqtt is given)"
+        )
+      }
+    }
     if passwordEnv != nil && passwordFile != nil {
       throw ValidationError("give --password-env or --password-file, not both")
     }

@@ -254,6 +254,36 @@ struct MQTTSourceTests {
     #expect(collector.payloads.filter { $0 == "during-restart" }.count == 1)
   }
 
+  /// The wait for a reconnect is the outage's: results queued one behind another fail together once
+  /// it is over (each waited its own full wait in turn, so a queue of N held its error path for N
+  /// waits a retry).
+  @Test("while the broker stays away, publishes after the first wait fail at once")
+  func publishesShareTheWaitForTheReconnect() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let (_, run, publisher, health) = try await subscriberAndPublisher(broker, "away", awayWaitSeconds: 2)
+    defer {
+      run.cancel()
+      publisher.shutdown()
+    }
+    broker.stop()
+    #expect(
+      await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
+    let started = ContinuousClock.now
+    var failures = 0
+    for index in 0..<8 {
+      do {
+        try await publisher.publish(
+          topic: "away/\(index)", payload: [UInt8(index)], qos: 1, retain: false, properties: .init())
+      } catch {
+        failures += 1
+      }
+    }
+    #expect(failures == 8)
+    // One wait of 2 s (less, as it counts from the drop), not eight of them in turn (16 s).
+    #expect(ContinuousClock.now - started < .seconds(8))
+  }
+
   @Test("once the daemon stops, PUBACK waits on a broker that stopped answering end within seconds")
   func hurriedPublishesEndSoon() async throws {
     let broker = try MosquittoBroker()
@@ -424,6 +454,32 @@ struct MQTTSourceTests {
         return collector.count > 0
       })
     #expect(collector.messages.withLock { $0.first?.topic } == "secure/x")
+  }
+
+  /// A broker certificate that fails verification (the wrong CA given) is a setting to change:
+  /// the start fails saying OpenSSL's reason, whether libmosquitto's connect call or the network
+  /// loop saw the failed handshake (it exited or retried for good by timing, with "A TLS error
+  /// occurred." alone).
+  @Test("a broker certificate that fails verification stops the start, with OpenSSL's reason")
+  func tlsVerificationFailureIsSaid() async throws {
+    let broker = try MosquittoBroker(tls: true)
+    defer { broker.stop() }
+    let certificates = try #require(broker.certificates)
+    for attempt in 0..<3 {
+      var options = try MQTTOptions(url: broker.url, clientID: unique("tls-bad-\(attempt)"))
+      // Not the CA that signed the broker's certificate.
+      options.caFile = certificates.clientCertificateFile
+      options.certificateFile = certificates.clientCertificateFile
+      options.keyFile = certificates.clientKeyFile
+      let publisher = MQTTPublisher(options: options)
+      defer { publisher.shutdown() }
+      do {
+        try await publisher.start()
+        Issue.record("connected with the wrong CA")
+      } catch {
+        #expect("\(error)".contains("the TLS handshake failed: certificate verify failed"), "\(error)")
+      }
+    }
   }
 
   @Test("the message callback holds the broker until the engine accepts the message")

@@ -23,6 +23,10 @@ import Testing
     // A tab splits fields for a whitespace or logfmt reader as a space does: the value is quoted.
     #expect(TextLogHandler.escaped(.string("sensors/tab\there")) == .string("\"sensors/tab\there\""))
     #expect(TextLogHandler.escaped(.stringConvertible(42)) == .string("42"))
+    // A logger's own metadata too.
+    var handler = TextLogHandler(label: "t")
+    handler[metadataKey: "connection"] = .string("mqtt republish mqtt://h")
+    #expect(handler[metadataKey: "connection"] == .string("\"mqtt republish mqtt://h\""))
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
     #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)

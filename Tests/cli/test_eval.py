@@ -461,6 +461,16 @@ with tempfile.TemporaryDirectory() as work:
     with open(os.path.join(work, "arch", "b.jsonl")) as f:
         check("run: its work done when standard output is full", f.read() == '{"i":1}\n')
 
+# TLS files beside a plain-TCP broker (a mistyped scheme) are refused before anything starts.
+p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--ca-file", "ca.pem"],
+                   capture_output=True, text=True, timeout=60)
+check("run: --ca-file with mqtt://", p.returncode == 64 and "--ca-file is for TLS, but the broker URL "
+      "'mqtt://127.0.0.1:9' is plain TCP (mqtt://): write mqtts:// to use TLS" in p.stderr, (p.returncode, p.stderr))
+p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "k.pem"], capture_output=True,
+                   text=True, timeout=60, input="")
+check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,
+      (p.returncode, p.stderr))
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")

@@ -52,6 +52,12 @@ final class MQTTConnection: @unchecked Sendable {
   private struct State {
     var connected = false
     var connectedBefore = false
+    /// When the connection dropped, while it is down: publishes wait for the reconnect until
+    /// `awayWaitSeconds` after it, together, not each for its own full wait.
+    var awaySince: ContinuousClock.Instant?
+    /// What OpenSSL said of the last TLS failure (`certificate verify failed`), from libmosquitto's
+    /// log; libmosquitto's own code only says "A TLS error occurred.".
+    var tlsDetail: String?
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
     /// The filters the broker granted, with their QoS. Filters are keyed by their bytes, as the
     /// broker tells them apart (`s/caf\u{E9}` and `s/cafe\u{301}` are two).
@@ -159,6 +165,11 @@ final class MQTTConnection: @unchecked Sendable {
     self.healthComponent = component
     health?.report(component, "connecting to \(options.url)")
     self.options = options
+    // The source's and republish's connections to one broker log the same events: each line says
+    // whose it is (`connection="mqtt republish mqtt://..."`, `client=dev-7-pub`).
+    var logger = logger
+    if !component.isEmpty { logger[metadataKey: "connection"] = .string(component) }
+    logger[metadataKey: "client"] = .string(options.clientID)
     self.logger = logger
     self.onMessage = onMessage
     let cleanSession = !options.persistentSession
@@ -232,10 +243,40 @@ final class MQTTConnection: @unchecked Sendable {
     mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, reason, _ in
       MQTTConnection.from(userdata)?.handlePublish(mid: mid, reason: reason)
     }
+    mosquitto_log_callback_set(handle) { _, userdata, level, text in
+      guard level == MOSQ_LOG_ERR, let text, let connection = MQTTConnection.from(userdata) else { return }
+      connection.noteLibraryError(String(cString: text))
+    }
     mosquitto_message_v5_callback_set(handle) { _, userdata, message, properties in
       guard let connection = MQTTConnection.from(userdata), let message else { return }
       connection.handleMessage(message.pointee, properties: properties)
     }
+  }
+
+  /// Keeps OpenSSL's reason from libmosquitto's error lines (`OpenSSL Error[0]:
+  /// error:0A000086:SSL routines::certificate verify failed` → `certificate verify failed`).
+  private func noteLibraryError(_ line: String) {
+    guard line.hasPrefix("OpenSSL Error") else { return }
+    let detail = line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? line
+    state.withLock { $0.tlsDetail = detail.isEmpty ? line : detail }
+  }
+
+  /// "the TLS handshake failed", with OpenSSL's reason when libmosquitto logged one (taken, so a
+  /// later failure does not repeat it).
+  private func tlsFailure() -> (text: String, verification: Bool) {
+    let detail = state.withLock { state -> String? in
+      defer { state.tlsDetail = nil }
+      return state.tlsDetail
+    }
+    guard let detail else { return ("the TLS handshake failed", false) }
+    let verification = detail.contains("certificate verify failed")
+    return (
+      "the TLS handshake failed: \(detail)"
+        + (verification
+          ? " (the broker's certificate is not signed by --ca-file's CA, or does not name the host in the URL)"
+          : ""),
+      verification
+    )
   }
 
   /// What a libmosquitto result code means. Its own `mosquitto_strerror` says "Unknown error." for
@@ -283,11 +324,19 @@ final class MQTTConnection: @unchecked Sendable {
       if code == MOSQ_ERR_SUCCESS.rawValue { break }
       // MOSQ_ERR_ERRNO: the system's reason is in errno, taken on the connecting thread
       // (mosquitto_strerror would say "Success").
-      let reason = Self.reason(code, errno: failure)
-      guard
+      var reason = Self.reason(code, errno: failure)
+      var retries =
         code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
-          || code == MOSQ_ERR_CONN_REFUSED.rawValue
-      else {
+        || code == MOSQ_ERR_CONN_REFUSED.rawValue
+      if code == MOSQ_ERR_TLS.rawValue {
+        // A handshake that failed here, as one that fails later in the network loop: tried
+        // again, unless the broker's certificate failed verification (a setting to change, said
+        // at start whichever of the two places saw it).
+        let (text, verification) = tlsFailure()
+        reason = text
+        retries = !verification
+      }
+      guard retries else {
         throw ConnectorError("cannot connect to \(options.url): \(reason)")
       }
       logger.warning("cannot connect to \(options.url): \(reason); retrying in \(delay) s")
@@ -365,6 +414,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.connectWaiter = nil
         state.connected = true
         state.connectedBefore = true
+        state.awaySince = nil
       }
       return (
         state.connectWaiter, state.wanted.merging(state.subscriptions) { wanted, _ in wanted },
@@ -456,6 +506,7 @@ final class MQTTConnection: @unchecked Sendable {
     // publishes stay: libmosquitto sends them again on reconnect, and their timeout still runs.
     let (subscribes, closed) = state.withLock { state -> ([SubscribeSlot], Bool) in
       state.connected = false
+      if state.awaySince == nil { state.awaySince = ContinuousClock.now }
       defer { state.subscribeWaiters = [:] }
       return (Array(state.subscribeWaiters.values), state.closed)
     }
@@ -585,13 +636,17 @@ final class MQTTConnection: @unchecked Sendable {
     try result.get()
   }
 
-  /// While a broker that accepted the client is away, waits for the reconnect, at most
-  /// `awayWaitSeconds` and not once the daemon stops or the connection is closed. A publish failed
-  /// at once instead: a broker restart sent every result in flight down its error path, the
-  /// default retry (0.1 s, then 0.2 s) ending before the first reconnect, a second after the drop.
+  /// While a broker that accepted the client is away, waits for the reconnect, until
+  /// `awayWaitSeconds` after the drop and not once the daemon stops or the connection is closed. A
+  /// publish failed at once instead: a broker restart sent every result in flight down its error
+  /// path, the default retry (0.1 s, then 0.2 s) ending before the first reconnect, a second after
+  /// the drop. The wait is the outage's, not each publish's: N results queued behind one another
+  /// waited 10 s each, one after the other, so a long outage held them for N × 10 s a retry
+  /// before any reached its error path.
   private func waitWhileAway() async {
     let clock = ContinuousClock()
-    let deadline = clock.now + .milliseconds(Int(options.awayWaitSeconds * 1000))
+    let since = state.withLock { $0.awaySince } ?? clock.now
+    let deadline = since + .milliseconds(Int(options.awayWaitSeconds * 1000))
     while clock.now < deadline, !Task.isCancelled {
       let waits = state.withLock { !$0.connected && $0.connectedBefore && !$0.hurried && !$0.closed }
       guard waits else { return }
@@ -1016,10 +1071,21 @@ final class MQTTConnection: @unchecked Sendable {
         code = mosquitto_loop_read(handle, 1)
         if code == MOSQ_ERR_TLS.rawValue {
           // libmosquitto closed the socket without calling back.
-          logger.warning(
-            "the TLS handshake with \(options.url) failed; next attempt in \(attempted ? min(delay * 2, maxDelay) : delay) s"
-          )
-          health?.report(healthComponent, "the TLS handshake with \(options.url) failed; retrying")
+          let (text, verification) = tlsFailure()
+          let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ConnectorError>, Never>? in
+            // Never accepted yet, and the certificate failed verification: a setting to change,
+            // said at start (as when the connect call itself saw it), not retried for good.
+            guard verification, !state.connectedBefore else { return nil }
+            defer { state.connectWaiter = nil }
+            return state.connectWaiter
+          }
+          if let waiter {
+            waiter.resume(returning: .failure(ConnectorError("cannot connect to \(options.url): \(text)")))
+          } else {
+            logger.warning(
+              "\(options.url): \(text); next attempt in \(attempted ? min(delay * 2, maxDelay) : delay) s")
+            health?.report(healthComponent, "\(options.url): \(text); retrying")
+          }
         }
       }
       if code == MOSQ_ERR_SUCCESS.rawValue, mosquitto_want_write(handle) {

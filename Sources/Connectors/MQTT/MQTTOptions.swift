@@ -49,8 +49,8 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
   /// How long a QoS 1 publish waits for its PUBACK, and a subscription for its SUBACK, before
   /// failing (default 30 s).
   public var publishTimeoutSeconds: Double
-  /// How long a publish waits for the reconnect while a broker that accepted the client is away,
-  /// before it fails (default 10 s; not once the daemon stops).
+  /// How long after the connection dropped publishes wait for the reconnect while a broker that
+  /// accepted the client is away, before they fail (default 10 s; not once the daemon stops).
   public var awayWaitSeconds: Double
 
   /// Creates options; the host is the only required field.
