@@ -226,19 +226,18 @@ public final class ReplSession {
     }
   }
 
-  /// True when `text` is a whole statement: it ends with `;`; or it compiles and either has a WHERE
-  /// clause or is one line with a FROM (outside parentheses: a nested query's do not count); or its
-  /// first error is not at its end (more input cannot fix it). Otherwise it waits for more lines (an
-  /// empty line runs it as it is): `SELECT a` may go on with `FROM ...`, and `SELECT a FROM 'x'`
-  /// typed over lines may go on with `WHERE ...`.
+  /// True when `text` is a whole statement: it ends with `;`; or it is one line that compiles and
+  /// has a FROM (outside parentheses: a nested query's do not count); or its first error is not at
+  /// its end (more input cannot fix it). Otherwise it waits for more lines: a statement typed over
+  /// lines ends with `;`, an empty line, the next statement or command, or the end of a script, as
+  /// `SELECT a` may go on with `FROM ...`, `FROM 'x'` with `WHERE ...`, and `WHERE a = 1` with
+  /// `AND b = 3` (it ran at its WHERE line, and the `AND` line failed on its own, after a wrong answer).
   public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.hasSuffix(";") { return true }
     if continues(trimmed) { return false }
     if let offset = firstErrorOffset(trimmed, version: version) { return offset < trimmed.utf8.count }
-    let words = Set(bareWords(trimmed))
-    if words.contains("WHERE") { return true }
-    return words.contains("FROM") && !trimmed.contains("\n")
+    return Set(bareWords(trimmed)).contains("FROM") && !trimmed.contains("\n")
   }
 
   /// True when `text`, not ended by `;`, has an error before its last character.
@@ -538,11 +537,9 @@ public final class ReplSession {
 
   /// The catalogue's entries whose names start with `prefix`, one block each; empty when none does.
   func functions(prefix: String) -> String {
-    let wanted = FunctionRegistry.all.filter { $0.name.lowercased().hasPrefix(prefix.lowercased()) }
-      .sorted { $0.name.lowercased() < $1.name.lowercased() }
-    return wanted.map { spec in
-      styler.bold(spec.signature) + styler.dim("  [\(spec.family)]") + "\n    "
-        + (spec.unavailableReason ?? spec.help)
+    FunctionCatalogue.entries(prefix: prefix).map { entry in
+      styler.bold(entry.signature) + styler.dim("  [\(entry.notes.joined(separator: ", "))]") + "\n    "
+        + entry.help
     }.joined(separator: "\n")
   }
 

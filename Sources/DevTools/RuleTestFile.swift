@@ -5,7 +5,9 @@ import RulesEngine
 /// A rule test file beside its rule: `Rules/high_temp.test.json` (or `.test.yaml`, `.test.yml`).
 ///
 /// It holds an array of cases (or `{"cases": [...]}`), each
-/// `{"name", "topic", "payload" | "payload_base64", "clientId"?, "timestamp"?, "expect"}` where
+/// `{"name", "topic", "payload" | "payload_base64", "clientId"?, "timestamp"?, "context"?, "expect"}`
+/// (`context`: the other context functions' values, as an `eval --batch` request pins them,
+/// ``ContextPins``) where
 /// `expect` is `{"output": VALUE}`, `{"empty_output": true}` (a match whose payload is empty, as a
 /// `SELECT VALUE` of a field the message lacks sends), `{"no_match": true}` or
 /// `{"actions": [{"kind", FIELD...}]}`.
@@ -131,7 +133,7 @@ public struct RuleTestFile: Sendable {
     var invalid: [InvalidCase] = []
     var seenNames: [String: FilePosition] = [:]
     let known: Set<String> = [
-      "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "expect",
+      "name", "topic", "payload", "payload_base64", "clientId", "timestamp", "context", "expect",
     ]
     /// One case named `name`, or nil when it has a problem (reported).
     func parseCase(_ index: Int, _ node: RuleNode, name: String) -> Case? {
@@ -238,12 +240,26 @@ public struct RuleTestFile: Sendable {
         )
         return nil
       }
-      return
-        Case(
-          name: name, position: node.position,
-          context: EvaluationContext(
-            topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp),
-          expectation: expectation)
+      var context = EvaluationContext(
+        topic: topic, payload: payload, clientID: clientID, timestampMs: timestamp)
+      if let pins = node["context"] {
+        // The rest of the message's context, as an `eval --batch` request pins it.
+        if case .object(let object) = pins.value,
+          let twice = [("clientid", "clientId"), ("timestamp_ms", "timestamp")].first(where: {
+            object[$0.0] != nil && node[$0.1] != nil
+          })
+        {
+          report(pins.position, "\(label): give '\(twice.1)' or context.\(twice.0), not both")
+          return nil
+        }
+        do {
+          try ContextPins.apply(pins.value, to: &context)
+        } catch {
+          report(pins.position, "\(label): \(error.message)")
+          return nil
+        }
+      }
+      return Case(name: name, position: node.position, context: context, expectation: expectation)
     }
     for (index, node) in list.enumerated() {
       // A case with any problem is left out (its problems are reported), whole.

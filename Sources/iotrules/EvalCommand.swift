@@ -1,4 +1,5 @@
 import ArgumentParser
+import DevTools
 import Foundation
 import IoTSQL
 
@@ -371,77 +372,10 @@ enum BatchEvaluator {
 
     /// Applies the request's `context` to what the context functions return.
     static func pin(_ value: Value, into context: inout EvaluationContext) throws {
-      guard case .object(let pins) = value else { throw BatchError.input("\"context\" must be an object") }
-      for (key, pinned) in pins.members {
-        switch key {
-        case "clientid": context.clientID = try string(pinned, key)
-        case "principal": context.principal = try string(pinned, key)
-        case "accountid": context.accountID = try string(pinned, key)
-        case "traceid": context.traceID = try string(pinned, key)
-        case "sourceip": context.sourceIP = try string(pinned, key)
-        case "timestamp_ms":
-          switch pinned {
-          case .int(let ms): context.timestampMs = ms
-          default: throw BatchError.input("\"context.timestamp_ms\" must be an integer")
-          }
-        case "mqtt_properties":
-          guard case .object(let properties) = pinned else {
-            throw BatchError.input("\"context.mqtt_properties\" must be an object")
-          }
-          let known = [
-            "content_type", "format_indicator", "response_topic", "correlation_data", "message_expiry",
-          ]
-          for (name, property) in properties.members {
-            // A misspelt property would read as absent in every answer.
-            guard known.contains(name) else {
-              throw BatchError.input(
-                "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
-                  + known.joined(separator: ", "))
-            }
-            context.mqttProperties[name] = property
-          }
-        case "user_properties":
-          context.userProperties = try userProperties(pinned)
-        default:
-          throw BatchError.input("unknown context field \"\(key)\"")
-        }
-      }
-    }
-
-    private static func string(_ value: Value, _ key: String) throws -> String? {
-      switch value {
-      case .null: return nil
-      case .string(let text): return text
-      default: throw BatchError.input("\"context.\(key)\" must be a string")
-      }
-    }
-
-    /// User properties as an object (`{"k": "v"}`), or, to repeat keys, an array of
-    /// `{"key": k, "value": v}` objects or `[k, v]` pairs.
-    private static func userProperties(_ value: Value) throws -> [(key: String, value: String)] {
-      let problem = BatchError.input(
-        "\"context.user_properties\" must be an object of strings or an array of {\"key\", \"value\"}")
-      switch value {
-      case .object(let object):
-        return try object.members.map { key, value in
-          guard case .string(let text) = value else { throw problem }
-          return (key, text)
-        }
-      case .array(let items):
-        return try items.map { item in
-          switch item {
-          case .object(let pair):
-            guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else {
-              throw problem
-            }
-            return (key, text)
-          case .array(let pair) where pair.count == 2:
-            guard case .string(let key) = pair[0], case .string(let text) = pair[1] else { throw problem }
-            return (key, text)
-          default: throw problem
-          }
-        }
-      default: throw problem
+      do {
+        try ContextPins.apply(value, to: &context)
+      } catch {
+        throw BatchError.input(error.message)
       }
     }
   }

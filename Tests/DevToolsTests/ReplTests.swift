@@ -221,6 +221,24 @@ import Testing
     #expect(session.feed("SELECT 2 AS b FROM 'x'").outputs.count == 2)
   }
 
+  /// A statement typed over lines goes on after its WHERE line: an `AND` line is part of it (it ran
+  /// at its WHERE line, printed a wrong match, and the `AND` line failed as a statement of its own).
+  @Test("a WHERE typed over lines takes its AND lines; an empty line or the next statement runs it")
+  func whereOverLines() {
+    let session = ReplSession()
+    _ = session.feed(#".payload {"a": 1, "b": 2}"#)
+    for line in ["SELECT a", "FROM 't'", "WHERE a = 1", "  AND b = 3"] {
+      #expect(session.feed(line).outputs.isEmpty, "\(line)")
+    }
+    let ran = session.feed("")
+    #expect(ran.outputs.map(\.text) == ["no match: the WHERE clause is not true for this message"])
+    #expect(!session.hadError)
+    // The next statement ends it as well.
+    for line in ["SELECT a", "FROM 't'", "WHERE a = 1", "  OR b = 3"] { _ = session.feed(line) }
+    let next = session.feed("SELECT b FROM 't'")
+    #expect(next.outputs.map(\.text) == ["{\n  \"a\": 1\n}", "{\n  \"b\": 2\n}"])
+  }
+
   @Test(".rule shows the output and what each action receives")
   func ruleCommand() throws {
     let script = """
@@ -247,7 +265,7 @@ import Testing
     "statement completeness",
     arguments: [
       ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
-      ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", true), ("SELECT (a", false),
+      ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", false), ("SELECT (a", false),
       ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
     ])
   func completeness(text: String, complete: Bool) {

@@ -101,6 +101,34 @@ import Testing
     #expect(out.hasSuffix("5 passed, 0 failed (5 case(s) in 2 file(s))\n"))
   }
 
+  /// A case pins the other context functions as an `eval --batch` request does (a rule reading
+  /// `principal()` or an MQTT 5 property could not be tested with values).
+  @Test("a case's context pins principal, source ip, MQTT properties and user properties")
+  func contextPins() throws {
+    let folder = temporaryFolder("ruletest-context")
+    try #"""
+    {"sql": "SELECT principal() AS p, sourceip() AS ip, get_mqtt_property('content_type') AS ct, get_user_properties('site') AS site, clientid() AS c FROM 'a/+'",
+     "actions": []}
+    """#.write(toFile: folder + "/ctx.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "pinned", "topic": "a/b", "payload": {}, "clientId": "dev-1",
+      "context": {"principal": "cert-1", "sourceip": "10.0.0.7", "mqtt_properties": {"content_type": "text/csv"},
+                  "user_properties": [["site", "north"]]},
+      "expect": {"output": {"p": "cert-1", "ip": "10.0.0.7", "ct": "text/csv", "site": ["north"], "c": "dev-1"}}},
+     {"name": "bad", "topic": "a/b", "payload": {}, "context": {"mqtt_properties": {"contentType": "x"}},
+      "expect": {"no_match": true}},
+     {"name": "twice", "topic": "a/b", "payload": {}, "clientId": "a", "context": {"clientid": "b"},
+      "expect": {"no_match": true}}]
+    """#.write(toFile: folder + "/ctx.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(
+      !out.contains("FAIL ctx: pinned") && out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"),
+      "\(out)")
+    #expect(out.contains("unknown MQTT property \"contentType\" in \"context.mqtt_properties\""), "\(out)")
+    #expect(out.contains("case 'twice': give 'clientId' or context.clientid, not both"), "\(out)")
+  }
+
   @Test("a kafka topic or partition the daemon would refuse shows 'refused' and fails the case")
   func refusedKafkaRecordsFail() throws {
     let folder = temporaryFolder("ruletest-refused-kafka")

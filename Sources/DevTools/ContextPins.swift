@@ -1,0 +1,98 @@
+import IoTSQL
+
+/// What a message's context functions return, pinned by a JSON object: the `context` of an
+/// `eval --batch` request and of a rule test case. Keys: `clientid`, `principal`, `accountid`,
+/// `traceid`, `sourceip` (strings, or null for none), `timestamp_ms` (an integer),
+/// `mqtt_properties` (`content_type`, `format_indicator`, `response_topic`, `correlation_data`,
+/// `message_expiry`) and `user_properties` (an object of strings or, to repeat keys, an array of
+/// `{"key", "value"}` objects or `[key, value]` pairs).
+public enum ContextPins {
+  /// A pin that cannot be applied; `message` names the field as `context.FIELD`.
+  public struct Problem: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public var message: String
+    /// The message.
+    public var description: String { message }
+  }
+
+  /// The MQTT 5 properties a context may pin.
+  public static let mqttPropertyNames = [
+    "content_type", "format_indicator", "response_topic", "correlation_data", "message_expiry",
+  ]
+
+  /// Applies `value`, an object of pins, to `context`.
+  public static func apply(_ value: Value, to context: inout EvaluationContext) throws(Problem) {
+    guard case .object(let pins) = value else { throw Problem(message: "\"context\" must be an object") }
+    for (key, pinned) in pins.members {
+      switch key {
+      case "clientid": context.clientID = try string(pinned, key)
+      case "principal": context.principal = try string(pinned, key)
+      case "accountid": context.accountID = try string(pinned, key)
+      case "traceid": context.traceID = try string(pinned, key)
+      case "sourceip": context.sourceIP = try string(pinned, key)
+      case "timestamp_ms":
+        guard case .int(let ms) = pinned else {
+          throw Problem(message: "\"context.timestamp_ms\" must be an integer")
+        }
+        context.timestampMs = ms
+      case "mqtt_properties":
+        guard case .object(let properties) = pinned else {
+          throw Problem(message: "\"context.mqtt_properties\" must be an object")
+        }
+        for (name, property) in properties.members {
+          // A misspelt property would read as absent in every answer.
+          guard mqttPropertyNames.contains(name) else {
+            throw Problem(
+              message: "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
+                + mqttPropertyNames.joined(separator: ", "))
+          }
+          context.mqttProperties[name] = property
+        }
+      case "user_properties":
+        context.userProperties = try userProperties(pinned)
+      default:
+        throw Problem(
+          message:
+            "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
+        )
+      }
+    }
+  }
+
+  private static func string(_ value: Value, _ key: String) throws(Problem) -> String? {
+    switch value {
+    case .null: return nil
+    case .string(let text): return text
+    default: throw Problem(message: "\"context.\(key)\" must be a string")
+    }
+  }
+
+  private static func userProperties(_ value: Value) throws(Problem) -> [(key: String, value: String)] {
+    let problem = Problem(
+      message: "\"context.user_properties\" must be an object of strings or an array of {\"key\", \"value\"}")
+    var pairs: [(key: String, value: String)] = []
+    switch value {
+    case .object(let object):
+      for (key, value) in object.members {
+        guard case .string(let text) = value else { throw problem }
+        pairs.append((key, text))
+      }
+    case .array(let items):
+      for item in items {
+        switch item {
+        case .object(let pair):
+          guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else {
+            throw problem
+          }
+          pairs.append((key, text))
+        case .array(let pair) where pair.count == 2:
+          guard case .string(let key) = pair[0], case .string(let text) = pair[1] else { throw problem }
+          pairs.append((key, text))
+        default: throw problem
+        }
+      }
+    default: throw problem
+    }
+    return pairs
+  }
+}
