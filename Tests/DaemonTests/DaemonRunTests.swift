@@ -132,7 +132,7 @@ struct DaemonRunTests {
       output == """
         rules/pick.json:1:1: error: `run` would not load this rule: its test file rules/pick.test.json is broken (3 problems)
         rules/pick.test.json:1:2: error: case 'no expectation': missing 'expect', one of {"output": ...}, {"empty_output": true}, {"no_match": true}, {"actions": [...]}
-        rules/pick.test.json:1:66: error: case 'no expectation': unknown key 'expext'; did you mean 'expect'?; expected clientId, expect, name, payload, payload_base64, timestamp, topic
+        rules/pick.test.json:1:66: error: case 'no expectation': unknown key 'expext'; did you mean 'expect'?; expected clientId, context, expect, name, payload, payload_base64, timestamp, topic
         rules/pick.test.json:2:45: error: case 'odd': unknown expectation 'file'; expected output, empty_output, no_match or actions
         0 valid, 1 invalid
 
