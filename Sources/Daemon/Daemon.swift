@@ -733,14 +733,15 @@ public enum RuleChecker {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
       func refuse(
-        _ message: String, causes: [RuleDiagnostic] = [], rule: String? = nil, unreadable: Bool = false
+        _ message: String, causes: [RuleDiagnostic] = [], rule: String? = nil, unreadable: Bool = false,
+        warnings: [RuleDiagnostic] = []
       ) {
         results.append(
           FileResult(
             file: file, rule: rule,
             diagnostics: [
               RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: message)
-            ] + causes, unreadable: unreadable))
+            ] + causes, warnings: warnings, unreadable: unreadable))
       }
       let data: [UInt8]
       switch RuleStore.read(file) {
@@ -766,8 +767,10 @@ public enum RuleChecker {
         // Gated before its name is taken, as `run` does: a rule `run` would not load leaves the
         // name to the next file that claims it.
         if let refusal = gate?(rule) {
+          // Its warnings too: they often say why a test fails (a template reading a computed name).
           refuse(
-            "`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics, rule: rule.name)
+            "`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics, rule: rule.name,
+            warnings: rule.warnings)
           continue
         }
         names[rule.name] = file

@@ -471,6 +471,17 @@ p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "
 check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,
       (p.returncode, p.stderr))
 
+# A rule refused for its failing tests still shows its warnings (they often say why the test fails).
+with tempfile.TemporaryDirectory() as work:
+    with open(os.path.join(work, "b.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT upper(d) AS dev FROM 'a/+'",
+                            "actions": [{"file": {"path": "o/${dev}.jsonl"}}]}))
+    with open(os.path.join(work, "b.test.json"), "w") as f:
+        f.write(json.dumps([{"topic": "a/b", "payload": {"d": "x"}, "expect": {"output": {"dev": "Y"}}}]))
+    p = subprocess.run([BIN, "check", "b.json"], cwd=work, capture_output=True, text=True, timeout=60)
+    check("check: warnings beside failing tests", p.returncode == 65
+          and "b.json:1:81: warning: the template reads the incoming message's 'dev'" in p.stdout, p.stdout)
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
