@@ -575,6 +575,12 @@ public final class ReplSession {
         lines.append(styler.pretty(action))
       }
       if actions.isEmpty { lines.append(styler.dim("(the rule has no actions)")) }
+      // An action the daemon would refuse fails the script, as it fails a rule test's case.
+      if actions.contains(where: {
+        if case .object(let fields) = $0 { fields["refused"] != nil } else { false }
+      }) {
+        hadError = true
+      }
       return info(lines.joined(separator: "\n"))
     }
   }

@@ -239,6 +239,17 @@ import Testing
     #expect(next.outputs.map(\.text) == ["{\n  \"a\": 1\n}", "{\n  \"b\": 2\n}"])
   }
 
+  /// An action the daemon would refuse fails the script, as it fails a rule test's case.
+  @Test func aRefusedActionFailsTheScript() throws {
+    let folder = temporaryFolder("repl-refused")
+    try #"{"sql": "SELECT upper(d) AS dev FROM 'a/+'", "actions": [{"file": {"path": "o/${dev}.jsonl"}}]}"#
+      .write(toFile: folder + "/b.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(
+      ["repl"], input: ".payload {\"d\": \"x\"}\n.topic a/b\n.rule \(folder)/b.json\n")
+    #expect(status == 65)
+    #expect(out.contains("\"refused\": \"rendered path '.jsonl' has a hidden name"), "\(out)")
+  }
+
   @Test(".rule shows the output and what each action receives")
   func ruleCommand() throws {
     let script = """
