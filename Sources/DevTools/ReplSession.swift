@@ -424,12 +424,12 @@ public final class ReplSession {
     let argument = String(line.dropFirst(name.count)).trimmingCharacters(in: .whitespacesAndNewlines)
     switch name {
     case ".topic":
-      if argument.isEmpty { return info("topic: " + (topic ?? "(from the statement's FROM)")) }
+      if argument.isEmpty { return info("topic: " + (topic.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(from the statement's FROM)")) }
       if let problem = TopicFilter.nameProblem(argument) {
         return fail(styler.error("error:") + " the topic \(problem)")
       }
       topic = argument
-      return info(styler.dim("topic: \(argument)"))
+      return info(styler.dim("topic: \(RuleFile.printable(argument, keepsLineBreaks: false))"))
     case ".payload":
       if argument.isEmpty { return info(describePayload() + payloadPreview()) }
       if argument.hasPrefix("@") {
@@ -444,9 +444,9 @@ public final class ReplSession {
       }
       return info(styler.dim(describePayload()))
     case ".client":
-      if argument.isEmpty { return info("client id: " + (clientID ?? "(none: clientid() is n/a)")) }
+      if argument.isEmpty { return info("client id: " + (clientID.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(none: clientid() is n/a)")) }
       clientID = argument
-      return info(styler.dim("client id: \(argument)"))
+      return info(styler.dim("client id: \(RuleFile.printable(argument, keepsLineBreaks: false))"))
     case ".version":
       if argument.isEmpty { return info("SQL version: \(version.rawValue)") }
       guard let parsed = SQLVersion(string: argument) else {

@@ -239,6 +239,18 @@ import Testing
     #expect(next.outputs.map(\.text) == ["{\n  \"a\": 1\n}", "{\n  \"b\": 2\n}"])
   }
 
+  /// A topic or client id with a control character is spelled out when shown back (`.client
+  /// <ESC>[2J` cleared the terminal), as `test` spells them.
+  @Test func settingsShownBackSpellControlCharacters() {
+    let session = ReplSession()
+    for (command, shown) in [(".client", "client id: "), (".topic", "topic: ")] {
+      let set = session.feed(command + " a\u{1B}[2Jb").outputs.map(\.text).joined()
+      #expect(set.contains(shown + "a\\u001B[2Jb") && !set.contains("\u{1B}"), "\(set)")
+      let asked = session.feed(command).outputs.map(\.text).joined()
+      #expect(asked == shown + "a\\u001B[2Jb", "\(asked)")
+    }
+  }
+
   /// An action the daemon would refuse fails the script, as it fails a rule test's case.
   @Test func aRefusedActionFailsTheScript() throws {
     let folder = temporaryFolder("repl-refused")
