@@ -69,6 +69,28 @@ public final class ReplSession {
   /// The prompt for the next line: `iot> `, or `...> ` inside a statement.
   public var prompt: String { pending.isEmpty ? "iot> " : "...> " }
 
+  /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
+  public func feed(bytes line: [UInt8]) -> (outputs: [Output], entry: String?) {
+    guard let text = String(validating: line, as: UTF8.self) else {
+      // Read with U+FFFD in their place, the bytes would run as something else than what was
+      // written (a payload of other bytes, a string literal that differs): refused, as `eval`
+      // refuses such a --sql, with the first bad byte.
+      lineNumber += 1
+      var parser = Unicode.UTF8.ForwardParser()
+      var iterator = line.makeIterator()
+      var offset = 0
+      while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
+      let byte = String(line[min(offset, line.count - 1)], radix: 16, uppercase: true)
+      return (
+        fail(
+          "\(scriptName.map { "\($0):\(lineNumber):\(offset + 1): " } ?? "")"
+            + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(byte)); it was not read"),
+        nil
+      )
+    }
+    return feed(text)
+  }
+
   /// Takes one input line. Returns the output, and the complete entry (for history) when the line
   /// ended one.
   public func feed(_ line: String) -> (outputs: [Output], entry: String?) {
@@ -424,7 +446,11 @@ public final class ReplSession {
     let argument = String(line.dropFirst(name.count)).trimmingCharacters(in: .whitespacesAndNewlines)
     switch name {
     case ".topic":
-      if argument.isEmpty { return info("topic: " + (topic.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(from the statement's FROM)")) }
+      if argument.isEmpty {
+        return info(
+          "topic: "
+            + (topic.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(from the statement's FROM)"))
+      }
       if let problem = TopicFilter.nameProblem(argument) {
         return fail(styler.error("error:") + " the topic \(problem)")
       }
@@ -444,7 +470,12 @@ public final class ReplSession {
       }
       return info(styler.dim(describePayload()))
     case ".client":
-      if argument.isEmpty { return info("client id: " + (clientID.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(none: clientid() is n/a)")) }
+      if argument.isEmpty {
+        return info(
+          "client id: "
+            + (clientID.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(none: clientid() is n/a)")
+        )
+      }
       clientID = argument
       return info(styler.dim("client id: \(RuleFile.printable(argument, keepsLineBreaks: false))"))
     case ".version":

@@ -48,12 +48,22 @@ struct ReplCommand: ParsableCommand {
     } else {
       session.scriptName = "stdin"
       var first = true
+      // Lines as bytes: one that is not UTF-8 is refused at its place (`readLine` put U+FFFD in).
+      let input = fdopen(STDIN_FILENO, "r")
+      var buffer: UnsafeMutablePointer<CChar>?
+      var capacity = 0
+      defer { free(buffer) }
       // Output that cannot be written (a full disk) ends the script: its answers would be lost.
-      while !session.finished, !Console.outputFailed, var line = Swift.readLine(strippingNewline: true) {
+      while !session.finished, !Console.outputFailed, let input {
+        let count = getline(&buffer, &capacity, input)
+        guard count >= 0, let buffer else { break }
+        var line = UnsafeRawBufferPointer(start: buffer, count: count).map { $0 }
+        if line.last == UInt8(ascii: "\n") { line.removeLast() }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
         // A script saved with a byte-order mark reads as one without, as rule files do.
-        if first, line.unicodeScalars.first == "\u{FEFF}" { line.unicodeScalars.removeFirst() }
+        if first, line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
         first = false
-        emit(session.feed(line).outputs)
+        emit(session.feed(bytes: line).outputs)
       }
       emit(session.finish())
       if session.hadUnreadableInput { throw ExitCodes.io }

@@ -251,6 +251,21 @@ import Testing
     }
   }
 
+  /// A script line that is not UTF-8 is refused at its line and byte (read with U+FFFD in place of
+  /// its bytes, `.payload <FF FE>` set a payload of other bytes).
+  @Test func aLineThatIsNotUTF8IsRefused() {
+    let session = ReplSession()
+    session.scriptName = "stdin"
+    let refused = session.feed(bytes: Array(".payload ".utf8) + [0xFF, 0xFE]).outputs.map(\.text).joined()
+    #expect(
+      refused == "stdin:1:10: error: the line is not UTF-8 text (byte 0xFF); it was not read", "\(refused)")
+    #expect(session.hadError)
+    // The payload is still the default one.
+    #expect(
+      session.feed(bytes: Array(".payload".utf8)).outputs.map(\.text).joined().hasPrefix(
+        "payload: 2 bytes, Object"))
+  }
+
   /// An action the daemon would refuse fails the script, as it fails a rule test's case.
   @Test func aRefusedActionFailsTheScript() throws {
     let folder = temporaryFolder("repl-refused")
