@@ -287,7 +287,8 @@ final class MQTTConnection: @unchecked Sendable {
     case MOSQ_ERR_ERRNO.rawValue: return String(cString: strerror(systemError))
     case MOSQ_ERR_KEEPALIVE.rawValue:
       return "keepalive timeout: no answer from the broker to a ping within the keepalive period"
-    case MOSQ_ERR_LOOKUP.rawValue: return "the broker's host name could not be looked up"
+    case MOSQ_ERR_LOOKUP.rawValue, MOSQ_ERR_EAI.rawValue:
+      return "the broker's host name could not be looked up"
     case MOSQ_ERR_MALFORMED_PACKET.rawValue: return "a malformed packet came from the broker"
     case MOSQ_ERR_TIMEOUT.rawValue: return "timed out"
     case MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue: return "the broker does not support retained messages"
@@ -325,9 +326,12 @@ final class MQTTConnection: @unchecked Sendable {
       // MOSQ_ERR_ERRNO: the system's reason is in errno, taken on the connecting thread
       // (mosquitto_strerror would say "Success").
       var reason = Self.reason(code, errno: failure)
+      // A name that does not resolve yet is tried again too: at a pod's start the broker's service
+      // may not be in DNS yet, as the broker itself may not listen yet (refused).
       var retries =
         code == MOSQ_ERR_ERRNO.rawValue || code == MOSQ_ERR_NO_CONN.rawValue
-        || code == MOSQ_ERR_CONN_REFUSED.rawValue
+        || code == MOSQ_ERR_CONN_REFUSED.rawValue || code == MOSQ_ERR_EAI.rawValue
+        || code == MOSQ_ERR_LOOKUP.rawValue
       if code == MOSQ_ERR_TLS.rawValue {
         // A handshake that failed here, as one that fails later in the network loop: tried
         // again, unless the broker's certificate failed verification (a setting to change, said
