@@ -540,40 +540,39 @@ public final class RepublishAction: Action {
         "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
     }
-    // `maxHops: 0`: no guard, and the message goes out with only its own properties, as AWS sends it.
-    guard configuration.maxHops > 0 else {
-      try await publisher.publish(
-        topic: rendered, payload: input.evaluation.payload, qos: configuration.qos,
-        retain: configuration.retain,
-        properties: try properties(for: input, secrets: secrets))
-      return
-    }
     // The hop count travels as a user property; a message that lost it (MQTT 3.1.1) and that this
-    // process republished is known from the ledger.
+    // process republished is known from the ledger. `maxHops: 0`: no guard, and the message goes
+    // out with only its own properties, as AWS sends it.
     let nowMs = Int(Date().timeIntervalSince1970 * 1000)
-    // The property comes from whoever published: a negative count (which would let a loop run
-    // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
-    let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
-      .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
-    let knownHops =
-      usesHopLedger
-      ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs) : nil
-    let incomingHops = max(claimedHops ?? 0, knownHops ?? 0)
-    if incomingHops >= configuration.maxHops {
-      throw ActionError(
-        .permanent,
-        "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
-      )
+    var outgoingHops: Int?
+    if configuration.maxHops > 0 {
+      // The property comes from whoever published: a negative count (which would let a loop run
+      // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
+      let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
+        .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
+      let knownHops =
+        usesHopLedger
+        ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs)
+        : nil
+      let incomingHops = max(claimedHops ?? 0, knownHops ?? 0)
+      if incomingHops >= configuration.maxHops {
+        throw ActionError(
+          .permanent,
+          "republish to '\(rendered)' refused: the message has already been republished \(incomingHops) times (maxHops \(configuration.maxHops)); is a rule republishing onto its own FROM topic?"
+        )
+      }
+      outgoingHops = incomingHops + 1
     }
     var properties = try properties(for: input, secrets: secrets)
-    properties.userProperties.append((Self.hopProperty, String(incomingHops + 1)))
     let payload = input.evaluation.payload
-    if usesHopLedger {
-      HopLedger.shared.record(topic: rendered, payload: payload, hops: incomingHops + 1, nowMs: nowMs)
+    if let outgoingHops {
+      properties.userProperties.append((Self.hopProperty, String(outgoingHops)))
+      if usesHopLedger {
+        HopLedger.shared.record(topic: rendered, payload: payload, hops: outgoingHops, nowMs: nowMs)
+      }
     }
     try await publisher.publish(
-      topic: rendered, payload: payload, qos: configuration.qos,
-      retain: configuration.retain,
+      topic: rendered, payload: payload, qos: configuration.qos, retain: configuration.retain,
       properties: properties)
   }
 

@@ -528,7 +528,7 @@ public final class RuleReloader: Sendable {
   /// rule renamed or removed without its tests would otherwise stop being tested without a word
   /// (`check` and `test` fail such a file). They count in `iotrules_rule_files_failing` while they
   /// last, as `check` counts them invalid, so an alert on the gauge sees a rule that stopped
-  /// running that way. Returns how many there are.
+  /// running that way. Returns how many are new since the last look.
   @discardableResult
   func noteOrphanTests(event: String) -> Int {
     guard gate != nil else { return 0 }
@@ -542,7 +542,7 @@ public final class RuleReloader: Sendable {
       let diagnostic = RuleStore.orphanTestDiagnostic(test)
       logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
     }
-    return orphans.count
+    return new.count
   }
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -702,7 +702,7 @@ public final class RuleReloader: Sendable {
       !plan.deferred.contains($0) && !(plan.unchanged.contains($0) && previous[$0] != nil)
     }
     noteFailures(returned.errors, read: Set(read), present: plan.files)
-    // A test file left without its rule is an error of this reload, as `check` says.
+    // A test file this reload left without its rule is an error of the reload, as `check` says.
     let orphans = noteOrphanTests(event: "reload")
     if returned.errors.isEmpty && orphans == 0 {
       CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
@@ -726,7 +726,7 @@ public final class RuleReloader: Sendable {
     }
     if !removed.isEmpty { metadata["removed"] = listed(removed) }
     if !fresh.isEmpty { metadata["changedRules"] = listed(fresh.map(\.name).sorted()) }
-    if orphans > 0 { metadata["orphanTests"] = .stringConvertible(orphans) }
+    if orphans > 0 { metadata["newOrphanTests"] = .stringConvertible(orphans) }
     logger.info("rules reloaded", metadata: metadata)
     if !returned.rules.contains(where: { !$0.disabled }) {
       logger.warning("no enabled rule is loaded: messages are acknowledged with nothing written")

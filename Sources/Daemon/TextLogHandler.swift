@@ -15,9 +15,16 @@ public struct TextLogHandler: LogHandler {
 
   /// Metadata for every record.
   public var metadata: Logger.Metadata {
-    get { inner.metadata }
-    set { inner.metadata = newValue }
+    get { own }
+    set {
+      own = newValue
+      inner.metadata = newValue.mapValues(Self.escaped)
+    }
   }
+  /// The logger's own metadata as given; `inner` holds it escaped, as it is written.
+  private var own: Logger.Metadata = [:]
+  /// The logger's own metadata as it is written (escaped).
+  var writtenMetadata: Logger.Metadata { inner.metadata }
 
   /// The lowest level written.
   public var logLevel: Logger.Level {
@@ -27,8 +34,11 @@ public struct TextLogHandler: LogHandler {
 
   /// Metadata by key: a logger's own (`logger[metadataKey:]`), escaped as a record's is.
   public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-    get { inner[metadataKey: key] }
-    set { inner[metadataKey: key] = newValue.map(Self.escaped) }
+    get { own[key] }
+    set {
+      own[key] = newValue
+      inner[metadataKey: key] = newValue.map(Self.escaped)
+    }
   }
 
   /// Writes one record, escaped.

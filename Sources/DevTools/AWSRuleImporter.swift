@@ -46,12 +46,14 @@ public enum AWSRuleImporter {
   {
     let root: RuleNode
     // The AWS CLI writes JSON, or YAML with `--output yaml`: a `.yaml`/`.yml` file is read as YAML,
-    // and so is another input that is not JSON but is a YAML mapping (standard input).
+    // and so is standard input that is not JSON but a YAML mapping. A file named otherwise is JSON:
+    // a broken one says where (YAML would take a JSON text with a trailing comma without a word).
     let isYAML = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
     do {
       root = isYAML ? try RuleDocument.parseYAML(bytes) : try RuleDocument.parseJSON(bytes)
     } catch {
-      guard !isYAML, let yaml = try? RuleDocument.parseYAML(bytes), yaml.members != nil else {
+      let standardInput = !fileNamesRule || file == "stdin"
+      guard standardInput, !isYAML, let yaml = try? RuleDocument.parseYAML(bytes), yaml.members != nil else {
         throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
       }
       root = yaml

@@ -15,9 +15,8 @@ public enum FunctionCatalogue {
   }
 
   /// The families functions are listed under (`type` holds `cast`).
-  public static var families: [String] {
+  public static let families: [String] =
     Set(FunctionRegistry.all.map { $0.family.lowercased() }).union(["type"]).sorted()
-  }
 
   /// The entries whose names start with `prefix` (case-insensitive), of `family` when given.
   public static func entries(prefix: String = "", family: String? = nil) -> [Entry] {

@@ -81,10 +81,15 @@ public final class ReplSession {
       var offset = 0
       while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
       let byte = String(line[min(offset, line.count - 1)], radix: 16, uppercase: true)
+      // The statement it belonged to goes too: run without the line, it would answer for another
+      // statement (a WHERE left out matches).
+      let dropped = pending.isEmpty ? "" : "; the statement it belonged to is dropped"
+      pending = []
       return (
         fail(
           "\(scriptName.map { "\($0):\(lineNumber):\(offset + 1): " } ?? "")"
-            + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(byte)); it was not read"),
+            + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(byte)); it was not read"
+            + dropped),
         nil
       )
     }

@@ -199,12 +199,14 @@ enum BatchEvaluator {
         Console.err("iotrules: error: reading standard input: \(reason)")
         throw ExitCodes.io
       }
-      if count == 0 { break }
+      if count == 0 || Console.outputFailed { break }
       pending.append(contentsOf: chunk[..<count])
       var start = 0
-      // Answers that cannot be written (a full disk) end the batch: the rest would be lost too.
-      if Console.outputFailed { return }
-      while let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
+      // Answers that cannot be written (a full disk) end the batch at the first lost one: the rest
+      // would be lost too.
+      while !Console.outputFailed,
+        let newline = pending[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n"))
+      {
         if skipping {
           skipping = false
         } else {
@@ -227,7 +229,7 @@ enum BatchEvaluator {
         skipping = true
       }
     }
-    if !pending.isEmpty, !skipping { evaluator.answer(pending) }
+    if !pending.isEmpty, !skipping, !Console.outputFailed { evaluator.answer(pending) }
   }
 
   /// The longest request line answered: 16 MiB, as the replay source's longest line.

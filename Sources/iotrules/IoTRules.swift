@@ -16,8 +16,9 @@ struct IoTRules: AsyncParsableCommand {
   )
 
   /// Runs the command, then makes sure its output was written: when standard output lost text (a
-  /// full disk, a reader gone), says so and ends with exit status 74 where the command would
-  /// have ended with 0, as `cat` and `sort` do (a failing status of its own is kept).
+  /// full disk; a reader gone under `run`, which ignores SIGPIPE), says so and ends with exit
+  /// status 74 where the command would have ended with 0, as `cat` and `sort` do (a failing status
+  /// of its own is kept). Help and usage text (ArgumentParser's) is not watched.
   static func main() async {
     do {
       var command = try parseAsRoot()

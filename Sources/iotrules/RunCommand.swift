@@ -170,9 +170,10 @@ struct RunCommand: AsyncParsableCommand {
     let tlsOptions = [("--ca-file", caFile), ("--cert-file", certFile), ("--key-file", keyFile)]
       .filter { $0.1 != nil }.map(\.0)
     if let option = tlsOptions.first {
-      let sourceIsMQTT = source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://")
+      // Schemes in any case, as the broker URL is read (`MQTT://`).
+      let sourceIsMQTT = source.lowercased().hasPrefix("mqtt://") || source.lowercased().hasPrefix("mqtts://")
       let broker = sourceIsMQTT ? source : mqttBroker
-      if let broker, broker.hasPrefix("mqtt://") {
+      if let broker, broker.lowercased().hasPrefix("mqtt://") {
         throw ValidationError(
           "\(option) is for TLS, but the broker URL '\(broker)' is plain TCP (mqtt://): write mqtts:// to use TLS"
         )

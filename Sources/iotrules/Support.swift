@@ -10,7 +10,8 @@ enum SQLVersionName {
 }
 
 /// Standard output and error, unbuffered enough for line protocols, written by `write(2)`: a write
-/// that fails (a full disk, a closed pipe) is kept and ends the command with exit status 74 (see
+/// that fails (a full disk; a reader gone under `run`, which ignores SIGPIPE, where other commands
+/// end by SIGPIPE as Unix tools do) is kept and ends the command with exit status 74 (see
 /// ``IoTRules/main()``), where Foundation's `FileHandle.write` stopped the process.
 enum Console {
   /// True when standard output is a terminal (pretty output), false when piped.

@@ -26,7 +26,12 @@ import Testing
     // A logger's own metadata too.
     var handler = TextLogHandler(label: "t")
     handler[metadataKey: "connection"] = .string("mqtt republish mqtt://h")
-    #expect(handler[metadataKey: "connection"] == .string("\"mqtt republish mqtt://h\""))
+    // Read back as given (set back, it is not escaped twice).
+    #expect(handler[metadataKey: "connection"] == .string("mqtt republish mqtt://h"))
+    #expect(handler.writtenMetadata["connection"] == .string("\"mqtt republish mqtt://h\""))
+    handler.metadata = ["client": .string("a b")]
+    #expect(handler.metadata == ["client": .string("a b")])
+    #expect(handler.writtenMetadata == ["client": .string("\"a b\"")])
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
     #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)

@@ -235,6 +235,12 @@ import Testing
             ]),
           ]), "\(result.json)")
     }
+    // A file named .json is JSON: broken, it says where, not read as YAML without a word.
+    #expect {
+      try AWSRuleImporter.convert(file: "rule.json", bytes: Array(yaml.utf8))
+    } throws: { error in
+      (error as? AWSRuleImporter.ImportError)?.description.hasPrefix("rule.json:1:1: error:") == true
+    }
     // Text that is neither says what is wrong with it as JSON.
     #expect {
       try AWSRuleImporter.convert(file: "stdin", bytes: Array("{\"sql\": ".utf8))

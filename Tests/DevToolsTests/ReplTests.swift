@@ -260,6 +260,12 @@ import Testing
     #expect(
       refused == "stdin:1:10: error: the line is not UTF-8 text (byte 0xFF); it was not read", "\(refused)")
     #expect(session.hadError)
+    // Within a statement, the statement goes too: run without the line, it answered for another one.
+    _ = session.feed("SELECT 1 AS a")
+    _ = session.feed("FROM 't'")
+    let dropped = session.feed(bytes: Array("WHERE 1 = 2 -- ".utf8) + [0xFF]).outputs.map(\.text).joined()
+    #expect(dropped.hasSuffix("it was not read; the statement it belonged to is dropped"), "\(dropped)")
+    #expect(session.feed("").outputs.isEmpty)
     // The payload is still the default one.
     #expect(
       session.feed(bytes: Array(".payload".utf8)).outputs.map(\.text).joined().hasPrefix(

@@ -466,6 +466,9 @@ p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9"
                    capture_output=True, text=True, timeout=60)
 check("run: --ca-file with mqtt://", p.returncode == 64 and "--ca-file is for TLS, but the broker URL "
       "'mqtt://127.0.0.1:9' is plain TCP (mqtt://): write mqtts:// to use TLS" in p.stderr, (p.returncode, p.stderr))
+p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--mqtt", "MQTT://127.0.0.1:9", "--ca-file", "c.pem"],
+                   capture_output=True, text=True, timeout=60, input="")
+check("run: --ca-file with MQTT:// (any case)", p.returncode == 64 and "is plain TCP" in p.stderr, (p.returncode, p.stderr))
 p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "k.pem"], capture_output=True,
                    text=True, timeout=60, input="")
 check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,

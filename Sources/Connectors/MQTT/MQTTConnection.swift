@@ -309,15 +309,18 @@ final class MQTTConnection: @unchecked Sendable {
 
   // MARK: Connecting
 
-  /// Connects and starts the network thread, retrying refused connections with backoff until
-  /// cancelled (`onRetry` is told each failed attempt's reason); returns once the broker has
-  /// accepted the CONNECT. A refusal by the broker (bad credentials, bad client id) throws, as does
-  /// a TLS setup the library refuses at once; a TLS handshake that fails is logged and tried again
-  /// with backoff, as an unreachable broker is.
+  /// Connects and starts the network thread, retrying with backoff until cancelled (`onRetry` is
+  /// told each failed attempt's reason) a refused connection, a host name that does not resolve
+  /// and a failed TLS handshake; returns once the broker has accepted the CONNECT. A refusal by the
+  /// broker (bad credentials, bad client id) throws, as do a TLS setup the library refuses at once
+  /// and a broker certificate that fails verification (whether the connect call or the network
+  /// loop saw it).
   func connect(onRetry: (@Sendable (String) -> Void)? = nil) async throws {
     var delay = Double(options.reconnectDelaySeconds)
     while true {
       try Task.checkCancellation()
+      // OpenSSL's words are this attempt's only.
+      state.withLock { $0.tlsDetail = nil }
       let (code, failure) = await Self.runBlocking { [self] in
         let code = connectOnce()
         return (code, errno)
@@ -1039,6 +1042,7 @@ final class MQTTConnection: @unchecked Sendable {
         waitForWake(seconds: delay)
         if stopping.load(ordering: .acquiring) { return }
         attempted = true
+        state.withLock { $0.tlsDetail = nil }
         let code = mosquitto_reconnect(handle)
         // A connect that outlasted the stop (a host that drops SYNs): nothing more to do.
         if stopping.load(ordering: .acquiring) { return }
