@@ -436,7 +436,10 @@ public final class ReplSession {
     (".topic", ".topic [TOPIC]", "set (or show) the topic of the current message"),
     (".payload", ".payload [JSON | @FILE]", "set (or show) the payload: JSON text or a file's bytes"),
     (".client", ".client [ID]", "set (or show) what clientid() returns"),
-    (".version", ".version [2015-10-08|2016-03-23]", "set (or show) the SQL version"),
+    (
+      ".version", ".version [2015-10-08|2016-03-23|beta]",
+      "set (or show) the SQL version (beta reads as 2016-03-23)"
+    ),
     (".explain", ".explain [SQL]", "print the compiled program of SQL (or of the last statement)"),
     (".rule", ".rule FILE", "run a rule file on the current message and show what each action receives"),
     (".functions", ".functions [PREFIX]", "list functions with signatures and one line of help"),

@@ -273,6 +273,24 @@ private func parseError(_ sql: String) -> String? {
     }
   }
 
+  /// A long line is shown around the error, cut with `…` (a 20 KB generated statement was echoed
+  /// whole, its caret after 20,000 spaces).
+  @Test func aLongLineIsShownAroundTheError() {
+    let sql = "SELECT " + (0..<3000).map { "a\($0)" }.joined(separator: ", ") + ", FROM 't'"
+    do {
+      _ = try Parser.parse(sql)
+      Issue.record("parsed")
+    } catch {
+      let lines = error.description.split(separator: "\n", omittingEmptySubsequences: false)
+      #expect(lines.count == 3)
+      #expect(lines[1].hasPrefix("…") && lines[1].hasSuffix("a2999, FROM 't'"), "\(lines[1])")
+      #expect(lines[1].unicodeScalars.count <= 2 * 80 + 1)
+      // The caret under the F of FROM.
+      let caret = lines[2].count - 1
+      #expect(Array(lines[1])[caret...].starts(with: "FROM"), "\(error.description)")
+    }
+  }
+
   @Test func caretFollowsTabsAndEndOfLine() {
     // The caret line copies the tabs before the column, so it lines up however tabs expand.
     do {

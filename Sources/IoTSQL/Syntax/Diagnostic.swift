@@ -70,10 +70,15 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
       // joins the emoji before it), so the caret sits under the token however tabs expand and
       // whatever the script.
       let width = max(0, range.start.column - 1)
-      var indent = ""
+      // A long line (a statement generated on one line, 100 KB of it) is shown around the column,
+      // cut with `…` at either side, not whole with a caret after thousands of spaces.
+      let all = Array(line.unicodeScalars)
+      let low = all.count > Self.longLine ? max(0, min(width, all.count) - Self.context) : 0
+      let high = all.count > Self.longLine ? min(all.count, max(width, low) + Self.context) : all.count
+      var indent = low > 0 ? " " : ""
       var joins = false
       var openFlag = false
-      for scalar in line.unicodeScalars.prefix(width) {
+      for scalar in all[low..<max(low, min(width, high))] {
         let indicator = (0x1F1E6...0x1F1FF).contains(scalar.value)
         // A skin tone modifies the emoji before it.
         let modifier = (0x1F3FB...0x1F3FF).contains(scalar.value)
@@ -85,11 +90,18 @@ public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
         joins = scalar == "\u{200D}"
         openFlag = indicator && !openFlag
       }
-      indent += String(repeating: " ", count: max(0, width - line.unicodeScalars.count))
-      text += "\n" + line + "\n" + indent + "^"
+      indent += String(repeating: " ", count: max(0, width - all.count))
+      let shown =
+        (low > 0 ? "…" : "") + String(String.UnicodeScalarView(all[low..<high]))
+        + (high < all.count ? "…" : "")
+      text += "\n" + shown + "\n" + indent + "^"
     }
     return text
   }
+
+  /// Lines longer than this many scalars are shown around the column, `context` each side.
+  static let longLine = 200
+  static let context = 80
 }
 
 extension Diagnostic {
