@@ -34,13 +34,10 @@ public struct JSONLogHandler: LogHandler {
     text += "}\n"
     // One record at a time: a large one goes out in several writes, which records from other
     // threads must not fall between (a JSON shipper then sees two broken lines).
-    Self.writing.withLock { Self.writeStandardError(text) }
+    // By `write(2)`: a reader gone or a full disk drops the text (`FileHandle.write` stopped the
+    // process).
+    Self.writing.withLock { StandardStreams.error(text) }
   }
-
-  /// Writes `text` to standard error whole, by `write(2)`: a reader gone (EPIPE, with SIGPIPE
-  /// ignored while the daemon runs) or a full disk drops the text, where Foundation's
-  /// `FileHandle.write` stopped the process (`try!`).
-  public static func writeStandardError(_ text: String) { StandardStreams.error(text) }
 
   /// Held while a record is written.
   static let writing = NSLock()

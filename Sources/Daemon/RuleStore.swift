@@ -517,11 +517,10 @@ public final class RuleReloader: Sendable {
   /// outcome, the others keep theirs, and files gone drop out.
   func noteFailures(_ errors: [RuleFileError], read: Set<String>, present: [String]) {
     let failed = Set(errors.compactMap { $0.diagnostics.first?.file })
-    let count = lock.withLock {
+    lock.withLock {
       failingFiles = failingFiles.subtracting(read).union(failed.intersection(read)).intersection(present)
-      return failingFiles.count + orphanTests.count
     }
-    CounterStore.shared.ruleFilesFailing.store(count, ordering: .relaxed)
+    CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
   }
 
   /// Logs, once per change, the test files with no rule beside them when tests gate the rules: a
@@ -533,11 +532,11 @@ public final class RuleReloader: Sendable {
   func noteOrphanTests(event: String) -> Int {
     guard gate != nil else { return 0 }
     let orphans = RuleStore.orphanTestFiles(in: paths)
-    let (new, count) = lock.withLock { () -> ([String], Int) in
+    let new = lock.withLock { () -> [String] in
       defer { orphanTests = orphans }
-      return (orphans.filter { !orphanTests.contains($0) }, failingFiles.count + orphans.count)
+      return orphans.filter { !orphanTests.contains($0) }
     }
-    CounterStore.shared.ruleFilesFailing.store(count, ordering: .relaxed)
+    CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
     for test in new {
       let diagnostic = RuleStore.orphanTestDiagnostic(test)
       logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))

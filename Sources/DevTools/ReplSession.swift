@@ -71,16 +71,12 @@ public final class ReplSession {
 
   /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
   public func feed(bytes line: [UInt8]) -> (outputs: [Output], entry: String?) {
-    guard let text = String(validating: line, as: UTF8.self) else {
+    if let offset = RuleFile.firstNonUTF8Offset(line) {
       // Read with U+FFFD in their place, the bytes would run as something else than what was
       // written (a payload of other bytes, a string literal that differs): refused, as `eval`
       // refuses such a --sql, with the first bad byte.
       lineNumber += 1
-      var parser = Unicode.UTF8.ForwardParser()
-      var iterator = line.makeIterator()
-      var offset = 0
-      while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
-      let byte = String(line[min(offset, line.count - 1)], radix: 16, uppercase: true)
+      let byte = String(line[offset], radix: 16, uppercase: true)
       // The statement it belonged to goes too: run without the line, it would answer for another
       // statement (a WHERE left out matches).
       let dropped = pending.isEmpty ? "" : "; the statement it belonged to is dropped"
@@ -93,7 +89,7 @@ public final class ReplSession {
         nil
       )
     }
-    return feed(text)
+    return feed(String(decoding: line, as: UTF8.self))
   }
 
   /// Takes one input line. Returns the output, and the complete entry (for history) when the line

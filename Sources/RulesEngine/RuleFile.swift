@@ -102,6 +102,16 @@ public enum RuleFile {
     return nil
   }
 
+  /// The offset of the first byte of `bytes` that is not part of valid UTF-8, or nil when all is:
+  /// where a command line, a script line or a file that must be text is refused.
+  public static func firstNonUTF8Offset(_ bytes: [UInt8]) -> Int? {
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes.makeIterator()
+    var offset = 0
+    while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
+    return offset < bytes.count ? offset : nil
+  }
+
   /// `text` with its control characters spelled `\u001B` (tab and line feed kept unless
   /// `keepsLineBreaks` is false): a key, name or file name holding NUL or an escape sequence must
   /// not reach a terminal or a CI log raw.

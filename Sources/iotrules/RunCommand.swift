@@ -242,7 +242,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.critical("\(error)", metadata: ["exitStatus": .stringConvertible(Int(status))])
       } else {
         // Escaped as the text log's records are: a path with a line break stays on its line.
-        JSONLogHandler.writeStandardError("iotrules: error: \(TextLogHandler.safeMessage("\(error)"))\n")
+        Console.err("iotrules: error: \(TextLogHandler.safeMessage("\(error)"))")
       }
       return ExitCode(status)
     }

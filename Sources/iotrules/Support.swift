@@ -88,12 +88,7 @@ func rawArgument(_ option: String) -> [UInt8]? {
 /// rule file with such bytes is refused: read with U+FFFD in their place, the statement would run as
 /// something else than what was typed. Exit status 65.
 func requireUTF8(_ option: String) throws {
-  guard let bytes = rawArgument(option) else { return }
-  var parser = Unicode.UTF8.ForwardParser()
-  var iterator = bytes.makeIterator()
-  var offset = 0
-  while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
-  guard offset < bytes.count else { return }
+  guard let bytes = rawArgument(option), let offset = RuleFile.firstNonUTF8Offset(bytes) else { return }
   Console.err(
     "iotrules: error: \(option) is not UTF-8 text (byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at offset \(offset))"
   )
@@ -105,16 +100,10 @@ func requireUTF8(_ option: String) throws {
 func writeFile(_ path: String, _ bytes: [UInt8]) -> String? {
   let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
   guard fd >= 0 else { return String(cString: strerror(errno)) }
-  var written = 0
-  while written < bytes.count {
-    let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    if count > 0 {
-      written += count
-    } else if errno != EINTR {
-      let why = String(cString: strerror(errno))
-      close(fd)
-      return why
-    }
+  let failure = StandardStreams.write(bytes, to: fd)
+  if failure != 0 {
+    close(fd)
+    return String(cString: strerror(failure))
   }
   return close(fd) == 0 ? nil : String(cString: strerror(errno))
 }

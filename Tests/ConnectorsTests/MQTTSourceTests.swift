@@ -242,9 +242,7 @@ struct MQTTSourceTests {
       run.cancel()
       publisher.shutdown()
     }
-    broker.stop()
-    #expect(
-      await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
+    await stopUntilThePublisherSeesIt(broker, health)
     // Published while the broker is away: it waits for the reconnect (it failed at once).
     let publishing = Task {
       try await publisher.publish(
@@ -270,9 +268,7 @@ struct MQTTSourceTests {
       run.cancel()
       publisher.shutdown()
     }
-    broker.stop()
-    #expect(
-      await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
+    await stopUntilThePublisherSeesIt(broker, health)
     let started = ContinuousClock.now
     var failures = 0
     for index in 0..<8 {
@@ -519,6 +515,13 @@ struct MQTTSourceTests {
     released.withLock { $0 = true }
     #expect(await eventually(within: 10) { accepted.payloads.filter { $0.hasPrefix("d") }.count == 20 })
   }
+}
+
+/// Stops `broker` and waits until the publisher reporting to `health` has seen it go.
+private func stopUntilThePublisherSeesIt(_ broker: MosquittoBroker, _ health: Health) async {
+  broker.stop()
+  #expect(
+    await eventually(within: 10) { health.problems.contains { $0.component.hasPrefix("mqtt republish") } })
 }
 
 /// A persistent subscriber to `prefix/#` and a publisher on `broker`, both reconnecting every second,
