@@ -83,7 +83,9 @@ let package = Package(
     .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
     .target(
       name: "DevTools",
-      dependencies: ["IoTSQL", "RulesEngine", "Actions", .product(name: "Yams", package: "Yams")]
+      dependencies: [
+        "IoTSQL", "RulesEngine", "Connectors", "Actions", .product(name: "Yams", package: "Yams"),
+      ]
     ),
     .executableTarget(
       name: "iotrules",

@@ -218,12 +218,38 @@ public final class HTTPAction: KeyedGroupAction {
       } else if url.contains("${") {
         problems.add(field: "http.confirmationUrl", "is required when url is a template")
       }
+      // What the text itself makes certain for every message (each `${…}` read as `x`).
+      for (field, text) in [("http.url", url), ("http.confirmationUrl", confirmationUrl)] {
+        guard let text, isHTTP(text), let probe = TemplateProbe.probe(text) else { continue }
+        let authority = probe.drop { $0 != "/" }.dropFirst(2).prefix { !"/?#".contains($0) }
+        if authority.contains("@") {
+          problems.add(
+            field: field,
+            "holds credentials (user:password@), which are not sent: give them in a header instead (\"headers\": [{\"key\": \"Authorization\", \"value\": \"Basic ${get_secret('hook')}\"}])"
+          )
+        } else if authority.hasSuffix(":") {
+          problems.add(field: field, "gives no port after ':'")
+        } else if probe.contains("#") {
+          problems.add(
+            field: field, "has a fragment ('#'), which is never sent: every request would be refused")
+        }
+      }
       if headers.count > 100 { problems.add(field: "http.headers", "at most 100 headers") }
       for (index, header) in headers.enumerated() {
         if header.key.isEmpty || header.key.utf8.count > 256
           || !header.key.utf8.allSatisfy(HTTPAction.isTokenByte)
         {
           problems.add(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
+        } else if ["host", "content-length", "transfer-encoding"].contains(header.key.lowercased()) {
+          // Host would undo the URL's host (and confirmationUrl's check); the others are the
+          // request's framing, which the client writes.
+          problems.add(
+            field: "http.headers[\(index)].key",
+            "'\(header.key)' is set by the client from the URL and body, not by a rule")
+        } else if header.key.lowercased() == "content-type",
+          headers[..<index].contains(where: { $0.key.lowercased() == "content-type" })
+        {
+          problems.add(field: "http.headers[\(index)].key", "a second Content-Type header")
         }
         // The value's own text, as every message would render it.
         if let probe = TemplateProbe.probe(header.value), HTTPAction.hasControlCharacter(probe) {
@@ -610,6 +636,12 @@ public final class HTTPAction: KeyedGroupAction {
       let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
       return .failure(
         ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+    case 300..<400:
+      // Redirects are not followed (neither does AWS): say where the server pointed.
+      let location = response.headers.first(name: "Location").map { " to \($0.debugDescription)" } ?? ""
+      return .failure(
+        ActionError(
+          .permanent, "POST \(url) answered HTTP \(status), a redirect\(location), which is not followed"))
     default:
       return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
     }
@@ -629,6 +661,22 @@ public final class HTTPAction: KeyedGroupAction {
       return ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")
     case let error as HTTPClientError where error == .remoteConnectionClosed:
       return ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")
+    case let error as HTTPClientError where error == .tlsHandshakeTimeout:
+      return ActionError(
+        .transient,
+        "POST \(url) failed: the TLS handshake did not finish within \(configuration.timeoutMs) ms (is the port plain HTTP?)"
+      )
+    case let error as HTTPParserError:
+      return ActionError(.transient, "POST \(url) failed: the answer is not HTTP/1.1 (\(error))")
+    case _ where "\(error)".contains("CERTIFICATE_VERIFY_FAILED"):
+      // NIOSSL's words carry BoringSSL's file and line; an operator must act (retrying cannot help).
+      return ActionError(
+        .permanent,
+        "POST \(url) failed: the server's TLS certificate did not verify (self-signed, expired, or from a CA "
+          + "this machine does not trust: the http action trusts the system's CA certificates)")
+    case _ where "\(error)".contains("failedToValidateHostname"):
+      return ActionError(
+        .permanent, "POST \(url) failed: the server's TLS certificate is not for the URL's host name")
     default:
       return ActionError(.transient, "POST \(url) failed: \(error)")
     }
@@ -661,6 +709,11 @@ public final class HTTPAction: KeyedGroupAction {
     formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
     guard let date = formatter.date(from: trimmed) else { return nil }
     return Int(max(0, min(date.timeIntervalSinceNow * 1000, Double(Int.max / 2))))
+  }
+
+  /// Sends the open batches now, and later results' batches without waiting `maxDelayMs`.
+  public func hurry() async {
+    await batcher?.hurry()
   }
 
   /// Sends what is batched, then closes the connection pool.
@@ -713,6 +766,9 @@ actor HTTPBatcher {
   /// The number of URLs with a batch on its way.
   var urlsSending: Int { sending.count }
 
+  /// Set by `hurry`: each enqueue's batches go out at its end.
+  private var hurried = false
+
   init(limits: HTTPAction.Batch) { self.limits = limits }
 
   /// Adds `requests` to the open batches in their order (one topic's results together) and returns,
@@ -746,7 +802,7 @@ actor HTTPBatcher {
       }
       return outcome
     }
-    if flush {
+    if flush || hurried {
       for key in Set(requests.map(key)) { self.flush(key) }
     }
     return outcomes
@@ -781,6 +837,13 @@ actor HTTPBatcher {
   /// Forgets the batch `id` sent to `url` if no later one followed it.
   private func answered(_ url: ExactText, id: Int) {
     if sending[url]?.id == id { sending[url] = nil }
+  }
+
+  /// Sends every open batch now, and from now on each enqueue's batches at its end: the run is
+  /// ending (or the rule was replaced), so no more results are worth waiting `maxDelayMs` for.
+  func hurry() {
+    hurried = true
+    for key in Array(open.keys) { flush(key) }
   }
 
   /// Sends every open batch now and waits for the answers.

@@ -23,7 +23,7 @@ public final class KafkaAction: PipelinedBatchAction {
     public var key: String?
     /// Partition template rendering to a whole number; by default the partitioner chooses (by key).
     public var partition: String?
-    /// Record headers, in order; values are templates.
+    /// Record headers, in order; keys and values are templates (as in AWS).
     public var headers: [RepublishAction.KeyValue]
     /// Extra librdkafka producer settings (SASL, SSL, compression...).
     public var clientProperties: [String: String]
@@ -99,7 +99,7 @@ public final class KafkaAction: PipelinedBatchAction {
       }
       if topic.isEmpty {
         problems.add(field: "kafka.topic", "must not be empty")
-      } else if !topic.contains("${"), let problem = KafkaAction.topicProblem(topic) {
+      } else if !topic.contains("${"), let problem = KafkaTopicName.problem(topic) {
         problems.add(field: "kafka.topic", "'\(topic)': \(problem)")
       }
       if let partition, !partition.contains("${"), KafkaAction.partitionNumber(partition) == nil {
@@ -184,7 +184,7 @@ public final class KafkaAction: PipelinedBatchAction {
   private let topicIsTemplate: Bool
   private let key: ActionTemplate?
   private let partition: ActionTemplate?
-  private let headers: [(key: String, value: ActionTemplate)]
+  private let headers: [(written: String, key: ActionTemplate, value: ActionTemplate)]
   /// The librdkafka settings of `clientProperties`, each value's template when it has one.
   private let settings: [(key: String, value: String, written: String, template: ActionTemplate?)]
   private let producer = Mutex<KafkaProducer?>(nil)
@@ -212,9 +212,13 @@ public final class KafkaAction: PipelinedBatchAction {
     let topic = compile(configuration.topic, "topic")
     key = compile(configuration.key, "key")
     partition = compile(configuration.partition, "partition")
-    var headers: [(key: String, value: ActionTemplate)] = []
+    var headers: [(written: String, key: ActionTemplate, value: ActionTemplate)] = []
     for (index, header) in configuration.headers.enumerated() {
-      if let value = compile(header.value, "headers[\(index)].value") { headers.append((header.key, value)) }
+      if let key = compile(header.key, "headers[\(index)].key"),
+        let value = compile(header.value, "headers[\(index)].value")
+      {
+        headers.append((header.key, key, value))
+      }
     }
     var settings: [(key: String, value: String, written: String, template: ActionTemplate?)] = []
     for (key, value, written) in Self.producerSettings(configuration.clientProperties).settings {
@@ -308,7 +312,7 @@ public final class KafkaAction: PipelinedBatchAction {
     // topic, partition or key without a word.
     // What error records quote is the rendered text with any secret in it masked.
     let (renderedTopic, shownTopic) = try topic.renderShowing(input, secrets: secrets, field: "kafka topic")
-    if let problem = Self.topicProblem(renderedTopic) {
+    if let problem = KafkaTopicName.problem(renderedTopic) {
       throw ActionError(
         .permanent, "kafka topic template '\(configuration.topic)' rendered '\(shownTopic)': \(problem)")
     }
@@ -332,9 +336,10 @@ public final class KafkaAction: PipelinedBatchAction {
     for header in headers {
       renderedHeaders.append(
         (
-          header.key,
+          try header.key.renderRequiringSecrets(
+            input, secrets: secrets, field: "kafka header key '\(header.written)'"),
           try header.value.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka header '\(header.key)'")
+            input, secrets: secrets, field: "kafka header '\(header.written)'")
         ))
     }
     var renderedKey: [UInt8]?
@@ -353,20 +358,6 @@ public final class KafkaAction: PipelinedBatchAction {
   /// The partition `text` names (a whole number from 0), or nil.
   public static func partitionNumber(_ text: String) -> Int32? {
     Int32(text).flatMap { $0 >= 0 ? $0 : nil }
-  }
-
-  /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.
-  /// Checked before producing: a topic rendered from message data (`${topic(2)}`) fails here with
-  /// its own text, at once and for good, not after librdkafka's timeout.
-  public static func topicProblem(_ name: String) -> String? {
-    if name.isEmpty { return "an empty topic" }
-    if name == "." || name == ".." { return "not a valid Kafka topic name" }
-    if name.utf8.count > 249 { return "longer than Kafka's 249 characters" }
-    let allowed = name.utf8.allSatisfy { byte in
-      (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
-        || byte == 0x2E || byte == 0x5F || byte == 0x2D
-    }
-    return allowed ? nil : "a Kafka topic takes only letters, digits, '.', '_' and '-'"
   }
 
   /// Flushes outstanding records and closes the producer.

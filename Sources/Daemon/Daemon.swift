@@ -614,6 +614,8 @@ public enum Daemon {
     let dispatchService = ClosureService(description: "dispatch") {
       try? await gracefulShutdown()
       health.report(Self.component, Self.shuttingDown)
+      // The intake has stopped: batches held open for more results go out now.
+      await reloader.hurryAll()
       await dispatcher.drain()
     }
     let reloadService = ClosureService(description: "reload") {

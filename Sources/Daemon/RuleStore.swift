@@ -737,6 +737,10 @@ public final class RuleReloader: Sendable {
         let number = state.next
         state.next += 1
         state.running[number] = Task { [self] in
+          // No more results will join their batches than the old set's messages in flight.
+          for rule in retired {
+            for action in rule.allActions { await action.hurry() }
+          }
           await old.waitUntilIdle()
           for rule in retired {
             for action in rule.allActions { await action.shutdown() }
@@ -762,6 +766,14 @@ public final class RuleReloader: Sendable {
       }
     }
     return nil
+  }
+
+  /// Tells the current rules' actions that the intake has stopped (`Action.hurry`): what they hold
+  /// back for a batch goes out now. Retired rule versions were told when they retired.
+  public func hurryAll() async {
+    for rule in dispatcher.ruleSet.rules {
+      for action in rule.allActions { await action.hurry() }
+    }
   }
 
   /// Shuts down the actions of retired rule versions and of the current rules (after the

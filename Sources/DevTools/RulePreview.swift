@@ -1,4 +1,5 @@
 import Actions
+import Connectors
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -194,7 +195,7 @@ public struct RulePreview: Sendable {
       // (A value that holds a secret, shown `***`, is the daemon's to judge: the preview has none.)
       if action.kind == "kafka" {
         if case .string(let topic)? = object["topic"], !topic.contains("***"),
-          let problem = KafkaAction.topicProblem(topic)
+          let problem = KafkaTopicName.problem(topic)
         {
           refusal = "the kafka topic renders '\(topic)': \(problem)"
         } else if case .string(let partition)? = object["partition"], !partition.isEmpty,

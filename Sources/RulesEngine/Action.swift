@@ -93,6 +93,10 @@ public protocol Action: AnyObject, Sendable {
   func perform(_ input: ActionInput) async throws(ActionError)
   /// Flushes and closes. Called once after the last `perform`.
   func shutdown() async
+  /// The run is ending (the source ended, a stop signal) or the rule was replaced: results held
+  /// back to gather a batch go out now, and those still to come go out without that wait. Nothing
+  /// by default.
+  func hurry() async
   /// False when the action reads only the result's value, never its payload bytes (SQLite): a rule
   /// whose actions all say so skips writing the result out. True by default.
   var readsPayloadBytes: Bool { get }
@@ -105,6 +109,9 @@ public protocol Action: AnyObject, Sendable {
 extension Action {
   /// Most actions send or store the payload bytes.
   public var readsPayloadBytes: Bool { true }
+
+  /// Most actions hold nothing back on a timer of their own.
+  public func hurry() async {}
 
   /// No warnings.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] { [] }

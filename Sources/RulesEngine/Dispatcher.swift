@@ -1176,6 +1176,18 @@ public final class Dispatcher: Sendable {
       if let asked = pending.compactMap(\.error.retryAfterMs).max() {
         delay = max(delay, min(asked, configured.retry.maxBackoffMs))
       }
+      // Said at info level, within the action's own budget of lines: why results are sent again.
+      let first = failed[pending[0].index].0
+      let (logs, unlogged) = failureLogTurn(rule: first.ruleName, action: "\u{1}retry " + configured.label)
+      if logs {
+        var metadata: Logger.Metadata = [
+          "rule": "\(first.ruleName)", "action": "\(configured.label)", "results": "\(pending.count)",
+          "attempt": "\(tries + 1) of \(limit)", "backoffMs": "\(lastChance ? 0 : delay)",
+          "error": "\(pending[0].error.message)",
+        ]
+        if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
+        logger.info("action failed transiently, retrying", metadata: metadata)
+      }
       // A backoff cut short (shutdown) does not skip the attempt, the last one: the messages are
       // still owed a result.
       if !lastChance {

@@ -368,7 +368,7 @@ struct RepublishActionTests {
 
 @Suite("Kafka action", .serialized)
 struct KafkaActionTests {
-  @Test("succeeds after the delivery report; the record reaches the topic with key and headers")
+  @Test("succeeds after the delivery report; the record reaches the topic with key and headers (templates)")
   func delivers() async throws {
     let cluster = try KafkaMockCluster()
     defer { cluster.stop() }
@@ -376,7 +376,8 @@ struct KafkaActionTests {
     let action = try KafkaAction(
       configuration: .init(
         bootstrapServers: cluster.bootstrapServers, topic: "out", key: "device-7", partition: "1",
-        headers: [.init(key: "source", value: "iotrules")]))
+        // A header's key is a template too (as in AWS): this one renders `source`.
+        headers: [.init(key: "${concat('sou', 'rce')}", value: "iotrules")]))
     try await action.start()
     for index in 0..<5 { try await action.perform(input(#"{"n":\#(index)}"#)) }
     await action.shutdown()
@@ -628,7 +629,7 @@ struct HTTPActionTests {
     #expect(server.requests.count == 2)
   }
 
-  @Test("500s are transient every time (the retry policy gives up); 404 is permanent")
+  @Test("500s are transient every time (the retry policy gives up); 404 and 301 are permanent")
   func serverErrors() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
@@ -646,8 +647,19 @@ struct HTTPActionTests {
     } catch {
       #expect(error.kind == .permanent)
     }
+    // A redirect is not followed (nor by AWS): permanent, saying where it pointed.
+    server.setFallback(.init(status: 301, headers: [("Location", "https://elsewhere.example/in")]))
+    do {
+      try await action.perform(input("{}"))
+      Issue.record("301 succeeded")
+    } catch {
+      #expect(error.kind == .permanent)
+      #expect(
+        error.message.hasSuffix(
+          #"answered HTTP 301, a redirect to "https://elsewhere.example/in", which is not followed"#))
+    }
     await action.shutdown()
-    #expect(server.requests.count == 4)
+    #expect(server.requests.count == 5)
   }
 
   /// An HTTP/1.1 server that closes each connection after answering, without saying so. A request
@@ -942,11 +954,31 @@ struct HTTPActionTests {
       ("https://h/ok/x", "https://h/ok/x/y", "must start with confirmationUrl"),
       ("http://[::1/h/${x}", "http://[::1/h/", "is not a valid URL"),
       ("http://[::1/h/x", nil, "is not a valid URL"),
+      // What the text makes certain for every message: credentials the client would drop, a
+      // port left out, a fragment every rendering keeps.
+      ("http://user:pw@h/x", nil, "holds credentials"),
+      ("https://u@h/${x}", "https://u@h/", "holds credentials"),
+      ("http://h:/x", nil, "gives no port after ':'"),
+      ("http://127.0.0.1:42/${x}", "http://127.0.0.1:", "gives no port after ':'"),
+      ("https://h/a/${i}#f", "https://h/a/", "has a fragment"),
     ] {
       let error = #expect(throws: ActionSettingsError.self, "\(url)") {
         try HTTPAction.Configuration(url: url, confirmationUrl: confirmation).validate()
       }
       #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(url): \(String(describing: error))")
+    }
+    // Host would undo the URL's host; the framing headers are the client's; one Content-Type.
+    for (headers, said) in [
+      ([("Host", "evil.example")], "is set by the client"),
+      ([("transfer-encoding", "chunked")], "is set by the client"),
+      ([("Content-Type", "text/plain"), ("content-type", "application/json")], "a second Content-Type"),
+    ] {
+      let error = #expect(throws: ActionSettingsError.self, "\(headers)") {
+        try HTTPAction.Configuration(
+          url: "https://h/x", headers: headers.map { RepublishAction.KeyValue(key: $0.0, value: $0.1) }
+        ).validate()
+      }
+      #expect("\(error.map { "\($0)" } ?? "")".contains(said), "\(headers): \(String(describing: error))")
     }
     // A template's constant part may stop short of it.
     try HTTPAction.Configuration(url: "https://h/ok/${x}", confirmationUrl: "https://h/ok/x/").validate()

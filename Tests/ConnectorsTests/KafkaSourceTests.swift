@@ -40,6 +40,9 @@ struct KafkaSourceTests {
       ("kafka://a:99999/t?group=g", "bootstrap server 'a:99999' has no port"),
       ("kafka://a:9092/t?group=", "no consumer group"),
       ("kafka://a:9092/t?group=g#x", "'#' in"),
+      // A topic Kafka cannot have (a broker would refuse it, or a mock create it as written).
+      ("kafka://a:9092/read ings?group=g", "topic 'read ings' in"),
+      ("kafka://a:9092/a/b?group=g", "a Kafka topic takes only letters"),
     ] {
       #expect {
         try KafkaSourceOptions(url: url)
@@ -48,6 +51,8 @@ struct KafkaSourceTests {
       }
     }
     #expect(KafkaSourceOptions.serverProblem("[::1]:9092") == nil)
+    // A regular expression (librdkafka's pattern subscription) is not a name.
+    #expect(try KafkaSourceOptions(url: "kafka://a:9092/^read.*?group=g").topics == ["^read.*"])
     // A password in the URL would reach the logs as part of a broker's name: refused, unsaid.
     #expect {
       try KafkaSourceOptions(url: "kafka://user:s3cret@a:9092/orders?group=g")

@@ -646,6 +646,50 @@ struct DaemonRunTests {
     #expect(records.contains { $0.contains("retries stopped at shutdown") }, "\(records)")
   }
 
+  /// An http batch held open for more results (`maxDelayMs` a minute) goes out as soon as the
+  /// intake stops: at the end of a replay and on SIGTERM, the run does not wait out the delay (a
+  /// service manager's stop timeout would kill it first, losing results read from a pipe).
+  @Test func openHTTPBatchesGoOutWhenTheIntakeStops() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let path = "/batch-\(UUID().uuidString)"
+    let rule =
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url(path))", "batch": {"maxSize": 100, "maxDelayMs": 60000}}}]}"#
+    func ours() -> [String] {
+      server.requests.filter { $0.uri == path }.map { String(decoding: $0.body, as: UTF8.self) }
+    }
+
+    let replay = temporaryFolder("batch-replay-end")
+    write(rule, to: replay + "/rules/r.json")
+    write(
+      (1...3).map { #"{"topic":"q/1","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n",
+      to: replay + "/feed.jsonl")
+    let (status, out, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: replay, timeout: 40)
+    #expect(status == 0, "the replay ended without waiting a minute: \(out) \(err)")
+    #expect(out.contains("3 action writes"), "\(out)")
+    #expect(ours() == [#"[{"n":1},{"n":2},{"n":3}]"#])
+
+    let stopped = temporaryFolder("batch-sigterm")
+    write(rule, to: stopped + "/rules/r.json")
+    let input = Pipe()
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "-", "--follow", "--metrics-port", "0"], in: stopped,
+      standardInput: input)
+    input.fileHandleForWriting.write(Data((#"{"topic":"q/2","payload":{"n":4}}"# + "\n").utf8))
+    for _ in 0..<100 where !process.stderr.contains("metrics on") {
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+    try await Task.sleep(nanoseconds: 1_000_000_000)
+    #expect(ours().count == 1, "held in its batch until the intake stops")
+    process.signal(SIGTERM)
+    let stoppedStatus = await process.wait(seconds: 40)
+    try input.fileHandleForWriting.close()
+    #expect(stoppedStatus == 0, "\(process.stdout) \(process.stderr)")
+    #expect(process.stdout.contains("1 action write,"), "\(process.stdout)")
+    #expect(ours().last == #"[{"n":4}]"#)
+  }
+
   /// A second SIGTERM while the drain waits on a stuck action exits at once (128 + the signal).
   @Test func secondSignalExitsWithoutDraining() async throws {
     let server = try LoopbackHTTPServer()

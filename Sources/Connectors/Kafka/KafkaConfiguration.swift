@@ -104,6 +104,13 @@ public struct KafkaSourceOptions: Sendable {
       throw ConnectorError("bootstrap server \(problem) in '\(url)'")
     }
     guard !topics.isEmpty else { throw ConnectorError("no topic in '\(url)'") }
+    // A name librdkafka would subscribe to and the broker refuse, or auto-create as written.
+    for topic in topics where !topic.hasPrefix("^") {
+      if let problem = KafkaTopicName.problem(topic) {
+        throw ConnectorError(
+          "topic '\(topic)' in '\(url)': \(problem) (a regular expression of topics starts with '^')")
+      }
+    }
     var group: String?
     for item in (query ?? "").split(separator: "&") {
       let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
@@ -199,5 +206,22 @@ enum KafkaConfigBuilder {
 
   static func errorText(_ error: rd_kafka_resp_err_t) -> String {
     String(cString: rd_kafka_err2str(error))
+  }
+}
+
+/// Kafka's rule for topic names.
+public enum KafkaTopicName {
+  /// Why `name` cannot be a Kafka topic (1 to 249 of `a-z A-Z 0-9 . _ -`, not `.` or `..`), or nil.
+  /// The kafka action checks a topic rendered from message data (`${topic(2)}`) here before
+  /// producing, so it fails at once with its own text, not after librdkafka's timeout.
+  public static func problem(_ name: String) -> String? {
+    if name.isEmpty { return "an empty topic" }
+    if name == "." || name == ".." { return "not a valid Kafka topic name" }
+    if name.utf8.count > 249 { return "longer than Kafka's 249 characters" }
+    let allowed = name.utf8.allSatisfy { byte in
+      (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+        || byte == 0x2E || byte == 0x5F || byte == 0x2D
+    }
+    return allowed ? nil : "a Kafka topic takes only letters, digits, '.', '_' and '-'"
   }
 }
