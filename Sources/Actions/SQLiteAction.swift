@@ -53,12 +53,12 @@ public final class SQLiteAction: BatchAction {
   public let busyTimeoutMs: Int
   /// Whether each commit is fsynced (`"synchronous": "full"`).
   public let fullSync: Bool
-  let state = Mutex<(queue: DatabaseQueue?, knownColumns: Set<ExactText>?)>((nil, nil))
-  /// Set when the database could not be switched to WAL at opening (another connection held it):
-  /// each batch tries again first.
-  let walPending = Atomic<Bool>(false)
-  /// The column lists whose INSERTs the connection keeps prepared (see ``PreparedLists``).
-  let prepared = PreparedLists()
+  /// The table's columns as this action last saw them, on the connection it saw them through (a
+  /// database replaced at the path is opened again, and they are read afresh).
+  let state = Mutex<(queue: ObjectIdentifier?, knownColumns: Set<ExactText>?)>((nil, nil))
+  /// The shared connection (``SQLiteDatabase``), taken at `start` (or the first batch) and given
+  /// back at `shutdown`.
+  let connection = Mutex<SQLiteDatabase?>(nil)
 
   /// The column lists whose INSERT statements the connection's statement cache holds, at most
   /// ``limit``: results without `columns` take their keys from the payload, and every list of keys
@@ -68,16 +68,24 @@ public final class SQLiteAction: BatchAction {
   final class PreparedLists: Sendable {
     /// The most lists whose statements stay prepared.
     static let limit = 64
-    private let lists = Mutex<Set<[String]>>([])
+    /// A table and its column list: one INSERT statement (a connection serves every table of its
+    /// database).
+    struct List: Hashable {
+      var table: String
+      var names: [String]
+    }
+    private let lists = Mutex<Set<List>>([])
 
     /// How many lists are held.
     var count: Int { lists.withLock { $0.count } }
 
-    /// Notes that `names` is about to be prepared; true when the cache must be emptied first.
-    func admit(_ names: [String]) -> Bool {
-      lists.withLock { lists in
-        guard lists.insert(names).inserted, lists.count > Self.limit else { return false }
-        lists = [names]
+    /// Notes that the INSERT of `names` into `table` is about to be prepared; true when the cache
+    /// must be emptied first.
+    func admit(_ names: [String], table: String) -> Bool {
+      let list = List(table: table, names: names)
+      return lists.withLock { lists in
+        guard lists.insert(list).inserted, lists.count > Self.limit else { return false }
+        lists = [list]
         return true
       }
     }
@@ -259,7 +267,6 @@ public final class SQLiteAction: BatchAction {
   }
 
   /// Opening is lazy: a database that cannot be opened fails each result to its error path.
-  public func start() async throws {}
 
   /// Delivers one result (a batch of one).
   public func perform(_ input: ActionInput) async throws(ActionError) {
@@ -299,205 +306,37 @@ public final class SQLiteAction: BatchAction {
     return results
   }
 
-  /// Closes the database.
+  /// The shared connection, taken from ``SQLiteDatabase`` on first use.
+  func sharedDatabase() -> SQLiteDatabase {
+    connection.withLock { held in
+      if let held { return held }
+      let taken = SQLiteDatabase.acquire(
+        database: database, busyTimeoutMs: busyTimeoutMs, fullSync: fullSync, logger: logger)
+      held = taken
+      return taken
+    }
+  }
+
+  /// Takes the shared connection (opened at the first batch).
+  public func start() async throws { _ = sharedDatabase() }
+
+  /// Gives the shared connection back: the last action using it closes it.
   public func shutdown() async {
-    let queue = state.withLock { state -> DatabaseQueue? in
-      defer { state.queue = nil }
-      return state.queue
+    let held = connection.withLock { held in
+      defer { held = nil }
+      return held
     }
-    defer { retryRetired(closing: true) }
-    guard let queue else { return }
-    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
-      fileIdentity().map({ $0 != opened }) ?? true
-    {
-      // Moved, replaced or deleted since the last batch.
-      retire(queue)
-    } else {
-      try? queue.close()
-    }
+    held?.release()
   }
 
-  /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
-  let openedFile = Mutex<(device: UInt64, inode: UInt64)?>(nil)
-
-  /// The (device, inode) of the file at the database path, or nil when there is none.
-  func fileIdentity() -> (device: UInt64, inode: UInt64)? { Self.identity(of: database) }
-
-  /// The (device, inode) of the file at `path`, or nil when there is none.
-  static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
-    return (UInt64(info.st_dev), UInt64(info.st_ino))
-  }
-
-  /// The identities of the open database's `-wal` and `-shm` files. A database replaced or deleted
-  /// under the daemon leaves them at its path: SQLite does not checkpoint a moved database when
-  /// its connection closes, so it does not delete them either, and a connection opened at the path
-  /// would replay the old database's pages into the new file (a restored backup came back holding
-  /// the old rows and schema). They are removed once the old connection is closed, when they are
-  /// still the files it used.
-  let openedSidecars = Mutex<[String: (device: UInt64, inode: UInt64)]>([:])
-
-  /// Notes the identities of the `-wal` and `-shm` files the open connection uses, once each exists.
-  func noteSidecars() {
-    openedSidecars.withLock { known in
-      guard known.count < 2 else { return }
-      for suffix in ["-wal", "-shm"] where known[suffix] == nil {
-        if let identity = Self.identity(of: database + suffix) { known[suffix] = identity }
-      }
-    }
-  }
-
-  /// Closes the connection to a database that is no longer the file at the path. Its committed
-  /// rows still in the `-wal` file are first checkpointed into its own file (SQLite skips that when
-  /// a moved database's connection closes: a database renamed away kept none of the rows the
-  /// `-wal` held, rows already acknowledged), then that `-wal`, which would be replayed into
-  /// whatever is opened at the path next, is removed. When another process's read transaction
-  /// keeps the checkpoint from completing, the `-wal` and `-shm` are renamed aside instead (the
-  /// connection keeps them open), so the path is free, and the checkpoint is tried again before
-  /// each later batch and at shutdown; the files are removed once it completes. A shutdown before
-  /// that closes the connection and leaves them, `<database>-wal.retired-<inode>`, holding those rows.
-  func retire(_ queue: DatabaseQueue) {
-    if Self.checkpointed(queue) {
-      try? queue.close()
-      removeStaleSidecars()
-      return
-    }
-    let known = openedSidecars.withLock { known in
-      defer { known = [:] }
-      return known
-    }
-    var renamed: [String] = []
-    // Named by the moved database's inode (`find / -inum N` finds it), one number for both files.
-    let inode = openedFile.withLock { $0?.inode }
-    for (suffix, identity) in known.sorted(by: { $0.key < $1.key }) {
-      guard let now = Self.identity(of: database + suffix), now == identity else { continue }
-      let aside = "\(database)\(suffix).retired-\(inode ?? identity.inode)"
-      if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
-    }
-    // The files went with the database (`mv iot.db*`) or were replaced: nothing was set aside.
-    if !renamed.isEmpty {
-      logger.warning(
-        "database \(database) was moved or replaced while rows it committed were still in its -wal, and the checkpoint into the moved file did not complete (another process reading it, or a full disk): its -wal and -shm are set aside as \(renamed.joined(separator: " and ")), and the checkpoint is tried again before each batch and at shutdown"
-      )
-    }
-    retiring.withLock { $0.append((queue, renamed)) }
-  }
-
-  /// Connections to databases moved away whose checkpoint has not completed yet, and their
-  /// `-wal` and `-shm` files, renamed aside (see ``retire(_:)``).
-  let retiring = Mutex<[(queue: DatabaseQueue, sidecars: [String])]>([])
-
-  /// Tries again the checkpoints ``retire(_:)`` could not complete; at shutdown (`closing`) the
-  /// connections are closed either way, and the files of an incomplete one kept.
-  func retryRetired(closing: Bool) {
-    let pending = retiring.withLock { list in
-      defer { list = [] }
-      return list
-    }
-    var kept: [(queue: DatabaseQueue, sidecars: [String])] = []
-    for entry in pending {
-      if Self.checkpointed(entry.queue) {
-        try? entry.queue.close()
-        for path in entry.sidecars { unlink(path) }
-        if !entry.sidecars.isEmpty {
-          logger.info(
-            "database \(database): the moved file's checkpoint completed; \(entry.sidecars.joined(separator: " and ")) removed"
-          )
-        }
-      } else if closing {
-        try? entry.queue.close()
-        if entry.sidecars.isEmpty { continue }
-        logger.error(
-          "database \(database): the moved file's checkpoint did not complete before shutdown: rows it committed are only in \(entry.sidecars.joined(separator: " and ")); put them beside the moved database as its -wal and -shm to read them"
-        )
-      } else {
-        kept.append(entry)
-      }
-    }
-    if !kept.isEmpty { retiring.withLock { $0 += kept } }
-  }
-
-  /// Whether a checkpoint of `queue`'s `-wal` completed (every frame in the database file). Passive:
-  /// it waits for no reader, so a batch is not held up while a reader keeps it from completing.
-  static func checkpointed(_ queue: DatabaseQueue) -> Bool {
-    let row = try? queue.writeWithoutTransaction { db in
-      try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-    }
-    guard let row, let busy: Int = row[0], let log: Int = row[1], let done: Int = row[2] else { return false }
-    return busy == 0 && log == done
-  }
-
-  /// Removes the closed connection's `-wal` and `-shm` files when they are still at the path.
-  func removeStaleSidecars() {
-    let known = openedSidecars.withLock { known in
-      defer { known = [:] }
-      return known
-    }
-    for (suffix, identity) in known {
-      if let now = Self.identity(of: database + suffix), now == identity { unlink(database + suffix) }
-    }
-  }
-
+  /// The open connection; the remembered columns are forgotten when it is not the one they were
+  /// read through.
   func openQueue() throws(ActionError) -> DatabaseQueue {
-    if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
-    if let queue = state.withLock({ $0.queue }) {
-      // A database deleted or replaced under the daemon (an operator's `rm`, a restore) would take
-      // every later row into the unlinked file: open the one at the path again instead.
-      guard !database.hasPrefix("file:") else { return queue }
-      let now = fileIdentity()
-      guard let opened = openedFile.withLock({ $0 }) else {
-        // SQLite creates the file on its first write: known from then on.
-        openedFile.withLock { $0 = now }
-        return queue
-      }
-      if let now, now == opened {
-        noteSidecars()
-        return queue
-      }
-      let stale = state.withLock { state -> DatabaseQueue? in
-        guard state.queue === queue else { return nil }
-        state.queue = nil
-        state.knownColumns = nil
-        return queue
-      }
-      if let stale { retire(stale) }
-      return try openQueue()
+    let queue = try sharedDatabase().openQueue()
+    state.withLock { state in
+      if state.queue != ObjectIdentifier(queue) { state = (ObjectIdentifier(queue), nil) }
     }
-    if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
-    var configuration = Configuration()
-    configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
-    configuration.label = resource
-    let synchronous = fullSync ? "FULL" : "NORMAL"
-    configuration.prepareDatabase { [self] db in
-      // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
-      // Another connection holding the database keeps it in its mode for now (SQLite then says the
-      // old mode, without an error): the switch is tried again before each batch until it takes,
-      // rather than run the whole time in rollback mode, where a reader blocks every write.
-      let mode = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-      walPending.store(
-        mode?.lowercased() != "wal" && sqlite3_db_readonly(db.sqliteConnection, "main") == 0,
-        ordering: .relaxed)
-      _ = try? db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-    }
-    do {
-      let queue = try DatabaseQueue(path: database, configuration: configuration)
-      if !database.hasPrefix("file:") {
-        openedFile.withLock { $0 = fileIdentity() }
-        noteSidecars()
-      }
-      return state.withLock { state in
-        if let existing = state.queue { return existing }
-        state.queue = queue
-        return queue
-      }
-    } catch {
-      var isFolder: ObjCBool = false
-      if FileManager.default.fileExists(atPath: database, isDirectory: &isFolder), isFolder.boolValue {
-        throw Self.actionError(error, "cannot open \(database), a folder, not a database file")
-      }
-      throw Self.actionError(error, "cannot open \(database)")
-    }
+    return queue
   }
 
   /// One row: column names and values, in order. A result whose keys a SELECT list made shares
@@ -722,12 +561,7 @@ public final class SQLiteAction: BatchAction {
   }
 
   func write(_ rows: [TableRow], queue: DatabaseQueue) async -> ActionError? {
-    if walPending.load(ordering: .relaxed) {
-      let mode = try? await queue.writeWithoutTransaction { db in
-        try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-      }
-      if mode?.lowercased() == "wal" { walPending.store(false, ordering: .relaxed) }
-    }
+    await sharedDatabase().switchToWALIfPending(queue)
     let known = state.withLock { $0.knownColumns }
     do {
       let columns: Set<ExactText>
@@ -762,7 +596,7 @@ public final class SQLiteAction: BatchAction {
     ExactText
   > {
     let table = self.table
-    let prepared = self.prepared
+    let prepared = sharedDatabase().prepared
     let bounded = columns == nil
     return try await queue.write { db -> Set<ExactText> in
       try Self.insert(rows[...], into: table, known: known, prepared: prepared, bounded: bounded, in: db)
@@ -778,7 +612,7 @@ public final class SQLiteAction: BatchAction {
   func writeEach(_ rows: [TableRow], queue: DatabaseQueue) async -> [ActionError?] {
     let known = state.withLock { $0.knownColumns }
     let table = self.table
-    let prepared = self.prepared
+    let prepared = sharedDatabase().prepared
     let bounded = self.columns == nil
     do {
       let (columns, failures) = try await queue.write { db -> (Set<ExactText>?, [ActionError?]) in
@@ -885,7 +719,7 @@ public final class SQLiteAction: BatchAction {
           }
         }
         // (The statements held here stay valid when the cache lets go of them.)
-        if prepared.admit(row.names) { db.clearSchemaCache() }
+        if prepared.admit(row.names, table: table) { db.clearSchemaCache() }
         lastStatement = try db.cachedStatement(sql: insertSQL(table: table, names: row.names, rows: 1))
         lastGroupStatement = nil
         lastNames = row.names

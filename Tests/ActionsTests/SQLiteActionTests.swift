@@ -73,7 +73,7 @@ struct SQLiteActionTests {
       let results = await action.performBatch(Array(inputs[start..<start + 50]))
       #expect(results.allSatisfy { $0 == nil })
     }
-    #expect(action.prepared.count <= SQLiteAction.PreparedLists.limit)
+    #expect(action.sharedDatabase().prepared.count <= SQLiteAction.PreparedLists.limit)
     await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/iot.db")
     let rows = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM readings ORDER BY rowid")
@@ -188,7 +188,7 @@ struct SQLiteActionTests {
     let logs = LogLines()
     let (action, folder, path) = try Self.readingsAction(logs: logs)
     #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
-    let inode = try #require(SQLiteAction.identity(of: path)?.inode)
+    let inode = try #require(SQLiteDatabase.identity(of: path)?.inode)
     let reader = try Self.longReader(of: path)
     #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)
@@ -222,7 +222,7 @@ struct SQLiteActionTests {
     let logs = LogLines()
     let (action, folder, path) = try Self.readingsAction(logs: logs)
     #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
-    let inode = try #require(SQLiteAction.identity(of: path)?.inode)
+    let inode = try #require(SQLiteDatabase.identity(of: path)?.inode)
     let reader = try Self.longReader(of: path)
     #expect(await action.performBatch([Self.row(2)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)
@@ -234,6 +234,56 @@ struct SQLiteActionTests {
       }, "\(logs.lines)")
     try reader.inDatabase { db in try db.commit() }
     try reader.close()
+  }
+
+  /// Actions writing one database share one connection (one descriptor for the file, one for its
+  /// `-wal`), whatever their tables: 10,000 rules each with its own ran the daemon out of
+  /// descriptors. The last action to shut down closes it; other settings get their own.
+  @Test func actionsOfOneDatabaseShareOneConnection() async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/shared.db"
+    func descriptors(to file: String) -> Int {
+      let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+      return entries.filter {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == file
+      }.count
+    }
+    var actions: [SQLiteAction] = []
+    for index in 0..<40 {
+      let action = try SQLiteAction(
+        configuration: configuration(#"{"database": "\#(path)", "table": "t\#(index % 4)"}"#),
+        context: context)
+      try await action.start()
+      actions.append(action)
+    }
+    let key = SQLiteDatabase.Key(database: path, busyTimeoutMs: 1000, fullSync: false)
+    #expect(SQLiteDatabase.users(of: key) == 40)
+    for (index, action) in actions.enumerated() {
+      #expect(
+        await action.performBatch([input(object([("n", .int(index))]), json: #"{"n":\#(index)}"#)]) == [nil])
+    }
+    #expect(descriptors(to: path) == 1)
+    #expect(descriptors(to: path + "-wal") == 1)
+    // Other settings, another connection.
+    let fullSync = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "t0", "synchronous": "full"}"#),
+      context: context)
+    #expect(await fullSync.performBatch([input(object([("n", .int(99))]), json: #"{"n":99}"#)]) == [nil])
+    #expect(descriptors(to: path) == 2)
+    await fullSync.shutdown()
+    for action in actions.dropLast() { await action.shutdown() }
+    // (SQLite keeps the closed connection's descriptor for reuse while another holds the file.)
+    #expect(SQLiteDatabase.users(of: key) == 1, "still open for the last action")
+    #expect(await actions.last!.performBatch([input(object([("n", .int(40))]), json: #"{"n":40}"#)]) == [nil])
+    await actions.last!.shutdown()
+    #expect(SQLiteDatabase.users(of: key) == 0)
+    #expect(descriptors(to: path) == 0)
+    let queue = try DatabaseQueue(path: path)
+    let counts = try await queue.read { db in
+      try (0..<4).map { try Int.fetchOne(db, sql: "SELECT count(*) FROM t\($0)") ?? 0 }
+    }
+    #expect(counts == [11, 10, 10, 11])
+    try queue.close()
   }
 
   /// `"synchronous": "full"` fsyncs each commit (SQLite's FULL); the default is NORMAL; another

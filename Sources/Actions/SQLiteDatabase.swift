@@ -1,0 +1,291 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import Logging
+import RulesEngine
+import Synchronization
+
+/// One connection to a SQLite database, shared by every sqlite action that writes to it with the same
+/// settings (`busyTimeoutMs`, `synchronous`): 10,000 rules writing one database hold one connection,
+/// not 10,000 (each took two descriptors, the file and its `-wal`, and 130-200 KB: the daemon ran
+/// out of descriptors and was stopped by libdispatch), and a reload's new rule versions take the
+/// connection over from the old ones instead of opening a second set. SQLite lets one writer in at a
+/// time anyway; through one connection the writers queue instead of waiting on its lock.
+///
+/// Taken with ``acquire(database:busyTimeoutMs:fullSync:logger:)`` and given back with
+/// ``release()``; the last user's release closes it.
+final class SQLiteDatabase: Sendable {
+  /// What actions must share to share a connection.
+  struct Key: Hashable {
+    var database: String
+    var busyTimeoutMs: Int
+    var fullSync: Bool
+  }
+
+  /// The connections in use, with their number of users.
+  private static let inUse = Mutex<[Key: (database: SQLiteDatabase, users: Int)]>([:])
+
+  /// The shared connection for `database` with these settings (made, not yet opened, for the first).
+  static func acquire(database: String, busyTimeoutMs: Int, fullSync: Bool, logger: Logger) -> SQLiteDatabase
+  {
+    let key = Key(database: database, busyTimeoutMs: busyTimeoutMs, fullSync: fullSync)
+    return inUse.withLock { table in
+      if let entry = table[key] {
+        table[key] = (entry.database, entry.users + 1)
+        return entry.database
+      }
+      let made = SQLiteDatabase(key: key, logger: logger)
+      table[key] = (made, 1)
+      return made
+    }
+  }
+
+  /// Gives the connection back; the last user's release closes it.
+  func release() {
+    let last = Self.inUse.withLock { table -> Bool in
+      guard let entry = table[key], entry.database === self else { return true }
+      if entry.users > 1 {
+        table[key] = (self, entry.users - 1)
+        return false
+      }
+      table[key] = nil
+      return true
+    }
+    if last { close() }
+  }
+
+  /// The number of users of the connection for `key` (tests).
+  static func users(of key: Key) -> Int { inUse.withLock { $0[key]?.users ?? 0 } }
+
+  let key: Key
+  /// The database path or URI.
+  var database: String { key.database }
+  private var busyTimeoutMs: Int { key.busyTimeoutMs }
+  private var fullSync: Bool { key.fullSync }
+  /// Where the connection says what no result's outcome carries: rows of a moved database left in
+  /// its renamed-aside `-wal`.
+  let logger: Logger
+  /// The open connection, once a batch opened it.
+  let state = Mutex<DatabaseQueue?>(nil)
+  /// Set when the database could not be switched to WAL at opening (another connection held it):
+  /// each batch tries again first.
+  let walPending = Atomic<Bool>(false)
+  /// The column lists (per table) whose INSERTs the connection keeps prepared.
+  let prepared = SQLiteAction.PreparedLists()
+
+  private init(key: Key, logger: Logger) {
+    self.key = key
+    self.logger = logger
+  }
+
+  /// Switches the database to WAL when opening could not (another connection held it then).
+  func switchToWALIfPending(_ queue: DatabaseQueue) async {
+    guard walPending.load(ordering: .relaxed) else { return }
+    let mode = try? await queue.writeWithoutTransaction { db in
+      try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+    }
+    if mode?.lowercased() == "wal" { walPending.store(false, ordering: .relaxed) }
+  }
+
+  /// Closes the connection (its last user is done).
+  func close() {
+    let queue = state.withLock { state -> DatabaseQueue? in
+      defer { state = nil }
+      return state
+    }
+    defer { retryRetired(closing: true) }
+    guard let queue else { return }
+    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
+      fileIdentity().map({ $0 != opened }) ?? true
+    {
+      // Moved, replaced or deleted since the last batch.
+      retire(queue)
+    } else {
+      try? queue.close()
+    }
+  }
+
+  /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
+  let openedFile = Mutex<(device: UInt64, inode: UInt64)?>(nil)
+
+  /// The (device, inode) of the file at the database path, or nil when there is none.
+  func fileIdentity() -> (device: UInt64, inode: UInt64)? { Self.identity(of: database) }
+
+  /// The (device, inode) of the file at `path`, or nil when there is none.
+  static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return (UInt64(info.st_dev), UInt64(info.st_ino))
+  }
+
+  /// The identities of the open database's `-wal` and `-shm` files. A database replaced or deleted
+  /// under the daemon leaves them at its path: SQLite does not checkpoint a moved database when
+  /// its connection closes, so it does not delete them either, and a connection opened at the path
+  /// would replay the old database's pages into the new file (a restored backup came back holding
+  /// the old rows and schema). They are removed once the old connection is closed, when they are
+  /// still the files it used.
+  let openedSidecars = Mutex<[String: (device: UInt64, inode: UInt64)]>([:])
+
+  /// Notes the identities of the `-wal` and `-shm` files the open connection uses, once each exists.
+  func noteSidecars() {
+    openedSidecars.withLock { known in
+      guard known.count < 2 else { return }
+      for suffix in ["-wal", "-shm"] where known[suffix] == nil {
+        if let identity = Self.identity(of: database + suffix) { known[suffix] = identity }
+      }
+    }
+  }
+
+  /// Closes the connection to a database that is no longer the file at the path. Its committed
+  /// rows still in the `-wal` file are first checkpointed into its own file (SQLite skips that when
+  /// a moved database's connection closes: a database renamed away kept none of the rows the
+  /// `-wal` held, rows already acknowledged), then that `-wal`, which would be replayed into
+  /// whatever is opened at the path next, is removed. When another process's read transaction
+  /// keeps the checkpoint from completing, the `-wal` and `-shm` are renamed aside instead (the
+  /// connection keeps them open), so the path is free, and the checkpoint is tried again before
+  /// each later batch and at shutdown; the files are removed once it completes. A shutdown before
+  /// that closes the connection and leaves them, `<database>-wal.retired-<inode>`, holding those rows.
+  func retire(_ queue: DatabaseQueue) {
+    if Self.checkpointed(queue) {
+      try? queue.close()
+      removeStaleSidecars()
+      return
+    }
+    let known = openedSidecars.withLock { known in
+      defer { known = [:] }
+      return known
+    }
+    var renamed: [String] = []
+    // Named by the moved database's inode (`find / -inum N` finds it), one number for both files.
+    let inode = openedFile.withLock { $0?.inode }
+    for (suffix, identity) in known.sorted(by: { $0.key < $1.key }) {
+      guard let now = Self.identity(of: database + suffix), now == identity else { continue }
+      let aside = "\(database)\(suffix).retired-\(inode ?? identity.inode)"
+      if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
+    }
+    // The files went with the database (`mv iot.db*`) or were replaced: nothing was set aside.
+    if !renamed.isEmpty {
+      logger.warning(
+        "database \(database) was moved or replaced while rows it committed were still in its -wal, and the checkpoint into the moved file did not complete (another process reading it, or a full disk): its -wal and -shm are set aside as \(renamed.joined(separator: " and ")), and the checkpoint is tried again before each batch and at shutdown"
+      )
+    }
+    retiring.withLock { $0.append((queue, renamed)) }
+  }
+
+  /// Connections to databases moved away whose checkpoint has not completed yet, and their
+  /// `-wal` and `-shm` files, renamed aside (see ``retire(_:)``).
+  let retiring = Mutex<[(queue: DatabaseQueue, sidecars: [String])]>([])
+
+  /// Tries again the checkpoints ``retire(_:)`` could not complete; at shutdown (`closing`) the
+  /// connections are closed either way, and the files of an incomplete one kept.
+  func retryRetired(closing: Bool) {
+    let pending = retiring.withLock { list in
+      defer { list = [] }
+      return list
+    }
+    var kept: [(queue: DatabaseQueue, sidecars: [String])] = []
+    for entry in pending {
+      if Self.checkpointed(entry.queue) {
+        try? entry.queue.close()
+        for path in entry.sidecars { unlink(path) }
+        if !entry.sidecars.isEmpty {
+          logger.info(
+            "database \(database): the moved file's checkpoint completed; \(entry.sidecars.joined(separator: " and ")) removed"
+          )
+        }
+      } else if closing {
+        try? entry.queue.close()
+        if entry.sidecars.isEmpty { continue }
+        logger.error(
+          "database \(database): the moved file's checkpoint did not complete before shutdown: rows it committed are only in \(entry.sidecars.joined(separator: " and ")); put them beside the moved database as its -wal and -shm to read them"
+        )
+      } else {
+        kept.append(entry)
+      }
+    }
+    if !kept.isEmpty { retiring.withLock { $0 += kept } }
+  }
+
+  /// Whether a checkpoint of `queue`'s `-wal` completed (every frame in the database file). Passive:
+  /// it waits for no reader, so a batch is not held up while a reader keeps it from completing.
+  static func checkpointed(_ queue: DatabaseQueue) -> Bool {
+    let row = try? queue.writeWithoutTransaction { db in
+      try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+    }
+    guard let row, let busy: Int = row[0], let log: Int = row[1], let done: Int = row[2] else { return false }
+    return busy == 0 && log == done
+  }
+
+  /// Removes the closed connection's `-wal` and `-shm` files when they are still at the path.
+  func removeStaleSidecars() {
+    let known = openedSidecars.withLock { known in
+      defer { known = [:] }
+      return known
+    }
+    for (suffix, identity) in known {
+      if let now = Self.identity(of: database + suffix), now == identity { unlink(database + suffix) }
+    }
+  }
+
+  /// The connection, opened at the first batch and again when the file at the path was replaced.
+  func openQueue() throws(ActionError) -> DatabaseQueue {
+    if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
+    if let queue = state.withLock({ $0 }) {
+      // A database deleted or replaced under the daemon (an operator's `rm`, a restore) would take
+      // every later row into the unlinked file: open the one at the path again instead.
+      guard !database.hasPrefix("file:") else { return queue }
+      let now = fileIdentity()
+      guard let opened = openedFile.withLock({ $0 }) else {
+        // SQLite creates the file on its first write: known from then on.
+        openedFile.withLock { $0 = now }
+        return queue
+      }
+      if let now, now == opened {
+        noteSidecars()
+        return queue
+      }
+      let stale = state.withLock { state -> DatabaseQueue? in
+        guard state === queue else { return nil }
+        state = nil
+        return queue
+      }
+      if let stale { retire(stale) }
+      return try openQueue()
+    }
+    if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
+    configuration.label = database
+    let synchronous = fullSync ? "FULL" : "NORMAL"
+    configuration.prepareDatabase { [self] db in
+      // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
+      // Another connection holding the database keeps it in its mode for now (SQLite then says the
+      // old mode, without an error): the switch is tried again before each batch until it takes,
+      // rather than run the whole time in rollback mode, where a reader blocks every write.
+      let mode = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+      walPending.store(
+        mode?.lowercased() != "wal" && sqlite3_db_readonly(db.sqliteConnection, "main") == 0,
+        ordering: .relaxed)
+      _ = try? db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+    }
+    do {
+      let queue = try DatabaseQueue(path: database, configuration: configuration)
+      if !database.hasPrefix("file:") {
+        openedFile.withLock { $0 = fileIdentity() }
+        noteSidecars()
+      }
+      return state.withLock { state in
+        if let existing = state { return existing }
+        state = queue
+        return queue
+      }
+    } catch {
+      var isFolder: ObjCBool = false
+      if FileManager.default.fileExists(atPath: database, isDirectory: &isFolder), isFolder.boolValue {
+        throw SQLiteAction.actionError(error, "cannot open \(database), a folder, not a database file")
+      }
+      throw SQLiteAction.actionError(error, "cannot open \(database)")
+    }
+  }
+
+}
