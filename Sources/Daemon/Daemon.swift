@@ -350,6 +350,8 @@ public enum Daemon {
     // What `/healthz` and `/readyz` answer: not ready until the source runs.
     let health = configuration.health
     health.report(Self.component, "starting: the source is not running yet")
+    // A kafka action whose brokers cannot be reached says so there too.
+    KafkaProducer.healthBoard.withLock { $0 = health }
     let dispatcher = Dispatcher(
       ruleSet: .empty, maxInFlight: configuration.maxInFlight,
       maxInFlightBytes: configuration.maxInFlightBytes,

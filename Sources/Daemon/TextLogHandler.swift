@@ -67,8 +67,19 @@ public struct TextLogHandler: LogHandler {
     switch value {
     case .string(let text): .string(field(text))
     case .stringConvertible(let item): .string(field(item.description))
-    case .array(let items): .array(items.map(escaped))
-    case .dictionary(let items): .dictionary(items.mapValues(escaped))
+    case .array(let items): .array(items.map(nested))
+    case .dictionary(let items): .dictionary(items.mapValues(nested))
+    }
+  }
+
+  /// A value inside an array or dictionary, which swift-log writes quoted already
+  /// (`["a b", "… 12 more"]`): control characters escaped, not quoted again.
+  static func nested(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+    switch value {
+    case .string(let text): .string(escaped(text))
+    case .stringConvertible(let item): .string(escaped(item.description))
+    case .array(let items): .array(items.map(nested))
+    case .dictionary(let items): .dictionary(items.mapValues(nested))
     }
   }
 

@@ -401,6 +401,38 @@ struct KafkaActionTests {
       })
   }
 
+  /// A kafka action's brokers that cannot be reached show on the health board (`/readyz`) until
+  /// a record is delivered again: a typo in `bootstrapServers` no longer looks healthy while the
+  /// stream goes down the error path.
+  @Test func unreachableBrokersShowOnTheHealthBoard() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("watched", partitions: 1)
+    let health = Health()
+    KafkaProducer.healthBoard.withLock { $0 = health }
+    defer { KafkaProducer.healthBoard.withLock { $0 = nil } }
+    let producer = try KafkaProducer(
+      bootstrapServers: cluster.bootstrapServers, config: [("message.timeout.ms", "3000")])
+    defer { producer.close(timeoutMs: 1000) }
+    func ours() -> [Health.Problem] {
+      health.problems.filter { $0.component == "kafka action \(cluster.bootstrapServers)" }
+    }
+    #expect(await producer.produce([.init(topic: "watched", key: nil, value: [1])])[0] == nil)
+    #expect(ours().isEmpty)
+    cluster.setBroker(1, up: false)
+    let failed = await producer.produce([.init(topic: "watched", key: nil, value: [2])])
+    #expect(failed[0]?.kind == .transient)
+    #expect(await eventually(within: 20) { !ours().isEmpty }, "\(health.problems)")
+    #expect(ours().first?.message.contains("cannot reach any broker") == true, "\(ours())")
+    cluster.setBroker(1, up: true)
+    var delivered = false
+    for _ in 0..<20 where !delivered {
+      delivered = await producer.produce([.init(topic: "watched", key: nil, value: [3])])[0] == nil
+    }
+    #expect(delivered)
+    #expect(ours().isEmpty, "cleared by the delivery")
+  }
+
   @Test(
     "AWS's client properties: the Java names are translated or dropped, passwords come from get_secret at the start, and records flow"
   )

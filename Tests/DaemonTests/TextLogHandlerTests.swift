@@ -33,6 +33,8 @@ import Testing
     #expect(handler.metadata == ["client": .string("a b")])
     #expect(handler.writtenMetadata == ["client": .string("\"a b\"")])
     #expect(TextLogHandler.escaped(.array([.string("a\rb")])) == .array([.string(#"a\rb"#)]))
+    // Inside an array (which swift-log writes quoted), a value with spaces is not quoted again.
+    #expect(TextLogHandler.escaped(.array([.string("… 12 more")])) == .array([.string("… 12 more")]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
     #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)
     #expect(

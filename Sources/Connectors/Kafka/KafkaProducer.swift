@@ -93,6 +93,43 @@ public final class KafkaProducer: @unchecked Sendable {
   public let bootstrapServers: String
   private let logger: Logger
   private let handle: OpaquePointer
+  /// Says on the health board when no broker can be reached (the client's opaque, retained until
+  /// `close`).
+  private let brokers: BrokerWatch
+  private let retainedBrokers: Unmanaged<BrokerWatch>
+
+  /// A producer's reachability on the daemon's health board: not ready from librdkafka's "all
+  /// brokers down" until a record is delivered again (no callback says when a broker is back; a
+  /// producer with nothing to send does not find out).
+  final class BrokerWatch: Sendable {
+    let health: Health?
+    let servers: String
+    let down = Atomic<Bool>(false)
+    var component: String { "kafka action \(servers)" }
+
+    init(health: Health?, servers: String) {
+      self.health = health
+      self.servers = servers
+    }
+
+    func clientError(_ error: rd_kafka_resp_err_t, _ reason: String) {
+      guard error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, let health else { return }
+      down.store(true, ordering: .relaxed)
+      health.report(
+        component,
+        "cannot reach any broker of \(servers) (\(reason)): records wait up to message.timeout.ms, then take their error paths"
+      )
+    }
+
+    func delivered() {
+      guard down.load(ordering: .relaxed), down.exchange(false, ordering: .relaxed) else { return }
+      health?.clear(component)
+    }
+  }
+
+  /// Where producers made from now on report brokers they cannot reach: the daemon's health board
+  /// (`/readyz`); nil (the default) reports nowhere.
+  public static let healthBoard = Mutex<Health?>(nil)
   private let stopRequested = Atomic<Bool>(false)
   /// Held while records are handed to librdkafka and while closing: no record is produced on a
   /// destroyed handle.
@@ -115,10 +152,24 @@ public final class KafkaProducer: @unchecked Sendable {
     self.bootstrapServers = bootstrapServers
     self.logger = logger
     let conf = try KafkaConfigBuilder.make(Self.settings(bootstrapServers: bootstrapServers, config: config))
-    rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+    let brokers = BrokerWatch(health: Self.healthBoard.withLock { $0 }, servers: bootstrapServers)
+    self.brokers = brokers
+    let retainedBrokers = Unmanaged.passRetained(brokers)
+    self.retainedBrokers = retainedBrokers
+    rd_kafka_conf_set_opaque(conf, retainedBrokers.toOpaque())
+    // The client's own errors (all brokers down), on the poll thread.
+    rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
+      guard let opaque else { return }
+      Unmanaged<BrokerWatch>.fromOpaque(opaque).takeUnretainedValue()
+        .clientError(rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "")
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf) { _, message, clientOpaque in
       guard let message, let opaque = message.pointee._private else { return }
       let pending = Unmanaged<Pending>.fromOpaque(opaque).takeRetainedValue()
       let error = message.pointee.err
+      if error == RD_KAFKA_RESP_ERR_NO_ERROR, let clientOpaque {
+        Unmanaged<BrokerWatch>.fromOpaque(clientOpaque).takeUnretainedValue().delivered()
+      }
       pending.batch.complete(
         pending.index,
         error == RD_KAFKA_RESP_ERR_NO_ERROR
@@ -127,7 +178,12 @@ public final class KafkaProducer: @unchecked Sendable {
             KafkaProducer.isPermanent(error) ? .permanent : .transient,
             "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))"))
     }
-    handle = try KafkaConfigBuilder.client(RD_KAFKA_PRODUCER, conf)
+    do {
+      handle = try KafkaConfigBuilder.client(RD_KAFKA_PRODUCER, conf)
+    } catch {
+      retainedBrokers.release()
+      throw error
+    }
     Thread.detachNewThread { [self] in
       while !stopRequested.load(ordering: .acquiring) { rd_kafka_poll(handle, 100) }
       pollThreadDone.signal()
@@ -313,6 +369,8 @@ public final class KafkaProducer: @unchecked Sendable {
     rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
     _ = rd_kafka_flush(handle, 5_000)
     rd_kafka_destroy(handle)
+    if brokers.down.load(ordering: .relaxed) { brokers.health?.clear(brokers.component) }
+    retainedBrokers.release()
   }
 }
 
