@@ -187,11 +187,26 @@ struct RunCommand: AsyncParsableCommand {
     if passwordEnv != nil && passwordFile != nil {
       throw ValidationError("give --password-env or --password-file, not both")
     }
+    var settings: [(key: String, value: String)] = []
     for setting in kafkaConfig {
-      do { _ = try KafkaSourceOptions.setting(setting) } catch { throw ValidationError(error.description) }
+      do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {
+        throw ValidationError(error.description)
+      }
+      // A property librdkafka does not know, or a value it refuses: said before anything starts.
+      if let problem = KafkaSettings.problem(key: settings.last!.key, value: settings.last!.value) {
+        throw ValidationError("--kafka-config '\(setting)': \(problem)")
+      }
     }
-    do { _ = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
+    let topicFrom: KafkaSourceOptions.TopicFrom
+    do { topicFrom = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
       throw ValidationError(error.description)
+    }
+    // A Kafka URL's own problems (no group, a topic Kafka cannot have, a setting iotrules manages)
+    // are usage errors too.
+    if source.hasPrefix("kafka://") {
+      do { _ = try KafkaSourceOptions(url: source, config: settings, topicFrom: topicFrom) } catch {
+        throw ValidationError(error.description)
+      }
     }
   }
 

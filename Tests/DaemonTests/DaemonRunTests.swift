@@ -206,6 +206,9 @@ struct DaemonRunTests {
     for bad in [
       ["--metrics-port", "70000"], ["--metrics-port", "-1"], ["--reload-interval-ms", "0"],
       ["--dead-letter", ""],
+      // A Kafka URL or setting that cannot work, said before anything starts.
+      ["--source", "kafka://127.0.0.1:1/t"], ["--source", "kafka://127.0.0.1:1/a/b?group=g"],
+      ["--source", "kafka://127.0.0.1:1/t?group=g", "--kafka-config", "foo.bar=1"],
     ] {
       let (status, _, said) = try await runIotrules(
         ["run", "--rules", "good", "--source", "file:feed.jsonl"] + bad, in: folder)
