@@ -104,18 +104,28 @@ public final class KafkaProducer: @unchecked Sendable {
   final class BrokerWatch: Sendable {
     let health: Health?
     let servers: String
+    let logger: Logger
     let down = Atomic<Bool>(false)
     var component: String { "kafka action \(servers)" }
 
-    init(health: Health?, servers: String) {
+    init(health: Health?, servers: String, logger: Logger) {
       self.health = health
       self.servers = servers
+      self.logger = logger
     }
 
+    /// An error of the client as a whole (librdkafka no longer logs these once a callback takes
+    /// them): a failed connection is said by librdkafka's own log line already.
     func clientError(_ error: rd_kafka_resp_err_t, _ reason: String) {
-      guard error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, let health else { return }
-      down.store(true, ordering: .relaxed)
-      health.report(
+      if error == RD_KAFKA_RESP_ERR__TRANSPORT || error == RD_KAFKA_RESP_ERR__RESOLVE { return }
+      guard error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN else {
+        logger.warning("Kafka producer: \(reason) (\(KafkaConfigBuilder.errorText(error)))")
+        return
+      }
+      if !down.exchange(true, ordering: .relaxed) {
+        logger.warning("Kafka producer: cannot reach any broker of \(servers) (\(reason))")
+      }
+      health?.report(
         component,
         "cannot reach any broker of \(servers) (\(reason)): records wait up to message.timeout.ms, then take their error paths"
       )
@@ -124,6 +134,7 @@ public final class KafkaProducer: @unchecked Sendable {
     func delivered() {
       guard down.load(ordering: .relaxed), down.exchange(false, ordering: .relaxed) else { return }
       health?.clear(component)
+      logger.info("Kafka producer: records are delivered to \(servers) again")
     }
   }
 
@@ -152,7 +163,8 @@ public final class KafkaProducer: @unchecked Sendable {
     self.bootstrapServers = bootstrapServers
     self.logger = logger
     let conf = try KafkaConfigBuilder.make(Self.settings(bootstrapServers: bootstrapServers, config: config))
-    let brokers = BrokerWatch(health: Self.healthBoard.withLock { $0 }, servers: bootstrapServers)
+    let brokers = BrokerWatch(
+      health: Self.healthBoard.withLock { $0 }, servers: bootstrapServers, logger: logger)
     self.brokers = brokers
     let retainedBrokers = Unmanaged.passRetained(brokers)
     self.retainedBrokers = retainedBrokers
