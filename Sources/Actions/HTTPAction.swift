@@ -240,12 +240,17 @@ public final class HTTPAction: KeyedGroupAction {
           || !header.key.utf8.allSatisfy(HTTPAction.isTokenByte)
         {
           problems.add(field: "http.headers[\(index)].key", "'\(header.key)' is not a valid header name")
-        } else if ["host", "content-length", "transfer-encoding"].contains(header.key.lowercased()) {
-          // Host would undo the URL's host (and confirmationUrl's check); the others are the
-          // request's framing, which the client writes.
+        } else if ["content-length", "transfer-encoding"].contains(header.key.lowercased()) {
+          // The request's framing, which the client writes.
           problems.add(
             field: "http.headers[\(index)].key",
-            "'\(header.key)' is set by the client from the URL and body, not by a rule")
+            "'\(header.key)' is set by the client from the body, not by a rule")
+        } else if header.key.lowercased() == "host", header.value.contains("${") {
+          // A message would choose the virtual host behind the confirmed address (a constant one,
+          // for a URL given by its IP address, is the operator's own).
+          problems.add(
+            field: "http.headers[\(index)].value",
+            "a Host header cannot be a template: a message would choose the host")
         } else if header.key.lowercased() == "content-type",
           headers[..<index].contains(where: { $0.key.lowercased() == "content-type" })
         {
@@ -789,9 +794,12 @@ actor HTTPBatcher {
         open[url] = OpenBatch(id: nextID, request: request, sender: sender)
         let id = nextID
         let delay = limits.maxDelayMs
-        Task {
-          try? await Task.sleep(for: .milliseconds(delay))
-          self.flush(url, ifID: id)
+        // Hurried, the batch goes out at the end of this enqueue: no timer.
+        if !hurried {
+          Task {
+            try? await Task.sleep(for: .milliseconds(delay))
+            self.flush(url, ifID: id)
+          }
         }
       }
       open[url]!.items.append(request.body)

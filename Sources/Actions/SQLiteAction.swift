@@ -55,7 +55,7 @@ public final class SQLiteAction: BatchAction {
   public let fullSync: Bool
   /// The table's columns as this action last saw them, on the connection it saw them through (a
   /// database replaced at the path is opened again, and they are read afresh).
-  let state = Mutex<(queue: ObjectIdentifier?, knownColumns: Set<ExactText>?)>((nil, nil))
+  let state = Mutex<(generation: Int, knownColumns: Set<ExactText>?)>((0, nil))
   /// The shared connection (``SQLiteDatabase``), taken at `start` (or the first batch) and given
   /// back at `shutdown`.
   let connection = Mutex<SQLiteDatabase?>(nil)
@@ -67,7 +67,7 @@ public final class SQLiteAction: BatchAction {
   /// cache starts afresh.
   final class PreparedLists: Sendable {
     /// The most lists whose statements stay prepared.
-    static let limit = 64
+    static let limit = 256
     /// A table and its column list: one INSERT statement (a connection serves every table of its
     /// database).
     struct List: Hashable {
@@ -266,8 +266,6 @@ public final class SQLiteAction: BatchAction {
     return nil
   }
 
-  /// Opening is lazy: a database that cannot be opened fails each result to its error path.
-
   /// Delivers one result (a batch of one).
   public func perform(_ input: ActionInput) async throws(ActionError) {
     if let error = await performBatch([input])[0] { throw error }
@@ -317,8 +315,14 @@ public final class SQLiteAction: BatchAction {
     }
   }
 
-  /// Takes the shared connection (opened at the first batch).
+  /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be
+  /// opened fails each result to its error path.
   public func start() async throws { _ = sharedDatabase() }
+
+  deinit {
+    // An action used without `shutdown` (a test, an embedding program) gives its share back too.
+    connection.withLock { $0 }?.release()
+  }
 
   /// Gives the shared connection back: the last action using it closes it.
   public func shutdown() async {
@@ -332,11 +336,19 @@ public final class SQLiteAction: BatchAction {
   /// The open connection; the remembered columns are forgotten when it is not the one they were
   /// read through.
   func openQueue() throws(ActionError) -> DatabaseQueue {
-    let queue = try sharedDatabase().openQueue()
+    let (queue, generation) = try sharedDatabase().openQueue()
     state.withLock { state in
-      if state.queue != ObjectIdentifier(queue) { state = (ObjectIdentifier(queue), nil) }
+      if state.generation != generation { state = (generation, nil) }
     }
     return queue
+  }
+
+  /// `error` of a write through `queue`, transient when another action reopened the database
+  /// meanwhile (the file was replaced): the batch goes again through the new connection.
+  func writeError(_ error: any Error, through queue: DatabaseQueue) -> ActionError {
+    let failure = Self.actionError(error, "insert into \(table)")
+    guard sharedDatabase().state.withLock({ $0 }) !== queue else { return failure }
+    return ActionError(.transient, failure.message + " (the database was opened again meanwhile)")
   }
 
   /// One row: column names and values, in order. A result whose keys a SELECT list made shares
@@ -577,7 +589,7 @@ public final class SQLiteAction: BatchAction {
       return nil
     } catch {
       state.withLock { $0.knownColumns = nil }
-      return Self.actionError(error, "insert into \(table)")
+      return writeError(error, through: queue)
     }
   }
 
@@ -661,7 +673,7 @@ public final class SQLiteAction: BatchAction {
       return failures
     } catch {
       state.withLock { $0.knownColumns = nil }
-      return [ActionError?](repeating: Self.actionError(error, "insert into \(table)"), count: rows.count)
+      return [ActionError?](repeating: writeError(error, through: queue), count: rows.count)
     }
   }
 

@@ -40,18 +40,19 @@ final class SQLiteDatabase: Sendable {
     }
   }
 
-  /// Gives the connection back; the last user's release closes it.
+  /// Gives the connection back; the last user's release closes it, before another can be taken
+  /// for the path (a moved database's `-wal` is dealt with before the path is opened again).
   func release() {
-    let last = Self.inUse.withLock { table -> Bool in
-      guard let entry = table[key], entry.database === self else { return true }
-      if entry.users > 1 {
-        table[key] = (self, entry.users - 1)
-        return false
+    Self.inUse.withLock { table in
+      if let entry = table[key], entry.database === self {
+        guard entry.users == 1 else {
+          table[key] = (self, entry.users - 1)
+          return
+        }
+        table[key] = nil
       }
-      table[key] = nil
-      return true
+      close()
     }
-    if last { close() }
   }
 
   /// The number of users of the connection for `key` (tests).
@@ -67,6 +68,11 @@ final class SQLiteDatabase: Sendable {
   let logger: Logger
   /// The open connection, once a batch opened it.
   let state = Mutex<DatabaseQueue?>(nil)
+  /// Opened connections so far: an action's remembered columns hold for one of them.
+  private let generation = Atomic<Int>(0)
+  /// Held while the connection is checked, retired or opened: no action opens the path while
+  /// another deals with the old connection's `-wal`.
+  private let opening = Mutex<Void>(())
   /// Set when the database could not be switched to WAL at opening (another connection held it):
   /// each batch tries again first.
   let walPending = Atomic<Bool>(false)
@@ -227,8 +233,17 @@ final class SQLiteDatabase: Sendable {
     }
   }
 
-  /// The connection, opened at the first batch and again when the file at the path was replaced.
-  func openQueue() throws(ActionError) -> DatabaseQueue {
+  /// The connection, opened at the first batch and again when the file at the path was replaced,
+  /// and the number of that opening.
+  func openQueue() throws(ActionError) -> (queue: DatabaseQueue, generation: Int) {
+    try opening.withLock { (_) throws(ActionError) -> (queue: DatabaseQueue, generation: Int) in
+      let queue = try openQueueHoldingLock()
+      return (queue, generation.load(ordering: .relaxed))
+    }
+  }
+
+  /// `openQueue`, with `opening` held.
+  private func openQueueHoldingLock() throws(ActionError) -> DatabaseQueue {
     if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
     if let queue = state.withLock({ $0 }) {
       // A database deleted or replaced under the daemon (an operator's `rm`, a restore) would take
@@ -250,7 +265,7 @@ final class SQLiteDatabase: Sendable {
         return queue
       }
       if let stale { retire(stale) }
-      return try openQueue()
+      return try openQueueHoldingLock()
     }
     if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
     var configuration = Configuration()
@@ -270,6 +285,7 @@ final class SQLiteDatabase: Sendable {
     }
     do {
       let queue = try DatabaseQueue(path: database, configuration: configuration)
+      generation.add(1, ordering: .relaxed)
       if !database.hasPrefix("file:") {
         openedFile.withLock { $0 = fileIdentity() }
         noteSidecars()

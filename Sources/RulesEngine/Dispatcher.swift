@@ -1178,12 +1178,14 @@ public final class Dispatcher: Sendable {
       }
       // Said at info level, within the action's own budget of lines: why results are sent again.
       let first = failed[pending[0].index].0
+      // The error of one that was sent (not one failed unsent behind it), when there is one.
+      let cause = (pending.first { !$0.error.unsent } ?? pending[0]).error
       let (logs, unlogged) = failureLogTurn(rule: first.ruleName, action: "\u{1}retry " + configured.label)
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(first.ruleName)", "action": "\(configured.label)", "results": "\(pending.count)",
           "attempt": "\(tries + 1) of \(limit)", "backoffMs": "\(lastChance ? 0 : delay)",
-          "error": "\(pending[0].error.message)",
+          "error": "\(cause.message)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
         logger.info("action failed transiently, retrying", metadata: metadata)

@@ -160,6 +160,32 @@ struct SQLiteActionTests {
     #expect(kept == [1])
   }
 
+  /// Two actions sharing the connection, both writing at once just after the file was replaced:
+  /// one reopens while the other waits (the path is not opened while the old `-wal` is there),
+  /// and neither batch fails for the connection closed under it.
+  @Test func actionsSharingAReplacedDatabaseReopenItOnce() async throws {
+    let (action, folder, path) = try Self.readingsAction()
+    let other = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
+    #expect(await other.performBatch([Self.row(2)]).allSatisfy { $0 == nil })
+    let backup = "\(folder)/backup.db"
+    try await DatabaseQueue(path: backup).write { db in
+      try db.execute(sql: "CREATE TABLE readings (n, note); INSERT INTO readings VALUES (100, 'restored')")
+    }
+    #expect(rename(backup, path) == 0)
+    async let first = action.performBatch([Self.row(3)])
+    async let second = other.performBatch([Self.row(4)])
+    let (one, two) = await (first, second)
+    #expect(one.allSatisfy { $0 == nil } && two.allSatisfy { $0 == nil }, "\(one) \(two)")
+    await action.shutdown()
+    await other.shutdown()
+    let numbers = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT n FROM readings ORDER BY n")
+    }
+    #expect(numbers == [3, 4, 100])
+  }
+
   /// A database renamed away under the action keeps every row committed to it, though they were
   /// still in its `-wal` (SQLite does not checkpoint a renamed database when its connection closes,
   /// and that `-wal` is removed so that it is not replayed into the next file at the path): found

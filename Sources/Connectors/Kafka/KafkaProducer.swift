@@ -99,19 +99,23 @@ public final class KafkaProducer: @unchecked Sendable {
   private let retainedBrokers: Unmanaged<BrokerWatch>
 
   /// A producer's reachability on the daemon's health board: not ready from librdkafka's "all
-  /// brokers down" until a record is delivered again (no callback says when a broker is back; a
-  /// producer with nothing to send does not find out).
+  /// brokers down" until a record is delivered or a broker answers the poll thread's metadata
+  /// request (every 5 s meanwhile).
   final class BrokerWatch: Sendable {
     let health: Health?
     let servers: String
     let logger: Logger
     let down = Atomic<Bool>(false)
-    var component: String { "kafka action \(servers)" }
+    /// This producer's number: two producers for one cluster (other client properties) report apart.
+    let number: Int
+    var component: String { "kafka action \(servers) #\(number)" }
+    private static let made = Atomic<Int>(0)
 
     init(health: Health?, servers: String, logger: Logger) {
       self.health = health
       self.servers = servers
       self.logger = logger
+      number = Self.made.add(1, ordering: .relaxed).newValue
     }
 
     /// An error of the client as a whole (librdkafka no longer logs these once a callback takes
@@ -131,10 +135,11 @@ public final class KafkaProducer: @unchecked Sendable {
       )
     }
 
-    func delivered() {
+    /// A record was delivered, or a broker answered a metadata request.
+    func reachable() {
       guard down.load(ordering: .relaxed), down.exchange(false, ordering: .relaxed) else { return }
       health?.clear(component)
-      logger.info("Kafka producer: records are delivered to \(servers) again")
+      logger.info("Kafka producer: a broker of \(servers) answers again")
     }
   }
 
@@ -180,7 +185,7 @@ public final class KafkaProducer: @unchecked Sendable {
       let pending = Unmanaged<Pending>.fromOpaque(opaque).takeRetainedValue()
       let error = message.pointee.err
       if error == RD_KAFKA_RESP_ERR_NO_ERROR, let clientOpaque {
-        Unmanaged<BrokerWatch>.fromOpaque(clientOpaque).takeUnretainedValue().delivered()
+        Unmanaged<BrokerWatch>.fromOpaque(clientOpaque).takeUnretainedValue().reachable()
       }
       pending.batch.complete(
         pending.index,
@@ -197,7 +202,20 @@ public final class KafkaProducer: @unchecked Sendable {
       throw error
     }
     Thread.detachNewThread { [self] in
-      while !stopRequested.load(ordering: .acquiring) { rd_kafka_poll(handle, 100) }
+      var lastProbe = DispatchTime.now().uptimeNanoseconds
+      while !stopRequested.load(ordering: .acquiring) {
+        rd_kafka_poll(handle, 100)
+        // While all brokers are down, one is asked every 5 s (no callback says when one is back,
+        // and an idle producer delivers nothing that would show it).
+        let now = DispatchTime.now().uptimeNanoseconds
+        if brokers.down.load(ordering: .relaxed), now - lastProbe >= 5_000_000_000 {
+          lastProbe = now
+          var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+          let answer = rd_kafka_metadata(handle, 0, nil, &metadata, 500)
+          if let metadata { rd_kafka_metadata_destroy(metadata) }
+          if answer == RD_KAFKA_RESP_ERR_NO_ERROR { brokers.reachable() }
+        }
+      }
       pollThreadDone.signal()
     }
   }
