@@ -225,6 +225,9 @@ public final class SQLiteAction: BatchAction {
       return "'database' \(database) \(problem)"
     }
     // A file that is there, not empty and not SQLite's (a rule file, a log) fails every write.
+    // Not read while this process holds it open (a reload checking a rule): closing any descriptor
+    // of the file drops every POSIX lock the process holds on it, the open connection's too.
+    if SQLiteDatabase.holdsOpen(String(path)) { return nil }
     let descriptor = open(String(path), O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     if descriptor >= 0 {
       defer { close(descriptor) }

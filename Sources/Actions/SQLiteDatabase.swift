@@ -55,6 +55,18 @@ final class SQLiteDatabase: Sendable {
     }
   }
 
+  /// Whether a connection of this process has the file at `path` open (its identity compared, so
+  /// another spelling of the path counts too).
+  static func holdsOpen(_ path: String) -> Bool {
+    guard let identity = identity(of: path) else { return false }
+    return inUse.withLock { table in
+      table.values.contains { entry in
+        entry.database.state.withLock { $0 != nil }
+          && entry.database.openedFile.withLock { $0.map { $0 == identity } ?? false }
+      }
+    }
+  }
+
   /// The number of users of the connection for `key` (tests).
   static func users(of key: Key) -> Int { inUse.withLock { $0[key]?.users ?? 0 } }
 

@@ -160,6 +160,27 @@ struct SQLiteActionTests {
     #expect(kept == [1])
   }
 
+  /// Checking a rule whose database the process holds open (a reload) does not read the file:
+  /// closing any descriptor of it would drop the open connection's POSIX locks, and another
+  /// process's reader could then remove its `-wal` under it.
+  @Test func checkingARuleKeepsTheOpenConnectionsLocks() async throws {
+    let (action, _, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
+    func locks() throws -> Int {
+      let inode = try #require(SQLiteDatabase.identity(of: path)).inode
+      let text = try String(contentsOfFile: "/proc/locks", encoding: .utf8)
+      return text.split(separator: "\n").filter { $0.contains(" \(getpid()) ") && $0.contains(":\(inode) ") }
+        .count
+    }
+    let held = try locks()
+    #expect(held > 0)
+    let again = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+    #expect(try locks() == held)
+    _ = again
+    await action.shutdown()
+  }
+
   /// Two actions sharing the connection, both writing at once just after the file was replaced:
   /// one reopens while the other waits (the path is not opened while the old `-wal` is there),
   /// and neither batch fails for the connection closed under it.
