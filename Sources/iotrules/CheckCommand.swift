@@ -24,7 +24,11 @@ struct CheckCommand: ParsableCommand {
   @Argument(help: "Rule files or folders.")
   var paths: [String]
 
-  @Option(name: .long, help: "text or json.")
+  @Option(
+    name: .long,
+    help:
+      "text, json, or github (text plus GitHub Actions annotations: ::error file=...,line=...,col=...::message)."
+  )
   var format: String = "text"
 
   @Flag(
@@ -38,7 +42,9 @@ struct CheckCommand: ParsableCommand {
   var warningsAsErrors = false
 
   func validate() throws {
-    if !["text", "json"].contains(format) { throw ValidationError("--format is text or json") }
+    if !["text", "json", "github"].contains(format) {
+      throw ValidationError("--format is text, json or github")
+    }
   }
 
   func run() throws {
@@ -113,6 +119,11 @@ struct CheckCommand: ParsableCommand {
           Console.out(RuleFile.printable(text))
         }
         if result.diagnostics.isEmpty { Console.out("\(result.file): ok (rule \(result.rule ?? ""))") }
+        if format == "github" {
+          // After the text, which the job's log shows; GitHub puts these on the lines of the diff.
+          for warning in result.warnings { Console.out(Self.annotation("warning", warning)) }
+          for diagnostic in result.diagnostics { Console.out(Self.annotation("error", diagnostic)) }
+        }
       }
       // Every path that gave no good rule counts, as in JSON: a mistyped folder never reads "0 invalid".
       Console.out("\(results.count - invalid) valid, \(invalid + missing.count + empty.count) invalid")
@@ -131,5 +142,20 @@ struct CheckCommand: ParsableCommand {
     if !missing.isEmpty || results.contains(where: \.unreadable) { throw ExitCode(74) }
     if !empty.isEmpty { throw ExitCode(66) }
     if invalid > 0 { throw ExitCode(65) }
+  }
+
+  /// A GitHub Actions workflow command for `diagnostic`: `::error file=F,line=L,col=C,title=...::M`,
+  /// with `%`, CR, LF (and in properties `:` and `,`) percent-encoded as GitHub reads them; a
+  /// message's further lines (the SQL and its caret) stay in it.
+  static func annotation(_ level: String, _ diagnostic: RuleDiagnostic) -> String {
+    func data(_ text: String) -> String {
+      text.replacingExactly("%", with: "%25").replacingExactly("\r", with: "%0D").replacingExactly(
+        "\n", with: "%0A")
+    }
+    func property(_ text: String) -> String {
+      data(text).replacingExactly(":", with: "%3A").replacingExactly(",", with: "%2C")
+    }
+    return "::\(level) file=\(property(diagnostic.file)),line=\(diagnostic.position.line),"
+      + "col=\(diagnostic.position.column),title=iotrules check::\(data(diagnostic.message))"
   }
 }

@@ -47,6 +47,18 @@ struct RulesFolderTests {
       json
         == #"{"files":[{"file":"rules/good.json","rule":"good","valid":true,"errors":[],"warnings":[]}],"valid":1,"invalid":0}"#
         + "\n")
+    // For GitHub Actions: the text, and each problem as an annotation on its line (`%`, `:` and
+    // `,` encoded as GitHub reads them).
+    let (githubStatus, github, _) = try await runIotrules(
+      ["check", "--format", "github", "rules"], in: folder)
+    #expect(githubStatus == 65)
+    #expect(github.hasPrefix("rules/broken.json:3:56: error: sqlite action: invalid table name"), "\(github)")
+    #expect(
+      github.contains(
+        "::error file=rules/broken.json,line=3,col=83,title=iotrules check::sqlite action: 'synchronous' must be \"normal\" or \"full\"\n"
+      ), "\(github)")
+    #expect(
+      github.contains("{0%2C127}") == false && github.contains("{0,127}"), "message text keeps its commas")
   }
 
   /// An archive whose root is `/` under a template lets a value pick any file: check warns (the
