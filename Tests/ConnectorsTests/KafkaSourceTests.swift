@@ -51,6 +51,11 @@ struct KafkaSourceTests {
       }
     }
     #expect(KafkaSourceOptions.serverProblem("[::1]:9092") == nil)
+    // librdkafka names an alias by its own name: the name given is said beside it.
+    #expect(
+      KafkaSettings.problem(key: "linger.ms", value: "zz")?.hasSuffix("(librdkafka's name for linger.ms)")
+        == true)
+    #expect(KafkaSettings.problem(key: "foo.bar", value: "1")?.contains("librdkafka's name") == false)
     // A regular expression (librdkafka's pattern subscription) is not a name.
     #expect(try KafkaSourceOptions(url: "kafka://a:9092/^read.*?group=g").topics == ["^read.*"])
     // A password in the URL would reach the logs as part of a broker's name: refused, unsaid.

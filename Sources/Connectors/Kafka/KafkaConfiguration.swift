@@ -153,7 +153,12 @@ public enum KafkaSettings {
     guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK else {
       return nil
     }
-    return String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let message = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // librdkafka names an alias by its own name (`linger.ms` as "queue.buffering.max.ms").
+    if message.contains("property \""), !message.contains("\"\(key)\"") {
+      return message + " (librdkafka's name for \(key))"
+    }
+    return message
   }
 }
 
