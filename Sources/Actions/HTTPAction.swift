@@ -612,7 +612,10 @@ public final class HTTPAction: KeyedGroupAction {
     var resends = 0
     while true {
       do {
-        return try await post(outgoing, on: client, shownURL: request.shownURL, until: deadline)
+        return try await post(
+          outgoing, on: client, shownURL: request.shownURL,
+          holdsSecret: configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil,
+          until: deadline)
       } catch let error as ChannelError
         where (error == .ioOnClosedChannel || error == .outputClosed) && resends < 2
         && NIODeadline.now() < deadline
@@ -626,7 +629,8 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// One POST before `deadline`, classified by the answer's status; a failure to get one is thrown.
   private func post(
-    _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String, until deadline: NIODeadline
+    _ outgoing: HTTPClientRequest, on client: HTTPClient, shownURL url: String, holdsSecret: Bool,
+    until deadline: NIODeadline
   ) async throws -> Result<Void, ActionError> {
     let response = try await client.execute(outgoing, deadline: deadline)
     // The status is the verdict; the body is read (to reuse the connection) within what is left
@@ -643,7 +647,11 @@ public final class HTTPAction: KeyedGroupAction {
         ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
     case 300..<400:
       // Redirects are not followed (neither does AWS): say where the server pointed.
-      let location = response.headers.first(name: "Location").map { " to \($0.debugDescription)" } ?? ""
+      // Not quoted when the URL carries a secret: a server's redirect often repeats the path.
+      let location =
+        holdsSecret
+        ? " (its Location not shown: the URL holds a secret)"
+        : response.headers.first(name: "Location").map { " to \($0.debugDescription)" } ?? ""
       return .failure(
         ActionError(
           .permanent, "POST \(url) answered HTTP \(status), a redirect\(location), which is not followed"))

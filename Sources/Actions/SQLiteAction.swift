@@ -224,6 +224,17 @@ public final class SQLiteAction: BatchAction {
     if let problem = FileSystem.fileProblem(String(path), noun: "a database file") {
       return "'database' \(database) \(problem)"
     }
+    // A file, or a folder for it and its `-wal`, this process may not write: every write would
+    // fail (to a user's permissions; root writes anyway).
+    let folder = FileSystem.folder(of: String(path))
+    if access(String(path), F_OK) == 0, access(String(path), W_OK) != 0 {
+      return
+        "'database' \(database) is not writable (\(String(cString: strerror(errno)))): every write would fail"
+    }
+    if access(folder, F_OK) == 0, access(folder, W_OK) != 0 {
+      return
+        "'database' \(database): its folder \(folder) is not writable (\(String(cString: strerror(errno)))), where SQLite makes the database and its -wal"
+    }
     // A file that is there, not empty and not SQLite's (a rule file, a log) fails every write.
     // Not read while this process holds it open (a reload checking a rule): closing any descriptor
     // of the file drops every POSIX lock the process holds on it, the open connection's too.
@@ -504,7 +515,7 @@ public final class SQLiteAction: BatchAction {
     case .decimal(let number):
       // A REAL, the nearest double; a decimal beyond a double's normal range (1E400, 1E-400, and
       // 1.2345E-320, which a subnormal double keeps 4 digits of) is kept as its text rather than
-      // stored as infinity, 0 or a few digits.
+      // stored as infinity, 0 or a few digits, unless the subnormal double is the number itself.
       let double = Coercions.nearestDouble(number)
       if double.isNormal || number.isZero {
         // A whole number past 64 bits whose nearest double reads back as another number
@@ -514,6 +525,10 @@ public final class SQLiteAction: BatchAction {
         if number.exponent >= 0, abs(double) >= 0x1p63, SQLDecimal(string: "\(double)") != number {
           return bind(.string(number.description), at: index, in: statement)
         }
+        return sqlite3_bind_double(statement, index, double)
+      }
+      // A subnormal double that reads back as the very number (4.9E-324, -1E-310) loses nothing.
+      if double.isSubnormal, SQLDecimal(string: "\(double)") == number {
         return sqlite3_bind_double(statement, index, double)
       }
       return bind(.string(number.description), at: index, in: statement)

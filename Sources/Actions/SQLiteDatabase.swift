@@ -294,6 +294,9 @@ final class SQLiteDatabase: Sendable {
         mode?.lowercased() != "wal" && sqlite3_db_readonly(db.sqliteConnection, "main") == 0,
         ordering: .relaxed)
       _ = try? db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+      // The -wal grows while a reader holds an old snapshot; once checkpointed it is cut back to
+      // 64 MiB instead of keeping its largest size until the daemon stops.
+      _ = try? db.execute(sql: "PRAGMA journal_size_limit = 67108864")
     }
     do {
       let queue = try DatabaseQueue(path: database, configuration: configuration)

@@ -521,6 +521,8 @@ struct SQLiteActionTests {
           ("long", .decimal(try #require(SQLDecimal(string: "-12345678901234567890")))),
           ("power", .decimal(try #require(SQLDecimal(string: "9223372036854775808")))),
           ("round", .decimal(try #require(SQLDecimal(string: "1E19")))),
+          // A subnormal double that is the number itself loses nothing: a REAL.
+          ("least", .decimal(try #require(SQLDecimal(string: "-1E-310")))),
         ]),
         json: "{}")
     ])
@@ -530,7 +532,7 @@ struct SQLiteActionTests {
       try Row.fetchOne(
         db,
         sql:
-          "SELECT huge, typeof(huge), tiny, typeof(tiny), zero, typeof(zero), max, long, typeof(long), power, typeof(power), round, typeof(round) FROM wide"
+          "SELECT huge, typeof(huge), tiny, typeof(tiny), zero, typeof(zero), max, long, typeof(long), power, typeof(power), round, typeof(round), least, typeof(least) FROM wide"
       )
     }
     let values = try #require(row)
@@ -548,6 +550,8 @@ struct SQLiteActionTests {
     #expect(values[10] as String == "text")
     #expect(values[11] as Double == 1e19)
     #expect(values[12] as String == "real")
+    #expect(values[13] as Double == Double("-1e-310"))
+    #expect(values[14] as String == "real")
   }
 
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {

@@ -884,6 +884,16 @@ struct HTTPActionTests {
       !error.message.contains("TOPSECRET123") && error.message.contains("token=***"), "\(error.message)")
     #expect(error.resource == server.url("/hook?token=***"))
     #expect(server.requests.first?.uri == "/hook?token=TOPSECRET123")
+    // A redirect often repeats the URL: its Location is not quoted then.
+    server.setFallback(.init(status: 302, headers: [("Location", server.url("/hook/?token=TOPSECRET123"))]))
+    let redirected = try HTTPAction(configuration: configuration, secrets: store)
+    try await redirected.start()
+    let redirectErrors = await redirected.performGroup([input("{}")])
+    await redirected.shutdown()
+    let redirect = try #require(redirectErrors.first ?? nil)
+    #expect(
+      !redirect.message.contains("TOPSECRET123") && redirect.message.contains("its Location not shown"),
+      "\(redirect.message)")
   }
 
   @Test("batching: results whose headers differ go out in separate requests, each with its own")

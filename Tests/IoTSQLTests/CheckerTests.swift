@@ -112,6 +112,10 @@ struct CheckerTests {
     let parts = try Template.compile("Bearer ${get_secret('k')}").parts
     #expect(parts.count == 2)
     for case .expression(let program) in parts { #expect(program.warnings.isEmpty) }
+    // The secret's name is a constant: one from the message would let a device choose the secret.
+    for template in ["${get_secret(name)}", "${get_secret('db_' + kind)}", "${get_secret(topic(2))}"] {
+      #expect(throws: SQLError.self, "\(template)") { try Template.compile(template) }
+    }
   }
 
   @Test("an eleventh SET variable runs, with a warning at it: AWS IoT refuses more than ten")

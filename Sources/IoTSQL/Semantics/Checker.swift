@@ -181,6 +181,15 @@ struct Checker {
   }
 
   private mutating func checkCall(name: String, arguments: [Expression], range: SourceRange) {
+    if name.lowercased() == "get_secret", let id = arguments.first {
+      // A secret's name from the message would let a device choose which secret is sent.
+      if case .literal(.string) = id.kind {
+      } else {
+        error(
+          "get_secret's secret name must be a constant string ('api-token'): a value from the message would choose which secret is sent",
+          at: id.range)
+      }
+    }
     if inStatement, name.lowercased() == "get_secret" {
       // As in AWS, secrets are read where a header is sent, not into results: silently Undefined
       // here would look like a missing secret.
