@@ -7,8 +7,8 @@ import Synchronization
 
 /// One connection to a SQLite database, shared by every sqlite action that writes to it with the same
 /// settings (`busyTimeoutMs`, `synchronous`): 10,000 rules writing one database hold one connection,
-/// not 10,000 (each took two descriptors, the file and its `-wal`, and 130-200 KB: the daemon ran
-/// out of descriptors and was stopped by libdispatch), and a reload's new rule versions take the
+/// not 10,000 (each held the file and its `-wal` open, and 130-200 KB: the daemon ran out of
+/// descriptors and was stopped by libdispatch), and a reload's new rule versions take the
 /// connection over from the old ones instead of opening a second set. SQLite lets one writer in at a
 /// time anyway; through one connection the writers queue instead of waiting on its lock.
 ///
