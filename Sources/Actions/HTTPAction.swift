@@ -292,6 +292,9 @@ public final class HTTPAction: KeyedGroupAction {
   public let configuration: Configuration
   private let secrets: (any SecretStore)?
   private let url: ActionTemplate
+  /// Whether the URL template reads a secret: a redirect's Location (which often repeats the URL) is
+  /// then not quoted.
+  private let urlReadsSecret: Bool
   /// `confirmationUrl` parsed once, for the check of each rendered URL.
   private let confirmed: URLComponents?
   private let headers: [(key: String, value: ActionTemplate)]
@@ -327,6 +330,7 @@ public final class HTTPAction: KeyedGroupAction {
     self.secrets = secrets
     confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
     self.url = url!
+    urlReadsSecret = configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil
     self.headers = headers
     batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
   }
@@ -614,7 +618,7 @@ public final class HTTPAction: KeyedGroupAction {
       do {
         return try await post(
           outgoing, on: client, shownURL: request.shownURL,
-          holdsSecret: configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil,
+          holdsSecret: urlReadsSecret,
           until: deadline)
       } catch let error as ChannelError
         where (error == .ioOnClosedChannel || error == .outputClosed) && resends < 2
@@ -681,17 +685,20 @@ public final class HTTPAction: KeyedGroupAction {
       )
     case let error as HTTPParserError:
       return ActionError(.transient, "POST \(url) failed: the answer is not HTTP/1.1 (\(error))")
-    case _ where "\(error)".contains("CERTIFICATE_VERIFY_FAILED"):
-      // NIOSSL's words carry BoringSSL's file and line; an operator must act (retrying cannot help).
-      return ActionError(
-        .permanent,
-        "POST \(url) failed: the server's TLS certificate did not verify (self-signed, expired, or from a CA "
-          + "this machine does not trust: the http action trusts the system's CA certificates)")
-    case _ where "\(error)".contains("failedToValidateHostname"):
-      return ActionError(
-        .permanent, "POST \(url) failed: the server's TLS certificate is not for the URL's host name")
     default:
-      return ActionError(.transient, "POST \(url) failed: \(error)")
+      let text = "\(error)"
+      if text.contains("CERTIFICATE_VERIFY_FAILED") {
+        // NIOSSL's words carry BoringSSL's file and line; an operator must act (retrying cannot help).
+        return ActionError(
+          .permanent,
+          "POST \(url) failed: the server's TLS certificate did not verify (self-signed, expired, or from a CA "
+            + "this machine does not trust: the http action trusts the system's CA certificates)")
+      }
+      if text.contains("failedToValidateHostname") {
+        return ActionError(
+          .permanent, "POST \(url) failed: the server's TLS certificate is not for the URL's host name")
+      }
+      return ActionError(.transient, "POST \(url) failed: \(text)")
     }
   }
 

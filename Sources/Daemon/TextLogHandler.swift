@@ -64,22 +64,18 @@ public struct TextLogHandler: LogHandler {
   }
 
   static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
-    switch value {
-    case .string(let text): .string(field(text))
-    case .stringConvertible(let item): .string(field(item.description))
-    case .array(let items): .array(items.map(nested))
-    case .dictionary(let items): .dictionary(items.mapValues(nested))
-    }
+    escaped(value, inside: false)
   }
 
-  /// A value inside an array or dictionary, which swift-log writes quoted already
-  /// (`["a b", "… 12 more"]`): control characters escaped, not quoted again.
-  static func nested(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+  /// `value` as a field (quoted as ``field(_:)`` says), or `inside` an array or dictionary, which
+  /// swift-log writes quoted already (`["a b", "… 12 more"]`): control characters escaped only.
+  private static func escaped(_ value: Logger.Metadata.Value, inside: Bool) -> Logger.Metadata.Value {
+    func text(_ string: String) -> String { inside ? escaped(string) : field(string) }
     switch value {
-    case .string(let text): .string(escaped(text))
-    case .stringConvertible(let item): .string(escaped(item.description))
-    case .array(let items): .array(items.map(nested))
-    case .dictionary(let items): .dictionary(items.mapValues(nested))
+    case .string(let string): return .string(text(string))
+    case .stringConvertible(let item): return .string(text(item.description))
+    case .array(let items): return .array(items.map { escaped($0, inside: true) })
+    case .dictionary(let items): return .dictionary(items.mapValues { escaped($0, inside: true) })
     }
   }
 

@@ -197,6 +197,15 @@ enum KafkaConfigBuilder {
     return conf
   }
 
+  /// Whether a broker of `handle`'s client answers now: a metadata request, waited for at most
+  /// 500 ms (100 ms timed out even with the broker back).
+  static func brokerAnswers(_ handle: OpaquePointer) -> Bool {
+    var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+    let error = rd_kafka_metadata(handle, 0, nil, &metadata, 500)
+    if let metadata { rd_kafka_metadata_destroy(metadata) }
+    return error == RD_KAFKA_RESP_ERR_NO_ERROR
+  }
+
   /// Creates a client of `type` from `conf` (which it consumes, also on failure).
   static func client(_ type: rd_kafka_type_t, _ conf: OpaquePointer) throws(ConnectorError) -> OpaquePointer {
     var errorText = [CChar](repeating: 0, count: 512)

@@ -210,10 +210,7 @@ public final class KafkaProducer: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         if brokers.down.load(ordering: .relaxed), now - lastProbe >= 5_000_000_000 {
           lastProbe = now
-          var metadata: UnsafePointer<rd_kafka_metadata>? = nil
-          let answer = rd_kafka_metadata(handle, 0, nil, &metadata, 500)
-          if let metadata { rd_kafka_metadata_destroy(metadata) }
-          if answer == RD_KAFKA_RESP_ERR_NO_ERROR { brokers.reachable() }
+          if KafkaConfigBuilder.brokerAnswers(handle) { brokers.reachable() }
         }
       }
       pollThreadDone.signal()

@@ -512,7 +512,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       // already still reaches the engine meanwhile, at 90% of its pace or better).
       if brokersDown, now - lastBrokerProbe >= 5_000_000_000 {
         lastBrokerProbe = now
-        if brokerAnswers() {
+        if KafkaConfigBuilder.brokerAnswers(handle) {
           brokersDown = false
           intake.health.clear(brokersComponent)
           logger.info("Kafka consumer: a broker answers again")
@@ -578,12 +578,6 @@ private final class KafkaConsumer: @unchecked Sendable {
 
   /// Whether a broker answers now: a metadata request, waited for at most 500 ms (100 ms timed out
   /// even with the broker back).
-  private func brokerAnswers() -> Bool {
-    var metadata: UnsafePointer<rd_kafka_metadata>? = nil
-    let error = rd_kafka_metadata(handle, 0, nil, &metadata, 500)
-    if let metadata { rd_kafka_metadata_destroy(metadata) }
-    return error == RD_KAFKA_RESP_ERR_NO_ERROR
-  }
 
   private func stopOnFatalError() {
     // librdkafka may report one fatal error both to the error callback and as a consumer message.
