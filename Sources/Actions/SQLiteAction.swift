@@ -23,6 +23,12 @@ import Synchronization
 ///   so one hostile payload cannot widen the table for good: a result fails permanently when it would
 ///   add more than ``newColumnsPerResult`` columns to an existing table, or take the table past
 ///   ``automaticColumnLimit`` columns.
+/// - `key` (optional): the column, or list of columns, that identify a row. A result whose key is
+///   already in the table replaces that row (DynamoDB's `putItem`), or with `"update": "columns"`
+///   sets only the columns it has (`UpdateItem`), keeping the others; the action makes the key
+///   unique with an index `<table>_key` (failing permanently while rows share a key). A result
+///   without a value for every key column (missing, Undefined or null) fails permanently. Without
+///   `key`, rows are appended.
 /// - `busyTimeoutMs` (default 1000): how long a write waits for a lock before failing (transient).
 /// - `synchronous`: `"normal"` (default: a commit survives the daemon's crash; SQLite's WAL reaches
 ///   the disk at checkpoints, so a power cut can take the last commits) or `"full"` (each commit
@@ -49,6 +55,40 @@ public final class SQLiteAction: BatchAction {
   public let columns: [(name: String, template: Template)]?
   /// The names of `columns`, one array for every row.
   let columnNames: [String]
+  /// The key that makes rows with the same values one row (`key`), or nil: rows are appended.
+  public let key: RowKey?
+
+  /// Columns whose values identify a row: a result with a key already in the table replaces its
+  /// row, or updates the columns it has.
+  public struct RowKey: Sendable, Equatable {
+    /// The key's columns, in Unicode's composed form.
+    public var names: [String]
+    /// True (`"update": "columns"`): a result sets only the columns it has, keeping the row's
+    /// others (DynamoDB's `UpdateItem`). False (the default, `"row"`): the row is replaced, its
+    /// columns the result lacks left NULL (`putItem`).
+    public var updatesColumns: Bool
+
+    /// The unique index that makes `names` a key of `table`.
+    func indexSQL(table: String) -> String {
+      "CREATE UNIQUE INDEX IF NOT EXISTS \"\(table)_key\" ON \"\(table)\" ("
+        + names.map(SQLiteAction.quoted).joined(separator: ", ") + ")"
+    }
+
+    /// Why `row` cannot be written under this key (a key column without a value), or nil.
+    func problem(in row: TableRow) -> String? {
+      for name in names {
+        guard let index = row.names.firstIndex(where: { SQLiteAction.sameColumn($0, name) }) else {
+          return "the result has no key column '\(name)': every column of the action's \"key\" needs a value"
+        }
+        switch row.values[index] {
+        case .undefined, .null:
+          return "key column '\(name)' is null: every column of the action's \"key\" needs a value"
+        default: continue
+        }
+      }
+      return nil
+    }
+  }
   /// Busy timeout in milliseconds.
   public let busyTimeoutMs: Int
   /// Whether each commit is fsynced (`"synchronous": "full"`).
@@ -91,6 +131,55 @@ public final class SQLiteAction: BatchAction {
     }
   }
 
+  /// True when the setting `name` is the second of its two words, false when it is the first or
+  /// absent; another value is a problem.
+  static func choice(
+    _ configuration: RuleNode, _ name: String, of words: (String, String),
+    problems: inout ConfigurationProblems
+  ) -> Bool {
+    guard let node = configuration[name] else { return false }
+    if node.string == words.1 { return true }
+    if node.string != words.0 {
+      problems.add("'\(name)' must be \"\(words.0)\" or \"\(words.1)\"", at: node.position)
+    }
+    return false
+  }
+
+  /// The `key` and `update` settings, or nil without `key`; their problems go to `problems`.
+  /// `columns`: the configured columns' names, which must hold every key column.
+  static func rowKey(_ configuration: RuleNode, columns: [String]?, problems: inout ConfigurationProblems)
+    -> RowKey?
+  {
+    let updatesColumns = choice(configuration, "update", of: ("row", "columns"), problems: &problems)
+    if let node = configuration["update"] {
+      if configuration["key"] == nil {
+        problems.add("'update' says what a result with a known key does: it needs 'key'", at: node.position)
+      }
+    }
+    guard let node = configuration["key"] else { return nil }
+    var items = [node]
+    if case .array(let elements) = node.kind { items = elements }
+    guard !items.isEmpty, items.allSatisfy({ $0.string != nil }) else {
+      problems.add("'key' must be a column name or a non-empty list of column names", at: node.position)
+      return nil
+    }
+    var names: [String] = []
+    for item in items {
+      let name = composed(item.string!)
+      if let problem = columnNameProblem(name) {
+        problems.add("invalid key column '\(item.string!)': \(problem)", at: item.position)
+      } else if names.contains(where: { sameColumn($0, name) }) {
+        problems.add("key column '\(item.string!)' is named twice", at: item.position)
+      } else if let columns, !columns.contains(where: { sameColumn($0, name) }) {
+        problems.add(
+          "key column '\(item.string!)' is not one of 'columns': the key's values come from the row written",
+          at: item.position)
+      }
+      names.append(name)
+    }
+    return RowKey(names: names, updatesColumns: updatesColumns)
+  }
+
   /// Where the action says what no result's outcome carries: rows of a moved database left in its
   /// renamed-aside `-wal`.
   let logger: Logger
@@ -103,7 +192,7 @@ public final class SQLiteAction: BatchAction {
     let reader = ConfigurationReader(node: configuration, kind: "sqlite")
     var problems = ConfigurationProblems()
     problems.attempt { () throws(ActionConfigurationError) in
-      try reader.checkKeys(["database", "table", "columns", "busyTimeoutMs", "synchronous"])
+      try reader.checkKeys(["database", "table", "columns", "key", "update", "busyTimeoutMs", "synchronous"])
     }
     let databaseNode =
       problems.attempt { () throws(ActionConfigurationError) in try reader.string("database", required: true)
@@ -131,14 +220,7 @@ public final class SQLiteAction: BatchAction {
     let busyTimeoutMs = problems.attempt { () throws(ActionConfigurationError) in
       try reader.int("busyTimeoutMs", maximum: 3_600_000)
     }
-    var fullSync = false
-    if let node = configuration["synchronous"] {
-      if let text = node.string, ["normal", "full"].contains(text) {
-        fullSync = text == "full"
-      } else {
-        problems.add("'synchronous' must be \"normal\" or \"full\"", at: node.position)
-      }
-    }
+    let fullSync = Self.choice(configuration, "synchronous", of: ("normal", "full"), problems: &problems)
     var columns: [(String, Template)]?
     if let columnsNode = configuration["columns"] {
       if let members = columnsNode.members, members.count > 2000 {
@@ -179,7 +261,9 @@ public final class SQLiteAction: BatchAction {
           "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
       }
     }
+    let key = Self.rowKey(configuration, columns: columns?.map(\.0), problems: &problems)
     try problems.throwIfAny()
+    self.key = key
     database = databaseNode!.string!
     table = tableNode!.string!
     self.busyTimeoutMs = busyTimeoutMs! ?? 1000
@@ -294,7 +378,12 @@ public final class SQLiteAction: BatchAction {
     var machine = VirtualMachine()
     for (index, input) in inputs.enumerated() {
       switch makeRow(input, validated: &validated, using: &machine) {
-      case .success(let row): rows.append((index, row))
+      case .success(let row):
+        if let problem = key?.problem(in: row) {
+          results[index] = ActionError(.permanent, problem)
+        } else {
+          rows.append((index, row))
+        }
       case .failure(let error): results[index] = error
       }
     }
@@ -556,12 +645,25 @@ public final class SQLiteAction: BatchAction {
   /// SQLite's limit).
   static let rowsPerStatement = 32
 
-  /// `INSERT INTO "table" ("a", "b") VALUES (?, ?), ...` with `rows` groups of parameters.
-  static func insertSQL(table: String, names: [String], rows: Int) -> String {
+  /// `INSERT INTO "table" ("a", "b") VALUES (?, ?), ...` with `rows` groups of parameters. With a
+  /// `key`, a row whose key is in the table already replaces it (`INSERT OR REPLACE`) or updates
+  /// its columns (`ON CONFLICT (key) DO UPDATE SET`, for the columns outside the key).
+  static func insertSQL(table: String, names: [String], rows: Int, key: RowKey? = nil) -> String {
     let list = names.map(quoted).joined(separator: ", ")
     let group = "(" + Array(repeating: "?", count: names.count).joined(separator: ", ") + ")"
-    return "INSERT INTO \"\(table)\" (\(list)) VALUES "
+    let verb = key.map { $0.updatesColumns ? "INSERT" : "INSERT OR REPLACE" } ?? "INSERT"
+    var sql =
+      "\(verb) INTO \"\(table)\" (\(list)) VALUES "
       + Array(repeating: group, count: rows).joined(separator: ", ")
+    if let key, key.updatesColumns {
+      let updated = names.filter { name in !key.names.contains { sameColumn($0, name) } }
+      sql += " ON CONFLICT (" + key.names.map(quoted).joined(separator: ", ") + ") DO "
+      sql +=
+        updated.isEmpty
+        ? "NOTHING"
+        : "UPDATE SET " + updated.map { "\(quoted($0)) = excluded.\(quoted($0))" }.joined(separator: ", ")
+    }
+    return sql
   }
 
   /// Binds `rows` (all with the statement's columns, as many as its groups of parameters) to a
@@ -618,6 +720,8 @@ public final class SQLiteAction: BatchAction {
     }
     return message.hasPrefix("duplicate column name") || message.hasPrefix("no such table")
       || message.contains("has no column named")
+      // The key's index was dropped meanwhile: it is made again.
+      || message.hasPrefix("ON CONFLICT clause does not match")
   }
 
   /// Writes `rows` in one transaction, adding the table and columns missing from `known` (read
@@ -628,8 +732,10 @@ public final class SQLiteAction: BatchAction {
     let table = self.table
     let prepared = sharedDatabase().prepared
     let bounded = columns == nil
+    let key = self.key
     return try await queue.write { db -> Set<ExactText> in
-      try Self.insert(rows[...], into: table, known: known, prepared: prepared, bounded: bounded, in: db)
+      try Self.insert(
+        rows[...], into: table, known: known, prepared: prepared, bounded: bounded, key: key, in: db)
     }
   }
 
@@ -644,6 +750,7 @@ public final class SQLiteAction: BatchAction {
     let table = self.table
     let prepared = sharedDatabase().prepared
     let bounded = self.columns == nil
+    let key = self.key
     do {
       let (columns, failures) = try await queue.write { db -> (Set<ExactText>?, [ActionError?]) in
         var columns = known
@@ -653,11 +760,12 @@ public final class SQLiteAction: BatchAction {
             try db.inSavepoint {
               do {
                 columns = try Self.insert(
-                  rows[part], into: table, known: columns, prepared: prepared, bounded: bounded, in: db)
+                  rows[part], into: table, known: columns, prepared: prepared, bounded: bounded, key: key,
+                  in: db)
               } catch let error as DatabaseError where columns != nil && Self.isStaleSchema(error) {
                 // The remembered columns are out of date: once more, read afresh.
                 columns = try Self.insert(
-                  rows[part], into: table, known: nil, prepared: prepared, bounded: bounded, in: db)
+                  rows[part], into: table, known: nil, prepared: prepared, bounded: bounded, key: key, in: db)
               }
               return .commit
             }
@@ -698,12 +806,15 @@ public final class SQLiteAction: BatchAction {
   /// Inserts `rows` into `table` inside the caller's transaction, adding the table and columns
   /// missing from `known` (read from the database when nil); returns the table's columns afterwards.
   /// `bounded`: the columns come from results' keys, and their number is bounded
-  /// (``wideningProblem(table:existing:missing:creating:)``); configured `columns` are not.
+  /// (``wideningProblem(table:existing:missing:creating:)``); configured `columns` are not. With a
+  /// `key`, its unique index is made when the columns are read afresh (a table seen for the first
+  /// time, or changed meanwhile), and rows with a known key replace or update theirs.
   static func insert(
     _ rows: ArraySlice<TableRow>, into table: String, known: Set<ExactText>?, prepared: PreparedLists,
-    bounded: Bool = true, in db: Database
+    bounded: Bool = true, key: RowKey? = nil, in db: Database
   ) throws -> Set<ExactText> {
     var columns = known ?? []
+    var keyIndexed = key == nil || known != nil
     var lastNames: [String] = []
     var lastStatement: GRDB.Statement?
     // The statement for a whole group of rows with `lastNames`, once a group has been met.
@@ -748,9 +859,15 @@ public final class SQLiteAction: BatchAction {
             columns.insert(Self.columnKey(name))
           }
         }
+        if !keyIndexed, let key {
+          // After the first row's columns were added: the key's columns exist now.
+          try makeKeyIndex(key, table: table, in: db)
+          keyIndexed = true
+        }
         // (The statements held here stay valid when the cache lets go of them.)
         if prepared.admit(row.names, table: table) { db.clearSchemaCache() }
-        lastStatement = try db.cachedStatement(sql: insertSQL(table: table, names: row.names, rows: 1))
+        lastStatement = try db.cachedStatement(
+          sql: insertSQL(table: table, names: row.names, rows: 1, key: key))
         lastGroupStatement = nil
         lastNames = row.names
       }
@@ -760,7 +877,7 @@ public final class SQLiteAction: BatchAction {
       if perStatement > 1, end - index == perStatement {
         if lastGroupStatement == nil {
           lastGroupStatement = try db.cachedStatement(
-            sql: insertSQL(table: table, names: row.names, rows: perStatement))
+            sql: insertSQL(table: table, names: row.names, rows: perStatement, key: key))
         }
         try insert(rows[index..<end], with: lastGroupStatement!, in: db)
         index = end
@@ -770,6 +887,20 @@ public final class SQLiteAction: BatchAction {
       }
     }
     return columns
+  }
+
+  /// Makes `key` unique in `table` (its index `<table>_key`, when no index of that name exists);
+  /// a table whose rows share a key already cannot take it: a permanent failure saying so.
+  static func makeKeyIndex(_ key: RowKey, table: String, in db: Database) throws {
+    do {
+      try db.execute(sql: key.indexSQL(table: table))
+    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+      let list = key.names.map { "'\($0)'" }.joined(separator: ", ")
+      throw ActionError(
+        .permanent,
+        "cannot make \(list) the key of table '\(table)': rows in it share a key already (\(error.message ?? "constraint failed")); remove the duplicates or write another table"
+      )
+    }
   }
 
   /// The most columns a table may reach by keys the action adds (a table made wider by hand keeps

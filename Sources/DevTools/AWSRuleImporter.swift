@@ -312,8 +312,12 @@ public enum AWSRuleImporter {
       }
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       var keys: [String] = []
+      var keyNames: [String] = []
       for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
-        if let name = string(field) { keys.append("\(name) = '\(string(value) ?? "")'") }
+        if let name = string(field) {
+          keys.append("\(name) = '\(string(value) ?? "")'")
+          keyNames.append(name)
+        }
       }
       // AWS's item is the key columns plus the whole result in one column: here the result's keys
       // are the columns, so the ported table has another schema until the rule says what it wants.
@@ -323,7 +327,11 @@ public enum AWSRuleImporter {
           + (keys.isEmpty ? "" : " beside the key columns \(keys.joined(separator: ", "))")
           + "; here each key of the result becomes a column"
           + (keys.isEmpty ? "" : " and the key columns are not written")
-          + ": add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'")
+          + ": add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'"
+          + (keyNames.isEmpty
+            ? ""
+            : ", and 'key': [\(keyNames.map { "\"\($0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
+      )
       drop(["roleArn"], roleNote)
       drop(["operation", "hashKeyType", "rangeKeyType"])
       dropUnknown([
@@ -339,6 +347,10 @@ public enum AWSRuleImporter {
       }
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")
+      // The table's key schema is DynamoDB's, not in the rule: without it every result is a row.
+      required.append(
+        "\(label) dynamoDBv2 → sqlite: putItem replaced the item with the same key; give the sqlite action 'key' (the DynamoDB table's key attributes, as \"key\": \"deviceId\") to keep one row per key, else each result is a new row"
+      )
       drop(["roleArn"], roleNote)
       dropUnknown(["putItem", "roleArn"])
     case "lambda":

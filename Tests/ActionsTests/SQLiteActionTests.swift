@@ -986,6 +986,148 @@ struct SQLiteActionTests {
       _ = try SQLiteAction(configuration: configuration(text), context: context)
     }
   }
+
+  /// The results of `rows` (device, temp, optional humidity) as action inputs.
+  func readings(_ rows: [(String?, Int, Int?)]) -> [ActionInput] {
+    rows.map { device, temp, humidity in
+      var members: [(String, Value)] = [
+        ("deviceId", device.map(Value.string) ?? .null), ("temp", .int(temp)),
+      ]
+      if let humidity { members.append(("humidity", .int(humidity))) }
+      return input(object(members), json: "{}")
+    }
+  }
+
+  /// With `key`, a result whose key is in the table replaces its row, as DynamoDB's putItem: the
+  /// columns it lacks are NULL afterwards; in one batch the later result wins; the key is made
+  /// unique by the index `<table>_key`.
+  @Test func aKeyedTableKeepsOneRowPerKeyReplacedByTheLatestResult() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "latest", "key": "deviceId"}"#),
+      context: context)
+    #expect(action.key == SQLiteAction.RowKey(names: ["deviceId"], updatesColumns: false))
+    var results = await action.performBatch(readings([("d1", 20, 50), ("d2", 21, 51), ("d1", 22, 52)]))
+    #expect(results.allSatisfy { $0 == nil })
+    results = await action.performBatch(readings([("d2", 30, nil)]))
+    #expect(results.allSatisfy { $0 == nil })
+    // 70 results of 5 devices: whole groups of 32 in one INSERT, each device's last one kept.
+    results = await action.performBatch(readings((0..<70).map { ("g\($0 % 5)", $0, nil) }))
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let groups = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT temp FROM latest WHERE deviceId LIKE 'g%' ORDER BY deviceId")
+    }
+    #expect(groups == [65, 66, 67, 68, 69])
+    let queue = try DatabaseQueue(path: path)
+    let rows = try queue.read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, temp, humidity FROM latest ORDER BY deviceId")
+    }
+    #expect(rows.map { $0["deviceId"] as String }.prefix(2) == ["d1", "d2"])
+    #expect(rows.map { $0["temp"] as Int }.prefix(2) == [22, 30])
+    #expect(rows.map { $0["humidity"] as Int? }.prefix(2) == [52, nil])
+    let index = try await queue.read { db in
+      try String.fetchOne(
+        db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'latest_key'")
+    }
+    #expect(index?.contains("UNIQUE") == true)
+  }
+
+  /// `"update": "columns"` sets only the columns a result has (UpdateItem): the others keep their
+  /// values; a composite key names its columns in a list.
+  @Test func updateColumnsKeepsTheColumnsAResultLacks() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(
+        #"{"database": "\#(path)", "table": "latest", "key": ["deviceId", "temp"], "update": "columns"}"#),
+      context: context)
+    var results = await action.performBatch(readings([("d1", 20, 50), ("d2", 20, 51)]))
+    #expect(results.allSatisfy { $0 == nil })
+    results = await action.performBatch(readings([("d1", 20, nil), ("d2", 20, 61), ("d2", 25, nil)]))
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, temp, humidity FROM latest ORDER BY deviceId, temp")
+    }
+    #expect(
+      rows.map { "\($0["deviceId"] as String)/\($0["temp"] as Int)/\($0["humidity"] as Int? ?? -1)" }
+        == ["d1/20/50", "d2/20/61", "d2/25/-1"])
+  }
+
+  /// A result without a value for a key column (missing or null) fails permanently, alone; with
+  /// `columns`, an Undefined key template too.
+  @Test func aResultWithoutItsKeyFailsAlone() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "latest", "key": ["deviceId"]}"#),
+      context: context)
+    let missing = input(object([("temp", .int(1))]), json: "{}")
+    let results = await action.performBatch(readings([("d1", 20, nil), (nil, 21, nil)]) + [missing])
+    #expect(results[0] == nil)
+    #expect(results[1]?.kind == .permanent)
+    #expect(results[1]?.message.contains("key column 'deviceId' is null") == true, "\(results)")
+    #expect(results[2]?.message.contains("the result has no key column 'deviceId'") == true, "\(results)")
+    await action.shutdown()
+
+    let templated = try SQLiteAction(
+      configuration: configuration(
+        #"{"database": "\#(path)", "table": "byTopic", "key": "device", "columns": {"device": "${missing}", "t": "${temp}"}}"#
+      ),
+      context: context)
+    let failed = await templated.performBatch(readings([("d1", 20, nil)]))
+    #expect(failed[0]?.message.contains("key column 'device' is null") == true, "\(failed)")
+    await templated.shutdown()
+    let count = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchOne(db, sql: "SELECT count(*) FROM latest")
+    }
+    #expect(count == 1)
+  }
+
+  /// An existing table whose rows share a key cannot take the key: its results fail permanently
+  /// with a message that says why, and nothing is replaced.
+  @Test func aTableWithDuplicateKeysIsRefusedInWords() async throws {
+    let (_, path) = try await actionOnNewTable("t", columns: "(deviceId TEXT, temp INTEGER)", file: "dup.db")
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "INSERT INTO t VALUES ('d1', 1), ('d1', 2)")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "t", "key": "deviceId"}"#),
+      context: context)
+    let results = await action.performBatch(readings([("d1", 3, nil)]))
+    #expect(results[0]?.kind == .permanent)
+    #expect(
+      results[0]?.message.contains(
+        "cannot make 'deviceId' the key of table 't': rows in it share a key already")
+        == true, "\(results)")
+    await action.shutdown()
+    let temps = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT temp FROM t ORDER BY rowid")
+    }
+    #expect(temps == [1, 2])
+  }
+
+  /// `key` and `update` are checked where they are written.
+  @Test func keySettingsAreChecked() throws {
+    for (settings, expected) in [
+      (#""key": []"#, "'key' must be a column name or a non-empty list of column names"),
+      (#""key": [1]"#, "'key' must be a column name or a non-empty list of column names"),
+      (#""key": ["a", "A"]"#, "key column 'A' is named twice"),
+      (#""key": "rowid""#, "invalid key column 'rowid'"),
+      (#""update": "columns""#, "'update' says what a result with a known key does: it needs 'key'"),
+      (#""key": "a", "update": "merge""#, "'update' must be \"row\" or \"columns\""),
+      (#""key": "b", "columns": {"a": "${a}"}"#, "key column 'b' is not one of 'columns'"),
+    ] {
+      do {
+        _ = try SQLiteAction(
+          configuration: configuration(#"{"database": "x.db", "table": "t", \#(settings)}"#), context: context
+        )
+        Issue.record("accepted \(settings)")
+      } catch {
+        let messages = ([error] + error.further).map(\.message)
+        #expect(messages.contains { $0.contains(expected) }, "\(settings): \(messages)")
+      }
+    }
+  }
 }
 
 extension ActionError: Equatable {

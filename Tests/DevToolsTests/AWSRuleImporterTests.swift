@@ -14,8 +14,10 @@ import Testing
     let result = try AWSRuleImporter.convert(file: "aws_get_topic_rule.json", bytes: bytes)
     #expect(result.name == "temperature_alerts")
     #expect(result.unmapped == ["actions[2]: sns"])
-    #expect(result.actionRequired.count == 1)
-    #expect(result.actionRequired[0].hasPrefix("actions[3] lambda → http: set 'url'"))
+    #expect(result.actionRequired.count == 2)
+    // DynamoDB kept one item per key: the table's key is not in the rule, so the user names it.
+    #expect(result.actionRequired[0].hasPrefix("actions[1] dynamoDBv2 → sqlite: putItem replaced the item"))
+    #expect(result.actionRequired[1].hasPrefix("actions[3] lambda → http: set 'url'"))
     let rule = try JSONReader.parse(result.json)
     guard case .object(let object) = rule, case .array(let actions)? = object["actions"] else {
       Issue.record("not an object with actions")
@@ -29,7 +31,7 @@ import Testing
     }
     #expect(
       description.hasSuffix(
-        "[imported from AWS without: actions[2]: sns] [ACTION REQUIRED: actions[3] lambda → http: set 'url' to an HTTP endpoint that runs arn:aws:lambda:us-east-1:123456789012:function:my-function]"
+        "[imported from AWS without: actions[2]: sns] [ACTION REQUIRED: actions[1] dynamoDBv2 → sqlite: putItem replaced the item with the same key; give the sqlite action 'key' (the DynamoDB table's key attributes, as \"key\": \"deviceId\") to keep one row per key, else each result is a new row; actions[3] lambda → http: set 'url' to an HTTP endpoint that runs arn:aws:lambda:us-east-1:123456789012:function:my-function]"
       ), "\(description)")
     #expect(actions.count == 3)
     #expect(
@@ -65,7 +67,7 @@ import Testing
     // AWS's item (the keys, the result in one column) is not the sqlite action's row.
     #expect(
       result.actionRequired == [
-        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'"
+        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns', and 'key': [\"device\", \"ts\"] to keep one row per key, as DynamoDB does"
       ])
     let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
     #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
@@ -180,9 +182,9 @@ import Testing
     // A templated DynamoDB table (one table per rendering in AWS) is one table here.
     let perTopic = try convert(#"{"dynamoDBv2": {"putItem": {"tableName": "${topic()}"}}}"#)
     #expect(
-      perTopic.actionRequired == [
-        "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table, '__topic___': name it, or write one rule per table"
-      ], "\(perTopic.actionRequired)")
+      perTopic.actionRequired.first
+        == "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table, '__topic___': name it, or write one rule per table",
+      "\(perTopic.actionRequired)")
     // S3 kept each result as an object: here it is a line, one that is not JSON in base64.
     #expect(templated.notes.contains { $0.contains("one that is not JSON is the line {\"payload_base64\"") })
     // A constant key: S3 overwrote one object, the archive appends.
