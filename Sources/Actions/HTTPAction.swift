@@ -578,6 +578,10 @@ public final class HTTPAction: KeyedGroupAction {
     if !requestHeaders.contains(where: { $0.0.lowercased() == "content-type" }) {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
+    // Services log it, and some refuse a request without one; a configured one replaces it.
+    if !requestHeaders.contains(where: { $0.0.lowercased() == "user-agent" }) {
+      requestHeaders.append(("User-Agent", IoTRulesVersion.userAgent))
+    }
     return .success(
       Request(
         topic: input.message.topic, url: sentURL,

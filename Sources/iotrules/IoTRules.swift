@@ -8,7 +8,7 @@ struct IoTRules: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "iotrules",
     abstract: "A rules engine for IoT data: AWS IoT SQL over MQTT, Kafka and replayed streams.",
-    version: "0.1.0",
+    version: IoTRulesVersion.current,
     subcommands: [
       RunCommand.self, CheckCommand.self, EvalCommand.self, ExplainCommand.self, FunctionsCommand.self,
       ReplCommand.self, TestCommand.self, ImportCommand.self,

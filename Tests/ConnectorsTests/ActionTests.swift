@@ -527,6 +527,10 @@ struct KafkaActionTests {
     }
     let plain = KafkaProducer.settings(bootstrapServers: "k:1", config: [])
     #expect(value(plain, "enable.idempotence") == "true" && value(plain, "acks") == "all")
+    #expect(value(plain, "client.id") == "iotrules")
+    #expect(
+      value(KafkaProducer.settings(bootstrapServers: "k:1", config: [("client.id", "c")]), "client.id") == "c"
+    )
     let acksOne = KafkaProducer.settings(bootstrapServers: "k:1", config: [("acks", "1")])
     #expect(value(acksOne, "enable.idempotence") == nil && value(acksOne, "acks") == "1")
     #expect(value(acksOne, "max.in.flight.requests.per.connection") == "1")
@@ -638,8 +642,23 @@ struct HTTPActionTests {
     #expect(requests[0].body == Array(#"{"t":21}"#.utf8))
     #expect(requests[0].header("content-type") == "application/json")
     #expect(requests[0].header("x-token") == "abc")
+    #expect(requests[0].header("user-agent") == "iotrules/\(IoTRulesVersion.current)")
     #expect(requests[1].header("content-type") == "application/octet-stream")
     #expect(requests[1].body == [0xff, 0x00])
+  }
+
+  @Test("a configured User-Agent replaces iotrules' own: one header, the rule's")
+  func configuredUserAgent() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.headers = [.init(key: "user-agent", value: "fleet/${topic()}")]
+    }
+    try await action.perform(input(#"{"t":21}"#))
+    await action.shutdown()
+    #expect(server.requests.count == 1)
+    #expect(server.requests.first?.header("user-agent") == "fleet/sensors/7/temp")
+    #expect(server.requests.first?.headers.filter { $0.name.lowercased() == "user-agent" }.count == 1)
   }
 
   @Test("429 is transient and carries Retry-After; the retry then succeeds")

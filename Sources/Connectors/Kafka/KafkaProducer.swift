@@ -235,6 +235,8 @@ public final class KafkaProducer: @unchecked Sendable {
       acksAll && retries.map { Int($0) != 0 } ?? true && inFlight.map { (Int($0) ?? 0) <= 5 } ?? true
     var defaults: [(key: String, value: String)] = [
       ("bootstrap.servers", bootstrapServers), ("linger.ms", "1"), ("message.timeout.ms", "30000"),
+      // What the brokers' logs and quotas know the client by (librdkafka's default is `rdkafka`).
+      ("client.id", "iotrules"),
     ]
     if acks == nil { defaults.append(("acks", "all")) }
     if given["enable.idempotence"] == nil {

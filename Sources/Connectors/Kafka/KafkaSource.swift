@@ -154,6 +154,8 @@ private final class KafkaConsumer: @unchecked Sendable {
       [
         ("bootstrap.servers", options.bootstrapServers.joined(separator: ",")),
         ("group.id", options.group),
+        // What the brokers' logs and quotas know the client by (librdkafka's default is `rdkafka`).
+        ("client.id", "iotrules"),
         ("enable.auto.commit", "false"),
         ("enable.auto.offset.store", "false"),
         ("auto.offset.reset", "earliest"),
