@@ -2,6 +2,7 @@ import Foundation
 import IoTSQL
 import RulesEngine
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Actions
@@ -58,12 +59,13 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n{\"payload_base64\":\"\"}\n")
   }
 
-  /// Half the descriptor limit, at most 512: a limit of 64 leaves 32 for sockets and databases (a
+  /// Half the descriptor limit, at most 8,192: a limit of 64 leaves 32 for sockets and databases (a
   /// floor of 64 took them all, and the process crashed out of descriptors).
   @Test func openFilesAreHalfTheDescriptorLimit() {
     #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 64) == 32)
     #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 1024) == 512)
-    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 1 << 20) == 512)
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 10_000) == 5_000)
+    #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 1 << 20) == 8_192)
     #expect(FileArchiveAction.maxOpenFiles(descriptorLimit: 10) == 8)
   }
 
@@ -142,10 +144,14 @@ struct FileArchiveActionTests {
       #expect(error == nil)
     }
     await action.shutdown()
-    let files = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r").sorted()
-    #expect(files == ["a.jsonl", "a.jsonl.1", "a.jsonl.2"])
+    // Rotated names sort as text in the order of rotation; the open file comes last.
+    let rotated = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r").filter {
+      $0 != "a.jsonl"
+    }
+    .sorted()
+    #expect(rotated.count == 2 && rotated.allSatisfy { $0.hasPrefix("a.jsonl.") }, "\(rotated)")
     var all: [String] = []
-    for name in ["a.jsonl.1", "a.jsonl.2", "a.jsonl"] {
+    for name in rotated + ["a.jsonl"] {
       all += try String(contentsOfFile: "\(folder)/r/\(name)", encoding: .utf8).split(separator: "\n").map(
         String.init)
     }
@@ -490,25 +496,95 @@ struct FileArchiveActionTests {
     await again.shutdown()
   }
 
-  /// A rotation takes one past the highest number: a shipper that removed `a.jsonl.1` leaves
-  /// `a.jsonl.2` the oldest, and the next rotated file is `a.jsonl.3`.
-  @Test func rotationNumbersKeepTheOrderOfAge() async throws {
+  /// A rotated file is named for the UTC time of its rotation, `-0001` and up after it when the
+  /// name is taken: the names sort as text in the order of rotation, and a name an upload job
+  /// removed is not used again (a number one past the highest left was: after all were removed,
+  /// `a.jsonl.1` came again and replaced yesterday's object of that name).
+  @Test func rotatedNamesAreTimesNeverUsedTwice() async throws {
+    #expect(
+      FileArchiveAction.rotatedName(of: "r/a.jsonl", at: 1_733_322_190_123, attempt: 0)
+        == "r/a.jsonl.20241204T142310.123Z")
+    #expect(FileArchiveAction.rotatedName(of: "a", at: 5, attempt: 12) == "a.19700101T000000.005Z-0012")
     let folder = temporaryFolder()
-    try FileManager.default.createDirectory(atPath: "\(folder)/r", withIntermediateDirectories: true)
-    for name in ["a.jsonl.2", "a.jsonl.x", "a.jsonl.07", "b.jsonl.9", "a.jsonl.-4"] {
-      _ = FileManager.default.createFile(atPath: "\(folder)/r/\(name)", contents: Data("old\n".utf8))
-    }
-    #expect(FileArchiveAction.nextRotationIndex(of: "\(folder)/r/a.jsonl") == 3)
-    #expect(FileArchiveAction.nextRotationIndex(of: "\(folder)/r/c.jsonl") == 1)
+    let clock = SteppingClock(now: 1_733_322_190_123)
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/r/a.jsonl", "rotate": {"maxBytes": 10}}"#),
-      context: context)
-    for n in 0..<2 {
+      context: context, clock: clock)
+    // Three rotations in one millisecond, then a move of every rotated file (an upload), then two more.
+    for n in 0..<4 {
+      #expect(await action.performBatch([input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#)]) == [nil])
+    }
+    func rotated() throws -> [String] {
+      try FileManager.default.contentsOfDirectory(atPath: "\(folder)/r").filter { $0 != "a.jsonl" }.sorted()
+    }
+    #expect(
+      try rotated()
+        == [
+          "a.jsonl.20241204T142310.123Z", "a.jsonl.20241204T142310.123Z-0001",
+          "a.jsonl.20241204T142310.123Z-0002",
+        ])
+    let uploaded = "\(folder)/uploaded"
+    try FileManager.default.moveItem(atPath: "\(folder)/r", toPath: uploaded)
+    try FileManager.default.createDirectory(atPath: "\(folder)/r", withIntermediateDirectories: true)
+    try FileManager.default.moveItem(atPath: "\(uploaded)/a.jsonl", toPath: "\(folder)/r/a.jsonl")
+    clock.advance(milliseconds: 61_000)
+    for n in 4..<6 {
       #expect(await action.performBatch([input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#)]) == [nil])
     }
     await action.shutdown()
-    #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl.3", encoding: .utf8) == "{\"n\":0}\n")
-    #expect(!FileManager.default.fileExists(atPath: "\(folder)/r/a.jsonl.1"))
+    #expect(try rotated() == ["a.jsonl.20241204T142411.123Z", "a.jsonl.20241204T142411.123Z-0001"])
+    var lines: [String] = []
+    for path in try FileManager.default.contentsOfDirectory(atPath: uploaded).sorted().map({
+      "\(uploaded)/\($0)"
+    })
+      + (try rotated() + ["a.jsonl"]).map({ "\(folder)/r/\($0)" })
+    {
+      lines += try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+    #expect(lines == (0..<6).map { #"{"n":\#($0)}"# })
+  }
+
+  /// A file closed for the open-files limit keeps its age: opened again, it rotates once
+  /// `maxAgeSeconds` have passed since it was first opened (its age began again, and a file
+  /// written in turn with more than the limit never rotated).
+  @Test func aFileClosedForTheLimitKeepsItsAge() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/m/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}, "fsync": "never"}"#),
+      context: context, clock: clock, budget: FileArchiveAction.OpenFileBudget(limit: 2))
+    func line(_ name: String) -> ActionInput {
+      input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
+    }
+    // Three files written in turn through two open ones, 4 s apart: each is closed and opened again
+    // every time.
+    for step in 0..<9 {
+      #expect(await action.performBatch([line(["a", "b", "c"][step % 3])]) == [nil])
+      clock.advance(milliseconds: 4_000)
+    }
+    await action.shutdown()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/m")
+    // a: written at 0, 12 and 24 s: rotated at 12 (12 s old) and 24 (the file opened at 12); b
+    // and c the same, 4 and 8 s later.
+    for name in ["a", "b", "c"] {
+      #expect(names.filter { $0.hasPrefix("\(name).jsonl.") }.count == 2, "\(names.sorted())")
+    }
+  }
+
+  /// A file renamed away (logrotate without copytruncate) is seen by the next batch, not a second
+  /// later: no line of it goes into the renamed file.
+  @Test func aRenamedFileIsSeenByTheNextBatch() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/r/a.jsonl", "fsync": "never"}"#), context: context,
+      clock: FastClock())
+    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    try FileManager.default.moveItem(atPath: "\(folder)/r/a.jsonl", toPath: "\(folder)/r/a.jsonl-moved")
+    #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+    await action.shutdown()
+    #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl-moved", encoding: .utf8) == "{\"n\":1}\n")
+    #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl", encoding: .utf8) == "{\"n\":2}\n")
   }
 
   /// A symbolic link below the root (a folder or the file) is not followed: the line takes the
@@ -747,7 +823,7 @@ struct FileArchiveActionTests {
     func line(_ name: String) -> ActionInput {
       input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
     }
-    #expect((64...512).contains(FileArchiveAction.maxOpenFiles))
+    #expect((64...8_192).contains(FileArchiveAction.maxOpenFiles))
     let first = await action.performBatch((0..<limit).map { line("f\($0)") })
     #expect(first.allSatisfy { $0 == nil })
     // f0 is used again, then a new file needs room: f1, the least recently used, is closed.
