@@ -299,7 +299,19 @@ public final class RepublishAction: Action {
           "must be UNSPECIFIED_BYTES or UTF8_DATA, not '\(indicator)'")
       }
       if let expiry = headers?.messageExpiry, !expiry.contains("${"), UInt32(expiry) == nil {
-        problems.add(field: "republish.headers.messageExpiry", "must be a whole number of seconds")
+        problems.add(
+          field: "republish.headers.messageExpiry",
+          "must be a whole number of seconds from 0 to 4294967295 (MQTT's 32 bits), not '\(expiry.prefix(40))'"
+        )
+      }
+      // Sent beside the loop guard's own, it went twice (which one counts is the reader's guess).
+      if maxHops > 0,
+        let index = headers?.userProperties?.firstIndex(where: { $0.key == RepublishAction.hopProperty })
+      {
+        problems.add(
+          field: "republish.headers.userProperties[\(index)].key",
+          "'\(RepublishAction.hopProperty)' is the loop guard's own property (maxHops); set \"maxHops\": 0 to send it yourself"
+        )
       }
       // A constant that is not base64 (AWS: "This binary data must be based64-encoded") failed
       // every message.
@@ -618,7 +630,10 @@ public final class RepublishAction: Action {
         input, secrets: secrets, field: "republish messageExpiry")
       if !text.isEmpty {
         guard let seconds = UInt32(text) else {
-          throw ActionError(.permanent, "republish messageExpiry '\(shown)' is not a whole number of seconds")
+          throw ActionError(
+            .permanent,
+            "republish messageExpiry '\(shown)' is not a whole number of seconds from 0 to 4294967295 (MQTT's 32 bits)"
+          )
         }
         properties.messageExpiry = seconds
       }
@@ -628,7 +643,15 @@ public final class RepublishAction: Action {
         input, secrets: secrets, field: "republish payloadFormatIndicator")
       switch text {
       case "": break
-      case "UTF8_DATA": properties.payloadFormatIndicator = 1
+      case "UTF8_DATA":
+        // MQTT 5 lets a receiver drop the connection for a payload that says UTF-8 and is not.
+        if String(validating: input.evaluation.payload, as: UTF8.self) == nil {
+          throw ActionError(
+            .permanent,
+            "republish payloadFormatIndicator UTF8_DATA, but the payload is not valid UTF-8 (binary bytes passed on); refused"
+          )
+        }
+        properties.payloadFormatIndicator = 1
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
       default:
         throw ActionError(

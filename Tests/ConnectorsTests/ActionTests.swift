@@ -73,6 +73,15 @@ struct RepublishActionTests {
         #"{"topic": "a", "headers": {"payloadFormatIndicator": "TEXT"}}"#,
         "republish.headers.payloadFormatIndicator: must be UNSPECIFIED_BYTES or UTF8_DATA, not 'TEXT'"
       ),
+      // The loop guard's property, given as a rule's own, went out twice.
+      (
+        #"{"topic": "a", "headers": {"userProperties": [{"key": "k", "value": "v"}, {"key": "iotrules-hops", "value": "5"}]}}"#,
+        "republish.headers.userProperties[1].key: 'iotrules-hops' is the loop guard's own property (maxHops); set \"maxHops\": 0 to send it yourself"
+      ),
+      (
+        #"{"topic": "a", "maxHops": 0, "headers": {"userProperties": [{"key": "iotrules-hops", "value": "5"}]}}"#,
+        nil
+      ),
     ] as [(String, String?)])
   func validation(json: String, expected: String?) throws {
     let configuration = try JSONDecoder().decode(RepublishAction.Configuration.self, from: Data(json.utf8))
@@ -270,6 +279,29 @@ struct RepublishActionTests {
         $0.contentType == "text/plain" && $0.correlationData == [1, 2] && $0.messageExpiry == 60
           && $0.payloadFormatIndicator == 1 && $0.responseTopic == "re/ply"
       } == true, "\(sent)")
+  }
+
+  /// `UTF8_DATA` says the payload is UTF-8 text: bytes that are not (binary passed on by
+  /// `SELECT *`) fail permanently instead of going out mislabelled (MQTT 5 lets a receiver drop the
+  /// connection for them); a text payload that is no JSON is UTF-8 and goes.
+  @Test func utf8DataNeedsUTF8Bytes() async throws {
+    let publisher = RecordingPublisher()
+    let action = try RepublishAction(
+      configuration: .init(topic: "out/x", headers: .init(payloadFormatIndicator: "UTF8_DATA")),
+      publisher: publisher)
+    func binary(_ bytes: [UInt8]) -> ActionInput {
+      ActionInput(
+        ruleName: "r", evaluation: Evaluation(output: bytes, value: .binary(bytes)),
+        message: Message(topic: "bin", payload: bytes, receivedAtMs: 0))
+    }
+    await #expect {
+      try await action.perform(binary([0x00, 0xff, 0xfe]))
+    } throws: { error in
+      (error as? ActionError)?.kind == .permanent
+        && (error as? ActionError)?.message.contains("the payload is not valid UTF-8") == true
+    }
+    try await action.perform(binary(Array("plain text, not JSON".utf8)))
+    #expect(publisher.published.withLock { $0.map(\.properties.payloadFormatIndicator) } == [1])
   }
 
   /// Headers on an MQTT 3.1.1 connection are not sent: the rule is loaded with a warning saying so.
@@ -1652,7 +1684,10 @@ struct ConnectorFactoryTests {
             "republish.maxHops: must be 0 (no loop guard and no property, as AWS sends) or more, not -1",
             "1:36"
           ),
-          ("republish.headers.messageExpiry: must be a whole number of seconds", "1:69"),
+          (
+            "republish.headers.messageExpiry: must be a whole number of seconds from 0 to 4294967295 (MQTT's 32 bits), not 'soon'",
+            "1:69"
+          ),
           (
             "republish.headers.correlationData: must be base64 (the bytes it sends, encoded), not 'not base64!!'",
             "1:121"

@@ -309,6 +309,61 @@ struct MQTTSourceTests {
     #expect(ContinuousClock.now - started < .seconds(10))
   }
 
+  /// A publish waiting for its PUBACK when the connection drops waits for the reconnect as long as
+  /// a new publish would (the outage's allowance), not its whole PUBACK timeout: a broker restart
+  /// held every result behind it for 30 s, then sent them all down their error path. Connected
+  /// again in time, libmosquitto sends it again and its PUBACK ends it.
+  @Test("a publish cut off from its PUBACK by a drop waits for the reconnect, not its PUBACK timeout")
+  func aDropEndsThePubackWait() async throws {
+    let broker = try MosquittoBroker()
+    defer {
+      broker.send(signal: SIGCONT)
+      broker.stop()
+    }
+    var options = try MQTTOptions(url: broker.url, clientID: unique("drop"))
+    options.publishTimeoutSeconds = 60
+    options.awayWaitSeconds = 1
+    options.reconnectDelayMaxSeconds = 1
+    let publisher = MQTTPublisher(options: options)
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    // The broker stops answering with a publish sent, then goes: the connection drops.
+    broker.send(signal: SIGSTOP)
+    let started = ContinuousClock.now
+    let waiting = Task {
+      try await publisher.publish(topic: "t/1", payload: [1], qos: 1, retain: false, properties: .init())
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    broker.send(signal: SIGKILL)
+    do {
+      try await waiting.value
+      Issue.record("the publish succeeded with the broker gone")
+    } catch let error as ActionError {
+      #expect(error.kind == .transient)
+      #expect(error.message.contains("before the PUBACK for 't/1'"), "\(error.message)")
+    }
+    #expect(ContinuousClock.now - started < .seconds(15))
+
+    // Back within the allowance: the publish cut off is sent again and acknowledged.
+    var patient = try MQTTOptions(url: broker.url, clientID: unique("drop-back"))
+    patient.publishTimeoutSeconds = 60
+    patient.awayWaitSeconds = 20
+    patient.reconnectDelayMaxSeconds = 1
+    try broker.restart()
+    let again = MQTTPublisher(options: patient)
+    try await again.start()
+    defer { again.shutdown() }
+    broker.send(signal: SIGSTOP)
+    let resent = Task {
+      try await again.publish(topic: "t/2", payload: [2], qos: 1, retain: false, properties: .init())
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    broker.send(signal: SIGKILL)
+    try await Task.sleep(for: .milliseconds(500))
+    try broker.restart()
+    try await resent.value
+  }
+
   @Test("QoS 1 messages published while the consumer is stopped arrive after it restarts")
   func persistentSession() async throws {
     let broker = try MosquittoBroker()

@@ -39,7 +39,7 @@ final class MQTTConnection: @unchecked Sendable {
     var serial: UInt64
     /// Fails the request after `publishTimeoutSeconds`; cancelled when the acknowledgement comes.
     var timeout: Task<Void, Never>
-    /// The subscription's filter and QoS (SUBACKs only).
+    /// The subscription's filter and QoS (SUBACKs); the publish's topic (PUBACKs).
     var filter = ""
     var qos = 0
     /// What the request fails with when its time is up.
@@ -423,6 +423,17 @@ final class MQTTConnection: @unchecked Sendable {
         state.connectedBefore = true
         state.awaySince = nil
       }
+      if state.awaySince != nil {
+        // Back in time: the publishes libmosquitto sends again wait for their PUBACK anew.
+        let seconds =
+          state.hurried
+          ? min(options.publishTimeoutSeconds, Self.hurriedTimeoutSeconds) : options.publishTimeoutSeconds
+        for (mid, slot) in state.publishes {
+          slot.timeout.cancel()
+          state.publishes[mid]?.timeout = expire(
+            mid: mid, serial: slot.serial, in: \.publishes, after: seconds, with: slot.expired)
+        }
+      }
       return (
         state.connectWaiter, state.wanted.merging(state.subscriptions) { wanted, _ in wanted },
         state.connectedBefore
@@ -510,10 +521,27 @@ final class MQTTConnection: @unchecked Sendable {
   private func handleDisconnect(rc: Int32) {
     // A SUBACK never comes for a SUBSCRIBE the broker may not have read: fail those waiting (the
     // caller reports it; what the broker did grant is subscribed again on reconnect). QoS 1
-    // publishes stay: libmosquitto sends them again on reconnect, and their timeout still runs.
+    // publishes stay: libmosquitto sends them again on reconnect. Each waits for the reconnect
+    // until `awayWaitSeconds` after the drop, as a new publish does (the outage's allowance), then
+    // fails: with their PUBACK timeout alone, a broker restart held every result behind them for
+    // 30 s and then sent them all down their error path.
     let (subscribes, closed) = state.withLock { state -> ([SubscribeSlot], Bool) in
       state.connected = false
-      if state.awaySince == nil { state.awaySince = ContinuousClock.now }
+      let since = state.awaySince ?? ContinuousClock.now
+      state.awaySince = since
+      if !state.closed {
+        let left = options.awayWaitSeconds - Self.seconds(ContinuousClock.now - since)
+        let seconds = max(0, state.hurried ? min(left, Self.hurriedTimeoutSeconds) : left)
+        for (mid, slot) in state.publishes {
+          slot.timeout.cancel()
+          state.publishes[mid]?.timeout = expire(
+            mid: mid, serial: slot.serial, in: \.publishes, after: seconds,
+            with: ActionError(
+              .transient,
+              "disconnected from \(options.url) before the PUBACK for '\(slot.filter)', and not connected again within \(options.awayWaitSeconds) s (libmosquitto sends it again once connected: it may still arrive)"
+            ))
+        }
+      }
       defer { state.subscribeWaiters = [:] }
       return (Array(state.subscribeWaiters.values), state.closed)
     }
@@ -932,7 +960,7 @@ final class MQTTConnection: @unchecked Sendable {
         guard code == MOSQ_ERR_SUCCESS.rawValue else { return code }
         // Only with 65,535 publishes unacknowledged at once can a message id still be waiting.
         register(
-          continuation, mid: mid, in: \.publishes, state: &state,
+          continuation, mid: mid, in: \.publishes, state: &state, filter: topic,
           expired: ActionError(
             .transient,
             "no PUBACK for '\(topic)' from \(options.url) within \(timeout) s (\(Self.hurriedTimeoutSeconds) s once the daemon is stopping)"
@@ -1007,6 +1035,11 @@ final class MQTTConnection: @unchecked Sendable {
   private func drainWake() {
     var value: UInt64 = 0
     _ = read(wakeDescriptor, &value, 8)
+  }
+
+  /// `duration` in seconds.
+  static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   }
 
   /// The network loop, until `close`: waits in `poll` (any descriptor number) for the socket or a

@@ -44,7 +44,7 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
   public var keepaliveSeconds: Int
   /// First reconnect delay in seconds (default 1); doubled up to `reconnectDelayMaxSeconds`.
   public var reconnectDelaySeconds: Int
-  /// Longest reconnect delay in seconds (default 30).
+  /// Longest reconnect delay in seconds (default 10: a broker back from a restart is found within 10 s).
   public var reconnectDelayMaxSeconds: Int
   /// How long a QoS 1 publish waits for its PUBACK, and a subscription for its SUBACK, before
   /// failing (default 30 s).
@@ -60,7 +60,7 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
     protocolVersion: ProtocolVersion = .v5, persistentSession: Bool = true,
     sessionExpirySeconds: UInt32 = 86_400, keepaliveSeconds: Int = 30, reconnectDelaySeconds: Int = 1,
-    reconnectDelayMaxSeconds: Int = 30, publishTimeoutSeconds: Double = 30, awayWaitSeconds: Double = 10
+    reconnectDelayMaxSeconds: Int = 10, publishTimeoutSeconds: Double = 30, awayWaitSeconds: Double = 10
   ) {
     self.host = host
     self.port = port ?? (useTLS ? 8883 : 1883)
