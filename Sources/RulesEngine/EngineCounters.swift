@@ -192,7 +192,7 @@ public final class CounterStore: Sendable {
       ),
       (
         MetricNames.messagesFailed,
-        "Messages acknowledged failed: not even the dead-letter file took a record; the source keeps them.",
+        "Messages not acknowledged (their acknowledgement to the source said failed): not even the dead-letter file took a record; the source keeps them.",
         messagesFailed.load(ordering: .relaxed)
       ),
       (

@@ -485,6 +485,20 @@ with tempfile.TemporaryDirectory() as work:
     check("check: warnings beside failing tests", p.returncode == 65
           and "b.json:1:81: warning: the template reads the incoming message's 'dev'" in p.stdout, p.stdout)
 
+# The README's rule with every kind of action is one `check` takes as it is.
+readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")).read()
+marker = readme.find("One rule with every kind of action")
+start = readme.find("```json\n", marker) + len("```json\n")
+example = readme[start:readme.find("```", start)]
+check("README example found", marker >= 0 and '"republish"' in example, example[:80])
+with tempfile.TemporaryDirectory() as work:
+    with open(os.path.join(work, "high_temp_fanout.json"), "w") as f:
+        f.write(example)
+    p = subprocess.run([BIN, "check", "high_temp_fanout.json"], cwd=work, capture_output=True, text=True,
+                       timeout=60)
+    check("README example checks", p.returncode == 0 and "ok (rule high_temp_fanout)" in p.stdout,
+          (p.returncode, p.stdout, p.stderr))
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")
