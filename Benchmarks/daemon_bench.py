@@ -94,7 +94,7 @@ def run_daemon(rules, label, extra=()):
         processed = re.search(r"dead-lettered in ([0-9.]+) s", proc.stdout)
         if processed:
             processing[label] = min(processing.get(label, 1e9), float(processed.group(1)))
-        loaded = re.search(r"after ([0-9.]+) s loading", proc.stdout)
+        loaded = re.search(r"after ([0-9.]+) s starting", proc.stdout)
         if loaded:
             loading[label] = min(loading.get(label, 1e9), float(loaded.group(1)))
     print(f"  {label:52s} {N / best:>10,.0f} msg/s  ({best:.2f} s)   [{proc.stdout.strip()[:60]}...]")

@@ -282,7 +282,7 @@ public struct DaemonSummary: Sendable {
       + "\(dispatch.acknowledged) acknowledged, \(dispatch.failed) not acknowledged, "
       + "\(count(dispatch.retries, "retry", "retries")), \(count(dispatch.errorRecords, "error record")), "
       + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s), "
-      + "after \(String(format: "%.2f", startSeconds)) s loading \(count(rulesLoaded, "rule"))"
+      + "after \(String(format: "%.2f", startSeconds)) s starting (\(count(rulesLoaded, "rule")) loaded, connections made)"
   }
 }
 
