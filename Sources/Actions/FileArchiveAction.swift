@@ -29,11 +29,19 @@ public final class FileArchiveAction: BatchAction {
     case never
   }
 
+  /// A file's device and inode.
+  struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+  }
+
   struct OpenFile {
     var descriptor: Int32
     var size: Int
     /// When the daemon opened it first (kept across a close for the open-files limit): its age.
     var openedAtMs: Int
+    /// The file's device and inode: a kept age is the same file's only.
+    var identity: FileIdentity
     /// When a line was last given to it (a count of lines, ``lineCount``): the least recently used file
     /// is the one closed for the open-files limit.
     var lastUse = 0
@@ -732,14 +740,15 @@ public final class FileArchiveAction: BatchAction {
     }
     if mustClose(files), let victim = Self.leastRecentlyUsed(in: files, besides: path) {
       close(victim, files[victim]!.descriptor)
-      if maxAgeSeconds != nil { keepAge(of: victim, openedAtMs: files[victim]!.openedAtMs) }
+      if maxAgeSeconds != nil { keepAge(of: victim, files[victim]!) }
       files[victim] = nil
     }
     var file = try open(path, now: now, operations: operations)
-    if let openedAtMs = takeAge(of: path) {
-      // Closed for the open-files limit only: its age goes on (reset, a file written to more
-      // often than the limit allowed never reached `maxAgeSeconds`).
-      file.openedAtMs = openedAtMs
+    if let kept = takeAge(of: path), kept.identity == file.identity {
+      // Closed for the open-files limit only, and still the file at its path (not rotated by
+      // another writer meanwhile): its age goes on (reset, a file written to more often than the
+      // limit allowed never reached `maxAgeSeconds`).
+      file.openedAtMs = kept.openedAtMs
       if needsRotation(file, adding: count, now: now) {
         Glibc.close(file.descriptor)
         budget.closed()
@@ -760,22 +769,22 @@ public final class FileArchiveAction: BatchAction {
 
   /// When files closed for the open-files limit were opened, by path: their age goes on when they
   /// are opened again (only with `maxAgeSeconds`; at most ``keptAgesLimit``, the oldest dropped).
-  let keptAges = Mutex<[String: Int]>([:])
+  let keptAges = Mutex<[String: (openedAtMs: Int, identity: FileIdentity)]>([:])
   /// The most ages ``keptAges`` holds.
   static let keptAgesLimit = 65_536
 
-  func keepAge(of path: String, openedAtMs: Int) {
+  func keepAge(of path: String, _ file: OpenFile) {
     keptAges.withLock { ages in
       if ages.count >= Self.keptAgesLimit {
         // Paths not written for long (yesterday's files): the older half goes.
-        let cut = ages.values.sorted()[ages.count / 2]
-        ages = ages.filter { $0.value >= cut }
+        let cut = ages.values.map(\.openedAtMs).sorted()[ages.count / 2]
+        ages = ages.filter { $0.value.openedAtMs >= cut }
       }
-      ages[path] = openedAtMs
+      ages[path] = (file.openedAtMs, file.identity)
     }
   }
 
-  func takeAge(of path: String) -> Int? {
+  func takeAge(of path: String) -> (openedAtMs: Int, identity: FileIdentity)? {
     guard maxAgeSeconds != nil else { return nil }
     return keptAges.withLock { $0.removeValue(forKey: path) }
   }
@@ -840,7 +849,9 @@ public final class FileArchiveAction: BatchAction {
     var info = stat()
     fstat(fd, &info)
     budget.opened()
-    return OpenFile(descriptor: fd, size: Int(info.st_size), openedAtMs: now)
+    return OpenFile(
+      descriptor: fd, size: Int(info.st_size), openedAtMs: now,
+      identity: FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
   }
 
   /// The permanent failure of a path that names something other than a regular file.
