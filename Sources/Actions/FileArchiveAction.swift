@@ -895,7 +895,16 @@ public final class FileArchiveAction: BatchAction {
     // Never onto a rotated file that exists: another process archiving to the same path may have
     // taken the name since (a plain rename replaced that file, and its lines were lost). A file
     // system that cannot refuse to replace gets a plain rename, after a look for the name.
-    var attempt = 0
+    // Rotations within one millisecond (a small `maxBytes`) go on from the last name taken: from
+    // the first each time, a batch of 4,096 of them tried millions of taken names.
+    var attempt = lastRotations.withLock { last in last[path].flatMap { $0.ms == now ? $0.next : nil } ?? 0 }
+    defer {
+      lastRotations.withLock { last in
+        // Only the current millisecond's matter: older ones are dropped when many gather.
+        if last.count >= 1_024 { last = last.filter { $0.value.ms == now } }
+        last[path] = (now, attempt + 1)
+      }
+    }
     while true {
       let target = Self.rotatedName(of: path, at: now, attempt: attempt)
       if iotrules_rename_noreplace(path, target) == 0 { break }
@@ -918,6 +927,10 @@ public final class FileArchiveAction: BatchAction {
     // The rotated name, like the new file opened next, is durable once the folder is synced.
     if sync != .never { try FileSystem.syncFolders(holding: [path], sync: operations.sync) }
   }
+
+  /// Per path this action rotated, the millisecond of its last rotation and the suffix to try first
+  /// for another rotation of it in that millisecond.
+  let lastRotations = Mutex<[String: (ms: Int, next: Int)]>([:])
 
   /// `path.20261204T142310.123Z` for a rotation at that UTC time (epoch milliseconds `now`), with
   /// `-0001` and up after it for the `attempt`-th name when the first is taken: names sort as

@@ -68,11 +68,13 @@ public final class SQLiteAction: BatchAction {
     /// columns the result lacks left NULL (`putItem`).
     public var updatesColumns: Bool
 
-    /// The unique index that makes `names` a key of `table`.
-    func indexSQL(table: String) -> String {
-      "CREATE UNIQUE INDEX IF NOT EXISTS \"\(table)_key\" ON \"\(table)\" ("
-        + names.map(SQLiteAction.quoted).joined(separator: ", ") + ")"
-    }
+    /// The name of the unique index the action makes for the key of `table`: `<table>:key`, which
+    /// no table of a sqlite action can be named (SQLite keeps tables and indexes in one namespace:
+    /// `<table>_key` was refused to a rule writing a table of that name).
+    static func indexName(table: String) -> String { "\(table):key" }
+
+    /// The key's columns as a set (SQLite's names ignore ASCII case).
+    var folded: Set<String> { Set(names.map(SQLiteAction.folded)) }
 
     /// Why `row` cannot be written under this key (a key column without a value), or nil.
     func problem(in row: TableRow) -> String? {
@@ -388,6 +390,11 @@ public final class SQLiteAction: BatchAction {
       }
     }
     if rows.isEmpty { return results }
+    let nowMs = Int(Date().timeIntervalSince1970 * 1000)
+    if let problem = keyProblem.withLock({ $0 }), nowMs - problem.atMs < Self.keyProblemHoldMs {
+      for item in rows { results[item.index] = ActionError(.permanent, problem.message) }
+      return results
+    }
     let queue: DatabaseQueue
     do {
       queue = try openQueue()
@@ -396,7 +403,9 @@ public final class SQLiteAction: BatchAction {
       return results
     }
     if let error = await write(rows.map(\.row), queue: queue) {
-      if error.kind == .transient || rows.count == 1 {
+      // The key could not be made unique: the table, not a row, is at fault.
+      let tableFault = keyProblem.withLock { $0?.message == error.message }
+      if error.kind == .transient || rows.count == 1 || tableFault {
         for item in rows { results[item.index] = error }
       } else {
         for (item, failure) in zip(rows, await writeEach(rows.map(\.row), queue: queue)) {
@@ -707,6 +716,10 @@ public final class SQLiteAction: BatchAction {
       }
       state.withLock { $0.knownColumns = columns }
       return nil
+    } catch let error as KeyIndexError {
+      state.withLock { $0.knownColumns = nil }
+      keyProblem.withLock { $0 = (error.message, Int(Date().timeIntervalSince1970 * 1000)) }
+      return ActionError(.permanent, error.message)
     } catch {
       state.withLock { $0.knownColumns = nil }
       return writeError(error, through: queue)
@@ -889,19 +902,57 @@ public final class SQLiteAction: BatchAction {
     return columns
   }
 
-  /// Makes `key` unique in `table` (its index `<table>_key`, when no index of that name exists);
-  /// a table whose rows share a key already cannot take it: a permanent failure saying so.
+  /// Makes `key` unique in `table`: a unique index (or primary key) on exactly its columns serves
+  /// as it is; else the action makes its index `<table>:key`. An index of that name on other
+  /// columns (another rule's key, or this rule's before an edit) fails permanently, as does a table
+  /// whose rows share a key already: each a ``KeyIndexError``, which fails every row of its batch.
   static func makeKeyIndex(_ key: RowKey, table: String, in db: Database) throws {
+    let wanted = key.folded
+    let own = RowKey.indexName(table: table)
+    let list = key.names.map { "'\($0)'" }.joined(separator: ", ")
+    func columns(of index: String) throws -> Set<String> {
+      Set(
+        try Row.fetchAll(db, sql: "PRAGMA index_info(\(quoted(index)))").compactMap { row -> String? in
+          (row["name"] as String?).map(folded)
+        })
+    }
+    for index in try Row.fetchAll(db, sql: "PRAGMA index_list(\"\(table)\")") {
+      // A partial index (`WHERE ...`) keeps only some rows unique.
+      guard let name = index["name"] as String?, (index["unique"] as Int?) == 1,
+        (index["partial"] as Int?) != 1
+      else { continue }
+      let indexed = try columns(of: name)
+      if indexed == wanted { return }
+      if name.isExactly(own) {
+        throw KeyIndexError(
+          message:
+            "table '\(table)' is keyed by (\(indexed.sorted().joined(separator: ", "))) (its index \(quoted(own))), not by this action's key \(list): another rule writes it with another key, or this rule's key changed; drop the index (DROP INDEX \(quoted(own))) to key it anew, or write another table"
+        )
+      }
+    }
     do {
-      try db.execute(sql: key.indexSQL(table: table))
+      try db.execute(
+        sql: "CREATE UNIQUE INDEX \(quoted(own)) ON \"\(table)\" ("
+          + key.names.map(quoted).joined(separator: ", ") + ")")
     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-      let list = key.names.map { "'\($0)'" }.joined(separator: ", ")
-      throw ActionError(
-        .permanent,
-        "cannot make \(list) the key of table '\(table)': rows in it share a key already (\(error.message ?? "constraint failed")); remove the duplicates or write another table"
+      throw KeyIndexError(
+        message:
+          "cannot make \(list) the key of table '\(table)': rows in it share a key already (\(error.message ?? "constraint failed")); remove the duplicates or write another table"
       )
     }
   }
+
+  /// The key cannot be made unique in the table: every row of the batch fails with it, at once
+  /// (row by row, each row made SQLite try the index over the whole table again).
+  struct KeyIndexError: Error {
+    var message: String
+  }
+
+  /// The last ``KeyIndexError`` and when (epoch ms): batches in the next ``keyProblemHoldMs``
+  /// fail with it without asking SQLite again (a unique index over a large table takes seconds).
+  let keyProblem = Mutex<(message: String, atMs: Int)?>(nil)
+  /// How long a ``KeyIndexError`` is taken as still true.
+  static let keyProblemHoldMs = 10_000
 
   /// The most columns a table may reach by keys the action adds (a table made wider by hand keeps
   /// its columns; only adding stops).
@@ -929,6 +980,7 @@ public final class SQLiteAction: BatchAction {
 
   static func actionError(_ error: any Error, _ what: String) -> ActionError {
     if let error = error as? ActionError { return error }
+    if let error = error as? KeyIndexError { return ActionError(.permanent, error.message) }
     guard let databaseError = error as? DatabaseError else {
       return ActionError(.transient, "\(what): \(error)")
     }

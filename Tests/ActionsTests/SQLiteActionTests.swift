@@ -1000,7 +1000,7 @@ struct SQLiteActionTests {
 
   /// With `key`, a result whose key is in the table replaces its row, as DynamoDB's putItem: the
   /// columns it lacks are NULL afterwards; in one batch the later result wins; the key is made
-  /// unique by the index `<table>_key`.
+  /// unique by the index `<table>:key`.
   @Test func aKeyedTableKeepsOneRowPerKeyReplacedByTheLatestResult() async throws {
     let path = "\(temporaryFolder())/iot.db"
     let action = try SQLiteAction(
@@ -1028,7 +1028,7 @@ struct SQLiteActionTests {
     #expect(rows.map { $0["humidity"] as Int? }.prefix(2) == [52, nil])
     let index = try await queue.read { db in
       try String.fetchOne(
-        db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'latest_key'")
+        db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'latest:key'")
     }
     #expect(index?.contains("UNIQUE") == true)
   }
@@ -1104,6 +1104,50 @@ struct SQLiteActionTests {
       try Int.fetchAll(db, sql: "SELECT temp FROM t ORDER BY rowid")
     }
     #expect(temps == [1, 2])
+  }
+
+  /// The key's index is compared with the key: a table another rule keys otherwise (or this rule
+  /// before its key changed) fails in words, never replacing rows by another key; a unique index
+  /// made by hand on the key's columns serves, and no second one is made; a table named like the
+  /// index of another is no clash.
+  @Test func aTableKeyedOtherwiseIsRefusedAndAMatchingIndexServes() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    func action(_ settings: String) throws -> SQLiteAction {
+      try SQLiteAction(
+        configuration: configuration(#"{"database": "\#(path)", \#(settings)}"#), context: context)
+    }
+    let byDevice = try action(#""table": "latest", "key": "deviceId""#)
+    #expect(await byDevice.performBatch(readings([("d1", 1, nil)])) == [nil])
+    await byDevice.shutdown()
+    let byBoth = try action(#""table": "latest", "key": ["deviceId", "temp"], "update": "columns""#)
+    let refused = await byBoth.performBatch(readings([("d1", 2, nil), ("d2", 3, nil)]))
+    #expect(refused.allSatisfy { $0?.kind == .permanent }, "\(refused)")
+    #expect(
+      refused[0]?.message.contains(
+        "table 'latest' is keyed by (deviceid) (its index \"latest:key\"), not by this action's key 'deviceId', 'temp'"
+      )
+        == true, "\(refused)")
+    await byBoth.shutdown()
+    // A plain table named as the other's index would have been, `latest_key`.
+    let plain = try action(#""table": "latest_key""#)
+    #expect(await plain.performBatch(readings([("d1", 1, nil)])) == [nil])
+    await plain.shutdown()
+    // A primary key made by hand on the key's columns (in another order) serves as it is.
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE pk (temp INTEGER, deviceId TEXT, PRIMARY KEY (temp, deviceId))")
+    }
+    let onPK = try action(#""table": "pk", "key": ["deviceId", "temp"]"#)
+    #expect(await onPK.performBatch(readings([("d1", 1, 5), ("d1", 1, 6)])) == [nil, nil])
+    await onPK.shutdown()
+    let (indexes, humidity) = try await DatabaseQueue(path: path).read { db in
+      (
+        try String.fetchAll(
+          db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pk'"),
+        try Int.fetchAll(db, sql: "SELECT humidity FROM pk")
+      )
+    }
+    #expect(indexes == ["sqlite_autoindex_pk_1"])
+    #expect(humidity == [6])
   }
 
   /// `key` and `update` are checked where they are written.
