@@ -542,7 +542,8 @@ public final class RepublishAction: Action {
   /// Publishes `input` to the rendered topic `rendered`.
   private func publish(_ input: ActionInput, to rendered: String) async throws(ActionError) {
     if let problem = Self.topicProblem(rendered) {
-      throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(problem)")
+      let why = rendered.isEmpty ? "the topic rendered empty (a value the message lacks?)" : problem
+      throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(why)")
     }
     // A value from the message must not reach a reserved topic ($aws/rules/… is Basic Ingest,
     // $SYS/… the broker's): only a template written with AWS's `$$` escape asks for one.

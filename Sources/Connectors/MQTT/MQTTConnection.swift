@@ -273,7 +273,7 @@ final class MQTTConnection: @unchecked Sendable {
     return (
       "the TLS handshake failed: \(detail)"
         + (verification
-          ? " (the broker's certificate is not signed by --ca-file's CA, or does not name the host in the URL)"
+          ? " (the broker's certificate is not signed by a CA trusted here, --ca-file's or else the system's, or does not name the host in the URL)"
           : ""),
       verification
     )
