@@ -25,10 +25,11 @@ import Synchronization
 ///   ``automaticColumnLimit`` columns.
 /// - `key` (optional): the column, or list of columns, that identify a row. A result whose key is
 ///   already in the table replaces that row (DynamoDB's `putItem`), or with `"update": "columns"`
-///   sets only the columns it has (`UpdateItem`), keeping the others; the action makes the key
-///   unique with an index `<table>_key` (failing permanently while rows share a key). A result
-///   without a value for every key column (missing, Undefined or null) fails permanently. Without
-///   `key`, rows are appended.
+///   sets only the columns it has (`UpdateItem`), keeping the others; a unique index on exactly the
+///   key's columns serves, else the action makes one, `"<table>:key"` (``makeKeyIndex(_:table:in:)``:
+///   a table whose rows share a key, or keyed otherwise, fails permanently). A result without a
+///   value for every key column (missing, Undefined or null) fails permanently. Without `key`, rows
+///   are appended.
 /// - `busyTimeoutMs` (default 1000): how long a write waits for a lock before failing (transient).
 /// - `synchronous`: `"normal"` (default: a commit survives the daemon's crash; SQLite's WAL reaches
 ///   the disk at checkpoints, so a power cut can take the last commits) or `"full"` (each commit
@@ -153,10 +154,8 @@ public final class SQLiteAction: BatchAction {
     -> RowKey?
   {
     let updatesColumns = choice(configuration, "update", of: ("row", "columns"), problems: &problems)
-    if let node = configuration["update"] {
-      if configuration["key"] == nil {
-        problems.add("'update' says what a result with a known key does: it needs 'key'", at: node.position)
-      }
+    if let node = configuration["update"], configuration["key"] == nil {
+      problems.add("'update' says what a result with a known key does: it needs 'key'", at: node.position)
     }
     guard let node = configuration["key"] else { return nil }
     var items = [node]
@@ -390,8 +389,9 @@ public final class SQLiteAction: BatchAction {
       }
     }
     if rows.isEmpty { return results }
-    let nowMs = Int(Date().timeIntervalSince1970 * 1000)
-    if let problem = keyProblem.withLock({ $0 }), nowMs - problem.atMs < Self.keyProblemHoldMs {
+    if key != nil, let problem = keyProblem.withLock({ $0 }),
+      Int(Date().timeIntervalSince1970 * 1000) - problem.atMs < Self.keyProblemHoldMs
+    {
       for item in rows { results[item.index] = ActionError(.permanent, problem.message) }
       return results
     }

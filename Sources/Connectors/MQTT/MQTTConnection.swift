@@ -87,12 +87,19 @@ final class MQTTConnection: @unchecked Sendable {
   func hurry() {
     state.withLock { state in
       state.hurried = true
-      for (mid, slot) in state.publishes {
-        slot.timeout.cancel()
-        state.publishes[mid]?.timeout = expire(
-          mid: mid, serial: slot.serial, in: \.publishes, after: Self.hurriedTimeoutSeconds,
-          with: slot.expired)
-      }
+      restartPublishTimeouts(in: &state, after: Self.hurriedTimeoutSeconds) { $0.expired }
+    }
+  }
+
+  /// Gives every publish waiting for its PUBACK a new timeout: `seconds` from now, failing it with
+  /// what `failure` says of it (the caller holds the lock).
+  private func restartPublishTimeouts(
+    in state: inout State, after seconds: Double, failure: (PublishSlot) -> ActionError
+  ) {
+    for (mid, slot) in state.publishes {
+      slot.timeout.cancel()
+      state.publishes[mid]?.timeout = expire(
+        mid: mid, serial: slot.serial, in: \.publishes, after: seconds, with: failure(slot))
     }
   }
 
@@ -428,11 +435,7 @@ final class MQTTConnection: @unchecked Sendable {
         let seconds =
           state.hurried
           ? min(options.publishTimeoutSeconds, Self.hurriedTimeoutSeconds) : options.publishTimeoutSeconds
-        for (mid, slot) in state.publishes {
-          slot.timeout.cancel()
-          state.publishes[mid]?.timeout = expire(
-            mid: mid, serial: slot.serial, in: \.publishes, after: seconds, with: slot.expired)
-        }
+        restartPublishTimeouts(in: &state, after: seconds) { $0.expired }
       }
       return (
         state.connectWaiter, state.wanted.merging(state.subscriptions) { wanted, _ in wanted },
@@ -532,14 +535,11 @@ final class MQTTConnection: @unchecked Sendable {
       if !state.closed {
         let left = options.awayWaitSeconds - Self.seconds(ContinuousClock.now - since)
         let seconds = max(0, state.hurried ? min(left, Self.hurriedTimeoutSeconds) : left)
-        for (mid, slot) in state.publishes {
-          slot.timeout.cancel()
-          state.publishes[mid]?.timeout = expire(
-            mid: mid, serial: slot.serial, in: \.publishes, after: seconds,
-            with: ActionError(
-              .transient,
-              "disconnected from \(options.url) before the PUBACK for '\(slot.filter)', and not connected again within \(options.awayWaitSeconds) s (libmosquitto sends it again once connected: it may still arrive)"
-            ))
+        restartPublishTimeouts(in: &state, after: seconds) { slot in
+          ActionError(
+            .transient,
+            "disconnected from \(options.url) before the PUBACK for '\(slot.filter)', and not connected again within \(options.awayWaitSeconds) s (libmosquitto sends it again once connected: it may still arrive)"
+          )
         }
       }
       defer { state.subscribeWaiters = [:] }
