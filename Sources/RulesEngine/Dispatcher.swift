@@ -560,8 +560,14 @@ public final class Dispatcher: Sendable {
       defer { worker.trackers.removeAll(keepingCapacity: true) }
       let context = message.evaluationContext()
       var passedHere = 0
+      let onlyRule = message.onlyRule
+      var foundOnlyRule = false
       snapshot.forEachMatch(message.topic) { index in
         let rule = snapshot.rules[index]
+        if let onlyRule {
+          guard rule.name == onlyRule else { return }
+          foundOnlyRule = true
+        }
         matched += 1
         rule.counters.matched.add()
         let result = rule.evaluate(context, using: &worker.vm)
@@ -582,6 +588,7 @@ public final class Dispatcher: Sendable {
         }
       }
       passed += passedHere
+      if let onlyRule, !foundOnlyRule { noteMissingRule(onlyRule, for: message) }
       if passedHere == 0, message.topic.utf8.first == UInt8(ascii: "$") {
         noteUnknownBasicIngest(message.topic, in: snapshot)
       }
@@ -653,6 +660,8 @@ public final class Dispatcher: Sendable {
 
   /// Rule names of Basic Ingest topics that named no rule, already logged (at most 1,000).
   let unknownIngestNames = Mutex<Set<String>>([])
+  /// Rule names of replayed error records that no rule of that name took, already logged.
+  let missingRuleNames = Mutex<Set<String>>([])
 
   /// Counts a message whose fields `rule` read although its payload is not JSON (AWS's `ParseError`),
   /// and warns the first time for each rule.
@@ -691,15 +700,30 @@ public final class Dispatcher: Sendable {
   func noteUnknownBasicIngest(_ topic: String, in snapshot: RuleSet) {
     guard let ingest = BasicIngest.split(topic), snapshot.index(named: ingest.rule) == nil else { return }
     let name = String(ingest.rule)
-    let first = unknownIngestNames.withLock { names -> Bool in
-      guard names.count < 1_000, !names.contains(name) else { return false }
-      names.insert(name)
-      return true
-    }
-    if first {
+    if Self.isNew(name, in: unknownIngestNames) {
       logger.warning(
         "Basic Ingest topic '\(topic)' names no rule '\(name)': its messages go to no rule (logged once per name)"
       )
+    }
+  }
+
+  /// A message for one rule (a replayed error record) that no rule of that name took: the rule was
+  /// removed or renamed, or its FROM no longer matches the topic. Logged once per rule name (up to
+  /// 1,000 names), so driving a dead-letter file through the rules again says what it could not do.
+  func noteMissingRule(_ name: String, for message: Message) {
+    if Self.isNew(name, in: missingRuleNames) {
+      logger.warning(
+        "\(message.origin): the record is for rule '\(name)', which is not loaded or does not match topic '\(message.topic)': its message goes to no rule (logged once per rule name)"
+      )
+    }
+  }
+
+  /// True the first time `name` comes to `names` (which keeps up to 1,000): what is logged once per name.
+  static func isNew(_ name: String, in names: borrowing Mutex<Set<String>>) -> Bool {
+    names.withLock { names in
+      guard names.count < 1_000, !names.contains(name) else { return false }
+      names.insert(name)
+      return true
     }
   }
 

@@ -14,6 +14,8 @@ public struct Message: Sendable {
     /// When not negative, `origin` is a file and this its line: formatted only if asked for.
     var originLine: Int
     var acknowledge: @Sendable (Acknowledgement) -> Void
+    /// The one rule this message is for (a replayed error record's `ruleName`), or nil: every rule.
+    var onlyRule: String? = nil
   }
 
   /// The box of a message's fields. A class of this module rather than IoTSQL's generic
@@ -88,6 +90,12 @@ public struct Message: Sendable {
       storage.fields.origin = newValue
       storage.fields.originLine = -1
     }
+  }
+  /// The one rule the message goes to, when it matches it (a replayed error record is driven again
+  /// through the rule that failed it only: the others had taken the message); nil: every rule.
+  public var onlyRule: String? {
+    get { storage.fields.onlyRule }
+    set { storage.fields.onlyRule = newValue }
   }
   /// Called exactly once when every action of every matching rule has succeeded or handed its
   /// failure to an error path (`.done`), or when the message could not be kept safe (`.failed`):

@@ -25,6 +25,48 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
   }
 
+  /// A dead-letter file replays as it is: each record's message goes again through the rule that
+  /// failed it, and only that rule (the others had taken it), with its payload as it came; a record
+  /// for a rule that is not loaded is said once and goes nowhere.
+  @Test func aDeadLetterFileIsDrivenAgainThroughItsRulesOnly() async throws {
+    let folder = temporaryFolder("redrive")
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "out/a.jsonl"}}]}"#,
+      to: folder + "/rules/a.json")
+    // b's path renders a hidden name (no `x` in the messages): its results are dead-lettered.
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "bout/${x}.jsonl"}}]}"#,
+      to: folder + "/rules/b.json")
+    write(
+      #"{"topic": "a/1", "payload": {"n": 1}}"# + "\n" + #"{"topic": "a/2", "payload_base64": "AP8="}"#
+        + "\n",
+      to: folder + "/feed.jsonl")
+    let first = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"], in: folder)
+    #expect(first.0 == 0, "\(first.2)")
+    // b is mended; the dead-letter file (plus a record of a rule that is gone) is replayed.
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "bout/b.jsonl"}}]}"#,
+      to: folder + "/rules/b.json")
+    let records = try String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8)
+    #expect(records.split(separator: "\n").count == 2, "\(records)")
+    write(
+      records + #"{"ruleName": "gone", "topic": "a/3", "base64OriginalPayload": "e30="}"# + "\n",
+      to: folder + "/again.jsonl")
+    let (status, _, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:again.jsonl", "--dead-letter", "dl2.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(
+      errors.contains(
+        "again.jsonl:3: the record is for rule 'gone', which is not loaded or does not match topic 'a/3'"),
+      "\(errors)")
+    // a took each message once (the first run); b has both, the binary one as its base64 line.
+    let a = try String(contentsOfFile: folder + "/out/a.jsonl", encoding: .utf8)
+    #expect(a.split(separator: "\n").count == 2, "\(a)")
+    let b = try String(contentsOfFile: folder + "/bout/b.jsonl", encoding: .utf8)
+    #expect(b == #"{"n":1}"# + "\n" + #"{"payload_base64":"AP8="}"# + "\n", "\(b)")
+  }
+
   /// Tests gate the first load as they gate reloads: a rule whose tests fail is not loaded (a replay
   /// then does not run); `--skip-tests` loads it.
   @Test func rulesWhoseTestsFailDoNotLoad() async throws {

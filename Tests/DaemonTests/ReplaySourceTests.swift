@@ -8,6 +8,41 @@ import Testing
 @testable import Connectors
 
 struct ReplaySourceTests {
+  /// An error record (a dead-letter file's line) replays as its message, for its rule only:
+  /// `base64OriginalPayload` is the payload and `ruleName` the one rule; a record beside a payload
+  /// of another kind, or with a ruleName that is no name, is malformed.
+  @Test func errorRecordsReplayForTheirRule() async throws {
+    let folder = temporaryFolder("replay-records")
+    write(
+      [
+        #"{"ruleName": "hot", "topic": "a/b", "clientId": "c1", "base64OriginalPayload": "eyJ4IjoxfQ==", "failures": []}"#,
+        #"{"ruleName": "hot", "topic": "a/c", "base64OriginalPayload": "eyJ4IjoxfQ==", "payload": 1}"#,
+        #"{"ruleName": 7, "topic": "a/d", "base64OriginalPayload": "e30="}"#,
+        #"{"topic": "a/e", "base64OriginalPayload": "%%%"}"#,
+      ].joined(separator: "\n"), to: folder + "/dl.jsonl")
+    let malformed = Mutex<[String]>([])
+    let source = ReplaySource(input: .file(folder + "/dl.jsonl"), clock: SystemClock()) { _, message in
+      malformed.withLock { $0.append(message) }
+    }
+    let messages = Mutex<[Message]>([])
+    try await source.run { message in
+      messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    let received = messages.withLock { $0 }
+    #expect(received.count == 1)
+    #expect(received.first?.onlyRule == "hot" && received.first?.clientID == "c1")
+    #expect(received.first.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"x":1}"#)
+    let errors = malformed.withLock { $0 }
+    #expect(errors.count == 3, "\(errors)")
+    #expect(
+      errors.first?.hasSuffix(
+        "both 'base64OriginalPayload' (an error record's) and 'payload' or 'payload_base64': give one")
+        == true)
+    #expect(errors.dropFirst().first?.hasSuffix("'ruleName' must be a rule's name (a string)") == true)
+    #expect(errors.last?.hasSuffix("'base64OriginalPayload' is not valid base64") == true)
+  }
+
   @Test func linesBecomeMessagesAndMalformedLinesAreCountedWithTheirNumber() async throws {
     let folder = temporaryFolder("replay")
     write(

@@ -398,9 +398,11 @@ public struct ReplaySource: MessageSource {
     }
   }
 
-  /// The fields read from each line: topic, payload_base64, clientId, timestamp, payload.
+  /// The fields read from each line: topic, payload_base64, clientId, timestamp, payload; and an
+  /// error record's base64OriginalPayload and ruleName (a dead-letter file replays as it is).
   static let fieldPaths = PathTable(paths: [
-    ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"],
+    ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"], ["base64OriginalPayload"],
+    ["ruleName"],
   ])
 
   /// One line's message; `view` is the caller's, its storage reused from line to line.
@@ -440,9 +442,20 @@ public struct ReplaySource: MessageSource {
       return .failure(
         ReplayError(message: "\(name):\(lineNumber): both 'payload' and 'payload_base64': give one"))
     }
-    if !view.values[1].isUndefined {
-      guard case .string(let text) = view.values[1], let data = Data(base64Encoded: text) else {
-        return .failure(ReplayError(message: "\(name):\(lineNumber): 'payload_base64' is not valid base64"))
+    // An error record (a dead-letter file's line) carries the payload as base64OriginalPayload.
+    let recorded = view.values[5]
+    if !recorded.isUndefined && (hasPayload || !view.values[1].isUndefined) {
+      return .failure(
+        ReplayError(
+          message:
+            "\(name):\(lineNumber): both 'base64OriginalPayload' (an error record's) and 'payload' or 'payload_base64': give one"
+        ))
+    }
+    let base64Field = recorded.isUndefined ? "payload_base64" : "base64OriginalPayload"
+    let base64 = recorded.isUndefined ? view.values[1] : recorded
+    if !base64.isUndefined {
+      guard case .string(let text) = base64, let data = Data(base64Encoded: text) else {
+        return .failure(ReplayError(message: "\(name):\(lineNumber): '\(base64Field)' is not valid base64"))
       }
       payload = Array(data)
     } else if let range = payloadRange {
@@ -472,6 +485,13 @@ public struct ReplaySource: MessageSource {
       origin: name, originLine: lineNumber, acknowledge: acknowledge)
     // An object or array payload was validated above; its form spares `SELECT *` reading it again.
     if payloadRange != nil { message.payloadForm = view.deferredForm(ofPath: 4) }
+    switch view.values[6] {
+    case .undefined: break
+    case .string(let rule) where !rule.isEmpty: message.onlyRule = rule
+    default:
+      return .failure(
+        ReplayError(message: "\(name):\(lineNumber): 'ruleName' must be a rule's name (a string)"))
+    }
     return .success(message)
   }
 
