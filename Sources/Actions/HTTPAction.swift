@@ -298,6 +298,10 @@ public final class HTTPAction: KeyedGroupAction {
   /// `confirmationUrl` parsed once, for the check of each rendered URL.
   private let confirmed: URLComponents?
   private let headers: [(key: String, value: ActionTemplate)]
+  /// Whether the configured headers give a Content-Type, a User-Agent (their names are constants:
+  /// known at load, not looked for in each request).
+  private let givesContentType: Bool
+  private let givesUserAgent: Bool
   private let client = Mutex<HTTPClient?>(nil)
   let batcher: HTTPBatcher?
 
@@ -332,6 +336,8 @@ public final class HTTPAction: KeyedGroupAction {
     self.url = url!
     urlReadsSecret = configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil
     self.headers = headers
+    givesContentType = headers.contains { $0.key.lowercased() == "content-type" }
+    givesUserAgent = headers.contains { $0.key.lowercased() == "user-agent" }
     batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
   }
 
@@ -575,11 +581,11 @@ public final class HTTPAction: KeyedGroupAction {
       requestHeaders.append((header.key, value))
     }
     let isJSON = !input.evaluation.isBinary
-    if !requestHeaders.contains(where: { $0.0.lowercased() == "content-type" }) {
+    if !givesContentType {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
     // Services log it, and some refuse a request without one; a configured one replaces it.
-    if !requestHeaders.contains(where: { $0.0.lowercased() == "user-agent" }) {
+    if !givesUserAgent {
       requestHeaders.append(("User-Agent", IoTRulesVersion.userAgent))
     }
     return .success(

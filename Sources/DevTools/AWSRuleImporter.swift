@@ -311,26 +311,24 @@ public enum AWSRuleImporter {
         return nil
       }
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
-      var keys: [String] = []
-      var keyNames: [String] = []
-      for (field, value) in [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")] {
-        if let name = string(field) {
-          keys.append("\(name) = '\(string(value) ?? "")'")
-          keyNames.append(name)
-        }
+      // The key columns: (name, value template).
+      let keys = [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")].compactMap {
+        field, value in
+        string(field).map { ($0, string(value) ?? "") }
       }
       // AWS's item is the key columns plus the whole result in one column: here the result's keys
       // are the columns, so the ported table has another schema until the rule says what it wants.
       let payload = string("payloadField") ?? "payload"
       required.append(
         "\(label) dynamoDB → sqlite: AWS writes the result into one column '\(payload)'"
-          + (keys.isEmpty ? "" : " beside the key columns \(keys.joined(separator: ", "))")
+          + (keys.isEmpty
+            ? "" : " beside the key columns \(keys.map { "\($0.0) = '\($0.1)'" }.joined(separator: ", "))")
           + "; here each key of the result becomes a column"
           + (keys.isEmpty ? "" : " and the key columns are not written")
           + ": add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'"
-          + (keyNames.isEmpty
+          + (keys.isEmpty
             ? ""
-            : ", and 'key': [\(keyNames.map { "\"\($0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
+            : ", and 'key': [\(keys.map { "\"\($0.0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
       )
       drop(["roleArn"], roleNote)
       drop(["operation", "hashKeyType", "rangeKeyType"])

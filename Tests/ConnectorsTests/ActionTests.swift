@@ -926,22 +926,22 @@ struct HTTPActionTests {
     let store = SecretFolder(folder: "/nonexistent", environment: ["IOTRULES_SECRET_TOK": "TOPSECRET123"])
     var configuration = HTTPAction.Configuration(url: server.url("/hook?token=${get_secret('tok')}"))
     configuration.confirmationUrl = server.url("/hook")
-    let action = try HTTPAction(configuration: configuration, secrets: store)
-    try await action.start()
-    let errors = await action.performGroup([input("{}")])
-    await action.shutdown()
-    let error = try #require(errors.first ?? nil)
+    /// The error of one result through a new action on `configuration`.
+    func failure() async throws -> ActionError {
+      let action = try HTTPAction(configuration: configuration, secrets: store)
+      try await action.start()
+      let errors = await action.performGroup([input("{}")])
+      await action.shutdown()
+      return try #require(errors.first ?? nil)
+    }
+    let error = try await failure()
     #expect(
       !error.message.contains("TOPSECRET123") && error.message.contains("token=***"), "\(error.message)")
     #expect(error.resource == server.url("/hook?token=***"))
     #expect(server.requests.first?.uri == "/hook?token=TOPSECRET123")
     // A redirect often repeats the URL: its Location is not quoted then.
     server.setFallback(.init(status: 302, headers: [("Location", server.url("/hook/?token=TOPSECRET123"))]))
-    let redirected = try HTTPAction(configuration: configuration, secrets: store)
-    try await redirected.start()
-    let redirectErrors = await redirected.performGroup([input("{}")])
-    await redirected.shutdown()
-    let redirect = try #require(redirectErrors.first ?? nil)
+    let redirect = try await failure()
     #expect(
       !redirect.message.contains("TOPSECRET123") && redirect.message.contains("its Location not shown"),
       "\(redirect.message)")

@@ -578,9 +578,6 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
   }
 
-  /// Whether a broker answers now: a metadata request, waited for at most 500 ms (100 ms timed out
-  /// even with the broker back).
-
   private func stopOnFatalError() {
     // librdkafka may report one fatal error both to the error callback and as a consumer message.
     guard fatalError.withLock({ $0 == nil }) else { return }

@@ -180,17 +180,21 @@ struct Checker {
     if version < .v2016_03_23 { error("\(what) need SQL version 2016-03-23", at: range) }
   }
 
+  /// Whether `expression` is a string literal.
+  private static func isStringLiteral(_ expression: Expression) -> Bool {
+    if case .literal(.string) = expression.kind { return true }
+    return false
+  }
+
   private mutating func checkCall(name: String, arguments: [Expression], range: SourceRange) {
-    if name.lowercased() == "get_secret", let id = arguments.first {
-      // A secret's name from the message would let a device choose which secret is sent.
-      if case .literal(.string) = id.kind {
-      } else {
-        error(
-          "get_secret's secret name must be a constant string ('api-token'): a value from the message would choose which secret is sent",
-          at: id.range)
-      }
+    let isGetSecret = name.lowercased() == "get_secret"
+    // A secret's name from the message would let a device choose which secret is sent.
+    if isGetSecret, let id = arguments.first, !Self.isStringLiteral(id) {
+      error(
+        "get_secret's secret name must be a constant string ('api-token'): a value from the message would choose which secret is sent",
+        at: id.range)
     }
-    if inStatement, name.lowercased() == "get_secret" {
+    if isGetSecret, inStatement {
       // As in AWS, secrets are read where a header is sent, not into results: silently Undefined
       // here would look like a missing secret.
       warning(
