@@ -25,7 +25,7 @@ public struct ActionFactory: ActionBuilding {
       try SQLiteAction(configuration: node, context: context)
     },
     "file": { node, context throws(ActionConfigurationError) in
-      try FileArchiveAction(configuration: node, context: context)
+      try FileArchiveAction(configuration: node, context: context, sweeper: .shared)
     },
   ])
 

@@ -1,22 +1,29 @@
 import CFileOps
 import Foundation
 import IoTSQL
+import Logging
 import RulesEngine
 import Synchronization
 
 /// Appends one JSON line per result to a file whose path is a template.
 ///
 /// Configuration: `{"file": {"path": "archive/${topic(2)}/${parse_time('yyyy-MM-dd', timestamp())}.jsonl",
-/// "root": "archive", "rotate": {"maxBytes": N, "maxAgeSeconds": N}, "fsync": "batch"}}`.
+/// "root": "archive", "rotate": {"maxBytes": N, "maxAgeSeconds": N}, "fsync": "batch", "closeIdleSeconds": 60}}`.
 /// - `path`: a template. Without `root`, the archive root is its folder part before the first
 ///   `${`; with `root`, `path` is relative to it.
 /// - A rendered path that would leave the root (`..`, `.`, an absolute path, NUL, an empty segment)
 ///   is a permanent failure, never a write outside the root.
 /// - `rotate`: the current file is renamed `NAME.<UTC time of the rotation>`
 ///   (`a.jsonl.20261204T142310.123Z`, `-0001` and up after it when that name is taken) when a line
-///   would take it past `maxBytes`, or when it was opened `maxAgeSeconds` ago: names that sort as
-///   text in the order of rotation and are never used twice.
+///   would take it past `maxBytes`, or once it is `maxAgeSeconds` old (from its creation, the file
+///   system's birth time, so a restart or a reload does not make it young again; from when the
+///   daemon first opened it where the file system keeps no birth time): names that sort as text in
+///   the order of rotation and are never used twice. A file is rotated by age on time, within a
+///   second, whether or not another line comes for it.
 /// - `fsync`: `batch` (default: once per batch and file), `always` (each line) or `never`.
+/// - `closeIdleSeconds`: a file no line was written to for this long is closed (default 60), so a
+///   file removed or moved away (yesterday's, uploaded) frees its space and a finished file is not
+///   held open; the next line for it opens it again.
 /// - A binary result is written as `{"payload_base64": "..."}`, an empty one as `{"payload_base64":""}`.
 public final class FileArchiveAction: BatchAction {
   /// When to fsync.
@@ -38,8 +45,11 @@ public final class FileArchiveAction: BatchAction {
   struct OpenFile {
     var descriptor: Int32
     var size: Int
-    /// When the daemon opened it first (kept across a close for the open-files limit): its age.
+    /// When the file began (its birth time, else when the daemon first opened it; kept across a
+    /// close for the open-files limit or idleness): its age.
     var openedAtMs: Int
+    /// When lines were last written to it: a file idle for `closeIdleSeconds` is closed.
+    var lastWriteMs: Int
     /// The file's device and inode: a kept age is the same file's only.
     var identity: FileIdentity
     /// When a line was last given to it (a count of lines, ``lineCount``): the least recently used file
@@ -88,7 +98,19 @@ public final class FileArchiveAction: BatchAction {
   public let maxAgeSeconds: Int?
   /// When to fsync.
   public let sync: SyncMode
+  /// How long a file may go without a line before it is closed.
+  public let closeIdleSeconds: Int
+  /// The default ``closeIdleSeconds``.
+  public static let defaultCloseIdleSeconds = 60
   let clock: any EngineClock
+  /// What closes idle files and rotates aged ones on time: the daemon's actions have the process's
+  /// (``ArchiveSweeper/shared``); without one (previews, tests calling ``sweep()``) nothing does.
+  let sweeper: ArchiveSweeper?
+  /// Whether the sweeper watches this action: set while it has a file open or an age kept, changed
+  /// under the `files` lock.
+  let isWatched = Atomic<Bool>(false)
+  /// Set by ``shutdown()``: nothing opens or rotates after it.
+  let isShutDown = Atomic<Bool>(false)
   let files = Mutex<[String: OpenFile]>([:])
   /// Held by every archive action of the process while it writes, checks sizes and rotates (its
   /// fsyncs wait outside): two rules archiving to one file then see each other's lines before
@@ -182,14 +204,14 @@ public final class FileArchiveAction: BatchAction {
   /// Builds the action from its configuration.
   public init(
     configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock(),
-    budget: OpenFileBudget = .shared
+    budget: OpenFileBudget = .shared, sweeper: ArchiveSweeper? = nil
   )
     throws(ActionConfigurationError)
   {
     let reader = ConfigurationReader(node: configuration, kind: "file")
     var problems = ConfigurationProblems()
     problems.attempt { () throws(ActionConfigurationError) in
-      try reader.checkKeys(["path", "root", "rotate", "fsync"])
+      try reader.checkKeys(["path", "root", "rotate", "fsync", "closeIdleSeconds"])
     }
     let pathNode =
       problems.attempt { () throws(ActionConfigurationError) in try reader.string("path", required: true) }
@@ -251,7 +273,13 @@ public final class FileArchiveAction: BatchAction {
         problems.add("'fsync' must be \"batch\", \"always\" or \"never\"", at: syncNode.position)
       }
     }
+    let closeIdleSeconds =
+      problems.attempt { () throws(ActionConfigurationError) in
+        try reader.int("closeIdleSeconds", minimum: 1, maximum: 315_360_000)
+      } ?? nil
     try problems.throwIfAny()
+    self.closeIdleSeconds = closeIdleSeconds ?? Self.defaultCloseIdleSeconds
+    self.sweeper = sweeper
     pathText = pathNode!.string!
     let root: String
     (root, relative) = place!
@@ -368,6 +396,7 @@ public final class FileArchiveAction: BatchAction {
           else { return }
           do throws(ActionError) {
             try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
+            files[path]!.lastWriteMs = now
             if touched[path]?.descriptor == file.descriptor {
               touched[path]!.indices += group.indices
             } else {
@@ -553,6 +582,8 @@ public final class FileArchiveAction: BatchAction {
 
   /// Closes every file.
   public func shutdown() async {
+    isShutDown.store(true, ordering: .relaxed)
+    keptAges.withLock { $0 = [:] }
     files.withLock { files in
       for file in files.values {
         if sync != .never { fsync(file.descriptor) }
@@ -745,27 +776,100 @@ public final class FileArchiveAction: BatchAction {
     }
     var file = try open(path, now: now, operations: operations)
     if let kept = takeAge(of: path), kept.identity == file.identity {
-      // Closed for the open-files limit only, and still the file at its path (not rotated by
-      // another writer meanwhile): its age goes on (reset, a file written to more often than the
-      // limit allowed never reached `maxAgeSeconds`).
-      file.openedAtMs = kept.openedAtMs
-      if needsRotation(file, adding: count, now: now) {
-        Glibc.close(file.descriptor)
-        budget.closed()
-        try rotate(path, now: now, operations: operations)
-        file = try open(path, now: now, operations: operations)
-      }
+      // Closed for the open-files limit or idleness only, and still the file at its path (not
+      // rotated by another writer meanwhile): its age goes on (reset, a file written to more
+      // often than the limit allowed never reached `maxAgeSeconds`).
+      file.openedAtMs = min(file.openedAtMs, kept.openedAtMs)
     }
-    if let maxBytes, file.size > 0, file.size + count > maxBytes {
-      // Nothing of this batch was written to it yet.
+    if needsRotation(file, adding: count, now: now) {
+      // Too big for the line, or old (a file left from before a restart): nothing of this batch
+      // was written to it yet.
       Glibc.close(file.descriptor)
       budget.closed()
       try rotate(path, now: now, operations: operations)
       file = try open(path, now: now, operations: operations)
     }
     files[path] = file
+    if let sweeper, !isWatched.exchange(true, ordering: .relaxed) { sweeper.watch(self) }
     return file.descriptor
   }
+
+  /// Closes the files no line reached for `closeIdleSeconds` and rotates those `maxAgeSeconds` old,
+  /// open or closed with their age kept, as the clock reads now. Returns false once the action has
+  /// neither a file open nor an age kept: the sweeper then stops watching it (until it opens one).
+  @discardableResult
+  public func sweep() async -> Bool {
+    await enterRound()
+    defer { leaveRound() }
+    let now = clock.nowMs()
+    let operations = self.operations.withLock { $0 }
+    var problems: [String] = []
+    let watching = Self.writing.withLock { _ in
+      files.withLock { files -> Bool in
+        for (path, file) in files {
+          let old = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
+          guard old || now - file.lastWriteMs >= closeIdleSeconds * 1000 else { continue }
+          // Its lines were synced with their batch (fsync "batch" or "always"): this one only
+          // reports a write-back failure since.
+          if sync != .never, operations.sync(file.descriptor) != 0 {
+            problems.append(FileSystem.error(errno, "fsync \(path) when closing it").message)
+          }
+          // Still the file at its path: one moved away meanwhile (by logrotate) is not ours to rotate.
+          let isCurrent = Self.currentState(of: file.descriptor, at: path) != nil
+          Glibc.close(file.descriptor)
+          budget.closed()
+          files[path] = nil
+          guard isCurrent, maxAgeSeconds != nil else { continue }
+          if old {
+            do throws(ActionError) {
+              try rotate(path, now: now, operations: operations)
+            } catch {
+              // Its next line tries again, and fails to the error path if this persists.
+              problems.append(error.message)
+              keepAge(of: path, file)
+            }
+          } else {
+            keepAge(of: path, file)
+          }
+        }
+        if let maxAgeSeconds {
+          // Files closed for idleness or the open-files limit whose age has come.
+          let due = keptAges.withLock { ages in
+            let due = ages.filter { now - $0.value.openedAtMs >= maxAgeSeconds * 1000 }
+            for path in due.keys { ages[path] = nil }
+            return due
+          }
+          for (path, kept) in due where files[path] == nil {
+            var info = stat()
+            guard stat(path, &info) == 0, FileIdentity(info) == kept.identity else { continue }
+            do throws(ActionError) {
+              try rotate(path, now: now, operations: operations)
+            } catch {
+              problems.append(error.message)
+            }
+          }
+        }
+        let watching = !files.isEmpty || !keptAges.withLock { $0.isEmpty }
+        if !watching {
+          isWatched.store(false, ordering: .relaxed)
+          sweeper?.unwatch(self)
+        }
+        return watching
+      }
+    }
+    for problem in problems {
+      let turn = Self.sweepLogBudget.withLock { $0.turn(now: clock.monotonicNanoseconds()) }
+      guard turn.logs else { continue }
+      let unlogged = turn.unlogged > 0 ? " (\(turn.unlogged) more not logged)" : ""
+      Self.logger.warning("file action '\(pathText)': \(problem)\(unlogged)")
+    }
+    return watching
+  }
+
+  /// The archive's log.
+  static let logger = Logger(label: "iotrules.file")
+  /// At most ten lines a minute about closing and rotating on time, all archive actions together.
+  static let sweepLogBudget = Mutex(LogBudget(startNanoseconds: 0))
 
   /// When files closed for the open-files limit were opened, by path: their age goes on when they
   /// are opened again (only with `maxAgeSeconds`; at most ``keptAgesLimit``, the oldest dropped).
@@ -849,8 +953,12 @@ public final class FileArchiveAction: BatchAction {
     var info = stat()
     fstat(fd, &info)
     budget.opened()
+    // The file's age runs from its creation where the file system tells it (not from a time
+    // ahead of the clock's: a test's clock, or a clock set back).
+    var born: Int64 = 0
+    let began = iotrules_birth_time_ms(fd, &born) == 0 ? min(now, Int(born)) : now
     return OpenFile(
-      descriptor: fd, size: Int(info.st_size), openedAtMs: now,
+      descriptor: fd, size: Int(info.st_size), openedAtMs: began, lastWriteMs: now,
       identity: FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
   }
 
@@ -951,5 +1059,50 @@ public final class FileArchiveAction: BatchAction {
       + ".\(digits(Int32(now - whole * 1000), 3))Z"
     if attempt > 0 { name += "-" + digits(Int32(attempt), 4) }
     return name
+  }
+}
+
+extension FileArchiveAction.FileIdentity {
+  /// The identity `stat` gave.
+  init(_ info: stat) { self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) }
+}
+
+/// Closes idle archive files and rotates aged ones on time, once a second, for every file action
+/// with a file open or an age kept (``FileArchiveAction/sweep()``): without it a file reached
+/// `maxAgeSeconds` only when its next line came (a quiet device's last hour stayed unrotated), and
+/// stayed open until then, its space held after a cleanup job removed it. One task for the process,
+/// running only while some action is watched.
+public final class ArchiveSweeper: Sendable {
+  /// The process's sweeper.
+  public static let shared = ArchiveSweeper()
+  /// The actions watched, and whether the task runs.
+  let state = Mutex<(actions: [ObjectIdentifier: FileArchiveAction], running: Bool)>(([:], false))
+
+  /// Watches `action` (called under its `files` lock, once it opens a file).
+  func watch(_ action: FileArchiveAction) {
+    let start = state.withLock { state -> Bool in
+      state.actions[ObjectIdentifier(action)] = action
+      defer { state.running = true }
+      return !state.running
+    }
+    if start { Task.detached { await self.run() } }
+  }
+
+  /// Stops watching `action` (called under its `files` lock, when it has nothing to sweep).
+  func unwatch(_ action: FileArchiveAction) {
+    state.withLock { _ = $0.actions.removeValue(forKey: ObjectIdentifier(action)) }
+  }
+
+  /// Sweeps every watched action once a second; ends when none is watched.
+  func run() async {
+    while true {
+      try? await Task.sleep(nanoseconds: 1_000_000_000)
+      let actions = state.withLock { state -> [FileArchiveAction] in
+        if state.actions.isEmpty { state.running = false }
+        return Array(state.actions.values)
+      }
+      if actions.isEmpty { return }
+      for action in actions { await action.sweep() }
+    }
   }
 }

@@ -1,3 +1,4 @@
+import CFileOps
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -570,6 +571,115 @@ struct FileArchiveActionTests {
     for name in ["a", "b", "c"] {
       #expect(names.filter { $0.hasPrefix("\(name).jsonl.") }.count == 2, "\(names.sorted())")
     }
+  }
+
+  /// A file no line reached for `closeIdleSeconds` is closed, and one `maxAgeSeconds` old is
+  /// rotated on time, whether or not another line comes for it (open or closed meanwhile).
+  @Test func idleFilesCloseAndOldOnesRotateWithoutAnotherLine() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}, "closeIdleSeconds": 3}"#),
+      context: context, clock: clock)
+    func line(_ name: String) -> ActionInput {
+      input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
+    }
+    func names() throws -> [String] {
+      try FileManager.default.contentsOfDirectory(atPath: "\(folder)/s").sorted()
+    }
+    func open() -> Set<String> {
+      action.files.withLock { Set($0.keys.map { ($0 as NSString).lastPathComponent }) }
+    }
+    #expect(await action.performBatch([line("a"), line("b")]) == [nil, nil])
+    clock.advance(milliseconds: 2_000)
+    #expect(await action.performBatch([line("b")]) == [nil])
+    clock.advance(milliseconds: 2_000)
+    // a: 4 s without a line, closed; b: 2 s, open.
+    #expect(await action.sweep())
+    #expect(open() == ["b.jsonl"])
+    #expect(try names() == ["a.jsonl", "b.jsonl"])
+    clock.advance(milliseconds: 5_000)
+    // 9 s: b idle for 7 s is closed too; neither is 10 s old yet.
+    #expect(await action.sweep())
+    #expect(open().isEmpty)
+    #expect(try names() == ["a.jsonl", "b.jsonl"])
+    clock.advance(milliseconds: 1_000)
+    // 10 s: both rotated, closed as they are; nothing is left to watch.
+    #expect(await action.sweep() == false)
+    let rotated = try names()
+    #expect(rotated.count == 2 && rotated.allSatisfy { $0.contains(".jsonl.2023") }, "\(rotated)")
+    #expect(
+      try String(contentsOfFile: "\(folder)/s/\(rotated[1])", encoding: .utf8)
+        == "{\"k\":\"b\"}\n{\"k\":\"b\"}\n")
+    // The next line starts a new file.
+    #expect(await action.performBatch([line("a")]) == [nil])
+    #expect(try names().count == 3)
+    await action.shutdown()
+  }
+
+  /// An open file reaching `maxAgeSeconds` is rotated by the sweep, though it was written to just now.
+  @Test func anOpenFileIsRotatedOnTimeByTheSweep() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/t/a.jsonl", "rotate": {"maxAgeSeconds": 5}}"#),
+      context: context, clock: clock)
+    for step in 0..<5 {
+      #expect(
+        await action.performBatch([input(object([("n", .int(step))]), json: #"{"n":\#(step)}"#)]) == [nil])
+      clock.advance(milliseconds: 1_000)
+      // Rotated at 5 s, and closed: nothing left to watch.
+      #expect(await action.sweep() == (step < 4))
+    }
+    #expect(action.files.withLock { $0.isEmpty })
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/t")
+    #expect(names.count == 1 && names[0].hasPrefix("a.jsonl.2023"), "\(names)")
+    await action.shutdown()
+  }
+
+  /// A file's age runs from its creation: one left from before a restart (or a reload) is rotated
+  /// by the first line once it is `maxAgeSeconds` old, not kept for as long again.
+  @Test func aFileLeftFromBeforeIsAsOldAsItIs() async throws {
+    let folder = temporaryFolder()
+    try FileManager.default.createDirectory(atPath: "\(folder)/u", withIntermediateDirectories: true)
+    try Data("{\"n\":0}\n".utf8).write(to: URL(fileURLWithPath: "\(folder)/u/a.jsonl"))
+    var born: Int64 = 0
+    let descriptor = Glibc.open("\(folder)/u/a.jsonl", O_RDONLY)
+    defer { close(descriptor) }
+    // Where the file system keeps no birth time the age runs from the first open, as it did.
+    guard iotrules_birth_time_ms(descriptor, &born) == 0 else { return }
+    try await Task.sleep(nanoseconds: 1_100_000_000)
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/u/a.jsonl", "rotate": {"maxAgeSeconds": 1}}"#),
+      context: context)
+    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    await action.shutdown()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/u").sorted()
+    #expect(names.count == 2 && names[1].hasPrefix("a.jsonl.2"), "\(names)")
+    #expect(try String(contentsOfFile: "\(folder)/u/a.jsonl", encoding: .utf8) == "{\"n\":1}\n")
+    #expect(try String(contentsOfFile: "\(folder)/u/\(names[1])", encoding: .utf8) == "{\"n\":0}\n")
+  }
+
+  /// The daemon's actions are swept by the process's sweeper, on its own, about once a second.
+  @Test(.timeLimit(.minutes(1))) func theSweeperClosesIdleFilesOnItsOwn() async throws {
+    let folder = temporaryFolder()
+    let sweeper = ArchiveSweeper()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/v/a.jsonl", "closeIdleSeconds": 1}"#),
+      context: context, sweeper: sweeper)
+    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    #expect(sweeper.state.withLock { $0.actions.count } == 1)
+    for _ in 0..<50 where sweeper.state.withLock({ $0.running }) {
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
+    #expect(action.files.withLock { $0.isEmpty })
+    #expect(sweeper.state.withLock { $0.actions.isEmpty && !$0.running })
+    // Opening a file again watches the action again.
+    #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+    #expect(sweeper.state.withLock { $0.actions.count == 1 && $0.running })
+    await action.shutdown()
+    #expect(try String(contentsOfFile: "\(folder)/v/a.jsonl", encoding: .utf8) == "{\"n\":1}\n{\"n\":2}\n")
   }
 
   /// A file renamed away (logrotate without copytruncate) is seen by the next batch, not a second

@@ -7,4 +7,8 @@
 /// errno EINVAL: the caller decides what to do then.
 int iotrules_rename_noreplace(const char *from, const char *to);
 
+/// When the file open as `fd` was created (statx's birth time), in epoch milliseconds: 0 with
+/// `*milliseconds` set, or -1 when the file system does not keep it (errno set, or 0).
+int iotrules_birth_time_ms(int fd, long long *milliseconds);
+
 #endif
