@@ -179,6 +179,13 @@ struct CheckerTests {
     #expect(regex.count == 1)
     #expect(regex.first?.hasPrefix("1:26: invalid regular expression") == true)
     #expect(regex.first?.hasSuffix("; the call is always Undefined") == true)
+    // The week-based year written for the year: the JDK takes the pattern, and no text gives a date.
+    #expect(
+      try warnings("SELECT time_to_epoch(s, 'YYYY-MM-dd') FROM 't'") == [
+        "1:25: pattern letter 'Y' is the week-based year, which gives a date only with a week ('w') and a "
+          + "day of the week ('e', 'c' or 'E'); the year is 'y'; the call is always Undefined"
+      ])
+    #expect(try warnings("SELECT time_to_epoch(s, 'YYYY-ww-e') FROM 't'").isEmpty)
     let program = try Compiler.compile(
       "SELECT abs(x, 2) AS a, regexp_replace(s, 'b', '$9') AS b, 1 AS k FROM 't'")
     var machine = VirtualMachine()

@@ -533,6 +533,117 @@ struct TimeFunctionsTests {
   @Test(arguments: parseRows)
   func timeToEpoch(_ row: Row) throws { try Self.check("time_to_epoch", row) }
 
+  /// The week letters of `Locale.US` (`Y w W e c`: weeks begin on Sunday, the first holds January 1
+  /// or the month's first day), day-of-week text as `c` and `e`, narrow names (`S` is Sunday, `J`
+  /// July), the pad letter `p` and the modified Julian day `g`: every expected value is what JDK
+  /// 17's `DateTimeFormatter.ofPattern(pattern, Locale.US)` gives (a date at midnight UTC), over
+  /// dates it formatted itself and the same texts with one digit changed.
+  static let weekRows: [Row] = [
+    Row(arguments: [.string("2014-W01-1"), .string("YYYY-'W'ww-e")], expected: .int(1_388_275_200_000)),
+    Row(arguments: [.string("2016-W58-7"), .string("YYYY-'W'ww-e")], expected: .undefined),
+    Row(arguments: [.string("2011-W1-1"), .string("YYYY-'W'w-e")], expected: .int(1_293_321_600_000)),
+    Row(arguments: [.string("1998-W58-7"), .string("YYYY-'W'w-e")], expected: .undefined),
+    Row(arguments: [.string("03 52 5"), .string("YY ww e")], expected: .int(1_072_310_400_000)),
+    Row(arguments: [.string("00 93 4"), .string("YY ww e")], expected: .undefined),
+    Row(arguments: [.string("2018 52 Wed"), .string("YYYY ww eee")], expected: .int(1_545_782_400_000)),
+    Row(arguments: [.string("2018 58 Wed"), .string("YYYY ww eee")], expected: .undefined),
+    Row(
+      arguments: [.string("2001 52 Wednesday"), .string("YYYY ww cccc")], expected: .int(1_009_324_800_000)),
+    Row(arguments: [.string("2026 55 Friday"), .string("YYYY ww cccc")], expected: .undefined),
+    Row(arguments: [.string("2011-12 W4 7"), .string("yyyy-MM 'W'W e")], expected: .int(1_324_684_800_000)),
+    Row(arguments: [.string("2018-18 W5 5"), .string("yyyy-MM 'W'W e")], expected: .undefined),
+    Row(arguments: [.string("2008-12 5 Sun"), .string("yyyy-MM W eee")], expected: .int(1_230_422_400_000)),
+    Row(arguments: [.string("2008-62 5 Sun"), .string("yyyy-MM W eee")], expected: .undefined),
+    Row(
+      arguments: [.string("2017-12-24 Sun"), .string("yyyy-MM-dd ccc")], expected: .int(1_514_073_600_000)),
+    Row(arguments: [.string("2024-12-25 Sun"), .string("yyyy-MM-dd ccc")], expected: .undefined),
+    Row(
+      arguments: [.string("2032-12-30 Thursday"), .string("yyyy-MM-dd eeee")],
+      expected: .int(1_987_977_600_000)),
+    Row(arguments: [.string("2018-11-31 Monday"), .string("yyyy-MM-dd eeee")], expected: .undefined),
+    Row(arguments: [.string("2001-12-30 1"), .string("yyyy-MM-dd e")], expected: .int(1_009_670_400_000)),
+    Row(arguments: [.string("1995-12-24 4"), .string("yyyy-MM-dd e")], expected: .undefined),
+    Row(arguments: [.string("2017-12-25 02"), .string("yyyy-MM-dd ee")], expected: .int(1_514_160_000_000)),
+    Row(arguments: [.string("2017-12-25 01"), .string("yyyy-MM-dd ee")], expected: .undefined),
+    Row(arguments: [.string("1996-12-31 3"), .string("yyyy-MM-dd c")], expected: .int(851_990_400_000)),
+    Row(arguments: [.string("1996-92-31 3"), .string("yyyy-MM-dd c")], expected: .undefined),
+    Row(arguments: [.string("2011-12-28 53"), .string("yyyy-MM-dd w")], expected: .int(1_325_030_400_000)),
+    Row(arguments: [.string("2011-12-68 53"), .string("yyyy-MM-dd w")], expected: .undefined),
+    Row(arguments: [.string("2019-12-24 4"), .string("yyyy-MM-dd W")], expected: .int(1_577_145_600_000)),
+    Row(arguments: [.string("2019-12-24 1"), .string("yyyy-MM-dd W")], expected: .undefined),
+    Row(arguments: [.string("2006-12-31 2007"), .string("yyyy-MM-dd Y")], expected: .int(1_167_523_200_000)),
+    Row(arguments: [.string("2015-19-29 2016"), .string("yyyy-MM-dd Y")], expected: .undefined),
+    Row(
+      arguments: [.string("2011-12-31 2011 53"), .string("yyyy-MM-dd YYYY ww")],
+      expected: .int(1_325_289_600_000)),
+    Row(arguments: [.string("2011-12-31 2001 53"), .string("yyyy-MM-dd YYYY ww")], expected: .undefined),
+    Row(arguments: [.string("50812"), .string("g")], expected: .int(883_440_000_000)),
+    Row(arguments: [.string("56292"), .string("ggggg")], expected: .int(1_356_912_000_000)),
+    Row(arguments: [.string("2017-12-30"), .string("yyyy-MM-ppd")], expected: .int(1_514_592_000_000)),
+    Row(arguments: [.string("2029-17-29"), .string("yyyy-MM-ppd")], expected: .undefined),
+    Row(
+      arguments: [.string("       24/12/2027"), .string("pppppppppd/MM/yyyy")],
+      expected: .int(1_829_606_400_000)),
+    Row(arguments: [.string("       30/14/1998"), .string("pppppppppd/MM/yyyy")], expected: .undefined),
+    Row(
+      arguments: [.string("2006-12-24 S"), .string("yyyy-MM-dd eeeee")], expected: .int(1_166_918_400_000)),
+    Row(arguments: [.string("2006-17-24 S"), .string("yyyy-MM-dd eeeee")], expected: .undefined),
+    Row(
+      arguments: [.string("2034-12-27 W"), .string("yyyy-MM-dd ccccc")], expected: .int(2_050_790_400_000)),
+    Row(arguments: [.string("2999-12-27 M"), .string("yyyy-MM-dd ccccc")], expected: .undefined),
+    Row(arguments: [.string("2007-12-26"), .string("YYYY-MM-dd")], expected: .undefined),
+    Row(
+      arguments: [.string("2009-12-28 55193"), .string("yyyy-MM-dd g")], expected: .int(1_261_958_400_000)),
+    Row(arguments: [.string("2009-32-28 55193"), .string("yyyy-MM-dd g")], expected: .undefined),
+    Row(
+      arguments: [.string("2019-12-24 03 52"), .string("uuuu-MM-dd ee w")], expected: .int(1_577_145_600_000)),
+    Row(arguments: [.string("2012-12-25 33 52"), .string("uuuu-MM-dd ee w")], expected: .undefined),
+    Row(arguments: [.string("2007 D 27"), .string("yyyy MMMMM dd")], expected: .int(1_198_713_600_000)),
+    Row(arguments: [.string("2027 J 74"), .string("yyyy MMMMM dd")], expected: .undefined),
+    Row(arguments: [.string("2000 D 31"), .string("yyyy LLLLL dd")], expected: .int(978_220_800_000)),
+    Row(arguments: [.string("2022 D 50"), .string("yyyy LLLLL dd")], expected: .undefined),
+    Row(arguments: [.string("2000-12-28 T"), .string("yyyy-MM-dd EEEEE")], expected: .int(977_961_600_000)),
+    Row(arguments: [.string("2092-12-31 M"), .string("yyyy-MM-dd EEEEE")], expected: .undefined),
+    Row(
+      arguments: [.string("2013-12-25 4"), .string("yyyy-MM-dd QQQQQ")], expected: .int(1_387_929_600_000)),
+    Row(arguments: [.string("1995-12-94 4"), .string("yyyy-MM-dd QQQQQ")], expected: .undefined),
+    Row(arguments: [.string("2015-12- 8"), .string("yyyy-MM-ppd")], expected: .int(1_449_532_800_000)),
+    Row(arguments: [.string("2015-12-8"), .string("yyyy-MM-ppd")], expected: .undefined),
+    Row(arguments: [.string("2015-12-  8"), .string("yyyy-MM-pppd")], expected: .int(1_449_532_800_000)),
+    Row(arguments: [.string("2015-12- 08"), .string("yyyy-MM-pppdd")], expected: .int(1_449_532_800_000)),
+    Row(arguments: [.string("57374"), .string("g")], expected: .int(1_450_396_800_000)),
+    Row(arguments: [.string("-1"), .string("g")], expected: .int(-3_506_803_200_000)),
+    Row(arguments: [.string("-0"), .string("g")], expected: .undefined),
+    Row(
+      arguments: [.string("2015-12 W0 Sun"), .string("yyyy-MM 'W'W eee")], expected: .int(1_448_150_400_000)),
+    Row(
+      arguments: [.string("2015-12 W6 Sat"), .string("yyyy-MM 'W'W eee")], expected: .int(1_452_297_600_000)),
+    Row(
+      arguments: [.string("2015-02 W5 Sat"), .string("yyyy-MM 'W'W eee")], expected: .int(1_425_686_400_000)),
+    Row(arguments: [.string("2015 W53 Sat"), .string("YYYY 'W'ww eee")], expected: .int(1_451_088_000_000)),
+    Row(arguments: [.string("2015 W54 Sat"), .string("YYYY 'W'ww eee")], expected: .undefined),
+    Row(arguments: [.string("2016 W53 Sat"), .string("YYYY 'W'ww eee")], expected: .int(1_483_142_400_000)),
+    Row(arguments: [.string("2015 W00 Sat"), .string("YYYY 'W'ww eee")], expected: .undefined),
+    Row(arguments: [.string("2015 8"), .string("yyyy e")], expected: .undefined),
+    Row(arguments: [.string("2015 0"), .string("yyyy e")], expected: .undefined),
+    Row(arguments: [.string("2015-12-18"), .string("YYYY-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("2015-51"), .string("YYYY-ww")], expected: .undefined),
+    Row(arguments: [.string("15 51 6"), .string("YY ww e")], expected: .int(1_450_396_800_000)),
+    Row(
+      arguments: [.string("2015-12-18 Fri 6"), .string("yyyy-MM-dd eee e")], expected: .int(1_450_396_800_000)
+    ),
+    Row(arguments: [.string("2015-12-18 Fri 5"), .string("yyyy-MM-dd eee e")], expected: .undefined),
+    Row(
+      arguments: [.string("2015-12-18 Fri Fri"), .string("yyyy-MM-dd E eee")],
+      expected: .int(1_450_396_800_000)),
+    Row(arguments: [.string("2015-12-18 Sat"), .string("yyyy-MM-dd ccc")], expected: .undefined),
+    Row(arguments: [.string("-2015 51 6"), .string("YYYY ww e")], expected: .int(-125_723_923_200_000)),
+    Row(arguments: [.string("+12015 51 6"), .string("YYYY ww e")], expected: .int(317_019_916_800_000)),
+  ]
+
+  @Test(arguments: weekRows)
+  func timeToEpochWeeksPadsAndJulianDays(_ row: Row) throws { try Self.check("time_to_epoch", row) }
+
   @Test(
     arguments: [
       (
@@ -548,8 +659,16 @@ struct TimeFunctionsTests {
         "unknown time zone 'Mars/Olympus'"
       ),
       (
-        "time_to_epoch", [nil, Value.string("yyyy-ww")], 1,
-        "invalid date-time pattern at offset 5: pattern letter 'w' is not supported by time_to_epoch"
+        "time_to_epoch", [nil, Value.string("yyyy-FF")], 1,
+        "invalid date-time pattern at offset 5: pattern letter 'F' is not supported by time_to_epoch"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy-MM-pp'x'")], 1,
+        "invalid date-time pattern at offset 8: pad letter 'p' must be followed by a pattern letter"
+      ),
+      (
+        "time_to_epoch", [nil, Value.string("yyyy-MM-dd cc")], 1,
+        "invalid date-time pattern at offset 11: pattern letter 'c' may not appear twice (cc)"
       ),
       (
         "time_to_epoch", [nil, Value.string("yyyy]-MM")], 1,

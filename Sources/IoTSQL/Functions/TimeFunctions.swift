@@ -57,7 +57,11 @@ enum TimeFunctions {
           return nil
         }
         switch DateTimePattern.compile(pattern, dialect: .jdk) {
-        case .success(let compiled): return Prepared(pattern: compiled)
+        case .success(let compiled):
+          if let problem = compiled.givesNoDate {
+            throw FunctionPrepareError(argument: 1, message: problem, isAlwaysUndefined: true)
+          }
+          return Prepared(pattern: compiled)
         case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
         }
       },

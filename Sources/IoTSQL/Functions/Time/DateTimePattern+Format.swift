@@ -46,7 +46,7 @@ extension DateTimePattern {
       switch element {
       case .literal(let text): out += text
       case .field(let letter, let count): append(letter, count, fields, zone, to: &out)
-      case .optionalStart, .optionalEnd: break  // JDK patterns only, which are never formatted
+      case .optionalStart, .optionalEnd, .pad: break  // JDK patterns only, which are never formatted
       }
     }
     return out

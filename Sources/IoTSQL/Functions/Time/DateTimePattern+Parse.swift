@@ -16,6 +16,17 @@ extension DateTimePattern {
     var day: Int?
     var dayOfYear: Int?
     var weekday: Int?
+    /// `e`, `c` as numbers: the day of the week counted from Sunday, 1 to 7 (java.time's week of
+    /// `Locale.US`, Sunday first and a first week of at least one day).
+    var localWeekday: Int?
+    /// `Y`.
+    var weekBasedYear: Int?
+    /// `w`.
+    var weekOfWeekBasedYear: Int?
+    /// `W`.
+    var weekOfMonth: Int?
+    /// `g`.
+    var modifiedJulianDay: Int?
     var hour: Int?
     var clockHour: Int?
     var hourOfHalfDay: Int?
@@ -95,6 +106,19 @@ extension DateTimePattern {
         if let error = parseField(letter, count, index, characters, &position, &parsed) {
           return ParseError(message: error, position: position)
         }
+      case .pad(let width):
+        // java.time (strict): the next field fills exactly `width` characters, spaces first.
+        guard case .field(let letter, let count) = elements[index + 1], position + width <= characters.count
+        else { return ParseError(message: "expected \(width) characters", position: position) }
+        let end = position + width
+        while position < end, characters[position] == " " { position += 1 }
+        if let error = parseField(letter, count, index + 1, Array(characters[..<end]), &position, &parsed) {
+          return ParseError(message: error, position: position)
+        }
+        guard position == end else {
+          return ParseError(message: "expected \(width) characters", position: position)
+        }
+        index += 1
       case .optionalStart:
         let end = sectionEnd(after: index)
         var sectionPosition = position
@@ -134,6 +158,8 @@ extension DateTimePattern {
     case "M", "L", "d", "H", "h", "K", "k", "m", "s": count == 2 ? 2 : nil
     case "D": count == 3 ? 3 : nil
     case "Q", "q": count == 2 ? 2 : nil
+    case "Y", "w": count == 2 ? 2 : nil
+    case "W", "e", "c": count
     case "S": count
     default: nil
     }
@@ -141,8 +167,8 @@ extension DateTimePattern {
 
   private static func isNumeric(_ letter: Character, _ count: Int) -> Bool {
     switch letter {
-    case "y", "u", "d", "D", "H", "h", "K", "k", "m", "s", "S", "n", "A", "N": true
-    case "M", "L", "Q", "q": count <= 2
+    case "y", "u", "d", "D", "H", "h", "K", "k", "m", "s", "S", "n", "A", "N", "Y", "w", "W", "g": true
+    case "M", "L", "Q", "q", "e", "c": count <= 2
     default: false
     }
   }
@@ -157,10 +183,10 @@ extension DateTimePattern {
       if let width = Self.fixedWidth(letter, count) {
         minimum = width
         maximum = width
-      } else if letter == "y" || letter == "u" {
+      } else if letter == "y" || letter == "u" || letter == "Y" {
         minimum = count
         maximum = 10
-      } else if letter == "A" || letter == "N" {
+      } else if letter == "A" || letter == "N" || letter == "g" {
         // Milli and nano of day: at least as many digits as letters, up to 19 (java.time).
         minimum = count
         maximum = 19
@@ -180,10 +206,14 @@ extension DateTimePattern {
         reserved += width
       }
       // A year's sign, as java.time reads it (strict): `-` for every count but 2, `+` with 4 or more
-      // letters only (SignStyle.EXCEEDS_PAD), where it must come before more digits than letters.
-      let signed = (letter == "y" || letter == "u") && count != 2
+      // letters only (SignStyle.EXCEEDS_PAD), where it must come before more digits than letters;
+      // a modified Julian day's `-` (SignStyle.NORMAL).
+      let isYear = (letter == "y" || letter == "u" || letter == "Y") && count != 2
+      let signed = isYear || letter == "g"
       var sign = 0
-      if signed, position < text.count, text[position] == "-" || (text[position] == "+" && count >= 4) {
+      if signed, position < text.count,
+        text[position] == "-" || (text[position] == "+" && count >= 4 && isYear)
+      {
         sign = text[position] == "-" ? -1 : 1
         position += 1
       }
@@ -205,13 +235,13 @@ extension DateTimePattern {
         value = shifted + text[position + offset].wholeNumberValue!
       }
       position += take
-      if signed, count >= 4, sign == 1 ? take <= count : sign == 0 && take > count {
+      if isYear, count >= 4, sign == 1 ? take <= count : sign == 0 && take > count {
         return sign == 1
           ? "a '+' needs more than \(count) digits for '\(letter)'"
           : "more than \(count) digits for '\(letter)' need a sign"
       }
       if sign == -1 {
-        guard value != 0 else { return "expected a year other than -0" }
+        guard value != 0 else { return "expected a number other than -0" }
         value = -value
       }
       switch letter {
@@ -238,6 +268,11 @@ extension DateTimePattern {
         guard value < 86_400_000_000_000 else { return "nano of day \(value) out of range" }
         return Self.store(value, in: &parsed.nanoOfDay)
       case "Q", "q": return Self.store(value, in: &parsed.quarter)
+      case "Y": return Self.store(count == 2 ? 2000 + value : value, in: &parsed.weekBasedYear)
+      case "w": return Self.store(value, in: &parsed.weekOfWeekBasedYear)
+      case "W": return Self.store(value, in: &parsed.weekOfMonth)
+      case "e", "c": return Self.store(value, in: &parsed.localWeekday)
+      case "g": return Self.store(value, in: &parsed.modifiedJulianDay)
       default: return nil
       }
     }
@@ -247,7 +282,9 @@ extension DateTimePattern {
         let expected = Array(candidate)
         if position + expected.count <= text.count,
           text[position..<position + expected.count].elementsEqual(expected),
-          best == nil || expected.count > best!.length
+          // The longest; of equal texts the last (java.time's table from text to value keeps
+          // the last value of a text: narrow `S` is Sunday, `J` July).
+          best == nil || expected.count >= best!.length
         {
           best = (candidateIndex, expected.count)
         }
@@ -263,7 +300,7 @@ extension DateTimePattern {
         ? Self.monthShortNames : (count == 4 ? Self.monthNames : Self.monthNames.map { String($0.prefix(1)) })
       guard let month = match(names) else { return "expected a month name" }
       return Self.store(month + 1, in: &parsed.month)
-    case "E":
+    case "E", "e", "c":
       let names =
         count >= 4
         ? (count == 4 ? Self.dayNames : Self.dayNames.map { String($0.prefix(1)) }) : Self.dayShortNames
@@ -373,42 +410,92 @@ extension DateTimePattern {
   }
 
   private func resolve(_ parsed: Parsed) -> Result<Int, ParseError> {
-    var year = 1970
+    func failure(_ message: String) -> Result<Int, ParseError> {
+      .failure(ParseError(message: message, position: 0))
+    }
+    var parsed = parsed
+    // The day of the week counted from Sunday (`e`, `c`) is the ISO one, as java.time takes it first.
+    if let local = parsed.localWeekday {
+      guard (1...7).contains(local) else { return failure("day of week \(local) out of range") }
+      if Self.store(local == 1 ? 7 : local - 1, in: &parsed.weekday) != nil {
+        return failure("the days of the week given disagree")
+      }
+    }
+    var year: Int?
     if let value = parsed.year {
       year = value
     } else if let yearOfEra = parsed.yearOfEra {
-      guard yearOfEra >= 1 else {
-        return .failure(ParseError(message: "year of era out of range", position: 0))
-      }
+      guard yearOfEra >= 1 else { return failure("year of era out of range") }
       year = parsed.era == 0 ? 1 - yearOfEra : yearOfEra
     }
-    guard abs(year) <= 200_000_000 else {
-      return .failure(ParseError(message: "year out of range", position: 0))
-    }
-    var month = parsed.month ?? 1
-    var day = parsed.day ?? 1
-    guard (1...12).contains(month) else {
-      return .failure(ParseError(message: "month \(month) out of range", position: 0))
-    }
-    guard (1...31).contains(day) else {
-      return .failure(ParseError(message: "day \(day) out of range", position: 0))
-    }
-    if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {
-      guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
-        return .failure(ParseError(message: "day of year \(dayOfYear) out of range", position: 0))
+    if let year, abs(year) > 200_000_000 { return failure("year out of range") }
+    if let month = parsed.month, !(1...12).contains(month) { return failure("month \(month) out of range") }
+    if let day = parsed.day, !(1...31).contains(day) { return failure("day \(day) out of range") }
+    let days: Int
+    // Whether the date came from other fields than the year, month and day, which must then agree.
+    var crossChecksDate = true
+    if let julian = parsed.modifiedJulianDay {
+      // The modified Julian day 40,587 is 1970-01-01.
+      guard abs(julian) <= 73_000_000_000 else { return failure("modified Julian day out of range") }
+      days = julian - 40_587
+    } else if let weekBasedYear = parsed.weekBasedYear, year == nil {
+      // java.time builds a date from a week-based year only with its week and a day of the week.
+      guard let week = parsed.weekOfWeekBasedYear, let weekday = parsed.weekday else {
+        return failure("a week-based year ('Y') gives a date only with its week ('w') and a day of the week")
       }
-      (_, month, day) = CivilCalendar.date(
-        days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+      guard abs(weekBasedYear) <= 200_000_000 else { return failure("year out of range") }
+      guard (1...53).contains(week) else { return failure("week \(week) out of range") }
+      days = CivilCalendar.usWeekDate(weekBasedYear: weekBasedYear, week: week, weekday: weekday)
+      // Taken up (a week past the year's last was clamped), not checked against the date.
+      (parsed.weekBasedYear, parsed.weekOfWeekBasedYear, parsed.weekday) = (nil, nil, nil)
+    } else if let weekOfMonth = parsed.weekOfMonth, let weekday = parsed.weekday, let year,
+      let month = parsed.month, parsed.day == nil, parsed.dayOfYear == nil
+    {
+      guard (0...6).contains(weekOfMonth) else { return failure("week of month \(weekOfMonth) out of range") }
+      let first = CivilCalendar.days(year: year, month: month, day: 1)
+      // As java.time's smart resolver, week 0 and weeks past the month's end leave the month.
+      days =
+        first + (weekOfMonth - 1) * 7 + (weekday % 7 + 1) - CivilCalendar.usWeekday(days: first)
+      (parsed.weekOfMonth, parsed.weekday) = (nil, nil)
+      crossChecksDate = false
+    } else {
+      crossChecksDate = false
+      let year = year ?? 1970
+      var month = parsed.month ?? 1
+      var day = parsed.day ?? 1
+      if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {
+        guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
+          return failure("day of year \(dayOfYear) out of range")
+        }
+        (_, month, day) = CivilCalendar.date(
+          days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
+      }
+      // java.time's smart resolver moves 29-31 back to the month's last day.
+      day = min(day, CivilCalendar.daysInMonth(year: year, month: month))
+      days = CivilCalendar.days(year: year, month: month, day: day)
     }
-    // java.time's smart resolver moves 29-31 back to the month's last day.
-    day = min(day, CivilCalendar.daysInMonth(year: year, month: month))
-    let days = CivilCalendar.days(year: year, month: month, day: day)
+    let date = CivilCalendar.date(days: days)
+    guard abs(date.year) <= 200_000_000 else { return failure("year out of range") }
+    if crossChecksDate {
+      let dayOfYear = days - CivilCalendar.days(year: date.year, month: 1, day: 1) + 1
+      guard year.map({ $0 == date.year }) ?? true, parsed.month.map({ $0 == date.month }) ?? true,
+        parsed.day.map({ $0 == date.day }) ?? true, parsed.dayOfYear.map({ $0 == dayOfYear }) ?? true
+      else { return failure("the date fields disagree") }
+    }
+    // What java.time checks against the date, however it was given: the day of the week, the
+    // weeks (of `Locale.US`) and the quarter (a date defaulted here is checked too).
     if let weekday = parsed.weekday, weekday != CivilCalendar.weekday(days: days) {
-      return .failure(ParseError(message: "day of week does not match the date", position: 0))
+      return failure("day of week does not match the date")
     }
-    // java.time checks a quarter against the date (a date defaulted here is checked too).
-    if let quarter = parsed.quarter, quarter != (month - 1) / 3 + 1 {
-      return .failure(ParseError(message: "quarter \(quarter) does not match the date", position: 0))
+    let week = CivilCalendar.usWeekOfWeekBasedYear(days: days)
+    if parsed.weekBasedYear.map({ $0 != week.year }) ?? false
+      || parsed.weekOfWeekBasedYear.map({ $0 != week.week }) ?? false
+      || parsed.weekOfMonth.map({ $0 != CivilCalendar.usWeekOfMonth(days: days) }) ?? false
+    {
+      return failure("the week fields do not match the date")
+    }
+    if let quarter = parsed.quarter, quarter != (date.month - 1) / 3 + 1 {
+      return failure("quarter \(quarter) does not match the date")
     }
     var hour = 0
     var excessDays = 0

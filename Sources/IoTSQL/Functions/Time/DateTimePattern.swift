@@ -22,6 +22,9 @@ struct DateTimePattern: Sendable {
     case optionalStart
     /// `]`, or the end of the pattern for a section left open (as the JDK closes it).
     case optionalEnd
+    /// `p` repeated (JDK dialect): the field that follows fills exactly this many characters, spaces
+    /// before it (`ppd` reads ` 8` and `18`).
+    case pad(Int)
   }
 
   /// Why a pattern is refused; `position` is the 0-based character offset.
@@ -59,9 +62,10 @@ struct DateTimePattern: Sendable {
   }
 
   private static let jodaLetters = Set("GCYxwweEyDMdaKhHkmsSzZ" + "uLXVO")
-  private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVOQqANv")
-  /// JDK letters that exist but that `time_to_epoch` does not resolve.
-  private static let jdkUnsupported = Set("YwWeFcB" + "p")
+  private static let jdkLetters = Set("GuyMLdDEaHhKkmsSnzZXxVOQqANv" + "YwWecg")
+  /// JDK letters that exist but that `time_to_epoch` does not resolve: `F` (JDK 11 reads it as the
+  /// aligned day of the week in the month, a bug later JDKs fixed) and `B` (JDK 16).
+  private static let jdkUnsupported = Set("FB")
 
   /// Compiles `pattern`: letters are fields, `'...'` is quoted text (`''` a single quote), other
   /// characters are literals.
@@ -103,6 +107,18 @@ struct DateTimePattern: Sendable {
           return .failure(CompileError(message: "unterminated quoted text", position: index))
         }
         index = end + 1
+      } else if dialect == .jdk, character == "p" {
+        var width = 1
+        while index + width < characters.count, characters[index + width] == "p" { width += 1 }
+        guard index + width < characters.count, characters[index + width].isASCII,
+          characters[index + width].isLetter
+        else {
+          return .failure(
+            CompileError(message: "pad letter 'p' must be followed by a pattern letter", position: index))
+        }
+        flush()
+        elements.append(.pad(width))
+        index += width
       } else if character.isASCII, character.isLetter {
         var count = 1
         while index + count < characters.count, characters[index + count] == character { count += 1 }
@@ -128,6 +144,10 @@ struct DateTimePattern: Sendable {
             return .failure(
               CompileError(
                 message: "pattern letter 'v' must appear once (v) or four times (vvvv)", position: index))
+          }
+          if character == "c", count == 2 {
+            return .failure(
+              CompileError(message: "pattern letter 'c' may not appear twice (cc)", position: index))
           }
           if let limit = jdkMaximumCount[character], count > limit {
             return .failure(CompileError(message: "too many pattern letters '\(character)'", position: index))
@@ -163,9 +183,23 @@ struct DateTimePattern: Sendable {
     return .success(DateTimePattern(dialect: dialect, elements: elements))
   }
 
+  /// Why a `time_to_epoch` pattern never gives a date, or nil: the week-based year `Y` (written
+  /// for the year, `YYYY-MM-dd`, the classic slip) without a year, a modified Julian day, or the
+  /// week `w` and a day of the week that a date from it needs.
+  var givesNoDate: String? {
+    var letters = Set<Character>()
+    for case .field(let letter, _) in elements { letters.insert(letter) }
+    guard letters.contains("Y"), letters.isDisjoint(with: "yug"),
+      !letters.contains("w") || letters.isDisjoint(with: "Eec")
+    else { return nil }
+    return "pattern letter 'Y' is the week-based year, which gives a date only with a week ('w') and a "
+      + "day of the week ('e', 'c' or 'E'); the year is 'y'"
+  }
+
   private static let jdkMaximumCount: [Character: Int] = [
     "G": 5, "M": 5, "L": 5, "d": 2, "D": 3, "E": 5, "a": 1, "H": 2, "h": 2, "K": 2, "k": 2, "m": 2, "s": 2,
-    "S": 9, "z": 4, "Z": 5, "X": 5, "x": 5, "O": 4, "Q": 5, "q": 5, "A": 19, "N": 19,
+    "S": 9, "z": 4, "Z": 5, "X": 5, "x": 5, "O": 4, "Q": 5, "q": 5, "A": 19, "N": 19, "w": 2, "W": 1,
+    "e": 5, "c": 5, "Y": 19, "g": 19,
   ]
 
   static let monthNames = [
@@ -219,6 +253,47 @@ enum CivilCalendar {
   static func weekday(days: Int) -> Int {
     let shifted = (days + 3) % 7
     return (shifted < 0 ? shifted + 7 : shifted) + 1
+  }
+
+  /// The day of the week counted from Sunday, 1 = Sunday ... 7 = Saturday: java.time's for
+  /// `Locale.US`, whose weeks begin on Sunday and whose first week of a month or year is the one
+  /// holding its first day.
+  static func usWeekday(days: Int) -> Int { weekday(days: days) % 7 + 1 }
+
+  /// Where the first week beginning on a Sunday starts, as a 0-based day of the month or year, for
+  /// its `day`-th day falling on `usWeekday` (java.time's `startOfWeekOffset`).
+  static func usWeekOffset(day: Int, usWeekday: Int) -> Int {
+    let weekStart = ((day - usWeekday) % 7 + 7) % 7
+    return weekStart > 0 ? 7 - weekStart : 0
+  }
+
+  /// The week holding the `day`-th day of a month or year whose first week starts at `offset`.
+  static func usWeek(offset: Int, day: Int) -> Int { (7 + offset + day - 1) / 7 }
+
+  /// The week of the month (`W`, `Locale.US`) of a date.
+  static func usWeekOfMonth(days: Int) -> Int {
+    let day = date(days: days).day
+    return usWeek(offset: usWeekOffset(day: day, usWeekday: usWeekday(days: days)), day: day)
+  }
+
+  /// The week-based year and week (`Y`, `w`, `Locale.US`) of a date: the last days of December
+  /// are in week 1 of the next year when that week holds its January 1.
+  static func usWeekOfWeekBasedYear(days: Int) -> (year: Int, week: Int) {
+    let year = date(days: days).year
+    let dayOfYear = days - Self.days(year: year, month: 1, day: 1) + 1
+    let offset = usWeekOffset(day: dayOfYear, usWeekday: usWeekday(days: days))
+    let week = usWeek(offset: offset, day: dayOfYear)
+    let weeksInYear = usWeek(offset: offset, day: (isLeap(year) ? 366 : 365) + 1)
+    return week >= weeksInYear ? (year + 1, week - weeksInYear + 1) : (year, week)
+  }
+
+  /// The day number of ISO day `weekday` of week `week` of a week-based year (`Locale.US`), a week
+  /// past the year's last clamped to it, as java.time's smart resolver does.
+  static func usWeekDate(weekBasedYear: Int, week: Int, weekday: Int) -> Int {
+    let first = days(year: weekBasedYear, month: 1, day: 1)
+    let offset = usWeekOffset(day: 1, usWeekday: usWeekday(days: first))
+    let lastWeek = usWeek(offset: offset, day: (isLeap(weekBasedYear) ? 366 : 365) + 1) - 1
+    return first - offset + (weekday % 7) + (min(week, lastWeek) - 1) * 7
   }
 
   /// The ISO week-based year and week of a date.
