@@ -746,7 +746,7 @@ public final class SQLiteAction: BatchAction {
     let prepared = sharedDatabase().prepared
     let bounded = columns == nil
     let key = self.key
-    return try await queue.write { db -> Set<ExactText> in
+    return try await sharedDatabase().groupWrite(through: queue) { db -> Set<ExactText> in
       try Self.insert(
         rows[...], into: table, known: known, prepared: prepared, bounded: bounded, key: key, in: db)
     }

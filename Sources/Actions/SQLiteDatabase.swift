@@ -96,6 +96,104 @@ final class SQLiteDatabase: Sendable {
     self.logger = logger
   }
 
+  /// A write waiting for the connection's next transaction.
+  struct GroupedWrite: Sendable {
+    let queue: DatabaseQueue
+    let work: @Sendable (Database) throws -> any Sendable
+    let continuation: CheckedContinuation<any Sendable, any Error>
+  }
+
+  /// The writes waiting for the next transaction, and whether a task is running them.
+  let waitingWrites = Mutex<(writes: [GroupedWrite], draining: Bool)>(([], false))
+  /// The transactions of grouped writes so far (tests).
+  let groupTransactions = Atomic<Int>(0)
+
+  /// Runs `work` in the connection's next transaction, together with the writes of every other
+  /// action that arrived meanwhile, each in a savepoint of its own (group commit): 500 rules
+  /// writing a few rows each to one database made a transaction, a commit and its `-wal` pages,
+  /// for every two or three rows. A write that fails for itself (a constraint, a schema change)
+  /// is rolled back alone and the others commit; one that takes the transaction down (a full disk,
+  /// an I/O error, a lock) fails them all, none of them committed.
+  func groupWrite<T: Sendable>(
+    through queue: DatabaseQueue, _ work: @escaping @Sendable (Database) throws -> T
+  )
+    async throws -> T
+  {
+    let value = try await withCheckedThrowingContinuation {
+      (continuation: CheckedContinuation<any Sendable, any Error>) in
+      let leads = waitingWrites.withLock { waiting -> Bool in
+        waiting.writes.append(GroupedWrite(queue: queue, work: { try work($0) }, continuation: continuation))
+        defer { waiting.draining = true }
+        return !waiting.draining
+      }
+      if leads { Task { await self.drainWrites() } }
+    }
+    return value as! T
+  }
+
+  /// Runs the waiting writes, a transaction for all those waiting at a time, until none waits.
+  private func drainWrites() async {
+    while true {
+      let writes = waitingWrites.withLock { waiting -> [GroupedWrite] in
+        if waiting.writes.isEmpty { waiting.draining = false }
+        defer { waiting.writes = [] }
+        return waiting.writes
+      }
+      if writes.isEmpty { return }
+      // Usually one queue; writes for a connection opened again after the file was replaced go
+      // in a transaction of their own.
+      var start = 0
+      while start < writes.count {
+        var end = start + 1
+        while end < writes.count, writes[end].queue === writes[start].queue { end += 1 }
+        await runTogether(writes[start..<end])
+        start = end
+      }
+    }
+  }
+
+  /// Runs `writes` in one transaction and hands each its outcome.
+  private func runTogether(_ writes: ArraySlice<GroupedWrite>) async {
+    let works = writes.map(\.work)
+    groupTransactions.add(1, ordering: .relaxed)
+    do {
+      let outcomes = try await writes.first!.queue.write { db -> [Result<any Sendable, any Error>] in
+        // Alone: no savepoint; its failure rolls the transaction back, as before grouping.
+        if works.count == 1 { return [.success(try works[0](db))] }
+        var outcomes: [Result<any Sendable, any Error>] = []
+        outcomes.reserveCapacity(works.count)
+        for work in works {
+          var value: (any Sendable)?
+          do {
+            try db.inSavepoint {
+              value = try work(db)
+              return .commit
+            }
+            outcomes.append(.success(value!))
+          } catch {
+            guard db.isInsideTransaction, Self.failsAlone(error) else { throw error }
+            outcomes.append(.failure(error))
+          }
+        }
+        return outcomes
+      }
+      for (write, outcome) in zip(writes, outcomes) { write.continuation.resume(with: outcome) }
+    } catch {
+      for write in writes { write.continuation.resume(throwing: error) }
+    }
+  }
+
+  /// Whether a write's failure is its own (its savepoint rolled back, the others go on): any but
+  /// SQLite's failures of the database itself (full, I/O, busy or locked, out of memory,
+  /// read-only, corrupt), which the next write would meet too or which end the transaction.
+  static func failsAlone(_ error: any Error) -> Bool {
+    guard let error = error as? DatabaseError else { return true }
+    switch error.resultCode.primaryResultCode {
+    case .SQLITE_CONSTRAINT, .SQLITE_ERROR, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE: return true
+    default: return false
+    }
+  }
+
   /// Switches the database to WAL when opening could not (another connection held it then).
   func switchToWALIfPending(_ queue: DatabaseQueue) async {
     guard walPending.load(ordering: .relaxed) else { return }

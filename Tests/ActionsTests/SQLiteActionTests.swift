@@ -595,6 +595,62 @@ struct SQLiteActionTests {
   /// Rows with the same columns go in groups of `rowsPerStatement` per INSERT, the rest one by one;
   /// every row lands once, in order, with its own values, whatever the grouping. A row failing
   /// inside a group fails alone: the batch is written again row by row.
+  /// The batches of several actions writing one database while a transaction runs go into the
+  /// next one together, each in a savepoint: one action's failing batch is rolled back alone.
+  @Test(.timeLimit(.minutes(1))) func actionsSharingADatabaseCommitTogether() async throws {
+    let folder = temporaryFolder()
+    try await DatabaseQueue(path: "\(folder)/iot.db").write { db in
+      try db.execute(sql: "CREATE TABLE strict_t (deviceId TEXT NOT NULL, temp REAL)")
+    }
+    let actions = try (0..<8).map { index in
+      try SQLiteAction(
+        configuration: configuration(
+          #"{"database": "\#(folder)/iot.db", "table": "\#(index == 3 ? "strict_t" : "t\(index)")"}"#),
+        context: context)
+    }
+    let shared = actions[0].sharedDatabase()
+    #expect(actions.allSatisfy { $0.sharedDatabase() === shared })
+    // A first write holds the connection until the eight batches wait behind it.
+    let queue = try actions[0].openQueue()
+    let release = DispatchSemaphore(value: 0)
+    let before = shared.groupTransactions.load(ordering: .relaxed)
+    let holding = Task {
+      try await shared.groupWrite(through: queue) { _ in release.wait() }
+    }
+    let batches = Task {
+      await withTaskGroup(of: (Int, [ActionError?]).self) { group in
+        for (index, action) in actions.enumerated() {
+          group.addTask {
+            // Action 3's rows lack the NOT NULL deviceId.
+            let row = index == 3 ? object([("temp", .int(1))]) : object([("deviceId", .string("d\(index)"))])
+            return (index, await action.performBatch([input(row, json: ""), input(row, json: "")]))
+          }
+        }
+        var results: [Int: [ActionError?]] = [:]
+        for await (index, result) in group { results[index] = result }
+        return results
+      }
+    }
+    for _ in 0..<500 where shared.waitingWrites.withLock({ $0.writes.count }) < 8 {
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    #expect(shared.waitingWrites.withLock { $0.writes.count } == 8)
+    release.signal()
+    try await holding.value
+    let results = await batches.value
+    // The holding one, then one for the eight (the failing batch is then written again row by row,
+    // outside the group).
+    #expect(shared.groupTransactions.load(ordering: .relaxed) - before == 2)
+    for index in 0..<8 where index != 3 { #expect(results[index] == [nil, nil], "\(index)") }
+    #expect(results[3]?.allSatisfy { $0?.kind == .permanent && $0!.message.contains("NOT NULL") } == true)
+    for action in actions { await action.shutdown() }
+    let counts = try await DatabaseQueue(path: "\(folder)/iot.db").read { db in
+      try (0..<8).filter { $0 != 3 }.map { try Int.fetchOne(db, sql: "SELECT count(*) FROM t\($0)")! }
+        + [Int.fetchOne(db, sql: "SELECT count(*) FROM strict_t")!]
+    }
+    #expect(counts == [2, 2, 2, 2, 2, 2, 2, 0])
+  }
+
   @Test func rowsAreInsertedInGroupsAndOneBadRowFailsAlone() async throws {
     let (action, path) = try await actionOnNewTable(
       "g", columns: "(n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)", file: "groups.db")
