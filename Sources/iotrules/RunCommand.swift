@@ -154,6 +154,13 @@ struct RunCommand: AsyncParsableCommand {
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
+    if source.hasPrefix("file:"), Self.sameFile(String(source.dropFirst(5)), deadLetter) {
+      // A redrive of the dead-letter file into itself: a record failing again is appended to the
+      // file being read (with --follow, read again, without end).
+      throw ValidationError(
+        "--source \(source) is the dead-letter file (--dead-letter \(deadLetter)): records failing again would "
+          + "be appended to the file being replayed; replay a copy, or give another --dead-letter")
+    }
     if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
       throw ValidationError(
         "--max-in-flight-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxInFlightBytes)'"
@@ -208,6 +215,17 @@ struct RunCommand: AsyncParsableCommand {
         throw ValidationError(error.description)
       }
     }
+  }
+
+  /// Whether two paths name one file: the same device and inode when both exist, else the same
+  /// absolute path.
+  static func sameFile(_ first: String, _ second: String) -> Bool {
+    var one = stat()
+    var other = stat()
+    if stat(first, &one) == 0, stat(second, &other) == 0 {
+      return one.st_dev == other.st_dev && one.st_ino == other.st_ino
+    }
+    return URL(fileURLWithPath: first).standardizedFileURL.path == URL(fileURLWithPath: second).standardizedFileURL.path
   }
 
   func run() async throws {

@@ -258,6 +258,20 @@ p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "file:Rules/samp
 check("--metrics-address refuses a host name", p.returncode == 64 and "--metrics-address is an IPv4 address" in p.stderr,
       f"{p.returncode} {p.stderr}")
 
+# run: replaying the dead-letter file into itself is refused (records failing again would be appended
+# to the file being read), by path and by another name of the same file.
+import tempfile
+with tempfile.TemporaryDirectory() as loop:
+    dead = os.path.join(loop, "dead-letter.jsonl")
+    with open(dead, "w") as f:
+        f.write('{"topic": "a", "payload": {}}\n')
+    os.link(dead, os.path.join(loop, "copy.jsonl"))
+    for source in (dead, os.path.join(loop, "copy.jsonl")):
+        p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "file:" + source, "--dead-letter", dead],
+                           capture_output=True, text=True, timeout=60)
+        check("run refuses the dead-letter file as its source", p.returncode == 64 and "is the dead-letter file" in p.stderr,
+              f"{p.returncode} {p.stderr}")
+
 # check: an empty path beside others still prints the others' results (exit 66 comes after them).
 import tempfile
 with tempfile.TemporaryDirectory() as work:
