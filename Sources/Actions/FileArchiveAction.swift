@@ -355,8 +355,58 @@ public final class FileArchiveAction: BatchAction {
     return (root, relative)
   }
 
-  /// Files open on the first write.
-  public func start() async throws {}
+  /// Files open on the first write. With `maxAgeSeconds` in the daemon, the files a path of this
+  /// action could name that an earlier run left below the root are looked for (in the background)
+  /// and rotated when their age comes, whether or not a line comes for them.
+  public func start() async throws {
+    guard let sweeper, maxAgeSeconds != nil else { return }
+    Task.detached { await sweeper.findLeftFiles(of: self) }
+  }
+
+  /// Whether `relative`, a path below the root, is one this action's path could render: its text
+  /// parts as written, each `${…}` any text within one segment (a value holding `/` is not
+  /// recognised), and not a rotated name.
+  func couldName(_ relative: String) -> Bool {
+    guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
+    let pieces: [[UInt8]?] = self.relative.parts.map {
+      if case .text(let literal) = $0 { return Array(literal.utf8) }
+      return nil
+    }
+    let text = Array(relative.utf8)
+    // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'.
+    func matches(_ piece: Int, _ at: Int) -> Bool {
+      guard piece < pieces.count else { return at == text.count }
+      if let literal = pieces[piece] {
+        guard text.count - at >= literal.count, text[at..<at + literal.count].elementsEqual(literal) else {
+          return false
+        }
+        return matches(piece + 1, at + literal.count)
+      }
+      var end = at
+      while true {
+        if matches(piece + 1, end) { return true }
+        guard end < text.count, text[end] != UInt8(ascii: "/") else { return false }
+        end += 1
+      }
+    }
+    return matches(0, 0)
+  }
+
+  /// Whether a name ends as a rotated one: `.20261204T142310.123Z`, maybe then `-0001`.
+  static func isRotatedName(_ name: String) -> Bool {
+    var bytes = Array(name.utf8)
+    if bytes.count >= 5, bytes[bytes.count - 5] == UInt8(ascii: "-"),
+      bytes.suffix(4).allSatisfy({ (0x30...0x39).contains($0) })
+    {
+      bytes.removeLast(5)
+    }
+    let shape = Array(".dddddddd'T'dddddd.ddd'Z'".utf8).filter { $0 != UInt8(ascii: "'") }
+    guard bytes.count > shape.count else { return false }
+    for (byte, expected) in zip(bytes.suffix(shape.count), shape) {
+      if expected == UInt8(ascii: "d") ? !(0x30...0x39).contains(byte) : byte != expected { return false }
+    }
+    return true
+  }
 
   /// Appends one result.
   public func perform(_ input: ActionInput) async throws(ActionError) {
@@ -432,6 +482,8 @@ public final class FileArchiveAction: BatchAction {
         for path in written {
           guard let file = files[path] else { continue }
           if let size = Self.currentState(of: file.descriptor, at: path) {
+            // Cut back by another (logrotate's copytruncate took its lines): its age begins again.
+            if size < file.size { files[path]!.openedAtMs = now }
             files[path]!.size = size
           } else {
             if sync != .never { _ = operations.sync(file.descriptor) }
@@ -583,14 +635,30 @@ public final class FileArchiveAction: BatchAction {
   /// Closes every file.
   public func shutdown() async {
     isShutDown.store(true, ordering: .relaxed)
-    keptAges.withLock { $0 = [:] }
+    // The files it would have rotated on time go to the sweeper, which rotates them when their
+    // age comes (a reload replaced or removed the rule), unless the rule's next version takes them.
+    var left = keptAges.withLock { ages in
+      defer { ages = [:] }
+      return ages
+    }
     files.withLock { files in
-      for file in files.values {
+      for (path, file) in files {
+        if maxAgeSeconds != nil, file.size > 0, Self.currentState(of: file.descriptor, at: path) != nil {
+          left[path] = (file.openedAtMs, file.identity)
+        }
         if sync != .never { fsync(file.descriptor) }
         close(file.descriptor)
         budget.closed()
       }
       files = [:]
+    }
+    if let sweeper, let maxAgeSeconds, !left.isEmpty {
+      sweeper.adopt(
+        left.mapValues {
+          ArchiveSweeper.Orphan(
+            openedAtMs: $0.openedAtMs, identity: $0.identity, maxAgeSeconds: maxAgeSeconds, sync: sync,
+            clock: clock)
+        })
     }
   }
 
@@ -775,7 +843,10 @@ public final class FileArchiveAction: BatchAction {
       files[victim] = nil
     }
     var file = try open(path, now: now, operations: operations)
-    if let kept = takeAge(of: path), kept.identity == file.identity {
+    if file.size == 0 {
+      // Empty (new, or emptied by another): its age is its lines', from the first.
+      file.openedAtMs = now
+    } else if let kept = takeAge(of: path), kept.identity == file.identity {
       // Closed for the open-files limit or idleness only, and still the file at its path (not
       // rotated by another writer meanwhile): its age goes on (reset, a file written to more
       // often than the limit allowed never reached `maxAgeSeconds`).
@@ -807,19 +878,26 @@ public final class FileArchiveAction: BatchAction {
     let watching = Self.writing.withLock { _ in
       files.withLock { files -> Bool in
         for (path, file) in files {
-          let old = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
-          guard old || now - file.lastWriteMs >= closeIdleSeconds * 1000 else { continue }
+          // Its size when it is still the file at its path; nil when it was moved away (another
+          // rule's rotation, logrotate) or removed: closed now, not rotated, its space freed.
+          let size = Self.currentState(of: file.descriptor, at: path)
+          var old = needsRotation(file, adding: 0, now: now)
+          if size == 0, maxAgeSeconds != nil {
+            // Emptied (logrotate's copytruncate took its lines): not rotated empty, and its age
+            // begins again.
+            files[path]!.openedAtMs = now
+            old = false
+          }
+          guard size == nil || old || now - file.lastWriteMs >= closeIdleSeconds * 1000 else { continue }
           // Its lines were synced with their batch (fsync "batch" or "always"): this one only
           // reports a write-back failure since.
           if sync != .never, operations.sync(file.descriptor) != 0 {
             problems.append(FileSystem.error(errno, "fsync \(path) when closing it").message)
           }
-          // Still the file at its path: one moved away meanwhile (by logrotate) is not ours to rotate.
-          let isCurrent = Self.currentState(of: file.descriptor, at: path) != nil
           Glibc.close(file.descriptor)
           budget.closed()
           files[path] = nil
-          guard isCurrent, maxAgeSeconds != nil else { continue }
+          guard size != nil, maxAgeSeconds != nil else { continue }
           if old {
             do throws(ActionError) {
               try rotate(path, now: now, operations: operations)
@@ -841,7 +919,9 @@ public final class FileArchiveAction: BatchAction {
           }
           for (path, kept) in due where files[path] == nil {
             var info = stat()
-            guard stat(path, &info) == 0, FileIdentity(info) == kept.identity else { continue }
+            guard stat(path, &info) == 0, FileIdentity(info) == kept.identity, info.st_size > 0 else {
+              continue
+            }
             do throws(ActionError) {
               try rotate(path, now: now, operations: operations)
             } catch {
@@ -890,7 +970,9 @@ public final class FileArchiveAction: BatchAction {
 
   func takeAge(of path: String) -> (openedAtMs: Int, identity: FileIdentity)? {
     guard maxAgeSeconds != nil else { return nil }
-    return keptAges.withLock { $0.removeValue(forKey: path) }
+    if let kept = keptAges.withLock({ $0.removeValue(forKey: path) }) { return kept }
+    // Left by an earlier version of the rule (a reload): this one takes it over.
+    return sweeper?.takeOrphan(path).map { ($0.openedAtMs, $0.identity) }
   }
 
   /// The size of the file open as `descriptor` when it is still the file at `path`; nil when the
@@ -906,7 +988,8 @@ public final class FileArchiveAction: BatchAction {
 
   func needsRotation(_ file: OpenFile, adding count: Int, now: Int) -> Bool {
     let tooBig = maxBytes.map { file.size > 0 && file.size + count > $0 } ?? false
-    let tooOld = maxAgeSeconds.map { now - file.openedAtMs >= $0 * 1000 } ?? false
+    // An empty file is not rotated for its age: the age of its lines begins with the first.
+    let tooOld = maxAgeSeconds.map { file.size + count > 0 && now - file.openedAtMs >= $0 * 1000 } ?? false
     return tooBig || tooOld
   }
 
@@ -1013,6 +1096,14 @@ public final class FileArchiveAction: BatchAction {
         last[path] = (now, attempt + 1)
       }
     }
+    try Self.rotate(path, now: now, attempt: &attempt, sync: sync, operations: operations)
+  }
+
+  /// Renames the file at `path` to its rotated name for `now`, trying `attempt` and up while a name
+  /// is taken (`attempt` is left at the one used), then syncs its folder unless `sync` is `never`.
+  static func rotate(
+    _ path: String, now: Int, attempt: inout Int, sync: SyncMode, operations: FileOperations
+  ) throws(ActionError) {
     while true {
       let target = Self.rotatedName(of: path, at: now, attempt: attempt)
       if iotrules_rename_noreplace(path, target) == 0 { break }
@@ -1075,8 +1166,30 @@ extension FileArchiveAction.FileIdentity {
 public final class ArchiveSweeper: Sendable {
   /// The process's sweeper.
   public static let shared = ArchiveSweeper()
-  /// The actions watched, and whether the task runs.
-  let state = Mutex<(actions: [ObjectIdentifier: FileArchiveAction], running: Bool)>(([:], false))
+
+  /// A file a stopped archive action (a rule a reload replaced or removed) left to be rotated when
+  /// its age comes.
+  struct Orphan: Sendable {
+    var openedAtMs: Int
+    var identity: FileArchiveAction.FileIdentity
+    var maxAgeSeconds: Int
+    var sync: FileArchiveAction.SyncMode
+    var clock: any EngineClock
+  }
+
+  struct State {
+    /// The actions watched.
+    var actions: [ObjectIdentifier: FileArchiveAction] = [:]
+    /// The files left by stopped actions, by path (at most ``orphanLimit``).
+    var orphans: [String: Orphan] = [:]
+    /// Whether the task runs.
+    var running = false
+  }
+
+  /// The most orphans kept: past it, the ones that came first are let go.
+  static let orphanLimit = 65_536
+
+  let state = Mutex(State())
 
   /// Watches `action` (called under its `files` lock, once it opens a file).
   func watch(_ action: FileArchiveAction) {
@@ -1093,16 +1206,137 @@ public final class ArchiveSweeper: Sendable {
     state.withLock { _ = $0.actions.removeValue(forKey: ObjectIdentifier(action)) }
   }
 
-  /// Sweeps every watched action once a second; ends when none is watched.
+  /// Takes over the files a stopping action leaves to rotate on time.
+  func adopt(_ files: [String: Orphan]) {
+    let start = state.withLock { state -> Bool in
+      for (path, orphan) in files where state.orphans.count < Self.orphanLimit || state.orphans[path] != nil {
+        state.orphans[path] = orphan
+      }
+      defer { state.running = true }
+      return !state.running
+    }
+    if start { Task.detached { await self.run() } }
+  }
+
+  /// The file left at `path`, for the rule version that opens it next (it goes on with its age).
+  func takeOrphan(_ path: String) -> Orphan? {
+    state.withLock { $0.orphans.removeValue(forKey: path) }
+  }
+
+  /// A non-empty regular file found below an archive root at start.
+  struct ListedFile: Sendable {
+    var relative: String
+    var identity: FileArchiveAction.FileIdentity
+  }
+
+  /// The files below each archive root, listed once a process, when the first action rotating by
+  /// age under it starts (kept for the others: 10,000 rules under one root walk it once).
+  let listings = Mutex<[String: [ListedFile]]>([:])
+  /// The most entries walked below one root.
+  static let listingLimit = 100_000
+
+  /// Finds the files below `action`'s root that its path could name and that it does not hold,
+  /// left by an earlier run, and rotates each when its age (from its birth time) comes.
+  func findLeftFiles(of action: FileArchiveAction) async {
+    guard let maxAgeSeconds = action.maxAgeSeconds else { return }
+    let listed = await listing(of: action.root)
+    let now = action.clock.nowMs()
+    var found: [String: Orphan] = [:]
+    for file in listed where action.couldName(file.relative) {
+      let path = action.rootPrefix + file.relative
+      var born: Int64 = 0
+      guard iotrules_birth_time_ms_at(path, &born) == 0 else { continue }
+      found[path] = Orphan(
+        openedAtMs: min(now, Int(born)), identity: file.identity, maxAgeSeconds: maxAgeSeconds,
+        sync: action.sync,
+        clock: action.clock)
+    }
+    let held = action.files.withLock { Set($0.keys) }.union(action.keptAges.withLock { Set($0.keys) })
+    let known = state.withLock { Set($0.orphans.keys) }
+    found = found.filter { !held.contains($0.key) && !known.contains($0.key) }
+    if !found.isEmpty { adopt(found) }
+  }
+
+  /// The non-empty regular files below `root` that are not rotated ones (symbolic links not
+  /// followed), at most ``listingLimit`` entries walked, listed on a thread of their own.
+  func listing(of root: String) async -> [ListedFile] {
+    if let listed = listings.withLock({ $0[root] }) { return listed }
+    let listed = await withCheckedContinuation { (continuation: CheckedContinuation<[ListedFile], Never>) in
+      DispatchQueue.global().async {
+        var files: [ListedFile] = []
+        var walked = 0
+        let prefix = root == "/" ? "/" : root + "/"
+        var folders = [""]
+        while let folder = folders.popLast(), walked < Self.listingLimit {
+          guard let names = try? FileManager.default.contentsOfDirectory(atPath: prefix + folder) else {
+            continue
+          }
+          for name in names where walked < Self.listingLimit {
+            walked += 1
+            let relative = folder.isEmpty ? name : folder + "/" + name
+            var info = stat()
+            guard lstat(prefix + relative, &info) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR {
+              folders.append(relative)
+            } else if info.st_mode & S_IFMT == S_IFREG, info.st_size > 0,
+              !FileArchiveAction.isRotatedName(name)
+            {
+              files.append(ListedFile(relative: relative, identity: FileArchiveAction.FileIdentity(info)))
+            }
+          }
+        }
+        continuation.resume(returning: files)
+      }
+    }
+    return listings.withLock { listings in
+      if let earlier = listings[root] { return earlier }
+      listings[root] = listed
+      return listed
+    }
+  }
+
+  /// Sweeps every watched action and the files left by stopped ones once a second; ends when
+  /// there are none.
   func run() async {
     while true {
       try? await Task.sleep(nanoseconds: 1_000_000_000)
-      let actions = state.withLock { state -> [FileArchiveAction] in
-        if state.actions.isEmpty { state.running = false }
+      let actions = state.withLock { state -> [FileArchiveAction]? in
+        if state.actions.isEmpty && state.orphans.isEmpty {
+          state.running = false
+          return nil
+        }
         return Array(state.actions.values)
       }
-      if actions.isEmpty { return }
+      guard let actions else { return }
       for action in actions { await action.sweep() }
+      sweepOrphans()
+    }
+  }
+
+  /// Rotates the files left by stopped actions whose age has come, each still the file at its path
+  /// and not empty.
+  func sweepOrphans() {
+    let due = state.withLock { state -> [(path: String, orphan: Orphan)] in
+      let due = state.orphans.filter {
+        $0.value.clock.nowMs() - $0.value.openedAtMs >= $0.value.maxAgeSeconds * 1000
+      }
+      for path in due.keys { state.orphans[path] = nil }
+      return due.map { ($0.key, $0.value) }
+    }
+    for (path, orphan) in due {
+      FileArchiveAction.writing.withLock { _ in
+        var info = stat()
+        guard stat(path, &info) == 0, FileArchiveAction.FileIdentity(info) == orphan.identity,
+          info.st_size > 0
+        else { return }
+        var attempt = 0
+        do throws(ActionError) {
+          try FileArchiveAction.rotate(
+            path, now: orphan.clock.nowMs(), attempt: &attempt, sync: orphan.sync, operations: .system)
+        } catch {
+          FileArchiveAction.logger.warning("file archive: \(error.message)")
+        }
+      }
     }
   }
 }

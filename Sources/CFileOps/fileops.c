@@ -10,13 +10,21 @@ int iotrules_rename_noreplace(const char *from, const char *to) {
   return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
 }
 
-int iotrules_birth_time_ms(int fd, long long *milliseconds) {
+static int birth_time(int dirfd, const char *path, int flags, long long *milliseconds) {
   struct statx info;
-  if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &info) != 0) return -1;
+  if (statx(dirfd, path, flags, STATX_BTIME, &info) != 0) return -1;
   if (!(info.stx_mask & STATX_BTIME)) {
     errno = 0;
     return -1;
   }
   *milliseconds = (long long)info.stx_btime.tv_sec * 1000 + info.stx_btime.tv_nsec / 1000000;
   return 0;
+}
+
+int iotrules_birth_time_ms(int fd, long long *milliseconds) {
+  return birth_time(fd, "", AT_EMPTY_PATH, milliseconds);
+}
+
+int iotrules_birth_time_ms_at(const char *path, long long *milliseconds) {
+  return birth_time(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, milliseconds);
 }

@@ -225,7 +225,8 @@ struct RunCommand: AsyncParsableCommand {
     if stat(first, &one) == 0, stat(second, &other) == 0 {
       return one.st_dev == other.st_dev && one.st_ino == other.st_ino
     }
-    return URL(fileURLWithPath: first).standardizedFileURL.path == URL(fileURLWithPath: second).standardizedFileURL.path
+    return URL(fileURLWithPath: first).standardizedFileURL.path
+      == URL(fileURLWithPath: second).standardizedFileURL.path
   }
 
   func run() async throws {

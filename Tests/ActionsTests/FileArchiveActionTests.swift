@@ -438,8 +438,8 @@ struct FileArchiveActionTests {
         ),
         context: context)
       action.operations.withLock { $0 = recording }
-      #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
-      #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+      #expect(await action.performBatch([numbered(1)]) == [nil])
+      #expect(await action.performBatch([numbered(2)]) == [nil])
       await action.shutdown()
       let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
       if mode == "batch" {
@@ -627,7 +627,7 @@ struct FileArchiveActionTests {
       context: context, clock: clock)
     for step in 0..<5 {
       #expect(
-        await action.performBatch([input(object([("n", .int(step))]), json: #"{"n":\#(step)}"#)]) == [nil])
+        await action.performBatch([numbered(step)]) == [nil])
       clock.advance(milliseconds: 1_000)
       // Rotated at 5 s, and closed: nothing left to watch.
       #expect(await action.sweep() == (step < 4))
@@ -653,12 +653,123 @@ struct FileArchiveActionTests {
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/u/a.jsonl", "rotate": {"maxAgeSeconds": 1}}"#),
       context: context)
-    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    #expect(await action.performBatch([numbered(1)]) == [nil])
     await action.shutdown()
     let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/u").sorted()
     #expect(names.count == 2 && names[1].hasPrefix("a.jsonl.2"), "\(names)")
     #expect(try String(contentsOfFile: "\(folder)/u/a.jsonl", encoding: .utf8) == "{\"n\":1}\n")
     #expect(try String(contentsOfFile: "\(folder)/u/\(names[1])", encoding: .utf8) == "{\"n\":0}\n")
+  }
+
+  /// A rule version that stops (a reload replaced or removed it) leaves its files to the sweeper,
+  /// which rotates them when their age comes; the next version opening one goes on with its age.
+  @Test func filesOfAStoppedVersionAreRotatedOnTime() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let settings = #"{"path": "\#(folder)/o/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#
+    func line(_ name: String) -> ActionInput {
+      input(object([("k", .string(name))]), json: #"{"k":"\#(name)"}"#)
+    }
+    let first = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
+    #expect(await first.performBatch([line("a"), line("b")]) == [nil, nil])
+    await first.shutdown()
+    #expect(
+      Set(sweeper.state.withLock { $0.orphans.keys }) == ["\(folder)/o/a.jsonl", "\(folder)/o/b.jsonl"])
+    clock.advance(milliseconds: 4_000)
+    // The next version writes a at 4 s: it takes a over, its age from 0 s.
+    let second = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
+    #expect(await second.performBatch([line("a")]) == [nil])
+    #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/o/b.jsonl"])
+    clock.advance(milliseconds: 6_000)
+    sweeper.sweepOrphans()
+    #expect(await second.sweep() == false)
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/o").sorted()
+    #expect(names.count == 2 && names.allSatisfy { $0.contains(".jsonl.2023") }, "\(names)")
+    #expect(sweeper.state.withLock { $0.orphans.isEmpty })
+    await second.shutdown()
+  }
+
+  /// A file another rule rotated (or logrotate moved, or a job removed) is closed by the next sweep
+  /// of every action holding it, not at its idle time: its space is not held.
+  @Test func aFileRotatedByAnotherRuleIsClosedByTheSweep() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let rotating = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/p/a.jsonl", "rotate": {"maxAgeSeconds": 3}}"#),
+      context: context, clock: clock)
+    let plain = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/p/a.jsonl"}"#), context: context, clock: clock)
+    #expect(await rotating.performBatch([numbered(1)]) == [nil])
+    #expect(await plain.performBatch([numbered(2)]) == [nil])
+    clock.advance(milliseconds: 3_000)
+    #expect(await rotating.sweep() == false)
+    #expect(plain.files.withLock { $0.count } == 1)
+    #expect(await plain.sweep() == false)
+    #expect(plain.files.withLock { $0.isEmpty })
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/p")
+    #expect(names.count == 1 && names[0].hasPrefix("a.jsonl.2023"), "\(names)")
+  }
+
+  /// A file emptied under the archive (logrotate's copytruncate) is not rotated empty, and the age
+  /// of what is written to it next begins with it.
+  @Test func anEmptiedFileIsNotRotatedEmpty() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/q/a.jsonl", "rotate": {"maxAgeSeconds": 10}}"#),
+      context: context, clock: clock)
+    #expect(await action.performBatch([numbered(1)]) == [nil])
+    #expect(truncate("\(folder)/q/a.jsonl", 0) == 0)
+    clock.advance(milliseconds: 10_000)
+    #expect(await action.sweep())
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/q") == ["a.jsonl"])
+    clock.advance(milliseconds: 5_000)
+    #expect(await action.performBatch([numbered(2)]) == [nil])
+    clock.advance(milliseconds: 5_000)
+    // 20 s after the first line, 5 s after the first since the emptying: not old yet.
+    #expect(await action.sweep())
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/q") == ["a.jsonl"])
+    clock.advance(milliseconds: 5_000)
+    #expect(await action.sweep() == false)
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/q")
+    #expect(names.count == 1 && names[0].hasPrefix("a.jsonl.2023"), "\(names)")
+    #expect(try String(contentsOfFile: "\(folder)/q/\(names[0])", encoding: .utf8) == "{\"n\":2}\n")
+  }
+
+  /// At start, the files an earlier run left that the path could name are found below the root and
+  /// rotated when their age comes, though no line comes for them (a quiet device after a restart).
+  @Test func filesLeftByAnEarlierRunAreRotatedOnTime() async throws {
+    let folder = temporaryFolder()
+    let manager = FileManager.default
+    try manager.createDirectory(atPath: "\(folder)/s/sub", withIntermediateDirectories: true)
+    for (name, text) in [
+      ("a.jsonl", "{}\n"), ("a.jsonl.20261204T142310.123Z", "{}\n"),
+      ("b.jsonl.20261204T142310.123Z-0001", "{}\n"),
+      ("notes.txt", "x\n"), ("sub/b.jsonl", "{}\n"), ("empty.jsonl", ""), (".hidden.jsonl", "{}\n"),
+    ] {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: "\(folder)/s/\(name)"))
+    }
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#),
+      context: context, clock: clock, sweeper: sweeper)
+    await sweeper.findLeftFiles(of: action)
+    #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/s/a.jsonl"])
+    clock.advance(milliseconds: 9_000)
+    sweeper.sweepOrphans()
+    #expect(manager.fileExists(atPath: "\(folder)/s/a.jsonl"))
+    clock.advance(milliseconds: 1_000)
+    sweeper.sweepOrphans()
+    #expect(!manager.fileExists(atPath: "\(folder)/s/a.jsonl"))
+    #expect(
+      try manager.contentsOfDirectory(atPath: "\(folder)/s").filter { $0.hasPrefix("a.jsonl.2023") }.count
+        == 1)
+    #expect(FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123Z-0001"))
+    #expect(!FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123"))
   }
 
   /// The daemon's actions are swept by the process's sweeper, on its own, about once a second.
@@ -668,7 +779,7 @@ struct FileArchiveActionTests {
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/v/a.jsonl", "closeIdleSeconds": 1}"#),
       context: context, sweeper: sweeper)
-    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    #expect(await action.performBatch([numbered(1)]) == [nil])
     #expect(sweeper.state.withLock { $0.actions.count } == 1)
     for _ in 0..<50 where sweeper.state.withLock({ $0.running }) {
       try await Task.sleep(nanoseconds: 100_000_000)
@@ -676,7 +787,7 @@ struct FileArchiveActionTests {
     #expect(action.files.withLock { $0.isEmpty })
     #expect(sweeper.state.withLock { $0.actions.isEmpty && !$0.running })
     // Opening a file again watches the action again.
-    #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+    #expect(await action.performBatch([numbered(2)]) == [nil])
     #expect(sweeper.state.withLock { $0.actions.count == 1 && $0.running })
     await action.shutdown()
     #expect(try String(contentsOfFile: "\(folder)/v/a.jsonl", encoding: .utf8) == "{\"n\":1}\n{\"n\":2}\n")
@@ -689,9 +800,9 @@ struct FileArchiveActionTests {
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/r/a.jsonl", "fsync": "never"}"#), context: context,
       clock: FastClock())
-    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)]) == [nil])
+    #expect(await action.performBatch([numbered(1)]) == [nil])
     try FileManager.default.moveItem(atPath: "\(folder)/r/a.jsonl", toPath: "\(folder)/r/a.jsonl-moved")
-    #expect(await action.performBatch([input(object([("n", .int(2))]), json: #"{"n":2}"#)]) == [nil])
+    #expect(await action.performBatch([numbered(2)]) == [nil])
     await action.shutdown()
     #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl-moved", encoding: .utf8) == "{\"n\":1}\n")
     #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl", encoding: .utf8) == "{\"n\":2}\n")
@@ -762,7 +873,7 @@ struct FileArchiveActionTests {
     let folder = temporaryFolder()
     let action = try FileArchiveAction(
       configuration: configuration(#"{"path": "\#(folder)/t/a.jsonl"}"#), context: context)
-    #expect(await action.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#)])[0] == nil)
+    #expect(await action.performBatch([numbered(1)])[0] == nil)
     action.operations.withLock { $0 = Self.tornWrites() }
     let line = input(object([("n", .int(2))]), json: #"{"n":2,"text":"a line long enough to be cut"}"#)
     let failed = await action.performBatch([line])[0]
@@ -912,7 +1023,7 @@ struct FileArchiveActionTests {
     // The first fsync is the one at closing the file for rotation.
     action.operations.withLock { $0 = Self.failingSyncs { $0 == 0 } }
     let results = await action.performBatch([
-      input(object([("n", .int(1))]), json: #"{"n":1}"#), input(object([("n", .int(2))]), json: #"{"n":2}"#),
+      numbered(1), numbered(2),
     ])
     #expect(
       results[0]?.message.contains("fsync") == true
@@ -1017,3 +1128,6 @@ final class Counter: Sendable {
     #expect(done.withLock { $0 } == [Int](repeating: 1, count: 20))
   }
 }
+
+/// A result `{"n": n}`.
+func numbered(_ n: Int) -> ActionInput { input(object([("n", .int(n))]), json: #"{"n":\#(n)}"#) }

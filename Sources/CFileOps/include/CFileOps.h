@@ -11,4 +11,7 @@ int iotrules_rename_noreplace(const char *from, const char *to);
 /// `*milliseconds` set, or -1 when the file system does not keep it (errno set, or 0).
 int iotrules_birth_time_ms(int fd, long long *milliseconds);
 
+/// `iotrules_birth_time_ms` of the file at `path` (a symbolic link itself, not followed).
+int iotrules_birth_time_ms_at(const char *path, long long *milliseconds);
+
 #endif
