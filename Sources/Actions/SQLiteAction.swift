@@ -167,7 +167,14 @@ public final class SQLiteAction: BatchAction {
     var names: [String] = []
     for item in items {
       let name = composed(item.string!)
-      if let problem = columnNameProblem(name) {
+      if name.contains("${") {
+        // DynamoDB's hashKeyValue is a template; here the key names the column that holds it.
+        let bare = name.replacingExactly("${", with: "").replacingExactly("}", with: "")
+        problems.add(
+          "key column '\(item.string!)' is a template: 'key' names the result's column whose value is the key "
+            + "(as dynamoDBv2's row, not dynamoDB's hashKeyValue): write \"\(bare)\"",
+          at: item.position)
+      } else if let problem = columnNameProblem(name) {
         problems.add("invalid key column '\(item.string!)': \(problem)", at: item.position)
       } else if names.contains(where: { sameColumn($0, name) }) {
         problems.add("key column '\(item.string!)' is named twice", at: item.position)
@@ -910,11 +917,9 @@ public final class SQLiteAction: BatchAction {
     let wanted = key.folded
     let own = RowKey.indexName(table: table)
     let list = key.names.map { "'\($0)'" }.joined(separator: ", ")
-    func columns(of index: String) throws -> Set<String> {
-      Set(
-        try Row.fetchAll(db, sql: "PRAGMA index_info(\(quoted(index)))").compactMap { row -> String? in
-          (row["name"] as String?).map(folded)
-        })
+    /// The index's columns as the table spells them.
+    func columns(of index: String) throws -> [String] {
+      try Row.fetchAll(db, sql: "PRAGMA index_info(\(quoted(index)))").compactMap { $0["name"] as String? }
     }
     for index in try Row.fetchAll(db, sql: "PRAGMA index_list(\"\(table)\")") {
       // A partial index (`WHERE ...`) keeps only some rows unique.
@@ -922,11 +927,11 @@ public final class SQLiteAction: BatchAction {
         (index["partial"] as Int?) != 1
       else { continue }
       let indexed = try columns(of: name)
-      if indexed == wanted { return }
+      if Set(indexed.map(folded)) == wanted { return }
       if name.isExactly(own) {
         throw KeyIndexError(
           message:
-            "table '\(table)' is keyed by (\(indexed.sorted().joined(separator: ", "))) (its index \(quoted(own))), not by this action's key \(list): another rule writes it with another key, or this rule's key changed; drop the index (DROP INDEX \(quoted(own))) to key it anew, or write another table"
+            "table '\(table)' is keyed by (\(indexed.joined(separator: ", "))) (its index \(quoted(own))), not by this action's key \(list): another rule writes it with another key, or this rule's key changed; drop the index (DROP INDEX \(quoted(own))) to key it anew, or write another table"
         )
       }
     }

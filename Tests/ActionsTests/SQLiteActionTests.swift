@@ -1186,7 +1186,7 @@ struct SQLiteActionTests {
     #expect(refused.allSatisfy { $0?.kind == .permanent }, "\(refused)")
     #expect(
       refused[0]?.message.contains(
-        "table 'latest' is keyed by (deviceid) (its index \"latest:key\"), not by this action's key 'deviceId', 'temp'"
+        "table 'latest' is keyed by (deviceId) (its index \"latest:key\"), not by this action's key 'deviceId', 'temp'"
       )
         == true, "\(refused)")
     await byBoth.shutdown()
@@ -1222,6 +1222,8 @@ struct SQLiteActionTests {
       (#""update": "columns""#, "'update' says what a result with a known key does: it needs 'key'"),
       (#""key": "a", "update": "merge""#, "'update' must be \"row\" or \"columns\""),
       (#""key": "b", "columns": {"a": "${a}"}"#, "key column 'b' is not one of 'columns'"),
+      (#""key": "${deviceId}""#, #"key column '${deviceId}' is a template"#),
+      (#""key": "${deviceId}""#, #"write "deviceId""#),
     ] {
       do {
         _ = try SQLiteAction(
