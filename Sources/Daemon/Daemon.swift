@@ -251,6 +251,7 @@ public struct DaemonSummary: Sendable {
       "errorRecords": .stringConvertible(dispatch.errorRecords),
       "deadLettered": .stringConvertible(dispatch.deadLettered),
       "evaluationsStopped": .stringConvertible(dispatch.evaluationsStopped),
+      "forMissingRules": .stringConvertible(dispatch.forMissingRules),
       "seconds": .stringConvertible(seconds),
       "startSeconds": .stringConvertible(startSeconds), "rulesLoaded": .stringConvertible(rulesLoaded),
     ]
@@ -277,7 +278,11 @@ public struct DaemonSummary: Sendable {
     let stopped =
       dispatch.evaluationsStopped > 0
       ? " (\(count(dispatch.evaluationsStopped, "evaluation")) stopped by limits)" : ""
-    return "iotrules: \(intake), "
+    // A redriven record whose rule is gone: logged once per rule name, counted here.
+    let missing =
+      dispatch.forMissingRules > 0
+      ? " (\(count(dispatch.forMissingRules, "message")) for rules not loaded, to no rule)" : ""
+    return "iotrules: \(intake)\(missing), "
       + "\(count(dispatch.passed, "rule result"))\(stopped), \(count(dispatch.actionsSucceeded, "action write")), "
       + "\(dispatch.acknowledged) acknowledged, \(dispatch.failed) not acknowledged, "
       + "\(count(dispatch.retries, "retry", "retries")), \(count(dispatch.errorRecords, "error record")), "

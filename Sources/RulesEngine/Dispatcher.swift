@@ -27,6 +27,9 @@ public struct DispatchStatistics: Sendable, Equatable {
   public var deadLettered = 0
   /// Evaluations stopped by their limits (``EvaluationLimits``): a rule that gave no result.
   public var evaluationsStopped = 0
+  /// Messages for one rule only (a redriven error record's `ruleName`) that no loaded rule of that
+  /// name took: they went to no rule.
+  public var forMissingRules = 0
 
   /// Creates zeroed statistics.
   public init() {}
@@ -711,9 +714,10 @@ public final class Dispatcher: Sendable {
   /// removed or renamed, or its FROM no longer matches the topic. Logged once per rule name (up to
   /// 1,000 names), so driving a dead-letter file through the rules again says what it could not do.
   func noteMissingRule(_ name: String, for message: Message) {
+    statistics.withLock { $0.forMissingRules += 1 }
     if Self.isNew(name, in: missingRuleNames) {
       logger.warning(
-        "\(message.origin): the record is for rule '\(name)', which is not loaded or does not match topic '\(message.topic)': its message goes to no rule (logged once per rule name)"
+        "\(message.origin): the record is for rule '\(name)', which is not loaded, is disabled or does not match topic '\(message.topic)': its message goes to no rule (logged once per rule name; the summary counts them all)"
       )
     }
   }

@@ -51,15 +51,22 @@ struct DaemonRunTests {
     let records = try String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8)
     #expect(records.split(separator: "\n").count == 2, "\(records)")
     write(
-      records + #"{"ruleName": "gone", "topic": "a/3", "base64OriginalPayload": "e30="}"# + "\n",
+      records + #"{"ruleName": "gone", "topic": "a/3", "base64OriginalPayload": "e30="}"# + "\n"
+        + #"{"ruleName": "gone", "topic": "a/4", "base64OriginalPayload": "e30="}"# + "\n",
       to: folder + "/again.jsonl")
-    let (status, _, errors) = try await runIotrules(
+    let (status, output, errors) = try await runIotrules(
       ["run", "--rules", "rules", "--source", "file:again.jsonl", "--dead-letter", "dl2.jsonl"], in: folder)
     #expect(status == 0, "\(errors)")
     #expect(
       errors.contains(
-        "again.jsonl:3: the record is for rule 'gone', which is not loaded or does not match topic 'a/3'"),
+        "again.jsonl:3: the record is for rule 'gone', which is not loaded, is disabled or does not match topic 'a/3'"
+      ),
       "\(errors)")
+    // Said once, counted twice.
+    #expect(!errors.contains("again.jsonl:4:"), "\(errors)")
+    #expect(
+      output.contains("4 lines, 4 messages (0 malformed) (2 messages for rules not loaded, to no rule), "),
+      "\(output)")
     // a took each message once (the first run); b has both, the binary one as its base64 line.
     let a = try String(contentsOfFile: folder + "/out/a.jsonl", encoding: .utf8)
     #expect(a.split(separator: "\n").count == 2, "\(a)")
