@@ -641,6 +641,15 @@ struct TimeFunctionsTests {
     Row(arguments: [.string("+12015 51 6"), .string("YYYY ww e")], expected: .int(317_019_916_800_000)),
   ]
 
+  /// Numbers one past Int's range, which trapped the parser's sum (the process stopped).
+  @Test(arguments: ["g", "A", "N", "ggggg"])
+  func numbersPastIntAreRefusedNotFatal(_ pattern: String) throws {
+    for text in ["9223372036854775808", "-9223372036854775809", "9223372036854775809"] {
+      try Self.check(
+        "time_to_epoch", Row(arguments: [.string(text), .string(pattern)], expected: .undefined))
+    }
+  }
+
   @Test(arguments: weekRows)
   func timeToEpochWeeksPadsAndJulianDays(_ row: Row) throws { try Self.check("time_to_epoch", row) }
 

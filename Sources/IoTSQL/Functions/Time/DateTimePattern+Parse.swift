@@ -231,8 +231,9 @@ extension DateTimePattern {
       var value = 0
       for offset in 0..<take {
         let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
-        guard !overflow else { return "too large a number for '\(letter)'" }
-        value = shifted + text[position + offset].wholeNumberValue!
+        let (sum, carried) = shifted.addingReportingOverflow(text[position + offset].wholeNumberValue!)
+        guard !overflow, !carried else { return "too large a number for '\(letter)'" }
+        value = sum
       }
       position += take
       if isYear, count >= 4, sign == 1 ? take <= count : sign == 0 && take > count {
