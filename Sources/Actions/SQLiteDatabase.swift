@@ -171,16 +171,34 @@ final class SQLiteDatabase: Sendable {
             }
             outcomes.append(.success(value!))
           } catch {
-            guard db.isInsideTransaction, Self.failsAlone(error) else { throw error }
+            // SQLite rolled the whole transaction back (an `ON CONFLICT ROLLBACK` constraint, a
+            // trigger's RAISE(ROLLBACK), a full disk): none of the group is written.
+            guard db.isInsideTransaction else { throw RolledBack(culprit: outcomes.count, error: error) }
+            guard Self.failsAlone(error) else { throw error }
             outcomes.append(.failure(error))
           }
         }
         return outcomes
       }
       for (write, outcome) in zip(writes, outcomes) { write.continuation.resume(with: outcome) }
+    } catch let rolledBack as RolledBack {
+      // The batch that failed gets its own error; the others, rolled back with it, are tried again.
+      let shared = ActionError(
+        .transient,
+        "the transaction this batch shared with other rules' batches was rolled back by one that failed: "
+          + "\(SQLiteAction.actionError(rolledBack.error, "insert").message)")
+      for (index, write) in writes.enumerated() {
+        write.continuation.resume(throwing: index == rolledBack.culprit ? rolledBack.error : shared)
+      }
     } catch {
       for write in writes { write.continuation.resume(throwing: error) }
     }
+  }
+
+  /// A batch's failure that ended its group's transaction: the batch at `culprit` failed with `error`.
+  struct RolledBack: Error {
+    let culprit: Int
+    let error: any Error
   }
 
   /// Whether a write's failure is its own (its savepoint rolled back, the others go on): any but

@@ -657,6 +657,52 @@ struct SQLiteActionTests {
     #expect(counts == [2, 2, 2, 2, 2, 2, 2, 0])
   }
 
+  /// A batch whose failure makes SQLite roll back the whole shared transaction (`ON CONFLICT
+  /// ROLLBACK`) fails with its own error; the batches rolled back with it fail transiently (to be
+  /// tried again), never with its error.
+  @Test(.timeLimit(.minutes(1))) func aBatchThatRollsBackTheGroupFailsAlone() async throws {
+    let folder = temporaryFolder()
+    try await DatabaseQueue(path: "\(folder)/iot.db").write { db in
+      try db.execute(
+        sql: "CREATE TABLE strict_t (u UNIQUE ON CONFLICT ROLLBACK); INSERT INTO strict_t VALUES (1)")
+    }
+    let actions = try (0..<4).map { index in
+      try SQLiteAction(
+        configuration: configuration(
+          #"{"database": "\#(folder)/iot.db", "table": "\#(index == 0 ? "strict_t" : "t\(index)")"}"#),
+        context: context)
+    }
+    let shared = actions[0].sharedDatabase()
+    let queue = try actions[0].openQueue()
+    let release = DispatchSemaphore(value: 0)
+    let holding = Task { try await shared.groupWrite(through: queue) { _ in release.wait() } }
+    let batches = Task {
+      await withTaskGroup(of: (Int, [ActionError?]).self) { group in
+        for (index, action) in actions.enumerated() {
+          group.addTask { (index, await action.performBatch([input(object([("u", .int(1))]), json: "")])) }
+        }
+        var results: [Int: [ActionError?]] = [:]
+        for await (index, result) in group { results[index] = result }
+        return results
+      }
+    }
+    for _ in 0..<500 where shared.waitingWrites.withLock({ $0.writes.count }) < 4 {
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    release.signal()
+    try await holding.value
+    let results = await batches.value
+    #expect(results[0]?.first??.kind == .permanent && results[0]?.first??.message.contains("UNIQUE") == true)
+    for index in 1..<4 {
+      let error = try #require(results[index]?.first ?? nil)
+      #expect(
+        error.kind == .transient && error.message.contains("rolled back by one that failed"), "\(error)")
+      // Tried again, it is written.
+      #expect(await actions[index].performBatch([input(object([("u", .int(1))]), json: "")]) == [nil])
+    }
+    for action in actions { await action.shutdown() }
+  }
+
   @Test func rowsAreInsertedInGroupsAndOneBadRowFailsAlone() async throws {
     let (action, path) = try await actionOnNewTable(
       "g", columns: "(n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)", file: "groups.db")
