@@ -109,7 +109,7 @@ public final class FileArchiveAction: BatchAction {
   /// Whether the sweeper watches this action: set while it has a file open or an age kept, changed
   /// under the `files` lock.
   let isWatched = Atomic<Bool>(false)
-  /// Set by ``shutdown()``: nothing opens or rotates after it.
+  /// Set by ``shutdown()`` (under the `files` lock): a sweep after it does nothing.
   let isShutDown = Atomic<Bool>(false)
   let files = Mutex<[String: OpenFile]>([:])
   /// Held by every archive action of the process while it writes, checks sizes and rotates (its
@@ -361,6 +361,19 @@ public final class FileArchiveAction: BatchAction {
   public func start() async throws {
     guard let sweeper, maxAgeSeconds != nil else { return }
     Task.detached { await sweeper.findLeftFiles(of: self) }
+  }
+
+  /// What marks the files this action makes (``open(_:now:operations:)``): its root and path
+  /// template, as written.
+  var mark: String { rootPrefix + relative.source }
+
+  /// Whether the file at `path` carries this action's mark: made by an archive with this root and
+  /// path template.
+  func isMarked(_ path: String) -> Bool {
+    let expected = Array(mark.utf8)
+    var buffer = [CChar](repeating: 0, count: expected.count + 1)
+    let length = iotrules_mark_of(path, &buffer, UInt(buffer.count))
+    return length == expected.count && buffer.prefix(expected.count).map { UInt8(bitPattern: $0) } == expected
   }
 
   /// Whether `relative`, a path below the root, is one this action's path could render: its text
@@ -634,14 +647,16 @@ public final class FileArchiveAction: BatchAction {
 
   /// Closes every file.
   public func shutdown() async {
-    isShutDown.store(true, ordering: .relaxed)
     // The files it would have rotated on time go to the sweeper, which rotates them when their
     // age comes (a reload replaced or removed the rule), unless the rule's next version takes them.
-    var left = keptAges.withLock { ages in
-      defer { ages = [:] }
-      return ages
-    }
+    // Under the `files` lock, as a sweep: one that closed a file before keeps its age for this.
+    var left: [String: (openedAtMs: Int, identity: FileIdentity)] = [:]
     files.withLock { files in
+      isShutDown.store(true, ordering: .relaxed)
+      left = keptAges.withLock { ages in
+        defer { ages = [:] }
+        return ages
+      }
       for (path, file) in files {
         if maxAgeSeconds != nil, file.size > 0, Self.currentState(of: file.descriptor, at: path) != nil {
           left[path] = (file.openedAtMs, file.identity)
@@ -877,6 +892,12 @@ public final class FileArchiveAction: BatchAction {
     var problems: [String] = []
     let watching = Self.writing.withLock { _ in
       files.withLock { files -> Bool in
+        // Stopped: its files were closed and handed to the sweeper.
+        if isShutDown.load(ordering: .relaxed) {
+          isWatched.store(false, ordering: .relaxed)
+          sweeper?.unwatch(self)
+          return false
+        }
         for (path, file) in files {
           // Its size when it is still the file at its path; nil when it was moved away (another
           // rule's rotation, logrotate) or removed: closed now, not rotated, its space freed.
@@ -1032,6 +1053,12 @@ public final class FileArchiveAction: BatchAction {
         Glibc.close(fd)
         throw error
       }
+    }
+    if !existed, sweeper != nil {
+      // Marked as this archive's own: at a later start, only such files are looked for to be
+      // rotated on time (never an operator's file that happens to match the path).
+      let mark = Array(self.mark.utf8)
+      _ = mark.withUnsafeBufferPointer { iotrules_mark(fd, $0.baseAddress, UInt($0.count)) }
     }
     var info = stat()
     fstat(fd, &info)
@@ -1244,6 +1271,9 @@ public final class ArchiveSweeper: Sendable {
     var found: [String: Orphan] = [:]
     for file in listed where action.couldName(file.relative) {
       let path = action.rootPrefix + file.relative
+      // Made by an archive of this root and path (its mark), not an operator's file, a source or a
+      // rule file that happens to match, nor another rule's.
+      guard action.isMarked(path) else { continue }
       var born: Int64 = 0
       guard iotrules_birth_time_ms_at(path, &born) == 0 else { continue }
       found[path] = Orphan(

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "CFileOps.h"
 
@@ -27,4 +28,14 @@ int iotrules_birth_time_ms(int fd, long long *milliseconds) {
 
 int iotrules_birth_time_ms_at(const char *path, long long *milliseconds) {
   return birth_time(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, milliseconds);
+}
+
+static const char *const mark_name = "user.iotrules.path";
+
+int iotrules_mark(int fd, const char *value, unsigned long length) {
+  return fsetxattr(fd, mark_name, value, length, 0);
+}
+
+long iotrules_mark_of(const char *path, char *buffer, unsigned long size) {
+  return lgetxattr(path, mark_name, buffer, size);
 }

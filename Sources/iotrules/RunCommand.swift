@@ -154,11 +154,14 @@ struct RunCommand: AsyncParsableCommand {
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
-    if source.hasPrefix("file:"), Self.sameFile(String(source.dropFirst(5)), deadLetter) {
+    if source.hasPrefix("file:")
+      ? Self.sameFile(String(source.dropFirst(5)), deadLetter)
+      : source == "-" && Self.isStandardInput(deadLetter)
+    {
       // A redrive of the dead-letter file into itself: a record failing again is appended to the
       // file being read (with --follow, read again, without end).
       throw ValidationError(
-        "--source \(source) is the dead-letter file (--dead-letter \(deadLetter)): records failing again would "
+        "--source \(source == "-" ? "- (standard input)" : source) is the dead-letter file (--dead-letter \(deadLetter)): records failing again would "
           + "be appended to the file being replayed; replay a copy, or give another --dead-letter")
     }
     if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
@@ -215,6 +218,14 @@ struct RunCommand: AsyncParsableCommand {
         throw ValidationError(error.description)
       }
     }
+  }
+
+  /// Whether standard input is the file at `path` (`--source - < dead-letter.jsonl`).
+  static func isStandardInput(_ path: String) -> Bool {
+    var input = stat()
+    var named = stat()
+    return fstat(STDIN_FILENO, &input) == 0 && stat(path, &named) == 0 && input.st_mode & S_IFMT == S_IFREG
+      && input.st_dev == named.st_dev && input.st_ino == named.st_ino
   }
 
   /// Whether two paths name one file: the same device and inode when both exist, else the same

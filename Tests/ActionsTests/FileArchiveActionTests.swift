@@ -739,35 +739,53 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: "\(folder)/q/\(names[0])", encoding: .utf8) == "{\"n\":2}\n")
   }
 
-  /// At start, the files an earlier run left that the path could name are found below the root and
-  /// rotated when their age comes, though no line comes for them (a quiet device after a restart).
+  /// At start, the files an earlier run of the archive left below the root (marked with its path)
+  /// are found and rotated when their age comes, though no line comes for them (a quiet device
+  /// after a restart); files it did not make are left alone, however their names match.
   @Test func filesLeftByAnEarlierRunAreRotatedOnTime() async throws {
     let folder = temporaryFolder()
     let manager = FileManager.default
+    let settings = #"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#
+    // The earlier run: a.jsonl, and b.jsonl rotated already.
+    let earlier = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: SteppingClock(),
+      sweeper: ArchiveSweeper())
+    #expect(await earlier.performBatch([input(object([("k", .string("a"))]), json: #"{"k":"a"}"#)]) == [nil])
+    await earlier.shutdown()
+    // Where the file system keeps no extended attributes nothing is marked, and nothing found.
+    let probe = Glibc.open("\(folder)/s/probe", O_CREAT | O_WRONLY, 0o644)
+    let marks = iotrules_mark(probe, "x", 1) == 0 || errno != ENOTSUP
+    close(probe)
+    unlink("\(folder)/s/probe")
+    guard marks else { return }
+    // b's rotated file, an operator's file of a matching name, other files.
     try manager.createDirectory(atPath: "\(folder)/s/sub", withIntermediateDirectories: true)
-    for (name, text) in [
-      ("a.jsonl", "{}\n"), ("a.jsonl.20261204T142310.123Z", "{}\n"),
-      ("b.jsonl.20261204T142310.123Z-0001", "{}\n"),
-      ("notes.txt", "x\n"), ("sub/b.jsonl", "{}\n"), ("empty.jsonl", ""), (".hidden.jsonl", "{}\n"),
+    for name in [
+      "b.jsonl.20261204T142310.123Z", "b.jsonl.20261204T142310.123Z-0001", "mine.jsonl", "notes.txt",
+      "sub/c.jsonl",
     ] {
-      try Data(text.utf8).write(to: URL(fileURLWithPath: "\(folder)/s/\(name)"))
+      try Data("{}\n".utf8).write(to: URL(fileURLWithPath: "\(folder)/s/\(name)"))
     }
     let clock = SteppingClock()
     let sweeper = ArchiveSweeper()
     let action = try FileArchiveAction(
-      configuration: configuration(#"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#),
-      context: context, clock: clock, sweeper: sweeper)
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
     await sweeper.findLeftFiles(of: action)
     #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/s/a.jsonl"])
+    // Another rule's path under the same root does not take it.
+    let other = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/s/${x}.jsonl", "rotate": {"maxAgeSeconds": 1}}"#),
+      context: context, clock: clock, sweeper: ArchiveSweeper())
+    #expect(!other.isMarked("\(folder)/s/a.jsonl") && action.isMarked("\(folder)/s/a.jsonl"))
     clock.advance(milliseconds: 9_000)
     sweeper.sweepOrphans()
     #expect(manager.fileExists(atPath: "\(folder)/s/a.jsonl"))
     clock.advance(milliseconds: 1_000)
     sweeper.sweepOrphans()
     #expect(!manager.fileExists(atPath: "\(folder)/s/a.jsonl"))
-    #expect(
-      try manager.contentsOfDirectory(atPath: "\(folder)/s").filter { $0.hasPrefix("a.jsonl.2023") }.count
-        == 1)
+    let names = try manager.contentsOfDirectory(atPath: "\(folder)/s")
+    #expect(names.filter { $0.hasPrefix("a.jsonl.2023") }.count == 1)
+    #expect(names.contains("mine.jsonl"))
     #expect(FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123Z-0001"))
     #expect(!FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123"))
   }

@@ -271,6 +271,11 @@ with tempfile.TemporaryDirectory() as loop:
                            capture_output=True, text=True, timeout=60)
         check("run refuses the dead-letter file as its source", p.returncode == 64 and "is the dead-letter file" in p.stderr,
               f"{p.returncode} {p.stderr}")
+    with open(dead) as standard_input:
+        p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "-", "--dead-letter", dead], stdin=standard_input,
+                           capture_output=True, text=True, timeout=60)
+    check("run refuses the dead-letter file as standard input", p.returncode == 64
+          and "--source - (standard input) is the dead-letter file" in p.stderr, f"{p.returncode} {p.stderr}")
 
 # check: an empty path beside others still prints the others' results (exit 66 comes after them).
 import tempfile

@@ -14,4 +14,13 @@ int iotrules_birth_time_ms(int fd, long long *milliseconds);
 /// `iotrules_birth_time_ms` of the file at `path` (a symbolic link itself, not followed).
 int iotrules_birth_time_ms_at(const char *path, long long *milliseconds);
 
+/// Marks the file open as `fd` as an archive's own, with the template its name came from (the
+/// extended attribute `user.iotrules.path`): 0, or -1 with errno set (ENOTSUP where the file system
+/// keeps no such attributes).
+int iotrules_mark(int fd, const char *value, unsigned long length);
+
+/// The mark of the file at `path` (not following a symbolic link) into `buffer`: its length, or -1
+/// with errno set (ENODATA: no mark).
+long iotrules_mark_of(const char *path, char *buffer, unsigned long size);
+
 #endif
