@@ -1256,9 +1256,12 @@ public final class ArchiveSweeper: Sendable {
     var identity: FileArchiveAction.FileIdentity
   }
 
-  /// The files below each archive root, listed once a process, when the first action rotating by
-  /// age under it starts (kept for the others: 10,000 rules under one root walk it once).
-  let listings = Mutex<[String: [ListedFile]]>([:])
+  /// The files below each archive root, listed when the first action rotating by age under it
+  /// starts, and kept a minute for the others (10,000 rules under one root walk it once): a rule a
+  /// later reload adds walks it again.
+  let listings = Mutex<[String: (atNanoseconds: UInt64, files: [ListedFile])]>([:])
+  /// How long a listing is kept.
+  static let listingLifetimeNanoseconds: UInt64 = 60_000_000_000
   /// The most entries walked below one root.
   static let listingLimit = 100_000
 
@@ -1290,7 +1293,13 @@ public final class ArchiveSweeper: Sendable {
   /// The non-empty regular files below `root` that are not rotated ones (symbolic links not
   /// followed), at most ``listingLimit`` entries walked, listed on a thread of their own.
   func listing(of root: String) async -> [ListedFile] {
-    if let listed = listings.withLock({ $0[root] }) { return listed }
+    let now = DispatchTime.now().uptimeNanoseconds
+    if let listed = listings.withLock({ listings in
+      listings = listings.filter { now &- $0.value.atNanoseconds < Self.listingLifetimeNanoseconds }
+      return listings[root]?.files
+    }) {
+      return listed
+    }
     let listed = await withCheckedContinuation { (continuation: CheckedContinuation<[ListedFile], Never>) in
       DispatchQueue.global().async {
         var files: [ListedFile] = []
@@ -1319,8 +1328,8 @@ public final class ArchiveSweeper: Sendable {
       }
     }
     return listings.withLock { listings in
-      if let earlier = listings[root] { return earlier }
-      listings[root] = listed
+      if let earlier = listings[root] { return earlier.files }
+      listings[root] = (now, listed)
       return listed
     }
   }
@@ -1340,6 +1349,12 @@ public final class ArchiveSweeper: Sendable {
       guard let actions else { return }
       for action in actions { await action.sweep() }
       sweepOrphans()
+      let now = DispatchTime.now().uptimeNanoseconds
+      listings.withLock { listings in
+        if !listings.isEmpty {
+          listings = listings.filter { now &- $0.value.atNanoseconds < Self.listingLifetimeNanoseconds }
+        }
+      }
     }
   }
 
