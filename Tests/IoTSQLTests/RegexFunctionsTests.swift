@@ -338,6 +338,21 @@ struct RegexFunctionsTests {
     }
   }
 
+  /// A pattern past the length limit is refused at once: ICU's compile time grows with the square
+  /// of its groups (`(a*)*` 60,000 times, from a payload, took 31 s, past every evaluation limit).
+  @Test func overlongPatternsAreRefused() {
+    let hostile = String(repeating: "(a*)*", count: 60_000)
+    #expect(Self.call("regexp_matches", [.string(""), .string(hostile)]) == .undefined)
+    let limit = String(repeating: "a", count: CompiledRegex.maximumPatternLength)
+    #expect(Self.call("regexp_matches", [.string(limit), .string(limit)]) == .bool(true))
+    guard case .failure(let error) = CompiledRegex.compile(limit + "a") else {
+      Issue.record("compiled")
+      return
+    }
+    #expect(
+      error.description == "invalid regular expression: longer than 10000 characters (the limit of iotrules)")
+  }
+
   @Test func invalidConstantReplacementIsACompileError() {
     let spec = FunctionRegistry.lookup("regexp_replace")!
     #expect {

@@ -641,6 +641,21 @@ struct TimeFunctionsTests {
     Row(arguments: [.string("+12015 51 6"), .string("YYYY ww e")], expected: .int(317_019_916_800_000)),
   ]
 
+  /// Optional sections nested past the limit are refused (6,000 overflowed the stack, and a
+  /// payload could hold them); within it they parse.
+  @Test func deeplyNestedSectionsAreRefused() throws {
+    let deep = String(repeating: "[", count: 6_000) + "yyyy"
+    try Self.check("time_to_epoch", Row(arguments: [.string("2020"), .string(deep)], expected: .undefined))
+    let nested = String(repeating: "[", count: 32) + "yyyy" + String(repeating: "]", count: 32)
+    try Self.check(
+      "time_to_epoch", Row(arguments: [.string("2020"), .string(nested)], expected: .int(1_577_836_800_000)))
+    guard case .failure(let error) = DateTimePattern.compile("[[[" + deep, dialect: .jdk) else {
+      Issue.record("compiled")
+      return
+    }
+    #expect(error.message == "optional sections nested deeper than 32" && error.position == 32)
+  }
+
   /// Numbers one past Int's range, which trapped the parser's sum (the process stopped).
   @Test(arguments: ["g", "A", "N", "ggggg"])
   func numbersPastIntAreRefusedNotFatal(_ pattern: String) throws {

@@ -157,6 +157,12 @@ struct DateTimePattern: Sendable {
         elements.append(.field(character, count: count))
         index += count
       } else if dialect == .jdk, character == "[" {
+        // Sections are parsed by recursion: 6,000 nested ones (from a payload) overflowed the stack.
+        guard openSections < maximumSectionDepth else {
+          return .failure(
+            CompileError(
+              message: "optional sections nested deeper than \(maximumSectionDepth)", position: index))
+        }
         flush()
         elements.append(.optionalStart)
         openSections += 1
@@ -195,6 +201,9 @@ struct DateTimePattern: Sendable {
     return "pattern letter 'Y' is the week-based year, which gives a date only with a week ('w') and a "
       + "day of the week ('e', 'c' or 'E'); the year is 'y'"
   }
+
+  /// How deep optional sections (`[...]`) may nest.
+  static let maximumSectionDepth = 32
 
   private static let jdkMaximumCount: [Character: Int] = [
     "G": 5, "M": 5, "L": 5, "d": 2, "D": 3, "E": 5, "a": 1, "H": 2, "h": 2, "K": 2, "k": 2, "m": 2, "s": 2,
