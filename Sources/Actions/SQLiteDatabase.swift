@@ -119,14 +119,31 @@ final class SQLiteDatabase: Sendable {
   )
     async throws -> T
   {
+    // No transaction running: this write runs at once, on the caller's task (a task more for each
+    // transaction cost a rule writing alone 5%); what arrives meanwhile goes to a drain.
+    let leads = waitingWrites.withLock { waiting -> Bool in
+      guard !waiting.draining else { return false }
+      waiting.draining = true
+      return true
+    }
+    if leads {
+      let erased: @Sendable (Database) throws -> any Sendable = { try work($0) }
+      let outcome = await runTogether([(queue, erased)])[0]
+      let more = waitingWrites.withLock { waiting -> Bool in
+        if waiting.writes.isEmpty { waiting.draining = false }
+        return waiting.draining
+      }
+      if more { Task { await self.drainWrites() } }
+      return try outcome.get() as! T
+    }
     let value = try await withCheckedThrowingContinuation {
       (continuation: CheckedContinuation<any Sendable, any Error>) in
-      let leads = waitingWrites.withLock { waiting -> Bool in
+      let leadsNow = waitingWrites.withLock { waiting -> Bool in
         waiting.writes.append(GroupedWrite(queue: queue, work: { try work($0) }, continuation: continuation))
         defer { waiting.draining = true }
         return !waiting.draining
       }
-      if leads { Task { await self.drainWrites() } }
+      if leadsNow { Task { await self.drainWrites() } }
     }
     return value as! T
   }
@@ -146,18 +163,23 @@ final class SQLiteDatabase: Sendable {
       while start < writes.count {
         var end = start + 1
         while end < writes.count, writes[end].queue === writes[start].queue { end += 1 }
-        await runTogether(writes[start..<end])
+        let outcomes = await runTogether(writes[start..<end].map { ($0.queue, $0.work) })
+        for (write, outcome) in zip(writes[start..<end], outcomes) {
+          write.continuation.resume(with: outcome)
+        }
         start = end
       }
     }
   }
 
-  /// Runs `writes` in one transaction and hands each its outcome.
-  private func runTogether(_ writes: ArraySlice<GroupedWrite>) async {
+  /// Runs `writes` (all on one queue) in one transaction; returns each one's outcome.
+  private func runTogether(
+    _ writes: [(queue: DatabaseQueue, work: @Sendable (Database) throws -> any Sendable)]
+  ) async -> [Result<any Sendable, any Error>] {
     let works = writes.map(\.work)
     groupTransactions.add(1, ordering: .relaxed)
     do {
-      let outcomes = try await writes.first!.queue.write { db -> [Result<any Sendable, any Error>] in
+      return try await writes[0].queue.write { db -> [Result<any Sendable, any Error>] in
         // Alone: no savepoint; its failure rolls the transaction back, as before grouping.
         if works.count == 1 { return [.success(try works[0](db))] }
         var outcomes: [Result<any Sendable, any Error>] = []
@@ -180,18 +202,15 @@ final class SQLiteDatabase: Sendable {
         }
         return outcomes
       }
-      for (write, outcome) in zip(writes, outcomes) { write.continuation.resume(with: outcome) }
     } catch let rolledBack as RolledBack {
       // The batch that failed gets its own error; the others, rolled back with it, are tried again.
       let shared = ActionError(
         .transient,
         "the transaction this batch shared with other rules' batches was rolled back by one that failed: "
           + "\(SQLiteAction.actionError(rolledBack.error, "insert").message)")
-      for (index, write) in writes.enumerated() {
-        write.continuation.resume(throwing: index == rolledBack.culprit ? rolledBack.error : shared)
-      }
+      return writes.indices.map { .failure($0 == rolledBack.culprit ? rolledBack.error : shared) }
     } catch {
-      for write in writes { write.continuation.resume(throwing: error) }
+      return writes.map { _ in .failure(error) }
     }
   }
 
