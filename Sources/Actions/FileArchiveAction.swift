@@ -898,17 +898,18 @@ public final class FileArchiveAction: BatchAction {
           sweeper?.unwatch(self)
           return false
         }
-        for (path, file) in files {
+        for (path, var file) in files {
           // Its size when it is still the file at its path; nil when it was moved away (another
           // rule's rotation, logrotate) or removed: closed now, not rotated, its space freed.
           let size = Self.currentState(of: file.descriptor, at: path)
-          var old = needsRotation(file, adding: 0, now: now)
+          if let size { file.size = size }
           if size == 0, maxAgeSeconds != nil {
             // Emptied (logrotate's copytruncate took its lines): not rotated empty, and its age
             // begins again.
-            files[path]!.openedAtMs = now
-            old = false
+            file.openedAtMs = now
           }
+          files[path] = file
+          let old = needsRotation(file, adding: 0, now: now)
           guard size == nil || old || now - file.lastWriteMs >= closeIdleSeconds * 1000 else { continue }
           // Its lines were synced with their batch (fsync "batch" or "always"): this one only
           // reports a write-back failure since.
