@@ -360,7 +360,7 @@ public final class FileArchiveAction: BatchAction {
   /// and rotated when their age comes, whether or not a line comes for them.
   public func start() async throws {
     guard let sweeper, maxAgeSeconds != nil else { return }
-    Task.detached { await sweeper.findLeftFiles(of: self) }
+    sweeper.scanQueue.async { sweeper.findLeftFilesNow(of: self) }
   }
 
   /// What marks the files this action makes (``open(_:now:operations:)``): its root and path
@@ -369,11 +369,14 @@ public final class FileArchiveAction: BatchAction {
 
   /// Whether the file at `path` carries this action's mark: made by an archive with this root and
   /// path template.
-  func isMarked(_ path: String) -> Bool {
-    let expected = Array(mark.utf8)
-    var buffer = [CChar](repeating: 0, count: expected.count + 1)
+  func isMarked(_ path: String) -> Bool { Self.mark(of: path) == mark }
+
+  /// The mark of the file at `path` (``mark``), or nil.
+  static func mark(of path: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 4_096)
     let length = iotrules_mark_of(path, &buffer, UInt(buffer.count))
-    return length == expected.count && buffer.prefix(expected.count).map { UInt8(bitPattern: $0) } == expected
+    guard length > 0 else { return nil }
+    return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
   /// Whether `relative`, a path below the root, is one this action's path could render: its text
@@ -1260,24 +1263,37 @@ public final class ArchiveSweeper: Sendable {
   /// The files below each archive root, listed when the first action rotating by age under it
   /// starts, and kept a minute for the others (10,000 rules under one root walk it once): a rule a
   /// later reload adds walks it again.
-  let listings = Mutex<[String: (atNanoseconds: UInt64, files: [ListedFile])]>([:])
+  let listings = Mutex<[String: (atNanoseconds: UInt64, files: [String: [ListedFile]])]>([:])
   /// How long a listing is kept.
   static let listingLifetimeNanoseconds: UInt64 = 60_000_000_000
   /// The most entries walked below one root.
   static let listingLimit = 100_000
 
-  /// Finds the files below `action`'s root that its path could name and that it does not hold,
-  /// left by an earlier run, and rotates each when its age (from its birth time) comes.
+  /// Where roots are listed and their files matched, one action at a time: 10,000 actions starting
+  /// at once list their root once, on one thread.
+  let scanQueue = DispatchQueue(label: "iotrules.archive-scan")
+
+  /// ``findLeftFilesNow(of:)`` on the scan queue, awaited.
   func findLeftFiles(of action: FileArchiveAction) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      scanQueue.async {
+        self.findLeftFilesNow(of: action)
+        continuation.resume()
+      }
+    }
+  }
+
+  /// Finds the files below `action`'s root that its path made in an earlier run and that it does
+  /// not hold, and rotates each when its age (from its birth time) comes. On the scan queue.
+  func findLeftFilesNow(of action: FileArchiveAction) {
     guard let maxAgeSeconds = action.maxAgeSeconds else { return }
-    let listed = await listing(of: action.root)
+    // Made by an archive of this root and path (its mark), not an operator's file, a source or a
+    // rule file that happens to match, nor another rule's; and still a name the path renders.
+    let listed = listing(of: action.root)[action.mark] ?? []
     let now = action.clock.nowMs()
     var found: [String: Orphan] = [:]
     for file in listed where action.couldName(file.relative) {
       let path = action.rootPrefix + file.relative
-      // Made by an archive of this root and path (its mark), not an operator's file, a source or a
-      // rule file that happens to match, nor another rule's.
-      guard action.isMarked(path) else { continue }
       var born: Int64 = 0
       guard iotrules_birth_time_ms_at(path, &born) == 0 else { continue }
       found[path] = Orphan(
@@ -1291,9 +1307,10 @@ public final class ArchiveSweeper: Sendable {
     if !found.isEmpty { adopt(found) }
   }
 
-  /// The non-empty regular files below `root` that are not rotated ones (symbolic links not
-  /// followed), at most ``listingLimit`` entries walked, listed on a thread of their own.
-  func listing(of root: String) async -> [ListedFile] {
+  /// The non-empty regular files below `root` that an archive marked and that are not rotated
+  /// ones, by mark (symbolic links not followed), at most ``listingLimit`` entries walked. On the
+  /// scan queue.
+  func listing(of root: String) -> [String: [ListedFile]] {
     let now = DispatchTime.now().uptimeNanoseconds
     if let listed = listings.withLock({ listings in
       listings = listings.filter { now &- $0.value.atNanoseconds < Self.listingLifetimeNanoseconds }
@@ -1301,31 +1318,27 @@ public final class ArchiveSweeper: Sendable {
     }) {
       return listed
     }
-    let listed = await withCheckedContinuation { (continuation: CheckedContinuation<[ListedFile], Never>) in
-      DispatchQueue.global().async {
-        var files: [ListedFile] = []
-        var walked = 0
-        let prefix = root == "/" ? "/" : root + "/"
-        var folders = [""]
-        while let folder = folders.popLast(), walked < Self.listingLimit {
-          guard let names = try? FileManager.default.contentsOfDirectory(atPath: prefix + folder) else {
-            continue
-          }
-          for name in names where walked < Self.listingLimit {
-            walked += 1
-            let relative = folder.isEmpty ? name : folder + "/" + name
-            var info = stat()
-            guard lstat(prefix + relative, &info) == 0 else { continue }
-            if info.st_mode & S_IFMT == S_IFDIR {
-              folders.append(relative)
-            } else if info.st_mode & S_IFMT == S_IFREG, info.st_size > 0,
-              !FileArchiveAction.isRotatedName(name)
-            {
-              files.append(ListedFile(relative: relative, identity: FileArchiveAction.FileIdentity(info)))
-            }
-          }
+    var listed: [String: [ListedFile]] = [:]
+    var walked = 0
+    let prefix = root == "/" ? "/" : root + "/"
+    var folders = [""]
+    while let folder = folders.popLast(), walked < Self.listingLimit {
+      guard let names = try? FileManager.default.contentsOfDirectory(atPath: prefix + folder) else {
+        continue
+      }
+      for name in names where walked < Self.listingLimit {
+        walked += 1
+        let relative = folder.isEmpty ? name : folder + "/" + name
+        var info = stat()
+        guard lstat(prefix + relative, &info) == 0 else { continue }
+        if info.st_mode & S_IFMT == S_IFDIR {
+          folders.append(relative)
+        } else if info.st_mode & S_IFMT == S_IFREG, info.st_size > 0, !FileArchiveAction.isRotatedName(name),
+          let mark = FileArchiveAction.mark(of: prefix + relative)
+        {
+          listed[mark, default: []].append(
+            ListedFile(relative: relative, identity: FileArchiveAction.FileIdentity(info)))
         }
-        continuation.resume(returning: files)
       }
     }
     return listings.withLock { listings in
