@@ -434,6 +434,20 @@ public final class SQLiteAction: BatchAction {
     }
   }
 
+  /// A key column the rule's SELECT never gives (its keys are known: a list without `*`): every
+  /// result would fail for want of it.
+  public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    guard let key, columns == nil, !context.isErrorAction, let outputs = Compiler.outputKeys(of: context.sql)
+    else { return [] }
+    return key.names.filter { name in !outputs.contains { Self.sameColumn($0, name) } }.map { name in
+      ActionConfigurationWarning(
+        key: "key",
+        message:
+          "rule '\(context.ruleName)': key column '\(name)' is not one of the SELECT's keys "
+          + "(\(outputs.joined(separator: ", "))): every result would fail for want of it")
+    }
+  }
+
   /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be
   /// opened fails each result to its error path.
   public func start() async throws { _ = sharedDatabase() }

@@ -13,17 +13,20 @@ public struct ActionBuildContext: Sendable {
   public var isErrorAction: Bool
   /// The rule's FROM filter (empty without FROM, or when the SQL did not compile).
   public var topicFilter: String
+  /// The rule's SQL as written (empty when unknown).
+  public var sql: String
 
   /// Creates a context.
   public init(
     ruleName: String, version: SQLVersion, variableNames: [String], isErrorAction: Bool = false,
-    topicFilter: String = ""
+    topicFilter: String = "", sql: String = ""
   ) {
     self.ruleName = ruleName
     self.version = version
     self.variableNames = variableNames
     self.isErrorAction = isErrorAction
     self.topicFilter = topicFilter
+    self.sql = sql
   }
 }
 

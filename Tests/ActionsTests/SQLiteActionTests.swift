@@ -1258,6 +1258,27 @@ struct SQLiteActionTests {
     #expect(humidity == [6])
   }
 
+  /// A key column the SELECT's known keys lack is said at check (every result would fail); a
+  /// SELECT whose keys are not known (`*`), or an error action (it receives records), says nothing.
+  @Test func aKeyTheSelectNeverGivesWarns() throws {
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "x.db", "table": "t", "key": ["DeviceId", "site"]}"#),
+      context: context)
+    func warnings(_ sql: String, errorAction: Bool = false) -> [String] {
+      action.configurationWarnings(
+        in: ActionBuildContext(
+          ruleName: "r", version: .default, variableNames: [], isErrorAction: errorAction, sql: sql)
+      ).map(\.message)
+    }
+    #expect(
+      warnings("SELECT deviceId, temp, upper(s) AS level FROM 'a/+'") == [
+        "rule 'r': key column 'site' is not one of the SELECT's keys (deviceId, temp, level): every result would fail for want of it"
+      ])
+    #expect(warnings("SELECT deviceId, location.site FROM 'a/+'").isEmpty)
+    #expect(warnings("SELECT *, 1 AS n FROM 'a/+'").isEmpty)
+    #expect(warnings("SELECT deviceId FROM 'a/+'", errorAction: true).isEmpty)
+  }
+
   /// `key` and `update` are checked where they are written.
   @Test func keySettingsAreChecked() throws {
     for (settings, expected) in [

@@ -506,3 +506,21 @@ struct CodeGenerator {
     }
   }
 }
+
+extension Compiler {
+  /// The top-level keys every result of `sql` has or lacks, in order, when its SELECT says them
+  /// (a list of expressions, each with its AS or its default name); nil for `SELECT *`, `SELECT
+  /// VALUE`, or a statement that does not parse.
+  public static func outputKeys(of sql: String) -> [String]? {
+    guard let statement = try? Parser.parse(sql), case .items(let items) = statement.select else {
+      return nil
+    }
+    var keys: [String] = []
+    for (position, item) in items.enumerated() {
+      guard case .expression(let expression) = item.kind else { return nil }
+      let key = item.alias?.first ?? CodeGenerator.defaultName(for: expression, position: position)
+      if !keys.contains(key) { keys.append(key) }
+    }
+    return keys
+  }
+}
