@@ -148,6 +148,9 @@ public final class SQLiteAction: BatchAction {
     return false
   }
 
+  /// The most columns a key may have (SQLite's indexes take up to 2,000; a DynamoDB key has two).
+  static let maxKeyColumns = 64
+
   /// The `key` and `update` settings, or nil without `key`; their problems go to `problems`.
   /// `columns`: the configured columns' names, which must hold every key column.
   static func rowKey(_ configuration: RuleNode, columns: [String]?, problems: inout ConfigurationProblems)
@@ -162,6 +165,12 @@ public final class SQLiteAction: BatchAction {
     if case .array(let elements) = node.kind { items = elements }
     guard !items.isEmpty, items.allSatisfy({ $0.string != nil }) else {
       problems.add("'key' must be a column name or a non-empty list of column names", at: node.position)
+      return nil
+    }
+    // Each name is compared with those before it: 100,000 took 100 s to check.
+    guard items.count <= maxKeyColumns else {
+      problems.add(
+        "a key has at most \(maxKeyColumns) columns, this one has \(items.count)", at: node.position)
       return nil
     }
     var names: [String] = []

@@ -69,19 +69,49 @@ public enum LineDiff {
   public static func unified(expected: String, actual: String) -> String {
     let left = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     let right = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    let same = { (i: Int, j: Int) in left[i].utf8.elementsEqual(right[j].utf8) }
-    // Test documents are small; a quadratic table is fine and keeps the diff minimal.
+    let same = { (a: String, b: String) in a.utf8.elementsEqual(b.utf8) }
+    // The common head and tail as they are; the table only between them.
+    var head = 0
+    while head < min(left.count, right.count), same(left[head], right[head]) { head += 1 }
+    var tail = 0
+    while tail < min(left.count, right.count) - head,
+      same(left[left.count - 1 - tail], right[right.count - 1 - tail])
+    {
+      tail += 1
+    }
+    var lines: [(mark: String, text: String)] = left[..<head].map { ("  ", $0) }
+    lines += middle(Array(left[head..<(left.count - tail)]), Array(right[head..<(right.count - tail)]), same)
+    lines += left[(left.count - tail)...].map { ("  ", $0) }
+    let removed = Set(lines.filter { $0.mark == "- " }.map { visible($0.text) })
+    let added = Set(lines.filter { $0.mark == "+ " }.map { visible($0.text) })
+    let lookAlike = removed.intersection(added)
+    return lines.map { line in
+      line.mark == "  " || !lookAlike.contains(visible(line.text))
+        ? line.mark + line.text : line.mark + spelled(line.text)
+    }.joined(separator: "\n")
+  }
+
+  /// The lines of a minimal diff of `left` and `right` (longest common subsequence); past a
+  /// million table cells (a 20,000-line document took 3 GB) every left line as removed, then
+  /// every right line as added.
+  static func middle(_ left: [String], _ right: [String], _ same: (String, String) -> Bool)
+    -> [(mark: String, text: String)]
+  {
+    guard left.count * right.count <= 1_000_000 else {
+      return left.map { ("- ", $0) } + right.map { ("+ ", $0) }
+    }
     var table = [[Int]](repeating: [Int](repeating: 0, count: right.count + 1), count: left.count + 1)
     for i in stride(from: left.count - 1, through: 0, by: -1) {
       for j in stride(from: right.count - 1, through: 0, by: -1) {
-        table[i][j] = same(i, j) ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
+        table[i][j] =
+          same(left[i], right[j]) ? table[i + 1][j + 1] + 1 : max(table[i + 1][j], table[i][j + 1])
       }
     }
     var lines: [(mark: String, text: String)] = []
     var i = 0
     var j = 0
     while i < left.count || j < right.count {
-      if i < left.count, j < right.count, same(i, j) {
+      if i < left.count, j < right.count, same(left[i], right[j]) {
         lines.append(("  ", left[i]))
         i += 1
         j += 1
@@ -93,13 +123,7 @@ public enum LineDiff {
         j += 1
       }
     }
-    let removed = Set(lines.filter { $0.mark == "- " }.map { visible($0.text) })
-    let added = Set(lines.filter { $0.mark == "+ " }.map { visible($0.text) })
-    let lookAlike = removed.intersection(added)
-    return lines.map { line in
-      line.mark == "  " || !lookAlike.contains(visible(line.text))
-        ? line.mark + line.text : line.mark + spelled(line.text)
-    }.joined(separator: "\n")
+    return lines
   }
 
   /// What a terminal shows of `text`: invisible scalars dropped, other spaces as a space, and

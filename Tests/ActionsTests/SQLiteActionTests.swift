@@ -1290,6 +1290,10 @@ struct SQLiteActionTests {
       (#""key": "a", "update": "merge""#, "'update' must be \"row\" or \"columns\""),
       (#""key": "b", "columns": {"a": "${a}"}"#, "key column 'b' is not one of 'columns'"),
       (#""key": "${deviceId}""#, #"key column '${deviceId}' is a template"#),
+      (
+        #""key": [\#((0..<65).map { "\"c\($0)\"" }.joined(separator: ","))]"#,
+        "a key has at most 64 columns, this one has 65"
+      ),
       (#""key": "${deviceId}""#, #"write "deviceId""#),
     ] {
       do {

@@ -238,6 +238,20 @@ import Testing
     #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  /// A diff of long documents stays small: the common head and tail are kept as they are, and a
+  /// middle past a million table cells is shown removed, then added (20,000 lines took 3 GB).
+  @Test(.timeLimit(.minutes(1))) func longDocumentsDiffWithoutAQuadraticTable() {
+    let expected = (0..<20_000).map { "  \($0)," }.joined(separator: "\n")
+    let actual = (1...20_000).map { "  \($0)," }.joined(separator: "\n")
+    let lines = LineDiff.unified(expected: expected, actual: actual).split(separator: "\n")
+    // No common head or tail, 400 million cells: every line removed, then every line added.
+    #expect(lines.count == 40_000 && lines[0] == "-   0," && lines[20_000] == "+   1,")
+    let edited = LineDiff.unified(
+      expected: "{\n" + expected + "\n}",
+      actual: "{\n" + expected.replacingExactly("  777,", with: "  778,") + "\n}")
+    #expect(edited.split(separator: "\n").filter { !$0.hasPrefix("  ") } == ["-   777,", "+   778,"])
+  }
+
   @Test(
     "a diff shows lines that look alike but differ (é against e + U+0301, no-break and zero-width spaces)")
   func lookAlikeLinesAreSpelledOut() {

@@ -169,6 +169,27 @@ struct CheckerTests {
       ])
   }
 
+  /// Values built by SET variables wrapping one another may nest 512 levels, as a payload: 60,000
+  /// overflowed the stack when freed. Said once, at the first variable past the limit, and at a
+  /// SELECT item that builds past it.
+  @Test func valuesNestedPastTheLimitAreRefused() throws {
+    func chain(_ count: Int, select: String = "1 AS y") -> String {
+      "SET @v0 = 1, " + (1..<count).map { "@v\($0) = [@v\($0 - 1)]" }.joined(separator: ", ")
+        + " SELECT \(select) FROM 'a'"
+    }
+    #expect(throws: Never.self) { try Compiler.compile(chain(513)) }
+    for sql in [chain(514), chain(600), chain(513, select: "[@v512] AS y")] {
+      #expect {
+        try Compiler.compile(sql)
+      } throws: { error in
+        let errors = ((error as? SQLError)?.diagnostics ?? []).filter { $0.severity == .error }
+        return errors.count == 1 && errors[0].message.contains("at most 512, as in a payload")
+      }
+    }
+    let nested = "SET @a = [[1]], @b = {'x': [@a]} SELECT (SELECT VALUE [@b] FROM arr) AS n FROM 'a'"
+    #expect(throws: Never.self) { try Compiler.compile(nested) }
+  }
+
   @Test("a wrong argument count or an invalid constant regular expression warns; the call is Undefined")
   func undefinedCallsWarn() throws {
     #expect(

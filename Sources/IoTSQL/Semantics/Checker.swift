@@ -30,10 +30,48 @@ struct Checker {
     diagnostics.append(Diagnostic(.warning, stage: .compile, message, at: range))
   }
 
+  /// The deepest nesting the values a statement builds may reach (as a payload's).
+  static let maxBuiltDepth = 512
+
+  /// How many levels the values `expression` builds can add above what it reads: an array or
+  /// object literal, or a nested query, one each; a variable, what its own value added.
+  static func builtDepth(_ expression: Expression, variables: [String: Int]) -> Int {
+    func depth(_ expression: Expression) -> Int {
+      switch expression.kind {
+      case .literal, .field, .wildcard: return 0
+      case .variable(let name): return variables[name] ?? 0
+      case .member(let base, _): return depth(base)
+      case .unary(_, let operand): return depth(operand)
+      case .cast(let operand, _, _): return depth(operand)
+      case .binary(_, let left, let right): return max(depth(left), depth(right))
+      case .call(_, let arguments): return arguments.map(depth).max() ?? 0
+      case .caseWhen(let subject, let branches, let otherwise):
+        let parts = [subject, otherwise].compactMap { $0 } + branches.flatMap { [$0.when, $0.then] }
+        return parts.map(depth).max() ?? 0
+      case .array(let elements): return 1 + (elements.map(depth).max() ?? 0)
+      case .object(let members): return 1 + (members.map { depth($0.value) }.max() ?? 0)
+      case .nested(let query):
+        var parts = [query.from] + (query.whereClause.map { [$0] } ?? [])
+        switch query.select {
+        case .value(let expression): parts.append(expression)
+        case .items(let items):
+          for item in items { if case .expression(let expression) = item.kind { parts.append(expression) } }
+        }
+        return 1 + (parts.map(depth).max() ?? 0)
+      }
+    }
+    return depth(expression)
+  }
+
   mutating func check(_ statement: Statement) {
     inStatement = true
     defer { inStatement = false }
     var seen: Set<String> = []
+    // How deep the values each variable holds can nest beyond what they read: freeing a value
+    // recurses once per level, and 60,000 levels built by SET variables wrapping one another
+    // (`SET @b = [@a], @c = [@b], ...`) overflowed the stack and stopped the process.
+    var depths: [String: Int] = [:]
+    var reportedDepth = false
     for assignment in statement.variables {
       if assignment.name.count > Self.maxVariableName {
         error(
@@ -51,6 +89,27 @@ struct Checker {
       }
       check(assignment.value)
       variables.insert(assignment.name)
+      let depth = Self.builtDepth(assignment.value, variables: depths)
+      depths[assignment.name] = depth
+      if depth > Self.maxBuiltDepth, !reportedDepth {
+        reportedDepth = true
+        error(
+          "'@\(assignment.name)' holds values nested \(depth) levels deep (array and object literals and nested "
+            + "queries around other variables): at most \(Self.maxBuiltDepth), as in a payload",
+          at: assignment.range)
+      }
+    }
+    var selected: [Expression] = []
+    switch statement.select {
+    case .value(let expression): selected = [expression]
+    case .items(let items):
+      for item in items { if case .expression(let expression) = item.kind { selected.append(expression) } }
+    }
+    for expression in selected where Self.builtDepth(expression, variables: depths) > Self.maxBuiltDepth {
+      error(
+        "this builds values nested more than \(Self.maxBuiltDepth) levels deep (array and object literals and "
+          + "nested queries around SET variables): at most \(Self.maxBuiltDepth), as in a payload",
+        at: expression.range)
     }
     if let from = statement.from {
       if !from.isQuoted || from.isDoubleQuoted {
