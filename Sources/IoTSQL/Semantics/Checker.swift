@@ -51,12 +51,7 @@ struct Checker {
       case .array(let elements): return 1 + (elements.map(depth).max() ?? 0)
       case .object(let members): return 1 + (members.map { depth($0.value) }.max() ?? 0)
       case .nested(let query):
-        var parts = [query.from] + (query.whereClause.map { [$0] } ?? [])
-        switch query.select {
-        case .value(let expression): parts.append(expression)
-        case .items(let items):
-          for item in items { if case .expression(let expression) = item.kind { parts.append(expression) } }
-        }
+        let parts = [query.from] + (query.whereClause.map { [$0] } ?? []) + query.select.expressions
         return 1 + (parts.map(depth).max() ?? 0)
       }
     }
@@ -99,13 +94,8 @@ struct Checker {
           at: assignment.range)
       }
     }
-    var selected: [Expression] = []
-    switch statement.select {
-    case .value(let expression): selected = [expression]
-    case .items(let items):
-      for item in items { if case .expression(let expression) = item.kind { selected.append(expression) } }
-    }
-    for expression in selected where Self.builtDepth(expression, variables: depths) > Self.maxBuiltDepth {
+    for expression in statement.select.expressions
+    where Self.builtDepth(expression, variables: depths) > Self.maxBuiltDepth {
       error(
         "this builds values nested more than \(Self.maxBuiltDepth) levels deep (array and object literals and "
           + "nested queries around SET variables): at most \(Self.maxBuiltDepth), as in a payload",

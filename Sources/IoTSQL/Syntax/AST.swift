@@ -80,6 +80,20 @@ public enum SelectClause: Sendable, Equatable {
   case items([SelectItem])
 }
 
+extension SelectClause {
+  /// The expressions it evaluates, in order (`*` items are none).
+  public var expressions: [Expression] {
+    switch self {
+    case .value(let expression): return [expression]
+    case .items(let items):
+      return items.compactMap {
+        if case .expression(let expression) = $0.kind { return expression }
+        return nil
+      }
+    }
+  }
+}
+
 /// One item of a SELECT list.
 public struct SelectItem: Sendable, Equatable {
   /// `*` or an expression.
