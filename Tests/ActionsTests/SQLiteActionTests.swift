@@ -598,9 +598,37 @@ struct SQLiteActionTests {
     #expect(rows == [[1, 2]])
   }
 
-  /// Rows with the same columns go in groups of `rowsPerStatement` per INSERT, the rest one by one;
-  /// every row lands once, in order, with its own values, whatever the grouping. A row failing
-  /// inside a group fails alone: the batch is written again row by row.
+  /// Performs `batch(index)` on each action while a first write holds their shared connection, so
+  /// all wait behind it and share the next transaction; returns each action's results and the
+  /// group transactions run meanwhile (the holding one included).
+  func batchesBehindAHeldWrite(
+    _ actions: [SQLiteAction], _ batch: @escaping @Sendable (Int) -> [ActionInput]
+  ) async throws -> (results: [Int: [ActionError?]], transactions: Int) {
+    let shared = actions[0].sharedDatabase()
+    let queue = try actions[0].openQueue()
+    let release = DispatchSemaphore(value: 0)
+    let before = shared.groupTransactions.load(ordering: .relaxed)
+    let holding = Task { try await shared.groupWrite(through: queue) { _ in release.wait() } }
+    let batches = Task {
+      await withTaskGroup(of: (Int, [ActionError?]).self) { group in
+        for (index, action) in actions.enumerated() {
+          group.addTask { (index, await action.performBatch(batch(index))) }
+        }
+        var results: [Int: [ActionError?]] = [:]
+        for await (index, result) in group { results[index] = result }
+        return results
+      }
+    }
+    for _ in 0..<500 where shared.waitingWrites.withLock({ $0.writes.count }) < actions.count {
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    #expect(shared.waitingWrites.withLock { $0.writes.count } == actions.count)
+    release.signal()
+    try await holding.value
+    let results = await batches.value
+    return (results, shared.groupTransactions.load(ordering: .relaxed) - before)
+  }
+
   /// The batches of several actions writing one database while a transaction runs go into the
   /// next one together, each in a savepoint: one action's failing batch is rolled back alone.
   @Test(.timeLimit(.minutes(1))) func actionsSharingADatabaseCommitTogether() async throws {
@@ -616,37 +644,14 @@ struct SQLiteActionTests {
     }
     let shared = actions[0].sharedDatabase()
     #expect(actions.allSatisfy { $0.sharedDatabase() === shared })
-    // A first write holds the connection until the eight batches wait behind it.
-    let queue = try actions[0].openQueue()
-    let release = DispatchSemaphore(value: 0)
-    let before = shared.groupTransactions.load(ordering: .relaxed)
-    let holding = Task {
-      try await shared.groupWrite(through: queue) { _ in release.wait() }
+    let (results, transactions) = try await batchesBehindAHeldWrite(actions) { index in
+      // Action 3's rows lack the NOT NULL deviceId.
+      let row = index == 3 ? object([("temp", .int(1))]) : object([("deviceId", .string("d\(index)"))])
+      return [input(row, json: ""), input(row, json: "")]
     }
-    let batches = Task {
-      await withTaskGroup(of: (Int, [ActionError?]).self) { group in
-        for (index, action) in actions.enumerated() {
-          group.addTask {
-            // Action 3's rows lack the NOT NULL deviceId.
-            let row = index == 3 ? object([("temp", .int(1))]) : object([("deviceId", .string("d\(index)"))])
-            return (index, await action.performBatch([input(row, json: ""), input(row, json: "")]))
-          }
-        }
-        var results: [Int: [ActionError?]] = [:]
-        for await (index, result) in group { results[index] = result }
-        return results
-      }
-    }
-    for _ in 0..<500 where shared.waitingWrites.withLock({ $0.writes.count }) < 8 {
-      try await Task.sleep(nanoseconds: 10_000_000)
-    }
-    #expect(shared.waitingWrites.withLock { $0.writes.count } == 8)
-    release.signal()
-    try await holding.value
-    let results = await batches.value
     // The holding one, then one for the eight (the failing batch is then written again row by row,
     // outside the group).
-    #expect(shared.groupTransactions.load(ordering: .relaxed) - before == 2)
+    #expect(transactions == 2)
     for index in 0..<8 where index != 3 { #expect(results[index] == [nil, nil], "\(index)") }
     #expect(results[3]?.allSatisfy { $0?.kind == .permanent && $0!.message.contains("NOT NULL") } == true)
     for action in actions { await action.shutdown() }
@@ -672,26 +677,9 @@ struct SQLiteActionTests {
           #"{"database": "\#(folder)/iot.db", "table": "\#(index == 0 ? "strict_t" : "t\(index)")"}"#),
         context: context)
     }
-    let shared = actions[0].sharedDatabase()
-    let queue = try actions[0].openQueue()
-    let release = DispatchSemaphore(value: 0)
-    let holding = Task { try await shared.groupWrite(through: queue) { _ in release.wait() } }
-    let batches = Task {
-      await withTaskGroup(of: (Int, [ActionError?]).self) { group in
-        for (index, action) in actions.enumerated() {
-          group.addTask { (index, await action.performBatch([input(object([("u", .int(1))]), json: "")])) }
-        }
-        var results: [Int: [ActionError?]] = [:]
-        for await (index, result) in group { results[index] = result }
-        return results
-      }
+    let (results, _) = try await batchesBehindAHeldWrite(actions) { _ in
+      [input(object([("u", .int(1))]), json: "")]
     }
-    for _ in 0..<500 where shared.waitingWrites.withLock({ $0.writes.count }) < 4 {
-      try await Task.sleep(nanoseconds: 10_000_000)
-    }
-    release.signal()
-    try await holding.value
-    let results = await batches.value
     #expect(results[0]?.first??.kind == .permanent && results[0]?.first??.message.contains("UNIQUE") == true)
     for index in 1..<4 {
       let error = try #require(results[index]?.first ?? nil)
@@ -703,6 +691,9 @@ struct SQLiteActionTests {
     for action in actions { await action.shutdown() }
   }
 
+  /// Rows with the same columns go in groups of `rowsPerStatement` per INSERT, the rest one by one;
+  /// every row lands once, in order, with its own values, whatever the grouping. A row failing
+  /// inside a group fails alone: the batch is written again row by row.
   @Test func rowsAreInsertedInGroupsAndOneBadRowFailsAlone() async throws {
     let (action, path) = try await actionOnNewTable(
       "g", columns: "(n INTEGER CHECK (n <> 77), label TEXT, extra TEXT)", file: "groups.db")
