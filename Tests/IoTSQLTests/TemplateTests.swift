@@ -92,6 +92,29 @@ struct TemplateTests {
     #expect(template.render(context: EvaluationContext(topic: "s/d1", payload: [])) == "archive/d1/x.jsonl")
   }
 
+  /// Each part's diagnostics and source map carry the line and column of the whole text, with
+  /// multi-byte characters and line breaks before it (the parts share one walk over the text).
+  @Test func laterPartsKeepTheirPositions() throws {
+    let text = "caf\u{E9}/${topic(1)}\n\u{1F600}${upper(x)}/${nofunc(1)}"
+    do {
+      _ = try Template.compile(text)
+      Issue.record("compiled")
+    } catch {
+      #expect(error.first.range.start.line == 2)
+      #expect(error.first.range.start.column == 16)
+      #expect(error.first.range.start.offset == Array(text.utf8).count - 10)
+      #expect(error.first.message.contains("nofunc"))
+    }
+    let template = try Template.compile("a\n\u{E9}${x}${y}")
+    guard case .expression(let second) = template.parts.last else {
+      Issue.record("no expression")
+      return
+    }
+    let range = second.sourceRange(at: 0)
+    #expect(range.start.line == 2)
+    #expect(range.start.column == 8)
+  }
+
   /// A prefix comes first in the one string rendered, for templates with parts and without.
   @Test func renderingAfterAPrefix() throws {
     let context = EvaluationContext(topic: "s/caf\u{E9}", payload: Array(#"{"n":"\u00e9\n"}"#.utf8))

@@ -108,7 +108,10 @@ public struct Template: Sendable {
   {
     var renderers: [Renderer] = []
     var programs: [Program] = []
-    let bytes = Array(text.utf8)
+    // One walk over the text gives every part's line and column (a lexer started afresh at each
+    // `${` walked the text from its start: 200,000 parts took minutes).
+    var cursor = Lexer(text)
+    let bytes = cursor.bytes
     var literalStart = 0
     var index = 0
     while index < bytes.count {
@@ -116,7 +119,8 @@ public struct Template: Sendable {
         if index > literalStart {
           renderers.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
         }
-        let (expression, end) = try Parser.parseTemplateExpression(in: text, from: index + 2)
+        cursor.advance(to: index + 2)
+        let (expression, end) = try Parser.parseTemplateExpression(startingAt: cursor, offset: index + 2)
         let program = try Compiler.compileExpression(
           expression, source: text, version: version, variables: variables)
         renderers.append(shortcut(expression, program: programs.count) ?? .program(programs.count))

@@ -34,6 +34,14 @@ public struct Lexer: Sendable {
     while self.offset < target { step() }
   }
 
+  /// Moves forward to byte `target` of the text (clamped to it; never backwards), counting lines
+  /// and columns on the way: a caller that visits several places in order, as a template's
+  /// `${...}` parts, walks the text once instead of once per place.
+  mutating func advance(to target: Int) {
+    let target = min(target, bytes.count)
+    while offset < target { step() }
+  }
+
   /// Every token of `source`, the final `.end` included; throws at the first lexical error.
   public static func tokens(of source: String) throws(SQLError) -> [Token] {
     var lexer = Lexer(source)

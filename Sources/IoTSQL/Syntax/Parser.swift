@@ -57,7 +57,15 @@ public struct Parser {
   public static func parseTemplateExpression(
     in text: String, from offset: Int
   ) throws(SQLError) -> (expression: Expression, end: Int) {
-    let lexer = Lexer(text, from: offset)
+    try parseTemplateExpression(startingAt: Lexer(text, from: offset), offset: offset)
+  }
+
+  /// ``parseTemplateExpression(in:from:)`` with a lexer already at `offset` (a template walks its
+  /// text once for all its parts).
+  static func parseTemplateExpression(
+    startingAt lexer: Lexer, offset: Int
+  ) throws(SQLError) -> (expression: Expression, end: Int) {
+    let text = lexer.source
     var parser = Parser(lexer, openingDescription: "'${'")
     guard lexer.offset == offset else {
       throw parser.error(
