@@ -2,8 +2,9 @@ import Foundation
 import RulesEngine
 import Synchronization
 
-/// The last error path: error records appended as JSON lines to one file, each write fsynced. A
-/// file moved away or deleted meanwhile is followed by a new one at the same path.
+/// The last error path: error records appended as JSON lines to one file, each record fsynced
+/// before its write returns (those that arrive together share an fsync). A file moved away or
+/// deleted meanwhile is followed by a new one at the same path.
 public final class DeadLetterFile: DeadLetterSink {
   /// The file.
   public let path: String
@@ -43,22 +44,74 @@ public final class DeadLetterFile: DeadLetterSink {
     }
   }
 
-  /// Appends one record and fsyncs.
+  /// Records waiting for the writing thread: each caller's lines, with the caller waiting for
+  /// their outcomes.
+  struct Waiting {
+    var requests: [(lines: [[UInt8]], caller: CheckedContinuation<[ActionError?], Never>)] = []
+    /// Whether a drain is scheduled or running on `queue`.
+    var draining = false
+  }
+  let waiting = Mutex(Waiting())
+
+  /// Appends one record and fsyncs. Records that arrive while an fsync runs are written together
+  /// after it and share the next one (a failing action sends a record per message, and an fsync
+  /// each held the whole pipeline to a few hundred messages a second).
   public func write(_ record: ErrorRecord) async throws {
-    let line = Array((record.json + "\n").utf8)
-    let operations = self.operations.withLock { $0 }
-    let outcome = await withCheckedContinuation {
-      (written: CheckedContinuation<Result<Void, ActionError>, Never>) in
-      queue.async {
-        written.resume(
-          returning: Result { () throws(ActionError) in try self.append(line, operations: operations) })
-      }
-    }
-    try outcome.get()
+    if let error = await written([Array((record.json + "\n").utf8)])[0] { throw error }
   }
 
-  /// Appends `line` and fsyncs (on `queue`).
-  private func append(_ line: [UInt8], operations: FileOperations) throws(ActionError) {
+  /// Appends `records` in their order and fsyncs, sharing the fsync with whatever else waits; when
+  /// that fails, each record is written alone, so that one that cannot be (too large for the
+  /// space left) fails by itself.
+  public func write(_ records: [ErrorRecord]) async -> [(any Error)?] {
+    if records.isEmpty { return [] }
+    return await written(records.map { Array(($0.json + "\n").utf8) })
+  }
+
+  /// Queues `lines` for the writing thread and waits for their outcomes.
+  private func written(_ lines: [[UInt8]]) async -> [ActionError?] {
+    await withCheckedContinuation { (caller: CheckedContinuation<[ActionError?], Never>) in
+      let starts = waiting.withLock { waiting in
+        waiting.requests.append((lines, caller))
+        defer { waiting.draining = true }
+        return !waiting.draining
+      }
+      if starts { queue.async { self.drain() } }
+    }
+  }
+
+  /// Writes what waits, a group at a time, until nothing does (on `queue`).
+  private func drain() {
+    while true {
+      let requests = waiting.withLock { waiting in
+        defer { waiting = Waiting(draining: !waiting.requests.isEmpty) }
+        return waiting.requests
+      }
+      if requests.isEmpty { return }
+      let operations = self.operations.withLock { $0 }
+      let lines = requests.flatMap(\.lines)
+      var failure: ActionError?
+      do throws(ActionError) { try append(lines, operations: operations) } catch { failure = error }
+      for request in requests {
+        guard failure != nil, lines.count > 1 else {
+          request.caller.resume(returning: Array(repeating: failure, count: request.lines.count))
+          continue
+        }
+        request.caller.resume(
+          returning: request.lines.map { line in
+            do throws(ActionError) {
+              try append([line], operations: operations)
+              return nil
+            } catch {
+              return error
+            }
+          })
+      }
+    }
+  }
+
+  /// Appends `lines` and fsyncs once (on `queue`); when either fails, none of them stays.
+  private func append(_ lines: [[UInt8]], operations: FileOperations) throws(ActionError) {
     try descriptor.withLock { fd throws(ActionError) in
       // The file may have been moved away or deleted since it was opened (logrotate without
       // copytruncate, an operator's `rm`): records written to the old file would be lost from
@@ -75,13 +128,24 @@ public final class DeadLetterFile: DeadLetterSink {
         // A new file (and new folders) must reach the disk with the record's fsync.
         try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
       }
-      // A failed write leaves no part of the record behind: the retry writes it whole.
+      // A failed write leaves no part of the records behind: the retry writes them whole.
       let sizeBefore = lseek(fd, 0, SEEK_END)
-      try FileSystem.writeAll(fd, line, path: path, operations: operations)
+      var buffer: [UInt8] = []
+      for (index, line) in lines.enumerated() {
+        buffer += line
+        guard buffer.count >= Self.writeSize || index == lines.count - 1 else { continue }
+        do throws(ActionError) {
+          try FileSystem.writeAll(fd, buffer, path: path, operations: operations)
+        } catch {
+          if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
+          throw error
+        }
+        buffer.removeAll(keepingCapacity: true)
+      }
       if operations.sync(fd) != 0 {
         let code = errno
         // A pipe or a terminal (`--dead-letter /dev/stdout`) has nothing to sync and says EINVAL:
-        // the record was written.
+        // the records were written.
         var info = stat()
         if code == EINVAL, fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG { return }
         // Nor does a record whose fsync failed stay: the retry writes it again, and a copy left
@@ -91,6 +155,9 @@ public final class DeadLetterFile: DeadLetterSink {
       }
     }
   }
+
+  /// The most bytes of records one `write` call takes.
+  static let writeSize = 1 << 20
 
   /// The file at `path` opened with `flags` to append records, a line a killed process left
   /// unfinished ended first (``FileSystem/endCutLine(_:path:operations:)``); nothing stays open when
@@ -273,7 +340,8 @@ enum FileSystem {
   /// Ends a line a killed process left unfinished. When the regular file `fd` appends to (just
   /// opened at `path`) is not empty and its last byte is no newline (a kill -9 in the middle of a
   /// write leaves part of a line), a newline is appended, so the next line starts on its own
-  /// instead of being glued to the part, which a line reader would refuse along with it. Nothing
+  /// instead of being glued to the part, which a line reader would refuse along with it, and a
+  /// warning names the file and the part's offset and length. Nothing
   /// is cut: the part stays, a line of its own (its message was not acknowledged: a replay or Kafka
   /// delivers it again; MQTT had its PUBACK already). A writer that appends one line in several
   /// writes could have its line split by this newline; the daemon writes each line in one.
@@ -293,6 +361,34 @@ enum FileSystem {
     var last: UInt8 = 0
     guard pread(reader, &last, 1, read.st_size - 1) == 1, last != 0x0A else { return }
     try writeAll(fd, [0x0A], path: path, operations: operations)
+    // Said once, where the part is, so that whoever reads the file knows that line is no record.
+    let start = lineStart(reader, before: Int(read.st_size))
+    FileArchiveAction.logger.warning(
+      "\(path): its last line had no line break, the part of a line a write cut short (a process killed while writing, a full disk): ended it, so the next line starts its own; that line is no whole record",
+      metadata: [
+        "file": "\(path)",
+        "offset": start.map { .stringConvertible($0) } ?? "more than \(lineSearchLimit) bytes before the end",
+        "bytes": start.map { .stringConvertible(Int(read.st_size) - $0) } ?? "more than \(lineSearchLimit)",
+      ])
+  }
+
+  /// How far back ``lineStart(_:before:)`` looks for a line break.
+  static let lineSearchLimit = 16 << 20
+
+  /// The offset where the line that ends at `end` starts (just past the line break before it, or
+  /// 0), looking back at most ``lineSearchLimit`` bytes; nil when it starts before that or a
+  /// read fails.
+  static func lineStart(_ fd: Int32, before end: Int) -> Int? {
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    var position = end
+    while position > 0, end - position < lineSearchLimit {
+      let count = min(buffer.count, position)
+      let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(position - count)) }
+      guard got == count else { return nil }
+      if let index = buffer[..<count].lastIndex(of: 0x0A) { return position - count + index + 1 }
+      position -= count
+    }
+    return position == 0 ? 0 : nil
   }
 
   /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,

@@ -1376,7 +1376,8 @@ public final class Dispatcher: Sendable {
       let sent = await sendToErrorAction(errorAction, records, of: rules)
       for (pending, wasSent) in zip(records, sent) where !wasSent { ok[pending.rule] = false }
     }
-    for pending in deadLetters where !(await writeDeadLetter(pending.record, origins: pending.origins)) {
+    let written = await writeDeadLetters(deadLetters.map { ($0.record, $0.origins) })
+    for (pending, wasWritten) in zip(deadLetters, written) where !wasWritten {
       ok[pending.rule] = false
     }
     for (index, (tracker, _)) in rules.enumerated() { tracker.ruleFinished(ok: ok[index], dispatcher: self) }
@@ -1425,12 +1426,10 @@ public final class Dispatcher: Sendable {
     }
     let written = outcomes.reduce(0) { $0 + ($1 == nil ? 1 : 0) }
     if written > 0 { statistics.withLock { $0.errorRecords += written } }
-    var sent: [Bool] = []
-    for (pending, outcome) in zip(records, outcomes) {
-      guard let error = outcome else {
-        sent.append(true)
-        continue
-      }
+    var sent = [Bool](repeating: true, count: records.count)
+    var deadRecords: [(index: Int, record: ErrorRecord, origins: [ConfiguredAction])] = []
+    for (index, (pending, outcome)) in zip(records, outcomes).enumerated() {
+      guard let error = outcome else { continue }
       // Never retried into itself: the record, with the error action's own failure, goes to the
       // dead-letter file; like an action's failures, the log lines are capped per rule and error
       // action (a storm wrote one line a record).
@@ -1451,9 +1450,47 @@ public final class Dispatcher: Sendable {
           failedAction: errorAction.action.actionName,
           failedResource: error.resource ?? errorAction.action.resource,
           errorMessage: error.message))
-      sent.append(await writeDeadLetter(deadRecord, origins: pending.origins))
+      deadRecords.append((index, deadRecord, pending.origins))
     }
+    let deadLettered = await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) })
+    for (dead, wasWritten) in zip(deadRecords, deadLettered) { sent[dead.index] = wasWritten }
     return sent
+  }
+
+  /// Writes `records` to the dead-letter file together, in their order (they share its fsyncs);
+  /// each that fails goes on alone through ``writeDeadLetter(_:origins:)``. For each, whether it
+  /// was written.
+  func writeDeadLetters(_ records: [(record: ErrorRecord, origins: [ConfiguredAction])]) async -> [Bool] {
+    if records.count < 2 {
+      return records.isEmpty ? [] : [await writeDeadLetter(records[0].record, origins: records[0].origins)]
+    }
+    let outcomes = await deadLetter.write(records.map(\.record))
+    var written: [Bool] = []
+    for (pending, outcome) in zip(records, outcomes) {
+      if outcome == nil {
+        deadLettered(origins: pending.origins)
+        written.append(true)
+      } else {
+        written.append(await writeDeadLetter(pending.record, origins: pending.origins))
+      }
+    }
+    return written
+  }
+
+  /// Counts a record the dead-letter file took; the daemon is healthy again once no record is held.
+  func deadLettered(origins: [ConfiguredAction]) {
+    for configured in origins { configured.counters.deadLettered.add() }
+    statistics.withLock { $0.deadLettered += 1 }
+    if deadLetterFailingHint.load(ordering: .acquiring) {
+      deadLetterFailing.withLock { failing in
+        // Healthy again only once no record is held: another record's success (a small one
+        // where a large one does not fit) says nothing of the held one.
+        guard failing, heldRecords.load(ordering: .relaxed) == 0 else { return }
+        failing = false
+        deadLetterFailingHint.store(false, ordering: .releasing)
+        health.clear(Self.deadLetterComponent)
+      }
+    }
   }
 
   /// Writes `record` to the dead-letter file. When the write fails, the record is held: its
@@ -1471,22 +1508,11 @@ public final class Dispatcher: Sendable {
       attempts += 1
       do {
         try await deadLetter.write(record)
-        for configured in origins { configured.counters.deadLettered.add() }
-        statistics.withLock { $0.deadLettered += 1 }
         if held {
           heldRecords.subtract(1, ordering: .relaxed)
           held = false
         }
-        if deadLetterFailingHint.load(ordering: .acquiring) {
-          deadLetterFailing.withLock { failing in
-            // Healthy again only once no record is held: another record's success (a small one
-            // where a large one does not fit) says nothing of the held one.
-            guard failing, heldRecords.load(ordering: .relaxed) == 0 else { return }
-            failing = false
-            deadLetterFailingHint.store(false, ordering: .releasing)
-            health.clear(Self.deadLetterComponent)
-          }
-        }
+        deadLettered(origins: origins)
         if attempts > 1 {
           logger.notice(
             "dead-letter write succeeded after failing: the held message is acknowledged",

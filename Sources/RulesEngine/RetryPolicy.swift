@@ -45,4 +45,23 @@ public protocol EngineClock: AnyObject, Sendable {
 public protocol DeadLetterSink: Sendable {
   /// Writes one record durably, or throws.
   func write(_ record: ErrorRecord) async throws
+  /// Writes `records` durably, in their order; for each, nil when written, else why not. A sink
+  /// that can make several durable at once (one fsync) does so; by default they go one at a time.
+  func write(_ records: [ErrorRecord]) async -> [(any Error)?]
+}
+
+extension DeadLetterSink {
+  /// One record at a time, through ``write(_:)-(ErrorRecord)``.
+  public func write(_ records: [ErrorRecord]) async -> [(any Error)?] {
+    var outcomes: [(any Error)?] = []
+    for record in records {
+      do {
+        try await write(record)
+        outcomes.append(nil)
+      } catch {
+        outcomes.append(error)
+      }
+    }
+    return outcomes
+  }
 }

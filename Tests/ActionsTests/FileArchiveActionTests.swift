@@ -942,6 +942,16 @@ struct FileArchiveActionTests {
       try String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)
     }
     #expect(try text("cut.jsonl") == "{\"a\":1}\n{\"a\":\n{\"b\":2}\n")
+    // The warning's offset of the part: just past the line break before it, or the file's start.
+    for (content, start) in [
+      ("{\"a\":1}\n{\"a\":", 8), ("{\"a\":", 0), (String(repeating: "x\n", count: 70_000) + "y", 140_000),
+    ] {
+      let path = "\(folder)/part.jsonl"
+      try content.write(toFile: path, atomically: false, encoding: .utf8)
+      let fd = Glibc.open(path, O_RDONLY)
+      #expect(FileSystem.lineStart(fd, before: content.utf8.count) == start)
+      Glibc.close(fd)
+    }
     #expect(try text("whole.jsonl") == "{\"a\":1}\n{\"b\":2}\n")
     #expect(try text("empty.jsonl") == "{\"b\":2}\n")
 
@@ -980,6 +990,93 @@ struct FileArchiveActionTests {
     sink.operations.withLock { $0 = .system }
     try await sink.write(record)
     #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2)
+  }
+
+  static func deadRecord(_ name: String, payload: String = "AQID") -> ErrorRecord {
+    ErrorRecord(
+      ruleName: name, topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: payload,
+      failures: [],
+      timestamp: 0, origin: "test")
+  }
+
+  /// The rule names of the records in a dead-letter file, in its order.
+  static func deadRuleNames(_ path: String) throws -> [String] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
+      guard case .object(let object)? = try? JSONReader.parse(Array(line.utf8)),
+        case .string(let name)? = object["ruleName"]
+      else { return "?" }
+      return name
+    }
+  }
+
+  /// Records written together take one fsync, in their order; records written one by one while an
+  /// fsync runs share the next one.
+  @Test func deadLetterRecordsWrittenTogetherShareAnFsync() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    try await sink.write(Self.deadRecord("first"))
+    let syncs = Mutex(0)
+    sink.operations.withLock {
+      $0 = FileOperations(
+        write: FileOperations.system.write,
+        sync: { descriptor in
+          let call = syncs.withLock { count in
+            defer { count += 1 }
+            return count
+          }
+          if call == 1 {
+            // The second fsync lasts until 20 more records wait (at most 10 s).
+            for _ in 0..<1_000 where sink.waiting.withLock({ $0.requests.count }) < 20 { usleep(10_000) }
+          }
+          return fsync(descriptor)
+        })
+    }
+    let names = (0..<50).map { "batch\($0)" }
+    let outcomes = await sink.write(names.map { Self.deadRecord($0) })
+    #expect(outcomes.allSatisfy { $0 == nil })
+    #expect(syncs.withLock { $0 } == 1)
+    // One record, then 20 more while its fsync runs: two fsyncs more.
+    let first = Task { try await sink.write(Self.deadRecord("lone")) }
+    for _ in 0..<1_000 where syncs.withLock({ $0 }) < 2 { usleep(1_000) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for index in 0..<20 { group.addTask { try await sink.write(Self.deadRecord("later\(index)")) } }
+      try await group.waitForAll()
+    }
+    try await first.value
+    #expect(syncs.withLock { $0 } == 3)
+    let written = try Self.deadRuleNames(path)
+    #expect(Array(written.prefix(52)) == ["first"] + names + ["lone"])
+    #expect(Set(written.dropFirst(52)) == Set((0..<20).map { "later\($0)" }))
+  }
+
+  /// When a group's write or fsync fails, each of its records is written alone: one too large for
+  /// the space left fails by itself, the others are written once, in their order.
+  @Test func aDeadLetterGroupThatFailsIsWrittenRecordByRecord() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    try await sink.write(Self.deadRecord("first"))
+    sink.operations.withLock {
+      $0 = FileOperations(
+        write: { descriptor, bytes, count in
+          if count > 4_000 {
+            errno = ENOSPC
+            return -1
+          }
+          return Glibc.write(descriptor, bytes, count)
+        }, sync: FileOperations.system.sync)
+    }
+    let big = String(repeating: "A", count: 8_000)
+    let outcomes = await sink.write([
+      Self.deadRecord("a"), Self.deadRecord("big", payload: big), Self.deadRecord("b"),
+    ])
+    #expect(outcomes[0] == nil && outcomes[2] == nil)
+    #expect("\(outcomes[1].map { "\($0)" } ?? "")".contains("No space left"))
+    #expect(try Self.deadRuleNames(path) == ["first", "a", "b"])
+
+    sink.operations.withLock { $0 = Self.failingSyncs { $0 == 0 } }
+    let retried = await sink.write([Self.deadRecord("c"), Self.deadRecord("d")])
+    #expect(retried.allSatisfy { $0 == nil })
+    #expect(try Self.deadRuleNames(path) == ["first", "a", "b", "c", "d"])
   }
 
   /// logrotate without copytruncate (rename), or a deleted file: the next record goes to a new file
