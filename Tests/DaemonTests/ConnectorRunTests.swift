@@ -357,6 +357,8 @@ struct ConnectorRunTests {
     #expect(await eventually(within: 30) { count(database, "SELECT count(*) FROM counts") == 20 })
     first.signal(SIGTERM)
     #expect(await first.wait(seconds: 60) == 0, "\(first.stderr)")
+    // Each start says whether the broker kept a session for the client id.
+    #expect(first.stderr.contains("the broker holds no session for this client id"), "\(first.stderr)")
 
     // The daemon is down: the broker keeps these in the persistent session.
     try await publish(sender, (20..<70).map { ("plant/b/count", #"{"n": \#($0)}"#) })
@@ -366,6 +368,7 @@ struct ConnectorRunTests {
       "\(second.stderr)")
     second.signal(SIGTERM)
     #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(second.stderr.contains("the broker kept this client id's session"), "\(second.stderr)")
     #expect(count(database, "SELECT min(n) FROM counts") == 0)
     #expect(count(database, "SELECT max(n) FROM counts") == 69)
   }

@@ -52,6 +52,8 @@ final class MQTTConnection: @unchecked Sendable {
   private struct State {
     var connected = false
     var connectedBefore = false
+    /// The CONNACK's session-present flag of the last accepted connection.
+    var sessionPresent = false
     /// When the connection dropped, while it is down: publishes wait for the reconnect until
     /// `awayWaitSeconds` after it, together, not each for its own full wait.
     var awaySince: ContinuousClock.Instant?
@@ -384,7 +386,16 @@ final class MQTTConnection: @unchecked Sendable {
     // A stop while waiting is a stop, not a failure to connect (it exited 74 with an error).
     if case .failure = result, Task.isCancelled { throw CancellationError() }
     try result.get()
-    logger.info("connected to \(options)")
+    logger.info("connected to \(options)\(sessionNote(present: state.withLock { $0.sessionPresent }))")
+  }
+
+  /// What the CONNACK said of a persistent session, for the log line of a start: after a stop or a
+  /// crash, whether what the broker queued meanwhile comes now or was not kept.
+  func sessionNote(present: Bool) -> String {
+    guard options.persistentSession else { return "" }
+    return present
+      ? "; the broker kept this client id's session: what it queued while the daemon was away arrives now"
+      : "; the broker holds no session for this client id (a first start, or a session expired or not kept across a broker restart): nothing published while the daemon was away will arrive"
   }
 
   private func connectOnce() -> Int32 {
@@ -429,6 +440,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.connected = true
         state.connectedBefore = true
         state.awaySince = nil
+        state.sessionPresent = flags & 1 == 1
       }
       if state.awaySince != nil {
         // Back in time: the publishes libmosquitto sends again wait for their PUBACK anew.
@@ -448,7 +460,7 @@ final class MQTTConnection: @unchecked Sendable {
     resubscribe(filters)
     if reconnect {
       logger.info(
-        "reconnected to \(options.url) as client id '\(options.clientID)' (session present: \(flags & 1 == 1))"
+        "reconnected to \(options.url) as client id '\(options.clientID)'\(sessionNote(present: flags & 1 == 1))"
       )
     }
     health?.clear(healthComponent)
