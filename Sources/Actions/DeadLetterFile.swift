@@ -90,69 +90,98 @@ public final class DeadLetterFile: DeadLetterSink {
       if requests.isEmpty { return }
       let operations = self.operations.withLock { $0 }
       let lines = requests.flatMap(\.lines)
-      var failure: ActionError?
-      do throws(ActionError) { try append(lines, operations: operations) } catch { failure = error }
+      let (written, failure) = append(lines, operations: operations)
+      var first = 0
       for request in requests {
-        guard failure != nil, lines.count > 1 else {
-          request.caller.resume(returning: Array(repeating: failure, count: request.lines.count))
+        defer { first += request.lines.count }
+        guard let failure else {
+          request.caller.resume(returning: Array(repeating: nil, count: request.lines.count))
           continue
         }
-        request.caller.resume(
-          returning: request.lines.map { line in
-            do throws(ActionError) {
-              try append([line], operations: operations)
-              return nil
-            } catch {
-              return error
-            }
-          })
+        // Lines a pipe's reader took before the failure were delivered; the rest of a group that
+        // failed is written record by record, so that one that cannot be (too large for the
+        // space left) fails by itself. Once one of a caller's records fails, its later ones are
+        // not tried: they would reach the file before it (the caller writes them after it).
+        var outcomes: [ActionError?] = []
+        var failed: ActionError?
+        for (offset, line) in request.lines.enumerated() {
+          if first + offset < written {
+            outcomes.append(nil)
+          } else if let failed {
+            outcomes.append(failed)
+          } else if lines.count == 1 {
+            failed = failure
+            outcomes.append(failure)
+          } else {
+            failed = append([line], operations: operations).error
+            outcomes.append(failed)
+          }
+        }
+        request.caller.resume(returning: outcomes)
       }
     }
   }
 
-  /// Appends `lines` and fsyncs once (on `queue`); when either fails, none of them stays.
-  private func append(_ lines: [[UInt8]], operations: FileOperations) throws(ActionError) {
-    try descriptor.withLock { fd throws(ActionError) in
-      // The file may have been moved away or deleted since it was opened (logrotate without
-      // copytruncate, an operator's `rm`): records written to the old file would be lost from
-      // view, so a descriptor that no longer names the file at `path` is closed and the path opened anew.
-      if fd >= 0, FileArchiveAction.currentState(of: fd, at: path) == nil {
-        close(fd)
-        fd = -1
-      }
-      if fd < 0 {
-        let folders = try FileSystem.makeParentFolders(of: path)
-        var info = stat()
-        let existed = stat(path, &info) == 0
-        fd = try openForRecords(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, operations: operations)
-        // A new file (and new folders) must reach the disk with the record's fsync.
-        try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
-      }
-      // A failed write leaves no part of the records behind: the retry writes them whole.
-      let sizeBefore = lseek(fd, 0, SEEK_END)
-      var buffer: [UInt8] = []
-      for (index, line) in lines.enumerated() {
-        buffer += line
-        guard buffer.count >= Self.writeSize || index == lines.count - 1 else { continue }
-        do throws(ActionError) {
-          try FileSystem.writeAll(fd, buffer, path: path, operations: operations)
-        } catch {
-          if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
-          throw error
+  /// Appends `lines` and fsyncs once (on `queue`): how many lines were written, all of them unless
+  /// something failed. On a regular file a failure leaves none of them (the file is cut back to
+  /// its size before them): 0; on a pipe, the lines before the one whose write failed were read.
+  private func append(_ lines: [[UInt8]], operations: FileOperations) -> (written: Int, error: ActionError?) {
+    do throws(ActionError) {
+      return try descriptor.withLock { fd throws(ActionError) in
+        // The file may have been moved away or deleted since it was opened (logrotate without
+        // copytruncate, an operator's `rm`): records written to the old file would be lost from
+        // view, so a descriptor that no longer names the file at `path` is closed and the path
+        // opened anew.
+        if fd >= 0, FileArchiveAction.currentState(of: fd, at: path) == nil {
+          close(fd)
+          fd = -1
         }
-        buffer.removeAll(keepingCapacity: true)
-      }
-      if operations.sync(fd) != 0 {
-        let code = errno
-        // A pipe or a terminal (`--dead-letter /dev/stdout`) has nothing to sync and says EINVAL:
-        // the records were written.
+        if fd < 0 {
+          let folders = try FileSystem.makeParentFolders(of: path)
+          var info = stat()
+          let existed = stat(path, &info) == 0
+          fd = try openForRecords(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, operations: operations)
+          // A new file (and new folders) must reach the disk with the record's fsync.
+          try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
+        }
         var info = stat()
-        if code == EINVAL, fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG { return }
-        // Nor does a record whose fsync failed stay: the retry writes it again, and a copy left
-        // here could reach the disk after all (a consumer would replay it twice).
-        if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
-        throw FileSystem.error(code, "fsync \(path)")
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+          // A pipe or a terminal (`--dead-letter /dev/stdout`): a line at a time, since what its
+          // reader took cannot be taken back; nothing to sync.
+          for (index, line) in lines.enumerated() {
+            do throws(ActionError) {
+              try FileSystem.writeAll(fd, line, path: path, operations: operations)
+            } catch {
+              return (index, error)
+            }
+          }
+          return (lines.count, nil)
+        }
+        // A failed write leaves no part of the records behind: the retry writes them whole.
+        let sizeBefore = lseek(fd, 0, SEEK_END)
+        var buffer: [UInt8] = []
+        for (index, line) in lines.enumerated() {
+          buffer += line
+          guard buffer.count >= Self.writeSize || index == lines.count - 1 else { continue }
+          do throws(ActionError) {
+            try FileSystem.writeAll(fd, buffer, path: path, operations: operations)
+          } catch {
+            if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
+            throw error
+          }
+          buffer.removeAll(keepingCapacity: true)
+        }
+        if operations.sync(fd) != 0 {
+          let code = errno
+          // A record whose fsync failed does not stay: the retry writes it again, and a copy left
+          // here could reach the disk after all (a consumer would replay it twice).
+          if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
+          throw FileSystem.error(code, "fsync \(path)")
+        }
+        return (lines.count, nil)
       }
+    } catch {
+      return (0, error)
     }
   }
 
