@@ -1080,15 +1080,18 @@ struct FileArchiveActionTests {
     #expect(try Self.deadRuleNames(path) == ["first", "a", "c", "d"])
   }
 
+  /// A new pipe's read and write ends.
+  static func pipeEnds() throws -> [Int32] {
+    var ends: [Int32] = [0, 0]
+    guard pipe(&ends) == 0 else { throw POSIXError(.EMFILE) }
+    return ends
+  }
+
   /// A pipe whose reader goes away in the middle of a group: the records it read count as written
   /// (they cannot be taken back, and a source would deliver their messages again), the rest fail.
   @Test func aPipeThatBreaksInAGroupKeepsTheRecordsItRead() async throws {
-    var ends: [Int32] = [0, 0]
-    #expect(pipe(&ends) == 0)
-    defer {
-      close(ends[0])
-      close(ends[1])
-    }
+    let ends = try Self.pipeEnds()
+    defer { ends.forEach { close($0) } }
     let sink = DeadLetterFile(path: "/proc/self/fd/\(ends[1])")
     let writes = Counter()
     sink.operations.withLock {
@@ -1143,12 +1146,8 @@ struct FileArchiveActionTests {
     } throws: { error in
       "\(error)".contains("cannot open dead-letter file \(fifo)")
     }
-    var ends: [Int32] = [0, 0]
-    #expect(pipe(&ends) == 0)
-    defer {
-      close(ends[0])
-      close(ends[1])
-    }
+    let ends = try Self.pipeEnds()
+    defer { ends.forEach { close($0) } }
     let sink = DeadLetterFile(path: "/proc/self/fd/\(ends[1])")
     try sink.prepare()
     try await sink.write(
