@@ -223,9 +223,17 @@ struct RunCommand: AsyncParsableCommand {
   /// Whether standard input is the file at `path` (`--source - < dead-letter.jsonl`).
   static func isStandardInput(_ path: String) -> Bool {
     var input = stat()
+    return isOpen(path, as: STDIN_FILENO) && fstat(STDIN_FILENO, &input) == 0
+      && input.st_mode & S_IFMT == S_IFREG
+  }
+
+  /// Whether the file at `path` is the one open as `descriptor` (a regular file, a pipe, a
+  /// terminal): `/dev/stdout` and `/proc/self/fd/1` name standard output.
+  static func isOpen(_ path: String, as descriptor: Int32) -> Bool {
+    var open = stat()
     var named = stat()
-    return fstat(STDIN_FILENO, &input) == 0 && stat(path, &named) == 0 && input.st_mode & S_IFMT == S_IFREG
-      && input.st_dev == named.st_dev && input.st_ino == named.st_ino
+    return fstat(descriptor, &open) == 0 && stat(path, &named) == 0 && open.st_dev == named.st_dev
+      && open.st_ino == named.st_ino
   }
 
   /// Whether two paths name one file: the same device and inode when both exist, else the same
@@ -301,7 +309,13 @@ struct RunCommand: AsyncParsableCommand {
     } catch {
       throw fail(error, status: 74)
     }
-    Console.out(summary.line)
+    // Standard output that is the dead-letter stream (`--dead-letter /dev/stdout | consumer`)
+    // carries records only: a summary line there would be a line its reader cannot parse.
+    if Self.isOpen(deadLetter, as: STDOUT_FILENO) {
+      Console.err(summary.line)
+    } else {
+      Console.out(summary.line)
+    }
     // With JSON logs the summary is also the log's last record.
     if json { logger.info("run ended", metadata: summary.metadata) }
     if summary.dispatch.failed > 0 { throw ExitCode(74) }

@@ -492,6 +492,25 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/dead.jsonl"))
   }
 
+  /// `--dead-letter /dev/stdout | consumer`: standard output carries the records and nothing else;
+  /// the summary line goes to standard error.
+  @Test func aDeadLetterStreamOnStandardOutputHoldsOnlyRecords() async throws {
+    let folder = temporaryFolder("dead-stdout")
+    write(
+      #"{"sql": "SELECT n FROM 'a/+'", "actions": [{"sqlite": {"database": "x.db", "table": "t", "key": "deviceId"}}]}"#,
+      to: folder + "/rules/r.json")
+    write(
+      (0..<3).map { #"{"topic": "a/b", "payload": {"n": \#($0)}}"# }.joined(separator: "\n"),
+      to: folder + "/input.jsonl")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "/dev/stdout"], in: folder)
+    #expect(await process.wait(seconds: 60) == 0, "\(process.stderr)")
+    let lines = process.stdout.split(separator: "\n")
+    #expect(lines.count == 3, "\(process.stdout)")
+    #expect(lines.allSatisfy { $0.hasPrefix(#"{"ruleName":"r""#) }, "\(process.stdout)")
+    #expect(process.stderr.contains("3 dead-lettered"), "\(process.stderr)")
+  }
+
   /// A dead-letter pipe whose reader is gone (`--dead-letter /dev/stdout | ...`): the write fails
   /// with EPIPE and the message is kept unacknowledged, logged with its record, exit 74; SIGPIPE
   /// had ended the process on the spot (status 141 in a shell), with no word.
