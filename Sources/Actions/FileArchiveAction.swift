@@ -379,15 +379,19 @@ public final class FileArchiveAction: BatchAction {
     return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
-  /// Whether `relative`, a path below the root, is one this action's path could render: its text
-  /// parts as written, each `${…}` any text within one segment (a value holding `/` is not
-  /// recognised), and not a rotated name.
-  func couldName(_ relative: String) -> Bool {
-    guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
-    let pieces: [[UInt8]?] = self.relative.parts.map {
+  /// The path's pieces for ``couldName(_:pieces:)``: each text part's bytes, nil for each `${…}`.
+  var pathPieces: [[UInt8]?] {
+    relative.parts.map {
       if case .text(let literal) = $0 { return Array(literal.utf8) }
       return nil
     }
+  }
+
+  /// Whether `relative`, a path below the root, is one this action's path (its ``pathPieces``)
+  /// could render: its text parts as written, each `${…}` any text within one segment (a value
+  /// holding `/` is not recognised), and not a rotated name.
+  func couldName(_ relative: String, pieces: [[UInt8]?]) -> Bool {
+    guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
     let text = Array(relative.utf8)
     // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'.
     func matches(_ piece: Int, _ at: Int) -> Bool {
@@ -1273,16 +1277,6 @@ public final class ArchiveSweeper: Sendable {
   /// at once list their root once, on one thread.
   let scanQueue = DispatchQueue(label: "iotrules.archive-scan")
 
-  /// ``findLeftFilesNow(of:)`` on the scan queue, awaited.
-  func findLeftFiles(of action: FileArchiveAction) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      scanQueue.async {
-        self.findLeftFilesNow(of: action)
-        continuation.resume()
-      }
-    }
-  }
-
   /// Finds the files below `action`'s root that its path made in an earlier run and that it does
   /// not hold, and rotates each when its age (from its birth time) comes. On the scan queue.
   func findLeftFilesNow(of action: FileArchiveAction) {
@@ -1292,7 +1286,8 @@ public final class ArchiveSweeper: Sendable {
     let listed = listing(of: action.root)[action.mark] ?? []
     let now = action.clock.nowMs()
     var found: [String: Orphan] = [:]
-    for file in listed where action.couldName(file.relative) {
+    let pieces = action.pathPieces
+    for file in listed where action.couldName(file.relative, pieces: pieces) {
       let path = action.rootPrefix + file.relative
       var born: Int64 = 0
       guard iotrules_birth_time_ms_at(path, &born) == 0 else { continue }

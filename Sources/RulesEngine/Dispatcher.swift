@@ -1452,8 +1452,8 @@ public final class Dispatcher: Sendable {
           errorMessage: error.message))
       deadRecords.append((index, deadRecord, pending.origins))
     }
-    let deadLettered = await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) })
-    for (dead, wasWritten) in zip(deadRecords, deadLettered) { sent[dead.index] = wasWritten }
+    let wereWritten = await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) })
+    for (dead, wasWritten) in zip(deadRecords, wereWritten) { sent[dead.index] = wasWritten }
     return sent
   }
 

@@ -770,7 +770,7 @@ struct FileArchiveActionTests {
     let sweeper = ArchiveSweeper()
     let action = try FileArchiveAction(
       configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
-    await sweeper.findLeftFiles(of: action)
+    sweeper.scanQueue.sync { sweeper.findLeftFilesNow(of: action) }
     #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/s/a.jsonl"])
     // Another rule's path under the same root does not take it.
     let other = try FileArchiveAction(

@@ -120,7 +120,7 @@ public struct Template: Sendable {
           renderers.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
         }
         cursor.advance(to: index + 2)
-        let (expression, end) = try Parser.parseTemplateExpression(startingAt: cursor, offset: index + 2)
+        let (expression, end) = try Parser.parseTemplateExpression(startingAt: cursor)
         let program = try Compiler.compileExpression(
           expression, source: text, version: version, variables: variables)
         renderers.append(shortcut(expression, program: programs.count) ?? .program(programs.count))

@@ -57,30 +57,31 @@ public struct Parser {
   public static func parseTemplateExpression(
     in text: String, from offset: Int
   ) throws(SQLError) -> (expression: Expression, end: Int) {
-    try parseTemplateExpression(startingAt: Lexer(text, from: offset), offset: offset)
-  }
-
-  /// ``parseTemplateExpression(in:from:)`` with a lexer already at `offset` (a template walks its
-  /// text once for all its parts).
-  static func parseTemplateExpression(
-    startingAt lexer: Lexer, offset: Int
-  ) throws(SQLError) -> (expression: Expression, end: Int) {
-    let text = lexer.source
-    var parser = Parser(lexer, openingDescription: "'${'")
+    let lexer = Lexer(text, from: offset)
     guard lexer.offset == offset else {
-      throw parser.error(
+      throw Parser(lexer, openingDescription: "'${'").error(
         "template expression offset \(offset) is not the start of a character of the text",
         SourceRange(at: lexer.location))
     }
+    return try parseTemplateExpression(startingAt: lexer)
+  }
+
+  /// ``parseTemplateExpression(in:from:)`` with a lexer already where the expression starts (a
+  /// template walks its text once for all its parts).
+  static func parseTemplateExpression(startingAt lexer: Lexer) throws(SQLError) -> (
+    expression: Expression, end: Int
+  ) {
+    let offset = lexer.offset
+    var parser = Parser(lexer, openingDescription: "'${'")
     let expression = try parser.parseExpression()
     let token = try parser.peek()
     guard token.kind == .symbol("}") else {
       if token.kind == .end, offset >= 2 {
         // Said at the `${` that is never closed: the end of the text is no place to look for it.
-        let opening = Lexer(text, from: offset - 2).location
+        let opening = Lexer(lexer.source, from: offset - 2).location
         throw parser.error(
           "this '${' is never closed: expected '}' after its expression",
-          SourceRange(start: opening, end: Lexer(text, from: offset).location))
+          SourceRange(start: opening, end: lexer.location))
       }
       throw parser.error(
         "expected '}' to close the template expression, found \(parser.describe(token))", token.range)
