@@ -6,6 +6,8 @@
 #   make release  the optimised build, .build/release/iotrules, with the Swift runtime linked in
 #   make bench  release build, then the benchmarks beside their Python counterparts
 #   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
+#   make asan   the command line built with AddressSanitizer (.build-asan), run over the CLI tests, the
+#               example rules, the sample replay and a fuzzed eval batch; fails on any report, leaks too
 SWIFT ?= swift
 BIN := .build/debug/iotrules
 # Release builds link the Swift runtime and Foundation into the executable (static, not the
@@ -19,7 +21,7 @@ DEB_PACKAGES := librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients
 	libedit-dev pkg-config openssl python3
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build release run check-rules test test-release bench bench-core bench-daemon bench-connectors format
+.PHONY: deps build release run check-rules test test-release asan bench bench-core bench-daemon bench-connectors format
 
 # Installs the Debian packages (skip with NO_APT=1 on a machine that has them).
 deps:
@@ -53,6 +55,7 @@ test: deps
 	$(BIN) check Rules
 	$(BIN) test Rules
 	$(MAKE) test-release NO_APT=1
+	$(MAKE) asan NO_APT=1
 
 # The binary `make release` ships (the Swift runtime linked in) passes the CLI tests and the
 # example rules' tests too, and links no Swift library of the toolchain's.
@@ -62,6 +65,28 @@ test-release: release
 	.build/release/iotrules test Rules
 	@if ldd .build/release/iotrules | grep -E "libswift|libFoundation|libdispatch|libBlocksRuntime"; then \
 	  echo "test-release: the release binary links the toolchain's Swift libraries (above)"; exit 1; fi
+
+# AddressSanitizer with leak checking over what the command line does: the JSON scanner, the VM and
+# the C libraries' buffers are read through unsafe pointers. Each report goes to a file under
+# .build-asan/reports (a test that only reads standard output would miss it on standard error); any
+# file there fails the target.
+ASAN_DIR ?= $(CURDIR)/.build-asan
+ASAN_BIN := $(ASAN_DIR)/debug/iotrules
+ASAN_REPORTS := $(ASAN_DIR)/reports
+asan: deps
+	$(SWIFT) build --sanitize=address --product iotrules --scratch-path $(ASAN_DIR)
+	rm -rf $(ASAN_REPORTS) $(ASAN_DIR)/run && mkdir -p $(ASAN_REPORTS) $(ASAN_DIR)/run
+	export ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_REPORTS)/report; status=0; \
+	{ python3 Tests/cli/test_eval.py $(ASAN_BIN) && \
+	  python3 Tests/fuzz/fuzz_eval.py $(ASAN_BIN) --lines 6000 && \
+	  $(ASAN_BIN) check Rules && $(ASAN_BIN) test Rules && \
+	  (cd $(ASAN_DIR)/run && $(ASAN_BIN) run --rules $(CURDIR)/Rules \
+	    --source file:$(CURDIR)/Rules/samples/sensors.jsonl --dead-letter dead-letter.jsonl --log-level warning); \
+	} || status=$$?; \
+	if ls $(ASAN_REPORTS)/report* >/dev/null 2>&1; then cat $(ASAN_REPORTS)/report*; \
+	  echo "asan: the sanitizer reported the above"; exit 1; fi; \
+	exit $$status
+	@echo "asan: no report"
 
 bench: bench-core bench-daemon
 
