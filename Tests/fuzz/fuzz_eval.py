@@ -20,10 +20,11 @@ mangled SQL text.
 import argparse
 import base64
 import json
-import math
 import random
 import subprocess
 import sys
+
+import documents
 
 parser = argparse.ArgumentParser()
 parser.add_argument("bin")
@@ -190,36 +191,17 @@ TEMPLATES = ["out/${topic(2)}", "${temperature}", "${", "${}", "${device.id}/${g
              "${" + "(" * 100, "${encode(*, 'base64')}", "x" * 1000]
 
 
-def plain_document(depth=0):
-    """A document Python writes and reads back as itself (no NaN, no lone surrogate, no repeated name)."""
-    kind = rnd.randrange(7 if depth < 4 else 5)
-    if kind == 0:
-        return rnd.randrange(-10**20, 10**20)
-    if kind == 1:
-        return rnd.choice([0.1, -2.5, 1e-7, 123456.789, 1e300, -0.0, 21.5])
-    if kind == 2:
-        return rnd.choice(['', 'é', 'a"b\\c', '\u0000\u001f', '𝄞', 'x' * 40])
-    if kind == 3:
-        return rnd.choice([True, False, None])
-    if kind == 4:
-        return rnd.randrange(-1000, 1000)
-    if kind == 5:
-        return [plain_document(depth + 1) for _ in range(rnd.randrange(4))]
-    return {rnd.choice(NAMES) + str(i): plain_document(depth + 1) for i in range(rnd.randrange(5))}
-
-
-JSON_STARTS = set(b' \t\r\n{["-0123456789tfn\xef')
 requests, expectations = [], []
 for _ in range(args.lines):
     request = {"sql": statement(), "topic": rnd.choice(["t", "t/a", "t/a/b/c/d"])}
     expectation = None
     kind = rnd.random()
     if kind < 0.1:
-        document = plain_document()
+        document = documents.document(rnd, NAMES)
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload": document}
         expectation = ("document", document)
     elif kind < 0.2:
-        data = bytes([rnd.choice([b for b in range(256) if b not in JSON_STARTS])]) + payload()
+        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + payload()
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload_base64": base64.b64encode(data).decode()}
         expectation = ("bytes", data)
     else:
@@ -233,19 +215,6 @@ for _ in range(args.lines):
         line = line[:rnd.randrange(1, len(line))]  # never blank: a blank line is no request
     requests.append(line.encode('utf-8', 'surrogatepass'))
     expectations.append(expectation)
-
-
-def same(a, b):
-    """Python's reading of two documents is the same (numbers by value; -0 is 0 and 1.0 is 1, as AWS writes them)."""
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return a is b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b or (math.isclose(a, b, rel_tol=1e-15) if isinstance(a, float) or isinstance(b, float) else False)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    return a == b
 
 
 def problem(index, answer):
@@ -272,7 +241,7 @@ def problem(index, answer):
         got = json.loads(answer["payload"])
     except (KeyError, ValueError):
         return "SELECT * of a document gave no JSON text"
-    return None if same(got, wanted) else "SELECT * read back as %r" % (got,)
+    return None if documents.same(got, wanted) else "SELECT * read back as %r" % (got,)
 
 
 failures = 0

@@ -1,0 +1,39 @@
+"""What the fuzzers share: documents Python writes and reads back as themselves, the first bytes no
+JSON text starts with, and the equality of documents as Python reads them."""
+import math
+
+# Bytes a JSON text (or one after a byte order mark) cannot start with: a payload starting with one is
+# Binary, and `SELECT *` passes it through unchanged.
+NOT_JSON_FIRST = [byte for byte in range(256) if byte not in set(b' \t\r\n{["-0123456789tfn\xef')]
+
+
+def document(rnd, names=("k",), depth=0):
+    """A document Python writes and reads back as itself (no NaN, no lone surrogate, no repeated name)."""
+    kind = rnd.randrange(7 if depth < 4 else 5)
+    if kind == 0:
+        return rnd.randrange(-10**20, 10**20)
+    if kind == 1:
+        return rnd.choice([0.1, -2.5, 1e-7, 123456.789, 1e300, -0.0, 21.5])
+    if kind == 2:
+        return rnd.choice(['', 'é', 'a"b\\c', '\u0000\u001f', '𝄞', 'x' * 40])
+    if kind == 3:
+        return rnd.choice([True, False, None])
+    if kind == 4:
+        return rnd.randrange(-1000, 1000)
+    if kind == 5:
+        return [document(rnd, names, depth + 1) for _ in range(rnd.randrange(4))]
+    return {rnd.choice(names) + str(i): document(rnd, names, depth + 1) for i in range(rnd.randrange(5))}
+
+
+def same(a, b):
+    """Python's readings of two documents are the same: names in the same order, numbers by value (-0
+    is 0 and 1.0 is 1, as AWS writes them; a double to its last digit)."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b or ((isinstance(a, float) or isinstance(b, float)) and math.isclose(a, b, rel_tol=1e-15))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Fuzzes `iotrules run` over a replay of hostile lines, seeded and bounded, and checks nothing is lost.
+
+Usage: python3 Tests/fuzz/fuzz_replay.py BIN [--lines N] [--seed S]
+
+`make asan` runs it on the binary built with AddressSanitizer; it runs as well on any build. In a
+temporary folder, one rule (`SELECT * FROM '#'`) archives every message to a file and writes its
+topic to a SQLite table; the replay mixes well-formed lines (topics of many shapes, `$` topics that a
+leading `#` does not match, JSON payloads, binary and empty payloads, byte order marks, blank lines)
+with malformed ones (not an object, no topic, a wildcard or NUL in the topic, both payload keys, bad
+base64, a client id or timestamp of the wrong type). The run fails when:
+- `run` does not exit 0, or a sanitizer or a fatal error speaks;
+- its summary's lines, messages and malformed lines are not the counts written, or a message is not
+  acknowledged, or anything reached the dead-letter file;
+- the archive does not hold, in order, one line per message the rule matches: the document itself
+  (read back by Python) or, for bytes that are not JSON, `{"payload_base64": ...}` of those bytes;
+- the table does not hold the same topics in the same order.
+"""
+import argparse
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+import documents
+
+parser = argparse.ArgumentParser()
+parser.add_argument("bin")
+parser.add_argument("--lines", type=int, default=3000)
+parser.add_argument("--seed", type=int, default=41)
+args = parser.parse_args()
+args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
+rnd = random.Random(args.seed)
+
+TOPICS = ["a", "sensors/dev-1/data", "a/b/c/d/e/f/g/h", "a//b/", "/", "é/𝄞", "with space/x", "x" * 300,
+          "$aws/things/t/shadow/update", "$SYS/broker", "a/$b", "\\", "'quoted'", "a\"b"]
+
+
+def well_formed():
+    """(line, the archive line expected: ("json", document) or ("bytes", bytes), the topic)."""
+    topic = rnd.choice(TOPICS)
+    line = {"topic": topic}
+    kind = rnd.randrange(4)
+    if kind == 0:
+        value = documents.document(rnd)
+        line["payload"] = value
+        expected = ("json", value)
+    elif kind == 1:
+        value = documents.document(rnd)
+        line["payload_base64"] = base64.b64encode(json.dumps(value).encode()).decode()
+        expected = ("json", value)
+    elif kind == 2:
+        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(200)))
+        line["payload_base64"] = base64.b64encode(data).decode()
+        expected = ("bytes", data)
+    else:
+        line["payload_base64"] = ""
+        expected = ("bytes", b"")
+    if rnd.random() < 0.2:
+        line["clientId"] = rnd.choice(["dev-1", "", "é" * 30])
+    if rnd.random() < 0.2:
+        line["timestamp"] = rnd.choice([0, 1700000000123])
+    text = json.dumps(line, ensure_ascii=rnd.random() < 0.5).encode()
+    if rnd.random() < 0.05:
+        text = b"\xef\xbb\xbf" + text
+    return text, expected, topic
+
+
+def malformed():
+    kind = rnd.randrange(10)
+    topic = rnd.choice(TOPICS)
+    lines = [
+        lambda: b"[1,2]", lambda: b'"text"', lambda: b"not json at all", lambda: b'{"topic": "a", "payload": ',
+        lambda: json.dumps({"payload": 1}).encode(),
+        lambda: json.dumps({"topic": rnd.choice(["", "a/+", "#", "a/#", "a\u0000b"]), "payload": 1}).encode(),
+        lambda: json.dumps({"topic": topic, "payload": 1, "payload_base64": "AA=="}).encode(),
+        lambda: json.dumps({"topic": topic, "payload_base64": rnd.choice(["!!!", "A", "AAA=A"])}).encode(),
+        lambda: json.dumps({"topic": topic, "payload": 1, "clientId": 5}).encode(),
+        lambda: json.dumps({"topic": topic, "payload": 1, "timestamp": rnd.choice(["x", 1.5])}).encode(),
+    ]
+    return lines[kind]()
+
+
+feed, expected, malformed_count, line_count = [], [], 0, 0
+for _ in range(args.lines):
+    if rnd.random() < 0.03:
+        feed.append(rnd.choice([b"", b"   "]))
+        continue
+    line_count += 1
+    if rnd.random() < 0.2:
+        feed.append(malformed())
+        malformed_count += 1
+    else:
+        text, outcome, topic = well_formed()
+        feed.append(text)
+        expected.append((outcome, topic))
+
+problems = []
+workspace = tempfile.mkdtemp(prefix="fuzz_replay.")
+try:
+    os.makedirs(os.path.join(workspace, "rules"))
+    with open(os.path.join(workspace, "rules", "all.json"), "w") as file:
+        json.dump({"sql": "SELECT * FROM '#'", "actions": [
+            {"file": {"path": "out/all.jsonl"}},
+            {"sqlite": {"database": "data/topics.db", "table": "topics", "columns": {"topic": "${topic()}"}}}]}, file)
+    with open(os.path.join(workspace, "feed.jsonl"), "wb") as file:
+        file.write(b"\n".join(feed) + b"\n")
+    process = subprocess.run([args.bin, "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter",
+                              "dead-letter.jsonl", "--log-level", "error"], cwd=workspace, capture_output=True,
+                             timeout=600)
+    output = (process.stdout + process.stderr).decode("utf-8", "replace")
+    summary = re.search(r"(\d+) lines, (\d+) messages \((\d+) malformed\).*?(\d+) not acknowledged", output)
+    if process.returncode != 0 or "Sanitizer" in output or "Fatal error" in output or not summary:
+        problems.append("run: exit %d\n%s" % (process.returncode, output[-4000:]))
+    else:
+        counts = tuple(int(group) for group in summary.groups())
+        wanted = (line_count, line_count - malformed_count, malformed_count, 0)
+        if counts != wanted:
+            problems.append("summary: lines, messages, malformed, not acknowledged %r, written %r" % (counts, wanted))
+        if os.path.exists(os.path.join(workspace, "dead-letter.jsonl")) and \
+                os.path.getsize(os.path.join(workspace, "dead-letter.jsonl")) > 0:
+            problems.append("records reached the dead-letter file")
+        matched = [(outcome, topic) for outcome, topic in expected if not topic.startswith("$")]
+        archive_path = os.path.join(workspace, "out", "all.jsonl")
+        archived = open(archive_path, "rb").read().split(b"\n")[:-1] if os.path.exists(archive_path) else []
+        if len(archived) != len(matched):
+            problems.append("archive: %d lines for %d matched messages" % (len(archived), len(matched)))
+        for number, (line, ((kind, value), topic)) in enumerate(zip(archived, matched), 1):
+            if kind == "bytes":
+                wanted_line = json.dumps({"payload_base64": base64.b64encode(value).decode()}, separators=(",", ":"))
+                good = line == wanted_line.encode()
+            else:
+                try:
+                    good = documents.same(json.loads(line), value)
+                except ValueError:
+                    good = False
+            if not good:
+                problems.append("archive line %d (topic %r): %r, expected %r" % (number, topic, line[:200], value))
+                break
+        database = os.path.join(workspace, "data", "topics.db")
+        rows = [row[0] for row in sqlite3.connect(database).execute("SELECT topic FROM topics ORDER BY rowid")] \
+            if os.path.exists(database) else []
+        if rows != [topic for _, topic in matched]:
+            problems.append("table: %d topics for %d matched messages, or out of order" % (len(rows), len(matched)))
+finally:
+    shutil.rmtree(workspace, ignore_errors=True)
+if problems:
+    print("\n".join(problems))
+    sys.exit("fuzz_replay: %d problems over %d lines (seed %d)" % (len(problems), args.lines, args.seed))
+print("fuzz_replay: ok, %d lines (seed %d): %d messages, %d malformed, every matched one archived and stored in order"
+      % (args.lines, args.seed, line_count - malformed_count, malformed_count))
