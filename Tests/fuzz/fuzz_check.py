@@ -10,6 +10,7 @@ deep nesting), bytes cut or inserted, YAML's tabs, anchors and aliases, tags and
 Each chunk of files goes into one folder and one `check`; the run fails, naming the file, when:
 - the exit status is not 0 (all valid) or 65 (some invalid), or a sanitizer or a fatal error speaks;
 - the report is not one JSON result per file;
+- a rule left whole (a valid one, of any action kind, neither broken nor cut) is not called valid;
 - a problem lacks its place (the file, a line and a column from 1) or its message, or a file is
   called valid with errors, or invalid without one.
 """
@@ -46,7 +47,8 @@ ACTIONS = [
                    "headers": {"userProperties": [{"key": "k", "value": "${deviceId}"}]}}},
     {"kafka": {"destinationArn": "arn:aws:kafka:x", "topic": "t-${topic(2)}", "key": "${deviceId}",
                "clientProperties": {"bootstrap.servers": "127.0.0.1:9092"}}},
-    {"http": {"url": "http://127.0.0.1:8080/${topic(2)}", "headers": [{"key": "x-id", "value": "${deviceId}"}]}},
+    {"http": {"url": "http://127.0.0.1:8080/in", "headers": [{"key": "x-id", "value": "${deviceId}"}]}},
+    {"http": {"url": "http://127.0.0.1:8080/${topic(2)}", "confirmationUrl": "http://127.0.0.1:8080/"}},
 ]
 HOSTILE = ["", "${", "${}", "${topic(}", "../../etc/passwd", "/abs/path", "a\u0000b", "x" * 5000, "é𝄞",
            "${get_secret('x')}", "SELECT", "'", "\"", 1e400, -1, 0, 2**70, 3.5, True, None, [], {}, [[[[[]]]]],
@@ -58,7 +60,7 @@ def hostile():
     return copy.deepcopy(rnd.choice(HOSTILE))
 
 
-def valid_rule():
+def valid_rule(number):
     rule = {"sql": rnd.choice(SQL), "actions": [json.loads(json.dumps(rnd.choice(ACTIONS)))
                                                 for _ in range(rnd.randrange(1, 4))]}
     if rnd.random() < 0.5:
@@ -67,7 +69,7 @@ def valid_rule():
         rule["actions"][0][next(iter(rule["actions"][0]))]["retry"] = {
             "attempts": 3, "initialBackoffMs": 100, "maxBackoffMs": 1000}
     for key, value in (("description", "a rule"), ("ruleDisabled", False), ("awsIotSqlVersion", "2016-03-23"),
-                       ("ruleName", "r_1")):
+                       ("ruleName", "r_%d" % number)):
         if rnd.random() < 0.3:
             rule[key] = value
     if rnd.random() < 0.2:
@@ -106,15 +108,16 @@ def broken(node, depth=0):
 
 
 def yaml_text(node, indent=0):
-    """Block-style YAML (strings double-quoted, as JSON writes them: valid YAML)."""
+    """Block-style YAML, strings double-quoted as JSON writes them without ASCII escapes (libyaml
+    refuses a surrogate pair written as two escapes)."""
     pad = " " * indent
     if isinstance(node, dict) and node:
         lines = []
         for key, value in node.items():
             if isinstance(value, (dict, list)) and value:
-                lines.append("%s%s:\n%s" % (pad, json.dumps(key), yaml_text(value, indent + 2)))
+                lines.append("%s%s:\n%s" % (pad, quoted(key), yaml_text(value, indent + 2)))
             else:
-                lines.append("%s%s: %s" % (pad, json.dumps(key), json.dumps(value)))
+                lines.append("%s%s: %s" % (pad, quoted(key), quoted(value)))
         return "\n".join(lines)
     if isinstance(node, list) and node:
         lines = []
@@ -123,9 +126,13 @@ def yaml_text(node, indent=0):
                 text = yaml_text(value, indent + 2)
                 lines.append("%s- %s" % (pad, text.lstrip()))
             else:
-                lines.append("%s- %s" % (pad, json.dumps(value)))
+                lines.append("%s- %s" % (pad, quoted(value)))
         return "\n".join(lines)
-    return pad + json.dumps(node)
+    return pad + quoted(node)
+
+
+def quoted(value):
+    return json.dumps(value, ensure_ascii=False)
 
 
 def mangled(data, yaml):
@@ -146,16 +153,20 @@ def mangled(data, yaml):
     return bytes(data)
 
 
-def rule_file():
-    rule = valid_rule()
-    for _ in range(rnd.randrange(0, 3)):
+def rule_file(number):
+    """(bytes, extension, whether the rule was left whole: valid, it must check as valid)."""
+    rule = valid_rule(number)
+    breaks = rnd.randrange(0, 3)
+    for _ in range(breaks):
         rule = broken(rule)
     yaml = rnd.random() < 0.35
     text = yaml_text(rule) + "\n" if yaml and isinstance(rule, dict) else json.dumps(rule, indent=rnd.choice([None, 2]))
     data = text.encode("utf-8", "surrogatepass")
+    whole = breaks == 0
     if rnd.random() < 0.3:
         data = mangled(data, yaml)
-    return data, ".yaml" if yaml else ".json"
+        whole = False
+    return data, ".yaml" if yaml else ".json", whole
 
 
 def problems_of(result, path):
@@ -176,20 +187,22 @@ def problems_of(result, path):
 
 
 failures = 0
-counts = {"valid": 0, "invalid": 0, "yaml": 0}
+counts = {"valid": 0, "invalid": 0, "yaml": 0, "whole": 0}
 messages = set()
 workspace = tempfile.mkdtemp(prefix="fuzz_check.")
 try:
     for start in range(0, args.files, args.chunk):
         folder = os.path.join(workspace, "chunk%d" % start)
         os.makedirs(folder)
-        paths = []
+        paths, whole = [], set()
         for number in range(start, min(start + args.chunk, args.files)):
-            data, extension = rule_file()
+            data, extension, left_whole = rule_file(number)
             path = os.path.join(folder, "rule_%05d%s" % (number, extension))
             with open(path, "wb") as file:
                 file.write(data)
             paths.append(path)
+            if left_whole:
+                whole.add(path)
         process = subprocess.run([args.bin, "check", "--format", "json", folder], capture_output=True, timeout=600)
         stderr = process.stderr.decode("utf-8", "replace")
         if process.returncode not in (0, 65) or "Sanitizer" in stderr or "Fatal error" in stderr:
@@ -203,7 +216,7 @@ try:
             failures += 1
             continue
         results = {result.get("file"): result for result in report.get("files", [])}
-        if sorted(results) != sorted(paths):
+        if sorted(result.get("file") for result in report.get("files", [])) != sorted(paths):
             print("%s: %d results for %d files" % (folder, len(results), len(paths)))
             failures += 1
             continue
@@ -213,8 +226,12 @@ try:
         for path in paths:
             counts["valid" if results[path]["valid"] else "invalid"] += 1
             counts["yaml"] += path.endswith(".yaml")
+            counts["whole"] += path in whole
             messages.update(entry.get("message", "")[:40] for entry in results[path]["errors"])
-            for problem in problems_of(results[path], path):
+            found = problems_of(results[path], path)
+            if path in whole and not results[path]["valid"]:
+                found.append("a whole rule called invalid: %s" % [e.get("message") for e in results[path]["errors"]])
+            for problem in found:
                 failures += 1
                 if failures <= 20:
                     shutil.copy(path, os.path.join(tempfile.gettempdir(), "fuzz_check_failed_" + os.path.basename(path)))
@@ -223,5 +240,5 @@ finally:
     shutil.rmtree(workspace, ignore_errors=True)
 if failures:
     sys.exit("fuzz_check: %d problems over %d files (seed %d)" % (failures, args.files, args.seed))
-print("fuzz_check: ok, %d rule files (seed %d): %d valid, %d invalid, %d in YAML; %d kinds of error" % (
-    args.files, args.seed, counts["valid"], counts["invalid"], counts["yaml"], len(messages)))
+print("fuzz_check: ok, %d rule files (seed %d): %d valid (%d left whole), %d invalid, %d in YAML; %d kinds of error"
+      % (args.files, args.seed, counts["valid"], counts["whole"], counts["invalid"], counts["yaml"], len(messages)))

@@ -220,16 +220,18 @@ for _ in range(args.lines):
 def problem(index, answer):
     if not isinstance(answer, dict) or len(answer) == 0:
         return "not an answer object"
+    expectation = expectations[index]
     if "error" in answer:
         error = answer["error"]
         if error.get("kind") not in ("parse", "compile", "runtime", "input") or not error.get("message"):
             return "error without a kind and a message"
-        return None
+        return None if expectation is None else "an error where SELECT * matches"
     if answer.get("match") is False:
-        return None if len(answer) == 1 else "a no-match with more keys"
+        if len(answer) != 1:
+            return "a no-match with more keys"
+        return None if expectation is None else "no match where SELECT * matches"
     if answer.get("match") is not True or ("payload" in answer) == ("payload_base64" in answer):
         return "a match without one payload"
-    expectation = expectations[index]
     if expectation is None:
         return None
     kind, wanted = expectation
@@ -238,7 +240,7 @@ def problem(index, answer):
         got = base64.b64decode(answer["payload_base64"]) if "payload_base64" in answer else answer["payload"].encode()
         return None if got == wanted else "a binary payload changed by SELECT *: %r" % got[:80]
     try:
-        got = json.loads(answer["payload"])
+        got = documents.read(answer["payload"])
     except (KeyError, ValueError):
         return "SELECT * of a document gave no JSON text"
     return None if documents.same(got, wanted) else "SELECT * read back as %r" % (got,)
@@ -271,6 +273,13 @@ for start in range(0, len(requests), args.chunk):
         if reason:
             print("line %d: %s\n  in:  %s\n  out: %s" % (start + offset + 1, reason, chunk[offset][:300], line[:300]))
             failures += 1
+wanted = {"document": 0, "bytes": 0}
+for expectation in expectations:
+    if expectation:
+        wanted[expectation[0]] += 1
+if not failures and compared != wanted:
+    print("compared %r of the expected %r" % (compared, wanted))
+    failures += 1
 if failures:
     sys.exit("fuzz_eval: %d problems over %d lines (seed %d)" % (failures, len(requests), args.seed))
 print("fuzz_eval: ok, %d lines (seed %d): %d documents read back through SELECT *, %d binary payloads passed"

@@ -137,7 +137,7 @@ try:
                 good = line == wanted_line.encode()
             else:
                 try:
-                    good = documents.same(json.loads(line), value)
+                    good = documents.same(documents.read(line), value)
                 except ValueError:
                     good = False
             if not good:
