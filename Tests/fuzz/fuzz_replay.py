@@ -5,16 +5,21 @@ Usage: python3 Tests/fuzz/fuzz_replay.py BIN [--lines N] [--seed S]
 
 `make asan` runs it on the binary built with AddressSanitizer; it runs as well on any build. In a
 temporary folder, one rule (`SELECT * FROM '#'`) archives every message to a file and writes its
-topic to a SQLite table; the replay mixes well-formed lines (topics of many shapes, `$` topics that a
+topic to a SQLite table, a second archives each message to a file named by its topic; the replay
+mixes well-formed lines (topics of many shapes, `..` and hidden names among them, `$` topics that a
 leading `#` does not match, JSON payloads, binary and empty payloads, byte order marks, blank lines)
 with malformed ones (not an object, no topic, a wildcard or NUL in the topic, both payload keys, bad
 base64, a client id or timestamp of the wrong type). The run fails when:
 - `run` does not exit 0, or a sanitizer or a fatal error speaks;
 - its summary's lines, messages and malformed lines are not the counts written, or a message is not
-  acknowledged, or anything reached the dead-letter file;
+  acknowledged;
 - the archive does not hold, in order, one line per message the rule matches: the document itself
   (read back by Python) or, for bytes that are not JSON, `{"payload_base64": ...}` of those bytes;
-- the table does not hold the same topics in the same order.
+- the table does not hold the same topics in the same order;
+- a second rule archives to `per-topic/${topic()}.jsonl`: a matched message is not either a line of
+  its topic's file or, where the topic renders a path the archive refuses (`..`, a hidden or empty
+  name, a name too long), a dead-letter record naming its topic; or a file no topic names appears,
+  or anything beside the archive roots.
 """
 import argparse
 import base64
@@ -39,7 +44,8 @@ args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
 rnd = random.Random(args.seed)
 
 TOPICS = ["a", "sensors/dev-1/data", "a/b/c/d/e/f/g/h", "a//b/", "/", "é/𝄞", "with space/x", "x" * 300,
-          "$aws/things/t/shadow/update", "$SYS/broker", "a/$b", "\\", "'quoted'", "a\"b"]
+          "$aws/things/t/shadow/update", "$SYS/broker", "a/$b", "\\", "'quoted'", "a\"b", "..", "a/../../b",
+          ".hidden/x", "a/./b", "-rf", "a/.."]
 
 
 def well_formed():
@@ -109,6 +115,8 @@ try:
         json.dump({"sql": "SELECT * FROM '#'", "actions": [
             {"file": {"path": "out/all.jsonl"}},
             {"sqlite": {"database": "data/topics.db", "table": "topics", "columns": {"topic": "${topic()}"}}}]}, file)
+    with open(os.path.join(workspace, "rules", "per_topic.json"), "w") as file:
+        json.dump({"sql": "SELECT * FROM '#'", "actions": [{"file": {"path": "per-topic/${topic()}.jsonl"}}]}, file)
     with open(os.path.join(workspace, "feed.jsonl"), "wb") as file:
         file.write(b"\n".join(feed) + b"\n")
     process = subprocess.run([args.bin, "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter",
@@ -123,10 +131,33 @@ try:
         wanted = (line_count, line_count - malformed_count, malformed_count, 0)
         if counts != wanted:
             problems.append("summary: lines, messages, malformed, not acknowledged %r, written %r" % (counts, wanted))
-        if os.path.exists(os.path.join(workspace, "dead-letter.jsonl")) and \
-                os.path.getsize(os.path.join(workspace, "dead-letter.jsonl")) > 0:
-            problems.append("records reached the dead-letter file")
+        dead_letter_path = os.path.join(workspace, "dead-letter.jsonl")
+        records = [json.loads(line) for line in open(dead_letter_path, "rb")] if os.path.exists(dead_letter_path) else []
+        if any(record.get("ruleName") != "per_topic" for record in records):
+            problems.append("records of the rule 'all' reached the dead-letter file")
         matched = [(outcome, topic) for outcome, topic in expected if not topic.startswith("$")]
+        # A topic that renders a path the archive refuses (leaving its root, a hidden or empty name,
+        # a name too long) sends each of its messages to the dead-letter file, naming it; every
+        # other topic's messages are lines of its own file. Nothing else is written.
+        for topic in set(topic for _, topic in matched):
+            wanted = sum(1 for _, other in matched if other == topic)
+            path = os.path.join(workspace, "per-topic", topic + ".jsonl")
+            lines = open(path, "rb").read().count(b"\n") if os.path.isfile(path) else 0
+            refused = sum(1 for record in records if record.get("topic") == topic)
+            if lines + refused != wanted or (lines and refused):
+                problems.append("topic %r: %d messages, %d lines in its file, %d dead-lettered" % (
+                    topic[:40], wanted, lines, refused))
+        if len(records) != sum(1 for _, topic in matched
+                               if not os.path.isfile(os.path.join(workspace, "per-topic", topic + ".jsonl"))):
+            problems.append("%d dead-letter records for the topics without a file" % len(records))
+        written = set()
+        for folder, _, names in os.walk(os.path.join(workspace, "per-topic")):
+            written.update(os.path.relpath(os.path.join(folder, name), os.path.join(workspace, "per-topic"))
+                           for name in names)
+        if written - set(topic + ".jsonl" for _, topic in matched):
+            problems.append("files no topic names: %r" % sorted(written - set(t + ".jsonl" for _, t in matched))[:5])
+        if set(os.listdir(workspace)) - {"rules", "feed.jsonl", "out", "data", "per-topic", "dead-letter.jsonl"}:
+            problems.append("written beside the archive roots: %r" % sorted(os.listdir(workspace)))
         archive_path = os.path.join(workspace, "out", "all.jsonl")
         archived = open(archive_path, "rb").read().split(b"\n")[:-1] if os.path.exists(archive_path) else []
         if len(archived) != len(matched):
