@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Fuzzes `iotrules run` on an MQTT source with hostile payloads through a real mosquitto, seeded and
+bounded, and checks each message is archived and republished exactly once, in order.
+
+Usage: python3 Tests/fuzz/fuzz_mqtt.py BIN [--messages N] [--seed S]
+
+`make asan` runs it on the binary built with AddressSanitizer, so libmosquitto's buffers (payloads
+handed to the daemon on the network thread, republished from it) are read under the sanitizer too.
+It starts mosquitto on a free loopback port, the daemon (`--source mqtt://...`) with one rule,
+`SELECT * FROM 'fz/#'`, archiving to a file and republishing to `echo/${topic(2)}`, and a
+`mosquitto_sub` on `echo/#` printing payloads in hex; then publishes N payloads one after another
+with `mosquitto_pub -s` at QoS 1: empty, random bytes, truncated and deeply nested JSON, a 200 KB
+string, and documents Python writes. Everything started is stopped by its PID. The run fails when:
+- the daemon does not exit 0 after SIGTERM, or a sanitizer or a fatal error speaks;
+- the archive or the republished stream does not hold, in order, each payload once: the document
+  (read back by Python) or, for bytes that are not JSON, exactly those bytes.
+"""
+import argparse
+import base64
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import documents
+
+parser = argparse.ArgumentParser()
+parser.add_argument("bin")
+parser.add_argument("--messages", type=int, default=300)
+parser.add_argument("--seed", type=int, default=41)
+args = parser.parse_args()
+args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
+rnd = random.Random(args.seed)
+
+
+def payload():
+    """(bytes, expected: ("json", document), ("bytes", bytes that are not JSON) or ("text", JSON text
+    passed through unchanged))."""
+    kind = rnd.randrange(6)
+    if kind == 0:
+        return b"", ("bytes", b"")
+    if kind == 1:
+        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(300)))
+        return data, ("bytes", data)
+    if kind == 2:
+        text = json.dumps(documents.document(rnd)).encode()
+        data = b"{" + text[:rnd.randrange(len(text) + 1)]  # an object that never closes
+        return data, ("bytes", data)
+    if kind == 3:
+        depth = rnd.choice([511, 512, 513, 600])
+        data = b"[" * depth + b"1" + b"]" * depth
+        return data, ("bytes", data) if depth > 512 else ("text", data)  # compact: passed through as it is
+    if kind == 4 and rnd.random() < 0.1:
+        value = {"big": "x" * 200_000}
+        return json.dumps(value).encode(), ("json", value)
+    value = documents.document(rnd)
+    return json.dumps(value, ensure_ascii=rnd.random() < 0.5).encode(), ("json", value)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def listening(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def matches(data, expected):
+    kind, value = expected
+    if kind != "json":
+        return data == value
+    try:
+        return documents.same(documents.read(data), value)
+    except ValueError:
+        return False
+
+
+problems, started = [], []
+workspace = tempfile.mkdtemp(prefix="fuzz_mqtt.")
+try:
+    port = free_port()
+    with open(os.path.join(workspace, "mosquitto.conf"), "w") as file:
+        file.write("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n" % port
+                   + ("user root\n" if os.getuid() == 0 else ""))
+    broker = subprocess.Popen(["mosquitto", "-c", os.path.join(workspace, "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started.append(broker)
+    if not wait_until(lambda: listening(port), 10):
+        sys.exit("fuzz_mqtt: mosquitto did not listen on 127.0.0.1:%d" % port)
+    os.makedirs(os.path.join(workspace, "rules"))
+    with open(os.path.join(workspace, "rules", "fz.json"), "w") as file:
+        json.dump({"sql": "SELECT * FROM 'fz/#'", "actions": [
+            {"file": {"path": "out/all.jsonl"}}, {"republish": {"topic": "echo/${topic(2)}", "qos": 1}}]}, file)
+    messages = [payload() for _ in range(args.messages)]
+    echo = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "echo/#", "-q", "1", "-F", "%x",
+                             "-C", str(len(messages)), "-W", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started.append(echo)
+    log = open(os.path.join(workspace, "daemon.log"), "wb")
+    daemon = subprocess.Popen([args.bin, "run", "--rules", "rules", "--source", "mqtt://127.0.0.1:%d" % port,
+                               "--client-id", "fuzz-mqtt", "--clean-session", "--dead-letter", "dead-letter.jsonl",
+                               "--log-level", "info"], cwd=workspace, stdout=log, stderr=log)
+    started.append(daemon)
+    if not wait_until(lambda: b"subscribed on" in open(os.path.join(workspace, "daemon.log"), "rb").read()
+                      or daemon.poll() is not None, 30):
+        problems.append("the daemon did not subscribe within 30 s")
+    for number, (data, _) in enumerate(messages):
+        subprocess.run(["mosquitto_pub", "-p", str(port), "-t", "fz/dev", "-q", "1"] + (["-s"] if data else ["-n"]),
+                       input=data, check=True, timeout=30)
+    archive = os.path.join(workspace, "out", "all.jsonl")
+    wait_until(lambda: os.path.exists(archive) and open(archive, "rb").read().count(b"\n") >= len(messages), 60)
+    daemon.send_signal(signal.SIGTERM)
+    status = daemon.wait(timeout=60)
+    echoed, _ = echo.communicate(timeout=130)
+    log.close()
+    output = open(os.path.join(workspace, "daemon.log"), "rb").read().decode("utf-8", "replace")
+    if status != 0 or "Sanitizer" in output or "Fatal error" in output:
+        problems.append("run: exit %d\n%s" % (status, output[-4000:]))
+    archived = open(archive, "rb").read().split(b"\n")[:-1] if os.path.exists(archive) else []
+    if len(archived) != len(messages):
+        problems.append("archive: %d lines for %d messages" % (len(archived), len(messages)))
+    for number, (line, (_, expected)) in enumerate(zip(archived, messages), 1):
+        if expected[0] == "bytes":
+            good = line == json.dumps({"payload_base64": base64.b64encode(expected[1]).decode()},
+                                      separators=(",", ":")).encode()
+        else:
+            good = matches(line, expected)
+        if not good:
+            problems.append("archive line %d: %r, expected %r" % (number, line[:200], str(expected[1])[:200]))
+            break
+    republished = [bytes.fromhex(line) for line in echoed.decode().split("\n")[:len(messages)]]
+    if len(echoed.decode().split("\n")) - 1 != len(messages):
+        problems.append("republished: %d payloads for %d messages" % (len(echoed.decode().split("\n")) - 1,
+                                                                      len(messages)))
+    for number, (data, (_, expected)) in enumerate(zip(republished, messages), 1):
+        if not matches(data, expected):
+            problems.append("republished payload %d: %r, expected %r" % (number, data[:200], str(expected[1])[:200]))
+            break
+finally:
+    for process in reversed(started):
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    shutil.rmtree(workspace, ignore_errors=True)
+if problems:
+    print("\n".join(problems))
+    sys.exit("fuzz_mqtt: %d problems over %d messages (seed %d)" % (len(problems), args.messages, args.seed))
+print("fuzz_mqtt: ok, %d messages (seed %d): each archived and republished once, in order" % (
+    args.messages, args.seed))
