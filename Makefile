@@ -7,7 +7,8 @@
 #   make bench  release build, then the benchmarks beside their Python counterparts
 #   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
 #   make asan   the command line built with AddressSanitizer (.build-asan), run over the CLI tests, the
-#               example rules, the sample replay and four fuzzers (eval batch, rule files, replay, MQTT);
+#               example rules, the sample replay and five fuzzers (eval batch, rule files, replay, MQTT,
+#               Kafka);
 #               fails on any report, leaks too
 SWIFT ?= swift
 BIN := .build/debug/iotrules
@@ -83,6 +84,7 @@ asan: deps
 	  python3 Tests/fuzz/fuzz_check.py $(ASAN_BIN) --files 1500 && \
 	  python3 Tests/fuzz/fuzz_replay.py $(ASAN_BIN) --lines 5000 && \
 	  python3 Tests/fuzz/fuzz_mqtt.py $(ASAN_BIN) --messages 300 && \
+	  python3 Tests/fuzz/fuzz_kafka.py $(ASAN_BIN) --records 300 && \
 	  $(ASAN_BIN) check Rules && $(ASAN_BIN) test Rules && \
 	  (cd $(ASAN_DIR)/run && $(ASAN_BIN) run --rules $(CURDIR)/Rules \
 	    --source file:$(CURDIR)/Rules/samples/sensors.jsonl --dead-letter dead-letter.jsonl --log-level warning); \

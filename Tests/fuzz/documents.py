@@ -1,5 +1,6 @@
 """What the fuzzers share: documents Python writes and reads back as themselves, the first bytes no
 JSON text starts with, and the equality of documents as Python reads them."""
+import base64
 import json
 
 # Bytes a JSON text (or one after a byte order mark) cannot start with: a payload starting with one is
@@ -52,3 +53,49 @@ def read(text):
         return dict(pairs)
 
     return json.loads(text, parse_constant=constant, object_pairs_hook=members)
+
+
+def hostile_payload(rnd):
+    """A payload for a rule's `SELECT *`, with what the rule passes on: (bytes, ("json", document) |
+    ("bytes", bytes that are not JSON) | ("text", JSON text passed through unchanged)). Empty, random
+    bytes, an object that never closes, arrays nested around the 512 limit, a 200 KB string, and
+    documents."""
+    kind = rnd.randrange(6)
+    if kind == 0:
+        return b"", ("bytes", b"")
+    if kind == 1:
+        data = bytes([rnd.choice(NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(300)))
+        return data, ("bytes", data)
+    if kind == 2:
+        text = json.dumps(document(rnd)).encode()
+        data = b"{" + text[:rnd.randrange(len(text) + 1)]  # an object that never closes
+        return data, ("bytes", data)
+    if kind == 3:
+        depth = rnd.choice([511, 512, 513, 600])
+        data = b"[" * depth + b"1" + b"]" * depth
+        return data, ("bytes", data) if depth > 512 else ("text", data)  # compact: passed through as it is
+    if kind == 4 and rnd.random() < 0.1:
+        value = {"big": "x" * 200_000}
+        return json.dumps(value).encode(), ("json", value)
+    value = document(rnd)
+    return json.dumps(value, ensure_ascii=rnd.random() < 0.5).encode(), ("json", value)
+
+
+def passed_as(data, expected):
+    """`data`, the payload a rule sent on, is what `SELECT *` makes of the expected payload."""
+    kind, value = expected
+    if kind != "json":
+        return data == value
+    try:
+        return same(read(data), value)
+    except ValueError:
+        return False
+
+
+def archived_as(line, expected):
+    """`line`, an archive file's line, holds what `SELECT *` makes of the expected payload (bytes
+    that are not JSON as `{"payload_base64": ...}`)."""
+    if expected[0] == "bytes":
+        return line == json.dumps({"payload_base64": base64.b64encode(expected[1]).decode()},
+                                  separators=(",", ":")).encode()
+    return passed_as(line, expected)

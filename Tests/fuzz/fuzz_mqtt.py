@@ -16,7 +16,6 @@ string, and documents Python writes. Everything started is stopped by its PID. T
   (read back by Python) or, for bytes that are not JSON, exactly those bytes.
 """
 import argparse
-import base64
 import json
 import os
 import random
@@ -39,30 +38,6 @@ args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
 rnd = random.Random(args.seed)
 
 
-def payload():
-    """(bytes, expected: ("json", document), ("bytes", bytes that are not JSON) or ("text", JSON text
-    passed through unchanged))."""
-    kind = rnd.randrange(6)
-    if kind == 0:
-        return b"", ("bytes", b"")
-    if kind == 1:
-        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(300)))
-        return data, ("bytes", data)
-    if kind == 2:
-        text = json.dumps(documents.document(rnd)).encode()
-        data = b"{" + text[:rnd.randrange(len(text) + 1)]  # an object that never closes
-        return data, ("bytes", data)
-    if kind == 3:
-        depth = rnd.choice([511, 512, 513, 600])
-        data = b"[" * depth + b"1" + b"]" * depth
-        return data, ("bytes", data) if depth > 512 else ("text", data)  # compact: passed through as it is
-    if kind == 4 and rnd.random() < 0.1:
-        value = {"big": "x" * 200_000}
-        return json.dumps(value).encode(), ("json", value)
-    value = documents.document(rnd)
-    return json.dumps(value, ensure_ascii=rnd.random() < 0.5).encode(), ("json", value)
-
-
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,16 +58,6 @@ def listening(port):
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def matches(data, expected):
-    kind, value = expected
-    if kind != "json":
-        return data == value
-    try:
-        return documents.same(documents.read(data), value)
-    except ValueError:
-        return False
-
-
 problems, started = [], []
 workspace = tempfile.mkdtemp(prefix="fuzz_mqtt.")
 try:
@@ -109,7 +74,7 @@ try:
     with open(os.path.join(workspace, "rules", "fz.json"), "w") as file:
         json.dump({"sql": "SELECT * FROM 'fz/#'", "actions": [
             {"file": {"path": "out/all.jsonl"}}, {"republish": {"topic": "echo/${topic(2)}", "qos": 1}}]}, file)
-    messages = [payload() for _ in range(args.messages)]
+    messages = [documents.hostile_payload(rnd) for _ in range(args.messages)]
     echo = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "echo/#", "-q", "1", "-F", "%x",
                              "-C", str(len(messages)), "-W", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started.append(echo)
@@ -137,12 +102,7 @@ try:
     if len(archived) != len(messages):
         problems.append("archive: %d lines for %d messages" % (len(archived), len(messages)))
     for number, (line, (_, expected)) in enumerate(zip(archived, messages), 1):
-        if expected[0] == "bytes":
-            good = line == json.dumps({"payload_base64": base64.b64encode(expected[1]).decode()},
-                                      separators=(",", ":")).encode()
-        else:
-            good = matches(line, expected)
-        if not good:
+        if not documents.archived_as(line, expected):
             problems.append("archive line %d: %r, expected %r" % (number, line[:200], str(expected[1])[:200]))
             break
     republished = [bytes.fromhex(line) for line in echoed.decode().split("\n")[:len(messages)]]
@@ -150,7 +110,7 @@ try:
         problems.append("republished: %d payloads for %d messages" % (len(echoed.decode().split("\n")) - 1,
                                                                       len(messages)))
     for number, (data, (_, expected)) in enumerate(zip(republished, messages), 1):
-        if not matches(data, expected):
+        if not documents.passed_as(data, expected):
             problems.append("republished payload %d: %r, expected %r" % (number, data[:200], str(expected[1])[:200]))
             break
 finally:
