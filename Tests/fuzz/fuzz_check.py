@@ -6,7 +6,7 @@ Usage: python3 Tests/fuzz/fuzz_check.py BIN [--files N] [--seed S] [--chunk C]
 `make asan` runs it on the binary built with AddressSanitizer; it runs as well on any build. Rule files
 (JSON and YAML) are made from valid ones of every action kind, then broken: keys dropped, values of
 the wrong type or hostile (templates that do not close, paths that leave the root, NUL, long text,
-deep nesting), bytes cut or inserted, YAML's tabs, anchors and aliases, tags and repeated documents.
+deep nesting), bytes cut or inserted, YAML's tabs, anchors and aliases, tags and repeated fuzzing.
 Each chunk of files goes into one folder and one `check`; the run fails, naming the file, when:
 - the exit status is not 0 (all valid) or 65 (some invalid), or a sanitizer or a fatal error speaks;
 - the report is not one JSON result per file;

@@ -24,7 +24,7 @@ import random
 import subprocess
 import sys
 
-import documents
+import fuzzing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("bin")
@@ -197,11 +197,11 @@ for _ in range(args.lines):
     expectation = None
     kind = rnd.random()
     if kind < 0.1:
-        document = documents.document(rnd, NAMES)
+        document = fuzzing.document(rnd, NAMES)
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload": document}
         expectation = ("document", document)
     elif kind < 0.2:
-        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + payload()
+        data = bytes([rnd.choice(fuzzing.NOT_JSON_FIRST)]) + payload()
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload_base64": base64.b64encode(data).decode()}
         expectation = ("bytes", data)
     else:
@@ -240,10 +240,10 @@ def problem(index, answer):
         got = base64.b64decode(answer["payload_base64"]) if "payload_base64" in answer else answer["payload"].encode()
         return None if got == wanted else "a binary payload changed by SELECT *: %r" % got[:80]
     try:
-        got = documents.read(answer["payload"])
+        got = fuzzing.read(answer["payload"])
     except (KeyError, ValueError):
         return "SELECT * of a document gave no JSON text"
-    return None if documents.same(got, wanted) else "SELECT * read back as %r" % (got,)
+    return None if fuzzing.same(got, wanted) else "SELECT * read back as %r" % (got,)
 
 
 failures = 0

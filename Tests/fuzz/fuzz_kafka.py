@@ -9,7 +9,7 @@ consumed, results produced, delivery reports) are read under the sanitizer too. 
 cluster (`-X test.mock.num.brokers=1`, as the README shows) and produces the records, one file each,
 keyed `fz/dev` (the rule topic, `--kafka-topic-from key`); the daemon (`--source kafka://...`) runs one
 rule, `SELECT * FROM 'fz/#'`, archiving to a file and producing to the Kafka topic `echo` keyed by
-the rule topic; kcat reads `echo` back. Payloads are those of fuzz_mqtt (documents.hostile_payload)
+the rule topic; kcat reads `echo` back. Payloads are those of fuzz_mqtt (fuzzing.hostile_payload)
 but the empty one, for which kcat sends no record.
 Everything started is stopped by its PID. The run fails when:
 - the daemon does not exit 0 after SIGTERM, or a sanitizer or a fatal error speaks;
@@ -22,13 +22,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-import documents
+import fuzzing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("bin")
@@ -37,15 +36,6 @@ parser.add_argument("--seed", type=int, default=41)
 args = parser.parse_args()
 args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
 rnd = random.Random(args.seed)
-
-
-def wait_until(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def frames(data):
@@ -67,7 +57,7 @@ try:
                                 "-d", "mock"], stdout=subprocess.DEVNULL, stderr=cluster_log)
     started.append(cluster)
     found = []
-    wait_until(lambda: found.extend(re.findall(rb"bootstrap\.servers=(127\.0\.0\.1:\d+)",
+    fuzzing.wait_until(lambda: found.extend(re.findall(rb"bootstrap\.servers=(127\.0\.0\.1:\d+)",
                                                open(os.path.join(workspace, "cluster.log"), "rb").read())) or found,
                20)
     if not found:
@@ -82,7 +72,7 @@ try:
     # kcat sends no record for an empty file: the empty payload is fuzz_mqtt's.
     records = []
     while len(records) < args.records:
-        record = documents.hostile_payload(rnd)
+        record = fuzzing.hostile_payload(rnd)
         if record[0]:
             records.append(record)
     os.makedirs(os.path.join(workspace, "records"))
@@ -100,36 +90,18 @@ try:
                               cwd=workspace, stdout=log, stderr=log)
     started.append(daemon)
     archive = os.path.join(workspace, "out", "all.jsonl")
-    wait_until(lambda: os.path.exists(archive) and open(archive, "rb").read().count(b"\n") >= len(records)
+    fuzzing.wait_until(lambda: os.path.exists(archive) and open(archive, "rb").read().count(b"\n") >= len(records)
                or daemon.poll() is not None, 120)
     time.sleep(0.5)  # the kafka action's deliveries, after the archive's lines
-    daemon.send_signal(signal.SIGTERM)
-    status = daemon.wait(timeout=60)
     log.close()
-    output = open(os.path.join(workspace, "daemon.log"), "rb").read().decode("utf-8", "replace")
-    if status != 0 or "Sanitizer" in output or "Fatal error" in output:
-        problems.append("run: exit %d\n%s" % (status, output[-4000:]))
+    problems += fuzzing.stop_daemon(daemon, os.path.join(workspace, "daemon.log"))
     archived = open(archive, "rb").read().split(b"\n")[:-1] if os.path.exists(archive) else []
-    if len(archived) != len(records):
-        problems.append("archive: %d lines for %d records" % (len(archived), len(records)))
-    for number, (line, (_, expected)) in enumerate(zip(archived, records), 1):
-        if not documents.archived_as(line, expected):
-            problems.append("archive line %d: %r, expected %r" % (number, line[:200], str(expected[1])[:200]))
-            break
+    problems += fuzzing.received_problems("archive line", archived, records, fuzzing.archived_as)
     echoed = subprocess.run(["kcat", "-C", "-b", servers, "-t", "echo", "-o", "beginning", "-e", "-f", "%S:%s"],
                             capture_output=True, timeout=60).stdout
-    produced = frames(echoed)
-    if len(produced) != len(records):
-        problems.append("echo: %d records for %d" % (len(produced), len(records)))
-    for number, (data, (_, expected)) in enumerate(zip(produced, records), 1):
-        if not documents.passed_as(data, expected):
-            problems.append("echo record %d: %r, expected %r" % (number, data[:200], str(expected[1])[:200]))
-            break
+    problems += fuzzing.received_problems("echo record", frames(echoed), records, fuzzing.passed_as)
 finally:
-    for process in reversed(started):
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+    fuzzing.stop_all(started)
     shutil.rmtree(workspace, ignore_errors=True)
 if problems:
     print("\n".join(problems))

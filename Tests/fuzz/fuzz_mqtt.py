@@ -20,14 +20,12 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-import documents
+import fuzzing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("bin")
@@ -42,15 +40,6 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_until(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def listening(port):
@@ -68,13 +57,13 @@ try:
     broker = subprocess.Popen(["mosquitto", "-c", os.path.join(workspace, "mosquitto.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started.append(broker)
-    if not wait_until(lambda: listening(port), 10):
+    if not fuzzing.wait_until(lambda: listening(port), 10):
         sys.exit("fuzz_mqtt: mosquitto did not listen on 127.0.0.1:%d" % port)
     os.makedirs(os.path.join(workspace, "rules"))
     with open(os.path.join(workspace, "rules", "fz.json"), "w") as file:
         json.dump({"sql": "SELECT * FROM 'fz/#'", "actions": [
             {"file": {"path": "out/all.jsonl"}}, {"republish": {"topic": "echo/${topic(2)}", "qos": 1}}]}, file)
-    messages = [documents.hostile_payload(rnd) for _ in range(args.messages)]
+    messages = [fuzzing.hostile_payload(rnd) for _ in range(args.messages)]
     echo = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "echo/#", "-q", "1", "-F", "%x",
                              "-C", str(len(messages)), "-W", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started.append(echo)
@@ -83,41 +72,24 @@ try:
                                "--client-id", "fuzz-mqtt", "--clean-session", "--dead-letter", "dead-letter.jsonl",
                                "--log-level", "info"], cwd=workspace, stdout=log, stderr=log)
     started.append(daemon)
-    if not wait_until(lambda: b"subscribed on" in open(os.path.join(workspace, "daemon.log"), "rb").read()
-                      or daemon.poll() is not None, 30):
+    if not fuzzing.wait_until(lambda: b"subscribed on" in open(os.path.join(workspace, "daemon.log"), "rb").read()
+                              or daemon.poll() is not None, 30):
         problems.append("the daemon did not subscribe within 30 s")
     for number, (data, _) in enumerate(messages):
         subprocess.run(["mosquitto_pub", "-p", str(port), "-t", "fz/dev", "-q", "1"] + (["-s"] if data else ["-n"]),
                        input=data, check=True, timeout=30)
     archive = os.path.join(workspace, "out", "all.jsonl")
-    wait_until(lambda: os.path.exists(archive) and open(archive, "rb").read().count(b"\n") >= len(messages), 60)
-    daemon.send_signal(signal.SIGTERM)
-    status = daemon.wait(timeout=60)
-    echoed, _ = echo.communicate(timeout=130)
+    fuzzing.wait_until(lambda: os.path.exists(archive) and open(archive, "rb").read().count(b"\n") >= len(messages),
+                       60)
     log.close()
-    output = open(os.path.join(workspace, "daemon.log"), "rb").read().decode("utf-8", "replace")
-    if status != 0 or "Sanitizer" in output or "Fatal error" in output:
-        problems.append("run: exit %d\n%s" % (status, output[-4000:]))
+    problems += fuzzing.stop_daemon(daemon, os.path.join(workspace, "daemon.log"))
+    echoed, _ = echo.communicate(timeout=130)
     archived = open(archive, "rb").read().split(b"\n")[:-1] if os.path.exists(archive) else []
-    if len(archived) != len(messages):
-        problems.append("archive: %d lines for %d messages" % (len(archived), len(messages)))
-    for number, (line, (_, expected)) in enumerate(zip(archived, messages), 1):
-        if not documents.archived_as(line, expected):
-            problems.append("archive line %d: %r, expected %r" % (number, line[:200], str(expected[1])[:200]))
-            break
-    republished = [bytes.fromhex(line) for line in echoed.decode().split("\n")[:len(messages)]]
-    if len(echoed.decode().split("\n")) - 1 != len(messages):
-        problems.append("republished: %d payloads for %d messages" % (len(echoed.decode().split("\n")) - 1,
-                                                                      len(messages)))
-    for number, (data, (_, expected)) in enumerate(zip(republished, messages), 1):
-        if not documents.passed_as(data, expected):
-            problems.append("republished payload %d: %r, expected %r" % (number, data[:200], str(expected[1])[:200]))
-            break
+    problems += fuzzing.received_problems("archive line", archived, messages, fuzzing.archived_as)
+    republished = [bytes.fromhex(line) for line in echoed.decode().split("\n")[:-1]]  # one hex line each
+    problems += fuzzing.received_problems("republished payload", republished, messages, fuzzing.passed_as)
 finally:
-    for process in reversed(started):
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+    fuzzing.stop_all(started)
     shutil.rmtree(workspace, ignore_errors=True)
 if problems:
     print("\n".join(problems))

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 
-import documents
+import fuzzing
 
 parser = argparse.ArgumentParser()
 parser.add_argument("bin")
@@ -54,15 +54,15 @@ def well_formed():
     line = {"topic": topic}
     kind = rnd.randrange(4)
     if kind == 0:
-        value = documents.document(rnd)
+        value = fuzzing.document(rnd)
         line["payload"] = value
         expected = ("json", value)
     elif kind == 1:
-        value = documents.document(rnd)
+        value = fuzzing.document(rnd)
         line["payload_base64"] = base64.b64encode(json.dumps(value).encode()).decode()
         expected = ("json", value)
     elif kind == 2:
-        data = bytes([rnd.choice(documents.NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(200)))
+        data = bytes([rnd.choice(fuzzing.NOT_JSON_FIRST)]) + bytes(rnd.randrange(256) for _ in range(rnd.randrange(200)))
         line["payload_base64"] = base64.b64encode(data).decode()
         expected = ("bytes", data)
     else:
@@ -168,7 +168,7 @@ try:
                 good = line == wanted_line.encode()
             else:
                 try:
-                    good = documents.same(documents.read(line), value)
+                    good = fuzzing.same(fuzzing.read(line), value)
                 except ValueError:
                     good = False
             if not good:

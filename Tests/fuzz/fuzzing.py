@@ -1,7 +1,9 @@
-"""What the fuzzers share: documents Python writes and reads back as themselves, the first bytes no
-JSON text starts with, and the equality of documents as Python reads them."""
+"""What the fuzzers share: documents Python writes and reads back as themselves, hostile payloads and
+what `SELECT *` makes of them, their comparisons, and the handling of the processes a fuzzer starts."""
 import base64
 import json
+import signal
+import time
 
 # Bytes a JSON text (or one after a byte order mark) cannot start with: a payload starting with one is
 # Binary, and `SELECT *` passes it through unchanged.
@@ -99,3 +101,46 @@ def archived_as(line, expected):
         return line == json.dumps({"payload_base64": base64.b64encode(expected[1]).decode()},
                                   separators=(",", ":")).encode()
     return passed_as(line, expected)
+
+
+def received_problems(what, received, payloads, matches):
+    """The problems of `received` (archive lines, republished payloads) against `payloads`, each once
+    and in order, judged by `matches` (`archived_as` or `passed_as`): the count, then the first that
+    differs."""
+    problems = []
+    if len(received) != len(payloads):
+        problems.append("%s: %d for %d payloads" % (what, len(received), len(payloads)))
+    for number, (data, (_, expected)) in enumerate(zip(received, payloads), 1):
+        if not matches(data, expected):
+            problems.append("%s %d: %r, expected %r" % (what, number, data[:200], str(expected[1])[:200]))
+            break
+    return problems
+
+
+def wait_until(condition, seconds):
+    """Polls `condition` every 50 ms for at most `seconds`; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def stop_daemon(daemon, log_path):
+    """Stops the daemon with SIGTERM; the problems: an exit other than 0, a sanitizer or a fatal error
+    in its log."""
+    daemon.send_signal(signal.SIGTERM)
+    status = daemon.wait(timeout=60)
+    output = open(log_path, "rb").read().decode("utf-8", "replace")
+    if status != 0 or "Sanitizer" in output or "Fatal error" in output:
+        return ["run: exit %d\n%s" % (status, output[-4000:])]
+    return []
+
+
+def stop_all(started):
+    """Kills, by PID, what a fuzzer started and is still running, the last started first."""
+    for process in reversed(started):
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
