@@ -8,8 +8,7 @@
 #   make bench-connectors  iotrules run on MQTT vs mosquitto_sub, on Kafka vs kcat, latency at 10k msg/s
 #   make asan   the command line built with AddressSanitizer (.build-asan), run over the CLI tests, the
 #               example rules, the sample replay and five fuzzers (eval batch, rule files, replay, MQTT,
-#               Kafka);
-#               fails on any report, leaks too
+#               Kafka); fails on any report, leaks too
 SWIFT ?= swift
 BIN := .build/debug/iotrules
 # Release builds link the Swift runtime and Foundation into the executable (static, not the
