@@ -199,7 +199,7 @@ for _ in range(args.lines):
     if kind < 0.1:
         document = fuzzing.document(rnd, NAMES)
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload": document}
-        expectation = ("document", document)
+        expectation = ("json", document)
     elif kind < 0.2:
         data = bytes([rnd.choice(fuzzing.NOT_JSON_FIRST)]) + payload()
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload_base64": base64.b64encode(data).decode()}
@@ -234,20 +234,13 @@ def problem(index, answer):
         return "a match without one payload"
     if expectation is None:
         return None
-    kind, wanted = expectation
-    compared[kind] += 1
-    if kind == "bytes":
-        got = base64.b64decode(answer["payload_base64"]) if "payload_base64" in answer else answer["payload"].encode()
-        return None if got == wanted else "a binary payload changed by SELECT *: %r" % got[:80]
-    try:
-        got = fuzzing.read(answer["payload"])
-    except (KeyError, ValueError):
-        return "SELECT * of a document gave no JSON text"
-    return None if fuzzing.same(got, wanted) else "SELECT * read back as %r" % (got,)
+    compared[expectation[0]] += 1
+    got = base64.b64decode(answer["payload_base64"]) if "payload_base64" in answer else answer["payload"].encode()
+    return None if fuzzing.passed_as(got, expectation) else "SELECT * gave %r" % got[:200]
 
 
 failures = 0
-compared = {"document": 0, "bytes": 0}
+compared = {"json": 0, "bytes": 0}
 for start in range(0, len(requests), args.chunk):
     chunk = requests[start:start + args.chunk]
     process = subprocess.run([args.bin, "eval", "--batch", "-"], input=b"\n".join(chunk) + b"\n",
@@ -273,7 +266,7 @@ for start in range(0, len(requests), args.chunk):
         if reason:
             print("line %d: %s\n  in:  %s\n  out: %s" % (start + offset + 1, reason, chunk[offset][:300], line[:300]))
             failures += 1
-wanted = {"document": 0, "bytes": 0}
+wanted = {"json": 0, "bytes": 0}
 for expectation in expectations:
     if expectation:
         wanted[expectation[0]] += 1
@@ -283,4 +276,4 @@ if not failures and compared != wanted:
 if failures:
     sys.exit("fuzz_eval: %d problems over %d lines (seed %d)" % (failures, len(requests), args.seed))
 print("fuzz_eval: ok, %d lines (seed %d): %d documents read back through SELECT *, %d binary payloads passed"
-      " through unchanged" % (len(requests), args.seed, compared["document"], compared["bytes"]))
+      " through unchanged" % (len(requests), args.seed, compared["json"], compared["bytes"]))

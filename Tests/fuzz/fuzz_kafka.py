@@ -56,13 +56,14 @@ try:
     cluster = subprocess.Popen(["kcat", "-C", "-b", "127.0.0.1:1", "-t", "seed", "-X", "test.mock.num.brokers=1",
                                 "-d", "mock"], stdout=subprocess.DEVNULL, stderr=cluster_log)
     started.append(cluster)
-    found = []
-    fuzzing.wait_until(lambda: found.extend(re.findall(rb"bootstrap\.servers=(127\.0\.0\.1:\d+)",
-                                               open(os.path.join(workspace, "cluster.log"), "rb").read())) or found,
-               20)
-    if not found:
+    def bootstrap():
+        log_text = open(os.path.join(workspace, "cluster.log"), "rb").read()
+        found = re.search(rb"bootstrap\.servers=(127\.0\.0\.1:\d+)", log_text)
+        return found and found.group(1).decode()
+
+    if not fuzzing.wait_until(bootstrap, 20):
         sys.exit("fuzz_kafka: kcat's mock cluster gave no bootstrap.servers within 20 s")
-    servers = found[0].decode()
+    servers = bootstrap()
     os.makedirs(os.path.join(workspace, "rules"))
     with open(os.path.join(workspace, "rules", "fz.json"), "w") as file:
         json.dump({"sql": "SELECT * FROM 'fz/#'", "actions": [
@@ -96,10 +97,11 @@ try:
     log.close()
     problems += fuzzing.stop_daemon(daemon, os.path.join(workspace, "daemon.log"))
     archived = open(archive, "rb").read().split(b"\n")[:-1] if os.path.exists(archive) else []
-    problems += fuzzing.received_problems("archive line", archived, records, fuzzing.archived_as)
+    expectations = [expected for _, expected in records]
+    problems += fuzzing.received_problems("archive line", archived, expectations, fuzzing.archived_as)
     echoed = subprocess.run(["kcat", "-C", "-b", servers, "-t", "echo", "-o", "beginning", "-e", "-f", "%S:%s"],
                             capture_output=True, timeout=60).stdout
-    problems += fuzzing.received_problems("echo record", frames(echoed), records, fuzzing.passed_as)
+    problems += fuzzing.received_problems("echo record", frames(echoed), expectations, fuzzing.passed_as)
 finally:
     fuzzing.stop_all(started)
     shutil.rmtree(workspace, ignore_errors=True)

@@ -139,6 +139,7 @@ try:
         # A topic that renders a path the archive refuses (leaving its root, a hidden or empty name,
         # a name too long) sends each of its messages to the dead-letter file, naming it; every
         # other topic's messages are lines of its own file. Nothing else is written.
+        topic_files = set(topic + ".jsonl" for _, topic in matched)
         for topic in set(topic for _, topic in matched):
             wanted = sum(1 for _, other in matched if other == topic)
             path = os.path.join(workspace, "per-topic", topic + ".jsonl")
@@ -154,26 +155,14 @@ try:
         for folder, _, names in os.walk(os.path.join(workspace, "per-topic")):
             written.update(os.path.relpath(os.path.join(folder, name), os.path.join(workspace, "per-topic"))
                            for name in names)
-        if written - set(topic + ".jsonl" for _, topic in matched):
-            problems.append("files no topic names: %r" % sorted(written - set(t + ".jsonl" for _, t in matched))[:5])
+        if written - topic_files:
+            problems.append("files no topic names: %r" % sorted(written - topic_files)[:5])
         if set(os.listdir(workspace)) - {"rules", "feed.jsonl", "out", "data", "per-topic", "dead-letter.jsonl"}:
             problems.append("written beside the archive roots: %r" % sorted(os.listdir(workspace)))
         archive_path = os.path.join(workspace, "out", "all.jsonl")
         archived = open(archive_path, "rb").read().split(b"\n")[:-1] if os.path.exists(archive_path) else []
-        if len(archived) != len(matched):
-            problems.append("archive: %d lines for %d matched messages" % (len(archived), len(matched)))
-        for number, (line, ((kind, value), topic)) in enumerate(zip(archived, matched), 1):
-            if kind == "bytes":
-                wanted_line = json.dumps({"payload_base64": base64.b64encode(value).decode()}, separators=(",", ":"))
-                good = line == wanted_line.encode()
-            else:
-                try:
-                    good = fuzzing.same(fuzzing.read(line), value)
-                except ValueError:
-                    good = False
-            if not good:
-                problems.append("archive line %d (topic %r): %r, expected %r" % (number, topic, line[:200], value))
-                break
+        problems += fuzzing.received_problems(
+            "archive line", archived, [outcome for outcome, _ in matched], fuzzing.archived_as)
         database = os.path.join(workspace, "data", "topics.db")
         rows = [row[0] for row in sqlite3.connect(database).execute("SELECT topic FROM topics ORDER BY rowid")] \
             if os.path.exists(database) else []

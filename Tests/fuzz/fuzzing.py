@@ -103,14 +103,14 @@ def archived_as(line, expected):
     return passed_as(line, expected)
 
 
-def received_problems(what, received, payloads, matches):
-    """The problems of `received` (archive lines, republished payloads) against `payloads`, each once
-    and in order, judged by `matches` (`archived_as` or `passed_as`): the count, then the first that
-    differs."""
+def received_problems(what, received, expectations, matches):
+    """The problems of `received` (archive lines, republished payloads) against `expectations` (the
+    second members of `hostile_payload`'s pairs), each once and in order, judged by `matches`
+    (`archived_as` or `passed_as`): the count, then the first that differs."""
     problems = []
-    if len(received) != len(payloads):
-        problems.append("%s: %d for %d payloads" % (what, len(received), len(payloads)))
-    for number, (data, (_, expected)) in enumerate(zip(received, payloads), 1):
+    if len(received) != len(expectations):
+        problems.append("%s: %d for %d payloads" % (what, len(received), len(expectations)))
+    for number, (data, expected) in enumerate(zip(received, expectations), 1):
         if not matches(data, expected):
             problems.append("%s %d: %r, expected %r" % (what, number, data[:200], str(expected[1])[:200]))
             break
