@@ -62,7 +62,8 @@ enum ExitCodes {
 /// The `--sql-version` option shared by commands that compile SQL.
 struct SQLVersionOption: ParsableArguments {
   @Option(
-    name: .customLong("sql-version"), help: "2016-03-23 (default), 2015-10-08, or beta (read as 2016-03-23).")
+    name: .customLong("sql-version"),
+    help: "2016-03-23 (default), 2015-10-08, or beta (read as 2016-03-23; sql_version() says beta).")
   var sqlVersion: String?
 
   /// Whether `--sql-version` was given (a batch takes each line's own and refuses the option).

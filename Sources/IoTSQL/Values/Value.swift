@@ -58,17 +58,25 @@ public enum SQLVersion: String, Sendable, CaseIterable, Comparable {
   case v2015_10_08 = "2015-10-08"
   /// The recommended dialect, this engine's default.
   case v2016_03_23 = "2016-03-23"
+  /// AWS's name for its newest dialect: read as 2016-03-23, and named `beta` by `sql_version()`.
+  case beta = "beta"
 
   /// The engine's default version.
   public static let `default` = SQLVersion.v2016_03_23
 
-  /// Orders versions by release date.
-  public static func < (lhs: SQLVersion, rhs: SQLVersion) -> Bool { lhs.rawValue < rhs.rawValue }
+  /// Orders versions by release date, `beta` last.
+  public static func < (lhs: SQLVersion, rhs: SQLVersion) -> Bool { lhs.rank < rhs.rank }
 
-  /// Parses a version string; `beta` is read as the newest version.
-  public init?(string: String) {
-    if string == "beta" { self = .v2016_03_23 } else { self.init(rawValue: string) }
+  private var rank: Int {
+    switch self {
+    case .v2015_10_08: 0
+    case .v2016_03_23: 1
+    case .beta: 2
+    }
   }
+
+  /// Parses a version string: `2015-10-08`, `2016-03-23` or `beta`.
+  public init?(string: String) { self.init(rawValue: string) }
 }
 
 extension Value {
