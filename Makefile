@@ -44,7 +44,8 @@ run: build
 	print('data/iot.db high_temps rows:', c.execute('select count(*) from high_temps').fetchone()[0]); \
 	[print('  ', r) for r in c.execute('select * from high_temps limit 3')]"
 	@echo "archive files:"; find archive -type f | sort | head -20
-	@echo "error records:"; cat data/errors/*.jsonl 2>/dev/null | wc -l
+	@echo "error-action records (data/errors/):"; cat data/errors/*.jsonl 2>/dev/null | wc -l
+	@echo "dead-letter records (data/dead-letter.jsonl):"; cat data/dead-letter.jsonl 2>/dev/null | wc -l
 
 check-rules: build
 	$(BIN) check Rules

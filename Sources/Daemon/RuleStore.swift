@@ -715,6 +715,9 @@ public final class RuleReloader: Sendable {
     var metadata: Logger.Metadata = [
       "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
       "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
+      // Files failing now, this reload's or earlier ones' (`iotrules_rule_files_failing`): a
+      // reload with no error of its own can leave a broken file running its previous version.
+      "failing": .stringConvertible(failingCount),
     ]
     // Names as lists (JSON logs: arrays), at most 100 each, so a reload says which rules it
     // touched, not only how many.

@@ -4,7 +4,7 @@ import Synchronization
 /// Log records kept for a test to read: hand out `logger`, then read `lines` (`level message`) or
 /// `messages` (the message alone).
 public final class LogLines: Sendable {
-  private let recorded = Mutex<[(level: Logger.Level, message: String)]>([])
+  private let recorded = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
 
   /// Creates an empty record.
   public init() {}
@@ -14,6 +14,11 @@ public final class LogLines: Sendable {
 
   /// Each record's message.
   public var messages: [String] { recorded.withLock { $0.map(\.message) } }
+
+  /// The metadata of each record whose message is `message`, in order.
+  public func metadata(of message: String) -> [Logger.Metadata] {
+    recorded.withLock { $0.filter { $0.message == message }.map(\.metadata) }
+  }
 
   /// A logger, at every level, whose records are kept here.
   public var logger: Logger { Logger(label: "test") { _ in Handler(lines: self) } }
@@ -29,7 +34,8 @@ public final class LogLines: Sendable {
     }
 
     func log(event: LogEvent) {
-      lines.recorded.withLock { $0.append((event.level, "\(event.message)")) }
+      let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+      lines.recorded.withLock { $0.append((event.level, "\(event.message)", merged)) }
     }
   }
 }

@@ -183,6 +183,30 @@ struct RuleReloaderTests {
     #expect(reloader.failingFiles.isEmpty)
   }
 
+  /// A reload with no error of its own says in its log that a broken edit from before still fails
+  /// (`failing=`, as the gauge counts), beside its own `errors=`: `errors=0` alone read as all well.
+  @Test func aReloadLogsTheFilesStillFailing() async throws {
+    let folder = temporaryFolder("failing-logged")
+    write(Self.rule, to: folder + "/one.json")
+    let log = LogLines()
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(),
+      dispatcher: Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock()),
+      logger: log.logger)
+    _ = try await reloader.initialLoad()
+    write("{ broken", to: folder + "/one.json")
+    _ = try #require(await reloader.reload())
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    _ = try #require(await reloader.reload())
+    let reloads = log.metadata(of: "rules reloaded").map {
+      ($0["errors"]?.description, $0["failing"]?.description)
+    }
+    #expect(reloads.count == 2 && reloads[0] == ("1", "1") && reloads[1] == ("0", "1"), "\(reloads)")
+    write(Self.rule, to: folder + "/one.json")
+    _ = try #require(await reloader.reload())
+    #expect(log.metadata(of: "rules reloaded").last?["failing"]?.description == "0")
+  }
+
   /// A file refused at start for a name clash, then free of it through another file's edit, is no
   /// longer failing (it never ran, so the reload reads it again).
   @Test func aNameClashAtStartStopsFailingOnceResolved() async throws {
