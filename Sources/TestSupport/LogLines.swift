@@ -1,8 +1,8 @@
 import Logging
 import Synchronization
 
-/// Log records kept for a test to read: hand out `logger`, then read `lines` (`level message`) or
-/// `messages` (the message alone).
+/// Log records kept for a test to read: hand out `logger`, then read `lines` (`level message`),
+/// `messages` (the message alone) or `metadata(of:)`.
 public final class LogLines: Sendable {
   private let recorded = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
 
