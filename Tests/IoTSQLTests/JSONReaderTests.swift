@@ -804,3 +804,24 @@ let sensorPayload = #"""
     }
   }
 }
+
+/// Member names are found by a hash of their ends and a filter of their first byte and length; names
+/// that share both (differing only in the middle) or share a first byte and a length are still told
+/// apart by their bytes.
+@Suite struct PathNameLookupTests {
+  @Test(arguments: [3, 14])
+  func namesSharingTheirEndsAreToldApart(count: Int) {
+    let all =
+      (0..<8).map { "abcdefgh_\($0)_stuvwxyz" } + ["ab", "ac", "a", "b", "abc", "abd", "abcd", "abce"]
+    let names = Array(all.prefix(count))
+    // Every name of the document is one of the paths' or shares its ends or first byte and length
+    // with one; the values are the names' positions.
+    let members = all.enumerated().map { "\"\($1)\":\($0)" } + [#""abcdefgh_x_stuvwxyz":99"#, #""ad":98"#]
+    let bytes = Array(("{" + members.reversed().joined(separator: ",") + "}").utf8)
+    let view = JSONReader.read(
+      bytes, paths: PathTable(paths: names.map { [$0] }), wholeDocument: false, options: JSONReadOptions(),
+      checksCanonical: true, defersContainers: true)
+    #expect(view.kind != .binary)
+    #expect(view.values == names.indices.map { Value.int($0) }, "\(view.values)")
+  }
+}

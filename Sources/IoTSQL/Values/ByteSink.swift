@@ -54,9 +54,36 @@ struct ByteSink: ByteOutput, ~Copyable {
   @inline(__always)
   mutating func append(bytes: UnsafeBufferPointer<UInt8>) {
     guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-    if count + bytes.count > capacity { grow(to: count + bytes.count) }
-    (base + count).update(from: source, count: bytes.count)
-    count += bytes.count
+    let length = bytes.count
+    if count + length > capacity { grow(to: count + length) }
+    let target = base + count
+    if length <= 16 {
+      // Short runs (keys, short strings, number digits) without a call to memmove: two loads that
+      // may overlap, both done before either store.
+      let from = UnsafeRawPointer(source)
+      let to = UnsafeMutableRawPointer(target)
+      if length >= 8 {
+        let head = from.loadUnaligned(as: UInt64.self)
+        let tail = from.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+        to.storeBytes(of: head, as: UInt64.self)
+        to.storeBytes(of: tail, toByteOffset: length - 8, as: UInt64.self)
+      } else if length >= 4 {
+        let head = from.loadUnaligned(as: UInt32.self)
+        let tail = from.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self)
+        to.storeBytes(of: head, as: UInt32.self)
+        to.storeBytes(of: tail, toByteOffset: length - 4, as: UInt32.self)
+      } else {
+        let first = source[0]
+        let middle = source[length >> 1]
+        let last = source[length - 1]
+        target[0] = first
+        target[length >> 1] = middle
+        target[length - 1] = last
+      }
+    } else {
+      target.update(from: source, count: length)
+    }
+    count = count + length
   }
 
   mutating func insert(_ byte: UInt8, at index: Int) {

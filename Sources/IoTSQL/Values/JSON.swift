@@ -183,6 +183,9 @@ final class PathNames: Sendable, Hashable {
   let spans: [Int]
   /// True when the selective scan can track the paths: at most 64, none empty.
   let trackable: Bool
+  /// One bit per (level, length, first byte) of the paths' names (``filterBit(level:first:length:)``):
+  /// a member name whose bit is clear is no path's name at its level, found without comparing it.
+  let nameFilter: UInt64
 
   /// The table without paths.
   static let empty = PathNames([])
@@ -206,6 +209,13 @@ final class PathNames: Sendable, Hashable {
       bytes.compacted(), firsts.compacted(), counts.compacted(), spans.compacted()
     )
     trackable = paths.count <= 64 && !paths.contains(where: \.isEmpty)
+    var filter: UInt64 = 0
+    for path in paths {
+      for (level, name) in path.enumerated() {
+        filter |= Self.filterBit(level: level, first: name.utf8.first ?? 0, length: name.utf8.count)
+      }
+    }
+    nameFilter = filter
     (table, endsAt) = Self.indexNames(
       trackable: trackable, counts: self.counts, firsts: self.firsts, spans: self.spans, bytes: self.bytes)
   }
@@ -225,12 +235,41 @@ final class PathNames: Sendable, Hashable {
   /// Per level, the paths that end there.
   let endsAt: [UInt64]
 
-  /// FNV-1a over the name, seeded by the level; never 0.
+  /// A hash of the level, the length and at most the first and last eight bytes of the name (two
+  /// loads, not a multiply per byte); never 0. Names that differ only in their middle share a hash:
+  /// the table compares the bytes of every candidate anyway.
   @inline(__always)
   static func nameHash(level: Int, _ name: UnsafePointer<UInt8>, _ length: Int) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: level &* 0x9E37)
-    for index in 0..<length { hash = (hash ^ UInt64(name[index])) &* 0x100_0000_01b3 }
-    return hash | 1
+    let raw = UnsafeRawPointer(name)
+    let head: UInt64
+    let tail: UInt64
+    if length >= 8 {
+      head = raw.loadUnaligned(as: UInt64.self)
+      tail = raw.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+    } else if length >= 4 {
+      head = UInt64(raw.loadUnaligned(as: UInt32.self))
+      tail = UInt64(raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self))
+    } else if length > 0 {
+      head = UInt64(name[0]) | UInt64(name[length >> 1]) << 8
+      tail = UInt64(name[length - 1])
+    } else {
+      head = 0
+      tail = 0
+    }
+    var hash =
+      (head ^ UInt64(truncatingIfNeeded: length) << 56 ^ UInt64(truncatingIfNeeded: level) << 48)
+      &* 0x9E37_79B9_7F4A_7C15
+    hash = (hash ^ hash >> 29 ^ tail) &* 0xBF58_476D_1CE4_E5B9
+    return (hash ^ hash >> 32) | 1
+  }
+
+  /// The bit of ``nameFilter`` for a name of `length` bytes at `level` whose first byte is `first`
+  /// (0 for an empty name).
+  @inline(__always)
+  static func filterBit(level: Int, first: UInt8, length: Int) -> UInt64 {
+    let mixed =
+      UInt64(first) &+ UInt64(truncatingIfNeeded: length) &* 5 &+ UInt64(truncatingIfNeeded: level) &* 23
+    return 1 << (mixed & 63)
   }
 
   /// Up to this many paths, `matches` compares names one by one.
@@ -283,6 +322,9 @@ final class PathNames: Sendable, Hashable {
   func matches(_ name: UnsafePointer<UInt8>, _ length: Int, level: Int, mask: UInt64) -> (
     ending: UInt64, continuing: UInt64
   ) {
+    if nameFilter & Self.filterBit(level: level, first: length > 0 ? name[0] : 0, length: length) == 0 {
+      return (0, 0)
+    }
     if table.isEmpty {
       return bytes.withUnsafeBufferPointer { utf8 -> (UInt64, UInt64) in
         var ending: UInt64 = 0

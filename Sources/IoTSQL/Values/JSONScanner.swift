@@ -1126,9 +1126,12 @@ struct JSONScanner {
   }
 
   /// Past plain string bytes from `index`, eight at a time: the index of the first quote, backslash,
-  /// control character or non-ASCII byte, or where fewer than eight bytes are left before it.
+  /// control character or (when `stopsAtNonASCII`: the reader validates UTF-8 itself, the writer
+  /// copies it) non-ASCII byte, or where fewer than eight bytes are left before it.
   @inline(__always)
-  static func plainASCIIEnd(_ base: UnsafePointer<UInt8>, from index: Int, count: Int) -> Int {
+  static func plainASCIIEnd(
+    _ base: UnsafePointer<UInt8>, from index: Int, count: Int, stopsAtNonASCII: Bool = true
+  ) -> Int {
     let high: UInt64 = 0x8080_8080_8080_8080
     let ones: UInt64 = 0x0101_0101_0101_0101
     var index = index
@@ -1136,9 +1139,9 @@ struct JSONScanner {
       let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
       let quote = word ^ (ones &* 0x22)
       let backslash = word ^ (ones &* 0x5C)
-      let special =
+      var special =
         ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
-        | word
+      if stopsAtNonASCII { special |= word }
       let flags = special & high
       // The lowest flagged byte is exact (a borrow only flags bytes above a real match).
       if flags != 0 { return index + flags.trailingZeroBitCount >> 3 }

@@ -128,10 +128,18 @@ public enum JSONWriter {
     _ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout Output
   ) {
     do {
+      guard let base = utf8.baseAddress else { return }
+      let count = utf8.count
       var runStart = 0
-      for index in 0..<utf8.count {
+      var index = 0
+      while true {
+        index = JSONScanner.plainASCIIEnd(base, from: index, count: count, stopsAtNonASCII: false)
+        guard index < count else { break }
         let byte = utf8[index]
-        guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+        guard byte < 0x20 || byte == 0x22 || byte == 0x5C else {
+          index += 1
+          continue
+        }
         if runStart < index {
           buffer.append(bytes: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
         }
@@ -149,6 +157,7 @@ public enum JSONWriter {
           buffer.append(hexDigits[Int(byte >> 4)])
           buffer.append(hexDigits[Int(byte & 15)])
         }
+        index += 1
       }
       if runStart < utf8.count { buffer.append(bytes: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     }
