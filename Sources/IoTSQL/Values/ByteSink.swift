@@ -83,7 +83,7 @@ struct ByteSink: ByteOutput, ~Copyable {
     } else {
       target.update(from: source, count: length)
     }
-    count = count + length
+    count += length
   }
 
   mutating func insert(_ byte: UInt8, at index: Int) {
