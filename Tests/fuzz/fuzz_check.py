@@ -14,23 +14,17 @@ Each chunk of files goes into one folder and one `check`; the run fails, naming 
 - a problem lacks its place (the file, a line and a column from 1) or its message, or a file is
   called valid with errors, or invalid without one.
 """
-import argparse
 import copy
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
 
-parser = argparse.ArgumentParser()
-parser.add_argument("bin")
-parser.add_argument("--files", type=int, default=1500)
-parser.add_argument("--seed", type=int, default=41)
-parser.add_argument("--chunk", type=int, default=250)
-args = parser.parse_args()
-rnd = random.Random(args.seed)
+import fuzzing
+
+args, rnd = fuzzing.arguments("files", 1500, chunk=250)
 
 SQL = [
     "SELECT deviceId, temp, timestamp() AS ts FROM 'sensors/+/data' WHERE temp > 30",

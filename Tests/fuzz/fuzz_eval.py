@@ -17,22 +17,14 @@ names that are prefixes of the paths a statement reads, random bytes. Statements
 nested SELECT VALUE, string, regex, hash and number functions at their edges, templates, truncated and
 mangled SQL text.
 """
-import argparse
 import base64
 import json
-import random
 import subprocess
 import sys
 
 import fuzzing
 
-parser = argparse.ArgumentParser()
-parser.add_argument("bin")
-parser.add_argument("--lines", type=int, default=4000)
-parser.add_argument("--seed", type=int, default=41)
-parser.add_argument("--chunk", type=int, default=500)
-args = parser.parse_args()
-rnd = random.Random(args.seed)
+args, rnd = fuzzing.arguments("lines", 4000, chunk=500)
 
 DOCUMENTS = [
     b'{"temperature": 21.50, "humidity": 40, "device": {"id": "dev-1", "loc": {"lat": 1.5, "lon": -0.0}}, '

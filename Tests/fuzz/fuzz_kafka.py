@@ -16,10 +16,8 @@ Everything started is stopped by its PID. The run fails when:
 - the archive or the records on `echo` do not hold, in order, each payload once: the document (read
   back by Python) or, for bytes that are not JSON, exactly those bytes.
 """
-import argparse
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -29,13 +27,7 @@ import time
 
 import fuzzing
 
-parser = argparse.ArgumentParser()
-parser.add_argument("bin")
-parser.add_argument("--records", type=int, default=300)
-parser.add_argument("--seed", type=int, default=41)
-args = parser.parse_args()
-args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
-rnd = random.Random(args.seed)
+args, rnd = fuzzing.arguments("records", 300)
 
 
 def frames(data):

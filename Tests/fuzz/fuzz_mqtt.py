@@ -15,10 +15,8 @@ string, and documents Python writes. Everything started is stopped by its PID. T
 - the archive or the republished stream does not hold, in order, each payload once: the document
   (read back by Python) or, for bytes that are not JSON, exactly those bytes.
 """
-import argparse
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -27,13 +25,7 @@ import tempfile
 
 import fuzzing
 
-parser = argparse.ArgumentParser()
-parser.add_argument("bin")
-parser.add_argument("--messages", type=int, default=300)
-parser.add_argument("--seed", type=int, default=41)
-args = parser.parse_args()
-args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
-rnd = random.Random(args.seed)
+args, rnd = fuzzing.arguments("messages", 300)
 
 
 def free_port():

@@ -21,11 +21,9 @@ base64, a client id or timestamp of the wrong type). The run fails when:
   name, a name too long), a dead-letter record naming its topic; or a file no topic names appears,
   or anything beside the archive roots.
 """
-import argparse
 import base64
 import json
 import os
-import random
 import re
 import shutil
 import sqlite3
@@ -35,13 +33,7 @@ import tempfile
 
 import fuzzing
 
-parser = argparse.ArgumentParser()
-parser.add_argument("bin")
-parser.add_argument("--lines", type=int, default=3000)
-parser.add_argument("--seed", type=int, default=41)
-args = parser.parse_args()
-args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
-rnd = random.Random(args.seed)
+args, rnd = fuzzing.arguments("lines", 3000)
 
 TOPICS = ["a", "sensors/dev-1/data", "a/b/c/d/e/f/g/h", "a//b/", "/", "é/𝄞", "with space/x", "x" * 300,
           "$aws/things/t/shadow/update", "$SYS/broker", "a/$b", "\\", "'quoted'", "a\"b", "..", "a/../../b",

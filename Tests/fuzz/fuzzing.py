@@ -1,13 +1,31 @@
-"""What the fuzzers share: documents Python writes and reads back as themselves, hostile payloads and
-what `SELECT *` makes of them, their comparisons, and the handling of the processes a fuzzer starts."""
+"""What the fuzzers share: their command line, documents Python writes and reads back as themselves,
+hostile payloads and what `SELECT *` makes of them, their comparisons, and the handling of the
+processes a fuzzer starts."""
+import argparse
 import base64
 import json
+import os
+import random
 import signal
 import time
 
 # Bytes a JSON text (or one after a byte order mark) cannot start with: a payload starting with one is
 # Binary, and `SELECT *` passes it through unchanged.
 NOT_JSON_FIRST = [byte for byte in range(256) if byte not in set(b' \t\r\n{["-0123456789tfn\xef')]
+
+
+def arguments(count, default, chunk=None):
+    """A fuzzer's command line, BIN --COUNT N --seed S [--chunk C], and a Random seeded by it. BIN is
+    made absolute when it names a path (the daemon fuzzers run in a folder of their own)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bin")
+    parser.add_argument("--" + count, type=int, default=default)
+    parser.add_argument("--seed", type=int, default=41)
+    if chunk is not None:
+        parser.add_argument("--chunk", type=int, default=chunk)
+    args = parser.parse_args()
+    args.bin = os.path.abspath(args.bin) if os.sep in args.bin else args.bin
+    return args, random.Random(args.seed)
 
 
 def document(rnd, names=("k",), depth=0):
