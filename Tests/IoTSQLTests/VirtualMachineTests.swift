@@ -158,6 +158,53 @@ import Testing
     #expect(lazy.payload == Array("{}".utf8))
   }
 
+  /// `SELECT *, e AS k, ...` writes its values after the payload's bytes when it can: the outputs
+  /// and values are those of building the object (the payload's members, then each value set by
+  /// key, a key the payload has keeping its place), for payloads that pass through, need their
+  /// numbers respelled, must be rebuilt, or are not objects.
+  @Test(arguments: [
+    #"{"a":1,"b":"x"}"#, #"{"a":1.50,"b":[1,2.0]}"#, #"{ "a": 1 }"#, "{}", #"{"a":1,"a":2}"#,
+    #"{"k":5}"#, #"{"a":1,"k":{"z":[1]}}"#, #"{"k":[1]}"#, #"{"\u006b":1}"#, #"{"kk":1,"k\"":2}"#,
+    #"{"u":1}"#, #"{"n":null}"#, "[1,2]", "7", "not json", "",
+  ])
+  func starWithMoreItemsBuildsOrSplices(payload: String) throws {
+    let items: [(String, String, Value)] = [
+      ("5", "k", .int(5)), (#"'é\n"'"#, "s", .string("é\n\"")), ("get({}, 'x')", "u", .undefined),
+      ("1.5 * 3", "d", .decimal(SQLDecimal(string: "4.5")!)), ("null", "n", .null),
+      ("topic()", "t", .string("t/1")),
+    ]
+    let sql = "SELECT *, " + items.map { "\($0.0) AS \($0.1)" }.joined(separator: ", ") + " FROM 't/+'"
+    let program = try Compiler.compile(sql)
+    var machine = VirtualMachine()
+    let bytes = Array(payload.utf8)
+    let evaluated = machine.evaluate(program, context: EvaluationContext(topic: "t/1", payload: bytes))
+    let evaluation = try #require(evaluated)
+    var expected = OrderedObject()
+    if case .object(let members) = (try? JSONReader.parse(bytes)) ?? .undefined { expected.merge(members) }
+    for (_, key, value) in items where !value.isUndefined { expected[key] = value }
+    #expect(String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)))
+    #expect(evaluation.value == .object(expected))
+    #expect(machine.fieldsOfNonJSONError == nil)
+  }
+
+  @Test func starWithMoreItemsOfContainersAndFieldsOfNonJSON() throws {
+    let evaluation = VirtualMachineTests.evaluation(
+      try Compiler.compile("SELECT *, [1, a] AS arr, {'o': a} AS obj FROM 't/+'"), #"{"a":1}"#)
+    let result = try #require(evaluation)
+    #expect(String(decoding: result.payload, as: UTF8.self) == #"{"a":1,"arr":[1,1],"obj":{"o":1}}"#)
+    #expect(result.value == (try JSONReader.parse(#"{"a":1,"arr":[1,1],"obj":{"o":1}}"#)))
+    var machine = VirtualMachine()
+    _ = machine.evaluate(
+      try Compiler.compile("SELECT *, a AS b FROM 't/+'"),
+      context: EvaluationContext(topic: "t/1", payload: Array("x".utf8)))
+    #expect(machine.fieldsOfNonJSONError != nil)
+  }
+
+  static func evaluation(_ program: Program, _ payload: String) -> Evaluation? {
+    var machine = VirtualMachine()
+    return machine.evaluate(program, context: EvaluationContext(topic: "t/1", payload: Array(payload.utf8)))
+  }
+
   /// A name reads only the member spelled with its code points: `get(*, 'é')` (U+00E9) is not the
   /// member `e` + U+0301, and rebuilding the payload (a space, `AS`) keeps both members.
   @Test func memberNamesMatchByCodePoints() throws {

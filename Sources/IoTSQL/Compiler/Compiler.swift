@@ -73,7 +73,8 @@ struct CodeGenerator {
     let code = Program.Code(
       variableNames: variableNames, instructions: instructions.compacted(), constants: constants.compacted(),
       paths: paths, readsWholePayload: readsWholePayload, packedSourceMap: sourceMap.compacted(),
-      prepared: prepared.compacted(), passesThrough: instructions.contains { $0.opcode == .passthrough },
+      prepared: prepared.compacted(),
+      passesThrough: instructions.contains { $0.opcode == .passthrough || $0.opcode == .passthroughPlus },
       keyLists: keyLists.compacted())
     return Program(
       source: source, version: version, topicFilter: topicFilter, warnings: warnings.compacted(), code: code)
@@ -148,6 +149,8 @@ struct CodeGenerator {
     }
     if let range = Self.wholePayloadRange(statement.select) {
       emit(.passthrough, at: range)
+    } else if case .items(let items) = statement.select, compileStarPlus(items, range: statement.range) {
+      // `passthroughPlus` stops the program itself.
     } else {
       compile(statement.select, range: statement.range)
       emit(.output, at: statement.range)
@@ -222,6 +225,35 @@ struct CodeGenerator {
     constants.append(contentsOf: keys.map { .string($0) })
     keyLists.append(keys)
     emit(.makeRecord, first, keys.count, keyLists.count - 1, at: range)
+    return true
+  }
+
+  /// `SELECT *, e1 AS k1, ...` (the payload's members, then more under distinct one-level keys, as
+  /// `SELECT *, topic() AS topic` adds one) leaves the values on the stack and ends with
+  /// `passthroughPlus`, which writes them after the payload's bytes where it can. The keys are
+  /// also payload paths: the reader then says whether the payload has them already (a key it has
+  /// keeps its place, so the payload must be rebuilt). Returns false, emitting nothing, for any
+  /// other list.
+  private mutating func compileStarPlus(_ items: [SelectItem], range: SourceRange) -> Bool {
+    guard nestingDepth == 0, items.count >= 2, case .star = items[0].kind, items[0].alias == nil else {
+      return false
+    }
+    var keys: [String] = []
+    var seen: Set<String> = []
+    for (position, item) in items.enumerated().dropFirst() {
+      guard case .expression(let expression) = item.kind else { return false }
+      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
+      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
+      keys.append(alias[0])
+    }
+    for item in items.dropFirst() {
+      if case .expression(let expression) = item.kind { compile(expression) }
+    }
+    // The keys, then each key's path index, as constants in a row (the disassembler shows them).
+    let first = constants.count
+    constants.append(contentsOf: keys.map { .string($0) })
+    constants.append(contentsOf: keys.map { .int(pathIndex(of: [$0])) })
+    emit(.passthroughPlus, first, keys.count, at: range)
     return true
   }
 

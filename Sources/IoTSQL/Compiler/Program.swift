@@ -68,6 +68,9 @@ public struct Program: Sendable {
     let prepared: [(any Sendable)?]
     let passesThrough: Bool
     let keyLists: [[String]]
+    /// Derived: true when the program loads a payload path (`passthroughMembers`' paths only say
+    /// whether the payload has its keys).
+    let readsFields: Bool
 
     init(
       variableNames: [String], instructions: [Instruction], constants: [Value], paths: PathTable,
@@ -83,6 +86,7 @@ public struct Program: Sendable {
       self.prepared = prepared
       self.passesThrough = passesThrough
       self.keyLists = keyLists
+      self.readsFields = instructions.contains { $0.opcode == .loadPath }
     }
 
     static func == (a: Code, b: Code) -> Bool {

@@ -90,6 +90,8 @@ public struct VirtualMachine: Sendable {
     case noMatch
     case value(Value)
     case passthrough
+    /// The outgoing payload's bytes, written already (`passthroughPlus`).
+    case bytes([UInt8])
     /// Stopped by ``EvaluationLimits``: why, and the address of the instruction it stopped at.
     case limited(String, at: Int)
   }
@@ -162,6 +164,8 @@ public struct VirtualMachine: Sendable {
       }
       return Evaluation(
         payload: Evaluation.serialize(value), value: value, variables: variables, version: program.version)
+    case .bytes(let bytes):
+      return Evaluation(payload: bytes, value: nil, variables: variables, version: program.version)
     case .passthrough:
       switch view.kind {
       case .binary:
@@ -195,8 +199,10 @@ public struct VirtualMachine: Sendable {
   /// handled; `get(*, 'key')` is not seen either). AWS counts such messages as the rule's
   /// `ParseError`.
   public var fieldsOfNonJSONError: JSONError? {
-    view.kind == .binary && !view.values.isEmpty ? view.error : nil
+    view.kind == .binary && readFields ? view.error : nil
   }
+  /// True when the program last read loads a payload path.
+  private var readFields = false
 
   /// The payload as `program` needs it. A program that reads no path, not the whole payload and
   /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
@@ -204,6 +210,7 @@ public struct VirtualMachine: Sendable {
   /// the context does not know its form already (``EvaluationContext/payloadForm``).
   private mutating func readPayload(_ program: Program, _ context: EvaluationContext, checksCanonical: Bool) {
     let code = program.code
+    readFields = code.readsFields
     if code.paths.paths.isEmpty, !code.readsWholePayload {
       if !code.passesThrough {
         view.clear()
@@ -234,11 +241,12 @@ public struct VirtualMachine: Sendable {
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
-    let outcome = run(program, context: context, variables: &variables)
-    if case .value(let value) = outcome {
-      return value
+    switch run(program, context: context, variables: &variables) {
+    case .value(let value): return value
+    case .bytes(let bytes):
+      return (try? JSONReader.parse(bytes, options: .for(program.version))) ?? .undefined
+    default: return .undefined
     }
-    return .undefined
   }
 
   private mutating func run(
@@ -470,6 +478,26 @@ public struct VirtualMachine: Sendable {
         return .value(stack.removeLast())
       case .passthrough:
         return .passthrough
+      case .passthroughPlus:
+        if let reason = meter.step() { return .limited(reason, at: pc - 1) }
+        let first = Int(instruction.a)
+        let count = Int(instruction.b)
+        if let bytes = payloadWithMembers(context, constants, first: first, values: stack.top(count), version)
+        {
+          stack.drop(count)
+          return .bytes(bytes)
+        }
+        // The payload is rebuilt: as `mergeMembers`, then one `setMember` per value.
+        var object = OrderedObject()
+        if case .object(let members) = view.document ?? payloadDocument(context, version: version) {
+          object.merge(members)
+        }
+        let base = stack.count - count
+        for offset in 0..<count where !stack[base + offset].isUndefined {
+          object[Self.key(constants[first + offset])] = stack[base + offset]
+        }
+        stack.drop(count)
+        return .value(.object(object))
       }
     }
     return .value(stack.last ?? .undefined)
@@ -491,6 +519,48 @@ public struct VirtualMachine: Sendable {
   @inline(never)
   private static func store(_ value: Value, at index: Int, in variables: inout [Value]) {
     variables[index] = value
+  }
+
+  /// `passthroughPlus` without building the payload: its bytes (respelled where its numbers
+  /// need it) with `values` written after its last member under the keys at constants `first...`.
+  /// Nil, for the caller to build the object instead, when the payload is not an object that
+  /// passes through, has one of the keys already, or a value is not a scalar or a string (a
+  /// Binary member must stay Binary in the result's value; a container may be large).
+  private func payloadWithMembers(
+    _ context: EvaluationContext, _ constants: [Value], first: Int, values: UnsafeBufferPointer<Value>,
+    _ version: SQLVersion
+  ) -> [UInt8]? {
+    guard view.kind == .object, view.isCanonical || view.respellsNumbers else { return nil }
+    var extra = 0
+    for (offset, value) in values.enumerated() {
+      switch value {
+      case .undefined: continue
+      case .null, .bool, .int, .decimal: extra &+= 48
+      case .string(let text): extra &+= 6 &* text.utf8.count &+ 2
+      default: return nil
+      }
+      guard case .int(let path) = constants[first + values.count + offset], path < view.values.count,
+        view.values[path].isUndefined, view.deferredRange(ofPath: path) == nil
+      else { return nil }
+      if case .string(let key) = constants[first + offset] { extra &+= 6 &* key.utf8.count &+ 4 }
+    }
+    let payload =
+      view.isCanonical
+      ? context.payload : JSONReader.respellingNumbers(context.payload, options: .for(version))
+    guard payload.count &+ extra < EvaluationLimits.resultBytes else { return nil }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(payload.count + extra)
+    bytes.append(contentsOf: payload.dropLast())
+    var empty = payload.count == 2
+    for (offset, value) in values.enumerated() where !value.isUndefined {
+      if !empty { bytes.append(0x2C) }
+      empty = false
+      JSONWriter.writeString(Self.key(constants[first + offset]), into: &bytes)
+      bytes.append(0x3A)
+      JSONWriter.writeCompact(value, into: &bytes)
+    }
+    bytes.append(0x7D)
+    return bytes
   }
 
   private func payloadDocument(_ context: EvaluationContext, version: SQLVersion) -> Value {
