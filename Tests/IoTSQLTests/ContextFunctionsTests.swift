@@ -117,6 +117,16 @@ func getSecretReadsAKeyOfAJSONSecret() {
   }
 }
 
+/// UUIDs drawn from many threads at once, across many refills of the shared random words: each is
+/// drawn once.
+@Test func randomUUIDsFromManyThreadsAreDistinct() async {
+  let drawn = await withTaskGroup(of: [String].self) { group in
+    for _ in 0..<8 { group.addTask { (0..<500).map { _ in RandomUUID.string() } } }
+    return await group.reduce(into: [String]()) { $0 += $1 }
+  }
+  #expect(drawn.count == 4_000 && Set(drawn).count == 4_000)
+}
+
 @Test(arguments: [
   "topic", "clientid", "principal", "accountid", "traceid", "sourceip", "timestamp", "newuuid", "sql_version",
   "get_mqtt_property", "get_user_properties", "get_secret",
