@@ -9,7 +9,8 @@ lines goes to one `eval --batch -`; the run fails, naming the first line that sh
 - the answers are not one JSON object per input line, each a match, a no-match or a positioned error;
 - `SELECT *` of bytes that cannot be JSON (the first byte says so) is not those bytes, unchanged (AWS
   passes a binary payload through);
-- `SELECT *` of a document Python's json wrote does not read back, in Python, as the same document.
+- `SELECT *` of a document Python's json wrote does not read back, in Python, as the same document;
+  `SELECT *, 7 AS k, ...` as that document with those members set in place or appended.
 
 Payloads: truncated and mutated documents, nesting around the 512 limit, numbers past 64 bits and past
 the decimal range, lone surrogates, invalid UTF-8, NUL, byte order marks, long strings, duplicate keys,
@@ -19,6 +20,7 @@ mangled SQL text.
 """
 import base64
 import json
+import re
 import subprocess
 import sys
 
@@ -179,6 +181,11 @@ def statement():
     return "SELECT %s AS a, %s FROM 't'" % (expression(), rnd.choice(PATHS + ['*']))
 
 
+# The names that are SQL identifiers as they are written, and what `SELECT *, <text> AS key` adds,
+# as Python reads it back.
+IDENTIFIERS = [name for name in NAMES if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
+ADDED = {"7": 7, "'é\"x'": 'é"x', "null": None, "true": True, "2.50": 2.5, "1.0": 1, "-0": 0, "[1, 'a']": [1, "a"]}
+
 TEMPLATES = ["out/${topic(2)}", "${temperature}", "${", "${}", "${device.id}/${get(r, 0)}", "$${x}",
              "${" + "(" * 100, "${encode(*, 'base64')}", "x" * 1000]
 
@@ -192,6 +199,23 @@ for _ in range(args.lines):
         document = fuzzing.document(rnd, NAMES)
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload": document}
         expectation = ("json", document)
+    elif kind < 0.15:
+        # `SELECT *` and more: the document's members, each added key set in place or appended; the
+        # document as Python writes it compactly (passed through, respelled or rebuilt).
+        document = fuzzing.document(rnd, NAMES)
+        if rnd.random() < 0.7:  # mostly objects, whose names the added keys may repeat
+            document = {rnd.choice(IDENTIFIERS[:4]) + str(i): fuzzing.document(rnd, NAMES, 1)
+                        for i in range(rnd.randrange(5))}
+        added = {}
+        for _ in range(rnd.randrange(1, 4)):
+            added[rnd.choice(IDENTIFIERS[:4]) + str(rnd.randrange(5))] = rnd.choice(list(ADDED))
+        merged = dict(document) if isinstance(document, dict) else {}
+        merged.update({key: ADDED[text] for key, text in added.items()})
+        items = "".join(", %s AS %s" % (text, key) for key, text in added.items())
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=rnd.random() < 0.5)
+        request = {"sql": "SELECT *%s FROM 't'" % items, "topic": "t",
+                   "payload_base64": base64.b64encode(text.encode('utf-8', 'surrogatepass')).decode()}
+        expectation = ("json", merged)
     elif kind < 0.2:
         data = bytes([rnd.choice(fuzzing.NOT_JSON_FIRST)]) + payload()
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload_base64": base64.b64encode(data).decode()}
