@@ -158,10 +158,11 @@ import Testing
     #expect(lazy.payload == Array("{}".utf8))
   }
 
-  /// `SELECT *, e AS k, ...` writes its values after the payload's bytes when it can: the outputs
-  /// and values are those of building the object (the payload's members, then each value set by
-  /// key, a key the payload has keeping its place), for payloads that pass through, need their
-  /// numbers respelled, must be rebuilt, or are not objects.
+  /// `SELECT *, e AS k, ...` writes its values after the payload's bytes when it can, and
+  /// `SELECT e AS k, ..., *` before them: the outputs and values are those of building the object
+  /// (the payload's members and the values set by key in the list's order, a key set twice keeping
+  /// its first place), for payloads that pass through, need their numbers respelled, must be
+  /// rebuilt, or are not objects.
   @Test(arguments: [
     #"{"a":1,"b":"x"}"#, #"{"a":1.50,"b":[1,2.0]}"#, #"{ "a": 1 }"#, "{}", #"{"a":1,"a":2}"#,
     #"{"k":5}"#, #"{"a":1,"k":{"z":[1]}}"#, #"{"k":[1]}"#, #"{"\u006b":1}"#, #"{"kk":1,"k\"":2}"#,
@@ -173,18 +174,24 @@ import Testing
       ("1.5 * 3", "d", .decimal(SQLDecimal(string: "4.5")!)), ("null", "n", .null),
       ("topic()", "t", .string("t/1")),
     ]
-    let sql = "SELECT *, " + items.map { "\($0.0) AS \($0.1)" }.joined(separator: ", ") + " FROM 't/+'"
-    let program = try Compiler.compile(sql)
-    var machine = VirtualMachine()
+    let list = items.map { "\($0.0) AS \($0.1)" }.joined(separator: ", ")
     let bytes = Array(payload.utf8)
-    let evaluated = machine.evaluate(program, context: EvaluationContext(topic: "t/1", payload: bytes))
-    let evaluation = try #require(evaluated)
-    var expected = OrderedObject()
-    if case .object(let members) = (try? JSONReader.parse(bytes)) ?? .undefined { expected.merge(members) }
-    for (_, key, value) in items where !value.isUndefined { expected[key] = value }
-    #expect(String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)))
-    #expect(evaluation.value == .object(expected))
-    #expect(machine.fieldsOfNonJSONError == nil)
+    var machine = VirtualMachine()
+    for starLast in [false, true] {
+      let sql = starLast ? "SELECT \(list), * FROM 't/+'" : "SELECT *, \(list) FROM 't/+'"
+      let evaluated = machine.evaluate(
+        try Compiler.compile(sql), context: EvaluationContext(topic: "t/1", payload: bytes))
+      let evaluation = try #require(evaluated)
+      var expected = OrderedObject()
+      let document = (try? JSONReader.parse(bytes)) ?? .undefined
+      if !starLast, case .object(let members) = document { expected.merge(members) }
+      for (_, key, value) in items where !value.isUndefined { expected[key] = value }
+      if starLast, case .object(let members) = document { expected.merge(members) }
+      #expect(
+        String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)), "\(sql)")
+      #expect(evaluation.value == .object(expected), "\(sql)")
+      #expect(machine.fieldsOfNonJSONError == nil)
+    }
   }
 
   @Test func starWithMoreItemsOfContainersAndFieldsOfNonJSON() throws {

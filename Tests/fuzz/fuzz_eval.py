@@ -10,7 +10,8 @@ lines goes to one `eval --batch -`; the run fails, naming the first line that sh
 - `SELECT *` of bytes that cannot be JSON (the first byte says so) is not those bytes, unchanged (AWS
   passes a binary payload through);
 - `SELECT *` of a document Python's json wrote does not read back, in Python, as the same document;
-  `SELECT *, 7 AS k, ...` as that document with those members set in place or appended.
+  `SELECT *, 7 AS k, ...` as that document with those members set in place or appended (and
+  `SELECT 7 AS k, ..., *` as those members with the document's set in place or appended).
 
 Payloads: truncated and mutated documents, nesting around the 512 limit, numbers past 64 bits and past
 the decimal range, lone surrogates, invalid UTF-8, NUL, byte order marks, long strings, duplicate keys,
@@ -200,8 +201,8 @@ for _ in range(args.lines):
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload": document}
         expectation = ("json", document)
     elif kind < 0.15:
-        # `SELECT *` and more: the document's members, each added key set in place or appended; the
-        # document as Python writes it compactly (passed through, respelled or rebuilt).
+        # `SELECT *` and more, or more and `*`; the document as Python writes it compactly (passed
+        # through, respelled or rebuilt).
         document = fuzzing.document(rnd, NAMES)
         if rnd.random() < 0.7:  # mostly objects, whose names the added keys may repeat
             document = {rnd.choice(IDENTIFIERS[:4]) + str(i): fuzzing.document(rnd, NAMES, 1)
@@ -209,11 +210,17 @@ for _ in range(args.lines):
         added = {}
         for _ in range(rnd.randrange(1, 4)):
             added[rnd.choice(IDENTIFIERS[:4]) + str(rnd.randrange(5))] = rnd.choice(list(ADDED))
-        merged = dict(document) if isinstance(document, dict) else {}
-        merged.update({key: ADDED[text] for key, text in added.items()})
-        items = "".join(", %s AS %s" % (text, key) for key, text in added.items())
+        members = dict(document) if isinstance(document, dict) else {}
+        values = {key: ADDED[text] for key, text in added.items()}
+        items = ", ".join("%s AS %s" % (text, key) for key, text in added.items())
+        if rnd.random() < 0.5:  # `*` first: the added keys set in place or appended
+            merged, sql = members, "SELECT *, %s FROM 't'" % items
+            merged.update(values)
+        else:  # `*` last: the payload's members set in place or appended
+            merged, sql = values, "SELECT %s, * FROM 't'" % items
+            merged.update(members)
         text = json.dumps(document, separators=(",", ":"), ensure_ascii=rnd.random() < 0.5)
-        request = {"sql": "SELECT *%s FROM 't'" % items, "topic": "t",
+        request = {"sql": sql, "topic": "t",
                    "payload_base64": base64.b64encode(text.encode('utf-8', 'surrogatepass')).decode()}
         expectation = ("json", merged)
     elif kind < 0.2:

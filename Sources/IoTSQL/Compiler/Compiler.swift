@@ -229,31 +229,32 @@ struct CodeGenerator {
   }
 
   /// `SELECT *, e1 AS k1, ...` (the payload's members, then more under distinct one-level keys, as
-  /// `SELECT *, topic() AS topic` adds one) leaves the values on the stack and ends with
-  /// `passthroughPlus`, which writes them after the payload's bytes where it can. The keys are
-  /// also payload paths: the reader then says whether the payload has them already (a key it has
-  /// keeps its place, so the payload must be rebuilt). Returns false, emitting nothing, for any
-  /// other list.
+  /// `SELECT *, topic() AS topic` adds one), or the same with `*` last (the members after them),
+  /// leaves the values on the stack and ends with `passthroughPlus`, which writes them beside the
+  /// payload's bytes where it can. The keys are also payload paths: the reader then says whether
+  /// the payload has them already (a key it has keeps its place, so the payload must be rebuilt).
+  /// Returns false, emitting nothing, for any other list.
   private mutating func compileStarPlus(_ items: [SelectItem], range: SourceRange) -> Bool {
-    guard nestingDepth == 0, items.count >= 2, case .star = items[0].kind, items[0].alias == nil else {
-      return false
-    }
+    guard nestingDepth == 0, items.count >= 2 else { return false }
+    let starFirst = items[0].kind == .star && items[0].alias == nil
+    let star = starFirst ? 0 : items.count - 1
+    guard items[star].kind == .star, items[star].alias == nil else { return false }
     var keys: [String] = []
+    var expressions: [Expression] = []
     var seen: Set<String> = []
-    for (position, item) in items.enumerated().dropFirst() {
+    for (position, item) in items.enumerated() where position != star {
       guard case .expression(let expression) = item.kind else { return false }
       let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
       guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
       keys.append(alias[0])
+      expressions.append(expression)
     }
-    for item in items.dropFirst() {
-      if case .expression(let expression) = item.kind { compile(expression) }
-    }
+    for expression in expressions { compile(expression) }
     // The keys, then each key's path index, as constants in a row (the disassembler shows them).
     let first = constants.count
     constants.append(contentsOf: keys.map { .string($0) })
     constants.append(contentsOf: keys.map { .int(pathIndex(of: [$0])) })
-    emit(.passthroughPlus, first, keys.count, at: range)
+    emit(.passthroughPlus, first, keys.count, starFirst ? 0 : 1, at: range)
     return true
   }
 

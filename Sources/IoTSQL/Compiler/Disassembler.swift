@@ -86,7 +86,9 @@ public enum Disassembler {
     case .makeArray: return "push [\(a) values]"
     case .passthroughPlus:
       let keys = (a..<(a + Int(instruction.b))).map { keyText(program, $0) }.joined(separator: ", ")
-      return "halt: output * + {\(keys)} from \(instruction.b) values"
+      return instruction.c == 0
+        ? "halt: output * + {\(keys)} from \(instruction.b) values"
+        : "halt: output {\(keys)} from \(instruction.b) values + *"
     case .jump, .jumpIfNotTrue, .jumpIfUndefined, .caseCompare, .iterateBegin, .iterateNext:
       return instruction.opcode.synopsis.replacingOccurrences(of: "goto A", with: "goto \(a)")
     default: return instruction.opcode.synopsis

@@ -123,12 +123,13 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// `SELECT *` alone: stops with the payload bytes as they are when they are what AWS would send
   /// (binary, or compact JSON), else with the re-serialised document. Synopsis: `halt(*)`
   case passthrough
-  /// `SELECT *, e1 AS k1, ...`: stops with the payload's members followed by the top B values under
-  /// distinct keys = constants A..A+B-1 (Undefined ones skipped), as `mergeMembers` then one
-  /// `setMember` each would build them. When the payload is an object whose bytes pass through (as
-  /// for `passthrough`), has none of the keys (their payload paths are constants A+B..A+2B-1) and
-  /// the values are scalars or strings, the values are written after its bytes instead of the
-  /// object being built. Synopsis: `[.., v1..vB] -> halt(* + {K[A]: v1, ..})`
+  /// `SELECT *, e1 AS k1, ...` (C = 0) or `SELECT e1 AS k1, ..., *` (C = 1): stops with the
+  /// payload's members and the top B values under distinct keys = constants A..A+B-1 (Undefined
+  /// ones skipped), after the members for C = 0 and before them for C = 1, as `mergeMembers` and
+  /// one `setMember` each, in the list's order, would build them. When the payload is an object
+  /// whose bytes pass through (as for `passthrough`), has none of the keys (their payload paths are
+  /// constants A+B..A+2B-1) and the values are scalars or strings, the values are written beside
+  /// its bytes instead of the object being built. Synopsis: `[.., v1..vB] -> halt(* + {K[A]: v1, ..})`
   case passthroughPlus
 
   /// The `Synopsis:` line, for `explain`.
@@ -180,7 +181,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .noMatch: "halt: no match"
     case .output: "halt: output pop"
     case .passthrough: "halt: output * unchanged"
-    case .passthroughPlus: "halt: output * + {K[A..]: pop B values}"
+    case .passthroughPlus: "halt: output * + {K[A..]: pop B values} (* last if C)"
     }
   }
 

@@ -482,20 +482,22 @@ public struct VirtualMachine: Sendable {
         if let reason = meter.step() { return .limited(reason, at: pc - 1) }
         let first = Int(instruction.a)
         let count = Int(instruction.b)
-        if let bytes = payloadWithMembers(context, constants, first: first, values: stack.top(count), version)
+        let starLast = instruction.c != 0
+        if let bytes = payloadWithMembers(
+          context, constants, first: first, values: stack.top(count), starLast: starLast, version)
         {
           stack.drop(count)
           return .bytes(bytes)
         }
-        // The payload is rebuilt: as `mergeMembers`, then one `setMember` per value.
+        // The object is built: `mergeMembers` and one `setMember` per value, in the list's order.
         var object = OrderedObject()
-        if case .object(let members) = view.document ?? payloadDocument(context, version: version) {
-          object.merge(members)
-        }
+        let document = view.document ?? payloadDocument(context, version: version)
+        if !starLast, case .object(let members) = document { object.merge(members) }
         let base = stack.count - count
         for offset in 0..<count where !stack[base + offset].isUndefined {
           object[Self.key(constants[first + offset])] = stack[base + offset]
         }
+        if starLast, case .object(let members) = document { object.merge(members) }
         stack.drop(count)
         return .value(.object(object))
       }
@@ -522,13 +524,14 @@ public struct VirtualMachine: Sendable {
   }
 
   /// `passthroughPlus` without building the payload: its bytes (respelled where its numbers
-  /// need it) with `values` written after its last member under the keys at constants `first...`.
+  /// need it) with `values` written after its last member, or before its first with `starLast`,
+  /// under the keys at constants `first...`.
   /// Nil, for the caller to build the object instead, when the payload is not an object that
   /// passes through, has one of the keys already, or a value is not a scalar or a string (a
   /// Binary member must stay Binary in the result's value; a container may be large).
   private func payloadWithMembers(
     _ context: EvaluationContext, _ constants: [Value], first: Int, values: UnsafeBufferPointer<Value>,
-    _ version: SQLVersion
+    starLast: Bool, _ version: SQLVersion
   ) -> [UInt8]? {
     guard view.kind == .object, view.isCanonical || view.respellsNumbers else { return nil }
     var extra = 0
@@ -550,8 +553,9 @@ public struct VirtualMachine: Sendable {
     guard payload.count &+ extra < EvaluationLimits.resultBytes else { return nil }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(payload.count + extra)
-    bytes.append(contentsOf: payload.dropLast())
-    var empty = payload.count == 2
+    // `{` and the payload's members, or `{` alone when they come last.
+    bytes.append(contentsOf: starLast ? payload.prefix(1) : payload.dropLast())
+    var empty = starLast || payload.count == 2
     for (offset, value) in values.enumerated() where !value.isUndefined {
       if !empty { bytes.append(0x2C) }
       empty = false
@@ -559,7 +563,12 @@ public struct VirtualMachine: Sendable {
       bytes.append(0x3A)
       JSONWriter.writeCompact(value, into: &bytes)
     }
-    bytes.append(0x7D)
+    if starLast, payload.count > 2 {
+      if !empty { bytes.append(0x2C) }
+      bytes.append(contentsOf: payload.dropFirst())
+    } else {
+      bytes.append(0x7D)
+    }
     return bytes
   }
 
