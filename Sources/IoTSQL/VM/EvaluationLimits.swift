@@ -37,13 +37,22 @@ public enum EvaluationLimits {
   /// as the writer would write (about), and stops counting at the limit: a result that shares one
   /// value many times costs at most that many steps to judge.
   @inline(never) static func resultProblem(_ value: Value) -> String? {
-    // The usual result, an object of scalars and strings, judged in one pass over its values.
+    // The usual result, an object of scalars, strings and short arrays of them (a nested query's),
+    // judged in one pass over its values.
     if case .object(let object) = value, object.count <= 256 {
       var bytes = 0
       var flat = true
       for member in object.values {
         switch member {
         case .string(let text): bytes &+= text.utf8.count
+        case .array(let elements) where elements.count <= 256:
+          for element in elements {
+            switch element {
+            case .string(let text): bytes &+= text.utf8.count
+            case .array, .object, .binary: flat = false
+            default: break
+            }
+          }
         case .array, .object, .binary: flat = false
         default: break
         }
