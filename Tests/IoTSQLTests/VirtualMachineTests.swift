@@ -194,6 +194,33 @@ import Testing
     }
   }
 
+  /// A SELECT list with payload paths writes a path's array or object as its bytes when the reader
+  /// found them spelled as the writer would spell them: the outputs and values are those of building
+  /// the object, whether or not the result is written out, for containers that are copied, need
+  /// their numbers respelled, repeat a name, or are missing.
+  @Test(arguments: [
+    #"{"a":{"b":[1,{"c":"é"}]},"c":[]}"#, #"{"a":{"b":1.50},"c":[1,2.0]}"#, #"{"a":{"b":1,"b":2},"c":{}}"#,
+    #"{"a": {"b":1}, "c":[ 1 ]}"#, #"{"a":{"b":"\u0041"}}"#, #"{"a":"s","c":7}"#, "{}", "[1]", "not json",
+  ])
+  func recordsCopyOrBuildTheirPathsContainers(payload: String) throws {
+    let program = try Compiler.compile("SELECT a, c AS cc, a.b AS ab, topic() AS t, nothing FROM 't/+'")
+    let bytes = Array(payload.utf8)
+    let document = (try? JSONReader.parse(bytes)) ?? .undefined
+    let expected = OrderedObject(
+      [
+        ("a", document.member("a")), ("cc", document.member("c")), ("ab", document.member("a").member("b")),
+        ("t", .string("t/1")),
+      ].filter { !$0.1.isUndefined })
+    var machine = VirtualMachine()
+    for serializes in [true, false] {
+      let evaluated = machine.evaluate(
+        program, context: EvaluationContext(topic: "t/1", payload: bytes), serializesPayload: serializes)
+      let evaluation = try #require(evaluated)
+      #expect(String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)))
+      #expect(evaluation.value == .object(expected))
+    }
+  }
+
   @Test func starWithMoreItemsOfContainersAndFieldsOfNonJSON() throws {
     let evaluation = VirtualMachineTests.evaluation(
       try Compiler.compile("SELECT *, [1, a] AS arr, {'o': a} AS obj FROM 't/+'"), #"{"a":1}"#)

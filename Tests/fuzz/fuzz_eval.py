@@ -11,7 +11,8 @@ lines goes to one `eval --batch -`; the run fails, naming the first line that sh
   passes a binary payload through);
 - `SELECT *` of a document Python's json wrote does not read back, in Python, as the same document;
   `SELECT *, 7 AS k, ...` as that document with those members set in place or appended (and
-  `SELECT 7 AS k, ..., *` as those members with the document's set in place or appended).
+  `SELECT 7 AS k, ..., *` as those members with the document's set in place or appended), and
+  `SELECT name AS k0, ..., topic() AS t` as those of its members.
 
 Payloads: truncated and mutated documents, nesting around the 512 limit, numbers past 64 bits and past
 the decimal range, lone surrogates, invalid UTF-8, NUL, byte order marks, long strings, duplicate keys,
@@ -224,6 +225,20 @@ for _ in range(args.lines):
                    "payload_base64": base64.b64encode(text.encode('utf-8', 'surrogatepass')).decode()}
         expectation = ("json", merged)
     elif kind < 0.2:
+        # Payload paths as SELECT items, with a value of the statement's own: the document's members
+        # (arrays and objects copied as their bytes when spelled as the writer would spell them).
+        document = {rnd.choice(IDENTIFIERS[:4]) + str(i): fuzzing.document(rnd, NAMES, 1)
+                    for i in range(rnd.randrange(5))}
+        names = rnd.sample([name + str(i) for name in IDENTIFIERS[:4] for i in range(5)], rnd.randrange(1, 4))
+        expected = {"k%d" % index: document[name] for index, name in enumerate(names) if name in document}
+        expected["t"] = "t"
+        items = ", ".join("%s AS k%d" % (name, index) for index, name in enumerate(names))
+        text = json.dumps(document, separators=(",", ":") if rnd.random() < 0.8 else (", ", ": "),
+                          ensure_ascii=rnd.random() < 0.5)
+        request = {"sql": "SELECT %s, topic() AS t FROM 't'" % items, "topic": "t",
+                   "payload_base64": base64.b64encode(text.encode('utf-8', 'surrogatepass')).decode()}
+        expectation = ("json", expected)
+    elif kind < 0.25:
         data = bytes([rnd.choice(fuzzing.NOT_JSON_FIRST)]) + payload()
         request = {"sql": "SELECT * FROM 't'", "topic": "t", "payload_base64": base64.b64encode(data).decode()}
         expectation = ("bytes", data)

@@ -149,8 +149,10 @@ struct CodeGenerator {
     }
     if let range = Self.wholePayloadRange(statement.select) {
       emit(.passthrough, at: range)
-    } else if case .items(let items) = statement.select, compileStarPlus(items, range: statement.range) {
-      // `passthroughPlus` stops the program itself.
+    } else if case .items(let items) = statement.select,
+      compileStarPlus(items, range: statement.range) || compileOutputRecord(items, range: statement.range)
+    {
+      // `passthroughPlus` and `outputRecord` stop the program themselves.
     } else {
       compile(statement.select, range: statement.range)
       emit(.output, at: statement.range)
@@ -255,6 +257,43 @@ struct CodeGenerator {
     constants.append(contentsOf: keys.map { .string($0) })
     constants.append(contentsOf: keys.map { .int(pathIndex(of: [$0])) })
     emit(.passthroughPlus, first, keys.count, starFirst ? 0 : 1, at: range)
+    return true
+  }
+
+  /// The statement's SELECT list of expressions under distinct one-level keys, some of them payload
+  /// paths (`SELECT state.reported AS r, topic() AS t`): the other values on the stack, then
+  /// `outputRecord`, which reads the paths' values itself, so that an array or object the reader
+  /// found spelled as the writer would spell it is copied as its bytes instead of being built and
+  /// written. Returns false, emitting nothing, for any other list.
+  private mutating func compileOutputRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
+    guard nestingDepth == 0 else { return false }
+    var keys: [String] = []
+    var paths: [[String]?] = []
+    var seen: Set<String> = []
+    for (position, item) in items.enumerated() {
+      guard case .expression(let expression) = item.kind else { return false }
+      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
+      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
+      keys.append(alias[0])
+      paths.append(Self.payloadPath(expression))
+    }
+    guard paths.contains(where: { $0 != nil }) else { return false }
+    var slots: [Int] = []
+    for (item, path) in zip(items, paths) {
+      if let path {
+        slots.append(pathIndex(of: path))
+      } else if case .expression(let expression) = item.kind {
+        compile(expression)
+        slots.append(-1)
+      }
+    }
+    // The keys, then each item's payload path index (-1: its value is on the stack), as constants
+    // in a row (the disassembler shows them).
+    let first = constants.count
+    constants.append(contentsOf: keys.map { .string($0) })
+    constants.append(contentsOf: slots.map { .int($0) })
+    keyLists.append(keys)
+    emit(.outputRecord, first, keys.count, keyLists.count - 1, at: range)
     return true
   }
 

@@ -84,6 +84,17 @@ public enum Disassembler {
       let keys = (a..<(a + Int(instruction.b))).map { keyText(program, $0) }.joined(separator: ", ")
       return "push {\(keys)} from \(instruction.b) values"
     case .makeArray: return "push [\(a) values]"
+    case .outputRecord:
+      let count = Int(instruction.b)
+      let members = (a..<(a + count)).map { index -> String in
+        let key = keyText(program, index)
+        guard program.constants.indices.contains(index + count),
+          case .int(let slot) = program.constants[index + count],
+          program.paths.paths.indices.contains(slot)
+        else { return key }
+        return "\(key): payload.\(program.paths.paths[slot].joined(separator: "."))"
+      }
+      return "halt: output {\(members.joined(separator: ", "))}"
     case .passthroughPlus:
       let keys = (a..<(a + Int(instruction.b))).map { keyText(program, $0) }.joined(separator: ", ")
       return instruction.c == 0

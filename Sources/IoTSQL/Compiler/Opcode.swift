@@ -131,6 +131,13 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// constants A+B..A+2B-1) and the values are scalars or strings, the values are written beside
   /// its bytes instead of the object being built. Synopsis: `[.., v1..vB] -> halt(* + {K[A]: v1, ..})`
   case passthroughPlus
+  /// The statement's SELECT list, with payload paths among its items: stops with the object of
+  /// B values under distinct keys = constants A..A+B-1 (also key list C; Undefined members
+  /// dropped). Constant A+B+i is item i's payload path index, or -1 for a value on the stack (the
+  /// stack's values in item order). A path's array or object that the reader found spelled as the
+  /// writer would spell it is written as its bytes, when the result is written out and every other
+  /// value is a scalar or a string. Synopsis: `[.., v1..vN] -> halt({K[A]: v1 | path, ..})`
+  case outputRecord
 
   /// The `Synopsis:` line, for `explain`.
   public var synopsis: String {
@@ -182,6 +189,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .output: "halt: output pop"
     case .passthrough: "halt: output * unchanged"
     case .passthroughPlus: "halt: output * + {K[A..]: pop B values} (* last if C)"
+    case .outputRecord: "halt: output {K[A..]: B paths or popped values}"
     }
   }
 

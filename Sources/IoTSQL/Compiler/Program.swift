@@ -53,6 +53,8 @@ public struct Program: Sendable {
   /// The key lists of `makeRecord` instructions (operand C): a SELECT list's output keys, shared
   /// by every result instead of built per message.
   var keyLists: [[String]] { code.keyLists }
+  /// Per key list, the payload path index of each `outputRecord` item (see ``Opcode/outputRecord``).
+  var recordSlots: [[Int]] { code.recordSlots }
 
   /// What a statement compiles to, apart from its text and warnings.
   final class Code: Sendable, Hashable {
@@ -71,6 +73,12 @@ public struct Program: Sendable {
     /// Derived: true when the program loads a payload path (`passthroughMembers`' paths only say
     /// whether the payload has its keys).
     let readsFields: Bool
+    /// Derived: true when `outputRecord` may copy a path's array or object as its bytes, so the
+    /// reader finds out how the containers it defers are spelled.
+    let copiesContainers: Bool
+    /// Derived: per key list of an `outputRecord`, its items' payload path indexes (-1: a value on
+    /// the stack), read from its constants once rather than per message.
+    let recordSlots: [[Int]]
 
     init(
       variableNames: [String], instructions: [Instruction], constants: [Value], paths: PathTable,
@@ -86,7 +94,16 @@ public struct Program: Sendable {
       self.prepared = prepared
       self.passesThrough = passesThrough
       self.keyLists = keyLists
-      self.readsFields = instructions.contains { $0.opcode == .loadPath }
+      self.readsFields = instructions.contains { $0.opcode == .loadPath || $0.opcode == .outputRecord }
+      self.copiesContainers = instructions.contains { $0.opcode == .outputRecord }
+      var slots = [[Int]](repeating: [], count: keyLists.count)
+      for instruction in instructions where instruction.opcode == .outputRecord {
+        let first = Int(instruction.a) + Int(instruction.b)
+        slots[Int(instruction.c)] = constants[first..<(first + Int(instruction.b))].map {
+          if case .int(let slot) = $0 { slot } else { -1 }
+        }
+      }
+      self.recordSlots = slots
     }
 
     static func == (a: Code, b: Code) -> Bool {

@@ -141,6 +141,7 @@ public struct VirtualMachine: Sendable {
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     evaluationLimitError = nil
     evaluationLimitRange = nil
+    writesResult = serializesPayload
     let outcome = run(program, context: context, variables: &variables)
     switch outcome {
     case .noMatch:
@@ -152,7 +153,9 @@ public struct VirtualMachine: Sendable {
     case .value(let value):
       if let reason = EvaluationLimits.resultProblem(value) {
         evaluationLimitError = reason
-        evaluationLimitRange = program.instructions.firstIndex { $0.opcode == .output }.map {
+        evaluationLimitRange = program.instructions.firstIndex {
+          $0.opcode == .output || $0.opcode == .outputRecord || $0.opcode == .passthroughPlus
+        }.map {
           program.sourceRange(at: $0)
         }
         return nil
@@ -203,6 +206,9 @@ public struct VirtualMachine: Sendable {
   }
   /// True when the program last read loads a payload path.
   private var readFields = false
+  /// True while `evaluate` runs for a result that is written out (`serializesPayload`), so that
+  /// `outputRecord` may write it directly.
+  private var writesResult = false
 
   /// The payload as `program` needs it. A program that reads no path, not the whole payload and
   /// does not pass it through (`timestamp()`, `topic(2)`, a constant) never looks at the payload: the
@@ -226,9 +232,11 @@ public struct VirtualMachine: Sendable {
       }
     }
     // A payload its source validated (any known form) is read only as far as the last path.
+    let options = JSONReadOptions.for(program.version)
     JSONReader.read(
       context.payload, names: code.paths.names, wholeDocument: code.readsWholePayload,
-      options: .for(program.version), checksCanonical: checksCanonical, defersContainers: true,
+      options: options, checksCanonical: checksCanonical, defersContainers: true,
+      findsDeferredForms: code.copiesContainers && options.wholeDecimalsAsInt,
       knownValid: context.payloadForm != .unknown, into: &view)
   }
 
@@ -478,6 +486,53 @@ public struct VirtualMachine: Sendable {
         return .value(stack.removeLast())
       case .passthrough:
         return .passthrough
+      case .outputRecord:
+        let first = Int(instruction.a)
+        let slots = program.recordSlots[Int(instruction.c)]
+        var onStack = 0
+        var copies = false
+        for slot in slots {
+          if slot < 0 {
+            onStack += 1
+          } else if !view.deferredRanges.isEmpty, view.deferredRanges[2 * slot] >= 0 {
+            copies = true
+          }
+        }
+        if copies, writesResult,
+          let bytes = recordBytes(context, constants, first: first, slots: slots, values: stack.top(onStack))
+        {
+          stack.drop(onStack)
+          return .bytes(bytes)
+        }
+        // Built as `makeRecord` builds it, the paths' values read from the view.
+        var values: [Value] = []
+        values.reserveCapacity(slots.count)
+        var next = stack.count - onStack
+        var defined = true
+        for slot in slots {
+          let value: Value
+          if slot < 0 {
+            value = stack[next]
+            next += 1
+          } else {
+            if copies, view.deferredRanges[2 * slot] >= 0 {
+              buildDeferred(slot, context: context, version: version)
+            }
+            value = slot < view.values.count ? view.values[slot] : .undefined
+          }
+          if value.isUndefined { defined = false }
+          values.append(value)
+        }
+        stack.drop(onStack)
+        let keys = program.keyLists[Int(instruction.c)]
+        if defined { return .value(.object(OrderedObject(distinctKeys: keys, values: values))) }
+        var kept: [String] = []
+        var keptValues: [Value] = []
+        for (index, value) in values.enumerated() where !value.isUndefined {
+          kept.append(keys[index])
+          keptValues.append(value)
+        }
+        return .value(.object(OrderedObject(distinctKeys: kept, values: keptValues)))
       case .passthroughPlus:
         if let reason = meter.step() { return .limited(reason, at: pc - 1) }
         let first = Int(instruction.a)
@@ -521,6 +576,70 @@ public struct VirtualMachine: Sendable {
   @inline(never)
   private static func store(_ value: Value, at index: Int, in variables: inout [Value]) {
     variables[index] = value
+  }
+
+  /// `outputRecord` written out directly, when at least one path holds an array or object the
+  /// reader found spelled as the writer would spell it (its bytes are copied); nil, for the caller
+  /// to build the object instead, when none does, a deferred container is spelled otherwise, or a
+  /// value is not a scalar or a string.
+  private func recordBytes(
+    _ context: EvaluationContext, _ constants: [Value], first: Int, slots: [Int],
+    values: UnsafeBufferPointer<Value>
+  ) -> [UInt8]? {
+    var copies = false
+    var extra = 0
+    var next = 0
+    for slot in slots {
+      let value: Value
+      if slot < 0 {
+        value = values[next]
+        next += 1
+      } else if let range = view.deferredRange(ofPath: slot) {
+        guard view.deferredForm(ofPath: slot) == .canonical else { return nil }
+        copies = true
+        extra &+= range.count
+        continue
+      } else {
+        value = slot < view.values.count ? view.values[slot] : .undefined
+      }
+      switch value {
+      case .undefined: continue
+      case .null, .bool, .int, .decimal: extra &+= 48
+      case .string(let text): extra &+= 6 &* text.utf8.count &+ 2
+      default: return nil
+      }
+    }
+    guard copies, extra < EvaluationLimits.resultBytes / 2 else { return nil }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(extra + 16 * slots.count)
+    bytes.append(0x7B)
+    var empty = true
+    next = 0
+    for (index, slot) in slots.enumerated() {
+      let value: Value
+      if slot < 0 {
+        value = values[next]
+        next += 1
+      } else if let range = view.deferredRange(ofPath: slot) {
+        member(index)
+        bytes.append(contentsOf: context.payload[range])
+        continue
+      } else {
+        value = slot < view.values.count ? view.values[slot] : .undefined
+      }
+      if value.isUndefined { continue }
+      member(index)
+      JSONWriter.writeCompact(value, into: &bytes)
+    }
+    bytes.append(0x7D)
+    return bytes
+
+    func member(_ index: Int) {
+      if !empty { bytes.append(0x2C) }
+      empty = false
+      JSONWriter.writeString(Self.key(constants[first + index]), into: &bytes)
+      bytes.append(0x3A)
+    }
   }
 
   /// `passthroughPlus` without building the payload: its bytes (respelled where its numbers

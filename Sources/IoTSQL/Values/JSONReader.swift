@@ -147,7 +147,8 @@ public enum JSONReader {
     swap(&scanner.spareRanges, &view.deferredRanges)
     scanner.defersContainers = selective && defersContainers
     scanner.findsDeferredForms = findsDeferredForms
-    scanner.stopsWhenFound = knownValid && !checksCanonical && !findsDeferredForms
+    // A deferred container's form is known once it is scanned: the rest is not needed for it.
+    scanner.stopsWhenFound = knownValid && !checksCanonical
     var isObject = false
     var failure: JSONError?
     do throws(JSONError) {
