@@ -207,26 +207,33 @@ struct CodeGenerator {
     }
   }
 
+  /// The items of a SELECT list, but the one at `skipping`, as (output key, expression) when each
+  /// is an expression under a one-level key and no key repeats; nil otherwise (`*`, dotted aliases
+  /// and repeated keys build the result member by member).
+  private static func distinctMembers(_ items: [SelectItem], skipping: Int? = nil) -> [(String, Expression)]?
+  {
+    var members: [(String, Expression)] = []
+    var seen: Set<String> = []
+    for (position, item) in items.enumerated() where position != skipping {
+      guard case .expression(let expression) = item.kind else { return nil }
+      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
+      guard alias.count == 1, seen.insert(alias[0]).inserted else { return nil }
+      members.append((alias[0], expression))
+    }
+    return members
+  }
+
   /// A SELECT list of expressions under distinct one-level keys (the common shape) builds its
   /// result in one step: the values on the stack, then `makeRecord`. Returns false, emitting
-  /// nothing, for `*`, dotted aliases and repeated keys, which build member by member.
+  /// nothing, for any other list.
   private mutating func compileRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
-    var keys: [String] = []
-    var seen: Set<String> = []
-    for (position, item) in items.enumerated() {
-      guard case .expression(let expression) = item.kind else { return false }
-      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
-      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
-      keys.append(alias[0])
-    }
-    for item in items {
-      if case .expression(let expression) = item.kind { compile(expression) }
-    }
+    guard let members = Self.distinctMembers(items) else { return false }
+    for (_, expression) in members { compile(expression) }
     // Key constants in a row (the disassembler shows them), appended without deduplication.
     let first = constants.count
-    constants.append(contentsOf: keys.map { .string($0) })
-    keyLists.append(keys)
-    emit(.makeRecord, first, keys.count, keyLists.count - 1, at: range)
+    constants.append(contentsOf: members.map { .string($0.0) })
+    keyLists.append(members.map(\.0))
+    emit(.makeRecord, first, members.count, keyLists.count - 1, at: range)
     return true
   }
 
@@ -240,23 +247,15 @@ struct CodeGenerator {
     guard nestingDepth == 0, items.count >= 2 else { return false }
     let starFirst = items[0].kind == .star && items[0].alias == nil
     let star = starFirst ? 0 : items.count - 1
-    guard items[star].kind == .star, items[star].alias == nil else { return false }
-    var keys: [String] = []
-    var expressions: [Expression] = []
-    var seen: Set<String> = []
-    for (position, item) in items.enumerated() where position != star {
-      guard case .expression(let expression) = item.kind else { return false }
-      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
-      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
-      keys.append(alias[0])
-      expressions.append(expression)
-    }
-    for expression in expressions { compile(expression) }
+    guard items[star].kind == .star, items[star].alias == nil,
+      let members = Self.distinctMembers(items, skipping: star)
+    else { return false }
+    for (_, expression) in members { compile(expression) }
     // The keys, then each key's path index, as constants in a row (the disassembler shows them).
     let first = constants.count
-    constants.append(contentsOf: keys.map { .string($0) })
-    constants.append(contentsOf: keys.map { .int(pathIndex(of: [$0])) })
-    emit(.passthroughPlus, first, keys.count, starFirst ? 0 : 1, at: range)
+    constants.append(contentsOf: members.map { .string($0.0) })
+    constants.append(contentsOf: members.map { .int(pathIndex(of: [$0.0])) })
+    emit(.passthroughPlus, first, members.count, starFirst ? 0 : 1, at: range)
     return true
   }
 
@@ -266,23 +265,14 @@ struct CodeGenerator {
   /// found spelled as the writer would spell it is copied as its bytes instead of being built and
   /// written. Returns false, emitting nothing, for any other list.
   private mutating func compileOutputRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
-    guard nestingDepth == 0 else { return false }
-    var keys: [String] = []
-    var paths: [[String]?] = []
-    var seen: Set<String> = []
-    for (position, item) in items.enumerated() {
-      guard case .expression(let expression) = item.kind else { return false }
-      let alias = item.alias ?? [Self.defaultName(for: expression, position: position)]
-      guard alias.count == 1, seen.insert(alias[0]).inserted else { return false }
-      keys.append(alias[0])
-      paths.append(Self.payloadPath(expression))
-    }
-    guard paths.contains(where: { $0 != nil }) else { return false }
+    guard nestingDepth == 0, let members = Self.distinctMembers(items),
+      members.contains(where: { Self.payloadPath($0.1) != nil })
+    else { return false }
     var slots: [Int] = []
-    for (item, path) in zip(items, paths) {
-      if let path {
+    for (_, expression) in members {
+      if let path = Self.payloadPath(expression) {
         slots.append(pathIndex(of: path))
-      } else if case .expression(let expression) = item.kind {
+      } else {
         compile(expression)
         slots.append(-1)
       }
@@ -290,10 +280,10 @@ struct CodeGenerator {
     // The keys, then each item's payload path index (-1: its value is on the stack), as constants
     // in a row (the disassembler shows them).
     let first = constants.count
-    constants.append(contentsOf: keys.map { .string($0) })
+    constants.append(contentsOf: members.map { .string($0.0) })
     constants.append(contentsOf: slots.map { .int($0) })
-    keyLists.append(keys)
-    emit(.outputRecord, first, keys.count, keyLists.count - 1, at: range)
+    keyLists.append(members.map(\.0))
+    emit(.outputRecord, first, members.count, keyLists.count - 1, at: range)
     return true
   }
 
