@@ -131,7 +131,7 @@ struct ReplaySourceTests {
     let payloads: [(String, PayloadForm)] = [
       (#"{"x":1,"s":"°C \"q\"","a":[{"v":2.5}]}"#, .canonical),
       (#"{"x":29.0,"y":[21.50,-3.0]}"#, .respellsNumbers),
-      (#"{"x": 1}"#, .unknown),
+      (#"{"x": 1}"#, .respellsNumbers),
       (#"{"x":1,"x":2}"#, .unknown),
       (#"{"s":"\u00e9"}"#, .unknown),
       (#"[1,{"b":true},null]"#, .canonical),

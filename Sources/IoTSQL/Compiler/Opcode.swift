@@ -135,8 +135,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// B values under distinct keys = constants A..A+B-1 (also key list C; Undefined members
   /// dropped). Constant A+B+i is item i's payload path index, or -1 for a value on the stack (the
   /// stack's values in item order). A path's array or object that the reader found spelled as the
-  /// writer would spell it is written as its bytes, when the result is written out and every other
-  /// value is a scalar or a string. Synopsis: `[.., v1..vN] -> halt({K[A]: v1 | path, ..})`
+  /// writer would spell it (or so but for whitespace and number spellings) is written as its bytes
+  /// (respelled), when the result is written out and every other value is a scalar or a string. Synopsis: `[.., v1..vN] -> halt({K[A]: v1 | path, ..})`
   case outputRecord
 
   /// The `Synopsis:` line, for `explain`.

@@ -499,7 +499,8 @@ public struct VirtualMachine: Sendable {
           }
         }
         if copies, writesResult,
-          let bytes = recordBytes(context, constants, first: first, slots: slots, values: stack.top(onStack))
+          let bytes = recordBytes(
+            context, constants, first: first, slots: slots, values: stack.top(onStack), version)
         {
           stack.drop(onStack)
           return .bytes(bytes)
@@ -579,12 +580,13 @@ public struct VirtualMachine: Sendable {
   }
 
   /// `outputRecord` written out directly, when at least one path holds an array or object the
-  /// reader found spelled as the writer would spell it (its bytes are copied); nil, for the caller
-  /// to build the object instead, when none does, a deferred container is spelled otherwise, or a
-  /// value is not a scalar or a string.
+  /// reader found spelled as the writer would spell it (its bytes are copied) or so but for
+  /// whitespace and number spellings (its bytes are respelled); nil, for the caller to build the
+  /// object instead, when none does, a deferred container is spelled otherwise, or a value is not a
+  /// scalar or a string.
   private func recordBytes(
     _ context: EvaluationContext, _ constants: [Value], first: Int, slots: [Int],
-    values: UnsafeBufferPointer<Value>
+    values: UnsafeBufferPointer<Value>, _ version: SQLVersion
   ) -> [UInt8]? {
     var copies = false
     var extra = 0
@@ -595,7 +597,7 @@ public struct VirtualMachine: Sendable {
         value = values[next]
         next += 1
       } else if let range = view.deferredRange(ofPath: slot) {
-        guard view.deferredForm(ofPath: slot) == .canonical else { return nil }
+        guard view.deferredForm(ofPath: slot) != .unknown else { return nil }
         copies = true
         extra &+= range.count
         continue
@@ -622,7 +624,12 @@ public struct VirtualMachine: Sendable {
         next += 1
       } else if let range = view.deferredRange(ofPath: slot) {
         member(index)
-        bytes.append(contentsOf: context.payload[range])
+        if view.deferredForm(ofPath: slot) == .canonical {
+          bytes.append(contentsOf: context.payload[range])
+        } else {
+          bytes.append(
+            contentsOf: JSONReader.respellingNumbers(Array(context.payload[range]), options: .for(version)))
+        }
         continue
       } else {
         value = slot < view.values.count ? view.values[slot] : .undefined

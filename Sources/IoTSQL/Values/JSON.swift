@@ -45,7 +45,8 @@ public enum PayloadForm: Sendable, Equatable {
   case unknown
   /// Valid JSON spelled as the writer spells it: `SELECT *` passes the bytes on.
   case canonical
-  /// Valid JSON spelled as the writer spells it but for numbers it spells shorter (`29.0`, `21.50`).
+  /// Valid JSON spelled as the writer spells it but for whitespace between tokens and numbers it
+  /// spells shorter (`29.0`, `21.50`).
   case respellsNumbers
 }
 
@@ -98,9 +99,10 @@ public struct PayloadView: Sendable {
   /// number spellings, same escapes), so `SELECT *` may pass the bytes through; a number beyond
   /// `Decimal`'s range, which the document holds as the nearest value, is passed on as written.
   public var isCanonical: Bool
-  /// True when the writer would reproduce the bytes but for numbers it spells shorter (`21.50`,
-  /// `29.0`): `SELECT *` then writes the bytes with those numbers respelled instead of building
-  /// the document (see ``JSONReader/respellingNumbers(_:options:)``).
+  /// True when the writer would reproduce the bytes but for whitespace between tokens (`{"a": 1}`)
+  /// and numbers it spells shorter (`21.50`, `29.0`): `SELECT *` then writes the bytes without that
+  /// whitespace and with those numbers respelled instead of building the document (see
+  /// ``JSONReader/respellingNumbers(_:options:)``).
   public var respellsNumbers = false
   /// Why the payload is binary, for logs and the REPL.
   public var error: JSONError?

@@ -190,10 +190,11 @@ public enum JSONReader {
     view.respellsNumbers = canonical && respelled
   }
 
-  /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes with
-  /// each number's fraction stripped of trailing zeros (and of its point when nothing is left).
-  /// Strings are copied as they are; numbers are cut to ``JSONScanner/respelledLength(_:_:wholeDecimalsAsInt:)``
-  /// under the `options` the payload was read with (2015-10-08 writes a whole decimal `4.0`).
+  /// What the writer gives for a payload read with ``PayloadView/respellsNumbers`` set: its bytes
+  /// without whitespace between tokens and with each number's fraction stripped of trailing zeros
+  /// (and of its point when nothing is left). Strings are copied as they are; numbers are cut to
+  /// ``JSONScanner/respelledLength(_:_:wholeDecimalsAsInt:)`` under the `options` the payload was
+  /// read with (2015-10-08 writes a whole decimal `4.0`).
   public static func respellingNumbers(_ bytes: [UInt8], options: JSONReadOptions) -> [UInt8] {
     bytes.withUnsafeBufferPointer { buffer -> [UInt8] in
       let base = buffer.baseAddress!
@@ -225,6 +226,10 @@ public enum JSONReader {
             out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start + kept - copied))
             copied = index
           }
+        } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+          out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: index - copied))
+          index += 1
+          copied = index
         } else {
           index += 1
         }

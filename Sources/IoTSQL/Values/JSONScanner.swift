@@ -38,8 +38,10 @@ struct JSONScanner {
   /// so a true `canonical` must be confirmed by a building pass.
   var keyRecordsOverflowed = false
   /// Set (with `canonical` still true) when the writer would reproduce the bytes except for
-  /// numbers it spells shorter: a fraction's trailing zeros dropped (`21.50` → `21.5`), a whole
-  /// decimal as its integer (`29.0` → `29`). ``JSONReader/respellingNumbers(_:options:)`` then gives the output.
+  /// whitespace between tokens, which it writes none of (`{"a": 1}`, as Python's `json.dumps`
+  /// writes by default), and numbers it spells shorter: a fraction's trailing zeros dropped
+  /// (`21.50` → `21.5`), a whole decimal as its integer (`29.0` → `29`).
+  /// ``JSONReader/respellingNumbers(_:options:)`` then gives the output.
   var respelled = false
   /// Set when a number beyond `Decimal`'s range was read as the nearest value it holds (see
   /// ``DecimalMath/saturated(negative:overflow:)``). Its spelling does not change `canonical`: the
@@ -729,7 +731,8 @@ struct JSONScanner {
       while p < count {
         let byte = base[p]
         guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
-        canonical = false
+        // The writer writes none: its spelling is these bytes without it (see `respelled`).
+        respelled = true
         p += 1
       }
     }
@@ -1097,7 +1100,8 @@ struct JSONScanner {
     while pos < count {
       let byte = base[pos]
       guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
-      canonical = false
+      // The writer writes none: its spelling is these bytes without it (see `respelled`).
+      respelled = true
       pos += 1
     }
   }
