@@ -90,7 +90,7 @@ public struct VirtualMachine: Sendable {
     case noMatch
     case value(Value)
     case passthrough
-    /// The outgoing payload's bytes, written already (`passthroughPlus`).
+    /// The outgoing payload's bytes, written already (`passthroughPlus`, `outputRecord`).
     case bytes([UInt8])
     /// Stopped by ``EvaluationLimits``: why, and the address of the instruction it stopped at.
     case limited(String, at: Int)
@@ -623,7 +623,7 @@ public struct VirtualMachine: Sendable {
         value = values[next]
         next += 1
       } else if let range = view.deferredRange(ofPath: slot) {
-        member(index)
+        Self.writeName(Self.key(constants[first + index]), into: &bytes, empty: &empty)
         if view.deferredForm(ofPath: slot) == .canonical {
           bytes.append(contentsOf: context.payload[range])
         } else {
@@ -635,18 +635,19 @@ public struct VirtualMachine: Sendable {
         value = slot < view.values.count ? view.values[slot] : .undefined
       }
       if value.isUndefined { continue }
-      member(index)
+      Self.writeName(Self.key(constants[first + index]), into: &bytes, empty: &empty)
       JSONWriter.writeCompact(value, into: &bytes)
     }
     bytes.append(0x7D)
     return bytes
+  }
 
-    func member(_ index: Int) {
-      if !empty { bytes.append(0x2C) }
-      empty = false
-      JSONWriter.writeString(Self.key(constants[first + index]), into: &bytes)
-      bytes.append(0x3A)
-    }
+  /// Writes `"name":`, after a comma unless the object is still `empty` (which it is no longer).
+  private static func writeName(_ name: String, into bytes: inout [UInt8], empty: inout Bool) {
+    if !empty { bytes.append(0x2C) }
+    empty = false
+    JSONWriter.writeString(name, into: &bytes)
+    bytes.append(0x3A)
   }
 
   /// `passthroughPlus` without building the payload: its bytes (respelled where its numbers
@@ -683,10 +684,7 @@ public struct VirtualMachine: Sendable {
     bytes.append(contentsOf: starLast ? payload.prefix(1) : payload.dropLast())
     var empty = starLast || payload.count == 2
     for (offset, value) in values.enumerated() where !value.isUndefined {
-      if !empty { bytes.append(0x2C) }
-      empty = false
-      JSONWriter.writeString(Self.key(constants[first + offset]), into: &bytes)
-      bytes.append(0x3A)
+      Self.writeName(Self.key(constants[first + offset]), into: &bytes, empty: &empty)
       JSONWriter.writeCompact(value, into: &bytes)
     }
     if starLast, payload.count > 2 {
