@@ -221,6 +221,31 @@ import Testing
     }
   }
 
+  /// `SELECT VALUE` of a payload path copies an array or object as `outputRecord` does: the same
+  /// outputs and values as building it, written out or not.
+  @Test(arguments: [
+    #"{"a":{"b":[1,{"c":"é"}]}}"#, #"{"a":{"b":1.50}}"#, #"{"a":{"b":1,"b":2}}"#, #"{"a": [ 1 ] }"#,
+    #"{"a":"s"}"#, "{}", "[1]", "not json",
+  ])
+  func valueOfAPathCopiesOrBuildsIt(payload: String) throws {
+    let bytes = Array(payload.utf8)
+    let document = (try? JSONReader.parse(bytes)) ?? .undefined
+    var machine = VirtualMachine()
+    for (sql, expected) in [
+      ("SELECT VALUE a FROM 't/+'", document.member("a")),
+      ("SELECT VALUE a.b FROM 't/+'", document.member("a").member("b")),
+    ] {
+      for serializes in [true, false] {
+        let evaluated = machine.evaluate(
+          try Compiler.compile(sql), context: EvaluationContext(topic: "t/1", payload: bytes),
+          serializesPayload: serializes)
+        let evaluation = try #require(evaluated)
+        #expect(evaluation.payload == JSONWriter.bytes(expected), "\(sql)")
+        #expect(evaluation.value == expected, "\(sql)")
+      }
+    }
+  }
+
   @Test func starWithMoreItemsOfContainersAndFieldsOfNonJSON() throws {
     let evaluation = VirtualMachineTests.evaluation(
       try Compiler.compile("SELECT *, [1, a] AS arr, {'o': a} AS obj FROM 't/+'"), #"{"a":1}"#)

@@ -12,7 +12,7 @@ lines goes to one `eval --batch -`; the run fails, naming the first line that sh
 - `SELECT *` of a document Python's json wrote does not read back, in Python, as the same document;
   `SELECT *, 7 AS k, ...` as that document with those members set in place or appended (and
   `SELECT 7 AS k, ..., *` as those members with the document's set in place or appended), and
-  `SELECT name AS k0, ..., topic() AS t` as those of its members.
+  `SELECT name AS k0, ..., topic() AS t` as those of its members, `SELECT VALUE name` as that member.
 
 Payloads: truncated and mutated documents, nesting around the 512 limit, numbers past 64 bits and past
 the decimal range, lone surrogates, invalid UTF-8, NUL, byte order marks, long strings, duplicate keys,
@@ -235,7 +235,11 @@ for _ in range(args.lines):
         items = ", ".join("%s AS k%d" % (name, index) for index, name in enumerate(names))
         text = json.dumps(document, separators=(",", ":") if rnd.random() < 0.8 else (", ", ": "),
                           ensure_ascii=rnd.random() < 0.5)
-        request = {"sql": "SELECT %s, topic() AS t FROM 't'" % items, "topic": "t",
+        sql = "SELECT %s, topic() AS t FROM 't'" % items
+        if document and rnd.random() < 0.3:  # `SELECT VALUE name`: that member itself
+            name = rnd.choice(list(document))
+            sql, expected = "SELECT VALUE %s FROM 't'" % name, document[name]
+        request = {"sql": sql, "topic": "t",
                    "payload_base64": base64.b64encode(text.encode('utf-8', 'surrogatepass')).decode()}
         expectation = ("json", expected)
     elif kind < 0.25:

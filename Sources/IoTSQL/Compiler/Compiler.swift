@@ -149,6 +149,9 @@ struct CodeGenerator {
     }
     if let range = Self.wholePayloadRange(statement.select) {
       emit(.passthrough, at: range)
+    } else if case .value(let expression) = statement.select, let path = Self.payloadPath(expression) {
+      // `SELECT VALUE a.b`: `outputPath` may copy the path's bytes.
+      emit(.outputPath, pathIndex(of: path), at: statement.range)
     } else if case .items(let items) = statement.select,
       compileStarPlus(items, range: statement.range) || compileOutputRecord(items, range: statement.range)
     {

@@ -59,9 +59,9 @@ public enum Disassembler {
     }
     switch instruction.opcode {
     case .constant: return "push \(constant(a))"
-    case .loadPath:
+    case .loadPath, .outputPath:
       let path = program.paths.paths.indices.contains(a) ? program.paths.paths[a].joined(separator: ".") : "?"
-      return "push payload.\(path)"
+      return instruction.opcode == .loadPath ? "push payload.\(path)" : "halt: output payload.\(path)"
     case .loadVariable, .storeVariable:
       let name = program.variableNames.indices.contains(a) ? program.variableNames[a] : "?"
       return instruction.opcode == .loadVariable ? "push @\(name)" : "@\(name) = pop"

@@ -138,6 +138,10 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// writer would spell it (or so but for whitespace and number spellings) is written as its bytes
   /// (respelled), when the result is written out and every other value is a scalar or a string. Synopsis: `[.., v1..vN] -> halt({K[A]: v1 | path, ..})`
   case outputRecord
+  /// `SELECT VALUE` of payload path A: stops with its value, or with its bytes (respelled where the
+  /// writer spells them shorter) when it is an array or object the reader found spelled as the
+  /// writer would spell it and the result is written out. Synopsis: `halt(path[A])`
+  case outputPath
 
   /// The `Synopsis:` line, for `explain`.
   public var synopsis: String {
@@ -190,6 +194,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case .passthrough: "halt: output * unchanged"
     case .passthroughPlus: "halt: output * + {K[A..]: pop B values} (* last if C)"
     case .outputRecord: "halt: output {K[A..]: B paths or popped values}"
+    case .outputPath: "halt: output payload path[A]"
     }
   }
 

@@ -73,7 +73,7 @@ public struct Program: Sendable {
     /// Derived: true when the program loads a payload path (`passthroughMembers`' paths only say
     /// whether the payload has its keys).
     let readsFields: Bool
-    /// Derived: true when `outputRecord` may copy a path's array or object as its bytes, so the
+    /// Derived: true when `outputRecord` or `outputPath` may copy a path's array or object as its bytes, so the
     /// reader finds out how the containers it defers are spelled.
     let copiesContainers: Bool
     /// Derived: per key list of an `outputRecord`, its items' payload path indexes (-1: a value on
@@ -94,8 +94,10 @@ public struct Program: Sendable {
       self.prepared = prepared
       self.passesThrough = passesThrough
       self.keyLists = keyLists
-      self.readsFields = instructions.contains { $0.opcode == .loadPath || $0.opcode == .outputRecord }
-      self.copiesContainers = instructions.contains { $0.opcode == .outputRecord }
+      self.readsFields = instructions.contains {
+        $0.opcode == .loadPath || $0.opcode == .outputRecord || $0.opcode == .outputPath
+      }
+      self.copiesContainers = instructions.contains { $0.opcode == .outputRecord || $0.opcode == .outputPath }
       var slots = [[Int]](repeating: [], count: keyLists.count)
       for instruction in instructions where instruction.opcode == .outputRecord {
         let first = Int(instruction.a) + Int(instruction.b)

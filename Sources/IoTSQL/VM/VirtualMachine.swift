@@ -90,7 +90,7 @@ public struct VirtualMachine: Sendable {
     case noMatch
     case value(Value)
     case passthrough
-    /// The outgoing payload's bytes, written already (`passthroughPlus`, `outputRecord`).
+    /// The outgoing payload's bytes, written already (`passthroughPlus`, `outputRecord`, `outputPath`).
     case bytes([UInt8])
     /// Stopped by ``EvaluationLimits``: why, and the address of the instruction it stopped at.
     case limited(String, at: Int)
@@ -154,7 +154,8 @@ public struct VirtualMachine: Sendable {
       if let reason = EvaluationLimits.resultProblem(value) {
         evaluationLimitError = reason
         evaluationLimitRange = program.instructions.firstIndex {
-          $0.opcode == .output || $0.opcode == .outputRecord || $0.opcode == .passthroughPlus
+          $0.opcode == .output || $0.opcode == .outputRecord || $0.opcode == .outputPath
+            || $0.opcode == .passthroughPlus
         }.map {
           program.sourceRange(at: $0)
         }
@@ -486,6 +487,18 @@ public struct VirtualMachine: Sendable {
         return .value(stack.removeLast())
       case .passthrough:
         return .passthrough
+      case .outputPath:
+        let slot = Int(instruction.a)
+        if writesResult, view.deferredForm(ofPath: slot) != .unknown, view.deferredRange(ofPath: slot) != nil
+        {
+          var bytes: [UInt8] = []
+          appendContainer(slot, context, version, into: &bytes)
+          return .bytes(bytes)
+        }
+        if !view.deferredRanges.isEmpty, view.deferredRanges[2 * slot] >= 0 {
+          buildDeferred(slot, context: context, version: version)
+        }
+        return .value(slot < view.values.count ? view.values[slot] : .undefined)
       case .outputRecord:
         let first = Int(instruction.a)
         let slots = program.recordSlots[Int(instruction.c)]
@@ -622,14 +635,9 @@ public struct VirtualMachine: Sendable {
       if slot < 0 {
         value = values[next]
         next += 1
-      } else if let range = view.deferredRange(ofPath: slot) {
+      } else if view.deferredRange(ofPath: slot) != nil {
         Self.writeName(Self.key(constants[first + index]), into: &bytes, empty: &empty)
-        if view.deferredForm(ofPath: slot) == .canonical {
-          bytes.append(contentsOf: context.payload[range])
-        } else {
-          bytes.append(
-            contentsOf: JSONReader.respellingNumbers(Array(context.payload[range]), options: .for(version)))
-        }
+        appendContainer(slot, context, version, into: &bytes)
         continue
       } else {
         value = slot < view.values.count ? view.values[slot] : .undefined
@@ -640,6 +648,20 @@ public struct VirtualMachine: Sendable {
     }
     bytes.append(0x7D)
     return bytes
+  }
+
+  /// Appends what the writer would give for the array or object the reader deferred at path
+  /// `slot`, whose form the reader found: its bytes as they are, or respelled (whitespace, numbers).
+  private func appendContainer(
+    _ slot: Int, _ context: EvaluationContext, _ version: SQLVersion, into bytes: inout [UInt8]
+  ) {
+    guard let range = view.deferredRange(ofPath: slot) else { return }
+    if view.deferredForm(ofPath: slot) == .canonical {
+      bytes.append(contentsOf: context.payload[range])
+    } else {
+      bytes.append(
+        contentsOf: JSONReader.respellingNumbers(Array(context.payload[range]), options: .for(version)))
+    }
   }
 
   /// Writes `"name":`, after a comma unless the object is still `empty` (which it is no longer).
