@@ -70,7 +70,7 @@ public struct Program: Sendable {
     let prepared: [(any Sendable)?]
     let passesThrough: Bool
     let keyLists: [[String]]
-    /// Derived: true when the program loads a payload path (`passthroughMembers`' paths only say
+    /// Derived: true when the program loads a payload path (`passthroughPlus`' paths only say
     /// whether the payload has its keys).
     let readsFields: Bool
     /// Derived: true when `outputRecord` or `outputPath` may copy a path's array or object as its bytes, so the
