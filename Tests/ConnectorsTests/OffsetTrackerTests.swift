@@ -68,6 +68,20 @@ struct OffsetTrackerTests {
     #expect(tracker.outstanding == 0)
   }
 
+  @Test func aBlockRevokedBeforeTheSourceTookItPausesNothing() {
+    let tracker = OffsetTracker()
+    tracker.assign([p0, p1])
+    let a = tracker.delivered(p0, offset: 0).log
+    let b = tracker.delivered(p1, offset: 0).log
+    tracker.acknowledge(a, offset: 0, .failed)
+    tracker.acknowledge(b, offset: 0, .failed)
+    // A rebalance comes first: p0 goes (to this member again: a fresh log, not blocked), p1 stays.
+    _ = tracker.revoke([p0])
+    tracker.assign([p0])
+    #expect(tracker.takeBlocked() == [p1])
+    #expect(tracker.oldestUndone().blocked == [p1])
+  }
+
   @Test func aBlockedPartitionRecordsNothingUntilAssignedAgain() {
     let tracker = OffsetTracker()
     tracker.assign([p0])

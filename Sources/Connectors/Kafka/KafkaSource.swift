@@ -120,10 +120,22 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// The partition log of the last message (consumer thread only).
   private var lastLog: PartitionLog?
   /// Partitions paused because a message reached no error path (consumer thread only): a pause for
-  /// backpressure never resumes them; an assignment does.
+  /// backpressure never resumes them; a revocation does.
   private var failedPartitions: Set<TopicPartition> = []
-  /// Set by the rebalance callback (which runs inside the consumer thread's poll).
-  private var assignmentChanged = false
+  /// Partitions this consumer asked librdkafka to pause and has not resumed (consumer thread only).
+  /// librdkafka keeps a partition's pause across a revocation and a later assignment, and in
+  /// librdkafka 2.0 a pause or resume moves the partition's op version even when it changes nothing:
+  /// one issued just after an assignment can outdate the assignment's start of fetching, which
+  /// librdkafka then drops without a word, and the partition is never fetched again (seen once in
+  /// CI: a partition reassigned, resumed in the assignment callback, silent for 30 s). So a
+  /// partition is resumed only when paused, and before it is revoked (then an assignment needs no
+  /// resume), and paused only once it is fetching (see `fetching`).
+  private var pausedInLibrary: Set<TopicPartition> = []
+  /// Assigned partitions a message was read from since their assignment: librdkafka started
+  /// fetching them, so a pause no longer races that start (consumer thread only).
+  private var fetching: Set<TopicPartition> = []
+  /// Whether the engine is full and the fetching partitions are paused for it (consumer thread only).
+  private var backpressure = false
   /// Whether the group assigned this member partitions (and has not revoked them all since).
   private var assigned = false
   /// The name this consumer reports its state under (see ``Health``).
@@ -238,25 +250,30 @@ private final class KafkaConsumer: @unchecked Sendable {
       assigned = true
       logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       tracker.assign(partitions)
+      // Nothing is resumed (or paused) here: each was resumed when revoked, and a call now could
+      // outdate the start of fetching that this assignment orders (see `pausedInLibrary`).
       if cooperative {
         if let failure = rd_kafka_incremental_assign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
         rd_kafka_assign(handle, list)
       }
       // A partition paused after a failure starts afresh when assigned again.
-      _ = rd_kafka_resume_partitions(handle, list)
-      for partition in partitions { failedPartitions.remove(partition) }
+      failedPartitions.subtract(partitions)
+      fetching.subtract(partitions)
       reportPaused()
       for topic in Set(partitions.map(\.topic)) where unavailableTopics.remove(topic) != nil {
         intake.health.clear(topicComponent(topic))
       }
       intake.health.clear(component)
-      assignmentChanged = true
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       // A paused partition that another member takes is no longer this one's problem.
-      for partition in partitions { failedPartitions.remove(partition) }
+      failedPartitions.subtract(partitions)
+      fetching.subtract(partitions)
       reportPaused()
+      // Resumed while still assigned (librdkafka waits until the resume is served): paused, it
+      // would stay paused in a later assignment of it.
+      setPaused(partitions, false)
       store(tracker.revoke(partitions))
       commit(async: false)
       if cooperative {
@@ -268,7 +285,6 @@ private final class KafkaConsumer: @unchecked Sendable {
         intake.health.report(
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
-      assignmentChanged = true
     }
   }
 
@@ -315,12 +331,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func pause(_ partitions: [TopicPartition]) {
     guard !partitions.isEmpty else { return }
     failedPartitions.formUnion(partitions)
-    let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-    defer { rd_kafka_topic_partition_list_destroy(list) }
-    for partition in partitions {
-      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
-    }
-    let error = rd_kafka_pause_partitions(handle, list)
+    let error = setPaused(partitions, true)
     reportPaused()
     logger.error(
       "paused \(partitions.map { "\($0.topic)/\($0.partition)" }): a message could not be delivered to any error path; they resume from it when assigned again (restart or rebalance)\(error == RD_KAFKA_RESP_ERR_NO_ERROR ? "" : " (pause failed: \(KafkaConfigBuilder.errorText(error)))")"
@@ -378,30 +389,34 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
   }
 
-  /// Pauses (or resumes) every assigned partition but those paused after a failure: the engine is
-  /// full (or has room again).
+  /// Pauses (or resumes) the partitions that are fetching but those paused after a failure: the
+  /// engine is full (or has room again). A partition assigned meanwhile is paused once it fetches
+  /// (`read`), not before (see `pausedInLibrary`).
   private func setBackpressure(_ on: Bool) {
-    var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
-    guard rd_kafka_assignment(handle, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else {
-      return
-    }
-    defer { rd_kafka_topic_partition_list_destroy(assignment) }
-    let list = rd_kafka_topic_partition_list_new(assignment.pointee.cnt)!
-    defer { rd_kafka_topic_partition_list_destroy(list) }
-    for index in 0..<Int(assignment.pointee.cnt) {
-      let element = assignment.pointee.elems[index]
-      let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
-      if !failedPartitions.contains(partition) {
-        rd_kafka_topic_partition_list_add(list, element.topic, element.partition)
-      }
-    }
-    guard list.pointee.cnt > 0 else { return }
-    let error = on ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+    backpressure = on
+    let partitions =
+      on ? fetching.subtracting(failedPartitions) : pausedInLibrary.subtracting(failedPartitions)
+    let error = setPaused(Array(partitions), on)
     if error != RD_KAFKA_RESP_ERR_NO_ERROR {
       logger.warning(
         "\(on ? "pausing" : "resuming") partitions for backpressure failed: \(KafkaConfigBuilder.errorText(error))"
       )
     }
+  }
+
+  /// Pauses (or resumes) those of `partitions` not paused (or paused) already, and waits until
+  /// librdkafka has done so; keeps `pausedInLibrary` in step.
+  @discardableResult
+  private func setPaused(_ partitions: [TopicPartition], _ on: Bool) -> rd_kafka_resp_err_t {
+    let changing = partitions.filter { pausedInLibrary.contains($0) != on }
+    guard !changing.isEmpty else { return RD_KAFKA_RESP_ERR_NO_ERROR }
+    let list = rd_kafka_topic_partition_list_new(Int32(changing.count))!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for partition in changing {
+      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+      if on { pausedInLibrary.insert(partition) } else { pausedInLibrary.remove(partition) }
+    }
+    return on ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
   }
 
   /// How long the consumer thread waits for room in a full engine before pausing its partitions.
@@ -431,12 +446,11 @@ private final class KafkaConsumer: @unchecked Sendable {
     let storeInterval = min(interval, 5_000_000)
     var sinceClock = 0
     // While the engine is full: the message handed to `deliver` and not yet taken (nothing else is
-    // delivered before it), the messages read after it, in order, and whether the partitions are
-    // paused for that.
+    // delivered before it), and the messages read after it, in order (`backpressure` says whether
+    // the partitions are paused for that).
     var handed: DispatchSemaphore?
     var waiting: [(message: Message, log: PartitionLog)] = []
     var waitingHead = 0
-    var paused = false
     // A partition holding too many messages behind an unfinished one (see `OffsetTracker`):
     // the partitions pause, as when the engine is full, until that message is done.
     var held = false
@@ -456,15 +470,10 @@ private final class KafkaConsumer: @unchecked Sendable {
           waiting.removeAll(keepingCapacity: true)
           waitingHead = 0
         }
-        if paused {
-          setBackpressure(false)
-          paused = false
-        }
-      } else if !paused || assignmentChanged {
+        if backpressure { setBackpressure(false) }
+      } else if !backpressure {
         setBackpressure(true)
-        paused = true
       }
-      assignmentChanged = false
       let message = rd_kafka_consumer_poll(handle, backlog ? 2 : 100)
       if let message {
         if let (value, log) = read(message) {
@@ -682,6 +691,11 @@ private final class KafkaConsumer: @unchecked Sendable {
       log = last
     } else {
       let (fresh, wentBack) = tracker.delivered(partition, offset: offset)
+      // The first message of this assignment: librdkafka fetches the partition, and a pause for
+      // backpressure can no longer outdate the start of that (see `pausedInLibrary`).
+      if fetching.insert(partition).inserted, backpressure, !failedPartitions.contains(partition) {
+        setPaused([partition], true)
+      }
       if let wentBack {
         logger.warning(
           "\(kafkaTopic)/\(record.partition) went back from offset \(wentBack) to \(offset) (an offset reset or a seek): its offsets are tracked afresh; messages still in flight from before are not committed"

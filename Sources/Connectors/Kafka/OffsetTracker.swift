@@ -42,8 +42,8 @@ final class OffsetTracker: Sendable {
     var partitions: [TopicPartition: PartitionLog] = [:]
     /// Logs whose storable offset moved since the last `takeStorable`.
     var changed: [PartitionLog] = []
-    /// Partitions blocked since the last `takeBlocked`.
-    var blocked: [TopicPartition] = []
+    /// Logs blocked since the last `takeBlocked`.
+    var blocked: [PartitionLog] = []
     var outstanding = 0
   }
 
@@ -160,7 +160,7 @@ final class OffsetTracker: Sendable {
         log.offsets = []
         log.done = []
         log.head = 0
-        state.blocked.append(log.partition)
+        state.blocked.append(log)
         return
       }
       log.done[index] = true
@@ -201,11 +201,11 @@ final class OffsetTracker: Sendable {
   }
 
   /// The partitions blocked by a `.failed` acknowledgement since the last call (the source pauses
-  /// them).
+  /// them), but those revoked (or assigned afresh) since: their block went with their log.
   func takeBlocked() -> [TopicPartition] {
     state.withLock { state in
       defer { state.blocked.removeAll() }
-      return state.blocked
+      return state.blocked.filter { !$0.retired }.map(\.partition)
     }
   }
 
