@@ -129,13 +129,17 @@ private final class KafkaConsumer: @unchecked Sendable {
   /// librdkafka then drops without a word, and the partition is never fetched again (seen once in
   /// CI: a partition reassigned, resumed in the assignment callback, silent for 30 s). So a
   /// partition is resumed only when paused, and before it is revoked (then an assignment needs no
-  /// resume), and paused only once it is fetching (see `fetching`).
+  /// resume), and paused only once it is fetching (see `fetching`); nothing is paused or resumed
+  /// between an assign call and the first message of that assignment.
   private var pausedInLibrary: Set<TopicPartition> = []
   /// Assigned partitions a message was read from since their assignment: librdkafka started
   /// fetching them, so a pause no longer races that start (consumer thread only).
   private var fetching: Set<TopicPartition> = []
   /// Whether the engine is full and the fetching partitions are paused for it (consumer thread only).
   private var backpressure = false
+  /// The partitions of this member's assignment as its rebalance callbacks told it (consumer
+  /// thread only).
+  private var owned: Set<TopicPartition> = []
   /// Whether the group assigned this member partitions (and has not revoked them all since).
   private var assigned = false
   /// The name this consumer reports its state under (see ``Health``).
@@ -249,18 +253,26 @@ private final class KafkaConsumer: @unchecked Sendable {
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
       assigned = true
       logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      if cooperative {
+        release(partitions.filter(owned.contains))
+      } else {
+        // An eager assignment replaces the whole of the last one, which librdkafka may end
+        // without a revocation first (a rejoin while that assignment's callback was pending).
+        release(Array(owned))
+        let gone = owned.subtracting(partitions)
+        _ = tracker.revoke(Array(gone))
+        for partition in gone { storedOffsets[partition] = nil }
+        owned = []
+      }
+      owned.formUnion(partitions)
       tracker.assign(partitions)
-      // Nothing is resumed (or paused) here: each was resumed when revoked, and a call now could
-      // outdate the start of fetching that this assignment orders (see `pausedInLibrary`).
+      // Nothing is resumed (or paused) after this call: a pause or resume now could outdate the
+      // start of fetching that it orders (see `pausedInLibrary`).
       if cooperative {
         if let failure = rd_kafka_incremental_assign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
         rd_kafka_assign(handle, list)
       }
-      // A partition paused after a failure starts afresh when assigned again.
-      failedPartitions.subtract(partitions)
-      fetching.subtract(partitions)
-      reportPaused()
       for topic in Set(partitions.map(\.topic)) where unavailableTopics.remove(topic) != nil {
         intake.health.clear(topicComponent(topic))
       }
@@ -268,14 +280,11 @@ private final class KafkaConsumer: @unchecked Sendable {
     } else {
       logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
       // A paused partition that another member takes is no longer this one's problem.
-      failedPartitions.subtract(partitions)
-      fetching.subtract(partitions)
-      reportPaused()
-      // Resumed while still assigned (librdkafka waits until the resume is served): paused, it
-      // would stay paused in a later assignment of it.
-      setPaused(partitions, false)
+      release(partitions)
+      owned.subtract(partitions)
       store(tracker.revoke(partitions))
-      commit(async: false)
+      // A lost assignment (this member was dropped from the group) can commit nothing.
+      if rd_kafka_assignment_lost(handle) == 0 { commit(async: false) }
       if cooperative {
         if let failure = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
@@ -286,6 +295,29 @@ private final class KafkaConsumer: @unchecked Sendable {
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
     }
+  }
+
+  /// Lets `partitions` go from this member's last assignment, while they are still assigned:
+  /// resumes those it paused (librdkafka would keep them paused into a later assignment of them)
+  /// and waits until librdkafka has, and clears their failure and fetching marks. Those that were
+  /// fetching are resumed even when `pausedInLibrary` says they are not paused: a resume of ours can
+  /// be outdated by librdkafka's own pause at the start of a rebalance, and for a partition about to
+  /// be stopped an extra resume costs nothing.
+  private func release(_ partitions: [TopicPartition]) {
+    guard !partitions.isEmpty else { return }
+    let stopping = partitions.filter { fetching.contains($0) || pausedInLibrary.contains($0) }
+    if !stopping.isEmpty {
+      let list = rd_kafka_topic_partition_list_new(Int32(stopping.count))!
+      defer { rd_kafka_topic_partition_list_destroy(list) }
+      for partition in stopping {
+        rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+      }
+      _ = rd_kafka_resume_partitions(handle, list)
+    }
+    pausedInLibrary.subtract(partitions)
+    fetching.subtract(partitions)
+    failedPartitions.subtract(partitions)
+    reportPaused()
   }
 
   /// Reports the partitions paused after a failure (the daemon is unhealthy while this member holds
