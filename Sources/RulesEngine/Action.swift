@@ -98,7 +98,8 @@ public protocol Action: AnyObject, Sendable {
   /// by default.
   func hurry() async
   /// False when the action reads only the result's value, never its payload bytes (SQLite): a rule
-  /// whose actions all say so skips writing the result out. True by default.
+  /// whose actions all say so skips writing the result out, and a rule with one builds the
+  /// result's value rather than parse it back out of bytes written directly. True by default.
   var readsPayloadBytes: Bool { get }
   /// Warnings about this action's configuration within its rule (a republish topic that can match
   /// the rule's own FROM filter, an archive rooted at `/`): valid, but likely not meant. None by

@@ -115,6 +115,9 @@ public final class Rule: Sendable {
   public let disabled: Bool
   /// True when some action reads the result's payload bytes (else the VM does not write them out).
   public let readsPayloadBytes: Bool
+  /// True when some action reads the result's value (SQLite's): the VM then builds it, so that
+  /// beside an action that reads the bytes, the value is not parsed back out of them.
+  public let readsResultValue: Bool
   /// The file it came from.
   public let file: String
   /// A fingerprint of the file's bytes, to keep running instances when a reload finds no change.
@@ -143,6 +146,7 @@ public final class Rule: Sendable {
     self.program = program
     self.actions = actions
     self.readsPayloadBytes = actions.contains { $0.action.readsPayloadBytes }
+    self.readsResultValue = actions.contains { !$0.action.readsPayloadBytes }
     self.errorAction = errorAction
     self.file = file
     self.fingerprint = fingerprint
@@ -153,7 +157,8 @@ public final class Rule: Sendable {
   /// is read from the rule in place: read at the caller, it was copied (five references retained and
   /// released) for every message.
   func evaluate(_ context: EvaluationContext, using machine: inout VirtualMachine) -> Evaluation? {
-    machine.evaluate(program, context: context, serializesPayload: readsPayloadBytes)
+    machine.evaluate(
+      program, context: context, serializesPayload: readsPayloadBytes, keepsValue: readsResultValue)
   }
 
   /// Every action instance of the rule, error actions included.

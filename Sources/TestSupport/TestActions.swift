@@ -26,12 +26,16 @@ public final class RecordingAction: Action {
   public let startFailure: String?
   /// Performs running now, and the most at once.
   public let concurrency = Mutex((now: 0, most: 0))
+  /// False for an action that reads only the result's value, as SQLite's does.
+  public let readsPayloadBytes: Bool
 
   /// Creates an action.
   public init(
-    resource: String = "memory", delayMs: Int = 0, failures: [ActionError?] = [], startFailure: String? = nil
+    resource: String = "memory", delayMs: Int = 0, failures: [ActionError?] = [], startFailure: String? = nil,
+    readsPayloadBytes: Bool = true
   ) {
     self.resource = resource
+    self.readsPayloadBytes = readsPayloadBytes
     self.delayMs = delayMs
     self.startFailure = startFailure
     self.script.withLock { $0 = failures }
@@ -74,7 +78,8 @@ public final class RecordingAction: Action {
 }
 
 /// Builds `record` actions (configuration `{"name": "x", "delayMs": N, "fail": "transient"|"permanent",
-/// "failTimes": N, "failStart": "why"}`) and keeps them by name for the test to inspect.
+/// "failTimes": N, "failStart": "why", "valueOnly": true}`) and keeps them by name for the test to
+/// inspect.
 public final class RecordingBuilder: ActionBuilding {
   /// Actions built, by `name`.
   public let actions = Mutex<[String: RecordingAction]>([:])
@@ -106,7 +111,8 @@ public final class RecordingBuilder: ActionBuilding {
     let action = RecordingAction(
       resource: name, delayMs: configuration["delayMs"]?.int ?? 0,
       failures: failure.map { Array(repeating: $0, count: times) } ?? [],
-      startFailure: configuration["failStart"]?.string)
+      startFailure: configuration["failStart"]?.string,
+      readsPayloadBytes: configuration["valueOnly"]?.bool != true)
     actions.withLock { $0[name] = action }
     return action
   }

@@ -191,6 +191,11 @@ import Testing
         String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)), "\(sql)")
       #expect(evaluation.value == .object(expected), "\(sql)")
       #expect(machine.fieldsOfNonJSONError == nil)
+      let keptOrNil = machine.evaluate(
+        try Compiler.compile(sql), context: EvaluationContext(topic: "t/1", payload: bytes), keepsValue: true)
+      let kept = try #require(keptOrNil)
+      #expect(
+        kept.holdsValue && kept.payload == evaluation.payload && kept.value == .object(expected), "\(sql)")
     }
   }
 
@@ -212,13 +217,62 @@ import Testing
         ("t", .string("t/1")),
       ].filter { !$0.1.isUndefined })
     var machine = VirtualMachine()
-    for serializes in [true, false] {
+    for (serializes, keeps) in [(true, false), (false, false), (true, true)] {
       let evaluated = machine.evaluate(
-        program, context: EvaluationContext(topic: "t/1", payload: bytes), serializesPayload: serializes)
+        program, context: EvaluationContext(topic: "t/1", payload: bytes), serializesPayload: serializes,
+        keepsValue: keeps)
       let evaluation = try #require(evaluated)
       #expect(String(decoding: evaluation.payload, as: UTF8.self) == JSONWriter.string(.object(expected)))
       #expect(evaluation.value == .object(expected))
+      #expect(evaluation.holdsValue || (serializes && !keeps))
     }
+  }
+
+  /// A SELECT list of computed items is written out member by member when the result is written
+  /// out, built otherwise: the same bytes and value either way, with Undefined members dropped, for
+  /// scalars, strings that need escapes, a nested query's array, and values written by building
+  /// (an array holding an object, an array over 256 elements, an object, a binary).
+  @Test(arguments: [
+    "1.50 AS d, 'é\\n\"' AS s, get({}, 'x') AS u, null AS n, true AS b",
+    "(SELECT VALUE v FROM r WHERE v > 1) AS high, a AS a",
+    "(SELECT VALUE v FROM r) AS all, (SELECT VALUE w FROM r) AS none",
+    "[1, {'o': 2}] AS mixed, a AS a",
+    "{'o': a} AS obj",
+    "decode('AQI=', 'base64') AS bin",
+  ])
+  func recordsOfComputedItemsWriteOrBuild(items: String) throws {
+    let program = try Compiler.compile("SELECT \(items) FROM 't/+'")
+    let payload = Array(#"{"a":"x","r":[{"v":1},{"v":2.0},{"v":"3"}]}"#.utf8)
+    var machine = VirtualMachine()
+    let context = EvaluationContext(topic: "t/1", payload: payload)
+    let builtOrNil = machine.evaluate(program, context: context, serializesPayload: false)
+    let writtenOrNil = machine.evaluate(program, context: context)
+    let bothOrNil = machine.evaluate(program, context: context, keepsValue: true)
+    let built = try #require(builtOrNil)
+    let written = try #require(writtenOrNil)
+    let both = try #require(bothOrNil)
+    #expect(written.payload == JSONWriter.bytes(built.value), "\(items)")
+    #expect(written.value == built.value, "\(items)")
+    // A rule with an action that reads the value gets it built, and the same bytes.
+    #expect(both.holdsValue && both.payload == written.payload && both.value == built.value, "\(items)")
+    guard case .object(let members) = built.value else {
+      Issue.record("not an object: \(built.value)")
+      return
+    }
+    #expect(!members.values.contains { $0.isUndefined })
+  }
+
+  @Test func aRecordOfALongArrayIsBuiltAndWrittenTheSame() throws {
+    let program = try Compiler.compile("SELECT (SELECT VALUE v FROM r) AS all FROM 't/+'")
+    let elements = (0..<300).map { #"{"v":"\#($0)\""}"# }.joined(separator: ",")
+    let payload = Array(#"{"r":[\#(elements)]}"#.utf8)
+    var machine = VirtualMachine()
+    let evaluated = machine.evaluate(program, context: EvaluationContext(topic: "t/1", payload: payload))
+    let written = try #require(evaluated)
+    let expected = Value.object(
+      OrderedObject([("all", .array((0..<300).map { .string("\($0)\"") }))]))
+    #expect(written.payload == JSONWriter.bytes(expected))
+    #expect(written.value == expected)
   }
 
   /// `SELECT VALUE` of a payload path copies an array or object as `outputRecord` does: the same
@@ -235,13 +289,14 @@ import Testing
       ("SELECT VALUE a FROM 't/+'", document.member("a")),
       ("SELECT VALUE a.b FROM 't/+'", document.member("a").member("b")),
     ] {
-      for serializes in [true, false] {
+      for (serializes, keeps) in [(true, false), (false, false), (true, true)] {
         let evaluated = machine.evaluate(
           try Compiler.compile(sql), context: EvaluationContext(topic: "t/1", payload: bytes),
-          serializesPayload: serializes)
+          serializesPayload: serializes, keepsValue: keeps)
         let evaluation = try #require(evaluated)
         #expect(evaluation.payload == JSONWriter.bytes(expected), "\(sql)")
         #expect(evaluation.value == expected, "\(sql)")
+        #expect(evaluation.holdsValue || (serializes && !keeps) || expected.isUndefined, "\(sql)")
       }
     }
   }

@@ -42,6 +42,30 @@ struct DispatcherTests {
     #expect(dispatcher.stats.passed == 1)
   }
 
+  /// A rule with an action that reads the result's value (as SQLite's does) beside one that sends
+  /// its bytes has the VM build the value; both get the same result as a rule with either alone.
+  @Test func aRuleWithAValueActionGetsItsResultBuilt() async throws {
+    let sql = "SELECT a, topic() AS t, (SELECT VALUE v FROM r) AS vs FROM 's'"
+    let texts = [
+      #"{"sql": "\#(sql)", "actions": [{"record": {"name": "bytes"}}, {"record": {"name": "value", "valueOnly": true}}]}"#,
+      #"{"sql": "\#(sql)", "actions": [{"record": {"name": "alone"}}]}"#,
+    ]
+    let (dispatcher, builder) = try setUp(texts)
+    let rules = try texts.map { try loadRule($0, file: "r.json", builder: RecordingBuilder()) }
+    #expect(rules.map(\.readsResultValue) == [true, false])
+    #expect(rules.map(\.readsPayloadBytes) == [true, true])
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "s", payload: #"{"a":1.50,"r":[{"v":"x"}]}"#, origin: "1"))
+    #expect(await acks.wait(for: 1))
+    await dispatcher.drain()
+    let expected = #"{"a":1.5,"t":"s","vs":["x"]}"#
+    for name in ["bytes", "value", "alone"] {
+      #expect(builder.action(name)?.payloads == [expected], "\(name)")
+      let values = builder.action(name)?.received.withLock { $0.map(\.evaluation.value) }
+      #expect(values == [try JSONReader.parse(Array(expected.utf8))], "\(name)")
+    }
+  }
+
   /// A message whose evaluation a rule had to stop (``EvaluationLimits``) gets no result from that
   /// rule, is counted as its evaluation error and acknowledged; the other rules run as usual.
   @Test func stoppedEvaluationsAreCountedAndTheOtherRulesRun() async throws {

@@ -49,6 +49,9 @@ public struct Evaluation: Sendable {
     return (try? JSONReader.parse(payload, options: .for(version))) ?? .binary(payload)
   }
 
+  /// True when the value is held, not read back from `payload` when asked for.
+  var holdsValue: Bool { storedValue != nil }
+
   /// True when the payload is not JSON (a passed-through binary payload).
   public var isBinary: Bool {
     // Without a stored value the VM passed canonical JSON bytes through: not binary, and no need to
@@ -132,16 +135,20 @@ public struct VirtualMachine: Sendable {
   /// Evaluates `program` on one message: nil when WHERE is not true (no match), else the output.
   /// It does not check the topic against FROM: the rule set's trie has done that. Without
   /// `serializesPayload` (a rule whose actions all take the value, such as SQLite's), a built result
-  /// is not written out now: `payload` writes it on each read instead.
+  /// is not written out now: `payload` writes it on each read instead. Otherwise a result that
+  /// needs no building (a record of scalars and payload paths, `SELECT *` with more items) is
+  /// written out directly, and its value is read from those bytes when asked for, unless
+  /// `keepsValue` (a rule with an action that takes the value beside one that sends the bytes):
+  /// then it is built and written from its value, so that no action parses it again.
   public mutating func evaluate(
-    _ program: Program, context: EvaluationContext, serializesPayload: Bool = true
+    _ program: Program, context: EvaluationContext, serializesPayload: Bool = true, keepsValue: Bool = false
   ) -> Evaluation? {
     let options = JSONReadOptions.for(program.version)
     readPayload(program, context, checksCanonical: program.passesThrough)
     var variables = [Value](repeating: .undefined, count: program.variableNames.count)
     evaluationLimitError = nil
     evaluationLimitRange = nil
-    writesResult = serializesPayload
+    writesResult = serializesPayload && !keepsValue
     let outcome = run(program, context: context, variables: &variables)
     switch outcome {
     case .noMatch:
@@ -207,8 +214,9 @@ public struct VirtualMachine: Sendable {
   }
   /// True when the program last read loads a payload path.
   private var readFields = false
-  /// True while `evaluate` runs for a result that is written out (`serializesPayload`), so that
-  /// `outputRecord` may write it directly.
+  /// True while `evaluate` runs for a result that is written out (`serializesPayload`) and whose
+  /// value no action reads (not `keepsValue`), so that `outputRecord`, `outputPath` and
+  /// `passthroughPlus` may write it directly.
   private var writesResult = false
 
   /// The payload as `program` needs it. A program that reads no path, not the whole payload and
@@ -511,7 +519,7 @@ public struct VirtualMachine: Sendable {
             copies = true
           }
         }
-        if copies, writesResult,
+        if writesResult,
           let bytes = recordBytes(
             context, constants, first: first, slots: slots, values: stack.top(onStack), version)
         {
@@ -552,8 +560,9 @@ public struct VirtualMachine: Sendable {
         let first = Int(instruction.a)
         let count = Int(instruction.b)
         let starLast = instruction.c != 0
-        if let bytes = payloadWithMembers(
-          context, constants, first: first, values: stack.top(count), starLast: starLast, version)
+        if writesResult,
+          let bytes = payloadWithMembers(
+            context, constants, first: first, values: stack.top(count), starLast: starLast, version)
         {
           stack.drop(count)
           return .bytes(bytes)
@@ -592,16 +601,16 @@ public struct VirtualMachine: Sendable {
     variables[index] = value
   }
 
-  /// `outputRecord` written out directly, when at least one path holds an array or object the
-  /// reader found spelled as the writer would spell it (its bytes are copied) or so but for
-  /// whitespace and number spellings (its bytes are respelled); nil, for the caller to build the
-  /// object instead, when none does, a deferred container is spelled otherwise, or a value is not a
-  /// scalar or a string.
+  /// `outputRecord` written out directly, member by member, without building the object: a path's
+  /// array or object the reader found spelled as the writer would spell it is copied as its bytes
+  /// (respelled when only whitespace and number spellings differ). Nil, for the caller to build the
+  /// object instead, when a deferred container is spelled otherwise, or a value is neither a
+  /// scalar, a string, nor an array of at most 256 of them (a nested query's): only these are
+  /// judged against the result-size limit here, in one pass.
   private func recordBytes(
     _ context: EvaluationContext, _ constants: [Value], first: Int, slots: [Int],
     values: UnsafeBufferPointer<Value>, _ version: SQLVersion
   ) -> [UInt8]? {
-    var copies = false
     var extra = 0
     var next = 0
     for slot in slots {
@@ -611,7 +620,6 @@ public struct VirtualMachine: Sendable {
         next += 1
       } else if let range = view.deferredRange(ofPath: slot) {
         guard view.deferredForm(ofPath: slot) != .unknown else { return nil }
-        copies = true
         extra &+= range.count
         continue
       } else {
@@ -621,10 +629,19 @@ public struct VirtualMachine: Sendable {
       case .undefined: continue
       case .null, .bool, .int, .decimal: extra &+= 48
       case .string(let text): extra &+= 6 &* text.utf8.count &+ 2
+      case .array(let elements) where elements.count <= 256:
+        extra &+= 2
+        for element in elements {
+          switch element {
+          case .null, .bool, .int, .decimal: extra &+= 49
+          case .string(let text): extra &+= 6 &* text.utf8.count &+ 3
+          default: return nil
+          }
+        }
       default: return nil
       }
     }
-    guard copies, extra < EvaluationLimits.resultBytes / 2 else { return nil }
+    guard extra < EvaluationLimits.resultBytes / 2 else { return nil }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(extra + 16 * slots.count)
     bytes.append(0x7B)
