@@ -252,7 +252,9 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     if error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
       assigned = true
-      logger.info("assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      logger.info(
+        "assigned \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)\(memberSuffix())"
+      )
       if cooperative {
         release(partitions.filter(owned.contains))
       } else {
@@ -278,7 +280,9 @@ private final class KafkaConsumer: @unchecked Sendable {
       }
       intake.health.clear(component)
     } else {
-      logger.info("revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)")
+      logger.info(
+        "revoked \(partitions.map { "\($0.topic)/\($0.partition)" }) in group \(options.group)\(memberSuffix())"
+      )
       // A paused partition that another member takes is no longer this one's problem.
       release(partitions)
       owned.subtract(partitions)
@@ -295,6 +299,16 @@ private final class KafkaConsumer: @unchecked Sendable {
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
     }
+  }
+
+  /// " as member ID": which member of the group this consumer is (the group coordinator's name for
+  /// it), so that the lines of several daemons in one group tell who holds what; empty before the
+  /// group named it.
+  private func memberSuffix() -> String {
+    guard let id = rd_kafka_memberid(handle) else { return "" }
+    defer { rd_kafka_mem_free(handle, id) }
+    let text = String(cString: id)
+    return text.isEmpty ? "" : " as member \(text)"
   }
 
   /// Lets `partitions` go from this member's last assignment, while they are still assigned:
