@@ -320,14 +320,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func release(_ partitions: [TopicPartition]) {
     guard !partitions.isEmpty else { return }
     let stopping = partitions.filter { fetching.contains($0) || pausedInLibrary.contains($0) }
-    if !stopping.isEmpty {
-      let list = rd_kafka_topic_partition_list_new(Int32(stopping.count))!
-      defer { rd_kafka_topic_partition_list_destroy(list) }
-      for partition in stopping {
-        rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
-      }
-      _ = rd_kafka_resume_partitions(handle, list)
-    }
+    if !stopping.isEmpty { _ = Self.withList(stopping) { rd_kafka_resume_partitions(handle, $0) } }
     pausedInLibrary.subtract(partitions)
     fetching.subtract(partitions)
     failedPartitions.subtract(partitions)
@@ -456,13 +449,22 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func setPaused(_ partitions: [TopicPartition], _ on: Bool) -> rd_kafka_resp_err_t {
     let changing = partitions.filter { pausedInLibrary.contains($0) != on }
     guard !changing.isEmpty else { return RD_KAFKA_RESP_ERR_NO_ERROR }
-    let list = rd_kafka_topic_partition_list_new(Int32(changing.count))!
-    defer { rd_kafka_topic_partition_list_destroy(list) }
-    for partition in changing {
-      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
-      if on { pausedInLibrary.insert(partition) } else { pausedInLibrary.remove(partition) }
+    if on { pausedInLibrary.formUnion(changing) } else { pausedInLibrary.subtract(changing) }
+    return Self.withList(changing) {
+      on ? rd_kafka_pause_partitions(handle, $0) : rd_kafka_resume_partitions(handle, $0)
     }
-    return on ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+  }
+
+  /// `partitions` as a librdkafka list (offsets unset), for `body`.
+  private static func withList<Result>(
+    _ partitions: [TopicPartition], _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Result
+  ) -> Result {
+    let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for partition in partitions {
+      rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+    }
+    return body(list)
   }
 
   /// How long the consumer thread waits for room in a full engine before pausing its partitions.

@@ -503,22 +503,13 @@ public struct VirtualMachine: Sendable {
           appendContainer(slot, context, version, into: &bytes)
           return .bytes(bytes)
         }
-        if !view.deferredRanges.isEmpty, view.deferredRanges[2 * slot] >= 0 {
-          buildDeferred(slot, context: context, version: version)
-        }
+        if view.deferredRange(ofPath: slot) != nil { buildDeferred(slot, context: context, version: version) }
         return .value(slot < view.values.count ? view.values[slot] : .undefined)
       case .outputRecord:
         let first = Int(instruction.a)
         let slots = program.recordSlots[Int(instruction.c)]
         var onStack = 0
-        var copies = false
-        for slot in slots {
-          if slot < 0 {
-            onStack += 1
-          } else if !view.deferredRanges.isEmpty, view.deferredRanges[2 * slot] >= 0 {
-            copies = true
-          }
-        }
+        for slot in slots where slot < 0 { onStack += 1 }
         if writesResult,
           let bytes = recordBytes(
             context, constants, first: first, slots: slots, values: stack.top(onStack), version)
@@ -537,7 +528,7 @@ public struct VirtualMachine: Sendable {
             value = stack[next]
             next += 1
           } else {
-            if copies, view.deferredRanges[2 * slot] >= 0 {
+            if view.deferredRange(ofPath: slot) != nil {
               buildDeferred(slot, context: context, version: version)
             }
             value = slot < view.values.count ? view.values[slot] : .undefined
@@ -627,18 +618,15 @@ public struct VirtualMachine: Sendable {
       }
       switch value {
       case .undefined: continue
-      case .null, .bool, .int, .decimal: extra &+= 48
-      case .string(let text): extra &+= 6 &* text.utf8.count &+ 2
       case .array(let elements) where elements.count <= 256:
         extra &+= 2
         for element in elements {
-          switch element {
-          case .null, .bool, .int, .decimal: extra &+= 49
-          case .string(let text): extra &+= 6 &* text.utf8.count &+ 3
-          default: return nil
-          }
+          guard let size = Self.scalarBytes(element) else { return nil }
+          extra &+= size &+ 1
         }
-      default: return nil
+      default:
+        guard let size = Self.scalarBytes(value) else { return nil }
+        extra &+= size
       }
     }
     guard extra < EvaluationLimits.resultBytes / 2 else { return nil }
@@ -681,6 +669,16 @@ public struct VirtualMachine: Sendable {
     }
   }
 
+  /// About the most bytes the writer gives for a scalar or a string (every escape at its longest, a
+  /// number counted as 48), for the result-size limit; nil for any other value.
+  private static func scalarBytes(_ value: Value) -> Int? {
+    switch value {
+    case .null, .bool, .int, .decimal: 48
+    case .string(let text): 6 &* text.utf8.count &+ 2
+    default: nil
+    }
+  }
+
   /// Writes `"name":`, after a comma unless the object is still `empty` (which it is no longer).
   private static func writeName(_ name: String, into bytes: inout [UInt8], empty: inout Bool) {
     if !empty { bytes.append(0x2C) }
@@ -701,13 +699,9 @@ public struct VirtualMachine: Sendable {
   ) -> [UInt8]? {
     guard view.kind == .object, view.isCanonical || view.respellsNumbers else { return nil }
     var extra = 0
-    for (offset, value) in values.enumerated() {
-      switch value {
-      case .undefined: continue
-      case .null, .bool, .int, .decimal: extra &+= 48
-      case .string(let text): extra &+= 6 &* text.utf8.count &+ 2
-      default: return nil
-      }
+    for (offset, value) in values.enumerated() where !value.isUndefined {
+      guard let size = Self.scalarBytes(value) else { return nil }
+      extra &+= size
       guard case .int(let path) = constants[first + values.count + offset], path < view.values.count,
         view.values[path].isUndefined, view.deferredRange(ofPath: path) == nil
       else { return nil }
