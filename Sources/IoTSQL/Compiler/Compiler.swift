@@ -262,15 +262,14 @@ struct CodeGenerator {
     return true
   }
 
-  /// The statement's SELECT list of expressions under distinct one-level keys, some of them payload
-  /// paths (`SELECT state.reported AS r, topic() AS t`): the other values on the stack, then
-  /// `outputRecord`, which reads the paths' values itself, so that an array or object the reader
-  /// found spelled as the writer would spell it is copied as its bytes instead of being built and
-  /// written. Returns false, emitting nothing, for any other list.
+  /// The statement's SELECT list of expressions under distinct one-level keys
+  /// (`SELECT state.reported AS r, topic() AS t`): the values that are not payload paths on the
+  /// stack, then `outputRecord`, which reads the paths' values itself, so that an array or object
+  /// the reader found spelled as the writer would spell it is copied as its bytes instead of being
+  /// built and written, and which writes the record member by member, without building it, when
+  /// its values allow. Returns false, emitting nothing, for any other list.
   private mutating func compileOutputRecord(_ items: [SelectItem], range: SourceRange) -> Bool {
-    guard nestingDepth == 0, let members = Self.distinctMembers(items),
-      members.contains(where: { Self.payloadPath($0.1) != nil })
-    else { return false }
+    guard nestingDepth == 0, let members = Self.distinctMembers(items) else { return false }
     var slots: [Int] = []
     for (_, expression) in members {
       if let path = Self.payloadPath(expression) {
