@@ -62,13 +62,13 @@ enum RegexFunctions {
         if let constant = prepared?.replacement {
           replacement = constant
         } else {
-          switch Replacement.parse(replacementText, groups: regex.groupCount, names: regex.groupNames) {
-          case .success(let parsed): replacement = parsed
-          case .failure:
-            // Java parses the replacement only when there is a match.
-            if case .some(.none) = regex.firstMatch(in: Array(subject.utf16)) { return .string(subject) }
-            return .undefined
-          }
+          // An invalid replacement is Undefined whether the pattern matches or not, as the table
+          // says and as a constant one is (Java would give the subject when nothing matches).
+          guard
+            case .success(let parsed) = Replacement.parse(
+              replacementText, groups: regex.groupCount, names: regex.groupNames)
+          else { return .undefined }
+          replacement = parsed
         }
         return regex.replaceAll(in: Array(subject.utf16), with: replacement).map { .string($0) } ?? .undefined
       }),

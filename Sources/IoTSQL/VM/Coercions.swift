@@ -75,8 +75,8 @@ public enum Coercions {
       case .int(let int): double = Double(int)
       case .decimal(let decimal): double = DecimalMath.toDouble(decimal)
       case .bool(let bool): double = bool ? 1 : 0
-      case .string(let text):
-        guard isNumeric(text), let parsed = Double(text) else { return .undefined }
+      case .string:
+        guard let parsed = toDouble(value) else { return .undefined }
         double = parsed
       default: return .undefined
       }
@@ -204,7 +204,9 @@ public enum Coercions {
     switch value {
     case .int(let int): return Double(int)
     case .decimal(let decimal): return DecimalMath.toDouble(decimal)
-    case .string(let text): return isNumeric(text) ? Double(text) : nil
+    // Through the 34-digit Decimal, as the data-types page converts a string argument: `"-0"` is 0
+    // (a Decimal has no negative zero) and 35 digits or more are rounded there first.
+    case .string(let text): return parseDecimal(text).map(DecimalMath.toDouble)
     default: return nil
     }
   }
