@@ -366,7 +366,8 @@ enum BatchEvaluator {
       guard fields["payload"] != nil else {
         throw BatchError.input("the request has no \"payload\" or \"payload_base64\"")
       }
-      guard let span = RawMember.span(of: "payload", in: line) else {
+      guard let span = line.withUnsafeBufferPointer({ JSONReader.memberSpan(named: "payload", in: $0) })
+      else {
         throw BatchError.input("cannot locate the \"payload\" member")
       }
       return Array(line[span])
@@ -408,75 +409,5 @@ enum BatchError: Error {
       ]
     }
     return .object(["error": .object(error)])
-  }
-}
-
-/// Finds the raw bytes of a top-level member of a JSON object already known to be valid.
-enum RawMember {
-  /// The byte range of the value of member `name` (the last one, if repeated) of the object in `text`.
-  static func span(of name: String, in text: [UInt8]) -> Range<Int>? {
-    var index = skipSpace(text, 0)
-    guard index < text.count, text[index] == UInt8(ascii: "{") else { return nil }
-    index += 1
-    var found: Range<Int>?
-    while true {
-      index = skipSpace(text, index)
-      guard index < text.count else { return found }
-      if text[index] == UInt8(ascii: "}") { return found }
-      if text[index] == UInt8(ascii: ",") {
-        index += 1
-        continue
-      }
-      let keyStart = index
-      index = skipValue(text, index)
-      let key = try? JSONReader.parse(Array(text[keyStart..<index]))
-      index = skipSpace(text, index)
-      guard index < text.count, text[index] == UInt8(ascii: ":") else { return nil }
-      index = skipSpace(text, index + 1)
-      let valueStart = index
-      index = skipValue(text, index)
-      if case .string(name)? = key { found = valueStart..<index }
-    }
-  }
-
-  private static func skipSpace(_ text: [UInt8], _ start: Int) -> Int {
-    var index = start
-    while index < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[index]) { index += 1 }
-    return index
-  }
-
-  /// The index just past the JSON value starting at `start`.
-  private static func skipValue(_ text: [UInt8], _ start: Int) -> Int {
-    var index = start
-    var depth = 0
-    var inString = false
-    while index < text.count {
-      let byte = text[index]
-      if inString {
-        if byte == UInt8(ascii: "\\") {
-          index += 2
-          continue
-        }
-        if byte == UInt8(ascii: "\"") {
-          inString = false
-          if depth == 0 { return index + 1 }
-        }
-        index += 1
-        continue
-      }
-      switch byte {
-      case UInt8(ascii: "\""): inString = true
-      case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-      case UInt8(ascii: "}"), UInt8(ascii: "]"):
-        if depth == 0 { return index }
-        depth -= 1
-        if depth == 0 { return index + 1 }
-      case UInt8(ascii: ","), 0x20, 0x09, 0x0A, 0x0D:
-        if depth == 0 { return index }
-      default: break
-      }
-      index += 1
-    }
-    return index
   }
 }

@@ -825,3 +825,29 @@ let sensorPayload = #"""
     #expect(view.values == names.indices.map { Value.int($0) }, "\(view.values)")
   }
 }
+
+/// `JSONReader.memberSpan(named:in:)`, with which the replay source and `eval --batch` take a scalar
+/// payload's bytes as written: the value the reader keeps, so the last of a repeated name, names
+/// compared as decoded, strings holding braces and quotes skipped.
+@Suite struct MemberSpanTests {
+  @Test(
+    arguments: [
+      (#"{"topic":"a","payload":{"b":[1,{"c":"}"}]},"x":1}"#, #"{"b":[1,{"c":"}"}]}"#),
+      (#"{ "payload" : "s\"t" , "topic":"a"}"#, #""s\"t""#),
+      (#"{"topic":"a","payload":-12.5e3}"#, "-12.5e3"),
+      (#"{"payloads":1,"payload":true}"#, "true"),
+      (#"{"topic":"a"}"#, nil),
+      (#"{"payload":{"a":1},"payload":5}"#, "5"),
+      (#"{"payload":5,"payload":"six"}"#, #""six""#),
+      (#"{"payload":5,"p\u0061yload":6}"#, "6"),
+      (#"{"p\u0061yload":null,"topic":"a"}"#, "null"),
+      (#"{"pay\"load":1,"payload":2,"pay":3}"#, "2"),
+      ("\u{FEFF}" + #"{"payload": [1]}"#, "[1]"),
+      ("[1]", nil),
+    ] as [(String, String?)])
+  func spanOfPayload(_ line: String, _ expected: String?) {
+    let bytes = Array(line.utf8)
+    let span = bytes.withUnsafeBufferPointer { JSONReader.memberSpan(named: "payload", in: $0) }
+    #expect(span.map { String(decoding: bytes[$0], as: UTF8.self) } == expected)
+  }
+}

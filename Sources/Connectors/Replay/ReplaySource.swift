@@ -461,7 +461,7 @@ public struct ReplaySource: MessageSource {
     } else if let range = payloadRange {
       // An object or array payload: its bytes as written, found by the same pass.
       payload = Array(UnsafeBufferPointer(rebasing: bytes[range]))
-    } else if !view.values[4].isUndefined, let span = Self.memberSpan(of: Self.payloadKey, in: bytes) {
+    } else if !view.values[4].isUndefined, let span = JSONReader.memberSpan(named: "payload", in: bytes) {
       payload = Array(UnsafeBufferPointer(rebasing: bytes[span]))
     } else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): missing 'payload' or 'payload_base64'"))
@@ -502,67 +502,6 @@ public struct ReplaySource: MessageSource {
       for byte in bytes where byte == 0x2B || byte == 0x23 || byte == 0 { return true }
       return false
     }
-  }
-
-  static let payloadKey = Array("payload".utf8)
-
-  /// The byte range of the value of top-level member `key` in `bytes`, which is valid JSON (a key
-  /// written with escapes is not recognised).
-  static func memberSpan(of key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
-    var index = 0
-    func skipSpace() {
-      while index < bytes.count,
-        bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
-      {
-        index += 1
-      }
-    }
-    func skipString() {
-      index += 1
-      while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
-        index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
-      }
-      index += 1
-    }
-    func skipValue() {
-      var depth = 0
-      repeat {
-        guard index < bytes.count else { return }
-        switch bytes[index] {
-        case UInt8(ascii: "\""): skipString()
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-          depth += 1
-          index += 1
-        case UInt8(ascii: "}"), UInt8(ascii: "]"):
-          depth -= 1
-          index += 1
-        case UInt8(ascii: ","), UInt8(ascii: ":"), 0x20, 0x09, 0x0A, 0x0D:
-          index += 1
-        default:
-          while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
-        }
-      } while depth > 0
-    }
-    skipSpace()
-    guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
-    index += 1
-    while index < bytes.count {
-      skipSpace()
-      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-      let keyStart = index + 1
-      skipString()
-      let keyBytes = bytes[keyStart..<(index - 1)]
-      skipSpace()
-      index += 1  // ':'
-      skipSpace()
-      let valueStart = index
-      skipValue()
-      if keyBytes.elementsEqual(key) { return valueStart..<index }
-      skipSpace()
-      guard index < bytes.count, bytes[index] == UInt8(ascii: ",") else { return nil }
-      index += 1
-    }
-    return nil
   }
 }
 

@@ -239,3 +239,82 @@ public enum JSONReader {
     }
   }
 }
+
+extension JSONReader {
+  /// The byte range of the value of the top-level member `name` of the object in `bytes`, which
+  /// must be valid JSON (a byte order mark before it is skipped, as the reader skips one): the last
+  /// such member when the name repeats, as the reader keeps the last value, with names compared as
+  /// decoded (`"p\u0061yload"` is `payload`). Nil when `bytes` is no object or has no such member.
+  /// A source that validated a line takes a scalar member's bytes as written this way.
+  public static func memberSpan(named name: String, in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+    let wanted = Array(name.utf8)
+    var index = 0
+    if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+    func skipSpace() {
+      while index < bytes.count,
+        bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
+      {
+        index += 1
+      }
+    }
+    /// Past the string whose opening quote is at `index`; true when it holds an escape.
+    func skipString() -> Bool {
+      var escaped = false
+      index += 1
+      while index < bytes.count, bytes[index] != 0x22 {
+        if bytes[index] == 0x5C {
+          escaped = true
+          index += 2
+        } else {
+          index += 1
+        }
+      }
+      index += 1
+      return escaped
+    }
+    func skipValue() {
+      var depth = 0
+      repeat {
+        guard index < bytes.count else { return }
+        switch bytes[index] {
+        case 0x22: _ = skipString()
+        case 0x7B, 0x5B:
+          depth += 1
+          index += 1
+        case 0x7D, 0x5D:
+          depth -= 1
+          index += 1
+        case 0x2C, 0x3A, 0x20, 0x09, 0x0A, 0x0D:
+          index += 1
+        default:
+          while index < bytes.count, !",}] \t\r\n".utf8.contains(bytes[index]) { index += 1 }
+        }
+      } while depth > 0
+    }
+    skipSpace()
+    guard index < bytes.count, bytes[index] == 0x7B else { return nil }
+    index += 1
+    var found: Range<Int>?
+    while index < bytes.count {
+      skipSpace()
+      guard index < bytes.count, bytes[index] == 0x22 else { return found }
+      let keyStart = index
+      let escaped = skipString()
+      let key = UnsafeBufferPointer(rebasing: bytes[keyStart..<index])
+      skipSpace()
+      index += 1  // ':'
+      skipSpace()
+      let valueStart = index
+      skipValue()
+      let matches =
+        escaped
+        ? (try? parse(Array(key))) == .string(name)
+        : key.count == wanted.count + 2 && key.dropFirst().prefix(wanted.count).elementsEqual(wanted)
+      if matches { found = valueStart..<index }
+      skipSpace()
+      guard index < bytes.count, bytes[index] == 0x2C else { return found }
+      index += 1
+    }
+    return found
+  }
+}
