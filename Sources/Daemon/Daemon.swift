@@ -451,7 +451,6 @@ public enum Daemon {
         logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "load"))
       }
     }
-    if let publisher = republisher { logger.info("republish broker \(publisher.options)") }
     /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them), and
     /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled.
     let basicIngest = configuration.connectors.basicIngest
@@ -478,6 +477,8 @@ public enum Daemon {
       connectingRepublisher.state.withLock { state in
         if !waits { state.unwatched = true }
         guard state.task == nil else { return }
+        // Said when first used (at the start, or at the reload that brings a republish rule).
+        logger.info("republish broker \(publisher.options)")
         state.task = Task {
           do {
             try await publisher.start(onRetry: {

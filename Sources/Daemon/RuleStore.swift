@@ -339,6 +339,13 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var failingFiles: Set<String> = []
   /// The test files without a rule beside them, last said.
   nonisolated(unsafe) var orphanTests: [String] = []
+  /// Of `orphanTests`, those a reload has counted as its error: one found between reloads (a rule
+  /// file's removal waits for a second look, which may find its test file first) counts in the
+  /// next reload, not in none.
+  nonisolated(unsafe) var countedOrphans: [String] = []
+  /// Whether the last reload counted as `errors` in `iotrules_rule_reloads_total`.
+  var lastReloadHadErrors: Bool { lock.withLock { lastReloadErrors } }
+  nonisolated(unsafe) var lastReloadErrors = false
   /// What `iotrules_rule_files_failing` shows: the failing rule files and the test files without
   /// their rule.
   var failingCount: Int { lock.withLock { failingFiles.count + orphanTests.count } }
@@ -509,6 +516,8 @@ public final class RuleReloader: Sendable {
     noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
     noteOrphanTests(event: "load")
+    // Said at the start, which is no reload.
+    lock.withLock { countedOrphans = orphanTests }
     for note in RuleStore.subfolderNotes(in: paths) { logger.warning("\(note)") }
     return result
   }
@@ -701,12 +710,19 @@ public final class RuleReloader: Sendable {
       !plan.deferred.contains($0) && !(plan.unchanged.contains($0) && previous[$0] != nil)
     }
     noteFailures(returned.errors, read: Set(read), present: plan.files)
-    // A test file this reload left without its rule is an error of the reload, as `check` says.
-    let orphans = noteOrphanTests(event: "reload")
-    if returned.errors.isEmpty && orphans == 0 {
-      CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
-    } else {
+    // A test file this reload left without its rule is an error of the reload, as `check` says;
+    // so is one found since the last reload, which no reload has counted yet.
+    noteOrphanTests(event: "reload")
+    let orphans = lock.withLock { () -> Int in
+      defer { countedOrphans = orphanTests }
+      return orphanTests.filter { !countedOrphans.contains($0) }.count
+    }
+    let hadErrors = !returned.errors.isEmpty || orphans > 0
+    lock.withLock { lastReloadErrors = hadErrors }
+    if hadErrors {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
+    } else {
+      CounterStore.shared.reloads.wrappingAdd(1, ordering: .relaxed)
     }
     // `changed`: rules new or changed; `retired`: versions replaced or whose file is gone;
     // `removed`: the names no rule has any more.

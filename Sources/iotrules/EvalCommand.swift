@@ -188,6 +188,7 @@ enum BatchEvaluator {
     // Set while the rest of a line longer than `maxLineBytes` is skipped (it has had its answer).
     var skipping = false
     var chunk = [UInt8](repeating: 0, count: 65_536)
+    let tooLong = "the request line is longer than \(maxLineBytes / (1 << 20)) MiB"
     while true {
       // `read(2)` returns what has arrived: a tool that writes one request and waits for its
       // answer gets it at once (`FileHandle.read(upToCount:)` waited for 64 KiB or the end).
@@ -209,6 +210,9 @@ enum BatchEvaluator {
       {
         if skipping {
           skipping = false
+        } else if newline - start > maxLineBytes {
+          // Its end came in the read that took it past the bound.
+          evaluator.refuse(tooLong)
         } else {
           evaluator.answer(Array(pending[start..<newline]))
         }
@@ -223,7 +227,7 @@ enum BatchEvaluator {
         scanned = 0
       } else if pending.count > maxLineBytes {
         // As the replay source does: a line this long is no request; it is answered, not held.
-        evaluator.refuse("the request line is longer than \(maxLineBytes / (1 << 20)) MiB")
+        evaluator.refuse(tooLong)
         pending.removeAll(keepingCapacity: true)
         scanned = 0
         skipping = true

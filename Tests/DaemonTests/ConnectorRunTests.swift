@@ -312,6 +312,8 @@ struct ConnectorRunTests {
       timeout: 60)
     #expect(quietStatus == 0, "\(quietErr)")
     #expect(!quietErr.contains("cannot connect"), "\(quietErr)")
+    #expect(!quietErr.contains("republish broker"), "\(quietErr)")
+    #expect(err.contains("republish broker mqtt://127.0.0.1:\(port)"), "\(err)")
   }
 
   @Test("SIGTERM while a broker takes the connection but never answers it stops the daemon cleanly")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".build/debug/iotrules")
 failures = []
@@ -134,6 +135,25 @@ answers = batch([
 check("long batch lines", len(answers) == 3 and json.loads(answers[0]["payload"]) == {"n": 12 << 20}
       and answers[1].get("error", {}).get("message") == "the request line is longer than 16 MiB"
       and json.loads(answers[2]["payload"]) == {"two": 2}, str(answers)[:300])
+
+# The bound is exact whatever the reads: from a file (reads of 64 KiB), a line of 16 MiB + 1 byte whose
+# newline comes in the read that takes it past the bound is refused (it was answered), one of 16 MiB is
+# answered.
+def sized_request(size, name):
+    head = json.dumps({"sql": f"SELECT 3 AS {name} FROM 't'", "topic": "t", "payload": {"s": ""}})
+    line = head[:-3] + "x" * (size - len(head)) + head[-3:]
+    assert len(line) == size
+    return line
+with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, "sized.jsonl")
+    with open(path, "w") as f:
+        f.write(sized_request(16 << 20, "exact") + "\n" + sized_request((16 << 20) + 1, "over") + "\n"
+                + json.dumps({"sql": "SELECT 4 AS after FROM 't'", "topic": "t", "payload": {}}) + "\n")
+    p = subprocess.run([BIN, "eval", "--batch", path], capture_output=True, text=True, timeout=120)
+    answers = [json.loads(line) for line in p.stdout.splitlines()]
+    check("batch line bound is exact", len(answers) == 3 and answers[0].get("payload") == '{"exact":3}'
+          and answers[1].get("error", {}).get("message") == "the request line is longer than 16 MiB"
+          and answers[2].get("payload") == '{"after":4}', str(answers)[:300])
 
 # A UTF-8 byte order mark before the first request (Windows tools write one) is skipped.
 p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, timeout=60,
