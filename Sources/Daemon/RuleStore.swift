@@ -345,6 +345,7 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var countedOrphans: [String] = []
   /// Whether the last reload counted as `errors` in `iotrules_rule_reloads_total`.
   var lastReloadHadErrors: Bool { lock.withLock { lastReloadErrors } }
+  /// Behind `lastReloadHadErrors`.
   nonisolated(unsafe) var lastReloadErrors = false
   /// What `iotrules_rule_files_failing` shows: the failing rule files and the test files without
   /// their rule.
@@ -583,7 +584,7 @@ public final class RuleReloader: Sendable {
       // unreadable: loading what is left would retire every rule it held, and their messages
       // would be acknowledged with nothing written. The running rules stay until it is back,
       // said once per change (the digest moves again when it returns).
-      lock.withLock { lastDigest = digest }
+      lock.withLock { (lastDigest, lastReloadErrors) = (digest, true) }
       logger.error(
         "\(error); the running rules stay as they are until it is back", metadata: ["event": "reload"])
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
@@ -591,7 +592,7 @@ public final class RuleReloader: Sendable {
     }
     if times.isEmpty && !lock.withLock({ fingerprint.isEmpty }) {
       // As for a path that is gone: nothing to load is no reason to retire every running rule.
-      lock.withLock { lastDigest = digest }
+      lock.withLock { (lastDigest, lastReloadErrors) = (digest, true) }
       logger.error(
         "the rule paths (\(paths.joined(separator: ", "))) hold no rule file; the running rules stay as they are until one is back",
         metadata: ["event": "reload"])
