@@ -3,8 +3,8 @@ import IoTSQL
 /// What a message's context functions return, pinned by a JSON object: the `context` of an
 /// `eval --batch` request and of a rule test case. Keys: `clientid`, `principal`, `accountid`,
 /// `traceid`, `sourceip` (strings, or null for none), `timestamp_ms` (an integer),
-/// `mqtt_properties` (`content_type`, `format_indicator`, `response_topic`, `correlation_data`,
-/// `message_expiry`) and `user_properties` (an object of strings or, to repeat keys, an array of
+/// `mqtt_properties` (`content_type`, `format_indicator`, `response_topic`, `correlation_data`)
+/// and `user_properties` (an object of strings or, to repeat keys, an array of
 /// `{"key", "value"}` objects or `[key, value]` pairs).
 public enum ContextPins {
   /// A pin that cannot be applied; `message` names the field as `context.FIELD`.
@@ -17,7 +17,7 @@ public enum ContextPins {
 
   /// The MQTT 5 properties a context may pin.
   public static let mqttPropertyNames = [
-    "content_type", "format_indicator", "response_topic", "correlation_data", "message_expiry",
+    "content_type", "format_indicator", "response_topic", "correlation_data",
   ]
 
   /// Applies `value`, an object of pins, to `context`.

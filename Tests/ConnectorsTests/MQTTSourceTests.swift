@@ -120,7 +120,6 @@ struct MQTTSourceTests {
     #expect(first.mqttProperties["response_topic"] == .string("reply/here"))
     #expect(first.mqttProperties["correlation_data"] == .string("AQID"))
     #expect(first.mqttProperties["format_indicator"] == .string("UTF8_DATA"))
-    #expect(first.mqttProperties["message_expiry"] != nil)
     #expect(first.userProperties.map(\.value) == ["spoof", "device-7", "v1", "v2"])
     #expect(received[1].clientID == nil)
     #expect(first.receivedAtMs > 1_600_000_000_000)

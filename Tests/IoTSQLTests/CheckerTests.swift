@@ -116,6 +116,23 @@ struct CheckerTests {
     for template in ["${get_secret(name)}", "${get_secret('db_' + kind)}", "${get_secret(topic(2))}"] {
       #expect(throws: SQLError.self, "\(template)") { try Template.compile(template) }
     }
+    // The secret's type switches its mode and the role ARN is a role: no variable, no field (AWS's
+    // SET page); the key may come from anywhere.
+    let role = "'arn:aws:iam::123456789012:role/r'"
+    for template in [
+      "${get_secret('k', @t)}", "${get_secret('k', kind)}", "${get_secret('k', 'SecretString', @r)}",
+      "${get_secret('k', 'SecretString', 'key', role)}",
+    ] {
+      #expect(throws: SQLError.self, "\(template)") {
+        try Template.compile(template, variables: ["t", "r"])
+      }
+    }
+    for template in [
+      "${get_secret('k', 'SecretString', \(role))}", "${get_secret('k', 'SecretString', key, \(role))}",
+      "${get_secret('k', 'Secret' + 'Binary')}",
+    ] {
+      #expect(throws: Never.self, "\(template)") { try Template.compile(template) }
+    }
   }
 
   @Test("an eleventh SET variable runs, with a warning at it: AWS IoT refuses more than ten")

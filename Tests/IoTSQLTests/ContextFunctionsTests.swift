@@ -17,7 +17,9 @@ private let full = EvaluationContext(
   topic: "things/myThings/thingOne", payload: [], clientID: "client-1", principal: "ba67293a",
   accountID: "123456789012", traceID: "12345678-1234-1234-1234-123456789012", sourceIP: "10.0.0.7",
   timestampMs: 1_481_825_251_155,
-  mqttProperties: ["content_type": str("application/json"), "format_indicator": str("UTF8_DATA")],
+  mqttProperties: [
+    "content_type": str("application/json"), "format_indicator": str("UTF8_DATA"), "message_expiry": .int(30),
+  ],
   userProperties: [(key: "env", value: "prod"), (key: "env", value: "test"), (key: "id", value: "7")],
   secrets: Secrets())
 private let bare = EvaluationContext(topic: "Buildings/Building5/Floor2/Room201/Lights", payload: [])
@@ -60,6 +62,10 @@ struct ContextRow: Sendable, CustomTestStringConvertible {
   ContextRow("get_mqtt_property", [str("content_type")], full, str("application/json")),
   ContextRow("get_mqtt_property", [str("format_indicator")], full, str("UTF8_DATA")),
   ContextRow("get_mqtt_property", [str("response_topic")], full, .undefined),
+  ContextRow("get_mqtt_property", [str("format_indicator")], bare, str("UNSPECIFIED_BYTES")),
+  ContextRow("get_mqtt_property", [str("content_type")], bare, .undefined),
+  ContextRow("get_mqtt_property", [str("message_expiry")], full, .undefined),
+  ContextRow("get_mqtt_property", [str("Content_Type")], full, .undefined),
   ContextRow("get_mqtt_property", [.int(1)], full, .undefined),
   ContextRow("get_user_properties", [str("env")], full, .array([str("prod"), str("test")])),
   ContextRow("get_user_properties", [str("id")], full, .array([str("7")])),

@@ -827,11 +827,6 @@ final class MQTTConnection: @unchecked Sendable {
           free(value)
           named["correlation_data"] = .string(Data(bytes).base64EncodedString())
         }
-      case Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue):
-        var value: UInt32 = 0
-        if mosquitto_property_read_int32(current, identifier, &value, false) != nil {
-          named["message_expiry"] = .int(Int(value))
-        }
       case Int32(MQTT_PROP_PAYLOAD_FORMAT_INDICATOR.rawValue):
         var value: UInt8 = 0
         if mosquitto_property_read_byte(current, identifier, &value, false) != nil {

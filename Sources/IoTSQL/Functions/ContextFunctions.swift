@@ -92,10 +92,17 @@ enum ContextFunctions {
       name: "get_mqtt_property", family: "context", arity: 1...1, isDeterministic: false,
       signature: "get_mqtt_property(name) -> Any",
       help:
-        "An MQTT 5 publish property: content_type, format_indicator, response_topic, correlation_data, message_expiry."
+        "An MQTT 5 publish property: content_type, format_indicator (UNSPECIFIED_BYTES when absent), response_topic, correlation_data (base64)."
     ) { call in
       guard case .string(let name) = call[0] else { return .undefined }
-      return call.context.mqttProperties[name] ?? .undefined
+      switch name {
+      // AWS's table: a message without the indicator is unspecified bytes, as MQTT 5 reads it.
+      case "format_indicator": return call.context.mqttProperties[name] ?? .string("UNSPECIFIED_BYTES")
+      case "content_type", "response_topic", "correlation_data":
+        return call.context.mqttProperties[name] ?? .undefined
+      // Any other name, the message expiry interval included, is Undefined, as in AWS.
+      default: return .undefined
+      }
     },
     FunctionSpec(
       name: "get_user_properties", family: "context", arity: 0...1, isDeterministic: false,
@@ -115,6 +122,20 @@ enum ContextFunctions {
       name: "get_secret", family: "context", arity: 1...4, isDeterministic: false,
       signature: "get_secret(id[, 'SecretString'|'SecretBinary'[, key], roleArn]) -> String",
       help: "A secret from the daemon's secret store (environment or secrets folder); Undefined if absent.",
+      prepare: { constants, _ throws(FunctionPrepareError) in
+        // AWS's SET page: a role ARN and a parameter that switches a function's mode (the secret's
+        // type) take no variable; nor a field, here.
+        if constants.count >= 2, constants[1] == nil {
+          throw FunctionPrepareError(
+            argument: 1,
+            message: "get_secret's secret type must be a literal string ('SecretString' or 'SecretBinary')")
+        }
+        if constants.count >= 3, case .some(.none) = constants.last {
+          throw FunctionPrepareError(
+            argument: constants.count - 1, message: "get_secret's role ARN must be a literal string")
+        }
+        return nil
+      },
       implementation: getSecret
     ),
   ]

@@ -72,7 +72,7 @@ public struct EvaluationContext: Sendable {
     set { storage.fields.timestampMs = newValue }
   }
   /// MQTT 5 publish properties by AWS's names (`content_type`, `format_indicator`, `response_topic`,
-  /// `correlation_data`, `message_expiry`): `get_mqtt_property(name)`.
+  /// `correlation_data`): `get_mqtt_property(name)`.
   public var mqttProperties: [String: Value] {
     get { storage.fields.mqttProperties }
     set { storage.fields.mqttProperties = newValue }
