@@ -389,7 +389,15 @@ enum FileSystem {
     }
     var last: UInt8 = 0
     guard pread(reader, &last, 1, read.st_size - 1) == 1, last != 0x0A else { return }
-    try writeAll(fd, [0x0A], path: path, operations: operations)
+    do {
+      try writeAll(fd, [0x0A], path: path, operations: operations)
+    } catch {
+      // Said as what it is: the next line would be glued to the part, so nothing is written here.
+      var failure = error
+      failure.message =
+        "\(path) ends in the part of a line a write cut short (a process killed while writing, a full disk), and ending that line failed: \(error.message)"
+      throw failure
+    }
     // Said once, where the part is, so that whoever reads the file knows that line is no record.
     let start = lineStart(reader, before: Int(read.st_size))
     FileArchiveAction.logger.warning(

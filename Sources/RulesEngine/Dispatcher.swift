@@ -1534,7 +1534,9 @@ public final class Dispatcher: Sendable {
         if attempts == 1 || ending {
           logger.error(
             ending
-              ? "dead-letter write failed as the run ends: the message is not acknowledged"
+              ? (neverHolds.load(ordering: .relaxed)
+                ? "dead-letter write failed in a replay: the message is not acknowledged (replay it again once the file takes records)"
+                : "dead-letter write failed as the run ends: the message is not acknowledged")
               : "dead-letter write failed: the message is held unacknowledged and the write retried",
             metadata: [
               "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
@@ -1558,8 +1560,17 @@ public final class Dispatcher: Sendable {
   /// never reach the end at which they give up.
   public var holdsFailedDeadLetters: Bool {
     get { !holding.isCut }
-    set { if !newValue { endHolding() } }
+    set {
+      if !newValue {
+        neverHolds.store(true, ordering: .relaxed)
+        endHolding()
+      }
+    }
   }
+
+  /// Set with `holdsFailedDeadLetters` false: a refused record is given up from the start of the
+  /// run, not because it ends (the log says which).
+  let neverHolds = Atomic<Bool>(false)
 
   /// Records held because the dead-letter file refused them, being written again.
   let heldRecords = Atomic<Int>(0)

@@ -386,6 +386,31 @@ struct FileArchiveActionTests {
     #expect(FileArchiveAction.syncAll(["only": -1]) == ["only": EBADF])
   }
 
+  /// A file whose last line a write cut short, on a disk too full for the newline that ends it:
+  /// the failure says what the file holds and why it was written to (it said only `write F: No
+  /// space left on device`, which the daemon's start printed for its dead-letter file), and nothing
+  /// is glued to the part.
+  @Test func endingACutLineOnAFullDiskSaysSo() throws {
+    let path = temporaryFolder() + "/dl.jsonl"
+    try Data(#"{"ruleName":"r","to"#.utf8).write(to: URL(fileURLWithPath: path))
+    let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+    #expect(fd >= 0)
+    defer { close(fd) }
+    let full = FileOperations(
+      write: { _, _, _ in
+        errno = ENOSPC
+        return -1
+      }, sync: FileOperations.system.sync)
+    #expect {
+      try FileSystem.endCutLine(fd, path: path, operations: full)
+    } throws: { error in
+      let message = (error as? ActionError)?.message ?? ""
+      return message.contains("\(path) ends in the part of a line a write cut short")
+        && message.hasSuffix("ending that line failed: write \(path): No space left on device")
+    }
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == #"{"ruleName":"r","to"#)
+  }
+
   /// `write(2)` that writes half of what it is given once, then fails with ENOSPC.
   static func tornWrites() -> FileOperations {
     let calls = Counter()

@@ -220,7 +220,7 @@ struct DaemonRunTests {
       (1...10).map { #"{"topic":"q/1","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n",
       to: folder + "/feed.jsonl")
     let started = Date()
-    let (status, out, _) = try await runIotrules(
+    let (status, out, errors) = try await runIotrules(
       [
         "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "/dev/full",
         "--max-in-flight", "2",
@@ -229,6 +229,10 @@ struct DaemonRunTests {
     #expect(status == 74)
     #expect(out.contains("0 acknowledged, 10 not acknowledged"), "\(out)")
     #expect(Date().timeIntervalSince(started) < 30)
+    // Said as a replay's, at once, not as if the run were ending.
+    #expect(
+      errors.contains("dead-letter write failed in a replay: the message is not acknowledged"), "\(errors)")
+    #expect(!errors.contains("as the run ends"), "\(errors)")
   }
 
   /// A folder without rule files is an error for `check` (a mistyped path in CI must not pass).

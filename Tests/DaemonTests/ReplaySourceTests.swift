@@ -216,6 +216,33 @@ struct ReplaySourceTests {
     #expect(payloads.withLock { $0 } == ["a/1 5", #"a/2 "six""#, #"a/3 {"y": 2}"#, "a/4 true"])
   }
 
+  /// A file replayed to its end is read as far as it reached when the replay began: the records an
+  /// error action of the same rules appends to the file being replayed are not read in the same run
+  /// (read, failing again and appended again, they made a replay of an error file endless).
+  @Test(.timeLimit(.minutes(1))) func aReplayEndsWhereTheFileEndedWhenItBegan() async throws {
+    let folder = temporaryFolder("replay-snapshot")
+    let path = folder + "/in.jsonl"
+    write((1...300).map { #"{"topic": "t/\#($0)", "payload": {}}"# + "\n" }.joined(), to: path)
+    let appender = try #require(FileHandle(forWritingAtPath: path))
+    defer { try? appender.close() }
+    let source = ReplaySource(input: .file(path), clock: SystemClock()) { line, reason in
+      Issue.record("line \(line) refused: \(reason)")
+    }
+    let topics = Mutex<[String]>([])
+    try await source.run { message in
+      topics.withLock { $0.append(message.topic) }
+      if message.topic.hasPrefix("t/") {
+        _ = try? appender.seekToEnd()
+        appender.write(Data(#"{"topic": "again/1", "payload": {}}"#.utf8 + [0x0A]))
+      }
+      message.acknowledge(.done)
+    }
+    let read = topics.withLock { $0 }
+    #expect(
+      read.count == 300 && read == (1...300).map { "t/\($0)" }, "\(read.count) messages, \(read.suffix(3))")
+    #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 600)
+  }
+
   /// `--follow` as `tail -F`: a file truncated in place is read again from its start, a file
   /// replaced under its name is opened anew; each change is said, nothing is read twice or missed.
   @Test(.timeLimit(.minutes(1))) func followsATruncatedOrReplacedFile() async throws {

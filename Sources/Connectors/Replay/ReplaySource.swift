@@ -7,8 +7,8 @@ import Synchronization
 /// "...", "clientId": "...", "timestamp": epochMs}`, from a file or standard input.
 ///
 /// A malformed line is reported (with its line number) through `onMalformed` and counted; it does not
-/// stop the replay. At the end of the input the source returns, unless `follow` is set: then it
-/// waits for more lines until cancelled.
+/// stop the replay. At the end of the input the source returns (a regular file ends where it ended
+/// when the replay began), unless `follow` is set: then it waits for more lines until cancelled.
 public struct ReplaySource: MessageSource {
   /// Where lines come from.
   public enum Input: Sendable, Equatable {
@@ -153,6 +153,14 @@ public struct ReplaySource: MessageSource {
     // Ctrl-D) is final, as `tail -f` does on a pipe.
     var follows = follow
     if follow, case .standardInput = input { follows = rereadable }
+    // A regular file replayed to its end is read as far as it reached when the replay began: lines
+    // appended since (an error action of these rules writing records to the file being replayed)
+    // are not read in the same run, which would take them again without end while they fail.
+    var unread: Int? = nil
+    if rereadable && !follows {
+      let position = lseek(fd, 0, SEEK_CUR)
+      unread = max(Int(info.st_size) - Int(max(position, 0)), 0)
+    }
     // Bytes read from the file open now: a file shorter than that was truncated.
     var offset = 0
     // A replacement that could not be opened was said already.
@@ -178,12 +186,14 @@ public struct ReplaySource: MessageSource {
         change = Self.followedFileChange(path, fd: fd, offset: offset, tail: tail)
       }
       var count = 0
-      if change == nil {
-        count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+      if change == nil, unread != 0 {
+        let wanted = min(unread ?? buffer.count, buffer.count)
+        count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, wanted) }
         if count < 0 {
           if errno == EINTR || errno == EAGAIN { continue }
           throw ReplayError(message: "read \(name): \(String(cString: strerror(errno)))")
         }
+        if let left = unread { unread = left - count }
       }
       if count == 0 {
         if change == nil && !follows { break }
