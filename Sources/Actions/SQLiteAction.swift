@@ -98,7 +98,17 @@ public final class SQLiteAction: BatchAction {
   public let fullSync: Bool
   /// The table's columns as this action last saw them, on the connection it saw them through (a
   /// database replaced at the path is opened again, and they are read afresh).
-  let state = Mutex<(generation: Int, knownColumns: Set<ExactText>?)>((0, nil))
+  let state = Mutex<(generation: Int, knownColumns: KnownTable?)>((0, nil))
+
+  /// A table's columns as an action last saw them, with the database's schema version then: any
+  /// change to the schema since (a column added by another rule, the key's index dropped, the table
+  /// made anew by another process) has them read afresh, and the key's index made again.
+  struct KnownTable {
+    /// The columns, by ``columnKey(_:)``.
+    var columns: Set<ExactText>
+    /// `PRAGMA schema_version` when they were read or last changed by the action.
+    var schemaVersion: Int
+  }
   /// The shared connection (``SQLiteDatabase``), taken at `start` (or the first batch) and given
   /// back at `shutdown`.
   let connection = Mutex<SQLiteDatabase?>(nil)
@@ -298,11 +308,14 @@ public final class SQLiteAction: BatchAction {
     }
     // SQLite decodes `%HH` in a `file:` URI, its parameters too: `mode=%6Demory` is in memory.
     let uri = database.hasPrefix("file:") ? database.removingPercentEncoding ?? database : database
-    // An in-memory database loses every row at exit while each write counts as a success.
-    if uri == ":memory:" || uri.hasPrefix("file::memory:") || uri.contains("mode=memory")
-      || uri.contains("vfs=memdb")
-    {
+    // An in-memory database loses every row at exit while each write counts as a success. (A plain
+    // path is a file's name, whatever it holds: `db/mode=memory.db` is a file.)
+    if uri == ":memory:" || uri.hasPrefix("file::memory:") {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
+    }
+    // A plain path ending in `/` names a folder: the action would make it, then fail every write.
+    if !database.hasPrefix("file:"), database.hasSuffix("/") {
+      return "'database' \(database) ends in '/': it names a folder; name a file"
     }
     var path = Substring(database)
     if database.hasPrefix("file:") {
@@ -317,8 +330,19 @@ public final class SQLiteAction: BatchAction {
         return
           "'database' \(database) names no file (SQLite makes a temporary database, deleted at exit, of an empty path); name a file"
       }
-      if let problem = readOnlyParameter(in: raw.drop { $0 != "?" }.dropFirst()) {
+      let query = raw.drop { $0 != "?" }.dropFirst()
+      if let problem = readOnlyParameter(in: query) {
         return "'database' \(database) \(problem): every write would fail; leave it out"
+      }
+      if let problem = uriParameterProblem(in: query, path: String(path)) {
+        return "'database' \(database) \(problem)"
+      }
+      // SQLite makes no folder for a URI (the action makes a plain path's).
+      let folder = FileSystem.folder(of: String(path))
+      var info = stat()
+      if stat(folder, &info) != 0 {
+        return
+          "'database' \(database): its folder \(folder) does not exist, and a file: URI's folders are not made; make it, or give a plain path"
       }
     }
     // What is at the path now would fail every result to the error path: said where it is written.
@@ -348,6 +372,37 @@ public final class SQLiteAction: BatchAction {
       if count > 0, header[..<count] != Array("SQLite format 3\0".utf8)[...] {
         return
           "'database' \(database) is not a SQLite database (the file does not begin with SQLite's header)"
+      }
+    }
+    return nil
+  }
+
+  /// What in a `file:` URI's query SQLite would refuse or keep in memory, said for a message
+  /// (`mode` other than `ro`, `rw`, `rwc`; `mode=memory` or `vfs=memdb`, in memory; a `vfs` this
+  /// SQLite does not have; `mode=rw` without a database at `path`); nil when nothing does.
+  static func uriParameterProblem(in query: Substring, path: String) -> String? {
+    for parameter in query.split(separator: "&") {
+      let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+      let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+      switch name {
+      case "mode":
+        if value == "memory" {
+          return "is in memory (mode=memory): its rows would be lost at exit; name a file"
+        }
+        if !["ro", "rw", "rwc"].contains(value) {
+          return "has mode=\(value), which SQLite does not know (ro, rw, rwc): every write would fail"
+        }
+        if value == "rw", access(path, F_OK) != 0 {
+          return
+            "opens an existing database only (mode=rw), and there is none at \(path): use mode=rwc, or leave it out"
+        }
+      case "vfs":
+        if value == "memdb" { return "is in memory (vfs=memdb): its rows would be lost at exit; name a file" }
+        if sqlite3_vfs_find(value) == nil {
+          return "names vfs=\(value), which this SQLite does not have: every write would fail"
+        }
+      default: continue
       }
     }
     return nil
@@ -508,20 +563,29 @@ public final class SQLiteAction: BatchAction {
   {
     if let columns {
       let context = input.message.evaluationContext()
-      return .success(
-        TableRow(
-          names: columnNames,
-          values: columns.map { column in
-            // A template that is one `${expression}` stores the value with its type (a number as a
-            // number, Undefined as NULL), as a row without `columns` does; any other is text.
-            if let program = column.template.soleExpression {
-              return machine.evaluateExpression(
-                program, context: context, variables: input.evaluation.variables)
-            }
-            return .string(
-              column.template.render(context: context, variables: input.evaluation.variables, using: &machine)
-            )
-          }))
+      let row = TableRow(
+        names: columnNames,
+        values: columns.map { column in
+          // A template that is one `${expression}` stores the value with its type (a number as a
+          // number, Undefined as NULL), as a row without `columns` does; any other is text.
+          if let program = column.template.soleExpression {
+            return machine.evaluateExpression(
+              program, context: context, variables: input.evaluation.variables)
+          }
+          return .string(
+            column.template.render(context: context, variables: input.evaluation.variables, using: &machine)
+          )
+        })
+      guard let key, key.updatesColumns, row.values.contains(where: \.isUndefined) else {
+        return .success(row)
+      }
+      // Updating, a column whose template is Undefined is one the result does not have: it keeps its
+      // value, as a key a result lacks does without `columns` (UpdateItem). Key columns stay, to be
+      // refused as missing.
+      let kept = row.names.indices.filter { index in
+        !row.values[index].isUndefined || key.names.contains { Self.sameColumn($0, row.names[index]) }
+      }
+      return .success(TableRow(names: kept.map { row.names[$0] }, values: kept.map { row.values[$0] }))
     }
     guard case .object(let object) = input.evaluation.value else {
       return .failure(
@@ -735,7 +799,7 @@ public final class SQLiteAction: BatchAction {
     await sharedDatabase().switchToWALIfPending(queue)
     let known = state.withLock { $0.knownColumns }
     do {
-      let columns: Set<ExactText>
+      let columns: KnownTable
       do {
         columns = try await write(rows, queue: queue, known: known)
       } catch let error as DatabaseError where known != nil && Self.isStaleSchema(error) {
@@ -769,14 +833,13 @@ public final class SQLiteAction: BatchAction {
 
   /// Writes `rows` in one transaction, adding the table and columns missing from `known` (read
   /// from the database when nil); returns the table's columns afterwards.
-  private func write(_ rows: [TableRow], queue: DatabaseQueue, known: Set<ExactText>?) async throws -> Set<
-    ExactText
-  > {
+  private func write(_ rows: [TableRow], queue: DatabaseQueue, known: KnownTable?) async throws -> KnownTable
+  {
     let table = self.table
     let prepared = sharedDatabase().prepared
     let bounded = columns == nil
     let key = self.key
-    return try await sharedDatabase().groupWrite(through: queue) { db -> Set<ExactText> in
+    return try await sharedDatabase().groupWrite(through: queue) { db -> KnownTable in
       try Self.insert(
         rows[...], into: table, known: known, prepared: prepared, bounded: bounded, key: key, in: db)
     }
@@ -787,18 +850,23 @@ public final class SQLiteAction: BatchAction {
   /// few bad rows takes a few dozen savepoints, not a transaction a row; a row that fails is rolled
   /// back with everything it did (a column it added too), the others are kept in their order. A
   /// transient failure fails its whole part (halving would only meet it again); when the
-  /// transaction itself fails, every row not failed already gets its error.
+  /// transaction itself fails, every row not failed already gets its error. A row whose own
+  /// conflict clause rolls the whole transaction back (`ON CONFLICT ROLLBACK`, a trigger's
+  /// `RAISE(ROLLBACK, ...)`), savepoints and all, has the batch written again a row a transaction,
+  /// so that it fails alone, with its own reason.
   func writeEach(_ rows: [TableRow], queue: DatabaseQueue) async -> [ActionError?] {
     let known = state.withLock { $0.knownColumns }
     let table = self.table
     let prepared = sharedDatabase().prepared
     let bounded = self.columns == nil
     let key = self.key
+    let rolledBack = RolledBack()
     do {
-      let (columns, failures) = try await queue.write { db -> (Set<ExactText>?, [ActionError?]) in
+      let (columns, failures) = try await queue.write { db -> (KnownTable?, [ActionError?]) in
         var columns = known
         var failures = [ActionError?](repeating: nil, count: rows.count)
         func attempt(_ part: Range<Int>) {
+          if rolledBack.happened.withLock({ $0 }) { return }
           do {
             try db.inSavepoint {
               do {
@@ -813,6 +881,11 @@ public final class SQLiteAction: BatchAction {
               return .commit
             }
           } catch {
+            if sqlite3_get_autocommit(db.sqliteConnection) != 0 {
+              // No transaction any more: the part's own conflict clause rolled all of it back.
+              rolledBack.happened.withLock { $0 = true }
+              return
+            }
             // A column this part added was rolled back with it: read the columns again.
             columns = nil
             let failure = Self.actionError(error, "insert into \(table)")
@@ -836,14 +909,50 @@ public final class SQLiteAction: BatchAction {
         }
         // The whole batch failed already: start with its halves.
         if rows.count == 1 { attempt(0..<1) } else { halve(0..<rows.count) }
+        if rolledBack.happened.withLock({ $0 }) { throw RolledBack.Marker() }
         return (columns, failures)
       }
       state.withLock { $0.knownColumns = columns }
       return failures
     } catch {
       state.withLock { $0.knownColumns = nil }
+      if rolledBack.happened.withLock({ $0 }) { return await writeEachAlone(rows, queue: queue) }
       return [ActionError?](repeating: writeError(error, through: queue), count: rows.count)
     }
+  }
+
+  /// Set when a row's conflict clause rolled `writeEach`'s transaction back.
+  final class RolledBack: Sendable {
+    let happened = Mutex(false)
+    /// Ends the transaction that is no more.
+    struct Marker: Error {}
+  }
+
+  /// Writes each row in a transaction of its own, in order: each fails alone, with its reason.
+  func writeEachAlone(_ rows: [TableRow], queue: DatabaseQueue) async -> [ActionError?] {
+    let table = self.table
+    let prepared = sharedDatabase().prepared
+    let bounded = self.columns == nil
+    let key = self.key
+    var failures: [ActionError?] = []
+    failures.reserveCapacity(rows.count)
+    var known: KnownTable?
+    for index in rows.indices {
+      let columns = known
+      do {
+        known = try await queue.write { db in
+          try Self.insert(
+            rows[index...index], into: table, known: columns, prepared: prepared, bounded: bounded, key: key,
+            in: db)
+        }
+        failures.append(nil)
+      } catch {
+        known = nil
+        failures.append(Self.actionError(error, "insert into \(table)"))
+      }
+    }
+    state.withLock { $0.knownColumns = known }
+    return failures
   }
 
   /// Inserts `rows` into `table` inside the caller's transaction, adding the table and columns
@@ -853,9 +962,12 @@ public final class SQLiteAction: BatchAction {
   /// `key`, its unique index is made when the columns are read afresh (a table seen for the first
   /// time, or changed meanwhile), and rows with a known key replace or update theirs.
   static func insert(
-    _ rows: ArraySlice<TableRow>, into table: String, known: Set<ExactText>?, prepared: PreparedLists,
+    _ rows: ArraySlice<TableRow>, into table: String, known: KnownTable?, prepared: PreparedLists,
     bounded: Bool = true, key: RowKey? = nil, in db: Database
-  ) throws -> Set<ExactText> {
+  ) throws -> KnownTable {
+    // What was known holds only while the schema has not changed since.
+    let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? -1
+    let known = known.flatMap { $0.schemaVersion == version ? $0.columns : nil }
     var columns = known ?? []
     var keyIndexed = key == nil || known != nil
     var lastNames: [String] = []
@@ -898,7 +1010,13 @@ public final class SQLiteAction: BatchAction {
         } else {
           // The keys were checked to name distinct columns: each missing one is added once.
           for name in missing {
-            try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
+            do {
+              try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name))")
+            } catch let error as DatabaseError where error.message?.contains("missing datatype") == true {
+              // A STRICT table (made by the user) takes a column only with a type: ANY keeps every
+              // value as given, as an untyped column does.
+              try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(Self.quoted(name)) ANY")
+            }
             columns.insert(Self.columnKey(name))
           }
         }
@@ -929,7 +1047,8 @@ public final class SQLiteAction: BatchAction {
         index += 1
       }
     }
-    return columns
+    return KnownTable(
+      columns: columns, schemaVersion: try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? -1)
   }
 
   /// Makes `key` unique in `table`: a unique index (or primary key) on exactly its columns serves
@@ -940,9 +1059,12 @@ public final class SQLiteAction: BatchAction {
     let wanted = key.folded
     let own = RowKey.indexName(table: table)
     let list = key.names.map { "'\($0)'" }.joined(separator: ", ")
-    /// The index's columns as the table spells them.
+    /// The index's columns as the table spells them; an expression (`lower(site)`), which has no
+    /// name, as itself, so that such an index never passes for one on the key's columns.
     func columns(of index: String) throws -> [String] {
-      try Row.fetchAll(db, sql: "PRAGMA index_info(\(quoted(index)))").compactMap { $0["name"] as String? }
+      try Row.fetchAll(db, sql: "PRAGMA index_info(\(quoted(index)))").map {
+        $0["name"] as String? ?? "<expression>"
+      }
     }
     for index in try Row.fetchAll(db, sql: "PRAGMA index_list(\"\(table)\")") {
       // A partial index (`WHERE ...`) keeps only some rows unique.

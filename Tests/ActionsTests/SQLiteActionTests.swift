@@ -579,6 +579,39 @@ struct SQLiteActionTests {
     #expect(count == 1)
   }
 
+  /// A row whose own conflict clause rolls back the whole transaction (`ON CONFLICT ROLLBACK`, a
+  /// trigger's `RAISE(ROLLBACK, ...)`) fails alone, with its reason; the others are written in
+  /// order (every row of the batch failed with "Transaction was aborted").
+  @Test(arguments: [
+    ("(seq INTEGER, v INTEGER NOT NULL ON CONFLICT ROLLBACK)", "", "NOT NULL constraint failed"),
+    (
+      "(seq INTEGER, v INTEGER)",
+      "CREATE TRIGGER no4 BEFORE INSERT ON rb WHEN NEW.seq = 4 BEGIN SELECT RAISE(ROLLBACK, 'no 4'); END",
+      "no 4"
+    ),
+  ])
+  func aRowThatRollsTheTransactionBackFailsAlone(columns: String, trigger: String, reason: String)
+    async throws
+  {
+    let (action, path) = try await actionOnNewTable("rb", columns: columns, file: "rollback.db")
+    if !trigger.isEmpty {
+      try await DatabaseQueue(path: path).write { db in try db.execute(sql: trigger) }
+    }
+    let results = await action.performBatch(
+      (0..<10).map { seq in
+        input(object([("seq", .int(seq)), ("v", seq == 4 ? .null : .int(seq))]), json: "{}")
+      })
+    await action.shutdown()
+    #expect(results.enumerated().allSatisfy { $0.offset == 4 || $0.element == nil }, "\(results)")
+    let failure = try #require(results[4])
+    #expect(failure.kind == .permanent)
+    #expect(failure.message.contains(reason), "\(failure.message)")
+    let written = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT seq FROM rb ORDER BY rowid")
+    }
+    #expect(written == [0, 1, 2, 3, 5, 6, 7, 8, 9])
+  }
+
   /// A key naming a generated column of the user's table fails its row with SQLite's own words
   /// (it was taken for a missing column: "duplicate column name"); the other rows are written.
   @Test func aKeyNamingAGeneratedColumnFailsWithSQLitesWords() async throws {
@@ -1023,6 +1056,15 @@ struct SQLiteActionTests {
     ),
     (#"{"database": "x.db", "table": "sqlite_master"}"#, "names starting with sqlite_ are SQLite's own"),
     (#"{"database": "/tmp", "table": "t"}"#, "'database' /tmp is a folder, not a database file"),
+    // What SQLite would refuse at the first write, refused where it is written (check passed them).
+    (#"{"database": "db/slash.db/", "table": "t"}"#, "ends in '/': it names a folder"),
+    (#"{"database": "file:x.db?mode=rwx", "table": "t"}"#, "has mode=rwx, which SQLite does not know"),
+    (#"{"database": "file:x.db?vfs=nosuchvfs", "table": "t"}"#, "names vfs=nosuchvfs, which this SQLite"),
+    (#"{"database": "file:/nonexistent-iotrules/x.db", "table": "t"}"#, "a file: URI's folders are not made"),
+    (
+      #"{"database": "file:/tmp/iotrules-absent-\#(UInt64.random(in: 0...UInt64.max)).db?mode=rw", "table": "t"}"#,
+      "opens an existing database only (mode=rw)"
+    ),
   ])
   func configurationErrors(_ text: String, _ expected: String) {
     do {
@@ -1030,6 +1072,18 @@ struct SQLiteActionTests {
       Issue.record("no error for \(text)")
     } catch {
       #expect(error.message.contains(expected), "\(error.message)")
+    }
+  }
+
+  /// A plain path is a file's name whatever it holds: `mode=memory` in it is no URI parameter.
+  @Test func aPlainPathHoldingURIWordsIsAFile() throws {
+    let folder = temporaryFolder()
+    for name in ["mode=memory.db", "vfs=memdb.db"] {
+      #expect(throws: Never.self) {
+        _ = try SQLiteAction(
+          configuration: configuration(#"{"database": "\#(folder)/\#(name)", "table": "t"}"#),
+          context: context)
+      }
     }
   }
 
@@ -1132,6 +1186,36 @@ struct SQLiteActionTests {
     #expect(index?.contains("UNIQUE") == true)
   }
 
+  /// The key's index dropped by another connection while the action writes (the README's advice
+  /// for re-keying a table) is made again before the next batch: the table keeps one row per key
+  /// (in replace mode, `INSERT OR REPLACE` without a unique index stored every result as a new row).
+  @Test func aDroppedKeyIndexIsMadeAgain() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "latest", "key": "deviceId"}"#),
+      context: context)
+    #expect(await action.performBatch(readings([("d1", 20, 50), ("d2", 21, 51)])).allSatisfy { $0 == nil })
+    let other = try DatabaseQueue(path: path)
+    try await other.write { db in try db.execute(sql: #"DROP INDEX "latest:key""#) }
+    #expect(await action.performBatch(readings([("d1", 22, 52), ("d2", 23, 53)])).allSatisfy { $0 == nil })
+    // The table dropped and made anew by another process: keyed again too.
+    try await other.write { db in
+      try db.execute(sql: "DROP TABLE latest")
+      try db.execute(sql: "CREATE TABLE latest (deviceId, temp, humidity)")
+    }
+    #expect(await action.performBatch(readings([("d1", 24, 54), ("d1", 25, 55)])).allSatisfy { $0 == nil })
+    await action.shutdown()
+    let rows = try await other.read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, temp FROM latest ORDER BY deviceId")
+    }
+    #expect(rows.map { "\($0["deviceId"] as String)/\($0["temp"] as Int)" } == ["d1/25"])
+    let index = try await other.read { db in
+      try String.fetchOne(
+        db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'latest'")
+    }
+    #expect(index == "latest:key")
+  }
+
   /// `"update": "columns"` sets only the columns a result has (UpdateItem): the others keep their
   /// values; a composite key names its columns in a list.
   @Test func updateColumnsKeepsTheColumnsAResultLacks() async throws {
@@ -1151,6 +1235,28 @@ struct SQLiteActionTests {
     #expect(
       rows.map { "\($0["deviceId"] as String)/\($0["temp"] as Int)/\($0["humidity"] as Int? ?? -1)" }
         == ["d1/20/50", "d2/20/61", "d2/25/-1"])
+  }
+
+  /// With `columns` and `"update": "columns"`, a column whose template is Undefined is one the result
+  /// does not have: it keeps its value (it was set to NULL), as a key a result lacks does without
+  /// `columns`; appending, it is NULL.
+  @Test func updatingAColumnWhoseTemplateIsUndefinedKeepsIt() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    let action = try SQLiteAction(
+      configuration: configuration(
+        #"{"database": "\#(path)", "table": "cupd", "key": "id", "update": "columns", "columns": {"id": "${deviceId}", "temp": "${temp}", "hum": "${hum}"}}"#
+      ),
+      context: context)
+    let first = #"{"deviceId": "a", "temp": 1, "hum": 50}"#
+    let second = #"{"deviceId": "a", "temp": 3}"#
+    #expect(await action.performBatch([input(.null, json: first)]).allSatisfy { $0 == nil })
+    #expect(await action.performBatch([input(.null, json: second)]).allSatisfy { $0 == nil })
+    await action.shutdown()
+    let rows = try await DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT id, temp, hum FROM cupd")
+    }
+    #expect(
+      rows.map { "\($0["id"] as String)/\($0["temp"] as Int)/\($0["hum"] as Int? ?? -1)" } == ["a/3/50"])
   }
 
   /// A result without a value for a key column (missing or null) fails permanently, alone; with
@@ -1203,6 +1309,45 @@ struct SQLiteActionTests {
       try Int.fetchAll(db, sql: "SELECT temp FROM t ORDER BY rowid")
     }
     #expect(temps == [1, 2])
+  }
+
+  /// A STRICT table made by the user is widened with ANY columns (a column without a type is
+  /// refused there: every result with a new key failed with "missing datatype").
+  @Test func aStrictTableIsWidened() async throws {
+    let (action, path) = try await actionOnNewTable(
+      "st", columns: "(deviceId TEXT) STRICT", file: "strict.db")
+    let results = await action.performBatch([
+      input(object([("deviceId", .string("a")), ("temp", .decimal(SQLDecimal(21.5)))]), json: "{}")
+    ])
+    await action.shutdown()
+    #expect(results == [nil])
+    let row = try await DatabaseQueue(path: path).read { db in
+      try Row.fetchOne(db, sql: "SELECT deviceId, temp, typeof(temp) FROM st")
+    }
+    #expect(row?[0] as String? == "a")
+    #expect(row?[1] as Double? == 21.5)
+    #expect(row?[2] as String? == "real")
+  }
+
+  /// A unique index on the key's column and an expression (`lower(site)`) keeps only the pair
+  /// unique: it is not taken for the key's index (its expression has no name and fell out), and the
+  /// action makes its own, so the table keeps one row per key.
+  @Test func anIndexOnAnExpressionIsNotTheKeys() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(sql: "CREATE TABLE e (deviceId TEXT, temp INTEGER, site TEXT)")
+      try db.execute(sql: "CREATE UNIQUE INDEX e_u ON e (deviceId, lower(site))")
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "e", "key": "deviceId"}"#),
+      context: context)
+    #expect(await action.performBatch(readings([("a", 1, nil)])) == [nil])
+    #expect(await action.performBatch(readings([("a", 2, nil)])) == [nil])
+    await action.shutdown()
+    let temps = try await DatabaseQueue(path: path).read { db in
+      try Int.fetchAll(db, sql: "SELECT temp FROM e")
+    }
+    #expect(temps == [2])
   }
 
   /// The key's index is compared with the key: a table another rule keys otherwise (or this rule
