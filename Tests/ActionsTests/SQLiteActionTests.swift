@@ -1205,7 +1205,7 @@ struct SQLiteActionTests {
     }
     #expect(await action.performBatch(readings([("d1", 24, 54), ("d1", 25, 55)])).allSatisfy { $0 == nil })
     await action.shutdown()
-    let rows = try await other.read { db in
+    let rows = try other.read { db in
       try Row.fetchAll(db, sql: "SELECT deviceId, temp FROM latest ORDER BY deviceId")
     }
     #expect(rows.map { "\($0["deviceId"] as String)/\($0["temp"] as Int)" } == ["d1/25"])
@@ -1252,7 +1252,7 @@ struct SQLiteActionTests {
     #expect(await action.performBatch([input(.null, json: first)]).allSatisfy { $0 == nil })
     #expect(await action.performBatch([input(.null, json: second)]).allSatisfy { $0 == nil })
     await action.shutdown()
-    let rows = try await DatabaseQueue(path: path).read { db in
+    let rows = try DatabaseQueue(path: path).read { db in
       try Row.fetchAll(db, sql: "SELECT id, temp, hum FROM cupd")
     }
     #expect(
@@ -1321,7 +1321,7 @@ struct SQLiteActionTests {
     ])
     await action.shutdown()
     #expect(results == [nil])
-    let row = try await DatabaseQueue(path: path).read { db in
+    let row = try DatabaseQueue(path: path).read { db in
       try Row.fetchOne(db, sql: "SELECT deviceId, temp, typeof(temp) FROM st")
     }
     #expect(row?[0] as String? == "a")
