@@ -413,10 +413,40 @@ public enum Daemon {
     let mqttSubscriber = mqttSource
     let republisher = publisher
 
+    // Its port taken before any action starts: a port in use stops the start with nothing to undo.
+    var metricsServer: MetricsServer?
+    if let port = configuration.metricsPort, let registry {
+      // The queue depth as it is when scraped (a gauge recorded as messages come and go would
+      // cost a write per message, or go stale between samples).
+      let server = try MetricsServer(
+        port: port, address: configuration.metricsAddress, registry: registry, health: health
+      ) {
+        "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
+          + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
+          + source.sampledMetrics
+      }
+      metricsServer = server
+    }
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
       gate: configuration.reloadGate)
-    let loaded = try await reloader.initialLoad()
+    let loaded: RuleLoadResult
+    do {
+      loaded = try await reloader.initialLoad()
+    } catch {
+      metricsServer?.stop()
+      throw error
+    }
+    /// A start that fails after the first load (a broken rule in a replay, the broker refusing
+    /// the subscriptions) shuts down the actions that load started: an http action's client must
+    /// be shut down before it goes (a debug build stopped on it, exit 132, instead of saying why).
+    func abandonStart(_ error: any Error) async -> any Error {
+      for rule in loaded.rules {
+        for action in rule.allActions { await action.shutdown() }
+      }
+      metricsServer?.stop()
+      return error
+    }
     for error in loaded.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "load"))
@@ -436,7 +466,7 @@ public enum Daemon {
     // such messages would fill the in-flight bound and the replay would never reach its end.
     if isBatch { dispatcher.holdsFailedDeadLetters = false }
     if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
-      throw InvalidRulesError(failed: loaded.errors.count, batch: isBatch)
+      throw await abandonStart(InvalidRulesError(failed: loaded.errors.count, batch: isBatch))
     }
     // No rule file at all (a mistyped or empty folder): every message would be acknowledged with
     // nothing written (Kafka offsets committed, MQTT PUBACKs sent), as `check` refuses it too.
@@ -459,7 +489,13 @@ public enum Daemon {
         \.topicFilter)
       return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
-    if let mqttSubscriber { try await mqttSubscriber.updateFilters(currentFilters()) }
+    if let mqttSubscriber {
+      do {
+        try await mqttSubscriber.updateFilters(currentFilters())
+      } catch {
+        throw await abandonStart(error)
+      }
+    }
     /// The background connection to a republish broker that is not the source's (`--mqtt`).
     let connectingRepublisher = RepublisherConnect()
     /// Connects to the `--mqtt` broker once an enabled rule republishes (an unused broker is not
@@ -536,20 +572,9 @@ public enum Daemon {
 
     configuration.afterRulesLoaded?()
 
-    var metricsServer: MetricsServer?
-    if let port = configuration.metricsPort, let registry {
-      // The queue depth as it is when scraped (a gauge recorded as messages come and go would
-      // cost a write per message, or go stale between samples).
-      let server = try MetricsServer(
-        port: port, address: configuration.metricsAddress, registry: registry, health: health
-      ) {
-        "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
-          + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
-          + source.sampledMetrics
-      }
-      server.start()
-      metricsServer = server
-      logger.info("metrics on http://\(configuration.metricsAddress):\(server.port)/metrics")
+    if let metricsServer {
+      metricsServer.start()
+      logger.info("metrics on http://\(configuration.metricsAddress):\(metricsServer.port)/metrics")
     }
 
     // SIGHUP forces a reload (ignored as a signal since the start).

@@ -976,7 +976,7 @@ public final class Dispatcher: Sendable {
             if let grouped = action as? any KeyedGroupAction {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
-                indices.map { inputs[$0] }, failingFast: retriedTogether || self.isStopping,
+                indices.map { inputs[$0] }, failingFast: { retriedTogether || self.isStopping },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.
                   let first = told.withLock { told in
@@ -1212,7 +1212,9 @@ public final class Dispatcher: Sendable {
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(first.ruleName)", "action": "\(configured.label)", "results": "\(pending.count)",
-          "attempt": "\(tries + 1) of \(limit)", "backoffMs": "\(lastChance ? 0 : delay)",
+          // The next attempt of the most tried (results failed unsent have had none: their first).
+          "attempt": "\((pending.map(\.attempts).max() ?? 0) + 1) of \(limit)",
+          "backoffMs": "\(lastChance ? 0 : delay)",
           "error": "\(cause.message)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }

@@ -235,6 +235,29 @@ struct DaemonRunTests {
     #expect(!errors.contains("as the run ends"), "\(errors)")
   }
 
+  /// A start that fails after the rules loaded shuts down the actions they started: a replay with
+  /// a broken rule beside an http rule exits 65 saying why, and a metrics port in use exits 74 saying
+  /// so, before any action starts (both stopped a debug build, exit 132, on the http client's
+  /// missing shutdown).
+  @Test func aStartThatFailsAfterTheLoadSaysWhy() async throws {
+    let folder = temporaryFolder("start-fails")
+    write(
+      #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"http": {"url": "http://127.0.0.1:9/x"}}]}"#,
+      to: folder + "/rules/h.json")
+    write(#"{"topic": "a/1", "payload": {}}"# + "\n", to: folder + "/in.jsonl")
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
+    let (busy, _, busyErrors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--metrics-port", "\(port)"], in: folder)
+    #expect(busy == 74, "\(busyErrors)")
+    #expect(busyErrors.contains("metrics: cannot listen on 127.0.0.1:\(port)"), "\(busyErrors)")
+    write(#"{"sql": "SELECT FROM", "actions": []}"#, to: folder + "/rules/broken.json")
+    let (broken, _, brokenErrors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in.jsonl"], in: folder)
+    #expect(broken == 65, "\(brokenErrors)")
+    #expect(brokenErrors.contains("a replay does not run with broken rules"), "\(brokenErrors)")
+  }
+
   /// A folder without rule files is an error for `check` (a mistyped path in CI must not pass).
   @Test func checkOfAnEmptyFolderFails() async throws {
     let folder = temporaryFolder("check-empty")

@@ -829,6 +829,62 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(dispatcher.stats.retries == attempted.count - Set(attempted).count, "\(attempted)")
 }
 
+/// A keyed-group action whose every result fails transiently after `delayNanoseconds`, failing the
+/// rest of its group fast when asked to (as the http action does).
+private final class SlowFailingGroups: KeyedGroupAction, Sendable {
+  let calls = Mutex(0)
+  var kind: String { "slowgroup" }
+  var actionName: String { "SlowGroupAction" }
+  var resource: String { "slowgroup" }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) {
+    if let error = await performGroup([input])[0] { throw error }
+  }
+  func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
+  }
+  func performGroup(
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
+    var results: [ActionError?] = []
+    var failed: ActionError?
+    for _ in inputs {
+      if let failed {
+        var unsent = ActionError(.transient, "not sent: \(failed.message)")
+        unsent.unsent = true
+        results.append(unsent)
+        continue
+      }
+      calls.withLock { $0 += 1 }
+      try? await Task.sleep(nanoseconds: 50_000_000)
+      let error = ActionError(.transient, "timed out")
+      if failingFast() { failed = error }
+      results.append(error)
+    }
+    return results
+  }
+  func shutdown() async {}
+}
+
+/// A topic's group begun before the stop fails fast once the stop comes: its later results are not
+/// sent one timeout after another (a webhook that stopped answering held a stop for a minute, 30
+/// results of one topic each waiting out its timeout).
+@Test func aGroupBegunBeforeTheStopFailsFastOnceItComes() async throws {
+  let action = SlowFailingGroups()
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 1, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<40).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  for _ in 0..<500 where action.calls.withLock({ $0 }) < 2 { try await Task.sleep(nanoseconds: 2_000_000) }
+  dispatcher.stopRetrying()
+  #expect(await acks.wait(for: 40, timeoutMs: 20_000))
+  // Before: all 40 attempted, 50 ms each, one after another.
+  #expect(action.calls.withLock { $0 } <= 5, "\(action.calls.withLock { $0 })")
+  #expect(deadLetter.records.withLock { $0.count } == 40)
+}
+
 /// A batch action whose first batch fails transiently; it records every batch it gets.
 private final class FirstBatchFails: BatchAction, Sendable {
   let batches = Mutex<[[String]]>([])
@@ -999,10 +1055,10 @@ private final class GatedResults: KeyedGroupAction, Sendable {
     }
   }
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: false, delivered: { _ in })
+    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
   }
   func performGroup(
-    _ inputs: [ActionInput], failingFast: Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     for (index, input) in inputs.enumerated() {
       try? await perform(input)

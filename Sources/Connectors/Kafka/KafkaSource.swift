@@ -181,7 +181,12 @@ private final class KafkaConsumer: @unchecked Sendable {
         // (queued.max.messages.kbytes, 64 MiB) bounds payload bytes only: with small records
         // librdkafka's overhead per record sets the memory (the README says what to lower).
         ("queued.min.messages", "1000000"),
-      ] + options.config
+      ]
+      // A regular expression subscribes to topics created later too, seen at a metadata refresh:
+      // every 30 s, not librdkafka's 5 minutes (--kafka-config may set another).
+      + (options.topics.contains { $0.hasPrefix("^") }
+        ? [("topic.metadata.refresh.interval.ms", "30000")] : [])
+      + options.config
     for (key, _) in options.config where key == "enable.auto.commit" || key == "enable.auto.offset.store" {
       throw ConnectorError("the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)")
     }
