@@ -381,10 +381,7 @@ public final class SQLiteAction: BatchAction {
   /// (`mode` other than `ro`, `rw`, `rwc`; `mode=memory` or `vfs=memdb`, in memory; a `vfs` this
   /// SQLite does not have; `mode=rw` without a database at `path`); nil when nothing does.
   static func uriParameterProblem(in query: Substring, path: String) -> String? {
-    for parameter in query.split(separator: "&") {
-      let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-      let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-      let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+    for (name, value, _) in uriParameters(query) {
       switch name {
       case "mode":
         if value == "memory" {
@@ -408,6 +405,17 @@ public final class SQLiteAction: BatchAction {
     return nil
   }
 
+  /// A `file:` URI query's parameters as SQLite reads them, names and values percent-decoded, each
+  /// with its text as written.
+  static func uriParameters(_ query: Substring) -> [(name: String, value: String, written: Substring)] {
+    query.split(separator: "&").map { parameter in
+      let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+      let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+      return (name, value, parameter)
+    }
+  }
+
   /// A URI parameter's boolean as SQLite reads it: leading digits as a number cut to a byte (`1`,
   /// `257`, `1x` are true; `256`, `0` false), else `on`, `yes` or `true` in any case.
   static func uriBoolean(_ value: String) -> Bool {
@@ -424,10 +432,7 @@ public final class SQLiteAction: BatchAction {
   /// `immutable=1`, as SQLite reads them: names and values percent-decoded, the boolean true when
   /// yes/true/on or a number other than 0), said for a message; nil when none does.
   static func readOnlyParameter(in query: Substring) -> String? {
-    for parameter in query.split(separator: "&") {
-      let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-      let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-      let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+    for (name, value, parameter) in uriParameters(query) {
       if name == "mode", value == "ro" { return "opens the database read-only (mode=ro)" }
       if name == "immutable", uriBoolean(value) {
         return "opens the database as immutable (\(parameter)), that is read-only"
@@ -970,6 +975,9 @@ public final class SQLiteAction: BatchAction {
     let known = known.flatMap { $0.schemaVersion == version ? $0.columns : nil }
     var columns = known ?? []
     var keyIndexed = key == nil || known != nil
+    // Set when this insert changes the schema (a table, a column, the key's index): the version
+    // is read again at the end, else it is the one read here.
+    var changedSchema = false
     var lastNames: [String] = []
     var lastStatement: GRDB.Statement?
     // The statement for a whole group of rows with `lastNames`, once a group has been met.
@@ -1003,6 +1011,7 @@ public final class SQLiteAction: BatchAction {
         {
           throw problem
         }
+        if !missing.isEmpty || (!keyIndexed && key != nil) { changedSchema = true }
         if columns.isEmpty {
           let list = row.names.map(Self.quoted).joined(separator: ", ")
           try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(table)\" (\(list))")
@@ -1047,8 +1056,8 @@ public final class SQLiteAction: BatchAction {
         index += 1
       }
     }
-    return KnownTable(
-      columns: columns, schemaVersion: try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? -1)
+    let after = changedSchema ? try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? -1 : version
+    return KnownTable(columns: columns, schemaVersion: after)
   }
 
   /// Makes `key` unique in `table`: a unique index (or primary key) on exactly its columns serves

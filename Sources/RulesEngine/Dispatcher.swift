@@ -1197,8 +1197,9 @@ public final class Dispatcher: Sendable {
         break
       }
       lastChance = isStopping
-      // The backoff of the most tried among them.
-      let tries = max(1, pending.map(\.attempts).max() ?? 1)
+      // The backoff of the most tried among them (results failed unsent have had no attempt).
+      let mostTried = pending.map(\.attempts).max() ?? 0
+      let tries = max(1, mostTried)
       var delay = configured.retry.backoffMs(retry: tries, random: Double.random(in: 0...1))
       // A peer's Retry-After (HTTP 429/503) is honoured, up to the policy's longest backoff.
       if let asked = pending.compactMap(\.error.retryAfterMs).max() {
@@ -1212,8 +1213,7 @@ public final class Dispatcher: Sendable {
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(first.ruleName)", "action": "\(configured.label)", "results": "\(pending.count)",
-          // The next attempt of the most tried (results failed unsent have had none: their first).
-          "attempt": "\((pending.map(\.attempts).max() ?? 0) + 1) of \(limit)",
+          "attempt": "\(mostTried + 1) of \(limit)",
           "backoffMs": "\(lastChance ? 0 : delay)",
           "error": "\(cause.message)",
         ]

@@ -802,14 +802,9 @@ private final class AlwaysTransient: Action, Sendable {
 /// (or two) per message in flight, one after another.
 @Test func aStopWaitsForOneTimeoutPerActionNotOnePerMessage() async throws {
   let action = AlwaysTransient(delayNanoseconds: 50_000_000, message: "timed out")
-  let deadLetter = MemoryDeadLetter()
-  let dispatcher = try retryingDispatcher(
-    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
-    deadLetter: deadLetter)
-  let acks = AckCollector()
-  await dispatcher.deliver(batch: (0..<40).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  for _ in 0..<500 where action.calls.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 2_000_000) }
-  dispatcher.stopRetrying()
+  let (dispatcher, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 40) {
+    action.calls.withLock { $0 } > 0
+  }
   #expect(await acks.wait(for: 40, timeoutMs: 20_000))
   // Before: 40 messages x up to 3 attempts of 50 ms, one after another (about 2 to 6 s).
   #expect(action.calls.withLock { $0 } <= 6, "\(action.calls.withLock { $0 })")
@@ -829,7 +824,7 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(dispatcher.stats.retries == attempted.count - Set(attempted).count, "\(attempted)")
 }
 
-/// A keyed-group action whose every result fails transiently after `delayNanoseconds`, failing the
+/// A keyed-group action whose every result fails transiently after 50 ms (a timeout), failing the
 /// rest of its group fast when asked to (as the http action does).
 private final class SlowFailingGroups: KeyedGroupAction, Sendable {
   let calls = Mutex(0)
@@ -871,14 +866,9 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
 /// results of one topic each waiting out its timeout).
 @Test func aGroupBegunBeforeTheStopFailsFastOnceItComes() async throws {
   let action = SlowFailingGroups()
-  let deadLetter = MemoryDeadLetter()
-  let dispatcher = try retryingDispatcher(
-    action, RetryPolicy(attempts: 1, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
-    deadLetter: deadLetter)
-  let acks = AckCollector()
-  await dispatcher.deliver(batch: (0..<40).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  for _ in 0..<500 where action.calls.withLock({ $0 }) < 2 { try await Task.sleep(nanoseconds: 2_000_000) }
-  dispatcher.stopRetrying()
+  let (_, acks, deadLetter) = try await stopOnceStarted(action, attempts: 1, messages: 40) {
+    action.calls.withLock { $0 } >= 2
+  }
   #expect(await acks.wait(for: 40, timeoutMs: 20_000))
   // Before: all 40 attempted, 50 ms each, one after another.
   #expect(action.calls.withLock { $0 } <= 5, "\(action.calls.withLock { $0 })")
@@ -1171,6 +1161,25 @@ private final class FlakyThenGated: Action, Sendable {
 }
 
 /// A dispatcher over one rule `SELECT * FROM 'a'` whose one action is `action` under `retry`.
+/// Delivers `messages` messages of topic `a` (origins `0`, `1`, ...) to `action` under a policy of
+/// `attempts`, then stops retrying once `started` holds (looked at every 2 ms, for at most a
+/// second): the dispatcher, its acknowledgements and its dead-letter records, for a test of what a
+/// stop does to an action that is failing.
+private func stopOnceStarted(
+  _ action: any Action, attempts: Int, messages: Int, started: () -> Bool
+) async throws -> (Dispatcher, AckCollector, MemoryDeadLetter) {
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: attempts, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(
+    batch: (0..<messages).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  for _ in 0..<500 where !started() { try await Task.sleep(nanoseconds: 2_000_000) }
+  dispatcher.stopRetrying()
+  return (dispatcher, acks, deadLetter)
+}
+
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
   deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024,
@@ -1316,16 +1325,9 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
 /// out a second one: 60 s for a Kafka broker away).
 @Test func aStoppingPipelinedActionGetsNoMoreBatchesAfterAFailure() async throws {
   let action = TimingOutPipeline()
-  let deadLetter = MemoryDeadLetter()
-  let dispatcher = try retryingDispatcher(
-    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
-    deadLetter: deadLetter)
-  let acks = AckCollector()
-  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "0"))
-  for _ in 0..<500 where action.submitted.withLock({ $0 }) == 0 {
-    try await Task.sleep(nanoseconds: 2_000_000)
+  let (dispatcher, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 1) {
+    action.submitted.withLock { $0 } > 0
   }
-  dispatcher.stopRetrying()
   #expect(await acks.wait(for: 1, timeoutMs: 20_000))
   #expect(action.submitted.withLock { $0 } == 1)
   // A later message is not submitted either.
