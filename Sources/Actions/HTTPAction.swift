@@ -3,6 +3,7 @@ import Foundation
 import IoTSQL
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import RulesEngine
 import Synchronization
 
@@ -229,6 +230,8 @@ public final class HTTPAction: KeyedGroupAction {
           )
         } else if authority.hasSuffix(":") {
           problems.add(field: field, "gives no port after ':'")
+        } else if let problem = HTTPAction.portProblem(URLComponents(string: probe)) {
+          problems.add(field: field, problem)
         } else if probe.contains("#") {
           problems.add(
             field: field, "has a fragment ('#'), which is never sent: every request would be refused")
@@ -303,6 +306,13 @@ public final class HTTPAction: KeyedGroupAction {
   private let givesContentType: Bool
   private let givesUserAgent: Bool
   private let client = Mutex<HTTPClient?>(nil)
+  /// The connections an action keeps open at once (its URL has one host: a templated one is held
+  /// to its `confirmationUrl`'s).
+  static let connectionsPerHost = 8
+  /// One for each of those connections: a request waits here, before its `timeoutMs` starts, for
+  /// one that is free. Waiting in the client's pool counted against the request's deadline, so
+  /// a burst of topics over a healthy webhook timed out there and was sent twice.
+  private let connections = Permits(HTTPAction.connectionsPerHost)
   let batcher: HTTPBatcher?
 
   /// `http`.
@@ -350,6 +360,7 @@ public final class HTTPAction: KeyedGroupAction {
     // its backoff, then the error path) decides what happens next. The client's default retried
     // connecting until the request timed out, so every attempt on a closed port took `timeoutMs`.
     settings.connectionPool.retryConnectionEstablishment = false
+    settings.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
     let created = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     client.withLock { $0 = created }
   }
@@ -470,6 +481,13 @@ public final class HTTPAction: KeyedGroupAction {
     return nil
   }
 
+  /// Why `url`'s port cannot be connected to (the client traps on one beyond 65535, or sends to it
+  /// modulo 65536), or nil.
+  static func portProblem(_ url: URLComponents?) -> String? {
+    guard let port = url?.port, !(1...65535).contains(port) else { return nil }
+    return "gives port \(port), which is not between 1 and 65535"
+  }
+
   /// One rendered request.
   struct Request: Sendable {
     /// The message's topic: results of different topics share a request only with `acrossTopics`.
@@ -549,6 +567,9 @@ public final class HTTPAction: KeyedGroupAction {
           ActionError(.permanent, "http url rendered '\(shownURL)', which \(problem); refused"))
       }
     }
+    if let problem = Self.portProblem(URLComponents(string: sentURL)) {
+      return .failure(ActionError(.permanent, "http url rendered '\(shownURL)', which \(problem); refused"))
+    }
     // A value may hold a '?' once the template's own text began the query, not start one: it would
     // cut the path short and add parameters (`/dev/${id}/in` with id = `x?admin=1`).
     if let mark = renderedURL.utf8.firstIndex(of: UInt8(ascii: "?")) {
@@ -580,7 +601,9 @@ public final class HTTPAction: KeyedGroupAction {
       }
       requestHeaders.append((header.key, value))
     }
-    let isJSON = !input.evaluation.isBinary
+    // An empty result (a bare Undefined) is no JSON either: a batch would write it as nothing
+    // between two commas.
+    let isJSON = !input.evaluation.isBinary && !input.evaluation.payload.isEmpty
     if !givesContentType {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
@@ -622,23 +645,29 @@ public final class HTTPAction: KeyedGroupAction {
     outgoing.method = .POST
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
+    await connections.acquire()
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
     var resends = 0
+    var result: Result<Void, ActionError>
     while true {
       do {
-        return try await post(
+        result = try await post(
           outgoing, on: client, shownURL: request.shownURL,
           holdsSecret: urlReadsSecret,
           until: deadline)
+        break
       } catch let error as ChannelError
         where (error == .ioOnClosedChannel || error == .outputClosed) && resends < 2
         && NIODeadline.now() < deadline
       {
         resends += 1
       } catch {
-        return .failure(failure(error, shownURL: request.shownURL))
+        result = .failure(failure(error, shownURL: request.shownURL))
+        break
       }
     }
+    await connections.release()
+    return result
   }
 
   /// One POST before `deadline`, classified by the answer's status; a failure to get one is thrown.
@@ -681,10 +710,20 @@ public final class HTTPAction: KeyedGroupAction {
       // The system's words (`Connection refused`): NIO's own description of a failed connect is
       // garbled ("connection reset (error set): Connection refused) (errno: 111)").
       return ActionError(.transient, "POST \(url) failed: \(String(cString: strerror(error.errnoCode)))")
+    case let error as NIOConnectionError:
+      // A host name's connect, tried on each of its addresses: said by the first address's cause.
+      if let dns = error.dnsAError ?? error.dnsAAAAError, error.connectionErrors.isEmpty {
+        return ActionError(.transient, "POST \(url) failed: could not resolve host '\(error.host)' (\(dns))")
+      }
+      if let first = error.connectionErrors.first {
+        return failure(first.error, shownURL: url)
+      }
+      return ActionError(.transient, "POST \(url) failed: could not connect to \(error.host):\(error.port)")
     case let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed:
       return ActionError(
         .transient, "POST \(url) failed: the connection was closed before the request was sent")
-    case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+    case let error as HTTPClientError
+    where error == .deadlineExceeded || error == .readTimeout || error == .getConnectionFromPoolTimeout:
       return ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")
     case let error as HTTPClientError where error == .remoteConnectionClosed:
       return ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")
@@ -707,6 +746,18 @@ public final class HTTPAction: KeyedGroupAction {
       if text.contains("failedToValidateHostname") {
         return ActionError(
           .permanent, "POST \(url) failed: the server's TLS certificate is not for the URL's host name")
+      }
+      if text.contains("WRONG_VERSION_NUMBER") {
+        return ActionError(
+          .permanent,
+          "POST \(url) failed: the server did not answer in TLS (is the port plain HTTP? then the URL is http://)"
+        )
+      }
+      // BoringSSL's other words carry the build's file and line: its reason is what helps.
+      if let reason = text.range(of: "OPENSSL_internal:").map({
+        text[$0.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+      }), !reason.isEmpty {
+        return ActionError(.transient, "POST \(url) failed: TLS error \(reason)")
       }
       return ActionError(.transient, "POST \(url) failed: \(text)")
     }
@@ -754,6 +805,41 @@ public final class HTTPAction: KeyedGroupAction {
       return state
     }
     try? await current?.shutdown()
+  }
+}
+
+/// At most a given number of holders at once; the others wait their turn, first come first served.
+actor Permits {
+  private var free: Int
+  private var waiting: [CheckedContinuation<Void, Never>] = []
+  private var next = 0
+
+  /// `count` permits.
+  init(_ count: Int) { free = count }
+
+  /// Returns once the caller holds a permit.
+  func acquire() async {
+    if free > 0 {
+      free -= 1
+      return
+    }
+    await withCheckedContinuation { waiting.append($0) }
+  }
+
+  /// Gives a permit back, to the longest waiting caller if any.
+  func release() {
+    guard next < waiting.count else {
+      free += 1
+      return
+    }
+    let first = waiting[next]
+    next += 1
+    // The resumed ones are dropped now and then, not one by one (each drop moves the rest).
+    if next == waiting.count || next >= 256 {
+      waiting.removeFirst(next)
+      next = 0
+    }
+    first.resume()
   }
 }
 

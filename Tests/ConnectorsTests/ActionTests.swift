@@ -822,8 +822,22 @@ struct HTTPActionTests {
           || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
     }
     #expect(ContinuousClock.now - started < .seconds(10))
+    // A host name's connect says the same, not NIO's list of the addresses tried.
+    let named = try await self.action(server) {
+      $0.url = $0.url.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+    }
+    do {
+      try await named.perform(input("{}"))
+      Issue.record("a closed port succeeded")
+    } catch {
+      #expect(error.kind == .transient)
+      #expect(
+        error.message.hasSuffix("failed: Connection refused")
+          || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
+    }
     await action.shutdown()
     await closed.shutdown()
+    await named.shutdown()
   }
 
   @Test("a head without its body ends the attempt at timeoutMs, judged by its status; 408 is transient")
@@ -1054,6 +1068,10 @@ struct HTTPActionTests {
       ("http://h:/x", nil, "gives no port after ':'"),
       ("http://127.0.0.1:42/${x}", "http://127.0.0.1:", "gives no port after ':'"),
       ("https://h/a/${i}#f", "https://h/a/", "has a fragment"),
+      // A port the client would trap on (an IP host) or send to modulo 65536 (a host name).
+      ("http://127.0.0.1:99999/x", nil, "gives port 99999, which is not between 1 and 65535"),
+      ("http://localhost:87537/${x}", "http://localhost:87537/", "gives port 87537"),
+      ("http://h:0/x", nil, "gives port 0"),
     ] {
       let error = #expect(throws: ActionSettingsError.self, "\(url)") {
         try HTTPAction.Configuration(url: url, confirmationUrl: confirmation).validate()
@@ -1207,6 +1225,71 @@ struct HTTPActionTests {
         String(decoding: [0xB4], as: UTF8.self),
         #"[{"n":5}]"#,
       ])
+  }
+
+  @Test("https to a plain-HTTP port says so, permanently, without BoringSSL's file and line")
+  func httpsToPlainHTTP() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.url = $0.url.replacingOccurrences(of: "http:", with: "https:")
+    }
+    do {
+      try await action.perform(input("{}"))
+      Issue.record("a TLS request to a plain-HTTP server succeeded")
+    } catch {
+      #expect(error.kind == .permanent)
+      #expect(
+        error.message.hasSuffix(
+          "the server did not answer in TLS (is the port plain HTTP? then the URL is http://)"),
+        "\(error.message)")
+    }
+    await action.shutdown()
+  }
+
+  @Test("batching: an empty result (a bare Undefined) is no JSON: it goes alone, not as nothing in an array")
+  func batchingSendsAnEmptyResultAlone() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) { $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120) }
+    let empty = ActionInput(
+      ruleName: "r", evaluation: Evaluation(output: [], value: .undefined),
+      message: Message(topic: "t", payload: Array("{}".utf8), receivedAtMs: 0))
+    let results = await action.performGroup([
+      input(#"{"a":1}"#, topic: "t"), empty, input("2", topic: "t"), input("null", topic: "t"),
+    ])
+    await action.shutdown()
+    #expect(results.allSatisfy { $0 == nil })
+    #expect(
+      server.requests.map { String(decoding: $0.body, as: UTF8.self) } == [#"[{"a":1}]"#, "", "[2,null]"])
+    #expect(server.requests[1].header("content-type") == "application/octet-stream")
+    #expect(server.requests[2].header("content-type") == "application/json")
+  }
+
+  /// An action keeps 8 connections: the others wait for one before their `timeoutMs` starts. The
+  /// wait used to count against it, so a burst of topics timed out against a healthy webhook and
+  /// was sent again.
+  @Test("requests beyond the action's 8 connections wait for one outside their timeoutMs")
+  func waitingForAConnectionIsNotATimeout() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 150))
+    let action = try await action(server) { $0.timeoutMs = 400 }
+    let failures = Locked<[String]>([])
+    await withTaskGroup(of: Void.self) { group in
+      for index in 0..<40 {
+        group.addTask {
+          do throws(ActionError) {
+            try await action.perform(input(#"{"n":\#(index)}"#, topic: "d/\(index)"))
+          } catch {
+            failures.withLock { $0.append(error.message) }
+          }
+        }
+      }
+    }
+    await action.shutdown()
+    #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(3))")
+    #expect(server.requests.count == 40)
   }
 
   @Test("batching: a failing batch fails every result in it")
