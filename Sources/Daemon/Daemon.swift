@@ -147,6 +147,16 @@ enum SourceSpec {
 
   /// Why `text` names no source, or nil (the scheme is known; its settings are read later).
   static func problem(_ text: String) -> String? {
+    if text.hasPrefix("mqtt://") || text.hasPrefix("mqtts://") {
+      // A broker URL that cannot be connected to, said before the rules load (it was an I/O
+      // error, exit 74, after them).
+      do {
+        _ = try MQTTOptions(url: text)
+        return nil
+      } catch {
+        return error.message
+      }
+    }
     let known =
       text.hasPrefix("mqtt://") || text.hasPrefix("mqtts://") || text.hasPrefix("kafka://")
       || ReplaySource.input(parsing: text) != nil
@@ -287,7 +297,7 @@ public struct DaemonSummary: Sendable {
       + "\(dispatch.acknowledged) acknowledged, \(dispatch.failed) not acknowledged, "
       + "\(count(dispatch.retries, "retry", "retries")), \(count(dispatch.errorRecords, "error record")), "
       + "\(dispatch.deadLettered) dead-lettered in \(String(format: "%.2f", seconds)) s (\(Int(rate)) msg/s), "
-      + "after \(String(format: "%.2f", startSeconds)) s starting (\(count(rulesLoaded, "rule")) loaded, connections made)"
+      + "after \(String(format: "%.2f", startSeconds)) s starting (\(count(rulesLoaded, "rule")) loaded)"
   }
 }
 

@@ -564,7 +564,8 @@ public final class RuleReloader: Sendable {
   /// waiting (a rename): `git checkout` deletes the files it renames before it writes them anew,
   /// and a poll in between retired their rules while the new files were not there yet (their
   /// messages were acknowledged with nothing written). With `force` (SIGHUP), every file is read at
-  /// once, and a removal still waits for a later look that finds the file gone. Rule paths that
+  /// once, and a removal still waits for a later look that finds the file gone, and so do new
+  /// files while one is gone (a rename swaps in one step, never running both). Rule paths that
   /// hold no rule file at all keep the running rules, as a path that is gone does (`rm -rf rules &&
   /// git clone` makes the folder before its files).
   @discardableResult
@@ -629,6 +630,17 @@ public final class RuleReloader: Sendable {
             unsettled[file] = stamp
             deferred.insert(file)
             loading[file] = fingerprint[file]
+          }
+        }
+        if force && !missingNow.isEmpty {
+          // SIGHUP right after a rename (`mv a.json b.json && systemctl reload`) would start the
+          // new file's rule while the gone file's still runs (a removal waits for a later look):
+          // both wrote every message until the next poll. New files wait for the poll that
+          // retires the gone ones, as a rename found by polling swaps in one step.
+          for (file, stamp) in times where fingerprint[file] == nil {
+            unsettled[file] = stamp
+            deferred.insert(file)
+            loading[file] = nil
           }
         }
         if defersRemovals {

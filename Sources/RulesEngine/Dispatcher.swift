@@ -439,7 +439,7 @@ public final class Dispatcher: Sendable {
   public var ruleSet: RuleSet { slots.withLock { $0.ruleSet } }
 
   /// The action lanes of replaced rule versions that the new version's lane of the same action
-  /// (same rule name, same place) waits for before its first batch, by the new one: one topic's
+  /// (same rule name, same destination) waits for before its first batch, by the new one: one topic's
   /// results reach the destination in order across a reload (the new lane went at once, while
   /// the old one still worked through its backlog: 828 older results came after a newer one).
   let predecessors = Mutex<[ObjectIdentifier: ConfiguredAction]>([:])
@@ -454,7 +454,13 @@ public final class Dispatcher: Sendable {
       let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
       for rule in replacement {
         guard let previous = old[rule.name] else { continue }
-        for (new, before) in zip(rule.actions, previous.actions) {
+        // Paired by destination, in order among equal ones: a version that added or moved an
+        // action keeps each destination's lane waiting on the one that wrote there before.
+        var earlier = Dictionary(grouping: previous.actions, by: Self.destination)
+        for new in rule.actions {
+          let key = Self.destination(new)
+          guard let before = earlier[key]?.first else { continue }
+          earlier[key]?.removeFirst()
           let waiting = before.lane.isIdle ? table[ObjectIdentifier(before)] : nil
           table[ObjectIdentifier(new)] = waiting ?? before
         }
@@ -466,6 +472,12 @@ public final class Dispatcher: Sendable {
       }
       hasPredecessors.store(!table.isEmpty, ordering: .releasing)
     }
+  }
+
+  /// What a handover pairs actions by: their kind and resource (a table, a file path template, a
+  /// topic, a URL).
+  private static func destination(_ configured: ConfiguredAction) -> String {
+    "\(configured.action.kind)\u{0}\(configured.action.resource)"
   }
 
   /// Waits until the lane `configured` replaced (see ``handOver(from:to:)``) has nothing

@@ -30,9 +30,10 @@ public final class MosquittoBroker: @unchecked Sendable {
   /// that then applies to every client; without `anonymous` (and no password file) it refuses
   /// every client's CONNECT as not authorised. Throws when mosquitto (or openssl) is missing or does
   /// not listen.
-  public init(tls: Bool = false, persistence: Bool = false, aclFile: String? = nil, anonymous: Bool = true)
-    throws
-  {
+  public init(
+    tls: Bool = false, persistence: Bool = false, aclFile: String? = nil, anonymous: Bool = true,
+    extraConfig: String = ""
+  ) throws {
     let executable = try ProcessSupport.locate("mosquitto", package: "mosquitto")
     folder = try ProcessSupport.temporaryFolder("mosquitto")
     var config = """
@@ -48,6 +49,7 @@ public final class MosquittoBroker: @unchecked Sendable {
       log_type notice
 
       """
+    config += extraConfig
     if let aclFile {
       let aclPath = folder.appendingPathComponent("acl").path
       try aclFile.write(toFile: aclPath, atomically: true, encoding: .utf8)

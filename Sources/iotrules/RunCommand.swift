@@ -149,11 +149,19 @@ struct RunCommand: AsyncParsableCommand {
     if let metricsPort, !(0...65_535).contains(metricsPort) {
       throw ValidationError("--metrics-port is a TCP port, 0 (any free one) to 65535, not \(metricsPort)")
     }
-    if reloadIntervalMs < 10 {
-      throw ValidationError("--reload-interval-ms must be at least 10, not \(reloadIntervalMs)")
+    if !(10...86_400_000).contains(reloadIntervalMs) {
+      throw ValidationError(
+        "--reload-interval-ms must be between 10 and 86400000 (a day), not \(reloadIntervalMs)")
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
+    if let mqttBroker {
+      do throws(ConnectorError) {
+        _ = try MQTTOptions(url: mqttBroker)
+      } catch {
+        throw ValidationError("--mqtt: \(error.message)")
+      }
+    }
     if source.hasPrefix("file:")
       ? Self.sameFile(String(source.dropFirst(5)), deadLetter)
       : source == "-" && Self.isStandardInput(deadLetter)

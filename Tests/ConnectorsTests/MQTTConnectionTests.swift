@@ -54,6 +54,23 @@ struct MQTTConnectionTests {
     }
   }
 
+  /// A QoS above the broker's maximum (its CONNACK says it) waits on an operator: it was retried
+  /// as if it could pass.
+  @Test("a QoS the broker does not support is a permanent failure")
+  func unsupportedQoSIsPermanent() async throws {
+    let broker = try MosquittoBroker(extraConfig: "max_qos 0\n")
+    defer { broker.stop() }
+    let connection = try await connect(broker)
+    defer { connection.close() }
+    try await publish(connection, "allowed/zero", qos: 0)
+    do throws(ActionError) {
+      try await publish(connection, "allowed/one", qos: 1)
+      Issue.record("a QoS 1 publish went to a broker whose maximum is 0")
+    } catch {
+      #expect(error.kind == .permanent && error.message.contains("QoS not supported"), "\(error.message)")
+    }
+  }
+
   @Test("a wanted filter the broker refuses makes the connection not ready until it is no longer wanted")
   func refusedSubscriptionIsReported() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

@@ -281,6 +281,12 @@ struct DaemonRunTests {
     // Options out of range are usage errors (64), not traps.
     for bad in [
       ["--metrics-port", "70000"], ["--metrics-port", "-1"], ["--reload-interval-ms", "0"],
+      // Its sleep's nanoseconds overflowed, a trap after the rules loaded.
+      ["--reload-interval-ms", "18446744073710"],
+      // A broker URL that cannot be connected to: an I/O error (74) once the rules had loaded.
+      ["--source", "mqtt://"], ["--source", "mqtt://127.0.0.1:1/path"],
+      ["--source", "mqtt://127.0.0.1:99999"],
+      ["--source", "mqtt://u:p@127.0.0.1:1"], ["--mqtt", "mqtt://127.0.0.1:0"],
       ["--dead-letter", ""],
       // A Kafka URL or setting that cannot work, said before anything starts.
       ["--source", "kafka://127.0.0.1:1/t"], ["--source", "kafka://127.0.0.1:1/a/b?group=g"],

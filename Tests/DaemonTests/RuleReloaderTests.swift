@@ -435,6 +435,24 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
   }
 
+  /// SIGHUP right after a rename (`mv one.json uno.json && systemctl reload`): the new file waits
+  /// for the poll that retires the gone one, so both rules never run together (each wrote every
+  /// message twice until then); a SIGHUP with no file gone loads a new file at once.
+  @Test func aSIGHUPAfterARenameNeverRunsBothRules() async throws {
+    let folder = temporaryFolder("sighup-rename")
+    write(Self.rule, to: folder + "/one.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: folder + "/one.json", toPath: folder + "/uno.json")
+    _ = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/dos.json")
+    #expect(await reloader.reload(force: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["dos", "uno"])
+  }
+
   /// A file with no running rule (it was broken) is not read while it is being written either.
   @Test func aBrokenFileBeingRewrittenIsNotReadHalfWritten() async throws {
     let folder = temporaryFolder("settle-broken")

@@ -1256,13 +1256,14 @@ private final class SinkLog: Sendable {
 private final class SharedSink: Action, Sendable {
   let log: SinkLog
   let delayMs: Int
-  init(log: SinkLog, delayMs: Int) {
+  let resource: String
+  init(log: SinkLog, delayMs: Int, resource: String = "sink") {
     self.log = log
     self.delayMs = delayMs
+    self.resource = resource
   }
   var kind: String { "sink" }
   var actionName: String { "SharedSink" }
-  var resource: String { "sink" }
   func start() async throws {}
   func perform(_ input: ActionInput) async throws(ActionError) {
     try? await Task.sleep(for: .milliseconds(delayMs))
@@ -1273,16 +1274,22 @@ private final class SharedSink: Action, Sendable {
 
 /// A reload that replaces a rule while its action works through a backlog: the new version's
 /// results reach the destination after the old version's, one topic in order (the new lane went
-/// at once, overtaking the backlog).
-@Test func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults() async throws {
+/// at once, overtaking the backlog), also when the new version added an action before it (lanes
+/// are paired by destination, not by place: the new lane waited on the added one's).
+@Test(arguments: [false, true])
+func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool) async throws {
   let log = SinkLog()
-  func version(_ delayMs: Int) throws -> Rule {
+  let elsewhere = SinkLog()
+  func version(_ delayMs: Int, front: Bool = false) throws -> Rule {
+    let added = ConfiguredAction(
+      action: SharedSink(log: elsewhere, delayMs: 0, resource: "elsewhere"), retry: RetryPolicy(),
+      errorAction: nil, ruleName: "r", label: "sink[0]")
     let configured = ConfiguredAction(
       action: SharedSink(log: log, delayMs: delayMs), retry: RetryPolicy(), errorAction: nil, ruleName: "r",
-      label: "sink[0]")
+      label: front ? "sink[1]" : "sink[0]")
     return Rule(
       name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
-      actions: [configured], errorAction: nil, file: "r.json",
+      actions: front ? [added, configured] : [configured], errorAction: nil, file: "r.json",
       fingerprint: FileFingerprint(hash: 0, length: 0))
   }
   let old = try version(2)
@@ -1290,7 +1297,7 @@ private final class SharedSink: Action, Sendable {
     ruleSet: RuleSet(rules: [old]), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
   let acks = AckCollector()
   for n in 0..<40 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
-  let new = try version(0)
+  let new = try version(0, front: addingOneInFront)
   dispatcher.handOver(from: [old], to: [new])
   dispatcher.swap(to: RuleSet(rules: [new]))
   for n in 40..<60 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }

@@ -940,6 +940,9 @@ final class MQTTConnection: @unchecked Sendable {
       let permanent =
         code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_PAYLOAD_SIZE.rawValue
         || code == MOSQ_ERR_MALFORMED_UTF8.rawValue || code == MOSQ_ERR_OVERSIZE_PACKET.rawValue
+        // The broker's limits, said in its CONNACK (a libmosquitto that checks retain locally
+        // refuses that too): they wait on an operator.
+        || code == MOSQ_ERR_QOS_NOT_SUPPORTED.rawValue || code == MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue
       return ActionError(
         permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
     }

@@ -94,6 +94,9 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     guard let host = components.host, !host.isEmpty else {
       throw ConnectorError("no host in '\(url)'")
     }
+    if let port = components.port, !(1...65535).contains(port) {
+      throw ConnectorError("port \(port) in '\(url)' is not between 1 and 65535")
+    }
     if components.password != nil {
       throw ConnectorError(
         "a password in the MQTT URL is refused; give it through an environment variable or a file")
