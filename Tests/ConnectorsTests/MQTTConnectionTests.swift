@@ -195,6 +195,33 @@ struct MQTTConnectionTests {
     #expect(outcome.withLock { $0 } == "cancelled", "\(outcome.withLock { $0 } ?? "")")
   }
 
+  /// The source's connection back tells republish's, whose backoff had grown: it tries at once
+  /// (it reconnected 7 s after the source, which meanwhile sent the session's backlog into failing
+  /// publishes).
+  @Test("an away connection told that the broker is back reconnects at once, not at its backoff's end")
+  func toldTheBrokerIsBackReconnectsAtOnce() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    var slowOptions = try MQTTOptions(url: broker.url, clientID: unique("slow"))
+    slowOptions.persistentSession = false
+    slowOptions.reconnectDelaySeconds = 60
+    slowOptions.reconnectDelayMaxSeconds = 60
+    let slow = try MQTTConnection(options: slowOptions, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { slow.close() }
+    try await slow.connect()
+    var fastOptions = try MQTTOptions(url: broker.url, clientID: unique("fast"))
+    fastOptions.persistentSession = false
+    let fast = try MQTTConnection(options: fastOptions, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { fast.close() }
+    fast.onReconnect { slow.retryConnectingNow() }
+    try await fast.connect()
+    broker.stop()
+    #expect(await eventually(within: 10) { !slow.isConnected && !fast.isConnected })
+    try broker.restart()
+    #expect(await eventually(within: 10) { fast.isConnected })
+    #expect(await eventually(within: 5) { slow.isConnected })
+  }
+
   @Test("a reload made while the broker is away leaves one subscription per message once it is back")
   func reloadWhileAwayThenReconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

@@ -125,6 +125,8 @@ final class MQTTConnection: @unchecked Sendable {
   private let handle: OpaquePointer
   private let state = Mutex(State())
   private let onMessage: (@Sendable (MQTTIncoming) -> Void)?
+  /// Told after each reconnect (not the first connect), on libmosquitto's thread.
+  private let reconnected = Mutex<(@Sendable () -> Void)?>(nil)
   /// Timeout tasks still alive (sleeping or finishing): a PUBACK or SUBACK ends its task at once.
   let liveTimeouts = Atomic<Int>(0)
   private var retainedSelf: Unmanaged<MQTTConnection>?
@@ -462,6 +464,7 @@ final class MQTTConnection: @unchecked Sendable {
       logger.info(
         "reconnected to \(options.url) as client id '\(options.clientID)'\(sessionNote(present: flags & 1 == 1))"
       )
+      reconnected.withLock { $0 }?()
     }
     health?.clear(healthComponent)
     waiter?.resume(returning: .success(()))
@@ -681,6 +684,28 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     try result.get()
+  }
+
+  /// Calls `action` after each reconnect of this connection (libmosquitto's thread).
+  func onReconnect(_ action: @escaping @Sendable () -> Void) {
+    reconnected.withLock { $0 = action }
+  }
+
+  /// The broker is back (another connection to it was accepted): while this one is away, it tries
+  /// now rather than at the end of its backoff, and publishes wait for that attempt as after a
+  /// fresh drop. The source's connection noticed a restart late (its network thread waits while
+  /// the engine is full) and their backoffs drifted apart: republish's reconnected 7 s after the
+  /// source's, which meanwhile read the session's backlog, and 17,631 results went down their error
+  /// path with the broker up.
+  func retryConnectingNow() {
+    let away = state.withLock { state -> Bool in
+      guard !state.connected, state.connectedBefore, !state.closed else { return false }
+      state.awaySince = ContinuousClock.now
+      return true
+    }
+    guard away else { return }
+    connectedSinceBackoff.store(true, ordering: .relaxed)
+    wake()
   }
 
   /// While a broker that accepted the client is away, waits for the reconnect, until

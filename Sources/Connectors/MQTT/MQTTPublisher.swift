@@ -75,6 +75,12 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
     }
   }
 
+  /// The broker is back (the source's connection to it was accepted again): reconnects now if
+  /// away, rather than at the end of its backoff.
+  public func brokerIsBack() {
+    state.withLock { $0.connection }?.retryConnectingNow()
+  }
+
   /// Publishes and returns when the broker has the message at `qos`.
   public func publish(
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties

@@ -34,6 +34,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   private let now: @Sendable () -> Int
   private let filters: Mutex<[String]>
   private let connection = Mutex<MQTTConnection?>(nil)
+  /// The publishers made on this source's broker: told when the source reconnects.
+  private let publishers = Mutex<[MQTTPublisher]>([])
 
   /// Creates a source; nothing connects until `run`.
   ///
@@ -125,6 +127,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
       options: options, logger: logger, onMessage: handler, health: intake.health,
       component: "mqtt source \(options.url)")
     connection.withLock { $0 = client }
+    client.onReconnect { [weak self] in
+      for publisher in self?.publishers.withLock({ $0 }) ?? [] { publisher.brokerIsBack() }
+    }
     do {
       try await client.connect()
       try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
@@ -157,11 +162,13 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
   /// A publisher with the same broker, credentials and TLS as this source, on its own connection
   /// (client id `<id>-pub`), reporting its connection to `health`. See `MQTTPublisher` for why it is
-  /// not the same socket.
+  /// not the same socket. When the source reconnects, an away publisher tries at once.
   public func makePublisher(health: Health? = nil) -> MQTTPublisher {
     var publisherOptions = options
     publisherOptions.clientID = options.clientID + "-pub"
     publisherOptions.persistentSession = false
-    return MQTTPublisher(options: publisherOptions, logger: logger, health: health)
+    let publisher = MQTTPublisher(options: publisherOptions, logger: logger, health: health)
+    publishers.withLock { $0.append(publisher) }
+    return publisher
   }
 }
