@@ -301,6 +301,26 @@ public struct DaemonSummary: Sendable {
   }
 }
 
+extension Daemon {
+  /// Where an MQTT source keeps the filters its client id is subscribed to across runs: beside
+  /// the dead-letter file (the daemon's durable state), or in the working folder when that is a
+  /// device. The client id is spelled with letters, digits, `.`, `_` and `-`, others as `%XX`.
+  static func subscriptionRecord(clientID: String, deadLetterPath: String) -> String {
+    let folder = URL(fileURLWithPath: deadLetterPath).deletingLastPathComponent().path
+    let name = clientID.utf8.map { byte -> String in
+      switch byte {
+      case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+        return String(UnicodeScalar(byte))
+      default:
+        return String(format: "%%%02X", byte)
+      }
+    }.joined()
+    let base = folder.hasPrefix("/dev") || folder.hasPrefix("/proc") ? "." : folder
+    return base + "/iotrules-subscriptions-" + name + ".json"
+  }
+}
+
 /// A service that runs a closure.
 struct ClosureService: Service, CustomStringConvertible {
   let description: String
@@ -398,7 +418,9 @@ public enum Daemon {
       logger.info("MQTT source \(options)")
       let mqtt = MQTTSource(
         options: options, filters: [], sharedGroup: settings.sharedGroup, qos: settings.qos,
-        logger: Logger(label: "iotrules.mqtt"))
+        logger: Logger(label: "iotrules.mqtt"),
+        subscriptionRecord: Self.subscriptionRecord(
+          clientID: options.clientID, deadLetterPath: configuration.deadLetterPath))
       mqttSource = mqtt
       source = mqtt
       publisher = mqtt.makePublisher(health: health)

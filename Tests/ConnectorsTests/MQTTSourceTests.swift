@@ -162,6 +162,51 @@ struct MQTTSourceTests {
     }
   }
 
+  /// A broker keeps a persistent session's subscriptions and MQTT cannot list them: a filter an
+  /// earlier run subscribed and no rule wants now stayed, and every message it shares with a wanted
+  /// filter came twice, for ever. The record beside the dead-letter file says which to drop.
+  @Test("filters an earlier run left in the kept session, and no rule wants now, are unsubscribed")
+  func earlierRunsFiltersAreUnsubscribed() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let record = try ProcessSupport.temporaryFolder("subs-record").appendingPathComponent("subs.json").path
+    func recorded() -> [String]? {
+      FileManager.default.contents(atPath: record).flatMap {
+        try? JSONDecoder().decode([String].self, from: $0)
+      }
+    }
+    let options = try MQTTOptions(url: broker.url, clientID: unique("record"))
+    let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("record-pub")))
+    try await publisher.start()
+    defer { publisher.shutdown() }
+    let first = Collector()
+    let earlier = MQTTSource(options: options, filters: ["sensors/#"], subscriptionRecord: record)
+    let firstRun = Task { try await earlier.run(deliver: first.deliver) }
+    #expect(await probe(publisher, topic: "sensors/p/data") { first.count > 0 })
+    firstRun.cancel()
+    _ = try? await firstRun.value
+    #expect(recorded() == ["sensors/#"])
+
+    let second = Collector()
+    let later = MQTTSource(options: options, filters: ["sensors/+/data"], subscriptionRecord: record)
+    let secondRun = Task { try await later.run(deliver: second.deliver) }
+    defer { secondRun.cancel() }
+    #expect(
+      await probe(publisher, topic: "sensors/q/data") {
+        second.messages.withLock { $0.contains { $0.topic == "sensors/q/data" } }
+      })
+    #expect(await eventually(within: 5) { recorded() == ["sensors/+/data"] })
+    try await Task.sleep(for: .milliseconds(300))
+    second.messages.withLock { $0.removeAll() }
+    for n in 0..<5 {
+      try await publisher.publish(
+        topic: "sensors/d/data", payload: Array("\(n)".utf8), qos: 1, retain: false, properties: .init())
+    }
+    #expect(await eventually(within: 10) { second.count >= 5 })
+    try await Task.sleep(for: .milliseconds(300))
+    #expect(second.payloads.sorted() == ["0", "1", "2", "3", "4"])
+  }
+
   @Test("a filter added while the broker is away is subscribed when it is back")
   func filterAddedWhileDisconnected() async throws {
     let broker = try MosquittoBroker(persistence: true)

@@ -626,6 +626,19 @@ final class MQTTConnection: @unchecked Sendable {
     if !failures.isEmpty { throw ConnectorError(failures.joined(separator: "; ")) }
   }
 
+  /// Whether the broker kept this client id's session at the last accepted CONNECT.
+  var sessionWasPresent: Bool { state.withLock { $0.sessionPresent } }
+
+  /// Takes `filters` as subscribed (an earlier run's, kept in the broker's session): the next
+  /// `setSubscriptions` unsubscribes those it does not want.
+  func adoptSubscriptions(_ filters: [String], qos: Int) {
+    state.withLock { state in
+      for filter in filters where state.subscriptions[ExactText(filter)] == nil {
+        state.subscriptions[ExactText(filter)] = qos
+      }
+    }
+  }
+
   /// The filters the broker has granted.
   var grantedSubscriptions: [String: Int] {
     state.withLock {

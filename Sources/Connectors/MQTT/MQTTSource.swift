@@ -36,19 +36,27 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   private let connection = Mutex<MQTTConnection?>(nil)
   /// The publishers made on this source's broker: told when the source reconnects.
   private let publishers = Mutex<[MQTTPublisher]>([])
+  /// The file that keeps, across runs, the filters this client id is subscribed to in its
+  /// persistent session (a JSON array), or nil. A broker keeps a session's subscriptions, and
+  /// MQTT has no way to list them: a filter an earlier run subscribed and no rule wants now would
+  /// stay, and bring a message it shares with a wanted filter twice, every message, for ever.
+  public let subscriptionRecord: String?
 
   /// Creates a source; nothing connects until `run`.
   ///
   /// - Parameters:
   ///   - filters: the rules' FROM topic filters; duplicates are subscribed once.
   ///   - sharedGroup: subscribe every filter as `$share/NAME/filter` so several daemons split the load.
+  ///   - subscriptionRecord: see ``subscriptionRecord``.
   ///   - now: epoch milliseconds for `timestamp()`; the wall clock by default.
   public init(
     options: MQTTOptions, filters: [String], sharedGroup: String? = nil, qos: Int = 1,
     clientIDProperty: String = "clientid", logger: Logger = Logger(label: "iotrules.mqtt"),
+    subscriptionRecord: String? = nil,
     now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970 * 1000) }
   ) {
     self.options = options
+    self.subscriptionRecord = options.persistentSession ? subscriptionRecord : nil
     self.filters = Mutex(filters)
     self.sharedGroup = sharedGroup
     self.qos = qos
@@ -69,7 +77,58 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   public func updateFilters(_ newFilters: [String]) async throws {
     filters.withLock { $0 = newFilters }
     if let connection = connection.withLock({ $0 }) {
-      try await connection.setSubscriptions(subscriptionFilters(for: newFilters), qos: qos)
+      try await subscribe(connection, to: subscriptionFilters(for: newFilters))
+    }
+  }
+
+  /// Sets `client`'s subscriptions, then records those it has.
+  private func subscribe(_ client: MQTTConnection, to filters: [String]) async throws {
+    defer { record(client) }
+    try await client.setSubscriptions(filters, qos: qos)
+  }
+
+  /// Before the first subscribe of a run whose session the broker kept: takes the filters the
+  /// record says earlier runs subscribed as subscribed, so that those no rule wants now are
+  /// unsubscribed.
+  private func adoptEarlierSubscriptions(of client: MQTTConnection, wanted: [String]) {
+    guard let path = subscriptionRecord, client.sessionWasPresent else { return }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      logger.warning(
+        "the broker kept this client id's session, and \(path) does not say which filters earlier runs subscribed: one no rule wants now stays subscribed (a message it shares with a wanted filter comes twice) until a start with --clean-session"
+      )
+      return
+    }
+    guard let earlier = try? JSONDecoder().decode([String].self, from: data) else {
+      logger.warning(
+        "\(path) is not a JSON array of topic filters: earlier subscriptions are not unsubscribed")
+      return
+    }
+    let wantedSet = Set(wanted.map { ExactText($0) })
+    let stale = earlier.filter { !wantedSet.contains(ExactText($0)) }
+    guard !stale.isEmpty else { return }
+    logger.info(
+      "unsubscribing from \(stale): earlier runs under this client id subscribed them, and no rule wants them now"
+    )
+    client.adoptSubscriptions(stale, qos: qos)
+  }
+
+  /// Writes the filters `client` is subscribed to into the record (a new file renamed over it).
+  private func record(_ client: MQTTConnection) {
+    guard let path = subscriptionRecord else { return }
+    let filters = client.grantedSubscriptions.keys.sorted()
+    do {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = .withoutEscapingSlashes
+      let data = try encoder.encode(filters)
+      let temporary = path + ".new"
+      try data.write(to: URL(fileURLWithPath: temporary))
+      if rename(temporary, path) != 0 {
+        throw ConnectorError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+      }
+    } catch {
+      logger.warning(
+        "cannot keep the subscribed filters in \(path) (\(error)): a later run whose rules drop one will not unsubscribe it"
+      )
     }
   }
 
@@ -132,8 +191,10 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     }
     do {
       try await client.connect()
-      try await client.setSubscriptions(subscriptionFilters(for: filters.withLock { $0 }), qos: qos)
-      logger.info("subscribed on \(options.url) to \(subscriptionFilters(for: filters.withLock { $0 }))")
+      let wanted = subscriptionFilters(for: filters.withLock { $0 })
+      adoptEarlierSubscriptions(of: client, wanted: wanted)
+      try await subscribe(client, to: wanted)
+      logger.info("subscribed on \(options.url) to \(wanted)")
       // Park until cancelled (or stopped); the network thread does the work.
       await withTaskCancellationHandler {
         for await _ in stream {}
