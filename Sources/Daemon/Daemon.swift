@@ -458,6 +458,10 @@ public enum Daemon {
           + source.sampledMetrics
       }
       metricsServer = server
+      // Answering from now: a load of thousands of rules (and their tests) took seconds, during
+      // which probes got no answer at all instead of `/readyz`'s 503 "starting".
+      server.start()
+      logger.info("metrics on http://\(configuration.metricsAddress):\(server.port)/metrics")
     }
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
@@ -603,11 +607,6 @@ public enum Daemon {
     }
 
     configuration.afterRulesLoaded?()
-
-    if let metricsServer {
-      metricsServer.start()
-      logger.info("metrics on http://\(configuration.metricsAddress):\(metricsServer.port)/metrics")
-    }
 
     // SIGHUP forces a reload (ignored as a signal since the start).
     let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())

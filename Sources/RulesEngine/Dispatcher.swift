@@ -1224,9 +1224,11 @@ public final class Dispatcher: Sendable {
       let (logs, unlogged) = failureLogTurn(rule: first.ruleName, action: "\u{1}retry " + configured.label)
       if logs {
         var metadata: Logger.Metadata = [
-          "rule": "\(first.ruleName)", "action": "\(configured.label)", "results": "\(pending.count)",
+          "rule": "\(first.ruleName)", "action": "\(configured.label)",
+          // Numbers in JSON logs, as every count is.
+          "results": .stringConvertible(pending.count),
           "attempt": "\(mostTried + 1) of \(limit)",
-          "backoffMs": "\(lastChance ? 0 : delay)",
+          "backoffMs": .stringConvertible(lastChance ? 0 : delay),
           "error": "\(cause.message)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Daemon
 import Foundation
+import Logging
 import RulesEngine
 
 /// The `iotrules` command: a rules engine for IoT data, speaking AWS IoT SQL.
@@ -30,15 +32,32 @@ struct IoTRules: AsyncParsableCommand {
     } catch {
       let failed = reportLostOutput()
       if failed, let code = error as? ExitCode, code.isSuccess { exit(withError: ExitCodes.io) }
+      // `run --log-format json`: its usage errors are log records too, as every other line of
+      // its standard error is (a JSON shipper choked on the text).
+      if RunCommand.logsJSON(CommandLine.arguments), exitCode(for: error) == ExitCode.validationFailure {
+        jsonLogger.critical(
+          "\(message(for: error))",
+          metadata: ["exitStatus": .stringConvertible(Int(ExitCodes.usage.rawValue))])
+        exit(withError: ExitCodes.usage)
+      }
       exit(withError: error)
     }
     if reportLostOutput() { exit(withError: ExitCodes.io) }
   }
 
+  /// A logger that writes JSON records, for the last words of `run --log-format json`.
+  private static var jsonLogger: Logger { Logger(label: "iotrules") { JSONLogHandler(label: $0) } }
+
   /// Says on standard error that standard output lost text, and whether it did.
   private static func reportLostOutput() -> Bool {
     guard let problem = StandardStreams.outputProblem() else { return false }
-    Console.err("iotrules: error: cannot write standard output: \(problem)")
+    if RunCommand.logsJSON(CommandLine.arguments) {
+      jsonLogger.critical(
+        "cannot write standard output: \(problem)",
+        metadata: ["exitStatus": .stringConvertible(Int(ExitCodes.io.rawValue))])
+    } else {
+      Console.err("iotrules: error: cannot write standard output: \(problem)")
+    }
     return true
   }
 }

@@ -235,6 +235,14 @@ struct RunCommand: AsyncParsableCommand {
       && input.st_mode & S_IFMT == S_IFREG
   }
 
+  /// Whether `arguments` (the process's, program name first) run `run` with `--log-format json`.
+  static func logsJSON(_ arguments: [String]) -> Bool {
+    let given = arguments.dropFirst()
+    guard given.first == "run" else { return false }
+    return zip(given, given.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
+      || given.contains("--log-format=json")
+  }
+
   /// Whether the file at `path` is the one open as `descriptor` (a regular file, a pipe, a
   /// terminal): `/dev/stdout` and `/proc/self/fd/1` name standard output.
   static func isOpen(_ path: String, as descriptor: Int32) -> Bool {
@@ -318,9 +326,11 @@ struct RunCommand: AsyncParsableCommand {
       throw fail(error, status: 74)
     }
     // Standard output that is the dead-letter stream (`--dead-letter /dev/stdout | consumer`)
-    // carries records only: a summary line there would be a line its reader cannot parse.
+    // carries records only: a summary line there would be a line its reader cannot parse; on
+    // standard error it goes among the log's records, unless they are JSON (the `run ended`
+    // record says it).
     if Self.isOpen(deadLetter, as: STDOUT_FILENO) {
-      Console.err(summary.line)
+      if !json { Console.err(summary.line) }
     } else {
       Console.out(summary.line)
     }

@@ -326,6 +326,24 @@ struct DaemonRunTests {
       lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         .first { $0["message"] as? String == "rules loaded" })
     #expect(loaded["rules"] as? Int == 1 && loaded["errors"] as? Int == 0, "\(loaded)")
+    // Every line of standard error is a record: a usage error, and a run whose dead-letter stream
+    // is standard output (the summary is the `run ended` record). (A lost standard output:
+    // Tests/cli/test_eval.py.)
+    write(#"{"topic":"a/1","payload":{"n":1}}"# + "\n", to: folder + "/feed.jsonl")
+    for (arguments, status, said) in [
+      (["--source", "file:feed.jsonl", "--dead-letter", "feed.jsonl"], 64, "is the dead-letter file"),
+      (["--source", "file:feed.jsonl", "--dead-letter", "/dev/stdout"], 0, "run ended"),
+    ] {
+      let (ran, _, errors) = try await runIotrules(
+        ["run", "--rules", "good"] + arguments + ["--log-format=json"], in: folder)
+      let records = errors.split(separator: "\n").map {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+      }
+      #expect(!records.isEmpty && records.allSatisfy { $0 != nil }, "\(arguments): \(errors)")
+      #expect(ran == Int32(status), "\(arguments): \(errors)")
+      let last = records.last.flatMap { $0 }
+      #expect((last?["message"] as? String)?.contains(said) == true, "\(arguments): \(errors)")
+    }
   }
 
   /// Two daemons archiving to one file, rotating it by size, lose no line: a rotation never

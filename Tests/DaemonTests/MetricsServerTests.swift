@@ -37,6 +37,11 @@ struct MetricsServerTests {
     }
     let metricsPort = try #require(port, "\(process.stderr)")
     try await Task.sleep(nanoseconds: 300_000_000)
+    // Answering before the rules load: 10,000 rules with tests took 7 s, and probes got no answer
+    // at all meanwhile instead of `/readyz`'s "starting".
+    let answering = try #require(process.stderr.range(of: "metrics on http://"))
+    let loaded = try #require(process.stderr.range(of: "rules loaded"), "\(process.stderr)")
+    #expect(answering.lowerBound < loaded.lowerBound, "\(process.stderr)")
     let (healthStatus, health) = try fetch("http://127.0.0.1:\(metricsPort)/healthz")
     #expect(healthStatus == 200 && health.hasPrefix("ok"))
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/readyz") == (200, "ready\n\n"))

@@ -499,6 +499,14 @@ with tempfile.TemporaryDirectory() as work:
               (p.returncode, p.stderr[-300:]))
     with open(os.path.join(work, "arch", "b.jsonl")) as f:
         check("run: its work done when standard output is full", f.read() == '{"i":1}\n')
+    # With JSON logs, that last word is a record too (a shipper choked on the text line).
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([BIN, "run", "--rules", "rules", "--source", "file:in.jsonl", "--log-format", "json"],
+                           cwd=work, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    records = [json.loads(line) for line in p.stderr.splitlines()]
+    check("run --log-format json: standard output full", p.returncode == 74 and records[-1]["level"] == "critical"
+          and records[-1]["message"] == "cannot write standard output: No space left on device"
+          and records[-1]["exitStatus"] == 74, (p.returncode, p.stderr[-300:]))
 
 # TLS files beside a plain-TCP broker (a mistyped scheme) are refused before anything starts.
 p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--ca-file", "ca.pem"],
