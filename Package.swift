@@ -92,7 +92,7 @@ let package = Package(
       name: "iotrules",
       dependencies: [
         "IoTSQL", "RulesEngine", "Actions", "Connectors", "Daemon", "DevTools", "CEditLine",
-        "CReplInterrupt", "CJemallocConfig",
+        "CReplInterrupt", "CJemallocConfig", "CFileOps",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

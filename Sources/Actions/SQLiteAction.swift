@@ -360,6 +360,16 @@ public final class SQLiteAction: BatchAction {
       return
         "'database' \(database): its folder \(folder) is not writable (\(String(cString: strerror(errno)))), where SQLite makes the database and its -wal"
     }
+    // A folder to make (a plain path's are made when missing) below one this process may not
+    // write (a read-only mount): every write would fail making it.
+    var missing = folder
+    while access(missing, F_OK) != 0, missing != "/", missing != "." {
+      missing = FileSystem.folder(of: missing)
+    }
+    if missing != folder, access(missing, W_OK) != 0 {
+      return
+        "'database' \(database): its folder \(folder) cannot be made, as \(missing) is not writable (\(String(cString: strerror(errno))))"
+    }
     // A file that is there, not empty and not SQLite's (a rule file, a log) fails every write.
     // Not read while this process holds it open (a reload checking a rule): closing any descriptor
     // of the file drops every POSIX lock the process holds on it, the open connection's too.

@@ -39,3 +39,12 @@ int iotrules_mark(int fd, const char *value, unsigned long length) {
 long iotrules_mark_of(const char *path, char *buffer, unsigned long size) {
   return lgetxattr(path, mark_name, buffer, size);
 }
+
+static int stdin_closed_at_start = 0;
+
+/// Runs before main: a closed descriptor 0 is taken by the first descriptor anything opens.
+__attribute__((constructor)) static void iotrules_note_standard_input(void) {
+  stdin_closed_at_start = fcntl(0, F_GETFD) == -1 && errno == EBADF;
+}
+
+int iotrules_stdin_closed_at_start(void) { return stdin_closed_at_start; }

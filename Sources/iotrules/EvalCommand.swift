@@ -80,6 +80,9 @@ struct EvalCommand: ParsableCommand {
   private func runOnce() throws {
     try requireUTF8("--sql")
     try requireUTF8("--template")
+    // As a Kafka key that is not UTF-8 is refused: U+FFFD would stand for different bytes alike.
+    try requireUTF8("--topic")
+    try requireUTF8("--client-id")
     let sqlText = sql ?? ""
     let sqlVersion = try version.resolve()
     let program: Program

@@ -23,6 +23,10 @@ struct ExplainCommand: ParsableCommand {
 
   func validate() throws {
     if (file == nil) == (sql == nil) { throw ValidationError("give a rule FILE or --sql, one of them") }
+    // Not dropped without a word: a rule file says its own version.
+    if file != nil && version.isGiven {
+      throw ValidationError("a rule FILE gives its own awsIotSqlVersion; drop --sql-version")
+    }
   }
 
   func run() throws {

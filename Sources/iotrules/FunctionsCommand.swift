@@ -14,12 +14,16 @@ struct FunctionsCommand: ParsableCommand {
   @Option(help: "Show only one family (math, string, time, hash, ...).")
   var family: String?
 
-  func run() throws {
+  func validate() throws {
+    // A usage error (64), as every option's wrong value is.
     if let family, !FunctionCatalogue.families.contains(family.lowercased()) {
-      throw CLIError(
+      throw ValidationError(
         "no function family '\(family)'; the families are \(FunctionCatalogue.families.joined(separator: ", "))"
       )
     }
+  }
+
+  func run() throws {
     let wanted = FunctionCatalogue.entries(prefix: prefix, family: family)
     guard !wanted.isEmpty else {
       let start = prefix.isEmpty ? "no function" : "no function starts with '\(prefix)'"

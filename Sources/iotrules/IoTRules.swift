@@ -22,6 +22,12 @@ struct IoTRules: AsyncParsableCommand {
   /// status 74 where the command would have ended with 0, as `cat` and `sort` do (a failing status
   /// of its own is kept). Help and usage text (ArgumentParser's) is not watched.
   static func main() async {
+    if let word = hiddenHelpRequest(CommandLine.arguments) {
+      Console.err(
+        "Error: unknown option '\(word)': an option is a letter after one dash (-v, -o) or a word after two (--format)"
+      )
+      exit(withError: ExitCodes.usage)
+    }
     do {
       var command = try parseAsRoot()
       if var asyncCommand = command as? AsyncParsableCommand {
@@ -30,6 +36,11 @@ struct IoTRules: AsyncParsableCommand {
         try command.run()
       }
     } catch {
+      // Help and version text, written as the commands' output is, so that a lost one says so.
+      if exitCode(for: error) == ExitCode.success, !(error is ExitCode) {
+        Console.out(fullMessage(for: error))
+        exit(withError: reportLostOutput() ? ExitCodes.io : ExitCode.success)
+      }
       let failed = reportLostOutput()
       if failed, let code = error as? ExitCode, code.isSuccess { exit(withError: ExitCodes.io) }
       // `run --log-format json`: its usage errors are log records too, as every other line of
@@ -43,6 +54,21 @@ struct IoTRules: AsyncParsableCommand {
       exit(withError: error)
     }
     if reportLostOutput() { exit(withError: ExitCodes.io) }
+  }
+
+  /// A word with one dash and several letters, one of them `h`, before any `--` (and not a value
+  /// after an option, nor a number): the argument parser reads `-github` as `-g -i -t -h -u -b`,
+  /// prints the help and ends with 0, so `check rules -the-rules.json` in CI passed unchecked.
+  static func hiddenHelpRequest(_ arguments: [String]) -> String? {
+    var previous = ""
+    for word in arguments.dropFirst() {
+      if word == "--" { return nil }
+      defer { previous = word }
+      guard word.hasPrefix("-"), !word.hasPrefix("--"), word.count > 2, word.contains("h") else { continue }
+      if previous.hasPrefix("-") || word.dropFirst().first?.isNumber == true { continue }
+      return word
+    }
+    return nil
   }
 
   /// A logger that writes JSON records, for the last words of `run --log-format json`.

@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import CFileOps
 import CJemallocConfig
 import Connectors
 import Daemon
@@ -133,10 +134,10 @@ struct RunCommand: AsyncParsableCommand {
   func validate() throws {
     if let secretsDir {
       var isFolder: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: secretsDir, isDirectory: &isFolder), isFolder.boolValue
-      else {
-        throw ValidationError("--secrets-dir '\(secretsDir)' is not a folder")
+      guard FileManager.default.fileExists(atPath: secretsDir, isDirectory: &isFolder) else {
+        throw ValidationError("--secrets-dir \(secretsDir): no such file or folder")
       }
+      guard isFolder.boolValue else { throw ValidationError("--secrets-dir '\(secretsDir)' is not a folder") }
     }
     if maxInFlight < 1 {
       throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)")
@@ -154,6 +155,7 @@ struct RunCommand: AsyncParsableCommand {
         "--reload-interval-ms must be between 10 and 86400000 (a day), not \(reloadIntervalMs)")
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
+
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
     if let mqttBroker {
       do throws(ConnectorError) {
@@ -210,7 +212,11 @@ struct RunCommand: AsyncParsableCommand {
       do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {
         throw ValidationError(error.description)
       }
-      // A property librdkafka does not know, or a value it refuses: said before anything starts.
+      // A property librdkafka does not know, or a value it refuses, or one iotrules sets itself:
+      // said before anything starts.
+      if let problem = KafkaSourceOptions.managedSettingProblem(settings.last!.key) {
+        throw ValidationError("--kafka-config '\(setting)': \(problem)")
+      }
       if let problem = KafkaSettings.problem(key: settings.last!.key, value: settings.last!.value) {
         throw ValidationError("--kafka-config '\(setting)': \(problem)")
       }
@@ -315,6 +321,11 @@ struct RunCommand: AsyncParsableCommand {
       }
       return ExitCode(status)
     }
+    if source == "-" && iotrules_stdin_closed_at_start() != 0 {
+      // Its descriptor number is the first one the process opens (the runtime's epoll one),
+      // which was read as the stream: the run waited for ever.
+      throw fail(StandardInputClosed(), status: 74)
+    }
     let summary: DaemonSummary
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)
@@ -338,4 +349,9 @@ struct RunCommand: AsyncParsableCommand {
     if json { logger.info("run ended", metadata: summary.metadata) }
     if summary.dispatch.failed > 0 { throw ExitCode(74) }
   }
+}
+
+/// `--source -` with standard input closed when the process started.
+struct StandardInputClosed: Error, CustomStringConvertible {
+  var description: String { "reading standard input: Bad file descriptor (it is closed)" }
 }

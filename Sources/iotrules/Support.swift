@@ -1,4 +1,5 @@
 import ArgumentParser
+import CFileOps
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -35,6 +36,7 @@ enum Console {
 /// exit status 74, as for every input file the commands cannot read. One longer than `limit` bytes
 /// (`/dev/zero` has no end) is refused with exit status 65 once that much is read.
 func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
+  if path == "-" && iotrules_stdin_closed_at_start() != 0 { throw unreadable(path) }
   let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { throw unreadable(path) }
   defer { if fd != 0 { close(fd) } }
@@ -111,6 +113,13 @@ func writeFile(_ path: String, _ bytes: [UInt8]) -> String? {
 /// Reports that `path` cannot be read, as `check` does (`iotrules: error: F: no such file or
 /// folder`, `... is a folder, not a file`), and returns exit status 74.
 func unreadable(_ path: String) -> ExitCode {
+  if path == "-" {
+    // Standard input, not a file named `-` (closed: "no such file or folder" said the wrong thing).
+    let closed = fcntl(0, F_GETFD) == -1 || iotrules_stdin_closed_at_start() != 0
+    Console.err(
+      "iotrules: error: reading standard input: \(closed ? "Bad file descriptor" : "cannot read it")")
+    return ExitCodes.io
+  }
   Console.err("iotrules: error: \(path): \(RegularFile.whyUnreadable(path))")
   return ExitCodes.io
 }

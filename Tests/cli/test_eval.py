@@ -503,10 +503,13 @@ with tempfile.TemporaryDirectory() as work:
     with open("/dev/full", "w") as full:
         p = subprocess.run([BIN, "run", "--rules", "rules", "--source", "file:in.jsonl", "--log-format", "json"],
                            cwd=work, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
-    records = [json.loads(line) for line in p.stderr.splitlines()]
-    check("run --log-format json: standard output full", p.returncode == 74 and records[-1]["level"] == "critical"
-          and records[-1]["message"] == "cannot write standard output: No space left on device"
-          and records[-1]["exitStatus"] == 74, (p.returncode, p.stderr[-300:]))
+    try:
+        last = [json.loads(line) for line in p.stderr.splitlines()][-1]
+    except (ValueError, IndexError):
+        last = {}
+    check("run --log-format json: standard output full", p.returncode == 74 and last.get("level") == "critical"
+          and last.get("message") == "cannot write standard output: No space left on device"
+          and last.get("exitStatus") == 74, (p.returncode, p.stderr[-300:]))
 
 # TLS files beside a plain-TCP broker (a mistyped scheme) are refused before anything starts.
 p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--ca-file", "ca.pem"],
@@ -545,6 +548,64 @@ with tempfile.TemporaryDirectory() as work:
                        timeout=60)
     check("README example checks", p.returncode == 0 and "ok (rule high_temp_fanout)" in p.stdout,
           (p.returncode, p.stdout, p.stderr))
+
+# The command line's edges, from a sweep of every command.
+with tempfile.TemporaryDirectory() as work:
+    os.makedirs(os.path.join(work, "bad"))
+    with open(os.path.join(work, "bad", "r.json"), "w") as f:
+        f.write('{"sql": "SELECT a, FROM \'t\'"}')
+    with open(os.path.join(work, "bad", "good.json"), "w") as f:
+        f.write('{"sql": "SELECT a FROM \'t\'", "actions": []}')
+
+    def run(arguments, **options):
+        return subprocess.run([BIN] + arguments, cwd=work, capture_output=True, text=True, timeout=60, **options)
+
+    # One dash and an h among letters: the parser read `-github` as `-g -i -t -h ...`, printed the
+    # help and exited 0, so `check` passed a broken rule unchecked.
+    for word in ["-github", "-dash.json", "-xh"]:
+        p = run(["check", "bad", word])
+        check(f"check bad {word}", p.returncode == 64 and f"unknown option '{word}'" in p.stderr,
+              (p.returncode, p.stderr[:200]))
+    # Help and version text that is lost says so, as every command's output does.
+    for arguments in [["--version"], ["--help"], ["check", "--help"]]:
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([BIN] + arguments, cwd=work, stdout=full, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+        check(f"{arguments} > /dev/full", p.returncode == 74 and "cannot write standard output" in p.stderr,
+              (p.returncode, p.stderr))
+    p = run(["--version"])
+    check("--version", p.returncode == 0 and p.stdout.count("\n") == 1, (p.returncode, p.stdout))
+    # A closed standard input: `run --source -` read the runtime's own descriptor, which took its
+    # number, and waited for ever.
+    closed = {"preexec_fn": lambda: os.close(0), "stdin": None}
+    p = subprocess.run([BIN, "run", "--rules", "bad/good.json", "--source", "-"], cwd=work, capture_output=False,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, **closed)
+    check("run --source - <&-", p.returncode == 74
+          and "reading standard input: Bad file descriptor" in p.stderr, (p.returncode, p.stderr[-300:]))
+    p = subprocess.run([BIN, "eval", "--sql", "SELECT * FROM 't'", "--payload-file", "-"], cwd=work,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, **closed)
+    check("eval --payload-file - <&-", p.returncode == 74
+          and "iotrules: error: reading standard input: Bad file descriptor" in p.stderr, (p.returncode, p.stderr))
+    # Usage errors are 64, said before anything starts.
+    for arguments, said in [
+        (["functions", "--family", "nosuch"], "no function family 'nosuch'"),
+        (["explain", "bad/good.json", "--sql-version", "2015-10-08"], "drop --sql-version"),
+        (["run", "--rules", "bad/good.json", "--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config",
+          "group.id=x"], "comes from the source URL"),
+        (["run", "--rules", "bad/good.json", "--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config",
+          "enable.auto.commit=true"], "is managed by iotrules"),
+        (["run", "--rules", "bad/good.json", "--source", "-", "--secrets-dir", "nope"],
+         "--secrets-dir nope: no such file or folder"),
+    ]:
+        p = run(arguments, input="")
+        check(f"{arguments}: usage error", p.returncode == 64 and said in p.stderr
+              and "rules loaded" not in p.stderr, (p.returncode, p.stderr[:300]))
+    # A topic or client id that is not UTF-8 is refused, as --sql is (U+FFFD stood in silently).
+    for option in ["--topic", "--client-id"]:
+        p = subprocess.run([BIN.encode(), b"eval", b"--sql", b"SELECT topic() AS t FROM '#'", option.encode(),
+                            b"a\xffb"], cwd=work, capture_output=True, timeout=60)
+        check(f"eval {option} not UTF-8", p.returncode == 65
+              and f"{option} is not UTF-8 text (byte 0xFF at offset 1)".encode() in p.stderr, (p.returncode, p.stderr))
 
 for f in failures:
     print("FAIL", f)

@@ -23,4 +23,8 @@ int iotrules_mark(int fd, const char *value, unsigned long length);
 /// with errno set (ENODATA: no mark).
 long iotrules_mark_of(const char *path, char *buffer, unsigned long size);
 
+/// Whether standard input was closed when the process started (checked before anything could open a
+/// descriptor that takes the number 0, as the runtime's own epoll descriptor then does): 1 or 0.
+int iotrules_stdin_closed_at_start(void);
+
 #endif

@@ -129,6 +129,21 @@ public struct KafkaSourceOptions: Sendable {
     self.init(bootstrapServers: hosts, topics: topics, group: group, config: config, topicFrom: topicFrom)
   }
 
+  /// Why the source refuses `--kafka-config` to set `key`, or nil: the offsets are iotrules' to
+  /// commit (acknowledged ones only), and the group and servers come from the URL (given here too,
+  /// they would replace the URL's silently while logs and /readyz name the URL's).
+  public static func managedSettingProblem(_ key: String) -> String? {
+    switch key {
+    case "enable.auto.commit", "enable.auto.offset.store":
+      return "the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)"
+    case "group.id", "bootstrap.servers":
+      return
+        "the Kafka setting '\(key)' comes from the source URL (kafka://HOST:PORT/TOPIC?group=GROUP); drop it from --kafka-config"
+    default:
+      return nil
+    }
+  }
+
   /// Parses a `key=value` setting.
   public static func setting(_ text: String) throws(ConnectorError) -> (key: String, value: String) {
     guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {

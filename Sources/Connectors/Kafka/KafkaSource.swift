@@ -187,14 +187,8 @@ private final class KafkaConsumer: @unchecked Sendable {
       + (options.topics.contains { $0.hasPrefix("^") }
         ? [("topic.metadata.refresh.interval.ms", "30000")] : [])
       + options.config
-    for (key, _) in options.config where key == "enable.auto.commit" || key == "enable.auto.offset.store" {
-      throw ConnectorError("the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)")
-    }
-    // Given here too, it would replace the URL's silently while logs and /readyz name the URL's.
-    for (key, _) in options.config where key == "group.id" || key == "bootstrap.servers" {
-      throw ConnectorError(
-        "the Kafka setting '\(key)' comes from the source URL (kafka://HOST:PORT/TOPIC?group=GROUP); drop it from --kafka-config"
-      )
+    for (key, _) in options.config {
+      if let problem = KafkaSourceOptions.managedSettingProblem(key) { throw ConnectorError(problem) }
     }
     let conf = try KafkaConfigBuilder.make(settings)
     let unmanaged = Unmanaged.passRetained(self)
