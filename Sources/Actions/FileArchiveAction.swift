@@ -452,8 +452,7 @@ public final class FileArchiveAction: BatchAction {
     let now = clock.nowMs()
     let firstStamp = lineCount.add(inputs.count, ordering: .relaxed).oldValue
     let operations = self.operations.withLock { $0 }
-    // The files to fsync after the lock is released: duplicated descriptors (a rotation or close
-    // elsewhere cannot pull them away meanwhile) with the results each carries.
+    // The files to fsync after the lock is released, with the results each carries.
     let toSync = Self.writing.withLock { _ in
       files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
         // Lines are gathered per file and written with one call per file and batch (or per line
@@ -554,24 +553,16 @@ public final class FileArchiveAction: BatchAction {
           }
         }
         for path in Array(pending.keys) { flush(path) }
-        guard sync == .batch else { return [:] }
-        var toSync: [String: (descriptor: Int32, indices: [Int])] = [:]
-        for (path, written) in touched {
-          let copy = dup(written.descriptor)
-          if copy >= 0 {
-            toSync[path] = (copy, written.indices)
-          } else if operations.sync(written.descriptor) != 0 {
-            // No descriptor to spare: fsync here, under the lock.
-            let error = FileSystem.error(errno, "fsync \(path)")
-            for index in written.indices where results[index] == nil { results[index] = error }
-          }
-        }
-        return toSync
+        return sync == .batch ? touched : [:]
       }
     }
     if !toSync.isEmpty {
       // The fsyncs wait on the archive's own threads, not on a Swift concurrency thread: the
       // engine goes on evaluating meanwhile (on a 2-core machine there are only two of those).
+      // On the files' own descriptors, which stay open until the round ends: only this action
+      // closes them, in a round of its own (a sweep, the shutdown). A `dup` of each, taken so that
+      // nothing could close them meanwhile, doubled the descriptors the archive held (5,000 files
+      // at a limit of 4,096: 3,854 open, and a limit of 1,024 left none to read the rules with).
       let descriptors = toSync.mapValues(\.descriptor)
       let failures = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
@@ -579,7 +570,6 @@ public final class FileArchiveAction: BatchAction {
         }
       }
       for (path, written) in toSync {
-        close(written.descriptor)
         guard let code = failures[path] else { continue }
         let error = FileSystem.error(code, "fsync \(path)")
         for index in written.indices where results[index] == nil { results[index] = error }
@@ -652,8 +642,10 @@ public final class FileArchiveAction: BatchAction {
     ]
   }
 
-  /// Closes every file.
+  /// Closes every file, once the round under way (its fsyncs use the files' descriptors) ends.
   public func shutdown() async {
+    await enterRound()
+    defer { leaveRound() }
     // The files it would have rotated on time go to the sweeper, which rotates them when their
     // age comes (a reload replaced or removed the rule), unless the rule's next version takes them.
     // Under the `files` lock, as a sweep: one that closed a file before keeps its age for this.

@@ -1268,6 +1268,48 @@ struct FileArchiveActionTests {
       "\(results.map { $0?.message })")
     await action.shutdown()
   }
+
+  // MARK: - The daemon's own files, descriptors, cut lines, long names, the path's own text
+
+  /// The fsyncs of a batch (`fsync` `batch`) use the files' own descriptors: the archive holds no
+  /// more files open than its budget, also while they run (a `dup` of each file a batch wrote
+  /// doubled what it held: 3,854 descriptors of a limit of 4,096, and at 1,024 the daemon could no
+  /// longer read its rules).
+  @Test func batchFsyncsHoldNoMoreDescriptorsThanTheBudget() async throws {
+    let folder = temporaryFolder()
+    let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+    let most = Mutex(0)
+    let counting = FileOperations(
+      write: FileOperations.system.write,
+      sync: { descriptor in
+        // The archive's files open in the process as the fsync starts.
+        var count = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+          var target = [CChar](repeating: 0, count: 4096)
+          let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+          let path = String(decoding: target.prefix(max(0, length)).map(UInt8.init), as: UTF8.self)
+          if path.hasPrefix(real + "/m/") && path.hasSuffix(".jsonl") { count += 1 }
+        }
+        most.withLock { $0 = max($0, count) }
+        return fsync(descriptor)
+      })
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context,
+      budget: FileArchiveAction.OpenFileBudget(limit: 4))
+    action.operations.withLock { $0 = counting }
+    for round in 0..<3 {
+      let inputs = (0..<12).map { index in
+        input(object([("k", .string("f\(index % 6)"))]), json: #"{"k":"f\#(index % 6)","r":\#(round)}"#)
+      }
+      #expect(await action.performBatch(inputs).allSatisfy { $0 == nil })
+    }
+    await action.shutdown()
+    #expect(most.withLock { $0 } == 4)
+    for file in 0..<6 {
+      let text = try String(contentsOfFile: "\(folder)/m/f\(file).jsonl", encoding: .utf8)
+      #expect(text.split(separator: "\n").count == 6)
+    }
+  }
 }
 
 /// Counts calls from any thread.
