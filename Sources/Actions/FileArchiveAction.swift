@@ -186,8 +186,135 @@ public final class FileArchiveAction: BatchAction {
     func closed() { open.subtract(1, ordering: .relaxed) }
   }
 
+  /// The daemon's own files, which no archive action writes whatever a message renders: the rule
+  /// files it loads (a rule JSON payload on `devices/rules/evil` rendered `rules/evil.json`, and the
+  /// daemon loaded it), its dead-letter file (a forged record a replay would send), its secrets.
+  /// `iotrules run` names them at start (``protectDaemonFiles(rulePaths:deadLetter:secretsFolder:)``);
+  /// tests give an action a set of its own.
+  public final class ProtectedPaths: Sendable {
+    /// How much a protected path covers.
+    public enum Extent: Sendable {
+      /// The file at the path.
+      case file
+      /// The files directly in the folder at the path (a rules folder: its subfolders are not read).
+      case filesIn
+      /// The folder at the path and everything below it.
+      case everythingIn
+    }
+
+    struct Entry: Sendable {
+      /// The path resolved once: absolute, without symbolic links, `.` or `..`.
+      var resolved: String
+      var extent: Extent
+      /// What it is, as a refusal says it: `the dead-letter file 'dead-letter.jsonl' (--dead-letter)`.
+      var what: String
+    }
+
+    let entries = Mutex<[Entry]>([])
+
+    /// An empty set.
+    public init() {}
+
+    /// The process's set, which the daemon's archive actions check.
+    public static let shared = ProtectedPaths()
+
+    /// Protects `path`, resolved now (its symbolic links, `.` and `..`), to `extent`; `what` says
+    /// what it is when a rendered path is refused for it.
+    public func protect(_ path: String, _ extent: Extent, as what: String) {
+      let entry = Entry(resolved: FileArchiveAction.resolved(path), extent: extent, what: what)
+      entries.withLock { $0.append(entry) }
+    }
+
+    /// Protects the daemon's own files: the files of each rules folder (the rule files and their
+    /// tests the daemon loads), or a rule file named alone with its tests; the dead-letter file;
+    /// everything in the secrets folder.
+    public func protectDaemonFiles(rulePaths: [String], deadLetter: String?, secretsFolder: String?) {
+      for path in rulePaths {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+          protect(path, .filesIn, as: "in the rules folder '\(path)', whose files the daemon loads (--rules)")
+        } else {
+          protect(path, .file, as: "the rule file '\(path)' the daemon loads (--rules)")
+          for test in RuleFile.testFilePaths(of: path) {
+            protect(test, .file, as: "the tests of the rule file '\(path)', which the daemon runs (--rules)")
+          }
+        }
+      }
+      if let deadLetter {
+        protect(
+          deadLetter, .file,
+          as:
+            "the dead-letter file '\(deadLetter)' (--dead-letter), whose lines a replay sends as error records"
+        )
+      }
+      if let secretsFolder {
+        protect(secretsFolder, .everythingIn, as: "in the secrets folder '\(secretsFolder)' (--secrets-dir)")
+      }
+    }
+
+    /// What protected file `path` (a path as the archive writes it) is, or is in; nil for none.
+    func protection(of path: String) -> String? {
+      let entries = self.entries.withLock { $0 }
+      guard !entries.isEmpty else { return nil }
+      let real = Array(FileArchiveAction.resolved(path).utf8)
+      let folder = real[..<(real.lastIndex(of: UInt8(ascii: "/")) ?? 0)]
+      return entries.first { entry in
+        let protected = Array(entry.resolved.utf8)
+        if real == protected { return true }
+        switch entry.extent {
+        case .file: return false
+        case .filesIn:
+          return folder.elementsEqual(protected) || (folder.isEmpty && protected == [UInt8(ascii: "/")])
+        case .everythingIn:
+          return protected == [UInt8(ascii: "/")] || real.starts(with: protected + [UInt8(ascii: "/")])
+        }
+      }?.what
+    }
+  }
+
+  /// `path` made absolute from the working folder, without symbolic links, `.` or `..`: the longest
+  /// part of it that exists is resolved by the file system (`realpath`), the rest, which is not
+  /// there yet and so holds no link, by its text.
+  static func resolved(_ path: String) -> String {
+    var absolute = path
+    if path.utf8.first != UInt8(ascii: "/") {
+      var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+      guard getcwd(&buffer, buffer.count) != nil else { return path }
+      absolute =
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+    }
+    let parts = absolute.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
+    var existing = parts.count
+    while existing > 0 {
+      if let real = realpath("/" + parts[..<existing].joined(separator: "/"), nil) {
+        defer { free(real) }
+        var result = String(cString: real).utf8.split(separator: UInt8(ascii: "/")).map {
+          String(decoding: $0, as: UTF8.self)
+        }
+        for part in parts[existing...] {
+          if part == "." { continue }
+          if part == ".." {
+            _ = result.popLast()
+          } else {
+            result.append(part)
+          }
+        }
+        return "/" + result.joined(separator: "/")
+      }
+      existing -= 1
+    }
+    var result: [String] = []
+    for part in parts where part != "." {
+      if part == ".." { _ = result.popLast() } else { result.append(part) }
+    }
+    return "/" + result.joined(separator: "/")
+  }
+
   /// The budget this action's open files count against.
   let budget: OpenFileBudget
+
+  /// The daemon's own files, which no rendered path may name (``ProtectedPaths``).
+  let protectedPaths: ProtectedPaths
 
   /// Whether a file must be closed before another opens: this action's or the process's budget.
   func mustClose(_ files: [String: OpenFile]) -> Bool { files.count >= budget.limit || budget.isSpent }
@@ -204,7 +331,7 @@ public final class FileArchiveAction: BatchAction {
   /// Builds the action from its configuration.
   public init(
     configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock(),
-    budget: OpenFileBudget = .shared, sweeper: ArchiveSweeper? = nil
+    budget: OpenFileBudget = .shared, sweeper: ArchiveSweeper? = nil, protectedPaths: ProtectedPaths = .shared
   )
     throws(ActionConfigurationError)
   {
@@ -290,6 +417,7 @@ public final class FileArchiveAction: BatchAction {
     self.sync = sync
     self.clock = clock
     self.budget = budget
+    self.protectedPaths = protectedPaths
   }
 
   /// The archive root and the template of the path below it: the explicit `root`, else the folder
@@ -630,15 +758,33 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// A template path with its archive root at `/`: a value, from the topic or the payload, picks
-  /// any file the daemon can write.
+  /// any file the daemon can write. One whose root holds the folder of the rule file being loaded
+  /// (`${topic(2)}/${topic(3)}.json` run where `rules/` is): a value could name a rule file, which
+  /// the daemon refuses at run time (``ProtectedPaths``), but a rule's archive has no business there.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
-    guard root == "/", !relative.isConstant else { return [] }
+    guard !relative.isConstant else { return [] }
+    if root == "/" {
+      return [
+        ActionConfigurationWarning(
+          key: "path",
+          message:
+            "rule '\(context.ruleName)': the file path '\(pathText)' has its archive root at '/': a template value "
+            + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'")
+      ]
+    }
+    guard !context.ruleFile.isEmpty else { return [] }
+    let rules = FileSystem.folder(of: context.ruleFile)
+    let realRules = Array(Self.resolved(rules).utf8)
+    let realRoot = Array(Self.resolved(root).utf8)
+    guard realRules == realRoot || realRules.starts(with: realRoot + [UInt8(ascii: "/")]) else { return [] }
+    let place = root == "." ? "the working folder" : "'\(root)'"
     return [
       ActionConfigurationWarning(
         key: "path",
         message:
-          "rule '\(context.ruleName)': the file path '\(pathText)' has its archive root at '/': a template value "
-          + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'")
+          "rule '\(context.ruleName)': the archive root of the file path '\(pathText)' is \(place), which holds the "
+          + "rules folder '\(rules)': a template value could name a rule file there (`run` refuses to write the "
+          + "daemon's own files); put a folder of the archive's own before the first ${...} or give 'root'")
     ]
   }
 
@@ -1016,6 +1162,13 @@ public final class FileArchiveAction: BatchAction {
 
   func open(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) -> OpenFile {
     try refuseLinksBelowRoot(path)
+    // Never the daemon's own files (a message on `devices/rules/evil` rendering `rules/evil.json`
+    // made a rule the daemon loaded), before any folder is made for it.
+    if let what = protectedPaths.protection(of: path) {
+      throw ActionError(
+        .permanent,
+        "rendered path '\(path)' is \(what): the archive never writes the daemon's own files")
+    }
     let folders = try FileSystem.makeParentFolders(of: path)
     var before = stat()
     let existed = stat(path, &before) == 0
@@ -1023,6 +1176,10 @@ public final class FileArchiveAction: BatchAction {
     // (and every archive action behind the lock) until a reader came; a device would swallow
     // them. Not opened at all when the name is such a file; O_NONBLOCK in case it becomes one.
     if existed, before.st_mode & S_IFMT != S_IFREG { throw Self.notRegular(path, before.st_mode) }
+    if let what = Self.sqliteFile(path) {
+      throw ActionError(
+        .permanent, "rendered path '\(path)' is \(what): the archive appends lines to files of its own only")
+    }
     // A symbolic link as the file itself is refused too (ELOOP, permanent).
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
     if fd < 0 {
@@ -1070,6 +1227,34 @@ public final class FileArchiveAction: BatchAction {
     return OpenFile(
       descriptor: fd, size: Int(info.st_size), openedAtMs: began, lastWriteMs: now,
       identity: FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+  }
+
+  /// SQLite's header, the first 16 bytes of every database file.
+  static let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+  /// Whether `path` names a regular file that begins with SQLite's header: a database.
+  static func isSQLiteDatabase(_ path: String) -> Bool {
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size >= sqliteHeader.count else {
+      return false
+    }
+    let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { Glibc.close(fd) }
+    var header = [UInt8](repeating: 0, count: sqliteHeader.count)
+    return pread(fd, &header, header.count, 0) == header.count && header == sqliteHeader
+  }
+
+  /// What SQLite file `path` is, or nil: a database (its header says so, whatever its name), or
+  /// the `-wal`, `-shm` or `-journal` file SQLite keeps beside one (named so, next to a database,
+  /// whether or not it exists now). Lines appended to either corrupt the database.
+  static func sqliteFile(_ path: String) -> String? {
+    for suffix in ["-wal", "-shm", "-journal"] where path.utf8.reversed().starts(with: suffix.utf8.reversed())
+    {
+      let database = String(decoding: path.utf8.dropLast(suffix.utf8.count), as: UTF8.self)
+      if isSQLiteDatabase(database) { return "the '\(suffix)' file of the SQLite database '\(database)'" }
+    }
+    return isSQLiteDatabase(path) ? "a SQLite database" : nil
   }
 
   /// The permanent failure of a path that names something other than a regular file.

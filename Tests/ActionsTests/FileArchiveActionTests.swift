@@ -1,5 +1,6 @@
 import CFileOps
 import Foundation
+import GRDB
 import IoTSQL
 import RulesEngine
 import Synchronization
@@ -1270,6 +1271,100 @@ struct FileArchiveActionTests {
   }
 
   // MARK: - The daemon's own files, descriptors, cut lines, long names, the path's own text
+
+  /// No rendered path names the daemon's own files: the files of its rules folder (a rule JSON
+  /// payload on `devices/rules/evil` rendered `rules/evil.json`, which the daemon loaded), a rule
+  /// file named alone and its tests, the dead-letter file, anything in the secrets folder, a SQLite
+  /// database or the `-wal`, `-shm` and `-journal` beside one. Each is refused, permanently, naming
+  /// the path and why, before a folder is made for it; the protected paths are resolved (a `..`, a
+  /// link to the archive's root), and what is not the daemon's own is written as before.
+  @Test func theDaemonsOwnFilesAreNeverWritten() async throws {
+    let folder = URL(fileURLWithPath: temporaryFolder()).resolvingSymlinksInPath().path
+    let manager = FileManager.default
+    for name in ["rules", "one", "secrets", "data", "elsewhere"] {
+      try manager.createDirectory(atPath: "\(folder)/\(name)", withIntermediateDirectories: true)
+    }
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(folder)/rules/r.json"))
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(folder)/one/r.json"))
+    try Data("{\"ruleName\":\"r\"}\n".utf8).write(to: URL(fileURLWithPath: "\(folder)/dead.jsonl"))
+    try await DatabaseQueue(path: "\(folder)/data/iot.db").write { db in
+      try db.execute(sql: "CREATE TABLE t (n INTEGER)")
+    }
+    let database = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/data/iot.db"))
+    // The archive's root is a link to the folder: the refusal goes by where a path leads.
+    #expect(symlink(folder, "\(folder)/elsewhere/root") == 0)
+    let protected = FileArchiveAction.ProtectedPaths()
+    protected.protectDaemonFiles(
+      rulePaths: ["\(folder)/elsewhere/../rules", "\(folder)/one/r.json"], deadLetter: "\(folder)/dead.jsonl",
+      secretsFolder: "\(folder)/secrets")
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)/elsewhere/root", "path": "${p}"}"#),
+      context: context, protectedPaths: protected)
+    let refused = [
+      (
+        "rules/evil.json",
+        "is in the rules folder '\(folder)/elsewhere/../rules', whose files the daemon loads"
+      ),
+      ("rules/r.json", "is in the rules folder"),
+      ("one/r.json", "is the rule file '\(folder)/one/r.json' the daemon loads (--rules)"),
+      ("one/r.test.json", "is the tests of the rule file '\(folder)/one/r.json'"),
+      ("dead.jsonl", "is the dead-letter file '\(folder)/dead.jsonl' (--dead-letter)"),
+      ("secrets/token", "is in the secrets folder '\(folder)/secrets' (--secrets-dir)"),
+      ("secrets/deeper/token", "is in the secrets folder"),
+      ("data/iot.db", "is a SQLite database"),
+      ("data/iot.db-wal", "is the '-wal' file of the SQLite database '\(folder)/elsewhere/root/data/iot.db'"),
+      ("data/iot.db-journal", "is the '-journal' file of the SQLite database"),
+    ]
+    let allowed = ["rules/team/notes.jsonl", "one/other.json", "data/other.db-wal", "ok.jsonl"]
+    let inputs = (refused.map(\.0) + allowed).map { path in
+      input(object([("p", .string(path))]), json: #"{"p":"\#(path)"}"#)
+    }
+    let results = await action.performBatch(inputs)
+    for ((path, why), result) in zip(refused, results) {
+      #expect(result?.kind == .permanent, "\(path)")
+      #expect(
+        result?.message.hasPrefix("rendered path '\(folder)/elsewhere/root/\(path)' \(why)") == true,
+        "\(String(describing: result))")
+      #expect(
+        result?.message.contains("the archive never writes the daemon's own files") == true
+          || path.hasPrefix("data/"))
+    }
+    #expect(results.suffix(allowed.count).allSatisfy { $0 == nil }, "\(results)")
+    await action.shutdown()
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/rules").sorted() == ["r.json", "team"])
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/one").sorted() == ["other.json", "r.json"])
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/secrets").isEmpty)
+    #expect(try String(contentsOfFile: "\(folder)/dead.jsonl", encoding: .utf8) == "{\"ruleName\":\"r\"}\n")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/data/iot.db")) == database)
+    #expect(!manager.fileExists(atPath: "\(folder)/data/iot.db-wal"))
+    #expect(!manager.fileExists(atPath: "\(folder)/data/iot.db-journal"))
+  }
+
+  /// `check` and the daemon's load warn when an archive's root holds the folder of the rule being
+  /// loaded (the working folder, for a path that begins with a template): a value could name a rule
+  /// file there. A root of the archive's own, or a path without templates, is not warned about.
+  @Test func anArchiveRootHoldingTheRulesFolderIsWarnedAbout() throws {
+    let folder = temporaryFolder()
+    func warnings(_ settings: String, ruleFile: String) throws -> [String] {
+      let text = #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": \#(settings)}]}"#
+      let rule = try RuleFile.load(file: ruleFile, bytes: Array(text.utf8), builder: ActionFactory.local)
+      return rule.warnings.map { "\($0.position.line):\($0.position.column) \($0.message)" }
+    }
+    let held = try warnings(#"{"path": "${topic(2)}/${topic(3)}.json"}"#, ruleFile: "rules/r.json")
+    #expect(
+      held == [
+        "1:68 rule 'r': the archive root of the file path '${topic(2)}/${topic(3)}.json' is the working folder, which "
+          + "holds the rules folder 'rules': a template value could name a rule file there (`run` refuses to write "
+          + "the daemon's own files); put a folder of the archive's own before the first ${...} or give 'root'"
+      ], "\(held)")
+    let explicit = try warnings(
+      #"{"root": "\#(folder)", "path": "${topic(2)}.json"}"#, ruleFile: "\(folder)/x/../team/r.yaml")
+    #expect(
+      explicit.count == 1 && explicit[0].contains("is '\(folder)', which holds the rules folder"),
+      "\(explicit)")
+    #expect(try warnings(#"{"path": "archive/${topic(2)}.json"}"#, ruleFile: "rules/r.json").isEmpty)
+    #expect(try warnings(#"{"path": "out.jsonl"}"#, ruleFile: "r.json").isEmpty)
+  }
 
   /// The fsyncs of a batch (`fsync` `batch`) use the files' own descriptors: the archive holds no
   /// more files open than its budget, also while they run (a `dup` of each file a batch wrote

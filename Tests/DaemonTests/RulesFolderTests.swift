@@ -80,6 +80,25 @@ struct RulesFolderTests {
     #expect(!output.contains("narrow.json:1"), "\(output)")
   }
 
+  /// `check` warns about an archive whose root holds the rules folder (a path that begins with a
+  /// template, checked where `rules/` is): a value could name a rule file.
+  @Test func anArchiveRootHoldingTheRulesFolderWarns() async throws {
+    let folder = temporaryFolder("own-files-check")
+    write(
+      #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": {"path": "${topic(2)}/${topic(3)}.json"}}]}"#,
+      to: folder + "/rules/wide.json")
+    write(
+      #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": {"path": "archive/${topic(2)}.json"}}]}"#,
+      to: folder + "/rules/narrow.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 0)
+    #expect(
+      output.contains(
+        "rules/wide.json:1:68: warning: rule 'wide': the archive root of the file path '${topic(2)}/${topic(3)}.json' is the working folder, which holds the rules folder 'rules'"
+      ), "\(output)")
+    #expect(!output.contains("narrow.json:1"), "\(output)")
+  }
+
   /// One `check` shows everything to fix: the actions' warnings are kept when another action of the
   /// rule is wrong, in file order beside the error.
   @Test func actionWarningsBesideAnError() async throws {
