@@ -1264,6 +1264,25 @@ public final class FileArchiveAction: BatchAction {
       .permanent, "cannot open \(path): it is \(kind); lines are appended to regular files only")
   }
 
+  /// Ends the line a killed process left unfinished at the end of the file at `path`
+  /// (``FileSystem/endCutLine(_:path:operations:)``, which warns), when it is still the file of
+  /// `identity`; synced unless `sync` is `never`. A failure is logged: the file is rotated all the same.
+  static func endCutLine(at path: String, identity: FileIdentity, sync: SyncMode) {
+    let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    defer { Glibc.close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, FileIdentity(info) == identity else {
+      return
+    }
+    do throws(ActionError) {
+      try FileSystem.endCutLine(fd, path: path)
+      if sync != .never, fsync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
+    } catch {
+      logger.warning("file archive: \(error.message)")
+    }
+  }
+
   /// Whether a path segment names a hidden file: its first byte a `.`, and it is neither `.` nor `..`.
   static func isHiddenName(_ segment: Substring) -> Bool {
     segment.utf8.first == UInt8(ascii: ".") && !segment.isExactlyDot && !segment.isExactlyDotDot
@@ -1560,6 +1579,10 @@ public final class ArchiveSweeper: Sendable {
         guard stat(path, &info) == 0, FileArchiveAction.FileIdentity(info) == orphan.identity,
           info.st_size > 0
         else { return }
+        // Found at start, it may end in part of a line a kill -9 cut short, and no line of this run
+        // ended it (none came for it: yesterday's file): ended now, with the warning naming the
+        // file, before it is rotated and closed for good.
+        FileArchiveAction.endCutLine(at: path, identity: orphan.identity, sync: orphan.sync)
         var attempt = 0
         do throws(ActionError) {
           try FileArchiveAction.rotate(

@@ -1405,6 +1405,38 @@ struct FileArchiveActionTests {
       #expect(text.split(separator: "\n").count == 6)
     }
   }
+
+  /// A file an earlier run left ending in part of a line (a kill -9), which no line of this run
+  /// reaches (yesterday's file): when its age comes it is rotated with that line ended, as a line
+  /// of this run would have ended it, not closed for good without its line break.
+  @Test func aCutLineOfAFileLeftFromBeforeIsEndedBeforeItIsRotated() async throws {
+    let folder = temporaryFolder()
+    let settings = #"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#
+    let earlier = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: SteppingClock(),
+      sweeper: ArchiveSweeper())
+    #expect(await earlier.performBatch([input(object([("k", .string("a"))]), json: #"{"k":"a"}"#)]) == [nil])
+    await earlier.shutdown()
+    // Killed in the middle of its next line.
+    let cut = Glibc.open("\(folder)/s/a.jsonl", O_WRONLY | O_APPEND)
+    #expect(Glibc.write(cut, Array("{\"k\":".utf8), 5) == 5)
+    Glibc.close(cut)
+    // Where the file system keeps no extended attributes, nothing is found: its next line ends it.
+    guard FileArchiveAction.mark(of: "\(folder)/s/a.jsonl") != nil else { return }
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let action = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
+    sweeper.scanQueue.sync { sweeper.findLeftFilesNow(of: action) }
+    #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/s/a.jsonl"])
+    clock.advance(milliseconds: 10_000)
+    sweeper.sweepOrphans()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/s")
+    #expect(names.count == 1 && names[0].hasPrefix("a.jsonl.2023"), "\(names)")
+    #expect(
+      try String(contentsOfFile: "\(folder)/s/\(names[0])", encoding: .utf8) == "{\"k\":\"a\"}\n{\"k\":\n")
+    await action.shutdown()
+  }
 }
 
 /// Counts calls from any thread.
