@@ -347,7 +347,11 @@ public final class FileArchiveAction: BatchAction {
       problems.attempt { () throws(ActionConfigurationError) in try reader.string("root", required: false) }
       ?? nil
     var place: (root: String, relative: Template)?
-    if let pathNode, let pathText = pathNode.string {
+    // A control character in the path's own text (a YAML `>` scalar's closing line break) is in
+    // every rendering, and every one would be refused: said here, where it is written.
+    let controls = pathNode.map { Self.controlCharacterProblems(of: $0, root: rootNode) } ?? []
+    for problem in controls { problems.add(problem.message, at: problem.position) }
+    if controls.isEmpty, let pathNode, let pathText = pathNode.string {
       place = problems.attempt { () throws(ActionConfigurationError) in
         try Self.place(of: pathNode, pathText, root: rootNode, reader: reader, context: context)
       }
@@ -404,6 +408,13 @@ public final class FileArchiveAction: BatchAction {
       problems.attempt { () throws(ActionConfigurationError) in
         try reader.int("closeIdleSeconds", minimum: 1, maximum: 315_360_000)
       } ?? nil
+    if place != nil, let pathNode {
+      // A name of the path's own text too long for the file system (or to be rotated).
+      let rotates = maxBytes != nil || maxAgeSeconds != nil
+      for problem in Self.longNameProblems(of: pathNode, root: rootNode, rotates: rotates) {
+        problems.add(problem.message, at: problem.position)
+      }
+    }
     try problems.throwIfAny()
     self.closeIdleSeconds = closeIdleSeconds ?? Self.defaultCloseIdleSeconds
     self.sweeper = sweeper
@@ -428,7 +439,7 @@ public final class FileArchiveAction: BatchAction {
     of pathNode: RuleNode, _ pathText: String, root rootNode: RuleNode?, reader: ConfigurationReader,
     context: ActionBuildContext
   ) throws(ActionConfigurationError) -> (root: String, relative: Template) {
-    if pathText.isEmpty || pathText.contains("\0") {
+    if pathText.isEmpty {
       throw ActionConfigurationError("'path' must be a non-empty path", at: pathNode.position)
     }
     let root: String
@@ -481,6 +492,119 @@ public final class FileArchiveAction: BatchAction {
       throw ActionConfigurationError("'path' \(problem): every result would fail", at: pathNode.position)
     }
     return (root, relative)
+  }
+
+  /// The longest file or folder name, in bytes (`NAME_MAX` of ext4, XFS and btrfs).
+  static let nameLimit = 255
+  /// The most a rotation adds to a file's name: `.20261204T142310.123Z-9999`, 26 bytes.
+  static let rotationSuffixLength = 26
+  /// The longest file name a rotating archive writes: one rotation can still rename.
+  static var rotatableNameLimit: Int { nameLimit - rotationSuffixLength }
+
+  /// The byte ranges of `text`'s own text: all of it but its `${...}` expressions, split as
+  /// ``Template`` splits it. Nil when an expression does not parse (its error is said where the
+  /// template is compiled).
+  static func literalRanges(of text: String) -> [Range<Int>]? {
+    let bytes = Array(text.utf8)
+    var ranges: [Range<Int>] = []
+    var start = 0
+    var index = 0
+    while index < bytes.count {
+      guard bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{")
+      else {
+        index += 1
+        continue
+      }
+      if index > start { ranges.append(start..<index) }
+      guard let (_, end) = try? Parser.parseTemplateExpression(in: text, from: index + 2) else { return nil }
+      index = end
+      start = end
+    }
+    if start < bytes.count { ranges.append(start..<bytes.count) }
+    return ranges
+  }
+
+  /// The first control character in `bytes[ranges]`: its offset and code point (C0, DEL and the
+  /// C1 controls U+0080...U+009F), or nil.
+  static func firstControlCharacter(in bytes: [UInt8], ranges: [Range<Int>]) -> (offset: Int, scalar: UInt32)?
+  {
+    for range in ranges {
+      for index in range {
+        let byte = bytes[index]
+        if byte < 0x20 || byte == 0x7F { return (index, UInt32(byte)) }
+        if byte == 0xC2, index + 1 < range.upperBound, (0x80...0x9F).contains(bytes[index + 1]) {
+          return (index, UInt32(bytes[index + 1]))
+        }
+      }
+    }
+    return nil
+  }
+
+  /// A NUL or another control character in the text of `path` (outside its `${...}`) or of `root`:
+  /// every rendering would hold it, and be refused (a YAML `path: >` ends in a line break, a JSON
+  /// `\t` is a tab); each at its own place.
+  static func controlCharacterProblems(of pathNode: RuleNode, root rootNode: RuleNode?)
+    -> [ActionConfigurationError]
+  {
+    var found: [ActionConfigurationError] = []
+    for (key, node) in [("root", rootNode), ("path", pathNode)] {
+      guard let node, let text = node.string else { continue }
+      let bytes = Array(text.utf8)
+      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+      guard let (offset, scalar) = firstControlCharacter(in: bytes, ranges: ranges) else { continue }
+      let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
+      let message: String
+      if scalar == 0 {
+        message =
+          "'\(key)' holds a NUL character (U+0000): no file name can hold one, and every result would fail"
+      } else {
+        let yaml =
+          scalar == 0x0A && offset == bytes.count - 1
+          ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+        message =
+          "'\(key)' holds a control character (\(name)) in its own text\(yaml): every rendered path would hold it, "
+          + "and the archive refuses such names, so every result would fail"
+      }
+      found.append(ActionConfigurationError(message, at: node.position(ofStringOffset: offset)))
+    }
+    return found
+  }
+
+  /// Names in the text of `path` (outside its `${...}`) or of `root` longer than a file system
+  /// takes (255 bytes), or, with `rotates`, a file name at the path's end too long to be rotated
+  /// (229 bytes: a rotation adds up to 26): every write would fail. A name split by a `${...}` is
+  /// left to be judged once rendered (a value may hold a `/`).
+  static func longNameProblems(of pathNode: RuleNode, root rootNode: RuleNode?, rotates: Bool)
+    -> [ActionConfigurationError]
+  {
+    var found: [ActionConfigurationError] = []
+    for (key, node) in [("root", rootNode), ("path", pathNode)] {
+      guard let node, let text = node.string else { continue }
+      let bytes = Array(text.utf8)
+      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+      for range in ranges {
+        var start = range.lowerBound
+        for index in range.lowerBound...range.upperBound
+        where index == range.upperBound || bytes[index] == UInt8(ascii: "/") {
+          defer { start = index + 1 }
+          let length = index - start
+          // The path's last name, after its last template: the file's own name.
+          let isFileName = key == "path" && index == bytes.count
+          let limit = isFileName && rotates ? rotatableNameLimit : nameLimit
+          guard length > limit else { continue }
+          let shown = String(decoding: bytes[start..<start + 16], as: UTF8.self) + "..."
+          let message =
+            limit == nameLimit
+            ? "'\(key)' has a name of \(length) bytes in its own text ('\(shown)'): a file or folder name is at "
+              + "most \(nameLimit) bytes, so every result would fail"
+            : "'path' ends in a file name of \(length) bytes ('\(shown)'): a rotation adds up to "
+              + "\(rotationSuffixLength) bytes ('.20261204T142310.123Z-0001') and a name is at most \(nameLimit), so "
+              + "with 'rotate' a file name is at most \(rotatableNameLimit) bytes; every result would fail"
+          found.append(ActionConfigurationError(message, at: node.position(ofStringOffset: start)))
+        }
+      }
+    }
+    return found
   }
 
   /// Files open on the first write. With `maxAgeSeconds` in the daemon, the files a path of this

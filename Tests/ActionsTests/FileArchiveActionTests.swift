@@ -1437,6 +1437,56 @@ struct FileArchiveActionTests {
       try String(contentsOfFile: "\(folder)/s/\(names[0])", encoding: .utf8) == "{\"k\":\"a\"}\n{\"k\":\n")
     await action.shutdown()
   }
+
+  /// What in the path's own text makes every write fail is refused where it is written (`check`
+  /// says so at its line and column): a control character (the line break a YAML `path: >` ends
+  /// in, a JSON `\t`; a NUL was said as "must be a non-empty path"), a name longer than 255 bytes,
+  /// and with `rotate` a file name too long to be rotated. One inside a `${...}` is no name.
+  @Test func thePathsOwnTextThatEveryWriteWouldFailOnIsRefused() throws {
+    let folded = try RuleDocument.parseYAML(Array("path: >\n  archive/${topic(2)}.jsonl\n".utf8))
+    expectProblems([
+      "2:28 'path' holds a control character (U+000A) in its own text (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not): every rendered path would hold it"
+    ]) { () throws(ActionConfigurationError) in
+      _ = try FileArchiveAction(configuration: folded, context: context)
+    }
+    let name256 = String(repeating: "n", count: 256)
+    let name230 = String(repeating: "r", count: 224)
+    let cases: [(String, String)] = [
+      (
+        #"{"path": "arch\tive/${topic(2)}.jsonl"}"#,
+        "1:15 'path' holds a control character (U+0009) in its own text: "
+      ),
+      (
+        #"{"path": "a/${topic(2)}\u0000.jsonl"}"#,
+        "1:24 'path' holds a NUL character (U+0000): no file name can hold one"
+      ),
+      (
+        #"{"root": "arch\u0085", "path": "${topic(2)}.jsonl"}"#,
+        "1:15 'root' holds a control character (U+0085)"
+      ),
+      (
+        #"{"path": "a/\#(name256)/${topic(2)}.jsonl"}"#,
+        "1:13 'path' has a name of 256 bytes in its own text ('nnnnnnnnnnnnnnnn...'): a file or folder name is at most 255 bytes"
+      ),
+      (
+        #"{"path": "a/${topic(2)}\#(name230).jsonl", "rotate": {"maxAgeSeconds": 60}}"#,
+        "1:24 'path' ends in a file name of 230 bytes ('rrrrrrrrrrrrrrrr...'): a rotation adds up to 26 bytes"
+      ),
+    ]
+    for (text, expected) in cases {
+      expectProblems([expected]) { () throws(ActionConfigurationError) in
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+      }
+    }
+    // In an expression a line break is no part of a name; without `rotate` a 230-byte name is fine.
+    for text in [
+      #"{"path": "a/${topic(\n2)}.jsonl"}"#, #"{"path": "a/${topic(2)}\#(name230).jsonl"}"#,
+    ] {
+      #expect(throws: Never.self) {
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+      }
+    }
+  }
 }
 
 /// Counts calls from any thread.
