@@ -1036,6 +1036,21 @@ public final class FileArchiveAction: BatchAction {
         ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
       return "rendered path '\(rendered)' \(said)\(cause); archive root is '\(root)'"
     }
+    if maxBytes != nil || maxAgeSeconds != nil {
+      // A name a rotation could not rename (its suffix would take it past NAME_MAX): refused
+      // before a line is written to it, not after its first lines, at every later one.
+      var length = 0
+      for byte in rendered.utf8.reversed() {
+        if byte == UInt8(ascii: "/") { break }
+        length += 1
+      }
+      if length > Self.rotatableNameLimit {
+        return
+          "rendered path '\(rendered)' has a file name of \(length) bytes, which could never be rotated: a rotation adds "
+          + "up to \(Self.rotationSuffixLength) bytes ('.20261204T142310.123Z-0001') and a name is at most "
+          + "\(Self.nameLimit), so with 'rotate' a file name is at most \(Self.rotatableNameLimit) bytes; archive root is '\(root)'"
+      }
+    }
     return nil
   }
 

@@ -1438,6 +1438,46 @@ struct FileArchiveActionTests {
     await action.shutdown()
   }
 
+  /// A rendered file name a rotation could not rename (its suffix would take it past the 255 bytes
+  /// a name may have) is refused before a line is written to it, when the path rotates: it was
+  /// written, and every later line failed "cannot rotate ...: File name too long". 229 bytes is
+  /// the most; without `rotate` a longer name is written.
+  @Test func aNameTooLongToRotateIsRefusedBeforeItsFirstLine() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/a/${topic(2)}.jsonl", "rotate": {"maxBytes": 10}}"#),
+      context: context)
+    let long = String(repeating: "d", count: 240)
+    let longest = String(repeating: "e", count: 223)
+    var results: [ActionError?] = []
+    for _ in 0..<3 {
+      results += await action.performBatch([
+        input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "in/\(long)"),
+        input(object([("n", .int(2))]), json: #"{"n":2}"#, topic: "in/\(longest)"),
+      ])
+    }
+    await action.shutdown()
+    for index in stride(from: 0, to: results.count, by: 2) {
+      #expect(results[index]?.kind == .permanent)
+      #expect(
+        results[index]?.message.hasPrefix(
+          "rendered path '\(long).jsonl' has a file name of 246 bytes, which could never be rotated: a rotation adds up to 26 bytes"
+        ) == true, "\(String(describing: results[index]))")
+      #expect(results[index + 1] == nil, "\(String(describing: results[index + 1]))")
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/a")
+    #expect(!names.contains { $0.hasPrefix("ddd") }, "\(names)")
+    #expect(names.filter { $0.hasPrefix("\(longest).jsonl.") }.count == 2, "\(names)")
+    let plain = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/b/${topic(2)}.jsonl"}"#), context: context)
+    #expect(
+      await plain.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "in/\(long)")]) == [
+        nil
+      ])
+    await plain.shutdown()
+  }
+
   /// What in the path's own text makes every write fail is refused where it is written (`check`
   /// says so at its line and column): a control character (the line break a YAML `path: >` ends
   /// in, a JSON `\t`; a NUL was said as "must be a non-empty path"), a name longer than 255 bytes,
