@@ -24,7 +24,8 @@ import Synchronization
 /// - `closeIdleSeconds`: a file no line was written to for this long is closed (default 60), so a
 ///   file removed or moved away (yesterday's, uploaded) frees its space and a finished file is not
 ///   held open; the next line for it opens it again.
-/// - A binary result is written as `{"payload_base64": "..."}`, an empty one as `{"payload_base64":""}`.
+/// - A binary result is written as `{"payload_base64":"..."}` (the base64 of its bytes), an empty one as
+///   `{"payload_base64":""}`.
 public final class FileArchiveAction: BatchAction {
   /// When to fsync.
   public enum SyncMode: String, Sendable {
@@ -947,7 +948,7 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// The line written for an evaluation (without its newline): its JSON payload, or a binary
-  /// result as `{"payload_base64": "..."}`; an empty one (`SELECT VALUE` of an Undefined) as
+  /// result as `{"payload_base64":"..."}`; an empty one (`SELECT VALUE` of an Undefined) as
   /// `{"payload_base64":""}`: zero bytes, never a blank line or `{}` (it was `{}`, which reads as a
   /// result with no member).
   public static func line(for evaluation: Evaluation) -> [UInt8] {
