@@ -24,7 +24,8 @@ import Synchronization
 /// - `closeIdleSeconds`: a file no line was written to for this long is closed (default 60), so a
 ///   file removed or moved away (yesterday's, uploaded) frees its space and a finished file is not
 ///   held open; the next line for it opens it again.
-/// - A binary result is written as `{"payload_base64": "..."}`, an empty one as `{"payload_base64":""}`.
+/// - A binary result is written as `{"payload_base64":"..."}` (the base64 of its bytes), an empty one as
+///   `{"payload_base64":""}`.
 public final class FileArchiveAction: BatchAction {
   /// When to fsync.
   public enum SyncMode: String, Sendable {
@@ -186,8 +187,135 @@ public final class FileArchiveAction: BatchAction {
     func closed() { open.subtract(1, ordering: .relaxed) }
   }
 
+  /// The daemon's own files, which no archive action writes whatever a message renders: the rule
+  /// files it loads (a rule JSON payload on `devices/rules/evil` rendered `rules/evil.json`, and the
+  /// daemon loaded it), its dead-letter file (a forged record a replay would send), its secrets.
+  /// `iotrules run` names them at start (``protectDaemonFiles(rulePaths:deadLetter:secretsFolder:)``);
+  /// tests give an action a set of its own.
+  public final class ProtectedPaths: Sendable {
+    /// How much a protected path covers.
+    public enum Extent: Sendable {
+      /// The file at the path.
+      case file
+      /// The files directly in the folder at the path (a rules folder: its subfolders are not read).
+      case filesIn
+      /// The folder at the path and everything below it.
+      case everythingIn
+    }
+
+    struct Entry: Sendable {
+      /// The path resolved once: absolute, without symbolic links, `.` or `..`.
+      var resolved: String
+      var extent: Extent
+      /// What it is, as a refusal says it: `the dead-letter file 'dead-letter.jsonl' (--dead-letter)`.
+      var what: String
+    }
+
+    let entries = Mutex<[Entry]>([])
+
+    /// An empty set.
+    public init() {}
+
+    /// The process's set, which the daemon's archive actions check.
+    public static let shared = ProtectedPaths()
+
+    /// Protects `path`, resolved now (its symbolic links, `.` and `..`), to `extent`; `what` says
+    /// what it is when a rendered path is refused for it.
+    public func protect(_ path: String, _ extent: Extent, as what: String) {
+      let entry = Entry(resolved: FileArchiveAction.resolved(path), extent: extent, what: what)
+      entries.withLock { $0.append(entry) }
+    }
+
+    /// Protects the daemon's own files: the files of each rules folder (the rule files and their
+    /// tests the daemon loads), or a rule file named alone with its tests; the dead-letter file;
+    /// everything in the secrets folder.
+    public func protectDaemonFiles(rulePaths: [String], deadLetter: String?, secretsFolder: String?) {
+      for path in rulePaths {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+          protect(path, .filesIn, as: "in the rules folder '\(path)', whose files the daemon loads (--rules)")
+        } else {
+          protect(path, .file, as: "the rule file '\(path)' the daemon loads (--rules)")
+          for test in RuleFile.testFilePaths(of: path) {
+            protect(test, .file, as: "the tests of the rule file '\(path)', which the daemon runs (--rules)")
+          }
+        }
+      }
+      if let deadLetter {
+        protect(
+          deadLetter, .file,
+          as:
+            "the dead-letter file '\(deadLetter)' (--dead-letter), whose lines a replay sends as error records"
+        )
+      }
+      if let secretsFolder {
+        protect(secretsFolder, .everythingIn, as: "in the secrets folder '\(secretsFolder)' (--secrets-dir)")
+      }
+    }
+
+    /// What protected file `path` (a path as the archive writes it) is, or is in; nil for none.
+    func protection(of path: String) -> String? {
+      let entries = self.entries.withLock { $0 }
+      guard !entries.isEmpty else { return nil }
+      let real = Array(FileArchiveAction.resolved(path).utf8)
+      let folder = real[..<(real.lastIndex(of: UInt8(ascii: "/")) ?? 0)]
+      return entries.first { entry in
+        let protected = Array(entry.resolved.utf8)
+        if real == protected { return true }
+        switch entry.extent {
+        case .file: return false
+        case .filesIn:
+          return folder.elementsEqual(protected) || (folder.isEmpty && protected == [UInt8(ascii: "/")])
+        case .everythingIn:
+          return protected == [UInt8(ascii: "/")] || real.starts(with: protected + [UInt8(ascii: "/")])
+        }
+      }?.what
+    }
+  }
+
+  /// `path` made absolute from the working folder, without symbolic links, `.` or `..`: the longest
+  /// part of it that exists is resolved by the file system (`realpath`), the rest, which is not
+  /// there yet and so holds no link, by its text.
+  static func resolved(_ path: String) -> String {
+    var absolute = path
+    if path.utf8.first != UInt8(ascii: "/") {
+      var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+      guard getcwd(&buffer, buffer.count) != nil else { return path }
+      absolute =
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+    }
+    let parts = absolute.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
+    var existing = parts.count
+    while existing > 0 {
+      if let real = realpath("/" + parts[..<existing].joined(separator: "/"), nil) {
+        defer { free(real) }
+        var result = String(cString: real).utf8.split(separator: UInt8(ascii: "/")).map {
+          String(decoding: $0, as: UTF8.self)
+        }
+        for part in parts[existing...] {
+          if part == "." { continue }
+          if part == ".." {
+            _ = result.popLast()
+          } else {
+            result.append(part)
+          }
+        }
+        return "/" + result.joined(separator: "/")
+      }
+      existing -= 1
+    }
+    var result: [String] = []
+    for part in parts where part != "." {
+      if part == ".." { _ = result.popLast() } else { result.append(part) }
+    }
+    return "/" + result.joined(separator: "/")
+  }
+
   /// The budget this action's open files count against.
   let budget: OpenFileBudget
+
+  /// The daemon's own files, which no rendered path may name (``ProtectedPaths``).
+  let protectedPaths: ProtectedPaths
 
   /// Whether a file must be closed before another opens: this action's or the process's budget.
   func mustClose(_ files: [String: OpenFile]) -> Bool { files.count >= budget.limit || budget.isSpent }
@@ -204,7 +332,7 @@ public final class FileArchiveAction: BatchAction {
   /// Builds the action from its configuration.
   public init(
     configuration: RuleNode, context: ActionBuildContext, clock: any EngineClock = SystemClock(),
-    budget: OpenFileBudget = .shared, sweeper: ArchiveSweeper? = nil
+    budget: OpenFileBudget = .shared, sweeper: ArchiveSweeper? = nil, protectedPaths: ProtectedPaths = .shared
   )
     throws(ActionConfigurationError)
   {
@@ -220,7 +348,11 @@ public final class FileArchiveAction: BatchAction {
       problems.attempt { () throws(ActionConfigurationError) in try reader.string("root", required: false) }
       ?? nil
     var place: (root: String, relative: Template)?
-    if let pathNode, let pathText = pathNode.string {
+    // A control character in the path's own text (a YAML `>` scalar's closing line break) is in
+    // every rendering, and every one would be refused: said here, where it is written.
+    let controls = pathNode.map { Self.controlCharacterProblems(of: $0, root: rootNode) } ?? []
+    for problem in controls { problems.add(problem.message, at: problem.position) }
+    if controls.isEmpty, let pathNode, let pathText = pathNode.string {
       place = problems.attempt { () throws(ActionConfigurationError) in
         try Self.place(of: pathNode, pathText, root: rootNode, reader: reader, context: context)
       }
@@ -277,6 +409,13 @@ public final class FileArchiveAction: BatchAction {
       problems.attempt { () throws(ActionConfigurationError) in
         try reader.int("closeIdleSeconds", minimum: 1, maximum: 315_360_000)
       } ?? nil
+    if place != nil, let pathNode {
+      // A name of the path's own text too long for the file system (or to be rotated).
+      let rotates = maxBytes != nil || maxAgeSeconds != nil
+      for problem in Self.longNameProblems(of: pathNode, root: rootNode, rotates: rotates) {
+        problems.add(problem.message, at: problem.position)
+      }
+    }
     try problems.throwIfAny()
     self.closeIdleSeconds = closeIdleSeconds ?? Self.defaultCloseIdleSeconds
     self.sweeper = sweeper
@@ -290,6 +429,7 @@ public final class FileArchiveAction: BatchAction {
     self.sync = sync
     self.clock = clock
     self.budget = budget
+    self.protectedPaths = protectedPaths
   }
 
   /// The archive root and the template of the path below it: the explicit `root`, else the folder
@@ -300,7 +440,7 @@ public final class FileArchiveAction: BatchAction {
     of pathNode: RuleNode, _ pathText: String, root rootNode: RuleNode?, reader: ConfigurationReader,
     context: ActionBuildContext
   ) throws(ActionConfigurationError) -> (root: String, relative: Template) {
-    if pathText.isEmpty || pathText.contains("\0") {
+    if pathText.isEmpty {
       throw ActionConfigurationError("'path' must be a non-empty path", at: pathNode.position)
     }
     let root: String
@@ -353,6 +493,119 @@ public final class FileArchiveAction: BatchAction {
       throw ActionConfigurationError("'path' \(problem): every result would fail", at: pathNode.position)
     }
     return (root, relative)
+  }
+
+  /// The longest file or folder name, in bytes (`NAME_MAX` of ext4, XFS and btrfs).
+  static let nameLimit = 255
+  /// The most a rotation adds to a file's name: `.20261204T142310.123Z-9999`, 26 bytes.
+  static let rotationSuffixLength = 26
+  /// The longest file name a rotating archive writes: one rotation can still rename.
+  static var rotatableNameLimit: Int { nameLimit - rotationSuffixLength }
+
+  /// The byte ranges of `text`'s own text: all of it but its `${...}` expressions, split as
+  /// ``Template`` splits it. Nil when an expression does not parse (its error is said where the
+  /// template is compiled).
+  static func literalRanges(of text: String) -> [Range<Int>]? {
+    let bytes = Array(text.utf8)
+    var ranges: [Range<Int>] = []
+    var start = 0
+    var index = 0
+    while index < bytes.count {
+      guard bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{")
+      else {
+        index += 1
+        continue
+      }
+      if index > start { ranges.append(start..<index) }
+      guard let (_, end) = try? Parser.parseTemplateExpression(in: text, from: index + 2) else { return nil }
+      index = end
+      start = end
+    }
+    if start < bytes.count { ranges.append(start..<bytes.count) }
+    return ranges
+  }
+
+  /// The first control character in `bytes[ranges]`: its offset and code point (C0, DEL and the
+  /// C1 controls U+0080...U+009F), or nil.
+  static func firstControlCharacter(in bytes: [UInt8], ranges: [Range<Int>]) -> (offset: Int, scalar: UInt32)?
+  {
+    for range in ranges {
+      for index in range {
+        let byte = bytes[index]
+        if byte < 0x20 || byte == 0x7F { return (index, UInt32(byte)) }
+        if byte == 0xC2, index + 1 < range.upperBound, (0x80...0x9F).contains(bytes[index + 1]) {
+          return (index, UInt32(bytes[index + 1]))
+        }
+      }
+    }
+    return nil
+  }
+
+  /// A NUL or another control character in the text of `path` (outside its `${...}`) or of `root`:
+  /// every rendering would hold it, and be refused (a YAML `path: >` ends in a line break, a JSON
+  /// `\t` is a tab); each at its own place.
+  static func controlCharacterProblems(of pathNode: RuleNode, root rootNode: RuleNode?)
+    -> [ActionConfigurationError]
+  {
+    var found: [ActionConfigurationError] = []
+    for (key, node) in [("root", rootNode), ("path", pathNode)] {
+      guard let node, let text = node.string else { continue }
+      let bytes = Array(text.utf8)
+      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+      guard let (offset, scalar) = firstControlCharacter(in: bytes, ranges: ranges) else { continue }
+      let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
+      let message: String
+      if scalar == 0 {
+        message =
+          "'\(key)' holds a NUL character (U+0000): no file name can hold one, and every result would fail"
+      } else {
+        let yaml =
+          scalar == 0x0A && offset == bytes.count - 1
+          ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+        message =
+          "'\(key)' holds a control character (\(name)) in its own text\(yaml): every rendered path would hold it, "
+          + "and the archive refuses such names, so every result would fail"
+      }
+      found.append(ActionConfigurationError(message, at: node.position(ofStringOffset: offset)))
+    }
+    return found
+  }
+
+  /// Names in the text of `path` (outside its `${...}`) or of `root` longer than a file system
+  /// takes (255 bytes), or, with `rotates`, a file name at the path's end too long to be rotated
+  /// (229 bytes: a rotation adds up to 26): every write would fail. A name split by a `${...}` is
+  /// left to be judged once rendered (a value may hold a `/`).
+  static func longNameProblems(of pathNode: RuleNode, root rootNode: RuleNode?, rotates: Bool)
+    -> [ActionConfigurationError]
+  {
+    var found: [ActionConfigurationError] = []
+    for (key, node) in [("root", rootNode), ("path", pathNode)] {
+      guard let node, let text = node.string else { continue }
+      let bytes = Array(text.utf8)
+      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+      for range in ranges {
+        var start = range.lowerBound
+        for index in range.lowerBound...range.upperBound
+        where index == range.upperBound || bytes[index] == UInt8(ascii: "/") {
+          defer { start = index + 1 }
+          let length = index - start
+          // The path's last name, after its last template: the file's own name.
+          let isFileName = key == "path" && index == bytes.count
+          let limit = isFileName && rotates ? rotatableNameLimit : nameLimit
+          guard length > limit else { continue }
+          let shown = String(decoding: bytes[start..<start + 16], as: UTF8.self) + "..."
+          let message =
+            limit == nameLimit
+            ? "'\(key)' has a name of \(length) bytes in its own text ('\(shown)'): a file or folder name is at "
+              + "most \(nameLimit) bytes, so every result would fail"
+            : "'path' ends in a file name of \(length) bytes ('\(shown)'): a rotation adds up to "
+              + "\(rotationSuffixLength) bytes ('.20261204T142310.123Z-0001') and a name is at most \(nameLimit), so "
+              + "with 'rotate' a file name is at most \(rotatableNameLimit) bytes; every result would fail"
+          found.append(ActionConfigurationError(message, at: node.position(ofStringOffset: start)))
+        }
+      }
+    }
+    return found
   }
 
   /// Files open on the first write. With `maxAgeSeconds` in the daemon, the files a path of this
@@ -452,8 +705,7 @@ public final class FileArchiveAction: BatchAction {
     let now = clock.nowMs()
     let firstStamp = lineCount.add(inputs.count, ordering: .relaxed).oldValue
     let operations = self.operations.withLock { $0 }
-    // The files to fsync after the lock is released: duplicated descriptors (a rotation or close
-    // elsewhere cannot pull them away meanwhile) with the results each carries.
+    // The files to fsync after the lock is released, with the results each carries.
     let toSync = Self.writing.withLock { _ in
       files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
         // Lines are gathered per file and written with one call per file and batch (or per line
@@ -554,24 +806,16 @@ public final class FileArchiveAction: BatchAction {
           }
         }
         for path in Array(pending.keys) { flush(path) }
-        guard sync == .batch else { return [:] }
-        var toSync: [String: (descriptor: Int32, indices: [Int])] = [:]
-        for (path, written) in touched {
-          let copy = dup(written.descriptor)
-          if copy >= 0 {
-            toSync[path] = (copy, written.indices)
-          } else if operations.sync(written.descriptor) != 0 {
-            // No descriptor to spare: fsync here, under the lock.
-            let error = FileSystem.error(errno, "fsync \(path)")
-            for index in written.indices where results[index] == nil { results[index] = error }
-          }
-        }
-        return toSync
+        return sync == .batch ? touched : [:]
       }
     }
     if !toSync.isEmpty {
       // The fsyncs wait on the archive's own threads, not on a Swift concurrency thread: the
       // engine goes on evaluating meanwhile (on a 2-core machine there are only two of those).
+      // On the files' own descriptors, which stay open until the round ends: only this action
+      // closes them, in a round of its own (a sweep, the shutdown). A `dup` of each, taken so that
+      // nothing could close them meanwhile, doubled the descriptors the archive held (5,000 files
+      // at a limit of 4,096: 3,854 open, and a limit of 1,024 left none to read the rules with).
       let descriptors = toSync.mapValues(\.descriptor)
       let failures = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
@@ -579,7 +823,6 @@ public final class FileArchiveAction: BatchAction {
         }
       }
       for (path, written) in toSync {
-        close(written.descriptor)
         guard let code = failures[path] else { continue }
         let error = FileSystem.error(code, "fsync \(path)")
         for index in written.indices where results[index] == nil { results[index] = error }
@@ -640,20 +883,40 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// A template path with its archive root at `/`: a value, from the topic or the payload, picks
-  /// any file the daemon can write.
+  /// any file the daemon can write. One whose root holds the folder of the rule file being loaded
+  /// (`${topic(2)}/${topic(3)}.json` run where `rules/` is): a value could name a rule file, which
+  /// the daemon refuses at run time (``ProtectedPaths``), but a rule's archive has no business there.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
-    guard root == "/", !relative.isConstant else { return [] }
+    guard !relative.isConstant else { return [] }
+    if root == "/" {
+      return [
+        ActionConfigurationWarning(
+          key: "path",
+          message:
+            "rule '\(context.ruleName)': the file path '\(pathText)' has its archive root at '/': a template value "
+            + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'")
+      ]
+    }
+    guard !context.ruleFile.isEmpty else { return [] }
+    let rules = FileSystem.folder(of: context.ruleFile)
+    let realRules = Array(Self.resolved(rules).utf8)
+    let realRoot = Array(Self.resolved(root).utf8)
+    guard realRules == realRoot || realRules.starts(with: realRoot + [UInt8(ascii: "/")]) else { return [] }
+    let place = root == "." ? "the working folder" : "'\(root)'"
     return [
       ActionConfigurationWarning(
         key: "path",
         message:
-          "rule '\(context.ruleName)': the file path '\(pathText)' has its archive root at '/': a template value "
-          + "picks any file the daemon may write; put a folder before the first ${...} or give 'root'")
+          "rule '\(context.ruleName)': the archive root of the file path '\(pathText)' is \(place), which holds the "
+          + "rules folder '\(rules)': a template value could name a rule file there (`run` refuses to write the "
+          + "daemon's own files); put a folder of the archive's own before the first ${...} or give 'root'")
     ]
   }
 
-  /// Closes every file.
+  /// Closes every file, once the round under way (its fsyncs use the files' descriptors) ends.
   public func shutdown() async {
+    await enterRound()
+    defer { leaveRound() }
     // The files it would have rotated on time go to the sweeper, which rotates them when their
     // age comes (a reload replaced or removed the rule), unless the rule's next version takes them.
     // Under the `files` lock, as a sweep: one that closed a file before keeps its age for this.
@@ -685,7 +948,7 @@ public final class FileArchiveAction: BatchAction {
   }
 
   /// The line written for an evaluation (without its newline): its JSON payload, or a binary
-  /// result as `{"payload_base64": "..."}`; an empty one (`SELECT VALUE` of an Undefined) as
+  /// result as `{"payload_base64":"..."}`; an empty one (`SELECT VALUE` of an Undefined) as
   /// `{"payload_base64":""}`: zero bytes, never a blank line or `{}` (it was `{}`, which reads as a
   /// result with no member).
   public static func line(for evaluation: Evaluation) -> [UInt8] {
@@ -773,6 +1036,21 @@ public final class FileArchiveAction: BatchAction {
         problem == "is absolute" || problem == "has an empty segment"
         ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
       return "rendered path '\(rendered)' \(said)\(cause); archive root is '\(root)'"
+    }
+    if maxBytes != nil || maxAgeSeconds != nil {
+      // A name a rotation could not rename (its suffix would take it past NAME_MAX): refused
+      // before a line is written to it, not after its first lines, at every later one.
+      var length = 0
+      for byte in rendered.utf8.reversed() {
+        if byte == UInt8(ascii: "/") { break }
+        length += 1
+      }
+      if length > Self.rotatableNameLimit {
+        return
+          "rendered path '\(rendered)' has a file name of \(length) bytes, which could never be rotated: a rotation adds "
+          + "up to \(Self.rotationSuffixLength) bytes ('.20261204T142310.123Z-0001') and a name is at most "
+          + "\(Self.nameLimit), so with 'rotate' a file name is at most \(Self.rotatableNameLimit) bytes; archive root is '\(root)'"
+      }
     }
     return nil
   }
@@ -1024,6 +1302,13 @@ public final class FileArchiveAction: BatchAction {
 
   func open(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) -> OpenFile {
     try refuseLinksBelowRoot(path)
+    // Never the daemon's own files (a message on `devices/rules/evil` rendering `rules/evil.json`
+    // made a rule the daemon loaded), before any folder is made for it.
+    if let what = protectedPaths.protection(of: path) {
+      throw ActionError(
+        .permanent,
+        "rendered path '\(path)' is \(what): the archive never writes the daemon's own files")
+    }
     let folders = try FileSystem.makeParentFolders(of: path)
     var before = stat()
     let existed = stat(path, &before) == 0
@@ -1031,6 +1316,10 @@ public final class FileArchiveAction: BatchAction {
     // (and every archive action behind the lock) until a reader came; a device would swallow
     // them. Not opened at all when the name is such a file; O_NONBLOCK in case it becomes one.
     if existed, before.st_mode & S_IFMT != S_IFREG { throw Self.notRegular(path, before.st_mode) }
+    if let what = Self.sqliteFile(path) {
+      throw ActionError(
+        .permanent, "rendered path '\(path)' is \(what): the archive appends lines to files of its own only")
+    }
     // A symbolic link as the file itself is refused too (ELOOP, permanent).
     let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
     if fd < 0 {
@@ -1080,11 +1369,58 @@ public final class FileArchiveAction: BatchAction {
       identity: FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
   }
 
+  /// SQLite's header, the first 16 bytes of every database file.
+  static let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+  /// Whether `path` names a regular file that begins with SQLite's header: a database.
+  static func isSQLiteDatabase(_ path: String) -> Bool {
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size >= sqliteHeader.count else {
+      return false
+    }
+    let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { Glibc.close(fd) }
+    var header = [UInt8](repeating: 0, count: sqliteHeader.count)
+    return pread(fd, &header, header.count, 0) == header.count && header == sqliteHeader
+  }
+
+  /// What SQLite file `path` is, or nil: a database (its header says so, whatever its name), or
+  /// the `-wal`, `-shm` or `-journal` file SQLite keeps beside one (named so, next to a database,
+  /// whether or not it exists now). Lines appended to either corrupt the database.
+  static func sqliteFile(_ path: String) -> String? {
+    for suffix in ["-wal", "-shm", "-journal"] where path.utf8.reversed().starts(with: suffix.utf8.reversed())
+    {
+      let database = String(decoding: path.utf8.dropLast(suffix.utf8.count), as: UTF8.self)
+      if isSQLiteDatabase(database) { return "the '\(suffix)' file of the SQLite database '\(database)'" }
+    }
+    return isSQLiteDatabase(path) ? "a SQLite database" : nil
+  }
+
   /// The permanent failure of a path that names something other than a regular file.
   static func notRegular(_ path: String, _ mode: mode_t) -> ActionError {
     let kind = RegularFile.kind(ofMode: mode) ?? "not a regular file"
     return ActionError(
       .permanent, "cannot open \(path): it is \(kind); lines are appended to regular files only")
+  }
+
+  /// Ends the line a killed process left unfinished at the end of the file at `path`
+  /// (``FileSystem/endCutLine(_:path:operations:)``, which warns), when it is still the file of
+  /// `identity`; synced unless `sync` is `never`. A failure is logged: the file is rotated all the same.
+  static func endCutLine(at path: String, identity: FileIdentity, sync: SyncMode) {
+    let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    defer { Glibc.close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, FileIdentity(info) == identity else {
+      return
+    }
+    do throws(ActionError) {
+      try FileSystem.endCutLine(fd, path: path)
+      if sync != .never, fsync(fd) != 0 { throw FileSystem.error(errno, "fsync \(path)") }
+    } catch {
+      logger.warning("file archive: \(error.message)")
+    }
   }
 
   /// Whether a path segment names a hidden file: its first byte a `.`, and it is neither `.` nor `..`.
@@ -1383,6 +1719,10 @@ public final class ArchiveSweeper: Sendable {
         guard stat(path, &info) == 0, FileArchiveAction.FileIdentity(info) == orphan.identity,
           info.st_size > 0
         else { return }
+        // Found at start, it may end in part of a line a kill -9 cut short, and no line of this run
+        // ended it (none came for it: yesterday's file): ended now, with the warning naming the
+        // file, before it is rotated and closed for good.
+        FileArchiveAction.endCutLine(at: path, identity: orphan.identity, sync: orphan.sync)
         var attempt = 0
         do throws(ActionError) {
           try FileArchiveAction.rotate(

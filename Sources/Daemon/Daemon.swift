@@ -382,6 +382,11 @@ public enum Daemon {
     // The last error path is checked before anything depends on it.
     let deadLetter = DeadLetterFile(path: configuration.deadLetterPath)
     try deadLetter.prepare()
+    // No archive writes the daemon's own files, whatever a message renders: resolved once, here,
+    // before any rule loads.
+    FileArchiveAction.ProtectedPaths.shared.protectDaemonFiles(
+      rulePaths: configuration.rulePaths, deadLetter: configuration.deadLetterPath,
+      secretsFolder: (configuration.secrets as? SecretFolder)?.folder)
     // What `/healthz` and `/readyz` answer: not ready until the source runs.
     let health = configuration.health
     health.report(Self.component, "starting: the source is not running yet")

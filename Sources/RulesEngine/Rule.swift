@@ -15,11 +15,14 @@ public struct ActionBuildContext: Sendable {
   public var topicFilter: String
   /// The rule's SQL as written (empty when unknown).
   public var sql: String
+  /// The path of the rule file being loaded, as given (empty when unknown): an archive whose root
+  /// holds its folder is warned about.
+  public var ruleFile: String
 
   /// Creates a context.
   public init(
     ruleName: String, version: SQLVersion, variableNames: [String], isErrorAction: Bool = false,
-    topicFilter: String = "", sql: String = ""
+    topicFilter: String = "", sql: String = "", ruleFile: String = ""
   ) {
     self.ruleName = ruleName
     self.version = version
@@ -27,6 +30,7 @@ public struct ActionBuildContext: Sendable {
     self.isErrorAction = isErrorAction
     self.topicFilter = topicFilter
     self.sql = sql
+    self.ruleFile = ruleFile
   }
 }
 

@@ -345,7 +345,7 @@ public enum RuleFile {
     // Actions.
     let context = ActionBuildContext(
       ruleName: name, version: version, variableNames: program?.variableNames ?? [],
-      topicFilter: program?.topicFilter ?? "", sql: program?.source ?? "")
+      topicFilter: program?.topicFilter ?? "", sql: program?.source ?? "", ruleFile: file)
     // Warnings about the actions' configurations, kept also when another part of the file is
     // wrong: one `check` shows everything to fix.
     func warn(_ position: FilePosition, _ message: String) {

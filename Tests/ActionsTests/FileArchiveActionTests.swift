@@ -1,5 +1,6 @@
 import CFileOps
 import Foundation
+import GRDB
 import IoTSQL
 import RulesEngine
 import Synchronization
@@ -1267,6 +1268,264 @@ struct FileArchiveActionTests {
       results.allSatisfy { $0?.message.contains("Input/output error") == true },
       "\(results.map { $0?.message })")
     await action.shutdown()
+  }
+
+  // MARK: - The daemon's own files, descriptors, cut lines, long names, the path's own text
+
+  /// No rendered path names the daemon's own files: the files of its rules folder (a rule JSON
+  /// payload on `devices/rules/evil` rendered `rules/evil.json`, which the daemon loaded), a rule
+  /// file named alone and its tests, the dead-letter file, anything in the secrets folder, a SQLite
+  /// database or the `-wal`, `-shm` and `-journal` beside one. Each is refused, permanently, naming
+  /// the path and why, before a folder is made for it; the protected paths are resolved (a `..`, a
+  /// link to the archive's root), and what is not the daemon's own is written as before.
+  @Test func theDaemonsOwnFilesAreNeverWritten() async throws {
+    let folder = URL(fileURLWithPath: temporaryFolder()).resolvingSymlinksInPath().path
+    let manager = FileManager.default
+    for name in ["rules", "one", "secrets", "data", "elsewhere"] {
+      try manager.createDirectory(atPath: "\(folder)/\(name)", withIntermediateDirectories: true)
+    }
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(folder)/rules/r.json"))
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(folder)/one/r.json"))
+    try Data("{\"ruleName\":\"r\"}\n".utf8).write(to: URL(fileURLWithPath: "\(folder)/dead.jsonl"))
+    try await DatabaseQueue(path: "\(folder)/data/iot.db").write { db in
+      try db.execute(sql: "CREATE TABLE t (n INTEGER)")
+    }
+    let database = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/data/iot.db"))
+    // The archive's root is a link to the folder: the refusal goes by where a path leads.
+    #expect(symlink(folder, "\(folder)/elsewhere/root") == 0)
+    let protected = FileArchiveAction.ProtectedPaths()
+    protected.protectDaemonFiles(
+      rulePaths: ["\(folder)/elsewhere/../rules", "\(folder)/one/r.json"], deadLetter: "\(folder)/dead.jsonl",
+      secretsFolder: "\(folder)/secrets")
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)/elsewhere/root", "path": "${p}"}"#),
+      context: context, protectedPaths: protected)
+    let refused = [
+      (
+        "rules/evil.json",
+        "is in the rules folder '\(folder)/elsewhere/../rules', whose files the daemon loads"
+      ),
+      ("rules/r.json", "is in the rules folder"),
+      ("one/r.json", "is the rule file '\(folder)/one/r.json' the daemon loads (--rules)"),
+      ("one/r.test.json", "is the tests of the rule file '\(folder)/one/r.json'"),
+      ("dead.jsonl", "is the dead-letter file '\(folder)/dead.jsonl' (--dead-letter)"),
+      ("secrets/token", "is in the secrets folder '\(folder)/secrets' (--secrets-dir)"),
+      ("secrets/deeper/token", "is in the secrets folder"),
+      ("data/iot.db", "is a SQLite database"),
+      ("data/iot.db-wal", "is the '-wal' file of the SQLite database '\(folder)/elsewhere/root/data/iot.db'"),
+      ("data/iot.db-journal", "is the '-journal' file of the SQLite database"),
+    ]
+    let allowed = ["rules/team/notes.jsonl", "one/other.json", "data/other.db-wal", "ok.jsonl"]
+    let inputs = (refused.map(\.0) + allowed).map { path in
+      input(object([("p", .string(path))]), json: #"{"p":"\#(path)"}"#)
+    }
+    let results = await action.performBatch(inputs)
+    for ((path, why), result) in zip(refused, results) {
+      #expect(result?.kind == .permanent, "\(path)")
+      #expect(
+        result?.message.hasPrefix("rendered path '\(folder)/elsewhere/root/\(path)' \(why)") == true,
+        "\(String(describing: result))")
+      #expect(
+        result?.message.contains("the archive never writes the daemon's own files") == true
+          || path.hasPrefix("data/"))
+    }
+    #expect(results.suffix(allowed.count).allSatisfy { $0 == nil }, "\(results)")
+    await action.shutdown()
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/rules").sorted() == ["r.json", "team"])
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/one").sorted() == ["other.json", "r.json"])
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/secrets").isEmpty)
+    #expect(try String(contentsOfFile: "\(folder)/dead.jsonl", encoding: .utf8) == "{\"ruleName\":\"r\"}\n")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/data/iot.db")) == database)
+    #expect(!manager.fileExists(atPath: "\(folder)/data/iot.db-wal"))
+    #expect(!manager.fileExists(atPath: "\(folder)/data/iot.db-journal"))
+  }
+
+  /// `check` and the daemon's load warn when an archive's root holds the folder of the rule being
+  /// loaded (the working folder, for a path that begins with a template): a value could name a rule
+  /// file there. A root of the archive's own, or a path without templates, is not warned about.
+  @Test func anArchiveRootHoldingTheRulesFolderIsWarnedAbout() throws {
+    let folder = temporaryFolder()
+    func warnings(_ settings: String, ruleFile: String) throws -> [String] {
+      let text = #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": \#(settings)}]}"#
+      let rule = try RuleFile.load(file: ruleFile, bytes: Array(text.utf8), builder: ActionFactory.local)
+      return rule.warnings.map { "\($0.position.line):\($0.position.column) \($0.message)" }
+    }
+    let held = try warnings(#"{"path": "${topic(2)}/${topic(3)}.json"}"#, ruleFile: "rules/r.json")
+    #expect(
+      held == [
+        "1:68 rule 'r': the archive root of the file path '${topic(2)}/${topic(3)}.json' is the working folder, which "
+          + "holds the rules folder 'rules': a template value could name a rule file there (`run` refuses to write "
+          + "the daemon's own files); put a folder of the archive's own before the first ${...} or give 'root'"
+      ], "\(held)")
+    let explicit = try warnings(
+      #"{"root": "\#(folder)", "path": "${topic(2)}.json"}"#, ruleFile: "\(folder)/x/../team/r.yaml")
+    #expect(
+      explicit.count == 1 && explicit[0].contains("is '\(folder)', which holds the rules folder"),
+      "\(explicit)")
+    #expect(try warnings(#"{"path": "archive/${topic(2)}.json"}"#, ruleFile: "rules/r.json").isEmpty)
+    #expect(try warnings(#"{"path": "out.jsonl"}"#, ruleFile: "r.json").isEmpty)
+  }
+
+  /// The fsyncs of a batch (`fsync` `batch`) use the files' own descriptors: the archive holds no
+  /// more files open than its budget, also while they run (a `dup` of each file a batch wrote
+  /// doubled what it held: 3,854 descriptors of a limit of 4,096, and at 1,024 the daemon could no
+  /// longer read its rules).
+  @Test func batchFsyncsHoldNoMoreDescriptorsThanTheBudget() async throws {
+    let folder = temporaryFolder()
+    let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+    let most = Mutex(0)
+    let counting = FileOperations(
+      write: FileOperations.system.write,
+      sync: { descriptor in
+        // The archive's files open in the process as the fsync starts.
+        var count = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+          var target = [CChar](repeating: 0, count: 4096)
+          let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+          let path = String(decoding: target.prefix(max(0, length)).map(UInt8.init), as: UTF8.self)
+          if path.hasPrefix(real + "/m/") && path.hasSuffix(".jsonl") { count += 1 }
+        }
+        most.withLock { $0 = max($0, count) }
+        return fsync(descriptor)
+      })
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/m/${k}.jsonl"}"#), context: context,
+      budget: FileArchiveAction.OpenFileBudget(limit: 4))
+    action.operations.withLock { $0 = counting }
+    for round in 0..<3 {
+      let inputs = (0..<12).map { index in
+        input(object([("k", .string("f\(index % 6)"))]), json: #"{"k":"f\#(index % 6)","r":\#(round)}"#)
+      }
+      #expect(await action.performBatch(inputs).allSatisfy { $0 == nil })
+    }
+    await action.shutdown()
+    #expect(most.withLock { $0 } == 4)
+    for file in 0..<6 {
+      let text = try String(contentsOfFile: "\(folder)/m/f\(file).jsonl", encoding: .utf8)
+      #expect(text.split(separator: "\n").count == 6)
+    }
+  }
+
+  /// A file an earlier run left ending in part of a line (a kill -9), which no line of this run
+  /// reaches (yesterday's file): when its age comes it is rotated with that line ended, as a line
+  /// of this run would have ended it, not closed for good without its line break.
+  @Test func aCutLineOfAFileLeftFromBeforeIsEndedBeforeItIsRotated() async throws {
+    let folder = temporaryFolder()
+    let settings = #"{"path": "\#(folder)/s/${k}.jsonl", "rotate": {"maxAgeSeconds": 10}}"#
+    let earlier = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: SteppingClock(),
+      sweeper: ArchiveSweeper())
+    #expect(await earlier.performBatch([input(object([("k", .string("a"))]), json: #"{"k":"a"}"#)]) == [nil])
+    await earlier.shutdown()
+    // Killed in the middle of its next line.
+    let cut = Glibc.open("\(folder)/s/a.jsonl", O_WRONLY | O_APPEND)
+    #expect(Glibc.write(cut, Array("{\"k\":".utf8), 5) == 5)
+    Glibc.close(cut)
+    // Where the file system keeps no extended attributes, nothing is found: its next line ends it.
+    guard FileArchiveAction.mark(of: "\(folder)/s/a.jsonl") != nil else { return }
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let action = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
+    sweeper.scanQueue.sync { sweeper.findLeftFilesNow(of: action) }
+    #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/s/a.jsonl"])
+    clock.advance(milliseconds: 10_000)
+    sweeper.sweepOrphans()
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/s")
+    #expect(names.count == 1 && names[0].hasPrefix("a.jsonl.2023"), "\(names)")
+    #expect(
+      try String(contentsOfFile: "\(folder)/s/\(names[0])", encoding: .utf8) == "{\"k\":\"a\"}\n{\"k\":\n")
+    await action.shutdown()
+  }
+
+  /// A rendered file name a rotation could not rename (its suffix would take it past the 255 bytes
+  /// a name may have) is refused before a line is written to it, when the path rotates: it was
+  /// written, and every later line failed "cannot rotate ...: File name too long". 229 bytes is
+  /// the most; without `rotate` a longer name is written.
+  @Test func aNameTooLongToRotateIsRefusedBeforeItsFirstLine() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/a/${topic(2)}.jsonl", "rotate": {"maxBytes": 10}}"#),
+      context: context)
+    let long = String(repeating: "d", count: 240)
+    let longest = String(repeating: "e", count: 223)
+    var results: [ActionError?] = []
+    for _ in 0..<3 {
+      results += await action.performBatch([
+        input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "in/\(long)"),
+        input(object([("n", .int(2))]), json: #"{"n":2}"#, topic: "in/\(longest)"),
+      ])
+    }
+    await action.shutdown()
+    for index in stride(from: 0, to: results.count, by: 2) {
+      #expect(results[index]?.kind == .permanent)
+      #expect(
+        results[index]?.message.hasPrefix(
+          "rendered path '\(long).jsonl' has a file name of 246 bytes, which could never be rotated: a rotation adds up to 26 bytes"
+        ) == true, "\(String(describing: results[index]))")
+      #expect(results[index + 1] == nil, "\(String(describing: results[index + 1]))")
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/a")
+    #expect(!names.contains { $0.hasPrefix("ddd") }, "\(names)")
+    #expect(names.filter { $0.hasPrefix("\(longest).jsonl.") }.count == 2, "\(names)")
+    let plain = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/b/${topic(2)}.jsonl"}"#), context: context)
+    #expect(
+      await plain.performBatch([input(object([("n", .int(1))]), json: #"{"n":1}"#, topic: "in/\(long)")]) == [
+        nil
+      ])
+    await plain.shutdown()
+  }
+
+  /// What in the path's own text makes every write fail is refused where it is written (`check`
+  /// says so at its line and column): a control character (the line break a YAML `path: >` ends
+  /// in, a JSON `\t`; a NUL was said as "must be a non-empty path"), a name longer than 255 bytes,
+  /// and with `rotate` a file name too long to be rotated. One inside a `${...}` is no name.
+  @Test func thePathsOwnTextThatEveryWriteWouldFailOnIsRefused() throws {
+    let folded = try RuleDocument.parseYAML(Array("path: >\n  archive/${topic(2)}.jsonl\n".utf8))
+    expectProblems([
+      "2:28 'path' holds a control character (U+000A) in its own text (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not): every rendered path would hold it"
+    ]) { () throws(ActionConfigurationError) in
+      _ = try FileArchiveAction(configuration: folded, context: context)
+    }
+    let name256 = String(repeating: "n", count: 256)
+    let name230 = String(repeating: "r", count: 224)
+    let cases: [(String, String)] = [
+      (
+        #"{"path": "arch\tive/${topic(2)}.jsonl"}"#,
+        "1:15 'path' holds a control character (U+0009) in its own text: "
+      ),
+      (
+        #"{"path": "a/${topic(2)}\u0000.jsonl"}"#,
+        "1:24 'path' holds a NUL character (U+0000): no file name can hold one"
+      ),
+      (
+        #"{"root": "arch\u0085", "path": "${topic(2)}.jsonl"}"#,
+        "1:15 'root' holds a control character (U+0085)"
+      ),
+      (
+        #"{"path": "a/\#(name256)/${topic(2)}.jsonl"}"#,
+        "1:13 'path' has a name of 256 bytes in its own text ('nnnnnnnnnnnnnnnn...'): a file or folder name is at most 255 bytes"
+      ),
+      (
+        #"{"path": "a/${topic(2)}\#(name230).jsonl", "rotate": {"maxAgeSeconds": 60}}"#,
+        "1:24 'path' ends in a file name of 230 bytes ('rrrrrrrrrrrrrrrr...'): a rotation adds up to 26 bytes"
+      ),
+    ]
+    for (text, expected) in cases {
+      expectProblems([expected]) { () throws(ActionConfigurationError) in
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+      }
+    }
+    // In an expression a line break is no part of a name; without `rotate` a 230-byte name is fine.
+    for text in [
+      #"{"path": "a/${topic(\n2)}.jsonl"}"#, #"{"path": "a/${topic(2)}\#(name230).jsonl"}"#,
+    ] {
+      #expect(throws: Never.self) {
+        _ = try FileArchiveAction(configuration: configuration(text), context: context)
+      }
+    }
   }
 }
 

@@ -443,6 +443,35 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/data/dead-letter.jsonl"))
   }
 
+  /// A message cannot write the daemon's own files through an archive whose root holds them: a
+  /// rule JSON payload on `devices/rules/evil`, with the path `${topic(2)}/${topic(3)}.json` run
+  /// where `rules/` is, made `rules/evil.json`, which the daemon loaded ("rules reloaded"). Its
+  /// result is refused, naming the path and why, and goes to the dead-letter file; the other is
+  /// archived; the load warns about the root.
+  @Test func aMessageCannotWriteTheDaemonsOwnFiles() async throws {
+    let folder = temporaryFolder("own-files")
+    write(
+      #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": {"path": "${topic(2)}/${topic(3)}.json"}}]}"#,
+      to: folder + "/rules/archive.json")
+    let rule = #"{"sql": "SELECT * FROM 'x'", "actions": []}"#
+    write(
+      #"{"topic": "devices/rules/evil", "payload": \#(rule)}"# + "\n"
+        + #"{"topic": "devices/dev1/a", "payload": {"n": 1}}"# + "\n",
+      to: folder + "/feed.jsonl")
+    let (status, _, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(errors.contains("holds the rules folder 'rules'"), "\(errors)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/rules") == ["archive.json"])
+    #expect(try String(contentsOfFile: folder + "/dev1/a.json", encoding: .utf8) == #"{"n":1}"# + "\n")
+    let records = try String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(records.count == 1)
+    #expect(
+      records.first?.contains(
+        "rendered path './rules/evil.json' is in the rules folder 'rules', whose files the daemon loads (--rules): the archive never writes the daemon's own files"
+      ) == true, "\(records)")
+  }
+
   @Test func realFailuresReachTheirErrorPaths() async throws {
     let folder = temporaryFolder("errors")
     // A read-only database, an archive folder that is a file, a hostile topic level, and an error

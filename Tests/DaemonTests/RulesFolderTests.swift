@@ -80,6 +80,40 @@ struct RulesFolderTests {
     #expect(!output.contains("narrow.json:1"), "\(output)")
   }
 
+  /// `check` warns about an archive whose root holds the rules folder (a path that begins with a
+  /// template, checked where `rules/` is): a value could name a rule file.
+  @Test func anArchiveRootHoldingTheRulesFolderWarns() async throws {
+    let folder = temporaryFolder("own-files-check")
+    write(
+      #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": {"path": "${topic(2)}/${topic(3)}.json"}}]}"#,
+      to: folder + "/rules/wide.json")
+    write(
+      #"{"sql": "SELECT * FROM 'devices/#'", "actions": [{"file": {"path": "archive/${topic(2)}.json"}}]}"#,
+      to: folder + "/rules/narrow.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 0)
+    #expect(
+      output.contains(
+        "rules/wide.json:1:68: warning: rule 'wide': the archive root of the file path '${topic(2)}/${topic(3)}.json' is the working folder, which holds the rules folder 'rules'"
+      ), "\(output)")
+    #expect(!output.contains("narrow.json:1"), "\(output)")
+  }
+
+  /// What in an archive path's own text every write would fail on is an error at its line and
+  /// column: the line break a YAML `path: >` ends in (it loaded, and every result failed).
+  @Test func aControlCharacterInAnArchivePathIsAnErrorWhereItIs() async throws {
+    let folder = temporaryFolder("folded-path")
+    write(
+      "sql: SELECT * FROM 'devices/#'\nactions:\n  - file:\n      path: >\n        archive/${topic(2)}.jsonl\n",
+      to: folder + "/folded/f.yaml")
+    let folded = try await runIotrules(["check", "folded"], in: folder)
+    #expect(folded.0 == 65)
+    #expect(
+      folded.1.contains(
+        "folded/f.yaml:5:34: error: file action: 'path' holds a control character (U+000A) in its own text (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)"
+      ), "\(folded.1)")
+  }
+
   /// One `check` shows everything to fix: the actions' warnings are kept when another action of the
   /// rule is wrong, in file order beside the error.
   @Test func actionWarningsBesideAnError() async throws {
