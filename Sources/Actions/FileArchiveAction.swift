@@ -197,7 +197,8 @@ public final class FileArchiveAction: BatchAction {
     public enum Extent: Sendable {
       /// The file at the path.
       case file
-      /// The files directly in the folder at the path (a rules folder: its subfolders are not read).
+      /// The rule and test files directly in the folder at the path (a rules folder: its
+      /// subfolders and other files are not read).
       case filesIn
       /// The folder at the path and everything below it.
       case everythingIn
@@ -257,7 +258,8 @@ public final class FileArchiveAction: BatchAction {
     func protection(of path: String) -> String? {
       let entries = self.entries.withLock { $0 }
       guard !entries.isEmpty else { return nil }
-      let real = Array(FileArchiveAction.resolved(path).utf8)
+      let resolved = FileArchiveAction.resolved(path)
+      let real = Array(resolved.utf8)
       let folder = real[..<(real.lastIndex(of: UInt8(ascii: "/")) ?? 0)]
       return entries.first { entry in
         let protected = Array(entry.resolved.utf8)
@@ -265,7 +267,10 @@ public final class FileArchiveAction: BatchAction {
         switch entry.extent {
         case .file: return false
         case .filesIn:
-          return folder.elementsEqual(protected) || (folder.isEmpty && protected == [UInt8(ascii: "/")])
+          // The files the daemon reads there, its rule and test files: an archive may keep its
+          // lines beside them (`--rules .`).
+          return (folder.elementsEqual(protected) || (folder.isEmpty && protected == [UInt8(ascii: "/")]))
+            && (RuleFile.isRuleFile(resolved) || RuleFile.isTestFile(resolved))
         case .everythingIn:
           return protected == [UInt8(ascii: "/")] || real.starts(with: protected + [UInt8(ascii: "/")])
         }

@@ -1315,7 +1315,9 @@ struct FileArchiveActionTests {
       ("data/iot.db-wal", "is the '-wal' file of the SQLite database '\(folder)/elsewhere/root/data/iot.db'"),
       ("data/iot.db-journal", "is the '-journal' file of the SQLite database"),
     ]
-    let allowed = ["rules/team/notes.jsonl", "one/other.json", "data/other.db-wal", "ok.jsonl"]
+    let allowed = [
+      "rules/team/notes.jsonl", "rules/archive.jsonl", "one/other.json", "data/other.db-wal", "ok.jsonl",
+    ]
     let inputs = (refused.map(\.0) + allowed).map { path in
       input(object([("p", .string(path))]), json: #"{"p":"\#(path)"}"#)
     }
@@ -1331,7 +1333,10 @@ struct FileArchiveActionTests {
     }
     #expect(results.suffix(allowed.count).allSatisfy { $0 == nil }, "\(results)")
     await action.shutdown()
-    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/rules").sorted() == ["r.json", "team"])
+    #expect(
+      try manager.contentsOfDirectory(atPath: "\(folder)/rules").sorted() == [
+        "archive.jsonl", "r.json", "team",
+      ])
     #expect(try manager.contentsOfDirectory(atPath: "\(folder)/one").sorted() == ["other.json", "r.json"])
     #expect(try manager.contentsOfDirectory(atPath: "\(folder)/secrets").isEmpty)
     #expect(try String(contentsOfFile: "\(folder)/dead.jsonl", encoding: .utf8) == "{\"ruleName\":\"r\"}\n")
