@@ -607,6 +607,40 @@ with tempfile.TemporaryDirectory() as work:
         check(f"eval {option} not UTF-8", p.returncode == 65
               and f"{option} is not UTF-8 text (byte 0xFF at offset 1)".encode() in p.stderr, (p.returncode, p.stderr))
 
+# The REPL at a terminal in the C locale (containers, `env -i`): libedit dropped every character
+# beyond ASCII, `température` became `temprature`.
+import pty
+import select
+import time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(BIN, [BIN, "repl", "--payload", "{}"], {"LC_ALL": "C", "TERM": "dumb", "NO_COLOR": "1",
+                                                      "HOME": tempfile.gettempdir()})
+screen = b""
+deadline = time.monotonic() + 20
+sent = False
+while time.monotonic() < deadline and b'"x": ' not in screen:
+    ready, _, _ = select.select([fd], [], [], 0.2)
+    if ready:
+        try:
+            screen += os.read(fd, 4096)
+        except OSError:
+            break
+    if not sent and b"iot>" in screen:
+        os.write(fd, "SELECT 'température' AS x FROM 't';\n".encode())
+        sent = True
+os.write(fd, b".quit\n")
+for _ in range(50):
+    finished, _ = os.waitpid(pid, os.WNOHANG)
+    if finished:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+check("repl at a terminal under LC_ALL=C keeps é", '"x": "température"' in screen.decode(errors="replace"),
+      screen[-300:])
+
 for f in failures:
     print("FAIL", f)
 print(f"cli tests: {'ok' if not failures else f'{len(failures)} failed'}")

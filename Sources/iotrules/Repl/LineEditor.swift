@@ -31,6 +31,15 @@ enum LineEditor {
     // The terminal's character set (UTF-8 here): in the C locale libedit drops or escapes every
     // character beyond ASCII that is typed.
     setlocale(LC_CTYPE, "")
+    if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+      // A C or POSIX locale (containers, `env -i`): `température` became `temprature` without a
+      // word. SQL and payloads are UTF-8 whatever the locale, so typing is read as UTF-8 too.
+      if setlocale(LC_CTYPE, "C.UTF-8") == nil {
+        Console.err(
+          "iotrules: warning: no UTF-8 locale (C.UTF-8) here: characters beyond ASCII typed at the prompt are dropped; pipe a script in, or set LANG to a UTF-8 locale"
+        )
+      }
+    }
     // Ctrl-C drops the line instead of ending the process; before using_history(), which
     // initialises libedit.
     iotrules_interrupt_install()
