@@ -454,13 +454,8 @@ public final class SQLiteAction: BatchAction {
     var validated: [String] = []
     var machine = VirtualMachine()
     for (index, input) in inputs.enumerated() {
-      switch makeRow(input, validated: &validated, using: &machine) {
-      case .success(let row):
-        if let problem = key?.problem(in: row) {
-          results[index] = ActionError(.permanent, problem)
-        } else {
-          rows.append((index, row))
-        }
+      switch checkedRow(input, validated: &validated, using: &machine) {
+      case .success(let row): rows.append((index, row))
       case .failure(let error): results[index] = error
       }
     }
@@ -558,6 +553,32 @@ public final class SQLiteAction: BatchAction {
   struct TableRow {
     var names: [String]
     var values: [Value]
+  }
+
+  /// The row of one result as a write takes it to the database, or why the action refuses it
+  /// before (permanently): ``makeRow(_:validated:using:)``'s checks, then a key column without a
+  /// value. What needs the database (a table's width, the key's index) is judged at the write.
+  func checkedRow(_ input: ActionInput, validated: inout [String], using machine: inout VirtualMachine)
+    -> Result<TableRow, ActionError>
+  {
+    let made = makeRow(input, validated: &validated, using: &machine)
+    if case .success(let row) = made, let problem = key?.problem(in: row) {
+      return .failure(ActionError(.permanent, problem))
+    }
+    return made
+  }
+
+  /// What a write would make of `input` before it reaches the database, for previews (`iotrules
+  /// test`, the REPL's `.rule`): the row's columns and values, or why the daemon refuses the row,
+  /// by the very checks a write makes (column names, keys that differ only in case, a key column
+  /// without a value). What depends on the database (the columns a table may still take, the key's
+  /// unique index) is not judged: no database is opened.
+  public func rowPreview(_ input: ActionInput) -> Result<[(column: String, value: Value)], ActionError> {
+    var validated: [String] = []
+    var machine = VirtualMachine()
+    return checkedRow(input, validated: &validated, using: &machine).map { row in
+      zip(row.names, row.values).map { ($0, $1) }
+    }
   }
 
   /// The row of one result. `validated` is the last list of names found valid: a result with the

@@ -22,8 +22,8 @@ public struct RulePreview: Sendable {
     var escapedTopic: Template?
     /// A file action as the daemon builds it: it judges each rendered path as the daemon would.
     var archive: FileArchiveAction?
-    /// A republish or http action as the daemon builds it: it judges rendered headers and URLs as
-    /// the daemon would.
+    /// A republish, http or sqlite action as the daemon builds it: it judges rendered headers, URLs
+    /// and rows as the daemon would.
     var connector: (any Action)?
   }
 
@@ -141,8 +141,9 @@ public struct RulePreview: Sendable {
     /// such a message as the rule's evaluation error).
     case stopped(String)
     /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
-    /// with templates rendered, `payload` (the output value, or its text when not JSON) and, for a
-    /// file action, `line` (what the archive writes).
+    /// with templates rendered, `payload` (the output value, or its text when not JSON), for a file
+    /// action `line` (what the archive writes), and `refused` with the reason when the daemon would
+    /// refuse the action's write.
     case matched(payload: [UInt8], output: Value, actions: [Value])
   }
 
@@ -212,6 +213,10 @@ public struct RulePreview: Sendable {
           refusal = republish.headersRefusal(input)
         } else if let http = action.connector as? HTTPAction {
           refusal = http.requestRefusal(input)
+        } else if let sqlite = action.connector as? SQLiteAction {
+          // A column name SQLite would not take, keys that differ only in case, a key column
+          // without a value: judged by the checks the daemon makes of each row.
+          if case .failure(let error) = sqlite.rowPreview(input) { refusal = error.message }
         }
       }
       // A rendered file path with an empty segment, a hidden name, `..`, ...

@@ -281,6 +281,14 @@ import Testing
       ["repl"], input: ".payload {\"d\": \"x\"}\n.topic a/b\n.rule \(folder)/b.json\n")
     #expect(status == 65)
     #expect(out.contains("\"refused\": \"rendered path '.jsonl' has a hidden name"), "\(out)")
+    // A sqlite row the daemon would refuse (a key column the result lacks), as `run` refuses it.
+    try #"""
+    {"sql": "SELECT d AS dev FROM 'a/+'", "actions": [{"sqlite": {"database": "d.db", "table": "t", "key": "site"}}]}
+    """#.write(toFile: folder + "/s.json", atomically: true, encoding: .utf8)
+    let (sqliteStatus, sqliteOut, _) = try runBinary(
+      ["repl"], input: ".payload {\"d\": \"x\"}\n.topic a/b\n.rule \(folder)/s.json\n")
+    #expect(sqliteStatus == 65)
+    #expect(sqliteOut.contains("\"refused\": \"the result has no key column 'site'"), "\(sqliteOut)")
   }
 
   @Test(".rule shows the output and what each action receives")
