@@ -141,9 +141,9 @@ public struct RulePreview: Sendable {
     /// such a message as the rule's evaluation error).
     case stopped(String)
     /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
-    /// with templates rendered, `payload` (the output value, or its text when not JSON), for a file
-    /// action `line` (what the archive writes), and `refused` with the reason when the daemon would
-    /// refuse the action's write.
+    /// with templates rendered (a sqlite action's `columns` as SQLite stores them), `payload` (the
+    /// output value, or its text when not JSON), for a file action `line` (what the archive writes),
+    /// and `refused` with the reason when the daemon would refuse the action's write.
     case matched(payload: [UInt8], output: Value, actions: [Value])
   }
 
@@ -216,7 +216,17 @@ public struct RulePreview: Sendable {
         } else if let sqlite = action.connector as? SQLiteAction {
           // A column name SQLite would not take, keys that differ only in case, a key column
           // without a value: judged by the checks the daemon makes of each row.
-          if case .failure(let error) = sqlite.rowPreview(input) { refusal = error.message }
+          switch sqlite.rowPreview(input) {
+          case .success(let row):
+            // Configured columns as stored: a template that is one `${expression}` keeps its
+            // value's type (`5`, not `"5"`), Undefined is NULL.
+            if sqlite.columns != nil {
+              var columns = OrderedObject()
+              for (name, value) in row { columns[name] = Self.payloadValue(value) }
+              object["columns"] = .object(columns)
+            }
+          case .failure(let error): refusal = error.message
+          }
         }
       }
       // A rendered file path with an empty segment, a hidden name, `..`, ...

@@ -279,6 +279,34 @@ import Testing
     #expect(out.hasSuffix("2 passed, 3 failed (5 case(s) in 2 file(s))\n"), "\(out)")
   }
 
+  /// A column template that is one `${expression}` stores the value with its type: the preview
+  /// showed `"5"` where the table holds the integer 5.
+  @Test("the sqlite action's columns show what the table stores, typed")
+  func sqliteColumnsAsStored() throws {
+    let folder = temporaryFolder("ruletest-sqlite-columns")
+    try #"""
+    {"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "2016-03-23",
+     "actions": [{"sqlite": {"database": "d.db", "table": "x",
+                             "columns": {"t": "${temp}", "s": "x${temp}", "n": "${missing}", "b": "${ok}",
+                                         "o": "${o}", "r": "${r}"}}},
+                 {"sqlite": {"database": "d.db", "table": "y", "key": "t", "update": "columns",
+                             "columns": {"t": "${temp}", "n": "${missing}"}}}]}
+    """#.write(toFile: folder + "/cols.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "typed", "topic": "t", "payload": {"temp": 5, "ok": true, "o": {"a": [1]}, "r": 2.5},
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"t": 5, "s": "x5", "n": null, "b": 1, "o": "{\"a\":[1]}", "r": 2.5}},
+                             {"kind": "sqlite", "columns": {"t": 5}}]}},
+     {"name": "as text", "topic": "t", "payload": {"temp": 5},
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"t": "5"}}, {"kind": "sqlite"}]}}]
+    """#.write(toFile: folder + "/cols.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("FAIL cols: as text"), "\(out)")
+    #expect(out.contains("    -       \"t\": \"5\"\n"), "\(out)")
+    #expect(out.contains("    +       \"s\": \"x5\",\n    +       \"t\": 5\n"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
   /// A diff of long documents stays small: the common head and tail are kept as they are, and a
   /// middle past a million table cells is shown removed, then added (20,000 lines took 3 GB).
   @Test(.timeLimit(.minutes(1))) func longDocumentsDiffWithoutAQuadraticTable() {
