@@ -350,6 +350,11 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # A subfolder named too is read, not noted as unread (however it is spelt).
+    p = subprocess.run([BIN, "check", ".", "team_a/"], capture_output=True, text=True, timeout=60,
+                       cwd=os.path.join(work, "rules"))
+    check("check does not note a subfolder it was given", p.returncode == 65 and "bad.json" in p.stdout
+          and "note:" not in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     feed = os.path.join(work, "one.jsonl")
     with open(feed, "w") as f:
         f.write('{"topic": "a", "payload": {}}\n')
