@@ -319,6 +319,10 @@ import Testing
       ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
       ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", false), ("SELECT (a", false),
       ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
+      // A `;` in a string is its text; escapes and doubled quotes read as the lexer reads them.
+      ("SELECT 'x;", false), ("SELECT \"x;", false), (#"SELECT 'a\'b' FROM 'x'"#, true),
+      (#"SELECT "a\"b" FROM 'x'"#, true), ("SELECT 'it''s' FROM 'x'", true),
+      ("SELECT 'it''s FROM 'x'", false),
     ])
   func completeness(text: String, complete: Bool) {
     #expect(ReplSession.isComplete(text, version: .default) == complete)
@@ -462,5 +466,46 @@ import Testing
     // Bytes that are not text say so, long or short.
     session.payload = [0xFF] + [UInt8](repeating: 0x41, count: 3_000)
     #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
+  }
+
+  /// The splitter followed brackets but not quotes: a `;` or an empty line inside a string ended
+  /// the statement (`stdin:1:8: error: unterminated string literal`).
+  @Test("a string literal goes on over lines: a ';', an empty line or a SELECT inside it is its text")
+  func stringsSpanLines() throws {
+    let script = #"""
+      SELECT 'x;
+      y' AS s
+      FROM 't'
+
+      SELECT 'p
+
+      q' AS s FROM 't'
+      SELECT "a\"
+      SELECT b" AS d, 'it''s;' AS e, 'c\';' AS f FROM 't'
+      """#
+    let (status, out, err) = try runBinary(["repl"], input: script + "\n")
+    #expect(status == 0, "\(err)")
+    #expect(err == "", "\(err)")
+    #expect(
+      out == #"""
+        {
+          "s": "x;\ny"
+        }
+        {
+          "s": "p\n\nq"
+        }
+        {
+          "d": "a\"\nSELECT b",
+          "e": "it's;",
+          "f": "c';"
+        }
+
+        """#, "\(out)")
+    // A dot-command still ends a statement whose quote was left open, which then fails.
+    let (openStatus, openOut, openErr) = try runBinary(
+      ["repl"], input: "SELECT 'open\n\n.topic z\n.topic\n")
+    #expect(openStatus == 65)
+    #expect(openErr.hasPrefix("stdin:1:8: error: unterminated string literal"), "\(openErr)")
+    #expect(openOut == "topic: z\ntopic: z\n", "\(openOut)")
   }
 }
