@@ -23,9 +23,10 @@ struct AWSImport: ParsableCommand {
       without an equivalent are listed. An omitted awsIotSqlVersion is written as 2015-10-08, as AWS \
       runs it. A rule whose name another rule file of the folder holds (<name>.yaml, or a file with \
       that ruleName) is not written, --force or not: --force replaces only <name>.json. Exit 0 when \
-      everything mapped, 1 when some action was not imported or the result needs an edit, 65 for \
-      input that is not a topic rule, 73 when the rule file exists (no --force) or another file \
-      holds the name, 74 for I/O errors.
+      everything mapped, 1 when some action was not imported or the result needs an edit, 64 for a \
+      bad option (a --name that is no rule name, an --output that is not a folder), 65 for input \
+      that is not a topic rule, 73 when the rule file exists (no --force) or another file holds the \
+      name, 74 for I/O errors.
       """
   )
 
@@ -41,7 +42,22 @@ struct AWSImport: ParsableCommand {
   @Flag(help: "Replace an existing rule file <name>.json (never another file holding the rule's name).")
   var force = false
 
+  func validate() throws {
+    // A bad option value is a usage error, as everywhere (65 is for input that is not a rule).
+    if let name, !RuleFile.isValidRuleName(name) {
+      throw ValidationError(
+        "--name: invalid rule name '\(RuleFile.escapedName(name))': it must match [a-zA-Z0-9_]{1,128}")
+    }
+  }
+
   func run() throws {
+    // `-o all.json` names a file: said before anything is read (it said "cannot write
+    // all.json/r.json: ... A file with the same name already exists").
+    if let problem = Self.folderProblem(output) {
+      Console.err(
+        "iotrules: error: -o \(output): \(problem); -o names the folder the rule file <name>.json goes into")
+      throw ExitCodes.usage
+    }
     let bytes = try readFile(file)
     let result: AWSRuleImporter.Result
     do {
@@ -116,6 +132,25 @@ struct AWSImport: ParsableCommand {
       Console.err(error.description)
     }
     if !result.unmapped.isEmpty || !result.actionRequired.isEmpty || checkFailed { throw ExitCodes.failures }
+  }
+
+  /// Why `path` cannot be the folder the rule is written into (it, or the first of its folders
+  /// that exists, is not a folder), or nil; a folder that does not exist yet is made.
+  static func folderProblem(_ path: String) -> String? {
+    var current = path
+    while current.count > 1, current.hasSuffix("/") { current.removeLast() }
+    let named = current
+    while !current.isEmpty {
+      var isFolder: ObjCBool = false
+      if FileManager.default.fileExists(atPath: current, isDirectory: &isFolder) {
+        if isFolder.boolValue { return nil }
+        return current == named ? "it is not a folder" : "\(current) is not a folder"
+      }
+      let parent = (current as NSString).deletingLastPathComponent
+      if parent == current { break }
+      current = parent
+    }
+    return nil
   }
 
   /// The rule file of `folder`, other than `target`, whose rule is named `name`, or nil.

@@ -169,6 +169,32 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  /// A bad option value is a usage error (64), as in every command; 65 is for input that is not
+  /// a topic rule. A `-o` naming a file said "cannot write all.json/r.json: ... already exists".
+  @Test("a bad --name or an -o that is not a folder is a usage error, said as such")
+  func badOptionValues() throws {
+    let folder = temporaryFolder("import-options")
+    let rule = #"{"sql": "SELECT * FROM 'a'", "actions": [{"republish": {"topic": "b"}}]}"#
+    let (nameStatus, _, nameErr) = try runBinary(
+      ["import", "aws", "-", "--name", "bad-name"], input: rule, in: folder)
+    #expect(nameStatus == 64)
+    #expect(
+      nameErr.contains("--name: invalid rule name 'bad-name': it must match [a-zA-Z0-9_]{1,128}"),
+      "\(nameErr)")
+    try "{}".write(toFile: folder + "/all.json", atomically: true, encoding: .utf8)
+    for output in ["all.json", "all.json/", "all.json/sub"] {
+      let (status, _, err) = try runBinary(
+        ["import", "aws", "-", "--name", "r", "-o", output], input: rule, in: folder)
+      #expect(status == 64, "\(err)")
+      let which = output == "all.json/sub" ? "all.json is not a folder" : "it is not a folder"
+      #expect(
+        err
+          == "iotrules: error: -o \(output): \(which); -o names the folder the rule file <name>.json goes into\n",
+        "\(err)")
+    }
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test(
     "what AWS requires, or what changes meaning, needs the user: missing fields, SigV4, templated buckets")
   func fieldsThatNeedTheUser() throws {
