@@ -17,8 +17,9 @@ struct IoTRules: AsyncParsableCommand {
 
   /// Runs the command, then makes sure its output was written: when standard output lost text (a
   /// full disk; a reader gone under `run`, which ignores SIGPIPE), says so and ends with exit
-  /// status 74 where the command would have ended with 0, as `cat` and `sort` do (a failing status
-  /// of its own is kept). Help and usage text (ArgumentParser's) is not watched.
+  /// status 74, as `cat` and `sort` do, also where the command would have failed otherwise (a
+  /// failing `test`'s 1, an invalid rule's 65 in `check`: a CI step must tell a report that never
+  /// reached its reader). Help and usage text (ArgumentParser's) is not watched.
   static func main() async {
     do {
       var command = try parseAsRoot()
@@ -28,8 +29,7 @@ struct IoTRules: AsyncParsableCommand {
         try command.run()
       }
     } catch {
-      let failed = reportLostOutput()
-      if failed, let code = error as? ExitCode, code.isSuccess { exit(withError: ExitCodes.io) }
+      if reportLostOutput() { exit(withError: ExitCodes.io) }
       exit(withError: error)
     }
     if reportLostOutput() { exit(withError: ExitCodes.io) }

@@ -487,7 +487,17 @@ with tempfile.TemporaryDirectory() as work:
         f.write(json.dumps({"topic": "a/b", "payload": {"i": 1}}) + "\n")
     with open(os.path.join(work, "batch.jsonl"), "w") as f:
         f.write(json.dumps({"sql": "SELECT 1 AS a FROM 't'", "topic": "t", "payload": {}}) + "\n")
+    # Commands that fail as well (a failing case, an invalid rule, a failing script): lost output is
+    # still 74, not their 1 or 65, which would hide that the report never reached its reader.
+    os.makedirs(os.path.join(work, "failing"))
+    with open(os.path.join(work, "failing", "f.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT 1 AS a FROM 't'", "actions": []}))
+    with open(os.path.join(work, "failing", "f.test.json"), "w") as f:
+        f.write(json.dumps([{"name": "wrong", "topic": "t", "expect": {"output": {"a": 2}}}]))
     commands = {
+        "test, failing": ([BIN, "test", "failing"], None),
+        "check, invalid": ([BIN, "check", "failing"], None),
+        "repl, failing": ([BIN, "repl"], "SELECT FROM 't'\nSELECT 1 AS a FROM 't'\n"),
         "eval": ([BIN, "eval", "--sql", "SELECT 1 AS a FROM 't'", "--topic", "t", "--payload", "{}"], None),
         "eval --batch": ([BIN, "eval", "--batch", "batch.jsonl"], None),
         "check": ([BIN, "check", "rules"], None),
