@@ -475,11 +475,14 @@ public final class ReplSession {
       if argument.isEmpty { return info(describePayload() + payloadPreview()) }
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
-        guard let data = FileManager.default.contents(atPath: path) else {
-          hadUnreadableInput = true
-          return fail(styler.error("error:") + " \(path): \(RegularFile.whyUnreadable(path))")
+        // Read as `eval --payload-file` reads it: one limit, one message.
+        switch InputFile.read(path) {
+        case .success(let bytes): payload = bytes
+        case .failure(let failure):
+          // Too long is input refused (65); unreadable, an I/O error (74).
+          if !failure.isTooLong { hadUnreadableInput = true }
+          return fail(styler.error("error:") + " \(path): \(failure)")
         }
-        payload = Array(data)
       } else {
         payload = Array(argument.utf8)
       }

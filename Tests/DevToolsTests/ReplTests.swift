@@ -468,6 +468,34 @@ import Testing
     #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
   }
 
+  /// `.payload @FILE` took a 17 MB file that `eval --payload-file` refuses: one limit, one message.
+  @Test(".payload @FILE refuses a file over 16 MiB as eval --payload-file does")
+  func payloadFileLimit() throws {
+    let folder = temporaryFolder("repl-big-payload")
+    let big = folder + "/big.bin"
+    #expect(FileManager.default.createFile(atPath: big, contents: nil))
+    let handle = try #require(FileHandle(forWritingAtPath: big))
+    try handle.truncate(atOffset: 17_000_000)
+    try handle.close()
+    let (status, _, err) = try runBinary(["repl"], input: ".payload {\"a\": 1}\n.payload @\(big)\n.payload\n")
+    #expect(status == 65)
+    #expect(err == "stdin:2: error: \(big): longer than 16 MiB, the most read\n", "\(err)")
+    let (evalStatus, _, evalErr) = try runBinary([
+      "eval", "--sql", "SELECT * FROM 't'", "--topic", "t", "--payload-file", big,
+    ])
+    #expect(evalStatus == 65)
+    #expect(evalErr == "iotrules: error: \(big): longer than 16 MiB, the most read\n", "\(evalErr)")
+    // The payload before it stays.
+    let session = ReplSession()
+    _ = session.feed(".payload {\"a\": 1}")
+    _ = session.feed(".payload @\(big)")
+    // (Compared aside: a failure would print all 17 million bytes.)
+    let kept = session.payload == Array("{\"a\": 1}".utf8)
+    #expect(kept, "a payload of \(session.payload.count) bytes")
+    #expect(session.hadError && !session.hadUnreadableInput)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   /// The splitter followed brackets but not quotes: a `;` or an empty line inside a string ended
   /// the statement (`stdin:1:8: error: unterminated string literal`).
   @Test("a string literal goes on over lines: a ';', an empty line or a SELECT inside it is its text")
