@@ -307,6 +307,31 @@ import Testing
     #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  /// A 500-key output with one wrong value gave a 500-line diff: unchanged lines far from a change
+  /// are counted, not shown, as pytest and jest do.
+  @Test("a diff shows each change with 3 lines of context; longer unchanged runs are counted")
+  func diffContext() {
+    let keys = (0..<500).map { "  \"k\($0)\": \($0)," }
+    let expected = (["{"] + keys + ["}"]).joined(separator: "\n")
+    var changed = keys
+    changed[249] = "  \"k249\": -1,"
+    changed[252] = "  \"k252\": -1,"
+    let diff = LineDiff.unified(expected: expected, actual: (["{"] + changed + ["}"]).joined(separator: "\n"))
+    #expect(
+      diff.split(separator: "\n") == [
+        "  … 247 unchanged lines",
+        "    \"k246\": 246,", "    \"k247\": 247,", "    \"k248\": 248,",
+        "-   \"k249\": 249,", "+   \"k249\": -1,",
+        "    \"k250\": 250,", "    \"k251\": 251,",
+        "-   \"k252\": 252,", "+   \"k252\": -1,",
+        "    \"k253\": 253,", "    \"k254\": 254,", "    \"k255\": 255,",
+        "  … 245 unchanged lines",
+      ], "\(diff)")
+    // A run of one unchanged line is shown: its count would take as much room.
+    let short = LineDiff.unified(expected: "a\nb\nc\nd\ne\nf\ng\nh\ni", actual: "A\nb\nc\nd\ne\nf\ng\nh\nI")
+    #expect(!short.contains("unchanged"), "\(short)")
+  }
+
   /// A diff of long documents stays small: the common head and tail are kept as they are, and a
   /// middle past a million table cells is shown removed, then added (20,000 lines took 3 GB).
   @Test(.timeLimit(.minutes(1))) func longDocumentsDiffWithoutAQuadraticTable() {
