@@ -464,13 +464,8 @@ public final class SQLiteAction: BatchAction {
     var validated: [String] = []
     var machine = VirtualMachine()
     for (index, input) in inputs.enumerated() {
-      switch makeRow(input, validated: &validated, using: &machine) {
-      case .success(let row):
-        if let problem = key?.problem(in: row) {
-          results[index] = ActionError(.permanent, problem)
-        } else {
-          rows.append((index, row))
-        }
+      switch checkedRow(input, validated: &validated, using: &machine) {
+      case .success(let row): rows.append((index, row))
       case .failure(let error): results[index] = error
       }
     }
@@ -568,6 +563,42 @@ public final class SQLiteAction: BatchAction {
   struct TableRow {
     var names: [String]
     var values: [Value]
+  }
+
+  /// The row of one result as a write takes it to the database, or why the action refuses it
+  /// before (permanently): ``makeRow(_:validated:using:)``'s checks, then a key column without a
+  /// value. What needs the database (a table's width, the key's index) is judged at the write.
+  func checkedRow(_ input: ActionInput, validated: inout [String], using machine: inout VirtualMachine)
+    -> Result<TableRow, ActionError>
+  {
+    let made = makeRow(input, validated: &validated, using: &machine)
+    if case .success(let row) = made, let problem = key?.problem(in: row) {
+      return .failure(ActionError(.permanent, problem))
+    }
+    return made
+  }
+
+  /// What a write would make of `input` before it reaches the database, for previews (`iotrules
+  /// test`, the REPL's `.rule`): the row's columns with each value as SQLite stores it (``stored(_:)``:
+  /// NULL as null, a Boolean as 0 or 1, an object or array as its JSON text, a decimal as a REAL,
+  /// or its text past a double's reach, Binary as a blob), or why the daemon refuses the row, by the
+  /// very checks a write makes (column names, keys that differ only in case, a key column without a
+  /// value). What depends on the database (the columns a table may still take, the key's unique
+  /// index) is not judged: no database is opened.
+  public func rowPreview(_ input: ActionInput) -> Result<[(column: String, value: Value)], ActionError> {
+    var validated: [String] = []
+    var machine = VirtualMachine()
+    return checkedRow(input, validated: &validated, using: &machine).map { row in
+      zip(row.names, row.values).map { name, value in
+        switch Self.stored(value) {
+        case .null: (name, .null)
+        case .integer(let number): (name, .int(Int(number)))
+        case .real(let number): (name, .decimal(SQLDecimal(floatLiteral: number)))
+        case .text(let text): (name, .string(text))
+        case .blob(let bytes): (name, .binary(bytes))
+        }
+      }
+    }
   }
 
   /// The row of one result. `validated` is the last list of names found valid: a result with the
@@ -709,16 +740,27 @@ public final class SQLiteAction: BatchAction {
     return zip(a, b).allSatisfy { lower($0) == lower($1) }
   }
 
-  /// Binds `value` to parameter `index` (from 1) the way a column stores it: booleans as 0 or 1,
-  /// decimals as doubles, arrays and objects as JSON text, binary as a blob. Bound directly through
-  /// the C API: a row costs no boxed arguments.
-  static func bind(_ value: Value, at index: Int32, in statement: OpaquePointer) -> Int32 {
-    // SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
-    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+  /// A value in one of SQLite's storage classes, as a column stores it.
+  enum Stored {
+    /// NULL.
+    case null
+    /// INTEGER.
+    case integer(Int64)
+    /// REAL.
+    case real(Double)
+    /// TEXT.
+    case text(String)
+    /// BLOB.
+    case blob([UInt8])
+  }
+
+  /// How a column stores `value`: Undefined and null as NULL, booleans as 0 or 1, decimals as REALs
+  /// (or their text, below), arrays and objects as JSON text, Binary as a blob.
+  static func stored(_ value: Value) -> Stored {
     switch value {
-    case .undefined, .null: return sqlite3_bind_null(statement, index)
-    case .bool(let flag): return sqlite3_bind_int64(statement, index, flag ? 1 : 0)
-    case .int(let number): return sqlite3_bind_int64(statement, index, Int64(number))
+    case .undefined, .null: return .null
+    case .bool(let flag): return .integer(flag ? 1 : 0)
+    case .int(let number): return .integer(Int64(number))
     case .decimal(let number):
       // A REAL, the nearest double; a decimal beyond a double's normal range (1E400, 1E-400, and
       // 1.2345E-320, which a subnormal double keeps 4 digits of) is kept as its text rather than
@@ -730,16 +772,29 @@ public final class SQLiteAction: BatchAction {
         // rather than lose them; one that reads back as itself (1E19, 1.5E30) is a REAL. A fraction
         // is a REAL, to 17 digits.
         if number.exponent >= 0, abs(double) >= 0x1p63, SQLDecimal(string: "\(double)") != number {
-          return bind(.string(number.description), at: index, in: statement)
+          return .text(number.description)
         }
-        return sqlite3_bind_double(statement, index, double)
+        return .real(double)
       }
       // A subnormal double that reads back as the very number (4.9E-324, -1E-310) loses nothing.
-      if double.isSubnormal, SQLDecimal(string: "\(double)") == number {
-        return sqlite3_bind_double(statement, index, double)
-      }
-      return bind(.string(number.description), at: index, in: statement)
-    case .string(var text):
+      if double.isSubnormal, SQLDecimal(string: "\(double)") == number { return .real(double) }
+      return .text(number.description)
+    case .string(let text): return .text(text)
+    case .array, .object: return .text(JSONWriter.string(value))
+    case .binary(let bytes): return .blob(bytes)
+    }
+  }
+
+  /// Binds `value` to parameter `index` (from 1) as a column stores it (``stored(_:)``). Bound
+  /// directly through the C API: a row costs no boxed arguments.
+  static func bind(_ value: Value, at index: Int32, in statement: OpaquePointer) -> Int32 {
+    // SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
+    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    switch stored(value) {
+    case .null: return sqlite3_bind_null(statement, index)
+    case .integer(let number): return sqlite3_bind_int64(statement, index, number)
+    case .real(let number): return sqlite3_bind_double(statement, index, number)
+    case .text(var text):
       // Its UTF-8 in place (a small string on the stack): no C string made for the call. An empty
       // string has no base address, and a NULL pointer would bind NULL instead of ''.
       return text.withUTF8 { utf8 in
@@ -750,8 +805,7 @@ public final class SQLiteAction: BatchAction {
           sqlite3_bind_text(statement, index, $0, Int32(utf8.count), transient)
         }
       }
-    case .array, .object: return sqlite3_bind_text(statement, index, JSONWriter.string(value), -1, transient)
-    case .binary(let bytes):
+    case .blob(let bytes):
       if bytes.isEmpty { return sqlite3_bind_zeroblob(statement, index, 0) }
       return bytes.withUnsafeBytes {
         sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), transient)

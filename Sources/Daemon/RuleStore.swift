@@ -78,8 +78,17 @@ public enum RuleStore {
   }
 
   /// What `check` and `run` say of the subfolders of `paths` that hold rule files: rules are read
-  /// from a folder itself, so such files would pass CI unchecked, or not run, without a word.
+  /// from a folder itself, so such files would pass CI unchecked, or not run, without a word. A
+  /// subfolder that is one of `paths` too (`check . sub`, however spelt or linked) is read, and not
+  /// noted.
   public static func subfolderNotes(in paths: [String]) -> [String] {
+    /// The file's identity (device and inode), which every spelling of a path and every link share.
+    func identity(_ path: String) -> [UInt64]? {
+      var info = stat()
+      guard stat(path, &info) == 0 else { return nil }
+      return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+    let named = Set(paths.compactMap(identity))
     var notes: [String] = []
     for path in paths {
       var isFolder: ObjCBool = false
@@ -91,6 +100,7 @@ public enum RuleStore {
         let folder = base + "/" + name
         var inner: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &inner), inner.boolValue,
+          identity(folder).map({ !named.contains($0) }) ?? true,
           let found = try? RuleStore.ruleFiles(in: [folder]), !found.isEmpty
         else { continue }
         notes.append(

@@ -45,7 +45,8 @@ public final class ReplSession {
       }
     }
   }
-  /// Brackets and quotes still open in `pending`, and how many of its lines that covers.
+  /// Brackets, braces and string literals still open in `pending`, and how many of its lines that
+  /// covers.
   private var brackets = BracketState()
   private var scannedLines = 0
   /// The last statement run, for `.explain` without SQL.
@@ -117,23 +118,27 @@ public final class ReplSession {
       let next = take(line)
       return (ended + next.outputs, next.entry ?? text)
     }
-    if !pending.isEmpty && trimmed.isEmpty {
+    // Inside a string literal of SQL (a statement's, or `.explain`'s), a line is the string's
+    // text: an empty line, a `;` at its end, a `SELECT` at its start. Only a dot-command ends the
+    // statement there (a quote left open by mistake must not swallow `.quit`).
+    let inString = brackets.quote != nil && !(pending.first?.hasPrefix(".payload") ?? false)
+    if !pending.isEmpty && trimmed.isEmpty && !inString {
       // An empty line ends a statement that is still open: run what there is, errors and all.
       let text = pending.joined(separator: "\n")
       pending = []
       return (text.hasPrefix(".") ? command(text) : run(text), text)
     }
     if let first = pending.first, !first.hasPrefix("."),
-      Self.startsStatement(trimmed)
+      Self.startsStatement(trimmed) && !inString
         // Inside open brackets a SELECT is a nested query's, unless what is open is in error
         // before its end (`SELECT (a FROM 't'` never closes: the next statement must still run).
         && (!brackets.isOpen || Self.failsBeforeItsEnd(pending.joined(separator: "\n"), version: version))
         && !Self.awaitsSelect(pending.joined(separator: "\n"), line: trimmed)
         // A dot-command ends the open statement (`.topic x` is no SQL, and `.b` alone may go on
         // with a path); so does any line starting with `.` in a script whose statement waits, in
-        // error, for its end.
+        // error, for its end (not inside a string: there it is the string's text).
         || Self.isCommand(trimmed)
-        || trimmed.hasPrefix(".") && scriptName != nil
+        || trimmed.hasPrefix(".") && scriptName != nil && !inString
           && Self.failsBeforeItsEnd(pending.joined(separator: "\n"), version: version)
     {
       // A new statement starts while one is open (`SELECT a AS x`, which could still have gone on
@@ -151,8 +156,11 @@ public final class ReplSession {
       pending = []
       return (command(text), text)
     }
-    // (Brackets still open: not complete, without compiling what there is.)
-    if brackets.isOpen && !text.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(";") {
+    // (A string still open, or brackets without a `;` after them: not complete, without compiling
+    // what there is.)
+    if brackets.quote != nil
+      || brackets.isOpen && !text.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(";")
+    {
       return ([], nil)
     }
     guard Self.isComplete(text, version: version) else { return ([], nil) }
@@ -214,10 +222,13 @@ public final class ReplSession {
     return state.isOpen
   }
 
-  /// Brackets, braces and quotes open after the text scanned so far.
+  /// Brackets, braces and string literals open after the text scanned so far. Strings are read as
+  /// the lexer reads them: between `'` or `"`, a backslash taking the character after it (`'it\'s'`),
+  /// `''` inside single quotes a quote (it closes the string and opens it again). JSON's strings
+  /// (`.payload`) read the same.
   struct BracketState {
     var depth = 0
-    var quote: Character?
+    var quote: Unicode.Scalar?
     var escaped = false
 
     /// True when something is still open.
@@ -226,22 +237,24 @@ public final class ReplSession {
     /// Scans `text`, after the line break that joins it to what came before when `afterLine`.
     mutating func scan(_ text: String, afterLine: Bool) {
       if afterLine { step("\n") }
-      for character in text { step(character) }
+      // By scalars, as the lexer reads bytes: a quote or backslash followed by a combining mark
+      // is one Character, but still a quote or a backslash to the lexer.
+      for scalar in text.unicodeScalars { step(scalar) }
     }
 
-    private mutating func step(_ character: Character) {
+    mutating func step(_ scalar: Unicode.Scalar) {
       if let open = quote {
         if escaped {
           escaped = false
-        } else if character == "\\" && open == "\"" {
+        } else if scalar == "\\" {
           escaped = true
-        } else if character == open {
+        } else if scalar == open {
           quote = nil
         }
         return
       }
-      switch character {
-      case "'", "\"", "`": quote = character
+      switch scalar {
+      case "'", "\"": quote = scalar
       case "(", "[", "{": depth += 1
       case ")", "]", "}": depth -= 1
       default: break
@@ -257,8 +270,12 @@ public final class ReplSession {
   /// `AND b = 3` (it ran at its WHERE line, and the `AND` line failed on its own, after a wrong answer).
   public static func isComplete(_ text: String, version: SQLVersion) -> Bool {
     let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    var state = BracketState()
+    state.scan(trimmed, afterLine: false)
+    // A `;` inside a string literal is the string's.
+    if state.quote != nil { return false }
     if trimmed.hasSuffix(";") { return true }
-    if continues(trimmed) { return false }
+    if state.isOpen { return false }
     if let offset = firstErrorOffset(trimmed, version: version) { return offset < trimmed.utf8.count }
     return Set(bareWords(trimmed)).contains("FROM") && !trimmed.contains("\n")
   }
@@ -280,31 +297,25 @@ public final class ReplSession {
     }
   }
 
-  /// The upper-cased words of `text` outside quotes and parentheses.
+  /// The upper-cased words of `text` outside string literals (read as ``BracketState`` reads them)
+  /// and brackets.
   static func bareWords(_ text: String) -> [String] {
     var words: [String] = []
-    var current = ""
-    var quote: Character?
-    var depth = 0
-    for character in text {
-      if let open = quote {
-        if character == open { quote = nil }
+    var current = String.UnicodeScalarView()
+    var state = BracketState()
+    for scalar in text.unicodeScalars {
+      let quoted = state.quote != nil
+      state.step(scalar)
+      // A string's text, or its closing quote.
+      if quoted { continue }
+      if state.quote == nil, scalar.properties.isAlphabetic || scalar == "_" {
+        if state.depth == 0 { current.append(scalar) }
         continue
       }
-      if character == "'" || character == "\"" || character == "`" {
-        quote = character
-      } else if character == "(" || character == "[" || character == "{" {
-        depth += 1
-      } else if character == ")" || character == "]" || character == "}" {
-        depth -= 1
-      } else if character.isLetter || character == "_" {
-        if depth == 0 { current.append(character) }
-        continue
-      }
-      if !current.isEmpty { words.append(current.uppercased()) }
-      current = ""
+      if !current.isEmpty { words.append(String(current).uppercased()) }
+      current = String.UnicodeScalarView()
     }
-    if !current.isEmpty { words.append(current.uppercased()) }
+    if !current.isEmpty { words.append(String(current).uppercased()) }
     return words
   }
 
@@ -464,11 +475,14 @@ public final class ReplSession {
       if argument.isEmpty { return info(describePayload() + payloadPreview()) }
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
-        guard let data = FileManager.default.contents(atPath: path) else {
-          hadUnreadableInput = true
-          return fail(styler.error("error:") + " \(path): \(RegularFile.whyUnreadable(path))")
+        // Read as `eval --payload-file` reads it: one limit, one message.
+        switch InputFile.read(path) {
+        case .success(let bytes): payload = bytes
+        case .failure(let failure):
+          // Too long is input refused (65); unreadable, an I/O error (74).
+          if !failure.isTooLong { hadUnreadableInput = true }
+          return fail(styler.error("error:") + " \(path): \(failure)")
         }
-        payload = Array(data)
       } else {
         payload = Array(argument.utf8)
       }

@@ -22,8 +22,8 @@ public struct RulePreview: Sendable {
     var escapedTopic: Template?
     /// A file action as the daemon builds it: it judges each rendered path as the daemon would.
     var archive: FileArchiveAction?
-    /// A republish or http action as the daemon builds it: it judges rendered headers and URLs as
-    /// the daemon would.
+    /// A republish, http or sqlite action as the daemon builds it: it judges rendered headers, URLs
+    /// and rows as the daemon would.
     var connector: (any Action)?
   }
 
@@ -141,8 +141,9 @@ public struct RulePreview: Sendable {
     /// such a message as the rule's evaluation error).
     case stopped(String)
     /// The SELECT output (its bytes and value) and one object per action: `kind`, the configuration
-    /// with templates rendered, `payload` (the output value, or its text when not JSON) and, for a
-    /// file action, `line` (what the archive writes).
+    /// with templates rendered (a sqlite action's `columns` as SQLite stores them), `payload` (the
+    /// output value, or its text when not JSON), for a file action `line` (what the archive writes),
+    /// and `refused` with the reason when the daemon would refuse the action's write.
     case matched(payload: [UInt8], output: Value, actions: [Value])
   }
 
@@ -212,6 +213,20 @@ public struct RulePreview: Sendable {
           refusal = republish.headersRefusal(input)
         } else if let http = action.connector as? HTTPAction {
           refusal = http.requestRefusal(input)
+        } else if let sqlite = action.connector as? SQLiteAction {
+          // A column name SQLite would not take, keys that differ only in case, a key column
+          // without a value: judged by the checks the daemon makes of each row.
+          switch sqlite.rowPreview(input) {
+          case .success(let row):
+            // Configured columns as stored: a template that is one `${expression}` keeps its
+            // value's type (`5`, not `"5"`), Undefined is NULL.
+            if sqlite.columns != nil {
+              var columns = OrderedObject()
+              for (name, value) in row { columns[name] = Self.payloadValue(value) }
+              object["columns"] = .object(columns)
+            }
+          case .failure(let error): refusal = error.message
+          }
         }
       }
       // A rendered file path with an empty segment, a hidden name, `..`, ...
@@ -225,7 +240,7 @@ public struct RulePreview: Sendable {
           "\(refusal): the daemon refuses it (permanent failure, to the error path)")
       }
       object["payload"] = Self.payloadValue(output)
-      // The archive's line as written: a binary result goes in base64 (`{"payload_base64": ...}`).
+      // The archive's line as written: a binary result goes in base64 (`{"payload_base64":"..."}`).
       if action.kind == "file" {
         object["line"] = .string(String(decoding: FileArchiveAction.line(for: evaluation), as: UTF8.self))
       }

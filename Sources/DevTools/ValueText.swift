@@ -62,9 +62,14 @@ public enum ValueText {
 
 /// A line diff of two texts (longest common subsequence), for test failures.
 public enum LineDiff {
-  /// Lines prefixed `  ` (both), `- ` (expected only) and `+ ` (actual only). Lines are the same
-  /// when their scalars are; a `-` and a `+` line that would look the same on a terminal (`é`
-  /// against `e` + U+0301, a no-break or zero-width space) show their invisible and combining
+  /// Unchanged lines shown before and after each change.
+  public static let context = 3
+
+  /// Lines prefixed `  ` (both), `- ` (expected only) and `+ ` (actual only); unchanged lines more
+  /// than ``context`` lines from a change are left out, each run of them said in one line,
+  /// `  … 494 unchanged lines` (a 500-key output with one wrong value showed every line). Lines are
+  /// the same when their scalars are; a `-` and a `+` line that would look the same on a terminal
+  /// (`é` against `e` + U+0301, a no-break or zero-width space) show their invisible and combining
   /// scalars spelled out (`e\u0301`), so the diff shows where they differ.
   public static func unified(expected: String, actual: String) -> String {
     let left = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -85,10 +90,33 @@ public enum LineDiff {
     let removed = Set(lines.filter { $0.mark == "- " }.map { visible($0.text) })
     let added = Set(lines.filter { $0.mark == "+ " }.map { visible($0.text) })
     let lookAlike = removed.intersection(added)
-    return lines.map { line in
+    return collapsed(lines).map { line in
       line.mark == "  " || !lookAlike.contains(visible(line.text))
         ? line.mark + line.text : line.mark + spelled(line.text)
     }.joined(separator: "\n")
+  }
+
+  /// `lines` with each run of unchanged lines further than ``context`` from every change replaced
+  /// by one line that counts them (a run of one is kept: its count would take its place).
+  static func collapsed(_ lines: [(mark: String, text: String)]) -> [(mark: String, text: String)] {
+    var shown = [Bool](repeating: false, count: lines.count)
+    for (index, line) in lines.enumerated() where line.mark != "  " {
+      for near in max(0, index - context)...min(lines.count - 1, index + context) { shown[near] = true }
+    }
+    var out: [(mark: String, text: String)] = []
+    var index = 0
+    while index < lines.count {
+      var end = index
+      while end < lines.count, !shown[end] { end += 1 }
+      if end - index > 1 {
+        out.append(("  ", "… \(end - index) unchanged lines"))
+        index = end
+      } else {
+        out.append(lines[index])
+        index += 1
+      }
+    }
+    return out
   }
 
   /// The lines of a minimal diff of `left` and `right` (longest common subsequence); past a

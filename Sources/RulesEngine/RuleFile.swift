@@ -174,6 +174,24 @@ public enum RuleFile {
     return last
   }
 
+  /// A document's `ruleName`: beside the rule's keys, or beside or in the AWS wrapper
+  /// (`topicRulePayload`, else `rule`); nil when it has none, and the file's base name names the rule.
+  static func ruleNameNode(_ root: RuleNode) -> RuleNode? {
+    root["ruleName"] ?? (root["topicRulePayload"] ?? root["rule"])?["ruleName"]
+  }
+
+  /// The name of the rule in the file `file` holding `bytes`, as ``load(file:bytes:builder:)``
+  /// names it (its `ruleName`, else the file's base name), read without compiling anything. A file
+  /// that does not parse, or whose `ruleName` is not a string, gives its base name: the name its
+  /// rule takes once fixed, unless the fix adds a `ruleName`.
+  public static func declaredName(file: String, bytes: [UInt8]) -> String {
+    let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
+    guard let root = try? (yaml ? RuleDocument.parseYAML(bytes) : RuleDocument.parseJSON(bytes)),
+      root.members != nil, let name = ruleNameNode(root)?.string
+    else { return baseName(file) }
+    return name
+  }
+
   /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
   public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
     -> Rule
@@ -199,7 +217,8 @@ public enum RuleFile {
           file: file, position: root.position, message: "a rule file holds an object, found \(root.kindName)")
       ])
     }
-    var explicitName = root["ruleName"]
+    let explicitName = ruleNameNode(root)
+    let outerName = root["ruleName"]
     var awsWrapper: (key: String, position: FilePosition)?
     // The create-topic-rule input wraps the rule in `topicRulePayload`, the get-topic-rule output in
     // `rule` (beside `ruleArn`).
@@ -220,13 +239,12 @@ public enum RuleFile {
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)
       root = payload
-      if let inner = root["ruleName"], let outer = explicitName, inner.string != outer.string {
+      if let inner = root["ruleName"], let outer = outerName, inner.string != outer.string {
         // One would be silently ignored.
         report(
           inner.position,
           "'ruleName' is given twice, beside '\(wrapper)' and in it, with different values: give one")
       }
-      if explicitName == nil { explicitName = root["ruleName"] }
       break
     }
     for member in root.members! where !ruleKeys.contains(member.key) && !readOnlyKeys.contains(member.key) {

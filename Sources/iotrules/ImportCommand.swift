@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import DevTools
 import Foundation
+import RulesEngine
 
 /// `iotrules import`: brings rules from elsewhere.
 struct ImportCommand: ParsableCommand {
@@ -20,8 +21,12 @@ struct AWSImport: ParsableCommand {
       and dynamoDBv2 become sqlite (data/dynamodb.db); lambda becomes http with a URL you must set \
       (flagged ACTION REQUIRED). Every other action is reported by name and not imported; fields \
       without an equivalent are listed. An omitted awsIotSqlVersion is written as 2015-10-08, as AWS \
-      runs it. Exit 0 when everything mapped, 1 when some action was not imported or the result \
-      needs an edit, 65 for input that is not a topic rule, 73 when the rule file exists (no --force), 74 for I/O errors.
+      runs it. A rule whose name another rule file of the folder holds (<name>.yaml, or a file with \
+      that ruleName) is not written, --force or not: --force replaces only <name>.json. Exit 0 when \
+      everything mapped, 1 when some action was not imported or the result needs an edit, 64 for a \
+      bad option (a --name that is no rule name, an --output that is not a folder), 65 for input \
+      that is not a topic rule, 73 when the rule file exists (no --force) or another file holds the \
+      name, 74 for I/O errors.
       """
   )
 
@@ -34,10 +39,25 @@ struct AWSImport: ParsableCommand {
   @Option(name: .shortAndLong, help: "The folder to write <name>.json into (default: the current folder).")
   var output: String = "."
 
-  @Flag(help: "Replace an existing rule file.")
+  @Flag(help: "Replace an existing rule file <name>.json (never another file holding the rule's name).")
   var force = false
 
+  func validate() throws {
+    // A bad option value is a usage error, as everywhere (65 is for input that is not a rule).
+    if let name, !RuleFile.isValidRuleName(name) {
+      throw ValidationError(
+        "--name: invalid rule name '\(RuleFile.escapedName(name))': it must match [a-zA-Z0-9_]{1,128}")
+    }
+  }
+
   func run() throws {
+    // `-o all.json` names a file: said before anything is read (it said "cannot write
+    // all.json/r.json: ... A file with the same name already exists").
+    if let problem = Self.folderProblem(output) {
+      Console.err(
+        "iotrules: error: -o \(output): \(problem); -o names the folder the rule file <name>.json goes into")
+      throw ExitCodes.usage
+    }
     let bytes = try readFile(file)
     let result: AWSRuleImporter.Result
     do {
@@ -72,6 +92,22 @@ struct AWSImport: ParsableCommand {
       Console.err("iotrules: error: \(target) exists; use --force to replace it")
       throw ExitCodes.cannotCreate
     }
+    // A rules folder gives a name to one file: a second rule of the name fails `check` and is not
+    // loaded by `run`. --force replaces the file named, never another that holds the name.
+    if let holder = Self.holder(of: result.name, in: folder, besides: target) {
+      let here = FileManager.default.currentDirectoryPath
+      let imported =
+        file != "-" && RuleStore.lexicalPath(holder, from: here) == RuleStore.lexicalPath(file, from: here)
+      Console.err(
+        "iotrules: error: rule '\(result.name)' is already in \(holder)"
+          + (imported ? ", the file being imported (a rule file there too)" : "")
+          + ": a rules folder gives each name to one file; nothing written"
+          + (imported
+            ? "; write the rule to another folder with -o"
+            : "; remove or rename that rule, or import this one under another --name"
+              + (force ? " (--force replaces only \(target))" : "")))
+      throw ExitCodes.cannotCreate
+    }
     do {
       try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
       try result.json.write(toFile: target, atomically: true, encoding: .utf8)
@@ -96,5 +132,39 @@ struct AWSImport: ParsableCommand {
       Console.err(error.description)
     }
     if !result.unmapped.isEmpty || !result.actionRequired.isEmpty || checkFailed { throw ExitCodes.failures }
+  }
+
+  /// Why `path` cannot be the folder the rule is written into (it, or the first of its folders
+  /// that exists, is not a folder), or nil; a folder that does not exist yet is made.
+  static func folderProblem(_ path: String) -> String? {
+    var current = path
+    while current.count > 1, current.hasSuffix("/") { current.removeLast() }
+    let named = current
+    while !current.isEmpty {
+      var isFolder: ObjCBool = false
+      if FileManager.default.fileExists(atPath: current, isDirectory: &isFolder) {
+        if isFolder.boolValue { return nil }
+        return current == named ? "it is not a folder" : "\(current) is not a folder"
+      }
+      let parent = (current as NSString).deletingLastPathComponent
+      if parent == current { break }
+      current = parent
+    }
+    return nil
+  }
+
+  /// The rule file of `folder`, other than `target`, whose rule is named `name`, or nil.
+  static func holder(of name: String, in folder: String, besides target: String) -> String? {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
+      let files = try? RuleStore.ruleFiles(in: [folder])
+    else { return nil }
+    let here = FileManager.default.currentDirectoryPath
+    let written = RuleStore.lexicalPath(target, from: here)
+    return files.first { other in
+      guard RuleStore.lexicalPath(other, from: here) != written else { return false }
+      let bytes = (try? RegularFile.read(other, limit: RuleStore.maxRuleFileBytes).get()) ?? []
+      return RuleFile.declaredName(file: other, bytes: bytes) == name
+    }
   }
 }

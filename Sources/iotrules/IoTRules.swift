@@ -19,8 +19,9 @@ struct IoTRules: AsyncParsableCommand {
 
   /// Runs the command, then makes sure its output was written: when standard output lost text (a
   /// full disk; a reader gone under `run`, which ignores SIGPIPE), says so and ends with exit
-  /// status 74 where the command would have ended with 0, as `cat` and `sort` do (a failing status
-  /// of its own is kept). Help and usage text (ArgumentParser's) is not watched.
+  /// status 74, as `cat` and `sort` do, also where the command would have failed otherwise (a
+  /// failing `test`'s 1, an invalid rule's 65 in `check`: a CI step must tell a report that never
+  /// reached its reader); help and version text too. Usage text (ArgumentParser's) is not watched.
   static func main() async {
     if let word = hiddenHelpRequest(CommandLine.arguments) {
       Console.err(
@@ -41,8 +42,7 @@ struct IoTRules: AsyncParsableCommand {
         Console.out(fullMessage(for: error))
         exit(withError: reportLostOutput() ? ExitCodes.io : ExitCode.success)
       }
-      let failed = reportLostOutput()
-      if failed, let code = error as? ExitCode, code.isSuccess { exit(withError: ExitCodes.io) }
+      if reportLostOutput() { exit(withError: ExitCodes.io) }
       // `run --log-format json`: its usage errors are log records too, as every other line of
       // its standard error is (a JSON shipper choked on the text).
       if RunCommand.logsJSON(CommandLine.arguments), exitCode(for: error) == ExitCode.validationFailure {

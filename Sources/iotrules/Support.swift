@@ -32,30 +32,18 @@ enum Console {
 }
 
 /// Reads a whole file, a pipe or a device (`<(...)`, `/dev/stdin`, `/dev/null`), or standard input
-/// for `-`; one that cannot be read is reported (see ``unreadable(_:)``) and ends the command with
-/// exit status 74, as for every input file the commands cannot read. One longer than `limit` bytes
-/// (`/dev/zero` has no end) is refused with exit status 65 once that much is read.
-func readFile(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
+/// for `-` (``InputFile``); one that cannot be read is reported (see ``unreadable(_:)``) and ends the
+/// command with exit status 74, as for every input file the commands cannot read. One longer than
+/// `limit` bytes (`/dev/zero` has no end) is refused with exit status 65 once that much is read.
+func readFile(_ path: String, limit: Int = InputFile.limit) throws -> [UInt8] {
+  // Closed when the process started: its descriptor number is another file's now.
   if path == "-" && iotrules_stdin_closed_at_start() != 0 { throw unreadable(path) }
-  let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { throw unreadable(path) }
-  defer { if fd != 0 { close(fd) } }
-  var info = stat()
-  if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { throw unreadable(path) }
-  var bytes: [UInt8] = []
-  var buffer = [UInt8](repeating: 0, count: 1 << 16)
-  while true {
-    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-    if count < 0 {
-      if errno == EINTR { continue }
-      throw unreadable(path)
-    }
-    if count == 0 { return bytes }
-    bytes += buffer[0..<count]
-    if bytes.count > limit {
-      Console.err("iotrules: error: \(path): longer than \(limit >> 20) MiB, the most read")
-      throw ExitCodes.badRule
-    }
+  switch InputFile.read(path, limit: limit) {
+  case .success(let bytes): return bytes
+  case .failure(let failure) where failure.isTooLong:
+    Console.err("iotrules: error: \(path): \(failure)")
+    throw ExitCodes.badRule
+  case .failure: throw unreadable(path)
   }
 }
 

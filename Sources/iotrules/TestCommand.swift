@@ -15,7 +15,7 @@ struct TestCommand: ParsableCommand {
       only the fields written are compared). A payload string is the payload's text; other JSON is \
       written compactly. timestamp pins timestamp() (epoch ms; 0 when absent).
       Exit 0 when every case passes, 1 when any fails (each failure named, with a diff), 65 when \
-      nothing was found to test.
+      nothing was found to test, 74 when the JUnit report or standard output cannot be written.
       """
   )
 

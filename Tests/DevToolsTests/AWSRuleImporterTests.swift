@@ -117,6 +117,84 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  /// A rules folder gives each name to one file: an import beside another file holding its name
+  /// made two rules of one name, which `check` then failed.
+  @Test("import refuses a name another rule file of the folder holds, --force or not")
+  func nameHeldByAnotherFile() throws {
+    let folder = temporaryFolder("import-clash")
+    let rule =
+      #"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016-03-23", "actions": [{"republish": {"topic": "b"}}]}"#
+    try FileManager.default.createDirectory(atPath: folder + "/out7", withIntermediateDirectories: true)
+    try "sql: SELECT * FROM 'a'\nactions: []\n".write(
+      toFile: folder + "/out7/yrule.yaml", atomically: true, encoding: .utf8)
+    for force in [false, true] {
+      let (status, out, err) = try runBinary(
+        ["import", "aws", "-", "--name", "yrule", "-o", "out7"] + (force ? ["--force"] : []), input: rule,
+        in: folder)
+      #expect(status == 73, "\(out)\(err)")
+      #expect(
+        err.hasPrefix(
+          "iotrules: error: rule 'yrule' is already in out7/yrule.yaml: a rules folder gives each name to one file; nothing written; remove or rename that rule, or import this one under another --name"
+        ), "\(err)")
+      #expect(err.contains("(--force replaces only out7/yrule.json)") == force, "\(err)")
+      #expect(!FileManager.default.fileExists(atPath: folder + "/out7/yrule.json"))
+    }
+    // A file of another name whose ruleName is the name.
+    try FileManager.default.removeItem(atPath: folder + "/out7/yrule.yaml")
+    try #"{"ruleName": "yrule", "sql": "SELECT * FROM 'a'", "actions": []}"#.write(
+      toFile: folder + "/out7/other.json", atomically: true, encoding: .utf8)
+    let (namedStatus, _, namedErr) = try runBinary(
+      ["import", "aws", "-", "--name", "yrule", "-o", "out7"], input: rule, in: folder)
+    #expect(namedStatus == 73)
+    #expect(namedErr.hasPrefix("iotrules: error: rule 'yrule' is already in out7/other.json:"), "\(namedErr)")
+    // The AWS file imported into its own folder holds the name too: it is a rule file there.
+    try #"{"ruleName": "zrule", "sql": "SELECT * FROM 'a'", "actions": []}"#.write(
+      toFile: folder + "/out7/aws.json", atomically: true, encoding: .utf8)
+    let (selfStatus, _, selfErr) = try runBinary(
+      ["import", "aws", "out7/aws.json", "-o", "out7"], in: folder)
+    #expect(selfStatus == 73)
+    #expect(
+      selfErr.contains(
+        "rule 'zrule' is already in out7/aws.json, the file being imported (a rule file there too): a rules folder gives each name to one file; nothing written; write the rule to another folder with -o"
+      ), "\(selfErr)")
+    // The file of the name itself is replaced with --force, as before.
+    try FileManager.default.removeItem(atPath: folder + "/out7/other.json")
+    try #"{"sql": "SELECT * FROM 'old'", "actions": []}"#.write(
+      toFile: folder + "/out7/yrule.json", atomically: true, encoding: .utf8)
+    let (forceStatus, forceOut, forceErr) = try runBinary(
+      ["import", "aws", "-", "--name", "yrule", "-o", "out7", "--force"], input: rule, in: folder)
+    #expect(forceStatus == 0, "\(forceOut)\(forceErr)")
+    #expect(
+      try String(contentsOfFile: folder + "/out7/yrule.json", encoding: .utf8).contains("SELECT * FROM 'a'"))
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  /// A bad option value is a usage error (64), as in every command; 65 is for input that is not
+  /// a topic rule. A `-o` naming a file said "cannot write all.json/r.json: ... already exists".
+  @Test("a bad --name or an -o that is not a folder is a usage error, said as such")
+  func badOptionValues() throws {
+    let folder = temporaryFolder("import-options")
+    let rule = #"{"sql": "SELECT * FROM 'a'", "actions": [{"republish": {"topic": "b"}}]}"#
+    let (nameStatus, _, nameErr) = try runBinary(
+      ["import", "aws", "-", "--name", "bad-name"], input: rule, in: folder)
+    #expect(nameStatus == 64)
+    #expect(
+      nameErr.contains("--name: invalid rule name 'bad-name': it must match [a-zA-Z0-9_]{1,128}"),
+      "\(nameErr)")
+    try "{}".write(toFile: folder + "/all.json", atomically: true, encoding: .utf8)
+    for output in ["all.json", "all.json/", "all.json/sub"] {
+      let (status, _, err) = try runBinary(
+        ["import", "aws", "-", "--name", "r", "-o", output], input: rule, in: folder)
+      #expect(status == 64, "\(err)")
+      let which = output == "all.json/sub" ? "all.json is not a folder" : "it is not a folder"
+      #expect(
+        err
+          == "iotrules: error: -o \(output): \(which); -o names the folder the rule file <name>.json goes into\n",
+        "\(err)")
+    }
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test(
     "what AWS requires, or what changes meaning, needs the user: missing fields, SigV4, templated buckets")
   func fieldsThatNeedTheUser() throws {

@@ -281,6 +281,14 @@ import Testing
       ["repl"], input: ".payload {\"d\": \"x\"}\n.topic a/b\n.rule \(folder)/b.json\n")
     #expect(status == 65)
     #expect(out.contains("\"refused\": \"rendered path '.jsonl' has a hidden name"), "\(out)")
+    // A sqlite row the daemon would refuse (a key column the result lacks), as `run` refuses it.
+    try #"""
+    {"sql": "SELECT d AS dev FROM 'a/+'", "actions": [{"sqlite": {"database": "d.db", "table": "t", "key": "site"}}]}
+    """#.write(toFile: folder + "/s.json", atomically: true, encoding: .utf8)
+    let (sqliteStatus, sqliteOut, _) = try runBinary(
+      ["repl"], input: ".payload {\"d\": \"x\"}\n.topic a/b\n.rule \(folder)/s.json\n")
+    #expect(sqliteStatus == 65)
+    #expect(sqliteOut.contains("\"refused\": \"the result has no key column 'site'"), "\(sqliteOut)")
   }
 
   @Test(".rule shows the output and what each action receives")
@@ -311,6 +319,10 @@ import Testing
       ("SELECT a FROM 'x'", true), ("SELECT a", false), ("SELECT a;", true), ("SELECT a,", false),
       ("SELECT a\nFROM 'x'", false), ("SELECT a\nFROM 'x'\nWHERE b > 1", false), ("SELECT (a", false),
       ("SELECT 'open", false), ("SELECT ) FROM 'x'", true),
+      // A `;` in a string is its text; escapes and doubled quotes read as the lexer reads them.
+      ("SELECT 'x;", false), ("SELECT \"x;", false), (#"SELECT 'a\'b' FROM 'x'"#, true),
+      (#"SELECT "a\"b" FROM 'x'"#, true), ("SELECT 'it''s' FROM 'x'", true),
+      ("SELECT 'it''s FROM 'x'", false),
     ])
   func completeness(text: String, complete: Bool) {
     #expect(ReplSession.isComplete(text, version: .default) == complete)
@@ -454,5 +466,74 @@ import Testing
     // Bytes that are not text say so, long or short.
     session.payload = [0xFF] + [UInt8](repeating: 0x41, count: 3_000)
     #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
+  }
+
+  /// `.payload @FILE` took a 17 MB file that `eval --payload-file` refuses: one limit, one message.
+  @Test(".payload @FILE refuses a file over 16 MiB as eval --payload-file does")
+  func payloadFileLimit() throws {
+    let folder = temporaryFolder("repl-big-payload")
+    let big = folder + "/big.bin"
+    #expect(FileManager.default.createFile(atPath: big, contents: nil))
+    let handle = try #require(FileHandle(forWritingAtPath: big))
+    try handle.truncate(atOffset: 17_000_000)
+    try handle.close()
+    let (status, _, err) = try runBinary(["repl"], input: ".payload {\"a\": 1}\n.payload @\(big)\n.payload\n")
+    #expect(status == 65)
+    #expect(err == "stdin:2: error: \(big): longer than 16 MiB, the most read\n", "\(err)")
+    let (evalStatus, _, evalErr) = try runBinary([
+      "eval", "--sql", "SELECT * FROM 't'", "--topic", "t", "--payload-file", big,
+    ])
+    #expect(evalStatus == 65)
+    #expect(evalErr == "iotrules: error: \(big): longer than 16 MiB, the most read\n", "\(evalErr)")
+    // The payload before it stays.
+    let session = ReplSession()
+    _ = session.feed(".payload {\"a\": 1}")
+    _ = session.feed(".payload @\(big)")
+    // (Compared aside: a failure would print all 17 million bytes.)
+    let kept = session.payload == Array("{\"a\": 1}".utf8)
+    #expect(kept, "a payload of \(session.payload.count) bytes")
+    #expect(session.hadError && !session.hadUnreadableInput)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  /// The splitter followed brackets but not quotes: a `;` or an empty line inside a string ended
+  /// the statement (`stdin:1:8: error: unterminated string literal`).
+  @Test("a string literal goes on over lines: a ';', an empty line or a SELECT inside it is its text")
+  func stringsSpanLines() throws {
+    let script = #"""
+      SELECT 'x;
+      y' AS s
+      FROM 't'
+
+      SELECT 'p
+
+      q' AS s FROM 't'
+      SELECT "a\"
+      SELECT b" AS d, 'it''s;' AS e, 'c\';' AS f FROM 't'
+      """#
+    let (status, out, err) = try runBinary(["repl"], input: script + "\n")
+    #expect(status == 0, "\(err)")
+    #expect(err == "", "\(err)")
+    #expect(
+      out == #"""
+        {
+          "s": "x;\ny"
+        }
+        {
+          "s": "p\n\nq"
+        }
+        {
+          "d": "a\"\nSELECT b",
+          "e": "it's;",
+          "f": "c';"
+        }
+
+        """#, "\(out)")
+    // A dot-command still ends a statement whose quote was left open, which then fails.
+    let (openStatus, openOut, openErr) = try runBinary(
+      ["repl"], input: "SELECT 'open\n\n.topic z\n.topic\n")
+    #expect(openStatus == 65)
+    #expect(openErr.hasPrefix("stdin:1:8: error: unterminated string literal"), "\(openErr)")
+    #expect(openOut == "topic: z\ntopic: z\n", "\(openOut)")
   }
 }

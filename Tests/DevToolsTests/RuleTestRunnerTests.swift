@@ -238,6 +238,100 @@ import Testing
     #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  /// The preview judges a sqlite row by the daemon's own checks: `test` passed rows `run` always
+  /// dead-lettered (a `rowid` key, keys apart only in case, a missing key column).
+  @Test("a sqlite row the daemon would refuse shows 'refused' and fails the case unless it expects that")
+  func refusedSQLiteRowsFail() throws {
+    let folder = temporaryFolder("ruletest-refused-sqlite")
+    try #"""
+    {"sql": "SELECT a AS Temp, b AS temp, 1 AS rowid FROM 't'", "awsIotSqlVersion": "2016-03-23",
+     "actions": [{"sqlite": {"database": "d.db", "table": "x"}}]}
+    """#.write(toFile: folder + "/clash.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "ok?", "topic": "t", "payload": {"a": 1, "b": 2}, "expect": {"actions": [{"kind": "sqlite", "table": "x"}]}}]
+    """#.write(toFile: folder + "/clash.test.json", atomically: true, encoding: .utf8)
+    try #"""
+    {"sql": "SELECT deviceId, a AS Temp, b AS temp FROM 'k'", "awsIotSqlVersion": "2016-03-23",
+     "actions": [{"sqlite": {"database": "d.db", "table": "y", "key": "deviceId"}}]}
+    """#.write(toFile: folder + "/keyed.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "no key", "topic": "k", "payload": {"a": 1}, "expect": {"actions": [{"kind": "sqlite"}]}},
+     {"name": "case clash", "topic": "k", "payload": {"deviceId": "d", "a": 1, "b": 2}, "expect": {"output": {"deviceId": "d", "Temp": 1, "temp": 2}}},
+     {"name": "refusal expected", "topic": "k", "payload": {"deviceId": null, "a": 1},
+      "expect": {"actions": [{"kind": "sqlite", "refused": "key column 'deviceId' is null: every column of the action's \"key\" needs a value: the daemon refuses it (permanent failure, to the error path)"}]}},
+     {"name": "fine", "topic": "k", "payload": {"deviceId": "d", "a": 1}, "expect": {"actions": [{"kind": "sqlite", "table": "y"}]}}]
+    """#.write(toFile: folder + "/keyed.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("FAIL clash: ok?"), "\(out)")
+    #expect(
+      out.contains(
+        #"+     "refused": "key 'rowid' is not a valid column name: it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide: the daemon refuses it (permanent failure, to the error path)""#
+      ), "\(out)")
+    #expect(
+      out.contains(
+        "the result has no key column 'deviceId': every column of the action's \\\"key\\\" needs a value: the daemon refuses it"
+      ), "\(out)")
+    #expect(
+      out.contains(
+        "the output is as expected, but the daemon would refuse the sqlite action: keys 'Temp' and 'temp' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
+      ), "\(out)")
+    #expect(out.hasSuffix("2 passed, 3 failed (5 case(s) in 2 file(s))\n"), "\(out)")
+  }
+
+  /// A column template that is one `${expression}` stores the value with its type: the preview
+  /// showed `"5"` where the table holds the integer 5.
+  @Test("the sqlite action's columns show what the table stores, typed")
+  func sqliteColumnsAsStored() throws {
+    let folder = temporaryFolder("ruletest-sqlite-columns")
+    try #"""
+    {"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "2016-03-23",
+     "actions": [{"sqlite": {"database": "d.db", "table": "x",
+                             "columns": {"t": "${temp}", "s": "x${temp}", "n": "${missing}", "b": "${ok}",
+                                         "o": "${o}", "r": "${r}"}}},
+                 {"sqlite": {"database": "d.db", "table": "y", "key": "t", "update": "columns",
+                             "columns": {"t": "${temp}", "n": "${missing}"}}}]}
+    """#.write(toFile: folder + "/cols.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "typed", "topic": "t", "payload": {"temp": 5, "ok": true, "o": {"a": [1]}, "r": 2.5},
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"t": 5, "s": "x5", "n": null, "b": 1, "o": "{\"a\":[1]}", "r": 2.5}},
+                             {"kind": "sqlite", "columns": {"t": 5}}]}},
+     {"name": "as text", "topic": "t", "payload": {"temp": 5},
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"t": "5"}}, {"kind": "sqlite"}]}}]
+    """#.write(toFile: folder + "/cols.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("FAIL cols: as text"), "\(out)")
+    #expect(out.contains("    -       \"t\": \"5\"\n"), "\(out)")
+    #expect(out.contains("    +       \"s\": \"x5\",\n    +       \"t\": 5\n"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
+  }
+
+  /// A 500-key output with one wrong value gave a 500-line diff: unchanged lines far from a change
+  /// are counted, not shown, as pytest and jest do.
+  @Test("a diff shows each change with 3 lines of context; longer unchanged runs are counted")
+  func diffContext() {
+    let keys = (0..<500).map { "  \"k\($0)\": \($0)," }
+    let expected = (["{"] + keys + ["}"]).joined(separator: "\n")
+    var changed = keys
+    changed[249] = "  \"k249\": -1,"
+    changed[252] = "  \"k252\": -1,"
+    let diff = LineDiff.unified(expected: expected, actual: (["{"] + changed + ["}"]).joined(separator: "\n"))
+    #expect(
+      diff.split(separator: "\n") == [
+        "  … 247 unchanged lines",
+        "    \"k246\": 246,", "    \"k247\": 247,", "    \"k248\": 248,",
+        "-   \"k249\": 249,", "+   \"k249\": -1,",
+        "    \"k250\": 250,", "    \"k251\": 251,",
+        "-   \"k252\": 252,", "+   \"k252\": -1,",
+        "    \"k253\": 253,", "    \"k254\": 254,", "    \"k255\": 255,",
+        "  … 245 unchanged lines",
+      ], "\(diff)")
+    // A run of one unchanged line is shown: its count would take as much room.
+    let short = LineDiff.unified(expected: "a\nb\nc\nd\ne\nf\ng\nh\ni", actual: "A\nb\nc\nd\ne\nf\ng\nh\nI")
+    #expect(!short.contains("unchanged"), "\(short)")
+  }
+
   /// A diff of long documents stays small: the common head and tail are kept as they are, and a
   /// middle past a million table cells is shown removed, then added (20,000 lines took 3 GB).
   @Test(.timeLimit(.minutes(1))) func longDocumentsDiffWithoutAQuadraticTable() {

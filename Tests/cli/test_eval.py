@@ -350,6 +350,11 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # A subfolder named too is read, not noted as unread (however it is spelt).
+    p = subprocess.run([BIN, "check", ".", "team_a/"], capture_output=True, text=True, timeout=60,
+                       cwd=os.path.join(work, "rules"))
+    check("check does not note a subfolder it was given", p.returncode == 65 and "bad.json" in p.stdout
+          and "note:" not in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     feed = os.path.join(work, "one.jsonl")
     with open(feed, "w") as f:
         f.write('{"topic": "a", "payload": {}}\n')
@@ -482,7 +487,17 @@ with tempfile.TemporaryDirectory() as work:
         f.write(json.dumps({"topic": "a/b", "payload": {"i": 1}}) + "\n")
     with open(os.path.join(work, "batch.jsonl"), "w") as f:
         f.write(json.dumps({"sql": "SELECT 1 AS a FROM 't'", "topic": "t", "payload": {}}) + "\n")
+    # Commands that fail as well (a failing case, an invalid rule, a failing script): lost output is
+    # still 74, not their 1 or 65, which would hide that the report never reached its reader.
+    os.makedirs(os.path.join(work, "failing"))
+    with open(os.path.join(work, "failing", "f.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT 1 AS a FROM 't'", "actions": []}))
+    with open(os.path.join(work, "failing", "f.test.json"), "w") as f:
+        f.write(json.dumps([{"name": "wrong", "topic": "t", "expect": {"output": {"a": 2}}}]))
     commands = {
+        "test, failing": ([BIN, "test", "failing"], None),
+        "check, invalid": ([BIN, "check", "failing"], None),
+        "repl, failing": ([BIN, "repl"], "SELECT FROM 't'\nSELECT 1 AS a FROM 't'\n"),
         "eval": ([BIN, "eval", "--sql", "SELECT 1 AS a FROM 't'", "--topic", "t", "--payload", "{}"], None),
         "eval --batch": ([BIN, "eval", "--batch", "batch.jsonl"], None),
         "check": ([BIN, "check", "rules"], None),
