@@ -546,6 +546,18 @@ public final class FileArchiveAction: BatchAction {
     return nil
   }
 
+  /// The rule's own text of `root` and `path` (the latter outside its `${...}`): each key, its node,
+  /// its bytes and the byte ranges that are its own text.
+  static func ownText(of pathNode: RuleNode, root rootNode: RuleNode?)
+    -> [(key: String, node: RuleNode, bytes: [UInt8], ranges: [Range<Int>])]
+  {
+    [("root", rootNode), ("path", pathNode)].compactMap { key, node in
+      guard let node, let text = node.string else { return nil }
+      let bytes = Array(text.utf8)
+      return (key, node, bytes, key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? [])
+    }
+  }
+
   /// A NUL or another control character in the text of `path` (outside its `${...}`) or of `root`:
   /// every rendering would hold it, and be refused (a YAML `path: >` ends in a line break, a JSON
   /// `\t` is a tab); each at its own place.
@@ -553,10 +565,7 @@ public final class FileArchiveAction: BatchAction {
     -> [ActionConfigurationError]
   {
     var found: [ActionConfigurationError] = []
-    for (key, node) in [("root", rootNode), ("path", pathNode)] {
-      guard let node, let text = node.string else { continue }
-      let bytes = Array(text.utf8)
-      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+    for (key, node, bytes, ranges) in ownText(of: pathNode, root: rootNode) {
       guard let (offset, scalar) = firstControlCharacter(in: bytes, ranges: ranges) else { continue }
       let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
       let message: String
@@ -584,10 +593,7 @@ public final class FileArchiveAction: BatchAction {
     -> [ActionConfigurationError]
   {
     var found: [ActionConfigurationError] = []
-    for (key, node) in [("root", rootNode), ("path", pathNode)] {
-      guard let node, let text = node.string else { continue }
-      let bytes = Array(text.utf8)
-      let ranges = key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? []
+    for (key, node, bytes, ranges) in ownText(of: pathNode, root: rootNode) {
       for range in ranges {
         var start = range.lowerBound
         for index in range.lowerBound...range.upperBound
