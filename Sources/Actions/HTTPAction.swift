@@ -311,8 +311,12 @@ public final class HTTPAction: KeyedGroupAction {
   static let connectionsPerHost = 8
   /// One for each of those connections: a request waits here, before its `timeoutMs` starts, for
   /// one that is free. Waiting in the client's pool counted against the request's deadline, so
-  /// a burst of topics over a healthy webhook timed out there and was sent twice.
+  /// a burst of topics over a healthy webhook timed out there and was sent twice. The wait is
+  /// bounded (`connectionWaitMs`, or `timeoutMs` if longer), and ends at a stop: behind a webhook
+  /// that stopped answering, 1,024 topics would otherwise reach their error paths 8 a timeout.
   private let connections = Permits(HTTPAction.connectionsPerHost)
+  /// The shortest a request waits for a connection: 10 s.
+  static let connectionWaitMs = 10_000
   let batcher: HTTPBatcher?
 
   /// `http`.
@@ -645,7 +649,16 @@ public final class HTTPAction: KeyedGroupAction {
     outgoing.method = .POST
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
-    await connections.acquire()
+    let wait = max(configuration.timeoutMs, Self.connectionWaitMs)
+    guard await connections.acquire(waitingAtMost: wait) else {
+      // Not sent: the webhook answers slower than results come (or not at all), or the daemon is
+      // stopping. A transient failure: the retry policy, then the error path.
+      return .failure(
+        ActionError(
+          .transient,
+          "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come), or the daemon is stopping"
+        ))
+    }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
     var resends = 0
     var result: Result<Void, ActionError>
@@ -794,6 +807,7 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// Sends the open batches now, and later results' batches without waiting `maxDelayMs`.
   public func hurry() async {
+    await connections.hurry()
     await batcher?.hurry()
   }
 
@@ -808,38 +822,56 @@ public final class HTTPAction: KeyedGroupAction {
   }
 }
 
-/// At most a given number of holders at once; the others wait their turn, first come first served.
+/// At most a given number of holders at once; the others wait their turn, first come first served,
+/// for a bounded time, and not once the owner hurries (a stop).
 actor Permits {
   private var free: Int
-  private var waiting: [CheckedContinuation<Void, Never>] = []
-  private var next = 0
+  private var waiting: [(id: Int, resume: CheckedContinuation<Bool, Never>)] = []
+  private var nextID = 0
+  private var hurried = false
 
   /// `count` permits.
   init(_ count: Int) { free = count }
 
-  /// Returns once the caller holds a permit.
-  func acquire() async {
+  /// Takes a permit: true once the caller holds one; false when none came free within
+  /// `milliseconds`, or the owner hurried while the caller waited.
+  func acquire(waitingAtMost milliseconds: Int) async -> Bool {
     if free > 0 {
       free -= 1
-      return
+      return true
     }
-    await withCheckedContinuation { waiting.append($0) }
+    if hurried { return false }
+    let id = nextID
+    nextID += 1
+    let timer = Task { [weak self] in
+      try? await Task.sleep(for: .milliseconds(milliseconds))
+      await self?.expire(id)
+    }
+    let granted = await withCheckedContinuation { waiting.append((id, $0)) }
+    timer.cancel()
+    return granted
+  }
+
+  private func expire(_ id: Int) {
+    guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
+    waiting.remove(at: index).resume.resume(returning: false)
   }
 
   /// Gives a permit back, to the longest waiting caller if any.
   func release() {
-    guard next < waiting.count else {
+    if waiting.isEmpty {
       free += 1
-      return
+    } else {
+      waiting.removeFirst().resume.resume(returning: true)
     }
-    let first = waiting[next]
-    next += 1
-    // The resumed ones are dropped now and then, not one by one (each drop moves the rest).
-    if next == waiting.count || next >= 256 {
-      waiting.removeFirst(next)
-      next = 0
-    }
-    first.resume()
+  }
+
+  /// Fails every waiting caller, and later ones that find no permit free.
+  func hurry() {
+    hurried = true
+    let all = waiting
+    waiting = []
+    for waiter in all { waiter.resume.resume(returning: false) }
   }
 }
 

@@ -302,7 +302,8 @@ public struct DaemonSummary: Sendable {
 }
 
 extension Daemon {
-  /// Where an MQTT source keeps the filters its client id is subscribed to across runs: beside
+  /// Where an MQTT source keeps the filters its client id is subscribed to across runs (a JSON
+  /// array): beside
   /// the dead-letter file (the daemon's durable state), or in the working folder when that is a
   /// device. The client id is spelled with letters, digits, `.`, `_` and `-`, others as `%XX`.
   static func subscriptionRecord(clientID: String, deadLetterPath: String) -> String {
@@ -317,7 +318,8 @@ extension Daemon {
       }
     }.joined()
     let base = folder.hasPrefix("/dev") || folder.hasPrefix("/proc") ? "." : folder
-    return base + "/iotrules-subscriptions-" + name + ".json"
+    // Not `.json`: a rules folder that holds the dead-letter file (`--rules .`) would load it.
+    return base + "/iotrules-subscriptions-" + name + ".state"
   }
 }
 
@@ -387,6 +389,14 @@ public enum Daemon {
     FileArchiveAction.ProtectedPaths.shared.protectDaemonFiles(
       rulePaths: configuration.rulePaths, deadLetter: configuration.deadLetterPath,
       secretsFolder: (configuration.secrets as? SecretFolder)?.folder)
+    if case .mqtt(let options) = spec,
+      options.persistentSession
+    {
+      let record = Self.subscriptionRecord(
+        clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
+      FileArchiveAction.ProtectedPaths.shared.protect(
+        record, .file, as: "the MQTT subscription record '\(record)', whose filters a start unsubscribes")
+    }
     // What `/healthz` and `/readyz` answer: not ready until the source runs.
     let health = configuration.health
     health.report(Self.component, "starting: the source is not running yet")
@@ -512,7 +522,7 @@ public enum Daemon {
     // No rule file at all (a mistyped or empty folder): every message would be acknowledged with
     // nothing written (Kafka offsets committed, MQTT PUBACKs sent), as `check` refuses it too.
     if loaded.rules.isEmpty && loaded.errors.isEmpty {
-      throw NoRuleFilesError(paths: configuration.rulePaths)
+      throw await abandonStart(NoRuleFilesError(paths: configuration.rulePaths))
     }
     if !loaded.rules.isEmpty && !loaded.rules.contains(where: { !$0.disabled }) {
       logger.warning("every rule is disabled: messages are acknowledged with nothing written")

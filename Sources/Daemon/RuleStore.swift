@@ -642,11 +642,12 @@ public final class RuleReloader: Sendable {
             loading[file] = fingerprint[file]
           }
         }
-        if force && !missingNow.isEmpty {
+        if force && !missingNow.isSubset(of: wasMissing) {
           // SIGHUP right after a rename (`mv a.json b.json && systemctl reload`) would start the
           // new file's rule while the gone file's still runs (a removal waits for a later look):
-          // both wrote every message until the next poll. New files wait for the poll that
-          // retires the gone ones, as a rename found by polling swaps in one step.
+          // both wrote every message until the next poll. New files wait for the next look (a
+          // poll, or a second SIGHUP) that retires the gone ones, as a rename found by polling
+          // swaps in one step.
           for (file, stamp) in times where fingerprint[file] == nil {
             unsettled[file] = stamp
             deferred.insert(file)

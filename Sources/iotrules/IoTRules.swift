@@ -23,12 +23,6 @@ struct IoTRules: AsyncParsableCommand {
   /// failing `test`'s 1, an invalid rule's 65 in `check`: a CI step must tell a report that never
   /// reached its reader); help and version text too. Usage text (ArgumentParser's) is not watched.
   static func main() async {
-    if let word = hiddenHelpRequest(CommandLine.arguments) {
-      Console.err(
-        "Error: unknown option '\(word)': an option is a letter after one dash (-v, -o) or a word after two (--format)"
-      )
-      exit(withError: ExitCodes.usage)
-    }
     do {
       var command = try parseAsRoot()
       if var asyncCommand = command as? AsyncParsableCommand {
@@ -39,6 +33,11 @@ struct IoTRules: AsyncParsableCommand {
     } catch {
       // Help and version text, written as the commands' output is, so that a lost one says so.
       if exitCode(for: error) == ExitCode.success, !(error is ExitCode) {
+        if let word = hiddenHelpRequest(CommandLine.arguments) {
+          usageError(
+            "unknown option '\(word)': an option is a letter after one dash (-v, -o) or a word after two (--format)"
+          )
+        }
         Console.out(fullMessage(for: error))
         exit(withError: reportLostOutput() ? ExitCodes.io : ExitCode.success)
       }
@@ -46,29 +45,35 @@ struct IoTRules: AsyncParsableCommand {
       // `run --log-format json`: its usage errors are log records too, as every other line of
       // its standard error is (a JSON shipper choked on the text).
       if RunCommand.logsJSON(CommandLine.arguments), exitCode(for: error) == ExitCode.validationFailure {
-        jsonLogger.critical(
-          "\(message(for: error))",
-          metadata: ["exitStatus": .stringConvertible(Int(ExitCodes.usage.rawValue))])
-        exit(withError: ExitCodes.usage)
+        usageError(message(for: error))
       }
       exit(withError: error)
     }
     if reportLostOutput() { exit(withError: ExitCodes.io) }
   }
 
-  /// A word with one dash and several letters, one of them `h`, before any `--` (and not a value
-  /// after an option, nor a number): the argument parser reads `-github` as `-g -i -t -h -u -b`,
-  /// prints the help and ends with 0, so `check rules -the-rules.json` in CI passed unchecked.
+  /// For a help request the user did not type (`-h`, `--help`, `help`, `--version`): the word with
+  /// one dash and several letters, one of them `h`, that the argument parser read as `-h` (`-github`
+  /// as `-g -i -t -h -u -b`), which printed the help and ended with 0, so `check rules
+  /// -the-rules.json` in CI passed unchecked.
   static func hiddenHelpRequest(_ arguments: [String]) -> String? {
-    var previous = ""
-    for word in arguments.dropFirst() {
-      if word == "--" { return nil }
-      defer { previous = word }
-      guard word.hasPrefix("-"), !word.hasPrefix("--"), word.count > 2, word.contains("h") else { continue }
-      if previous.hasPrefix("-") || word.dropFirst().first?.isNumber == true { continue }
-      return word
+    let words = arguments.dropFirst().prefix { $0 != "--" }
+    if words.contains(where: { ["-h", "--help", "--version"].contains($0) }) || words.first == "help" {
+      return nil
     }
-    return nil
+    return words.first { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains("h") }
+  }
+
+  /// Ends with a usage error (64): a JSON record under `run --log-format json`, as its other
+  /// lines are, else `Error: ...` as the argument parser says it.
+  static func usageError(_ text: String) -> Never {
+    if RunCommand.logsJSON(CommandLine.arguments) {
+      jsonLogger.critical(
+        "\(text)", metadata: ["exitStatus": .stringConvertible(Int(ExitCodes.usage.rawValue))])
+    } else {
+      Console.err("Error: \(text)")
+    }
+    exit(withError: ExitCodes.usage)
   }
 
   /// A logger that writes JSON records, for the last words of `run --log-format json`.

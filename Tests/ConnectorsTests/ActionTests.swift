@@ -1292,6 +1292,39 @@ struct HTTPActionTests {
     #expect(server.requests.count == 40)
   }
 
+  /// A stop does not wait for every queued request's turn behind a webhook that stopped answering
+  /// (1,024 topics took minutes, 8 a timeout): the waiting ones fail at once, not sent.
+  @Test("a stop ends the wait for a connection: the requests waiting fail unsent at once")
+  func aStopEndsTheWaitForAConnection() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 1_500))
+    let action = try await action(server) { $0.timeoutMs = 5_000 }
+    let failures = Locked<[String]>([])
+    let started = ContinuousClock.now
+    await withTaskGroup(of: Void.self) { group in
+      for index in 0..<20 {
+        group.addTask {
+          do throws(ActionError) {
+            try await action.perform(input("{}", topic: "d/\(index)"))
+          } catch {
+            failures.withLock { $0.append(error.message) }
+          }
+        }
+      }
+      group.addTask {
+        try? await Task.sleep(for: .milliseconds(300))
+        await action.hurry()
+      }
+    }
+    await action.shutdown()
+    let failed = failures.withLock { $0 }
+    #expect(failed.count == 12, "\(failed)")
+    #expect(failed.allSatisfy { $0.contains("not sent: none of the action's 8 connections came free") })
+    #expect(server.requests.count == 8)
+    #expect(ContinuousClock.now - started < .seconds(4))
+  }
+
   @Test("batching: a failing batch fails every result in it")
   func batchFailure() async throws {
     let server = try LoopbackHTTPServer()

@@ -577,8 +577,10 @@ with tempfile.TemporaryDirectory() as work:
 
     # One dash and an h among letters: the parser read `-github` as `-g -i -t -h ...`, printed the
     # help and exited 0, so `check` passed a broken rule unchecked.
-    for word in ["-github", "-dash.json", "-xh"]:
-        p = run(["check", "bad", word])
+    for arguments, word in [(["check", "bad", "-github"], "-github"), (["check", "bad", "-dash.json"], "-dash.json"),
+                            (["check", "bad", "-xh"], "-xh"),
+                            (["check", "bad", "--warnings-as-errors", "-the-rules.json"], "-the-rules.json")]:
+        p = run(arguments)
         check(f"check bad {word}", p.returncode == 64 and f"unknown option '{word}'" in p.stderr,
               (p.returncode, p.stderr[:200]))
     # Help and version text that is lost says so, as every command's output does.

@@ -88,6 +88,11 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
       throw ConnectorError("'\(url)' is not a URL; expected mqtt://host:port or mqtts://host:port")
     }
+    // First: the messages below quote the URL, which must not carry a password to a log.
+    if components.password != nil {
+      throw ConnectorError(
+        "a password in the MQTT URL is refused; give it through an environment variable or a file")
+    }
     guard scheme == "mqtt" || scheme == "mqtts" else {
       throw ConnectorError("unsupported scheme '\(scheme)' in '\(url)'; expected mqtt:// or mqtts://")
     }
@@ -96,10 +101,6 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     }
     if let port = components.port, !(1...65535).contains(port) {
       throw ConnectorError("port \(port) in '\(url)' is not between 1 and 65535")
-    }
-    if components.password != nil {
-      throw ConnectorError(
-        "a password in the MQTT URL is refused; give it through an environment variable or a file")
     }
     if let path = components.path.nilIfEmpty, path != "/" {
       throw ConnectorError("unexpected path '\(path)' in '\(url)'")
