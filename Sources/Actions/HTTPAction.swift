@@ -843,9 +843,11 @@ actor Permits {
     if hurried { return false }
     let id = nextID
     nextID += 1
-    let timer = Task { [weak self] in
+    // Holding the actor until it fires or is cancelled (a weak reference's side table is what
+    // LeakSanitizer reports as lost).
+    let timer = Task {
       try? await Task.sleep(for: .milliseconds(milliseconds))
-      await self?.expire(id)
+      if !Task.isCancelled { self.expire(id) }
     }
     let granted = await withCheckedContinuation { waiting.append((id, $0)) }
     timer.cancel()

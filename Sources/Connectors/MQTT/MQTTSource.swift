@@ -35,7 +35,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   private let filters: Mutex<[String]>
   private let connection = Mutex<MQTTConnection?>(nil)
   /// The publishers made on this source's broker: told when the source reconnects.
-  private let publishers = Mutex<[MQTTPublisher]>([])
+  private let publishers = Publishers()
   /// The file that keeps, across runs, the filters this client id is subscribed to in its
   /// persistent session (a JSON array), or nil. A broker keeps a session's subscriptions, and
   /// MQTT has no way to list them: a filter an earlier run subscribed and no rule wants now would
@@ -186,9 +186,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
       options: options, logger: logger, onMessage: handler, health: intake.health,
       component: "mqtt source \(options.url)")
     connection.withLock { $0 = client }
-    client.onReconnect { [weak self] in
-      for publisher in self?.publishers.withLock({ $0 }) ?? [] { publisher.brokerIsBack() }
-    }
+    // The list, not the source: no cycle through the connection, and no weak reference (whose side
+    // table LeakSanitizer reports as lost).
+    client.onReconnect { [publishers] in publishers.brokerIsBack() }
     do {
       try await client.connect()
       let wanted = subscriptionFilters(for: filters.withLock { $0 })
@@ -229,7 +229,20 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     publisherOptions.clientID = options.clientID + "-pub"
     publisherOptions.persistentSession = false
     let publisher = MQTTPublisher(options: publisherOptions, logger: logger, health: health)
-    publishers.withLock { $0.append(publisher) }
+    publishers.append(publisher)
     return publisher
+  }
+}
+
+/// The publishers made on a source's broker, which its connection tells when it reconnects.
+final class Publishers: Sendable {
+  private let list = Mutex<[MQTTPublisher]>([])
+
+  /// Adds one.
+  func append(_ publisher: MQTTPublisher) { list.withLock { $0.append(publisher) } }
+
+  /// Tells each that the broker is back.
+  func brokerIsBack() {
+    for publisher in list.withLock({ $0 }) { publisher.brokerIsBack() }
   }
 }
