@@ -317,7 +317,8 @@ extension Daemon {
         return String(format: "%%%02X", byte)
       }
     }.joined()
-    let base = folder.hasPrefix("/dev") || folder.hasPrefix("/proc") ? "." : folder
+    let isDevice = ["/dev", "/proc"].contains { folder == $0 || folder.hasPrefix($0 + "/") }
+    let base = isDevice ? "." : folder
     // Not `.json`: a rules folder that holds the dead-letter file (`--rules .`) would load it.
     return base + "/iotrules-subscriptions-" + name + ".state"
   }
@@ -389,13 +390,15 @@ public enum Daemon {
     FileArchiveAction.ProtectedPaths.shared.protectDaemonFiles(
       rulePaths: configuration.rulePaths, deadLetter: configuration.deadLetterPath,
       secretsFolder: (configuration.secrets as? SecretFolder)?.folder)
-    if case .mqtt(let options) = spec,
-      options.persistentSession
-    {
+    var subscriptionRecord: String?
+    if case .mqtt(let options) = spec {
       let record = Self.subscriptionRecord(
         clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
-      FileArchiveAction.ProtectedPaths.shared.protect(
-        record, .file, as: "the MQTT subscription record '\(record)', whose filters a start unsubscribes")
+      subscriptionRecord = record
+      if options.persistentSession {
+        FileArchiveAction.ProtectedPaths.shared.protect(
+          record, .file, as: "the MQTT subscription record '\(record)', whose filters a start unsubscribes")
+      }
     }
     // What `/healthz` and `/readyz` answer: not ready until the source runs.
     let health = configuration.health
@@ -434,8 +437,7 @@ public enum Daemon {
       let mqtt = MQTTSource(
         options: options, filters: [], sharedGroup: settings.sharedGroup, qos: settings.qos,
         logger: Logger(label: "iotrules.mqtt"),
-        subscriptionRecord: Self.subscriptionRecord(
-          clientID: options.clientID, deadLetterPath: configuration.deadLetterPath))
+        subscriptionRecord: subscriptionRecord)
       mqttSource = mqtt
       source = mqtt
       publisher = mqtt.makePublisher(health: health)

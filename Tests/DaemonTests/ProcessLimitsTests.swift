@@ -37,3 +37,21 @@ import Testing
   #expect(summary.line.contains("1 rule result (2 evaluations stopped by limits), 0 action writes"))
   #expect(summary.metadata["evaluationsStopped"].map { "\($0)" } == "2")
 }
+
+/// The MQTT subscription record sits beside the dead-letter file, unless that is a device's (`/dev/null`,
+/// `/proc/self/fd/1`): then in the working folder. A folder whose name only starts like one
+/// (`/devices`) is an ordinary folder.
+@Test func theSubscriptionRecordSitsBesideTheDeadLetterFile() {
+  #expect(
+    Daemon.subscriptionRecord(clientID: "plant a/1", deadLetterPath: "/devices/dead.jsonl")
+      == "/devices/iotrules-subscriptions-plant%20a%2F1.state")
+  #expect(
+    Daemon.subscriptionRecord(clientID: "c", deadLetterPath: "/dev/null")
+      == "./iotrules-subscriptions-c.state")
+  #expect(
+    Daemon.subscriptionRecord(clientID: "c", deadLetterPath: "/proc/self/fd/1")
+      == "./iotrules-subscriptions-c.state")
+  #expect(
+    Daemon.subscriptionRecord(clientID: "c", deadLetterPath: "/procedures/dead.jsonl")
+      == "/procedures/iotrules-subscriptions-c.state")
+}
