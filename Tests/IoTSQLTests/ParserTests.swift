@@ -442,6 +442,19 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a.0 FROM 't'",
       "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
     ),
+    // A digit member inside a path is said as one, not as a malformed number `0.` or `1x`.
+    (
+      "SELECT * FROM 't' WHERE mydata.item2.0.my-key = 'v'",
+      "1:38: expected a member name after '.', found '0' (use get() for keys that are not names)"
+    ),
+    (
+      "SELECT a.1x FROM 't'",
+      "1:10: expected a member name after '.', found '1x' (use get() for keys that are not names)"
+    ),
+    (
+      "SELECT a.0.5 FROM 't'",
+      "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
+    ),
     ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
     // No indexing in IoT SQL; no number starting with '.'.
     (

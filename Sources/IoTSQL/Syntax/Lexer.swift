@@ -120,6 +120,17 @@ public struct Lexer: Sendable {
   private mutating func scanNumber(from start: SourceLocation) throws(SQLError) -> Token {
     var isDecimal = false
     skipDigits()
+    if start.offset > 0, bytes[start.offset - 1] == UInt8(ascii: "."),
+      offset < bytes.count, bytes[offset] == UInt8(ascii: ".") || Lexer.isWordByte(bytes[offset])
+    {
+      // A path's digit member (`a.0.b`, `mydata.item2.0.my-key`, `a.1x`): a key that is no name,
+      // said as one rather than as a malformed number.
+      while offset < bytes.count, Lexer.isWordByte(bytes[offset]) { step() }
+      let range = SourceRange(start: start, end: location)
+      throw error(
+        "expected a member name after '.', found '\(text(range))' (use get() for keys that are not names)",
+        range)
+    }
     if offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "."), Lexer.isDigit(bytes[offset + 1]) {
       isDecimal = true
       step()

@@ -366,7 +366,7 @@ public struct Parser {
     case .keyword:
       _ = try advance()
       return lexer.text(token.range)
-    case .integer:
+    case .integer, .decimal:
       throw error(
         "expected a member name after '.', found \(describe(token)) (use get() for keys that are not names)",
         token.range)

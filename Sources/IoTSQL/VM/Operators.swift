@@ -57,8 +57,9 @@ public enum Operators {
         let (negated, overflow) = (0 as Int).subtractingReportingOverflow(int)
         return overflow ? .decimal(-SQLDecimal(int)) : .int(negated)
       case .decimal(let decimal):
-        // A whole result follows the whole-number rule, as a numeric string's does.
-        return Coercions.normalized(.decimal(-decimal), version: version)
+        // A whole result follows the whole-number rule, as a numeric string's does; an Int beyond
+        // 64 bits stays an Int under 2015-10-08 too (`-v` of 2^63 is Int.min, as `0 - v` is).
+        return Coercions.normalized(.decimal(-decimal), version: isWideInt(a) ? .v2016_03_23 : version)
       case .string:
         guard let decimal = Coercions.toDecimal(a) else { return .undefined }
         return Coercions.normalized(.decimal(-decimal), version: version)
