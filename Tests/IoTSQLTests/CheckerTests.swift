@@ -167,6 +167,25 @@ struct CheckerTests {
       try warnings("SELECT inside.temp, outside.temp, 1 AS x.y, 2 AS x.y, 3 AS x FROM 't'") == [
         "1:21: key 'temp' appears twice in this SELECT (first at 1:8); the last value wins: name one with AS",
         "1:45: key 'x.y' appears twice in this SELECT (first at 1:35); the last value wins: name one with AS",
+        "1:55: key 'x' and key 'x.y' (at 1:45) overlap in this SELECT: the later one replaces or writes into the earlier",
+      ])
+    #expect(
+      try warnings("SELECT b AS x, a AS x.y, c AS x.z FROM 't'") == [
+        "1:16: key 'x.y' and key 'x' (at 1:8) overlap in this SELECT: the later one replaces or writes into the earlier",
+        "1:26: key 'x.z' and key 'x' (at 1:8) overlap in this SELECT: the later one replaces or writes into the earlier",
+      ])
+    #expect(try warnings("SELECT a AS x.y, b AS x.z, c AS xy FROM 't'").isEmpty)
+    // A WHERE that is a constant other than a Boolean, and a nested query's FROM written as a topic.
+    #expect(
+      try warnings("SELECT a FROM 't' WHERE 1") == [
+        "1:25: this WHERE is never true, so the rule never runs its actions: only true (or the string 'true') lets a message through"
+      ])
+    #expect(try warnings("SELECT a FROM 't' WHERE 'yes'").count == 1)
+    #expect(try warnings("SELECT a FROM 't' WHERE false").isEmpty)
+    #expect(try warnings("SELECT a FROM 't' WHERE 'TRUE'").isEmpty)
+    #expect(
+      try warnings("SELECT (SELECT VALUE a FROM 'e') AS x FROM 't'") == [
+        "1:29: a nested query reads from a field of the message, not a topic: FROM 'e' is the string 'e', so the query gives Undefined; write FROM e"
       ])
     #expect(
       try warnings("SELECT (SELECT v, w AS v FROM r) AS q FROM 't'") == [

@@ -456,6 +456,10 @@ private func parseError(_ sql: String) -> String? {
       "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
     ),
     ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
+    (
+      "SELECT a FROM a/b' WHERE a = 1",
+      "1:15: the topic filter a/b' holds a quote but does not start with one: write it in single quotes, FROM 'a/b'"
+    ),
     // No indexing in IoT SQL; no number starting with '.'.
     (
       "SELECT a[0] AS x FROM 't'",

@@ -134,7 +134,16 @@ struct Checker {
         self.error("invalid topic filter '\(from.filter)': \(error.message)", at: SourceRange(at: location))
       }
     }
-    if let condition = statement.whereClause { check(condition) }
+    if let condition = statement.whereClause {
+      if case .literal(let value) = condition.kind, !Operators.isTrue(value), !Self.isBoolean(value) {
+        // `WHERE 1`, `WHERE 'yes'`: only true lets a message through (`WHERE false` is meant).
+        warning(
+          "this WHERE is never true, so the rule never runs its actions: only true (or the string 'true') "
+            + "lets a message through",
+          at: condition.range)
+      }
+      check(condition)
+    }
     check(statement.select)
   }
 
@@ -153,6 +162,15 @@ struct Checker {
           warning(
             "key '\(key.joined(separator: "."))' appears twice in this SELECT (first at "
               + "\(earlier.range.start)); the last value wins: name one with AS",
+            at: item.range)
+        } else if let (other, earlier) = keys.filter({
+          Self.nests($0.key, in: key) || Self.nests(key, in: $0.key)
+        })
+        .min(by: { $0.value.range.start.offset < $1.value.range.start.offset }) {
+          // `b AS x, a AS x.y` writes a into x, in place of b; `a AS x.y, b AS x` replaces x.y.
+          warning(
+            "key '\(key.joined(separator: "."))' and key '\(other.joined(separator: "."))' (at "
+              + "\(earlier.range.start)) overlap in this SELECT: the later one replaces or writes into the earlier",
             at: item.range)
         }
         keys[key] = item
@@ -219,6 +237,13 @@ struct Checker {
       for element in elements { check(element) }
     case .nested(let query):
       requireV2("nested queries", at: expression.range)
+      if case .literal(.string(let text)) = query.from.kind {
+        // The top-level FROM's quotes, copied: the source is then that string, never an array.
+        warning(
+          "a nested query reads from a field of the message, not a topic: FROM '\(text)' is the string "
+            + "'\(text)', so the query gives Undefined; write FROM \(text)",
+          at: query.from.range)
+      }
       check(query.from)
       if let condition = query.whereClause { check(condition) }
       check(query.select)
@@ -227,6 +252,17 @@ struct Checker {
 
   private mutating func requireV2(_ what: String, at range: SourceRange) {
     if version < .v2016_03_23 { error("\(what) need SQL version 2016-03-23", at: range) }
+  }
+
+  /// Whether the key path `inner` lies strictly below `outer` (`x.y` below `x`).
+  private static func nests(_ inner: [String], in outer: [String]) -> Bool {
+    inner.count > outer.count && inner.starts(with: outer)
+  }
+
+  /// Whether `value` is a Boolean.
+  private static func isBoolean(_ value: Value) -> Bool {
+    if case .bool = value { return true }
+    return false
   }
 
   /// Whether `expression` is a string literal.

@@ -210,6 +210,14 @@ public struct Parser {
     {
       throw error("expected a topic filter after FROM, found \(keyword.rawValue)", next.range)
     }
+    // `FROM a/b'`: a quote lost at the start, not a topic whose level ends in a quote (a quoted
+    // filter may hold one).
+    if raw.text.contains(where: { $0 == "'" || $0 == "\"" }) {
+      let bare = raw.text.filter { $0 != "'" && $0 != "\"" }
+      throw error(
+        "the topic filter \(raw.text) holds a quote but does not start with one: write it in single quotes, "
+          + "FROM '\(bare)'", raw.range)
+    }
     lexer = probe
     previous = Token(.string(raw.text), raw.range)
     return TopicFilterSource(filter: raw.text, range: raw.range, isQuoted: false)
