@@ -207,6 +207,11 @@ struct RunCommand: AsyncParsableCommand {
     if passwordEnv != nil && passwordFile != nil {
       throw ValidationError("give --password-env or --password-file, not both")
     }
+    // Said before anything loads, as the broker URL's problems are.
+    if let passwordEnv, ProcessInfo.processInfo.environment[passwordEnv] == nil {
+      throw ValidationError(
+        "--password-env \(passwordEnv): the environment variable \(passwordEnv) is not set")
+    }
     var settings: [(key: String, value: String)] = []
     for setting in kafkaConfig {
       do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {

@@ -457,6 +457,10 @@ private func parseError(_ sql: String) -> String? {
     ),
     ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
     (
+      "SELECT ${topic()} AS t FROM 't/#'",
+      "1:8: '${' opens a substitution template, which belongs in an action's settings; in SQL write the expression itself (topic(), not ${topic()})"
+    ),
+    (
       "SELECT a FROM a/b' WHERE a = 1",
       "1:15: the topic filter a/b' holds a quote but does not start with one: write it in single quotes, FROM 'a/b'"
     ),

@@ -538,6 +538,15 @@ p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "
                    text=True, timeout=60, input="")
 check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,
       (p.returncode, p.stderr))
+# An unset --password-env is a usage error, said before any rule loads (it used to start, log
+# "password <redacted>", load the rules, and exit 74).
+environment = {k: v for k, v in os.environ.items() if k != "IOTRULES_NO_SUCH_PASSWORD"}
+p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--username", "u",
+                    "--password-env", "IOTRULES_NO_SUCH_PASSWORD"], capture_output=True, text=True, timeout=60,
+                   env=environment)
+check("run: --password-env names an unset variable", p.returncode == 64
+      and "the environment variable IOTRULES_NO_SUCH_PASSWORD is not set" in p.stderr
+      and "rules loaded" not in p.stderr and "redacted" not in p.stderr, (p.returncode, p.stderr))
 
 # A rule refused for its failing tests still shows its warnings (they often say why the test fails).
 with tempfile.TemporaryDirectory() as work:

@@ -294,6 +294,14 @@ public struct Lexer: Sendable {
       let range = SourceRange(start: start, end: location)
       throw error("comments are not supported in IoT-SQL ('\(text(range))')", range)
     }
+    if byte == UInt8(ascii: "$"), next == UInt8(ascii: "{") {
+      // A template copied from an action: in the statement the expression is written as it is.
+      step()
+      step()
+      throw error(
+        "'${' opens a substitution template, which belongs in an action's settings; in SQL write the "
+          + "expression itself (topic(), not ${topic()})", SourceRange(start: start, end: location))
+    }
     guard length > 0 else {
       step()
       while offset < bytes.count, Lexer.isContinuation(bytes[offset]) { step() }
