@@ -650,13 +650,23 @@ public final class HTTPAction: KeyedGroupAction {
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
     let wait = max(configuration.timeoutMs, Self.connectionWaitMs)
-    guard await connections.acquire(waitingAtMost: wait) else {
-      // Not sent: the webhook answers slower than results come (or not at all), or the daemon is
-      // stopping. A transient failure: the retry policy, then the error path.
+    switch await connections.acquire(waitingAtMost: wait) {
+    case .granted:
+      break
+    case .timedOut:
+      // Not sent: the webhook answers slower than results come, or not at all. A transient
+      // failure: the retry policy, then the error path.
       return .failure(
         ActionError(
           .transient,
-          "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come), or the daemon is stopping"
+          "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come)"
+        ))
+    case .failedWhileStopping(let reason):
+      // Behind a webhook that stopped answering, the stop does not wait a timeout per 8 requests.
+      return .failure(
+        ActionError(
+          .transient,
+          "POST \(request.shownURL) not sent: the daemon is stopping and a request of this action failed since (\(reason))"
         ))
     }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
@@ -679,7 +689,12 @@ public final class HTTPAction: KeyedGroupAction {
         break
       }
     }
-    await connections.release()
+    // A webhook that answers, even to refuse one result (a 400), is still worth waiting for.
+    if case .failure(let error) = result, error.kind == .transient {
+      await connections.release(failing: error.message)
+    } else {
+      await connections.release()
+    }
     return result
   }
 
@@ -823,24 +838,37 @@ public final class HTTPAction: KeyedGroupAction {
 }
 
 /// At most a given number of holders at once; the others wait their turn, first come first served,
-/// for a bounded time, and not once the owner hurries (a stop).
+/// for a bounded time. Once the owner hurries (the intake stopped, the rule was replaced) they still
+/// wait, unless a holder's request fails: then the waiting ones, and later ones that find no permit
+/// free, give up at once (a webhook that stopped answering costs the stop one timeout).
 actor Permits {
+  /// How a wait for a permit ended.
+  enum Outcome: Equatable {
+    /// The caller holds a permit.
+    case granted
+    /// None came free in time.
+    case timedOut
+    /// The owner hurried and a request failed since: the reason it failed.
+    case failedWhileStopping(String)
+  }
+
   private var free: Int
-  private var waiting: [(id: Int, resume: CheckedContinuation<Bool, Never>)] = []
+  private var waiting: [(id: Int, resume: CheckedContinuation<Outcome, Never>)] = []
   private var nextID = 0
   private var hurried = false
+  /// Set once a holder's request failed after `hurry`: why.
+  private var failure: String?
 
   /// `count` permits.
   init(_ count: Int) { free = count }
 
-  /// Takes a permit: true once the caller holds one; false when none came free within
-  /// `milliseconds`, or the owner hurried while the caller waited.
-  func acquire(waitingAtMost milliseconds: Int) async -> Bool {
+  /// Takes a permit, waiting at most `milliseconds` for one to come free.
+  func acquire(waitingAtMost milliseconds: Int) async -> Outcome {
     if free > 0 {
       free -= 1
-      return true
+      return .granted
     }
-    if hurried { return false }
+    if let failure { return .failedWhileStopping(failure) }
     let id = nextID
     nextID += 1
     // Holding the actor until it fires or is cancelled (a weak reference's side table is what
@@ -849,31 +877,36 @@ actor Permits {
       try? await Task.sleep(for: .milliseconds(milliseconds))
       if !Task.isCancelled { self.expire(id) }
     }
-    let granted = await withCheckedContinuation { waiting.append((id, $0)) }
+    let outcome = await withCheckedContinuation { waiting.append((id, $0)) }
     timer.cancel()
-    return granted
+    return outcome
   }
 
   private func expire(_ id: Int) {
     guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
-    waiting.remove(at: index).resume.resume(returning: false)
+    waiting.remove(at: index).resume.resume(returning: .timedOut)
   }
 
-  /// Gives a permit back, to the longest waiting caller if any.
-  func release() {
+  /// Gives a permit back, to the longest waiting caller if any. `failing`: the holder's request
+  /// failed transiently (a timeout, a refused connection, a 5xx), why; after `hurry` that ends
+  /// every wait.
+  func release(failing: String? = nil) {
+    if hurried, let failing, failure == nil {
+      failure = failing
+      let all = waiting
+      waiting = []
+      for waiter in all { waiter.resume.resume(returning: .failedWhileStopping(failing)) }
+    }
     if waiting.isEmpty {
       free += 1
     } else {
-      waiting.removeFirst().resume.resume(returning: true)
+      waiting.removeFirst().resume.resume(returning: .granted)
     }
   }
 
-  /// Fails every waiting caller, and later ones that find no permit free.
+  /// The intake stopped or the rule was replaced: from now on a failed request ends the waits.
   func hurry() {
     hurried = true
-    let all = waiting
-    waiting = []
-    for waiter in all { waiter.resume.resume(returning: false) }
   }
 }
 

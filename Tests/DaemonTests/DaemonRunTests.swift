@@ -844,6 +844,29 @@ struct DaemonRunTests {
     #expect(ours().last == #"[{"n":4}]"#)
   }
 
+  /// The end of a replay over a healthy webhook slower than results come: every result is sent,
+  /// none fails unsent for want of one of the action's 8 connections (a stop used to end those
+  /// waits: of 400, 336 went down the error path).
+  @Test func theEndOfAReplayWaitsForASlowWebhook() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 100))
+    let path = "/slow-\(UUID().uuidString)"
+    let folder = temporaryFolder("replay-slow-webhook")
+    write(
+      #"{"sql": "SELECT n FROM 'q/+'", "actions": [{"http": {"url": "\#(server.url(path))"}}], "errorAction": {"file": {"path": "errors.jsonl"}}}"#,
+      to: folder + "/rules/r.json")
+    write(
+      (0..<200).map { #"{"topic":"q/\#($0 % 50)","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n",
+      to: folder + "/feed.jsonl")
+    let (status, out, err) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: folder, timeout: 120)
+    #expect(status == 0, "\(out) \(err)")
+    #expect(out.contains("200 action writes"), "\(out)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/errors.jsonl"))
+    #expect(server.requests.filter { $0.uri == path }.count == 200)
+  }
+
   /// A second SIGTERM while the drain waits on a stuck action exits at once (128 + the signal).
   @Test func secondSignalExitsWithoutDraining() async throws {
     let server = try LoopbackHTTPServer()
