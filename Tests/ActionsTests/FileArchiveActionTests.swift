@@ -1064,8 +1064,9 @@ struct FileArchiveActionTests {
     // One record, then 20 more while its fsync runs: two fsyncs more.
     let first = Task { try await sink.write(Self.deadRecord("lone")) }
     // Its fsync must have begun before the 20 are written (up to 10 s: the full suite loads both
-    // cores, and 1 s was once not enough).
-    for _ in 0..<10_000 where syncs.withLock({ $0 }) < 2 { usleep(1_000) }
+    // cores, and 1 s was once not enough). Waiting without holding a thread of the cooperative pool,
+    // which the write's task may need (a usleep loop once starved it for the whole 10 s).
+    for _ in 0..<10_000 where syncs.withLock({ $0 }) < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
     #expect(syncs.withLock { $0 } == 2)
     try await withThrowingTaskGroup(of: Void.self) { group in
       for index in 0..<20 { group.addTask { try await sink.write(Self.deadRecord("later\(index)")) } }
