@@ -666,7 +666,7 @@ public final class HTTPAction: KeyedGroupAction {
       return .failure(
         ActionError(
           .transient,
-          "POST \(request.shownURL) not sent: the daemon is stopping and a request of this action failed since (\(reason))"
+          "POST \(request.shownURL) not sent: the daemon is stopping and a request of this action got no answer since (\(reason))"
         ))
     }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
@@ -685,16 +685,15 @@ public final class HTTPAction: KeyedGroupAction {
       {
         resends += 1
       } catch {
-        result = .failure(failure(error, shownURL: request.shownURL))
-        break
+        let unanswered = failure(error, shownURL: request.shownURL)
+        result = .failure(unanswered)
+        // No answer (a timeout, a refused connection): behind a stop, the requests waiting give up.
+        await connections.release(failing: unanswered.message)
+        return result
       }
     }
-    // A webhook that answers, even to refuse one result (a 400), is still worth waiting for.
-    if case .failure(let error) = result, error.kind == .transient {
-      await connections.release(failing: error.message)
-    } else {
-      await connections.release()
-    }
+    // A webhook that answers, even with a 503 or a 400, is still worth waiting for.
+    await connections.release()
     return result
   }
 
@@ -839,8 +838,8 @@ public final class HTTPAction: KeyedGroupAction {
 
 /// At most a given number of holders at once; the others wait their turn, first come first served,
 /// for a bounded time. Once the owner hurries (the intake stopped, the rule was replaced) they still
-/// wait, unless a holder's request fails: then the waiting ones, and later ones that find no permit
-/// free, give up at once (a webhook that stopped answering costs the stop one timeout).
+/// wait, unless a holder's request gets no answer: then the waiting ones, and later ones that find
+/// no permit free, give up at once (a webhook that stopped answering costs the stop one timeout).
 actor Permits {
   /// How a wait for a permit ended.
   enum Outcome: Equatable {
@@ -848,7 +847,7 @@ actor Permits {
     case granted
     /// None came free in time.
     case timedOut
-    /// The owner hurried and a request failed since: the reason it failed.
+    /// The owner hurried and a request got no answer since: why.
     case failedWhileStopping(String)
   }
 
@@ -856,7 +855,7 @@ actor Permits {
   private var waiting: [(id: Int, resume: CheckedContinuation<Outcome, Never>)] = []
   private var nextID = 0
   private var hurried = false
-  /// Set once a holder's request failed after `hurry`: why.
+  /// Set once a holder's request got no answer after `hurry`: why.
   private var failure: String?
 
   /// `count` permits.
@@ -888,8 +887,7 @@ actor Permits {
   }
 
   /// Gives a permit back, to the longest waiting caller if any. `failing`: the holder's request
-  /// failed transiently (a timeout, a refused connection, a 5xx), why; after `hurry` that ends
-  /// every wait.
+  /// got no answer (a timeout, a refused connection), why; after `hurry` that ends every wait.
   func release(failing: String? = nil) {
     if hurried, let failing, failure == nil {
       failure = failing

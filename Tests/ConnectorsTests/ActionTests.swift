@@ -1322,6 +1322,42 @@ struct HTTPActionTests {
     #expect(server.requests.count == 20)
   }
 
+  /// After a stop, a webhook that answers one request 503 still answers: the requests waiting for a
+  /// connection are sent (one 503 at the end of a replay sent 288 of 400 results down the error
+  /// path unsent).
+  @Test("after a stop, an answered failure does not end the wait for a connection")
+  func anAnsweredFailureAfterAStopDoesNotEndTheWait() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.init(status: 200, delayMs: 200))
+    server.route("/hook/0", .init(status: 503, delayMs: 300))
+    let action = try await action(server) {
+      $0.url = server.url("/hook/${n}")
+      $0.confirmationUrl = server.url("/hook")
+      $0.timeoutMs = 5_000
+    }
+    let failures = Locked<[String]>([])
+    await withTaskGroup(of: Void.self) { group in
+      for index in 0..<20 {
+        group.addTask {
+          do throws(ActionError) {
+            try await action.perform(input(#"{"n":\#(index)}"#, topic: "d/\(index)"))
+          } catch {
+            failures.withLock { $0.append(error.message) }
+          }
+        }
+      }
+      group.addTask {
+        try? await Task.sleep(for: .milliseconds(100))
+        await action.hurry()
+      }
+    }
+    await action.shutdown()
+    let failed = failures.withLock { $0 }
+    #expect(failed.count == 1 && failed[0].contains("503"), "\(failed)")
+    #expect(server.requests.count == 20)
+  }
+
   /// Behind a webhook that stopped answering, a stop does not wait a timeout for every 8 queued
   /// requests (1,024 topics took minutes): the first timeout after it fails the waiting ones at
   /// once, unsent, saying why.
@@ -1353,7 +1389,7 @@ struct HTTPActionTests {
     #expect(failed.count == 20, "\(failed)")
     #expect(
       failed.filter {
-        $0.contains("not sent: the daemon is stopping and a request of this action failed since")
+        $0.contains("not sent: the daemon is stopping and a request of this action got no answer since")
       }
       .count == 12, "\(failed)")
     #expect(server.requests.count == 8)
