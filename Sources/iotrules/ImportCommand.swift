@@ -146,9 +146,13 @@ struct AWSImport: ParsableCommand {
         if isFolder.boolValue { return nil }
         return current == named ? "it is not a folder" : "\(current) is not a folder"
       }
-      let parent = (current as NSString).deletingLastPathComponent
-      if parent == current { break }
-      current = parent
+      if current == named, RuleFile.isRuleFile(current) {
+        // `-o all.json` meant as the file to write: made as a folder, it surprised.
+        return "it does not exist, and it is named as a rule file, not a folder"
+      }
+      // The parent by its text (NSString's deletingLastPathComponent trapped on a missing `x`).
+      guard let slash = current.lastIndex(of: "/") else { break }
+      current = slash == current.startIndex ? "/" : String(current[..<slash])
     }
     return nil
   }

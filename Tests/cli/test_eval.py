@@ -425,6 +425,17 @@ with tempfile.TemporaryDirectory() as work:
         kept = f.read()
     check("import aws keeps its input", p.returncode == 64 and kept == original and "-o FOLDER" in p.stderr,
           f"{p.returncode} {p.stderr}")
+    # -o names a folder made when missing, even a one-letter one (it trapped, exit 132); one named
+    # as a rule file that does not exist is refused (it was made as a folder).
+    for folder in ("x", "q/rules"):
+        p = subprocess.run([BIN, "import", "aws", "HighTemp.json", "-o", folder], cwd=work, capture_output=True,
+                           text=True, timeout=60)
+        check(f"import aws -o {folder} (missing)", p.returncode == 0
+              and os.path.isfile(os.path.join(work, folder, "HighTemp.json")), f"{p.returncode} {p.stderr}")
+    p = subprocess.run([BIN, "import", "aws", "HighTemp.json", "-o", "all.json"], cwd=work, capture_output=True,
+                       text=True, timeout=60)
+    check("import aws -o all.json (missing)", p.returncode == 64 and "named as a rule file, not a folder" in p.stderr
+          and not os.path.exists(os.path.join(work, "all.json")), f"{p.returncode} {p.stderr}")
 
 # Evaluation limits: a statement that doubles a string thirty times stops at 16 MiB a value with a runtime
 # error (the batch goes on), and the one-shot eval exits 65 saying why.
