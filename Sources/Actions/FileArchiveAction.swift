@@ -909,6 +909,13 @@ public final class FileArchiveAction: BatchAction {
       ]
     }
     guard !context.ruleFile.isEmpty else { return [] }
+    // A path whose text after its last ${...} fixes an ending no rule or test file has
+    // (`${topic(2)}/${x}.jsonl`) names none, whatever the values.
+    let ending: String
+    if case .text(let text)? = relative.parts.last { ending = text } else { ending = "" }
+    guard
+      [".json", ".yaml", ".yml"].contains(where: { $0.hasSuffix(ending) || ending.hasSuffix($0) })
+    else { return [] }
     let rules = FileSystem.folder(of: context.ruleFile)
     let realRules = Array(Self.resolved(rules).utf8)
     let realRoot = Array(Self.resolved(root).utf8)

@@ -1370,6 +1370,13 @@ struct FileArchiveActionTests {
       "\(explicit)")
     #expect(try warnings(#"{"path": "archive/${topic(2)}.json"}"#, ruleFile: "rules/r.json").isEmpty)
     #expect(try warnings(#"{"path": "out.jsonl"}"#, ruleFile: "r.json").isEmpty)
+    // An ending no rule or test file has, after the last template, names none: no warning (under
+    // --warnings-as-errors it failed CI on a safe rule). One that may become `.json` still warns.
+    #expect(try warnings(#"{"path": "${topic(2)}/${topic(3)}.jsonl"}"#, ruleFile: "rules/r.json").isEmpty)
+    #expect(try warnings(#"{"path": "${topic(2)}.csv"}"#, ruleFile: "rules/r.json").isEmpty)
+    #expect(try warnings(#"{"path": "${topic(2)}/${topic(3)}"}"#, ruleFile: "rules/r.json").count == 1)
+    #expect(try warnings(#"{"path": "${topic(2)}/x.${topic(3)}on"}"#, ruleFile: "rules/r.json").count == 1)
+    #expect(try warnings(#"{"path": "${topic(2)}/${topic(3)}.yml"}"#, ruleFile: "rules/r.json").count == 1)
   }
 
   /// The fsyncs of a batch (`fsync` `batch`) use the files' own descriptors: the archive holds no
