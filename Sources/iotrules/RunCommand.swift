@@ -218,8 +218,11 @@ struct RunCommand: AsyncParsableCommand {
         throw ValidationError(error.description)
       }
       // A property librdkafka does not know, or a value it refuses, or one iotrules sets itself:
-      // said before anything starts.
-      if let problem = KafkaSourceOptions.managedSettingProblem(settings.last!.key) {
+      // said before anything starts; only for a Kafka source, the one that reads them.
+      guard source.hasPrefix("kafka://") else { continue }
+      if let problem = KafkaSourceOptions.managedSettingProblem(
+        settings.last!.key, value: settings.last!.value)
+      {
         throw ValidationError("--kafka-config '\(setting)': \(problem)")
       }
       if let problem = KafkaSettings.problem(key: settings.last!.key, value: settings.last!.value) {

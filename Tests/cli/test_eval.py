@@ -637,6 +637,16 @@ with tempfile.TemporaryDirectory() as work:
         p = run(arguments, input="")
         check(f"{arguments}: usage error", p.returncode == 64 and said in p.stderr
               and "rules loaded" not in p.stderr, (p.returncode, p.stderr[:300]))
+    # --kafka-config is the Kafka source's: another source does not read it, so a managed key is not
+    # refused there (a shared command line with a copied consumer configuration); `false`, iotrules's
+    # own value for the auto-commit keys, is accepted with a Kafka source too.
+    with open(os.path.join(work, "feed.jsonl"), "w") as f:
+        f.write('{"topic": "a", "payload": {}}\n')
+    for arguments in (["--source", "file:feed.jsonl", "--kafka-config", "enable.auto.commit=true"],
+                      ["--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config", "enable.auto.commit=false",
+                       "--kafka-config", "enable.auto.offset.store=false", "--rules", "nosuch"]):
+        p = run(["run", "--rules", "bad/good.json"] + arguments, input="")
+        check(f"run {arguments}: not a usage error", p.returncode != 64, (p.returncode, p.stderr[:300]))
     # A topic or client id that is not UTF-8 is refused, as --sql is (U+FFFD stood in silently).
     for option in ["--topic", "--client-id"]:
         p = subprocess.run([BIN.encode(), b"eval", b"--sql", b"SELECT topic() AS t FROM '#'", option.encode(),

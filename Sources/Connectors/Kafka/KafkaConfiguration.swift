@@ -132,10 +132,13 @@ public struct KafkaSourceOptions: Sendable {
   /// Why the source refuses `--kafka-config` to set `key`, or nil: the offsets are iotrules' to
   /// commit (acknowledged ones only), and the group and servers come from the URL (given here too,
   /// they would replace the URL's silently while logs and /readyz name the URL's).
-  public static func managedSettingProblem(_ key: String) -> String? {
+  public static func managedSettingProblem(_ key: String, value: String) -> String? {
     switch key {
     case "enable.auto.commit", "enable.auto.offset.store":
-      return "the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only)"
+      // `false`, iotrules's own value, is often in a copied consumer configuration: no conflict.
+      if value == "false" { return nil }
+      return
+        "the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only; only false is accepted)"
     case "group.id", "bootstrap.servers":
       return
         "the Kafka setting '\(key)' comes from the source URL (kafka://HOST:PORT/TOPIC?group=GROUP); drop it from --kafka-config"

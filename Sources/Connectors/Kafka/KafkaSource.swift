@@ -187,8 +187,10 @@ private final class KafkaConsumer: @unchecked Sendable {
       + (options.topics.contains { $0.hasPrefix("^") }
         ? [("topic.metadata.refresh.interval.ms", "30000")] : [])
       + options.config
-    for (key, _) in options.config {
-      if let problem = KafkaSourceOptions.managedSettingProblem(key) { throw ConnectorError(problem) }
+    for (key, value) in options.config {
+      if let problem = KafkaSourceOptions.managedSettingProblem(key, value: value) {
+        throw ConnectorError(problem)
+      }
     }
     let conf = try KafkaConfigBuilder.make(settings)
     let unmanaged = Unmanaged.passRetained(self)
