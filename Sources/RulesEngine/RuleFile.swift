@@ -202,15 +202,18 @@ public enum RuleFile {
     }
     let start = FilePosition(line: 1, column: 1)
     var root: RuleNode
+    // A repeated key is reported with the file's other problems: it does not hide them.
+    var duplicates: [RuleSyntaxError] = []
     do {
       if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-        root = try RuleDocument.parseYAML(bytes)
+        root = try RuleDocument.parseYAML(bytes, duplicates: &duplicates)
       } else {
-        root = try RuleDocument.parseJSON(bytes)
+        root = try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
       }
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }
+    for duplicate in duplicates { report(duplicate.position, duplicate.message) }
     guard root.members != nil else {
       throw RuleFileError([
         RuleDiagnostic(

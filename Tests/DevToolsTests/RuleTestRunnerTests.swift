@@ -400,6 +400,53 @@ import Testing
       "\(checkOut)")
   }
 
+  @Test("a repeated key in one case, or a name that is no string, fails that case alone")
+  func repeatedKeyFailsItsCaseAlone() throws {
+    let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")
+    for (suffix, text) in [
+      (
+        "json",
+        """
+        [{"name": "twice", "topic": "sensors/1/data", "payload": {"temp": 40}, "expect": {"output": {"a": 1, "a": 2}}},
+         {"name": 5, "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
+         {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}}]
+        """
+      ),
+      (
+        "yaml",
+        """
+        - name: twice
+          topic: sensors/1/data
+          payload: {temp: 40}
+          expect: {output: {a: 1, a: 2}}
+        - name: 5
+          topic: sensors/1/data
+          payload: {temp: 10}
+          expect: {no_match: true}
+        - name: cool
+          topic: sensors/1/data
+          payload: {temp: 10}
+          expect: {no_match: true}
+        """
+      ),
+    ] {
+      let path = temporaryFolder("ruletest-repeated") + "/h.test.\(suffix)"
+      try text.write(toFile: path, atomically: true, encoding: .utf8)
+      let (tests, invalid) = try RuleTestFile.loadCases(path: path)
+      #expect(tests.cases.map(\.name) == ["cool"], "\(suffix)")
+      #expect(RuleTestRunner.run(tests, on: rule).allSatisfy { $0.passed })
+      #expect(invalid.map(\.name) == ["twice", "case 2"], "\(suffix)")
+      let said = invalid.flatMap(\.problems).map(\.message)
+      #expect(said.first?.hasPrefix("case 'twice': ") == true, "\(said)")
+      #expect(said.first?.contains("duplicate key 'a' (first at ") == true, "\(said)")
+      #expect(said.last == "case 2: 'name' must be a string, not a number", "\(said)")
+    }
+    // A key repeated outside every case is the file's.
+    let whole = temporaryFolder("ruletest-repeated") + "/w.test.json"
+    try #"{"cases": [], "cases": []}"#.write(toFile: whole, atomically: true, encoding: .utf8)
+    #expect(throws: RuleFileError.self) { try RuleTestFile.loadCases(path: whole) }
+  }
+
   @Test("invalid test files say where")
   func invalidTestFile() {
     #expect(throws: RuleFileError.self) {
