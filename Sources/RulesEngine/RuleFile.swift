@@ -192,6 +192,25 @@ public enum RuleFile {
     return name
   }
 
+  /// The name the rule in `file` claims and where (its `ruleName`, else the file's base name at
+  /// the file's start), read without compiling anything; nil when the file does not parse as an
+  /// object or its `ruleName` is not a string. `check` and `run` use it to say a name clash of a
+  /// file that does not load, in the same run as its other problems.
+  public static func claimedName(file: String, bytes: [UInt8]) -> (name: String, position: FilePosition)? {
+    let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
+    var duplicates: [RuleSyntaxError] = []
+    guard
+      let parsed = try?
+        (yaml
+        ? RuleDocument.parseYAML(bytes, duplicates: &duplicates)
+        : RuleDocument.parseJSON(bytes, duplicates: &duplicates)),
+      parsed.members != nil
+    else { return nil }
+    guard let node = ruleNameNode(parsed) else { return (baseName(file), FilePosition(line: 1, column: 1)) }
+    guard let name = node.string else { return nil }
+    return (name, node.position)
+  }
+
   /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
   public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
     -> Rule

@@ -1,3 +1,4 @@
+import Actions
 import Daemon
 import DevTools
 import Foundation
@@ -445,6 +446,50 @@ import Testing
     let whole = temporaryFolder("ruletest-repeated") + "/w.test.json"
     try #"{"cases": [], "cases": []}"#.write(toFile: whole, atomically: true, encoding: .utf8)
     #expect(throws: RuleFileError.self) { try RuleTestFile.loadCases(path: whole) }
+  }
+
+  @Test("check and run say a name clash with a file that does not load in the same run as its problems")
+  func nameClashOfABrokenFile() throws {
+    let folder = temporaryFolder("check-clash-broken")
+    try #"{"sql": "SELECT , FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/a.json", atomically: true, encoding: .utf8)
+    try #"{"ruleName": "a", "sql": "SELECT * FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/b.json", atomically: true, encoding: .utf8)
+    // A rule whose tests fail, beside another file of its name whose rule passes them.
+    try #"{"sql": "SELECT 1 AS t FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    try "sql: \"SELECT 2 AS t FROM 't'\"\nactions: []\n"
+      .write(toFile: folder + "/r.yaml", atomically: true, encoding: .utf8)
+    try #"[{"name": "two", "topic": "t", "expect": {"output": {"t": 2}}}]"#
+      .write(toFile: folder + "/r.test.json", atomically: true, encoding: .utf8)
+    let results = try RuleChecker.check(paths: [folder], gate: RuleTestGate.check)
+    func said(_ name: String) -> [String] {
+      results.first { $0.file == "\(folder)/\(name)" }?.diagnostics.map(\.description) ?? ["none"]
+    }
+    #expect(
+      said("a.json").contains(
+        "\(folder)/a.json:1:1: error: rule name 'a' is also claimed by \(folder)/b.json: fixed, this file would clash with it; give each rule its own name"
+      ), "\(said("a.json"))")
+    #expect(said("b.json").isEmpty)
+    #expect(
+      said("r.json").contains(
+        "\(folder)/r.json:1:1: error: rule name 'r' is also claimed by \(folder)/r.yaml: fixed, this file would clash with it; give each rule its own name"
+      ), "\(said("r.json"))")
+    #expect(said("r.yaml").isEmpty)
+    // `run` loads the same rules and says the same of the files it leaves out.
+    let loaded = RuleStore.load(
+      files: try RuleStore.ruleFiles(in: [folder]), builder: ActionFactory.standard, gate: RuleTestGate.check)
+    #expect(loaded.rules.map(\.file).sorted() == ["\(folder)/b.json", "\(folder)/r.yaml"])
+    let logged = loaded.errors.flatMap(\.diagnostics).map(\.description)
+    #expect(
+      logged.contains {
+        $0.hasPrefix("\(folder)/a.json:1:1: error: rule name 'a' is also claimed by \(folder)/b.json")
+      })
+    #expect(
+      logged.contains {
+        $0.hasPrefix("\(folder)/r.json:1:1: error: rule name 'r' is also claimed by \(folder)/r.yaml")
+      })
+    try? FileManager.default.removeItem(atPath: folder)
   }
 
   @Test("invalid test files say where")
