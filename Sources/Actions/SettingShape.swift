@@ -93,7 +93,7 @@ indirect enum SettingShape: Sendable {
           // The keys the caller reads (`retry`, `errorAction`) are as much the object's.
           let expected = Set(keys.keys).union(ignoring)
           problems.add(
-            "unknown key '\(member.key)' in \(place)\(FunctionRegistry.didYouMean(member.key, among: Array(expected)))"
+            "unknown key '\(RuleFile.escapedName(member.key))' in \(place)\(FunctionRegistry.didYouMean(member.key, among: Array(expected)))"
               + "; expected \(expected.sorted().joined(separator: ", "))",
             at: member.keyPosition)
           continue

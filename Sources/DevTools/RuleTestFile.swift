@@ -170,7 +170,7 @@ public struct RuleTestFile: Sendable {
       for member in members where !known.contains(member.key) {
         report(
           member.keyPosition,
-          "\(label): unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(known)))"
+          "\(label): unknown key '\(RuleFile.escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(known)))"
             + "; expected \(known.sorted().joined(separator: ", "))")
       }
       guard let topic = node["topic"]?.string else {

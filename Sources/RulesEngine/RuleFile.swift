@@ -257,7 +257,7 @@ public enum RuleFile {
       where member.key != wrapper && member.key != "ruleName" && member.key != "tags"
         && member.key != "ResponseMetadata" && !readOnlyKeys.contains(member.key)
       {
-        report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
+        report(member.keyPosition, "unknown key '\(escapedName(member.key))' beside '\(wrapper)'")
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)
       root = payload
@@ -272,7 +272,7 @@ public enum RuleFile {
     for member in root.members! where !ruleKeys.contains(member.key) && !readOnlyKeys.contains(member.key) {
       report(
         member.keyPosition,
-        "unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(ruleKeys)))"
+        "unknown key '\(escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(ruleKeys)))"
           + "; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
     }
 

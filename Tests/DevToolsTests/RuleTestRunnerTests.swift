@@ -492,6 +492,22 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("check spells out a control character of a key or file name, in text and annotations")
+  func controlCharactersAreSpelledOut() throws {
+    let folder = temporaryFolder("check-control")
+    try #"{"sql": "SELECT * FROM 't'", "a\nb": 1, "c\td": 2, "actions": []}"#
+      .write(toFile: folder + "/k.json", atomically: true, encoding: .utf8)
+    try #"{"sql": "SELECT * FROM 't'", "actions": [{"file": {"path": 5}}]}"#
+      .write(toFile: folder + "/x\u{1B}y.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["check", "--format", "github", folder])
+    #expect(status == 65)
+    #expect(out.contains("k.json:1:30: error: unknown key 'a\\u000Ab'; expected one of"), "\(out)")
+    #expect(out.contains("k.json:1:41: error: unknown key 'c\\u0009d'; expected one of"), "\(out)")
+    #expect(out.contains("::error file=\(folder)/x\\u001By.json,line=1,col=1,"), "\(out)")
+    #expect(!out.contains("\u{1B}") && !out.contains("\t"), "\(out)")
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test("invalid test files say where")
   func invalidTestFile() {
     #expect(throws: RuleFileError.self) {
