@@ -448,6 +448,25 @@ import Testing
     #expect(throws: RuleFileError.self) { try RuleTestFile.loadCases(path: whole) }
   }
 
+  @Test("a misspelt field of an expected action is named, with the field it is closest to")
+  func misspeltExpectedActionField() throws {
+    let yaml = """
+      - name: hot
+        topic: sensors/3/data
+        payload: {deviceId: d3, temp: 33, humidity: 1}
+        expect:
+          actions:
+            - kind: sqlite
+              tabel: high_temps
+      """
+    let tests = try RuleTestFile.parse(file: "high_temp.test.yaml", bytes: Array(yaml.utf8))
+    let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")
+    let failure = try #require(RuleTestRunner.run(tests, on: rule).first?.failure)
+    #expect(
+      failure.hasPrefix("action 0 (sqlite) has no field 'tabel'; did you mean 'table'? (its fields: kind, "),
+      "\(failure)")
+  }
+
   @Test("check and run say a name clash with a file that does not load in the same run as its problems")
   func nameClashOfABrokenFile() throws {
     let folder = temporaryFolder("check-clash-broken")
