@@ -97,6 +97,15 @@ struct ConfigurationReader {
     throws(ActionConfigurationError) -> Int?
   {
     guard let value = (node ?? self.node)[key] else { return nil }
+    if maximum == Int.max, value.int == nil, case .number(let spelling) = value.kind,
+      let double = Double(spelling),
+      double == double.rounded(), double > 0
+    {
+      // A whole number past 64 bits (`1e30`): its limit said, as the connector actions say it.
+      throw ActionConfigurationError(
+        "'\(key)' must be a whole number of at most \(Int.max) (64 bits), not \(spelling)", at: value.position
+      )
+    }
     guard let number = value.int, number >= minimum, number <= maximum else {
       throw ActionConfigurationError(
         maximum == Int.max
