@@ -75,7 +75,7 @@ struct ConfigurationReader {
     let expected = allowed.union(["retry", "errorAction"]).sorted().joined(separator: ", ")
     for member in node.members ?? [] where !allowed.contains(member.key) {
       problems.add(
-        "unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(allowed)))"
+        "unknown key '\(RuleFile.escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(allowed)))"
           + "; expected \(expected)",
         at: member.keyPosition)
     }
@@ -97,6 +97,15 @@ struct ConfigurationReader {
     throws(ActionConfigurationError) -> Int?
   {
     guard let value = (node ?? self.node)[key] else { return nil }
+    if maximum == Int.max, value.int == nil, case .number(let spelling) = value.kind,
+      let double = Double(spelling),
+      double == double.rounded(), double > 0
+    {
+      // A whole number past 64 bits (`1e30`): its limit said, as the connector actions say it.
+      throw ActionConfigurationError(
+        "'\(key)' must be a whole number of at most \(Int.max) (64 bits), not \(spelling)", at: value.position
+      )
+    }
     guard let number = value.int, number >= minimum, number <= maximum else {
       throw ActionConfigurationError(
         maximum == Int.max

@@ -385,7 +385,7 @@ public final class FileArchiveAction: BatchAction {
       if let members = rotate.members {
         for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
           problems.add(
-            "unknown key 'rotate.\(member.key)'"
+            "unknown key 'rotate.\(RuleFile.escapedName(member.key))'"
               + "\(FunctionRegistry.didYouMean(member.key, among: ["maxBytes", "maxAgeSeconds"])); expected maxBytes, maxAgeSeconds",
             at: member.keyPosition)
         }

@@ -113,7 +113,8 @@ public final class HTTPAction: KeyedGroupAction {
           throw DecodingError.dataCorruptedError(
             forKey: key, in: container,
             debugDescription:
-              "unknown key '\(key.stringValue)'; expected \(Self.keys.joined(separator: ", "))")
+              "unknown key '\(RuleFile.escapedName(key.stringValue))'; expected \(Self.keys.joined(separator: ", "))"
+          )
         }
         maxBatchSize = try container.decodeIfPresent(Int.self, forKey: Key(stringValue: "maxBatchSize"))
         maxBatchOpenMs = try container.decodeIfPresent(Int.self, forKey: Key(stringValue: "maxBatchOpenMs"))

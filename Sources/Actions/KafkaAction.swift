@@ -27,6 +27,9 @@ public final class KafkaAction: PipelinedBatchAction {
     public var headers: [RepublishAction.KeyValue]
     /// Extra librdkafka producer settings (SASL, SSL, compression...).
     public var clientProperties: [String: String]
+    /// What was wrong with the servers as decoded (missing, or given twice with different values),
+    /// said by `check(into:)` with the action's other problems rather than thrown alone.
+    var serversProblem: String?
 
     /// Creates a configuration.
     public init(
@@ -53,17 +56,13 @@ public final class KafkaAction: PipelinedBatchAction {
       // there, they are set once, as `bootstrapServers`.
       let fromProperties = properties.removeValue(forKey: "bootstrap.servers")
       let given = try container.decodeIfPresent(String.self, forKey: .bootstrapServers)
+      // Noted, not thrown: `check` says it beside the action's other problems.
       if let given, let fromProperties, given != fromProperties {
-        throw DecodingError.dataCorruptedError(
-          forKey: .bootstrapServers, in: container,
-          debugDescription: "differs from clientProperties' bootstrap.servers ('\(fromProperties)'): give one"
-        )
+        serversProblem = "differs from clientProperties' bootstrap.servers ('\(fromProperties)'): give one"
+      } else if given == nil, fromProperties == nil {
+        serversProblem = "missing"
       }
-      guard let servers = given ?? fromProperties else {
-        throw DecodingError.keyNotFound(
-          CodingKeys.bootstrapServers, .init(codingPath: container.codingPath, debugDescription: "missing"))
-      }
-      bootstrapServers = servers
+      bootstrapServers = given ?? fromProperties ?? ""
       topic = try container.decode(String.self, forKey: .topic)
       key = try container.decodeIfPresent(String.self, forKey: .key)
       if let number = try? container.decodeIfPresent(Int.self, forKey: .partition) {
@@ -86,7 +85,9 @@ public final class KafkaAction: PipelinedBatchAction {
     /// Notes every problem `validate` reports.
     func check(into problems: inout SettingsProblems) {
       let servers = bootstrapServers.split(separator: ",")
-      if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
+      if let serversProblem {
+        problems.add(field: "kafka.bootstrapServers", serversProblem)
+      } else if servers.isEmpty || !servers.allSatisfy({ $0.contains(":") }) {
         problems.add(
           field: "kafka.bootstrapServers",
           "must be host:port[,host:port], not '\(bootstrapServers)'")

@@ -90,9 +90,11 @@ indirect enum SettingShape: Sendable {
         guard let shape = keys[member.key] else {
           // The action's own keys are "in the http action"; a nested object's, "in http.batch".
           let place = path.contains(".") || path.contains("[") ? path : "the \(path) action"
+          // The keys the caller reads (`retry`, `errorAction`) are as much the object's.
+          let expected = Set(keys.keys).union(ignoring)
           problems.add(
-            "unknown key '\(member.key)' in \(place)\(FunctionRegistry.didYouMean(member.key, among: Array(keys.keys)))"
-              + "; expected \(keys.keys.sorted().joined(separator: ", "))",
+            "unknown key '\(RuleFile.escapedName(member.key))' in \(place)\(FunctionRegistry.didYouMean(member.key, among: Array(expected)))"
+              + "; expected \(expected.sorted().joined(separator: ", "))",
             at: member.keyPosition)
           continue
         }

@@ -812,6 +812,10 @@ public enum RuleChecker {
     let files = try RuleStore.ruleFiles(in: paths)
     var results: [FileResult] = []
     var names: [String: String] = [:]
+    // Every file's claim to a name, in file order, and the results of the files that claim one
+    // and do not load (broken, or refused by the gate): a clash is said with their other problems.
+    var claimants: [String: [String]] = [:]
+    var unloaded: [(result: Int, name: String, position: FilePosition)] = []
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
@@ -835,6 +839,7 @@ public enum RuleChecker {
       }
       do {
         let rule = try RuleFile.load(file: file, bytes: data, builder: builder)
+        claimants[rule.name, default: []].append(file)
         // A name another file holds first: its tests (found by the name) are not this rule's.
         if let other = names[rule.name] {
           results.append(
@@ -854,6 +859,7 @@ public enum RuleChecker {
           refuse(
             "`run` would not load this rule: \(refusal.reason)", causes: refusal.diagnostics, rule: rule.name,
             warnings: rule.warnings)
+          unloaded.append((results.count - 1, rule.name, rule.namePosition))
           continue
         }
         names[rule.name] = file
@@ -864,7 +870,19 @@ public enum RuleChecker {
       } catch {
         results.append(
           FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))
+        if let claim = RuleFile.claimedName(file: file, bytes: data) {
+          claimants[claim.name, default: []].append(file)
+          unloaded.append((results.count - 1, claim.name, claim.position))
+        }
       }
+    }
+    // As `run` says it: the file that does not load is the one refused, and the other loads.
+    for (index, name, position) in unloaded {
+      let file = results[index].file
+      let others = (claimants[name] ?? []).filter { $0 != file }
+      guard !others.isEmpty else { continue }
+      results[index].diagnostics.append(
+        RuleStore.nameClaimDiagnostic(file: file, name: name, position: position, others: others))
     }
     // Tests whose rule was renamed or removed would stop running without a word; `iotrules test`
     // fails them too.

@@ -145,16 +145,34 @@ public enum RuleStore {
   ) -> RuleLoadResult {
     var errors: [RuleFileError] = []
     var loaded: [(file: String, rule: Rule)] = []
+    // Files that claim a name and do not load (broken, or refused by the gate), with their error.
+    var unloaded: [(error: Int, file: String, name: String, position: FilePosition)] = []
     for file in files {
       if let old = previous[file], unchanged.contains(file) || deferred.contains(file) {
         loaded.append((file, old))
       } else if deferred.contains(file) {
         continue
-      } else if let rule = load(
-        file: file, builder: builder, previous: previous[file], gate: gate, errors: &errors)
-      {
-        loaded.append((file, rule))
+      } else {
+        var claim: (name: String, position: FilePosition)?
+        if let rule = load(
+          file: file, builder: builder, previous: previous[file], gate: gate, errors: &errors, claim: &claim)
+        {
+          loaded.append((file, rule))
+        } else if let claim, !errors.isEmpty {
+          unloaded.append((errors.count - 1, file, claim.name, claim.position))
+        }
       }
+    }
+    // A clash with a file that does not load is said with its other problems (as `check` says it),
+    // not only once it is fixed.
+    for (index, file, name, position) in unloaded {
+      let others =
+        loaded.filter { $0.rule.name == name && !gone.contains($0.file) }.map(\.file)
+        + unloaded.filter { $0.name == name && $0.file != file }.map(\.file)
+      guard !others.isEmpty else { continue }
+      errors[index].diagnostics.append(
+        nameClaimDiagnostic(file: file, name: name, position: position, others: files.filter(others.contains))
+      )
     }
     // A name belongs to the file whose running rule has it: a file that newly claims it (a new
     // file, or an edit) does not push that rule out; it is refused, keeping its own previous version
@@ -213,7 +231,7 @@ public enum RuleStore {
   /// new version is broken or refused by `gate` (the error is appended), or nil without either.
   static func load(
     file: String, builder: any ActionBuilding, previous old: Rule?, gate: ReloadGate?,
-    errors: inout [RuleFileError]
+    errors: inout [RuleFileError], claim: inout (name: String, position: FilePosition)?
   ) -> Rule? {
     /// A broken or unreadable new version: its problems, led on a reload by what keeps running.
     func refuse(_ problems: [RuleDiagnostic]) -> Rule? {
@@ -256,6 +274,7 @@ public enum RuleStore {
     do {
       let rule = try RuleFile.load(file: file, bytes: bytes, builder: builder)
       if let gate, let refusal = gate(rule) {
+        claim = (rule.name, rule.namePosition)
         let kept = old != nil ? "kept the previous version" : "not loaded"
         errors.append(
           RuleFileError(
@@ -268,8 +287,22 @@ public enum RuleStore {
       }
       return rule
     } catch {
+      claim = RuleFile.claimedName(file: file, bytes: bytes)
       return refuse(error.diagnostics)
     }
+  }
+
+  /// What `check` and `run` say of a file that does not load (broken, or its tests fail) and claims
+  /// a name that `others` claim too: fixed, it would clash with them.
+  public static func nameClaimDiagnostic(
+    file: String, name: String, position: FilePosition, others: [String]
+  ) -> RuleDiagnostic {
+    RuleDiagnostic(
+      file: file, position: position,
+      message:
+        "rule name '\(RuleFile.escapedName(name))' is also claimed by \(others.joined(separator: ", ")): "
+        + "fixed, this file would clash with \(others.count == 1 ? "it" : "them"); give each rule its own name"
+    )
   }
 }
 

@@ -100,11 +100,20 @@ public enum AWSRuleImporter {
       out["description"] = .string(description)
     }
     out["sql"] = .string(sql)
+    // Both said when both are wrong, in file order.
+    var wrongTypes: [(position: FilePosition, error: ImportError)] = []
     if let node = payload["awsIotSqlVersion"], node.string == nil {
-      throw fail(node, "'awsIotSqlVersion' must be a string such as \"2016-03-23\"")
+      wrongTypes.append(
+        (node.position, fail(node, "'awsIotSqlVersion' must be a string such as \"2016-03-23\"")))
     }
     if let node = payload["ruleDisabled"], node.bool == nil {
-      throw fail(node, "'ruleDisabled' must be true or false")
+      wrongTypes.append((node.position, fail(node, "'ruleDisabled' must be true or false")))
+    }
+    if !wrongTypes.isEmpty {
+      let inOrder = wrongTypes.sorted {
+        ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
+      }
+      throw ImportError(description: inOrder.map(\.error.description).joined(separator: "\n"))
     }
     if let version = payload["awsIotSqlVersion"]?.string {
       out["awsIotSqlVersion"] = .string(version)
@@ -120,7 +129,16 @@ public enum AWSRuleImporter {
       ]
       let informational = ["createdAt", "ruleArn"]
       if !known.contains(member.key) && !informational.contains(member.key) {
-        notes.append("rule field '\(member.key)' has no equivalent here: not imported")
+        // A misspelt field (`ruleDisable`) would silently change the rule: it needs an edit.
+        let hint = FunctionRegistry.didYouMean(member.key, among: known + informational)
+        if hint.isEmpty {
+          notes.append(
+            "rule field '\(RuleFile.escapedName(member.key))' has no equivalent here: not imported")
+        } else {
+          required.append(
+            "rule field '\(RuleFile.escapedName(member.key))' is no AWS rule field\(hint); not imported: correct it and import again"
+          )
+        }
       }
     }
     var actions: [Value] = []
@@ -206,7 +224,12 @@ public enum AWSRuleImporter {
     switch member.key {
     case "republish":
       kind = "republish"
-      out["topic"] = .string(string("topic") ?? "")
+      // AWS requires the topic: no value is made up.
+      guard let topic = string("topic"), !topic.isEmpty else {
+        unmapped.append("\(label): \(requiredProblem(["topic"]))")
+        return nil
+      }
+      out["topic"] = .string(topic)
       if let qos = fields["qos"] { out["qos"] = qos.value }
       if let headers = fields["headers"] { out["headers"] = headers.value }
       drop(["roleArn"], roleNote)
@@ -216,7 +239,11 @@ public enum AWSRuleImporter {
       )
     case "http":
       kind = "http"
-      out["url"] = .string(string("url") ?? "")
+      guard let url = string("url"), !url.isEmpty else {
+        unmapped.append("\(label): \(requiredProblem(["url"]))")
+        return nil
+      }
+      out["url"] = .string(url)
       if let confirmation = string("confirmationUrl") { out["confirmationUrl"] = .string(confirmation) }
       if let headers = fields["headers"] { out["headers"] = headers.value }
       if fields["enableBatching"]?.bool == true {
@@ -240,6 +267,10 @@ public enum AWSRuleImporter {
       dropUnknown(["url", "confirmationUrl", "headers", "auth", "enableBatching", "batchConfig"])
     case "kafka":
       kind = "kafka"
+      guard let topic = string("topic"), !topic.isEmpty else {
+        unmapped.append("\(label): \(requiredProblem(["topic"]))")
+        return nil
+      }
       var properties = OrderedObject()
       var servers = ""
       for item in fields["clientProperties"]?.members ?? [] {
@@ -254,7 +285,7 @@ public enum AWSRuleImporter {
         required.append("\(label) kafka.bootstrapServers: clientProperties had no bootstrap.servers; set it")
       }
       out["bootstrapServers"] = .string(servers)
-      out["topic"] = .string(string("topic") ?? "")
+      out["topic"] = .string(topic)
       if let key = fields["key"] { out["key"] = key.value }
       if let partition = fields["partition"] { out["partition"] = partition.value }
       if let headers = fields["headers"] { out["headers"] = headers.value }

@@ -105,11 +105,13 @@ public struct RuleTestFile: Sendable {
     RuleTestFile, [InvalidCase]
   ) {
     let root: RuleNode
+    // A key repeated inside a case makes that case invalid, at its line; the others still run.
+    var duplicates: [RuleSyntaxError] = []
     do {
       root =
         file.hasSuffix(".json")
-        ? try RuleDocument.parseJSON(bytes)
-        : try RuleDocument.parseYAML(bytes)
+        ? try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
+        : try RuleDocument.parseYAML(bytes, duplicates: &duplicates)
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }
@@ -129,6 +131,19 @@ public struct RuleTestFile: Sendable {
           message: "a test file holds an array of cases (or {\"cases\": [...]})")
       ])
     }
+    // Each repeated key to the case that holds its first use; one outside every case (beside
+    // `cases`) is the file's.
+    var caseDuplicates: [Int: [RuleSyntaxError]] = [:]
+    var fileDuplicates: [RuleDiagnostic] = []
+    for duplicate in duplicates {
+      if let first = duplicate.firstUse, let index = list.firstIndex(where: { $0.holdsKey(at: first) }) {
+        caseDuplicates[index, default: []].append(duplicate)
+      } else {
+        fileDuplicates.append(
+          RuleDiagnostic(file: file, position: duplicate.position, message: duplicate.message))
+      }
+    }
+    if !fileDuplicates.isEmpty { throw RuleFileError(fileDuplicates) }
     var cases: [Case] = []
     var invalid: [InvalidCase] = []
     var seenNames: [String: FilePosition] = [:]
@@ -149,10 +164,13 @@ public struct RuleTestFile: Sendable {
           node["name"]?.position ?? node.position,
           "\(label): another case has this name (line \(earlier.line)); give each case its own")
       }
+      if let given = node["name"], given.string == nil {
+        report(given.position, "\(label): 'name' must be a string, not \(given.kindName)")
+      }
       for member in members where !known.contains(member.key) {
         report(
           member.keyPosition,
-          "\(label): unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(known)))"
+          "\(label): unknown key '\(RuleFile.escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(known)))"
             + "; expected \(known.sorted().joined(separator: ", "))")
       }
       guard let topic = node["topic"]?.string else {
@@ -265,7 +283,12 @@ public struct RuleTestFile: Sendable {
       // A case with any problem is left out (its problems are reported), whole.
       let problemsBefore = diagnostics.count
       let name = node["name"]?.string ?? "case \(index + 1)"
-      // A problem reported on the way (a repeated name, an unknown key) leaves the case out too.
+      for duplicate in caseDuplicates[index] ?? [] {
+        let label = node["name"]?.string.map { "case '\($0)'" } ?? name
+        report(duplicate.position, "\(label): \(duplicate.message)")
+      }
+      // A problem reported on the way (a repeated name, a repeated or unknown key) leaves the case
+      // out too.
       if let valid = parseCase(index, node, name: name), diagnostics.count == problemsBefore {
         cases.append(valid)
       } else {

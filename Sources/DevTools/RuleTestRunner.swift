@@ -83,6 +83,20 @@ public enum RuleTestRunner {
       if expected.count != actions.count {
         text = "expected \(expected.count) action(s), the rule has \(actions.count):\n"
       }
+      // A field the action does not have (a misspelling reads as a difference of values): named,
+      // with the nearest it has.
+      var missing: [String] = []
+      for (index, (wanted, actual)) in zip(expected, actions).enumerated() {
+        guard case .object(let wanted) = wanted, case .object(let got) = actual else { continue }
+        let kind = got["kind"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
+        for key in wanted.keys where got[key] == nil && key != "refused" {
+          missing.append(
+            "action \(index) (\(kind)) has no field '\(RuleFile.escapedName(key))'"
+              + FunctionRegistry.didYouMean(key, among: got.keys + ["refused"])
+              + " (its fields: \(got.keys.joined(separator: ", ")))")
+        }
+      }
+      if !missing.isEmpty { text = missing.joined(separator: "\n") + "\n" + text }
       return text
         + LineDiff.unified(
           expected: ValueText.pretty(ValueText.canonical(.array(expected))),

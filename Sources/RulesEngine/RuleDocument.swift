@@ -121,6 +121,33 @@ public struct RuleNode: Sendable {
     }
   }
 
+  /// True when this node, or one inside it, has a member whose key is at `position`.
+  public func holdsKey(at position: FilePosition) -> Bool {
+    switch kind {
+    case .object(let members):
+      members.contains { $0.keyPosition == position || $0.value.holdsKey(at: position) }
+    case .array(let elements): elements.contains { $0.holdsKey(at: position) }
+    default: false
+    }
+  }
+
+  /// This node without the members, at any depth, whose key is in `keys`.
+  func removingMembers(keyed keys: Set<String>) -> RuleNode {
+    var node = self
+    switch kind {
+    case .object(let members):
+      node.kind = .object(
+        members.filter { !keys.contains($0.key) }.map { member in
+          var member = member
+          member.value = member.value.removingMembers(keyed: keys)
+          return member
+        })
+    case .array(let elements): node.kind = .array(elements.map { $0.removingMembers(keyed: keys) })
+    default: break
+    }
+    return node
+  }
+
   /// The file position of the UTF-8 byte `offset` of this string's decoded text.
   public func position(ofStringOffset offset: Int) -> FilePosition {
     guard !stringPositions.isEmpty else { return position }
@@ -134,23 +161,51 @@ public struct RuleSyntaxError: Error, Sendable {
   public var position: FilePosition
   /// What.
   public var message: String
+  /// For a repeated key, where its first use is.
+  public var firstUse: FilePosition? = nil
 }
 
 /// Reads rule files into `RuleNode` trees.
 public enum RuleDocument {
   /// Parses JSON text with positions.
   public static func parseJSON(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    var duplicates: [RuleSyntaxError] = []
+    let node = try parseJSON(bytes, duplicates: &duplicates)
+    if let first = duplicates.first { throw first }
+    return node
+  }
+
+  /// Parses JSON text with positions, a key repeated in an object kept at its first use and each
+  /// later use appended to `duplicates` (`duplicate key 'k' (first at 2:3)`), so that a caller goes
+  /// on to report the file's other problems.
+  public static func parseJSON(_ bytes: [UInt8], duplicates: inout [RuleSyntaxError]) throws(RuleSyntaxError)
+    -> RuleNode
+  {
     try checkUTF8(bytes)
     var parser = PositionedJSONParser(bytes: bytes)
-    return try parser.parseDocument()
+    let node = try parser.parseDocument()
+    duplicates += parser.duplicates
+    return node
   }
 
   /// Parses the bytes of a YAML file: an invalid UTF-8 sequence is an error at its position, and a
   /// byte-order mark is dropped, so columns on the first line are those an editor shows.
   public static func parseYAML(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    var duplicates: [RuleSyntaxError] = []
+    let node = try parseYAML(bytes, duplicates: &duplicates)
+    if let first = duplicates.first { throw first }
+    return node
+  }
+
+  /// Parses the bytes of a YAML file as ``parseYAML(_:)-([UInt8])`` does, a key repeated in a
+  /// mapping kept at its first use and each later use appended to `duplicates`, so that a caller
+  /// goes on to report the file's other problems.
+  public static func parseYAML(_ bytes: [UInt8], duplicates: inout [RuleSyntaxError]) throws(RuleSyntaxError)
+    -> RuleNode
+  {
     try checkUTF8(bytes)
     let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes[3...] : bytes[...]
-    return try parseYAML(String(decoding: body, as: UTF8.self))
+    return try parseYAML(String(decoding: body, as: UTF8.self), duplicates: &duplicates)
   }
 
   /// Refuses NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029) in a YAML file:
@@ -421,6 +476,77 @@ public enum RuleDocument {
 
   /// Parses YAML text (the same schema as JSON) with positions.
   public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
+    var duplicates: [RuleSyntaxError] = []
+    let node = try parseYAML(text, duplicates: &duplicates)
+    if let first = duplicates.first { throw first }
+    return node
+  }
+
+  /// The most repeated keys of a YAML file reported: each costs the file's parse again.
+  static let maxYAMLDuplicates = 16
+
+  /// Parses YAML text, a repeated key kept at its first use and its later uses appended to
+  /// `duplicates`. The YAML reader stops at a repeated key, so its later use is masked (its
+  /// characters replaced by as many of the private use area's, no column moves) and the text read
+  /// again; the masked member is then left out of the tree.
+  public static func parseYAML(_ text: String, duplicates: inout [RuleSyntaxError]) throws(RuleSyntaxError)
+    -> RuleNode
+  {
+    var text = text
+    var masked: Set<String> = []
+    while true {
+      do {
+        let node = try parseYAMLOnce(text)
+        return masked.isEmpty ? node : node.removingMembers(keyed: masked)
+      } catch let error as RepeatedYAMLKey {
+        guard masked.count < maxYAMLDuplicates,
+          let (masking, key) = mask(error.at, in: text, number: masked.count)
+        else { throw error.problem }
+        duplicates.append(error.problem)
+        masked.insert(key)
+        text = masking
+      } catch let error as RuleSyntaxError {
+        throw error
+      } catch {
+        throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
+      }
+    }
+  }
+
+  /// A repeated key the YAML reader stopped at: the problem as said, and where its later use is.
+  struct RepeatedYAMLKey: Error {
+    var problem: RuleSyntaxError
+    var at: FilePosition?
+  }
+
+  /// `text` with the key at `position` replaced by as many private-use characters (U+E000 + `number`,
+  /// then U+E000s), and that key, or nil when no key is found there.
+  static func mask(_ position: FilePosition?, in text: String, number: Int) -> (String, String)? {
+    guard let position else { return nil }
+    var lines = scalarLines(text)
+    let row = position.line - 1
+    guard lines.indices.contains(row), position.column >= 1, position.column <= lines[row].count else {
+      return nil
+    }
+    let rest = lines[row][(position.column - 1)...]
+    guard let (_, after) = keyToken(rest) else { return nil }
+    let length = rest.count - after.count
+    guard length > 0, let lead = Unicode.Scalar(0xE000 + UInt32(number)), let fill = Unicode.Scalar(0xE000)
+    else { return nil }
+    let key = [lead] + Array(repeating: fill, count: length - 1)
+    lines[row].replaceSubrange((position.column - 1)..<(position.column - 1 + length), with: key)
+    var out = String.UnicodeScalarView()
+    for (index, line) in lines.enumerated() {
+      if index > 0 { out.append("\n") }
+      out.append(contentsOf: line)
+    }
+    var name = String.UnicodeScalarView()
+    name.append(contentsOf: key)
+    return (String(out), String(name))
+  }
+
+  /// One reading of YAML text; a repeated key is thrown as ``RepeatedYAMLKey``.
+  static func parseYAMLOnce(_ text: String) throws -> RuleNode {
     try refuseOldLineBreaks(text)
     try refuseAliasKeys(text)
     let node: Yams.Node?
@@ -442,7 +568,11 @@ public enum RuleDocument {
         let uses = Self.keyLines(key, in: text, from: context.mark.line, column: context.mark.column)
         let at = uses.count > 1 ? uses[1] : FilePosition(line: context.mark.line, column: context.mark.column)
         let first = uses.first.map { " (first at \($0.line):\($0.column))" } ?? ""
-        throw RuleSyntaxError(position: at, message: "YAML: duplicate key '\(key)'\(first)")
+        throw RepeatedYAMLKey(
+          problem: RuleSyntaxError(
+            position: at, message: "YAML: duplicate key '\(RuleFile.escapedName(key))'\(first)",
+            firstUse: uses.first),
+          at: uses.count > 1 ? uses[1] : nil)
       case .reader(let problem, let offset, let value, _):
         // A character YAML does not allow (a control character): where it is, named.
         let position =
@@ -955,6 +1085,8 @@ struct PositionedJSONParser {
   var line = 1
   var column = 1
   var depth = 0
+  /// Each later use of a key already in its object, in file order.
+  var duplicates: [RuleSyntaxError] = []
 
   init(bytes: [UInt8]) {
     self.bytes = bytes
@@ -1006,7 +1138,7 @@ struct PositionedJSONParser {
       // The duplicate check scans the few members of a rule's objects, and keeps a set of the keys
       // once an object grows past that (the scan alone was quadratic: a 1 MiB object of 92,000
       // keys took half a minute; a set for every small object raised loading's peak memory).
-      var keys: Set<ExactText>?
+      var keys: [ExactText: FilePosition]?
       skipWhitespace()
       if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
         advance()
@@ -1025,11 +1157,24 @@ struct PositionedJSONParser {
         let (key, _) = try parseString()
         // Keys are the same when their scalars are (as in a payload: `é` and `e` + U+0301 are two
         // keys), not when Swift's `==` finds them canonically equivalent.
-        if keys == nil, members.count >= 16 { keys = Set(members.map { ExactText($0.key) }) }
-        if keys?.contains(ExactText(key)) ?? members.contains(where: { $0.key.isExactly(key) }) {
-          throw RuleSyntaxError(position: keyPosition, message: "duplicate key '\(key)'")
+        if keys == nil, members.count >= 16 {
+          keys = Dictionary(
+            members.map { (ExactText($0.key), $0.keyPosition) }, uniquingKeysWith: { a, _ in a })
         }
-        keys?.insert(ExactText(key))
+        // A repeated key keeps its first value; the later one is read (its syntax matters) and
+        // reported, not kept, so that the rest of the file is still checked.
+        let first =
+          keys.map { $0[ExactText(key)] } ?? members.first(where: { $0.key.isExactly(key) })?.keyPosition
+        if let first {
+          duplicates.append(
+            RuleSyntaxError(
+              position: keyPosition,
+              message:
+                "duplicate key '\(RuleFile.escapedName(key))' (first at \(first.line):\(first.column))",
+              firstUse: first))
+        } else {
+          keys?[ExactText(key)] = keyPosition
+        }
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
           throw fail("expected ':' after the key")
@@ -1037,7 +1182,7 @@ struct PositionedJSONParser {
         advance()
         skipWhitespace()
         let value = try parseValue()
-        members.append(RuleNode.Member(key: key, keyPosition: keyPosition, value: value))
+        if first == nil { members.append(RuleNode.Member(key: key, keyPosition: keyPosition, value: value)) }
         skipWhitespace()
         guard index < bytes.count else { throw fail("unexpected end of file in an object") }
         if bytes[index] == UInt8(ascii: ",") {

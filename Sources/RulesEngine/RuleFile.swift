@@ -192,6 +192,25 @@ public enum RuleFile {
     return name
   }
 
+  /// The name the rule in `file` claims and where (its `ruleName`, else the file's base name at
+  /// the file's start), read without compiling anything; nil when the file does not parse as an
+  /// object or its `ruleName` is not a string. `check` and `run` use it to say a name clash of a
+  /// file that does not load, in the same run as its other problems.
+  public static func claimedName(file: String, bytes: [UInt8]) -> (name: String, position: FilePosition)? {
+    let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
+    var duplicates: [RuleSyntaxError] = []
+    guard
+      let parsed = try?
+        (yaml
+        ? RuleDocument.parseYAML(bytes, duplicates: &duplicates)
+        : RuleDocument.parseJSON(bytes, duplicates: &duplicates)),
+      parsed.members != nil
+    else { return nil }
+    guard let node = ruleNameNode(parsed) else { return (baseName(file), FilePosition(line: 1, column: 1)) }
+    guard let name = node.string else { return nil }
+    return (name, node.position)
+  }
+
   /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
   public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
     -> Rule
@@ -202,15 +221,18 @@ public enum RuleFile {
     }
     let start = FilePosition(line: 1, column: 1)
     var root: RuleNode
+    // A repeated key is reported with the file's other problems: it does not hide them.
+    var duplicates: [RuleSyntaxError] = []
     do {
       if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-        root = try RuleDocument.parseYAML(bytes)
+        root = try RuleDocument.parseYAML(bytes, duplicates: &duplicates)
       } else {
-        root = try RuleDocument.parseJSON(bytes)
+        root = try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
       }
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }
+    for duplicate in duplicates { report(duplicate.position, duplicate.message) }
     guard root.members != nil else {
       throw RuleFileError([
         RuleDiagnostic(
@@ -235,7 +257,7 @@ public enum RuleFile {
       where member.key != wrapper && member.key != "ruleName" && member.key != "tags"
         && member.key != "ResponseMetadata" && !readOnlyKeys.contains(member.key)
       {
-        report(member.keyPosition, "unknown key '\(member.key)' beside '\(wrapper)'")
+        report(member.keyPosition, "unknown key '\(escapedName(member.key))' beside '\(wrapper)'")
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)
       root = payload
@@ -250,7 +272,7 @@ public enum RuleFile {
     for member in root.members! where !ruleKeys.contains(member.key) && !readOnlyKeys.contains(member.key) {
       report(
         member.keyPosition,
-        "unknown key '\(member.key)'\(FunctionRegistry.didYouMean(member.key, among: Array(ruleKeys)))"
+        "unknown key '\(escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(ruleKeys)))"
           + "; expected one of \(ruleKeys.sorted().joined(separator: ", "))")
     }
 

@@ -118,7 +118,10 @@ struct CheckCommand: ParsableCommand {
         }).map(\.element) {
           Console.out(RuleFile.printable(text))
         }
-        if result.diagnostics.isEmpty { Console.out("\(result.file): ok (rule \(result.rule ?? ""))") }
+        if result.diagnostics.isEmpty {
+          Console.out(
+            "\(RuleFile.escapedName(result.file)): ok (rule \(RuleFile.escapedName(result.rule ?? "")))")
+        }
         if format == "github" {
           // After the text, which the job's log shows; GitHub puts these on the lines of the diff.
           for warning in result.warnings { Console.out(Self.annotation("warning", warning)) }
@@ -155,7 +158,9 @@ struct CheckCommand: ParsableCommand {
     func property(_ text: String) -> String {
       data(text).replacingExactly(":", with: "%3A").replacingExactly(",", with: "%2C")
     }
-    return "::\(level) file=\(property(diagnostic.file)),line=\(diagnostic.position.line),"
-      + "col=\(diagnostic.position.column),title=iotrules check::\(data(diagnostic.message))"
+    // A control character of a file name or key spelled out, as in the text (`\u001B`).
+    return
+      "::\(level) file=\(property(RuleFile.printable(diagnostic.file))),line=\(diagnostic.position.line),"
+      + "col=\(diagnostic.position.column),title=iotrules check::\(data(RuleFile.printable(diagnostic.message)))"
   }
 }

@@ -117,6 +117,17 @@ struct FileArchiveActionTests {
     }
   }
 
+  /// A whole number past 64 bits is said with the limit it passed, not as a number below 1.
+  @Test func aCountPast64BitsSaysTheLimit() {
+    expectProblems([
+      "1:44 'maxBytes' must be a whole number of at most 9223372036854775807 (64 bits), not 1e30"
+    ]) {
+      () throws(ActionConfigurationError) in
+      _ = try FileArchiveAction(
+        configuration: configuration(#"{"path": "a.jsonl", "rotate": {"maxBytes": 1e30}}"#), context: context)
+    }
+  }
+
   @Test func pathsWithTemplatesOrPlainNamesLoad() throws {
     for text in [
       #"{"path": "archive/${topic(1)}/a.jsonl"}"#, #"{"path": "a.jsonl"}"#, #"{"path": "./a.jsonl"}"#,

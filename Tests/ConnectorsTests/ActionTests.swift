@@ -1907,6 +1907,56 @@ struct ConnectorFactoryTests {
           ("unknown key 'batches' in the http action", "1:36"),
         ]
       ),
+      // Servers missing or given twice hide nothing (they were thrown before anything was judged).
+      (
+        "kafka",
+        #"{"topic": "bad topic!!", "partition": "abc", "clientProperties": {"acks": "maybe"}}"#,
+        [
+          ("kafka.bootstrapServers: missing", "1:1"),
+          ("kafka.topic: 'bad topic!!': ", "1:11"),
+          ("kafka.partition: must be a whole number >= 0, not 'abc'", "1:39"),
+          (#"kafka.clientProperties["acks"]: Invalid value"#, "1:75"),
+        ]
+      ),
+      (
+        "kafka",
+        #"{"topic": "a b", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
+        [
+          (
+            "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one",
+            "1:38"
+          ),
+          ("kafka.topic: 'a b': ", "1:11"),
+        ]
+      ),
+      // `retry` and `errorAction`, which every action takes, are among the keys expected and meant.
+      (
+        "http", #"{"url": "http://h/", "retyr": {}}"#,
+        [
+          (
+            "unknown key 'retyr' in the http action; did you mean 'retry'?; expected auth, batch, batchConfig, confirmationUrl, enableBatching, errorAction, headers, retry, timeoutMs, url",
+            "1:22"
+          )
+        ]
+      ),
+      (
+        "republish", #"{"topic": "x", "errorActon": {}}"#,
+        [
+          (
+            "unknown key 'errorActon' in the republish action; did you mean 'errorAction'?; expected errorAction, headers, maxHops, qos, retain, retry, roleArn, topic",
+            "1:16"
+          )
+        ]
+      ),
+      (
+        "kafka", #"{"topic": "t", "bootstrapServers": "h:1", "retyr": {}}"#,
+        [
+          (
+            "unknown key 'retyr' in the kafka action; did you mean 'retry'?; expected bootstrapServers, clientProperties, destinationArn, errorAction, headers, key, partition, retry, topic",
+            "1:43"
+          )
+        ]
+      ),
       // Every mistyped value and misspelt nested key, in a rule file's words (the decoder stopped at
       // the first, "expected Array<Any>").
       (

@@ -228,6 +228,17 @@ import Testing
         "actions[0]: s3.bucketName must be a string, not a number",
         "actions[1]: republish: its settings must be an object, not a string",
       ], "\(typed.unmapped)")
+    // Nor is a topic or URL made up: they were written "" without a word.
+    let connectors = try convert(
+      #"{"republish": {"topic": 5}}, {"republish": {}}, {"http": {"url": null}}, {"kafka": {"topic": ""}}"#)
+    #expect(
+      connectors.unmapped == [
+        "actions[0]: republish.topic must be a string, not a number",
+        "actions[1]: republish.topic is missing (AWS requires it)",
+        "actions[2]: http.url must be a string, not null",
+        "actions[3]: kafka.topic is empty (AWS requires it)",
+      ], "\(connectors.unmapped)")
+    #expect(try actions(connectors).isEmpty)
     // Signed requests would go unsigned.
     let signed = try convert(#"{"http": {"url": "https://h.example.com/", "auth": {"sigv4": {}}}}"#)
     #expect(signed.actionRequired.count == 1 && signed.actionRequired[0].contains("SigV4"))
@@ -352,6 +363,30 @@ import Testing
         #expect(error.description.contains(message), "\(error)")
       }
     }
+    // Both wrong types are said, in file order.
+    do {
+      _ = try AWSRuleImporter.convert(
+        file: "r.json",
+        bytes: Array(
+          #"{"sql": "SELECT * FROM 'a'", "ruleDisabled": 1, "awsIotSqlVersion": 2, "actions": []}"#.utf8))
+      Issue.record("both accepted")
+    } catch {
+      #expect(
+        error.description
+          == "r.json:1:46: error: 'ruleDisabled' must be true or false\n"
+          + "r.json:1:69: error: 'awsIotSqlVersion' must be a string such as \"2016-03-23\"", "\(error)")
+    }
+    // A misspelt rule field would change the rule without a word (`ruleDisable`: enabled): it needs
+    // the user (exit 1), with the field meant; a field AWS has and this engine not stays a note.
+    let misspelt = try AWSRuleImporter.convert(
+      file: "r.json",
+      bytes: Array(#"{"sql": "SELECT * FROM 'a'", "ruleDisable": true, "tags": [], "actions": []}"#.utf8))
+    #expect(
+      misspelt.actionRequired == [
+        "rule field 'ruleDisable' is no AWS rule field; did you mean 'ruleDisabled'?; not imported: correct it and import again"
+      ], "\(misspelt.actionRequired)")
+    #expect(
+      misspelt.notes.contains("rule field 'tags' has no equivalent here: not imported"), "\(misspelt.notes)")
     // A bad name from the file says how to give one.
     do {
       _ = try AWSRuleImporter.convert(

@@ -1,3 +1,4 @@
+import Actions
 import Daemon
 import DevTools
 import Foundation
@@ -398,6 +399,132 @@ import Testing
     #expect(
       checkOut.contains("high_temp.test.json:3:2: error: test 'wrong' of rule 'high_temp' failed"),
       "\(checkOut)")
+  }
+
+  @Test("a repeated key in one case, or a name that is no string, fails that case alone")
+  func repeatedKeyFailsItsCaseAlone() throws {
+    let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")
+    for (suffix, text) in [
+      (
+        "json",
+        """
+        [{"name": "twice", "topic": "sensors/1/data", "payload": {"temp": 40}, "expect": {"output": {"a": 1, "a": 2}}},
+         {"name": 5, "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
+         {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}}]
+        """
+      ),
+      (
+        "yaml",
+        """
+        - name: twice
+          topic: sensors/1/data
+          payload: {temp: 40}
+          expect: {output: {a: 1, a: 2}}
+        - name: 5
+          topic: sensors/1/data
+          payload: {temp: 10}
+          expect: {no_match: true}
+        - name: cool
+          topic: sensors/1/data
+          payload: {temp: 10}
+          expect: {no_match: true}
+        """
+      ),
+    ] {
+      let path = temporaryFolder("ruletest-repeated") + "/h.test.\(suffix)"
+      try text.write(toFile: path, atomically: true, encoding: .utf8)
+      let (tests, invalid) = try RuleTestFile.loadCases(path: path)
+      #expect(tests.cases.map(\.name) == ["cool"], "\(suffix)")
+      #expect(RuleTestRunner.run(tests, on: rule).allSatisfy { $0.passed })
+      #expect(invalid.map(\.name) == ["twice", "case 2"], "\(suffix)")
+      let said = invalid.flatMap(\.problems).map(\.message)
+      #expect(said.first?.hasPrefix("case 'twice': ") == true, "\(said)")
+      #expect(said.first?.contains("duplicate key 'a' (first at ") == true, "\(said)")
+      #expect(said.last == "case 2: 'name' must be a string, not a number", "\(said)")
+    }
+    // A key repeated outside every case is the file's.
+    let whole = temporaryFolder("ruletest-repeated") + "/w.test.json"
+    try #"{"cases": [], "cases": []}"#.write(toFile: whole, atomically: true, encoding: .utf8)
+    #expect(throws: RuleFileError.self) { try RuleTestFile.loadCases(path: whole) }
+  }
+
+  @Test("a misspelt field of an expected action is named, with the field it is closest to")
+  func misspeltExpectedActionField() throws {
+    let yaml = """
+      - name: hot
+        topic: sensors/3/data
+        payload: {deviceId: d3, temp: 33, humidity: 1}
+        expect:
+          actions:
+            - kind: sqlite
+              tabel: high_temps
+      """
+    let tests = try RuleTestFile.parse(file: "high_temp.test.yaml", bytes: Array(yaml.utf8))
+    let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")
+    let failure = try #require(RuleTestRunner.run(tests, on: rule).first?.failure)
+    #expect(
+      failure.hasPrefix("action 0 (sqlite) has no field 'tabel'; did you mean 'table'? (its fields: kind, "),
+      "\(failure)")
+  }
+
+  @Test("check and run say a name clash with a file that does not load in the same run as its problems")
+  func nameClashOfABrokenFile() throws {
+    let folder = temporaryFolder("check-clash-broken")
+    try #"{"sql": "SELECT , FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/a.json", atomically: true, encoding: .utf8)
+    try #"{"ruleName": "a", "sql": "SELECT * FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/b.json", atomically: true, encoding: .utf8)
+    // A rule whose tests fail, beside another file of its name whose rule passes them.
+    try #"{"sql": "SELECT 1 AS t FROM 't'", "actions": []}"#
+      .write(toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    try "sql: \"SELECT 2 AS t FROM 't'\"\nactions: []\n"
+      .write(toFile: folder + "/r.yaml", atomically: true, encoding: .utf8)
+    try #"[{"name": "two", "topic": "t", "expect": {"output": {"t": 2}}}]"#
+      .write(toFile: folder + "/r.test.json", atomically: true, encoding: .utf8)
+    let results = try RuleChecker.check(paths: [folder], gate: RuleTestGate.check)
+    func said(_ name: String) -> [String] {
+      results.first { $0.file == "\(folder)/\(name)" }?.diagnostics.map(\.description) ?? ["none"]
+    }
+    #expect(
+      said("a.json").contains(
+        "\(folder)/a.json:1:1: error: rule name 'a' is also claimed by \(folder)/b.json: fixed, this file would clash with it; give each rule its own name"
+      ), "\(said("a.json"))")
+    #expect(said("b.json").isEmpty)
+    #expect(
+      said("r.json").contains(
+        "\(folder)/r.json:1:1: error: rule name 'r' is also claimed by \(folder)/r.yaml: fixed, this file would clash with it; give each rule its own name"
+      ), "\(said("r.json"))")
+    #expect(said("r.yaml").isEmpty)
+    // `run` loads the same rules and says the same of the files it leaves out.
+    let loaded = RuleStore.load(
+      files: try RuleStore.ruleFiles(in: [folder]), builder: ActionFactory.standard, gate: RuleTestGate.check)
+    #expect(loaded.rules.map(\.file).sorted() == ["\(folder)/b.json", "\(folder)/r.yaml"])
+    let logged = loaded.errors.flatMap(\.diagnostics).map(\.description)
+    #expect(
+      logged.contains {
+        $0.hasPrefix("\(folder)/a.json:1:1: error: rule name 'a' is also claimed by \(folder)/b.json")
+      })
+    #expect(
+      logged.contains {
+        $0.hasPrefix("\(folder)/r.json:1:1: error: rule name 'r' is also claimed by \(folder)/r.yaml")
+      })
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test("check spells out a control character of a key or file name, in text and annotations")
+  func controlCharactersAreSpelledOut() throws {
+    let folder = temporaryFolder("check-control")
+    try #"{"sql": "SELECT * FROM 't'", "a\nb": 1, "c\td": 2, "actions": []}"#
+      .write(toFile: folder + "/k.json", atomically: true, encoding: .utf8)
+    try #"{"sql": "SELECT * FROM 't'", "actions": [{"file": {"path": 5}}]}"#
+      .write(toFile: folder + "/x\u{1B}y.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["check", "--format", "github", folder])
+    #expect(status == 65)
+    #expect(out.contains("k.json:1:30: error: unknown key 'a\\u000Ab'; expected one of"), "\(out)")
+    #expect(out.contains("k.json:1:41: error: unknown key 'c\\u0009d'; expected one of"), "\(out)")
+    #expect(out.contains("::error file=\(folder)/x\\u001By.json,line=1,col=1,"), "\(out)")
+    #expect(!out.contains("\u{1B}") && !out.contains("\t"), "\(out)")
+    try? FileManager.default.removeItem(atPath: folder)
   }
 
   @Test("invalid test files say where")
