@@ -16,6 +16,13 @@ public struct RuleLoadResult: Sendable {
   /// Files whose new version was refused because another file's rule holds its name: they are
   /// read again at the next reload (the other file may have let the name go), not kept as seen.
   public var clashed: Set<String> = []
+  /// New files whose rules wait while a gone file's rule still runs (a rename that also changes
+  /// the name, during a deploy still under way): read again at the next reload, which retires the
+  /// gone rule and starts theirs in one swap, never running both.
+  public var held: Set<String> = []
+  /// Files found gone whose rules keep running because a file that claims their name does not
+  /// load (a rule moved into a broken file): still watched, as if not gone yet.
+  public var keptGone: Set<String> = []
 }
 
 /// Finds and loads rule files; on reload keeps unchanged rules' running instances and, for a broken
@@ -138,10 +145,13 @@ public enum RuleStore {
   /// previous rule stays, if it has one, unless the file is in `gone` (deferred because it is
   /// missing) and another file's rule now has its name: that is a rename, and the gone file's rule
   /// retires as the other takes the name.
+  /// A file in `retiring` (gone, its removal applying now; not in `files`) takes its rule with it,
+  /// unless a file that does not load claims the rule's name: then it keeps running
+  /// (``RuleLoadResult/keptGone``) until that file loads.
   public static func load(
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
     unchanged: Set<String> = [], deferred: Set<String> = [], gone: Set<String> = [],
-    gate: ReloadGate? = nil
+    retiring: Set<String> = [], gate: ReloadGate? = nil
   ) -> RuleLoadResult {
     var errors: [RuleFileError] = []
     var loaded: [(file: String, rule: Rule)] = []
@@ -174,6 +184,24 @@ public enum RuleStore {
         nameClaimDiagnostic(file: file, name: name, position: position, others: files.filter(others.contains))
       )
     }
+    // A rule moved into a file that does not load keeps running from its gone file: retiring it
+    // would leave its messages to no rule, where a broken edit in place keeps the previous version.
+    let deploying = gone
+    var gone = gone
+    var keptGone: Set<String> = []
+    let loadedNames = Set(loaded.map(\.rule.name))
+    for file in retiring.sorted() {
+      guard let old = previous[file], !loadedNames.contains(old.name),
+        let (index, _, _, _) = unloaded.first(where: { $0.name == old.name })
+      else { continue }
+      loaded.append((file, old))
+      gone.insert(file)
+      keptGone.insert(file)
+      errors[index].diagnostics.append(
+        RuleDiagnostic(
+          file: errors[index].diagnostics.first?.file ?? file, position: FilePosition(line: 1, column: 1),
+          message: "rule '\(old.name)' keeps running from \(file), which is gone, until this file loads"))
+    }
     // A name belongs to the file whose running rule has it: a file that newly claims it (a new
     // file, or an edit) does not push that rule out; it is refused, keeping its own previous version
     // when that one's name is free. Otherwise the first file in order takes the name. A gone file
@@ -183,6 +211,18 @@ public enum RuleStore {
     let claimedByPresent = Set(loaded.lazy.filter { !gone.contains($0.file) }.map(\.rule.name))
     func renamedAway(_ file: String, _ rule: Rule) -> Bool {
       gone.contains(file) && claimedByPresent.contains(rule.name)
+    }
+    // While a gone file's rule runs on (a deploy still under way), a new file's rule with a name of
+    // its own waits: it may be that rule renamed (`mv a.json b.json`), and the two would each write
+    // every message. It starts at the reload that retires the gone one.
+    var held: Set<String> = []
+    if loaded.contains(where: { deploying.contains($0.file) && !renamedAway($0.file, $0.rule) }) {
+      let goneNames = Set(loaded.filter { gone.contains($0.file) }.map(\.rule.name))
+      for (file, rule) in loaded
+      where previous[file] == nil && !gone.contains(file) && !goneNames.contains(rule.name) {
+        held.insert(file)
+      }
+      loaded.removeAll { held.contains($0.file) }
     }
     var owners: [String: String] = [:]
     for (file, rule) in loaded
@@ -224,7 +264,8 @@ public enum RuleStore {
       taken.insert(rule.name)
       rules.append(rule)
     }
-    return RuleLoadResult(rules: rules, errors: errors, files: files, clashed: clashed)
+    return RuleLoadResult(
+      rules: rules, errors: errors, files: files, clashed: clashed, held: held, keptGone: keptGone)
   }
 
   /// Reads and compiles `file`: the new rule, the previous one when the bytes did not change or the
@@ -597,6 +638,12 @@ public final class RuleReloader: Sendable {
     return new.count
   }
 
+  /// What a reload reads: the files, those unchanged, those not read yet, the gone ones kept, and
+  /// the gone ones whose removal applies.
+  typealias ReloadPlan = (
+    files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>
+  )
+
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
   /// atomically, then shuts down the retired actions once no message uses them.
   ///
@@ -645,7 +692,7 @@ public final class RuleReloader: Sendable {
     }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
     // forced: SIGHUP reads all), and those not to read yet.
-    let plan: (files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>)? =
+    let plan: ReloadPlan? =
       lock.withLock {
         if !force && times == fingerprint {
           lastDigest = digest
@@ -701,7 +748,7 @@ public final class RuleReloader: Sendable {
         defer { fingerprint = loading }
         return (
           loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
-          deferred, deferred.intersection(missingNow)
+          deferred, deferred.intersection(missingNow), missingNow.subtracting(deferred)
         )
       }
     guard let plan else {
@@ -714,7 +761,7 @@ public final class RuleReloader: Sendable {
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
-      deferred: plan.deferred, gone: plan.gone, gate: gate)
+      deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring, gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
@@ -746,6 +793,13 @@ public final class RuleReloader: Sendable {
     }
     lock.withLock {
       for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+      // Held back for a gone file's rule: read at the next look, as settled (its stamp seen).
+      for file in returned.held {
+        fingerprint[file] = FileStamp()
+        unsettled[file] = times[file]
+      }
+      // Gone, but kept running for a file that does not load yet: still watched.
+      for file in returned.keptGone { fingerprint[file] = FileStamp() }
     }
     // A new or changed rule's warnings, as at start (a republish that now loops back, ...).
     for rule in fresh {

@@ -435,6 +435,53 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
   }
 
+  /// A rename that changes the rule's name (`mv a.json b.json`) during a deploy still under way
+  /// (other files change at every poll): the new file's rule waits until the gone one retires, so
+  /// the two never run together (each wrote every message of the deploy's seconds twice).
+  @Test func aRenameDuringASlowDeployNeverRunsBothRules() async throws {
+    let folder = temporaryFolder("slow-rename")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "z/+"), to: folder + "/other.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: folder + "/one.json", toPath: folder + "/uno.json")
+    for round in 0..<4 {
+      write(
+        Self.rule.replacingOccurrences(of: "a/+", with: "z\(round)/+"), to: folder + "/other.json")
+      _ = await reloader.reload(settle: true)
+      #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "other"], "round \(round)")
+    }
+    // The deploy over: the next poll finds it quiet, and the rename swaps in one step.
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["other", "uno"])
+    #expect(dispatcher.ruleSet.rules.first { $0.name == "other" }?.topicFilter == "z3/+")
+  }
+
+  /// A rule moved into a new file that does not load (`ruleName` kept, the SQL broken): the gone
+  /// file's rule keeps running, as a broken edit in place keeps the previous version, until the new
+  /// file loads (it was retired, and its messages acknowledged with nothing written).
+  @Test func aRuleMovedIntoABrokenFileKeepsRunning() async throws {
+    let folder = temporaryFolder("moved-broken")
+    let named = #"{"ruleName": "r2", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
+    write(named, to: folder + "/a.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/a.json")
+    write(named.replacingOccurrences(of: "'a/+'", with: "'a/+' WHERE n >>> 3"), to: folder + "/b.json")
+    for _ in 0..<4 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+    let broken = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+    let said = broken?.errors.flatMap(\.diagnostics).map(\.message) ?? []
+    #expect(
+      said.contains { $0.contains("rule 'r2' keeps running from \(folder)/a.json, which is gone") }, "\(said)"
+    )
+    write(named, to: folder + "/b.json")
+    for _ in 0..<3 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/b.json"])
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["r2"])
+  }
+
   /// SIGHUP right after a rename (`mv one.json uno.json && systemctl reload`): the new file waits
   /// for the poll that retires the gone one, so both rules never run together (each wrote every
   /// message twice until then); a SIGHUP with no file gone loads a new file at once.
