@@ -291,6 +291,11 @@ public enum RuleStore {
     let bytes: [UInt8]
     switch read(file) {
     case .success(let read): bytes = read
+    case .failure(let problem) where old != nil && problem.unreadable && isGone(file):
+      // A running rule's file gone since the folder was listed (a checkout rewriting it): as if
+      // not listed, not a broken file; the rule runs on, and the next look sees whether it is gone.
+      // (A link left dangling is still said: it may stay so.)
+      return old
     case .failure(let problem):
       return refuse([
         RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)
@@ -362,6 +367,12 @@ extension RuleStore {
   /// about twenty times the file's size in memory, so a stray data export left in the folder must
   /// not take gigabytes (at every reload) to be found no rule.
   public static let maxRuleFileBytes = 1 << 20
+
+  /// True when nothing is at `file` (not even a symbolic link).
+  static func isGone(_ file: String) -> Bool {
+    var info = stat()
+    return lstat(file, &info) != 0 && errno == ENOENT
+  }
 
   /// The bytes of a rule file, or why it cannot be read (missing, unreadable, not a regular file,
   /// larger than `maxRuleFileBytes`).
