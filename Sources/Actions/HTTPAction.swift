@@ -426,6 +426,7 @@ public final class HTTPAction: KeyedGroupAction {
           .transient, "not sent: an earlier result of this topic failed (\(transient.message))",
           retryAfterMs: transient.retryAfterMs)
         unsent.unsent = true
+        unsent.answered = transient.answered
         results[index] = unsent.about(request.shownURL)
         continue
       }
@@ -714,8 +715,9 @@ public final class HTTPAction: KeyedGroupAction {
       return .success(())
     case 408, 429, 500..<600:
       let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
-      return .failure(
-        ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter))
+      var error = ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter)
+      error.answered = true
+      return .failure(error)
     case 300..<400:
       // Redirects are not followed (neither does AWS): say where the server pointed.
       // Not quoted when the URL carries a secret: a server's redirect often repeats the path.

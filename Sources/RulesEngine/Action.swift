@@ -50,6 +50,10 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   /// an earlier result of its topic (``KeyedGroupAction``, failing fast). It is no attempt of its
   /// own: retries do not count it against the result's attempts.
   public var unsent = false
+  /// Set when the peer answered (an HTTP 429 or 5xx): it is there, refusing this result or busy for
+  /// a moment. Once the daemon is stopping, such a failure does not fail the action's later
+  /// results unsent, as one that got no answer (a timeout, a refused connection) does.
+  public var answered = false
 
   /// Creates an error.
   public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil, resource: String? = nil) {

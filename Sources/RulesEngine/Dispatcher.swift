@@ -1103,9 +1103,16 @@ public final class Dispatcher: Sendable {
     return skipped
   }
 
-  /// Remembers the first transient failure among `results` of `configured` (the daemon is stopping).
+  /// Remembers the first transient failure among `results` of `configured` that got no answer (the
+  /// daemon is stopping).
   func noteAtStop(_ results: [ActionError?], _ configured: ConfiguredAction) {
-    guard let failure = results.lazy.compactMap({ $0 }).first(where: { $0.kind == .transient }) else {
+    // A peer that answered (a webhook's 503 or 429) is still there: its later results are tried.
+    // A result not sent for another's failure says nothing of its own.
+    guard
+      let failure = results.lazy.compactMap({ $0 }).first(where: {
+        $0.kind == .transient && !$0.answered && !$0.unsent
+      })
+    else {
       return
     }
     failuresAtStop.withLock { failures in
