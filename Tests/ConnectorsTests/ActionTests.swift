@@ -1292,6 +1292,29 @@ struct HTTPActionTests {
     #expect(server.requests.count == 40)
   }
 
+  /// Twenty results at once, each of its own topic `d/N` (payload `{"n":N}`), the action hurried
+  /// (the intake stopped) `afterMs` into them, then shut down: the failures' messages.
+  static func twentyTopicsHurried(_ action: HTTPAction, afterMs: Int) async -> [String] {
+    let failures = Locked<[String]>([])
+    await withTaskGroup(of: Void.self) { group in
+      for index in 0..<20 {
+        group.addTask {
+          do throws(ActionError) {
+            try await action.perform(input(#"{"n":\#(index)}"#, topic: "d/\(index)"))
+          } catch {
+            failures.withLock { $0.append(error.message) }
+          }
+        }
+      }
+      group.addTask {
+        try? await Task.sleep(for: .milliseconds(afterMs))
+        await action.hurry()
+      }
+    }
+    await action.shutdown()
+    return failures.withLock { $0 }
+  }
+
   /// A stop (or a replaced rule) waits for a webhook that answers slowly: the requests waiting for
   /// a connection are sent in turn, not failed unsent (the end of every replay sent results from a
   /// healthy webhook down their error paths).
@@ -1301,24 +1324,8 @@ struct HTTPActionTests {
     defer { server.stop() }
     server.setFallback(.stall(milliseconds: 300))
     let action = try await action(server) { $0.timeoutMs = 5_000 }
-    let failures = Locked<[String]>([])
-    await withTaskGroup(of: Void.self) { group in
-      for index in 0..<20 {
-        group.addTask {
-          do throws(ActionError) {
-            try await action.perform(input("{}", topic: "d/\(index)"))
-          } catch {
-            failures.withLock { $0.append(error.message) }
-          }
-        }
-      }
-      group.addTask {
-        try? await Task.sleep(for: .milliseconds(100))
-        await action.hurry()
-      }
-    }
-    await action.shutdown()
-    #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+    let failures = await Self.twentyTopicsHurried(action, afterMs: 100)
+    #expect(failures.isEmpty, "\(failures)")
     #expect(server.requests.count == 20)
   }
 
@@ -1336,24 +1343,7 @@ struct HTTPActionTests {
       $0.confirmationUrl = server.url("/hook")
       $0.timeoutMs = 5_000
     }
-    let failures = Locked<[String]>([])
-    await withTaskGroup(of: Void.self) { group in
-      for index in 0..<20 {
-        group.addTask {
-          do throws(ActionError) {
-            try await action.perform(input(#"{"n":\#(index)}"#, topic: "d/\(index)"))
-          } catch {
-            failures.withLock { $0.append(error.message) }
-          }
-        }
-      }
-      group.addTask {
-        try? await Task.sleep(for: .milliseconds(100))
-        await action.hurry()
-      }
-    }
-    await action.shutdown()
-    let failed = failures.withLock { $0 }
+    let failed = await Self.twentyTopicsHurried(action, afterMs: 100)
     #expect(failed.count == 1 && failed[0].contains("503"), "\(failed)")
     #expect(server.requests.count == 20)
   }
@@ -1367,25 +1357,8 @@ struct HTTPActionTests {
     defer { server.stop() }
     server.setFallback(.stall(milliseconds: 10_000))
     let action = try await action(server) { $0.timeoutMs = 800 }
-    let failures = Locked<[String]>([])
     let started = ContinuousClock.now
-    await withTaskGroup(of: Void.self) { group in
-      for index in 0..<20 {
-        group.addTask {
-          do throws(ActionError) {
-            try await action.perform(input("{}", topic: "d/\(index)"))
-          } catch {
-            failures.withLock { $0.append(error.message) }
-          }
-        }
-      }
-      group.addTask {
-        try? await Task.sleep(for: .milliseconds(200))
-        await action.hurry()
-      }
-    }
-    await action.shutdown()
-    let failed = failures.withLock { $0 }
+    let failed = await Self.twentyTopicsHurried(action, afterMs: 200)
     #expect(failed.count == 20, "\(failed)")
     #expect(
       failed.filter {

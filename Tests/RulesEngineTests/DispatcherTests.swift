@@ -824,15 +824,44 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(dispatcher.stats.retries == attempted.count - Set(attempted).count, "\(attempted)")
 }
 
-/// A keyed-group action (as the http action is) whose first request is answered with a refusal for
-/// the moment (a webhook's 503), every later one delivered; failing its group's rest fast when asked.
-private final class AnsweredOnce: KeyedGroupAction, Sendable {
+/// Once stopping, a failure the peer answered (a 503, a 429) is no sign the action is gone: the
+/// results behind it are still tried, and the refused one gets its last attempt (one 503 at a
+/// SIGTERM sent 29 of 40 results down their error paths unsent).
+@Test func aStopTriesOnAfterAnAnsweredFailure() async throws {
+  // The first request answered with a refusal for the moment (a webhook's 503), the others delivered.
+  let action = SlowFailingGroups(delayNanoseconds: 20_000_000) { call in
+    guard call == 0 else { return nil }
+    var error = ActionError(.transient, "answered HTTP 503")
+    error.answered = true
+    return error
+  }
+  let (_, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 40) {
+    action.calls.withLock { $0 } > 0
+  }
+  #expect(await acks.wait(for: 40, timeoutMs: 20_000))
+  #expect(
+    deadLetter.records.withLock { $0.count } == 0,
+    "\(deadLetter.records.withLock { $0.prefix(2).map { $0.failures.map(\.errorMessage) } })")
+}
+
+/// A keyed-group action (as the http action is) whose requests take `delayNanoseconds` and end as
+/// `outcome` says for each call in turn (by default a transient failure, a timeout), failing the rest
+/// of its group fast when asked to, as the http action does.
+private final class SlowFailingGroups: KeyedGroupAction, Sendable {
   let calls = Mutex(0)
-  var kind: String { "answered" }
-  var actionName: String { "AnsweredAction" }
-  var resource: String { "answered" }
+  let delayNanoseconds: UInt64
+  let outcome: @Sendable (Int) -> ActionError?
+  init(
+    delayNanoseconds: UInt64 = 50_000_000,
+    outcome: @escaping @Sendable (Int) -> ActionError? = { _ in ActionError(.transient, "timed out") }
+  ) {
+    self.delayNanoseconds = delayNanoseconds
+    self.outcome = outcome
+  }
+  var kind: String { "slowgroup" }
+  var actionName: String { "SlowGroupAction" }
+  var resource: String { "slowgroup" }
   func start() async throws {}
-  func shutdown() async {}
   func perform(_ input: ActionInput) async throws(ActionError) {
     if let error = await performGroup([input])[0] { throw error }
   }
@@ -855,65 +884,10 @@ private final class AnsweredOnce: KeyedGroupAction, Sendable {
         defer { count += 1 }
         return count
       }
-      try? await Task.sleep(nanoseconds: 20_000_000)
-      if call == 0 {
-        var error = ActionError(.transient, "answered HTTP 503")
-        error.answered = true
-        if failingFast() { failed = error }
-        results.append(error)
-      } else {
-        delivered(offset)
-        results.append(nil)
-      }
-    }
-    return results
-  }
-}
-
-/// Once stopping, a failure the peer answered (a 503, a 429) is no sign the action is gone: the
-/// results behind it are still tried, and the refused one gets its last attempt (one 503 at a
-/// SIGTERM sent 29 of 40 results down their error paths unsent).
-@Test func aStopTriesOnAfterAnAnsweredFailure() async throws {
-  let action = AnsweredOnce()
-  let (_, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 40) {
-    action.calls.withLock { $0 } > 0
-  }
-  #expect(await acks.wait(for: 40, timeoutMs: 20_000))
-  #expect(
-    deadLetter.records.withLock { $0.count } == 0,
-    "\(deadLetter.records.withLock { $0.prefix(2).map { $0.failures.map(\.errorMessage) } })")
-}
-
-/// A keyed-group action whose every result fails transiently after 50 ms (a timeout), failing the
-/// rest of its group fast when asked to (as the http action does).
-private final class SlowFailingGroups: KeyedGroupAction, Sendable {
-  let calls = Mutex(0)
-  var kind: String { "slowgroup" }
-  var actionName: String { "SlowGroupAction" }
-  var resource: String { "slowgroup" }
-  func start() async throws {}
-  func perform(_ input: ActionInput) async throws(ActionError) {
-    if let error = await performGroup([input])[0] { throw error }
-  }
-  func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
-  }
-  func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
-  ) async -> [ActionError?] {
-    var results: [ActionError?] = []
-    var failed: ActionError?
-    for _ in inputs {
-      if let failed {
-        var unsent = ActionError(.transient, "not sent: \(failed.message)")
-        unsent.unsent = true
-        results.append(unsent)
-        continue
-      }
-      calls.withLock { $0 += 1 }
-      try? await Task.sleep(nanoseconds: 50_000_000)
-      let error = ActionError(.transient, "timed out")
-      if failingFast() { failed = error }
+      try? await Task.sleep(nanoseconds: delayNanoseconds)
+      let error = outcome(call)
+      if let error, error.kind == .transient, failingFast() { failed = error }
+      if error == nil { delivered(offset) }
       results.append(error)
     }
     return results
