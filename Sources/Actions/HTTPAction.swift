@@ -656,20 +656,23 @@ public final class HTTPAction: KeyedGroupAction {
     case .granted:
       break
     case .timedOut:
-      // Not sent: the webhook answers slower than results come, or not at all. A transient
-      // failure: the retry policy, then the error path.
-      return .failure(
-        ActionError(
-          .transient,
-          "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come)"
-        ))
-    case .failedWhileStopping(let reason):
-      // Behind a webhook that stopped answering, the stop does not wait a timeout per 8 requests.
-      return .failure(
-        ActionError(
-          .transient,
-          "POST \(request.shownURL) not sent: the daemon is stopping and a request of this action got no answer since (\(reason))"
-        ))
+      // Not sent: the webhook answers slower than results come, or not at all. No attempt of its
+      // own: the retry policy sends it again without counting it, then the error path.
+      var error = ActionError(
+        .transient,
+        "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come)"
+      )
+      error.unsent = true
+      return .failure(error)
+    case .ended(let reason):
+      // Behind a webhook that stopped answering, the end of the intake does not wait a timeout per
+      // 8 requests; the retry policy (none once the daemon is stopping) decides what comes next.
+      var error = ActionError(
+        .transient,
+        "POST \(request.shownURL) not sent: the intake has ended (a replay's end, a stop, a reload) and a request of this action got no answer since (\(reason))"
+      )
+      error.unsent = true
+      return .failure(error)
     }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
     var resends = 0
@@ -840,9 +843,9 @@ public final class HTTPAction: KeyedGroupAction {
 }
 
 /// At most a given number of holders at once; the others wait their turn, first come first served,
-/// for a bounded time. Once the owner hurries (the intake stopped, the rule was replaced) they still
-/// wait, unless a holder's request gets no answer: then the waiting ones, and later ones that find
-/// no permit free, give up at once (a webhook that stopped answering costs the stop one timeout).
+/// for a bounded time. Once the owner hurries (the intake ended, the rule was replaced) they still
+/// wait, unless a holder's request gets no answer: then the ones waiting give up at once (a webhook
+/// that stopped answering costs the end one timeout, not one per 8 waiting requests).
 actor Permits {
   /// How a wait for a permit ended.
   enum Outcome: Equatable {
@@ -850,16 +853,14 @@ actor Permits {
     case granted
     /// None came free in time.
     case timedOut
-    /// The owner hurried and a request got no answer since: why.
-    case failedWhileStopping(String)
+    /// The owner hurried and a holder's request got no answer while the caller waited: why.
+    case ended(String)
   }
 
   private var free: Int
   private var waiting: [(id: Int, resume: CheckedContinuation<Outcome, Never>)] = []
   private var nextID = 0
   private var hurried = false
-  /// Set once a holder's request got no answer after `hurry`: why.
-  private var failure: String?
 
   /// `count` permits.
   init(_ count: Int) { free = count }
@@ -870,7 +871,6 @@ actor Permits {
       free -= 1
       return .granted
     }
-    if let failure { return .failedWhileStopping(failure) }
     let id = nextID
     nextID += 1
     // Holding the actor until it fires or is cancelled (a weak reference's side table is what
@@ -890,13 +890,13 @@ actor Permits {
   }
 
   /// Gives a permit back, to the longest waiting caller if any. `failing`: the holder's request
-  /// got no answer (a timeout, a refused connection), why; after `hurry` that ends every wait.
+  /// got no answer (a timeout, a refused connection), why; after `hurry` that ends the waits under
+  /// way (not later ones: a retry at a replay's end waits its turn again).
   func release(failing: String? = nil) {
-    if hurried, let failing, failure == nil {
-      failure = failing
+    if hurried, let failing {
       let all = waiting
       waiting = []
-      for waiter in all { waiter.resume.resume(returning: .failedWhileStopping(failing)) }
+      for waiter in all { waiter.resume.resume(returning: .ended(failing)) }
     }
     if waiting.isEmpty {
       free += 1
@@ -905,7 +905,8 @@ actor Permits {
     }
   }
 
-  /// The intake stopped or the rule was replaced: from now on a failed request ends the waits.
+  /// The intake ended or the rule was replaced: from now on a request with no answer ends the
+  /// waits under way.
   func hurry() {
     hurried = true
   }

@@ -543,6 +543,18 @@ public final class RuleReloader: Sendable {
   /// directly), read with `readdir` and `fstatat`: an idle poll that finds the same digest allocates
   /// nothing (building every path, as `scan` does, made 10,000 strings a second). Any entry counts,
   /// rule file or not: a change elsewhere only costs a full scan that finds nothing.
+  /// True when the entry name ends as a rule or test file's does (`.json`, `.yaml`, `.yml`).
+  static func namesRuleOrTestFile(_ name: UnsafePointer<CChar>) -> Bool {
+    let length = strlen(name)
+    return [".json", ".yaml", ".yml"].contains { ending in
+      let count = ending.utf8.count
+      return length >= count
+        && ending.utf8.enumerated().allSatisfy {
+          UInt8(bitPattern: name[length - count + $0.offset]) == $0.element
+        }
+    }
+  }
+
   func digest() -> UInt64 {
     var count: UInt64 = 0
     var sum: UInt64 = 0
@@ -583,6 +595,14 @@ public final class RuleReloader: Sendable {
         withUnsafePointer(to: &entry.pointee.d_name) {
           $0.withMemoryRebound(to: CChar.self, capacity: 256) { name in
             guard name.pointee != CChar(UInt8(ascii: ".")) else { return }
+            // A file of another kind beside them counts by its name alone: its coming and going
+            // (a checkout writing its other files) is a change, but not its growing (a dead-letter
+            // file or an archive with `--rules .`, notes appended to): one appended to at every
+            // poll kept a removed rule running, and a new one from starting.
+            guard Self.namesRuleOrTestFile(name) else {
+              add(name, stat())
+              return
+            }
             // An entry that cannot be stat'ed (a symlink whose target is gone) still counts by
             // its name: removing it must change the digest.
             var entryInfo = stat()

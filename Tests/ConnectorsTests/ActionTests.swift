@@ -1362,7 +1362,9 @@ struct HTTPActionTests {
     #expect(failed.count == 20, "\(failed)")
     #expect(
       failed.filter {
-        $0.contains("not sent: the daemon is stopping and a request of this action got no answer since")
+        $0.contains(
+          "not sent: the intake has ended (a replay's end, a stop, a reload) and a request of this action got no answer since"
+        )
       }
       .count == 12, "\(failed)")
     #expect(server.requests.count == 8)

@@ -40,6 +40,17 @@ struct RuleReloaderTests {
     let now = reloader.digest()
     write("x", to: folder + "/.swp")
     #expect(reloader.digest() == now)
+    // A file of another kind counts by its name: its coming does, its growing (notes, a dead-letter
+    // file with `--rules .`, appended to at every poll) does not: that kept a removed rule running.
+    write("x", to: folder + "/notes.txt")
+    let noted = reloader.digest()
+    #expect(noted != now)
+    write("xy", to: folder + "/notes.txt")
+    try FileManager.default.setAttributes(
+      [.modificationDate: Date(timeIntervalSinceNow: 9)], ofItemAtPath: folder + "/notes.txt")
+    #expect(reloader.digest() == noted)
+    write(Self.rule, to: folder + "/one.test.yaml")
+    #expect(reloader.digest() != noted)
   }
 
   /// A symlinked rule whose target is gone, then the link removed too (a ConfigMap update passes
