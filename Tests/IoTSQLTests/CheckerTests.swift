@@ -162,18 +162,20 @@ struct CheckerTests {
         "1:8: key 'a' appears twice in this object; the last value wins"
       ])
     #expect(try warnings("SELECT a FROM 't'").isEmpty)
+    // A quote inside an unquoted filter is a topic's character (`it's/x`): kept, doubled in the fix.
+    #expect(
+      try warnings("SELECT a FROM it's/x") == [
+        "1:15: write the topic filter in single quotes, FROM 'it''s/x', as AWS requires"
+      ])
     // Two SELECT items under one key (a path's last name, or AS), in a statement or a nested query.
     #expect(
       try warnings("SELECT inside.temp, outside.temp, 1 AS x.y, 2 AS x.y, 3 AS x FROM 't'") == [
         "1:21: key 'temp' appears twice in this SELECT (first at 1:8); the last value wins: name one with AS",
         "1:45: key 'x.y' appears twice in this SELECT (first at 1:35); the last value wins: name one with AS",
-        "1:55: key 'x' and key 'x.y' (at 1:45) overlap in this SELECT: the later one replaces or writes into the earlier",
+        "1:55: key 'x' replaces key 'x.y' (at 1:45) in this SELECT: the earlier value is lost; name one with AS",
       ])
-    #expect(
-      try warnings("SELECT b AS x, a AS x.y, c AS x.z FROM 't'") == [
-        "1:16: key 'x.y' and key 'x' (at 1:8) overlap in this SELECT: the later one replaces or writes into the earlier",
-        "1:26: key 'x.z' and key 'x' (at 1:8) overlap in this SELECT: the later one replaces or writes into the earlier",
-      ])
+    // A key below an earlier one adds to it when that is an object (a way to extend one): not said.
+    #expect(try warnings("SELECT b AS x, a AS x.y, c AS x.z FROM 't'").isEmpty)
     #expect(try warnings("SELECT a AS x.y, b AS x.z, c AS xy FROM 't'").isEmpty)
     // A WHERE that is a constant other than a Boolean, and a nested query's FROM written as a topic.
     #expect(

@@ -462,7 +462,7 @@ private func parseError(_ sql: String) -> String? {
     ),
     (
       "SELECT a FROM a/b' WHERE a = 1",
-      "1:15: the topic filter a/b' holds a quote but does not start with one: write it in single quotes, FROM 'a/b'"
+      "1:15: the topic filter a/b' ends with a quote but does not start with one: write it in single quotes, FROM 'a/b'"
     ),
     // No indexing in IoT SQL; no number starting with '.'.
     (

@@ -104,7 +104,8 @@ struct Checker {
     if let from = statement.from {
       if !from.isQuoted || from.isDoubleQuoted {
         warning(
-          "write the topic filter in single quotes, FROM '\(from.filter)', as AWS requires", at: from.range)
+          "write the topic filter in single quotes, FROM '\(from.filter.replacingOccurrences(of: "'", with: "''"))', "
+            + "as AWS requires", at: from.range)
       }
       do {
         _ = try TopicFilter(from.filter)
@@ -163,14 +164,14 @@ struct Checker {
             "key '\(key.joined(separator: "."))' appears twice in this SELECT (first at "
               + "\(earlier.range.start)); the last value wins: name one with AS",
             at: item.range)
-        } else if let (other, earlier) = keys.filter({
-          Self.nests($0.key, in: key) || Self.nests(key, in: $0.key)
-        })
-        .min(by: { $0.value.range.start.offset < $1.value.range.start.offset }) {
-          // `b AS x, a AS x.y` writes a into x, in place of b; `a AS x.y, b AS x` replaces x.y.
+        } else if let (other, earlier) = keys.filter({ Self.nests($0.key, in: key) })
+          .min(by: { $0.value.range.start.offset < $1.value.range.start.offset })
+        {
+          // `a AS x.y, b AS x` replaces x, and x.y with it. (`b AS x, a AS x.y` adds y to x when
+          // b is an object, a way to extend one: not said.)
           warning(
-            "key '\(key.joined(separator: "."))' and key '\(other.joined(separator: "."))' (at "
-              + "\(earlier.range.start)) overlap in this SELECT: the later one replaces or writes into the earlier",
+            "key '\(key.joined(separator: "."))' replaces key '\(other.joined(separator: "."))' (at "
+              + "\(earlier.range.start)) in this SELECT: the earlier value is lost; name one with AS",
             at: item.range)
         }
         keys[key] = item

@@ -210,12 +210,11 @@ public struct Parser {
     {
       throw error("expected a topic filter after FROM, found \(keyword.rawValue)", next.range)
     }
-    // `FROM a/b'`: a quote lost at the start, not a topic whose level ends in a quote (a quoted
-    // filter may hold one).
-    if raw.text.contains(where: { $0 == "'" || $0 == "\"" }) {
-      let bare = raw.text.filter { $0 != "'" && $0 != "\"" }
+    // `FROM a/b'`: the opening quote lost (a quote inside, `it's/x`, is a topic's character).
+    if let last = raw.text.last, last == "'" || last == "\"" {
+      let bare = String(raw.text.dropLast()).replacingOccurrences(of: "'", with: "''")
       throw error(
-        "the topic filter \(raw.text) holds a quote but does not start with one: write it in single quotes, "
+        "the topic filter \(raw.text) ends with a quote but does not start with one: write it in single quotes, "
           + "FROM '\(bare)'", raw.range)
     }
     lexer = probe
