@@ -871,11 +871,15 @@ extension RuleNode {
       self, path: kind, ignoring: ["retry", "errorAction"], placeholders: &placeholders),
       let configuration: T = try? pruned.decodeCheckedConfiguration(kind: kind)
     {
+      // A field the shape check named already (`bootstrapServers: 5`, left out) is not said again
+      // as the build sees it (`missing`).
+      let judged = problems.list.compactMap { $0.message.split(separator: ":", maxSplits: 1).first }
+        .map(String.init)
       do {
         _ = try build(configuration)
       } catch {
         for problem in error.all
-        where !placeholders.contains(where: { Self.message(problem.message, isAbout: $0) }) {
+        where !(placeholders.union(judged)).contains(where: { Self.message(problem.message, isAbout: $0) }) {
           problems.add(problem)
         }
       }

@@ -230,7 +230,9 @@ public enum RuleFile {
         root = try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
       }
     } catch {
-      throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
+      // The repeated keys found before it too (a YAML file past the 16 it reads again for them).
+      throw RuleFileError(
+        (duplicates + [error]).map { RuleDiagnostic(file: file, position: $0.position, message: $0.message) })
     }
     for duplicate in duplicates { report(duplicate.position, duplicate.message) }
     guard root.members != nil else {

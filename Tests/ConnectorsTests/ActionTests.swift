@@ -1904,6 +1904,11 @@ struct ConnectorFactoryTests {
           ("kafka.topic: 'a b': ", "1:11"),
         ]
       ),
+      // A mistyped value is said once: not again as `missing`, the build seeing it left out.
+      (
+        "kafka", #"{"bootstrapServers": 5, "topic": "x"}"#,
+        [("kafka.bootstrapServers: must be a string, not a number", "1:22")]
+      ),
       // `retry` and `errorAction`, which every action takes, are among the keys expected and meant.
       (
         "http", #"{"url": "http://h/", "retyr": {}}"#,

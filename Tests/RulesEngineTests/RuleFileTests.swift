@@ -238,6 +238,11 @@ struct RuleFileTests {
     #expect(node?.members?.map(\.key) == ["a", "b"])
     #expect(node?["b"]?.members?.map(\.key) == ["c"])
     #expect(duplicates.map(\.message).count == 3)
+    // Past the 16 repeats a YAML file is read again for, every one found is still said.
+    let many = "sql: \"SELECT * FROM 't'\"\n" + (0..<20).map { "description: d\($0)\n" }.joined()
+    let said = errors(many, file: "r/m.yaml")
+    #expect(said.count == 17, "\(said)")
+    #expect(said.first == "r/m.yaml:3:1: error: YAML: duplicate key 'description' (first at 2:1)")
   }
 
   /// Numbers follow JSON's grammar: what `jq` and the AWS CLI refuse is refused at its place.
