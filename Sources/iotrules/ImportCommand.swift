@@ -137,6 +137,7 @@ struct AWSImport: ParsableCommand {
   /// Why `path` cannot be the folder the rule is written into (it, or the first of its folders
   /// that exists, is not a folder), or nil; a folder that does not exist yet is made.
   static func folderProblem(_ path: String) -> String? {
+    if path.isEmpty { return "it is empty" }
     var current = path
     while current.count > 1, current.hasSuffix("/") { current.removeLast() }
     let named = current

@@ -432,6 +432,9 @@ with tempfile.TemporaryDirectory() as work:
                            text=True, timeout=60)
         check(f"import aws -o {folder} (missing)", p.returncode == 0
               and os.path.isfile(os.path.join(work, folder, "HighTemp.json")), f"{p.returncode} {p.stderr}")
+    p = subprocess.run([BIN, "import", "aws", "HighTemp.json", "-o", ""], cwd=work, capture_output=True,
+                       text=True, timeout=60)
+    check("import aws -o ''", p.returncode == 64 and "-o : it is empty" in p.stderr, f"{p.returncode} {p.stderr}")
     p = subprocess.run([BIN, "import", "aws", "HighTemp.json", "-o", "all.json"], cwd=work, capture_output=True,
                        text=True, timeout=60)
     check("import aws -o all.json (missing)", p.returncode == 64 and "named as a rule file, not a folder" in p.stderr
