@@ -312,12 +312,12 @@ public final class HTTPAction: KeyedGroupAction {
   static let connectionsPerHost = 8
   /// One for each of those connections: a request waits here, before its `timeoutMs` starts, for
   /// one that is free. Waiting in the client's pool counted against the request's deadline, so
-  /// a burst of topics over a healthy webhook timed out there and was sent twice. The wait is
-  /// bounded (`connectionWaitMs`, or `timeoutMs` if longer), and ends at a stop: behind a webhook
-  /// that stopped answering, 1,024 topics would otherwise reach their error paths 8 a timeout.
+  /// a burst of topics over a healthy webhook timed out there and was sent twice. The wait lasts
+  /// as long as the requests before it take (`--max-in-flight` bounds them, and slows the intake
+  /// meanwhile: a slow webhook is waited for, as a slow database is), and ends once the intake has
+  /// ended and a request gets no answer: behind a webhook that stopped answering, 1,024 topics
+  /// would otherwise reach their error paths 8 a timeout.
   private let connections = Permits(HTTPAction.connectionsPerHost)
-  /// The shortest a request waits for a connection: 10 s.
-  static let connectionWaitMs = 10_000
   let batcher: HTTPBatcher?
 
   /// `http`.
@@ -651,19 +651,9 @@ public final class HTTPAction: KeyedGroupAction {
     outgoing.method = .POST
     for (key, value) in request.headers { outgoing.headers.add(name: key, value: value) }
     outgoing.body = .bytes(ByteBuffer(bytes: body))
-    let wait = max(configuration.timeoutMs, Self.connectionWaitMs)
-    switch await connections.acquire(waitingAtMost: wait) {
+    switch await connections.acquire() {
     case .granted:
       break
-    case .timedOut:
-      // Not sent: the webhook answers slower than results come, or not at all. No attempt of its
-      // own: the retry policy sends it again without counting it, then the error path.
-      var error = ActionError(
-        .transient,
-        "POST \(request.shownURL) not sent: none of the action's \(Self.connectionsPerHost) connections came free within \(wait) ms (the webhook answers slower than results come)"
-      )
-      error.unsent = true
-      return .failure(error)
     case .ended(let reason):
       // Behind a webhook that stopped answering, the end of the intake does not wait a timeout per
       // 8 requests; the retry policy (none once the daemon is stopping) decides what comes next.
@@ -842,51 +832,33 @@ public final class HTTPAction: KeyedGroupAction {
   }
 }
 
-/// At most a given number of holders at once; the others wait their turn, first come first served,
-/// for a bounded time. Once the owner hurries (the intake ended, the rule was replaced) they still
-/// wait, unless a holder's request gets no answer: then the ones waiting give up at once (a webhook
-/// that stopped answering costs the end one timeout, not one per 8 waiting requests).
+/// At most a given number of holders at once; the others wait their turn, first come first served.
+/// Once the owner hurries (the intake ended, the rule was replaced) they still wait, unless a
+/// holder's request gets no answer: then the ones waiting give up at once (a webhook that stopped
+/// answering costs the end one timeout, not one per 8 waiting requests).
 actor Permits {
   /// How a wait for a permit ended.
   enum Outcome: Equatable {
     /// The caller holds a permit.
     case granted
-    /// None came free in time.
-    case timedOut
     /// The owner hurried and a holder's request got no answer while the caller waited: why.
     case ended(String)
   }
 
   private var free: Int
-  private var waiting: [(id: Int, resume: CheckedContinuation<Outcome, Never>)] = []
-  private var nextID = 0
+  private var waiting: [CheckedContinuation<Outcome, Never>] = []
   private var hurried = false
 
   /// `count` permits.
   init(_ count: Int) { free = count }
 
-  /// Takes a permit, waiting at most `milliseconds` for one to come free.
-  func acquire(waitingAtMost milliseconds: Int) async -> Outcome {
+  /// Takes a permit, waiting for one to come free.
+  func acquire() async -> Outcome {
     if free > 0 {
       free -= 1
       return .granted
     }
-    let id = nextID
-    nextID += 1
-    // Holding the actor until it fires or is cancelled (a weak reference's side table is what
-    // LeakSanitizer reports as lost).
-    let timer = Task {
-      try? await Task.sleep(for: .milliseconds(milliseconds))
-      if !Task.isCancelled { self.expire(id) }
-    }
-    let outcome = await withCheckedContinuation { waiting.append((id, $0)) }
-    timer.cancel()
-    return outcome
-  }
-
-  private func expire(_ id: Int) {
-    guard let index = waiting.firstIndex(where: { $0.id == id }) else { return }
-    waiting.remove(at: index).resume.resume(returning: .timedOut)
+    return await withCheckedContinuation { waiting.append($0) }
   }
 
   /// Gives a permit back, to the longest waiting caller if any. `failing`: the holder's request
@@ -896,12 +868,12 @@ actor Permits {
     if hurried, let failing {
       let all = waiting
       waiting = []
-      for waiter in all { waiter.resume.resume(returning: .ended(failing)) }
+      for waiter in all { waiter.resume(returning: .ended(failing)) }
     }
     if waiting.isEmpty {
       free += 1
     } else {
-      waiting.removeFirst().resume.resume(returning: .granted)
+      waiting.removeFirst().resume(returning: .granted)
     }
   }
 
