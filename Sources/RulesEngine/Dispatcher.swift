@@ -895,7 +895,8 @@ public final class Dispatcher: Sendable {
     var finishing: [FinishedMessage] = []
     for (job, result) in zip(batch, results) {
       if let error = result {
-        if error.kind == .transient && configured.retry.attempts > 1 {
+        // A result not sent at all (`unsent`) has its attempts still to come, one at least.
+        if error.kind == .transient && (configured.retry.attempts > 1 || error.unsent) {
           retrying.append((job, error))
         } else if let failures = job.tracker.completeDeferringFailures(
           configured, error, finishing: &finishing)

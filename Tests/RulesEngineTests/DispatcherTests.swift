@@ -824,6 +824,27 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(dispatcher.stats.retries == attempted.count - Set(attempted).count, "\(attempted)")
 }
 
+/// A result not sent at all (its request never got a connection) has had no attempt: with
+/// `attempts: 1` it still gets its one (a replay's end behind a webhook with one hung request sent
+/// such results down their error paths unsent).
+@Test func anUnsentResultGetsItsAttemptEvenWithOne() async throws {
+  let action = SlowFailingGroups(delayNanoseconds: 1_000_000) { call in
+    guard call == 0 else { return nil }
+    var error = ActionError(.transient, "not sent: the intake has ended")
+    error.unsent = true
+    return error
+  }
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 1, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+  #expect(await acks.wait(for: 1))
+  #expect(deadLetter.records.withLock { $0.isEmpty })
+  #expect(action.calls.withLock { $0 } == 2)
+}
+
 /// Once stopping, a failure the peer answered (a 503, a 429) is no sign the action is gone: the
 /// results behind it are still tried, and the refused one gets its last attempt (one 503 at a
 /// SIGTERM sent 29 of 40 results down their error paths unsent).
