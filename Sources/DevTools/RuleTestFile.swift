@@ -108,10 +108,7 @@ public struct RuleTestFile: Sendable {
     // A key repeated inside a case makes that case invalid, at its line; the others still run.
     var duplicates: [RuleSyntaxError] = []
     do {
-      root =
-        file.hasSuffix(".json")
-        ? try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
-        : try RuleDocument.parseYAML(bytes, duplicates: &duplicates)
+      root = try RuleDocument.parse(bytes, file: file, duplicates: &duplicates)
     } catch {
       throw RuleFileError([RuleDiagnostic(file: file, position: error.position, message: error.message)])
     }

@@ -169,10 +169,28 @@ public struct RuleSyntaxError: Error, Sendable {
 public enum RuleDocument {
   /// Parses JSON text with positions.
   public static func parseJSON(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    try refusingDuplicates { (duplicates) throws(RuleSyntaxError) in
+      try parseJSON(bytes, duplicates: &duplicates)
+    }
+  }
+
+  /// What `parse` reads, its first repeated key thrown: the strict reading.
+  private static func refusingDuplicates(
+    _ parse: (inout [RuleSyntaxError]) throws(RuleSyntaxError) -> RuleNode
+  ) throws(RuleSyntaxError) -> RuleNode {
     var duplicates: [RuleSyntaxError] = []
-    let node = try parseJSON(bytes, duplicates: &duplicates)
+    let node = try parse(&duplicates)
     if let first = duplicates.first { throw first }
     return node
+  }
+
+  /// Parses a rule or test file's bytes as YAML when its name ends `.yaml` or `.yml`, else as
+  /// JSON, collecting repeated keys in `duplicates`.
+  public static func parse(_ bytes: [UInt8], file: String, duplicates: inout [RuleSyntaxError])
+    throws(RuleSyntaxError) -> RuleNode
+  {
+    file.hasSuffix(".yaml") || file.hasSuffix(".yml")
+      ? try parseYAML(bytes, duplicates: &duplicates) : try parseJSON(bytes, duplicates: &duplicates)
   }
 
   /// Parses JSON text with positions, a key repeated in an object kept at its first use and each
@@ -191,10 +209,9 @@ public enum RuleDocument {
   /// Parses the bytes of a YAML file: an invalid UTF-8 sequence is an error at its position, and a
   /// byte-order mark is dropped, so columns on the first line are those an editor shows.
   public static func parseYAML(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
-    var duplicates: [RuleSyntaxError] = []
-    let node = try parseYAML(bytes, duplicates: &duplicates)
-    if let first = duplicates.first { throw first }
-    return node
+    try refusingDuplicates { (duplicates) throws(RuleSyntaxError) in
+      try parseYAML(bytes, duplicates: &duplicates)
+    }
   }
 
   /// Parses the bytes of a YAML file as ``parseYAML(_:)-([UInt8])`` does, a key repeated in a
@@ -476,10 +493,9 @@ public enum RuleDocument {
 
   /// Parses YAML text (the same schema as JSON) with positions.
   public static func parseYAML(_ text: String) throws(RuleSyntaxError) -> RuleNode {
-    var duplicates: [RuleSyntaxError] = []
-    let node = try parseYAML(text, duplicates: &duplicates)
-    if let first = duplicates.first { throw first }
-    return node
+    try refusingDuplicates { (duplicates) throws(RuleSyntaxError) in
+      try parseYAML(text, duplicates: &duplicates)
+    }
   }
 
   /// The most repeated keys of a YAML file reported: each costs the file's parse again.

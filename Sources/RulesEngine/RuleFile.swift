@@ -185,11 +185,7 @@ public enum RuleFile {
   /// that does not parse, or whose `ruleName` is not a string, gives its base name: the name its
   /// rule takes once fixed, unless the fix adds a `ruleName`.
   public static func declaredName(file: String, bytes: [UInt8]) -> String {
-    let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
-    guard let root = try? (yaml ? RuleDocument.parseYAML(bytes) : RuleDocument.parseJSON(bytes)),
-      root.members != nil, let name = ruleNameNode(root)?.string
-    else { return baseName(file) }
-    return name
+    claimedName(file: file, bytes: bytes)?.name ?? baseName(file)
   }
 
   /// The name the rule in `file` claims and where (its `ruleName`, else the file's base name at
@@ -197,13 +193,8 @@ public enum RuleFile {
   /// object or its `ruleName` is not a string. `check` and `run` use it to say a name clash of a
   /// file that does not load, in the same run as its other problems.
   public static func claimedName(file: String, bytes: [UInt8]) -> (name: String, position: FilePosition)? {
-    let yaml = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
     var duplicates: [RuleSyntaxError] = []
-    guard
-      let parsed = try?
-        (yaml
-        ? RuleDocument.parseYAML(bytes, duplicates: &duplicates)
-        : RuleDocument.parseJSON(bytes, duplicates: &duplicates)),
+    guard let parsed = try? RuleDocument.parse(bytes, file: file, duplicates: &duplicates),
       parsed.members != nil
     else { return nil }
     guard let node = ruleNameNode(parsed) else { return (baseName(file), FilePosition(line: 1, column: 1)) }
@@ -224,11 +215,7 @@ public enum RuleFile {
     // A repeated key is reported with the file's other problems: it does not hide them.
     var duplicates: [RuleSyntaxError] = []
     do {
-      if file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
-        root = try RuleDocument.parseYAML(bytes, duplicates: &duplicates)
-      } else {
-        root = try RuleDocument.parseJSON(bytes, duplicates: &duplicates)
-      }
+      root = try RuleDocument.parse(bytes, file: file, duplicates: &duplicates)
     } catch {
       // The repeated keys found before it too (a YAML file past the 16 it reads again for them).
       throw RuleFileError(
