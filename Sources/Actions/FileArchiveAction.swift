@@ -502,6 +502,17 @@ public final class FileArchiveAction: BatchAction {
 
   /// The longest file or folder name, in bytes (`NAME_MAX` of ext4, XFS and btrfs).
   static let nameLimit = 255
+  /// The bytes of a path the system takes (PATH_MAX, its NUL aside).
+  static let pathLimit = 4_095
+
+  /// `text`, or its first 200 bytes (whole characters) and how long it is.
+  static func clipped(_ text: Substring) -> String {
+    guard text.utf8.count > 240 else { return String(text) }
+    let bytes = Array(text.utf8.prefix(201))
+    var end = 200
+    while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+    return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
+  }
   /// The most a rotation adds to a file's name: `.20261204T142310.123Z-9999`, 26 bytes.
   static let rotationSuffixLength = 26
   /// The longest file name a rotating archive writes: one rotation can still rename.
@@ -986,10 +997,15 @@ public final class FileArchiveAction: BatchAction {
 
   /// Renders the path with a caller's VM (one per batch).
   func resolve(_ input: ActionInput, using machine: inout VirtualMachine) -> Result<String, ActionError> {
-    let path = composed(
-      relative.render(
+    let rendering: String
+    do {
+      rendering = try relative.render(
         context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
-        prefix: rootPrefix))
+        prefix: rootPrefix)
+    } catch {
+      return .failure(ActionError(.permanent, "path: \(error.reason)"))
+    }
+    let path = composed(rendering)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]
     if let refusal = refusal(ofRelative: rendered) { return .failure(ActionError(.permanent, refusal)) }
     return .success(path)
@@ -1027,6 +1043,22 @@ public final class FileArchiveAction: BatchAction {
 
   /// Why a rendered path below the archive root is refused (the error message), or nil.
   func refusal(ofRelative rendered: Substring) -> String? {
+    // A path no file system takes (a value of kilobytes), said in a line of its own size: the
+    // message shows its start, not all of it (one of 400 KB went whole into each error record).
+    var longestName = 0
+    var name = 0
+    for byte in rendered.utf8 {
+      name = byte == UInt8(ascii: "/") ? 0 : name + 1
+      longestName = max(longestName, name)
+    }
+    let length = rootPrefix.utf8.count + rendered.utf8.count
+    if length > Self.pathLimit || longestName > Self.nameLimit {
+      let said =
+        length > Self.pathLimit
+        ? "is \(length) bytes long with the root (a path is at most \(Self.pathLimit))"
+        : "has a name of \(longestName) bytes (a name is at most \(Self.nameLimit))"
+      return "rendered path '\(Self.clipped(rendered))' \(said); archive root is '\(root)'"
+    }
     // One pass over the bytes finds both a refused path and whether a segment names a hidden file.
     var namesHidden = false
     let problem =

@@ -66,8 +66,8 @@ struct ActionTemplate: Sendable {
     }
   }
 
-  func render(_ input: ActionInput, secrets: (any SecretStore)?) -> String {
-    template.render(
+  func render(_ input: ActionInput, secrets: (any SecretStore)?) throws(EvaluationStopped) -> String {
+    try template.render(
       context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
   }
 
@@ -77,7 +77,9 @@ struct ActionTemplate: Sendable {
     throws(ActionError)
     -> String
   {
-    try requiringSecrets(secrets, field: field) { render(input, secrets: $0) }
+    try requiringSecrets(secrets, field: field) { store throws(EvaluationStopped) in
+      try render(input, secrets: store)
+    }
   }
 
   /// `renderRequiringSecrets`, with the UTF-8 byte ranges of the result that values wrote, and the
@@ -86,8 +88,9 @@ struct ActionTemplate: Sendable {
     throws(ActionError) -> (text: String, valueRanges: [Range<Int>], shown: String)
   {
     var read: [String] = []
-    let (text, ranges) = try requiringSecrets(secrets, field: field, reading: &read) { store in
-      template.renderMarkingValues(
+    let (text, ranges) = try requiringSecrets(secrets, field: field, reading: &read) {
+      store throws(EvaluationStopped) in
+      try template.renderMarkingValues(
         context: input.message.evaluationContext(secrets: store), variables: input.evaluation.variables)
     }
     return (text, ranges, Self.masking(read, in: text))
@@ -99,7 +102,10 @@ struct ActionTemplate: Sendable {
     throws(ActionError) -> (text: String, shown: String)
   {
     var read: [String] = []
-    let text = try requiringSecrets(secrets, field: field, reading: &read) { render(input, secrets: $0) }
+    let text = try requiringSecrets(secrets, field: field, reading: &read) {
+      store throws(EvaluationStopped) in
+      try render(input, secrets: store)
+    }
     return (text, Self.masking(read, in: text))
   }
 
@@ -114,7 +120,8 @@ struct ActionTemplate: Sendable {
 
   /// What `render` returns with `secrets`, watched for a missing secret when the template reads one.
   private func requiringSecrets<T>(
-    _ secrets: (any SecretStore)?, field: String, _ render: ((any SecretStore)?) -> T
+    _ secrets: (any SecretStore)?, field: String,
+    _ render: ((any SecretStore)?) throws(EvaluationStopped) -> T
   ) throws(ActionError) -> T {
     var read: [String] = []
     return try requiringSecrets(secrets, field: field, reading: &read, render)
@@ -123,11 +130,15 @@ struct ActionTemplate: Sendable {
   /// `requiringSecrets`, adding to `read` the secrets the rendering read.
   private func requiringSecrets<T>(
     _ secrets: (any SecretStore)?, field: String, reading read: inout [String],
-    _ render: ((any SecretStore)?) -> T
+    _ render: ((any SecretStore)?) throws(EvaluationStopped) -> T
   ) throws(ActionError) -> T {
-    guard readsSecrets else { return render(secrets) }
+    // A stopped rendering fails the result for good: the same message stops it again.
+    func rendered(_ store: (any SecretStore)?) throws(ActionError) -> T {
+      do { return try render(store) } catch { throw ActionError(.permanent, "\(field): \(error.reason)") }
+    }
+    guard readsSecrets else { return try rendered(secrets) }
     let watched = WatchedSecrets(secrets)
-    let text = render(watched)
+    let text = try rendered(watched)
     if let (id, reason) = watched.firstMissing {
       if let reason {
         throw ActionError(.permanent, "\(field): get_secret('\(id)') gives nothing: \(reason)")

@@ -609,19 +609,27 @@ public final class SQLiteAction: BatchAction {
   {
     if let columns {
       let context = input.message.evaluationContext()
-      let row = TableRow(
-        names: columnNames,
-        values: columns.map { column in
-          // A template that is one `${expression}` stores the value with its type (a number as a
-          // number, Undefined as NULL), as a row without `columns` does; any other is text.
+      var values: [Value] = []
+      values.reserveCapacity(columns.count)
+      for (index, column) in columns.enumerated() {
+        // A template that is one `${expression}` stores the value with its type (a number as a
+        // number, Undefined as NULL), as a row without `columns` does; any other is text.
+        do {
           if let program = column.template.soleExpression {
-            return machine.evaluateExpression(
-              program, context: context, variables: input.evaluation.variables)
+            values.append(
+              try machine.evaluateExpression(program, context: context, variables: input.evaluation.variables)
+            )
+          } else {
+            values.append(
+              .string(
+                try column.template.render(
+                  context: context, variables: input.evaluation.variables, using: &machine)))
           }
-          return .string(
-            column.template.render(context: context, variables: input.evaluation.variables, using: &machine)
-          )
-        })
+        } catch {
+          return .failure(ActionError(.permanent, "column '\(columnNames[index])': \(error.reason)"))
+        }
+      }
+      let row = TableRow(names: columnNames, values: values)
       guard let key, key.updatesColumns, row.values.contains(where: \.isUndefined) else {
         return .success(row)
       }

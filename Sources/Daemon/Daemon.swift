@@ -352,6 +352,33 @@ public enum Daemon {
     // A SIGHUP's default is to end the process: one that comes while the rules load (logrotate's,
     // a deploy script's) must not. It reloads once the rules are running (below).
     signal(SIGHUP, SIG_IGN)
+    // SIGTERM and SIGINT likewise: their default ended a daemon still loading its rules (seconds,
+    // with thousands and their tests) with no word, no record and no summary. One that comes
+    // before the service group runs is remembered, and the group is stopped gracefully as it
+    // starts (it drains what little it read); a signal after that reaches the group as well.
+    let earlyStop = Mutex<(signal: Int32?, group: ServiceGroup?)>((nil, nil))
+    let earlyStopSources = [SIGTERM, SIGINT].map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        let (first, group) = earlyStop.withLock { state in
+          defer { state.signal = state.signal ?? number }
+          return (state.signal == nil, state.group)
+        }
+        // Once the group exists, to it (its own handlers may not be installed yet).
+        if let group {
+          Task { await group.triggerGracefulShutdown() }
+          return
+        }
+        guard first else { return }
+        logger.info(
+          "stopping: a signal came while the daemon starts; it stops as soon as it has started",
+          metadata: ["signal": .string(number == SIGTERM ? "SIGTERM" : "SIGINT")])
+      }
+      source.resume()
+      return source
+    }
+    defer { for source in earlyStopSources { source.cancel() } }
     // A write to a pipe whose reader is gone (`--dead-letter /dev/stdout | ...`) fails with EPIPE
     // and takes its path, as any failed write does, and a log line to one is dropped: by default
     // SIGPIPE ended the process on the spot, with messages in flight and no summary.
@@ -526,6 +553,9 @@ public enum Daemon {
     if loaded.rules.isEmpty && loaded.errors.isEmpty {
       throw await abandonStart(NoRuleFilesError(paths: configuration.rulePaths))
     }
+    // So with one path of several (`--rules team-a --rules team-b`, one mistyped or not cloned yet).
+    let empty = configuration.rulePaths.filter { (try? RuleStore.ruleFiles(in: [$0]).isEmpty) == true }
+    if !empty.isEmpty { throw await abandonStart(NoRuleFilesError(paths: empty)) }
     if !loaded.rules.isEmpty && !loaded.rules.contains(where: { !$0.disabled }) {
       logger.warning("every rule is disabled: messages are acknowledged with nothing written")
     }
@@ -744,6 +774,12 @@ public enum Daemon {
           .init(service: sourceService, successTerminationBehavior: .gracefullyShutdownGroup),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    if earlyStop.withLock({ state in
+      state.group = group
+      return state.signal != nil
+    }) {
+      await group.triggerGracefulShutdown()
+    }
     do {
       try await group.run()
     } catch {

@@ -495,6 +495,19 @@ public final class RuleReloader: Sendable {
   /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
   /// is keyed by their copy of it, so the stamps add no second copy of every path.
   /// Throws when a path is missing or cannot be listed.
+  /// The `paths` that held a rule file in `before` and hold none in `now` (files are named from
+  /// their path, byte for byte).
+  static func emptiedPaths<Files: Collection<String>>(_ paths: [String], before: [String], now: Files)
+    -> [String]
+  {
+    func holds(_ path: String, _ file: String) -> Bool {
+      file.utf8.elementsEqual(path.utf8) || file.startsExactly(with: path.hasSuffix("/") ? path : path + "/")
+    }
+    return paths.filter { path in
+      before.contains { holds(path, $0) } && !now.contains { holds(path, $0) }
+    }
+  }
+
   func scan<Value>(sharingPathsOf known: [String: Value]) throws -> [String: FileStamp] {
     for path in paths {
       var info = stat()
@@ -712,11 +725,17 @@ public final class RuleReloader: Sendable {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
     }
-    if times.isEmpty && !lock.withLock({ fingerprint.isEmpty }) {
-      // As for a path that is gone: nothing to load is no reason to retire every running rule.
+    let emptied = Self.emptiedPaths(paths, before: lock.withLock { Array(fingerprint.keys) }, now: times.keys)
+    if !emptied.isEmpty {
+      // As for a path that is gone: nothing to load in it is no reason to retire its running rules,
+      // with several paths as with one (one folder of two being cloned anew retired its rules, and
+      // their messages were acknowledged with nothing written).
       lock.withLock { (lastDigest, lastReloadErrors) = (digest, true) }
+      let said =
+        emptied.count == 1
+        ? "the rule path \(emptied[0]) holds" : "the rule paths (\(emptied.joined(separator: ", "))) hold"
       logger.error(
-        "the rule paths (\(paths.joined(separator: ", "))) hold no rule file; the running rules stay as they are until one is back",
+        "\(said) no rule file any more; the running rules stay as they are until one is back",
         metadata: ["event": "reload"])
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil

@@ -171,18 +171,26 @@ public struct RulePreview: Sendable {
     context.secrets = PlaceholderSecrets()
     let rendered = actions.map { action -> Value in
       var object: OrderedObject = ["kind": .string(action.kind)]
-      if case .object(let members) = action.fields.render(
-        context: context, variables: evaluation.variables, machine: &machine)
-      {
-        for (key, value) in members.members { object[key] = value }
-      }
       // What the daemon would refuse, said as it says it.
       var refusal: String?
+      do throws(EvaluationStopped) {
+        if case .object(let members) = try action.fields.render(
+          context: context, variables: evaluation.variables, machine: &machine)
+        {
+          for (key, value) in members.members { object[key] = value }
+        }
+      } catch {
+        refusal = error.reason
+      }
       // A republish topic's leading `$$` is AWS's escape for `$`: show the topic published to.
-      if let escaped = action.escapedTopic {
-        object["topic"] = .string(
-          "$" + escaped.render(context: context, variables: evaluation.variables, using: &machine))
-      } else if action.kind == "republish", case .string(let topic)? = object["topic"],
+      if refusal == nil, let escaped = action.escapedTopic {
+        do throws(EvaluationStopped) {
+          object["topic"] = .string(
+            "$" + (try escaped.render(context: context, variables: evaluation.variables, using: &machine)))
+        } catch {
+          refusal = error.reason
+        }
+      } else if refusal == nil, action.kind == "republish", case .string(let topic)? = object["topic"],
         topic.startsExactly(with: "$")
       {
         // A value from the message does not reach a reserved topic without `$$`.
@@ -309,17 +317,23 @@ public indirect enum TemplateTree: Sendable {
   }
 
   /// The value with every template rendered against the message and the SET variables.
-  func render(context: EvaluationContext, variables: [Value], machine: inout VirtualMachine) -> Value {
+  func render(context: EvaluationContext, variables: [Value], machine: inout VirtualMachine)
+    throws(EvaluationStopped) -> Value
+  {
     switch self {
     case .template(let template):
-      return .string(template.render(context: context, variables: variables, using: &machine))
+      return .string(try template.render(context: context, variables: variables, using: &machine))
     case .literal(let value): return value
     case .array(let elements):
-      return .array(elements.map { $0.render(context: context, variables: variables, machine: &machine) })
+      var list: [Value] = []
+      for element in elements {
+        list.append(try element.render(context: context, variables: variables, machine: &machine))
+      }
+      return .array(list)
     case .object(let members):
       var object = OrderedObject()
       for (key, tree) in members {
-        object[key] = tree.render(context: context, variables: variables, machine: &machine)
+        object[key] = try tree.render(context: context, variables: variables, machine: &machine)
       }
       return .object(object)
     }

@@ -57,8 +57,10 @@ public final class LatencyHistogram: Sendable {
   static let bounds: [Int64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000].map {
     $0 * 1_000_000
   }
-  /// Per bucket (not cumulative), the last one past every bound; the sum in nanoseconds.
-  let state = Mutex<(counts: [Int], sum: Int64)>((Array(repeating: 0, count: bounds.count + 1), 0))
+  /// Per bucket (not cumulative), the last one past every bound; the sum in seconds (a Double, as
+  /// Prometheus keeps it: nanoseconds in an Int64 wrapped negative after 104 days of a full
+  /// in-flight bound's waits, read as a counter reset).
+  let state = Mutex<(counts: [Int], sum: Double)>((Array(repeating: 0, count: bounds.count + 1), 0))
 
   /// Counts of one batch, before they are added.
   struct Tally {
@@ -82,7 +84,7 @@ public final class LatencyHistogram: Sendable {
   func add(_ tally: Tally) {
     state.withLock { state in
       for index in tally.counts.indices { state.counts[index] += tally.counts[index] }
-      state.sum &+= tally.sum
+      state.sum += Double(tally.sum) / 1e9
     }
   }
 
@@ -99,7 +101,7 @@ public final class LatencyHistogram: Sendable {
     }
     cumulative += counts[Self.bounds.count]
     text += "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n"
-    text += "\(name)_sum \(Double(sum) / 1e9)\n\(name)_count \(cumulative)\n"
+    text += "\(name)_sum \(sum)\n\(name)_count \(cumulative)\n"
     return text
   }
 }

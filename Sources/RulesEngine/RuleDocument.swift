@@ -982,6 +982,22 @@ public enum RuleDocument {
     return sign + whole + point + exponent
   }
 
+  /// Refuses `!!binary` (its base64 text would be taken as the value: a file named `b3V0...`) and
+  /// application tags (`!custom`), which have no meaning in a rule file, on a scalar, a sequence or
+  /// a mapping alike (`file: !custom {...}` passed).
+  static func refuseMeaninglessTag(_ tag: String, at mark: FilePosition) throws(RuleSyntaxError) {
+    guard
+      tag == "tag:yaml.org,2002:binary" || tag.hasPrefix("!") && tag.count > 1
+        || tag.hasPrefix("tag:") && !tag.hasPrefix("tag:yaml.org,2002:")
+    else { return }
+    let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst(18) : Substring(tag)
+    throw RuleSyntaxError(
+      position: mark,
+      message:
+        "YAML: the tag '\(shown)' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+    )
+  }
+
   /// `RuleNode`, spending `budget` (of `limit`) one a value and one a byte of text.
   static func convert(_ node: Yams.Node, lines: [[Unicode.Scalar]], budget: inout Int, limit: Int)
     throws(RuleSyntaxError) -> RuleNode
@@ -1003,18 +1019,7 @@ public enum RuleDocument {
       // The YAML 1.2 core schema on plain scalars (`yes` stays a string); an explicit `!!str`
       // keeps any text a string, and `!!bool`, `!!int`, `!!float`, `!!null` read a quoted one.
       let tag = scalar.tag.description
-      // `!!binary` (its base64 text would be taken as the value: a file named `b3V0...`) and
-      // application tags (`!custom`) have no meaning in a rule file.
-      if tag == "tag:yaml.org,2002:binary" || tag.hasPrefix("!") && tag.count > 1
-        || tag.hasPrefix("tag:") && !tag.hasPrefix("tag:yaml.org,2002:")
-      {
-        let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst(18) : Substring(tag)
-        throw RuleSyntaxError(
-          position: mark,
-          message:
-            "YAML: the tag '\(shown)' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
-        )
-      }
+      try refuseMeaninglessTag(tag, at: mark)
       let typed = ["bool", "int", "float", "null"].contains { tag == "tag:yaml.org,2002:" + $0 }
       if !tag.hasSuffix(":str") && (scalar.style == .plain || typed) {
         if tag.hasSuffix(":null") || ["null", "Null", "NULL", "~", ""].contains(text) {
@@ -1039,12 +1044,14 @@ public enum RuleDocument {
       // Continuation bytes share their character's column.
       return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
     case .sequence(let sequence):
+      try refuseMeaninglessTag(sequence.tag.description, at: mark)
       var elements: [RuleNode] = []
       for element in sequence {
         elements.append(try convert(element, lines: lines, budget: &budget, limit: limit))
       }
       return RuleNode(kind: .array(elements), position: mark, stringPositions: [])
     case .mapping(let mapping):
+      try refuseMeaninglessTag(mapping.tag.description, at: mark)
       var members: [RuleNode.Member] = []
       // In document order, a merge key's members where it stands; `merged` marks them.
       var entries: [(member: RuleNode.Member, merged: Bool)] = []

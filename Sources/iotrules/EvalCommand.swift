@@ -163,8 +163,13 @@ struct EvalCommand: ParsableCommand {
       // as nothing, without a word).
       var templateContext = context
       templateContext.secrets = PlaceholderSecrets()
-      let rendered = compiledTemplate.render(context: templateContext, variables: evaluation.variables)
-      Console.err("template: " + rendered)
+      do {
+        let rendered = try compiledTemplate.render(context: templateContext, variables: evaluation.variables)
+        Console.err("template: " + rendered)
+      } catch {
+        Console.err("template: " + error.diagnostic.rendered(in: compiledTemplate.source))
+        throw ExitCode(65)
+      }
     }
   }
 
@@ -332,8 +337,12 @@ enum BatchEvaluator {
       if let template {
         var templateContext = context
         templateContext.secrets = PlaceholderSecrets()
-        answer["template"] = .string(
-          template.render(context: templateContext, variables: evaluation.variables, using: &machine))
+        do {
+          answer["template"] = .string(
+            try template.render(context: templateContext, variables: evaluation.variables, using: &machine))
+        } catch {
+          throw BatchError.runtime(error.diagnostic, prefix: "template: ")
+        }
       }
       return .object(answer)
     }
@@ -395,17 +404,18 @@ enum BatchEvaluator {
 enum BatchError: Error {
   case input(String)
   case sql(SQLError, prefix: String)
-  /// The evaluation was stopped (``EvaluationLimits``), where the diagnostic says.
-  case runtime(Diagnostic)
+  /// The evaluation (or the template's rendering: `prefix` says so) was stopped
+  /// (``EvaluationLimits``), where the diagnostic says.
+  case runtime(Diagnostic, prefix: String = "")
 
   var answer: Value {
     var error: OrderedObject
     switch self {
     case .input(let message):
       error = ["kind": .string("input"), "message": .string(message)]
-    case .runtime(let stopped):
+    case .runtime(let stopped, let prefix):
       error = [
-        "kind": .string("runtime"), "message": .string(stopped.message),
+        "kind": .string("runtime"), "message": .string(prefix + stopped.message),
         "line": .int(stopped.range.start.line), "column": .int(stopped.range.start.column),
       ]
     case .sql(let failure, let prefix):

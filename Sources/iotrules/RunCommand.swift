@@ -353,8 +353,10 @@ struct RunCommand: AsyncParsableCommand {
     } else {
       Console.out(summary.line)
     }
-    // With JSON logs the summary is also the log's last record.
-    if json { logger.info("run ended", metadata: summary.metadata) }
+    // With JSON logs the summary is also the log's last record, at info or the level asked for
+    // (with `--log-level warning` and the dead-letter stream on standard output, the counts went
+    // nowhere).
+    if json { logger.log(level: max(.info, logger.logLevel), "run ended", metadata: summary.metadata) }
     if summary.dispatch.failed > 0 { throw ExitCode(74) }
   }
 }

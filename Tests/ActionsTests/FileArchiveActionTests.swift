@@ -266,6 +266,28 @@ struct FileArchiveActionTests {
     #expect(FileArchiveAction.notRegular("x", S_IFCHR).message.contains("it is a device"))
   }
 
+  /// A rendered path no file system takes is refused with its start shown, not all of it (a
+  /// 400 KB path went whole into the log and the error record); a value too large to render fails
+  /// the path, not the daemon's memory.
+  @Test func pathsPastTheSystemsLimitsAreRefusedShortly() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)", "path": "${d}/x.jsonl"}"#), context: context)
+    let long = String(repeating: "\u{E9}", count: 3_000)
+    let name = String(repeating: "n", count: 256)
+    let errors = await action.performBatch(
+      [long, name, "ok"].map { input(object([("d", .string($0))]), json: #"{"d":"\#($0)"}"#) })
+    let first = try #require(errors[0]?.message)
+    #expect(
+      first.hasPrefix("rendered path '" + String(repeating: "\u{E9}", count: 100) + "… (6008 bytes)' is "))
+    #expect(first.contains("(a path is at most 4095)") && first.utf8.count < 400, "\(first)")
+    #expect(errors[0]?.kind == .permanent)
+    #expect(
+      errors[1]?.message.contains("has a name of 256 bytes (a name is at most 255)") == true,
+      "\(String(describing: errors[1]))")
+    #expect(errors[2] == nil)
+  }
+
   /// A missing field renders as nothing: the error says so rather than only "absolute".
   @Test func aValueRenderedEmptyIsNamedAsTheCause() async throws {
     let folder = temporaryFolder()

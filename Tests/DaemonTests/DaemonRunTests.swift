@@ -278,6 +278,12 @@ struct DaemonRunTests {
       ["run", "--rules", "rules", "--source", "file:feed.jsonl"], in: folder)
     #expect(ran == 66)
     #expect(why.contains("no rule files (*.json, *.yaml, *.yml) in rules: nothing to run"), "\(why)")
+    // Beside a folder of rules too (it started, and ran the other folder's rules alone).
+    let (besides, _, besidesWhy) = try await runIotrules(
+      ["run", "--rules", "good", "--rules", "rules", "--source", "file:feed.jsonl"], in: folder)
+    #expect(besides == 66)
+    #expect(
+      besidesWhy.contains("no rule files (*.json, *.yaml, *.yml) in rules: nothing to run"), "\(besidesWhy)")
     // Options out of range are usage errors (64), not traps.
     for bad in [
       ["--metrics-port", "70000"], ["--metrics-port", "-1"], ["--reload-interval-ms", "0"],
@@ -575,6 +581,39 @@ struct DaemonRunTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/dead.jsonl"))
   }
 
+  /// A template part whose value is past 64 MiB written (a SET variable repeating one string
+  /// 65,536 times) fails its action to the error path, named; a column stored 131 MB, a path
+  /// rendered 131 MB, before.
+  @Test func templateValuesPast64MiBFailTheirActions() async throws {
+    let folder = temporaryFolder("template-limit")
+    let sixteen = { (name: String) in Array(repeating: name, count: 16).joined(separator: ", ") }
+    let sql =
+      "SET @a = [\(sixteen("s"))], @b = [\(sixteen("@a"))], @c = [\(sixteen("@b"))], @d = [\(sixteen("@c"))] "
+      + "SELECT n FROM 'in/+'"
+    write(
+      #"{"sql": "\#(sql)", "actions": [{"sqlite": {"database": "\#(folder)/db.sqlite", "table": "t", "columns": {"n": "${n}", "d": "${@d}"}}}, {"file": {"path": "\#(folder)/arch/${@d}.jsonl"}}], "errorAction": {"file": {"path": "\#(folder)/errors.jsonl"}}}"#,
+      to: folder + "/rules/huge.json")
+    write(
+      #"{"topic": "in/d1", "payload": {"n": 1, "s": "\#(String(repeating: "z", count: 2_000))"}}"#,
+      to: folder + "/input.jsonl")
+    let (status, output, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--dead-letter", "dead.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(output.contains("1 acknowledged") && output.contains("1 error record"), "\(output)")
+    let record = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/errors.jsonl")))
+        as? [String: Any])
+    let messages = ((record["failures"] as? [[String: Any]]) ?? []).compactMap {
+      $0["errorMessage"] as? String
+    }
+    #expect(
+      messages == [
+        "column 'd': a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped",
+        "path: a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped",
+      ], "\(messages)")
+    #expect((try? FileManager.default.contentsOfDirectory(atPath: folder + "/arch")) ?? [] == [])
+  }
+
   /// `--dead-letter /dev/stdout | consumer`: standard output carries the records and nothing else;
   /// the summary line goes to standard error.
   @Test func aDeadLetterStreamOnStandardOutputHoldsOnlyRecords() async throws {
@@ -642,6 +681,30 @@ struct DaemonRunTests {
         "the open-files limit is 40, and the hard limit allows no more: iotrules needs at least 64"),
       "\(process.stderr)")
     #expect(!FileManager.default.fileExists(atPath: folder + "/arch"))
+  }
+
+  /// SIGTERM while the rules load (seconds, with thousands of rules and their tests): the daemon
+  /// starts, stops at once and says so, exit 0 (it died of the signal, 143, with no word).
+  @Test func sigtermWhileTheRulesLoadStopsCleanly() async throws {
+    let folder = temporaryFolder("sigterm-load")
+    for index in 0..<1_500 {
+      write(
+        #"{"sql": "SELECT n FROM 'load/\#(index)'", "actions": [{"file": {"path": "out/\#(index).jsonl"}}]}"#,
+        to: folder + "/rules/r\(index).json")
+      write(
+        #"{"cases": [{"topic": "load/\#(index)", "payload": {"n": 1}, "expect": {"output": {"n": 1}}}]}"#,
+        to: folder + "/rules/r\(index).test.json")
+    }
+    write(#"{"topic": "load/1", "payload": {"n": 1}}"# + "\n", to: folder + "/input.jsonl")
+    let process = try Subprocess(
+      ["run", "--rules", "rules", "--source", "file:input.jsonl", "--follow", "--log-format", "json"],
+      in: folder)
+    try await Task.sleep(nanoseconds: 300_000_000)
+    process.signal(SIGTERM)
+    let status = await process.wait(seconds: 120)
+    #expect(process.process.terminationReason == .exit, "\(String(describing: status)) \(process.stderr)")
+    #expect(status == 0, "\(process.stderr)")
+    #expect(process.stderr.contains("\"message\":\"run ended\""), "\(process.stderr)")
   }
 
   @Test func sigtermMidStreamDrains() async throws {

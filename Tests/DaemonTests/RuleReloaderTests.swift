@@ -335,6 +335,35 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["other"])
   }
 
+  /// With several rule paths, one of them left with no rule file (cloned anew) keeps its rules, as
+  /// when all are: they were retired, and their messages acknowledged with nothing written.
+  @Test func onePathOfSeveralEmptiedKeepsItsRules() async throws {
+    let folder = temporaryFolder("emptied")
+    write(
+      #"{"ruleName": "ra", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#,
+      to: folder + "/A/ra.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/B/rb.json")
+    let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let reloader = RuleReloader(
+      paths: [folder + "/A", folder + "/B/"], builder: RecordingBuilder(), dispatcher: dispatcher,
+      logger: Logger(label: "test"))
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["ra", "rb"])
+    try FileManager.default.moveItem(atPath: folder + "/A/ra.json", toPath: folder + "/ra.json")
+    for _ in 0..<3 { #expect(await reloader.reload(settle: true) == nil) }
+    #expect(await reloader.reload(force: true) == nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["ra", "rb"])
+    // B emptied too, then A back: B's rules stay still.
+    try FileManager.default.moveItem(atPath: folder + "/B/rb.json", toPath: folder + "/rb.json")
+    try FileManager.default.moveItem(atPath: folder + "/ra.json", toPath: folder + "/A/ra.json")
+    for _ in 0..<3 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["ra", "rb"])
+    #expect(
+      RuleReloader.emptiedPaths(
+        ["x", "y/", "z/f.json"], before: ["x/a.json", "y/b.json", "z/f.json"], now: ["x/c.json"])
+        == ["y/", "z/f.json"])
+  }
+
   /// Polling loads a changed file only once it stays the same for a poll: a file still being
   /// written is not loaded half-written. A removal waits for a second poll too; SIGHUP does not wait
   /// for a changed file.

@@ -192,11 +192,17 @@ func run(_ fixture: ConformanceCase) -> ConformanceOutcome {
   let context = fixture.evaluationContext
   guard let evaluation = machine.evaluate(program, context: context) else { return .noMatch }
   if let text = fixture.template {
+    let template: Template
     do {
-      let template = try Template.compile(text, version: fixture.version, variables: program.variableNames)
-      return .rendered(template.render(context: context, variables: evaluation.variables, using: &machine))
+      template = try Template.compile(text, version: fixture.version, variables: program.variableNames)
     } catch {
       return .error(error.first.stage, "template: " + error.first.description)
+    }
+    do {
+      return .rendered(
+        try template.render(context: context, variables: evaluation.variables, using: &machine))
+    } catch {
+      return .error(.runtime, "template: " + error.diagnostic.description)
     }
   }
   return .output(evaluation.payload)

@@ -168,6 +168,18 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_matches", arguments: [.string("é"), .string("\\w(?U)\\w")], expected: .bool(false)),
     Row(function: "regexp_matches", arguments: [.string("a}"), .string("(?U)}")], expected: .bool(true)),
+    // A replacement is read scalar by scalar, as Java reads it: `$1` then a combining mark is group
+    // 1 and the mark (read by grapheme cluster, the digit and mark made one, and no group).
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("42"), .string("([0-9])"), .string("$1\u{FE0F}\u{20E3}")],
+      expected: .string("4\u{FE0F}\u{20E3}2\u{FE0F}\u{20E3}")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("(b)"), .string("$1\u{301}")],
+      expected: .string("ab\u{301}c")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc"), .string("(b)"), .string("\\$\u{301}")],
+      expected: .string("a$\u{301}c")),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -656,6 +656,17 @@ struct TimeFunctionsTests {
     #expect(error.message == "optional sections nested deeper than 32" && error.position == 32)
   }
 
+  /// A pattern's literal text matches the same scalars only, as java.time compares chars: a
+  /// precomposed `é` is not `e` with a combining accent (Swift's `Character` equality says it is).
+  @Test func literalsMatchScalarByScalar() throws {
+    try Self.check(
+      "time_to_epoch",
+      Row(arguments: [.string("2020 e\u{301}"), .string("yyyy '\u{E9}'")], expected: .undefined))
+    try Self.check(
+      "time_to_epoch",
+      Row(arguments: [.string("2020 \u{E9}"), .string("yyyy '\u{E9}'")], expected: .int(1_577_836_800_000)))
+  }
+
   /// Numbers one past Int's range, which trapped the parser's sum (the process stopped).
   @Test(arguments: ["g", "A", "N", "ggggg"])
   func numbersPastIntAreRefusedNotFatal(_ pattern: String) throws {

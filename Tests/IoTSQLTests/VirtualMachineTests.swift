@@ -120,7 +120,7 @@ import Testing
     var machine = VirtualMachine()
     let template = try Template.compile("${topic(1)}-${upper('x')}")
     let context = EvaluationContext(topic: "t/1", payload: Array("\u{FF}binary".utf8))
-    #expect(template.render(context: context, variables: [], using: &machine) == "t-X")
+    #expect(try template.render(context: context, variables: [], using: &machine) == "t-X")
     // A program that reads a path still sees the payload after one that did not.
     #expect(try Self.output("SELECT a FROM 't/+'", #"{"a":1}"#) == #"{"a":1}"#)
     #expect(try Self.output("SELECT VALUE a FROM 't/+'", "not json") == "")
@@ -551,5 +551,54 @@ import Testing
         program, context: EvaluationContext(topic: "t", payload: Array(smaller.utf8)),
         serializesPayload: false)
         != nil)
+    // Counted as written: 1,000 control characters are 6,000 bytes (`\u0001`), so 64 MiB again
+    // (counted as 1,000 bytes, it wrote 393 MB).
+    let control = "{\"n\": 1, \"s\": \"" + String(repeating: "\\u0001", count: 1_000) + "\"}"
+    #expect(
+      machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array(control.utf8))) == nil)
+    #expect(machine.evaluationLimitError?.contains("more than 64 MiB written as JSON") == true)
+  }
+
+  /// A template part is held to the result's 64 MiB, and to the evaluation's limits: its
+  /// rendering throws (it rendered 1.3 GB from a 20 KB payload, and a stopped part as nothing).
+  @Test func templatePartsPast64MiBStop() throws {
+    let sixteen = { (name: String) in Array(repeating: name, count: 16).joined(separator: ", ") }
+    let variables = ["a", "b", "c", "d"]
+    let program = try Compiler.compile(
+      "SET @a = [\(sixteen("s"))], @b = [\(sixteen("@a"))], @c = [\(sixteen("@b"))], @d = [\(sixteen("@c"))] "
+        + "SELECT n FROM 't'")
+    var machine = VirtualMachine()
+    let payload = "{\"n\": 1, \"s\": \"" + String(repeating: "z", count: 5_000) + "\"}"
+    let context = EvaluationContext(topic: "t", payload: Array(payload.utf8))
+    let evaluated = machine.evaluate(program, context: context)
+    let evaluation = try #require(evaluated)
+    let template = try Template.compile("x${@d}", variables: variables)
+    #expect(throws: EvaluationStopped.self) {
+      try template.render(context: context, variables: evaluation.variables)
+    }
+    do {
+      _ = try template.render(context: context, variables: evaluation.variables)
+    } catch {
+      #expect(error.reason.contains("a template's value is more than 64 MiB"))
+      #expect(error.range.start.column == 4)
+    }
+    // Parts within the limit each, past it together.
+    let halves = try Template.compile("${@c}${@c}${@c}${@c}${@c}${@c}${@c}${@c}${@c}", variables: variables)
+    do {
+      _ = try halves.render(context: context, variables: evaluation.variables)
+      Issue.record("rendered")
+    } catch {
+      #expect(error.reason.contains("the rendered template is more than 64 MiB"))
+    }
+    // A part stopped by a limit of its own (a value made past 16 MiB) fails too, where it stopped.
+    let cast = try Template.compile("ab${cast(@c AS String)}", variables: variables)
+    do {
+      _ = try cast.render(context: context, variables: evaluation.variables)
+      Issue.record("rendered")
+    } catch {
+      #expect(error.reason.contains("MiB was made (at most 16 MiB a value)"))
+      #expect(error.range.start.column == 5)
+    }
+    #expect(try template.render(context: context, variables: [.undefined]) == "x")
   }
 }

@@ -64,4 +64,20 @@ struct CounterStoreTests {
     #expect(text.contains("\(name)_count 5\n"))
     #expect(text.contains("\(name)_sum 20.313\n"))
   }
+
+  /// The sum grows by the messages in flight, in seconds each second: past Int64 nanoseconds (104
+  /// days at a full bound of 1,024) it stays positive, not wrapped (read as a counter reset).
+  @Test func latencySumDoesNotWrap() {
+    let store = CounterStore()
+    for _ in 0..<3 {
+      var tally = LatencyHistogram.Tally()
+      tally.add(nanoseconds: Int64.max / 2)
+      store.latency.add(tally)
+    }
+    let sum = store.prometheusText().split(separator: "\n").first {
+      $0.hasPrefix("iotrules_message_latency_seconds_sum ")
+    }
+    let seconds = sum.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
+    #expect(seconds > 1.3e10, "\(String(describing: sum))")
+  }
 }

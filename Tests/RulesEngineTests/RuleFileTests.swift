@@ -337,6 +337,15 @@ struct RuleFileTests {
       errors("sql: SELECT 1 FROM 'a'\ndescription: !custom x\n", file: "r/c.yaml") == [
         "r/c.yaml:2:14: error: YAML: the tag '!custom' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
       ])
+    // On a list or a mapping as on a scalar (they passed).
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\nactions: !custom []\n", file: "r/s.yaml") == [
+        "r/s.yaml:2:10: error: YAML: the tag '!custom' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+      ])
+    #expect(
+      errors("sql: SELECT 1 FROM 'a'\nactions:\n  - file: !!binary {path: x.jsonl}\n", file: "r/m.yaml") == [
+        "r/m.yaml:3:11: error: YAML: the tag '!!binary' has no meaning in a rule file (!!str, !!int, !!float, !!bool and !!null do)"
+      ])
     #expect(try RuleDocument.parseYAML("description: 2024-01-01\n")["description"]?.string == "2024-01-01")
   }
 

@@ -139,29 +139,36 @@ public struct Template: Sendable {
   }
 
   /// Renders: each `${...}` is replaced by the String form of its value (objects and arrays as
-  /// compact JSON, Undefined and Null as nothing).
-  public func render(context: EvaluationContext, variables: [Value] = []) -> String {
+  /// compact JSON, Undefined and Null as nothing). Throws when an evaluation limit stopped a part,
+  /// or the text would pass ``EvaluationLimits/resultBytes``.
+  public func render(context: EvaluationContext, variables: [Value] = []) throws(EvaluationStopped) -> String
+  {
     var machine = VirtualMachine()
-    return render(context: context, variables: variables, using: &machine)
+    return try render(context: context, variables: variables, using: &machine)
   }
 
   /// Renders with a caller's VM, to reuse its stack; `prefix` comes first in the result (an
   /// archive's root before the rendered path: one string made, not two).
   public func render(
     context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine, prefix: String = ""
-  ) -> String {
+  ) throws(EvaluationStopped) -> String {
     var unmarked: [Range<Int>]?
-    return render(context: context, variables: variables, using: &machine, prefix: prefix, marking: &unmarked)
+    return try render(
+      context: context, variables: variables, using: &machine, prefix: prefix, marking: &unmarked)
   }
 
   /// Renders, and says which UTF-8 byte ranges of the result the values wrote (the rest is the
-  /// template's own text): what a check that values did not change a URL's structure needs.
-  public func renderMarkingValues(context: EvaluationContext, variables: [Value] = []) -> (
-    text: String, valueRanges: [Range<Int>]
-  ) {
+  /// template's own text): what a check that values did not change a URL's structure needs. A part
+  /// that reads a secret (`get_secret`) counts as the template's own text: the operator's, sent as
+  /// written (a URL's `key=${get_secret('k')}` holding `a%2Bb` went out as `a%252Bb`).
+  public func renderMarkingValues(context: EvaluationContext, variables: [Value] = [])
+    throws(EvaluationStopped)
+    -> (text: String, valueRanges: [Range<Int>])
+  {
     var machine = VirtualMachine()
     var ranges: [Range<Int>]? = []
-    let text = render(context: context, variables: variables, using: &machine, prefix: "", marking: &ranges)
+    let text = try render(
+      context: context, variables: variables, using: &machine, prefix: "", marking: &ranges)
     return (text, ranges ?? [])
   }
 
@@ -169,16 +176,18 @@ public struct Template: Sendable {
   private func render(
     context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine, prefix: String,
     marking ranges: inout [Range<Int>]?
-  ) -> String {
+  ) throws(EvaluationStopped) -> String {
     if renderers.isEmpty { return prefix.isEmpty ? source : prefix + source }
     // The parts' bytes go into one buffer and make one string: appending to a String checks its
     // capacity, uniqueness and encoding flags for every part.
-    return ByteSink.withScratch { sink in
+    return try ByteSink.withScratch { sink throws(EvaluationStopped) in
       sink.append(utf8: prefix)
       for index in renderers.indices {
         let start = sink.count
         defer {
-          if ranges != nil, sink.count > start, renderers[index].programIndex != nil {
+          if ranges != nil, sink.count > start, let program = renderers[index].programIndex,
+            !Self.readsSecret(programs[program])
+          {
             ranges!.append(start..<sink.count)
           }
         }
@@ -195,12 +204,26 @@ public struct Template: Sendable {
         case .timestampText(let prepared, _):
           if let text = TimeFunctions.format(context.timestampMs, with: prepared) { sink.append(utf8: text) }
         case .program(let program):
-          let value = machine.evaluateExpression(programs[program], context: context, variables: variables)
+          let value = try machine.evaluateExpression(
+            programs[program], context: context, variables: variables)
           sink.append(utf8: Self.text(of: value))
+          // Each part is within the limit; together they may not pass it either.
+          if sink.count > EvaluationLimits.resultBytes {
+            throw EvaluationStopped(
+              reason:
+                "the rendered template is more than \(EvaluationLimits.resultBytes >> 20) MiB; the rendering was stopped"
+            )
+          }
         }
       }
       return sink.withBytes { String(decoding: $0, as: UTF8.self) }
     }
+  }
+
+  /// Whether `program` calls `get_secret`.
+  static func readsSecret(_ program: Program) -> Bool {
+    guard let getSecret = FunctionRegistry.index(of: "get_secret") else { return false }
+    return program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
   }
 
   /// The String form a template writes for a value.

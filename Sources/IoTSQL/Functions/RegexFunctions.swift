@@ -564,52 +564,56 @@ struct Replacement: Sendable {
 
   var pieces: [Piece]
 
+  /// Reads `text` as Java's `Matcher.appendReplacement` does, scalar by scalar (not by grapheme
+  /// cluster: `$1` followed by a combining mark is group 1, then the mark).
   static func parse(_ text: String, groups: Int, names: [String: Int]) -> Result<Replacement, ParseError> {
     var pieces: [Piece] = []
     var literal: [UInt16] = []
-    let characters = Array(text)
+    let scalars = Array(text.unicodeScalars)
     var index = 0
     func flush() {
       if !literal.isEmpty { pieces.append(.literal(literal)) }
       literal = []
     }
-    while index < characters.count {
-      let character = characters[index]
-      if character == "\\" {
-        guard index + 1 < characters.count else {
+    func digit(at index: Int) -> Int? {
+      guard index < scalars.count, ("0"..."9").contains(scalars[index]) else { return nil }
+      return Int(scalars[index].value - 0x30)
+    }
+    while index < scalars.count {
+      let scalar = scalars[index]
+      if scalar == "\\" {
+        guard index + 1 < scalars.count else {
           return .failure(ParseError(message: "character to be escaped is missing at the end"))
         }
-        literal.append(contentsOf: String(characters[index + 1]).utf16)
+        literal.append(contentsOf: scalars[index + 1].utf16)
         index += 2
-      } else if character == "$" {
+      } else if scalar == "$" {
         index += 1
-        guard index < characters.count else {
+        guard index < scalars.count else {
           return .failure(ParseError(message: "'$' at the end is not a group reference"))
         }
-        if characters[index] == "{" {
-          var name = ""
+        if scalars[index] == "{" {
+          var name = String.UnicodeScalarView()
           index += 1
-          while index < characters.count, characters[index] != "}" {
-            name.append(characters[index])
+          while index < scalars.count, scalars[index] != "}" {
+            name.append(scalars[index])
             index += 1
           }
-          guard index < characters.count, !name.isEmpty else {
-            return .failure(ParseError(message: "unterminated group name '${\(name)'"))
+          let groupName = String(name)
+          guard index < scalars.count, !groupName.isEmpty else {
+            return .failure(ParseError(message: "unterminated group name '${\(groupName)'"))
           }
-          guard let number = names[name] else {
-            return .failure(ParseError(message: "no group named '\(name)'"))
+          guard let number = names[groupName] else {
+            return .failure(ParseError(message: "no group named '\(groupName)'"))
           }
           index += 1
           flush()
           pieces.append(.group(number))
-        } else if let digit = characters[index].wholeNumberValue, characters[index].isASCII {
-          guard digit <= groups else { return .failure(ParseError(message: "no group \(digit)")) }
-          var number = digit
+        } else if let first = digit(at: index) {
+          guard first <= groups else { return .failure(ParseError(message: "no group \(first)")) }
+          var number = first
           index += 1
-          while index < characters.count, characters[index].isASCII,
-            let next = characters[index].wholeNumberValue,
-            number * 10 + next <= groups
-          {
+          while let next = digit(at: index), number * 10 + next <= groups {
             number = number * 10 + next
             index += 1
           }
@@ -619,7 +623,7 @@ struct Replacement: Sendable {
           return .failure(ParseError(message: "'$' must be followed by a group number or {name}"))
         }
       } else {
-        literal.append(contentsOf: String(character).utf16)
+        literal.append(contentsOf: scalar.utf16)
         index += 1
       }
     }

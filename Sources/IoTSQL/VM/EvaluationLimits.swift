@@ -18,7 +18,8 @@
 /// 4,000 characters each, each within ICU's budget, took 14 s). The result may be at most 64 MiB written as JSON: values a rule repeats are
 /// shared, not copied, so a nested array of one 20 KB string 65,536 times costs kilobytes until it is
 /// written out (it was 1.3 GB of output, 15 GB resident). A stopped evaluation has no result:
-/// ``VirtualMachine/evaluationLimitError`` says why.
+/// ``VirtualMachine/evaluationLimitError`` says why. A template part is held to the same limits, and
+/// its value to the same 64 MiB: a stopped part fails its rendering with ``EvaluationStopped``.
 public enum EvaluationLimits {
   /// Bytes one value made by a call, a `+` or a cast may hold (see above).
   public static let valueBytes = 16 << 20
@@ -57,7 +58,8 @@ public enum EvaluationLimits {
         default: break
         }
       }
-      if flat && bytes < resultBytes / 2 { return nil }
+      // A string's bytes written may be six times its own (a control character as `\u0001`).
+      if flat && bytes < resultBytes / 12 { return nil }
     }
     return walkedResultProblem(value)
   }
@@ -69,9 +71,22 @@ public enum EvaluationLimits {
       "the result is more than \(resultBytes >> 20) MiB written as JSON (a value repeated in it counts each time); the evaluation was stopped"
   }
 
+  /// Why a template part's value is too large to render (more than ``resultBytes`` written as
+  /// JSON, which bounds its text too), or nil.
+  static func templateValueProblem(_ value: Value) -> String? {
+    switch value {
+    case .array, .object, .string, .binary:
+      var budget = resultBytes
+      guard exceeds(value, &budget) else { return nil }
+      return
+        "a template's value is more than \(resultBytes >> 20) MiB written as JSON (a value repeated in it counts each time); the rendering was stopped"
+    default: return nil
+    }
+  }
+
   private static func exceeds(_ value: Value, _ budget: inout Int) -> Bool {
     switch value {
-    case .string(let text): budget &-= text.utf8.count &+ 2
+    case .string(let text): budget &-= escapedCount(text) &+ 2
     case .binary(let bytes): budget &-= bytes.count / 3 &* 4 &+ 6
     case .array(let elements):
       budget &-= 2 &+ elements.count
@@ -80,12 +95,22 @@ public enum EvaluationLimits {
     case .object(let object):
       budget &-= 2
       for (key, member) in object.members {
-        budget &-= key.utf8.count &+ 4
+        budget &-= escapedCount(key) &+ 4
         if exceeds(member, &budget) { return true }
       }
     default: budget &-= 8
     }
     return budget < 0
+  }
+
+  /// The bytes the JSON writer writes for `text`'s content: a quote or backslash takes two, a
+  /// control character up to six (`\u0001`).
+  static func escapedCount(_ text: String) -> Int {
+    var count = 0
+    for byte in text.utf8 {
+      count &+= byte < 0x20 ? 6 : byte == 0x22 || byte == 0x5C ? 2 : 1
+    }
+    return count
   }
 
   /// The running count of one evaluation.
@@ -176,4 +201,24 @@ public enum EvaluationLimits {
       return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
   }
+}
+
+/// Why an evaluation was stopped by ``EvaluationLimits``: what a template's rendering throws, for
+/// the action to fail with (never a part rendered as nothing).
+public struct EvaluationStopped: Error, Sendable {
+  /// The limit reached, in words.
+  public var reason: String
+  /// Where, in the template's text: the operation stopped, or the part whose value was too large.
+  public var range: SourceRange
+
+  /// A stop for `reason` at `range` (by default the start of the text).
+  public init(
+    reason: String, at range: SourceRange = SourceRange(at: SourceLocation(offset: 0, line: 1, column: 1))
+  ) {
+    self.reason = reason
+    self.range = range
+  }
+
+  /// The stop as a runtime diagnostic.
+  public var diagnostic: Diagnostic { Diagnostic(stage: .runtime, reason, at: range) }
 }

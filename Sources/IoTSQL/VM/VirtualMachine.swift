@@ -249,20 +249,28 @@ public struct VirtualMachine: Sendable {
       knownValid: context.payloadForm != .unknown, into: &view)
   }
 
-  /// Evaluates an expression program (a template part) with given SET variables: its value.
+  /// Evaluates an expression program (a template part) with given SET variables: its value. Throws
+  /// when a limit stopped it, or its value is more than ``EvaluationLimits/resultBytes`` written.
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
-  ) -> Value {
+  ) throws(EvaluationStopped) -> Value {
     readPayload(program, context, checksCanonical: false)
     var variables = variables
     if variables.count < program.variableNames.count {
       variables += [Value](repeating: .undefined, count: program.variableNames.count - variables.count)
     }
     switch run(program, context: context, variables: &variables) {
-    case .value(let value): return value
+    case .value(let value):
+      if let reason = EvaluationLimits.templateValueProblem(value) {
+        // The expression's range: its last instruction's (the one that made the value).
+        throw EvaluationStopped(reason: reason, at: program.sourceRange(at: program.instructions.count - 1))
+      }
+      return value
     case .bytes(let bytes):
       return (try? JSONReader.parse(bytes, options: .for(program.version))) ?? .undefined
-    default: return .undefined
+    case .limited(let reason, let address):
+      throw EvaluationStopped(reason: reason, at: program.sourceRange(at: address))
+    case .noMatch, .passthrough: return .undefined
     }
   }
 

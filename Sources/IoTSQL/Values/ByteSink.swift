@@ -130,10 +130,12 @@ struct ByteSink: ByteOutput, ~Copyable {
 
   /// Runs `body` with a sink over 1 KiB of stack scratch, releasing it afterwards.
   @inline(__always)
-  static func withScratch<Result>(_ body: (inout ByteSink) -> Result) -> Result {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
+  static func withScratch<Result, Failure: Error>(_ body: (inout ByteSink) throws(Failure) -> Result)
+    throws(Failure) -> Result
+  {
+    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch throws(Failure) in
       var sink = ByteSink(scratch: scratch)
-      return body(&sink)
+      return try body(&sink)
     }
   }
 }

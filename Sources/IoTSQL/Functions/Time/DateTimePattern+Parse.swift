@@ -97,9 +97,12 @@ extension DateTimePattern {
     while index < range.upperBound {
       switch elements[index] {
       case .literal(let literal):
+        // Compared scalar by scalar, as java.time compares chars: `é` does not match `e` and a
+        // combining accent, which Swift's `Character` equality would take as equal.
         let expected = Array(literal)
         guard position + expected.count <= characters.count,
-          characters[position..<position + expected.count].elementsEqual(expected)
+          characters[position..<position + expected.count].elementsEqual(
+            expected, by: { $0.unicodeScalars.elementsEqual($1.unicodeScalars) })
         else { return ParseError(message: "expected '\(literal)'", position: position) }
         position += expected.count
       case .field(let letter, let count):
