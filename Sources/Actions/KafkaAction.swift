@@ -167,6 +167,13 @@ public final class KafkaAction: PipelinedBatchAction {
           ))
         continue
       }
+      // librdkafka's other name for `bootstrap.servers`: it replaced the action's servers while
+      // logs and /readyz named `bootstrapServers`.
+      if key == "metadata.broker.list" {
+        problems.append(
+          (written, "is librdkafka's other name for bootstrap.servers: give the servers as bootstrapServers"))
+        continue
+      }
       let probe = value.contains("${") ? "x" : value
       if let problem = KafkaSettings.problem(key: key, value: probe),
         !value.contains("${") || problem.contains("No such configuration property")
@@ -335,10 +342,14 @@ public final class KafkaAction: PipelinedBatchAction {
     }
     var renderedHeaders: [(key: String, value: String)] = []
     for header in headers {
+      let key = try header.key.renderRequiringSecrets(
+        input, secrets: secrets, field: "kafka header key '\(header.written)'")
+      if let problem = Self.headerKeyProblem(key) {
+        throw ActionError(.permanent, "kafka header key '\(header.written)' \(problem)")
+      }
       renderedHeaders.append(
         (
-          try header.key.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka header key '\(header.written)'"),
+          key,
           try header.value.renderRequiringSecrets(
             input, secrets: secrets, field: "kafka header '\(header.written)'")
         ))
@@ -354,6 +365,12 @@ public final class KafkaAction: PipelinedBatchAction {
       topic: renderedTopic, key: renderedKey,
       value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
     return (record, shownTopic)
+  }
+
+  /// Why a rendered header key cannot be sent, or nil: librdkafka takes and gives header names as
+  /// C strings, so one with a NUL went cut short (`ab\0cd` as `ab`, two keys made one).
+  public static func headerKeyProblem(_ key: String) -> String? {
+    key.utf8.contains(0) ? "renders a NUL character, which a Kafka header name cannot hold" : nil
   }
 
   /// The partition `text` names (a whole number from 0), or nil.

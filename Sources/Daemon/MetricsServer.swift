@@ -150,6 +150,20 @@ public final class MetricsServer: @unchecked Sendable {
     }
   }
 
+  /// Whether `request` holds its blank line: CR LF CR LF, or lines ended by a bare LF, which RFC
+  /// 9112 lets a server accept (`printf 'GET /healthz HTTP/1.0\n\n' | nc`, a common health check,
+  /// got no answer).
+  static func headersEnd(_ request: [UInt8]) -> Bool {
+    var index = request.startIndex
+    while let newline = request[index...].firstIndex(of: 10) {
+      let next = newline + 1
+      if next < request.count, request[next] == 10 { return true }
+      if next + 1 < request.count, request[next] == 13, request[next + 1] == 10 { return true }
+      index = next
+    }
+    return false
+  }
+
   /// Reads one request from `client` (within `requestDeadlineMs` in all, however it trickles in)
   /// and answers it.
   func respond(_ client: Int32) {
@@ -169,9 +183,7 @@ public final class MetricsServer: @unchecked Sendable {
       let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress!, $0.count, 0) }
       if count <= 0 { break }
       request += buffer[0..<count]
-      complete =
-        (request.count >= 4 && request.suffix(4) == [13, 10, 13, 10])
-        || String(decoding: request, as: UTF8.self).contains("\r\n\r\n")
+      complete = Self.headersEnd(request)
       if complete { break }
     }
     // Read: the answer has its own time before the connection may be cut off. One cut off before

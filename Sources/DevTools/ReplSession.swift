@@ -71,7 +71,7 @@ public final class ReplSession {
   public var prompt: String { pending.isEmpty ? "iot> " : "...> " }
 
   /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
-  public func feed(bytes line: [UInt8]) -> (outputs: [Output], entry: String?) {
+  public func feed(bytes line: [UInt8]) -> (outputs: [Output], entries: [String]) {
     if let offset = RuleFile.firstNonUTF8Offset(line) {
       // Read with U+FFFD in their place, the bytes would run as something else than what was
       // written (a payload of other bytes, a string literal that differs): refused, as `eval`
@@ -87,25 +87,26 @@ public final class ReplSession {
           "\(scriptName.map { "\($0):\(lineNumber):\(offset + 1): " } ?? "")"
             + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(byte)); it was not read"
             + dropped),
-        nil
+        []
       )
     }
     return feed(String(decoding: line, as: UTF8.self))
   }
 
-  /// Takes one input line. Returns the output, and the complete entry (for history) when the line
-  /// ended one.
-  public func feed(_ line: String) -> (outputs: [Output], entry: String?) {
+  /// Takes one input line. Returns the output, and the complete entries (for history) the line
+  /// ended: none, one, or two when it ended an open statement and made one of its own (the open
+  /// one was left out of the history).
+  public func feed(_ line: String) -> (outputs: [Output], entries: [String]) {
     lineNumber += 1
     return take(line)
   }
 
-  private func take(_ line: String) -> (outputs: [Output], entry: String?) {
+  private func take(_ line: String) -> (outputs: [Output], entries: [String]) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
     if pending.isEmpty {
       statementLine = lineNumber
-      if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], nil) }
-      if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), trimmed) }
+      if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], []) }
+      if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), [trimmed]) }
     }
     if let first = pending.first, first.hasPrefix("."),
       trimmed.hasPrefix(".") || (first.hasPrefix(".payload") && Self.startsStatement(trimmed))
@@ -116,7 +117,7 @@ public final class ReplSession {
       pending = []
       let ended = command(text)
       let next = take(line)
-      return (ended + next.outputs, next.entry ?? text)
+      return (ended + next.outputs, [text] + next.entries)
     }
     // Inside a string literal of SQL (a statement's, or `.explain`'s), a line is the string's
     // text: an empty line, a `;` at its end, a `SELECT` at its start. Only a dot-command ends the
@@ -126,7 +127,7 @@ public final class ReplSession {
       // An empty line ends a statement that is still open: run what there is, errors and all.
       let text = pending.joined(separator: "\n")
       pending = []
-      return (text.hasPrefix(".") ? command(text) : run(text), text)
+      return (text.hasPrefix(".") ? command(text) : run(text), [text])
     }
     if let first = pending.first, !first.hasPrefix("."),
       Self.startsStatement(trimmed) && !inString
@@ -147,29 +148,29 @@ public final class ReplSession {
       pending = []
       let ended = run(text)
       let next = take(line)
-      return (ended + next.outputs, next.entry ?? text)
+      return (ended + next.outputs, [text] + next.entries)
     }
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
-      if Self.isMultilineCommand(text) && brackets.isOpen { return ([], nil) }
+      if Self.isMultilineCommand(text) && brackets.isOpen { return ([], []) }
       pending = []
-      return (command(text), text)
+      return (command(text), [text])
     }
     // (A string still open, or brackets without a `;` after them: not complete, without compiling
     // what there is.)
     if brackets.quote != nil
       || brackets.isOpen && !text.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(";")
     {
-      return ([], nil)
+      return ([], [])
     }
-    guard Self.isComplete(text, version: version) else { return ([], nil) }
+    guard Self.isComplete(text, version: version) else { return ([], []) }
     // In a script, a statement already in error waits for its end (an empty line, `;`, the next
     // statement or command, the end of the script): its next lines (a `WHERE` after a broken
     // `FROM`) then belong to it rather than fail again as statements of their own.
-    if scriptName != nil, Self.failsBeforeItsEnd(text, version: version) { return ([], nil) }
+    if scriptName != nil, Self.failsBeforeItsEnd(text, version: version) { return ([], []) }
     pending = []
-    return (run(text), text)
+    return (run(text), [text])
   }
 
   /// Drops the statement being typed (Ctrl-C): the next line starts a new one.

@@ -211,6 +211,14 @@ public struct RulePreview: Sendable {
           !partition.contains("***"), KafkaAction.partitionNumber(partition) == nil
         {
           refusal = "the kafka partition renders '\(partition)', not a partition number"
+        } else if case .array(let headers)? = object["headers"] {
+          // A header key the daemon refuses (a NUL), as it says it.
+          for case .object(let header) in headers {
+            if case .string(let key)? = header["key"], let problem = KafkaAction.headerKeyProblem(key) {
+              refusal = "the kafka header key \(problem)"
+              break
+            }
+          }
         }
       }
       // Headers the broker would not take (a control character, a response topic with a wildcard,

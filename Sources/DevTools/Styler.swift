@@ -15,6 +15,22 @@ public struct Styler: Sendable {
     return Styler(enabled: isTerminal && !noColor && environment["TERM"] != "dumb")
   }
 
+  /// `text` without the colour codes this styler writes (`ESC [ ... m`).
+  public static func plain(_ text: String) -> String {
+    guard text.utf8.contains(0x1B) else { return text }
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8).makeIterator()
+    while let byte = iterator.next() {
+      guard byte == 0x1B else {
+        bytes.append(byte)
+        continue
+      }
+      // Skip `[`, the parameters and the final `m`.
+      while let next = iterator.next(), next != UInt8(ascii: "m") {}
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
   func wrap(_ text: String, _ code: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
 
   /// Red bold, for `error:`.

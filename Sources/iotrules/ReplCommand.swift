@@ -85,8 +85,8 @@ struct ReplCommand: ParsableCommand {
     while !session.finished, !Console.outputFailed {
       switch LineEditor.read(prompt: session.prompt) {
       case .line(let line):
-        let (outputs, entry) = session.feed(line)
-        if let entry { LineEditor.remember(entry) }
+        let (outputs, entries) = session.feed(line)
+        for entry in entries { LineEditor.remember(entry) }
         emit(outputs)
       case .interrupted:
         // As a shell does: the line, and the statement it belonged to, are dropped.
@@ -101,7 +101,16 @@ struct ReplCommand: ParsableCommand {
 
   func emit(_ outputs: [ReplSession.Output]) {
     for output in outputs {
-      if output.isError { Console.err(output.text) } else { Console.out(output.text) }
+      if output.isError {
+        // Colour is decided by standard output; errors go to standard error, which may be a file
+        // (`repl 2>err.log` on a terminal wrote escape codes into it).
+        Console.err(Self.stderrIsTerminal ? output.text : Styler.plain(output.text))
+      } else {
+        Console.out(output.text)
+      }
     }
   }
+
+  /// Whether standard error is a terminal (colour may go there).
+  static let stderrIsTerminal = isatty(STDERR_FILENO) != 0
 }

@@ -433,6 +433,25 @@ struct KafkaActionTests {
       })
   }
 
+  /// A header key that renders a NUL is refused, permanently: librdkafka takes header names as C
+  /// strings, and `a\0b` went as `a` (two keys made one).
+  @Test func aHeaderKeyWithANULIsRefused() async throws {
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: "127.0.0.1:1", topic: "out", headers: [.init(key: "${k}", value: "v")]))
+    do {
+      _ = try action.record(for: input(#"{"k":"a\u0000b"}"#))
+      Issue.record("rendered")
+    } catch {
+      #expect(error.kind == .permanent)
+      #expect(
+        error.message
+          == "kafka header key '${k}' renders a NUL character, which a Kafka header name cannot hold",
+        "\(error.message)")
+    }
+    #expect(KafkaAction.headerKeyProblem("ab") == nil)
+  }
+
   /// A kafka action's brokers that cannot be reached show on the health board (`/readyz`) until
   /// a record is delivered again: a typo in `bootstrapServers` no longer looks healthy while the
   /// stream goes down the error path.
@@ -1754,6 +1773,12 @@ struct ConnectorFactoryTests {
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,
         "kafka.bootstrapServers: differs from clientProperties' bootstrap.servers ('h:2'): give one", "1:36"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"metadata.broker.list": "h:2"}}"#,
+        #"kafka.clientProperties["metadata.broker.list"]: is librdkafka's other name for bootstrap.servers: give the servers as bootstrapServers"#,
+        "1:88"
       ),
       (
         "kafka",

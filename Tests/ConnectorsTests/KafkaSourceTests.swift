@@ -11,7 +11,7 @@ struct KafkaSourceTests {
   /// The group and the brokers come from the source URL: given again in --kafka-config they would
   /// replace the URL's silently (the log and /readyz naming the URL's group all the same).
   @Test func urlSettingsAreNotReplacedByKafkaConfig() async throws {
-    for key in ["group.id", "bootstrap.servers"] {
+    for key in ["group.id", "bootstrap.servers", "metadata.broker.list"] {
       var options = try KafkaSourceOptions(url: "kafka://127.0.0.1:1/t?group=g")
       options.config = [(key, "other")]
       do {

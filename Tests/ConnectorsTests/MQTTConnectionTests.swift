@@ -71,6 +71,25 @@ struct MQTTConnectionTests {
     }
   }
 
+  /// A retained publish to a broker whose CONNACK says it keeps no retained messages is refused
+  /// too: libmosquitto cleared the flag, and the result counted written with nothing retained.
+  @Test func retainTheBrokerDoesNotSupportIsPermanent() async throws {
+    let broker = try MosquittoBroker(extraConfig: "retain_available false\n")
+    defer { broker.stop() }
+    let connection = try await connect(broker)
+    defer { connection.close() }
+    try await publish(connection, "allowed/plain", qos: 1)
+    do throws(ActionError) {
+      try await connection.publish(
+        topic: "allowed/kept", payload: [1], qos: 1, retain: true, properties: .init())
+      Issue.record("a retained publish went to a broker that keeps none")
+    } catch {
+      #expect(
+        error.kind == .permanent && error.message.contains("does not support retained messages"),
+        "\(error.message)")
+    }
+  }
+
   @Test("a wanted filter the broker refuses makes the connection not ready until it is no longer wanted")
   func refusedSubscriptionIsReported() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

@@ -2,7 +2,22 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import Daemon
+
 struct MetricsServerTests {
+  /// A request's blank line: CR LF CR LF, or bare LFs (RFC 9112 lets a server take them; `printf
+  /// 'GET /healthz HTTP/1.0\n\n' | nc` got no answer), not yet within a line or after one line end.
+  @Test func aRequestEndsAtItsBlankLineHoweverLinesEnd() {
+    for ended in [
+      "GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.0\n\n", "GET / HTTP/1.1\nHost: x\n\n", "GET /\n\r\n",
+    ] {
+      #expect(MetricsServer.headersEnd(Array(ended.utf8)), "\(ended)")
+    }
+    for open in ["GET / HTTP/1.0\r\n", "GET / HTTP/1.0\n", "GET / HTTP/1.1\r\nHost: x\r\n\r", ""] {
+      #expect(!MetricsServer.headersEnd(Array(open.utf8)), "\(open)")
+    }
+  }
+
   @Test func servesMetricsAndHealth() async throws {
     let folder = temporaryFolder("metrics")
     write(

@@ -36,6 +36,19 @@ import Testing
   summary.dispatch.evaluationsStopped = 2
   #expect(summary.line.contains("1 rule result (2 evaluations stopped by limits), 0 action writes"))
   #expect(summary.metadata["evaluationsStopped"].map { "\($0)" } == "2")
+  #expect(summary.line.contains("in 1.00 s (3 msg/s)"), "\(summary.line)")
+  // A slow run's rate keeps a decimal (6 messages in 6.21 s said 0 msg/s).
+  summary.dispatch.received = 6
+  summary.seconds = 6.21
+  #expect(summary.line.contains("in 6.21 s (1.0 msg/s)"), "\(summary.line)")
+  summary.seconds = 0.5
+  #expect(summary.line.contains("(12 msg/s)"), "\(summary.line)")
+  // Records a Kafka source refused, consumed and committed, are said beside the messages.
+  summary.replayed = false
+  summary.refused = 2
+  #expect(
+    summary.line.hasPrefix("iotrules: 6 messages (and 2 records refused), 1 rule result"), "\(summary.line)")
+  #expect(summary.metadata["refused"].map { "\($0)" } == "2")
 }
 
 /// The MQTT subscription record sits beside the dead-letter file, unless that is a device's (`/dev/null`,

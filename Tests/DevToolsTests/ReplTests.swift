@@ -214,11 +214,14 @@ import Testing
     // Waits for a WHERE that could still come; an empty line runs it, SET and SELECT as one.
     #expect(session.feed("  SELECT @x AS q FROM 'x'").outputs.isEmpty)
     let ran = session.feed("")
-    #expect(ran.entry == "SET @x = 2\n  SELECT @x AS q FROM 'x'")
+    #expect(ran.entries == ["SET @x = 2\n  SELECT @x AS q FROM 'x'"])
     #expect(ran.outputs.map(\.text) == ["{\n  \"q\": 2\n}"])
     // A whole statement still ends where the next SELECT starts.
     #expect(session.feed("SELECT 1 AS a").outputs.isEmpty)
-    #expect(session.feed("SELECT 2 AS b FROM 'x'").outputs.count == 2)
+    let both = session.feed("SELECT 2 AS b FROM 'x'")
+    #expect(both.outputs.count == 2)
+    // Both go into the history (the first was left out).
+    #expect(both.entries == ["SELECT 1 AS a", "SELECT 2 AS b FROM 'x'"])
   }
 
   /// A statement typed over lines goes on after its WHERE line: an `AND` line is part of it (it ran
@@ -346,6 +349,12 @@ import Testing
     #expect(!Styler.decide(isTerminal: true, environment: ["NO_COLOR": "1"]).enabled)
     #expect(Styler.decide(isTerminal: true, environment: ["NO_COLOR": ""]).enabled)
     #expect(!Styler.decide(isTerminal: false, environment: [:]).enabled)
+    // What goes to a standard error that is no terminal loses its colour codes.
+    let styler = Styler(enabled: true)
+    let error = styler.error("error:") + " x " + styler.dim("é")
+    #expect(error != "error: x é")
+    #expect(Styler.plain(error) == "error: x é")
+    #expect(Styler.plain("plain") == "plain")
   }
 
   @Test("on a pseudo-terminal: editing, completion, colour, history across sessions")

@@ -139,7 +139,8 @@ public struct KafkaSourceOptions: Sendable {
       if value == "false" { return nil }
       return
         "the Kafka setting '\(key)' is managed by iotrules (acknowledged offsets only; only false is accepted)"
-    case "group.id", "bootstrap.servers":
+    case "group.id", "bootstrap.servers", "metadata.broker.list":
+      // (`metadata.broker.list` is librdkafka's other name for `bootstrap.servers`.)
       return
         "the Kafka setting '\(key)' comes from the source URL (kafka://HOST:PORT/TOPIC?group=GROUP); drop it from --kafka-config"
     default:

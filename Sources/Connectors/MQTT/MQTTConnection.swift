@@ -77,6 +77,8 @@ final class MQTTConnection: @unchecked Sendable {
     var retryingRefused = false
     /// Set when the daemon stops: PUBACK waits are cut to `hurriedTimeoutSeconds`.
     var hurried = false
+    /// False when the last CONNACK said the broker keeps no retained messages (MQTT 5).
+    var retainAvailable = true
   }
 
   /// The longest PUBACK wait once the daemon stops: a broker that stopped answering must not hold
@@ -242,8 +244,16 @@ final class MQTTConnection: @unchecked Sendable {
     // Calls from other threads only queue their packets (and `wake` the network thread), so that
     // every read, write and callback happens on the network thread.
     try check(mosquitto_threaded_set(handle, true), "threaded mode")
-    mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, _ in
-      MQTTConnection.from(userdata)?.handleConnect(rc: rc, flags: flags)
+    mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, properties in
+      // MQTT 5's CONNACK may say the broker keeps no retained messages: libmosquitto 2.0.11 then
+      // clears a publish's retain flag on its own, silently, instead of refusing it.
+      var retainAvailable: UInt8 = 1
+      if let properties {
+        _ = mosquitto_property_read_byte(
+          properties, Int32(MQTT_PROP_RETAIN_AVAILABLE.rawValue), &retainAvailable, false)
+      }
+      MQTTConnection.from(userdata)?.handleConnect(
+        rc: rc, flags: flags, retainAvailable: retainAvailable != 0)
     }
     mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
       MQTTConnection.from(userdata)?.handleDisconnect(rc: rc)
@@ -417,7 +427,7 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
-  private func handleConnect(rc: Int32, flags: Int32) {
+  private func handleConnect(rc: Int32, flags: Int32, retainAvailable: Bool = true) {
     if rc == 0 {
       connectedSinceBackoff.store(true, ordering: .relaxed)
       accepted.store(true, ordering: .relaxed)
@@ -443,6 +453,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.connectedBefore = true
         state.awaySince = nil
         state.sessionPresent = flags & 1 == 1
+        state.retainAvailable = retainAvailable
       }
       if state.awaySince != nil {
         // Back in time: the publishes libmosquitto sends again wait for their PUBACK anew.
@@ -908,6 +919,14 @@ final class MQTTConnection: @unchecked Sendable {
     topic: String, payload: [UInt8], qos: Int, retain: Bool, properties: PublishProperties
   ) async throws(ActionError) {
     await waitWhileAway()
+    if retain, !state.withLock({ $0.retainAvailable }) {
+      // Refused, as libmosquitto refuses a QoS above the broker's: sent without its flag, the
+      // message would be counted written and nothing retained.
+      throw ActionError(
+        .permanent,
+        "publishing to '\(topic)' on \(options.url) failed: \(Self.reason(MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue)) (its CONNACK said so)"
+      )
+    }
     var list: OpaquePointer? = nil
     defer { mosquitto_property_free_all(&list) }
     if options.protocolVersion == .v5 {
