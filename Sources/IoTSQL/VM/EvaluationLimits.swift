@@ -75,6 +75,8 @@ public enum EvaluationLimits {
   /// JSON, which bounds its text too), or nil.
   static func templateValueProblem(_ value: Value) -> String? {
     switch value {
+    // The usual part, a short string: within the limit however it is written (six bytes a byte).
+    case .string(let text) where text.utf8.count < resultBytes / 6: return nil
     case .array, .object, .string, .binary:
       var budget = resultBytes
       guard exceeds(value, &budget) else { return nil }
