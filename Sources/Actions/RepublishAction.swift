@@ -884,8 +884,13 @@ extension RuleNode {
     {
       // A field the shape check named already (`bootstrapServers: 5`, left out) is not said again
       // as the build sees it (`missing`).
-      let judged = problems.list.compactMap { $0.message.split(separator: ":", maxSplits: 1).first }
+      var judged = problems.list.compactMap { $0.message.split(separator: ":", maxSplits: 1).first }
         .map(String.init)
+      // The servers given (mistyped) in clientProperties, AWS's place for them, are the servers:
+      // not said again as missing.
+      if judged.contains("\(kind).clientProperties.bootstrap.servers") {
+        judged.append("\(kind).bootstrapServers")
+      }
       do {
         _ = try build(configuration)
       } catch {

@@ -1934,6 +1934,11 @@ struct ConnectorFactoryTests {
         "kafka", #"{"bootstrapServers": 5, "topic": "x"}"#,
         [("kafka.bootstrapServers: must be a string, not a number", "1:22")]
       ),
+      // So in clientProperties, AWS's place for the servers.
+      (
+        "kafka", #"{"clientProperties": {"bootstrap.servers": 5}, "topic": "x"}"#,
+        [("kafka.clientProperties.bootstrap.servers: must be a string, not a number", "1:44")]
+      ),
       // `retry` and `errorAction`, which every action takes, are among the keys expected and meant.
       (
         "http", #"{"url": "http://h/", "retyr": {}}"#,

@@ -474,8 +474,9 @@ private func parseError(_ sql: String) -> String? {
       "1:17: expected ',' or ')' after an argument of 'upper', found '[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
     ),
     ("SELECT 1 + .5 AS r FROM 't'", "1:12: malformed number '.5': a number starts with a digit (write 0.5)"),
-    // A `[` that opened an array literal gets no indexing hint.
+    // A `[` that opened an array literal gets no indexing hint, nor one where no expression ended.
     ("SELECT a FROM 't' WHERE [", "1:26: expected an expression after '['"),
+    ("SELECT a AS [x] FROM 't'", "1:13: expected an alias name after AS, found '['"),
     (
       "SELECT a FROM 't' WHERE a > .25",
       "1:29: malformed number '.25': a number starts with a digit (write 0.25)"

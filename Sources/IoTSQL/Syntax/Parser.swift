@@ -892,9 +892,21 @@ public struct Parser {
     case .end: return "the end of the statement"
     case .keyword(let keyword): return keyword.rawValue
     case .string: return "the string \(Parser.shortened(lexer.text(token.range)))"
-    // Found only where an expression has ended (elsewhere `[` opens an array literal).
-    case .symbol("["): return "'[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
+    // After an expression, where `[` would index it (elsewhere it opens an array literal, and
+    // after `AS` it is no name: no hint there).
+    case .symbol("[") where previous.map(Self.endsExpression) ?? false:
+      return "'[' (IoT SQL has no indexing: get(a, 0) reads an array's element)"
     default: return "'\(Parser.shortened(lexer.text(token.range)))'"
+    }
+  }
+
+  /// Whether `token` can end an expression (a name, a literal, a closing bracket, `END`).
+  private static func endsExpression(_ token: Token) -> Bool {
+    switch token.kind {
+    case .identifier, .variable, .string, .integer, .decimal: return true
+    case .symbol(let symbol): return symbol == ")" || symbol == "]" || symbol == "}"
+    case .keyword(let keyword): return [.end, .null, .true, .false].contains(keyword)
+    case .end: return false
     }
   }
 
