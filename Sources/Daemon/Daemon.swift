@@ -256,7 +256,8 @@ public struct DaemonSummary: Sendable {
   /// A rate as the summary says it: whole from 1 up, to one decimal below (6 messages in 6.21 s
   /// were `0 msg/s`).
   static func rateText(_ rate: Double) -> String {
-    rate >= 1 || rate == 0 ? "\(Int(rate))" : String(format: "%.1f", rate)
+    rate >= 1 || rate == 0
+      ? "\(Int(rate))" : rate >= 0.1 ? String(format: "%.1f", rate) : String(format: "%.2g", rate)
   }
 
   /// The summary's counts as log metadata (a JSON log's last record: a shipper of JSON lines sees
@@ -366,24 +367,39 @@ public enum Daemon {
     // a deploy script's) must not. It reloads once the rules are running (below).
     signal(SIGHUP, SIG_IGN)
     // SIGTERM and SIGINT likewise: their default ended a daemon still loading its rules (seconds,
-    // with thousands and their tests) with no word, no record and no summary. One that comes
-    // before the service group runs is remembered, and the group is stopped gracefully as it
-    // starts (it drains what little it read); a signal after that reaches the group as well.
-    let earlyStop = Mutex<(signal: Int32?, group: ServiceGroup?)>((nil, nil))
+    // with thousands and their tests) with no word, no record and no summary. The stop signals
+    // seen so far, from the start on (a signal within 300 ms of the first is the same stop:
+    // coreutils `timeout` signals the daemon and then its whole process group, and a supervisor
+    // may do likewise), and the service group once it exists: a first signal before the group
+    // runs stops it gracefully as it starts (it drains what little it read); a second exits at once.
+    let stops = Mutex<(count: Int, firstAt: UInt64, group: ServiceGroup?)>((0, 0, nil))
+    /// Counts a stop signal: 1 for the first, 2 and more for later ones, nil for the same stop.
+    @Sendable func countStop() -> (seen: Int, group: ServiceGroup?)? {
+      let now = DispatchTime.now().uptimeNanoseconds
+      return stops.withLock { state in
+        if state.count == 0 {
+          (state.count, state.firstAt) = (1, now)
+          return (1, state.group)
+        } else if now - state.firstAt >= 300_000_000 {
+          state.count += 1
+          return (state.count, state.group)
+        }
+        return nil
+      }
+    }
+    @Sendable func exitAtOnce(_ number: Int32, unacknowledged: Int) -> Never {
+      logger.error(
+        "second stop signal: exiting without draining",
+        metadata: ["unacknowledged": .stringConvertible(unacknowledged)])
+      // At once: atexit work could wait on the very tasks that are stuck.
+      _exit(128 + number)
+    }
     let earlyStopSources = [SIGTERM, SIGINT].map { number in
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
       source.setEventHandler {
-        let (first, group) = earlyStop.withLock { state in
-          defer { state.signal = state.signal ?? number }
-          return (state.signal == nil, state.group)
-        }
-        // Once the group exists, to it (its own handlers may not be installed yet).
-        if let group {
-          Task { await group.triggerGracefulShutdown() }
-          return
-        }
-        guard first else { return }
+        guard let (seen, _) = countStop() else { return }
+        if seen > 1 { exitAtOnce(number, unacknowledged: 0) }
         logger.info(
           "stopping: a signal came while the daemon starts; it stops as soon as it has started",
           metadata: ["signal": .string(number == SIGTERM ? "SIGTERM" : "SIGINT")])
@@ -391,7 +407,8 @@ public enum Daemon {
       source.resume()
       return source
     }
-    defer { for source in earlyStopSources { source.cancel() } }
+    var earlySourcesCancelled = false
+    defer { if !earlySourcesCancelled { for source in earlyStopSources { source.cancel() } } }
     // A write to a pipe whose reader is gone (`--dead-letter /dev/stdout | ...`) fails with EPIPE
     // and takes its path, as any failed write does, and a log line to one is dropped: by default
     // SIGPIPE ended the process on the spot, with messages in flight and no summary.
@@ -567,7 +584,10 @@ public enum Daemon {
       throw await abandonStart(NoRuleFilesError(paths: configuration.rulePaths))
     }
     // So with one path of several (`--rules team-a --rules team-b`, one mistyped or not cloned yet).
-    let empty = configuration.rulePaths.filter { (try? RuleStore.ruleFiles(in: [$0]).isEmpty) == true }
+    // (A test file named directly holds no rule: `check` takes it beside its rule.)
+    let empty = configuration.rulePaths.filter {
+      !RuleFile.isTestFile($0) && (try? RuleStore.ruleFiles(in: [$0]).isEmpty) == true
+    }
     if !empty.isEmpty { throw await abandonStart(NoRuleFilesError(paths: empty)) }
     if !loaded.rules.isEmpty && !loaded.rules.contains(where: { !$0.disabled }) {
       logger.warning("every rule is disabled: messages are acknowledged with nothing written")
@@ -675,51 +695,39 @@ public enum Daemon {
     }
     hangup.resume()
     defer { hangup.cancel() }
-    // SIGTERM and SIGINT start the graceful shutdown (the service group's own handlers); here the
-    // first also cuts retries' backoffs short, so a long retry schedule cannot hold the drain up,
-    // and a second one stops at once, as a user pressing ^C twice expects.
-    // A signal within 300 ms of the first is the same stop: coreutils `timeout` signals the daemon
-    // and then its whole process group, and a supervisor may do likewise.
-    let signalsSeen = Mutex((count: 0, firstAt: UInt64(0)))
+    // SIGTERM and SIGINT start the graceful shutdown (the service group's own handlers, and the
+    // group's trigger for one that comes before they are installed); here the first also cuts
+    // retries' backoffs short, so a long retry schedule cannot hold the drain up, and a second
+    // one stops at once, as a user pressing ^C twice expects.
+    @Sendable func firstStop(_ number: Int32?) {
+      if let number {
+        logger.info(
+          "stopping: intake stops, the messages in flight drain",
+          metadata: [
+            "signal": .string(number == SIGTERM ? "SIGTERM" : "SIGINT"),
+            "inFlight": .stringConvertible(dispatcher.inFlight),
+          ])
+      }
+      // Not ready from the first signal on (a Kafka source drains for a while before the
+      // dispatch service hears of the shutdown).
+      health.report(Self.component, Self.shuttingDown)
+      dispatcher.stopRetrying()
+      republisher?.hurry()
+    }
     let stopSignals = [SIGTERM, SIGINT].map { number in
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
       source.setEventHandler {
-        let now = DispatchTime.now().uptimeNanoseconds
-        // Nil: the same stop as the first signal (within 300 ms of it), nothing more to do.
-        let seen = signalsSeen.withLock { state -> Int? in
-          if state.count == 0 {
-            state = (1, now)
-            return 1
-          } else if now - state.firstAt >= 300_000_000 {
-            state.count += 1
-            return state.count
-          }
-          return nil
-        }
-        guard let seen else { return }
-        if seen == 1 {
-          logger.info(
-            "stopping: intake stops, the messages in flight drain",
-            metadata: [
-              "signal": .string(number == SIGTERM ? "SIGTERM" : "SIGINT"),
-              "inFlight": .stringConvertible(dispatcher.inFlight),
-            ])
-          // Not ready from the first signal on (a Kafka source drains for a while before the
-          // dispatch service hears of the shutdown).
-          health.report(Self.component, Self.shuttingDown)
-          dispatcher.stopRetrying()
-          republisher?.hurry()
-          return
-        }
-        logger.error(
-          "second stop signal: exiting without draining",
-          metadata: ["unacknowledged": .stringConvertible(dispatcher.inFlight)])
-        // At once: atexit work could wait on the very tasks that are stuck.
-        _exit(128 + number)
+        guard let (seen, group) = countStop() else { return }
+        if seen > 1 { exitAtOnce(number, unacknowledged: dispatcher.inFlight) }
+        firstStop(number)
+        if let group { Task { await group.triggerGracefulShutdown() } }
       }
       source.resume()
       return source
     }
+    // From here on these count the signals (an early one counted already).
+    for source in earlyStopSources { source.cancel() }
+    earlySourcesCancelled = true
     defer { for source in stopSignals { source.cancel() } }
 
     let actionsService = ClosureService(description: "actions") {
@@ -787,10 +795,12 @@ public enum Daemon {
           .init(service: sourceService, successTerminationBehavior: .gracefullyShutdownGroup),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    if earlyStop.withLock({ state in
+    if stops.withLock({ state in
       state.group = group
-      return state.signal != nil
+      return state.count > 0
     }) {
+      // A signal came before the group: it stops as it starts.
+      firstStop(nil)
       await group.triggerGracefulShutdown()
     }
     do {

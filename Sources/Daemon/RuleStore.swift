@@ -495,16 +495,22 @@ public final class RuleReloader: Sendable {
   /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
   /// is keyed by their copy of it, so the stamps add no second copy of every path.
   /// Throws when a path is missing or cannot be listed.
-  /// The `paths` that held a rule file in `before` and hold none in `now` (files are named from
-  /// their path, byte for byte).
+  /// The `paths` that held a rule file in `before` and hold none in `now`, every spelling made
+  /// absolute (a file named directly and again through its folder is kept under one spelling).
   static func emptiedPaths<Files: Collection<String>>(_ paths: [String], before: [String], now: Files)
     -> [String]
   {
-    func holds(_ path: String, _ file: String) -> Bool {
-      file.utf8.elementsEqual(path.utf8) || file.startsExactly(with: path.hasSuffix("/") ? path : path + "/")
-    }
+    let folder = FileManager.default.currentDirectoryPath
+    let (earlier, later) = (
+      before.map { RuleStore.lexicalPath($0, from: folder) },
+      now.map { RuleStore.lexicalPath($0, from: folder) }
+    )
     return paths.filter { path in
-      before.contains { holds(path, $0) } && !now.contains { holds(path, $0) }
+      let base = RuleStore.lexicalPath(path, from: folder)
+      func holds(_ file: String) -> Bool {
+        file.utf8.elementsEqual(base.utf8) || file.startsExactly(with: base == "/" ? base : base + "/")
+      }
+      return earlier.contains(where: holds) && !later.contains(where: holds)
     }
   }
 

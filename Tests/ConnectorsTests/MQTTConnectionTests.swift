@@ -90,6 +90,35 @@ struct MQTTConnectionTests {
     }
   }
 
+  /// MQTT 3.1.1: a broker refuses a publish too large for it by closing the connection, and
+  /// libmosquitto sends it again at every reconnect. Its wait (and every other's) was restarted at
+  /// each reconnect, for ever: the daemon's intake and its stop hung. It now ends, at most the
+  /// outage's allowance and one PUBACK wait after the first drop.
+  @Test(.timeLimit(.minutes(1))) func aPublishTheBrokerDropsTheConnectionForEnds() async throws {
+    let broker = try MosquittoBroker(extraConfig: "max_packet_size 2000\n")
+    defer { broker.stop() }
+    var options = try MQTTOptions(url: broker.url, clientID: unique("flap"))
+    options.protocolVersion = .v311
+    options.persistentSession = false
+    // Waits longer than the reconnect's delay (1 s): each reconnect restarted them.
+    options.publishTimeoutSeconds = 3
+    options.awayWaitSeconds = 3
+    options.reconnectDelayMaxSeconds = 1
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    try await connection.connect()
+    let started = ContinuousClock.now
+    do throws(ActionError) {
+      try await connection.publish(
+        topic: "allowed/big", payload: Array(repeating: 0x61, count: 5_000), qos: 1, retain: false,
+        properties: .init())
+      Issue.record("a publish past the broker's packet size was acknowledged")
+    } catch {
+      #expect(error.kind == .transient, "\(error.message)")
+    }
+    #expect(ContinuousClock.now - started < .seconds(20))
+  }
+
   @Test("a wanted filter the broker refuses makes the connection not ready until it is no longer wanted")
   func refusedSubscriptionIsReported() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

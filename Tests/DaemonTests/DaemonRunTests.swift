@@ -284,6 +284,15 @@ struct DaemonRunTests {
     #expect(besides == 66)
     #expect(
       besidesWhy.contains("no rule files (*.json, *.yaml, *.yml) in rules: nothing to run"), "\(besidesWhy)")
+    // A test file named beside its rule holds no rule, and is no empty path (`check` takes it).
+    write(
+      #"{"cases": [{"topic": "a", "payload": {"n": 1}, "expect": {"output": {"n": 1}}}]}"#,
+      to: folder + "/tested/r.test.json")
+    write(#"{"sql": "SELECT * FROM 'a'", "actions": []}"#, to: folder + "/tested/r.json")
+    let (named, _, namedWhy) = try await runIotrules(
+      ["run", "--rules", "tested/r.json", "--rules", "tested/r.test.json", "--source", "file:feed.jsonl"],
+      in: folder)
+    #expect(named == 0, "\(namedWhy)")
     // Options out of range are usage errors (64), not traps.
     for bad in [
       ["--metrics-port", "70000"], ["--metrics-port", "-1"], ["--reload-interval-ms", "0"],
@@ -687,7 +696,7 @@ struct DaemonRunTests {
   /// starts, stops at once and says so, exit 0 (it died of the signal, 143, with no word).
   @Test func sigtermWhileTheRulesLoadStopsCleanly() async throws {
     let folder = temporaryFolder("sigterm-load")
-    for index in 0..<1_500 {
+    for index in 0..<1_000 {
       write(
         #"{"sql": "SELECT n FROM 'load/\#(index)'", "actions": [{"file": {"path": "out/\#(index).jsonl"}}]}"#,
         to: folder + "/rules/r\(index).json")

@@ -362,6 +362,13 @@ struct RuleReloaderTests {
       RuleReloader.emptiedPaths(
         ["x", "y/", "z/f.json"], before: ["x/a.json", "y/b.json", "z/f.json"], now: ["x/c.json"])
         == ["y/", "z/f.json"])
+    // A file named directly and again through its folder is kept under one spelling: the folder
+    // still holds it (every spelling made absolute).
+    let here = FileManager.default.currentDirectoryPath
+    #expect(
+      RuleReloader.emptiedPaths(
+        ["rules", here + "/rules/a.json"], before: [here + "/rules/a.json", "rules/b.json"],
+        now: [here + "/rules/a.json"]) == [])
   }
 
   /// Polling loads a changed file only once it stays the same for a poll: a file still being

@@ -67,6 +67,11 @@ struct TemplateTests {
     let (url, urlRanges) = try keyed.renderMarkingValues(context: secretContext)
     #expect(url == "u?key=a%2Bb&d=bc")
     #expect(urlRanges.map { String(decoding: Array(url.utf8)[$0], as: UTF8.self) } == ["bc"])
+    // A part that mixes the message's data in is a value (its `?` and `%` judged as such).
+    let mixed = try Template.compile("u/${concat(get_secret('k'), '-', topic(2))}/in")
+    let (mixedURL, mixedRanges) = try mixed.renderMarkingValues(context: secretContext)
+    #expect(mixedURL == "u/a%2Bb-bc/in")
+    #expect(mixedRanges.map { String(decoding: Array(mixedURL.utf8)[$0], as: UTF8.self) } == ["a%2Bb-bc"])
   }
 
   @Test func otherTimeFormatsRunTheirProgram() throws {

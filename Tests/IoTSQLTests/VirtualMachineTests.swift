@@ -568,7 +568,8 @@ import Testing
       "SET @a = [\(sixteen("s"))], @b = [\(sixteen("@a"))], @c = [\(sixteen("@b"))], @d = [\(sixteen("@c"))] "
         + "SELECT n FROM 't'")
     var machine = VirtualMachine()
-    let payload = "{\"n\": 1, \"s\": \"" + String(repeating: "z", count: 5_000) + "\"}"
+    // Control characters, six bytes each written: the limits are reached scanning a sixth as much.
+    let payload = "{\"n\": 1, \"s\": \"" + String(repeating: "\\u0001", count: 700) + "\"}"
     let context = EvaluationContext(topic: "t", payload: Array(payload.utf8))
     let evaluated = machine.evaluate(program, context: context)
     let evaluation = try #require(evaluated)
@@ -583,7 +584,7 @@ import Testing
       #expect(error.range.start.column == 4)
     }
     // Parts within the limit each, past it together.
-    let halves = try Template.compile("${@c}${@c}${@c}${@c}${@c}${@c}${@c}${@c}${@c}", variables: variables)
+    let halves = try Template.compile("${@c}${@c}${@c}${@c}${@c}", variables: variables)
     do {
       _ = try halves.render(context: context, variables: evaluation.variables)
       Issue.record("rendered")

@@ -44,6 +44,10 @@ final class MQTTConnection: @unchecked Sendable {
     var qos = 0
     /// What the request fails with when its time is up.
     var expired: Failure
+    /// A publish's time is never restarted past this (set at the first drop it waited through):
+    /// a broker that closes the connection at each resend of a message (MQTT 3.1.1's way of
+    /// refusing one too large) restarted every wait at every reconnect, for ever, and the stop's too.
+    var lastChance: ContinuousClock.Instant?
   }
 
   private typealias PublishSlot = AckSlot<ActionError>
@@ -100,10 +104,12 @@ final class MQTTConnection: @unchecked Sendable {
   private func restartPublishTimeouts(
     in state: inout State, after seconds: Double, failure: (PublishSlot) -> ActionError
   ) {
+    let now = ContinuousClock.now
     for (mid, slot) in state.publishes {
       slot.timeout.cancel()
+      let wait = slot.lastChance.map { max(0, min(seconds, Self.seconds($0 - now))) } ?? seconds
       state.publishes[mid]?.timeout = expire(
-        mid: mid, serial: slot.serial, in: \.publishes, after: seconds, with: failure(slot))
+        mid: mid, serial: slot.serial, in: \.publishes, after: wait, with: failure(slot))
     }
   }
 
@@ -246,14 +252,17 @@ final class MQTTConnection: @unchecked Sendable {
     try check(mosquitto_threaded_set(handle, true), "threaded mode")
     mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, properties in
       // MQTT 5's CONNACK may say the broker keeps no retained messages: libmosquitto 2.0.11 then
-      // clears a publish's retain flag on its own, silently, instead of refusing it.
+      // clears a publish's retain flag on its own, silently, instead of refusing it, and keeps
+      // doing so until a CONNACK says otherwise (one without the property changes nothing).
       var retainAvailable: UInt8 = 1
+      var said = false
       if let properties {
-        _ = mosquitto_property_read_byte(
-          properties, Int32(MQTT_PROP_RETAIN_AVAILABLE.rawValue), &retainAvailable, false)
+        said =
+          mosquitto_property_read_byte(
+            properties, Int32(MQTT_PROP_RETAIN_AVAILABLE.rawValue), &retainAvailable, false) != nil
       }
       MQTTConnection.from(userdata)?.handleConnect(
-        rc: rc, flags: flags, retainAvailable: retainAvailable != 0)
+        rc: rc, flags: flags, retainAvailable: said ? retainAvailable != 0 : nil)
     }
     mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
       MQTTConnection.from(userdata)?.handleDisconnect(rc: rc)
@@ -427,7 +436,7 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
-  private func handleConnect(rc: Int32, flags: Int32, retainAvailable: Bool = true) {
+  private func handleConnect(rc: Int32, flags: Int32, retainAvailable: Bool? = nil) {
     if rc == 0 {
       connectedSinceBackoff.store(true, ordering: .relaxed)
       accepted.store(true, ordering: .relaxed)
@@ -453,7 +462,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.connectedBefore = true
         state.awaySince = nil
         state.sessionPresent = flags & 1 == 1
-        state.retainAvailable = retainAvailable
+        if let retainAvailable { state.retainAvailable = retainAvailable }
       }
       if state.awaySince != nil {
         // Back in time: the publishes libmosquitto sends again wait for their PUBACK anew.
@@ -559,6 +568,13 @@ final class MQTTConnection: @unchecked Sendable {
       let since = state.awaySince ?? ContinuousClock.now
       state.awaySince = since
       if !state.closed {
+        // The most any publish waiting now may still wait, reconnects and all: the outage's
+        // allowance, then one PUBACK wait.
+        let lastChance =
+          ContinuousClock.now + .seconds(options.awayWaitSeconds + options.publishTimeoutSeconds)
+        for mid in state.publishes.keys where state.publishes[mid]?.lastChance == nil {
+          state.publishes[mid]?.lastChance = lastChance
+        }
         let left = options.awayWaitSeconds - Self.seconds(ContinuousClock.now - since)
         let seconds = max(0, state.hurried ? min(left, Self.hurriedTimeoutSeconds) : left)
         restartPublishTimeouts(in: &state, after: seconds) { slot in
@@ -924,7 +940,7 @@ final class MQTTConnection: @unchecked Sendable {
       // message would be counted written and nothing retained.
       throw ActionError(
         .permanent,
-        "publishing to '\(topic)' on \(options.url) failed: \(Self.reason(MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue)) (its CONNACK said so)"
+        "publishing to '\(topic)' on \(options.url) failed: \(Self.reason(MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue)) (a CONNACK of this connection said so: libmosquitto would send it without its retain flag)"
       )
     }
     var list: OpaquePointer? = nil

@@ -159,7 +159,7 @@ public struct Template: Sendable {
 
   /// Renders, and says which UTF-8 byte ranges of the result the values wrote (the rest is the
   /// template's own text): what a check that values did not change a URL's structure needs. A part
-  /// that reads a secret (`get_secret`) counts as the template's own text: the operator's, sent as
+  /// that is a secret alone (`${get_secret('k')}`) counts as the template's own text: the operator's, sent as
   /// written (a URL's `key=${get_secret('k')}` holding `a%2Bb` went out as `a%252Bb`).
   public func renderMarkingValues(context: EvaluationContext, variables: [Value] = [])
     throws(EvaluationStopped)
@@ -220,10 +220,16 @@ public struct Template: Sendable {
     }
   }
 
-  /// Whether `program` calls `get_secret`.
+  /// Whether `program` is a `get_secret` call on constants and nothing else: all it writes is the
+  /// secret (a part that mixes in the message's data, `concat(get_secret('k'), topic(2))`, is a
+  /// value, judged as one).
   static func readsSecret(_ program: Program) -> Bool {
     guard let getSecret = FunctionRegistry.index(of: "get_secret") else { return false }
-    return program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
+    let code = program.instructions
+    guard code.count >= 2, code[code.count - 1].opcode == .output else { return false }
+    let call = code[code.count - 2]
+    return call.opcode == .call && Int(call.a) == getSecret
+      && code.dropLast(2).allSatisfy { $0.opcode == .constant }
   }
 
   /// The String form a template writes for a value.
