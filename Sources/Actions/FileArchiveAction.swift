@@ -513,6 +513,7 @@ public final class FileArchiveAction: BatchAction {
     while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
     return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
   }
+
   /// The most a rotation adds to a file's name: `.20261204T142310.123Z-9999`, 26 bytes.
   static let rotationSuffixLength = 26
   /// The longest file name a rotating archive writes: one rotation can still rename.

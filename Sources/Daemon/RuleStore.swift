@@ -490,11 +490,6 @@ public final class RuleReloader: Sendable {
     hash = (hash ^ UInt64(bitPattern: Int64(info.st_ctim.tv_nsec))) &* 0x100_0000_01b3
   }
 
-  /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
-  /// files, `FileManager.attributesOfItem` (a dictionary of every attribute per file) kept an idle
-  /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
-  /// is keyed by their copy of it, so the stamps add no second copy of every path.
-  /// Throws when a path is missing or cannot be listed.
   /// The `paths` that held a rule file in `before` and hold none in `now`, every spelling made
   /// absolute (a file named directly and again through its folder is kept under one spelling).
   static func emptiedPaths<Files: Collection<String>>(_ paths: [String], before: [String], now: Files)
@@ -514,6 +509,11 @@ public final class RuleReloader: Sendable {
     }
   }
 
+  /// The stamps of the rule files, to notice changes by polling. One `stat` a file: with 10,000 rule
+  /// files, `FileManager.attributesOfItem` (a dictionary of every attribute per file) kept an idle
+  /// daemon at 18% of a core with the default one-second poll. A path the loaded rules already hold
+  /// is keyed by their copy of it, so the stamps add no second copy of every path.
+  /// Throws when a path is missing or cannot be listed.
   func scan<Value>(sharingPathsOf known: [String: Value]) throws -> [String: FileStamp] {
     for path in paths {
       var info = stat()
