@@ -1046,11 +1046,14 @@ public final class FileArchiveAction: BatchAction {
   func refusal(ofRelative rendered: Substring) -> String? {
     // A path no file system takes (a value of kilobytes), said in a line of its own size: the
     // message shows its start, not all of it (one of 400 KB went whole into each error record).
+    // (Names are measured only in a path long enough to hold one too long: not on every result.)
     var longestName = 0
-    var name = 0
-    for byte in rendered.utf8 {
-      name = byte == UInt8(ascii: "/") ? 0 : name + 1
-      longestName = max(longestName, name)
+    if rendered.utf8.count > Self.nameLimit {
+      var name = 0
+      for byte in rendered.utf8 {
+        name = byte == UInt8(ascii: "/") ? 0 : name + 1
+        longestName = max(longestName, name)
+      }
     }
     let length = rootPrefix.utf8.count + rendered.utf8.count
     if length > Self.pathLimit || longestName > Self.nameLimit {

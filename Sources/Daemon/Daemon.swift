@@ -407,8 +407,8 @@ public enum Daemon {
       source.resume()
       return source
     }
-    var earlySourcesCancelled = false
-    defer { if !earlySourcesCancelled { for source in earlyStopSources { source.cancel() } } }
+    // (Cancelled again, harmlessly, once the run's own handlers take over below.)
+    defer { for source in earlyStopSources { source.cancel() } }
     // A write to a pipe whose reader is gone (`--dead-letter /dev/stdout | ...`) fails with EPIPE
     // and takes its path, as any failed write does, and a log line to one is dropped: by default
     // SIGPIPE ended the process on the spot, with messages in flight and no summary.
@@ -727,7 +727,6 @@ public enum Daemon {
     }
     // From here on these count the signals (an early one counted already).
     for source in earlyStopSources { source.cancel() }
-    earlySourcesCancelled = true
     defer { for source in stopSignals { source.cancel() } }
 
     let actionsService = ClosureService(description: "actions") {

@@ -731,7 +731,10 @@ public final class RuleReloader: Sendable {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
     }
-    let emptied = Self.emptiedPaths(paths, before: lock.withLock { Array(fingerprint.keys) }, now: times.keys)
+    // Only a reload that lost a file can have emptied a path.
+    let before = lock.withLock { Array(fingerprint.keys) }
+    let emptied =
+      before.allSatisfy { times[$0] != nil } ? [] : Self.emptiedPaths(paths, before: before, now: times.keys)
     if !emptied.isEmpty {
       // As for a path that is gone: nothing to load in it is no reason to retire its running rules,
       // with several paths as with one (one folder of two being cloned anew retired its rules, and

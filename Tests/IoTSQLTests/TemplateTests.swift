@@ -153,6 +153,7 @@ struct TemplateTests {
       case .topic, .topicLevel: "topic"
       case .timestampText: "time"
       case .program: "program"
+      case .secret: "secret"
       }
     }
     #expect(kinds == ["program", "text", "program", "text", "program"])

@@ -36,14 +36,23 @@ public struct Template: Sendable {
     /// message's timestamp without running the program.
     case timestampText(TimeFunctions.Prepared, program: Int)
     case program(Int)
+    /// `get_secret` of constants: the operator's text, not a value (its program runs as any other).
+    case secret(program: Int)
 
     /// The index of its program in `programs`; nil for text.
     var programIndex: Int? {
       switch self {
       case .text: nil
-      case .topic(let index), .topicLevel(_, let index), .timestampText(_, let index), .program(let index):
+      case .topic(let index), .topicLevel(_, let index), .timestampText(_, let index), .program(let index),
+        .secret(let index):
         index
       }
+    }
+
+    /// Whether what it writes is a value (a URL's checks judge it): any expression's but a secret's.
+    var writesValue: Bool {
+      if case .secret = self { return false }
+      return programIndex != nil
     }
   }
 
@@ -69,6 +78,11 @@ public struct Template: Sendable {
         zone = id
       }
       return TimeFunctions.prepare(pattern: pattern, zone: zone).map { .timestampText($0, program: program) }
+    case "get_secret":
+      // A part that mixes in the message's data (`concat(get_secret('k'), topic(2))`) is a value.
+      if arguments.allSatisfy({ if case .literal = $0.kind { true } else { false } }) {
+        return .secret(program: program)
+      }
     default: break
     }
     return nil
@@ -185,9 +199,7 @@ public struct Template: Sendable {
       for index in renderers.indices {
         let start = sink.count
         defer {
-          if ranges != nil, sink.count > start, let program = renderers[index].programIndex,
-            !Self.readsSecret(programs[program])
-          {
+          if ranges != nil, sink.count > start, renderers[index].writesValue {
             ranges!.append(start..<sink.count)
           }
         }
@@ -203,7 +215,7 @@ public struct Template: Sendable {
           }
         case .timestampText(let prepared, _):
           if let text = TimeFunctions.format(context.timestampMs, with: prepared) { sink.append(utf8: text) }
-        case .program(let program):
+        case .program(let program), .secret(let program):
           let value = try machine.evaluateExpression(
             programs[program], context: context, variables: variables)
           sink.append(utf8: Self.text(of: value))
@@ -218,18 +230,6 @@ public struct Template: Sendable {
       }
       return sink.withBytes { String(decoding: $0, as: UTF8.self) }
     }
-  }
-
-  /// Whether `program` is a `get_secret` call on constants and nothing else: all it writes is the
-  /// secret (a part that mixes in the message's data, `concat(get_secret('k'), topic(2))`, is a
-  /// value, judged as one).
-  static func readsSecret(_ program: Program) -> Bool {
-    guard let getSecret = FunctionRegistry.index(of: "get_secret") else { return false }
-    let code = program.instructions
-    guard code.count >= 2, code[code.count - 1].opcode == .output else { return false }
-    let call = code[code.count - 2]
-    return call.opcode == .call && Int(call.a) == getSecret
-      && code.dropLast(2).allSatisfy { $0.opcode == .constant }
   }
 
   /// The String form a template writes for a value.
