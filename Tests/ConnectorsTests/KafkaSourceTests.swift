@@ -43,6 +43,10 @@ struct KafkaSourceTests {
       // A topic Kafka cannot have (a broker would refuse it, or a mock create it as written).
       ("kafka://a:9092/read ings?group=g", "topic 'read ings' in"),
       ("kafka://a:9092/a/b?group=g", "a Kafka topic takes only letters"),
+      // A pattern librdkafka compiles only as it subscribes (the run had loaded its rules, then
+      // failed with "Invalid argument or configuration" and exit 74).
+      ("kafka://a:9092/^read(ings?group=g", "topic pattern '^read(ings' in"),
+      ("kafka://a:9092/t,^x[?group=g", "not a POSIX extended regular expression"),
     ] {
       #expect {
         try KafkaSourceOptions(url: url)

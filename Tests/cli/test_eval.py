@@ -636,6 +636,9 @@ with tempfile.TemporaryDirectory() as work:
           "enable.auto.commit=true"], "is managed by iotrules"),
         (["run", "--rules", "bad/good.json", "--source", "-", "--secrets-dir", "nope"],
          "--secrets-dir nope: no such file or folder"),
+        # A topic pattern librdkafka cannot compile: it loaded the rules, then ended with 74.
+        (["run", "--rules", "bad/good.json", "--source", "kafka://127.0.0.1:9/^a(?group=g"],
+         "topic pattern '^a(' in"),
     ]:
         p = run(arguments, input="")
         check(f"{arguments}: usage error", p.returncode == 64 and said in p.stderr

@@ -75,6 +75,23 @@ public struct KafkaSourceOptions: Sendable {
     return nil
   }
 
+  /// Why librdkafka would refuse `pattern` (a topic list item starting with `^`), or nil. The
+  /// client compiles it with the C library's POSIX extended regular expressions, only when it
+  /// subscribes: a run with a broken pattern loaded its rules and then failed with "Invalid
+  /// argument or configuration", naming neither the pattern nor what is wrong with it.
+  static func patternProblem(_ pattern: String) -> String? {
+    var compiled = regex_t()
+    let status = regcomp(&compiled, pattern, REG_EXTENDED | REG_NOSUB)
+    guard status != 0 else {
+      regfree(&compiled)
+      return nil
+    }
+    var text = [CChar](repeating: 0, count: 256)
+    regerror(status, &compiled, &text, text.count)
+    let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return "not a POSIX extended regular expression (\(reason))"
+  }
+
   /// Parses `kafka://host:port[,host:port]/topicA[,topicB]?group=G`.
   public init(url: String, config: [(key: String, value: String)] = [], topicFrom: TopicFrom = .key)
     throws(ConnectorError)
@@ -105,8 +122,12 @@ public struct KafkaSourceOptions: Sendable {
     }
     guard !topics.isEmpty else { throw ConnectorError("no topic in '\(url)'") }
     // A name librdkafka would subscribe to and the broker refuse, or auto-create as written.
-    for topic in topics where !topic.hasPrefix("^") {
-      if let problem = KafkaTopicName.problem(topic) {
+    for topic in topics {
+      if topic.hasPrefix("^") {
+        if let problem = Self.patternProblem(topic) {
+          throw ConnectorError("topic pattern '\(topic)' in '\(url)': \(problem)")
+        }
+      } else if let problem = KafkaTopicName.problem(topic) {
         throw ConnectorError(
           "topic '\(topic)' in '\(url)': \(problem) (a regular expression of topics starts with '^')")
       }
