@@ -712,8 +712,8 @@ public final class RepublishAction: Action {
     }
   }
 
-  /// A topic that can match the rule's own FROM filter: each republished message comes back to
-  /// the rule. MQTT 5 headers on a connection that speaks MQTT 3.1.1, which carries none.
+  /// A topic that can match the rule's own FROM filter, or its own Basic Ingest topic
+  /// (`$aws/rules/NAME/...`): each republished message comes back to the rule. MQTT 5 headers on a connection that speaks MQTT 3.1.1, which carries none.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
     var warnings: [ActionConfigurationWarning] = []
     if configuration.headers != nil, !publisher.carriesUserProperties {
@@ -725,15 +725,27 @@ public final class RepublishAction: Action {
             + "does not carry: they are not sent"))
     }
     let topic = configuration.topic
-    guard !context.topicFilter.isEmpty, Self.topicTemplate(topic, canMatch: context.topicFilter) else {
+    let comesBack: String
+    if !context.topicFilter.isEmpty, Self.topicTemplate(topic, canMatch: context.topicFilter) {
+      comesBack =
+        "can match the rule's own FROM filter '\(context.topicFilter)': republished messages come back to this rule"
+    } else if case .literal("$aws") = Self.topicShape(topic)[0],
+      Self.topicTemplate(
+        topic,
+        canMatch: BasicIngest.prefix + context.ruleName + "/"
+          + (context.topicFilter.isEmpty ? "#" : context.topicFilter))
+    {
+      // AWS's Basic Ingest topic of the rule itself: with --basic-ingest it comes straight back.
+      comesBack =
+        "is this rule's own Basic Ingest topic: with --basic-ingest, republished messages come back to this rule"
+    } else {
       return warnings
     }
     return warnings + [
       ActionConfigurationWarning(
         key: "topic",
         message:
-          "rule '\(context.ruleName)': the republish topic '\(topic)' can match the rule's own FROM filter "
-          + "'\(context.topicFilter)': republished messages come back to this rule (the \(Self.hopProperty) user "
+          "rule '\(context.ruleName)': the republish topic '\(topic)' \(comesBack) (the \(Self.hopProperty) user "
           + (configuration.maxHops == 0
             ? "property is off, maxHops 0: nothing stops the loop)"
             : "property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "

@@ -320,6 +320,24 @@ struct RepublishActionTests {
     }
   }
 
+  /// A republish to the rule's own Basic Ingest topic comes straight back with --basic-ingest,
+  /// whatever its FROM filter; another rule's, a `$aws/rules` topic that FROM cannot match, or a
+  /// level rendered from the message (a leading `$` it renders is refused) does not.
+  @Test(arguments: [
+    ("$$aws/rules/r/in/x", "other/#", false), ("$$aws/rules/r/in/x", "in/+", true),
+    ("$$aws/rules/r/in/x", "", true), ("$$aws/rules/${topic(1)}/x", "", true),
+    ("$$aws/rules/other/in/x", "", false), ("${topic()}/x", "in/#", true), ("${topic()}/x", "a/b", false),
+  ])
+  func aRepublishToTheRulesOwnBasicIngestTopicWarns(topic: String, filter: String, warns: Bool) throws {
+    let context = ActionBuildContext(ruleName: "r", version: .default, variableNames: [], topicFilter: filter)
+    let action = try RepublishAction(configuration: .init(topic: topic), publisher: RecordingPublisher())
+    let warnings = action.configurationWarnings(in: context)
+    #expect(warnings.map(\.key) == (warns ? ["topic"] : []), "\(warnings)")
+    if warns && filter.isEmpty {
+      #expect(warnings[0].message.contains("is this rule's own Basic Ingest topic: with --basic-ingest"))
+    }
+  }
+
   /// A device repeating a message this process republished is its own message under MQTT 5 (it
   /// carries no hop count): only under MQTT 3.1.1, where no message carries one, does the record
   /// of what was republished count its hops.
