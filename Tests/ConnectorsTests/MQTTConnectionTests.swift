@@ -270,6 +270,36 @@ struct MQTTConnectionTests {
     #expect(await eventually(within: 5) { slow.isConnected })
   }
 
+  /// While publishes wait for the reconnect (the outage's allowance), it is tried every second:
+  /// with the delay doubling (attempts 1, 3 and 7 s after the drop), a broker back at 3.5 s was
+  /// found after the 6 s allowance, and the publish went down its error path with the broker up.
+  @Test(.timeLimit(.minutes(1))) func aBrokerBackWithinTheAllowanceTakesTheWaitingPublish() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    var options = try MQTTOptions(url: broker.url, clientID: unique("away"))
+    options.persistentSession = false
+    options.awayWaitSeconds = 6
+    options.reconnectDelayMaxSeconds = 30
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    try await connection.connect()
+    broker.stop()
+    #expect(await eventually(within: 10) { !connection.isConnected })
+    let dropped = ContinuousClock.now
+    let publishing = Task { () -> String? in
+      do throws(ActionError) {
+        try await self.publish(connection, "allowed/x", qos: 1)
+        return nil
+      } catch {
+        return error.message
+      }
+    }
+    try await Task.sleep(until: dropped + .milliseconds(3_500), clock: .continuous)
+    try broker.restart()
+    let failure = await publishing.value
+    #expect(failure == nil, "\(failure ?? "")")
+  }
+
   @Test("a reload made while the broker is away leaves one subscription per message once it is back")
   func reloadWhileAwayThenReconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)
