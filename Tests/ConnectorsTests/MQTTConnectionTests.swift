@@ -19,11 +19,13 @@ struct MQTTConnectionTests {
   private static let acl = "topic readwrite allowed/#\n"
 
   private func connect(
-    _ broker: MosquittoBroker, timeout: Double = 30, onMessage: (@Sendable (MQTTIncoming) -> Void)? = nil
+    _ broker: MosquittoBroker, timeout: Double = 30, id: String = "conn",
+    onMessage: (@Sendable (MQTTIncoming) -> Void)? = nil, configure: (inout MQTTOptions) -> Void = { _ in }
   ) async throws -> MQTTConnection {
-    var options = try MQTTOptions(url: broker.url, clientID: unique("conn"))
+    var options = try MQTTOptions(url: broker.url, clientID: unique(id))
     options.persistentSession = false
     options.publishTimeoutSeconds = timeout
+    configure(&options)
     let connection = try MQTTConnection(
       options: options, logger: Logger(label: "test.mqtt"), onMessage: onMessage)
     try await connection.connect()
@@ -250,19 +252,16 @@ struct MQTTConnectionTests {
   func toldTheBrokerIsBackReconnectsAtOnce() async throws {
     let broker = try MosquittoBroker()
     defer { broker.stop() }
-    var slowOptions = try MQTTOptions(url: broker.url, clientID: unique("slow"))
-    slowOptions.persistentSession = false
-    slowOptions.reconnectDelaySeconds = 60
-    slowOptions.reconnectDelayMaxSeconds = 60
-    let slow = try MQTTConnection(options: slowOptions, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    let slow = try await connect(
+      broker, id: "slow",
+      configure: {
+        $0.reconnectDelaySeconds = 60
+        $0.reconnectDelayMaxSeconds = 60
+      })
     defer { slow.close() }
-    try await slow.connect()
-    var fastOptions = try MQTTOptions(url: broker.url, clientID: unique("fast"))
-    fastOptions.persistentSession = false
-    let fast = try MQTTConnection(options: fastOptions, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    let fast = try await connect(broker, id: "fast")
     defer { fast.close() }
     fast.onReconnect { slow.retryConnectingNow() }
-    try await fast.connect()
     broker.stop()
     #expect(await eventually(within: 10) { !slow.isConnected && !fast.isConnected })
     try broker.restart()
@@ -276,13 +275,13 @@ struct MQTTConnectionTests {
   @Test(.timeLimit(.minutes(1))) func aBrokerBackWithinTheAllowanceTakesTheWaitingPublish() async throws {
     let broker = try MosquittoBroker()
     defer { broker.stop() }
-    var options = try MQTTOptions(url: broker.url, clientID: unique("away"))
-    options.persistentSession = false
-    options.awayWaitSeconds = 6
-    options.reconnectDelayMaxSeconds = 30
-    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    let connection = try await connect(
+      broker, id: "away",
+      configure: {
+        $0.awayWaitSeconds = 6
+        $0.reconnectDelayMaxSeconds = 30
+      })
     defer { connection.close() }
-    try await connection.connect()
     broker.stop()
     #expect(await eventually(within: 10) { !connection.isConnected })
     let dropped = ContinuousClock.now
