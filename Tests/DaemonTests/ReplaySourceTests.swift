@@ -297,9 +297,18 @@ struct ReplaySourceTests {
   /// A replay of a file cancelled (SIGTERM) stops at the line it reached, saying which: the lines
   /// read but not handed over stay unprocessed, to be run again, and the stop waits for what is in
   /// flight only. (It delivered every line of the 64 KiB block read, however slow the actions.)
-  @Test(.timeLimit(.minutes(1))) func aCancelledFileReplayStopsAtTheLineItReached() async throws {
+  /// Lines of 128 bytes end each block at a line's end: stopped while handing over a block's last
+  /// lines, nothing of the block was left, and the stop went unsaid (exit 0, an incomplete replay
+  /// told by nothing).
+  @Test(.timeLimit(.minutes(1)), arguments: [1, ReplaySource.maxBatch + 1])
+  func aCancelledFileReplayStopsAtTheLineItReached(waitingMessage: Int) async throws {
     let path = temporaryFolder("replay-stop") + "/in.jsonl"
-    write((1...1_000).map { #"{"topic": "t", "payload": \#($0)}"# }.joined(separator: "\n"), to: path)
+    let lines = (1...1_000).map { number in
+      let line = #"{"topic": "t", "payload": \#(number), "pad": ""#
+      return line + String(repeating: "x", count: 127 - line.utf8.count - 2) + "\"}\n"
+    }
+    #expect(lines.allSatisfy { $0.utf8.count == 128 } && 128 * 512 == 1 << 16)
+    write(lines.joined(), to: path)
     let notices = Lines()
     let received = Mutex(0)
     let released = Mutex(false)
@@ -307,19 +316,24 @@ struct ReplaySourceTests {
       input: .file(path), clock: SystemClock(), onMalformed: { _, _ in }, onNotice: { notices.append($0) })
     let run = Task {
       try await source.run { message in
-        received.withLock { $0 += 1 }
-        // The first message waits until the test has cancelled the run.
-        for _ in 0..<1_000 where !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
+        // The waiting message waits until the test has cancelled the run.
+        if received.withLock({
+          $0 += 1; return $0
+        }) == waitingMessage {
+          for _ in 0..<1_000 where !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
+        }
         message.acknowledge(.done)
       }
     }
-    for _ in 0..<1_000 where received.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(2)) }
+    for _ in 0..<1_000 where received.withLock({ $0 }) < waitingMessage {
+      try await Task.sleep(for: .milliseconds(2))
+    }
     run.cancel()
     released.withLock { $0 = true }
     try await run.value
     // The block of lines handed over when the run was cancelled, and no more.
     let count = received.withLock { $0 }
-    #expect(count == ReplaySource.maxBatch)
+    #expect(count == (waitingMessage == 1 ? 1 : 2) * ReplaySource.maxBatch)
     #expect(
       notices.all == [
         "\(path): stopped before line \(count + 1); that line and any after it were not processed"

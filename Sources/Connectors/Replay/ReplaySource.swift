@@ -282,7 +282,15 @@ public struct ReplaySource: MessageSource {
         skippingLongLine = true
       }
     }
-    if !pending.isEmpty {
+    var now = stat()
+    if pending.isEmpty, rereadable, Task.isCancelled,
+      unread.map({ $0 > 0 }) ?? (fstat(fd, &now) == 0 && Int(now.st_size) > offset)
+    {
+      // Stopped between two blocks, or while it waited for input, with the file not read to its
+      // end: said as for a stop within a block (a script tells an incomplete replay by it).
+      onNotice(
+        "\(name): stopped before line \(lineNumber + 1); that line and any after it were not processed")
+    } else if !pending.isEmpty {
       if Task.isCancelled {
         // Stopped at a line, or mid-line: the rest of the line was not read (a file still has
         // it). Said, not dropped silently, and not malformed: the line may well be whole.
