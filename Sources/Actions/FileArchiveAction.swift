@@ -669,9 +669,20 @@ public final class FileArchiveAction: BatchAction {
   func couldName(_ relative: String, pieces: [[UInt8]?]) -> Bool {
     guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
     let text = Array(relative.utf8)
-    // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'.
+    // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'. Each (piece,
+    // offset) pair that failed is noted and not tried again, so a name is matched in at most
+    // pieces × length steps: a marked file renamed to a long name no rendering gives took
+    // length^wildcards steps, and held the start scan of every archive action for hours.
+    var failed = [Bool](repeating: false, count: (pieces.count + 1) * (text.count + 1))
     func matches(_ piece: Int, _ at: Int) -> Bool {
       guard piece < pieces.count else { return at == text.count }
+      let key = piece * (text.count + 1) + at
+      guard !failed[key] else { return false }
+      let result = tryPiece(piece, at)
+      if !result { failed[key] = true }
+      return result
+    }
+    func tryPiece(_ piece: Int, _ at: Int) -> Bool {
       if let literal = pieces[piece] {
         guard text.count - at >= literal.count, text[at..<at + literal.count].elementsEqual(literal) else {
           return false

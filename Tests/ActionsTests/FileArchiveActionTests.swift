@@ -849,6 +849,22 @@ struct FileArchiveActionTests {
     #expect(!FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123"))
   }
 
+  /// A name no rendering gives is turned away in steps proportional to its length times the
+  /// path's pieces: backtracking over six `${…}` took length^6 steps for a marked file renamed to a
+  /// 120-byte name, and the start scan of every archive action waited for hours.
+  @Test(.timeLimit(.minutes(1))) func aNameIsMatchedAgainstThePathWithoutBacktrackingForEver() throws {
+    let folder = temporaryFolder()
+    let wildcards = (2...7).map { "${topic(\($0))}" }.joined()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/s/\#(wildcards).jsonl"}"#), context: context,
+      clock: SteppingClock(), sweeper: ArchiveSweeper())
+    let pieces = action.pathPieces
+    #expect(action.couldName("abcdef.jsonl", pieces: pieces))
+    #expect(action.couldName("a.jsonl", pieces: pieces))
+    #expect(!action.couldName("ab/cdef.jsonl", pieces: pieces))
+    #expect(!action.couldName(String(repeating: "x", count: 120) + ".jsonl.bak", pieces: pieces))
+  }
+
   /// The daemon's actions are swept by the process's sweeper, on its own, about once a second.
   @Test(.timeLimit(.minutes(1))) func theSweeperClosesIdleFilesOnItsOwn() async throws {
     let folder = temporaryFolder()
