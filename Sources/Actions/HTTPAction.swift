@@ -490,8 +490,13 @@ public final class HTTPAction: KeyedGroupAction {
   /// Why `url`'s port cannot be connected to (the client traps on one beyond 65535, or sends to it
   /// modulo 65536), or nil.
   static func portProblem(_ url: URLComponents?) -> String? {
-    guard let port = url?.port, !(1...65535).contains(port) else { return nil }
-    return "gives port \(port), which is not between 1 and 65535"
+    guard let url else { return nil }
+    if let port = url.port {
+      return (1...65535).contains(port) ? nil : "gives port \(port), which is not between 1 and 65535"
+    }
+    // Digits past 64 bits give no port at all: the scheme's own was used.
+    guard let text = url.string, let range = url.rangeOfPort, !range.isEmpty else { return nil }
+    return "gives port \(text[range]), which is not between 1 and 65535"
   }
 
   /// One rendered request.

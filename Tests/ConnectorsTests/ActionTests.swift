@@ -1109,6 +1109,8 @@ struct HTTPActionTests {
       ("http://127.0.0.1:99999/x", nil, "gives port 99999, which is not between 1 and 65535"),
       ("http://localhost:87537/${x}", "http://localhost:87537/", "gives port 87537"),
       ("http://h:0/x", nil, "gives port 0"),
+      // Digits past 64 bits: no port at all, and the scheme's own was used.
+      ("http://127.0.0.1:99999999999999999999/x", nil, "gives port 99999999999999999999, which is not"),
     ] {
       let error = #expect(throws: ActionSettingsError.self, "\(url)") {
         try HTTPAction.Configuration(url: url, confirmationUrl: confirmation).validate()

@@ -16,6 +16,17 @@ struct MQTTSourceTests {
     #expect(tls.port == 9883 && tls.useTLS && tls.username == "dev")
     #expect(throws: ConnectorError.self) { try MQTTOptions(url: "mqtt://u:secret@host") }
     #expect(throws: ConnectorError.self) { try MQTTOptions(url: "http://host") }
+    // A port past 64 bits gave no port at all, and the default one, another broker's, was used.
+    for (url, said) in [
+      ("mqtt://h:70000", "port 70000 in"),
+      ("mqtt://127.0.0.1:99999999999999999999", "port 99999999999999999999 in"),
+    ] {
+      #expect {
+        try MQTTOptions(url: url)
+      } throws: { error in
+        "\(error)".contains(said) && "\(error)".contains("is not between 1 and 65535")
+      }
+    }
     var withPassword = tls
     withPassword.passwordEnvironmentVariable = "SECRET_ENV"
     #expect(!withPassword.description.contains("SECRET_ENV"))

@@ -102,6 +102,12 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     if let port = components.port, !(1...65535).contains(port) {
       throw ConnectorError("port \(port) in '\(url)' is not between 1 and 65535")
     }
+    // Digits past 64 bits give no port at all: the default one was used, another broker's.
+    if components.port == nil, let text = components.string, let range = components.rangeOfPort,
+      !range.isEmpty
+    {
+      throw ConnectorError("port \(text[range]) in '\(url)' is not between 1 and 65535")
+    }
     if let path = components.path.nilIfEmpty, path != "/" {
       throw ConnectorError("unexpected path '\(path)' in '\(url)'")
     }
