@@ -141,6 +141,10 @@ import Testing
     #expect(try error("SELECT * FROM 't/+'", "not json") == nil)
     #expect(try error("SELECT encode(*, 'base64') AS b FROM 't/+'", "not json") == nil)
     #expect(try error("SELECT topic() AS t FROM 't/+'", "not json") == nil)
+    // A record of computed items only reads no field, however it compiles; one with a path does.
+    #expect(try error("SELECT get(*, 'a') AS b, topic() AS t FROM 't/+'", "not json") == nil)
+    #expect(try error("SELECT get(*, 'a') AS b, topic() AS t, topic() AS t FROM 't/+'", "not json") == nil)
+    #expect(try error("SELECT a, topic() AS t FROM 't/+'", "not json") != nil)
   }
 
   @Test func aResultNotWrittenOutStillReadsTheSame() throws {

@@ -94,10 +94,6 @@ public struct Program: Sendable {
       self.prepared = prepared
       self.passesThrough = passesThrough
       self.keyLists = keyLists
-      self.readsFields = instructions.contains {
-        $0.opcode == .loadPath || $0.opcode == .outputRecord || $0.opcode == .outputPath
-      }
-      self.copiesContainers = instructions.contains { $0.opcode == .outputRecord || $0.opcode == .outputPath }
       var slots = [[Int]](repeating: [], count: keyLists.count)
       for instruction in instructions where instruction.opcode == .outputRecord {
         let first = Int(instruction.a) + Int(instruction.b)
@@ -106,6 +102,13 @@ public struct Program: Sendable {
         }
       }
       self.recordSlots = slots
+      // A record of computed items only (`SELECT get(*, 'a') AS b, topic() AS t`) reads no path:
+      // it was said to read fields of a payload that is not JSON, where the same items on the
+      // general path were not.
+      let recordReadsPaths = slots.contains { $0.contains { $0 >= 0 } }
+      self.readsFields =
+        recordReadsPaths || instructions.contains { $0.opcode == .loadPath || $0.opcode == .outputPath }
+      self.copiesContainers = recordReadsPaths || instructions.contains { $0.opcode == .outputPath }
     }
 
     static func == (a: Code, b: Code) -> Bool {
