@@ -699,17 +699,11 @@ public final class SQLiteAction: BatchAction {
 
   /// Why `name` cannot name a column, or nil. Any text does, quoted (`"device-id"`, `"New Col"`,
   /// `"température"`: dynamoDBv2's attribute names, which `import aws` turns into this action):
-  /// not empty, at most 128 bytes, no control character, none of SQLite's names for the row id.
+  /// not empty, at most 128 bytes, no control character. (A new column is also none of SQLite's
+  /// names for the row id: ``rowIDNameProblem(_:table:)``.)
   static func columnNameProblem(_ name: String) -> String? {
     if name.isEmpty { return "it is empty" }
     if name.utf8.count > 128 { return "longer than 128 bytes" }
-    // A column so named takes the name from the row id for every reader (`SELECT rowid` then
-    // gives the column: NULL in every other row), and readers that follow a table by its rowid
-    // lose their place.
-    if ["rowid", "oid", "_rowid_"].contains(name.lowercased()) {
-      return
-        "it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide"
-    }
     if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
       return "it holds a control character"
     }
@@ -1083,6 +1077,9 @@ public final class SQLiteAction: BatchAction {
         {
           throw problem
         }
+        if let problem = missing.lazy.compactMap({ Self.rowIDNameProblem($0, table: table) }).first {
+          throw problem
+        }
         if !missing.isEmpty || (!keyIndexed && key != nil) { changedSchema = true }
         if columns.isEmpty {
           let list = row.names.map(Self.quoted).joined(separator: ", ")
@@ -1192,6 +1189,18 @@ public final class SQLiteAction: BatchAction {
   public static let newColumnsPerResult = 32
 
   /// Why a result may not add `missing` columns to a table of `existing` ones, or nil.
+  /// Why the action cannot make a column `name` in `table`: a column named as SQLite's row id
+  /// (`rowid`, `oid`, `_rowid_`, any case) takes the name from it for every reader (`SELECT rowid`
+  /// gives the column: NULL in every other row), and readers that follow a table by its row id
+  /// lose their place. A table made with such a column (`oid` of SNMP data) takes it as any other.
+  static func rowIDNameProblem(_ name: String, table: String) -> ActionError? {
+    guard ["rowid", "oid", "_rowid_"].contains(name.lowercased()) else { return nil }
+    return ActionError(
+      .permanent,
+      "key '\(name)' would make a column of table '\(table)' named as SQLite's row id (rowid, oid, _rowid_), "
+        + "which hides it from every reader; a table made with that column takes it")
+  }
+
   static func wideningProblem(table: String, existing: Int, missing: Int, creating: Bool) -> ActionError? {
     if missing == 0 { return nil }
     if existing + missing > automaticColumnLimit {

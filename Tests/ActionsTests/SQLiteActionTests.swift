@@ -878,7 +878,7 @@ struct SQLiteActionTests {
     #expect(results[7] == nil, "\(String(describing: results[7]))")
     #expect(
       results[8]?.message
-        == "key 'RowID' is not a valid column name: it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide"
+        == "key 'RowID' would make a column of table 't' named as SQLite's row id (rowid, oid, _rowid_), which hides it from every reader; a table made with that column takes it"
     )
     await action.shutdown()
     let queue = try DatabaseQueue(path: "\(folder)/iot.db")
@@ -894,6 +894,27 @@ struct SQLiteActionTests {
         try Int.fetchOne(db, sql: #"SELECT "New Col" FROM t WHERE "New Col" IS NOT NULL"#)
       }
         == 2)
+  }
+
+  /// A table made with a column named as the row id (SNMP data's `oid`) takes it, as any other
+  /// column: only making one is refused. (Every row of such a table was refused.)
+  @Test func aTableMadeWithAnOIDColumnTakesIt() async throws {
+    let folder = temporaryFolder()
+    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    try await queue.write { db in try db.execute(sql: "CREATE TABLE snmp(oid TEXT, value INTEGER)") }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "snmp"}"#), context: context)
+    let results = await action.performBatch([
+      input(object([("oid", .string("1.3.6.1.2.1.1.3.0")), ("value", .int(42))]), json: "{}"),
+      input(object([("OID", .string("1.3.6.1.2.1.1.5.0")), ("rowid", .int(1))]), json: "{}"),
+    ])
+    await action.shutdown()
+    #expect(results[0] == nil, "\(String(describing: results[0]))")
+    #expect(results[1]?.message.hasPrefix("key 'rowid' would make a column of table 'snmp'") == true)
+    #expect(
+      try await queue.read { db in try String.fetchAll(db, sql: "SELECT oid FROM snmp") } == [
+        "1.3.6.1.2.1.1.3.0"
+      ])
   }
 
   /// A table whose column another process named in decomposed form (`cafe` + U+0301) still takes
@@ -1421,7 +1442,6 @@ struct SQLiteActionTests {
       (#""key": []"#, "'key' must be a column name or a non-empty list of column names"),
       (#""key": [1]"#, "'key' must be a column name or a non-empty list of column names"),
       (#""key": ["a", "A"]"#, "key column 'A' is named twice"),
-      (#""key": "rowid""#, "invalid key column 'rowid'"),
       (#""update": "columns""#, "'update' says what a result with a known key does: it needs 'key'"),
       (#""key": "a", "update": "merge""#, "'update' must be \"row\" or \"columns\""),
       (#""key": "b", "columns": {"a": "${a}"}"#, "key column 'b' is not one of 'columns'"),
