@@ -1437,12 +1437,16 @@ public final class FileArchiveAction: BatchAction {
   /// SQLite's header, the first 16 bytes of every database file.
   static let sqliteHeader = Array("SQLite format 3\0".utf8)
 
-  /// Whether `path` names a regular file that begins with SQLite's header: a database.
+  /// Whether `path` names a regular file that begins with SQLite's header: a database. One this
+  /// process's SQLite connections hold is one without being read: closing any descriptor of a file
+  /// drops every POSIX lock the process holds on it, the connection's too (a message naming the
+  /// rules' database did, and a reader's close then deleted the -wal the daemon was writing).
   static func isSQLiteDatabase(_ path: String) -> Bool {
     var info = stat()
     guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size >= sqliteHeader.count else {
       return false
     }
+    if SQLiteDatabase.holdsOpen(path) { return true }
     let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else { return false }
     defer { Glibc.close(fd) }

@@ -61,11 +61,18 @@ final class SQLiteDatabase: Sendable {
     guard let identity = identity(of: path) else { return false }
     return inUse.withLock { table in
       table.values.contains { entry in
-        entry.database.state.withLock { $0 != nil }
-          && entry.database.openedFile.withLock { $0.map { $0 == identity } ?? false }
+        let database = entry.database
+        guard database.state.withLock({ $0 != nil }) else { return false }
+        if database.openedFile.withLock({ $0.map { $0 == identity } ?? false }) { return true }
+        // A `file:` URI's file, by the name SQLite opened (its escapes decoded, its query dropped).
+        return database.uriFileName.withLock { $0 }.flatMap(Self.identity(of:)).map { $0 == identity } ?? false
       }
     }
   }
+
+  /// The file a `file:` URI's connection opened, as SQLite names it; nil for a plain path (its
+  /// file is ``openedFile``).
+  let uriFileName = Mutex<String?>(nil)
 
   /// The number of users of the connection for `key` (tests).
   static func users(of key: Key) -> Int { inUse.withLock { $0[key]?.users ?? 0 } }
@@ -439,6 +446,11 @@ final class SQLiteDatabase: Sendable {
       if !database.hasPrefix("file:") {
         openedFile.withLock { $0 = fileIdentity() }
         noteSidecars()
+      } else {
+        let name = try? queue.inDatabase { db in
+          sqlite3_db_filename(db.sqliteConnection, "main").map { String(cString: $0) }
+        }
+        uriFileName.withLock { $0 = name.flatMap { $0.isEmpty ? nil : $0 } }
       }
       return state.withLock { state in
         if let existing = state { return existing }

@@ -162,9 +162,15 @@ struct SQLiteActionTests {
 
   /// Checking a rule whose database the process holds open (a reload) does not read the file:
   /// closing any descriptor of it would drop the open connection's POSIX locks, and another
-  /// process's reader could then remove its `-wal` under it.
-  @Test func checkingARuleKeepsTheOpenConnectionsLocks() async throws {
-    let (action, _, path) = try Self.readingsAction()
+  /// process's reader could then remove its `-wal` under it. Nor does the archive's look at a
+  /// rendered path (a message naming the database's file), and a `file:` URI's file counts as held
+  /// too (both opened the file and dropped the locks).
+  @Test(arguments: [false, true]) func checkingARuleKeepsTheOpenConnectionsLocks(uri: Bool) async throws {
+    let folder = temporaryFolder()
+    let path = "\(folder)/iot.db"
+    let database = uri ? "file:\(path)?cache=private" : path
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(database)", "table": "readings"}"#), context: context)
     #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
     func locks() throws -> Int {
       let inode = try #require(SQLiteDatabase.identity(of: path)).inode
@@ -181,9 +187,12 @@ struct SQLiteActionTests {
     }
     #expect(held > 0)
     let again = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(path)", "table": "readings"}"#), context: context)
+      configuration: configuration(#"{"database": "\#(database)", "table": "readings"}"#), context: context)
     #expect(try locks() == held)
     _ = again
+    #expect(FileArchiveAction.sqliteFile(path) == "a SQLite database")
+    #expect(FileArchiveAction.sqliteFile(path + "-wal")?.hasPrefix("the '-wal' file") == true)
+    #expect(try locks() == held)
     await action.shutdown()
   }
 
