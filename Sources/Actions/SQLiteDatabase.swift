@@ -65,7 +65,10 @@ final class SQLiteDatabase: Sendable {
         guard database.state.withLock({ $0 != nil }) else { return false }
         if database.openedFile.withLock({ $0.map { $0 == identity } ?? false }) { return true }
         // A `file:` URI's file, by the name SQLite opened (its escapes decoded, its query dropped).
-        return database.uriFileName.withLock { $0 }.flatMap(Self.identity(of:)).map { $0 == identity } ?? false
+        guard let name = database.uriFileName.withLock({ $0 }), let held = Self.identity(of: name) else {
+          return false
+        }
+        return held == identity
       }
     }
   }
