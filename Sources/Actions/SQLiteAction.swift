@@ -778,8 +778,18 @@ public final class SQLiteAction: BatchAction {
         }
         return .real(double)
       }
-      // A subnormal double that reads back as the very number (4.9E-324, -1E-310) loses nothing.
-      if double.isSubnormal, SQLDecimal(string: "\(double)") == number { return .real(double) }
+      // A subnormal double that reads back as the very number (-1E-310, 5E-324) loses nothing; nor
+      // does Java's spelling of a one-digit one, two digits (4.9E-324, Double.MIN_VALUE as an
+      // AWS or Java producer writes it).
+      if double.isSubnormal {
+        let shortest = "\(double)"
+        if SQLDecimal(string: shortest) == number { return .real(double) }
+        if shortest.utf8.prefix { $0 != UInt8(ascii: "e") }.filter({ (0x31...0x39).contains($0) }).count == 1,
+          SQLDecimal(string: String(format: "%.1e", double)) == number
+        {
+          return .real(double)
+        }
+      }
       return .text(number.description)
     case .string(let text): return .text(text)
     case .array, .object: return .text(JSONWriter.string(value))

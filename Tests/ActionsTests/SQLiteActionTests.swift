@@ -567,6 +567,15 @@ struct SQLiteActionTests {
     #expect(values[12] as String == "real")
     #expect(values[13] as Double == Double("-1e-310"))
     #expect(values[14] as String == "real")
+    // The least double as Java writes it (4.9E-324, two digits) is that double; 4.8E-324, which
+    // reads back otherwise, is its text.
+    for (text, real) in [("4.9E-324", true), ("5E-324", true), ("4.8E-324", false), ("-4.9E-324", true)] {
+      guard case .real = SQLiteAction.stored(.decimal(try #require(SQLDecimal(string: text)))) else {
+        #expect(!real, "\(text)")
+        continue
+      }
+      #expect(real, "\(text)")
+    }
   }
 
   @Test func aConstraintViolationIsAPermanentFailureNamingTheTable() async throws {
