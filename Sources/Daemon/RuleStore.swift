@@ -643,11 +643,24 @@ public final class RuleReloader: Sendable {
     let digest = digest()
     let stamps = stamps(of: files)
     // Tests gate the first load as they gate reloads: a rule whose tests fail is not loaded.
-    let result = RuleStore.load(files: files, builder: builder, gate: gate)
+    var result = RuleStore.load(files: files, builder: builder, gate: gate)
+    // A rule whose action cannot start (a secret missing, a Kafka client refused) is not loaded,
+    // said at its file as a reload says it, and its file is read again at the next look: every
+    // such rule is said, and the others run (the first failure ended the start, naming no rule).
+    var unstarted: [String] = []
     for rule in result.rules {
-      for action in rule.allActions { try await action.start() }
+      guard let failure = await Self.start(rule) else { continue }
+      let diagnostic = RuleDiagnostic(
+        file: rule.file, position: FilePosition(line: 1, column: 1),
+        message: "rule '\(rule.name)' not loaded: an action cannot start: \(failure)")
+      result.errors.append(RuleFileError([diagnostic]))
+      unstarted.append(rule.file)
     }
-    lock.withLock { (fingerprint, lastDigest) = (stamps, digest) }
+    result.rules.removeAll { unstarted.contains($0.file) }
+    lock.withLock {
+      (fingerprint, lastDigest) = (stamps, digest)
+      for file in unstarted where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+    }
     noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
     noteOrphanTests(event: "load")

@@ -653,6 +653,21 @@ with tempfile.TemporaryDirectory() as work:
                        "--kafka-config", "enable.auto.offset.store=false", "--rules", "nosuch"]):
         p = run(["run", "--rules", "bad/good.json"] + arguments, input="")
         check(f"run {arguments}: not a usage error", p.returncode != 64, (p.returncode, p.stderr[:300]))
+    # A rule whose action cannot start (a missing secret) is said at its file, as a reload says it,
+    # beside every other such rule; the start named no rule and ended at the first (exit 74).
+    os.makedirs(os.path.join(work, "secretless"))
+    for name in ["k1", "k2"]:
+        with open(os.path.join(work, "secretless", f"{name}.json"), "w") as f:
+            json.dump({"sql": "SELECT * FROM 't'", "actions": [{"kafka": {
+                "bootstrapServers": "127.0.0.1:9", "topic": "out",
+                "clientProperties": {"sasl.password": "${get_secret('missing')}"}}}]}, f)
+    with open(os.path.join(work, "secretless", "ok.json"), "w") as f:
+        json.dump({"sql": "SELECT * FROM 't'", "actions": [{"file": {"path": "out.jsonl"}}]}, f)
+    p = run(["run", "--rules", "secretless", "--source", "file:feed.jsonl"])
+    check("run: actions that cannot start", p.returncode == 65 and all(
+        f"secretless/{name}.json:1:1: error: rule '{name}' not loaded: an action cannot start: "
+        "kafka clientProperties 'sasl.password': get_secret('missing') found no secret" in p.stderr
+        for name in ["k1", "k2"]) and "errors=2 rules=1" in p.stderr, (p.returncode, p.stderr[-900:]))
     # A topic or client id that is not UTF-8 is refused, as --sql is (U+FFFD stood in silently).
     for option in ["--topic", "--client-id"]:
         p = subprocess.run([BIN.encode(), b"eval", b"--sql", b"SELECT topic() AS t FROM '#'", option.encode(),
