@@ -658,7 +658,8 @@ public final class RuleReloader: Sendable {
     }
     result.rules.removeAll { unstarted.contains($0.file) }
     lock.withLock {
-      (fingerprint, lastDigest) = (stamps, digest)
+      fingerprint = stamps
+      lastDigest = digest
       for file in unstarted where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
     noteFailures(result.errors, read: Set(files), present: files)
