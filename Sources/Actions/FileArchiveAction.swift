@@ -943,6 +943,20 @@ public final class FileArchiveAction: BatchAction {
     let realRules = Array(Self.resolved(rules).utf8)
     let realRoot = Array(Self.resolved(root).utf8)
     guard realRules == realRoot || realRules.starts(with: realRoot + [UInt8(ascii: "/")]) else { return [] }
+    // The path's text before its first ${...} (`out/` of `out/${topic(2)}`) keeps every file out of
+    // a rules folder it does not lead to: only files right in the folder are rule files.
+    var leading = ""
+    if case .text(let text)? = relative.parts.first { leading = text }
+    let below = String(decoding: realRules.dropFirst(realRoot.count + 1), as: UTF8.self)
+    if below.isEmpty {
+      if leading.contains("/") { return [] }
+    } else {
+      let folder = below + "/"
+      let reaches =
+        folder.hasPrefix(leading)
+        || (leading.hasPrefix(folder) && !leading.dropFirst(folder.count).contains("/"))
+      if !reaches { return [] }
+    }
     let place = root == "." ? "the working folder" : "'\(root)'"
     return [
       ActionConfigurationWarning(

@@ -1426,6 +1426,17 @@ struct FileArchiveActionTests {
     #expect(try warnings(#"{"path": "${topic(2)}/${topic(3)}"}"#, ruleFile: "rules/r.json").count == 1)
     #expect(try warnings(#"{"path": "${topic(2)}/x.${topic(3)}on"}"#, ruleFile: "rules/r.json").count == 1)
     #expect(try warnings(#"{"path": "${topic(2)}/${topic(3)}.yml"}"#, ruleFile: "rules/r.json").count == 1)
+    // The path's text before its first template leads elsewhere than the rules folder: no
+    // warning (it gave one, and its advice was what the path did already).
+    for (path, warns) in [
+      ("out/${topic(2)}", false), ("data-${topic(2)}", false), ("rules/sub/${topic(2)}", false),
+      ("rules/${topic(2)}", true), ("r${topic(2)}", true), ("${topic(2)}", true),
+    ] {
+      let said = try warnings(#"{"root": ".", "path": "\#(path)"}"#, ruleFile: "rules/r.json")
+      #expect(said.count == (warns ? 1 : 0), "\(path): \(said)")
+    }
+    #expect(try warnings(#"{"root": "rules", "path": "sub/${topic(2)}"}"#, ruleFile: "rules/r.json").isEmpty)
+    #expect(try warnings(#"{"root": "rules", "path": "${topic(2)}"}"#, ruleFile: "rules/r.json").count == 1)
   }
 
   /// The fsyncs of a batch (`fsync` `batch`) use the files' own descriptors: the archive holds no
