@@ -32,6 +32,10 @@ struct CheckerTests {
         "SELECT a FROM 'a/#/b'",
         "1:18: invalid topic filter 'a/#/b': '#' must be the last level of a topic filter"
       ),
+      (
+        "SELECT a FROM 't' WHERE a == 1",
+        "1:28: expected an expression after '=' (IoT SQL compares with a single '=')"
+      ),
       // Unquoted, at the character itself (it was one to the right); after a two-byte character,
       // by characters; with escapes, at the literal (its text is not the filter's).
       (
@@ -189,6 +193,17 @@ struct CheckerTests {
       try warnings("SELECT (SELECT VALUE a FROM 'e') AS x FROM 't'") == [
         "1:29: a nested query reads from a field of the message, not a topic: FROM 'e' is the string 'e', so the query gives Undefined; write FROM e"
       ])
+    #expect(
+      try warnings("SET @t = 'a/b' SELECT 1 AS r FROM @t") == [
+        "1:35: FROM takes the topic filter itself, not a variable: FROM @t is the topic '@t' (SET variables are read in SELECT and WHERE); write the filter in single quotes"
+      ])
+    // The fix said works: unquoted, x/y divides and my-list subtracts.
+    for (text, fix) in [
+      ("x/y", "x.y"), ("x.y", "x.y"), ("my-list", "get(*, 'my-list')"), ("end", "get(*, 'end')"),
+      ("a//b", "get(*, 'a//b')"), ("_r2", "_r2"),
+    ] {
+      #expect(Checker.fieldPath(text) == fix, "\(text)")
+    }
     #expect(
       try warnings("SELECT (SELECT v, w AS v FROM r) AS q FROM 't'") == [
         "1:19: key 'v' appears twice in this SELECT (first at 1:16); the last value wins: name one with AS"

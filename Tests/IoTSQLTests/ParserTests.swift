@@ -399,7 +399,10 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a AS b. WHERE FROM 't'",
       "1:14: expected a member name after '.' in the alias, found WHERE (the alias ends with '.')"
     ),
-    ("SELECT 'abc FROM 't'", "1:19: expected FROM, WHERE or the end of the statement, found 't'"),
+    (
+      "SELECT 'abc FROM 't'",
+      "1:19: expected FROM, WHERE or the end of the statement, found 't' (the string before it, 'abc FROM ', may be missing its closing quote)"
+    ),
     ("SELECT a FROM 't", "1:15: unterminated string literal"),
     ("SELECT CASE a ELSE 1 END FROM 't'", "1:15: CASE needs at least one WHEN"),
     ("SELECT CASE END", "1:13: CASE needs at least one WHEN"),

@@ -102,7 +102,12 @@ struct Checker {
         at: expression.range)
     }
     if let from = statement.from {
-      if !from.isQuoted || from.isDoubleQuoted {
+      if !from.isQuoted && from.filter.utf8.first == UInt8(ascii: "@") {
+        warning(
+          "FROM takes the topic filter itself, not a variable: FROM \(from.filter) is the topic '\(from.filter)' "
+            + "(SET variables are read in SELECT and WHERE); write the filter in single quotes",
+          at: from.range)
+      } else if !from.isQuoted || from.isDoubleQuoted {
         warning(
           "write the topic filter in single quotes, FROM '\(from.filter.replacingOccurrences(of: "'", with: "''"))', "
             + "as AWS requires", at: from.range)
@@ -242,13 +247,31 @@ struct Checker {
         // The top-level FROM's quotes, copied: the source is then that string, never an array.
         warning(
           "a nested query reads from a field of the message, not a topic: FROM '\(text)' is the string "
-            + "'\(text)', so the query gives Undefined; write FROM \(text)",
+            + "'\(text)', so the query gives Undefined; write FROM \(Self.fieldPath(text))",
           at: query.from.range)
       }
       check(query.from)
       if let condition = query.whereClause { check(condition) }
       check(query.select)
     }
+  }
+
+  /// The field path a nested query's quoted FROM text meant: its names joined by dots when each
+  /// is a plain name (`x/y` and `x.y` are `x.y`: unquoted, `x/y` divides), else `get(*, 'text')`
+  /// (`my-list` unquoted subtracts).
+  static func fieldPath(_ text: String) -> String {
+    let names = text.split(separator: "/", omittingEmptySubsequences: false).flatMap {
+      $0.split(separator: ".", omittingEmptySubsequences: false)
+    }
+    let plain = names.allSatisfy { name in
+      guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+        first.isASCII, Keyword(rawValue: name.uppercased()) == nil
+      else { return false }
+      return name.unicodeScalars.allSatisfy {
+        $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+      }
+    }
+    return plain ? names.joined(separator: ".") : "get(*, '\(text.replacingExactly("'", with: "''"))')"
   }
 
   private mutating func requireV2(_ what: String, at range: SourceRange) {

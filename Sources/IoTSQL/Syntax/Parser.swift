@@ -144,6 +144,12 @@ public struct Parser {
   /// What a user of another SQL may have meant by a word where a clause ends: a clause IoT SQL
   /// lacks, or a misspelt FROM or WHERE.
   private func hint(for token: Token, from hasFrom: Bool, where hasWhere: Bool) -> String {
+    // `SELECT 'abc FROM 't'`: the string ran on to the filter's opening quote.
+    if !hasFrom, case .string(let text)? = previous?.kind,
+      text.split(separator: " ").contains(where: { ["FROM", "WHERE"].contains($0.uppercased()) })
+    {
+      return " (the string before it, '\(text)', may be missing its closing quote)"
+    }
     guard case .identifier(let name) = token.kind else { return "" }
     let upper = name.uppercased()
     if ["GROUP", "ORDER", "LIMIT", "HAVING", "JOIN", "UNION", "OFFSET", "WINDOW"].contains(upper) {
@@ -539,6 +545,12 @@ public struct Parser {
         let digits = String(decoding: lexer.bytes[after..<end], as: UTF8.self)
         throw error(
           "malformed number '.\(digits)': a number starts with a digit (write 0.\(digits))", token.range)
+      }
+      // `a == 1`: SQL's and IoT SQL's equality is one '='.
+      if token.kind == .symbol("="), previous?.kind == .symbol("="),
+        previous?.range.end.offset == token.range.start.offset
+      {
+        hint = " (IoT SQL compares with a single '=')"
       }
       if previous != nil || openingDescription != nil {
         throw error("expected an expression after \(describePrevious())\(hint)", token.range)
