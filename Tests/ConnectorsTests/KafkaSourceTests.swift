@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RulesEngine
 import Synchronization
 import TestSupport
@@ -107,12 +108,13 @@ struct KafkaSourceTests {
   /// The offsets of `collector`'s messages on one partition, in delivery order.
   /// Runs a source with `options`, acknowledging every message, until `count` have come (or
   /// `seconds` have passed) and a moment more; returns what came.
-  private func collect(_ options: KafkaSourceOptions, count: Int, within seconds: Double) async throws
-    -> Collector
-  {
+  private func collect(
+    _ options: KafkaSourceOptions, count: Int, within seconds: Double,
+    logger: Logger = Logger(label: "iotrules.kafka")
+  ) async throws -> Collector {
     let collector = Collector()
     let run = Task {
-      try await KafkaSource(options: options).run { message in
+      try await KafkaSource(options: options, logger: logger).run { message in
         await collector.deliver(message)
         message.acknowledge(.done)
       }
@@ -226,9 +228,16 @@ struct KafkaSourceTests {
       options.commitIntervalMs = 100
       return options
     }
-    let collector = try await collect(try options(), count: 2, within: 30)
+    let logs = LogLines()
+    let collector = try await collect(try options(), count: 2, within: 30, logger: logs.logger)
     #expect(collector.messages.withLock { $0.map(\.topic) } == ["a/1", "a/2"])
     #expect(CounterStore.shared.messagesRefused.load(ordering: .relaxed) - refusedBefore >= 3)
+    // Each said with its place, and where else a topic can come from.
+    #expect(
+      logs.messages.filter {
+        $0.hasPrefix("record keyed/0@")
+          && $0.contains("(keys that are no topics: --kafka-topic-from topic or header:NAME)")
+      }.count == 3, "\(logs.messages)")
     // Committed with the others: a restart of the group reads nothing again.
     try await producer.produce(topic: "keyed", key: Array("a/3".utf8), value: Array("m5".utf8), partition: 0)
     let again = try await collect(try options(), count: 1, within: 45)

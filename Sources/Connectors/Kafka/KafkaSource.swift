@@ -728,7 +728,11 @@ private final class KafkaConsumer: @unchecked Sendable {
     // Why the key or header names no topic: the record is refused (said, counted, committed).
     var topicProblem: String?
     if let named, !named.bytes.isEmpty {
-      topicProblem = Self.topicProblem(named.bytes).map { "\(named.source) \($0)" }
+      // Keys that are no topics (phone numbers, `order#17`) say where else a topic can come from.
+      let elsewhere =
+        options.topicFrom == .key
+        ? " (keys that are no topics: --kafka-topic-from topic or header:NAME)" : ""
+      topicProblem = Self.topicProblem(named.bytes).map { "\(named.source) \($0)\(elsewhere)" }
       topic = String(decoding: named.bytes, as: UTF8.self)
     }
     let partition = TopicPartition(topic: kafkaTopic, partition: record.partition)
