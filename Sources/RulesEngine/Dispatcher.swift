@@ -447,20 +447,34 @@ public final class Dispatcher: Sendable {
   let hasPredecessors = Atomic<Bool>(false)
 
   /// Makes the lanes of `replacement`'s actions wait for those of `replaced` (earlier versions of
-  /// the same rules) before their first batch. A replaced lane that never ran and has nothing
+  /// the same rules, or, for a rule new under its name, rules gone under theirs that wrote to the
+  /// same destination) before their first batch. A replaced lane that never ran and has nothing
   /// queued hands its own wait on (the version before it may still be busy) and is forgotten.
   public func handOver(from replaced: [Rule], to replacement: [Rule]) {
     predecessors.withLock { table in
       let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+      // The actions of rules gone under their name (`mv a.json b.json`: rule `a` gone, `b` new):
+      // a new rule's lane that writes where one of them wrote waits for it too (b's results
+      // overtook a's backlog at the webhook).
+      let names = Set(replacement.map(\.name))
+      var gone = Dictionary(
+        grouping: replaced.filter { !names.contains($0.name) }.flatMap(\.actions), by: Self.destination)
       for rule in replacement {
-        guard let previous = old[rule.name] else { continue }
         // Paired by destination, in order among equal ones: a version that added or moved an
         // action keeps each destination's lane waiting on the one that wrote there before.
-        var earlier = Dictionary(grouping: previous.actions, by: Self.destination)
+        var earlier = old[rule.name].map { Dictionary(grouping: $0.actions, by: Self.destination) }
         for new in rule.actions {
           let key = Self.destination(new)
-          guard let before = earlier[key]?.first else { continue }
-          earlier[key]?.removeFirst()
+          let before: ConfiguredAction
+          if earlier != nil {
+            guard let same = earlier?[key]?.first else { continue }
+            earlier?[key]?.removeFirst()
+            before = same
+          } else {
+            guard let other = gone[key]?.first else { continue }
+            gone[key]?.removeFirst()
+            before = other
+          }
           let waiting = before.lane.isIdle ? table[ObjectIdentifier(before)] : nil
           table[ObjectIdentifier(new)] = waiting ?? before
         }

@@ -1330,21 +1330,23 @@ private final class SharedSink: Action, Sendable {
 /// A reload that replaces a rule while its action works through a backlog: the new version's
 /// results reach the destination after the old version's, one topic in order (the new lane went
 /// at once, overtaking the backlog), also when the new version added an action before it (lanes
-/// are paired by destination, not by place: the new lane waited on the added one's).
-@Test(arguments: [false, true])
-func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool) async throws {
+/// are paired by destination, not by place: the new lane waited on the added one's), and when the
+/// new rule has another name (`mv a.json b.json`: paired with the gone rule that wrote there).
+@Test(arguments: [(false, false), (true, false), (false, true)])
+func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool, renamed: Bool) async throws
+{
   let log = SinkLog()
   let elsewhere = SinkLog()
-  func version(_ delayMs: Int, front: Bool = false) throws -> Rule {
+  func version(_ delayMs: Int, front: Bool = false, name: String = "r") throws -> Rule {
     let added = ConfiguredAction(
       action: SharedSink(log: elsewhere, delayMs: 0, resource: "elsewhere"), retry: RetryPolicy(),
-      errorAction: nil, ruleName: "r", label: "sink[0]")
+      errorAction: nil, ruleName: name, label: "sink[0]")
     let configured = ConfiguredAction(
-      action: SharedSink(log: log, delayMs: delayMs), retry: RetryPolicy(), errorAction: nil, ruleName: "r",
+      action: SharedSink(log: log, delayMs: delayMs), retry: RetryPolicy(), errorAction: nil, ruleName: name,
       label: front ? "sink[1]" : "sink[0]")
     return Rule(
-      name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
-      actions: front ? [added, configured] : [configured], errorAction: nil, file: "r.json",
+      name: name, description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+      actions: front ? [added, configured] : [configured], errorAction: nil, file: "\(name).json",
       fingerprint: FileFingerprint(hash: 0, length: 0))
   }
   let old = try version(2)
@@ -1352,7 +1354,7 @@ func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool
     ruleSet: RuleSet(rules: [old]), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
   let acks = AckCollector()
   for n in 0..<40 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
-  let new = try version(0, front: addingOneInFront)
+  let new = try version(0, front: addingOneInFront, name: renamed ? "b" : "r")
   dispatcher.handOver(from: [old], to: [new])
   dispatcher.swap(to: RuleSet(rules: [new]))
   for n in 40..<60 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
