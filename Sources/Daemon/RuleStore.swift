@@ -432,6 +432,10 @@ public final class RuleReloader: Sendable {
   /// The rule files whose latest load failed (a broken file with a running version is not read
   /// again until it changes, so its failure is remembered), for `/metrics`.
   nonisolated(unsafe) var failingFiles: Set<String> = []
+  /// The rule files whose rule's action could not start at the last load (a secret not there
+  /// yet), with what was said: read again at every poll, changed or not (a secret's arrival
+  /// changes no rule file), the same failure not said again.
+  nonisolated(unsafe) var startFailures: [String: String] = [:]
   /// The test files without a rule beside them, last said.
   nonisolated(unsafe) var orphanTests: [String] = []
   /// Of `orphanTests`, those a reload has counted as its error: one found between reloads (a rule
@@ -647,20 +651,21 @@ public final class RuleReloader: Sendable {
     // A rule whose action cannot start (a secret missing, a Kafka client refused) is not loaded,
     // said at its file as a reload says it, and its file is read again at the next look: every
     // such rule is said, and the others run (the first failure ended the start, naming no rule).
-    var unstarted: [String] = []
+    var unstarted: [String: String] = [:]
     for rule in result.rules {
       guard let failure = await Self.start(rule) else { continue }
       let diagnostic = RuleDiagnostic(
         file: rule.file, position: FilePosition(line: 1, column: 1),
         message: "rule '\(rule.name)' not loaded: an action cannot start: \(failure)")
       result.errors.append(RuleFileError([diagnostic]))
-      unstarted.append(rule.file)
+      unstarted[rule.file] = diagnostic.message
     }
-    result.rules.removeAll { unstarted.contains($0.file) }
+    result.rules.removeAll { unstarted[$0.file] != nil }
     lock.withLock {
       fingerprint = stamps
       lastDigest = digest
-      for file in unstarted where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+      startFailures = unstarted
+      for file in unstarted.keys where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
     noteFailures(result.errors, read: Set(files), present: files)
     dispatcher.swap(to: RuleSet(rules: result.rules))
@@ -730,7 +735,7 @@ public final class RuleReloader: Sendable {
       defer { pollDigest = digest }
       return digest == pollDigest
     }
-    if !force && lock.withLock({ digest == lastDigest }) { return nil }
+    if !force && lock.withLock({ digest == lastDigest && startFailures.isEmpty }) { return nil }
     let times: [String: FileStamp]
     do {
       times = try scan(sharingPathsOf: lock.withLock { fingerprint })
@@ -846,6 +851,8 @@ public final class RuleReloader: Sendable {
     // then, an action able to start).
     var rereads = result.clashed
     var fresh = returned.rules.filter { !previousRules.contains(ObjectIdentifier($0)) }
+    let saidBefore = lock.withLock { startFailures }
+    var unstarted: [String: String] = [:]
     for rule in fresh {
       guard let failure = await Self.start(rule) else { continue }
       // A version whose actions cannot start is a broken version: the previous one keeps running
@@ -861,10 +868,15 @@ public final class RuleReloader: Sendable {
         file: rule.file, position: FilePosition(line: 1, column: 1),
         message: "rule '\(rule.name)' \(kept): an action cannot start: \(failure)")
       returned.errors.append(RuleFileError([diagnostic]))
-      logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
+      // Tried again at every poll: the same failure is said once.
+      if saidBefore[rule.file] != diagnostic.message {
+        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
+      }
+      unstarted[rule.file] = diagnostic.message
       rereads.insert(rule.file)
     }
     lock.withLock {
+      startFailures = unstarted
       for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
       // Held back for a gone file's rule: read at the next look, as settled (its stamp seen).
       for file in returned.held {
@@ -903,6 +915,13 @@ public final class RuleReloader: Sendable {
     }
     let hadErrors = !returned.errors.isEmpty || orphans > 0
     lock.withLock { lastReloadErrors = hadErrors }
+    // A poll that only tried again rules whose actions still cannot start, as before: nothing to
+    // count or say (it would be every other poll).
+    if !unstarted.isEmpty, unstarted == saidBefore, fresh.isEmpty, retired.isEmpty, result.errors.isEmpty,
+      orphans == 0
+    {
+      return returned
+    }
     if hadErrors {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
     } else {

@@ -24,6 +24,8 @@ public final class RecordingAction: Action {
   public let attempts = Mutex(0)
   /// Why `start` fails, if it does.
   public let startFailure: String?
+  /// A path whose file, once there, lets `start` succeed (a secret that comes late).
+  public let startsOnceThere: String?
   /// Performs running now, and the most at once.
   public let concurrency = Mutex((now: 0, most: 0))
   /// False for an action that reads only the result's value, as SQLite's does.
@@ -32,18 +34,21 @@ public final class RecordingAction: Action {
   /// Creates an action.
   public init(
     resource: String = "memory", delayMs: Int = 0, failures: [ActionError?] = [], startFailure: String? = nil,
-    readsPayloadBytes: Bool = true
+    startsOnceThere: String? = nil, readsPayloadBytes: Bool = true
   ) {
     self.resource = resource
+    self.startsOnceThere = startsOnceThere
     self.readsPayloadBytes = readsPayloadBytes
     self.delayMs = delayMs
     self.startFailure = startFailure
     self.script.withLock { $0 = failures }
   }
 
-  /// Nothing to open; fails with `startFailure` when there is one.
+  /// Nothing to open; fails with `startFailure` when there is one (and `startsOnceThere` is not).
   public func start() async throws {
-    if let startFailure { throw ActionError(.permanent, startFailure) }
+    if let startFailure, !(startsOnceThere.map { FileManager.default.fileExists(atPath: $0) } ?? false) {
+      throw ActionError(.permanent, startFailure)
+    }
   }
 
   /// Records `input` unless the script says to fail.
@@ -78,7 +83,7 @@ public final class RecordingAction: Action {
 }
 
 /// Builds `record` actions (configuration `{"name": "x", "delayMs": N, "fail": "transient"|"permanent",
-/// "failTimes": N, "failStart": "why", "valueOnly": true}`) and keeps them by name for the test to
+/// "failTimes": N, "failStart": "why", "startsOnceThere": "path", "valueOnly": true}`) and keeps them by name for the test to
 /// inspect.
 public final class RecordingBuilder: ActionBuilding {
   /// Actions built, by `name`.
@@ -112,6 +117,7 @@ public final class RecordingBuilder: ActionBuilding {
       resource: name, delayMs: configuration["delayMs"]?.int ?? 0,
       failures: failure.map { Array(repeating: $0, count: times) } ?? [],
       startFailure: configuration["failStart"]?.string,
+      startsOnceThere: configuration["startsOnceThere"]?.string,
       readsPayloadBytes: configuration["valueOnly"]?.bool != true)
     actions.withLock { $0[name] = action }
     return action

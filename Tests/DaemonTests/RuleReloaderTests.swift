@@ -10,10 +10,10 @@ import Testing
 struct RuleReloaderTests {
   static let rule = #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
 
-  func reloader(_ folder: String) -> (RuleReloader, Dispatcher) {
+  func reloader(_ folder: String, logger: Logger = Logger(label: "test")) -> (RuleReloader, Dispatcher) {
     let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let reloader = RuleReloader(
-      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: Logger(label: "test"))
+      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: logger)
     return (reloader, dispatcher)
   }
 
@@ -153,6 +153,31 @@ struct RuleReloaderTests {
       "\(said)")
     #expect(said.contains("rule 'new' not loaded: an action cannot start: bad"), "\(said)")
     #expect(result.rules.map(\.name) == ["one"])
+  }
+
+  /// A rule whose action cannot start at the first load (a secret not there yet) is tried again
+  /// at the polls, its file unchanged, and loads once it can start; the same failure is not said
+  /// again meanwhile. (Only a change to the rule files read it again.)
+  @Test func aRuleWhoseActionCouldNotStartIsTriedAgainAtThePolls() async throws {
+    let folder = temporaryFolder("start-later")
+    write(Self.rule, to: folder + "/one.json")
+    write(
+      #"{"sql": "SELECT * FROM 'b/+'", "actions": [{"record": {"name": "late", "failStart": "no secret", "#
+        + #""startsOnceThere": "\#(folder)/secret"}}]}"#, to: folder + "/late.json")
+    let logs = LogLines()
+    let (reloader, dispatcher) = reloader(folder, logger: logs.logger)
+    let first = try await reloader.initialLoad()
+    #expect(
+      first.errors.map(\.description) == [
+        "\(folder)/late.json:1:1: error: rule 'late' not loaded: an action cannot start: no secret"
+      ])
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    for _ in 0..<3 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+    #expect(logs.messages.filter { $0.contains("an action cannot start") }.isEmpty, "\(logs.messages)")
+    write("s", to: folder + "/secret")
+    for _ in 0..<2 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["late", "one"])
   }
 
   /// A broken edit or an unreadable file says that the previous version keeps running, before its
