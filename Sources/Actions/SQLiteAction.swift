@@ -511,15 +511,28 @@ public final class SQLiteAction: BatchAction {
   /// A key column the rule's SELECT never gives (its keys are known: a list without `*`): every
   /// result would fail for want of it.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
-    guard let key, columns == nil, !context.isErrorAction, let outputs = Compiler.outputKeys(of: context.sql)
-    else { return [] }
-    return key.names.filter { name in !outputs.contains { Self.sameColumn($0, name) } }.map { name in
+    let outputs = context.isErrorAction ? nil : Compiler.outputKeys(of: context.sql)
+    // A column named as the row id is written only to a table made with it: the action makes none.
+    let written = columns?.map(\.name) ?? outputs ?? []
+    var said: Set<String> = []
+    var warnings = (written + (key?.names ?? []))
+      .filter { Self.rowIDNameProblem($0, table: table) != nil && said.insert($0.lowercased()).inserted }
+      .map { name in
+        ActionConfigurationWarning(
+          key: columns != nil ? "columns" : key?.names.contains(name) == true ? "key" : "table",
+          message:
+            "rule '\(context.ruleName)': column '\(name)' is one of SQLite's names for the row id (rowid, oid, "
+            + "_rowid_): only a table made with that column takes it (the action makes no such column)")
+      }
+    guard let key, columns == nil, let outputs else { return warnings }
+    warnings += key.names.filter { name in !outputs.contains { Self.sameColumn($0, name) } }.map { name in
       ActionConfigurationWarning(
         key: "key",
         message:
           "rule '\(context.ruleName)': key column '\(name)' is not one of the SELECT's keys "
           + "(\(outputs.joined(separator: ", "))): every result would fail for want of it")
     }
+    return warnings
   }
 
   /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be

@@ -1454,6 +1454,29 @@ struct SQLiteActionTests {
     #expect(warnings("SELECT deviceId FROM 'a/+'", errorAction: true).isEmpty)
   }
 
+  /// A column named as the row id, by the SELECT, 'columns' or 'key', is said at check: only a
+  /// table made with it takes it (check said ok, and every row of a new table failed).
+  @Test func aColumnNamedAsTheRowIDWarns() throws {
+    func warnings(_ settings: String, _ sql: String = "SELECT a FROM 'a/+'") throws -> [String] {
+      let action = try SQLiteAction(
+        configuration: configuration(#"{"database": "x.db", "table": "t", \#(settings)}"#), context: context)
+      return action.configurationWarnings(
+        in: ActionBuildContext(ruleName: "r", version: .default, variableNames: [], sql: sql)
+      ).map { "\($0.key): \($0.message)" }
+    }
+    #expect(
+      try warnings(#""key": "rowid""#, "SELECT rowid, v FROM 'a/+'") == [
+        "key: rule 'r': column 'rowid' is one of SQLite's names for the row id (rowid, oid, _rowid_): only a table made with that column takes it (the action makes no such column)"
+      ])
+    #expect(
+      try warnings(#""columns": {"OID": "${o}", "v": "${v}"}"#).map {
+        $0.hasPrefix("columns: rule 'r': column 'OID'")
+      }
+        == [true])
+    #expect(try warnings(#""busyTimeoutMs": 500"#, "SELECT _rowid_, v FROM 'a/+'").count == 1)
+    #expect(try warnings(#""busyTimeoutMs": 500"#, "SELECT oidx, v FROM 'a/+'").isEmpty)
+  }
+
   /// `key` and `update` are checked where they are written.
   @Test func keySettingsAreChecked() throws {
     for (settings, expected) in [
