@@ -48,6 +48,8 @@ struct KafkaSourceTests {
       // failed with "Invalid argument or configuration" and exit 74).
       ("kafka://a:9092/^read(ings?group=g", "topic pattern '^read(ings' in"),
       ("kafka://a:9092/t,^x[?group=g", "not a POSIX extended regular expression"),
+      // A Java client's digit class, which glibc reads as the letter.
+      ("kafka://a:9092/^sensor\\d+?group=g", "'\\d' is the letter d in a POSIX extended regular expression"),
     ] {
       #expect {
         try KafkaSourceOptions(url: url)

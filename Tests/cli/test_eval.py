@@ -653,6 +653,21 @@ with tempfile.TemporaryDirectory() as work:
                        "--kafka-config", "enable.auto.offset.store=false", "--rules", "nosuch"]):
         p = run(["run", "--rules", "bad/good.json"] + arguments, input="")
         check(f"run {arguments}: not a usage error", p.returncode != 64, (p.returncode, p.stderr[:300]))
+    # Standard input that is a file not at its start (a script read its first line), followed and
+    # stopped at its end: no line is left, and no 'stopped before' is said (it compared the file's
+    # size with the bytes read, not with the position).
+    with open(os.path.join(work, "three.jsonl"), "w") as f:
+        f.write("".join('{"topic": "t", "payload": {"a": %d}}\n' % n for n in range(3)))
+    fd = os.open(os.path.join(work, "three.jsonl"), os.O_RDONLY)
+    os.lseek(fd, len('{"topic": "t", "payload": {"a": 0}}\n'), os.SEEK_SET)
+    daemon = subprocess.Popen([BIN, "run", "--rules", "bad/good.json", "--source", "-", "--follow"], cwd=work,
+                              stdin=fd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(fd)
+    time.sleep(1.5)
+    daemon.terminate()
+    out, err = daemon.communicate(timeout=30)
+    check("run --source - --follow from a file's middle, stopped at its end",
+          "stopped before" not in err and "2 messages" in out, (out, err[-400:]))
     # A rule whose action cannot start (a missing secret) is said at its file, as a reload says it,
     # beside every other such rule; the start named no rule and ended at the first (exit 74).
     os.makedirs(os.path.join(work, "secretless"))

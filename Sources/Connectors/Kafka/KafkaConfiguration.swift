@@ -80,6 +80,12 @@ public struct KafkaSourceOptions: Sendable {
   /// subscribes: a run with a broken pattern loaded its rules and then failed with "Invalid
   /// argument or configuration", naming neither the pattern nor what is wrong with it.
   static func patternProblem(_ pattern: String) -> String? {
+    // Java's digit class (a Java client's pattern) is a letter to glibc, which knows `\w` and
+    // `\s` but reads `\d` as `d`.
+    for (written, posix) in [("\\d", "[0-9]"), ("\\D", "[^0-9]")] where pattern.contains(written) {
+      return "'\(written)' is the letter \(written.dropFirst()) in a POSIX extended regular expression, as "
+        + "librdkafka reads it: write \(posix)"
+    }
     var compiled = regex_t()
     let status = regcomp(&compiled, pattern, REG_EXTENDED | REG_NOSUB)
     guard status != 0 else {

@@ -283,8 +283,10 @@ public struct ReplaySource: MessageSource {
       }
     }
     var now = stat()
+    // Against the descriptor's position: `offset` counts bytes read, from wherever standard input
+    // began (a shell that read its first line).
     if pending.isEmpty, rereadable, Task.isCancelled,
-      unread.map({ $0 > 0 }) ?? (fstat(fd, &now) == 0 && Int(now.st_size) > offset)
+      unread.map({ $0 > 0 }) ?? (fstat(fd, &now) == 0 && Int(now.st_size) > Int(lseek(fd, 0, SEEK_CUR)))
     {
       // Stopped between two blocks, or while it waited for input, with the file not read to its
       // end: said as for a stop within a block (a script tells an incomplete replay by it).
