@@ -145,13 +145,15 @@ public enum RuleStore {
   /// previous rule stays, if it has one, unless the file is in `gone` (deferred because it is
   /// missing) and another file's rule now has its name: that is a rename, and the gone file's rule
   /// retires as the other takes the name.
+  /// A file in `unchangedClashes` (refused for a name clash before, unchanged since) takes no name
+  /// from a gone file.
   /// A file in `retiring` (gone, its removal applying now; not in `files`) takes its rule with it,
   /// unless a file that does not load claims the rule's name: then it keeps running
   /// (``RuleLoadResult/keptGone``) until that file loads.
   public static func load(
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
     unchanged: Set<String> = [], deferred: Set<String> = [], gone: Set<String> = [],
-    retiring: Set<String> = [], gate: ReloadGate? = nil
+    retiring: Set<String> = [], unchangedClashes: Set<String> = [], gate: ReloadGate? = nil
   ) -> RuleLoadResult {
     var errors: [RuleFileError] = []
     var loaded: [(file: String, rule: Rule)] = []
@@ -208,7 +210,10 @@ public enum RuleStore {
     // yields its rule's name to a file there that claims it (a rename: `b.json` moved to `a.json`,
     // the same `ruleName`, was refused as a clash with the gone file at every poll until its
     // removal applied).
-    let claimedByPresent = Set(loaded.lazy.filter { !gone.contains($0.file) }.map(\.rule.name))
+    // (Not a file refused for the clash before and unchanged since: a SIGHUP while a running
+    // rule's file was briefly gone handed the name to a duplicate of it, for good.)
+    let claimedByPresent = Set(
+      loaded.lazy.filter { !gone.contains($0.file) && !unchangedClashes.contains($0.file) }.map(\.rule.name))
     func renamedAway(_ file: String, _ rule: Rule) -> Bool {
       gone.contains(file) && claimedByPresent.contains(rule.name)
     }
@@ -432,6 +437,9 @@ public final class RuleReloader: Sendable {
   /// The rule files whose latest load failed (a broken file with a running version is not read
   /// again until it changes, so its failure is remembered), for `/metrics`.
   nonisolated(unsafe) var failingFiles: Set<String> = []
+  /// The stamps, as read, of the files the last load refused for a name clash: one still so is no
+  /// rename of a file found gone (`RuleStore.load`'s `unchangedClashes`).
+  nonisolated(unsafe) var clashedStamps: [String: FileStamp] = [:]
   /// The rule files whose rule's action could not start at the last load (a secret not there
   /// yet), with what was said: read again at every poll, changed or not (a secret's arrival
   /// changes no rule file), the same failure not said again.
@@ -665,6 +673,8 @@ public final class RuleReloader: Sendable {
       fingerprint = stamps
       lastDigest = digest
       startFailures = unstarted
+      clashedStamps = Dictionary(
+        uniqueKeysWithValues: result.clashed.compactMap { file in stamps[file].map { (file, $0) } })
       for file in unstarted.keys where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
     noteFailures(result.errors, read: Set(files), present: files)
@@ -710,7 +720,8 @@ public final class RuleReloader: Sendable {
   /// What a reload reads: the files, those unchanged, those not read yet, the gone ones kept, and
   /// the gone ones whose removal applies.
   typealias ReloadPlan = (
-    files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>
+    files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>,
+    unchangedClashes: Set<String>
   )
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -826,7 +837,8 @@ public final class RuleReloader: Sendable {
         defer { fingerprint = loading }
         return (
           loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
-          deferred, deferred.intersection(missingNow), missingNow.subtracting(deferred)
+          deferred, deferred.intersection(missingNow), missingNow.subtracting(deferred),
+          Set(clashedStamps.filter { times[$0.key] == $0.value }.keys)
         )
       }
     guard let plan else {
@@ -839,7 +851,9 @@ public final class RuleReloader: Sendable {
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
-      deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring, gate: gate)
+      deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
+      unchangedClashes: plan.unchangedClashes,
+      gate: gate)
     for error in result.errors {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
@@ -877,6 +891,8 @@ public final class RuleReloader: Sendable {
     }
     lock.withLock {
       startFailures = unstarted
+      clashedStamps = Dictionary(
+        uniqueKeysWithValues: result.clashed.compactMap { file in fingerprint[file].map { (file, $0) } })
       for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
       // Held back for a gone file's rule: read at the next look, as settled (its stamp seen).
       for file in returned.held {

@@ -448,6 +448,27 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["A", "other"])
   }
 
+  /// A file refused for a name clash, unchanged since, takes no name from a running rule's file
+  /// that a SIGHUP finds briefly gone (a checkout): the SIGHUP handed the name to it, for good,
+  /// and the restored file was then refused as the clash.
+  @Test func aClashingFileTakesNoNameFromAFileBrieflyGone() async throws {
+    let folder = temporaryFolder("clash-gone")
+    func named(_ record: String) -> String {
+      #"{"ruleName": "A", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "\#(record)"}}]}"#
+    }
+    write(named("a"), to: folder + "/a.json")
+    write(named("a2"), to: folder + "/a2.json")
+    let (reloader, dispatcher) = reloader(folder)
+    _ = try await reloader.initialLoad()
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+    try FileManager.default.removeItem(atPath: folder + "/a.json")
+    _ = await reloader.reload(force: true)
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+    write(named("a"), to: folder + "/a.json")
+    for _ in 0..<3 { _ = await reloader.reload(settle: true) }
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+  }
+
   /// A SIGHUP while a rule file is briefly gone (a deploy's checkout rewriting it, `systemctl
   /// reload` meanwhile) keeps its rule running: the removal applies once a later look finds the file
   /// still gone, as a poll's does. The SIGHUP retired it, and its messages until the next poll
