@@ -58,6 +58,10 @@ public final class ReplSession {
   public private(set) var lineNumber = 0
   /// The line the open (or last) statement started on.
   private var statementLine = 1
+  /// Set when a line that is not UTF-8 was dropped: the lines after it that start no statement
+  /// or command (and are not empty) belonged to its statement, and are skipped, each said (they
+  /// ran as a statement of their own: `FROM 't'` failed with a note that the line before ran).
+  private var skippingDropped = false
 
   /// Creates a session.
   public init(
@@ -82,6 +86,7 @@ public final class ReplSession {
       // statement (a WHERE left out matches).
       let dropped = pending.isEmpty ? "" : "; the statement it belonged to is dropped"
       pending = []
+      skippingDropped = true
       return (
         fail(
           "\(scriptName.map { "\($0):\(lineNumber):\(offset + 1): " } ?? "")"
@@ -103,6 +108,16 @@ public final class ReplSession {
 
   private func take(_ line: String) -> (outputs: [Output], entries: [String]) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
+    if skippingDropped {
+      if trimmed.isEmpty || trimmed.hasPrefix(".") || Self.startsStatement(trimmed) {
+        skippingDropped = false
+      } else {
+        let place = scriptName.map { "\($0):\(lineNumber): " } ?? ""
+        return (
+          [Output(text: place + "note: skipped, the rest of the statement dropped above", isError: true)], []
+        )
+      }
+    }
     if pending.isEmpty {
       statementLine = lineNumber
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], []) }

@@ -269,6 +269,15 @@ import Testing
     let dropped = session.feed(bytes: Array("WHERE 1 = 2 -- ".utf8) + [0xFF]).outputs.map(\.text).joined()
     #expect(dropped.hasSuffix("it was not read; the statement it belonged to is dropped"), "\(dropped)")
     #expect(session.feed("").outputs.isEmpty)
+    // The dropped statement's later lines are skipped, each said, up to the next statement: they
+    // ran as one of their own (`FROM 't'`: an error, and a note that the line before had run).
+    _ = session.feed("SELECT a,")
+    _ = session.feed(bytes: Array("'".utf8) + [0xFF] + Array("' AS b".utf8))
+    #expect(
+      session.feed("FROM 't'").outputs.map(\.text) == [
+        "stdin:8: note: skipped, the rest of the statement dropped above"
+      ])
+    #expect(session.feed("SELECT 2 AS c FROM 't'").outputs.map(\.text).joined().contains("\"c\": 2"))
     // The payload is still the default one.
     #expect(
       session.feed(bytes: Array(".payload".utf8)).outputs.map(\.text).joined().hasPrefix(
