@@ -753,6 +753,12 @@ public final class HTTPAction: KeyedGroupAction {
     case let error as HTTPClientError
     where error == .deadlineExceeded || error == .readTimeout || error == .getConnectionFromPoolTimeout:
       return ActionError(.transient, "POST \(url) timed out after \(configuration.timeoutMs) ms (timeoutMs)")
+    case let error as HTTPClientError where error == .connectTimeout:
+      // Logged as the client's raw `HTTPClientError.connectTimeout`.
+      return ActionError(
+        .transient,
+        "POST \(url) failed: no connection within \(configuration.timeoutMs) ms (timeoutMs): the host did not "
+          + "answer (down, or its packets dropped)")
     case let error as HTTPClientError where error == .remoteConnectionClosed:
       return ActionError(.transient, "POST \(url) failed: the server closed the connection without answering")
     case let error as HTTPClientError where error == .tlsHandshakeTimeout:

@@ -694,6 +694,26 @@ struct HTTPActionTests {
     return action
   }
 
+  /// A host that takes no connection (its SYNs dropped) is said in words, with the time waited:
+  /// the log said the client's `HTTPClientError.connectTimeout` when the connect's timeout, not the
+  /// request's deadline (both `timeoutMs`), ran out first.
+  @Test(.timeLimit(.minutes(1))) func aConnectionThatNeverComesIsSaidInWords() async throws {
+    let port = try ProcessSupport.freePort()
+    let blackhole = try LoopbackListener(port: port, closesAtOnce: false)
+    defer { blackhole.stop() }
+    let action = try HTTPAction(configuration: .init(url: "http://127.0.0.1:\(port)/hook", timeoutMs: 300))
+    try await action.start()
+    let errors = await action.performGroup([input("{}")])
+    await action.shutdown()
+    let said = errors.first??.message ?? ""
+    #expect(
+      [
+        " timed out after 300 ms (timeoutMs)",
+        " failed: no connection within 300 ms (timeoutMs): the host did not answer",
+      ]
+      .contains { said.hasPrefix("POST http://127.0.0.1:\(port)/hook" + $0) }, "\(errors)")
+  }
+
   @Test("POSTs JSON with its headers; binary as application/octet-stream")
   func success() async throws {
     let server = try LoopbackHTTPServer()

@@ -360,60 +360,10 @@ struct MQTTConnectionTests {
     #expect(connection.grantedSubscriptions.isEmpty)
   }
 
-  /// A loopback listener that takes connections and does nothing else: `closesAtOnce`, each is
-  /// closed as it comes (a load balancer without its backend); otherwise none is ever accepted
-  /// (backlog 0, and the connections made here fill it, so further SYNs are dropped: a host that
-  /// is down but routed).
-  final class Listener: @unchecked Sendable {
-    let descriptor: Int32
-    let accepted = Atomic<Int>(0)
-    private var fillers: [Int32] = []
-    private let running = Atomic<Bool>(true)
-    private let done = DispatchSemaphore(value: 0)
-
-    init(port: Int, closesAtOnce: Bool) throws {
-      descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      var yes: Int32 = 1
-      setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-      let bound = ProcessSupport.withLoopbackAddress(port: port) { bind(descriptor, $0, $1) }
-      try #require(bound == 0, "bind: \(String(cString: strerror(errno)))")
-      try #require(listen(descriptor, closesAtOnce ? 16 : 0) == 0)
-      if closesAtOnce {
-        Thread.detachNewThread { [self] in
-          while running.load(ordering: .relaxed) {
-            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&ready, 1, 100) > 0 else { continue }
-            let client = accept(descriptor, nil, nil)
-            if client >= 0 {
-              accepted.add(1, ordering: .relaxed)
-              Glibc.close(client)
-            }
-          }
-          done.signal()
-        }
-      } else {
-        for _ in 0..<4 {
-          let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-          _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-          _ = ProcessSupport.withLoopbackAddress(port: port) { Glibc.connect(client, $0, $1) }
-          fillers.append(client)
-        }
-        done.signal()
-      }
-    }
-
-    func stop() {
-      running.store(false, ordering: .relaxed)
-      done.wait()
-      for client in fillers { Glibc.close(client) }
-      Glibc.close(descriptor)
-    }
-  }
-
   @Test("a peer that closes each connection at once is tried again with a growing delay, not every second")
   func backoffWhenTheConnectionDiesAtOnce() async throws {
     let port = try ProcessSupport.freePort()
-    let listener = try Listener(port: port, closesAtOnce: true)
+    let listener = try LoopbackListener(port: port, closesAtOnce: true)
     defer { listener.stop() }
     var options = try MQTTOptions(url: "mqtt://127.0.0.1:\(port)", clientID: unique("lb"))
     options.persistentSession = false
@@ -437,7 +387,7 @@ struct MQTTConnectionTests {
     let port = broker.port
     broker.stop()
     #expect(await eventually(within: 10) { !connection.isConnected })
-    let blackhole = try Listener(port: port, closesAtOnce: false)
+    let blackhole = try LoopbackListener(port: port, closesAtOnce: false)
     defer { blackhole.stop() }
     // The first reconnect comes after 1 s and then waits in connect() for about two minutes.
     try await Task.sleep(for: .milliseconds(1_500))
