@@ -1109,10 +1109,11 @@ final class MQTTConnection: @unchecked Sendable {
   /// at 15 s, after every waiting publish had gone down its error path at 10 s.
   private func waitWhileAwayCapped(_ delay: Double, first: Double, clock: ContinuousClock) -> Double {
     let since = state.withLock { $0.connectedBefore ? $0.awaySince : nil }
-    guard let since, clock.now < since + .milliseconds(Int(options.awayWaitSeconds * 1000)) else {
-      return delay
-    }
-    return min(delay, first)
+    let end = since.map { $0 + .milliseconds(Int(options.awayWaitSeconds * 1000)) }
+    guard let end, clock.now < end else { return delay }
+    // The last attempt of the window lands before its end, not just after it (a broker back in
+    // the window's last second missed the publishes by milliseconds).
+    return min(delay, first, max(Self.seconds(end - clock.now) - 0.1, 0.05))
   }
 
   /// Wakes the network thread: a packet is queued for it to write, or `close` began.
