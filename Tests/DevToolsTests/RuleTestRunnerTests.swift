@@ -267,7 +267,7 @@ import Testing
     #expect(out.contains("FAIL clash: ok?"), "\(out)")
     #expect(
       out.contains(
-        #"+     "refused": "key 'rowid' is not a valid column name: it is one of SQLite's names for the row id (rowid, oid, _rowid_), which such a column would hide: the daemon refuses it (permanent failure, to the error path)""#
+        #"+     "refused": "keys 'Temp' and 'temp' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns: the daemon refuses it (permanent failure, to the error path)","#
       ), "\(out)")
     #expect(
       out.contains(
