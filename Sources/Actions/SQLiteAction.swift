@@ -624,6 +624,9 @@ public final class SQLiteAction: BatchAction {
       let context = input.message.evaluationContext()
       var values: [Value] = []
       values.reserveCapacity(columns.count)
+      // A row's columns share one budget of CPU time, as one template's parts do.
+      let began = machine.shareBudget()
+      defer { if began { machine.endSharedBudget() } }
       for (index, column) in columns.enumerated() {
         // A template that is one `${expression}` stores the value with its type (a number as a
         // number, Undefined as NULL), as a row without `columns` does; any other is text.

@@ -605,5 +605,14 @@ import Testing
       #expect(error.range.start.column == 5)
     }
     #expect(try template.render(context: context, variables: [.undefined]) == "x")
+    // A topic's parts count too: 1,100 of a 64 KB topic made 70 MB.
+    let topic = String(repeating: "t", count: 65_000)
+    let topics = try Template.compile(String(repeating: "${topic()}", count: 1_100))
+    do {
+      _ = try topics.render(context: EvaluationContext(topic: topic, payload: []))
+      Issue.record("rendered")
+    } catch {
+      #expect(error.reason.contains("the rendered template is more than 64 MiB"))
+    }
   }
 }

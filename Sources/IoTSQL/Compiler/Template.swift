@@ -192,6 +192,9 @@ public struct Template: Sendable {
     marking ranges: inout [Range<Int>]?
   ) throws(EvaluationStopped) -> String {
     if renderers.isEmpty { return prefix.isEmpty ? source : prefix + source }
+    // The parts share one budget of CPU time, as a statement's calls do.
+    let began = machine.shareBudget()
+    defer { if began { machine.endSharedBudget() } }
     // The parts' bytes go into one buffer and make one string: appending to a String checks its
     // capacity, uniqueness and encoding flags for every part.
     return try ByteSink.withScratch { sink throws(EvaluationStopped) in
@@ -219,13 +222,14 @@ public struct Template: Sendable {
           let value = try machine.evaluateExpression(
             programs[program], context: context, variables: variables)
           sink.append(utf8: Self.text(of: value))
-          // Each part is within the limit; together they may not pass it either.
-          if sink.count > EvaluationLimits.resultBytes {
-            throw EvaluationStopped(
-              reason:
-                "the rendered template is more than \(EvaluationLimits.resultBytes >> 20) MiB; the rendering was stopped"
-            )
-          }
+        }
+        // Each part is within the limit; together they may not pass it either, a topic's parts
+        // too (10,000 `${topic()}` of a 60 KB topic made 600 MB).
+        if sink.count > EvaluationLimits.resultBytes {
+          throw EvaluationStopped(
+            reason:
+              "the rendered template is more than \(EvaluationLimits.resultBytes >> 20) MiB; the rendering was stopped"
+          )
         }
       }
       return sink.withBytes { String(decoding: $0, as: UTF8.self) }

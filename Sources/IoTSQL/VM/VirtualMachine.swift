@@ -75,6 +75,9 @@ public struct Evaluation: Sendable {
 public struct VirtualMachine: Sendable {
   private var stackStorage = StackStorage()
   private var frames: [IterationFrame] = []
+  /// The meter the runs share while a budget is shared (``shareBudget()``): one second of CPU for
+  /// all of them together, not each.
+  private var sharedMeter: EvaluationLimits.Meter?
   /// The payload as the current program reads it. The VM keeps one view and reads every message
   /// into it, reusing its arrays' storage.
   private var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
@@ -251,6 +254,18 @@ public struct VirtualMachine: Sendable {
 
   /// Evaluates an expression program (a template part) with given SET variables: its value. Throws
   /// when a limit stopped it, or its value is more than ``EvaluationLimits/resultBytes`` written.
+  /// Makes the runs from now on share one evaluation budget (a template's parts, a row's columns:
+  /// each part had a second of CPU of its own, and 40 slow parts held the action 40 s). Returns
+  /// false, changing nothing, when one is shared already (the caller's, which ends it).
+  public mutating func shareBudget() -> Bool {
+    guard sharedMeter == nil else { return false }
+    sharedMeter = EvaluationLimits.Meter()
+    return true
+  }
+
+  /// Ends the budget ``shareBudget()`` began: each run has its own again.
+  public mutating func endSharedBudget() { sharedMeter = nil }
+
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) throws(EvaluationStopped) -> Value {
@@ -288,7 +303,8 @@ public struct VirtualMachine: Sendable {
     let functions = FunctionRegistry.implementations
     let timedAlone = FunctionRegistry.timedAlone
     var pc = 0
-    var meter = EvaluationLimits.Meter()
+    var meter = sharedMeter ?? EvaluationLimits.Meter()
+    defer { if sharedMeter != nil { sharedMeter = meter } }
     while pc < code.count {
       let instruction = code[pc]
       pc += 1
