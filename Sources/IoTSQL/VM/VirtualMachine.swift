@@ -252,8 +252,6 @@ public struct VirtualMachine: Sendable {
       knownValid: context.payloadForm != .unknown, into: &view)
   }
 
-  /// Evaluates an expression program (a template part) with given SET variables: its value. Throws
-  /// when a limit stopped it, or its value is more than ``EvaluationLimits/resultBytes`` written.
   /// Makes the runs from now on share one evaluation budget (a template's parts, a row's columns:
   /// each part had a second of CPU of its own, and 40 slow parts held the action 40 s). Returns
   /// false, changing nothing, when one is shared already (the caller's, which ends it).
@@ -266,6 +264,8 @@ public struct VirtualMachine: Sendable {
   /// Ends the budget ``shareBudget()`` began: each run has its own again.
   public mutating func endSharedBudget() { sharedMeter = nil }
 
+  /// Evaluates an expression program (a template part) with given SET variables: its value. Throws
+  /// when a limit stopped it, or its value is more than ``EvaluationLimits/resultBytes`` written.
   public mutating func evaluateExpression(
     _ program: Program, context: EvaluationContext, variables: [Value]
   ) throws(EvaluationStopped) -> Value {
