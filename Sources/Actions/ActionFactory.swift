@@ -122,14 +122,25 @@ struct ConfigurationReader {
     -> Template
   {
     let text = String(decoding: Array(value.string!.utf8).dropFirst(prefix), as: UTF8.self)
+    let template: Template
     do {
-      return try Template.compile(text, version: context.version, variables: context.variableNames)
+      template = try Template.compile(text, version: context.version, variables: context.variableNames)
     } catch {
       let first = error.first
       throw ActionConfigurationError(
         "\(field): in template: \(first.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
         at: value.position(ofStringOffset: prefix + first.range.start.offset))
     }
+    // These templates (a file path, a sqlite column) are rendered without the secret store: a
+    // secret rendered empty, every rule's path the same file.
+    if template.callsGetSecret {
+      let call = text.range(of: "get_secret", options: .caseInsensitive)?.lowerBound ?? text.startIndex
+      let at = text.utf8.distance(from: text.startIndex, to: call)
+      throw ActionConfigurationError(
+        "\(field): get_secret is read only in the http, kafka and republish actions' settings: here it would render empty",
+        at: value.position(ofStringOffset: prefix + at))
+    }
+    return template
   }
 }
 

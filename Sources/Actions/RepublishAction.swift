@@ -59,11 +59,7 @@ struct ActionTemplate: Sendable {
     } catch {
       throw ActionSettingsError(field: field, template: error.first, shift: shift)
     }
-    let getSecret = FunctionRegistry.index(of: "get_secret")
-    readsSecrets = template.parts.contains { part in
-      guard case .expression(let program) = part else { return false }
-      return program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
-    }
+    readsSecrets = template.callsGetSecret
   }
 
   func render(_ input: ActionInput, secrets: (any SecretStore)?) throws(EvaluationStopped) -> String {

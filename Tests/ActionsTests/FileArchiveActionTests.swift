@@ -849,6 +849,19 @@ struct FileArchiveActionTests {
     #expect(!FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123"))
   }
 
+  /// A path calling get_secret is refused: rendered without the secret store, it was empty, and
+  /// every rule's results went to one file.
+  @Test func aPathCallingGetSecretIsRefused() throws {
+    #expect {
+      try FileArchiveAction(
+        configuration: configuration(#"{"path": "out/${topic(2)}/${get_secret('a')}x.jsonl"}"#),
+        context: context)
+    } throws: { error in
+      (error as? ActionConfigurationError)?.message.hasPrefix(
+        "file.path: get_secret is read only in the http, kafka and republish actions' settings") == true
+    }
+  }
+
   /// A name no rendering gives is turned away in steps proportional to its length times the
   /// path's pieces: backtracking over six `${…}` took length^6 steps for a marked file renamed to a
   /// 120-byte name, and the start scan of every archive action waited for hours.

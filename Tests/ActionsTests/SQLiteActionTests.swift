@@ -1487,6 +1487,11 @@ struct SQLiteActionTests {
       (#""key": "a", "update": "merge""#, "'update' must be \"row\" or \"columns\""),
       (#""key": "b", "columns": {"a": "${a}"}"#, "key column 'b' is not one of 'columns'"),
       (#""key": "${deviceId}""#, #"key column '${deviceId}' is a template"#),
+      // Rendered without the secret store, a secret was NULL.
+      (
+        #""columns": {"s": "${get_secret('e')}"}"#,
+        "sqlite.columns.s: get_secret is read only in the http, kafka and republish actions' settings"
+      ),
       (
         #""key": [\#((0..<65).map { "\"c\($0)\"" }.joined(separator: ","))]"#,
         "a key has at most 64 columns, this one has 65"

@@ -19,6 +19,13 @@ public struct Template: Sendable {
       return .expression(programs[renderer.programIndex!])
     }
   }
+  /// Whether a part calls `get_secret`, alone or within an expression.
+  public var callsGetSecret: Bool {
+    let getSecret = FunctionRegistry.index(of: "get_secret")
+    return programs.contains { program in
+      program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
+    }
+  }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
   /// templates) read the topic directly; every other expression runs its program. Empty for a
   /// template without `${...}`: its text is `source` (no array for each of 10,000 rules whose
