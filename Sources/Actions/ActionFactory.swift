@@ -144,6 +144,16 @@ struct ConfigurationReader {
   }
 }
 
+/// `text`, or its first 200 bytes (whole characters) and how long it is: a rendered value as an
+/// error or a log quotes it (a 5 MB URL or topic made 5 MB log lines and error records).
+func clipped<Text: StringProtocol>(_ text: Text) -> String {
+  guard text.utf8.count > 240 else { return String(text) }
+  let bytes = Array(text.utf8.prefix(201))
+  var end = 200
+  while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+  return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
+}
+
 /// True for `[A-Za-z_][A-Za-z0-9_]{0,127}`: the table and column names the SQLite action accepts.
 public func isValidIdentifier(_ name: String) -> Bool {
   guard let first = name.utf8.first, name.utf8.count <= 128 else { return false }

@@ -505,15 +505,6 @@ public final class FileArchiveAction: BatchAction {
   /// The bytes of a path the system takes (PATH_MAX, its NUL aside).
   static let pathLimit = 4_095
 
-  /// `text`, or its first 200 bytes (whole characters) and how long it is.
-  static func clipped(_ text: Substring) -> String {
-    guard text.utf8.count > 240 else { return String(text) }
-    let bytes = Array(text.utf8.prefix(201))
-    var end = 200
-    while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-    return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
-  }
-
   /// The most a rotation adds to a file's name: `.20261204T142310.123Z-9999`, 26 bytes.
   static let rotationSuffixLength = 26
   /// The longest file name a rotating archive writes: one rotation can still rename.
@@ -1086,7 +1077,7 @@ public final class FileArchiveAction: BatchAction {
         length > Self.pathLimit
         ? "is \(length) bytes long with the root (a path is at most \(Self.pathLimit))"
         : "has a name of \(longestName) bytes (a name is at most \(Self.nameLimit))"
-      return "rendered path '\(Self.clipped(rendered))' \(said); archive root is '\(root)'"
+      return "rendered path '\(clipped(rendered))' \(said); archive root is '\(root)'"
     }
     // One pass over the bytes finds both a refused path and whether a segment names a hidden file.
     var namesHidden = false

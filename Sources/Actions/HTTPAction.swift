@@ -555,8 +555,10 @@ public final class HTTPAction: KeyedGroupAction {
     let shownURL: String
     do {
       // A missing secret fails the request rather than send it to another address.
-      (renderedURL, valueRanges, shownURL) = try url.renderMarkingValues(
+      let shown: String
+      (renderedURL, valueRanges, shown) = try url.renderMarkingValues(
         input, secrets: secrets, field: "http url")
+      shownURL = clipped(shown)
     } catch {
       return .failure(error)
     }

@@ -322,7 +322,8 @@ public final class KafkaAction: PipelinedBatchAction {
     let (renderedTopic, shownTopic) = try topic.renderShowing(input, secrets: secrets, field: "kafka topic")
     if let problem = KafkaTopicName.problem(renderedTopic) {
       throw ActionError(
-        .permanent, "kafka topic template '\(configuration.topic)' rendered '\(shownTopic)': \(problem)")
+        .permanent,
+        "kafka topic template '\(configuration.topic)' rendered '\(clipped(shownTopic))': \(problem)")
     }
     var partitionNumber: Int32?
     if let partition {
@@ -334,7 +335,7 @@ public final class KafkaAction: PipelinedBatchAction {
         guard let number = Self.partitionNumber(text) else {
           throw ActionError(
             .permanent,
-            "kafka partition template '\(configuration.partition ?? "")' rendered '\(shown)', not a partition number"
+            "kafka partition template '\(configuration.partition ?? "")' rendered '\(clipped(shown))', not a partition number"
           )
         }
         partitionNumber = number

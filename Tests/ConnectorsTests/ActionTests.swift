@@ -694,6 +694,21 @@ struct HTTPActionTests {
     return action
   }
 
+  /// A refused URL that a value made long is quoted clipped: a 5 MB value made 5 MB log lines and
+  /// error records.
+  @Test func aLongRefusedURLIsQuotedClipped() async throws {
+    let action = try HTTPAction(
+      configuration: .init(url: "http://127.0.0.1:9/x/${v}", confirmationUrl: "http://127.0.0.1:9/x/"))
+    try await action.start()
+    let long = String(repeating: "a", count: 5_000) + "/../b"
+    let errors = await action.performGroup([input(#"{"v": "\#(long)"}"#)])
+    await action.shutdown()
+    let message = errors.first??.message ?? ""
+    #expect(
+      message.hasPrefix("http url rendered 'http://127.0.0.1:9/x/aaa") && message.contains("… (5026 bytes)'")
+        && message.utf8.count < 400, "\(message)")
+  }
+
   /// A host that takes no connection (its SYNs dropped) is said in words, with the time waited:
   /// the log said the client's `HTTPClientError.connectTimeout` when the connect's timeout, not the
   /// request's deadline (both `timeoutMs`), ran out first.
