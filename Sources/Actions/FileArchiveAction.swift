@@ -1390,11 +1390,22 @@ public final class FileArchiveAction: BatchAction {
       throw ActionError(
         .permanent, "rendered path '\(path)' is \(what): the archive appends lines to files of its own only")
     }
-    // A symbolic link as the file itself is refused too (ELOOP, permanent).
-    let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
+    // A symbolic link as the file itself is refused too (ELOOP, permanent), and, below the root,
+    // one anywhere on the way: the folders looked at above may have been swapped for links since
+    // (a process writing in the root, racing the archive, had lines written outside it).
+    let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK
+    let fd =
+      path.startsExactly(with: rootPrefix)
+      ? iotrules_open_beneath(
+        root, String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self), flags, 0o644)
+      : Glibc.open(path, flags, 0o644)
     if fd < 0 {
       // A named pipe without a reader, opened without blocking.
       if errno == ENXIO { throw Self.notRegular(path, S_IFIFO) }
+      if errno == EXDEV {
+        throw ActionError(
+          .permanent, "cannot open \(path): it leads outside the archive root '\(root)' (through a link)")
+      }
       throw FileSystem.error(errno, "cannot open \(path)")
     }
     var opened = stat()

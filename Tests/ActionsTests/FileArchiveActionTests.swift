@@ -849,6 +849,26 @@ struct FileArchiveActionTests {
     #expect(!FileArchiveAction.isRotatedName("x.jsonl.20261204T142310.123"))
   }
 
+  /// A file is opened below the root through no link on its way, however the folders looked when
+  /// they were checked: a folder swapped for a link to elsewhere in between (a process writing in
+  /// the root, racing the archive) had lines written outside the root.
+  @Test func aFileIsOpenedThroughNoLinkBelowTheRoot() throws {
+    let folder = temporaryFolder()
+    let manager = FileManager.default
+    try manager.createDirectory(atPath: "\(folder)/root/real", withIntermediateDirectories: true)
+    try manager.createDirectory(atPath: "\(folder)/outside", withIntermediateDirectories: true)
+    try manager.createSymbolicLink(atPath: "\(folder)/root/d", withDestinationPath: "\(folder)/outside")
+    let flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW
+    #expect(iotrules_open_beneath("\(folder)/root", "d/x.jsonl", flags, 0o644) == -1 && errno == ELOOP)
+    #expect(
+      iotrules_open_beneath("\(folder)/root", "../outside/x.jsonl", flags, 0o644) == -1 && errno == EXDEV)
+    #expect(!manager.fileExists(atPath: "\(folder)/outside/x.jsonl"))
+    let fd = iotrules_open_beneath("\(folder)/root", "real/x.jsonl", flags, 0o644)
+    #expect(fd >= 0)
+    close(fd)
+    #expect(manager.fileExists(atPath: "\(folder)/root/real/x.jsonl"))
+  }
+
   /// A path calling get_secret is refused: rendered without the secret store, it was empty, and
   /// every rule's results went to one file.
   @Test func aPathCallingGetSecretIsRefused() throws {

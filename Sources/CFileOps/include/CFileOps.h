@@ -27,4 +27,11 @@ long iotrules_mark_of(const char *path, char *buffer, unsigned long size);
 /// descriptor that takes the number 0, as the runtime's own epoll descriptor then does): 1 or 0.
 int iotrules_stdin_closed_at_start(void);
 
+/// Opens `relative` below the folder `root` as open(2) with `flags` and `mode` would, but through no
+/// symbolic link and never outside `root` (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS):
+/// a folder swapped for a link after it was looked at fails with ELOOP (or EXDEV), not followed.
+/// Where the kernel has no openat2, or a sandbox forbids it, as openat(2). The descriptor, or -1
+/// with errno set.
+int iotrules_open_beneath(const char *root, const char *relative, int flags, unsigned int mode);
+
 #endif
