@@ -142,6 +142,10 @@ private final class KafkaConsumer: @unchecked Sendable {
   private var owned: Set<TopicPartition> = []
   /// Whether the group assigned this member partitions (and has not revoked them all since).
   private var assigned = false
+  /// While the engine is full, the messages read and not delivered yet, in order, from `waitingHead`
+  /// on (consumer thread only): a revocation does not wait for them.
+  private var waiting: [(message: Message, log: PartitionLog)] = []
+  private var waitingHead = 0
   /// The name this consumer reports its state under (see ``Health``).
   var component: String { "kafka source group \(options.group)" }
   /// The name paused partitions are reported under: the daemon is unhealthy while they are.
@@ -263,6 +267,7 @@ private final class KafkaConsumer: @unchecked Sendable {
         // without a revocation first (a rejoin while that assignment's callback was pending).
         release(Array(owned))
         let gone = owned.subtracting(partitions)
+        drainRevoked(gone)
         _ = tracker.revoke(Array(gone))
         for partition in gone { storedOffsets[partition] = nil }
         owned = []
@@ -287,6 +292,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       // A paused partition that another member takes is no longer this one's problem.
       release(partitions)
       owned.subtract(partitions)
+      drainRevoked(Set(partitions))
       store(tracker.revoke(partitions))
       // A lost assignment (this member was dropped from the group) can commit nothing.
       if rd_kafka_assignment_lost(handle) == 0 { commit(async: false) }
@@ -299,6 +305,28 @@ private final class KafkaConsumer: @unchecked Sendable {
         intake.health.report(
           component, "rebalancing: waiting for the new assignment in group \(options.group)")
       }
+    }
+  }
+
+  /// Waits, at most `shutdownDrainSeconds`, until the messages of `partitions` already in the
+  /// engine are done, as Kafka Connect flushes before it lets partitions go: they were written on
+  /// alongside the new owner's (up to 12 s later, a key's last write a stale record), and under an
+  /// eager rebalance their offsets, not committed, were read again by this member too. Messages
+  /// read and not delivered yet are not waited for (never delivered now: they come again).
+  private func drainRevoked(_ partitions: Set<TopicPartition>) {
+    // Stopping: the stop's own drain has waited already.
+    guard !partitions.isEmpty, !stopRequested.load(ordering: .acquiring) else { return }
+    let undelivered = waiting[waitingHead...].filter { partitions.contains($0.log.partition) }.count
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(options.shutdownDrainSeconds * 1e9)
+    var awaited = tracker.awaited(in: partitions)
+    while awaited > undelivered && DispatchTime.now().uptimeNanoseconds < deadline {
+      usleep(2_000)
+      awaited = tracker.awaited(in: partitions)
+    }
+    if awaited > undelivered {
+      logger.warning(
+        "\(awaited - undelivered) messages of the revoked partitions were not done within \(options.shutdownDrainSeconds) s (retrying, or slow actions): their new owner reads them again, and both may write them"
+      )
     }
   }
 
@@ -498,8 +526,6 @@ private final class KafkaConsumer: @unchecked Sendable {
     // delivered before it), and the messages read after it, in order (`backpressure` says whether
     // the partitions are paused for that).
     var handed: DispatchSemaphore?
-    var waiting: [(message: Message, log: PartitionLog)] = []
-    var waitingHead = 0
     // A partition holding too many messages behind an unfinished one (see `OffsetTracker`):
     // the partitions pause, as when the engine is full, until that message is done.
     var held = false

@@ -130,6 +130,16 @@ final class OffsetTracker: Sendable {
     state.withLock { _ in logs.reduce(0) { $0 + ($1.retired || $1.blocked ? 0 : 1) } }
   }
 
+  /// How many delivered messages of `partitions` are not done yet (a blocked partition's none).
+  func awaited(in partitions: Set<TopicPartition>) -> Int {
+    state.withLock { state in
+      partitions.reduce(0) { sum, partition in
+        guard let log = state.partitions[partition], !log.blocked else { return sum }
+        return sum + log.done[log.head...].lazy.filter { !$0 }.count
+      }
+    }
+  }
+
   /// Whether a rebalance (or a partition going back) retired `log`.
   func isRetired(_ log: PartitionLog) -> Bool { state.withLock { _ in log.retired } }
 
