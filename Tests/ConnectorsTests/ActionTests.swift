@@ -470,6 +470,24 @@ struct KafkaActionTests {
     #expect(KafkaAction.headerKeyProblem("ab") == nil)
   }
 
+  /// After a full queue the rest of a batch is not handed over: a place freed meanwhile let a later
+  /// record go out before the refused one, which its retry sent later still.
+  @Test func aFullQueueStopsTheRestOfTheBatch() async throws {
+    let producer = try KafkaProducer(
+      bootstrapServers: "127.0.0.1:9",
+      config: [("queue.buffering.max.messages", "2"), ("message.timeout.ms", "1000")])
+    let batch = producer.enqueue(
+      (0..<5).map { KafkaProducer.Record(topic: "t", key: [1], value: [UInt8($0)]) })
+    let results = await batch.results()
+    producer.close(timeoutMs: 500)
+    #expect(results[2]?.message.contains("Queue full") == true, "\(results)")
+    #expect(
+      results[3...].allSatisfy {
+        $0?.kind == .transient && $0?.message.hasSuffix("not handed over, to keep the batch's order") == true
+      },
+      "\(results)")
+  }
+
   /// A kafka action's brokers that cannot be reached show on the health board (`/readyz`) until
   /// a record is delivered again: a typo in `bootstrapServers` no longer looks healthy while the
   /// stream goes down the error path.

@@ -280,13 +280,26 @@ public final class KafkaProducer: @unchecked Sendable {
   public func enqueue(_ records: [Record]) -> Batch {
     let batch = Batch(count: records.count)
     closed.withLock { isClosed in
+      // After a full queue the rest of the batch is not handed over either: each would take a place
+      // freed meanwhile and go out before the refused one, which its retry sends later still.
+      var full: ActionError?
       for (index, record) in records.enumerated() {
         if isClosed {
           batch.complete(
             index, ActionError(.transient, "the Kafka producer for \(bootstrapServers) is closed"))
           continue
         }
+        if let full {
+          batch.complete(index, full)
+          continue
+        }
         let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
+        if error == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+          full = ActionError(
+            .transient,
+            "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error)); not handed over, to keep the batch's order"
+          )
+        }
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
           batch.complete(
             index,
