@@ -131,7 +131,7 @@ public final class KafkaProducer: @unchecked Sendable {
       }
       health?.report(
         component,
-        "cannot reach any broker of \(servers) (\(reason)): records wait up to message.timeout.ms, then take their error paths"
+        "cannot reach any broker of \(servers) (\(reason)): each attempt of a record waits up to message.timeout.ms, then the action's retry or error path takes it"
       )
     }
 
