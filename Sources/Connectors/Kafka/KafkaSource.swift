@@ -308,26 +308,45 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
   }
 
-  /// Waits, at most `shutdownDrainSeconds`, until the messages of `partitions` already in the
-  /// engine are done, as Kafka Connect flushes before it lets partitions go: they were written on
-  /// alongside the new owner's (up to 12 s later, a key's last write a stale record), and under an
-  /// eager rebalance their offsets, not committed, were read again by this member too. Messages
-  /// read and not delivered yet are not waited for (never delivered now: they come again).
+  /// Waits, at most a third of the group's session timeout (and of `max.poll.interval.ms`, and at
+  /// most `shutdownDrainSeconds`), until the messages of `partitions` already in the engine are
+  /// done, as Kafka Connect flushes before it lets partitions go: they were written on alongside
+  /// the new owner's, and under an eager rebalance their offsets, not committed, were read again
+  /// by this member too. Bounded well within the group's patience: a longer wait had the member
+  /// dropped from the group (a rebalance closed without it, over and over). Messages read and not
+  /// delivered yet are not waited for (never delivered now: they come again); nor is anything
+  /// waited for when the assignment is lost (nothing can be committed) or the source stops.
   private func drainRevoked(_ partitions: Set<TopicPartition>) {
-    // Stopping: the stop's own drain has waited already.
-    guard !partitions.isEmpty, !stopRequested.load(ordering: .acquiring) else { return }
-    let undelivered = waiting[waitingHead...].filter { partitions.contains($0.log.partition) }.count
-    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(options.shutdownDrainSeconds * 1e9)
+    guard !partitions.isEmpty, !stopRequested.load(ordering: .acquiring),
+      rd_kafka_assignment_lost(handle) == 0
+    else { return }
+    let undelivered = waiting[waitingHead...].filter {
+      partitions.contains($0.log.partition) && !tracker.isRetired($0.log)
+    }.count
+    let seconds = min(
+      options.shutdownDrainSeconds, Self.configured("session.timeout.ms", options.config, 45_000) / 3_000,
+      Self.configured("max.poll.interval.ms", options.config, 300_000) / 3_000)
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(seconds, 0) * 1e9)
     var awaited = tracker.awaited(in: partitions)
-    while awaited > undelivered && DispatchTime.now().uptimeNanoseconds < deadline {
+    while awaited > undelivered && DispatchTime.now().uptimeNanoseconds < deadline
+      && !stopRequested.load(ordering: .acquiring)
+    {
       usleep(2_000)
       awaited = tracker.awaited(in: partitions)
     }
     if awaited > undelivered {
       logger.warning(
-        "\(awaited - undelivered) messages of the revoked partitions were not done within \(options.shutdownDrainSeconds) s (retrying, or slow actions): their new owner reads them again, and both may write them"
+        "\(awaited - undelivered) messages of the revoked partitions were not done within \(seconds) s (retrying, or slow actions): their new owner reads them again, and both may write them"
       )
     }
+  }
+
+  /// The value of the librdkafka setting `key` in `config` (the last given) as a number, or
+  /// `otherwise`.
+  static func configured(_ key: String, _ config: [(key: String, value: String)], _ otherwise: Double)
+    -> Double
+  {
+    config.last { $0.key == key }.flatMap { Double($0.value) } ?? otherwise
   }
 
   /// " as member ID": which member of the group this consumer is (the group coordinator's name for
