@@ -284,7 +284,6 @@ struct Checker {
     if version < .v2016_03_23 { error("\(what) need SQL version 2016-03-23", at: range) }
   }
 
-  /// Whether the key path `inner` lies strictly below `outer` (`x.y` below `x`).
   /// Whether `value` is a Boolean.
   private static func isBoolean(_ value: Value) -> Bool {
     if case .bool = value { return true }

@@ -133,6 +133,14 @@ public enum EvaluationLimits {
       }
     }
 
+    /// This meter's clock and count of steps, with no value kept: what a later run sharing its
+    /// budget starts from (the values one template part kept are gone when the next one runs).
+    var clockOnly: Meter {
+      var meter = self
+      meter.kept = 0
+      return meter
+    }
+
     /// Counts a value just made by a call, a `+` or a cast; the reason to stop, or nil.
     @inline(__always) mutating func made(_ value: Value) -> String? {
       let size = Self.footprint(value)

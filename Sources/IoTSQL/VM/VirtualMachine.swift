@@ -76,7 +76,7 @@ public struct VirtualMachine: Sendable {
   private var stackStorage = StackStorage()
   private var frames: [IterationFrame] = []
   /// The meter the runs share while a budget is shared (``shareBudget()``): one second of CPU for
-  /// all of them together, not each.
+  /// all of them together, not each (the values each keeps are its own).
   private var sharedMeter: EvaluationLimits.Meter?
   /// The payload as the current program reads it. The VM keeps one view and reads every message
   /// into it, reusing its arrays' storage.
@@ -303,7 +303,7 @@ public struct VirtualMachine: Sendable {
     let functions = FunctionRegistry.implementations
     let timedAlone = FunctionRegistry.timedAlone
     var pc = 0
-    var meter = sharedMeter ?? EvaluationLimits.Meter()
+    var meter = sharedMeter?.clockOnly ?? EvaluationLimits.Meter()
     defer { if sharedMeter != nil { sharedMeter = meter } }
     while pc < code.count {
       let instruction = code[pc]
