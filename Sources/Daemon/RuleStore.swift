@@ -746,7 +746,10 @@ public final class RuleReloader: Sendable {
       defer { pollDigest = digest }
       return digest == pollDigest
     }
-    if !force && lock.withLock({ digest == lastDigest && startFailures.isEmpty }) { return nil }
+    // Nothing changed, but a rule whose action could not start is tried again: the files' errors
+    // were said already (each poll repeated them, and counted a failed reload).
+    let retryOnly = !force && lock.withLock { digest == lastDigest }
+    if retryOnly && lock.withLock({ startFailures.isEmpty }) { return nil }
     let times: [String: FileStamp]
     do {
       times = try scan(sharingPathsOf: lock.withLock { fingerprint })
@@ -854,7 +857,7 @@ public final class RuleReloader: Sendable {
       deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
       unchangedClashes: plan.unchangedClashes,
       gate: gate)
-    for error in result.errors {
+    for error in result.errors where !retryOnly {
       for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       }
@@ -883,7 +886,7 @@ public final class RuleReloader: Sendable {
         message: "rule '\(rule.name)' \(kept): an action cannot start: \(failure)")
       returned.errors.append(RuleFileError([diagnostic]))
       // Tried again at every poll: the same failure is said once.
-      if saidBefore[rule.file] != diagnostic.message {
+      if !retryOnly || saidBefore[rule.file] != diagnostic.message {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       }
       unstarted[rule.file] = diagnostic.message
@@ -931,13 +934,9 @@ public final class RuleReloader: Sendable {
     }
     let hadErrors = !returned.errors.isEmpty || orphans > 0
     lock.withLock { lastReloadErrors = hadErrors }
-    // A poll that only tried again rules whose actions still cannot start, as before: nothing to
-    // count or say (it would be every other poll).
-    if !unstarted.isEmpty, unstarted == saidBefore, fresh.isEmpty, retired.isEmpty, result.errors.isEmpty,
-      orphans == 0
-    {
-      return returned
-    }
+    // A poll that only tried again rules whose actions still cannot start: nothing to count or
+    // say (it would be every other poll).
+    if retryOnly, fresh.isEmpty, retired.isEmpty, orphans == 0 { return returned }
     if hadErrors {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
     } else {
