@@ -442,7 +442,7 @@ public final class Dispatcher: Sendable {
   /// (same rule name, same destination) waits for before its first batch, by the new one: one topic's
   /// results reach the destination in order across a reload (the new lane went at once, while
   /// the old one still worked through its backlog: 828 older results came after a newer one).
-  let predecessors = Mutex<[ObjectIdentifier: ConfiguredAction]>([:])
+  let predecessors = Mutex<[ObjectIdentifier: [ConfiguredAction]]>([:])
   /// Whether `predecessors` holds any (read without the lock by every lane that starts).
   let hasPredecessors = Atomic<Bool>(false)
 
@@ -454,29 +454,30 @@ public final class Dispatcher: Sendable {
     predecessors.withLock { table in
       let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
       // The actions of rules gone under their name (`mv a.json b.json`: rule `a` gone, `b` new):
-      // a new rule's lane that writes where one of them wrote waits for it too (b's results
-      // overtook a's backlog at the webhook).
+      // a new rule's lane that writes where any of them wrote waits for them all (b's results
+      // overtook a's backlog at the webhook; which gone rule it was renamed from is not known).
       let names = Set(replacement.map(\.name))
-      var gone = Dictionary(
+      let gone = Dictionary(
         grouping: replaced.filter { !names.contains($0.name) }.flatMap(\.actions), by: Self.destination)
+      // A lane that never ran and has nothing queued hands on its own wait.
+      func waits(_ before: ConfiguredAction) -> [ConfiguredAction] {
+        before.lane.isIdle ? table[ObjectIdentifier(before)] ?? [] : [before]
+      }
       for rule in replacement {
         // Paired by destination, in order among equal ones: a version that added or moved an
         // action keeps each destination's lane waiting on the one that wrote there before.
         var earlier = old[rule.name].map { Dictionary(grouping: $0.actions, by: Self.destination) }
         for new in rule.actions {
           let key = Self.destination(new)
-          let before: ConfiguredAction
+          let before: [ConfiguredAction]
           if earlier != nil {
             guard let same = earlier?[key]?.first else { continue }
             earlier?[key]?.removeFirst()
-            before = same
+            before = waits(same)
           } else {
-            guard let other = gone[key]?.first else { continue }
-            gone[key]?.removeFirst()
-            before = other
+            before = (gone[key] ?? []).flatMap(waits)
           }
-          let waiting = before.lane.isIdle ? table[ObjectIdentifier(before)] : nil
-          table[ObjectIdentifier(new)] = waiting ?? before
+          if !before.isEmpty { table[ObjectIdentifier(new)] = before }
         }
       }
       for rule in replaced {
@@ -500,7 +501,7 @@ public final class Dispatcher: Sendable {
     guard hasPredecessors.load(ordering: .acquiring) else { return }
     let id = ObjectIdentifier(configured)
     guard let previous = predecessors.withLock({ $0[id] }) else { return }
-    while !previous.lane.isIdle { try? await Task.sleep(nanoseconds: 1_000_000) }
+    while previous.contains(where: { !$0.lane.isIdle }) { try? await Task.sleep(nanoseconds: 1_000_000) }
     predecessors.withLock { table in
       table[id] = nil
       hasPredecessors.store(!table.isEmpty, ordering: .releasing)
