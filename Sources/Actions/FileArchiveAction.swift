@@ -1379,7 +1379,7 @@ public final class FileArchiveAction: BatchAction {
         .permanent,
         "rendered path '\(path)' is \(what): the archive never writes the daemon's own files")
     }
-    let folders = try FileSystem.makeParentFolders(of: path)
+    let folders = try makeParentFolders(of: path)
     var before = stat()
     let existed = stat(path, &before) == 0
     // Lines go to regular files only: a value naming a named pipe below the root held the open
@@ -1536,6 +1536,35 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
+  /// Makes the folders above `path` that are missing; returns those it made, outermost first.
+  /// Below the root each is made in its parent opened beneath the root through no link: mkdir(2)
+  /// by path followed a folder swapped for a link and made folders outside the root.
+  func makeParentFolders(of path: String) throws(ActionError) -> [String] {
+    var created: [String] = []
+    try makeFolders(FileSystem.folder(of: path), created: &created)
+    return created
+  }
+
+  private func makeFolders(_ folder: String, created: inout [String]) throws(ActionError) {
+    guard rootPrefix != "/", folder.startsExactly(with: rootPrefix) else {
+      // The root itself, or above it: made by path.
+      if folder != "." && folder != "/" { try FileSystem.makeFolders(folder, created: &created) }
+      return
+    }
+    var info = stat()
+    if stat(folder, &info) == 0 {
+      if info.st_mode & S_IFMT == S_IFDIR { return }
+      throw FileSystem.error(ENOTDIR, "cannot create folder \(folder)")
+    }
+    try makeFolders(FileSystem.folder(of: folder), created: &created)
+    let below = String(decoding: folder.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
+    if iotrules_mkdir_beneath(root, below, 0o755) != 0 {
+      if errno != EEXIST { throw FileSystem.error(errno, "cannot create folder \(folder)") }
+    } else {
+      created.append(folder)
+    }
+  }
+
   /// Renames the file at `path` to its rotated name (``rotatedName(of:at:attempt:)``): the time of
   /// `now`, then `-0001` and up while that name is taken.
   func rotate(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) {
@@ -1552,17 +1581,31 @@ public final class FileArchiveAction: BatchAction {
         last[path] = (now, attempt + 1)
       }
     }
-    try Self.rotate(path, now: now, attempt: &attempt, sync: sync, operations: operations)
+    try Self.rotate(
+      path, now: now, attempt: &attempt, sync: sync, operations: operations, beneath: rootPrefix)
   }
 
   /// Renames the file at `path` to its rotated name for `now`, trying `attempt` and up while a name
   /// is taken (`attempt` is left at the one used), then syncs its folder unless `sync` is `never`.
+  /// Below `rootPrefix` (an action's root, with its `/`), the rename is made in the file's folder
+  /// opened beneath the root through no link (a folder swapped for a link had a file outside the
+  /// root renamed, and rotated files moved out).
   static func rotate(
-    _ path: String, now: Int, attempt: inout Int, sync: SyncMode, operations: FileOperations
+    _ path: String, now: Int, attempt: inout Int, sync: SyncMode, operations: FileOperations,
+    beneath rootPrefix: String? = nil
   ) throws(ActionError) {
+    func rename(_ path: String, _ target: String, _ flags: UInt32) -> Int32 {
+      guard let rootPrefix, rootPrefix != "/", path.startsExactly(with: rootPrefix) else {
+        return flags == 0 ? Glibc.rename(path, target) : iotrules_rename_noreplace(path, target)
+      }
+      func below(_ text: String) -> String {
+        String(decoding: text.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
+      }
+      return iotrules_rename_beneath(String(rootPrefix.dropLast()), below(path), below(target), flags)
+    }
     while true {
       let target = Self.rotatedName(of: path, at: now, attempt: attempt)
-      if iotrules_rename_noreplace(path, target) == 0 { break }
+      if rename(path, target, 1) == 0 { break }  // RENAME_NOREPLACE
       let code = errno
       if code == ENOENT { return }
       if code == EEXIST && attempt < 9_999 {
@@ -1575,7 +1618,7 @@ public final class FileArchiveAction: BatchAction {
         attempt += 1
         continue
       }
-      if rename(path, target) == 0 { break }
+      if rename(path, target, 0) == 0 { break }
       if errno == ENOENT { return }
       throw FileSystem.error(errno, "cannot rotate \(path)")
     }

@@ -450,7 +450,7 @@ final class SQLiteDatabase: Sendable {
         openedFile.withLock { $0 = fileIdentity() }
         noteSidecars()
       } else {
-        let name = try? queue.inDatabase { db in
+        let name = queue.inDatabase { db in
           sqlite3_db_filename(db.sqliteConnection, "main").map { String(cString: $0) }
         }
         uriFileName.withLock { $0 = name.flatMap { $0.isEmpty ? nil : $0 } }

@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -70,4 +72,51 @@ int iotrules_open_beneath(const char *root, const char *relative, int flags, uns
   close(dir);
   errno = saved;
   return (int)fd;
+}
+
+/// The folder of `relative` below `root`, opened beneath it through no link (O_PATH), and in
+/// `*name` where its last part starts; -1 with errno set.
+static int parent_beneath(const char *root, const char *relative, const char **name) {
+  const char *slash = strrchr(relative, '/');
+  *name = slash ? slash + 1 : relative;
+  if (!slash) return open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  size_t length = (size_t)(slash - relative);
+  char *folder = strndup(relative, length == 0 ? 1 : length);
+  if (!folder) return -1;
+  int fd = iotrules_open_beneath(root, folder, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  int saved = errno;
+  free(folder);
+  errno = saved;
+  return fd;
+}
+
+int iotrules_mkdir_beneath(const char *root, const char *relative, unsigned int mode) {
+  const char *name;
+  int dir = parent_beneath(root, relative, &name);
+  if (dir < 0) return -1;
+  int result = mkdirat(dir, name, mode);
+  int saved = errno;
+  close(dir);
+  errno = saved;
+  return result;
+}
+
+int iotrules_rename_beneath(const char *root, const char *from, const char *to, unsigned int flags) {
+  const char *fromName;
+  const char *toName;
+  int dir = parent_beneath(root, from, &fromName);
+  if (dir < 0) return -1;
+  int other = parent_beneath(root, to, &toName);
+  if (other < 0) {
+    int saved = errno;
+    close(dir);
+    errno = saved;
+    return -1;
+  }
+  int result = renameat2(dir, fromName, other, toName, flags);
+  int saved = errno;
+  close(dir);
+  close(other);
+  errno = saved;
+  return result;
 }

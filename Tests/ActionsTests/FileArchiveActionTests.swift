@@ -867,6 +867,16 @@ struct FileArchiveActionTests {
     #expect(fd >= 0)
     close(fd)
     #expect(manager.fileExists(atPath: "\(folder)/root/real/x.jsonl"))
+    // Folders are made, and rotations renamed, through no link either (mkdir(2) and rename(2) by
+    // path made folders outside the root and moved a file there out).
+    #expect(iotrules_mkdir_beneath("\(folder)/root", "d/sub", 0o755) == -1 && errno == ELOOP)
+    #expect(!manager.fileExists(atPath: "\(folder)/outside/sub"))
+    #expect(iotrules_mkdir_beneath("\(folder)/root", "real/sub", 0o755) == 0)
+    try Data("v".utf8).write(to: URL(fileURLWithPath: "\(folder)/outside/v.log"))
+    #expect(iotrules_rename_beneath("\(folder)/root", "d/v.log", "d/v.log.1", 1) == -1 && errno == ELOOP)
+    #expect(manager.fileExists(atPath: "\(folder)/outside/v.log"))
+    #expect(iotrules_rename_beneath("\(folder)/root", "real/x.jsonl", "real/x.jsonl.1", 1) == 0)
+    #expect(manager.fileExists(atPath: "\(folder)/root/real/x.jsonl.1"))
   }
 
   /// A path calling get_secret is refused: rendered without the secret store, it was empty, and

@@ -34,4 +34,13 @@ int iotrules_stdin_closed_at_start(void);
 /// with errno set.
 int iotrules_open_beneath(const char *root, const char *relative, int flags, unsigned int mode);
 
+/// Makes the folder `relative` below `root` (mkdirat in its parent, opened as
+/// `iotrules_open_beneath` opens): 0, or -1 with errno set (EEXIST when it is there, ELOOP when a
+/// link is on its way).
+int iotrules_mkdir_beneath(const char *root, const char *relative, unsigned int mode);
+
+/// Renames `from` to `to`, both below `root`, in their folders opened as `iotrules_open_beneath`
+/// opens (renameat2 with `flags`, RENAME_NOREPLACE or 0): 0, or -1 with errno set.
+int iotrules_rename_beneath(const char *root, const char *from, const char *to, unsigned int flags);
+
 #endif
