@@ -800,7 +800,8 @@ public final class SQLiteAction: BatchAction {
       if double.isSubnormal {
         let shortest = "\(double)"
         if SQLDecimal(string: shortest) == number { return .real(double) }
-        if shortest.utf8.prefix { $0 != UInt8(ascii: "e") }.filter({ (0x31...0x39).contains($0) }).count == 1,
+        let digits = shortest.utf8.prefix(while: { $0 != UInt8(ascii: "e") })
+        if digits.filter({ (0x31...0x39).contains($0) }).count == 1,
           SQLDecimal(string: String(format: "%.1e", double)) == number
         {
           return .real(double)
