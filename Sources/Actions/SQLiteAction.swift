@@ -516,7 +516,7 @@ public final class SQLiteAction: BatchAction {
     let written = columns?.map(\.name) ?? outputs ?? []
     var said: Set<String> = []
     var warnings = (written + (key?.names ?? []))
-      .filter { Self.rowIDNameProblem($0, table: table) != nil && said.insert($0.lowercased()).inserted }
+      .filter { Self.isRowIDName($0) && said.insert($0.lowercased()).inserted }
       .map { name in
         ActionConfigurationWarning(
           key: columns != nil ? "columns" : key?.names.contains(name) == true ? "key" : "table",
@@ -1221,12 +1221,15 @@ public final class SQLiteAction: BatchAction {
   /// gives the column: NULL in every other row), and readers that follow a table by its row id
   /// lose their place. A table made with such a column (`oid` of SNMP data) takes it as any other.
   static func rowIDNameProblem(_ name: String, table: String) -> ActionError? {
-    guard ["rowid", "oid", "_rowid_"].contains(name.lowercased()) else { return nil }
+    guard isRowIDName(name) else { return nil }
     return ActionError(
       .permanent,
       "key '\(name)' would make a column of table '\(table)' named as SQLite's row id (rowid, oid, _rowid_), "
         + "which hides it from every reader; a table made with that column takes it")
   }
+
+  /// Whether `name` is one of SQLite's names for the row id, in any case.
+  static func isRowIDName(_ name: String) -> Bool { ["rowid", "oid", "_rowid_"].contains(name.lowercased()) }
 
   static func wideningProblem(table: String, existing: Int, missing: Int, creating: Bool) -> ActionError? {
     if missing == 0 { return nil }

@@ -914,14 +914,24 @@ struct SQLiteActionTests {
         == 2)
   }
 
+  /// An action writing to `table` of a new database, where another process made the table with
+  /// `sql`; and the database, for the test to read.
+  private func action(onTable table: String, madeBy sql: String) async throws -> (SQLiteAction, DatabaseQueue)
+  {
+    let folder = temporaryFolder()
+    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
+    try await queue.write { db in try db.execute(sql: sql) }
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "\#(table)"}"#),
+      context: context)
+    return (action, queue)
+  }
+
   /// A table made with a column named as the row id (SNMP data's `oid`) takes it, as any other
   /// column: only making one is refused. (Every row of such a table was refused.)
   @Test func aTableMadeWithAnOIDColumnTakesIt() async throws {
-    let folder = temporaryFolder()
-    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
-    try await queue.write { db in try db.execute(sql: "CREATE TABLE snmp(oid TEXT, value INTEGER)") }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "snmp"}"#), context: context)
+    let (action, queue) = try await action(
+      onTable: "snmp", madeBy: "CREATE TABLE snmp(oid TEXT, value INTEGER)")
     let results = await action.performBatch([
       input(object([("oid", .string("1.3.6.1.2.1.1.3.0")), ("value", .int(42))]), json: "{}"),
       input(object([("OID", .string("1.3.6.1.2.1.1.5.0")), ("rowid", .int(1))]), json: "{}"),
@@ -939,11 +949,7 @@ struct SQLiteActionTests {
   /// the key `café`, in a column of its own (SQLite compares names by their bytes; the action took
   /// the two as one column and every insert failed); both spellings in one result are said as such.
   @Test func decomposedColumnsOfAnotherProcess() async throws {
-    let folder = temporaryFolder()
-    let queue = try DatabaseQueue(path: "\(folder)/iot.db")
-    try await queue.write { db in try db.execute(sql: "CREATE TABLE t (\"cafe\u{301}\", x)") }
-    let action = try SQLiteAction(
-      configuration: configuration(#"{"database": "\#(folder)/iot.db", "table": "t"}"#), context: context)
+    let (action, queue) = try await action(onTable: "t", madeBy: "CREATE TABLE t (\"cafe\u{301}\", x)")
     let results = await action.performBatch([
       input(object([("caf\u{E9}", .int(1))]), json: "{}"),
       input(object([("caf\u{E9}", .int(2)), ("cafe\u{301}", .int(3))]), json: "{}"),

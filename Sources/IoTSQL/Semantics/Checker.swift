@@ -269,13 +269,12 @@ struct Checker {
     let names = text.split(separator: "/", omittingEmptySubsequences: false).flatMap {
       $0.split(separator: ".", omittingEmptySubsequences: false)
     }
+    // As the lexer reads a name: a letter or `_`, then letters, digits and `_`; no keyword.
     let plain = names.allSatisfy { name in
-      guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
-        first.isASCII, Keyword(rawValue: name.uppercased()) == nil
-      else { return false }
-      return name.unicodeScalars.allSatisfy {
-        $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+      guard let first = name.utf8.first, !Lexer.isDigit(first), name.utf8.allSatisfy(Lexer.isWordByte) else {
+        return false
       }
+      return Keyword(rawValue: name.uppercased()) == nil
     }
     return plain ? names.joined(separator: ".") : "get(*, '\(text.replacingExactly("'", with: "''"))')"
   }
