@@ -179,11 +179,15 @@ struct SQLiteActionTests {
         .count
     }
     // The connection's lock on the file: with the write on the connection's group-commit task, it
-    // can show a moment after the batch's result (seen in a full run).
+    // can show a moment after the batch's result, and the write's own locks go a moment after it
+    // (seen in full runs): taken once the count holds still.
     var held = try locks()
-    for _ in 0..<200 where held == 0 {
+    var still = 0
+    for _ in 0..<400 where held == 0 || still < 5 {
       try await Task.sleep(nanoseconds: 10_000_000)
-      held = try locks()
+      let now = try locks()
+      still = now == held ? still + 1 : 0
+      held = now
     }
     #expect(held > 0)
     let again = try SQLiteAction(
