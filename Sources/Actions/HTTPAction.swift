@@ -553,11 +553,14 @@ public final class HTTPAction: KeyedGroupAction {
     let renderedURL: String
     let valueRanges: [Range<Int>]
     let shownURL: String
+    // The URL and the headers share one budget of CPU time.
+    var machine = VirtualMachine()
+    _ = machine.shareBudget()
     do {
       // A missing secret fails the request rather than send it to another address.
       let shown: String
       (renderedURL, valueRanges, shown) = try url.renderMarkingValues(
-        input, secrets: secrets, field: "http url")
+        input, secrets: secrets, field: "http url", using: &machine)
       shownURL = clipped(shown)
     } catch {
       return .failure(error)
@@ -599,7 +602,7 @@ public final class HTTPAction: KeyedGroupAction {
       let value: String
       do throws(ActionError) {
         value = try header.value.renderRequiringSecrets(
-          input, secrets: secrets, field: "http header '\(header.key)'")
+          input, secrets: secrets, field: "http header '\(header.key)'", using: &machine)
       } catch {
         return .failure(error)
       }

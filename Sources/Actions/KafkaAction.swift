@@ -249,12 +249,13 @@ public final class KafkaAction: PipelinedBatchAction {
     let now = Message(topic: "", payload: [], receivedAtMs: 0)
     let input = ActionInput(ruleName: "", evaluation: Evaluation(value: .undefined), message: now)
     var config: [(key: String, value: String)] = []
+    var machine = VirtualMachine()
     for (key, value, written, template) in settings {
       config.append(
         (
           key,
           try template?.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka clientProperties '\(written)'") ?? value
+            input, secrets: secrets, field: "kafka clientProperties '\(written)'", using: &machine) ?? value
         ))
     }
     let client = try KafkaProducers.acquire(bootstrapServers: configuration.bootstrapServers, config: config)
@@ -319,7 +320,11 @@ public final class KafkaAction: PipelinedBatchAction {
     // A secret that is missing fails the record: left empty, it would send the record to another
     // topic, partition or key without a word.
     // What error records quote is the rendered text with any secret in it masked.
-    let (renderedTopic, shownTopic) = try topic.renderShowing(input, secrets: secrets, field: "kafka topic")
+    // The record's templates share one budget of CPU time.
+    var machine = VirtualMachine()
+    _ = machine.shareBudget()
+    let (renderedTopic, shownTopic) = try topic.renderShowing(
+      input, secrets: secrets, field: "kafka topic", using: &machine)
     if let problem = KafkaTopicName.problem(renderedTopic) {
       throw ActionError(
         .permanent,
@@ -327,7 +332,8 @@ public final class KafkaAction: PipelinedBatchAction {
     }
     var partitionNumber: Int32?
     if let partition {
-      let (text, shown) = try partition.renderShowing(input, secrets: secrets, field: "kafka partition")
+      let (text, shown) = try partition.renderShowing(
+        input, secrets: secrets, field: "kafka partition", using: &machine)
       // Rendered empty (the message has no such field): the partitioner chooses, as for no key.
       if text.isEmpty {
         partitionNumber = nil
@@ -344,7 +350,7 @@ public final class KafkaAction: PipelinedBatchAction {
     var renderedHeaders: [(key: String, value: String)] = []
     for header in headers {
       let key = try header.key.renderRequiringSecrets(
-        input, secrets: secrets, field: "kafka header key '\(header.written)'")
+        input, secrets: secrets, field: "kafka header key '\(header.written)'", using: &machine)
       if let problem = Self.headerKeyProblem(key) {
         throw ActionError(.permanent, "kafka header key '\(header.written)' \(problem)")
       }
@@ -352,14 +358,15 @@ public final class KafkaAction: PipelinedBatchAction {
         (
           key,
           try header.value.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka header '\(header.written)'")
+            input, secrets: secrets, field: "kafka header '\(header.written)'", using: &machine)
         ))
     }
     var renderedKey: [UInt8]?
     if let key {
       // A key that renders empty (a field the message lacks) is no key: an empty one would put every
       // such record under one key of a compacted topic, and on one partition.
-      let text = try key.renderRequiringSecrets(input, secrets: secrets, field: "kafka key")
+      let text = try key.renderRequiringSecrets(
+        input, secrets: secrets, field: "kafka key", using: &machine)
       if !text.isEmpty { renderedKey = Array(text.utf8) }
     }
     let record = KafkaProducer.Record(

@@ -62,45 +62,50 @@ struct ActionTemplate: Sendable {
     readsSecrets = template.callsGetSecret
   }
 
-  func render(_ input: ActionInput, secrets: (any SecretStore)?) throws(EvaluationStopped) -> String {
+  /// Renders with `machine`: the templates an action renders for one result share the budget
+  /// the action began on it (``VirtualMachine/shareBudget()``), one second of CPU for all of them.
+  func render(_ input: ActionInput, secrets: (any SecretStore)?, using machine: inout VirtualMachine)
+    throws(EvaluationStopped) -> String
+  {
     try template.render(
-      context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables)
+      context: input.message.evaluationContext(secrets: secrets), variables: input.evaluation.variables,
+      using: &machine)
   }
 
   /// Renders the template, or fails permanently when a secret it reads does not exist: a header
   /// must not go out with the secret silently left empty.
-  func renderRequiringSecrets(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
-    throws(ActionError)
-    -> String
-  {
+  func renderRequiringSecrets(
+    _ input: ActionInput, secrets: (any SecretStore)?, field: String, using machine: inout VirtualMachine
+  ) throws(ActionError) -> String {
     try requiringSecrets(secrets, field: field) { store throws(EvaluationStopped) in
-      try render(input, secrets: store)
+      try render(input, secrets: store, using: &machine)
     }
   }
 
   /// `renderRequiringSecrets`, with the UTF-8 byte ranges of the result that values wrote, and the
   /// text to show in logs and error records: the secrets it holds masked (`***`).
-  func renderMarkingValues(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
-    throws(ActionError) -> (text: String, valueRanges: [Range<Int>], shown: String)
-  {
+  func renderMarkingValues(
+    _ input: ActionInput, secrets: (any SecretStore)?, field: String, using machine: inout VirtualMachine
+  ) throws(ActionError) -> (text: String, valueRanges: [Range<Int>], shown: String) {
     var read: [String] = []
     let (text, ranges) = try requiringSecrets(secrets, field: field, reading: &read) {
       store throws(EvaluationStopped) in
       try template.renderMarkingValues(
-        context: input.message.evaluationContext(secrets: store), variables: input.evaluation.variables)
+        context: input.message.evaluationContext(secrets: store), variables: input.evaluation.variables,
+        using: &machine)
     }
     return (text, ranges, Self.masking(read, in: text))
   }
 
   /// `renderRequiringSecrets`, and the text with the secrets it holds masked, for logs and error
   /// records (a rendered topic or URL is the record's `failedResource`).
-  func renderShowing(_ input: ActionInput, secrets: (any SecretStore)?, field: String)
-    throws(ActionError) -> (text: String, shown: String)
-  {
+  func renderShowing(
+    _ input: ActionInput, secrets: (any SecretStore)?, field: String, using machine: inout VirtualMachine
+  ) throws(ActionError) -> (text: String, shown: String) {
     var read: [String] = []
     let text = try requiringSecrets(secrets, field: field, reading: &read) {
       store throws(EvaluationStopped) in
-      try render(input, secrets: store)
+      try render(input, secrets: store, using: &machine)
     }
     return (text, Self.masking(read, in: text))
   }
@@ -491,12 +496,16 @@ public final class RepublishAction: Action {
   public func perform(_ input: ActionInput) async throws(ActionError) {
     // A secret that is missing fails the message: left empty, it would change where the message
     // goes, or what it says, without a word.
-    let (text, shownText) = try topic.renderShowing(input, secrets: secrets, field: "republish topic")
+    // The topic and the properties share one budget of CPU time.
+    var machine = VirtualMachine()
+    _ = machine.shareBudget()
+    let (text, shownText) = try topic.renderShowing(
+      input, secrets: secrets, field: "republish topic", using: &machine)
     let rendered = (leadingDollar ? "$" : "") + text
     // What logs and error records show: a secret in the topic masked.
     let shown = (leadingDollar ? "$" : "") + shownText
     do {
-      try await publish(input, to: rendered)
+      try await publish(input, to: rendered, using: &machine)
     } catch {
       // Every message that quotes the topic (the publisher's too) shows it masked.
       var error = error
@@ -547,7 +556,9 @@ public final class RepublishAction: Action {
   }
 
   /// Publishes `input` to the rendered topic `rendered`.
-  private func publish(_ input: ActionInput, to rendered: String) async throws(ActionError) {
+  private func publish(_ input: ActionInput, to rendered: String, using machine: inout VirtualMachine)
+    async throws(ActionError)
+  {
     if let problem = Self.topicProblem(rendered) {
       let why = rendered.isEmpty ? "the topic rendered empty (a value the message lacks?)" : problem
       throw ActionError(.permanent, "republish topic template '\(configuration.topic)': \(why)")
@@ -583,7 +594,7 @@ public final class RepublishAction: Action {
       }
       outgoingHops = incomingHops + 1
     }
-    var properties = try properties(for: input, secrets: secrets)
+    var properties = try properties(for: input, secrets: secrets, using: &machine)
     let payload = input.evaluation.payload
     if let outgoingHops {
       properties.userProperties.append((Self.hopProperty, String(outgoingHops)))
@@ -598,18 +609,18 @@ public final class RepublishAction: Action {
 
   /// The MQTT 5 properties of `input`'s message, rendered with `secrets` and judged as the broker
   /// needs them (the hop count not yet added), or the permanent error that refuses them.
-  private func properties(for input: ActionInput, secrets: (any SecretStore)?) throws(ActionError)
-    -> PublishProperties
-  {
+  private func properties(
+    for input: ActionInput, secrets: (any SecretStore)?, using machine: inout VirtualMachine
+  ) throws(ActionError) -> PublishProperties {
     // A header whose template renders empty (the message has no such field) is left out, each the
     // same way: the message goes without that header.
     var properties = PublishProperties()
     properties.contentType = try contentType?.renderRequiringSecrets(
-      input, secrets: secrets, field: "republish contentType")
+      input, secrets: secrets, field: "republish contentType", using: &machine)
     if properties.contentType?.isEmpty == true { properties.contentType = nil }
     if let responseTopic {
       let (response, shownResponse) = try responseTopic.renderShowing(
-        input, secrets: secrets, field: "republish responseTopic")
+        input, secrets: secrets, field: "republish responseTopic", using: &machine)
       if !response.isEmpty {
         // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
         // the connection for one.
@@ -621,7 +632,7 @@ public final class RepublishAction: Action {
     }
     if let template = correlationData {
       let (text, shown) = try template.renderShowing(
-        input, secrets: secrets, field: "republish correlationData")
+        input, secrets: secrets, field: "republish correlationData", using: &machine)
       if !text.isEmpty {
         guard let data = Data(base64Encoded: text) else {
           throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
@@ -635,7 +646,7 @@ public final class RepublishAction: Action {
     }
     if let template = messageExpiry {
       let (text, shown) = try template.renderShowing(
-        input, secrets: secrets, field: "republish messageExpiry")
+        input, secrets: secrets, field: "republish messageExpiry", using: &machine)
       if !text.isEmpty {
         guard let seconds = UInt32(text) else {
           throw ActionError(
@@ -648,7 +659,7 @@ public final class RepublishAction: Action {
     }
     if let template = payloadFormatIndicator {
       let (text, shown) = try template.renderShowing(
-        input, secrets: secrets, field: "republish payloadFormatIndicator")
+        input, secrets: secrets, field: "republish payloadFormatIndicator", using: &machine)
       switch text {
       case "": break
       case "UTF8_DATA":
@@ -670,12 +681,13 @@ public final class RepublishAction: Action {
     var shownKeys: [String] = []
     for pair in userProperties {
       let (key, shownKey) = try pair.key.renderShowing(
-        input, secrets: secrets, field: "republish user property name")
+        input, secrets: secrets, field: "republish user property name", using: &machine)
       properties.userProperties.append(
         (
           key,
           try pair.value.renderRequiringSecrets(
-            input, secrets: secrets, field: "republish user property '\(shownKey.prefix(64))'")
+            input, secrets: secrets, field: "republish user property '\(shownKey.prefix(64))'",
+            using: &machine)
         ))
       shownKeys.append(shownKey)
     }
@@ -699,12 +711,14 @@ public final class RepublishAction: Action {
   /// REPL's `.rule`), with every secret as `***`; nil when it would send them or when the reason
   /// lies in a secret's value, which a preview does not read.
   public func headersRefusal(_ input: ActionInput) -> String? {
+    var machine = VirtualMachine()
     do {
-      _ = try properties(for: input, secrets: PlaceholderSecrets())
+      _ = try properties(for: input, secrets: PlaceholderSecrets(), using: &machine)
       return nil
     } catch {
       // Refused for the placeholder's own text (`***` is no base64), not the rule's: not said.
-      return (try? properties(for: input, secrets: PlaceholderSecrets.plain)) == nil ? error.message : nil
+      return (try? properties(for: input, secrets: PlaceholderSecrets.plain, using: &machine)) == nil
+        ? error.message : nil
     }
   }
 

@@ -187,6 +187,14 @@ public struct Template: Sendable {
     -> (text: String, valueRanges: [Range<Int>])
   {
     var machine = VirtualMachine()
+    return try renderMarkingValues(context: context, variables: variables, using: &machine)
+  }
+
+  /// ``renderMarkingValues(context:variables:)`` with a caller's VM: a budget the caller shares
+  /// (``VirtualMachine/shareBudget()``) covers this rendering too.
+  public func renderMarkingValues(
+    context: EvaluationContext, variables: [Value], using machine: inout VirtualMachine
+  ) throws(EvaluationStopped) -> (text: String, valueRanges: [Range<Int>]) {
     var ranges: [Range<Int>]? = []
     let text = try render(
       context: context, variables: variables, using: &machine, prefix: "", marking: &ranges)
