@@ -133,9 +133,8 @@ struct ConfigurationReader {
     }
     // These templates (a file path, a sqlite column) are rendered without the secret store: a
     // secret rendered empty, every rule's path the same file.
-    if template.callsGetSecret {
-      let call = text.range(of: "get_secret", options: .caseInsensitive)?.lowerBound ?? text.startIndex
-      let at = text.utf8.distance(from: text.startIndex, to: call)
+    if let call = template.getSecretCall {
+      let at = call.start.offset
       throw ActionConfigurationError(
         "\(field): get_secret is read only in the http, kafka and republish actions' settings: here it would render empty",
         at: value.position(ofStringOffset: prefix + at))

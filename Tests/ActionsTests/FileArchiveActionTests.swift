@@ -880,15 +880,18 @@ struct FileArchiveActionTests {
   }
 
   /// A path calling get_secret is refused: rendered without the secret store, it was empty, and
-  /// every rule's results went to one file.
+  /// every rule's results went to one file. The error points at the call, not at the first text
+  /// that spells its name.
   @Test func aPathCallingGetSecretIsRefused() throws {
     #expect {
       try FileArchiveAction(
-        configuration: configuration(#"{"path": "out/${topic(2)}/${get_secret('a')}x.jsonl"}"#),
+        configuration: configuration(#"{"path": "get_secret/${topic(2)}/${get_secret('a')}x.jsonl"}"#),
         context: context)
     } throws: { error in
-      (error as? ActionConfigurationError)?.message.hasPrefix(
+      let error = error as? ActionConfigurationError
+      return error?.message.hasPrefix(
         "file.path: get_secret is read only in the http, kafka and republish actions' settings") == true
+        && error?.position == FilePosition(line: 1, column: 36)
     }
   }
 

@@ -20,11 +20,17 @@ public struct Template: Sendable {
     }
   }
   /// Whether a part calls `get_secret`, alone or within an expression.
-  public var callsGetSecret: Bool {
+  public var callsGetSecret: Bool { getSecretCall != nil }
+  /// Where in the template text the first `get_secret` call is, or nil for none.
+  public var getSecretCall: SourceRange? {
     let getSecret = FunctionRegistry.index(of: "get_secret")
-    return programs.contains { program in
-      program.instructions.contains { $0.opcode == .call && Int($0.a) == getSecret }
+    for program in programs {
+      if let address = program.instructions.firstIndex(where: { $0.opcode == .call && Int($0.a) == getSecret }
+      ) {
+        return program.sourceRange(at: address)
+      }
     }
+    return nil
   }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
   /// templates) read the topic directly; every other expression runs its program. Empty for a
