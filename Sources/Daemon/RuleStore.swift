@@ -896,7 +896,12 @@ public final class RuleReloader: Sendable {
       startFailures = unstarted
       clashedStamps = Dictionary(
         uniqueKeysWithValues: result.clashed.compactMap { file in fingerprint[file].map { (file, $0) } })
-      for file in rereads where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
+      // Read at the next look, as settled (its stamp seen): a reset stamp alone looked like a
+      // change yet to settle, and the retry came every other poll.
+      for file in rereads where fingerprint[file] != nil {
+        fingerprint[file] = FileStamp()
+        unsettled[file] = times[file]
+      }
       // Held back for a gone file's rule: read at the next look, as settled (its stamp seen).
       for file in returned.held {
         fingerprint[file] = FileStamp()
