@@ -47,8 +47,8 @@ extension RepublishAction {
     return levels
   }
 
-  /// True when some topic that `template` can render also matches the MQTT topic `filter`
-  /// (`+` one level, `#` the rest, including none).
+  /// True when some topic that `template` can render also matches the topic `filter` as rules
+  /// match it (`+` one level, `#` one level or more: AWS's `a/#` does not match `a`).
   public static func topicTemplate(_ template: String, canMatch filter: String) -> Bool {
     let shape = topicShape(template)
     let filterLevels = filter.splitExactly("/").map(String.init)
@@ -69,7 +69,8 @@ extension RepublishAction {
       if let known = memo[key] { return known }
       let result: Bool
       if j < filterLevels.count && filterLevels[j] == "#" {
-        result = true
+        // A level left to match it, or more of the substituted level's.
+        result = i < shape.count || started
       } else if started {
         // The substituted level at i has produced at least one level: end it, or produce another.
         result = overlaps(i + 1, j, false) || (j < filterLevels.count && overlaps(i, j + 1, true))

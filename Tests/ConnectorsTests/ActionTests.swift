@@ -322,8 +322,10 @@ struct RepublishActionTests {
 
   /// A republish to the rule's own Basic Ingest topic comes straight back with --basic-ingest,
   /// whatever its FROM filter; another rule's, a `$aws/rules` topic that FROM cannot match, or a
-  /// level rendered from the message (a leading `$` it renders is refused) does not.
+  /// level rendered from the message (a leading `$` it renders is refused) does not, nor the rule's
+  /// prefix with nothing after it (`$aws/rules/r` is no rule's topic).
   @Test(arguments: [
+    ("$$aws/rules/r", "", false), ("$$aws/rules/r", "#", false), ("$$aws/rules/r/x", "#", true),
     ("$$aws/rules/r/in/x", "other/#", false), ("$$aws/rules/r/in/x", "in/+", true),
     ("$$aws/rules/r/in/x", "", true), ("$$aws/rules/${topic(1)}/x", "", true),
     ("$$aws/rules/other/in/x", "", false), ("${topic()}/x", "in/#", true), ("${topic()}/x", "a/b", false),

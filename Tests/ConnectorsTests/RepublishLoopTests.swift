@@ -16,7 +16,10 @@ struct RepublishLoopTests {
       ("a/b", "a/b", true),
       ("a/b", "a/c", false),
       ("a/b", "a/+", true),
-      ("a", "a/#", true),
+      // `#` is one level or more, as rules match (AWS's `a/#` does not match `a`); an empty one counts.
+      ("a", "a/#", false),
+      ("a/", "a/#", true),
+      ("${topic()}", "a/#", true),
       ("a/b/c", "+/b", false),
       // `/` inside a substitution does not split levels.
       ("out/${concat(topic(1), '/x')}", "in/#", false),
