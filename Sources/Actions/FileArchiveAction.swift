@@ -987,7 +987,8 @@ public final class FileArchiveAction: BatchAction {
       sweeper.adopt(
         left.mapValues {
           ArchiveSweeper.Orphan(
-            openedAtMs: $0.openedAtMs, identity: $0.identity, maxAgeSeconds: maxAgeSeconds, sync: sync,
+            rootPrefix: rootPrefix, openedAtMs: $0.openedAtMs, identity: $0.identity,
+            maxAgeSeconds: maxAgeSeconds, sync: sync,
             clock: clock)
         })
     }
@@ -1492,8 +1493,17 @@ public final class FileArchiveAction: BatchAction {
   /// Ends the line a killed process left unfinished at the end of the file at `path`
   /// (``FileSystem/endCutLine(_:path:operations:)``, which warns), when it is still the file of
   /// `identity`; synced unless `sync` is `never`. A failure is logged: the file is rotated all the same.
-  static func endCutLine(at path: String, identity: FileIdentity, sync: SyncMode) {
-    let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+  static func endCutLine(at path: String, identity: FileIdentity, sync: SyncMode, beneath rootPrefix: String)
+  {
+    let flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+    // Beneath the root through no link, as the action opens it.
+    let fd =
+      rootPrefix != "/" && path.startsExactly(with: rootPrefix)
+      ? iotrules_open_beneath(
+        String(rootPrefix.dropLast()),
+        String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self),
+        flags, 0)
+      : Glibc.open(path, flags)
     guard fd >= 0 else { return }
     defer { Glibc.close(fd) }
     var info = stat()
@@ -1669,6 +1679,8 @@ public final class ArchiveSweeper: Sendable {
   /// A file a stopped archive action (a rule a reload replaced or removed) left to be rotated when
   /// its age comes.
   struct Orphan: Sendable {
+    /// The root of the archive that wrote it, with its `/`: it is rotated beneath it.
+    var rootPrefix: String
     var openedAtMs: Int
     var identity: FileArchiveAction.FileIdentity
     var maxAgeSeconds: Int
@@ -1756,7 +1768,8 @@ public final class ArchiveSweeper: Sendable {
       var born: Int64 = 0
       guard iotrules_birth_time_ms_at(path, &born) == 0 else { continue }
       found[path] = Orphan(
-        openedAtMs: min(now, Int(born)), identity: file.identity, maxAgeSeconds: maxAgeSeconds,
+        rootPrefix: action.rootPrefix, openedAtMs: min(now, Int(born)), identity: file.identity,
+        maxAgeSeconds: maxAgeSeconds,
         sync: action.sync,
         clock: action.clock)
     }
@@ -1850,11 +1863,13 @@ public final class ArchiveSweeper: Sendable {
         // Found at start, it may end in part of a line a kill -9 cut short, and no line of this run
         // ended it (none came for it: yesterday's file): ended now, with the warning naming the
         // file, before it is rotated and closed for good.
-        FileArchiveAction.endCutLine(at: path, identity: orphan.identity, sync: orphan.sync)
+        FileArchiveAction.endCutLine(
+          at: path, identity: orphan.identity, sync: orphan.sync, beneath: orphan.rootPrefix)
         var attempt = 0
         do throws(ActionError) {
           try FileArchiveAction.rotate(
-            path, now: orphan.clock.nowMs(), attempt: &attempt, sync: orphan.sync, operations: .system)
+            path, now: orphan.clock.nowMs(), attempt: &attempt, sync: orphan.sync, operations: .system,
+            beneath: orphan.rootPrefix)
         } catch {
           FileArchiveAction.logger.warning("file archive: \(error.message)")
         }

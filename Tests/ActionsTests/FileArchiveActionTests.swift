@@ -751,6 +751,28 @@ struct FileArchiveActionTests {
     await second.shutdown()
   }
 
+  /// A stopped version's file is rotated beneath its root, through no link: with its folder moved
+  /// out of the root and a link put in its place, the file outside was renamed.
+  @Test func aStoppedVersionsFileIsRotatedBeneathItsRoot() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let manager = FileManager.default
+    try manager.createDirectory(atPath: "\(folder)/outside", withIntermediateDirectories: true)
+    let settings = #"{"path": "d/a.jsonl", "root": "\#(folder)/root", "rotate": {"maxAgeSeconds": 10}}"#
+    let first = try FileArchiveAction(
+      configuration: configuration(settings), context: context, clock: clock, sweeper: sweeper)
+    #expect(await first.performBatch([numbered(1)]) == [nil])
+    await first.shutdown()
+    #expect(sweeper.state.withLock { Array($0.orphans.keys) } == ["\(folder)/root/d/a.jsonl"])
+    try manager.moveItem(atPath: "\(folder)/root/d", toPath: "\(folder)/outside/d")
+    try manager.createSymbolicLink(atPath: "\(folder)/root/d", withDestinationPath: "\(folder)/outside/d")
+    clock.advance(milliseconds: 10_000)
+    sweeper.sweepOrphans()
+    #expect(try manager.contentsOfDirectory(atPath: "\(folder)/outside/d") == ["a.jsonl"])
+    #expect(try String(contentsOfFile: "\(folder)/outside/d/a.jsonl", encoding: .utf8) == "{\"n\":1}\n")
+  }
+
   /// A file another rule rotated (or logrotate moved, or a job removed) is closed by the next sweep
   /// of every action holding it, not at its idle time: its space is not held.
   @Test func aFileRotatedByAnotherRuleIsClosedByTheSweep() async throws {
