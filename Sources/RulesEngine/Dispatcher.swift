@@ -459,9 +459,12 @@ public final class Dispatcher: Sendable {
       let names = Set(replacement.map(\.name))
       let gone = Dictionary(
         grouping: replaced.filter { !names.contains($0.name) }.flatMap(\.actions), by: Self.destination)
-      // A lane that never ran and has nothing queued hands on its own wait.
+      // The lane replaced, which takes messages until the swap (an idle one at the handover had a
+      // backlog come before the swap, and the new lane overtook it); one idle hands on the lanes
+      // it waited for that still work (the idle ones take no more: they were swapped out before).
       func waits(_ before: ConfiguredAction) -> [ConfiguredAction] {
-        before.lane.isIdle ? table[ObjectIdentifier(before)] ?? [] : [before]
+        guard before.lane.isIdle else { return [before] }
+        return [before] + (table[ObjectIdentifier(before)] ?? []).filter { !$0.lane.isIdle }
       }
       for rule in replacement {
         // Paired by destination, in order among equal ones: a version that added or moved an

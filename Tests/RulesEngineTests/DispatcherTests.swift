@@ -1331,10 +1331,13 @@ private final class SharedSink: Action, Sendable {
 /// results reach the destination after the old version's, one topic in order (the new lane went
 /// at once, overtaking the backlog), also when the new version added an action before it (lanes
 /// are paired by destination, not by place: the new lane waited on the added one's), and when the
-/// new rule has another name (`mv a.json b.json`: paired with the gone rule that wrote there).
-@Test(arguments: [(false, false), (true, false), (false, true)])
-func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool, renamed: Bool) async throws
-{
+/// new rule has another name (`mv a.json b.json`: paired with the gone rule that wrote there), and
+/// when the old lane was idle at the handover and its backlog came between the handover and the
+/// swap (the new lane did not wait for a lane idle at the handover).
+@Test(arguments: [(false, false, false), (true, false, false), (false, true, false), (false, false, true)])
+func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(
+  addingOneInFront: Bool, renamed: Bool, inTheGap: Bool
+) async throws {
   let log = SinkLog()
   let elsewhere = SinkLog()
   func version(_ delayMs: Int, front: Bool = false, name: String = "r") throws -> Rule {
@@ -1353,13 +1356,17 @@ func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(addingOneInFront: Bool
   let dispatcher = Dispatcher(
     ruleSet: RuleSet(rules: [old]), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
   let acks = AckCollector()
-  for n in 0..<40 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  func backlog() async {
+    for n in 0..<40 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  }
+  if !inTheGap { await backlog() }
   let new = try version(0, front: addingOneInFront, name: renamed ? "b" : "r")
   // Renamed, beside another new rule writing there too (listed first): each waits for the gone
   // rule's lane (the first one alone did, and the renamed rule overtook the backlog).
   let another = try version(0, name: "another")
   let fresh = renamed ? [another, new] : [new]
   dispatcher.handOver(from: [old], to: fresh)
+  if inTheGap { await backlog() }
   dispatcher.swap(to: RuleSet(rules: fresh))
   for n in 40..<60 { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
   #expect(await acks.wait(for: 60, timeoutMs: 30_000))
