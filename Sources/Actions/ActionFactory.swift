@@ -143,12 +143,13 @@ struct ConfigurationReader {
   }
 }
 
-/// `text`, or its first 200 bytes (whole characters) and how long it is: a rendered value as an
-/// error or a log quotes it (a 5 MB URL or topic made 5 MB log lines and error records).
-func clipped<Text: StringProtocol>(_ text: Text) -> String {
-  guard text.utf8.count > 240 else { return String(text) }
-  let bytes = Array(text.utf8.prefix(201))
-  var end = 200
+/// `text`, or its first `keeping` bytes (whole characters) and how long it is, when it is a fifth
+/// longer than that: a rendered value as an error or a log quotes it (a 5 MB URL or topic made 5 MB
+/// log lines and error records).
+func clipped<Text: StringProtocol>(_ text: Text, keeping: Int = 200) -> String {
+  guard text.utf8.count > keeping + keeping / 5 else { return String(text) }
+  let bytes = Array(text.utf8.prefix(keeping + 1))
+  var end = keeping
   while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
   return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
 }

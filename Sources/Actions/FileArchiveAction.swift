@@ -1407,6 +1407,14 @@ public final class FileArchiveAction: BatchAction {
         throw ActionError(
           .permanent, "cannot open \(path): it leads outside the archive root '\(root)' (through a link)")
       }
+      // A link put on the way since the folders were checked (said as the kernel's "Too many
+      // levels of symbolic links").
+      if errno == ELOOP, path.startsExactly(with: rootPrefix) {
+        throw ActionError(
+          .permanent,
+          "cannot open \(path): a symbolic link is on its way below the archive root '\(root)' (a folder, or the file itself), and the archive follows none"
+        )
+      }
       throw FileSystem.error(errno, "cannot open \(path)")
     }
     var opened = stat()

@@ -561,7 +561,9 @@ public final class HTTPAction: KeyedGroupAction {
       let shown: String
       (renderedURL, valueRanges, shown) = try url.renderMarkingValues(
         input, secrets: secrets, field: "http url", using: &machine)
-      shownURL = clipped(shown)
+      // Whole up to 2 KB: the error record's failedResource is the URL (a signed or per-device
+      // one passes 200 bytes); longer, a value made it so.
+      shownURL = clipped(shown, keeping: 2_000)
     } catch {
       return .failure(error)
     }

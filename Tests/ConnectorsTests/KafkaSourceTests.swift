@@ -142,6 +142,13 @@ struct KafkaSourceTests {
     #expect(KafkaSource.lastHeader("caf\u{E9}", in: [("cafe\u{301}", "x")]) == nil)
   }
 
+  @Test(
+    "a revocation's wait is said whole or to a tenth of a second (10000 ms / 3 said 3.3333333333333335 s)")
+  func secondsAreSaidToATenth() {
+    #expect(
+      [10.0, 10_000 / 3_000, 0.25, 45_000 / 3_000].map(KafkaSource.secondsText) == ["10", "3.3", "0.3", "15"])
+  }
+
   @Test("an empty value or key is produced empty, not null (a null value is a tombstone)")
   func emptyIsNotNull() async throws {
     let cluster = try KafkaMockCluster()

@@ -282,7 +282,7 @@ public final class KafkaProducer: @unchecked Sendable {
     closed.withLock { isClosed in
       // After a full queue the rest of the batch is not handed over either: each would take a place
       // freed meanwhile and go out before the refused one, which its retry sends later still.
-      var full: ActionError?
+      var full: String?
       for (index, record) in records.enumerated() {
         if isClosed {
           batch.complete(
@@ -290,15 +290,17 @@ public final class KafkaProducer: @unchecked Sendable {
           continue
         }
         if let full {
-          batch.complete(index, full)
+          batch.complete(
+            index,
+            ActionError(
+              .transient,
+              "producing to '\(record.topic)' on \(bootstrapServers) not handed over: \(full) (kept back to keep the batch's order)"
+            ))
           continue
         }
         let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
         if error == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-          full = ActionError(
-            .transient,
-            "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error)); not handed over, to keep the batch's order"
-          )
+          full = "an earlier record of its batch, to '\(record.topic)', found the queue full"
         }
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
           batch.complete(

@@ -320,9 +320,10 @@ private final class KafkaConsumer: @unchecked Sendable {
     guard !partitions.isEmpty, !stopRequested.load(ordering: .acquiring),
       rd_kafka_assignment_lost(handle) == 0
     else { return }
-    let undelivered = waiting[waitingHead...].filter {
-      partitions.contains($0.log.partition) && !tracker.isRetired($0.log)
-    }.count
+    // Not yet handed to the engine, counted as `awaited` counts them (a blocked partition's not
+    // at all: counted here, they hid the others' messages in the engine, and nothing waited).
+    let undelivered = tracker.countAwaited(
+      waiting[waitingHead...].filter { partitions.contains($0.log.partition) }.map(\.log))
     let seconds = min(
       options.shutdownDrainSeconds, Self.configured("session.timeout.ms", options.config, 45_000) / 3_000,
       Self.configured("max.poll.interval.ms", options.config, 300_000) / 3_000)
@@ -336,7 +337,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     }
     if awaited > undelivered {
       logger.warning(
-        "\(awaited - undelivered) messages of the revoked partitions were not done within \(seconds) s (retrying, or slow actions): their new owner reads them again, and both may write them"
+        "\(awaited - undelivered) messages of the revoked partitions were not done within \(KafkaSource.secondsText(seconds)) s (retrying, or slow actions): their new owner reads them again, and both may write them"
       )
     }
   }
@@ -863,5 +864,13 @@ private final class KafkaConsumer: @unchecked Sendable {
     self.handle = nil
     retained?.release()
     retained = nil
+  }
+}
+
+extension KafkaSource {
+  /// `seconds` as a log line says it: whole, or to a tenth (`3.3`, not `3.3333333333333335`).
+  static func secondsText(_ seconds: Double) -> String {
+    let tenths = (seconds * 10).rounded()
+    return tenths.truncatingRemainder(dividingBy: 10) == 0 ? String(Int(tenths / 10)) : String(tenths / 10)
   }
 }
