@@ -3,7 +3,8 @@
 // `HKT`) and `zzzz` (full names such as `Pacific Standard Time`), each with the zone it parses to,
 // found by parsing it (Locale.US, the default locale of AWS's rules engine). Names that parse to the
 // zone id they spell are left out: the zone id lookup reads them. Then the zone ids (and the old
-// three-letter ids) that each does not read (`Etc/GMT+5`; `EST` with `zzzz`). Run it with the JDK
+// three-letter ids) that each does not read (`Etc/GMT+5`; `EST` with `zzzz`), and the region ids
+// java.time knows (what `VV` reads). Run it with the JDK
 // time_to_epoch follows:
 //   java Tests/tools/JavaZoneTextNames.java > Sources/IoTSQL/Functions/Time/JavaZoneTextData.swift
 import java.text.DateFormatSymbols;
@@ -35,6 +36,12 @@ class JavaZoneTextNames {
     rejected("short", "z", "  /// The zone ids `z` to `zzz` do not read, one a line.", ids);
     System.out.println();
     rejected("full", "zzzz", "  /// The zone ids `zzzz` does not read, one a line.", ids);
+    System.out.println();
+    System.out.println("  /// The region ids java.time knows (`ZoneId.getAvailableZoneIds()`), one a line: `VV` reads");
+    System.out.println("  /// these, and no old three-letter id (`EST`, `PST`) nor any other id of the system's database.");
+    System.out.println("  static let javaZoneIdData = \"\"\"");
+    for (String id : new TreeSet<>(ZoneId.getAvailableZoneIds())) System.out.println("    " + id);
+    System.out.println("    \"\"\"");
     System.out.println("}");
   }
 

@@ -73,6 +73,9 @@ extension DateTimePattern {
   static let shortZoneText = ZoneText(names: shortZoneNameData, rejectedIds: shortRejectedZoneIdData)
   /// What `zzzz` reads: full names (`Pacific Daylight Time`).
   static let fullZoneText = ZoneText(names: fullZoneNameData, rejectedIds: fullRejectedZoneIdData)
+  /// The region ids java.time knows: the only ones any zone letter reads (`EST`, `posix/...` and
+  /// the system database's other ids are not among them).
+  static let javaZoneIds = Set(javaZoneIdData.split(separator: "\n").map(String.init))
 
   /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
   /// missing date fields default to 1970-01-01 and missing time fields to midnight.
@@ -358,6 +361,11 @@ extension DateTimePattern {
   /// text parser takes the longest match of ids and names: `EST5EDT` is the id, `EST` New York),
   /// except the ids it does not read.
   private func parseZone(_ text: [Character], _ position: inout Int, zoneText: ZoneText?) -> TimeZoneRule? {
+    switch Self.parseFixedZone(text, &position) {
+    case .zone(let zone): return zone
+    case .refused: return nil
+    case .none: break
+    }
     var named: (end: Int, zone: TimeZoneRule)?
     if let zoneText {
       var end = min(text.count, position + zoneText.longestName)
@@ -377,15 +385,89 @@ extension DateTimePattern {
     }
     while end > position, end > named?.end ?? position {
       let candidate = String(text[position..<end])
-      if zoneText?.rejectedIds.contains(candidate) != true, let zone = TimeZoneRule.named(candidate) {
+      if zoneText?.rejectedIds.contains(candidate) != true, Self.javaZoneIds.contains(candidate),
+        let zone = TimeZoneRule.named(candidate)
+      {
         position = end
         return zone
       }
       end -= 1
     }
-    guard let named else { return nil }
+    guard let named else {
+      // No id or name: `Z` is UTC.
+      guard position < text.count, text[position] == "Z" else { return nil }
+      position += 1
+      return TimeZoneRule.utc
+    }
     position = named.end
     return named.zone
+  }
+
+  /// How a zone's text starts, as java.time reads it before any id or name.
+  private enum FixedZone {
+    /// A zone of a fixed offset (`+05:00`, `UTC+05:00`), or a prefix alone (`UTC`, `GMT`).
+    case zone(TimeZoneRule)
+    /// A sign without an offset java.time reads (`+05`, `+5`, `+0500`): no zone.
+    case refused
+    /// Neither: an id or a name.
+    case none
+  }
+
+  /// java.time's reading of a zone that starts with a sign, `UTC`, `GMT` or `UT`: an offset is
+  /// `±HH:MM[:ss]` only, at most 18 hours; after a prefix, an offset it cannot read leaves the
+  /// prefix alone as the zone (`GMT+5` is GMT, then `+5` is left unread), and `GMT0` is GMT.
+  private static func parseFixedZone(_ text: [Character], _ position: inout Int) -> FixedZone {
+    guard position < text.count else { return .none }
+    if text[position] == "+" || text[position] == "-" {
+      guard let (seconds, end) = javaOffset(text, from: position) else { return .refused }
+      defer { position = end }
+      return .zone(
+        seconds == 0 ? TimeZoneRule.utc : .fixed(seconds: seconds, id: String(text[position..<end])))
+    }
+    for prefix in ["UTC", "GMT", "UT"] {
+      let letters = Array(prefix)
+      guard position + letters.count <= text.count,
+        Array(text[position..<position + letters.count]) == letters
+      else { continue }
+      let after = position + letters.count
+      if prefix == "GMT", after < text.count, text[after] == "0" {
+        position = after + 1
+        return .zone(.fixed(seconds: 0, id: "GMT0"))
+      }
+      if after < text.count, text[after] == "+" || text[after] == "-",
+        let (seconds, end) = javaOffset(text, from: after)
+      {
+        position = end
+        return .zone(.fixed(seconds: seconds, id: prefix + String(text[after..<end])))
+      }
+      position = after
+      return .zone(.fixed(seconds: 0, id: prefix))
+    }
+    return .none
+  }
+
+  /// The offset `±HH:MM[:ss]` at `start` (two digits each, at most 18 hours) in seconds, and where
+  /// it ends; nil when there is none.
+  private static func javaOffset(_ text: [Character], from start: Int) -> (Int, Int)? {
+    func twoDigits(at index: Int) -> Int? {
+      guard index + 2 <= text.count, let high = text[index].wholeNumberValue,
+        let low = text[index + 1].wholeNumberValue,
+        text[index].isASCII, text[index + 1].isASCII
+      else { return nil }
+      return high * 10 + low
+    }
+    guard let hours = twoDigits(at: start + 1), start + 3 < text.count, text[start + 3] == ":",
+      let minutes = twoDigits(at: start + 4), minutes < 60
+    else { return nil }
+    var end = start + 6
+    var seconds = 0
+    if end < text.count, text[end] == ":", let value = twoDigits(at: end + 1), value < 60 {
+      seconds = value
+      end += 3
+    }
+    let total = hours * 3600 + minutes * 60 + seconds
+    guard total <= 18 * 3600 else { return nil }
+    return ((text[start] == "-" ? -1 : 1) * total, end)
   }
 
   private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int)
