@@ -109,6 +109,39 @@ struct RegexFunctionsTests {
     Row(function: "regexp_matches", arguments: [.string("aa}"), .string("^a{2}}$")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("é}"), .string("^\\p{L}}$")], expected: .bool(true)),
     Row(function: "regexp_matches", arguments: [.string("}"), .string("[}]")], expected: .bool(true)),
+    // A `-` in a set that is no range is a character to Java, where ICU reads set differences
+    // (`[[a-c]-[b]]` matched `a` and `c` only); after a range, `--b` is the range from `-` to `b`.
+    Row(
+      function: "regexp_replace", arguments: [.string("a-bcd"), .string("[[a-c]-[b]]"), .string("<$0>")],
+      expected: .string("<a><-><b><c>d")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a-b^cd"), .string("[a-c--b]"), .string("<$0>")],
+      expected: .string("<a><-><b><^><c>d")),
+    Row(
+      function: "regexp_replace", arguments: [.string("ab-c1"), .string("[\\p{L}-[a]]"), .string("<$0>")],
+      expected: .string("<a><b><-><c>1")),
+    Row(
+      function: "regexp_replace", arguments: [.string("!\"#,-./"), .string("[!--]"), .string("<$0>")],
+      expected: .string("<!><\"><#><,><->./")),
+    Row(
+      function: "regexp_replace", arguments: [.string("ABCD-"), .string("[\\x41-\\x43-]"), .string("<$0>")],
+      expected: .string("<A><B><C>D<->")),
+    Row(function: "regexp_matches", arguments: [.string("x-y"), .string("[x--y]")], expected: .undefined),
+    // Java's properties ICU lacks.
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("aé1ǅ"), .string("\\p{javaAlphabetic}"), .string("<$0>")],
+      expected: .string("<a><é>1<ǅ>")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("a漢1"), .string("\\p{javaIdeographic}"), .string("<$0>")],
+      expected: .string("a<漢>1")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a_1-é"), .string("\\p{IsWord}"), .string("<$0>")],
+      expected: .string("<a><_><1>-<é>")),
+    Row(
+      function: "regexp_replace", arguments: [.string("aé漢"), .string("[^\\p{L1}]"), .string("<$0>")],
+      expected: .string("aé<漢>")),
     // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
     Row(
       function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),

@@ -272,12 +272,19 @@ final class CompiledRegex: @unchecked Sendable {
   /// `\Q...\E` quotes are kept as they are; inside `[...]` a negation becomes a nested set, which
   /// ICU supports.
   ///
+  /// Inside a set, a `-` that Java reads as a character (after a nested set, a class or a range,
+  /// at the start, or before `[`) is escaped: ICU would read `[[a-c]-[b]]`, `[a-c--b]` and
+  /// `[\p{L}-[a]]` as set differences, where Java's sets hold the `-`. Java's properties ICU lacks
+  /// (`javaAlphabetic`, `javaIdeographic`, `IsWord`, `L1`) are spelled out as sets.
+  ///
   /// Java's flags `U` (`UNICODE_CHARACTER_CLASS`) and `u` (`UNICODE_CASE`), which ICU does not
   /// know, are taken out of inline flag groups (`(?U)`, `(?iu:...)`, not inside `\Q...\E` or a
   /// set): ICU's classes and case folding are Unicode already, so after a group that sets `U` (until
   /// one that clears it) the classes are left as ICU's.
   static func javaClasses(_ pattern: String) -> String {
-    guard pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") || pattern.contains("(?")
+    guard
+      pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") || pattern.contains("(?")
+        || pattern.contains("-")
     else { return pattern }
     // After a flag group that sets `U`, classes are ICU's (Unicode) as Java's are.
     var unicodeClasses = false
@@ -293,11 +300,70 @@ final class CompiledRegex: @unchecked Sendable {
     var output = String.UnicodeScalarView()
     var depth = 0  // nesting of [...]
     var braceOpen = false  // after a `{` outside [...]: a repetition `{n,m}` or `\p{...}`
+    // Inside [...], as Java's parser reads a set item by item: the last item is a character that a
+    // `-` may make the start of a range; the next character ends a range.
+    var startsRange = false
+    var endsRange = false
+    // A character of a set: after it, a `-` may make a range, unless it ended one.
+    func character() {
+      startsRange = !endsRange
+      endsRange = false
+    }
+    // A class, a nested set, `&&` or `^`: a `-` after it is a character.
+    func notCharacter() {
+      startsRange = false
+      endsRange = false
+    }
     var index = 0
     while index < scalars.count {
       let scalar = scalars[index]
+      if scalar == "-", depth > 0 {
+        let next = index + 1 < scalars.count ? scalars[index + 1] : nil
+        if endsRange {
+          // The end of a range (`!--`): escaped, or ICU reads `--` as a difference.
+          output.append(contentsOf: "\\-".unicodeScalars)
+          notCharacter()
+        } else if startsRange, let next, next != "]", next != "[" {
+          // A range.
+          output.append(scalar)
+          startsRange = false
+          endsRange = true
+        } else {
+          // A character to Java (it may start a range: `[--a]`).
+          output.append(contentsOf: "\\-".unicodeScalars)
+          character()
+        }
+        index += 1
+        continue
+      }
+      if scalar == "&", depth > 0, index + 1 < scalars.count, scalars[index + 1] == "&" {
+        output.append(contentsOf: "&&".unicodeScalars)
+        notCharacter()
+        index += 2
+        continue
+      }
       if scalar == "\\", index + 1 < scalars.count {
         let next = scalars[index + 1]
+        if next == "p" || next == "P", let (set, end) = javaOnlyProperty(scalars, from: index + 2) {
+          // A property of Java's that ICU lacks, as a set (negated for `\P`).
+          output.append(contentsOf: (next == "P" ? "[^" + set + "]" : "[" + set + "]").unicodeScalars)
+          notCharacter()
+          index = end
+          continue
+        }
+        if depth > 0 {
+          if classes[next] != nil || "pPhHvV".unicodeScalars.contains(next) {
+            notCharacter()
+          } else if next != "Q" {
+            // A character written as an escape, copied whole (`\x{41}`, `\u0041`, `\0101`, `\cA`):
+            // its digits are not characters of their own.
+            let end = Self.escapeEnd(scalars, from: index)
+            output.append(contentsOf: scalars[index..<end])
+            character()
+            index = end
+            continue
+          }
+        }
         if next == "Q" {
           // Quoted up to `\E` (or the end), as Java reads it: nothing inside is an escape.
           var end = index + 2
@@ -308,6 +374,7 @@ final class CompiledRegex: @unchecked Sendable {
           }
           let stop = min(end + 2, scalars.count)
           output.append(contentsOf: scalars[index..<stop])
+          if depth > 0 { character() }
           index = stop
           continue
         }
@@ -360,15 +427,25 @@ final class CompiledRegex: @unchecked Sendable {
       }
       if scalar == "[" {
         depth += 1
+        notCharacter()
         // `[:alpha:]` is a POSIX class to ICU but, to Java, the set of `:`, `a`, `l`, `p`, `h`:
         // the colon is escaped so that ICU reads it as Java does.
         if index + 1 < scalars.count, scalars[index + 1] == ":" {
           output.append(contentsOf: "[\\:".unicodeScalars)
+          character()
+          index += 2
+          continue
+        }
+        if index + 1 < scalars.count, scalars[index + 1] == "^" {
+          output.append(contentsOf: "[^".unicodeScalars)
           index += 2
           continue
         }
       } else if scalar == "]", depth > 0 {
         depth -= 1
+        notCharacter()
+      } else if depth > 0 {
+        character()
       } else if scalar == "{", depth == 0 {
         braceOpen = true
       } else if scalar == "}", depth == 0 {
@@ -394,6 +471,64 @@ final class CompiledRegex: @unchecked Sendable {
     "Graph": "\\x21-\\x7E", "Print": "\\x20-\\x7E", "Blank": "\\x20\\t",
     "Cntrl": "\\x00-\\x1F\\x7F", "XDigit": "0-9a-fA-F", "Space": "\\x20\\t\\n\\x0B\\f\\r",
   ]
+
+  /// Java's properties that ICU lacks, as the inside of an ICU set: `javaAlphabetic` and
+  /// `javaIdeographic` (`Character.isAlphabetic`, `isIdeographic`), `IsWord` (Java's word
+  /// characters under `UNICODE_CHARACTER_CLASS`: letters and other alphabetics, marks, decimal
+  /// digits, connector punctuation and the joiners), `L1` (Latin-1).
+  static let javaOnlyProperties: [String: String] = {
+    var table = [
+      "javaAlphabetic": "\\p{Alphabetic}", "javaIdeographic": "\\p{Ideographic}",
+      "IsWord": "\\p{Alphabetic}\\p{Mn}\\p{Me}\\p{Mc}\\p{Nd}\\p{Pc}\\p{Join_Control}", "L1": "\\x00-\\xFF",
+    ]
+    for name in ["javaAlphabetic", "javaIdeographic", "L1"] { table["Is" + name] = table[name] }
+    return table
+  }()
+
+  /// The set of the Java-only property (``javaOnlyProperties``) named in `{Name}` at `start` (just
+  /// after `\p` or `\P`), and the index after its `}`; nil for any other.
+  private static func javaOnlyProperty(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
+    guard start < scalars.count, scalars[start] == "{" else { return nil }
+    var end = start + 1
+    var name = String.UnicodeScalarView()
+    while end < scalars.count, scalars[end] != "}", name.count <= 17 {
+      name.append(scalars[end])
+      end += 1
+    }
+    guard end < scalars.count, scalars[end] == "}", let set = javaOnlyProperties[String(name)] else {
+      return nil
+    }
+    return (set, end + 1)
+  }
+
+  /// Where the escape of one character at `start` (its backslash) ends: `\xhh`, `\x{h...}`,
+  /// `\uhhhh`, `\0` and up to three octal digits, `\cX`, or a backslash and one character.
+  private static func escapeEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int {
+    var end = min(start + 2, scalars.count)
+    guard end <= scalars.count, start + 1 < scalars.count else { return end }
+    func take(_ count: Int, while accepted: (Unicode.Scalar) -> Bool) {
+      var taken = 0
+      while taken < count, end < scalars.count, accepted(scalars[end]) {
+        end += 1
+        taken += 1
+      }
+    }
+    let hex: (Unicode.Scalar) -> Bool = { $0.properties.isASCIIHexDigit }
+    switch scalars[start + 1] {
+    case "x":
+      if end < scalars.count, scalars[end] == "{" {
+        take(Int.max) { $0 != "}" }
+        end = min(end + 1, scalars.count)
+      } else {
+        take(2, while: hex)
+      }
+    case "u": take(4, while: hex)
+    case "0": take(3) { ("0"..."7").contains($0) }
+    case "c": take(1) { _ in true }
+    default: break
+    }
+    return end
+  }
 
   /// The set of the POSIX class named in `{Name}` at `start` (just after `\p` or `\P`), and the
   /// index after its `}`; nil for any other property.
