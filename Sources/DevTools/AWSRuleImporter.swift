@@ -135,8 +135,11 @@ public enum AWSRuleImporter {
           notes.append(
             "rule field '\(RuleFile.escapedName(member.key))' has no equivalent here: not imported")
         } else {
+          // Kept as written: `check` refuses the rule until it is corrected (left out, the rule was
+          // written enabled and passed).
+          out[member.key] = member.value.value
           required.append(
-            "rule field '\(RuleFile.escapedName(member.key))' is no AWS rule field\(hint); not imported: correct it and import again"
+            "rule field '\(RuleFile.escapedName(member.key))' is no AWS rule field\(hint); kept as written, so that check refuses the rule until you correct it"
           )
         }
       }

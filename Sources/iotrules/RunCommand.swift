@@ -204,6 +204,11 @@ struct RunCommand: AsyncParsableCommand {
         )
       }
     }
+    if (certFile == nil) != (keyFile == nil) {
+      throw ValidationError(
+        "\(certFile == nil ? "--key-file" : "--cert-file") needs \(certFile == nil ? "--cert-file" : "--key-file") too: a client certificate is a certificate file and its key file"
+      )
+    }
     if passwordEnv != nil && passwordFile != nil {
       throw ValidationError("give --password-env or --password-file, not both")
     }

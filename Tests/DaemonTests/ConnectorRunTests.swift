@@ -264,6 +264,11 @@ struct ConnectorRunTests {
     #expect(
       await eventually(within: 30) { daemon.stderr.contains("cannot connect to mqtt://127.0.0.1:\(port)") })
     #expect(daemon.stderr.contains("Connection refused"), "\(daemon.stderr)")
+    // The source's broker is the one said (its republish connection, made first, was said as
+    // republish's alone).
+    #expect(
+      daemon.stderr.contains("mqtt source mqtt://127.0.0.1:\(port) (its republish connection)")
+        && !daemon.stderr.contains("mqtt republish"), "\(daemon.stderr)")
     daemon.signal(SIGTERM)
     #expect(await daemon.wait(seconds: 30) == 0, "\(daemon.stderr)")
     #expect(daemon.stdout.contains("iotrules: 0 messages,"), "\(daemon.stdout)")

@@ -377,14 +377,19 @@ import Testing
           + "r.json:1:69: error: 'awsIotSqlVersion' must be a string such as \"2016-03-23\"", "\(error)")
     }
     // A misspelt rule field would change the rule without a word (`ruleDisable`: enabled): it needs
-    // the user (exit 1), with the field meant; a field AWS has and this engine not stays a note.
+    // the user (exit 1), with the field meant, and is kept so that `check` refuses the rule until
+    // it is corrected (left out, the rule passed enabled); a field AWS has and this engine not stays
+    // a note.
     let misspelt = try AWSRuleImporter.convert(
       file: "r.json",
       bytes: Array(#"{"sql": "SELECT * FROM 'a'", "ruleDisable": true, "tags": [], "actions": []}"#.utf8))
     #expect(
       misspelt.actionRequired == [
-        "rule field 'ruleDisable' is no AWS rule field; did you mean 'ruleDisabled'?; not imported: correct it and import again"
+        "rule field 'ruleDisable' is no AWS rule field; did you mean 'ruleDisabled'?; kept as written, so that check refuses the rule until you correct it"
       ], "\(misspelt.actionRequired)")
+    #expect(
+      misspelt.json.contains(#""ruleDisable": true"#) || misspelt.json.contains(#""ruleDisable":true"#),
+      "\(misspelt.json)")
     #expect(
       misspelt.notes.contains("rule field 'tags' has no equivalent here: not imported"), "\(misspelt.notes)")
     // A bad name from the file says how to give one.

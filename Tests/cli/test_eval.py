@@ -552,6 +552,11 @@ p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "
                    text=True, timeout=60, input="")
 check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,
       (p.returncode, p.stderr))
+# A certificate without its key is a usage error before any rule loads (it exited 74 after loading).
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtts://127.0.0.1:9", "--cert-file", "c.pem"],
+                   capture_output=True, text=True, timeout=60)
+check("run: --cert-file without --key-file", p.returncode == 64 and "--cert-file needs --key-file too" in p.stderr,
+      (p.returncode, p.stderr))
 # An unset --password-env is a usage error, said before any rule loads (it used to start, log
 # "password <redacted>", load the rules, and exit 74).
 environment = {k: v for k, v in os.environ.items() if k != "IOTRULES_NO_SUCH_PASSWORD"}

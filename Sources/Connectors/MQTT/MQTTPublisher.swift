@@ -33,14 +33,19 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
   }
 
   /// Creates a publisher; `start()` connects. Its connection is reported to `health` (as
-  /// `mqtt republish URL`) while it is not up.
+  /// `component`, by default `mqtt republish URL`) while it is not up, and its log lines say it.
   public init(
-    options: MQTTOptions, logger: Logger = Logger(label: "iotrules.mqtt.publisher"), health: Health? = nil
+    options: MQTTOptions, logger: Logger = Logger(label: "iotrules.mqtt.publisher"), health: Health? = nil,
+    component: String? = nil
   ) {
     self.options = options
     self.logger = logger
     self.health = health
+    self.component = component ?? "mqtt republish \(options.url)"
   }
+
+  /// What health reports and log lines call its connection.
+  let component: String
 
   /// Connects (retrying a refused connection with backoff); libmosquitto reconnects by itself later.
   /// `onRetry` is told of each failed attempt that will be tried again.
@@ -48,7 +53,7 @@ public final class MQTTPublisher: Publisher, @unchecked Sendable {
     if state.withLock({ $0.connection }) != nil { return }
     let client = try MQTTConnection(
       options: options, logger: logger, onMessage: nil, health: health,
-      component: "mqtt republish \(options.url)")
+      component: component)
     do {
       try await client.connect { [self] reason in
         state.withLock { $0.lastAttempt = reason }

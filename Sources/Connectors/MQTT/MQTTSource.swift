@@ -228,7 +228,11 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     var publisherOptions = options
     publisherOptions.clientID = options.clientID + "-pub"
     publisherOptions.persistentSession = false
-    let publisher = MQTTPublisher(options: publisherOptions, logger: logger, health: health)
+    // Named as the source's: connected first, while the broker is down at start it is the only
+    // connection said, and a run without republish named only republish.
+    let publisher = MQTTPublisher(
+      options: publisherOptions, logger: logger, health: health,
+      component: "mqtt source \(options.url) (its republish connection)")
     publishers.append(publisher)
     return publisher
   }
