@@ -223,6 +223,8 @@ public struct InvalidRulesError: Error, Sendable, CustomStringConvertible {
   public var failed: Int
   /// True for a replay without `--follow`.
   public var batch: Bool
+  /// True when a file failed because it could not be read (an I/O problem: exit 74, as `check`).
+  public var unreadable = false
 
   /// Says what failed and why nothing runs.
   public var description: String {
@@ -576,7 +578,9 @@ public enum Daemon {
     // such messages would fill the in-flight bound and the replay would never reach its end.
     if isBatch { dispatcher.holdsFailedDeadLetters = false }
     if !loaded.errors.isEmpty && (isBatch || loaded.rules.isEmpty) {
-      throw await abandonStart(InvalidRulesError(failed: loaded.errors.count, batch: isBatch))
+      var error = InvalidRulesError(failed: loaded.errors.count, batch: isBatch)
+      error.unreadable = loaded.errors.contains(where: \.unreadable)
+      throw await abandonStart(error)
     }
     // No rule file at all (a mistyped or empty folder): every message would be acknowledged with
     // nothing written (Kafka offsets committed, MQTT PUBACKs sent), as `check` refuses it too.

@@ -280,9 +280,11 @@ public enum RuleStore {
     errors: inout [RuleFileError], claim: inout (name: String, position: FilePosition)?
   ) -> Rule? {
     /// A broken or unreadable new version: its problems, led on a reload by what keeps running.
-    func refuse(_ problems: [RuleDiagnostic]) -> Rule? {
+    func refuse(_ problems: [RuleDiagnostic], unreadable: Bool = false) -> Rule? {
       guard let old else {
-        errors.append(RuleFileError(problems))
+        var error = RuleFileError(problems)
+        error.unreadable = unreadable
+        errors.append(error)
         return nil
       }
       let lead = RuleDiagnostic(
@@ -302,9 +304,9 @@ public enum RuleStore {
       // (A link left dangling is still said: it may stay so.)
       return old
     case .failure(let problem):
-      return refuse([
-        RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)
-      ])
+      return refuse(
+        [RuleDiagnostic(file: file, position: FilePosition(line: 1, column: 1), message: problem.message)],
+        unreadable: problem.unreadable)
     }
     if let old, old.fingerprint == RuleFile.fingerprint(bytes) {
       // The rule file is as it was, but its tests beside it may have changed (that is what a reload

@@ -50,6 +50,8 @@ public struct RuleFileError: Error, Sendable, CustomStringConvertible {
   public var diagnostics: [RuleDiagnostic]
   /// The warnings found beside them (the SQL's, the templates'), so that one `check` shows all.
   public var warnings: [RuleDiagnostic] = []
+  /// True when the file could not be read at all (an I/O problem, not a broken rule: exit 74).
+  public var unreadable = false
 
   /// Creates an error.
   public init(_ diagnostics: [RuleDiagnostic], warnings: [RuleDiagnostic] = []) {

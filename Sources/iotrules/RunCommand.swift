@@ -343,7 +343,8 @@ struct RunCommand: AsyncParsableCommand {
     do {
       summary = try await Daemon.run(configuration, registry: registry, logger: logger)
     } catch let error as InvalidRulesError {
-      throw fail(error, status: 65)
+      // A file that cannot be read is an I/O problem, as `check` says it.
+      throw fail(error, status: error.unreadable ? 74 : 65)
     } catch let error as NoRuleFilesError {
       throw fail(error, status: 66)
     } catch {

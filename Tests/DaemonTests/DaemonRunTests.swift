@@ -23,6 +23,15 @@ struct DaemonRunTests {
         "iotrules: error: 1 rule file failed to load (errors above); a replay does not run with broken rules"),
       "\(errors)")
     #expect(!FileManager.default.fileExists(atPath: folder + "/out.jsonl"))
+    // A rule file that cannot be read (a link to nothing) is an I/O problem: 74, as `check` says.
+    try FileManager.default.removeItem(atPath: folder + "/rules/bad.json")
+    try FileManager.default.createSymbolicLink(
+      atPath: folder + "/rules/gone.json", withDestinationPath: folder + "/nowhere.json")
+    let (unreadable, _, said) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"], in: folder)
+    #expect(
+      unreadable == 74 && said.contains("rules/gone.json:1:1: error: cannot read it"), "\(unreadable) \(said)"
+    )
   }
 
   /// A dead-letter file replays as it is: each record's message goes again through the rule that
