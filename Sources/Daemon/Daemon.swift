@@ -625,7 +625,9 @@ public enum Daemon {
     /// fails transiently into its retries and error path, and every other action goes on. Returns
     /// why, when the broker refused the client at once.
     @Sendable func connectRepublisherIfUsed(waits: Bool) async throws -> String? {
-      guard let publisher = republisher, mqttSubscriber == nil,
+      // Connected only when a rule republishes (at the start, or at the reload that brings one):
+      // a broker may tie the credentials to the source's client id and refuse `<id>-pub`.
+      guard let publisher = republisher,
         dispatcher.ruleSet.rules.contains(where: {
           !$0.disabled && $0.allActions.contains { $0.kind == "republish" }
         })
@@ -766,29 +768,28 @@ public enum Daemon {
     let sourceStarted = Mutex(Date())
     let sourceService = ClosureService(description: "source") {
       try await cancelWhenGracefulShutdown {
-        if let publisher = republisher {
-          if mqttSubscriber != nil {
-            // The source's own broker: connected first (it retries while unreachable), inside the
-            // group: SIGTERM or SIGINT then ends the wait and the run, with its summary.
-            do {
-              try await publisher.start()
-            } catch is CancellationError {
-              return
-            }
-          } else {
-            let refused: String?
-            do {
-              refused = try await connectRepublisherIfUsed(waits: true)
-            } catch is CancellationError {
-              return
-            }
-            // Refused at the first attempt (credentials): the run stops, as with an MQTT source.
-            if let refused { throw ConnectorError(refused) }
+        if republisher != nil {
+          // Connected first when a rule republishes (the source's broker, or --mqtt's), for a
+          // while at most: the source's own connection retries while the broker is unreachable,
+          // and SIGTERM or SIGINT ends the wait and the run, with its summary.
+          let refused: String?
+          do {
+            refused = try await connectRepublisherIfUsed(waits: true)
+          } catch is CancellationError {
+            return
           }
+          // Refused at the first attempt (credentials): the run stops, as with an MQTT source.
+          if let refused { throw ConnectorError(refused) }
         }
         sourceStarted.withLock { $0 = Date() }
         health.clear(Self.component)
-        try await source.run(intake: dispatcher.intake)
+        do {
+          try await source.run(intake: dispatcher.intake)
+        } catch is CancellationError {
+          // Stopped while the MQTT source was still connecting (its broker unreachable): the run
+          // ends with its summary.
+          return
+        }
       }
     }
     let group = ServiceGroup(

@@ -248,6 +248,9 @@ struct ConnectorRunTests {
     daemon.signal(SIGTERM)
     #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
     #expect(daemon.stdout.contains("iotrules: 4 messages,"), "\(daemon.stdout)")
+    // No rule republishes: no republish connection (`<id>-pub`) was made, which a broker that ties
+    // the credentials to the source's client id refused, stopping the run.
+    #expect(!daemon.stderr.contains("-pub"), "\(daemon.stderr)")
   }
 
   @Test("SIGTERM while the broker is unreachable stops the daemon cleanly, with its summary")
@@ -649,8 +652,12 @@ struct ConnectorRunTests {
     #expect(received == (0..<500).map { #"{"n":\#($0)}"# })
   }
 
-  @Test("a replay whose --mqtt broker refuses the client at the first attempt stops with exit 74")
-  func replayWithARefusingRepublishBroker() async throws {
+  /// Under MQTT 3.1.1 the refusal says the CONNACK code's meaning (it said "Unknown reason"); the
+  /// client id refused is said.
+  @Test(
+    "a replay whose --mqtt broker refuses the client at the first attempt stops with exit 74",
+    arguments: ["5", "3.1.1"])
+  func replayWithARefusingRepublishBroker(version: String) async throws {
     let broker = try MosquittoBroker(anonymous: false)
     defer { broker.stop() }
     let folder = temporaryFolder("replay-mqtt-refused")
@@ -660,10 +667,16 @@ struct ConnectorRunTests {
     write(#"{"topic": "in/a", "payload": {"n": 1}}"# + "\n", to: folder + "/in.jsonl")
     // The broker refuses every client (no anonymous access, no password file).
     let (status, _, err) = try await runIotrules(
-      ["run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", broker.url], in: folder, timeout: 60)
+      [
+        "run", "--rules", "rules", "--source", "file:in.jsonl", "--mqtt", broker.url, "--mqtt-version",
+        version,
+        "--client-id", "replayer",
+      ], in: folder, timeout: 60)
     #expect(status == 74, "\(err)")
+    let reason = version == "5" ? "Not authorized" : "Connection Refused: not authorised."
     #expect(
-      err.contains("iotrules: error: ") && err.contains("refused the connection: Not authorized"), "\(err)")
+      err.contains("iotrules: error: ")
+        && err.contains("refused the connection: \(reason) (client id 'replayer-pub')"), "\(err)")
     #expect(!FileManager.default.fileExists(atPath: folder + "/dead-letter.jsonl"))
   }
 

@@ -443,16 +443,26 @@ final class MQTTConnection: @unchecked Sendable {
       lastRefusal.withLock { $0 = nil }
     }
     if rc != 0 {
-      let reason = String(cString: mosquitto_reason_string(rc))
-      lastRefusal.withLock { $0 = reason }
-      logger.error("broker \(options.url) refused the connection: \(reason)")
-      health?.report(healthComponent, "broker \(options.url) refused the connection: \(reason)")
+      // MQTT 3.1.1's CONNACK codes are not MQTT 5's reason codes (5 is "not authorised" there,
+      // "Unknown reason" as a reason code). The client id is said: a broker may tie credentials
+      // to one.
+      let reason =
+        options.protocolVersion == .v311
+        ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
+      lastRefusal.withLock { $0 = "\(reason) (client id '\(options.clientID)')" }
+      logger.error(
+        "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")
+      health?.report(
+        healthComponent,
+        "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")
       let waiter = state.withLock { state in
         defer { state.connectWaiter = nil }
         return state.connectWaiter
       }
       waiter?.resume(
-        returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(reason)")))
+        returning: .failure(
+          ConnectorError(
+            "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")))
       return
     }
     let (waiter, filters, reconnect) = state.withLock { state in
