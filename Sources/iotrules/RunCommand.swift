@@ -204,6 +204,10 @@ struct RunCommand: AsyncParsableCommand {
         )
       }
     }
+    if clientID.isEmpty {
+      throw ValidationError(
+        "--client-id is empty: the broker keeps the session under it, and republish connects as <id>-pub")
+    }
     if (certFile == nil) != (keyFile == nil) {
       throw ValidationError(
         "\(certFile == nil ? "--key-file" : "--cert-file") needs \(certFile == nil ? "--cert-file" : "--key-file") too: a client certificate is a certificate file and its key file"

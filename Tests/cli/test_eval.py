@@ -552,6 +552,11 @@ p = subprocess.run([BIN, "run", "--rules", ".", "--source", "-", "--key-file", "
                    text=True, timeout=60, input="")
 check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for an mqtts:// broker" in p.stderr,
       (p.returncode, p.stderr))
+# An empty client id is a usage error before any rule loads (it exited 74 after loading, in the
+# library's words).
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9", "--client-id", ""],
+                   capture_output=True, text=True, timeout=60)
+check("run: empty --client-id", p.returncode == 64 and "--client-id is empty" in p.stderr, (p.returncode, p.stderr))
 # A certificate without its key is a usage error before any rule loads (it exited 74 after loading).
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtts://127.0.0.1:9", "--cert-file", "c.pem"],
                    capture_output=True, text=True, timeout=60)
