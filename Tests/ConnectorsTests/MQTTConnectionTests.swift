@@ -379,6 +379,26 @@ struct MQTTConnectionTests {
     #expect(attempts >= 3 && attempts <= 5, "\(attempts) connections in 7.5 s")
   }
 
+  /// A server that takes the connection and never answers the CONNECT (not an MQTT broker, or one
+  /// speaking TLS) is said as such at the keepalive, not as a ping left unanswered.
+  @Test(.timeLimit(.minutes(1))) func aServerThatNeverAnswersTheConnectIsSaidAsSuch() async throws {
+    // Bound and listening, never accepting: the TCP connection is made, no CONNACK ever comes.
+    let (port, holder) = try ProcessSupport.refusingPort()
+    defer { close(holder) }
+    #expect(listen(holder, 16) == 0)
+    var options = try MQTTOptions(url: "mqtt://127.0.0.1:\(port)", clientID: unique("silent"))
+    options.keepaliveSeconds = 5
+    let logs = LogLines()
+    let connection = try MQTTConnection(options: options, logger: logs.logger, onMessage: nil)
+    let connecting = Task { try await connection.connect() }
+    let said = await eventually(within: 30) {
+      logs.messages.contains { $0.contains("no CONNACK within 5 s: the server took the connection") }
+    }
+    connecting.cancel()
+    connection.close()
+    #expect(said, "\(logs.messages)")
+  }
+
   @Test("a stop while a reconnect waits on a host that drops SYNs ends within seconds")
   func stopDuringABlockingReconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

@@ -604,7 +604,7 @@ final class MQTTConnection: @unchecked Sendable {
           ConnectorError(
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
-    accepted.store(false, ordering: .relaxed)
+    let hadConnack = accepted.exchange(false, ordering: .relaxed)
     if rc != 0 {
       if let refusal = lastRefusal.withLock({ $0 }) {
         // Logged and reported when the CONNACK came; the disconnect's own reason says less.
@@ -614,7 +614,13 @@ final class MQTTConnection: @unchecked Sendable {
         }
         return
       }
-      let reason = Self.reason(rc)
+      // A server that took the connection and never answered the CONNECT (not an MQTT broker, or
+      // one speaking TLS to a plain mqtt:// URL) ends at the keepalive: no ping was ever answered
+      // because none was sent.
+      let reason =
+        !hadConnack && rc == MOSQ_ERR_KEEPALIVE.rawValue
+        ? "no CONNACK within \(options.keepaliveSeconds) s: the server took the connection and never answered the CONNECT (is it an MQTT broker, speaking \(options.url.lowercased().hasPrefix("mqtts:") ? "TLS" : "plain TCP") as the URL says?)"
+        : Self.reason(rc)
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
       if !closed {
         health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
