@@ -11,7 +11,8 @@ struct EvalCommand: ParsableCommand {
     discussion: """
       One shot: --sql S --topic T --payload JSON (or --payload-file F). Prints the outgoing payload \
       (pretty on a terminal, the exact bytes when piped) or says there was no match; exit 0 either \
-      way, 65 for a statement that does not compile or an evaluation stopped by its limits.
+      way, 65 for a statement that does not compile or an evaluation stopped by its limits, 74 for \
+      an input file that cannot be read or standard output that lost text.
 
       Batch: --batch FILE (or - for standard input) reads one request a line:
         {"sql", "topic", "payload" | "payload_base64",

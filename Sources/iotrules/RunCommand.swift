@@ -23,7 +23,8 @@ struct RunCommand: AsyncParsableCommand {
       --password-file and never logged.
       """)
 
-  @Option(name: .long, help: "A folder of rule files (*.json, *.yaml, *.yml); may be repeated.")
+  @Option(
+    name: .long, help: "A folder of rule files (*.json, *.yaml, *.yml), or one rule file; may be repeated.")
   var rules: [String]
 
   @Option(
@@ -90,7 +91,7 @@ struct RunCommand: AsyncParsableCommand {
   @Option(
     name: .customLong("metrics-address"),
     help:
-      "The IPv4 address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 for a Kubernetes probe or a scrape from another host)."
+      "The IPv4 address --metrics-port listens on (0.0.0.0 for a Kubernetes probe or a scrape from another host)."
   )
   var metricsAddress = "127.0.0.1"
 
@@ -115,7 +116,9 @@ struct RunCommand: AsyncParsableCommand {
   @Flag(name: .long, help: "Keep reading the source at its end.")
   var follow = false
 
-  @Option(name: .customLong("reload-interval-ms"), help: "How often rule files are polled for changes.")
+  @Option(
+    name: .customLong("reload-interval-ms"),
+    help: "How often rule files are polled for changes, in milliseconds (10 to 86400000).")
   var reloadIntervalMs: Int = 1000
 
   @Flag(

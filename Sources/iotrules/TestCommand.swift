@@ -10,10 +10,12 @@ struct TestCommand: ParsableCommand {
     abstract: "Run the rule tests beside rule files (Rules/<rule>.test.json or .test.yaml).",
     discussion: """
       A test file holds cases {"name", "topic", "payload" | "payload_base64", "clientId"?, \
-      "timestamp"?, "expect"}, where expect is {"output": VALUE}, {"no_match": true} or \
-      {"actions": [{"kind": "...", FIELD: VALUE...}]} (action fields rendered from their templates; \
-      only the fields written are compared). A payload string is the payload's text; other JSON is \
-      written compactly. timestamp pins timestamp() (epoch ms; 0 when absent).
+      "timestamp"?, "context"?, "expect"}, where expect is {"output": VALUE}, {"empty_output": true}, \
+      {"no_match": true} or {"actions": [{"kind": "...", FIELD: VALUE...}]} (action fields rendered \
+      from their templates; only the fields written are compared). A payload string is the payload's \
+      text; other JSON is written compactly. timestamp pins timestamp() (epoch ms; 0 when absent); \
+      context pins the other context functions (principal, sourceip, traceid, accountid, \
+      mqtt_properties, user_properties), as an eval --batch request's context does.
       Exit 0 when every case passes, 1 when any fails (each failure named, with a diff), 65 when \
       nothing was found to test, 74 when the JUnit report or standard output cannot be written.
       """
