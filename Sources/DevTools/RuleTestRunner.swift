@@ -56,10 +56,14 @@ public enum RuleTestRunner {
         }
         return nil
       }
+      // An empty payload (`empty_output`, a `SELECT VALUE` of a missing field) is said in words:
+      // `Undefined` is no output a user wrote.
+      func shown(_ value: Value) -> String {
+        if case .undefined = value { return "(an empty payload)" }
+        return ValueText.pretty(ValueText.canonical(value))
+      }
       return "output differs (- expected, + actual):\n"
-        + LineDiff.unified(
-          expected: ValueText.pretty(ValueText.canonical(expected)),
-          actual: ValueText.pretty(ValueText.canonical(actual)))
+        + LineDiff.unified(expected: shown(expected), actual: shown(actual))
     case (.actions(let expected), .matched(_, _, let actions)):
       var projected: [Value] = []
       for (index, actual) in actions.enumerated() {

@@ -610,8 +610,9 @@ import Testing
         """#.utf8))
     let failures = RuleTestRunner.run(tests, on: rule).map(\.failure)
     #expect(failures[0] == nil)
-    #expect(failures[1]?.contains("- Undefined\n+ 2") == true, "\(String(describing: failures[1]))")
-    #expect(failures[2] != nil)
+    #expect(failures[1]?.contains("- (an empty payload)\n+ 2") == true, "\(String(describing: failures[1]))")
+    #expect(
+      failures[2]?.contains("- null\n+ (an empty payload)") == true, "\(String(describing: failures[2]))")
     #expect(throws: RuleFileError.self) {
       try RuleTestFile.parse(
         file: "w.test.json",
