@@ -127,6 +127,19 @@ struct RegexFunctionsTests {
       function: "regexp_replace", arguments: [.string("ABCD-"), .string("[\\x41-\\x43-]"), .string("<$0>")],
       expected: .string("<A><B><C>D<->")),
     Row(function: "regexp_matches", arguments: [.string("x-y"), .string("[x--y]")], expected: .undefined),
+    // After a property, a `-` is a character too; one `&` is a character (an intersection to ICU);
+    // a `]` first in a set is a character; a range ending in a class is an error to Java.
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("a-b1&"), .string("[\\p{L}-\\p{Punct}]"), .string("<$0>")],
+      expected: .string("<a><-><b>1<&>")),
+    Row(
+      function: "regexp_replace", arguments: [.string("abc&d"), .string("[[ab]&[bc]]"), .string("<$0>")],
+      expected: .string("<a><b><c><&>d")),
+    Row(
+      function: "regexp_replace", arguments: [.string("]ab"), .string("[^]a]"), .string("<$0>")],
+      expected: .string("]a<b>")),
+    Row(function: "regexp_matches", arguments: [.string("z"), .string("[a-\\p{L}]")], expected: .undefined),
     // Java's properties ICU lacks.
     Row(
       function: "regexp_replace",
@@ -142,6 +155,16 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("aé漢"), .string("[^\\p{L1}]"), .string("<$0>")],
       expected: .string("aé<漢>")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a1-"), .string("\\p{IsLD}"), .string("<$0>")],
+      expected: .string("<a><1>-")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("aªA"), .string("\\p{javaLowerCase}"), .string("<$0>")],
+      expected: .string("<a><ª>A")),
+    Row(
+      function: "regexp_replace", arguments: [.string("af٠g"), .string("\\p{IsHex_Digit}"), .string("<$0>")],
+      expected: .string("<a><f><٠>g")),
     // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
     Row(
       function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),

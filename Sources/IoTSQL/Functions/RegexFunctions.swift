@@ -241,7 +241,10 @@ final class CompiledRegex: @unchecked Sendable {
     guard pattern.utf16.count <= maximumPatternLength else {
       return .failure(RegexCompileError(code: U_REGEX_PATTERN_TOO_BIG, offset: nil))
     }
-    let translated = javaClasses(asciiCaseFolding(pattern))
+    // A range Java refuses (its end a class: `[a-\d]`) is refused here too, where ICU reads it.
+    guard let translated = javaClasses(asciiCaseFolding(pattern)) else {
+      return .failure(RegexCompileError(code: U_REGEX_INVALID_RANGE, offset: nil))
+    }
     let units = Array((translated.isEmpty ? "(?:)" : translated).utf16)
     let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
     let opened = units.withUnsafeBufferPointer { buffer in
@@ -281,10 +284,10 @@ final class CompiledRegex: @unchecked Sendable {
   /// know, are taken out of inline flag groups (`(?U)`, `(?iu:...)`, not inside `\Q...\E` or a
   /// set): ICU's classes and case folding are Unicode already, so after a group that sets `U` (until
   /// one that clears it) the classes are left as ICU's.
-  static func javaClasses(_ pattern: String) -> String {
+  static func javaClasses(_ pattern: String) -> String? {
     guard
       pattern.contains("\\") || pattern.contains("[:") || pattern.contains("}") || pattern.contains("(?")
-        || pattern.contains("-")
+        || pattern.contains("-") || pattern.contains("&") || pattern.contains("[]") || pattern.contains("[^]")
     else { return pattern }
     // After a flag group that sets `U`, classes are ICU's (Unicode) as Java's are.
     var unicodeClasses = false
@@ -324,7 +327,12 @@ final class CompiledRegex: @unchecked Sendable {
           output.append(contentsOf: "\\-".unicodeScalars)
           notCharacter()
         } else if startsRange, let next, next != "]", next != "[" {
-          // A range.
+          // A range; to a class it is an error to Java (`[a-\d]`, `[z-\p{L}]`).
+          if next == "\\", index + 2 < scalars.count,
+            "dDwWsShHvVpP".unicodeScalars.contains(scalars[index + 2])
+          {
+            return nil
+          }
           output.append(scalar)
           startsRange = false
           endsRange = true
@@ -336,10 +344,17 @@ final class CompiledRegex: @unchecked Sendable {
         index += 1
         continue
       }
-      if scalar == "&", depth > 0, index + 1 < scalars.count, scalars[index + 1] == "&" {
-        output.append(contentsOf: "&&".unicodeScalars)
-        notCharacter()
-        index += 2
+      if scalar == "&", depth > 0 {
+        if index + 1 < scalars.count, scalars[index + 1] == "&" {
+          output.append(contentsOf: "&&".unicodeScalars)
+          notCharacter()
+          index += 2
+          continue
+        }
+        // One `&` is a character to Java, an intersection to ICU (`[[ab]&[bc]]`).
+        output.append(contentsOf: "\\&".unicodeScalars)
+        character()
+        index += 1
         continue
       }
       if scalar == "\\", index + 1 < scalars.count {
@@ -384,15 +399,26 @@ final class CompiledRegex: @unchecked Sendable {
           index += 3
           continue
         }
-        if unicodeClasses, classes[next] != nil || next == "p" || next == "P" {
+        if unicodeClasses, classes[next] != nil {
           output.append(scalar)
           output.append(next)
         } else if let replacement = classes[next] {
           output.append(contentsOf: (depth > 0 ? replacement.inside : replacement.outside).unicodeScalars)
-        } else if next == "p" || next == "P", let (set, end) = posixClass(scalars, from: index + 2) {
+        } else if next == "p" || next == "P", !unicodeClasses,
+          let (set, end) = posixClass(scalars, from: index + 2)
+        {
           // Java's POSIX classes are ASCII (`\p{Punct}` holds `$+<=>^`|~`, which ICU's Unicode
           // punctuation does not): spelled out as a set, negated for `\P`, nested inside `[...]`.
           output.append(contentsOf: (next == "P" ? "[^" + set + "]" : "[" + set + "]").unicodeScalars)
+          index = end
+          continue
+        } else if next == "p" || next == "P", index + 2 < scalars.count, scalars[index + 2] == "{" {
+          // Any other property, copied whole: its name is no characters of a set (a `-` after
+          // its `}` is a character to Java, not a range).
+          var end = index + 3
+          while end < scalars.count, scalars[end] != "}" { end += 1 }
+          end = min(end + 1, scalars.count)
+          output.append(contentsOf: scalars[index..<end])
           index = end
           continue
         } else {
@@ -436,7 +462,16 @@ final class CompiledRegex: @unchecked Sendable {
           index += 2
           continue
         }
-        if index + 1 < scalars.count, scalars[index + 1] == "^" {
+        var start = index + 1
+        if start < scalars.count, scalars[start] == "^" { start += 1 }
+        if start < scalars.count, scalars[start] == "]" {
+          // A `]` first in a set is a character to Java (`[]a]`, `[^]a]`).
+          output.append(contentsOf: (start == index + 2 ? "[^\\]" : "[\\]").unicodeScalars)
+          character()
+          index = start + 1
+          continue
+        }
+        if start == index + 2 {
           output.append(contentsOf: "[^".unicodeScalars)
           index += 2
           continue
@@ -478,12 +513,24 @@ final class CompiledRegex: @unchecked Sendable {
   /// digits, connector punctuation and the joiners), `L1` (Latin-1).
   static let javaOnlyProperties: [String: String] = {
     var table = [
-      "javaAlphabetic": "\\p{Alphabetic}", "javaIdeographic": "\\p{Ideographic}",
-      "IsWord": "\\p{Alphabetic}\\p{Mn}\\p{Me}\\p{Mc}\\p{Nd}\\p{Pc}\\p{Join_Control}", "L1": "\\x00-\\xFF",
+      "javaAlphabetic": "\\p{Alphabetic}", "javaIdeographic": "\\p{Ideographic}", "L1": "\\x00-\\xFF",
+      // Java's letter-or-digit category.
+      "LD": "\\p{L}\\p{Nd}",
+      // `Character.isLowerCase` and `isUpperCase` count Other_Lowercase and Other_Uppercase (`ª`,
+      // `Ⅰ`); ICU's java properties do not.
+      "javaLowerCase": "\\p{Lowercase}", "javaUpperCase": "\\p{Uppercase}",
     ]
-    for name in ["javaAlphabetic", "javaIdeographic", "L1"] { table["Is" + name] = table[name] }
+    for name in ["javaAlphabetic", "javaIdeographic", "L1", "LD"] { table["Is" + name] = table[name] }
     return table
   }()
+
+  /// Java's binary properties (after `Is`, by their upper-case names) whose meaning ICU's differ
+  /// from: Java's word characters (letters and other alphabetics, marks, decimal digits, connector
+  /// punctuation, the joiners), and its hex digits, which hold every decimal digit.
+  static let javaBinaryProperties: [String: String] = [
+    "WORD": "\\p{Alphabetic}\\p{Mn}\\p{Me}\\p{Mc}\\p{Nd}\\p{Pc}\\p{Join_Control}",
+    "HEX_DIGIT": "\\p{Nd}\\p{Hex_Digit}", "HEXDIGIT": "\\p{Nd}\\p{Hex_Digit}",
+  ]
 
   /// The set of the Java-only property (``javaOnlyProperties``) named in `{Name}` at `start` (just
   /// after `\p` or `\P`), and the index after its `}`; nil for any other.
@@ -495,9 +542,11 @@ final class CompiledRegex: @unchecked Sendable {
       name.append(scalars[end])
       end += 1
     }
-    guard end < scalars.count, scalars[end] == "}", let set = javaOnlyProperties[String(name)] else {
-      return nil
-    }
+    guard end < scalars.count, scalars[end] == "}" else { return nil }
+    let text = String(name)
+    // Java's binary properties after `Is`, in any case (`\p{IsWord}`, `\p{ISHEX_DIGIT}`).
+    let binary = text.hasPrefix("Is") ? javaBinaryProperties[text.dropFirst(2).uppercased()] : nil
+    guard let set = javaOnlyProperties[text] ?? binary else { return nil }
     return (set, end + 1)
   }
 
