@@ -470,29 +470,97 @@ extension DateTimePattern {
     return ((text[start] == "-" ? -1 : 1) * total, end)
   }
 
+  /// An offset as java.time's strict parser reads the letter's pattern: `X`/`x` `+HHmm` (minutes
+  /// optional), two `+HHMM`, three `+HH:MM`, four `+HHMMss`, five `+HH:MM:ss` (seconds optional),
+  /// `Z` to `ZZZ` `+HHMM`, `ZZZZZ` `+HH:MM:ss`; `X` and `ZZZZZ` read `Z` as zero; `O` reads `GMT` then
+  /// `+H[H][:MM[:ss]]`, `OOOO` and `ZZZZ` `GMT` then `+HH:MM[:ss]`; at most 18 hours.
   private func parseOffsetField(_ letter: Character, _ count: Int, _ text: [Character], _ position: inout Int)
     -> Int?
   {
-    let zeroAsZ = letter == "X" || (letter == "Z" && count == 5)
-    if zeroAsZ, position < text.count, text[position] == "Z" {
-      position += 1
-      return 0
-    }
-    var start = position
-    if letter == "O" || (letter == "Z" && count == 4) {
-      guard position + 3 <= text.count, String(text[position..<position + 3]) == "GMT" else { return nil }
-      start += 3
-      if start == text.count || (text[start] != "+" && text[start] != "-") {
-        position = start
+    // The text of a zero offset is read first, as zero, when the text starts with it: `x`'s `+00`
+    // takes `+0030` as zero and leaves `30` unread.
+    let zero: String? =
+      letter == "X" || (letter == "Z" && count == 5)
+      ? "Z"
+      : letter == "x"
+        ? ["+00", "+0000", "+00:00", "+0000", "+00:00"][min(count, 5) - 1]
+        : letter == "Z" && count <= 3 ? "+0000" : nil
+    if let zero {
+      let characters = Array(zero)
+      if position + characters.count <= text.count,
+        Array(text[position..<position + characters.count]) == characters
+      {
+        position += characters.count
         return 0
       }
     }
-    let rest = Array(String(text[start...]).utf8)
-    var scanner = OffsetScanner(text: rest, position: 0)
-    guard let seconds = scanner.scan(allowColon: true) else { return nil }
-    // The scanner reads ASCII only, so bytes and characters advance together.
-    position = start + scanner.position
-    return seconds
+    var at = position
+    func digits(_ count: Int) -> Int? {
+      guard at + count <= text.count else { return nil }
+      var value = 0
+      for character in text[at..<at + count] {
+        guard character.isASCII, let digit = character.wholeNumberValue else { return nil }
+        value = value * 10 + digit
+      }
+      at += count
+      return value
+    }
+    // `:` (when `colon`) and two digits, taken only when all are there.
+    func optionalPair(colon: Bool) -> Int? {
+      let before = at
+      if colon {
+        guard at < text.count, text[at] == ":" else { return nil }
+        at += 1
+      }
+      guard let value = digits(2) else {
+        at = before
+        return nil
+      }
+      return value
+    }
+    let localized = letter == "O" || (letter == "Z" && count == 4)
+    if localized {
+      guard at + 3 <= text.count, String(text[at..<at + 3]) == "GMT" else { return nil }
+      at += 3
+      guard at < text.count, text[at] == "+" || text[at] == "-" else {
+        position = at
+        return 0
+      }
+    }
+    guard at < text.count, text[at] == "+" || text[at] == "-" else { return nil }
+    let negative = text[at] == "-"
+    at += 1
+    var hours: Int
+    var minutes = 0
+    var seconds = 0
+    if localized && count == 1 {
+      // One or two digits of hours, then `:MM` and `:ss` when there.
+      guard let first = digits(1) else { return nil }
+      hours = first
+      if let second = digits(1) { hours = hours * 10 + second }
+      if let value = optionalPair(colon: true) {
+        minutes = value
+        if let value = optionalPair(colon: true) { seconds = value }
+      }
+    } else {
+      guard let value = digits(2) else { return nil }
+      hours = value
+      // `Z` to `ZZZ` are `xx`'s `+HHMM`, `ZZZZZ` `xxxxx`'s `+HH:MM:ss`.
+      let form = letter == "Z" ? (count <= 3 ? 2 : 5) : count
+      let colon = localized || form == 3 || form == 5
+      let minutesRequired = localized || form >= 2
+      if let value = optionalPair(colon: colon) {
+        minutes = value
+        if localized || form >= 4, let value = optionalPair(colon: colon) { seconds = value }
+      } else if minutesRequired {
+        return nil
+      }
+    }
+    guard minutes < 60, seconds < 60 else { return nil }
+    let total = hours * 3600 + minutes * 60 + seconds
+    guard total <= 18 * 3600 else { return nil }
+    position = at
+    return negative ? -total : total
   }
 
   private func resolve(_ parsed: Parsed) -> Result<Int, ParseError> {
