@@ -442,16 +442,26 @@ public final class Dispatcher: Sendable {
   /// (same rule name, same destination) waits for before its first batch, by the new one: one topic's
   /// results reach the destination in order across a reload (the new lane went at once, while
   /// the old one still worked through its backlog: 828 older results came after a newer one).
-  let predecessors = Mutex<[ObjectIdentifier: [ConfiguredAction]]>([:])
+  let predecessors = Mutex<[ObjectIdentifier: Predecessors]>([:])
+
+  /// The lanes one lane waits for, and that lane (kept to tell when its entry can go).
+  struct Predecessors {
+    let owner: ConfiguredAction
+    let lanes: [ConfiguredAction]
+  }
   /// Whether `predecessors` holds any (read without the lock by every lane that starts).
   let hasPredecessors = Atomic<Bool>(false)
 
   /// Makes the lanes of `replacement`'s actions wait for those of `replaced` (earlier versions of
   /// the same rules, or, for a rule new under its name, rules gone under theirs that wrote to the
   /// same destination) before their first batch. A replaced lane that never ran and has nothing
-  /// queued hands its own wait on (the version before it may still be busy) and is forgotten.
+  /// queued hands its own wait on (the version before it may still be busy) and keeps it: until
+  /// the swap it may still take messages.
   public func handOver(from replaced: [Rule], to replacement: [Rule]) {
+    let live = Set(ruleSet.rules.flatMap(\.actions).map(ObjectIdentifier.init))
     predecessors.withLock { table in
+      // A lane swapped out at an earlier reload takes no more messages: idle, its wait is over.
+      table = table.filter { live.contains($0.key) || !$0.value.owner.lane.isIdle }
       let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
       // The actions of rules gone under their name (`mv a.json b.json`: rule `a` gone, `b` new):
       // a new rule's lane that writes where any of them wrote waits for them all (b's results
@@ -464,7 +474,7 @@ public final class Dispatcher: Sendable {
       // it waited for that still work (the idle ones take no more: they were swapped out before).
       func waits(_ before: ConfiguredAction) -> [ConfiguredAction] {
         guard before.lane.isIdle else { return [before] }
-        return [before] + (table[ObjectIdentifier(before)] ?? []).filter { !$0.lane.isIdle }
+        return [before] + (table[ObjectIdentifier(before)]?.lanes ?? []).filter { !$0.lane.isIdle }
       }
       for rule in replacement {
         // Paired by destination, in order among equal ones: a version that added or moved an
@@ -480,12 +490,7 @@ public final class Dispatcher: Sendable {
           } else {
             before = (gone[key] ?? []).flatMap(waits)
           }
-          if !before.isEmpty { table[ObjectIdentifier(new)] = before }
-        }
-      }
-      for rule in replaced {
-        for configured in rule.actions where configured.lane.isIdle {
-          table[ObjectIdentifier(configured)] = nil
+          if !before.isEmpty { table[ObjectIdentifier(new)] = Predecessors(owner: new, lanes: before) }
         }
       }
       hasPredecessors.store(!table.isEmpty, ordering: .releasing)
@@ -503,7 +508,7 @@ public final class Dispatcher: Sendable {
   func waitForPredecessor(of configured: ConfiguredAction) async {
     guard hasPredecessors.load(ordering: .acquiring) else { return }
     let id = ObjectIdentifier(configured)
-    guard let previous = predecessors.withLock({ $0[id] }) else { return }
+    guard let previous = predecessors.withLock({ $0[id]?.lanes }) else { return }
     while previous.contains(where: { !$0.lane.isIdle }) { try? await Task.sleep(nanoseconds: 1_000_000) }
     predecessors.withLock { table in
       table[id] = nil

@@ -1375,6 +1375,42 @@ func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(
   #expect(entries.count == (renamed ? 80 : 60))
 }
 
+/// Two reloads while the first version works through its backlog, the middle version's lane idle
+/// at the second handover and given messages before the second swap: they wait for the first
+/// version's backlog (its own wait was forgotten at the second handover, and they overtook it),
+/// and the last version's results come after both.
+@Test func anIdleMiddleVersionKeepsItsWaitUntilTheSwap() async throws {
+  let log = SinkLog()
+  func version(_ delayMs: Int) throws -> Rule {
+    let configured = ConfiguredAction(
+      action: SharedSink(log: log, delayMs: delayMs), retry: RetryPolicy(), errorAction: nil, ruleName: "r",
+      label: "sink[0]")
+    return Rule(
+      name: "r", description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+      actions: [configured], errorAction: nil, file: "r.json",
+      fingerprint: FileFingerprint(hash: 0, length: 0))
+  }
+  let first = try version(2)
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: [first]), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
+  let acks = AckCollector()
+  func deliver(_ range: Range<Int>) async {
+    for n in range { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  }
+  await deliver(0..<40)
+  let middle = try version(0)
+  dispatcher.handOver(from: [first], to: [middle])
+  dispatcher.swap(to: RuleSet(rules: [middle]))
+  let last = try version(0)
+  dispatcher.handOver(from: [middle], to: [last])
+  await deliver(40..<50)
+  dispatcher.swap(to: RuleSet(rules: [last]))
+  await deliver(50..<60)
+  #expect(await acks.wait(for: 60, timeoutMs: 30_000))
+  let entries = log.entries.withLock { $0 }
+  #expect(entries == Array(0..<60), "\(entries)")
+}
+
 /// A pipelined action each of whose batches fails transiently after 50 ms (a delivery timeout).
 private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   let submitted = Mutex(0)

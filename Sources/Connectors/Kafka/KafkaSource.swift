@@ -321,9 +321,10 @@ private final class KafkaConsumer: @unchecked Sendable {
       rd_kafka_assignment_lost(handle) == 0
     else { return }
     // Not yet handed to the engine, counted as `awaited` counts them (a blocked partition's not
-    // at all: counted here, they hid the others' messages in the engine, and nothing waited).
-    let undelivered = tracker.countAwaited(
-      waiting[waitingHead...].filter { partitions.contains($0.log.partition) }.map(\.log))
+    // at all: counted here, they hid the others' messages in the engine, and nothing waited), and
+    // counted again at each look: a partition blocked meanwhile leaves both counts.
+    let undeliveredLogs = waiting[waitingHead...].filter { partitions.contains($0.log.partition) }.map(\.log)
+    var undelivered = tracker.countAwaited(undeliveredLogs)
     let seconds = min(
       options.shutdownDrainSeconds, Self.configured("session.timeout.ms", options.config, 45_000) / 3_000,
       Self.configured("max.poll.interval.ms", options.config, 300_000) / 3_000)
@@ -334,6 +335,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     {
       usleep(2_000)
       awaited = tracker.awaited(in: partitions)
+      undelivered = tracker.countAwaited(undeliveredLogs)
     }
     if awaited > undelivered {
       logger.warning(
