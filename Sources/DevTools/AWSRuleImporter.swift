@@ -130,7 +130,12 @@ public enum AWSRuleImporter {
       let informational = ["createdAt", "ruleArn"]
       if !known.contains(member.key) && !informational.contains(member.key) {
         // A misspelt field (`ruleDisable`) would silently change the rule: it needs an edit.
-        let hint = FunctionRegistry.didYouMean(member.key, among: known + informational)
+        var hint = FunctionRegistry.didYouMean(member.key, among: known + informational)
+        // A field that speaks of turning the rule off (`disabled`, `enabled`) changes the rule as
+        // much as a misspelt `ruleDisabled`.
+        if hint.isEmpty, member.key.lowercased().contains("able") {
+          hint = "; AWS turns a rule off with 'ruleDisabled'"
+        }
         if hint.isEmpty {
           notes.append(
             "rule field '\(RuleFile.escapedName(member.key))' has no equivalent here: not imported")

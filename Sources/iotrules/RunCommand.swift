@@ -207,7 +207,10 @@ struct RunCommand: AsyncParsableCommand {
         )
       }
     }
-    if clientID.isEmpty {
+    let usesMQTT =
+      source.lowercased().hasPrefix("mqtt://") || source.lowercased().hasPrefix("mqtts://")
+      || mqttBroker != nil
+    if clientID.isEmpty && usesMQTT {
       throw ValidationError(
         "--client-id is empty: the broker keeps the session under it, and republish connects as <id>-pub")
     }

@@ -392,6 +392,13 @@ import Testing
       "\(misspelt.json)")
     #expect(
       misspelt.notes.contains("rule field 'tags' has no equivalent here: not imported"), "\(misspelt.notes)")
+    // `enabled: false` would be dropped and the rule written enabled: kept, so that check refuses it.
+    let enabled = try AWSRuleImporter.convert(
+      file: "r.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "enabled": false, "actions": []}"#.utf8))
+    #expect(
+      enabled.actionRequired == [
+        "rule field 'enabled' is no AWS rule field; AWS turns a rule off with 'ruleDisabled'; kept as written, so that check refuses the rule until you correct it"
+      ], "\(enabled.actionRequired)")
     // A bad name from the file says how to give one.
     do {
       _ = try AWSRuleImporter.convert(
