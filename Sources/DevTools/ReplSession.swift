@@ -121,7 +121,9 @@ public final class ReplSession {
     if pending.isEmpty {
       statementLine = lineNumber
       if trimmed.isEmpty || trimmed.hasPrefix("--") { return ([], []) }
-      if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) { return (command(trimmed), [trimmed]) }
+      if trimmed.hasPrefix(".") && !Self.commandContinues(trimmed) && !explainContinues(trimmed) {
+        return (command(trimmed), [trimmed])
+      }
     }
     if let first = pending.first, first.hasPrefix("."),
       trimmed.hasPrefix(".") || (first.hasPrefix(".payload") && Self.startsStatement(trimmed))
@@ -169,6 +171,7 @@ public final class ReplSession {
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
       if Self.isMultilineCommand(text) && brackets.isOpen { return ([], []) }
+      if explainContinues(text) { return ([], []) }
       pending = []
       return (command(text), [text])
     }
@@ -219,6 +222,15 @@ public final class ReplSession {
   static func startsStatement(_ line: String) -> Bool {
     let word = line.prefix { $0.isLetter }.uppercased()
     return word == "SELECT" || word == "SET"
+  }
+
+  /// True for `.explain SQL` whose statement is not complete as a statement would not be (its FROM
+  /// and WHERE may come on lines of their own: the listing was of the first line alone).
+  func explainContinues(_ text: String) -> Bool {
+    guard text.hasPrefix(".explain ") else { return false }
+    let sql = String(text.dropFirst(".explain ".count))
+    return !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+      && !Self.isComplete(sql, version: version)
   }
 
   /// True for a `.payload` or `.explain` whose JSON or SQL is still open.

@@ -155,6 +155,25 @@ import Testing
     #expect(next.filter { !$0.isWhitespace } == #"{"b":1}{"c":2}"#, "\(next)")
   }
 
+  /// `.explain` of a statement written over several lines lists the whole statement, its end found
+  /// as a statement's is (it listed the first line alone, then failed on the FROM).
+  @Test func explainTakesAStatementOverSeveralLines() {
+    let session = ReplSession()
+    session.scriptName = "stdin"
+    var outputs: [ReplSession.Output] = []
+    for line in [
+      ".explain SELECT deviceId, temp", "  FROM 'sensors/+/data'", "  WHERE temp > 30", "",
+      ".explain SET @x = temp * 2", "SELECT @x AS y FROM 'b'",
+    ] {
+      outputs += session.feed(line).outputs
+    }
+    outputs += session.finish()
+    #expect(outputs.allSatisfy { !$0.isError }, "\(outputs.map(\.text))")
+    let listings = outputs.map(\.text).filter { $0.contains("addr  opcode") }
+    #expect(listings.count == 2, "\(outputs.map(\.text))")
+    #expect(listings.first?.contains("NoMatch") == true && listings.last?.contains("output {y}") == true)
+  }
+
   /// In a script an error gives the script's line, and a statement in error takes its next lines
   /// up to its end (no second error for a `WHERE` after a broken `FROM`); on a terminal, the
   /// statement's own line, at once.
