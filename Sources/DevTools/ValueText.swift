@@ -74,7 +74,12 @@ public enum LineDiff {
   public static func unified(expected: String, actual: String) -> String {
     let left = expected.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     let right = actual.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    let same = { (a: String, b: String) in a.utf8.elementsEqual(b.utf8) }
+    // A member's line is the same with or without the comma after it: a member added or gone after
+    // it adds or drops the comma, which showed an unchanged line as removed and added.
+    let same = { (a: String, b: String) in
+      (a.hasSuffix(",") ? a.utf8.dropLast() : a.utf8[...]).elementsEqual(
+        b.hasSuffix(",") ? b.utf8.dropLast() : b.utf8[...])
+    }
     // The common head and tail as they are; the table only between them.
     var head = 0
     while head < min(left.count, right.count), same(left[head], right[head]) { head += 1 }

@@ -331,6 +331,10 @@ import Testing
     // A run of one unchanged line is shown: its count would take as much room.
     let short = LineDiff.unified(expected: "a\nb\nc\nd\ne\nf\ng\nh\ni", actual: "A\nb\nc\nd\ne\nf\ng\nh\nI")
     #expect(!short.contains("unchanged"), "\(short)")
+    // A member that only lost its comma (the one after it is gone) is unchanged.
+    let comma = LineDiff.unified(
+      expected: "{\n  \"a\": 1,\n  \"b\": 2\n}", actual: "{\n  \"a\": 1\n}")
+    #expect(comma == "  {\n    \"a\": 1,\n-   \"b\": 2\n  }", "\(comma)")
   }
 
   /// A diff of long documents stays small: the common head and tail are kept as they are, and a
