@@ -8,7 +8,16 @@ public enum ValueText {
     switch value {
     case .undefined: return "Undefined"
     case .binary(let bytes):
-      return "Binary, \(bytes.count) bytes, base64: " + Data(bytes).base64EncodedString()
+      // Text when the bytes are text (as a rule test expects it, and `eval` prints it), base64
+      // otherwise (as a test writes it: `base64:...`).
+      if let text = String(validating: bytes, as: UTF8.self),
+        !text.unicodeScalars.contains(where: {
+          $0.value < 0x20 && $0 != "\n" && $0 != "\t" || $0.value == 0x7F
+        })
+      {
+        return "Binary (not JSON), \(bytes.count) bytes: " + text
+      }
+      return "Binary, \(bytes.count) bytes: base64:" + Data(bytes).base64EncodedString()
     default: return JSONWriter.prettyString(value)
     }
   }

@@ -337,6 +337,15 @@ import Testing
     #expect(comma == "  {\n    \"a\": 1,\n-   \"b\": 2\n  }", "\(comma)")
   }
 
+  /// A Binary result is shown as its text when it is text (a test expects it so: the REPL's base64
+  /// copied into a test failed), as `base64:...` otherwise.
+  @Test func binaryIsShownAsATestWritesIt() {
+    #expect(
+      ValueText.pretty(.binary(Array("hello world".utf8))) == "Binary (not JSON), 11 bytes: hello world")
+    #expect(ValueText.pretty(.binary([0xFF, 0x00])) == "Binary, 2 bytes: base64:/wA=")
+    #expect(ValueText.pretty(.binary([0x41, 0x07])) == "Binary, 2 bytes: base64:QQc=")
+  }
+
   /// A diff of long documents stays small: the common head and tail are kept as they are, and a
   /// middle past a million table cells is shown removed, then added (20,000 lines took 3 GB).
   @Test(.timeLimit(.minutes(1))) func longDocumentsDiffWithoutAQuadraticTable() {
