@@ -85,13 +85,18 @@ public enum RuleTestRunner {
       if same { return nil }
       var text = "actions differ (- expected, + actual; only the expected fields of each action):\n"
       if expected.count != actions.count {
-        text = "expected \(expected.count) action(s), the rule has \(actions.count):\n"
+        text =
+          "expected \(expected.count) action(s), the rule has \(actions.count) (list every action, in the rule's order):\n"
       }
       // A field the action does not have (a misspelling reads as a difference of values): named,
       // with the nearest it has.
+      // (Only where the actions line up: with a count or a kind that differs, the fields of
+      // another action are no hint.)
       var missing: [String] = []
-      for (index, (wanted, actual)) in zip(expected, actions).enumerated() {
+      for (index, (wanted, actual)) in zip(expected, actions).enumerated()
+      where expected.count == actions.count {
         guard case .object(let wanted) = wanted, case .object(let got) = actual else { continue }
+        if let kind = wanted["kind"], !ValueText.equivalent(kind, got["kind"] ?? .undefined) { continue }
         let kind = got["kind"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? "?"
         for key in wanted.keys where got[key] == nil && key != "refused" {
           missing.append(

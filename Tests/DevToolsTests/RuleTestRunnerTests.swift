@@ -478,6 +478,22 @@ import Testing
     #expect(
       failure.hasPrefix("action 0 (sqlite) has no field 'tabel'; did you mean 'table'? (its fields: kind, "),
       "\(failure)")
+    // An action left out of the list: the count is said first, with no hint from another action's
+    // fields (the first line named the file action's missing 'table').
+    let fanOut = try RulePreview.load(
+      file: "f.json",
+      bytes: Array(
+        #"{"sql": "SELECT * FROM 'a'", "actions": [{"file": {"path": "x.jsonl"}}, {"sqlite": {"database": "d.db", "table": "t"}}]}"#
+          .utf8))
+    let partial = try RuleTestFile.parse(
+      file: "f.test.json",
+      bytes: Array(
+        #"[{"name": "n", "topic": "a", "payload": {}, "expect": {"actions": [{"kind": "sqlite", "table": "t"}]}}]"#
+          .utf8))
+    let said = try #require(RuleTestRunner.run(partial, on: fanOut).first?.failure)
+    #expect(
+      said.hasPrefix("expected 1 action(s), the rule has 2 (list every action, in the rule's order):"),
+      "\(said)")
   }
 
   @Test("check and run say a name clash with a file that does not load in the same run as its problems")
