@@ -128,22 +128,34 @@ public struct RuleTestPlan: Sendable {
   public var pairs: [(test: String, rule: String?)]
   /// Rule files that have no test file (reported, not failures).
   public var untested: [String]
+  /// Paths given that cannot be read (`nonexist: no such file or folder`): said, and the rest run.
+  public var unreadable: [String] = []
 
-  /// Collects the tests under `paths` (`Rules` when empty).
-  public static func collect(_ paths: [String]) throws -> RuleTestPlan {
+  /// Collects the tests under `paths` (`Rules` when empty); a path that cannot be read is noted in
+  /// ``unreadable`` and the others are collected (one missing path ran nothing at all).
+  public static func collect(_ paths: [String]) -> RuleTestPlan {
     var plan = RuleTestPlan(pairs: [], untested: [])
     for path in paths.isEmpty ? ["Rules"] : paths {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-        throw RuleStoreFailure("\(path): no such file or folder")
+        plan.unreadable.append("\(path): no such file or folder")
+        continue
       }
       var files: [String] = []
       if isFolder.boolValue {
-        if let problem = RuleFile.folderProblem(path) { throw RuleStoreFailure("\(path): \(problem)") }
+        if let problem = RuleFile.folderProblem(path) {
+          plan.unreadable.append("\(path): \(problem)")
+          continue
+        }
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
-          .sorted()
-          .map { "\(base)/\($0)" }
+        do {
+          files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+            .sorted()
+            .map { "\(base)/\($0)" }
+        } catch {
+          plan.unreadable.append("\(path): cannot list it (\(error.localizedDescription))")
+          continue
+        }
       } else {
         files = [path]
       }

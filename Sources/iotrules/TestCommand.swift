@@ -31,13 +31,9 @@ struct TestCommand: ParsableCommand {
   var verbose = false
 
   func run() throws {
-    let plan: RuleTestPlan
-    do {
-      plan = try RuleTestPlan.collect(paths)
-    } catch {
-      Console.err("iotrules: error: \(error)")
-      throw ExitCodes.io
-    }
+    let plan = RuleTestPlan.collect(paths)
+    // Said first; the other paths' tests run, and the exit is 74 at the end.
+    for problem in plan.unreadable { Console.err("iotrules: error: \(problem)") }
     let results = plan.run()
     let styler = Styler.decide(
       isTerminal: isatty(STDOUT_FILENO) != 0, environment: ProcessInfo.processInfo.environment)
@@ -70,6 +66,7 @@ struct TestCommand: ParsableCommand {
         throw ExitCodes.io
       }
     }
+    if !plan.unreadable.isEmpty { throw ExitCodes.io }
     if results.isEmpty {
       Console.err(
         "iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")

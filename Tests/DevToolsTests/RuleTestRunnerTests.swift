@@ -11,7 +11,7 @@ import Testing
 @Suite("rule tests") struct RuleTestRunnerTests {
   @Test("every example rule in Rules/ has tests, and they pass")
   func exampleRules() throws {
-    let plan = try RuleTestPlan.collect([packageRoot + "/Rules"])
+    let plan = RuleTestPlan.collect([packageRoot + "/Rules"])
     #expect(plan.untested.isEmpty)
     #expect(plan.pairs.count == 2)
     let results = plan.run()
@@ -746,7 +746,7 @@ import Testing
       files: [ruleFile], builder: RulePreview.offlineBuilder, gate: RuleTestGate.check)
     #expect(loaded.rules.isEmpty)
     #expect(loaded.errors.map(\.description).first?.contains("high_temp.test.yaml failed: 'cold'") == true)
-    #expect(try RuleTestPlan.collect([ruleFile]).pairs.count == 2)
+    #expect(RuleTestPlan.collect([ruleFile]).pairs.count == 2)
     try? FileManager.default.removeItem(atPath: folder)
   }
 

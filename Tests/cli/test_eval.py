@@ -239,6 +239,13 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missi
     check(f"unreadable input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# `test` with one path missing runs the others' tests, says the missing one, and exits 74 (it ran
+# nothing at all).
+p = subprocess.run([BIN, "test", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../Rules"), missing],
+                   capture_output=True, text=True, timeout=60)
+check("test: a missing path beside others", p.returncode == 74 and " passed, 0 failed" in p.stdout
+      and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+
 # A folder where a file is expected: the same, no crash.
 folder = os.path.dirname(os.path.abspath(__file__))
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", folder], ["eval", "--batch", folder],
