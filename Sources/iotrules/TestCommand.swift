@@ -17,7 +17,8 @@ struct TestCommand: ParsableCommand {
       context pins the other context functions (principal, sourceip, traceid, accountid, \
       mqtt_properties, user_properties), as an eval --batch request's context does.
       Exit 0 when every case passes, 1 when any fails (each failure named, with a diff), 65 when \
-      nothing was found to test, 74 when the JUnit report or standard output cannot be written.
+      nothing was found to test, 74 when a path cannot be read (the others' tests run) or the JUnit \
+      report or standard output cannot be written.
       """
   )
 
