@@ -140,11 +140,24 @@ struct CheckCommand: ParsableCommand {
     for why in emptyReasons {
       Console.err("iotrules: error: \(why)")
     }
+    if format == "github" {
+      // A path that gave no rule fails the job too: annotated without a file or line (it had none,
+      // and the job failed with nothing annotated).
+      for (path, reason) in zip(missing, reasons) { Console.out(Self.pathAnnotation("\(path): \(reason)")) }
+      for why in emptyReasons { Console.out(Self.pathAnnotation(why)) }
+    }
     // A file or path that cannot be read is an I/O error (74), before an empty path (66) and an
     // invalid rule (65).
     if !missing.isEmpty || results.contains(where: \.unreadable) { throw ExitCode(74) }
     if !empty.isEmpty { throw ExitCode(66) }
     if invalid > 0 { throw ExitCode(65) }
+  }
+
+  /// A GitHub Actions error of no file: `::error title=iotrules check::M`.
+  static func pathAnnotation(_ message: String) -> String {
+    "::error title=iotrules check::"
+      + RuleFile.printable(message).replacingExactly("%", with: "%25").replacingExactly("\r", with: "%0D")
+      .replacingExactly("\n", with: "%0A")
   }
 
   /// A GitHub Actions workflow command for `diagnostic`: `::error file=F,line=L,col=C,title=...::M`,

@@ -59,6 +59,11 @@ struct RulesFolderTests {
       ), "\(github)")
     #expect(
       github.contains("{0%2C127}") == false && github.contains("{0,127}"), "message text keeps its commas")
+    // A path that gives no rule is annotated too, with no file (the job failed with nothing said).
+    let (missingStatus, missing, _) = try await runIotrules(
+      ["check", "--format", "github", "rules", "nowhere"], in: folder)
+    #expect(missingStatus == 74)
+    #expect(missing.contains("::error title=iotrules check::nowhere: no such file or folder\n"), "\(missing)")
   }
 
   /// An archive whose root is `/` under a template lets a value pick any file: check warns (the
