@@ -840,6 +840,8 @@ public enum RuleChecker {
     public var diagnostics: [RuleDiagnostic]
     /// Warnings about a valid rule (a republish that can loop back into the rule).
     public var warnings: [RuleDiagnostic] = []
+    /// True for a valid rule its file disables (`ruleDisabled`): `run` loads it and skips it.
+    public var disabled = false
     /// True when the file could not be read at all.
     public var unreadable = false
 
@@ -927,10 +929,9 @@ public enum RuleChecker {
           continue
         }
         names[rule.name] = file
-        results.append(
-          FileResult(
-            file: file, rule: rule.name, diagnostics: [],
-            warnings: rule.warnings))
+        var result = FileResult(file: file, rule: rule.name, diagnostics: [], warnings: rule.warnings)
+        result.disabled = rule.disabled
+        results.append(result)
       } catch {
         results.append(
           FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))

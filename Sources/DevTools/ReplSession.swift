@@ -640,6 +640,19 @@ public final class ReplSession {
       return fail(error.description.replacingOccurrences(of: "error:", with: styler.error("error:")))
     }
     let topicName = topic ?? rule.program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
+    // What it would do, and that `run` does not do it: the rule is disabled.
+    let disabled =
+      rule.disabled
+      ? [
+        Output(
+          text: styler.dim("note: rule \(rule.name) is disabled (ruleDisabled): run skips it"), isError: false
+        )
+      ]
+      : []
+    return disabled + runPreview(rule, topic: topicName)
+  }
+
+  private func runPreview(_ rule: RulePreview, topic topicName: String) -> [Output] {
     switch rule.run(context(topic: topicName)) {
     case .noMatch(let reason):
       return info(styler.dim("rule \(rule.name): no match: \(reason)"))

@@ -37,6 +37,8 @@ public struct RulePreview: Sendable {
   public let actions: [ActionPreview]
   /// The rule's error action.
   public let errorAction: ActionPreview?
+  /// True when the file disables the rule (`ruleDisabled`): `run` loads it and skips it.
+  public let disabled: Bool
 
   /// The builder used to validate rule files offline: every action kind, with a publisher that
   /// never connects (nothing is started).
@@ -123,6 +125,7 @@ public struct RulePreview: Sendable {
     if !diagnostics.isEmpty { throw RuleFileError(diagnostics) }
     self.name = rule.name
     self.file = rule.file
+    self.disabled = rule.disabled
     self.program = program
     // Nested error actions are kept apart from the actions a match reaches.
     self.actions = actions.filter { !$0.label.contains(".errorAction") }

@@ -119,8 +119,10 @@ struct CheckCommand: ParsableCommand {
           Console.out(RuleFile.printable(text))
         }
         if result.diagnostics.isEmpty {
+          // A disabled rule is valid, and said so: it takes no message (`ruleDisabled`).
           Console.out(
-            "\(RuleFile.escapedName(result.file)): ok (rule \(RuleFile.escapedName(result.rule ?? "")))")
+            "\(RuleFile.escapedName(result.file)): ok (rule \(RuleFile.escapedName(result.rule ?? ""))"
+              + (result.disabled ? ", disabled: run loads it and skips it)" : ")"))
         }
         if format == "github" {
           // After the text, which the job's log shows; GitHub puts these on the lines of the diff.

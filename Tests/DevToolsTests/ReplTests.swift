@@ -155,6 +155,22 @@ import Testing
     #expect(next.filter { !$0.isWhitespace } == #"{"b":1}{"c":2}"#, "\(next)")
   }
 
+  /// `.rule` of a disabled rule says it is disabled before what it would do (it was previewed as if
+  /// it ran).
+  @Test func aDisabledRuleIsSaidDisabled() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "repl-dis-\(UUID().uuidString)"
+    ).path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try Data(#"{"sql": "SELECT * FROM 'a'", "ruleDisabled": true, "actions": []}"#.utf8).write(
+      to: URL(fileURLWithPath: folder + "/dis.json"))
+    let session = ReplSession()
+    let said = session.feed(".rule \(folder)/dis.json").outputs.map(\.text)
+    #expect(
+      said.first?.contains("note: rule dis is disabled (ruleDisabled): run skips it") == true, "\(said)")
+  }
+
   /// `.explain` of a statement written over several lines lists the whole statement, its end found
   /// as a statement's is (it listed the first line alone, then failed on the FROM).
   @Test func explainTakesAStatementOverSeveralLines() {

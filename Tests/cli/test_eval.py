@@ -239,6 +239,14 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missi
     check(f"unreadable input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# A disabled rule is valid, and `check` says it is disabled (it said only "ok").
+with tempfile.TemporaryDirectory() as work:
+    with open(os.path.join(work, "dis.json"), "w") as f:
+        f.write('{"sql": "SELECT * FROM \'a\'", "ruleDisabled": true, "actions": [{"file": {"path": "o.jsonl"}}]}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "dis.json")], capture_output=True, text=True, timeout=60)
+    check("check: a disabled rule says so", p.returncode == 0
+          and "ok (rule dis, disabled: run loads it and skips it)" in p.stdout, f"{p.returncode} {p.stdout}")
+
 # `test` with one path missing runs the others' tests, says the missing one, and exits 74 (it ran
 # nothing at all).
 p = subprocess.run([BIN, "test", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../Rules"), missing],
