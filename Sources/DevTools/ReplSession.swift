@@ -399,8 +399,10 @@ public final class ReplSession {
           isError: false))
     }
     guard let evaluation = result else {
-      if let reason = machine.evaluationLimitText(in: program.source) {
-        return outputs + fail(styler.error("error:") + " the evaluation was stopped: \(reason)")
+      if let diagnostic = machine.evaluationLimitDiagnostic {
+        // Placed as a compile error is, with the line and a caret (a script's line and column):
+        // it named the line that ended the statement, and a place inside the SQL.
+        return outputs + fail(rendered(diagnostic, in: sql, placed: true, lead: indent))
       }
       outputs.append(
         Output(text: styler.dim("no match: the WHERE clause is not true for this message"), isError: false))

@@ -479,7 +479,8 @@ check("non-JSON payload: warned", p.returncode == 0 and p.stdout == "{}" and
 # the warning that AWS would refuse its 31 SET variables).
 p = subprocess.run([BIN, "repl"], input="SELECT 1 AS one FROM 't'\n" + doubling + "\n", capture_output=True,
                    text=True, timeout=60)
-check("limit: repl script", p.returncode == 65 and "\nstdin:2: error: the evaluation was stopped" in p.stderr
+check("limit: repl script", p.returncode == 65 and "\nstdin:2:616: error: a value of 32 MiB was made" in p.stderr
+      and "the evaluation was stopped\n" in p.stderr
       and p.stderr.startswith("stdin:2:233: warning: '@v10' is variable 11: AWS IoT refuses more than 10")
       and "16 MiB" in p.stderr and '"one": 1' in p.stdout, (p.returncode, p.stdout, p.stderr))
 # A stopped evaluation says where, with a caret under the operation that made the value.
