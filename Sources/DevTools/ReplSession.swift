@@ -472,7 +472,7 @@ public final class ReplSession {
   public static let commands: [(name: String, usage: String, help: String)] = [
     (".topic", ".topic [TOPIC]", "set (or show) the topic of the current message"),
     (".payload", ".payload [JSON | @FILE]", "set (or show) the payload: JSON text or a file's bytes"),
-    (".client", ".client [ID]", "set (or show) what clientid() returns"),
+    (".client", ".client [ID | -]", "set (or show) what clientid() returns; - for none (n/a)"),
     (
       ".version", ".version [2015-10-08|2016-03-23|beta]",
       "set (or show) the SQL version (beta reads as 2016-03-23)"
@@ -523,6 +523,11 @@ public final class ReplSession {
           "client id: "
             + (clientID.map { RuleFile.printable($0, keepsLineBreaks: false) } ?? "(none: clientid() is n/a)")
         )
+      }
+      // `.client ""` (or `''`, `-`) takes the client id away: clientid() is n/a again.
+      if argument == "\"\"" || argument == "''" || argument == "-" {
+        clientID = nil
+        return info(styler.dim("client id: (none: clientid() is n/a)"))
       }
       clientID = argument
       return info(styler.dim("client id: \(RuleFile.printable(argument, keepsLineBreaks: false))"))

@@ -155,6 +155,17 @@ import Testing
     #expect(next.filter { !$0.isWhitespace } == #"{"b":1}{"c":2}"#, "\(next)")
   }
 
+  /// `.client -` (or `""`) takes the client id away (`""` set a client id of two quotes).
+  @Test func theClientIDCanBeTakenAway() {
+    let session = ReplSession()
+    _ = session.feed(".client dev-1")
+    #expect(session.feed("SELECT clientid() AS c FROM 'a'").outputs.map(\.text).joined().contains("dev-1"))
+    for none in ["-", "\"\""] {
+      _ = session.feed(".client \(none)")
+      #expect(session.feed("SELECT clientid() AS c FROM 'a'").outputs.map(\.text).joined().contains("n/a"))
+    }
+  }
+
   /// `.rule` of a disabled rule says it is disabled before what it would do (it was previewed as if
   /// it ran).
   @Test func aDisabledRuleIsSaidDisabled() throws {
