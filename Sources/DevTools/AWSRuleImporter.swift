@@ -133,7 +133,10 @@ public enum AWSRuleImporter {
         var hint = FunctionRegistry.didYouMean(member.key, among: known + informational)
         // A field that speaks of turning the rule off (`disabled`, `enabled`) changes the rule as
         // much as a misspelt `ruleDisabled`.
-        if hint.isEmpty, member.key.lowercased().contains("able") {
+        let lowered = member.key.lowercased()
+        if hint.isEmpty,
+          ["enabled", "disabled", "enable", "disable"].contains(where: { lowered.hasSuffix($0) })
+        {
           hint = "; AWS turns a rule off with 'ruleDisabled'"
         }
         if hint.isEmpty {

@@ -127,9 +127,11 @@ public final class ReplSession {
     }
     if let first = pending.first, first.hasPrefix("."),
       trimmed.hasPrefix(".") || (first.hasPrefix(".payload") && Self.startsStatement(trimmed))
+        || (first.hasPrefix(".explain ") && explainEndsBefore(trimmed))
     {
       // An open `.payload` or `.explain` ends where a new command (or, after a payload, a
-      // statement) starts: a JSON text never has a line starting so. Run it as it is, then the line.
+      // statement; after `.explain`'s SQL, a statement as it would end a statement) starts: a JSON
+      // text never has a line starting so. Run it as it is, then the line.
       let text = pending.joined(separator: "\n")
       pending = []
       let ended = command(text)
@@ -222,6 +224,16 @@ public final class ReplSession {
   static func startsStatement(_ line: String) -> Bool {
     let word = line.prefix { $0.isLetter }.uppercased()
     return word == "SELECT" || word == "SET"
+  }
+
+  /// True when `line` starts a statement that ends the open `.explain`'s, as it would end an open
+  /// statement (outside a string and brackets, or after an error; not the SELECT a SET awaits): a
+  /// `.explain` in error took the statements after it.
+  func explainEndsBefore(_ line: String) -> Bool {
+    guard Self.startsStatement(line), brackets.quote == nil else { return false }
+    let sql = String(pending.joined(separator: "\n").dropFirst(".explain ".count))
+    return (!brackets.isOpen || Self.failsBeforeItsEnd(sql, version: version))
+      && !Self.awaitsSelect(sql, line: line)
   }
 
   /// True for `.explain SQL` whose statement is not complete as a statement would not be (its FROM

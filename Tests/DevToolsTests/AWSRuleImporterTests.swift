@@ -393,6 +393,10 @@ import Testing
     #expect(
       misspelt.notes.contains("rule field 'tags' has no equivalent here: not imported"), "\(misspelt.notes)")
     // `enabled: false` would be dropped and the rule written enabled: kept, so that check refuses it.
+    // (A field that only contains the letters, `cacheable`, is a note as any other.)
+    let cacheable = try AWSRuleImporter.convert(
+      file: "r.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "cacheable": true, "actions": []}"#.utf8))
+    #expect(cacheable.actionRequired.isEmpty, "\(cacheable.actionRequired)")
     let enabled = try AWSRuleImporter.convert(
       file: "r.json", bytes: Array(#"{"sql": "SELECT * FROM 'a'", "enabled": false, "actions": []}"#.utf8))
     #expect(

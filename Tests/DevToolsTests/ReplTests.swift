@@ -199,6 +199,21 @@ import Testing
     let listings = outputs.map(\.text).filter { $0.contains("addr  opcode") }
     #expect(listings.count == 2, "\(outputs.map(\.text))")
     #expect(listings.first?.contains("NoMatch") == true && listings.last?.contains("output {y}") == true)
+    // A `.explain` in error ends where a statement starts, as a statement in error does (it took
+    // the statements after it, which never ran).
+    let script = ReplSession()
+    script.scriptName = "stdin"
+    var said: [ReplSession.Output] = []
+    for line in [
+      ".explain SELECT a +", "SELECT 2 AS two FROM 't'", ".explain SELECT (a FROM 't'",
+      "SELECT 3 AS three FROM 't'",
+    ] {
+      said += script.feed(line).outputs
+    }
+    said += script.finish()
+    #expect(said.filter(\.isError).count == 2, "\(said.map(\.text))")
+    #expect(
+      said.contains { $0.text.contains("\"two\": 2") } && said.contains { $0.text.contains("\"three\": 3") })
   }
 
   /// In a script an error gives the script's line, and a statement in error takes its next lines
