@@ -507,10 +507,9 @@ final class CompiledRegex: @unchecked Sendable {
     "Cntrl": "\\x00-\\x1F\\x7F", "XDigit": "0-9a-fA-F", "Space": "\\x20\\t\\n\\x0B\\f\\r",
   ]
 
-  /// Java's properties that ICU lacks, as the inside of an ICU set: `javaAlphabetic` and
-  /// `javaIdeographic` (`Character.isAlphabetic`, `isIdeographic`), `IsWord` (Java's word
-  /// characters under `UNICODE_CHARACTER_CLASS`: letters and other alphabetics, marks, decimal
-  /// digits, connector punctuation and the joiners), `L1` (Latin-1).
+  /// Java's properties that ICU lacks or reads otherwise, as the inside of an ICU set:
+  /// `javaAlphabetic` and `javaIdeographic` (`Character.isAlphabetic`, `isIdeographic`), `L1`
+  /// (Latin-1), `LD` (letter or digit), `javaLowerCase` and `javaUpperCase`.
   static let javaOnlyProperties: [String: String] = {
     var table = [
       "javaAlphabetic": "\\p{Alphabetic}", "javaIdeographic": "\\p{Ideographic}", "L1": "\\x00-\\xFF",
@@ -532,8 +531,8 @@ final class CompiledRegex: @unchecked Sendable {
     "HEX_DIGIT": "\\p{Nd}\\p{Hex_Digit}", "HEXDIGIT": "\\p{Nd}\\p{Hex_Digit}",
   ]
 
-  /// The set of the Java-only property (``javaOnlyProperties``) named in `{Name}` at `start` (just
-  /// after `\p` or `\P`), and the index after its `}`; nil for any other.
+  /// The set of the Java property (``javaOnlyProperties``, ``javaBinaryProperties``) named in
+  /// `{Name}` at `start` (just after `\p` or `\P`), and the index after its `}`; nil for any other.
   private static func javaOnlyProperty(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
     guard start < scalars.count, scalars[start] == "{" else { return nil }
     var end = start + 1
@@ -554,7 +553,7 @@ final class CompiledRegex: @unchecked Sendable {
   /// `\uhhhh`, `\0` and up to three octal digits, `\cX`, or a backslash and one character.
   private static func escapeEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int {
     var end = min(start + 2, scalars.count)
-    guard end <= scalars.count, start + 1 < scalars.count else { return end }
+    guard start + 1 < scalars.count else { return end }
     func take(_ count: Int, while accepted: (Unicode.Scalar) -> Bool) {
       var taken = 0
       while taken < count, end < scalars.count, accepted(scalars[end]) {
