@@ -553,7 +553,9 @@ public final class ReplSession {
       version = parsed
       return info(styler.dim("SQL version: \(parsed.rawValue)"))
     case ".explain":
-      let sql = argument.isEmpty ? (lastStatement ?? "") : argument
+      // `;` alone ends an empty statement: nothing of its own to explain.
+      let own = argument.trimmingCharacters(in: CharacterSet(charactersIn: "; \t\n"))
+      let sql = own.isEmpty ? (lastStatement ?? "") : argument
       guard !sql.isEmpty else {
         return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
       }

@@ -48,6 +48,13 @@ struct ExplainCommand: ParsableCommand {
   }
 
   func explainRule(_ file: String) throws {
+    // A rule's test file is no rule: say which file to name (it said an object was expected).
+    if RuleFile.isTestFile(file) {
+      Console.err(
+        "iotrules: error: \(file) is a rule test file: explain its rule file (\(RuleFile.ruleFilePaths(ofTest: file)[0]))"
+      )
+      throw ExitCodes.usage
+    }
     let rule: RulePreview
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), !isFolder.boolValue,

@@ -239,6 +239,15 @@ for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missi
     check(f"unreadable input: {' '.join(arguments[:2])}",
           p.returncode == 74 and f"{missing}: no such file or folder" in p.stderr, f"{p.returncode} {p.stderr}")
 
+# `explain` of a rule's test file names the rule file to give (it said a rule file holds an object).
+p = subprocess.run([BIN, "explain", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../Rules/high_temp.test.json")],
+                   capture_output=True, text=True, timeout=60)
+check("explain: a test file", p.returncode == 64 and "is a rule test file: explain its rule file (" in p.stderr
+      and "high_temp.json)" in p.stderr, f"{p.returncode} {p.stderr}")
+# `.explain ;` explains nothing of its own: the last statement, or says there is none.
+p = subprocess.run([BIN, "repl"], input=".explain ;\n", capture_output=True, text=True, timeout=60)
+check("repl: .explain ;", p.returncode == 65 and "nothing to explain" in p.stderr, f"{p.returncode} {p.stderr}")
+
 # A disabled rule is valid, and `check` says it is disabled (it said only "ok").
 with tempfile.TemporaryDirectory() as work:
     with open(os.path.join(work, "dis.json"), "w") as f:
