@@ -165,6 +165,11 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("af٠g"), .string("\\p{IsHex_Digit}"), .string("<$0>")],
       expected: .string("<a><f><٠>g")),
+    // Under `(?i)`, `Character.isLowerCase`-like properties hold anything cased (`Ⅰ`, `ª`).
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("aAⅠª1"), .string("(?i)\\p{javaLowerCase}"), .string("<$0>")],
+      expected: .string("<a><A><Ⅰ><ª>1")),
     // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
     Row(
       function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),

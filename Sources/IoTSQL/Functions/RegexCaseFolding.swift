@@ -1,14 +1,20 @@
 extension CompiledRegex {
   /// What Java's case properties hold under `i`: a letter of either case (`\p{Lu}`, `\p{Ll}`,
-  /// `\p{Lt}` are every cased letter; the ASCII `\p{Lower}`, `\p{Upper}` every ASCII letter).
+  /// `\p{Lt}` are every cased letter; the ASCII `\p{Lower}`, `\p{Upper}` every ASCII letter), and
+  /// for the `Character.isLowerCase`-like ones anything cased, `Ⅰ` and `ª` too
+  /// (``javaOnlyProperties``' `javaCasedUnderI`).
   static let caseInsensitiveProperties: [String: String] = {
     var table = ["{Lower}": "{Alpha}", "{Upper}": "{Alpha}"]
     for name in [
       "Lu", "Ll", "Lt", "IsLu", "IsLl", "IsLt", "gc=Lu", "gc=Ll", "gc=Lt", "general_category=Lu",
-      "general_category=Ll", "general_category=Lt", "IsLowercase", "IsUppercase", "IsTitlecase",
-      "javaLowerCase", "javaUpperCase", "javaTitleCase",
+      "general_category=Ll", "general_category=Lt",
     ] {
       table["{\(name)}"] = "{LC}"
+    }
+    for name in [
+      "IsLowercase", "IsUppercase", "IsTitlecase", "javaLowerCase", "javaUpperCase", "javaTitleCase",
+    ] {
+      table["{\(name)}"] = "{javaCasedUnderI}"
     }
     return table
   }()

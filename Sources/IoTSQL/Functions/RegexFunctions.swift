@@ -518,6 +518,9 @@ final class CompiledRegex: @unchecked Sendable {
       // `Character.isLowerCase` and `isUpperCase` count Other_Lowercase and Other_Uppercase (`ª`,
       // `Ⅰ`); ICU's java properties do not.
       "javaLowerCase": "\\p{Lowercase}", "javaUpperCase": "\\p{Uppercase}",
+      // What those, and `IsLowercase`, `IsUppercase`, `IsTitlecase`, hold under `(?i)` (the case
+      // folding names them so): anything cased.
+      "javaCasedUnderI": "\\p{Lowercase}\\p{Uppercase}\\p{Lt}",
     ]
     for name in ["javaAlphabetic", "javaIdeographic", "L1", "LD"] { table["Is" + name] = table[name] }
     return table
