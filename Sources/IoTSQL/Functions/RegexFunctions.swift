@@ -537,19 +537,25 @@ final class CompiledRegex: @unchecked Sendable {
   /// The set of the Java property (``javaOnlyProperties``, ``javaBinaryProperties``) named in
   /// `{Name}` at `start` (just after `\p` or `\P`), and the index after its `}`; nil for any other.
   private static func javaOnlyProperty(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
+    guard let (text, end) = propertyName(scalars, from: start) else { return nil }
+    // Java's binary properties after `Is`, in any case (`\p{IsWord}`, `\p{ISHEX_DIGIT}`).
+    let binary = text.hasPrefix("Is") ? javaBinaryProperties[text.dropFirst(2).uppercased()] : nil
+    guard let set = javaOnlyProperties[text] ?? binary else { return nil }
+    return (set, end)
+  }
+
+  /// The name in `{Name}` at `start` (just after `\p` or `\P`; at most 32 scalars, longer than any
+  /// the tables hold) and the index after its `}`; nil without one.
+  private static func propertyName(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
     guard start < scalars.count, scalars[start] == "{" else { return nil }
     var end = start + 1
     var name = String.UnicodeScalarView()
-    while end < scalars.count, scalars[end] != "}", name.count <= 17 {
+    while end < scalars.count, scalars[end] != "}", name.count <= 32 {
       name.append(scalars[end])
       end += 1
     }
     guard end < scalars.count, scalars[end] == "}" else { return nil }
-    let text = String(name)
-    // Java's binary properties after `Is`, in any case (`\p{IsWord}`, `\p{ISHEX_DIGIT}`).
-    let binary = text.hasPrefix("Is") ? javaBinaryProperties[text.dropFirst(2).uppercased()] : nil
-    guard let set = javaOnlyProperties[text] ?? binary else { return nil }
-    return (set, end + 1)
+    return (String(name), end + 1)
   }
 
   /// Where the escape of one character at `start` (its backslash) ends: `\xhh`, `\x{h...}`,
@@ -584,15 +590,10 @@ final class CompiledRegex: @unchecked Sendable {
   /// The set of the POSIX class named in `{Name}` at `start` (just after `\p` or `\P`), and the
   /// index after its `}`; nil for any other property.
   private static func posixClass(_ scalars: [Unicode.Scalar], from start: Int) -> (String, Int)? {
-    guard start < scalars.count, scalars[start] == "{" else { return nil }
-    var end = start + 1
-    var name = String.UnicodeScalarView()
-    while end < scalars.count, scalars[end] != "}", name.count <= 8 {
-      name.append(scalars[end])
-      end += 1
+    guard let (name, end) = propertyName(scalars, from: start), let set = posixClasses[name] else {
+      return nil
     }
-    guard end < scalars.count, scalars[end] == "}", let set = posixClasses[String(name)] else { return nil }
-    return (set, end + 1)
+    return (set, end)
   }
 
   /// The names of `(?<name>...)` groups, read from the pattern text.

@@ -419,7 +419,7 @@ extension DateTimePattern {
   private static func parseFixedZone(_ text: [Character], _ position: inout Int) -> FixedZone {
     guard position < text.count else { return .none }
     if text[position] == "+" || text[position] == "-" {
-      guard let (seconds, end) = javaOffset(text, from: position) else { return .refused }
+      guard let (seconds, end) = signedOffset(text, from: position, form: 5) else { return .refused }
       defer { position = end }
       return .zone(
         seconds == 0 ? TimeZoneRule.utc : .fixed(seconds: seconds, id: String(text[position..<end])))
@@ -435,7 +435,7 @@ extension DateTimePattern {
         return .zone(.fixed(seconds: 0, id: "GMT0"))
       }
       if after < text.count, text[after] == "+" || text[after] == "-",
-        let (seconds, end) = javaOffset(text, from: after)
+        let (seconds, end) = signedOffset(text, from: after, form: 5)
       {
         position = end
         return .zone(.fixed(seconds: seconds, id: prefix + String(text[after..<end])))
@@ -444,30 +444,6 @@ extension DateTimePattern {
       return .zone(.fixed(seconds: 0, id: prefix))
     }
     return .none
-  }
-
-  /// The offset `±HH:MM[:ss]` at `start` (two digits each, at most 18 hours) in seconds, and where
-  /// it ends; nil when there is none.
-  private static func javaOffset(_ text: [Character], from start: Int) -> (Int, Int)? {
-    func twoDigits(at index: Int) -> Int? {
-      guard index + 2 <= text.count, let high = text[index].wholeNumberValue,
-        let low = text[index + 1].wholeNumberValue,
-        text[index].isASCII, text[index + 1].isASCII
-      else { return nil }
-      return high * 10 + low
-    }
-    guard let hours = twoDigits(at: start + 1), start + 3 < text.count, text[start + 3] == ":",
-      let minutes = twoDigits(at: start + 4), minutes < 60
-    else { return nil }
-    var end = start + 6
-    var seconds = 0
-    if end < text.count, text[end] == ":", let value = twoDigits(at: end + 1), value < 60 {
-      seconds = value
-      end += 3
-    }
-    let total = hours * 3600 + minutes * 60 + seconds
-    guard total <= 18 * 3600 else { return nil }
-    return ((text[start] == "-" ? -1 : 1) * total, end)
   }
 
   /// An offset as java.time's strict parser reads the letter's pattern: `X`/`x` `+HHmm` (minutes
@@ -495,6 +471,29 @@ extension DateTimePattern {
       }
     }
     var at = position
+    let localized = letter == "O" || (letter == "Z" && count == 4)
+    if localized {
+      guard at + 3 <= text.count, String(text[at..<at + 3]) == "GMT" else { return nil }
+      at += 3
+      guard at < text.count, text[at] == "+" || text[at] == "-" else {
+        position = at
+        return 0
+      }
+    }
+    // `Z` to `ZZZ` are `xx`'s `+HHMM`; `ZZZZZ`, and `OOOO` and `ZZZZ` after their `GMT`, `xxxxx`'s
+    // `+HH:MM:ss`; `O`'s is a form of its own (0).
+    let form = localized ? (count == 1 ? 0 : 5) : letter == "Z" ? (count <= 3 ? 2 : 5) : count
+    guard let (seconds, end) = Self.signedOffset(text, from: at, form: form) else { return nil }
+    position = end
+    return seconds
+  }
+
+  /// The signed offset at `start` in seconds, and where it ends, as java.time's strict parser reads
+  /// the offset pattern of `form`, `X`'s letter count: 1 `+HHmm` (minutes optional), 2 `+HHMM`,
+  /// 3 `+HH:MM`, 4 `+HHMMss`, 5 `+HH:MM:ss` (seconds optional), and 0 for `O`'s `+H[H][:MM[:ss]]`;
+  /// at most 18 hours. Nil when there is none.
+  private static func signedOffset(_ text: [Character], from start: Int, form: Int) -> (Int, Int)? {
+    var at = start
     func digits(_ count: Int) -> Int? {
       guard at + count <= text.count else { return nil }
       var value = 0
@@ -518,22 +517,13 @@ extension DateTimePattern {
       }
       return value
     }
-    let localized = letter == "O" || (letter == "Z" && count == 4)
-    if localized {
-      guard at + 3 <= text.count, String(text[at..<at + 3]) == "GMT" else { return nil }
-      at += 3
-      guard at < text.count, text[at] == "+" || text[at] == "-" else {
-        position = at
-        return 0
-      }
-    }
     guard at < text.count, text[at] == "+" || text[at] == "-" else { return nil }
     let negative = text[at] == "-"
     at += 1
     var hours: Int
     var minutes = 0
     var seconds = 0
-    if localized && count == 1 {
+    if form == 0 {
       // One or two digits of hours, then `:MM` and `:ss` when there.
       guard let first = digits(1) else { return nil }
       hours = first
@@ -545,22 +535,18 @@ extension DateTimePattern {
     } else {
       guard let value = digits(2) else { return nil }
       hours = value
-      // `Z` to `ZZZ` are `xx`'s `+HHMM`, `ZZZZZ` `xxxxx`'s `+HH:MM:ss`.
-      let form = letter == "Z" ? (count <= 3 ? 2 : 5) : count
-      let colon = localized || form == 3 || form == 5
-      let minutesRequired = localized || form >= 2
+      let colon = form == 3 || form == 5
       if let value = optionalPair(colon: colon) {
         minutes = value
-        if localized || form >= 4, let value = optionalPair(colon: colon) { seconds = value }
-      } else if minutesRequired {
+        if form >= 4, let value = optionalPair(colon: colon) { seconds = value }
+      } else if form >= 2 {
         return nil
       }
     }
     guard minutes < 60, seconds < 60 else { return nil }
     let total = hours * 3600 + minutes * 60 + seconds
     guard total <= 18 * 3600 else { return nil }
-    position = at
-    return negative ? -total : total
+    return (negative ? -total : total, at)
   }
 
   private func resolve(_ parsed: Parsed) -> Result<Int, ParseError> {
