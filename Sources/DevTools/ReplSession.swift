@@ -20,6 +20,9 @@ public final class ReplSession {
   public var payload: [UInt8] = Array("{}".utf8)
   /// What `clientid()` returns.
   public var clientID: String?
+  /// The other context pins `.context` set (principal, timestamp_ms, ...), in `eval --batch`'s
+  /// `context` shape; empty for none. `clientid` is kept in `clientID`, which `.client` sets too.
+  public private(set) var contextPins = OrderedObject()
   /// The SQL version statements compile for.
   public var version: SQLVersion = .default
   /// Colours.
@@ -126,10 +129,10 @@ public final class ReplSession {
       }
     }
     if let first = pending.first, first.hasPrefix("."),
-      trimmed.hasPrefix(".") || (first.hasPrefix(".payload") && Self.startsStatement(trimmed))
+      trimmed.hasPrefix(".") || (Self.takesJSON(first) && Self.startsStatement(trimmed))
         || (first.hasPrefix(".explain ") && explainEndsBefore(trimmed))
     {
-      // An open `.payload` or `.explain` ends where a new command (or, after a payload, a
+      // An open `.payload`, `.context` or `.explain` ends where a new command (or, after a payload, a
       // statement; after `.explain`'s SQL, a statement as it would end a statement) starts: a JSON
       // text never has a line starting so. Run it as it is, then the line.
       let text = pending.joined(separator: "\n")
@@ -141,7 +144,7 @@ public final class ReplSession {
     // Inside a string literal of SQL (a statement's, or `.explain`'s), a line is the string's
     // text: an empty line, a `;` at its end, a `SELECT` at its start. Only a dot-command ends the
     // statement there (a quote left open by mistake must not swallow `.quit`).
-    let inString = brackets.quote != nil && !(pending.first?.hasPrefix(".payload") ?? false)
+    let inString = brackets.quote != nil && !(pending.first.map(Self.takesJSON) ?? false)
     if !pending.isEmpty && trimmed.isEmpty && !inString {
       // An empty line ends a statement that is still open: run what there is, errors and all.
       let text = pending.joined(separator: "\n")
@@ -245,14 +248,19 @@ public final class ReplSession {
       && !Self.isComplete(sql, version: version)
   }
 
-  /// True for a `.payload` or `.explain` whose JSON or SQL is still open.
+  /// True for a `.payload`, `.context` or `.explain` whose JSON or SQL is still open.
   static func commandContinues(_ text: String) -> Bool {
     isMultilineCommand(text) && continues(text)
   }
 
-  /// True for a `.payload` or `.explain`, whose JSON or SQL may span lines.
+  /// True for a `.payload`, `.context` or `.explain`, whose JSON or SQL may span lines.
   static func isMultilineCommand(_ text: String) -> Bool {
-    text.hasPrefix(".payload") || text.hasPrefix(".explain")
+    takesJSON(text) || text.hasPrefix(".explain")
+  }
+
+  /// True for a `.payload` or `.context`, whose argument is JSON text.
+  static func takesJSON(_ text: String) -> Bool {
+    text.hasPrefix(".payload") || text.hasPrefix(".context")
   }
 
   /// True when brackets, braces or quotes are still open (a statement or payload goes on).
@@ -470,9 +478,47 @@ public final class ReplSession {
   }
 
   func context(topic: String) -> EvaluationContext {
-    EvaluationContext(
+    var context = EvaluationContext(
       topic: topic, payload: payload, clientID: clientID,
       timestampMs: Int((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    // Checked when pinned: they apply.
+    try? ContextPins.apply(.object(contextPins), to: &context)
+    return context
+  }
+
+  /// `.context JSON`: the object replaces the pins (its `clientid` sets the client id, as
+  /// `.client` does; without one the client id stays). Refused whole when a pin is wrong.
+  private func pinContext(_ text: String) -> [Output] {
+    let value: Value
+    do {
+      value = try JSONReader.parse(Array(text.utf8), options: .for(version))
+    } catch {
+      return fail(styler.error("error:") + " .context takes a JSON object: \(error)")
+    }
+    var scratch = EvaluationContext(topic: "t", payload: [])
+    do {
+      try ContextPins.apply(value, to: &scratch)
+    } catch {
+      return fail(styler.error("error:") + " \(error.message)")
+    }
+    guard case .object(var pins) = value else { return [] }
+    if pins["clientid"] != nil {
+      clientID = scratch.clientID
+      pins["clientid"] = nil
+    }
+    contextPins = pins
+    return info(styler.dim(describeContext()))
+  }
+
+  /// The pins, and the client id, as one `context` object; what is not pinned is said.
+  func describeContext() -> String {
+    var shown = OrderedObject()
+    if let clientID { shown["clientid"] = .string(clientID) }
+    for (key, value) in contextPins.members { shown[key] = value }
+    let time =
+      contextPins["timestamp_ms"] == nil ? " (timestamp() is the time of each statement)" : ""
+    return shown.isEmpty
+      ? "context: none pinned\(time)" : "context: \(JSONWriter.string(.object(shown)))\(time)"
   }
 
   /// A topic that matches a filter: wildcards become `x`.
@@ -485,6 +531,10 @@ public final class ReplSession {
     (".topic", ".topic [TOPIC]", "set (or show) the topic of the current message"),
     (".payload", ".payload [JSON | @FILE]", "set (or show) the payload: JSON text or a file's bytes"),
     (".client", ".client [ID | -]", "set (or show) what clientid() returns; - for none (n/a)"),
+    (
+      ".context", ".context [JSON | -]",
+      "pin (or show) what context functions return, as eval --batch's \"context\"; - for none"
+    ),
     (
       ".version", ".version [2015-10-08|2016-03-23|beta]",
       "set (or show) the SQL version (beta reads as 2016-03-23)"
@@ -543,6 +593,13 @@ public final class ReplSession {
       }
       clientID = argument
       return info(styler.dim("client id: \(RuleFile.printable(argument, keepsLineBreaks: false))"))
+    case ".context":
+      if argument.isEmpty { return info(describeContext()) }
+      if argument == "-" {
+        contextPins = OrderedObject()
+        return info(styler.dim(describeContext()))
+      }
+      return pinContext(argument)
     case ".version":
       if argument.isEmpty { return info("SQL version: \(version.rawValue)") }
       guard let parsed = SQLVersion(string: argument) else {

@@ -166,6 +166,50 @@ import Testing
     }
   }
 
+  /// `.context` pins what the context functions return, in `eval --batch`'s shape: its clientid is
+  /// `.client`'s; a wrong pin is refused and leaves the pins as they were; `-` unpins.
+  @Test func contextPinsTheContextFunctions() {
+    let session = ReplSession()
+    let sql =
+      "SELECT timestamp() AS t, principal() AS p, clientid() AS c, get_user_properties('k') AS k FROM 'a'"
+    func answer() -> String { session.feed(sql).outputs.map(\.text).joined().filter { !$0.isWhitespace } }
+    #expect(
+      session.feed(".context").outputs.map(\.text) == [
+        "context: none pinned (timestamp() is the time of each statement)"
+      ])
+    let pinned = session.feed(
+      #".context {"timestamp_ms": 1700000000000, "principal": "p1", "clientid": "c9", "user_properties": {"k": "v"}}"#
+    )
+    #expect(!pinned.outputs.contains { $0.isError }, "\(pinned)")
+    let expected = #"{"t":1700000000000,"p":"p1","c":"c9","k":["v"]}"#
+    #expect(answer() == expected)
+    #expect(session.feed(".client").outputs.map(\.text) == ["client id: c9"])
+    #expect(
+      session.feed(".context").outputs.map(\.text) == [
+        #"context: {"clientid":"c9","timestamp_ms":1700000000000,"principal":"p1","user_properties":{"k":"v"}}"#
+      ])
+    for wrong in [
+      #".context {"timestamp_ms": "soon"}"#, ".context [1]", ".context nope", #".context {"who": 1}"#,
+    ] {
+      let refused = session.feed(wrong)
+      #expect(refused.outputs.contains { $0.isError }, "\(wrong): \(refused)")
+      #expect(answer() == expected, "\(wrong)")
+    }
+    _ = session.feed(".context -")
+    let unpinned = answer()
+    #expect(
+      unpinned.contains(#""c":"c9""#) && !unpinned.contains("1700000000000") && !unpinned.contains("p1"),
+      "\(unpinned)")
+  }
+
+  /// A `.context` object may span lines, as a `.payload` may.
+  @Test func contextSpansLines() throws {
+    let (status, out, err) = try runBinary(
+      ["repl"], input: ".context {\n  \"timestamp_ms\": 42\n}\nSELECT timestamp() AS t FROM 'a'\n")
+    #expect(status == 0 && err == "", "\(err)")
+    #expect(out.filter { !$0.isWhitespace }.hasSuffix(#"{"t":42}"#), "\(out)")
+  }
+
   /// `.rule` of a disabled rule says it is disabled before what it would do (it was previewed as if
   /// it ran).
   @Test func aDisabledRuleIsSaidDisabled() throws {
