@@ -318,10 +318,20 @@ public struct DaemonSummary: Sendable {
 
 extension Daemon {
   /// Where an MQTT source keeps the filters its client id is subscribed to across runs (a JSON
-  /// array): beside
-  /// the dead-letter file (the daemon's durable state), or in the working folder when that is a
-  /// device. The client id is spelled with letters, digits, `.`, `_` and `-`, others as `%XX`.
+  /// array).
   static func subscriptionRecord(clientID: String, deadLetterPath: String) -> String {
+    stateFile("iotrules-subscriptions-", clientID: clientID, deadLetterPath: deadLetterPath)
+  }
+
+  /// Where an MQTT source journals the messages it took and has not finished (``MQTTSpool``).
+  static func spool(clientID: String, deadLetterPath: String) -> String {
+    stateFile("iotrules-spool-", clientID: clientID, deadLetterPath: deadLetterPath)
+  }
+
+  /// A file of the daemon's own state for a client id: beside the dead-letter file (the daemon's
+  /// durable state), or in the working folder when that is a device. The client id is spelled
+  /// with letters, digits, `.`, `_` and `-`, others as `%XX`.
+  static func stateFile(_ prefix: String, clientID: String, deadLetterPath: String) -> String {
     let folder = URL(fileURLWithPath: deadLetterPath).deletingLastPathComponent().path
     let name = clientID.utf8.map { byte -> String in
       switch byte {
@@ -335,7 +345,7 @@ extension Daemon {
     let isDevice = ["/dev", "/proc"].contains { folder == $0 || folder.hasPrefix($0 + "/") }
     let base = isDevice ? "." : folder
     // Not `.json`: a rules folder that holds the dead-letter file (`--rules .`) would load it.
-    return base + "/iotrules-subscriptions-" + name + ".state"
+    return base + "/" + prefix + name + ".state"
   }
 }
 
@@ -454,6 +464,9 @@ public enum Daemon {
       let record = Self.subscriptionRecord(
         clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
       subscriptionRecord = record
+      let spool = Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
+      FileArchiveAction.ProtectedPaths.shared.protect(
+        spool, .file, as: "the MQTT spool '\(spool)', whose messages a start runs again")
       if options.persistentSession {
         FileArchiveAction.ProtectedPaths.shared.protect(
           record, .file, as: "the MQTT subscription record '\(record)', whose filters a start unsubscribes")
@@ -496,7 +509,8 @@ public enum Daemon {
       let mqtt = MQTTSource(
         options: options, filters: [], sharedGroup: settings.sharedGroup, qos: settings.qos,
         logger: Logger(label: "iotrules.mqtt"),
-        subscriptionRecord: subscriptionRecord)
+        subscriptionRecord: subscriptionRecord,
+        spool: Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath))
       mqttSource = mqtt
       source = mqtt
       publisher = mqtt.makePublisher(health: health)

@@ -383,6 +383,63 @@ struct ConnectorRunTests {
     #expect(count(database, "SELECT max(n) FROM counts") == 69)
   }
 
+  @Test("MQTT source: kill -9 with messages taken and in flight; the restart runs them again from its spool")
+  func mqttKillRunsTheSpoolAgain() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    // The first run's webhook never answers in time: every message stays in flight.
+    server.setFallback(.stall(milliseconds: 60_000))
+    let folder = temporaryFolder("mqtt-spool")
+    write(
+      #"{"sql": "SELECT n FROM 'plant/+/count'", "actions": [{"http": {"url": "\#(server.url("/hook"))", "timeoutMs": 60000}}]}"#,
+      to: folder + "/rules/hook.json")
+    let clientID = "spool-\(UUID().uuidString.prefix(6))"
+    let arguments = [
+      "run", "--rules", "rules", "--source", broker.url, "--client-id", clientID,
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let spool = folder + "/data/iotrules-spool-\(clientID).state"
+    func spoolLines() -> Int {
+      ((try? String(contentsOfFile: spool, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+
+    let first = try Subprocess(arguments, in: folder)
+    #expect(await waitSubscribed(first), "\(first.stderr)")
+    try await publish(sender, (0..<30).map { ("plant/a/count", #"{"n": \#($0)}"#) })
+    // All 30 taken (libmosquitto has sent their PUBACKs: the broker forgets them), one at the webhook.
+    #expect(
+      await eventually(within: 30) { spoolLines() == 30 && server.requests.count == 1 }, "\(first.stderr)")
+    kill(first.process.processIdentifier, SIGKILL)
+    first.process.waitUntilExit()
+
+    server.setFallback(.ok)
+    let answered = server.requests.count
+    let second = try Subprocess(arguments, in: folder)
+    func received() -> Set<String> {
+      Set(server.requests.dropFirst(answered).map { String(decoding: $0.body, as: UTF8.self) })
+    }
+    let all = Set((0..<30).map { #"{"n":\#($0)}"# })
+    #expect(await eventually(within: 30) { received() == all }, "\(received().count) \(second.stderr)")
+    #expect(second.stderr.contains("running again 30 message(s)"), "\(second.stderr)")
+    // Everything is done: the spool is emptied.
+    #expect(await eventually(within: 10) { spoolLines() == 0 })
+    second.signal(SIGTERM)
+    #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
+    #expect(spoolLines() == 0)
+
+    // A third start has nothing to run again.
+    let third = try Subprocess(arguments, in: folder)
+    #expect(await waitSubscribed(third), "\(third.stderr)")
+    third.signal(SIGTERM)
+    #expect(await third.wait(seconds: 60) == 0, "\(third.stderr)")
+    #expect(!third.stderr.contains("running again"), "\(third.stderr)")
+    #expect(server.requests.count == answered + 30)
+  }
+
   @Test("Kafka source: kill -9 mid-stream, restart, every message reaches SQLite at least once")
   func kafkaKillAndRestart() async throws {
     let cluster = try KafkaMockCluster()

@@ -12,8 +12,8 @@ import Synchronization
 /// engine has accepted the message into its bounded queue (`MessageIntake.deliverBlocking`), so a
 /// full engine stops reading the socket and the broker holds the rest (in the session, once its
 /// sending buffers are full). libmosquitto 2.0 sends a QoS 1 PUBACK when the PUBLISH arrives, before
-/// the handler runs, and offers no way to send it later: what the engine holds, up to
-/// `--max-in-flight`, plus the message waiting for room, is what a crash can lose. A thread blocked
+/// the handler runs, and offers no way to send it later: the handler journals each message in the
+/// ``spool`` first, and a start runs again what an earlier run did not finish. A thread blocked
 /// longer than one and a half keepalive periods also misses its PINGREQ: the broker drops the
 /// connection and libmosquitto reconnects once the handler returns (the persistent session keeps
 /// what arrives meanwhile).
@@ -41,6 +41,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   /// MQTT has no way to list them: a filter an earlier run subscribed and no rule wants now would
   /// stay, and bring a message it shares with a wanted filter twice, every message, for ever.
   public let subscriptionRecord: String?
+  /// The journal of the messages taken and not yet finished (``MQTTSpool``), or nil for none: a
+  /// start runs again what an earlier run took and did not finish.
+  public let spool: String?
 
   /// Creates a source; nothing connects until `run`.
   ///
@@ -48,15 +51,17 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   ///   - filters: the rules' FROM topic filters; duplicates are subscribed once.
   ///   - sharedGroup: subscribe every filter as `$share/NAME/filter` so several daemons split the load.
   ///   - subscriptionRecord: see ``subscriptionRecord``.
+  ///   - spool: see ``spool``.
   ///   - now: epoch milliseconds for `timestamp()`; the wall clock by default.
   public init(
     options: MQTTOptions, filters: [String], sharedGroup: String? = nil, qos: Int = 1,
     clientIDProperty: String = "clientid", logger: Logger = Logger(label: "iotrules.mqtt"),
-    subscriptionRecord: String? = nil,
+    subscriptionRecord: String? = nil, spool: String? = nil,
     now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970 * 1000) }
   ) {
     self.options = options
     self.subscriptionRecord = options.persistentSession ? subscriptionRecord : nil
+    self.spool = spool
     self.filters = Mutex(filters)
     self.sharedGroup = sharedGroup
     self.qos = qos
@@ -152,6 +157,23 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     // Parks the run until cancelled, or until a message could not be kept.
     let (stream, continuation) = AsyncStream<Never>.makeStream()
     let stopped = Atomic<Bool>(false)
+    // Closed when the last message it holds is acknowledged, after the run (the drain).
+    let spool = self.spool.map { MQTTSpool(path: $0, logger: logger) }
+    // Ends a message: done, its spool line is closed; one that reached no path stays in the spool
+    // and stops the source, so that the broker keeps the ones after it.
+    let acknowledger: @Sendable (String, UInt64?) -> @Sendable (Acknowledgement) -> Void = { topic, number in
+      { acknowledgement in
+        if acknowledgement == .done, let number { spool?.finish(number) }
+        // PUBACK went when the message arrived (libmosquitto's own).
+        guard acknowledgement == .failed,
+          stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        else { return }
+        logger.error(
+          "stopping the MQTT source: a message on \(topic) reached no path (its error path and the dead-letter file failed); the broker's session keeps what arrives until iotrules runs again"
+        )
+        continuation.finish()
+      }
+    }
     let handler: @Sendable (MQTTIncoming) -> Void = { incoming in
       // A retained message sent because this client subscribed is no publish: a rule runs once
       // per publish, as on AWS IoT, not again at each (re)subscription. (MQTT 5 subscriptions ask
@@ -166,21 +188,25 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
       var message = Message(
         topic: incoming.topic, payload: incoming.payload, clientID: clientID, receivedAtMs: now(),
         mqttProperties: incoming.properties, userProperties: incoming.userProperties,
-        origin: "\(origin) \(incoming.topic)",
-        acknowledge: { acknowledgement in
-          // PUBACK went when the message arrived (libmosquitto's own); a message that reached no path
-          // stops the source so that the broker keeps the ones after it.
-          guard acknowledgement == .failed,
-            stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
-          else { return }
-          logger.error(
-            "stopping the MQTT source: a message on \(incoming.topic) reached no path (its error path and the dead-letter file failed); the broker's session keeps what arrives until iotrules runs again"
-          )
-          continuation.finish()
-        })
+        origin: "\(origin) \(incoming.topic)")
       // `traceid()` of an MQTT message is its UUID, as in AWS; its error records carry the same.
       message.traceID = RandomUUID.string()
+      message.acknowledge = acknowledger(incoming.topic, spool?.keep(message))
       intake.deliverBlocking(message)
+    }
+    if let spool {
+      // What an earlier run took and did not finish runs first (its broker had the PUBACK).
+      let left = try spool.open()
+      if !left.isEmpty {
+        logger.warning(
+          "running again \(left.count) message(s) an earlier run took from the broker and did not finish (MQTT spool \(spool.path))"
+        )
+      }
+      for (number, var message) in left {
+        message.origin = "\(origin) \(message.topic) (spool)"
+        message.acknowledge = acknowledger(message.topic, number)
+        await intake.deliver(message)
+      }
     }
     let client = try MQTTConnection(
       options: options, logger: logger, onMessage: handler, health: intake.health,

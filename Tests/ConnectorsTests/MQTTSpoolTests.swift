@@ -1,0 +1,78 @@
+import Foundation
+import IoTSQL
+import Logging
+import RulesEngine
+import Testing
+
+@testable import Connectors
+
+@Suite("MQTT spool") struct MQTTSpoolTests {
+  func spoolPath() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString).state").path
+  }
+
+  func lines(_ path: String) -> [String] {
+    ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+  }
+
+  /// What is not done comes back at the next open, in order, with everything the rules read of it;
+  /// a line a kill cut short is skipped; once nothing is open the file is empty.
+  @Test func unfinishedMessagesComeBackWhole() throws {
+    let path = spoolPath()
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let first = MQTTSpool(path: path, logger: Logger(label: "test"))
+    #expect(try first.open().isEmpty)
+    var message = Message(
+      topic: "plant/a", payload: [0xFF, 0x00, 0x7B], clientID: "dev-1", receivedAtMs: 1_700_000_000_123,
+      mqttProperties: ["content_type": .string("application/cbor")],
+      userProperties: [("k", "v1"), ("k", "v2")])
+    message.traceID = "trace-1"
+    let numbers = (0..<3).compactMap { index -> UInt64? in
+      var copy = message
+      copy.topic = "plant/\(index)"
+      return first.keep(copy)
+    }
+    #expect(numbers == [1, 2, 3])
+    first.finish(2)
+    #expect(lines(path).count == 4)
+    // A kill in the middle of a write.
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    try handle.seekToEnd()
+    try handle.write(contentsOf: Data(#"{"seq":4,"topic":"pla"#.utf8))
+    try handle.close()
+
+    let second = MQTTSpool(path: path, logger: Logger(label: "test"))
+    let left = try second.open()
+    #expect(left.map(\.sequence) == [1, 3])
+    #expect(left.map(\.message.topic) == ["plant/0", "plant/2"])
+    let back = try #require(left.first?.message)
+    #expect(back.payload == [0xFF, 0x00, 0x7B])
+    #expect(back.clientID == "dev-1" && back.traceID == "trace-1" && back.receivedAtMs == 1_700_000_000_123)
+    #expect(back.mqttProperties == ["content_type": .string("application/cbor")])
+    #expect(back.userProperties.map { "\($0.key)=\($0.value)" } == ["k=v1", "k=v2"])
+    // Rewritten with the open ones alone; numbering goes on after the highest seen.
+    #expect(lines(path).count == 2)
+    #expect(second.keep(message) == 5)
+    for number: UInt64 in [1, 3, 5] { second.finish(number) }
+    #expect(lines(path).isEmpty)
+    #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().isEmpty)
+  }
+
+  /// Past the compaction size with a message still open, the file keeps that message alone.
+  @Test func aLongRunningSpoolIsCompacted() throws {
+    let path = spoolPath()
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let spool = MQTTSpool(path: path, logger: Logger(label: "test"))
+    _ = try spool.open()
+    let big = [UInt8](repeating: 0x61, count: MQTTSpool.compactionBytes / 4)
+    let held = try #require(spool.keep(Message(topic: "held", payload: [1], receivedAtMs: 0)))
+    for _ in 0..<6 {
+      let number = try #require(spool.keep(Message(topic: "big", payload: big, receivedAtMs: 0)))
+      spool.finish(number)
+    }
+    let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+    #expect(size < MQTTSpool.compactionBytes / 2, "\(size)")
+    #expect(
+      try MQTTSpool(path: path, logger: Logger(label: "test")).open().map(\.sequence) == [held])
+  }
+}
