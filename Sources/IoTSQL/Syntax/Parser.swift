@@ -228,7 +228,7 @@ public struct Parser {
     return TopicFilterSource(filter: raw.text, range: raw.range, isQuoted: false)
   }
 
-  /// `select_list = "VALUE" ( "*" | expression ) | select_item { "," select_item } ;`
+  /// `select_list = "VALUE" expression | select_item { "," select_item } ;`
   ///
   /// `VALUE` is the keyword only when what follows can start an expression: `SELECT value, x` and
   /// `SELECT value.doubleValue AS v` read a field named `value`, as AWS's own examples do.
@@ -236,13 +236,7 @@ public struct Parser {
     if try isKeyword(.value), try valueStartsSelectValue(), try consume(.keyword(.value)) {
       let previousValue = previous!
       let token = try peek()
-      let value: Expression
-      if token.kind == .symbol("*") {
-        _ = try advance()
-        value = Expression(.wildcard, token.range)
-      } else {
-        value = try parseExpression()
-      }
+      let value = try parseExpression()
       // `SELECT VALUE x AS y` or `SELECT VALUE x, y`: said as such, not as a FROM expected (or, for
       // `*`, as a multiplication of a field named `value` missing its operand).
       let next = try peek()
@@ -299,10 +293,11 @@ public struct Parser {
     case .symbol("*"):
       // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`; `SELECT VALUE * AS x` and
       // `SELECT VALUE *, a` multiply nothing: the keyword, refused with its own message.
+      // `SELECT VALUE *.messages` too.
       _ = try probe.advance()
       let after = try probe.peek().kind
       return after == .end || after == .keyword(.from) || after == .keyword(.where) || after == .keyword(.as)
-        || after == .symbol(",")
+        || after == .symbol(",") || after == .symbol(".")
     case .symbol(let symbol): return ["(", "[", "{", "-"].contains(symbol)
     case .keyword(let keyword):
       return [.true, .false, .null, .case, .not, .value].contains(keyword)
@@ -311,11 +306,19 @@ public struct Parser {
     }
   }
 
+  /// True when the token after the next one is `symbol`.
+  private mutating func nextIsSymbol(_ symbol: String) throws(SQLError) -> Bool {
+    var probe = self
+    _ = try probe.advance()
+    return try probe.peek().kind == .symbol(symbol)
+  }
+
   /// `select_item = ( "*" | expression ) [ "AS" alias ] ;`
   private mutating func parseSelectItem() throws(SQLError) -> SelectItem {
     let start = try peek()
     let kind: SelectItem.Kind
-    if start.kind == .symbol("*") {
+    // `*` alone merges the message's members; `*.messages` is an expression.
+    if start.kind == .symbol("*"), try !nextIsSymbol(".") {
       _ = try advance()
       kind = .star
     } else {
@@ -467,7 +470,7 @@ public struct Parser {
     return expression
   }
 
-  /// `primary = literal | array | object | variable | case_expr | cast | exists | call | name | "VALUE" | parenthesized ;`
+  /// `primary = literal | "*" | array | object | variable | case_expr | cast | exists | call | name | "VALUE" | parenthesized ;`
   private mutating func parsePrimary() throws(SQLError) -> Expression {
     let form = try primaryForm()
     if case .atom(let expression) = form { return expression }
@@ -525,9 +528,8 @@ public struct Parser {
       case "exists": return .exists(token)
       default: return .call(token)
       }
-    case .symbol("*"):
-      throw error(
-        "'*' stands for the whole message only as a SELECT item or a function argument", token.range)
+    // The whole message (in a nested query, its element): `get(*, 'k')`, `*.messages`, `(*)`.
+    case .symbol("*"): value = .wildcard
     default:
       // A field named as a keyword (`select`, `end`) is read with get(), as Grammar/README says.
       var hint = ""
@@ -581,7 +583,10 @@ public struct Parser {
     _ = try advance()
     let select = try parseSelectList()
     try expect(.keyword(.from), "FROM in the nested query")
-    let from = try parseExpression()
+    var from = try parseExpression()
+    // `FROM *`: the message as the one element of an array, as AWS runs it (`get((SELECT *,
+    // topic() AS t FROM *), 0)` is the message with its topic).
+    if from.kind == .wildcard { from = Expression(.array([from]), from.range) }
     var alias: String?
     if try consume(.keyword(.as)) {
       let token = try peek()
@@ -662,13 +667,17 @@ public struct Parser {
   }
 
   /// `call = name "(" [ argument { "," argument } ] ")" ;`
-  /// `argument = "*" | expression ;`
+  /// `argument = expression | nested_query ;`
   private mutating func parseCall(_ name: Token) throws(SQLError) -> Expression {
     var arguments: [Expression] = []
     if try !isSymbol(")") {
       repeat {
-        if try isSymbol("*") {
-          arguments.append(Expression(.wildcard, try advance().range))
+        if try isKeyword(.select) {
+          // `isNull(SELECT VALUE a FROM arr)`: a nested query needs no parentheses of its own
+          // as an argument; it ends at the `,` or `)` after it.
+          let first = try peek()
+          let query = try parseNestedQuery()
+          arguments.append(Expression(.nested(query), first.range.union(previous?.range ?? first.range)))
         } else {
           arguments.append(try parseExpression())
         }
@@ -677,12 +686,12 @@ public struct Parser {
     return Parser.call(name, arguments, try expectCallEnd(name))
   }
 
-  /// `cast = "cast" "(" argument "AS" type_name ")" ;`
+  /// `cast = "cast" "(" expression "AS" type_name ")" ;`
   /// `type_name = name ;`
   ///
-  /// `cast` is matched in any case; its value may be `*`, as any function's argument.
+  /// `cast` is matched in any case.
   private mutating func parseCast(_ name: Token, open: Token) throws(SQLError) -> Expression {
-    let value = try isSymbol("*") ? Expression(.wildcard, try advance().range) : try parseExpression()
+    let value = try parseExpression()
     let type = try parseCastType()
     let close = try expectClosing(")", opening: open, what: "cast()")
     return Parser.node(.cast(value, type: type.name, typeRange: type.range), name, close)
