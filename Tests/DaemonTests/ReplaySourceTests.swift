@@ -275,6 +275,24 @@ struct ReplaySourceTests {
     #expect(followed.source.currentCounts.malformed == 0)
   }
 
+  /// Lines appended just before the file is renamed away (logrotate's `create`) are read from the
+  /// old file before the new one is opened, as `tail -F` reads them: they were lost.
+  @Test(.timeLimit(.minutes(1))) func readsARenamedFileToItsEnd() async throws {
+    let followed = FollowedFile("replay-renamed")
+    #expect(try await followed.waitFor(2))
+    // At its end-of-file polls now: lines 3 and 4 come, and the file is renamed, between two looks.
+    try await Task.sleep(nanoseconds: 120_000_000)
+    let handle = try #require(FileHandle(forWritingAtPath: followed.path))
+    try handle.seekToEnd()
+    handle.write(Data((FollowedFile.line(3) + FollowedFile.line(4)).utf8))
+    try handle.close()
+    try FileManager.default.moveItem(atPath: followed.path, toPath: followed.path + ".1")
+    write(FollowedFile.line(5), to: followed.path)
+    #expect(try await followed.waitFor(5))
+    await followed.stop()
+    #expect(followed.topics.all.map { $0.prefix { $0 != "@" } } == (1...5).map { "t/\($0)" })
+  }
+
   /// A file truncated and at once written past where it was read (copytruncate, then a burst of
   /// writes before the next look) is read again from its start: its size alone does not show it,
   /// and reading on from the old offset lost the lines before it without a word.

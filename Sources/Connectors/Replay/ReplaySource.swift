@@ -186,7 +186,9 @@ public struct ReplaySource: MessageSource {
         change = Self.followedFileChange(path, fd: fd, offset: offset, tail: tail)
       }
       var count = 0
-      if change == nil, unread != 0 {
+      // A file renamed away is read to its end first (what was appended before the rename), as
+      // `tail -F` does; a file truncated in place has no end of its own to read.
+      if change == nil || change == .replaced, unread != 0 {
         let wanted = min(unread ?? buffer.count, buffer.count)
         count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, wanted) }
         if count < 0 {
