@@ -23,6 +23,9 @@ struct IoTRules: AsyncParsableCommand {
   /// failing `test`'s 1, an invalid rule's 65 in `check`: a CI step must tell a report that never
   /// reached its reader); help and version text too. Usage text (ArgumentParser's) is not watched.
   static func main() async {
+    // `run` reloads on SIGHUP; one sent as soon as it started (`systemctl reload` right after a
+    // start) ended it with SIGHUP's default while the arguments were still being read.
+    if CommandLine.arguments.dropFirst().first == "run" { signal(SIGHUP, SIG_IGN) }
     do {
       var command = try parseAsRoot()
       if var asyncCommand = command as? AsyncParsableCommand {
