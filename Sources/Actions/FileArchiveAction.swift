@@ -210,6 +210,9 @@ public final class FileArchiveAction: BatchAction {
       var extent: Extent
       /// What it is, as a refusal says it: `the dead-letter file 'dead-letter.jsonl' (--dead-letter)`.
       var what: String
+      /// Refused to rendered paths only: an action that names the file with no template is one of
+      /// its writers (a rule's error-action file, which several rules may share).
+      var renderedOnly = false
     }
 
     let entries = Mutex<[Entry]>([])
@@ -254,14 +257,61 @@ public final class FileArchiveAction: BatchAction {
       }
     }
 
+    /// Protects the files the loaded rules' actions own, before the rules run: each sqlite
+    /// database with its `-wal`, `-shm` and `-journal` (an archive that made the file first, or
+    /// appended to it, ruined the database), and each error-action file named with no template,
+    /// against rendered paths (a forged line there is sent by a replay of the file, as a forged
+    /// dead-letter record would be). A path is added once; those of rules since removed stay.
+    public func protectActionFiles(of rules: [Rule]) {
+      var wanted: [Entry] = []
+      func visit(_ configured: ConfiguredAction, rule: String, isErrorAction: Bool) {
+        if let sqlite = configured.action as? SQLiteAction,
+          let path = SQLiteAction.filePath(of: sqlite.database),
+          !path.isEmpty
+        {
+          for suffix in ["", "-wal", "-shm", "-journal"] {
+            wanted.append(
+              Entry(
+                resolved: path + suffix, extent: .file,
+                what: "the database '\(sqlite.database)' of rule \(rule)'s sqlite action, or its journal"))
+          }
+        }
+        if isErrorAction, let file = configured.action as? FileArchiveAction,
+          let below = file.relative.constantText
+        {
+          wanted.append(
+            Entry(
+              resolved: file.rootPrefix + below, extent: .file,
+              what:
+                "the error-action file '\(file.rootPrefix + below)' of rule \(rule), whose lines a replay sends",
+              renderedOnly: true))
+        }
+        if let nested = configured.errorAction { visit(nested, rule: rule, isErrorAction: true) }
+      }
+      for rule in rules {
+        for action in rule.actions { visit(action, rule: rule.name, isErrorAction: false) }
+        if let errorAction = rule.errorAction { visit(errorAction, rule: rule.name, isErrorAction: true) }
+      }
+      guard !wanted.isEmpty else { return }
+      var seen = Set(entries.withLock { $0.map(\.resolved) })
+      var added: [Entry] = []
+      for var entry in wanted {
+        entry.resolved = FileArchiveAction.resolved(entry.resolved)
+        if seen.insert(entry.resolved).inserted { added.append(entry) }
+      }
+      entries.withLock { $0 += added }
+    }
+
     /// What protected file `path` (a path as the archive writes it) is, or is in; nil for none.
-    func protection(of path: String) -> String? {
+    /// `rendered`: the path came from a template (else the action names it as written).
+    func protection(of path: String, rendered: Bool = true) -> String? {
       let entries = self.entries.withLock { $0 }
       guard !entries.isEmpty else { return nil }
       let resolved = FileArchiveAction.resolved(path)
       let real = Array(resolved.utf8)
       let folder = real[..<(real.lastIndex(of: UInt8(ascii: "/")) ?? 0)]
       return entries.first { entry in
+        if entry.renderedOnly && !rendered { return false }
         let protected = Array(entry.resolved.utf8)
         if real == protected { return true }
         switch entry.extent {
@@ -1375,7 +1425,7 @@ public final class FileArchiveAction: BatchAction {
     try refuseLinksBelowRoot(path)
     // Never the daemon's own files (a message on `devices/rules/evil` rendering `rules/evil.json`
     // made a rule the daemon loaded), before any folder is made for it.
-    if let what = protectedPaths.protection(of: path) {
+    if let what = protectedPaths.protection(of: path, rendered: !relative.isConstant) {
       throw ActionError(
         .permanent,
         "rendered path '\(path)' is \(what): the archive never writes the daemon's own files")

@@ -299,6 +299,21 @@ public final class SQLiteAction: BatchAction {
     columnNames = columns?.map(\.0) ?? []
   }
 
+  /// The file `database` names: a plain path as written, a `file:` URI's path (after its
+  /// authority, `%HH` decoded); nil for an in-memory database, "" for a URI with no path (a
+  /// temporary database).
+  static func filePath(of database: String) -> String? {
+    // SQLite decodes `%HH` in a `file:` URI, its parameters too: `mode=%6Demory` is in memory.
+    let uri = database.hasPrefix("file:") ? database.removingPercentEncoding ?? database : database
+    if uri == ":memory:" || uri.hasPrefix("file::memory:") { return nil }
+    guard database.hasPrefix("file:") else { return database }
+    var uriPath = database.dropFirst("file:".count).prefix { $0 != "#" && $0 != "?" }
+    // `file://AUTHORITY/path`: the path after the authority (`localhost` or none).
+    if uriPath.hasPrefix("//") { uriPath = uriPath.dropFirst(2).drop { $0 != "/" } }
+    let path = String(uriPath).removingPercentEncoding ?? String(uriPath)
+    return path == "/" ? "" : path
+  }
+
   /// Why `database` names no database file the action can write, or nil.
   static func problem(withDatabase database: String) -> String? {
     if database.isEmpty { return "'database' is empty" }
@@ -306,31 +321,23 @@ public final class SQLiteAction: BatchAction {
     if database.contains("${") {
       return "'database' is a path, not a template: '\(database)' would be one file of that very name"
     }
-    // SQLite decodes `%HH` in a `file:` URI, its parameters too: `mode=%6Demory` is in memory.
-    let uri = database.hasPrefix("file:") ? database.removingPercentEncoding ?? database : database
     // An in-memory database loses every row at exit while each write counts as a success. (A plain
     // path is a file's name, whatever it holds: `db/mode=memory.db` is a file.)
-    if uri == ":memory:" || uri.hasPrefix("file::memory:") {
+    guard let path = filePath(of: database) else {
       return "'database' \(database) is in memory: its rows would be lost at exit; name a file"
     }
     // A plain path ending in `/` names a folder: the action would make it, then fail every write.
     if !database.hasPrefix("file:"), database.hasSuffix("/") {
       return "'database' \(database) ends in '/': it names a folder; name a file"
     }
-    var path = Substring(database)
     if database.hasPrefix("file:") {
       // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary
       // database, deleted when its connection closes: every row lost at exit.
-      let raw = database.dropFirst("file:".count).prefix { $0 != "#" }
-      var uriPath = raw.prefix { $0 != "?" }
-      // `file://AUTHORITY/path`: the path after the authority (`localhost` or none).
-      if uriPath.hasPrefix("//") { uriPath = uriPath.dropFirst(2).drop { $0 != "/" } }
-      path = Substring(String(uriPath).removingPercentEncoding ?? String(uriPath))
-      if path.isEmpty || path == "/" {
+      if path.isEmpty {
         return
           "'database' \(database) names no file (SQLite makes a temporary database, deleted at exit, of an empty path); name a file"
       }
-      let query = raw.drop { $0 != "?" }.dropFirst()
+      let query = database.dropFirst("file:".count).prefix { $0 != "#" }.drop { $0 != "?" }.dropFirst()
       if let problem = readOnlyParameter(in: query) {
         return "'database' \(database) \(problem): every write would fail; leave it out"
       }

@@ -422,6 +422,9 @@ public final class RuleReloader: Sendable {
   let dispatcher: Dispatcher
   let logger: Logger
   let gate: ReloadGate?
+  /// Where the loaded rules' own files are protected from archive writes before they run
+  /// (``FileArchiveAction/ProtectedPaths/protectActionFiles(of:)``).
+  let protectedPaths: FileArchiveAction.ProtectedPaths
   /// Whether each rule path was a folder when the reloader was made: a folder replaced by a file
   /// (or a file by a folder) is a path gone, not a new set of rules.
   let pathIsFolder: [String: Bool]
@@ -467,8 +470,9 @@ public final class RuleReloader: Sendable {
   /// every rule changed on reload.
   public init(
     paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger,
-    gate: ReloadGate? = nil
+    gate: ReloadGate? = nil, protectedPaths: FileArchiveAction.ProtectedPaths = .shared
   ) {
+    self.protectedPaths = protectedPaths
     self.gate = gate
     self.paths = paths
     self.pathIsFolder = Dictionary(
@@ -680,6 +684,7 @@ public final class RuleReloader: Sendable {
       for file in unstarted.keys where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
     }
     noteFailures(result.errors, read: Set(files), present: files)
+    protectedPaths.protectActionFiles(of: result.rules)
     dispatcher.swap(to: RuleSet(rules: result.rules))
     noteOrphanTests(event: "load")
     // Said at the start, which is no reload.
@@ -923,6 +928,7 @@ public final class RuleReloader: Sendable {
     let replaced = current.filter { !kept.contains(ObjectIdentifier($0)) }
     // A new version's lanes start after the old version's have drained (one topic's results stay
     // in order at the destination).
+    protectedPaths.protectActionFiles(of: fresh)
     dispatcher.handOver(from: replaced, to: fresh)
     let old = dispatcher.swap(to: RuleSet(rules: returned.rules))
     let retired = old.rules.filter { !kept.contains(ObjectIdentifier($0)) }

@@ -499,6 +499,44 @@ struct DaemonRunTests {
       ) == true, "\(records)")
   }
 
+  /// Nor the files another rule's actions own: a sqlite database and its journals (an archive
+  /// that made `x.db` first ruined it for the database), a rule's error-action file (whose lines a
+  /// replay sends: a forged record there was sent as the rule's). That rule's own error action
+  /// writes its file as before.
+  @Test func aMessageCannotWriteAnotherRulesFiles() async throws {
+    let folder = temporaryFolder("rule-files")
+    write(
+      #"{"sql": "SELECT * FROM 'dev/#'", "actions": [{"file": {"root": "data", "path": "${f}"}}]}"#,
+      to: folder + "/rules/arch.json")
+    write(
+      #"{"sql": "SELECT n FROM 'cmd/#'", "actions": [{"sqlite": {"database": "data/x.db", "table": "t"}}, {"http": {"url": "http://127.0.0.1:9/", "retry": {"attempts": 1}}}], "errorAction": {"file": {"path": "data/errors/cmd.jsonl"}}}"#,
+      to: folder + "/rules/cmd.json")
+    let forged = #"{"ruleName":"cmd","topic":"cmd/open","payload":{"op":"FORGED"}}"#
+    let lines = ["x.db", "x.db-wal", "x.db-journal", "errors/cmd.jsonl"].map {
+      #"{"topic": "dev/1", "payload": {"f": "\#($0)", "forged": \#(forged)}}"#
+    }
+    write(
+      (lines + [
+        #"{"topic": "dev/2", "payload": {"f": "ok.jsonl"}}"#, #"{"topic": "cmd/1", "payload": {"n": 1}}"#,
+      ])
+      .joined(separator: "\n") + "\n",
+      to: folder + "/feed.jsonl")
+    let (status, _, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "dl.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(try sqliteQuery(folder + "/data/x.db", "SELECT count(*) FROM t") == ["[1]"])
+    let errorFile = try String(contentsOfFile: folder + "/data/errors/cmd.jsonl", encoding: .utf8)
+    #expect(errorFile.split(separator: "\n").count == 1 && !errorFile.contains("FORGED"), "\(errorFile)")
+    #expect(FileManager.default.fileExists(atPath: folder + "/data/ok.jsonl"))
+    let records = try String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(records.count == 4, "\(records)")
+    for (record, what) in zip(records, ["database", "database", "database", "error-action file"]) {
+      #expect(
+        record.contains("the archive never writes the daemon's own files") && record.contains(what),
+        "\(record)")
+    }
+  }
+
   @Test func realFailuresReachTheirErrorPaths() async throws {
     let folder = temporaryFolder("errors")
     // A read-only database, an archive folder that is a file, a hostile topic level, and an error
