@@ -294,8 +294,10 @@ public final class FileArchiveAction: BatchAction {
       }
       guard !wanted.isEmpty else { return }
       var seen = Set(entries.withLock { $0.map(\.resolved) })
+      var written = Set<String>()
       var added: [Entry] = []
-      for var entry in wanted {
+      // Resolved once a path as written (10,000 rules may share one database).
+      for var entry in wanted where written.insert(entry.resolved).inserted {
         entry.resolved = FileArchiveAction.resolved(entry.resolved)
         if seen.insert(entry.resolved).inserted { added.append(entry) }
       }
