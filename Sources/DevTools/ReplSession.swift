@@ -612,7 +612,10 @@ public final class ReplSession {
     case ".explain":
       // `;` alone ends an empty statement: nothing of its own to explain.
       let own = argument.trimmingCharacters(in: CharacterSet(charactersIn: "; \t\n"))
-      let sql = own.isEmpty ? (lastStatement ?? "") : argument
+      // As a statement ends: its `;` (and blanks) dropped, the rest placed as written.
+      var given = argument
+      while let last = given.last, last == ";" || last.isWhitespace { given.removeLast() }
+      let sql = own.isEmpty ? (lastStatement ?? "") : given
       guard !sql.isEmpty else {
         return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
       }

@@ -235,14 +235,16 @@ import Testing
     for line in [
       ".explain SELECT deviceId, temp", "  FROM 'sensors/+/data'", "  WHERE temp > 30", "",
       ".explain SET @x = temp * 2", "SELECT @x AS y FROM 'b'",
+      // Ended by `;`, as a statement is (the `;` was compiled: unexpected character ';').
+      ".explain SELECT a", "FROM 't';", ".explain SELECT b FROM 't' ;",
     ] {
       outputs += session.feed(line).outputs
     }
     outputs += session.finish()
     #expect(outputs.allSatisfy { !$0.isError }, "\(outputs.map(\.text))")
     let listings = outputs.map(\.text).filter { $0.contains("addr  opcode") }
-    #expect(listings.count == 2, "\(outputs.map(\.text))")
-    #expect(listings.first?.contains("NoMatch") == true && listings.last?.contains("output {y}") == true)
+    #expect(listings.count == 4, "\(outputs.map(\.text))")
+    #expect(listings.first?.contains("NoMatch") == true && listings.dropFirst().first?.contains("output {y}") == true)
     // A `.explain` in error ends where a statement starts, as a statement in error does (it took
     // the statements after it, which never ran).
     let script = ReplSession()
