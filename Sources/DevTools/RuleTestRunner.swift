@@ -47,7 +47,7 @@ public enum RuleTestRunner {
       return "expected a match, but no match: \(reason)"
     case (.output(let expected), .matched(_, let output, let actions)):
       let actual = RuleTestRunner.comparable(output)
-      if ValueText.equivalent(expected, actual) {
+      if ValueText.equivalent(expected, actual) || RuleTestRunner.sameBytes(expected, output) {
         // A passing test means the writes land: an action the daemon would refuse fails the case.
         for case .object(let action) in actions {
           guard case .string(let reason)? = action["refused"] else { continue }
@@ -115,6 +115,15 @@ public enum RuleTestRunner {
 
   /// Binary output compares as its text.
   static func comparable(_ output: Value) -> Value { RulePreview.payloadValue(output) }
+
+  /// True when `expected` is `base64:...` of Binary `output`'s bytes, text or not: the REPL shows
+  /// text with control characters (`a\r\nb`) so, and a case copied from it must pass.
+  static func sameBytes(_ expected: Value, _ output: Value) -> Bool {
+    guard case .binary(let bytes) = output, case .string(let text) = expected, text.hasPrefix("base64:"),
+      let decoded = Data(base64Encoded: String(text.dropFirst("base64:".count)))
+    else { return false }
+    return [UInt8](decoded) == bytes
+  }
 
   static func indent(_ text: String) -> String {
     text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")

@@ -244,7 +244,9 @@ import Testing
     #expect(outputs.allSatisfy { !$0.isError }, "\(outputs.map(\.text))")
     let listings = outputs.map(\.text).filter { $0.contains("addr  opcode") }
     #expect(listings.count == 4, "\(outputs.map(\.text))")
-    #expect(listings.first?.contains("NoMatch") == true && listings.dropFirst().first?.contains("output {y}") == true)
+    #expect(
+      listings.first?.contains("NoMatch") == true
+        && listings.dropFirst().first?.contains("output {y}") == true)
     // A `.explain` in error ends where a statement starts, as a statement in error does (it took
     // the statements after it, which never ran).
     let script = ReplSession()
