@@ -244,6 +244,17 @@ p = subprocess.run([BIN, "explain", os.path.join(os.path.dirname(os.path.abspath
                    capture_output=True, text=True, timeout=60)
 check("explain: a test file", p.returncode == 64 and "is a rule test file: explain its rule file (" in p.stderr
       and "high_temp.json)" in p.stderr, f"{p.returncode} {p.stderr}")
+# A YAML rule's test file names the YAML file; a test file that is not there is a missing input (74).
+with tempfile.TemporaryDirectory() as folder:
+    with open(os.path.join(folder, "r.yaml"), "w") as f:
+        f.write("sql: SELECT * FROM 'a'\nactions: []\n")
+    with open(os.path.join(folder, "r.test.yaml"), "w") as f:
+        f.write("cases: []\n")
+    p = subprocess.run([BIN, "explain", os.path.join(folder, "r.test.yaml")], capture_output=True, text=True, timeout=60)
+    check("explain: a YAML rule's test file", p.returncode == 64 and "(" + os.path.join(folder, "r.yaml") + ")" in p.stderr,
+          f"{p.returncode} {p.stderr}")
+    p = subprocess.run([BIN, "explain", os.path.join(folder, "gone.test.json")], capture_output=True, text=True, timeout=60)
+    check("explain: a missing test file", p.returncode == 74 and "no such file" in p.stderr, f"{p.returncode} {p.stderr}")
 # `.explain ;` explains nothing of its own: the last statement, or says there is none.
 p = subprocess.run([BIN, "repl"], input=".explain ;\n", capture_output=True, text=True, timeout=60)
 check("repl: .explain ;", p.returncode == 65 and "nothing to explain" in p.stderr, f"{p.returncode} {p.stderr}")
