@@ -170,6 +170,24 @@ struct RegexFunctionsTests {
       function: "regexp_replace",
       arguments: [.string("aAⅠª1"), .string("(?i)\\p{javaLowerCase}"), .string("<$0>")],
       expected: .string("<a><A><Ⅰ><ª>1")),
+    // ... spelled in any case after `Is`, as Java reads a binary property's name (JDK 17).
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("aǅBⅠ1"), .string("(?i)[x\\p{IsLOWERCASE}]+"), .string("<$0>")],
+      expected: .string("<aǅBⅠ>1")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("aǅBⅠ1"), .string("(?i)\\p{IsTitleCase}+"), .string("<$0>")],
+      expected: .string("<aǅBⅠ>1")),
+    // Under `(?i)` too, a `]` first in a set is a character: the set goes on (JDK 17).
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("?:()i!]1"), .string("(?i)[]\\p{L}]+"), .string("<$0>")],
+      expected: .string("?:()<i>!<]>1")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("?:()i!]1"), .string("(?i)[^]\\p{L}]+"), .string("<$0>")],
+      expected: .string("<?:()>i<!>]<1>")),
     // Java has no POSIX bracket classes: `[[:alpha:]]` is the set of `:`, `a`, `l`, `p`, `h`.
     Row(
       function: "regexp_matches", arguments: [.string("x"), .string("[[:alpha:]]")], expected: .bool(false)),

@@ -19,6 +19,15 @@ extension CompiledRegex {
     return table
   }()
 
+  /// What the property `{name}` holds under `i` when that differs (``caseInsensitiveProperties``);
+  /// Java reads a binary property's name after `Is` in any case (`IsLOWERCASE`, `IsTitleCase`).
+  static func caseInsensitiveProperty(_ name: String) -> String? {
+    if let holds = caseInsensitiveProperties[name] { return holds }
+    guard name.hasPrefix("{Is"), name.hasSuffix("}") else { return nil }
+    let property = name.dropFirst(3).dropLast().uppercased()
+    return ["LOWERCASE", "UPPERCASE", "TITLECASE"].contains(property) ? "{javaCasedUnderI}" : nil
+  }
+
   /// `pattern` with Java's case-insensitive matching spelled out where ICU's would differ.
   ///
   /// Java's `(?i)` (`CASE_INSENSITIVE`) folds ASCII letters only unless `u` (`UNICODE_CASE`) is on
@@ -190,7 +199,7 @@ extension CompiledRegex {
         case "p", "P", "N":
           end = end < count && scalars[end] == "{" ? argumentEnd(from: end, open: "{", close: "}") : end + 1
           let name = String(String.UnicodeScalarView(scalars[(index + 2)..<min(end, count)]))
-          if folding, next != "N", let holds = Self.caseInsensitiveProperties[name] {
+          if folding, next != "N", let holds = Self.caseInsensitiveProperty(name) {
             // Java's case properties without case: `\p{Lu}` holds every cased letter.
             output.append(contentsOf: ["\\", next])
             output.append(contentsOf: holds.unicodeScalars)
@@ -277,6 +286,15 @@ extension CompiledRegex {
         if let outer = saved.popLast() { (javaI, javaU, javaX) = outer }
       } else if scalar == "[" {
         depth += 1
+        // A `]` first in a set (`[]a]`, `[^]a]`) is a character to Java: the set goes on.
+        var first = index + 1
+        if first < count, scalars[first] == "^" { first += 1 }
+        if first < count, scalars[first] == "]" {
+          output.append(contentsOf: scalars[index..<first])
+          output.append(contentsOf: ["\\", "]"])
+          index = first + 1
+          continue
+        }
       } else if scalar == "]", depth > 0 {
         depth -= 1
       }
