@@ -1263,7 +1263,10 @@ public final class Dispatcher: Sendable {
           "error": "\(cause.message)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
-        logger.info("action failed transiently, retrying", metadata: metadata)
+        logger.info(
+          lastChance
+            ? "action failed transiently; the daemon is stopping: one last attempt, without backoff"
+            : "action failed transiently, retrying", metadata: metadata)
       }
       // A backoff cut short (shutdown) does not skip the attempt, the last one: the messages are
       // still owed a result.

@@ -802,10 +802,17 @@ private final class AlwaysTransient: Action, Sendable {
 /// (or two) per message in flight, one after another.
 @Test func aStopWaitsForOneTimeoutPerActionNotOnePerMessage() async throws {
   let action = AlwaysTransient(delayNanoseconds: 50_000_000, message: "timed out")
-  let (dispatcher, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 40) {
+  let logged = LogLines()
+  let (dispatcher, acks, deadLetter) = try await stopOnceStarted(
+    action, attempts: 3, messages: 40, logger: logged.logger
+  ) {
     action.calls.withLock { $0 } > 0
   }
   #expect(await acks.wait(for: 40, timeoutMs: 20_000))
+  // The round after the stop is no retry with a backoff: said as what it is.
+  let lines = logged.messages
+  #expect(lines.contains { $0.contains("the daemon is stopping: one last attempt") }, "\(lines)")
+  #expect(!lines.contains("action failed transiently, retrying"), "\(lines)")
   // Before: 40 messages x up to 3 attempts of 50 ms, one after another (about 2 to 6 s).
   #expect(action.calls.withLock { $0 } <= 6, "\(action.calls.withLock { $0 })")
   #expect(deadLetter.records.withLock { $0.count } == 40)
@@ -1221,12 +1228,13 @@ private final class FlakyThenGated: Action, Sendable {
 /// second): the dispatcher, its acknowledgements and its dead-letter records, for a test of what a
 /// stop does to an action that is failing.
 private func stopOnceStarted(
-  _ action: any Action, attempts: Int, messages: Int, started: () -> Bool
+  _ action: any Action, attempts: Int, messages: Int, logger: Logger = Logger(label: "test"),
+  started: () -> Bool
 ) async throws -> (Dispatcher, AckCollector, MemoryDeadLetter) {
   let deadLetter = MemoryDeadLetter()
   let dispatcher = try retryingDispatcher(
     action, RetryPolicy(attempts: attempts, initialBackoffMs: 10, maxBackoffMs: 100), clock: FastClock(),
-    deadLetter: deadLetter)
+    deadLetter: deadLetter, logger: logger)
   let acks = AckCollector()
   await dispatcher.deliver(
     batch: (0..<messages).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
@@ -1238,7 +1246,8 @@ private func stopOnceStarted(
 private func retryingDispatcher(
   _ action: any Action, _ retry: RetryPolicy, clock: any EngineClock,
   deadLetter: MemoryDeadLetter = MemoryDeadLetter(), maxInFlight: Int = 1024,
-  errorAction: ConfiguredAction? = nil, sql: String = "SELECT * FROM 'a'"
+  errorAction: ConfiguredAction? = nil, sql: String = "SELECT * FROM 'a'",
+  logger: Logger = Logger(label: "test")
 ) throws -> Dispatcher {
   let configured = ConfiguredAction(
     action: action, retry: retry, errorAction: errorAction, ruleName: "r", label: "\(action.kind)[0]")
@@ -1247,7 +1256,8 @@ private func retryingDispatcher(
     actions: [configured], errorAction: nil, file: "r.json",
     fingerprint: FileFingerprint(hash: 0, length: 0))
   return Dispatcher(
-    ruleSet: RuleSet(rules: [rule]), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: clock)
+    ruleSet: RuleSet(rules: [rule]), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: clock,
+    logger: logger)
 }
 
 /// A pipelined action whose batches complete when the test opens their gates.
