@@ -232,6 +232,22 @@ private func parseError(_ sql: String) -> String? {
     #expect(try Compiler.compile("SELECT \(digits.dropLast(2)) AS a FROM 't'").warnings.isEmpty)
   }
 
+  /// A `,` that ends an object or array literal is taken, with a warning at it, as AWS takes it
+  /// (the SQL its IoT toolbox sample builds, `{..., 'correlationData': get_mqtt_property(...),}`).
+  @Test func aTrailingCommaEndsALiteral() throws {
+    let program = try Compiler.compile("SELECT {'a': [1, 2,], 'b': 3,} AS o FROM 't'")
+    #expect(
+      program.warnings.map { "\($0.range.start): \($0.message)" } == [
+        "1:19: a ',' ends an array here: nothing follows it",
+        "1:29: a ',' ends an object here: nothing follows it",
+      ])
+    var machine = VirtualMachine()
+    let result = machine.evaluate(program, context: EvaluationContext(topic: "t", payload: Array("{}".utf8)))
+    #expect(result.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"o":{"a":[1,2],"b":3}}"#)
+    #expect(parseError("SELECT {'a': 1,,} FROM 't'") != nil)
+    #expect(parseError("SELECT [,] FROM 't'") != nil)
+  }
+
   @Test func castRecordsTypeRange() throws {
     let expression = try Parser.parseExpression("cast(x AS Int)")
     guard case .cast(_, let type, let typeRange) = expression.kind else {
@@ -281,7 +297,9 @@ private func parseError(_ sql: String) -> String? {
       Issue.record("parsed")
     } catch {
       #expect(
-        error.description == "1:11: error: expected an expression after ','\nSELECT a, FROM 't'\n          ^")
+        error.description
+          == "1:11: error: expected an expression after ',' (a SELECT list does not end with ','; remove it)\nSELECT a, FROM 't'\n          ^"
+      )
     }
   }
 
@@ -368,7 +386,10 @@ private func parseError(_ sql: String) -> String? {
   // MARK: Errors
 
   @Test(arguments: [
-    ("SELECT a, FROM 't'", "1:11: expected an expression after ','"),
+    (
+      "SELECT a, FROM 't'",
+      "1:11: expected an expression after ',' (a SELECT list does not end with ','; remove it)"
+    ),
     ("SELECT a FROM 't' x", "1:19: expected WHERE or the end of the statement, found 'x'"),
     ("SELECT a b FROM 't'", "1:10: expected FROM, WHERE or the end of the statement, found 'b'"),
     (

@@ -259,6 +259,18 @@ public struct Parser {
     return .items(items)
   }
 
+  /// True when a `,` is read and an item follows it. A `,` that one of `ends` follows ends the list,
+  /// with a warning: AWS takes such a comma in an object literal (`{'a': 1,}` in the SQL AWS's IoT
+  /// toolbox sample builds and runs on AWS); an array is read alike. (A SELECT list's is an error, as
+  /// the SELECT page's grammar has it, though AWS's DynamoDB tutorial shows one.)
+  private mutating func listGoesOn(before ends: Token.Kind..., in list: String) throws(SQLError) -> Bool {
+    guard try consume(.symbol(",")) else { return false }
+    guard let comma = previous, ends.contains(try peek().kind) else { return true }
+    warnings.append(
+      Diagnostic(.warning, stage: .parse, "a ',' ends \(list) here: nothing follows it", at: comma.range))
+    return false
+  }
+
   /// `SELECT DISTINCT a` (a word the SQL of other databases has) is said as such, at `DISTINCT`,
   /// rather than as a FROM expected at `a`. `SELECT distinct, a` and `SELECT distinct AS d` still
   /// read a field named `distinct`.
@@ -554,6 +566,10 @@ public struct Parser {
       {
         hint = " (IoT SQL compares with a single '=')"
       }
+      // `SELECT a, b, FROM 't'` (AWS's DynamoDB tutorial has one).
+      if previous?.kind == .symbol(","), token.kind == .keyword(.from) || token.kind == .keyword(.where) {
+        hint = " (a SELECT list does not end with ','; remove it)"
+      }
       if previous != nil || openingDescription != nil {
         throw error("expected an expression after \(describePrevious())\(hint)", token.range)
       }
@@ -618,19 +634,19 @@ public struct Parser {
     return Parser.node(.unary(.exists, Parser.node(.nested(query), open, close)), name, close)
   }
 
-  /// `array = "[" [ expression { "," expression } ] "]" ;`
+  /// `array = "[" [ expression { "," expression } [ "," ] ] "]" ;`
   private mutating func parseArray(_ open: Token) throws(SQLError) -> Expression {
     var elements: [Expression] = []
     if try !isSymbol("]") {
       repeat {
         elements.append(try parseExpression())
-      } while try consume(.symbol(","))
+      } while try listGoesOn(before: .symbol("]"), in: "an array")
     }
     return Parser.node(
       .array(elements), open, try expectClosing("]", opening: open, what: "the array", orComma: true))
   }
 
-  /// `object = "{" [ member { "," member } ] "}" ;`
+  /// `object = "{" [ member { "," member } [ "," ] ] "}" ;`
   /// `member = ( string | name | keyword ) ":" expression ;`
   private mutating func parseObject(_ open: Token) throws(SQLError) -> Expression {
     var members: [ObjectLiteralMember] = []
@@ -638,7 +654,7 @@ public struct Parser {
       repeat {
         let key = try parseObjectKey()
         members.append(ObjectLiteralMember(key: key, value: try parseExpression()))
-      } while try consume(.symbol(","))
+      } while try listGoesOn(before: .symbol("}"), in: "an object")
     }
     return Parser.node(
       .object(members), open, try expectClosing("}", opening: open, what: "the object", orComma: true))
