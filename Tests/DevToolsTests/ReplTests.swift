@@ -292,7 +292,7 @@ import Testing
       "\(whole)")
     #expect(
       placed == [
-        "stdin:5:3: error: expected an expression after ','",
+        "stdin:5:3: error: expected an expression after ',' (a SELECT list does not end with ','; remove it)",
         "stdin:8:15: error: expected an expression after '+'",
         "stdin:10:22: error: expected an expression after '+'",
         "stdin:11:13: error: expected an expression after '+'",

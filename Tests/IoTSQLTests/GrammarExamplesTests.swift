@@ -45,7 +45,7 @@ private func contents(_ url: URL) throws -> String { try String(contentsOf: url,
       "no-from",
       "where", "int", "decimal", "string", "bool", "null", "array", "object", "field", "variable", "member",
       "unary-", "unaryNOT", "call", "wildcard-argument", "cast", "case-simple", "case-searched", "case-else",
-      "nested", "nested-value", "nested-where",
+      "nested", "nested-value", "nested-where", "path-members",
     ]).union(BinaryOperator.allCases.map { "binary" + $0.rawValue })
     #expect(expected.subtracting(seen).sorted() == [])
   }
@@ -128,6 +128,9 @@ enum Constructs {
       for item in items {
         switch item.kind {
         case .star: names.insert(item.alias == nil ? "star" : "star-alias")
+        case .members(let base):
+          names.insert("path-members")
+          visit(base, &names)
         case .expression(let expression): visit(expression, &names)
         }
         if let alias = item.alias { names.insert(alias.count > 1 ? "dotted-alias" : "alias") }

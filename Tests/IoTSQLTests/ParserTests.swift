@@ -248,6 +248,36 @@ private func parseError(_ sql: String) -> String? {
     #expect(parseError("SELECT [,] FROM 't'") != nil)
   }
 
+  /// `path.*` as a SELECT item takes that object's members, as `*` takes the payload's (shadow
+  /// rules deployed on AWS write `SELECT state.reported.*, timestamp() AS time`); nothing when it
+  /// is no object; refused anywhere else.
+  @Test func aPathsMembersAsASelectItem() throws {
+    var machine = VirtualMachine()
+    func run(_ sql: String, _ payload: String) throws -> String? {
+      let program = try Compiler.compile(sql)
+      let context = EvaluationContext(topic: "t", payload: Array(payload.utf8), timestampMs: 5)
+      return machine.evaluate(program, context: context).map { String(decoding: $0.payload, as: UTF8.self) }
+    }
+    #expect(
+      try run(
+        "SELECT state.reported.*, timestamp() AS time FROM 't'", #"{"state":{"reported":{"a":1,"b":[2]}}}"#)
+        == #"{"a":1,"b":[2],"time":5}"#)
+    #expect(
+      try run("SELECT s.*, s.* AS whole, x FROM 't'", #"{"s":{"a":1},"x":2}"#)
+        == #"{"a":1,"whole":{"a":1},"x":2}"#)
+    #expect(try run("SELECT missing.*, n.*, x FROM 't'", #"{"n":3,"x":2}"#) == #"{"x":2}"#)
+    #expect(
+      try run("SELECT (SELECT v.* FROM arr) AS o FROM 't'", #"{"arr":[{"v":{"k":1}}]}"#)
+        == #"{"o":[{"k":1}]}"#)
+    for refused in [
+      "SELECT 1 AS x FROM 't' WHERE a.* = 1", "SELECT b + a.* FROM 't'", "SELECT VALUE a.* FROM 't'",
+    ] {
+      #expect(
+        parseError(refused)?.contains("'.*' takes an object's members only as a whole SELECT item") == true,
+        "\(refused)")
+    }
+  }
+
   @Test func castRecordsTypeRange() throws {
     let expression = try Parser.parseExpression("cast(x AS Int)")
     guard case .cast(_, let type, let typeRange) = expression.kind else {
@@ -491,7 +521,10 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a.0.5 FROM 't'",
       "1:10: expected a member name after '.', found '0' (use get() for keys that are not names)"
     ),
-    ("SELECT a.* FROM 't'", "1:10: expected a member name after '.', found '*'"),
+    (
+      "SELECT a + b.* FROM 't'",
+      "1:13: '.*' takes an object's members only as a whole SELECT item (SELECT state.reported.*, ...)"
+    ),
     (
       "SELECT ${topic()} AS t FROM 't/#'",
       "1:8: '${' opens a substitution template, which belongs in an action's settings; in SQL write the expression itself (topic(), not ${topic()})"

@@ -194,8 +194,8 @@ struct CodeGenerator {
       emit(.newObject, at: range)
       for (position, item) in items.enumerated() {
         switch item.kind {
-        case .star:
-          loadCurrentObject(at: item.range)
+        case .star, .members:
+          if case .members(let base) = item.kind { compile(base) } else { loadCurrentObject(at: item.range) }
           if let alias = item.alias {
             emit(.setMember, aliasConstant(alias), at: item.range)
           } else {

@@ -30,6 +30,7 @@ extension SelectItem {
     let body =
       switch kind {
       case .star: "*"
+      case .members(let base): "(.* \(base.sExpression))"
       case .expression(let expression): expression.sExpression
       }
     guard let alias else { return "(item \(body))" }

@@ -100,6 +100,9 @@ public struct SelectItem: Sendable, Equatable {
   public enum Kind: Sendable, Equatable {
     /// `*`: every member of the current object (the payload, or the element in a nested query).
     case star
+    /// `base.*`: every member of the object `base` is (none when it is no object), as `*` takes
+    /// the payload's: `SELECT state.reported.*, timestamp() AS ts`.
+    case members(Expression)
     /// An expression.
     case expression(Expression)
   }

@@ -26,6 +26,8 @@ public struct Parser {
   private var chain = 0
   /// Warnings so far.
   private var warnings: [Diagnostic] = []
+  /// Set by a SELECT item for the path it starts with, which may end with `.*`.
+  private var membersMayFollow = false
 
   private init(_ lexer: Lexer, openingDescription: String? = nil) {
     self.lexer = lexer
@@ -325,7 +327,7 @@ public struct Parser {
     return try probe.peek().kind == .symbol(symbol)
   }
 
-  /// `select_item = ( "*" | expression ) [ "AS" alias ] ;`
+  /// `select_item = ( "*" | expression [ "." "*" ] ) [ "AS" alias ] ;`
   private mutating func parseSelectItem() throws(SQLError) -> SelectItem {
     let start = try peek()
     let kind: SelectItem.Kind
@@ -334,7 +336,17 @@ public struct Parser {
       _ = try advance()
       kind = .star
     } else {
-      kind = .expression(try parseExpression())
+      membersMayFollow = true
+      let expression = try parseExpression()
+      membersMayFollow = false
+      // `state.reported.*`: that object's members, as `*` takes the payload's.
+      if try isSymbol("."), try nextIsSymbol("*") {
+        _ = try advance()
+        _ = try advance()
+        kind = .members(expression)
+      } else {
+        kind = .expression(expression)
+      }
     }
     var alias: [String]?
     if try consume(.keyword(.as)) {
@@ -467,10 +479,22 @@ public struct Parser {
   /// Each member deepens the tree by one, as an operator does: they count toward `maximumChain`
   /// (a path of 1,900 members overflowed the checker's stack).
   private mutating func parsePostfix() throws(SQLError) -> Expression {
+    // Only the path a SELECT item starts with may end with `.*` (the item takes it).
+    let membersMayEnd = membersMayFollow
+    membersMayFollow = false
     var expression = try parsePrimary()
     let chainStart = chain
     defer { chain = chainStart }
-    while try consume(.symbol(".")) {
+    while try isSymbol(".") {
+      if try nextIsSymbol("*") {
+        guard membersMayEnd else {
+          throw error(
+            "'.*' takes an object's members only as a whole SELECT item (SELECT state.reported.*, ...)",
+            try peek().range)
+        }
+        break
+      }
+      _ = try advance()
       chain += 1
       if chain > Parser.maximumChain {
         throw error(

@@ -1,0 +1,1 @@
+SELECT state.reported.*, timestamp() AS time FROM '$aws/things/+/shadow/update/accepted'

@@ -1,0 +1,1 @@
+SELECT VALUE *.messages FROM 'batch/+'
