@@ -328,6 +328,21 @@ extension Daemon {
     stateFile("iotrules-spool-", clientID: clientID, deadLetterPath: deadLetterPath)
   }
 
+  /// The spools beside `spool` of other client ids that hold messages (a client id changed, a
+  /// shared group scaled down): their messages run only under their own client id.
+  static func otherSpools(than spool: String) -> [(path: String, bytes: Int)] {
+    let url = URL(fileURLWithPath: spool)
+    let folder = url.deletingLastPathComponent().path
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return names.sorted().compactMap { name in
+      let path = folder + "/" + name
+      guard name.hasPrefix("iotrules-spool-"), name.hasSuffix(".state"), name != url.lastPathComponent,
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0
+      else { return nil }
+      return (path, size)
+    }
+  }
+
   /// A file of the daemon's own state for a client id: beside the dead-letter file (the daemon's
   /// durable state), or in the working folder when that is a device. The client id is spelled
   /// with letters, digits, `.`, `_` and `-`, others as `%XX`.
@@ -467,6 +482,11 @@ public enum Daemon {
       let spool = Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
       FileArchiveAction.ProtectedPaths.shared.protect(
         spool, .file, as: "the MQTT spool '\(spool)', whose messages a start runs again")
+      for other in Self.otherSpools(than: spool) {
+        logger.warning(
+          "the MQTT spool \(other.path) of another client id holds \(other.bytes) bytes of messages a run took and did not finish: run with that --client-id to run them again"
+        )
+      }
       if options.persistentSession {
         FileArchiveAction.ProtectedPaths.shared.protect(
           record, .file, as: "the MQTT subscription record '\(record)', whose filters a start unsubscribes")

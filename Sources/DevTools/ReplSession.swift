@@ -596,7 +596,9 @@ public final class ReplSession {
     case ".context":
       if argument.isEmpty { return info(describeContext()) }
       if argument == "-" {
+        // None pinned: the client id too, as `.client -` takes it.
         contextPins = OrderedObject()
+        clientID = nil
         return info(styler.dim(describeContext()))
       }
       return pinContext(argument)

@@ -440,6 +440,42 @@ struct ConnectorRunTests {
     #expect(server.requests.count == answered + 30)
   }
 
+  @Test(
+    "MQTT source: a spool that cannot be written is said and the run goes on; another client id's spool is said"
+  )
+  func anUnusableSpoolIsSaid() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-spool-bad")
+    write(
+      #"{"sql": "SELECT n FROM 'plant/+/count'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "counts"}}]}"#,
+      to: folder + "/rules/store.json")
+    let clientID = "spoolbad-\(UUID().uuidString.prefix(6))"
+    // A folder where the spool's file goes: it can be neither read nor replaced.
+    try FileManager.default.createDirectory(
+      atPath: folder + "/data/iotrules-spool-\(clientID).state/x", withIntermediateDirectories: true)
+    write(
+      #"{"seq":1,"topic":"a","payload_base64":"","timestamp":0}"# + "\n",
+      to: folder + "/data/iotrules-spool-old.state")
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    let daemon = try Subprocess(
+      [
+        "run", "--rules", "rules", "--source", broker.url, "--client-id", clientID, "--dead-letter",
+        "data/dead-letter.jsonl",
+      ],
+      in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    try await publish(sender, [("plant/a/count", #"{"n": 1}"#)])
+    #expect(
+      await eventually(within: 30) { count(folder + "/data/iot.db", "SELECT count(*) FROM counts") == 1 })
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("the MQTT spool"), "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("messages run without it"), "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("iotrules-spool-old.state of another client id holds"), "\(daemon.stderr)")
+  }
+
   @Test("Kafka source: kill -9 mid-stream, restart, every message reaches SQLite at least once")
   func kafkaKillAndRestart() async throws {
     let cluster = try KafkaMockCluster()

@@ -198,7 +198,7 @@ import Testing
     _ = session.feed(".context -")
     let unpinned = answer()
     #expect(
-      unpinned.contains(#""c":"c9""#) && !unpinned.contains("1700000000000") && !unpinned.contains("p1"),
+      unpinned.contains(#""c":"n/a""#) && !unpinned.contains("1700000000000") && !unpinned.contains("p1"),
       "\(unpinned)")
   }
 

@@ -38,7 +38,6 @@ private func parseError(_ sql: String) -> String? {
     // `*` is a value: a member of it, in parentheses, in an operation; a nested query over it.
     ("SELECT VALUE *.m FROM 't'", "(select value (. * m)) (from 't')"),
     ("SELECT *.a AS r, (*).b FROM 't'", "(select (item (. * a) as r) (item (. * b))) (from 't')"),
-    ("SELECT a + * FROM 't'", "(select (item (+ a *))) (from 't')"),
     (
       "SELECT (SELECT * FROM *) AS w FROM 't'",
       "(select (item (nested (select (item *)) (from [*])) as w)) (from 't')"
@@ -549,6 +548,21 @@ private func parseError(_ sql: String) -> String? {
     (
       "SELECT a FROM 't' WHERE a > .25",
       "1:29: malformed number '.25': a number starts with a digit (write 0.25)"
+    ),
+    (
+      "SELECT a + * FROM 't'",
+      "1:12: '*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand"
+    ),
+    (
+      "SELECT NOT * AS x FROM 't'",
+      "1:12: '*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand"
+    ),
+    (
+      "SELECT value*.5 AS d FROM 't'", "1:14: malformed number '.5': a number starts with a digit (write 0.5)"
+    ),
+    (
+      "SELECT get(select, 0) AS x FROM 't'",
+      "1:12: expected an expression after '(' (a field named 'select' is read with get(*, 'select'))"
     ),
     (
       "SELECT a = b = c",

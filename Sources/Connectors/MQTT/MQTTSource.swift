@@ -196,17 +196,28 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     }
     if let spool {
       // What an earlier run took and did not finish runs first (its broker had the PUBACK).
-      let left = try spool.open()
+      var left: [(sequence: UInt64, message: Message)] = []
+      do {
+        left = try spool.open()
+      } catch {
+        // As a write that fails later: the messages run, unprotected, and the run goes on.
+        logger.error(
+          "\(error); messages run without it, and a crash loses those in flight (the spool is kept beside the --dead-letter file: give that a folder the daemon can write)"
+        )
+      }
       if !left.isEmpty {
         logger.warning(
           "running again \(left.count) message(s) an earlier run took from the broker and did not finish (MQTT spool \(spool.path))"
         )
       }
       for (number, var message) in left {
+        // A stop ends the rerun: those not run stay in the spool for the next start.
+        if Task.isCancelled { break }
         message.origin = "\(origin) \(message.topic) (spool)"
         message.acknowledge = acknowledger(message.topic, number)
         await intake.deliver(message)
       }
+      if Task.isCancelled { return }
     }
     let client = try MQTTConnection(
       options: options, logger: logger, onMessage: handler, health: intake.health,

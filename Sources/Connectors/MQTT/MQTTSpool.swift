@@ -17,18 +17,23 @@ import Synchronization
 ///
 /// Lines: `{"seq":N,"topic",..,"payload_base64",..,"timestamp",..,"traceId",..,"clientId"?,
 /// "mqtt_properties"?,"user_properties"?}` for a message, `{"done":N}` for its end. The file is
-/// emptied whenever nothing is open, and rewritten with the open messages alone past
-/// ``compactionBytes``.
+/// emptied whenever nothing is open, and rewritten with the open messages alone once it is past
+/// ``compactionBytes`` and twice what they take (so that a rewrite costs no more than the lines
+/// written since the last one).
 final class MQTTSpool: Sendable {
   /// Where the journal is.
   let path: String
-  /// Past this size, with messages still open, the file is rewritten with the open ones alone.
+  /// Past this size (and twice the open messages' lines), the file is rewritten with the open ones
+  /// alone.
   static let compactionBytes = 8 << 20
 
   private struct State {
     var descriptor: Int32 = -1
     var next: UInt64 = 1
-    var open: Set<UInt64> = []
+    /// The open messages' numbers, and the length of each one's line.
+    var open: [UInt64: Int] = [:]
+    /// The length of the open messages' lines together.
+    var live = 0
     var size = 0
     /// A write failed and was said; said again only after one succeeds.
     var failing = false
@@ -58,13 +63,13 @@ final class MQTTSpool: Sendable {
     }
     var done = Set<UInt64>()
     for line in lines {
-      if let number = Self.number(line, key: "done") { done.insert(number) }
+      if let number = Self.number(line, key: "done", ending: "}") { done.insert(number) }
     }
     var left: [(sequence: UInt64, message: Message, line: ArraySlice<UInt8>)] = []
     var highest: UInt64 = 0
     for (index, line) in lines.enumerated() {
-      guard let number = Self.number(line, key: "seq") else {
-        if Self.number(line, key: "done") == nil {
+      guard let number = Self.number(line, key: "seq", ending: ",") else {
+        if Self.number(line, key: "done", ending: "}") == nil {
           // A line cut short by a kill in its write: its message had not reached the engine.
           logger.warning("MQTT spool \(path): line \(index + 1) is not a record, skipped")
         }
@@ -84,7 +89,8 @@ final class MQTTSpool: Sendable {
     state.withLock {
       $0.descriptor = descriptor
       $0.next = highest + 1
-      $0.open = Set(left.map(\.sequence))
+      $0.open = Dictionary(uniqueKeysWithValues: left.map { ($0.sequence, $0.line.count + 1) })
+      $0.live = kept.count
       $0.size = kept.count
     }
     return left.map { ($0.sequence, $0.message) }
@@ -97,8 +103,10 @@ final class MQTTSpool: Sendable {
       guard state.descriptor >= 0 else { return nil }
       let number = state.next
       state.next += 1
-      guard append(Self.line(message, number), &state) else { return nil }
-      state.open.insert(number)
+      let line = Self.line(message, number)
+      guard append(line, &state) else { return nil }
+      state.open[number] = line.count
+      state.live += line.count
       return number
     }
   }
@@ -106,13 +114,14 @@ final class MQTTSpool: Sendable {
   /// Marks message `number` done: it is not run again. The file is emptied when nothing is open.
   func finish(_ number: UInt64) {
     state.withLock { state in
-      guard state.open.remove(number) != nil, state.descriptor >= 0 else { return }
+      guard let length = state.open.removeValue(forKey: number), state.descriptor >= 0 else { return }
+      state.live -= length
       if state.open.isEmpty {
         if ftruncate(state.descriptor, 0) == 0 { state.size = 0 }
         return
       }
       guard append(Array(#"{"done":\#(number)}"#.utf8) + [0x0A], &state) else { return }
-      if state.size > Self.compactionBytes { compact(&state) }
+      if state.size > max(Self.compactionBytes, 2 * state.live) { compact(&state) }
     }
   }
 
@@ -159,7 +168,9 @@ final class MQTTSpool: Sendable {
     guard let data = FileManager.default.contents(atPath: path) else { return }
     var kept: [UInt8] = []
     for line in [UInt8](data).split(separator: 0x0A) {
-      if let number = Self.number(line, key: "seq"), state.open.contains(number) { kept += line + [0x0A] }
+      if let number = Self.number(line, key: "seq", ending: ","), state.open[number] != nil {
+        kept += line + [0x0A]
+      }
     }
     do {
       _ = Foundation.close(state.descriptor)
@@ -179,7 +190,8 @@ final class MQTTSpool: Sendable {
     let temporary = path + ".new"
     let fd = Foundation.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
-      throw SpoolError("cannot write the MQTT spool \(temporary): \(String(cString: strerror(errno)))")
+      throw SpoolError(
+        "cannot write the MQTT spool \(path) (through \(temporary)): \(String(cString: strerror(errno)))")
     }
     var offset = 0
     while offset < bytes.count {
@@ -205,20 +217,23 @@ final class MQTTSpool: Sendable {
 
   // MARK: - Lines
 
-  /// The number after `{"KEY":` at the start of `line`, or nil.
-  static func number(_ line: ArraySlice<UInt8>, key: String) -> UInt64? {
+  /// The number after `{"KEY":` at the start of `line`, when `ending` follows it (a line cut short
+  /// inside its number, `{"done":1` of `{"done":12}`, is no number), or nil.
+  static func number(_ line: ArraySlice<UInt8>, key: String, ending: Unicode.Scalar) -> UInt64? {
     let lead = Array(#"{"\#(key)":"#.utf8)
     guard line.starts(with: lead) else { return nil }
     var value: UInt64 = 0
     var digits = 0
     for byte in line.dropFirst(lead.count) {
-      guard byte >= 0x30 && byte <= 0x39 else { break }
+      guard byte >= 0x30 && byte <= 0x39 else {
+        return digits > 0 && byte == UInt8(ascii: ending) ? value : nil
+      }
       let (times, overflow) = value.multipliedReportingOverflow(by: 10)
       guard !overflow else { return nil }
       value = times + UInt64(byte - 0x30)
       digits += 1
     }
-    return digits > 0 ? value : nil
+    return nil
   }
 
   static func line(_ message: Message, _ number: UInt64) -> [UInt8] {

@@ -307,11 +307,18 @@ public struct Parser {
     case .symbol("*"):
       // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`; `SELECT VALUE * AS x` and
       // `SELECT VALUE *, a` multiply nothing: the keyword, refused with its own message.
-      // `SELECT VALUE *.messages` too.
+      // `SELECT VALUE *.messages` too (not `SELECT value*.5`, a malformed number).
       _ = try probe.advance()
       let after = try probe.peek().kind
+      if after == .symbol(".") {
+        _ = try probe.advance()
+        switch try probe.peek().kind {
+        case .identifier, .keyword: return true
+        default: return false
+        }
+      }
       return after == .end || after == .keyword(.from) || after == .keyword(.where) || after == .keyword(.as)
-        || after == .symbol(",") || after == .symbol(".")
+        || after == .symbol(",")
     case .symbol(let symbol): return ["(", "[", "{", "-"].contains(symbol)
     case .keyword(let keyword):
       return [.true, .false, .null, .case, .not, .value].contains(keyword)
@@ -451,6 +458,7 @@ public struct Parser {
           try peek().range)
       }
       let right = try parseBinary(op.precedence.tighter)
+      try refuseWholeMessage(left, right)
       left = Parser.binary(op, left, right)
       try checkNotChained(op)
     }
@@ -462,6 +470,7 @@ public struct Parser {
     let token = try enterWith()
     let operand = try parseBinary(.not)
     depth -= 1
+    try refuseWholeMessage(operand)
     return Parser.unary(.not, token, operand)
   }
 
@@ -471,7 +480,17 @@ public struct Parser {
     let token = try enterWith()
     let operand = try parseUnary()
     depth -= 1
+    try refuseWholeMessage(operand)
     return Parser.unary(.negate, token, operand)
+  }
+
+  /// `*` (the whole message) is no operand: `2 * * AS p` and `NOT *` would give nothing, always.
+  private func refuseWholeMessage(_ operands: Expression...) throws(SQLError) {
+    for operand in operands where operand.kind == .wildcard {
+      throw error(
+        "'*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand",
+        operand.range)
+    }
   }
 
   /// `postfix = primary { "." member_name } ;`
@@ -712,9 +731,10 @@ public struct Parser {
     var arguments: [Expression] = []
     if try !isSymbol(")") {
       repeat {
-        if try isKeyword(.select) {
+        if try isKeyword(.select), try !nextIsSymbol(","), try !nextIsSymbol(")") {
           // `isNull(SELECT VALUE a FROM arr)`: a nested query needs no parentheses of its own
-          // as an argument; it ends at the `,` or `)` after it.
+          // as an argument; it ends at the `,` or `)` after it. (`get(select, 0)` is a field named
+          // select, said as such.)
           let first = try peek()
           let query = try parseNestedQuery()
           arguments.append(Expression(.nested(query), first.range.union(previous?.range ?? first.range)))
