@@ -12,7 +12,9 @@ public enum Compiler {
       throw SQLError(checker.diagnostics + generator.diagnostics, source: sql)
     }
     return generator.finish(
-      source: sql, topicFilter: statement.from?.filter,
+      // A Basic Ingest filter subscribes to nothing: the rule is one without FROM (the checker warns).
+      source: sql,
+      topicFilter: statement.from.flatMap { BasicIngest.isIngestFilter($0.filter) ? nil : $0.filter },
       warnings: statement.warnings + checker.diagnostics + generator.diagnostics)
   }
 

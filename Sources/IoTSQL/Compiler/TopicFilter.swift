@@ -121,6 +121,12 @@ public enum BasicIngest {
   /// The reserved prefix.
   public static let prefix = "$aws/rules/"
 
+  /// True for a FROM filter of Basic Ingest topics (`$aws/rules/...`), to which no rule is
+  /// subscribed: such a rule runs as one without FROM.
+  public static func isIngestFilter(_ filter: String) -> Bool {
+    filter.startsExactly(with: prefix) || filter.isExactly("$aws/rules")
+  }
+
   /// The rule name and the rule's topic of a Basic Ingest topic; nil for any other topic (also for
   /// `$aws/rules/NAME` with nothing after the name).
   public static func split(_ topic: String) -> (rule: Substring, topic: Substring)? {

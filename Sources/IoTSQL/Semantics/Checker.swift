@@ -114,10 +114,12 @@ struct Checker {
       }
       do {
         _ = try TopicFilter(from.filter)
-        if from.filter.startsExactly(with: BasicIngest.prefix) || from.filter.isExactly("$aws/rules") {
-          self.error(
-            "rules cannot subscribe to Basic Ingest topics: write the topic after the prefix, and "
-              + "messages published to '$aws/rules/RULE_NAME/<topic>' reach the rule RULE_NAME",
+        if BasicIngest.isIngestFilter(from.filter) {
+          // AWS takes such a rule (rules deployed for Basic Ingest or other services' direct
+          // invocation write it so) though no rule is subscribed to these topics.
+          warning(
+            "rules are not subscribed to Basic Ingest topics: this rule runs as one without FROM, on the "
+              + "messages published to '$aws/rules/<its name>/<topic>' only",
             at: from.range)
         }
         if from.filter.utf8.starts(with: "$share/".utf8) || from.filter == "$share" {
