@@ -7,7 +7,8 @@ import RulesEngine
 /// Input (JSON, or the YAML of the AWS CLI's `--output yaml`): the output of `aws iot get-topic-rule`
 /// (`{"ruleArn", "rule": {...}}`), the input of
 /// `aws iot create-topic-rule --cli-input-json` (`{"ruleName", "topicRulePayload": {...}}`), or a bare
-/// `topicRulePayload` (`{"sql", "actions", ...}`). Mappings: `republish`, `http` and `kafka` directly;
+/// `topicRulePayload` (`{"sql", "actions", ...}`), or a CloudFormation `AWS::IoT::TopicRule` (its
+/// template, resource or `Properties`, in CloudFormation's spelling). Mappings: `republish`, `http` and `kafka` directly;
 /// `s3` → `file` (bucket/key → path); `dynamoDB`, `dynamoDBv2` → `sqlite`; `lambda` → `http` with a URL
 /// the user must set. Every other action is reported by name and left out; every AWS field without
 /// an equivalent here is named in a note. An omitted `awsIotSqlVersion` becomes an explicit
@@ -44,23 +45,26 @@ public enum AWSRuleImporter {
   public static func convert(file: String, bytes: [UInt8], name: String? = nil, fileNamesRule: Bool = true)
     throws(ImportError) -> Result
   {
-    let root: RuleNode
+    let document: RuleNode
     // The AWS CLI writes JSON, or YAML with `--output yaml`: a `.yaml`/`.yml` file is read as YAML,
     // and so is standard input that is not JSON but a YAML mapping. A file named otherwise is JSON:
     // a broken one says where (YAML would take a JSON text with a trailing comma without a word).
     let isYAML = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
     do {
-      root = isYAML ? try RuleDocument.parseYAML(bytes) : try RuleDocument.parseJSON(bytes)
+      document = isYAML ? try RuleDocument.parseYAML(bytes) : try RuleDocument.parseJSON(bytes)
     } catch {
       let standardInput = !fileNamesRule || file == "stdin"
       guard standardInput, !isYAML, let yaml = try? RuleDocument.parseYAML(bytes), yaml.members != nil else {
         throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
       }
-      root = yaml
+      document = yaml
     }
     func fail(_ node: RuleNode, _ message: String) -> ImportError {
       ImportError(description: "\(file):\(node.position): error: \(message)")
     }
+    // CloudFormation's spelling of the same rule (`AWS::IoT::TopicRule`, `TopicRulePayload`, `Sql`):
+    // read as the API's.
+    let root = try cloudFormationRule(document, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
     if let rule = root["rule"] {
@@ -75,7 +79,10 @@ public enum AWSRuleImporter {
     let documentName = documentNameNode?.string
     guard payload.members != nil else { throw fail(payload, "a topic rule is a JSON object") }
     guard let sql = payload["sql"]?.string else {
-      throw fail(payload, "no 'sql' string: expected get-topic-rule or create-topic-rule JSON")
+      throw fail(
+        payload,
+        "no 'sql' string: expected get-topic-rule or create-topic-rule JSON, or a CloudFormation AWS::IoT::TopicRule"
+      )
     }
     guard let ruleName = name ?? documentName ?? (fileNamesRule ? RuleFile.baseName(file) : nil) else {
       throw ImportError(
@@ -194,6 +201,61 @@ public enum AWSRuleImporter {
     return Result(
       name: ruleName, json: JSONWriter.prettyString(.object(out)) + "\n", notes: notes, unmapped: unmapped,
       actionRequired: required)
+  }
+
+  /// `root` in the API's spelling when it is CloudFormation's: a template holding one
+  /// `AWS::IoT::TopicRule` resource, the resource, or its `Properties` (`{"RuleName",
+  /// "TopicRulePayload": {"Sql", "Actions": [{"Republish": {"Topic"}}]}}`), each key's first letter
+  /// lowered (`Sql` is `sql`, `DynamoDBv2` is `dynamoDBv2`); `root` itself otherwise.
+  static func cloudFormationRule(_ root: RuleNode, fail: (RuleNode, String) -> ImportError)
+    throws(ImportError) -> RuleNode
+  {
+    var properties = root
+    if let resources = root["Resources"], let members = resources.members {
+      let rules = members.filter { $0.value["Type"]?.string == "AWS::IoT::TopicRule" }
+      guard rules.count == 1, let only = rules.first else {
+        throw fail(
+          resources,
+          rules.isEmpty
+            ? "the template has no AWS::IoT::TopicRule resource"
+            : "the template has \(rules.count) AWS::IoT::TopicRule resources ("
+              + rules.map { RuleFile.escapedName($0.key) }.joined(separator: ", ")
+              + "): import one at a time, each in a file of its own")
+      }
+      properties = only.value
+    }
+    if properties["Type"]?.string == "AWS::IoT::TopicRule", let inner = properties["Properties"] {
+      properties = inner
+    }
+    guard properties["TopicRulePayload"] != nil else { return root }
+    // An intrinsic function (`Fn::Sub`, `Ref`) is resolved by CloudFormation, not here.
+    func lowered(_ node: RuleNode) throws(ImportError) -> RuleNode {
+      switch node.kind {
+      case .object(let members):
+        if let first = members.first, members.count == 1, first.key == "Ref" || first.key.hasPrefix("Fn::") {
+          throw fail(
+            node,
+            "\(first.key) is a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
+          )
+        }
+        var renamed: [RuleNode.Member] = []
+        for member in members {
+          let key = member.key.prefix(1).lowercased() + member.key.dropFirst()
+          renamed.append(
+            RuleNode.Member(key: key, keyPosition: member.keyPosition, value: try lowered(member.value)))
+        }
+        return RuleNode(
+          kind: .object(renamed), position: node.position, stringPositions: node.stringPositions)
+      case .array(let elements):
+        var converted: [RuleNode] = []
+        for element in elements { converted.append(try lowered(element)) }
+        return RuleNode(
+          kind: .array(converted), position: node.position, stringPositions: node.stringPositions)
+      default:
+        return node
+      }
+    }
+    return try lowered(properties)
   }
 
   /// Maps one `{"kind": {...}}` action; nil (and an `unmapped` entry) when it has no equivalent.

@@ -10,12 +10,13 @@ struct ImportCommand: ParsableCommand {
     commandName: "import", abstract: "Import rules from other systems.", subcommands: [AWSImport.self])
 }
 
-/// `iotrules import aws FILE`: an AWS IoT topic rule (get-topic-rule or create-topic-rule JSON) as a
+/// `iotrules import aws FILE`: an AWS IoT topic rule (get-topic-rule or create-topic-rule JSON, or CloudFormation's AWS::IoT::TopicRule) as a
 /// rule file.
 struct AWSImport: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "aws",
-    abstract: "Turn AWS get-topic-rule / create-topic-rule JSON into a rule file <name>.json.",
+    abstract:
+      "Turn AWS get-topic-rule / create-topic-rule JSON, or a CloudFormation AWS::IoT::TopicRule, into a rule file <name>.json.",
     discussion: """
       republish, http and kafka map directly; s3 becomes a file archive (bucket/key → path); dynamoDB \
       and dynamoDBv2 become sqlite (data/dynamodb.db); lambda becomes http with a URL you must set \

@@ -58,6 +58,44 @@ import Testing
     #expect(preview.program.version == .v2015_10_08)
   }
 
+  /// CloudFormation's spelling is read as the API's: a template with one rule, the resource, or its
+  /// `Properties` (`TopicRulePayload`, `Sql`, `Republish`); an intrinsic function is refused at it.
+  @Test func cloudFormationRules() throws {
+    let properties = #"""
+      {"RuleName": "shadow_store", "TopicRulePayload": {"Sql": "SELECT state.reported.* FROM '$aws/things/+/shadow/update/accepted'",
+       "AwsIotSqlVersion": "2016-03-23", "RuleDisabled": true,
+       "Actions": [{"Republish": {"Topic": "out/${topic(3)}", "RoleArn": "arn:aws:iam::1:role/r", "Qos": 1}}],
+       "ErrorAction": {"S3": {"BucketName": "errs", "Key": "${topic()}", "RoleArn": "arn"}}}}
+      """#
+    let expected: Value = .object([
+      "sql": .string("SELECT state.reported.* FROM '$aws/things/+/shadow/update/accepted'"),
+      "awsIotSqlVersion": .string("2016-03-23"), "ruleDisabled": .bool(true),
+      "actions": .array([
+        .object(["republish": .object(["topic": .string("out/${topic(3)}"), "qos": .int(1)])])
+      ]),
+      "errorAction": .object(["file": .object(["root": .string("errs"), "path": .string("${topic()}")])]),
+    ])
+    let resource = #"{"Type": "AWS::IoT::TopicRule", "Properties": \#(properties)}"#
+    let template = #"{"Resources": {"Table": {"Type": "AWS::DynamoDB::Table"}, "Store": \#(resource)}}"#
+    for document in [properties, resource, template] {
+      let result = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(document.utf8))
+      #expect(result.name == "shadow_store")
+      #expect(try JSONReader.parse(result.json) == expected, "\(result.json)")
+    }
+    let intrinsic = #"{"TopicRulePayload": {"Sql": {"Fn::Sub": "SELECT * FROM '${T}'"}, "Actions": []}}"#
+    #expect {
+      try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(intrinsic.utf8))
+    } throws: {
+      "\($0)".contains("cfn.json:1:30: error: Fn::Sub is a CloudFormation function")
+    }
+    let two = #"{"Resources": {"A": \#(resource), "B": \#(resource)}}"#
+    #expect {
+      try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8))
+    } throws: {
+      "\($0)".contains("the template has 2 AWS::IoT::TopicRule resources (A, B)")
+    }
+  }
+
   @Test("create-topic-rule input: republish, http, kafka direct; dynamoDB to sqlite needs the user")
   func createTopicRule() throws {
     let bytes = Array(FileManager.default.contents(atPath: fixtures + "aws_create_topic_rule.json")!)
