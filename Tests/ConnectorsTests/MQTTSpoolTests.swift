@@ -2,6 +2,7 @@ import Foundation
 import IoTSQL
 import Logging
 import RulesEngine
+import Synchronization
 import Testing
 
 @testable import Connectors
@@ -92,6 +93,31 @@ import Testing
     let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
     #expect(size > held, "\(size) \(held)")
     #expect(lines(path).count == 3 + 40)
+  }
+
+  /// A stop during the start's rerun ends it: the messages not run stay in the spool (it ran them
+  /// all first, however long that took).
+  @Test(.timeLimit(.minutes(1))) func aStopEndsTheRerun() async throws {
+    let path = spoolPath()
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let earlier = MQTTSpool(path: path, logger: Logger(label: "test"))
+    _ = try earlier.open()
+    for index in 0..<100 { _ = earlier.keep(Message(topic: "t/\(index)", payload: [1], receivedAtMs: 0)) }
+    let delivered = Mutex(0)
+    let intake = MessageIntake(deliver: { message in
+      delivered.withLock { $0 += 1 }
+      try? await Task.sleep(nanoseconds: 20_000_000)
+    })
+    // Port 9 on loopback: nothing answers, and the rerun comes before any connection.
+    let source = MQTTSource(
+      options: MQTTOptions(host: "127.0.0.1", port: 9, clientID: "rerun"), filters: ["t/#"], spool: path)
+    let run = Task { try await source.run(intake: intake) }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    run.cancel()
+    _ = try? await run.value
+    let count = delivered.withLock { $0 }
+    #expect(count > 0 && count < 50, "\(count)")
+    #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().count == 100)
   }
 
   /// Past the compaction size with a message still open, the file keeps that message alone.
