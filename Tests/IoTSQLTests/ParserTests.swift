@@ -37,6 +37,11 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT VALUE * FROM 't'", "(select value *) (from 't')"),
     // `*` is a value: a member of it, in parentheses, in an operation; a nested query over it.
     ("SELECT VALUE *.m FROM 't'", "(select value (. * m)) (from 't')"),
+    // An operand: the element of a nested query over scalars, a payload that is a number.
+    (
+      "SELECT (SELECT VALUE 2 * * FROM l WHERE * > 1) FROM 't'",
+      "(select (item (nested (select value (* 2 *)) (from l) (where (> * 1))))) (from 't')"
+    ),
     ("SELECT *.a AS r, (*).b FROM 't'", "(select (item (. * a) as r) (item (. * b))) (from 't')"),
     (
       "SELECT (SELECT * FROM *) AS w FROM 't'",
@@ -550,12 +555,12 @@ private func parseError(_ sql: String) -> String? {
       "1:29: malformed number '.25': a number starts with a digit (write 0.25)"
     ),
     (
-      "SELECT a + * FROM 't'",
-      "1:12: '*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand"
+      "SELECT -state.reported.* FROM 't'",
+      "1:23: '.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal"
     ),
     (
-      "SELECT NOT * AS x FROM 't'",
-      "1:12: '*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand"
+      "SELECT 'x'.* FROM 't'",
+      "1:11: '.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal"
     ),
     (
       "SELECT value*.5 AS d FROM 't'", "1:14: malformed number '.5': a number starts with a digit (write 0.5)"

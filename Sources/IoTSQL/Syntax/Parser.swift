@@ -346,8 +346,16 @@ public struct Parser {
       membersMayFollow = true
       let expression = try parseExpression()
       membersMayFollow = false
-      // `state.reported.*`: that object's members, as `*` takes the payload's.
+      // `state.reported.*`: that object's members, as `*` takes the payload's. (Not of an operation
+      // or a literal: `-a.*`, `'x'.*` would give nothing.)
       if try isSymbol("."), try nextIsSymbol("*") {
+        switch expression.kind {
+        case .unary, .binary, .literal, .array, .object:
+          throw error(
+            "'.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal",
+            try peek().range)
+        default: break
+        }
         _ = try advance()
         _ = try advance()
         kind = .members(expression)
@@ -458,7 +466,6 @@ public struct Parser {
           try peek().range)
       }
       let right = try parseBinary(op.precedence.tighter)
-      try refuseWholeMessage(left, right)
       left = Parser.binary(op, left, right)
       try checkNotChained(op)
     }
@@ -470,7 +477,6 @@ public struct Parser {
     let token = try enterWith()
     let operand = try parseBinary(.not)
     depth -= 1
-    try refuseWholeMessage(operand)
     return Parser.unary(.not, token, operand)
   }
 
@@ -480,17 +486,7 @@ public struct Parser {
     let token = try enterWith()
     let operand = try parseUnary()
     depth -= 1
-    try refuseWholeMessage(operand)
     return Parser.unary(.negate, token, operand)
-  }
-
-  /// `*` (the whole message) is no operand: `2 * * AS p` and `NOT *` would give nothing, always.
-  private func refuseWholeMessage(_ operands: Expression...) throws(SQLError) {
-    for operand in operands where operand.kind == .wildcard {
-      throw error(
-        "'*' stands for the whole message as a SELECT item, a function argument, a path's start (*.a) or a nested query's FROM, not as an operand",
-        operand.range)
-    }
   }
 
   /// `postfix = primary { "." member_name } ;`
