@@ -636,12 +636,22 @@ public enum Daemon {
       }
     }
     /// The union of the enabled rules' FROM filters (the MQTT source de-duplicates them), and
-    /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled.
+    /// Basic Ingest's `$aws/rules/#` when asked for and any rule is enabled (one without FROM
+    /// too: a folder of Basic Ingest rules alone subscribed to nothing).
     let basicIngest = configuration.connectors.basicIngest
     @Sendable func currentFilters() -> [String] {
-      let filters = dispatcher.ruleSet.rules.filter { !$0.disabled && !$0.topicFilter.isEmpty }.map(
-        \.topicFilter)
-      return filters.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
+      let enabled = dispatcher.ruleSet.rules.filter { !$0.disabled }
+      let filters = enabled.filter { !$0.topicFilter.isEmpty }.map(\.topicFilter)
+      return enabled.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
+    }
+    // On MQTT, a rule without FROM is reached only through `$aws/rules/#`.
+    if mqttSubscriber != nil, !basicIngest {
+      let ingestOnly = loaded.rules.filter { !$0.disabled && $0.topicFilter.isEmpty }.map(\.name)
+      if !ingestOnly.isEmpty {
+        logger.warning(
+          "rules without FROM (or with a Basic Ingest FROM) get messages only through Basic Ingest, which the MQTT source subscribes to with --basic-ingest: \(ingestOnly.joined(separator: ", "))"
+        )
+      }
     }
     if let mqttSubscriber {
       do {

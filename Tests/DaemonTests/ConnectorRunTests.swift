@@ -253,6 +253,43 @@ struct ConnectorRunTests {
     #expect(!daemon.stderr.contains("-pub"), "\(daemon.stderr)")
   }
 
+  /// A folder of Basic Ingest rules alone (no FROM, or a Basic Ingest FROM) is subscribed to
+  /// `$aws/rules/#` with --basic-ingest (it subscribed to nothing), and said without it.
+  @Test func basicIngestRulesAloneAreSubscribed() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let folder = temporaryFolder("mqtt-ingest-only")
+    write(
+      #"{"sql": "SELECT topic() AS t, n FROM '$aws/rules/ingest'", "actions": [{"sqlite": {"database": "data/iot.db", "table": "ingested"}}]}"#,
+      to: folder + "/rules/ingest.json")
+    let arguments = [
+      "run", "--rules", "rules", "--source", broker.url, "--client-id",
+      "ingonly-\(UUID().uuidString.prefix(6))",
+      "--dead-letter", "data/dead-letter.jsonl",
+    ]
+    let without = try Subprocess(arguments, in: folder)
+    #expect(await waitSubscribed(without), "\(without.stderr)")
+    without.signal(SIGTERM)
+    #expect(await without.wait(seconds: 60) == 0, "\(without.stderr)")
+    #expect(
+      without.stderr.contains(
+        "get messages only through Basic Ingest, which the MQTT source subscribes to with --basic-ingest: ingest"
+      ), "\(without.stderr)")
+    let daemon = try Subprocess(arguments + ["--basic-ingest"], in: folder)
+    #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
+    #expect(daemon.stderr.contains("$aws/rules/#"), "\(daemon.stderr)")
+    let sender = try await publisher(broker)
+    defer { sender.shutdown() }
+    try await publish(sender, [("$aws/rules/ingest/dev/a", #"{"n": 1}"#), ("dev/a", #"{"n": 2}"#)])
+    let database = folder + "/data/iot.db"
+    #expect(
+      await eventually(within: 30) { count(database, "SELECT count(*) FROM ingested") == 1 },
+      "\(daemon.stderr)")
+    daemon.signal(SIGTERM)
+    #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
+    #expect(try sqliteQuery(database, "SELECT t, n FROM ingested") == [#"["dev/a", 1]"#])
+  }
+
   @Test("SIGTERM while the broker is unreachable stops the daemon cleanly, with its summary")
   func stopWhileConnecting() async throws {
     let (port, holder) = try ProcessSupport.refusingPort()  // nobody listens there, nobody takes it
