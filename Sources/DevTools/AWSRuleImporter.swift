@@ -204,13 +204,17 @@ public enum AWSRuleImporter {
   }
 
   /// `root` in the API's spelling when it is CloudFormation's: a template holding one
-  /// `AWS::IoT::TopicRule` resource, the resource, or its `Properties` (`{"RuleName",
-  /// "TopicRulePayload": {"Sql", "Actions": [{"Republish": {"Topic"}}]}}`), each key's first letter
-  /// lowered (`Sql` is `sql`, `DynamoDBv2` is `dynamoDBv2`); `root` itself otherwise.
+  /// `AWS::IoT::TopicRule` resource (its logical id names the rule without a `RuleName`), the
+  /// resource, or its `Properties` (`{"RuleName", "TopicRulePayload": {"Sql", "Actions":
+  /// [{"Republish": {"Topic"}}]}}`), each key's first letter lowered (`Sql` is `sql`, `DynamoDBv2`
+  /// is `dynamoDBv2`) but a Kafka action's `ClientProperties`' own, and the strings CloudFormation
+  /// takes for `RuleDisabled` and `Qos` read as a Boolean and a number; `root` itself otherwise. A
+  /// `Ref` or `Fn::...` is kept as it is: where its value is used, the mapping refuses it.
   static func cloudFormationRule(_ root: RuleNode, fail: (RuleNode, String) -> ImportError)
     throws(ImportError) -> RuleNode
   {
     var properties = root
+    var logicalID: RuleNode.Member?
     if let resources = root["Resources"], let members = resources.members {
       let rules = members.filter { $0.value["Type"]?.string == "AWS::IoT::TopicRule" }
       guard rules.count == 1, let only = rules.first else {
@@ -223,39 +227,60 @@ public enum AWSRuleImporter {
               + "): import one at a time, each in a file of its own")
       }
       properties = only.value
+      logicalID = only
     }
     if properties["Type"]?.string == "AWS::IoT::TopicRule", let inner = properties["Properties"] {
       properties = inner
     }
     guard properties["TopicRulePayload"] != nil else { return root }
-    // An intrinsic function (`Fn::Sub`, `Ref`) is resolved by CloudFormation, not here.
-    func lowered(_ node: RuleNode) throws(ImportError) -> RuleNode {
+    func lowered(_ node: RuleNode, keepsKeys: Bool = false) -> RuleNode {
       switch node.kind {
       case .object(let members):
         if let first = members.first, members.count == 1, first.key == "Ref" || first.key.hasPrefix("Fn::") {
-          throw fail(
-            node,
-            "\(first.key) is a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
-          )
+          return node
         }
         var renamed: [RuleNode.Member] = []
         for member in members {
-          let key = member.key.prefix(1).lowercased() + member.key.dropFirst()
-          renamed.append(
-            RuleNode.Member(key: key, keyPosition: member.keyPosition, value: try lowered(member.value)))
+          let key = keepsKeys ? member.key : member.key.prefix(1).lowercased() + member.key.dropFirst()
+          var value = lowered(member.value, keepsKeys: member.key == "ClientProperties")
+          if case .string(let text) = value.kind {
+            if member.key == "RuleDisabled", let flag = ["true": true, "false": false][text.lowercased()] {
+              value.kind = .bool(flag)
+            } else if member.key == "Qos", Int(text) != nil {
+              value.kind = .number(text)
+            }
+          }
+          renamed.append(RuleNode.Member(key: key, keyPosition: member.keyPosition, value: value))
         }
         return RuleNode(
           kind: .object(renamed), position: node.position, stringPositions: node.stringPositions)
       case .array(let elements):
-        var converted: [RuleNode] = []
-        for element in elements { converted.append(try lowered(element)) }
         return RuleNode(
-          kind: .array(converted), position: node.position, stringPositions: node.stringPositions)
+          kind: .array(elements.map { lowered($0) }), position: node.position,
+          stringPositions: node.stringPositions)
       default:
         return node
       }
     }
-    return try lowered(properties)
+    var converted = lowered(properties)
+    // The resource's logical id names the rule when it has no RuleName (CloudFormation makes one up).
+    if converted["ruleName"] == nil, let logicalID, case .object(var members) = converted.kind {
+      members.append(
+        RuleNode.Member(
+          key: "ruleName", keyPosition: logicalID.keyPosition,
+          value: RuleNode(kind: .string(logicalID.key), position: logicalID.keyPosition)))
+      converted.kind = .object(members)
+    }
+    // A function where the SQL goes: CloudFormation resolves it, this cannot.
+    if let sql = converted["topicRulePayload"]?["sql"], let function = sql.members?.first?.key,
+      function == "Ref" || function.hasPrefix("Fn::")
+    {
+      throw fail(
+        sql,
+        "'Sql' is \(function), a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
+      )
+    }
+    return converted
   }
 
   /// Maps one `{"kind": {...}}` action; nil (and an `unmapped` entry) when it has no equivalent.

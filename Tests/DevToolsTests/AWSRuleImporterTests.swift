@@ -86,8 +86,34 @@ import Testing
     #expect {
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(intrinsic.utf8))
     } throws: {
-      "\($0)".contains("cfn.json:1:30: error: Fn::Sub is a CloudFormation function")
+      "\($0)".contains("cfn.json:1:30: error: 'Sql' is Fn::Sub, a CloudFormation function")
     }
+    // A function where the value is dropped anyway (a role) is dropped with it; the strings
+    // CloudFormation takes for RuleDisabled and Qos are read; ClientProperties keep their keys; the
+    // logical id names a rule without RuleName.
+    let template2 = #"""
+      {"Resources": {"StoreRule": {"Type": "AWS::IoT::TopicRule", "Properties": {"TopicRulePayload": {
+        "Sql": "SELECT * FROM 'a'", "AwsIotSqlVersion": "2016-03-23", "RuleDisabled": "true",
+        "Actions": [{"Republish": {"Topic": "b", "Qos": "1", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}}},
+                    {"Kafka": {"Topic": "k", "ClientProperties": {"bootstrap.servers": "127.0.0.1:9092", "Acks": "all"}}}]}}}}}
+      """#
+    let result = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(template2.utf8))
+    #expect(result.name == "StoreRule")
+    #expect(
+      try JSONReader.parse(result.json)
+        == .object([
+          "sql": .string("SELECT * FROM 'a'"), "awsIotSqlVersion": .string("2016-03-23"),
+          "ruleDisabled": .bool(true),
+          "actions": .array([
+            .object(["republish": .object(["topic": .string("b"), "qos": .int(1)])]),
+            .object([
+              "kafka": .object([
+                "bootstrapServers": .string("127.0.0.1:9092"), "topic": .string("k"),
+                "clientProperties": .object(["Acks": .string("all")]),
+              ])
+            ]),
+          ]),
+        ]), "\(result.json)")
     let two = #"{"Resources": {"A": \#(resource), "B": \#(resource)}}"#
     #expect {
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8))
