@@ -330,16 +330,19 @@ extension Daemon {
 
   /// The spools beside `spool` of other client ids that hold messages (a client id changed, a
   /// shared group scaled down): their messages run only under their own client id.
-  static func otherSpools(than spool: String) -> [(path: String, bytes: Int)] {
+  static func otherSpools(than spool: String) -> [(path: String, clientID: String, bytes: Int)] {
     let url = URL(fileURLWithPath: spool)
     let folder = url.deletingLastPathComponent().path
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
     return names.sorted().compactMap { name in
       let path = folder + "/" + name
       guard name.hasPrefix("iotrules-spool-"), name.hasSuffix(".state"), name != url.lastPathComponent,
-        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0,
+        // A daemon of that client id runs: its messages are in flight, not left.
+        !MQTTSource.spoolIsInUse(path)
       else { return nil }
-      return (path, size)
+      let spelled = name.dropFirst("iotrules-spool-".count).dropLast(".state".count)
+      return (path, String(spelled).removingPercentEncoding ?? String(spelled), size)
     }
   }
 
@@ -482,9 +485,11 @@ public enum Daemon {
       let spool = Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
       FileArchiveAction.ProtectedPaths.shared.protect(
         spool, .file, as: "the MQTT spool '\(spool)', whose messages a start runs again")
+      FileArchiveAction.ProtectedPaths.shared.protect(
+        spool + ".lock", .file, as: "the MQTT spool's lock '\(spool).lock'")
       for other in Self.otherSpools(than: spool) {
         logger.warning(
-          "the MQTT spool \(other.path) of another client id holds \(other.bytes) bytes of messages a run took and did not finish: run with that --client-id to run them again"
+          "the MQTT spool \(other.path) of client id '\(other.clientID)' holds \(other.bytes) bytes of messages a run took and did not finish: run with --client-id '\(other.clientID)' to run them again"
         )
       }
       if options.persistentSession {

@@ -36,6 +36,7 @@ import Testing
     #expect(numbers == [1, 2, 3])
     first.finish(2)
     #expect(lines(path).count == 4)
+    first.close()
     // A kill in the middle of a write.
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     try handle.seekToEnd()
@@ -56,6 +57,28 @@ import Testing
     #expect(second.keep(message) == 5)
     for number: UInt64 in [1, 3, 5] { second.finish(number) }
     #expect(lines(path).isEmpty)
+    second.close()
+    #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().isEmpty)
+  }
+
+  /// One process a spool: a second that opens it is refused while the first holds it, and said
+  /// to be in use; once the first lets it go, it opens.
+  @Test func aSpoolInUseIsRefused() throws {
+    let path = spoolPath()
+    defer {
+      try? FileManager.default.removeItem(atPath: path)
+      try? FileManager.default.removeItem(atPath: path + ".lock")
+    }
+    let first = MQTTSpool(path: path, logger: Logger(label: "test"))
+    _ = try first.open()
+    #expect(MQTTSpool.isInUse(path))
+    #expect {
+      try MQTTSpool(path: path, logger: Logger(label: "test")).open()
+    } throws: {
+      "\($0)".contains("is in use by another iotrules run")
+    }
+    first.close()
+    #expect(!MQTTSpool.isInUse(path))
     #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().isEmpty)
   }
 
@@ -71,6 +94,7 @@ import Testing
     try handle.seekToEnd()
     try handle.write(contentsOf: Data(#"{"done":1"#.utf8))
     try handle.close()
+    spool.close()
     let left = try MQTTSpool(path: path, logger: Logger(label: "test")).open()
     #expect(left.map(\.sequence) == Array(1...12))
   }
@@ -103,6 +127,7 @@ import Testing
     let earlier = MQTTSpool(path: path, logger: Logger(label: "test"))
     _ = try earlier.open()
     for index in 0..<100 { _ = earlier.keep(Message(topic: "t/\(index)", payload: [1], receivedAtMs: 0)) }
+    earlier.close()
     let delivered = Mutex(0)
     let intake = MessageIntake(deliver: { message in
       delivered.withLock { $0 += 1 }
@@ -134,6 +159,7 @@ import Testing
     }
     let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
     #expect(size < MQTTSpool.compactionBytes / 2, "\(size)")
+    spool.close()
     #expect(
       try MQTTSpool(path: path, logger: Logger(label: "test")).open().map(\.sequence) == [held])
   }

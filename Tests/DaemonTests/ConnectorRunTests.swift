@@ -510,7 +510,9 @@ struct ConnectorRunTests {
     #expect(await daemon.wait(seconds: 60) == 0, "\(daemon.stderr)")
     #expect(daemon.stderr.contains("the MQTT spool"), "\(daemon.stderr)")
     #expect(daemon.stderr.contains("messages run without it"), "\(daemon.stderr)")
-    #expect(daemon.stderr.contains("iotrules-spool-old.state of another client id holds"), "\(daemon.stderr)")
+    #expect(
+      daemon.stderr.contains("iotrules-spool-old.state of client id 'old' holds 56 bytes"), "\(daemon.stderr)"
+    )
   }
 
   @Test("Kafka source: kill -9 mid-stream, restart, every message reaches SQLite at least once")

@@ -45,6 +45,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
   /// start runs again what an earlier run took and did not finish.
   public let spool: String?
 
+  /// True when another process holds the spool at `path` (a daemon of that client id runs).
+  public static func spoolIsInUse(_ path: String) -> Bool { MQTTSpool.isInUse(path) }
+
   /// Creates a source; nothing connects until `run`.
   ///
   /// - Parameters:

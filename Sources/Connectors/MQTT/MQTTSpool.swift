@@ -29,6 +29,8 @@ final class MQTTSpool: Sendable {
 
   private struct State {
     var descriptor: Int32 = -1
+    /// `path.lock`, held (flock) while this process uses the spool.
+    var lock: Int32 = -1
     var next: UInt64 = 1
     /// The open messages' numbers, and the length of each one's line.
     var open: [UInt64: Int] = [:]
@@ -52,6 +54,17 @@ final class MQTTSpool: Sendable {
   /// order it took them, each still open under its number (``finish(_:)`` ends it). The file is
   /// rewritten to hold them alone. Throws when the file cannot be read or written.
   func open() throws -> [(sequence: UInt64, message: Message)] {
+    // One process a spool: a second run of the same client id would run its messages twice.
+    let lock = Foundation.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard lock >= 0 else {
+      throw SpoolError("cannot open \(path).lock, the MQTT spool's lock: \(String(cString: strerror(errno)))")
+    }
+    guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+      _ = Foundation.close(lock)
+      throw SpoolError(
+        "the MQTT spool \(path) is in use by another iotrules run (the same --client-id twice?)")
+    }
+    state.withLock { $0.lock = lock }
     var lines: [ArraySlice<UInt8>] = []
     var bytes: [UInt8] = []
     if FileManager.default.fileExists(atPath: path) {
@@ -85,7 +98,16 @@ final class MQTTSpool: Sendable {
     }
     var kept: [UInt8] = []
     for entry in left { kept += entry.line + [0x0A] }
-    let descriptor = try rewrite(kept)
+    let descriptor: Int32
+    do {
+      descriptor = try rewrite(kept)
+    } catch {
+      // Read, not run: they stay in the file for a start that can write it.
+      guard !left.isEmpty else { throw error }
+      throw SpoolError(
+        "\(error) (\(left.count) message(s) an earlier run took and did not finish stay in it, for a start that can write it)"
+      )
+    }
     state.withLock {
       $0.descriptor = descriptor
       $0.next = highest + 1
@@ -125,11 +147,23 @@ final class MQTTSpool: Sendable {
     }
   }
 
-  deinit {
-    // What is open stays in the file for the next start.
+  deinit { close() }
+
+  /// Closes the file and lets its lock go; what is open stays in the file for the next start.
+  func close() {
     state.withLock { state in
       if state.descriptor >= 0 { _ = Foundation.close(state.descriptor) }
+      if state.lock >= 0 { _ = Foundation.close(state.lock) }
+      (state.descriptor, state.lock) = (-1, -1)
     }
+  }
+
+  /// True when another process holds the spool at `path` (its lock is taken).
+  static func isInUse(_ path: String) -> Bool {
+    let lock = Foundation.open(path + ".lock", O_RDONLY | O_CLOEXEC)
+    guard lock >= 0 else { return false }
+    defer { _ = Foundation.close(lock) }
+    return flock(lock, LOCK_SH | LOCK_NB) != 0
   }
 
   // MARK: - The file
