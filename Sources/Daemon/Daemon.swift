@@ -478,11 +478,13 @@ public enum Daemon {
       rulePaths: configuration.rulePaths, deadLetter: configuration.deadLetterPath,
       secretsFolder: (configuration.secrets as? SecretFolder)?.folder)
     var subscriptionRecord: String?
+    var spoolPath: String?
     if case .mqtt(let options) = spec {
       let record = Self.subscriptionRecord(
         clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
       subscriptionRecord = record
       let spool = Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath)
+      spoolPath = spool
       FileArchiveAction.ProtectedPaths.shared.protect(
         spool, .file, as: "the MQTT spool '\(spool)', whose messages a start runs again")
       FileArchiveAction.ProtectedPaths.shared.protect(
@@ -534,8 +536,7 @@ public enum Daemon {
       let mqtt = MQTTSource(
         options: options, filters: [], sharedGroup: settings.sharedGroup, qos: settings.qos,
         logger: Logger(label: "iotrules.mqtt"),
-        subscriptionRecord: subscriptionRecord,
-        spool: Self.spool(clientID: options.clientID, deadLetterPath: configuration.deadLetterPath))
+        subscriptionRecord: subscriptionRecord, spool: spoolPath)
       mqttSource = mqtt
       source = mqtt
       publisher = mqtt.makePublisher(health: health)

@@ -97,6 +97,10 @@ import Testing
     spool.close()
     let left = try MQTTSpool(path: path, logger: Logger(label: "test")).open()
     #expect(left.map(\.sequence) == Array(1...12))
+    // A number twice (a file put together by hand) runs twice, and opens.
+    let line = #"{"seq":7,"topic":"t","payload_base64":"AQ==","timestamp":0}"# + "\n"
+    try Data((line + line).utf8).write(to: URL(fileURLWithPath: path))
+    #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().map(\.sequence) == [7, 7])
   }
 
   /// Open messages past the compaction size are not rewritten at every message done: the file

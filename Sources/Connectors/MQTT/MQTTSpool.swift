@@ -111,7 +111,8 @@ final class MQTTSpool: Sendable {
     state.withLock {
       $0.descriptor = descriptor
       $0.next = highest + 1
-      $0.open = Dictionary(uniqueKeysWithValues: left.map { ($0.sequence, $0.line.count + 1) })
+      // A number twice (a file put together by hand) is one entry, not a crash.
+      $0.open = Dictionary(left.map { ($0.sequence, $0.line.count + 1) }, uniquingKeysWith: +)
       $0.live = kept.count
       $0.size = kept.count
     }
