@@ -164,6 +164,11 @@ public enum AWSRuleImporter {
       guard case .array(let elements) = node.kind else { throw fail(node, "'actions' must be an array") }
       for (index, element) in elements.enumerated() {
         let label = "actions[\(index)]"
+        // A value CloudFormation computes is not known here: the action is not imported.
+        if let place = cloudFormationFunction(in: element) {
+          unmapped.append("\(label): \(place) is a CloudFormation function")
+          continue
+        }
         if let action = mapAction(
           element, label: label, notes: &notes, unmapped: &unmapped, required: &required)
         {
@@ -180,7 +185,9 @@ public enum AWSRuleImporter {
       required.append("none of the rule's actions could be imported: the rule is written disabled")
     }
     if let node = payload["errorAction"] {
-      if let action = mapAction(
+      if let place = cloudFormationFunction(in: node) {
+        unmapped.append("errorAction: \(place) is a CloudFormation function")
+      } else if let action = mapAction(
         node, label: "errorAction", notes: &notes, unmapped: &unmapped, required: &required)
       {
         out["errorAction"] = action
@@ -236,9 +243,7 @@ public enum AWSRuleImporter {
     func lowered(_ node: RuleNode, keepsKeys: Bool = false) -> RuleNode {
       switch node.kind {
       case .object(let members):
-        if let first = members.first, members.count == 1, first.key == "Ref" || first.key.hasPrefix("Fn::") {
-          return node
-        }
+        if cloudFormationFunction(node) != nil { return node }
         var renamed: [RuleNode.Member] = []
         for member in members {
           let key = keepsKeys ? member.key : member.key.prefix(1).lowercased() + member.key.dropFirst()
@@ -263,24 +268,57 @@ public enum AWSRuleImporter {
       }
     }
     var converted = lowered(properties)
-    // The resource's logical id names the rule when it has no RuleName (CloudFormation makes one up).
-    if converted["ruleName"] == nil, let logicalID, case .object(var members) = converted.kind {
-      members.append(
-        RuleNode.Member(
-          key: "ruleName", keyPosition: logicalID.keyPosition,
-          value: RuleNode(kind: .string(logicalID.key), position: logicalID.keyPosition)))
+    // The resource's logical id names the rule when it has no RuleName (CloudFormation makes one
+    // up), or one CloudFormation computes.
+    if converted["ruleName"]?.string == nil, case .object(var members) = converted.kind {
+      members.removeAll { $0.key == "ruleName" }
+      if let logicalID {
+        members.append(
+          RuleNode.Member(
+            key: "ruleName", keyPosition: logicalID.keyPosition,
+            value: RuleNode(kind: .string(logicalID.key), position: logicalID.keyPosition)))
+      }
       converted.kind = .object(members)
     }
-    // A function where the SQL goes: CloudFormation resolves it, this cannot.
-    if let sql = converted["topicRulePayload"]?["sql"], let function = sql.members?.first?.key,
-      function == "Ref" || function.hasPrefix("Fn::")
-    {
-      throw fail(
-        sql,
-        "'Sql' is \(function), a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
-      )
+    // A function where the rule's own fields go: CloudFormation resolves it, this cannot.
+    for (key, spelled) in [
+      ("sql", "Sql"), ("ruleDisabled", "RuleDisabled"), ("awsIotSqlVersion", "AwsIotSqlVersion"),
+    ] {
+      if let node = converted["topicRulePayload"]?[key], let function = cloudFormationFunction(node) {
+        throw fail(
+          node,
+          "'\(spelled)' is \(function), a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
+        )
+      }
     }
     return converted
+  }
+
+  /// `Ref` or `Fn::...` when `node` is such a CloudFormation function; nil otherwise.
+  static func cloudFormationFunction(_ node: RuleNode) -> String? {
+    guard let members = node.members, members.count == 1, let key = members.first?.key,
+      key == "Ref" || key.hasPrefix("Fn::")
+    else { return nil }
+    return key
+  }
+
+  /// Where in an action a CloudFormation function stands, as `clientProperties.x (Ref)`, but in the
+  /// fields the mapping drops (a role, a VPC destination); nil when none does.
+  static func cloudFormationFunction(in node: RuleNode, at path: String = "") -> String? {
+    if let function = cloudFormationFunction(node) { return "\(path) (\(function))" }
+    switch node.kind {
+    case .object(let members):
+      for member in members where !["roleArn", "destinationArn"].contains(member.key) {
+        let inner = path.isEmpty ? member.key : path + "." + member.key
+        if let found = cloudFormationFunction(in: member.value, at: inner) { return found }
+      }
+    case .array(let elements):
+      for (index, element) in elements.enumerated() {
+        if let found = cloudFormationFunction(in: element, at: "\(path)[\(index)]") { return found }
+      }
+    default: break
+    }
+    return nil
   }
 
   /// Maps one `{"kind": {...}}` action; nil (and an `unmapped` entry) when it has no equivalent.

@@ -99,6 +99,26 @@ import Testing
       """#
     let result = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(template2.utf8))
     #expect(result.name == "StoreRule")
+    // A function elsewhere in an action keeps that action out; a computed RuleName gives way to the
+    // logical id; one in RuleDisabled is refused at it.
+    let computed = #"""
+      {"Resources": {"R1": {"Type": "AWS::IoT::TopicRule", "Properties": {"RuleName": {"Fn::Sub": "r-${Env}"},
+        "TopicRulePayload": {"Sql": "SELECT * FROM 'a'", "Actions": [{"Republish": {"Topic": "b"}},
+          {"Kafka": {"Topic": "k", "ClientProperties": {"bootstrap.servers": "h:9092", "sasl.password": {"Ref": "Pw"}}}}]}}}}}
+      """#
+    let partial = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(computed.utf8))
+    #expect(partial.name == "R1")
+    #expect(
+      partial.unmapped == [
+        "actions[1]: kafka.clientProperties.sasl.password (Ref) is a CloudFormation function"
+      ])
+    let disabledByRef =
+      #"{"TopicRulePayload": {"Sql": "SELECT * FROM 'a'", "RuleDisabled": {"Ref": "Off"}, "Actions": []}}"#
+    #expect {
+      try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(disabledByRef.utf8))
+    } throws: {
+      "\($0)".contains("'RuleDisabled' is Ref, a CloudFormation function")
+    }
     #expect(
       try JSONReader.parse(result.json)
         == .object([

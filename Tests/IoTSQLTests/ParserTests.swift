@@ -270,6 +270,7 @@ private func parseError(_ sql: String) -> String? {
       try run("SELECT s.*, s.* AS whole, x FROM 't'", #"{"s":{"a":1},"x":2}"#)
         == #"{"a":1,"whole":{"a":1},"x":2}"#)
     #expect(try run("SELECT missing.*, n.*, x FROM 't'", #"{"n":3,"x":2}"#) == #"{"x":2}"#)
+    #expect(try run("SELECT {'k': 1, 'j': a}.* FROM 't'", #"{"a":2}"#) == #"{"k":1,"j":2}"#)
     #expect(
       try run("SELECT (SELECT v.* FROM arr) AS o FROM 't'", #"{"arr":[{"v":{"k":1}}]}"#)
         == #"{"o":[{"k":1}]}"#)
@@ -556,11 +557,11 @@ private func parseError(_ sql: String) -> String? {
     ),
     (
       "SELECT -state.reported.* FROM 't'",
-      "1:23: '.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal"
+      "1:23: '.*' takes the members of an object (state.reported.*), not of an operation, a scalar or an array"
     ),
     (
       "SELECT 'x'.* FROM 't'",
-      "1:11: '.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal"
+      "1:11: '.*' takes the members of an object (state.reported.*), not of an operation, a scalar or an array"
     ),
     (
       "SELECT value*.5 AS d FROM 't'", "1:14: malformed number '.5': a number starts with a digit (write 0.5)"

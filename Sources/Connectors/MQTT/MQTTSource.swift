@@ -204,9 +204,11 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         left = try spool.open()
       } catch {
         // As a write that fails later: the messages run, unprotected, and the run goes on.
-        logger.error(
-          "\(error); messages run without it, and a crash loses those in flight (the spool is kept beside the --dead-letter file: give that a folder the daemon can write)"
-        )
+        let remedy =
+          (error as? SpoolError)?.isInUse == true
+          ? "the broker gives the session to one of the two at each connect: give each daemon its own --client-id"
+          : "the spool is kept beside the --dead-letter file: give that a folder the daemon can write"
+        logger.error("\(error); messages run without it, and a crash loses those in flight (\(remedy))")
       }
       if !left.isEmpty {
         logger.warning(

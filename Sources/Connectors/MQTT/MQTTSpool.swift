@@ -62,7 +62,7 @@ final class MQTTSpool: Sendable {
     guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
       _ = Foundation.close(lock)
       throw SpoolError(
-        "the MQTT spool \(path) is in use by another iotrules run (the same --client-id twice?)")
+        "the MQTT spool \(path) is in use by another iotrules run of the same --client-id", isInUse: true)
     }
     state.withLock { $0.lock = lock }
     var lines: [ArraySlice<UInt8>] = []
@@ -326,5 +326,10 @@ final class MQTTSpool: Sendable {
 struct SpoolError: Error, CustomStringConvertible {
   /// What went wrong, and where.
   var description: String
-  init(_ description: String) { self.description = description }
+  /// True when another process holds the spool (not an I/O error).
+  var isInUse = false
+  init(_ description: String, isInUse: Bool = false) {
+    self.description = description
+    self.isInUse = isInUse
+  }
 }

@@ -347,12 +347,12 @@ public struct Parser {
       let expression = try parseExpression()
       membersMayFollow = false
       // `state.reported.*`: that object's members, as `*` takes the payload's. (Not of an operation
-      // or a literal: `-a.*`, `'x'.*` would give nothing.)
+      // or a scalar or array literal: `-a.*`, `'x'.*` would give nothing; `{'k': a}.*` gives k.)
       if try isSymbol("."), try nextIsSymbol("*") {
         switch expression.kind {
-        case .unary, .binary, .literal, .array, .object:
+        case .unary, .binary, .literal, .array:
           throw error(
-            "'.*' takes the members of a path (state.reported.*), a call or a nested query, not of an operation or a literal",
+            "'.*' takes the members of an object (state.reported.*), not of an operation, a scalar or an array",
             try peek().range)
         default: break
         }
