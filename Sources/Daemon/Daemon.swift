@@ -316,6 +316,11 @@ public struct DaemonSummary: Sendable {
   }
 }
 
+/// Names a warning has been given for, so that it is given once a name.
+final class SaidNames: Sendable {
+  let names = Mutex<Set<String>>([])
+}
+
 extension Daemon {
   /// Where an MQTT source keeps the filters its client id is subscribed to across runs (a JSON
   /// array).
@@ -650,15 +655,19 @@ public enum Daemon {
       let filters = enabled.filter { !$0.topicFilter.isEmpty }.map(\.topicFilter)
       return enabled.isEmpty || !basicIngest ? filters : filters + [BasicIngest.prefix + "#"]
     }
-    // On MQTT, a rule without FROM is reached only through `$aws/rules/#`.
-    if mqttSubscriber != nil, !basicIngest {
-      let ingestOnly = loaded.rules.filter { !$0.disabled && $0.topicFilter.isEmpty }.map(\.name)
-      if !ingestOnly.isEmpty {
-        logger.warning(
-          "rules without FROM (or with a Basic Ingest FROM) get messages only through Basic Ingest, which the MQTT source subscribes to with --basic-ingest: \(ingestOnly.joined(separator: ", "))"
-        )
-      }
+    // On MQTT, a rule without FROM is reached only through `$aws/rules/#`: said at the start, and
+    // at the reload that brings one (once a rule).
+    let saidIngestOnly = SaidNames()
+    @Sendable func sayIngestOnlyRules() {
+      guard mqttSubscriber != nil, !basicIngest else { return }
+      let ingestOnly = dispatcher.ruleSet.rules.filter { !$0.disabled && $0.topicFilter.isEmpty }.map(\.name)
+      let new = saidIngestOnly.names.withLock { said in ingestOnly.filter { said.insert($0).inserted } }
+      guard !new.isEmpty else { return }
+      logger.warning(
+        "rules without FROM (or with a Basic Ingest FROM) get messages only through Basic Ingest, which the MQTT source subscribes to with --basic-ingest: \(new.joined(separator: ", "))"
+      )
     }
+    sayIngestOnlyRules()
     if let mqttSubscriber {
       do {
         try await mqttSubscriber.updateFilters(currentFilters())
@@ -729,6 +738,7 @@ public enum Daemon {
         // Not waited for: the rules are live already, and a reload must not hold a stop up.
         _ = try? await connectRepublisherIfUsed(waits: false)
         guard let mqttSource = mqttSubscriber else { return }
+        sayIngestOnlyRules()
         do {
           let filters = currentFilters()
           try await mqttSource.updateFilters(filters)

@@ -269,12 +269,18 @@ struct ConnectorRunTests {
     ]
     let without = try Subprocess(arguments, in: folder)
     #expect(await waitSubscribed(without), "\(without.stderr)")
+    // One a reload brings is said too, once.
+    write(#"{"sql": "SELECT n", "actions": []}"#, to: folder + "/rules/late.json")
+    #expect(
+      await eventually(within: 20) { without.stderr.contains("subscribes to with --basic-ingest: late") },
+      "\(without.stderr)")
     without.signal(SIGTERM)
     #expect(await without.wait(seconds: 60) == 0, "\(without.stderr)")
     #expect(
       without.stderr.contains(
         "get messages only through Basic Ingest, which the MQTT source subscribes to with --basic-ingest: ingest"
       ), "\(without.stderr)")
+    #expect(without.stderr.components(separatedBy: "with --basic-ingest: ").count == 3, "\(without.stderr)")
     let daemon = try Subprocess(arguments + ["--basic-ingest"], in: folder)
     #expect(await waitSubscribed(daemon), "\(daemon.stderr)")
     #expect(daemon.stderr.contains("$aws/rules/#"), "\(daemon.stderr)")
