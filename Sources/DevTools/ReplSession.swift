@@ -612,12 +612,11 @@ public final class ReplSession {
       version = parsed
       return info(styler.dim("SQL version: \(parsed.rawValue)"))
     case ".explain":
-      // `;` alone ends an empty statement: nothing of its own to explain.
-      let own = argument.trimmingCharacters(in: CharacterSet(charactersIn: "; \t\n"))
-      // As a statement ends: its `;` (and blanks) dropped, the rest placed as written.
+      // As a statement ends: its `;` (and blanks) dropped, the rest placed as written; `;` alone
+      // ends an empty statement, nothing of its own to explain.
       var given = argument
       while let last = given.last, last == ";" || last.isWhitespace { given.removeLast() }
-      let sql = own.isEmpty ? (lastStatement ?? "") : given
+      let sql = given.isEmpty ? (lastStatement ?? "") : given
       guard !sql.isEmpty else {
         return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
       }

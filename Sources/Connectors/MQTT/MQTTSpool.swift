@@ -81,20 +81,18 @@ final class MQTTSpool: Sendable {
     var left: [(sequence: UInt64, message: Message, line: ArraySlice<UInt8>)] = []
     var highest: UInt64 = 0
     for (index, line) in lines.enumerated() {
-      guard let number = Self.number(line, key: "seq", ending: ",") else {
-        if Self.number(line, key: "done", ending: "}") == nil {
-          // A line cut short by a kill in its write: its message had not reached the engine.
-          logger.warning("MQTT spool \(path): line \(index + 1) is not a record, skipped")
+      if let number = Self.number(line, key: "seq", ending: ",") {
+        highest = max(highest, number)
+        if done.contains(number) { continue }
+        if let message = Self.message(line) {
+          left.append((number, message, line))
+          continue
         }
+      } else if Self.number(line, key: "done", ending: "}") != nil {
         continue
       }
-      highest = max(highest, number)
-      guard !done.contains(number) else { continue }
-      guard let message = Self.message(line) else {
-        logger.warning("MQTT spool \(path): line \(index + 1) is not a record, skipped")
-        continue
-      }
-      left.append((number, message, line))
+      // A line cut short by a kill in its write: its message had not reached the engine.
+      logger.warning("MQTT spool \(path): line \(index + 1) is not a record, skipped")
     }
     var kept: [UInt8] = []
     for entry in left { kept += entry.line + [0x0A] }
@@ -169,26 +167,32 @@ final class MQTTSpool: Sendable {
 
   // MARK: - The file
 
-  private func append(_ bytes: [UInt8], _ state: inout State) -> Bool {
+  /// Writes all of `bytes` to `fd`: nil, or the `errno` of the write that failed and how many bytes
+  /// went before it.
+  private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> (code: Int32, written: Int)? {
     var offset = 0
     while offset < bytes.count {
-      let written = bytes.withUnsafeBytes {
-        write(state.descriptor, $0.baseAddress! + offset, $0.count - offset)
-      }
+      let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
       if written < 0 {
-        let code = errno
-        if code == EINTR { continue }
-        // No torn line stays for the next to follow.
-        if offset > 0 { _ = ftruncate(state.descriptor, off_t(state.size)) }
-        if !state.failing {
-          logger.error(
-            "cannot write the MQTT spool \(path): \(String(cString: strerror(code))); messages run without it until a write succeeds, and a crash meanwhile loses those in flight"
-          )
-        }
-        state.failing = true
-        return false
+        if errno == EINTR { continue }
+        return (errno, offset)
       }
       offset += written
+    }
+    return nil
+  }
+
+  private func append(_ bytes: [UInt8], _ state: inout State) -> Bool {
+    if let failure = Self.writeAll(state.descriptor, bytes) {
+      // No torn line stays for the next to follow.
+      if failure.written > 0 { _ = ftruncate(state.descriptor, off_t(state.size)) }
+      if !state.failing {
+        logger.error(
+          "cannot write the MQTT spool \(path): \(String(cString: strerror(failure.code))); messages run without it until a write succeeds, and a crash meanwhile loses those in flight"
+        )
+      }
+      state.failing = true
+      return false
     }
     state.size += bytes.count
     if state.failing {
@@ -209,7 +213,6 @@ final class MQTTSpool: Sendable {
     }
     do {
       _ = Foundation.close(state.descriptor)
-      state.descriptor = -1
       state.descriptor = try rewrite(kept)
       state.size = kept.count
     } catch {
@@ -228,16 +231,9 @@ final class MQTTSpool: Sendable {
       throw SpoolError(
         "cannot write the MQTT spool \(path) (through \(temporary)): \(String(cString: strerror(errno)))")
     }
-    var offset = 0
-    while offset < bytes.count {
-      let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-      if written < 0 && errno == EINTR { continue }
-      guard written >= 0 else {
-        let text = String(cString: strerror(errno))
-        _ = Foundation.close(fd)
-        throw SpoolError("cannot write the MQTT spool \(temporary): \(text)")
-      }
-      offset += written
+    if let failure = Self.writeAll(fd, bytes) {
+      _ = Foundation.close(fd)
+      throw SpoolError("cannot write the MQTT spool \(temporary): \(String(cString: strerror(failure.code)))")
     }
     _ = Foundation.close(fd)
     guard rename(temporary, path) == 0 else {
