@@ -267,6 +267,19 @@ struct CheckerTests {
           + "day of the week ('e', 'c' or 'E'); the year is 'y'; the call is always Undefined"
       ])
     #expect(try warnings("SELECT time_to_epoch(s, 'YYYY-ww-e') FROM 't'").isEmpty)
+    // A pattern without a whole date: no text gives one (a syslog stamp has no year).
+    #expect(
+      try warnings("SELECT time_to_epoch(s, 'MMM d HH:mm:ss') FROM 't'") == [
+        "1:25: the pattern has no year ('yyyy'), and a text gives a date only with one; the call is always Undefined"
+      ])
+    #expect(
+      try warnings("SELECT time_to_epoch(s, 'yyyy-MM') FROM 't'") == [
+        "1:25: the pattern has no day ('dd') or day of the year ('DDD'), and a text gives a date only with them; "
+          + "the call is always Undefined"
+      ])
+    for pattern in ["yyyy-DDD", "uuuu-MM-dd", "yyyy-MM-W-E", "g", "dd MMMM yyyy HH:mm[:ss]"] {
+      #expect(try warnings("SELECT time_to_epoch(s, '\(pattern)') FROM 't'").isEmpty, "\(pattern)")
+    }
     let program = try Compiler.compile(
       "SELECT abs(x, 2) AS a, regexp_replace(s, 'b', '$9') AS b, 1 AS k FROM 't'")
     var machine = VirtualMachine()

@@ -81,6 +81,11 @@ private func parseError(_ sql: String) -> String? {
     ("SELECT value + 1 AS v FROM 't'", "(select (item (+ value 1) as v)) (from 't')"),
     ("SELECT VALUE value FROM 't'", "(select value value) (from 't')"),
     ("SELECT value * 2 AS d FROM 't'", "(select (item (* value 2) as d)) (from 't')"),
+    // `VALUE * - 1` reads either way: in capitals the keyword, as AWS's guide spells it.
+    ("SELECT VALUE * - 1 FROM 't'", "(select value (- * 1)) (from 't')"),
+    ("SELECT VALUE * * 2 FROM 't'", "(select value (* * 2)) (from 't')"),
+    ("SELECT value * - 1 FROM 't'", "(select (item (* value (- 1)))) (from 't')"),
+    ("SELECT Value * 2 FROM 't'", "(select (item (* Value 2))) (from 't')"),
     ("SELECT VALUE * WHERE a", "(select value *) (where a)"),
     ("SELECT VALUE -x FROM 't'", "(select value (- x)) (from 't')"),
     ("SELECT a FROM 't' WHERE value > 0", "(select (item a)) (from 't') (where (> value 0))"),
@@ -444,6 +449,11 @@ private func parseError(_ sql: String) -> String? {
       "SELECT VALUE *, a FROM 't'", "1:15: SELECT VALUE takes one expression, with no alias and no other item"
     ),
     (
+      "SELECT VALUE * -1 AS x FROM 't'",
+      "1:19: SELECT VALUE takes one expression, with no alias and no other item; 'VALUE *' starts SELECT VALUE: "
+        + "for a field named VALUE, write (VALUE * ...)"
+    ),
+    (
       "SELECT VALUE a AS x FROM 't'",
       "1:16: SELECT VALUE takes one expression, with no alias and no other item"
     ),
@@ -569,6 +579,10 @@ private func parseError(_ sql: String) -> String? {
     (
       "SELECT get(select, 0) AS x FROM 't'",
       "1:12: expected an expression after '(' (a field named 'select' is read with get(*, 'select'))"
+    ),
+    (
+      "SELECT isNull(select.x) AS r FROM 't'",
+      "1:15: expected an expression after '(' (a field named 'select' is read with get(*, 'select'))"
     ),
     (
       "SELECT a = b = c",

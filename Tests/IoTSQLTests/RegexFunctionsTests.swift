@@ -38,6 +38,16 @@ struct RegexFunctionsTests {
       function: "regexp_replace", arguments: [.string("a\u{A0}b c"), .string("\\s"), .string("_")],
       expected: .string("a\u{A0}b_c")),
     Row(function: "regexp_matches", arguments: [.string("abc"), .string("")], expected: .bool(true)),
+    // Java's `\R` gives back the `\n` of a CR LF when what follows needs it (ICU's does not).
+    Row(
+      function: "regexp_substr", arguments: [.string("ab\r\nab"), .string("\\R\\W{1,3}")],
+      expected: .string("\r\n")),
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("a\r\nb\u{2028}c\\R"), .string("\\R|\\\\R"), .string("/")],
+      expected: .string("a/b/c/")),
+    Row(
+      function: "regexp_substr", arguments: [.string("R\r\n"), .string("[\\R]")], expected: .undefined),
     Row(
       function: "regexp_replace", arguments: [.string("abc"), .string(""), .string("-")],
       expected: .string("-a-b-c-")),

@@ -212,6 +212,10 @@ struct TimeFunctionsTests {
     Row(arguments: [.string("HH"), .int(0), .string("Etc/GMT+5")], expected: .string("19")),
     // Joda-Time: an unclosed quote quotes the rest of the pattern.
     Row(arguments: [.string("yyyy 'rest"), .int(0)], expected: .string("1970 rest")),
+    // Joda refuses an empty pattern, and prints nothing with one of empty quotes: Undefined.
+    Row(arguments: [.string(""), .int(0)], expected: .undefined),
+    Row(arguments: [.string("'"), .int(0)], expected: .undefined),
+    Row(arguments: [.string("''"), .int(0)], expected: .string("'")),
     Row(
       arguments: [.string("X XXX VV O"), .int(0), .string("Asia/Kolkata")],
       expected: .string("+0530 +05:30 Asia/Kolkata GMT+5:30")),
@@ -243,6 +247,18 @@ struct TimeFunctionsTests {
   func parseTime(_ row: Row) throws { try Self.check("parse_time", row) }
 
   static let parseRows: [Row] = [
+    // A date is a year with a month and day, or with a day of the year, as the JDK resolves one;
+    // the time of day defaults to midnight (AWS's example), the date to nothing (a syslog stamp
+    // without its year was 1970-06-01).
+    Row(arguments: [.string("Jun 1 12:00:59"), .string("MMM d HH:mm:ss")], expected: .undefined),
+    Row(arguments: [.string("12:00:59"), .string("HH:mm:ss")], expected: .undefined),
+    Row(arguments: [.string("2024"), .string("yyyy")], expected: .undefined),
+    Row(arguments: [.string("2024-06"), .string("yyyy-MM")], expected: .undefined),
+    Row(arguments: [.string("06/01 12:00"), .string("MM/dd HH:mm")], expected: .undefined),
+    Row(arguments: [.string(""), .string("")], expected: .undefined),
+    Row(
+      arguments: [.string("18 December 2015"), .string("dd MMMM yyyy")], expected: .int(1_450_396_800_000)),
+    Row(arguments: [.string("2024-153"), .string("yyyy-DDD")], expected: .int(1_717_200_000_000)),
     // Offsets as java.time's strict parser reads each letter's pattern (checked against JDK 17 on
     // 612 and 6,000 generated texts): at most 18 hours, `ZZ` `+HHMM` only, `X` `+HH[mm]` with no
     // colon, `x`'s zero text `+00` read first (`+0030` leaves `30` unread).
@@ -688,11 +704,13 @@ struct TimeFunctionsTests {
   /// Optional sections nested past the limit are refused (6,000 overflowed the stack, and a
   /// payload could hold them); within it they parse.
   @Test func deeplyNestedSectionsAreRefused() throws {
-    let deep = String(repeating: "[", count: 6_000) + "yyyy"
-    try Self.check("time_to_epoch", Row(arguments: [.string("2020"), .string(deep)], expected: .undefined))
-    let nested = String(repeating: "[", count: 32) + "yyyy" + String(repeating: "]", count: 32)
+    let deep = String(repeating: "[", count: 6_000) + "yyyy-MM-dd"
     try Self.check(
-      "time_to_epoch", Row(arguments: [.string("2020"), .string(nested)], expected: .int(1_577_836_800_000)))
+      "time_to_epoch", Row(arguments: [.string("2020-01-01"), .string(deep)], expected: .undefined))
+    let nested = String(repeating: "[", count: 32) + "yyyy-MM-dd" + String(repeating: "]", count: 32)
+    try Self.check(
+      "time_to_epoch",
+      Row(arguments: [.string("2020-01-01"), .string(nested)], expected: .int(1_577_836_800_000)))
     guard case .failure(let error) = DateTimePattern.compile("[[[" + deep, dialect: .jdk) else {
       Issue.record("compiled")
       return
@@ -705,10 +723,12 @@ struct TimeFunctionsTests {
   @Test func literalsMatchScalarByScalar() throws {
     try Self.check(
       "time_to_epoch",
-      Row(arguments: [.string("2020 e\u{301}"), .string("yyyy '\u{E9}'")], expected: .undefined))
+      Row(arguments: [.string("2020-001 e\u{301}"), .string("yyyy-DDD '\u{E9}'")], expected: .undefined))
     try Self.check(
       "time_to_epoch",
-      Row(arguments: [.string("2020 \u{E9}"), .string("yyyy '\u{E9}'")], expected: .int(1_577_836_800_000)))
+      Row(
+        arguments: [.string("2020-001 \u{E9}"), .string("yyyy-DDD '\u{E9}'")],
+        expected: .int(1_577_836_800_000)))
   }
 
   /// Numbers one past Int's range, which trapped the parser's sum (the process stopped).

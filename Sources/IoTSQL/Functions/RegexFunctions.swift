@@ -393,6 +393,13 @@ final class CompiledRegex: @unchecked Sendable {
           index = stop
           continue
         }
+        if next == "R", depth == 0 {
+          // Java's line break (JDK 9 on) is a plain alternation, which gives back the `\n` of a
+          // `\r\n` when what follows needs it; ICU's `\R` does not (`\R\W` on CR LF and a letter).
+          output.append(contentsOf: "(?:\\r\\n|[\\n\\x0B\\f\\r\\x{85}\\x{2028}\\x{2029}])".unicodeScalars)
+          index += 2
+          continue
+        }
         if next == "p" || next == "P", index + 2 < scalars.count, ("A"..."Z").contains(scalars[index + 2]) {
           // Java's one-letter category (`\pL`, `\PN`): ICU wants it in braces.
           output.append(contentsOf: ["\\", next, "{", scalars[index + 2], "}"])

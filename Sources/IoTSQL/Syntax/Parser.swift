@@ -245,9 +245,12 @@ public struct Parser {
       if next.kind == .keyword(.as) || next.kind == .symbol(",") {
         // `SELECT value - 1 AS v` meant a field (written in lower case); `SELECT VALUE -x AS y`
         // the keyword.
+        let spelled = lexer.text(previousValue.range)
         let field =
-          token.kind == .symbol("-") && lexer.text(previousValue.range) != "VALUE"
-          ? "; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)" : ""
+          token.kind == .symbol("-") && spelled != "VALUE"
+          ? "; 'value -' starts SELECT VALUE: for a field named value, write (value - ...)"
+          : token.kind == .symbol("*") && spelled == "VALUE" && previous!.range != token.range
+            ? "; 'VALUE *' starts SELECT VALUE: for a field named VALUE, write (VALUE * ...)" : ""
         throw error(
           "SELECT VALUE takes one expression, with no alias and no other item\(field)", next.range)
       }
@@ -300,9 +303,12 @@ public struct Parser {
 
   /// With `VALUE` next: true when the token after it can start an expression (or is `*`), so that
   /// `VALUE` is the keyword; false when it is an operator, `.`, `,`, `AS` or `FROM` (a field).
+  ///
+  /// `VALUE * - 1` reads either way; spelled in capitals, as the keyword is in AWS's guide, it is
+  /// the keyword over the message (or element) minus 1, else a field named `value` times -1.
   private mutating func valueStartsSelectValue() throws(SQLError) -> Bool {
     var probe = self
-    _ = try probe.advance()
+    let word = try probe.advance()
     switch try probe.peek().kind {
     case .symbol("*"):
       // `SELECT VALUE * FROM ...`, but `SELECT value * 2 AS d`; `SELECT VALUE * AS x` and
@@ -310,6 +316,9 @@ public struct Parser {
       // `SELECT VALUE *.messages` too (not `SELECT value*.5`, a malformed number).
       _ = try probe.advance()
       let after = try probe.peek().kind
+      if BinaryOperator(after) != nil {
+        return lexer.text(word.range) == "VALUE"
+      }
       if after == .symbol(".") {
         _ = try probe.advance()
         switch try probe.peek().kind {
@@ -727,10 +736,10 @@ public struct Parser {
     var arguments: [Expression] = []
     if try !isSymbol(")") {
       repeat {
-        if try isKeyword(.select), try !nextIsSymbol(","), try !nextIsSymbol(")") {
+        if try isKeyword(.select), try !nextIsSymbol(","), try !nextIsSymbol(")"), try !nextIsSymbol(".") {
           // `isNull(SELECT VALUE a FROM arr)`: a nested query needs no parentheses of its own
-          // as an argument; it ends at the `,` or `)` after it. (`get(select, 0)` is a field named
-          // select, said as such.)
+          // as an argument; it ends at the `,` or `)` after it. (`get(select, 0)` and
+          // `isNull(select.x)` are a field named select, said as such.)
           let first = try peek()
           let query = try parseNestedQuery()
           arguments.append(Expression(.nested(query), first.range.union(previous?.range ?? first.range)))

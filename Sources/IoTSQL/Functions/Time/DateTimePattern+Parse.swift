@@ -77,8 +77,8 @@ extension DateTimePattern {
   /// the system database's other ids are not among them).
   static let javaZoneIds = Set(javaZoneIdData.split(separator: "\n").map(String.init))
 
-  /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC;
-  /// missing date fields default to 1970-01-01 and missing time fields to midnight.
+  /// Parses the whole of `text` to epoch milliseconds. A text without a zone is read as UTC and
+  /// missing time fields default to midnight; a text without a whole date is refused.
   func parse(_ text: String) -> Result<Int, ParseError> {
     let characters = Array(text)
     var position = 0
@@ -600,7 +600,11 @@ extension DateTimePattern {
       crossChecksDate = false
     } else {
       crossChecksDate = false
-      let year = year ?? 1970
+      // As the JDK's resolver: a date needs its year and its month and day, or its day of the year
+      // (`MMM d HH:mm:ss`, a syslog stamp, has none: no date of 1970 is made up).
+      guard let year, parsed.month != nil && parsed.day != nil || parsed.dayOfYear != nil else {
+        return failure("the text gives no date: a year with a month and day, or a day of the year")
+      }
       var month = parsed.month ?? 1
       var day = parsed.day ?? 1
       if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {

@@ -184,22 +184,39 @@ struct DateTimePattern: Sendable {
       }
     }
     flush()
+    // Joda-Time refuses an empty pattern, and one of empty quotes (`'`) makes a formatter that
+    // prints nothing and says so.
+    if dialect == .joda, elements.isEmpty {
+      return .failure(CompileError(message: "the pattern has nothing to print", position: 0))
+    }
     // The JDK closes the sections left open at the end of the pattern.
     elements += repeatElement(.optionalEnd, count: openSections)
     return .success(DateTimePattern(dialect: dialect, elements: elements))
   }
 
-  /// Why a `time_to_epoch` pattern never gives a date, or nil: the week-based year `Y` (written
-  /// for the year, `YYYY-MM-dd`, the classic slip) without a year, a modified Julian day, or the
-  /// week `w` and a day of the week that a date from it needs.
+  /// Why a `time_to_epoch` pattern never gives a date, or nil: no year (or the week-based year `Y`,
+  /// written for the year, `YYYY-MM-dd`, the classic slip, without the week `w` and a day of the
+  /// week that a date from it needs), or a year without a month and day or a day of the year
+  /// (`MMM d HH:mm:ss`, `HH:mm`, `yyyy-MM`); a modified Julian day `g` is a date.
   var givesNoDate: String? {
     var letters = Set<Character>()
     for case .field(let letter, _) in elements { letters.insert(letter) }
-    guard letters.contains("Y"), letters.isDisjoint(with: "yug"),
-      !letters.contains("w") || letters.isDisjoint(with: "Eec")
-    else { return nil }
-    return "pattern letter 'Y' is the week-based year, which gives a date only with a week ('w') and a "
-      + "day of the week ('e', 'c' or 'E'); the year is 'y'"
+    if letters.contains("g") { return nil }
+    if letters.isDisjoint(with: "yu") {
+      guard letters.contains("Y") else {
+        return "the pattern has no year ('yyyy'), and a text gives a date only with one"
+      }
+      guard !letters.contains("w") || letters.isDisjoint(with: "Eec") else { return nil }
+      return "pattern letter 'Y' is the week-based year, which gives a date only with a week ('w') and a "
+        + "day of the week ('e', 'c' or 'E'); the year is 'y'"
+    }
+    let month = !letters.isDisjoint(with: "ML")
+    let weekday = !letters.isDisjoint(with: "Eec")
+    if letters.contains("D") || month && (letters.contains("d") || letters.contains("W") && weekday) {
+      return nil
+    }
+    return "the pattern has no \(month ? "day ('dd')" : "month and day ('MM-dd')") or day of the year "
+      + "('DDD'), and a text gives a date only with them"
   }
 
   /// How deep optional sections (`[...]`) may nest.
