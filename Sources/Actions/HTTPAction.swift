@@ -223,6 +223,10 @@ public final class HTTPAction: KeyedGroupAction {
       // What the text itself makes certain for every message (each `${…}` read as `x`).
       for (field, text) in [("http.url", url), ("http.confirmationUrl", confirmationUrl)] {
         guard let text, isHTTP(text), let probe = TemplateProbe.probe(text) else { continue }
+        if let problem = TemplateProbe.controlCharacterProblem(text) {
+          problems.add(field: field, "\(problem): every request would go elsewhere, or be refused")
+          continue
+        }
         let authority = probe.drop { $0 != "/" }.dropFirst(2).prefix { !"/?#".contains($0) }
         if authority.contains("@") {
           problems.add(

@@ -262,7 +262,12 @@ public final class SQLiteAction: BatchAction {
           // In Unicode's composed form, as the keys of results are: `é` spelled either way is
           // one column.
           let name = Self.composed(member.key)
-          if let problem = Self.columnNameProblem(name) {
+          if member.key.contains("${") {
+            // As `table` and `key`: the name is fixed, so `c_${v}` would be one column of that name.
+            problems.add(
+              "column name '\(member.key)' is a name, not a template: it would be one column of that very name",
+              at: member.keyPosition)
+          } else if let problem = Self.columnNameProblem(name) {
             problems.add("invalid column name '\(member.key)': \(problem)", at: member.keyPosition)
           } else if let same = names.first(where: { Self.sameColumn($0, name) }) {
             problems.add(
@@ -317,6 +322,9 @@ public final class SQLiteAction: BatchAction {
   /// Why `database` names no database file the action can write, or nil.
   static func problem(withDatabase database: String) -> String? {
     if database.isEmpty { return "'database' is empty" }
+    if let problem = TemplateProbe.controlCharacterProblem(database) {
+      return "'database' \(problem): the rows would go to a file whose name holds it"
+    }
     // A path, not a template: `${topic(1)}.db` would name one file, literally.
     if database.contains("${") {
       return "'database' is a path, not a template: '\(database)' would be one file of that very name"

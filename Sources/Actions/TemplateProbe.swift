@@ -20,4 +20,20 @@ enum TemplateProbe {
     }
     return probe
   }
+
+  /// Why a setting's own text (each `${…}` read as `x`) holds a control character (C0, DEL, C1),
+  /// which every value it names would hold: a YAML `url: >` or `database: |` ends in a line break,
+  /// and the request went to `/nl%0A`, the rows to a file `x.db⏎`. Nil when it holds none.
+  static func controlCharacterProblem(_ text: String) -> String? {
+    guard let probe = probe(text) else { return nil }
+    let scalars = Array(probe.unicodeScalars)
+    guard let index = scalars.firstIndex(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+    else {
+      return nil
+    }
+    let yaml =
+      scalars[index] == "\n" && index == scalars.count - 1
+      ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+    return "holds a control character (\(scalars[index].codePointName)) in its own text\(yaml)"
+  }
 }

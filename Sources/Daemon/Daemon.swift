@@ -482,6 +482,12 @@ public enum Daemon {
     FileArchiveAction.ProtectedPaths.shared.protectDaemonFiles(
       rulePaths: configuration.rulePaths, deadLetter: configuration.deadLetterPath,
       secretsFolder: (configuration.secrets as? SecretFolder)?.folder)
+    if case .replay(.file(let path)) = spec {
+      // An archive appending to the file being replayed sends its own lines again (with --follow,
+      // without end); an error action writing there, its records.
+      FileArchiveAction.ProtectedPaths.shared.protect(
+        path, .file, as: "the file '\(path)' being replayed (--source), whose lines are read as messages")
+    }
     var subscriptionRecord: String?
     var spoolPath: String?
     if case .mqtt(let options) = spec {

@@ -449,6 +449,10 @@ public final class RuleReloader: Sendable {
   /// yet), with what was said: read again at every poll, changed or not (a secret's arrival
   /// changes no rule file), the same failure not said again.
   nonisolated(unsafe) var startFailures: [String: String] = [:]
+  /// Each rule file's load errors as last said: an unchanged file read again because it never
+  /// loaded, failing as it did, is not said again at each reload another file's change brings,
+  /// nor counted as that reload's error (it stays in `iotrules_rule_files_failing`).
+  nonisolated(unsafe) var loadErrorsSaid: [String: [String]] = [:]
   /// The test files without a rule beside them, last said.
   nonisolated(unsafe) var orphanTests: [String] = []
   /// Of `orphanTests`, those a reload has counted as its error: one found between reloads (a rule
@@ -679,6 +683,7 @@ public final class RuleReloader: Sendable {
       fingerprint = stamps
       lastDigest = digest
       startFailures = unstarted
+      loadErrorsSaid = Self.texts(of: result.errors)
       clashedStamps = Dictionary(
         uniqueKeysWithValues: result.clashed.compactMap { file in stamps[file].map { (file, $0) } })
       for file in unstarted.keys where fingerprint[file] != nil { fingerprint[file] = FileStamp() }
@@ -693,8 +698,20 @@ public final class RuleReloader: Sendable {
     return result
   }
 
+  /// The text of each diagnostic of `errors`, by file, as logged.
+  static func texts(of errors: [RuleFileError]) -> [String: [String]] {
+    var texts: [String: [String]] = [:]
+    for error in errors {
+      for diagnostic in error.diagnostics {
+        texts[diagnostic.file, default: []].append(diagnostic.description)
+      }
+    }
+    return texts
+  }
+
   /// Keeps `failingFiles` (and its gauge) as the latest load left them: the files read take their
   /// outcome, the others keep theirs, and files gone drop out.
+
   func noteFailures(_ errors: [RuleFileError], read: Set<String>, present: [String]) {
     let failed = Set(errors.compactMap { $0.diagnostics.first?.file })
     lock.withLock {
@@ -864,8 +881,14 @@ public final class RuleReloader: Sendable {
       deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
       unchangedClashes: plan.unchangedClashes,
       gate: gate)
+    // An unchanged file that never loaded, read again, failing as it did when last said.
+    let errorTexts = Self.texts(of: result.errors)
+    let saidErrors = lock.withLock { loadErrorsSaid }
+    let repeated = Set(
+      errorTexts.keys.filter { plan.unchanged.contains($0) && saidErrors[$0] == errorTexts[$0] })
+    if !retryOnly { lock.withLock { loadErrorsSaid = errorTexts } }
     for error in result.errors where !retryOnly {
-      for diagnostic in error.diagnostics {
+      for diagnostic in error.diagnostics where !repeated.contains(diagnostic.file) {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       }
     }
@@ -945,7 +968,10 @@ public final class RuleReloader: Sendable {
       defer { countedOrphans = orphanTests }
       return orphanTests.filter { !countedOrphans.contains($0) }.count
     }
-    let hadErrors = !returned.errors.isEmpty || orphans > 0
+    let ownErrors = returned.errors.filter { error in
+      !(error.diagnostics.first.map { repeated.contains($0.file) } ?? false)
+    }
+    let hadErrors = !ownErrors.isEmpty || orphans > 0
     lock.withLock { lastReloadErrors = hadErrors }
     // A poll that only tried again rules whose actions still cannot start: nothing to count or
     // say (it would be every other poll).
@@ -961,7 +987,7 @@ public final class RuleReloader: Sendable {
     let removed = Set(old.rules.map(\.name)).subtracting(names).sorted()
     var metadata: Logger.Metadata = [
       "rules": .stringConvertible(returned.rules.count), "changed": .stringConvertible(fresh.count),
-      "retired": .stringConvertible(retired.count), "errors": .stringConvertible(returned.errors.count),
+      "retired": .stringConvertible(retired.count), "errors": .stringConvertible(ownErrors.count + orphans),
       // Files failing now, this reload's or earlier ones' (`iotrules_rule_files_failing`): a
       // reload with no error of its own can leave a broken file running its previous version.
       "failing": .stringConvertible(failingCount),

@@ -51,10 +51,12 @@ public enum AWSRuleImporter {
     // a broken one says where (YAML would take a JSON text with a trailing comma without a word).
     let isYAML = file.hasSuffix(".yaml") || file.hasSuffix(".yml")
     do {
-      document = isYAML ? try RuleDocument.parseYAML(bytes) : try RuleDocument.parseJSON(bytes)
+      document = isYAML ? try RuleDocument.parseCloudFormationYAML(bytes) : try RuleDocument.parseJSON(bytes)
     } catch {
       let standardInput = !fileNamesRule || file == "stdin"
-      guard standardInput, !isYAML, let yaml = try? RuleDocument.parseYAML(bytes), yaml.members != nil else {
+      guard standardInput, !isYAML, let yaml = try? RuleDocument.parseCloudFormationYAML(bytes),
+        yaml.members != nil
+      else {
         throw ImportError(description: "\(file):\(error.position): error: \(error.message)")
       }
       document = yaml
@@ -217,6 +219,13 @@ public enum AWSRuleImporter {
   /// is `dynamoDBv2`) but a Kafka action's `ClientProperties`' own, and the strings CloudFormation
   /// takes for `RuleDisabled` and `Qos` read as a Boolean and a number; `root` itself otherwise. A
   /// `Ref` or `Fn::...` is kept as it is: where its value is used, the mapping refuses it.
+  /// The Boolean properties of `AWS::IoT::TopicRule`, which CloudFormation also takes as strings.
+  static let cloudFormationBooleans: Set<String> = ["RuleDisabled", "EnableBatching", "BatchMode"]
+  /// Its Integer properties, likewise.
+  static let cloudFormationIntegers: Set<String> = [
+    "Qos", "MaxBatchSize", "MaxBatchOpenMs", "MaxBatchSizeBytes",
+  ]
+
   static func cloudFormationRule(_ root: RuleNode, fail: (RuleNode, String) -> ImportError)
     throws(ImportError) -> RuleNode
   {
@@ -248,10 +257,14 @@ public enum AWSRuleImporter {
         for member in members {
           let key = keepsKeys ? member.key : member.key.prefix(1).lowercased() + member.key.dropFirst()
           var value = lowered(member.value, keepsKeys: member.key == "ClientProperties")
+          // CloudFormation takes a Boolean or Integer property written as a string, as templates
+          // often have them ("EnableBatching": "true"): read as the value they spell.
           if case .string(let text) = value.kind {
-            if member.key == "RuleDisabled", let flag = ["true": true, "false": false][text.lowercased()] {
+            if Self.cloudFormationBooleans.contains(member.key),
+              let flag = ["true": true, "false": false][text.lowercased()]
+            {
               value.kind = .bool(flag)
-            } else if member.key == "Qos", Int(text) != nil {
+            } else if Self.cloudFormationIntegers.contains(member.key), Int(text) != nil {
               value.kind = .number(text)
             }
           }

@@ -611,7 +611,7 @@ public final class Dispatcher: Sendable {
         let result = rule.evaluate(context, using: &worker.vm)
         if let error = worker.vm.fieldsOfNonJSONError { noteNonJSON(message, error, of: rule) }
         guard let evaluation = result else {
-          if let reason = worker.vm.evaluationLimitText(in: rule.program.source) {
+          if let reason = worker.vm.evaluationLimitText(in: rule.program.source, place: rule.sqlPlace) {
             noteEvaluationLimit(message, reason, of: rule, now: start)
           }
           return

@@ -130,19 +130,30 @@ public final class Rule: Sendable {
   public let warnings: [RuleDiagnostic]
   /// Where the name is written: the `ruleName` value, or 1:1 when the name is the file's.
   public let namePosition: FilePosition
+  /// The file position of each UTF-8 byte of the SQL (empty when not known).
+  let sqlPositions: [FilePosition]
   let counters: RuleCounters
   /// Set when the rule first read fields of a payload that is not JSON (it is warned of once).
   let warnedNonJSON = Atomic<Bool>(false)
   /// When a stopped evaluation was last logged (monotonic nanoseconds; 0: never).
   let loggedEvaluationLimit = Atomic<UInt64>(0)
 
+  /// Where `location` of the SQL is in the rule's file (`rules/big.yaml:6:10`), or in the SQL
+  /// when that is not known (`4:8 of the SQL`).
+  func sqlPlace(_ location: SourceLocation) -> String {
+    guard !sqlPositions.isEmpty else { return "\(location) of the SQL" }
+    return "\(file):\(sqlPositions[max(0, min(location.offset, sqlPositions.count - 1))])"
+  }
+
   /// Creates a rule.
   public init(
     name: String, description: String, disabled: Bool, program: Program,
     actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: FileFingerprint,
-    warnings: [RuleDiagnostic] = [], namePosition: FilePosition = FilePosition(line: 1, column: 1)
+    warnings: [RuleDiagnostic] = [], namePosition: FilePosition = FilePosition(line: 1, column: 1),
+    sqlPositions: [FilePosition] = []
   ) {
     self.warnings = warnings
+    self.sqlPositions = sqlPositions
     self.namePosition = namePosition
     self.name = name
     self.description = description

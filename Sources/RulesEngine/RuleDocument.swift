@@ -214,15 +214,25 @@ public enum RuleDocument {
     }
   }
 
+  /// Parses the bytes of a CloudFormation template in YAML as ``parseYAML(_:)-([UInt8])`` does,
+  /// its functions' short forms read as their long ones: `!Ref Role` as `{"Ref": "Role"}`,
+  /// `!GetAtt Role.Arn` as `{"Fn::GetAtt": ["Role", "Arn"]}`, `!Sub '...'` as `{"Fn::Sub": "..."}`.
+  public static func parseCloudFormationYAML(_ bytes: [UInt8]) throws(RuleSyntaxError) -> RuleNode {
+    try refusingDuplicates { (duplicates) throws(RuleSyntaxError) in
+      try parseYAML(bytes, duplicates: &duplicates, cloudFormation: true)
+    }
+  }
+
   /// Parses the bytes of a YAML file as ``parseYAML(_:)-([UInt8])`` does, a key repeated in a
   /// mapping kept at its first use and each later use appended to `duplicates`, so that a caller
   /// goes on to report the file's other problems.
-  public static func parseYAML(_ bytes: [UInt8], duplicates: inout [RuleSyntaxError]) throws(RuleSyntaxError)
-    -> RuleNode
-  {
+  public static func parseYAML(
+    _ bytes: [UInt8], duplicates: inout [RuleSyntaxError], cloudFormation: Bool = false
+  ) throws(RuleSyntaxError) -> RuleNode {
     try checkUTF8(bytes)
     let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes[3...] : bytes[...]
-    return try parseYAML(String(decoding: body, as: UTF8.self), duplicates: &duplicates)
+    return try parseYAML(
+      String(decoding: body, as: UTF8.self), duplicates: &duplicates, cloudFormation: cloudFormation)
   }
 
   /// Refuses NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029) in a YAML file:
@@ -505,14 +515,14 @@ public enum RuleDocument {
   /// `duplicates`. The YAML reader stops at a repeated key, so its later use is masked (its
   /// characters replaced by as many of the private use area's, no column moves) and the text read
   /// again; the masked member is then left out of the tree.
-  public static func parseYAML(_ text: String, duplicates: inout [RuleSyntaxError]) throws(RuleSyntaxError)
-    -> RuleNode
-  {
+  public static func parseYAML(
+    _ text: String, duplicates: inout [RuleSyntaxError], cloudFormation: Bool = false
+  ) throws(RuleSyntaxError) -> RuleNode {
     var text = text
     var masked: Set<String> = []
     while true {
       do {
-        let node = try parseYAMLOnce(text)
+        let node = try parseYAMLOnce(text, cloudFormation: cloudFormation)
         return masked.isEmpty ? node : node.removingMembers(keyed: masked)
       } catch let error as RepeatedYAMLKey {
         guard masked.count < maxYAMLDuplicates,
@@ -562,7 +572,7 @@ public enum RuleDocument {
   }
 
   /// One reading of YAML text; a repeated key is thrown as ``RepeatedYAMLKey``.
-  static func parseYAMLOnce(_ text: String) throws -> RuleNode {
+  static func parseYAMLOnce(_ text: String, cloudFormation: Bool = false) throws -> RuleNode {
     try refuseOldLineBreaks(text)
     try refuseAliasKeys(text)
     let node: Yams.Node?
@@ -603,12 +613,63 @@ public enum RuleDocument {
     } catch {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "\(error)")
     }
-    guard let node else {
+    guard var node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
+    if cloudFormation { node = cloudFormationLongForms(node) }
     let limit = expansionLimit(ofBytes: text.utf8.count)
     var budget = limit
     return try convert(node, lines: scalarLines(text), budget: &budget, limit: limit)
+  }
+
+  /// `node` with CloudFormation's short forms of its functions (the tags `!Ref`, `!GetAtt`,
+  /// `!Sub`, `!Join`...) as the long forms a JSON template writes: a one-member mapping of the
+  /// function's name (`Ref`, `Condition`, `Fn::GetAtt`...) at the tag's place. `!GetAtt A.B` is
+  /// `["A", "B"]`, as CloudFormation splits it at its first dot. Other tags stay, to be refused.
+  static func cloudFormationLongForms(_ node: Yams.Node) -> Yams.Node {
+    let functions: Set<String> = [
+      "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
+      "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString",
+    ]
+    func longName(_ tag: Tag) -> String? {
+      let name = tag.description
+      guard name.hasPrefix("!"), !name.hasPrefix("!!") else { return nil }
+      let bare = String(name.dropFirst())
+      if bare == "Ref" || bare == "Condition" { return bare }
+      return functions.contains(bare) ? "Fn::" + bare : nil
+    }
+    func wrapped(_ name: String, _ value: Yams.Node, at mark: Mark?) -> Yams.Node {
+      .mapping(
+        Yams.Node.Mapping(
+          [(.scalar(Yams.Node.Scalar(name, .implicit, .plain, mark)), value)], .implicit, .any, mark))
+    }
+    switch node {
+    case .scalar(var scalar):
+      guard let name = longName(scalar.tag) else { return node }
+      scalar.tag = .implicit
+      if name == "Fn::GetAtt", let dot = scalar.string.firstIndex(of: ".") {
+        let parts = [scalar.string[..<dot], scalar.string[scalar.string.index(after: dot)...]].map {
+          Yams.Node.scalar(Yams.Node.Scalar(String($0), .implicit, .plain, scalar.mark))
+        }
+        return wrapped(
+          name, .sequence(Yams.Node.Sequence(parts, .implicit, .any, scalar.mark)), at: scalar.mark)
+      }
+      return wrapped(name, .scalar(scalar), at: scalar.mark)
+    case .sequence(let sequence):
+      let name = longName(sequence.tag)
+      let elements = Yams.Node.Sequence(
+        sequence.map(cloudFormationLongForms), name == nil ? sequence.tag : .implicit, sequence.style,
+        sequence.mark)
+      return name.map { wrapped($0, .sequence(elements), at: sequence.mark) } ?? .sequence(elements)
+    case .mapping(let mapping):
+      let name = longName(mapping.tag)
+      let pairs = Yams.Node.Mapping(
+        mapping.map { ($0.key, cloudFormationLongForms($0.value)) }, name == nil ? mapping.tag : .implicit,
+        mapping.style, mapping.mark)
+      return name.map { wrapped($0, .mapping(pairs), at: mapping.mark) } ?? .mapping(pairs)
+    case .alias:
+      return node
+    }
   }
 
   /// The file position of each UTF-8 byte of a literal block scalar's text (`|`): its lines are

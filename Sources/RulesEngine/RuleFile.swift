@@ -302,7 +302,13 @@ public enum RuleFile {
         version = parsed
       } else {
         let given =
-          node.string.map { "unknown 'awsIotSqlVersion' '\($0)'" }
+          node.string.map { text in
+            // Escaped (a YAML `>` ends the text in a line break, which broke the one-line error).
+            let hint =
+              text.hasSuffix("\n")
+              ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+            return "unknown 'awsIotSqlVersion' '\(escapedName(text))'\(hint)"
+          }
           ?? "'awsIotSqlVersion' must be a string, not \(node.kindName)"
         report(
           node.position,
@@ -431,7 +437,7 @@ public enum RuleFile {
       name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
       warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder),
-      namePosition: explicitName?.position ?? start)
+      namePosition: explicitName?.position ?? start, sqlPositions: root["sql"]?.stringPositions ?? [])
   }
 
   /// Warnings about the action templates under `node`, each template compiled once:

@@ -1084,6 +1084,15 @@ struct SQLiteActionTests {
     (#"{"database": "x.db", "table": "t", "colums": {}}"#, "unknown key 'colums'"),
     (#"{"database": "x.db", "table": "t", "columns": {"": "a"}}"#, "invalid column name '': it is empty"),
     (#"{"database": "${topic(1)}.db", "table": "t"}"#, "'database' is a path, not a template"),
+    // A YAML `database: |` ends in a line break: the rows went to a file `x.db⏎`.
+    (
+      #"{"database": "data/x.db\n", "table": "t"}"#,
+      "'database' holds a control character (U+000A) in its own text (a YAML '>' or '|' scalar ends in a line break"
+    ),
+    (
+      #"{"database": "x.db", "table": "t", "columns": {"c_${v}": "${v}"}}"#,
+      "column name 'c_${v}' is a name, not a template"
+    ),
     (#"{"database": ":memory:", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file:x?mode=memory", "table": "t"}"#, "its rows would be lost at exit"),
     (#"{"database": "file::memory:?cache=shared", "table": "t"}"#, "its rows would be lost at exit"),

@@ -1197,6 +1197,10 @@ struct HTTPActionTests {
       ("http://h:/x", nil, "gives no port after ':'"),
       ("http://127.0.0.1:42/${x}", "http://127.0.0.1:", "gives no port after ':'"),
       ("https://h/a/${i}#f", "https://h/a/", "has a fragment"),
+      // A YAML `url: >` ends in a line break, which every request's URL kept (`/nl%0A`).
+      ("http://127.0.0.1:8/nl\n", nil, "holds a control character (U+000A) in its own text (a YAML '>'"),
+      ("http://h/a/${x}", "http://h/a/\n", "holds a control character (U+000A)"),
+      ("http://h/a\t/${x}", "http://h/a", "holds a control character (U+0009) in its own text:"),
       // A port the client would trap on (an IP host) or send to modulo 65536 (a host name).
       ("http://127.0.0.1:99999/x", nil, "gives port 99999, which is not between 1 and 65535"),
       ("http://localhost:87537/${x}", "http://localhost:87537/", "gives port 87537"),

@@ -82,6 +82,30 @@ import Testing
     #expect(try MQTTSpool(path: path, logger: Logger(label: "test")).open().isEmpty)
   }
 
+  /// Another daemon's start probing the lock (taking it shared for a moment) does not leave this
+  /// one without its spool: the open waits it out, and the leftover message is run again.
+  @Test func aMomentaryProbeOfTheLockIsWaitedOut() throws {
+    let path = spoolPath()
+    defer {
+      try? FileManager.default.removeItem(atPath: path)
+      try? FileManager.default.removeItem(atPath: path + ".lock")
+    }
+    let first = MQTTSpool(path: path, logger: Logger(label: "test"))
+    _ = try first.open()
+    _ = first.keep(Message(topic: "left", payload: [1], receivedAtMs: 0))
+    first.close()
+    let probe = open(path + ".lock", O_RDONLY | O_CLOEXEC)
+    defer { close(probe) }
+    #expect(flock(probe, LOCK_SH | LOCK_NB) == 0)
+    let release = Thread {
+      usleep(50_000)
+      flock(probe, LOCK_UN)
+    }
+    release.start()
+    let left = try MQTTSpool(path: path, logger: Logger(label: "test")).open()
+    #expect(left.map(\.message.topic) == ["left"])
+  }
+
   /// A line cut short inside its number is no line: `{"done":1` of `{"done":12}` does not end
   /// message 1 (it was read as 1, and message 1 was lost).
   @Test func aTornDoneLineEndsNothing() throws {

@@ -499,6 +499,33 @@ struct DaemonRunTests {
       ) == true, "\(records)")
   }
 
+  /// Nor the file being replayed: an archive path rendered to it appended each message back to
+  /// the input (with `--follow`, read again without end), and one written as it, without a
+  /// template, too. Each such result is refused and goes to the dead-letter file; the input stays
+  /// as it was.
+  @Test func aMessageCannotWriteTheFileBeingReplayed() async throws {
+    let folder = temporaryFolder("replayed-file")
+    write(
+      #"{"sql": "SELECT * FROM 'h/+'", "actions": [{"file": {"path": "in/${topic(2)}.jsonl"}}, {"file": {"path": "in/a.jsonl"}}]}"#,
+      to: folder + "/rules/loop.json")
+    let input =
+      #"{"topic": "h/a", "payload": {"v": 1}}"# + "\n" + #"{"topic": "h/b", "payload": {"v": 2}}"# + "\n"
+    try FileManager.default.createDirectory(atPath: folder + "/in", withIntermediateDirectories: true)
+    write(input, to: folder + "/in/a.jsonl")
+    let (status, _, errors) = try await runIotrules(
+      ["run", "--rules", "rules", "--source", "file:in/a.jsonl", "--dead-letter", "dl.jsonl"], in: folder)
+    #expect(status == 0, "\(errors)")
+    #expect(try String(contentsOfFile: folder + "/in/a.jsonl", encoding: .utf8) == input)
+    #expect(try String(contentsOfFile: folder + "/in/b.jsonl", encoding: .utf8) == #"{"v":2}"# + "\n")
+    let records = try String(contentsOfFile: folder + "/dl.jsonl", encoding: .utf8).split(separator: "\n")
+    // One record a message: h/a's names both actions, h/b's the constant one.
+    #expect(records.count == 2, "\(records)")
+    let failures = records.map {
+      $0.components(separatedBy: "the file 'in/a.jsonl' being replayed (--source)").count - 1
+    }
+    #expect(failures == [2, 1], "\(records)")
+  }
+
   /// Nor the files another rule's actions own: a sqlite database and its journals (an archive
   /// that made `x.db` first ruined it for the database), a rule's error-action file (whose lines a
   /// replay sends: a forged record there was sent as the rule's). That rule's own error action

@@ -254,6 +254,34 @@ struct RuleReloaderTests {
     #expect(log.metadata(of: "rules reloaded").last?["failing"]?.description == "0")
   }
 
+  /// A file broken from the start, unchanged, is read again at each reload (it never loaded) but
+  /// said once: another file's edits are no reloads with errors, and the log does not repeat it
+  /// (an alert on reload errors could not tell a bad deploy). Its own edit, still broken, is said.
+  @Test func anUnchangedBrokenFileIsSaidOnce() async throws {
+    let folder = temporaryFolder("broken-said-once")
+    write(Self.rule, to: folder + "/one.json")
+    write("{ broken", to: folder + "/two.json")
+    let log = LogLines()
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(),
+      dispatcher: Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock()),
+      logger: log.logger)
+    _ = try await reloader.initialLoad()
+    for target in ["b/+", "c/+"] {
+      write(Self.rule.replacingOccurrences(of: "a/+", with: target), to: folder + "/one.json")
+      _ = try #require(await reloader.reload())
+    }
+    let reloads = log.metadata(of: "rules reloaded").map {
+      ($0["errors"]?.description, $0["failing"]?.description)
+    }
+    #expect(reloads.count == 2 && reloads.allSatisfy { $0 == ("0", "1") }, "\(reloads)")
+    #expect(log.messages.filter { $0.contains("two.json") }.isEmpty, "\(log.lines)")
+    write("{ broken again", to: folder + "/two.json")
+    _ = try #require(await reloader.reload())
+    #expect(log.metadata(of: "rules reloaded").last?["errors"]?.description == "1")
+    #expect(log.messages.filter { $0.contains("two.json") }.count == 1, "\(log.lines)")
+  }
+
   /// A file refused at start for a name clash, then free of it through another file's edit, is no
   /// longer failing (it never ran, so the reload reads it again).
   @Test func aNameClashAtStartStopsFailingOnceResolved() async throws {

@@ -134,6 +134,21 @@ import Testing
             ]),
           ]),
         ]), "\(result.json)")
+    // CloudFormation takes its Boolean and Integer properties as strings: batching too.
+    let batching = #"""
+      {"TopicRulePayload": {"Sql": "SELECT * FROM 'a'", "Actions": [{"Http": {"Url": "https://h.example/x",
+        "EnableBatching": "true", "BatchConfig": {"MaxBatchSize": "5", "MaxBatchOpenMs": "50"}}}]}}
+      """#
+    let batched = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(batching.utf8))
+    guard case .object(let batchedRule) = try JSONReader.parse(batched.json),
+      case .array(let batchedActions) = batchedRule["actions"], case .object(let http) = batchedActions.first,
+      case .object(let httpSettings) = http["http"]
+    else {
+      Issue.record("\(batched.json)")
+      return
+    }
+    #expect(
+      httpSettings["batch"] == .object(["maxSize": .int(5), "maxDelayMs": .int(50)]), "\(batched.json)")
     let two = #"{"Resources": {"A": \#(resource), "B": \#(resource)}}"#
     #expect {
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8))
@@ -378,6 +393,45 @@ import Testing
     // An empty list in AWS stays an enabled rule with no actions.
     guard case .object(let empty) = try JSONReader.parse(try convert("").json) else { return }
     #expect(empty["ruleDisabled"] == nil)
+  }
+
+  /// A CloudFormation template in YAML writes its functions short (`!GetAtt Role.Arn`, `!Sub`):
+  /// read as their long forms, a role dropped as in JSON, one in the SQL refused at its place.
+  @Test func cloudFormationYAMLShortForms() throws {
+    let template = """
+      Resources:
+        Role:
+          Type: AWS::IAM::Role
+        StoreRule:
+          Type: AWS::IoT::TopicRule
+          Properties:
+            TopicRulePayload:
+              Sql: SELECT * FROM 'a'
+              Actions:
+                - Republish:
+                    Topic: b
+                    RoleArn: !GetAtt Role.Arn
+      """
+    let result = try AWSRuleImporter.convert(file: "template.yaml", bytes: Array(template.utf8))
+    #expect(result.name == "StoreRule")
+    #expect(
+      try JSONReader.parse(result.json)
+        == .object([
+          "sql": .string("SELECT * FROM 'a'"), "awsIotSqlVersion": .string("2015-10-08"),
+          "actions": .array([.object(["republish": .object(["topic": .string("b")])])]),
+        ]), "\(result.json)")
+    let computed = """
+      TopicRulePayload:
+        Sql: !Sub "SELECT * FROM '${Topic}'"
+        Actions: []
+      """
+    #expect {
+      try AWSRuleImporter.convert(file: "t.yaml", bytes: Array(computed.utf8))
+    } throws: {
+      "\($0)".contains("t.yaml:2:8: error: 'Sql' is Fn::Sub, a CloudFormation function")
+    }
+    // A rule file is no template: the tag stays refused there.
+    #expect(throws: RuleSyntaxError.self) { try RuleDocument.parseYAML(Array(computed.utf8)) }
   }
 
   /// `aws iot get-topic-rule --output yaml` writes YAML: read by the file's extension, or, on

@@ -90,6 +90,30 @@ struct DispatcherTests {
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   }
 
+  /// The log of a stopped evaluation names the place in the rule's file, as `check` does, not in
+  /// the statement (a YAML rule's SQL starts lines below the file's top).
+  @Test func aStoppedEvaluationIsLoggedAtItsPlaceInTheFile() async throws {
+    let doubling =
+      "SET @v0 = 'xy', "
+      + (1...30).map { "@v\($0) = concat(@v\($0 - 1), @v\($0 - 1))" }.joined(separator: ",\n  ")
+      + "\nSELECT length(@v30) AS n FROM 's'"
+    let rule = try loadRule(
+      #"{"ruleName": "greedy_in_file", "actions": [],\#n "sql": "\#(doubling.replacingOccurrences(of: "\n", with: "\\n"))"}"#,
+      file: "rules/big.json", builder: RecordingBuilder())
+    let log = LogLines()
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock(), logger: log.logger)
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "s", payload: "{}", origin: "f:1"))
+    #expect(await acks.wait(for: 1))
+    await dispatcher.drain()
+    let said = log.messages.first { $0.contains("gave no result") } ?? ""
+    // The SQL is on the file's line 2 (its line breaks are `\n` escapes): the statement's line 24
+    // is a column of that line.
+    #expect(said.contains("(at rules/big.json:2:"), "\(said)")
+    #expect(said.contains(": concat(@v23, @v23))"), "\(said)")
+  }
+
   /// AWS's Basic Ingest: `$aws/rules/NAME/TOPIC` reaches the rule NAME alone, when its filter
   /// matches TOPIC, and `topic()` is TOPIC.
   @Test func basicIngestTopicsReachTheNamedRuleOnly() async throws {

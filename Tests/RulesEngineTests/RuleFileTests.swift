@@ -85,6 +85,11 @@ struct RuleFileTests {
       errors(#"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016"}"#) == [
         #"Rules/test_rule.json:1:50: error: unknown 'awsIotSqlVersion' '2016'; expected "2015-10-08", "2016-03-23" or "beta" (AWS's name for the newest)"#
       ])
+    // A YAML `>` scalar's line break, escaped, on the one line.
+    #expect(
+      errors(#"{"sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016-03-23\n"}"#) == [
+        #"Rules/test_rule.json:1:50: error: unknown 'awsIotSqlVersion' '2016-03-23\u000A' (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not); expected "2015-10-08", "2016-03-23" or "beta" (AWS's name for the newest)"#
+      ])
   }
 
   @Test func fileNameMustBeAValidRuleName() {

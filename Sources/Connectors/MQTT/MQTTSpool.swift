@@ -59,7 +59,15 @@ final class MQTTSpool: Sendable {
     guard lock >= 0 else {
       throw SpoolError("cannot open \(path).lock, the MQTT spool's lock: \(String(cString: strerror(errno)))")
     }
-    guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+    // Another daemon's start probes this lock for a moment (``isInUse(_:)``, taking it shared):
+    // tried for 200 ms before the spool is said to be in use, or a restart of a whole group
+    // sharing one folder could leave one of them without its spool.
+    var locked = flock(lock, LOCK_EX | LOCK_NB) == 0
+    for _ in 0..<20 where !locked {
+      usleep(10_000)
+      locked = flock(lock, LOCK_EX | LOCK_NB) == 0
+    }
+    guard locked else {
       _ = Foundation.close(lock)
       throw SpoolError(
         "the MQTT spool \(path) is in use by another iotrules run of the same --client-id", isInUse: true)

@@ -118,8 +118,11 @@ public struct VirtualMachine: Sendable {
   }
 
   /// `evaluationLimitError` and its place in `source` (the statement evaluated) on one line:
-  /// `a value of 18 MiB was made ... (at 1:21 of the SQL: s + s)`.
-  public func evaluationLimitText(in source: String) -> String? {
+  /// `a value of 18 MiB was made ... (at 1:21 of the SQL: s + s)`; `place` says the place
+  /// otherwise (a rule's, in its file: `rules/big.yaml:6:10`).
+  public func evaluationLimitText(
+    in source: String, place: (SourceLocation) -> String = { "\($0) of the SQL" }
+  ) -> String? {
     guard let reason = evaluationLimitError else { return nil }
     guard let range = evaluationLimitRange else { return reason }
     let bytes = source.utf8
@@ -128,7 +131,7 @@ public struct VirtualMachine: Sendable {
     let text = String(decoding: bytes.dropFirst(start).prefix(end - start), as: UTF8.self)
     let shown = text.count > 40 ? text.prefix(40) + "..." : Substring(text)
     let oneLine = shown.map { $0.isNewline ? " " : String($0) }.joined()
-    return "\(reason) (at \(range.start) of the SQL: \(oneLine))"
+    return "\(reason) (at \(place(range.start)): \(oneLine))"
   }
 
   /// Creates a VM.
