@@ -20,6 +20,11 @@ public final class LogLines: Sendable {
     recorded.withLock { $0.filter { $0.message == message }.map(\.metadata) }
   }
 
+  /// The metadata of each record whose message `matches`, in order.
+  public func metadata(where matches: (String) -> Bool) -> [Logger.Metadata] {
+    recorded.withLock { $0.filter { matches($0.message) }.map(\.metadata) }
+  }
+
   /// A logger, at every level, whose records are kept here.
   public var logger: Logger { Logger(label: "test") { _ in Handler(lines: self) } }
 

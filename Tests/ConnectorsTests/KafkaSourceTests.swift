@@ -247,6 +247,9 @@ struct KafkaSourceTests {
         $0.hasPrefix("record keyed/0@")
           && $0.contains("(keys that are no topics: --kafka-topic-from topic or header:NAME)")
       }.count == 3, "\(logs.messages)")
+    // And as a field, for JSON logs.
+    let origins = logs.metadata { $0.hasPrefix("record keyed/0@") }.compactMap { $0["origin"]?.description }
+    #expect(origins.count == 3 && origins.allSatisfy { $0.hasPrefix("keyed/0@") }, "\(origins)")
     // Committed with the others: a restart of the group reads nothing again.
     try await producer.produce(topic: "keyed", key: Array("a/3".utf8), value: Array("m5".utf8), partition: 0)
     let again = try await collect(try options(), count: 1, within: 45)
@@ -393,6 +396,42 @@ struct KafkaSourceTests {
       await eventually(within: 60) { health.probe(readiness: true).passes }, "\(health.problems)")
     run.cancel()
     try await run.value
+  }
+
+  @Test(
+    "a stop whose brokers are gone waits a few seconds for its last commit, not the group's session, and says what comes again",
+    .timeLimit(.minutes(2)))
+  func aStopWithTheBrokersGoneDoesNotWaitOutTheSession() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("gone", partitions: 1)
+    let producer = try KafkaProducer(bootstrapServers: cluster.bootstrapServers)
+    defer { producer.close() }
+    try await produceInOrder(producer, topic: "gone", range: 0..<3)
+    let collector = Collector()
+    let logs = LogLines()
+    // Acknowledged only once the broker is down: the stop's commit has them to commit.
+    var options = KafkaSourceOptions(
+      bootstrapServers: [cluster.bootstrapServers], topics: ["gone"], group: unique("gone"),
+      config: [("session.timeout.ms", "60000")], shutdownDrainSeconds: 1)
+    options.commitIntervalMs = 60_000
+    let run = Task {
+      try await KafkaSource(options: options, logger: logs.logger).run(deliver: collector.deliver)
+    }
+    #expect(await eventually(within: 30) { collector.count >= 3 })
+    cluster.setBroker(1, up: false)
+    try await Task.sleep(for: .milliseconds(500))
+    for message in collector.messages.withLock({ $0 }) { message.acknowledge(.done) }
+    let stopping = ContinuousClock.now
+    run.cancel()
+    try await run.value
+    // A synchronous commit waited out the 60 s session.
+    #expect(ContinuousClock.now - stopping < .seconds(30))
+    #expect(
+      logs.messages.contains {
+        $0.hasPrefix("committing offsets in group ")
+          && $0.hasSuffix("the messages done since the last commit will be delivered again")
+      }, "\(logs.messages)")
   }
 
   @Test(

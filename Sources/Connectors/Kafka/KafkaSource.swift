@@ -109,6 +109,9 @@ private final class KafkaConsumer: @unchecked Sendable {
   let lags: LagTable
   /// The offsets last handed to librdkafka to commit, by partition (consumer thread only).
   private var storedOffsets: [TopicPartition: Int64] = [:]
+  /// Set when a stop's last commit got no answer (consumer thread only): the revocation that
+  /// closing brings does not wait for one again.
+  private var coordinatorSilent = false
   /// A fatal librdkafka error (a fenced static member, say): the consumer can do nothing more, so the
   /// loop drains, commits what is done and stops, and `run` throws it.
   let fatalError = Mutex<String?>(nil)
@@ -295,7 +298,7 @@ private final class KafkaConsumer: @unchecked Sendable {
       drainRevoked(Set(partitions))
       store(tracker.revoke(partitions))
       // A lost assignment (this member was dropped from the group) can commit nothing.
-      if rd_kafka_assignment_lost(handle) == 0 { commit(async: false) }
+      if rd_kafka_assignment_lost(handle) == 0, !coordinatorSilent { commitWaiting(atMost: 5) }
       if cooperative {
         if let failure = rd_kafka_incremental_unassign(handle, list) { rd_kafka_error_destroy(failure) }
       } else {
@@ -469,6 +472,41 @@ private final class KafkaConsumer: @unchecked Sendable {
       measured[partition] = max(0, high - next)
     }
     lags.values.withLock { $0 = measured }
+  }
+
+  /// Commits what is stored, waiting `seconds` at most for the group coordinator's answer (a
+  /// revocation's commit, a stop's). A synchronous one, with the brokers gone, waited out the
+  /// group's session (`session.timeout.ms`: 49 s, or 91 s at 90,000, past a service manager's
+  /// stop timeout) before the process could end. Returns whether an answer came.
+  @discardableResult
+  private func commitWaiting(atMost seconds: Double) -> Bool {
+    guard let queue = rd_kafka_queue_new(handle) else {
+      commit(async: false)
+      return true
+    }
+    defer { rd_kafka_queue_destroy(queue) }
+    func said(_ error: rd_kafka_resp_err_t) -> Bool {
+      if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET {
+        logger.warning(
+          "committing offsets in group \(options.group) failed: \(KafkaConfigBuilder.errorText(error)); the messages done since the last commit will be delivered again"
+        )
+      }
+      return true
+    }
+    let started = rd_kafka_commit_queue(handle, nil, queue, nil, nil)
+    guard started == RD_KAFKA_RESP_ERR_NO_ERROR else { return said(started) }
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
+      defer { rd_kafka_event_destroy(event) }
+      if rd_kafka_event_type(event) == RD_KAFKA_EVENT_OFFSET_COMMIT {
+        return said(rd_kafka_event_error(event))
+      }
+    }
+    logger.warning(
+      "committing offsets in group \(options.group): no answer from the group's coordinator in \(Int(seconds)) s (are the brokers \(options.bootstrapServers.joined(separator: ",")) down?); the messages done since the last commit will be delivered again"
+    )
+    return false
   }
 
   private func commit(async: Bool) {
@@ -652,7 +690,7 @@ private final class KafkaConsumer: @unchecked Sendable {
         "\(held) Kafka messages were not acknowledged before shutdown; they will be redelivered\(after)")
     }
     store(tracker.takeStorable())
-    commit(async: false)
+    coordinatorSilent = !commitWaiting(atMost: 5)
     close()
   }
 
@@ -849,14 +887,47 @@ private final class KafkaConsumer: @unchecked Sendable {
     let (logs, before) = refusedLog.turn(now: DispatchTime.now().uptimeNanoseconds)
     guard logs else { return }
     logger.warning(
-      "record \(origin) refused: \(RuleFile.printable(problem, keepsLineBreaks: false)); no rule sees it, its offset is committed\(before > 0 ? " (and \(before) more refused since the last line)" : ""); counted in \(MetricNames.messagesRefused)"
+      "record \(origin) refused: \(RuleFile.printable(problem, keepsLineBreaks: false)); no rule sees it, its offset is committed\(before > 0 ? " (and \(before) more refused since the last line)" : ""); counted in \(MetricNames.messagesRefused)",
+      // Its place as a field too, as an action's failure gives it (`--log-format json`).
+      metadata: ["origin": "\(origin)", "refusedSince": "\(before)"]
     )
   }
 
+  /// Leaves the group and destroys the client, waiting 5 s at most for the group's coordinator:
+  /// `rd_kafka_consumer_close` waits up to the group's session with the brokers gone. Closed in
+  /// the background, its revocation served here (it stores and commits what is done).
   private func close() {
     guard let handle else { return }
-    rd_kafka_consumer_close(handle)
-    rd_kafka_destroy(handle)
+    var closed = false
+    if let queue = rd_kafka_queue_new(handle) {
+      if let failure = rd_kafka_consumer_close_queue(handle, queue) {
+        rd_kafka_error_destroy(failure)
+      } else {
+        let deadline = Date().addingTimeInterval(5)
+        while rd_kafka_consumer_closed(handle) == 0, Date() < deadline {
+          _ = rd_kafka_queue_poll_callback(queue, 100)
+        }
+        closed = rd_kafka_consumer_closed(handle) != 0
+        if !closed {
+          logger.warning(
+            "leaving group \(options.group): no answer from the group's coordinator in 5 s; the group sees this member leave when its session (session.timeout.ms) ends"
+          )
+        }
+      }
+      rd_kafka_queue_destroy(queue)
+    }
+    if closed {
+      rd_kafka_destroy(handle)
+      retained?.release()
+    } else {
+      // Its destruction waits out the session too: on a thread of its own, which the process's
+      // exit may cut short, holding this consumer (its callbacks' opaque) until it is done.
+      let client = ClientToDestroy(handle: handle, retained: retained)
+      Thread {
+        rd_kafka_destroy_flags(client.handle, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        client.retained?.release()
+      }.start()
+    }
     // Gone: what it reported is no longer anyone's state (the revoke on closing reported a
     // rebalance).
     intake.health.clear(component)
@@ -864,9 +935,14 @@ private final class KafkaConsumer: @unchecked Sendable {
     intake.health.clear(brokersComponent)
     for topic in unavailableTopics { intake.health.clear(topicComponent(topic)) }
     self.handle = nil
-    retained?.release()
     retained = nil
   }
+}
+
+/// A client handed to the thread that destroys it, with the reference its callbacks hold.
+private struct ClientToDestroy: @unchecked Sendable {
+  let handle: OpaquePointer
+  let retained: Unmanaged<KafkaConsumer>?
 }
 
 extension KafkaSource {
