@@ -303,6 +303,9 @@ public final class HTTPAction: KeyedGroupAction {
   /// Whether the URL template reads a secret: a redirect's Location (which often repeats the URL) is
   /// then not quoted.
   private let urlReadsSecret: Bool
+  /// Whether any header reads a secret: an answer's body, which may echo the request, is then not
+  /// quoted in error records.
+  private let headersReadSecret: Bool
   /// `confirmationUrl` parsed once, for the check of each rendered URL.
   private let confirmed: URLComponents?
   private let headers: [(key: String, value: ActionTemplate)]
@@ -354,6 +357,9 @@ public final class HTTPAction: KeyedGroupAction {
     confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
     self.url = url!
     urlReadsSecret = configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil
+    headersReadSecret = configuration.headers.contains {
+      $0.value.range(of: "get_secret", options: .caseInsensitive) != nil
+    }
     self.headers = headers
     givesContentType = headers.contains { $0.key.lowercased() == "content-type" }
     givesUserAgent = headers.contains { $0.key.lowercased() == "user-agent" }
@@ -370,6 +376,9 @@ public final class HTTPAction: KeyedGroupAction {
     // connecting until the request timed out, so every attempt on a closed port took `timeoutMs`.
     settings.connectionPool.retryConnectionEstablishment = false
     settings.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
+    // An idle connection is closed before common servers close theirs (Node's and Apache's 5 s
+    // keep-alive): one they closed first fails the request written to it.
+    settings.connectionPool.idleTimeout = .seconds(4)
     let created = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     client.withLock { $0 = created }
   }
@@ -387,13 +396,13 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { failingFast }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { _ in failingFast }, delivered: { _ in })
   }
 
   /// `performGroup(_:failingFast:)`, telling `delivered` each result answered with a 2xx as soon
   /// as it is (a request's, or a batch's results).
   public func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
@@ -441,7 +450,7 @@ public final class HTTPAction: KeyedGroupAction {
       await sendRun(flush: true)
       if case .failure(let error) = await send(request, body: request.body) {
         results[index] = error.about(request.shownURL)
-        if error.kind == .transient, failingFast() { transient = error }
+        if error.kind == .transient, failingFast(error) { transient = error }
       } else {
         delivered(index)
       }
@@ -571,6 +580,18 @@ public final class HTTPAction: KeyedGroupAction {
     } catch {
       return .failure(error)
     }
+    // A control character from a value (NUL, CR LF) went out percent-encoded, which the server
+    // decodes back: refused, as a header value's is.
+    let bytes = Array(renderedURL.utf8)
+    let ranges = valueRanges.map { $0.clamped(to: 0..<bytes.count) }
+    if let (_, scalar) = FileArchiveAction.firstControlCharacter(in: bytes, ranges: ranges) {
+      let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
+      return .failure(
+        ActionError(
+          .permanent,
+          "http url rendered '\(RuleFile.printable(shownURL, keepsLineBreaks: false))', in which a value holds a control character (\(name)); refused"
+        ))
+    }
     // The URL as it is sent (a value's `%` as `%25`) is the one judged.
     let sentURL = Self.escapingPercents(renderedURL, in: valueRanges)
     if let prefix = configuration.confirmationUrl {
@@ -656,9 +677,9 @@ public final class HTTPAction: KeyedGroupAction {
   /// by the server meanwhile (an HTTP/1.1 server that closes kept-alive connections after
   /// answering, without `Connection: close`), reached no one: it is sent again at once on a new
   /// connection, up to twice within `timeoutMs`, as part of the same attempt (a third of such
-  /// requests went down the error path, and their topics' later results with them). A close or
-  /// reset after the request was written may follow its arrival: that is a failure for the retry
-  /// policy, which says whether to send again.
+  /// requests went down the error path, and their topics' later results with them). A close
+  /// after the request was written, before any answer, is most often the same race: sent once
+  /// more, then a failure for the retry policy, which says whether to send again.
   func send(_ request: Request, body: [UInt8]) async -> Result<Void, ActionError> {
     guard let client = client.withLock({ $0 }) else {
       return .failure(ActionError(.transient, "the http action for \(request.shownURL) is not started"))
@@ -682,6 +703,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
     var resends = 0
+    var closedResent = false
     var result: Result<Void, ActionError>
     while true {
       do {
@@ -695,6 +717,15 @@ public final class HTTPAction: KeyedGroupAction {
         && NIODeadline.now() < deadline
       {
         resends += 1
+      } catch let error as HTTPClientError
+        where error == .remoteConnectionClosed && !closedResent && NIODeadline.now() < deadline
+      {
+        // Closed after the request was written, with no byte of an answer: most often a pooled
+        // connection the server closed as it was reused (a server that closes after each answer
+        // without `Connection: close` sent 811 of 1,000 results down the error path, none of them
+        // refused). Sent once more on a new connection; a server that did take it gets it twice,
+        // as at-least-once allows.
+        closedResent = true
       } catch {
         let unanswered = failure(error, shownURL: request.shownURL)
         result = .failure(unanswered)
@@ -717,28 +748,39 @@ public final class HTTPAction: KeyedGroupAction {
     // The status is the verdict; the body is read (to reuse the connection) within what is left
     // of `timeoutMs`, and given up after it: a server that sends its head and stalls must not
     // hold the action, and the daemon's stop, for ever.
-    await Self.drain(response.body, until: deadline)
+    let body = await Self.drain(response.body, until: deadline)
     let status = Int(response.status.code)
+    // What the server said of a refusal, its start, as AWS's records quote it (not when the
+    // request carried a secret the server may echo).
+    let said =
+      holdsSecret || headersReadSecret ? "" : Self.excerpt(body).map { ": \($0)" } ?? ""
     switch status {
     case 200..<300:
       return .success(())
     case 408, 429, 500..<600:
       let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
-      var error = ActionError(.transient, "POST \(url) answered HTTP \(status)", retryAfterMs: retryAfter)
+      var error = ActionError(
+        .transient, "POST \(url) answered HTTP \(status)\(said)", retryAfterMs: retryAfter)
       error.answered = true
       return .failure(error)
+    case 304:
+      // Not Modified is no redirect (a POST should never get it).
+      return .failure(
+        ActionError(.permanent, "POST \(url) answered HTTP 304 (Not Modified), which is no success"))
     case 300..<400:
       // Redirects are not followed (neither does AWS): say where the server pointed.
       // Not quoted when the URL carries a secret: a server's redirect often repeats the path.
       let location =
         holdsSecret
         ? " (its Location not shown: the URL holds a secret)"
-        : response.headers.first(name: "Location").map { " to \($0.debugDescription)" } ?? ""
+        : response.headers.first(name: "Location").map {
+          " to \(clipped($0, keeping: 2_000).debugDescription)"
+        } ?? ""
       return .failure(
         ActionError(
           .permanent, "POST \(url) answered HTTP \(status), a redirect\(location), which is not followed"))
     default:
-      return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)"))
+      return .failure(ActionError(.permanent, "POST \(url) answered HTTP \(status)\(said)"))
     }
   }
 
@@ -809,16 +851,32 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first.
-  static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async {
-    await withTaskGroup(of: Void.self) { group in
-      group.addTask { _ = try? await body.collect(upTo: 16_384) }
+  static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async -> [UInt8]? {
+    await withTaskGroup(of: [UInt8]?.self) { group in
+      group.addTask { (try? await body.collect(upTo: 16_384)).map { Array($0.readableBytesView) } }
       group.addTask {
         let left = deadline - NIODeadline.now()
         if left.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(left.nanoseconds)) }
+        return nil
       }
-      await group.next()
+      let first = await group.next() ?? nil
       group.cancelAll()
+      return first
     }
+  }
+
+  /// The first 200 bytes of an answer's body as one quoted line (control characters escaped),
+  /// or nil for none or one that is not text.
+  static func excerpt(_ body: [UInt8]?) -> String? {
+    guard let body, !body.isEmpty else { return nil }
+    var end = min(body.count, 200)
+    // Cut before a character, not inside one.
+    while end < body.count, end > 0, body[end] & 0xC0 == 0x80 { end -= 1 }
+    guard let text = String(validating: body[..<end], as: UTF8.self) else { return nil }
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !trimmed.isEmpty else { return nil }
+    return RuleFile.printable(trimmed, keepsLineBreaks: false).debugDescription
+      + (end < body.count ? " …" : "")
   }
 
   /// `Retry-After` as milliseconds: delay-seconds or an HTTP date (a huge one is the longest wait

@@ -690,7 +690,9 @@ public final class ReplSession {
     guard let text = String(validating: shown, as: UTF8.self) else {
       return "\n" + styler.dim("(not UTF-8 text)")
     }
-    return "\n" + text
+    // Control characters spelled out, as results are (a payload file's escape sequences retitled
+    // and cleared the terminal).
+    return "\n" + RuleFile.printable(text)
       + (payload.count > shown.count ? styler.dim(" … (\(payload.count - shown.count) more bytes)") : "")
   }
 

@@ -15,18 +15,27 @@ public struct Styler: Sendable {
     return Styler(enabled: isTerminal && !noColor && environment["TERM"] != "dumb")
   }
 
-  /// `text` without the colour codes this styler writes (`ESC [ ... m`).
+  /// `text` without the colour codes this styler writes (`ESC [` digits and `;`, then `m`); any
+  /// other escape, a statement's own text, stays (everything from an ESC to the next `m` went, the
+  /// rest of an error's line and its caret with it).
   public static func plain(_ text: String) -> String {
     guard text.utf8.contains(0x1B) else { return text }
+    let source = Array(text.utf8)
     var bytes: [UInt8] = []
-    var iterator = Array(text.utf8).makeIterator()
-    while let byte = iterator.next() {
-      guard byte == 0x1B else {
-        bytes.append(byte)
-        continue
+    var index = 0
+    while index < source.count {
+      if source[index] == 0x1B, index + 1 < source.count, source[index + 1] == UInt8(ascii: "[") {
+        var end = index + 2
+        while end < source.count, source[end] == UInt8(ascii: ";") || (0x30...0x39).contains(source[end]) {
+          end += 1
+        }
+        if end < source.count, source[end] == UInt8(ascii: "m") {
+          index = end + 1
+          continue
+        }
       }
-      // Skip `[`, the parameters and the final `m`.
-      while let next = iterator.next(), next != UInt8(ascii: "m") {}
+      bytes.append(source[index])
+      index += 1
     }
     return String(decoding: bytes, as: UTF8.self)
   }

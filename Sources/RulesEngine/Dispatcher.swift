@@ -1012,7 +1012,12 @@ public final class Dispatcher: Sendable {
             if let grouped = action as? any KeyedGroupAction {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
-                indices.map { inputs[$0] }, failingFast: { retriedTogether || self.isStopping },
+                indices.map { inputs[$0] },
+                failingFast: { error in
+                  // Stopping, only a failure without an answer (a timeout) fails the rest unsent:
+                  // behind a webhook's 503 each result still has its one last attempt.
+                  self.isStopping ? !error.answered : retriedTogether
+                },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.
                   let first = told.withLock { told in

@@ -130,8 +130,9 @@ public final class Rule: Sendable {
   public let warnings: [RuleDiagnostic]
   /// Where the name is written: the `ruleName` value, or 1:1 when the name is the file's.
   public let namePosition: FilePosition
-  /// The file position of each UTF-8 byte of the SQL (empty when not known).
-  let sqlPositions: [FilePosition]
+  /// The file position of each place of the SQL its program's instructions come from, by byte
+  /// offset (not of every byte: 16 bytes a byte of SQL, kept as long as the rule runs).
+  let sqlPositions: [Int: FilePosition]
   let counters: RuleCounters
   /// Set when the rule first read fields of a payload that is not JSON (it is warned of once).
   let warnedNonJSON = Atomic<Bool>(false)
@@ -141,8 +142,7 @@ public final class Rule: Sendable {
   /// Where `location` of the SQL is in the rule's file (`rules/big.yaml:6:10`), or in the SQL
   /// when that is not known (`4:8 of the SQL`).
   func sqlPlace(_ location: SourceLocation) -> String {
-    guard !sqlPositions.isEmpty else { return "\(location) of the SQL" }
-    return "\(file):\(sqlPositions[max(0, min(location.offset, sqlPositions.count - 1))])"
+    sqlPositions[location.offset].map { "\(file):\($0)" } ?? "\(location) of the SQL"
   }
 
   /// Creates a rule.
@@ -150,7 +150,7 @@ public final class Rule: Sendable {
     name: String, description: String, disabled: Bool, program: Program,
     actions: [ConfiguredAction], errorAction: ConfiguredAction?, file: String, fingerprint: FileFingerprint,
     warnings: [RuleDiagnostic] = [], namePosition: FilePosition = FilePosition(line: 1, column: 1),
-    sqlPositions: [FilePosition] = []
+    sqlPositions: [Int: FilePosition] = [:]
   ) {
     self.warnings = warnings
     self.sqlPositions = sqlPositions

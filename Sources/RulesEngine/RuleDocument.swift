@@ -616,8 +616,12 @@ public enum RuleDocument {
     guard var node else {
       throw RuleSyntaxError(position: FilePosition(line: 1, column: 1), message: "the file is empty")
     }
-    if cloudFormation { node = cloudFormationLongForms(node) }
     let limit = expansionLimit(ofBytes: text.utf8.count)
+    if cloudFormation {
+      // Under the same budget as `convert`: an alias bomb is left whole, for it to refuse.
+      var visits = limit
+      node = cloudFormationLongForms(node, budget: &visits)
+    }
     var budget = limit
     return try convert(node, lines: scalarLines(text), budget: &budget, limit: limit)
   }
@@ -626,7 +630,9 @@ public enum RuleDocument {
   /// `!Sub`, `!Join`...) as the long forms a JSON template writes: a one-member mapping of the
   /// function's name (`Ref`, `Condition`, `Fn::GetAtt`...) at the tag's place. `!GetAtt A.B` is
   /// `["A", "B"]`, as CloudFormation splits it at its first dot. Other tags stay, to be refused.
-  static func cloudFormationLongForms(_ node: Yams.Node) -> Yams.Node {
+  static func cloudFormationLongForms(_ node: Yams.Node, budget: inout Int) -> Yams.Node {
+    budget -= 1
+    guard budget >= 0 else { return node }
     let functions: Set<String> = [
       "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
       "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString",
@@ -658,13 +664,15 @@ public enum RuleDocument {
     case .sequence(let sequence):
       let name = longName(sequence.tag)
       let elements = Yams.Node.Sequence(
-        sequence.map(cloudFormationLongForms), name == nil ? sequence.tag : .implicit, sequence.style,
+        sequence.map { cloudFormationLongForms($0, budget: &budget) }, name == nil ? sequence.tag : .implicit,
+        sequence.style,
         sequence.mark)
       return name.map { wrapped($0, .sequence(elements), at: sequence.mark) } ?? .sequence(elements)
     case .mapping(let mapping):
       let name = longName(mapping.tag)
       let pairs = Yams.Node.Mapping(
-        mapping.map { ($0.key, cloudFormationLongForms($0.value)) }, name == nil ? mapping.tag : .implicit,
+        mapping.map { ($0.key, cloudFormationLongForms($0.value, budget: &budget)) },
+        name == nil ? mapping.tag : .implicit,
         mapping.style, mapping.mark)
       return name.map { wrapped($0, .mapping(pairs), at: mapping.mark) } ?? .mapping(pairs)
     case .alias:

@@ -437,7 +437,12 @@ public enum RuleFile {
       name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
       warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder),
-      namePosition: explicitName?.position ?? start, sqlPositions: root["sql"]?.stringPositions ?? [])
+      namePosition: explicitName?.position ?? start,
+      sqlPositions: root["sql"].map { node in
+        Dictionary(
+          program!.sourceMap.map { ($0.start.offset, node.position(ofStringOffset: $0.start.offset)) },
+          uniquingKeysWith: { first, _ in first })
+      } ?? [:])
   }
 
   /// Warnings about the action templates under `node`, each template compiled once:

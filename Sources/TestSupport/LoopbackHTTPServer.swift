@@ -39,6 +39,8 @@ public final class LoopbackHTTPServer: Sendable {
     /// When set, the connection is closed right after the answer, which does not say so (no
     /// `Connection: close`), as some HTTP/1.1 servers do.
     public var closesAfterAnswer = false
+    /// The body of the answer.
+    public var body: [UInt8] = []
 
     /// Creates a reply.
     public init(status: Int, headers: [(String, String)] = [], delayMs: Int = 0, withheldBodyBytes: Int = 0) {
@@ -162,7 +164,7 @@ public final class LoopbackHTTPServer: Sendable {
             return
           }
           var headers = HTTPHeaders(reply.headers)
-          headers.add(name: "Content-Length", value: String(reply.withheldBodyBytes))
+          headers.add(name: "Content-Length", value: String(reply.withheldBodyBytes + reply.body.count))
           if !keepAlive { headers.add(name: "Connection", value: "close") }
           let responseHead = HTTPResponseHead(
             version: head.version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
@@ -172,6 +174,10 @@ public final class LoopbackHTTPServer: Sendable {
             return
           }
           context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+          if !reply.body.isEmpty {
+            context.write(
+              handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+          }
           if reply.closesAfterAnswer {
             context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in
               loopBound.value.1.close(promise: nil)

@@ -874,12 +874,45 @@ struct HTTPActionTests {
     #expect(server.requests.count == 5)
   }
 
+  /// A refusal's body is quoted in the error, its start on one line (AWS's records quote the
+  /// downstream error); a redirect's Location is clipped; a 304 is no redirect.
+  @Test func aRefusalsBodyIsQuoted() async throws {
+    let server = try LoopbackHTTPServer()
+    var refused = LoopbackHTTPServer.Reply(status: 422)
+    refused.body = Array(#"{"error":"field temp missing"}"#.utf8) + [0x0A]
+    var busy = LoopbackHTTPServer.Reply(status: 400)
+    busy.body = Array(("busy\u{1B}[2J" + String(repeating: "x", count: 300)).utf8)
+    let far = LoopbackHTTPServer.Reply(
+      status: 302, headers: [("Location", "https://x.example/" + String(repeating: "a", count: 60_000))])
+    server.enqueue([refused, busy, far, .init(status: 304)])
+    let action = try await action(server)
+    var messages: [String] = []
+    for _ in 0..<4 {
+      do { try await action.perform(input("{}")) } catch { messages.append(error.message) }
+    }
+    await action.shutdown()
+    #expect(messages.count == 4)
+    #expect(
+      messages.first?.hasSuffix(#"answered HTTP 422: "{\"error\":\"field temp missing\"}""#) == true,
+      "\(messages)")
+    #expect(
+      messages.dropFirst().first.map {
+        $0.contains(#"answered HTTP 400: "busy\\u001B[2Jxxx"#) && $0.hasSuffix("\" …")
+      }
+        == true, "\(messages)")
+    #expect((messages.dropFirst(2).first?.utf8.count ?? 0) < 2_300)
+    #expect(
+      messages.last?.hasSuffix("answered HTTP 304 (Not Modified), which is no success") == true, "\(messages)"
+    )
+  }
+
   /// An HTTP/1.1 server that closes each connection after answering, without saying so. A request
-  /// the client could not write on such a pooled connection goes again at once on a new one; one
-  /// written before the close came is a failure for the retry policy (the server may have it), never
-  /// sent twice by the action itself. With a `Connection: close` header every request goes on a
-  /// connection of its own, and all arrive.
-  @Test func aServerClosingAfterEachAnswerGetsNoDuplicates() async throws {
+  /// the client could not write on such a pooled connection goes again at once on a new one, and
+  /// so, once, does one the server closed before any byte of an answer (here, as mostly, a reused
+  /// connection it had closed: it never read the request): the results arrive, once each (811
+  /// of 1,000 went down the error path through a replay). With a `Connection: close` header every
+  /// request goes on a connection of its own, and all arrive.
+  @Test func aServerClosingAfterEachAnswerGetsEveryResultOnce() async throws {
     let server = try LoopbackHTTPServer()
     server.setFallback(.okThenClosed)
     let action = try await action(server) { $0.timeoutMs = 5_000 }
@@ -891,14 +924,9 @@ struct HTTPActionTests {
     let bodies = server.requests.map { String(decoding: $0.body, as: UTF8.self) }
     #expect(Set(bodies).count == bodies.count)
     #expect(bodies.count + failures.count == 200)
-    #expect(
-      failures.allSatisfy {
-        $0.hasSuffix("the server closed the connection without answering") || $0.hasSuffix("by peer")
-      },
-      "\(failures.prefix(3))")
-    // Not "I/O on closed channel": those were re-sent.
-    #expect(
-      !failures.contains { $0.contains("closed channel") || $0.contains("before the request was sent") })
+    // (A resend may meet another connection the server has just closed, rarely: on a loaded
+    // machine a few of 200; before, most.)
+    #expect(failures.count < 10, "\(failures.prefix(3))")
     let closing = try LoopbackHTTPServer()
     closing.setFallback(.okThenClosed)
     let told = try await self.action(closing) {
@@ -923,8 +951,9 @@ struct HTTPActionTests {
       #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
     }
     // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`);
-    // not sent again at once: the server had it (the retry policy decides).
-    server.enqueue([.closed])
+    // sent once more at once (mostly a pooled connection the server had closed), then the retry
+    // policy decides.
+    server.enqueue([.closed, .closed])
     do {
       try await action.perform(input("{}"))
       Issue.record("a closed connection succeeded")
@@ -934,7 +963,7 @@ struct HTTPActionTests {
         error.message.hasSuffix("failed: the server closed the connection without answering")
           || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
     }
-    #expect(server.requests.count == 2)
+    #expect(server.requests.count == 3)
     server.stop()
     // A refused connection fails the attempt at once, not after the request timeout: the action's
     // retry policy decides what comes next.
@@ -1027,7 +1056,7 @@ struct HTTPActionTests {
     let started = ContinuousClock.now
     let told = Mutex<[(Int, Duration)]>([])
     let results = await action.performGroup(
-      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { true },
+      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { _ in true },
       delivered: { index in told.withLock { $0.append((index, ContinuousClock.now - started)) } })
     let ended = ContinuousClock.now - started
     await action.shutdown()
@@ -1269,6 +1298,8 @@ struct HTTPActionTests {
       "../../etc", "a#frag", "%2e%2e/up", "a/./b", "..%2Fadmin", "%2E%2E%5Cadmin", "..;/admin", "x?admin=1",
       // A `/` followed by a combining mark is still a `/` to the server.
       "../\u{301}x",
+      // A control character went out percent-encoded, for the server to decode back.
+      "a\\u0000b", "a\\r\\nX-Inj: 1", "a\\u0085b",
     ] {
       do {
         try await pathLevel.perform(

@@ -430,6 +430,20 @@ import Testing
     } throws: {
       "\($0)".contains("t.yaml:2:8: error: 'Sql' is Fn::Sub, a CloudFormation function")
     }
+    // Its aliases expand under the rule files' budget, short forms or not (a bomb of 10^8 values
+    // took the memory of the import).
+    let bomb =
+      "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+      + (1...8).map {
+        "l\($0): &l\($0) [\(Array(repeating: $0 == 1 ? "*a" : "*l\($0 - 1)", count: 10).joined(separator: ", "))]\n"
+      }
+      .joined()
+      + "Sql: !Sub \"SELECT * FROM 'a'\"\n"
+    #expect {
+      try AWSRuleImporter.convert(file: "bomb.yaml", bytes: Array(bomb.utf8))
+    } throws: {
+      "\($0)".contains("through its aliases the document expands past")
+    }
     // A rule file is no template: the tag stays refused there.
     #expect(throws: RuleSyntaxError.self) { try RuleDocument.parseYAML(Array(computed.utf8)) }
   }

@@ -473,6 +473,9 @@ import Testing
     #expect(error != "error: x é")
     #expect(Styler.plain(error) == "error: x é")
     #expect(Styler.plain("plain") == "plain")
+    // Only its own codes: a statement's escape and what follows it stay.
+    #expect(Styler.plain("SELECT '\u{1B}[2J' AS a" + styler.dim("^")) == "SELECT '\u{1B}[2J' AS a^")
+    #expect(Styler.plain("a\u{1B}]0;t\u{07}b") == "a\u{1B}]0;t\u{07}b")
   }
 
   @Test("on a pseudo-terminal: editing, completion, colour, history across sessions")
@@ -593,6 +596,11 @@ import Testing
     // Bytes that are not text say so, long or short.
     session.payload = [0xFF] + [UInt8](repeating: 0x41, count: 3_000)
     #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
+    // A payload's escape sequences are spelled out, not sent to the terminal.
+    session.payload = Array("x\u{1B}]0;PWNED\u{07} y\u{1B}[2J".utf8)
+    let escaped = session.feed(".payload").outputs.map(\.text).joined()
+    #expect(!escaped.contains("\u{1B}]") && !escaped.contains("\u{1B}[2J"), "\(escaped.debugDescription)")
+    #expect(escaped.contains("\\u001B]0;PWNED\\u0007 y\\u001B[2J"), "\(escaped.debugDescription)")
   }
 
   /// `.payload @FILE` took a 17 MB file that `eval --payload-file` refuses: one limit, one message.

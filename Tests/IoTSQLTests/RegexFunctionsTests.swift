@@ -48,6 +48,16 @@ struct RegexFunctionsTests {
       expected: .string("a/b/c/")),
     Row(
       function: "regexp_substr", arguments: [.string("R\r\n"), .string("[\\R]")], expected: .undefined),
+    // Quantified, it takes a whole CR LF each time, as Java's does.
+    Row(
+      function: "regexp_replace",
+      arguments: [.string("one\r\ntwo\r\n\r\nthree"), .string("\\R{2,}"), .string("<P>")],
+      expected: .string("one\r\ntwo<P>three")),
+    Row(
+      function: "regexp_matches", arguments: [.string("a\r\nb"), .string("a\\R+\\nb")], expected: .bool(false)
+    ),
+    Row(
+      function: "regexp_matches", arguments: [.string("\r\n"), .string("^\\R\\R$")], expected: .bool(true)),
     Row(
       function: "regexp_replace", arguments: [.string("abc"), .string(""), .string("-")],
       expected: .string("-a-b-c-")),

@@ -259,6 +259,14 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("18 December 2015"), .string("dd MMMM yyyy")], expected: .int(1_450_396_800_000)),
     Row(arguments: [.string("2024-153"), .string("yyyy-DDD")], expected: .int(1_717_200_000_000)),
+    // The day of the year makes the date, with a month or day it must agree with (JDK 17).
+    Row(arguments: [.string("2024-03-070"), .string("yyyy-MM-DDD")], expected: .int(1_710_028_800_000)),
+    Row(arguments: [.string("2024 070 10"), .string("yyyy DDD dd")], expected: .int(1_710_028_800_000)),
+    Row(arguments: [.string("2024 070 11"), .string("yyyy DDD dd")], expected: .undefined),
+    Row(arguments: [.string("2024-03-10 071"), .string("yyyy-MM-dd DDD")], expected: .undefined),
+    Row(arguments: [.string("2024-02-070"), .string("yyyy-MM-DDD")], expected: .undefined),
+    Row(
+      arguments: [.string("2024-03-070 Sun"), .string("yyyy-MM-DDD EEE")], expected: .int(1_710_028_800_000)),
     // Offsets as java.time's strict parser reads each letter's pattern (checked against JDK 17 on
     // 612 and 6,000 generated texts): at most 18 hours, `ZZ` `+HHMM` only, `X` `+HH[mm]` with no
     // colon, `x`'s zero text `+00` read first (`+0030` leaves `30` unread).

@@ -857,6 +857,24 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(dispatcher.stats.retries == attempted.count - Set(attempted).count, "\(attempted)")
 }
 
+/// Once stopping, behind a webhook that answers every request with a 503, each result queued has
+/// its own last attempt, as README says, not a record "not sent" (8 of 10 were, after 4 requests).
+@Test func aStopTriesEachResultBehindAnAnsweringRefusal() async throws {
+  let action = SlowFailingGroups(delayNanoseconds: 5_000_000) { _ in
+    var error = ActionError(.transient, "answered HTTP 503", retryAfterMs: 30_000)
+    error.answered = true
+    return error
+  }
+  let (_, acks, deadLetter) = try await stopOnceStarted(action, attempts: 5, messages: 10) {
+    action.calls.withLock { $0 } > 0
+  }
+  #expect(await acks.wait(for: 10, timeoutMs: 20_000))
+  let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
+  #expect(messages.count == 10)
+  #expect(!messages.contains { $0.contains("not sent") }, "\(messages.prefix(3))")
+  #expect(action.calls.withLock { $0 } >= 10)
+}
+
 /// A result not sent at all (its request never got a connection) has had no attempt: with
 /// `attempts: 1` it still gets its one (a replay's end behind a webhook with one hung request sent
 /// such results down their error paths unsent).
@@ -920,10 +938,10 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
     if let error = await performGroup([input])[0] { throw error }
   }
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { _ in false }, delivered: { _ in })
   }
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     var results: [ActionError?] = []
     var failed: ActionError?
@@ -940,7 +958,7 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
       }
       try? await Task.sleep(nanoseconds: delayNanoseconds)
       let error = outcome(call)
-      if let error, error.kind == .transient, failingFast() { failed = error }
+      if let error, error.kind == .transient, failingFast(error) { failed = error }
       if error == nil { delivered(offset) }
       results.append(error)
     }
@@ -1133,10 +1151,10 @@ private final class GatedResults: KeyedGroupAction, Sendable {
     }
   }
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { _ in false }, delivered: { _ in })
   }
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     for (index, input) in inputs.enumerated() {
       try? await perform(input)

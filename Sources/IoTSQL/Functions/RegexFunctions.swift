@@ -396,7 +396,10 @@ final class CompiledRegex: @unchecked Sendable {
         if next == "R", depth == 0 {
           // Java's line break (JDK 9 on) is a plain alternation, which gives back the `\n` of a
           // `\r\n` when what follows needs it; ICU's `\R` does not (`\R\W` on CR LF and a letter).
-          output.append(contentsOf: "(?:\\r\\n|[\\n\\x0B\\f\\r\\x{85}\\x{2028}\\x{2029}])".unicodeScalars)
+          // Quantified, Java's takes a whole CR LF each time (`\R{2,}` is no single CR LF): atomic.
+          let quantified = index + 2 < scalars.count && "?*+{".unicodeScalars.contains(scalars[index + 2])
+          output.append(contentsOf: (quantified ? "(?>" : "(?:").unicodeScalars)
+          output.append(contentsOf: "\\r\\n|[\\n\\x0B\\f\\r\\x{85}\\x{2028}\\x{2029}])".unicodeScalars)
           index += 2
           continue
         }

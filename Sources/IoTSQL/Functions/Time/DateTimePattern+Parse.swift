@@ -598,21 +598,22 @@ extension DateTimePattern {
         first + (weekOfMonth - 1) * 7 + (weekday % 7 + 1) - CivilCalendar.usWeekday(days: first)
       (parsed.weekOfMonth, parsed.weekday) = (nil, nil)
       crossChecksDate = false
+    } else if let dayOfYear = parsed.dayOfYear {
+      // As the JDK's resolver: the year and its day make the date, which a month or day also
+      // given must agree with (`yyyy-MM-DDD` of `2024-03-070` is March 10th; of `2024-02-070`, none).
+      guard let year else {
+        return failure("the text gives no date: a year with a month and day, or a day of the year")
+      }
+      guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
+        return failure("day of year \(dayOfYear) out of range")
+      }
+      days = CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1
     } else {
       crossChecksDate = false
       // As the JDK's resolver: a date needs its year and its month and day, or its day of the year
       // (`MMM d HH:mm:ss`, a syslog stamp, has none: no date of 1970 is made up).
-      guard let year, parsed.month != nil && parsed.day != nil || parsed.dayOfYear != nil else {
+      guard let year, let month = parsed.month, var day = parsed.day else {
         return failure("the text gives no date: a year with a month and day, or a day of the year")
-      }
-      var month = parsed.month ?? 1
-      var day = parsed.day ?? 1
-      if let dayOfYear = parsed.dayOfYear, parsed.month == nil, parsed.day == nil {
-        guard (1...(CivilCalendar.isLeap(year) ? 366 : 365)).contains(dayOfYear) else {
-          return failure("day of year \(dayOfYear) out of range")
-        }
-        (_, month, day) = CivilCalendar.date(
-          days: CivilCalendar.days(year: year, month: 1, day: 1) + dayOfYear - 1)
       }
       // java.time's smart resolver moves 29-31 back to the month's last day.
       day = min(day, CivilCalendar.daysInMonth(year: year, month: month))
