@@ -616,7 +616,15 @@ public final class SQLiteAction: BatchAction {
   public func rowPreview(_ input: ActionInput) -> Result<[(column: String, value: Value)], ActionError> {
     var validated: [String] = []
     var machine = VirtualMachine()
-    return checkedRow(input, validated: &validated, using: &machine).map { row in
+    // A key named as the row id, which the daemon refuses when the table has no such column yet
+    // (a preview does not open the database): said, as `run` would say it at a new table.
+    let checked = checkedRow(input, validated: &validated, using: &machine)
+    if case .success(let row) = checked,
+      let problem = row.names.lazy.compactMap({ Self.rowIDNameProblem($0, table: self.table) }).first
+    {
+      return .failure(problem)
+    }
+    return checked.map { row in
       zip(row.names, row.values).map { name, value in
         switch Self.stored(value) {
         case .null: (name, .null)

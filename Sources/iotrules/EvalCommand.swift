@@ -125,7 +125,15 @@ struct EvalCommand: ParsableCommand {
     let context = EvaluationContext(
       topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
     var machine = VirtualMachine()
+    let overrunsBefore = RegexBudget.overruns
     let result = machine.evaluate(program, context: context)
+    // As `run` logs them: a match stopped by its budget gave Undefined, which looks like no match.
+    let overruns = RegexBudget.overruns - overrunsBefore
+    if overruns > 0 {
+      Console.err(
+        "note: \(overruns) regular-expression match(es) stopped by the step budget (catastrophic backtracking?) "
+          + "gave Undefined, as the daemon logs them")
+    }
     if let error = machine.fieldsOfNonJSONError {
       Console.err(
         "warning: the statement reads fields of a payload that is not JSON (\(error)): they are Undefined, as in AWS "

@@ -262,9 +262,17 @@ import Testing
       "expect": {"actions": [{"kind": "sqlite", "refused": "key column 'deviceId' is null: every column of the action's \"key\" needs a value: the daemon refuses it (permanent failure, to the error path)"}]}},
      {"name": "fine", "topic": "k", "payload": {"deviceId": "d", "a": 1}, "expect": {"actions": [{"kind": "sqlite", "table": "y"}]}}]
     """#.write(toFile: folder + "/keyed.test.json", atomically: true, encoding: .utf8)
+    try #"""
+    {"sql": "SELECT * FROM 's/+'", "actions": [{"sqlite": {"database": "d.db", "table": "t"}}]}
+    """#.write(toFile: folder + "/rowid.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "rowid key", "topic": "s/1", "payload": {"rowid": 5, "v": 1}, "expect": {"actions": [{"kind": "sqlite", "table": "t"}]}}]
+    """#.write(toFile: folder + "/rowid.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1, "\(out)")
     #expect(out.contains("FAIL clash: ok?"), "\(out)")
+    #expect(out.contains("FAIL rowid: rowid key"), "\(out)")
+    #expect(out.contains("key 'rowid' would make a column of table 't' named as SQLite's row id"), "\(out)")
     #expect(
       out.contains(
         #"+     "refused": "keys 'Temp' and 'temp' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns: the daemon refuses it (permanent failure, to the error path)","#
@@ -277,7 +285,7 @@ import Testing
       out.contains(
         "the output is as expected, but the daemon would refuse the sqlite action: keys 'Temp' and 'temp' differ only in case: SQLite column names ignore case, so they cannot be stored as two columns"
       ), "\(out)")
-    #expect(out.hasSuffix("2 passed, 3 failed (5 case(s) in 2 file(s))\n"), "\(out)")
+    #expect(out.hasSuffix("2 passed, 4 failed (6 case(s) in 3 file(s))\n"), "\(out)")
   }
 
   /// A column template that is one `${expression}` stores the value with its type: the preview

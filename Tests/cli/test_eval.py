@@ -82,6 +82,11 @@ p = subprocess.run([BIN, "eval", "--sql", "SELECT topic() AS t", "--topic", "$aw
                    capture_output=True, text=True, timeout=60)
 check("no FROM, Basic Ingest topic", p.returncode == 0 and p.stdout == '{"t":"x/y"}' and p.stderr == "",
       (p.returncode, p.stdout, p.stderr))
+# A match stopped by its step budget is Undefined, said as the daemon logs it (it looked like no match).
+p = subprocess.run([BIN, "eval", "--sql", "SELECT regexp_matches(s, '(a+)+$') AS m FROM 't'", "--topic", "t",
+                    "--payload", '{"s": "' + "a" * 40 + '!"}'], capture_output=True, text=True, timeout=60)
+check("stopped regex said", p.returncode == 0 and p.stdout == "{}"
+      and "1 regular-expression match(es) stopped by the step budget" in p.stderr, (p.returncode, p.stdout, p.stderr))
 
 p = subprocess.run([BIN, "explain", "--sql", "SELECT a FROM 't' WHERE b > 1"], capture_output=True, text=True,
                    timeout=60)
