@@ -672,6 +672,13 @@ import Testing
     #expect(failures[1]?.contains("- (an empty payload)\n+ 2") == true, "\(String(describing: failures[1]))")
     #expect(
       failures[2]?.contains("- null\n+ (an empty payload)") == true, "\(String(describing: failures[2]))")
+    // `SELECT *` of an empty payload sends no bytes either.
+    let star = try RulePreview.load(
+      file: "s.json", bytes: Array(#"{"sql": "SELECT * FROM 'a/b'", "actions": []}"#.utf8))
+    let none = try RuleTestFile.parse(
+      file: "s.test.json",
+      bytes: Array(#"[{"name": "no payload", "topic": "a/b", "expect": {"empty_output": true}}]"#.utf8))
+    #expect(RuleTestRunner.run(none, on: star).map(\.failure) == [nil])
     #expect(throws: RuleFileError.self) {
       try RuleTestFile.parse(
         file: "w.test.json",
