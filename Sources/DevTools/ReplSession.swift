@@ -351,19 +351,26 @@ public final class ReplSession {
     var words: [String] = []
     var current = String.UnicodeScalarView()
     var state = BracketState()
+    // A word right after a `.` is a member's name (`a.from`), no keyword.
+    var previous: Unicode.Scalar = " "
+    var isMember = false
     for scalar in text.unicodeScalars {
       let quoted = state.quote != nil
       state.step(scalar)
       // A string's text, or its closing quote.
       if quoted { continue }
+      defer { previous = scalar }
       if state.quote == nil, scalar.properties.isAlphabetic || scalar == "_" {
-        if state.depth == 0 { current.append(scalar) }
+        if state.depth == 0 {
+          if current.isEmpty { isMember = previous == "." }
+          current.append(scalar)
+        }
         continue
       }
-      if !current.isEmpty { words.append(String(current).uppercased()) }
+      if !current.isEmpty, !isMember { words.append(String(current).uppercased()) }
       current = String.UnicodeScalarView()
     }
-    if !current.isEmpty { words.append(String(current).uppercased()) }
+    if !current.isEmpty, !isMember { words.append(String(current).uppercased()) }
     return words
   }
 

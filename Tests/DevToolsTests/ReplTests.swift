@@ -444,6 +444,8 @@ import Testing
       ("SELECT 'x;", false), ("SELECT \"x;", false), (#"SELECT 'a\'b' FROM 'x'"#, true),
       (#"SELECT "a\"b" FROM 'x'"#, true), ("SELECT 'it''s' FROM 'x'", true),
       ("SELECT 'it''s FROM 'x'", false),
+      // A member named `from` is no FROM.
+      ("SELECT a.from AS b", false), ("SELECT a.from AS b FROM 'x'", true),
     ])
   func completeness(text: String, complete: Bool) {
     #expect(ReplSession.isComplete(text, version: .default) == complete)
