@@ -578,9 +578,14 @@ public final class RepublishAction: Action {
     var outgoingHops: Int?
     if configuration.maxHops > 0 {
       // The property comes from whoever published: a negative count (which would let a loop run
-      // without end) is taken as 0, and the ledger's count, when it has one, is not undercut.
+      // without end) is taken as 0, one past Int's range as the most there is (it was 0), and the
+      // ledger's count, when it has one, is not undercut.
       let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
-        .flatMap { Int($0.value.trimmingCharacters(in: .whitespaces)) }.map { max(0, $0) }
+        .flatMap { property -> Int? in
+          let text = property.value.trimmingCharacters(in: .whitespaces)
+          if let count = Int(text) { return max(0, count) }
+          return !text.isEmpty && text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) ? Int.max : nil
+        }
       let knownHops =
         usesHopLedger
         ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs)

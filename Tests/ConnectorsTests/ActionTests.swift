@@ -243,6 +243,14 @@ struct RepublishActionTests {
       hops = publisher.published.withLock { $0.last?.properties.userProperties.last?.1 } ?? ""
     }
     #expect(sent == 3)
+    // Nor a count past Int's range: the most there is, refused at once (it counted as 0).
+    do {
+      try await looping.perform(
+        input("{}", userProperties: [(RepublishAction.hopProperty, "99999999999999999999999")]))
+      Issue.record("a count past Int's range was republished")
+    } catch {
+      #expect(error.kind == .permanent)
+    }
     // maxHops 0: no guard, and no property added, as AWS republishes (a consumer that checks the
     // exact properties sees the rule's own).
     let plain = RecordingPublisher()

@@ -333,6 +333,24 @@ struct MQTTConnectionTests {
     #expect(MQTTConnection.reason(14, errno: ECONNREFUSED) == "Connection refused")
   }
 
+  /// A SUBACK the broker sends late (a kept session's backlog goes first): the subscription is
+  /// not failed but stays asked, and the late grant is recorded (it was thrown away: /readyz said
+  /// "not granted" for good, and a start with a backlog exited 74).
+  @Test("a late SUBACK is no failure, and its grant is recorded when it comes")
+  func aLateSubackIsRecorded() async throws {
+    let broker = try MosquittoBroker(aclFile: Self.acl)
+    defer { broker.stop() }
+    let connection = try await connect(broker, timeout: 1)
+    defer { connection.close() }
+    broker.send(signal: SIGSTOP)
+    try await connection.setSubscriptions(["allowed/late"], qos: 1)
+    #expect(connection.grantedSubscriptions.isEmpty)
+    #expect(connection.subscribedOrAsked == ["allowed/late"])
+    broker.send(signal: SIGCONT)
+    #expect(
+      await eventually(within: 10) { connection.grantedSubscriptions.keys.sorted() == ["allowed/late"] })
+  }
+
   @Test("a subscription waiting for its SUBACK fails when the connection drops")
   func subscribeFailsOnDisconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

@@ -156,9 +156,14 @@ extension String {
 public struct ConnectorError: Error, Sendable, CustomStringConvertible {
   /// What failed, and where.
   public var message: String
+  /// Set when the peer has not answered yet (a SUBACK late), rather than refused.
+  public var awaitsAnswer = false
 
   /// Creates an error.
-  public init(_ message: String) { self.message = message }
+  public init(_ message: String, awaitsAnswer: Bool = false) {
+    self.message = message
+    self.awaitsAnswer = awaitsAnswer
+  }
 
   /// The message.
   public var description: String { message }

@@ -120,10 +120,11 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     client.adoptSubscriptions(stale, qos: qos)
   }
 
-  /// Writes the filters `client` is subscribed to into the record (a new file renamed over it).
+  /// Writes the filters `client` is subscribed to, or asked for, into the record (a new file
+  /// renamed over it).
   private func record(_ client: MQTTConnection) {
     guard let path = subscriptionRecord else { return }
-    let filters = client.grantedSubscriptions.keys.sorted()
+    let filters = client.subscribedOrAsked
     do {
       let encoder = JSONEncoder()
       encoder.outputFormatting = .withoutEscapingSlashes

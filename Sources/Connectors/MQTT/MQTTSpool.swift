@@ -149,7 +149,7 @@ final class MQTTSpool: Sendable {
         if ftruncate(state.descriptor, 0) == 0 { state.size = 0 }
         return
       }
-      guard append(Array(#"{"done":\#(number)}"#.utf8) + [0x0A], &state) else { return }
+      guard append(Array(#"{"done":\#(number)}"#.utf8) + [0x0A], &state, clears: false) else { return }
       if state.size > max(Self.compactionBytes, 2 * state.live) { compact(&state) }
     }
   }
@@ -190,7 +190,9 @@ final class MQTTSpool: Sendable {
     return nil
   }
 
-  private func append(_ bytes: [UInt8], _ state: inout State) -> Bool {
+  /// Appends `bytes`; a failure is said once, until a message's line (`clears`) is written again:
+  /// on a full disk a short done line still fit, and each next message said the failure anew.
+  private func append(_ bytes: [UInt8], _ state: inout State, clears: Bool = true) -> Bool {
     if let failure = Self.writeAll(state.descriptor, bytes) {
       // No torn line stays for the next to follow.
       if failure.written > 0 { _ = ftruncate(state.descriptor, off_t(state.size)) }
@@ -203,7 +205,7 @@ final class MQTTSpool: Sendable {
       return false
     }
     state.size += bytes.count
-    if state.failing {
+    if state.failing, clears {
       logger.notice("the MQTT spool \(path) is written again")
       state.failing = false
     }
