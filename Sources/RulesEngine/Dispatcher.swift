@@ -1013,10 +1013,10 @@ public final class Dispatcher: Sendable {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
                 indices.map { inputs[$0] },
-                failingFast: { error in
-                  // Stopping, only a failure without an answer (a timeout) fails the rest unsent:
-                  // behind a webhook's 503 each result still has its one last attempt.
-                  self.isStopping ? !error.answered : retriedTogether
+                failingFast: { _ in
+                  // Stopping, any failure fails the rest unsent: a webhook answering 504 after 29 s
+                  // would hold the stop one answer per queued result.
+                  retriedTogether || self.isStopping
                 },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.

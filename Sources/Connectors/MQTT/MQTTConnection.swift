@@ -598,6 +598,10 @@ final class MQTTConnection: @unchecked Sendable {
           )
         }
       }
+      // No SUBACK comes any more for a SUBSCRIBE of the connection gone (a late one, a
+      // reconnect's): the reconnect asks for every wanted filter again. One left behind kept the
+      // refused-filter retry waiting, and the stale filters subscribed, for good.
+      state.resubscribing = [:]
       defer { state.subscribeWaiters = [:] }
       return (Array(state.subscribeWaiters.values), state.closed)
     }

@@ -237,7 +237,11 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
       let wanted = subscriptionFilters(for: filters.withLock { $0 })
       adoptEarlierSubscriptions(of: client, wanted: wanted)
       try await subscribe(client, to: wanted)
-      logger.info("subscribed on \(options.url) to \(wanted)")
+      let granted = Set(client.grantedSubscriptions.keys)
+      let asked = wanted.filter { !granted.contains($0) }
+      logger.info(
+        "subscribed on \(options.url) to \(wanted.filter { granted.contains($0) })\(asked.isEmpty ? "" : "; asked, not granted yet: \(asked)")"
+      )
       // Park until cancelled (or stopped); the network thread does the work.
       await withTaskCancellationHandler {
         for await _ in stream {}
