@@ -630,7 +630,7 @@ public final class FileArchiveAction: BatchAction {
       } else {
         let yaml =
           scalar == 0x0A && offset == bytes.count - 1
-          ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+          ? RuleFile.yamlLineBreakHint : ""
         message =
           "'\(key)' holds a control character (\(name)) in its own text\(yaml): every rendered path would hold it, "
           + "and the archive refuses such names, so every result would fail"

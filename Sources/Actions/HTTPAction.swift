@@ -396,13 +396,13 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { _ in failingFast }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { failingFast }, delivered: { _ in })
   }
 
   /// `performGroup(_:failingFast:)`, telling `delivered` each result answered with a 2xx as soon
   /// as it is (a request's, or a batch's results).
   public func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
@@ -450,7 +450,7 @@ public final class HTTPAction: KeyedGroupAction {
       await sendRun(flush: true)
       if case .failure(let error) = await send(request, body: request.body) {
         results[index] = error.about(request.shownURL)
-        if error.kind == .transient, failingFast(error) { transient = error }
+        if error.kind == .transient, failingFast() { transient = error }
       } else {
         delivered(index)
       }

@@ -1,4 +1,5 @@
 import IoTSQL
+import RulesEngine
 
 /// What a setting's template says for every message: its text with each `${…}` replaced by `x`, so
 /// that a check of the rendered value finds, before any message, the problems its own text makes
@@ -26,14 +27,11 @@ enum TemplateProbe {
   /// and the request went to `/nl%0A`, the rows to a file `x.db⏎`. Nil when it holds none.
   static func controlCharacterProblem(_ text: String) -> String? {
     guard let probe = probe(text) else { return nil }
-    let scalars = Array(probe.unicodeScalars)
-    guard let index = scalars.firstIndex(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
-    else {
-      return nil
-    }
-    let yaml =
-      scalars[index] == "\n" && index == scalars.count - 1
-      ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
-    return "holds a control character (\(scalars[index].codePointName)) in its own text\(yaml)"
+    let bytes = Array(probe.utf8)
+    guard let (offset, scalar) = FileArchiveAction.firstControlCharacter(in: bytes, ranges: [0..<bytes.count])
+    else { return nil }
+    let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
+    let yaml = scalar == 0x0A && offset == bytes.count - 1 ? RuleFile.yamlLineBreakHint : ""
+    return "holds a control character (\(name)) in its own text\(yaml)"
   }
 }

@@ -26,12 +26,11 @@ public protocol KeyedGroupAction: Action {
   /// and so a Kafka source's commits, until the last one was answered). The returned results are
   /// every result's, those told included (nil for them). Tell each result once, and only a
   /// delivered one; once the last is told the daemon may stop and shut the action down, so do no
-  /// more work with its resources after that. `failingFast` is asked after each transient failure,
-  /// with it: it becomes true when the daemon begins to stop while the group is under way (a group
-  /// begun before a stop sent each of its later results, one timeout after another), for a failure
-  /// without an answer.
+  /// more work with its resources after that. `failingFast` is asked after each transient failure:
+  /// it becomes true when the daemon begins to stop while the group is under way (a group begun
+  /// before a stop sent each of its later results, one timeout after another).
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?]
 }
 
@@ -43,10 +42,9 @@ extension KeyedGroupAction {
 
   /// Tells nothing before the group ends: an action that cannot tell its results one by one.
   public func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
-    // Asked once, before any failure: as after a timeout, the likeliest.
-    await performGroup(inputs, failingFast: failingFast(ActionError(.transient, "")))
+    await performGroup(inputs, failingFast: failingFast())
   }
 }
 

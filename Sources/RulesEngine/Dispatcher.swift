@@ -1013,11 +1013,9 @@ public final class Dispatcher: Sendable {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
                 indices.map { inputs[$0] },
-                failingFast: { _ in
-                  // Stopping, any failure fails the rest unsent: a webhook answering 504 after 29 s
-                  // would hold the stop one answer per queued result.
-                  retriedTogether || self.isStopping
-                },
+                // Stopping, any failure fails the rest unsent, an answered one too: a webhook
+                // answering 504 after 29 s would hold the stop one answer per queued result.
+                failingFast: { retriedTogether || self.isStopping },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.
                   let first = told.withLock { told in

@@ -626,6 +626,13 @@ public enum RuleDocument {
     return try convert(node, lines: scalarLines(text), budget: &budget, limit: limit)
   }
 
+  /// CloudFormation's functions written `!Name` for `Fn::Name` (`!Ref` and `!Condition` are their
+  /// own names).
+  static let cloudFormationFunctions: Set<String> = [
+    "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
+    "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString",
+  ]
+
   /// `node` with CloudFormation's short forms of its functions (the tags `!Ref`, `!GetAtt`,
   /// `!Sub`, `!Join`...) as the long forms a JSON template writes: a one-member mapping of the
   /// function's name (`Ref`, `Condition`, `Fn::GetAtt`...) at the tag's place. `!GetAtt A.B` is
@@ -633,16 +640,12 @@ public enum RuleDocument {
   static func cloudFormationLongForms(_ node: Yams.Node, budget: inout Int) -> Yams.Node {
     budget -= 1
     guard budget >= 0 else { return node }
-    let functions: Set<String> = [
-      "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
-      "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString",
-    ]
     func longName(_ tag: Tag) -> String? {
       let name = tag.description
       guard name.hasPrefix("!"), !name.hasPrefix("!!") else { return nil }
       let bare = String(name.dropFirst())
       if bare == "Ref" || bare == "Condition" { return bare }
-      return functions.contains(bare) ? "Fn::" + bare : nil
+      return cloudFormationFunctions.contains(bare) ? "Fn::" + bare : nil
     }
     func wrapped(_ name: String, _ value: Yams.Node, at mark: Mark?) -> Yams.Node {
       .mapping(

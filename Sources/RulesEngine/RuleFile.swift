@@ -84,6 +84,10 @@ public enum RuleFile {
   /// What `aws iot get-topic-rule` prints beside a rule's own keys: read-only, ignored.
   static let readOnlyKeys: Set<String> = ["ruleArn", "createdAt"]
 
+  /// Said after a text that ends in a line break, most often a YAML block scalar's closing one.
+  public static let yamlLineBreakHint =
+    " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)"
+
   /// `name` as a message shows it: every control character spelled out, line breaks too
   /// (`line\u000Abreak`), so that an invalid name cannot split or forge a line of output.
   public static func escapedName(_ name: String) -> String {
@@ -306,7 +310,7 @@ public enum RuleFile {
             // Escaped (a YAML `>` ends the text in a line break, which broke the one-line error).
             let hint =
               text.hasSuffix("\n")
-              ? " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)" : ""
+              ? yamlLineBreakHint : ""
             return "unknown 'awsIotSqlVersion' '\(escapedName(text))'\(hint)"
           }
           ?? "'awsIotSqlVersion' must be a string, not \(node.kindName)"

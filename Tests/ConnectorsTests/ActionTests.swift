@@ -1064,7 +1064,7 @@ struct HTTPActionTests {
     let started = ContinuousClock.now
     let told = Mutex<[(Int, Duration)]>([])
     let results = await action.performGroup(
-      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { _ in true },
+      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { true },
       delivered: { index in told.withLock { $0.append((index, ContinuousClock.now - started)) } })
     let ended = ContinuousClock.now - started
     await action.shutdown()

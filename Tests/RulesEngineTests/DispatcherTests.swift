@@ -940,10 +940,10 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
     if let error = await performGroup([input])[0] { throw error }
   }
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { _ in false }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
   }
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     var results: [ActionError?] = []
     var failed: ActionError?
@@ -960,7 +960,7 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
       }
       try? await Task.sleep(nanoseconds: delayNanoseconds)
       let error = outcome(call)
-      if let error, error.kind == .transient, failingFast(error) { failed = error }
+      if let error, error.kind == .transient, failingFast() { failed = error }
       if error == nil { delivered(offset) }
       results.append(error)
     }
@@ -1153,10 +1153,10 @@ private final class GatedResults: KeyedGroupAction, Sendable {
     }
   }
   func performGroup(_ inputs: [ActionInput]) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: { _ in false }, delivered: { _ in })
+    await performGroup(inputs, failingFast: { false }, delivered: { _ in })
   }
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
     for (index, input) in inputs.enumerated() {
       try? await perform(input)
