@@ -44,6 +44,10 @@ public final class SQLiteAction: BatchAction {
   public var kind: String { "sqlite" }
   /// Rows are made from the result's value; the payload bytes are never read.
   public let readsPayloadBytes = false
+  /// Rows are written in their order through retries: a transient failure is the database's (a
+  /// lock, a full disk), which later rows would meet too, and a keyed table's retried row must not
+  /// overwrite a later one of its key.
+  public var retriesKeepOrder: Bool { true }
   /// `SqliteAction`.
   public var actionName: String { "SqliteAction" }
   /// `database#table`.

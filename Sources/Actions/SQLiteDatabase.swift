@@ -5,36 +5,41 @@ import Logging
 import RulesEngine
 import Synchronization
 
-/// One connection to a SQLite database, shared by every sqlite action that writes to it with the same
-/// settings (`busyTimeoutMs`, `synchronous`): 10,000 rules writing one database hold one connection,
+/// One connection to a SQLite database, shared by every sqlite action that writes to it, whatever
+/// their settings: 10,000 rules writing one database hold one connection,
 /// not 10,000 (each held the file and its `-wal` open, and 130-200 KB: the daemon ran out of
 /// descriptors and was stopped by libdispatch), and a reload's new rule versions take the
 /// connection over from the old ones instead of opening a second set. SQLite lets one writer in at a
-/// time anyway; through one connection the writers queue instead of waiting on its lock.
+/// time anyway; through one connection the writers queue instead of waiting on its lock (two
+/// connections for one rule with `busyTimeoutMs: 0` and one with the default locked each other out:
+/// 3,644 retries a second, no other program there). The connection waits for another program's
+/// lock as long as the most patient of its actions asks (`busyTimeoutMs`), and syncs as the most
+/// careful asks (`synchronous`).
 ///
 /// Taken with ``acquire(database:busyTimeoutMs:fullSync:logger:)`` and given back with
 /// ``release()``; the last user's release closes it.
 final class SQLiteDatabase: Sendable {
-  /// What actions must share to share a connection.
+  /// What actions must share to share a connection: the database path or URI.
   struct Key: Hashable {
     var database: String
-    var busyTimeoutMs: Int
-    var fullSync: Bool
   }
 
   /// The connections in use, with their number of users.
   private static let inUse = Mutex<[Key: (database: SQLiteDatabase, users: Int)]>([:])
 
-  /// The shared connection for `database` with these settings (made, not yet opened, for the first).
+  /// The shared connection for `database` (made, not yet opened, for the first), its settings
+  /// raised to these where they ask more.
   static func acquire(database: String, busyTimeoutMs: Int, fullSync: Bool, logger: Logger) -> SQLiteDatabase
   {
-    let key = Key(database: database, busyTimeoutMs: busyTimeoutMs, fullSync: fullSync)
+    let key = Key(database: database)
     return inUse.withLock { table in
       if let entry = table[key] {
         table[key] = (entry.database, entry.users + 1)
+        entry.database.raise(busyTimeoutMs: busyTimeoutMs, fullSync: fullSync)
         return entry.database
       }
-      let made = SQLiteDatabase(key: key, logger: logger)
+      let made = SQLiteDatabase(
+        key: key, settings: Settings(busyTimeoutMs: busyTimeoutMs, fullSync: fullSync), logger: logger)
       table[key] = (made, 1)
       return made
     }
@@ -83,8 +88,29 @@ final class SQLiteDatabase: Sendable {
   let key: Key
   /// The database path or URI.
   var database: String { key.database }
-  private var busyTimeoutMs: Int { key.busyTimeoutMs }
-  private var fullSync: Bool { key.fullSync }
+
+  /// The connection's lock wait and sync mode.
+  struct Settings: Equatable {
+    var busyTimeoutMs: Int
+    var fullSync: Bool
+  }
+  /// The settings asked so far (they only rise: a reload's new version of a rule with the longer
+  /// wait joins before the old one leaves), and whether the open connection has them yet.
+  private let settings: Mutex<(asked: Settings, applied: Bool)>
+
+  /// Raises the settings to these where they ask more; an open connection takes them before its
+  /// next write.
+  private func raise(busyTimeoutMs: Int, fullSync: Bool) {
+    settings.withLock { settings in
+      var asked = settings.asked
+      asked.busyTimeoutMs = max(asked.busyTimeoutMs, busyTimeoutMs)
+      asked.fullSync = asked.fullSync || fullSync
+      if asked != settings.asked { settings = (asked, false) }
+    }
+  }
+
+  /// The settings the connection runs with (tests).
+  var currentSettings: Settings { settings.withLock { $0.asked } }
   /// Where the connection says what no result's outcome carries: rows of a moved database left in
   /// its renamed-aside `-wal`.
   let logger: Logger
@@ -101,8 +127,9 @@ final class SQLiteDatabase: Sendable {
   /// The column lists (per table) whose INSERTs the connection keeps prepared.
   let prepared = SQLiteAction.PreparedLists()
 
-  private init(key: Key, logger: Logger) {
+  private init(key: Key, settings: Settings, logger: Logger) {
     self.key = key
+    self.settings = Mutex((settings, false))
     self.logger = logger
   }
 
@@ -241,8 +268,20 @@ final class SQLiteDatabase: Sendable {
     }
   }
 
-  /// Switches the database to WAL when opening could not (another connection held it then).
+  /// Switches the database to WAL when opening could not (another connection held it then), and
+  /// gives the connection the settings an action asked since it opened.
   func switchToWALIfPending(_ queue: DatabaseQueue) async {
+    let raised = settings.withLock { settings -> Settings? in
+      guard !settings.applied else { return nil }
+      settings.applied = true
+      return settings.asked
+    }
+    if let raised {
+      try? await queue.writeWithoutTransaction { db in
+        try db.execute(sql: "PRAGMA busy_timeout = \(raised.busyTimeoutMs)")
+        try db.execute(sql: "PRAGMA synchronous = \(raised.fullSync ? "FULL" : "NORMAL")")
+      }
+    }
     guard walPending.load(ordering: .relaxed) else { return }
     let mode = try? await queue.writeWithoutTransaction { db in
       try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
@@ -426,9 +465,13 @@ final class SQLiteDatabase: Sendable {
     }
     if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
     var configuration = Configuration()
-    configuration.busyMode = .timeout(Double(busyTimeoutMs) / 1000)
+    let opening = settings.withLock { settings -> Settings in
+      settings.applied = true
+      return settings.asked
+    }
+    configuration.busyMode = .timeout(Double(opening.busyTimeoutMs) / 1000)
     configuration.label = database
-    let synchronous = fullSync ? "FULL" : "NORMAL"
+    let synchronous = opening.fullSync ? "FULL" : "NORMAL"
     configuration.prepareDatabase { [self] db in
       // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
       // Another connection holding the database keeps it in its mode for now (SQLite then says the

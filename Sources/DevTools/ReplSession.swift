@@ -210,10 +210,9 @@ public final class ReplSession {
   /// True when `text` is a `SET` with no `SELECT` yet and `line` starts that `SELECT`: the same
   /// statement goes on (`SET @x = 2` on one line, `SELECT @x FROM 'x'` on the next).
   static func awaitsSelect(_ text: String, line: String) -> Bool {
-    guard line.prefix(while: { $0.isLetter }).uppercased() == "SELECT",
-      text.drop(while: { $0.isWhitespace }).prefix(while: { $0.isLetter }).uppercased() == "SET"
+    guard leadingWord(line) == "SELECT", leadingWord(text.drop(while: { $0.isWhitespace })) == "SET"
     else { return false }
-    let words = text.split { !($0.isLetter || $0.isNumber || $0 == "_") }
+    let words = text.split { !isWordCharacter($0) }
     return !words.contains { $0.uppercased() == "SELECT" }
   }
 
@@ -225,8 +224,19 @@ public final class ReplSession {
 
   /// True when `line` starts with `SELECT` or `SET` (any case) as a word.
   static func startsStatement(_ line: String) -> Bool {
-    let word = line.prefix { $0.isLetter }.uppercased()
+    let word = leadingWord(line)
     return word == "SELECT" || word == "SET"
+  }
+
+  /// A letter, a digit or `_`: a character of a word, as the lexer reads one (`set_point` and
+  /// `from1` are names, not `SET` and `FROM`).
+  static func isWordCharacter(_ character: Character) -> Bool {
+    character.isLetter || character.isNumber || character == "_"
+  }
+
+  /// The word `text` starts with, in capitals (empty when it starts with another character).
+  static func leadingWord(_ text: some StringProtocol) -> String {
+    text.prefix(while: isWordCharacter).uppercased()
   }
 
   /// True when `line` starts a statement that ends the open `.explain`'s, as it would end an open
@@ -360,7 +370,9 @@ public final class ReplSession {
       // A string's text, or its closing quote.
       if quoted { continue }
       defer { previous = scalar }
-      if state.quote == nil, scalar.properties.isAlphabetic || scalar == "_" {
+      if state.quote == nil,
+        scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar == "_"
+      {
         if state.depth == 0 {
           if current.isEmpty { isMember = previous == "." }
           current.append(scalar)
@@ -400,7 +412,7 @@ public final class ReplSession {
       var text = error.diagnostics.map { rendered($0, in: sql, placed: true, lead: indent) }.joined(
         separator: "\n")
       // A clause on a line of its own after a one-line statement, which ran as it was.
-      let first = sql.prefix { $0.isLetter }.uppercased()
+      let first = Self.leadingWord(sql)
       if ["WHERE", "FROM", "AND", "OR"].contains(first) {
         text +=
           "\nnote: the line before was a whole statement and ran (a line with SELECT and FROM ends one): write \(first) on that line, end statements with ';', or leave FROM for the next line"
@@ -535,7 +547,7 @@ public final class ReplSession {
 
   /// The dot-commands, for `.help` and completion.
   public static let commands: [(name: String, usage: String, help: String)] = [
-    (".topic", ".topic [TOPIC]", "set (or show) the topic of the current message"),
+    (".topic", ".topic [TOPIC | -]", "set (or show) the topic of the current message; - for the FROM's"),
     (".payload", ".payload [JSON | @FILE]", "set (or show) the payload: JSON text or a file's bytes"),
     (".client", ".client [ID | -]", "set (or show) what clientid() returns; - for none (n/a)"),
     (
@@ -567,6 +579,12 @@ public final class ReplSession {
       }
       if let problem = TopicFilter.nameProblem(argument) {
         return fail(styler.error("error:") + " the topic \(problem)")
+      }
+      // `.topic -` (or `""`, `''`) goes back to a topic made from the statement's FROM, as
+      // `.client -` takes the client id away (it set a topic `-`, which no FROM matched).
+      if argument == "\"\"" || argument == "''" || argument == "-" {
+        topic = nil
+        return info(styler.dim("topic: (from the statement's FROM)"))
       }
       topic = argument
       return info(styler.dim("topic: \(RuleFile.printable(argument, keepsLineBreaks: false))"))

@@ -105,6 +105,11 @@ public protocol Action: AnyObject, Sendable {
   /// whose actions all say so skips writing the result out, and a rule with one builds the
   /// result's value rather than parse it back out of bytes written directly. True by default.
   var readsPayloadBytes: Bool { get }
+  /// True when a later result must wait while an earlier one is retried, so that the results
+  /// arrive in their order even through retries: a SQLite row written again after a lock must not
+  /// overwrite a later row of its key (the retry of `{"dev":"a","t":1}` wrote `t=1` over the `t=2`
+  /// committed meanwhile). False by default: the lane goes on with later results meanwhile.
+  var retriesKeepOrder: Bool { get }
   /// Warnings about this action's configuration within its rule (a republish topic that can match
   /// the rule's own FROM filter, an archive rooted at `/`): valid, but likely not meant. None by
   /// default.
@@ -114,6 +119,9 @@ public protocol Action: AnyObject, Sendable {
 extension Action {
   /// Most actions send or store the payload bytes.
   public var readsPayloadBytes: Bool { true }
+
+  /// Most actions let later results go on while earlier ones retry.
+  public var retriesKeepOrder: Bool { false }
 
   /// Most actions hold nothing back on a timer of their own.
   public func hurry() async {}

@@ -893,14 +893,25 @@ public final class Dispatcher: Sendable {
     // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
     // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the
     // batch, delivered long before.
+    var retries: [Task<Void, Never>] = []
     await perform(batch.map(\.input), on: configured) { indices, results in
-      self.finish(indices.map { batch[$0] }, results: results, on: configured)
+      if let retry = self.finish(indices.map { batch[$0] }, results: results, on: configured) {
+        retries.append(retry)
+      }
+    }
+    // An action that keeps its order through retries holds its lane (and its topic) until they
+    // end: the later results wait behind them.
+    if configured.action.retriesKeepOrder {
+      for retry in retries { await retry.value }
     }
   }
 
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
-  /// error path.
-  func finish(_ batch: [ActionJob], results: [ActionError?], on configured: ConfiguredAction) {
+  /// error path. Returns the retries' task, when some are retried.
+  @discardableResult
+  func finish(_ batch: [ActionJob], results: [ActionError?], on configured: ConfiguredAction)
+    -> Task<Void, Never>?
+  {
     // Counted before any acknowledgement, so a summary taken once everything is acknowledged
     // includes this batch.
     let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
@@ -931,31 +942,31 @@ public final class Dispatcher: Sendable {
       }
     }
     finish(finishing)
-    if !retrying.isEmpty {
-      // The lane goes on with later results while these retry, together and in their order. A
-      // result that succeeds finishes at once; the failures that end their rules in a round of
-      // attempts go down their error paths together after it (one batch for an error action).
-      Task {
-        var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
-        await self.retry(
-          retrying.map { ($0.0.input, $0.1) }, on: configured,
-          completed: { index, outcome in
-            let tracker = retrying[index].0.tracker
-            var finishing: [FinishedMessage] = []
-            if let failures = tracker.completeDeferringFailures(configured, outcome, finishing: &finishing) {
-              failedRules.append((tracker, failures))
-            }
-            self.finish(finishing)
-          },
-          afterRound: {
-            guard !failedRules.isEmpty else { return }
-            configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
-            failedRules.removeAll()
-          })
-      }
-    }
     if !failedRules.isEmpty {
       configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
+    }
+    guard !retrying.isEmpty else { return nil }
+    // The lane goes on with later results while these retry (unless the action keeps its order
+    // through retries), together and in their order. A result that succeeds finishes at once; the
+    // failures that end their rules in a round of attempts go down their error paths together after
+    // it (one batch for an error action).
+    return Task {
+      var failedRules: [(RuleTracker, [(ConfiguredAction, ActionError)])] = []
+      await self.retry(
+        retrying.map { ($0.0.input, $0.1) }, on: configured,
+        completed: { index, outcome in
+          let tracker = retrying[index].0.tracker
+          var finishing: [FinishedMessage] = []
+          if let failures = tracker.completeDeferringFailures(configured, outcome, finishing: &finishing) {
+            failedRules.append((tracker, failures))
+          }
+          self.finish(finishing)
+        },
+        afterRound: {
+          guard !failedRules.isEmpty else { return }
+          configured.lane.afterEarlierFailures { [failedRules] in await self.handleFailures(failedRules) }
+          failedRules.removeAll()
+        })
     }
   }
 

@@ -303,8 +303,8 @@ struct SQLiteActionTests {
   }
 
   /// Actions writing one database share one connection (one descriptor for the file, one for its
-  /// `-wal`), whatever their tables: 10,000 rules each with its own ran the daemon out of
-  /// descriptors. The last action to shut down closes it; other settings get their own.
+  /// `-wal`), whatever their tables and settings: 10,000 rules each with its own ran the daemon
+  /// out of descriptors. The last action to shut down closes it.
   @Test func actionsOfOneDatabaseShareOneConnection() async throws {
     let folder = temporaryFolder()
     let path = "\(folder)/shared.db"
@@ -322,7 +322,7 @@ struct SQLiteActionTests {
       try await action.start()
       actions.append(action)
     }
-    let key = SQLiteDatabase.Key(database: path, busyTimeoutMs: 1000, fullSync: false)
+    let key = SQLiteDatabase.Key(database: path)
     #expect(SQLiteDatabase.users(of: key) == 40)
     for (index, action) in actions.enumerated() {
       #expect(
@@ -330,12 +330,13 @@ struct SQLiteActionTests {
     }
     #expect(descriptors(to: path) == 1)
     #expect(descriptors(to: path + "-wal") == 1)
-    // Other settings, another connection.
+    // Other settings, the same connection, with the most careful of them.
     let fullSync = try SQLiteAction(
       configuration: configuration(#"{"database": "\#(path)", "table": "t0", "synchronous": "full"}"#),
       context: context)
     #expect(await fullSync.performBatch([input(object([("n", .int(99))]), json: #"{"n":99}"#)]) == [nil])
-    #expect(descriptors(to: path) == 2)
+    #expect(descriptors(to: path) == 1)
+    #expect(fullSync.sharedDatabase().currentSettings == .init(busyTimeoutMs: 1000, fullSync: true))
     await fullSync.shutdown()
     for action in actions.dropLast() { await action.shutdown() }
     // (SQLite keeps the closed connection's descriptor for reuse while another holds the file.)
@@ -1039,6 +1040,29 @@ struct SQLiteActionTests {
       context: context)
     try holder.inDatabase { db in try db.execute(sql: begin) }
     return (holder, action, path)
+  }
+
+  /// Actions of one database with different lock waits share the connection, which waits as
+  /// long as the most patient asks: two connections, one waiting 0 ms, locked each other out.
+  @Test func actionsOfOneDatabaseWaitAsTheMostPatientAsks() async throws {
+    let (holder, impatient, path) = try await heldDatabase("BEGIN IMMEDIATE")
+    #expect(
+      await impatient.performBatch([input(object([("a", .int(1))]), json: #"{"a":1}"#)])[0]?.kind
+        == .transient)
+    let patient = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "t", "busyTimeoutMs": 5000}"#),
+      context: context)
+    try await patient.start()
+    #expect(patient.sharedDatabase() === impatient.sharedDatabase())
+    // The lock goes after 300 ms: the impatient action's write waits for it now.
+    let released = Task {
+      try await Task.sleep(nanoseconds: 300_000_000)
+      try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+    }
+    #expect(await impatient.performBatch([input(object([("a", .int(2))]), json: #"{"a":2}"#)])[0] == nil)
+    try await released.value
+    await patient.shutdown()
+    await impatient.shutdown()
   }
 
   @Test func lockedDatabaseIsATransientFailure() async throws {

@@ -155,6 +155,32 @@ import Testing
     #expect(next.filter { !$0.isWhitespace } == #"{"b":1}{"c":2}"#, "\(next)")
   }
 
+  /// A line starting with a name that begins with a keyword (`set_point`, `select_mode`), or a
+  /// first line holding one (`from1`), goes on with the statement: they split it (the first line
+  /// ran alone, ignoring the WHERE that followed).
+  @Test func namesThatBeginWithAKeywordDoNotSplitAStatement() throws {
+    let session = ReplSession()
+    _ = session.feed(#".payload {"a": 1, "set_point": 20, "from1": 1, "b": 2}"#)
+    func answers(_ lines: [String]) -> String {
+      var text = ""
+      for line in lines + [""] { text += session.feed(line).outputs.map(\.text).joined() }
+      return text.filter { !$0.isWhitespace }
+    }
+    #expect(answers(["SELECT a,", "  set_point AS sp", "FROM 't'"]) == #"{"a":1,"sp":20}"#)
+    #expect(answers(["SELECT a,", "select_mode", "FROM 't'"]) == #"{"a":1}"#)
+    #expect(answers(["SELECT from1, b", "FROM 't' WHERE b = 3"]).hasPrefix("nomatch"))
+  }
+
+  /// `.topic -` goes back to a topic made from the statement's FROM (it set the topic `-`).
+  @Test func theTopicCanBeTakenFromTheFROMAgain() {
+    let session = ReplSession()
+    _ = session.feed(".topic a/b")
+    _ = session.feed(".topic -")
+    let answer = session.feed("SELECT topic() AS t FROM 'x/+'").outputs.map(\.text).joined()
+    #expect(answer.contains("x/"), "\(answer)")
+    #expect(session.feed(".topic").outputs.map(\.text).joined().contains("from the statement's FROM"))
+  }
+
   /// `.client -` (or `""`) takes the client id away (`""` set a client id of two quotes).
   @Test func theClientIDCanBeTakenAway() {
     let session = ReplSession()

@@ -1552,3 +1552,50 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 5))
   #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 0))
 }
+
+/// A clock whose backoffs last until the test opens them (bounded: 10 s).
+private final class GatedSleeps: EngineClock, Sendable {
+  let started = Mutex(0)
+  let open = Mutex(false)
+  func nowMs() -> Int { 1_700_000_000_000 }
+  func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+  func sleep(milliseconds: Int) async throws {
+    started.withLock { $0 += 1 }
+    for _ in 0..<2_000 where !open.withLock({ $0 }) { try await Task.sleep(nanoseconds: 5_000_000) }
+  }
+}
+
+/// A batch action whose first batch fails transiently and that keeps its order through retries
+/// (as a SQLite action does); it records every batch it gets.
+private final class OrderedFirstBatchFails: BatchAction, Sendable {
+  let inner = FirstBatchFails()
+  var kind: String { "orderedbatch" }
+  var actionName: String { "OrderedBatchAction" }
+  var resource: String { "orderedbatch" }
+  var retriesKeepOrder: Bool { true }
+  func start() async throws {}
+  func perform(_ input: ActionInput) async throws(ActionError) { try await inner.perform(input) }
+  func performBatch(_ inputs: [ActionInput]) async -> [ActionError?] { await inner.performBatch(inputs) }
+  func shutdown() async {}
+}
+
+/// An action that keeps its order through retries gets no later result while earlier ones wait
+/// for their retry: a keyed SQLite table's retried row wrote an older value over a newer one.
+@Test func laterResultsWaitBehindARetryWhenTheActionKeepsItsOrder() async throws {
+  let action = OrderedFirstBatchFails()
+  let clock = GatedSleeps()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: clock)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<3).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  for _ in 0..<2_000 where clock.started.withLock({ $0 }) == 0 {
+    try await Task.sleep(nanoseconds: 5_000_000)
+  }
+  await dispatcher.deliver(batch: (3..<6).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  // Time for the later batch to be written, were it not held.
+  try await Task.sleep(nanoseconds: 100_000_000)
+  #expect(action.inner.batches.withLock { $0.count } == 1)
+  clock.open.withLock { $0 = true }
+  #expect(await acks.wait(for: 6))
+  #expect(action.inner.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
+}
