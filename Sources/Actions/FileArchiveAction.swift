@@ -710,7 +710,7 @@ public final class FileArchiveAction: BatchAction {
   /// could render: its text parts as written, each `${…}` any text within one segment (a value
   /// holding `/` is not recognised), and not a rotated name.
   func couldName(_ relative: String, pieces: [[UInt8]?]) -> Bool {
-    guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
+    guard refusal(ofRelative: relative[...]) == nil else { return false }
     let text = Array(relative.utf8)
     // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'. Each (piece,
     // offset) pair that failed is noted and not tried again, so a name is matched in at most
@@ -1160,6 +1160,15 @@ public final class FileArchiveAction: BatchAction {
         ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
       return "rendered path '\(rendered)' \(said)\(cause); archive root is '\(root)'"
     }
+    // A value that renders a rotated file's name would write to a file closed for good, and a
+    // `maxBytes` rotation would rename it on (`x.<stamp>.<stamp>`). (Asked only of a name ending as
+    // one can: most end in a letter.)
+    if let last = rendered.utf8.last, last == UInt8(ascii: "Z") || (0x30...0x39).contains(last),
+      Self.isRotatedName(String(rendered))
+    {
+      return
+        "rendered path '\(clipped(rendered))' ends as a rotated file's name does ('.20261204T142310.123Z'), and rotated files are closed for good; archive root is '\(root)'"
+    }
     if maxBytes != nil || maxAgeSeconds != nil {
       // A name a rotation could not rename (its suffix would take it past NAME_MAX): refused
       // before a line is written to it, not after its first lines, at every later one.
@@ -1264,6 +1273,10 @@ public final class FileArchiveAction: BatchAction {
       close(victim, files[victim]!.descriptor)
       if maxAgeSeconds != nil { keepAge(of: victim, files[victim]!) }
       files[victim] = nil
+    } else if budget.isSpent {
+      // Nothing of its own to close: another action's file goes (120 rules with a file each at a
+      // limit of 100 opened 88, and the rest, error actions too, failed with EMFILE).
+      closeAnotherActionsFile()
     }
     var file = try open(path, now: now, operations: operations)
     if file.size == 0 {
@@ -1272,8 +1285,10 @@ public final class FileArchiveAction: BatchAction {
     } else if let kept = takeAge(of: path), kept.identity == file.identity {
       // Closed for the open-files limit or idleness only, and still the file at its path (not
       // rotated by another writer meanwhile): its age goes on (reset, a file written to more
-      // often than the limit allowed never reached `maxAgeSeconds`).
-      file.openedAtMs = min(file.openedAtMs, kept.openedAtMs)
+      // often than the limit allowed never reached `maxAgeSeconds`). The kept age, not the birth
+      // time: a file emptied by logrotate's `copytruncate` began its age again (the older birth
+      // time rotated its new lines seconds early).
+      file.openedAtMs = kept.openedAtMs
     }
     if needsRotation(file, adding: count, now: now) {
       // Too big for the line, or old (a file left from before a restart): nothing of this batch
@@ -1286,6 +1301,44 @@ public final class FileArchiveAction: BatchAction {
     files[path] = file
     if let sweeper, !isWatched.exchange(true, ordering: .relaxed) { sweeper.watch(self) }
     return file.descriptor
+  }
+
+  /// Closes the least recently written file of another archive action of the same budget that is
+  /// between rounds (its round is taken for the while: none of its batches, fsyncs or sweeps runs),
+  /// to make room when the budget is spent and this action has no other file of its own to close.
+  /// Called under ``writing``, so no two actions do this at once. False when none could be closed.
+  @discardableResult
+  func closeAnotherActionsFile() -> Bool {
+    guard let sweeper else { return false }
+    let others = sweeper.state.withLock { Array($0.actions.values) }
+    for other in others where other !== self && other.budget === budget {
+      let id = ObjectIdentifier(other)
+      let claimed = Self.rounds.withLock { rounds -> Bool in
+        guard rounds[id] == nil else { return false }
+        rounds[id] = []
+        return true
+      }
+      guard claimed else { continue }
+      defer { other.leaveRound() }
+      if other.closeLeastRecentlyWritten() { return true }
+    }
+    return false
+  }
+
+  /// Closes this action's least recently written file, its age kept (its lines were synced with
+  /// their batch; the fsync here only closes it cleanly): another action makes room.
+  func closeLeastRecentlyWritten() -> Bool {
+    files.withLock { files in
+      guard !isShutDown.load(ordering: .relaxed),
+        let (path, file) = files.min(by: { $0.value.lastWriteMs < $1.value.lastWriteMs })
+      else { return false }
+      if sync != .never { _ = fsync(file.descriptor) }
+      Glibc.close(file.descriptor)
+      budget.closed()
+      files[path] = nil
+      if maxAgeSeconds != nil { keepAge(of: path, file) }
+      return true
+    }
   }
 
   /// Closes the files no line reached for `closeIdleSeconds` and rotates those `maxAgeSeconds` old,
@@ -1398,11 +1451,15 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
+  /// The age kept for `path` (closed for the open-files limit or idleness), or that of the file an
+  /// earlier version of the rule left to the sweeper; nil without `maxAgeSeconds`.
   func takeAge(of path: String) -> (openedAtMs: Int, identity: FileIdentity)? {
+    // Left by an earlier version of the rule (a reload): this one takes it over, also when it
+    // rotates nothing on time (the sweeper rotated the file the version without `rotate` wrote).
+    let orphan = sweeper?.takeOrphan(path)
     guard maxAgeSeconds != nil else { return nil }
     if let kept = keptAges.withLock({ $0.removeValue(forKey: path) }) { return kept }
-    // Left by an earlier version of the rule (a reload): this one takes it over.
-    return sweeper?.takeOrphan(path).map { ($0.openedAtMs, $0.identity) }
+    return orphan.map { ($0.openedAtMs, $0.identity) }
   }
 
   /// The size of the file open as `descriptor` when it is still the file at `path`; nil when the

@@ -820,6 +820,95 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: "\(folder)/q/\(names[0])", encoding: .utf8) == "{\"n\":2}\n")
   }
 
+  /// An emptied file closed as idle and opened again keeps the age that began at the emptying,
+  /// not its older birth time (its new lines were rotated seconds early).
+  @Test func anEmptiedFileKeepsItsNewAgeAcrossAnIdleClose() async throws {
+    let folder = temporaryFolder()
+    // The clock at the real time: the file's birth time is the real one.
+    let clock = SteppingClock(now: Int(Date().timeIntervalSince1970 * 1000))
+    let action = try FileArchiveAction(
+      configuration: configuration(
+        #"{"path": "\#(folder)/q/a.jsonl", "rotate": {"maxAgeSeconds": 10}, "closeIdleSeconds": 1}"#),
+      context: context, clock: clock)
+    #expect(await action.performBatch([numbered(1)]) == [nil])
+    #expect(truncate("\(folder)/q/a.jsonl", 0) == 0)
+    clock.advance(milliseconds: 3_000)
+    #expect(await action.performBatch([numbered(2)]) == [nil])
+    clock.advance(milliseconds: 2_000)
+    _ = await action.sweep()
+    #expect(action.files.withLock { $0.isEmpty }, "closed as idle")
+    clock.advance(milliseconds: 6_000)
+    // 11 s after the birth, 8 s after the emptying: not old yet.
+    #expect(await action.performBatch([numbered(3)]) == [nil])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/q") == ["a.jsonl"])
+    await action.shutdown()
+  }
+
+  /// A version without `rotate` takes over the file the version before left to the sweeper: the
+  /// sweeper rotated the file it was writing once its old age came.
+  @Test func aVersionWithoutRotateTakesTheFileOver() async throws {
+    let folder = temporaryFolder()
+    let clock = SteppingClock()
+    let sweeper = ArchiveSweeper()
+    let first = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/o/a.jsonl", "rotate": {"maxAgeSeconds": 4}}"#),
+      context: context, clock: clock, sweeper: sweeper)
+    #expect(await first.performBatch([numbered(1)]) == [nil])
+    await first.shutdown()
+    let second = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/o/a.jsonl"}"#), context: context, clock: clock,
+      sweeper: sweeper)
+    #expect(await second.performBatch([numbered(2)]) == [nil])
+    #expect(sweeper.state.withLock { $0.orphans.isEmpty })
+    clock.advance(milliseconds: 5_000)
+    sweeper.sweepOrphans()
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/o") == ["a.jsonl"])
+    await second.shutdown()
+  }
+
+  /// A value that renders a rotated file's name is refused: it wrote to a file closed for good.
+  @Test func aRenderedRotatedNameIsRefused() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/r/${k}"}"#), context: context)
+    let forged = await action.performBatch([
+      input(object([("k", .string("x.20261206T082817.743Z"))]), json: #"{"k":"x.20261206T082817.743Z"}"#),
+      input(
+        object([("k", .string("x.20261206T082817.743Z-0001"))]), json: #"{"k":"x.20261206T082817.743Z-0001"}"#
+      ),
+      input(object([("k", .string("x.2026"))]), json: #"{"k":"x.2026"}"#),
+    ])
+    #expect(forged[0]?.kind == .permanent && forged[0]?.message.contains("rotated") == true, "\(forged)")
+    #expect(forged[1]?.kind == .permanent)
+    #expect(forged[2] == nil)
+    await action.shutdown()
+  }
+
+  /// Past the budget, an action with no other file of its own closes another action's least
+  /// recently written file (120 rules with a file each at a limit of 100 opened 88, and the rest
+  /// failed with EMFILE, their error action's file too).
+  @Test func theBudgetHoldsAcrossActions() async throws {
+    let folder = temporaryFolder()
+    let budget = FileArchiveAction.OpenFileBudget(limit: 2)
+    let sweeper = ArchiveSweeper()
+    var actions: [FileArchiveAction] = []
+    for index in 0..<4 {
+      let action = try FileArchiveAction(
+        configuration: configuration(#"{"path": "\#(folder)/b/\#(index).jsonl"}"#), context: context,
+        budget: budget, sweeper: sweeper)
+      #expect(await action.performBatch([numbered(index)]) == [nil])
+      #expect(budget.open.load(ordering: .relaxed) <= 2)
+      actions.append(action)
+    }
+    let open = actions.map { $0.files.withLock(\.count) }
+    #expect(open.reduce(0, +) == 2 && open[3] == 1, "\(open)")
+    // A closed file's next line opens it again.
+    #expect(await actions[0].performBatch([numbered(4)]) == [nil])
+    #expect(budget.open.load(ordering: .relaxed) == 2)
+    for action in actions { await action.shutdown() }
+    #expect(try String(contentsOfFile: "\(folder)/b/0.jsonl", encoding: .utf8) == "{\"n\":0}\n{\"n\":4}\n")
+  }
+
   /// At start, the files an earlier run of the archive left below the root (marked with its path)
   /// are found and rotated when their age comes, though no line comes for them (a quiet device
   /// after a restart); files it did not make are left alone, however their names match.
