@@ -881,11 +881,15 @@ public final class RuleReloader: Sendable {
       deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
       unchangedClashes: plan.unchangedClashes,
       gate: gate)
-    // An unchanged file that never loaded, read again, failing as it did when last said.
+    // An unchanged file that never loaded, or refused for a name clash, read again, failing as it
+    // did when last said (a clash was said, and counted a failed reload, at each unrelated edit).
     let errorTexts = Self.texts(of: result.errors)
     let saidErrors = lock.withLock { loadErrorsSaid }
     let repeated = Set(
-      errorTexts.keys.filter { plan.unchanged.contains($0) && saidErrors[$0] == errorTexts[$0] })
+      errorTexts.keys.filter {
+        (plan.unchanged.contains($0) || plan.unchangedClashes.contains($0))
+          && saidErrors[$0] == errorTexts[$0]
+      })
     if !retryOnly { lock.withLock { loadErrorsSaid = errorTexts } }
     for error in result.errors where !retryOnly {
       for diagnostic in error.diagnostics where !repeated.contains(diagnostic.file) {

@@ -1361,11 +1361,14 @@ public final class Dispatcher: Sendable {
 
   func record(_ failures: [ErrorRecord.Failure], tracker: RuleTracker) -> ErrorRecord {
     let message = tracker.message
-    return ErrorRecord(
+    var record = ErrorRecord(
       ruleName: tracker.rule.name, topic: message.topic, traceId: tracker.traceID,
       clientId: message.clientID ?? "n/a",
       base64OriginalPayload: Data(message.payload).base64EncodedString(), failures: failures,
-      timestamp: clock.nowMs(), origin: message.origin)
+      timestamp: clock.nowMs(), origin: message.origin, receivedAt: message.receivedAtMs)
+    record.mqttProperties = message.mqttProperties
+    record.userProperties = message.userProperties.map { [$0.key, $0.value] }
+    return record
   }
 
   /// One error record on its way: the rule of the batch it is for (an index into it), and the

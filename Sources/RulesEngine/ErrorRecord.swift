@@ -38,11 +38,21 @@ public struct ErrorRecord: Sendable, Equatable {
   public var timestamp: Int
   /// Where the message came from (`sensors.jsonl:17`): not an AWS field, written as `origin`.
   public var origin: String
+  /// When the message arrived, epoch milliseconds (nil: unknown): not an AWS field, written as
+  /// `receivedAt`, so that a replayed record's `timestamp()` is the message's, not the record's.
+  public var receivedAt: Int?
+  /// The message's MQTT 5 properties by their context names (`content_type`, `format_indicator`,
+  /// `response_topic`, `correlation_data`): written as `mqtt_properties` when it had any, as the
+  /// MQTT spool writes them and the replay source reads them, so a replayed record is the message.
+  public var mqttProperties: [String: Value] = [:]
+  /// The message's MQTT 5 user properties, in order, each a key and a value: written as
+  /// `user_properties`, `[[key, value], ...]`, when it had any.
+  public var userProperties: [[String]] = []
 
   /// Creates a record.
   public init(
     ruleName: String, topic: String, traceId: String, clientId: String, base64OriginalPayload: String,
-    failures: [Failure], timestamp: Int, origin: String = ""
+    failures: [Failure], timestamp: Int, origin: String = "", receivedAt: Int? = nil
   ) {
     self.ruleName = ruleName
     self.topic = topic
@@ -52,6 +62,26 @@ public struct ErrorRecord: Sendable, Equatable {
     self.failures = failures
     self.timestamp = timestamp
     self.origin = origin
+    self.receivedAt = receivedAt
+  }
+
+  /// The members written after AWS's fields and `timestamp`: `origin`, `receivedAt` and the
+  /// message's properties, those it has.
+  private var extraMembers: [(String, Value)] {
+    var members: [(String, Value)] = []
+    if !origin.isEmpty { members.append(("origin", .string(origin))) }
+    if let receivedAt { members.append(("receivedAt", .int(receivedAt))) }
+    if !mqttProperties.isEmpty {
+      members.append(
+        (
+          "mqtt_properties",
+          .object(OrderedObject(mqttProperties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+        ))
+    }
+    if !userProperties.isEmpty {
+      members.append(("user_properties", .array(userProperties.map { .array($0.map { .string($0) }) })))
+    }
+    return members
   }
 
   /// The record as an IoT-SQL value (an object, keys in AWS's order).
@@ -72,7 +102,7 @@ public struct ErrorRecord: Sendable, Equatable {
       ("base64OriginalPayload", .string(base64OriginalPayload)),
       ("failures", .array(failureValues)), ("timestamp", .int(timestamp)),
     ]
-    if !origin.isEmpty { members.append(("origin", .string(origin))) }
+    members += extraMembers
     return .object(OrderedObject(members))
   }
 
@@ -87,7 +117,11 @@ public struct ErrorRecord: Sendable, Equatable {
         + "\"errorMessage\":\(Self.quote($0.errorMessage))}"
     }.joined(separator: ",")
     text += "],\"timestamp\":\(timestamp)"
-    if !origin.isEmpty { text += ",\"origin\":\(Self.quote(origin))" }
+    for (key, value) in extraMembers {
+      var bytes: [UInt8] = []
+      JSONWriter.write(value, into: &bytes)
+      text += ",\"\(key)\":" + String(decoding: bytes, as: UTF8.self)
+    }
     return text + "}"
   }
 

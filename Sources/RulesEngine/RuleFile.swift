@@ -499,28 +499,9 @@ public enum RuleFile {
     return compilerWarnings + readWarnings
   }
 
-  /// The output names the SELECT of `sql` computes (an alias of anything but the field of that
-  /// name), less those it also copies unchanged.
+  /// The output names the SELECT of `sql` computes (``SelectClause/computedNames``).
   static func namesTheSelectComputes(_ sql: String) -> Set<String> {
-    guard let statement = try? Parser.parse(sql), case .items(let items) = statement.select else { return [] }
-    var written: Set<String> = []
-    var copied: Set<String> = []
-    for item in items {
-      guard case .expression(let expression) = item.kind else { continue }
-      let bareName: String? = if case .field(let name) = expression.kind { name } else { nil }
-      if let alias = item.alias?.first {
-        if let bareName, bareName == alias, item.alias?.count == 1 {
-          copied.insert(alias)
-        } else {
-          written.insert(alias)
-        }
-      } else if let bareName {
-        copied.insert(bareName)
-      } else if case .member(_, let last) = expression.kind {
-        written.insert(last)
-      }
-    }
-    return written.subtracting(copied)
+    (try? Parser.parse(sql))?.select.computedNames ?? []
   }
 
   /// Reads one action object `{"kind": {configuration}}`.

@@ -43,6 +43,52 @@ struct ReplaySourceTests {
     #expect(errors.last?.hasSuffix("'base64OriginalPayload' is not valid base64") == true)
   }
 
+  /// An error record keeps its message's time and MQTT 5 properties, and replays as that message:
+  /// a replayed record lost them (`get_user_properties('site')` was Undefined, `timestamp()` the
+  /// record's time); a line's own properties are read in the MQTT spool's shape, and bad ones refused.
+  @Test func errorRecordsKeepTheMessagesTimeAndProperties() async throws {
+    let folder = temporaryFolder("replay-properties")
+    var record = ErrorRecord(
+      ruleName: "r", topic: "up/1", traceId: "t", clientId: "c", base64OriginalPayload: "e30=", failures: [],
+      timestamp: 1_700_000_016_000, receivedAt: 1_700_000_000_000)
+    record.mqttProperties = ["content_type": .string("application/json")]
+    record.userProperties = [["site", "plant-a"], ["site", "b"]]
+    #expect(
+      record.json.hasSuffix(
+        #""receivedAt":1700000000000,"mqtt_properties":{"content_type":"application/json"},"user_properties":[["site","plant-a"],["site","b"]]}"#
+      ))
+    write(
+      [
+        record.json,
+        #"{"topic": "a/b", "payload": 1, "user_properties": {"k": "v"}, "mqtt_properties": {"response_topic": "r/1"}}"#,
+        #"{"topic": "a/c", "payload": 1, "mqtt_properties": {"qos": "1"}}"#,
+        #"{"topic": "a/d", "payload": 1, "user_properties": [["k"]]}"#,
+        #"{"topic": "a/e", "payload": 1, "receivedAt": "yesterday"}"#,
+      ].joined(separator: "\n"), to: folder + "/dl.jsonl")
+    let malformed = Mutex<[String]>([])
+    let source = ReplaySource(input: .file(folder + "/dl.jsonl"), clock: SystemClock()) { _, message in
+      malformed.withLock { $0.append(message) }
+    }
+    let messages = Mutex<[Message]>([])
+    try await source.run { message in
+      messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    let received = messages.withLock { $0 }
+    #expect(received.count == 2)
+    #expect(received.first?.receivedAtMs == 1_700_000_000_000)
+    #expect(received.first?.mqttProperties == ["content_type": .string("application/json")])
+    #expect(
+      received.first?.userProperties.map { [$0.key, $0.value] } == [["site", "plant-a"], ["site", "b"]])
+    #expect(received.last?.userProperties.map { [$0.key, $0.value] } == [["k", "v"]])
+    #expect(received.last?.mqttProperties == ["response_topic": .string("r/1")])
+    let errors = malformed.withLock { $0 }
+    #expect(errors.count == 3, "\(errors)")
+    #expect(errors.first?.contains("not 'qos'") == true)
+    #expect(errors.dropFirst().first?.contains("'user_properties' must be") == true)
+    #expect(errors.last?.hasSuffix("'receivedAt' must be whole epoch milliseconds") == true)
+  }
+
   @Test func linesBecomeMessagesAndMalformedLinesAreCountedWithTheirNumber() async throws {
     let folder = temporaryFolder("replay")
     write(

@@ -282,6 +282,33 @@ struct RuleReloaderTests {
     #expect(log.messages.filter { $0.contains("two.json") }.count == 1, "\(log.lines)")
   }
 
+  /// A file refused for a name clash, unchanged, is said once too: each edit of another file said
+  /// it again and counted a reload with errors.
+  @Test func anUnchangedNameClashIsSaidOnce() async throws {
+    let folder = temporaryFolder("clash-said-once")
+    let named = #"{"ruleName": "x", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
+    write(named, to: folder + "/a.json")
+    write(named, to: folder + "/b.json")
+    write(Self.rule, to: folder + "/one.json")
+    let log = LogLines()
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(),
+      dispatcher: Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock()),
+      logger: log.logger)
+    _ = try await reloader.initialLoad()
+    let saidAtStart = log.messages.filter { $0.contains("already used by") }.count
+    for target in ["b/+", "c/+"] {
+      write(Self.rule.replacingOccurrences(of: "a/+", with: target), to: folder + "/one.json")
+      _ = try #require(await reloader.reload())
+    }
+    let reloads = log.metadata(of: "rules reloaded").map {
+      ($0["errors"]?.description, $0["failing"]?.description)
+    }
+    #expect(reloads.count == 2 && reloads.allSatisfy { $0 == ("0", "1") }, "\(reloads)")
+    #expect(log.messages.filter { $0.contains("already used by") }.count == saidAtStart, "\(log.lines)")
+    #expect(reloader.failingFiles == [folder + "/b.json"])
+  }
+
   /// A file refused at start for a name clash, then free of it through another file's edit, is no
   /// longer failing (it never ran, so the reload reads it again).
   @Test func aNameClashAtStartStopsFailingOnceResolved() async throws {

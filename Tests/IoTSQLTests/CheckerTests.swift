@@ -194,6 +194,23 @@ struct CheckerTests {
         "1:25: this WHERE is never true, so the rule never runs its actions: only true (or the string 'true') lets a message through"
       ])
     #expect(try warnings("SELECT a FROM 't' WHERE 'yes'").count == 1)
+    // A filter between typographic quotes is an error: it would match nothing, silently.
+    #expect(
+      firstError("SELECT * FROM \u{2018}a/b\u{2019}")
+        == "1:15: \u{2018} and \u{2019} are typographic quotes, not SQL's: write the topic filter in single quotes, FROM 'a/b'"
+    )
+    // A WHERE that reads a name the SELECT computes reads the message's (it is evaluated first).
+    let aliasRead = try warnings(
+      "SELECT temp * 1.8 + 32 AS f, g.h AS k FROM 't' WHERE f > 80 AND f < 200 OR k.x = 1")
+    #expect(aliasRead.count == 2, "\(aliasRead)")
+    #expect(
+      aliasRead.first?.hasPrefix("1:54: the WHERE reads the incoming message's 'f', not the SELECT's 'f'")
+        == true)
+    #expect(aliasRead.last?.hasPrefix("1:76: the WHERE reads the incoming message's 'k'") == true)
+    // Not a name the SELECT copies, a variable, nor a nested query's element field.
+    #expect(try warnings("SELECT temp, temp AS t2 FROM 't' WHERE temp > 1").isEmpty)
+    #expect(try warnings("SET @f = a + 1 SELECT @f AS f FROM 't' WHERE @f > 1").isEmpty)
+    #expect(try warnings("SELECT a + 1 AS v FROM 't' WHERE EXISTS (SELECT * FROM r WHERE v > 1)").isEmpty)
     #expect(try warnings("SELECT a FROM 't' WHERE false").isEmpty)
     #expect(try warnings("SELECT a FROM 't' WHERE 'TRUE'").isEmpty)
     #expect(

@@ -416,7 +416,7 @@ struct DispatcherTests {
     #expect(
       record.keys == [
         "ruleName", "topic", "traceId", "cloudwatchTraceId", "clientId", "base64OriginalPayload", "failures",
-        "timestamp", "origin",
+        "timestamp", "origin", "receivedAt",
       ])
     #expect(record["cloudwatchTraceId"] == record["traceId"])
     #expect(acks.acks.withLock { $0[0].1 } == .done)

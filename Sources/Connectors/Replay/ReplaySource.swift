@@ -420,12 +420,73 @@ public struct ReplaySource: MessageSource {
     }
   }
 
-  /// The fields read from each line: topic, payload_base64, clientId, timestamp, payload; and an
-  /// error record's base64OriginalPayload and ruleName (a dead-letter file replays as it is).
+  /// The fields read from each line: topic, payload_base64, clientId, timestamp, payload; an
+  /// error record's base64OriginalPayload and ruleName (a dead-letter file replays as it is); the
+  /// message's MQTT 5 properties, mqtt_properties and user_properties, in the MQTT spool's shape;
+  /// and an error record's receivedAt, the message's time.
   static let fieldPaths = PathTable(paths: [
     ["topic"], ["payload_base64"], ["clientId"], ["timestamp"], ["payload"], ["base64OriginalPayload"],
-    ["ruleName"],
+    ["ruleName"], ["mqtt_properties"], ["user_properties"], ["receivedAt"],
   ])
+
+  /// The MQTT 5 properties a line's `mqtt_properties` may hold, by their context names.
+  static let mqttPropertyNames: Set<String> = [
+    "content_type", "format_indicator", "response_topic", "correlation_data",
+  ]
+
+  /// The value at path `index` of the line: a scalar as read, a container parsed from its bytes.
+  static func member(
+    _ index: Int, of view: PayloadView, in bytes: UnsafeBufferPointer<UInt8>
+  ) -> Value {
+    guard let range = view.deferredRange(ofPath: index) else { return view.values[index] }
+    return (try? JSONReader.parse(Array(UnsafeBufferPointer(rebasing: bytes[range])))) ?? .undefined
+  }
+
+  /// A line's `mqtt_properties` and `user_properties`, or why they are refused.
+  static func properties(
+    _ view: PayloadView, in bytes: UnsafeBufferPointer<UInt8>
+  ) -> Result<(mqtt: [String: Value], user: [(key: String, value: String)]), ReplayError> {
+    var mqtt: [String: Value] = [:]
+    switch member(7, of: view, in: bytes) {
+    case .undefined: break
+    case .object(let named):
+      for (key, value) in named.members {
+        guard mqttPropertyNames.contains(key) else {
+          return .failure(
+            ReplayError(
+              message:
+                "'mqtt_properties' holds content_type, format_indicator, response_topic and correlation_data, not '\(key)'"
+            ))
+        }
+        guard case .string = value else {
+          return .failure(
+            ReplayError(message: "'mqtt_properties.\(key)' must be a string, not \(value.typeName)"))
+        }
+        mqtt[key] = value
+      }
+    default: return .failure(ReplayError(message: "'mqtt_properties' must be an object"))
+    }
+    var user: [(key: String, value: String)] = []
+    let userProblem = ReplayError(
+      message: "'user_properties' must be an array of [key, value] pairs of strings, or an object of strings")
+    switch member(8, of: view, in: bytes) {
+    case .undefined: break
+    case .array(let pairs):
+      for pair in pairs {
+        guard case .array(let both) = pair, both.count == 2, case .string(let key) = both[0],
+          case .string(let value) = both[1]
+        else { return .failure(userProblem) }
+        user.append((key, value))
+      }
+    case .object(let object):
+      for (key, value) in object.members {
+        guard case .string(let text) = value else { return .failure(userProblem) }
+        user.append((key, text))
+      }
+    default: return .failure(userProblem)
+    }
+    return .success((mqtt, user))
+  }
 
   /// One line's message; `view` is the caller's, its storage reused from line to line.
   func parse(
@@ -495,15 +556,30 @@ public struct ReplaySource: MessageSource {
     default: return .failure(ReplayError(message: "\(name):\(lineNumber): 'clientId' must be a string"))
     }
     let timestamp: Int
-    switch view.values[3] {
+    // An error record's receivedAt is its message's time; its timestamp, the record's.
+    let (timeField, time) =
+      view.values[9].isUndefined ? ("timestamp", view.values[3]) : ("receivedAt", view.values[9])
+    switch time {
     case .undefined: timestamp = clock.nowMs()
     case .int(let ms): timestamp = ms
     default:
       return .failure(
-        ReplayError(message: "\(name):\(lineNumber): 'timestamp' must be whole epoch milliseconds"))
+        ReplayError(message: "\(name):\(lineNumber): '\(timeField)' must be whole epoch milliseconds"))
+    }
+    var mqttProperties: [String: Value] = [:]
+    var userProperties: [(key: String, value: String)] = []
+    if view.deferredRange(ofPath: 7) != nil || view.deferredRange(ofPath: 8) != nil
+      || !view.values[7].isUndefined || !view.values[8].isUndefined
+    {
+      switch Self.properties(view, in: bytes) {
+      case .success(let found): (mqttProperties, userProperties) = found
+      case .failure(let problem):
+        return .failure(ReplayError(message: "\(name):\(lineNumber): \(problem.message)"))
+      }
     }
     var message = Message(
       topic: topic, payload: payload, clientID: clientID, receivedAtMs: timestamp,
+      mqttProperties: mqttProperties, userProperties: userProperties,
       origin: name, originLine: lineNumber, acknowledge: acknowledge)
     // An object or array payload was validated above; its form spares `SELECT *` reading it again.
     if payloadRange != nil { message.payloadForm = view.deferredForm(ofPath: 4) }

@@ -107,6 +107,17 @@ struct Checker {
           "FROM takes the topic filter itself, not a variable: FROM \(from.filter) is the topic '\(from.filter)' "
             + "(SET variables are read in SELECT and WHERE); write the filter in single quotes",
           at: from.range)
+      } else if !from.isQuoted, let first = from.filter.unicodeScalars.first,
+        let last = from.filter.unicodeScalars.last, Self.typographicQuotes.contains(first),
+        Self.typographicQuotes.contains(last)
+      {
+        // Pasted from a web page or a word processor: read as a filter, the quotes are part of
+        // the topic, and the rule matched nothing, silently.
+        let inner = String(String.UnicodeScalarView(from.filter.unicodeScalars.dropFirst().dropLast()))
+        error(
+          "\(first) and \(last) are typographic quotes, not SQL's: write the topic filter in single quotes, "
+            + "FROM '\(inner.replacingOccurrences(of: "'", with: "''"))'",
+          at: from.range)
       } else if !from.isQuoted || from.isDoubleQuoted {
         warning(
           "write the topic filter in single quotes, FROM '\(from.filter.replacingOccurrences(of: "'", with: "''"))', "
@@ -151,6 +162,17 @@ struct Checker {
           at: condition.range)
       }
       check(condition)
+      // `SELECT temp * 1.8 + 32 AS f ... WHERE f > 80`: the WHERE runs first, on the message, which
+      // has no `f` (as in AWS): the rule never fires, and `check` said nothing.
+      let computed = statement.select.computedNames
+      var said: Set<String> = []
+      for (name, range) in condition.fieldsRead where computed.contains(name) && said.insert(name).inserted {
+        warning(
+          "the WHERE reads the incoming message's '\(name)', not the SELECT's '\(name)' (the WHERE is evaluated "
+            + "first, on the message, as in AWS): repeat the expression, or set it in a variable "
+            + "(SET @\(name) = ..., then WHERE @\(name) ... and SELECT @\(name) AS \(name))",
+          at: range)
+      }
     }
     check(statement.select)
   }
@@ -286,6 +308,11 @@ struct Checker {
   }
 
   /// Whether `value` is a Boolean.
+  /// ‘ ’ “ ” and their low and reversed forms.
+  static let typographicQuotes: Set<Unicode.Scalar> = [
+    "\u{2018}", "\u{2019}", "\u{201A}", "\u{201B}", "\u{201C}", "\u{201D}", "\u{201E}", "\u{201F}",
+  ]
+
   private static func isBoolean(_ value: Value) -> Bool {
     if case .bool = value { return true }
     return false

@@ -94,6 +94,65 @@ extension SelectClause {
   }
 }
 
+extension SelectClause {
+  /// The output names it computes (an alias of anything but the field of that name), less those it
+  /// also copies unchanged: names a WHERE or a template reads from the message, not from here.
+  public var computedNames: Set<String> {
+    guard case .items(let items) = self else { return [] }
+    var written: Set<String> = []
+    var copied: Set<String> = []
+    for item in items {
+      guard case .expression(let expression) = item.kind else { continue }
+      let bareName: String? = if case .field(let name) = expression.kind { name } else { nil }
+      if let alias = item.alias?.first {
+        if let bareName, bareName == alias, item.alias?.count == 1 {
+          copied.insert(alias)
+        } else {
+          written.insert(alias)
+        }
+      } else if let bareName {
+        copied.insert(bareName)
+      } else if case .member(_, let last) = expression.kind {
+        written.insert(last)
+      }
+    }
+    return written.subtracting(copied)
+  }
+}
+
+extension Expression {
+  /// The fields of the message it reads by their bare names (`f` of `f > 1` or `f.x`), each with
+  /// its place, in order; not those a nested query reads from its elements.
+  public var fieldsRead: [(name: String, range: SourceRange)] {
+    var found: [(name: String, range: SourceRange)] = []
+    func visit(_ expression: Expression) {
+      switch expression.kind {
+      case .literal, .variable, .wildcard: break
+      case .field(let name): found.append((name, expression.range))
+      case .member(let base, _): visit(base)
+      case .unary(_, let operand): visit(operand)
+      case .binary(_, let left, let right):
+        visit(left)
+        visit(right)
+      case .call(_, let arguments): arguments.forEach(visit)
+      case .cast(let operand, _, _): visit(operand)
+      case .caseWhen(let subject, let branches, let otherwise):
+        subject.map(visit)
+        for branch in branches {
+          visit(branch.when)
+          visit(branch.then)
+        }
+        otherwise.map(visit)
+      case .object(let members): members.forEach { visit($0.value) }
+      case .array(let elements): elements.forEach(visit)
+      case .nested(let query): visit(query.from)
+      }
+    }
+    visit(self)
+    return found
+  }
+}
+
 /// One item of a SELECT list.
 public struct SelectItem: Sendable, Equatable {
   /// `*` or an expression.
