@@ -12,6 +12,8 @@
 
 static int wake[2] = {-1, -1};
 static volatile sig_atomic_t interrupted = 0;
+/// The first byte of the line being read that was not UTF-8, or -1.
+static int invalid_byte = -1;
 /// The terminal's settings before the line editor changed them (it reads in raw mode).
 static struct termios original;
 static int have_original = 0;
@@ -99,7 +101,10 @@ static void drain(void) {
 void iotrules_interrupt_begin(void) {
   drain();
   interrupted = 0;
+  invalid_byte = -1;
 }
+
+int iotrules_interrupt_invalid_byte(void) { return invalid_byte; }
 
 /// One byte of input; -1 at the end or on an error, -2 after a Ctrl-C.
 static int read_byte(int descriptor) {
@@ -140,6 +145,7 @@ int iotrules_interrupt_getc(FILE *stream) {
     more = 1;
   } else if (lead >= 0x80) {
     scalar = 0xFFFD;  // a stray continuation byte or an invalid lead byte
+    if (invalid_byte < 0) invalid_byte = lead;
   }
   while (scalar >= 0 && more > 0) {
     int next = read_byte(descriptor);
@@ -148,6 +154,7 @@ int iotrules_interrupt_getc(FILE *stream) {
     } else if ((next & 0xC0) != 0x80) {
       scalar = 0xFFFD;
       more = 0;
+      if (invalid_byte < 0) invalid_byte = next;
     } else {
       scalar = (scalar << 6) | (next & 0x3F);
       more -= 1;

@@ -79,26 +79,24 @@ public final class ReplSession {
 
   /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
   public func feed(bytes line: [UInt8]) -> (outputs: [Output], entries: [String]) {
-    if let offset = RuleFile.firstNonUTF8Offset(line) {
-      // Read with U+FFFD in their place, the bytes would run as something else than what was
-      // written (a payload of other bytes, a string literal that differs): refused, as `eval`
-      // refuses such a --sql, with the first bad byte.
-      lineNumber += 1
-      let byte = String(line[offset], radix: 16, uppercase: true)
-      // The statement it belonged to goes too: run without the line, it would answer for another
-      // statement (a WHERE left out matches).
-      let dropped = pending.isEmpty ? "" : "; the statement it belonged to is dropped"
-      pending = []
-      skippingDropped = true
-      return (
-        fail(
-          "\(scriptName.map { "\($0):\(lineNumber):\(offset + 1): " } ?? "")"
-            + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(byte)); it was not read"
-            + dropped),
-        []
-      )
-    }
+    if let offset = RuleFile.firstNonUTF8Offset(line) { return (refuseNotUTF8(byte: line[offset], at: offset), []) }
     return feed(String(decoding: line, as: UTF8.self))
+  }
+
+  /// Refuses a line that is not UTF-8, `byte` its first bad byte (at `offset`, when known): read
+  /// with U+FFFD in its place, it would run as something else than what was written (a payload of
+  /// other bytes, a string literal that differs), so it is refused, as `eval` refuses such a --sql.
+  public func refuseNotUTF8(byte: UInt8, at offset: Int?) -> [Output] {
+    lineNumber += 1
+    let hex = String(byte, radix: 16, uppercase: true)
+    // The statement it belonged to goes too: run without the line, it would answer for another
+    // statement (a WHERE left out matches).
+    let dropped = pending.isEmpty ? "" : "; the statement it belonged to is dropped"
+    pending = []
+    skippingDropped = true
+    let place = scriptName.map { "\($0):\(lineNumber):\(offset.map { "\($0 + 1): " } ?? " ")" } ?? ""
+    return fail(
+      place + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(hex)); it was not read" + dropped)
   }
 
   /// Takes one input line. Returns the output, and the complete entries (for history) the line

@@ -91,6 +91,8 @@ struct ReplCommand: ParsableCommand {
       case .interrupted:
         // As a shell does: the line, and the statement it belonged to, are dropped.
         session.cancel()
+      case .notUTF8(let byte):
+        emit(session.refuseNotUTF8(byte: byte, at: nil))
       case .end:
         emit(session.finish())
         Console.out("")

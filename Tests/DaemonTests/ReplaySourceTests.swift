@@ -8,6 +8,20 @@ import Testing
 @testable import Connectors
 
 struct ReplaySourceTests {
+  /// The messages a replay of `path` delivers (each acknowledged), and its malformed lines' messages.
+  func replayed(_ path: String) async throws -> (messages: [Message], malformed: [String]) {
+    let malformed = Mutex<[String]>([])
+    let source = ReplaySource(input: .file(path), clock: SystemClock()) { _, message in
+      malformed.withLock { $0.append(message) }
+    }
+    let messages = Mutex<[Message]>([])
+    try await source.run { message in
+      messages.withLock { $0.append(message) }
+      message.acknowledge(.done)
+    }
+    return (messages.withLock { $0 }, malformed.withLock { $0 })
+  }
+
   /// An error record (a dead-letter file's line) replays as its message, for its rule only:
   /// `base64OriginalPayload` is the payload and `ruleName` the one rule; a record beside a payload
   /// of another kind, or with a ruleName that is no name, is malformed.
@@ -20,20 +34,10 @@ struct ReplaySourceTests {
         #"{"ruleName": 7, "topic": "a/d", "base64OriginalPayload": "e30="}"#,
         #"{"topic": "a/e", "base64OriginalPayload": "%%%"}"#,
       ].joined(separator: "\n"), to: folder + "/dl.jsonl")
-    let malformed = Mutex<[String]>([])
-    let source = ReplaySource(input: .file(folder + "/dl.jsonl"), clock: SystemClock()) { _, message in
-      malformed.withLock { $0.append(message) }
-    }
-    let messages = Mutex<[Message]>([])
-    try await source.run { message in
-      messages.withLock { $0.append(message) }
-      message.acknowledge(.done)
-    }
-    let received = messages.withLock { $0 }
+    let (received, errors) = try await replayed(folder + "/dl.jsonl")
     #expect(received.count == 1)
     #expect(received.first?.onlyRule == "hot" && received.first?.clientID == "c1")
     #expect(received.first.map { String(decoding: $0.payload, as: UTF8.self) } == #"{"x":1}"#)
-    let errors = malformed.withLock { $0 }
     #expect(errors.count == 3, "\(errors)")
     #expect(
       errors.first?.hasSuffix(
@@ -65,16 +69,7 @@ struct ReplaySourceTests {
         #"{"topic": "a/d", "payload": 1, "user_properties": [["k"]]}"#,
         #"{"topic": "a/e", "payload": 1, "receivedAt": "yesterday"}"#,
       ].joined(separator: "\n"), to: folder + "/dl.jsonl")
-    let malformed = Mutex<[String]>([])
-    let source = ReplaySource(input: .file(folder + "/dl.jsonl"), clock: SystemClock()) { _, message in
-      malformed.withLock { $0.append(message) }
-    }
-    let messages = Mutex<[Message]>([])
-    try await source.run { message in
-      messages.withLock { $0.append(message) }
-      message.acknowledge(.done)
-    }
-    let received = messages.withLock { $0 }
+    let (received, errors) = try await replayed(folder + "/dl.jsonl")
     #expect(received.count == 2)
     #expect(received.first?.receivedAtMs == 1_700_000_000_000)
     #expect(received.first?.mqttProperties == ["content_type": .string("application/json")])
@@ -82,7 +77,6 @@ struct ReplaySourceTests {
       received.first?.userProperties.map { [$0.key, $0.value] } == [["site", "plant-a"], ["site", "b"]])
     #expect(received.last?.userProperties.map { [$0.key, $0.value] } == [["k", "v"]])
     #expect(received.last?.mqttProperties == ["response_topic": .string("r/1")])
-    let errors = malformed.withLock { $0 }
     #expect(errors.count == 3, "\(errors)")
     #expect(errors.first?.contains("not 'qos'") == true)
     #expect(errors.dropFirst().first?.contains("'user_properties' must be") == true)

@@ -596,6 +596,12 @@ import Testing
     // The dropped statement neither ran (no error) nor joined the next one.
     #expect(!session.screen.contains("error"))
     #expect(!session.screen.contains("kept_out\r\n42"))
+    // A typed byte that is not UTF-8 is refused, as in a script (it ran as U+FFFD).
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send(bytes: Array("SELECT VALUE 'x".utf8) + [0xFF] + Array("' FROM 'a/b'\r".utf8))
+    #expect(session.waitFor("the line is not UTF-8 text (byte 0xFF)", from: mark))
+    #expect(session.waitForPrompt(after: "it was not read", from: mark))
     // SIGTERM ends the session with the terminal as it was before the editor's raw mode.
     kill(session.process.processIdentifier, SIGTERM)
     let deadline = Date().addingTimeInterval(10)

@@ -65,8 +65,10 @@ final class TerminalSession {
   }
 
   /// Types `keys`.
-  func send(_ keys: String) {
-    let bytes = Array(keys.utf8)
+  func send(_ keys: String) { send(bytes: Array(keys.utf8)) }
+
+  /// Types `bytes` as they are (not UTF-8 text, say).
+  func send(bytes: [UInt8]) {
     _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
   }
 

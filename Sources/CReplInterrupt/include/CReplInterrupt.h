@@ -22,4 +22,7 @@ int iotrules_interrupt_getc(FILE *stream);
 /// 1 when a Ctrl-C ended the last line (clearing it), else 0.
 int iotrules_interrupt_take(void);
 
+/// The first byte of the last line read that was not UTF-8 (its character read as U+FFFD), or -1.
+int iotrules_interrupt_invalid_byte(void);
+
 #endif

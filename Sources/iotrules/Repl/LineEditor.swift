@@ -58,6 +58,8 @@ enum LineEditor {
     case interrupted
     /// Ctrl-D, or the end of the input.
     case end
+    /// A line that was not UTF-8 text: its first byte that was not.
+    case notUTF8(UInt8)
   }
 
   /// Reads one line with editing.
@@ -67,6 +69,9 @@ enum LineEditor {
     defer { free(raw) }
     if iotrules_interrupt_take() != 0 { return .interrupted }
     guard let raw else { return .end }
+    // Read as U+FFFD, the byte would run as another character than the one typed.
+    let invalid = iotrules_interrupt_invalid_byte()
+    if invalid >= 0 { return .notUTF8(UInt8(invalid)) }
     return .line(String(cString: raw))
   }
 
