@@ -79,7 +79,9 @@ public final class ReplSession {
 
   /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
   public func feed(bytes line: [UInt8]) -> (outputs: [Output], entries: [String]) {
-    if let offset = RuleFile.firstNonUTF8Offset(line) { return (refuseNotUTF8(byte: line[offset], at: offset), []) }
+    if let offset = RuleFile.firstNonUTF8Offset(line) {
+      return (refuseNotUTF8(byte: line[offset], at: offset), [])
+    }
     return feed(String(decoding: line, as: UTF8.self))
   }
 
@@ -96,7 +98,8 @@ public final class ReplSession {
     skippingDropped = true
     let place = scriptName.map { "\($0):\(lineNumber):\(offset.map { "\($0 + 1): " } ?? " ")" } ?? ""
     return fail(
-      place + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(hex)); it was not read" + dropped)
+      place + styler.error("error:") + " the line is not UTF-8 text (byte 0x\(hex)); it was not read"
+        + dropped)
   }
 
   /// Takes one input line. Returns the output, and the complete entries (for history) the line
