@@ -543,7 +543,29 @@ public final class SQLiteAction: BatchAction {
             "rule '\(context.ruleName)': column '\(name)' is one of SQLite's names for the row id (rowid, oid, "
             + "_rowid_): only a table made with that column takes it (the action makes no such column)")
       }
-    guard let key, columns == nil, let outputs else { return warnings }
+    guard columns == nil, let outputs else { return warnings }
+    // Keys every result has, refused as every result's columns: each would fail at the write.
+    for name in outputs where !Self.isRowIDName(name) {
+      if let problem = Self.columnNameProblem(name) {
+        warnings.append(
+          ActionConfigurationWarning(
+            key: "table",
+            message:
+              "rule '\(context.ruleName)': the SELECT's key '\(clipped(name, keeping: 64))' is not a valid column name "
+              + "(\(problem)): each result that has it would fail; name it otherwise with AS, or give 'columns'"
+          ))
+      }
+    }
+    if let (first, second) = Self.keysDifferingOnlyInCase(outputs) {
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "table",
+          message:
+            "rule '\(context.ruleName)': the SELECT's keys '\(first)' and '\(second)' name one SQLite column "
+            + "(column names ignore case): each result that has both would fail; name one otherwise with AS, or give 'columns'"
+        ))
+    }
+    guard let key else { return warnings }
     warnings += key.names.filter { name in !outputs.contains { Self.sameColumn($0, name) } }.map { name in
       ActionConfigurationWarning(
         key: "key",

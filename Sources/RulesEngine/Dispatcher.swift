@@ -1416,6 +1416,9 @@ public final class Dispatcher: Sendable {
           var metadata: Logger.Metadata = [
             "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
             "origin": "\(tracker.message.origin)", "error": "\(error.message)",
+            // The record's failedResource: which database and table, file, topic or URL (two
+            // databases with one table name were one line alike).
+            "resource": "\(failure.failedResource)",
           ]
           if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
           logger.warning("action failed", metadata: metadata)

@@ -1518,6 +1518,14 @@ struct SQLiteActionTests {
         == [true])
     #expect(try warnings(#""busyTimeoutMs": 500"#, "SELECT _rowid_, v FROM 'a/+'").count == 1)
     #expect(try warnings(#""busyTimeoutMs": 500"#, "SELECT oidx, v FROM 'a/+'").isEmpty)
+    // Keys of the SELECT that no column takes: one past 128 bytes, two that differ only in case.
+    let long = String(repeating: "x", count: 129)
+    let refused = try warnings(#""busyTimeoutMs": 500"#, "SELECT a AS x, b AS X, c AS \(long) FROM 'a/+'")
+    #expect(refused.count == 2, "\(refused)")
+    #expect(refused.first?.contains("is not a valid column name (longer than 128 bytes)") == true)
+    #expect(refused.last?.contains("keys 'x' and 'X' name one SQLite column") == true)
+    #expect(
+      try warnings(#""columns": {"x": "${a}", "y": "${b}"}"#, "SELECT a AS x, b AS X FROM 'a/+'").isEmpty)
   }
 
   /// `key` and `update` are checked where they are written.

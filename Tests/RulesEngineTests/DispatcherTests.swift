@@ -1532,6 +1532,8 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   #expect(
     logged.messages.filter { $0 == "error action failed" }.count
       == Dispatcher.failureLinesPerMinute)
+  // Each failure's line names the resource its record names (which database, file or URL).
+  #expect(logged.metadata(of: "action failed").first?["resource"]?.description == "p")
 }
 
 /// A failure storm does not flood the log: the first failures of each action and minute are logged,
