@@ -42,7 +42,9 @@ public enum AWSRuleImporter {
   /// Converts the document `bytes` read from `file`; `name` overrides the rule name. Without either
   /// `name` or the document's `ruleName`, the file's base name names the rule, unless
   /// `fileNamesRule` is false (standard input: the rule is then not named `stdin`, it is an error).
-  public static func convert(file: String, bytes: [UInt8], name: String? = nil, fileNamesRule: Bool = true)
+  public static func convert(
+    file: String, bytes: [UInt8], name: String? = nil, fileNamesRule: Bool = true, resource: String? = nil
+  )
     throws(ImportError) -> Result
   {
     let document: RuleNode
@@ -66,7 +68,7 @@ public enum AWSRuleImporter {
     }
     // CloudFormation's spelling of the same rule (`AWS::IoT::TopicRule`, `TopicRulePayload`, `Sql`):
     // read as the API's.
-    let root = try cloudFormationRule(document, fail: fail)
+    let root = try cloudFormationRule(document, resource: resource, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
     if let rule = root["rule"] {
@@ -226,24 +228,37 @@ public enum AWSRuleImporter {
     "Qos", "MaxBatchSize", "MaxBatchOpenMs", "MaxBatchSizeBytes",
   ]
 
-  static func cloudFormationRule(_ root: RuleNode, fail: (RuleNode, String) -> ImportError)
+  static func cloudFormationRule(
+    _ root: RuleNode, resource: String? = nil, fail: (RuleNode, String) -> ImportError
+  )
     throws(ImportError) -> RuleNode
   {
     var properties = root
     var logicalID: RuleNode.Member?
     if let resources = root["Resources"], let members = resources.members {
       let rules = members.filter { $0.value["Type"]?.string == "AWS::IoT::TopicRule" }
-      guard rules.count == 1, let only = rules.first else {
+      let listed = rules.map { RuleFile.escapedName($0.key) }.joined(separator: ", ")
+      // A stack usually holds several rules: --resource picks one by its logical id.
+      let chosen = resource.map { wanted in rules.filter { $0.key == wanted } } ?? rules
+      guard chosen.count == 1, let only = chosen.first else {
         throw fail(
           resources,
           rules.isEmpty
             ? "the template has no AWS::IoT::TopicRule resource"
-            : "the template has \(rules.count) AWS::IoT::TopicRule resources ("
-              + rules.map { RuleFile.escapedName($0.key) }.joined(separator: ", ")
-              + "): import one at a time, each in a file of its own")
+            : resource.map {
+              "the template has no AWS::IoT::TopicRule resource '\(RuleFile.escapedName($0))'; it has \(listed)"
+            }
+              ?? "the template has \(rules.count) AWS::IoT::TopicRule resources (\(listed)): import each with "
+              + "--resource ID, its logical id (import aws FILE --resource \(RuleFile.escapedName(rules[0].key)))"
+        )
       }
       properties = only.value
       logicalID = only
+    } else if let resource {
+      throw fail(
+        root,
+        "--resource \(RuleFile.escapedName(resource)) picks a CloudFormation template's resource; this is no template (it has no Resources)"
+      )
     }
     if properties["Type"]?.string == "AWS::IoT::TopicRule", let inner = properties["Properties"] {
       properties = inner
@@ -505,7 +520,11 @@ public enum AWSRuleImporter {
             ? "" : " beside the key columns \(keys.map { "\($0.0) = '\($0.1)'" }.joined(separator: ", "))")
           + "; here each key of the result becomes a column"
           + (keys.isEmpty ? "" : " and the key columns are not written")
-          + ": add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns'"
+          + ": add them to the SELECT ("
+          + (keys.isEmpty
+            ? "`topic(2) AS device`"
+            : keys.map { "`\(selectItem(value: $0.1, as: $0.0))`" }.joined(separator: ", "))
+          + ") or give the sqlite action 'columns'"
           + (keys.isEmpty
             ? ""
             : ", and 'key': [\(keys.map { "\"\($0.0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
@@ -541,7 +560,19 @@ public enum AWSRuleImporter {
       )
       dropUnknown(["functionArn"])
     default:
-      unmapped.append("\(label): \(member.key)")
+      let known = ["republish", "http", "kafka", "s3", "dynamoDB", "dynamoDBv2", "lambda"]
+      let lowered = member.key.prefix(1).lowercased() + member.key.dropFirst()
+      if ["sqlite", "file"].contains(member.key) {
+        unmapped.append(
+          "\(label): \(member.key) is an iotrules action, not an AWS one: an iotrules rule file needs no import"
+        )
+      } else if lowered != member.key, known.contains(lowered) {
+        unmapped.append(
+          "\(label): \(member.key): the API spells action kinds in camelCase, '\(lowered)' (a CloudFormation template is read as such only whole, with its Resources)"
+        )
+      } else {
+        unmapped.append("\(label): \(member.key)")
+      }
       return nil
     }
     if fields["errorAction"] != nil {
@@ -550,18 +581,33 @@ public enum AWSRuleImporter {
     return .object([kind: .object(out)])
   }
 
+  /// The SELECT item that writes a DynamoDB key's value template as its column: `clientid() AS id`
+  /// for `${clientid()}`; one with text around its expressions keeps the template's text.
+  static func selectItem(value: String, as field: String) -> String {
+    let column =
+      RuleFile.isValidRuleName(field) ? field : "\"\(field.replacingOccurrences(of: "\"", with: "\"\""))\""
+    if value.hasPrefix("${"), value.hasSuffix("}"), value.components(separatedBy: "${").count == 2 {
+      return "\(value.dropFirst(2).dropLast()) AS \(column)"
+    }
+    return "'\(value.replacingOccurrences(of: "'", with: "''"))' AS \(column)"
+  }
+
   /// A DynamoDB table name as a SQLite identifier (`.` and `-` become `_`). A templated one (AWS
   /// renders it per result) needs the user: the sqlite action writes one table.
   static func tableName(
     _ name: String, label: String, required: inout [String], notes: inout [String]
   ) -> String {
+    if name.contains("${") {
+      // Kept as it is: `check` refuses it until the user decides (a made-up name such as
+      // `t___topic_2__` passed, and every device went into that one table).
+      required.append(
+        "\(label): table '\(name)' is a template, one table per rendering in AWS; the sqlite action writes one table: name it, or write one rule per table"
+      )
+      return name
+    }
     var mapped = String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
     if mapped.first!.isNumber { mapped = "t_" + mapped }
-    if name.contains("${") {
-      required.append(
-        "\(label): table '\(name)' is a template, one table per rendering in AWS; the sqlite action writes one table, '\(mapped)': name it, or write one rule per table"
-      )
-    } else if mapped != name {
+    if mapped != name {
       notes.append("\(label): table '\(name)' is written as '\(mapped)'")
     }
     return mapped

@@ -22,7 +22,8 @@ struct AWSImport: ParsableCommand {
       and dynamoDBv2 become sqlite (data/dynamodb.db); lambda becomes http with a URL you must set \
       (flagged ACTION REQUIRED). Every other action is reported by name and not imported; fields \
       without an equivalent are listed. An omitted awsIotSqlVersion is written as 2015-10-08, as AWS \
-      runs it. A rule whose name another rule file of the folder holds (<name>.yaml, or a file with \
+      runs it. A CloudFormation template holding several rules takes --resource ID to pick one. \
+      A rule whose name another rule file of the folder holds (<name>.yaml, or a file with \
       that ruleName) is not written, --force or not: --force replaces only <name>.json. Exit 0 when \
       everything mapped, 1 when some action was not imported or the result needs an edit, 64 for a \
       bad option (a --name that is no rule name, an --output that is not a folder), 65 for input \
@@ -42,6 +43,12 @@ struct AWSImport: ParsableCommand {
 
   @Flag(help: "Replace an existing rule file <name>.json (never another file holding the rule's name).")
   var force = false
+
+  @Option(
+    help:
+      "The AWS::IoT::TopicRule resource to import, by its logical id, from a CloudFormation template holding several."
+  )
+  var resource: String?
 
   func validate() throws {
     // A bad option value is a usage error, as everywhere (65 is for input that is not a rule).
@@ -63,7 +70,8 @@ struct AWSImport: ParsableCommand {
     let result: AWSRuleImporter.Result
     do {
       result = try AWSRuleImporter.convert(
-        file: file == "-" ? "stdin" : file, bytes: bytes, name: name, fileNamesRule: file != "-")
+        file: file == "-" ? "stdin" : file, bytes: bytes, name: name, fileNamesRule: file != "-",
+        resource: resource)
     } catch {
       Console.err(error.description)
       throw ExitCodes.badRule
@@ -118,11 +126,14 @@ struct AWSImport: ParsableCommand {
     }
     Console.out("wrote \(target)")
     for note in result.notes { Console.out("note: \(note)") }
-    for line in result.actionRequired { Console.err("ACTION REQUIRED: \(line)") }
+    // Each line names the input and the rule: a loop importing many exports logs traceably.
+    let source = "\(file == "-" ? "stdin" : file): rule '\(result.name)': "
+    for line in result.actionRequired { Console.err(source + "ACTION REQUIRED: \(line)") }
     for action in result.unmapped {
       // `actions[2]: sns` is a kind without an equivalent; a longer entry gives its own reason.
       let detail = action.split(separator: ": ", maxSplits: 1).last ?? ""
-      Console.err("not imported: \(action)\(detail.contains(" ") ? "" : " has no equivalent in iotrules")")
+      Console.err(
+        source + "not imported: \(action)\(detail.contains(" ") ? "" : " has no equivalent in iotrules")")
     }
     // The written file is checked like any rule file, so SQL this engine cannot run shows up now.
     var checkFailed = false

@@ -153,7 +153,16 @@ import Testing
     #expect {
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8))
     } throws: {
-      "\($0)".contains("the template has 2 AWS::IoT::TopicRule resources (A, B)")
+      "\($0)".contains(
+        "the template has 2 AWS::IoT::TopicRule resources (A, B): import each with --resource ID")
+    }
+    // --resource picks one by its logical id.
+    let picked = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8), resource: "B")
+    #expect(picked.name == "shadow_store")
+    #expect {
+      try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8), resource: "C")
+    } throws: {
+      "\($0)".contains("the template has no AWS::IoT::TopicRule resource 'C'; it has A, B")
     }
   }
 
@@ -166,7 +175,7 @@ import Testing
     // AWS's item (the keys, the result in one column) is not the sqlite action's row.
     #expect(
       result.actionRequired == [
-        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`) or give the sqlite action 'columns', and 'key': [\"device\", \"ts\"] to keep one row per key, as DynamoDB does"
+        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`, `timestamp() AS ts`) or give the sqlite action 'columns', and 'key': [\"device\", \"ts\"] to keep one row per key, as DynamoDB does"
       ])
     let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
     #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
@@ -367,12 +376,19 @@ import Testing
     #expect(
       try actions(templated)
         == [.object(["file": .object(["path": .string("${topic(1)}-bucket/${topic()}/${timestamp()}")])])])
-    // A templated DynamoDB table (one table per rendering in AWS) is one table here.
+    // A templated DynamoDB table (one table per rendering in AWS) is one table here: kept as it is,
+    // so that `check` refuses it until the user names one (`t___topic_2__` passed, one table for all).
     let perTopic = try convert(#"{"dynamoDBv2": {"putItem": {"tableName": "${topic()}"}}}"#)
     #expect(
       perTopic.actionRequired.first
-        == "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table, '__topic___': name it, or write one rule per table",
+        == "actions[0]: table '${topic()}' is a template, one table per rendering in AWS; the sqlite action writes one table: name it, or write one rule per table",
       "\(perTopic.actionRequired)")
+    #expect(perTopic.json.contains(#""table": "${topic()}""#), "\(perTopic.json)")
+    // iotrules's own kinds, and a kind spelt as CloudFormation spells it, say so.
+    let own = try convert(#"{"sqlite": {"database": "a.db", "table": "t"}}, {"Republish": {"topic": "x"}}"#)
+    #expect(
+      own.unmapped.first?.contains("sqlite is an iotrules action, not an AWS one") == true, "\(own.unmapped)")
+    #expect(own.unmapped.last?.contains("camelCase, 'republish'") == true, "\(own.unmapped)")
     // S3 kept each result as an object: here it is a line, one that is not JSON in base64.
     #expect(templated.notes.contains { $0.contains("one that is not JSON is the line {\"payload_base64\"") })
     // A constant key: S3 overwrote one object, the archive appends.
