@@ -562,6 +562,27 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
   }
 
+  /// A SIGHUP that finds a rule file gone says so, and that its rule runs on until a later look
+  /// (it said nothing, and an operator's `systemctl reload` seemed to have done nothing).
+  @Test func aSIGHUPSaysAGoneFilesRuleRunsOn() async throws {
+    let folder = temporaryFolder("sighup-gone-said")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    let log = LogLines()
+    let reloader = RuleReloader(
+      paths: [folder], builder: RecordingBuilder(),
+      dispatcher: Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock()),
+      logger: log.logger)
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    _ = await reloader.reload(force: true)
+    let said = log.metadata(
+      of:
+        "rule file gone: its rule runs on until the next look (a poll, or another SIGHUP) finds the file still gone"
+    )
+    #expect(said.map { $0["rule"]?.description } == ["two"], "\(log.lines)")
+  }
+
   /// A file rewritten at every poll waits alone: the others' changes load, and its running version
   /// stays until it settles.
   @Test func aFileStillChangingDoesNotHoldUpTheOthers() async throws {
