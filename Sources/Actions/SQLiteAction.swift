@@ -576,6 +576,29 @@ public final class SQLiteAction: BatchAction {
     return warnings
   }
 
+  /// Another sqlite action writing the same table of the same database with another key, or one
+  /// keyed where the other appends: whichever writes first decides the table's unique index, and
+  /// the other fails every result (`table 'latest' is keyed by (dev)`, `UNIQUE constraint failed`).
+  public func conflict(with other: any Action) -> String? {
+    guard let other = other as? SQLiteAction, other.database == database,
+      Self.sameColumn(other.table, table)
+    else { return nil }
+    func described(_ key: RowKey?) -> String {
+      key.map { "keyed by (\($0.names.joined(separator: ", ")))" } ?? "appended to without a key"
+    }
+    let same =
+      switch (key, other.key) {
+      case (nil, nil): true
+      case (let mine?, let theirs?):
+        mine.names.count == theirs.names.count
+          && zip(mine.names, theirs.names).allSatisfy { Self.sameColumn($0, $1) }
+      default: false
+      }
+    guard !same else { return nil }
+    return "table '\(table)' of '\(database)' is \(described(key)) here and \(described(other.key)) there: "
+      + "one of the two fails every result, whichever writes second"
+  }
+
   /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be
   /// opened fails each result to its error path.
   public func start() async throws { _ = sharedDatabase() }

@@ -948,6 +948,9 @@ public enum RuleChecker {
     // and do not load (broken, or refused by the gate): a clash is said with their other problems.
     var claimants: [String: [String]] = [:]
     var unloaded: [(result: Int, name: String, position: FilePosition)] = []
+    // The actions of the rules loaded so far, with their rule's name and result: each new one is
+    // compared with them (``Action/conflict(with:)``).
+    var loadedActions: [(action: any Action, rule: String, file: String)] = []
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
@@ -996,6 +999,18 @@ public enum RuleChecker {
         }
         names[rule.name] = file
         var result = FileResult(file: file, rule: rule.name, diagnostics: [], warnings: rule.warnings)
+        for configured in rule.actions {
+          for earlier in loadedActions {
+            guard let conflict = configured.action.conflict(with: earlier.action) else { continue }
+            result.warnings.append(
+              RuleDiagnostic(
+                file: file, position: rule.namePosition,
+                message:
+                  "rule '\(rule.name)' \(configured.label): \(conflict) (rule '\(earlier.rule)', \(earlier.file))"
+              ))
+          }
+        }
+        loadedActions += rule.actions.map { ($0.action, rule.name, file) }
         result.disabled = rule.disabled
         results.append(result)
       } catch {

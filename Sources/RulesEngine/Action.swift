@@ -110,6 +110,10 @@ public protocol Action: AnyObject, Sendable {
   /// overwrite a later row of its key (the retry of `{"dev":"a","t":1}` wrote `t=1` over the `t=2`
   /// committed meanwhile). False by default: the lane goes on with later results meanwhile.
   var retriesKeepOrder: Bool { get }
+  /// Why this action and `other`, another rule's, cannot both write where they do (two sqlite
+  /// actions keying one table by different columns: one of them fails every result), or nil. For
+  /// `check`, which compares the actions of every rule it loads. None by default.
+  func conflict(with other: any Action) -> String?
   /// Warnings about this action's configuration within its rule (a republish topic that can match
   /// the rule's own FROM filter, an archive rooted at `/`): valid, but likely not meant. None by
   /// default.
@@ -119,6 +123,9 @@ public protocol Action: AnyObject, Sendable {
 extension Action {
   /// Most actions send or store the payload bytes.
   public var readsPayloadBytes: Bool { true }
+
+  /// No conflicts.
+  public func conflict(with other: any Action) -> String? { nil }
 
   /// Most actions let later results go on while earlier ones retry.
   public var retriesKeepOrder: Bool { false }

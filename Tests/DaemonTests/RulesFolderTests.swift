@@ -68,6 +68,32 @@ struct RulesFolderTests {
 
   /// An archive whose root is `/` under a template lets a value pick any file: check warns (the
   /// rule stays valid: the operator may mean it); a root folder before the template does not.
+  /// `check` warns of rules that write one sqlite table with different keys, or keyed and not:
+  /// whichever writes second fails every result (all three passed, and one failed at run time).
+  @Test func rulesKeyingOneTableApartWarn() async throws {
+    let folder = temporaryFolder("sqlite-keys-apart")
+    for (name, key) in [
+      ("a", #", "key": "dev""#), ("b", #", "key": "Dev""#), ("c", #", "key": "site""#), ("d", ""),
+    ] {
+      write(
+        #"{"sql": "SELECT * FROM 'd/#'", "actions": [{"sqlite": {"database": "k.db", "table": "latest"\#(key)}}]}"#,
+        to: folder + "/rules/\(name).json")
+    }
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 0)
+    let lines = output.split(separator: "\n").filter { $0.contains("warning:") }
+    #expect(lines.count == 5, "\(output)")
+    #expect(!output.contains("b.json:1:1: warning"), "same key, case apart: \(output)")
+    #expect(
+      output.contains(
+        "rules/c.json:1:1: warning: rule 'c' sqlite[0]: table 'latest' of 'k.db' is keyed by (site) here and keyed by (dev) there: one of the two fails every result, whichever writes second (rule 'a', rules/a.json)"
+      ), "\(output)")
+    #expect(
+      output.contains(
+        "rules/d.json:1:1: warning: rule 'd' sqlite[0]: table 'latest' of 'k.db' is appended to without a key here"
+      ), "\(output)")
+  }
+
   @Test func anArchiveRootedAtSlashWarns() async throws {
     let folder = temporaryFolder("root-slash")
     write(
@@ -134,7 +160,7 @@ struct RulesFolderTests {
     let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
     #expect(status == 65)
     let lines = output.split(separator: "\n").map(String.init)
-    #expect(lines.count == 4, "\(output)")
+    #expect(lines.count == 5, "\(output)")
     #expect(
       lines.first?.hasPrefix("rules/a.json:3:35: warning: rule 'a': the file path '${topic(2)}/x.jsonl'")
         == true, "\(output)")
