@@ -143,6 +143,24 @@ struct ConfigurationReader {
   }
 }
 
+/// Why a setting's file path will not name what a shell would (`~/iot.db`, `$HOME/iot.db`: no
+/// shell expands them, and a folder `~` or `$HOME` was made below the current one), or nil.
+func unexpandedPathProblem(_ path: String, key: String) -> String? {
+  if path == "~" || path.hasPrefix("~/") {
+    return
+      "'\(key)' '\(clipped(path, keeping: 64))' begins with '~', which no shell expands here: it names a folder '~' below the "
+      + "folder the daemon runs in; write the whole path"
+  }
+  // `$NAME` (not `${...}`, a template).
+  let characters = Array(path)
+  if zip(characters, characters.dropFirst()).contains(where: { $0 == "$" && ($1.isLetter || $1 == "_") }) {
+    return
+      "'\(key)' '\(clipped(path, keeping: 64))' holds '$', which no shell expands here (an environment variable is "
+      + "not read): write the whole path"
+  }
+  return nil
+}
+
 /// `text`, or its first `keeping` bytes (whole characters) and how long it is, when it is a fifth
 /// longer than that: a rendered value as an error or a log quotes it (a 5 MB URL or topic made 5 MB
 /// log lines and error records).

@@ -964,6 +964,15 @@ public final class FileArchiveAction: BatchAction {
   /// (`${topic(2)}/${topic(3)}.json` run where `rules/` is): a value could name a rule file, which
   /// the daemon refuses at run time (``ProtectedPaths``), but a rule's archive has no business there.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    // The root as written (the path's text before its first template when no root is given).
+    if let problem = unexpandedPathProblem(
+      rootIsExplicit ? root : pathText, key: rootIsExplicit ? "root" : "path")
+    {
+      return [
+        ActionConfigurationWarning(
+          key: rootIsExplicit ? "root" : "path", message: "rule '\(context.ruleName)': \(problem)")
+      ]
+    }
     guard !relative.isConstant else { return [] }
     if root == "/" {
       return [

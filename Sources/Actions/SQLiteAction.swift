@@ -543,6 +543,10 @@ public final class SQLiteAction: BatchAction {
             "rule '\(context.ruleName)': column '\(name)' is one of SQLite's names for the row id (rowid, oid, "
             + "_rowid_): only a table made with that column takes it (the action makes no such column)")
       }
+    if let problem = unexpandedPathProblem(database, key: "database") {
+      warnings.append(
+        ActionConfigurationWarning(key: "database", message: "rule '\(context.ruleName)': \(problem)"))
+    }
     guard columns == nil, let outputs else { return warnings }
     // Keys every result has, refused as every result's columns: each would fail at the write.
     for name in outputs where !Self.isRowIDName(name) {

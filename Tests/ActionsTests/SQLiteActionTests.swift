@@ -1526,6 +1526,16 @@ struct SQLiteActionTests {
     #expect(refused.last?.contains("keys 'x' and 'X' name one SQLite column") == true)
     #expect(
       try warnings(#""columns": {"x": "${a}", "y": "${b}"}"#, "SELECT a AS x, b AS X FROM 'a/+'").isEmpty)
+    // A path a shell would expand: no shell does here.
+    let home = try SQLiteAction(
+      configuration: configuration(#"{"database": "~/iot.db", "table": "t"}"#), context: context)
+    #expect(
+      home.configurationWarnings(
+        in: ActionBuildContext(
+          ruleName: "r", version: .default, variableNames: [], sql: "SELECT a FROM 'a/+'")
+      ).map(\.message) == [
+        "rule 'r': 'database' '~/iot.db' begins with '~', which no shell expands here: it names a folder '~' below the folder the daemon runs in; write the whole path"
+      ])
   }
 
   /// `key` and `update` are checked where they are written.

@@ -94,6 +94,19 @@ struct RulesFolderTests {
       ), "\(output)")
   }
 
+  /// A path a shell would expand (`~/`, `$HOME`) is said: no shell expands it here.
+  @Test func anUnexpandedHomeWarns() async throws {
+    let folder = temporaryFolder("home-paths")
+    write(
+      #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"file": {"path": "$HOME/arch/${topic()}.jsonl"}}, {"file": {"root": "~/a", "path": "x.jsonl"}}]}"#,
+      to: folder + "/rules/home.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 0)
+    #expect(
+      output.contains("warning: rule 'home': 'path' '$HOME/arch/${topic()}.jsonl' holds '$'"), "\(output)")
+    #expect(output.contains("warning: rule 'home': 'root' '~/a' begins with '~'"), "\(output)")
+  }
+
   @Test func anArchiveRootedAtSlashWarns() async throws {
     let folder = temporaryFolder("root-slash")
     write(
