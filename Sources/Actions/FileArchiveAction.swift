@@ -710,7 +710,7 @@ public final class FileArchiveAction: BatchAction {
   /// could render: its text parts as written, each `${…}` any text within one segment (a value
   /// holding `/` is not recognised), and not a rotated name.
   func couldName(_ relative: String, pieces: [[UInt8]?]) -> Bool {
-    guard refusal(ofRelative: relative[...]) == nil else { return false }
+    guard !Self.isRotatedName(relative), refusal(ofRelative: relative[...]) == nil else { return false }
     let text = Array(relative.utf8)
     // Backtracking over the pieces: a wildcard takes 0 or more bytes other than '/'. Each (piece,
     // offset) pair that failed is noted and not tried again, so a name is matched in at most
@@ -1169,11 +1169,11 @@ public final class FileArchiveAction: BatchAction {
         ? " (a value of '\(pathText)' rendered empty, or with a leading or doubled '/')" : ""
       return "rendered path '\(rendered)' \(said)\(cause); archive root is '\(root)'"
     }
-    // A value that renders a rotated file's name would write to a file closed for good, and a
-    // `maxBytes` rotation would rename it on (`x.<stamp>.<stamp>`). (Asked only of a name ending as
-    // one can: most end in a letter.)
-    if let last = rendered.utf8.last, last == UInt8(ascii: "Z") || (0x30...0x39).contains(last),
-      Self.isRotatedName(String(rendered))
+    // With rotation, a value that renders a rotated file's name would write to a file closed for
+    // good, and a `maxBytes` rotation would rename it on (`x.<stamp>.<stamp>`). (Asked only of a
+    // name ending as one can: most end in a letter. Without rotation such a name is a name.)
+    if maxBytes != nil || maxAgeSeconds != nil, let last = rendered.utf8.last,
+      last == UInt8(ascii: "Z") || (0x30...0x39).contains(last), Self.isRotatedName(String(rendered))
     {
       return
         "rendered path '\(clipped(rendered))' ends as a rotated file's name does ('.20261204T142310.123Z'), and rotated files are closed for good; archive root is '\(root)'"

@@ -12,8 +12,7 @@
 
 static int wake[2] = {-1, -1};
 static volatile sig_atomic_t interrupted = 0;
-/// The first byte of the line being read that was not UTF-8, or -1.
-static int invalid_byte = -1;
+
 /// The terminal's settings before the line editor changed them (it reads in raw mode).
 static struct termios original;
 static int have_original = 0;
@@ -101,10 +100,7 @@ static void drain(void) {
 void iotrules_interrupt_begin(void) {
   drain();
   interrupted = 0;
-  invalid_byte = -1;
 }
-
-int iotrules_interrupt_invalid_byte(void) { return invalid_byte; }
 
 /// One byte of input; -1 at the end or on an error, -2 after a Ctrl-C.
 static int read_byte(int descriptor) {
@@ -129,32 +125,48 @@ static int read_byte(int descriptor) {
   }
 }
 
+/// A byte read past the end of a character that was not UTF-8, given back for the next one.
+static int pushed_back = -1;
+
+/// The scalar standing for an invalid byte: one of the last 256 code points (private use), which
+/// the caller finds in the line and refuses, naming the byte; deleted while editing, it is gone.
+static int escaped(int byte) { return 0x10FF00 + byte; }
+
 int iotrules_interrupt_getc(FILE *stream) {
   int descriptor = fileno(stream);
-  int lead = read_byte(descriptor);
+  int lead;
+  if (pushed_back >= 0) {
+    lead = pushed_back;
+    pushed_back = -1;
+  } else {
+    lead = read_byte(descriptor);
+  }
   int scalar = lead;
   int more = 0;
+  int least = 0;
   if (lead >= 0xF0 && lead <= 0xF4) {
     scalar = lead & 0x07;
     more = 3;
+    least = 0x10000;
   } else if (lead >= 0xE0 && lead <= 0xEF) {
     scalar = lead & 0x0F;
     more = 2;
+    least = 0x800;
   } else if (lead >= 0xC2 && lead <= 0xDF) {
     scalar = lead & 0x1F;
     more = 1;
+    least = 0x80;
   } else if (lead >= 0x80) {
-    scalar = 0xFFFD;  // a stray continuation byte or an invalid lead byte
-    if (invalid_byte < 0) invalid_byte = lead;
+    return escaped(lead);  // a stray continuation byte or an invalid lead byte
   }
   while (scalar >= 0 && more > 0) {
     int next = read_byte(descriptor);
     if (next < 0) {
       scalar = next;
     } else if ((next & 0xC0) != 0x80) {
-      scalar = 0xFFFD;
-      more = 0;
-      if (invalid_byte < 0) invalid_byte = next;
+      // Cut short: the lead is the bad byte, and this one begins the next character.
+      pushed_back = next;
+      return escaped(lead);
     } else {
       scalar = (scalar << 6) | (next & 0x3F);
       more -= 1;
@@ -162,11 +174,15 @@ int iotrules_interrupt_getc(FILE *stream) {
   }
   if (scalar == -2) {
     interrupted = 1;
+    pushed_back = -1;
     ssize_t written = write(STDOUT_FILENO, "^C", 2);
     (void)written;
     return '\n';
   }
-  return scalar < 0 ? EOF : scalar;
+  if (scalar < 0) return EOF;
+  // Overlong, a surrogate, or past U+10FFFF: not UTF-8 either.
+  if (scalar < least || (scalar >= 0xD800 && scalar <= 0xDFFF) || scalar > 0x10FFFF) return escaped(lead);
+  return scalar;
 }
 
 int iotrules_interrupt_take(void) {

@@ -866,11 +866,20 @@ struct FileArchiveActionTests {
     await second.shutdown()
   }
 
-  /// A value that renders a rotated file's name is refused: it wrote to a file closed for good.
+  /// With rotation, a value that renders a rotated file's name is refused: it wrote to a file
+  /// closed for good. Without, such a name is a name (one file per timestamp).
   @Test func aRenderedRotatedNameIsRefused() async throws {
     let folder = temporaryFolder()
+    let plain = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/p/${k}"}"#), context: context)
+    #expect(
+      await plain.performBatch([
+        input(object([("k", .string("x.20261206T082817.743Z"))]), json: #"{"k":"x.20261206T082817.743Z"}"#)
+      ]) == [nil])
+    await plain.shutdown()
     let action = try FileArchiveAction(
-      configuration: configuration(#"{"path": "\#(folder)/r/${k}"}"#), context: context)
+      configuration: configuration(#"{"path": "\#(folder)/r/${k}", "rotate": {"maxBytes": 1000000}}"#),
+      context: context)
     let forged = await action.performBatch([
       input(object([("k", .string("x.20261206T082817.743Z"))]), json: #"{"k":"x.20261206T082817.743Z"}"#),
       input(

@@ -173,7 +173,7 @@ struct RulesFolderTests {
     let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
     #expect(status == 65)
     let lines = output.split(separator: "\n").map(String.init)
-    #expect(lines.count == 5, "\(output)")
+    #expect(lines.count == 4, "\(output)")
     #expect(
       lines.first?.hasPrefix("rules/a.json:3:35: warning: rule 'a': the file path '${topic(2)}/x.jsonl'")
         == true, "\(output)")

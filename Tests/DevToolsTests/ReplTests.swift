@@ -599,9 +599,16 @@ import Testing
     // A typed byte that is not UTF-8 is refused, as in a script (it ran as U+FFFD).
     usleep(300_000)
     mark = session.screen.endIndex
-    session.send(bytes: Array("SELECT VALUE 'x".utf8) + [0xFF] + Array("' FROM 'a/b'\r".utf8))
-    #expect(session.waitFor("the line is not UTF-8 text (byte 0xFF)", from: mark))
+    // Latin-1 `é`, cut short by the quote after it: the byte named is its own, and the quote stays.
+    session.send(bytes: Array("SELECT VALUE 'caf".utf8) + [0xE9] + Array("' FROM 'a/b'\r".utf8))
+    #expect(session.waitFor("the line is not UTF-8 text (byte 0xE9)", from: mark))
     #expect(session.waitForPrompt(after: "it was not read", from: mark))
+    // Deleted before Enter, the bad byte is gone: the line runs.
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send(bytes: Array("SELECT VALUE 'x".utf8) + [0xE9, 0x7F] + Array("y' FROM 'a/b'\r".utf8))
+    #expect(session.waitFor("\"xy\"", from: mark))
+    #expect(session.waitForPrompt(after: "\"xy\"", from: mark))
     // SIGTERM ends the session with the terminal as it was before the editor's raw mode.
     kill(session.process.processIdentifier, SIGTERM)
     let deadline = Date().addingTimeInterval(10)

@@ -199,6 +199,9 @@ struct CheckerTests {
       firstError("SELECT * FROM \u{2018}a/b\u{2019}")
         == "1:15: \u{2018} and \u{2019} are typographic quotes, not SQL's: write the topic filter in single quotes, FROM 'a/b'"
     )
+    #expect(
+      firstError("SELECT * FROM \u{201C}a/b\u{201D};")?.hasSuffix("FROM 'a/b'") == true,
+      "\(String(describing: firstError("SELECT * FROM \u{201C}a/b\u{201D};")))")
     // A WHERE that reads a name the SELECT computes reads the message's (it is evaluated first).
     let aliasRead = try warnings(
       "SELECT temp * 1.8 + 32 AS f, g.h AS k FROM 't' WHERE f > 80 AND f < 200 OR k.x = 1")
@@ -209,6 +212,7 @@ struct CheckerTests {
     #expect(aliasRead.last?.hasPrefix("1:76: the WHERE reads the incoming message's 'k'") == true)
     // Not a name the SELECT copies, a variable, nor a nested query's element field.
     #expect(try warnings("SELECT temp, temp AS t2 FROM 't' WHERE temp > 1").isEmpty)
+    #expect(try warnings("SELECT round(temp) AS temp FROM 't' WHERE temp > 30").isEmpty)
     #expect(try warnings("SET @f = a + 1 SELECT @f AS f FROM 't' WHERE @f > 1").isEmpty)
     #expect(try warnings("SELECT a + 1 AS v FROM 't' WHERE EXISTS (SELECT * FROM r WHERE v > 1)").isEmpty)
     #expect(try warnings("SELECT a FROM 't' WHERE false").isEmpty)

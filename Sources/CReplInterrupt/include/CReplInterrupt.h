@@ -16,13 +16,15 @@ void iotrules_interrupt_begin(void);
 
 /// A line editor's character source (libedit's rl_getc_function): one UTF-8 character of `stream`
 /// as its Unicode scalar (libedit takes the int as the character), or EOF; after a Ctrl-C, echoes
-/// `^C` and returns a newline, so the editor returns the line and the caller drops it.
+/// `^C` and returns a newline, so the editor returns the line and the caller drops it. A byte that
+/// is not UTF-8 (a stray or cut-short sequence, an overlong, a surrogate) comes as U+10FF00 plus
+/// the byte, for the caller to refuse the line with (`iotrules_interrupt_escaped_base`).
 int iotrules_interrupt_getc(FILE *stream);
+
+/// The first of the 256 scalars that stand for bytes that were not UTF-8.
+#define iotrules_interrupt_escaped_base 0x10FF00
 
 /// 1 when a Ctrl-C ended the last line (clearing it), else 0.
 int iotrules_interrupt_take(void);
-
-/// The first byte of the last line read that was not UTF-8 (its character read as U+FFFD), or -1.
-int iotrules_interrupt_invalid_byte(void);
 
 #endif

@@ -108,12 +108,14 @@ struct Checker {
             + "(SET variables are read in SELECT and WHERE); write the filter in single quotes",
           at: from.range)
       } else if !from.isQuoted, let first = from.filter.unicodeScalars.first,
-        let last = from.filter.unicodeScalars.last, Self.typographicQuotes.contains(first),
-        Self.typographicQuotes.contains(last)
+        let last = from.filter.unicodeScalars.reversed().first(where: { $0 != ";" }),
+        Self.typographicQuotes.contains(first), Self.typographicQuotes.contains(last)
       {
         // Pasted from a web page or a word processor: read as a filter, the quotes are part of
-        // the topic, and the rule matched nothing, silently.
-        let inner = String(String.UnicodeScalarView(from.filter.unicodeScalars.dropFirst().dropLast()))
+        // the topic, and the rule matched nothing, silently. (A `;` after it is read with it.)
+        var scalars = from.filter.unicodeScalars.dropFirst()
+        while scalars.last == ";" { scalars.removeLast() }
+        let inner = String(String.UnicodeScalarView(scalars.dropLast()))
         error(
           "\(first) and \(last) are typographic quotes, not SQL's: write the topic filter in single quotes, "
             + "FROM '\(inner.replacingOccurrences(of: "'", with: "''"))'",
@@ -164,7 +166,7 @@ struct Checker {
       check(condition)
       // `SELECT temp * 1.8 + 32 AS f ... WHERE f > 80`: the WHERE runs first, on the message, which
       // has no `f` (as in AWS): the rule never fires, and `check` said nothing.
-      let computed = statement.select.computedNames
+      let computed = statement.select.namesComputedFromOthers
       var said: Set<String> = []
       for (name, range) in condition.fieldsRead where computed.contains(name) && said.insert(name).inserted {
         warning(

@@ -95,6 +95,19 @@ extension SelectClause {
 }
 
 extension SelectClause {
+  /// The output names it computes from other names of the message: those ``computedNames`` holds
+  /// whose items do not read the name themselves (`round(temp) AS temp` reads `temp`: the message
+  /// has it, and a WHERE on it is the message's, as meant).
+  public var namesComputedFromOthers: Set<String> {
+    guard case .items(let items) = self else { return [] }
+    var reading: Set<String> = []
+    for item in items {
+      guard case .expression(let expression) = item.kind, let alias = item.alias?.first else { continue }
+      if expression.fieldsRead.contains(where: { $0.name == alias }) { reading.insert(alias) }
+    }
+    return computedNames.subtracting(reading)
+  }
+
   /// The output names it computes (an alias of anything but the field of that name), less those it
   /// also copies unchanged: names a WHERE or a template reads from the message, not from here.
   public var computedNames: Set<String> {

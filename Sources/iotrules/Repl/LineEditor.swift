@@ -69,10 +69,14 @@ enum LineEditor {
     defer { free(raw) }
     if iotrules_interrupt_take() != 0 { return .interrupted }
     guard let raw else { return .end }
-    // Read as U+FFFD, the byte would run as another character than the one typed.
-    let invalid = iotrules_interrupt_invalid_byte()
-    if invalid >= 0 { return .notUTF8(UInt8(invalid)) }
-    return .line(String(cString: raw))
+    let line = String(cString: raw)
+    // A byte that was not UTF-8, still in the line, comes as one of the 256 scalars standing for
+    // them: read as U+FFFD, it would run as another character than the one typed.
+    let base = UInt32(iotrules_interrupt_escaped_base)
+    if let escaped = line.unicodeScalars.first(where: { $0.value >= base }) {
+      return .notUTF8(UInt8(escaped.value - base))
+    }
+    return .line(line)
   }
 
   /// Adds an entry to the history and saves the file, so a session that dies keeps what it did.
