@@ -75,7 +75,7 @@ struct ConfigurationReader {
     let expected = allowed.union(["retry", "errorAction"]).sorted().joined(separator: ", ")
     for member in node.members ?? [] where !allowed.contains(member.key) {
       problems.add(
-        "unknown key '\(RuleFile.escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(allowed)))"
+        "unknown key '\(RuleFile.escapedName(member.key))'\(FunctionRegistry.didYouMean(member.key, among: Array(allowed) + ["retry", "errorAction"]))"
           + "; expected \(expected)",
         at: member.keyPosition)
     }

@@ -402,11 +402,14 @@ enum FileSystem {
     let start = lineStart(reader, before: Int(read.st_size))
     FileArchiveAction.logger.warning(
       "\(path): its last line had no line break, the part of a line a write cut short (a process killed while writing, a full disk): ended it, so the next line starts its own; that line is no whole record",
-      metadata: [
-        "file": "\(path)",
-        "offset": start.map { .stringConvertible($0) } ?? "more than \(lineSearchLimit) bytes before the end",
-        "bytes": start.map { .stringConvertible(Int(read.st_size) - $0) } ?? "more than \(lineSearchLimit)",
-      ])
+      // Numbers always (a JSON log's field keeps one type): the part's offset and length when its
+      // start was found, else how far back was searched for it.
+      metadata: start.map {
+        [
+          "file": "\(path)", "offset": .stringConvertible($0),
+          "bytes": .stringConvertible(Int(read.st_size) - $0),
+        ]
+      } ?? ["file": "\(path)", "searchedBytes": .stringConvertible(lineSearchLimit)])
   }
 
   /// How far back ``lineStart(_:before:)`` looks for a line break.

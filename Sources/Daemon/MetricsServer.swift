@@ -106,6 +106,26 @@ public final class MetricsServer: @unchecked Sendable {
     }
   }
 
+  /// What the accept loop does after `accept` failed with `code`.
+  enum AfterFailedAccept: Equatable {
+    /// Accept again at once (a signal interrupted it).
+    case again
+    /// Accept again after a moment (no descriptor or memory free, a connection aborted).
+    case wait
+    /// End: the listening socket is closed (the server stopping).
+    case stop
+  }
+
+  /// The accept loop's course after a failed `accept`: only a closed or invalid listening socket
+  /// ends it.
+  static func afterFailedAccept(_ code: Int32) -> AfterFailedAccept {
+    switch code {
+    case EINTR: .again
+    case EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: .stop
+    default: .wait
+    }
+  }
+
   func serve() {
     while true {
       // At the limit with no connection to cut off (every answer being written in time), or with
@@ -122,8 +142,16 @@ public final class MetricsServer: @unchecked Sendable {
       }
       let client = accept(listener, nil, nil)
       if client < 0 {
-        if errno == EINTR { continue }
-        return
+        switch Self.afterFailedAccept(errno) {
+        case .again: continue
+        case .wait:
+          // Out of descriptors (EMFILE, ENFILE) or memory, or a connection gone before it was
+          // taken: the probes come back once there is room. (The thread ended at the first such
+          // error, and /healthz never answered again: a liveness probe restarted the daemon.)
+          usleep(50_000)
+          continue
+        case .stop: return
+        }
       }
       // Each connection on its own thread, so a slow client cannot hold up a probe; at the limit
       // the one that has waited longest is cut off (its thread then ends): a reader's reading side

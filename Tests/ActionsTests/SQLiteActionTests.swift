@@ -1106,6 +1106,8 @@ struct SQLiteActionTests {
     (#"{"table": "t"}"#, "missing key 'database'"),
     (#"{"database": "x.db", "table": "bad name"}"#, "invalid table name 'bad name'"),
     (#"{"database": "x.db", "table": "t", "colums": {}}"#, "unknown key 'colums'"),
+    // `retry` and `errorAction`, which every action takes, are suggested too.
+    (#"{"database": "x.db", "table": "t", "retyr": {}}"#, "unknown key 'retyr'; did you mean 'retry'?"),
     (#"{"database": "x.db", "table": "t", "columns": {"": "a"}}"#, "invalid column name '': it is empty"),
     (#"{"database": "${topic(1)}.db", "table": "t"}"#, "'database' is a path, not a template"),
     // A YAML `database: |` ends in a line break: the rows went to a file `x.db⏎`.

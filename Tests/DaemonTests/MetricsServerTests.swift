@@ -5,6 +5,17 @@ import Testing
 @testable import Daemon
 
 struct MetricsServerTests {
+  /// Out of descriptors, the server waits and accepts again: its thread ended at the first failed
+  /// accept, and /healthz never answered again (a liveness probe's restart loop).
+  @Test func aFailedAcceptWaitsUnlessTheSocketIsClosed() {
+    #expect(MetricsServer.afterFailedAccept(EMFILE) == .wait)
+    #expect(MetricsServer.afterFailedAccept(ENFILE) == .wait)
+    #expect(MetricsServer.afterFailedAccept(ECONNABORTED) == .wait)
+    #expect(MetricsServer.afterFailedAccept(EINTR) == .again)
+    #expect(MetricsServer.afterFailedAccept(EBADF) == .stop)
+    #expect(MetricsServer.afterFailedAccept(EINVAL) == .stop)
+  }
+
   /// A request's blank line: CR LF CR LF, or bare LFs (RFC 9112 lets a server take them; `printf
   /// 'GET /healthz HTTP/1.0\n\n' | nc` got no answer), not yet within a line or after one line end.
   @Test func aRequestEndsAtItsBlankLineHoweverLinesEnd() {

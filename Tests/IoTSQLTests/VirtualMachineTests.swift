@@ -602,6 +602,9 @@ import Testing
       Issue.record("rendered")
     } catch {
       #expect(error.reason.contains("MiB was made (at most 16 MiB a value)"))
+      // The size made is rounded up, never said as the limit itself (16.25 MiB said "16 MiB").
+      #expect(EvaluationLimits.Meter.mebibytes(17_039_360) == "16.3")
+      #expect(EvaluationLimits.Meter.mebibytes(32 << 20) == "32")
       #expect(error.range.start.column == 5)
     }
     #expect(try template.render(context: context, variables: [.undefined]) == "x")

@@ -889,7 +889,7 @@ private final class KafkaConsumer: @unchecked Sendable {
     logger.warning(
       "record \(origin) refused: \(RuleFile.printable(problem, keepsLineBreaks: false)); no rule sees it, its offset is committed\(before > 0 ? " (and \(before) more refused since the last line)" : ""); counted in \(MetricNames.messagesRefused)",
       // Its place as a field too, as an action's failure gives it (`--log-format json`).
-      metadata: ["origin": "\(origin)", "refusedSince": "\(before)"]
+      metadata: ["origin": "\(origin)", "refusedSince": .stringConvertible(before)]
     )
   }
 

@@ -141,12 +141,18 @@ public enum EvaluationLimits {
       return meter
     }
 
+    /// `size` bytes in MiB, rounded up to a tenth (16.25 MiB is `16.3`, not the limit's `16`).
+    static func mebibytes(_ size: Int) -> String {
+      let tenths = (size &* 10 &+ (1 << 20) &- 1) >> 20
+      return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
+    }
+
     /// Counts a value just made by a call, a `+` or a cast; the reason to stop, or nil.
     @inline(__always) mutating func made(_ value: Value) -> String? {
       let size = Self.footprint(value)
       if size > EvaluationLimits.valueBytes {
         return
-          "a value of \(size >> 20) MiB was made (at most \(EvaluationLimits.valueBytes >> 20) MiB a value); the evaluation was stopped"
+          "a value of \(Self.mebibytes(size)) MiB was made (at most \(EvaluationLimits.valueBytes >> 20) MiB a value); the evaluation was stopped"
       }
       // A large value is counted as kept as well: the stack may hold many of them at once (the
       // arguments of one call), which no variable or array shows.
