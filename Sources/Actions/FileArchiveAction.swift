@@ -1319,8 +1319,16 @@ public final class FileArchiveAction: BatchAction {
   @discardableResult
   func closeAnotherActionsFile() -> Bool {
     guard let sweeper else { return false }
+    // The least recently written file of them all first (its action's oldest; looked at under
+    // each one's lock, without its round: a batch of its own may add to it meanwhile).
     let others = sweeper.state.withLock { Array($0.actions.values) }
-    for other in others where other !== self && other.budget === budget {
+      .filter { $0 !== self && $0.budget === budget }
+      .compactMap { other in
+        other.files.withLock { $0.values.map(\.lastWriteMs).min() }.map { (other, $0) }
+      }
+      .sorted { $0.1 < $1.1 }
+      .map(\.0)
+    for other in others {
       let id = ObjectIdentifier(other)
       let claimed = Self.rounds.withLock { rounds -> Bool in
         guard rounds[id] == nil else { return false }
@@ -1341,7 +1349,12 @@ public final class FileArchiveAction: BatchAction {
       guard !isShutDown.load(ordering: .relaxed),
         let (path, file) = files.min(by: { $0.value.lastWriteMs < $1.value.lastWriteMs })
       else { return false }
-      if sync != .never { _ = fsync(file.descriptor) }
+      // A failure here is a write-back failure since its batch's fsync, which succeeded: said as a
+      // sweep's closing says one.
+      if sync != .never, operations.withLock({ $0 }).sync(file.descriptor) != 0 {
+        let problem = FileSystem.error(errno, "fsync \(path) when closing it").message
+        Self.logger.warning("file action '\(pathText)': \(problem)")
+      }
       Glibc.close(file.descriptor)
       budget.closed()
       files[path] = nil

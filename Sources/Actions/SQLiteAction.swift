@@ -516,12 +516,14 @@ public final class SQLiteAction: BatchAction {
     return results
   }
 
+  /// What this action asks of its connection.
+  var askedSettings: SQLiteDatabase.Settings { .init(busyTimeoutMs: busyTimeoutMs, fullSync: fullSync) }
+
   /// The shared connection, taken from ``SQLiteDatabase`` on first use.
   func sharedDatabase() -> SQLiteDatabase {
     connection.withLock { held in
       if let held { return held }
-      let taken = SQLiteDatabase.acquire(
-        database: database, busyTimeoutMs: busyTimeoutMs, fullSync: fullSync, logger: logger)
+      let taken = SQLiteDatabase.acquire(database: database, asking: askedSettings, logger: logger)
       held = taken
       return taken
     }
@@ -609,7 +611,7 @@ public final class SQLiteAction: BatchAction {
 
   deinit {
     // An action used without `shutdown` (a test, an embedding program) gives its share back too.
-    connection.withLock { $0 }?.release()
+    connection.withLock { $0 }?.release(asked: askedSettings)
   }
 
   /// Gives the shared connection back: the last action using it closes it.
@@ -618,7 +620,7 @@ public final class SQLiteAction: BatchAction {
       defer { held = nil }
       return held
     }
-    held?.release()
+    held?.release(asked: askedSettings)
   }
 
   /// The open connection; the remembered columns are forgotten when it is not the one they were
@@ -1039,8 +1041,16 @@ public final class SQLiteAction: BatchAction {
       let (columns, failures) = try await queue.write { db -> (KnownTable?, [ActionError?]) in
         var columns = known
         var failures = [ActionError?](repeating: nil, count: rows.count)
+        // Once a part fails transiently (a full disk, an I/O error), the rows after it are not
+        // written but fail with it, to be retried after it in their order: a later row of its key
+        // written now would be overwritten by the retry's older one.
+        var transient: ActionError?
         func attempt(_ part: Range<Int>) {
           if rolledBack.happened.withLock({ $0 }) { return }
+          if let transient {
+            for index in part { failures[index] = transient }
+            return
+          }
           do {
             try db.inSavepoint {
               do {
@@ -1063,6 +1073,7 @@ public final class SQLiteAction: BatchAction {
             // A column this part added was rolled back with it: read the columns again.
             columns = nil
             let failure = Self.actionError(error, "insert into \(table)")
+            if failure.kind == .transient { transient = failure }
             if part.count == 1 || failure.kind == .transient {
               for index in part { failures[index] = failure }
             } else {
@@ -1112,6 +1123,11 @@ public final class SQLiteAction: BatchAction {
     failures.reserveCapacity(rows.count)
     var known: KnownTable?
     for index in rows.indices {
+      // After a transient failure the rest wait for the retry, in their order (see writeEach).
+      if let transient = failures.last.flatMap({ $0 }), transient.kind == .transient {
+        failures.append(transient)
+        continue
+      }
       let columns = known
       do {
         known = try await queue.write { db in

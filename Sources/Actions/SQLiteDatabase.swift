@@ -16,8 +16,8 @@ import Synchronization
 /// lock as long as the most patient of its actions asks (`busyTimeoutMs`), and syncs as the most
 /// careful asks (`synchronous`).
 ///
-/// Taken with ``acquire(database:busyTimeoutMs:fullSync:logger:)`` and given back with
-/// ``release()``; the last user's release closes it.
+/// Taken with ``acquire(database:asking:logger:)`` and given back with
+/// ``release(asked:)``; the last user's release closes it.
 final class SQLiteDatabase: Sendable {
   /// What actions must share to share a connection: the database path or URI.
   struct Key: Hashable {
@@ -28,30 +28,30 @@ final class SQLiteDatabase: Sendable {
   private static let inUse = Mutex<[Key: (database: SQLiteDatabase, users: Int)]>([:])
 
   /// The shared connection for `database` (made, not yet opened, for the first), its settings
-  /// raised to these where they ask more.
-  static func acquire(database: String, busyTimeoutMs: Int, fullSync: Bool, logger: Logger) -> SQLiteDatabase
-  {
+  /// the most any of its users, this one too, asks.
+  static func acquire(database: String, asking settings: Settings, logger: Logger) -> SQLiteDatabase {
     let key = Key(database: database)
     return inUse.withLock { table in
       if let entry = table[key] {
         table[key] = (entry.database, entry.users + 1)
-        entry.database.raise(busyTimeoutMs: busyTimeoutMs, fullSync: fullSync)
+        entry.database.join(settings)
         return entry.database
       }
-      let made = SQLiteDatabase(
-        key: key, settings: Settings(busyTimeoutMs: busyTimeoutMs, fullSync: fullSync), logger: logger)
+      let made = SQLiteDatabase(key: key, settings: settings, logger: logger)
       table[key] = (made, 1)
       return made
     }
   }
 
-  /// Gives the connection back; the last user's release closes it, before another can be taken
-  /// for the path (a moved database's `-wal` is dealt with before the path is opened again).
-  func release() {
+  /// Gives the connection back (its user asked `settings`, which no longer count); the last
+  /// user's release closes it, before another can be taken for the path (a moved database's
+  /// `-wal` is dealt with before the path is opened again).
+  func release(asked settings: Settings) {
     Self.inUse.withLock { table in
       if let entry = table[key], entry.database === self {
         guard entry.users == 1 else {
           table[key] = (self, entry.users - 1)
+          leave(settings)
           return
         }
         table[key] = nil
@@ -94,23 +94,38 @@ final class SQLiteDatabase: Sendable {
     var busyTimeoutMs: Int
     var fullSync: Bool
   }
-  /// The settings asked so far (they only rise: a reload's new version of a rule with the longer
-  /// wait joins before the old one leaves), and whether the open connection has them yet.
-  private let settings: Mutex<(asked: Settings, applied: Bool)>
+  /// What each user asked, the settings the connection runs with (the longest wait, the most
+  /// careful sync among them), and whether the open connection has those yet.
+  private let settings: Mutex<(asked: [Settings], effective: Settings, applied: Bool)>
 
-  /// Raises the settings to these where they ask more; an open connection takes them before its
+  /// The settings that serve every one of `asked`.
+  static func serving(_ asked: [Settings]) -> Settings {
+    Settings(
+      busyTimeoutMs: asked.map(\.busyTimeoutMs).max() ?? 0, fullSync: asked.contains(where: \.fullSync))
+  }
+
+  /// A user asking `asked` joins; an open connection takes the settings that serve it before its
   /// next write.
-  private func raise(busyTimeoutMs: Int, fullSync: Bool) {
+  private func join(_ asked: Settings) {
     settings.withLock { settings in
-      var asked = settings.asked
-      asked.busyTimeoutMs = max(asked.busyTimeoutMs, busyTimeoutMs)
-      asked.fullSync = asked.fullSync || fullSync
-      if asked != settings.asked { settings = (asked, false) }
+      settings.asked.append(asked)
+      let effective = Self.serving(settings.asked)
+      if effective != settings.effective { settings = (settings.asked, effective, false) }
+    }
+  }
+
+  /// A user that asked `asked` leaves: the settings go back to what the others ask (a removed
+  /// rule's long wait held the others' writes for good).
+  private func leave(_ asked: Settings) {
+    settings.withLock { settings in
+      if let index = settings.asked.firstIndex(of: asked) { settings.asked.remove(at: index) }
+      let effective = Self.serving(settings.asked)
+      if effective != settings.effective { settings = (settings.asked, effective, false) }
     }
   }
 
   /// The settings the connection runs with (tests).
-  var currentSettings: Settings { settings.withLock { $0.asked } }
+  var currentSettings: Settings { settings.withLock { $0.effective } }
   /// Where the connection says what no result's outcome carries: rows of a moved database left in
   /// its renamed-aside `-wal`.
   let logger: Logger
@@ -129,7 +144,7 @@ final class SQLiteDatabase: Sendable {
 
   private init(key: Key, settings: Settings, logger: Logger) {
     self.key = key
-    self.settings = Mutex((settings, false))
+    self.settings = Mutex(([settings], settings, false))
     self.logger = logger
   }
 
@@ -274,7 +289,7 @@ final class SQLiteDatabase: Sendable {
     let raised = settings.withLock { settings -> Settings? in
       guard !settings.applied else { return nil }
       settings.applied = true
-      return settings.asked
+      return settings.effective
     }
     if let raised {
       try? await queue.writeWithoutTransaction { db in
@@ -467,7 +482,7 @@ final class SQLiteDatabase: Sendable {
     var configuration = Configuration()
     let opening = settings.withLock { settings -> Settings in
       settings.applied = true
-      return settings.asked
+      return settings.effective
     }
     configuration.busyMode = .timeout(Double(opening.busyTimeoutMs) / 1000)
     configuration.label = database

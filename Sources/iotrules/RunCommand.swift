@@ -15,7 +15,8 @@ struct RunCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "run", abstract: "Run the rules of a folder over a message source.",
     discussion: """
-      Sources: file:PATH (JSON lines: {"topic", "payload" | "payload_base64", "clientId"?, "timestamp"?}) \
+      Sources: file:PATH (JSON lines: {"topic", "payload" | "payload_base64", "clientId"?, "timestamp"?, \
+      "mqtt_properties"?, "user_properties"?}, or error records) \
       or - for standard input; mqtt://host:port or mqtts://host:port (subscribes to the union of the \
       rules' FROM filters, updated on reload); kafka://host:port[,host:port]/topicA[,topicB]?group=G. \
       Rule files are reloaded when they change and on SIGHUP; SIGTERM and SIGINT stop intake, drain \

@@ -1061,8 +1061,48 @@ struct SQLiteActionTests {
     }
     #expect(await impatient.performBatch([input(object([("a", .int(2))]), json: #"{"a":2}"#)])[0] == nil)
     try await released.value
+    // The patient one gone, the connection waits as the rest ask again (a removed rule's long wait
+    // held the others' writes for good).
     await patient.shutdown()
+    #expect(impatient.sharedDatabase().currentSettings == .init(busyTimeoutMs: 50, fullSync: false))
+    try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+    let started = Date()
+    #expect(
+      await impatient.performBatch([input(object([("a", .int(3))]), json: #"{"a":3}"#)])[0]?.kind
+        == .transient)
+    #expect(Date().timeIntervalSince(started) < 2, "it waited the removed action's 5 s")
+    try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
     await impatient.shutdown()
+  }
+
+  /// Once a row fails transiently while a batch is written row by row (after another row's
+  /// permanent failure), the rows after it are not written but fail with it, to be retried after
+  /// it in their order: a later row of its key written first was overwritten by the retry's older one.
+  @Test func rowsAfterATransientFailureWaitForItsRetry() async throws {
+    let path = "\(temporaryFolder())/full.db"
+    let setup = try DatabaseQueue(path: path)
+    try await setup.write { db in try db.execute(sql: "CREATE TABLE t (a TEXT, b TEXT, CHECK (a <> 'bad'))") }
+    try setup.close()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(path)", "table": "t"}"#), context: context)
+    #expect(
+      await action.performBatch([input(object([("a", .string("first"))]), json: #"{"a":"first"}"#)]) == [nil])
+    // The database may grow two pages more: the big row meets a full database (transient).
+    let queue = try #require(action.sharedDatabase().state.withLock { $0 })
+    try queue.inDatabase { db in
+      let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+      try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)")
+    }
+    let big = String(repeating: "x", count: 200_000)
+    let results = await action.performBatch([
+      input(object([("a", .string("bad"))]), json: #"{"a":"bad"}"#),
+      input(object([("a", .string("big")), ("b", .string(big))]), json: #"{"a":"big"}"#),
+      input(object([("a", .string("later"))]), json: #"{"a":"later"}"#),
+    ])
+    #expect(results.map { $0?.kind } == [.permanent, .transient, .transient], "\(results)")
+    let rows = try await queue.read { db in try String.fetchAll(db, sql: "SELECT a FROM t") }
+    #expect(rows == ["first"])
+    await action.shutdown()
   }
 
   @Test func lockedDatabaseIsATransientFailure() async throws {
