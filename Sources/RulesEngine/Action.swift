@@ -185,8 +185,10 @@ public struct MessageIntake: Sendable {
   /// Takes a message at once and returns true when the engine has room; false, taking nothing,
   /// when it is full.
   public let tryDeliver: @Sendable (Message) -> Bool
-  /// Takes messages in order, suspending while the engine is full.
-  public let deliverBatch: @Sendable ([Message]) async -> Void
+  /// Takes messages in order, suspending while the engine is full; with its second argument, once
+  /// the task is cancelled it takes no more after a wait (a source that can read them again).
+  /// Returns how many it took.
+  public let deliverBatch: @Sendable ([Message], Bool) async -> Int
   /// Where a source reports what keeps it from delivering (a lost connection, no partitions yet).
   public let health: Health
 
@@ -195,14 +197,18 @@ public struct MessageIntake: Sendable {
   public init(
     deliver: @escaping @Sendable (Message) async -> Void,
     tryDeliver: @escaping @Sendable (Message) -> Bool = { _ in false },
-    deliverBatch: (@Sendable ([Message]) async -> Void)? = nil, health: Health = Health()
+    deliverBatch: (@Sendable ([Message], Bool) async -> Int)? = nil, health: Health = Health()
   ) {
     self.health = health
     self.deliver = deliver
     self.tryDeliver = tryDeliver
     self.deliverBatch =
-      deliverBatch ?? { messages in
-        for message in messages { await deliver(message) }
+      deliverBatch ?? { messages, stopping in
+        for (index, message) in messages.enumerated() {
+          if stopping && Task.isCancelled { return index }
+          await deliver(message)
+        }
+        return messages.count
       }
   }
 

@@ -91,6 +91,8 @@ public struct Message: Sendable {
       storage.fields.originLine = -1
     }
   }
+  /// The line of the file it came from (a replay's), or nil.
+  public var originLine: Int? { storage.fields.originLine < 0 ? nil : storage.fields.originLine }
   /// The one rule the message goes to, when it matches it (a replayed error record is driven again
   /// through the rule that failed it only: the others had taken the message); nil: every rule.
   public var onlyRule: String? {

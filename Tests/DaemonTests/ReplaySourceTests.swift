@@ -83,6 +83,52 @@ struct ReplaySourceTests {
     #expect(errors.last?.hasSuffix("'receivedAt' must be whole epoch milliseconds") == true)
   }
 
+  /// Stopped (the task cancelled) while the engine is full, a file's replay hands over no more of
+  /// the block it read: the messages not taken are not counted, and the replay says the line to
+  /// start again from (a block of 256 lines kept being taken, one by one as room came).
+  @Test func aStopWhileFullHandsOverNoMoreOfTheBlock() async throws {
+    let folder = temporaryFolder("replay-stop-full")
+    write(
+      (1...20).map { #"{"topic": "a/b", "payload": {"n": \#($0)}}"# }.joined(separator: "\n"),
+      to: folder + "/in.jsonl")
+    let notices = Mutex<[String]>([])
+    let source = ReplaySource(
+      input: .file(folder + "/in.jsonl"), clock: SystemClock(), onMalformed: { _, _ in },
+      onNotice: { notice in notices.withLock { $0.append(notice) } })
+    let taken = Mutex(0)
+    let cancelled = Mutex(false)
+    // An engine with room for 5: it takes 5, then each later message only once the task is
+    // cancelled (a stop), when it takes none.
+    let intake = MessageIntake(
+      deliver: { _ in },
+      deliverBatch: { messages, stopping in
+        var count = 0
+        for _ in messages {
+          if taken.withLock({ $0 }) >= 5 {
+            // Full: wait for room, which comes only after the stop.
+            for _ in 0..<400 where !cancelled.withLock({ $0 }) {
+              try? await Task.sleep(nanoseconds: 5_000_000)
+            }
+            if stopping && Task.isCancelled { return count }
+          }
+          taken.withLock { $0 += 1 }
+          count += 1
+        }
+        return count
+      })
+    let run = Task { try await source.run(intake: intake) }
+    for _ in 0..<400 where taken.withLock({ $0 }) < 5 { try await Task.sleep(nanoseconds: 5_000_000) }
+    run.cancel()
+    cancelled.withLock { $0 = true }
+    try await run.value
+    #expect(taken.withLock { $0 } == 5)
+    #expect(source.currentCounts.delivered == 5)
+    #expect(
+      notices.withLock { $0 }.contains {
+        $0.hasSuffix("in.jsonl: stopped before line 6; that line and any after it were not processed")
+      }, "\(notices.withLock { $0 })")
+  }
+
   @Test func linesBecomeMessagesAndMalformedLinesAreCountedWithTheirNumber() async throws {
     let folder = temporaryFolder("replay")
     write(

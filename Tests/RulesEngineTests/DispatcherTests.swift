@@ -250,7 +250,7 @@ struct DispatcherTests {
     #expect(dispatcher.inFlight == 2)
     #expect(dispatcher.inFlightBytes == 800)
     slow.gateOpen.withLock { $0 = true }
-    await second.value
+    _ = await second.value
     #expect(await acks.wait(for: 17))
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   }

@@ -113,8 +113,9 @@ public struct ReplaySource: MessageSource {
 
   /// Reads lines and delivers messages until the input ends (or, with `follow`, until cancelled).
   public func run(deliver: @escaping @Sendable (Message) async -> Void) async throws {
-    try await run(deliverBatch: { messages in
+    try await run(deliverBatch: { messages, _ in
       for message in messages { await deliver(message) }
+      return messages.count
     })
   }
 
@@ -127,7 +128,7 @@ public struct ReplaySource: MessageSource {
   static let maxBatch = 256
 
   /// Reads lines and delivers the messages of each block read (up to `maxBatch` at a time) in order.
-  func run(deliverBatch: @Sendable ([Message]) async -> Void) async throws {
+  func run(deliverBatch: @Sendable ([Message], Bool) async -> Int) async throws {
     var fd: Int32
     switch input {
     case .file(let path):
@@ -173,6 +174,9 @@ public struct ReplaySource: MessageSource {
     var view = PayloadView(kind: .otherJSON, values: [], document: nil, isCanonical: false, error: nil)
     var batch: [Message] = []
     batch.reserveCapacity(Self.maxBatch)
+    // The line of the first message the engine no longer took once stopping (then nothing more is
+    // read or handed over).
+    var stoppedBefore: Int?
     // The last bytes read before `offset`: a file truncated and written past `offset` again between
     // two end-of-file polls is told by them no longer being there.
     var tail: [UInt8] = []
@@ -270,11 +274,17 @@ public struct ReplaySource: MessageSource {
             Self.withoutByteOrderMark(pending[start..<newline]),
             lineNumber: lineNumber,
             view: &view, into: &batch)
-          if batch.count == Self.maxBatch { await deliver(&batch, deliverBatch) }
+          if batch.count == Self.maxBatch {
+            stoppedBefore = await deliver(&batch, deliverBatch, stopsWhenCancelled: rereadable)
+            if stoppedBefore != nil { break }
+          }
         }
         start = newline + 1
       }
-      await deliver(&batch, deliverBatch)
+      if stoppedBefore == nil {
+        stoppedBefore = await deliver(&batch, deliverBatch, stopsWhenCancelled: rereadable)
+      }
+      if stoppedBefore != nil { break }
       pending.removeFirst(start)
       if stopped { break }
       if pending.count > maxLineBytes {
@@ -285,6 +295,13 @@ public struct ReplaySource: MessageSource {
       }
     }
     var now = stat()
+    if let stoppedBefore {
+      // Stopped with lines read that the engine no longer took (it was full): they were not
+      // processed, and a replay from that line goes on where this one ended.
+      onNotice(
+        "\(name): stopped before line \(stoppedBefore); that line and any after it were not processed")
+      return
+    }
     // Against the descriptor's position: `offset` counts bytes read, from wherever standard input
     // began (a shell that read its first line).
     if pending.isEmpty, rereadable, Task.isCancelled,
@@ -309,7 +326,7 @@ public struct ReplaySource: MessageSource {
           Self.withoutByteOrderMark(pending[...]), lineNumber: lineNumber,
           view: &view,
           into: &batch)
-        await deliver(&batch, deliverBatch)
+        _ = await deliver(&batch, deliverBatch)
       }
     }
   }
@@ -321,15 +338,28 @@ public struct ReplaySource: MessageSource {
     line.starts(with: [0xEF, 0xBB, 0xBF]) ? line.dropFirst(3) : line
   }
 
-  /// Hands `batch` over (when not empty) and empties it.
-  func deliver(_ batch: inout [Message], _ deliverBatch: @Sendable ([Message]) async -> Void) async {
-    guard !batch.isEmpty else { return }
+  /// Hands `batch` over (when not empty) and empties it. Stopping (`stopsWhenCancelled`: a file,
+  /// which can be read again), the messages the engine no longer took are not counted as read:
+  /// returns the line of the first of them, or nil when all were taken.
+  func deliver(
+    _ batch: inout [Message], _ deliverBatch: @Sendable ([Message], Bool) async -> Int,
+    stopsWhenCancelled: Bool = false
+  ) async -> Int? {
+    guard !batch.isEmpty else { return nil }
+    // Counted first, so that a summary taken once they are acknowledged includes them.
     counter.counts.withLock {
       $0.lines += batch.count
       $0.delivered += batch.count
     }
-    await deliverBatch(batch)
-    batch.removeAll(keepingCapacity: true)
+    let taken = await deliverBatch(batch, stopsWhenCancelled)
+    defer { batch.removeAll(keepingCapacity: true) }
+    guard taken < batch.count else { return nil }
+    let left = batch.count - taken
+    counter.counts.withLock {
+      $0.lines -= left
+      $0.delivered -= left
+    }
+    return batch[taken].originLine ?? 0
   }
 
   /// What happened to a followed file at its end.
