@@ -582,7 +582,7 @@ public enum Daemon {
       ) {
         "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
           + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
-          + source.sampledMetrics
+          + source.sampledMetrics + ProcessMetrics.text(rulesLoaded: dispatcher.ruleSet.rules.count)
       }
       metricsServer = server
       // Answering from now: a load of thousands of rules (and their tests) took seconds, during

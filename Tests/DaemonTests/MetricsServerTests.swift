@@ -1,4 +1,5 @@
 import Foundation
+import RulesEngine
 import TestSupport
 import Testing
 
@@ -102,6 +103,19 @@ struct MetricsServerTests {
     #expect(process.stderr.contains(overrun), "\(process.stderr)")
     #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
+    // The process's own gauges, as client libraries name them, and the build.
+    #expect(metrics.contains("iotrules_rules_loaded 3\n"), "\(metrics)")
+    #expect(metrics.contains("iotrules_build_info{version=\"\(IoTRulesVersion.current)\"} 1\n"), "\(metrics)")
+    func gauge(_ name: String) -> Double? {
+      metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+        Double($0.split(separator: " ")[1])
+      }
+    }
+    let processStart = try #require(gauge("process_start_time_seconds"))
+    #expect(abs(processStart - Date().timeIntervalSince1970) < 120, "\(processStart)")
+    #expect((gauge("process_open_fds") ?? 0) > 3 && (gauge("process_max_fds") ?? 0) >= 64)
+    #expect((gauge("process_resident_memory_bytes") ?? 0) > 1_000_000)
+    #expect(gauge("process_cpu_seconds_total") != nil)
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
     // Clients that connect and send nothing do not hold up a probe: each connection is answered
     // on its own (one at a time, five silent ones took 2 s each before the probe's turn).
