@@ -896,6 +896,8 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(await acks.wait(for: 1))
   #expect(deadLetter.records.withLock { $0.isEmpty })
   #expect(action.calls.withLock { $0 } == 2)
+  // No attempt failed (iotrules_action_failed_total counted each unsent round).
+  #expect(dispatcher.stats.actionFailures == 0)
 }
 
 /// Once stopping, a failure the peer answered (a 503, a 429) is no sign the action is gone: the
