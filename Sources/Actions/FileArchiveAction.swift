@@ -435,6 +435,10 @@ public final class FileArchiveAction: BatchAction {
     var maxAgeSeconds: Int?
     if let rotate = configuration["rotate"] {
       if let members = rotate.members {
+        if members.isEmpty {
+          // Nothing would rotate, which the rule's author did not mean.
+          problems.add("'rotate' is empty: give maxBytes or maxAgeSeconds, or remove it", at: rotate.position)
+        }
         for member in members where member.key != "maxBytes" && member.key != "maxAgeSeconds" {
           problems.add(
             "unknown key 'rotate.\(RuleFile.escapedName(member.key))'"

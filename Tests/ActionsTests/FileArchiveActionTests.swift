@@ -97,6 +97,8 @@ struct FileArchiveActionTests {
       (#"{"path": "archive/x/"}"#, "names no file below the archive root 'archive/x'"),
       (#"{"root": "archive", "path": "./${topic(1)}.jsonl"}"#, "has a '.' segment"),
       (#"{"path": "archive/${topic(1)}//a.jsonl"}"#, "has an empty segment"),
+      // Not a path, but as sure to be unmeant: nothing would rotate.
+      (#"{"path": "archive/a.jsonl", "rotate": {}}"#, "'rotate' is empty"),
     ])
   func pathsThatAlwaysFailAreRefusedAtLoad(_ text: String, _ problem: String) {
     #expect {
