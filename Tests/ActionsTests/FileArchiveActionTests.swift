@@ -99,6 +99,8 @@ struct FileArchiveActionTests {
       (#"{"path": "archive/${topic(1)}//a.jsonl"}"#, "has an empty segment"),
       // Not a path, but as sure to be unmeant: nothing would rotate.
       (#"{"path": "archive/a.jsonl", "rotate": {}}"#, "'rotate' is empty"),
+      // A key cut short of its unit is suggested whole.
+      (#"{"path": "archive/a.jsonl", "rotate": {"maxAge": 60}}"#, "did you mean 'maxAgeSeconds'?"),
     ])
   func pathsThatAlwaysFailAreRefusedAtLoad(_ text: String, _ problem: String) {
     #expect {

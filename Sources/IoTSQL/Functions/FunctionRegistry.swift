@@ -166,7 +166,8 @@ public enum FunctionRegistry {
   }
 
   /// The name of `candidates` closest to `name` ignoring case (edit distance at most 2, or a third
-  /// of its length), for a "did you mean": a function, a rule file's key, an action's kind.
+  /// of its length; else the only one that begins with it, 4 characters or more), for a "did you
+  /// mean": a function, a rule file's key, an action's kind.
   public static func closest(to name: String, among candidates: [String]) -> String? {
     let lowered = name.lowercased()
     var best: (String, Int)?
@@ -176,7 +177,10 @@ public enum FunctionRegistry {
         best = (candidate, distance)
       }
     }
-    return best?.0
+    if let best { return best.0 }
+    // A name cut short of its unit (`maxAge` of `maxAgeSeconds`): the one candidate it begins.
+    let begun = candidates.filter { lowered.count >= 4 && $0.lowercased().hasPrefix(lowered) }
+    return begun.count == 1 ? begun[0] : nil
   }
 
   /// `; did you mean 'x'?` for the candidate closest to `name`, or nothing.
