@@ -586,8 +586,8 @@ public final class SQLiteAction: BatchAction {
   /// keyed where the other appends: whichever writes first decides the table's unique index, and
   /// the other fails every result (`table 'latest' is keyed by (dev)`, `UNIQUE constraint failed`).
   public func conflict(with other: any Action) -> String? {
-    guard let other = other as? SQLiteAction, other.database == database,
-      Self.sameColumn(other.table, table)
+    guard let other = other as? SQLiteAction, other !== self, Self.sameColumn(other.table, table),
+      Self.sameFile(other.database, database)
     else { return nil }
     func described(_ key: RowKey?) -> String {
       key.map { "keyed by (\($0.names.joined(separator: ", ")))" } ?? "appended to without a key"
@@ -595,14 +595,22 @@ public final class SQLiteAction: BatchAction {
     let same =
       switch (key, other.key) {
       case (nil, nil): true
-      case (let mine?, let theirs?):
-        mine.names.count == theirs.names.count
-          && zip(mine.names, theirs.names).allSatisfy { Self.sameColumn($0, $1) }
+      // As the key's index is found: its columns as a set, in any order.
+      case (let mine?, let theirs?): Set(mine.names.map(Self.folded)) == Set(theirs.names.map(Self.folded))
       default: false
       }
     guard !same else { return nil }
     return "table '\(table)' of '\(database)' is \(described(key)) here and \(described(other.key)) there: "
       + "one of the two fails every result, whichever writes second"
+  }
+
+  /// Whether two `database` settings name one file: spelt alike, or alike once made absolute
+  /// (`iot.db` and `./iot.db`); a `file:` URI only as written.
+  static func sameFile(_ one: String, _ other: String) -> Bool {
+    if one == other { return true }
+    guard !one.hasPrefix("file:"), !other.hasPrefix("file:") else { return false }
+    return URL(fileURLWithPath: one).standardizedFileURL.path
+      == URL(fileURLWithPath: other).standardizedFileURL.path
   }
 
   /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be

@@ -286,15 +286,18 @@ final class SQLiteDatabase: Sendable {
   /// Switches the database to WAL when opening could not (another connection held it then), and
   /// gives the connection the settings an action asked since it opened.
   func switchToWALIfPending(_ queue: DatabaseQueue) async {
-    let raised = settings.withLock { settings -> Settings? in
-      guard !settings.applied else { return nil }
-      settings.applied = true
-      return settings.effective
-    }
-    if let raised {
+    if !settings.withLock({ $0.applied }) {
+      // Read and marked on the connection's queue, in its order: two batches that read the
+      // settings before either applied them could leave the older ones in force.
       try? await queue.writeWithoutTransaction { db in
-        try db.execute(sql: "PRAGMA busy_timeout = \(raised.busyTimeoutMs)")
-        try db.execute(sql: "PRAGMA synchronous = \(raised.fullSync ? "FULL" : "NORMAL")")
+        let current = self.settings.withLock { settings -> Settings? in
+          guard !settings.applied else { return nil }
+          settings.applied = true
+          return settings.effective
+        }
+        guard let current else { return }
+        try db.execute(sql: "PRAGMA busy_timeout = \(current.busyTimeoutMs)")
+        try db.execute(sql: "PRAGMA synchronous = \(current.fullSync ? "FULL" : "NORMAL")")
       }
     }
     guard walPending.load(ordering: .relaxed) else { return }

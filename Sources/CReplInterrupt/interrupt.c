@@ -12,6 +12,8 @@
 
 static int wake[2] = {-1, -1};
 static volatile sig_atomic_t interrupted = 0;
+/// How many bytes of the line being read came escaped: a real U+10FFxx typed is a character.
+static int escapes = 0;
 
 /// The terminal's settings before the line editor changed them (it reads in raw mode).
 static struct termios original;
@@ -100,7 +102,10 @@ static void drain(void) {
 void iotrules_interrupt_begin(void) {
   drain();
   interrupted = 0;
+  escapes = 0;
 }
+
+int iotrules_interrupt_escapes(void) { return escapes; }
 
 /// One byte of input; -1 at the end or on an error, -2 after a Ctrl-C.
 static int read_byte(int descriptor) {
@@ -130,7 +135,10 @@ static int pushed_back = -1;
 
 /// The scalar standing for an invalid byte: one of the last 256 code points (private use), which
 /// the caller finds in the line and refuses, naming the byte; deleted while editing, it is gone.
-static int escaped(int byte) { return 0x10FF00 + byte; }
+static int escaped(int byte) {
+  escapes += 1;
+  return 0x10FF00 + byte;
+}
 
 int iotrules_interrupt_getc(FILE *stream) {
   int descriptor = fileno(stream);

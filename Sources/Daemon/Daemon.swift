@@ -950,7 +950,7 @@ public enum RuleChecker {
     var unloaded: [(result: Int, name: String, position: FilePosition)] = []
     // The actions of the rules loaded so far, with their rule's name and result: each new one is
     // compared with them (``Action/conflict(with:)``).
-    var loadedActions: [(action: any Action, rule: String, file: String)] = []
+    var loadedActions: [(action: any Action, rule: String, file: String, label: String)] = []
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
@@ -999,18 +999,20 @@ public enum RuleChecker {
         }
         names[rule.name] = file
         var result = FileResult(file: file, rule: rule.name, diagnostics: [], warnings: rule.warnings)
+        // Each action against the actions before it, of this rule too.
         for configured in rule.actions {
           for earlier in loadedActions {
             guard let conflict = configured.action.conflict(with: earlier.action) else { continue }
+            let there =
+              earlier.file == file
+              ? "\(earlier.label) of this rule" : "rule '\(earlier.rule)', \(earlier.file)"
             result.warnings.append(
               RuleDiagnostic(
                 file: file, position: rule.namePosition,
-                message:
-                  "rule '\(rule.name)' \(configured.label): \(conflict) (rule '\(earlier.rule)', \(earlier.file))"
-              ))
+                message: "rule '\(rule.name)' \(configured.label): \(conflict) (\(there))"))
           }
+          loadedActions.append((configured.action, rule.name, file, configured.label))
         }
-        loadedActions += rule.actions.map { ($0.action, rule.name, file) }
         result.disabled = rule.disabled
         results.append(result)
       } catch {

@@ -876,19 +876,22 @@ public final class RuleReloader: Sendable {
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
-    if force {
-      // SIGHUP (`systemctl reload`) after a file was removed said nothing of it, and its rule ran on.
-      for file in plan.gone.sorted() {
-        logger.info(
-          "rule file gone: its rule runs on until the next look (a poll, or another SIGHUP) finds the file still gone",
-          metadata: ["event": "reload", "file": "\(file)", "rule": "\(previous[file]?.name ?? "")"])
-      }
-    }
     let result = RuleStore.load(
       files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
       deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
       unchangedClashes: plan.unchangedClashes,
       gate: gate)
+    if force {
+      // SIGHUP (`systemctl reload`) after a file was removed said nothing of it, and its rule ran
+      // on: said for each gone file whose rule this load keeps running (not one whose name another
+      // file took now, nor one that never loaded).
+      for file in plan.gone.sorted() {
+        guard let kept = previous[file], result.rules.contains(where: { $0 === kept }) else { continue }
+        logger.info(
+          "rule file gone: its rule runs on until the next look (a poll, or another SIGHUP) finds the file still gone",
+          metadata: ["event": "reload", "file": "\(file)", "rule": "\(kept.name)"])
+      }
+    }
     // An unchanged file that never loaded, or refused for a name clash, read again, failing as it
     // did when last said (a clash was said, and counted a failed reload, at each unrelated edit).
     let errorTexts = Self.texts(of: result.errors)

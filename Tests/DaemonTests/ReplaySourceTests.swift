@@ -88,12 +88,15 @@ struct ReplaySourceTests {
   /// start again from (a block of 256 lines kept being taken, one by one as room came).
   @Test func aStopWhileFullHandsOverNoMoreOfTheBlock() async throws {
     let folder = temporaryFolder("replay-stop-full")
+    // Line 10 is no JSON: past the stop, it is not said either.
     write(
-      (1...20).map { #"{"topic": "a/b", "payload": {"n": \#($0)}}"# }.joined(separator: "\n"),
+      (1...20).map { $0 == 10 ? "not json" : #"{"topic": "a/b", "payload": {"n": \#($0)}}"# }.joined(
+        separator: "\n"),
       to: folder + "/in.jsonl")
     let notices = Mutex<[String]>([])
     let source = ReplaySource(
-      input: .file(folder + "/in.jsonl"), clock: SystemClock(), onMalformed: { _, _ in },
+      input: .file(folder + "/in.jsonl"), clock: SystemClock(),
+      onMalformed: { line, _ in notices.withLock { $0.append("malformed \(line)") } },
       onNotice: { notice in notices.withLock { $0.append(notice) } })
     let taken = Mutex(0)
     let cancelled = Mutex(false)
@@ -122,7 +125,8 @@ struct ReplaySourceTests {
     cancelled.withLock { $0 = true }
     try await run.value
     #expect(taken.withLock { $0 } == 5)
-    #expect(source.currentCounts.delivered == 5)
+    #expect(source.currentCounts.delivered == 5 && source.currentCounts.malformed == 0)
+    #expect(!notices.withLock { $0 }.contains("malformed 10"))
     #expect(
       notices.withLock { $0 }.contains {
         $0.hasSuffix("in.jsonl: stopped before line 6; that line and any after it were not processed")

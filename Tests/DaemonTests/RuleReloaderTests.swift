@@ -568,6 +568,7 @@ struct RuleReloaderTests {
     let folder = temporaryFolder("sighup-gone-said")
     write(Self.rule, to: folder + "/one.json")
     write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    write("{ broken", to: folder + "/three.json")
     let log = LogLines()
     let reloader = RuleReloader(
       paths: [folder], builder: RecordingBuilder(),
@@ -575,6 +576,8 @@ struct RuleReloaderTests {
       logger: log.logger)
     _ = try await reloader.initialLoad()
     try FileManager.default.removeItem(atPath: folder + "/two.json")
+    // A file that never loaded has no rule to run on: not said.
+    try FileManager.default.removeItem(atPath: folder + "/three.json")
     _ = await reloader.reload(force: true)
     let said = log.metadata(
       of:

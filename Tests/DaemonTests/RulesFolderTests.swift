@@ -92,6 +92,24 @@ struct RulesFolderTests {
       output.contains(
         "rules/d.json:1:1: warning: rule 'd' sqlite[0]: table 'latest' of 'k.db' is appended to without a key here"
       ), "\(output)")
+    // Keys of the same columns in another order are one key (the index is found as a set); two
+    // actions of one rule, and two spellings of one file, are compared too.
+    let more = temporaryFolder("sqlite-keys-more")
+    let sqlite = { (database: String, key: String) in
+      #"{"sqlite": {"database": "\#(database)", "table": "t", "key": \#(key)}}"#
+    }
+    write(
+      #"{"sql": "SELECT * FROM 'd/#'", "actions": [\#(sqlite("k.db", #"["dev", "site"]"#))]}"#,
+      to: more + "/rules/e.json")
+    write(
+      #"{"sql": "SELECT * FROM 'd/#'", "actions": [\#(sqlite("./k.db", #"["site", "dev"]"#)), \#(sqlite("./k.db", #""dev""#))]}"#,
+      to: more + "/rules/f.json")
+    let (_, moreOutput, _) = try await runIotrules(["check", "rules"], in: more)
+    let warned = moreOutput.split(separator: "\n").filter { $0.contains("warning:") }
+    #expect(warned.count == 2, "\(moreOutput)")
+    #expect(
+      warned.allSatisfy { $0.hasPrefix("rules/f.json:1:1: warning: rule 'f' sqlite[1]") }, "\(moreOutput)")
+    #expect(moreOutput.contains("(sqlite[0] of this rule)"), "\(moreOutput)")
   }
 
   /// A path a shell would expand (`~/`, `$HOME`) is said: no shell expands it here.

@@ -609,6 +609,13 @@ import Testing
     session.send(bytes: Array("SELECT VALUE 'x".utf8) + [0xE9, 0x7F] + Array("y' FROM 'a/b'\r".utf8))
     #expect(session.waitFor("\"xy\"", from: mark))
     #expect(session.waitForPrompt(after: "\"xy\"", from: mark))
+    // A character typed from the last 256 code points is one, not an escaped byte (2 UTF-16 units,
+    // as AWS's length counts).
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT VALUE length('\u{10FF80}') FROM 'a/b'\r")
+    #expect(session.waitFor("\n2", from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: "\n2", from: mark))
     // SIGTERM ends the session with the terminal as it was before the editor's raw mode.
     kill(session.process.processIdentifier, SIGTERM)
     let deadline = Date().addingTimeInterval(10)

@@ -24,6 +24,9 @@ int iotrules_interrupt_getc(FILE *stream);
 /// The first of the 256 scalars that stand for bytes that were not UTF-8.
 #define iotrules_interrupt_escaped_base 0x10FF00
 
+/// How many bytes of the last line read came escaped (0: every U+10FFxx in it was typed as such).
+int iotrules_interrupt_escapes(void);
+
 /// 1 when a Ctrl-C ended the last line (clearing it), else 0.
 int iotrules_interrupt_take(void);
 

@@ -267,18 +267,18 @@ public struct ReplaySource: MessageSource {
           break
         }
         lineNumber += 1
-        if newline - start > maxLineBytes {
-          reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
-        } else {
-          handle(
-            Self.withoutByteOrderMark(pending[start..<newline]),
-            lineNumber: lineNumber,
-            view: &view, into: &batch)
-          if batch.count == Self.maxBatch {
-            stoppedBefore = await deliver(&batch, deliverBatch, stopsWhenCancelled: rereadable)
-            if stoppedBefore != nil { break }
-          }
+        let malformed =
+          newline - start > maxLineBytes
+          ? "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes; skipped"
+          : handle(
+            Self.withoutByteOrderMark(pending[start..<newline]), lineNumber: lineNumber, view: &view,
+            into: &batch)
+        if malformed != nil || batch.count == Self.maxBatch {
+          // The messages before a malformed line go first: stopped among them, it is not said.
+          stoppedBefore = await deliver(&batch, deliverBatch, stopsWhenCancelled: rereadable)
+          if stoppedBefore != nil { break }
         }
+        if let malformed { reportMalformed(lineNumber, malformed) }
         start = newline + 1
       }
       if stoppedBefore == nil {
@@ -322,11 +322,10 @@ public struct ReplaySource: MessageSource {
         )
       } else {
         lineNumber += 1
-        handle(
-          Self.withoutByteOrderMark(pending[...]), lineNumber: lineNumber,
-          view: &view,
-          into: &batch)
+        let malformed = handle(
+          Self.withoutByteOrderMark(pending[...]), lineNumber: lineNumber, view: &view, into: &batch)
         _ = await deliver(&batch, deliverBatch)
+        if let malformed { reportMalformed(lineNumber, malformed) }
       }
     }
   }
@@ -421,32 +420,36 @@ public struct ReplaySource: MessageSource {
 
   /// Counts line `lineNumber` as read and malformed, and says why it was not processed.
   func reportSkipped(_ lineNumber: Int, _ why: String) {
+    reportMalformed(lineNumber, "\(name):\(lineNumber): \(why)")
+  }
+
+  /// Counts and reports a malformed line.
+  func reportMalformed(_ lineNumber: Int, _ message: String) {
     counter.counts.withLock {
       $0.lines += 1
       $0.malformed += 1
     }
-    onMalformed(lineNumber, "\(name):\(lineNumber): \(why)")
+    onMalformed(lineNumber, message)
   }
 
-  /// Parses one line into `batch`; a malformed line is counted and reported at once.
+  /// Parses one line into `batch`; returns why a malformed line is refused, not yet counted nor
+  /// reported: the caller hands the messages before it over first, so that a stop among them
+  /// leaves it unsaid (a stopped replay reported a line past the one it said it stopped before).
   func handle(
     _ line: ArraySlice<UInt8>, lineNumber: Int, view: inout PayloadView, into batch: inout [Message]
-  ) {
+  ) -> String? {
     var line = line
     if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
     // Read where it lies in the read buffer: the line is not copied, only the payload taken from it.
     let result = line.withUnsafeBufferPointer { parse($0, lineNumber: lineNumber, view: &view) }
     switch result {
     case .success(let message):
       // Counted as read and delivered when the batch is handed over.
       batch.append(message)
+      return nil
     case .failure(let error):
-      counter.counts.withLock {
-        $0.lines += 1
-        $0.malformed += 1
-      }
-      onMalformed(lineNumber, error.message)
+      return error.message
     }
   }
 

@@ -73,7 +73,8 @@ enum LineEditor {
     // A byte that was not UTF-8, still in the line, comes as one of the 256 scalars standing for
     // them: read as U+FFFD, it would run as another character than the one typed.
     let base = UInt32(iotrules_interrupt_escaped_base)
-    if let escaped = line.unicodeScalars.first(where: { $0.value >= base }) {
+    if iotrules_interrupt_escapes() > 0, let escaped = line.unicodeScalars.first(where: { $0.value >= base })
+    {
       return .notUTF8(UInt8(escaped.value - base))
     }
     return .line(line)
