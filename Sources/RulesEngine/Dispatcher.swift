@@ -921,6 +921,12 @@ public final class Dispatcher: Sendable {
     }
   }
 
+  /// The failed attempts among `results`: not the results failed unsent behind another, for which
+  /// no attempt was made (counted in each round, 19 results with 3 attempts counted 71 failures).
+  static func failedAttempts(_ results: [ActionError?]) -> Int {
+    results.reduce(0) { count, result in count + (result.map { $0.unsent ? 0 : 1 } ?? 0) }
+  }
+
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
   /// error path. Returns the retries' task, when some are retried.
   @discardableResult
@@ -931,9 +937,7 @@ public final class Dispatcher: Sendable {
     // includes this batch.
     let failed = results.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
     let succeeded = results.count - failed
-    // Failed attempts: not results failed unsent behind another (no attempt was made for them;
-    // counted in each round, 19 results with 3 attempts counted 71 failures).
-    let attempted = results.reduce(0) { $0 + ($1.map { $0.unsent ? 0 : 1 } ?? 0) }
+    let attempted = Self.failedAttempts(results)
     if succeeded > 0 { configured.counters.succeeded.add(succeeded) }
     if attempted > 0 { configured.counters.failed.add(attempted) }
     statistics.withLock { stats in
@@ -1192,7 +1196,7 @@ public final class Dispatcher: Sendable {
     let failed = outcomes.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
     if inputs.count > failed { configured.counters.succeeded.add(inputs.count - failed) }
     guard failed > 0 else { return outcomes }
-    let attempted = outcomes.reduce(0) { $0 + ($1.map { $0.unsent ? 0 : 1 } ?? 0) }
+    let attempted = Self.failedAttempts(outcomes)
     configured.counters.failed.add(attempted)
     statistics.withLock { $0.actionFailures += attempted }
     let transient = outcomes.indices.filter { outcomes[$0]?.kind == .transient }
