@@ -106,6 +106,17 @@ public final class MetricsServer: @unchecked Sendable {
     }
   }
 
+  /// The path of a request target without its query: origin-form (`/metrics?x`), or absolute-form
+  /// (`http://host:9090/metrics`, which RFC 9112 asks every server to take; it got 404).
+  static func path(of target: Substring) -> String {
+    var rest = target
+    if let scheme = rest.range(of: "://"), rest[..<scheme.lowerBound].allSatisfy({ $0.isLetter }) {
+      rest = rest[scheme.upperBound...]
+      rest = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
+    }
+    return String(rest.split(separator: "?", omittingEmptySubsequences: false).first ?? "")
+  }
+
   /// What the accept loop does after `accept` failed with `code`.
   enum AfterFailedAccept: Equatable {
     /// Accept again at once (a signal interrupted it).
@@ -231,8 +242,12 @@ public final class MetricsServer: @unchecked Sendable {
     var allow = ""
     // HEAD as GET without the body (uptime probes use it; RFC 9110 asks every server for it).
     let isHead = parts.first == "HEAD"
-    if parts.count >= 2, parts[0] == "GET" || isHead {
-      let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
+    if parts.count < 2 {
+      // A request line without its target (`GET` alone) is malformed, not a method refused.
+      status = "400 Bad Request"
+      body = Array("bad request\n".utf8)
+    } else if parts[0] == "GET" || isHead {
+      let path = Self.path(of: parts[1])
       if path == "/metrics" {
         status = "200 OK"
         body =
@@ -244,7 +259,7 @@ public final class MetricsServer: @unchecked Sendable {
         status = probe.passes ? "200 OK" : "503 Service Unavailable"
         body = Array(probe.body.utf8)
       }
-    } else if !parts.isEmpty {
+    } else {
       status = "405 Method Not Allowed"
       body = Array("method not allowed\n".utf8)
       allow = "Allow: GET, HEAD\r\n"

@@ -125,7 +125,7 @@ public struct ErrorRecord: Sendable, Equatable {
     return text + "}"
   }
 
-  /// `text` as a JSON string literal.
+  /// `text` as a JSON string literal (U+2028 and U+2029 escaped too).
   public static func quote(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
@@ -135,6 +135,10 @@ public struct ErrorRecord: Sendable, Equatable {
       case "\n": out += "\\n"
       case "\r": out += "\\r"
       case "\t": out += "\\t"
+      // Valid raw in JSON, but line breaks to `splitlines()` and JavaScript's older parsers: a
+      // record or log line read by them broke in two.
+      case "\u{2028}": out += "\\u2028"
+      case "\u{2029}": out += "\\u2029"
       default:
         if scalar.value < 0x20 {
           out += String(format: "\\u%04x", scalar.value)

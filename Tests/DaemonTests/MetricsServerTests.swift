@@ -17,6 +17,15 @@ struct MetricsServerTests {
     #expect(MetricsServer.afterFailedAccept(EINVAL) == .stop)
   }
 
+  /// A request target in absolute form (RFC 9112 asks every server to take it) names the same
+  /// path as its origin form; the query is no part of it.
+  @Test func aTargetsPathIsFoundInEitherForm() {
+    #expect(MetricsServer.path(of: "/metrics?x=1") == "/metrics")
+    #expect(MetricsServer.path(of: "http://127.0.0.1:9090/healthz") == "/healthz")
+    #expect(MetricsServer.path(of: "http://127.0.0.1:9090") == "/")
+    #expect(MetricsServer.path(of: "/a://b") == "/a://b")
+  }
+
   /// A request's blank line: CR LF CR LF, or bare LFs (RFC 9112 lets a server take them; `printf
   /// 'GET /healthz HTTP/1.0\n\n' | nc` got no answer), not yet within a line or after one line end.
   @Test func aRequestEndsAtItsBlankLineHoweverLinesEnd() {
@@ -117,6 +126,15 @@ struct MetricsServerTests {
     #expect((gauge("process_resident_memory_bytes") ?? 0) > 1_000_000)
     #expect(gauge("process_cpu_seconds_total") != nil)
     #expect(try fetch("http://127.0.0.1:\(metricsPort)/nothing").0 == 404)
+    // A request line without its target is a bad request (it said 405), and the absolute form of a
+    // target is taken (it said 404).
+    let raw = { (request: String) in
+      try python3Output(
+        "import socket,sys\ns=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=5)\ns.sendall(sys.argv[2].encode())\nprint(s.recv(200).decode().split('\\r\\n')[0])",
+        ["\(metricsPort)", request])
+    }
+    #expect(try raw("GET\r\n\r\n").hasPrefix("HTTP/1.1 400"))
+    #expect(try raw("GET http://127.0.0.1:\(metricsPort)/healthz HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200"))
     // Clients that connect and send nothing do not hold up a probe: each connection is answered
     // on its own (one at a time, five silent ones took 2 s each before the probe's turn).
     // Nor do more of them than the connections answered at once (16): the one that has waited

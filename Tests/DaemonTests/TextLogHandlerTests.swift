@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RulesEngine
 import Testing
 
 @testable import Daemon
@@ -41,6 +42,12 @@ import Testing
       TextLogHandler.safeMessage("r.json:1:8: error: bad\n  SELECT x\n         ^")
         == "r.json:1:8: error: bad\n    |   SELECT x\n    |          ^")
     #expect(!TextLogHandler.safeMessage(forged).contains("\n2026"))
+  }
+
+  /// JSON log lines and error records escape U+2028 and U+2029: valid raw in JSON, but line breaks
+  /// to `splitlines()` readers, which broke a record in two.
+  @Test func jsonTextEscapesTheUnicodeLineSeparators() {
+    #expect(ErrorRecord.quote("a\u{2028}b\u{2029}c") == #""a\u2028b\u2029c""#)
   }
 
   /// JSON records carry milliseconds (records of one second stay in order against other logs).
