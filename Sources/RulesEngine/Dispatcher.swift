@@ -521,10 +521,12 @@ public final class Dispatcher: Sendable {
   @discardableResult
   public func swap(to ruleSet: RuleSet) -> RuleSet {
     ruleSet.markCountersLoaded()
-    return slots.withLock { state in
+    let previous = slots.withLock { state in
       defer { state.ruleSet = ruleSet }
       return state.ruleSet
     }
+    previous.retireCounters(keeping: ruleSet)
+    return previous
   }
 
   /// The counts so far.

@@ -13,8 +13,9 @@ public final class RuleCounters: Sendable {
   /// stopped by ``EvaluationLimits`` (no result). AWS's SQL has no other evaluation error: a type
   /// problem is Undefined.
   public let evaluationErrors = Atomic<Int>(0)
-  /// Set once a version of the rule has run (been in a dispatcher's rule set): only such rules are
-  /// in `/metrics` (a file that never loaded showed its rule and actions at zero).
+  /// Set while a version of the rule runs (is in a dispatcher's rule set): only such rules are in
+  /// `/metrics` (a file that never loaded showed its rule and actions at zero; a removed rule's
+  /// series stayed for good).
   public let loaded = Atomic<Bool>(false)
   /// The rule's action counters, a chain in creation order (changed only under `CounterStore`'s
   /// lock: a chain costs no array and no second dictionary for each of 10,000 rules).
@@ -37,7 +38,7 @@ public final class ActionCounters: Sendable {
   public let errorPath = Atomic<Int>(0)
   /// Failures written to the dead-letter file.
   public let deadLettered = Atomic<Int>(0)
-  /// Set once the action has run (see ``RuleCounters/loaded``).
+  /// Set while the action runs (see ``RuleCounters/loaded``).
   public let loaded = Atomic<Bool>(false)
 
   init(label: String) { self.label = label }

@@ -34,6 +34,36 @@ public final class RuleSet: Sendable {
     }
   }
 
+  /// Marks the counters of this set's rules and actions that `next` does not run as retired: a
+  /// removed or renamed rule's series leave `/metrics` (they stayed, frozen, until a restart, and
+  /// rule churn grew the series without end). Its counters stay kept by name: a rule back under
+  /// its name goes on counting from where it was.
+  func retireCounters(keeping next: RuleSet) {
+    var kept = Set<ObjectIdentifier>()
+    func keep(_ configured: ConfiguredAction) {
+      kept.insert(ObjectIdentifier(configured.counters))
+      if let errorAction = configured.errorAction { keep(errorAction) }
+    }
+    for rule in next.rules {
+      kept.insert(ObjectIdentifier(rule.counters))
+      rule.actions.forEach(keep)
+      if let errorAction = rule.errorAction { keep(errorAction) }
+    }
+    func retire(_ configured: ConfiguredAction) {
+      if !kept.contains(ObjectIdentifier(configured.counters)) {
+        configured.counters.loaded.store(false, ordering: .relaxed)
+      }
+      if let errorAction = configured.errorAction { retire(errorAction) }
+    }
+    for rule in rules {
+      if !kept.contains(ObjectIdentifier(rule.counters)) {
+        rule.counters.loaded.store(false, ordering: .relaxed)
+      }
+      rule.actions.forEach(retire)
+      if let errorAction = rule.errorAction { retire(errorAction) }
+    }
+  }
+
   /// The empty rule set.
   public static let empty = RuleSet(rules: [])
 

@@ -701,6 +701,30 @@ struct DispatcherTests {
     #expect(health.problems.isEmpty)
   }
 
+  /// A rule a swap removes leaves `/metrics` (its series stayed, frozen, until a restart); back
+  /// under its name, it shows again, its counts going on.
+  @Test func aRemovedRulesSeriesLeaveTheMetrics() throws {
+    let builder = RecordingBuilder()
+    let kept = try loadRule(
+      #"{"ruleName": "series_kept", "sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "k"}}]}"#,
+      file: "k.json", builder: builder)
+    let removed = try loadRule(
+      #"{"ruleName": "series_removed", "sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "r"}}]}"#,
+      file: "r.json", builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [kept, removed]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    func running(_ rule: Rule) -> Bool {
+      rule.counters.loaded.load(ordering: .relaxed)
+        && rule.actions[0].counters.loaded.load(ordering: .relaxed)
+    }
+    #expect(running(removed))
+    dispatcher.swap(to: RuleSet(rules: [kept]))
+    #expect(!running(removed) && running(kept))
+    #expect(!CounterStore.shared.prometheusText().contains("series_removed"))
+    dispatcher.swap(to: RuleSet(rules: [kept, removed]))
+    #expect(CounterStore.shared.prometheusText().contains(#"rule="series_removed""#))
+  }
+
   @Test func swapIsAtomicPerMessage() async throws {
     let builder = RecordingBuilder()
     let first = try loadRule(
