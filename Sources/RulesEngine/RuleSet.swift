@@ -21,17 +21,24 @@ public final class RuleSet: Sendable {
     self.trie = trie
   }
 
+  /// Calls `rule` with each rule's counters and `action` with each action's, error actions too.
+  private func visitCounters(rule: (RuleCounters) -> Void, action: (ActionCounters) -> Void) {
+    func visit(_ configured: ConfiguredAction) {
+      action(configured.counters)
+      if let errorAction = configured.errorAction { visit(errorAction) }
+    }
+    for each in rules {
+      rule(each.counters)
+      each.actions.forEach(visit)
+      if let errorAction = each.errorAction { visit(errorAction) }
+    }
+  }
+
   /// Marks every rule's and action's counters as running, for `/metrics`.
   func markCountersLoaded() {
-    func mark(_ configured: ConfiguredAction) {
-      configured.counters.loaded.store(true, ordering: .relaxed)
-      if let errorAction = configured.errorAction { mark(errorAction) }
-    }
-    for rule in rules {
-      rule.counters.loaded.store(true, ordering: .relaxed)
-      rule.actions.forEach(mark)
-      if let errorAction = rule.errorAction { mark(errorAction) }
-    }
+    visitCounters(
+      rule: { $0.loaded.store(true, ordering: .relaxed) },
+      action: { $0.loaded.store(true, ordering: .relaxed) })
   }
 
   /// Marks the counters of this set's rules and actions that `next` does not run as retired: a
@@ -40,28 +47,11 @@ public final class RuleSet: Sendable {
   /// its name goes on counting from where it was.
   func retireCounters(keeping next: RuleSet) {
     var kept = Set<ObjectIdentifier>()
-    func keep(_ configured: ConfiguredAction) {
-      kept.insert(ObjectIdentifier(configured.counters))
-      if let errorAction = configured.errorAction { keep(errorAction) }
-    }
-    for rule in next.rules {
-      kept.insert(ObjectIdentifier(rule.counters))
-      rule.actions.forEach(keep)
-      if let errorAction = rule.errorAction { keep(errorAction) }
-    }
-    func retire(_ configured: ConfiguredAction) {
-      if !kept.contains(ObjectIdentifier(configured.counters)) {
-        configured.counters.loaded.store(false, ordering: .relaxed)
-      }
-      if let errorAction = configured.errorAction { retire(errorAction) }
-    }
-    for rule in rules {
-      if !kept.contains(ObjectIdentifier(rule.counters)) {
-        rule.counters.loaded.store(false, ordering: .relaxed)
-      }
-      rule.actions.forEach(retire)
-      if let errorAction = rule.errorAction { retire(errorAction) }
-    }
+    next.visitCounters(
+      rule: { kept.insert(ObjectIdentifier($0)) }, action: { kept.insert(ObjectIdentifier($0)) })
+    visitCounters(
+      rule: { if !kept.contains(ObjectIdentifier($0)) { $0.loaded.store(false, ordering: .relaxed) } },
+      action: { if !kept.contains(ObjectIdentifier($0)) { $0.loaded.store(false, ordering: .relaxed) } })
   }
 
   /// The empty rule set.
