@@ -141,6 +141,16 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
+  /// Begins this action's round when none runs or waits, without waiting; false otherwise.
+  func tryEnterRound() -> Bool {
+    let id = ObjectIdentifier(self)
+    return Self.rounds.withLock { rounds -> Bool in
+      guard rounds[id] == nil else { return false }
+      rounds[id] = []
+      return true
+    }
+  }
+
   /// Ends this action's round: the next waiting one starts.
   func leaveRound() {
     let id = ObjectIdentifier(self)
@@ -1333,13 +1343,7 @@ public final class FileArchiveAction: BatchAction {
       .sorted { $0.1 < $1.1 }
       .map(\.0)
     for other in others {
-      let id = ObjectIdentifier(other)
-      let claimed = Self.rounds.withLock { rounds -> Bool in
-        guard rounds[id] == nil else { return false }
-        rounds[id] = []
-        return true
-      }
-      guard claimed else { continue }
+      guard other.tryEnterRound() else { continue }
       defer { other.leaveRound() }
       if other.closeLeastRecentlyWritten() { return true }
     }

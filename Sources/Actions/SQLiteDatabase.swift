@@ -93,10 +93,12 @@ final class SQLiteDatabase: Sendable {
   struct Settings: Equatable {
     var busyTimeoutMs: Int
     var fullSync: Bool
+    /// `PRAGMA synchronous`'s value for it.
+    var synchronous: String { fullSync ? "FULL" : "NORMAL" }
   }
-  /// What each user asked, the settings the connection runs with (the longest wait, the most
-  /// careful sync among them), and whether the open connection has those yet.
-  private let settings: Mutex<(asked: [Settings], effective: Settings, applied: Bool)>
+  /// What each user asked, and the settings the open connection was given (nil: not opened yet);
+  /// it runs with those that serve every user (``serving(_:)``).
+  private let settings: Mutex<(asked: [Settings], applied: Settings?)>
 
   /// The settings that serve every one of `asked`.
   static func serving(_ asked: [Settings]) -> Settings {
@@ -106,26 +108,18 @@ final class SQLiteDatabase: Sendable {
 
   /// A user asking `asked` joins; an open connection takes the settings that serve it before its
   /// next write.
-  private func join(_ asked: Settings) {
-    settings.withLock { settings in
-      settings.asked.append(asked)
-      let effective = Self.serving(settings.asked)
-      if effective != settings.effective { settings = (settings.asked, effective, false) }
-    }
-  }
+  private func join(_ asked: Settings) { settings.withLock { $0.asked.append(asked) } }
 
   /// A user that asked `asked` leaves: the settings go back to what the others ask (a removed
   /// rule's long wait held the others' writes for good).
   private func leave(_ asked: Settings) {
     settings.withLock { settings in
       if let index = settings.asked.firstIndex(of: asked) { settings.asked.remove(at: index) }
-      let effective = Self.serving(settings.asked)
-      if effective != settings.effective { settings = (settings.asked, effective, false) }
     }
   }
 
   /// The settings the connection runs with (tests).
-  var currentSettings: Settings { settings.withLock { $0.effective } }
+  var currentSettings: Settings { settings.withLock { Self.serving($0.asked) } }
   /// Where the connection says what no result's outcome carries: rows of a moved database left in
   /// its renamed-aside `-wal`.
   let logger: Logger
@@ -144,7 +138,7 @@ final class SQLiteDatabase: Sendable {
 
   private init(key: Key, settings: Settings, logger: Logger) {
     self.key = key
-    self.settings = Mutex(([settings], settings, false))
+    self.settings = Mutex(([settings], nil))
     self.logger = logger
   }
 
@@ -286,18 +280,19 @@ final class SQLiteDatabase: Sendable {
   /// Switches the database to WAL when opening could not (another connection held it then), and
   /// gives the connection the settings an action asked since it opened.
   func switchToWALIfPending(_ queue: DatabaseQueue) async {
-    if !settings.withLock({ $0.applied }) {
+    if settings.withLock({ Self.serving($0.asked) != $0.applied }) {
       // Read and marked on the connection's queue, in its order: two batches that read the
       // settings before either applied them could leave the older ones in force.
       try? await queue.writeWithoutTransaction { db in
         let current = self.settings.withLock { settings -> Settings? in
-          guard !settings.applied else { return nil }
-          settings.applied = true
-          return settings.effective
+          let wanted = Self.serving(settings.asked)
+          guard wanted != settings.applied else { return nil }
+          settings.applied = wanted
+          return wanted
         }
         guard let current else { return }
         try db.execute(sql: "PRAGMA busy_timeout = \(current.busyTimeoutMs)")
-        try db.execute(sql: "PRAGMA synchronous = \(current.fullSync ? "FULL" : "NORMAL")")
+        try db.execute(sql: "PRAGMA synchronous = \(current.synchronous)")
       }
     }
     guard walPending.load(ordering: .relaxed) else { return }
@@ -484,12 +479,13 @@ final class SQLiteDatabase: Sendable {
     if !database.hasPrefix("file:") { try FileSystem.makeParentFolders(of: database) }
     var configuration = Configuration()
     let opening = settings.withLock { settings -> Settings in
-      settings.applied = true
-      return settings.effective
+      let wanted = Self.serving(settings.asked)
+      settings.applied = wanted
+      return wanted
     }
     configuration.busyMode = .timeout(Double(opening.busyTimeoutMs) / 1000)
     configuration.label = database
-    let synchronous = opening.fullSync ? "FULL" : "NORMAL"
+    let synchronous = opening.synchronous
     configuration.prepareDatabase { [self] db in
       // A read-only database cannot switch modes: its writes fail later with SQLITE_READONLY.
       // Another connection holding the database keeps it in its mode for now (SQLite then says the
