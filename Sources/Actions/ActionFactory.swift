@@ -146,10 +146,14 @@ struct ConfigurationReader {
 /// Why a setting's file path will not name what a shell would (`~/iot.db`, `$HOME/iot.db`: no
 /// shell expands them, and a folder `~` or `$HOME` was made below the current one), or nil.
 func unexpandedPathProblem(_ path: String, key: String) -> String? {
-  if path == "~" || path.hasPrefix("~/") {
+  // `~` or `~user` as the first component, as a shell would expand it.
+  let first = path.prefix { $0 != "/" }
+  if first.first == "~",
+    first.dropFirst().allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+  {
     return
-      "'\(key)' '\(clipped(path, keeping: 64))' begins with '~', which no shell expands here: it names a folder '~' below the "
-      + "folder the daemon runs in; write the whole path"
+      "'\(key)' '\(clipped(path, keeping: 64))' begins with '\(clipped(first, keeping: 32))', which no shell expands here: "
+      + "it names a folder '\(clipped(first, keeping: 32))' below the folder the daemon runs in; write the whole path"
   }
   // `$NAME` (not `${...}`, a template).
   let characters = Array(path)

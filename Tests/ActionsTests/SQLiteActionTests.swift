@@ -1578,6 +1578,15 @@ struct SQLiteActionTests {
       ).map(\.message) == [
         "rule 'r': 'database' '~/iot.db' begins with '~', which no shell expands here: it names a folder '~' below the folder the daemon runs in; write the whole path"
       ])
+    let other = try SQLiteAction(
+      configuration: configuration(#"{"database": "~iot/data/iot.db", "table": "t"}"#), context: context)
+    #expect(
+      other.configurationWarnings(
+        in: ActionBuildContext(
+          ruleName: "r", version: .default, variableNames: [], sql: "SELECT a FROM 'a/+'")
+      ).map(\.message) == [
+        "rule 'r': 'database' '~iot/data/iot.db' begins with '~iot', which no shell expands here: it names a folder '~iot' below the folder the daemon runs in; write the whole path"
+      ])
   }
 
   /// `key` and `update` are checked where they are written.

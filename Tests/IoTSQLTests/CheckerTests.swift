@@ -271,6 +271,18 @@ struct CheckerTests {
     #expect(throws: Never.self) { try Compiler.compile(nested) }
   }
 
+  @Test("a constant Int / Int that drops a fraction warns: the quotient is an Int, as AWS's table says")
+  func truncatedQuotientsWarn() throws {
+    #expect(
+      try warnings("SELECT temp * (9 / 5) + 32 AS f, 6 / 3 AS a, 9 / 2.5 AS b, x / 9 AS c FROM 't'") == [
+        "1:15: 9 / 5 is 1: an Int divided by an Int is an Int, truncated toward zero, as AWS's operator table "
+          + "says; write 1.8 for the fraction"
+      ])
+    #expect(try warnings("SELECT -7 / 2 AS n FROM 't'").first?.hasPrefix("1:8: -7 / 2 is -3:") == true)
+    // Under 2015-10-08 a whole Decimal stays one: 9.0 / 5 is 1.8.
+    #expect(try Compiler.compile("SELECT 9.0 / 5 AS f FROM 't'", version: .v2015_10_08).warnings.isEmpty)
+  }
+
   @Test("a wrong argument count or an invalid constant regular expression warns; the call is Undefined")
   func undefinedCallsWarn() throws {
     #expect(
@@ -298,6 +310,14 @@ struct CheckerTests {
         "1:25: the pattern has no day ('dd') or day of the year ('DDD'), and a text gives a date only with them; "
           + "the call is always Undefined"
       ])
+    // A zone or pattern the JDK refuses too: AWS's call is Undefined. One only this implementation
+    // lacks stays an error.
+    #expect(
+      try warnings("SELECT parse_time('yyyy', t, 'Not/AZone') AS a, parse_time('qqq', t) AS b FROM 't'") == [
+        "1:30: unknown time zone 'Not/AZone'; the call is always Undefined",
+        "1:60: invalid date-time pattern at offset 0: unknown pattern letter 'q'; the call is always Undefined",
+      ])
+    #expect(throws: SQLError.self) { try Compiler.compile("SELECT time_to_epoch(s, 'yyyy-FF') FROM 't'") }
     for pattern in ["yyyy-DDD", "uuuu-MM-dd", "yyyy-MM-W-E", "g", "dd MMMM yyyy HH:mm[:ss]"] {
       #expect(try warnings("SELECT time_to_epoch(s, '\(pattern)') FROM 't'").isEmpty, "\(pattern)")
     }

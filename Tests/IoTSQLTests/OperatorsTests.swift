@@ -103,9 +103,19 @@ private let undefined = Value.undefined
   OperatorRow(str("2.5"), .multiply, str("2"), .int(5)),
   OperatorRow(.int(6), .divide, .int(3), .int(2)),
   OperatorRow(.int(6), .divide, .int(3), .int(2), .v2015_10_08),
-  OperatorRow(.int(7), .divide, .int(2), dec("3.5")),
-  OperatorRow(.int(215), .divide, .int(9), dec("23.88888888888888888888888888888889")),
-  OperatorRow(.int(2), .divide, .int(3), dec("0.6666666666666666666666666666666667")),
+  OperatorRow(.int(7), .divide, .int(2), .int(3)),
+  OperatorRow(.int(-7), .divide, .int(2), .int(-3)),
+  OperatorRow(.int(7), .divide, .int(-2), .int(-3)),
+  OperatorRow(.int(7), .divide, .int(2), .int(3), .v2015_10_08),
+  OperatorRow(.int(215), .divide, .int(9), .int(23)),
+  OperatorRow(.int(2), .divide, .int(3), .int(0)),
+  OperatorRow(.int(7), .divide, dec("2.0"), dec("3.5"), .v2015_10_08),
+  OperatorRow(.int(7), .divide, dec("2.0"), dec("3.5")),
+  OperatorRow(str("7"), .divide, .int(2), dec("3.5")),
+  OperatorRow(dec("123456789012345678901234567890"), .divide, .int(7), dec("17636684144620811271604938270")),
+  OperatorRow(
+    dec("-123456789012345678901234567890"), .divide, .int(7), dec("-17636684144620811271604938270")),
+  OperatorRow(dec("12345678901234567890"), .divide, .int(7), .int(1_763_668_414_462_081_127)),
   OperatorRow(.int(1), .divide, .int(0), undefined),
   OperatorRow(dec("1.5"), .divide, .int(0), undefined),
   OperatorRow(str("1"), .divide, str("0"), undefined),
@@ -132,8 +142,8 @@ func binaryOperatorTable(_ row: OperatorRow) {
 }
 
 @Test func decimalArithmeticRoundsTo34Digits() {
-  let third = Operators.binary(.divide, .int(1), .int(3), version: .v2016_03_23)
-  #expect(third == dec("0.3333333333333333333333333333333333"))
+  let third = Operators.binary(.divide, .int(1), dec("3.00000000000000000001"), version: .v2016_03_23)
+  #expect(third == dec("0.3333333333333333333322222222222222"))
   let sum = Operators.binary(.add, dec("0.1"), dec("0.2"), version: .v2016_03_23)
   #expect(sum == dec("0.3"))
 }

@@ -321,6 +321,7 @@ struct CodeGenerator {
 
   mutating func compile(_ expression: Expression) {
     if let value = fold(expression) {
+      warnOfTruncatedQuotients(in: expression)
       emit(.constant, constant(value), at: expression.range)
       return
     }
@@ -517,6 +518,31 @@ struct CodeGenerator {
   }
 
   // MARK: Constant folding
+
+  /// Warns of each constant `Int / Int` in `expression` that drops a fraction (`9 / 5` is 1): AWS's
+  /// operator table makes the quotient an Int, which a rule ported from an example rarely means.
+  private mutating func warnOfTruncatedQuotients(in expression: Expression) {
+    switch expression.kind {
+    case .binary(let op, let left, let right):
+      warnOfTruncatedQuotients(in: left)
+      warnOfTruncatedQuotients(in: right)
+      guard op == .divide, case .int(let x)? = fold(left), case .int(let y)? = fold(right), y != 0,
+        x.remainderReportingOverflow(dividingBy: y) != (0, false)
+      else { return }
+      let quotient = Operators.binary(.divide, .int(x), .int(y), version: version)
+      let exact = DecimalMath.divide(SQLDecimal(x), SQLDecimal(y)).map { JSONWriter.string(.decimal($0)) }
+      diagnostics.append(
+        Diagnostic(
+          .warning, stage: .compile,
+          "\(x) / \(y) is \(JSONWriter.string(quotient)): an Int divided by an Int is an Int, truncated toward zero, "
+            + "as AWS's operator table says" + (exact.map { "; write \($0) for the fraction" } ?? ""),
+          at: expression.range))
+    case .unary(_, let operand), .cast(let operand, _, _):
+      warnOfTruncatedQuotients(in: operand)
+    default:
+      return
+    }
+  }
 
   /// The value of `expression` when it is the same for every message, else nil.
   func fold(_ expression: Expression) -> Value? {

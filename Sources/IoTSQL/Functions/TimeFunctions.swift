@@ -5,9 +5,10 @@ import Synchronization
 ///
 /// `parse_time(pattern, epochMs[, zone])` formats with a Joda-Time pattern in a zone (UTC when
 /// omitted). `time_to_epoch(text, pattern)` parses with a JDK 11 `DateTimeFormatter` pattern; a text
-/// without a zone is UTC. Constant patterns and zones are compiled when the rule compiles, and an
-/// invalid one is a compile error on that argument; at run time an invalid pattern, zone or text
-/// gives Undefined, as do Null and Undefined arguments.
+/// without a zone is UTC. Constant patterns and zones are compiled when the rule compiles: an
+/// invalid one is warned of on that argument and the call is always Undefined, as AWS documents for
+/// invalid arguments (a pattern letter the JDK takes and this implementation lacks is an error); at
+/// run time an invalid pattern, zone or text gives Undefined, as do Null and Undefined arguments.
 enum TimeFunctions {
   /// The rows of the catalogue.
   static let specs: [FunctionSpec] = [
@@ -21,12 +22,15 @@ enum TimeFunctions {
         if let constant = arguments.first ?? nil, let text = text(of: constant) {
           switch DateTimePattern.compile(text, dialect: .joda) {
           case .success(let compiled): pattern = compiled
-          case .failure(let error): throw FunctionPrepareError(argument: 0, message: error.description)
+          case .failure(let error):
+            throw FunctionPrepareError(
+              argument: 0, message: error.description, isAlwaysUndefined: !error.isUnsupportedHere)
           }
         }
         if arguments.count > 2, let constant = arguments[2], let id = text(of: constant) {
           guard let rule = TimeZoneRule.named(id) else {
-            throw FunctionPrepareError(argument: 2, message: "unknown time zone '\(id)'")
+            throw FunctionPrepareError(
+              argument: 2, message: "unknown time zone '\(id)'", isAlwaysUndefined: true)
           }
           zone = rule
         }
@@ -62,7 +66,9 @@ enum TimeFunctions {
             throw FunctionPrepareError(argument: 1, message: problem, isAlwaysUndefined: true)
           }
           return Prepared(pattern: compiled)
-        case .failure(let error): throw FunctionPrepareError(argument: 1, message: error.description)
+        case .failure(let error):
+          throw FunctionPrepareError(
+            argument: 1, message: error.description, isAlwaysUndefined: !error.isUnsupportedHere)
         }
       },
       implementation: { call in

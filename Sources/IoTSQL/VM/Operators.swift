@@ -179,7 +179,10 @@ public enum Operators {
     case .add: result = DecimalMath.add(left, right)
     case .subtract: result = DecimalMath.subtract(left, right)
     case .multiply: result = DecimalMath.multiply(left, right)
-    case .divide: result = DecimalMath.divide(left, right)
+    case .divide:
+      // Int / Int is an Int (truncated) for Ints beyond 64 bits too.
+      let integral = isIntegral(a) && isIntegral(b)
+      result = DecimalMath.divide(left, right).map { integral ? DecimalMath.truncated($0) : $0 }
     case .remainder: result = DecimalMath.remainder(left, right)
     default: result = nil
     }
@@ -231,9 +234,8 @@ public enum Operators {
     case .multiply: result = x.multipliedReportingOverflow(by: y)
     case .divide:
       if y == 0 { return .undefined }
-      // An exact quotient stays Int; otherwise the Decimal quotient (see Grammar/README.md).
-      let (remainder, overflow) = x.remainderReportingOverflow(dividingBy: y)
-      if overflow || remainder != 0 { return nil }
+      // The operator table's Int, truncated toward zero as Java's `long` division (see
+      // Grammar/README.md); `Int.min / -1` overflows into a wide Int.
       result = x.dividedReportingOverflow(by: y)
     case .remainder:
       if y == 0 { return .undefined }

@@ -31,6 +31,9 @@ struct DateTimePattern: Sendable {
   struct CompileError: Error, CustomStringConvertible, Equatable {
     var message: String
     var position: Int
+    /// Set when the JDK would take the pattern and only this implementation does not: the rule
+    /// cannot run as AWS's would. Otherwise the JDK refuses it too, and AWS's call is Undefined.
+    var isUnsupportedHere = false
     var description: String { "invalid date-time pattern at offset \(position): \(message)" }
   }
 
@@ -131,7 +134,8 @@ struct DateTimePattern: Sendable {
           if jdkUnsupported.contains(character) {
             return .failure(
               CompileError(
-                message: "pattern letter '\(character)' is not supported by time_to_epoch", position: index))
+                message: "pattern letter '\(character)' is not supported by time_to_epoch", position: index,
+                isUnsupportedHere: true))
           }
           guard jdkLetters.contains(character) else {
             return .failure(CompileError(message: "unknown pattern letter '\(character)'", position: index))
