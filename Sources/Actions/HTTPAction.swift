@@ -703,7 +703,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
     let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeoutMs))
     var resends = 0
-    var closedResent = false
+    var closedResends = 0
     var result: Result<Void, ActionError>
     while true {
       do {
@@ -718,14 +718,16 @@ public final class HTTPAction: KeyedGroupAction {
       {
         resends += 1
       } catch let error as HTTPClientError
-        where error == .remoteConnectionClosed && !closedResent && NIODeadline.now() < deadline
+        where error == .remoteConnectionClosed && closedResends < Self.connectionsPerHost
+        && NIODeadline.now() < deadline
       {
         // Closed after the request was written, with no byte of an answer: most often a pooled
         // connection the server closed as it was reused (a server that closes after each answer
         // without `Connection: close` sent 811 of 1,000 results down the error path, none of them
-        // refused). Sent once more on a new connection; a server that did take it gets it twice,
-        // as at-least-once allows.
-        closedResent = true
+        // refused). Sent again, as often as the pool has connections (each such failure takes a
+        // stale one out of it: one resend met another stale one and lost 19 of 1,000 results over
+        // 50 topics); a server that did take it gets it again, as at-least-once allows.
+        closedResends += 1
       } catch {
         let unanswered = failure(error, shownURL: request.shownURL)
         result = .failure(unanswered)
@@ -853,7 +855,18 @@ public final class HTTPAction: KeyedGroupAction {
   /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first.
   static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async -> [UInt8]? {
     await withTaskGroup(of: [UInt8]?.self) { group in
-      group.addTask { (try? await body.collect(upTo: 16_384)).map { Array($0.readableBytesView) } }
+      group.addTask {
+        // Its first 16 KiB (an error's quote needs its start); a longer one is not read to its end,
+        // and its connection is not reused. A body cut short keeps what came.
+        var kept: [UInt8] = []
+        do {
+          for try await chunk in body {
+            kept.append(contentsOf: chunk.readableBytesView.prefix(16_384 - kept.count))
+            if kept.count >= 16_384 { break }
+          }
+        } catch {}
+        return kept
+      }
       group.addTask {
         let left = deadline - NIODeadline.now()
         if left.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(left.nanoseconds)) }
@@ -998,7 +1011,7 @@ actor HTTPBatcher {
   /// batches arrive in the order their results came (two sent at once could overtake each other).
   /// Removed once answered unless a later one took its place (one a URL kept 20 KB for good: 40,000
   /// device URLs took 675 MB).
-  private var sending: [ExactText: (id: Int, task: Task<Void, Never>)] = [:]
+  private var sending: [ExactText: (id: Int, task: Task<Result<Void, ActionError>, Never>)] = [:]
 
   /// The number of URLs with a batch on its way.
   var urlsSending: Int { sending.count }
@@ -1049,7 +1062,7 @@ actor HTTPBatcher {
   }
 
   @discardableResult
-  private func flush(_ url: ExactText, ifID id: Int? = nil) -> Task<Void, Never>? {
+  private func flush(_ url: ExactText, ifID id: Int? = nil) -> Task<Result<Void, ActionError>, Never>? {
     guard let batch = open[url], id == nil || batch.id == id else { return nil }
     open[url] = nil
     var body: [UInt8] = [UInt8(ascii: "[")]
@@ -1065,13 +1078,36 @@ actor HTTPBatcher {
     let previous = sending[ExactText(request.url)]?.task
     let id = batch.id
     let send = Task {
-      await previous?.value
-      let result = await sender(request, body)
+      let before = await previous?.value
+      let result: Result<Void, ActionError>
+      if let unsent = self.givenUp(after: before, url: request.shownURL) {
+        result = .failure(unsent)
+      } else {
+        result = await sender(request, body)
+      }
       for outcome in outcomes { outcome.complete(result) }
       self.answered(ExactText(request.url), id: id)
+      return result
     }
     sending[ExactText(request.url)] = (id, send)
     return send
+  }
+
+  /// Once hurried, a batch whose predecessor to its URL got no answer (a timeout, a refused
+  /// connection) is not sent: it fails unsent at once, as a single request waiting for a connection
+  /// does (batches to one URL go one after another, so 40 topics behind a hung webhook held a stop
+  /// for 40 timeouts). Nil when it is to be sent.
+  private func givenUp(after before: Result<Void, ActionError>?, url: String) -> ActionError? {
+    guard hurried, case .failure(let failed)? = before, failed.kind == .transient, !failed.answered else {
+      return nil
+    }
+    if failed.unsent { return failed }
+    var error = ActionError(
+      .transient,
+      "POST \(url) not sent: the intake has ended (a replay's end, a stop, a reload) and the batch before it to this URL got no answer (\(failed.message))"
+    )
+    error.unsent = true
+    return error
   }
 
   /// Forgets the batch `id` sent to `url` if no later one followed it.
@@ -1089,7 +1125,7 @@ actor HTTPBatcher {
   /// Sends every open batch now and waits for the answers.
   func flushAll() async {
     let sends = open.keys.compactMap { flush($0) }
-    for send in sends { await send.value }
+    for send in sends { _ = await send.value }
   }
 }
 

@@ -538,21 +538,9 @@ public final class RepublishAction: Action {
     return nil
   }
 
-  /// The first control character (U+0001–U+001F, U+007F–U+009F) or noncharacter (U+FDD0–U+FDEF,
-  /// U+xFFFE, U+xFFFF) of `text`, which an MQTT string should not hold: what it is
-  /// (`control character U+000A`) and its byte offset; nil when there is none.
+  /// The first character of `text` an MQTT string should not hold (``TopicFilter/unwantedCharacter(in:)``).
   static func unwantedCharacter(in text: String) -> (String, offset: Int)? {
-    var offset = 0
-    for scalar in text.unicodeScalars {
-      let value = scalar.value
-      let control = value < 0x20 || (0x7F...0x9F).contains(value)
-      let noncharacter = (0xFDD0...0xFDEF).contains(value) || value & 0xFFFE == 0xFFFE
-      if control || noncharacter {
-        return ("\(control ? "control character" : "noncharacter") \(scalar.codePointName)", offset)
-      }
-      offset += String(scalar).utf8.count
-    }
-    return nil
+    TopicFilter.unwantedCharacter(in: text)
   }
 
   /// Publishes `input` to the rendered topic `rendered`.

@@ -1247,9 +1247,12 @@ public final class Dispatcher: Sendable {
     // (an http action keeping the topic's order) made none, and waits for that result to succeed
     // or to run out of attempts, then has its own. So one result the webhook always refuses does
     // not take the healthy ones behind it down its error path. But when the first of them fails
-    // too, the endpoint rather than one result is failing: the rest of the topic's results go down
-    // their error paths unsent, as they would have, and a webhook that stopped answering costs one
-    // timeout more, not one per result.
+    // too without an answer (a timeout, a refused connection), the endpoint rather than one result
+    // is failing: the rest of the topic's results go down their error paths unsent, as they would
+    // have, and a webhook that stopped answering costs one timeout more, not one per result. A peer
+    // that answers (HTTP 429 or 5xx) is there and busy for a while: each result behind it keeps its
+    // own attempts, as each message has its own in AWS (a burst of six 503s dead-lettered a whole
+    // backlog of 200 after four requests).
     let limit = configured.retry.attempts
     var pending = failed.indices.map {
       (index: $0, error: failed[$0].1, attempts: failed[$0].1.unsent ? 0 : 1)
@@ -1363,7 +1366,7 @@ public final class Dispatcher: Sendable {
           continue
         }
         let attempts = item.attempts + (error.unsent ? 0 : 1)
-        if !error.unsent, exhaustedTopics.contains(topic) { failingTopics.insert(topic) }
+        if !error.unsent, !error.answered, exhaustedTopics.contains(topic) { failingTopics.insert(topic) }
         if attempts >= limit {
           end((item.index, error, attempts))
           nowExhausted.insert(topic)

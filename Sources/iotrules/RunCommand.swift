@@ -6,6 +6,7 @@ import Connectors
 import Daemon
 import DevTools
 import Foundation
+import IoTSQL
 import Logging
 import Metrics
 import Prometheus
@@ -214,6 +215,24 @@ struct RunCommand: AsyncParsableCommand {
     if clientID.isEmpty && usesMQTT {
       throw ValidationError(
         "--client-id is empty: the broker keeps the session under it, and republish connects as <id>-pub")
+    }
+    if usesMQTT, let (character, offset) = TopicFilter.unwantedCharacter(in: clientID) {
+      throw ValidationError(
+        "--client-id holds the \(character) at byte \(offset), which an MQTT string must not hold (libmosquitto refuses it)"
+      )
+    }
+    if let sharedGroup {
+      // MQTT 5 (4.8.2): a share name is not empty and holds no '/', '+' or '#' (`team/x` made
+      // `$share/team/x/<filter>`, another filter, without a word; `a+` was refused by the broker).
+      if sharedGroup.isEmpty || sharedGroup.contains(where: { "/+#".contains($0) }) {
+        throw ValidationError(
+          "--shared-group '\(sharedGroup)': a share name is not empty and holds no '/', '+' or '#' (it is NAME in $share/NAME/<filter>)"
+        )
+      }
+      if let (character, offset) = TopicFilter.unwantedCharacter(in: sharedGroup) {
+        throw ValidationError(
+          "--shared-group holds the \(character) at byte \(offset), which an MQTT string must not hold")
+      }
     }
     if (certFile == nil) != (keyFile == nil) {
       throw ValidationError(

@@ -889,7 +889,8 @@ struct HTTPActionTests {
     var refused = LoopbackHTTPServer.Reply(status: 422)
     refused.body = Array(#"{"error":"field temp missing"}"#.utf8) + [0x0A]
     var busy = LoopbackHTTPServer.Reply(status: 400)
-    busy.body = Array(("busy\u{1B}[2J" + String(repeating: "x", count: 300)).utf8)
+    // Past 16 KiB, which the action keeps of an answer (one longer was not quoted at all).
+    busy.body = Array(("busy\u{1B}[2J" + String(repeating: "x", count: 17_000)).utf8)
     let far = LoopbackHTTPServer.Reply(
       status: 302, headers: [("Location", "https://x.example/" + String(repeating: "a", count: 60_000))])
     server.enqueue([refused, busy, far, .init(status: 304)])
@@ -959,9 +960,9 @@ struct HTTPActionTests {
       #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
     }
     // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`);
-    // sent once more at once (mostly a pooled connection the server had closed), then the retry
-    // policy decides.
-    server.enqueue([.closed, .closed])
+    // sent again at once, as often as the pool has connections (mostly a pooled connection the
+    // server had closed: each such failure takes one out), then the retry policy decides.
+    server.enqueue(Array(repeating: .closed, count: HTTPAction.connectionsPerHost + 1))
     do {
       try await action.perform(input("{}"))
       Issue.record("a closed connection succeeded")
@@ -971,7 +972,7 @@ struct HTTPActionTests {
         error.message.hasSuffix("failed: the server closed the connection without answering")
           || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
     }
-    #expect(server.requests.count == 3)
+    #expect(server.requests.count == 2 + HTTPAction.connectionsPerHost)
     server.stop()
     // A refused connection fails the attempt at once, not after the request timeout: the action's
     // retry policy decides what comes next.
@@ -1542,6 +1543,30 @@ struct HTTPActionTests {
       }
       .count == 12, "\(failed)")
     #expect(server.requests.count == 8)
+    #expect(ContinuousClock.now - started < .seconds(5))
+  }
+
+  /// The same with batches, which go one at a time per URL: behind a webhook that stopped
+  /// answering, the batches queued behind one that got no answer fail unsent at once (a stop with
+  /// 40 topics batched waited 40 timeouts, 79 s).
+  @Test("after a stop, a batch that got no answer fails the batches queued behind it to its URL unsent")
+  func aFailedBatchAfterAStopEndsTheQueueBehindIt() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.setFallback(.stall(milliseconds: 10_000))
+    let action = try await action(server) {
+      $0.timeoutMs = 800
+      $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120)
+    }
+    let started = ContinuousClock.now
+    let failed = await Self.twentyTopicsHurried(action, afterMs: 200)
+    #expect(failed.count == 20, "\(failed)")
+    #expect(
+      failed.filter { $0.contains("not sent: the intake has ended") && $0.contains("the batch before it") }
+        .count
+        >= 18, "\(failed)")
+    #expect(server.requests.count <= 2)
+    // Before: one timeout per topic's batch, one after another (16 s).
     #expect(ContinuousClock.now - started < .seconds(5))
   }
 

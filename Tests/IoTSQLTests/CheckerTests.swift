@@ -74,6 +74,11 @@ struct CheckerTests {
         "SELECT a FROM 'e\u{301}/a#'",
         "1:19: invalid topic filter 'e\u{301}/a#': '#' must stand alone in its level of a topic filter"
       ),
+      // What brokers refuse to subscribe (mosquitto: malformed UTF-8; the daemon exited 74).
+      (
+        "SELECT a FROM 'ctl/\u{7}b'",
+        "1:20: invalid topic filter 'ctl/\u{7}b': a topic filter cannot contain the control character U+0007, which an MQTT string must not hold (brokers refuse it)"
+      ),
     ])
   func errors(sql: String, expected: String) {
     #expect(firstError(sql) == expected)

@@ -944,6 +944,35 @@ private final class AlwaysTransient: Action, Sendable {
     "\(deadLetter.records.withLock { $0.prefix(2).map { $0.failures.map(\.errorMessage) } })")
 }
 
+/// A burst of answered refusals (six 503s, then a webhook that takes everything) costs the results
+/// it refused their attempts, not the topic's backlog: each result behind keeps its own attempts,
+/// as in AWS (all 20 went to the dead-letter file after four requests). A webhook that stops
+/// answering still ends the backlog fast (see `aStopWaitsForOneTimeoutPerActionNotOnePerMessage`).
+@Test(arguments: [true, false])
+func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
+  let action = SlowFailingGroups(delayNanoseconds: 1_000_000) { call in
+    guard call < 6 else { return nil }
+    var error = ActionError(.transient, answered ? "answered HTTP 503" : "timed out")
+    error.answered = answered
+    return error
+  }
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 1, maxBackoffMs: 2), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<20).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  #expect(await acks.wait(for: 20, timeoutMs: 20_000))
+  let origins = deadLetter.records.withLock { $0.map(\.origin) }
+  if answered {
+    // The first two results took three refusals each; the other 18 were delivered.
+    #expect(origins == ["0", "1"], "\(origins)")
+  } else {
+    // No answer twice running: the endpoint is failing, and the rest end unsent.
+    #expect(origins.count == 20, "\(origins)")
+  }
+}
+
 /// A keyed-group action (as the http action is) whose requests take `delayNanoseconds` and end as
 /// `outcome` says for each call in turn (by default a transient failure, a timeout), failing the rest
 /// of its group fast when asked to, as the http action does.

@@ -598,6 +598,22 @@ check("run: --key-file without MQTT", p.returncode == 64 and "--key-file is for 
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9", "--client-id", ""],
                    capture_output=True, text=True, timeout=60)
 check("run: empty --client-id", p.returncode == 64 and "--client-id is empty" in p.stderr, (p.returncode, p.stderr))
+# A share name is NAME in $share/NAME/<filter>: one with '/' made another filter and lost every
+# message; one with '+' was refused by the broker after connecting (exit 74).
+for group in ["team/x", "", "a+"]:
+    p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9", "--shared-group", group],
+                       capture_output=True, text=True, timeout=60)
+    check("run: --shared-group " + repr(group), p.returncode == 64 and "a share name is not empty" in p.stderr,
+          (p.returncode, p.stderr))
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9", "--client-id", "ab\x01c"],
+                   capture_output=True, text=True, timeout=60)
+check("run: --client-id with a control character", p.returncode == 64 and "control character U+0001" in p.stderr,
+      (p.returncode, p.stderr))
+# A query is read by nothing: refused, not ignored (?tls=1 gave plain TCP).
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9?tls=1"],
+                   capture_output=True, text=True, timeout=60)
+check("run: an MQTT URL with a query", p.returncode == 64 and "unexpected query '?tls=1'" in p.stderr,
+      (p.returncode, p.stderr))
 # A certificate without its key is a usage error before any rule loads (it exited 74 after loading).
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtts://127.0.0.1:9", "--cert-file", "c.pem"],
                    capture_output=True, text=True, timeout=60)

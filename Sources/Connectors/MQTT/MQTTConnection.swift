@@ -71,6 +71,9 @@ final class MQTTConnection: @unchecked Sendable {
     /// The filters last asked for, with their QoS: what a reconnect subscribes (also those whose
     /// SUBSCRIBE failed while the broker was away).
     var wanted: [ExactText: Int] = [:]
+    /// Wanted filters libmosquitto refused to send (invalid, not UTF-8 as MQTT wants it): never at
+    /// the broker, so never recorded as what a later run may find subscribed.
+    var refusedHere: Set<ExactText> = []
     /// Reconnect SUBSCRIBEs by message id: their SUBACK records the grant.
     var resubscribing: [Int32: (filter: String, qos: Int)] = [:]
     var subscribeWaiters: [Int32: SubscribeSlot] = [:]
@@ -682,6 +685,13 @@ final class MQTTConnection: @unchecked Sendable {
       wake()
       if code == MOSQ_ERR_SUCCESS.rawValue {
         state.withLock { _ = $0.subscriptions.removeValue(forKey: ExactText(filter)) }
+      } else if Self.isRefusedHere(code) {
+        // A filter libmosquitto cannot send was never subscribed at the broker (an earlier run's
+        // record of one it refused): forgotten, not a failure (it stopped every later start).
+        logger.warning(
+          "forgetting '\(filter)' of an earlier run's subscriptions: \(Self.reason(code)); the broker cannot hold it"
+        )
+        state.withLock { _ = $0.subscriptions.removeValue(forKey: ExactText(filter)) }
       } else {
         failures.append(
           "unsubscribing from '\(filter)' failed: \(Self.reason(code))")
@@ -706,7 +716,15 @@ final class MQTTConnection: @unchecked Sendable {
   /// The filters granted, and those asked that the broker may still grant (a SUBACK late): what
   /// a later run under this client id may find subscribed.
   var subscribedOrAsked: [String] {
-    state.withLock { Set($0.subscriptions.keys).union($0.wanted.keys).map(\.text).sorted() }
+    state.withLock { state in
+      Set(state.subscriptions.keys).union(state.wanted.keys.filter { !state.refusedHere.contains($0) })
+        .map(\.text).sorted()
+    }
+  }
+
+  /// True for libmosquitto's refusals of a filter before anything is sent: the broker never saw it.
+  static func isRefusedHere(_ code: Int32) -> Bool {
+    code == MOSQ_ERR_INVAL.rawValue || code == MOSQ_ERR_MALFORMED_UTF8.rawValue
   }
 
   /// The filters the broker has granted.
@@ -761,6 +779,7 @@ final class MQTTConnection: @unchecked Sendable {
         return code
       }
       if code != MOSQ_ERR_SUCCESS.rawValue {
+        if Self.isRefusedHere(code) { state.withLock { _ = $0.refusedHere.insert(ExactText(filter)) } }
         continuation.resume(
           returning: .failure(
             ConnectorError("subscribing to '\(filter)' failed: \(Self.reason(code))"))

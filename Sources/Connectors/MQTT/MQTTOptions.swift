@@ -111,6 +111,12 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
     if let path = components.path.nilIfEmpty, path != "/" {
       throw ConnectorError("unexpected path '\(path)' in '\(url)'")
     }
+    // Nothing here reads a query or a fragment (`?tls=1` would have been ignored without a word).
+    if components.query != nil || components.fragment != nil {
+      throw ConnectorError(
+        "unexpected \(components.query != nil ? "query '?\(components.query!)'" : "fragment '#\(components.fragment!)'") in '\(url)': TLS is mqtts://, and the options are flags (see iotrules run --help)"
+      )
+    }
     self.init(
       host: host, port: components.port, useTLS: scheme == "mqtts", clientID: clientID,
       username: components.user)

@@ -14,8 +14,10 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
   /// The deepest topic AWS accepts.
   public static let maxLevels = 8
 
-  /// Validates a filter: not empty, `+` and `#` alone in their level, `#` last, no NUL, at most
-  /// 256 bytes and 8 levels. The error says what is wrong and where.
+  /// Validates a filter: not empty, `+` and `#` alone in their level, `#` last, no NUL, control
+  /// character or noncharacter (which MQTT 5 says a string should not hold: mosquitto refuses such
+  /// a subscription as malformed), at most 256 bytes and 8 levels. The error says what is wrong and
+  /// where.
   public init(_ text: String) throws(TopicFilterError) {
     if text.isEmpty { throw TopicFilterError("a topic filter cannot be empty", offset: 0) }
     if text.utf8.count > Self.maxBytes {
@@ -31,6 +33,12 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
         throw TopicFilterError(
           "a topic filter cannot contain NUL",
           offset: offset + level.unicodeScalars.distance(from: level.unicodeScalars.startIndex, to: nul))
+      }
+      if let (character, _) = Self.unwantedCharacter(in: String(level)) {
+        let at = level.unicodeScalars.firstIndex { Self.isUnwanted($0) } ?? level.unicodeScalars.startIndex
+        throw TopicFilterError(
+          "a topic filter cannot contain the \(character), which an MQTT string must not hold (brokers refuse it)",
+          offset: offset + level.unicodeScalars.distance(from: level.unicodeScalars.startIndex, to: at))
       }
       // Byte tests: `contains("#")` with a string argument is Foundation's substring search, which
       // was a tenth of loading 10,000 rules.
@@ -49,6 +57,28 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
     }
     self.text = text
     self.levels = levels
+  }
+
+  /// The first control character (U+0001–U+001F, U+007F–U+009F) or noncharacter (U+FDD0–U+FDEF,
+  /// U+xFFFE, U+xFFFF) of `text`, which an MQTT string should not hold: what it is
+  /// (`control character U+000A`) and its byte offset; nil when there is none.
+  public static func unwantedCharacter(in text: String) -> (String, offset: Int)? {
+    var offset = 0
+    for scalar in text.unicodeScalars {
+      if isUnwanted(scalar) {
+        let control = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        return ("\(control ? "control character" : "noncharacter") \(scalar.codePointName)", offset)
+      }
+      offset += String(scalar).utf8.count
+    }
+    return nil
+  }
+
+  /// True for a control character (NUL included) or a noncharacter.
+  static func isUnwanted(_ scalar: Unicode.Scalar) -> Bool {
+    let value = scalar.value
+    return value < 0x20 || (0x7F...0x9F).contains(value) || (0xFDD0...0xFDEF).contains(value)
+      || value & 0xFFFE == 0xFFFE
   }
 
   /// Two filters are the same when their bytes are.
