@@ -102,12 +102,22 @@ public final class KafkaAction: PipelinedBatchAction {
         problems.add(field: "kafka.topic", "must not be empty")
       } else if !topic.contains("${"), let problem = KafkaTopicName.problem(topic) {
         problems.add(field: "kafka.topic", "'\(topic)': \(problem)")
+      } else if let probe = TemplateProbe.probe(topic), let problem = KafkaTopicName.characterProblem(probe) {
+        // Its own text is in every topic it renders (`iot/${topic(2)}`): every record would fail.
+        problems.add(
+          field: "kafka.topic", "'\(topic)': every topic it renders holds its text, and \(problem)")
+      }
+      for (index, header) in headers.enumerated() {
+        if let probe = TemplateProbe.probe(header.key), let problem = KafkaAction.headerKeyProblem(probe) {
+          problems.add(field: "kafka.headers[\(index)].key", problem)
+        }
       }
       if let partition, !partition.contains("${"), KafkaAction.partitionNumber(partition) == nil {
         problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
       }
       for (key, problem) in KafkaAction.settingProblems(clientProperties) {
-        problems.add(field: "kafka.clientProperties[\"\(key)\"]", problem)
+        problems.add(
+          field: key.isEmpty ? "kafka.clientProperties" : "kafka.clientProperties[\"\(key)\"]", problem)
       }
     }
   }
@@ -174,12 +184,29 @@ public final class KafkaAction: PipelinedBatchAction {
           (written, "is librdkafka's other name for bootstrap.servers: give the servers as bootstrapServers"))
         continue
       }
+      // Rendered once, when the action starts, with no message: only secrets can fill them
+      // (`"linger.ms": "${topic(2)}"` rendered empty, and the rule did not load).
+      if value.contains("${"), value.range(of: "get_secret", options: .caseInsensitive) == nil {
+        problems.append(
+          (
+            written,
+            "is rendered once, when the action starts, with no message: only ${get_secret(...)} belongs in a client property"
+          ))
+        continue
+      }
       let probe = value.contains("${") ? "x" : value
       if let problem = KafkaSettings.problem(key: key, value: probe),
         !value.contains("${") || problem.contains("No such configuration property")
       {
         problems.append((written, problem))
       }
+    }
+    // Taken one by one, then together, as the producer will be made (secrets are not known yet:
+    // not with them).
+    if problems.isEmpty, !settings.contains(where: { $0.value.contains("${") }),
+      let problem = KafkaProducer.configurationProblem(settings.map { ($0.key, $0.value) })
+    {
+      problems.append(("", "librdkafka refuses these settings together: \(problem)"))
     }
     return problems
   }
@@ -278,7 +305,12 @@ public final class KafkaAction: PipelinedBatchAction {
   /// reports (the dispatcher submits the next batch meanwhile; librdkafka keeps each partition's
   /// order, and idempotence keeps it through its retries).
   public func submitBatch(_ inputs: [ActionInput]) -> @Sendable () async -> [ActionError?] {
-    guard let client = producer.withLock({ $0 }) else {
+    // A producer with a fatal error fails every record: these go to a new one.
+    let current = producer.withLock { state -> KafkaProducer? in
+      if let client = state, client.fatalReason != nil { state = KafkaProducers.replace(client) }
+      return state
+    }
+    guard let client = current else {
       let results = inputs.map { _ in
         ActionError(.transient, "the kafka action for \(resource) is not started")
       }

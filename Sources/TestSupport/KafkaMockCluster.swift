@@ -56,6 +56,14 @@ public final class KafkaMockCluster: @unchecked Sendable {
     }
   }
 
+  /// Makes the next `codes.count` requests of the protocol's `apiKey` (0 Produce, 22 InitProducerId)
+  /// fail with Kafka's error `codes` (31 cluster authorization failed, 87 invalid record), in order.
+  public func failRequests(apiKey: Int16, codes: [Int32]) {
+    guard let cluster else { return }
+    let errors = codes.map { rd_kafka_resp_err_t(rawValue: $0) }
+    rd_kafka_mock_push_request_errors_array(cluster, apiKey, errors.count, errors)
+  }
+
   /// Destroys the cluster and its host client.
   public func stop() {
     if let cluster { rd_kafka_mock_cluster_destroy(cluster) }

@@ -264,6 +264,13 @@ struct RunCommand: AsyncParsableCommand {
         throw ValidationError("--kafka-config '\(setting)': \(problem)")
       }
     }
+    // Taken together too, as the consumer will be made (they exited 74 after the rules loaded).
+    if source.hasPrefix("kafka://"), !settings.isEmpty,
+      let problem = KafkaSettings.clientProblem(
+        consumer: true, settings: [("group.id", "iotrules"), ("enable.auto.commit", "false")] + settings)
+    {
+      throw ValidationError("--kafka-config: librdkafka refuses these settings together: \(problem)")
+    }
     let topicFrom: KafkaSourceOptions.TopicFrom
     do { topicFrom = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
       throw ValidationError(error.description)

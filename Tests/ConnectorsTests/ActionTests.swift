@@ -501,6 +501,36 @@ struct KafkaActionTests {
       "\(results)")
   }
 
+  /// A producer's fatal error (here the idempotent producer's InitProducerId refused with a cluster
+  /// authorization failure) fails its records with the cause, shows on the health board, and the
+  /// action's next records go to a new producer (the action failed every record until a restart).
+  @Test func aFatalProducerIsMadeAgain() async throws {
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("fatal-out", partitions: 1)
+    let health = Health()
+    KafkaProducer.healthBoard.withLock { $0 = health }
+    defer { KafkaProducer.healthBoard.withLock { $0 = nil } }
+    cluster.failRequests(apiKey: 22, codes: [31])  // CLUSTER_AUTHORIZATION_FAILED
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: cluster.bootstrapServers, topic: "fatal-out",
+        clientProperties: ["message.timeout.ms": "5000"]))
+    try await action.start()
+    var failure: ActionError?
+    do { try await action.perform(input(#"{"n":1}"#)) } catch { failure = error }
+    let error = try #require(failure)
+    #expect(error.kind == .transient)
+    #expect(error.message.contains("the producer's fatal error"), "\(error.message)")
+    #expect(
+      health.problems.contains { $0.level == .unhealthy && $0.message.contains("fatal error") },
+      "\(health.problems)")
+    // The next record goes to a new producer, and is delivered.
+    try await action.perform(input(#"{"n":2}"#))
+    #expect(!health.problems.contains { $0.message.contains("fatal error") }, "\(health.problems)")
+    await action.shutdown()
+  }
+
   /// A kafka action's brokers that cannot be reached show on the health board (`/readyz`) until
   /// a record is delivered again: a typo in `bootstrapServers` no longer looks healthy while the
   /// stream goes down the error path.
@@ -1970,6 +2000,31 @@ struct ConnectorFactoryTests {
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.truststore": "MIIx"}}"#,
         #"kafka.clientProperties["ssl.truststore"]: a Java KeyStore, which librdkafka cannot read"#, "1:82"
+      ),
+      // Refused by librdkafka only together (the producer was not made, and the rule did not load).
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"enable.idempotence": "true", "acks": "1"}}"#,
+        "kafka.clientProperties: librdkafka refuses these settings together: `acks` must be set to `all`",
+        "1:63"
+      ),
+      // Rendered once at the start, with no message.
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"linger.ms": "${topic(2)}"}}"#,
+        #"kafka.clientProperties["linger.ms"]: is rendered once, when the action starts, with no message"#,
+        "1:77"
+      ),
+      // What the template's own text puts in every topic, or every header key.
+      (
+        "kafka", #"{"topic": "iot/${topic(2)}", "bootstrapServers": "h:1"}"#,
+        "kafka.topic: 'iot/${topic(2)}': every topic it renders holds its text, and a Kafka topic takes only letters, digits, '.', '_' and '-' (not '/')",
+        "1:11"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "headers": [{"key": "a\u0000b", "value": "v"}]}"#,
+        "kafka.headers[0].key: renders a NUL character, which a Kafka header name cannot hold", "1:63"
       ),
       (
         "http", #"{"url": "http://h/", "enableBatching": true, "batchConfig": {"maxBatchSize": 5000}}"#,

@@ -609,6 +609,15 @@ p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://1
                    capture_output=True, text=True, timeout=60)
 check("run: --client-id with a control character", p.returncode == 64 and "control character U+0001" in p.stderr,
       (p.returncode, p.stderr))
+# Kafka settings librdkafka refuses only together, and a group given twice: usage errors before
+# anything starts (they exited 74 after the rules loaded; the last group won).
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g",
+                    "--kafka-config", "max.poll.interval.ms=1000"], capture_output=True, text=True, timeout=60)
+check("run: --kafka-config refused together", p.returncode == 64 and "refuses these settings together" in p.stderr,
+      (p.returncode, p.stderr))
+p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g&group=h"],
+                   capture_output=True, text=True, timeout=60)
+check("run: two consumer groups", p.returncode == 64 and "two consumer groups" in p.stderr, (p.returncode, p.stderr))
 # A query is read by nothing: refused, not ignored (?tls=1 gave plain TCP).
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9?tls=1"],
                    capture_output=True, text=True, timeout=60)

@@ -142,6 +142,9 @@ public struct KafkaSourceOptions: Sendable {
     for item in (query ?? "").split(separator: "&") {
       let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
       if pair.count == 2 && pair[0] == "group" {
+        if let group, group != pair[1] {
+          throw ConnectorError("two consumer groups in '\(url)' ('\(group)' and '\(pair[1])'): give one")
+        }
         group = pair[1]
       } else {
         throw ConnectorError("unknown parameter '\(item)' in '\(url)'; only group=G is read")
@@ -205,6 +208,35 @@ public enum KafkaSettings {
       return message + " (librdkafka's name for \(key))"
     }
     return message
+  }
+
+  /// Why librdkafka refuses to make a client (a consumer, or a producer) of `settings` taken
+  /// together, though it takes each alone (idempotence with `acks=1`, `message.timeout.ms` below
+  /// `linger.ms`, a CA file that is not there), or nil. No broker is contacted: the client is made
+  /// without servers, silent, and destroyed at once.
+  public static func clientProblem(consumer: Bool, settings: [(key: String, value: String)]) -> String? {
+    let conf = rd_kafka_conf_new()!
+    var errorText = [CChar](repeating: 0, count: 512)
+    func text() -> String {
+      String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+    for (key, value) in settings where key != "bootstrap.servers" && key != "metadata.broker.list" {
+      guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
+        rd_kafka_conf_destroy(conf)
+        return text()
+      }
+    }
+    // Not a word of its own: it has no servers to reach, and is gone at once.
+    _ = rd_kafka_conf_set(conf, "log_level", "0", &errorText, errorText.count)
+    guard
+      let handle = rd_kafka_new(
+        consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, &errorText, errorText.count)
+    else {
+      rd_kafka_conf_destroy(conf)
+      return text()
+    }
+    rd_kafka_destroy(handle)
+    return nil
   }
 }
 
@@ -278,10 +310,24 @@ public enum KafkaTopicName {
     if name.isEmpty { return "an empty topic" }
     if name == "." || name == ".." { return "not a valid Kafka topic name" }
     if name.utf8.count > 249 { return "longer than Kafka's 249 characters" }
-    let allowed = name.utf8.allSatisfy { byte in
-      (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
-        || byte == 0x2E || byte == 0x5F || byte == 0x2D
-    }
-    return allowed ? nil : "a Kafka topic takes only letters, digits, '.', '_' and '-'"
+    return characterProblem(name, naming: false)
+  }
+
+  /// Why `name` holds a character no Kafka topic takes (only `a-z A-Z 0-9 . _ -`), or nil; with
+  /// `naming`, the first such character is named (not for a rendered topic, which may hold a
+  /// secret).
+  public static func characterProblem(_ name: String, naming: Bool = true) -> String? {
+    guard
+      let first = name.unicodeScalars.first(where: { scalar in
+        !(scalar.isASCII
+          && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            || scalar == "." || scalar == "_" || scalar == "-"))
+      })
+    else { return nil }
+    let rule = "a Kafka topic takes only letters, digits, '.', '_' and '-'"
+    guard naming else { return rule }
+    let shown =
+      first.value < 0x20 || first.value == 0x7F ? String(format: "U+%04X", first.value) : "'\(first)'"
+    return rule + " (not \(shown))"
   }
 }

@@ -91,11 +91,13 @@ public final class KafkaProducer: @unchecked Sendable {
 
   /// `host:port` pairs.
   public let bootstrapServers: String
+  /// The producer's place in `KafkaProducers` (its servers and settings), or "" outside it.
+  let poolKey: String
   private let logger: Logger
   private let handle: OpaquePointer
   /// Says on the health board when no broker can be reached (the client's opaque, retained until
   /// `close`).
-  private let brokers: BrokerWatch
+  fileprivate let brokers: BrokerWatch
   private let retainedBrokers: Unmanaged<BrokerWatch>
 
   /// A producer's reachability on the daemon's health board: not ready from librdkafka's "all
@@ -118,9 +120,27 @@ public final class KafkaProducer: @unchecked Sendable {
       number = Self.made.add(1, ordering: .relaxed).newValue
     }
 
+    /// The fatal error librdkafka raised (an idempotent producer's broken sequence, a cluster
+    /// authorization failure), once it has: the producer fails every record from then on and must
+    /// be made again (``KafkaProducers/replace(_:)``).
+    let fatal = Mutex<String?>(nil)
+
     /// An error of the client as a whole (librdkafka no longer logs these once a callback takes
     /// them): a failed connection is said by librdkafka's own log line already.
-    func clientError(_ error: rd_kafka_resp_err_t, _ reason: String) {
+    func clientError(_ error: rd_kafka_resp_err_t, _ reason: String, client: OpaquePointer?) {
+      if error == RD_KAFKA_RESP_ERR__FATAL {
+        var text = [CChar](repeating: 0, count: 512)
+        let cause = client.map { rd_kafka_fatal_error($0, &text, text.count) } ?? error
+        let said = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let why = "\(said.isEmpty ? reason : said) (\(KafkaConfigBuilder.errorText(cause)))"
+        fatal.withLock { $0 = why }
+        logger.error(
+          "Kafka producer for \(servers): fatal error: \(why); it is made again for the next records")
+        health?.report(
+          component, "fatal error: \(why); the producer is made again for the next records", level: .unhealthy
+        )
+        return
+      }
       if error == RD_KAFKA_RESP_ERR__TRANSPORT || error == RD_KAFKA_RESP_ERR__RESOLVE { return }
       guard error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN else {
         logger.warning("Kafka producer: \(reason) (\(KafkaConfigBuilder.errorText(error)))")
@@ -163,9 +183,10 @@ public final class KafkaProducer: @unchecked Sendable {
   /// Creates a producer for `bootstrapServers` with extra librdkafka `config` (see the type's defaults).
   public init(
     bootstrapServers: String, config: [(key: String, value: String)] = [],
-    logger: Logger = Logger(label: "iotrules.kafka.producer")
+    logger: Logger = Logger(label: "iotrules.kafka.producer"), poolKey: String = ""
   ) throws(ConnectorError) {
     self.bootstrapServers = bootstrapServers
+    self.poolKey = poolKey
     self.logger = logger
     let conf = try KafkaConfigBuilder.make(Self.settings(bootstrapServers: bootstrapServers, config: config))
     let brokers = BrokerWatch(
@@ -175,10 +196,11 @@ public final class KafkaProducer: @unchecked Sendable {
     self.retainedBrokers = retainedBrokers
     rd_kafka_conf_set_opaque(conf, retainedBrokers.toOpaque())
     // The client's own errors (all brokers down), on the poll thread.
-    rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
+    rd_kafka_conf_set_error_cb(conf) { client, error, reason, opaque in
       guard let opaque else { return }
       Unmanaged<BrokerWatch>.fromOpaque(opaque).takeUnretainedValue()
-        .clientError(rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "")
+        .clientError(
+          rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "", client: client)
     }
     rd_kafka_conf_set_dr_msg_cb(conf) { _, message, clientOpaque in
       guard let message, let opaque = message.pointee._private else { return }
@@ -187,13 +209,15 @@ public final class KafkaProducer: @unchecked Sendable {
       if error == RD_KAFKA_RESP_ERR_NO_ERROR, let clientOpaque {
         Unmanaged<BrokerWatch>.fromOpaque(clientOpaque).takeUnretainedValue().reachable()
       }
+      let watch = clientOpaque.map { Unmanaged<BrokerWatch>.fromOpaque($0).takeUnretainedValue() }
       pending.batch.complete(
         pending.index,
         error == RD_KAFKA_RESP_ERR_NO_ERROR
           ? nil
           : ActionError(
             KafkaProducer.isPermanent(error) ? .permanent : .transient,
-            "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))"))
+            "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))"
+              + KafkaProducer.fatalCause(error, watch?.fatal.withLock { $0 })))
     }
     do {
       handle = try KafkaConfigBuilder.client(RD_KAFKA_PRODUCER, conf)
@@ -228,7 +252,8 @@ public final class KafkaProducer: @unchecked Sendable {
     let given = Dictionary(config.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
     // librdkafka takes `request.required.acks` as another name for `acks`.
     let acks = given["acks"] ?? given["request.required.acks"]
-    let acksAll = acks.map { ["all", "-1"].contains($0) } ?? true
+    // librdkafka reads `ALL` as `all` (`"acks": "ALL"` turned idempotence off).
+    let acksAll = acks.map { ["all", "-1"].contains($0.lowercased()) } ?? true
     let retries = given["retries"] ?? given["message.send.max.retries"]
     let inFlight = given["max.in.flight.requests.per.connection"] ?? given["max.in.flight"]
     let allowsIdempotence =
@@ -249,12 +274,33 @@ public final class KafkaProducer: @unchecked Sendable {
     return defaults + config
   }
 
-  /// Errors that the same record meets again however often it is retried.
+  /// The producer's fatal error (see `BrokerWatch.fatal`), once librdkafka raised one: the
+  /// producer fails every record, and the kafka action makes another for its next records.
+  public var fatalReason: String? { brokers.fatal.withLock { $0 } }
+
+  /// What follows a record's failure when the producer had a fatal error (the record failed with
+  /// it, or was purged from the queue for it): its cause, and that a retry goes to a new producer.
+  static func fatalCause(_ error: rd_kafka_resp_err_t, _ fatal: String?) -> String {
+    guard error == RD_KAFKA_RESP_ERR__FATAL || fatal != nil else { return "" }
+    return " (the producer's fatal error: \(fatal ?? "not said"); a retry goes to a new producer)"
+  }
+
+  /// Why librdkafka would refuse to make a producer of `config` with this type's defaults (see
+  /// ``KafkaSettings/clientProblem(consumer:settings:)``), or nil.
+  public static func configurationProblem(_ config: [(key: String, value: String)]) -> String? {
+    KafkaSettings.clientProblem(consumer: false, settings: settings(bootstrapServers: "", config: config))
+  }
+
+  /// Errors that the same record meets again however often it is retried: the broker refuses the
+  /// record itself (too large, invalid, a keyless record to a compacted topic, a timestamp out of
+  /// range, a policy) or the topic to this client.
   static func isPermanent(_ error: rd_kafka_resp_err_t) -> Bool {
     error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
       || error == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || error == RD_KAFKA_RESP_ERR_INVALID_MSG
       || error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || error == RD_KAFKA_RESP_ERR__INVALID_ARG
-      || error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION || error == RD_KAFKA_RESP_ERR__FATAL
+      || error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION
+      || error == RD_KAFKA_RESP_ERR_INVALID_RECORD || error == RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP
+      || error == RD_KAFKA_RESP_ERR_POLICY_VIOLATION || error == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE
   }
 
   /// Produces one record and returns after its delivery report (see `produce(_:)`).
@@ -308,6 +354,7 @@ public final class KafkaProducer: @unchecked Sendable {
             ActionError(
               Self.isPermanent(error) ? .permanent : .transient,
               "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
+                + Self.fatalCause(error, fatalReason)
             ))
         }
       }
@@ -421,7 +468,9 @@ public final class KafkaProducer: @unchecked Sendable {
 /// Producers shared by every kafka action with the same servers and settings: one librdkafka client
 /// (its threads, connections and buffers) per cluster and configuration, not one per rule.
 public enum KafkaProducers {
-  private static let pool = Mutex<[String: (producer: KafkaProducer, users: Int)]>([:])
+  private static let pool = Mutex<
+    [String: (producer: KafkaProducer, users: Int, config: [(key: String, value: String)])]
+  >([:])
 
   /// The producer for `bootstrapServers` and `config`, created on first use; each call must be
   /// matched by a `release(_:)`.
@@ -431,27 +480,51 @@ public enum KafkaProducers {
     let key = ([bootstrapServers] + config.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
     return try pool.withLock { (pool) throws(ConnectorError) -> KafkaProducer in
       if let entry = pool[key] {
-        pool[key] = (entry.producer, entry.users + 1)
+        pool[key]!.users = entry.users + 1
         return entry.producer
       }
-      let producer = try KafkaProducer(bootstrapServers: bootstrapServers, config: config)
-      pool[key] = (producer, 1)
+      let producer = try KafkaProducer(bootstrapServers: bootstrapServers, config: config, poolKey: key)
+      pool[key] = (producer, 1, config)
       return producer
     }
   }
 
-  /// Gives back a producer from `acquire`; the last user's release flushes and closes it.
-  public static func release(_ producer: KafkaProducer) {
-    let last = pool.withLock { pool -> Bool in
-      guard let key = pool.first(where: { $0.value.producer === producer })?.key, let entry = pool[key]
-      else { return false }
-      if entry.users > 1 {
-        pool[key] = (entry.producer, entry.users - 1)
-        return false
-      }
-      pool[key] = nil
-      return true
+  /// The producer to use instead of `producer`, which had a fatal error (librdkafka: such a
+  /// producer must be destroyed and made again): a new one with the same servers and settings,
+  /// made by the first of its users to ask and shared by the others, which take it as they ask;
+  /// the old one is closed. `producer` itself when a new one cannot be made (its record fails
+  /// again, into its retries).
+  public static func replace(_ producer: KafkaProducer) -> KafkaProducer {
+    let (current, retired) = pool.withLock { pool -> (KafkaProducer, KafkaProducer?) in
+      guard let entry = pool[producer.poolKey] else { return (producer, nil) }
+      guard entry.producer === producer else { return (entry.producer, nil) }
+      guard
+        let made = try? KafkaProducer(
+          bootstrapServers: producer.bootstrapServers, config: entry.config, poolKey: producer.poolKey)
+      else { return (producer, nil) }
+      pool[producer.poolKey]!.producer = made
+      return (made, producer)
     }
-    if last { producer.close() }
+    if let retired {
+      retired.brokers.health?.clear(retired.brokers.component)
+      // Closing waits for its flush: not on the caller's task.
+      Thread.detachNewThread { retired.close(timeoutMs: 1_000) }
+    }
+    return current
+  }
+
+  /// Gives back a producer from `acquire` (or `replace`); the last user's release flushes and
+  /// closes the pool's producer for those servers and settings.
+  public static func release(_ producer: KafkaProducer) {
+    let last = pool.withLock { pool -> KafkaProducer? in
+      guard let entry = pool[producer.poolKey] else { return nil }
+      if entry.users > 1 {
+        pool[producer.poolKey]!.users = entry.users - 1
+        return nil
+      }
+      pool[producer.poolKey] = nil
+      return entry.producer
+    }
+    last?.close()
   }
 }
