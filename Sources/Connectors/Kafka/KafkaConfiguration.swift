@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// Where a Kafka source reads: `kafka://host:port[,host:port]/topicA[,topicB]?group=G`, plus extra
 /// librdkafka settings (`--kafka-config key=value`: SASL, SSL, `auto.offset.reset=latest`, ...).
@@ -215,6 +216,22 @@ public enum KafkaSettings {
   /// `linger.ms`, a CA file that is not there), or nil. No broker is contacted: the client is made
   /// without servers, silent, and destroyed at once.
   public static func clientProblem(consumer: Bool, settings: [(key: String, value: String)]) -> String? {
+    // Rules share settings: each set is tried once (a client made per action of 10,000 rules).
+    let key = ([consumer ? "c" : "p"] + settings.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
+    if let known = triedSettings.withLock({ $0[key] }) { return known }
+    let problem = makesNoClient(consumer: consumer, settings: settings)
+    triedSettings.withLock { tried in
+      if tried.count >= 1_024 { tried.removeAll() }
+      tried.updateValue(problem, forKey: key)
+    }
+    return problem
+  }
+
+  /// `clientProblem`'s answers so far, by kind and settings.
+  private static let triedSettings = Mutex<[String: String?]>([:])
+
+  /// Makes the client of `clientProblem` and says why librdkafka would not.
+  private static func makesNoClient(consumer: Bool, settings: [(key: String, value: String)]) -> String? {
     let conf = rd_kafka_conf_new()!
     var errorText = [CChar](repeating: 0, count: 512)
     func text() -> String {
