@@ -257,7 +257,9 @@ public enum Coercions {
   // MARK: - Compact JSON text
 
   /// `value` as compact JSON (the String conversion of arrays and objects). Undefined members and
-  /// elements are skipped; Binary is written as a base64 string.
+  /// elements are skipped; Binary is written as a base64 string; numbers as the payload writer
+  /// spells them (the data types page: an object is "serialized to JSON", so `cast(obj AS String)`
+  /// and `${obj}` hold what `SELECT obj` publishes: `1E+40` and `1.5E-10` were written there).
   static func jsonText(_ value: Value) -> String {
     var buffer: [UInt8] = []
     writeJSON(value, into: &buffer)
@@ -270,7 +272,7 @@ public enum Coercions {
     case .null: buffer.append(contentsOf: "null".utf8)
     case .bool(let bool): buffer.append(contentsOf: (bool ? "true" : "false").utf8)
     case .int(let int): buffer.append(contentsOf: String(int).utf8)
-    case .decimal(let decimal): buffer.append(contentsOf: numberText(decimal).utf8)
+    case .decimal(let decimal): JSONNumber.appendDecimal(decimal, into: &buffer)
     case .string(let text): writeJSONString(text, into: &buffer)
     case .binary(let bytes): writeJSONString(Base64.encode(bytes), into: &buffer)
     case .array(let elements):
