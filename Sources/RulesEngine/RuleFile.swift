@@ -467,6 +467,17 @@ public enum RuleFile {
           let template = try? Template.compile(
             text, version: program.version, variables: program.variableNames)
         else { return }
+        // `out/${topic(3)}` under FROM 'a/b': empty for every message (a republish topic with an
+        // empty level failed every result).
+        if let filter = program.topicFilter {
+          for read in template.topicLevelsRead {
+            guard let problem = Program.unreachableTopicLevel(read.level, filter: filter) else { continue }
+            compilerWarnings.append(
+              RuleDiagnostic(
+                file: file, position: node.position(ofStringOffset: read.range.start.offset),
+                message: "in template: \(problem)"))
+          }
+        }
         var reported: Set<String> = []
         for case .expression(let expression) in template.parts {
           for warning in expression.warnings {

@@ -288,6 +288,16 @@ struct CheckerTests {
     #expect(try Compiler.compile("SELECT 9.0 / 5 AS f FROM 't'", version: .v2015_10_08).warnings.isEmpty)
   }
 
+  @Test("topic(n) past the FROM filter's levels (without #) warns: it is Undefined for every message")
+  func unreachableTopicLevelsWarn() throws {
+    #expect(
+      try warnings("SELECT topic(3) AS a, topic(2) AS b FROM 'a/b'") == [
+        "1:8: topic(3) is always Undefined: FROM 'a/b' matches topics of 2 levels only"
+      ])
+    #expect(try warnings("SELECT topic(3) AS a FROM 'a/#'").isEmpty)
+    #expect(try warnings("SELECT topic(1) AS a FROM 'a'").isEmpty)
+  }
+
   @Test("a wrong argument count or an invalid constant regular expression warns; the call is Undefined")
   func undefinedCallsWarn() throws {
     #expect(

@@ -769,6 +769,25 @@ struct RuleFileTests {
         == "in template: function 'upper' takes 1 argument but 2 were given; the call is always Undefined")
   }
 
+  /// A template reading a topic level past the FROM filter's (no `#`) is empty for every message:
+  /// said at the call (a republish to `out/${topic(3)}` under `FROM 'a/b'` failed every result).
+  @Test func aTopicLevelPastTheFilterWarns() throws {
+    let rule = try loadRule(
+      #"{"sql": "SELECT * FROM 'a/b'", "actions": [{"record": {"name": "out/${topic(3)}"}}]}"#,
+      builder: RecordingBuilder())
+    #expect(
+      rule.warnings.map(\.message) == [
+        "in template: topic(3) is always Undefined: FROM 'a/b' matches topics of 2 levels only"
+      ])
+    #expect(rule.warnings.first?.position == FilePosition(line: 1, column: 71))
+    for sql in ["SELECT * FROM 'a/#'", "SELECT * FROM 'a/+/c'"] {
+      let fine = try loadRule(
+        #"{"sql": "\#(sql)", "actions": [{"record": {"name": "out/${topic(3)}"}}]}"#,
+        builder: RecordingBuilder())
+      #expect(fine.warnings.isEmpty, "\(sql)")
+    }
+  }
+
   /// A rule without actions is valid, as in AWS, but its results go nowhere: an enabled one says so,
   /// at its `actions` (or its start when it has none).
   @Test func aRuleWithoutActionsWarns() throws {

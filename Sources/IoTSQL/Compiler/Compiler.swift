@@ -11,11 +11,19 @@ public enum Compiler {
     if generator.diagnostics.contains(where: { $0.severity == .error }) {
       throw SQLError(checker.diagnostics + generator.diagnostics, source: sql)
     }
-    return generator.finish(
+    let program = generator.finish(
       // A Basic Ingest filter subscribes to nothing: the rule is one without FROM (the checker warns).
       source: sql,
       topicFilter: statement.from.flatMap { BasicIngest.isIngestFilter($0.filter) ? nil : $0.filter },
       warnings: statement.warnings + checker.diagnostics + generator.diagnostics)
+    // `SELECT topic(3) ... FROM 'a/b'`: every message the rule takes has two levels.
+    guard let filter = program.topicFilter else { return program }
+    let unreachable = program.topicLevelsRead.compactMap { read in
+      Program.unreachableTopicLevel(read.level, filter: filter).map {
+        Diagnostic(.warning, stage: .compile, $0, at: read.range)
+      }
+    }
+    return unreachable.isEmpty ? program : program.adding(warnings: unreachable)
   }
 
   /// Compiles one expression into a program that outputs its value: how templates are compiled.

@@ -45,6 +45,37 @@ public struct Program: Sendable {
   public func sourceRange(at address: Int) -> SourceRange {
     code.packedSourceMap[address].range(in: source)
   }
+  /// Each `topic(n)` with a constant `n` the program calls: the level and where the call is.
+  public var topicLevelsRead: [(level: Int, range: SourceRange)] {
+    let topic = FunctionRegistry.index(of: "topic")
+    let instructions = self.instructions
+    var found: [(level: Int, range: SourceRange)] = []
+    for address in instructions.indices.dropFirst() {
+      let call = instructions[address]
+      let argument = instructions[address - 1]
+      guard call.opcode == .call, Int(call.a) == topic, call.b == 1, argument.opcode == .constant,
+        case .int(let level) = constants[Int(argument.a)]
+      else { continue }
+      found.append((level, sourceRange(at: address)))
+    }
+    return found
+  }
+
+  /// Why `topic(level)` is Undefined for every message `filter` matches (it has fewer levels, and
+  /// no `#`), or nil: what `check` warns of in a statement and its templates.
+  public static func unreachableTopicLevel(_ level: Int, filter: String) -> String? {
+    guard let parsed = try? TopicFilter(filter), parsed.levels.last != "#", level > parsed.levels.count else {
+      return nil
+    }
+    return "topic(\(level)) is always Undefined: FROM '\(filter)' matches topics of \(parsed.levels.count) "
+      + "level\(parsed.levels.count == 1 ? "" : "s") only"
+  }
+
+  /// The program with `more` warnings.
+  func adding(warnings more: [Diagnostic]) -> Program {
+    Program(source: source, version: version, topicFilter: topicFilter, warnings: warnings + more, code: code)
+  }
+
   /// Prepared state of function calls (compiled regular expressions), by the call's operand C.
   var prepared: [(any Sendable)?] { code.prepared }
   /// True when the program can pass the payload's bytes through (`SELECT *`): only then does the

@@ -32,6 +32,8 @@ public struct Template: Sendable {
     }
     return nil
   }
+  /// Each `topic(n)` with a constant `n` the template calls, and where in its text.
+  public var topicLevelsRead: [(level: Int, range: SourceRange)] { programs.flatMap(\.topicLevelsRead) }
   /// How `render` produces each part: `${topic()}` and `${topic(n)}` (the usual path and topic
   /// templates) read the topic directly; every other expression runs its program. Empty for a
   /// template without `${...}`: its text is `source` (no array for each of 10,000 rules whose
