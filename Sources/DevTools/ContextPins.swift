@@ -1,3 +1,4 @@
+import Foundation
 import IoTSQL
 
 /// What a message's context functions return, pinned by a JSON object: the `context` of an
@@ -45,6 +46,22 @@ public enum ContextPins {
             throw Problem(
               message: "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
                 + mqttPropertyNames.joined(separator: ", "))
+          }
+          // As a source gives them: strings (the replay refuses others), a format indicator one of
+          // MQTT's two, correlation data as base64.
+          guard case .string(let text) = property else {
+            throw Problem(
+              message: "\"context.mqtt_properties.\(name)\" must be a string, not \(property.typeName)")
+          }
+          if name == "format_indicator", !["UTF8_DATA", "UNSPECIFIED_BYTES"].contains(text) {
+            throw Problem(
+              message:
+                "\"context.mqtt_properties.format_indicator\" is UTF8_DATA or UNSPECIFIED_BYTES, not \"\(text)\""
+            )
+          }
+          if name == "correlation_data", Data(base64Encoded: text) == nil {
+            throw Problem(
+              message: "\"context.mqtt_properties.correlation_data\" must be base64, as AWS gives it")
           }
           context.mqttProperties[name] = property
         }

@@ -53,8 +53,14 @@ public struct RuleTestFile: Sendable {
 
   /// Every test file beside a rule file (`a.test.json` and `a.test.yaml` may both be there: all
   /// run, in `iotrules test` as in the gate of `check` and `run`).
+  /// A name there counts, whatever it points to: a symbolic link to nothing is a test file that
+  /// cannot be read (an error), not no tests (a moved fixtures folder ended a rule's tests without
+  /// a word in `check` and `run`, while `test` failed).
   public static func companions(ofRule path: String) -> [String] {
-    RuleFile.testFilePaths(of: path).filter { FileManager.default.fileExists(atPath: $0) }
+    RuleFile.testFilePaths(of: path).filter { candidate in
+      var status = stat()
+      return lstat(candidate, &status) == 0
+    }
   }
 
   /// The rule file a test file belongs to: `Rules/a.test.json` → `Rules/a.json` (or `.yaml`, `.yml`).
@@ -121,6 +127,16 @@ public struct RuleTestFile: Sendable {
       list = elements
     } else if case .array(let elements)? = root["cases"]?.kind {
       list = elements
+      // Beside `cases` nothing is read: a misspelt key (`case`, holding more cases) was skipped
+      // without a word, and its cases never ran.
+      let unknown = (root.members ?? []).filter { $0.key != "cases" }.map { member in
+        RuleDiagnostic(
+          file: file, position: member.keyPosition,
+          message:
+            "unknown key '\(member.key)' beside 'cases'\(FunctionRegistry.didYouMean(member.key, among: ["cases"])); "
+            + "a test file is an array of cases or {\"cases\": [...]}")
+      }
+      if !unknown.isEmpty { throw RuleFileError(unknown) }
     } else {
       throw RuleFileError([
         RuleDiagnostic(

@@ -26,11 +26,14 @@ public protocol KeyedGroupAction: Action {
   /// and so a Kafka source's commits, until the last one was answered). The returned results are
   /// every result's, those told included (nil for them). Tell each result once, and only a
   /// delivered one; once the last is told the daemon may stop and shut the action down, so do no
-  /// more work with its resources after that. `failingFast` is asked after each transient failure:
-  /// it becomes true when the daemon begins to stop while the group is under way (a group begun
-  /// before a stop sent each of its later results, one timeout after another).
+  /// more work with its resources after that. `failingFast` is asked after each transient failure,
+  /// with it: whether the later results fail with it unsent. The dispatcher says yes to one that
+  /// got no answer when they will be retried together, and to any once the daemon begins to stop
+  /// while the group is under way (a group begun before a stop sent each of its later results, one
+  /// timeout after another); a peer's answered refusal (429, 5xx) leaves the rest to be sent, each
+  /// with its own attempts.
   func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?]
 }
 
@@ -40,11 +43,12 @@ extension KeyedGroupAction {
     await performGroup(inputs)
   }
 
-  /// Tells nothing before the group ends: an action that cannot tell its results one by one.
+  /// Tells nothing before the group ends: an action that cannot tell its results one by one (it
+  /// fails fast as for a failure without an answer).
   public func performGroup(
-    _ inputs: [ActionInput], failingFast: @Sendable () -> Bool, delivered: @Sendable (Int) -> Void
+    _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
-    await performGroup(inputs, failingFast: failingFast())
+    await performGroup(inputs, failingFast: failingFast(ActionError(.transient, "no answer")))
   }
 }
 

@@ -1048,9 +1048,13 @@ public final class Dispatcher: Sendable {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
                 indices.map { inputs[$0] },
-                // Stopping, any failure fails the rest unsent, an answered one too: a webhook
-                // answering 504 after 29 s would hold the stop one answer per queued result.
-                failingFast: { retriedTogether || self.isStopping },
+                // A failure without an answer fails the rest unsent when they will be retried
+                // together; behind a peer's answered refusal (429, 5xx) each result is sent and
+                // keeps its own attempts, as in AWS (one after another, a 503 with Retry-After took
+                // each result through its whole schedule in turn). Stopping, any failure fails the
+                // rest, an answered one too: a webhook answering 504 after 29 s would hold the stop
+                // one answer per queued result.
+                failingFast: { failure in (retriedTogether && !failure.answered) || self.isStopping },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.
                   let first = told.withLock { told in

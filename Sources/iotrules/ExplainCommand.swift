@@ -34,6 +34,7 @@ struct ExplainCommand: ParsableCommand {
       try explainRule(file)
       return
     }
+    try requireUTF8("--sql")
     let sql = self.sql ?? ""
     let sqlVersion = try version.resolve()
     let program: Program

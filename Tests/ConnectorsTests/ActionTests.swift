@@ -501,6 +501,30 @@ struct KafkaActionTests {
       "\(results)")
   }
 
+  /// `check` makes a client of the settings to find what librdkafka refuses together, but never
+  /// with Kerberos, whose client runs `sasl.kerberos.kinit.cmd` as it is made: a rule file's
+  /// command ran under `check`.
+  @Test func checkingSettingsRunsNoKinitCommand() throws {
+    let marker = NSTemporaryDirectory() + "iotrules-kinit-\(UUID().uuidString)"
+    for settings: [(key: String, value: String)] in [
+      [("security.protocol", "SASL_PLAINTEXT"), ("sasl.kerberos.kinit.cmd", "touch \(marker)")],
+      [
+        ("sasl.mechanisms", "GSSAPI"), ("security.protocol", "sasl_ssl"),
+        ("sasl.kerberos.kinit.cmd", "touch \(marker)"),
+      ],
+    ] {
+      #expect(KafkaSettings.clientProblem(consumer: false, settings: settings) == nil)
+    }
+    #expect(!FileManager.default.fileExists(atPath: marker))
+    // Refused together, and said again after (no refusal is remembered: the file it names may come).
+    for _ in 0..<2 {
+      #expect(
+        KafkaSettings.clientProblem(
+          consumer: false, settings: [("enable.idempotence", "true"), ("acks", "1")])?.contains("acks")
+          == true)
+    }
+  }
+
   /// A producer's fatal error (here the idempotent producer's InitProducerId refused with a cluster
   /// authorization failure) fails its records with the cause, shows on the health board, and the
   /// action's next records go to a new producer (the action failed every record until a restart).
@@ -990,9 +1014,9 @@ struct HTTPActionTests {
       #expect(error.message.hasSuffix("timed out after 300 ms (timeoutMs)"), "\(error.message)")
     }
     // Said in words, not as the client library's type (`HTTPClientError.remoteConnectionClosed`);
-    // sent again at once, as often as the pool has connections (mostly a pooled connection the
-    // server had closed: each such failure takes one out), then the retry policy decides.
-    server.enqueue(Array(repeating: .closed, count: HTTPAction.connectionsPerHost + 1))
+    // sent again twice, each after a moment (mostly a pooled connection the server had closed),
+    // then the retry policy decides.
+    server.enqueue(Array(repeating: .closed, count: HTTPAction.closedResends + 1))
     do {
       try await action.perform(input("{}"))
       Issue.record("a closed connection succeeded")
@@ -1002,7 +1026,7 @@ struct HTTPActionTests {
         error.message.hasSuffix("failed: the server closed the connection without answering")
           || error.message.hasSuffix("failed: Connection reset by peer"), "\(error.message)")
     }
-    #expect(server.requests.count == 2 + HTTPAction.connectionsPerHost)
+    #expect(server.requests.count == 2 + HTTPAction.closedResends)
     server.stop()
     // A refused connection fails the attempt at once, not after the request timeout: the action's
     // retry policy decides what comes next.
@@ -1095,7 +1119,7 @@ struct HTTPActionTests {
     let started = ContinuousClock.now
     let told = Mutex<[(Int, Duration)]>([])
     let results = await action.performGroup(
-      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { true },
+      (0..<3).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: { _ in true },
       delivered: { index in told.withLock { $0.append((index, ContinuousClock.now - started)) } })
     let ended = ContinuousClock.now - started
     await action.shutdown()

@@ -489,6 +489,39 @@ import Testing
     let whole = temporaryFolder("ruletest-repeated") + "/w.test.json"
     try #"{"cases": [], "cases": []}"#.write(toFile: whole, atomically: true, encoding: .utf8)
     #expect(throws: RuleFileError.self) { try RuleTestFile.loadCases(path: whole) }
+    // A key beside `cases` is read by nothing: a misspelt one's cases never ran.
+    #expect {
+      try RuleTestFile.parse(
+        file: "m.test.json", bytes: Array(#"{"cases": [], "case": [{"name": "y"}]}"#.utf8))
+    } throws: { error in
+      (error as? RuleFileError)?.diagnostics.first?.message.hasPrefix(
+        "unknown key 'case' beside 'cases'; did you mean 'cases'?") == true
+    }
+    // A test file that is a symbolic link to nothing is one that cannot be read, not none.
+    let folder = temporaryFolder("ruletest-dangling")
+    try #"{"sql": "SELECT * FROM 't'", "actions": []}"#.write(
+      toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(
+      atPath: folder + "/r.test.json", withDestinationPath: folder + "/gone.test.json")
+    #expect(RuleTestFile.companions(ofRule: folder + "/r.json") == [folder + "/r.test.json"])
+  }
+
+  @Test("context pins of MQTT properties are what a source gives: strings, MQTT's format values, base64")
+  func mqttPropertyPinsAreChecked() throws {
+    for (pins, expected) in [
+      (#"{"format_indicator": 1}"#, "\"context.mqtt_properties.format_indicator\" must be a string, not Int"),
+      (#"{"format_indicator": "bogus"}"#, "is UTF8_DATA or UNSPECIFIED_BYTES, not \"bogus\""),
+      (#"{"correlation_data": "%%%"}"#, "must be base64"),
+    ] {
+      let line =
+        #"[{"name": "c", "topic": "a", "payload": {}, "context": {"mqtt_properties": \#(pins)}, "expect": {"no_match": true}}]"#
+      let path = temporaryFolder("ruletest-pins") + "/p.test.json"
+      try line.write(toFile: path, atomically: true, encoding: .utf8)
+      let (_, invalid) = try RuleTestFile.loadCases(path: path)
+      #expect(
+        invalid.flatMap(\.problems).contains { $0.message.contains(expected) },
+        "\(invalid.flatMap(\.problems))")
+    }
   }
 
   @Test("a misspelt field of an expected action is named, with the field it is closest to")

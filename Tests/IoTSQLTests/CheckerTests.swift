@@ -284,6 +284,9 @@ struct CheckerTests {
           + "says; write 1.8 for the fraction"
       ])
     #expect(try warnings("SELECT -7 / 2 AS n FROM 't'").first?.hasPrefix("1:8: -7 / 2 is -3:") == true)
+    // Inside calls, arrays and objects too; not a quotient without a fraction (Int.min / -1).
+    #expect(try warnings("SELECT round(9 / 5) AS a, [7 / 2] AS b, {'x': 5 / 3} AS c FROM 't'").count == 3)
+    #expect(try warnings("SELECT -9223372036854775808 / -1 AS n FROM 't'").isEmpty)
     // Under 2015-10-08 a whole Decimal stays one: 9.0 / 5 is 1.8.
     #expect(try Compiler.compile("SELECT 9.0 / 5 AS f FROM 't'", version: .v2015_10_08).warnings.isEmpty)
   }

@@ -102,6 +102,9 @@ private func lexError(_ source: String) -> String? {
     ("SELECT é", "1:8: unexpected character 'é'"),
     ("SELECT \u{7}", "1:8: unexpected character U+0007"),
     ("SELECT 'a\\qb'", "1:10: unknown escape sequence '\\q' in string literal"),
+    // The whole character after the backslash; a control character by its code point.
+    ("SELECT '\\日'", "1:9: unknown escape sequence '\\日' in string literal"),
+    ("SELECT '\\\u{1}'", "1:9: unknown escape sequence '\\U+0001' in string literal"),
     ("SELECT '\\u12G4'", "1:9: expected four hexadecimal digits after '\\u'"),
     ("SELECT '\\ud83d'", "1:9: unpaired surrogate in '\\u' escape"),
     ("SELECT '\\ude00'", "1:9: unpaired surrogate in '\\u' escape"),

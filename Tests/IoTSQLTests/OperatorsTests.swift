@@ -116,6 +116,12 @@ private let undefined = Value.undefined
   OperatorRow(
     dec("-123456789012345678901234567890"), .divide, .int(7), dec("-17636684144620811271604938270")),
   OperatorRow(dec("12345678901234567890"), .divide, .int(7), .int(1_763_668_414_462_081_127)),
+  // Exactly, not a quotient rounded to 34 digits and then truncated (it gave 5E33).
+  OperatorRow(
+    dec("9999999999999999999999999999999999"), .divide, .int(2), dec("4999999999999999999999999999999999")),
+  OperatorRow(
+    dec("-9999999999999999999999999999999999"), .divide, .int(2), dec("-4999999999999999999999999999999999")),
+  OperatorRow(dec("12345678901234567890"), .divide, .int(0), undefined),
   OperatorRow(.int(1), .divide, .int(0), undefined),
   OperatorRow(dec("1.5"), .divide, .int(0), undefined),
   OperatorRow(str("1"), .divide, str("0"), undefined),

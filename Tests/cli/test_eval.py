@@ -618,6 +618,9 @@ check("run: --kafka-config refused together", p.returncode == 64 and "refuses th
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g&group=h"],
                    capture_output=True, text=True, timeout=60)
 check("run: two consumer groups", p.returncode == 64 and "two consumer groups" in p.stderr, (p.returncode, p.stderr))
+# explain refuses SQL that is not UTF-8, as eval does (it printed a program with U+FFFD).
+p = subprocess.run([BIN.encode(), b"explain", b"--sql", b"SELECT '\xe9' FROM 't'"], capture_output=True, timeout=60)
+check("explain: --sql not UTF-8", p.returncode == 65 and b"--sql is not UTF-8 text" in p.stderr, (p.returncode, p.stderr))
 # A query is read by nothing: refused, not ignored (?tls=1 gave plain TCP).
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "mqtt://127.0.0.1:9?tls=1"],
                    capture_output=True, text=True, timeout=60)

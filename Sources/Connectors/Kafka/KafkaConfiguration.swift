@@ -215,20 +215,29 @@ public enum KafkaSettings {
   /// together, though it takes each alone (idempotence with `acks=1`, `message.timeout.ms` below
   /// `linger.ms`, a CA file that is not there), or nil. No broker is contacted: the client is made
   /// without servers, silent, and destroyed at once.
+  /// Not with Kerberos (GSSAPI, librdkafka's default mechanism for a `SASL_*` protocol): making
+  /// the client runs `sasl.kerberos.kinit.cmd`, a command the rule file names, and `check` runs
+  /// nothing.
   public static func clientProblem(consumer: Bool, settings: [(key: String, value: String)]) -> String? {
+    let mechanism = settings.last { $0.key == "sasl.mechanisms" || $0.key == "sasl.mechanism" }?.value
+    let sasl = settings.last { $0.key == "security.protocol" }?.value.lowercased().hasPrefix("sasl") ?? false
+    if mechanism?.uppercased().contains("GSSAPI") ?? sasl { return nil }
     // Rules share settings: each set is tried once (a client made per action of 10,000 rules).
+    // Only sets it takes are kept: a refusal may name a file made since (`ssl.ca.location`).
     let key = ([consumer ? "c" : "p"] + settings.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
-    if let known = triedSettings.withLock({ $0[key] }) { return known }
+    if triedSettings.withLock({ $0.contains(key) }) { return nil }
     let problem = makesNoClient(consumer: consumer, settings: settings)
-    triedSettings.withLock { tried in
-      if tried.count >= 1_024 { tried.removeAll() }
-      tried.updateValue(problem, forKey: key)
+    if problem == nil {
+      triedSettings.withLock { tried in
+        if tried.count >= 1_024 { tried.removeAll() }
+        tried.insert(key)
+      }
     }
     return problem
   }
 
-  /// `clientProblem`'s answers so far, by kind and settings.
-  private static let triedSettings = Mutex<[String: String?]>([:])
+  /// The settings `clientProblem` found a client could be made of, by kind.
+  private static let triedSettings = Mutex<Set<String>>([])
 
   /// Makes the client of `clientProblem` and says why librdkafka would not.
   private static func makesNoClient(consumer: Bool, settings: [(key: String, value: String)]) -> String? {

@@ -468,9 +468,19 @@ public final class KafkaProducer: @unchecked Sendable {
 /// Producers shared by every kafka action with the same servers and settings: one librdkafka client
 /// (its threads, connections and buffers) per cluster and configuration, not one per rule.
 public enum KafkaProducers {
-  private static let pool = Mutex<
-    [String: (producer: KafkaProducer, users: Int, config: [(key: String, value: String)])]
-  >([:])
+  /// One shared producer: its users, its settings, and when it may be replaced next.
+  private struct Entry {
+    var producer: KafkaProducer
+    var users: Int
+    var config: [(key: String, value: String)]
+    /// Replacements so far, and the earliest next one: a fatal error that comes back (a broker's
+    /// ACL refusing idempotent writes) makes a producer a second, 2, 4 ... 64 s apart, not one
+    /// per batch.
+    var replacements = 0
+    var nextReplacement: ContinuousClock.Instant?
+  }
+
+  private static let pool = Mutex<[String: Entry]>([:])
 
   /// The producer for `bootstrapServers` and `config`, created on first use; each call must be
   /// matched by a `release(_:)`.
@@ -484,7 +494,7 @@ public enum KafkaProducers {
         return entry.producer
       }
       let producer = try KafkaProducer(bootstrapServers: bootstrapServers, config: config, poolKey: key)
-      pool[key] = (producer, 1, config)
+      pool[key] = Entry(producer: producer, users: 1, config: config)
       return producer
     }
   }
@@ -492,17 +502,21 @@ public enum KafkaProducers {
   /// The producer to use instead of `producer`, which had a fatal error (librdkafka: such a
   /// producer must be destroyed and made again): a new one with the same servers and settings,
   /// made by the first of its users to ask and shared by the others, which take it as they ask;
-  /// the old one is closed. `producer` itself when a new one cannot be made (its record fails
-  /// again, into its retries).
+  /// the old one is closed. `producer` itself when a new one cannot be made, or too soon after the
+  /// last replacement (its records fail again, saying why, into their retries).
   public static func replace(_ producer: KafkaProducer) -> KafkaProducer {
     let (current, retired) = pool.withLock { pool -> (KafkaProducer, KafkaProducer?) in
       guard let entry = pool[producer.poolKey] else { return (producer, nil) }
       guard entry.producer === producer else { return (entry.producer, nil) }
+      let now = ContinuousClock.now
+      if let next = entry.nextReplacement, now < next { return (producer, nil) }
       guard
         let made = try? KafkaProducer(
           bootstrapServers: producer.bootstrapServers, config: entry.config, poolKey: producer.poolKey)
       else { return (producer, nil) }
       pool[producer.poolKey]!.producer = made
+      pool[producer.poolKey]!.nextReplacement = now + .seconds(1 << min(entry.replacements, 6))
+      pool[producer.poolKey]!.replacements += 1
       return (made, producer)
     }
     if let retired {

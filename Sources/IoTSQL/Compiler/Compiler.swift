@@ -535,7 +535,7 @@ struct CodeGenerator {
       warnOfTruncatedQuotients(in: left)
       warnOfTruncatedQuotients(in: right)
       guard op == .divide, case .int(let x)? = fold(left), case .int(let y)? = fold(right), y != 0,
-        x.remainderReportingOverflow(dividingBy: y) != (0, false)
+        case (let remainder, false) = x.remainderReportingOverflow(dividingBy: y), remainder != 0
       else { return }
       let quotient = Operators.binary(.divide, .int(x), .int(y), version: version)
       let exact = DecimalMath.divide(SQLDecimal(x), SQLDecimal(y)).map { JSONWriter.string(.decimal($0)) }
@@ -545,9 +545,17 @@ struct CodeGenerator {
           "\(x) / \(y) is \(JSONWriter.string(quotient)): an Int divided by an Int is an Int, truncated toward zero, "
             + "as AWS's operator table says" + (exact.map { "; write \($0) for the fraction" } ?? ""),
           at: expression.range))
-    case .unary(_, let operand), .cast(let operand, _, _):
+    case .unary(_, let operand), .cast(let operand, _, _), .member(let operand, _):
       warnOfTruncatedQuotients(in: operand)
-    default:
+    case .call(_, let arguments), .array(let arguments):
+      for argument in arguments { warnOfTruncatedQuotients(in: argument) }
+    case .object(let members):
+      for member in members { warnOfTruncatedQuotients(in: member.value) }
+    case .caseWhen(let subject, let branches, let otherwise):
+      for part in [subject, otherwise].compactMap({ $0 }) + branches.flatMap({ [$0.when, $0.then] }) {
+        warnOfTruncatedQuotients(in: part)
+      }
+    case .literal, .field, .variable, .wildcard, .nested:
       return
     }
   }

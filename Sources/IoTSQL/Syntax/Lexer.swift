@@ -226,9 +226,14 @@ public struct Lexer: Sendable {
       return
     }
     guard byte == UInt8(ascii: "u") else {
+      // The whole character after the backslash (one byte of `\日` showed as U+FFFD), a control
+      // character by its code point (it printed as nothing).
       step()
+      while offset < bytes.count, Lexer.isContinuation(bytes[offset]) { step() }
       let range = SourceRange(start: start, end: location)
-      throw error("unknown escape sequence '\(text(range))' in string literal", range)
+      let shown =
+        byte < 0x20 || byte == 0x7F ? "\\" + (Unicode.Scalar(byte).codePointName) : text(range)
+      throw error("unknown escape sequence '\(shown)' in string literal", range)
     }
     step()
     var scalar = try scanHex4(escapeStart: start)

@@ -96,6 +96,19 @@ enum DecimalMath {
         sticky: remainder != 0))
   }
 
+  /// `a / b` truncated toward zero, exactly, for whole `a` and `b` below 10^34 (Ints beyond 64
+  /// bits: a quotient rounded to 34 digits first could round up, `9999…9 / 2` to 5E33); nil for a
+  /// zero `b`, or operands not so.
+  static func wholeQuotient(_ a: SQLDecimal, _ b: SQLDecimal) -> SQLDecimal? {
+    guard !b.isZero, isWhole(a), isWhole(b) else { return nil }
+    if a.isZero { return .zero }
+    guard a.exponent <= 34, b.exponent <= 34 else { return nil }
+    let (x, xOverflow) = a.significand.multipliedReportingOverflow(by: SQLDecimal.powersOfTen[a.exponent])
+    let (y, yOverflow) = b.significand.multipliedReportingOverflow(by: SQLDecimal.powersOfTen[b.exponent])
+    guard !xOverflow, !yOverflow, x < limit34, y < limit34 else { return nil }
+    return SQLDecimal.exact(negative: a.isNegative != b.isNegative, significand: x / y, exponent: 0)
+  }
+
   /// 10^34 and 10^30 (a quotient below the latter has room for four more digits under 10^34).
   private static let limit34 = SQLDecimal.powersOfTen[34]
   private static let limit30 = SQLDecimal.powersOfTen[30]

@@ -181,8 +181,9 @@ public enum Operators {
     case .multiply: result = DecimalMath.multiply(left, right)
     case .divide:
       // Int / Int is an Int (truncated) for Ints beyond 64 bits too.
-      let integral = isIntegral(a) && isIntegral(b)
-      result = DecimalMath.divide(left, right).map { integral ? DecimalMath.truncated($0) : $0 }
+      result =
+        isIntegral(a) && isIntegral(b)
+        ? DecimalMath.wholeQuotient(left, right) : DecimalMath.divide(left, right)
     case .remainder: result = DecimalMath.remainder(left, right)
     default: result = nil
     }
