@@ -681,8 +681,8 @@ public final class HTTPAction: KeyedGroupAction {
   /// answering, without `Connection: close`), reached no one: it is sent again at once on a new
   /// connection, up to twice within `timeoutMs`, as part of the same attempt (a third of such
   /// requests went down the error path, and their topics' later results with them). A close
-  /// after the request was written, before any answer, is most often the same race: sent once
-  /// more, then a failure for the retry policy, which says whether to send again.
+  /// after the request was written, before any answer, is most often the same race: sent again
+  /// twice at most, then a failure for the retry policy, which says whether to send again.
   func send(_ request: Request, body: [UInt8]) async -> Result<Void, ActionError> {
     guard let client = client.withLock({ $0 }) else {
       return .failure(ActionError(.transient, "the http action for \(request.shownURL) is not started"))
@@ -767,7 +767,10 @@ public final class HTTPAction: KeyedGroupAction {
     case 200..<300:
       return .success(())
     case 408, 429, 500..<600:
-      let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs)
+      // A 429 asks the client to slow down even without saying for how long (0: the policy's own
+      // backoff): the topic's later results wait with it.
+      let retryAfter =
+        response.headers.first(name: "Retry-After").flatMap(Self.retryAfterMs) ?? (status == 429 ? 0 : nil)
       var error = ActionError(
         .transient, "POST \(url) answered HTTP \(status)\(said)", retryAfterMs: retryAfter)
       error.answered = true

@@ -128,8 +128,14 @@ public struct RuleTestFile: Sendable {
     } else if case .array(let elements)? = root["cases"]?.kind {
       list = elements
       // Beside `cases` nothing is read: a misspelt key (`case`, holding more cases) was skipped
-      // without a word, and its cases never ran.
-      let unknown = (root.members ?? []).filter { $0.key != "cases" }.map { member in
+      // without a word, and its cases never ran. Other keys (a YAML anchor's holder, `$schema`)
+      // are left alone.
+      let unknown = (root.members ?? []).filter { member in
+        guard member.key != "cases" else { return false }
+        if !FunctionRegistry.didYouMean(member.key, among: ["cases"]).isEmpty { return true }
+        guard case .array(let elements) = member.value.kind else { return false }
+        return !elements.isEmpty && elements.allSatisfy { $0["expect"] != nil }
+      }.map { member in
         RuleDiagnostic(
           file: file, position: member.keyPosition,
           message:

@@ -1048,13 +1048,15 @@ public final class Dispatcher: Sendable {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
                 indices.map { inputs[$0] },
-                // A failure without an answer fails the rest unsent when they will be retried
-                // together; behind a peer's answered refusal (429, 5xx) each result is sent and
-                // keeps its own attempts, as in AWS (one after another, a 503 with Retry-After took
-                // each result through its whole schedule in turn). Stopping, any failure fails the
-                // rest, an answered one too: a webhook answering 504 after 29 s would hold the stop
-                // one answer per queued result.
-                failingFast: { failure in (retriedTogether && !failure.answered) || self.isStopping },
+                // A failure without an answer, or a peer asking to wait (429, Retry-After), fails
+                // the rest unsent when they will be retried together; behind a bare 5xx each result
+                // is sent and keeps its own attempts, as in AWS (one after another, a burst of 503s
+                // took each result through its whole schedule in turn). Stopping, any failure fails
+                // the rest, an answered one too: a webhook answering 504 after 29 s would hold the
+                // stop one answer per queued result.
+                failingFast: { failure in
+                  (retriedTogether && (!failure.answered || failure.retryAfterMs != nil)) || self.isStopping
+                },
                 delivered: { offset in
                   // Once each: a second telling would finish its message twice.
                   let first = told.withLock { told in

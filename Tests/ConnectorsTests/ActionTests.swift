@@ -507,7 +507,10 @@ struct KafkaActionTests {
   @Test func checkingSettingsRunsNoKinitCommand() throws {
     let marker = NSTemporaryDirectory() + "iotrules-kinit-\(UUID().uuidString)"
     for settings: [(key: String, value: String)] in [
-      [("security.protocol", "SASL_PLAINTEXT"), ("sasl.kerberos.kinit.cmd", "touch \(marker)")],
+      [
+        ("security.protocol", "SASL_PLAINTEXT"), ("sasl.kerberos.keytab", "/etc/hosts"),
+        ("sasl.kerberos.kinit.cmd", "touch \(marker)"),
+      ],
       [
         ("sasl.mechanisms", "GSSAPI"), ("security.protocol", "sasl_ssl"),
         ("sasl.kerberos.kinit.cmd", "touch \(marker)"),
@@ -516,6 +519,20 @@ struct KafkaActionTests {
       #expect(KafkaSettings.clientProblem(consumer: false, settings: settings) == nil)
     }
     #expect(!FileManager.default.fileExists(atPath: marker))
+    // What librdkafka's client refuses when made, judged without kinit: a SASL protocol without a
+    // mechanism is Kerberos, whose command names a keytab not given.
+    #expect(
+      KafkaSettings.clientProblem(consumer: false, settings: [("security.protocol", "SASL_PLAINTEXT")])?
+        .contains("Property not available: \"sasl.kerberos.keytab\" (a SASL protocol without sasl.mechanism")
+        == true)
+    #expect(
+      KafkaSettings.clientProblem(
+        consumer: false,
+        settings: [
+          ("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "SCRAM-SHA-512"),
+          ("sasl.username", "u"),
+          ("sasl.password", "p"),
+        ]) == nil)
     // Refused together, and said again after (no refusal is remembered: the file it names may come).
     for _ in 0..<2 {
       #expect(

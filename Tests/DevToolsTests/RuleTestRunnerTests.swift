@@ -497,6 +497,20 @@ import Testing
       (error as? RuleFileError)?.diagnostics.first?.message.hasPrefix(
         "unknown key 'case' beside 'cases'; did you mean 'cases'?") == true
     }
+    // Keys that hold no cases are left alone (a YAML anchor's holder).
+    let anchored = try RuleTestFile.parse(
+      file: "a.test.yaml",
+      bytes: Array(
+        """
+        common: &common
+          topic: a
+        cases:
+          - <<: *common
+            name: one
+            payload: {"n": 1}
+            expect: {output: {"n": 1}}
+        """.utf8))
+    #expect(anchored.cases.map(\.name) == ["one"])
     // A test file that is a symbolic link to nothing is one that cannot be read, not none.
     let folder = temporaryFolder("ruletest-dangling")
     try #"{"sql": "SELECT * FROM 't'", "actions": []}"#.write(

@@ -298,6 +298,8 @@ struct CheckerTests {
         "1:8: topic(3) is always Undefined: FROM 'a/b' matches topics of 2 levels only"
       ])
     #expect(try warnings("SELECT topic(3) AS a FROM 'a/#'").isEmpty)
+    // Not when the constant is one branch of the argument.
+    #expect(try warnings("SELECT topic(CASE WHEN a = 1 THEN 1 ELSE 3 END) AS t FROM 'a/b'").isEmpty)
     #expect(try warnings("SELECT topic(1) AS a FROM 'a'").isEmpty)
   }
 

@@ -950,20 +950,11 @@ private final class AlwaysTransient: Action, Sendable {
 /// answering still ends the backlog fast (see `aStopWaitsForOneTimeoutPerActionNotOnePerMessage`).
 @Test(arguments: [true, false])
 func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
-  let action = SlowFailingGroups(delayNanoseconds: 1_000_000) { call in
-    guard call < 6 else { return nil }
+  let (origins, _) = try await refusedRun(count: 20, failures: 6) {
     var error = ActionError(.transient, answered ? "answered HTTP 503" : "timed out")
     error.answered = answered
     return error
   }
-  let deadLetter = MemoryDeadLetter()
-  let dispatcher = try retryingDispatcher(
-    action, RetryPolicy(attempts: 3, initialBackoffMs: 1, maxBackoffMs: 2), clock: FastClock(),
-    deadLetter: deadLetter)
-  let acks = AckCollector()
-  await dispatcher.deliver(batch: (0..<20).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  #expect(await acks.wait(for: 20, timeoutMs: 20_000))
-  let origins = deadLetter.records.withLock { $0.map(\.origin) }
   if answered {
     // Each refused result kept its own attempts while the ones behind it were sent: none lost.
     #expect(origins.isEmpty, "\(origins)")
@@ -971,6 +962,36 @@ func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
     // No answer twice running: the endpoint is failing, and the rest end unsent.
     #expect(origins.count == 20, "\(origins)")
   }
+}
+
+/// A peer asking to wait (429, Retry-After) gets nothing more of the topic until then: the results
+/// behind wait unsent and arrive in order after it (a backlog sent behind a Retry-After was mostly
+/// refused again and dead-lettered).
+@Test func aRetryAfterHoldsTheTopicsLaterResults() async throws {
+  let (origins, acknowledged) = try await refusedRun(count: 5, failures: 2) {
+    var error = ActionError(.transient, "answered HTTP 429", retryAfterMs: 1)
+    error.answered = true
+    return error
+  }
+  #expect(origins.isEmpty)
+  #expect(acknowledged == ["0", "1", "2", "3", "4"])
+}
+
+/// `count` messages of one topic through a keyed-group action whose first `failures` requests end
+/// with `failure`, under three attempts: the origins dead-lettered, and those acknowledged in order.
+private func refusedRun(count: Int, failures: Int, _ failure: @escaping @Sendable () -> ActionError)
+  async throws -> (deadLettered: [String], acknowledged: [String])
+{
+  let action = SlowFailingGroups(delayNanoseconds: 1_000_000) { call in call < failures ? failure() : nil }
+  let deadLetter = MemoryDeadLetter()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 1, maxBackoffMs: 2), clock: FastClock(),
+    deadLetter: deadLetter)
+  let acks = AckCollector()
+  await dispatcher.deliver(
+    batch: (0..<count).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  #expect(await acks.wait(for: count, timeoutMs: 20_000))
+  return (deadLetter.records.withLock { $0.map(\.origin) }, acks.acks.withLock { $0.map(\.0) })
 }
 
 /// A keyed-group action (as the http action is) whose requests take `delayNanoseconds` and end as

@@ -215,13 +215,12 @@ public enum KafkaSettings {
   /// together, though it takes each alone (idempotence with `acks=1`, `message.timeout.ms` below
   /// `linger.ms`, a CA file that is not there), or nil. No broker is contacted: the client is made
   /// without servers, silent, and destroyed at once.
-  /// Not with Kerberos (GSSAPI, librdkafka's default mechanism for a `SASL_*` protocol): making
-  /// the client runs `sasl.kerberos.kinit.cmd`, a command the rule file names, and `check` runs
-  /// nothing.
+  /// With Kerberos (GSSAPI, librdkafka's default mechanism for a `SASL_*` protocol), making a
+  /// client runs `sasl.kerberos.kinit.cmd`, a command the rule file names: the probe turns that
+  /// refresh off (`sasl.kerberos.min.time.before.relogin` 0), so `check` runs nothing while the
+  /// command's template is still judged.
   public static func clientProblem(consumer: Bool, settings: [(key: String, value: String)]) -> String? {
-    let mechanism = settings.last { $0.key == "sasl.mechanisms" || $0.key == "sasl.mechanism" }?.value
-    let sasl = settings.last { $0.key == "security.protocol" }?.value.lowercased().hasPrefix("sasl") ?? false
-    if mechanism?.uppercased().contains("GSSAPI") ?? sasl { return nil }
+    if let problem = kinitProblem(settings) { return problem }
     // Rules share settings: each set is tried once (a client made per action of 10,000 rules).
     // Only sets it takes are kept: a refusal may name a file made since (`ssl.ca.location`).
     let key = ([consumer ? "c" : "p"] + settings.map { "\($0.key)=\($0.value)" }).joined(separator: "\u{0}")
@@ -234,6 +233,42 @@ public enum KafkaSettings {
       }
     }
     return problem
+  }
+
+  /// What librdkafka says of a Kerberos kinit command naming a property that is not set, judged
+  /// here (the probe turns kinit off, and with it librdkafka's own judging): the usual cause is a
+  /// SASL protocol without `sasl.mechanism`, whose default is GSSAPI.
+  static func kinitProblem(_ settings: [(key: String, value: String)]) -> String? {
+    func last(_ keys: String...) -> String? { settings.last { keys.contains($0.key) }?.value }
+    let sasl = last("security.protocol")?.lowercased().hasPrefix("sasl") ?? false
+    guard let mechanism = last("sasl.mechanisms", "sasl.mechanism") ?? (sasl ? "GSSAPI" : nil),
+      mechanism.uppercased() == "GSSAPI", last("sasl.kerberos.min.time.before.relogin") != "0"
+    else { return nil }
+    let defaults = rd_kafka_conf_new()!
+    defer { rd_kafka_conf_destroy(defaults) }
+    func value(_ key: String) -> String? {
+      if let given = last(key) { return given }
+      var size = 0
+      guard rd_kafka_conf_get(defaults, key, nil, &size) == RD_KAFKA_CONF_OK, size > 1 else { return nil }
+      var text = [CChar](repeating: 0, count: size)
+      guard rd_kafka_conf_get(defaults, key, &text, &size) == RD_KAFKA_CONF_OK else { return nil }
+      return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+    guard let command = value("sasl.kerberos.kinit.cmd") else { return nil }
+    var rest = Substring(command)
+    while let open = rest.range(of: "%{") {
+      guard let close = rest[open.upperBound...].firstIndex(of: "}") else { break }
+      let name = String(rest[open.upperBound..<close])
+      if (value(name) ?? "").isEmpty {
+        let hint =
+          last("sasl.mechanisms", "sasl.mechanism") == nil
+          ? " (a SASL protocol without sasl.mechanism is Kerberos, GSSAPI: for SCRAM or PLAIN set sasl.mechanism)"
+          : ""
+        return "Invalid sasl.kerberos.kinit.cmd value: Property not available: \"\(name)\"\(hint)"
+      }
+      rest = rest[rest.index(after: close)...]
+    }
+    return nil
   }
 
   /// The settings `clientProblem` found a client could be made of, by kind.
@@ -252,8 +287,9 @@ public enum KafkaSettings {
         return text()
       }
     }
-    // Not a word of its own: it has no servers to reach, and is gone at once.
+    // Not a word of its own: it has no servers to reach, and is gone at once; no kinit.
     _ = rd_kafka_conf_set(conf, "log_level", "0", &errorText, errorText.count)
+    _ = rd_kafka_conf_set(conf, "sasl.kerberos.min.time.before.relogin", "0", &errorText, errorText.count)
     guard
       let handle = rd_kafka_new(
         consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, &errorText, errorText.count)

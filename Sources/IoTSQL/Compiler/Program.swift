@@ -49,8 +49,11 @@ public struct Program: Sendable {
   public var topicLevelsRead: [(level: Int, range: SourceRange)] {
     let topic = FunctionRegistry.index(of: "topic")
     let instructions = self.instructions
+    // A call a jump reaches takes a value the constant before it is not the only source of (the
+    // last branch of `topic(CASE ... ELSE 3 END)`).
+    let targets = Set(instructions.filter(\.opcode.isJump).map { Int($0.a) })
     var found: [(level: Int, range: SourceRange)] = []
-    for address in instructions.indices.dropFirst() {
+    for address in instructions.indices.dropFirst() where !targets.contains(address) {
       let call = instructions[address]
       let argument = instructions[address - 1]
       guard call.opcode == .call, Int(call.a) == topic, call.b == 1, argument.opcode == .constant,
