@@ -68,6 +68,9 @@ struct ReplaySourceTests {
         #"{"topic": "a/c", "payload": 1, "mqtt_properties": {"qos": "1"}}"#,
         #"{"topic": "a/d", "payload": 1, "user_properties": [["k"]]}"#,
         #"{"topic": "a/e", "payload": 1, "receivedAt": "yesterday"}"#,
+        // As an MQTT source gives them, and as eval's pins are checked.
+        #"{"topic": "a/f", "payload": 1, "mqtt_properties": {"format_indicator": "bogus"}}"#,
+        #"{"topic": "a/g", "payload": 1, "mqtt_properties": {"correlation_data": "%%%"}}"#,
       ].joined(separator: "\n"), to: folder + "/dl.jsonl")
     let (received, errors) = try await replayed(folder + "/dl.jsonl")
     #expect(received.count == 2)
@@ -77,10 +80,12 @@ struct ReplaySourceTests {
       received.first?.userProperties.map { [$0.key, $0.value] } == [["site", "plant-a"], ["site", "b"]])
     #expect(received.last?.userProperties.map { [$0.key, $0.value] } == [["k", "v"]])
     #expect(received.last?.mqttProperties == ["response_topic": .string("r/1")])
-    #expect(errors.count == 3, "\(errors)")
+    #expect(errors.count == 5, "\(errors)")
     #expect(errors.first?.contains("not 'qos'") == true)
     #expect(errors.dropFirst().first?.contains("'user_properties' must be") == true)
-    #expect(errors.last?.hasSuffix("'receivedAt' must be whole epoch milliseconds") == true)
+    #expect(errors.dropFirst(2).first?.hasSuffix("'receivedAt' must be whole epoch milliseconds") == true)
+    #expect(errors.dropFirst(3).first?.contains("UTF8_DATA or UNSPECIFIED_BYTES, not 'bogus'") == true)
+    #expect(errors.last?.contains("'mqtt_properties.correlation_data' must be base64") == true)
   }
 
   /// Stopped (the task cancelled) while the engine is full, a file's replay hands over no more of

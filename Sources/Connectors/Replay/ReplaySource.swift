@@ -491,9 +491,19 @@ public struct ReplaySource: MessageSource {
                 "'mqtt_properties' holds content_type, format_indicator, response_topic and correlation_data, not '\(key)'"
             ))
         }
-        guard case .string = value else {
+        guard case .string(let text) = value else {
           return .failure(
             ReplayError(message: "'mqtt_properties.\(key)' must be a string, not \(value.typeName)"))
+        }
+        // As an MQTT source gives them (and as `eval`'s and test files' pins are checked).
+        if key == "format_indicator", text != "UTF8_DATA", text != "UNSPECIFIED_BYTES" {
+          return .failure(
+            ReplayError(
+              message: "'mqtt_properties.format_indicator' is UTF8_DATA or UNSPECIFIED_BYTES, not '\(text)'"))
+        }
+        if key == "correlation_data", Data(base64Encoded: text) == nil {
+          return .failure(
+            ReplayError(message: "'mqtt_properties.correlation_data' must be base64, as AWS gives it"))
         }
         mqtt[key] = value
       }
