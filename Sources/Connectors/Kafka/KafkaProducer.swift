@@ -279,10 +279,10 @@ public final class KafkaProducer: @unchecked Sendable {
   public var fatalReason: String? { brokers.fatal.withLock { $0 } }
 
   /// What follows a record's failure when the producer had a fatal error (the record failed with
-  /// it, or was purged from the queue for it): its cause, and that a retry goes to a new producer.
+  /// it, or was purged from the queue for it): its cause, and that a new producer takes later records.
   static func fatalCause(_ error: rd_kafka_resp_err_t, _ fatal: String?) -> String {
     guard error == RD_KAFKA_RESP_ERR__FATAL || fatal != nil else { return "" }
-    return " (the producer's fatal error: \(fatal ?? "not said"); a retry goes to a new producer)"
+    return " (the producer's fatal error: \(fatal ?? "not said"); a new producer is made for later records)"
   }
 
   /// Why librdkafka would refuse to make a producer of `config` with this type's defaults (see
