@@ -216,6 +216,16 @@ public final class HTTPAction: KeyedGroupAction {
               && !confirmationUrl.startsExactly(with: fixedPart)
         {
           problems.add(field: "http.url", "must start with confirmationUrl '\(confirmationUrl)'")
+        } else if !fixedPart.isExactly(url), confirmationUrl.utf8.count > fixedPart.utf8.count {
+          // What a value must render to match: no value renders a `%` escape (its `%` is sent as
+          // `%25`) or begins the query, so such a confirmationUrl refused every message.
+          let beyond = String(decoding: confirmationUrl.utf8.dropFirst(fixedPart.utf8.count), as: UTF8.self)
+          if let character = beyond.first(where: { $0 == "%" || $0 == "?" }) {
+            problems.add(
+              field: "http.confirmationUrl",
+              "'\(beyond)', past url's fixed text, holds '\(character)', which no value renders (a value's '%' is sent as '%25', and a value may not begin the query): every message would be refused"
+            )
+          }
         }
       } else if url.contains("${") {
         problems.add(field: "http.confirmationUrl", "is required when url is a template")

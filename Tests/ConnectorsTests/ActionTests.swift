@@ -2096,6 +2096,15 @@ struct ConnectorFactoryTests {
         "http.confirmationUrl: is not a valid URL: give its scheme and host at least (https://hooks.example.com/)",
         "1:61"
       ),
+      // Past the url's fixed text, what no value renders (its '%' goes as '%25; none begins the query).
+      (
+        "http", #"{"url": "https://h.example/ok/${p}", "confirmationUrl": "https://h.example/ok/%7E"}"#,
+        "http.confirmationUrl: '%7E', past url's fixed text, holds '%', which no value renders", "1:57"
+      ),
+      (
+        "http", #"{"url": "https://h.example/ok${p}", "confirmationUrl": "https://h.example/ok?"}"#,
+        "http.confirmationUrl: '?', past url's fixed text, holds '?'", "1:56"
+      ),
       ("republish", #"{"topic": "x/#"}"#, "republish.topic: the topic 'x/#' contains a wildcard", "1:11"),
       ("http", #"{"url": "ftp://h/"}"#, "http.url: must start with https:// or http://", "1:9"),
       (

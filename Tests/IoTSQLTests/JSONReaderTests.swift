@@ -135,6 +135,9 @@ let sensorPayload = #"""
     #expect(!spaced.isCanonical)
     // Below 1E-999 in magnitude: the smallest magnitude, with the sign.
     #expect(try JSONReader.parse("-9.99e-1000") == dec("-1E-999"))
+    // An exponent of 8 digits or more is read whole: `1` and 2,000,000 zeros, `e-20000000`, is
+    // 1E-18000000, not 1 (its exponent stopped at 2,000,000).
+    #expect(try JSONReader.parse("1" + String(repeating: "0", count: 2_000_000) + "e-20000000") == smallest)
   }
 
   @Test func bigIntegersBecomeDecimals() throws {

@@ -1403,7 +1403,9 @@ struct JSONScanner {
       }
       let digitsStart = pos
       while pos < count, (0x30...0x39).contains(base[pos]) {
-        if exponent < 1_000_000 { exponent = exponent * 10 + Int(base[pos] - 0x30) }
+        // Saturating far above any exponent a payload's digits can offset (a payload is at most
+        // 16 MiB): stopped near 1,000,000, `1` and 9,000,000 zeros `e-10000000` read as a huge number.
+        if exponent < 1 << 40 { exponent = exponent * 10 + Int(base[pos] - 0x30) }
         pos += 1
       }
       if pos == digitsStart {
