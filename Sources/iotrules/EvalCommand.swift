@@ -296,7 +296,11 @@ enum BatchEvaluator {
     private mutating func evaluate(_ line: [UInt8]) throws -> Value {
       let request: Value
       do {
-        request = try JSONReader.parse(line, options: JSONReadOptions(wholeDecimalsAsInt: false))
+        // Deeper than a payload may be: the payload's bytes go to the engine as written, which
+        // takes 512 levels and reads a deeper one as Binary (a 512-deep payload inside the request
+        // was refused as nesting deeper than 512).
+        request = try JSONReader.parse(
+          line, options: JSONReadOptions(wholeDecimalsAsInt: false, maxDepth: 4_096))
       } catch {
         throw BatchError.input("the request is not JSON: \(error)")
       }

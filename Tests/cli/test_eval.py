@@ -618,6 +618,18 @@ check("run: --kafka-config refused together", p.returncode == 64 and "refuses th
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g&group=h"],
                    capture_output=True, text=True, timeout=60)
 check("run: two consumer groups", p.returncode == 64 and "two consumer groups" in p.stderr, (p.returncode, p.stderr))
+# A payload as deep as the engine takes (512 levels) is a payload, not a request too deep; a deeper
+# one is Binary, as the same bytes through payload_base64.
+deep = "[" * 512 + "]" * 512
+deeper = "[" * 600 + "]" * 600
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
+                   input=json.dumps({"sql": "SELECT VALUE isUndefined(get(*, 0)) FROM 't'", "topic": "t"})[:-1]
+                   + ', "payload": ' + deep + "}\n"
+                   + json.dumps({"sql": "SELECT * FROM 't'", "topic": "t"})[:-1] + ', "payload": ' + deeper + "}\n")
+answers = [json.loads(line) for line in p.stdout.splitlines()]
+check("eval --batch: a 512-deep payload", len(answers) == 2 and answers[0] == {"match": True, "payload": "false"}, answers[:1])
+check("eval --batch: a 600-deep payload is Binary", len(answers) == 2 and answers[1].get("payload") == deeper,
+      str(answers[1:])[:200])
 # explain refuses SQL that is not UTF-8, as eval does (it printed a program with U+FFFD).
 p = subprocess.run([BIN.encode(), b"explain", b"--sql", b"SELECT '\xe9' FROM 't'"], capture_output=True, timeout=60)
 check("explain: --sql not UTF-8", p.returncode == 65 and b"--sql is not UTF-8 text" in p.stderr, (p.returncode, p.stderr))
