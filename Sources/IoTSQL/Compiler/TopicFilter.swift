@@ -34,10 +34,10 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
           "a topic filter cannot contain NUL",
           offset: offset + level.unicodeScalars.distance(from: level.unicodeScalars.startIndex, to: nul))
       }
-      if let (character, _) = Self.unwantedCharacter(in: String(level)) {
-        let at = level.unicodeScalars.firstIndex { Self.isUnwanted($0) } ?? level.unicodeScalars.startIndex
+      if let at = level.unicodeScalars.firstIndex(where: Self.isUnwanted) {
         throw TopicFilterError(
-          "a topic filter cannot contain the \(character), which an MQTT string must not hold (brokers refuse it)",
+          "a topic filter cannot contain the \(Self.named(level.unicodeScalars[at])), which an MQTT string must not "
+            + "hold (brokers refuse it)",
           offset: offset + level.unicodeScalars.distance(from: level.unicodeScalars.startIndex, to: at))
       }
       // Byte tests: `contains("#")` with a string argument is Foundation's substring search, which
@@ -65,13 +65,16 @@ public struct TopicFilter: Sendable, Equatable, Hashable {
   public static func unwantedCharacter(in text: String) -> (String, offset: Int)? {
     var offset = 0
     for scalar in text.unicodeScalars {
-      if isUnwanted(scalar) {
-        let control = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-        return ("\(control ? "control character" : "noncharacter") \(scalar.codePointName)", offset)
-      }
+      if isUnwanted(scalar) { return (named(scalar), offset) }
       offset += String(scalar).utf8.count
     }
     return nil
+  }
+
+  /// `control character U+000A` or `noncharacter U+FFFE`.
+  static func named(_ scalar: Unicode.Scalar) -> String {
+    let control = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    return "\(control ? "control character" : "noncharacter") \(scalar.codePointName)"
   }
 
   /// True for a control character (NUL included) or a noncharacter.
