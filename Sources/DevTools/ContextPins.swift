@@ -1,4 +1,3 @@
-import Foundation
 import IoTSQL
 
 /// What a message's context functions return, pinned by a JSON object: the `context` of an
@@ -15,11 +14,6 @@ public enum ContextPins {
     /// The message.
     public var description: String { message }
   }
-
-  /// The MQTT 5 properties a context may pin.
-  public static let mqttPropertyNames = [
-    "content_type", "format_indicator", "response_topic", "correlation_data",
-  ]
 
   /// Applies `value`, an object of pins, to `context`.
   public static func apply(_ value: Value, to context: inout EvaluationContext) throws(Problem) {
@@ -42,26 +36,14 @@ public enum ContextPins {
         }
         for (name, property) in properties.members {
           // A misspelt property would read as absent in every answer.
-          guard mqttPropertyNames.contains(name) else {
+          guard MQTTPublishProperties.names.contains(name) else {
             throw Problem(
               message: "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
-                + mqttPropertyNames.joined(separator: ", "))
+                + MQTTPublishProperties.names.joined(separator: ", "))
           }
-          // As a source gives them: strings (the replay refuses others), a format indicator one of
-          // MQTT's two, correlation data as base64.
-          guard case .string(let text) = property else {
-            throw Problem(
-              message: "\"context.mqtt_properties.\(name)\" must be a string, not \(property.typeName)")
-          }
-          if name == "format_indicator", !["UTF8_DATA", "UNSPECIFIED_BYTES"].contains(text) {
-            throw Problem(
-              message:
-                "\"context.mqtt_properties.format_indicator\" is UTF8_DATA or UNSPECIFIED_BYTES, not \"\(text)\""
-            )
-          }
-          if name == "correlation_data", Data(base64Encoded: text) == nil {
-            throw Problem(
-              message: "\"context.mqtt_properties.correlation_data\" must be base64, as AWS gives it")
+          // As a source gives them (the replay checks its lines alike).
+          if let problem = MQTTPublishProperties.problem(of: property, named: name, quote: "\"") {
+            throw Problem(message: "\"context.mqtt_properties.\(name)\" \(problem)")
           }
           context.mqttProperties[name] = property
         }

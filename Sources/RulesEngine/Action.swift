@@ -40,8 +40,9 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   public var kind: Kind
   /// What failed, for the error record's `errorMessage`.
   public var message: String
-  /// The earliest time to retry, in milliseconds from now, when the peer said (HTTP `Retry-After`);
-  /// a retry policy waits at least this long. Nil when the peer said nothing.
+  /// The earliest time to retry, in milliseconds from now, when the peer said (HTTP `Retry-After`;
+  /// 0 for a 429 without one, which asks to slow down all the same); a retry policy waits at least
+  /// this long, and the topic's later results wait with it. Nil when the peer said nothing.
   public var retryAfterMs: Int?
   /// The resource as rendered for this result (the file path, the topic, the URL), for the error
   /// record's `failedResource`; nil when the action's configured resource says it.

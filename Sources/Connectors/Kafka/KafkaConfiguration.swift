@@ -95,7 +95,7 @@ public struct KafkaSourceOptions: Sendable {
     }
     var text = [CChar](repeating: 0, count: 256)
     regerror(status, &compiled, &text, text.count)
-    let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let reason = KafkaConfigBuilder.text(text)
     return "not a POSIX extended regular expression (\(reason))"
   }
 
@@ -203,7 +203,7 @@ public enum KafkaSettings {
     guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK else {
       return nil
     }
-    let message = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let message = KafkaConfigBuilder.text(errorText)
     // librdkafka names an alias by its own name (`linger.ms` as "queue.buffering.max.ms").
     if message.contains("property \""), !message.contains("\"\(key)\"") {
       return message + " (librdkafka's name for \(key))"
@@ -252,7 +252,7 @@ public enum KafkaSettings {
       guard rd_kafka_conf_get(defaults, key, nil, &size) == RD_KAFKA_CONF_OK, size > 1 else { return nil }
       var text = [CChar](repeating: 0, count: size)
       guard rd_kafka_conf_get(defaults, key, &text, &size) == RD_KAFKA_CONF_OK else { return nil }
-      return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      return KafkaConfigBuilder.text(text)
     }
     guard let command = value("sasl.kerberos.kinit.cmd") else { return nil }
     var rest = Substring(command)
@@ -279,7 +279,7 @@ public enum KafkaSettings {
     let conf = rd_kafka_conf_new()!
     var errorText = [CChar](repeating: 0, count: 512)
     func text() -> String {
-      String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      KafkaConfigBuilder.text(errorText)
     }
     for (key, value) in settings where key != "bootstrap.servers" && key != "metadata.broker.list" {
       guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
@@ -329,8 +329,7 @@ enum KafkaConfigBuilder {
       let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
       if result != RD_KAFKA_CONF_OK {
         rd_kafka_conf_destroy(conf)
-        let message = String(
-          decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let message = KafkaConfigBuilder.text(errorText)
         throw ConnectorError("Kafka setting '\(key)': \(message)")
       }
     }
@@ -351,8 +350,7 @@ enum KafkaConfigBuilder {
     var errorText = [CChar](repeating: 0, count: 512)
     guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
       rd_kafka_conf_destroy(conf)
-      let message = String(
-        decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let message = KafkaConfigBuilder.text(errorText)
       throw ConnectorError("cannot create the Kafka client: \(message)")
     }
     return handle
@@ -360,6 +358,20 @@ enum KafkaConfigBuilder {
 
   static func errorText(_ error: rd_kafka_resp_err_t) -> String {
     String(cString: rd_kafka_err2str(error))
+  }
+
+  /// The C string a library call wrote into `buffer` (up to its first NUL).
+  static func text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// `handle`'s fatal error as librdkafka says it, with its code's text (`reason` when librdkafka
+  /// gives no words).
+  static func fatalError(of handle: OpaquePointer, orElse reason: String = "") -> String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    let cause = rd_kafka_fatal_error(handle, &buffer, buffer.count)
+    let said = text(buffer)
+    return "\(said.isEmpty ? reason : said) (\(errorText(cause)))"
   }
 }
 

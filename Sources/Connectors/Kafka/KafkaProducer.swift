@@ -129,10 +129,9 @@ public final class KafkaProducer: @unchecked Sendable {
     /// them): a failed connection is said by librdkafka's own log line already.
     func clientError(_ error: rd_kafka_resp_err_t, _ reason: String, client: OpaquePointer?) {
       if error == RD_KAFKA_RESP_ERR__FATAL {
-        var text = [CChar](repeating: 0, count: 512)
-        let cause = client.map { rd_kafka_fatal_error($0, &text, text.count) } ?? error
-        let said = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let why = "\(said.isEmpty ? reason : said) (\(KafkaConfigBuilder.errorText(cause)))"
+        let why =
+          client.map { KafkaConfigBuilder.fatalError(of: $0, orElse: reason) }
+          ?? "\(reason) (\(KafkaConfigBuilder.errorText(error)))"
         fatal.withLock { $0 = why }
         logger.error(
           "Kafka producer for \(servers): fatal error: \(why); it is made again for the next records")

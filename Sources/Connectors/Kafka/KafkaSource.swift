@@ -725,10 +725,7 @@ private final class KafkaConsumer: @unchecked Sendable {
   private func stopOnFatalError() {
     // librdkafka may report one fatal error both to the error callback and as a consumer message.
     guard fatalError.withLock({ $0 == nil }) else { return }
-    var text = [CChar](repeating: 0, count: 512)
-    let cause = rd_kafka_fatal_error(handle, &text, text.count)
-    let detail = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let reason = "\(detail) (\(KafkaConfigBuilder.errorText(cause)))"
+    let reason = KafkaConfigBuilder.fatalError(of: handle)
     logger.critical("Kafka consumer fatal error: \(reason); stopping")
     fatalError.withLock { $0 = reason }
     requestStop()

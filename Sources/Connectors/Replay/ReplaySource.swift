@@ -462,11 +462,6 @@ public struct ReplaySource: MessageSource {
     ["ruleName"], ["mqtt_properties"], ["user_properties"], ["receivedAt"],
   ])
 
-  /// The MQTT 5 properties a line's `mqtt_properties` may hold, by their context names.
-  static let mqttPropertyNames: Set<String> = [
-    "content_type", "format_indicator", "response_topic", "correlation_data",
-  ]
-
   /// The value at path `index` of the line: a scalar as read, a container parsed from its bytes.
   static func member(
     _ index: Int, of view: PayloadView, in bytes: UnsafeBufferPointer<UInt8>
@@ -484,26 +479,15 @@ public struct ReplaySource: MessageSource {
     case .undefined: break
     case .object(let named):
       for (key, value) in named.members {
-        guard mqttPropertyNames.contains(key) else {
+        guard MQTTPublishProperties.names.contains(key) else {
           return .failure(
             ReplayError(
               message:
                 "'mqtt_properties' holds content_type, format_indicator, response_topic and correlation_data, not '\(key)'"
             ))
         }
-        guard case .string(let text) = value else {
-          return .failure(
-            ReplayError(message: "'mqtt_properties.\(key)' must be a string, not \(value.typeName)"))
-        }
-        // As an MQTT source gives them (and as `eval`'s and test files' pins are checked).
-        if key == "format_indicator", text != "UTF8_DATA", text != "UNSPECIFIED_BYTES" {
-          return .failure(
-            ReplayError(
-              message: "'mqtt_properties.format_indicator' is UTF8_DATA or UNSPECIFIED_BYTES, not '\(text)'"))
-        }
-        if key == "correlation_data", Data(base64Encoded: text) == nil {
-          return .failure(
-            ReplayError(message: "'mqtt_properties.correlation_data' must be base64, as AWS gives it"))
+        if let problem = MQTTPublishProperties.problem(of: value, named: key, quote: "'") {
+          return .failure(ReplayError(message: "'mqtt_properties.\(key)' \(problem)"))
         }
         mqtt[key] = value
       }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a rule sees of the message besides its payload: the context functions read it.
 ///
 /// `IoTSQL` never reads a clock or a socket: the source fills this in (the replay source, a broker
@@ -145,4 +147,25 @@ public struct PlaceholderSecrets: SecretStore {
   public func secret(named id: String) -> String? { nil }
   /// The text every secret shows as.
   public var placeholder: String? { text }
+}
+
+/// The MQTT 5 publish properties a context holds (``EvaluationContext/mqttProperties``), as an MQTT
+/// source gives them and as a replay line or a pinned context must give them too.
+public enum MQTTPublishProperties {
+  /// AWS's names for them, as `get_mqtt_property` takes them.
+  public static let names = ["content_type", "format_indicator", "response_topic", "correlation_data"]
+
+  /// Why `value` is not the property `name` as a source gives it, or nil: a string, a format
+  /// indicator one of MQTT's two, correlation data base64. Said after the property's name;
+  /// `quote` marks the value quoted.
+  public static func problem(of value: Value, named name: String, quote: String) -> String? {
+    guard case .string(let text) = value else { return "must be a string, not \(value.typeName)" }
+    if name == "format_indicator", text != "UTF8_DATA", text != "UNSPECIFIED_BYTES" {
+      return "is UTF8_DATA or UNSPECIFIED_BYTES, not \(quote)\(text)\(quote)"
+    }
+    if name == "correlation_data", Data(base64Encoded: text) == nil {
+      return "must be base64, as AWS gives it"
+    }
+    return nil
+  }
 }
