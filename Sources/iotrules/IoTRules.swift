@@ -41,6 +41,7 @@ struct IoTRules: AsyncParsableCommand {
             "unknown option '\(word)': an option is a letter after one dash (-v, -o) or a word after two (--format)"
           )
         }
+        if let problem = unknownHelpTopic(CommandLine.arguments) { usageError(problem) }
         Console.out(fullMessage(for: error))
         exit(withError: reportLostOutput() ? ExitCodes.io : ExitCode.success)
       }
@@ -65,6 +66,27 @@ struct IoTRules: AsyncParsableCommand {
       return nil
     }
     return words.first { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains("h") }
+  }
+
+  /// For `iotrules help WORD...`: what is wrong when a word names no command (the argument parser
+  /// printed the general help and ended with 0, so a typo in `iotrules help chekc` looked answered).
+  static func unknownHelpTopic(_ arguments: [String]) -> String? {
+    let words = arguments.dropFirst()
+    guard words.first == "help" else { return nil }
+    var command: any ParsableCommand.Type = IoTRules.self
+    var path = "iotrules"
+    for word in words.dropFirst().prefix(while: { !$0.hasPrefix("-") }) {
+      let subcommands = command.configuration.subcommands
+      guard let next = subcommands.first(where: { $0._commandName == word }) else {
+        let names = subcommands.map { $0._commandName }
+        return names.isEmpty
+          ? "'\(path)' has no subcommand '\(word)'"
+          : "'\(path)' has no command '\(word)'; its commands are \(names.joined(separator: ", "))"
+      }
+      command = next
+      path += " " + word
+    }
+    return nil
   }
 
   /// Ends with a usage error (64): a JSON record under `run --log-format json`, as its other
