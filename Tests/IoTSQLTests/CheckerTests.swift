@@ -287,6 +287,12 @@ struct CheckerTests {
     // Inside calls, arrays and objects too; not a quotient without a fraction (Int.min / -1).
     #expect(try warnings("SELECT round(9 / 5) AS a, [7 / 2] AS b, {'x': 5 / 3} AS c FROM 't'").count == 3)
     #expect(try warnings("SELECT -9223372036854775808 / -1 AS n FROM 't'").isEmpty)
+    // A whole Decimal written as one is an Int under 2016-03-23: the warning says so.
+    #expect(
+      try warnings("SELECT 9.0 / 5.00 AS f FROM 't'") == [
+        "1:8: 9 / 5 is 1: an Int divided by an Int is an Int, truncated toward zero, as AWS's operator table "
+          + "says (under 2016-03-23 a whole number is an Int even when written with a fraction); write 1.8 for the fraction"
+      ])
     // Under 2015-10-08 a whole Decimal stays one: 9.0 / 5 is 1.8.
     #expect(try Compiler.compile("SELECT 9.0 / 5 AS f FROM 't'", version: .v2015_10_08).warnings.isEmpty)
   }

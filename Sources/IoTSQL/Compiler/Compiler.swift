@@ -539,11 +539,18 @@ struct CodeGenerator {
       else { return }
       let quotient = Operators.binary(.divide, .int(x), .int(y), version: version)
       let exact = DecimalMath.divide(SQLDecimal(x), SQLDecimal(y)).map { JSONWriter.string(.decimal($0)) }
+      // A whole decimal written as such (`9.0 / 5`) is an Int here too, which its writer did not mean.
+      let writesDecimal = [left, right].contains {
+        if case .literal(.decimal) = $0.kind { return true }
+        return false
+      }
+      let why =
+        writesDecimal ? " (under 2016-03-23 a whole number is an Int even when written with a fraction)" : ""
       diagnostics.append(
         Diagnostic(
           .warning, stage: .compile,
           "\(x) / \(y) is \(JSONWriter.string(quotient)): an Int divided by an Int is an Int, truncated toward zero, "
-            + "as AWS's operator table says" + (exact.map { "; write \($0) for the fraction" } ?? ""),
+            + "as AWS's operator table says\(why)" + (exact.map { "; write \($0) for the fraction" } ?? ""),
           at: expression.range))
     case .unary(_, let operand), .cast(let operand, _, _), .member(let operand, _):
       warnOfTruncatedQuotients(in: operand)
