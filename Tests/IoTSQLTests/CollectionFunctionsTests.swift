@@ -23,6 +23,10 @@ private let elements = Value.array([obj([("a", .int(3))]), obj([("b", .int(4))])
   CallRow("get_or_default", [.undefined, .int(1)], .int(1)),
   CallRow("get_or_default", [.null, .int(1)], .int(1)),
   CallRow("get_or_default", [.int(0), .int(1)], .int(0)),
+  // The default is optional: without it, Null and Undefined give Undefined.
+  CallRow("get_or_default", [.null], .undefined),
+  CallRow("get_or_default", [.undefined], .undefined),
+  CallRow("get_or_default", [.string("x")], .string("x")),
   CallRow("isNull", [.int(5)], .bool(false)),
   CallRow("isNull", [.null], .bool(true)),
   CallRow("isNull", [.undefined], .bool(false)),

@@ -32,12 +32,12 @@ enum CollectionFunctions {
       }
     },
     FunctionSpec(
-      name: "get_or_default", family: "collection", arity: 2...2,
-      signature: "get_or_default(value, default) -> Any",
-      help: "value, or default when value is Undefined or Null."
+      name: "get_or_default", family: "collection", arity: 1...2,
+      signature: "get_or_default(value[, default]) -> Any",
+      help: "value, or default (Undefined when not given) when value is Undefined or Null."
     ) { call in
       switch call[0] {
-      case .undefined, .null: return call[1]
+      case .undefined, .null: return call.count == 2 ? call[1] : .undefined
       default: return call[0]
       }
     },
