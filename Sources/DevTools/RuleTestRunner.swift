@@ -218,6 +218,14 @@ public struct RuleTestPlan: Sendable {
       do {
         // Each invalid case fails at its place; the valid ones still run.
         let (tests, invalid) = try RuleTestFile.loadCases(path: pair.test)
+        // A test file without a case tests nothing, which its writer rarely meant (one cut short,
+        // cases written under another key): it fails, so that "did my tests run?" has an answer.
+        if tests.cases.isEmpty, invalid.isEmpty {
+          broken(
+            "the test file holds no cases: write at least one, or remove the file", rule: rule.name,
+            name: "(no cases)")
+          continue
+        }
         var file = RuleTestRunner.run(tests, on: rule)
         for invalidCase in invalid {
           file.append(

@@ -1194,10 +1194,12 @@ struct PositionedJSONParser {
     RuleSyntaxError(position: position, message: message)
   }
 
+  /// Past one byte. A line ends at LF, CRLF or a lone CR (old Mac line ends), as editors and the
+  /// YAML reader count them: a file of CR line ends was read as one line, its errors at 1:79.
   mutating func advance() {
     let byte = bytes[index]
     index += 1
-    if byte == UInt8(ascii: "\n") {
+    if byte == 0x0A || (byte == 0x0D && (index == bytes.count || bytes[index] != 0x0A)) {
       line += 1
       column = 1
     } else if byte & 0xC0 != 0x80 {

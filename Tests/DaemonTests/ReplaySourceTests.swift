@@ -155,6 +155,9 @@ struct ReplaySourceTests {
         #"{"topic": "a/h", "payload": {"x": 1}, "payload_base64": "AAEC"}"#,
         #"{"topic": "a/i", "payload": 2, "payload_base64": "AAEC"}"#,
         #"{"topic": "a/j", "payload": null, "payload_base64": "AAEC"}"#,
+        #"{"topic": 5, "payload": 1}"#,
+        #"{"topic": ["a/k"], "payload": 1}"#,
+        #"{"topic": {"a": "k"}, "payload": 1}"#,
       ].joined(separator: "\n"), to: folder + "/in.jsonl")
     let malformed = Mutex<[Int]>([])
     let source = ReplaySource(input: .file(folder + "/in.jsonl"), clock: SystemClock()) { line, message in
@@ -163,9 +166,14 @@ struct ReplaySourceTests {
       switch line {
       // A line cut short: file:line:column of where the JSON stops making sense.
       case 4: #expect(message.hasPrefix("\(folder)/in.jsonl:4:35: invalid JSON: unexpected end of input"))
+      case 5: #expect(message.hasSuffix("missing string 'topic'"))
       case 9: #expect(message.hasSuffix("'topic' is empty"))
       case 10: #expect(message.contains("topic 'a/+' contains a wildcard"))
       case 11, 12: #expect(message.hasSuffix("both 'payload' and 'payload_base64': give one"))
+      // Present but not a string: said so, not "missing".
+      case 14: #expect(message.hasSuffix("'topic' must be a string, not a number"), "\(message)")
+      case 15: #expect(message.hasSuffix("'topic' must be a string, not an array"), "\(message)")
+      case 16: #expect(message.hasSuffix("'topic' must be a string, not an object"), "\(message)")
       default: break
       }
     }
@@ -188,10 +196,10 @@ struct ReplaySourceTests {
     // A repeated key keeps its last value, as everywhere in JSON here; a scalar keeps its spelling.
     #expect(String(decoding: received[3].payload, as: UTF8.self) == #"{"é": [1.50]}"#)
     #expect(String(decoding: received[4].payload, as: UTF8.self) == "1.50")
-    #expect(malformed.withLock { $0 } == [4, 5, 9, 10, 11, 12])
+    #expect(malformed.withLock { $0 } == [4, 5, 9, 10, 11, 12, 14, 15, 16])
     #expect(
       source.currentCounts
-        == ReplaySource.Counts(lines: 12, delivered: 6, malformed: 6, acknowledged: 6, failed: 0))
+        == ReplaySource.Counts(lines: 15, delivered: 6, malformed: 9, acknowledged: 6, failed: 0))
   }
 
   /// A UTF-8 byte order mark at a line's start (Windows tools write one at a file's start, and

@@ -444,6 +444,21 @@ import Testing
       "\(checkOut)")
   }
 
+  @Test(
+    "a test file without a case fails, named: it was 'no rule tests found' (or, beside others, not a word)")
+  func testFileWithoutCases() throws {
+    for (name, text) in [("high_temp.test.json", "[]"), ("high_temp.test.yaml", "cases: []\n")] {
+      let folder = temporaryFolder("ruletest-no-cases")
+      try FileManager.default.copyItem(
+        atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+      try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8)
+      let (status, out, _) = try runBinary(["test", folder])
+      #expect(status == 1, "\(out)")
+      #expect(out.contains("FAIL high_temp: (no cases)  (\(folder)/\(name):1:1)"), "\(out)")
+      #expect(out.contains("the test file holds no cases: write at least one, or remove the file"), "\(out)")
+    }
+  }
+
   @Test("a repeated key in one case, or a name that is no string, fails that case alone")
   func repeatedKeyFailsItsCaseAlone() throws {
     let rule = try RulePreview.load(path: packageRoot + "/Rules/high_temp.json")

@@ -552,6 +552,18 @@ struct RuleFileTests {
     #expect(found.first?.hasPrefix("r/y.yaml:\(at): error: ") == true, "\(found)")
   }
 
+  /// A JSON rule file's lines end at LF, CRLF or a lone CR alike, as in an editor and a YAML file.
+  @Test(arguments: ["\n", "\r\n", "\r"])
+  func jsonLineEndsOfEveryKindCount(_ end: String) {
+    let text =
+      ["{", #"  "sql": "SELECT * FROM 'a'","#, #"  "actions": [ {"file": {"path": "o.jsonl"}} ,]"#, "}"]
+      .joined(separator: end) + end
+    #expect(errors(text).first?.hasPrefix("Rules/test_rule.json:3:47: error: ") == true, "\(errors(text))")
+    let sql = ["{", #"  "actions": [],"#, #"  "sql": "SELECT tiemstamp() FROM 'a/b'""#, "}"].joined(
+      separator: end)
+    #expect(errors(sql).first?.hasPrefix("Rules/test_rule.json:3:18: error: ") == true, "\(errors(sql))")
+  }
+
   @Test func sqlErrorsMapToTheFile() {
     // Needs the real compiler: the error inside the SQL string lands on its file line and column.
     let text = "{\n  \"description\": \"x\",\n  \"sql\": \"SELECT tiemstamp() FROM 'a/b'\"\n}"

@@ -533,7 +533,24 @@ public struct ReplaySource: MessageSource {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
     }
     guard case .string(let topic) = view.values[0] else {
-      return .failure(ReplayError(message: "\(name):\(lineNumber): missing string 'topic'"))
+      // Present but not a string is said so (it was "missing", which sent readers looking for
+      // a typo in the name).
+      let found: String?
+      if let range = view.deferredRange(ofPath: 0) {
+        found = bytes[range.lowerBound] == UInt8(ascii: "[") ? "an array" : "an object"
+      } else {
+        switch view.values[0] {
+        case .undefined: found = nil
+        case .null: found = "null"
+        case .bool: found = "a boolean"
+        case .int, .decimal: found = "a number"
+        default: found = "an array or object"
+        }
+      }
+      return .failure(
+        ReplayError(
+          message: "\(name):\(lineNumber): "
+            + (found.map { "'topic' must be a string, not \($0)" } ?? "missing string 'topic'")))
     }
     if topic.isEmpty { return .failure(ReplayError(message: "\(name):\(lineNumber): 'topic' is empty")) }
     // A topic name, not a filter: MQTT and AWS refuse to publish to one with a wildcard.
