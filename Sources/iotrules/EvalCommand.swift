@@ -17,6 +17,8 @@ struct EvalCommand: ParsableCommand {
       Batch: --batch FILE (or - for standard input) reads one request a line:
         {"sql", "topic", "payload" | "payload_base64",
          "sql_version"?, "context"?, "template"?}
+      ("payload" is the payload as a JSON value, {"temp": 31}, not its text in a string: \
+      "{\\"temp\\": 31}" is a String payload; "payload_base64" gives any bytes) \
       and answers one line each, in order:
         {"match": true, "payload": "..."}
         {"match": true, "payload_base64": "..."}   (+ "template")

@@ -543,8 +543,9 @@ public struct ReplaySource: MessageSource {
         case .undefined: found = nil
         case .null: found = "null"
         case .bool: found = "a boolean"
-        case .int, .decimal: found = "a number"
-        default: found = "an array or object"
+        case .array: found = "an array"
+        case .object: found = "an object"
+        default: found = "a number"
         }
       }
       return .failure(
