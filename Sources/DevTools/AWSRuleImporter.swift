@@ -68,7 +68,8 @@ public enum AWSRuleImporter {
     }
     // CloudFormation's spelling of the same rule (`AWS::IoT::TopicRule`, `TopicRulePayload`, `Sql`):
     // read as the API's.
-    let root = try cloudFormationRule(document, resource: resource, fail: fail)
+    var notes: [String] = []
+    let root = try cloudFormationRule(document, resource: resource, notes: &notes, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
     if let rule = root["rule"] {
@@ -103,12 +104,14 @@ public enum AWSRuleImporter {
       throw ImportError(
         description: "\(file): error: \(problem) (the name comes from the file name: give one with --name)")
     }
-    var notes: [String] = []
     var unmapped: [String] = []
     var required: [String] = []
     var out = OrderedObject()
     if let description = payload["description"]?.string, !description.isEmpty {
       out["description"] = .string(description)
+    } else if let node = payload["description"], let function = cloudFormationFunction(node) {
+      notes.append(
+        "'Description' is \(function), a CloudFormation function: not imported (write one in the rule file)")
     }
     out["sql"] = .string(sql)
     // Both said when both are wrong, in file order.
@@ -229,7 +232,7 @@ public enum AWSRuleImporter {
   ]
 
   static func cloudFormationRule(
-    _ root: RuleNode, resource: String? = nil, fail: (RuleNode, String) -> ImportError
+    _ root: RuleNode, resource: String? = nil, notes: inout [String], fail: (RuleNode, String) -> ImportError
   )
     throws(ImportError) -> RuleNode
   {
@@ -241,8 +244,12 @@ public enum AWSRuleImporter {
       // A stack usually holds several rules: --resource picks one by its logical id.
       let chosen = resource.map { wanted in rules.filter { $0.key == wanted } } ?? rules
       guard chosen.count == 1, let only = chosen.first else {
+        // Said at the first rule resource's name, or at `Resources:` when none is chosen (the
+        // position of `Resources`' value was its first resource's, often another kind's).
+        let place =
+          chosen.first ?? root.members?.first { $0.key == "Resources" }
         throw fail(
-          resources,
+          place.map { RuleNode(kind: .string($0.key), position: $0.keyPosition) } ?? resources,
           rules.isEmpty
             ? "the template has no AWS::IoT::TopicRule resource"
             : resource.map {
@@ -299,6 +306,12 @@ public enum AWSRuleImporter {
     // The resource's logical id names the rule when it has no RuleName (CloudFormation makes one
     // up), or one CloudFormation computes.
     if converted["ruleName"]?.string == nil, case .object(var members) = converted.kind {
+      if let node = converted["ruleName"], let function = cloudFormationFunction(node) {
+        notes.append(
+          "'RuleName' is \(function), a CloudFormation function: the rule is named "
+            + (logicalID.map { "after its resource, '\(RuleFile.escapedName($0.key))'" } ?? "after the file")
+            + " (give another with --name)")
+      }
       members.removeAll { $0.key == "ruleName" }
       if let logicalID {
         members.append(
@@ -372,6 +385,7 @@ public enum AWSRuleImporter {
       guard node.string != nil else { return "\(name) must be a string, not \(node.kindName)" }
       return "\(name) is empty (AWS requires it)"
     }
+    var out = OrderedObject()
     func drop(_ keys: Set<String>, _ why: String = "no equivalent here") {
       for item in config where keys.contains(item.key) {
         notes.append("\(label) \(member.key).\(item.key): \(why); dropped")
@@ -379,11 +393,19 @@ public enum AWSRuleImporter {
     }
     func dropUnknown(_ handled: Set<String>) {
       for item in config where !handled.contains(item.key) {
-        notes.append("\(label) \(member.key).\(item.key): unknown field; dropped")
+        // A misspelt setting (`Qos`, CloudFormation's spelling, in API JSON) would silently
+        // change the action (QoS 1 became 0): it needs an edit, as a misspelt rule field does, and
+        // is kept as written so that `check` refuses the rule until it is corrected.
+        let hint = FunctionRegistry.didYouMean(item.key, among: handled.sorted())
+        if hint.isEmpty {
+          notes.append("\(label) \(member.key).\(item.key): unknown field; dropped")
+        } else {
+          out[item.key] = item.value.value
+          required.append("\(label) \(member.key).\(RuleFile.escapedName(item.key)): unknown field\(hint)")
+        }
       }
     }
     let roleNote = "an IAM role is not needed here"
-    var out = OrderedObject()
     let kind: String
     switch member.key {
     case "republish":
@@ -501,6 +523,18 @@ public enum AWSRuleImporter {
     case "dynamoDB":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      // AWS's operation: INSERT (the default), UPDATE or DELETE, or a template choosing one per
+      // message. A sqlite action writes rows: a rule that deleted items must not become one that
+      // adds them.
+      if let operation = fields["operation"] {
+        let text = operation.string ?? ""
+        if text.contains("${") || !["INSERT", "UPDATE"].contains(text.uppercased()) {
+          unmapped.append(
+            "\(label): dynamoDB with operation '\(RuleFile.escapedName(text))': a sqlite action only writes rows (INSERT, or UPDATE with 'key')"
+          )
+          return nil
+        }
+      }
       guard let table = string("tableName"), !table.isEmpty else {
         unmapped.append("\(label): \(requiredProblem(["tableName"]))")
         return nil
@@ -530,7 +564,12 @@ public enum AWSRuleImporter {
             : ", and 'key': [\(keys.map { "\"\($0.0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
       )
       drop(["roleArn"], roleNote)
-      drop(["operation", "hashKeyType", "rangeKeyType"])
+      if fields["operation"]?.string?.uppercased() == "UPDATE" {
+        required.append(
+          "\(label) dynamoDB operation UPDATE → sqlite: give the action 'key' (the hash and range key columns) so that a result replaces its row"
+        )
+      }
+      drop(["hashKeyType", "rangeKeyType"])
       dropUnknown([
         "tableName", "roleArn", "operation", "hashKeyField", "hashKeyValue", "hashKeyType", "rangeKeyField",
         "rangeKeyValue", "rangeKeyType", "payloadField",

@@ -413,6 +413,83 @@ import Testing
 
   /// A CloudFormation template in YAML writes its functions short (`!GetAtt Role.Arn`, `!Sub`):
   /// read as their long forms, a role dropped as in JSON, one in the SQL refused at its place.
+  /// What would change what the rule does is not imported as something else: a DynamoDB DELETE
+  /// (or an operation a template picks) became a sqlite action adding rows; a misspelt action
+  /// setting (`Qos`) was dropped with a note and the QoS became 0.
+  @Test func changesOfMeaningAreNotImportedSilently() throws {
+    func convert(_ actions: String) throws -> AWSRuleImporter.Result {
+      try AWSRuleImporter.convert(
+        file: "r.json",
+        bytes: Array(
+          #"{"sql": "SELECT * FROM 'a/#'", "awsIotSqlVersion": "2016-03-23", "actions": [\#(actions)]}"#.utf8)
+      )
+    }
+    let dynamo = #""tableName": "T", "hashKeyField": "id", "hashKeyValue": "${id}""#
+    let deleting = try convert(
+      #"{"dynamoDB": {\#(dynamo), "operation": "DELETE"}}, {"dynamoDB": {\#(dynamo), "operation": "${op}"}}"#)
+    #expect(
+      deleting.unmapped == [
+        "actions[0]: dynamoDB with operation 'DELETE': a sqlite action only writes rows (INSERT, or UPDATE with 'key')",
+        "actions[1]: dynamoDB with operation '${op}': a sqlite action only writes rows (INSERT, or UPDATE with 'key')",
+      ], "\(deleting.unmapped)")
+    let updating = try convert(#"{"dynamoDB": {\#(dynamo), "operation": "UPDATE"}}"#)
+    #expect(updating.unmapped.isEmpty)
+    #expect(
+      updating.actionRequired.contains { $0.contains("operation UPDATE → sqlite: give the action 'key'") })
+    let inserting = try convert(#"{"dynamoDB": {\#(dynamo), "operation": "INSERT"}}"#)
+    #expect(inserting.unmapped.isEmpty && !inserting.notes.contains { $0.contains("operation") })
+    let misspelt = try convert(#"{"republish": {"topic": "b", "Qos": 1, "extra": 2}}"#)
+    #expect(
+      misspelt.actionRequired == ["actions[0] republish.Qos: unknown field; did you mean 'qos'?"],
+      "\(misspelt.actionRequired)")
+    // Kept as written, so that check refuses the rule until it is corrected.
+    #expect(misspelt.json.contains(#""Qos": 1"#), "\(misspelt.json)")
+    #expect(
+      misspelt.notes.contains("actions[0] republish.extra: unknown field; dropped"), "\(misspelt.notes)")
+    // CloudFormation functions where a name or description goes are said, not lost without a word.
+    let template = """
+      Type: AWS::IoT::TopicRule
+      Properties:
+        RuleName: !Ref RuleNameParam
+        TopicRulePayload:
+          Sql: SELECT * FROM 'q'
+          AwsIotSqlVersion: "2016-03-23"
+          Description: !Sub "Rule for ${Env}"
+          Actions:
+            - Republish:
+                Topic: out
+      """
+    let functions = try AWSRuleImporter.convert(file: "d.yaml", bytes: Array(template.utf8))
+    #expect(functions.name == "d")
+    #expect(
+      functions.notes.prefix(2) == [
+        "'RuleName' is Ref, a CloudFormation function: the rule is named after the file (give another with --name)",
+        "'Description' is Fn::Sub, a CloudFormation function: not imported (write one in the rule file)",
+      ], "\(functions.notes)")
+    // A template of several rules is said at the first rule's name.
+    let stack = """
+      Resources:
+        Role:
+          Type: AWS::IAM::Role
+        TelemetryRule:
+          Type: AWS::IoT::TopicRule
+          Properties: {TopicRulePayload: {Sql: "SELECT * FROM 'a'", Actions: []}}
+        OtherRule:
+          Type: AWS::IoT::TopicRule
+          Properties: {TopicRulePayload: {Sql: "SELECT * FROM 'b'", Actions: []}}
+      """
+    #expect {
+      try AWSRuleImporter.convert(file: "stack.yaml", bytes: Array(stack.utf8))
+    } throws: { error in
+      "\(error)".hasPrefix("stack.yaml:4:3: error: the template has 2 AWS::IoT::TopicRule resources")
+    }
+    #expect {
+      try AWSRuleImporter.convert(file: "stack.yaml", bytes: Array(stack.utf8), resource: "Nope")
+    } throws: { error in
+      "\(error)".hasPrefix("stack.yaml:1:1: error: the template has no AWS::IoT::TopicRule resource 'Nope'")
+    }
+  }
+
   @Test func cloudFormationYAMLShortForms() throws {
     let template = """
       Resources:
