@@ -54,6 +54,10 @@ public final class ReplSession {
   private var scannedLines = 0
   /// The last statement run, for `.explain` without SQL.
   public private(set) var lastStatement: String?
+  /// Where the last statement started in a script, and the blanks before it: `.explain` without SQL
+  /// places its errors there (they read `2:3:`, the statement's own line, which looked like the
+  /// script's).
+  private var lastStatementPlace = (line: 1, indent: "")
   /// In script mode, the name errors are placed in (`stdin`): a statement's error then reads
   /// `stdin:6:3: error: ...`, the script's own line, not the statement's. Nil on a terminal.
   public var scriptName: String?
@@ -406,6 +410,7 @@ public final class ReplSession {
     while sql.hasSuffix(";") { sql = String(sql.dropLast()).trimmingCharacters(in: .whitespaces) }
     if sql.isEmpty { return [] }
     lastStatement = sql
+    lastStatementPlace = (statementLine, indent)
     let program: Program
     do {
       program = try Compiler.compile(sql, version: version)
@@ -650,6 +655,15 @@ public final class ReplSession {
         let program = try Compiler.compile(sql, version: version)
         return info(Disassembler.listing(program))
       } catch {
+        if argument.isEmpty {
+          // The last statement's: placed where it was written.
+          let current = statementLine
+          defer { statementLine = current }
+          statementLine = lastStatementPlace.line
+          return fail(
+            error.diagnostics.map { rendered($0, in: sql, placed: true, lead: lastStatementPlace.indent) }
+              .joined(separator: "\n"))
+        }
         // Placed in a script when the SQL is the command's own (`.explain SQL`), after its name.
         let lead = line.dropFirst(name.count).prefix { $0.isWhitespace }
         let leadLines = lead.filter(\.isNewline).count
@@ -742,6 +756,13 @@ public final class ReplSession {
         FileManager.default.fileExists(atPath: path)
         ? "cannot read it (\(unreadable))" : "no such file or folder"
       return fail(styler.error("error:") + " \(path): \(why)")
+    }
+    // A rule's test file is no rule: said as `explain` says it (it said an object was expected).
+    if RuleFile.isTestFile(path) {
+      return fail(
+        styler.error("error:")
+          + " \(path) is a rule test file: give .rule its rule file (\(RuleFile.ruleFileNaming(ofTest: path)))"
+      )
     }
     let rule: RulePreview
     do {

@@ -173,6 +173,14 @@ public enum RuleFile {
     return [stem + ".json", stem + ".yaml", stem + ".yml"]
   }
 
+  /// The rule file of test file `path` as a message names it: the one that is there (a YAML rule's
+  /// tests pointed at its .json), else the names it may have, joined with "or".
+  public static func ruleFileNaming(ofTest path: String) -> String {
+    let candidates = ruleFilePaths(ofTest: path)
+    let present = candidates.filter { FileManager.default.fileExists(atPath: $0) }
+    return (present.isEmpty ? candidates : present).joined(separator: " or ")
+  }
+
   /// The base name without folder and extension.
   public static func baseName(_ path: String) -> String {
     let last = path.split(separator: "/").last.map(String.init) ?? path

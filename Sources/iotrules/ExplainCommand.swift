@@ -51,12 +51,9 @@ struct ExplainCommand: ParsableCommand {
   func explainRule(_ file: String) throws {
     // A rule's test file is no rule: say which file to name (it said an object was expected).
     if RuleFile.isTestFile(file), FileManager.default.fileExists(atPath: file) {
-      // The rule file that is there (a YAML rule's tests were pointed at its .json), else the
-      // names it may have.
-      let candidates = RuleFile.ruleFilePaths(ofTest: file)
-      let present = candidates.filter { FileManager.default.fileExists(atPath: $0) }
-      let named = (present.isEmpty ? candidates : present).joined(separator: " or ")
-      Console.err("iotrules: error: \(file) is a rule test file: explain its rule file (\(named))")
+      Console.err(
+        "iotrules: error: \(file) is a rule test file: explain its rule file (\(RuleFile.ruleFileNaming(ofTest: file)))"
+      )
       throw ExitCodes.usage
     }
     let rule: RulePreview

@@ -252,6 +252,31 @@ import Testing
       said.first?.contains("note: rule dis is disabled (ruleDisabled): run skips it") == true, "\(said)")
   }
 
+  /// `.rule` of a test file says which rule file to give, as `explain` does (it said a rule file
+  /// holds an object).
+  @Test func aTestFileIsNoRule() {
+    let session = ReplSession()
+    let said = session.feed(".rule \(packageRoot)/Rules/high_temp.test.json").outputs.map(\.text)
+    #expect(
+      said.first?.hasSuffix(
+        "Rules/high_temp.test.json is a rule test file: give .rule its rule file (\(packageRoot)/Rules/high_temp.json)"
+      )
+        == true, "\(said)")
+  }
+
+  /// `.explain` without SQL, after a statement that failed, places the errors where the statement
+  /// was written in the script (they read `2:3:`, which looked like the script's line 2).
+  @Test func explainOfTheLastStatementPlacesItsErrors() {
+    let session = ReplSession()
+    session.scriptName = "stdin"
+    var said: [String] = []
+    for line in [".topic t", "SELECT a,", "  nofn(a) AS b", "  FROM 't'", "", ".explain"] {
+      said += session.feed(line).outputs.filter(\.isError).map(\.text)
+    }
+    #expect(said.count == 2, "\(said)")
+    #expect(said.allSatisfy { $0.hasPrefix("stdin:3:3: error: unknown function 'nofn'") }, "\(said)")
+  }
+
   /// `.explain` of a statement written over several lines lists the whole statement, its end found
   /// as a statement's is (it listed the first line alone, then failed on the FROM).
   @Test func explainTakesAStatementOverSeveralLines() {
