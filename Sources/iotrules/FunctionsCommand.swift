@@ -27,7 +27,9 @@ struct FunctionsCommand: ParsableCommand {
     let wanted = FunctionCatalogue.entries(prefix: prefix, family: family)
     guard !wanted.isEmpty else {
       let start = prefix.isEmpty ? "no function" : "no function starts with '\(prefix)'"
-      throw CLIError(start + (family.map { " in family '\($0)'" } ?? ""))
+      // Said as every command's errors are (`Error: ...` was the argument parser's wording).
+      Console.err("iotrules: error: " + start + (family.map { " in family '\($0)'" } ?? ""))
+      throw ExitCodes.failures
     }
     for entry in wanted {
       Console.out("\(entry.signature)  [\(entry.notes.joined(separator: ", "))]")

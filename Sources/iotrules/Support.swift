@@ -112,12 +112,6 @@ func unreadable(_ path: String) -> ExitCode {
   return ExitCodes.io
 }
 
-/// An error shown to the user as is.
-struct CLIError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
-}
-
 /// Milliseconds since the epoch, for `timestamp()` when no time is pinned.
 func nowMilliseconds() -> Int {
   Int((Date().timeIntervalSince1970 * 1000).rounded(.down))

@@ -94,6 +94,9 @@ check("explain", p.returncode == 0 and "LoadPath" in p.stdout and "Output" in p.
 
 p = subprocess.run([BIN, "functions", "sha"], capture_output=True, text=True, timeout=60)
 check("functions", p.returncode == 0 and "sha256(" in p.stdout and "md5(" not in p.stdout, p.stdout + p.stderr)
+p = subprocess.run([BIN, "functions", "zzz"], capture_output=True, text=True, timeout=60)
+check("functions zzz", p.returncode == 1 and p.stderr == "iotrules: error: no function starts with 'zzz'\n"
+      and p.stdout == "", (p.returncode, p.stderr))
 
 # A message's topic is a name: a wildcard is refused (one shot: usage error; batch: an input error).
 p = subprocess.run([BIN, "eval", "--sql", "SELECT 1 AS x FROM 'a/#'", "--topic", "a/#", "--payload", "{}"],
