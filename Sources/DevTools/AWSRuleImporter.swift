@@ -69,7 +69,8 @@ public enum AWSRuleImporter {
     // CloudFormation's spelling of the same rule (`AWS::IoT::TopicRule`, `TopicRulePayload`, `Sql`):
     // read as the API's.
     var notes: [String] = []
-    let root = try cloudFormationRule(document, resource: resource, notes: &notes, fail: fail)
+    let root = try cloudFormationRule(
+      document, resource: resource, nameGiven: name != nil, notes: &notes, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
     if let rule = root["rule"] {
@@ -232,7 +233,8 @@ public enum AWSRuleImporter {
   ]
 
   static func cloudFormationRule(
-    _ root: RuleNode, resource: String? = nil, notes: inout [String], fail: (RuleNode, String) -> ImportError
+    _ root: RuleNode, resource: String? = nil, nameGiven: Bool = false, notes: inout [String],
+    fail: (RuleNode, String) -> ImportError
   )
     throws(ImportError) -> RuleNode
   {
@@ -306,7 +308,7 @@ public enum AWSRuleImporter {
     // The resource's logical id names the rule when it has no RuleName (CloudFormation makes one
     // up), or one CloudFormation computes.
     if converted["ruleName"]?.string == nil, case .object(var members) = converted.kind {
-      if let node = converted["ruleName"], let function = cloudFormationFunction(node) {
+      if !nameGiven, let node = converted["ruleName"], let function = cloudFormationFunction(node) {
         notes.append(
           "'RuleName' is \(function), a CloudFormation function: the rule is named "
             + (logicalID.map { "after its resource, '\(RuleFile.escapedName($0.key))'" } ?? "after the file")
@@ -386,22 +388,30 @@ public enum AWSRuleImporter {
       return "\(name) is empty (AWS requires it)"
     }
     var out = OrderedObject()
+    // The fields of the action AWS has that are dropped here: a misspelling of one changes nothing.
+    var dropped: Set<String> = []
     func drop(_ keys: Set<String>, _ why: String = "no equivalent here") {
+      dropped.formUnion(keys)
       for item in config where keys.contains(item.key) {
         notes.append("\(label) \(member.key).\(item.key): \(why); dropped")
       }
     }
     func dropUnknown(_ handled: Set<String>) {
       for item in config where !handled.contains(item.key) {
-        // A misspelt setting (`Qos`, CloudFormation's spelling, in API JSON) would silently
-        // change the action (QoS 1 became 0): it needs an edit, as a misspelt rule field does, and
-        // is kept as written so that `check` refuses the rule until it is corrected.
-        let hint = FunctionRegistry.didYouMean(item.key, among: handled.sorted())
+        // A misspelt setting that is used here (`Qos`, CloudFormation's spelling, in API JSON)
+        // would silently change the action (QoS 1 became 0): it needs an edit, as a misspelt rule
+        // field does. An action that maps directly keeps it as written, so that `check` refuses
+        // the rule until it is corrected; one that becomes another kind (whose fields differ) is
+        // written without it. A misspelling of a field dropped anyway is dropped with a note.
+        let hint = FunctionRegistry.didYouMean(item.key, among: handled.subtracting(dropped).sorted())
+        let name = "\(label) \(member.key).\(RuleFile.escapedName(item.key))"
         if hint.isEmpty {
           notes.append("\(label) \(member.key).\(item.key): unknown field; dropped")
-        } else {
+        } else if ["republish", "http", "kafka"].contains(member.key) {
           out[item.key] = item.value.value
-          required.append("\(label) \(member.key).\(RuleFile.escapedName(item.key)): unknown field\(hint)")
+          required.append("\(name): unknown field\(hint)")
+        } else {
+          required.append("\(name): unknown field\(hint) (not imported: correct it and import again)")
         }
       }
     }
@@ -527,7 +537,10 @@ public enum AWSRuleImporter {
       // message. A sqlite action writes rows: a rule that deleted items must not become one that
       // adds them.
       if let operation = fields["operation"] {
-        let text = operation.string ?? ""
+        guard let text = operation.string else {
+          unmapped.append("\(label): dynamoDB.operation must be a string, not \(operation.kindName)")
+          return nil
+        }
         if text.contains("${") || !["INSERT", "UPDATE"].contains(text.uppercased()) {
           unmapped.append(
             "\(label): dynamoDB with operation '\(RuleFile.escapedName(text))': a sqlite action only writes rows (INSERT, or UPDATE with 'key')"

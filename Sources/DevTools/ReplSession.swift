@@ -655,8 +655,8 @@ public final class ReplSession {
         let program = try Compiler.compile(sql, version: version)
         return info(Disassembler.listing(program))
       } catch {
-        if argument.isEmpty {
-          // The last statement's: placed where it was written.
+        if given.isEmpty {
+          // The last statement's (`.explain`, `.explain ;`): placed where it was written.
           let current = statementLine
           defer { statementLine = current }
           statementLine = lastStatementPlace.line

@@ -75,7 +75,10 @@ struct IoTRules: AsyncParsableCommand {
     guard words.first == "help" else { return nil }
     var command: any ParsableCommand.Type = IoTRules.self
     var path = "iotrules"
-    for word in words.dropFirst().prefix(while: { !$0.hasPrefix("-") }) {
+    // `--` ends the options, not the words (`help -- chekc` was the general help).
+    for word in words.dropFirst().filter({ $0 != "--" }).prefix(while: { !$0.hasPrefix("-") }) {
+      // `help help`: the general help, as the argument parser gives it.
+      if word == "help", command == IoTRules.self { continue }
       let subcommands = command.configuration.subcommands
       guard let next = subcommands.first(where: { $0._commandName == word }) else {
         let names = subcommands.map { $0._commandName }

@@ -446,6 +446,23 @@ import Testing
     #expect(misspelt.json.contains(#""Qos": 1"#), "\(misspelt.json)")
     #expect(
       misspelt.notes.contains("actions[0] republish.extra: unknown field; dropped"), "\(misspelt.notes)")
+    // A misspelling of a field dropped anyway changes nothing: a note, as before. One of an action
+    // that becomes another kind is not written there (its fields differ), said as needing an edit.
+    let harmless = try convert(
+      #"{"republish": {"topic": "b", "RoleArn": "r"}}, {"s3": {"bucketName": "b", "key": "k", "CannedAcl": "private"}}"#
+    )
+    #expect(harmless.actionRequired.isEmpty, "\(harmless.actionRequired)")
+    #expect(harmless.notes.contains("actions[1] s3.CannedAcl: unknown field; dropped"), "\(harmless.notes)")
+    let converted = try convert(#"{"dynamoDB": {\#(dynamo), "Operation": "DELETE"}}"#)
+    #expect(
+      converted.actionRequired.contains(
+        "actions[0] dynamoDB.Operation: unknown field; did you mean 'operation'? (not imported: correct it and import again)"
+      ), "\(converted.actionRequired)")
+    #expect(!converted.json.contains(#""Operation":"#), "\(converted.json)")
+    let typed = try convert(#"{"dynamoDB": {\#(dynamo), "operation": 3}}"#)
+    #expect(
+      typed.unmapped == ["actions[0]: dynamoDB.operation must be a string, not a number"], "\(typed.unmapped)"
+    )
     // CloudFormation functions where a name or description goes are said, not lost without a word.
     let template = """
       Type: AWS::IoT::TopicRule
@@ -461,6 +478,9 @@ import Testing
       """
     let functions = try AWSRuleImporter.convert(file: "d.yaml", bytes: Array(template.utf8))
     #expect(functions.name == "d")
+    // With --name the rule is named as asked: nothing to say about RuleName.
+    let named = try AWSRuleImporter.convert(file: "d.yaml", bytes: Array(template.utf8), name: "given")
+    #expect(named.name == "given" && !named.notes.contains { $0.contains("'RuleName'") }, "\(named.notes)")
     #expect(
       functions.notes.prefix(2) == [
         "'RuleName' is Ref, a CloudFormation function: the rule is named after the file (give another with --name)",

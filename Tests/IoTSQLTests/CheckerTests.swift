@@ -293,6 +293,9 @@ struct CheckerTests {
         "1:8: 9 / 5 is 1: an Int divided by an Int is an Int, truncated toward zero, as AWS's operator table "
           + "says (under 2016-03-23 a whole number is an Int even when written with a fraction); write 1.8 for the fraction"
       ])
+    #expect(
+      try warnings("SELECT -9.0 / 5 AS f FROM 't'").first?.contains(
+        "(under 2016-03-23 a whole number is an Int even when written with a fraction)") == true)
     // Under 2015-10-08 a whole Decimal stays one: 9.0 / 5 is 1.8.
     #expect(try Compiler.compile("SELECT 9.0 / 5 AS f FROM 't'", version: .v2015_10_08).warnings.isEmpty)
   }

@@ -703,11 +703,13 @@ with tempfile.TemporaryDirectory() as work:
     # `help` with a word that names no command: the general help and 0, so a typo looked answered.
     for arguments, said in [(["help", "chekc"], "'iotrules' has no command 'chekc'; its commands are run, check"),
                             (["help", "import", "azure"], "'iotrules import' has no command 'azure'; its commands are aws"),
-                            (["help", "check", "rules"], "'iotrules check' has no subcommand 'rules'")]:
+                            (["help", "check", "rules"], "'iotrules check' has no subcommand 'rules'"),
+                            (["help", "--", "chekc"], "'iotrules' has no command 'chekc'")]:
         p = run(arguments)
         check(" ".join(arguments), p.returncode == 64 and said in p.stderr and p.stdout == "",
               (p.returncode, p.stderr[:200], p.stdout[:100]))
-    for arguments, said in [(["help"], "SUBCOMMANDS"), (["help", "import", "aws"], "iotrules import aws")]:
+    for arguments, said in [(["help"], "SUBCOMMANDS"), (["help", "import", "aws"], "iotrules import aws"),
+                            (["help", "help"], "iotrules help")]:
         p = run(arguments)
         check(" ".join(arguments), p.returncode == 0 and said in p.stdout, (p.returncode, p.stdout[:300]))
     # Help and version text that is lost says so, as every command's output does.

@@ -540,10 +540,14 @@ struct CodeGenerator {
       let quotient = Operators.binary(.divide, .int(x), .int(y), version: version)
       let exact = DecimalMath.divide(SQLDecimal(x), SQLDecimal(y)).map { JSONWriter.string(.decimal($0)) }
       // A whole decimal written as such (`9.0 / 5`) is an Int here too, which its writer did not mean.
-      let writesDecimal = [left, right].contains {
-        if case .literal(.decimal) = $0.kind { return true }
-        return false
+      func writtenAsDecimal(_ operand: Expression) -> Bool {
+        switch operand.kind {
+        case .literal(.decimal): return true
+        case .unary(_, let inner): return writtenAsDecimal(inner)
+        default: return false
+        }
       }
+      let writesDecimal = writtenAsDecimal(left) || writtenAsDecimal(right)
       let why =
         writesDecimal ? " (under 2016-03-23 a whole number is an Int even when written with a fraction)" : ""
       diagnostics.append(
