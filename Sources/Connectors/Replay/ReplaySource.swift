@@ -542,7 +542,7 @@ public struct ReplaySource: MessageSource {
         switch view.values[0] {
         case .undefined: found = nil
         case .null: found = "null"
-        case .bool: found = "a boolean"
+        case .bool: found = "a Boolean"
         case .array: found = "an array"
         case .object: found = "an object"
         default: found = "a number"
