@@ -541,7 +541,7 @@ public enum AWSRuleImporter {
           unmapped.append("\(label): dynamoDB.operation must be a string, not \(operation.kindName)")
           return nil
         }
-        if text.contains("${") || !["INSERT", "UPDATE"].contains(text.uppercased()) {
+        if !["INSERT", "UPDATE"].contains(text.uppercased()) {
           unmapped.append(
             "\(label): dynamoDB with operation '\(RuleFile.escapedName(text))': a sqlite action only writes rows (INSERT, or UPDATE with 'key')"
           )
