@@ -1097,7 +1097,8 @@ struct HTTPActionTests {
     } throws: { error in
       (error as? ActionError)?.kind == .transient && "\(error)".contains("503")
     }
-    #expect(ContinuousClock.now - started < .seconds(5))
+    // Before it waited for ever; the bound leaves room for a loaded machine.
+    #expect(ContinuousClock.now - started < .seconds(30))
     await #expect {
       try await action.perform(input("{}"))
     } throws: { error in
@@ -1112,11 +1113,9 @@ struct HTTPActionTests {
     defer { server.stop() }
     server.setFallback(.stall(milliseconds: 2000))
     let action = try await action(server) { $0.timeoutMs = 200 }
-    let started = ContinuousClock.now
     let results = await action.performGroup(
       (0..<5).map { input(#"{"n":\#($0)}"#, topic: "t") }, failingFast: true)
-    // Before: five timeouts one after another.
-    #expect(ContinuousClock.now - started < .seconds(1))
+    // Before: five timeouts one after another (five requests).
     #expect(server.requests.count == 1)
     #expect(results.allSatisfy { $0?.kind == .transient })
     #expect(results[1]?.message.hasPrefix("not sent: an earlier result of this topic failed") == true)
@@ -1597,7 +1596,7 @@ struct HTTPActionTests {
   func aFailureAfterAStopEndsTheWaitForAConnection() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    server.setFallback(.stall(milliseconds: 10_000))
+    server.setFallback(.stall(milliseconds: 60_000))
     let action = try await action(server) { $0.timeoutMs = 800 }
     let started = ContinuousClock.now
     let failed = await Self.twentyTopicsHurried(action, afterMs: 200)
@@ -1610,7 +1609,8 @@ struct HTTPActionTests {
       }
       .count == 12, "\(failed)")
     #expect(server.requests.count == 8)
-    #expect(ContinuousClock.now - started < .seconds(5))
+    // Far from the server's minute-long stall; room for a loaded machine.
+    #expect(ContinuousClock.now - started < .seconds(10))
   }
 
   /// The same with batches, which go one at a time per URL: behind a webhook that stopped
@@ -1620,7 +1620,7 @@ struct HTTPActionTests {
   func aFailedBatchAfterAStopEndsTheQueueBehindIt() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    server.setFallback(.stall(milliseconds: 10_000))
+    server.setFallback(.stall(milliseconds: 60_000))
     let action = try await action(server) {
       $0.timeoutMs = 800
       $0.batch = .init(maxSize: 10, maxDelayMs: 50, maxBytes: 5120)
@@ -1634,7 +1634,7 @@ struct HTTPActionTests {
         >= 18, "\(failed)")
     #expect(server.requests.count <= 2)
     // Before: one timeout per topic's batch, one after another (16 s).
-    #expect(ContinuousClock.now - started < .seconds(5))
+    #expect(ContinuousClock.now - started < .seconds(10))
   }
 
   @Test("batching: a failing batch fails every result in it")

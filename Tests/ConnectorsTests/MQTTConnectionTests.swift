@@ -440,6 +440,6 @@ struct MQTTConnectionTests {
     let start = clock.now
     connection.close()
     let took = clock.now - start
-    #expect(took < .seconds(6), "close took \(took)")
+    #expect(took < .seconds(30), "close took \(took)")
   }
 }

@@ -228,7 +228,8 @@ struct DaemonRunTests {
     write(
       (1...10).map { #"{"topic":"q/1","payload":{"n":\#($0)}}"# }.joined(separator: "\n") + "\n",
       to: folder + "/feed.jsonl")
-    let started = Date()
+    // A replay that never ends is killed after runIotrules's timeout (no status). Alone the run takes 0.1 s;
+    // among the parallel tests on two cores it has taken 35 s, so the test does not time it.
     let (status, out, errors) = try await runIotrules(
       [
         "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "/dev/full",
@@ -237,7 +238,6 @@ struct DaemonRunTests {
       in: folder)
     #expect(status == 74)
     #expect(out.contains("0 acknowledged, 10 not acknowledged"), "\(out)")
-    #expect(Date().timeIntervalSince(started) < 30)
     // Said as a replay's, at once, not as if the run were ending.
     #expect(
       errors.contains("dead-letter write failed in a replay: the message is not acknowledged"), "\(errors)")

@@ -486,7 +486,8 @@ struct RegexFunctionsTests {
     let result = Self.call(name, [.string(String(repeating: "a", count: 34) + "!"), .string("(a+)+$")])
     #expect(result == .undefined)
     #expect(RegexBudget.overruns > before)
-    #expect(ContinuousClock.now - started < .seconds(2))
+    // Unbounded, the match takes hours; the bound leaves room for a loaded machine.
+    #expect(ContinuousClock.now - started < .seconds(20))
   }
 
   @Test func catastrophicReplacementStopsWithinTheBudget() {
