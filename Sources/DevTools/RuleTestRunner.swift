@@ -221,9 +221,7 @@ public struct RuleTestPlan: Sendable {
         // A test file without a case tests nothing, which its writer rarely meant (one cut short,
         // cases written under another key): it fails, so that "did my tests run?" has an answer.
         if tests.cases.isEmpty, invalid.isEmpty {
-          broken(
-            "the test file holds no cases: write at least one, or remove the file", rule: rule.name,
-            name: "(no cases)")
+          broken(RuleTestGate.noCases, rule: rule.name, name: "(no cases)")
           continue
         }
         var file = RuleTestRunner.run(tests, on: rule)
@@ -259,6 +257,9 @@ public struct RuleStoreFailure: Error, Sendable, CustomStringConvertible {
 /// Gates hot reloads on rule tests: `iotrules run` swaps in a changed rule only when the tests beside
 /// it pass.
 public enum RuleTestGate {
+  /// What a test file without a case is told, by `test` and by the gate alike.
+  static let noCases = "the test file holds no cases: write at least one, or remove the file"
+
   /// Nil when `rule` has no test file or its tests pass; else why it must not replace the running
   /// version: the failing cases by name, each also at its place in its test file.
   public static func check(_ rule: Rule) -> GateRefusal? {
@@ -289,6 +290,17 @@ public enum RuleTestGate {
       return GateRefusal(
         reason: "its test file \(testPath) is broken (\(own.count) problem\(own.count == 1 ? "" : "s"))",
         diagnostics: own)
+    }
+    // A file without a case fails here as under `iotrules test`: `check` in CI passed a rule whose
+    // tests never ran while `test` failed it.
+    if tests.cases.isEmpty, invalid.isEmpty {
+      return GateRefusal(
+        reason: "its test file \(testPath) holds no cases",
+        diagnostics: [
+          RuleDiagnostic(
+            file: testPath, position: FilePosition(line: 1, column: 1),
+            message: noCases)
+        ])
     }
     // The valid cases run beside the invalid ones, so one look shows everything to fix.
     let failing = RuleTestRunner.run(tests, on: preview).filter { !$0.passed }

@@ -445,7 +445,8 @@ import Testing
   }
 
   @Test(
-    "a test file without a case fails, named: it was 'no rule tests found' (or, beside others, not a word)")
+    "a test file without a case fails, named: it was 'no rule tests found' (or, beside others, not a word; check passed it)"
+  )
   func testFileWithoutCases() throws {
     for (name, text) in [("high_temp.test.json", "[]"), ("high_temp.test.yaml", "cases: []\n")] {
       let folder = temporaryFolder("ruletest-no-cases")
@@ -456,6 +457,15 @@ import Testing
       #expect(status == 1, "\(out)")
       #expect(out.contains("FAIL high_temp: (no cases)  (\(folder)/\(name):1:1)"), "\(out)")
       #expect(out.contains("the test file holds no cases: write at least one, or remove the file"), "\(out)")
+      // `check` (and `run`'s gate) agree: it passed the rule, whose tests never ran.
+      let (checkStatus, checkOut, _) = try runBinary(["check", folder])
+      #expect(checkStatus == 65, "\(checkOut)")
+      #expect(checkOut.contains("its test file \(folder)/\(name) holds no cases"), "\(checkOut)")
+      #expect(
+        checkOut.contains(
+          "\(name):1:1: error: the test file holds no cases: write at least one, or remove the file"),
+        "\(checkOut)")
+      #expect(try runBinary(["check", "--skip-tests", folder]).0 == 0)
     }
   }
 
