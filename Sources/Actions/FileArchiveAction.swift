@@ -1265,7 +1265,7 @@ public final class FileArchiveAction: BatchAction {
 
   static func segmentProblem(length: Int, dots: Int) -> String? {
     if length == 0 { return "has an empty segment" }
-    if length == 2 && dots == 2 { return "leaves the archive root ('..')" }
+    if length == 2 && dots == 2 { return "has a '..' segment" }
     if length == 1 && dots == 1 { return "has a '.' segment" }
     return nil
   }

@@ -1555,7 +1555,7 @@ public final class Dispatcher: Sendable {
         ErrorRecord.Failure(
           failedAction: errorAction.action.actionName,
           failedResource: error.resource ?? errorAction.action.resource,
-          errorMessage: error.message))
+          errorMessage: error.message, isErrorAction: true))
       deadRecords.append((index, deadRecord, pending.origins))
     }
     let wereWritten = await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) })

@@ -12,12 +12,19 @@ public struct ErrorRecord: Sendable, Equatable {
     public var failedResource: String
     /// Why it failed.
     public var errorMessage: String
+    /// True for the failure of the error action the record was on its way to (written, in a
+    /// dead-letter record only, as `"errorAction": true`: not an AWS field), which otherwise read
+    /// as one more of the rule's actions.
+    public var isErrorAction: Bool
 
     /// Creates a failure.
-    public init(failedAction: String, failedResource: String, errorMessage: String) {
+    public init(
+      failedAction: String, failedResource: String, errorMessage: String, isErrorAction: Bool = false
+    ) {
       self.failedAction = failedAction
       self.failedResource = failedResource
       self.errorMessage = errorMessage
+      self.isErrorAction = isErrorAction
     }
   }
 
@@ -88,13 +95,13 @@ public struct ErrorRecord: Sendable, Equatable {
   public var value: Value {
     var failureValues: [Value] = []
     for failure in failures {
-      failureValues.append(
-        .object(
-          OrderedObject([
-            ("failedAction", .string(failure.failedAction)),
-            ("failedResource", .string(failure.failedResource)),
-            ("errorMessage", .string(failure.errorMessage)),
-          ])))
+      var fields: [(String, Value)] = [
+        ("failedAction", .string(failure.failedAction)),
+        ("failedResource", .string(failure.failedResource)),
+        ("errorMessage", .string(failure.errorMessage)),
+      ]
+      if failure.isErrorAction { fields.append(("errorAction", .bool(true))) }
+      failureValues.append(.object(OrderedObject(fields)))
     }
     var members: [(String, Value)] = [
       ("ruleName", .string(ruleName)), ("topic", .string(topic)), ("traceId", .string(traceId)),
@@ -114,7 +121,7 @@ public struct ErrorRecord: Sendable, Equatable {
     text += "\"base64OriginalPayload\":\(Self.quote(base64OriginalPayload)),\"failures\":["
     text += failures.map {
       "{\"failedAction\":\(Self.quote($0.failedAction)),\"failedResource\":\(Self.quote($0.failedResource)),"
-        + "\"errorMessage\":\(Self.quote($0.errorMessage))}"
+        + "\"errorMessage\":\(Self.quote($0.errorMessage))\($0.isErrorAction ? ",\"errorAction\":true" : "")}"
     }.joined(separator: ",")
     text += "],\"timestamp\":\(timestamp)"
     for (key, value) in extraMembers {
@@ -125,7 +132,7 @@ public struct ErrorRecord: Sendable, Equatable {
     return text + "}"
   }
 
-  /// `text` as a JSON string literal (U+2028 and U+2029 escaped too).
+  /// `text` as a JSON string literal (U+0085, U+2028 and U+2029 escaped too).
   public static func quote(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
@@ -136,7 +143,8 @@ public struct ErrorRecord: Sendable, Equatable {
       case "\r": out += "\\r"
       case "\t": out += "\\t"
       // Valid raw in JSON, but line breaks to `splitlines()` and JavaScript's older parsers: a
-      // record or log line read by them broke in two.
+      // record or log line read by them broke in two (NEL too, for `splitlines()`).
+      case "\u{85}": out += "\\u0085"
       case "\u{2028}": out += "\\u2028"
       case "\u{2029}": out += "\\u2029"
       default:

@@ -630,14 +630,14 @@ struct DaemonRunTests {
     #expect(
       blocked.contains {
         (($0["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
-          "leaves the archive root ('..')") == true
+          "has a '..' segment") == true
       })
     let hostile = records(folder + "/errors/hostile.jsonl")
     #expect(hostile.count == 1)
     #expect(hostile.first?["topic"] as? String == "in/..")
     #expect(
       ((hostile.first?["failures"] as? [[String: Any]])?.first?["errorMessage"] as? String)?.contains(
-        "leaves the archive root") == true)
+        "has a '..' segment") == true)
     #expect(FileManager.default.fileExists(atPath: folder + "/arch/ok/x.jsonl"))
     let dead = records(folder + "/dead.jsonl")
     #expect(dead.count == 2)

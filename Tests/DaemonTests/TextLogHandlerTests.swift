@@ -44,10 +44,13 @@ import Testing
     #expect(!TextLogHandler.safeMessage(forged).contains("\n2026"))
   }
 
-  /// JSON log lines and error records escape U+2028 and U+2029: valid raw in JSON, but line breaks
-  /// to `splitlines()` readers, which broke a record in two.
+  /// JSON log lines and error records escape U+2028, U+2029 and NEL (U+0085): valid raw in JSON,
+  /// but line breaks to `splitlines()` readers, which broke a record in two (a rendered path's NEL
+  /// in a dead-letter record's `errorMessage` did).
   @Test func jsonTextEscapesTheUnicodeLineSeparators() {
-    #expect(ErrorRecord.quote("a\u{2028}b\u{2029}c") == #""a\u2028b\u2029c""#)
+    #expect(ErrorRecord.quote("a\u{2028}b\u{2029}c\u{85}d") == #""a\u2028b\u2029c\u0085d""#)
+    // Other C1 controls are no line breaks: kept as they are.
+    #expect(ErrorRecord.quote("a\u{84}b") == "\"a\u{84}b\"")
   }
 
   /// JSON records carry milliseconds (records of one second stay in order against other logs).

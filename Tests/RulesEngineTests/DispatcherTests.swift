@@ -500,6 +500,14 @@ struct DispatcherTests {
     let records = deadLetter.records.withLock { $0 }
     #expect(records.count == 1)
     #expect(records.first?.failures.map(\.failedResource) == ["p", "broken"])
+    // The error action's own failure is marked: it read as one more action of the rule.
+    #expect(records.first?.failures.map(\.isErrorAction) == [false, true])
+    let json = try #require(records.first?.json)
+    #expect(
+      json.contains(
+        #""failedResource":"broken","errorMessage":"broken failed (permanent)","errorAction":true}"#),
+      "\(json)")
+    #expect(json.contains(#""failedResource":"p","errorMessage":"p failed (permanent)"}"#), "\(json)")
     #expect(acks.acks.withLock { $0[0].1 } == .done)
   }
 
