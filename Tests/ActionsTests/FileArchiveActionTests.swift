@@ -1024,7 +1024,7 @@ struct FileArchiveActionTests {
   /// A name no rendering gives is turned away in steps proportional to its length times the
   /// path's pieces: backtracking over six `${…}` took length^6 steps for a marked file renamed to a
   /// 120-byte name, and the start scan of every archive action waited for hours.
-  @Test(.timeLimit(.minutes(1))) func aNameIsMatchedAgainstThePathWithoutBacktrackingForEver() throws {
+  @Test(.timeLimit(.minutes(3))) func aNameIsMatchedAgainstThePathWithoutBacktrackingForEver() throws {
     let folder = temporaryFolder()
     let wildcards = (2...7).map { "${topic(\($0))}" }.joined()
     let action = try FileArchiveAction(
@@ -1038,7 +1038,7 @@ struct FileArchiveActionTests {
   }
 
   /// The daemon's actions are swept by the process's sweeper, on its own, about once a second.
-  @Test(.timeLimit(.minutes(1))) func theSweeperClosesIdleFilesOnItsOwn() async throws {
+  @Test(.timeLimit(.minutes(3))) func theSweeperClosesIdleFilesOnItsOwn() async throws {
     let folder = temporaryFolder()
     let sweeper = ArchiveSweeper()
     let action = try FileArchiveAction(
@@ -1788,7 +1788,7 @@ final class Counter: Sendable {
 
 @Suite struct SyncThreadsTests {
   /// No thread can be started (a pids limit): the caller runs every job itself, and returns.
-  @Test(.timeLimit(.minutes(1))) func jobsRunWhenNoThreadStarts() {
+  @Test(.timeLimit(.minutes(3))) func jobsRunWhenNoThreadStarts() {
     let pool = SyncThreads(limit: 4, startThread: { _ in false })
     let done = Mutex(0)
     for _ in 0..<3 {
@@ -1798,7 +1798,7 @@ final class Counter: Sendable {
   }
 
   /// With threads, every job runs once and runAll returns when all have.
-  @Test(.timeLimit(.minutes(1))) func jobsRunOnceEach() {
+  @Test(.timeLimit(.minutes(3))) func jobsRunOnceEach() {
     let pool = SyncThreads(limit: 3)
     let done = Mutex([Int](repeating: 0, count: 20))
     pool.runAll((0..<20).map { index in { done.withLock { $0[index] += 1 } } })

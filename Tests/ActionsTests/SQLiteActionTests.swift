@@ -687,7 +687,7 @@ struct SQLiteActionTests {
 
   /// The batches of several actions writing one database while a transaction runs go into the
   /// next one together, each in a savepoint: one action's failing batch is rolled back alone.
-  @Test(.timeLimit(.minutes(1))) func actionsSharingADatabaseCommitTogether() async throws {
+  @Test(.timeLimit(.minutes(3))) func actionsSharingADatabaseCommitTogether() async throws {
     let folder = temporaryFolder()
     try await DatabaseQueue(path: "\(folder)/iot.db").write { db in
       try db.execute(sql: "CREATE TABLE strict_t (deviceId TEXT NOT NULL, temp REAL)")
@@ -721,7 +721,7 @@ struct SQLiteActionTests {
   /// A batch whose failure makes SQLite roll back the whole shared transaction (`ON CONFLICT
   /// ROLLBACK`) fails with its own error; the batches rolled back with it fail transiently (to be
   /// tried again), never with its error.
-  @Test(.timeLimit(.minutes(1))) func aBatchThatRollsBackTheGroupFailsAlone() async throws {
+  @Test(.timeLimit(.minutes(3))) func aBatchThatRollsBackTheGroupFailsAlone() async throws {
     let folder = temporaryFolder()
     try await DatabaseQueue(path: "\(folder)/iot.db").write { db in
       try db.execute(

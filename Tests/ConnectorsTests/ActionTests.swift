@@ -816,7 +816,7 @@ struct HTTPActionTests {
   /// A request's templates (its URL and headers) share one second of CPU time, as one template's
   /// parts do: eight header templates of 0.3 s each held the action 2.4 s, each within a second
   /// of its own.
-  @Test(.timeLimit(.minutes(1))) func aRequestsTemplatesShareOneSecondOfCPU() async throws {
+  @Test(.timeLimit(.minutes(3))) func aRequestsTemplatesShareOneSecondOfCPU() async throws {
     // A header value that takes at least 0.15 s of this thread's CPU time to render here (the
     // budget's clock: wall time, on a loaded machine, made too few headers to reach it): the string
     // doubled until it does.
@@ -850,7 +850,7 @@ struct HTTPActionTests {
   /// A host that takes no connection (its SYNs dropped) is said in words, with the time waited:
   /// the log said the client's `HTTPClientError.connectTimeout` when the connect's timeout, not the
   /// request's deadline (both `timeoutMs`), ran out first.
-  @Test(.timeLimit(.minutes(1))) func aConnectionThatNeverComesIsSaidInWords() async throws {
+  @Test(.timeLimit(.minutes(3))) func aConnectionThatNeverComesIsSaidInWords() async throws {
     let port = try ProcessSupport.freePort()
     let blackhole = try LoopbackListener(port: port, closesAtOnce: false)
     defer { blackhole.stop() }

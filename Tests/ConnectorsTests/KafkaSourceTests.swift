@@ -580,7 +580,7 @@ struct KafkaSourceTests {
 
   @Test(
     "a producer looks each new topic up once, up to its bound, and close waits for a lookup under way",
-    .timeLimit(.minutes(1)))
+    .timeLimit(.minutes(3)))
   func producerLooksTopicsUp() async throws {
     let cluster = try KafkaMockCluster()
     defer { cluster.stop() }

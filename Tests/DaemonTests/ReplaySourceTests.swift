@@ -322,7 +322,7 @@ struct ReplaySourceTests {
   /// A file replayed to its end is read as far as it reached when the replay began: the records an
   /// error action of the same rules appends to the file being replayed are not read in the same run
   /// (read, failing again and appended again, they made a replay of an error file endless).
-  @Test(.timeLimit(.minutes(1))) func aReplayEndsWhereTheFileEndedWhenItBegan() async throws {
+  @Test(.timeLimit(.minutes(3))) func aReplayEndsWhereTheFileEndedWhenItBegan() async throws {
     let folder = temporaryFolder("replay-snapshot")
     let path = folder + "/in.jsonl"
     write((1...300).map { #"{"topic": "t/\#($0)", "payload": {}}"# + "\n" }.joined(), to: path)
@@ -348,7 +348,7 @@ struct ReplaySourceTests {
 
   /// `--follow` as `tail -F`: a file truncated in place is read again from its start, a file
   /// replaced under its name is opened anew; each change is said, nothing is read twice or missed.
-  @Test(.timeLimit(.minutes(1))) func followsATruncatedOrReplacedFile() async throws {
+  @Test(.timeLimit(.minutes(3))) func followsATruncatedOrReplacedFile() async throws {
     let followed = FollowedFile("replay-rotate")
     #expect(try await followed.waitFor(2))
     // logrotate's copytruncate: the same file, emptied, then written again.
@@ -380,7 +380,7 @@ struct ReplaySourceTests {
 
   /// Lines appended just before the file is renamed away (logrotate's `create`) are read from the
   /// old file before the new one is opened, as `tail -F` reads them: they were lost.
-  @Test(.timeLimit(.minutes(1))) func readsARenamedFileToItsEnd() async throws {
+  @Test(.timeLimit(.minutes(3))) func readsARenamedFileToItsEnd() async throws {
     let followed = FollowedFile("replay-renamed")
     #expect(try await followed.waitFor(2))
     // At its end-of-file polls now: lines 3 and 4 come, and the file is renamed, between two looks.
@@ -399,7 +399,7 @@ struct ReplaySourceTests {
   /// A file truncated and at once written past where it was read (copytruncate, then a burst of
   /// writes before the next look) is read again from its start: its size alone does not show it,
   /// and reading on from the old offset lost the lines before it without a word.
-  @Test(.timeLimit(.minutes(1))) func followsAFileTruncatedAndRegrown() async throws {
+  @Test(.timeLimit(.minutes(3))) func followsAFileTruncatedAndRegrown() async throws {
     let followed = FollowedFile("replay-regrown")
     #expect(try await followed.waitFor(2))
     try await Task.sleep(nanoseconds: 120_000_000)
@@ -421,7 +421,7 @@ struct ReplaySourceTests {
   /// Lines of 128 bytes end each block at a line's end: stopped while handing over a block's last
   /// lines, nothing of the block was left, and the stop went unsaid (exit 0, an incomplete replay
   /// told by nothing).
-  @Test(.timeLimit(.minutes(1)), arguments: [1, ReplaySource.maxBatch + 1])
+  @Test(.timeLimit(.minutes(3)), arguments: [1, ReplaySource.maxBatch + 1])
   func aCancelledFileReplayStopsAtTheLineItReached(waitingMessage: Int) async throws {
     let path = temporaryFolder("replay-stop") + "/in.jsonl"
     let lines = (1...1_000).map { number in

@@ -1419,7 +1419,7 @@ private final class GatedPipeline: PipelinedBatchAction, Sendable {
 
 /// A pipelined action gets the next batch before the last one's results are in, and the results
 /// are taken in submission order.
-@Test(.timeLimit(.minutes(1))) func pipelinedBatchesOverlapAndFinishInOrder() async throws {
+@Test(.timeLimit(.minutes(3))) func pipelinedBatchesOverlapAndFinishInOrder() async throws {
   let action = GatedPipeline()
   let total = ActionLane.maxBatch + 488
   let dispatcher = try retryingDispatcher(
