@@ -525,6 +525,7 @@ public final class Dispatcher: Sendable {
       defer { state.ruleSet = ruleSet }
       return state.ruleSet
     }
+    ruleSet.replacing(previous)
     previous.retireCounters(keeping: ruleSet)
     return previous
   }

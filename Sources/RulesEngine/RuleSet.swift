@@ -9,6 +9,10 @@ public final class RuleSet: Sendable {
   /// Rule indices by FROM filter.
   public let trie: TopicTrie<Int>
   let activity = Mutex<(active: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+  /// The set this one replaced, while messages evaluated against it (or against a set before it)
+  /// were still in flight: a rule kept by a reload and retired by a later one has results of both
+  /// sets' messages, and its actions were shut down under the earlier set's retries.
+  private let replaced = Mutex<RuleSet?>(nil)
 
   /// Builds a snapshot; disabled rules are kept (for `check` and reload diffs) but not in the trie.
   public init(rules: [Rule]) {
@@ -110,8 +114,25 @@ public final class RuleSet: Sendable {
     for waiter in waiters { waiter.resume() }
   }
 
-  /// Returns when no message evaluated against this snapshot is still in flight (so its retired
-  /// actions can be shut down).
+  /// Records that this set replaces `previous`, which no message enters any more: kept only while
+  /// it, or a set it replaced, has messages in flight (so the chain is as long as the sets still
+  /// busy, not as the reloads).
+  func replacing(_ previous: RuleSet) {
+    replaced.withLock { $0 = previous.isBusy ? previous : nil }
+  }
+
+  /// True while a message evaluated against this set, or against a set it replaced, is in flight;
+  /// forgets the replaced sets found idle.
+  private var isBusy: Bool {
+    if activity.withLock({ $0.active }) > 0 { return true }
+    guard let previous = replaced.withLock({ $0 }) else { return false }
+    if previous.isBusy { return true }
+    replaced.withLock { $0 = nil }
+    return false
+  }
+
+  /// Returns when no message evaluated against this snapshot, or against a set it replaced, is
+  /// still in flight (so its retired actions can be shut down).
   public func waitUntilIdle() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = activity.withLock { state -> Bool in
@@ -121,5 +142,7 @@ public final class RuleSet: Sendable {
       }
       if ready { continuation.resume() }
     }
+    // No message enters a replaced set: once idle, it stays so.
+    if let previous = replaced.withLock({ $0 }) { await previous.waitUntilIdle() }
   }
 }

@@ -758,6 +758,35 @@ struct DispatcherTests {
     let two = builder.action("two")!.received.withLock { $0.count }
     #expect(one + two == 500)
   }
+
+  /// A rule kept by one reload and retired by the next has results of messages evaluated against
+  /// both sets: the wait before its actions shut down covers the earlier set's too (a rename and
+  /// a SIGHUP while a webhook retried shut its client down, and results went to the dead-letter
+  /// file, `not started`).
+  @Test func anIdleWaitCoversTheSetsItReplaced() async throws {
+    let builder = RecordingBuilder()
+    let kept = try loadRule(
+      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "kept"}}]}"#, file: "r.json",
+      builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [kept]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let gated = try #require(builder.action("kept"))
+    gated.gateOpen.withLock { $0 = false }
+    let acks = AckCollector()
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
+    // Kept, then retired.
+    dispatcher.swap(to: RuleSet(rules: [kept]))
+    let old = dispatcher.swap(to: RuleSet.empty)
+    let idle = Task {
+      await old.waitUntilIdle()
+      return gated.received.withLock { $0.count }
+    }
+    try await Task.sleep(nanoseconds: 200_000_000)
+    gated.gateOpen.withLock { $0 = true }
+    // Idle only once the first set's message was done (it was idle at once, with nothing written).
+    #expect(await idle.value == 1)
+    #expect(await acks.wait(for: 1))
+  }
 }
 
 /// Records how long each retry waits.
