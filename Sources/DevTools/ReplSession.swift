@@ -65,6 +65,8 @@ public final class ReplSession {
   public private(set) var lineNumber = 0
   /// The line the open (or last) statement started on.
   private var statementLine = 1
+  /// The last source a diagnostic was shown in, with its lines.
+  private var lastRenderedSource: (source: String, lines: Diagnostic.SourceLines)?
   /// Set when a line that is not UTF-8 was dropped: the lines after it that start no statement
   /// or command (and are not empty) belonged to its statement, and are skipped, each said (they
   /// ran as a statement of their own: `FROM 't'` failed with a note that the line before ran).
@@ -490,7 +492,12 @@ public final class ReplSession {
       if diagnostic.range.end.line == 1 { diagnostic.range.end.column += columns }
       columns = 0
     }
-    var text = diagnostic.rendered(in: source)
+    // The lines of the statement, split once for all of its diagnostics (each split it again:
+    // 2,000 warnings of one generated statement took seconds).
+    if lastRenderedSource?.source != source {
+      lastRenderedSource = (source, Diagnostic.SourceLines(source))
+    }
+    var text = diagnostic.rendered(in: lastRenderedSource!.lines)
     let start = diagnostic.range.start
     if placed, let scriptName, text.hasPrefix("\(start): ") {
       let line = statementLine + lines + start.line - 1

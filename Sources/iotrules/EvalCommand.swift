@@ -95,7 +95,8 @@ struct EvalCommand: ParsableCommand {
       Console.err(error.description)
       throw ExitCodes.badRule
     }
-    for warning in program.warnings { Console.err(warning.rendered(in: sqlText)) }
+    let lines = Diagnostic.SourceLines(sqlText)
+    for warning in program.warnings { Console.err(warning.rendered(in: lines)) }
     var compiledTemplate: Template?
     if let template {
       do {

@@ -44,7 +44,8 @@ struct ExplainCommand: ParsableCommand {
       Console.err(error.description)
       throw ExitCodes.badRule
     }
-    for warning in program.warnings { Console.err(warning.rendered(in: sql)) }
+    let lines = Diagnostic.SourceLines(sql)
+    for warning in program.warnings { Console.err(warning.rendered(in: lines)) }
     Console.out(Disassembler.listing(program))
   }
 
