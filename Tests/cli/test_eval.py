@@ -453,6 +453,29 @@ with tempfile.TemporaryDirectory() as work:
                            capture_output=True, text=True, timeout=60)
         check("test of an unreadable folder", p.returncode == 74 and f"{closed}: cannot read it (Permission denied)"
               in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+        # A file action, or error action, where this user may not write fails every result: check says
+        # so, as it does of a SQLite database (it passed the rule, and run sent every result down the
+        # error path). A root holding a folder made beforehand may still take files: not judged.
+        archive = os.path.join(work, "archive")
+        os.makedirs(os.path.join(archive, "rules"))
+        os.makedirs(os.path.join(archive, "ro"))
+        os.makedirs(os.path.join(archive, "made", "dev-1"))
+        with open(os.path.join(archive, "rules", "a.json"), "w") as f:
+            f.write('{"sql": "SELECT * FROM \'f/+\'", "actions": [{"file": {"root": "ro", "path": "${topic(2)}.jsonl"}},\n'
+                    ' {"file": {"root": "made", "path": "${topic(2)}/x.jsonl"}}],\n'
+                    ' "errorAction": {"file": {"path": "ro/errors/r.jsonl"}}}')
+        for folder, mode in [(archive, 0o755), (os.path.join(archive, "rules"), 0o755),
+                             (os.path.join(archive, "rules", "a.json"), 0o644), (os.path.join(archive, "ro"), 0o555),
+                             (os.path.join(archive, "made"), 0o555), (os.path.join(archive, "made", "dev-1"), 0o777)]:
+            os.chmod(folder, mode)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN, "check", "rules"],
+                           cwd=archive, capture_output=True, text=True, timeout=60)
+        check("check of an archive this user may not write", p.returncode == 65
+              and "rules/a.json:1:62: error: file action: archive root 'ro' is not writable (Permission denied) and "
+                  "holds nothing yet: every result would fail" in p.stdout
+              and "rules/a.json:3:35: error: file action: 'path': its folder 'ro/errors' cannot be made: 'ro' is not "
+                  "writable (Permission denied): every result would fail" in p.stdout
+              and p.stdout.count("error: ") == 2, f"{p.returncode} {p.stdout} {p.stderr}")
 
 # import aws never writes over the file it imports, --force or not.
 import tempfile
