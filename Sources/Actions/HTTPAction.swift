@@ -898,17 +898,24 @@ public final class HTTPAction: KeyedGroupAction {
     }
   }
 
-  /// The first 200 bytes of an answer's body as one quoted line (control characters escaped),
-  /// or nil for none or one that is not text.
+  /// The first 200 bytes of an answer's body as one quoted line, escaped once as a JSON string
+  /// is (`\"`, `\\`, control characters as `\u001B`; bytes that are not UTF-8 as U+FFFD), or nil
+  /// for none. (Control characters were escaped twice, `\\u0009`, and a body with a byte that is
+  /// not UTF-8 was not quoted at all.)
   static func excerpt(_ body: [UInt8]?) -> String? {
     guard let body, !body.isEmpty else { return nil }
     var end = min(body.count, 200)
     // Cut before a character, not inside one.
     while end < body.count, end > 0, body[end] & 0xC0 == 0x80 { end -= 1 }
-    guard let text = String(validating: body[..<end], as: UTF8.self) else { return nil }
-    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let trimmed = String(decoding: body[..<end], as: UTF8.self).trimmingCharacters(
+      in: .whitespacesAndNewlines)
     guard !trimmed.isEmpty else { return nil }
-    return RuleFile.printable(trimmed, keepsLineBreaks: false).debugDescription
+    var quoted = String.UnicodeScalarView()
+    for scalar in trimmed.unicodeScalars {
+      if scalar == "\"" || scalar == "\\" { quoted.append("\\") }
+      quoted.append(scalar)
+    }
+    return "\"" + RuleFile.printable(String(quoted), keepsLineBreaks: false) + "\""
       + (end < body.count ? " …" : "")
   }
 

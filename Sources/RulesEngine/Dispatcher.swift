@@ -1478,16 +1478,25 @@ public final class Dispatcher: Sendable {
           rule: index, record: record(ruleLevel.map(\.1), tracker: tracker), origins: ruleLevel.map(\.0)),
         to: rule.errorAction)
     }
+    // Each rule finishes as soon as its records (the rule's, its actions' own) are written
+    // somewhere or cannot be: a record held by a failing dead-letter file holds its own message,
+    // not the batch's others (those written once the file took records again stayed
+    // unacknowledged behind it).
+    var left = [Int](repeating: 0, count: rules.count)
     var ok = [Bool](repeating: true, count: rules.count)
+    for pending in targets.flatMap(\.records) + deadLetters { left[pending.rule] += 1 }
+    for (index, (tracker, _)) in rules.enumerated() where left[index] == 0 {
+      tracker.ruleFinished(ok: true, dispatcher: self)
+    }
+    func resolved(_ rule: Int, _ written: Bool) {
+      ok[rule] = ok[rule] && written
+      left[rule] -= 1
+      if left[rule] == 0 { rules[rule].0.ruleFinished(ok: ok[rule], dispatcher: self) }
+    }
     for (errorAction, records) in targets {
-      let sent = await sendToErrorAction(errorAction, records, of: rules)
-      for (pending, wasSent) in zip(records, sent) where !wasSent { ok[pending.rule] = false }
+      await sendToErrorAction(errorAction, records, of: rules) { resolved(records[$0].rule, $1) }
     }
-    let written = await writeDeadLetters(deadLetters.map { ($0.record, $0.origins) })
-    for (pending, wasWritten) in zip(deadLetters, written) where !wasWritten {
-      ok[pending.rule] = false
-    }
-    for (index, (tracker, _)) in rules.enumerated() { tracker.ruleFinished(ok: ok[index], dispatcher: self) }
+    await writeDeadLetters(deadLetters.map { ($0.record, $0.origins) }) { resolved(deadLetters[$0].rule, $1) }
   }
 
   /// How long an error action that failed transiently through its retries is skipped: the
@@ -1495,11 +1504,12 @@ public final class Dispatcher: Sendable {
   static let errorActionRestMs = 30_000
 
   /// Performs `records` (of `rules`) on `errorAction` as one batch with its retries; a record it
-  /// fails goes to the dead-letter file with that failure added. For each, whether it was written.
+  /// fails goes to the dead-letter file with that failure added. Tells `finished` of each record
+  /// (by its index) whether it was written, as soon as that is known.
   func sendToErrorAction(
     _ errorAction: ConfiguredAction, _ records: [PendingRecord],
-    of rules: [(RuleTracker, [(ConfiguredAction, ActionError)])]
-  ) async -> [Bool] {
+    of rules: [(RuleTracker, [(ConfiguredAction, ActionError)])], finished: (Int, Bool) -> Void
+  ) async {
     // Monotonic: a wall clock stepped back must not stretch the rest.
     let now = Int(clock.monotonicNanoseconds() / 1_000_000)
     let outcomes: [ActionError?]
@@ -1533,10 +1543,12 @@ public final class Dispatcher: Sendable {
     }
     let written = outcomes.reduce(0) { $0 + ($1 == nil ? 1 : 0) }
     if written > 0 { statistics.withLock { $0.errorRecords += written } }
-    var sent = [Bool](repeating: true, count: records.count)
     var deadRecords: [(index: Int, record: ErrorRecord, origins: [ConfiguredAction])] = []
     for (index, (pending, outcome)) in zip(records, outcomes).enumerated() {
-      guard let error = outcome else { continue }
+      guard let error = outcome else {
+        finished(index, true)
+        continue
+      }
       // Never retried into itself: the record, with the error action's own failure, goes to the
       // dead-letter file; like an action's failures, the log lines are capped per rule and error
       // action (a storm wrote one line a record).
@@ -1559,29 +1571,30 @@ public final class Dispatcher: Sendable {
           errorMessage: error.message, isErrorAction: true))
       deadRecords.append((index, deadRecord, pending.origins))
     }
-    let wereWritten = await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) })
-    for (dead, wasWritten) in zip(deadRecords, wereWritten) { sent[dead.index] = wasWritten }
-    return sent
+    await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) }) { index, written in
+      finished(deadRecords[index].index, written)
+    }
   }
 
   /// Writes `records` to the dead-letter file together, in their order (they share its fsyncs);
-  /// each that fails goes on alone through ``writeDeadLetter(_:origins:)``. For each, whether it
-  /// was written.
-  func writeDeadLetters(_ records: [(record: ErrorRecord, origins: [ConfiguredAction])]) async -> [Bool] {
+  /// each that fails goes on alone through ``writeDeadLetter(_:origins:)``, in order. Tells
+  /// `finished` of each (by its index) whether it was written, as soon as that is known: the ones
+  /// written at once before any held one is tried again.
+  func writeDeadLetters(
+    _ records: [(record: ErrorRecord, origins: [ConfiguredAction])], finished: (Int, Bool) -> Void
+  ) async {
     if records.count < 2 {
-      return records.isEmpty ? [] : [await writeDeadLetter(records[0].record, origins: records[0].origins)]
+      if let only = records.first { finished(0, await writeDeadLetter(only.record, origins: only.origins)) }
+      return
     }
     let outcomes = await deadLetter.write(records.map(\.record))
-    var written: [Bool] = []
-    for (pending, outcome) in zip(records, outcomes) {
-      if outcome == nil {
-        deadLettered(origins: pending.origins)
-        written.append(true)
-      } else {
-        written.append(await writeDeadLetter(pending.record, origins: pending.origins))
-      }
+    for (index, (pending, outcome)) in zip(records, outcomes).enumerated() where outcome == nil {
+      deadLettered(origins: pending.origins)
+      finished(index, true)
     }
-    return written
+    for (index, (pending, outcome)) in zip(records, outcomes).enumerated() where outcome != nil {
+      finished(index, await writeDeadLetter(pending.record, origins: pending.origins))
+    }
   }
 
   /// Counts a record the dead-letter file took; the daemon is healthy again once no record is held.

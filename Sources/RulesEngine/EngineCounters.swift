@@ -250,7 +250,7 @@ public final class CounterStore: Sendable {
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
       (
         MetricNames.actionFailed,
-        "Results an attempt failed for (each result of a failed batch, or not sent after an earlier result of its topic failed).",
+        "Results an attempt failed for (each result of a failed batch; one failed unsent behind an earlier result of its topic had no attempt and is not counted).",
         { $0.failed.load(ordering: .relaxed) }
       ),
       (

@@ -963,29 +963,34 @@ struct HTTPActionTests {
     refused.body = Array(#"{"error":"field temp missing"}"#.utf8) + [0x0A]
     var busy = LoopbackHTTPServer.Reply(status: 400)
     // Past 16 KiB, which the action keeps of an answer (one longer was not quoted at all).
-    busy.body = Array(("busy\u{1B}[2J" + String(repeating: "x", count: 17_000)).utf8)
+    busy.body = Array(("busy\u{1B}[2J\t\\" + String(repeating: "x", count: 17_000)).utf8)
+    // Not UTF-8: quoted all the same (it was not quoted at all).
+    var binary = LoopbackHTTPServer.Reply(status: 400)
+    binary.body = [0x62, 0x61, 0x64, 0xFF, 0x0A, 0x21]
     let far = LoopbackHTTPServer.Reply(
       status: 302, headers: [("Location", "https://x.example/" + String(repeating: "a", count: 60_000))])
-    server.enqueue([refused, busy, far, .init(status: 304)])
+    server.enqueue([refused, busy, far, .init(status: 304), binary])
     let action = try await action(server)
     var messages: [String] = []
-    for _ in 0..<4 {
+    for _ in 0..<5 {
       do { try await action.perform(input("{}")) } catch { messages.append(error.message) }
     }
     await action.shutdown()
-    #expect(messages.count == 4)
+    #expect(messages.count == 5)
     #expect(
       messages.first?.hasSuffix(#"answered HTTP 422: "{\"error\":\"field temp missing\"}""#) == true,
       "\(messages)")
     #expect(
       messages.dropFirst().first.map {
-        $0.contains(#"answered HTTP 400: "busy\\u001B[2Jxxx"#) && $0.hasSuffix("\" …")
+        // Escaped once, as in JSON: `\u0009` unquotes to a tab (it was `\\u0009`).
+        $0.contains(#"answered HTTP 400: "busy\u001B[2J\u0009\\xxx"#) && $0.hasSuffix("\" …")
       }
         == true, "\(messages)")
     #expect((messages.dropFirst(2).first?.utf8.count ?? 0) < 2_300)
     #expect(
-      messages.last?.hasSuffix("answered HTTP 304 (Not Modified), which is no success") == true, "\(messages)"
+      messages[3].hasSuffix("answered HTTP 304 (Not Modified), which is no success") == true, "\(messages)"
     )
+    #expect(messages[4].hasSuffix(#"answered HTTP 400: "bad\#u{FFFD}\u000A!""#), "\(messages)")
   }
 
   /// An HTTP/1.1 server that closes each connection after answering, without saying so. A request

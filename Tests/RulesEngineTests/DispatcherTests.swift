@@ -12,7 +12,7 @@ import Testing
 struct DispatcherTests {
   func setUp(
     _ rules: [String], maxInFlight: Int = 64, maxInFlightBytes: Int = Dispatcher.defaultMaxInFlightBytes,
-    deadLetter: MemoryDeadLetter = MemoryDeadLetter(), clock: any EngineClock = FastClock()
+    deadLetter: any DeadLetterSink = MemoryDeadLetter(), clock: any EngineClock = FastClock()
   ) throws -> (Dispatcher, RecordingBuilder) {
     let builder = RecordingBuilder()
     var loaded: [Rule] = []
@@ -578,6 +578,30 @@ struct DispatcherTests {
     #expect(ids.count == 2)
     #expect(ids.values.allSatisfy { Set($0.map(\.ruleName)) == ["rule_0", "rule_1"] })
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+  }
+
+  /// Of a batch's records that the dead-letter file did not take, each one written once it takes
+  /// records again acknowledges its message at once, not when the last held one is written too
+  /// (the log said "the held message is acknowledged" while the queue stayed full).
+  @Test func aHeldRecordWrittenAcknowledgesItsMessageAlone() async throws {
+    let deadLetter = RefusingDeadLetter(refusing: ["{\"n\":1}", "{\"n\":2}"])
+    let (dispatcher, _) = try setUp(
+      [#"{"sql": "SELECT * FROM 'a'", "actions": [{"record": {"name": "p", "fail": "permanent"}}]}"#],
+      deadLetter: deadLetter)
+    let acks = AckCollector()
+    await dispatcher.deliver(
+      batch: (1...2).map { acks.message(topic: "a", payload: "{\"n\":\($0)}", origin: "\($0)") })
+    for _ in 0..<500 where dispatcher.health.problems.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+    #expect(acks.acks.withLock { $0.isEmpty })
+    deadLetter.refused.withLock { _ = $0.remove("{\"n\":1}") }
+    #expect(await acks.wait(for: 1))
+    try await Task.sleep(for: .milliseconds(100))
+    #expect(acks.acks.withLock { $0.map(\.0) } == ["1"])
+    #expect(dispatcher.inFlight == 1)
+    deadLetter.refused.withLock { _ = $0.remove("{\"n\":2}") }
+    #expect(await acks.wait(for: 2))
+    #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
+    #expect(deadLetter.written.withLock { $0 } == ["{\"n\":1}", "{\"n\":2}"])
   }
 
   /// A record the dead-letter file does not take is held: its message stays unacknowledged and in
@@ -1713,4 +1737,16 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   clock.open.withLock { $0 = true }
   #expect(await acks.wait(for: 6))
   #expect(action.inner.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
+}
+
+/// A dead-letter sink that refuses the records of some payloads.
+private final class RefusingDeadLetter: DeadLetterSink {
+  let refused: Mutex<Set<String>>
+  let written = Mutex<[String]>([])
+  init(refusing: Set<String>) { refused = Mutex(refusing) }
+  func write(_ record: ErrorRecord) async throws {
+    let payload = String(decoding: Data(base64Encoded: record.base64OriginalPayload) ?? Data(), as: UTF8.self)
+    if refused.withLock({ $0.contains(payload) }) { throw ActionError(.transient, "no room") }
+    written.withLock { $0.append(payload) }
+  }
 }
