@@ -438,11 +438,15 @@ public final class Dispatcher: Sendable {
   /// The rule set new messages are evaluated against.
   public var ruleSet: RuleSet { slots.withLock { $0.ruleSet } }
 
-  /// The action lanes of replaced rule versions that the new version's lane of the same action
-  /// (same rule name, same destination) waits for before its first batch, by the new one: one topic's
-  /// results reach the destination in order across a reload (the new lane went at once, while
-  /// the old one still worked through its backlog: 828 older results came after a newer one).
+  /// The action lanes of replaced rule versions that a new lane of the same destination waits for
+  /// before its first batch, by the new one: one topic's results reach the destination in order
+  /// across a reload (the new lane went at once, while the old one still worked through its
+  /// backlog: 828 older results came after a newer one).
   let predecessors = Mutex<[ObjectIdentifier: Predecessors]>([:])
+
+  /// The lanes of replaced rule versions that may still write, by destination: those replaced
+  /// at the coming swap, and those swapped out earlier with work left.
+  let retiredLanes = Mutex<[String: [ConfiguredAction]]>([:])
 
   /// The lanes one lane waits for, and that lane (kept to tell when its entry can go).
   struct Predecessors {
@@ -452,48 +456,32 @@ public final class Dispatcher: Sendable {
   /// Whether `predecessors` holds any (read without the lock by every lane that starts).
   let hasPredecessors = Atomic<Bool>(false)
 
-  /// Makes the lanes of `replacement`'s actions wait for those of `replaced` (earlier versions of
-  /// the same rules, or, for a rule new under its name, rules gone under theirs that wrote to the
-  /// same destination) before their first batch. A replaced lane that never ran and has nothing
-  /// queued hands its own wait on (the version before it may still be busy) and keeps it: until
-  /// the swap it may still take messages.
+  /// Makes the lanes of `replacement`'s actions wait, before their first batch, for every lane of
+  /// a replaced rule version that writes to the same destination and may still write: the ones
+  /// `replaced` (until the swap they may still take messages) and those swapped out at earlier
+  /// reloads that have work left. Paired by destination alone, whatever the rules' names: a
+  /// rename (`mv a.json b.json`), two files swapped, or a version that wrote elsewhere between two
+  /// that write here (A1 to `/a`, A2 to `/b`, A3 to `/a` again) each let the new lane overtake a
+  /// backlog when versions were paired by name.
   public func handOver(from replaced: [Rule], to replacement: [Rule]) {
     let live = Set(ruleSet.rules.flatMap(\.actions).map(ObjectIdentifier.init))
-    predecessors.withLock { table in
-      // A lane swapped out at an earlier reload takes no more messages: idle, its wait is over.
-      table = table.filter { live.contains($0.key) || !$0.value.owner.lane.isIdle }
-      let old = Dictionary(replaced.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-      // The actions of rules gone under their name (`mv a.json b.json`: rule `a` gone, `b` new):
-      // a new rule's lane that writes where any of them wrote waits for them all (b's results
-      // overtook a's backlog at the webhook; which gone rule it was renamed from is not known).
-      let names = Set(replacement.map(\.name))
-      let gone = Dictionary(
-        grouping: replaced.filter { !names.contains($0.name) }.flatMap(\.actions), by: Self.destination)
-      // The lane replaced, which takes messages until the swap (an idle one at the handover had a
-      // backlog come before the swap, and the new lane overtook it); one idle hands on the lanes
-      // it waited for that still work (the idle ones take no more: they were swapped out before).
-      func waits(_ before: ConfiguredAction) -> [ConfiguredAction] {
-        guard before.lane.isIdle else { return [before] }
-        return [before] + (table[ObjectIdentifier(before)]?.lanes ?? []).filter { !$0.lane.isIdle }
+    retiredLanes.withLock { retired in
+      // A lane swapped out at an earlier reload takes no more messages: once idle, it is done.
+      retired = retired.compactMapValues { lanes in
+        let working = lanes.filter { live.contains(ObjectIdentifier($0)) || !$0.lane.isIdle }
+        return working.isEmpty ? nil : working
       }
-      for rule in replacement {
-        // Paired by destination, in order among equal ones: a version that added or moved an
-        // action keeps each destination's lane waiting on the one that wrote there before.
-        var earlier = old[rule.name].map { Dictionary(grouping: $0.actions, by: Self.destination) }
-        for new in rule.actions {
-          let key = Self.destination(new)
-          let before: [ConfiguredAction]
-          if earlier != nil {
-            guard let same = earlier?[key]?.first else { continue }
-            earlier?[key]?.removeFirst()
-            before = waits(same)
-          } else {
-            before = (gone[key] ?? []).flatMap(waits)
-          }
-          if !before.isEmpty { table[ObjectIdentifier(new)] = Predecessors(owner: new, lanes: before) }
+      for action in replaced.flatMap(\.actions) {
+        retired[Self.destination(action), default: []].append(action)
+      }
+      predecessors.withLock { table in
+        table = table.filter { live.contains($0.key) || !$0.value.owner.lane.isIdle }
+        for new in replacement.flatMap(\.actions) {
+          guard let before = retired[Self.destination(new)] else { continue }
+          table[ObjectIdentifier(new)] = Predecessors(owner: new, lanes: before)
         }
+        hasPredecessors.store(!table.isEmpty, ordering: .releasing)
       }
-      hasPredecessors.store(!table.isEmpty, ordering: .releasing)
     }
   }
 

@@ -1604,6 +1604,57 @@ func aReplacedRulesBacklogGoesBeforeTheNewVersionsResults(
   #expect(entries == Array(0..<60), "\(entries)")
 }
 
+/// A rule of one `SharedSink` action named `name`, writing to `resource` (its log).
+private func sinkRule(_ name: String, _ log: SinkLog, resource: String, delayMs: Int) throws -> Rule {
+  let configured = ConfiguredAction(
+    action: SharedSink(log: log, delayMs: delayMs, resource: resource), retry: RetryPolicy(),
+    errorAction: nil,
+    ruleName: name, label: "sink[0]")
+  return Rule(
+    name: name, description: "", disabled: false, program: try Compiler.compile("SELECT * FROM 'a'"),
+    actions: [configured], errorAction: nil, file: "\(name).json",
+    fingerprint: FileFingerprint(hash: 0, length: 0))
+}
+
+/// Lanes are paired by destination across every version still working, whatever the rules'
+/// names: a version that wrote elsewhere between two that write here (A1 to `x`, A2 to `y`, A3
+/// to `x` again), and two rule files swapped (a to `x` and b to `y`, then a to `y` and b to `x`),
+/// each let a new lane overtake an old one's backlog when versions were paired by name.
+@Test(arguments: [false, true]) func aNewLaneWaitsForEveryOldLaneOfItsDestination(swapped: Bool) async throws
+{
+  let x = SinkLog()
+  let y = SinkLog()
+  let first =
+    swapped
+    ? [try sinkRule("a", x, resource: "x", delayMs: 2), try sinkRule("b", y, resource: "y", delayMs: 2)]
+    : [try sinkRule("r", x, resource: "x", delayMs: 2)]
+  let dispatcher = Dispatcher(
+    ruleSet: RuleSet(rules: first), maxInFlight: 1024, deadLetter: MemoryDeadLetter(), clock: FastClock())
+  let acks = AckCollector()
+  func deliver(_ range: Range<Int>) async {
+    for n in range { await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(n)")) }
+  }
+  await deliver(0..<40)
+  var current = first
+  func reload(to next: [Rule]) {
+    dispatcher.handOver(from: current, to: next)
+    dispatcher.swap(to: RuleSet(rules: next))
+    current = next
+  }
+  if swapped {
+    reload(to: [
+      try sinkRule("a", y, resource: "y", delayMs: 0), try sinkRule("b", x, resource: "x", delayMs: 0),
+    ])
+  } else {
+    reload(to: [try sinkRule("r", y, resource: "y", delayMs: 0)])
+    reload(to: [try sinkRule("r", x, resource: "x", delayMs: 0)])
+  }
+  await deliver(40..<60)
+  #expect(await acks.wait(for: 60, timeoutMs: 30_000))
+  #expect(x.entries.withLock { $0 } == Array(0..<60))
+  #expect(y.entries.withLock { $0 } == (swapped ? Array(0..<60) : []))
+}
+
 /// A pipelined action each of whose batches fails transiently after 50 ms (a delivery timeout).
 private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   let submitted = Mutex(0)
