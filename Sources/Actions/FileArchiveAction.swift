@@ -439,8 +439,11 @@ public final class FileArchiveAction: BatchAction {
       {
         problems.add(
           "'path' \(pathText) \(problem): the archive writes regular files only", at: pathNode.position)
-      } else if let problem = Self.permissionProblem(root: place.root, below: place.relative.constantText) {
-        problems.add("\(problem): every result would fail", at: (rootNode ?? pathNode).position)
+      } else if let (problem, ofPath) = Self.permissionProblem(
+        root: place.root, below: place.relative.constantText)
+      {
+        problems.add(
+          "\(problem): every result would fail", at: (ofPath ? pathNode : rootNode ?? pathNode).position)
       }
     }
     var maxBytes: Int?
@@ -1269,25 +1272,26 @@ public final class FileArchiveAction: BatchAction {
   /// a path without templates, or the folder the first missing part would be made in (a root that
   /// does not exist yet, below a folder it may not write). A templated path's root that exists is
   /// judged only when it holds nothing yet: folders made in it beforehand may be writable. (The
-  /// SQLite action says the same of its database; root writes anyway.)
-  static func permissionProblem(root: String, below: String?) -> String? {
+  /// SQLite action says the same of its database; root writes anyway.) With whether it is said of
+  /// `path` (its file or folder) rather than of the root.
+  static func permissionProblem(root: String, below: String?) -> (String, ofPath: Bool)? {
     func denied(_ path: String, _ mode: Int32) -> String? {
       access(path, mode) == 0 ? nil : "'\(path)' is not writable (\(String(cString: strerror(errno))))"
     }
     let file = below.map { root == "." ? $0 : (root == "/" ? "" : root) + "/" + $0 }
-    if let file, access(file, F_OK) == 0 { return denied(file, W_OK).map { "'path': \($0)" } }
+    if let file, access(file, F_OK) == 0 { return denied(file, W_OK).map { ("'path': \($0)", true) } }
     var folder = file.map { FileSystem.folder(of: $0) } ?? root
     while access(folder, F_OK) != 0, folder != "/", folder != "." { folder = FileSystem.folder(of: folder) }
     guard let problem = denied(folder, W_OK | X_OK) else { return nil }
     if let file {
       let made = FileSystem.folder(of: file)
-      return folder == made
-        ? "'path': its folder \(problem)" : "'path': its folder '\(made)' cannot be made: \(problem)"
+      let said = folder == made ? "its folder \(problem)" : "its folder '\(made)' cannot be made: \(problem)"
+      return ("'path': " + said, true)
     }
-    guard folder == root else { return "archive root '\(root)' cannot be made: \(problem)" }
+    guard folder == root else { return ("archive root '\(root)' cannot be made: \(problem)", false) }
     // Folders made in it beforehand may take the files.
     let entries = try? FileManager.default.contentsOfDirectory(atPath: root)
-    return entries?.isEmpty == true ? "archive root \(problem) and holds nothing yet" : nil
+    return entries?.isEmpty == true ? ("archive root \(problem) and holds nothing yet", false) : nil
   }
 
   static func segmentProblem(length: Int, dots: Int) -> String? {

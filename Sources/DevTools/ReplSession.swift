@@ -494,7 +494,8 @@ public final class ReplSession {
     }
     // The lines of the statement, split once for all of its diagnostics (each split it again:
     // 2,000 warnings of one generated statement took seconds).
-    if lastRenderedSource?.source != source {
+    // By bytes: `==` takes `é` and `e` + U+0301 for one text, whose lines differ.
+    if !(lastRenderedSource?.source.utf8.elementsEqual(source.utf8) ?? false) {
       lastRenderedSource = (source, Diagnostic.SourceLines(source))
     }
     var text = diagnostic.rendered(in: lastRenderedSource!.lines)

@@ -496,8 +496,18 @@ public final class Dispatcher: Sendable {
   func waitForPredecessor(of configured: ConfiguredAction) async {
     guard hasPredecessors.load(ordering: .acquiring) else { return }
     let id = ObjectIdentifier(configured)
-    guard let previous = predecessors.withLock({ $0[id]?.lanes }) else { return }
-    while previous.contains(where: { !$0.lane.isIdle }) { try? await Task.sleep(nanoseconds: 1_000_000) }
+    guard var waiting = predecessors.withLock({ $0[id]?.lanes }) else { return }
+    // Its first batch comes after the swap, when the lanes it waits for take no more messages: one
+    // found idle is done with, and the next looks scan only those still working, less and less
+    // often (a thousand rules changed at once, all writing to one table, each scanned the
+    // thousand old lanes every millisecond).
+    var pauseNanoseconds: UInt64 = 1_000_000
+    while true {
+      waiting.removeAll { $0.lane.isIdle }
+      if waiting.isEmpty { break }
+      try? await Task.sleep(nanoseconds: pauseNanoseconds)
+      pauseNanoseconds = min(pauseNanoseconds * 2, 20_000_000)
+    }
     predecessors.withLock { table in
       table[id] = nil
       hasPredecessors.store(!table.isEmpty, ordering: .releasing)

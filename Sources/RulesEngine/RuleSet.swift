@@ -114,35 +114,53 @@ public final class RuleSet: Sendable {
     for waiter in waiters { waiter.resume() }
   }
 
-  /// Records that this set replaces `previous`, which no message enters any more: kept only while
-  /// it, or a set it replaced, has messages in flight (so the chain is as long as the sets still
-  /// busy, not as the reloads).
+  /// Records that this set replaces `previous`, which no message enters any more. The chain it
+  /// starts keeps only the sets with messages in flight, linked newest first: the idle ones are
+  /// left out at each swap (no message enters a replaced set, so they stay idle), and the chain is
+  /// as long as the sets still busy, not as the reloads (one kept its whole history under steady
+  /// traffic: the outgoing set is always busy). A set already in the chain, or this one, is not
+  /// linked again (a swap back to an earlier set).
   func replacing(_ previous: RuleSet) {
-    replaced.withLock { $0 = previous.isBusy ? previous : nil }
+    var busy: [RuleSet] = []
+    var seen: Set<ObjectIdentifier> = [ObjectIdentifier(self)]
+    var next: RuleSet? = previous
+    while let set = next, seen.insert(ObjectIdentifier(set)).inserted {
+      if set.activity.withLock({ $0.active }) > 0 { busy.append(set) }
+      next = set.replaced.withLock { $0 }
+    }
+    // An idle set's own link stays as it was: a wait going through it still reaches the busy ones.
+    for (index, set) in busy.enumerated() {
+      set.replaced.withLock { $0 = index + 1 < busy.count ? busy[index + 1] : nil }
+    }
+    replaced.withLock { $0 = busy.first }
   }
 
-  /// True while a message evaluated against this set, or against a set it replaced, is in flight;
-  /// forgets the replaced sets found idle.
-  private var isBusy: Bool {
-    if activity.withLock({ $0.active }) > 0 { return true }
-    guard let previous = replaced.withLock({ $0 }) else { return false }
-    if previous.isBusy { return true }
-    replaced.withLock { $0 = nil }
-    return false
+  /// How many replaced sets the chain from this one holds.
+  var replacedChainLength: Int {
+    var count = 0
+    var next = replaced.withLock { $0 }
+    while let set = next {
+      count += 1
+      next = set.replaced.withLock { $0 }
+    }
+    return count
   }
 
   /// Returns when no message evaluated against this snapshot, or against a set it replaced, is
   /// still in flight (so its retired actions can be shut down).
   public func waitUntilIdle() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      let ready = activity.withLock { state -> Bool in
-        if state.active == 0 { return true }
-        state.waiters.append(continuation)
-        return false
+    var next: RuleSet? = self
+    while let set = next {
+      await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let ready = set.activity.withLock { state -> Bool in
+          if state.active == 0 { return true }
+          state.waiters.append(continuation)
+          return false
+        }
+        if ready { continuation.resume() }
       }
-      if ready { continuation.resume() }
+      // No message enters a replaced set: once idle, it stays so.
+      next = set.replaced.withLock { $0 }
     }
-    // No message enters a replaced set: once idle, it stays so.
-    if let previous = replaced.withLock({ $0 }) { await previous.waitUntilIdle() }
   }
 }

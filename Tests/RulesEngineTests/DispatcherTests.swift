@@ -800,7 +800,7 @@ struct DispatcherTests {
     await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
     // Kept, then retired.
     dispatcher.swap(to: RuleSet(rules: [kept]))
-    let old = dispatcher.swap(to: RuleSet.empty)
+    let old = dispatcher.swap(to: RuleSet(rules: []))
     let idle = Task {
       await old.waitUntilIdle()
       return gated.received.withLock { $0.count }
@@ -810,6 +810,42 @@ struct DispatcherTests {
     // Idle only once the first set's message was done (it was idle at once, with nothing written).
     #expect(await idle.value == 1)
     #expect(await acks.wait(for: 1))
+  }
+
+  /// The chain of replaced sets holds the busy ones only, however many reloads come under steady
+  /// traffic (the outgoing set, always busy, kept its whole history: every old rule and action).
+  @Test func theChainOfReplacedSetsHoldsTheBusyOnesOnly() async throws {
+    let builder = RecordingBuilder()
+    let rule = try loadRule(
+      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "held"}}]}"#, file: "r.json",
+      builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let gated = try #require(builder.action("held"))
+    let acks = AckCollector()
+    for round in 1...5 {
+      // One message in flight in the outgoing set at each swap; the earlier ones done.
+      gated.gateOpen.withLock { $0 = false }
+      await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "\(round)"))
+      let outgoing = dispatcher.swap(to: RuleSet(rules: [rule]))
+      #expect(dispatcher.ruleSet.replacedChainLength == 1, "round \(round)")
+      gated.gateOpen.withLock { $0 = true }
+      // (A message is acknowledged before it leaves its set.)
+      await outgoing.waitUntilIdle()
+      #expect(await acks.wait(for: round))
+    }
+    // Two busy at once: both kept, in order; then neither.
+    gated.gateOpen.withLock { $0 = false }
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "6"))
+    dispatcher.swap(to: RuleSet(rules: [rule]))
+    await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "7"))
+    let outgoing = dispatcher.swap(to: RuleSet(rules: [rule]))
+    #expect(dispatcher.ruleSet.replacedChainLength == 2)
+    gated.gateOpen.withLock { $0 = true }
+    await outgoing.waitUntilIdle()
+    #expect(await acks.wait(for: 7))
+    dispatcher.swap(to: RuleSet(rules: [rule]))
+    #expect(dispatcher.ruleSet.replacedChainLength == 0)
   }
 }
 
