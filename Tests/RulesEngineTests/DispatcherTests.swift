@@ -783,18 +783,23 @@ struct DispatcherTests {
     #expect(one + two == 500)
   }
 
+  /// A dispatcher running one rule whose one action, a recording one, the test gates.
+  func gatedRule() throws -> (Dispatcher, Rule, RecordingAction) {
+    let builder = RecordingBuilder()
+    let rule = try loadRule(
+      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "held"}}]}"#, file: "r.json",
+      builder: builder)
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock())
+    return (dispatcher, rule, try #require(builder.action("held")))
+  }
+
   /// A rule kept by one reload and retired by the next has results of messages evaluated against
   /// both sets: the wait before its actions shut down covers the earlier set's too (a rename and
   /// a SIGHUP while a webhook retried shut its client down, and results went to the dead-letter
   /// file, `not started`).
   @Test func anIdleWaitCoversTheSetsItReplaced() async throws {
-    let builder = RecordingBuilder()
-    let kept = try loadRule(
-      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "kept"}}]}"#, file: "r.json",
-      builder: builder)
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [kept]), deadLetter: MemoryDeadLetter(), clock: FastClock())
-    let gated = try #require(builder.action("kept"))
+    let (dispatcher, kept, gated) = try gatedRule()
     gated.gateOpen.withLock { $0 = false }
     let acks = AckCollector()
     await dispatcher.deliver(acks.message(topic: "a", payload: "{}", origin: "1"))
@@ -815,13 +820,7 @@ struct DispatcherTests {
   /// The chain of replaced sets holds the busy ones only, however many reloads come under steady
   /// traffic (the outgoing set, always busy, kept its whole history: every old rule and action).
   @Test func theChainOfReplacedSetsHoldsTheBusyOnesOnly() async throws {
-    let builder = RecordingBuilder()
-    let rule = try loadRule(
-      #"{"sql": "SELECT 1 AS v FROM 'a'", "actions": [{"record": {"name": "held"}}]}"#, file: "r.json",
-      builder: builder)
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock())
-    let gated = try #require(builder.action("held"))
+    let (dispatcher, rule, gated) = try gatedRule()
     let acks = AckCollector()
     for round in 1...5 {
       // One message in flight in the outgoing set at each swap; the earlier ones done.
