@@ -319,6 +319,14 @@ enum FileSystem {
     return nil
   }
 
+  /// `path` if it exists, else the nearest folder above it that does ("/" or "." at the top): where
+  /// the missing folders of `path` would be made.
+  static func nearestExisting(_ path: String) -> String {
+    var current = path
+    while access(current, F_OK) != 0, current != "/", current != "." { current = folder(of: current) }
+    return current
+  }
+
   /// The folder holding `path` ("." for a bare name).
   static func folder(of path: String) -> String {
     // The last `/` byte: a `/` followed by a combining mark is no `/` Character.

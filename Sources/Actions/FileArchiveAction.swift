@@ -1280,8 +1280,7 @@ public final class FileArchiveAction: BatchAction {
     }
     let file = below.map { root == "." ? $0 : (root == "/" ? "" : root) + "/" + $0 }
     if let file, access(file, F_OK) == 0 { return denied(file, W_OK).map { ("'path': \($0)", true) } }
-    var folder = file.map { FileSystem.folder(of: $0) } ?? root
-    while access(folder, F_OK) != 0, folder != "/", folder != "." { folder = FileSystem.folder(of: folder) }
+    let folder = FileSystem.nearestExisting(file.map { FileSystem.folder(of: $0) } ?? root)
     guard let problem = denied(folder, W_OK | X_OK) else { return nil }
     if let file {
       let made = FileSystem.folder(of: file)

@@ -381,10 +381,7 @@ public final class SQLiteAction: BatchAction {
     }
     // A folder to make (a plain path's are made when missing) below one this process may not
     // write (a read-only mount): every write would fail making it.
-    var missing = folder
-    while access(missing, F_OK) != 0, missing != "/", missing != "." {
-      missing = FileSystem.folder(of: missing)
-    }
+    let missing = FileSystem.nearestExisting(folder)
     if missing != folder, access(missing, W_OK) != 0 {
       return
         "'database' \(database): its folder \(folder) cannot be made, as \(missing) is not writable (\(String(cString: strerror(errno))))"
