@@ -32,6 +32,25 @@ import Testing
     #expect(JSONWriter.string(.binary(bytes)) == "\"" + Data(bytes).base64EncodedString() + "\"")
   }
 
+  /// The digits are written two at a time: every length, each side of each power of ten, both ends
+  /// of Int and of 64-bit magnitudes agree with Swift's own spelling.
+  @Test func writesEveryIntegerLengthAsSwiftSpellsIt() {
+    var numbers: [Int] = [0, 1, 9, Int.max, Int.min, Int.min + 1]
+    var power = 1
+    for _ in 0..<18 {
+      power *= 10
+      numbers += [power - 1, power, power + 1, -power, -(power - 1)]
+    }
+    for number in numbers {
+      #expect(JSONWriter.string(.int(number)) == String(number))
+    }
+    for magnitude in [UInt64.max, UInt64.max - 1, 10_000_000_000_000_000_000, 9_999_999_999_999_999_999] {
+      var buffer: [UInt8] = []
+      JSONNumber.appendDigits(magnitude, into: &buffer)
+      #expect(String(decoding: buffer, as: UTF8.self) == String(magnitude))
+    }
+  }
+
   @Test func escapesStringsLikeAWS() {
     let text = "q\"b\\n\nt\tr\rb\u{8}f\u{c}c\u{1}\u{1f} / é 日本 🎉 \u{7f}"
     #expect(

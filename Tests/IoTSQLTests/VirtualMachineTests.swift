@@ -20,6 +20,13 @@ import Testing
       #"{"id":"a","t":31,"r":[{"v":57},{"v":5},{"v":75}]}"#, #"{"id":"a","high":[57,75]}"#
     ),
     ("SELECT r FROM 't/+'", #"{"r":[1],"r":{"x":2.50}}"#, #"{"r":{"x":2.5}}"#),
+    // A record written out member by member, its keys written once when the program is made:
+    // Undefined members left out before, between and after the others.
+    (
+      "SELECT nope, id AS key_1, gone, r AS Arr, 1 + 1 AS two, none FROM 't/+'",
+      #"{"id":"x","r":[1, 2.50]}"#, #"{"key_1":"x","Arr":[1,2.5],"two":2}"#
+    ),
+    ("SELECT nope, gone FROM 't/+'", #"{"id":"x"}"#, "{}"),
     // `*` is an argument of cast as of any function (it was refused: "'*' stands for the whole
     // message only as a SELECT item or a function argument").
     ("SELECT cast(* AS String) AS s FROM 't/+'", #"{"a":1}"#, #"{"s":"{\"a\":1}"}"#),

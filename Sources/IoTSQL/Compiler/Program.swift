@@ -89,6 +89,39 @@ public struct Program: Sendable {
   var keyLists: [[String]] { code.keyLists }
   /// Per key list, the payload path index of each `outputRecord` item (see ``Opcode/outputRecord``).
   var recordSlots: [[Int]] { code.recordSlots }
+  /// Per key list of an `outputRecord`, its keys written out as the writer writes a member's name.
+  var recordNames: [EncodedNames] { code.recordNames }
+
+  /// Member names written out once, when the program is made: `"name":` each, one after the other.
+  struct EncodedNames: Sendable {
+    /// The names' bytes, each quoted, escaped and followed by its colon.
+    let bytes: [UInt8]
+    /// Where each name's bytes end in `bytes` (the next one's start).
+    let ends: [Int]
+
+    /// Writes each of `names`.
+    init(_ names: [String]) {
+      var bytes: [UInt8] = []
+      var ends: [Int] = []
+      ends.reserveCapacity(names.count)
+      for name in names {
+        JSONWriter.writeString(name, into: &bytes)
+        bytes.append(0x3A)
+        ends.append(bytes.count)
+      }
+      self.bytes = bytes
+      self.ends = ends
+    }
+
+    /// Appends name `index` as `"name":` to `output`.
+    @inline(__always)
+    func write<Output: ByteOutput & ~Copyable>(_ index: Int, into output: inout Output) {
+      let start = index == 0 ? 0 : ends[index - 1]
+      bytes.withUnsafeBufferPointer {
+        output.append(bytes: UnsafeBufferPointer(rebasing: $0[start..<ends[index]]))
+      }
+    }
+  }
 
   /// What a statement compiles to, apart from its text and warnings.
   final class Code: Sendable, Hashable {
@@ -113,6 +146,8 @@ public struct Program: Sendable {
     /// Derived: per key list of an `outputRecord`, its items' payload path indexes (-1: a value on
     /// the stack), read from its constants once rather than per message.
     let recordSlots: [[Int]]
+    /// Derived: per key list of an `outputRecord`, its keys as written (empty for other key lists).
+    let recordNames: [EncodedNames]
 
     init(
       variableNames: [String], instructions: [Instruction], constants: [Value], paths: PathTable,
@@ -129,13 +164,16 @@ public struct Program: Sendable {
       self.passesThrough = passesThrough
       self.keyLists = keyLists
       var slots = [[Int]](repeating: [], count: keyLists.count)
+      var names = [EncodedNames](repeating: EncodedNames([]), count: keyLists.count)
       for instruction in instructions where instruction.opcode == .outputRecord {
         let first = Int(instruction.a) + Int(instruction.b)
         slots[Int(instruction.c)] = constants[first..<(first + Int(instruction.b))].map {
           if case .int(let slot) = $0 { slot } else { -1 }
         }
+        names[Int(instruction.c)] = EncodedNames(keyLists[Int(instruction.c)])
       }
       self.recordSlots = slots
+      self.recordNames = names
       // A record of computed items only (`SELECT get(*, 'a') AS b, topic() AS t`) reads no path:
       // it was said to read fields of a payload that is not JSON, where the same items on the
       // general path were not.

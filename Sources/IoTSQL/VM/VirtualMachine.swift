@@ -533,13 +533,13 @@ public struct VirtualMachine: Sendable {
         if view.deferredRange(ofPath: slot) != nil { buildDeferred(slot, context: context, version: version) }
         return .value(slot < view.values.count ? view.values[slot] : .undefined)
       case .outputRecord:
-        let first = Int(instruction.a)
         let slots = program.recordSlots[Int(instruction.c)]
         var onStack = 0
         for slot in slots where slot < 0 { onStack += 1 }
         if writesResult,
           let bytes = recordBytes(
-            context, constants, first: first, slots: slots, values: stack.top(onStack), version)
+            context, names: program.recordNames[Int(instruction.c)], slots: slots, values: stack.top(onStack),
+            version)
         {
           stack.drop(onStack)
           return .bytes(bytes)
@@ -626,7 +626,7 @@ public struct VirtualMachine: Sendable {
   /// scalar, a string, nor an array of at most 256 of them (a nested query's): only these are
   /// judged against the result-size limit here, in one pass.
   private func recordBytes(
-    _ context: EvaluationContext, _ constants: [Value], first: Int, slots: [Int],
+    _ context: EvaluationContext, names: Program.EncodedNames, slots: [Int],
     values: UnsafeBufferPointer<Value>, _ version: SQLVersion
   ) -> [UInt8]? {
     var extra = 0
@@ -657,42 +657,46 @@ public struct VirtualMachine: Sendable {
       }
     }
     guard extra < EvaluationLimits.resultBytes / 2 else { return nil }
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(extra + 16 * slots.count)
-    bytes.append(0x7B)
-    var empty = true
-    next = 0
-    for (index, slot) in slots.enumerated() {
-      let value: Value
-      if slot < 0 {
-        value = values[next]
-        next += 1
-      } else if view.deferredRange(ofPath: slot) != nil {
-        Self.writeName(Self.key(constants[first + index]), into: &bytes, empty: &empty)
-        appendContainer(slot, context, version, into: &bytes)
-        continue
-      } else {
-        value = slot < view.values.count ? view.values[slot] : .undefined
+    // Written in the sink (stack scratch, no per-byte checks of the array's), then copied out once.
+    return ByteSink.withScratch { sink in
+      sink.append(0x7B)
+      next = 0
+      for (index, slot) in slots.enumerated() {
+        let value: Value
+        if slot < 0 {
+          value = values[next]
+          next += 1
+        } else if view.deferredRange(ofPath: slot) != nil {
+          if sink.count > 1 { sink.append(0x2C) }
+          names.write(index, into: &sink)
+          appendContainer(slot, context, version, into: &sink)
+          continue
+        } else {
+          value = slot < view.values.count ? view.values[slot] : .undefined
+        }
+        if value.isUndefined { continue }
+        if sink.count > 1 { sink.append(0x2C) }
+        names.write(index, into: &sink)
+        JSONWriter.writeCompact(value, into: &sink)
       }
-      if value.isUndefined { continue }
-      Self.writeName(Self.key(constants[first + index]), into: &bytes, empty: &empty)
-      JSONWriter.writeCompact(value, into: &bytes)
+      sink.append(0x7D)
+      return sink.array()
     }
-    bytes.append(0x7D)
-    return bytes
   }
 
   /// Appends what the writer would give for the array or object the reader deferred at path
   /// `slot`, whose form the reader found: its bytes as they are, or respelled (whitespace, numbers).
-  private func appendContainer(
-    _ slot: Int, _ context: EvaluationContext, _ version: SQLVersion, into bytes: inout [UInt8]
+  private func appendContainer<Output: ByteOutput & ~Copyable>(
+    _ slot: Int, _ context: EvaluationContext, _ version: SQLVersion, into bytes: inout Output
   ) {
     guard let range = view.deferredRange(ofPath: slot) else { return }
     if view.deferredForm(ofPath: slot) == .canonical {
-      bytes.append(contentsOf: context.payload[range])
+      context.payload.withUnsafeBufferPointer {
+        bytes.append(bytes: UnsafeBufferPointer(rebasing: $0[range]))
+      }
     } else {
-      bytes.append(
-        contentsOf: JSONReader.respellingNumbers(Array(context.payload[range]), options: .for(version)))
+      JSONReader.respellingNumbers(Array(context.payload[range]), options: .for(version))
+        .withUnsafeBufferPointer { bytes.append(bytes: $0) }
     }
   }
 

@@ -128,16 +128,35 @@ enum JSONNumber {
     }
   }
 
-  /// Appends the decimal digits of `value`.
+  /// The two digits of 00 to 99, one pair after the other.
+  private static let digitPairs: StaticString =
+    """
+    0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+    5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899
+    """
+
+  /// Appends the decimal digits of `value`, two at a time (a 13-digit timestamp in 7 steps, not 13).
   static func appendDigits<Output: ByteOutput & ~Copyable>(_ value: UInt64, into buffer: inout Output) {
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
+      let pairs = digitPairs.utf8Start
       var value = value
       var index = 20
-      repeat {
+      while value >= 100 {
+        let pair = Int(truncatingIfNeeded: value % 100) &* 2
+        value /= 100
+        index -= 2
+        scratch[index] = pairs[pair]
+        scratch[index + 1] = pairs[pair + 1]
+      }
+      if value >= 10 {
+        let pair = Int(truncatingIfNeeded: value) &* 2
+        index -= 2
+        scratch[index] = pairs[pair]
+        scratch[index + 1] = pairs[pair + 1]
+      } else {
         index -= 1
-        scratch[index] = UInt8(truncatingIfNeeded: value % 10) + 0x30
-        value /= 10
-      } while value != 0
+        scratch[index] = UInt8(truncatingIfNeeded: value) &+ 0x30
+      }
       buffer.append(bytes: UnsafeBufferPointer(rebasing: scratch[index..<20]))
     }
   }
