@@ -96,14 +96,31 @@ public struct RuleTestFile: Sendable {
   /// that `iotrules test` and the reload gate run what they can; throws when the file as a whole
   /// cannot be read as cases.
   public static func loadCases(path: String) throws(RuleFileError) -> (RuleTestFile, [InvalidCase]) {
-    switch RegularFile.read(path) {
+    switch RegularFile.read(path, limit: maxBytes) {
     case .success(let bytes): return try parseCases(file: path, bytes: bytes)
     case .failure(let unreadable):
+      let message =
+        unreadable.tooLarge
+        ? (unreadable.size.map { "the file is \($0) bytes" } ?? "the file grew while read")
+          + "; a test file is at most \(maxBytes) bytes (4 MiB): split its cases between \(pathStem(path)).test.json, .test.yaml and .test.yml"
+        : "cannot read it (\(unreadable))"
       throw RuleFileError([
-        RuleDiagnostic(
-          file: path, position: FilePosition(line: 1, column: 1), message: "cannot read it (\(unreadable))")
+        RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: message)
       ])
     }
+  }
+
+  /// The largest test file read, 4 MiB: reading one costs about twenty times its size in memory,
+  /// and `check` and `run` read the tests of every rule (a log saved as `x.test.json` by mistake took
+  /// 1.5 GB). As YAML, about 4 MB of text and values is also where its expansion limit refuses it.
+  public static let maxBytes = 4 << 20
+
+  /// `path` without its `.test.json`, `.test.yaml` or `.test.yml` ending.
+  static func pathStem(_ path: String) -> String {
+    for ending in [".test.json", ".test.yaml", ".test.yml"] where path.hasSuffix(ending) {
+      return String(path.dropLast(ending.count))
+    }
+    return path
   }
 
   /// The valid cases of test file text and the others with their problems.

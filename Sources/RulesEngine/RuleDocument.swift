@@ -1082,7 +1082,7 @@ public enum RuleDocument {
       throw RuleSyntaxError(
         position: mark,
         message:
-          "YAML: through its aliases the document expands past \(limit) values and bytes of text (64 Ki and 8 for each byte of the file)"
+          "YAML: the document holds more than \(limit) values and bytes of text once its aliases are expanded (64 Ki and 8 for each byte of the file, at most \(maximumYAMLExpansion)): a file this large, or aliases that repeat this much"
       )
     }
     switch node {

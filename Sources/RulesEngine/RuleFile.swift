@@ -354,10 +354,11 @@ public enum RuleFile {
         do {
           let compiled = try Compiler.compile(sql, version: version)
           program = compiled
-          sqlWarnings += compiled.warnings.map {
+          // A place a warning names (`first at 3:10`) is the file's too, as for errors.
+          sqlWarnings += compiled.warnings.map { warning in
             RuleDiagnostic(
-              file: file, position: sqlNode.position(ofStringOffset: $0.range.start.offset),
-              message: $0.message)
+              file: file, position: sqlNode.position(ofStringOffset: warning.range.start.offset),
+              message: warning.message(placing: { sqlNode.position(ofStringOffset: $0.offset).description }))
           }
           if let text = compiled.topicFilter {
             do {
@@ -465,7 +466,7 @@ public enum RuleFile {
   ///   incoming message, as in AWS, not the SELECT's output, which EMQX and eKuiper users expect. A
   ///   name the SELECT copies unchanged (`SELECT temp`) is no surprise.
   static func templateWarnings(in node: RuleNode, program: Program, file: String) -> [RuleDiagnostic] {
-    let written = namesTheSelectComputes(program.source)
+    let computed = namesTheSelectComputes(program.source)
     var compilerWarnings: [RuleDiagnostic] = []
     var readWarnings: [RuleDiagnostic] = []
     func visit(_ node: RuleNode) {
@@ -475,40 +476,14 @@ public enum RuleFile {
           let template = try? Template.compile(
             text, version: program.version, variables: program.variableNames)
         else { return }
-        // `out/${topic(3)}` under FROM 'a/b': empty for every message (a republish topic with an
-        // empty level failed every result).
-        if let filter = program.topicFilter {
-          for read in template.topicLevelsRead {
-            guard let problem = Program.unreachableTopicLevel(read.level, filter: filter) else { continue }
-            compilerWarnings.append(
-              RuleDiagnostic(
-                file: file, position: node.position(ofStringOffset: read.range.start.offset),
-                message: "in template: \(problem)"))
-          }
+        let (compiler, reads) = warnings(of: template, program: program, computed: computed)
+        func placed(_ warning: Diagnostic) -> RuleDiagnostic {
+          RuleDiagnostic(
+            file: file, position: node.position(ofStringOffset: warning.range.start.offset),
+            message: warning.message)
         }
-        var reported: Set<String> = []
-        for case .expression(let expression) in template.parts {
-          for warning in expression.warnings {
-            compilerWarnings.append(
-              RuleDiagnostic(
-                file: file, position: node.position(ofStringOffset: warning.range.start.offset),
-                message: "in template: \(warning.message)"))
-          }
-          for path in expression.paths.paths {
-            guard let root = path.first, written.contains(root), reported.insert(root).inserted else {
-              continue
-            }
-            // At the expression within the string (its first instruction's place), not the quote.
-            let offset = expression.sourceMap.map(\.start.offset).min()
-            readWarnings.append(
-              RuleDiagnostic(
-                file: file, position: offset.map { node.position(ofStringOffset: $0) } ?? node.position,
-                message:
-                  "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
-                  + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
-                  + "or compute it in the template"))
-          }
-        }
+        compilerWarnings += compiler.map(placed)
+        readWarnings += reads.map(placed)
       case .array(let elements): elements.forEach(visit)
       case .object(let members): members.forEach { visit($0.value) }
       default: break
@@ -518,8 +493,49 @@ public enum RuleFile {
     return compilerWarnings + readWarnings
   }
 
+  /// The warnings of one template of a rule whose statement compiled to `program`, at their places
+  /// in the template's text: the compiler's about its expressions and a `topic(n)` level the FROM
+  /// never has (`compiler`), then each name the SELECT computes (`computed`:
+  /// ``namesTheSelectComputes(_:)``) that the template reads from the message instead (`reads`).
+  /// `check` places them in the rule file; `eval --template` in the template it was given.
+  public static func warnings(of template: Template, program: Program, computed: Set<String>) -> (
+    compiler: [Diagnostic], reads: [Diagnostic]
+  ) {
+    var compiler: [Diagnostic] = []
+    var reads: [Diagnostic] = []
+    // `out/${topic(3)}` under FROM 'a/b': empty for every message (a republish topic with an
+    // empty level failed every result).
+    if let filter = program.topicFilter {
+      for read in template.topicLevelsRead {
+        guard let problem = Program.unreachableTopicLevel(read.level, filter: filter) else { continue }
+        compiler.append(Diagnostic(.warning, stage: .compile, "in template: \(problem)", at: read.range))
+      }
+    }
+    var reported: Set<String> = []
+    for case .expression(let expression) in template.parts {
+      for warning in expression.warnings {
+        compiler.append(
+          Diagnostic(.warning, stage: .compile, "in template: \(warning.message)", at: warning.range))
+      }
+      for path in expression.paths.paths {
+        guard let root = path.first, computed.contains(root), reported.insert(root).inserted else { continue }
+        // At the expression within the text (its first instruction's place), not the template's start.
+        guard let range = expression.sourceMap.min(by: { $0.start.offset < $1.start.offset }) else {
+          continue
+        }
+        reads.append(
+          Diagnostic(
+            .warning, stage: .compile,
+            "the template reads the incoming message's '\(root)', not the SELECT's '\(root)' (templates see the message and "
+              + "SET variables, as in AWS): for the computed value, set it in a variable (SET @\(root) = ..., then ${@\(root)}) "
+              + "or compute it in the template", at: range))
+      }
+    }
+    return (compiler, reads)
+  }
+
   /// The output names the SELECT of `sql` computes (``SelectClause/computedNames``).
-  static func namesTheSelectComputes(_ sql: String) -> Set<String> {
+  public static func namesTheSelectComputes(_ sql: String) -> Set<String> {
     (try? Parser.parse(sql))?.select.computedNames ?? []
   }
 

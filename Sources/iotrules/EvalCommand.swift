@@ -2,6 +2,7 @@ import ArgumentParser
 import DevTools
 import Foundation
 import IoTSQL
+import RulesEngine
 
 /// `iotrules eval`: runs one statement on one message, or a batch of requests (one JSON object a line).
 struct EvalCommand: ParsableCommand {
@@ -105,6 +106,14 @@ struct EvalCommand: ParsableCommand {
       } catch {
         Console.err("template: " + error.description)
         throw ExitCodes.badRule
+      }
+      // What `check` says of the same template in a rule file (`${dev}` under `SELECT x AS dev`
+      // renders the message's `dev`), here where templates are tried out.
+      let (compiler, reads) = RuleFile.warnings(
+        of: compiledTemplate!, program: program, computed: RuleFile.namesTheSelectComputes(sqlText))
+      for var warning in compiler + reads {
+        if warning.message.hasPrefix("in template: ") { warning.message.removeFirst("in template: ".count) }
+        Console.err("template: " + warning.rendered(in: template))
       }
     }
     let bytes: [UInt8]

@@ -347,6 +347,27 @@ import Testing
 
   /// A Binary result is shown as its text when it is text (a test expects it so: the REPL's base64
   /// copied into a test failed), as `base64:...` otherwise.
+  /// A test file past 4 MiB is refused by its size before it is read (an 80 MB one took 1.5 GB to
+  /// load in `check`), saying how to split it; one at the limit is read.
+  @Test func aTestFilePastFourMebibytesIsRefusedByItsSize() throws {
+    let folder = temporaryFolder("ruletest-size")
+    let caseText = #"{"name": "c", "topic": "a/b", "payload": {"x": 1}, "expect": {"no_match": true}}"#
+    let padding = String(repeating: " ", count: RuleTestFile.maxBytes - caseText.utf8.count - 2)
+    let atLimit = folder + "/fits.test.json"
+    try ("[" + caseText + padding + "]").write(toFile: atLimit, atomically: true, encoding: .utf8)
+    #expect(try RuleTestFile.loadCases(path: atLimit).0.cases.count == 1)
+    let past = folder + "/big.test.json"
+    try ("[" + caseText + padding + " ]").write(toFile: past, atomically: true, encoding: .utf8)
+    #expect {
+      try RuleTestFile.loadCases(path: past)
+    } throws: {
+      let said = ($0 as? RuleFileError)?.diagnostics.map(\.message) ?? []
+      return said == [
+        "the file is 4194305 bytes; a test file is at most 4194304 bytes (4 MiB): split its cases between \(folder)/big.test.json, .test.yaml and .test.yml"
+      ]
+    }
+  }
+
   @Test func binaryIsShownAsATestWritesIt() {
     #expect(
       ValueText.pretty(.binary(Array("hello world".utf8))) == "Binary (not JSON), 11 bytes: hello world")

@@ -188,7 +188,7 @@ struct CheckerTests {
       try warnings("SELECT inside.temp, outside.temp, 1 AS x.y, 2 AS x.y, 3 AS x FROM 't'") == [
         "1:21: key 'temp' appears twice in this SELECT (first at 1:8); the last value wins: name one with AS",
         "1:45: key 'x.y' appears twice in this SELECT (first at 1:35); the last value wins: name one with AS",
-        "1:55: key 'x' replaces key 'x.y' (at 1:45) in this SELECT: the earlier value is lost; name one with AS",
+        "1:55: key 'x' replaces key 'x.y' (set at 1:45) in this SELECT: the earlier value is lost; name one with AS",
       ])
     // A key below an earlier one adds to it when that is an object (a way to extend one): not said.
     #expect(try warnings("SELECT b AS x, a AS x.y, c AS x.z FROM 't'").isEmpty)

@@ -407,7 +407,8 @@ struct RuleFileTests {
     #expect(found.count == 1)
     let limit = 65_536 + 8 * bomb.utf8.count
     #expect(
-      found.first?.contains("through its aliases the document expands past \(limit) values and bytes of text")
+      found.first?.contains(
+        "the document holds more than \(limit) values and bytes of text once its aliases are expanded")
         == true, "\(found)")
     let shared = """
       sql: SELECT * FROM 'a'
@@ -743,6 +744,19 @@ struct RuleFileTests {
       #"{"ruleArn": "arn:x", "rule": {"ruleName": "r", "sql": "SELECT * FROM 'a'", "awsIotSqlVersion": "2016-03-23", "actions": [{"record": {}}]}, "ResponseMetadata": {"HTTPStatusCode": 200}}"#,
       builder: RecordingBuilder())
     #expect(dumped.name == "r")
+  }
+
+  /// A warning that names a second place in the SQL (`first at`) names it in the file, as the
+  /// warning's own place is: it named the place within the statement (`1:8` for `3:10`).
+  @Test func aWarningsSecondPlaceIsInTheFile() throws {
+    let rule = try loadRule(
+      "description: pad\nsql: |\n  SELECT a AS x.y,\n         b AS x, c AS x\n  FROM 'a/b'\nactions: [{record: {}}]\n",
+      file: "r/dup.yaml", builder: RecordingBuilder())
+    #expect(
+      rule.warnings.map { "\($0.position): \($0.message)" } == [
+        "4:10: key 'x' replaces key 'x.y' (set at 3:10) in this SELECT: the earlier value is lost; name one with AS",
+        "4:18: key 'x' appears twice in this SELECT (first at 4:10); the last value wins: name one with AS",
+      ])
   }
 
   /// A template that reads a name the SELECT computes reads the message's field of that name (as in

@@ -239,6 +239,16 @@ p = subprocess.run([BIN, "eval", "--sql", "SELECT 1 AS a FROM 't'", "--topic", "
 check("eval --template with a secret", p.returncode == 0 and "template: x/***/t" in p.stderr
       and "s3cret" not in p.stderr + p.stdout, f"{p.returncode} {p.stderr}")
 
+# eval --template warns as `check` does of the same template in a rule: a name the SELECT computes
+# is read from the message (it rendered empty without a word), a topic level the FROM never has.
+p = subprocess.run([BIN, "eval", "--sql", "SELECT deviceId AS dev FROM 'a/b'", "--topic", "a/b", "--payload",
+                    '{"deviceId": "d1"}', "--template", "r/${dev}/${topic(3)}"], capture_output=True, text=True,
+                   timeout=60)
+check("eval --template warns", p.returncode == 0
+      and "template: 1:5: warning: the template reads the incoming message's 'dev', not the SELECT's 'dev'" in p.stderr
+      and "template: 1:12: warning: topic(3) is always Undefined: FROM 'a/b' matches topics of 2 levels only"
+      in p.stderr and "template: r//" in p.stderr, f"{p.returncode} {p.stderr}")
+
 # An input file that cannot be read: exit 74 in every command, naming the file.
 missing = "/nonexistent-iotrules-input.json"
 for arguments in (["eval", "--sql", "SELECT * FROM 'a'", "--payload-file", missing], ["eval", "--batch", missing],

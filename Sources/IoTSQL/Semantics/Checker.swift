@@ -26,8 +26,8 @@ struct Checker {
     diagnostics.append(Diagnostic(stage: .compile, message, at: range))
   }
 
-  private mutating func warning(_ message: String, at range: SourceRange) {
-    diagnostics.append(Diagnostic(.warning, stage: .compile, message, at: range))
+  private mutating func warning(_ message: String, at range: SourceRange, related: SourceLocation? = nil) {
+    diagnostics.append(Diagnostic(.warning, stage: .compile, message, at: range, related: related))
   }
 
   /// The deepest nesting the values a statement builds may reach (as a payload's).
@@ -197,14 +197,14 @@ struct Checker {
           warning(
             "key '\(key.joined(separator: "."))' appears twice in this SELECT (first at "
               + "\(earlier.range.start)); the last value wins: name one with AS",
-            at: item.range)
+            at: item.range, related: earlier.range.start)
         } else if let (other, earlier) = under[key] {
           // `a AS x.y, b AS x` replaces x, and x.y with it. (`b AS x, a AS x.y` adds y to x when
           // b is an object, a way to extend one: not said.)
           warning(
-            "key '\(key.joined(separator: "."))' replaces key '\(other.joined(separator: "."))' (at "
+            "key '\(key.joined(separator: "."))' replaces key '\(other.joined(separator: "."))' (set at "
               + "\(earlier.range.start)) in this SELECT: the earlier value is lost; name one with AS",
-            at: item.range)
+            at: item.range, related: earlier.range.start)
         }
         keys[key] = item
         for length in 1..<max(key.count, 1) {
