@@ -87,7 +87,8 @@ public enum RuleStore {
   /// What `check` and `run` say of the subfolders of `paths` that hold rule files: rules are read
   /// from a folder itself, so such files would pass CI unchecked, or not run, without a word. A
   /// subfolder that is one of `paths` too (`check . sub`, however spelt or linked) is read, and not
-  /// noted.
+  /// noted. Likewise of the files in a folder of `paths` whose ending is a rule file's in other
+  /// letters (`B.JSON`, `c.Yml`): a folder's rule files end in `.json`, `.yaml` or `.yml`.
   public static func subfolderNotes(in paths: [String]) -> [String] {
     /// The file's identity (device and inode), which every spelling of a path and every link share.
     func identity(_ path: String) -> [UInt64]? {
@@ -103,6 +104,16 @@ public enum RuleStore {
         let names = try? FileManager.default.contentsOfDirectory(atPath: path)
       else { continue }
       let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+      let otherCase = names.filter {
+        !$0.hasPrefix(".") && !RuleFile.isRuleFile($0) && !RuleFile.isTestFile($0)
+          && RuleFile.isRuleFile($0.lowercased())
+      }.sorted()
+      if !otherCase.isEmpty {
+        let shown = otherCase.prefix(3).joined(separator: ", ") + (otherCase.count > 3 ? ", ..." : "")
+        notes.append(
+          "\(path) holds \(otherCase.count) file(s) named as rule files but for the case of their ending (\(shown)), not read: a folder's rule files end in .json, .yaml or .yml, in lower case (rename them if they are rules)"
+        )
+      }
       for name in names.sorted() where !name.hasPrefix(".") {
         let folder = base + "/" + name
         var inner: ObjCBool = false
@@ -240,18 +251,25 @@ public enum RuleStore {
     for (file, rule) in loaded where !renamedAway(file, rule) {
       if let owner = owners[rule.name], owner != file {
         clashed.insert(file)
-        errors.append(
-          RuleFileError([
-            RuleDiagnostic(
-              file: file, position: rule.namePosition,
-              message: "rule name '\(rule.name)' is already used by \(owner)")
-          ]))
+        let clash = RuleDiagnostic(
+          file: file, position: rule.namePosition,
+          message: "rule name '\(rule.name)' is already used by \(owner)")
         if let old = previous[file], old !== rule, owners[old.name] == nil || owners[old.name] == file,
           !taken.contains(old.name)
         {
           owners[old.name] = file
           taken.insert(old.name)
           rules.append(old)
+          // Led by what keeps running, as a broken new version's problems are.
+          errors.append(
+            RuleFileError([
+              RuleDiagnostic(
+                file: file, position: FilePosition(line: 1, column: 1),
+                message: "rule '\(old.name)' kept the previous version: the file has 1 problem"),
+              clash,
+            ]))
+        } else {
+          errors.append(RuleFileError([clash]))
         }
         continue
       }
@@ -741,11 +759,13 @@ public final class RuleReloader: Sendable {
     return new.count
   }
 
-  /// What a reload reads: the files, those unchanged, those not read yet, the gone ones kept, and
-  /// the gone ones whose removal applies.
+  /// What a reload reads: the files, those unchanged, those not read yet, the gone ones kept, the
+  /// gone ones whose removal applies, those refused for a clash and unchanged since, and those whose
+  /// stamps are the ones last read (`unchanged` is empty when forced, as SIGHUP reads all: these
+  /// are not).
   typealias ReloadPlan = (
     files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>,
-    unchangedClashes: Set<String>
+    unchangedClashes: Set<String>, sameStamps: Set<String>
   )
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -862,10 +882,11 @@ public final class RuleReloader: Sendable {
         if settle && !force && loading == fingerprint { return nil }
         if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
         defer { fingerprint = loading }
+        let sameStamps = Set(loading.keys.filter { fingerprint[$0] == loading[$0] })
         return (
-          loading.keys.sorted(), force ? [] : Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
+          loading.keys.sorted(), force ? [] : sameStamps,
           deferred, deferred.intersection(missingNow), missingNow.subtracting(deferred),
-          Set(clashedStamps.filter { times[$0.key] == $0.value }.keys)
+          Set(clashedStamps.filter { times[$0.key] == $0.value }.keys), sameStamps
         )
       }
     guard let plan else {
@@ -893,12 +914,13 @@ public final class RuleReloader: Sendable {
       }
     }
     // An unchanged file that never loaded, or refused for a name clash, read again, failing as it
-    // did when last said (a clash was said, and counted a failed reload, at each unrelated edit).
+    // did when last said (a clash was said, and counted a failed reload, at each unrelated edit;
+    // a broken file at each SIGHUP, which reads every file).
     let errorTexts = Self.texts(of: result.errors)
     let saidErrors = lock.withLock { loadErrorsSaid }
     let repeated = Set(
       errorTexts.keys.filter {
-        (plan.unchanged.contains($0) || plan.unchangedClashes.contains($0))
+        (plan.sameStamps.contains($0) || plan.unchangedClashes.contains($0))
           && saidErrors[$0] == errorTexts[$0]
       })
     if !retryOnly { lock.withLock { loadErrorsSaid = errorTexts } }

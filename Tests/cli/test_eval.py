@@ -403,6 +403,14 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # A file named as a rule file but for the case of its ending is not read: said too.
+    with open(os.path.join(work, "rules", "Upper.JSON"), "w") as f:
+        f.write('{"sql": "SELECT FROM \'a\'", "actions": []}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
+    check("check notes a rule file's ending in upper case", p.returncode == 0
+          and "holds 1 file(s) named as rule files but for the case of their ending (Upper.JSON), not read"
+          in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    os.remove(os.path.join(work, "rules", "Upper.JSON"))
     # A subfolder named too is read, not noted as unread (however it is spelt).
     p = subprocess.run([BIN, "check", ".", "team_a/"], capture_output=True, text=True, timeout=60,
                        cwd=os.path.join(work, "rules"))
