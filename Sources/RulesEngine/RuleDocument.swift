@@ -1103,6 +1103,17 @@ public enum RuleDocument {
         if let number = coreSchemaNumber(text) {
           return RuleNode(kind: .number(number), position: mark, stringPositions: [])
         }
+        // The core schema's other floats: JSON holds no infinity or NaN (they were read as text).
+        if [
+          ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN",
+          ".NAN",
+        ]
+        .contains(text) {
+          throw RuleSyntaxError(
+            position: mark,
+            message:
+              "YAML: '\(text)' is a float that JSON cannot hold (no infinity or NaN); quote it for the text")
+        }
         if scalar.style != .plain {
           // An explicit tag on quoted text that is not of its type (`!!int "abc"`).
           throw RuleSyntaxError(

@@ -361,7 +361,7 @@ struct RuleFileTests {
       ("-0012.50", .number("-12.50")), (".5", .number("0.5")), ("1.", .number("1.0")),
       ("1.e5", .number("1.0e5")), ("0x+1f", .string("0x+1f")), ("0o-0", .string("0o-0")),
       ("1E+3", .number("1e+3")),
-      ("-2.5e-3", .number("-2.5e-3")), (".inf", .string(".inf")), (".nan", .string(".nan")),
+      ("-2.5e-3", .number("-2.5e-3")), ("'.inf'", .string(".inf")), ("\".nan\"", .string(".nan")),
       ("0x1p3", .string("0x1p3")), ("1_000", .string("1_000")), ("0o8", .string("0o8")),
       ("12abc", .string("12abc")),
       ("0xFFFFFFFFFFFFFFFFF", .string("0xFFFFFFFFFFFFFFFFF")), (".", .string(".")),
@@ -380,6 +380,16 @@ struct RuleFileTests {
       #expect(try RuleDocument.parseYAML("v: \(text)\n")["v"]?.kindName == "null", "\(text)")
     }
     #expect(try RuleDocument.parseYAML("v: nULL\n")["v"]?.string == "nULL")
+    // The core schema's infinities and NaN are floats JSON cannot hold: refused, where they were
+    // read as text (a test payload's `{x: .inf}` sent the string ".inf"); quoted, they are text.
+    for text in [".inf", "-.Inf", "+.INF", ".NaN"] {
+      #expect {
+        try RuleDocument.parseYAML("v: \(text)\n")
+      } throws: {
+        ($0 as? RuleSyntaxError)?.message
+          == "YAML: '\(text)' is a float that JSON cannot hold (no infinity or NaN); quote it for the text"
+      }
+    }
   }
 
   /// An explicit tag on quoted text of another type is an error, not a string.
