@@ -121,6 +121,42 @@ struct MQTTConnectionTests {
     #expect(ContinuousClock.now - started < .seconds(20))
   }
 
+  /// The same publish once the daemon stops (`hurry`): its wait ends within the stop's 3 s, where
+  /// each reconnect restarted the 3 s and the stop waited out the publish's last chance (25 to
+  /// 38 s with the defaults).
+  @Test(.timeLimit(.minutes(3))) func aStopEndsAPublishTheBrokerDropsTheConnectionForInThreeSeconds()
+    async throws
+  {
+    let broker = try MosquittoBroker(extraConfig: "max_packet_size 2000\n")
+    defer { broker.stop() }
+    var options = try MQTTOptions(url: broker.url, clientID: unique("flapstop"))
+    options.protocolVersion = .v311
+    options.persistentSession = false
+    options.publishTimeoutSeconds = 60
+    options.awayWaitSeconds = 60
+    options.reconnectDelayMaxSeconds = 1
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    try await connection.connect()
+    let publish = Task {
+      do throws(ActionError) {
+        try await connection.publish(
+          topic: "allowed/big", payload: Array(repeating: 0x61, count: 5_000), qos: 1, retain: false,
+          properties: .init())
+        return "acknowledged"
+      } catch {
+        return "\(error.kind)"
+      }
+    }
+    // Through a few drops and reconnects first.
+    try await Task.sleep(for: .seconds(3))
+    let stopped = ContinuousClock.now
+    connection.hurry()
+    #expect(await publish.value == "transient")
+    // 3 s, and a second for the timer and the machine's load (it took 25 s or more).
+    #expect(ContinuousClock.now - stopped < .seconds(10), "\(ContinuousClock.now - stopped)")
+  }
+
   @Test("a wanted filter the broker refuses makes the connection not ready until it is no longer wanted")
   func refusedSubscriptionIsReported() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

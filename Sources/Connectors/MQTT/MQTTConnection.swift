@@ -98,6 +98,14 @@ final class MQTTConnection: @unchecked Sendable {
   func hurry() {
     state.withLock { state in
       state.hurried = true
+      // A deadline, not a wait: a reconnect restarts each wait (libmosquitto sends the message
+      // again), and a broker closing the connection at each resend (3.1.1's refusal of a packet
+      // too large) held the stop until the publish's last chance, 25 to 38 s.
+      let deadline = ContinuousClock.now + .seconds(Self.hurriedTimeoutSeconds)
+      for mid in Array(state.publishes.keys) {
+        let lastChance = state.publishes[mid]?.lastChance ?? deadline
+        state.publishes[mid]?.lastChance = min(lastChance, deadline)
+      }
       restartPublishTimeouts(in: &state, after: Self.hurriedTimeoutSeconds) { $0.expired }
     }
   }
@@ -845,8 +853,10 @@ final class MQTTConnection: @unchecked Sendable {
       ? min(options.publishTimeoutSeconds, Self.hurriedTimeoutSeconds) : options.publishTimeoutSeconds
     let timer = expire(
       mid: mid, serial: serial, in: table, after: seconds, with: expired, keepsLate: keepsLate)
-    let slot = AckSlot(
+    var slot = AckSlot(
       waiter: waiter, serial: serial, timeout: timer, filter: filter, qos: qos, expired: expired)
+    // Once the daemon stops, a reconnect does not restart a wait past its allowance (see `hurry`).
+    if state.hurried { slot.lastChance = ContinuousClock.now + .seconds(seconds) }
     if let stale = state[keyPath: table].updateValue(slot, forKey: mid) {
       stale.timeout.cancel()
       stale.waiter.resume(returning: .failure(reused(stale)))
