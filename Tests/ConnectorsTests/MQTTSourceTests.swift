@@ -226,7 +226,8 @@ struct MQTTSourceTests {
     var options = try MQTTOptions(url: broker.url, clientID: unique("away"))
     options.reconnectDelaySeconds = 1
     options.reconnectDelayMaxSeconds = 1
-    let source = MQTTSource(options: options, filters: ["first/#"])
+    let log = LogLines()
+    let source = MQTTSource(options: options, filters: ["first/#"], logger: log.logger)
     let run = Task { try await source.run(deliver: collector.deliver) }
     defer { run.cancel() }
     let publisher = MQTTPublisher(options: try MQTTOptions(url: broker.url, clientID: unique("pub")))
@@ -242,6 +243,12 @@ struct MQTTSourceTests {
       await probe(publisher, topic: "second/probe", within: 20) {
         collector.messages.withLock { $0.contains { $0.topic == "second/probe" } }
       })
+    // The log says what the reconnect subscribed again (it said nothing of it).
+    #expect(
+      log.messages.contains {
+        $0.hasPrefix("reconnected to \(broker.url)")
+          && $0.hasSuffix("; subscribing again to [\"first/#\", \"second/#\"]")
+      }, "\(log.messages)")
   }
 
   @Test("a publish refused while the broker is away is not delivered later (each retry added a copy)")

@@ -506,8 +506,14 @@ final class MQTTConnection: @unchecked Sendable {
     // granted. Each SUBACK records its grant.
     resubscribe(filters)
     if reconnect {
+      // What it asked for again, so that the log shows the subscriptions restored (a broker that
+      // lost the session lost them).
+      let asked = filters.keys.map(\.text).sorted()
+      let subscribing =
+        asked.isEmpty
+        ? "" : "; subscribing again to \(asked.count <= 10 ? "\(asked)" : "\(asked.count) filters")"
       logger.info(
-        "reconnected to \(options.url) as client id '\(options.clientID)'\(sessionNote(present: flags & 1 == 1))"
+        "reconnected to \(options.url) as client id '\(options.clientID)'\(sessionNote(present: flags & 1 == 1))\(subscribing)"
       )
       reconnected.withLock { $0 }?()
     }
