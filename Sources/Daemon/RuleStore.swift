@@ -98,7 +98,9 @@ public enum RuleStore {
     }
     let named = Set(paths.compactMap(identity))
     var notes: [String] = []
-    for path in paths {
+    // A folder named twice (`check rules ./rules`) is noted once.
+    var seen: Set<[UInt64]> = []
+    for path in paths where identity(path).map({ seen.insert($0).inserted }) ?? true {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
         let names = try? FileManager.default.contentsOfDirectory(atPath: path)

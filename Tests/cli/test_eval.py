@@ -403,6 +403,10 @@ with tempfile.TemporaryDirectory() as work:
     p = subprocess.run([BIN, "check", os.path.join(work, "rules")], capture_output=True, text=True, timeout=60)
     check("check notes rule files in subfolders", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # The same folder named twice is noted once.
+    p = subprocess.run([BIN, "check", "rules", "./rules"], capture_output=True, text=True, timeout=60, cwd=work)
+    check("a folder named twice is noted once", p.returncode == 0 and p.stderr.count("team_a holds") == 1,
+          f"{p.returncode} {p.stdout} {p.stderr}")
     # A file named as a rule file but for the case of its ending is not read: said too.
     with open(os.path.join(work, "rules", "Upper.JSON"), "w") as f:
         f.write('{"sql": "SELECT FROM \'a\'", "actions": []}')
