@@ -172,8 +172,9 @@ public enum AWSRuleImporter {
       guard case .array(let elements) = node.kind else { throw fail(node, "'actions' must be an array") }
       for (index, element) in elements.enumerated() {
         let label = "actions[\(index)]"
-        // A value CloudFormation computes is not known here: the action is not imported.
-        if let place = cloudFormationFunction(in: element) {
+        // A value CloudFormation computes is not known here: the action is not imported. (Of a kind
+        // never imported, that kind is the reason said, as without the function.)
+        if let place = cloudFormationFunction(in: element), Self.importsKind(of: element) {
           unmapped.append("\(label): \(place) is a CloudFormation function")
           continue
         }
@@ -193,7 +194,7 @@ public enum AWSRuleImporter {
       required.append("none of the rule's actions could be imported: the rule is written disabled")
     }
     if let node = payload["errorAction"] {
-      if let place = cloudFormationFunction(in: node) {
+      if let place = cloudFormationFunction(in: node), Self.importsKind(of: node) {
         unmapped.append("errorAction: \(place) is a CloudFormation function")
       } else if let action = mapAction(
         node, label: "errorAction", notes: &notes, unmapped: &unmapped, required: &required)
@@ -362,6 +363,16 @@ public enum AWSRuleImporter {
     default: break
     }
     return nil
+  }
+
+  /// The AWS action kinds `mapAction` imports.
+  static let importedKinds: Set<String> = [
+    "republish", "http", "kafka", "s3", "dynamoDB", "dynamoDBv2", "lambda",
+  ]
+
+  /// Whether `node`, an action `{"kind": {...}}`, is of a kind `mapAction` imports.
+  static func importsKind(of node: RuleNode) -> Bool {
+    node.members.map { $0.count == 1 && importedKinds.contains($0[0].key) } ?? false
   }
 
   /// Maps one `{"kind": {...}}` action; nil (and an `unmapped` entry) when it has no equivalent.
@@ -612,13 +623,12 @@ public enum AWSRuleImporter {
       )
       dropUnknown(["functionArn"])
     default:
-      let known = ["republish", "http", "kafka", "s3", "dynamoDB", "dynamoDBv2", "lambda"]
       let lowered = member.key.prefix(1).lowercased() + member.key.dropFirst()
       if ["sqlite", "file"].contains(member.key) {
         unmapped.append(
           "\(label): \(member.key) is an iotrules action, not an AWS one: an iotrules rule file needs no import"
         )
-      } else if lowered != member.key, known.contains(lowered) {
+      } else if lowered != member.key, Self.importedKinds.contains(lowered) {
         unmapped.append(
           "\(label): \(member.key): the API spells action kinds in camelCase, '\(lowered)' (a CloudFormation template is read as such only whole, with its Resources)"
         )

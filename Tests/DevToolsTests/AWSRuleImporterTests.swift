@@ -104,13 +104,16 @@ import Testing
     let computed = #"""
       {"Resources": {"R1": {"Type": "AWS::IoT::TopicRule", "Properties": {"RuleName": {"Fn::Sub": "r-${Env}"},
         "TopicRulePayload": {"Sql": "SELECT * FROM 'a'", "Actions": [{"Republish": {"Topic": "b"}},
-          {"Kafka": {"Topic": "k", "ClientProperties": {"bootstrap.servers": "h:9092", "sasl.password": {"Ref": "Pw"}}}}]}}}}}
+          {"Kafka": {"Topic": "k", "ClientProperties": {"bootstrap.servers": "h:9092", "sasl.password": {"Ref": "Pw"}}}},
+          {"Sns": {"TargetArn": {"Ref": "Topic"}, "RoleArn": "arn:aws:iam::1:role/r"}}]}}}}}
       """#
     let partial = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(computed.utf8))
     #expect(partial.name == "R1")
     #expect(
       partial.unmapped == [
-        "actions[1]: kafka.clientProperties.sasl.password (Ref) is a CloudFormation function"
+        // A kind never imported says so, not its function (which read as the only obstacle).
+        "actions[1]: kafka.clientProperties.sasl.password (Ref) is a CloudFormation function",
+        "actions[2]: sns",
       ])
     let disabledByRef =
       #"{"TopicRulePayload": {"Sql": "SELECT * FROM 'a'", "RuleDisabled": {"Ref": "Off"}, "Actions": []}}"#
