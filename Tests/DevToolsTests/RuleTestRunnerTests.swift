@@ -223,6 +223,8 @@ import Testing
       "expect": {"actions": [{"kind": "file", "path": "o/d1.jsonl"}, {"kind": "file", "path": "o//x.jsonl",
                               "refused": "rendered path '/x.jsonl' begins with '/' (a value of 'o/${missing}/x.jsonl' rendered empty, or with a leading or doubled '/'); archive root is 'o': the daemon refuses it (permanent failure, to the error path)"},
                              {"kind": "file", "path": "d1/x.jsonl"}]}},
+     {"name": "any refusal", "topic": "sensors/1/data", "payload": {"dev": "d3"},
+      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": true}, {"kind": "file", "refused": true}]}},
      {"name": "output only", "topic": "sensors/1/data", "payload": {"dev": "d2"}, "expect": {"output": {"dev": "d2"}}}]
     """#.write(toFile: folder + "/arch.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
@@ -236,7 +238,11 @@ import Testing
       out.contains(
         "the output is as expected, but the daemon would refuse the file action: rendered path '/x.jsonl'"),
       "\(out)")
-    #expect(out.hasSuffix("1 passed, 2 failed (3 case(s) in 1 file(s))\n"), "\(out)")
+    // `"refused": true` expects a refusal, whatever its text: met by the second action, not the
+    // third, which the daemon writes.
+    #expect(out.contains("FAIL arch: any refusal"), "\(out)")
+    #expect(out.contains("-     \"refused\": true\n"), "\(out)")
+    #expect(out.hasSuffix("1 passed, 3 failed (4 case(s) in 1 file(s))\n"), "\(out)")
   }
 
   /// The preview judges a sqlite row by the daemon's own checks: `test` passed rows `run` always
