@@ -48,6 +48,8 @@ final class MQTTConnection: @unchecked Sendable {
     /// a broker that closes the connection at each resend of a message (MQTT 3.1.1's way of
     /// refusing one too large) restarted every wait at every reconnect, for ever, and the stop's too.
     var lastChance: ContinuousClock.Instant?
+    /// The connection drops a publish waited through (its failure says so past one).
+    var drops = 0
   }
 
   private typealias PublishSlot = AckSlot<ActionError>
@@ -119,8 +121,17 @@ final class MQTTConnection: @unchecked Sendable {
     for (mid, slot) in state.publishes {
       slot.timeout.cancel()
       let wait = slot.lastChance.map { max(0, min(seconds, Self.seconds($0 - now))) } ?? seconds
+      // Dropped again after a reconnect: neither "no PUBACK within 30 s" nor "not connected again"
+      // (it reconnected each second) says what happened.
+      let failing =
+        slot.drops < 2
+        ? failure(slot)
+        : ActionError(
+          .transient,
+          "no PUBACK for '\(slot.filter)' from \(options.url): the connection dropped \(slot.drops) times while it waited (a broker speaking MQTT 3.1.1 refuses a message, such as one past its maximum packet size, by closing the connection, and libmosquitto sends it again at each reconnect)"
+        )
       state.publishes[mid]?.timeout = expire(
-        mid: mid, serial: slot.serial, in: \.publishes, after: wait, with: failure(slot), keepsLate: false)
+        mid: mid, serial: slot.serial, in: \.publishes, after: wait, with: failing, keepsLate: false)
     }
   }
 
@@ -603,8 +614,9 @@ final class MQTTConnection: @unchecked Sendable {
         // allowance, then one PUBACK wait.
         let lastChance =
           ContinuousClock.now + .seconds(options.awayWaitSeconds + options.publishTimeoutSeconds)
-        for mid in state.publishes.keys where state.publishes[mid]?.lastChance == nil {
-          state.publishes[mid]?.lastChance = lastChance
+        for mid in Array(state.publishes.keys) {
+          if state.publishes[mid]?.lastChance == nil { state.publishes[mid]?.lastChance = lastChance }
+          state.publishes[mid]?.drops += 1
         }
         let left = options.awayWaitSeconds - Self.seconds(ContinuousClock.now - since)
         let seconds = max(0, state.hurried ? min(left, Self.hurriedTimeoutSeconds) : left)
