@@ -263,13 +263,7 @@ public enum RuleStore {
           taken.insert(old.name)
           rules.append(old)
           // Led by what keeps running, as a broken new version's problems are.
-          errors.append(
-            RuleFileError([
-              RuleDiagnostic(
-                file: file, position: FilePosition(line: 1, column: 1),
-                message: "rule '\(old.name)' kept the previous version: the file has 1 problem"),
-              clash,
-            ]))
+          errors.append(RuleFileError([keptPrevious(old, file: file, problems: 1), clash]))
         } else {
           errors.append(RuleFileError([clash]))
         }
@@ -293,6 +287,14 @@ public enum RuleStore {
       rules: rules, errors: errors, files: files, clashed: clashed, held: held, keptGone: keptGone)
   }
 
+  /// What leads a refused new version's problems on a reload: the rule that keeps running.
+  static func keptPrevious(_ old: Rule, file: String, problems count: Int) -> RuleDiagnostic {
+    RuleDiagnostic(
+      file: file, position: FilePosition(line: 1, column: 1),
+      message:
+        "rule '\(old.name)' kept the previous version: the file has \(count) problem\(count == 1 ? "" : "s")")
+  }
+
   /// Reads and compiles `file`: the new rule, the previous one when the bytes did not change or the
   /// new version is broken or refused by `gate` (the error is appended), or nil without either.
   static func load(
@@ -307,12 +309,7 @@ public enum RuleStore {
         errors.append(error)
         return nil
       }
-      let lead = RuleDiagnostic(
-        file: file, position: FilePosition(line: 1, column: 1),
-        message:
-          "rule '\(old.name)' kept the previous version: the file has \(problems.count) problem\(problems.count == 1 ? "" : "s")"
-      )
-      errors.append(RuleFileError([lead] + problems))
+      errors.append(RuleFileError([keptPrevious(old, file: file, problems: problems.count)] + problems))
       return old
     }
     let bytes: [UInt8]
@@ -761,13 +758,12 @@ public final class RuleReloader: Sendable {
     return new.count
   }
 
-  /// What a reload reads: the files, those unchanged, those not read yet, the gone ones kept, the
-  /// gone ones whose removal applies, those refused for a clash and unchanged since, and those whose
-  /// stamps are the ones last read (`unchanged` is empty when forced, as SIGHUP reads all: these
-  /// are not).
+  /// What a reload reads: the files, those whose stamps are the ones last read, those not read yet,
+  /// the gone ones kept, the gone ones whose removal applies, and those refused for a clash and
+  /// unchanged since.
   typealias ReloadPlan = (
-    files: [String], unchanged: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>,
-    unchangedClashes: Set<String>, sameStamps: Set<String>
+    files: [String], sameStamps: Set<String>, deferred: Set<String>, gone: Set<String>, retiring: Set<String>,
+    unchangedClashes: Set<String>
   )
 
   /// Reloads when a file changed (or `force`): checks the new rules, starts their actions, swaps
@@ -884,11 +880,10 @@ public final class RuleReloader: Sendable {
         if settle && !force && loading == fingerprint { return nil }
         if unsettled.isEmpty && !loading.keys.contains(where: { times[$0] == nil }) { lastDigest = digest }
         defer { fingerprint = loading }
-        let sameStamps = Set(loading.keys.filter { fingerprint[$0] == loading[$0] })
         return (
-          loading.keys.sorted(), force ? [] : sameStamps,
+          loading.keys.sorted(), Set(loading.keys.filter { fingerprint[$0] == loading[$0] }),
           deferred, deferred.intersection(missingNow), missingNow.subtracting(deferred),
-          Set(clashedStamps.filter { times[$0.key] == $0.value }.keys), sameStamps
+          Set(clashedStamps.filter { times[$0.key] == $0.value }.keys)
         )
       }
     guard let plan else {
@@ -899,8 +894,10 @@ public final class RuleReloader: Sendable {
     // The running rules by file (the snapshot holds them all, disabled ones included).
     let previous = Dictionary(
       dispatcher.ruleSet.rules.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
+    // Kept without reading: none when forced (SIGHUP reads all).
+    let unchanged = force ? [] : plan.sameStamps
     let result = RuleStore.load(
-      files: plan.files, builder: builder, previous: previous, unchanged: plan.unchanged,
+      files: plan.files, builder: builder, previous: previous, unchanged: unchanged,
       deferred: plan.deferred, gone: plan.gone, retiring: plan.retiring,
       unchangedClashes: plan.unchangedClashes,
       gate: gate)
@@ -997,7 +994,7 @@ public final class RuleReloader: Sendable {
     // Read this time: all but the deferred and the unchanged that keep a running version (an
     // unchanged file that never loaded is read again, `RuleStore.load`).
     let read = plan.files.filter {
-      !plan.deferred.contains($0) && !(plan.unchanged.contains($0) && previous[$0] != nil)
+      !plan.deferred.contains($0) && !(unchanged.contains($0) && previous[$0] != nil)
     }
     noteFailures(returned.errors, read: Set(read), present: plan.files)
     // A test file this reload left without its rule is an error of the reload, as `check` says;

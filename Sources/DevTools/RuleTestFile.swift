@@ -102,7 +102,7 @@ public struct RuleTestFile: Sendable {
       let message =
         unreadable.tooLarge
         ? (unreadable.size.map { "the file is \($0) bytes" } ?? "the file grew while read")
-          + "; a test file is at most \(maxBytes) bytes (4 MiB): split its cases between \(pathStem(path)).test.json, .test.yaml and .test.yml"
+          + "; a test file is at most \(maxBytes) bytes (4 MiB): split its cases between \(RuleFile.stem(ofTest: path) ?? path).test.json, .test.yaml and .test.yml"
         : "cannot read it (\(unreadable))"
       throw RuleFileError([
         RuleDiagnostic(file: path, position: FilePosition(line: 1, column: 1), message: message)
@@ -114,14 +114,6 @@ public struct RuleTestFile: Sendable {
   /// and `check` and `run` read the tests of every rule (a log saved as `x.test.json` by mistake took
   /// 1.5 GB). As YAML, about 4 MB of text and values is also where its expansion limit refuses it.
   public static let maxBytes = 4 << 20
-
-  /// `path` without its `.test.json`, `.test.yaml` or `.test.yml` ending.
-  static func pathStem(_ path: String) -> String {
-    for ending in [".test.json", ".test.yaml", ".test.yml"] where path.hasSuffix(ending) {
-      return String(path.dropLast(ending.count))
-    }
-    return path
-  }
 
   /// The valid cases of test file text and the others with their problems.
   static func parseCases(file: String, bytes: [UInt8]) throws(RuleFileError) -> (

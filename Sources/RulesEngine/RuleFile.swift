@@ -168,9 +168,13 @@ public enum RuleFile {
   /// Where the rule of test file `path` may be: `Rules/a.test.json` → `Rules/a.json`, `.yaml`,
   /// `.yml` (empty for a path that is no test file).
   public static func ruleFilePaths(ofTest path: String) -> [String] {
-    guard let suffix = testSuffixes.first(where: { path.hasSuffix($0) }) else { return [] }
-    let stem = String(path.dropLast(suffix.count))
+    guard let stem = stem(ofTest: path) else { return [] }
     return [stem + ".json", stem + ".yaml", stem + ".yml"]
+  }
+
+  /// Test file `path` without its ending (`Rules/a.test.yaml` → `Rules/a`), or nil for another file.
+  public static func stem(ofTest path: String) -> String? {
+    testSuffixes.first(where: { path.hasSuffix($0) }).map { String(path.dropLast($0.count)) }
   }
 
   /// The rule file of test file `path` as a message names it: the one that is there (a YAML rule's
@@ -477,13 +481,13 @@ public enum RuleFile {
             text, version: program.version, variables: program.variableNames)
         else { return }
         let (compiler, reads) = warnings(of: template, program: program, computed: computed)
-        func placed(_ warning: Diagnostic) -> RuleDiagnostic {
+        func placed(_ warning: Diagnostic, prefix: String = "") -> RuleDiagnostic {
           RuleDiagnostic(
             file: file, position: node.position(ofStringOffset: warning.range.start.offset),
-            message: warning.message)
+            message: prefix + warning.message)
         }
-        compilerWarnings += compiler.map(placed)
-        readWarnings += reads.map(placed)
+        compilerWarnings += compiler.map { placed($0, prefix: "in template: ") }
+        readWarnings += reads.map { placed($0) }
       case .array(let elements): elements.forEach(visit)
       case .object(let members): members.forEach { visit($0.value) }
       default: break
@@ -508,14 +512,13 @@ public enum RuleFile {
     if let filter = program.topicFilter {
       for read in template.topicLevelsRead {
         guard let problem = Program.unreachableTopicLevel(read.level, filter: filter) else { continue }
-        compiler.append(Diagnostic(.warning, stage: .compile, "in template: \(problem)", at: read.range))
+        compiler.append(Diagnostic(.warning, stage: .compile, problem, at: read.range))
       }
     }
     var reported: Set<String> = []
     for case .expression(let expression) in template.parts {
       for warning in expression.warnings {
-        compiler.append(
-          Diagnostic(.warning, stage: .compile, "in template: \(warning.message)", at: warning.range))
+        compiler.append(Diagnostic(.warning, stage: .compile, warning.message, at: warning.range))
       }
       for path in expression.paths.paths {
         guard let root = path.first, computed.contains(root), reported.insert(root).inserted else { continue }

@@ -111,10 +111,7 @@ struct EvalCommand: ParsableCommand {
       // renders the message's `dev`), here where templates are tried out.
       let (compiler, reads) = RuleFile.warnings(
         of: compiledTemplate!, program: program, computed: RuleFile.namesTheSelectComputes(sqlText))
-      for var warning in compiler + reads {
-        if warning.message.hasPrefix("in template: ") { warning.message.removeFirst("in template: ".count) }
-        Console.err("template: " + warning.rendered(in: template))
-      }
+      for warning in compiler + reads { Console.err("template: " + warning.rendered(in: template)) }
     }
     let bytes: [UInt8]
     if let payloadFile {
