@@ -165,7 +165,10 @@ import Testing
     let source = MQTTSource(
       options: MQTTOptions(host: "127.0.0.1", port: 9, clientID: "rerun"), filters: ["t/#"], spool: path)
     let run = Task { try await source.run(intake: intake) }
-    try await Task.sleep(nanoseconds: 200_000_000)
+    // Once the rerun has begun (on a loaded machine the task started past a fixed 200 ms): at
+    // most 30 s.
+    for _ in 0..<3_000 where delivered.withLock({ $0 }) == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+    try await Task.sleep(nanoseconds: 100_000_000)
     run.cancel()
     _ = try? await run.value
     let count = delivered.withLock { $0 }

@@ -782,7 +782,7 @@ struct DaemonRunTests {
     let process = try Subprocess(
       ["run", "--rules", "rules", "--source", "file:input.jsonl", "--follow", "--log-format", "json"],
       in: folder)
-    try await Task.sleep(nanoseconds: 300_000_000)
+    await process.waitUntilHandling(SIGTERM)
     process.signal(SIGTERM)
     let status = await process.wait(seconds: 120)
     #expect(process.process.terminationReason == .exit, "\(String(describing: status)) \(process.stderr)")
@@ -835,6 +835,8 @@ struct DaemonRunTests {
     let input = Pipe()
     let process = try Subprocess(arguments, in: folder, standardInput: input)
     input.fileHandleForWriting.write(Data(text.utf8))
+    // The time counts from the daemon's start, not the process's.
+    await process.waitUntilHandling(SIGTERM)
     try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
     #expect(process.process.isRunning, "finished before SIGTERM: \(process.stdout)")
     process.signal(SIGTERM)
@@ -1145,12 +1147,22 @@ struct DaemonRunTests {
     }
     write(ruleV2, to: folder + "/rules/versioned.json")
     try await send(1000)
+    // Version 2 is loaded before the broken edit replaces it (a reload takes two polls that see the
+    // same file): at most 20 s.
+    for _ in 0..<400 where !process.stderr.contains("rules reloaded") {
+      try await Task.sleep(nanoseconds: 50_000_000)
+    }
     // A broken edit keeps version 2 running.
     write(
       #"{"sql": "SELECT n, 3 AS version FROM 'r/+'", "actions": [{"sqlite": {"table": "t"}}]}"#,
       to: folder + "/rules/versioned.json")
     try await send(1000)
-    try await Task.sleep(nanoseconds: 1_000_000_000)
+    // Every line is through before the stop, which ends the intake (a fixed second was short on a
+    // loaded machine): at most 30 s.
+    for _ in 0..<300 {
+      if (try? sqliteQuery(folder + "/out.db", "SELECT count(*) FROM t")) == ["[3000]"] { break }
+      try await Task.sleep(nanoseconds: 100_000_000)
+    }
     process.signal(SIGTERM)
     let status = await process.wait(seconds: 60)
     try feed.close()
