@@ -901,8 +901,19 @@ private final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_error_destroy(failure)
       } else {
         let deadline = Date().addingTimeInterval(5)
+        // Served as events, not callbacks: a record fetched meanwhile comes to this queue too,
+        // and serving it by callback aborted the process inside librdkafka (`rd_kafka_q_serve:
+        // assert: res != RD_KAFKA_OP_RES_PASS`: a message has no callback). Such a record is
+        // dropped (never delivered, its offset never stored: it comes again); the revocation
+        // is served as its callback would be.
         while rd_kafka_consumer_closed(handle) == 0, Date() < deadline {
-          _ = rd_kafka_queue_poll_callback(queue, 100)
+          guard let event = rd_kafka_queue_poll(queue, 100) else { continue }
+          if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE,
+            let partitions = rd_kafka_event_topic_partition_list(event)
+          {
+            rebalance(handle: handle, error: rd_kafka_event_error(event), partitions: partitions)
+          }
+          rd_kafka_event_destroy(event)
         }
         closed = rd_kafka_consumer_closed(handle) != 0
         if !closed {
