@@ -36,6 +36,22 @@ static inline void iotrules_el_set_name(const char *name) { rl_readline_name = n
 /// The whole line being edited (for context-sensitive completion), or NULL.
 static inline const char *iotrules_el_line_buffer(void) { return rl_line_buffer; }
 
+/// The cursor's byte offset in the line being edited.
+static inline int iotrules_el_point(void) { return rl_point; }
+
+/// Takes the terminal's new size and redraws the line being edited, on a row of its own: where
+/// the old line went after the resize (cut, or reflowed) only the terminal knows.
+static inline void iotrules_el_resized(void) {
+  FILE *out = rl_outstream ? rl_outstream : stdout;
+  fputs("\r\n", out);
+  fflush(out);
+  rl_resize_terminal();
+  rl_forced_update_display();
+}
+
+/// Whether a Tab inserts itself (1) instead of completing (0).
+static inline void iotrules_el_set_tab_inserts(int inserts) { rl_inhibit_completion = inserts; }
+
 /// The number of history entries.
 static inline int iotrules_el_history_length(void) { return history_length; }
 

@@ -12,6 +12,11 @@
 
 static int wake[2] = {-1, -1};
 static volatile sig_atomic_t interrupted = 0;
+/// Set by the signal handlers before they wake the reader: what woke it.
+static volatile sig_atomic_t interrupt_pending = 0;
+static volatile sig_atomic_t resize_pending = 0;
+/// Called, between keys, once the terminal was resized (the editor learns its new width).
+static void (*resize_callback)(void) = NULL;
 /// How many bytes of the line being read came escaped: a real U+10FFxx typed is a character.
 static int escapes = 0;
 
@@ -53,8 +58,12 @@ static void on_stop(int signo) {
 }
 
 static void on_interrupt(int signo) {
-  (void)signo;
   int saved = errno;
+  if (signo == SIGWINCH) {
+    resize_pending = 1;
+  } else {
+    interrupt_pending = 1;
+  }
   if (wake[1] >= 0) {
     ssize_t written = write(wake[1], "!", 1);
     (void)written;
@@ -75,6 +84,7 @@ void iotrules_interrupt_install(void) {
   action.sa_flags = SA_RESTART;
   action.sa_handler = on_interrupt;
   sigaction(SIGINT, &action, NULL);
+  sigaction(SIGWINCH, &action, NULL);
   action.sa_handler = on_stop;
   sigaction(SIGTSTP, &action, NULL);
   action.sa_handler = on_fatal;
@@ -86,6 +96,7 @@ void iotrules_interrupt_install(void) {
   sigset_t wanted;
   sigemptyset(&wanted);
   sigaddset(&wanted, SIGINT);
+  sigaddset(&wanted, SIGWINCH);
   sigaddset(&wanted, SIGTSTP);
   sigaddset(&wanted, SIGTERM);
   sigaddset(&wanted, SIGHUP);
@@ -99,8 +110,11 @@ static void drain(void) {
   }
 }
 
+void iotrules_interrupt_on_resize(void (*callback)(void)) { resize_callback = callback; }
+
 void iotrules_interrupt_begin(void) {
   drain();
+  interrupt_pending = 0;
   interrupted = 0;
   escapes = 0;
 }
@@ -118,6 +132,14 @@ static int read_byte(int descriptor) {
     }
     if (wake[0] >= 0 && (watched[1].revents & POLLIN)) {
       drain();
+      // A resize mid-line: the editor takes the new width before the next key (it kept the old
+      // one until the next prompt, and drew past the edge of a narrower screen).
+      if (resize_pending) {
+        resize_pending = 0;
+        if (resize_callback) resize_callback();
+      }
+      if (!interrupt_pending) continue;
+      interrupt_pending = 0;
       return -2;
     }
     if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -132,6 +154,12 @@ static int read_byte(int descriptor) {
 
 /// A byte read past the end of a character that was not UTF-8, given back for the next one.
 static int pushed_back = -1;
+
+/// Told, at each Tab read, whether more input was already waiting behind it: pasted text, not a
+/// key pressed for completion (a human's next key comes later than the editor reads the Tab).
+static void (*tab_callback)(int pasted) = NULL;
+
+void iotrules_interrupt_on_tab(void (*callback)(int pasted)) { tab_callback = callback; }
 
 /// The scalar standing for an invalid byte: one of the last 256 code points (private use), which
 /// the caller finds in the line and refuses, naming the byte; deleted while editing, it is gone.
@@ -188,6 +216,10 @@ int iotrules_interrupt_getc(FILE *stream) {
     return '\n';
   }
   if (scalar < 0) return EOF;
+  if (scalar == '\t' && tab_callback) {
+    struct pollfd waiting = {descriptor, POLLIN, 0};
+    tab_callback(pushed_back >= 0 || poll(&waiting, 1, 0) > 0);
+  }
   // Overlong, a surrogate, or past U+10FFFF: not UTF-8 either.
   if (scalar < least || (scalar >= 0xD800 && scalar <= 0xDFFF) || scalar > 0x10FFFF) return escaped(lead);
   return scalar;

@@ -327,6 +327,37 @@ public final class ReplSession {
     }
   }
 
+  /// An entry (its lines) as one line of history: lines joined by a space, their blanks around
+  /// it dropped, except where a line break is inside a string literal (SQL's, or a payload's JSON),
+  /// which keeps the break and the blanks as they are part of the string (recalled, `'x` and `  y'`
+  /// ran as `'x y'`).
+  public static func historyLine(of entry: String) -> String {
+    var state = BracketState()
+    var result = ""
+    for (index, line) in entry.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let text = String(line)
+      if index == 0 {
+        result = text
+      } else if state.quote != nil {
+        result += "\n" + text
+      } else {
+        result = result.trimmingCharacters(in: .whitespaces)
+        let next = text.trimmingCharacters(in: .whitespaces)
+        result += result.isEmpty || next.isEmpty ? next : " " + next
+      }
+      state.scan(text, afterLine: index > 0)
+    }
+    return result.trimmingCharacters(in: .whitespaces)
+  }
+
+  /// Whether text typed at the cursor (`line` up to it) is inside a string literal, counting the
+  /// open statement's lines: a Tab there is the string's, not a completion.
+  public func isInString(typing line: String) -> Bool {
+    var state = brackets
+    state.scan(line, afterLine: !pending.isEmpty)
+    return state.quote != nil
+  }
+
   /// True when `text` is a whole statement: it ends with `;`; or it is one line that compiles and
   /// has a FROM (outside parentheses: a nested query's do not count); or its first error is not at
   /// its end (more input cannot fix it). Otherwise it waits for more lines: a statement typed over
@@ -438,7 +469,18 @@ public final class ReplSession {
       return outputs
     }
     var machine = VirtualMachine()
+    let overrunsBefore = RegexBudget.overruns
     let result = machine.evaluate(program, context: context(topic: topicName))
+    // As `eval` says it and `run` logs it: a match stopped by its budget gave Undefined, which
+    // looks like no match, or a member missing.
+    let overruns = RegexBudget.overruns - overrunsBefore
+    if overruns > 0 {
+      outputs.append(
+        Output(
+          text: styler.dim(
+            "note: \(overruns) regular-expression match(es) stopped by the step budget (catastrophic backtracking?) gave Undefined"
+          ), isError: false))
+    }
     if let error = machine.fieldsOfNonJSONError {
       outputs.append(
         Output(

@@ -78,6 +78,7 @@ struct ReplCommand: ParsableCommand {
     LineEditor.completionSource = { word, atLineStart in
       Completer.candidates(for: word, atLineStart: atLineStart, payload: session.payload)
     }
+    LineEditor.isInString = { session.isInString(typing: $0) }
     LineEditor.start(historyPath: history.isEmpty ? nil : history)
     Console.out(
       session.styler.dim(
@@ -85,7 +86,13 @@ struct ReplCommand: ParsableCommand {
     while !session.finished, !Console.outputFailed {
       switch LineEditor.read(prompt: session.prompt) {
       case .line(let line):
-        let (outputs, entries) = session.feed(line)
+        var (outputs, entries) = session.feed(line)
+        // A line break in a line is a recalled entry's, inside a string literal: the entry is
+        // whole, and runs now, as when it was typed (an empty line ends it).
+        if line.contains("\n") {
+          let ended = session.feed("")
+          (outputs, entries) = (outputs + ended.outputs, entries + ended.entries)
+        }
         for entry in entries { LineEditor.remember(entry) }
         emit(outputs)
       case .interrupted:

@@ -171,6 +171,35 @@ import Testing
     #expect(answers(["SELECT from1, b", "FROM 't' WHERE b = 3"]).hasPrefix("nomatch"))
   }
 
+  /// A history entry is one line, except where a line break is a string literal's: recalled, `'x`
+  /// and `  y'` ran as `'x y'`.
+  @Test func historyKeepsTheLineBreaksOfStrings() {
+    #expect(ReplSession.historyLine(of: "SELECT a,\n  b\nFROM 't'  ") == "SELECT a, b FROM 't'")
+    #expect(ReplSession.historyLine(of: "SELECT 'x\n  y' AS s\nFROM 't'") == "SELECT 'x\n  y' AS s FROM 't'")
+    #expect(
+      ReplSession.historyLine(of: ".payload {\"a\": \"p\n q\",\n  \"b\": 1}")
+        == ".payload {\"a\": \"p\n q\", \"b\": 1}")
+    // A doubled quote closes and opens again: the break after it is outside the string.
+    #expect(ReplSession.historyLine(of: "SELECT 'it''s'\n  AS s FROM 't'") == "SELECT 'it''s' AS s FROM 't'")
+    let session = ReplSession()
+    #expect(session.isInString(typing: "SELECT 'de"))
+    #expect(!session.isInString(typing: "SELECT 'a' AS de"))
+    _ = session.feed("SELECT 'open")
+    #expect(session.isInString(typing: "still"))
+    #expect(!session.isInString(typing: "closed' AS s"))
+  }
+
+  /// A match stopped by the regular-expression step budget is said, as `eval` says it: its
+  /// Undefined looked like a member missing, or no match.
+  @Test func aRegexStoppedByItsBudgetIsSaid() {
+    let session = ReplSession()
+    _ = session.feed(#".payload {"s": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"}"#)
+    let answer = session.feed("SELECT regexp_matches(s, '(a+)+b') AS m FROM 'x'").outputs.map(\.text).joined()
+    #expect(answer.contains("1 regular-expression match(es) stopped by the step budget"), "\(answer)")
+    let plain = session.feed("SELECT regexp_matches(s, 'a+!') AS m FROM 'x'").outputs.map(\.text).joined()
+    #expect(!plain.contains("step budget"), "\(plain)")
+  }
+
   /// `.topic -` goes back to a topic made from the statement's FROM (it set the topic `-`).
   @Test func theTopicCanBeTakenFromTheFROMAgain() {
     let session = ReplSession()
@@ -581,6 +610,82 @@ import Testing
     usleep(300_000)  // the prompt is drawn a moment before the editor switches the terminal to raw mode
     second.send("\u{04}")
     #expect(second.finish() == 0)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  @Test(
+    "on a pseudo-terminal: a Tab in a string or pasted is text; a recalled string keeps its lines; a resize is taken mid-line"
+  )
+  func tabsHistoryAndResize() throws {
+    let folder = temporaryFolder("repl-tabs")
+    let environment = ["IOTRULES_HISTORY": folder + "/history", "HOME": folder, "NO_COLOR": "1"]
+    let session = try TerminalSession(
+      ["repl", "--payload", #"{"deviceId": "d1"}"#], environment: environment)
+    #expect(session.waitFor("iot> "))
+    usleep(300_000)  // the prompt is drawn a moment before the editor switches the terminal to raw mode
+    // Typed inside a string literal: the Tab is the string's (it completed `'devi` into `deviceId`).
+    var mark = session.screen.endIndex
+    session.send("SELECT 'devi")
+    #expect(session.waitFor("devi", from: mark))
+    session.send("\t")
+    usleep(200_000)
+    session.send("ce' = concat('devi', chr(9), 'ce') AS same FROM 'x'\r")
+    #expect(session.waitFor("\"same\": true", from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: "\"same\": true", from: mark))
+    // Pasted (more input behind it): a Tab between words is a blank (it was dropped with a bell).
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT\t1 AS a,\t'p\tq' AS b FROM 'x'\r")
+    #expect(session.waitFor("\"b\": \"p\\tq\"", from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: "\"b\"", from: mark))
+    // Typed at a word, outside strings, it still completes.
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT devi")
+    #expect(session.waitFor("devi", from: mark))
+    session.send("\t")
+    #expect(session.waitFor("ceId", from: mark))
+    session.send(" FROM 'x'\r")
+    #expect(session.waitFor("\"deviceId\": \"d1\"", from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: "\"deviceId\": \"d1\"", from: mark))
+    // A statement with a string over two lines, recalled: the same string, run at once.
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("SELECT 'x\r")
+    #expect(session.waitFor("...> ", from: mark))
+    usleep(300_000)
+    session.send("  y' AS s FROM 'x';\r")
+    #expect(session.waitFor(#""s": "x\n  y""#, from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: #""s": "x\n  y""#, from: mark))
+    usleep(300_000)
+    mark = session.screen.endIndex
+    session.send("\u{1B}[A\r")
+    #expect(session.waitFor(#""s": "x\n  y""#, from: mark), "\(session.screen[mark...])")
+    #expect(session.waitForPrompt(after: #""s": "x\n  y""#, from: mark))
+    // Narrowed mid-line: the line is drawn again in the new width, and Ctrl-A goes to its start
+    // on the row above (it kept the old width, and went to a column past the new edge).
+    usleep(300_000)
+    var size = winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
+    _ = ioctl(session.master, UInt(TIOCSWINSZ), &size)
+    mark = session.screen.endIndex
+    session.send("SELECT 'abcdefghijklmnopqrstuvwxyz0123456789' AS s FROM 'x'")
+    #expect(session.waitFor("FROM 'x'", from: mark))
+    size.ws_col = 40
+    _ = ioctl(session.master, UInt(TIOCSWINSZ), &size)
+    // (This pty is not the process's controlling terminal: its SIGWINCH is sent here.)
+    kill(session.process.processIdentifier, SIGWINCH)
+    mark = session.screen.endIndex
+    #expect(
+      session.waitFor("iot> SELECT 'abcdefghijklmnopqrstuvwxyz0", from: mark), "\(session.screen[mark...])")
+    mark = session.screen.endIndex
+    session.send("\u{01}")
+    #expect(session.waitFor("\u{1B}[A\u{1B}[6G", from: mark), "\(session.screen[mark...].debugDescription)")
+    session.send("\u{05}\r")
+    #expect(session.waitFor("\"abcdefghijklmnopqrstuvwxyz0123456789\"", from: mark))
+    #expect(session.waitForPrompt(after: "0123456789\"", from: mark))
+    usleep(300_000)
+    session.send("\u{04}")
+    #expect(session.finish() == 0)
     try? FileManager.default.removeItem(atPath: folder)
   }
 

@@ -30,4 +30,10 @@ int iotrules_interrupt_escapes(void);
 /// 1 when a Ctrl-C ended the last line (clearing it), else 0.
 int iotrules_interrupt_take(void);
 
+/// Sets what is called, between keys, after the terminal was resized (SIGWINCH).
+void iotrules_interrupt_on_resize(void (*callback)(void));
+
+/// Sets what is told, at each Tab read, whether more input was waiting behind it (1: pasted).
+void iotrules_interrupt_on_tab(void (*callback)(int pasted));
+
 #endif

@@ -12,6 +12,8 @@ enum LineEditor {
   nonisolated(unsafe) static var completionSource: (String, Bool) -> [String] = { _, _ in [] }
   nonisolated(unsafe) static var candidates: [String] = []
   nonisolated(unsafe) static var historyPath: String?
+  /// Whether text typed up to the cursor is inside a string literal (the open statement counted).
+  nonisolated(unsafe) static var isInString: (String) -> Bool = { _ in false }
 
   /// Sets up completion and reads the history file (created on the first write).
   static func start(historyPath: String?) {
@@ -23,7 +25,13 @@ enum LineEditor {
         let word = text.map { String(cString: $0) } ?? ""
         let line = iotrules_el_line_buffer().map { String(cString: $0) } ?? ""
         let leading = line.drop { $0 == " " || $0 == "\t" }
-        LineEditor.candidates = LineEditor.completionSource(word, leading.hasPrefix(word) && !word.isEmpty)
+        let before = String(decoding: line.utf8.prefix(Int(max(0, iotrules_el_point()))), as: UTF8.self)
+        // A Tab typed inside a string literal is the string's: the word it follows comes back
+        // with the Tab after it (libedit adds no escape inside quotes), not completed (`'devi`
+        // became `'deviceId` inside a string).
+        LineEditor.candidates =
+          LineEditor.isInString(before)
+          ? [word + "\t"] : LineEditor.completionSource(word, leading.hasPrefix(word) && !word.isEmpty)
       }
       guard !LineEditor.candidates.isEmpty else { return nil }
       return strdup(LineEditor.candidates.removeFirst())
@@ -43,6 +51,9 @@ enum LineEditor {
     // Ctrl-C drops the line instead of ending the process; before using_history(), which
     // initialises libedit.
     iotrules_interrupt_install()
+    iotrules_interrupt_on_resize { iotrules_el_resized() }
+    // A pasted Tab inserts itself: it was dropped with a bell, or completed a word mid-paste.
+    iotrules_interrupt_on_tab { pasted in iotrules_el_set_tab_inserts(pasted) }
     iotrules_el_use_getc(iotrules_interrupt_getc)
     using_history()
     self.historyPath = historyPath
@@ -82,8 +93,7 @@ enum LineEditor {
 
   /// Adds an entry to the history and saves the file, so a session that dies keeps what it did.
   static func remember(_ entry: String) {
-    let flat = entry.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(
-      separator: " ")
+    let flat = ReplSession.historyLine(of: entry)
     guard !flat.isEmpty, flat != ".quit", flat != ".exit" else { return }
     add_history(flat)
     if let historyPath { _ = write_history(historyPath) }
