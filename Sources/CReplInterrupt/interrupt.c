@@ -54,6 +54,13 @@ static void on_stop(int signo) {
   again.sa_flags = SA_RESTART;
   sigaction(signo, &again, NULL);
   if (had_editing) tcsetattr(STDIN_FILENO, TCSANOW, &editing);
+  // Back in the foreground (`fg`): the line being typed is drawn again, as after a resize (the
+  // window may have changed meanwhile too); it showed a blank line, the text kept unseen.
+  resize_pending = 1;
+  if (wake[1] >= 0) {
+    ssize_t written = write(wake[1], "!", 1);
+    (void)written;
+  }
   errno = saved;
 }
 
