@@ -9,11 +9,22 @@
 #include <editline/readline.h>
 #include <pty.h>
 
+/// Finds no completion, so libedit asks the generator (see `iotrules_el_set_completer`).
+static inline char **iotrules_el_no_attempt(const char *text, int start, int end) {
+  (void)text;
+  (void)start;
+  (void)end;
+  return NULL;
+}
+
 /// Installs the completion generator: libedit calls it with the word under the cursor and a state
 /// (0 on the first call), and it returns one malloc'ed candidate a call, NULL at the end.
 static inline void iotrules_el_set_completer(rl_compentry_func_t *generator) {
   rl_completion_entry_function = generator;
-  rl_attempted_completion_function = NULL;
+  // An attempted-completion function (that finds nothing, so `generator` is asked) turns off
+  // libedit's shell quoting: without one it took backslashes out of the word before the cursor
+  // and escaped blanks and Tabs in what it put back, none of which SQL means.
+  rl_attempted_completion_function = iotrules_el_no_attempt;
 }
 
 /// The characters that end a word for completion ('.' is kept inside words for field paths).
@@ -36,7 +47,8 @@ static inline void iotrules_el_set_name(const char *name) { rl_readline_name = n
 /// The whole line being edited (for context-sensitive completion), or NULL.
 static inline const char *iotrules_el_line_buffer(void) { return rl_line_buffer; }
 
-/// The cursor's byte offset in the line being edited.
+/// The cursor's place in the line being edited, in characters (scalars): while completing,
+/// libedit sets it from its wide-character line.
 static inline int iotrules_el_point(void) { return rl_point; }
 
 /// Takes the terminal's new size and redraws the line being edited, on a row of its own: where

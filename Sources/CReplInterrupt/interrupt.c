@@ -122,6 +122,8 @@ void iotrules_interrupt_on_resize(void (*callback)(void)) { resize_callback = ca
 void iotrules_interrupt_begin(void) {
   drain();
   interrupt_pending = 0;
+  // A resize (or a Ctrl-Z) while no line was read: the editor reads the size at each line's start.
+  resize_pending = 0;
   interrupted = 0;
   escapes = 0;
 }

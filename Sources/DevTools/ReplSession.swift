@@ -334,8 +334,10 @@ public final class ReplSession {
   public static func historyLine(of entry: String) -> String {
     var state = BracketState()
     var result = ""
-    for (index, line) in entry.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-      let text = String(line)
+    // By scalars, as the brackets are scanned: "\r\n" is one Character.
+    let lines = entry.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+    for (index, line) in lines.enumerated() {
+      let text = String(String.UnicodeScalarView(line))
       if index == 0 {
         result = text
       } else if state.quote != nil {
@@ -475,11 +477,7 @@ public final class ReplSession {
     // looks like no match, or a member missing.
     let overruns = RegexBudget.overruns - overrunsBefore
     if overruns > 0 {
-      outputs.append(
-        Output(
-          text: styler.dim(
-            "note: \(overruns) regular-expression match(es) stopped by the step budget (catastrophic backtracking?) gave Undefined"
-          ), isError: false))
+      outputs.append(Output(text: styler.dim("note: " + RegexBudget.note(stopped: overruns)), isError: false))
     }
     if let error = machine.fieldsOfNonJSONError {
       outputs.append(

@@ -139,9 +139,7 @@ struct EvalCommand: ParsableCommand {
     // As `run` logs them: a match stopped by its budget gave Undefined, which looks like no match.
     let overruns = RegexBudget.overruns - overrunsBefore
     if overruns > 0 {
-      Console.err(
-        "note: \(overruns) regular-expression match(es) stopped by the step budget (catastrophic backtracking?) "
-          + "gave Undefined, as the daemon logs them")
+      Console.err("note: " + RegexBudget.note(stopped: overruns) + ", as the daemon logs them")
     }
     if let error = machine.fieldsOfNonJSONError {
       Console.err(

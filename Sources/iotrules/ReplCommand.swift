@@ -89,7 +89,7 @@ struct ReplCommand: ParsableCommand {
         var (outputs, entries) = session.feed(line)
         // A line break in a line is a recalled entry's, inside a string literal: the entry is
         // whole, and runs now, as when it was typed (an empty line ends it).
-        if line.contains("\n") {
+        if line.unicodeScalars.contains("\n") {
           let ended = session.feed("")
           (outputs, entries) = (outputs + ended.outputs, entries + ended.entries)
         }

@@ -473,6 +473,11 @@ struct ConnectorRunTests {
     second.signal(SIGTERM)
     #expect(await second.wait(seconds: 60) == 0, "\(second.stderr)")
     #expect(spoolLines() == 0)
+    // 30 at least: a PUBACK libmosquitto had queued and not yet written when the first run was
+    // killed leaves that message with the broker too, which sends it again (at least once; a CI
+    // run on a loaded machine saw 31).
+    let sent = server.requests.count
+    #expect(sent - answered >= 30)
 
     // A third start has nothing to run again.
     let third = try Subprocess(arguments, in: folder)
@@ -480,7 +485,7 @@ struct ConnectorRunTests {
     third.signal(SIGTERM)
     #expect(await third.wait(seconds: 60) == 0, "\(third.stderr)")
     #expect(!third.stderr.contains("running again"), "\(third.stderr)")
-    #expect(server.requests.count == answered + 30)
+    #expect(server.requests.count == sent)
   }
 
   @Test(

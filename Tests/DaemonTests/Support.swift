@@ -63,7 +63,8 @@ final class Subprocess: @unchecked Sendable {
   /// Waits (at most `seconds`) until the process takes `number` itself, ignored (the daemon's
   /// first steps, a dispatch source then taking it) or caught: one sent earlier (a debug build
   /// starting slowly on a loaded machine) killed it instead (exit 143).
-  func waitUntilHandling(_ number: Int32, seconds: Double = 20) async {
+  @discardableResult
+  func waitUntilHandling(_ number: Int32, seconds: Double = 20) async -> Bool {
     let bit = UInt64(1) << UInt64(number - 1)
     for _ in 0..<Int(seconds * 50) {
       let status =
@@ -71,10 +72,11 @@ final class Subprocess: @unchecked Sendable {
       let masks = status.split(separator: "\n").filter { $0.hasPrefix("SigIgn:") || $0.hasPrefix("SigCgt:") }
         .compactMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) }
       if masks.contains(where: { $0 & bit != 0 }) {
-        return
+        return true
       }
       try? await Task.sleep(nanoseconds: 20_000_000)
     }
+    return false
   }
 }
 

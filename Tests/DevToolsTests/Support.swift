@@ -96,6 +96,20 @@ final class TerminalSession {
     return screen.dropFirst(offset).contains("iot> ")
   }
 
+  /// Waits (at most 5 s, reading meanwhile) until the line editor has switched the terminal to
+  /// raw mode (ICANON off), which it does a moment after drawing the prompt: keys sent before
+  /// are flushed. A pty pair shares its settings, so the master reads the REPL's.
+  @discardableResult
+  func waitForRawMode() -> Bool {
+    let deadline = Date().addingTimeInterval(5)
+    var settings = termios()
+    while Date() < deadline {
+      if tcgetattr(master, &settings) == 0 && settings.c_lflag & tcflag_t(ICANON) == 0 { return true }
+      if !pump() { break }
+    }
+    return false
+  }
+
   /// Reads what arrives within 100 ms; false when the terminal closed.
   @discardableResult
   func pump() -> Bool {

@@ -215,7 +215,7 @@ public final class KafkaProducer: @unchecked Sendable {
           ? nil
           : ActionError(
             KafkaProducer.isPermanent(error) ? .permanent : .transient,
-            "Kafka delivery to '\(pending.topic)' failed: \(KafkaConfigBuilder.errorText(error))"
+            "Kafka delivery to \(KafkaProducer.destination(pending.topic, message.pointee.partition >= 0 ? message.pointee.partition : nil)) failed: \(KafkaConfigBuilder.errorText(error))"
               + KafkaProducer.fatalCause(error, watch?.fatal.withLock { $0 })))
     }
     do {
@@ -290,6 +290,11 @@ public final class KafkaProducer: @unchecked Sendable {
     KafkaSettings.clientProblem(consumer: false, settings: settings(bootstrapServers: "", config: config))
   }
 
+  /// A record's topic, with the partition asked for when one was (`Unknown partition` named none).
+  static func destination(_ topic: String, _ partition: Int32?) -> String {
+    partition.map { "'\(topic)' partition \($0)" } ?? "'\(topic)'"
+  }
+
   /// Errors that the same record meets again however often it is retried: the broker refuses the
   /// record itself (too large, invalid, a keyless record to a compacted topic, a timestamp out of
   /// range, a policy) or the topic to this client.
@@ -352,7 +357,7 @@ public final class KafkaProducer: @unchecked Sendable {
             index,
             ActionError(
               Self.isPermanent(error) ? .permanent : .transient,
-              "producing to '\(record.topic)' on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
+              "producing to \(Self.destination(record.topic, record.partition)) on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
                 + Self.fatalCause(error, fatalReason)
             ))
         }

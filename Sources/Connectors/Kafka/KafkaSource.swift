@@ -750,15 +750,24 @@ private final class KafkaConsumer: @unchecked Sendable {
           }
           ?? ""
         let text = String(cString: rd_kafka_message_errstr(message))
+        let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) }
+        if record.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, let topic, topic.hasPrefix("^") {
+          // A regular expression no topic matches yet: what it is for (topics made later), not an
+          // error; the source waits for its assignment, which `/readyz` says. (Reported as a
+          // topic's, it held `/readyz` at "not ready" after matching topics came: none has its name.)
+          logger.warning(
+            "no topic matches \(topic) yet: one created later is read once the metadata refresh finds it (topic.metadata.refresh.interval.ms)"
+          )
+          return nil
+        }
         logger.error("Kafka consumer error\(position): \(text) (\(KafkaConfigBuilder.errorText(record.err)))")
         // A subscribed topic that does not exist or may not be read: nothing comes from it until
         // that changes, so the daemon is not ready until an assignment of one of its partitions, or
         // the metadata looked up every 2 s (`recheckUnavailableTopics`), says it is readable.
         if record.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
           || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-          let rkt = record.rkt
+          let topic
         {
-          let topic = String(cString: rd_kafka_topic_name(rkt))
           unavailableTopics.insert(topic)
           intake.health.report(topicComponent(topic), text)
         }
@@ -912,6 +921,12 @@ private final class KafkaConsumer: @unchecked Sendable {
             let partitions = rd_kafka_event_topic_partition_list(event)
           {
             rebalance(handle: handle, error: rd_kafka_event_error(event), partitions: partitions)
+          } else if rd_kafka_event_type(event) == RD_KAFKA_EVENT_ERROR {
+            // As the error callback takes them (an event carries a fatal error's own code).
+            clientError(
+              rd_kafka_event_error_is_fatal(event) != 0
+                ? RD_KAFKA_RESP_ERR__FATAL : rd_kafka_event_error(event),
+              rd_kafka_event_error_string(event).map { String(cString: $0) } ?? "")
           }
           rd_kafka_event_destroy(event)
         }

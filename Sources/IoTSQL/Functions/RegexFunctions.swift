@@ -13,6 +13,12 @@ public enum RegexBudget {
   /// How many matches have been stopped since the process started.
   public static var overruns: Int { counter.load(ordering: .relaxed) }
 
+  /// What `eval` and the REPL say when `count` matches of an evaluation were stopped: their
+  /// Undefined looks like no match, or a member missing.
+  public static func note(stopped count: Int) -> String {
+    "\(count) regular-expression match(es) stopped by the step budget (catastrophic backtracking?) gave Undefined"
+  }
+
   /// The work limit of one match over `length` UTF-16 units, in ICU time-limit units (about 10,000
   /// engine steps each, some 0.3 ms here): 100 for short texts, so `(a+)+$` on 34 `a`s and a `!`
   /// stops within about 30 ms, growing with the square of the length up to 2,000, so that a pattern

@@ -25,7 +25,8 @@ enum LineEditor {
         let word = text.map { String(cString: $0) } ?? ""
         let line = iotrules_el_line_buffer().map { String(cString: $0) } ?? ""
         let leading = line.drop { $0 == " " || $0 == "\t" }
-        let before = String(decoding: line.utf8.prefix(Int(max(0, iotrules_el_point()))), as: UTF8.self)
+        let before = String(
+          String.UnicodeScalarView(line.unicodeScalars.prefix(Int(max(0, iotrules_el_point())))))
         // A Tab typed inside a string literal is the string's: the word it follows comes back
         // with the Tab after it (libedit adds no escape inside quotes), not completed (`'devi`
         // became `'deviceId` inside a string).
