@@ -119,6 +119,8 @@ static void drain(void) {
 
 void iotrules_interrupt_on_resize(void (*callback)(void)) { resize_callback = callback; }
 
+int iotrules_interrupt_seen(void) { return interrupt_pending; }
+
 void iotrules_interrupt_begin(void) {
   drain();
   interrupt_pending = 0;

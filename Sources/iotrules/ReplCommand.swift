@@ -1,4 +1,5 @@
 import ArgumentParser
+import CReplInterrupt
 import DevTools
 import Foundation
 import IoTSQL
@@ -114,11 +115,28 @@ struct ReplCommand: ParsableCommand {
         // Colour is decided by standard output; errors go to standard error, which may be a file
         // (`repl 2>err.log` on a terminal wrote escape codes into it).
         Console.err(Self.stderrIsTerminal ? output.text : Styler.plain(output.text))
+      } else if output.text.utf8.count > Self.piece {
+        // A long result a piece at a time, so that Ctrl-C stops it (a 4 MB array printed on
+        // whole; a script, without the handler, never sees one).
+        let bytes = Array((output.text + "\n").utf8)
+        var start = 0
+        while start < bytes.count {
+          if iotrules_interrupt_seen() != 0 {
+            Console.out("\n^C: the rest of the output is dropped")
+            return
+          }
+          let end = min(bytes.count, start + Self.piece)
+          Console.write(Array(bytes[start..<end]))
+          start = end
+        }
       } else {
         Console.out(output.text)
       }
     }
   }
+
+  /// The bytes of output written between looks at Ctrl-C.
+  static let piece = 1 << 16
 
   /// Whether standard error is a terminal (colour may go there).
   static let stderrIsTerminal = isatty(STDERR_FILENO) != 0

@@ -701,6 +701,37 @@ import Testing
     try? FileManager.default.removeItem(atPath: folder)
   }
 
+  @Test("on a pseudo-terminal: Ctrl-C stops a long result being written, and the session goes on")
+  func interruptStopsALongResult() throws {
+    let folder = temporaryFolder("repl-flood")
+    let payload = folder + "/big.json"
+    try Data(#"{"arr": [\#((0..<200_000).map(String.init).joined(separator: ","))]}"#.utf8).write(
+      to: URL(fileURLWithPath: payload))
+    let session = try TerminalSession(
+      ["repl"], environment: ["IOTRULES_HISTORY": folder + "/history", "HOME": folder, "NO_COLOR": "1"])
+    #expect(session.waitFor("iot> "))
+    #expect(session.waitForRawMode())
+    var mark = session.screen.endIndex
+    session.send(".payload @\(payload)\r")
+    #expect(session.waitFor("Object", from: mark))
+    #expect(session.waitForPrompt(after: "Object", from: mark))
+    #expect(session.waitForRawMode())
+    mark = session.screen.endIndex
+    // Unread, the terminal fills and the writer waits; then Ctrl-C (its signal: this pty is not
+    // the process's controlling terminal). 2.4 MB were written whole before.
+    session.send("SELECT arr FROM 'x'\r")
+    usleep(1_500_000)
+    kill(session.process.processIdentifier, SIGINT)
+    #expect(session.waitFor("^C: the rest of the output is dropped", from: mark))
+    #expect(session.waitForPrompt(after: "dropped", from: mark))
+    #expect(session.screen[mark...].utf8.count < 1 << 20, "\(session.screen[mark...].utf8.count)")
+    #expect(!session.screen[mark...].contains("199999"))
+    #expect(session.waitForRawMode())
+    session.send("\u{04}")
+    #expect(session.finish() == 0)
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   @Test("on a pseudo-terminal: Ctrl-C drops the line and the open statement, and the session goes on")
   func interruptDropsTheLine() throws {
     let folder = temporaryFolder("repl-interrupt")

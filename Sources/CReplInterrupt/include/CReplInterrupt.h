@@ -30,6 +30,9 @@ int iotrules_interrupt_escapes(void);
 /// 1 when a Ctrl-C ended the last line (clearing it), else 0.
 int iotrules_interrupt_take(void);
 
+/// Whether a Ctrl-C came since the last line was read (1 or 0): output between lines stops at it.
+int iotrules_interrupt_seen(void);
+
 /// Sets what is called, between keys, after the terminal was resized (SIGWINCH).
 void iotrules_interrupt_on_resize(void (*callback)(void));
 
