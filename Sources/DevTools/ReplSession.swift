@@ -832,7 +832,16 @@ public final class ReplSession {
   }
 
   private func runPreview(_ rule: RulePreview, topic topicName: String) -> [Output] {
-    switch rule.run(context(topic: topicName)) {
+    let overrunsBefore = RegexBudget.overruns
+    let outcome = rule.run(context(topic: topicName))
+    // As for a statement: a match (of the SQL or a template) stopped by its budget is said.
+    let overruns = RegexBudget.overruns - overrunsBefore
+    let note = overruns > 0 ? info(styler.dim("note: " + RegexBudget.note(stopped: overruns))) : []
+    return note + previewOutputs(rule, outcome)
+  }
+
+  private func previewOutputs(_ rule: RulePreview, _ outcome: RulePreview.Outcome) -> [Output] {
+    switch outcome {
     case .noMatch(let reason):
       return info(styler.dim("rule \(rule.name): no match: \(reason)"))
     case .stopped(let reason):

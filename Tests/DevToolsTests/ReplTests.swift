@@ -198,6 +198,12 @@ import Testing
     #expect(answer.contains("1 regular-expression match(es) stopped by the step budget"), "\(answer)")
     let plain = session.feed("SELECT regexp_matches(s, 'a+!') AS m FROM 'x'").outputs.map(\.text).joined()
     #expect(!plain.contains("step budget"), "\(plain)")
+    // And for `.rule`, whose SQL (or a template) it may be.
+    let folder = temporaryFolder("repl-regex-rule")
+    try? #"{"sql": "SELECT regexp_matches(s, '(a+)+b') AS m FROM 'x'", "actions": [{"file": {"path": "o"}}]}"#
+      .write(toFile: folder + "/r.json", atomically: true, encoding: .utf8)
+    let rule = session.feed(".rule \(folder)/r.json").outputs.map(\.text).joined()
+    #expect(rule.contains("1 regular-expression match(es) stopped by the step budget"), "\(rule)")
   }
 
   /// `.topic -` goes back to a topic made from the statement's FROM (it set the topic `-`).
