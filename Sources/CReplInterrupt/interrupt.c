@@ -28,6 +28,14 @@ static void restore_terminal(void) {
   if (have_original) tcsetattr(STDIN_FILENO, TCSANOW, &original);
 }
 
+/// Wakes the reader waiting in `read_byte` (async-signal-safe: one write to a pipe).
+static void wake_reader(void) {
+  if (wake[1] >= 0) {
+    ssize_t written = write(wake[1], "!", 1);
+    (void)written;
+  }
+}
+
 /// SIGTERM, SIGHUP, SIGQUIT: the terminal back as it was, then the default action (the end).
 static void on_fatal(int signo) {
   restore_terminal();
@@ -57,10 +65,7 @@ static void on_stop(int signo) {
   // Back in the foreground (`fg`): the line being typed is drawn again, as after a resize (the
   // window may have changed meanwhile too); it showed a blank line, the text kept unseen.
   resize_pending = 1;
-  if (wake[1] >= 0) {
-    ssize_t written = write(wake[1], "!", 1);
-    (void)written;
-  }
+  wake_reader();
   errno = saved;
 }
 
@@ -71,10 +76,7 @@ static void on_interrupt(int signo) {
   } else {
     interrupt_pending = 1;
   }
-  if (wake[1] >= 0) {
-    ssize_t written = write(wake[1], "!", 1);
-    (void)written;
-  }
+  wake_reader();
   errno = saved;
 }
 

@@ -343,7 +343,11 @@ public final class ReplSession {
       } else if state.quote != nil {
         result += "\n" + text
       } else {
-        result = result.trimmingCharacters(in: .whitespaces)
+        // Blanks dropped in place: the whole entry trimmed at each line (a pasted payload of
+        // thousands) copied it as many times.
+        while let last = result.unicodeScalars.last, CharacterSet.whitespaces.contains(last) {
+          result.unicodeScalars.removeLast()
+        }
         let next = text.trimmingCharacters(in: .whitespaces)
         result += result.isEmpty || next.isEmpty ? next : " " + next
       }
@@ -473,12 +477,7 @@ public final class ReplSession {
     var machine = VirtualMachine()
     let overrunsBefore = RegexBudget.overruns
     let result = machine.evaluate(program, context: context(topic: topicName))
-    // As `eval` says it and `run` logs it: a match stopped by its budget gave Undefined, which
-    // looks like no match, or a member missing.
-    let overruns = RegexBudget.overruns - overrunsBefore
-    if overruns > 0 {
-      outputs.append(Output(text: styler.dim("note: " + RegexBudget.note(stopped: overruns)), isError: false))
-    }
+    outputs += budgetNote(since: overrunsBefore)
     if let error = machine.fieldsOfNonJSONError {
       outputs.append(
         Output(
@@ -834,10 +833,14 @@ public final class ReplSession {
   private func runPreview(_ rule: RulePreview, topic topicName: String) -> [Output] {
     let overrunsBefore = RegexBudget.overruns
     let outcome = rule.run(context(topic: topicName))
-    // As for a statement: a match (of the SQL or a template) stopped by its budget is said.
-    let overruns = RegexBudget.overruns - overrunsBefore
-    let note = overruns > 0 ? info(styler.dim("note: " + RegexBudget.note(stopped: overruns))) : []
-    return note + previewOutputs(rule, outcome)
+    return budgetNote(since: overrunsBefore) + previewOutputs(rule, outcome)
+  }
+
+  /// As `eval` says it and `run` logs it: the regular-expression matches stopped by their budget
+  /// since `before` (their Undefined looks like no match, or a member missing), or nothing.
+  private func budgetNote(since before: Int) -> [Output] {
+    let overruns = RegexBudget.overruns - before
+    return overruns > 0 ? info(styler.dim("note: " + RegexBudget.note(stopped: overruns))) : []
   }
 
   private func previewOutputs(_ rule: RulePreview, _ outcome: RulePreview.Outcome) -> [Output] {
