@@ -492,7 +492,17 @@ public final class FileArchiveAction: BatchAction {
         problems.add(problem.message, at: problem.position)
       }
     }
-    try problems.throwIfAny()
+    do {
+      try problems.throwIfAny()
+    } catch {
+      var error = error
+      if let pathText = pathNode?.string {
+        error.warnings = Self.warnings(
+          root: place?.root ?? rootNode?.string ?? "", rootIsExplicit: rootNode != nil, pathText: pathText,
+          relative: place?.relative, in: context)
+      }
+      throw error
+    }
     self.closeIdleSeconds = closeIdleSeconds ?? Self.defaultCloseIdleSeconds
     self.sweeper = sweeper
     pathText = pathNode!.string!
@@ -983,6 +993,16 @@ public final class FileArchiveAction: BatchAction {
   /// (`${topic(2)}/${topic(3)}.json` run where `rules/` is): a value could name a rule file, which
   /// the daemon refuses at run time (``ProtectedPaths``), but a rule's archive has no business there.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    Self.warnings(
+      root: root, rootIsExplicit: rootIsExplicit, pathText: pathText, relative: relative, in: context)
+  }
+
+  /// ``configurationWarnings(in:)`` of the settings read so far: also of a configuration in error,
+  /// whose warnings are said beside its errors. `relative` is nil when the path could not be placed
+  /// (only its text is judged then).
+  static func warnings(
+    root: String, rootIsExplicit: Bool, pathText: String, relative: Template?, in context: ActionBuildContext
+  ) -> [ActionConfigurationWarning] {
     // The root as written (the path's text before its first template when no root is given).
     if let problem = unexpandedPathProblem(
       rootIsExplicit ? root : pathText, key: rootIsExplicit ? "root" : "path")
@@ -992,7 +1012,7 @@ public final class FileArchiveAction: BatchAction {
           key: rootIsExplicit ? "root" : "path", message: "rule '\(context.ruleName)': \(problem)")
       ]
     }
-    guard !relative.isConstant else { return [] }
+    guard let relative, !relative.isConstant else { return [] }
     if root == "/" {
       return [
         ActionConfigurationWarning(

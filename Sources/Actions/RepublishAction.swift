@@ -718,8 +718,18 @@ public final class RepublishAction: Action {
   /// A topic that can match the rule's own FROM filter, or its own Basic Ingest topic
   /// (`$aws/rules/NAME/...`): each republished message comes back to the rule. MQTT 5 headers on a connection that speaks MQTT 3.1.1, which carries none.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    Self.warnings(
+      topic: configuration.topic, maxHops: configuration.maxHops, hasHeaders: configuration.headers != nil,
+      carriesUserProperties: publisher.carriesUserProperties, in: context)
+  }
+
+  /// ``configurationWarnings(in:)`` of the settings: also of a configuration in error, whose
+  /// warnings are said beside its errors.
+  static func warnings(
+    topic: String, maxHops: Int, hasHeaders: Bool, carriesUserProperties: Bool, in context: ActionBuildContext
+  ) -> [ActionConfigurationWarning] {
     var warnings: [ActionConfigurationWarning] = []
-    if configuration.headers != nil, !publisher.carriesUserProperties {
+    if hasHeaders, !carriesUserProperties {
       warnings.append(
         ActionConfigurationWarning(
           key: "headers",
@@ -727,7 +737,6 @@ public final class RepublishAction: Action {
             "rule '\(context.ruleName)': the republish headers are MQTT 5 properties, which MQTT 3.1.1 (--mqtt-version) "
             + "does not carry: they are not sent"))
     }
-    let topic = configuration.topic
     let comesBack: String
     if !context.topicFilter.isEmpty, Self.topicTemplate(topic, canMatch: context.topicFilter) {
       comesBack =
@@ -749,10 +758,10 @@ public final class RepublishAction: Action {
         key: "topic",
         message:
           "rule '\(context.ruleName)': the republish topic '\(topic)' \(comesBack) (the \(Self.hopProperty) user "
-          + (configuration.maxHops == 0
+          + (maxHops == 0
             ? "property is off, maxHops 0: nothing stops the loop)"
             : "property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops the loop after "
-              + "\(configuration.maxHops) hops, sending the message to the error path)"))
+              + "\(maxHops) hops, sending the message to the error path)"))
     ]
   }
 
@@ -770,6 +779,44 @@ private struct NoBroker: Publisher {
 }
 
 extension ActionFactory {
+  /// Builds a republish action from its rule-file node (`roleArn`, AWS's IAM role, is taken and
+  /// ignored, so a rule copied from AWS loads as is).
+  static func republish(
+    _ node: RuleNode, _ context: ActionBuildContext, publisher: (any Publisher)?, secrets: (any SecretStore)?
+  ) throws(ActionConfigurationError) -> any Action {
+    try node.buildConnectorAction(
+      kind: "republish",
+      settings: [
+        "topic": .string, "qos": .wholeNumber, "retain": .boolean, "maxHops": .wholeNumber,
+        "roleArn": .anything,
+        "headers": .object([
+          "contentType": .string, "correlationData": .string, "messageExpiry": .string,
+          "payloadFormatIndicator": .string, "responseTopic": .string,
+          "userProperties": .array(.keyValue),
+        ]),
+      ], required: ["topic"]
+    ) { (configuration: RepublishAction.Configuration) throws(ActionConfigurationError) in
+      // Without a broker the rest is still checked, so one run names every problem.
+      let built = Result { () throws(ActionConfigurationError) -> any Action in
+        try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
+          try RepublishAction(
+            configuration: configuration, publisher: publisher ?? NoBroker(), version: context.version,
+            variables: context.variableNames, secrets: secrets)
+        }
+      }
+      guard publisher != nil else {
+        var error = ActionConfigurationError(
+          "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL",
+          at: node.position)
+        if case .failure(let problem) = built { error.further = problem.all }
+        throw error
+      }
+      return try built.get()
+    }
+  }
+}
+
+extension ActionFactory {
   /// Adds the connector actions' rows: `republish` (publishing through `publisher()`, the MQTT
   /// source's sibling connection or the `--mqtt` broker's), `kafka` and `http`.
   ///
@@ -781,35 +828,20 @@ extension ActionFactory {
     publisher: (any Publisher)?, secrets: (any SecretStore)? = nil
   ) {
     register("republish") { node, context throws(ActionConfigurationError) in
-      // `roleArn` (AWS's IAM role) is taken and ignored, so a rule copied from AWS loads as is.
-      try node.buildConnectorAction(
-        kind: "republish",
-        settings: [
-          "topic": .string, "qos": .wholeNumber, "retain": .boolean, "maxHops": .wholeNumber,
-          "roleArn": .anything,
-          "headers": .object([
-            "contentType": .string, "correlationData": .string, "messageExpiry": .string,
-            "payloadFormatIndicator": .string, "responseTopic": .string,
-            "userProperties": .array(.keyValue),
-          ]),
-        ], required: ["topic"]
-      ) { (configuration: RepublishAction.Configuration) throws(ActionConfigurationError) in
-        // Without a broker the rest is still checked, so one run names every problem.
-        let built = Result { () throws(ActionConfigurationError) -> any Action in
-          try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in
-            try RepublishAction(
-              configuration: configuration, publisher: publisher ?? NoBroker(), version: context.version,
-              variables: context.variableNames, secrets: secrets)
-          }
+      do throws(ActionConfigurationError) {
+        return try Self.republish(node, context, publisher: publisher, secrets: secrets)
+      } catch {
+        // The warnings of the settings that read well, said beside the errors.
+        var error = error
+        if let topic = node["topic"]?.string {
+          // A maxHops in error: the loop's warning, which names it, waits for it to be fixed.
+          let maxHops = node["maxHops"].map { $0.int.flatMap { $0 >= 0 ? $0 : nil } } ?? 8
+          error.warnings = RepublishAction.warnings(
+            topic: topic, maxHops: maxHops ?? 0, hasHeaders: node["headers"] != nil,
+            carriesUserProperties: (publisher ?? NoBroker()).carriesUserProperties, in: context
+          ).filter { maxHops != nil || $0.key != "topic" }
         }
-        guard publisher != nil else {
-          var error = ActionConfigurationError(
-            "the republish action needs an MQTT broker: use an mqtt:// source or --mqtt URL",
-            at: node.position)
-          if case .failure(let problem) = built { error.further = problem.all }
-          throw error
-        }
-        return try built.get()
+        throw error
       }
     }
     register("kafka") { node, context throws(ActionConfigurationError) in

@@ -297,8 +297,18 @@ public final class SQLiteAction: BatchAction {
           "'columns' must be a non-empty object of column name to template", at: columnsNode.position)
       }
     }
+    let problemsBeforeKey = problems.list.count
     let key = Self.rowKey(configuration, columns: columns?.map(\.0), problems: &problems)
-    try problems.throwIfAny()
+    do {
+      try problems.throwIfAny()
+    } catch {
+      var error = error
+      error.warnings = Self.warnings(
+        database: databaseNode?.string, columns: columns?.map(\.0),
+        columnsGiven: configuration["columns"] != nil,
+        key: problems.list.count == problemsBeforeKey ? key : nil, in: context)
+      throw error
+    }
     self.key = key
     database = databaseNode!.string!
     table = tableNode!.string!
@@ -529,24 +539,34 @@ public final class SQLiteAction: BatchAction {
   /// A key column the rule's SELECT never gives (its keys are known: a list without `*`): every
   /// result would fail for want of it.
   public func configurationWarnings(in context: ActionBuildContext) -> [ActionConfigurationWarning] {
+    Self.warnings(
+      database: database, columns: columns?.map(\.name), columnsGiven: columns != nil, key: key, in: context)
+  }
+
+  /// ``configurationWarnings(in:)`` of the settings read so far: also of a configuration in error,
+  /// whose warnings are said beside its errors. `columns` is nil when none were read; with
+  /// `columnsGiven` the SELECT's keys are not the columns (a `columns` in error gives none).
+  static func warnings(
+    database: String?, columns: [String]?, columnsGiven: Bool, key: RowKey?, in context: ActionBuildContext
+  ) -> [ActionConfigurationWarning] {
     let outputs = context.isErrorAction ? nil : Compiler.outputKeys(of: context.sql)
     // A column named as the row id is written only to a table made with it: the action makes none.
-    let written = columns?.map(\.name) ?? outputs ?? []
+    let written = columns ?? (columnsGiven ? [] : outputs ?? [])
     var said: Set<String> = []
     var warnings = (written + (key?.names ?? []))
       .filter { Self.isRowIDName($0) && said.insert($0.lowercased()).inserted }
       .map { name in
         ActionConfigurationWarning(
-          key: columns != nil ? "columns" : key?.names.contains(name) == true ? "key" : "table",
+          key: columnsGiven ? "columns" : key?.names.contains(name) == true ? "key" : "table",
           message:
             "rule '\(context.ruleName)': column '\(name)' is one of SQLite's names for the row id (rowid, oid, "
             + "_rowid_): only a table made with that column takes it (the action makes no such column)")
       }
-    if let problem = unexpandedPathProblem(database, key: "database") {
+    if let database, let problem = unexpandedPathProblem(database, key: "database") {
       warnings.append(
         ActionConfigurationWarning(key: "database", message: "rule '\(context.ruleName)': \(problem)"))
     }
-    guard columns == nil, let outputs else { return warnings }
+    guard !columnsGiven, let outputs else { return warnings }
     // Keys every result has, refused as every result's columns: each would fail at the write.
     for name in outputs where !Self.isRowIDName(name) {
       if let problem = Self.columnNameProblem(name) {

@@ -818,6 +818,13 @@ public final class ReplSession {
       return fail(error.description.replacingOccurrences(of: "error:", with: styler.error("error:")))
     }
     let topicName = topic ?? rule.program.topicFilter.flatMap(Self.exampleTopic) ?? "repl"
+    // As `check` says them (and as a statement's warnings are shown).
+    let warnings = rule.warnings.map { warning in
+      Output(
+        text: "\(RuleFile.escapedName(warning.file)):\(warning.position.line):\(warning.position.column): "
+          + "\(styler.warning("warning:")) \(warning.message)",
+        isError: true)
+    }
     // What it would do, and that `run` does not do it: the rule is disabled.
     let disabled =
       rule.disabled
@@ -827,7 +834,7 @@ public final class ReplSession {
         )
       ]
       : []
-    return disabled + runPreview(rule, topic: topicName)
+    return warnings + disabled + runPreview(rule, topic: topicName)
   }
 
   private func runPreview(_ rule: RulePreview, topic topicName: String) -> [Output] {

@@ -39,6 +39,8 @@ public struct RulePreview: Sendable {
   public let errorAction: ActionPreview?
   /// True when the file disables the rule (`ruleDisabled`): `run` loads it and skips it.
   public let disabled: Bool
+  /// What `check` warns of in the rule, in file order.
+  public let warnings: [RuleDiagnostic]
 
   /// The builder used to validate rule files offline: every action kind, with a publisher that
   /// never connects (nothing is started).
@@ -126,6 +128,7 @@ public struct RulePreview: Sendable {
     self.name = rule.name
     self.file = rule.file
     self.disabled = rule.disabled
+    warnings = rule.warnings
     self.program = program
     // Nested error actions are kept apart from the actions a match reaches.
     self.actions = actions.filter { !$0.label.contains(".errorAction") }

@@ -45,6 +45,11 @@ public struct ActionConfigurationError: Error, Sendable {
   /// found: `iotrules check` reports them all at once.
   public var further: [ActionConfigurationError] = []
 
+  /// Warnings about the settings that could be read although the action could not be built (a
+  /// `database` beginning with `~` beside a bad `key`): the loader reports them beside the errors,
+  /// so one `iotrules check` shows everything to fix.
+  public var warnings: [ActionConfigurationWarning] = []
+
   /// Creates an error.
   public init(_ message: String, at position: FilePosition? = nil) {
     self.message = message

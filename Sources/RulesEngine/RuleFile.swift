@@ -435,13 +435,14 @@ public enum RuleFile {
         if let node = root[key] { sqlWarnings += templateWarnings(in: node, program: program, file: file) }
       }
     }
-    if !diagnostics.isEmpty || program == nil {
-      if diagnostics.isEmpty { report(start, "the rule did not compile") }
-      throw RuleFileError(
-        diagnostics.sorted(by: RuleDiagnostic.inFileOrder),
-        warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
-    }
-    if actions.isEmpty, !disabled {
+    // Judged by what the file says, not by the actions built: said beside the rule's errors too.
+    let declaresNoAction =
+      switch root["actions"]?.kind {
+      case nil: true
+      case .array(let elements)?: elements.isEmpty
+      default: false
+      }
+    if declaresNoAction, !disabled {
       // Valid (AWS takes a rule without actions), but every result is then dropped unseen.
       sqlWarnings.append(
         RuleDiagnostic(
@@ -449,6 +450,12 @@ public enum RuleFile {
           message:
             "rule '\(name)' has no actions: its results go nowhere, and its messages are acknowledged with nothing written"
         ))
+    }
+    if !diagnostics.isEmpty || program == nil {
+      if diagnostics.isEmpty { report(start, "the rule did not compile") }
+      throw RuleFileError(
+        diagnostics.sorted(by: RuleDiagnostic.inFileOrder),
+        warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!,
@@ -649,6 +656,9 @@ public enum RuleFile {
         report(
           problem.position ?? member.keyPosition,
           "\(member.key) action: \(RuleFile.printable(problem.message, keepsLineBreaks: false))")
+      }
+      for warning in error.warnings {
+        warn(member.value[warning.key]?.position ?? member.keyPosition, warning.message)
       }
       return nil
     }

@@ -125,6 +125,45 @@ struct RulesFolderTests {
     #expect(output.contains("warning: rule 'home': 'root' '~/a' begins with '~'"), "\(output)")
   }
 
+  /// An action's warnings come with its errors, and a rule without actions says so beside its SQL
+  /// error: one `check` shows everything to fix (each appeared only once the error was fixed).
+  @Test func actionWarningsComeWithTheirErrors() async throws {
+    let folder = temporaryFolder("warnings-with-errors")
+    write(
+      #"{"sql": "SELECT d FROM 'a/+'", "actions": [{"sqlite": {"database": "~/iot.db", "table": "t", "key": "${d}"}}]}"#,
+      to: folder + "/rules/home.json")
+    write(
+      #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"file": {"root": "/", "path": "${topic(2)}", "rotate": {}}}]}"#,
+      to: folder + "/rules/wide.json")
+    write(#"{"sql": "SELECT * FROM", "actions": []}"#, to: folder + "/rules/none.json")
+    write(
+      #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"republish": {"topic": "a/x", "qos": 5}}]}"#,
+      to: folder + "/rules/loop.json")
+    let (status, output, _) = try await runIotrules(["check", "rules"], in: folder)
+    #expect(status == 65)
+    let lines = output.split(separator: "\n").map(String.init)
+    #expect(
+      lines.filter { $0.hasPrefix("rules/home.json") }.map { $0.prefix(70) } == [
+        "rules/home.json:1:68: warning: rule 'home': 'database' '~/iot.db' begi",
+        "rules/home.json:1:101: error: sqlite action: key column '${d}' is a te",
+      ], "\(output)")
+    #expect(
+      lines.filter { $0.hasPrefix("rules/wide.json") }.map { $0.prefix(70) } == [
+        "rules/wide.json:1:75: warning: rule 'wide': the file path '${topic(2)}",
+        "rules/wide.json:1:100: error: file action: 'rotate' is empty: give max",
+      ], "\(output)")
+    #expect(
+      lines.filter { $0.hasPrefix("rules/none.json") } == [
+        "rules/none.json:1:23: error: expected a topic filter after FROM, found the end of the statement",
+        "rules/none.json:1:37: warning: rule 'none' has no actions: its results go nowhere, and its messages are acknowledged with nothing written",
+      ], "\(output)")
+    #expect(
+      lines.filter { $0.hasPrefix("rules/loop.json") }.map { $0.prefix(70) } == [
+        "rules/loop.json:1:68: warning: rule 'loop': the republish topic 'a/x' ",
+        "rules/loop.json:1:82: error: republish action: republish.qos: must be ",
+      ], "\(output)")
+  }
+
   @Test func anArchiveRootedAtSlashWarns() async throws {
     let folder = temporaryFolder("root-slash")
     write(

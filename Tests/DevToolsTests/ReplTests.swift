@@ -274,10 +274,7 @@ import Testing
   /// `.rule` of a disabled rule says it is disabled before what it would do (it was previewed as if
   /// it ran).
   @Test func aDisabledRuleIsSaidDisabled() throws {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "repl-dis-\(UUID().uuidString)"
-    ).path
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let folder = temporaryFolder("repl-dis")
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try Data(#"{"sql": "SELECT * FROM 'a'", "ruleDisabled": true, "actions": []}"#.utf8).write(
       to: URL(fileURLWithPath: folder + "/dis.json"))
@@ -285,6 +282,25 @@ import Testing
     let said = session.feed(".rule \(folder)/dis.json").outputs.map(\.text)
     #expect(
       said.first?.contains("note: rule dis is disabled (ruleDisabled): run skips it") == true, "\(said)")
+  }
+
+  /// `.rule` shows what `check` warns of in the rule, before what it does (they were hidden).
+  @Test func aRuleShowsItsWarnings() throws {
+    let folder = temporaryFolder("repl-warn")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try Data(
+      #"{"sql": "SELECT 9 / 5 AS f FROM 'a'", "actions": [{"file": {"root": "~/x", "path": "a.jsonl"}}]}"#
+        .utf8
+    ).write(to: URL(fileURLWithPath: folder + "/w.json"))
+    let session = ReplSession()
+    let said = session.feed(".rule \(folder)/w.json").outputs
+    #expect(
+      said.prefix(2).map { $0.isError } == [true, true]
+        && said.first?.text.hasPrefix("\(folder)/w.json:1:17: warning: 9 / 5 is 1") == true
+        && said.dropFirst().first?.text.hasPrefix(
+          "\(folder)/w.json:1:69: warning: rule 'w': 'root' '~/x' begins") == true,
+      "\(said)")
+    #expect(said.last?.text.hasPrefix("rule w: output") == true, "\(said)")
   }
 
   /// `.rule` of a test file says which rule file to give, as `explain` does (it said a rule file

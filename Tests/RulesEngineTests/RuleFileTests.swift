@@ -40,10 +40,14 @@ struct RuleFileTests {
       Issue.record("loaded")
     } catch {
       #expect(error.diagnostics.map(\.description) == ["r.json:1:36: error: unknown function 'nosuch'"])
-      #expect(error.warnings.map(\.position) == [FilePosition(line: 1, column: 17)])
+      #expect(
+        error.warnings.map(\.position) == [
+          FilePosition(line: 1, column: 17), FilePosition(line: 1, column: 67),
+        ])
       #expect(
         error.warnings.map(\.message) == [
-          "function 'upper' takes 1 argument but 3 were given; the call is always Undefined"
+          "function 'upper' takes 1 argument but 3 were given; the call is always Undefined",
+          "rule 'r' has no actions: its results go nowhere, and its messages are acknowledged with nothing written",
         ])
     }
   }
