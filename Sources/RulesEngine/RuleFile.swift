@@ -27,6 +27,18 @@ public struct RuleDiagnostic: Error, Sendable, Equatable, CustomStringConvertibl
   public static func inFileOrder(_ lhs: RuleDiagnostic, _ rhs: RuleDiagnostic) -> Bool {
     (lhs.position.line, lhs.position.column) < (rhs.position.line, rhs.position.column)
   }
+
+  /// `list` in file order, each diagnostic once: a YAML alias repeats its anchor's node, and the
+  /// node's problem was said at the anchor once for each use.
+  static func inFileOrderOnce(_ list: [RuleDiagnostic]) -> [RuleDiagnostic] {
+    var once: [RuleDiagnostic] = []
+    // Equal diagnostics share a position: sorted by it, one kept already is among the last kept.
+    for diagnostic in list.sorted(by: inFileOrder)
+    where !once.reversed().prefix(while: { $0.position == diagnostic.position }).contains(diagnostic) {
+      once.append(diagnostic)
+    }
+    return once
+  }
 }
 
 /// Why a gate refuses a rule.
@@ -454,13 +466,12 @@ public enum RuleFile {
     if !diagnostics.isEmpty || program == nil {
       if diagnostics.isEmpty { report(start, "the rule did not compile") }
       throw RuleFileError(
-        diagnostics.sorted(by: RuleDiagnostic.inFileOrder),
-        warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder))
+        RuleDiagnostic.inFileOrderOnce(diagnostics), warnings: RuleDiagnostic.inFileOrderOnce(sqlWarnings))
     }
     return Rule(
       name: name, description: description, disabled: disabled, program: program!,
       actions: actions, errorAction: errorAction, file: file, fingerprint: fingerprint(bytes),
-      warnings: sqlWarnings.sorted(by: RuleDiagnostic.inFileOrder),
+      warnings: RuleDiagnostic.inFileOrderOnce(sqlWarnings),
       namePosition: explicitName?.position ?? start,
       sqlPositions: root["sql"].map { node in
         Dictionary(

@@ -254,6 +254,15 @@ struct RuleFileTests {
     #expect(said.first == "r/m.yaml:3:1: error: YAML: duplicate key 'description' (first at 2:1)")
   }
 
+  /// A YAML alias repeats its anchor's node: the node's problem is said once, at the anchor, not
+  /// once for each use.
+  @Test func anAliasedProblemIsSaidOnce() {
+    #expect(
+      errors(
+        "sql: \"SELECT * FROM 'a'\"\nactions:\n  - record: &p {name: x, retry: {attempts: 0}}\n  - record: *p\n",
+        file: "r/a.yaml") == ["r/a.yaml:3:44: error: 'retry.attempts' must be between 1 and 100"])
+  }
+
   /// Numbers follow JSON's grammar: what `jq` and the AWS CLI refuse is refused at its place.
   @Test func numbersFollowJSONsGrammar() throws {
     for good in ["0", "-0", "12", "-1.5", "1e3", "1E+3", "2.5e-7", "0.0"] {
