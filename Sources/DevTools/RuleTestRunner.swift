@@ -78,6 +78,8 @@ public enum RuleTestRunner {
           if wanted["refused"] == .bool(true), case .string? = got["refused"] {
             object["refused"] = .bool(true)
           }
+          // `"refused": false` expects the write to be taken (it failed every case it was in).
+          if wanted["refused"] == .bool(false), got["refused"] == nil { object["refused"] = .bool(false) }
           projected.append(.object(object))
         } else {
           projected.append(actual)
@@ -198,11 +200,13 @@ public struct RuleTestPlan: Sendable {
   public func run() -> [RuleTestResult] {
     var results: [RuleTestResult] = []
     for pair in pairs {
-      func broken(_ message: String, rule: String, name: String = "(load)") {
+      func broken(
+        _ message: String, rule: String, name: String = "(load)",
+        at position: FilePosition = FilePosition(line: 1, column: 1)
+      ) {
         results.append(
           RuleTestResult(
-            rule: rule, file: pair.test, name: name, position: FilePosition(line: 1, column: 1),
-            failure: message, seconds: 0))
+            rule: rule, file: pair.test, name: name, position: position, failure: message, seconds: 0))
       }
       guard let ruleFile = pair.rule else {
         // Named after the rule it was written for (`high_temp.test.json`: `high_temp`).
@@ -243,7 +247,10 @@ public struct RuleTestPlan: Sendable {
           ($0.position.line, $0.position.column) < ($1.position.line, $1.position.column)
         }
       } catch {
-        broken("the test file is invalid:\n\(error)", rule: rule.name)
+        // At its first problem, which the console, the JUnit report and a CI annotation point at.
+        broken(
+          "the test file is invalid:\n\(error)", rule: rule.name,
+          at: error.diagnostics.first { $0.file == pair.test }?.position ?? FilePosition(line: 1, column: 1))
       }
     }
     return results

@@ -175,6 +175,8 @@ public enum LineDiff {
     for scalar in text.unicodeScalars {
       switch scalar.properties.generalCategory {
       case .format, .control: continue
+      // U+FFFE, U+FFFF and the other noncharacters: no glyph either.
+      case _ where scalar.properties.isNoncharacterCodePoint: continue
       case .spaceSeparator: scalars.append(" ")
       default: scalars.append(scalar)
       }
@@ -190,6 +192,7 @@ public enum LineDiff {
       case _ where scalar == " ": out.unicodeScalars.append(scalar)
       case .format, .control, .spaceSeparator, .nonspacingMark, .enclosingMark:
         out += scalar.escapeSpelling
+      case _ where scalar.properties.isNoncharacterCodePoint: out += scalar.escapeSpelling
       default: out.unicodeScalars.append(scalar)
       }
     }
@@ -200,15 +203,17 @@ public enum LineDiff {
 /// JUnit XML for CI.
 public enum JUnitReport {
   /// One `<testsuite>` per test file, one `<testcase>` per case (with `file` and `line`, which CI
-  /// annotations use), `<failure>` with the diff.
-  public static func xml(_ results: [RuleTestResult]) -> String {
+  /// annotations use), `<failure>` with the diff; then each path given that could not be read
+  /// (`unreadable`, "PATH: why") as an `<error>` of its own suite (a report of the paths that
+  /// could be read alone looked green).
+  public static func xml(_ results: [RuleTestResult], unreadable: [String] = []) -> String {
     var files: [String] = []
     for result in results where !files.contains(result.file) { files.append(result.file) }
     let failures = results.filter { !$0.passed }.count
     let total = results.reduce(0) { $0 + $1.seconds }
     var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     out +=
-      "<testsuites name=\"iotrules test\" tests=\"\(results.count)\" failures=\"\(failures)\" time=\(seconds(total))>\n"
+      "<testsuites name=\"iotrules test\" tests=\"\(results.count + unreadable.count)\" failures=\"\(failures)\" errors=\"\(unreadable.count)\" time=\(seconds(total))>\n"
     for file in files {
       let cases = results.filter { $0.file == file }
       let failed = cases.filter { !$0.passed }.count
@@ -227,14 +232,37 @@ public enum JUnitReport {
       }
       out += "  </testsuite>\n"
     }
+    if !unreadable.isEmpty {
+      out +=
+        "  <testsuite name=\"(unreadable paths)\" tests=\"\(unreadable.count)\" failures=\"0\" errors=\"\(unreadable.count)\" time=\"0.000\">\n"
+      for problem in unreadable {
+        out +=
+          "    <testcase classname=\"(unreadable paths)\" name=\(quote(problem)) time=\"0.000\">\n      <error message=\(quote(problem))/>\n    </testcase>\n"
+      }
+      out += "  </testsuite>\n"
+    }
     return out + "</testsuites>\n"
   }
 
-  static func seconds(_ value: Double) -> String { "\"" + String(format: "%.6f", value) + "\"" }
+  /// Seconds to the millisecond, as the common JUnit schema's time pattern takes them (at most
+  /// three decimals).
+  static func seconds(_ value: Double) -> String { "\"" + String(format: "%.3f", value) + "\"" }
 
+  /// An attribute value: a tab or line break in it as a character reference (a parser reads one
+  /// written as is as a space: cases `a<tab>b` and `a b` had one name).
   static func quote(_ text: String) -> String {
+    var out = "\""
     // Byte for byte: a quote followed by a combining mark is no `"` Character (the XML broke).
-    "\"" + escape(text).replacingExactly("\"", with: "&quot;") + "\""
+    for scalar in escape(text).unicodeScalars {
+      switch scalar {
+      case "\"": out += "&quot;"
+      case "\t": out += "&#9;"
+      case "\n": out += "&#10;"
+      case "\r": out += "&#13;"
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
   }
 
   static func escape(_ text: String) -> String {
@@ -247,9 +275,10 @@ public enum JUnitReport {
       case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
       default:
         // XML 1.0 cannot carry other control characters, U+FFFE or U+FFFF at all (its Char
-        // production); a parser refuses the whole report for one.
+        // production); a parser refuses the whole report for one. Spelled as the console spells
+        // them (`\u0001`): as `?`, `a\u0001` and `a?` had one name.
         if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
-          out += "?"
+          out += scalar.escapeSpelling
         } else {
           out.unicodeScalars.append(scalar)
         }

@@ -1454,6 +1454,8 @@ public final class Dispatcher: Sendable {
             // The record's failedResource: which database and table, file, topic or URL (two
             // databases with one table name were one line alike).
             "resource": "\(failure.failedResource)",
+            // The error record's traceId (and cloudwatchTraceId): the record finds its log lines.
+            "traceId": "\(tracker.traceID)",
           ]
           if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
           logger.warning("action failed", metadata: metadata)
@@ -1557,6 +1559,7 @@ public final class Dispatcher: Sendable {
         var metadata: Logger.Metadata = [
           "rule": "\(ruleName)", "action": "\(errorAction.label)",
           "topic": "\(message.topic)", "origin": "\(message.origin)", "error": "\(error.message)",
+          "traceId": "\(pending.record.traceId)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
         logger.error("error action failed", metadata: metadata)

@@ -477,7 +477,7 @@ public enum RuleDocument {
         }
         throw RuleSyntaxError(
           position: FilePosition(line: line, column: column),
-          message: String(format: "invalid UTF-8 (byte 0x%02x): rule files must be UTF-8", byte))
+          message: String(format: "invalid UTF-8 (byte 0x%02x): rule and test files must be UTF-8", byte))
       }
       index += length
     }

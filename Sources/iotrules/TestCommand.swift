@@ -61,7 +61,7 @@ struct TestCommand: ParsableCommand {
     Console.out(
       "\(results.count - failed) passed, \(failed) failed (\(results.count) case(s) in \(files) file(s))")
     if let junit {
-      if let failure = writeFile(junit, Array(JUnitReport.xml(results).utf8)) {
+      if let failure = writeFile(junit, Array(JUnitReport.xml(results, unreadable: plan.unreadable).utf8)) {
         Console.err(
           "iotrules: error: cannot write the JUnit report \(junit): \(failure)")
         throw ExitCodes.io

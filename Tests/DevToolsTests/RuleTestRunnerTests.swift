@@ -33,7 +33,9 @@ import Testing
       "timestamp": 5, "expect": {"output": {"deviceId": "d", "temp": 40, "humidity": 6, "ts": 5}}},
      {"name": "cool", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
      {"name": "esc\\u001b[31m red \\"\\u0301 q=\\"1", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}},
-     {"name": "non\\uffffchar", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}}]
+     {"name": "non\\uffffchar", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"output": {}}},
+     {"name": "tab\\tname", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}},
+     {"name": "tab name", "topic": "sensors/1/data", "payload": {"temp": 10}, "expect": {"no_match": true}}]
     """.write(toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
     let (failStatus, failOut, _) = try runBinary(["test", folder, "--junit", folder + "/report.xml"])
     #expect(failStatus == 1)
@@ -42,14 +44,21 @@ import Testing
     #expect(!failOut.contains("\u{1B}"))
     #expect(failOut.contains("FAIL high_temp: wrong humidity  (\(folder)/high_temp.test.json:1:2)"))
     #expect(failOut.contains("    -   \"humidity\": 6,\n    +   \"humidity\": 5,"))
-    #expect(failOut.hasSuffix("1 passed, 3 failed (4 case(s) in 1 file(s))\n"))
+    #expect(failOut.hasSuffix("3 passed, 3 failed (6 case(s) in 1 file(s))\n"))
     let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
     // A quote followed by a combining mark is escaped too (the XML was not well formed).
-    // (XML 1.0 holds no ESC: the report writes it as `?`.)
-    #expect(report.contains("name=\"esc?[31m red &quot;\u{301} q=&quot;1\""), "\(report)")
-    #expect(report.contains(#"<testsuites name="iotrules test" tests="4" failures="3""#))
+    // (XML 1.0 holds no ESC: the report spells it as the console does.)
+    #expect(report.contains("name=\"esc\\u001B[31m red &quot;\u{301} q=&quot;1\""), "\(report)")
+    #expect(report.contains(#"<testsuites name="iotrules test" tests="6" failures="3" errors="0" time="0."#))
     // Nor U+FFFE or U+FFFF (not XML characters either: a parser refused the whole report).
-    #expect(report.contains(#"name="non?char""#), "\(report)")
+    #expect(report.contains(#"name="non\uFFFFchar""#), "\(report)")
+    // A tab in an attribute is a reference: written as is, a parser reads a space (two cases
+    // had one name).
+    #expect(report.contains(#"name="tab&#9;name""#), "\(report)")
+    // Seconds to the millisecond, as the common JUnit schema takes them.
+    let times = report.components(separatedBy: "time=\"").dropFirst().map { $0.prefix { $0 != "\"" } }
+    #expect(
+      times.count == 8 && times.allSatisfy { $0.split(separator: ".").last?.count == 3 }, "\(times)")
     #expect(report.contains(#"<failure message="output differs (- expected, + actual):">"#))
     // Each case with its file and line, for CI annotations.
     #expect(
@@ -61,9 +70,33 @@ import Testing
       "test", packageRoot + "/Rules", "--junit", folder,
     ])
     #expect(folderStatus == 74)
+    // A path that cannot be read is in the report too: what could be read alone looked green.
+    let (missingStatus, _, _) = try runBinary([
+      "test", packageRoot + "/Rules", folder + "/nowhere", "--junit", folder + "/missing.xml",
+    ])
+    #expect(missingStatus == 74)
+    let missingReport = try String(contentsOfFile: folder + "/missing.xml", encoding: .utf8)
+    #expect(missingReport.contains(#"tests="10" failures="0" errors="1""#), "\(missingReport)")
+    #expect(
+      missingReport.contains(#"<error message="\#(folder)/nowhere: no such file or folder"/>"#),
+      "\(missingReport)")
     #expect(folderOut.contains(" passed, 0 failed"), "\(folderOut)")
     #expect(folderError.contains("cannot write the JUnit report \(folder): Is a directory"))
     try? FileManager.default.removeItem(atPath: folder)
+  }
+
+  /// A test file that does not parse fails at its first problem, which the console, the JUnit report
+  /// and a CI annotation point at (it was line 1).
+  @Test func aBrokenTestFileFailsAtItsProblem() throws {
+    let folder = temporaryFolder("ruletest-broken")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+    try "[{\"name\": \"a\",\n  \"topic\": }]\n".write(
+      toFile: folder + "/high_temp.test.json", atomically: true, encoding: .utf8)
+    let results = RuleTestPlan.collect([folder]).run()
+    #expect(results.map(\.name) == ["(load)"])
+    #expect(results.first?.position == FilePosition(line: 2, column: 12), "\(results)")
   }
 
   @Test("a rule copied from AWS: get-topic-rule output, roleArn, and $$ shown as the topic published to")
@@ -225,7 +258,11 @@ import Testing
                              {"kind": "file", "path": "d1/x.jsonl"}]}},
      {"name": "any refusal", "topic": "sensors/1/data", "payload": {"dev": "d3"},
       "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": true}, {"kind": "file", "refused": true}]}},
-     {"name": "output only", "topic": "sensors/1/data", "payload": {"dev": "d2"}, "expect": {"output": {"dev": "d2"}}}]
+     {"name": "output only", "topic": "sensors/1/data", "payload": {"dev": "d2"}, "expect": {"output": {"dev": "d2"}}},
+     {"name": "taken", "topic": "sensors/1/data", "payload": {"dev": "d4", "missing": "m"},
+      "expect": {"actions": [{"kind": "file", "refused": false}, {"kind": "file", "refused": false}, {"kind": "file"}]}},
+     {"name": "not taken", "topic": "sensors/1/data", "payload": {"dev": "d5"},
+      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": false}, {"kind": "file"}]}}]
     """#.write(toFile: folder + "/arch.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1, "\(out)")
@@ -242,7 +279,10 @@ import Testing
     // third, which the daemon writes.
     #expect(out.contains("FAIL arch: any refusal"), "\(out)")
     #expect(out.contains("-     \"refused\": true\n"), "\(out)")
-    #expect(out.hasSuffix("1 passed, 3 failed (4 case(s) in 1 file(s))\n"), "\(out)")
+    // `"refused": false` expects the write taken: met where it is, not where the daemon refuses it.
+    #expect(!out.contains("FAIL arch: taken"), "\(out)")
+    #expect(out.contains("FAIL arch: not taken"), "\(out)")
+    #expect(out.hasSuffix("2 passed, 4 failed (6 case(s) in 1 file(s))\n"), "\(out)")
   }
 
   /// The preview judges a sqlite row by the daemon's own checks: `test` passed rows `run` always
@@ -434,6 +474,10 @@ import Testing
         "+   \"u\": \"ab\\u200B\"",
         "  }",
       ])
+    // A noncharacter (U+FFFE, U+FFFF) shows nothing either.
+    #expect(
+      LineDiff.unified(expected: "\"fffe\"", actual: "\"fffe\u{FFFE}\"")
+        == "- \"fffe\"\n+ \"fffe\\uFFFE\"")
     // Lines that look different keep their characters as they are.
     #expect(
       LineDiff.unified(expected: "\"\u{E9}t\u{E9}\"", actual: "\"hiver\"")

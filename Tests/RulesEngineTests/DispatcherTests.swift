@@ -1757,6 +1757,14 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
       == Dispatcher.failureLinesPerMinute)
   // Each failure's line names the resource its record names (which database, file or URL).
   #expect(logged.metadata(of: "action failed").first?["resource"]?.description == "p")
+  // And the record's traceId (AWS's cloudwatchTraceId "refers to the error logs"), as does the
+  // error action's own failure: a record finds its log lines.
+  let traceIds = Set(deadLetter.records.withLock { $0.map(\.traceId) })
+  #expect(traceIds.count == count)
+  for line in ["action failed", "error action failed"] {
+    let logged = logged.metadata(of: line).compactMap { $0["traceId"]?.description }
+    #expect(logged.count == Dispatcher.failureLinesPerMinute && traceIds.isSuperset(of: logged), "\(line)")
+  }
 }
 
 /// A failure storm does not flood the log: the first failures of each action and minute are logged,

@@ -622,12 +622,12 @@ struct RuleFileTests {
     let json = Array("{\n  \"description\": \"caf\u{e9} ".utf8) + [0xFF] + Array("\",\n}".utf8)
     #expect(
       errors(json, file: "r/u.json") == [
-        "r/u.json:2:24: error: invalid UTF-8 (byte 0xff): rule files must be UTF-8"
+        "r/u.json:2:24: error: invalid UTF-8 (byte 0xff): rule and test files must be UTF-8"
       ])
     let yaml = Array("sql: SELECT * FROM 'a'\ndescription: x".utf8) + [0xC3, 0x28] + Array("\n".utf8)
     #expect(
       errors(yaml, file: "r/u.yaml") == [
-        "r/u.yaml:2:15: error: invalid UTF-8 (byte 0xc3): rule files must be UTF-8"
+        "r/u.yaml:2:15: error: invalid UTF-8 (byte 0xc3): rule and test files must be UTF-8"
       ])
     // Overlong and surrogate forms are refused too.
     #expect(errors(Array("{\"a\": \"".utf8) + [0xC0, 0x80] + Array("\"}".utf8), file: "r/o.json").count == 1)
