@@ -814,9 +814,7 @@ extension ActionFactory {
       return try built.get()
     }
   }
-}
 
-extension ActionFactory {
   /// Adds the connector actions' rows: `republish` (publishing through `publisher()`, the MQTT
   /// source's sibling connection or the `--mqtt` broker's), `kafka` and `http`.
   ///

@@ -24,6 +24,10 @@ struct CheckerTests {
     "errors name the position and the problem",
     arguments: [
       ("SELECT lowr(a) FROM 't'", "1:8: unknown function 'lowr'; did you mean 'lower'?"),
+      // Another system's name: its IoT SQL function, not the nearest spelling (`now` was `cos`).
+      ("SELECT now() FROM 't'", "1:8: unknown function 'now'; did you mean 'timestamp'?"),
+      ("SELECT pow(2, 3) FROM 't'", "1:8: unknown function 'pow'; did you mean 'power'?"),
+      ("SELECT nvl(a, 0) FROM 't'", "1:8: unknown function 'nvl'; did you mean 'get_or_default'?"),
       (
         "SELECT count(*) AS n FROM 't'",
         "1:8: unknown function 'count': IoT SQL has no aggregate functions, a rule sees one message at a time (an array's elements: a nested query, `(SELECT VALUE ... FROM array)`)"
@@ -248,6 +252,12 @@ struct CheckerTests {
         "1:30: IN needs an array on its right, which this is not: write a IN [...]"
       ])
     #expect(try warnings("SELECT a FROM 't' WHERE a IN [1, 2]").isEmpty)
+    // An ordering against a string constant that is no number is always Undefined.
+    #expect(
+      try warnings("SELECT a FROM 't' WHERE b > 'a'") == [
+        "1:29: '>' compares numbers (a string as the number it spells): 'a' is no number, so this is always Undefined, never true; compare strings with = or <>, or with functions (startswith, regexp_matches)"
+      ])
+    #expect(try warnings("SELECT a FROM 't' WHERE b > '10' AND c <= '-1.5' AND d = 'a'").isEmpty)
     // A hyphenated key written bare is a subtraction: said, with the get() that reads the key.
     #expect(
       try warnings("SELECT my-key AS v, a - b AS w FROM 't'") == [

@@ -97,8 +97,11 @@ private func lexError(_ source: String) -> String? {
     ("SELECT \"abc'", "1:8: unterminated string literal"),
     ("SELECT 'abc\\", "1:8: unterminated string literal"),
     ("SELECT a\n  # b", "2:3: unexpected character '#'"),
-    ("SELECT a ! b", "1:10: unexpected character '!'"),
-    ("SELECT a;", "1:9: unexpected character ';'"),
+    ("SELECT a ! b", "1:10: unexpected character '!'; write NOT (or <> for 'not equal')"),
+    (
+      "SELECT a;",
+      "1:9: unexpected character ';' (a rule is one statement: remove the ';' and anything after it)"
+    ),
     ("SELECT é", "1:8: unexpected character 'é'"),
     ("SELECT \u{7}", "1:8: unexpected character U+0007"),
     ("SELECT 'a\\qb'", "1:10: unknown escape sequence '\\q' in string literal"),

@@ -628,7 +628,46 @@ private func parseError(_ sql: String) -> String? {
       "1:33: expected ')' to close the nested query opened at 1:8, found FROM"
     ),
     ("SELECT +1", "1:8: expected an expression after SELECT"),
-    ("SELECT a FROM 't';", "1:18: unexpected character ';'"),
+    (
+      "SELECT a FROM 't';",
+      "1:18: unexpected character ';' (a rule is one statement: remove the ';' and anything after it)"
+    ),
+    // What users of other SQLs write, with what IoT SQL writes instead.
+    ("SELECT a FROM 't' WHERE a > 0 && b", "1:31: unexpected character '&'; write AND"),
+    ("SELECT b || 'y' FROM 't'", "1:10: unexpected character '|'; write OR, or concat(a, b) to join strings"),
+    ("SELECT a FROM 't' WHERE !a", "1:25: unexpected character '!'; write NOT (or <> for 'not equal')"),
+    (
+      "SELECT `a` FROM 't'",
+      "1:8: unexpected character '`' (IoT SQL quotes no names: write the name as it is, or get(*, 'name') for one that is no plain name)"
+    ),
+    (
+      "SELECT a FROM 't' WHERE b LIKE 'x%'",
+      "1:27: expected the end of the statement, found 'LIKE' (IoT SQL has no LIKE: use regexp_matches(a, '^pattern$'), startswith(a, 'x') or endswith(a, 'x'))"
+    ),
+    (
+      "SELECT a FROM 't' WHERE a BETWEEN 1 AND 2",
+      "1:27: expected the end of the statement, found 'BETWEEN' (IoT SQL has no BETWEEN: write a >= low AND a <= high)"
+    ),
+    (
+      "SELECT a FROM 't' WHERE a IS NULL",
+      "1:27: expected the end of the statement, found 'IS' (IoT SQL has no IS NULL: use isNull(a), isUndefined(a), or NOT isNull(a))"
+    ),
+    (
+      "SELECT a FROM 't' WHERE b NOT IN ['y']",
+      "1:27: expected the end of the statement, found NOT (NOT goes before what it negates: NOT (a IN b))"
+    ),
+    (
+      "SELECT a FROM t/1;",
+      "1:18: unexpected character ';' (a rule is one statement: remove the ';' and anything after it)"
+    ),
+    (
+      "SELECT a FROM t/1,t/2",
+      "1:18: unexpected character ',' in the topic filter (a rule reads one topic filter: match several topics with a wildcard, '+' or '#')"
+    ),
+    (
+      "SELECT a FROM 't/1', 't/2'",
+      "1:20: expected WHERE or the end of the statement, found ',' (a rule reads one topic filter: match several topics with a wildcard, '+' or '#')"
+    ),
     ("SELECT a -- comment", "1:10: comments are not supported in IoT-SQL ('--')"),
     ("SELECT a /* c */", "1:10: comments are not supported in IoT-SQL ('/*')"),
     ("SELECT - -1, -(-1)", nil),

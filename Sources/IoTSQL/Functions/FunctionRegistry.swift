@@ -160,10 +160,21 @@ public enum FunctionRegistry {
   /// The index of `name` in `all`, ignoring case: what the compiled program stores.
   public static func index(of name: String) -> Int? { byName[name.lowercased()] }
 
-  /// The closest known name, for "did you mean" (edit distance at most 2, or a shared prefix).
+  /// The closest known name, for "did you mean": another system's name for it, else by spelling
+  /// (edit distance at most 2, or a shared prefix).
   public static func suggestion(for name: String) -> String? {
-    closest(to: name, among: all.map(\.name))
+    otherSystemsNames[name.lowercased()] ?? closest(to: name, among: all.map(\.name))
   }
+
+  /// Functions of other SQLs and rule engines (lowercased) with what IoT SQL writes instead: a
+  /// short name's nearest by spelling misleads (`now` was `cos`, `pow` `cos`, `nvl` `nanvl`).
+  static let otherSystemsNames: [String: String] = [
+    "now": "timestamp", "current_timestamp": "timestamp", "unix_timestamp": "timestamp",
+    "pow": "power", "len": "length", "char_length": "length", "character_length": "length",
+    "strlen": "length", "nvl": "get_or_default", "ifnull": "get_or_default", "coalesce": "get_or_default",
+    "topic_level": "topic", "json_extract": "get", "json_value": "get", "substr": "substring",
+    "ucase": "upper", "lcase": "lower", "ceiling": "ceil", "uuid": "newuuid", "random": "rand",
+  ]
 
   /// The name of `candidates` closest to `name` ignoring case (edit distance at most 2, or a third
   /// of its length; else the only one that begins with it, 4 characters or more), for a "did you

@@ -238,6 +238,18 @@ struct Checker {
           "'\(first)-\(second)' reads as \(first) - \(second); for a key with a hyphen write get(*, '\(first)-\(second)')",
           at: expression.range)
       }
+      // `b > 'a'`: an ordering compares numbers, a string only as the number it spells (AWS's
+      // tables: any other value gives Undefined), so a string constant that is none is never true.
+      if [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
+        for side in [left, right] {
+          if case .literal(.string(let text)) = side.kind, !Coercions.isNumeric(text) {
+            warning(
+              "'\(op.rawValue)' compares numbers (a string as the number it spells): '\(text)' is no number, so "
+                + "this is always Undefined, never true; compare strings with = or <>, or with functions "
+                + "(startswith, regexp_matches)", at: side.range)
+          }
+        }
+      }
       check(left)
       check(right)
     case .call(let name, let arguments):

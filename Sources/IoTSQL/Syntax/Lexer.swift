@@ -271,6 +271,19 @@ public struct Lexer: Sendable {
     return result
   }
 
+  /// What a user of another SQL or language meant by a character IoT SQL lacks, or "".
+  static func hint(forUnexpected byte: UInt8, next: UInt8?) -> String {
+    switch byte {
+    case UInt8(ascii: "&") where next == UInt8(ascii: "&"): "; write AND"
+    case UInt8(ascii: "|") where next == UInt8(ascii: "|"): "; write OR, or concat(a, b) to join strings"
+    case UInt8(ascii: "!"): "; write NOT (or <> for 'not equal')"
+    case UInt8(ascii: ";"): " (a rule is one statement: remove the ';' and anything after it)"
+    case UInt8(ascii: "`"):
+      " (IoT SQL quotes no names: write the name as it is, or get(*, 'name') for one that is no plain name)"
+    default: ""
+    }
+  }
+
   /// Punctuation and operators; anything else is an unexpected character.
   private mutating func scanSymbol(from start: SourceLocation) throws(SQLError) -> Token {
     let byte = bytes[offset]
@@ -311,7 +324,9 @@ public struct Lexer: Sendable {
       step()
       while offset < bytes.count, Lexer.isContinuation(bytes[offset]) { step() }
       let range = SourceRange(start: start, end: location)
-      throw error("unexpected character \(Lexer.describeCharacter(text(range)))", range)
+      throw error(
+        "unexpected character \(Lexer.describeCharacter(text(range)))\(Self.hint(forUnexpected: byte, next: next))",
+        range)
     }
     for _ in 0..<length { step() }
     let range = SourceRange(start: start, end: location)

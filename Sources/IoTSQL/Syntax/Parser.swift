@@ -152,11 +152,25 @@ public struct Parser {
     {
       return " (the string before it, '\(text)', may be missing its closing quote)"
     }
+    if token.kind == .keyword(.not) { return " (NOT goes before what it negates: NOT (a IN b))" }
+    if token.kind == .symbol(","), hasFrom, !hasWhere {
+      return " (a rule reads one topic filter: match several topics with a wildcard, '+' or '#')"
+    }
     guard case .identifier(let name) = token.kind else { return "" }
     let upper = name.uppercased()
     if ["GROUP", "ORDER", "LIMIT", "HAVING", "JOIN", "UNION", "OFFSET", "WINDOW"].contains(upper) {
       return
         " (IoT SQL has no \(upper == "GROUP" || upper == "ORDER" ? upper + " BY" : upper): a rule sees one message at a time)"
+    }
+    // Operators of other SQLs, with what IoT SQL writes instead.
+    switch upper {
+    case "LIKE", "ILIKE", "RLIKE", "REGEXP", "SIMILAR":
+      return
+        " (IoT SQL has no \(upper): use regexp_matches(a, '^pattern$'), startswith(a, 'x') or endswith(a, 'x'))"
+    case "BETWEEN": return " (IoT SQL has no BETWEEN: write a >= low AND a <= high)"
+    case "IS": return " (IoT SQL has no IS NULL: use isNull(a), isUndefined(a), or NOT isNull(a))"
+    case "XOR": return " (IoT SQL has no XOR: bitxor(a, b) for integers, or (a OR b) AND NOT (a AND b))"
+    default: break
     }
     for keyword in hasWhere ? [] : hasFrom ? ["WHERE"] : ["FROM", "WHERE"]
     where FunctionRegistry.editDistance(upper, keyword) <= 2 && upper.count >= 3 {
@@ -224,6 +238,24 @@ public struct Parser {
       throw error(
         "the topic filter \(raw.text) ends with a quote but does not start with one: write it in single quotes, "
           + "FROM '\(bare)'", raw.range)
+    }
+    // `FROM t/1;` and `FROM t/1,t/2` (EMQX lists filters): read as the filter 't/1;', which no topic
+    // was meant to match. (Between typographic quotes, the checker says what to write.)
+    if let first = raw.text.unicodeScalars.first, !Checker.typographicQuotes.contains(first),
+      let index = raw.text.utf8.firstIndex(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: ",") })
+    {
+      let bytes = raw.text.utf8.distance(from: raw.text.utf8.startIndex, to: index)
+      let start = SourceLocation(
+        offset: raw.range.start.offset + bytes, line: raw.range.start.line,
+        column: raw.range.start.column + raw.text[..<index].count)
+      let place = SourceRange(
+        start: start,
+        end: SourceLocation(offset: start.offset + 1, line: start.line, column: start.column + 1))
+      throw error(
+        raw.text.utf8[index] == UInt8(ascii: ";")
+          ? "unexpected character ';' (a rule is one statement: remove the ';' and anything after it)"
+          : "unexpected character ',' in the topic filter (a rule reads one topic filter: match several topics "
+            + "with a wildcard, '+' or '#')", place)
     }
     lexer = probe
     previous = Token(.string(raw.text), raw.range)
