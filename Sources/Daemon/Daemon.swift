@@ -526,18 +526,23 @@ public enum Daemon {
     var replay: ReplaySource?
     var mqttSource: MQTTSource?
     var publisher: MQTTPublisher?
+    // Malformed replay lines are logged under a budget, as action failures are: a stream of them
+    // (one line in a thousand at 20,000 a second) wrote a log line each.
+    let malformedLog = MalformedLineLog(startNanoseconds: clock.monotonicNanoseconds())
     switch spec {
     case .replay(let input):
       let replaySource = ReplaySource(
         input: input, follow: configuration.follow, clock: clock,
         onMalformed: { line, message in
           CounterStore.shared.malformedLines.wrappingAdd(1, ordering: .relaxed)
+          let (logs, unlogged) = malformedLog.turn(now: clock.monotonicNanoseconds())
+          guard logs else { return }
           // The file beside its line, as a rule file's error carries it, for a JSON log's readers.
-          logger.warning(
-            "malformed line",
-            metadata: [
-              "file": .string(input.name), "line": .stringConvertible(line), "error": "\(message)",
-            ])
+          var metadata: Logger.Metadata = [
+            "file": .string(input.name), "line": .stringConvertible(line), "error": "\(message)",
+          ]
+          if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
+          logger.warning("malformed line", metadata: metadata)
         },
         onNotice: { notice in logger.warning("\(notice)") })
       replay = replaySource
@@ -882,6 +887,26 @@ public enum Daemon {
       throw error
     }
     metricsServer?.stop()
+    // The failures of the last minute past each action's budget: no later line said them.
+    for (rule, action, count) in dispatcher.unloggedFailures() {
+      logger.warning(
+        "action failures not logged",
+        metadata: [
+          "rule": "\(rule)", "action": "\(action)", "count": .stringConvertible(count),
+          "note":
+            "past the first \(LogBudget.linesPerMinute) of a minute they are counted: each is in its error record",
+        ])
+    }
+    let unsaid = malformedLog.unsaid
+    if unsaid > 0 {
+      logger.warning(
+        "malformed lines not logged",
+        metadata: [
+          "count": .stringConvertible(unsaid),
+          "note":
+            "past the first \(LogBudget.linesPerMinute) of a minute they are counted: in the summary and iotrules_replay_malformed_lines_total",
+        ])
+    }
     let sourceStart = sourceStarted.withLock { $0 }
     var summary = DaemonSummary(
       dispatch: dispatcher.stats, replay: replay?.currentCounts ?? ReplaySource.Counts(),
@@ -892,6 +917,20 @@ public enum Daemon {
     summary.refused = CounterStore.shared.messagesRefused.load(ordering: .relaxed) - refusedBefore
     return summary
   }
+}
+
+/// The log budget of malformed replay lines: the first ``LogBudget/linesPerMinute`` of a minute are
+/// logged, the rest counted (the next line logged says how many were not, the run's end the rest).
+final class MalformedLineLog: Sendable {
+  private let budget: Mutex<LogBudget>
+
+  init(startNanoseconds: UInt64) { budget = Mutex(LogBudget(startNanoseconds: startNanoseconds)) }
+
+  /// Whether a malformed line at `now` is logged, and how many before it were not.
+  func turn(now: UInt64) -> (logs: Bool, unlogged: Int) { budget.withLock { $0.turn(now: now) } }
+
+  /// The lines not logged since the last one logged.
+  var unsaid: Int { budget.withLock { $0.unloggedSinceLastLine } }
 }
 
 /// `iotrules check`: loads, compiles and validates rule files without running them.

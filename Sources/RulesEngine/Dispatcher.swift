@@ -687,6 +687,18 @@ public final class Dispatcher: Sendable {
   /// Per rule and action label.
   let failureLog = Mutex<[String: LogBudget]>([:])
 
+  /// The failures not logged since each action's last failure line, by rule and action label:
+  /// said once the run ends (no later line says them). Error actions' own failures included.
+  public func unloggedFailures() -> [(rule: String, action: String, count: Int)] {
+    failureLog.withLock { table in
+      table.compactMap { key, budget in
+        guard budget.unloggedSinceLastLine > 0 else { return nil }
+        let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "", budget.unloggedSinceLastLine)
+      }.sorted { ($0.rule, $0.action) < ($1.rule, $1.action) }
+    }
+  }
+
   /// Whether this failure of `action` of `rule` is logged, and how many before it were not.
   func failureLogTurn(rule: String, action: String) -> (logs: Bool, unlogged: Int) {
     let now = clock.monotonicNanoseconds()

@@ -14,6 +14,9 @@ public struct LogBudget: Sendable {
   /// A budget whose first minute begins at `startNanoseconds`.
   public init(startNanoseconds: UInt64) { self.startNanoseconds = startNanoseconds }
 
+  /// The events not logged since the last line: said once the stream ends (no later line says them).
+  public var unloggedSinceLastLine: Int { unlogged }
+
   /// Whether an event at `now` (monotonic nanoseconds) is logged, and how many before it were not.
   public mutating func turn(now: UInt64) -> (logs: Bool, unlogged: Int) {
     if now &- startNanoseconds >= 60_000_000_000 { (startNanoseconds, logged) = (now, 0) }

@@ -1,4 +1,5 @@
 import Foundation
+import RulesEngine
 import TestSupport
 import Testing
 
@@ -138,6 +139,25 @@ struct DaemonRunTests {
     // A malformed line names its file beside its line.
     let malformed = try #require(records.first { $0["message"] as? String == "malformed line" }, "\(errors)")
     #expect(malformed["file"] as? String == "feed.jsonl" && malformed["line"] as? Int == 2, "\(malformed)")
+    // A stream of malformed lines is logged under a budget, as action failures are: the first of a
+    // minute, then counted, the rest said once the run ends (each was a line of its own).
+    write(String(repeating: "{bad\n", count: 25), to: folder + "/bad.jsonl")
+    let (_, badOutput, badErrors) = try await runIotrules(
+      [
+        "run", "--rules", "rules", "--source", "file:bad.jsonl", "--dead-letter", "dl.jsonl", "--log-format",
+        "json",
+      ],
+      in: folder)
+    let badRecords = badErrors.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+    #expect(
+      badRecords.filter { $0["message"] as? String == "malformed line" }.count == LogBudget.linesPerMinute,
+      "\(badErrors)")
+    let unsaid = try #require(
+      badRecords.first { $0["message"] as? String == "malformed lines not logged" }, "\(badErrors)")
+    #expect(unsaid["count"] as? Int == 25 - LogBudget.linesPerMinute, "\(unsaid)")
+    #expect(badOutput.contains("(25 malformed)") || badErrors.contains("\"malformed\":25"), "\(badOutput)")
     let (_, _, broken) = try await runIotrules(
       ["run", "--rules", "other", "--source", "file:feed.jsonl", "--log-format", "json"], in: folder)
     let error = try #require(

@@ -1759,6 +1759,11 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   #expect(logged.metadata(of: "action failed").first?["resource"]?.description == "p")
   // And the record's traceId (AWS's cloudwatchTraceId "refers to the error logs"), as does the
   // error action's own failure: a record finds its log lines.
+  // What no later line said, for the run's end to say: 15 of the action's, 15 of its error action's.
+  #expect(
+    dispatcher.unloggedFailures().map { "\($0.rule) \($0.action) \($0.count)" } == [
+      "storm record[0] 15", "storm record[errorAction] 15",
+    ])
   let traceIds = Set(deadLetter.records.withLock { $0.map(\.traceId) })
   #expect(traceIds.count == count)
   for line in ["action failed", "error action failed"] {
