@@ -1012,8 +1012,8 @@ struct HTTPActionTests {
     #expect(Set(bodies).count == bodies.count)
     #expect(bodies.count + failures.count == 200)
     // (A resend may meet another connection the server has just closed, rarely: on a loaded
-    // machine a few of 200; before, most.)
-    #expect(failures.count < 10, "\(failures.prefix(3))")
+    // machine a few of 200, once 11 on a 2-core CI run; before, most. Bounded far from both.)
+    #expect(failures.count < 50, "\(failures.prefix(3))")
     let closing = try LoopbackHTTPServer()
     closing.setFallback(.okThenClosed)
     let told = try await self.action(closing) {
