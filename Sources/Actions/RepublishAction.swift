@@ -262,9 +262,14 @@ public final class RepublishAction: Action {
     /// 0 turns the guard and its user property off.
     public var maxHops: Int
 
+    /// The hops a republished message may carry when `maxHops` is not given.
+    public static let defaultMaxHops = 8
+
     /// Creates a configuration.
-    public init(topic: String, qos: Int = 0, retain: Bool = false, headers: Headers? = nil, maxHops: Int = 8)
-    {
+    public init(
+      topic: String, qos: Int = 0, retain: Bool = false, headers: Headers? = nil,
+      maxHops: Int = defaultMaxHops
+    ) {
       self.topic = topic
       self.qos = qos
       self.retain = retain
@@ -281,7 +286,7 @@ public final class RepublishAction: Action {
       qos = try container.decodeIfPresent(Int.self, forKey: .qos) ?? 0
       retain = try container.decodeIfPresent(Bool.self, forKey: .retain) ?? false
       headers = try container.decodeIfPresent(Headers.self, forKey: .headers)
-      maxHops = try container.decodeIfPresent(Int.self, forKey: .maxHops) ?? 8
+      maxHops = try container.decodeIfPresent(Int.self, forKey: .maxHops) ?? Self.defaultMaxHops
     }
 
     /// Checks what can be checked before any message: the topic, the QoS, constant headers.
@@ -833,7 +838,9 @@ extension ActionFactory {
         var error = error
         if let topic = node["topic"]?.string {
           // A maxHops in error: the loop's warning, which names it, waits for it to be fixed.
-          let maxHops = node["maxHops"].map { $0.int.flatMap { $0 >= 0 ? $0 : nil } } ?? 8
+          let maxHops =
+            node["maxHops"].map { $0.int.flatMap { $0 >= 0 ? $0 : nil } }
+            ?? RepublishAction.Configuration.defaultMaxHops
           error.warnings = RepublishAction.warnings(
             topic: topic, maxHops: maxHops ?? 0, hasHeaders: node["headers"] != nil,
             carriesUserProperties: (publisher ?? NoBroker()).carriesUserProperties, in: context

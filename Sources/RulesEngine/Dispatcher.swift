@@ -684,26 +684,36 @@ public final class Dispatcher: Sendable {
   /// line logged says how many were not (each is in its error record, the dead-letter file or
   /// `iotrules_action_failed_total`): a failure storm does not flood the log.
   static let failureLinesPerMinute = LogBudget.linesPerMinute
-  /// Per rule and action label.
-  let failureLog = Mutex<[String: LogBudget]>([:])
+  /// What a budget of lines is kept for: an action of a rule (by label), its failures or its
+  /// rounds of retries.
+  struct FailureLogKey: Hashable {
+    var rule: String
+    var action: String
+    var retries: Bool
+  }
+  /// Per rule and action label, failures and retries apart.
+  let failureLog = Mutex<[FailureLogKey: LogBudget]>([:])
 
   /// The failures not logged since each action's last failure line, by rule and action label:
-  /// said once the run ends (no later line says them). Error actions' own failures included.
+  /// said once the run ends (no later line says them). Error actions' own failures included; rounds
+  /// of retries not (each ends in a write or a failure, which is counted).
   public func unloggedFailures() -> [(rule: String, action: String, count: Int)] {
     failureLog.withLock { table in
       table.compactMap { key, budget in
-        guard budget.unloggedSinceLastLine > 0 else { return nil }
-        let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
-        return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "", budget.unloggedSinceLastLine)
+        key.retries || budget.unloggedSinceLastLine == 0
+          ? nil : (key.rule, key.action, budget.unloggedSinceLastLine)
       }.sorted { ($0.rule, $0.action) < ($1.rule, $1.action) }
     }
   }
 
-  /// Whether this failure of `action` of `rule` is logged, and how many before it were not.
-  func failureLogTurn(rule: String, action: String) -> (logs: Bool, unlogged: Int) {
+  /// Whether this failure (or, with `retries`, round of retries) of `action` of `rule` is logged,
+  /// and how many before it were not.
+  func failureLogTurn(rule: String, action: String, retries: Bool = false) -> (logs: Bool, unlogged: Int) {
     let now = clock.monotonicNanoseconds()
     return failureLog.withLock { table in
-      table[rule + "\u{0}" + action, default: LogBudget(startNanoseconds: now)].turn(now: now)
+      table[
+        FailureLogKey(rule: rule, action: action, retries: retries), default: LogBudget(startNanoseconds: now)
+      ].turn(now: now)
     }
   }
 
@@ -1311,7 +1321,7 @@ public final class Dispatcher: Sendable {
       let first = failed[pending[0].index].0
       // The error of one that was sent (not one failed unsent behind it), when there is one.
       let cause = (pending.first { !$0.error.unsent } ?? pending[0]).error
-      let (logs, unlogged) = failureLogTurn(rule: first.ruleName, action: "\u{1}retry " + configured.label)
+      let (logs, unlogged) = failureLogTurn(rule: first.ruleName, action: configured.label, retries: true)
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(first.ruleName)", "action": "\(configured.label)",

@@ -1789,6 +1789,12 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
   clock.advance(milliseconds: 60_000)
   #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 5))
   #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 0))
+  // Rounds of retries have a budget of their own, and are no failures the run's end says.
+  for _ in 0..<(Dispatcher.failureLinesPerMinute + 3) {
+    _ = dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]", retries: true)
+  }
+  #expect(dispatcher.failureLogTurn(rule: "r", action: "sqlite[0]") == (true, 0))
+  #expect(dispatcher.unloggedFailures().isEmpty)
 }
 
 /// A clock whose backoffs last until the test opens them (bounded: 10 s).
