@@ -333,7 +333,7 @@ public final class RepublishAction: Action {
       // A constant that is not base64 (AWS: "This binary data must be based64-encoded") failed
       // every message.
       if let data = headers?.correlationData, !data.contains("${"), !data.isEmpty {
-        if let decoded = Data(base64Encoded: data) {
+        if let decoded = Base64.decode(data, requiringPadding: true) {
           if decoded.count > RepublishAction.maxPropertyBytes {
             problems.add(
               field: "republish.headers.correlationData",
@@ -632,14 +632,14 @@ public final class RepublishAction: Action {
       let (text, shown) = try template.renderShowing(
         input, secrets: secrets, field: "republish correlationData", using: &machine)
       if !text.isEmpty {
-        guard let data = Data(base64Encoded: text) else {
+        guard let data = Base64.decode(text, requiringPadding: true) else {
           throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
         }
         guard data.count <= Self.maxPropertyBytes else {
           throw ActionError(
             .permanent, "republish correlationData is \(data.count) bytes; MQTT carries at most 65,535")
         }
-        properties.correlationData = [UInt8](data)
+        properties.correlationData = data
       }
     }
     if let template = messageExpiry {
@@ -734,6 +734,17 @@ public final class RepublishAction: Action {
     topic: String, maxHops: Int, hasHeaders: Bool, carriesUserProperties: Bool, in context: ActionBuildContext
   ) -> [ActionConfigurationWarning] {
     var warnings: [ActionConfigurationWarning] = []
+    // `$$` is AWS's escape for the leading `$`: what follows is the template, so `$${x}` leaves
+    // `{x}` as literal text and the topic goes out as `${x}`, braces and all.
+    if topic.startsExactly(with: "$${") {
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "topic",
+          message:
+            "rule '\(context.ruleName)': in the republish topic '\(topic)', '$$' is AWS's escape for a leading '$', "
+            + "so what follows, '\(topic.dropFirst(2))', is literal text and no substitution: "
+            + "write '$$${' for '$' followed by a value, or '${' for the value alone"))
+    }
     if hasHeaders, !carriesUserProperties {
       warnings.append(
         ActionConfigurationWarning(

@@ -52,12 +52,11 @@ extension RepublishAction {
   public static func topicTemplate(_ template: String, canMatch filter: String) -> Bool {
     let shape = topicShape(template)
     let filterLevels = filter.splitExactly("/").map(String.init)
-    // Topics starting with `$` are not matched by a leading wildcard.
-    if case .literal(let first) = shape[0], first.startsExactly(with: "$"),
-      filterLevels[0] == "+" || filterLevels[0] == "#"
-    {
-      return false
-    }
+    // Topics starting with `$` are not matched by a leading wildcard, nor by a first level that
+    // does not start with `$` (`$$${topic(2)}/x` renders `$…/x` whatever the value).
+    var startsWithDollar = unescapeTopic(template).1
+    if case .literal(let first) = shape[0], first.startsExactly(with: "$") { startsWithDollar = true }
+    if startsWithDollar, !filterLevels[0].startsExactly(with: "$") { return false }
     struct Key: Hashable {
       let shape: Int
       let filter: Int

@@ -213,11 +213,11 @@ public struct RuleTestFile: Sendable {
       }
       var payload: [UInt8] = []
       if let encoded = node["payload_base64"] {
-        guard let text = encoded.string, let data = Data(base64Encoded: text) else {
+        guard let text = encoded.string, let data = Base64.decode(text, requiringPadding: true) else {
           report(encoded.position, "\(label): 'payload_base64' is not base64")
           return nil
         }
-        payload = Array(data)
+        payload = data
         if node["payload"] != nil {
           report(encoded.position, "\(label): give 'payload' or 'payload_base64', not both")
         }

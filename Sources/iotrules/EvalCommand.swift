@@ -394,10 +394,10 @@ enum BatchEvaluator {
         if let inline = fields["payload"], inline != .null {
           throw BatchError.input("both \"payload\" and \"payload_base64\": give one")
         }
-        guard case .string(let text) = encoded, let data = Data(base64Encoded: text) else {
+        guard case .string(let text) = encoded, let data = Base64.decode(text, requiringPadding: true) else {
           throw BatchError.input("\"payload_base64\" is not base64")
         }
-        return [UInt8](data)
+        return data
       }
       guard fields["payload"] != nil else {
         throw BatchError.input("the request has no \"payload\" or \"payload_base64\"")

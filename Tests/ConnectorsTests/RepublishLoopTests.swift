@@ -1,5 +1,7 @@
-import Actions
+import RulesEngine
 import Testing
+
+@testable import Actions
 
 @Suite("Republish topics that can loop back into their own rule")
 struct RepublishLoopTests {
@@ -26,6 +28,10 @@ struct RepublishLoopTests {
       // `$` topics are not matched by a leading wildcard.
       ("$$aws/${topic(2)}", "#", false),
       ("$$aws/x", "$aws/+", true),
+      // `$$${…}` renders `$` and the value: never a first level without `$` (a false loop warning).
+      ("$$${topic(2)}/x", "d/+", false),
+      ("$$${topic(2)}/x", "+/x", false),
+      ("$$${topic(2)}/x", "$aws/x", true),
       ("x${clientid()}y/z", "+/z", true),
       // Levels are bytes: a `/` before a combining mark splits, and é spelled two ways differs.
       ("in/\u{301}x", "in/+", true),
@@ -44,6 +50,24 @@ struct RepublishLoopTests {
       RepublishAction.topicProblem("a" + String(repeating: "/\u{301}a", count: 9))?.contains("at most 8")
         == true)
     #expect(RepublishAction.topicProblem("out/caf\u{E9}") == nil)
+  }
+
+  /// `$$` is AWS's escape for a leading `$`, so `$${dev}/x` went out as `${dev}/x`, braces and all,
+  /// where `eval --template` gives `$` and the value; `check` says so (`$$${dev}` is that topic).
+  @Test("a topic written $${ is warned of: its braces go out as literal text")
+  func dollarEscapeBeforeASubstitution() {
+    func messages(_ topic: String) -> [String] {
+      RepublishAction.warnings(
+        topic: topic, maxHops: 4, hasHeaders: false, carriesUserProperties: true,
+        in: ActionBuildContext(ruleName: "r", version: .default, variableNames: [], topicFilter: "d/+")
+      ).map(\.message)
+    }
+    #expect(
+      messages("$${dev}/x") == [
+        "rule 'r': in the republish topic '$${dev}/x', '$$' is AWS's escape for a leading '$', so what follows, '{dev}/x', is literal text and no substitution: write '$$${' for '$' followed by a value, or '${' for the value alone"
+      ])
+    #expect(messages("$$${dev}/x").isEmpty)
+    #expect(messages("$$aws/things/x").isEmpty)
   }
 
   @Test("the shape splits at slashes outside substitutions and keeps a leading $")

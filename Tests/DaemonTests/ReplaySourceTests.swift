@@ -47,6 +47,39 @@ struct ReplaySourceTests {
     #expect(errors.last?.hasSuffix("'base64OriginalPayload' is not valid base64") == true)
   }
 
+  /// `payload_base64` is RFC 4648 base64 in whole groups of four: Foundation's decoder took `====`
+  /// as a zero byte and `aG=k` as `h$`, bytes made up from text that is not base64. A scalar field
+  /// holding an array or object is refused: it read as absent (the arrival time for the timestamp).
+  @Test func badBase64AndContainersInScalarFieldsAreMalformed() async throws {
+    let folder = temporaryFolder("replay-strict")
+    write(
+      [
+        #"{"topic": "y/1", "payload_base64": "===="}"#,
+        #"{"topic": "y/2", "payload_base64": "aG=k"}"#,
+        #"{"topic": "y/3", "payload_base64": "aGVsbG8=="}"#,
+        #"{"topic": "y/4", "payload_base64": "aGk"}"#,
+        #"{"topic": "y/5", "payload_base64": "aGk="}"#,
+        #"{"topic": "o/1", "timestamp": [1717200000000], "payload": 1}"#,
+        #"{"topic": "o/2", "clientId": {"id": "dev-7"}, "payload": 1}"#,
+        #"{"topic": "o/3", "payload_base64": ["aGk="]}"#,
+        #"{"topic": "o/4", "payload_base64": {"x": 1}, "payload": 1}"#,
+        #"{"topic": "o/5", "ruleName": ["r"], "payload": 1}"#,
+      ].joined(separator: "\n"), to: folder + "/in.jsonl")
+    let (received, errors) = try await replayed(folder + "/in.jsonl")
+    #expect(received.map(\.topic) == ["y/5"])
+    #expect(received.first?.payload == Array("hi".utf8))
+    #expect(
+      errors.map { $0.components(separatedBy: ": ").dropFirst().joined(separator: ": ") } == [
+        "'payload_base64' is not valid base64", "'payload_base64' is not valid base64",
+        "'payload_base64' is not valid base64", "'payload_base64' is not valid base64",
+        "'timestamp' must be whole epoch milliseconds, not an array",
+        "'clientId' must be a string, not an object",
+        "'payload_base64' must be a base64 string, not an array",
+        "'payload_base64' must be a base64 string, not an object",
+        "'ruleName' must be a rule's name (a string), not an array",
+      ], "\(errors)")
+  }
+
   /// An error record keeps its message's time and MQTT 5 properties, and replays as that message:
   /// a replayed record lost them (`get_user_properties('site')` was Undefined, `timestamp()` the
   /// record's time); a line's own properties are read in the MQTT spool's shape, and bad ones refused.

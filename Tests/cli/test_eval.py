@@ -133,6 +133,14 @@ answer = json.loads(p.stdout.splitlines()[0]) if p.stdout.strip() else {}
 check("payload and payload_base64 in batch", answer.get("error", {}).get("kind") == "input"
       and "give one" in answer["error"].get("message", ""), p.stdout + p.stderr)
 
+# payload_base64 is RFC 4648 base64 in groups of four: text that is not base64 is an input error, not
+# bytes made up from it (Foundation's decoder took "====" as one zero byte and "aG=k" as "h$").
+answers = batch([{"sql": "SELECT * FROM 'a'", "topic": "a", "payload_base64": text}
+                 for text in ["====", "aG=k", "aGVsbG8==", "aGk=", ""]])
+check("payload_base64 that is not base64",
+      [a.get("error", {}).get("kind") for a in answers[:3]] == ["input"] * 3
+      and answers[3].get("payload") == "hi" and answers[4].get("match") is True, answers)
+
 # A long request line is read in one pass (it was scanned again after every 64 KiB: 43 s for 64 MiB);
 # one longer than 16 MiB is answered with an input error and the batch goes on.
 answers = batch([

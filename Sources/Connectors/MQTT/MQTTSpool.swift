@@ -303,7 +303,7 @@ final class MQTTSpool: Sendable {
   static func message(_ line: ArraySlice<UInt8>) -> Message? {
     guard case .object(let object)? = try? JSONReader.parse(Array(line)),
       case .string(let topic)? = object["topic"], case .string(let encoded)? = object["payload_base64"],
-      let payload = Data(base64Encoded: encoded).map([UInt8].init),
+      let payload = Base64.decode(encoded, requiringPadding: true),
       case .int(let timestamp)? = object["timestamp"]
     else { return nil }
     var properties: [String: Value] = [:]

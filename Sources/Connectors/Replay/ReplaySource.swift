@@ -462,6 +462,13 @@ public struct ReplaySource: MessageSource {
     ["ruleName"], ["mqtt_properties"], ["user_properties"], ["receivedAt"],
   ])
 
+  /// The paths of ``fieldPaths`` that hold a scalar, by name, with what they must be.
+  static let scalarFields: [(index: Int, name: String, kind: String)] = [
+    (1, "payload_base64", "a base64 string"), (2, "clientId", "a string"),
+    (3, "timestamp", "whole epoch milliseconds"), (5, "base64OriginalPayload", "a base64 string"),
+    (6, "ruleName", "a rule's name (a string)"), (9, "receivedAt", "whole epoch milliseconds"),
+  ]
+
   /// The value at path `index` of the line: a scalar as read, a container parsed from its bytes.
   static func member(
     _ index: Int, of view: PayloadView, in bytes: UnsafeBufferPointer<UInt8>
@@ -554,6 +561,15 @@ public struct ReplaySource: MessageSource {
             + (found.map { "'topic' must be a string, not \($0)" } ?? "missing string 'topic'")))
     }
     if topic.isEmpty { return .failure(ReplayError(message: "\(name):\(lineNumber): 'topic' is empty")) }
+    // A field that takes a scalar holding an array or object: the reader defers containers, so it
+    // read as absent (a timestamp replaced by the arrival time, a client id by "n/a", unsaid).
+    for (index, field, kind) in Self.scalarFields {
+      if let range = view.deferredRange(ofPath: index) {
+        let found = bytes[range.lowerBound] == UInt8(ascii: "[") ? "an array" : "an object"
+        return .failure(
+          ReplayError(message: "\(name):\(lineNumber): '\(field)' must be \(kind), not \(found)"))
+      }
+    }
     // A topic name, not a filter: MQTT and AWS refuse to publish to one with a wildcard.
     if Self.hasWildcardOrNUL(topic) {
       return .failure(
@@ -582,10 +598,10 @@ public struct ReplaySource: MessageSource {
     let base64Field = recorded.isUndefined ? "payload_base64" : "base64OriginalPayload"
     let base64 = recorded.isUndefined ? view.values[1] : recorded
     if !base64.isUndefined {
-      guard case .string(let text) = base64, let data = Data(base64Encoded: text) else {
+      guard case .string(let text) = base64, let data = Base64.decode(text, requiringPadding: true) else {
         return .failure(ReplayError(message: "\(name):\(lineNumber): '\(base64Field)' is not valid base64"))
       }
-      payload = Array(data)
+      payload = data
     } else if let range = payloadRange {
       // An object or array payload: its bytes as written, found by the same pass.
       payload = Array(UnsafeBufferPointer(rebasing: bytes[range]))

@@ -78,8 +78,11 @@ enum EncodingFunctions {
   }
 }
 
-/// RFC 4648 base64 with the standard alphabet.
-enum Base64 {
+/// RFC 4648 base64 with the standard alphabet: `decode()`'s, and every input field that carries
+/// bytes as base64 (a replay line's `payload_base64`, an error record's `base64OriginalPayload`,
+/// MQTT 5 correlation data), so that each refuses the same text. (Foundation's decoder took `====`
+/// as one zero byte and `aG=k` as `h$`: bytes made up from text that is not base64.)
+public enum Base64 {
   private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
   private static let values: [UInt8] = {
     var table = [UInt8](repeating: 0xFF, count: 256)
@@ -88,7 +91,7 @@ enum Base64 {
   }()
 
   /// `bytes` in base64 with `=` padding.
-  static func encode(_ bytes: [UInt8]) -> String {
+  public static func encode(_ bytes: [UInt8]) -> String {
     var output: [UInt8] = []
     output.reserveCapacity((bytes.count + 2) / 3 * 4)
     var index = 0
@@ -112,9 +115,11 @@ enum Base64 {
   }
 
   /// Decodes base64, padded or not (as Java's basic decoder); nil for any other character, a
-  /// misplaced `=`, or a dangling single character.
-  static func decode(_ text: String) -> [UInt8]? {
+  /// misplaced `=`, or a dangling single character. With `requiringPadding`, also nil unless the
+  /// text is whole groups of four (padded as the encoders of JSON tools pad it).
+  public static func decode(_ text: String, requiringPadding: Bool = false) -> [UInt8]? {
     var bytes = Array(text.utf8)
+    if requiringPadding, bytes.count % 4 != 0 { return nil }
     if bytes.count % 4 == 0, bytes.last == UInt8(ascii: "=") {
       bytes.removeLast()
       if bytes.last == UInt8(ascii: "=") { bytes.removeLast() }

@@ -163,7 +163,7 @@ public enum MQTTPublishProperties {
     if name == "format_indicator", text != "UTF8_DATA", text != "UNSPECIFIED_BYTES" {
       return "is UTF8_DATA or UNSPECIFIED_BYTES, not \(quote)\(text)\(quote)"
     }
-    if name == "correlation_data", Data(base64Encoded: text) == nil {
+    if name == "correlation_data", Base64.decode(text, requiringPadding: true) == nil {
       return "must be base64, as AWS gives it"
     }
     return nil
