@@ -80,6 +80,38 @@ struct ReplaySourceTests {
       ], "\(errors)")
   }
 
+  /// A payload follows JSON's grammar but is more than is read as JSON (nested past 512, a lone
+  /// surrogate escape): its message carries the bytes, a Binary payload as `eval` takes them; the
+  /// line, one level deeper than its payload, was refused at 512 levels, which `eval` reads. A
+  /// payload with a syntax error is still a malformed line.
+  @Test func aPayloadBeyondJSONsLimitsIsBinaryNotAMalformedLine() async throws {
+    let folder = temporaryFolder("replay-beyond")
+    func nested(_ depth: Int) -> String {
+      String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+    }
+    write(
+      [
+        #"{"topic": "d/512", "payload": "# + nested(512) + #"}"#,
+        #"{"topic": "d/600", "clientId": "c", "payload": "# + nested(600) + #", "timestamp": 5}"#,
+        #"{"topic": "d/s", "payload": {"a": "\ud800"}}"#,
+        #"{"topic": "d/bad", "payload": {"a": }}"#,
+        #"{"topic": "d/both", "payload": {"a": "\ud800"}, "payload_base64": "aGk="}"#,
+        #"{"topic": "d/props", "payload": 1, "user_properties": {"k": "\ud800"}}"#,
+      ].joined(separator: "\n"), to: folder + "/in.jsonl")
+    let (received, errors) = try await replayed(folder + "/in.jsonl")
+    #expect(received.map(\.topic) == ["d/512", "d/600", "d/s"], "\(errors)")
+    #expect(
+      received.map { String(decoding: $0.payload, as: UTF8.self) } == [
+        nested(512), nested(600), #"{"a": "\ud800"}"#,
+      ])
+    #expect(received.dropFirst().map(\.payloadForm) == [.unknown, .unknown])
+    #expect(received.dropFirst().first?.clientID == "c" && received.dropFirst().first?.receivedAtMs == 5)
+    #expect(errors.count == 3, "\(errors)")
+    #expect(errors.first?.contains(":4:") == true && errors.first?.contains("invalid JSON") == true)
+    #expect(errors.dropFirst().first?.hasSuffix("both 'payload' and 'payload_base64': give one") == true)
+    #expect(errors.last?.contains(":6:") == true && errors.last?.contains("lone surrogate") == true)
+  }
+
   /// An error record keeps its message's time and MQTT 5 properties, and replays as that message:
   /// a replayed record lost them (`get_user_properties('site')` was Undefined, `timestamp()` the
   /// record's time); a line's own properties are read in the MQTT spool's shape, and bad ones refused.

@@ -529,9 +529,14 @@ public struct ReplaySource: MessageSource {
     // One validating pass that materialises only the small fields; an inline payload is taken as its
     // original bytes, not re-serialised.
     JSONReader.readDeferringContainers(
-      bytes, paths: Self.fieldPaths, options: JSONReadOptions(), findingForms: true, into: &view)
+      bytes, paths: Self.fieldPaths, options: Self.envelopeOptions, findingForms: true, into: &view)
     if view.kind == .binary {
       let error = view.error ?? JSONError(offset: 0, message: "invalid JSON")
+      if error.isBeyondLimits,
+        let message = parse(bytes, lineNumber: lineNumber, payloadBeyondLimitsAt: error.offset, view: &view)
+      {
+        return message
+      }
       return .failure(
         // file:line:column, the column counted in bytes from 1.
         ReplayError(message: "\(name):\(lineNumber):\(error.offset + 1): invalid JSON: \(error.message)"))
@@ -652,6 +657,36 @@ public struct ReplaySource: MessageSource {
         ReplayError(message: "\(name):\(lineNumber): 'ruleName' must be a rule's name (a string)"))
     }
     return .success(message)
+  }
+
+  /// The line's own nesting limit: one level more than a payload's, so a payload nested as deep as
+  /// `eval` reads one (512) is read here too, the line's object around it.
+  static let envelopeOptions = JSONReadOptions(maxDepth: JSONReadOptions().maxDepth + 1)
+
+  /// A line whose `payload` follows JSON's grammar but is more than is read as JSON (nested past
+  /// the limit, a lone surrogate escape: ``JSONError/isBeyondLimits``), at `offset`: its message
+  /// carries those bytes as written, a Binary payload as `eval` and an MQTT source take them, when
+  /// the rest of the line is well formed, or the rest's problem (both `payload` and
+  /// `payload_base64`); nil when the rest is not JSON either (the line is malformed as it was).
+  func parse(
+    _ bytes: UnsafeBufferPointer<UInt8>, lineNumber: Int, payloadBeyondLimitsAt offset: Int,
+    view: inout PayloadView
+  ) -> Result<Message, ReplayError>? {
+    guard let span = JSONReader.memberSpan(named: "payload", in: bytes), span.upperBound <= bytes.count,
+      span.contains(offset)
+    else { return nil }
+    // The line with the payload set aside (a number in its place), read as any line.
+    var line = Array(UnsafeBufferPointer(rebasing: bytes[..<span.lowerBound]))
+    line.append(UInt8(ascii: "0"))
+    line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[span.upperBound...]))
+    switch line.withUnsafeBufferPointer({ parse($0, lineNumber: lineNumber, view: &view) }) {
+    case .success(var message):
+      message.payload = Array(UnsafeBufferPointer(rebasing: bytes[span]))
+      return .success(message)
+    case .failure(let problem):
+      // A JSON error of the rest would be placed in the line without its payload: said as it was.
+      return view.kind == .binary ? nil : .failure(problem)
+    }
   }
 
   /// Whether `topic` has a `+`, `#` or NUL byte (a loop over its contiguous UTF-8, no closure).

@@ -15,6 +15,15 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
 
   /// `offset 17: unexpected byte 0x7d`.
   public var description: String { "offset \(offset): \(message)" }
+
+  /// Whether the bytes follow JSON's grammar but are more than is read as JSON here: nesting past
+  /// the limit, or a lone surrogate escape (`"\ud800"`). Such a payload is Binary, not a typo.
+  public var isBeyondLimits: Bool {
+    message.hasPrefix(Self.nestingPrefix) || message.hasPrefix(Self.loneSurrogatePrefix)
+  }
+
+  static let nestingPrefix = "nesting deeper than "
+  static let loneSurrogatePrefix = "lone surrogate "
 }
 
 /// How numbers are read.

@@ -570,7 +570,7 @@ struct JSONScanner {
         case 0x7B, 0x5B:  // { [
           let isObject = byte == 0x7B
           guard depth < options.maxDepth else {
-            throw JSONError(offset: pos, message: "nesting deeper than \(options.maxDepth)")
+            throw JSONError(offset: pos, message: JSONError.nestingPrefix + "\(options.maxDepth)")
           }
           depth += 1
           kinds[depth] = isObject ? objectKind : 0
@@ -1203,7 +1203,8 @@ struct JSONScanner {
       }
       if (0xDC00...0xDFFF).contains(unit) {
         throw JSONError(
-          offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (a low surrogate first)")
+          offset: start,
+          message: JSONError.loneSurrogatePrefix + "\\u\(Self.hexText(unit)) (a low surrogate first)")
       }
       if (0xD800...0xDBFF).contains(unit) {
         guard pos + 1 < count, base[pos] == 0x5C, base[pos + 1] == 0x75 else {
@@ -1211,13 +1212,15 @@ struct JSONScanner {
             throw endError("after a high surrogate")
           }
           throw JSONError(
-            offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (no low surrogate follows)")
+            offset: start,
+            message: JSONError.loneSurrogatePrefix + "\\u\(Self.hexText(unit)) (no low surrogate follows)")
         }
         pos += 2
         let low = try scanHex4()
         guard (0xDC00...0xDFFF).contains(low) else {
           throw JSONError(
-            offset: start, message: "lone surrogate \\u\(Self.hexText(unit)) (no low surrogate follows)")
+            offset: start,
+            message: JSONError.loneSurrogatePrefix + "\\u\(Self.hexText(unit)) (no low surrogate follows)")
         }
       }
     default:
