@@ -126,10 +126,15 @@ struct ConfigurationReader {
     do {
       template = try Template.compile(text, version: context.version, variables: context.variableNames)
     } catch {
-      let first = error.first
-      throw ActionConfigurationError(
-        "\(field): in template: \(first.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
-        at: value.position(ofStringOffset: prefix + first.range.start.offset))
+      // Each of the template's errors, at its own place.
+      let errors = error.diagnostics.filter { $0.severity == .error }
+      var problems = (errors.isEmpty ? [error.first] : errors).map { diagnostic in
+        ActionConfigurationError(
+          "\(field): in template: \(diagnostic.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
+          at: value.position(ofStringOffset: prefix + diagnostic.range.start.offset))
+      }
+      problems[0].further = Array(problems.dropFirst())
+      throw problems[0]
     }
     // These templates (a file path, a sqlite column) are rendered without the secret store: a
     // secret rendered empty, every rule's path the same file.

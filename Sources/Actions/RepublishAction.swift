@@ -57,7 +57,13 @@ struct ActionTemplate: Sendable {
     do {
       template = try Template.compile(text, version: version, variables: variables)
     } catch {
-      throw ActionSettingsError(field: field, template: error.first, shift: shift)
+      // Each of the template's errors, at its own place.
+      let errors = error.diagnostics.filter { $0.severity == .error }
+      var problems = (errors.isEmpty ? [error.first] : errors).map {
+        ActionSettingsError(field: field, template: $0, shift: shift)
+      }
+      problems[0].further = Array(problems.dropFirst())
+      throw problems[0]
     }
     readsSecrets = template.callsGetSecret
   }

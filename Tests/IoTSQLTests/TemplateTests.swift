@@ -105,6 +105,29 @@ struct TemplateTests {
       try template.render(context: EvaluationContext(topic: "s/d1", payload: [])) == "archive/d1/x.jsonl")
   }
 
+  /// Every part's problems are reported, each at its place, as a statement's are (only the first
+  /// was: `check` had to be run again for each); a part that does not parse ends the list.
+  @Test func everyPartsProblemsAreReported() throws {
+    func problems(_ text: String, _ version: SQLVersion = .default) -> [String] {
+      do {
+        _ = try Template.compile(text, version: version)
+        return []
+      } catch {
+        return error.diagnostics.map { "\($0.range.start.column): \($0.message)" }
+      }
+    }
+    #expect(
+      problems("x-${zzq(topic())}-${upper(a)}-${yyq(a)}") == [
+        "5: unknown function 'zzq'", "33: unknown function 'yyq'",
+      ])
+    #expect(
+      problems("${indexof(a, 'x')}/${encode(a, 'base64')}", .v2015_10_08) == [
+        "3: function 'indexof' needs SQL version 2016-03-23",
+        "22: function 'encode' needs SQL version 2016-03-23",
+      ])
+    #expect(problems("${zzq(1)}/${a b}/${yyq(2)}").count == 2)
+  }
+
   /// Each part's diagnostics and source map carry the line and column of the whole text, with
   /// multi-byte characters and line breaks before it (the parts share one walk over the text).
   @Test func laterPartsKeepTheirPositions() throws {

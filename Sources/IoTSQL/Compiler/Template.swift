@@ -131,7 +131,8 @@ public struct Template: Sendable {
   }
 
   /// Compiles `text`; `variables` are the rule's SET variable names. Errors carry positions within
-  /// the template text.
+  /// the template text: every part's problems (an unknown function, one the SQL version lacks), as
+  /// the statement's are all reported, up to a part that does not parse (its end is not known).
   public static func compile(_ text: String, version: SQLVersion = .default, variables: [String] = [])
     throws(SQLError) -> Template
   {
@@ -143,23 +144,34 @@ public struct Template: Sendable {
     let bytes = cursor.bytes
     var literalStart = 0
     var index = 0
+    var diagnostics: [Diagnostic] = []
     while index < bytes.count {
       if bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
         if index > literalStart {
           renderers.append(.text(String(decoding: bytes[literalStart..<index], as: UTF8.self)))
         }
         cursor.advance(to: index + 2)
-        let (expression, end) = try Parser.parseTemplateExpression(startingAt: cursor)
-        let program = try Compiler.compileExpression(
-          expression, source: text, version: version, variables: variables)
-        renderers.append(shortcut(expression, program: programs.count) ?? .program(programs.count))
-        programs.append(program)
+        let (expression, end): (Expression, Int)
+        do {
+          (expression, end) = try Parser.parseTemplateExpression(startingAt: cursor)
+        } catch {
+          throw SQLError(diagnostics + error.diagnostics, source: text)
+        }
+        do {
+          let program = try Compiler.compileExpression(
+            expression, source: text, version: version, variables: variables)
+          renderers.append(shortcut(expression, program: programs.count) ?? .program(programs.count))
+          programs.append(program)
+        } catch {
+          diagnostics += error.diagnostics
+        }
         index = end
         literalStart = end
       } else {
         index += 1
       }
     }
+    if !diagnostics.isEmpty { throw SQLError(diagnostics, source: text) }
     if literalStart < bytes.count {
       renderers.append(.text(String(decoding: bytes[literalStart...], as: UTF8.self)))
     }
