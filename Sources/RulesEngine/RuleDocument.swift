@@ -966,21 +966,70 @@ public enum RuleDocument {
     }
   }
 
-  /// The column (from 0) where a block scalar's content lines start: the header's indentation
-  /// indicator (`|2`, `>-1`) counted from its key's line, else the first line that is not blank.
+  /// The column (from 0) where a block scalar's content lines start: with an indentation indicator
+  /// (`|2`, `>-1`, after a tag or anchor: `!!str |2`), its parent's indentation plus the indicator,
+  /// as YAML counts it: a mapping value's parent is its key's column (`- value: |2` counts from
+  /// `value`, a header on a line of its own from the key on the line above), a sequence entry's its
+  /// `-`. Without one, the first line that is not blank.
   static func blockIndent(header mark: FilePosition, lines: [[Unicode.Scalar]]) -> Int {
     let headerLine = mark.line - 1
     guard lines.indices.contains(headerLine) else { return 0 }
-    let header = lines[headerLine].dropFirst(max(0, mark.column - 1))
-    let keyIndent = lines[headerLine].prefix(while: { $0 == " " }).count
-    for scalar in header.dropFirst() {
-      if scalar == " " || scalar == "#" { break }
-      if let digit = Int(String(scalar)), digit > 0 { return keyIndent + digit }
+    let line = lines[headerLine]
+    var index = max(0, mark.column - 1)
+    func skipSpaces() { while index < line.count, line[index] == " " || line[index] == "\t" { index += 1 } }
+    // Past a tag or an anchor before the indicator.
+    skipSpaces()
+    while index < line.count, line[index] == "!" || line[index] == "&" {
+      while index < line.count, line[index] != " " && line[index] != "\t" { index += 1 }
+      skipSpaces()
     }
-    for line in lines[(headerLine + 1)...] where line.contains(where: { $0 != " " && $0 != "\t" }) {
-      return line.prefix(while: { $0 == " " }).count
+    var indicator: Int?
+    if index < line.count, line[index] == "|" || line[index] == ">" {
+      for scalar in line[(index + 1)...].prefix(2) {
+        if let digit = Int(String(scalar)), digit > 0 { indicator = digit }
+      }
     }
-    return 0
+    guard let indicator else {
+      for line in lines[(headerLine + 1)...] where line.contains(where: { $0 != " " && $0 != "\t" }) {
+        return line.prefix(while: { $0 == " " }).count
+      }
+      return 0
+    }
+    return parentIndent(lines: lines, line: headerLine, before: max(0, mark.column - 1)) + indicator
+  }
+
+  /// The indentation of the node that holds the value starting at column `before` of `line`: the
+  /// column of its key (past the line's indentation and any `- ` entries), or of the `-` of the
+  /// sequence entry it is; for a value on a line of its own, that of the line above's last key.
+  static func parentIndent(lines: [[Unicode.Scalar]], line: Int, before column: Int) -> Int {
+    let text = lines[line].prefix(column)
+    var end = text.count
+    while end > 0, text[end - 1] == " " || text[end - 1] == "\t" { end -= 1 }
+    if end == 0 {
+      // The header begins its line: the node above holds it (blank and comment lines skipped).
+      var above = line - 1
+      while above >= 0 {
+        let trimmed = lines[above].drop(while: { $0 == " " })
+        if !trimmed.isEmpty, trimmed.first != "#" {
+          return parentIndent(lines: lines, line: above, before: lines[above].count)
+        }
+        above -= 1
+      }
+      return 0
+    }
+    if text[end - 1] == "-" { return end - 1 }
+    // A key: past the indentation and the `- ` of sequence entries the mapping sits in.
+    var start = 0
+    while start < end {
+      if text[start] == " " {
+        start += 1
+      } else if text[start] == "-", start + 1 < end, text[start + 1] == " " {
+        start += 2
+      } else {
+        break
+      }
+    }
+    return start
   }
 
   /// At most this many values and bytes of text (one each) in a YAML document once its aliases are

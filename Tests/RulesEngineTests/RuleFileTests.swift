@@ -567,6 +567,11 @@ struct RuleFileTests {
     // with chomping and a more-indented line.
     ("sql: |\n\n  SELECT a, tiemstamp() FROM 'a'\n", "3:13"),
     ("sql: |2\n    SELECT a, tiemstamp() FROM 'a'\n", "2:15"),
+    // The indicator after a tag or an anchor, and a header on a line of its own, count from the key.
+    ("sql: !!str |2\n    SELECT a,\n      tiemstamp(b)\n    FROM 't'\n", "3:7"),
+    ("sql: &q |2\n    SELECT a,\n      tiemstamp(b)\n    FROM 't'\n", "3:7"),
+    ("sql:\n  |1\n   SELECT a,\n     tiemstamp(b)\n   FROM 't'\n", "4:6"),
+    ("sql:\n  # the statement\n\n  !!str |1-\n   SELECT a,\n     tiemstamp(b)\n   FROM 't'\n", "6:6"),
     ("sql: >-\n  SELECT a,\n   tiemstamp() FROM 'a'\n", "3:4"),
     // An escaped line break and a \u escape.
     (#"sql: "SELECT '\u00e9', \"# + "\n" + #"   tiemstamp() FROM 'a'""# + "\n", "2:4"),
@@ -574,6 +579,21 @@ struct RuleFileTests {
   func yamlSQLErrorsPointAtTheirCharacter(_ text: String, _ at: String) {
     let found = errors(text, file: "r/y.yaml")
     #expect(found.first?.hasPrefix("r/y.yaml:\(at): error: ") == true, "\(found)")
+  }
+
+  /// A block scalar's indentation indicator counts from its parent's indentation, as YAML does: a
+  /// key's column past the `- ` of the entry it sits in (the line's indentation was counted, two
+  /// columns short), a sequence entry's `-`.
+  @Test func blockIndentCountsFromTheParentNode() {
+    func indent(_ text: String, header: FilePosition) -> Int {
+      RuleDocument.blockIndent(header: header, lines: RuleDocument.scalarLines(text))
+    }
+    let headers = "      headers:\n        - value: |2-\n            a${x}\n          key: X-A\n"
+    #expect(indent(headers, header: FilePosition(line: 2, column: 18)) == 12)
+    #expect(indent("items:\n  - |1\n    text\n", header: FilePosition(line: 2, column: 5)) == 3)
+    #expect(indent("a:\n  b: >2\n      text\n", header: FilePosition(line: 2, column: 6)) == 4)
+    // No indicator: the first line that is not blank.
+    #expect(indent("a: |\n\n     text\n", header: FilePosition(line: 1, column: 4)) == 5)
   }
 
   /// A JSON rule file's lines end at LF, CRLF or a lone CR alike, as in an editor and a YAML file.
