@@ -1121,7 +1121,7 @@ public final class FileArchiveAction: BatchAction {
         context: input.message.evaluationContext(), variables: input.evaluation.variables, using: &machine,
         prefix: rootPrefix)
     } catch {
-      return .failure(ActionError(.permanent, "path: \(error.reason)"))
+      return .failure(ActionError(.permanent, "path: \(error.described(in: relative.source))"))
     }
     let path = composed(rendering)
     let rendered = path[path.utf8.index(path.startIndex, offsetBy: rootPrefix.utf8.count)...]

@@ -141,7 +141,11 @@ struct ActionTemplate: Sendable {
   ) throws(ActionError) -> T {
     // A stopped rendering fails the result for good: the same message stops it again.
     func rendered(_ store: (any SecretStore)?) throws(ActionError) -> T {
-      do { return try render(store) } catch { throw ActionError(.permanent, "\(field): \(error.reason)") }
+      do {
+        return try render(store)
+      } catch {
+        throw ActionError(.permanent, "\(field): \(error.described(in: template.source))")
+      }
     }
     guard readsSecrets else { return try rendered(secrets) }
     let watched = WatchedSecrets(secrets)

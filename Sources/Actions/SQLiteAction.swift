@@ -745,7 +745,9 @@ public final class SQLiteAction: BatchAction {
                   context: context, variables: input.evaluation.variables, using: &machine)))
           }
         } catch {
-          return .failure(ActionError(.permanent, "column '\(columnNames[index])': \(error.reason)"))
+          return .failure(
+            ActionError(
+              .permanent, "column '\(columnNames[index])': \(error.described(in: column.template.source))"))
         }
       }
       let row = TableRow(names: columnNames, values: values)

@@ -711,8 +711,8 @@ struct DaemonRunTests {
     }
     #expect(
       messages == [
-        "column 'd': a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped",
-        "path: a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped",
+        "column 'd': a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped (at @d in the template)",
+        "path: a template's value is more than 64 MiB written as JSON (a value repeated in it counts each time); the rendering was stopped (at @d in the template)",
       ], "\(messages)")
     #expect((try? FileManager.default.contentsOfDirectory(atPath: folder + "/arch")) ?? [] == [])
   }

@@ -613,6 +613,8 @@ import Testing
       #expect(EvaluationLimits.Meter.mebibytes(17_039_360) == "16.3")
       #expect(EvaluationLimits.Meter.mebibytes(32 << 20) == "32")
       #expect(error.range.start.column == 5)
+      // An action's error names the part (the template's text is in its resource).
+      #expect(error.described(in: cast.source).hasSuffix("stopped (at cast(@c AS String) in the template)"))
     }
     #expect(try template.render(context: context, variables: [.undefined]) == "x")
     // Parts share a clock, not the values each keeps: 33 parts each making a 2 MiB string were

@@ -237,4 +237,12 @@ public struct EvaluationStopped: Error, Sendable {
 
   /// The stop as a runtime diagnostic.
   public var diagnostic: Diagnostic { Diagnostic(stage: .runtime, reason, at: range) }
+
+  /// The reason and the part of `template` (the template's text) it stopped at, for an action's
+  /// error: `a value of 28 MiB was made ...; the evaluation was stopped (at concat(s, s) in the
+  /// template)`. The reason alone when the stop is of the whole text (too long once rendered).
+  public func described(in template: String) -> String {
+    guard range.end.offset > range.start.offset else { return reason }
+    return "\(reason) (at \(VirtualMachine.excerpt(of: range, in: template)) in the template)"
+  }
 }

@@ -125,13 +125,17 @@ public struct VirtualMachine: Sendable {
   ) -> String? {
     guard let reason = evaluationLimitError else { return nil }
     guard let range = evaluationLimitRange else { return reason }
+    return "\(reason) (at \(place(range.start)): \(Self.excerpt(of: range, in: source)))"
+  }
+
+  /// The text of `range` in `source` on one line, cut after 40 characters: `s + s`.
+  static func excerpt(of range: SourceRange, in source: String) -> String {
     let bytes = source.utf8
     let start = min(max(range.start.offset, 0), bytes.count)
     let end = min(max(range.end.offset, start), bytes.count)
     let text = String(decoding: bytes.dropFirst(start).prefix(end - start), as: UTF8.self)
     let shown = text.count > 40 ? text.prefix(40) + "..." : Substring(text)
-    let oneLine = shown.map { $0.isNewline ? " " : String($0) }.joined()
-    return "\(reason) (at \(place(range.start)): \(oneLine))"
+    return shown.map { $0.isNewline ? " " : String($0) }.joined()
   }
 
   /// Creates a VM.
