@@ -73,6 +73,7 @@ public enum AWSRuleImporter {
       document, resource: resource, nameGiven: name != nil, notes: &notes, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
+    var nested = true
     if let rule = root["rule"] {
       payload = rule
       documentNameNode = rule["ruleName"]
@@ -80,10 +81,23 @@ public enum AWSRuleImporter {
       payload = inner
       documentNameNode = root["ruleName"]
     } else {
+      nested = false
       documentNameNode = root["ruleName"]
     }
     let documentName = documentNameNode?.string
     guard payload.members != nil else { throw fail(payload, "a topic rule is a JSON object") }
+    // Beside the payload, AWS's inputs hold only the name and tags (get-topic-rule: the ARN), and
+    // AWS refuses anything else there: a rule field there was dropped without a word (a rule meant
+    // to be off was written enabled).
+    if nested, let members = root.members {
+      let beside = ["ruleName", "topicRulePayload", "tags", "ruleArn", "rule"]
+      if let member = members.first(where: { !beside.contains($0.key) }) {
+        throw ImportError(
+          description:
+            "\(file):\(member.keyPosition): error: '\(RuleFile.escapedName(member.key))' stands beside the rule's payload, where AWS takes only its name and tags (and refuses the rest): move it into the payload"
+        )
+      }
+    }
     guard let sql = payload["sql"]?.string else {
       throw fail(
         payload,
@@ -169,11 +183,21 @@ public enum AWSRuleImporter {
     }
     var actions: [Value] = []
     if let node = payload["actions"] {
+      if let function = cloudFormationFunction(node) {
+        throw fail(
+          node,
+          "'Actions' is \(function), a CloudFormation function: import the deployed rule (aws iot get-topic-rule --rule-name NAME)"
+        )
+      }
       guard case .array(let elements) = node.kind else { throw fail(node, "'actions' must be an array") }
       for (index, element) in elements.enumerated() {
         let label = "actions[\(index)]"
         // A value CloudFormation computes is not known here: the action is not imported. (Of a kind
         // never imported, that kind is the reason said, as without the function.)
+        if let function = cloudFormationFunction(element) {
+          unmapped.append("\(label): \(function), a CloudFormation function (import the deployed rule)")
+          continue
+        }
         if let place = cloudFormationFunction(in: element), Self.importsKind(of: element) {
           unmapped.append("\(label): \(place) is a CloudFormation function")
           continue
@@ -194,7 +218,9 @@ public enum AWSRuleImporter {
       required.append("none of the rule's actions could be imported: the rule is written disabled")
     }
     if let node = payload["errorAction"] {
-      if let place = cloudFormationFunction(in: node), Self.importsKind(of: node) {
+      if let function = cloudFormationFunction(node) {
+        unmapped.append("errorAction: \(function), a CloudFormation function (import the deployed rule)")
+      } else if let place = cloudFormationFunction(in: node), Self.importsKind(of: node) {
         unmapped.append("errorAction: \(place) is a CloudFormation function")
       } else if let action = mapAction(
         node, label: "errorAction", notes: &notes, unmapped: &unmapped, required: &required)
@@ -227,7 +253,9 @@ public enum AWSRuleImporter {
   /// takes for `RuleDisabled` and `Qos` read as a Boolean and a number; `root` itself otherwise. A
   /// `Ref` or `Fn::...` is kept as it is: where its value is used, the mapping refuses it.
   /// The Boolean properties of `AWS::IoT::TopicRule`, which CloudFormation also takes as strings.
-  static let cloudFormationBooleans: Set<String> = ["RuleDisabled", "EnableBatching", "BatchMode"]
+  static let cloudFormationBooleans: Set<String> = [
+    "RuleDisabled", "EnableBatching", "BatchMode", "BatchAcrossTopics",
+  ]
   /// Its Integer properties, likewise.
   static let cloudFormationIntegers: Set<String> = [
     "Qos", "MaxBatchSize", "MaxBatchOpenMs", "MaxBatchSizeBytes",
@@ -456,12 +484,39 @@ public enum AWSRuleImporter {
       if fields["enableBatching"]?.bool == true {
         var batch = OrderedObject()
         if let config = fields["batchConfig"] {
-          if let size = config["maxBatchSize"]?.int { batch["maxSize"] = .int(size) }
-          if let delay = config["maxBatchOpenMs"]?.int { batch["maxDelayMs"] = .int(delay) }
-          if let bytes = config["maxBatchSizeBytes"]?.int { batch["maxBytes"] = .int(bytes) }
-          if let across = config["batchAcrossTopics"]?.bool { batch["acrossTopics"] = .bool(across) }
+          // Each setting as AWS names it and types it; one misspelt or of another type changed
+          // the batches without a word (a string "true" lost acrossTopics).
+          let settings: [(aws: String, here: String, isFlag: Bool)] = [
+            ("maxBatchSize", "maxSize", false), ("maxBatchOpenMs", "maxDelayMs", false),
+            ("maxBatchSizeBytes", "maxBytes", false), ("batchAcrossTopics", "acrossTopics", true),
+          ]
+          for (aws, here, isFlag) in settings {
+            guard let node = config[aws] else { continue }
+            if isFlag, let flag = node.bool {
+              batch[here] = .bool(flag)
+            } else if !isFlag, let number = node.int {
+              batch[here] = .int(number)
+            } else {
+              required.append(
+                "\(label) http.batchConfig.\(aws) must be \(isFlag ? "true or false" : "a whole number"), not \(node.kindName) (not imported: correct it and import again)"
+              )
+            }
+          }
+          for item in config.members ?? [] where !settings.contains(where: { $0.aws == item.key }) {
+            let hint = FunctionRegistry.didYouMean(item.key, among: settings.map(\.aws))
+            let name = "\(label) http.batchConfig.\(RuleFile.escapedName(item.key))"
+            if hint.isEmpty {
+              notes.append("\(name): unknown field; dropped")
+            } else {
+              required.append("\(name): unknown field\(hint) (not imported: correct it and import again)")
+            }
+          }
         }
         out["batch"] = .object(batch)
+      } else if fields["batchConfig"] != nil {
+        notes.append(
+          "\(label) http.batchConfig: enableBatching is not true, so AWS sends one request a message; dropped"
+        )
       }
       if let auth = fields["auth"] {
         // Dropped, the rule would pass `check` and send the endpoint unsigned requests: it is
@@ -630,7 +685,7 @@ public enum AWSRuleImporter {
         )
       } else if lowered != member.key, Self.importedKinds.contains(lowered) {
         unmapped.append(
-          "\(label): \(member.key): the API spells action kinds in camelCase, '\(lowered)' (a CloudFormation template is read as such only whole, with its Resources)"
+          "\(label): \(member.key): the API spells action kinds in camelCase, '\(lowered)' (CloudFormation's spelling is read in a template, an AWS::IoT::TopicRule resource or its Properties, with TopicRulePayload)"
         )
       } else {
         unmapped.append("\(label): \(member.key)")

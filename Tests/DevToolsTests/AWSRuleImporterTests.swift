@@ -513,6 +513,58 @@ import Testing
     }
   }
 
+  /// What changed the rule without a word: a batchConfig setting misspelt or of another type (a
+  /// template's string "true" for BatchAcrossTopics lost it), a rule field beside the payload (a
+  /// rule meant to be off was written enabled); and Fn::If where actions go is said as a function.
+  @Test func settingsAroundThePayloadAndInBatchConfigAreNotLostSilently() throws {
+    func convert(_ text: String, file: String = "r.json") throws -> AWSRuleImporter.Result {
+      try AWSRuleImporter.convert(file: file, bytes: Array(text.utf8))
+    }
+    let template = """
+      Type: AWS::IoT::TopicRule
+      Properties:
+        RuleName: across
+        TopicRulePayload:
+          Sql: SELECT * FROM 'a'
+          AwsIotSqlVersion: "2016-03-23"
+          Actions:
+            - Http: {Url: "https://example.com/x", EnableBatching: "true", BatchConfig: {BatchAcrossTopics: "true", MaxBatchSize: "10"}}
+            - Http: {Url: "https://example.com/y", EnableBatching: true, BatchConfig: {MaxBatchSise: 3}}
+          ErrorAction: !If [IsProd, {Republish: {Topic: e}}, !Ref AWS::NoValue]
+      """
+    let across = try convert(template, file: "t.yaml")
+    #expect(across.json.contains(#""maxSize": 10,\#n          "acrossTopics": true"#), "\(across.json)")
+    #expect(
+      across.actionRequired == [
+        "actions[1] http.batchConfig.maxBatchSise: unknown field; did you mean 'maxBatchSize'? (not imported: correct it and import again)"
+      ], "\(across.actionRequired)")
+    #expect(across.unmapped == ["errorAction: Fn::If, a CloudFormation function (import the deployed rule)"])
+    let typed = try convert(
+      #"{"sql": "SELECT * FROM 'a'", "actions": [{"http": {"url": "https://e.com", "enableBatching": true, "batchConfig": {"maxBatchSize": "3"}}}]}"#
+    )
+    #expect(
+      typed.actionRequired == [
+        "actions[0] http.batchConfig.maxBatchSize must be a whole number, not a string (not imported: correct it and import again)"
+      ], "\(typed.actionRequired)")
+    #expect(throws: AWSRuleImporter.ImportError.self) {
+      try convert(
+        #"{"ruleName": "m", "ruleDisabled": true, "topicRulePayload": {"sql": "SELECT * FROM 'a'", "actions": []}}"#
+      )
+    }
+    do {
+      _ = try convert(
+        #"{"ruleName": "m", "ruleDisabled": true, "topicRulePayload": {"sql": "SELECT * FROM 'a'", "actions": []}}"#
+      )
+    } catch {
+      #expect("\(error)".hasPrefix("r.json:1:19: error: 'ruleDisabled' stands beside the rule's payload"))
+    }
+    #expect(throws: AWSRuleImporter.ImportError.self) {
+      try convert(
+        "Type: AWS::IoT::TopicRule\nProperties:\n  TopicRulePayload:\n    Sql: SELECT * FROM 'a'\n    Actions: !If [C, [], []]\n",
+        file: "i.yaml")
+    }
+  }
+
   @Test func cloudFormationYAMLShortForms() throws {
     let template = """
       Resources:
