@@ -173,7 +173,7 @@ struct ActionLane: ~Copyable, Sendable {
   ) async {
     var jobs = first
     while !jobs.isEmpty {
-      await dispatcher.process(jobs, on: configured)
+      await dispatcher.process(jobs, on: configured, holdingForWaits: true)
       jobs = topics.withLock { topics -> [ActionJob] in
         let next = topics[key] ?? []
         if next.isEmpty { topics[key] = nil } else { topics[key] = [] }
@@ -927,19 +927,27 @@ public final class Dispatcher: Sendable {
     release(count: finished.count, bytes: bytes)
   }
 
-  func process(_ batch: [ActionJob], on configured: ConfiguredAction) async {
+  /// Performs a lane's jobs and sends each result on (``finish(_:results:on:)``).
+  ///
+  /// With `holdingForWaits` (one topic's jobs, of a per-topic lane), a failure whose peer asked
+  /// to wait (HTTP 429, `Retry-After`) holds the topic until its retries end: the peer gets nothing
+  /// more of the topic meanwhile (the next batch's results went out during the wait, hundreds a
+  /// second, to a webhook that had asked for a pause).
+  func process(_ batch: [ActionJob], on configured: ConfiguredAction, holdingForWaits: Bool = false) async {
     // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
     // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the
     // batch, delivered long before.
     var retries: [Task<Void, Never>] = []
+    var askedToWait = false
     await perform(batch.map(\.input), on: configured) { indices, results in
+      if results.contains(where: { $0?.retryAfterMs != nil }) { askedToWait = true }
       if let retry = self.finish(indices.map { batch[$0] }, results: results, on: configured) {
         retries.append(retry)
       }
     }
     // An action that keeps its order through retries holds its lane (and its topic) until they
     // end: the later results wait behind them.
-    if configured.action.retriesKeepOrder {
+    if configured.action.retriesKeepOrder || (holdingForWaits && askedToWait) {
       for retry in retries { await retry.value }
     }
   }

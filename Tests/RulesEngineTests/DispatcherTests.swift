@@ -1095,6 +1095,8 @@ private func refusedRun(count: Int, failures: Int, _ failure: @escaping @Sendabl
 /// of its group fast when asked to, as the http action does.
 private final class SlowFailingGroups: KeyedGroupAction, Sendable {
   let calls = Mutex(0)
+  /// The origins of the results it was asked to send, in order.
+  let sent = Mutex<[String]>([])
   let delayNanoseconds: UInt64
   let outcome: @Sendable (Int) -> ActionError?
   init(
@@ -1130,6 +1132,7 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
         defer { count += 1 }
         return count
       }
+      sent.withLock { $0.append(inputs[offset].message.origin) }
       try? await Task.sleep(nanoseconds: delayNanoseconds)
       let error = outcome(call)
       if let error, error.kind == .transient, failingFast(error) { failed = error }
@@ -1842,6 +1845,36 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   clock.open.withLock { $0 = true }
   #expect(await acks.wait(for: 6))
   #expect(action.inner.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
+}
+
+/// A peer that asked to wait (HTTP 429, `Retry-After`) gets nothing more of the topic until its
+/// retry, from later batches either: the next batch's results went out during the wait, hundreds
+/// a second, to a webhook that had asked for a pause. Other topics go on meanwhile.
+@Test func aRetryAfterHoldsTheTopicAcrossBatches() async throws {
+  let action = SlowFailingGroups(delayNanoseconds: 0) { call in
+    guard call == 0 else { return nil }
+    var error = ActionError(.transient, "answered HTTP 429", retryAfterMs: 50)
+    error.answered = true
+    return error
+  }
+  let clock = GatedSleeps()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: clock,
+    sql: "SELECT * FROM '+'")
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: [acks.message(topic: "a", payload: "{}", origin: "a0")])
+  for _ in 0..<2_000 where clock.started.withLock({ $0 }) == 0 {
+    try await Task.sleep(nanoseconds: 5_000_000)
+  }
+  await dispatcher.deliver(
+    batch: ["a1", "b0", "a2"].map { acks.message(topic: "\($0.first!)", payload: "{}", origin: $0) })
+  #expect(await acks.wait(for: 1))
+  // Time for the later batch to be sent, were topic a not held.
+  try await Task.sleep(nanoseconds: 100_000_000)
+  #expect(action.sent.withLock { $0 } == ["a0", "b0"])
+  clock.open.withLock { $0 = true }
+  #expect(await acks.wait(for: 4))
+  #expect(action.sent.withLock { $0 } == ["a0", "b0", "a0", "a1", "a2"])
 }
 
 /// A dead-letter sink that refuses the records of some payloads.
