@@ -32,6 +32,9 @@ public enum AWSRuleImporter {
   public struct ImportError: Error, Sendable, CustomStringConvertible {
     /// What is wrong, with the file and position.
     public var description: String
+    /// Set when the command line is at fault rather than the document: a `--resource` the
+    /// template lacks, or one (or a `--name`) missing where the input needs it. Exit 64, not 65.
+    public var isUsage = false
   }
 
   /// The SQL version AWS uses when `awsIotSqlVersion` is omitted.
@@ -107,8 +110,8 @@ public enum AWSRuleImporter {
     guard let ruleName = name ?? documentName ?? (fileNamesRule ? RuleFile.baseName(file) : nil) else {
       throw ImportError(
         description:
-          "\(file): error: the document has no ruleName and standard input no file name: give one with --name"
-      )
+          "\(file): error: the document has no ruleName and standard input no file name: give one with --name",
+        isUsage: true)
     }
     guard RuleFile.isValidRuleName(ruleName) else {
       let problem = "invalid rule name '\(RuleFile.escapedName(ruleName))': it must match [a-zA-Z0-9_]{1,128}"
@@ -279,7 +282,7 @@ public enum AWSRuleImporter {
         // position of `Resources`' value was its first resource's, often another kind's).
         let place =
           chosen.first ?? root.members?.first { $0.key == "Resources" }
-        throw fail(
+        var error = fail(
           place.map { RuleNode(kind: .string($0.key), position: $0.keyPosition) } ?? resources,
           rules.isEmpty
             ? "the template has no AWS::IoT::TopicRule resource"
@@ -289,14 +292,19 @@ public enum AWSRuleImporter {
               ?? "the template has \(rules.count) AWS::IoT::TopicRule resources (\(listed)): import each with "
               + "--resource ID, its logical id (import aws FILE --resource \(RuleFile.escapedName(rules[0].key)))"
         )
+        // The template holds rules: the option picked none, or none was given to pick one.
+        error.isUsage = !rules.isEmpty
+        throw error
       }
       properties = only.value
       logicalID = only
     } else if let resource {
-      throw fail(
+      var error = fail(
         root,
         "--resource \(RuleFile.escapedName(resource)) picks a CloudFormation template's resource; this is no template (it has no Resources)"
       )
+      error.isUsage = true
+      throw error
     }
     if properties["Type"]?.string == "AWS::IoT::TopicRule", let inner = properties["Properties"] {
       properties = inner

@@ -26,6 +26,8 @@ struct EvalCommand: ParsableCommand {
         {"match": false}
         {"error": {"kind": "parse|compile|runtime|input",
                    "message", "line", "column"}}
+      ("line" and "column" place a parse, compile or runtime error in the SQL or template; an \
+      input error is the request line's own and has neither)
       """
   )
 

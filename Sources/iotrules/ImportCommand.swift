@@ -26,7 +26,9 @@ struct AWSImport: ParsableCommand {
       A rule whose name another rule file of the folder holds (<name>.yaml, or a file with \
       that ruleName) is not written, --force or not: --force replaces only <name>.json. Exit 0 when \
       everything mapped, 1 when some action was not imported or the result needs an edit, 64 for a \
-      bad option (a --name that is no rule name, an --output that is not a folder), 65 for input \
+      bad option (a --name that is no rule name, an --output that is not a folder, a --resource \
+      the template lacks, or none where the template holds several rules or standard input no \
+      name), 65 for input \
       that is not a topic rule, 73 when the rule file exists (no --force) or another file holds the \
       name, 74 for I/O errors.
       """
@@ -74,7 +76,7 @@ struct AWSImport: ParsableCommand {
         resource: resource)
     } catch {
       Console.err(error.description)
-      throw ExitCodes.badRule
+      throw error.isUsage ? ExitCodes.usage : ExitCodes.badRule
     }
     let folder = output.hasSuffix("/") ? String(output.dropLast()) : output
     let target = "\(folder)/\(result.name).json"

@@ -36,6 +36,9 @@ struct ReplCommand: ParsableCommand {
   }
 
   func run() throws {
+    // As `eval` and the dot-commands refuse them: not run with U+FFFD in their place.
+    try requireUTF8("--topic")
+    try requireUTF8("--client-id")
     let environment = ProcessInfo.processInfo.environment
     let styler = Styler.decide(isTerminal: isatty(STDOUT_FILENO) != 0, environment: environment)
     let session = ReplSession(styler: styler)

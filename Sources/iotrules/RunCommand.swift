@@ -137,13 +137,6 @@ struct RunCommand: AsyncParsableCommand {
   var secretsDir: String?
 
   func validate() throws {
-    if let secretsDir {
-      var isFolder: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: secretsDir, isDirectory: &isFolder) else {
-        throw ValidationError("--secrets-dir \(secretsDir): no such file or folder")
-      }
-      guard isFolder.boolValue else { throw ValidationError("--secrets-dir '\(secretsDir)' is not a folder") }
-    }
     if maxInFlight < 1 {
       throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)")
     }
@@ -212,6 +205,11 @@ struct RunCommand: AsyncParsableCommand {
     let usesMQTT =
       source.lowercased().hasPrefix("mqtt://") || source.lowercased().hasPrefix("mqtts://")
       || mqttBroker != nil
+    // An MQTT string is UTF-8: bytes that are not would go out with U+FFFD in their place (the
+    // broker keeping the session under another id).
+    for option in ["--client-id", "--username", "--shared-group"] {
+      if let problem = utf8Problem(option) { throw ValidationError(problem + ": an MQTT string is UTF-8") }
+    }
     if clientID.isEmpty && usesMQTT {
       throw ValidationError(
         "--client-id is empty: the broker keeps the session under it, and republish connects as <id>-pub")
@@ -321,6 +319,18 @@ struct RunCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
+    // A folder that cannot be read is unreadable input (74), as a rule path or a --ca-file is.
+    if let secretsDir {
+      var isFolder: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: secretsDir, isDirectory: &isFolder) else {
+        Console.err("iotrules: error: --secrets-dir \(secretsDir): no such file or folder")
+        throw ExitCodes.io
+      }
+      guard isFolder.boolValue else {
+        Console.err("iotrules: error: --secrets-dir \(secretsDir): is a file, not a folder")
+        throw ExitCodes.io
+      }
+    }
     let level = Logger.Level(rawValue: logLevel) ?? .info
     let json = logFormat == "json"
     LoggingSystem.bootstrap { label in

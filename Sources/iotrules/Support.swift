@@ -78,11 +78,17 @@ func rawArgument(_ option: String) -> [UInt8]? {
 /// rule file with such bytes is refused: read with U+FFFD in their place, the statement would run as
 /// something else than what was typed. Exit status 65.
 func requireUTF8(_ option: String) throws {
-  guard let bytes = rawArgument(option), let offset = RuleFile.firstNonUTF8Offset(bytes) else { return }
-  Console.err(
-    "iotrules: error: \(option) is not UTF-8 text (byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at offset \(offset))"
-  )
+  guard let problem = utf8Problem(option) else { return }
+  Console.err("iotrules: error: \(problem)")
   throw ExitCodes.badRule
+}
+
+/// `--client-id is not UTF-8 text (byte 0xFF at offset 3)` when the option's bytes are not UTF-8
+/// (the system hands them on with U+FFFD in place of the bytes); nil otherwise.
+func utf8Problem(_ option: String) -> String? {
+  guard let bytes = rawArgument(option), let offset = RuleFile.firstNonUTF8Offset(bytes) else { return nil }
+  return
+    "\(option) is not UTF-8 text (byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at offset \(offset))"
 }
 
 /// Writes `bytes` to `path` (created or emptied first); nil when done, else why not in the system's

@@ -156,8 +156,10 @@ import Testing
     #expect {
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8))
     } throws: {
+      // The command line is at fault (exit 64): it picked none.
       "\($0)".contains(
         "the template has 2 AWS::IoT::TopicRule resources (A, B): import each with --resource ID")
+        && ($0 as? AWSRuleImporter.ImportError)?.isUsage == true
     }
     // --resource picks one by its logical id.
     let picked = try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8), resource: "B")
@@ -166,6 +168,14 @@ import Testing
       try AWSRuleImporter.convert(file: "cfn.json", bytes: Array(two.utf8), resource: "C")
     } throws: {
       "\($0)".contains("the template has no AWS::IoT::TopicRule resource 'C'; it has A, B")
+        && ($0 as? AWSRuleImporter.ImportError)?.isUsage == true
+    }
+    // A template without rules is input that is not a topic rule (65).
+    #expect {
+      try AWSRuleImporter.convert(
+        file: "cfn.json", bytes: Array(#"{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}"#.utf8))
+    } throws: {
+      ($0 as? AWSRuleImporter.ImportError)?.isUsage == false
     }
   }
 
@@ -219,11 +229,11 @@ import Testing
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     // An existing rule file is not replaced: EX_CANTCREAT.
     #expect(checkStatus == 73)
-    // Standard input has no file name to name the rule by: without ruleName or --name, an error
-    // (it was written as stdin.json).
+    // Standard input has no file name to name the rule by: without ruleName or --name, a usage
+    // error, the command line lacking --name (it was written as stdin.json).
     let (stdinStatus, _, stdinErr) = try runBinary(
       ["import", "aws", "-"], input: #"{"sql": "SELECT * FROM 'a'", "actions": []}"#, in: folder)
-    #expect(stdinStatus == 65 && stdinErr.contains("give one with --name"), "\(stdinErr)")
+    #expect(stdinStatus == 64 && stdinErr.contains("give one with --name"), "\(stdinErr)")
     #expect(!FileManager.default.fileExists(atPath: folder + "/stdin.json"))
     try? FileManager.default.removeItem(atPath: folder)
   }

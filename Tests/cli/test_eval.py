@@ -793,8 +793,6 @@ with tempfile.TemporaryDirectory() as work:
           "group.id=x"], "comes from the source URL"),
         (["run", "--rules", "bad/good.json", "--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config",
           "enable.auto.commit=true"], "is managed by iotrules"),
-        (["run", "--rules", "bad/good.json", "--source", "-", "--secrets-dir", "nope"],
-         "--secrets-dir nope: no such file or folder"),
         # A topic pattern librdkafka cannot compile: it loaded the rules, then ended with 74.
         (["run", "--rules", "bad/good.json", "--source", "kafka://127.0.0.1:9/^a(?group=g"],
          "topic pattern '^a(' in"),
@@ -802,6 +800,20 @@ with tempfile.TemporaryDirectory() as work:
         p = run(arguments, input="")
         check(f"{arguments}: usage error", p.returncode == 64 and said in p.stderr
               and "rules loaded" not in p.stderr, (p.returncode, p.stderr[:300]))
+    # A secrets folder that cannot be read is unreadable input (74, as a rule path is), said before
+    # the rules load; an MQTT string option that is not UTF-8 is a usage error (it went out with
+    # U+FFFD); the REPL's --topic and --client-id are refused as eval's are (65).
+    p = run(["run", "--rules", "bad/good.json", "--source", "-", "--secrets-dir", "nope"], input="")
+    check("run --secrets-dir nope", p.returncode == 74 and "--secrets-dir nope: no such file or folder" in p.stderr
+          and "rules loaded" not in p.stderr, (p.returncode, p.stderr[:300]))
+    p = subprocess.run([BIN.encode(), b"run", b"--rules", b"bad/good.json", b"--source", b"mqtt://127.0.0.1:9",
+                        b"--client-id", b"dev\xff"], cwd=work, capture_output=True, timeout=60)
+    check("run --client-id not UTF-8", p.returncode == 64
+          and b"--client-id is not UTF-8 text (byte 0xFF at offset 3)" in p.stderr, (p.returncode, p.stderr[:300]))
+    p = subprocess.run([BIN.encode(), b"repl", b"--client-id", b"dev\xff"], cwd=work, capture_output=True,
+                       input=b"SELECT clientid() AS c FROM '#'\n", timeout=60)
+    check("repl --client-id not UTF-8", p.returncode == 65 and p.stdout == b""
+          and b"--client-id is not UTF-8 text" in p.stderr, (p.returncode, p.stdout, p.stderr[:300]))
     # --kafka-config is the Kafka source's: another source does not read it, so a managed key is not
     # refused there (a shared command line with a copied consumer configuration); `false`, iotrules's
     # own value for the auto-commit keys, is accepted with a Kafka source too.
