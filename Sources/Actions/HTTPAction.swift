@@ -553,6 +553,55 @@ public final class HTTPAction: KeyedGroupAction {
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  /// `url` as a valid URL string, past its authority: a byte no URL may hold (a space, a non-ASCII
+  /// byte, `"`, `<`, a `%` that begins no escape) percent-encoded, the escapes it has kept. Given
+  /// a string with one such byte, the URL parser encoded the whole string, every `%` with it: a
+  /// value's `50% fan` went out as `50%2525%20fan`, which the server read as `50%25 fan`.
+  static func encodingInvalidBytes(_ url: String) -> String {
+    let bytes = Array(url.utf8)
+    // The authority ends at the first `/`, `?` or `#` after `scheme://`.
+    var start = 0
+    if let scheme = url.utf8.firstRange(of: "://".utf8) {
+      start = url.utf8.distance(from: url.utf8.startIndex, to: scheme.upperBound)
+      while start < bytes.count, !"/?#".utf8.contains(bytes[start]) { start += 1 }
+    }
+    func isHex(_ byte: UInt8) -> Bool {
+      (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
+    }
+    var needed = false
+    for index in start..<bytes.count where !Self.keptInURL(bytes, index, isHex) {
+      needed = true
+      break
+    }
+    guard needed else { return url }
+    var out = Array(bytes[..<start])
+    let hex = Array("0123456789ABCDEF".utf8)
+    for index in start..<bytes.count {
+      let byte = bytes[index]
+      if Self.keptInURL(bytes, index, isHex) {
+        out.append(byte)
+      } else {
+        out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+      }
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  /// Whether the byte at `index` may stand as it is in a URL's path, query or fragment (RFC 3986:
+  /// unreserved, reserved, and `%` beginning an escape).
+  private static func keptInURL(_ bytes: [UInt8], _ index: Int, _ isHex: (UInt8) -> Bool) -> Bool {
+    let byte = bytes[index]
+    if byte == UInt8(ascii: "%") {
+      return index + 2 < bytes.count && isHex(bytes[index + 1]) && isHex(bytes[index + 2])
+    }
+    return urlBytes.contains(byte)
+  }
+
+  /// The bytes a URL holds as they are (RFC 3986's unreserved and reserved characters).
+  private static let urlBytes = Set(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=".utf8)
+
   /// Whether a header value holds a control character other than a tab (RFC 9110: visible
   /// characters, spaces and tabs): CR or LF would inject headers, the client refuses the others.
   static func hasControlCharacter(_ value: String) -> Bool {
@@ -606,13 +655,14 @@ public final class HTTPAction: KeyedGroupAction {
         ))
     }
     // The URL as it is sent (a value's `%` as `%25`) is the one judged.
-    let sentURL = Self.escapingPercents(renderedURL, in: valueRanges)
-    if let prefix = configuration.confirmationUrl {
+    let sentURL = Self.encodingInvalidBytes(Self.escapingPercents(renderedURL, in: valueRanges))
+    if let written = configuration.confirmationUrl {
+      let prefix = Self.encodingInvalidBytes(written)
       if !sentURL.startsExactly(with: prefix) {
         return .failure(
           ActionError(
             .permanent,
-            "http url rendered '\(shownURL)', which does not start with confirmationUrl '\(prefix)'"))
+            "http url rendered '\(shownURL)', which does not start with confirmationUrl '\(written)'"))
       }
       // Both forms: the one sent, and the value's own escapes read as escapes (`%2e%2e` is refused
       // though it goes out as `%252e%252e`, for a server that decodes twice).

@@ -335,11 +335,19 @@ public final class KafkaAction: PipelinedBatchAction {
     if topicIsTemplate { client.lookUp(topics: records.map(\.topic)) }
     let batch = client.enqueue(records)
     let servers = configuration.bootstrapServers
-    return { [failed, produced, shownTopics, topicIsTemplate] in
+    let renderedTopics = records.map(\.topic)
+    return { [failed, produced, shownTopics, renderedTopics, topicIsTemplate] in
       var results = failed
-      for ((index, result), shownTopic) in zip(zip(produced, await batch.results()), shownTopics) {
+      for (offset, (index, result)) in zip(produced, await batch.results()).enumerated() {
         guard var error = result else { continue }
+        let shownTopic = shownTopics[offset]
         if topicIsTemplate, error.resource == nil { error.resource = "\(servers)/\(shownTopic)" }
+        // The producer's message names the topic it rendered ("Kafka delivery to 'T' failed"):
+        // one holding a secret is said as error records show it, masked.
+        if shownTopic != renderedTopics[offset] {
+          error.message = error.message.replacingExactly(
+            "'\(renderedTopics[offset])'", with: "'\(shownTopic)'")
+        }
         results[index] = error
       }
       return results

@@ -1407,6 +1407,12 @@ struct HTTPActionTests {
       try await pathLevel.perform(input(#"{"path": "\#(value)"}"#, value: .object(["path": .string(value)])))
     }
     #expect(server.requests.map(\.uri).suffix(3) == ["/dev/a%2500b/x", "/dev/100%25/x", "/dev/a%252Fb/x"])
+    // Beside a byte no URL holds (a space, a non-ASCII letter), the `%` still goes out once
+    // escaped: the URL parser encoded such a string whole, `%25` again (`50%2525%20fan`).
+    for value in ["50% fan", "caf\u{E9}%"] {
+      try await pathLevel.perform(input(#"{"path": "\#(value)"}"#, value: .object(["path": .string(value)])))
+    }
+    #expect(server.requests.map(\.uri).suffix(2) == ["/dev/50%25%20fan/x", "/dev/caf%C3%A9%25/x"])
     await pathLevel.shutdown()
     // The URL judged is the one sent: a value `a%20b` goes out as `a%2520b`, outside a confirmed
     // `/a%20b` (it was judged before its `%` was escaped, and sent elsewhere), so such a
@@ -1765,6 +1771,24 @@ struct ConnectorDispatchTests {
     #expect(headers.contains { $0.name.lowercased() == "authorization" && $0.value == "Bearer s3cr3t" })
     #expect(headers.contains { $0.name.lowercased() == "x-other" && $0.value == "from-env" })
     for configured in rule.actions { await configured.action.shutdown() }
+  }
+
+  /// The producer's delivery error names the topic it rendered: one holding a secret is said with
+  /// the secret masked, as the record's resource is (the log and error records quoted it whole).
+  @Test func aDeliveryFailureToASecretTopicMasksTheSecret() async throws {
+    let secrets = SecretFolder(
+      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_K": "S3CR3T-v4lue-9f8e"])
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: "127.0.0.1:1", topic: "t-${get_secret('k')}",
+        clientProperties: ["message.timeout.ms": "300"]),
+      secrets: secrets)
+    try await action.start()
+    let results = await action.performBatch([input(#"{"n":1}"#)])
+    await action.shutdown()
+    let error = try #require(results.first ?? nil)
+    #expect(error.message.hasPrefix("Kafka delivery to 't-***' failed"), "\(error.message)")
+    #expect(!"\(error.message) \(error.resource ?? "")".contains("S3CR3T"), "\(error)")
   }
 
   @Test("a kafka key or topic reading a secret that does not exist fails the record, not sends it elsewhere")
