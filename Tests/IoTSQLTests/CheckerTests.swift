@@ -110,7 +110,7 @@ struct CheckerTests {
   func getSecretInStatement() throws {
     #expect(
       try warnings("SELECT get_secret('k') AS s FROM 'a'") == [
-        "1:8: get_secret() is Undefined in a rule's SQL: secrets are read in an http or kafka action's header templates"
+        "1:8: get_secret() is Undefined in a rule's SQL: secrets are read in the templates of an http, kafka or republish action's settings"
       ])
     let parts = try Template.compile("Bearer ${get_secret('k')}").parts
     #expect(parts.count == 2)

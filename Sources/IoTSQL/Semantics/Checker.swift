@@ -350,7 +350,7 @@ struct Checker {
       // As in AWS, secrets are read where a header is sent, not into results: silently Undefined
       // here would look like a missing secret.
       warning(
-        "get_secret() is Undefined in a rule's SQL: secrets are read in an http or kafka action's header templates",
+        "get_secret() is Undefined in a rule's SQL: secrets are read in the templates of an http, kafka or republish action's settings",
         at: range)
     }
     let nameRange = SourceRange(
