@@ -572,6 +572,25 @@ struct KafkaActionTests {
     await action.shutdown()
   }
 
+  /// The producer's delivery error names the topic it rendered: one holding a secret is said with
+  /// the secret masked, as the record's resource is (the log and error records quoted it whole).
+  /// (In this serialized suite: its unreachable brokers would show on another test's board.)
+  @Test func aDeliveryFailureToASecretTopicMasksTheSecret() async throws {
+    let secrets = SecretFolder(
+      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_K": "S3CR3T-v4lue-9f8e"])
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: "127.0.0.1:1", topic: "t-${get_secret('k')}",
+        clientProperties: ["message.timeout.ms": "300"]),
+      secrets: secrets)
+    try await action.start()
+    let results = await action.performBatch([input(#"{"n":1}"#)])
+    await action.shutdown()
+    let error = try #require(results.first ?? nil)
+    #expect(error.message.hasPrefix("Kafka delivery to 't-***' failed"), "\(error.message)")
+    #expect(!"\(error.message) \(error.resource ?? "")".contains("S3CR3T"), "\(error)")
+  }
+
   /// A kafka action's brokers that cannot be reached show on the health board (`/readyz`) until
   /// a record is delivered again: a typo in `bootstrapServers` no longer looks healthy while the
   /// stream goes down the error path.
@@ -1771,24 +1790,6 @@ struct ConnectorDispatchTests {
     #expect(headers.contains { $0.name.lowercased() == "authorization" && $0.value == "Bearer s3cr3t" })
     #expect(headers.contains { $0.name.lowercased() == "x-other" && $0.value == "from-env" })
     for configured in rule.actions { await configured.action.shutdown() }
-  }
-
-  /// The producer's delivery error names the topic it rendered: one holding a secret is said with
-  /// the secret masked, as the record's resource is (the log and error records quoted it whole).
-  @Test func aDeliveryFailureToASecretTopicMasksTheSecret() async throws {
-    let secrets = SecretFolder(
-      folder: "/nonexistent-secrets", environment: ["IOTRULES_SECRET_K": "S3CR3T-v4lue-9f8e"])
-    let action = try KafkaAction(
-      configuration: .init(
-        bootstrapServers: "127.0.0.1:1", topic: "t-${get_secret('k')}",
-        clientProperties: ["message.timeout.ms": "300"]),
-      secrets: secrets)
-    try await action.start()
-    let results = await action.performBatch([input(#"{"n":1}"#)])
-    await action.shutdown()
-    let error = try #require(results.first ?? nil)
-    #expect(error.message.hasPrefix("Kafka delivery to 't-***' failed"), "\(error.message)")
-    #expect(!"\(error.message) \(error.resource ?? "")".contains("S3CR3T"), "\(error)")
   }
 
   @Test("a kafka key or topic reading a secret that does not exist fails the record, not sends it elsewhere")
