@@ -1774,7 +1774,11 @@ public final class FileArchiveAction: BatchAction {
 
   /// Renames the file at `path` to its rotated name (``rotatedName(of:at:attempt:)``): the time of
   /// `now`, then `-0001` and up while that name is taken.
-  func rotate(_ path: String, now: Int, operations: FileOperations = .system) throws(ActionError) {
+  func rotate(_ path: String, now batchTime: Int, operations: FileOperations = .system) throws(ActionError) {
+    // Named for the time of this rotation, read now: the batch's time (`batchTime`, which decided
+    // it) was seconds old by a batch's later rotations (23 of them named for one millisecond over
+    // 0.63 s), and another daemon's rotations of the same file sorted between them.
+    let now = max(clock.nowMs(), batchTime)
     // Never onto a rotated file that exists: another process archiving to the same path may have
     // taken the name since (a plain rename replaced that file, and its lines were lost). A file
     // system that cannot refuse to replace gets a plain rename, after a look for the name.

@@ -608,6 +608,35 @@ struct FileArchiveActionTests {
     #expect(lines == (0..<6).map { #"{"n":\#($0)}"# })
   }
 
+  /// Each rotation is named for its own time, read when it happens: a batch's rotations were all
+  /// named for the batch's time (23 of them for one millisecond over 0.63 s), seconds early, and
+  /// another daemon's rotations of the same file sorted between them.
+  @Test func eachRotationIsNamedForItsOwnTime() async throws {
+    /// A clock one second later at each reading.
+    final class Ticking: EngineClock, Sendable {
+      let ms = Mutex(1_733_322_190_000)
+      func nowMs() -> Int {
+        ms.withLock {
+          $0 += 1_000; return $0
+        }
+      }
+      func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+      func sleep(milliseconds: Int) async throws {}
+    }
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/a.jsonl", "rotate": {"maxBytes": 10}}"#),
+      context: context, clock: Ticking())
+    let results = await action.performBatch(
+      (0..<3).map { input(object([("n", .int($0))]), json: #"{"n":\#($0)}"#) })
+    await action.shutdown()
+    #expect(results == [nil, nil, nil])
+    let rotated = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0 != "a.jsonl" }
+      .sorted()
+    // The batch read the clock once (14:23:11); each of its two rotations again (:12, then :13).
+    #expect(rotated == ["a.jsonl.20241204T142312.000Z", "a.jsonl.20241204T142313.000Z"], "\(rotated)")
+  }
+
   /// A file closed for the open-files limit keeps its age: opened again, it rotates once
   /// `maxAgeSeconds` have passed since it was first opened (its age began again, and a file
   /// written in turn with more than the limit never rotated).
