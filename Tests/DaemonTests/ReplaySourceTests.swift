@@ -112,6 +112,21 @@ struct ReplaySourceTests {
     #expect(errors.last?.contains(":6:") == true && errors.last?.contains("lone surrogate") == true)
   }
 
+  /// The error record of a 16 MiB payload replays: its base64 is a third longer, and a line past
+  /// 16 MiB was skipped as too long (the message dropped out of its replay, exit 0).
+  @Test func theRecordOfASixteenMiBPayloadReplays() async throws {
+    let folder = temporaryFolder("replay-big-record")
+    let payload = [UInt8](repeating: UInt8(ascii: "a"), count: 16 << 20)
+    let record = ErrorRecord(
+      ruleName: "r", topic: "big/1", traceId: "t", clientId: "c",
+      base64OriginalPayload: Base64.encode(payload),
+      failures: [], timestamp: 1_700_000_016_000, receivedAt: 1_700_000_000_000)
+    write(record.json, to: folder + "/dl.jsonl")
+    let (received, errors) = try await replayed(folder + "/dl.jsonl")
+    #expect(errors.isEmpty, "\(errors.map { $0.prefix(200) })")
+    #expect(received.first?.payload.count == 16 << 20)
+  }
+
   /// An error record keeps its message's time and MQTT 5 properties, and replays as that message:
   /// a replayed record lost them (`get_user_properties('site')` was Undefined, `timestamp()` the
   /// record's time); a line's own properties are read in the MQTT spool's shape, and bad ones refused.

@@ -74,8 +74,10 @@ public struct ReplaySource: MessageSource {
   /// stream without newlines (a binary file by mistake, `/dev/zero`) cannot grow memory unboundedly.
   public let maxLineBytes: Int
 
-  /// The default `maxLineBytes`: 16 MiB, far above AWS IoT's 128 KiB payload limit in base64.
-  public static let defaultMaxLineBytes = 16 << 20
+  /// The default `maxLineBytes`: 24 MiB, far above AWS IoT's 128 KiB payload limit, and room for
+  /// the error record of a 16 MiB payload, whose base64 is a third longer (records of payloads
+  /// from 12.6 MB up were skipped as too long: the message dropped out of its replay).
+  public static let defaultMaxLineBytes = 24 << 20
 
   /// Creates a source.
   public init(
