@@ -35,7 +35,6 @@ let package = Package(
         "IoTSQL",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
-        .product(name: "Metrics", package: "swift-metrics"),
       ]
     ),
     .systemLibrary(
@@ -95,6 +94,8 @@ let package = Package(
         "CReplInterrupt", "CJemallocConfig", "CFileOps",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ],
       // jemalloc instead of glibc's malloc: a source thread allocates each message and an action
       // lane frees it; glibc then serialises both threads on one arena lock (see ARCHITECTURE.md).
