@@ -652,6 +652,11 @@ private func parseError(_ sql: String) -> String? {
       "SELECT a FROM 't' WHERE a IS NULL",
       "1:27: expected the end of the statement, found 'IS' (IoT SQL has no IS NULL: use isNull(a), isUndefined(a), or NOT isNull(a))"
     ),
+    // An item that starts with `*` is `*` alone: the operator after it ends the list.
+    (
+      "SELECT * * 2 AS x FROM 't'",
+      "1:10: expected FROM, WHERE or the end of the statement, found '*' (a SELECT item that starts with '*' is '*' alone, the payload's members: write (* * ...) AS name for an operation on the payload)"
+    ),
     (
       "SELECT a FROM 't' WHERE b NOT IN ['y']",
       "1:27: expected the end of the statement, found NOT (NOT goes before what it negates: NOT (a IN b))"

@@ -153,6 +153,13 @@ public struct Parser {
       return " (the string before it, '\(text)', may be missing its closing quote)"
     }
     if token.kind == .keyword(.not) { return " (NOT goes before what it negates: NOT (a IN b))" }
+    // `SELECT * * 2`: an item that starts with `*` is `*` alone (the whole payload, merged).
+    if !hasFrom, previous?.kind == .symbol("*"), case .symbol(let symbol) = token.kind,
+      ["+", "-", "*", "/", "%", "=", "<>", "!=", "<", "<=", ">", ">="].contains(symbol)
+    {
+      return
+        " (a SELECT item that starts with '*' is '*' alone, the payload's members: write (* \(symbol) ...) AS name for an operation on the payload)"
+    }
     if token.kind == .symbol(","), hasFrom, !hasWhere {
       return " (a rule reads one topic filter: match several topics with a wildcard, '+' or '#')"
     }
