@@ -31,7 +31,8 @@ public enum Completer {
     // EXISTS is an operator without being a reserved word (Grammar/README.md).
     result += (Keyword.allCases.map(\.rawValue) + ["EXISTS"]).filter { $0.lowercased().hasPrefix(lowered) }
       .map { uppercase ? $0 : $0.lowercased() }
-    result += FunctionRegistry.all.map(\.name).filter { $0.lowercased().hasPrefix(lowered) }
+    // `cast` is syntax, not a registry function, but the catalogue lists it with the functions.
+    result += (FunctionRegistry.all.map(\.name) + ["cast"]).filter { $0.lowercased().hasPrefix(lowered) }
     var seen = Set<String>()
     return result.filter { seen.insert($0).inserted }
   }

@@ -562,6 +562,8 @@ import Testing
     #expect(Completer.candidates(for: "whe", atLineStart: false, payload: payload) == ["where", "when"])
     #expect(Completer.candidates(for: "upp", atLineStart: false, payload: payload) == ["upper"])
     #expect(Completer.candidates(for: "EXI", atLineStart: false, payload: payload) == ["EXISTS"])
+    // `cast`, which the catalogue lists with the functions, though it is syntax.
+    #expect(Completer.candidates(for: "cas", atLineStart: false, payload: payload) == ["case", "cast"])
     #expect(Completer.candidates(for: "nested.o", atLineStart: false, payload: payload) == ["nested.other"])
     #expect(Completer.candidates(for: "te", atLineStart: false, payload: payload) == ["temp"])
     #expect(Completer.candidates(for: ".pa", atLineStart: true, payload: payload) == [".payload"])

@@ -106,6 +106,15 @@ struct CheckerTests {
     #expect(firstError(sql) == nil)
   }
 
+  /// A wrong count is told the arity the signature documents: decode takes 2 ('base64'), though 6
+  /// are accepted so that 'proto' is refused with its own error ("2 to 6" was said).
+  @Test func aWrongArgumentCountIsToldTheDocumentedArity() throws {
+    #expect(
+      try warnings("SELECT decode('eA==') AS r FROM 'a'") == [
+        "1:8: function 'decode' takes 2 arguments but 1 was given; the call is always Undefined"
+      ])
+  }
+
   @Test("get_secret() in a statement is a warning (Undefined there); in a template it is not")
   func getSecretInStatement() throws {
     #expect(

@@ -121,7 +121,8 @@ enum ContextFunctions {
     FunctionSpec(
       name: "get_secret", family: "context", arity: 1...4, isDeterministic: false,
       signature: "get_secret(id[, 'SecretString'|'SecretBinary'[, key], roleArn]) -> String",
-      help: "A secret from the daemon's secret store (environment or secrets folder); Undefined if absent.",
+      help:
+        "A secret from the daemon's secret store (environment or secrets folder), read in http, kafka and republish action templates; Undefined in a rule's SQL and if absent.",
       prepare: { constants, _ throws(FunctionPrepareError) in
         // AWS's SET page: a role ARN and a parameter that switches a function's mode (the secret's
         // type) take no variable; nor a field, here.

@@ -29,6 +29,7 @@ enum EncodingFunctions {
       name: "decode", family: "encoding", arity: 2...6, minimumVersion: .v2016_03_23,
       signature: "decode(value, 'base64') -> Any",
       help: "Decodes base64: a JSON document becomes its value, other text a String; bad input Null.",
+      documentedArity: 2...2,
       prepare: { constants, _ throws(FunctionPrepareError) in
         try checkScheme(constants, function: "decode")
         return nil

@@ -21,6 +21,10 @@ public struct FunctionSpec: Sendable {
   public var help: String
   /// Set for functions that need an AWS service this engine does not call: the compile error text.
   public var unavailableReason: String?
+  /// The arity the signature documents, when `arity` is wider only so that a mode this engine
+  /// lacks is refused with its own error (`decode`'s 'proto', six arguments): what a call with
+  /// the wrong count is told. Nil: `arity`.
+  public var documentedArity: ClosedRange<Int>?
   /// Optional compile-time hook, given the arguments that are constants (nil for the others). It
   /// returns state the implementation receives in `FunctionCall.prepared` (a compiled regular
   /// expression), or throws a message that becomes a compile diagnostic on the call.
@@ -32,9 +36,11 @@ public struct FunctionSpec: Sendable {
   public init(
     name: String, family: String, arity: ClosedRange<Int>, minimumVersion: SQLVersion = .v2015_10_08,
     isDeterministic: Bool = true, signature: String, help: String, unavailableReason: String? = nil,
+    documentedArity: ClosedRange<Int>? = nil,
     prepare: (@Sendable ([Value?], SQLVersion) throws(FunctionPrepareError) -> (any Sendable)?)? = nil,
     implementation: @escaping @Sendable (borrowing FunctionCall) -> Value
   ) {
+    self.documentedArity = documentedArity
     self.name = name
     self.family = family
     self.arity = arity

@@ -20,7 +20,8 @@ enum StringFunctions {
     },
     FunctionSpec(
       name: "concat", family: "string", arity: 0...Int.max, signature: "concat(value, ...) -> String|Array",
-      help: "Joins arrays into one array (scalars appended), else the String forms of the arguments.",
+      help:
+        "Joins arrays into one array (scalars appended), else the String forms of the arguments when one is a String (Undefined when none is).",
       implementation: concat
     ),
     FunctionSpec(

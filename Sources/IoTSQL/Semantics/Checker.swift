@@ -383,7 +383,7 @@ struct Checker {
       // AWS runs the rule and the call gives Undefined ("wrong number of arguments" on the data-types
       // page); the warning keeps the mistake visible.
       warning(
-        "function '\(spec.name)' takes \(Self.describe(spec.arity)) but \(arguments.count) "
+        "function '\(spec.name)' takes \(Self.describe(spec.documentedArity ?? spec.arity)) but \(arguments.count) "
           + (arguments.count == 1 ? "was" : "were") + " given; the call is always Undefined", at: nameRange)
     }
   }
