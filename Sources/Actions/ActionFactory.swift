@@ -127,8 +127,7 @@ struct ConfigurationReader {
       template = try Template.compile(text, version: context.version, variables: context.variableNames)
     } catch {
       // Each of the template's errors, at its own place.
-      let errors = error.diagnostics.filter { $0.severity == .error }
-      var problems = (errors.isEmpty ? [error.first] : errors).map { diagnostic in
+      var problems = error.errors.map { diagnostic in
         ActionConfigurationError(
           "\(field): in template: \(diagnostic.message(placing: { value.position(ofStringOffset: prefix + $0.offset).description }))",
           at: value.position(ofStringOffset: prefix + diagnostic.range.start.offset))

@@ -318,6 +318,8 @@ public final class HTTPAction: KeyedGroupAction {
   private let headersReadSecret: Bool
   /// `confirmationUrl` parsed once, for the check of each rendered URL.
   private let confirmed: URLComponents?
+  /// `confirmationUrl` as a sent URL starts (``encodingInvalidBytes(_:)``), made once.
+  private let confirmationPrefix: String?
   private let headers: [(key: String, value: ActionTemplate)]
   /// Whether the configured headers give a Content-Type, a User-Agent (their names are constants:
   /// known at load, not looked for in each request).
@@ -367,6 +369,7 @@ public final class HTTPAction: KeyedGroupAction {
     self.configuration = configuration
     self.secrets = secrets
     confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
+    confirmationPrefix = configuration.confirmationUrl.map(Self.encodingInvalidBytes)
     self.url = url!
     urlReadsSecret = configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil
     headersReadSecret = configuration.headers.contains {
@@ -565,21 +568,12 @@ public final class HTTPAction: KeyedGroupAction {
       start = url.utf8.distance(from: url.utf8.startIndex, to: scheme.upperBound)
       while start < bytes.count, !"/?#".utf8.contains(bytes[start]) { start += 1 }
     }
-    func isHex(_ byte: UInt8) -> Bool {
-      (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-        || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
-    }
-    var needed = false
-    for index in start..<bytes.count where !Self.keptInURL(bytes, index, isHex) {
-      needed = true
-      break
-    }
-    guard needed else { return url }
-    var out = Array(bytes[..<start])
+    guard let first = (start..<bytes.count).first(where: { !Self.keptInURL(bytes, $0) }) else { return url }
+    var out = Array(bytes[..<first])
     let hex = Array("0123456789ABCDEF".utf8)
-    for index in start..<bytes.count {
+    for index in first..<bytes.count {
       let byte = bytes[index]
-      if Self.keptInURL(bytes, index, isHex) {
+      if Self.keptInURL(bytes, index) {
         out.append(byte)
       } else {
         out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
@@ -590,12 +584,16 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// Whether the byte at `index` may stand as it is in a URL's path, query or fragment (RFC 3986:
   /// unreserved, reserved, and `%` beginning an escape).
-  private static func keptInURL(_ bytes: [UInt8], _ index: Int, _ isHex: (UInt8) -> Bool) -> Bool {
+  private static func keptInURL(_ bytes: [UInt8], _ index: Int) -> Bool {
     let byte = bytes[index]
-    if byte == UInt8(ascii: "%") {
-      return index + 2 < bytes.count && isHex(bytes[index + 1]) && isHex(bytes[index + 2])
-    }
-    return urlBytes.contains(byte)
+    guard byte == UInt8(ascii: "%") else { return urlBytes.contains(byte) }
+    return index + 2 < bytes.count && isHexDigit(bytes[index + 1]) && isHexDigit(bytes[index + 2])
+  }
+
+  /// Whether `byte` is an ASCII hex digit, either case.
+  private static func isHexDigit(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+      || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
   }
 
   /// The bytes a URL holds as they are (RFC 3986's unreserved and reserved characters).
@@ -656,8 +654,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
     // The URL as it is sent (a value's `%` as `%25`) is the one judged.
     let sentURL = Self.encodingInvalidBytes(Self.escapingPercents(renderedURL, in: valueRanges))
-    if let written = configuration.confirmationUrl {
-      let prefix = Self.encodingInvalidBytes(written)
+    if let written = configuration.confirmationUrl, let prefix = confirmationPrefix {
       if !sentURL.startsExactly(with: prefix) {
         return .failure(
           ActionError(

@@ -319,14 +319,9 @@ public final class KafkaAction: PipelinedBatchAction {
     var failed = [ActionError?](repeating: nil, count: inputs.count)
     var records: [KafkaProducer.Record] = []
     var produced: [Int] = []
-    // Each record's topic as error records show it (rendered, secrets masked): a failed delivery
-    // names the topic it was for, not the template.
-    var shownTopics: [String] = []
     for (index, input) in inputs.enumerated() {
       do {
-        let (record, shownTopic) = try record(for: input)
-        records.append(record)
-        shownTopics.append(shownTopic)
+        records.append(try record(for: input))
         produced.append(index)
       } catch {
         failed[index] = error
@@ -335,28 +330,23 @@ public final class KafkaAction: PipelinedBatchAction {
     if topicIsTemplate { client.lookUp(topics: records.map(\.topic)) }
     let batch = client.enqueue(records)
     let servers = configuration.bootstrapServers
-    let renderedTopics = records.map(\.topic)
-    return { [failed, produced, shownTopics, renderedTopics, topicIsTemplate] in
+    // Each record's topic as error records show it (rendered, secrets masked): a failed delivery
+    // names the topic it was for, not the template.
+    let shownTopics = records.map(\.shownTopic)
+    return { [failed, produced, shownTopics, topicIsTemplate] in
       var results = failed
-      for (offset, (index, result)) in zip(produced, await batch.results()).enumerated() {
+      for ((index, result), shownTopic) in zip(zip(produced, await batch.results()), shownTopics) {
         guard var error = result else { continue }
-        let shownTopic = shownTopics[offset]
         if topicIsTemplate, error.resource == nil { error.resource = "\(servers)/\(shownTopic)" }
-        // The producer's message names the topic it rendered ("Kafka delivery to 'T' failed"):
-        // one holding a secret is said as error records show it, masked.
-        if shownTopic != renderedTopics[offset] {
-          error.message = error.message.replacingExactly(
-            "'\(renderedTopics[offset])'", with: "'\(shownTopic)'")
-        }
         results[index] = error
       }
       return results
     }
   }
 
-  /// The record of one result (its topic, partition, key and headers rendered), and its topic as
-  /// error records show it.
-  func record(for input: ActionInput) throws(ActionError) -> (KafkaProducer.Record, String) {
+  /// The record of one result (its topic, partition, key and headers rendered, and its topic as
+  /// error records show it).
+  func record(for input: ActionInput) throws(ActionError) -> KafkaProducer.Record {
     // A secret that is missing fails the record: left empty, it would send the record to another
     // topic, partition or key without a word.
     // What error records quote is the rendered text with any secret in it masked.
@@ -409,10 +399,9 @@ public final class KafkaAction: PipelinedBatchAction {
         input, secrets: secrets, field: "kafka key", using: &machine)
       if !text.isEmpty { renderedKey = Array(text.utf8) }
     }
-    let record = KafkaProducer.Record(
-      topic: renderedTopic, key: renderedKey,
-      value: input.evaluation.payload, partition: partitionNumber, headers: renderedHeaders)
-    return (record, shownTopic)
+    return KafkaProducer.Record(
+      topic: renderedTopic, key: renderedKey, value: input.evaluation.payload, partition: partitionNumber,
+      headers: renderedHeaders, shownTopic: shownTopic)
   }
 
   /// Why a rendered header key cannot be sent, or nil: librdkafka takes and gives header names as

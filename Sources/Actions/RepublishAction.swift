@@ -58,10 +58,7 @@ struct ActionTemplate: Sendable {
       template = try Template.compile(text, version: version, variables: variables)
     } catch {
       // Each of the template's errors, at its own place.
-      let errors = error.diagnostics.filter { $0.severity == .error }
-      var problems = (errors.isEmpty ? [error.first] : errors).map {
-        ActionSettingsError(field: field, template: $0, shift: shift)
-      }
+      var problems = error.errors.map { ActionSettingsError(field: field, template: $0, shift: shift) }
       problems[0].further = Array(problems.dropFirst())
       throw problems[0]
     }

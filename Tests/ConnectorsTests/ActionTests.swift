@@ -665,8 +665,8 @@ struct KafkaActionTests {
   func emptyKeyIsNoKey() throws {
     let action = try KafkaAction(
       configuration: .init(bootstrapServers: "127.0.0.1:9", topic: "out", key: "${deviceId}"))
-    #expect(try action.record(for: input(#"{"deviceId": "d1"}"#)).0.key == Array("d1".utf8))
-    #expect(try action.record(for: input(#"{"temp": 1}"#)).0.key == nil)
+    #expect(try action.record(for: input(#"{"deviceId": "d1"}"#)).key == Array("d1".utf8))
+    #expect(try action.record(for: input(#"{"temp": 1}"#)).key == nil)
   }
 
   @Test(

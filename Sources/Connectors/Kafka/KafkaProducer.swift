@@ -30,12 +30,16 @@ public final class KafkaProducer: @unchecked Sendable {
     public var partition: Int32?
     /// Headers, in order.
     public var headers: [(key: String, value: String)]
+    /// The topic as errors name it: `topic` with any secret in it masked (a failed delivery's
+    /// message quoted a secret-bearing topic whole, in logs and error records).
+    public var shownTopic: String
 
-    /// Creates a record.
+    /// Creates a record; `shownTopic` is `topic` unless given.
     public init(
       topic: String, key: [UInt8]? = nil, value: [UInt8], partition: Int32? = nil,
-      headers: [(key: String, value: String)] = []
+      headers: [(key: String, value: String)] = [], shownTopic: String? = nil
     ) {
+      self.shownTopic = shownTopic ?? topic
       self.topic = topic
       self.key = key
       self.value = value
@@ -344,20 +348,20 @@ public final class KafkaProducer: @unchecked Sendable {
             index,
             ActionError(
               .transient,
-              "producing to '\(record.topic)' on \(bootstrapServers) not handed over: \(full) (kept back to keep the batch's order)"
+              "producing to '\(record.shownTopic)' on \(bootstrapServers) not handed over: \(full) (kept back to keep the batch's order)"
             ))
           continue
         }
-        let error = produce(record, pending: Pending(batch, index: index, topic: record.topic))
+        let error = produce(record, pending: Pending(batch, index: index, topic: record.shownTopic))
         if error == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-          full = "an earlier record of its batch, to '\(record.topic)', found the queue full"
+          full = "an earlier record of its batch, to '\(record.shownTopic)', found the queue full"
         }
         if error != RD_KAFKA_RESP_ERR_NO_ERROR {
           batch.complete(
             index,
             ActionError(
               Self.isPermanent(error) ? .permanent : .transient,
-              "producing to \(Self.destination(record.topic, record.partition)) on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
+              "producing to \(Self.destination(record.shownTopic, record.partition)) on \(bootstrapServers) failed: \(KafkaConfigBuilder.errorText(error))"
                 + Self.fatalCause(error, fatalReason)
             ))
         }

@@ -156,6 +156,13 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
   /// The first error, which the one-line reports name.
   public var first: Diagnostic { diagnostics.first(where: { $0.severity == .error }) ?? diagnostics[0] }
 
+  /// Every error, in source order (the first diagnostic when none is an error): what a report that
+  /// places each problem on its own says.
+  public var errors: [Diagnostic] {
+    let errors = diagnostics.filter { $0.severity == .error }
+    return errors.isEmpty ? [first] : errors
+  }
+
   /// Every diagnostic with its line and caret.
   public var description: String {
     let lines = Diagnostic.SourceLines(source)
