@@ -169,17 +169,6 @@ func unexpandedPathProblem(_ path: String, key: String) -> String? {
   return nil
 }
 
-/// `text`, or its first `keeping` bytes (whole characters) and how long it is, when it is a fifth
-/// longer than that: a rendered value as an error or a log quotes it (a 5 MB URL or topic made 5 MB
-/// log lines and error records).
-func clipped<Text: StringProtocol>(_ text: Text, keeping: Int = 200) -> String {
-  guard text.utf8.count > keeping + keeping / 5 else { return String(text) }
-  let bytes = Array(text.utf8.prefix(keeping + 1))
-  var end = keeping
-  while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-  return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
-}
-
 /// True for `[A-Za-z_][A-Za-z0-9_]{0,127}`: the table and column names the SQLite action accepts.
 public func isValidIdentifier(_ name: String) -> Bool {
   guard let first = name.utf8.first, name.utf8.count <= 128 else { return false }

@@ -748,8 +748,8 @@ public final class Dispatcher: Sendable {
       rule.warnedNonJSON.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     {
       logger.warning(
-        "rule '\(rule.name)' reads fields of a payload that is not JSON (the message from \(message.origin), topic '\(message.topic)'; in its payload, \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)",
-        metadata: ["rule": "\(rule.name)", "topic": "\(message.topic)", "origin": "\(message.origin)"]
+        "rule '\(rule.name)' reads fields of a payload that is not JSON (the message from \(message.origin), topic '\(message.loggedTopic)'; in its payload, \(error)): they are Undefined, as in AWS; counted in \(MetricNames.ruleEvaluationErrors) (logged once per rule)",
+        metadata: ["rule": "\(rule.name)", "topic": "\(message.loggedTopic)", "origin": "\(message.origin)"]
       )
     }
   }
@@ -765,8 +765,8 @@ public final class Dispatcher: Sendable {
       rule.loggedEvaluationLimit.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
     else { return }
     logger.error(
-      "rule '\(rule.name)' gave no result for the message from \(message.origin) (topic '\(message.topic)'): \(reason); counted in \(MetricNames.ruleEvaluationErrors) (logged once a minute per rule at most)",
-      metadata: ["rule": "\(rule.name)", "topic": "\(message.topic)", "origin": "\(message.origin)"]
+      "rule '\(rule.name)' gave no result for the message from \(message.origin) (topic '\(message.loggedTopic)'): \(reason); counted in \(MetricNames.ruleEvaluationErrors) (logged once a minute per rule at most)",
+      metadata: ["rule": "\(rule.name)", "topic": "\(message.loggedTopic)", "origin": "\(message.origin)"]
     )
   }
 
@@ -790,7 +790,7 @@ public final class Dispatcher: Sendable {
     statistics.withLock { $0.forMissingRules += 1 }
     if Self.isNew(name, in: missingRuleNames) {
       logger.warning(
-        "\(message.origin): the record is for rule '\(name)', which is not loaded, is disabled or does not match topic '\(message.topic)': its message goes to no rule (logged once per rule name; the summary counts them all)"
+        "\(message.origin): the record is for rule '\(name)', which is not loaded, is disabled or does not match topic '\(message.loggedTopic)': its message goes to no rule (logged once per rule name; the summary counts them all)"
       )
     }
   }
@@ -1479,7 +1479,8 @@ public final class Dispatcher: Sendable {
         let (logs, unlogged) = failureLogTurn(rule: rule.name, action: configured.label)
         if logs {
           var metadata: Logger.Metadata = [
-            "rule": "\(rule.name)", "action": "\(configured.label)", "topic": "\(tracker.message.topic)",
+            "rule": "\(rule.name)", "action": "\(configured.label)",
+            "topic": "\(tracker.message.loggedTopic)",
             "origin": "\(tracker.message.origin)", "error": "\(error.message)",
             // The record's failedResource: which database and table, file, topic or URL (two
             // databases with one table name were one line alike).
@@ -1588,7 +1589,7 @@ public final class Dispatcher: Sendable {
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(ruleName)", "action": "\(errorAction.label)",
-          "topic": "\(message.topic)", "origin": "\(message.origin)", "error": "\(error.message)",
+          "topic": "\(message.loggedTopic)", "origin": "\(message.origin)", "error": "\(error.message)",
           "traceId": "\(pending.record.traceId)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
@@ -1668,7 +1669,7 @@ public final class Dispatcher: Sendable {
           logger.notice(
             "dead-letter write succeeded after failing: the held message is acknowledged",
             metadata: [
-              "rule": "\(record.ruleName)", "topic": "\(record.topic)",
+              "rule": "\(record.ruleName)", "topic": "\(clipped(record.topic, keeping: 256))",
               "attempts": .stringConvertible(attempts),
             ])
         }
@@ -1690,7 +1691,8 @@ public final class Dispatcher: Sendable {
                 : "dead-letter write failed as the run ends: the message is not acknowledged")
               : "dead-letter write failed: the message is held unacknowledged and the write retried",
             metadata: [
-              "rule": "\(record.ruleName)", "topic": "\(record.topic)", "error": "\(error)",
+              "rule": "\(record.ruleName)", "topic": "\(clipped(record.topic, keeping: 256))",
+              "error": "\(error)",
               "record": "\(record.json)",
             ])
         }

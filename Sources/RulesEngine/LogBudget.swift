@@ -29,3 +29,20 @@ public struct LogBudget: Sendable {
     return (true, unlogged)
   }
 }
+
+/// `text`, or its first `keeping` bytes (whole characters) and how long it is, when it is a fifth
+/// longer than that: a rendered value or a message's topic as an error or a log quotes it (a 5 MB
+/// URL or topic made 5 MB log lines and error records, past what log shippers take).
+public func clipped<Text: StringProtocol>(_ text: Text, keeping: Int = 200) -> String {
+  guard text.utf8.count > keeping + keeping / 5 else { return String(text) }
+  let bytes = Array(text.utf8.prefix(keeping + 1))
+  var end = keeping
+  while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+  return String(decoding: bytes[..<end], as: UTF8.self) + "… (\(text.utf8.count) bytes)"
+}
+
+extension Message {
+  /// The topic as logs quote it: whole up to 256 bytes (AWS IoT's limit), clipped beyond; the
+  /// message, its error record and its dead letter keep it whole.
+  public var loggedTopic: String { clipped(topic, keeping: 256) }
+}

@@ -24,10 +24,20 @@ public enum RegularFile {
   public static func whyUnreadable(_ path: String) -> String {
     var isFolder: ObjCBool = false
     if !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
-      return "no such file or folder"
+      return whyMissing(path)
     }
     if isFolder.boolValue { return "is a folder, not a file" }
     return "cannot read it" + (access(path, R_OK) == 0 ? "" : " (" + String(cString: strerror(errno)) + ")")
+  }
+
+  /// Why no file was found at `path`: `no such file or folder`, or, when the path holds U+FFFD, that
+  /// its name holds bytes that are not UTF-8. A folder's names and the command line's arguments
+  /// are read as UTF-8, other bytes becoming U+FFFD, which names no file (`a\xff.jsonl` given to
+  /// `--source` was said not to exist).
+  public static func whyMissing(_ path: String) -> String {
+    path.unicodeScalars.contains("\u{FFFD}")
+      ? "its name holds bytes that are not UTF-8 (shown as \u{FFFD}), which iotrules cannot name a file by: rename it"
+      : "no such file or folder"
   }
 
   /// What a file of `mode` is when it is not a regular file ("a folder", "a named pipe", "a socket",
@@ -53,10 +63,8 @@ public enum RegularFile {
       if code == ENXIO, stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
         return .failure(Unreadable(reason: "not a regular file (a socket)"))
       }
-      // A folder's names are read as UTF-8: one with other bytes came as U+FFFD, which names no file.
       if code == ENOENT, path.unicodeScalars.contains("\u{FFFD}") {
-        return .failure(
-          Unreadable(reason: "its name holds bytes that are not UTF-8 (shown as \u{FFFD}): rename it"))
+        return .failure(Unreadable(reason: whyMissing(path)))
       }
       return .failure(Unreadable(reason: String(cString: strerror(code))))
     }

@@ -409,8 +409,14 @@ struct RunCommand: AsyncParsableCommand {
     // With JSON logs the summary is also the log's last record, at info or the level asked for
     // (with `--log-level warning` and the dead-letter stream on standard output, the counts went
     // nowhere).
-    if json { logger.log(level: max(.info, logger.logLevel), "run ended", metadata: summary.metadata) }
-    if summary.dispatch.failed > 0 { throw ExitCode(74) }
+    // Its `exitStatus` too, as a failed start's record says it (74: messages not acknowledged).
+    let status: Int32 = summary.dispatch.failed > 0 ? 74 : 0
+    if json {
+      var metadata = summary.metadata
+      metadata["exitStatus"] = .stringConvertible(Int(status))
+      logger.log(level: max(.info, logger.logLevel), "run ended", metadata: metadata)
+    }
+    if status != 0 { throw ExitCode(status) }
   }
 }
 

@@ -133,7 +133,7 @@ struct DaemonRunTests {
       try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
     }
     let end = try #require(records.last, "\(errors)")
-    #expect(end["message"] as? String == "run ended", "\(end)")
+    #expect(end["message"] as? String == "run ended" && end["exitStatus"] as? Int == 0, "\(end)")
     #expect(end["messages"] as? Int == 1 && end["actionWrites"] as? Int == 1, "\(end)")
     #expect((end["time"] as? String)?.count == "2026-12-02T16:24:46.123Z".count, "\(end)")
     // A malformed line names its file beside its line.
@@ -253,11 +253,16 @@ struct DaemonRunTests {
     let (status, out, errors) = try await runIotrules(
       [
         "run", "--rules", "rules", "--source", "file:feed.jsonl", "--dead-letter", "/dev/full",
-        "--max-in-flight", "2",
+        "--max-in-flight", "2", "--log-format", "json",
       ],
       in: folder)
     #expect(status == 74)
     #expect(out.contains("0 acknowledged, 10 not acknowledged"), "\(out)")
+    // The JSON log's last record says the exit status, as a failed start's does.
+    let last = errors.split(separator: "\n").last.flatMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+    #expect(last?["message"] as? String == "run ended" && last?["exitStatus"] as? Int == 74, "\(errors)")
     // Said as a replay's, at once, not as if the run were ending.
     #expect(
       errors.contains("dead-letter write failed in a replay: the message is not acknowledged"), "\(errors)")

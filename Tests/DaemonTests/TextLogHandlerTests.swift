@@ -53,6 +53,25 @@ import Testing
     #expect(ErrorRecord.quote("a\u{84}b") == "\"a\u{84}b\"")
   }
 
+  /// The members after AWS's fields (`origin`, `mqtt_properties`, `user_properties`) escape them as
+  /// well: a device's user property held them raw and `splitlines()` broke its dead letter in six.
+  @Test func errorRecordPropertiesEscapeTheUnicodeLineSeparators() throws {
+    var record = ErrorRecord(
+      ruleName: "r", topic: "t", traceId: "id", clientId: "c", base64OriginalPayload: "", failures: [],
+      timestamp: 1, origin: "in\u{2028}.jsonl:1")
+    record.userProperties = [["site", "a\u{2028}b\u{85}c\u{2029}d"]]
+    record.mqttProperties = ["content_type": .string("x\u{2028}y\u{2005}é")]
+    let line = record.json
+    #expect(line.split(whereSeparator: \.isNewline).count == 1)
+    #expect(line.contains(#""origin":"in\u2028.jsonl:1""#))
+    #expect(line.contains(#"["site","a\u2028b\u0085c\u2029d"]"#))
+    // Other characters beyond ASCII (U+2005 shares U+2028's first two bytes) are kept raw.
+    #expect(line.contains("\"x\\u2028y\u{2005}é\""))
+    let decoded = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+    #expect((decoded?["user_properties"] as? [[String]]) == record.userProperties)
+    #expect((decoded?["origin"] as? String) == record.origin)
+  }
+
   /// JSON records carry milliseconds (records of one second stay in order against other logs).
   @Test func jsonTimestampsHaveMilliseconds() {
     #expect(

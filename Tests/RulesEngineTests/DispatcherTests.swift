@@ -90,28 +90,53 @@ struct DispatcherTests {
     #expect(acks.acks.withLock { $0.allSatisfy { $0.1 == .done } })
   }
 
-  /// The log of a stopped evaluation names the place in the rule's file, as `check` does, not in
-  /// the statement (a YAML rule's SQL starts lines below the file's top).
-  @Test func aStoppedEvaluationIsLoggedAtItsPlaceInTheFile() async throws {
+  /// The log of a rule whose evaluation is stopped by its limits (a string doubled 30 times), loaded
+  /// from `file` with the statement's line breaks escaped on line 2, after it takes one message
+  /// on `topic`.
+  private func logOfAStoppedEvaluation(from filter: String, file: String, topic: String) async throws
+    -> LogLines
+  {
     let doubling =
       "SET @v0 = 'xy', "
       + (1...30).map { "@v\($0) = concat(@v\($0 - 1), @v\($0 - 1))" }.joined(separator: ",\n  ")
-      + "\nSELECT length(@v30) AS n FROM 's'"
+      + "\nSELECT length(@v30) AS n FROM '\(filter)'"
     let rule = try loadRule(
       #"{"ruleName": "greedy_in_file", "actions": [],\#n "sql": "\#(doubling.replacingOccurrences(of: "\n", with: "\\n"))"}"#,
-      file: "rules/big.json", builder: RecordingBuilder())
+      file: file, builder: RecordingBuilder())
     let log = LogLines()
     let dispatcher = Dispatcher(
       ruleSet: RuleSet(rules: [rule]), deadLetter: MemoryDeadLetter(), clock: FastClock(), logger: log.logger)
     let acks = AckCollector()
-    await dispatcher.deliver(acks.message(topic: "s", payload: "{}", origin: "f:1"))
+    await dispatcher.deliver(acks.message(topic: topic, payload: "{}", origin: "f:1"))
     #expect(await acks.wait(for: 1))
     await dispatcher.drain()
+    return log
+  }
+
+  /// The log of a stopped evaluation names the place in the rule's file, as `check` does, not in
+  /// the statement (a YAML rule's SQL starts lines below the file's top).
+  @Test func aStoppedEvaluationIsLoggedAtItsPlaceInTheFile() async throws {
+    let log = try await logOfAStoppedEvaluation(from: "s", file: "rules/big.json", topic: "s")
     let said = log.messages.first { $0.contains("gave no result") } ?? ""
     // The SQL is on the file's line 2 (its line breaks are `\n` escapes): the statement's line 24
     // is a column of that line.
     #expect(said.contains("(at rules/big.json:2:"), "\(said)")
     #expect(said.contains(": concat(@v23, @v23))"), "\(said)")
+  }
+
+  /// A topic beyond 256 bytes (AWS IoT's limit) is clipped where the log quotes it: a replayed 1 MB
+  /// topic made 1 MB log lines, past what log shippers take. 256 bytes are quoted whole.
+  @Test func aLongTopicIsClippedInTheLog() async throws {
+    let long = "a/" + String(repeating: "é", count: 50_000)
+    let log = try await logOfAStoppedEvaluation(from: "#", file: "r.json", topic: long)
+    let metadata = try #require(log.metadata { $0.contains("gave no result") }.first)
+    let shown = "\(metadata["topic"] ?? "")"
+    #expect(
+      shown.hasPrefix("a/éé") && shown.hasSuffix("… (100002 bytes)") && shown.utf8.count < 300, "\(shown)")
+    let said = log.messages.first { $0.contains("gave no result") } ?? ""
+    #expect(said.utf8.count < 1_000 && said.contains("(topic '\(shown)')"), "\(said.prefix(400))")
+    let limit = Message(topic: String(repeating: "t", count: 307), payload: [], receivedAtMs: 0)
+    #expect(limit.loggedTopic == limit.topic)
   }
 
   /// AWS's Basic Ingest: `$aws/rules/NAME/TOPIC` reaches the rule NAME alone, when its filter

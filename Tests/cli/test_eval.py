@@ -810,6 +810,15 @@ with tempfile.TemporaryDirectory() as work:
                         b"--client-id", b"dev\xff"], cwd=work, capture_output=True, timeout=60)
     check("run --client-id not UTF-8", p.returncode == 64
           and b"--client-id is not UTF-8 text (byte 0xFF at offset 3)" in p.stderr, (p.returncode, p.stderr[:300]))
+    # A source or payload file whose name is not UTF-8 is said so (it was "no such file or folder":
+    # the argument reaches iotrules with U+FFFD, which names no file).
+    with open(os.path.join(work.encode(), b"a\xff.jsonl"), "w") as f:
+        f.write('{"topic": "a", "payload": {}}\n')
+    for arguments in ([b"run", b"--rules", b"bad/good.json", b"--source", b"file:a\xff.jsonl"],
+                      [b"eval", b"--sql", b"SELECT * FROM 'a'", b"--payload-file", b"a\xff.jsonl"]):
+        p = subprocess.run([BIN.encode()] + arguments, cwd=work, capture_output=True, timeout=60)
+        check(f"{arguments}: a name not UTF-8", p.returncode == 74
+              and b"its name holds bytes that are not UTF-8" in p.stderr, (p.returncode, p.stderr[:300]))
     p = subprocess.run([BIN.encode(), b"repl", b"--client-id", b"dev\xff"], cwd=work, capture_output=True,
                        input=b"SELECT clientid() AS c FROM '#'\n", timeout=60)
     check("repl --client-id not UTF-8", p.returncode == 65 and p.stdout == b""

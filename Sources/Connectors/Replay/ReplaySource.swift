@@ -140,7 +140,8 @@ public struct ReplaySource: MessageSource {
       if fd < 0 {
         // Said as every command says it (`F: no such file or folder`).
         let why =
-          errno == ENOENT ? "no such file or folder" : "cannot open it (\(String(cString: strerror(errno))))"
+          errno == ENOENT
+          ? RegularFile.whyMissing(path) : "cannot open it (\(String(cString: strerror(errno))))"
         throw ReplayError(message: "\(path): \(why)")
       }
     case .standardInput:
@@ -582,7 +583,7 @@ public struct ReplaySource: MessageSource {
       return .failure(
         ReplayError(
           message:
-            "\(name):\(lineNumber): topic '\(topic)' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
+            "\(name):\(lineNumber): topic '\(clipped(topic, keeping: 256))' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
         ))
     }
     let payload: [UInt8]
