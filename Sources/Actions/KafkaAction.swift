@@ -177,6 +177,18 @@ public final class KafkaAction: PipelinedBatchAction {
           ))
         continue
       }
+      // librdkafka's "never": the stop waits for every record's delivery report, so a record to a
+      // broker that is down held SIGTERM (and a replay's end) for good.
+      if key == "message.timeout.ms" || key == "delivery.timeout.ms",
+        Int(value.split(whereSeparator: \.isWhitespace).joined()) == 0
+      {
+        problems.append(
+          (
+            written,
+            "0 is librdkafka's 'never': a record no broker acknowledges would hold the daemon's stop and a replay's end for good; give a time in milliseconds (iotrules's default is 30000)"
+          ))
+        continue
+      }
       // librdkafka's other name for `bootstrap.servers`: it replaced the action's servers while
       // logs and /readyz named `bootstrapServers`.
       if key == "metadata.broker.list" {

@@ -2048,6 +2048,17 @@ struct ConnectorFactoryTests {
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"transactional.id": "tx"}}"#,
         #"kafka.clientProperties["transactional.id"]: the kafka action does not use transactions"#, "1:84"
       ),
+      // librdkafka's "never": a record to a broker that is down held the stop for good.
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"message.timeout.ms": "0"}}"#,
+        #"kafka.clientProperties["message.timeout.ms"]: 0 is librdkafka's 'never'"#, "1:86"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"delivery.timeout.ms": " 0"}}"#,
+        #"kafka.clientProperties["delivery.timeout.ms"]: 0 is librdkafka's 'never'"#, "1:87"
+      ),
       (
         "kafka",
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"bootstrap.servers": "h:2"}}"#,

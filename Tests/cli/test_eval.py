@@ -720,6 +720,19 @@ with tempfile.TemporaryDirectory() as work:
     check("check: warnings beside failing tests", p.returncode == 65
           and "b.json:1:81: warning: the template reads the incoming message's 'dev'" in p.stdout, p.stdout)
 
+# A kafka action's `debug` property: every line of a JSON log is JSON (the producer check made at the
+# load wrote librdkafka's debug lines raw to standard error).
+with tempfile.TemporaryDirectory() as work:
+    os.mkdir(os.path.join(work, "rules"))
+    with open(os.path.join(work, "rules", "k.json"), "w") as f:
+        f.write(json.dumps({"sql": "SELECT * FROM 'a'", "actions": [{"kafka": {
+            "bootstrapServers": "127.0.0.1:9", "topic": "o", "clientProperties": {"debug": "broker"}}}]}))
+    p = subprocess.run([BIN, "run", "--rules", "rules", "--source", "-", "--log-format", "json"], cwd=work,
+                       capture_output=True, text=True, input="", timeout=60)
+    raw = [line for line in p.stderr.splitlines() if not line.startswith("{")]
+    check("kafka debug: JSON log lines only", p.returncode == 0 and '"rules loaded"' in p.stderr and not raw,
+          (p.returncode, raw[:3]))
+
 # The README's rule with every kind of action is one `check` takes as it is.
 readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")).read()
 marker = readme.find("One rule with every kind of action")

@@ -287,8 +287,11 @@ public enum KafkaSettings {
         return text()
       }
     }
-    // Not a word of its own: it has no servers to reach, and is gone at once; no kinit.
+    // Not a word of its own: it has no servers to reach, and is gone at once; no kinit. A `debug`
+    // setting logs whatever the level: its lines are dropped here (they went to standard error raw,
+    // among the records of `--log-format json`).
     _ = rd_kafka_conf_set(conf, "log_level", "0", &errorText, errorText.count)
+    rd_kafka_conf_set_log_cb(conf) { _, _, _, _ in }
     _ = rd_kafka_conf_set(conf, "sasl.kerberos.min.time.before.relogin", "0", &errorText, errorText.count)
     guard
       let handle = rd_kafka_new(
