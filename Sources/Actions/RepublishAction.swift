@@ -522,8 +522,11 @@ public final class RepublishAction: Action {
       // Every message that quotes the topic (the publisher's too) shows it masked.
       var error = error
       if !shown.isExactly(rendered) { error.message = error.message.replacingExactly(rendered, with: shown) }
-      // A topic the checks refused is not echoed as the resource (its message quotes it).
-      throw Self.topicProblem(rendered) == nil ? error.about(shown) : error
+      // A topic the checks refused is not echoed as the resource (its message quotes it): the
+      // configured template is, for a reserved topic asked without `$$` too.
+      let refused =
+        Self.topicProblem(rendered) != nil || (!leadingDollar && rendered.utf8.first == UInt8(ascii: "$"))
+      throw refused ? error : error.about(shown)
     }
   }
 

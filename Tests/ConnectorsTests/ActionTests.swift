@@ -159,6 +159,9 @@ struct RepublishActionTests {
         error.message
           == "rule 'r', republish action: the topic rendered '\(deviceID)\(template.hasSuffix("/x") ? "/x" : "")', which starts with '$', but the topic template '\(template)' does not start with '$$' (write '$$' for a reserved topic); refused"
       )
+      // The record's failedResource is the configured template, as for the other refused topics
+      // (it was the rendered topic, '$SYS/broker').
+      #expect(error.resource == nil)
       #expect(publisher.published.withLock { $0.isEmpty })
     }
   }

@@ -372,7 +372,8 @@ struct MQTTConnectionTests {
   func resultCodeReasons() {
     #expect(MQTTConnection.reason(19).contains("keepalive"))
     #expect(MQTTConnection.reason(13) == "unknown error (libmosquitto code 13)")
-    #expect(MQTTConnection.reason(7) == "The connection was lost.")
+    // Without libmosquitto's full stop: quoted inside a sentence.
+    #expect(MQTTConnection.reason(7) == "The connection was lost")
     #expect(MQTTConnection.reason(14, errno: ECONNREFUSED) == "Connection refused")
   }
 

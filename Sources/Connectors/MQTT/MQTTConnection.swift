@@ -188,6 +188,9 @@ final class MQTTConnection: @unchecked Sendable {
   private let lastRefusal = Mutex<String?>(nil)
   /// How long a stop waits for the DISCONNECT to be written (a broker that reads nothing).
   static let stopGraceSeconds = 2.0
+  /// Once stopping, a duplicate of the socket the DISCONNECT goes out on, for the network thread
+  /// to close cleanly (``closeCleanly(_:drains:until:)``); -1 when none.
+  private let lingeringSocket = Atomic<Int32>(-1)
 
   private static let libraryInitialised: Bool = {
     mosquitto_lib_init()
@@ -354,7 +357,11 @@ final class MQTTConnection: @unchecked Sendable {
     case MOSQ_ERR_PLUGIN_DEFER.rawValue: return "deferred by a broker plugin"
     default:
       let text = String(cString: mosquitto_strerror(code))
-      return text == "Unknown error." ? "unknown error (libmosquitto code \(code))" : text
+      // Without its full stop: the reason is quoted inside sentences (`...: The connection was
+      // lost.; reconnecting`).
+      return text == "Unknown error."
+        ? "unknown error (libmosquitto code \(code))"
+        : String(text.utf8.last == UInt8(ascii: ".") ? text.dropLast() : text[...])
     }
   }
 
@@ -1253,7 +1260,13 @@ final class MQTTConnection: @unchecked Sendable {
       if stopping.load(ordering: .acquiring) {
         let deadline = stopDeadline ?? clock.now + .seconds(Self.stopGraceSeconds)
         stopDeadline = deadline
-        if socket < 0 || clock.now >= deadline { return }
+        if socket < 0 || clock.now >= deadline {
+          // Within the wait of `close` (the grace and a second).
+          Self.closeCleanly(
+            lingeringSocket.exchange(-1, ordering: .acquiringAndReleasing), drains: socket < 0,
+            until: min(clock.now + .seconds(1), deadline + .milliseconds(500)))
+          return
+        }
       }
       if socket < 0 {
         if connectedSinceBackoff.exchange(false, ordering: .relaxed) {
@@ -1327,6 +1340,36 @@ final class MQTTConnection: @unchecked Sendable {
 
   // MARK: Closing
 
+  /// Closes `descriptor`, a duplicate of the socket libmosquitto closed once it wrote the
+  /// DISCONNECT (`drains`), after ending the sending side and reading what the broker still sends
+  /// until it closes, or until `deadline`. libmosquitto closes its socket at once, while a broker
+  /// streaming QoS 1 messages has sent more: a socket closed with unread bytes ends in a reset
+  /// (RFC 1122, 4.2.2.13), which discards what was not sent yet, and the broker, failing its next
+  /// write, dropped the connection without reading the PUBACKs and the DISCONNECT: it sent the
+  /// acknowledged messages again to the next run, and took the stop for a lost connection (a
+  /// will's trigger). The duplicate keeps the socket open past libmosquitto's close. Without
+  /// `drains` (the DISCONNECT is not written: a broker that reads nothing), it is only closed.
+  private static func closeCleanly(_ descriptor: Int32, drains: Bool, until deadline: ContinuousClock.Instant)
+  {
+    guard descriptor >= 0 else { return }
+    defer { Glibc.close(descriptor) }
+    guard drains, shutdown(descriptor, Int32(SHUT_WR)) == 0 else { return }
+    let clock = ContinuousClock()
+    var buffer = [UInt8](repeating: 0, count: 16_384)
+    // Bounded by the deadline: each pass waits at most what is left of it.
+    while clock.now < deadline {
+      let left = clock.now.duration(to: deadline).components
+      var descriptors = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+      let waitMs = Int32(clamping: left.seconds * 1_000 + left.attoseconds / 1_000_000_000_000_000 + 1)
+      let ready = poll(&descriptors, 1, waitMs)
+      if ready < 0, errno != EINTR { return }
+      if ready <= 0 { continue }
+      let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+      // The broker's close (0), or a reset: nothing more comes.
+      if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) { return }
+    }
+  }
+
   /// Disconnects, stops the network thread and frees the client. Safe to call twice.
   func close() {
     let first = state.withLock { state -> Bool in
@@ -1334,6 +1377,11 @@ final class MQTTConnection: @unchecked Sendable {
       return !state.closed
     }
     guard first else { return }
+    // Before the DISCONNECT, which libmosquitto may write and close the socket after at once
+    // (from this thread): the network thread closes the duplicate cleanly.
+    if networkStarted.load(ordering: .acquiring), case let socket = mosquitto_socket(handle), socket >= 0 {
+      lingeringSocket.store(fcntl(socket, F_DUPFD_CLOEXEC, 0), ordering: .releasing)
+    }
     stopping.store(true, ordering: .releasing)
     mosquitto_disconnect_v5(handle, 0, nil)
     wake()
@@ -1351,6 +1399,9 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     if freesClient { Glibc.close(wakeDescriptor) }
+    // Not taken by a network thread that had ended (or is stuck in a connect).
+    let lingering = lingeringSocket.exchange(-1, ordering: .acquiringAndReleasing)
+    if lingering >= 0 { Glibc.close(lingering) }
     // After the network thread stopped: no callback can report this connection again.
     health?.clear(healthComponent)
     health?.clear(subscriptionsComponent)
