@@ -1458,6 +1458,44 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: "\(folder)/r/a.jsonl", encoding: .utf8) == "{\"n\":2}\n")
   }
 
+  /// The order of use finds the file a scan of every open file finds, through uses, closes (a
+  /// sweep, another reason), reopenings and evictions in a random order.
+  @Test func theUseOrderFindsWhatTheScanFinds() {
+    // A linear congruential generator: the same steps on every run.
+    var state: UInt64 = 61
+    func next() -> UInt64 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return state >> 33
+    }
+    var files: [String: FileArchiveAction.OpenFile] = [:]
+    var order = FileArchiveAction.UseOrder()
+    let identity = FileArchiveAction.FileIdentity(device: 0, inode: 0)
+    var found = 0
+    for use in 1...20_000 {
+      let path = "f\(next() % 300)"
+      switch next() % 10 {
+      case 0:
+        files[path] = nil
+      case 1, 2:
+        let besides = "f\(next() % 300)"
+        let expected = FileArchiveAction.leastRecentlyUsed(in: files, besides: besides)
+        let victim = order.leastRecentlyUsed(in: files, besides: besides)
+        #expect(victim == expected, "step \(use)")
+        if let victim { files[victim] = nil }
+        found += victim == nil ? 0 : 1
+      default:
+        if files[path] == nil {
+          files[path] = FileArchiveAction.OpenFile(
+            descriptor: -1, size: 0, openedAtMs: 0, lastWriteMs: 0, identity: identity)
+        }
+        files[path]!.lastUse = use
+        order.used(path, at: use)
+      }
+    }
+    #expect(found > 1_000)
+    #expect(order.entries.count < 4 * files.count + 2_048)
+  }
+
   /// At the open-files limit, the least recently used file is closed, not the first opened: a file
   /// written in every batch stays open however many others come and go.
   @Test func theLeastRecentlyUsedFileIsClosedAtTheLimit() async throws {
