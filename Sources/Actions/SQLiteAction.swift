@@ -621,6 +621,14 @@ public final class SQLiteAction: BatchAction {
       + "one of the two fails every result, whichever writes second"
   }
 
+  /// The table folded as SQLite folds names, and the database as ``sameFile(_:_:)`` compares it:
+  /// actions that may conflict have one key.
+  public var conflictKey: String? {
+    let file =
+      database.hasPrefix("file:") ? database : URL(fileURLWithPath: database).standardizedFileURL.path
+    return "sqlite\u{0}\(Self.folded(table))\u{0}\(file)"
+  }
+
   /// Whether two `database` settings name one file: spelt alike, or alike once made absolute
   /// (`iot.db` and `./iot.db`); a `file:` URI only as written.
   static func sameFile(_ one: String, _ other: String) -> Bool {

@@ -989,7 +989,8 @@ public enum RuleChecker {
     var unloaded: [(result: Int, name: String, position: FilePosition)] = []
     // The actions of the rules loaded so far, with their rule's name and result: each new one is
     // compared with them (``Action/conflict(with:)``).
-    var loadedActions: [(action: any Action, rule: String, file: String, label: String)] = []
+    // By ``Action/conflictKey``: only actions of one key can conflict.
+    var loadedActions: [String: [(action: any Action, rule: String, file: String, label: String)]] = [:]
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
@@ -1040,7 +1041,8 @@ public enum RuleChecker {
         var result = FileResult(file: file, rule: rule.name, diagnostics: [], warnings: rule.warnings)
         // Each action against the actions before it, of this rule too.
         for configured in rule.actions {
-          for earlier in loadedActions {
+          guard let key = configured.action.conflictKey else { continue }
+          for earlier in loadedActions[key] ?? [] {
             guard let conflict = configured.action.conflict(with: earlier.action) else { continue }
             let there =
               earlier.file == file
@@ -1050,7 +1052,7 @@ public enum RuleChecker {
                 file: file, position: rule.namePosition,
                 message: "rule '\(rule.name)' \(configured.label): \(conflict) (\(there))"))
           }
-          loadedActions.append((configured.action, rule.name, file, configured.label))
+          loadedActions[key, default: []].append((configured.action, rule.name, file, configured.label))
         }
         result.disabled = rule.disabled
         results.append(result)

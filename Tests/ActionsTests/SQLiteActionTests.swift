@@ -20,6 +20,29 @@ struct SQLiteActionTests {
     return (action, path)
   }
 
+  /// `check` compares only actions of one conflict key: those `conflict(with:)` can find in
+  /// conflict have one (a table's name folded, a database's two spellings), others another.
+  @Test func actionsThatMayConflictShareAKey() throws {
+    func key(_ database: String, _ table: String, _ keyColumn: String = "dev") throws -> String? {
+      try SQLiteAction(
+        configuration: configuration(
+          #"{"database": "\#(database)", "table": "\#(table)", "key": "\#(keyColumn)"}"#),
+        context: context
+      ).conflictKey
+    }
+    #expect(try key("k.db", "Latest") == key("./k.db", "latest", "site"))
+    #expect(try key("k.db", "latest") != key("k.db", "latest2"))
+    #expect(try key("k.db", "latest") != key("file:k.db", "latest"))
+    let (one, two) = (
+      try SQLiteAction(
+        configuration: configuration(#"{"database": "k.db", "table": "LATEST", "key": "dev"}"#),
+        context: context),
+      try SQLiteAction(
+        configuration: configuration(#"{"database": "./k.db", "table": "latest"}"#), context: context)
+    )
+    #expect(one.conflict(with: two) != nil && one.conflictKey == two.conflictKey)
+  }
+
   @Test func autoColumnsCreateAndExtendTheTable() async throws {
     let folder = temporaryFolder()
     let action = try SQLiteAction(
