@@ -1360,7 +1360,9 @@ final class MQTTConnection: @unchecked Sendable {
     while clock.now < deadline {
       let left = clock.now.duration(to: deadline).components
       var descriptors = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-      let waitMs = Int32(clamping: left.seconds * 1_000 + left.attoseconds / 1_000_000_000_000_000 + 1)
+      // Never negative (the deadline may pass since the check): poll would wait for ever.
+      let waitMs = Int32(
+        clamping: max(0, left.seconds * 1_000 + left.attoseconds / 1_000_000_000_000_000 + 1))
       let ready = poll(&descriptors, 1, waitMs)
       if ready < 0, errno != EINTR { return }
       if ready <= 0 { continue }
