@@ -408,17 +408,21 @@ public final class FileArchiveAction: BatchAction {
     var entries: [(use: Int, path: String)] = []
     var head = 0
 
-    /// Records that `path` was given a line at `use` (uses increase).
-    mutating func used(_ path: String, at use: Int) { entries.append((use, path)) }
-
-    /// The least recently used file of `files` other than `path`.
-    mutating func leastRecentlyUsed(in files: [String: OpenFile], besides path: String) -> String? {
-      // Entries of files used since pile up behind the head: rebuilt from the files once they
-      // outnumber them well (a sort every few thousand lines).
+    /// Records that `path`, one of `files`, was given a line at `use` (uses increase).
+    mutating func used(_ path: String, at use: Int, of files: [String: OpenFile]) {
+      entries.append((use, path))
+      // Entries of files used since pile up (with files of their own, one per line, for as long
+      // as no file has to be closed): rebuilt from the files once they outnumber them well, a
+      // sort every few thousand lines.
       if entries.count - head > 4 * files.count + 1_024 {
         entries = files.map { (use: $0.value.lastUse, path: $0.key) }.sorted { $0.use < $1.use }
         head = 0
-      } else if head > 1_024, head * 2 > entries.count {
+      }
+    }
+
+    /// The least recently used file of `files` other than `path`.
+    mutating func leastRecentlyUsed(in files: [String: OpenFile], besides path: String) -> String? {
+      if head > 1_024, head * 2 > entries.count {
         entries.removeFirst(head)
         head = 0
       }
@@ -927,7 +931,7 @@ public final class FileArchiveAction: BatchAction {
           {
             files.values[open].size += count
             files.values[open].lastUse = firstStamp + index
-            order.used(path, at: firstStamp + index)
+            order.used(path, at: firstStamp + index, of: files)
             pending[path, default: PendingLines()].add(line, index)
             continue
           }
@@ -947,7 +951,7 @@ public final class FileArchiveAction: BatchAction {
               operations: operations)
             files[path]!.size += count
             files[path]!.lastUse = firstStamp + index
-            order.used(path, at: firstStamp + index)
+            order.used(path, at: firstStamp + index, of: files)
             pending[path, default: PendingLines()].add(line, index)
             if sync == .always {
               flush(path)

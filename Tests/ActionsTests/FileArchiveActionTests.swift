@@ -1489,11 +1489,21 @@ struct FileArchiveActionTests {
             descriptor: -1, size: 0, openedAtMs: 0, lastWriteMs: 0, identity: identity)
         }
         files[path]!.lastUse = use
-        order.used(path, at: use)
+        order.used(path, at: use, of: files)
       }
     }
     #expect(found > 1_000)
     #expect(order.entries.count < 4 * files.count + 2_048)
+    // Without a file to close (under the limit), the uses of a few files stay few entries.
+    var few = FileArchiveAction.UseOrder()
+    files = ["a": files.values.first!, "b": files.values.first!]
+    for use in 1...100_000 {
+      let path = use % 2 == 0 ? "a" : "b"
+      files[path]!.lastUse = use
+      few.used(path, at: use, of: files)
+    }
+    #expect(few.entries.count <= 1_033)
+    #expect(few.leastRecentlyUsed(in: files, besides: "x") == "b")
   }
 
   /// At the open-files limit, the least recently used file is closed, not the first opened: a file
