@@ -39,6 +39,10 @@ public final class LoopbackHTTPServer: Sendable {
     /// When set, the connection is closed right after the answer, which does not say so (no
     /// `Connection: close`), as some HTTP/1.1 servers do.
     public var closesAfterAnswer = false
+    /// When set, the connection takes no further request after the answer (one sent on it is
+    /// neither recorded nor answered) and is reset (RST) this many milliseconds later: a server
+    /// that closes a kept-alive connection with the next request unread.
+    public var resetsAfterAnswerMs: Int?
     /// The body of the answer.
     public var body: [UInt8] = []
 
@@ -70,6 +74,12 @@ public final class LoopbackHTTPServer: Sendable {
       reply.closesAfterAnswer = true
       return reply
     }()
+    /// 200, then the connection reset `milliseconds` later, later requests on it unread.
+    public static func okThenReset(afterMilliseconds milliseconds: Int) -> Reply {
+      var reply = Reply(status: 200)
+      reply.resetsAfterAnswerMs = milliseconds
+      return reply
+    }
     /// 200 after `milliseconds`.
     public static func stall(milliseconds: Int) -> Reply { Reply(status: 200, delayMs: milliseconds) }
   }
@@ -139,6 +149,8 @@ public final class LoopbackHTTPServer: Sendable {
     private let server: StateBox
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Set once an answer said the connection takes no more requests (`resetsAfterAnswerMs`).
+    private var takesNoMore = false
 
     init(server: StateBox) { self.server = server }
 
@@ -150,7 +162,7 @@ public final class LoopbackHTTPServer: Sendable {
       case .body(var buffer):
         body += buffer.readBytes(length: buffer.readableBytes) ?? []
       case .end:
-        guard let head, let server = server.server.withLock({ $0 }) else { return }
+        guard let head, !takesNoMore, let server = server.server.withLock({ $0 }) else { return }
         let request = Request(
           method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
           body: body)
@@ -181,6 +193,19 @@ public final class LoopbackHTTPServer: Sendable {
           if reply.closesAfterAnswer {
             context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in
               loopBound.value.1.close(promise: nil)
+            }
+            return
+          }
+          if let resetMs = reply.resetsAfterAnswerMs {
+            handler.takesNoMore = true
+            context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(resetMs))) {
+              let channel = loopBound.value.1.channel
+              // A zero linger makes the close a reset.
+              guard let options = channel as? SocketOptionProvider else { return channel.close(promise: nil) }
+              options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+                channel.close(promise: nil)
+              }
             }
             return
           }
