@@ -441,10 +441,15 @@ enum FileSystem {
 
   /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,
   /// EIO), the file is cut back to its size before the call, so no torn line stays behind for the
-  /// retry to append after.
+  /// retry to append after. The file is locked (`flock`) meanwhile, so that the size before and the
+  /// cut are this write's own when several daemons append to one file: another's append between
+  /// them made the cut miss the torn part (cut back to a size read before the other's cut), and
+  /// the next line was glued onto it.
   static func writeAll(
     _ fd: Int32, _ bytes: [UInt8], path: String, operations: FileOperations = .system
   ) throws(ActionError) {
+    while flock(fd, LOCK_EX) != 0, errno == EINTR {}
+    defer { flock(fd, LOCK_UN) }
     let sizeBefore = lseek(fd, 0, SEEK_END)
     var offset = 0
     while offset < bytes.count {

@@ -449,6 +449,31 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: path, encoding: .utf8) == #"{"ruleName":"r","to"#)
   }
 
+  /// Appends and their cut-backs hold the file's lock: another daemon appending to the same file
+  /// (another open file description) waits, so a cut-back is to this write's own start (two
+  /// daemons on a full disk left a torn line with the next line glued onto it).
+  @Test func appendsHoldTheFilesLock() throws {
+    let path = temporaryFolder() + "/shared.jsonl"
+    let (mine, theirs) = (open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644), open(path, O_WRONLY | O_APPEND))
+    defer {
+      close(mine)
+      close(theirs)
+    }
+    let lockedMeanwhile = Mutex<[Bool]>([])
+    let checking = FileOperations(
+      write: { descriptor, bytes, count in
+        let refused = flock(theirs, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
+        if !refused { flock(theirs, LOCK_UN) }
+        lockedMeanwhile.withLock { $0.append(refused) }
+        return Glibc.write(descriptor, bytes, count)
+      }, sync: FileOperations.system.sync)
+    try FileSystem.writeAll(mine, Array("{\"n\":1}\n".utf8), path: path, operations: checking)
+    #expect(lockedMeanwhile.withLock { $0 } == [true])
+    // Released after: the other daemon takes it.
+    #expect(flock(theirs, LOCK_EX | LOCK_NB) == 0)
+    flock(theirs, LOCK_UN)
+  }
+
   /// `write(2)` that writes half of what it is given once, then fails with ENOSPC.
   static func tornWrites() -> FileOperations {
     let calls = Counter()
