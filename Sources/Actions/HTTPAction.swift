@@ -914,20 +914,26 @@ public final class HTTPAction: KeyedGroupAction {
     }
   }
 
-  /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first.
+  /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first: what
+  /// came by then (nil when nothing did).
   static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async -> [UInt8]? {
-    await withTaskGroup(of: [UInt8]?.self) { group in
+    // What came, kept for the deadline's side too (a 503 whose body trickled in lost its start).
+    final class Kept: Sendable { let bytes = Mutex<[UInt8]>([]) }
+    let kept = Kept()
+    return await withTaskGroup(of: [UInt8]?.self) { group in
       group.addTask {
         // Its first 16 KiB (an error's quote needs its start); a longer one is not read to its end,
         // and its connection is not reused. A body cut short keeps what came.
-        var kept: [UInt8] = []
         do {
           for try await chunk in body {
-            kept.append(contentsOf: chunk.readableBytesView.prefix(16_384 - kept.count))
-            if kept.count >= 16_384 { break }
+            let full = kept.bytes.withLock { kept in
+              kept.append(contentsOf: chunk.readableBytesView.prefix(16_384 - kept.count))
+              return kept.count >= 16_384
+            }
+            if full { break }
           }
         } catch {}
-        return kept
+        return kept.bytes.withLock { $0 }
       }
       group.addTask {
         let left = deadline - NIODeadline.now()
@@ -936,7 +942,7 @@ public final class HTTPAction: KeyedGroupAction {
       }
       let first = await group.next() ?? nil
       group.cancelAll()
-      return first
+      return first ?? kept.bytes.withLock { $0.isEmpty ? nil : $0 }
     }
   }
 

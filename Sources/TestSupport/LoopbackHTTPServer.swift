@@ -32,7 +32,8 @@ public final class LoopbackHTTPServer: Sendable {
     public var headers: [(String, String)]
     /// Wait this long before answering (a stall).
     public var delayMs: Int
-    /// When above 0, the head announces a body of this many bytes that never comes.
+    /// When above 0, the head announces a body of this many bytes more than `body`, which never
+    /// come.
     public var withheldBodyBytes: Int
     /// When set, the connection is closed instead of answered.
     public var closesConnection = false
@@ -181,8 +182,10 @@ public final class LoopbackHTTPServer: Sendable {
           let responseHead = HTTPResponseHead(
             version: head.version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers)
           if reply.withheldBodyBytes > 0 {
-            // The head alone: the body it announces never comes.
-            context.writeAndFlush(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+            // The head and `body` alone: the rest of the body it announces never comes.
+            context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
+            context.writeAndFlush(
+              handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
             return
           }
           context.write(handler.wrapOutboundOut(.head(responseHead)), promise: nil)
