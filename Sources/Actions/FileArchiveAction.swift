@@ -113,14 +113,14 @@ public final class FileArchiveAction: BatchAction {
   /// Set by ``shutdown()`` (under the `files` lock): a sweep after it does nothing.
   let isShutDown = Atomic<Bool>(false)
   let files = Mutex<[String: OpenFile]>([:])
-  /// The open files' order of use, read and written under the `files` lock only (a batch takes it
-  /// out and puts it back).
-  let useOrder = Mutex(UseOrder())
   /// Held by every archive action of the process while it writes, checks sizes and rotates (its
   /// fsyncs wait outside): two rules archiving to one file then see each other's lines before
   /// they count toward `maxBytes`, never rotate the file at once (one rename could replace the
   /// other's freshly rotated file, lines and all), and a failed write cuts back only its own bytes.
-  static let writing = Mutex(())
+  /// It keeps the order of use (``UseOrder``) of each action with ``UseOrder/minimumFiles`` files
+  /// open or more, which a batch takes out and puts back: here, not in each action (10,000 rules'
+  /// actions grew a size class, and the daemon's peak memory by 0.8 MB).
+  static let writing = Mutex<[ObjectIdentifier: UseOrder]>([:])
   /// The archive actions in a round (lines written, then their fsyncs), with the rounds waiting for
   /// each: one action's rounds go one at a time. Linux reports a write-back error once per open
   /// file, to whichever fsync comes first, so two overlapping rounds of one action (an error action
@@ -408,15 +408,22 @@ public final class FileArchiveAction: BatchAction {
     var entries: [(use: Int, path: String)] = []
     var head = 0
 
+    /// Below this many open files, uses are not recorded: the scan is as quick.
+    static let minimumFiles = 64
+
     /// Records that `path`, one of `files`, was given a line at `use` (uses increase).
     mutating func used(_ path: String, at use: Int, of files: [String: OpenFile]) {
-      entries.append((use, path))
-      // Entries of files used since pile up (with files of their own, one per line, for as long
-      // as no file has to be closed): rebuilt from the files once they outnumber them well, a
-      // sort every few thousand lines.
-      if entries.count - head > 4 * files.count + 1_024 {
+      guard files.count >= Self.minimumFiles else {
+        (entries, head) = ([], 0)
+        return
+      }
+      // Entries of files used since pile up: rebuilt from the files once they outnumber them
+      // well (a sort every few thousand lines), or when recording begins.
+      if entries.isEmpty || entries.count - head > 4 * files.count + 1_024 {
         entries = files.map { (use: $0.value.lastUse, path: $0.key) }.sorted { $0.use < $1.use }
         head = 0
+      } else {
+        entries.append((use, path))
       }
     }
 
@@ -436,7 +443,7 @@ public final class FileArchiveAction: BatchAction {
         }
         index += 1
       }
-      // Files whose use is not recorded (none, unless a use went unrecorded): the scan.
+      // Uses not recorded (fewer than `minimumFiles` files): the scan.
       return FileArchiveAction.leastRecentlyUsed(in: files, besides: path)
     }
   }
@@ -857,13 +864,11 @@ public final class FileArchiveAction: BatchAction {
     let firstStamp = lineCount.add(inputs.count, ordering: .relaxed).oldValue
     let operations = self.operations.withLock { $0 }
     // The files to fsync after the lock is released, with the results each carries.
-    let toSync = Self.writing.withLock { _ in
+    let toSync = Self.writing.withLock { orders in
       files.withLock { files -> [String: (descriptor: Int32, indices: [Int])] in
-        var order = useOrder.withLock { order in
-          defer { order = UseOrder() }
-          return order
-        }
-        defer { useOrder.withLock { $0 = order } }
+        let id = ObjectIdentifier(self)
+        var order = orders.removeValue(forKey: id) ?? UseOrder()
+        defer { if !order.entries.isEmpty { orders[id] = order } }
         // Lines are gathered per file and written with one call per file and batch (or per line
         // with fsync "always"); a failed write fails exactly the results it carried.
         var pending: [String: PendingLines] = [:]
@@ -1115,6 +1120,7 @@ public final class FileArchiveAction: BatchAction {
   public func shutdown() async {
     await enterRound()
     defer { leaveRound() }
+    _ = Self.writing.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }
     // The files it would have rotated on time go to the sweeper, which rotates them when their
     // age comes (a reload replaced or removed the rule), unless the rule's next version takes them.
     // Under the `files` lock, as a sweep: one that closed a file before keeps its age for this.

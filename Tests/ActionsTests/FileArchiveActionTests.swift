@@ -1519,16 +1519,22 @@ struct FileArchiveActionTests {
     }
     #expect(found > 1_000)
     #expect(order.entries.count < 4 * files.count + 2_048)
-    // Without a file to close (under the limit), the uses of a few files stay few entries.
-    var few = FileArchiveAction.UseOrder()
-    files = ["a": files.values.first!, "b": files.values.first!]
+    // Without a file to close (under the limit), the uses of a hundred files stay a bounded
+    // number of entries; below `minimumFiles` files none are kept.
+    var kept = FileArchiveAction.UseOrder()
+    let file = FileArchiveAction.OpenFile(
+      descriptor: -1, size: 0, openedAtMs: 0, lastWriteMs: 0, identity: identity)
+    files = Dictionary(uniqueKeysWithValues: (0..<100).map { ("g\($0)", file) })
     for use in 1...100_000 {
-      let path = use % 2 == 0 ? "a" : "b"
+      let path = "g\(use % 100)"
       files[path]!.lastUse = use
-      few.used(path, at: use, of: files)
+      kept.used(path, at: use, of: files)
     }
-    #expect(few.entries.count <= 1_033)
-    #expect(few.leastRecentlyUsed(in: files, besides: "x") == "b")
+    #expect(kept.entries.count <= 4 * 100 + 1_025)
+    #expect(kept.leastRecentlyUsed(in: files, besides: "x") == "g1")
+    files = ["a": file]
+    kept.used("a", at: 100_001, of: files)
+    #expect(kept.entries.isEmpty)
   }
 
   /// At the open-files limit, the least recently used file is closed, not the first opened: a file
