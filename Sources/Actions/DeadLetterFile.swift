@@ -423,6 +423,19 @@ enum FileSystem {
   /// How far back ``lineStart(_:before:)`` looks for a line break.
   static let lineSearchLimit = 16 << 20
 
+  /// How long an append waits at most for another writer's `flock` on its file.
+  static let lockWaitMs = 20
+
+  /// Takes `fd`'s `flock` without blocking, trying for ``lockWaitMs`` at most; whether it did.
+  static func lock(_ fd: Int32) -> Bool {
+    for attempt in 0...lockWaitMs {
+      if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+      guard errno == EWOULDBLOCK || errno == EINTR else { return false }
+      if attempt < lockWaitMs { usleep(1_000) }
+    }
+    return false
+  }
+
   /// The offset where the line that ends at `end` starts (just past the line break before it, or
   /// 0), looking back at most ``lineSearchLimit`` bytes; nil when it starts before that or a
   /// read fails.
@@ -441,15 +454,17 @@ enum FileSystem {
 
   /// Appends `bytes` to the end of `fd` (opened with O_APPEND). When a write fails partway (ENOSPC,
   /// EIO), the file is cut back to its size before the call, so no torn line stays behind for the
-  /// retry to append after. The file is locked (`flock`) meanwhile, so that the size before and the
-  /// cut are this write's own when several daemons append to one file: another's append between
-  /// them made the cut miss the torn part (cut back to a size read before the other's cut), and
-  /// the next line was glued onto it.
+  /// retry to append after. The file is locked (`flock`) meanwhile when it can be within
+  /// ``lockWaitMs``, so that the size before and the cut are this write's own when several
+  /// daemons append to one file (each holds it for a write): another's append between them made
+  /// the cut miss the torn part, and the next line was glued onto it. A lock another program
+  /// keeps longer is not waited for (waiting held every archive action and the stop): the write
+  /// goes on without it.
   static func writeAll(
     _ fd: Int32, _ bytes: [UInt8], path: String, operations: FileOperations = .system
   ) throws(ActionError) {
-    while flock(fd, LOCK_EX) != 0, errno == EINTR {}
-    defer { flock(fd, LOCK_UN) }
+    let locked = lock(fd)
+    defer { if locked { flock(fd, LOCK_UN) } }
     let sizeBefore = lseek(fd, 0, SEEK_END)
     var offset = 0
     while offset < bytes.count {

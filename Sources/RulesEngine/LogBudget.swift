@@ -42,7 +42,7 @@ public func clipped<Text: StringProtocol>(_ text: Text, keeping: Int = 200) -> S
 }
 
 extension Message {
-  /// The topic as logs quote it: whole up to 256 bytes (AWS IoT's limit), clipped beyond; the
-  /// message, its error record and its dead letter keep it whole.
+  /// The topic as logs quote it: whole up to 307 bytes, else its first 256 (AWS IoT's limit) and
+  /// its length; the message, its error record and its dead letter keep it whole.
   public var loggedTopic: String { clipped(topic, keeping: 256) }
 }

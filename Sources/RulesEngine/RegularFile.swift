@@ -36,7 +36,7 @@ public enum RegularFile {
   /// `--source` was said not to exist).
   public static func whyMissing(_ path: String) -> String {
     path.unicodeScalars.contains("\u{FFFD}")
-      ? "its name holds bytes that are not UTF-8 (shown as \u{FFFD}), which iotrules cannot name a file by: rename it"
+      ? "no such file or folder: if its name holds bytes that are not UTF-8 (shown as \u{FFFD}), iotrules cannot name it: rename it"
       : "no such file or folder"
   }
 

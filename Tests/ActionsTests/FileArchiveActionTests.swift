@@ -471,7 +471,13 @@ struct FileArchiveActionTests {
     #expect(lockedMeanwhile.withLock { $0 } == [true])
     // Released after: the other daemon takes it.
     #expect(flock(theirs, LOCK_EX | LOCK_NB) == 0)
+    // A lock another program keeps is waited for briefly, not for ever: the line goes on
+    // without it (the blocking wait held every archive action, and the stop, as long as it kept it).
+    let started = ContinuousClock.now
+    try FileSystem.writeAll(mine, Array("{\"n\":2}\n".utf8), path: path)
+    #expect(ContinuousClock.now - started < .seconds(2))
     flock(theirs, LOCK_UN)
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "{\"n\":1}\n{\"n\":2}\n")
   }
 
   /// `write(2)` that writes half of what it is given once, then fails with ENOSPC.

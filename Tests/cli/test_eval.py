@@ -831,7 +831,7 @@ with tempfile.TemporaryDirectory() as work:
                       [b"eval", b"--sql", b"SELECT * FROM 'a'", b"--payload-file", b"a\xff.jsonl"]):
         p = subprocess.run([BIN.encode()] + arguments, cwd=work, capture_output=True, timeout=60)
         check(f"{arguments}: a name not UTF-8", p.returncode == 74
-              and b"its name holds bytes that are not UTF-8" in p.stderr, (p.returncode, p.stderr[:300]))
+              and b"if its name holds bytes that are not UTF-8" in p.stderr, (p.returncode, p.stderr[:300]))
     p = subprocess.run([BIN.encode(), b"repl", b"--client-id", b"dev\xff"], cwd=work, capture_output=True,
                        input=b"SELECT clientid() AS c FROM '#'\n", timeout=60)
     check("repl --client-id not UTF-8", p.returncode == 65 and p.stdout == b""

@@ -188,9 +188,6 @@ final class MQTTConnection: @unchecked Sendable {
   private let lastRefusal = Mutex<String?>(nil)
   /// How long a stop waits for the DISCONNECT to be written (a broker that reads nothing).
   static let stopGraceSeconds = 2.0
-  /// Once stopping, a duplicate of the socket the DISCONNECT goes out on, for the network thread
-  /// to close cleanly (``closeCleanly(_:drains:until:)``); -1 when none.
-  private let lingeringSocket = Atomic<Int32>(-1)
 
   private static let libraryInitialised: Bool = {
     mosquitto_lib_init()
@@ -1255,16 +1252,26 @@ final class MQTTConnection: @unchecked Sendable {
     var attempted = false
     let clock = ContinuousClock()
     var stopDeadline: ContinuousClock.Instant?
+    // Once stopping, a duplicate of the socket the DISCONNECT goes out on (``closeCleanly``).
+    var lingering: Int32 = -1
     while true {
       let socket = mosquitto_socket(handle)
       if stopping.load(ordering: .acquiring) {
+        if stopDeadline == nil, socket >= 0 {
+          // Here, on the thread that polls and closes the socket (taken on `close`'s thread, the
+          // number could be another connection's by then): libmosquitto may write the
+          // DISCONNECT and close its socket within the call, so the socket is read again.
+          lingering = fcntl(socket, F_DUPFD_CLOEXEC, 0)
+          stopDeadline = clock.now + .seconds(Self.stopGraceSeconds)
+          mosquitto_disconnect_v5(handle, 0, nil)
+          continue
+        }
         let deadline = stopDeadline ?? clock.now + .seconds(Self.stopGraceSeconds)
         stopDeadline = deadline
         if socket < 0 || clock.now >= deadline {
           // Within the wait of `close` (the grace and a second).
           Self.closeCleanly(
-            lingeringSocket.exchange(-1, ordering: .acquiringAndReleasing), drains: socket < 0,
-            until: min(clock.now + .seconds(1), deadline + .milliseconds(500)))
+            lingering, drains: socket < 0, until: min(clock.now + .seconds(1), deadline + .milliseconds(500)))
           return
         }
       }
@@ -1379,13 +1386,10 @@ final class MQTTConnection: @unchecked Sendable {
       return !state.closed
     }
     guard first else { return }
-    // Before the DISCONNECT, which libmosquitto may write and close the socket after at once
-    // (from this thread): the network thread closes the duplicate cleanly.
-    if networkStarted.load(ordering: .acquiring), case let socket = mosquitto_socket(handle), socket >= 0 {
-      lingeringSocket.store(fcntl(socket, F_DUPFD_CLOEXEC, 0), ordering: .releasing)
-    }
     stopping.store(true, ordering: .releasing)
-    mosquitto_disconnect_v5(handle, 0, nil)
+    // The network thread, once running, sends the DISCONNECT itself (`runNetwork`); none runs
+    // once `closed` is set if it had not started.
+    if !networkStarted.load(ordering: .acquiring) { mosquitto_disconnect_v5(handle, 0, nil) }
     wake()
     var freesClient = true
     if networkStarted.load(ordering: .acquiring),
@@ -1401,9 +1405,6 @@ final class MQTTConnection: @unchecked Sendable {
       }
     }
     if freesClient { Glibc.close(wakeDescriptor) }
-    // Not taken by a network thread that had ended (or is stuck in a connect).
-    let lingering = lingeringSocket.exchange(-1, ordering: .acquiringAndReleasing)
-    if lingering >= 0 { Glibc.close(lingering) }
     // After the network thread stopped: no callback can report this connection again.
     health?.clear(healthComponent)
     health?.clear(subscriptionsComponent)
