@@ -624,18 +624,13 @@ public final class SQLiteAction: BatchAction {
   /// The table folded as SQLite folds names, and the database as ``sameFile(_:_:)`` compares it:
   /// actions that may conflict have one key.
   public var conflictKey: String? {
-    let file =
-      database.hasPrefix("file:") ? database : URL(fileURLWithPath: database).standardizedFileURL.path
-    return "sqlite\u{0}\(Self.folded(table))\u{0}\(file)"
+    "sqlite\u{0}\(Self.folded(table))\u{0}\(SQLiteDatabase.file(of: database))"
   }
 
   /// Whether two `database` settings name one file: spelt alike, or alike once made absolute
   /// (`iot.db` and `./iot.db`); a `file:` URI only as written.
   static func sameFile(_ one: String, _ other: String) -> Bool {
-    if one == other { return true }
-    guard !one.hasPrefix("file:"), !other.hasPrefix("file:") else { return false }
-    return URL(fileURLWithPath: one).standardizedFileURL.path
-      == URL(fileURLWithPath: other).standardizedFileURL.path
+    one == other || SQLiteDatabase.file(of: one) == SQLiteDatabase.file(of: other)
   }
 
   /// Takes the shared connection. Opening is lazy, at the first batch: a database that cannot be

@@ -19,9 +19,27 @@ import Synchronization
 /// Taken with ``acquire(database:asking:logger:)`` and given back with
 /// ``release(asked:)``; the last user's release closes it.
 final class SQLiteDatabase: Sendable {
-  /// What actions must share to share a connection: the database path or URI.
+  /// What actions must share to share a connection: the database file, as ``file(of:)`` names it
+  /// (`iot.db` and `./iot.db` had a connection each, and locked each other out); `database`, the
+  /// first action's spelling, is what is opened.
   struct Key: Hashable {
     var database: String
+    var file: String
+
+    init(database: String) {
+      self.database = database
+      file = SQLiteDatabase.file(of: database)
+    }
+
+    static func == (lhs: Key, rhs: Key) -> Bool { lhs.file == rhs.file }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(file) }
+  }
+
+  /// The file a `database` setting names: its path made absolute and plain (`./iot.db` and
+  /// `iot.db` alike); a `file:` URI as written.
+  static func file(of database: String) -> String {
+    database.hasPrefix("file:") ? database : URL(fileURLWithPath: database).standardizedFileURL.path
   }
 
   /// The connections in use, with their number of users.

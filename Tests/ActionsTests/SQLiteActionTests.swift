@@ -339,8 +339,10 @@ struct SQLiteActionTests {
     }
     var actions: [SQLiteAction] = []
     for index in 0..<40 {
+      // Spelt two ways, one file: one connection (a connection each locked each other out).
+      let spelt = index % 2 == 0 ? path : "\(folder)/./shared.db"
       let action = try SQLiteAction(
-        configuration: configuration(#"{"database": "\#(path)", "table": "t\#(index % 4)"}"#),
+        configuration: configuration(#"{"database": "\#(spelt)", "table": "t\#(index % 4)"}"#),
         context: context)
       try await action.start()
       actions.append(action)
