@@ -267,12 +267,18 @@ final class SQLiteDatabase: Sendable {
         return outcomes
       }
     } catch let rolledBack as RolledBack {
-      // The batch that failed gets its own error; the others, rolled back with it, are tried again.
-      let shared = ActionError(
-        .transient,
-        "the transaction this batch shared with other rules' batches was rolled back by one that failed: "
-          + "\(SQLiteAction.actionError(rolledBack.error, "insert").message)")
-      return writes.indices.map { .failure($0 == rolledBack.culprit ? rolledBack.error : shared) }
+      // The batch that failed gets its own error; the others, rolled back with it through no fault
+      // of theirs, are run again at once without it, using none of their attempts (a trigger's
+      // RAISE(ROLLBACK) in one rule's table sent other rules' rows down their error paths, or
+      // spent their retries). Each run leaves one batch out: at most as many runs as batches.
+      var outcomes = [Result<any Sendable, any Error>](
+        repeating: .failure(rolledBack.error), count: writes.count)
+      let others = writes.indices.filter { $0 != rolledBack.culprit }
+      guard !others.isEmpty else { return outcomes }
+      for (index, outcome) in zip(others, await runTogether(others.map { writes[$0] })) {
+        outcomes[index] = outcome
+      }
+      return outcomes
     } catch {
       return writes.map { _ in .failure(error) }
     }
