@@ -414,7 +414,7 @@ public final class FileArchiveAction: BatchAction {
     /// Records that `path`, one of `files`, was given a line at `use` (uses increase).
     mutating func used(_ path: String, at use: Int, of files: [String: OpenFile]) {
       guard files.count >= Self.minimumFiles else {
-        (entries, head) = ([], 0)
+        if !entries.isEmpty { (entries, head) = ([], 0) }
         return
       }
       // Entries of files used since pile up: rebuilt from the files once they outnumber them

@@ -770,8 +770,8 @@ public final class HTTPAction: KeyedGroupAction {
         // connection the server closed as it was reused (a server that closes after each answer
         // without `Connection: close` sent 811 of 1,000 results down the error path, none of them
         // refused; one that closed with the next request unread, a reset, about 200, and failed
-        // the topic's backlog behind them as if the webhook were down). Sent again, twice at most, each after a moment (one resend at once met another
-        // stale connection of the pool: 3 to 11 of 1,000 results over 50 topics lost, against 0 or
+        // the topic's backlog behind them as if the webhook were down). Sent again, twice at most,
+        // each after a moment (one resend at once met another stale connection of the pool: 3 to 11 of 1,000 results over 50 topics lost, against 0 or
         // 1 now); a server that did take it gets it again, as at-least-once allows (a handler that
         // crashes after its work gets three copies an attempt, not more).
         closedResends += 1
@@ -915,12 +915,11 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first: what
-  /// came by then (nil when nothing did).
-  static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async -> [UInt8]? {
-    // What came, kept for the deadline's side too (a 503 whose body trickled in lost its start).
+  /// came by then (a 503 whose body trickled in lost its start at the deadline).
+  static func drain(_ body: HTTPClientResponse.Body, until deadline: NIODeadline) async -> [UInt8] {
     final class Kept: Sendable { let bytes = Mutex<[UInt8]>([]) }
     let kept = Kept()
-    return await withTaskGroup(of: [UInt8]?.self) { group in
+    await withTaskGroup(of: Void.self) { group in
       group.addTask {
         // Its first 16 KiB (an error's quote needs its start); a longer one is not read to its end,
         // and its connection is not reused. A body cut short keeps what came.
@@ -933,17 +932,15 @@ public final class HTTPAction: KeyedGroupAction {
             if full { break }
           }
         } catch {}
-        return kept.bytes.withLock { $0 }
       }
       group.addTask {
         let left = deadline - NIODeadline.now()
         if left.nanoseconds > 0 { try? await Task.sleep(nanoseconds: UInt64(left.nanoseconds)) }
-        return nil
       }
-      let first = await group.next() ?? nil
+      await group.next()
       group.cancelAll()
-      return first ?? kept.bytes.withLock { $0.isEmpty ? nil : $0 }
     }
+    return kept.bytes.withLock { $0 }
   }
 
   /// The first 200 bytes of an answer's body as one quoted line, escaped once as a JSON string

@@ -524,9 +524,7 @@ public final class RepublishAction: Action {
       if !shown.isExactly(rendered) { error.message = error.message.replacingExactly(rendered, with: shown) }
       // A topic the checks refused is not echoed as the resource (its message quotes it): the
       // configured template is, for a reserved topic asked without `$$` too.
-      let refused =
-        Self.topicProblem(rendered) != nil || (!leadingDollar && rendered.utf8.first == UInt8(ascii: "$"))
-      throw refused ? error : error.about(shown)
+      throw Self.topicProblem(rendered) != nil || asksReservedUnescaped(rendered) ? error : error.about(shown)
     }
   }
 
@@ -558,6 +556,12 @@ public final class RepublishAction: Action {
     TopicFilter.unwantedCharacter(in: text)
   }
 
+  /// Whether `rendered` starts with `$` though the template was not written with AWS's `$$`
+  /// escape: a value from the message reaching a reserved topic, which is refused.
+  private func asksReservedUnescaped(_ rendered: String) -> Bool {
+    !leadingDollar && rendered.utf8.first == UInt8(ascii: "$")
+  }
+
   /// Publishes `input` to the rendered topic `rendered`.
   private func publish(_ input: ActionInput, to rendered: String, using machine: inout VirtualMachine)
     async throws(ActionError)
@@ -568,7 +572,7 @@ public final class RepublishAction: Action {
     }
     // A value from the message must not reach a reserved topic ($aws/rules/… is Basic Ingest,
     // $SYS/… the broker's): only a template written with AWS's `$$` escape asks for one.
-    if !leadingDollar && rendered.utf8.first == UInt8(ascii: "$") {
+    if asksReservedUnescaped(rendered) {
       throw ActionError(
         .permanent,
         "rule '\(input.ruleName)', republish action: the topic rendered '\(rendered)', which starts with '$', but the topic template '\(configuration.topic)' does not start with '$$' (write '$$' for a reserved topic); refused"

@@ -1669,7 +1669,7 @@ public final class Dispatcher: Sendable {
           logger.notice(
             "dead-letter write succeeded after failing: the held message is acknowledged",
             metadata: [
-              "rule": "\(record.ruleName)", "topic": "\(clipped(record.topic, keeping: 256))",
+              "rule": "\(record.ruleName)", "topic": "\(Message.logged(topic: record.topic))",
               "attempts": .stringConvertible(attempts),
             ])
         }
@@ -1691,7 +1691,7 @@ public final class Dispatcher: Sendable {
                 : "dead-letter write failed as the run ends: the message is not acknowledged")
               : "dead-letter write failed: the message is held unacknowledged and the write retried",
             metadata: [
-              "rule": "\(record.ruleName)", "topic": "\(clipped(record.topic, keeping: 256))",
+              "rule": "\(record.ruleName)", "topic": "\(Message.logged(topic: record.topic))",
               "error": "\(error)",
               "record": "\(record.json)",
             ])

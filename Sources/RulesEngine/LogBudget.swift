@@ -42,7 +42,10 @@ public func clipped<Text: StringProtocol>(_ text: Text, keeping: Int = 200) -> S
 }
 
 extension Message {
-  /// The topic as logs quote it: whole up to 307 bytes, else its first 256 (AWS IoT's limit) and
-  /// its length; the message, its error record and its dead letter keep it whole.
-  public var loggedTopic: String { clipped(topic, keeping: 256) }
+  /// The topic as logs quote it (``logged(topic:)``).
+  public var loggedTopic: String { Self.logged(topic: topic) }
+
+  /// `topic` as logs quote it: whole up to 307 bytes, else its first 256 (AWS IoT's limit) and its
+  /// length; the message, its error record and its dead letter keep it whole.
+  public static func logged(topic: String) -> String { clipped(topic, keeping: 256) }
 }

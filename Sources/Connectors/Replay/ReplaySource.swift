@@ -583,7 +583,7 @@ public struct ReplaySource: MessageSource {
       return .failure(
         ReplayError(
           message:
-            "\(name):\(lineNumber): topic '\(clipped(topic, keeping: 256))' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
+            "\(name):\(lineNumber): topic '\(Message.logged(topic: topic))' contains a wildcard (+ or #) or NUL: a message's topic is a name, not a filter"
         ))
     }
     let payload: [UInt8]

@@ -155,7 +155,7 @@ public struct Parser {
     if token.kind == .keyword(.not) { return " (NOT goes before what it negates: NOT (a IN b))" }
     // `SELECT * * 2`: an item that starts with `*` is `*` alone (the whole payload, merged).
     if !hasFrom, previous?.kind == .symbol("*"), case .symbol(let symbol) = token.kind,
-      ["+", "-", "*", "/", "%", "=", "<>", "!=", "<", "<=", ">", ">="].contains(symbol)
+      BinaryOperator(token.kind) != nil
     {
       return
         " (a SELECT item that starts with '*' is '*' alone, the payload's members: write (* \(symbol) ...) AS name for an operation on the payload)"
