@@ -108,7 +108,12 @@ func benchSQLiteAction(feed: String, sql: String, database: String) async {
     if case .int(let value)? = record["timestamp"] { timestamp = value }
     let message = Message(
       topic: topic, payload: Array(JSONWriter.string(payload).utf8), receivedAtMs: timestamp)
-    guard let evaluation = machine.evaluate(program, context: message.evaluationContext()) else { continue }
+    // As the daemon evaluates a rule whose actions all take the value (`Rule.evaluate`): the result
+    // is kept as a value, not written out and parsed again by the action.
+    guard
+      let evaluation = machine.evaluate(
+        program, context: message.evaluationContext(), serializesPayload: false, keepsValue: true)
+    else { continue }
     inputs.append(ActionInput(ruleName: "bench", evaluation: evaluation, message: message))
   }
   let action: SQLiteAction

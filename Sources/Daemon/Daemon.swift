@@ -968,6 +968,19 @@ public enum RuleChecker {
     "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
   }
 
+  /// A file's warnings and errors as text lines, in file order (a stable sort: at one place, the
+  /// warnings first, as found).
+  public static func lines(of result: FileResult) -> [String] {
+    let lines =
+      result.warnings.map { ($0.position, warningText($0)) }
+      + result.diagnostics.map { ($0.position, $0.description) }
+    return lines.enumerated().sorted {
+      ($0.element.0.line, $0.element.0.column, $0.offset) < (
+        $1.element.0.line, $1.element.0.column, $1.offset
+      )
+    }.map(\.element.1)
+  }
+
   /// Checks every rule file under `paths`.
   ///
   /// - Parameter gate: what `run` asks of a rule before loading it (its tests beside it pass); a

@@ -76,15 +76,18 @@ public enum AWSRuleImporter {
       document, resource: resource, nameGiven: name != nil, notes: &notes, fail: fail)
     var payload = root
     var documentNameNode: RuleNode?
-    var nested = true
+    // The key the payload is under: `rule` (get-topic-rule's output), `topicRulePayload`
+    // (create-topic-rule's input), or none (a bare payload).
+    var wrapper: String?
     if let rule = root["rule"] {
       payload = rule
       documentNameNode = rule["ruleName"]
+      wrapper = "rule"
     } else if let inner = root["topicRulePayload"] {
       payload = inner
       documentNameNode = root["ruleName"]
+      wrapper = "topicRulePayload"
     } else {
-      nested = false
       documentNameNode = root["ruleName"]
     }
     let documentName = documentNameNode?.string
@@ -92,14 +95,19 @@ public enum AWSRuleImporter {
     // Beside the payload, AWS's inputs hold only the name and tags (get-topic-rule: the ARN), and
     // AWS refuses anything else there: a rule field there was dropped without a word (a rule meant
     // to be off was written enabled).
-    if nested, let members = root.members {
-      let beside = ["ruleName", "topicRulePayload", "tags", "ruleArn", "rule"]
-      if let member = members.first(where: { !beside.contains($0.key) }) {
-        throw ImportError(
-          description:
-            "\(file):\(member.keyPosition): error: '\(RuleFile.escapedName(member.key))' stands beside the rule's payload, where AWS takes only its name and tags (and refuses the rest): move it into the payload"
-        )
-      }
+    // (The same keys as `check` takes there. A second payload, `rule` beside `topicRulePayload`,
+    // is one rule too many: the other was dropped without a word.)
+    if let wrapper, let members = root.members,
+      let member = members.first(where: { $0.key != wrapper && !RuleFile.keysBesideWrapper.contains($0.key) })
+    {
+      let key = RuleFile.escapedName(member.key)
+      throw ImportError(
+        description: "\(file):\(member.keyPosition): error: "
+          + (["rule", "topicRulePayload"].contains(member.key)
+            ? "'\(key)' stands beside '\(wrapper)': a document holds one rule; import each on its own"
+            : "'\(key)' stands beside '\(wrapper)', where AWS's documents hold only "
+              + RuleFile.keysBesideWrapper.sorted().map { "'\($0)'" }.joined(separator: ", ")
+              + ": a field of the rule goes inside '\(wrapper)'"))
     }
     guard let sql = payload["sql"]?.string else {
       throw fail(
@@ -137,6 +145,10 @@ public enum AWSRuleImporter {
     if let node = payload["awsIotSqlVersion"], node.string == nil {
       wrongTypes.append(
         (node.position, fail(node, "'awsIotSqlVersion' must be a string such as \"2016-03-23\"")))
+    }
+    // (`check` refuses any other description too: it was dropped without a word.)
+    if let node = payload["description"], node.string == nil, cloudFormationFunction(node) == nil {
+      wrongTypes.append((node.position, fail(node, "'description' must be a string")))
     }
     if let node = payload["ruleDisabled"], node.bool == nil {
       wrongTypes.append((node.position, fail(node, "'ruleDisabled' must be true or false")))

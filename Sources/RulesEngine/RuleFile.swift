@@ -96,6 +96,14 @@ public enum RuleFile {
   /// What `aws iot get-topic-rule` prints beside a rule's own keys: read-only, ignored.
   static let readOnlyKeys: Set<String> = ["ruleArn", "createdAt"]
 
+  /// What may stand beside the rule's payload in AWS's documents, besides the payload's own key
+  /// (`rule` in get-topic-rule's output, `topicRulePayload` in create-topic-rule's input): the
+  /// name, the resource tags (of no meaning here), the ARN and `ResponseMetadata`, which boto3's
+  /// `get_topic_rule` adds.
+  public static let keysBesideWrapper: Set<String> = readOnlyKeys.union([
+    "ruleName", "tags", "ResponseMetadata",
+  ])
+
   /// Said after a text that ends in a line break, most often a YAML block scalar's closing one.
   public static let yamlLineBreakHint =
     " (a YAML '>' or '|' scalar ends in a line break; '>-' and '|-' do not)"
@@ -270,12 +278,7 @@ public enum RuleFile {
           RuleDiagnostic(file: file, position: payload.position, message: "'\(wrapper)' must be an object")
         ])
       }
-      // `tags` is part of the create-topic-rule input (resource tags, which have no meaning here);
-      // `ResponseMetadata` is what boto3's `get_topic_rule` adds to the get-topic-rule output.
-      for member in root.members!
-      where member.key != wrapper && member.key != "ruleName" && member.key != "tags"
-        && member.key != "ResponseMetadata" && !readOnlyKeys.contains(member.key)
-      {
+      for member in root.members! where member.key != wrapper && !keysBesideWrapper.contains(member.key) {
         report(member.keyPosition, "unknown key '\(escapedName(member.key))' beside '\(wrapper)'")
       }
       awsWrapper = (wrapper, root.members!.first { $0.key == wrapper }!.keyPosition)

@@ -107,17 +107,8 @@ struct CheckCommand: ParsableCommand {
       Console.out(RuleChecker.json(results + missingResults + emptyResults))
     } else {
       for result in results {
-        // Warnings and errors together in file order (a stable sort: same places keep their order).
-        let lines =
-          result.warnings.map { ($0.position, RuleChecker.warningText($0)) }
-          + result.diagnostics.map { ($0.position, $0.description) }
-        for (_, text) in lines.enumerated().sorted(by: {
-          ($0.element.0.line, $0.element.0.column, $0.offset) < (
-            $1.element.0.line, $1.element.0.column, $1.offset
-          )
-        }).map(\.element) {
-          Console.out(RuleFile.printable(text))
-        }
+        // Warnings and errors together in file order.
+        for text in RuleChecker.lines(of: result) { Console.out(RuleFile.printable(text)) }
         if result.diagnostics.isEmpty {
           // A disabled rule is valid, and said so: it takes no message (`ruleDisabled`).
           Console.out(

@@ -137,13 +137,18 @@ struct AWSImport: ParsableCommand {
       Console.err(
         source + "not imported: \(action)\(detail.contains(" ") ? "" : " has no equivalent in iotrules")")
     }
-    // The written file is checked like any rule file, so SQL this engine cannot run shows up now.
+    // The written file is checked as `check` checks it, so SQL this engine cannot run shows up now,
+    // and so do its warnings, in file order (a template reading the message's field where the
+    // SELECT's was meant, a republish back into the rule: hints written for such ported rules).
     var checkFailed = false
     do {
-      _ = try RulePreview.load(path: target)
+      for result in try RuleChecker.check(paths: [target]) {
+        checkFailed = checkFailed || !result.diagnostics.isEmpty
+        for text in RuleChecker.lines(of: result) { Console.err(RuleFile.printable(text)) }
+      }
     } catch {
       checkFailed = true
-      Console.err(error.description)
+      Console.err("iotrules: error: \(error)")
     }
     if !result.unmapped.isEmpty || !result.actionRequired.isEmpty || checkFailed { throw ExitCodes.failures }
   }

@@ -566,7 +566,36 @@ import Testing
         #"{"ruleName": "m", "ruleDisabled": true, "topicRulePayload": {"sql": "SELECT * FROM 'a'", "actions": []}}"#
       )
     } catch {
-      #expect("\(error)".hasPrefix("r.json:1:19: error: 'ruleDisabled' stands beside the rule's payload"))
+      #expect(
+        "\(error)"
+          == "r.json:1:19: error: 'ruleDisabled' stands beside 'topicRulePayload', where AWS's documents hold only 'ResponseMetadata', 'createdAt', 'ruleArn', 'ruleName', 'tags': a field of the rule goes inside 'topicRulePayload'"
+      )
+    }
+    // boto3's get_topic_rule output, as `check` takes it: imported.
+    let boto = try convert(
+      #"{"ruleArn": "arn:aws:iot:eu-west-1:1:rule/b", "rule": {"ruleName": "b", "sql": "SELECT * FROM 'a'", "actions": []}, "ResponseMetadata": {"RequestId": "x", "HTTPStatusCode": 200}}"#
+    )
+    #expect(boto.name == "b")
+    // Two payloads in one document: one would be dropped without a word.
+    do {
+      _ = try convert(
+        #"{"rule": {"ruleName": "w", "sql": "SELECT 1 FROM 'a'"}, "topicRulePayload": {"sql": "SELECT 2 FROM 'b'"}}"#
+      )
+      Issue.record("two payloads imported")
+    } catch {
+      #expect(
+        "\(error)"
+          == "r.json:1:57: error: 'topicRulePayload' stands beside 'rule': a document holds one rule; import each on its own"
+      )
+    }
+    // A description that is no string is refused, as `check` refuses it (it was dropped).
+    for description in ["5", "null", "{}"] {
+      do {
+        _ = try convert(#"{"sql": "SELECT 1 FROM 'a'", "description": "# + description + "}")
+        Issue.record("description \(description) imported")
+      } catch {
+        #expect("\(error)" == "r.json:1:45: error: 'description' must be a string")
+      }
     }
     #expect(throws: AWSRuleImporter.ImportError.self) {
       try convert(

@@ -40,6 +40,14 @@ struct CheckerTests {
         "SELECT a FROM 't' WHERE a == 1",
         "1:28: expected an expression after '=' (IoT SQL compares with a single '=')"
       ),
+      (
+        "SELECT +5 AS a FROM 't'",
+        "1:8: expected an expression after SELECT (IoT SQL has no unary '+': remove it)"
+      ),
+      (
+        "SELECT -(+a) AS a FROM 't'",
+        "1:10: expected an expression after '(' (IoT SQL has no unary '+': remove it)"
+      ),
       // Unquoted, at the character itself (it was one to the right); after a two-byte character,
       // by characters; with escapes, at the literal (its text is not the filter's).
       (
@@ -206,6 +214,13 @@ struct CheckerTests {
     // A key below an earlier one adds to it when that is an object (a way to extend one): not said.
     #expect(try warnings("SELECT b AS x, a AS x.y, c AS x.z FROM 't'").isEmpty)
     #expect(try warnings("SELECT a AS x.y, b AS x.z, c AS xy FROM 't'").isEmpty)
+    // Below a literal that is no object, the key replaces it: said.
+    #expect(
+      try warnings("SELECT 1 AS a, 2 AS a.b, 'x' AS c, [1] AS d, 3 AS d.e, 4 AS c.f.g FROM 't'") == [
+        "1:16: key 'a.b' replaces key 'a' (set at 1:8) in this SELECT: that value is no object to add 'b' to, so it is lost; name one with AS",
+        "1:46: key 'd.e' replaces key 'd' (set at 1:36) in this SELECT: that value is no object to add 'e' to, so it is lost; name one with AS",
+        "1:56: key 'c.f.g' replaces key 'c' (set at 1:26) in this SELECT: that value is no object to add 'g' to, so it is lost; name one with AS",
+      ])
     // A WHERE that is a constant other than a Boolean, and a nested query's FROM written as a topic.
     #expect(
       try warnings("SELECT a FROM 't' WHERE 1") == [

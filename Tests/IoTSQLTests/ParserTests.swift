@@ -627,7 +627,7 @@ private func parseError(_ sql: String) -> String? {
       "SELECT (SELECT a FROM b WHERE c FROM 't'",
       "1:33: expected ')' to close the nested query opened at 1:8, found FROM"
     ),
-    ("SELECT +1", "1:8: expected an expression after SELECT"),
+    ("SELECT +1", "1:8: expected an expression after SELECT (IoT SQL has no unary '+': remove it)"),
     (
       "SELECT a FROM 't';",
       "1:18: unexpected character ';' (a rule is one statement: remove the ';' and anything after it)"

@@ -279,6 +279,29 @@ struct RegexFunctionsTests {
     Row(
       function: "regexp_replace", arguments: [.string("abc"), .string("(b)"), .string("\\$\u{301}")],
       expected: .string("a$\u{301}c")),
+    // Under `s`, Java's `.` is one character, a CR of CR LF too (ICU's took the pair as one): each
+    // result is JDK 17's. Outside `s` neither matches a line end.
+    Row(
+      function: "regexp_replace", arguments: [.string("a\r\nb"), .string("(?s)."), .string("x")],
+      expected: .string("xxxx")),
+    Row(
+      function: "regexp_matches", arguments: [.string("a\r\nb"), .string("(?s)a.{2}b")], expected: .bool(true)
+    ),
+    Row(
+      function: "regexp_substr", arguments: [.string("a\r\nb"), .string("(?s)a.")], expected: .string("a\r")),
+    Row(
+      function: "regexp_matches", arguments: [.string("foo\r\nbar"), .string("(?s)o.b")],
+      expected: .bool(false)),
+    Row(
+      function: "regexp_replace", arguments: [.string("a\r\nb"), .string("(?s:a.)|."), .string("x")],
+      expected: .string("x\nx")),
+    Row(
+      function: "regexp_replace", arguments: [.string("a\r\nb\u{1F600}"), .string("(?-s:.)"), .string("x")],
+      expected: .string("x\r\nxx")),
+    Row(
+      function: "regexp_matches", arguments: [.string("a.b"), .string("(?s)a[.]b")], expected: .bool(true)),
+    Row(
+      function: "regexp_matches", arguments: [.string("axb"), .string("(?s)a\\.b")], expected: .bool(false)),
   ]
 
   static func call(_ name: String, _ arguments: [Value], prepared: (any Sendable)? = nil) -> Value {

@@ -535,6 +535,15 @@ with tempfile.TemporaryDirectory() as work:
                        text=True, timeout=60)
     check("import aws -o all.json (missing)", p.returncode == 64 and "named as a rule file, not a folder" in p.stderr
           and not os.path.exists(os.path.join(work, "all.json")), f"{p.returncode} {p.stderr}")
+    # The written rule's warnings are said, as `check` says them (a republish back into the rule).
+    with open(os.path.join(work, "Loop.json"), "w") as f:
+        json.dump({"rule": {"ruleName": "Loop", "sql": "SELECT * FROM 'dev/+/t'", "awsIotSqlVersion": "2016-03-23",
+                            "actions": [{"republish": {"topic": "dev/x/t"}}]}}, f)
+    p = subprocess.run([BIN, "import", "aws", "Loop.json", "-o", "loop"], cwd=work, capture_output=True, text=True,
+                       timeout=60)
+    check("import aws says check's warnings", p.returncode == 0 and "loop/Loop.json:" in p.stderr
+          and "warning: rule 'Loop': the republish topic 'dev/x/t' can match the rule's own FROM filter" in p.stderr,
+          f"{p.returncode} {p.stderr}")
 
 # Evaluation limits: a statement that doubles a string thirty times stops at 16 MiB a value with a runtime
 # error (the batch goes on), and the one-shot eval exits 65 saying why.

@@ -297,6 +297,9 @@ final class CompiledRegex: @unchecked Sendable {
     else { return pattern }
     // After a flag group that sets `U`, classes are ICU's (Unicode) as Java's are.
     var unicodeClasses = false
+    // Whether a flag group may set `s` (DOTALL): then a `.` is one character of the text, as Java
+    // reads it, where ICU's takes a CR LF pair as one (`(?s)a.{2}b` on `a\r\nb`).
+    let dotAll = setsDotAll(pattern)
     // The space is written `\x20`: a literal one would vanish in `(?x)` mode.
     let whitespace = "\\x20\\t\\n\\x0B\\f\\r"
     let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
@@ -497,6 +500,11 @@ final class CompiledRegex: @unchecked Sendable {
         notCharacter()
       } else if depth > 0 {
         character()
+      } else if scalar == ".", dotAll {
+        // Whatever `.` matches where it stands (not a line end, outside `s`), one code point of it.
+        output.append(contentsOf: "(?:(?=.)[\\x{0}-\\x{10FFFF}])".unicodeScalars)
+        index += 1
+        continue
       } else if scalar == "{", depth == 0 {
         braceOpen = true
       } else if scalar == "}", depth == 0 {
@@ -512,6 +520,24 @@ final class CompiledRegex: @unchecked Sendable {
       index += 1
     }
     return String(output)
+  }
+
+  /// Whether `pattern` has an inline flag group that sets `s` (`(?s)`, `(?is:`, `(?s-i)`); a text
+  /// that only looks like one (escaped, quoted, in a set) counts too, which costs speed alone.
+  static func setsDotAll(_ pattern: String) -> Bool {
+    let scalars = Array(pattern.unicodeScalars)
+    var index = 0
+    while index + 1 < scalars.count {
+      if scalars[index] == "(", scalars[index + 1] == "?" {
+        var end = index + 2
+        while end < scalars.count, "idmsuxU".unicodeScalars.contains(scalars[end]) {
+          if scalars[end] == "s" { return true }
+          end += 1
+        }
+      }
+      index += 1
+    }
+    return false
   }
 
   /// Java's POSIX character classes, all ASCII (without its `UNICODE_CHARACTER_CLASS` flag), as the

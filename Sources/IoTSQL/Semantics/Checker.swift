@@ -205,6 +205,15 @@ struct Checker {
             "key '\(key.joined(separator: "."))' replaces key '\(other.joined(separator: "."))' (set at "
               + "\(earlier.range.start)) in this SELECT: the earlier value is lost; name one with AS",
             at: item.range, related: earlier.range.start)
+        } else if let (prefix, earlier) = (1..<max(key.count, 1)).lazy.compactMap({ length in
+          keys[Array(key[..<length])].map { (key[..<length], $0) }
+        }).last, case .expression(let value) = earlier.kind, value.isNonObjectLiteral {
+          // `1 AS x, a AS x.y`: x is no object, so x.y replaces it (an object would take y).
+          warning(
+            "key '\(key.joined(separator: "."))' replaces key '\(prefix.joined(separator: "."))' (set at "
+              + "\(earlier.range.start)) in this SELECT: that value is no object to add '\(key.last!)' to, so it is lost; "
+              + "name one with AS",
+            at: item.range, related: earlier.range.start)
         }
         keys[key] = item
         for length in 1..<max(key.count, 1) {

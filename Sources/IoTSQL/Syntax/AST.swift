@@ -228,6 +228,15 @@ public struct Expression: Sendable, Equatable {
     self.range = range
   }
 
+  /// True for a literal that is no object (a scalar or an array): a key below it replaces it.
+  var isNonObjectLiteral: Bool {
+    switch kind {
+    case .literal(.object): return false
+    case .literal, .array: return true
+    default: return false
+    }
+  }
+
   /// True for a literal number, string, Boolean or null (not an array or object).
   var isScalarLiteral: Bool {
     guard case .literal(let value) = kind else { return false }

@@ -653,6 +653,10 @@ public struct Parser {
       {
         hint = " (IoT SQL compares with a single '=')"
       }
+      // `+5`, `-(+a)`: a sign of plus is SQL's, not IoT SQL's.
+      if token.kind == .symbol("+") {
+        hint = " (IoT SQL has no unary '+': remove it)"
+      }
       // `SELECT a, b, FROM 't'` (AWS's DynamoDB tutorial has one).
       if previous?.kind == .symbol(","), token.kind == .keyword(.from) || token.kind == .keyword(.where) {
         hint = " (a SELECT list does not end with ','; remove it)"
