@@ -233,11 +233,18 @@ public enum RuleStore {
     // While a gone file's rule runs on (a deploy still under way), a new file's rule with a name of
     // its own waits: it may be that rule renamed (`mv a.json b.json`), and the two would each write
     // every message. It starts at the reload that retires the gone one.
+    // (Not one whose name a present file's running rule has: it is refused for the clash, as it
+    // was; held, it counted as loading fine, and its refusal as a new error once the gone one retired.)
     var held: Set<String> = []
     if loaded.contains(where: { deploying.contains($0.file) && !renamedAway($0.file, $0.rule) }) {
       let goneNames = Set(loaded.filter { gone.contains($0.file) }.map(\.rule.name))
+      let runningNames = Set(
+        loaded.lazy.filter { !gone.contains($0.file) && previous[$0.file]?.name == $0.rule.name }.map(
+          \.rule.name))
       for (file, rule) in loaded
-      where previous[file] == nil && !gone.contains(file) && !goneNames.contains(rule.name) {
+      where previous[file] == nil && !gone.contains(file) && !goneNames.contains(rule.name)
+        && !runningNames.contains(rule.name)
+      {
         held.insert(file)
       }
       loaded.removeAll { held.contains($0.file) }
@@ -357,7 +364,9 @@ public enum RuleStore {
       }
       return rule
     } catch {
-      claim = RuleFile.claimedName(file: file, bytes: bytes)
+      // (A file that does not parse claims the name its text names.)
+      claim =
+        RuleFile.claimedName(file: file, bytes: bytes) ?? RuleFile.nameWrittenIn(file: file, bytes: bytes)
       return refuse(error.diagnostics)
     }
   }

@@ -240,6 +240,90 @@ public enum RuleFile {
     return (name, node.position)
   }
 
+  /// The name a file that does not parse seems to claim, read from its text: the string after its
+  /// `ruleName` key (`"ruleName": "r"` in JSON, `ruleName: r` or `'r'` in YAML), when every such key
+  /// holds the same one; the file's base name when no `ruleName` is written; nil when they differ or
+  /// one cannot be read. A reload uses it to keep running the rule of a gone file that was moved
+  /// into this one (`mv a.json b.json`, then a broken edit): that rule was retired, its messages
+  /// acknowledged with nothing written, until the file parsed.
+  public static func nameWrittenIn(file: String, bytes: [UInt8]) -> (name: String, position: FilePosition)? {
+    let key = Array("ruleName".utf8)
+    let count = bytes.count
+    func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+    var found: [(name: String, offset: Int)] = []
+    var index = 0
+    while index + key.count <= count {
+      guard bytes[index] == key[0], bytes[index..<(index + key.count)].elementsEqual(key) else {
+        index += 1
+        continue
+      }
+      let quoted = index > 0 && bytes[index - 1] == UInt8(ascii: "\"")
+      var cursor = index + key.count
+      index = cursor
+      if quoted {
+        guard cursor < count, bytes[cursor] == UInt8(ascii: "\"") else { continue }
+        cursor += 1
+      } else if index - key.count > 0, !" \t\n\r{,".utf8.contains(bytes[index - key.count - 1]) {
+        continue
+      }
+      while cursor < count, isBlank(bytes[cursor]) { cursor += 1 }
+      guard cursor < count, bytes[cursor] == UInt8(ascii: ":") else { continue }
+      cursor += 1
+      while cursor < count, isBlank(bytes[cursor]) { cursor += 1 }
+      guard cursor < count else { break }
+      let start = cursor
+      var name: String?
+      if bytes[cursor] == UInt8(ascii: "\"") {
+        // A JSON (or YAML double-quoted) string, its escapes read as JSON reads them.
+        cursor += 1
+        while cursor < count, bytes[cursor] != UInt8(ascii: "\""), bytes[cursor] != 0x0A {
+          cursor += bytes[cursor] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        if cursor < count, bytes[cursor] == UInt8(ascii: "\""),
+          case .string(let text)? = try? JSONReader.parse(Array(bytes[start...cursor]))
+        {
+          name = text
+        }
+      } else if !quoted, bytes[cursor] == UInt8(ascii: "'") {
+        // YAML's single-quoted string: '' is a quote.
+        var text: [UInt8] = []
+        cursor += 1
+        while cursor < count, bytes[cursor] != 0x0A {
+          if bytes[cursor] == UInt8(ascii: "'") {
+            guard cursor + 1 < count, bytes[cursor + 1] == UInt8(ascii: "'") else {
+              name = String(decoding: text, as: UTF8.self)
+              break
+            }
+            cursor += 1
+          }
+          text.append(bytes[cursor])
+          cursor += 1
+        }
+      } else if !quoted {
+        // YAML's plain scalar, up to the line's end, a comment, or a flow mapping's `,` or `}`.
+        while cursor < count, !"\n\r,}".utf8.contains(bytes[cursor]),
+          !(bytes[cursor] == UInt8(ascii: "#") && isBlank(bytes[cursor - 1]))
+        {
+          cursor += 1
+        }
+        var end = cursor
+        while end > start, isBlank(bytes[end - 1]) { end -= 1 }
+        if end > start { name = String(decoding: bytes[start..<end], as: UTF8.self) }
+      }
+      guard let name else { return nil }
+      found.append((name, start))
+      index = max(index, cursor)
+    }
+    guard let first = found.first else { return (baseName(file), FilePosition(line: 1, column: 1)) }
+    guard found.allSatisfy({ $0.name == first.name }) else { return nil }
+    // The value's line and column, the column counted in characters.
+    let before = bytes[..<first.offset]
+    let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+    let line = before.count { $0 == 0x0A } + 1
+    let column = bytes[lineStart..<first.offset].count { $0 & 0xC0 != 0x80 } + 1
+    return (first.name, FilePosition(line: line, column: column))
+  }
+
   /// Parses, compiles and validates; `file` is the path used in messages and for the default name.
   public static func load(file: String, bytes: [UInt8], builder: any ActionBuilding) throws(RuleFileError)
     -> Rule

@@ -652,14 +652,26 @@ struct RuleReloaderTests {
   /// A rule moved into a new file that does not load (`ruleName` kept, the SQL broken): the gone
   /// file's rule keeps running, as a broken edit in place keeps the previous version, until the new
   /// file loads (it was retired, and its messages acknowledged with nothing written).
-  @Test func aRuleMovedIntoABrokenFileKeepsRunning() async throws {
+  /// So too when the new file does not parse (a trailing comma, a YAML file cut short): its
+  /// `ruleName` is read from its text (the rule was retired, for want of a name to match).
+  @Test(arguments: [
+    ("b.json", #"{"ruleName": "r2", "sql": "SELECT * FROM 'a/+' WHERE n >>> 3", "actions": []}"#),
+    ("b.json", #"{"ruleName": "r2", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}],}"#),
+    (
+      "b.json",
+      #"{"ruleName" : "r\u0032", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}"#
+    ),
+    ("b.yaml", "ruleName: r2 # moved\nsql: \"SELECT * FROM 'a/+'\nactions: []\n"),
+    ("b.yaml", "rule:\n  ruleName: 'r2'\n  sql: [\n"),
+  ])
+  func aRuleMovedIntoABrokenFileKeepsRunning(brokenFile: String, broken: String) async throws {
     let folder = temporaryFolder("moved-broken")
     let named = #"{"ruleName": "r2", "sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
     write(named, to: folder + "/a.json")
     let (reloader, dispatcher) = reloader(folder)
     _ = try await reloader.initialLoad()
     try FileManager.default.removeItem(atPath: folder + "/a.json")
-    write(named.replacingOccurrences(of: "'a/+'", with: "'a/+' WHERE n >>> 3"), to: folder + "/b.json")
+    write(broken, to: folder + "/" + brokenFile)
     for _ in 0..<4 { _ = await reloader.reload(settle: true) }
     #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
     let broken = await reloader.reload(force: true)
@@ -668,6 +680,7 @@ struct RuleReloaderTests {
     #expect(
       said.contains { $0.contains("rule 'r2' keeps running from \(folder)/a.json, which is gone") }, "\(said)"
     )
+    try FileManager.default.removeItem(atPath: folder + "/" + brokenFile)
     write(named, to: folder + "/b.json")
     for _ in 0..<3 { _ = await reloader.reload(settle: true) }
     #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/b.json"])
@@ -761,6 +774,33 @@ struct RuleReloaderTests {
     try FileManager.default.removeItem(atPath: folder + "/one.test.json")
     _ = await reloader.reload(force: true)
     #expect(reloader.failingCount == 0)
+  }
+
+  /// A file refused for its rule's name stays failing, said once, while another file is removed:
+  /// held back for the gone file's rule like a new rule, it counted as loading fine (the gauge at 0
+  /// for a poll), and its refusal as a new error of the reload that retired the gone rule.
+  @Test func aClashingFileStaysFailingWhileAnotherFileIsRemoved() async throws {
+    let folder = temporaryFolder("clash-removal")
+    write(#"{"ruleName": "a", "sql": "SELECT * FROM 'a/+'", "actions": []}"#, to: folder + "/a.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "x/+"), to: folder + "/x.json")
+    let logs = LogLines()
+    let (reloader, dispatcher) = reloader(folder, logger: logs.logger)
+    _ = try await reloader.initialLoad()
+    write(#"{"ruleName": "a", "sql": "SELECT * FROM 'd/+'", "actions": []}"#, to: folder + "/dup.json")
+    for _ in 0..<3 { _ = await reloader.reload(settle: true) }
+    #expect(reloader.failingCount == 1)
+    let said = logs.messages.filter { $0.contains("rule name 'a' is already used by") }.count
+    #expect(said == 1, "\(logs.messages)")
+    try FileManager.default.removeItem(atPath: folder + "/x.json")
+    for round in 0..<3 {
+      _ = await reloader.reload(settle: true)
+      #expect(reloader.failingCount == 1, "round \(round)")
+      #expect(!reloader.lastReloadHadErrors, "round \(round)")
+    }
+    #expect(dispatcher.ruleSet.rules.map(\.file) == [folder + "/a.json"])
+    #expect(
+      logs.messages.filter { $0.contains("rule name 'a' is already used by") }.count == said,
+      "\(logs.messages)")
   }
 
   /// With a rule file named directly (not its folder), its test file is watched too.

@@ -925,4 +925,21 @@ struct RuleFileTests {
     #expect(policy.backoffMs(retry: 3, random: 1) == 250)
     #expect(policy.backoffMs(retry: 3, random: 0) == 125)
   }
+
+  /// The name a file that does not parse claims, read from its text.
+  @Test func aNameIsReadFromTheTextOfAFileThatDoesNotParse() {
+    func claim(_ text: String, _ file: String = "f.json") -> String? {
+      RuleFile.nameWrittenIn(file: file, bytes: Array(text.utf8)).map {
+        "\($0.name) \($0.position.line):\($0.position.column)"
+      }
+    }
+    #expect(claim(#"{"ruleName": "r", "sql": ,}"#) == "r 1:14")
+    #expect(claim("{\n  \"é\": 1, \"ruleName\":\"r\\u00e9\",") == "ré 2:22")
+    #expect(claim("rule:\n  ruleName: 'it''s' \n  sql: [", "f.yaml") == "it's 2:13")
+    #expect(claim("{ruleName: x, sql: [", "f.yaml") == "x 1:12")
+    #expect(claim("sql: \"SELECT get(*, 'ruleName') FROM 'a'\n", "g.yaml") == "g 1:1")
+    // Two names, or one that is no string: no claim.
+    #expect(claim(#"{"ruleName": "a", "rule": {"ruleName": "b"}"#) == nil)
+    #expect(claim(#"{"ruleName": 5,"#) == nil)
+  }
 }
