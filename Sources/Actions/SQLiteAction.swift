@@ -215,6 +215,13 @@ public final class SQLiteAction: BatchAction {
   /// renamed-aside `-wal`.
   let logger: Logger
 
+  /// The dynamoDB action's item settings, which `import aws` keeps in the sqlite action it makes
+  /// from one so that `check` refuses it until they are written as columns.
+  public static let dynamoDBSettings = [
+    "hashKeyField", "hashKeyValue", "hashKeyType", "rangeKeyField", "rangeKeyValue", "rangeKeyType",
+    "payloadField",
+  ]
+
   /// Builds the action from its configuration.
   public init(
     configuration: RuleNode, context: ActionBuildContext, logger: Logger = Logger(label: "iotrules.sqlite")
@@ -222,8 +229,20 @@ public final class SQLiteAction: BatchAction {
     self.logger = logger
     let reader = ConfigurationReader(node: configuration, kind: "sqlite")
     var problems = ConfigurationProblems()
+    // `import aws` keeps a dynamoDB action's item settings: the rule would run without them.
+    if let member = configuration.members?.first(where: { Self.dynamoDBSettings.contains($0.key) }) {
+      problems.add(
+        "'\(member.key)' is the dynamoDB action's (as are "
+          + Self.dynamoDBSettings.filter { $0 != member.key }.map { "'\($0)'" }.joined(separator: ", ")
+          + "): a sqlite row holds the result's keys, each a column; write the item's key into the SELECT "
+          + "(`topic(2) AS device`) or 'columns', give 'key' to keep one row per key, and remove these settings",
+        at: member.keyPosition)
+    }
     problems.attempt { () throws(ActionConfigurationError) in
-      try reader.checkKeys(["database", "table", "columns", "key", "update", "busyTimeoutMs", "synchronous"])
+      try reader.checkKeys(
+        Set(
+          ["database", "table", "columns", "key", "update", "busyTimeoutMs", "synchronous"]
+            + Self.dynamoDBSettings))
     }
     let databaseNode =
       problems.attempt { () throws(ActionConfigurationError) in try reader.string("database", required: true)

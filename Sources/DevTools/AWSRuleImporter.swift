@@ -1,3 +1,4 @@
+import Actions
 import Foundation
 import IoTSQL
 import RulesEngine
@@ -661,14 +662,18 @@ public enum AWSRuleImporter {
           + (keys.isEmpty
             ? ""
             : ", and 'key': [\(keys.map { "\"\($0.0)\"" }.joined(separator: ", "))] to keep one row per key, as DynamoDB does")
+          + "; the action keeps DynamoDB's settings, which check refuses until you remove them"
       )
+      // Kept as written: a rule that runs without its key columns loses them (`check` passed it).
+      for item in config where SQLiteAction.dynamoDBSettings.contains(item.key) {
+        out[item.key] = item.value.value
+      }
       drop(["roleArn"], roleNote)
       if fields["operation"]?.string?.uppercased() == "UPDATE" {
         required.append(
           "\(label) dynamoDB operation UPDATE → sqlite: give the action 'key' (the hash and range key columns) so that a result replaces its row"
         )
       }
-      drop(["hashKeyType", "rangeKeyType"])
       dropUnknown([
         "tableName", "roleArn", "operation", "hashKeyField", "hashKeyValue", "hashKeyType", "rangeKeyField",
         "rangeKeyValue", "rangeKeyType", "payloadField",

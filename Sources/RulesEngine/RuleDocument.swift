@@ -432,6 +432,17 @@ public enum RuleDocument {
   /// surrogates and values past U+10FFFF included), with its line and column as the JSON parser
   /// counts them (a leading byte-order mark takes no column).
   static func checkUTF8(_ bytes: [UInt8]) throws(RuleSyntaxError) {
+    // UTF-16 (a byte-order mark, or a NUL beside the first character): said as such, where the
+    // first odd byte alone left the reader guessing (`invalid UTF-8 (byte 0xff)`).
+    if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF])
+      || (bytes.count >= 2 && (bytes[0] == 0) != (bytes[1] == 0))
+    {
+      throw RuleSyntaxError(
+        position: FilePosition(line: 1, column: 1),
+        message:
+          "the file is UTF-16 (as Windows PowerShell's '>' writes text): rule and test files must be UTF-8; save it as UTF-8"
+      )
+    }
     var index = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
     let start = index
     while index < bytes.count {

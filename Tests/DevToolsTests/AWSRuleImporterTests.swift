@@ -1,3 +1,4 @@
+import Actions
 import DevTools
 import Foundation
 import IoTSQL
@@ -188,9 +189,33 @@ import Testing
     // AWS's item (the keys, the result in one column) is not the sqlite action's row.
     #expect(
       result.actionRequired == [
-        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`, `timestamp() AS ts`) or give the sqlite action 'columns', and 'key': [\"device\", \"ts\"] to keep one row per key, as DynamoDB does"
+        "actions[3] dynamoDB → sqlite: AWS writes the result into one column 'payload' beside the key columns device = '${topic(2)}', ts = '${timestamp()}'; here each key of the result becomes a column and the key columns are not written: add them to the SELECT (`topic(2) AS device`, `timestamp() AS ts`) or give the sqlite action 'columns', and 'key': [\"device\", \"ts\"] to keep one row per key, as DynamoDB does; the action keeps DynamoDB's settings, which check refuses until you remove them"
       ])
-    let preview = try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
+    // Until they are removed, `check` refuses the rule, at the first of them (it passed, and the
+    // rule ran without its key columns).
+    #expect {
+      try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
+    } throws: {
+      "\($0)".contains(
+        "forward_readings.json:49:9: error: sqlite action: 'hashKeyField' is the dynamoDB action's (as are 'hashKeyValue',"
+      )
+    }
+    guard case .object(var edited) = try JSONReader.parse(result.json),
+      case .array(var actions)? = edited["actions"], case .object(let action) = actions[3],
+      case .object(var sqlite)? = action["sqlite"]
+    else {
+      Issue.record("\(result.json)")
+      return
+    }
+    #expect(
+      sqlite.keys.filter(SQLiteAction.dynamoDBSettings.contains) == [
+        "hashKeyField", "hashKeyValue", "rangeKeyField", "rangeKeyValue",
+      ])
+    for key in SQLiteAction.dynamoDBSettings { sqlite[key] = nil }
+    actions[3] = .object(["sqlite": .object(sqlite)])
+    edited["actions"] = .array(actions)
+    let preview = try RulePreview.load(
+      file: "forward_readings.json", bytes: Array(JSONWriter.string(.object(edited)).utf8))
     #expect(preview.actions.map(\.kind) == ["republish", "http", "kafka", "sqlite"])
     let context = EvaluationContext(
       topic: "sensors/9/readings", payload: Array(#"{"v": 1}"#.utf8), clientID: "c1")

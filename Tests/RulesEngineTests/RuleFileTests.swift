@@ -649,6 +649,18 @@ struct RuleFileTests {
       errors(yaml, file: "r/u.yaml") == [
         "r/u.yaml:2:15: error: invalid UTF-8 (byte 0xc3): rule and test files must be UTF-8"
       ])
+    // A UTF-16 file, with a byte-order mark or without, is said to be one.
+    let text = #"{"sql": "SELECT * FROM 'a'"}"#
+    let littleEndian: [UInt8] = text.utf16.flatMap { unit -> [UInt8] in
+      [UInt8(unit & 0xFF), UInt8(unit >> 8)]
+    }
+    let bigEndian: [UInt8] = text.utf16.flatMap { unit -> [UInt8] in [UInt8(unit >> 8), UInt8(unit & 0xFF)] }
+    for bytes in [[0xFF, 0xFE] + littleEndian, bigEndian] {
+      #expect(
+        errors(bytes, file: "r/w.json") == [
+          "r/w.json:1:1: error: the file is UTF-16 (as Windows PowerShell's '>' writes text): rule and test files must be UTF-8; save it as UTF-8"
+        ])
+    }
     // Overlong and surrogate forms are refused too.
     #expect(errors(Array("{\"a\": \"".utf8) + [0xC0, 0x80] + Array("\"}".utf8), file: "r/o.json").count == 1)
     #expect(
