@@ -372,6 +372,16 @@ public final class SQLiteAction: BatchAction {
       return "'database' \(database) ends in '/': it names a folder; name a file"
     }
     if database.hasPrefix("file:") {
+      // SQLite opens a `file://HOST/path` of no other host than `localhost` (`invalid uri
+      // authority`, which reached the error path as "SQL logic error" for every row).
+      let rest = database.dropFirst("file:".count)
+      if rest.hasPrefix("//") {
+        let authority = rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if !authority.isEmpty, authority.lowercased() != "localhost" {
+          return
+            "'database' \(database) names the host '\(authority)': SQLite opens local files only (file:///path, file://localhost/path, or a plain path)"
+        }
+      }
       // A `file:` URI whose path is empty (`file:`, `file:?mode=rwc`) is a private temporary
       // database, deleted when its connection closes: every row lost at exit.
       if path.isEmpty {

@@ -1195,6 +1195,11 @@ struct SQLiteActionTests {
     (#"{"database": "file:", "table": "t"}"#, "names no file"),
     (#"{"database": "file:?mode=rwc", "table": "t"}"#, "names no file"),
     (#"{"database": "file://localhost?mode=rwc", "table": "t"}"#, "names no file"),
+    // Another host: SQLite opens none (its error was lost, "SQL logic error" at every row).
+    (
+      #"{"database": "file://otherhost/tmp/x.db", "table": "t"}"#,
+      "names the host 'otherhost': SQLite opens local files only"
+    ),
     (
       #"{"database": "x.db", "table": "t", "columns": {"caf\u00e9": "${a}", "cafe\u0301": "${b}"}}"#,
       "are one column in Unicode's composed form (NFC)"
