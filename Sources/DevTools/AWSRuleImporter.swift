@@ -695,12 +695,19 @@ public enum AWSRuleImporter {
       dropUnknown(["putItem", "roleArn"])
     case "lambda":
       kind = "http"
-      let arn = string("functionArn") ?? ""
-      let function = arn.split(separator: ":").dropFirst(6).first.map(String.init) ?? "function"
-      out["url"] = .string("https://SET-ME.invalid/lambda/\(function)")
-      required.append(
-        "\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn.isEmpty ? "the function" : arn)"
-      )
+      // AWS requires the function: none, nothing is made up (as for the other kinds).
+      guard let arn = string("functionArn"), !arn.isEmpty else {
+        unmapped.append("\(label): \(requiredProblem(["functionArn"]))")
+        return nil
+      }
+      // `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, or a name as written.
+      let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+      let function = parts.count > 6 ? String(parts[6]) : arn
+      let pathSafe = function.unicodeScalars.allSatisfy {
+        ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_".unicodeScalars.contains($0)
+      }
+      out["url"] = .string("https://SET-ME.invalid/lambda/\(pathSafe ? function : "function")")
+      required.append("\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn)")
       dropUnknown(["functionArn"])
     default:
       let lowered = member.key.prefix(1).lowercased() + member.key.dropFirst()
