@@ -704,7 +704,8 @@ public enum AWSRuleImporter {
       let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
       let function = parts.count > 6 ? String(parts[6]) : arn
       let pathSafe = function.unicodeScalars.allSatisfy {
-        ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_".unicodeScalars.contains($0)
+        ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+          || "-_".unicodeScalars.contains($0)
       }
       out["url"] = .string("https://SET-ME.invalid/lambda/\(pathSafe ? function : "function")")
       required.append("\(label) lambda → http: set 'url' to an HTTP endpoint that runs \(arn)")

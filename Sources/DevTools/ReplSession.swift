@@ -433,11 +433,12 @@ public final class ReplSession {
   // MARK: - Statements
 
   /// An error; in a script, one that does not say where (a dot-command's `error: ...`) gets the
-  /// script's name and line in front (`stdin:4: error: unknown command '.bogus'`).
+  /// script's name and the line its command started on in front (`stdin:4: error: unknown command
+  /// '.bogus'`; a `.context {` left open blamed the line after, which then ran).
   func fail(_ text: String) -> [Output] {
     hadError = true
     if let scriptName, text.hasPrefix(styler.error("error:")) {
-      return [Output(text: "\(scriptName):\(lineNumber): " + text, isError: true)]
+      return [Output(text: "\(scriptName):\(statementLine): " + text, isError: true)]
     }
     return [Output(text: text, isError: true)]
   }
@@ -473,6 +474,11 @@ public final class ReplSession {
         Output(
           text: styler.dim("no match: topic '\(topicName)' does not match FROM '\(filter)'"), isError: false))
       return outputs
+    }
+    // As `eval` says it, where the topic is read: a rule without FROM sees only its Basic Ingest
+    // topic's messages (and with no `.topic`, the session's is made up: `repl`).
+    if program.topicFilter == nil, program.readsTopic, let note = BasicIngest.noFromNote(topic: topicName) {
+      outputs.append(Output(text: styler.dim(note), isError: false))
     }
     var machine = VirtualMachine()
     let overrunsBefore = RegexBudget.overruns
@@ -740,6 +746,10 @@ public final class ReplSession {
       lines.append("Tab completes keywords, functions and the payload's fields.")
       return info(lines.joined(separator: "\n"))
     case ".quit", ".exit":
+      // `.quit now` is no `.quit`: said, as other commands say an argument too many.
+      guard argument.isEmpty else {
+        return fail(styler.error("error:") + " \(name) takes no argument, not '\(argument)'")
+      }
       finished = true
       return []
     default:

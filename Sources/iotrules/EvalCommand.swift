@@ -127,12 +127,8 @@ struct EvalCommand: ParsableCommand {
       Console.err("no match: topic '\(topicName)' does not match FROM '\(filter)'")
       return
     }
-    if program.topicFilter == nil, BasicIngest.split(topicName) == nil {
-      // Such a rule sees only the messages published to its Basic Ingest topic; eval runs it anyway.
-      Console.err(
-        "note: without FROM, a rule runs only on messages published to '$aws/rules/<rule>/<topic>' (Basic Ingest); "
-          + "evaluated as if '\(topicName)' came that way")
-    }
+    // Such a rule sees only the messages published to its Basic Ingest topic; eval runs it anyway.
+    if program.topicFilter == nil, let note = BasicIngest.noFromNote(topic: topicName) { Console.err(note) }
     let context = EvaluationContext(
       topic: topicName, payload: bytes, clientID: clientID, timestampMs: nowMilliseconds())
     var machine = VirtualMachine()
@@ -236,7 +232,10 @@ enum BatchEvaluator {
       {
         if skipping {
           skipping = false
-        } else if newline - start > maxLineBytes {
+        } else if newline - start - (newline > start && pending[newline - 1] == UInt8(ascii: "\r") ? 1 : 0)
+          > maxLineBytes
+        {
+          // (A CR LF line's CR is its ending, not its text: it counts as an LF line's.)
           // Its end came in the read that took it past the bound.
           evaluator.refuse(tooLong)
         } else {
@@ -251,7 +250,8 @@ enum BatchEvaluator {
       if skipping {
         pending.removeAll(keepingCapacity: true)
         scanned = 0
-      } else if pending.count > maxLineBytes {
+      } else if pending.count > maxLineBytes + 1 {
+        // (One byte more than the bound: a CR LF line's CR may wait for its LF.)
         // As the replay source does: a line this long is no request; it is answered, not held.
         evaluator.refuse(tooLong)
         pending.removeAll(keepingCapacity: true)

@@ -366,14 +366,17 @@ import Testing
       ], "\(missing.unmapped)")
     #expect(try actions(missing).isEmpty)
     // A Lambda function, required too; one named without its ARN keeps its name in the placeholder.
-    let lambdas = try convert(#"{"lambda": {}}, {"lambda": {"functionArn": ""}}, {"lambda": {"functionArn": "proc"}}"#)
+    let lambdas = try convert(
+      #"{"lambda": {}}, {"lambda": {"functionArn": ""}}, {"lambda": {"functionArn": "proc"}}"#)
     #expect(
       lambdas.unmapped == [
         "actions[0]: lambda.functionArn is missing (AWS requires it)",
         "actions[1]: lambda.functionArn is empty (AWS requires it)",
       ], "\(lambdas.unmapped)")
     #expect(
-      try actions(lambdas) == [.object(["http": .object(["url": .string("https://SET-ME.invalid/lambda/proc")])])])
+      try actions(lambdas) == [
+        .object(["http": .object(["url": .string("https://SET-ME.invalid/lambda/proc")])])
+      ])
     let empty = try convert(#"{"s3": {"bucketName": "", "key": "k"}}"#)
     #expect(empty.unmapped == ["actions[0]: s3.bucketName is empty (AWS requires it)"], "\(empty.unmapped)")
     // A value of the wrong type is said as such, not as missing; settings that are no object too.

@@ -368,6 +368,31 @@ import Testing
       said.contains { $0.text.contains("\"two\": 2") } && said.contains { $0.text.contains("\"three\": 3") })
   }
 
+  /// A dot-command left open (`.context {`) is blamed on its own line, not on the line after that
+  /// ends it and runs; `.quit` with an argument is an error, not a quit; a statement without FROM
+  /// gets `eval`'s note.
+  @Test func openCommandsAndStatementsWithoutFrom() {
+    let script = ReplSession()
+    script.scriptName = "stdin"
+    var outputs: [(text: String, isError: Bool)] = []
+    for line in [
+      ".context {", "SELECT 1 AS s FROM 't'", ".quit now", "SELECT topic() AS t;", "SELECT 2 AS u;",
+    ] {
+      outputs += script.feed(line).outputs.map { ($0.text, $0.isError) }
+    }
+    let errors = outputs.filter(\.isError).map(\.text)
+    #expect(errors.count == 2, "\(outputs)")
+    #expect(errors.first?.hasPrefix("stdin:1: error: .context takes a JSON object") == true, "\(errors)")
+    #expect(errors.last == "stdin:3: error: .quit takes no argument, not 'now'", "\(errors)")
+    #expect(!script.finished)
+    // (Said where the topic is read: not for `SELECT 2 AS u`.)
+    #expect(
+      outputs.filter {
+        !$0.isError && $0.text.contains("note: without FROM, a rule runs only on messages published to")
+          && $0.text.contains("evaluated as if 'repl' came that way")
+      }.count == 1, "\(outputs)")
+  }
+
   /// In a script an error gives the script's line, and a statement in error takes its next lines
   /// up to its end (no second error for a `WHERE` after a broken `FROM`); on a terminal, the
   /// statement's own line, at once.

@@ -164,12 +164,16 @@ with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "sized.jsonl")
     with open(path, "w") as f:
         f.write(sized_request(16 << 20, "exact") + "\n" + sized_request((16 << 20) + 1, "over") + "\n"
-                + json.dumps({"sql": "SELECT 4 AS after FROM 't'", "topic": "t", "payload": {}}) + "\n")
+                + json.dumps({"sql": "SELECT 4 AS after FROM 't'", "topic": "t", "payload": {}}) + "\n"
+                # A CR LF line's CR is no part of it: 16 MiB then CR LF is answered.
+                + sized_request(16 << 20, "crlf") + "\r\n" + sized_request((16 << 20) + 1, "over") + "\r\n")
     p = subprocess.run([BIN, "eval", "--batch", path], capture_output=True, text=True, timeout=120)
     answers = [json.loads(line) for line in p.stdout.splitlines()]
-    check("batch line bound is exact", len(answers) == 3 and answers[0].get("payload") == '{"exact":3}'
+    check("batch line bound is exact", len(answers) == 5 and answers[0].get("payload") == '{"exact":3}'
           and answers[1].get("error", {}).get("message") == "the request line is longer than 16 MiB"
-          and answers[2].get("payload") == '{"after":4}', str(answers)[:300])
+          and answers[2].get("payload") == '{"after":4}' and answers[3].get("payload") == '{"crlf":3}'
+          and answers[4].get("error", {}).get("message") == "the request line is longer than 16 MiB",
+          str(answers)[:300])
 
 # A UTF-8 byte order mark before the first request (Windows tools write one) is skipped.
 p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, timeout=60,

@@ -45,6 +45,12 @@ public struct Program: Sendable {
   public func sourceRange(at address: Int) -> SourceRange {
     code.packedSourceMap[address].range(in: source)
   }
+  /// True when the program calls `topic()` (any level).
+  public var readsTopic: Bool {
+    let topic = FunctionRegistry.index(of: "topic")
+    return instructions.contains { $0.opcode == .call && Int($0.a) == topic }
+  }
+
   /// Each `topic(n)` with a constant `n` the program calls: the level and where the call is.
   public var topicLevelsRead: [(level: Int, range: SourceRange)] {
     let topic = FunctionRegistry.index(of: "topic")

@@ -171,6 +171,15 @@ public enum BasicIngest {
     return (Substring(topic.utf8[rest.startIndex..<slash]), Substring(topic.utf8[after...]))
   }
 
+  /// What `eval` and the REPL say when they run a statement without FROM on `topic`, which is
+  /// not a Basic Ingest topic; nil when it is one.
+  public static func noFromNote(topic: String) -> String? {
+    guard split(topic) == nil else { return nil }
+    return
+      "note: without FROM, a rule runs only on messages published to '$aws/rules/<rule>/<topic>' (Basic Ingest); "
+      + "evaluated as if '\(topic)' came that way"
+  }
+
   /// The topic a rule sees: without the Basic Ingest prefix when there is one.
   public static func ruleTopic(_ topic: String) -> String {
     guard topic.utf8.first == UInt8(ascii: "$"), let parts = split(topic) else { return topic }
