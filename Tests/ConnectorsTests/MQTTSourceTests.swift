@@ -601,6 +601,49 @@ struct MQTTSourceTests {
     }
   }
 
+  /// TLS files that cannot be used (a key that is no key, an encrypted one) and a client
+  /// certificate the broker refuses stop the start with what is wrong, the file named: they were
+  /// tried again for good, said as "PEM lib" or "Protocol error" (a passphrase was asked on the
+  /// terminal).
+  @Test("unusable TLS files and a refused client certificate stop the start, saying which")
+  func tlsSetupProblemsAreSaid() async throws {
+    let broker = try MosquittoBroker(tls: true)
+    defer { broker.stop() }
+    let certificates = try #require(broker.certificates)
+    let folder = try ProcessSupport.temporaryFolder("tls-files")
+    let garbage = folder.appendingPathComponent("garbage.pem").path
+    try "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".write(
+      toFile: garbage, atomically: true, encoding: .utf8)
+    let encrypted = folder.appendingPathComponent("encrypted.key").path
+    _ = try ProcessSupport.run(
+      try ProcessSupport.locate("openssl", package: "openssl"),
+      ["pkey", "-in", certificates.clientKeyFile, "-aes256", "-passout", "pass:secret", "-out", encrypted])
+    func startError(key: String?) async throws -> String {
+      var options = try MQTTOptions(url: broker.url, clientID: unique("tls-files"))
+      options.caFile = certificates.caFile
+      options.certificateFile = key == nil ? nil : certificates.clientCertificateFile
+      options.keyFile = key
+      let publisher = MQTTPublisher(options: options)
+      defer { publisher.shutdown() }
+      do {
+        try await publisher.start()
+        return "connected"
+      } catch {
+        return "\(error)"
+      }
+    }
+    let said = try await startError(key: garbage)
+    #expect(
+      said.contains("cannot use the TLS files: unable to load client key file \"\(garbage)\""), "\(said)")
+    let saidEncrypted = try await startError(key: encrypted)
+    #expect(saidEncrypted.contains("the key is encrypted: iotrules takes no passphrase"), "\(saidEncrypted)")
+    let refused = try await startError(key: nil)
+    #expect(
+      refused.contains(
+        "refused the connection: the broker refused the client certificate (no --cert-file given)"),
+      "\(refused)")
+  }
+
   @Test("the message callback holds the broker until the engine accepts the message")
   func backpressure() async throws {
     let broker = try MosquittoBroker()

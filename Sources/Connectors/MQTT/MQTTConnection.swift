@@ -66,6 +66,9 @@ final class MQTTConnection: @unchecked Sendable {
     /// What OpenSSL said of the last TLS failure (`certificate verify failed`), from libmosquitto's
     /// log; libmosquitto's own code only says "A TLS error occurred.".
     var tlsDetail: String?
+    /// What libmosquitto could not set up from the TLS files, from its log (`Unable to load client
+    /// key file "k.pem"`): a setting to change, not a handshake to try again.
+    var tlsSetup: String?
     var connectWaiter: CheckedContinuation<Result<Void, ConnectorError>, Never>?
     /// The filters the broker granted, with their QoS. Filters are keyed by their bytes, as the
     /// broker tells them apart (`s/caf\u{E9}` and `s/cafe\u{301}` are two).
@@ -269,8 +272,11 @@ final class MQTTConnection: @unchecked Sendable {
         throw ConnectorError("a client certificate needs both a certificate file and a key file")
       }
       let caPath: String? = options.caFile == nil ? "/etc/ssl/certs" : nil
+      // No passphrase is given for a key: OpenSSL's own callback would ask one on the terminal (a
+      // daemon waited there for good) or write its prompt into the log.
       try check(
-        mosquitto_tls_set(handle, options.caFile, caPath, options.certificateFile, options.keyFile, nil),
+        mosquitto_tls_set(
+          handle, options.caFile, caPath, options.certificateFile, options.keyFile, { _, _, _, _ in 0 }),
         "TLS setup")
     }
     // Calls from other threads only queue their packets (and `wake` the network thread), so that
@@ -310,29 +316,93 @@ final class MQTTConnection: @unchecked Sendable {
   }
 
   /// Keeps OpenSSL's reason from libmosquitto's error lines (`OpenSSL Error[0]:
-  /// error:0A000086:SSL routines::certificate verify failed` → `certificate verify failed`).
+  /// error:0A000086:SSL routines::certificate verify failed` → `certificate verify failed`), and
+  /// what it could not set up from the TLS files (`Error: Unable to load client key file "k.pem".`).
   private func noteLibraryError(_ line: String) {
+    if line.hasPrefix("Error: Unable to ") || line.hasPrefix("Error: Client certificate/key")
+      || line.hasPrefix("Error: Protocol ")
+    {
+      let text = line.dropFirst("Error: ".count)
+      let setup = text.hasSuffix(".") ? text.dropLast() : text
+      state.withLock { $0.tlsSetup = setup.prefix(1).lowercased() + setup.dropFirst() }
+      return
+    }
     guard line.hasPrefix("OpenSSL Error") else { return }
     let detail = line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? line
     state.withLock { $0.tlsDetail = detail.isEmpty ? line : detail }
   }
 
   /// "the TLS handshake failed", with OpenSSL's reason when libmosquitto logged one (taken, so a
-  /// later failure does not repeat it).
-  private func tlsFailure() -> (text: String, verification: Bool) {
-    let detail = state.withLock { state -> String? in
-      defer { state.tlsDetail = nil }
-      return state.tlsDetail
+  /// later failure does not repeat it); or, when the TLS files could not be used, what was wrong
+  /// with which (`setup`: no handshake took place, and none would).
+  private func tlsFailure() -> (text: String, verification: Bool, setup: Bool) {
+    let (detail, setup) = state.withLock { state -> (String?, String?) in
+      defer {
+        state.tlsDetail = nil
+        state.tlsSetup = nil
+      }
+      return (state.tlsDetail, state.tlsSetup)
     }
-    guard let detail else { return ("the TLS handshake failed", false) }
+    if let setup {
+      // A key that asks for a passphrase reads as one that cannot be loaded: said.
+      let encrypted =
+        setup.contains("key file")
+        && (options.keyFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?.contains(
+          "ENCRYPTED")
+          ?? false)
+      return (
+        "cannot use the TLS files: \(setup)\(detail.map { ": \($0)" } ?? "")"
+          + (encrypted
+            ? " (the key is encrypted: iotrules takes no passphrase; write it unencrypted, readable by the daemon alone: openssl pkey -in KEY -out KEY.plain)"
+            : ""),
+        false, true
+      )
+    }
+    guard let detail else { return ("the TLS handshake failed", false, false) }
     let verification = detail.contains("certificate verify failed")
     return (
       "the TLS handshake failed: \(detail)"
         + (verification
-          ? " (the broker's certificate is not signed by a CA trusted here, --ca-file's or else the system's, or does not name the host in the URL)"
+          ? " (the broker's certificate is not signed by a CA trusted here, --ca-file's or else the system's, does not name the host in the URL, or is expired or not yet valid)"
           : ""),
-      verification
+      verification, false
     )
+  }
+
+  /// The broker's TLS alert about this client's certificate (`tlsv13 alert certificate required`,
+  /// `tlsv1 alert unknown ca`), taken from what OpenSSL said of the connection just lost; nil for
+  /// any other reason.
+  private func clientCertificateRefusal() -> String? {
+    let aboutTheClient = [
+      "certificate required", "unknown ca", "bad certificate", "certificate expired", "certificate revoked",
+      "certificate unknown", "unsupported certificate", "access denied",
+    ]
+    return state.withLock { state -> String? in
+      guard let detail = state.tlsDetail, detail.contains("alert"),
+        aboutTheClient.contains(where: detail.contains)
+      else { return nil }
+      state.tlsDetail = nil
+      return detail
+    }
+  }
+
+  /// The broker refused this client's certificate in the handshake (TLS 1.3 says so at the first
+  /// read): a refusal, as bad credentials are (the start waiting for it fails, exit 74), not a
+  /// "Protocol error" to retry for good.
+  private func refuseClientCertificate(_ alert: String, closed: Bool) {
+    let certificate = options.certificateFile.map { "--cert-file \($0)" } ?? "no --cert-file given"
+    let refusal = "the broker refused the client certificate (\(certificate)): \(alert)"
+    lastRefusal.withLock { $0 = refusal }
+    logger.error("broker \(options.url) refused the connection: \(refusal)")
+    if !closed {
+      health?.report(healthComponent, "broker \(options.url) refused the connection: \(refusal); retrying")
+    }
+    let waiter = state.withLock { state in
+      defer { state.connectWaiter = nil }
+      return state.connectWaiter
+    }
+    waiter?.resume(
+      returning: .failure(ConnectorError("broker \(options.url) refused the connection: \(refusal)")))
   }
 
   /// What a libmosquitto result code means. Its own `mosquitto_strerror` says "Unknown error." for
@@ -399,9 +469,9 @@ final class MQTTConnection: @unchecked Sendable {
         // A handshake that failed here, as one that fails later in the network loop: tried
         // again, unless the broker's certificate failed verification (a setting to change, said
         // at start whichever of the two places saw it).
-        let (text, verification) = tlsFailure()
+        let (text, verification, setup) = tlsFailure()
         reason = text
-        retries = !verification
+        retries = !verification && !setup
       }
       guard retries else {
         throw ConnectorError("cannot connect to \(options.url): \(reason)")
@@ -646,6 +716,10 @@ final class MQTTConnection: @unchecked Sendable {
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
     let hadConnack = accepted.exchange(false, ordering: .relaxed)
+    if rc != 0, !hadConnack, let alert = clientCertificateRefusal() {
+      refuseClientCertificate(alert, closed: closed)
+      return
+    }
     if rc != 0 {
       if let refusal = lastRefusal.withLock({ $0 }) {
         // Logged and reported when the CONNACK came; the disconnect's own reason says less.
@@ -1319,9 +1393,13 @@ final class MQTTConnection: @unchecked Sendable {
         || (revents & Int16(POLLOUT) != 0 && !accepted.load(ordering: .relaxed))
       {
         code = mosquitto_loop_read(handle, 1)
-        if code == MOSQ_ERR_TLS.rawValue {
+        if code == MOSQ_ERR_TLS.rawValue, !accepted.load(ordering: .relaxed),
+          let alert = clientCertificateRefusal()
+        {
+          refuseClientCertificate(alert, closed: state.withLock { $0.closed })
+        } else if code == MOSQ_ERR_TLS.rawValue {
           // libmosquitto closed the socket without calling back.
-          let (text, verification) = tlsFailure()
+          let (text, verification, _) = tlsFailure()
           let waiter = state.withLock { state -> CheckedContinuation<Result<Void, ConnectorError>, Never>? in
             // Never accepted yet, and the certificate failed verification: a setting to change,
             // said at start (as when the connect call itself saw it), not retried for good.
