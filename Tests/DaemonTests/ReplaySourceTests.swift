@@ -151,8 +151,16 @@ struct ReplaySourceTests {
         // As an MQTT source gives them, and as eval's pins are checked.
         #"{"topic": "a/f", "payload": 1, "mqtt_properties": {"format_indicator": "bogus"}}"#,
         #"{"topic": "a/g", "payload": 1, "mqtt_properties": {"correlation_data": "%%%"}}"#,
+        // AWS's {"key", "value"} objects, as eval --batch and rule tests take them.
+        #"{"topic": "a/h", "payload": 1, "user_properties": [{"key": "k", "value": "a"}, ["k", "b"]]}"#,
+        #"{"topic": "a/i", "payload": 1, "user_properties": [{"key": "k", "value": "a", "x": 1}]}"#,
       ].joined(separator: "\n"), to: folder + "/dl.jsonl")
-    let (received, errors) = try await replayed(folder + "/dl.jsonl")
+    var (received, errors) = try await replayed(folder + "/dl.jsonl")
+    let objects = received.removeLast()
+    #expect(objects.userProperties.map { [$0.key, $0.value] } == [["k", "a"], ["k", "b"]])
+    #expect(
+      errors.removeLast().contains(
+        "'user_properties' must be an array of [key, value] pairs or {\"key\", \"value\"} objects"))
     #expect(received.count == 2)
     #expect(received.first?.receivedAtMs == 1_700_000_000_000)
     #expect(received.first?.mqttProperties == ["content_type": .string("application/json")])
