@@ -409,8 +409,10 @@ struct RunCommand: AsyncParsableCommand {
     // With JSON logs the summary is also the log's last record, at info or the level asked for
     // (with `--log-level warning` and the dead-letter stream on standard output, the counts went
     // nowhere).
-    // Its `exitStatus` too, as a failed start's record says it (74: messages not acknowledged).
-    let status: Int32 = summary.dispatch.failed > 0 ? 74 : 0
+    // Its `exitStatus` too, as a failed start's record says it (74: messages not acknowledged, or
+    // the summary lost with standard output, which the last record then says: a shipper reading
+    // `run ended` alone read 0).
+    let status: Int32 = summary.dispatch.failed > 0 || Console.outputFailed ? 74 : 0
     if json {
       var metadata = summary.metadata
       metadata["exitStatus"] = .stringConvertible(Int(status))

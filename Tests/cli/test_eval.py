@@ -643,12 +643,16 @@ with tempfile.TemporaryDirectory() as work:
         p = subprocess.run([BIN, "run", "--rules", "rules", "--source", "file:in.jsonl", "--log-format", "json"],
                            cwd=work, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     try:
-        last = [json.loads(line) for line in p.stderr.splitlines()][-1]
+        records = [json.loads(line) for line in p.stderr.splitlines()]
+        last = records[-1]
+        ended = [r for r in records if r.get("message") == "run ended"]
     except (ValueError, IndexError):
-        last = {}
+        last, ended = {}, []
     check("run --log-format json: standard output full", p.returncode == 74 and last.get("level") == "critical"
           and last.get("message") == "cannot write standard output: No space left on device"
-          and last.get("exitStatus") == 74, (p.returncode, p.stderr[-300:]))
+          and last.get("exitStatus") == 74
+          # The run's own record says the status the run ends with (it said 0).
+          and len(ended) == 1 and ended[0].get("exitStatus") == 74, (p.returncode, p.stderr[-600:]))
 
 # TLS files beside a plain-TCP broker (a mistyped scheme) are refused before anything starts.
 p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--ca-file", "ca.pem"],
