@@ -207,7 +207,9 @@ public final class DeadLetterFile: DeadLetterSink {
   /// writing thread, with no word: a FIFO without a reader fails with ENXIO instead), then makes
   /// the descriptor blocking again for the writes.
   static func openWithoutWaiting(_ path: String, _ flags: Int32) -> Int32 {
-    let fd = open(path, flags | O_NONBLOCK, 0o644)
+    // Not readable by other users (the records hold whole payloads): its group's, as a log
+    // shipper's may be, under the umask.
+    let fd = open(path, flags | O_NONBLOCK, 0o640)
     if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
     return fd
   }

@@ -317,9 +317,23 @@ public final class FileArchiveAction: BatchAction {
       entries.withLock { $0 += added }
     }
 
+    /// Whether `name` is the name of a daemon's MQTT spool (`iotrules-spool-ID.state`), its lock
+    /// (`.state.lock`) or its subscription record (`iotrules-subscriptions-ID.state`).
+    static func isStateFileName(_ name: String) -> Bool {
+      (name.hasPrefix("iotrules-spool-") && (name.hasSuffix(".state") || name.hasSuffix(".state.lock")))
+        || (name.hasPrefix("iotrules-subscriptions-") && name.hasSuffix(".state"))
+    }
+
     /// What protected file `path` (a path as the archive writes it) is, or is in; nil for none.
     /// `rendered`: the path came from a template (else the action names it as written).
     func protection(of path: String, rendered: Bool = true) -> String? {
+      // Any daemon's state files, by their names: a second daemon's spool beside this one's (its
+      // own `--client-id`) took forged lines, which it ran as broker messages at its next start.
+      let name = path.split(separator: "/").last.map(String.init) ?? path
+      if Self.isStateFileName(name) {
+        return "an iotrules state file ('\(name)': an MQTT spool, its lock or a subscription record, "
+          + "this daemon's or another's, whose contents a start acts on)"
+      }
       let entries = self.entries.withLock { $0 }
       guard !entries.isEmpty else { return nil }
       let resolved = FileArchiveAction.resolved(path)

@@ -1227,6 +1227,15 @@ struct FileArchiveActionTests {
       separator: "\n", omittingEmptySubsequences: false)
     #expect(lines.count == 3 && lines[2].isEmpty)
     #expect(lines[0] == lines[1])
+    // Made readable by its owner and group only, whatever the umask lets through beyond that.
+    // (The umask read from /proc: setting it to read it would race the tests running beside.)
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    let mask = try #require(
+      status.split(separator: "\n").first { $0.hasPrefix("Umask:") }.flatMap {
+        mode_t($0.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8)
+      })
+    var info = stat()
+    #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o640 & ~mask)
   }
 
   /// A file a killed process left ending in part of a line (a kill -9 in the middle of a write):
@@ -1650,9 +1659,14 @@ struct FileArchiveActionTests {
       ("data/iot.db", "is a SQLite database"),
       ("data/iot.db-wal", "is the '-wal' file of the SQLite database '\(folder)/elsewhere/root/data/iot.db'"),
       ("data/iot.db-journal", "is the '-journal' file of the SQLite database"),
+      // Any daemon's state files, by name (another daemon's spool beside this one's ran forged lines).
+      ("state/iotrules-spool-B.state", "is an iotrules state file ('iotrules-spool-B.state'"),
+      ("iotrules-spool-B.state.lock", "is an iotrules state file ('iotrules-spool-B.state.lock'"),
+      ("x/iotrules-subscriptions-B.state", "is an iotrules state file ('iotrules-subscriptions-B.state'"),
     ]
     let allowed = [
       "rules/team/notes.jsonl", "rules/archive.jsonl", "one/other.json", "data/other.db-wal", "ok.jsonl",
+      "iotrules-spool-B.jsonl",
     ]
     let inputs = (refused.map(\.0) + allowed).map { path in
       input(object([("p", .string(path))]), json: #"{"p":"\#(path)"}"#)
