@@ -549,6 +549,39 @@ struct SQLiteActionTests {
     #expect(written == [nil], "\(written)")
   }
 
+  /// A result that would take the table past its automatic columns by the columns the action knows
+  /// already fails at once, without the write lock: another writer's lock does not make it wait
+  /// (each such row took a savepoint and a read of the schema under the lock, and 5,000 of them held
+  /// it for seconds, failing the other writer's rows as 'database is locked').
+  @Test func resultsPastTheColumnCapFailWithoutTheWriteLock() async throws {
+    let folder = temporaryFolder()
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "\#(folder)/cap.db", "table": "t", "busyTimeoutMs": 50}"#),
+      context: context)
+    func keys(_ range: Range<Int>, _ prefix: String) -> Value {
+      object(range.map { ("\(prefix)\($0)", Value.int($0)) })
+    }
+    // 250 columns, 25 at a time.
+    for start in stride(from: 0, to: 250, by: 25) {
+      #expect(await action.performBatch([input(keys(start..<start + 25, "c"), json: "{}")]) == [nil])
+    }
+    var holding = Configuration()
+    holding.allowsUnsafeTransactions = true
+    let holder = try DatabaseQueue(path: "\(folder)/cap.db", configuration: holding)
+    try holder.inDatabase { try $0.execute(sql: "BEGIN IMMEDIATE") }
+    let results = await action.performBatch((0..<3).map { input(keys(0..<10, "n\($0)_"), json: "{}") })
+    try holder.inDatabase { try $0.execute(sql: "ROLLBACK") }
+    #expect(
+      results.allSatisfy {
+        $0?.kind == .permanent
+          && $0?.message
+            == "the result's 10 new key(s) would take table 't' to 260 columns; automatic columns stop at 256 (name the columns to write with \"columns\")"
+      }, "\(results)")
+    // A result within the cap still writes, once the lock is free.
+    #expect(await action.performBatch([input(keys(0..<3, "d"), json: "{}")]) == [nil])
+    await action.shutdown()
+  }
+
   /// A decimal is a REAL, its nearest double; one beyond a double's range (AWS's decimals reach
   /// 1E999), or a whole number past 64 bits that a double would change, is kept as its text, not
   /// stored as infinity, 0 or other digits.
