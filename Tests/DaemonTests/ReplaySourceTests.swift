@@ -154,8 +154,14 @@ struct ReplaySourceTests {
         // AWS's {"key", "value"} objects, as eval --batch and rule tests take them.
         #"{"topic": "a/h", "payload": 1, "user_properties": [{"key": "k", "value": "a"}, ["k", "b"]]}"#,
         #"{"topic": "a/i", "payload": 1, "user_properties": [{"key": "k", "value": "a", "x": 1}]}"#,
+        // Optional fields written as null are fields not written (a serializer writing them all).
+        #"{"topic": "a/j", "payload": 1, "timestamp": null, "clientId": null, "payload_base64": null, "#
+          + #""mqtt_properties": null, "user_properties": null, "ruleName": null, "receivedAt": null}"#,
       ].joined(separator: "\n"), to: folder + "/dl.jsonl")
     var (received, errors) = try await replayed(folder + "/dl.jsonl")
+    let nulls = received.removeLast()
+    #expect(
+      nulls.topic == "a/j" && nulls.clientID == nil && nulls.userProperties.isEmpty && nulls.onlyRule == nil)
     let objects = received.removeLast()
     #expect(objects.userProperties.map { [$0.key, $0.value] } == [["k", "a"], ["k", "b"]])
     #expect(

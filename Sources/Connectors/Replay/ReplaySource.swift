@@ -557,6 +557,11 @@ public struct ReplaySource: MessageSource {
     guard view.kind == .object else {
       return .failure(ReplayError(message: "\(name):\(lineNumber): a line must be a JSON object"))
     }
+    // An optional field written as null is one not written (a serializer writing every field:
+    // `"timestamp": null` made the line malformed). `payload` is not optional: see below.
+    for index in [1, 2, 3, 5, 6, 7, 8, 9] where view.values[index] == .null {
+      view.values[index] = .undefined
+    }
     guard case .string(let topic) = view.values[0] else {
       // Present but not a string is said so (it was "missing", which sent readers looking for
       // a typo in the name).
