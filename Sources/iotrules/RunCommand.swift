@@ -34,7 +34,10 @@ struct RunCommand: AsyncParsableCommand {
   var source: String
 
   @Option(name: .customLong("client-id"), help: "MQTT client id (stable: the broker keeps the session).")
-  var clientID: String = "iotrules"
+  var clientID: String = RunCommand.defaultClientID
+
+  /// The client id when none is given.
+  static let defaultClientID = "iotrules"
 
   @Option(name: .long, help: "MQTT user name.")
   var username: String?
@@ -342,6 +345,13 @@ struct RunCommand: AsyncParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     let logger = Logger(label: "iotrules")
+    if sharedGroup != nil, clientID == Self.defaultClientID {
+      // Two members under one id take the connection from each other at the broker, about once a
+      // second, and the broker says nothing of why (mosquitto closes the older connection).
+      logger.warning(
+        "--shared-group with the client id '\(clientID)': give each member of the group its own --client-id, or two members take the broker's connection from each other, about once a second"
+      )
+    }
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
     configuration.deadLetterPath = deadLetter
     configuration.metricsPort = metricsPort

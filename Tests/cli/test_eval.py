@@ -654,6 +654,21 @@ with tempfile.TemporaryDirectory() as work:
           # The run's own record says the status the run ends with (it said 0).
           and len(ended) == 1 and ended[0].get("exitStatus") == 74, (p.returncode, p.stderr[-600:]))
 
+# A shared group with the default client id is warned of: two members of one id take the broker's
+# connection from each other. (A broker that refuses: the run retries until stopped.)
+with tempfile.TemporaryDirectory() as work:
+    os.makedirs(os.path.join(work, "rules"))
+    with open(os.path.join(work, "rules", "a.json"), "w") as f:
+        json.dump({"sql": "SELECT * FROM 'a/#'", "actions": []}, f)
+    said = ""
+    try:
+        subprocess.run([BIN, "run", "--rules", "rules", "--source", "mqtt://127.0.0.1:9", "--shared-group", "g"],
+                       cwd=work, capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired as expired:
+        said = expired.stderr.decode() if isinstance(expired.stderr, bytes) else (expired.stderr or "")
+    check("run: --shared-group with the default client id", "--shared-group with the client id 'iotrules': "
+          "give each member of the group its own --client-id" in said, said[-400:])
+
 # TLS files beside a plain-TCP broker (a mistyped scheme) are refused before anything starts.
 p = subprocess.run([BIN, "run", "--rules", ".", "--source", "mqtt://127.0.0.1:9", "--ca-file", "ca.pem"],
                    capture_output=True, text=True, timeout=60)
