@@ -520,10 +520,23 @@ struct KafkaSourceTests {
             message.acknowledge(.done)
           }, health: second))
     }
-    // The group settles with a partition each: the second member reads partition 1 from its start,
-    // or partition 0 from the uncommitted m3.
+    // Partition 1 gets a message now and then until the second member takes one: the first member
+    // may have committed the whole of partition 1 before the group rebalanced, and the second,
+    // given it, then had nothing to read (the wait below ran out once so).
+    let feeding = Task {
+      for index in 20..<140 where taken.count == 0 && !Task.isCancelled {
+        try? await producer.produce(
+          topic: "moving", key: [], value: Array("m\(index)".utf8), partition: 1, headers: [])
+        try? await Task.sleep(for: .milliseconds(500))
+      }
+    }
+    // The group settles with a partition each: the second member reads partition 1 (from its start,
+    // or what came since the first member's commit), or partition 0 from the uncommitted m3.
     // (A rebalance of the mock cluster's among the suite's parallel tests took past 30 s once.)
     #expect(await eventually(within: 60) { taken.count > 0 && second.problems.isEmpty }, "\(second.problems)")
+    // Done feeding before the producer closes.
+    feeding.cancel()
+    await feeding.value
     // Settled once the first member's problem matches where partition 0 went: while the group
     // rebalances, the first member may hold no partition and the second not have read partition 0
     // yet (under load that window lasted past a fixed one-second wait).
