@@ -369,34 +369,36 @@ final class MQTTConnection: @unchecked Sendable {
     )
   }
 
-  /// The broker's TLS alert about this client's certificate (`tlsv13 alert certificate required`,
-  /// `tlsv1 alert unknown ca`), taken from what OpenSSL said of the connection just lost; nil for
-  /// any other reason.
+  /// The broker's refusal of this client's certificate in the handshake, from its TLS alert
+  /// (`tlsv13 alert certificate required`, `tlsv1 alert unknown ca`) in what OpenSSL said of the
+  /// connection just lost (taken); nil for any other reason. TLS 1.3 says so at the first read: a
+  /// refusal, as bad credentials are, not a "Protocol error" to retry for good.
   private func clientCertificateRefusal() -> String? {
     let aboutTheClient = [
       "certificate required", "unknown ca", "bad certificate", "certificate expired", "certificate revoked",
       "certificate unknown", "unsupported certificate", "access denied",
     ]
-    return state.withLock { state -> String? in
+    let alert = state.withLock { state -> String? in
       guard let detail = state.tlsDetail, detail.contains("alert"),
         aboutTheClient.contains(where: detail.contains)
       else { return nil }
       state.tlsDetail = nil
       return detail
     }
+    guard let alert else { return nil }
+    let certificate = options.certificateFile.map { "--cert-file \($0)" } ?? "no --cert-file given"
+    return "the broker refused the client certificate (\(certificate)): \(alert)"
   }
 
-  /// The broker refused this client's certificate in the handshake (TLS 1.3 says so at the first
-  /// read): a refusal, as bad credentials are (the start waiting for it fails, exit 74), not a
-  /// "Protocol error" to retry for good.
-  private func refuseClientCertificate(_ alert: String, closed: Bool) {
-    let certificate = options.certificateFile.map { "--cert-file \($0)" } ?? "no --cert-file given"
-    let refusal = "the broker refused the client certificate (\(certificate)): \(alert)"
+  /// The broker refused the connection (a CONNACK's reason, a TLS alert about the client's
+  /// certificate): said, kept for the disconnect that follows, and a start waiting for the
+  /// connection fails with it (exit 74). `retrying`: the health report says a retry follows.
+  private func refuse(_ refusal: String, retrying: Bool = false) {
     lastRefusal.withLock { $0 = refusal }
     logger.error("broker \(options.url) refused the connection: \(refusal)")
-    if !closed {
-      health?.report(healthComponent, "broker \(options.url) refused the connection: \(refusal); retrying")
-    }
+    health?.report(
+      healthComponent,
+      "broker \(options.url) refused the connection: \(refusal)\(retrying ? "; retrying" : "")")
     let waiter = state.withLock { state in
       defer { state.connectWaiter = nil }
       return state.connectWaiter
@@ -549,20 +551,7 @@ final class MQTTConnection: @unchecked Sendable {
       let reason =
         options.protocolVersion == .v311
         ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
-      lastRefusal.withLock { $0 = "\(reason) (client id '\(options.clientID)')" }
-      logger.error(
-        "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")
-      health?.report(
-        healthComponent,
-        "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")
-      let waiter = state.withLock { state in
-        defer { state.connectWaiter = nil }
-        return state.connectWaiter
-      }
-      waiter?.resume(
-        returning: .failure(
-          ConnectorError(
-            "broker \(options.url) refused the connection: \(reason) (client id '\(options.clientID)')")))
+      refuse("\(reason) (client id '\(options.clientID)')")
       return
     }
     let (waiter, filters, reconnect) = state.withLock { state in
@@ -716,10 +705,8 @@ final class MQTTConnection: @unchecked Sendable {
             "subscribing to '\(slot.filter)' failed: disconnected from \(options.url) before the SUBACK")))
     }
     let hadConnack = accepted.exchange(false, ordering: .relaxed)
-    if rc != 0, !hadConnack, let alert = clientCertificateRefusal() {
-      refuseClientCertificate(alert, closed: closed)
-      return
-    }
+    // (Then said as a refusal is below.)
+    if rc != 0, !hadConnack, let refusal = clientCertificateRefusal() { refuse(refusal) }
     if rc != 0 {
       if let refusal = lastRefusal.withLock({ $0 }) {
         // Logged and reported when the CONNACK came; the disconnect's own reason says less.
@@ -1394,9 +1381,10 @@ final class MQTTConnection: @unchecked Sendable {
       {
         code = mosquitto_loop_read(handle, 1)
         if code == MOSQ_ERR_TLS.rawValue, !accepted.load(ordering: .relaxed),
-          let alert = clientCertificateRefusal()
+          let refusal = clientCertificateRefusal()
         {
-          refuseClientCertificate(alert, closed: state.withLock { $0.closed })
+          // libmosquitto closed the socket without calling back: the retry is said here.
+          refuse(refusal, retrying: !state.withLock { $0.closed })
         } else if code == MOSQ_ERR_TLS.rawValue {
           // libmosquitto closed the socket without calling back.
           let (text, verification, _) = tlsFailure()
