@@ -529,8 +529,13 @@ public final class SQLiteAction: BatchAction {
     // already fails now, without the write lock (the table has those columns at least). Written,
     // each such row cost a savepoint and a read of the schema under the lock: 5,000 of them held it
     // for 2 to 4 s, and another writer's rows went down their error path as 'database is locked'.
-    if columns == nil, let known = state.withLock({ $0.knownColumns?.columns }), !known.isEmpty {
+    // (A row whose keys, all new, would stay within the cap is not looked at: no name is hashed for
+    // the rows of a table well below it, the daemon's usual case.)
+    if columns == nil, let known = state.withLock({ $0.knownColumns?.columns }), !known.isEmpty,
+      rows.contains(where: { known.count + $0.row.names.count > Self.automaticColumnLimit })
+    {
       rows.removeAll { item in
+        guard known.count + item.row.names.count > Self.automaticColumnLimit else { return false }
         let missing = item.row.names.lazy.filter { !known.contains(Self.columnKey($0)) }.count
         guard known.count + missing > Self.automaticColumnLimit,
           let problem = Self.wideningProblem(

@@ -465,6 +465,9 @@ public struct ReplaySource: MessageSource {
     ["ruleName"], ["mqtt_properties"], ["user_properties"], ["receivedAt"],
   ])
 
+  /// The paths of ``fieldPaths`` a line may leave out (all but `topic` and `payload`).
+  static let optionalFields = [1, 2, 3, 5, 6, 7, 8, 9]
+
   /// The paths of ``fieldPaths`` that hold a scalar, by name, with what they must be.
   static let scalarFields: [(index: Int, name: String, kind: String)] = [
     (1, "payload_base64", "a base64 string"), (2, "clientId", "a string"),
@@ -559,8 +562,9 @@ public struct ReplaySource: MessageSource {
     }
     // An optional field written as null is one not written (a serializer writing every field:
     // `"timestamp": null` made the line malformed). `payload` is not optional: see below.
-    for index in [1, 2, 3, 5, 6, 7, 8, 9] where view.values[index] == .null {
-      view.values[index] = .undefined
+    // (A tag test per field: this runs for every line.)
+    for index in Self.optionalFields {
+      if case .null = view.values[index] { view.values[index] = .undefined }
     }
     guard case .string(let topic) = view.values[0] else {
       // Present but not a string is said so (it was "missing", which sent readers looking for
