@@ -461,6 +461,49 @@ struct MQTTConnectionTests {
     #expect(said, "\(logs.messages)")
   }
 
+  /// Two clients sharing a client id take the session from each other in turn: mosquitto 2.0
+  /// closes the older connection without a DISCONNECT saying why, so the warning asks about it
+  /// once the broker has closed three connections in a row soon after accepting them.
+  @Test(.timeLimit(.minutes(3))) func twoClientsSharingAClientIDAreAskedAbout() async throws {
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let id = unique("shared")
+    var options = try MQTTOptions(url: broker.url, clientID: id)
+    options.reconnectDelaySeconds = 1
+    let logs = LogLines()
+    let first = try MQTTConnection(options: options, logger: logs.logger, onMessage: nil)
+    try await first.connect()
+    let second = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    let connecting = Task { try await second.connect() }
+    defer {
+      connecting.cancel()
+      second.close()
+      first.close()
+    }
+    let asked = await eventually(within: 60) {
+      logs.messages.contains {
+        $0.contains("closed 3 connections in a row within 10 s of accepting them")
+          && $0.contains("is another client connected with client id '\(id)'")
+      }
+    }
+    #expect(asked, "\(logs.messages)")
+    // Once a streak, not at every drop after it (two or more drops more in 4 s).
+    try await Task.sleep(for: .seconds(4))
+    #expect(logs.messages.filter { $0.contains("is another client") }.count == 1)
+  }
+
+  @Test("an MQTT 5 broker's DISCONNECT reason code is named, a session taken over explained")
+  func disconnectReasonCodes() {
+    #expect(
+      MQTTConnection.disconnectReason(0x8E, clientID: "d1").hasPrefix(
+        "the broker sent DISCONNECT, Session taken over (0x8E): another client connected with client id 'd1'")
+    )
+    #expect(
+      MQTTConnection.disconnectReason(0x8B, clientID: "d1")
+        == "the broker sent DISCONNECT, Server shutting down (0x8B)")
+    #expect(MQTTConnection.disconnectReason(7, clientID: "d1") == "The connection was lost")
+  }
+
   @Test("a stop while a reconnect waits on a host that drops SYNs ends within seconds")
   func stopDuringABlockingReconnect() async throws {
     let broker = try MosquittoBroker(aclFile: Self.acl)

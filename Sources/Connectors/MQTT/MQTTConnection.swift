@@ -63,6 +63,10 @@ final class MQTTConnection: @unchecked Sendable {
     /// When the connection dropped, while it is down: publishes wait for the reconnect until
     /// `awayWaitSeconds` after it, together, not each for its own full wait.
     var awaySince: ContinuousClock.Instant?
+    /// When the broker last accepted the connection (while it is up).
+    var acceptedAt: ContinuousClock.Instant?
+    /// The connections in a row the broker closed within ``shortLivedSeconds`` of accepting them.
+    var shortLived = 0
     /// What OpenSSL said of the last TLS failure (`certificate verify failed`), from libmosquitto's
     /// log; libmosquitto's own code only says "A TLS error occurred.".
     var tlsDetail: String?
@@ -434,6 +438,32 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
+  /// Why the connection dropped: ``reason(_:errno:)`` of a libmosquitto code, or the reason code
+  /// of the DISCONNECT an MQTT 5 broker sent (0x80 and above: libmosquitto hands it on as the
+  /// code), named as MQTT 5 names it, with what a session taken over means.
+  static func disconnectReason(_ code: Int32, clientID: String) -> String {
+    guard code >= 0x80, code <= 0xFF else { return reason(code) }
+    let hex = "0x" + String(code, radix: 16, uppercase: true)
+    let name = String(cString: mosquitto_reason_string(code))
+    guard code != MQTT_RC_SESSION_TAKEN_OVER.rawValue else {
+      return
+        "the broker sent DISCONNECT, \(name) (\(hex)): another client connected with client id '\(clientID)' (a second daemon, or a device, given the same id? Two clients sharing an id take the session from each other in turn, each getting part of the messages)"
+    }
+    return "the broker sent DISCONNECT, \(name) (\(hex))"
+  }
+
+  /// A connection the broker closes this soon after accepting it counts as short-lived.
+  static let shortLivedSeconds = 10
+  /// After this many short-lived connections in a row the warning asks about a shared client id.
+  static let shortLivedInARow = 3
+
+  /// What the warning adds at the ``shortLivedInARow``-th short-lived connection in a row
+  /// (brokers such as mosquitto 2.0 close the older connection of a client id taken over without
+  /// a DISCONNECT saying why).
+  private var shortLivedHint: String {
+    "; the broker closed \(Self.shortLivedInARow) connections in a row within \(Self.shortLivedSeconds) s of accepting them: is another client connected with client id '\(options.clientID)'? A broker closes the older connection when a client id connects again, so two clients sharing an id take the session from each other in turn, each getting part of the messages"
+  }
+
   private static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTConnection? {
     guard let userdata else { return nil }
     return Unmanaged<MQTTConnection>.fromOpaque(userdata).takeUnretainedValue()
@@ -560,6 +590,7 @@ final class MQTTConnection: @unchecked Sendable {
         state.connected = true
         state.connectedBefore = true
         state.awaySince = nil
+        state.acceptedAt = ContinuousClock.now
         state.sessionPresent = flags & 1 == 1
         if let retainAvailable { state.retainAvailable = retainAvailable }
       }
@@ -668,8 +699,13 @@ final class MQTTConnection: @unchecked Sendable {
     // until `awayWaitSeconds` after the drop, as a new publish does (the outage's allowance), then
     // fails: with their PUBACK timeout alone, a broker restart held every result behind them for
     // 30 s and then sent them all down their error path.
-    let (subscribes, closed) = state.withLock { state -> ([SubscribeSlot], Bool) in
+    let (subscribes, closed, shortLived) = state.withLock { state -> ([SubscribeSlot], Bool, Int) in
       state.connected = false
+      if let acceptedAt = state.acceptedAt, rc != 0 {
+        let lived = ContinuousClock.now - acceptedAt
+        state.shortLived = lived < .seconds(Self.shortLivedSeconds) ? state.shortLived + 1 : 0
+      }
+      state.acceptedAt = nil
       let since = state.awaySince ?? ContinuousClock.now
       state.awaySince = since
       if !state.closed {
@@ -695,7 +731,7 @@ final class MQTTConnection: @unchecked Sendable {
       // refused-filter retry waiting, and the stale filters subscribed, for good.
       state.resubscribing = [:]
       defer { state.subscribeWaiters = [:] }
-      return (Array(state.subscribeWaiters.values), state.closed)
+      return (Array(state.subscribeWaiters.values), state.closed, state.shortLived)
     }
     for slot in subscribes {
       slot.timeout.cancel()
@@ -722,7 +758,8 @@ final class MQTTConnection: @unchecked Sendable {
       let reason =
         !hadConnack && rc == MOSQ_ERR_KEEPALIVE.rawValue
         ? "no CONNACK within \(options.keepaliveSeconds) s: the server took the connection and never answered the CONNECT (is it an MQTT broker, speaking \(options.url.lowercased().hasPrefix("mqtts:") ? "TLS" : "plain TCP") as the URL says?)"
-        : Self.reason(rc)
+        : Self.disconnectReason(rc, clientID: options.clientID)
+          + (shortLived == Self.shortLivedInARow && rc < 0x80 ? shortLivedHint : "")
       logger.warning("disconnected from \(options.url): \(reason); reconnecting")
       if !closed {
         health?.report(healthComponent, "disconnected from \(options.url) (\(reason)); reconnecting")
