@@ -67,30 +67,9 @@ public enum ContextPins {
   }
 
   private static func userProperties(_ value: Value) throws(Problem) -> [(key: String, value: String)] {
-    let problem = Problem(
-      message: "\"context.user_properties\" must be an object of strings or an array of {\"key\", \"value\"}")
-    var pairs: [(key: String, value: String)] = []
-    switch value {
-    case .object(let object):
-      for (key, value) in object.members {
-        guard case .string(let text) = value else { throw problem }
-        pairs.append((key, text))
-      }
-    case .array(let items):
-      for item in items {
-        switch item {
-        case .object(let pair):
-          guard case .string(let key)? = pair["key"], case .string(let text)? = pair["value"] else {
-            throw problem
-          }
-          pairs.append((key, text))
-        case .array(let pair) where pair.count == 2:
-          guard case .string(let key) = pair[0], case .string(let text) = pair[1] else { throw problem }
-          pairs.append((key, text))
-        default: throw problem
-        }
-      }
-    default: throw problem
+    guard let pairs = MQTTPublishProperties.userProperties(value) else {
+      throw Problem(
+        message: "\"context.user_properties\" must be \(MQTTPublishProperties.userPropertiesShape)")
     }
     return pairs
   }

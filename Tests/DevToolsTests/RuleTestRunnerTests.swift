@@ -1044,3 +1044,29 @@ import Testing
         .object(["a": .int(1), composed: .int(2)]), .object([composed: .int(2), "a": .int(1)])))
   }
 }
+
+/// A pinned context's user properties take the shapes a replay line takes, with the same refusals.
+@Suite("pinned user properties") struct PinnedUserPropertiesTests {
+  /// The pairs pinned, as `key=value`, or the problem's message.
+  private func pinned(_ json: String) -> [String] {
+    var context = EvaluationContext(topic: "a", payload: [])
+    do {
+      try ContextPins.apply(try JSONReader.parse(#"{"user_properties": "# + json + "}"), to: &context)
+      return context.userProperties.map { "\($0.key)=\($0.value)" }
+    } catch let problem as ContextPins.Problem {
+      return [problem.message]
+    } catch {
+      return ["\(error)"]
+    }
+  }
+
+  @Test func shapes() {
+    #expect(pinned(#"{"a": "1", "b": "2"}"#) == ["a=1", "b=2"])
+    #expect(pinned(#"[["a", "1"], {"key": "a", "value": "2"}]"#) == ["a=1", "a=2"])
+    // An object beside its key and value holds something else: a typo (`vaule`) is not read past.
+    let refused = "\"context.user_properties\" must be \(MQTTPublishProperties.userPropertiesShape)"
+    #expect(pinned(#"[{"key": "a", "value": "1", "vaule": "2"}]"#) == [refused])
+    #expect(pinned(#"[["a", 1]]"#) == [refused])
+    #expect(pinned(#""a=1""#) == [refused])
+  }
+}

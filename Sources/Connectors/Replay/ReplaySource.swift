@@ -506,34 +506,11 @@ public struct ReplaySource: MessageSource {
       }
     default: return .failure(ReplayError(message: "'mqtt_properties' must be an object"))
     }
-    var user: [(key: String, value: String)] = []
-    let userProblem = ReplayError(
-      message:
-        "'user_properties' must be an array of [key, value] pairs or {\"key\", \"value\"} objects of strings, or an object of strings"
-    )
-    switch member(8, of: view, in: bytes) {
-    case .undefined: break
-    case .array(let pairs):
-      // Pairs, or AWS's {"key", "value"} objects (as `eval --batch` and rule tests take them).
-      for pair in pairs {
-        if case .array(let both) = pair, both.count == 2, case .string(let key) = both[0],
-          case .string(let value) = both[1]
-        {
-          user.append((key, value))
-        } else if case .object(let named) = pair, named.count == 2, case .string(let key)? = named["key"],
-          case .string(let value)? = named["value"]
-        {
-          user.append((key, value))
-        } else {
-          return .failure(userProblem)
-        }
-      }
-    case .object(let object):
-      for (key, value) in object.members {
-        guard case .string(let text) = value else { return .failure(userProblem) }
-        user.append((key, text))
-      }
-    default: return .failure(userProblem)
+    let written = member(8, of: view, in: bytes)
+    if written.isUndefined { return .success((mqtt, [])) }
+    guard let user = MQTTPublishProperties.userProperties(written) else {
+      return .failure(
+        ReplayError(message: "'user_properties' must be \(MQTTPublishProperties.userPropertiesShape)"))
     }
     return .success((mqtt, user))
   }

@@ -168,4 +168,39 @@ public enum MQTTPublishProperties {
     }
     return nil
   }
+
+  /// What user properties may be written as, for the messages that say so.
+  public static let userPropertiesShape =
+    "an array of [key, value] pairs or {\"key\", \"value\"} objects of strings, or an object of strings"
+
+  /// The user properties (``EvaluationContext/userProperties``) `value` writes, in order, as a replay
+  /// line, a pinned context (`eval --batch`, rule tests, the REPL) and a dead-letter record give
+  /// them: ``userPropertiesShape`` (an array repeats a key; AWS's `{"key", "value"}` objects have
+  /// no other member). Nil for anything else.
+  public static func userProperties(_ value: Value) -> [(key: String, value: String)]? {
+    var pairs: [(key: String, value: String)] = []
+    switch value {
+    case .object(let object):
+      for (key, value) in object.members {
+        guard case .string(let text) = value else { return nil }
+        pairs.append((key, text))
+      }
+    case .array(let items):
+      for item in items {
+        if case .array(let both) = item, both.count == 2, case .string(let key) = both[0],
+          case .string(let text) = both[1]
+        {
+          pairs.append((key, text))
+        } else if case .object(let named) = item, named.count == 2, case .string(let key)? = named["key"],
+          case .string(let text)? = named["value"]
+        {
+          pairs.append((key, text))
+        } else {
+          return nil
+        }
+      }
+    default: return nil
+    }
+    return pairs
+  }
 }
