@@ -184,4 +184,24 @@ struct TemplateTests {
       try template.render(context: EvaluationContext(topic: "a/b", payload: Array(#"{"deviceId":"d"}"#.utf8)))
         == "b-A-d")
   }
+
+  /// A binary payload's bytes that are not UTF-8 stop the rendering, at their part: with U+FFFD in
+  /// their place, different payloads named one file, one topic. Bytes that are UTF-8 are their text.
+  @Test func bytesThatAreNotUTF8StopTheRendering() throws {
+    let template = try Template.compile("out/${topic(2)}/${*}.jsonl")
+    #expect(
+      try template.render(context: EvaluationContext(topic: "a/b", payload: [0x61, 0x62])) == "out/b/ab.jsonl"
+    )
+    for payload: [UInt8] in [[0xFF, 0x61], [0xFE, 0x61], [0x61, 0xC3]] {
+      do {
+        _ = try template.render(context: EvaluationContext(topic: "a/b", payload: payload))
+        Issue.record("\(payload) rendered")
+      } catch {
+        #expect(
+          error.described(in: template.source)
+            == "the value is bytes that are not UTF-8 text (a binary payload: encode(*, 'base64') writes it as text); the rendering was stopped (at * in the template)"
+        )
+      }
+    }
+  }
 }

@@ -256,6 +256,15 @@ public struct Template: Sendable {
         case .program(let program), .secret(let program):
           let value = try machine.evaluateExpression(
             programs[program], context: context, variables: variables)
+          // Bytes that are not UTF-8 would be written with U+FFFD in their place: different
+          // payloads one path, one topic, one text.
+          if case .binary(let bytes) = value, String(validating: bytes, as: UTF8.self) == nil {
+            let part = programs[program]
+            throw EvaluationStopped(
+              reason:
+                "the value is bytes that are not UTF-8 text (a binary payload: encode(*, 'base64') writes it as text); the rendering was stopped",
+              at: part.sourceRange(at: part.instructions.count - 1))
+          }
           sink.append(utf8: Self.text(of: value))
         }
         // Each part is within the limit; together they may not pass it either, a topic's parts
