@@ -597,7 +597,7 @@ public enum Daemon {
     }
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
-      gate: configuration.reloadGate)
+      gate: configuration.reloadGate, removalDelay: .milliseconds(configuration.reloadPollMs))
     let loaded: RuleLoadResult
     do {
       loaded = try await reloader.initialLoad()

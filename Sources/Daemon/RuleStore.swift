@@ -460,9 +460,14 @@ public final class RuleReloader: Sendable {
   nonisolated(unsafe) var lastDigest: UInt64 = 0
   /// The stamps of the files changed at the last poll, waiting to be seen unchanged once more.
   nonisolated(unsafe) var unsettled: [String: FileStamp] = [:]
-  /// The loaded files found missing at the last poll: a removal applies once a second poll finds
-  /// the file still gone, with nothing else changed since.
-  nonisolated(unsafe) var missingBefore: Set<String> = []
+  /// The loaded files found missing at the last look, each with the time of the first look that
+  /// found it so: a removal applies once a later look finds the file still gone, with nothing else
+  /// changed since, at least `removalDelay` after the first.
+  nonisolated(unsafe) var missingSince: [String: ContinuousClock.Instant] = [:]
+  /// How long a rule file must stay gone before its rule retires: the daemon's poll interval, so
+  /// that a SIGHUP's look, which a poll may follow within milliseconds, does not shorten the wait
+  /// a checkout rewriting the file has (zero: a second look is enough).
+  let removalDelay: Duration
   /// `digest()` at the last poll.
   nonisolated(unsafe) var pollDigest: UInt64 = 0
   /// The rule files whose latest load failed (a broken file with a running version is not read
@@ -500,8 +505,10 @@ public final class RuleReloader: Sendable {
   /// every rule changed on reload.
   public init(
     paths: [String], builder: any ActionBuilding, dispatcher: Dispatcher, logger: Logger,
-    gate: ReloadGate? = nil, protectedPaths: FileArchiveAction.ProtectedPaths = .shared
+    gate: ReloadGate? = nil, protectedPaths: FileArchiveAction.ProtectedPaths = .shared,
+    removalDelay: Duration = .zero
   ) {
+    self.removalDelay = removalDelay
     self.protectedPaths = protectedPaths
     self.gate = gate
     self.paths = paths
@@ -840,7 +847,7 @@ public final class RuleReloader: Sendable {
         if !force && times == fingerprint {
           lastDigest = digest
           unsettled = [:]
-          missingBefore = []
+          missingSince = [:]
           return nil
         }
         var loading = times
@@ -848,13 +855,17 @@ public final class RuleReloader: Sendable {
         let seen = unsettled
         unsettled = [:]
         let missingNow = Set(fingerprint.keys.filter { times[$0] == nil })
-        let wasMissing = missingBefore
+        let now = ContinuousClock.now
+        // Gone long enough, as a previous look found them: their removal may apply.
+        let wasMissing = Set(missingSince.filter { now - $0.value >= removalDelay }.keys)
         // SIGHUP reads what is there at once, but a file gone retires its rule only as polling does:
         // a SIGHUP in the middle of a checkout (`systemctl reload` during a deploy) retired a rule
         // whose file was being rewritten, and its messages until the next poll were acknowledged
         // with nothing written.
         let defersRemovals = settle || force
-        missingBefore = defersRemovals ? missingNow : []
+        missingSince =
+          defersRemovals
+          ? Dictionary(uniqueKeysWithValues: missingNow.map { ($0, missingSince[$0] ?? now) }) : [:]
         if settle && !force {
           // A new or changed file loads once a poll finds it as the one before did. One still
           // changing waits, not read (its running version stays), without holding up the others;

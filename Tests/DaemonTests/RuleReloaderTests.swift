@@ -10,10 +10,13 @@ import Testing
 struct RuleReloaderTests {
   static let rule = #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
 
-  func reloader(_ folder: String, logger: Logger = Logger(label: "test")) -> (RuleReloader, Dispatcher) {
+  func reloader(
+    _ folder: String, logger: Logger = Logger(label: "test"), removalDelay: Duration = .zero
+  ) -> (RuleReloader, Dispatcher) {
     let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let reloader = RuleReloader(
-      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: logger)
+      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: logger,
+      removalDelay: removalDelay)
     return (reloader, dispatcher)
   }
 
@@ -568,6 +571,29 @@ struct RuleReloaderTests {
     _ = await reloader.reload(force: true)
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
     #expect(await reloader.reload(settle: true) != nil)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
+  }
+
+  /// A poll that comes right after a SIGHUP does not shorten a gone file's wait: the rule retires
+  /// once the file has been gone a poll interval (`removalDelay`). Deleted for a deploy, a SIGHUP
+  /// sent, the files written again 0.3 s later: the poll a few milliseconds after the SIGHUP had
+  /// retired their rules, and 1,500 messages were acknowledged with nothing written.
+  @Test func aPollRightAfterASIGHUPWaitsAPollIntervalToRetire() async throws {
+    let folder = temporaryFolder("sighup-then-poll")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/two.json")
+    let (reloader, dispatcher) = reloader(folder, removalDelay: .milliseconds(400))
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/two.json")
+    let clock = ContinuousClock()
+    let gone = clock.now
+    _ = await reloader.reload(force: true)
+    _ = await reloader.reload(settle: true)
+    if clock.now - gone < .milliseconds(400) {
+      #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "two"])
+    }
+    try await Task.sleep(for: .milliseconds(450))
+    _ = await reloader.reload(settle: true)
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["one"])
   }
 
