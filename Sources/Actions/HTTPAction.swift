@@ -670,6 +670,7 @@ public final class HTTPAction: KeyedGroupAction {
       }
     }
     var requestHeaders: [(String, String)] = []
+    var contentTypeGiven = false
     for header in headers {
       let value: String
       do throws(ActionError) {
@@ -687,12 +688,18 @@ public final class HTTPAction: KeyedGroupAction {
             "http header '\(header.key)' rendered a value with a control character (such as CR or LF); refused"
           ))
       }
+      if givesContentType, header.key.lowercased() == "content-type" {
+        // One that renders empty (`${ct}` of a message without `ct`) says nothing: the default
+        // goes instead of an empty media type.
+        if value.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+        contentTypeGiven = true
+      }
       requestHeaders.append((header.key, value))
     }
     // An empty result (a bare Undefined) is no JSON either: a batch would write it as nothing
     // between two commas.
     let isJSON = !input.evaluation.isBinary && !input.evaluation.payload.isEmpty
-    if !givesContentType {
+    if !contentTypeGiven {
       requestHeaders.append(("Content-Type", isJSON ? "application/json" : "application/octet-stream"))
     }
     // Services log it, and some refuse a request without one; a configured one replaces it.
@@ -972,6 +979,8 @@ public final class HTTPAction: KeyedGroupAction {
       let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
       return overflow ? Int.max : milliseconds
     }
+    // Delay-seconds past what an Int holds (`99999999999999999999`): the longest wait, not none.
+    if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 &- 0x30 < 10 }) { return Int.max }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "GMT")

@@ -925,6 +925,23 @@ struct HTTPActionTests {
     #expect(server.requests.first?.headers.filter { $0.name.lowercased() == "user-agent" }.count == 1)
   }
 
+  @Test("a Content-Type header that renders empty sends the default, not an empty media type")
+  func emptyContentType() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let action = try await action(server) {
+      $0.headers = [.init(key: "Content-Type", value: "${ct}")]
+    }
+    try await action.perform(input(#"{"t":21}"#))
+    try await action.perform(input(#"{"t":21,"ct":""}"#))
+    try await action.perform(input(#"{"t":21,"ct":"text/plain"}"#))
+    await action.shutdown()
+    let types = server.requests.map { request in
+      request.headers.filter { $0.name.lowercased() == "content-type" }.map(\.value)
+    }
+    #expect(types == [["application/json"], ["application/json"], ["text/plain"]])
+  }
+
   @Test("429 is transient and carries Retry-After; the retry then succeeds")
   func tooManyRequests() async throws {
     let server = try LoopbackHTTPServer()
@@ -1201,6 +1218,9 @@ struct HTTPActionTests {
   @Test("a Retry-After too large for milliseconds is the longest wait, not a crash")
   func hugeRetryAfter() {
     #expect(HTTPAction.retryAfterMs("99999999999999999") == Int.max)
+    // Past an Int's digits too: it was read as no Retry-After, and the retry went out at once.
+    #expect(HTTPAction.retryAfterMs("99999999999999999999") == Int.max)
+    #expect(HTTPAction.retryAfterMs("-5") == nil)
     #expect(HTTPAction.retryAfterMs("3") == 3000)
     #expect(HTTPAction.retryAfterMs("Fri, 31 Dec 9999 23:59:59 GMT").map { $0 > 0 } == true)
   }
