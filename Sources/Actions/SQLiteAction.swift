@@ -616,6 +616,16 @@ public final class SQLiteAction: BatchAction {
       warnings.append(
         ActionConfigurationWarning(key: "database", message: "rule '\(context.ruleName)': \(problem)"))
     }
+    if context.isErrorAction, columnsGiven {
+      // Its rows would say a failure happened, not which, nor keep the message.
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "columns",
+          message:
+            "rule '\(context.ruleName)': an error action's 'columns' are templates over the incoming message, as "
+            + "every template is, and reach none of the error record's fields (ruleName, failures, "
+            + "base64OriginalPayload): leave 'columns' out to store the record's fields as columns"))
+    }
     guard !columnsGiven, let outputs else { return warnings }
     // Keys every result has, refused as every result's columns: each would fail at the write.
     for name in outputs where !Self.isRowIDName(name) {

@@ -1652,6 +1652,26 @@ struct SQLiteActionTests {
       ])
   }
 
+  /// An error action's `columns` reach none of the error record's fields: its rows said a failure
+  /// happened, not which, and kept no message (check said ok, and the rows were empty but a topic).
+  @Test func anErrorActionsColumnsWarn() throws {
+    func warnings(_ settings: String, errorAction: Bool) throws -> [String] {
+      let action = try SQLiteAction(
+        configuration: configuration(#"{"database": "x.db", "table": "t", \#(settings)}"#), context: context)
+      return action.configurationWarnings(
+        in: ActionBuildContext(
+          ruleName: "r", version: .default, variableNames: [], isErrorAction: errorAction,
+          sql: "SELECT a FROM 'a'")
+      ).map { "\($0.key): \($0.message)" }
+    }
+    #expect(
+      try warnings(#""columns": {"topic": "${topic()}"}"#, errorAction: true) == [
+        "columns: rule 'r': an error action's 'columns' are templates over the incoming message, as every template is, and reach none of the error record's fields (ruleName, failures, base64OriginalPayload): leave 'columns' out to store the record's fields as columns"
+      ])
+    #expect(try warnings(#""columns": {"topic": "${topic()}"}"#, errorAction: false).isEmpty)
+    #expect(try warnings(#""busyTimeoutMs": 500"#, errorAction: true).isEmpty)
+  }
+
   /// `key` and `update` are checked where they are written.
   @Test func keySettingsAreChecked() throws {
     for (settings, expected) in [
