@@ -943,8 +943,10 @@ public final class RuleReloader: Sendable {
           && saidErrors[$0] == errorTexts[$0]
       })
     if !retryOnly { lock.withLock { loadErrorsSaid = errorTexts } }
-    for error in result.errors where !retryOnly {
-      for diagnostic in error.diagnostics where !repeated.contains(diagnostic.file) {
+    // An error is its file's (its first place): the places in other files it names, a failing
+    // test's in the test file, are repeated with it.
+    for error in result.errors where !retryOnly && !repeated.contains(error.diagnostics.first?.file ?? "") {
+      for diagnostic in error.diagnostics {
         logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
       }
     }

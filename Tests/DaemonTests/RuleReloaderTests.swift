@@ -11,11 +11,12 @@ struct RuleReloaderTests {
   static let rule = #"{"sql": "SELECT * FROM 'a/+'", "actions": [{"record": {"name": "a"}}]}"#
 
   func reloader(
-    _ folder: String, logger: Logger = Logger(label: "test"), removalDelay: Duration = .zero
+    _ folder: String, logger: Logger = Logger(label: "test"), gate: ReloadGate? = nil,
+    removalDelay: Duration = .zero
   ) -> (RuleReloader, Dispatcher) {
     let dispatcher = Dispatcher(ruleSet: .empty, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let reloader = RuleReloader(
-      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: logger,
+      paths: [folder], builder: RecordingBuilder(), dispatcher: dispatcher, logger: logger, gate: gate,
       removalDelay: removalDelay)
     return (reloader, dispatcher)
   }
@@ -292,6 +293,35 @@ struct RuleReloaderTests {
     _ = try #require(await reloader.reload())
     #expect(log.metadata(of: "rules reloaded").last?["errors"]?.description == "1")
     #expect(log.messages.filter { $0.contains("two.json") }.count == 1, "\(log.lines)")
+  }
+
+  /// A changed rule refused by its tests, read again unchanged by a SIGHUP, is said once too, its
+  /// test file's places included: each `systemctl reload` said the failing case again, at error
+  /// level, and counted a reload with errors.
+  @Test func anUnchangedVersionItsTestsRefuseIsSaidOnce() async throws {
+    let folder = temporaryFolder("tests-said-once")
+    write(Self.rule, to: folder + "/one.json")
+    let log = LogLines()
+    let (reloader, _) = reloader(
+      folder, logger: log.logger,
+      gate: { rule in
+        rule.topicFilter == "b/+"
+          ? GateRefusal(
+            reason: "1 of 1 test(s) in one.test.json failed: 'x'",
+            diagnostics: [
+              RuleDiagnostic(
+                file: folder + "/one.test.json", position: FilePosition(line: 1, column: 2),
+                message: "test 'x' of rule 'one' failed")
+            ]) : nil
+      })
+    _ = try await reloader.initialLoad()
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/one.json")
+    _ = try #require(await reloader.reload())
+    #expect(log.messages.filter { $0.contains("test 'x' of rule 'one' failed") }.count == 1, "\(log.lines)")
+    for _ in 0..<2 { _ = await reloader.reload(force: true) }
+    #expect(log.messages.filter { $0.contains("test 'x' of rule 'one' failed") }.count == 1, "\(log.lines)")
+    #expect(log.messages.filter { $0.contains("kept the previous version") }.count == 1, "\(log.lines)")
+    #expect(log.metadata(of: "rules reloaded").dropFirst().allSatisfy { $0["errors"]?.description == "0" })
   }
 
   /// A file refused for a name clash, unchanged, is said once too: each edit of another file said
