@@ -146,6 +146,9 @@ public final class KafkaAction: PipelinedBatchAction {
             (key, "only \(expected) (AWS's one value): records carry the rendered key and the result's bytes")
           )
         }
+      case "ssl.keystore.password" where properties["ssl.keystore.location"] != nil:
+        // librdkafka's own PKCS#12 keystore (`ssl.keystore.location`) takes its password so.
+        settings.append((key, value, key))
       case "ssl.truststore", "ssl.truststore.password", "ssl.keystore", "ssl.keystore.password":
         problems.append(
           (

@@ -10,6 +10,7 @@ import IoTSQL
 import Logging
 import Metrics
 import Prometheus
+import RulesEngine
 
 /// `iotrules run`: runs the rules over a source until it ends or SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
@@ -78,6 +79,13 @@ struct RunCommand: AsyncParsableCommand {
   var kafkaConfig: [String] = []
 
   @Option(
+    name: .customLong("kafka-config-file"),
+    help:
+      "A file of librdkafka settings, key=value a line (# comments), read before --kafka-config: secrets such as sasl.password stay out of the command line."
+  )
+  var kafkaConfigFile: String?
+
+  @Option(
     name: .customLong("kafka-topic-from"), help: "Where the rule topic comes from: key, header:NAME or topic."
   )
   var kafkaTopicFrom: String = "key"
@@ -138,6 +146,32 @@ struct RunCommand: AsyncParsableCommand {
     help:
       "A folder of secret files for get_secret(id) in action templates; else IOTRULES_SECRET_<ID> variables.")
   var secretsDir: String?
+
+  /// The librdkafka settings given, each with where: `--kafka-config-file`'s lines (blank ones and
+  /// `#` comments left out, a line's CR LF ending too), then `--kafka-config`'s, which come later
+  /// and so win. A file that cannot be read is unreadable input (exit 74).
+  func kafkaSettingTexts() throws -> [(place: String, text: String)] {
+    var texts: [(place: String, text: String)] = []
+    if let kafkaConfigFile {
+      let data: [UInt8]
+      switch RegularFile.read(kafkaConfigFile, limit: 1 << 20) {
+      case .success(let bytes): data = bytes
+      case .failure(let problem):
+        Console.err("iotrules: error: --kafka-config-file \(kafkaConfigFile): \(problem.reason)")
+        throw ExitCodes.io
+      }
+      for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        .enumerated()
+      {
+        var text = String(decoding: line, as: UTF8.self)
+        if text.hasSuffix("\r") { text.removeLast() }
+        let trimmed = text.drop { $0 == " " || $0 == "\t" }
+        if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+        texts.append(("--kafka-config-file \(kafkaConfigFile):\(index + 1)", String(trimmed)))
+      }
+    }
+    return texts + kafkaConfig.map { ("--kafka-config", $0) }
+  }
 
   func validate() throws {
     if maxInFlight < 1 {
@@ -249,20 +283,20 @@ struct RunCommand: AsyncParsableCommand {
         "--password-env \(passwordEnv): the environment variable \(passwordEnv) is not set")
     }
     var settings: [(key: String, value: String)] = []
-    for setting in kafkaConfig {
+    // A value is never said: it may be a secret (sasl.password), misspelt key and all.
+    for (place, setting) in try kafkaSettingTexts() {
       do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {
-        throw ValidationError(error.description)
+        throw ValidationError("\(place): \(error.description)")
       }
       // A property librdkafka does not know, or a value it refuses, or one iotrules sets itself:
       // said before anything starts; only for a Kafka source, the one that reads them.
       guard source.hasPrefix("kafka://") else { continue }
-      if let problem = KafkaSourceOptions.managedSettingProblem(
-        settings.last!.key, value: settings.last!.value)
-      {
-        throw ValidationError("--kafka-config '\(setting)': \(problem)")
+      let (key, value) = settings.last!
+      if let problem = KafkaSourceOptions.managedSettingProblem(key, value: value) {
+        throw ValidationError("\(place) '\(key)': \(problem)")
       }
-      if let problem = KafkaSettings.problem(key: settings.last!.key, value: settings.last!.value) {
-        throw ValidationError("--kafka-config '\(setting)': \(problem)")
+      if let problem = KafkaSettings.problem(key: key, value: value) {
+        throw ValidationError("\(place) '\(key)': \(problem)")
       }
     }
     // Taken together too, as the consumer will be made (they exited 74 after the rules loaded).
@@ -373,7 +407,9 @@ struct RunCommand: AsyncParsableCommand {
     connectors.sharedGroup = sharedGroup
     connectors.basicIngest = basicIngest
     connectors.qos = qos
-    connectors.kafkaConfig = kafkaConfig.compactMap { try? KafkaSourceOptions.setting($0) }
+    connectors.kafkaConfig = ((try? kafkaSettingTexts()) ?? []).compactMap {
+      try? KafkaSourceOptions.setting($0.text)
+    }
     connectors.kafkaTopicFrom = kafkaTopicFrom
     connectors.republishBroker = mqttBroker
     configuration.connectors = connectors

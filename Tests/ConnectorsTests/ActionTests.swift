@@ -2130,6 +2130,26 @@ struct ConnectorFactoryTests {
         #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.truststore": "MIIx"}}"#,
         #"kafka.clientProperties["ssl.truststore"]: a Java KeyStore, which librdkafka cannot read"#, "1:82"
       ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.keystore.password": "pw"}}"#,
+        #"kafka.clientProperties["ssl.keystore.password"]: a Java KeyStore, which librdkafka cannot read"#,
+        "1:89"
+      ),
+      // A file librdkafka reads, each one said with its path (librdkafka named none, and only the
+      // first); librdkafka's PKCS#12 keystore takes its password (it was refused as a Java one).
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.ca.location": "no/ca.pem", "ssl.key.location": "no/k.pem"}}"#,
+        #"kafka.clientProperties["ssl.ca.location"]: cannot read 'no/ca.pem': No such file or directory"#,
+        "1:83"
+      ),
+      (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "clientProperties": {"ssl.keystore.location": "no/k.p12", "ssl.keystore.password": "pw"}}"#,
+        #"kafka.clientProperties["ssl.keystore.location"]: cannot read 'no/k.p12': No such file or directory"#,
+        "1:89"
+      ),
       // Refused by librdkafka only together (the producer was not made, and the rule did not load).
       (
         "kafka",

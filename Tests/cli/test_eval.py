@@ -703,6 +703,29 @@ p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://
                     "--kafka-config", "max.poll.interval.ms=1000"], capture_output=True, text=True, timeout=60)
 check("run: --kafka-config refused together", p.returncode == 64 and "refuses these settings together" in p.stderr,
       (p.returncode, p.stderr))
+# --kafka-config-file keeps secrets off the command line: its lines are settings as --kafka-config's
+# are (the settings above, refused together from it too); a problem names the file's line and the
+# key, never a value (a misspelt sasl.password's value was printed), nor does a text without '='.
+with tempfile.TemporaryDirectory() as folder:
+    properties = os.path.join(folder, "kafka.properties")
+    with open(properties, "w") as f:
+        f.write("# consumer\n\n  max.poll.interval.ms=1000\r\n")
+    p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g",
+                        "--kafka-config-file", properties], capture_output=True, text=True, timeout=60)
+    check("run: --kafka-config-file refused together", p.returncode == 64
+          and "refuses these settings together" in p.stderr, (p.returncode, p.stderr))
+    with open(properties, "w") as f:
+        f.write("security.protocol=SASL_PLAINTEXT\nsasl.pasword=hunter2SECRET\n")
+    for arguments, said in [(["--kafka-config-file", properties], f"--kafka-config-file {properties}:2 'sasl.pasword': No such configuration property"),
+                            (["--kafka-config", "sasl.passwordhunter2SECRET"], "--kafka-config: a setting is not key=value")]:
+        p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g"]
+                           + arguments, capture_output=True, text=True, timeout=60)
+        check(f"run {arguments[0]}: the secret is not said", p.returncode == 64 and said in p.stderr
+              and "hunter2" not in p.stderr + p.stdout, (p.returncode, p.stderr))
+    p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g",
+                        "--kafka-config-file", os.path.join(folder, "nope")], capture_output=True, text=True, timeout=60)
+    check("run: --kafka-config-file missing", p.returncode == 74 and "No such file or directory" in p.stderr,
+          (p.returncode, p.stderr))
 p = subprocess.run([BIN, "run", "--rules", "/nonexistent", "--source", "kafka://127.0.0.1:9/t?group=g&group=h"],
                    capture_output=True, text=True, timeout=60)
 check("run: two consumer groups", p.returncode == 64 and "two consumer groups" in p.stderr, (p.returncode, p.stderr))

@@ -182,7 +182,8 @@ public struct KafkaSourceOptions: Sendable {
   /// Parses a `key=value` setting.
   public static func setting(_ text: String) throws(ConnectorError) -> (key: String, value: String) {
     guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-      throw ConnectorError("Kafka setting '\(text)' is not key=value")
+      // Not said: it may be a secret.
+      throw ConnectorError("a setting is not key=value (its text is not shown: it may hold a secret)")
     }
     return (String(text[..<equals]), String(text[text.index(after: equals)...]))
   }
@@ -197,6 +198,13 @@ public enum KafkaSettings {
   /// Why librdkafka refuses `key` = `value` (an unknown property, an invalid value), or nil when it
   /// takes it.
   public static func problem(key: String, value: String) -> String? {
+    // A file librdkafka reads when it makes the client: said with its path, each one (its own
+    // refusal names neither, `...x509 certificate routines::system lib`, and stops at the first).
+    if fileKeys.contains(key), !value.isEmpty, !(key == "ssl.ca.location" && value == "probe"),
+      access(value, R_OK) != 0
+    {
+      return "cannot read '\(value)': \(String(cString: strerror(errno)))"
+    }
     let conf = rd_kafka_conf_new()!
     defer { rd_kafka_conf_destroy(conf) }
     var errorText = [CChar](repeating: 0, count: 512)
@@ -210,6 +218,12 @@ public enum KafkaSettings {
     }
     return message
   }
+
+  /// The settings that name a file librdkafka reads when it makes a client.
+  static let fileKeys: Set<String> = [
+    "ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.keystore.location",
+    "ssl.crl.location", "sasl.kerberos.keytab",
+  ]
 
   /// Why librdkafka refuses to make a client (a consumer, or a producer) of `settings` taken
   /// together, though it takes each alone (idempotence with `acks=1`, `message.timeout.ms` below
