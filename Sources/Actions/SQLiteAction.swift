@@ -626,7 +626,23 @@ public final class SQLiteAction: BatchAction {
             + "every template is, and reach none of the error record's fields (ruleName, failures, "
             + "base64OriginalPayload): leave 'columns' out to store the record's fields as columns"))
     }
+    if !columnsGiven, !context.isErrorAction, Compiler.selectsValueThatIsNoObject(context.sql) {
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "table",
+          message:
+            "rule '\(context.ruleName)': the SELECT VALUE gives no object, and without 'columns' each key of an "
+            + "object result is a column: every result would fail; give 'columns', or SELECT keys"))
+    }
     guard !columnsGiven, let outputs else { return warnings }
+    if outputs.count > Self.automaticColumnLimit {
+      warnings.append(
+        ActionConfigurationWarning(
+          key: "table",
+          message:
+            "rule '\(context.ruleName)': the SELECT gives \(outputs.count) keys, each a column, and automatic "
+            + "columns stop at \(Self.automaticColumnLimit): every result would fail; give 'columns'"))
+    }
     // Keys every result has, refused as every result's columns: each would fail at the write.
     for name in outputs where !Self.isRowIDName(name) {
       if let problem = Self.columnNameProblem(name) {

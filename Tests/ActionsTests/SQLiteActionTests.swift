@@ -1581,6 +1581,41 @@ struct SQLiteActionTests {
     #expect(humidity == [6])
   }
 
+  /// A SELECT whose every result fails without `columns` is said at check: a SELECT VALUE that is
+  /// never an object, more keys than automatic columns go to (check said ok, and every message
+  /// went down the error path).
+  @Test func aSelectNoRowCanTakeWarns() throws {
+    let action = try SQLiteAction(
+      configuration: configuration(#"{"database": "x.db", "table": "t"}"#), context: context)
+    func warnings(_ sql: String) -> [String] {
+      action.configurationWarnings(
+        in: ActionBuildContext(ruleName: "r", version: .default, variableNames: [], sql: sql)
+      ).map(\.message)
+    }
+    let noObject =
+      "rule 'r': the SELECT VALUE gives no object, and without 'columns' each key of an object result is a column: every result would fail; give 'columns', or SELECT keys"
+    for sql in [
+      "SELECT VALUE concat('a', topic()) FROM 'p/+'", "SELECT VALUE temp * 2 FROM 'p/+'",
+      "SELECT VALUE CASE WHEN a THEN 'x' ELSE 1 END FROM 'p/+'",
+      "SELECT VALUE (SELECT VALUE v FROM r) FROM 'p'",
+    ] {
+      #expect(warnings(sql) == [noObject], "\(sql)")
+    }
+    for sql in [
+      "SELECT VALUE state.reported FROM 'p/+'", "SELECT VALUE get(*, 'x') FROM 'p/+'",
+      "SELECT VALUE {'a': 1} FROM 'p/+'", "SELECT VALUE CASE WHEN a THEN {'a': 1} ELSE 1 END FROM 'p/+'",
+    ] {
+      #expect(warnings(sql).isEmpty, "\(sql)")
+    }
+    let keys = (0..<300).map { "\($0) AS a\($0)" }.joined(separator: ", ")
+    #expect(
+      warnings("SELECT \(keys) FROM 'p'") == [
+        "rule 'r': the SELECT gives 300 keys, each a column, and automatic columns stop at 256: every result would fail; give 'columns'"
+      ])
+    #expect(
+      warnings("SELECT \(keys.split(separator: ",").prefix(256).joined(separator: ",")) FROM 'p'").isEmpty)
+  }
+
   /// A key column the SELECT's known keys lack is said at check (every result would fail); a
   /// SELECT whose keys are not known (`*`), or an error action (it receives records), says nothing.
   @Test func aKeyTheSelectNeverGivesWarns() throws {

@@ -627,6 +627,32 @@ struct CodeGenerator {
 }
 
 extension Compiler {
+  /// True when `sql` is `SELECT VALUE` of an expression that is never an object: a literal that
+  /// is none, an operator's or a cast's result, an array, a nested query, a function AWS documents
+  /// as giving no object (`concat(...) -> String|Array`), or a CASE of only such branches.
+  public static func selectsValueThatIsNoObject(_ sql: String) -> Bool {
+    guard let statement = try? Parser.parse(sql), case .value(let expression) = statement.select else {
+      return false
+    }
+    return isNeverAnObject(expression)
+  }
+
+  private static func isNeverAnObject(_ expression: Expression) -> Bool {
+    switch expression.kind {
+    case .literal(let value): if case .object = value { return false } else { return true }
+    case .unary, .binary, .cast, .array, .nested: return true
+    case .call(let name, _):
+      guard let signature = FunctionRegistry.lookup(name)?.signature,
+        let arrow = signature.range(of: "->")
+      else { return false }
+      let returns = signature[arrow.upperBound...]
+      return !returns.contains("Any") && !returns.contains("Object")
+    case .caseWhen(_, let branches, let otherwise):
+      return branches.allSatisfy { isNeverAnObject($0.then) } && otherwise.map(isNeverAnObject) ?? true
+    default: return false
+    }
+  }
+
   /// The top-level keys every result of `sql` has or lacks, in order, when its SELECT says them
   /// (a list of expressions, each with its AS or its default name); nil for `SELECT *`, `SELECT
   /// VALUE`, or a statement that does not parse.
