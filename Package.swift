@@ -133,7 +133,10 @@ let package = Package(
     .testTarget(name: "ActionsTests", dependencies: ["Actions", "RulesEngine", "IoTSQL", "TestSupport"]),
     .testTarget(
       name: "DaemonTests",
-      dependencies: ["Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport"]
+      dependencies: [
+        "Daemon", "Actions", "Connectors", "RulesEngine", "IoTSQL", "TestSupport",
+        .product(name: "Prometheus", package: "swift-prometheus"),
+      ]
     ),
     .testTarget(
       name: "DevToolsTests",

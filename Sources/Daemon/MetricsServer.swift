@@ -92,6 +92,11 @@ public final class MetricsServer: @unchecked Sendable {
   let active = Mutex<[Int32: (acceptedAt: UInt64, phase: Phase)]>([:])
   /// The most connections answered at once (and, apart, the most cut off whose threads are ending).
   static let maxConnections = 16
+  /// The most `/metrics` answers written at once; more are refused at once (503), so that scrapers
+  /// reading slowly hold a few connections, not all of them, while a probe waits.
+  static let maxMetricsAnswers = 4
+  /// `/metrics` answers being written.
+  let metricsAnswers = Atomic<Int>(0)
   /// How long one request may take to arrive, in all; an answer as long to be written before its
   /// connection may be cut off for a newcomer.
   static let requestDeadlineMs = 2_000
@@ -242,13 +247,21 @@ public final class MetricsServer: @unchecked Sendable {
     var allow = ""
     // HEAD as GET without the body (uptime probes use it; RFC 9110 asks every server for it).
     let isHead = parts.first == "HEAD"
+    var scraping = false
+    defer { if scraping { metricsAnswers.subtract(1, ordering: .relaxed) } }
     if parts.count < 2 {
       // A request line without its target (`GET` alone) is malformed, not a method refused.
       status = "400 Bad Request"
       body = Array("bad request\n".utf8)
     } else if parts[0] == "GET" || isHead {
       let path = Self.path(of: parts[1])
-      if path == "/metrics" {
+      if path == "/metrics", metricsAnswers.add(1, ordering: .relaxed).newValue > Self.maxMetricsAnswers {
+        metricsAnswers.subtract(1, ordering: .relaxed)
+        status = "503 Service Unavailable"
+        body = Array(
+          "\(Self.maxMetricsAnswers) /metrics answers are being written already; try again\n".utf8)
+      } else if path == "/metrics" {
+        scraping = true
         status = "200 OK"
         body =
           registry.emitToBuffer() + Array(CounterStore.shared.prometheusText().utf8)

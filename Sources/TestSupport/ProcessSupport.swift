@@ -74,10 +74,15 @@ public enum ProcessSupport {
     return fd >= 0
   }
 
-  /// A socket connected to 127.0.0.1:`port` (the caller closes it), or -1.
-  public static func connected(port: Int) -> Int32 {
+  /// A socket connected to 127.0.0.1:`port` (the caller closes it), or -1; with `receiveBuffer`,
+  /// one that holds that many bytes unread (a slow reader).
+  public static func connected(port: Int, receiveBuffer: Int32? = nil) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return -1 }
+    if var size = receiveBuffer {
+      // Before connecting: the window the connection offers follows it.
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     if withLoopbackAddress(port: port, { connect(fd, $0, $1) }) != 0 {
       close(fd)
       return -1

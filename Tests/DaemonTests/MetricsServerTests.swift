@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import RulesEngine
 import TestSupport
 import Testing
@@ -37,6 +38,41 @@ struct MetricsServerTests {
     for open in ["GET / HTTP/1.0\r\n", "GET / HTTP/1.0\n", "GET / HTTP/1.1\r\nHost: x\r\n\r", ""] {
       #expect(!MetricsServer.headersEnd(Array(open.utf8)), "\(open)")
     }
+  }
+
+  /// Scrapers that ask for /metrics and read it slowly do not keep a probe out: a few are answered
+  /// at once, the others refused at once (503). With thousands of rules (/metrics of 1.4 MB),
+  /// 30 such clients a second held all 16 connections, each for its 2 s, and /healthz waited up
+  /// to 6.5 s, past a Kubernetes probe's 1 s.
+  @Test(.timeLimit(.minutes(2))) func slowScrapersDoNotKeepAProbeOut() async throws {
+    let big = String(repeating: "iotrules_test_padding_total 1\n", count: 200_000)
+    let server = try MetricsServer(port: 0, registry: PrometheusCollectorRegistry(), sampled: { big })
+    server.start()
+    defer { server.stop() }
+    var scrapers: [Int32] = []
+    defer { for fd in scrapers { close(fd) } }
+    let request = Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)
+    for _ in 0..<40 {
+      let fd = ProcessSupport.connected(port: server.port, receiveBuffer: 4096)
+      #expect(fd >= 0)
+      _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+      scrapers.append(fd)
+    }
+    try await Task.sleep(nanoseconds: 300_000_000)
+    var slowest = 0.0
+    for _ in 0..<3 {
+      let started = Date()
+      #expect(try fetch("http://127.0.0.1:\(server.port)/healthz").0 == 200)
+      slowest = max(slowest, Date().timeIntervalSince(started))
+    }
+    #expect(slowest < 1, "a probe waited \(slowest) s behind slow scrapers")
+    // The refused ones were told so, at once.
+    var answer = [UInt8](repeating: 0, count: 64)
+    let refused = scrapers.filter { fd in
+      let count = recv(fd, &answer, answer.count, Int32(MSG_DONTWAIT))
+      return count > 0 && String(decoding: answer[0..<count], as: UTF8.self).hasPrefix("HTTP/1.1 503")
+    }
+    #expect(refused.count >= 40 - MetricsServer.maxMetricsAnswers - 1, "\(refused.count) refused")
   }
 
   @Test func servesMetricsAndHealth() async throws {
