@@ -1330,7 +1330,9 @@ public final class FileArchiveAction: BatchAction {
     var dots = 0
     var found: String?
     var control: UInt8?
+    var unseen: UInt32?
     var previous: UInt8 = 0
+    var beforePrevious: UInt8 = 0
     // Whether the current segment begins with a dot.
     var dotted = false
     for byte in bytes {
@@ -1338,6 +1340,18 @@ public final class FileArchiveAction: BatchAction {
       if byte < 0x20 || byte == 0x7F, control == nil { control = byte }
       // C1 controls, U+0080...U+009F (`0xC2 0x80...0x9F`: NEL, CSI), are control characters too.
       if previous == 0xC2, (0x80...0x9F).contains(byte), control == nil { control = byte }
+      // Line and paragraph separators (`splitlines()` breaks a listing there) and the bidirectional
+      // controls (U+202E shows `\u{202E}lmth.exe` as `exe.html` in `ls`).
+      if unseen == nil {
+        let scalar = (UInt32(beforePrevious) << 16) | (UInt32(previous) << 8) | UInt32(byte)
+        switch scalar {
+        case 0xE2_80A8, 0xE2_80A9, 0xE2_808E, 0xE2_808F, 0xE2_80AA...0xE2_80AE, 0xE2_81A6...0xE2_81A9:
+          unseen = 0x2000 + (UInt32(previous & 0x03) << 6) + UInt32(byte & 0x3F)
+        default:
+          if previous == 0xD8, byte == 0x9C { unseen = 0x061C }
+        }
+      }
+      beforePrevious = previous
       previous = byte
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
@@ -1356,6 +1370,11 @@ public final class FileArchiveAction: BatchAction {
       }
     }
     if let control { return "contains a control character (\(Unicode.Scalar(control).codePointName))" }
+    if let unseen, let scalar = Unicode.Scalar(unseen) {
+      let kind =
+        unseen == 0x2028 || unseen == 0x2029 ? "a line separator" : "a bidirectional control character"
+      return "contains \(kind) (\(scalar.codePointName))"
+    }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }
     return found ?? segmentProblem(length: segmentLength, dots: dots)
   }

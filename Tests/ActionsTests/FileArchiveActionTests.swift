@@ -22,6 +22,15 @@ struct FileArchiveActionTests {
       ("a\u{85}b", "contains a control character (U+0085)"),
       ("a\u{9B}[31m", "contains a control character (U+009B)"),
       ("caf\u{E9}/\u{A0}x", nil),
+      // Line separators (a listing's `splitlines()` breaks there) and bidirectional controls
+      // (`\u{202E}lmth.exe` shows as `exe.html`); other characters of those blocks are names.
+      ("a\u{2028}b", "contains a line separator (U+2028)"),
+      ("a/\u{2029}", "contains a line separator (U+2029)"),
+      ("\u{202E}lmth.exe", "contains a bidirectional control character (U+202E)"),
+      ("a\u{2066}b\u{2069}", "contains a bidirectional control character (U+2066)"),
+      ("a\u{200F}", "contains a bidirectional control character (U+200F)"),
+      ("a\u{61C}", "contains a bidirectional control character (U+061C)"),
+      ("a\u{2014}b\u{2030}\u{2070}\u{60C}", nil),
     ] as [(String, String?)])
   func relativePathRules(_ path: String, _ problem: String?) {
     #expect(FileArchiveAction.problem(inRelativePath: path) == problem)
