@@ -386,6 +386,12 @@ enum FileSystem {
   /// writes could have its line split by this newline; the daemon writes each line in one.
   static func endCutLine(_ fd: Int32, path: String, operations: FileOperations = .system) throws(ActionError)
   {
+    // Under the file's lock, which every append holds: several daemons may append to one file,
+    // and another's line being written now looked cut (a whole record was said to be a part, and
+    // a blank line followed it). One that holds the lock longer is writing: a line a killed
+    // process left is seen once no one holds it.
+    guard lock(fd) else { return }
+    defer { flock(fd, LOCK_UN) }
     var written = stat()
     guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else { return }
     // The descriptor writes only: the last byte is read through the path, when it still names

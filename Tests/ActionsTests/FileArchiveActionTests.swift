@@ -458,6 +458,28 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: path, encoding: .utf8) == #"{"ruleName":"r","to"#)
   }
 
+  /// A line another writer is appending, holding the file's lock (a second daemon archiving to the
+  /// same file), is no cut line: ending it waits for the lock and, while another holds it, leaves
+  /// the file alone. Two daemons rotating one file said a whole record was a part, and a blank line
+  /// followed it. Once no one holds the lock, a part is ended.
+  @Test func aLineAnotherWriterHoldsIsNotEnded() throws {
+    let path = temporaryFolder() + "/shared.jsonl"
+    try Data((#"{"seq":1}"# + #"{"seq":2,"ha"#).utf8).write(to: URL(fileURLWithPath: path))
+    let (mine, theirs) = (
+      open(path, O_WRONLY | O_APPEND | O_CLOEXEC), open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+    )
+    defer {
+      close(mine)
+      close(theirs)
+    }
+    #expect(flock(theirs, LOCK_EX) == 0)
+    try FileSystem.endCutLine(mine, path: path)
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == #"{"seq":1}{"seq":2,"ha"#)
+    #expect(flock(theirs, LOCK_UN) == 0)
+    try FileSystem.endCutLine(mine, path: path)
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == #"{"seq":1}{"seq":2,"ha"# + "\n")
+  }
+
   /// Appends and their cut-backs hold the file's lock: another daemon appending to the same file
   /// (another open file description) waits, so a cut-back is to this write's own start (two
   /// daemons on a full disk left a torn line with the next line glued onto it).
