@@ -386,6 +386,12 @@ struct RunCommand: AsyncParsableCommand {
         "--shared-group with the client id '\(clientID)': give each member of the group its own --client-id, or two members take the broker's connection from each other, about once a second"
       )
     }
+    if qos == 0, source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") {
+      // The session kept across a restart brings its subscriptions back, not what came meanwhile.
+      logger.warning(
+        "--qos 0: a broker queues nothing for a QoS 0 subscription while the daemon is away (a restart, a reconnect), so what is published meanwhile is lost, QoS 1 messages too; --qos 1, the default, has the broker keep them"
+      )
+    }
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
     configuration.deadLetterPath = deadLetter
     configuration.metricsPort = metricsPort

@@ -492,6 +492,26 @@ struct MQTTConnectionTests {
     #expect(logs.messages.filter { $0.contains("is another client") }.count == 1)
   }
 
+  /// A kept session under a QoS 0 subscription brings its subscriptions back, not what was
+  /// published meanwhile (mosquitto queues QoS 1 and 2 only): the note does not promise it (it
+  /// said "what it queued while the daemon was away arrives now", and nothing came).
+  @Test func aKeptSessionAtQoS0PromisesNoBacklog() throws {
+    let options = try MQTTOptions(url: "mqtt://127.0.0.1:1", clientID: "q")
+    let source = MQTTSource(options: options, filters: ["a/#"], qos: 0)
+    #expect(source.options.subscribesAtQoS0)
+    #expect(!MQTTSource(options: options, filters: ["a/#"], qos: 1).options.subscribesAtQoS0)
+    let connection = try MQTTConnection(
+      options: source.options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    #expect(
+      connection.sessionNote(present: true)
+        == "; the broker kept this client id's session, its subscriptions: at QoS 0 (--qos 0) it queues nothing, so what was published while the daemon was away will not arrive"
+    )
+    let atQoS1 = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { atQoS1.close() }
+    #expect(atQoS1.sessionNote(present: true).contains("arrives now"))
+  }
+
   @Test("an MQTT 5 broker's DISCONNECT reason code is named, a session taken over explained")
   func disconnectReasonCodes() {
     #expect(

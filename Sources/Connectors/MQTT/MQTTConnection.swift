@@ -546,6 +546,10 @@ final class MQTTConnection: @unchecked Sendable {
   /// crash, whether what the broker queued meanwhile comes now or was not kept.
   func sessionNote(present: Bool) -> String {
     guard options.persistentSession else { return "" }
+    if present, options.subscribesAtQoS0 {
+      return
+        "; the broker kept this client id's session, its subscriptions: at QoS 0 (--qos 0) it queues nothing, so what was published while the daemon was away will not arrive"
+    }
     return present
       ? "; the broker kept this client id's session: what it queued while the daemon was away arrives now"
       : "; the broker holds no session for this client id (a first start, or a session expired or not kept across a broker restart): nothing published while the daemon was away will arrive"

@@ -62,6 +62,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     subscriptionRecord: String? = nil, spool: String? = nil,
     now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970 * 1000) }
   ) {
+    var options = options
+    options.subscribesAtQoS0 = qos == 0
     self.options = options
     self.subscriptionRecord = options.persistentSession ? subscriptionRecord : nil
     self.spool = spool
