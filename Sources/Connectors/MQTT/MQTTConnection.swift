@@ -447,10 +447,14 @@ final class MQTTConnection: @unchecked Sendable {
     let name = String(cString: mosquitto_reason_string(code))
     guard code != MQTT_RC_SESSION_TAKEN_OVER.rawValue else {
       return
-        "the broker sent DISCONNECT, \(name) (\(hex)): another client connected with client id '\(clientID)' (a second daemon, or a device, given the same id? Two clients sharing an id take the session from each other in turn, each getting part of the messages)"
+        "the broker sent DISCONNECT, \(name) (\(hex)): another client connected with client id '\(clientID)' (a second daemon, or a device, given the same id? \(sharedID))"
     }
     return "the broker sent DISCONNECT, \(name) (\(hex))"
   }
+
+  /// What two clients of one client id do to each other.
+  static let sharedID =
+    "A broker closes the older connection when a client id connects again, so two clients sharing an id take the session from each other in turn, each getting part of the messages"
 
   /// A connection the broker closes this soon after accepting it counts as short-lived.
   static let shortLivedSeconds = 10
@@ -461,7 +465,7 @@ final class MQTTConnection: @unchecked Sendable {
   /// (brokers such as mosquitto 2.0 close the older connection of a client id taken over without
   /// a DISCONNECT saying why).
   private var shortLivedHint: String {
-    "; the broker closed \(Self.shortLivedInARow) connections in a row within \(Self.shortLivedSeconds) s of accepting them: is another client connected with client id '\(options.clientID)'? A broker closes the older connection when a client id connects again, so two clients sharing an id take the session from each other in turn, each getting part of the messages"
+    "; the broker closed \(Self.shortLivedInARow) connections in a row within \(Self.shortLivedSeconds) s of accepting them: is another client connected with client id '\(options.clientID)'? \(Self.sharedID)"
   }
 
   private static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTConnection? {
