@@ -390,8 +390,10 @@ enum FileSystem {
     // and another's line being written now looked cut (a whole record was said to be a part, and
     // a blank line followed it). One that holds the lock longer is writing: a line a killed
     // process left is seen once no one holds it.
-    guard lock(fd) else { return }
-    defer { flock(fd, LOCK_UN) }
+    // (A file system without locks, NFS mounted `nolock`, is checked without one, as appends are.)
+    let locked = lock(fd)
+    if !locked, errno == EWOULDBLOCK || errno == EINTR { return }
+    defer { if locked { flock(fd, LOCK_UN) } }
     var written = stat()
     guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else { return }
     // The descriptor writes only: the last byte is read through the path, when it still names

@@ -641,7 +641,8 @@ public final class SQLiteAction: BatchAction {
           key: "table",
           message:
             "rule '\(context.ruleName)': the SELECT gives \(outputs.count) keys, each a column, and automatic "
-            + "columns stop at \(Self.automaticColumnLimit): every result would fail; give 'columns'"))
+            + "columns stop at \(Self.automaticColumnLimit): every result would fail unless the table has "
+            + "these columns already; give 'columns'"))
     }
     // Keys every result has, refused as every result's columns: each would fail at the write.
     for name in outputs where !Self.isRowIDName(name) {

@@ -597,7 +597,8 @@ public enum Daemon {
     }
     let reloader = RuleReloader(
       paths: configuration.rulePaths, builder: builder, dispatcher: dispatcher, logger: logger,
-      gate: configuration.reloadGate, removalDelay: .milliseconds(configuration.reloadPollMs))
+      gate: configuration.reloadGate,
+      removalDelay: .milliseconds(min(configuration.reloadPollMs, RuleReloader.longestRemovalDelayMs)))
     let loaded: RuleLoadResult
     do {
       loaded = try await reloader.initialLoad()

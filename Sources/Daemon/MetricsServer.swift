@@ -92,11 +92,14 @@ public final class MetricsServer: @unchecked Sendable {
   let active = Mutex<[Int32: (acceptedAt: UInt64, phase: Phase)]>([:])
   /// The most connections answered at once (and, apart, the most cut off whose threads are ending).
   static let maxConnections = 16
-  /// The most `/metrics` answers written at once; more are refused at once (503), so that scrapers
-  /// reading slowly hold a few connections, not all of them, while a probe waits.
+  /// The most `/metrics` answers written at once, so that scrapers reading slowly hold a few
+  /// connections, not all of them, while a probe waits. At the limit a new scrape takes the place
+  /// of the oldest answer written for more than 2 s (whose connection is cut off); with none, it is
+  /// refused at once (503).
   static let maxMetricsAnswers = 4
-  /// `/metrics` answers being written.
-  let metricsAnswers = Atomic<Int>(0)
+  /// The `/metrics` answers being written: each connection's descriptor and when its answer began
+  /// (uptime nanoseconds). A descriptor leaves before it is closed.
+  let metricsAnswers = Mutex<[Int32: UInt64]>([:])
   /// How long one request may take to arrive, in all; an answer as long to be written before its
   /// connection may be cut off for a newcomer.
   static let requestDeadlineMs = 2_000
@@ -194,6 +197,24 @@ public final class MetricsServer: @unchecked Sendable {
     }
   }
 
+  /// Whether `client`'s `/metrics` answer may be written now: there is room, or the oldest answer
+  /// written for more than 2 s gives its place (its connection is cut off: a scraper reading a few
+  /// bytes at a time kept its place for minutes, and Prometheus got 503 meanwhile).
+  func admitScrape(_ client: Int32) -> Bool {
+    metricsAnswers.withLock { answers in
+      let now = DispatchTime.now().uptimeNanoseconds
+      if answers.count >= Self.maxMetricsAnswers {
+        let deadline = UInt64(Self.requestDeadlineMs) * 1_000_000
+        guard let oldest = answers.filter({ now &- $0.value >= deadline }).min(by: { $0.value < $1.value })
+        else { return false }
+        shutdown(oldest.key, Int32(SHUT_RDWR))
+        answers[oldest.key] = nil
+      }
+      answers[client] = now
+      return true
+    }
+  }
+
   /// Whether `request` holds its blank line: CR LF CR LF, or lines ended by a bare LF, which RFC
   /// 9112 lets a server accept (`printf 'GET /healthz HTTP/1.0\n\n' | nc`, a common health check,
   /// got no answer).
@@ -248,19 +269,19 @@ public final class MetricsServer: @unchecked Sendable {
     // HEAD as GET without the body (uptime probes use it; RFC 9110 asks every server for it).
     let isHead = parts.first == "HEAD"
     var scraping = false
-    defer { if scraping { metricsAnswers.subtract(1, ordering: .relaxed) } }
+    defer { if scraping { metricsAnswers.withLock { _ = $0.removeValue(forKey: client) } } }
     if parts.count < 2 {
       // A request line without its target (`GET` alone) is malformed, not a method refused.
       status = "400 Bad Request"
       body = Array("bad request\n".utf8)
     } else if parts[0] == "GET" || isHead {
       let path = Self.path(of: parts[1])
-      if path == "/metrics", metricsAnswers.add(1, ordering: .relaxed).newValue > Self.maxMetricsAnswers {
-        metricsAnswers.subtract(1, ordering: .relaxed)
+      if path == "/metrics", !admitScrape(client) {
         status = "503 Service Unavailable"
         body = Array(
           "\(Self.maxMetricsAnswers) /metrics answers are being written already; try again\n".utf8)
       } else if path == "/metrics" {
+        // Admitted: `admitScrape` recorded it.
         scraping = true
         status = "200 OK"
         body =

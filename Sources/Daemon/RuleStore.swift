@@ -464,10 +464,14 @@ public final class RuleReloader: Sendable {
   /// found it so: a removal applies once a later look finds the file still gone, with nothing else
   /// changed since, at least `removalDelay` after the first.
   nonisolated(unsafe) var missingSince: [String: ContinuousClock.Instant] = [:]
-  /// How long a rule file must stay gone before its rule retires: the daemon's poll interval, so
-  /// that a SIGHUP's look, which a poll may follow within milliseconds, does not shorten the wait
-  /// a checkout rewriting the file has (zero: a second look is enough).
+  /// How long a rule file must stay gone before its rule retires: the daemon's poll interval, at
+  /// most ``longestRemovalDelayMs``, so that a SIGHUP's look, which a poll may follow within
+  /// milliseconds, does not shorten the wait a checkout rewriting the file has (zero: a second
+  /// look is enough).
   let removalDelay: Duration
+  /// The longest `removalDelay`: with an hour between polls, a second SIGHUP still completes a
+  /// rename a second after the first.
+  public static let longestRemovalDelayMs = 1_000
   /// `digest()` at the last poll.
   nonisolated(unsafe) var pollDigest: UInt64 = 0
   /// The rule files whose latest load failed (a broken file with a running version is not read

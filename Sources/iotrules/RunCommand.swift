@@ -173,6 +173,37 @@ struct RunCommand: AsyncParsableCommand {
     return texts + kafkaConfig.map { ("--kafka-config", $0) }
   }
 
+  /// The librdkafka settings of `kafkaSettingTexts()`, each checked where the Kafka source reads
+  /// them (a usage error otherwise), and then together. Called by `validate()` and again by `run()`,
+  /// whose settings are the ones checked (a file changed in between is checked again).
+  func checkedKafkaSettings() throws -> [(key: String, value: String)] {
+    var settings: [(key: String, value: String)] = []
+    // A value is never said: it may be a secret (sasl.password), misspelt key and all.
+    for (place, setting) in try kafkaSettingTexts() {
+      do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {
+        throw ValidationError("\(place): \(error.description)")
+      }
+      // A property librdkafka does not know, or a value it refuses, or one iotrules sets itself:
+      // said before anything starts; only for a Kafka source, the one that reads them.
+      guard source.hasPrefix("kafka://") else { continue }
+      let (key, value) = settings.last!
+      if let problem = KafkaSourceOptions.managedSettingProblem(key, value: value) {
+        throw ValidationError("\(place) '\(key)': \(problem)")
+      }
+      if let problem = KafkaSettings.problem(key: key, value: value) {
+        throw ValidationError("\(place) '\(key)': \(problem)")
+      }
+    }
+    // Taken together too, as the consumer will be made (they exited 74 after the rules loaded).
+    if source.hasPrefix("kafka://"), !settings.isEmpty,
+      let problem = KafkaSettings.clientProblem(
+        consumer: true, settings: [("group.id", "iotrules"), ("enable.auto.commit", "false")] + settings)
+    {
+      throw ValidationError("--kafka-config: librdkafka refuses these settings together: \(problem)")
+    }
+    return settings
+  }
+
   func validate() throws {
     if maxInFlight < 1 {
       throw ValidationError("--max-in-flight must be at least 1, not \(maxInFlight)")
@@ -282,30 +313,7 @@ struct RunCommand: AsyncParsableCommand {
       throw ValidationError(
         "--password-env \(passwordEnv): the environment variable \(passwordEnv) is not set")
     }
-    var settings: [(key: String, value: String)] = []
-    // A value is never said: it may be a secret (sasl.password), misspelt key and all.
-    for (place, setting) in try kafkaSettingTexts() {
-      do { settings.append(try KafkaSourceOptions.setting(setting)) } catch {
-        throw ValidationError("\(place): \(error.description)")
-      }
-      // A property librdkafka does not know, or a value it refuses, or one iotrules sets itself:
-      // said before anything starts; only for a Kafka source, the one that reads them.
-      guard source.hasPrefix("kafka://") else { continue }
-      let (key, value) = settings.last!
-      if let problem = KafkaSourceOptions.managedSettingProblem(key, value: value) {
-        throw ValidationError("\(place) '\(key)': \(problem)")
-      }
-      if let problem = KafkaSettings.problem(key: key, value: value) {
-        throw ValidationError("\(place) '\(key)': \(problem)")
-      }
-    }
-    // Taken together too, as the consumer will be made (they exited 74 after the rules loaded).
-    if source.hasPrefix("kafka://"), !settings.isEmpty,
-      let problem = KafkaSettings.clientProblem(
-        consumer: true, settings: [("group.id", "iotrules"), ("enable.auto.commit", "false")] + settings)
-    {
-      throw ValidationError("--kafka-config: librdkafka refuses these settings together: \(problem)")
-    }
+    let settings = try checkedKafkaSettings()
     let topicFrom: KafkaSourceOptions.TopicFrom
     do { topicFrom = try KafkaSourceOptions.TopicFrom(kafkaTopicFrom) } catch {
       throw ValidationError(error.description)
@@ -389,7 +397,7 @@ struct RunCommand: AsyncParsableCommand {
     if qos == 0, source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") {
       // The session kept across a restart brings its subscriptions back, not what came meanwhile.
       logger.warning(
-        "--qos 0: a broker queues nothing for a QoS 0 subscription while the daemon is away (a restart, a reconnect), so what is published meanwhile is lost, QoS 1 messages too; --qos 1, the default, has the broker keep them"
+        "--qos 0: a broker may queue nothing for a QoS 0 subscription while the daemon is away (a restart, a reconnect: mosquitto queues them only with queue_qos0_messages), so what is published meanwhile is lost, QoS 1 messages too; --qos 1, the default, has the broker keep them"
       )
     }
     var configuration = DaemonConfiguration(rulePaths: rules, source: source)
@@ -413,9 +421,7 @@ struct RunCommand: AsyncParsableCommand {
     connectors.sharedGroup = sharedGroup
     connectors.basicIngest = basicIngest
     connectors.qos = qos
-    connectors.kafkaConfig = ((try? kafkaSettingTexts()) ?? []).compactMap {
-      try? KafkaSourceOptions.setting($0.text)
-    }
+    connectors.kafkaConfig = try checkedKafkaSettings()
     connectors.kafkaTopicFrom = kafkaTopicFrom
     connectors.republishBroker = mqttBroker
     configuration.connectors = connectors

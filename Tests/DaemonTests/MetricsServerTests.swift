@@ -1,6 +1,7 @@
 import Foundation
 import Prometheus
 import RulesEngine
+import Synchronization
 import TestSupport
 import Testing
 
@@ -73,6 +74,39 @@ struct MetricsServerTests {
       return count > 0 && String(decoding: answer[0..<count], as: UTF8.self).hasPrefix("HTTP/1.1 503")
     }
     #expect(refused.count >= 40 - MetricsServer.maxMetricsAnswers - 1, "\(refused.count) refused")
+  }
+
+  /// Scrapers that read a little at a time, never slow enough for a write to time out, do not
+  /// keep Prometheus out: once their answers have taken 2 s, a new scrape takes the oldest one's
+  /// place (it got 503 for as long as they read).
+  @Test(.timeLimit(.minutes(2))) func aNewScrapeTakesTheOldestSlowAnswersPlace() async throws {
+    let big = String(repeating: "iotrules_test_padding_total 1\n", count: 200_000)
+    let server = try MetricsServer(port: 0, registry: PrometheusCollectorRegistry(), sampled: { big })
+    server.start()
+    defer { server.stop() }
+    let request = Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)
+    let stop = Atomic<Bool>(false)
+    var readers: [Thread] = []
+    for _ in 0..<MetricsServer.maxMetricsAnswers {
+      let fd = ProcessSupport.connected(port: server.port, receiveBuffer: 4096)
+      #expect(fd >= 0)
+      _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+      // 4 KB every 200 ms, for 10 s at most: each write goes on well within its 2 s.
+      let reader = Thread {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<50 where !stop.load(ordering: .relaxed) {
+          if recv(fd, &buffer, buffer.count, 0) <= 0 { break }
+          usleep(200_000)
+        }
+        close(fd)
+      }
+      reader.start()
+      readers.append(reader)
+    }
+    defer { stop.store(true, ordering: .relaxed) }
+    try await Task.sleep(nanoseconds: 2_500_000_000)
+    let (status, body) = try fetch("http://127.0.0.1:\(server.port)/metrics")
+    #expect(status == 200 && body.contains("iotrules_test_padding_total"), "\(status)")
   }
 
   @Test func servesMetricsAndHealth() async throws {

@@ -203,7 +203,10 @@ public enum KafkaSettings {
     if fileKeys.contains(key), !value.isEmpty, !(key == "ssl.ca.location" && value == "probe"),
       access(value, R_OK) != 0
     {
-      return "cannot read '\(value)': \(String(cString: strerror(errno)))"
+      let reason = String(cString: strerror(errno))
+      // The path, unless the value is no path (a PEM key given where its file was meant: a secret).
+      let isPath = value.utf8.count <= PATH_MAX && !value.contains("\n") && !value.contains("-----BEGIN")
+      return isPath ? "cannot read '\(value)': \(reason)" : "cannot read the file it names: \(reason)"
     }
     let conf = rd_kafka_conf_new()!
     defer { rd_kafka_conf_destroy(conf) }

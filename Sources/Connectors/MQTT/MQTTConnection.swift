@@ -552,7 +552,7 @@ final class MQTTConnection: @unchecked Sendable {
     guard options.persistentSession else { return "" }
     if present, options.subscribesAtQoS0 {
       return
-        "; the broker kept this client id's session, its subscriptions: at QoS 0 (--qos 0) it queues nothing, so what was published while the daemon was away will not arrive"
+        "; the broker kept this client id's session, its subscriptions: at QoS 0 (--qos 0) it may have queued nothing (mosquitto queues QoS 0 messages only with queue_qos0_messages), so what was published while the daemon was away may not arrive"
     }
     return present
       ? "; the broker kept this client id's session: what it queued while the daemon was away arrives now"

@@ -38,9 +38,10 @@ public struct MQTTOptions: Sendable, CustomStringConvertible {
   /// True (the default) for a persistent session: clean-start off and, on MQTT 5, a session expiry of
   /// `sessionExpirySeconds`, so the broker keeps QoS 1 messages while the client is away.
   public var persistentSession: Bool
-  /// True when the connection subscribes at QoS 0 (`--qos 0`): a broker queues nothing for such a
-  /// subscription while the client is away (MQTT keeps QoS 1 and 2 messages only), so a kept
-  /// session brings its subscriptions back, not what was published meanwhile.
+  /// True when the connection subscribes at QoS 0 (`--qos 0`): a broker may queue nothing for
+  /// such a subscription while the client is away (mosquitto's default; MQTT asks it to keep QoS 1
+  /// and 2 messages only), so a kept session may bring its subscriptions back, not what was
+  /// published meanwhile.
   public var subscribesAtQoS0 = false
   /// MQTT 5 session expiry interval in seconds when the session is persistent (default one day).
   public var sessionExpirySeconds: UInt32
