@@ -81,6 +81,24 @@ struct KafkaSourceTests {
     #expect(try KafkaSourceOptions.setting("sasl.mechanism=PLAIN") == ("sasl.mechanism", "PLAIN"))
   }
 
+  /// A file setting that cannot be read is said with its path, unless the value is no path (a PEM
+  /// key given where its file was meant: a secret, not printed); a text without '=' is not said.
+  @Test func unreadableFileSettingsAreSaidWithoutSecrets() {
+    #expect(
+      KafkaSettings.problem(key: "ssl.ca.location", value: "no/ca.pem")
+        == "cannot read 'no/ca.pem': No such file or directory")
+    #expect(KafkaSettings.problem(key: "ssl.ca.location", value: "probe") == nil)
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
+    #expect(
+      KafkaSettings.problem(key: "ssl.key.location", value: pem)
+        == "cannot read the file it names: No such file or directory")
+    #expect {
+      try KafkaSourceOptions.setting("sasl.passwordhunter2")
+    } throws: { error in
+      !"\(error)".contains("hunter2")
+    }
+  }
+
   private func produce(
     _ producer: KafkaProducer, topic: String, range: Range<Int>, partitions: Int32
   ) async throws {
