@@ -1342,7 +1342,8 @@ public final class FileArchiveAction: BatchAction {
       if previous == 0xC2, (0x80...0x9F).contains(byte), control == nil { control = byte }
       // Line and paragraph separators (`splitlines()` breaks a listing there) and the bidirectional
       // controls (U+202E shows `\u{202E}lmth.exe` as `exe.html` in `ls`).
-      if unseen == nil {
+      // (Each ends in a byte of 0x80 or above: an ASCII byte skips the test.)
+      if unseen == nil, byte >= 0x80 {
         let scalar = (UInt32(beforePrevious) << 16) | (UInt32(previous) << 8) | UInt32(byte)
         switch scalar {
         case 0xE2_80A8, 0xE2_80A9, 0xE2_808E, 0xE2_808F, 0xE2_80AA...0xE2_80AE, 0xE2_81A6...0xE2_81A9:

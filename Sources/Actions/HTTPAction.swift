@@ -308,7 +308,8 @@ public final class HTTPAction: KeyedGroupAction {
   private let headers: [(key: String, value: ActionTemplate)]
   /// Whether the configured headers give a Content-Type, a User-Agent (their names are constants:
   /// known at load, not looked for in each request).
-  private let givesContentType: Bool
+  /// The index in `headers` of the Content-Type header, when one is configured (at most one is).
+  private let contentTypeHeader: Int?
   private let givesUserAgent: Bool
   private let client = Mutex<HTTPClient?>(nil)
   /// The connections an action keeps open at once (its URL has one host: a templated one is held
@@ -361,7 +362,7 @@ public final class HTTPAction: KeyedGroupAction {
       $0.value.range(of: "get_secret", options: .caseInsensitive) != nil
     }
     self.headers = headers
-    givesContentType = headers.contains { $0.key.lowercased() == "content-type" }
+    contentTypeHeader = headers.firstIndex { $0.key.lowercased() == "content-type" }
     givesUserAgent = headers.contains { $0.key.lowercased() == "user-agent" }
     batcher = configuration.batch.map { HTTPBatcher(limits: $0) }
   }
@@ -671,7 +672,7 @@ public final class HTTPAction: KeyedGroupAction {
     }
     var requestHeaders: [(String, String)] = []
     var contentTypeGiven = false
-    for header in headers {
+    for (index, header) in headers.enumerated() {
       let value: String
       do throws(ActionError) {
         value = try header.value.renderRequiringSecrets(
@@ -688,7 +689,7 @@ public final class HTTPAction: KeyedGroupAction {
             "http header '\(header.key)' rendered a value with a control character (such as CR or LF); refused"
           ))
       }
-      if givesContentType, header.key.lowercased() == "content-type" {
+      if index == contentTypeHeader {
         // One that renders empty (`${ct}` of a message without `ct`) says nothing: the default
         // goes instead of an empty media type.
         if value.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }

@@ -256,16 +256,20 @@ public struct Template: Sendable {
         case .program(let program), .secret(let program):
           let value = try machine.evaluateExpression(
             programs[program], context: context, variables: variables)
-          // Bytes that are not UTF-8 would be written with U+FFFD in their place: different
-          // payloads one path, one topic, one text.
-          if case .binary(let bytes) = value, String(validating: bytes, as: UTF8.self) == nil {
+          // Bytes are their text when they are UTF-8 (read once, as they are checked); others would
+          // be written with U+FFFD in their place: different payloads one path, one topic, one text.
+          guard case .binary(let bytes) = value else {
+            sink.append(utf8: Self.text(of: value))
+            break
+          }
+          guard let text = String(validating: bytes, as: UTF8.self) else {
             let part = programs[program]
             throw EvaluationStopped(
               reason:
                 "the value is bytes that are not UTF-8 text (a binary payload: encode(*, 'base64') writes it as text); the rendering was stopped",
               at: part.sourceRange(at: part.instructions.count - 1))
           }
-          sink.append(utf8: Self.text(of: value))
+          sink.append(utf8: text)
         }
         // Each part is within the limit; together they may not pass it either, a topic's parts
         // too (10,000 `${topic()}` of a 60 KB topic made 600 MB).
