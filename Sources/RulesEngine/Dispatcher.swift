@@ -624,10 +624,12 @@ public final class Dispatcher: Sendable {
         }
         matched += 1
         rule.counters.matched.add()
-        let result = rule.evaluate(context, using: &worker.vm)
-        if let error = worker.vm.fieldsOfNonJSONError { noteNonJSON(message, error, of: rule) }
+        let (result, nonJSON, stopped) = Self.evaluate(rule, context, using: &worker.vm)
+        if let nonJSON { noteNonJSON(message, nonJSON, of: rule) }
         guard let evaluation = result else {
-          if let reason = worker.vm.evaluationLimitText(in: rule.program.source, place: rule.sqlPlace) {
+          if stopped,
+            let reason = worker.vm.evaluationLimitText(in: rule.program.source, place: rule.sqlPlace)
+          {
             noteEvaluationLimit(message, reason, of: rule, now: start)
           }
           return
@@ -671,10 +673,38 @@ public final class Dispatcher: Sendable {
     for (configured, jobs) in worker.lanes {
       configured.lane.enqueue(jobs, of: configured, dispatcher: self)
     }
-    finish(
-      worker.done.lazy.map {
-        FinishedMessage(message: $0, ok: true, snapshot: snapshot, startNanoseconds: start)
-      })
+    finishUnmatched(worker.done, snapshot: snapshot, startNanoseconds: start)
+  }
+
+  /// Counts, acknowledges `.done` and releases messages that no action took, all of one batch:
+  /// one pass, where ``finish(_:)`` would wrap each in a `FinishedMessage` (a reference count on
+  /// the message and on the rule set, each of its three passes).
+  func finishUnmatched(_ messages: [Message], snapshot: RuleSet, startNanoseconds: UInt64) {
+    guard !messages.isEmpty else { return }
+    statistics.withLock { $0.acknowledged += messages.count }
+    CounterStore.shared.messagesAcknowledged.add(messages.count)
+    var latencies = LatencyHistogram.Tally()
+    latencies.add(
+      nanoseconds: Int64(clamping: clock.monotonicNanoseconds() &- startNanoseconds), count: messages.count)
+    var bytes = 0
+    for message in messages {
+      bytes += message.payloadCount
+      message.acknowledge(.done)
+    }
+    CounterStore.shared.latency.add(latencies)
+    snapshot.leave(messages.count)
+    release(count: messages.count, bytes: bytes)
+  }
+
+  /// `rule`'s evaluation of `context`, with why the payload is not JSON when the rule read fields
+  /// of it, and whether ``EvaluationLimits`` stopped it. The machine is read here, through its
+  /// `inout`: read from the closure that captures the worker, each read copied the whole machine
+  /// (a reference count on each of its buffers, twice a message).
+  static func evaluate(_ rule: Rule, _ context: EvaluationContext, using machine: inout VirtualMachine)
+    -> (Evaluation?, nonJSON: JSONError?, stopped: Bool)
+  {
+    let result = rule.evaluate(context, using: &machine)
+    return (result, machine.fieldsOfNonJSONError, result == nil && machine.evaluationLimitError != nil)
   }
 
   /// The regex budget overruns last logged, and when (monotonic nanoseconds).
@@ -908,7 +938,7 @@ public final class Dispatcher: Sendable {
     var latencies = LatencyHistogram.Tally()
     for message in finished {
       latencies.add(nanoseconds: Int64(clamping: now &- message.startNanoseconds))
-      bytes += message.message.payload.count
+      bytes += message.message.payloadCount
       message.message.acknowledge(message.ok ? .done : .failed)
     }
     CounterStore.shared.latency.add(latencies)

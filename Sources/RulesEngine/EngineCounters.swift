@@ -70,14 +70,14 @@ public final class LatencyHistogram: Sendable {
     var counts = InlineArray<12, Int>(repeating: 0)
     var sum: Int64 = 0
 
-    /// Counts one latency.
-    mutating func add(nanoseconds: Int64) {
+    /// Counts one latency, or `count` of the same.
+    mutating func add(nanoseconds: Int64, count: Int = 1) {
       var bucket = 0
       while bucket < LatencyHistogram.bounds.count, nanoseconds > LatencyHistogram.bounds[bucket] {
         bucket += 1
       }
-      counts[bucket] += 1
-      sum &+= nanoseconds
+      counts[bucket] += count
+      sum &+= nanoseconds &* Int64(count)
     }
   }
 

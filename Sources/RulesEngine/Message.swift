@@ -48,6 +48,8 @@ public struct Message: Sendable {
     get { storage.fields.context.payload }
     set { storage.fields.context.payload = newValue }
   }
+  /// The payload's size in bytes (read without a reference count on the bytes).
+  var payloadCount: Int { storage.fields.context.payload.count }
   /// The publisher's client id, when the source knows it (`clientid()` is "n/a" otherwise).
   public var clientID: String? {
     get { storage.fields.context.clientID }

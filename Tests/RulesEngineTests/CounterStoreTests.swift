@@ -65,6 +65,20 @@ struct CounterStoreTests {
     #expect(text.contains("\(name)_sum 20.313\n"))
   }
 
+  /// A batch's messages that no action took share one latency, counted once for them all.
+  @Test func latencyOfManyAtOnceCountsEach() {
+    let store = CounterStore()
+    var tally = LatencyHistogram.Tally()
+    tally.add(nanoseconds: 2_000_000, count: 3)
+    tally.add(nanoseconds: 300_000_000)
+    store.latency.add(tally)
+    let text = store.prometheusText()
+    let name = "iotrules_message_latency_seconds"
+    #expect(text.contains("\(name)_bucket{le=\"0.005\"} 3\n"), "\(text)")
+    #expect(text.contains("\(name)_count 4\n"))
+    #expect(text.contains("\(name)_sum 0.306\n"), "\(text)")
+  }
+
   /// The sum grows by the messages in flight, in seconds each second: past Int64 nanoseconds (104
   /// days at a full bound of 1,024) it stays positive, not wrapped (read as a counter reset).
   @Test func latencySumDoesNotWrap() {
