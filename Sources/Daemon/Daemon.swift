@@ -26,6 +26,8 @@ public struct DaemonConfiguration: Sendable {
   public var metricsAddress = "127.0.0.1"
   /// Keep reading the source at its end.
   public var follow = false
+  /// A replay's longest line: a longer one is reported and skipped.
+  public var maxLineBytes = ReplaySource.defaultMaxLineBytes
   /// The most messages in flight.
   public var maxInFlight = 1024
   /// The most payload bytes in flight (a message larger than this is taken alone).
@@ -532,7 +534,7 @@ public enum Daemon {
     switch spec {
     case .replay(let input):
       let replaySource = ReplaySource(
-        input: input, follow: configuration.follow, clock: clock,
+        input: input, follow: configuration.follow, clock: clock, maxLineBytes: configuration.maxLineBytes,
         onMalformed: { line, message in
           CounterStore.shared.malformedLines.wrappingAdd(1, ordering: .relaxed)
           let (logs, unlogged) = malformedLog.turn(now: clock.monotonicNanoseconds())

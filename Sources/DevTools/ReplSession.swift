@@ -207,11 +207,15 @@ public final class ReplSession {
   public func cancel() { pending = [] }
 
   /// Ends the input: a statement still open runs.
-  public func finish() -> [Output] {
-    guard !pending.isEmpty else { return [] }
+  public func finish() -> [Output] { end().outputs }
+
+  /// Ends the input: a statement still open runs, and is the entry for history (a statement
+  /// ended by Ctrl-D is remembered as one ended by an empty line is).
+  public func end() -> (outputs: [Output], entries: [String]) {
+    guard !pending.isEmpty else { return ([], []) }
     let text = pending.joined(separator: "\n")
     pending = []
-    return text.hasPrefix(".") ? command(text) : run(text)
+    return (text.hasPrefix(".") ? command(text) : run(text), [text])
   }
 
   /// True when `text` is a `SET` with no `SELECT` yet and `line` starts that `SELECT`: the same
@@ -772,8 +776,8 @@ public final class ReplSession {
     return "payload: \(payload.count) bytes, \(value.typeName)"
   }
 
-  /// The payload's text under its description (`.payload` alone), its first 2,000 bytes; a payload
-  /// that is not UTF-8 is not printed.
+  /// The payload's text under its description (`.payload` alone), its first 2,000 bytes; of a
+  /// payload that is not UTF-8, those bytes in base64 (`base64:...`, as `SELECT *` shows them).
   func payloadPreview() -> String {
     guard !payload.isEmpty else { return "" }
     // Cut before a character rather than inside one (the whole preview was dropped).
@@ -785,7 +789,9 @@ public final class ReplSession {
     }
     let shown = payload.prefix(end)
     guard let text = String(validating: shown, as: UTF8.self) else {
-      return "\n" + styler.dim("(not UTF-8 text)")
+      let bytes = payload.prefix(2000)
+      return "\n" + styler.dim("(not UTF-8 text) ") + "base64:" + Data(bytes).base64EncodedString()
+        + (payload.count > bytes.count ? styler.dim(" … (\(payload.count - bytes.count) more bytes)") : "")
     }
     // Control characters spelled out, as results are (a payload file's escape sequences retitled
     // and cleared the terminal).

@@ -105,7 +105,11 @@ struct ReplCommand: ParsableCommand {
       case .notUTF8(let byte):
         emit(session.refuseNotUTF8(byte: byte, at: nil))
       case .end:
-        emit(session.finish())
+        let (outputs, entries) = session.end()
+        for entry in entries { LineEditor.remember(entry) }
+        // The result on a line of its own, not after the terminal's `^D`.
+        if !outputs.isEmpty { Console.out("") }
+        emit(outputs)
         Console.out("")
         return
       }

@@ -130,6 +130,13 @@ struct RunCommand: AsyncParsableCommand {
   var follow = false
 
   @Option(
+    name: .customLong("max-line-bytes"),
+    help:
+      "A replay's longest line (K, M, G: binary units); a longer one is reported and skipped. Raise it to replay the error record of a payload over 16 MiB."
+  )
+  var maxLineBytes: String = "24M"
+
+  @Option(
     name: .customLong("reload-interval-ms"),
     help: "How often rule files are polled for changes, in milliseconds (10 to 86400000).")
   var reloadIntervalMs: Int = 1000
@@ -243,6 +250,11 @@ struct RunCommand: AsyncParsableCommand {
     if DaemonConfiguration.byteCount(maxInFlightBytes) == nil {
       throw ValidationError(
         "--max-in-flight-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxInFlightBytes)'"
+      )
+    }
+    if DaemonConfiguration.byteCount(maxLineBytes) == nil {
+      throw ValidationError(
+        "--max-line-bytes takes a positive whole number of bytes, optionally with K, M or G, not '\(maxLineBytes)'"
       )
     }
     if !["text", "json"].contains(logFormat) { throw ValidationError("--log-format is text or json") }
@@ -407,6 +419,7 @@ struct RunCommand: AsyncParsableCommand {
     configuration.follow = follow
     configuration.maxInFlight = maxInFlight
     if let bytes = DaemonConfiguration.byteCount(maxInFlightBytes) { configuration.maxInFlightBytes = bytes }
+    if let bytes = DaemonConfiguration.byteCount(maxLineBytes) { configuration.maxLineBytes = bytes }
     configuration.reloadPollMs = reloadIntervalMs
     var connectors = ConnectorSettings()
     connectors.clientID = clientID

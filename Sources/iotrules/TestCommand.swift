@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import DevTools
 import Foundation
 import RulesEngine
@@ -66,6 +67,11 @@ struct TestCommand: ParsableCommand {
           "iotrules: error: cannot write the JUnit report \(junit): \(failure)")
         throw ExitCodes.io
       }
+    }
+    // Tests are read from a folder itself, as `check` and `run` read rules: a team's subfolder of
+    // rules and tests gave a bare "no rule tests found", where `check` named the subfolder.
+    for note in RuleStore.subfolderNotes(in: paths.isEmpty ? ["Rules"] : paths) {
+      Console.err("iotrules: note: \(note)")
     }
     if !plan.unreadable.isEmpty { throw ExitCodes.io }
     if results.isEmpty {

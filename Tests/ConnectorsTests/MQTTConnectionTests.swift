@@ -92,6 +92,28 @@ struct MQTTConnectionTests {
     }
   }
 
+  /// Over MQTT 5 a publish larger than the broker's Maximum Packet Size (its CONNACK's) fails at
+  /// once, permanently, and says both sizes: "Packet larger than supported by the server" alone
+  /// named neither.
+  @Test func aPublishOverTheBrokersMaximumSaysBothSizes() async throws {
+    let broker = try MosquittoBroker(extraConfig: "max_packet_size 2000\n")
+    defer { broker.stop() }
+    let connection = try await connect(broker)
+    defer { connection.close() }
+    do throws(ActionError) {
+      try await connection.publish(
+        topic: "allowed/big", payload: Array(repeating: 0x61, count: 5_000), qos: 1, retain: false,
+        properties: .init())
+      Issue.record("a publish over the broker's maximum was acknowledged")
+    } catch {
+      #expect(
+        error.kind == .permanent
+          && error.message.hasSuffix(
+            "(a payload of 5000 bytes; the broker takes packets of at most 2000 bytes, as its CONNACK said)"),
+        "\(error.message)")
+    }
+  }
+
   /// Publishes a message too large for a broker of `max_packet_size 2000` over MQTT 3.1.1, which
   /// refuses it by closing the connection (libmosquitto sends it again at every reconnect, each
   /// second): how the publish ended ("acknowledged" or its error's kind and message), and when,

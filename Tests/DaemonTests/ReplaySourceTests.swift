@@ -385,7 +385,9 @@ struct ReplaySourceTests {
     }
     #expect(topics.withLock { $0 } == ["a/1", "a/3", "a/5"])
     #expect(malformed.withLock { $0.map(\.0) } == [2, 4])
-    #expect(malformed.withLock { $0[0].1 } == "\(folder)/in.jsonl:2: line longer than 256 bytes; skipped")
+    #expect(
+      malformed.withLock { $0[0].1 }
+        == "\(folder)/in.jsonl:2: line longer than 256 bytes (--max-line-bytes); skipped")
     #expect(source.currentCounts.malformed == 2)
     #expect(source.currentCounts.lines == 5)
   }

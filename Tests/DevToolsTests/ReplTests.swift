@@ -659,6 +659,26 @@ import Testing
     usleep(300_000)  // the prompt is drawn a moment before the editor switches the terminal to raw mode
     second.send("\u{04}")
     #expect(second.finish() == 0)
+
+    // A statement ended by Ctrl-D runs, on a line of its own, and is remembered as one ended by an
+    // empty line is (it ran but was left out of the history).
+    let third = try TerminalSession(["repl"], environment: environment.merging(["NO_COLOR": "1"]) { $1 })
+    #expect(third.waitFor("iot> "))
+    mark = third.screen.endIndex
+    third.send("SELECT 2 AS two\r")
+    #expect(third.waitFor("...> ", from: mark))
+    let secondLine = third.screen.endIndex
+    third.send("  FROM 't'\r")
+    #expect(third.waitFor("...> ", from: secondLine))
+    usleep(300_000)
+    third.waitForRawMode()
+    third.send("\u{04}")
+    #expect(third.finish() == 0)
+    let shown = third.screen[mark...]
+    #expect(shown.contains("\n{") && shown.contains("\"two\": 2"), "\(shown.debugDescription)")
+    let remembered = try String(contentsOfFile: history, encoding: .utf8).replacingOccurrences(
+      of: "\\040", with: " ")
+    #expect(remembered.contains("SELECT 2 AS two FROM 't'"), "\(remembered)")
     try? FileManager.default.removeItem(atPath: folder)
   }
 
@@ -865,9 +885,16 @@ import Testing
       shown.contains(String(repeating: "a", count: 1_993) + "\n")
         || shown.contains(String(repeating: "a", count: 1_993) + " …"), "\(shown.suffix(80))")
     #expect(shown.contains("more bytes"), "\(shown.suffix(80))")
-    // Bytes that are not text say so, long or short.
+    // Bytes that are not text say so, long or short, and show in base64 as `SELECT *` shows them.
     session.payload = [0xFF] + [UInt8](repeating: 0x41, count: 3_000)
-    #expect(session.feed(".payload").outputs.map(\.text).joined().contains("(not UTF-8 text)"))
+    let binary = session.feed(".payload").outputs.map(\.text).joined()
+    #expect(binary.contains("(not UTF-8 text)"), "\(binary.prefix(200))")
+    #expect(
+      binary.contains(
+        "base64:" + Data(session.payload.prefix(2_000)).base64EncodedString() + " … (1001 more bytes)"),
+      "\(binary.suffix(80))")
+    session.payload = Array("hello".utf8) + [0x00, 0xFF]
+    #expect(session.feed(".payload").outputs.map(\.text).joined().contains("base64:aGVsbG8A/w=="))
     // A payload's escape sequences are spelled out, not sent to the terminal.
     session.payload = Array("x\u{1B}]0;PWNED\u{07} y\u{1B}[2J".utf8)
     let escaped = session.feed(".payload").outputs.map(\.text).joined()

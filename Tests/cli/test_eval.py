@@ -439,6 +439,36 @@ with tempfile.TemporaryDirectory() as work:
                         "--dead-letter", os.path.join(work, "dead.jsonl")], capture_output=True, text=True, timeout=60)
     check("run notes rule files in subfolders too", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # --max-line-bytes: a replay's longest line (the error record of a large payload is longer than
+    # the default allows); a longer one is skipped, saying the option.
+    long_feed = os.path.join(work, "long.jsonl")
+    with open(long_feed, "w") as f:
+        f.write('{"topic": "a", "payload": {"pad": "' + "x" * 2000 + '"}}\n{"topic": "a", "payload": {}}\n')
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "rules"), "--source", "file:" + long_feed,
+                        "--dead-letter", os.path.join(work, "dead.jsonl"), "--max-line-bytes", "1K"],
+                       capture_output=True, text=True, timeout=60)
+    check("--max-line-bytes skips a longer line, saying the option", p.returncode == 0
+          and "1 message (1 malformed)" in p.stdout and "line longer than 1024 bytes (--max-line-bytes); skipped"
+          in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "rules"), "--source", "file:" + long_feed,
+                        "--dead-letter", os.path.join(work, "dead.jsonl"), "--max-line-bytes", "4k"],
+                       capture_output=True, text=True, timeout=60)
+    check("--max-line-bytes takes a longer line", p.returncode == 0 and "2 messages (0 malformed)" in p.stdout,
+          f"{p.returncode} {p.stdout} {p.stderr}")
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "rules"), "--source", "file:" + long_feed,
+                        "--max-line-bytes", "0"], capture_output=True, text=True, timeout=60)
+    check("--max-line-bytes 0 is refused", p.returncode == 64 and "--max-line-bytes takes a positive" in p.stderr,
+          f"{p.returncode} {p.stdout} {p.stderr}")
+    # test reads a folder as check does: a subfolder of rules and tests is named, not a bare "none found".
+    tests_only = os.path.join(work, "tests_only")
+    os.makedirs(os.path.join(tests_only, "team_b"))
+    with open(os.path.join(tests_only, "team_b", "t.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+    with open(os.path.join(tests_only, "team_b", "t.test.json"), "w") as f:
+        f.write('[{"name": "one", "topic": "a", "payload": {}, "expect": {"output": {"a": 1}}}]')
+    p = subprocess.run([BIN, "test", tests_only], capture_output=True, text=True, timeout=60)
+    check("test notes rule files in subfolders", p.returncode == 65 and "no rule tests found" in p.stderr
+          and "team_b holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
     # --warnings-as-errors: a rule without actions is valid with a warning (exit 0), else invalid (65).
     with open(os.path.join(work, "quiet.json"), "w") as f:
         f.write('{"sql": "SELECT 1 AS a FROM \'a\'", "actions": []}')

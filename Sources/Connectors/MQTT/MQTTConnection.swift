@@ -95,6 +95,9 @@ final class MQTTConnection: @unchecked Sendable {
     var hurried = false
     /// False when the last CONNACK said the broker keeps no retained messages (MQTT 5).
     var retainAvailable = true
+    /// The largest packet the broker takes, when a CONNACK said (MQTT 5): an oversized publish's
+    /// error says it.
+    var maximumPacketSize: UInt32?
   }
 
   /// The longest PUBACK wait once the daemon stops: a broker that stopped answering must not hold
@@ -292,13 +295,19 @@ final class MQTTConnection: @unchecked Sendable {
       // doing so until a CONNACK says otherwise (one without the property changes nothing).
       var retainAvailable: UInt8 = 1
       var said = false
+      var maximumPacketSize: UInt32 = 0
+      var saidMaximum = false
       if let properties {
         said =
           mosquitto_property_read_byte(
             properties, Int32(MQTT_PROP_RETAIN_AVAILABLE.rawValue), &retainAvailable, false) != nil
+        saidMaximum =
+          mosquitto_property_read_int32(
+            properties, Int32(MQTT_PROP_MAXIMUM_PACKET_SIZE.rawValue), &maximumPacketSize, false) != nil
       }
       MQTTConnection.from(userdata)?.handleConnect(
-        rc: rc, flags: flags, retainAvailable: said ? retainAvailable != 0 : nil)
+        rc: rc, flags: flags, retainAvailable: said ? retainAvailable != 0 : nil,
+        maximumPacketSize: saidMaximum ? maximumPacketSize : nil)
     }
     mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
       MQTTConnection.from(userdata)?.handleDisconnect(rc: rc)
@@ -576,7 +585,9 @@ final class MQTTConnection: @unchecked Sendable {
     }
   }
 
-  private func handleConnect(rc: Int32, flags: Int32, retainAvailable: Bool? = nil) {
+  private func handleConnect(
+    rc: Int32, flags: Int32, retainAvailable: Bool? = nil, maximumPacketSize: UInt32? = nil
+  ) {
     if rc == 0 {
       connectedSinceBackoff.store(true, ordering: .relaxed)
       accepted.store(true, ordering: .relaxed)
@@ -601,6 +612,8 @@ final class MQTTConnection: @unchecked Sendable {
         state.acceptedAt = ContinuousClock.now
         state.sessionPresent = flags & 1 == 1
         if let retainAvailable { state.retainAvailable = retainAvailable }
+        // As libmosquitto keeps it: a CONNACK without the property changes nothing.
+        if let maximumPacketSize { state.maximumPacketSize = maximumPacketSize }
       }
       if state.awaySince != nil {
         // Back in time: the publishes libmosquitto sends again wait for their PUBACK anew.
@@ -1218,8 +1231,15 @@ final class MQTTConnection: @unchecked Sendable {
         // The broker's limits, said in its CONNACK (a libmosquitto that checks retain locally
         // refuses that too): they wait on an operator.
         || code == MOSQ_ERR_QOS_NOT_SUPPORTED.rawValue || code == MOSQ_ERR_RETAIN_NOT_SUPPORTED.rawValue
+      // Which limit, and by how much: "Packet larger than supported by the server" alone left the
+      // operator to guess both.
+      let limit =
+        code == MOSQ_ERR_OVERSIZE_PACKET.rawValue
+        ? " (a payload of \(payload.count) bytes\(state.withLock { $0.maximumPacketSize }.map { "; the broker takes packets of at most \($0) bytes, as its CONNACK said" } ?? ""))"
+        : ""
       return ActionError(
-        permanent ? .permanent : .transient, "publishing to '\(topic)' on \(options.url) failed: \(reason)")
+        permanent ? .permanent : .transient,
+        "publishing to '\(topic)' on \(options.url) failed: \(reason)\(limit)")
     }
     // Not while disconnected (checked here for QoS 0, under the lock below for QoS 1):
     // libmosquitto would keep a QoS 1 message queued for the reconnect while reporting the

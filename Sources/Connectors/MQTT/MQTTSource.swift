@@ -241,8 +241,12 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
       try await subscribe(client, to: wanted)
       let granted = Set(client.grantedSubscriptions.keys)
       let asked = wanted.filter { !granted.contains($0) }
+      let taken = wanted.filter { granted.contains($0) }
+      // With none granted yet, not "subscribed ... to []": nothing is.
       logger.info(
-        "subscribed on \(options.url) to \(wanted.filter { granted.contains($0) })\(asked.isEmpty ? "" : "; asked, not granted yet: \(asked)")"
+        taken.isEmpty && !asked.isEmpty
+          ? "asked to subscribe on \(options.url) to \(asked), not granted yet"
+          : "subscribed on \(options.url) to \(taken)\(asked.isEmpty ? "" : "; asked, not granted yet: \(asked)")"
       )
       // Park until cancelled (or stopped); the network thread does the work.
       await withTaskCancellationHandler {

@@ -272,7 +272,7 @@ public struct ReplaySource: MessageSource {
         lineNumber += 1
         let malformed =
           newline - start > maxLineBytes
-          ? "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes; skipped"
+          ? "\(name):\(lineNumber): line longer than \(maxLineBytes) bytes (--max-line-bytes); skipped"
           : handle(
             Self.withoutByteOrderMark(pending[start..<newline]), lineNumber: lineNumber, view: &view,
             into: &batch)
@@ -292,7 +292,7 @@ public struct ReplaySource: MessageSource {
       if stopped { break }
       if pending.count > maxLineBytes {
         lineNumber += 1
-        reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes; skipped")
+        reportSkipped(lineNumber, "line longer than \(maxLineBytes) bytes (--max-line-bytes); skipped")
         pending.removeAll()
         skippingLongLine = true
       }
