@@ -1166,7 +1166,8 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
-  /// The line written for an evaluation (without its newline): its JSON payload, or a binary
+  /// The line written for an evaluation (without its newline): its JSON payload (U+2028, U+2029
+  /// and U+0085 written as escapes: the same JSON, one line to every reader), or a binary
   /// result as `{"payload_base64":"..."}`; an empty one (`SELECT VALUE` of an Undefined) as
   /// `{"payload_base64":""}`: zero bytes, never a blank line or `{}` (it was `{}`, which reads as a
   /// result with no member).
@@ -1176,7 +1177,8 @@ public final class FileArchiveAction: BatchAction {
       return Array("{\"payload_base64\":\"\(Data(bytes).base64EncodedString())\"}".utf8)
     }
     if evaluation.payload.isEmpty { return Array(#"{"payload_base64":""}"#.utf8) }
-    return evaluation.payload
+    // A line to every reader: a raw U+2028 split it in two for Python's `splitlines`.
+    return JSONWriter.escapingLineSeparators(evaluation.payload)
   }
 
   /// Renders the path and checks it stays inside the root.

@@ -5,7 +5,8 @@ import IoTSQL
 /// `traceid`, `sourceip` (strings, or null for none), `timestamp_ms` (an integer),
 /// `mqtt_properties` (`content_type`, `format_indicator`, `response_topic`, `correlation_data`)
 /// and `user_properties` (an object of strings or, to repeat keys, an array of
-/// `{"key", "value"}` objects or `[key, value]` pairs).
+/// `{"key", "value"}` objects or `[key, value]` pairs). A pin written as null pins nothing (a
+/// serializer that writes every field).
 public enum ContextPins {
   /// A pin that cannot be applied; `message` names the field as `context.FIELD`.
   public struct Problem: Error, Sendable, CustomStringConvertible {
@@ -19,6 +20,10 @@ public enum ContextPins {
   public static func apply(_ value: Value, to context: inout EvaluationContext) throws(Problem) {
     guard case .object(let pins) = value else { throw Problem(message: "\"context\" must be an object") }
     for (key, pinned) in pins.members {
+      // Null pins nothing (a string's null is none, the same); a misspelt key is refused still.
+      if pinned == .null, key == "timestamp_ms" || key == "mqtt_properties" || key == "user_properties" {
+        continue
+      }
       switch key {
       case "clientid": context.clientID = try string(pinned, key)
       case "principal": context.principal = try string(pinned, key)
@@ -41,6 +46,7 @@ public enum ContextPins {
               message: "unknown MQTT property \"\(name)\" in \"context.mqtt_properties\"; expected one of "
                 + MQTTPublishProperties.names.joined(separator: ", "))
           }
+          if property == .null { continue }
           // As a source gives them (the replay checks its lines alike).
           if let problem = MQTTPublishProperties.problem(of: property, named: name, quote: "\"") {
             throw Problem(message: "\"context.mqtt_properties.\(name)\" \(problem)")
@@ -50,12 +56,16 @@ public enum ContextPins {
       case "user_properties":
         context.userProperties = try userProperties(pinned)
       default:
-        throw Problem(
-          message:
-            "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
-        )
+        throw unknown(key)
       }
     }
+  }
+
+  private static func unknown(_ key: String) -> Problem {
+    Problem(
+      message:
+        "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
+    )
   }
 
   private static func string(_ value: Value, _ key: String) throws(Problem) -> String? {

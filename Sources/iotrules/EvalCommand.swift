@@ -58,7 +58,8 @@ struct EvalCommand: ParsableCommand {
   func validate() throws {
     if batch != nil {
       if sql != nil || topic != nil || payload != nil || payloadFile != nil {
-        throw ValidationError("--batch takes its statements from the file; drop --sql, --topic and --payload")
+        throw ValidationError(
+          "--batch takes its statements from the file; drop --sql, --topic, --payload and --payload-file")
       }
       // Each line carries its own: an option given here would be silently ignored.
       if version.isGiven || clientID != nil || template != nil {
@@ -298,6 +299,8 @@ enum BatchEvaluator {
     private mutating func write(_ answer: Value) {
       output.removeAll(keepingCapacity: true)
       JSONWriter.write(answer, into: &output)
+      // One line to any reader: U+2028 and its kin spelled as escapes (the same JSON).
+      output = JSONWriter.escapingLineSeparators(output)
       output.append(UInt8(ascii: "\n"))
       Console.write(output)
     }
@@ -324,7 +327,9 @@ enum BatchEvaluator {
       }
       if let problem = TopicFilter.nameProblem(topic) { throw BatchError.input("\"topic\" \(problem)") }
       var version = SQLVersion.default
-      if let given = fields["sql_version"] {
+      // An optional field written as null is absent (a serializer that writes every field:
+      // Go without omitempty, Python's asdict), as in a replay line.
+      if let given = fields["sql_version"], given != .null {
         guard case .string(let name) = given, let parsed = SQLVersion(string: name) else {
           throw BatchError.input(
             "\"sql_version\" must be \"2016-03-23\", \"2015-10-08\" or \"beta\" (the newest, 2016-03-23)")
@@ -333,11 +338,11 @@ enum BatchEvaluator {
       }
       let payload = try Self.payload(of: line, fields: fields)
       var context = EvaluationContext(topic: topic, payload: payload, timestampMs: nowMilliseconds())
-      if let pinned = fields["context"] { try Self.pin(pinned, into: &context) }
+      if let pinned = fields["context"], pinned != .null { try Self.pin(pinned, into: &context) }
 
       let program = try compiled(sql, version: version)
       var template: Template?
-      if let given = fields["template"] {
+      if let given = fields["template"], given != .null {
         guard case .string(let text) = given else { throw BatchError.input("\"template\" must be a string") }
         do {
           template = try Template.compile(text, version: version, variables: program.variableNames)
@@ -391,7 +396,7 @@ enum BatchEvaluator {
 
     /// The payload bytes: the exact text of the request's `payload` member, or the decoded base64.
     static func payload(of line: [UInt8], fields: OrderedObject) throws -> [UInt8] {
-      if let encoded = fields["payload_base64"] {
+      if let encoded = fields["payload_base64"], encoded != .null {
         // As in a replay line: `"payload": null` beside it is a serializer writing every field.
         if let inline = fields["payload"], inline != .null {
           throw BatchError.input("both \"payload\" and \"payload_base64\": give one")

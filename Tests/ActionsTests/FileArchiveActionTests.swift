@@ -70,6 +70,21 @@ struct FileArchiveActionTests {
     #expect(text == "{\"a\":1}\n{\"payload_base64\":\"pVoA\"}\n{\"payload_base64\":\"\"}\n")
   }
 
+  /// A value holding U+2028, U+2029 or U+0085 is written with them escaped: the same JSON, and one
+  /// line to Python's `splitlines`, which split a raw one's line in two.
+  @Test func lineSeparatorsInValuesAreEscaped() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/out/all.jsonl"}"#), context: context)
+    let json = "{\"a\":\"x\u{2028}y\u{2029}z\u{85}é€\"}"
+    let results = await action.performBatch([input(object([("a", .string("x"))]), json: json)])
+    #expect(results.allSatisfy { $0 == nil })
+    await action.shutdown()
+    let text = try String(contentsOfFile: "\(folder)/out/all.jsonl", encoding: .utf8)
+    #expect(text == #"{"a":"x\u2028y\u2029z\u0085é€"}"# + "\n", "\(text.debugDescription)")
+    #expect(try JSONReader.parse(Array(text.utf8.dropLast())) == JSONReader.parse(Array(json.utf8)))
+  }
+
   /// Half the descriptor limit, at most 8,192: a limit of 64 leaves 32 for sockets and databases (a
   /// floor of 64 took them all, and the process crashed out of descriptors).
   @Test func openFilesAreHalfTheDescriptorLimit() {

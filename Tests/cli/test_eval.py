@@ -126,6 +126,30 @@ for option in (["--sql-version", "2015-10-08"], ["--client-id", "zz"], ["--templ
     check(f"batch refuses {option[0]}", p.returncode == 64 and option[0] in p.stderr and p.stdout == "",
           f"{p.returncode} {p.stdout} {p.stderr}")
 
+# An optional field written as null is absent (a serializer that writes every field), in the
+# request and in its context; a misspelt one is refused still.
+answers = batch([
+    {"sql": "SELECT 2.0 AS a, clientid() AS c, timestamp() AS t FROM 't'", "topic": "t", "payload": {},
+     "payload_base64": None, "sql_version": None, "template": None,
+     "context": {"timestamp_ms": 5, "mqtt_properties": {"content_type": None}, "user_properties": None,
+                 "clientid": None}},
+    {"sql": "SELECT 1 AS a FROM 't'", "topic": "t", "payload": {}, "context": None},
+    {"sql": "SELECT 1 AS a FROM 't'", "topic": "t", "payload": {}, "context": {"timestamp": None}},
+])
+check("null optional fields are absent", len(answers) == 3
+      and answers[0] == {"match": True, "payload": '{"a":2,"c":"n/a","t":5}'}
+      and answers[1] == {"match": True, "payload": '{"a":1}'}
+      and "unknown context field \"timestamp\"" in answers[2].get("error", {}).get("message", ""), answers)
+# U+2028, U+2029 and U+0085 are escaped in an answer: one line to a reader that splits on every
+# Unicode line break, and the same payload once decoded.
+p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
+                   input=json.dumps({"sql": "SELECT a FROM 't'", "topic": "t", "payload": {"a": "x\u2028y\u0085z\u2029"}},
+                                    ensure_ascii=False) + "\n"
+                   + json.dumps({"sql": "SELECT 1 AS n FROM 't'", "topic": "t", "payload": {}}) + "\n")
+lines = p.stdout.splitlines()
+check("line breaks escaped in answers", len(lines) == 2
+      and json.loads(lines[0]) == {"match": True, "payload": '{"a":"x\u2028y\u0085z\u2029"}'}
+      and "\\u2028" in lines[0], repr(p.stdout))
 p = subprocess.run([BIN, "eval", "--batch", "-"], capture_output=True, text=True, timeout=60,
                    input=json.dumps({"sql": "SELECT * FROM 'a'", "topic": "a", "payload": {"x": 1},
                                      "payload_base64": "AAEC"}) + "\n")

@@ -26,6 +26,36 @@ public enum JSONWriter {
     }
   }
 
+  /// `json` with U+2028, U+2029 and U+0085 written `\u2028`, `\u2029`, `\u0085`: the same JSON,
+  /// but one line to a reader that splits on every Unicode line break (Python's `splitlines`,
+  /// JavaScript's line terminators), where a raw one split a JSON line in two. Outside strings
+  /// JSON has no such character, and their UTF-8 bytes (E2 80 A8/A9, C2 85) are never part of
+  /// another character. `json` itself when it holds none (two `memchr`s tell).
+  public static func escapingLineSeparators(_ json: [UInt8]) -> [UInt8] {
+    let found = json.withUnsafeBufferPointer { buffer -> Bool in
+      guard let base = buffer.baseAddress else { return false }
+      return memchr(base, 0xE2, buffer.count) != nil || memchr(base, 0xC2, buffer.count) != nil
+    }
+    guard found else { return json }
+    var escaped: [UInt8] = []
+    escaped.reserveCapacity(json.count + 16)
+    var index = 0
+    while index < json.count {
+      let byte = json[index]
+      if byte == 0xE2, index + 2 < json.count, json[index + 1] == 0x80, json[index + 2] & 0xFE == 0xA8 {
+        escaped += Array((json[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+        index += 3
+      } else if byte == 0xC2, index + 1 < json.count, json[index + 1] == 0x85 {
+        escaped += Array("\\u0085".utf8)
+        index += 2
+      } else {
+        escaped.append(byte)
+        index += 1
+      }
+    }
+    return escaped
+  }
+
   /// `value` as compact JSON in a new array of exactly its size (empty for Undefined).
   static func bytes(_ value: Value) -> [UInt8] {
     ByteSink.withScratch { sink in
