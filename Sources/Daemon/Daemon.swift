@@ -857,6 +857,10 @@ public enum Daemon {
         }
         sourceStarted.withLock { $0 = Date() }
         health.clear(Self.component)
+        // A stop that came while the daemon started: the source starts stopped, taking nothing
+        // (a replay says from which line to run again), where the group's cancellation, arriving a
+        // moment later, let a replay take a block or two first.
+        if stops.withLock({ $0.count > 0 }) { withUnsafeCurrentTask { $0?.cancel() } }
         do {
           try await source.run(intake: dispatcher.intake)
         } catch is CancellationError {
