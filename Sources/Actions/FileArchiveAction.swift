@@ -660,25 +660,7 @@ public final class FileArchiveAction: BatchAction {
   /// The byte ranges of `text`'s own text: all of it but its `${...}` expressions, split as
   /// ``Template`` splits it. Nil when an expression does not parse (its error is said where the
   /// template is compiled).
-  static func literalRanges(of text: String) -> [Range<Int>]? {
-    let bytes = Array(text.utf8)
-    var ranges: [Range<Int>] = []
-    var start = 0
-    var index = 0
-    while index < bytes.count {
-      guard bytes[index] == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{")
-      else {
-        index += 1
-        continue
-      }
-      if index > start { ranges.append(start..<index) }
-      guard let (_, end) = try? Parser.parseTemplateExpression(in: text, from: index + 2) else { return nil }
-      index = end
-      start = end
-    }
-    if start < bytes.count { ranges.append(start..<bytes.count) }
-    return ranges
-  }
+  static func literalRanges(of text: String) -> [Range<Int>]? { Template.literalRanges(of: text) }
 
   /// The first control character in `bytes[ranges]`: its offset and code point (C0, DEL and the
   /// C1 controls U+0080...U+009F), or nil.

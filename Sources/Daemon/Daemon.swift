@@ -618,11 +618,7 @@ public enum Daemon {
       metricsServer?.stop()
       return error
     }
-    for error in loaded.errors {
-      for diagnostic in error.diagnostics {
-        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "load"))
-      }
-    }
+    for error in loaded.errors { error.log(to: logger, event: "load") }
     logger.info(
       "rules loaded",
       metadata: [

@@ -309,14 +309,19 @@ public enum RuleStore {
     errors: inout [RuleFileError], claim: inout (name: String, position: FilePosition)?
   ) -> Rule? {
     /// A broken or unreadable new version: its problems, led on a reload by what keeps running.
-    func refuse(_ problems: [RuleDiagnostic], unreadable: Bool = false) -> Rule? {
+    /// (With the warnings found beside them, logged among them as `check` shows them.)
+    func refuse(_ problems: [RuleDiagnostic], unreadable: Bool = false, warnings: [RuleDiagnostic] = [])
+      -> Rule?
+    {
       guard let old else {
-        var error = RuleFileError(problems)
+        var error = RuleFileError(problems, warnings: warnings)
         error.unreadable = unreadable
         errors.append(error)
         return nil
       }
-      errors.append(RuleFileError([keptPrevious(old, file: file, problems: problems.count)] + problems))
+      errors.append(
+        RuleFileError(
+          [keptPrevious(old, file: file, problems: problems.count)] + problems, warnings: warnings))
       return old
     }
     let bytes: [UInt8]
@@ -367,7 +372,7 @@ public enum RuleStore {
       // (A file that does not parse claims the name its text names.)
       claim =
         RuleFile.claimedName(file: file, bytes: bytes) ?? RuleFile.nameWrittenIn(file: file, bytes: bytes)
-      return refuse(error.diagnostics)
+      return refuse(error.diagnostics, warnings: error.warnings)
     }
   }
 
@@ -392,6 +397,24 @@ extension RuleDiagnostic {
       "event": .string(event), "file": .string(file), "line": .stringConvertible(position.line),
       "column": .stringConvertible(position.column),
     ]
+  }
+}
+
+extension RuleFileError {
+  /// Logs the file's errors and, among them in file order, the warnings found beside them, as
+  /// `check` shows them (the warnings were left out: a template that reads the message's `temp`
+  /// showed up only once the file's error was fixed).
+  func log(to logger: Logger, event: String) {
+    let all =
+      diagnostics.map { ($0, true) } + warnings.map { ($0, false) }
+    for (diagnostic, isError) in all.sorted(by: { RuleDiagnostic.inFileOrder($0.0, $1.0) }) {
+      if isError {
+        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
+      } else {
+        logger.warning(
+          "\(RuleChecker.warningText(diagnostic))", metadata: diagnostic.logMetadata(event: event))
+      }
+    }
   }
 }
 
@@ -950,9 +973,7 @@ public final class RuleReloader: Sendable {
     // An error is its file's (its first place): the places in other files it names, a failing
     // test's in the test file, are repeated with it.
     for error in result.errors where !retryOnly && !repeated.contains(error.diagnostics.first?.file ?? "") {
-      for diagnostic in error.diagnostics {
-        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: "reload"))
-      }
+      error.log(to: logger, event: "reload")
     }
     let previousRules = Set(previous.values.map(ObjectIdentifier.init))
     var returned = result

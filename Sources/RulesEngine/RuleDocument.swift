@@ -1294,6 +1294,26 @@ struct PositionedJSONParser {
     byte >= 0x20 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : String(format: "byte 0x%02x", byte)
   }
 
+  /// The character at `at`, as `describe` says a byte; one that is not ASCII by its code point (a
+  /// typographic quote pasted from a document or a chat said "found byte 0xe2"), and a quote that is
+  /// not JSON's says which is.
+  func describe(at start: Int) -> String {
+    guard bytes[start] >= 0x80 else { return describe(bytes[start]) }
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes[start...].makeIterator()
+    guard case .valid(let encoded) = parser.parseScalar(from: &iterator) else {
+      return describe(bytes[start])
+    }
+    let scalar = UTF8.decode(encoded)
+    let shown = RuleFile.isInvisible(scalar) ? scalar.escapeSpelling : String(scalar)
+    let quote = [
+      0x2018, 0x2019, 0x201A, 0x201B, 0x201C, 0x201D, 0x201E, 0x201F, 0x00AB, 0x00BB, 0x2032, 0x2033,
+    ]
+    .contains(scalar.value)
+    return "'\(shown)' (\(scalar.codePointName))"
+      + (quote ? ", a typographic quote: JSON's quote is '\"'" : "")
+  }
+
   mutating func parseValue() throws(RuleSyntaxError) -> RuleNode {
     guard index < bytes.count else { throw fail("unexpected end of file, expected a value") }
     let start = position
@@ -1318,7 +1338,7 @@ struct PositionedJSONParser {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
           throw fail(
             index < bytes.count
-              ? "expected a key string, found \(describe(bytes[index]))"
+              ? "expected a key string, found \(describe(at: index))"
               : "unexpected end of file in an object")
         }
         let keyPosition = position
@@ -1361,7 +1381,7 @@ struct PositionedJSONParser {
           advance()
           break
         }
-        throw fail("expected ',' or '}', found \(describe(bytes[index]))")
+        throw fail("expected ',' or '}', found \(describe(at: index))")
       }
       depth -= 1
       return RuleNode(kind: .object(members), position: start, stringPositions: [])
@@ -1389,7 +1409,7 @@ struct PositionedJSONParser {
           advance()
           break
         }
-        throw fail("expected ',' or ']', found \(describe(bytes[index]))")
+        throw fail("expected ',' or ']', found \(describe(at: index))")
       }
       depth -= 1
       return RuleNode(kind: .array(elements), position: start, stringPositions: [])
@@ -1415,7 +1435,7 @@ struct PositionedJSONParser {
       }
       return RuleNode(kind: .number(text), position: start, stringPositions: [])
     default:
-      throw fail("unexpected \(describe(bytes[index])), expected a value")
+      throw fail("unexpected \(describe(at: index)), expected a value")
     }
   }
 

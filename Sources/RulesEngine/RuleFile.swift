@@ -111,7 +111,33 @@ public enum RuleFile {
   /// `name` as a message shows it: every control character spelled out, line breaks too
   /// (`line\u000Abreak`), so that an invalid name cannot split or forge a line of output.
   public static func escapedName(_ name: String) -> String {
-    printable(name, keepsLineBreaks: false)
+    let shown = printable(name, keepsLineBreaks: false)
+    // In a name (a key, a rule's, a file's), a character that shows as nothing or as a space is
+    // spelled out too: `unknown key 'sql'` beside `missing key 'sql'` hid a zero-width space
+    // pasted from a web page, and a YAML line indented with a no-break space read as a key.
+    guard shown.unicodeScalars.contains(where: isInvisible) else { return shown }
+    var out = String.UnicodeScalarView()
+    for scalar in shown.unicodeScalars {
+      if isInvisible(scalar) {
+        out.append(contentsOf: scalar.escapeSpelling.unicodeScalars)
+      } else {
+        out.append(scalar)
+      }
+    }
+    return String(out)
+  }
+
+  /// Spaces other than U+0020 and the characters that show as nothing: no-break and typographic
+  /// spaces, zero-width ones, joiners other than U+200D (within an emoji), directional marks and
+  /// isolates, the byte order mark, the soft hyphen.
+  static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0xA0, 0xAD, 0x1680, 0x180E, 0x2000...0x200C, 0x200E, 0x200F, 0x2028...0x202F, 0x205F...0x2064,
+      0x2066...0x206F, 0x3000, 0xFEFF:
+      return true
+    default:
+      return false
+    }
   }
 
   /// Why `path` cannot be read as a rule path, in the system's words (`cannot read it (Permission
@@ -507,10 +533,16 @@ public enum RuleFile {
     var actions: [ConfiguredAction] = []
     if let node = root["actions"] {
       if case .array(let elements) = node.kind {
+        // Past the limit each is still judged, to say everything at once, but not without end (a
+        // file of 30,000 actions took 21 s to be refused).
+        let judged = 10 * maxActions
         if elements.count > maxActions {
-          report(node.position, "a rule has at most \(maxActions) actions, this one has \(elements.count)")
+          report(
+            node.position,
+            "a rule has at most \(maxActions) actions, this one has \(elements.count)"
+              + (elements.count > judged ? " (the first \(judged) are checked)" : ""))
         }
-        for (index, element) in elements.enumerated() {
+        for (index, element) in elements.prefix(judged).enumerated() {
           if let action = buildAction(
             element, label: "\(index)", context: context, builder: builder, report: report, warn: warn)
           {

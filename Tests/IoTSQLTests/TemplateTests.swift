@@ -204,4 +204,14 @@ struct TemplateTests {
       }
     }
   }
+
+  /// The text outside the `${...}` parts, as the archive's checks read it; nil when a part does
+  /// not parse.
+  @Test func literalRangesAreTheTextBetweenParts() {
+    #expect(Template.literalRanges(of: "a/${topic(2)}/b${x}") == [0..<2, 13..<15])
+    #expect(Template.literalRanges(of: "${x}${y}") == [])
+    #expect(Template.literalRanges(of: "plain") == [0..<5])
+    #expect(Template.literalRanges(of: "é/${'}'}/z") == [0..<3, 9..<11])
+    #expect(Template.literalRanges(of: "a/${x") == nil)
+  }
 }

@@ -463,6 +463,41 @@ with tempfile.TemporaryDirectory() as work:
                         "--dead-letter", os.path.join(work, "dead.jsonl")], capture_output=True, text=True, timeout=60)
     check("run notes rule files in subfolders too", p.returncode == 0
           and "team_a holds 1 *.json/*.yaml file(s), not read" in p.stderr, f"{p.returncode} {p.stdout} {p.stderr}")
+    # A character that shows as nothing is spelled out in a key; a typographic quote is named.
+    with open(os.path.join(work, "zw.json"), "w", encoding="utf-8") as f:
+        f.write('{"sql\u200b": "SELECT 1 AS a FROM \'a\'", "actions": []}')
+    with open(os.path.join(work, "tq.json"), "w", encoding="utf-8") as f:
+        f.write('{\u201csql\u201d: "SELECT 1 AS a FROM \'a\'", "actions": []}')
+    p = subprocess.run([BIN, "check", os.path.join(work, "zw.json"), os.path.join(work, "tq.json")],
+                       capture_output=True, text=True, timeout=60)
+    check("check spells out invisible and typographic characters", p.returncode == 65
+          and "zw.json:1:2: error: unknown key 'sql\\u200B'" in p.stdout
+          and "tq.json:1:2: error: expected a key string, found '\u201c' (U+201C), a typographic quote" in p.stdout,
+          f"{p.returncode} {p.stdout}")
+    # run logs a broken rule's warnings among its errors, in file order, as check shows them.
+    os.makedirs(os.path.join(work, "warned"))
+    with open(os.path.join(work, "warned", "wr.json"), "w") as f:
+        f.write('{"sql": "SELECT temp * 1.8 + 32 AS temp FROM \'a\'",\n "actions": [\n'
+                '   {"file": {"path": "out/${temp}.jsonl", "fsync": "sometimes"}}]}')
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "warned"), "--source", "file:" + feed,
+                        "--dead-letter", os.path.join(work, "dead.jsonl")], capture_output=True, text=True, timeout=60)
+    warned = p.stderr.find("wr.json:3:29: warning: the template reads the incoming message's 'temp'")
+    failed = p.stderr.find("wr.json:3:52: error: file action: 'fsync' must be")
+    check("run logs a broken rule's warnings beside its errors", p.returncode == 65 and 0 <= warned < failed,
+          f"{p.returncode} {p.stderr}")
+    # A path of 40,000 template parts is judged in one walk (each part walked the text from its
+    # start: 97 s), and a rule of thousands of actions is refused without judging them all.
+    with open(os.path.join(work, "parts.json"), "w") as f:
+        json.dump({"sql": "SELECT * FROM 'z/z'", "actions": [{"file": {"root": "o", "path": "${x}" * 40_000}}]}, f)
+    p = subprocess.run([BIN, "check", os.path.join(work, "parts.json")], capture_output=True, text=True, timeout=60)
+    check("check walks a long template once", p.returncode == 0 and "1 valid" in p.stdout, f"{p.returncode} {p.stdout}")
+    with open(os.path.join(work, "many_actions.json"), "w") as f:
+        json.dump({"sql": "SELECT * FROM 'z/z'", "actions": [{"file": {"path": "o/x.jsonl"}}] * 30_000}, f)
+    p = subprocess.run([BIN, "check", os.path.join(work, "many_actions.json")], capture_output=True, text=True,
+                       timeout=60)
+    check("check refuses 30,000 actions, judging 100", p.returncode == 65
+          and "a rule has at most 10 actions, this one has 30000 (the first 100 are checked)" in p.stdout,
+          f"{p.returncode} {p.stdout[:300]}")
     # --max-line-bytes: a replay's longest line (the error record of a large payload is longer than
     # the default allows); a longer one is skipped, saying the option.
     long_feed = os.path.join(work, "long.jsonl")
