@@ -1201,6 +1201,18 @@ public final class FileArchiveAction: BatchAction {
     return rootPrefix + below.precomposedStringWithCanonicalMapping
   }
 
+  /// `rendered`, the configuration's `path` as rendered for a message, as the daemon names the file
+  /// (for previews): below the root in composed form, as `composed` makes a path that begins with
+  /// the root (a preview's path, relative to an explicit root, was shown as rendered: a test
+  /// naming the file the daemon writes failed).
+  public func composed(configuredPath rendered: String) -> String {
+    guard !rendered.utf8.allSatisfy({ $0 < 0xCC }) else { return rendered }
+    let written = rootIsExplicit || (root == "." && !pathText.hasPrefix("./")) ? "" : rootPrefix
+    guard rendered.utf8.starts(with: written.utf8) else { return rendered }
+    let below = String(decoding: rendered.utf8.dropFirst(written.utf8.count), as: UTF8.self)
+    return written + below.precomposedStringWithCanonicalMapping
+  }
+
   /// Why the daemon refuses `rendered`, the configuration's `path` as rendered for a message, or nil
   /// (for previews: `iotrules test`, the REPL's `.rule`).
   public func refusal(ofConfiguredPath rendered: String) -> String? {

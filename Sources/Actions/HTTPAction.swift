@@ -832,10 +832,11 @@ public final class HTTPAction: KeyedGroupAction {
         ActionError(.permanent, "POST \(url) answered HTTP 304 (Not Modified), which is no success"))
     case 300..<400:
       // Redirects are not followed (neither does AWS): say where the server pointed.
-      // Not quoted when the URL carries a secret: a server's redirect often repeats the path.
+      // Not quoted when the request carries a secret, in its URL (a server's redirect often
+      // repeats the path) or a header (a server may echo the token into it), as a body is not.
       let location =
-        holdsSecret
-        ? " (its Location not shown: the URL holds a secret)"
+        holdsSecret || headersReadSecret
+        ? " (its Location not shown: the request holds a secret)"
         : response.headers.first(name: "Location").map {
           " to \(clipped($0, keeping: 2_000).debugDescription)"
         } ?? ""

@@ -293,12 +293,12 @@ public final class KafkaAction: PipelinedBatchAction {
     var config: [(key: String, value: String)] = []
     var machine = VirtualMachine()
     for (key, value, written, template) in settings {
-      config.append(
-        (
-          key,
-          try template?.renderRequiringSecrets(
-            input, secrets: secrets, field: "kafka clientProperties '\(written)'", using: &machine) ?? value
-        ))
+      let rendered =
+        try template?.renderRequiringSecrets(
+          input, secrets: secrets, field: "kafka clientProperties '\(written)'", using: &machine) ?? value
+      // A value read from a secret stays out of librdkafka's messages in the log.
+      if template != nil { KafkaSecretValues.note(rendered) }
+      config.append((key, rendered))
     }
     let client = try KafkaProducers.acquire(bootstrapServers: configuration.bootstrapServers, config: config)
     producer.withLock { $0 = client }

@@ -678,6 +678,21 @@ public enum Daemon {
       )
     }
     sayIngestOnlyRules()
+    // Under a shared group every filter is subscribed as `$share/NAME/<filter>`: mosquitto 2.0
+    // delivers nothing to one whose filter starts with '$' (`$aws/things/+/shadow/update`, `$SYS/#`),
+    // and such a rule got nothing without a word.
+    let saidDollarShared = SaidNames()
+    @Sendable func sayDollarFiltersShared() {
+      guard mqttSubscriber != nil, let group = settings.sharedGroup else { return }
+      let dollar = dispatcher.ruleSet.rules.filter { !$0.disabled && $0.topicFilter.hasPrefix("$") }.map(
+        \.name)
+      let new = saidDollarShared.names.withLock { said in dollar.filter { said.insert($0).inserted } }
+      guard !new.isEmpty else { return }
+      logger.warning(
+        "under --shared-group these rules' FROM filters start with '$' and are subscribed as $share/\(group)/$...; mosquitto 2.0 delivers nothing to such a shared subscription (run them on a daemon outside the group): \(new.joined(separator: ", "))"
+      )
+    }
+    sayDollarFiltersShared()
     if let mqttSubscriber {
       do {
         try await mqttSubscriber.updateFilters(currentFilters())
@@ -749,6 +764,7 @@ public enum Daemon {
         _ = try? await connectRepublisherIfUsed(waits: false)
         guard let mqttSource = mqttSubscriber else { return }
         sayIngestOnlyRules()
+        sayDollarFiltersShared()
         do {
           let filters = currentFilters()
           try await mqttSource.updateFilters(filters)

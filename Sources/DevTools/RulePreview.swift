@@ -179,11 +179,15 @@ public struct RulePreview: Sendable {
       var object: OrderedObject = ["kind": .string(action.kind)]
       // What the daemon would refuse, said as it says it.
       var refusal: String?
+      // A sqlite action's `columns` are typed as the table stores them, below (a binary value is a
+      // BLOB): rendered as text here, bytes that are not UTF-8 were refused, where `run` writes them.
+      let typedColumns = action.connector is SQLiteAction
       do throws(EvaluationStopped) {
-        if case .object(let members) = try action.fields.render(
-          context: context, variables: evaluation.variables, machine: &machine)
-        {
-          for (key, value) in members.members { object[key] = value }
+        if case .object(let members) = action.fields {
+          for (key, tree) in members where !(typedColumns && key == "columns") {
+            object[key] = try tree.render(
+              context: context, variables: evaluation.variables, machine: &machine)
+          }
         }
       } catch {
         refusal = error.reason
@@ -241,10 +245,17 @@ public struct RulePreview: Sendable {
           switch sqlite.rowPreview(input) {
           case .success(let row):
             // Configured columns as stored: a template that is one `${expression}` keeps its
-            // value's type (`5`, not `"5"`), Undefined is NULL.
+            // value's type (`5`, not `"5"`), Undefined is NULL, a BLOB is `base64:...` (text
+            // shown as text would read as a TEXT column, which `WHERE body = 'x'` finds).
             if sqlite.columns != nil {
               var columns = OrderedObject()
-              for (name, value) in row { columns[name] = Self.payloadValue(value) }
+              for (name, value) in row {
+                if case .binary(let bytes) = value {
+                  columns[name] = .string("base64:" + Data(bytes).base64EncodedString())
+                } else {
+                  columns[name] = value
+                }
+              }
               object["columns"] = .object(columns)
             }
           case .failure(let error): refusal = error.message
@@ -255,7 +266,7 @@ public struct RulePreview: Sendable {
       if let archive = action.archive, case .string(let path)? = object["path"] {
         refusal = archive.refusal(ofConfiguredPath: path)
         // The file the daemon writes (composed below the root).
-        object["path"] = .string(archive.composed(path))
+        object["path"] = .string(archive.composed(configuredPath: path))
       }
       if let refusal {
         object["refused"] = .string(

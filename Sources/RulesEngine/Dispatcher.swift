@@ -804,7 +804,17 @@ public final class Dispatcher: Sendable {
   /// goes nowhere, as in AWS, but not without a word (a typo in a device's topic is otherwise
   /// invisible).
   func noteUnknownBasicIngest(_ topic: String, in snapshot: RuleSet) {
-    guard let ingest = BasicIngest.split(topic), snapshot.index(named: ingest.rule) == nil else { return }
+    guard let ingest = BasicIngest.split(topic) else {
+      // `$aws/rules/NAME` with no topic after the name, `$aws/rules//x` with no name: as quiet
+      // a drop as a name of no rule, and as likely a device's mistake.
+      if BasicIngest.isIngestFilter(topic), Self.isNew(topic, in: unknownIngestNames) {
+        logger.warning(
+          "Basic Ingest topic '\(topic)' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
+        )
+      }
+      return
+    }
+    guard snapshot.index(named: ingest.rule) == nil else { return }
     let name = String(ingest.rule)
     if Self.isNew(name, in: unknownIngestNames) {
       logger.warning(

@@ -1268,6 +1268,14 @@ struct HTTPActionTests {
     #expect(
       !redirect.message.contains("TOPSECRET123") && redirect.message.contains("its Location not shown"),
       "\(redirect.message)")
+    // So with the secret in a header only: a server may echo the token into its Location.
+    configuration = HTTPAction.Configuration(url: server.url("/plain"))
+    configuration.headers = [.init(key: "Authorization", value: "Bearer ${get_secret('tok')}")]
+    server.setFallback(.init(status: 302, headers: [("Location", server.url("/x?auth=Bearer TOPSECRET123"))]))
+    let echoed = try await failure()
+    #expect(
+      !echoed.message.contains("TOPSECRET123") && echoed.message.contains("its Location not shown"),
+      "\(echoed.message)")
   }
 
   @Test("batching: results whose headers differ go out in separate requests, each with its own")

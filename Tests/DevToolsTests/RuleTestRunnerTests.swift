@@ -362,6 +362,40 @@ import Testing
     #expect(out.hasSuffix("1 passed, 1 failed (2 case(s) in 1 file(s))\n"), "\(out)")
   }
 
+  /// A binary value in a one-expression column is a BLOB, as `run` stores it: shown in base64, not
+  /// refused as text that is not UTF-8, nor shown as text when it is (a TEXT column reads apart);
+  /// an archive path is the file `run` writes, composed below an explicit root.
+  @Test("a sqlite BLOB column and an archive path show what run writes")
+  func blobColumnsAndComposedPaths() throws {
+    let folder = temporaryFolder("ruletest-blob")
+    try #"""
+    {"sql": "SELECT * FROM 'dev/+/raw'",
+     "actions": [{"sqlite": {"database": "d.db", "table": "x", "columns": {"topic": "${topic()}", "body": "${*}"}}}]}
+    """#.write(toFile: folder + "/raw.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "not UTF-8", "topic": "dev/1/raw", "payload_base64": "AP8Q",
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"topic": "dev/1/raw", "body": "base64:AP8Q"}}]}},
+     {"name": "text not JSON", "topic": "dev/2/raw", "payload_base64": "aMOpbGxv",
+      "expect": {"actions": [{"kind": "sqlite", "columns": {"topic": "dev/2/raw", "body": "héllo"}}]}}]
+    """#.write(toFile: folder + "/raw.test.json", atomically: true, encoding: .utf8)
+    try #"""
+    {"sql": "SELECT * FROM 'site/+'",
+     "actions": [{"file": {"root": "archive", "path": "${site}/${topic(2)}.jsonl"}}]}
+    """#.write(toFile: folder + "/site.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "composed", "topic": "site/3", "payload": {"site": "Montre\u0301al"},
+      "expect": {"actions": [{"kind": "file", "path": "Montr\u00e9al/3.jsonl"}]}}]
+    """#.write(toFile: folder + "/site.test.json", atomically: true, encoding: .utf8)
+    let (status, out, _) = try runBinary(["test", folder])
+    // The second case expects text where the table holds a BLOB: it fails, showing base64.
+    #expect(status == 1, "\(out)")
+    #expect(!out.contains("FAIL raw: not UTF-8") && !out.contains("FAIL site: composed"), "\(out)")
+    #expect(out.contains("FAIL raw: text not JSON"), "\(out)")
+    #expect(out.contains("    +       \"body\": \"base64:aMOpbGxv\","), "\(out)")
+    #expect(!out.contains("not UTF-8 text"), "\(out)")
+    #expect(out.hasSuffix("2 passed, 1 failed (3 case(s) in 2 file(s))\n"), "\(out)")
+  }
+
   /// A 500-key output with one wrong value gave a 500-line diff: unchanged lines far from a change
   /// are counted, not shown, as pytest and jest do.
   @Test("a diff shows each change with 3 lines of context; longer unchanged runs are counted")

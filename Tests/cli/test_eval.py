@@ -474,6 +474,22 @@ with tempfile.TemporaryDirectory() as work:
           and "zw.json:1:2: error: unknown key 'sql\\u200B'" in p.stdout
           and "tq.json:1:2: error: expected a key string, found '\u201c' (U+201C), a typographic quote" in p.stdout,
           f"{p.returncode} {p.stdout}")
+    # A Basic Ingest topic that names no rule, or is no $aws/rules/<rule>/<topic>, is logged, not dropped in silence.
+    os.makedirs(os.path.join(work, "ingest"))
+    with open(os.path.join(work, "ingest", "bi.json"), "w") as f:
+        f.write('{"sql": "SELECT 1 AS a", "actions": [{"file": {"path": "bi.jsonl"}}]}')
+    ingest_feed = os.path.join(work, "ingest.jsonl")
+    with open(ingest_feed, "w") as f:
+        for topic in ("$aws/rules/bi", "$aws/rules//x", "$aws/rules/nope/x", "$aws/rules/bi/x"):
+            f.write(json.dumps({"topic": topic, "payload": {}}) + "\n")
+    p = subprocess.run([BIN, "run", "--rules", os.path.join(work, "ingest"), "--source", "file:" + ingest_feed,
+                        "--dead-letter", os.path.join(work, "dead.jsonl")], capture_output=True, text=True,
+                       timeout=60, cwd=work)
+    check("run logs Basic Ingest topics that reach no rule", p.returncode == 0
+          and "Basic Ingest topic '$aws/rules/bi' is not $aws/rules/<rule>/<topic>" in p.stderr
+          and "Basic Ingest topic '$aws/rules//x' is not $aws/rules/<rule>/<topic>" in p.stderr
+          and "Basic Ingest topic '$aws/rules/nope/x' names no rule 'nope'" in p.stderr
+          and "1 rule result" in p.stdout, f"{p.returncode} {p.stdout} {p.stderr}")
     # run logs a broken rule's warnings among its errors, in file order, as check shows them.
     os.makedirs(os.path.join(work, "warned"))
     with open(os.path.join(work, "warned", "wr.json"), "w") as f:

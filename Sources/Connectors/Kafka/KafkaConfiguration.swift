@@ -322,6 +322,40 @@ public enum KafkaSettings {
   }
 }
 
+/// The secret values of the process's librdkafka settings, masked (`***`) in librdkafka's own
+/// messages: its error for a bad `sasl.oauthbearer.config` quoted the value, from the token it could
+/// not read on ("Unrecognized sasl.oauthbearer.config beginning at: ..."), into the log.
+public enum KafkaSecretValues {
+  /// The settings librdkafka itself keeps secret, whose values are masked whatever their source.
+  static let sensitiveKeys: Set<String> = [
+    "sasl.password", "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret", "ssl.key.password",
+    "ssl.keystore.password", "ssl.key.pem", "ssl_key",
+  ]
+  /// The values, and each of their space- or comma-separated pieces, longest first; none shorter
+  /// than 4 bytes (masking every `1` in a line would say where the secret is, and garble it).
+  static let values = Mutex<[String]>([])
+
+  /// Notes a setting's value as secret (a client property read through `get_secret`, a sensitive key).
+  public static func note(_ value: String) {
+    let pieces =
+      [value] + value.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" }).map(String.init)
+    let kept = pieces.filter { $0.utf8.count >= 4 }
+    guard !kept.isEmpty else { return }
+    values.withLock { list in
+      for piece in kept where !list.contains(piece) { list.append(piece) }
+      list.sort { $0.utf8.count > $1.utf8.count }
+    }
+  }
+
+  /// `text` with every noted value masked.
+  static func masked(_ text: String) -> String {
+    let list = values.withLock { $0 }
+    var text = text
+    for value in list where text.contains(value) { text = text.replacingOccurrences(of: value, with: "***") }
+    return text
+  }
+}
+
 /// Builds librdkafka configurations; the pointers stay inside the Kafka wrapper files.
 enum KafkaConfigBuilder {
   /// The logger of librdkafka's own messages (made on first use, after the daemon set up logging).
@@ -334,8 +368,8 @@ enum KafkaConfigBuilder {
     // logger, in its format (JSON with --log-format json), not to stderr as `%3|...` lines.
     rd_kafka_conf_set_log_cb(conf) { client, level, facility, text in
       let name = client.map { String(cString: rd_kafka_name($0)) } ?? "librdkafka"
-      let line =
-        "\(name) \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")"
+      let line = KafkaSecretValues.masked(
+        "\(name) \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")")
       // syslog levels: 0-3 error, 4 warning, 5-6 notice and info, 7 debug.
       switch level {
       case ...3: KafkaConfigBuilder.librdkafkaLogger.error("\(line)")
@@ -346,6 +380,7 @@ enum KafkaConfigBuilder {
     }
     var errorText = [CChar](repeating: 0, count: 512)
     for (key, value) in settings {
+      if KafkaSecretValues.sensitiveKeys.contains(key) { KafkaSecretValues.note(value) }
       let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
       if result != RD_KAFKA_CONF_OK {
         rd_kafka_conf_destroy(conf)

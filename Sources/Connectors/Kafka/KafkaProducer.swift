@@ -203,7 +203,9 @@ public final class KafkaProducer: @unchecked Sendable {
       guard let opaque else { return }
       Unmanaged<BrokerWatch>.fromOpaque(opaque).takeUnretainedValue()
         .clientError(
-          rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "", client: client)
+          rd_kafka_resp_err_t(rawValue: error),
+          KafkaSecretValues.masked(reason.map { String(cString: $0) } ?? ""),
+          client: client)
     }
     rd_kafka_conf_set_dr_msg_cb(conf) { _, message, clientOpaque in
       guard let message, let opaque = message.pointee._private else { return }

@@ -213,7 +213,9 @@ private final class KafkaConsumer: @unchecked Sendable {
     rd_kafka_conf_set_error_cb(conf) { _, error, reason, opaque in
       guard let opaque else { return }
       Unmanaged<KafkaConsumer>.fromOpaque(opaque).takeUnretainedValue()
-        .clientError(rd_kafka_resp_err_t(rawValue: error), reason.map { String(cString: $0) } ?? "")
+        .clientError(
+          rd_kafka_resp_err_t(rawValue: error),
+          KafkaSecretValues.masked(reason.map { String(cString: $0) } ?? ""))
     }
     do {
       handle = try KafkaConfigBuilder.client(RD_KAFKA_CONSUMER, conf)
