@@ -657,11 +657,6 @@ public final class FileArchiveAction: BatchAction {
   /// The longest file name a rotating archive writes: one rotation can still rename.
   static var rotatableNameLimit: Int { nameLimit - rotationSuffixLength }
 
-  /// The byte ranges of `text`'s own text: all of it but its `${...}` expressions, split as
-  /// ``Template`` splits it. Nil when an expression does not parse (its error is said where the
-  /// template is compiled).
-  static func literalRanges(of text: String) -> [Range<Int>]? { Template.literalRanges(of: text) }
-
   /// The first control character in `bytes[ranges]`: its offset and code point (C0, DEL and the
   /// C1 controls U+0080...U+009F), or nil.
   static func firstControlCharacter(in bytes: [UInt8], ranges: [Range<Int>]) -> (offset: Int, scalar: UInt32)?
@@ -686,7 +681,7 @@ public final class FileArchiveAction: BatchAction {
     [("root", rootNode), ("path", pathNode)].compactMap { key, node in
       guard let node, let text = node.string else { return nil }
       let bytes = Array(text.utf8)
-      return (key, node, bytes, key == "root" ? [0..<bytes.count] : literalRanges(of: text) ?? [])
+      return (key, node, bytes, key == "root" ? [0..<bytes.count] : Template.literalRanges(of: text) ?? [])
     }
   }
 
@@ -1201,13 +1196,17 @@ public final class FileArchiveAction: BatchAction {
     return rootPrefix + below.precomposedStringWithCanonicalMapping
   }
 
+  /// What a rendering of the configuration's `path` begins with when the root is not explicit: the
+  /// root's text (a root taken as '.' is not written).
+  var writtenRoot: String { root == "." && !pathText.hasPrefix("./") ? "" : rootPrefix }
+
   /// `rendered`, the configuration's `path` as rendered for a message, as the daemon names the file
   /// (for previews): below the root in composed form, as `composed` makes a path that begins with
   /// the root (a preview's path, relative to an explicit root, was shown as rendered: a test
   /// naming the file the daemon writes failed).
   public func composed(configuredPath rendered: String) -> String {
     guard !rendered.utf8.allSatisfy({ $0 < 0xCC }) else { return rendered }
-    let written = rootIsExplicit || (root == "." && !pathText.hasPrefix("./")) ? "" : rootPrefix
+    let written = rootIsExplicit ? "" : writtenRoot
     guard rendered.utf8.starts(with: written.utf8) else { return rendered }
     let below = String(decoding: rendered.utf8.dropFirst(written.utf8.count), as: UTF8.self)
     return written + below.precomposedStringWithCanonicalMapping
@@ -1221,7 +1220,7 @@ public final class FileArchiveAction: BatchAction {
     // rendering begins with it (a root taken as '.' is not written).
     // Bytes, as `resolve` slices: a value starting with a combining mark joins the root's '/' into
     // one Character.
-    let written = root == "." && !pathText.hasPrefix("./") ? "" : rootPrefix
+    let written = writtenRoot
     guard rendered.utf8.starts(with: written.utf8) else { return refusal(ofRelative: rendered[...]) }
     return refusal(
       ofRelative: rendered[rendered.utf8.index(rendered.startIndex, offsetBy: written.utf8.count)...])

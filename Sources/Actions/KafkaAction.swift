@@ -297,7 +297,7 @@ public final class KafkaAction: PipelinedBatchAction {
         try template?.renderRequiringSecrets(
           input, secrets: secrets, field: "kafka clientProperties '\(written)'", using: &machine) ?? value
       // A value read from a secret stays out of librdkafka's messages in the log.
-      if template != nil { KafkaSecretValues.note(rendered) }
+      if template != nil { KafkaSecretValues.note(rendered, of: key) }
       config.append((key, rendered))
     }
     let client = try KafkaProducers.acquire(bootstrapServers: configuration.bootstrapServers, config: config)

@@ -684,7 +684,9 @@ public enum Daemon {
     let saidDollarShared = SaidNames()
     @Sendable func sayDollarFiltersShared() {
       guard mqttSubscriber != nil, let group = settings.sharedGroup else { return }
-      let dollar = dispatcher.ruleSet.rules.filter { !$0.disabled && $0.topicFilter.hasPrefix("$") }.map(
+      let dollar = dispatcher.ruleSet.rules.filter {
+        !$0.disabled && $0.topicFilter.utf8.first == UInt8(ascii: "$")
+      }.map(
         \.name)
       let new = saidDollarShared.names.withLock { said in dollar.filter { said.insert($0).inserted } }
       guard !new.isEmpty else { return }

@@ -405,16 +405,22 @@ extension RuleFileError {
   /// `check` shows them (the warnings were left out: a template that reads the message's `temp`
   /// showed up only once the file's error was fixed).
   func log(to logger: Logger, event: String) {
-    let all =
-      diagnostics.map { ($0, true) } + warnings.map { ($0, false) }
-    for (diagnostic, isError) in all.sorted(by: { RuleDiagnostic.inFileOrder($0.0, $1.0) }) {
-      if isError {
-        logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
-      } else {
-        logger.warning(
-          "\(RuleChecker.warningText(diagnostic))", metadata: diagnostic.logMetadata(event: event))
-      }
+    func warn(_ warning: RuleDiagnostic) {
+      logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: event))
     }
+    // The errors in their order (a reload's "kept the previous version" first, a failing test's
+    // places in the test file); each warning before the first error of its file that it precedes.
+    var waiting = warnings[...]
+    for diagnostic in diagnostics {
+      while let warning = waiting.first, warning.file == diagnostic.file,
+        RuleDiagnostic.inFileOrder(warning, diagnostic)
+      {
+        warn(warning)
+        waiting = waiting.dropFirst()
+      }
+      logger.error("\(diagnostic.description)", metadata: diagnostic.logMetadata(event: event))
+    }
+    waiting.forEach(warn)
   }
 }
 

@@ -930,8 +930,9 @@ public final class Dispatcher: Sendable {
     for waiter in idle { waiter.resume() }
   }
 
-  /// Counts, acknowledges and releases finished messages, in their order. Together (a lane's batch,
-  /// the messages of a delivery no rule with actions took), each lock is taken once for all of them.
+  /// Counts, acknowledges and releases finished messages, in their order. Together (a lane's
+  /// batch), each lock is taken once for all of them; a delivery's messages that no rule with
+  /// actions took go through ``finishUnmatched(_:snapshot:startNanoseconds:)``.
   func finish<Finished: Collection<FinishedMessage>>(_ finished: Finished) {
     guard !finished.isEmpty else { return }
     var succeeded = 0

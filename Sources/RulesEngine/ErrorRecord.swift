@@ -134,28 +134,9 @@ public struct ErrorRecord: Sendable, Equatable {
 
   /// Compact JSON from ``JSONWriter`` with U+0085, U+2028 and U+2029 escaped as ``quote(_:)``
   /// escapes them: a device's user property or a source file's name held them raw, and a record
-  /// read by `splitlines()` broke in two. Their UTF-8 bytes start with a lead byte, so a match is
-  /// always the whole character, and only strings hold characters beyond ASCII.
+  /// read by `splitlines()` broke in two.
   static func escapingLineBreaks(_ bytes: [UInt8]) -> String {
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count)
-    var index = 0
-    while index < bytes.count {
-      let byte = bytes[index]
-      if byte == 0xC2, index + 1 < bytes.count, bytes[index + 1] == 0x85 {
-        out += Array("\\u0085".utf8)
-        index += 2
-      } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80,
-        bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
-      {
-        out += Array((bytes[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
-        index += 3
-      } else {
-        out.append(byte)
-        index += 1
-      }
-    }
-    return String(decoding: out, as: UTF8.self)
+    String(decoding: JSONWriter.escapingLineSeparators(bytes), as: UTF8.self)
   }
 
   /// `text` as a JSON string literal (U+0085, U+2028 and U+2029 escaped too).

@@ -1307,7 +1307,7 @@ struct PositionedJSONParser {
     let scalar = UTF8.decode(encoded)
     let shown = RuleFile.isInvisible(scalar) ? scalar.escapeSpelling : String(scalar)
     let quote = [
-      0x2018, 0x2019, 0x201A, 0x201B, 0x201C, 0x201D, 0x201E, 0x201F, 0x00AB, 0x00BB, 0x2032, 0x2033,
+      0x2018, 0x2019, 0x201A, 0x201B, 0x201C, 0x201D, 0x201E, 0x201F, 0x00AB, 0x00BB, 0xFF02, 0xFF07,
     ]
     .contains(scalar.value)
     return "'\(shown)' (\(scalar.codePointName))"

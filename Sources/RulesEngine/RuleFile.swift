@@ -128,12 +128,14 @@ public enum RuleFile {
   }
 
   /// Spaces other than U+0020 and the characters that show as nothing: no-break and typographic
-  /// spaces, zero-width ones, joiners other than U+200D (within an emoji), directional marks and
-  /// isolates, the byte order mark, the soft hyphen.
+  /// spaces, zero-width ones (not the joiners U+200C and U+200D, which Persian, Hindi and emoji
+  /// use, nor U+202F, in macOS's file names), directional marks and isolates, the byte order mark,
+  /// the soft hyphen, fillers (Hangul's, Mongolian's variation selectors) and the tag characters.
   static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
     switch scalar.value {
-    case 0xA0, 0xAD, 0x1680, 0x180E, 0x2000...0x200C, 0x200E, 0x200F, 0x2028...0x202F, 0x205F...0x2064,
-      0x2066...0x206F, 0x3000, 0xFEFF:
+    case 0xA0, 0xAD, 0x034F, 0x061C, 0x115F, 0x1160, 0x1680, 0x180B...0x180F, 0x2000...0x200B, 0x200E,
+      0x200F, 0x2028...0x202E, 0x205F...0x2064, 0x2066...0x206F, 0x3000, 0x3164, 0xFEFF, 0xFFA0,
+      0xE0000...0xE007F:
       return true
     default:
       return false

@@ -5,15 +5,18 @@ import Testing
 
 /// The secret values of librdkafka settings stay out of librdkafka's messages.
 struct KafkaSecretValuesTests {
-  /// librdkafka quotes a bad `sasl.oauthbearer.config` from the token it could not read on: each
-  /// piece of a secret value is masked, not only the whole value; short pieces are left alone.
+  /// librdkafka quotes a bad `sasl.oauthbearer.config` from the token it could not read on: the
+  /// rest of the value from each token on is masked, not only the whole value, and not its words
+  /// alone (`principal` stays); a value shorter than 4 bytes is left alone.
   @Test func aSecretSettingIsMaskedWholeAndByPiece() {
-    KafkaSecretValues.note("principal=svc extension_traceId=abc OAUTHTESTSECRET_7")
+    KafkaSecretValues.note(
+      "principal=svc extension_traceId=abc OAUTHTESTSECRET_7", of: "sasl.oauthbearer.config")
     let text = KafkaSecretValues.masked(
       "Failed to acquire SASL OAUTHBEARER token: Unrecognized sasl.oauthbearer.config beginning at: OAUTHTESTSECRET_7 (Local: Authentication failure)"
     )
     #expect(!text.contains("OAUTHTESTSECRET_7") && text.contains("beginning at: *** (Local"), "\(text)")
-    KafkaSecretValues.note("pw9")
+    #expect(KafkaSecretValues.masked("a principal=svc b") == "a principal=svc b")
+    KafkaSecretValues.note("pw9", of: "sasl.password")
     #expect(KafkaSecretValues.masked("a pw9 b") == "a pw9 b")
   }
 

@@ -144,4 +144,21 @@ import Testing
     let view = JSONReader.read(buffer, paths: PathTable(), wholeDocument: true, options: .init())
     #expect(view.isCanonical)
   }
+
+  /// U+2028, U+2029 and U+0085 are escaped wherever they are; the characters that share their lead
+  /// bytes (`°`, `€`, `’`), and a lead byte at the very end, are left as they are, and a line
+  /// without any comes back as it was.
+  @Test func lineSeparatorsAreEscapedAndNothingElse() {
+    func escaped(_ text: String) -> String {
+      String(decoding: JSONWriter.escapingLineSeparators(Array(text.utf8)), as: UTF8.self)
+    }
+    #expect(escaped(#"{"t":"21°C, 5€, it’s"}"#) == #"{"t":"21°C, 5€, it’s"}"#)
+    #expect(escaped("\u{2028}a\u{2029}b\u{85}") == #"\u2028a\u2029b\u0085"#)
+    #expect(escaped("°\u{85}€\u{2028}’") == #"°\u0085€\u2028’"#)
+    #expect(escaped("x\u{2029}") == #"x\u2029"#)
+    #expect(JSONWriter.escapingLineSeparators([0x61, 0xE2]) == [0x61, 0xE2])
+    #expect(JSONWriter.escapingLineSeparators([0x61, 0xE2, 0x80]) == [0x61, 0xE2, 0x80])
+    #expect(JSONWriter.escapingLineSeparators([0xC2]) == [0xC2])
+    #expect(JSONWriter.escapingLineSeparators([]) == [])
+  }
 }

@@ -329,20 +329,32 @@ public enum KafkaSecretValues {
   /// The settings librdkafka itself keeps secret, whose values are masked whatever their source.
   static let sensitiveKeys: Set<String> = [
     "sasl.password", "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret", "ssl.key.password",
-    "ssl.keystore.password", "ssl.key.pem", "ssl_key",
+    "ssl.keystore.password", "ssl.key.pem", "ssl_key", "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
   ]
-  /// The values, and each of their space- or comma-separated pieces, longest first; none shorter
-  /// than 4 bytes (masking every `1` in a line would say where the secret is, and garble it).
+  /// The values, longest first: a whole value, and for `sasl.oauthbearer.config` the rest of it
+  /// from each of its tokens on (what librdkafka quotes); none shorter than 4 bytes (masking every
+  /// `1` in a line would say where the secret is, and garble it). At most 1,000, the newest kept.
   static let values = Mutex<[String]>([])
 
-  /// Notes a setting's value as secret (a client property read through `get_secret`, a sensitive key).
-  public static func note(_ value: String) {
-    let pieces =
-      [value] + value.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" }).map(String.init)
-    let kept = pieces.filter { $0.utf8.count >= 4 }
+  /// Notes the value of setting `key` as secret (a client property read through `get_secret`, a
+  /// key librdkafka keeps secret).
+  public static func note(_ value: String, of key: String) {
+    var kept = [value]
+    if key == "sasl.oauthbearer.config" {
+      let scalars = Array(value.unicodeScalars)
+      for index in scalars.indices.dropFirst()
+      where !scalars[index].properties.isWhitespace && scalars[index - 1].properties.isWhitespace {
+        var rest = String.UnicodeScalarView()
+        rest.append(contentsOf: scalars[index...])
+        kept.append(String(rest))
+      }
+    }
+    kept = kept.filter { $0.utf8.count >= 4 }
     guard !kept.isEmpty else { return }
     values.withLock { list in
       for piece in kept where !list.contains(piece) { list.append(piece) }
+      if list.count > 1_000 { list.removeFirst(list.count - 1_000) }
       list.sort { $0.utf8.count > $1.utf8.count }
     }
   }
@@ -380,7 +392,7 @@ enum KafkaConfigBuilder {
     }
     var errorText = [CChar](repeating: 0, count: 512)
     for (key, value) in settings {
-      if KafkaSecretValues.sensitiveKeys.contains(key) { KafkaSecretValues.note(value) }
+      if KafkaSecretValues.sensitiveKeys.contains(key) { KafkaSecretValues.note(value, of: key) }
       let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
       if result != RD_KAFKA_CONF_OK {
         rd_kafka_conf_destroy(conf)
@@ -417,7 +429,9 @@ enum KafkaConfigBuilder {
 
   /// The C string a library call wrote into `buffer` (up to its first NUL).
   static func text(_ buffer: [CChar]) -> String {
-    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // librdkafka's words, which may quote a setting's value: its secrets masked.
+    KafkaSecretValues.masked(
+      String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
   }
 
   /// `handle`'s fatal error as librdkafka says it, with its code's text (`reason` when librdkafka

@@ -30,30 +30,50 @@ public enum JSONWriter {
   /// but one line to a reader that splits on every Unicode line break (Python's `splitlines`,
   /// JavaScript's line terminators), where a raw one split a JSON line in two. Outside strings
   /// JSON has no such character, and their UTF-8 bytes (E2 80 A8/A9, C2 85) are never part of
-  /// another character. `json` itself when it holds none (two `memchr`s tell).
+  /// another character. `json` itself, not copied, when it holds none (`memchr` finds each lead
+  /// byte: `°`, `€` and `’` share them, and a line holding one is not copied for it).
   public static func escapingLineSeparators(_ json: [UInt8]) -> [UInt8] {
-    let found = json.withUnsafeBufferPointer { buffer -> Bool in
-      guard let base = buffer.baseAddress else { return false }
-      return memchr(base, 0xE2, buffer.count) != nil || memchr(base, 0xC2, buffer.count) != nil
-    }
-    guard found else { return json }
-    var escaped: [UInt8] = []
-    escaped.reserveCapacity(json.count + 16)
-    var index = 0
-    while index < json.count {
-      let byte = json[index]
-      if byte == 0xE2, index + 2 < json.count, json[index + 1] == 0x80, json[index + 2] & 0xFE == 0xA8 {
-        escaped += Array((json[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
-        index += 3
-      } else if byte == 0xC2, index + 1 < json.count, json[index + 1] == 0x85 {
-        escaped += Array("\\u0085".utf8)
-        index += 2
-      } else {
-        escaped.append(byte)
-        index += 1
+    /// The length of the separator at `index` (3 or 2), or 0.
+    func separator(at index: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+      if bytes[index] == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80,
+        bytes[index + 2] & 0xFE == 0xA8
+      {
+        return 3
       }
+      if bytes[index] == 0xC2, index + 1 < bytes.count, bytes[index + 1] == 0x85 { return 2 }
+      return 0
     }
-    return escaped
+    return json.withUnsafeBufferPointer { bytes -> [UInt8] in
+      guard let base = bytes.baseAddress else { return json }
+      /// The first occurrence of `lead` before `end` that starts a separator.
+      func first(_ lead: Int32, before end: Int) -> Int? {
+        var from = 0
+        while from < end, let hit = memchr(base + from, lead, end - from) {
+          let offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+          if separator(at: offset, in: bytes) > 0 { return offset }
+          from = offset + 1
+        }
+        return nil
+      }
+      let wide = first(0xE2, before: bytes.count)
+      guard let first = first(0xC2, before: wide ?? bytes.count) ?? wide else { return json }
+      // Rare: copied from there, byte by byte.
+      var escaped = Array(bytes[..<first])
+      escaped.reserveCapacity(json.count + 16)
+      var index = first
+      while index < bytes.count {
+        let length = separator(at: index, in: bytes)
+        if length == 0 {
+          escaped.append(bytes[index])
+          index += 1
+          continue
+        }
+        let code: StaticString = length == 2 ? "\\u0085" : (bytes[index + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+        code.withUTF8Buffer { escaped.append(contentsOf: $0) }
+        index += length
+      }
+      return escaped
+    }
   }
 
   /// `value` as compact JSON in a new array of exactly its size (empty for Undefined).
