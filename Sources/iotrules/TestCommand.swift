@@ -70,13 +70,14 @@ struct TestCommand: ParsableCommand {
     }
     // Tests are read from a folder itself, as `check` and `run` read rules: a team's subfolder of
     // rules and tests gave a bare "no rule tests found", where `check` named the subfolder.
-    for note in RuleStore.subfolderNotes(in: paths.isEmpty ? ["Rules"] : paths) {
+    let searched = paths.isEmpty ? ["Rules"] : paths
+    for note in RuleStore.subfolderNotes(in: searched) {
       Console.err("iotrules: note: \(note)")
     }
     if !plan.unreadable.isEmpty { throw ExitCodes.io }
     if results.isEmpty {
       Console.err(
-        "iotrules: no rule tests found under \((paths.isEmpty ? ["Rules"] : paths).joined(separator: " "))")
+        "iotrules: no rule tests found under \(searched.joined(separator: " "))")
       throw ExitCodes.badRule
     }
     if failed > 0 { throw ExitCodes.failures }

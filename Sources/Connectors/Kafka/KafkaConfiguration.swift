@@ -1,5 +1,6 @@
 import CRdKafka
 import Foundation
+import IoTSQL
 import Logging
 import Synchronization
 
@@ -332,10 +333,11 @@ public enum KafkaSecretValues {
     "ssl.keystore.password", "ssl.key.pem", "ssl_key", "sasl.oauthbearer.assertion.private.key.passphrase",
     "sasl.oauthbearer.assertion.private.key.pem",
   ]
-  /// The values, longest first: a whole value, and for `sasl.oauthbearer.config` the rest of it
-  /// from each of its tokens on (what librdkafka quotes); none shorter than 4 bytes (masking every
-  /// `1` in a line would say where the secret is, and garble it). At most 1,000, the newest kept.
-  static let values = Mutex<[String]>([])
+  /// The values in the order noted, and longest first (as they are masked): a whole value, and for
+  /// `sasl.oauthbearer.config` the rest of it from each of its tokens on (what librdkafka quotes);
+  /// none shorter than 4 bytes (masking every `1` in a line would say where the secret is, and
+  /// garble it). At most 1,000, the newest kept.
+  static let values = Mutex<(noted: [String], longestFirst: [String])>(([], []))
 
   /// Notes the value of setting `key` as secret (a client property read through `get_secret`, a
   /// key librdkafka keeps secret).
@@ -352,19 +354,16 @@ public enum KafkaSecretValues {
     }
     kept = kept.filter { $0.utf8.count >= 4 }
     guard !kept.isEmpty else { return }
-    values.withLock { list in
-      for piece in kept where !list.contains(piece) { list.append(piece) }
-      if list.count > 1_000 { list.removeFirst(list.count - 1_000) }
-      list.sort { $0.utf8.count > $1.utf8.count }
+    values.withLock { values in
+      for piece in kept where !values.noted.contains(piece) { values.noted.append(piece) }
+      if values.noted.count > 1_000 { values.noted.removeFirst(values.noted.count - 1_000) }
+      values.longestFirst = values.noted.sorted { $0.utf8.count > $1.utf8.count }
     }
   }
 
-  /// `text` with every noted value masked.
+  /// `text` with every noted value masked, byte for byte.
   static func masked(_ text: String) -> String {
-    let list = values.withLock { $0 }
-    var text = text
-    for value in list where text.contains(value) { text = text.replacingOccurrences(of: value, with: "***") }
-    return text
+    values.withLock { $0.longestFirst }.reduce(text) { $0.replacingExactly($1, with: "***") }
   }
 }
 
