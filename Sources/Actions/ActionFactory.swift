@@ -88,7 +88,8 @@ struct ConfigurationReader {
       return nil
     }
     guard value.string != nil else {
-      throw ActionConfigurationError("'\(key)' must be a string", at: value.position)
+      throw ActionConfigurationError(
+        "'\(key)' must be a string" + value.readingHint(expecting: .string), at: value.position)
     }
     return value
   }
@@ -109,8 +110,10 @@ struct ConfigurationReader {
     guard let number = value.int, number >= minimum, number <= maximum else {
       throw ActionConfigurationError(
         maximum == Int.max
-          ? "'\(key)' must be a whole number >= \(minimum)"
-          : "'\(key)' must be a whole number from \(minimum) to \(maximum)", at: value.position)
+          ? "'\(key)' must be a whole number >= \(minimum)" + value.readingHint(expecting: .number)
+          : "'\(key)' must be a whole number from \(minimum) to \(maximum)"
+            + value.readingHint(expecting: .number),
+        at: value.position)
     }
     return number
   }

@@ -301,7 +301,10 @@ public final class SQLiteAction: BatchAction {
           }
           names.append(name)
           guard member.value.string != nil else {
-            problems.add("column '\(member.key)' must be a template string", at: member.value.position)
+            problems.add(
+              "column '\(member.key)' must be a template string"
+                + member.value.readingHint(expecting: .string),
+              at: member.value.position)
             continue
           }
           if let template = problems.attempt({ () throws(ActionConfigurationError) in

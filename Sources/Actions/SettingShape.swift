@@ -56,7 +56,14 @@ indirect enum SettingShape: Sendable {
     _ node: RuleNode, path: String, ignoring: Set<String> = [], into problems: inout ConfigurationProblems
   ) {
     func wrong() {
-      problems.add("\(path): must be \(expectation), not \(node.kindName)", at: node.position)
+      let hint: String
+      switch self {
+      case .string, .stringOrWholeNumber: hint = node.readingHint(expecting: .string)
+      case .boolean: hint = node.readingHint(expecting: .boolean)
+      case .wholeNumber: hint = node.readingHint(expecting: .number)
+      default: hint = ""
+      }
+      problems.add("\(path): must be \(expectation), not \(node.kindName)\(hint)", at: node.position)
     }
     switch self {
     case .anything: return
@@ -77,7 +84,8 @@ indirect enum SettingShape: Sendable {
       guard let members = node.members else { return wrong() }
       for member in members where member.value.string == nil {
         problems.add(
-          "\(path).\(member.key): must be a string, not \(member.value.kindName)", at: member.value.position)
+          "\(path).\(member.key): must be a string, not \(member.value.kindName)"
+            + member.value.readingHint(expecting: .string), at: member.value.position)
       }
     case .array(let element):
       guard case .array(let items) = node.kind else { return wrong() }

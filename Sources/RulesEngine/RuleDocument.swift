@@ -62,12 +62,59 @@ public struct RuleNode: Sendable {
   /// For strings: the file position of each UTF-8 byte of the decoded string (plus one past the end),
   /// so a position inside the string maps back to the file even through escapes.
   public var stringPositions: [FilePosition]
+  /// For a value written as a plain (unquoted) YAML scalar: its text as written, which the YAML 1.2
+  /// core schema read as `kind` (`123` a number, `no` a string). Nil for JSON and quoted YAML.
+  public var plainText: String?
 
   /// Creates a node (a string's byte positions, when not given, are all its own position).
-  public init(kind: Kind, position: FilePosition, stringPositions: [FilePosition] = []) {
+  public init(
+    kind: Kind, position: FilePosition, stringPositions: [FilePosition] = [], plainText: String? = nil
+  ) {
     self.kind = kind
     self.position = position
     self.stringPositions = stringPositions
+    self.plainText = plainText
+  }
+
+  /// The kinds of value a setting expects, for ``readingHint(expecting:)``.
+  public enum Expectation: Sendable {
+    /// Text (a name, a template).
+    case string
+    /// `true` or `false`.
+    case boolean
+    /// A number.
+    case number
+  }
+
+  /// Words to add to an error that says this node is not of the `expected` kind, when the file
+  /// probably meant one: how the value was read and what to write (`; YAML reads the unquoted 123
+  /// as a number: write '123' for the text`). Empty when there is nothing to add.
+  public func readingHint(expecting expected: Expectation) -> String {
+    switch (expected, kind) {
+    case (.string, .number), (.string, .bool), (.string, .null):
+      guard let text = plainText, !text.isEmpty else { return "" }
+      return "; YAML reads the unquoted \(text) as \(kindName): write '\(text)' for the text"
+    case (.boolean, .string(let text)):
+      if ["true", "false"].contains(text.lowercased()) {
+        return "; \"\(text)\" in quotes is text: write \(text.lowercased()) without quotes"
+      }
+      // YAML 1.1's Booleans, text under the YAML 1.2 core schema.
+      let yaml11 = ["y", "yes", "on", "n", "no", "off"]
+      guard plainText != nil, let index = yaml11.firstIndex(of: text.lowercased()) else { return "" }
+      return "; YAML 1.2 reads \(text) as text, not as a Boolean as YAML 1.1 did: write \(index < 3)"
+    case (.number, .string(let text)):
+      if plainText == nil, RuleDocument.coreSchemaNumber(text) != nil, Double(text) != nil {
+        return "; \"\(text)\" in quotes is text: write \(text) without quotes"
+      }
+      // YAML 1.1's digit separators (`1_000`), text under the YAML 1.2 core schema.
+      let digits = text.filter { $0 != "_" }
+      guard plainText != nil, digits.count < text.count, !digits.isEmpty,
+        RuleDocument.coreSchemaNumber(digits) != nil
+      else { return "" }
+      return "; YAML 1.2 reads \(text) as text, not as a number: write \(digits)"
+    default:
+      return ""
+    }
   }
 
   /// The member `key` of an object.
@@ -1153,15 +1200,17 @@ public enum RuleDocument {
       let tag = scalar.tag.description
       try refuseMeaninglessTag(tag, at: mark)
       let typed = ["bool", "int", "float", "null"].contains { tag == "tag:yaml.org,2002:" + $0 }
+      // What the file wrote unquoted, for hints when the schema read it as another kind than meant.
+      let plain = scalar.style == .plain && !typed && !tag.hasSuffix(":str") ? text : nil
       if !tag.hasSuffix(":str") && (scalar.style == .plain || typed) {
         if tag.hasSuffix(":null") || ["null", "Null", "NULL", "~", ""].contains(text) {
-          return RuleNode(kind: .null, position: mark, stringPositions: [])
+          return RuleNode(kind: .null, position: mark, plainText: plain)
         }
         if ["true", "false", "True", "False", "TRUE", "FALSE"].contains(text) {
-          return RuleNode(kind: .bool(text.lowercased() == "true"), position: mark, stringPositions: [])
+          return RuleNode(kind: .bool(text.lowercased() == "true"), position: mark, plainText: plain)
         }
         if let number = coreSchemaNumber(text) {
-          return RuleNode(kind: .number(number), position: mark, stringPositions: [])
+          return RuleNode(kind: .number(number), position: mark, plainText: plain)
         }
         // The core schema's other floats: JSON holds no infinity or NaN (they were read as text).
         if [
@@ -1185,7 +1234,7 @@ public enum RuleDocument {
         ? literalPositions(text, mark: mark, lines: lines)
         : alignedPositions(text, style: scalar.style, mark: mark, lines: lines)
       // Continuation bytes share their character's column.
-      return RuleNode(kind: .string(text), position: mark, stringPositions: positions)
+      return RuleNode(kind: .string(text), position: mark, stringPositions: positions, plainText: plain)
     case .sequence(let sequence):
       try refuseMeaninglessTag(sequence.tag.description, at: mark)
       var elements: [RuleNode] = []

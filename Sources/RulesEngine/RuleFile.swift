@@ -413,7 +413,11 @@ public enum RuleFile {
     // Name.
     var name = baseName(file)
     if let node = explicitName {
-      if let text = node.string { name = text } else { report(node.position, "'ruleName' must be a string") }
+      if let text = node.string {
+        name = text
+      } else {
+        report(node.position, "'ruleName' must be a string" + node.readingHint(expecting: .string))
+      }
     }
     if !isValidRuleName(name) {
       report(
@@ -428,7 +432,7 @@ public enum RuleFile {
       if let text = node.string {
         description = text
       } else {
-        report(node.position, "'description' must be a string")
+        report(node.position, "'description' must be a string" + node.readingHint(expecting: .string))
       }
     }
     var disabled = false
@@ -436,7 +440,7 @@ public enum RuleFile {
       if let value = node.bool {
         disabled = value
       } else {
-        report(node.position, "'ruleDisabled' must be true or false")
+        report(node.position, "'ruleDisabled' must be true or false" + node.readingHint(expecting: .boolean))
       }
     }
     var version = SQLVersion.default
@@ -516,7 +520,7 @@ public enum RuleFile {
           }
         }
       } else {
-        report(sqlNode.position, "'sql' must be a string")
+        report(sqlNode.position, "'sql' must be a string" + sqlNode.readingHint(expecting: .string))
       }
     } else {
       // At the rule's object: inside a wrapper, that is not the file's start.
@@ -716,7 +720,9 @@ public enum RuleFile {
               item.value.position,
               item.key == "attempts"
                 ? "'retry.attempts' must be a whole number between 1 and 100"
-                : "'retry.\(item.key)' must be a whole number of milliseconds from 0 to 86400000 (a day)")
+                  + item.value.readingHint(expecting: .number)
+                : "'retry.\(item.key)' must be a whole number of milliseconds from 0 to 86400000 (a day)"
+                  + item.value.readingHint(expecting: .number))
             ok = false
             continue
           }

@@ -254,6 +254,35 @@ struct RuleFileTests {
     #expect(said.first == "r/m.yaml:3:1: error: YAML: duplicate key 'description' (first at 2:1)")
   }
 
+  /// A value of the wrong kind that the file probably meant as the right one is said with how it was
+  /// read and what to write: YAML's unquoted `123` is a number, `no` and `1_000` are text under the
+  /// YAML 1.2 core schema (YAML 1.1 read a Boolean and a number), JSON's `"false"` is text.
+  @Test func aValueReadAsAnotherKindSaysHow() {
+    #expect(
+      errors(
+        "ruleName: 123\nsql: \"SELECT * FROM 't'\"\nruleDisabled: no\ndescription: null\n"
+          + "actions:\n  - record: {retry: {attempts: 1_000}}\n",
+        file: "r/y.yaml") == [
+          "r/y.yaml:1:11: error: 'ruleName' must be a string; YAML reads the unquoted 123 as a number: write '123' for the text",
+          "r/y.yaml:3:15: error: 'ruleDisabled' must be true or false; YAML 1.2 reads no as text, not as a Boolean as YAML 1.1 did: write false",
+          "r/y.yaml:4:14: error: 'description' must be a string; YAML reads the unquoted null as null: write 'null' for the text",
+          "r/y.yaml:6:32: error: 'retry.attempts' must be a whole number between 1 and 100; YAML 1.2 reads 1_000 as text, not as a number: write 1000",
+        ])
+    #expect(
+      errors(
+        #"{"sql": "SELECT * FROM 't'", "ruleDisabled": "False", "actions": [{"record": {"retry": {"attempts": "3"}}}]}"#,
+        file: "r/j.json") == [
+          #"r/j.json:1:46: error: 'ruleDisabled' must be true or false; "False" in quotes is text: write false without quotes"#,
+          #"r/j.json:1:101: error: 'retry.attempts' must be a whole number between 1 and 100; "3" in quotes is text: write 3 without quotes"#,
+        ])
+    // Quoted YAML text and text no Boolean or number reads as have no hint.
+    #expect(
+      errors("sql: \"SELECT * FROM 't'\"\nruleDisabled: \"yes\"\nruleName: [a]\n", file: "r/q.yaml") == [
+        "r/q.yaml:2:15: error: 'ruleDisabled' must be true or false",
+        "r/q.yaml:3:11: error: 'ruleName' must be a string",
+      ])
+  }
+
   /// A YAML alias repeats its anchor's node: the node's problem is said once, at the anchor, not
   /// once for each use.
   @Test func anAliasedProblemIsSaidOnce() {
