@@ -111,9 +111,23 @@ public enum AWSRuleImporter {
               + ": a field of the rule goes inside '\(wrapper)'"))
     }
     guard let sql = payload["sql"]?.string else {
+      if wrapper == nil, case .array = root["rules"]?.kind {
+        // `aws iot list-topic-rules`: names and topics, no SQL or actions.
+        throw fail(
+          payload,
+          "this is list-topic-rules output, which holds each rule's name but not its SQL or actions: "
+            + "import each rule from `aws iot get-topic-rule --rule-name NAME`")
+      }
       throw fail(
         payload,
         "no 'sql' string: expected get-topic-rule or create-topic-rule JSON, or a CloudFormation AWS::IoT::TopicRule"
+      )
+    }
+    // A name of another kind is refused, not replaced by the file's (AWS takes only a string).
+    if name == nil, let node = documentNameNode, documentName == nil {
+      throw fail(
+        node,
+        "'ruleName' must be a string, not \(node.kindName)\(node.readingHint(expecting: .string)) (or give the name with --name)"
       )
     }
     guard let ruleName = name ?? documentName ?? (fileNamesRule ? RuleFile.baseName(file) : nil) else {
@@ -218,9 +232,22 @@ public enum AWSRuleImporter {
           unmapped.append("\(label): \(place) is a CloudFormation function")
           continue
         }
+        let (notesBefore, requiredBefore) = (notes.count, required.count)
         if let action = mapAction(
           element, label: label, notes: &notes, unmapped: &unmapped, required: &required)
         {
+          // Past an action not imported, the written file numbers this one otherwise: what it
+          // needs says both places (the file's number is the one `check` and metrics use).
+          if actions.count != index {
+            let both = "\(label) (written as actions[\(actions.count)])"
+            func renumber(_ lines: inout [String], from start: Int) {
+              for line in start..<lines.count where lines[line].hasPrefix(label) {
+                lines[line] = both + lines[line].dropFirst(label.count)
+              }
+            }
+            renumber(&notes, from: notesBefore)
+            renumber(&required, from: requiredBefore)
+          }
           actions.append(action)
         }
       }

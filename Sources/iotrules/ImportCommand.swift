@@ -127,9 +127,9 @@ struct AWSImport: ParsableCommand {
       throw ExitCodes.io
     }
     Console.out("wrote \(target)")
-    for note in result.notes { Console.out("note: \(note)") }
     // Each line names the input and the rule: a loop importing many exports logs traceably.
     let source = "\(file == "-" ? "stdin" : file): rule '\(result.name)': "
+    for note in result.notes { Console.err(source + "note: \(note)") }
     for line in result.actionRequired { Console.err(source + "ACTION REQUIRED: \(line)") }
     for action in result.unmapped {
       // `actions[2]: sns` is a kind without an equivalent; a longer entry gives its own reason.
@@ -140,9 +140,12 @@ struct AWSImport: ParsableCommand {
     // The written file is checked as `check` checks it, so SQL this engine cannot run shows up now,
     // and so do its warnings, in file order (a template reading the message's field where the
     // SELECT's was meant, a republish back into the rule: hints written for such ported rules).
+    // Tests beside it run too: a re-imported rule its tests refuse is one `run` would not load.
     var checkFailed = false
     do {
-      for result in try RuleChecker.check(paths: [target]) {
+      for result in try RuleChecker.check(
+        paths: [target], gate: { @Sendable rule in RuleTestGate.check(rule) })
+      {
         checkFailed = checkFailed || !result.diagnostics.isEmpty
         for text in RuleChecker.lines(of: result) { Console.err(RuleFile.printable(text)) }
       }

@@ -18,7 +18,8 @@ import Testing
     #expect(result.actionRequired.count == 2)
     // DynamoDB kept one item per key: the table's key is not in the rule, so the user names it.
     #expect(result.actionRequired[0].hasPrefix("actions[1] dynamoDBv2 → sqlite: putItem replaced the item"))
-    #expect(result.actionRequired[1].hasPrefix("actions[3] lambda → http: set 'url'"))
+    // The lambda action, past the sns one not imported, is the written file's actions[2].
+    #expect(result.actionRequired[1].hasPrefix("actions[3] (written as actions[2]) lambda → http: set 'url'"))
     let rule = try JSONReader.parse(result.json)
     guard case .object(let object) = rule, case .array(let actions)? = object["actions"] else {
       Issue.record("not an object with actions")
@@ -32,7 +33,7 @@ import Testing
     }
     #expect(
       description.hasSuffix(
-        "[imported from AWS without: actions[2]: sns] [ACTION REQUIRED: actions[1] dynamoDBv2 → sqlite: putItem replaced the item with the same key; give the sqlite action 'key' (the DynamoDB table's key attributes, as \"key\": \"deviceId\") to keep one row per key, else each result is a new row; actions[3] lambda → http: set 'url' to an HTTP endpoint that runs arn:aws:lambda:us-east-1:123456789012:function:my-function]"
+        "[imported from AWS without: actions[2]: sns] [ACTION REQUIRED: actions[1] dynamoDBv2 → sqlite: putItem replaced the item with the same key; give the sqlite action 'key' (the DynamoDB table's key attributes, as \"key\": \"deviceId\") to keep one row per key, else each result is a new row; actions[3] (written as actions[2]) lambda → http: set 'url' to an HTTP endpoint that runs arn:aws:lambda:us-east-1:123456789012:function:my-function]"
       ), "\(description)")
     #expect(actions.count == 3)
     #expect(
@@ -237,7 +238,13 @@ import Testing
     #expect(status == 1)
     #expect(out.hasPrefix("wrote rules/temperature_alerts.json\n"))
     #expect(err.contains("not imported: actions[2]: sns has no equivalent in iotrules"))
-    #expect(err.contains("ACTION REQUIRED: actions[3] lambda → http"))
+    #expect(err.contains("ACTION REQUIRED: actions[3] (written as actions[2]) lambda → http"))
+    // Notes go where the rest goes, each line naming the input and the rule (they went to standard
+    // output without either).
+    #expect(
+      err.contains("aws_get_topic_rule.json: rule 'temperature_alerts': note: awsIotSqlVersion was omitted"),
+      "\(err)")
+    #expect(!out.contains("note:"), "\(out)")
     #expect(FileManager.default.fileExists(atPath: folder + "/rules/temperature_alerts.json"))
 
     let (requiredStatus, requiredOut, requiredErr) = try runBinary(
@@ -260,6 +267,15 @@ import Testing
       ["import", "aws", "-"], input: #"{"sql": "SELECT * FROM 'a'", "actions": []}"#, in: folder)
     #expect(stdinStatus == 64 && stdinErr.contains("give one with --name"), "\(stdinErr)")
     #expect(!FileManager.default.fileExists(atPath: folder + "/stdin.json"))
+    // A re-import is checked as `check` checks it, tests beside included: a changed rule its tests
+    // refuse is one `run` would not load (it exited 0).
+    try #"[{"name": "any", "topic": "a", "payload": {"t": 1}, "expect": {"output": {"t": 1}}}]"#.write(
+      toFile: folder + "/mapped.test.json", atomically: true, encoding: .utf8)
+    let changed = #"{"sql": "SELECT * FROM 'a' WHERE t > 5", "actions": [{"republish": {"topic": "b"}}]}"#
+    let (testedStatus, _, testedErr) = try runBinary(
+      ["import", "aws", "-", "--name", "mapped", "--force"], input: changed, in: folder)
+    #expect(testedStatus == 1, "\(testedErr)")
+    #expect(testedErr.contains("test 'any' of rule 'mapped' failed"), "\(testedErr)")
     try? FileManager.default.removeItem(atPath: folder)
   }
 
@@ -743,6 +759,24 @@ import Testing
     #expect(result.name == "my_rule")
     #expect(throws: AWSRuleImporter.ImportError.self) {
       try AWSRuleImporter.convert(file: "bad.json", bytes: Array(#"{"rule": {"actions": []}}"#.utf8))
+    }
+    // list-topic-rules output lists names only: said as such, with what to run instead.
+    #expect {
+      try AWSRuleImporter.convert(
+        file: "list.json", bytes: Array(#"{"rules": [{"ruleName": "a", "topicPattern": "t"}]}"#.utf8))
+    } throws: { error in
+      (error as? AWSRuleImporter.ImportError)?.description.contains(
+        "this is list-topic-rules output, which holds each rule's name but not its SQL or actions") == true
+    }
+    // A ruleName that is no string is refused, not replaced by the file's name without a word.
+    #expect {
+      try AWSRuleImporter.convert(
+        file: "n.json",
+        bytes: Array(
+          #"{"ruleName": 5, "topicRulePayload": {"sql": "SELECT * FROM 'a'", "actions": []}}"#.utf8))
+    } throws: { error in
+      (error as? AWSRuleImporter.ImportError)?.description
+        == "n.json:1:14: error: 'ruleName' must be a string, not a number (or give the name with --name)"
     }
     // Fields of the wrong type are errors where they are, not dropped or taken as omitted: a
     // disabled rule must not come out enabled.
