@@ -6,7 +6,9 @@ import RulesEngine
 /// payload, client id, SQL version) and answers statements and dot-commands with text. `iotrules
 /// repl` feeds it from libedit on a terminal and from standard input in script mode.
 public final class ReplSession {
-  /// One piece of output: text for standard output, or for standard error when `isError`.
+  /// One piece of output: text for standard output, or for standard error when `isError` (errors,
+  /// warnings and notes, as `eval` writes them: a script's results on standard output are its
+  /// results alone).
   public struct Output: Sendable, Equatable {
     /// The text, without a final newline.
     public var text: String
@@ -58,6 +60,11 @@ public final class ReplSession {
   /// places its errors there (they read `2:3:`, the statement's own line, which looked like the
   /// script's).
   private var lastStatementPlace = (line: 1, indent: "")
+  /// Set when the line taken last ended a statement, which ran (`SELECT a FROM 't'`: a `WHERE` on
+  /// the next line is then a statement of its own, and said so); cleared by Ctrl-C.
+  private var lineRan = false
+  /// `lineRan` of the line before the one being taken.
+  private var previousLineRan = false
   /// In script mode, the name errors are placed in (`stdin`): a statement's error then reads
   /// `stdin:6:3: error: ...`, the script's own line, not the statement's. Nil on a terminal.
   public var scriptName: String?
@@ -113,6 +120,8 @@ public final class ReplSession {
   /// one was left out of the history).
   public func feed(_ line: String) -> (outputs: [Output], entries: [String]) {
     lineNumber += 1
+    previousLineRan = lineRan
+    lineRan = false
     return take(line)
   }
 
@@ -200,11 +209,15 @@ public final class ReplSession {
     // `FROM`) then belong to it rather than fail again as statements of their own.
     if scriptName != nil, Self.failsBeforeItsEnd(text, version: version) { return ([], []) }
     pending = []
+    defer { lineRan = true }
     return (run(text), [text])
   }
 
   /// Drops the statement being typed (Ctrl-C): the next line starts a new one.
-  public func cancel() { pending = [] }
+  public func cancel() {
+    pending = []
+    lineRan = false
+  }
 
   /// Ends the input: a statement still open runs.
   public func finish() -> [Output] { end().outputs }
@@ -463,7 +476,7 @@ public final class ReplSession {
         separator: "\n")
       // A clause on a line of its own after a one-line statement, which ran as it was.
       let first = Self.leadingWord(sql)
-      if ["WHERE", "FROM", "AND", "OR"].contains(first) {
+      if previousLineRan, ["WHERE", "FROM", "AND", "OR"].contains(first) {
         text +=
           "\nnote: the line before was a whole statement and ran (a line with SELECT and FROM ends one): write \(first) on that line, end statements with ';', or leave FROM for the next line"
       }
@@ -482,7 +495,7 @@ public final class ReplSession {
     // As `eval` says it, where the topic is read: a rule without FROM sees only its Basic Ingest
     // topic's messages (and with no `.topic`, the session's is made up: `repl`).
     if program.topicFilter == nil, program.readsTopic, let note = BasicIngest.noFromNote(topic: topicName) {
-      outputs.append(Output(text: styler.dim(note), isError: false))
+      outputs.append(Output(text: styler.dim(note), isError: true))
     }
     var machine = VirtualMachine()
     let overrunsBefore = RegexBudget.overruns
@@ -491,8 +504,9 @@ public final class ReplSession {
     if let error = machine.fieldsOfNonJSONError {
       outputs.append(
         Output(
-          text: styler.dim("the payload is not JSON (\(error)): the fields read are Undefined, as in AWS"),
-          isError: false))
+          text: styler.dim(
+            "note: the payload is not JSON (\(error)): the fields read are Undefined, as in AWS"),
+          isError: true))
     }
     guard let evaluation = result else {
       if let diagnostic = machine.evaluationLimitDiagnostic {
@@ -846,7 +860,7 @@ public final class ReplSession {
       rule.disabled
       ? [
         Output(
-          text: styler.dim("note: rule \(rule.name) is disabled (ruleDisabled): run skips it"), isError: false
+          text: styler.dim("note: rule \(rule.name) is disabled (ruleDisabled): run skips it"), isError: true
         )
       ]
       : []
@@ -863,7 +877,8 @@ public final class ReplSession {
   /// since `before` (their Undefined looks like no match, or a member missing), or nothing.
   private func budgetNote(since before: Int) -> [Output] {
     let overruns = RegexBudget.overruns - before
-    return overruns > 0 ? info(styler.dim("note: " + RegexBudget.note(stopped: overruns))) : []
+    return overruns > 0
+      ? [Output(text: styler.dim("note: " + RegexBudget.note(stopped: overruns)), isError: true)] : []
   }
 
   private func previewOutputs(_ rule: RulePreview, _ outcome: RulePreview.Outcome) -> [Output] {

@@ -279,9 +279,27 @@ import Testing
     try Data(#"{"sql": "SELECT * FROM 'a'", "ruleDisabled": true, "actions": []}"#.utf8).write(
       to: URL(fileURLWithPath: folder + "/dis.json"))
     let session = ReplSession()
-    let said = session.feed(".rule \(folder)/dis.json").outputs.map(\.text)
+    let outputs = session.feed(".rule \(folder)/dis.json").outputs
+    let said = outputs.map(\.text)
     #expect(
       said.first?.contains("note: rule dis is disabled (ruleDisabled): run skips it") == true, "\(said)")
+    #expect(outputs.first?.isError == true)
+  }
+
+  /// A clause typed after Ctrl-C dropped the statement it continued is said as an error of its
+  /// own, without the note that the line before ran (nothing ran); after a statement that ran on
+  /// the line before, the note says why the clause stands alone.
+  @Test func aClauseAfterCtrlCIsNotSaidToFollowAStatementThatRan() {
+    let session = ReplSession()
+    _ = session.feed("SELECT a,")
+    _ = session.feed("b")
+    session.cancel()
+    let dropped = session.feed("FROM 't'").outputs.map(\.text).joined(separator: "\n")
+    #expect(dropped.contains("error: expected SELECT or SET, found FROM"), "\(dropped)")
+    #expect(!dropped.contains("the line before was a whole statement"), "\(dropped)")
+    _ = session.feed("SELECT a FROM 't'")
+    let after = session.feed("WHERE a > 1").outputs.map(\.text).joined(separator: "\n")
+    #expect(after.contains("note: the line before was a whole statement and ran"), "\(after)")
   }
 
   /// `.rule` shows what `check` warns of in the rule, before what it does (they were hidden).
@@ -380,15 +398,16 @@ import Testing
     ] {
       outputs += script.feed(line).outputs.map { ($0.text, $0.isError) }
     }
-    let errors = outputs.filter(\.isError).map(\.text)
+    let errors = outputs.filter { $0.isError && $0.text.contains("error:") }.map(\.text)
     #expect(errors.count == 2, "\(outputs)")
     #expect(errors.first?.hasPrefix("stdin:1: error: .context takes a JSON object") == true, "\(errors)")
     #expect(errors.last == "stdin:3: error: .quit takes no argument, not 'now'", "\(errors)")
     #expect(!script.finished)
-    // (Said where the topic is read: not for `SELECT 2 AS u`.)
+    // (Said where the topic is read: not for `SELECT 2 AS u`; on standard error, as `eval` says
+    // it, so that a script's standard output holds its results alone.)
     #expect(
       outputs.filter {
-        !$0.isError && $0.text.contains("note: without FROM, a rule runs only on messages published to")
+        $0.isError && $0.text.contains("note: without FROM, a rule runs only on messages published to")
           && $0.text.contains("evaluated as if 'repl' came that way")
       }.count == 1, "\(outputs)")
   }
