@@ -134,8 +134,11 @@ void iotrules_interrupt_begin(void) {
 
 int iotrules_interrupt_escapes(void) { return escapes; }
 
-/// One byte of input; -1 at the end or on an error, -2 after a Ctrl-C.
-static int read_byte(int descriptor) {
+/// Waits until `descriptor` is readable (1) or a Ctrl-C comes (0, taken); -1 on an error. With
+/// `redraws`, a resize meanwhile gives the editor its new width at once (a resize mid-line: it kept
+/// the old one until the next prompt, and drew past the edge of a narrower screen); without, it
+/// stays pending for the editor's next key.
+static int await_readable(int descriptor, int redraws) {
   for (;;) {
     struct pollfd watched[2] = {{descriptor, POLLIN, 0}, {wake[0], POLLIN, 0}};
     int ready = poll(watched, wake[0] >= 0 ? 2 : 1, -1);
@@ -145,23 +148,28 @@ static int read_byte(int descriptor) {
     }
     if (wake[0] >= 0 && (watched[1].revents & POLLIN)) {
       drain();
-      // A resize mid-line: the editor takes the new width before the next key (it kept the old
-      // one until the next prompt, and drew past the edge of a narrower screen).
-      if (resize_pending) {
+      if (redraws && resize_pending) {
         resize_pending = 0;
         if (resize_callback) resize_callback();
       }
       if (!interrupt_pending) continue;
       interrupt_pending = 0;
-      return -2;
+      return 0;
     }
-    if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      unsigned char byte;
-      ssize_t count = read(descriptor, &byte, 1);
-      if (count == 1) return byte;
-      if (count < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      return -1;
-    }
+    if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) return 1;
+  }
+}
+
+/// One byte of input; -1 at the end or on an error, -2 after a Ctrl-C.
+static int read_byte(int descriptor) {
+  for (;;) {
+    int state = await_readable(descriptor, 1);
+    if (state <= 0) return state == 0 ? -2 : -1;
+    unsigned char byte;
+    ssize_t count = read(descriptor, &byte, 1);
+    if (count == 1) return byte;
+    if (count < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    return -1;
   }
 }
 
@@ -236,6 +244,15 @@ int iotrules_interrupt_getc(FILE *stream) {
   // Overlong, a surrogate, or past U+10FFFF: not UTF-8 either.
   if (scalar < least || (scalar >= 0xD800 && scalar <= 0xDFFF) || scalar > 0x10FFFF) return escaped(lead);
   return scalar;
+}
+
+int iotrules_interrupt_wait(int descriptor) {
+  if (interrupt_pending) {
+    interrupt_pending = 0;
+    drain();
+    return 0;
+  }
+  return await_readable(descriptor, 0);
 }
 
 int iotrules_interrupt_take(void) {

@@ -60,6 +60,9 @@ public final class ReplSession {
   /// places its errors there (they read `2:3:`, the statement's own line, which looked like the
   /// script's).
   private var lastStatementPlace = (line: 1, indent: "")
+  /// How `.payload @FILE` reads a file: nil when Ctrl-C stopped the wait (an interactive session
+  /// reads so, since a FIFO or a terminal may block the read).
+  public var readFile: (String) -> Result<[UInt8], InputFile.Failure>? = { InputFile.read($0) }
   /// Set when the line taken last ended a statement, which ran (`SELECT a FROM 't'`: a `WHERE` on
   /// the next line is then a statement of its own, and said so); cleared by Ctrl-C.
   private var lineRan = false
@@ -670,7 +673,11 @@ public final class ReplSession {
       if argument.hasPrefix("@") {
         let path = resolve(String(argument.dropFirst()))
         // Read as `eval --payload-file` reads it: one limit, one message.
-        switch InputFile.read(path) {
+        guard let read = readFile(path) else {
+          // Ctrl-C while the file was read (a FIFO no one writes to): the payload stays as it was.
+          return info(styler.dim("^C: \(path) was not read; the payload is as it was"))
+        }
+        switch read {
         case .success(let bytes): payload = bytes
         case .failure(let failure):
           // Too long is input refused (65); unreadable, an I/O error (74).

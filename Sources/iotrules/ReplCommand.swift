@@ -3,6 +3,8 @@ import CReplInterrupt
 import DevTools
 import Foundation
 import IoTSQL
+import RulesEngine
+import Synchronization
 
 /// `iotrules repl`: try SQL on a message, interactively (libedit) or from a script on standard input.
 struct ReplCommand: ParsableCommand {
@@ -84,6 +86,9 @@ struct ReplCommand: ParsableCommand {
     }
     LineEditor.isInString = { session.isInString(typing: $0) }
     LineEditor.start(historyPath: history.isEmpty ? nil : history)
+    // A `.payload @FILE` that blocks (a FIFO nobody writes to, `@/dev/tty`) gives way to Ctrl-C,
+    // as the line being typed does; it held the session until killed.
+    session.readFile = { Self.readGivingWayToInterrupt($0) }
     Console.out(
       session.styler.dim(
         "iotrules \(IoTRules.configuration.version): type SQL, or .help; Ctrl-C drops a line, Ctrl-D leaves"))
@@ -114,6 +119,34 @@ struct ReplCommand: ParsableCommand {
         return
       }
     }
+  }
+
+  /// `InputFile.read(path)` on a thread of its own, waited for beside Ctrl-C: nil when Ctrl-C came
+  /// first (the read, blocked, is left to end on its own; it then closes what it was given).
+  static func readGivingWayToInterrupt(_ path: String) -> Result<[UInt8], InputFile.Failure>? {
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { return InputFile.read(path) }
+    let (readEnd, writeEnd) = (ends[0], ends[1])
+    let handoff = ReadHandoff()
+    Thread.detachNewThread {
+      let result = InputFile.read(path)
+      // Told through the pipe, unless Ctrl-C gave the read up: then nobody reads the pipe, and
+      // the reader closes both ends (a write there could raise SIGPIPE).
+      if handoff.deliver(result) {
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+        close(writeEnd)
+      } else {
+        close(writeEnd)
+        close(readEnd)
+      }
+    }
+    if iotrules_interrupt_wait(readEnd) == 0, handoff.giveUp() {
+      return nil
+    }
+    let result = handoff.wait()
+    close(readEnd)
+    return result
   }
 
   func emit(_ outputs: [ReplSession.Output]) {
@@ -147,4 +180,41 @@ struct ReplCommand: ParsableCommand {
 
   /// Whether standard error is a terminal (colour may go there).
   static let stderrIsTerminal = isatty(STDERR_FILENO) != 0
+}
+
+/// What passes a file read on another thread back to the REPL, or tells that thread it was given
+/// up (Ctrl-C).
+final class ReadHandoff: Sendable {
+  private struct State {
+    var result: Result<[UInt8], InputFile.Failure>?
+    var givenUp = false
+  }
+  private let state = Mutex(State())
+  private let done = DispatchSemaphore(value: 0)
+
+  /// Keeps the result: false when the read was given up (nobody takes it).
+  func deliver(_ result: Result<[UInt8], InputFile.Failure>) -> Bool {
+    let kept = state.withLock { state -> Bool in
+      if state.givenUp { return false }
+      state.result = result
+      return true
+    }
+    if kept { done.signal() }
+    return kept
+  }
+
+  /// Gives the read up, unless its result came already (false: take it with `wait`).
+  func giveUp() -> Bool {
+    state.withLock { state in
+      if state.result != nil { return false }
+      state.givenUp = true
+      return true
+    }
+  }
+
+  /// The result, once delivered.
+  func wait() -> Result<[UInt8], InputFile.Failure> {
+    done.wait()
+    return state.withLock { $0.result! }
+  }
 }

@@ -1062,8 +1062,34 @@ with tempfile.TemporaryDirectory() as work:
 # The REPL at a terminal in the C locale (containers, `env -i`): libedit dropped every character
 # beyond ASCII, `température` became `temprature`.
 import pty
+import shutil
 import select
 import time
+
+
+def read_pty(fd):
+    """What the terminal shows within 0.2 s (b"" for nothing), or None once it is closed."""
+    ready, _, _ = select.select([fd], [], [], 0.2)
+    if not ready:
+        return b""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+
+
+def end_pty(pid, fd):
+    """Ends the REPL at the terminal: .quit, then, after 5 s, kill."""
+    os.write(fd, b".quit\n")
+    for _ in range(50):
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+
+
 pid, fd = pty.fork()
 if pid == 0:
     os.execve(BIN, [BIN, "repl", "--payload", "{}"], {"LC_ALL": "C", "TERM": "dumb", "NO_COLOR": "1",
@@ -1072,26 +1098,48 @@ screen = b""
 deadline = time.monotonic() + 20
 sent = False
 while time.monotonic() < deadline and b'"x": ' not in screen:
-    ready, _, _ = select.select([fd], [], [], 0.2)
-    if ready:
-        try:
-            screen += os.read(fd, 4096)
-        except OSError:
-            break
+    more = read_pty(fd)
+    if more is None:
+        break
+    screen += more
     if not sent and b"iot>" in screen:
         os.write(fd, "SELECT 'température' AS x FROM 't';\n".encode())
         sent = True
-os.write(fd, b".quit\n")
-for _ in range(50):
-    finished, _ = os.waitpid(pid, os.WNOHANG)
-    if finished:
-        break
-    time.sleep(0.1)
-else:
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
+end_pty(pid, fd)
 check("repl at a terminal under LC_ALL=C keeps é", '"x": "température"' in screen.decode(errors="replace"),
       screen[-300:])
+
+# Ctrl-C gives up a `.payload @FILE` that blocks (a FIFO nobody writes to): the session goes on,
+# the payload as it was (the read held the session until it was killed).
+fifo_dir = tempfile.mkdtemp()
+fifo = os.path.join(fifo_dir, "fifo")
+os.mkfifo(fifo)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(BIN, [BIN, "repl", "--payload", '{"kept": 1}'], {"TERM": "dumb", "NO_COLOR": "1",
+                                                                 "HOME": tempfile.gettempdir()})
+screen = b""
+deadline = time.monotonic() + 20
+step = 0
+while time.monotonic() < deadline and b'"kept": 1' not in screen.split(b"was not read")[-1]:
+    more = read_pty(fd)
+    if more is None:
+        break
+    screen += more
+    if step == 0 and b"iot>" in screen:
+        os.write(fd, f".payload @{fifo}\n".encode())
+        step, sent_at = 1, time.monotonic()
+    elif step == 1 and time.monotonic() - sent_at > 0.5:
+        os.write(fd, b"\x03")
+        step = 2
+    elif step == 2 and b"was not read" in screen:
+        os.write(fd, b".payload\n")
+        step = 3
+end_pty(pid, fd)
+shutil.rmtree(fifo_dir, ignore_errors=True)
+check("repl: Ctrl-C gives up a .payload @FIFO nobody writes to",
+      f"^C: {fifo} was not read; the payload is as it was".encode() in screen
+      and b'"kept": 1' in screen.split(b"was not read")[-1], screen[-400:])
 
 for f in failures:
     print("FAIL", f)

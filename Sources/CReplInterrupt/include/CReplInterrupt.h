@@ -33,6 +33,10 @@ int iotrules_interrupt_take(void);
 /// Whether a Ctrl-C came since the last line was read (1 or 0): output between lines stops at it.
 int iotrules_interrupt_seen(void);
 
+/// Waits until `descriptor` is readable (1) or a Ctrl-C comes (0, the Ctrl-C taken); -1 on an
+/// error. The REPL waits so for work done on another thread that may block (a `.payload @FIFO`).
+int iotrules_interrupt_wait(int descriptor);
+
 /// Sets what is called, between keys, after the terminal was resized (SIGWINCH).
 void iotrules_interrupt_on_resize(void (*callback)(void));
 
