@@ -103,7 +103,8 @@ public struct RuleNode: Sendable {
       guard plainText != nil, let index = yaml11.firstIndex(of: text.lowercased()) else { return "" }
       return "; YAML 1.2 reads \(text) as text, not as a Boolean as YAML 1.1 did: write \(index < 3)"
     case (.number, .string(let text)):
-      if plainText == nil, RuleDocument.coreSchemaNumber(text) != nil, Double(text) != nil {
+      // (Spelled as JSON spells a number, which YAML reads as one too: `0x10` is no JSON number.)
+      if plainText == nil, text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/) != nil {
         return "; \"\(text)\" in quotes is text: write \(text) without quotes"
       }
       // YAML 1.1's digit separators (`1_000`), text under the YAML 1.2 core schema.

@@ -275,6 +275,12 @@ struct RuleFileTests {
           #"r/j.json:1:46: error: 'ruleDisabled' must be true or false; "False" in quotes is text: write false without quotes"#,
           #"r/j.json:1:101: error: 'retry.attempts' must be a whole number between 1 and 100; "3" in quotes is text: write 3 without quotes"#,
         ])
+    // Text that JSON would not read as a number either has no hint (write 0x10 without quotes: no).
+    let at = FilePosition(line: 1, column: 1)
+    #expect(RuleNode(kind: .string("0x10"), position: at).readingHint(expecting: .number) == "")
+    #expect(
+      RuleNode(kind: .string("-2.5e3"), position: at).readingHint(expecting: .number)
+        == #"; "-2.5e3" in quotes is text: write -2.5e3 without quotes"#)
     // Quoted YAML text and text no Boolean or number reads as have no hint.
     #expect(
       errors("sql: \"SELECT * FROM 't'\"\nruleDisabled: \"yes\"\nruleName: [a]\n", file: "r/q.yaml") == [
