@@ -1093,7 +1093,8 @@ public enum RuleChecker {
       } catch {
         results.append(
           FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))
-        if let claim = RuleFile.claimedName(file: file, bytes: data) {
+        // As `run` reads it: a file that does not parse claims the name its text names.
+        if let claim = RuleFile.nameClaimedByBrokenFile(file: file, bytes: data) {
           claimants[claim.name, default: []].append(file)
           unloaded.append((results.count - 1, claim.name, claim.position))
         }

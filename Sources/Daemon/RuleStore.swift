@@ -370,8 +370,7 @@ public enum RuleStore {
       return rule
     } catch {
       // (A file that does not parse claims the name its text names.)
-      claim =
-        RuleFile.claimedName(file: file, bytes: bytes) ?? RuleFile.nameWrittenIn(file: file, bytes: bytes)
+      claim = RuleFile.nameClaimedByBrokenFile(file: file, bytes: bytes)
       return refuse(error.diagnostics, warnings: error.warnings)
     }
   }

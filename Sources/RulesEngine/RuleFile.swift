@@ -268,6 +268,14 @@ public enum RuleFile {
     return (name, node.position)
   }
 
+  /// The name a file that does not load claims: ``claimedName(file:bytes:)``, or for a file that
+  /// does not parse, ``nameWrittenIn(file:bytes:)``. `check` and `run` say its clashes by it.
+  public static func nameClaimedByBrokenFile(file: String, bytes: [UInt8]) -> (
+    name: String, position: FilePosition
+  )? {
+    claimedName(file: file, bytes: bytes) ?? nameWrittenIn(file: file, bytes: bytes)
+  }
+
   /// The name a file that does not parse seems to claim, read from its text: the string after its
   /// `ruleName` key (`"ruleName": "r"` in JSON, `ruleName: r` or `'r'` in YAML), when every such key
   /// holds the same one; the file's base name when no `ruleName` is written; nil when they differ or

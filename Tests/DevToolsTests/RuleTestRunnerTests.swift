@@ -717,6 +717,12 @@ import Testing
       .write(toFile: folder + "/r.yaml", atomically: true, encoding: .utf8)
     try #"[{"name": "two", "topic": "t", "expect": {"output": {"t": 2}}}]"#
       .write(toFile: folder + "/r.test.json", atomically: true, encoding: .utf8)
+    // Two broken files of one name, one of which does not even parse: `check` said neither clash,
+    // `run` both (a file that does not parse claims the name its text names).
+    try #"{"sql": "SELECT * FROM 't'", "actions": ["#
+      .write(toFile: folder + "/c.json", atomically: true, encoding: .utf8)
+    try "sql: \"SELECT , FROM 't'\"\nactions: []\n".write(
+      toFile: folder + "/c.yaml", atomically: true, encoding: .utf8)
     let results = try RuleChecker.check(paths: [folder], gate: RuleTestGate.check)
     func said(_ name: String) -> [String] {
       results.first { $0.file == "\(folder)/\(name)" }?.diagnostics.map(\.description) ?? ["none"]
@@ -731,6 +737,12 @@ import Testing
         "\(folder)/r.json:1:1: error: rule name 'r' is also claimed by \(folder)/r.yaml: fixed, this file would clash with it; give each rule its own name"
       ), "\(said("r.json"))")
     #expect(said("r.yaml").isEmpty)
+    for (file, other) in [("c.json", "c.yaml"), ("c.yaml", "c.json")] {
+      #expect(
+        said(file).contains(
+          "\(folder)/\(file):1:1: error: rule name 'c' is also claimed by \(folder)/\(other): fixed, this file would clash with it; give each rule its own name"
+        ), "\(said(file))")
+    }
     // `run` loads the same rules and says the same of the files it leaves out.
     let loaded = RuleStore.load(
       files: try RuleStore.ruleFiles(in: [folder]), builder: ActionFactory.standard, gate: RuleTestGate.check)

@@ -5,6 +5,7 @@
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -354,12 +355,29 @@ check("batch answers before its input ends", bool(ready) and json.loads(p.stdout
 p.stdin.close()
 p.wait(timeout=20)
 
-# check: test files alone are no rules checked (exit 66), as an empty folder is; it says what the file is
-# and what to name instead.
+# check: a rule's test file named checks its rule, whose check runs its tests (pre-commit names the
+# files changed): beside another path it was left out without a word, and a failing case passed.
 tests_only = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Rules", "high_temp.test.json")
 p = subprocess.run([BIN, "check", tests_only], capture_output=True, text=True, timeout=60)
-check("check of a test file alone", p.returncode == 66 and "high_temp.test.json is a rule test file: name its rule file ("
-      in p.stderr and "Rules/high_temp.json) or their folder" in p.stderr, f"{p.returncode} {p.stderr}")
+check("check of a test file alone checks its rule", p.returncode == 0 and "high_temp.json: ok (rule high_temp)"
+      in p.stdout, f"{p.returncode} {p.stdout} {p.stderr}")
+changed = tempfile.mkdtemp()
+with open(os.path.join(changed, "r.json"), "w") as f:
+    json.dump({"sql": "SELECT 1 AS t FROM 't'", "actions": []}, f)
+with open(os.path.join(changed, "r.test.json"), "w") as f:
+    json.dump([{"name": "two", "topic": "t", "expect": {"output": {"t": 2}}}], f)
+with open(os.path.join(changed, "other.json"), "w") as f:
+    json.dump({"sql": "SELECT 1 AS t FROM 't'", "actions": []}, f)
+p = subprocess.run([BIN, "check", os.path.join(changed, "other.json"), os.path.join(changed, "r.test.json")],
+                   capture_output=True, text=True, timeout=60)
+check("check of a changed test file beside another path runs it", p.returncode == 65
+      and "test 'two' of rule 'r' failed" in p.stdout and "1 valid, 1 invalid" in p.stdout, f"{p.returncode} {p.stdout}")
+os.remove(os.path.join(changed, "r.json"))
+p = subprocess.run([BIN, "check", "--skip-tests", os.path.join(changed, "r.test.json")], capture_output=True, text=True,
+                   timeout=60)
+check("check of a test file without its rule", p.returncode == 66 and "r.test.json is a rule test file: name its rule file"
+      in p.stderr, f"{p.returncode} {p.stderr}")
+shutil.rmtree(changed, ignore_errors=True)
 
 # run: --metrics-address takes an IPv4 address, and says so for anything else (exit 64).
 p = subprocess.run([BIN, "run", "--rules", "Rules", "--source", "file:Rules/samples/sensors.jsonl", "--metrics-port", "0",
@@ -1062,7 +1080,6 @@ with tempfile.TemporaryDirectory() as work:
 # The REPL at a terminal in the C locale (containers, `env -i`): libedit dropped every character
 # beyond ASCII, `température` became `temprature`.
 import pty
-import shutil
 import select
 import time
 
