@@ -989,17 +989,21 @@ public enum RuleChecker {
     "\(warning.file):\(warning.position.line):\(warning.position.column): warning: \(warning.message)"
   }
 
-  /// A file's warnings and errors as text lines, in file order (a stable sort: at one place, the
-  /// warnings first, as found).
+  /// A file's warnings and errors in file order (a stable sort: at one place, the warnings first,
+  /// as found).
+  public static func inFileOrder(_ result: FileResult) -> [(isWarning: Bool, diagnostic: RuleDiagnostic)] {
+    let all =
+      result.warnings.map { (isWarning: true, diagnostic: $0) }
+      + result.diagnostics.map { (isWarning: false, diagnostic: $0) }
+    return all.enumerated().sorted {
+      let (left, right) = ($0.element.diagnostic.position, $1.element.diagnostic.position)
+      return (left.line, left.column, $0.offset) < (right.line, right.column, $1.offset)
+    }.map(\.element)
+  }
+
+  /// A file's warnings and errors as text lines, in file order.
   public static func lines(of result: FileResult) -> [String] {
-    let lines =
-      result.warnings.map { ($0.position, warningText($0)) }
-      + result.diagnostics.map { ($0.position, $0.description) }
-    return lines.enumerated().sorted {
-      ($0.element.0.line, $0.element.0.column, $0.offset) < (
-        $1.element.0.line, $1.element.0.column, $1.offset
-      )
-    }.map(\.element.1)
+    inFileOrder(result).map { $0.isWarning ? warningText($0.diagnostic) : $0.diagnostic.description }
   }
 
   /// Checks every rule file under `paths`.

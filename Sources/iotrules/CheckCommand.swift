@@ -124,8 +124,10 @@ struct CheckCommand: ParsableCommand {
         }
         if format == "github" {
           // After the text, which the job's log shows; GitHub puts these on the lines of the diff.
-          for warning in result.warnings { Console.out(Self.annotation("warning", warning)) }
-          for diagnostic in result.diagnostics { Console.out(Self.annotation("error", diagnostic)) }
+          // In the text's order, file order (warnings came first, then errors).
+          for (isWarning, diagnostic) in RuleChecker.inFileOrder(result) {
+            Console.out(Self.annotation(isWarning ? "warning" : "error", diagnostic))
+          }
         }
       }
       // Every path that gave no good rule counts, as in JSON: a mistyped folder never reads "0 invalid".

@@ -66,6 +66,24 @@ struct RulesFolderTests {
     #expect(missing.contains("::error title=iotrules check::nowhere: no such file or folder\n"), "\(missing)")
   }
 
+  /// GitHub annotations come in the text's order, file order: a warning after an error in the file
+  /// is annotated after it (each file's warnings came first, then its errors).
+  @Test func annotationsComeInFileOrder() async throws {
+    let folder = temporaryFolder("github-order")
+    try FileManager.default.createDirectory(atPath: folder + "/rules", withIntermediateDirectories: true)
+    try #"{"sql": "SELECT * FROM 't'", "actions": []}"#.write(
+      toFile: folder + "/rules/bad-name.json", atomically: true, encoding: .utf8)
+    let (status, github, _) = try await runIotrules(["check", "--format", "github", "rules"], in: folder)
+    #expect(status == 65)
+    let annotations = github.split(separator: "\n").filter { $0.hasPrefix("::") }.map { $0.prefix(48) }
+    #expect(
+      annotations == [
+        "::error file=rules/bad-name.json,line=1,col=1,ti",
+        "::warning file=rules/bad-name.json,line=1,col=41",
+      ], "\(github)")
+    try? FileManager.default.removeItem(atPath: folder)
+  }
+
   /// An archive whose root is `/` under a template lets a value pick any file: check warns (the
   /// rule stays valid: the operator may mean it); a root folder before the template does not.
   /// `check` warns of rules that write one sqlite table with different keys, or keyed and not:
