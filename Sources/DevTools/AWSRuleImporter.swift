@@ -288,22 +288,23 @@ public enum AWSRuleImporter {
       actionRequired: required)
   }
 
-  /// `root` in the API's spelling when it is CloudFormation's: a template holding one
-  /// `AWS::IoT::TopicRule` resource (its logical id names the rule without a `RuleName`), the
-  /// resource, or its `Properties` (`{"RuleName", "TopicRulePayload": {"Sql", "Actions":
-  /// [{"Republish": {"Topic"}}]}}`), each key's first letter lowered (`Sql` is `sql`, `DynamoDBv2`
-  /// is `dynamoDBv2`) but a Kafka action's `ClientProperties`' own, and the strings CloudFormation
-  /// takes for `RuleDisabled` and `Qos` read as a Boolean and a number; `root` itself otherwise. A
-  /// `Ref` or `Fn::...` is kept as it is: where its value is used, the mapping refuses it.
   /// The Boolean properties of `AWS::IoT::TopicRule`, which CloudFormation also takes as strings.
   static let cloudFormationBooleans: Set<String> = [
-    "RuleDisabled", "EnableBatching", "BatchMode", "BatchAcrossTopics",
+    "RuleDisabled", "EnableBatching", "BatchMode", "BatchAcrossTopics", "UseBase64",
   ]
   /// Its Integer properties, likewise.
   static let cloudFormationIntegers: Set<String> = [
     "Qos", "MaxBatchSize", "MaxBatchOpenMs", "MaxBatchSizeBytes",
   ]
 
+  /// `root` in the API's spelling when it is CloudFormation's: a template holding one
+  /// `AWS::IoT::TopicRule` resource (its logical id names the rule without a `RuleName`), the
+  /// resource, or its `Properties` (`{"RuleName", "TopicRulePayload": {"Sql", "Actions":
+  /// [{"Republish": {"Topic"}}]}}`), each key's first letter lowered (`Sql` is `sql`, `DynamoDBv2`
+  /// is `dynamoDBv2`) but a Kafka action's `ClientProperties`' own, the strings CloudFormation
+  /// takes for `RuleDisabled` and `Qos` read as a Boolean and a number, and a number or Boolean
+  /// written for a String property as its text; `root` itself otherwise. A `Ref` or `Fn::...` is
+  /// kept as it is: where its value is used, the mapping refuses it.
   static func cloudFormationRule(
     _ root: RuleNode, resource: String? = nil, nameGiven: Bool = false, notes: inout [String],
     fail: (RuleNode, String) -> ImportError
@@ -367,6 +368,16 @@ public enum AWSRuleImporter {
               value.kind = .bool(flag)
             } else if Self.cloudFormationIntegers.contains(member.key), Int(text) != nil {
               value.kind = .number(text)
+            }
+          } else if !Self.cloudFormationBooleans.contains(member.key),
+            !Self.cloudFormationIntegers.contains(member.key)
+          {
+            // Every other property is a String, and CloudFormation takes a number or a Boolean
+            // written for one as its text (`MessageExpiry: 3600`, a Kafka `acks: 1`): so here.
+            switch value.kind {
+            case .number(let text): value.kind = .string(text)
+            case .bool(let flag): value.kind = .string(flag ? "true" : "false")
+            default: break
             }
           }
           renamed.append(RuleNode.Member(key: key, keyPosition: member.keyPosition, value: value))

@@ -99,6 +99,15 @@ struct AWSImport: ParsableCommand {
       )
       throw ExitCodes.badRule
     }
+    // A folder where the file would go is not replaced, --force or not (it said "NSCocoaErrorDomain
+    // error 512").
+    var targetIsFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: target, isDirectory: &targetIsFolder), targetIsFolder.boolValue
+    {
+      Console.err(
+        "iotrules: error: \(target) is a folder; nothing written (import under another --name, or move it)")
+      throw ExitCodes.cannotCreate
+    }
     if FileManager.default.fileExists(atPath: target) && !force {
       Console.err("iotrules: error: \(target) exists; use --force to replace it")
       throw ExitCodes.cannotCreate

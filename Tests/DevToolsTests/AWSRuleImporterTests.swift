@@ -261,6 +261,13 @@ import Testing
       ["import", "aws", fixtures + "aws_create_topic_rule.json", "--name", "renamed"], in: folder)
     // An existing rule file is not replaced: EX_CANTCREAT.
     #expect(checkStatus == 73)
+    // Nor a folder of its name, --force or not (said as such, not as Foundation's error 512).
+    try FileManager.default.createDirectory(
+      atPath: folder + "/folded.json", withIntermediateDirectories: true)
+    let (folderStatus, _, folderErr) = try runBinary(
+      ["import", "aws", "-", "--name", "folded", "--force"], input: mapped, in: folder)
+    #expect(
+      folderStatus == 73 && folderErr.contains("./folded.json is a folder; nothing written"), "\(folderErr)")
     // Standard input has no file name to name the rule by: without ruleName or --name, a usage
     // error, the command line lacking --name (it was written as stdin.json).
     let (stdinStatus, _, stdinErr) = try runBinary(
@@ -680,6 +687,34 @@ import Testing
           "sql": .string("SELECT * FROM 'a'"), "awsIotSqlVersion": .string("2015-10-08"),
           "actions": .array([.object(["republish": .object(["topic": .string("b")])])]),
         ]), "\(result.json)")
+    // A number or Boolean written for a String property is its text, as CloudFormation takes it
+    // (`MessageExpiry: 3600` was copied as a number, which `check` refused); Qos stays a number.
+    let unquoted = """
+      TopicRulePayload:
+        Sql: SELECT * FROM 'a'
+        AwsIotSqlVersion: 2016-03-23
+        Actions:
+          - Republish:
+              Topic: b
+              Qos: 1
+              Headers:
+                MessageExpiry: 3600
+          - Kafka:
+              DestinationArn: arn:x
+              Topic: t
+              Partition: 0
+              ClientProperties:
+                bootstrap.servers: 127.0.0.1:9092
+                acks: 1
+                enable.idempotence: true
+      """
+    let strings = try AWSRuleImporter.convert(file: "u.yaml", bytes: Array(unquoted.utf8))
+    for member in [
+      #""qos": 1"#, #""messageExpiry": "3600""#, #""partition": "0""#, #""acks": "1""#,
+      #""enable.idempotence": "true""#,
+    ] {
+      #expect(strings.json.contains(member), "\(member) in \(strings.json)")
+    }
     let computed = """
       TopicRulePayload:
         Sql: !Sub "SELECT * FROM '${Topic}'"
