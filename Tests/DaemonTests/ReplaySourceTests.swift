@@ -474,6 +474,32 @@ struct ReplaySourceTests {
     #expect(followed.source.currentCounts.malformed == 0)
   }
 
+  /// A stop while a followed file renamed away is still being read (logrotate's `create` during a
+  /// backlog) names the file read by its new name and says the new file at the path was not read:
+  /// it named the path, and a replay from that line skipped the rest of the old file.
+  @Test func aStopInARenamedFileNamesIt() throws {
+    let folder = temporaryFolder("replay-stop-renamed")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/in.jsonl"
+    write(FollowedFile.line(1), to: path)
+    let source = ReplaySource(input: .file(path), clock: SystemClock()) { _, _ in }
+    let fd = open(path, O_RDONLY)
+    defer { close(fd) }
+    #expect(
+      source.stoppedNotice("line 2", fd: fd)
+        == "\(path): stopped before line 2; that line and any after it were not processed")
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    #expect(
+      source.stoppedNotice("line 2", fd: fd)
+        == "\(path): stopped before line 2 of the file read, renamed since to \(path).1; that line and any after it were not processed"
+    )
+    write(FollowedFile.line(1), to: path)
+    #expect(
+      source.stoppedNotice("line 2", fd: fd)
+        == "\(path): stopped before line 2 of the file read, renamed since to \(path).1; that line and any after it were not processed, nor any line of the new file at \(path)"
+    )
+  }
+
   /// Lines appended just before the file is renamed away (logrotate's `create`) are read from the
   /// old file before the new one is opened, as `tail -F` reads them: they were lost.
   @Test(.timeLimit(.minutes(3))) func readsARenamedFileToItsEnd() async throws {

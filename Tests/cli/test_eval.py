@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1125,6 +1126,53 @@ while time.monotonic() < deadline and b'"x": ' not in screen:
 end_pty(pid, fd)
 check("repl at a terminal under LC_ALL=C keeps é", '"x": "température"' in screen.decode(errors="replace"),
       screen[-300:])
+
+# run --source - --follow < FILE: the file truncated in place (logrotate's copytruncate) is read again from
+# its start, as `tail -f` does (it was read on from the old offset: 50 lines lost, a fragment malformed).
+with tempfile.TemporaryDirectory() as work:
+    os.makedirs(os.path.join(work, "rules"))
+    with open(os.path.join(work, "rules", "all.json"), "w") as f:
+        json.dump({"sql": "SELECT n FROM 'test/#'", "actions": [{"file": {"path": "out/all.jsonl"}}]}, f)
+    fed = os.path.join(work, "fed.jsonl")
+    archived = os.path.join(work, "out", "all.jsonl")
+    open(fed, "w").close()
+
+    def lines(first, last):
+        return "".join(json.dumps({"topic": "test/a", "payload": {"n": n}}) + "\n" for n in range(first, last + 1))
+
+    def archived_count(wanted):
+        """Waits (20 s at most) until the archive holds `wanted` lines; how many it holds."""
+        count = 0
+        for _ in range(200):
+            count = sum(1 for _ in open(archived)) if os.path.exists(archived) else 0
+            if count >= wanted:
+                break
+            time.sleep(0.1)
+        return count
+
+    with open(fed) as stdin:
+        daemon = subprocess.Popen([BIN, "run", "--rules", "rules", "--source", "-", "--follow", "--log-level", "info"],
+                                  cwd=work, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with open(fed, "a") as f:
+            f.write(lines(1, 50))
+        first = archived_count(50)
+        with open(fed, "w") as f:
+            f.write(lines(51, 60))
+        time.sleep(0.3)
+        with open(fed, "a") as f:
+            f.write(lines(61, 150))
+        last = archived_count(150)
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            out, err = daemon.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            out, err = daemon.communicate()
+    numbers = [json.loads(line)["n"] for line in open(archived)] if os.path.exists(archived) else []
+    check("run --source - --follow reads a truncated file again from its start",
+          first == 50 and sorted(numbers) == list(range(1, 151))
+          and "stdin: the file was truncated; reading it from its first line" in err and "(0 malformed)" in out,
+          (first, last, len(numbers), out[-300:], err[-600:]))
 
 # Ctrl-C gives up a `.payload @FILE` that blocks (a FIFO nobody writes to): the session goes on,
 # the payload as it was (the read held the session until it was killed).

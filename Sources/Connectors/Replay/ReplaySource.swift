@@ -188,9 +188,16 @@ public struct ReplaySource: MessageSource {
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
       var change: FileChange?
-      if polled, case .file(let path) = input {
+      if polled {
         polled = false
-        change = Self.followedFileChange(path, fd: fd, offset: offset, tail: tail)
+        switch input {
+        case .file(let path): change = Self.followedFileChange(path, fd: fd, offset: offset, tail: tail)
+        case .standardInput:
+          // A file as standard input (`--source - --follow < f`): truncated in place, it is read
+          // again from its start, as `tail -f` does (it was read on from the old offset: lines lost,
+          // a fragment said malformed). No name to be replaced under.
+          change = Self.followedFileChange(nil, fd: fd, offset: Int(lseek(fd, 0, SEEK_CUR)), tail: tail)
+        }
       }
       var count = 0
       // A file renamed away is read to its end first (what was appended before the rename), as
@@ -206,7 +213,7 @@ public struct ReplaySource: MessageSource {
       }
       if count == 0 {
         if change == nil && !follows { break }
-        if case .file(let path) = input, let change {
+        if let change {
           // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
           // its start, a file replaced under its name (renamed away, created anew) is opened anew.
           // A line cut off by the change never ends: said and counted, not taken half.
@@ -216,7 +223,7 @@ public struct ReplaySource: MessageSource {
             pending.removeAll()
           }
           skippingLongLine = false
-          if change == .replaced {
+          if change == .replaced, case .file(let path) = input {
             let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if newer < 0 {
               // Not readable (yet): said once, tried again at the pace of the end-of-file polls.
@@ -301,8 +308,7 @@ public struct ReplaySource: MessageSource {
     if let stoppedBefore {
       // Stopped with lines read that the engine no longer took (it was full): they were not
       // processed, and a replay from that line goes on where this one ended.
-      onNotice(
-        "\(name): stopped before line \(stoppedBefore); that line and any after it were not processed")
+      onNotice(stoppedNotice("line \(stoppedBefore)", fd: fd))
       return
     }
     // Against the descriptor's position: `offset` counts bytes read, from wherever standard input
@@ -312,17 +318,14 @@ public struct ReplaySource: MessageSource {
     {
       // Stopped between two blocks, or while it waited for input, with the file not read to its
       // end: said as for a stop within a block (a script tells an incomplete replay by it).
-      onNotice(
-        "\(name): stopped before line \(lineNumber + 1); that line and any after it were not processed")
+      onNotice(stoppedNotice("line \(lineNumber + 1)", fd: fd))
     } else if !pending.isEmpty {
       if Task.isCancelled {
         // Stopped at a line, or mid-line: the rest of the line was not read (a file still has
         // it). Said, not dropped silently, and not malformed: the line may well be whole.
         let read =
           pending.contains(UInt8(ascii: "\n")) ? "" : " (\(pending.count) bytes of it read)"
-        onNotice(
-          "\(name): stopped before \(read.isEmpty ? "" : "the end of ")line \(lineNumber + 1)\(read); that line and any after it were not processed"
-        )
+        onNotice(stoppedNotice("\(read.isEmpty ? "" : "the end of ")line \(lineNumber + 1)\(read)", fd: fd))
       } else {
         lineNumber += 1
         let malformed = handle(
@@ -331,6 +334,35 @@ public struct ReplaySource: MessageSource {
         if let malformed { reportMalformed(lineNumber, malformed) }
       }
     }
+  }
+
+  /// `NAME: stopped before WHERE; that line and any after it were not processed`, for a script
+  /// to run again from there. When the followed file read was renamed away meanwhile (logrotate's
+  /// `create`, its backlog still being read), the line is of the file under its new name, found in
+  /// its folder, and the file now at the path was not read: said so (it named the path, whose
+  /// new file a replay from that line would have read, skipping the rest of the old one).
+  func stoppedNotice(_ place: String, fd: Int32) -> String {
+    let notice = "\(name): stopped before \(place); that line and any after it were not processed"
+    var read = stat()
+    var named = stat()
+    guard case .file(let path) = input, fstat(fd, &read) == 0, read.st_mode & S_IFMT == S_IFREG else {
+      return notice
+    }
+    let hasNew = stat(path, &named) == 0
+    if hasNew && named.st_ino == read.st_ino && named.st_dev == read.st_dev { return notice }
+    // Its name now, looked for in its folder (logrotate renames within it).
+    let slash = path.lastIndex(of: "/")
+    let folder = slash.map { String(path[...$0]) } ?? ""
+    let renamed = (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder))?
+      .sorted()
+      .map { folder + $0 }.first { candidate in
+        var other = stat()
+        return stat(candidate, &other) == 0 && other.st_ino == read.st_ino && other.st_dev == read.st_dev
+      }
+    return "\(name): stopped before \(place) of the file read, renamed since "
+      + (renamed.map { "to \(RuleFile.escapedName($0))" } ?? "(not found in its folder)")
+      + "; that line and any after it were not processed"
+      + (hasNew ? ", nor any line of the new file at \(name)" : "")
   }
 
   /// A line without the UTF-8 byte order mark Windows tools write at a file's start (it made the
@@ -380,12 +412,12 @@ public struct ReplaySource: MessageSource {
   /// `offset`: when they are not there any more, the file was truncated and written again past
   /// `offset` since the last look (logrotate's copytruncate, then a burst of writes), which its
   /// size alone does not show.
-  static func followedFileChange(_ path: String, fd: Int32, offset: Int, tail: [UInt8] = []) -> FileChange? {
+  static func followedFileChange(_ path: String?, fd: Int32, offset: Int, tail: [UInt8] = []) -> FileChange? {
     var open = stat()
     var named = stat()
     // Only a regular file can be truncated or replaced: a FIFO's size is always 0.
     guard fstat(fd, &open) == 0, open.st_mode & S_IFMT == S_IFREG else { return nil }
-    if stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) {
+    if let path, stat(path, &named) == 0 && (named.st_ino != open.st_ino || named.st_dev != open.st_dev) {
       return .replaced
     }
     if Int(open.st_size) < offset { return .truncated }
