@@ -1626,22 +1626,24 @@ public final class Dispatcher: Sendable {
       // action (a storm wrote one line a record).
       let message = rules[pending.rule].0.message
       let ruleName = rules[pending.rule].0.rule.name
+      let failure = ErrorRecord.Failure(
+        failedAction: errorAction.action.actionName,
+        failedResource: error.resource ?? errorAction.action.resource,
+        errorMessage: error.message, isErrorAction: true)
       let (logs, unlogged) = failureLogTurn(rule: ruleName, action: errorAction.label)
       if logs {
         var metadata: Logger.Metadata = [
           "rule": "\(ruleName)", "action": "\(errorAction.label)",
           "topic": "\(message.loggedTopic)", "origin": "\(message.origin)", "error": "\(error.message)",
+          // As an action's failure names it: the file, database or URL the error action failed at.
+          "resource": "\(failure.failedResource)",
           "traceId": "\(pending.record.traceId)",
         ]
         if unlogged > 0 { metadata["unloggedBefore"] = .stringConvertible(unlogged) }
         logger.error("error action failed", metadata: metadata)
       }
       var deadRecord = pending.record
-      deadRecord.failures.append(
-        ErrorRecord.Failure(
-          failedAction: errorAction.action.actionName,
-          failedResource: error.resource ?? errorAction.action.resource,
-          errorMessage: error.message, isErrorAction: true))
+      deadRecord.failures.append(failure)
       deadRecords.append((index, deadRecord, pending.origins))
     }
     await writeDeadLetters(deadRecords.map { ($0.record, $0.origins) }) { index, written in

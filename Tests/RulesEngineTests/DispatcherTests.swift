@@ -1786,6 +1786,7 @@ private final class TimingOutPipeline: PipelinedBatchAction, Sendable {
       == Dispatcher.failureLinesPerMinute)
   // Each failure's line names the resource its record names (which database, file or URL).
   #expect(logged.metadata(of: "action failed").first?["resource"]?.description == "p")
+  #expect(logged.metadata(of: "error action failed").first?["resource"]?.description == "e")
   // And the record's traceId (AWS's cloudwatchTraceId "refers to the error logs"), as does the
   // error action's own failure: a record finds its log lines.
   // What no later line said, for the run's end to say: 15 of the action's, 15 of its error action's.
