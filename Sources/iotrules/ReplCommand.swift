@@ -130,16 +130,13 @@ struct ReplCommand: ParsableCommand {
     let handoff = ReadHandoff()
     Thread.detachNewThread {
       let result = InputFile.read(path)
-      // Told through the pipe, unless Ctrl-C gave the read up: then nobody reads the pipe, and
-      // the reader closes both ends (a write there could raise SIGPIPE).
-      if handoff.deliver(result) {
-        var byte: UInt8 = 1
-        _ = write(writeEnd, &byte, 1)
-        close(writeEnd)
-      } else {
-        close(writeEnd)
-        close(readEnd)
-      }
+      // Told through the pipe before the result is handed over: the REPL closes its end only once
+      // it took the result (a write after that could raise SIGPIPE). Given up (Ctrl-C), nobody
+      // reads the pipe, and the reader closes that end too.
+      var byte: UInt8 = 1
+      _ = write(writeEnd, &byte, 1)
+      close(writeEnd)
+      if !handoff.deliver(result) { close(readEnd) }
     }
     if iotrules_interrupt_wait(readEnd) == 0, handoff.giveUp() {
       return nil
