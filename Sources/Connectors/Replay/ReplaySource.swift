@@ -411,7 +411,8 @@ public struct ReplaySource: MessageSource {
   /// the file renamed away and not yet created again). `tail` is the last bytes read before
   /// `offset`: when they are not there any more, the file was truncated and written again past
   /// `offset` since the last look (logrotate's copytruncate, then a burst of writes), which its
-  /// size alone does not show.
+  /// size alone does not show. Without a `path` (standard input, a file with no name here), only
+  /// a truncation is found.
   static func followedFileChange(_ path: String?, fd: Int32, offset: Int, tail: [UInt8] = []) -> FileChange? {
     var open = stat()
     var named = stat()
