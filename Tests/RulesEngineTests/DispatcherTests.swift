@@ -1184,12 +1184,9 @@ private final class SlowFailingGroups: KeyedGroupAction, Sendable {
   #expect(deadLetter.records.withLock { $0.count } == 40)
 }
 
-/// A batch action whose first batch fails transiently (asking to wait, as a 429 does, unless told
-/// not to); it records every batch it gets.
+/// A batch action whose first batch fails transiently; it records every batch it gets.
 private final class FirstBatchFails: BatchAction, Sendable {
   let batches = Mutex<[[String]]>([])
-  let asksToWait: Bool
-  init(asksToWait: Bool = true) { self.asksToWait = asksToWait }
   var kind: String { "flakybatch" }
   var actionName: String { "FlakyBatchAction" }
   var resource: String { "flakybatch" }
@@ -1202,9 +1199,7 @@ private final class FirstBatchFails: BatchAction, Sendable {
       batches.append(inputs.map(\.message.origin))
       return batches.count
     }
-    return inputs.map { _ in
-      call == 1 ? ActionError(.transient, "busy", retryAfterMs: asksToWait ? 5 : nil) : nil
-    }
+    return inputs.map { _ in call == 1 ? ActionError(.transient, "busy", retryAfterMs: 5) : nil }
   }
   func shutdown() async {}
 }
@@ -1847,8 +1842,7 @@ private final class GatedSleeps: EngineClock, Sendable {
 /// A batch action whose first batch fails transiently and that keeps its order through retries
 /// (as a SQLite action does); it records every batch it gets.
 private final class OrderedFirstBatchFails: BatchAction, Sendable {
-  let inner: FirstBatchFails
-  init(_ inner: FirstBatchFails) { self.inner = inner }
+  let inner = FirstBatchFails()
   var kind: String { "orderedbatch" }
   var actionName: String { "OrderedBatchAction" }
   var resource: String { "orderedbatch" }
@@ -1859,14 +1853,10 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   func shutdown() async {}
 }
 
-/// Later batches wait behind a retry when the action keeps its order through retries (a keyed
-/// SQLite table's retried row wrote an older value over a newer one), and when a batch action was
-/// asked to wait (a batched webhook's 429: 23 batches went out during a 1 s `Retry-After`, out of
-/// order).
-@Test(arguments: [true, false]) func laterBatchesWaitBehindARetry(keepsOrder: Bool) async throws {
-  // Kept in order without being asked to wait; asked to wait without keeping its order.
-  let recorder = FirstBatchFails(asksToWait: !keepsOrder)
-  let action: any BatchAction = keepsOrder ? OrderedFirstBatchFails(recorder) : recorder
+/// An action that keeps its order through retries gets no later result while earlier ones wait
+/// for their retry: a keyed SQLite table's retried row wrote an older value over a newer one.
+@Test func laterResultsWaitBehindARetryWhenTheActionKeepsItsOrder() async throws {
+  let action = OrderedFirstBatchFails()
   let clock = GatedSleeps()
   let dispatcher = try retryingDispatcher(
     action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: clock)
@@ -1878,10 +1868,10 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   await dispatcher.deliver(batch: (3..<6).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
   // Time for the later batch to be written, were it not held.
   try await Task.sleep(nanoseconds: 100_000_000)
-  #expect(recorder.batches.withLock { $0.count } == 1)
+  #expect(action.inner.batches.withLock { $0.count } == 1)
   clock.open.withLock { $0 = true }
   #expect(await acks.wait(for: 6))
-  #expect(recorder.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
+  #expect(action.inner.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
 }
 
 /// A peer that asked to wait (HTTP 429, `Retry-After`) gets nothing more of the topic until its
@@ -1912,6 +1902,27 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   clock.open.withLock { $0 = true }
   #expect(await acks.wait(for: 4))
   #expect(action.sent.withLock { $0 } == ["a0", "b0", "a0", "a1", "a2"])
+}
+
+/// A batch action asked to wait (a batched webhook's 429) sends no later batch until the refused
+/// one's retry: 23 batches went out during a 1 s `Retry-After`, out of order.
+@Test func aRetryAfterHoldsABatchActionsLane() async throws {
+  let action = FirstBatchFails()
+  let clock = GatedSleeps()
+  let dispatcher = try retryingDispatcher(
+    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: clock)
+  let acks = AckCollector()
+  await dispatcher.deliver(batch: (0..<3).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  for _ in 0..<2_000 where clock.started.withLock({ $0 }) == 0 {
+    try await Task.sleep(nanoseconds: 5_000_000)
+  }
+  await dispatcher.deliver(batch: (3..<6).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
+  // Time for the later batch to be sent, were the lane not held.
+  try await Task.sleep(nanoseconds: 100_000_000)
+  #expect(action.batches.withLock { $0 } == [["0", "1", "2"]])
+  clock.open.withLock { $0 = true }
+  #expect(await acks.wait(for: 6))
+  #expect(action.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
 }
 
 /// A dead-letter sink that refuses the records of some payloads.
