@@ -135,9 +135,7 @@ struct ActionLane: ~Copyable, Sendable {
       if perTopic {
         hand(batch, dispatcher: dispatcher, configured: configured)
       } else {
-        // A batch action's lane is its topics' one lane: a peer asking to wait (a batched webhook's
-        // 429) holds it, the later batches unsent (23 went out during a 1 s Retry-After).
-        await dispatcher.process(batch, on: configured, holdingForWaits: true)
+        await dispatcher.process(batch, on: configured)
       }
     }
   }
@@ -972,11 +970,10 @@ public final class Dispatcher: Sendable {
 
   /// Performs a lane's jobs and sends each result on (``finish(_:results:on:)``).
   ///
-  /// With `holdingForWaits` (one topic's jobs, of a per-topic lane; or a batch action's, whose one
-  /// lane carries all its topics), a failure whose peer asked to wait (HTTP 429, `Retry-After`)
-  /// holds the lane until its retries end: the peer gets nothing more of the topic meanwhile (the
-  /// next batch's results went out during the wait, hundreds a second, to a webhook that had asked
-  /// for a pause).
+  /// With `holdingForWaits` (one topic's jobs, of a per-topic lane), a failure whose peer asked
+  /// to wait (HTTP 429, `Retry-After`) holds the topic until its retries end: the peer gets nothing
+  /// more of the topic meanwhile (the next batch's results went out during the wait, hundreds a
+  /// second, to a webhook that had asked for a pause).
   func process(_ batch: [ActionJob], on configured: ConfiguredAction, holdingForWaits: Bool = false) async {
     // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
     // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the

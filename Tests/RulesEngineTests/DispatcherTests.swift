@@ -1904,27 +1904,6 @@ private final class OrderedFirstBatchFails: BatchAction, Sendable {
   #expect(action.sent.withLock { $0 } == ["a0", "b0", "a0", "a1", "a2"])
 }
 
-/// A batch action asked to wait (a batched webhook's 429) sends no later batch until the refused
-/// one's retry: 23 batches went out during a 1 s `Retry-After`, out of order.
-@Test func aRetryAfterHoldsABatchActionsLane() async throws {
-  let action = FirstBatchFails()
-  let clock = GatedSleeps()
-  let dispatcher = try retryingDispatcher(
-    action, RetryPolicy(attempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000), clock: clock)
-  let acks = AckCollector()
-  await dispatcher.deliver(batch: (0..<3).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  for _ in 0..<2_000 where clock.started.withLock({ $0 }) == 0 {
-    try await Task.sleep(nanoseconds: 5_000_000)
-  }
-  await dispatcher.deliver(batch: (3..<6).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
-  // Time for the later batch to be sent, were the lane not held.
-  try await Task.sleep(nanoseconds: 100_000_000)
-  #expect(action.batches.withLock { $0 } == [["0", "1", "2"]])
-  clock.open.withLock { $0 = true }
-  #expect(await acks.wait(for: 6))
-  #expect(action.batches.withLock { $0 } == [["0", "1", "2"], ["0", "1", "2"], ["3", "4", "5"]])
-}
-
 /// A dead-letter sink that refuses the records of some payloads.
 private final class RefusingDeadLetter: DeadLetterSink {
   let refused: Mutex<Set<String>>
