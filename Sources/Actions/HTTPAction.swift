@@ -1176,14 +1176,27 @@ actor HTTPBatcher {
     return send
   }
 
-  /// Once hurried, a batch whose predecessor to its URL got no answer (a timeout, a refused
-  /// connection) is not sent: it fails unsent at once, as a single request waiting for a connection
-  /// does (batches to one URL go one after another, so 40 topics behind a hung webhook held a stop
-  /// for 40 timeouts). Nil when it is to be sent.
+  /// A batch whose predecessor to its URL was asked to wait is not sent: it fails unsent with the
+  /// wait. Once hurried, so is one whose predecessor got no answer (a timeout, a refused
+  /// connection), at once, as a single request waiting for a connection does (batches to one URL
+  /// go one after another, so 40 topics behind a hung webhook held a stop for 40 timeouts). Nil
+  /// when it is to be sent.
   private func givenUp(after before: Result<Void, ActionError>?, url: String) -> ActionError? {
-    guard hurried, case .failure(let failed)? = before, failed.kind == .transient, !failed.answered else {
-      return nil
+    guard case .failure(let failed)? = before, failed.kind == .transient else { return nil }
+    // Asked to wait (a 429, a `Retry-After`): the batches queued behind it to its URL are not
+    // sent during the wait but fail with it unsent, to be retried after it, in order (a topic's
+    // 23 later batches went out during a 1 s `Retry-After`, ahead of the refused one).
+    if failed.retryAfterMs != nil {
+      if failed.unsent { return failed }
+      var error = ActionError(
+        .transient,
+        "POST \(url) not sent: the batch before it to this URL was asked to wait (\(failed.message))",
+        retryAfterMs: failed.retryAfterMs)
+      error.unsent = true
+      error.answered = true
+      return error
     }
+    guard hurried, !failed.answered else { return nil }
     if failed.unsent { return failed }
     var error = ActionError(
       .transient,

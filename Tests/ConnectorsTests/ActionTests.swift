@@ -1726,6 +1726,25 @@ struct HTTPActionTests {
     #expect(ContinuousClock.now - started < .seconds(10))
   }
 
+  /// A batch answered with a 429 (or any `Retry-After`) holds the batches queued behind it to its
+  /// URL: they fail unsent with its wait, to be retried after it in order (a topic's 23 later
+  /// batches went out during a 1 s `Retry-After`, ahead of the refused one).
+  @Test("batching: a batch asked to wait fails the batches queued behind it to its URL unsent")
+  func aBatchAskedToWaitHoldsTheBatchesBehindIt() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    server.enqueue([.tooManyRequests(retryAfterSeconds: 1)])
+    let action = try await action(server) { $0.batch = .init(maxSize: 2, maxDelayMs: 50, maxBytes: 5120) }
+    let results = await action.performGroup(
+      (0..<6).map { input(#"{"n":\#($0)}"#, topic: "d/1") }, failingFast: { _ in true }, delivered: { _ in })
+    await action.shutdown()
+    #expect(server.requests.count == 1, "\(server.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+    #expect(results.allSatisfy { $0?.kind == .transient && $0?.retryAfterMs == 1_000 }, "\(results)")
+    #expect(results.dropFirst(2).allSatisfy { $0?.unsent == true }, "\(results)")
+    #expect(
+      results[2]?.message.contains("not sent: the batch before it to this URL was asked to wait") == true)
+  }
+
   @Test("batching: a failing batch fails every result in it")
   func batchFailure() async throws {
     let server = try LoopbackHTTPServer()
