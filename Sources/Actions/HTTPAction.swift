@@ -1094,7 +1094,8 @@ actor HTTPBatcher {
   /// batches arrive in the order their results came (two sent at once could overtake each other).
   /// Removed once answered unless a later one took its place (one a URL kept 20 KB for good: 40,000
   /// device URLs took 675 MB).
-  private var sending: [ExactText: (id: Int, task: Task<Result<Void, ActionError>, Never>)] = [:]
+  private var sending: [ExactText: (id: Int, topic: String, task: Task<Result<Void, ActionError>, Never>)] =
+    [:]
 
   /// The number of URLs with a batch on its way.
   var urlsSending: Int { sending.count }
@@ -1158,12 +1159,14 @@ actor HTTPBatcher {
     let outcomes = batch.outcomes
     let sender = batch.sender
     // In order per URL, whatever the headers: batches arrive as their results came.
-    let previous = sending[ExactText(request.url)]?.task
+    let previous = sending[ExactText(request.url)]
     let id = batch.id
     let send = Task {
-      let before = await previous?.value
+      let before = await previous?.task.value
       let result: Result<Void, ActionError>
-      if let unsent = self.givenUp(after: before, url: request.shownURL) {
+      if let unsent = self.givenUp(
+        after: before, url: request.shownURL, sameTopic: previous?.topic == request.topic)
+      {
         result = .failure(unsent)
       } else {
         result = await sender(request, body)
@@ -1172,21 +1175,25 @@ actor HTTPBatcher {
       self.answered(ExactText(request.url), id: id)
       return result
     }
-    sending[ExactText(request.url)] = (id, send)
+    sending[ExactText(request.url)] = (id, request.topic, send)
     return send
   }
 
-  /// A batch whose predecessor to its URL was asked to wait is not sent: it fails unsent with the
-  /// wait. Once hurried, so is one whose predecessor got no answer (a timeout, a refused
+  /// A batch whose predecessor to its URL, of its topic, was asked to wait is not sent: it fails
+  /// unsent with the wait. Once hurried, so is one whose predecessor got no answer (a timeout, a refused
   /// connection), at once, as a single request waiting for a connection does (batches to one URL
   /// go one after another, so 40 topics behind a hung webhook held a stop for 40 timeouts). Nil
   /// when it is to be sent.
-  private func givenUp(after before: Result<Void, ActionError>?, url: String) -> ActionError? {
+  private func givenUp(after before: Result<Void, ActionError>?, url: String, sameTopic: Bool) -> ActionError?
+  {
     guard case .failure(let failed)? = before, failed.kind == .transient else { return nil }
-    // Asked to wait (a 429, a `Retry-After`): the batches queued behind it to its URL are not
-    // sent during the wait but fail with it unsent, to be retried after it, in order (a topic's
-    // 23 later batches went out during a 1 s `Retry-After`, ahead of the refused one).
-    if failed.retryAfterMs != nil {
+    // Asked to wait (a 429, a `Retry-After`): its topic's batches queued behind it to its URL are
+    // not sent during the wait but fail with it unsent, to be retried after it, in order (a topic's
+    // 23 later batches went out during a 1 s `Retry-After`, ahead of the refused one); its lane
+    // holds the topic's later results meanwhile. Other topics go on, as unbatched (chained behind
+    // another topic's refusals, a retry could fail unsent without end); once stopping, every
+    // batch is still sent while the webhook answers.
+    if failed.retryAfterMs != nil, sameTopic, !hurried {
       if failed.unsent { return failed }
       var error = ActionError(
         .transient,

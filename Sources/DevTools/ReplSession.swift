@@ -68,6 +68,8 @@ public final class ReplSession {
   private var lineRan = false
   /// `lineRan` of the line before the one being taken.
   private var previousLineRan = false
+  /// `previousLineRan` when the statement being typed started.
+  private var statementFollowsARun = false
   /// In script mode, the name errors are placed in (`stdin`): a statement's error then reads
   /// `stdin:6:3: error: ...`, the script's own line, not the statement's. Nil on a terminal.
   public var scriptName: String?
@@ -191,6 +193,9 @@ public final class ReplSession {
       let next = take(line)
       return (ended + next.outputs, [text] + next.entries)
     }
+    // Whether the statement starting here follows one that ran on the line before (said with its
+    // error): taken now, as a statement in error in a script runs only at its end.
+    if pending.isEmpty { statementFollowsARun = previousLineRan }
     pending.append(line)
     let text = pending.joined(separator: "\n")
     if text.hasPrefix(".") {
@@ -220,6 +225,7 @@ public final class ReplSession {
   public func cancel() {
     pending = []
     lineRan = false
+    statementFollowsARun = false
   }
 
   /// Ends the input: a statement still open runs.
@@ -479,7 +485,7 @@ public final class ReplSession {
         separator: "\n")
       // A clause on a line of its own after a one-line statement, which ran as it was.
       let first = Self.leadingWord(sql)
-      if previousLineRan, ["WHERE", "FROM", "AND", "OR"].contains(first) {
+      if statementFollowsARun, ["WHERE", "FROM", "AND", "OR"].contains(first) {
         text +=
           "\nnote: the line before was a whole statement and ran (a line with SELECT and FROM ends one): write \(first) on that line, end statements with ';', or leave FROM for the next line"
       }

@@ -14,6 +14,12 @@ public enum InputFile {
     /// True when the file holds more than the limit (input refused, exit status 65), false when it
     /// cannot be read at all (an I/O error, exit status 74).
     public var isTooLong: Bool
+
+    /// A failure said by `description`.
+    public init(description: String, isTooLong: Bool) {
+      self.description = description
+      self.isTooLong = isTooLong
+    }
   }
 
   /// The bytes of `path` (standard input for `-`), or why they were not read: the file cannot be

@@ -96,7 +96,9 @@ public struct RuleNode: Sendable {
       return "; YAML reads the unquoted \(text) as \(kindName): write '\(text)' for the text"
     case (.boolean, .string(let text)):
       if ["true", "false"].contains(text.lowercased()) {
-        return "; \"\(text)\" in quotes is text: write \(text.lowercased()) without quotes"
+        return plainText == nil
+          ? "; \"\(text)\" in quotes is text: write \(text.lowercased()) without quotes"
+          : "; YAML 1.2 reads \(text) as text (true, True and TRUE are Booleans): write \(text.lowercased())"
       }
       // YAML 1.1's Booleans, text under the YAML 1.2 core schema.
       let yaml11 = ["y", "yes", "on", "n", "no", "off"]

@@ -53,7 +53,7 @@ struct CheckCommand: ParsableCommand {
     // case passed. One without its rule stays, to be said as such.
     let paths = self.paths.map { path in
       guard RuleFile.isTestFile(path) else { return path }
-      return RuleFile.ruleFilePaths(ofTest: path).first { FileManager.default.fileExists(atPath: $0) } ?? path
+      return RuleTestFile.rule(ofTest: path) ?? path
     }
     // A path that does not exist is said as every command says it, and is a result of its own in
     // JSON (exit 74): the other paths are still checked and reported.

@@ -124,9 +124,24 @@ struct ReplCommand: ParsableCommand {
   /// `InputFile.read(path)` on a thread of its own, waited for beside Ctrl-C: nil when Ctrl-C came
   /// first (the read, blocked, is left to end on its own; it then closes what it was given).
   static func readGivingWayToInterrupt(_ path: String) -> Result<[UInt8], InputFile.Failure>? {
+    // A terminal (`@/dev/tty`, `@/dev/stdin`) is the REPL's own input: a read given up there would
+    // go on taking keys from the line editor, so it is refused.
+    let probe = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+    if probe >= 0 {
+      defer { close(probe) }
+      if isatty(probe) != 0 {
+        return .failure(
+          InputFile.Failure(
+            description: "is a terminal, the one the REPL reads: give the payload as .payload JSON",
+            isTooLong: false))
+      }
+    }
     var ends: [Int32] = [-1, -1]
     guard pipe(&ends) == 0 else { return InputFile.read(path) }
     let (readEnd, writeEnd) = (ends[0], ends[1])
+    // Not inherited by what the REPL may start (Glibc's module has no pipe2).
+    _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+    _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
     let handoff = ReadHandoff()
     Thread.detachNewThread {
       let result = InputFile.read(path)
@@ -139,6 +154,13 @@ struct ReplCommand: ParsableCommand {
       if !handoff.deliver(result) { close(readEnd) }
     }
     if iotrules_interrupt_wait(readEnd) == 0, handoff.giveUp() {
+      // A FIFO with no writer holds the read in its open: a writer that comes and goes at once
+      // ends it (an end of file), so the next `.payload @FIFO` is not raced by the one given up.
+      var info = stat()
+      if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFIFO {
+        let writer = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if writer >= 0 { close(writer) }
+      }
       return nil
     }
     let result = handoff.wait()

@@ -300,6 +300,14 @@ import Testing
     _ = session.feed("SELECT a FROM 't'")
     let after = session.feed("WHERE a > 1").outputs.map(\.text).joined(separator: "\n")
     #expect(after.contains("note: the line before was a whole statement and ran"), "\(after)")
+    // In a script, where a statement in error runs at its end (the next line), the note still comes.
+    let script = ReplSession()
+    script.scriptName = "stdin"
+    var said = ""
+    for line in ["SELECT a FROM 't'", "WHERE a > 1", "", "SELECT 1 AS b FROM 't'"] {
+      said += script.feed(line).outputs.map(\.text).joined(separator: "\n")
+    }
+    #expect(said.contains("note: the line before was a whole statement and ran"), "\(said)")
   }
 
   /// `.rule` shows what `check` warns of in the rule, before what it does (they were hidden).

@@ -281,6 +281,11 @@ struct RuleFileTests {
     #expect(
       RuleNode(kind: .string("-2.5e3"), position: at).readingHint(expecting: .number)
         == #"; "-2.5e3" in quotes is text: write -2.5e3 without quotes"#)
+    // An unquoted true in other letters is YAML 1.2's text, not quoted text.
+    #expect(
+      errors("sql: \"SELECT * FROM 't'\"\nruleDisabled: tRUE\n", file: "r/t.yaml") == [
+        "r/t.yaml:2:15: error: 'ruleDisabled' must be true or false; YAML 1.2 reads tRUE as text (true, True and TRUE are Booleans): write true"
+      ])
     // Quoted YAML text and text no Boolean or number reads as have no hint.
     #expect(
       errors("sql: \"SELECT * FROM 't'\"\nruleDisabled: \"yes\"\nruleName: [a]\n", file: "r/q.yaml") == [

@@ -1175,10 +1175,28 @@ with tempfile.TemporaryDirectory() as work:
           (first, last, len(numbers), out[-300:], err[-600:]))
 
 # Ctrl-C gives up a `.payload @FILE` that blocks (a FIFO nobody writes to): the session goes on,
-# the payload as it was (the read held the session until it was killed).
+# the payload as it was (the read held the session until it was killed); the read given up ends, so a
+# second `.payload @FIFO` gets what a writer sends (not raced by it); a terminal is refused (a read
+# given up there took keys from the line editor).
+import threading
 fifo_dir = tempfile.mkdtemp()
 fifo = os.path.join(fifo_dir, "fifo")
 os.mkfifo(fifo)
+
+
+def write_fifo():
+    """Writes a payload into the FIFO once a reader opens it (10 s at most)."""
+    for _ in range(100):
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.1)
+            continue
+        os.write(writer, b'{"sent": 2}')
+        os.close(writer)
+        return
+
+
 pid, fd = pty.fork()
 if pid == 0:
     os.execve(BIN, [BIN, "repl", "--payload", '{"kept": 1}'], {"TERM": "dumb", "NO_COLOR": "1",
@@ -1186,7 +1204,7 @@ if pid == 0:
 screen = b""
 deadline = time.monotonic() + 20
 step = 0
-while time.monotonic() < deadline and b'"kept": 1' not in screen.split(b"was not read")[-1]:
+while time.monotonic() < deadline and b"is a terminal" not in screen:
     more = read_pty(fd)
     if more is None:
         break
@@ -1200,11 +1218,22 @@ while time.monotonic() < deadline and b'"kept": 1' not in screen.split(b"was not
     elif step == 2 and b"was not read" in screen:
         os.write(fd, b".payload\n")
         step = 3
+    elif step == 3 and b'"kept": 1' in screen.split(b"was not read")[-1]:
+        writer = threading.Thread(target=write_fifo)
+        writer.start()
+        os.write(fd, f".payload @{fifo}\n".encode())
+        writer.join(timeout=15)
+        step = 4
+    elif step == 4 and b"Object" in screen.split(b"was not read")[-1].split(b'"kept": 1')[-1]:
+        os.write(fd, b".payload @/dev/tty\n")
+        step = 5
 end_pty(pid, fd)
 shutil.rmtree(fifo_dir, ignore_errors=True)
-check("repl: Ctrl-C gives up a .payload @FIFO nobody writes to",
-      f"^C: {fifo} was not read; the payload is as it was".encode() in screen
-      and b'"kept": 1' in screen.split(b"was not read")[-1], screen[-400:])
+after = screen.split(b"was not read")[-1]
+check("repl: Ctrl-C gives up a .payload @FIFO nobody writes to, and the next read gets the writer's payload",
+      f"^C: {fifo} was not read; the payload is as it was".encode() in screen and b'"kept": 1' in after
+      and b"payload: 11 bytes, Object" in after and b"/dev/tty: is a terminal, the one the REPL reads" in after,
+      screen[-500:])
 
 for f in failures:
     print("FAIL", f)

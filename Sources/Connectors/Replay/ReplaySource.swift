@@ -359,8 +359,9 @@ public struct ReplaySource: MessageSource {
         var other = stat()
         return stat(candidate, &other) == 0 && other.st_ino == read.st_ino && other.st_dev == read.st_dev
       }
-    return "\(name): stopped before \(place) of the file read, renamed since "
-      + (renamed.map { "to \(RuleFile.escapedName($0))" } ?? "(not found in its folder)")
+    return "\(name): stopped before \(place) of the file read, "
+      + (renamed.map { "renamed since to \(RuleFile.escapedName($0))" }
+        ?? "moved or removed since (not found in its folder)")
       + "; that line and any after it were not processed"
       + (hasNew ? ", nor any line of the new file at \(name)" : "")
   }
