@@ -1190,10 +1190,10 @@ actor HTTPBatcher {
     // Asked to wait (a 429, a `Retry-After`): its topic's batches queued behind it to its URL are
     // not sent during the wait but fail with it unsent, to be retried after it, in order (a topic's
     // 23 later batches went out during a 1 s `Retry-After`, ahead of the refused one); its lane
-    // holds the topic's later results meanwhile. Other topics go on, as unbatched (chained behind
-    // another topic's refusals, a retry could fail unsent without end); once stopping, every
-    // batch is still sent while the webhook answers.
-    if failed.retryAfterMs != nil, sameTopic, !hurried {
+    // holds the topic's later results meanwhile, as it does unbatched, at a replay's end too.
+    // Other topics go on, as unbatched (chained behind another topic's refusals, a retry could
+    // fail unsent without end).
+    if failed.retryAfterMs != nil, sameTopic {
       if failed.unsent { return failed }
       var error = ActionError(
         .transient,
