@@ -1185,15 +1185,19 @@ public final class FileArchiveAction: BatchAction {
   /// or as `e` + U+0301 names one file, always the same one (the open files, kept by Swift
   /// strings, which take the two as equal, sent one spelling's lines to whichever file the other
   /// had opened first). The root, written in the configuration, is kept as it is.
-  public func composed(_ path: String) -> String {
+  public func composed(_ path: String) -> String { Self.composing(path, below: rootPrefix) }
+
+  /// `path` with what follows `prefix` in composed form; `path` itself when it does not begin with
+  /// `prefix` (byte for byte).
+  static func composing(_ path: String, below prefix: String) -> String {
     // Below U+0300 (UTF-8 bytes below 0xCC) every text is in composed form already (`café` with
     // U+00E9): no conversion, which costs a tenth of a non-ASCII archive's rate.
     let plain =
       path.utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 0xCC } }
       ?? path.utf8.allSatisfy { $0 < 0xCC }
-    guard !plain, path.startsExactly(with: rootPrefix) else { return path }
-    let below = String(decoding: path.utf8.dropFirst(rootPrefix.utf8.count), as: UTF8.self)
-    return rootPrefix + below.precomposedStringWithCanonicalMapping
+    guard !plain, path.startsExactly(with: prefix) else { return path }
+    let below = String(decoding: path.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    return prefix + below.precomposedStringWithCanonicalMapping
   }
 
   /// What a rendering of the configuration's `path` begins with when the root is not explicit: the
@@ -1205,11 +1209,7 @@ public final class FileArchiveAction: BatchAction {
   /// the root (a preview's path, relative to an explicit root, was shown as rendered: a test
   /// naming the file the daemon writes failed).
   public func composed(configuredPath rendered: String) -> String {
-    guard !rendered.utf8.allSatisfy({ $0 < 0xCC }) else { return rendered }
-    let written = rootIsExplicit ? "" : writtenRoot
-    guard rendered.utf8.starts(with: written.utf8) else { return rendered }
-    let below = String(decoding: rendered.utf8.dropFirst(written.utf8.count), as: UTF8.self)
-    return written + below.precomposedStringWithCanonicalMapping
+    Self.composing(rendered, below: rootIsExplicit ? "" : writtenRoot)
   }
 
   /// Why the daemon refuses `rendered`, the configuration's `path` as rendered for a message, or nil

@@ -56,16 +56,12 @@ public enum ContextPins {
       case "user_properties":
         context.userProperties = try userProperties(pinned)
       default:
-        throw unknown(key)
+        throw Problem(
+          message:
+            "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
+        )
       }
     }
-  }
-
-  private static func unknown(_ key: String) -> Problem {
-    Problem(
-      message:
-        "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
-    )
   }
 
   private static func string(_ value: Value, _ key: String) throws(Problem) -> String? {
