@@ -182,6 +182,55 @@ public final class CounterStore: Sendable {
 
   /// The counters as Prometheus text exposition.
   public func prometheusText() -> String {
+    // Read in the reverse order of the engine's counting (a message is received, matched, passed,
+    // written or failed, handed to an error path, acknowledged, then timed), so that no scrape shows
+    // a later count ahead of the one it follows: read in the text's order, a rule's `passed` was
+    // read after its `matched` and could be ahead of it under load (matched 30031, passed 30032).
+    // (On this x86 machine loads are not reordered; the counts are relaxed: statistics.)
+    let latencyText = latency.prometheusText()
+    let acknowledged = messagesAcknowledged.load(ordering: .relaxed)
+    let notAcknowledged = messagesFailed.load(ordering: .relaxed)
+    let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
+    let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
+      (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
+      (
+        MetricNames.actionFailed,
+        "Results an attempt failed for (each result of a failed batch; one failed unsent behind an earlier result of its topic had no attempt and is not counted).",
+        { $0.failed.load(ordering: .relaxed) }
+      ),
+      (
+        MetricNames.actionRetried, "Results sent again after a transient failure (once per retry).",
+        { $0.retried.load(ordering: .relaxed) }
+      ),
+      (
+        MetricNames.actionErrorPath, "Failures handed to an error action.",
+        { $0.errorPath.load(ordering: .relaxed) }
+      ),
+      (
+        MetricNames.actionDeadLettered, "Failures written to the dead-letter file.",
+        { $0.deadLettered.load(ordering: .relaxed) }
+      ),
+    ]
+    let loadedActions = actionSnapshot.map { rule, list in
+      (rule, list.filter { $0.loaded.load(ordering: .relaxed) })
+    }
+    let actionValues = Self.readBackwards(actionFamilies.map(\.2), of: loadedActions.flatMap(\.1))
+    let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .relaxed) }.sorted {
+      $0.key < $1.key
+    }
+    let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
+      (
+        MetricNames.ruleMatched, "Messages whose topic matched the rule's FROM.",
+        { $0.matched.load(ordering: .relaxed) }
+      ),
+      (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
+      (
+        MetricNames.ruleEvaluationErrors,
+        "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError), or whose evaluation was stopped by a limit (no result).",
+        { $0.evaluationErrors.load(ordering: .relaxed) }
+      ),
+    ]
+    let ruleValues = Self.readBackwards(ruleFamilies.map(\.2), of: ruleSnapshot.map(\.value))
     var text = ""
     let totals: [(String, String, Int)] = [
       (
@@ -191,12 +240,12 @@ public final class CounterStore: Sendable {
       (
         MetricNames.messagesAcknowledged,
         "Messages acknowledged done: every action wrote or handed its failure on.",
-        messagesAcknowledged.load(ordering: .relaxed)
+        acknowledged
       ),
       (
         MetricNames.messagesFailed,
         "Messages not acknowledged (their acknowledgement to the source said failed): not even the dead-letter file took a record; the source keeps them.",
-        messagesFailed.load(ordering: .relaxed)
+        notAcknowledged
       ),
       (
         MetricNames.malformedLines, "Replay lines skipped as malformed (each logged with its line number).",
@@ -221,61 +270,35 @@ public final class CounterStore: Sendable {
     text +=
       "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule; and test files left without their rule.\n"
     text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
-    let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .relaxed) }.sorted {
-      $0.key < $1.key
-    }
-    let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
-      (
-        MetricNames.ruleMatched, "Messages whose topic matched the rule's FROM.",
-        { $0.matched.load(ordering: .relaxed) }
-      ),
-      (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
-      (
-        MetricNames.ruleEvaluationErrors,
-        "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError), or whose evaluation was stopped by a limit (no result).",
-        { $0.evaluationErrors.load(ordering: .relaxed) }
-      ),
-    ]
-    for (name, help, path) in ruleFamilies {
+    for (family, (name, help, _)) in ruleFamilies.enumerated() {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-      for (rule, counters) in ruleSnapshot {
-        text += "\(name){rule=\"\(Self.escape(rule))\"} \(path(counters))\n"
+      for (index, rule) in ruleSnapshot.enumerated() {
+        text += "\(name){rule=\"\(Self.escape(rule.key))\"} \(ruleValues[family][index])\n"
       }
     }
     let overruns = MetricNames.regexBudgetOverruns
     text +=
       "# HELP \(overruns) Regular-expression matches stopped by their step budget (the call was Undefined).\n# TYPE \(overruns) counter\n\(overruns) \(RegexBudget.overruns)\n"
-    let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
-    let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
-      (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
-      (
-        MetricNames.actionFailed,
-        "Results an attempt failed for (each result of a failed batch; one failed unsent behind an earlier result of its topic had no attempt and is not counted).",
-        { $0.failed.load(ordering: .relaxed) }
-      ),
-      (
-        MetricNames.actionRetried, "Results sent again after a transient failure (once per retry).",
-        { $0.retried.load(ordering: .relaxed) }
-      ),
-      (
-        MetricNames.actionErrorPath, "Failures handed to an error action.",
-        { $0.errorPath.load(ordering: .relaxed) }
-      ),
-      (
-        MetricNames.actionDeadLettered, "Failures written to the dead-letter file.",
-        { $0.deadLettered.load(ordering: .relaxed) }
-      ),
-    ]
-    for (name, help, path) in actionFamilies {
+    for (family, (name, help, _)) in actionFamilies.enumerated() {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-      for (rule, list) in actionSnapshot {
-        for counters in list where counters.loaded.load(ordering: .relaxed) {
+      var index = 0
+      for (rule, list) in loadedActions {
+        for counters in list {
           text +=
-            "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(counters.label))\"} \(path(counters))\n"
+            "\(name){rule=\"\(Self.escape(rule))\",action=\"\(Self.escape(counters.label))\"} \(actionValues[family][index])\n"
+          index += 1
         }
       }
     }
-    return text + latency.prometheusText()
+    return text + latencyText
+  }
+
+  /// Each reading of each counter set, `values[family][item]`, taken from the last family to the
+  /// first: families in the order the engine counts them are then never read ahead of each other.
+  static func readBackwards<Counters>(_ readings: [(Counters) -> Int], of items: [Counters]) -> [[Int]] {
+    var values = [[Int]](repeating: [], count: readings.count)
+    for family in readings.indices.reversed() { values[family] = items.map(readings[family]) }
+    return values
   }
 
   static func escape(_ text: String) -> String {

@@ -596,6 +596,19 @@ struct TimeFunctionsTests {
     Row(
       arguments: [.string("2021-07-01 05 30 PM"), .string("yyyy-MM-dd KK mm a")],
       expected: .int(1_625_160_600_000)),
+    // One letter reads 1 to 19 digits, as java.time's appendValue(field) (jshell: 2016-12-07,
+    // 2016-04-09, 2016-12-07T12:05:07); two read exactly two; `DD` two or three.
+    Row(arguments: [.string("7/012/2016"), .string("d/M/yyyy")], expected: .int(1_481_068_800_000)),
+    Row(arguments: [.string("2016-12-007"), .string("yyyy-MM-d")], expected: .int(1_481_068_800_000)),
+    Row(arguments: [.string("2016-0100"), .string("yyyy-D")], expected: .int(1_460_160_000_000)),
+    Row(
+      arguments: [.string("7/12/2016 012:0005:007"), .string("d/M/yyyy H:m:s")],
+      expected: .int(1_481_112_307_000)),
+    Row(arguments: [.string("2016-12-007"), .string("yyyy-MM-dd")], expected: .undefined),
+    Row(arguments: [.string("2016-100"), .string("yyyy-DD")], expected: .int(1_460_160_000_000)),
+    Row(arguments: [.string("2016-1"), .string("yyyy-DD")], expected: .undefined),
+    // A variable-width field after adjacent ones takes what they left: nothing (java.time refuses it too).
+    Row(arguments: [.string("2016127"), .string("yyyyMMd")], expected: .undefined),
   ]
 
   @Test(arguments: parseRows)

@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 
 @testable import RulesEngine
@@ -14,6 +16,50 @@ struct CounterStoreTests {
     #expect(store.action(rule: "r1", label: "file[0]") === first)
     #expect(store.action(rule: "r1", label: "sqlite[1]") === second)
     #expect(store.action(rule: "r2", label: "file[0]") !== first)
+  }
+
+  /// A scrape reads the counters from the last counted to the first (a rule's `passed` before its
+  /// `matched`, an action's `error_path` before its `failed`, acknowledged before received), so that
+  /// while the engine counts none shows a later count ahead of the one it follows (read in the
+  /// text's order, a scrape under load showed matched 30031 and passed 30032).
+  @Test func aScrapeNeverShowsALaterCountAheadOfAnEarlierOne() throws {
+    let store = CounterStore()
+    let rule = store.rule("r")
+    let action = store.action(rule: "r", label: "sqlite[0]")
+    rule.loaded.store(true, ordering: .relaxed)
+    action.loaded.store(true, ordering: .relaxed)
+    let done = Atomic<Bool>(false)
+    let counting = Thread {
+      for _ in 0..<3_000_000 where !done.load(ordering: .relaxed) {
+        store.messagesReceived.add()
+        rule.matched.add()
+        rule.passed.add()
+        action.failed.add()
+        action.errorPath.add()
+        store.messagesAcknowledged.add()
+      }
+      done.store(true, ordering: .relaxed)
+    }
+    counting.start()
+    defer { done.store(true, ordering: .relaxed) }
+    func value(_ name: String, in text: String) -> Int? {
+      text.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+        .flatMap { $0.split(separator: " ").last }.flatMap { Int($0) }
+    }
+    var scrapes = 0
+    while scrapes < 300, !done.load(ordering: .relaxed) {
+      let text = store.prometheusText()
+      scrapes += 1
+      let matched = try #require(value(MetricNames.ruleMatched, in: text))
+      let passed = try #require(value(MetricNames.rulePassed, in: text))
+      let failed = try #require(value(MetricNames.actionFailed, in: text))
+      let errorPath = try #require(value(MetricNames.actionErrorPath, in: text))
+      let received = try #require(value(MetricNames.messagesReceived, in: text))
+      let acknowledged = try #require(value(MetricNames.messagesAcknowledged, in: text))
+      #expect(passed <= matched && failed <= passed && errorPath <= failed, "\(scrapes): \(text)")
+      #expect(acknowledged <= errorPath && matched <= received, "\(scrapes)")
+    }
+    #expect(scrapes > 0)
   }
 
   @Test func prometheusTextListsEveryActionOfEveryRule() {

@@ -199,6 +199,15 @@ extension DateTimePattern {
       } else if letter == "Q" || letter == "q" {
         minimum = 1
         maximum = 19
+      } else if count == 1, "MLdDHhKkms".contains(letter) {
+        // One letter is java.time's `appendValue(field)`: 1 to 19 digits (`d/M/yyyy` reads
+        // `7/012/2016` as 7 December; read as two digits at most, it was Undefined).
+        minimum = 1
+        maximum = 19
+      } else if letter == "D" {
+        // `DD`: 2 or 3 digits (`appendValue(DAY_OF_YEAR, 2, 3, NOT_NEGATIVE)`).
+        minimum = 2
+        maximum = 3
       } else {
         minimum = 1
         maximum = letter == "n" ? 9 : (letter == "D" ? 3 : 2)
