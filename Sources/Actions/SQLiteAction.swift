@@ -48,6 +48,9 @@ public final class SQLiteAction: BatchAction {
   /// lock, a full disk), which later rows would meet too, and a keyed table's retried row must not
   /// overwrite a later one of its key.
   public var retriesKeepOrder: Bool { true }
+
+  /// A failed write's transaction is rolled back: nothing of it is in the database.
+  public var failedAttemptsLeaveNothing: Bool { true }
   /// `SqliteAction`.
   public var actionName: String { "SqliteAction" }
   /// `database#table`.
@@ -973,12 +976,13 @@ public final class SQLiteAction: BatchAction {
       // stored as infinity, 0 or a few digits, unless the subnormal double is the number itself.
       let double = Coercions.nearestDouble(number)
       if double.isNormal || number.isZero {
-        // A whole number past 64 bits whose nearest double reads back as another number
-        // (12345678901234567890 reads back as 12345678901234567000) is kept as its digits too,
-        // rather than lose them; one that reads back as itself (1E19, 1.5E30) is a REAL. A fraction
-        // is a REAL, to 17 digits.
-        if number.exponent >= 0, abs(double) >= 0x1p63, SQLDecimal(string: "\(double)") != number {
-          return .text(number.description)
+        // A whole number whose nearest double reads back as another number is kept exactly, rather
+        // than lose digits: an INTEGER within 64 bits (an epoch in nanoseconds that 2015-10-08 keeps
+        // a Decimal, `1700000000123456789.0`, was a REAL of 17 digits), else its digits as text
+        // (12345678901234567890 reads back as 12345678901234567000). One that reads back as itself
+        // (1E19, 1.5E30, 2015-10-08's `10.0`) is a REAL. A fraction is a REAL, to 17 digits.
+        if let whole = Self.whole(number), SQLDecimal(string: "\(double)") != number {
+          return whole.map { .integer(Int64($0)) } ?? .text(number.description)
         }
         return .real(double)
       }
@@ -1000,6 +1004,28 @@ public final class SQLiteAction: BatchAction {
     case .array, .object: return .text(JSONWriter.string(value))
     case .binary(let bytes): return .blob(bytes)
     }
+  }
+
+  /// `number` when it is a whole number: `.some(its Int)` within 64 bits, `.some(nil)` past them;
+  /// nil for a fraction. (`12.0` is whole: its zero fraction digits are dropped.)
+  static func whole(_ number: SQLDecimal) -> Int?? {
+    var significand = number.significand
+    var exponent = number.exponent
+    while exponent < 0, significand != 0, significand % 10 == 0 {
+      significand /= 10
+      exponent += 1
+    }
+    if significand == 0 { return .some(0) }
+    guard exponent >= 0 else { return nil }
+    let limit = number.isNegative ? UInt128(UInt64(Int.max)) + 1 : UInt128(UInt64(Int.max))
+    guard significand <= limit else { return .some(nil) }
+    for _ in 0..<exponent {
+      let (product, overflow) = significand.multipliedReportingOverflow(by: 10)
+      guard !overflow, product <= limit else { return .some(nil) }
+      significand = product
+    }
+    if number.isNegative { return .some(significand == limit ? Int.min : -Int(UInt64(significand))) }
+    return .some(Int(UInt64(significand)))
   }
 
   /// Binds `value` to parameter `index` (from 1) as a column stores it (``stored(_:)``). Bound
@@ -1079,6 +1105,59 @@ public final class SQLiteAction: BatchAction {
     throw DatabaseError(
       resultCode: ResultCode(rawValue: extended != SQLITE_OK ? extended : code), message: message,
       sql: statement.sql)
+  }
+
+  /// Whether a failed INSERT of `"update": "columns"` may be an update of an existing row: SQLite
+  /// checks NOT NULL on the INSERT half of an upsert before it finds the key's conflict, so a
+  /// result updating a row of a table with a NOT NULL column it does not write (a device registry's
+  /// `name` beside the latest `temp`) failed, where DynamoDB's `UpdateItem` sets only its columns.
+  static func updatesExisting(after error: DatabaseError, key: RowKey?) -> Bool {
+    key?.updatesColumns == true && error.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL
+  }
+
+  /// Inserts one row with `statement`; under `"update": "columns"`, a row refused for a NOT NULL
+  /// column it lacks updates the row with its key, when there is one (else the refusal stands).
+  static func insertOrUpdate(
+    _ row: ArraySlice<TableRow>, with statement: GRDB.Statement, into table: String, key: RowKey?,
+    in db: Database
+  ) throws {
+    do {
+      try insert(row, with: statement, in: db)
+    } catch let error as DatabaseError where updatesExisting(after: error, key: key) {
+      guard let key, let only = row.first, try update(only, in: table, key: key, in: db) else { throw error }
+    }
+  }
+
+  /// `UPDATE "table" SET <the row's columns outside the key> WHERE <key columns> = <its values>`:
+  /// true when a row had the key (and was updated).
+  static func update(_ row: TableRow, in table: String, key: RowKey, in db: Database) throws -> Bool {
+    var keyed: [Int] = []
+    for name in key.names {
+      guard let at = row.names.firstIndex(where: { sameColumn($0, name) }) else { return false }
+      keyed.append(at)
+    }
+    let others = row.names.indices.filter { !keyed.contains($0) }
+    // With no other column, the key set to itself: the row is "changed" when it exists.
+    let set = others.isEmpty ? keyed : others
+    let sql =
+      "UPDATE \"\(table)\" SET " + set.map { "\(quoted(row.names[$0])) = ?" }.joined(separator: ", ")
+      + " WHERE " + keyed.map { "\(quoted(row.names[$0])) = ?" }.joined(separator: " AND ")
+    let statement = try db.cachedStatement(sql: sql)
+    let handle = statement.sqliteStatement
+    sqlite3_reset(handle)
+    var code = SQLITE_OK
+    for (offset, column) in (set + keyed).enumerated() where code == SQLITE_OK {
+      code = bind(row.values[column], at: Int32(offset + 1), in: handle)
+    }
+    if code == SQLITE_OK { code = sqlite3_step(handle) }
+    guard code == SQLITE_DONE else {
+      let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+      let extended = sqlite3_reset(handle)
+      throw DatabaseError(
+        resultCode: ResultCode(rawValue: extended != SQLITE_OK ? extended : code), message: message, sql: sql)
+    }
+    sqlite3_reset(handle)
+    return sqlite3_changes(db.sqliteConnection) > 0
   }
 
   func write(_ rows: [TableRow], queue: DatabaseQueue) async -> ActionError? {
@@ -1347,10 +1426,17 @@ public final class SQLiteAction: BatchAction {
           lastGroupStatement = try db.cachedStatement(
             sql: insertSQL(table: table, names: row.names, rows: perStatement, key: key))
         }
-        try insert(rows[index..<end], with: lastGroupStatement!, in: db)
+        do {
+          try insert(rows[index..<end], with: lastGroupStatement!, in: db)
+        } catch let error as DatabaseError where updatesExisting(after: error, key: key) {
+          // A row of the group may update a row whose other columns are NOT NULL: each alone.
+          for one in index..<end {
+            try insertOrUpdate(rows[one...one], with: lastStatement!, into: table, key: key, in: db)
+          }
+        }
         index = end
       } else {
-        try insert(rows[index...index], with: lastStatement!, in: db)
+        try insertOrUpdate(rows[index...index], with: lastStatement!, into: table, key: key, in: db)
         index += 1
       }
     }

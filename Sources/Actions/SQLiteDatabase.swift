@@ -469,9 +469,81 @@ final class SQLiteDatabase: Sendable {
   /// The connection, opened at the first batch and again when the file at the path was replaced,
   /// and the number of that opening.
   func openQueue() throws(ActionError) -> (queue: DatabaseQueue, generation: Int) {
-    try opening.withLock { (_) throws(ActionError) -> (queue: DatabaseQueue, generation: Int) in
+    let opened = try opening.withLock { (_) throws(ActionError) -> (queue: DatabaseQueue, generation: Int) in
       let queue = try openQueueHoldingLock()
       return (queue, generation.load(ordering: .relaxed))
+    }
+    noteUse()
+    return opened
+  }
+
+  /// When a batch last asked for the connection (monotonic nanoseconds), and whether the task that
+  /// settles it once idle (``settleWhenIdle()``) runs.
+  private let idle = Mutex<(lastUse: UInt64, settling: Bool)>((0, false))
+
+  /// How long the connection goes unused before it is settled.
+  static let settleAfterNanoseconds: UInt64 = 300_000_000
+
+  /// Notes a batch's use of the connection, and starts the task that settles it once idle.
+  private func noteUse() {
+    let now = DispatchTime.now().uptimeNanoseconds
+    let start = idle.withLock { idle -> Bool in
+      idle.lastUse = now
+      defer { idle.settling = true }
+      return !idle.settling
+    }
+    if start { Task.detached { await self.settleWhenIdle() } }
+  }
+
+  /// Once no batch has asked for the connection for ``settleAfterNanoseconds``, settles it
+  /// (``settle()``), again after each later use, and until it is settled (a reader holding an old
+  /// snapshot keeps a checkpoint from completing: tried again, waiting up to 10 s between tries).
+  private func settleWhenIdle() async {
+    var wait = Self.settleAfterNanoseconds
+    var retry = Self.settleAfterNanoseconds
+    while true {
+      try? await Task.sleep(nanoseconds: wait)
+      let now = DispatchTime.now().uptimeNanoseconds
+      let seen = idle.withLock { $0.lastUse }
+      if now &- seen < Self.settleAfterNanoseconds {
+        wait = Self.settleAfterNanoseconds - (now &- seen)
+        continue
+      }
+      let settled = settle()
+      let done = idle.withLock { idle -> Bool in
+        // A use since the settling began: it is settled again after that one.
+        guard settled, idle.lastUse == seen else { return false }
+        idle.settling = false
+        return true
+      }
+      if done { return }
+      retry = settled ? Self.settleAfterNanoseconds : min(retry * 2, 10_000_000_000)
+      wait = retry
+    }
+  }
+
+  /// Settles the idle connection: a database moved, replaced or deleted since its last batch is
+  /// retired now, its rows checkpointed into the moved file (``retire(_:)``), not when the next
+  /// batch comes, hours later maybe (a database renamed away held none of its rows, all still in
+  /// the `-wal` at the old path, which a `gzip` of the renamed file left behind); else its `-wal`
+  /// is checkpointed into the file, so that a move from now on takes every row with it. True when
+  /// nothing is left to do (the checkpoint completed, or the connection is closed).
+  private func settle() -> Bool {
+    opening.withLock { _ -> Bool in
+      if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
+      guard let queue = state.withLock({ $0 }) else { return retiring.withLock { $0.isEmpty } }
+      if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
+        fileIdentity().map({ $0 != opened }) ?? true
+      {
+        let stale = state.withLock { state -> DatabaseQueue? in
+          guard state === queue else { return nil }
+          state = nil
+          return queue
+        }
+        if let stale { retire(stale) }
+        return retiring.withLock { $0.isEmpty }
+      }
+      return Self.checkpointed(queue)
     }
   }
 

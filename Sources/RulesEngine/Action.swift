@@ -111,6 +111,10 @@ public protocol Action: AnyObject, Sendable {
   /// overwrite a later row of its key (the retry of `{"dev":"a","t":1}` wrote `t=1` over the `t=2`
   /// committed meanwhile). False by default: the lane goes on with later results meanwhile.
   var retriesKeepOrder: Bool { get }
+  /// True when a failed attempt leaves nothing behind (SQLite's transaction is rolled back), so a
+  /// result failed unsent at a stop is said not written, not possibly arrived. False by default
+  /// (a webhook or a broker may have taken a request it never answered).
+  var failedAttemptsLeaveNothing: Bool { get }
   /// Why this action and `other`, another rule's, cannot both write where they do (two sqlite
   /// actions keying one table by different columns: one of them fails every result), or nil. For
   /// `check`, which compares the actions of every rule it loads. None by default.
@@ -138,6 +142,9 @@ extension Action {
 
   /// Most actions let later results go on while earlier ones retry.
   public var retriesKeepOrder: Bool { false }
+
+  /// Most actions cannot tell whether a failed attempt arrived.
+  public var failedAttemptsLeaveNothing: Bool { false }
 
   /// Most actions hold nothing back on a timer of their own.
   public func hurry() async {}

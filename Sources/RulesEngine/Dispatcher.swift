@@ -1235,8 +1235,11 @@ public final class Dispatcher: Sendable {
     // Permanent: not retried, and not counted or described as another attempt.
     var skipped = ActionError(
       .permanent,
-      "not sent (again): the daemon is stopping and this action has failed since (\(failure.message)); "
-        + "an earlier attempt of this result, if there was one, may have arrived")
+      configured.action.failedAttemptsLeaveNothing
+        ? "not written: the daemon is stopping and this action has failed since (\(failure.message)); "
+          + "an earlier attempt of this result, if there was one, was rolled back"
+        : "not sent (again): the daemon is stopping and this action has failed since (\(failure.message)); "
+          + "an earlier attempt of this result, if there was one, may have arrived")
     skipped.unsent = true
     return skipped
   }

@@ -311,8 +311,7 @@ enum BatchEvaluator {
         // Deeper than a payload may be: the payload's bytes go to the engine as written, which
         // takes 512 levels and reads a deeper one as Binary (a 512-deep payload inside the request
         // was refused as nesting deeper than 512).
-        request = try JSONReader.parse(
-          line, options: JSONReadOptions(wholeDecimalsAsInt: false, maxDepth: 4_096))
+        request = try Self.request(line)
       } catch {
         throw BatchError.input("the request is not JSON: \(error)")
       }
@@ -391,6 +390,25 @@ enum BatchEvaluator {
       switch result {
       case .success(let program): return program
       case .failure(let error): throw BatchError.sql(error, prefix: "")
+      }
+    }
+
+    /// The request line read. A `payload` that follows JSON's grammar but is more than is read as
+    /// JSON (a lone surrogate escape, `"\ud800"`; nesting past 4,096) is set aside for the reading
+    /// (its bytes are the payload, Binary, as a replay line's and `--payload`'s are): the request
+    /// was refused as not JSON.
+    static func request(_ line: [UInt8]) throws(JSONError) -> Value {
+      let options = JSONReadOptions(wholeDecimalsAsInt: false, maxDepth: 4_096)
+      do {
+        return try JSONReader.parse(line, options: options)
+      } catch  where error.isBeyondLimits {
+        guard let span = line.withUnsafeBufferPointer({ JSONReader.memberSpan(named: "payload", in: $0) }),
+          span.contains(error.offset)
+        else { throw error }
+        let rest = Array(line[..<span.lowerBound]) + [UInt8(ascii: "0")] + Array(line[span.upperBound...])
+        // The rest's own problem is said as the line's was (its offsets would be the shorter line's).
+        guard let request = try? JSONReader.parse(rest, options: options) else { throw error }
+        return request
       }
     }
 

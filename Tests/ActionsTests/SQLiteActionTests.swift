@@ -269,6 +269,38 @@ struct SQLiteActionTests {
     }
   }
 
+  /// A database renamed away while the action is idle holds its rows on its own (its file alone,
+  /// without the `-wal` left at the old path) within a second, with no further batch and no
+  /// shutdown: the idle connection is settled, its rows checkpointed into the file, or the moved
+  /// file retired (and the old `-wal` removed). Every row was left in that `-wal` until the next
+  /// message, hours later maybe: a `gzip` of the renamed file held none of them.
+  @Test(arguments: [0, 800])
+  func anIdleDatabaseMovedAwayHoldsItsRows(afterMilliseconds: Int) async throws {
+    let (action, folder, path) = try Self.readingsAction()
+    #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
+    try await Task.sleep(nanoseconds: UInt64(afterMilliseconds) * 1_000_000)
+    #expect(rename(path, "\(folder)/moved.db") == 0)
+    let copy = "\(folder)/copy.db"
+    var rows: [Int] = []
+    for _ in 0..<60 where rows != [1, 2] {
+      try await Task.sleep(nanoseconds: 50_000_000)
+      try? FileManager.default.removeItem(atPath: copy)
+      try FileManager.default.copyItem(atPath: "\(folder)/moved.db", toPath: copy)
+      rows = (try? await Self.numbers(at: copy)) ?? []
+    }
+    #expect(rows == [1, 2])
+    if afterMilliseconds == 0 {
+      // Retired while idle: the -wal it left at the path is gone, not replayed into a new file.
+      for _ in 0..<40 where FileManager.default.fileExists(atPath: path + "-wal") {
+        try await Task.sleep(nanoseconds: 50_000_000)
+      }
+      #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+    #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
+    await action.shutdown()
+    #expect(try await Self.numbers(at: path) == [3])
+  }
+
   /// A database moved away while another process reads an older snapshot of it: the checkpoint
   /// cannot complete yet, so its `-wal` is renamed aside (not removed: that left the moved file
   /// unreadable), the path's new database gets the next rows, and once the reader is done the next
@@ -638,6 +670,24 @@ struct SQLiteActionTests {
         continue
       }
       #expect(real, "\(text)")
+    }
+    // A whole number whose double reads back as another is exact: an INTEGER within 64 bits (an
+    // epoch in nanoseconds kept a Decimal by 2015-10-08), else text; a fraction is a REAL.
+    for (text, expected) in [
+      ("1700000000123456789.0", "integer 1700000000123456789"),
+      ("-9223372036854775808.00", "integer -9223372036854775808"),
+      ("12345678901234567890.0", "text 12345678901234567890"),
+      ("10.0", "real 10.0"), ("1E19", "real 1e+19"), ("1.5", "real 1.5"), ("0.0", "real 0.0"),
+      ("12345678901234567890.5", "real 1.2345678901234567e+19"),
+    ] {
+      let said =
+        switch SQLiteAction.stored(.decimal(try #require(SQLDecimal(string: text)))) {
+        case .integer(let int): "integer \(int)"
+        case .real(let double): "real \(double)"
+        case .text(let digits): "text \(digits)"
+        default: "other"
+        }
+      #expect(said == expected, "\(text)")
     }
   }
 
@@ -1422,6 +1472,39 @@ struct SQLiteActionTests {
     #expect(
       rows.map { "\($0["deviceId"] as String)/\($0["temp"] as Int)/\($0["humidity"] as Int? ?? -1)" }
         == ["d1/20/50", "d2/20/61", "d2/25/-1"])
+  }
+
+  /// `"update": "columns"` updates a row of a table whose other columns are NOT NULL (a device
+  /// registry's `name` beside the latest reading): SQLite checks NOT NULL on the INSERT half of an
+  /// upsert before it finds the key's conflict, and every update failed. A new key still needs
+  /// them: that row fails alone, with SQLite's reason; in a batch of 40 (groups of 32) too.
+  @Test func updateColumnsUpdatesARowWhoseOtherColumnsAreNotNull() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE devices (deviceId TEXT PRIMARY KEY, name TEXT NOT NULL, temp INTEGER, humidity INTEGER);
+          INSERT INTO devices VALUES ('d1', 'Boiler room', NULL, NULL), ('d2', 'Roof', 1, 2);
+          """)
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(
+        #"{"database": "\#(path)", "table": "devices", "key": "deviceId", "update": "columns"}"#),
+      context: context)
+    var results = await action.performBatch(readings([("d1", 20, 50), ("d3", 5, 5), ("d2", 21, nil)]))
+    #expect(results[0] == nil && results[2] == nil, "\(results)")
+    #expect(results[1]?.message.contains("NOT NULL constraint failed: devices.name") == true, "\(results)")
+    results = await action.performBatch(readings((0..<40).map { ("d\($0 % 2 + 1)", 30 + $0, $0) }))
+    #expect(results.allSatisfy { $0 == nil }, "\(results)")
+    await action.shutdown()
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, name, temp, humidity FROM devices ORDER BY deviceId")
+    }
+    #expect(
+      rows.map {
+        "\($0["deviceId"] as String)/\($0["name"] as String)/\($0["temp"] as Int)/\($0["humidity"] as Int)"
+      }
+        == ["d1/Boiler room/68/38", "d2/Roof/69/39"])
   }
 
   /// With `columns` and `"update": "columns"`, a column whose template is Undefined is one the result

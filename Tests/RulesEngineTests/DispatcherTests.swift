@@ -930,10 +930,14 @@ private final class AlwaysTransient: Action, Sendable {
   let attempted = Mutex<[String]>([])
   let delayNanoseconds: UInt64
   let message: String
-  init(delayNanoseconds: UInt64 = 0, message: String = "down") {
+  /// What `failedAttemptsLeaveNothing` says (a database's rolled-back write).
+  let rollsBack: Bool
+  init(delayNanoseconds: UInt64 = 0, message: String = "down", rollsBack: Bool = false) {
     self.delayNanoseconds = delayNanoseconds
     self.message = message
+    self.rollsBack = rollsBack
   }
+  var failedAttemptsLeaveNothing: Bool { rollsBack }
   var kind: String { "flaky" }
   var actionName: String { "FlakyAction" }
   var resource: String { "flaky" }
@@ -967,6 +971,22 @@ private final class AlwaysTransient: Action, Sendable {
   #expect(clock.started.withLock { $0 } == 1)
   let message = deadLetter.records.withLock { $0.first?.failures.first?.errorMessage }
   #expect(message == "down (after 2 attempts; retries stopped at shutdown)")
+}
+
+/// An action whose failed attempts leave nothing (SQLite rolls a failed write back) says a result
+/// failed unsent at a stop was not written, not that an earlier attempt may have arrived (a
+/// database locked past the stop: every record said so, the table empty).
+@Test func aStopSaysARolledBackActionsUnsentResultsWereNotWritten() async throws {
+  let action = AlwaysTransient(delayNanoseconds: 50_000_000, message: "database is locked", rollsBack: true)
+  let (_, acks, deadLetter) = try await stopOnceStarted(action, attempts: 3, messages: 20) {
+    action.calls.withLock { $0 } > 0
+  }
+  #expect(await acks.wait(for: 20, timeoutMs: 20_000))
+  let messages = deadLetter.records.withLock { $0.compactMap { $0.failures.first?.errorMessage } }
+  #expect(messages.contains { $0.contains("not written: the daemon is stopping") }, "\(messages.prefix(3))")
+  #expect(
+    !messages.contains { $0.contains("not sent (again)") || $0.contains("may have arrived") },
+    "\(messages.prefix(3))")
 }
 
 /// Once stopping, an action that fails transiently is not tried again for the results queued

@@ -870,6 +870,19 @@ answers = [json.loads(line) for line in p.stdout.splitlines()]
 check("eval --batch: a 512-deep payload", len(answers) == 2 and answers[0] == {"match": True, "payload": "false"}, answers[:1])
 check("eval --batch: a 600-deep payload is Binary", len(answers) == 2 and answers[1].get("payload") == deeper,
       str(answers[1:])[:200])
+# A lone surrogate escape in the payload: the payload is Binary, carried as written, as a replay line's
+# and --payload's (the whole request was refused as not JSON); elsewhere in the line it stays an error.
+answers = batch([
+    '{"sql": "SELECT * FROM \'t\'", "topic": "t", "payload": {"a": "\\ud800"}}',
+    '{"sql": "SELECT isUndefined(a) AS u FROM \'t\'", "topic": "t", "payload": {"a": "\\ud800"}}',
+    '{"sql": "SELECT * FROM \'t\'", "topic": "t", "payload": {"a": "\\ud800"}, "x": [}',
+    '{"sql": "SELECT * FROM \'\\ud800\'", "topic": "t", "payload": {}}',
+])
+check("eval --batch: a lone surrogate payload is Binary, passed through",
+      answers[:2] == [{"match": True, "payload": '{"a": "\\ud800"}'}, {"match": True, "payload": '{"u":true}'}],
+      answers[:2])
+check("eval --batch: a lone surrogate elsewhere, or a broken rest, is an input error",
+      [a.get("error", {}).get("kind") for a in answers[2:]] == ["input", "input"], answers[2:])
 # explain refuses SQL that is not UTF-8, as eval does (it printed a program with U+FFFD).
 p = subprocess.run([BIN.encode(), b"explain", b"--sql", b"SELECT '\xe9' FROM 't'"], capture_output=True, timeout=60)
 check("explain: --sql not UTF-8", p.returncode == 65 and b"--sql is not UTF-8 text" in p.stderr, (p.returncode, p.stderr))
