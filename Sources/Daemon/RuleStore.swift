@@ -526,9 +526,13 @@ public final class RuleReloader: Sendable {
   var lastReloadHadErrors: Bool { lock.withLock { lastReloadErrors } }
   /// Behind `lastReloadHadErrors`.
   nonisolated(unsafe) var lastReloadErrors = false
-  /// What `iotrules_rule_files_failing` shows: the failing rule files and the test files without
-  /// their rule.
-  var failingCount: Int { lock.withLock { failingFiles.count + orphanTests.count } }
+  /// What `iotrules_rule_files_failing` shows: the failing rule files, the test files without
+  /// their rule, and the rule paths gone or emptied.
+  var failingCount: Int { lock.withLock { failingFiles.count + orphanTests.count + missingPaths } }
+  /// The rule paths the last look found gone (1 for any) or holding no rule file, the running rules
+  /// kept: counted in `iotrules_rule_files_failing` while it lasts (a ConfigMap or volume gone
+  /// showed only as one failed reload, and an alert on the gauge never saw it).
+  nonisolated(unsafe) var missingPaths = 0
   /// Retired rule versions waiting for their messages to finish before their actions shut down,
   /// by number; each leaves when it is done.
   let retirements = Mutex<(next: Int, running: [Int: Task<Void, Never>])>((0, [:]))
@@ -848,10 +852,11 @@ public final class RuleReloader: Sendable {
       // unreadable: loading what is left would retire every rule it held, and their messages
       // would be acknowledged with nothing written. The running rules stay until it is back,
       // said once per change (the digest moves again when it returns).
-      lock.withLock { (lastDigest, lastReloadErrors) = (digest, true) }
+      lock.withLock { (lastDigest, lastReloadErrors, missingPaths) = (digest, true, 1) }
       logger.error(
         "\(error); the running rules stay as they are until it is back", metadata: ["event": "reload"])
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
+      CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
       return nil
     }
     // Only a reload that lost a file can have emptied a path.
@@ -862,7 +867,8 @@ public final class RuleReloader: Sendable {
       // As for a path that is gone: nothing to load in it is no reason to retire its running rules,
       // with several paths as with one (one folder of two being cloned anew retired its rules, and
       // their messages were acknowledged with nothing written).
-      lock.withLock { (lastDigest, lastReloadErrors) = (digest, true) }
+      lock.withLock { (lastDigest, lastReloadErrors, missingPaths) = (digest, true, emptied.count) }
+      CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
       let said =
         emptied.count == 1
         ? "the rule path \(emptied[0]) holds" : "the rule paths (\(emptied.joined(separator: ", "))) hold"
@@ -871,6 +877,10 @@ public final class RuleReloader: Sendable {
         metadata: ["event": "reload"])
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
+    }
+    if lock.withLock({ missingPaths }) > 0 {
+      lock.withLock { missingPaths = 0 }
+      CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
     }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when
     // forced: SIGHUP reads all), and those not to read yet.

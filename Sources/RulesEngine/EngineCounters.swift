@@ -268,7 +268,7 @@ public final class CounterStore: Sendable {
     text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .relaxed))\n"
     let failingName = MetricNames.ruleFilesFailing
     text +=
-      "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule; and test files left without their rule.\n"
+      "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule; test files left without their rule; and rule paths gone or left with no rule file (the running rules kept).\n"
     text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
     for (family, (name, help, _)) in ruleFamilies.enumerated() {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"

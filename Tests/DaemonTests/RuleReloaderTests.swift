@@ -462,10 +462,21 @@ struct RuleReloaderTests {
     }
     for _ in 0..<3 { #expect(await reloader.reload(settle: true) == nil) }
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["k", "other"])
+    // Failing while it lasts, in `iotrules_rule_files_failing` (one failed reload said it before).
+    #expect(reloader.failingCount == 1)
     write(Self.rule.replacingOccurrences(of: "a/+", with: "b/+"), to: folder + "/other.json")
     #expect(await reloader.reload(settle: true) == nil)
+    #expect(reloader.failingCount == 0)
     #expect(await reloader.reload(settle: true) != nil)
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["other"])
+    // The folder gone (a volume unmounted): failing as long, then back.
+    try FileManager.default.moveItem(atPath: folder, toPath: folder + ".away")
+    for _ in 0..<3 { #expect(await reloader.reload(settle: true) == nil) }
+    #expect(reloader.failingCount == 1)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["other"])
+    try FileManager.default.moveItem(atPath: folder + ".away", toPath: folder)
+    _ = await reloader.reload(settle: true)
+    #expect(reloader.failingCount == 0)
   }
 
   /// With several rule paths, one of them left with no rule file (cloned anew) keeps its rules, as
@@ -491,6 +502,7 @@ struct RuleReloaderTests {
     try FileManager.default.moveItem(atPath: folder + "/ra.json", toPath: folder + "/A/ra.json")
     for _ in 0..<3 { _ = await reloader.reload(settle: true) }
     #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["ra", "rb"])
+    #expect(reloader.failingCount == 1)
     #expect(
       RuleReloader.emptiedPaths(
         ["x", "y/", "z/f.json"], before: ["x/a.json", "y/b.json", "z/f.json"], now: ["x/c.json"])
