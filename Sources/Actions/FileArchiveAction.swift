@@ -355,6 +355,37 @@ public final class FileArchiveAction: BatchAction {
         }
       }?.what
     }
+
+    /// What protected file the file (`device`, `inode`) is, for a file with more than one name (a
+    /// hard link to a rule file planted below the archive root took the archive's lines, as a
+    /// symbolic link no longer can), or nil. Each protected file's identity is taken now (an editor
+    /// replaces a rule file with a new one); a folder's files are listed (a rules folder's rule and
+    /// test files; everything in the secrets folder, up to 10,000 entries).
+    func protection(ofLinked device: UInt64, _ inode: UInt64, rendered: Bool = true) -> String? {
+      func isIt(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+      }
+      for entry in entries.withLock({ $0 }) where rendered || !entry.renderedOnly {
+        switch entry.extent {
+        case .file:
+          if isIt(entry.resolved) { return entry.what }
+        case .filesIn:
+          let names = (try? FileManager.default.contentsOfDirectory(atPath: entry.resolved)) ?? []
+          for name in names where RuleFile.isRuleFile(name) || RuleFile.isTestFile(name) {
+            if isIt(entry.resolved + "/" + name) { return entry.what }
+          }
+        case .everythingIn:
+          guard let walk = FileManager.default.enumerator(atPath: entry.resolved) else { continue }
+          var seen = 0
+          while seen < 10_000, let name = walk.nextObject() as? String {
+            seen += 1
+            if isIt(entry.resolved + "/" + name) { return entry.what }
+          }
+        }
+      }
+      return nil
+    }
   }
 
   /// `path` made absolute from the working folder, without symbolic links, `.` or `..`: the longest
@@ -1697,6 +1728,15 @@ public final class FileArchiveAction: BatchAction {
     guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
       Glibc.close(fd)
       throw Self.notRegular(path, opened.st_mode)
+    }
+    if opened.st_nlink > 1,
+      let what = protectedPaths.protection(
+        ofLinked: UInt64(opened.st_dev), UInt64(opened.st_ino), rendered: !relative.isConstant)
+    {
+      Glibc.close(fd)
+      throw ActionError(
+        .permanent,
+        "rendered path '\(path)' is a hard link to \(what): the archive never writes the daemon's own files")
     }
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     if existed {

@@ -177,7 +177,11 @@ public final class HTTPAction: KeyedGroupAction {
           "AWS's SigV4 request signing is not supported: send a credential in a header instead (\"headers\": [{\"key\": \"Authorization\", \"value\": \"Bearer ${get_secret('hook')}\"}])"
         )
       }
-      func isHTTP(_ text: String) -> Bool { text.hasPrefix("https://") || text.hasPrefix("http://") }
+      // A scheme's case does not matter (RFC 3986 3.1): `HTTPS://` is `https://`.
+      func isHTTP(_ text: String) -> Bool {
+        let scheme = text.utf8.prefix(8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        return scheme.starts(with: "https://".utf8) || scheme.starts(with: "http://".utf8)
+      }
       // One problem a field: a URL that is not HTTP is not judged further.
       let urlIsHTTP = isHTTP(url)
       if !urlIsHTTP {
@@ -892,6 +896,11 @@ public final class HTTPAction: KeyedGroupAction {
         .transient,
         "POST \(url) failed: the TLS handshake did not finish within \(configuration.timeoutMs) ms (is the port plain HTTP?)"
       )
+    case let error as HTTPParserError where error == .invalidEOFState:
+      // Said "not HTTP/1.1" before: the server's HTTP/1.1 head was cut off (a crashing proxy).
+      return ActionError(
+        .transient, "POST \(url) failed: the connection closed in the middle of the answer (its head cut off)"
+      )
     case let error as HTTPParserError:
       return ActionError(.transient, "POST \(url) failed: the answer is not HTTP/1.1 (\(error))")
     default:
@@ -912,6 +921,14 @@ public final class HTTPAction: KeyedGroupAction {
           .permanent,
           "POST \(url) failed: the server did not answer in TLS (is the port plain HTTP? then the URL is http://)"
         )
+      }
+      if text.contains("CERTIFICATE_REQUIRED") {
+        // The server asks for a client certificate, which the http action (as AWS's) never sends:
+        // retrying cannot help.
+        return ActionError(
+          .permanent,
+          "POST \(url) failed: the server requires a TLS client certificate, which the http action does not send "
+            + "(give the endpoint a token in a header instead)")
       }
       // BoringSSL's other words carry the build's file and line: its reason is what helps.
       if let reason = text.range(of: "OPENSSL_internal:").map({

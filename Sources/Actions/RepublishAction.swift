@@ -637,7 +637,8 @@ public final class RepublishAction: Action {
         // A response topic is a topic name: MQTT 5 forbids wildcards there, and a strict broker drops
         // the connection for one.
         if let problem = Self.topicProblem(response) {
-          throw ActionError(.permanent, "republish responseTopic rendered '\(shownResponse)': \(problem)")
+          throw ActionError(
+            .permanent, "republish responseTopic rendered '\(clipped(shownResponse))': \(problem)")
         }
         properties.responseTopic = response
       }
@@ -647,7 +648,7 @@ public final class RepublishAction: Action {
         input, secrets: secrets, field: "republish correlationData", using: &machine)
       if !text.isEmpty {
         guard let data = Base64.decode(text, requiringPadding: true) else {
-          throw ActionError(.permanent, "republish correlationData '\(shown)' is not base64")
+          throw ActionError(.permanent, "republish correlationData '\(clipped(shown))' is not base64")
         }
         guard data.count <= Self.maxPropertyBytes else {
           throw ActionError(
@@ -663,7 +664,7 @@ public final class RepublishAction: Action {
         guard let seconds = UInt32(text) else {
           throw ActionError(
             .permanent,
-            "republish messageExpiry '\(shown)' is not a whole number of seconds from 0 to 4294967295 (MQTT's 32 bits)"
+            "republish messageExpiry '\(clipped(shown))' is not a whole number of seconds from 0 to 4294967295 (MQTT's 32 bits)"
           )
         }
         properties.messageExpiry = seconds
@@ -686,7 +687,8 @@ public final class RepublishAction: Action {
       case "UNSPECIFIED_BYTES": properties.payloadFormatIndicator = 0
       default:
         throw ActionError(
-          .permanent, "republish payloadFormatIndicator '\(shown)' is not UNSPECIFIED_BYTES or UTF8_DATA")
+          .permanent,
+          "republish payloadFormatIndicator '\(clipped(shown))' is not UNSPECIFIED_BYTES or UTF8_DATA")
       }
     }
     // Names as shown in messages: a secret in one masked.

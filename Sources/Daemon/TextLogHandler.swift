@@ -1,6 +1,7 @@
 import Foundation
 import IoTSQL
 import Logging
+import RulesEngine
 
 /// swift-log's text lines on standard error, made safe from the values they carry: control
 /// characters in metadata are escaped (`\n`, `\r`, `\u{1B}`), and in the message, whose line
@@ -79,11 +80,11 @@ public struct TextLogHandler: LogHandler {
     }
   }
 
-  /// Whether `scalar` is written as an escape: C0 and C1 controls but the tab, DEL, and the Unicode
-  /// line and paragraph separators.
+  /// Whether `scalar` is written as an escape: C0 and C1 controls but the tab, DEL, the Unicode
+  /// line and paragraph separators, and the bidirectional controls (``ErrorRecord/isBidiControl(_:)``).
   static func isControl(_ scalar: Unicode.Scalar) -> Bool {
     (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
-      || scalar.value == 0x2028 || scalar.value == 0x2029
+      || scalar.value == 0x2028 || scalar.value == 0x2029 || ErrorRecord.isBidiControl(scalar)
   }
 
   /// A metadata value as one field of the line (`key=value`): quoted, with `\\` and `"` escaped,

@@ -27,8 +27,9 @@ public struct DispatchStatistics: Sendable, Equatable {
   public var deadLettered = 0
   /// Evaluations stopped by their limits (``EvaluationLimits``): a rule that gave no result.
   public var evaluationsStopped = 0
-  /// Messages for one rule only (a redriven error record's `ruleName`) that no loaded rule of that
-  /// name took: they went to no rule.
+  /// Messages for one rule only (a redriven error record's `ruleName`, a Basic Ingest topic's rule
+  /// name) that no loaded rule of that name took, and Basic Ingest topics naming no rule: they went
+  /// to no rule.
   public var forMissingRules = 0
 
   /// Creates zeroed statistics.
@@ -807,20 +808,37 @@ public final class Dispatcher: Sendable {
     guard let ingest = BasicIngest.split(topic) else {
       // `$aws/rules/NAME` with no topic after the name, `$aws/rules//x` with no name: as quiet
       // a drop as a name of no rule, and as likely a device's mistake.
-      if BasicIngest.isIngestFilter(topic), Self.isNew(topic, in: unknownIngestNames) {
+      guard BasicIngest.isIngestFilter(topic) else { return }
+      statistics.withLock { $0.forMissingRules += 1 }
+      switch Self.novelty(topic, in: unknownIngestNames) {
+      case .new:
         logger.warning(
-          "Basic Ingest topic '\(topic)' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
+          "Basic Ingest topic '\(Message.logged(topic: topic))' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
         )
+      case .pastLimit: notePastLimit()
+      case .seen: break
       }
       return
     }
     guard snapshot.index(named: ingest.rule) == nil else { return }
+    statistics.withLock { $0.forMissingRules += 1 }
     let name = String(ingest.rule)
-    if Self.isNew(name, in: unknownIngestNames) {
+    switch Self.novelty(name, in: unknownIngestNames) {
+    case .new:
       logger.warning(
-        "Basic Ingest topic '\(topic)' names no rule '\(name)': its messages go to no rule (logged once per name)"
+        "Basic Ingest topic '\(Message.logged(topic: topic))' names no rule '\(clipped(name))': its messages go to no rule (logged once per name)"
       )
+    case .pastLimit: notePastLimit()
+    case .seen: break
     }
+  }
+
+  /// Said once, when a Basic Ingest name or topic of no rule comes past the 1,000 logged: a device
+  /// sending ever new names went on unseen (no word that the logging stopped, no count).
+  private func notePastLimit() {
+    logger.warning(
+      "more than 1,000 Basic Ingest rule names (or topics) of no rule came: no more are logged; the summary counts their messages (for rules not loaded)"
+    )
   }
 
   /// A message for one rule (a replayed error record) that no rule of that name took: the rule was
@@ -828,19 +846,34 @@ public final class Dispatcher: Sendable {
   /// 1,000 names), so driving a dead-letter file through the rules again says what it could not do.
   func noteMissingRule(_ name: String, for message: Message) {
     statistics.withLock { $0.forMissingRules += 1 }
-    if Self.isNew(name, in: missingRuleNames) {
+    switch Self.novelty(name, in: missingRuleNames) {
+    case .seen: break
+    case .pastLimit:
+      logger.warning(
+        "records came for more than 1,000 rule names not loaded: no more are logged; the summary counts them all"
+      )
+    case .new:
       logger.warning(
         "\(message.origin): the record is for rule '\(name)', which is not loaded, is disabled or does not match topic '\(message.loggedTopic)': its message goes to no rule (logged once per rule name; the summary counts them all)"
       )
     }
   }
 
-  /// True the first time `name` comes to `names` (which keeps up to 1,000): what is logged once per name.
-  static func isNew(_ name: String, in names: borrowing Mutex<Set<String>>) -> Bool {
+  /// Whether a name is logged once per name: `new` the first time it comes to `names` (which keeps
+  /// up to 1,000); `pastLimit` for the first new name once they are full (said once, that no more are
+  /// logged); `seen` otherwise.
+  enum Novelty { case new, seen, pastLimit }
+
+  /// `name`'s ``Novelty`` in `names`, noted there.
+  static func novelty(_ name: String, in names: borrowing Mutex<Set<String>>) -> Novelty {
     names.withLock { names in
-      guard names.count < 1_000, !names.contains(name) else { return false }
-      names.insert(name)
-      return true
+      if names.contains(name) { return .seen }
+      if names.count < 1_000 {
+        names.insert(name)
+        return .new
+      }
+      // A marker no name or topic holds (NUL): the limit said once.
+      return names.insert("\u{0}").inserted ? .pastLimit : .seen
     }
   }
 

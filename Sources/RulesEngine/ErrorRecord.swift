@@ -139,7 +139,18 @@ public struct ErrorRecord: Sendable, Equatable {
     String(decoding: JSONWriter.escapingLineSeparators(bytes), as: UTF8.self)
   }
 
-  /// `text` as a JSON string literal (U+0085, U+2028 and U+2029 escaped too).
+  /// Whether `scalar` is a bidirectional control (U+061C, U+200E, U+200F, U+202A...U+202E,
+  /// U+2066...U+2069): raw in a log line or record, one from a topic or a value (`\u{202E}lmth.exe`)
+  /// reversed how the rest of the line shows. Written as escapes in logs and records.
+  public static func isBidiControl(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+    default: false
+    }
+  }
+
+  /// `text` as a JSON string literal (U+0085, U+2028, U+2029 and the bidirectional controls escaped
+  /// too).
   public static func quote(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
@@ -155,7 +166,7 @@ public struct ErrorRecord: Sendable, Equatable {
       case "\u{2028}": out += "\\u2028"
       case "\u{2029}": out += "\\u2029"
       default:
-        if scalar.value < 0x20 {
+        if scalar.value < 0x20 || Self.isBidiControl(scalar) {
           out += String(format: "\\u%04x", scalar.value)
         } else {
           out.unicodeScalars.append(scalar)

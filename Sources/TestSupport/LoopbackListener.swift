@@ -19,8 +19,10 @@ public final class LoopbackListener: @unchecked Sendable {
   private let running = Atomic<Bool>(true)
   private let done = DispatchSemaphore(value: 0)
 
-  /// Listens on 127.0.0.1:`port`.
-  public init(port: Int, closesAtOnce: Bool) throws {
+  /// Listens on 127.0.0.1:`port`. With `closesAtOnce` and an `answer`, each connection's request is
+  /// read (what comes within 200 ms), `answer` written, then the connection closed (a server that
+  /// dies while it answers).
+  public init(port: Int, closesAtOnce: Bool, answer: [UInt8] = []) throws {
     descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var yes: Int32 = 1
     setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -38,6 +40,12 @@ public final class LoopbackListener: @unchecked Sendable {
           let client = accept(descriptor, nil, nil)
           if client >= 0 {
             accepted.add(1, ordering: .relaxed)
+            if !answer.isEmpty {
+              var request = [UInt8](repeating: 0, count: 65_536)
+              var readable = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+              if poll(&readable, 1, 200) > 0 { _ = recv(client, &request, request.count, 0) }
+              _ = answer.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
             Glibc.close(client)
           }
         }

@@ -1741,6 +1741,53 @@ struct FileArchiveActionTests {
     #expect(!manager.fileExists(atPath: "\(folder)/data/iot.db-journal"))
   }
 
+  /// A hard link planted below the archive root to one of the daemon's own files (a rule file, the
+  /// dead-letter file, a secret) is refused as that file: its lines went into the rule file, as a
+  /// symbolic link's no longer can. A file with other names that is nobody's is written as before.
+  @Test func aHardLinkToTheDaemonsOwnFilesIsRefused() async throws {
+    let folder = URL(fileURLWithPath: temporaryFolder()).resolvingSymlinksInPath().path
+    let manager = FileManager.default
+    for name in ["rules", "secrets/deep", "arch", "mine"] {
+      try manager.createDirectory(atPath: "\(folder)/\(name)", withIntermediateDirectories: true)
+    }
+    let originals = [
+      ("rules/r.json", "{}"), ("dead.jsonl", "{\"ruleName\":\"r\"}\n"), ("secrets/deep/token", "s3cret"),
+      ("mine/notes.jsonl", ""),
+    ]
+    for (path, text) in originals {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: "\(folder)/\(path)"))
+    }
+    for (link, target) in [
+      ("innocent.jsonl", "rules/r.json"), ("d.jsonl", "dead.jsonl"), ("t.jsonl", "secrets/deep/token"),
+      ("n.jsonl", "mine/notes.jsonl"),
+    ] {
+      #expect(Glibc.link("\(folder)/\(target)", "\(folder)/arch/\(link)") == 0)
+    }
+    let protected = FileArchiveAction.ProtectedPaths()
+    protected.protectDaemonFiles(
+      rulePaths: ["\(folder)/rules"], deadLetter: "\(folder)/dead.jsonl", secretsFolder: "\(folder)/secrets")
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"root": "\#(folder)/arch", "path": "${p}"}"#), context: context,
+      protectedPaths: protected)
+    let names = ["innocent.jsonl", "d.jsonl", "t.jsonl", "n.jsonl"]
+    let results = await action.performBatch(
+      names.map { input(object([("p", .string($0))]), json: #"{"p":"\#($0)"}"#) })
+    await action.shutdown()
+    for (index, why) in ["in the rules folder", "the dead-letter file", "in the secrets folder"].enumerated()
+    {
+      let message = results[index]?.message ?? ""
+      #expect(
+        message.hasPrefix("rendered path '\(folder)/arch/\(names[index])' is a hard link to ")
+          && message.contains(why), "\(message)")
+    }
+    #expect(results[3] == nil, "\(results)")
+    for (path, text) in originals.prefix(3) {
+      #expect(try String(contentsOfFile: "\(folder)/\(path)", encoding: .utf8) == text, "\(path)")
+    }
+    #expect(
+      try String(contentsOfFile: "\(folder)/mine/notes.jsonl", encoding: .utf8) == #"{"p":"n.jsonl"}"# + "\n")
+  }
+
   /// `check` and the daemon's load warn when an archive's root holds the folder of the rule being
   /// loaded (the working folder, for a path that begins with a template): a value could name a rule
   /// file there. A root of the archive's own, or a path without templates, is not warned about.

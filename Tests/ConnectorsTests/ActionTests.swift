@@ -292,6 +292,30 @@ struct RepublishActionTests {
       } == true, "\(sent)")
   }
 
+  /// A header value refused is quoted clipped in the error (and so in logs and error records), as
+  /// every other action's rendered values are: a device's 4 MB value made 4 MB log lines.
+  @Test func aRefusedHeaderValueIsQuotedClipped() async throws {
+    let long = String(repeating: "a", count: 100_000)
+    let headers = RepublishAction.Headers(
+      correlationData: "${cd}", messageExpiry: "${exp}", payloadFormatIndicator: "${pf}",
+      responseTopic: "${rt}")
+    let action = try RepublishAction(
+      configuration: .init(topic: "out/x", headers: headers), publisher: RecordingPublisher())
+    for field in ["cd", "exp", "pf"] {
+      await #expect {
+        try await action.perform(input("{\"\(field)\": \"\(long)!\"}"))
+      } throws: { error in
+        let message = (error as? ActionError)?.message ?? ""
+        return message.count < 500 && message.contains("(100001 bytes)")
+      }
+    }
+    await #expect {
+      try await action.perform(input("{\"rt\": \"\(long)/+\"}"))
+    } throws: { error in
+      ((error as? ActionError)?.message.count ?? .max) < 700
+    }
+  }
+
   /// `UTF8_DATA` says the payload is UTF-8 text: bytes that are not (binary passed on by
   /// `SELECT *`) fail permanently instead of going out mislabelled (MQTT 5 lets a receiver drop the
   /// connection for them); a text payload that is no JSON is UTF-8 and goes.
@@ -887,6 +911,24 @@ struct HTTPActionTests {
         " failed: no connection within 300 ms (timeoutMs): the host did not answer",
       ]
       .contains { said.hasPrefix("POST http://127.0.0.1:\(port)/hook" + $0) }, "\(errors)")
+  }
+
+  /// A server whose HTTP/1.1 answer is cut off in its head (a proxy dying as it answers) is said so,
+  /// transiently: it was said to be "not HTTP/1.1".
+  @Test func anAnswerCutOffInItsHeadIsSaidSo() async throws {
+    let port = try ProcessSupport.freePort()
+    let server = try LoopbackListener(
+      port: port, closesAtOnce: true, answer: Array("HTTP/1.1 200 OK\r\nContent-Le".utf8))
+    defer { server.stop() }
+    let action = try HTTPAction(configuration: .init(url: "http://127.0.0.1:\(port)/hook", timeoutMs: 2_000))
+    try await action.start()
+    let errors = await action.performGroup([input("{}")])
+    await action.shutdown()
+    let error = try #require(errors.first ?? nil)
+    #expect(error.kind == .transient)
+    #expect(
+      error.message.hasSuffix("failed: the connection closed in the middle of the answer (its head cut off)"),
+      "\(error)")
   }
 
   @Test("POSTs JSON with its headers; binary as application/octet-stream")
@@ -1795,6 +1837,12 @@ struct ConnectorDispatchTests {
       #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"republish": {"topic": "b/c", "qos": 1}}, {"kafka": {"bootstrapServers": "127.0.0.1:9", "topic": "t", "partition": 0}}, {"http": {"url": "http://127.0.0.1:9/x", "batch": {"maxSize": 5}}}]}"#,
       builder: builder)
     #expect(rule.actions.map(\.action.kind) == ["republish", "kafka", "http"])
+    // A scheme in any case is the scheme (RFC 3986: `HTTPS://` was refused as no HTTP URL).
+    for url in ["HTTP://127.0.0.1:9/x", "Https://hooks.example.com/x"] {
+      let upper = try loadRule(
+        #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"http": {"url": "\#(url)"}}]}"#, builder: builder)
+      #expect(upper.actions.map(\.action.kind) == ["http"], "\(url)")
+    }
     // Actions as AWS writes them: republish with roleArn, kafka with destinationArn and its servers in
     // clientProperties.
     let copied = try loadRule(

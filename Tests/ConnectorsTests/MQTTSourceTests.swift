@@ -637,6 +637,13 @@ struct MQTTSourceTests {
       said.contains("cannot use the TLS files: unable to load client key file \"\(garbage)\""), "\(said)")
     let saidEncrypted = try await startError(key: encrypted)
     #expect(saidEncrypted.contains("the key is encrypted: iotrules takes no passphrase"), "\(saidEncrypted)")
+    // A file that cannot be read: why, and for which connection.
+    let missing = folder.appendingPathComponent("missing.key").path
+    let saidMissing = try await startError(key: missing)
+    #expect(
+      saidMissing.contains(
+        "cannot read the TLS key file \(missing) for \(broker.url): No such file or directory"),
+      "\(saidMissing)")
     let refused = try await startError(key: nil)
     #expect(
       refused.contains(

@@ -38,6 +38,10 @@ import Testing
     #expect(TextLogHandler.escaped(.array([.string("… 12 more")])) == .array([.string("… 12 more")]))
     #expect(TextLogHandler.escaped("tab\tkept") == "tab\tkept")
     #expect(TextLogHandler.escaped("csi\u{9B}2J line\u{2028}sep") == #"csi\u{9B}2J line\u{2028}sep"#)
+    // A bidirectional control from a topic reversed how the rest of the line showed (Trojan Source).
+    #expect(
+      TextLogHandler.escaped("topic=\u{202E}lmth.exe \u{2066}x\u{2069}")
+        == #"topic=\u{202E}lmth.exe \u{2066}x\u{2069}"#)
     #expect(
       TextLogHandler.safeMessage("r.json:1:8: error: bad\n  SELECT x\n         ^")
         == "r.json:1:8: error: bad\n    |   SELECT x\n    |          ^")
@@ -51,6 +55,8 @@ import Testing
     #expect(ErrorRecord.quote("a\u{2028}b\u{2029}c\u{85}d") == #""a\u2028b\u2029c\u0085d""#)
     // Other C1 controls are no line breaks: kept as they are.
     #expect(ErrorRecord.quote("a\u{84}b") == "\"a\u{84}b\"")
+    // Bidirectional controls are escaped: the same JSON, shown in its order.
+    #expect(ErrorRecord.quote("\u{202E}lmth.exe\u{200F}\u{61C}") == #""\u202elmth.exe\u200f\u061c""#)
   }
 
   /// The members after AWS's fields (`origin`, `mqtt_properties`, `user_properties`) escape them as

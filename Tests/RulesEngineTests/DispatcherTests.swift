@@ -12,7 +12,8 @@ import Testing
 struct DispatcherTests {
   func setUp(
     _ rules: [String], maxInFlight: Int = 64, maxInFlightBytes: Int = Dispatcher.defaultMaxInFlightBytes,
-    deadLetter: any DeadLetterSink = MemoryDeadLetter(), clock: any EngineClock = FastClock()
+    deadLetter: any DeadLetterSink = MemoryDeadLetter(), clock: any EngineClock = FastClock(),
+    logger: Logger = Logger(label: "test")
   ) throws -> (Dispatcher, RecordingBuilder) {
     let builder = RecordingBuilder()
     var loaded: [Rule] = []
@@ -21,7 +22,7 @@ struct DispatcherTests {
     }
     let dispatcher = Dispatcher(
       ruleSet: RuleSet(rules: loaded), maxInFlight: maxInFlight, maxInFlightBytes: maxInFlightBytes,
-      deadLetter: deadLetter, clock: clock)
+      deadLetter: deadLetter, clock: clock, logger: logger)
     return (dispatcher, builder)
   }
 
@@ -171,6 +172,29 @@ struct DispatcherTests {
     // its rule's name (once per topic); one whose rule exists but does not match its topic is not.
     #expect(
       dispatcher.unknownIngestNames.withLock { $0 } == ["nosuch", "rule_0\u{301}", "$aws/rules/rule_1"])
+    // And counted (the summary's "for rules not loaded, to no rule").
+    #expect(dispatcher.stats.forMissingRules == 3)
+  }
+
+  /// Past 1,000 names of no rule, a device's ever new names are no longer logged one by one: that
+  /// is said once, and their messages are counted still (logging stopped without a word or a count).
+  @Test func basicIngestNamesPastTheLimitAreSaidOnceAndCounted() async throws {
+    let logs = LogLines()
+    let (dispatcher, _) = try setUp(
+      [#"{"sql": "SELECT 1 AS a FROM 'x'", "actions": [{"record": {"name": "a"}}]}"#], logger: logs.logger)
+    let acks = AckCollector()
+    for index in 0..<1_010 {
+      await dispatcher.deliver(
+        acks.message(topic: "$aws/rules/n\(index)/x", payload: "{}", origin: "\(index)"))
+    }
+    #expect(await acks.wait(for: 1_010))
+    await dispatcher.drain()
+    #expect(dispatcher.stats.forMissingRules == 1_010)
+    let lines = logs.messages
+    #expect(lines.filter { $0.contains("names no rule") }.count == 1_000)
+    #expect(
+      lines.filter { $0.contains("more than 1,000 Basic Ingest rule names") }.count == 1, "\(lines.suffix(3))"
+    )
   }
 
   /// A rule without FROM is reached only through Basic Ingest, whatever the topic after its name;

@@ -271,8 +271,12 @@ final class MQTTConnection: @unchecked Sendable {
       for (name, path) in [
         ("CA", options.caFile), ("certificate", options.certificateFile), ("key", options.keyFile),
       ] {
-        if let path, !FileManager.default.isReadableFile(atPath: path) {
-          throw ConnectorError("cannot read the TLS \(name) file \(path)")
+        // With the reason (missing and not readable by the daemon's user call for different fixes)
+        // and the connection it is for.
+        if let path, access(path, R_OK) != 0 {
+          throw ConnectorError(
+            "cannot read the TLS \(name) file \(path) for \(options.url): \(String(cString: strerror(errno)))"
+          )
         }
       }
       if (options.certificateFile == nil) != (options.keyFile == nil) {
@@ -373,11 +377,13 @@ final class MQTTConnection: @unchecked Sendable {
     }
     guard let detail else { return ("the TLS handshake failed", false, false) }
     let verification = detail.contains("certificate verify failed")
+    // A plain listener closes on the ClientHello, or answers it in MQTT: mqtts:// to port 1883.
+    let plain = detail.contains("unexpected eof") || detail.contains("wrong version number")
     return (
       "the TLS handshake failed: \(detail)"
         + (verification
           ? " (the broker's certificate is not signed by a CA trusted here, --ca-file's or else the system's, does not name the host in the URL, or is expired or not yet valid)"
-          : ""),
+          : plain ? " (is the port a plain MQTT listener? then the URL is mqtt://)" : ""),
       verification, false
     )
   }
@@ -1415,7 +1421,9 @@ final class MQTTConnection: @unchecked Sendable {
         // A connect that outlasted the stop (a host that drops SYNs): nothing more to do.
         if stopping.load(ordering: .acquiring) { return }
         if code != MOSQ_ERR_SUCCESS.rawValue {
-          let reason = Self.reason(code)
+          // A TLS failure with what libmosquitto said of it (a key that no longer matches its
+          // certificate, renewed on disk): "A TLS error occurred" alone, every second, said nothing.
+          let reason = code == MOSQ_ERR_TLS.rawValue ? tlsFailure().text : Self.reason(code)
           let next = waitWhileAwayCapped(min(delay * 2, maxDelay), first: firstDelay, clock: clock)
           logger.warning("reconnecting to \(options.url) failed: \(reason); next attempt in \(next) s")
           health?.report(healthComponent, "cannot reconnect to \(options.url): \(reason); retrying")
@@ -1463,8 +1471,9 @@ final class MQTTConnection: @unchecked Sendable {
           if let waiter {
             waiter.resume(returning: .failure(ConnectorError("cannot connect to \(options.url): \(text)")))
           } else {
-            logger.warning(
-              "\(options.url): \(text); next attempt in \(attempted ? min(delay * 2, maxDelay) : delay) s")
+            let next = waitWhileAwayCapped(
+              attempted ? min(delay * 2, maxDelay) : delay, first: firstDelay, clock: clock)
+            logger.warning("\(options.url): \(text); next attempt in \(next) s")
             health?.report(healthComponent, "\(options.url): \(text); retrying")
           }
         }
