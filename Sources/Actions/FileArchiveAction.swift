@@ -364,7 +364,8 @@ public final class FileArchiveAction: BatchAction {
     func protection(ofLinked device: UInt64, _ inode: UInt64, rendered: Bool = true) -> String? {
       func isIt(_ path: String) -> Bool {
         var info = stat()
-        return lstat(path, &info) == 0 && UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+        // Through a link: a rules folder of links to the files (a ConfigMap's `..data`).
+        return stat(path, &info) == 0 && UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
       }
       for entry in entries.withLock({ $0 }) where rendered || !entry.renderedOnly {
         switch entry.extent {

@@ -209,7 +209,9 @@ public final class HTTPAction: KeyedGroupAction {
           problems.add(
             field: "http.confirmationUrl",
             "is not a valid URL: give its scheme and host at least (https://hooks.example.com/)")
-        } else if urlIsHTTP, !url.startsExactly(with: confirmationUrl) {
+        } else if urlIsHTTP,
+          !HTTPAction.schemeLowercased(url).startsExactly(with: HTTPAction.schemeLowercased(confirmationUrl))
+        {
           // As written, a template too (AWS: "The value of the confirmation URL must be a prefix
           // of the endpoint URL"): `https://${topic(2)}/x` passed beside `https://hooks.example.com`,
           // and every message whose value did not rebuild that host was refused. Bytes, as each
@@ -938,6 +940,12 @@ public final class HTTPAction: KeyedGroupAction {
       }
       return ActionError(.transient, "POST \(url) failed: \(text)")
     }
+  }
+
+  /// `url` with its scheme (before `://`) in lower case: `HTTPS://h/` is `https://h/`.
+  static func schemeLowercased(_ url: String) -> String {
+    guard let end = url.range(of: "://") else { return url }
+    return url[..<end.lowerBound].lowercased() + url[end.lowerBound...]
   }
 
   /// Reads `body` (up to 16 KiB) until it ends or `deadline` passes, whichever comes first: what

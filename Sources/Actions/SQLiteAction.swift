@@ -981,7 +981,10 @@ public final class SQLiteAction: BatchAction {
         // a Decimal, `1700000000123456789.0`, was a REAL of 17 digits), else its digits as text
         // (12345678901234567890 reads back as 12345678901234567000). One that reads back as itself
         // (1E19, 1.5E30, 2015-10-08's `10.0`) is a REAL. A fraction is a REAL, to 17 digits.
-        if let whole = Self.whole(number), SQLDecimal(string: "\(double)") != number {
+        // (A whole number below 2^53 is its double exactly: no text to compare.)
+        if let whole = Self.whole(number), (whole?.magnitude ?? .max) >= 1 << 53,
+          SQLDecimal(string: "\(double)") != number
+        {
           return whole.map { .integer(Int64($0)) } ?? .text(number.description)
         }
         return .real(double)
@@ -1111,8 +1114,11 @@ public final class SQLiteAction: BatchAction {
   /// checks NOT NULL on the INSERT half of an upsert before it finds the key's conflict, so a
   /// result updating a row of a table with a NOT NULL column it does not write (a device registry's
   /// `name` beside the latest `temp`) failed, where DynamoDB's `UpdateItem` sets only its columns.
-  static func updatesExisting(after error: DatabaseError, key: RowKey?) -> Bool {
+  /// (Not when the failure ended the transaction, a column's `NOT NULL ON CONFLICT ROLLBACK`: the
+  /// rows would be written outside it; the failure takes its way, as any such row's.)
+  static func updatesExisting(after error: DatabaseError, key: RowKey?, in db: Database) -> Bool {
     key?.updatesColumns == true && error.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL
+      && db.isInsideTransaction
   }
 
   /// Inserts one row with `statement`; under `"update": "columns"`, a row refused for a NOT NULL
@@ -1123,7 +1129,7 @@ public final class SQLiteAction: BatchAction {
   ) throws {
     do {
       try insert(row, with: statement, in: db)
-    } catch let error as DatabaseError where updatesExisting(after: error, key: key) {
+    } catch let error as DatabaseError where updatesExisting(after: error, key: key, in: db) {
       guard let key, let only = row.first, try update(only, in: table, key: key, in: db) else { throw error }
     }
   }
@@ -1428,7 +1434,7 @@ public final class SQLiteAction: BatchAction {
         }
         do {
           try insert(rows[index..<end], with: lastGroupStatement!, in: db)
-        } catch let error as DatabaseError where updatesExisting(after: error, key: key) {
+        } catch let error as DatabaseError where updatesExisting(after: error, key: key, in: db) {
           // A row of the group may update a row whose other columns are NOT NULL: each alone.
           for one in index..<end {
             try insertOrUpdate(rows[one...one], with: lastStatement!, into: table, key: key, in: db)

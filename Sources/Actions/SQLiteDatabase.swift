@@ -328,19 +328,23 @@ final class SQLiteDatabase: Sendable {
 
   /// Closes the connection (its last user is done).
   func close() {
-    let queue = state.withLock { state -> DatabaseQueue? in
-      defer { state = nil }
-      return state
-    }
-    defer { retryRetired(closing: true) }
-    guard let queue else { return }
-    if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
-      fileIdentity().map({ $0 != opened }) ?? true
-    {
-      // Moved, replaced or deleted since the last batch.
-      retire(queue)
-    } else {
-      try? queue.close()
+    // Under `opening`, as the idle settling retires a moved file under it: a close in between
+    // found neither the connection nor the retired one (never closed, its rows' place not said).
+    opening.withLock { _ in
+      let queue = state.withLock { state -> DatabaseQueue? in
+        defer { state = nil }
+        return state
+      }
+      defer { retryRetired(closing: true) }
+      guard let queue else { return }
+      if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
+        fileIdentity().map({ $0 != opened }) ?? true
+      {
+        // Moved, replaced or deleted since the last batch.
+        retire(queue)
+      } else {
+        try? queue.close()
+      }
     }
   }
 
@@ -509,7 +513,7 @@ final class SQLiteDatabase: Sendable {
         wait = Self.settleAfterNanoseconds - (now &- seen)
         continue
       }
-      let settled = settle()
+      let settled = await settle()
       let done = idle.withLock { idle -> Bool in
         // A use since the settling began: it is settled again after that one.
         guard settled, idle.lastUse == seen else { return false }
@@ -528,10 +532,13 @@ final class SQLiteDatabase: Sendable {
   /// the `-wal` at the old path, which a `gzip` of the renamed file left behind); else its `-wal`
   /// is checkpointed into the file, so that a move from now on takes every row with it. True when
   /// nothing is left to do (the checkpoint completed, or the connection is closed).
-  private func settle() -> Bool {
-    opening.withLock { _ -> Bool in
+  private func settle() async -> Bool {
+    // Under `opening` only what touches the path (a moved file's retiring, rare); the usual
+    // checkpoint waits on the connection's queue, behind a write under way, holding no lock and
+    // no thread (under `opening`, every other action's next batch waited for it on a thread).
+    let unmoved = opening.withLock { _ -> DatabaseQueue?? in
       if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
-      guard let queue = state.withLock({ $0 }) else { return retiring.withLock { $0.isEmpty } }
+      guard let queue = state.withLock({ $0 }) else { return .some(nil) }
       if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
         fileIdentity().map({ $0 != opened }) ?? true
       {
@@ -541,10 +548,20 @@ final class SQLiteDatabase: Sendable {
           return queue
         }
         if let stale { retire(stale) }
-        return retiring.withLock { $0.isEmpty }
+        return .some(nil)
       }
-      return Self.checkpointed(queue)
+      return .some(queue)
     }
+    guard let queue = unmoved ?? nil else { return retiring.withLock { $0.isEmpty } }
+    let completed = try? await queue.writeWithoutTransaction { db -> Bool in
+      let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+      guard let row, let busy: Int = row[0], let log: Int = row[1], let done: Int = row[2] else {
+        return false
+      }
+      return busy == 0 && log == done
+    }
+    // Not run: closed meanwhile (a shutdown), nothing left to settle.
+    return completed ?? state.withLock { $0 !== queue }
   }
 
   /// `openQueue`, with `opening` held.

@@ -646,7 +646,8 @@ public final class Dispatcher: Sendable {
       }
       passed += passedHere
       if let onlyRule, !foundOnlyRule { noteMissingRule(onlyRule, for: message) }
-      if passedHere == 0, message.topic.utf8.first == UInt8(ascii: "$") {
+      // (A record for one rule, said and counted as such above, is no Basic Ingest message too.)
+      if passedHere == 0, onlyRule == nil, message.topic.utf8.first == UInt8(ascii: "$") {
         noteUnknownBasicIngest(message.topic, in: snapshot)
       }
       if worker.trackers.isEmpty {

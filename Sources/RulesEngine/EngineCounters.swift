@@ -45,8 +45,9 @@ public final class ActionCounters: Sendable {
 }
 
 extension Atomic where Value == Int {
-  /// Adds `amount` (relaxed: these are statistics).
-  @inlinable func add(_ amount: Int = 1) { wrappingAdd(amount, ordering: .relaxed) }
+  /// Adds `amount`, releasing: a scrape that reads it acquiring sees every count made before it
+  /// (``CounterStore/prometheusText()`` relies on that; on x86 it costs nothing more than relaxed).
+  @inlinable func add(_ amount: Int = 1) { wrappingAdd(amount, ordering: .releasing) }
 }
 
 /// The time from a message's arrival in the engine to its acknowledgement, as a Prometheus
@@ -186,48 +187,48 @@ public final class CounterStore: Sendable {
     // written or failed, handed to an error path, acknowledged, then timed), so that no scrape shows
     // a later count ahead of the one it follows: read in the text's order, a rule's `passed` was
     // read after its `matched` and could be ahead of it under load (matched 30031, passed 30032).
-    // (On this x86 machine loads are not reordered; the counts are relaxed: statistics.)
+    // (Loads acquiring, counts releasing: so on any processor, not only x86's ordered loads.)
     let latencyText = latency.prometheusText()
-    let acknowledged = messagesAcknowledged.load(ordering: .relaxed)
-    let notAcknowledged = messagesFailed.load(ordering: .relaxed)
+    let acknowledged = messagesAcknowledged.load(ordering: .acquiring)
+    let notAcknowledged = messagesFailed.load(ordering: .acquiring)
     let actionSnapshot = actionSnapshot().sorted { $0.0 < $1.0 }
     let actionFamilies: [(String, String, (ActionCounters) -> Int)] = [
-      (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .relaxed) }),
+      (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .acquiring) }),
       (
         MetricNames.actionFailed,
         "Results an attempt failed for (each result of a failed batch; one failed unsent behind an earlier result of its topic had no attempt and is not counted).",
-        { $0.failed.load(ordering: .relaxed) }
+        { $0.failed.load(ordering: .acquiring) }
       ),
       (
         MetricNames.actionRetried, "Results sent again after a transient failure (once per retry).",
-        { $0.retried.load(ordering: .relaxed) }
+        { $0.retried.load(ordering: .acquiring) }
       ),
       (
         MetricNames.actionErrorPath, "Failures handed to an error action.",
-        { $0.errorPath.load(ordering: .relaxed) }
+        { $0.errorPath.load(ordering: .acquiring) }
       ),
       (
         MetricNames.actionDeadLettered, "Failures written to the dead-letter file.",
-        { $0.deadLettered.load(ordering: .relaxed) }
+        { $0.deadLettered.load(ordering: .acquiring) }
       ),
     ]
     let loadedActions = actionSnapshot.map { rule, list in
-      (rule, list.filter { $0.loaded.load(ordering: .relaxed) })
+      (rule, list.filter { $0.loaded.load(ordering: .acquiring) })
     }
     let actionValues = Self.readBackwards(actionFamilies.map(\.2), of: loadedActions.flatMap(\.1))
-    let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .relaxed) }.sorted {
+    let ruleSnapshot = rules.withLock { $0 }.filter { $0.value.loaded.load(ordering: .acquiring) }.sorted {
       $0.key < $1.key
     }
     let ruleFamilies: [(String, String, (RuleCounters) -> Int)] = [
       (
         MetricNames.ruleMatched, "Messages whose topic matched the rule's FROM.",
-        { $0.matched.load(ordering: .relaxed) }
+        { $0.matched.load(ordering: .acquiring) }
       ),
-      (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .relaxed) }),
+      (MetricNames.rulePassed, "Results that passed WHERE.", { $0.passed.load(ordering: .acquiring) }),
       (
         MetricNames.ruleEvaluationErrors,
         "Messages whose fields the rule read although the payload is not JSON (AWS's ParseError), or whose evaluation was stopped by a limit (no result).",
-        { $0.evaluationErrors.load(ordering: .relaxed) }
+        { $0.evaluationErrors.load(ordering: .acquiring) }
       ),
     ]
     let ruleValues = Self.readBackwards(ruleFamilies.map(\.2), of: ruleSnapshot.map(\.value))
@@ -235,7 +236,7 @@ public final class CounterStore: Sendable {
     let totals: [(String, String, Int)] = [
       (
         MetricNames.messagesReceived, "Messages taken from the source.",
-        messagesReceived.load(ordering: .relaxed)
+        messagesReceived.load(ordering: .acquiring)
       ),
       (
         MetricNames.messagesAcknowledged,
@@ -249,12 +250,12 @@ public final class CounterStore: Sendable {
       ),
       (
         MetricNames.malformedLines, "Replay lines skipped as malformed (each logged with its line number).",
-        malformedLines.load(ordering: .relaxed)
+        malformedLines.load(ordering: .acquiring)
       ),
       (
         MetricNames.messagesRefused,
         "Records a source refused before any rule saw them (a Kafka key or header that names no topic: a wildcard, NUL, not UTF-8), each logged with its place.",
-        messagesRefused.load(ordering: .relaxed)
+        messagesRefused.load(ordering: .acquiring)
       ),
     ]
     for (name, help, value) in totals {
@@ -264,12 +265,12 @@ public final class CounterStore: Sendable {
     text +=
       "# HELP \(reloadsName) Reloads of the rule set, by outcome (errors: a file failed to load, a rule path was gone, or a test file was left without its rule).\n"
     text += "# TYPE \(reloadsName) counter\n"
-    text += "\(reloadsName){outcome=\"ok\"} \(reloads.load(ordering: .relaxed))\n"
-    text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .relaxed))\n"
+    text += "\(reloadsName){outcome=\"ok\"} \(reloads.load(ordering: .acquiring))\n"
+    text += "\(reloadsName){outcome=\"errors\"} \(reloadsWithErrors.load(ordering: .acquiring))\n"
     let failingName = MetricNames.ruleFilesFailing
     text +=
       "# HELP \(failingName) Rule files whose latest load failed: a broken or refused version (a previous one, if any, keeps running), or tests failing beside a running rule; test files left without their rule; and rule paths gone or left with no rule file (the running rules kept).\n"
-    text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .relaxed))\n"
+    text += "# TYPE \(failingName) gauge\n\(failingName) \(ruleFilesFailing.load(ordering: .acquiring))\n"
     for (family, (name, help, _)) in ruleFamilies.enumerated() {
       text += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
       for (index, rule) in ruleSnapshot.enumerated() {

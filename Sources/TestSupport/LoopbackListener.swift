@@ -45,6 +45,14 @@ public final class LoopbackListener: @unchecked Sendable {
               var readable = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
               if poll(&readable, 1, 200) > 0 { _ = recv(client, &request, request.count, 0) }
               _ = answer.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+              // Closed cleanly (a FIN, not a reset for bytes left unread): what else comes is read
+              // until the client closes, for a second at most.
+              shutdown(client, Int32(SHUT_WR))
+              for _ in 0..<10 {
+                readable = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                guard poll(&readable, 1, 100) > 0 else { continue }
+                if recv(client, &request, request.count, 0) <= 0 { break }
+              }
             }
             Glibc.close(client)
           }

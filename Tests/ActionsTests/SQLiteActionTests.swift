@@ -1507,6 +1507,36 @@ struct SQLiteActionTests {
         == ["d1/Boiler room/68/38", "d2/Roof/69/39"])
   }
 
+  /// A NOT NULL column that rolls the transaction back (`ON CONFLICT ROLLBACK`) is not updated
+  /// around: the failure ended the transaction, and an UPDATE then would write outside it; the row
+  /// fails alone, the others of its batch are written once.
+  @Test func updateColumnsLeavesARollingBackNotNullAlone() async throws {
+    let path = "\(temporaryFolder())/iot.db"
+    try await DatabaseQueue(path: path).write { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE devices (deviceId TEXT PRIMARY KEY, name TEXT NOT NULL ON CONFLICT ROLLBACK, temp INTEGER, humidity INTEGER);
+          INSERT INTO devices VALUES ('d1', 'Boiler room', NULL, NULL);
+          """)
+    }
+    let action = try SQLiteAction(
+      configuration: configuration(
+        #"{"database": "\#(path)", "table": "devices", "key": "deviceId", "update": "columns"}"#),
+      context: context)
+    let results = await action.performBatch(
+      readings([("d1", 20, 50)]) + [
+        input(object([("deviceId", .string("d9")), ("name", .string("new"))]), json: "{}")
+      ])
+    await action.shutdown()
+    #expect(results[0]?.message.contains("NOT NULL constraint failed: devices.name") == true, "\(results)")
+    #expect(results[1] == nil, "\(results)")
+    let rows = try DatabaseQueue(path: path).read { db in
+      try Row.fetchAll(db, sql: "SELECT deviceId, name FROM devices ORDER BY deviceId")
+    }
+    #expect(
+      rows.map { "\($0["deviceId"] as String)/\($0["name"] as String)" } == ["d1/Boiler room", "d9/new"])
+  }
+
   /// With `columns` and `"update": "columns"`, a column whose template is Undefined is one the result
   /// does not have: it keeps its value (it was set to NULL), as a key a result lacks does without
   /// `columns`; appending, it is NULL.

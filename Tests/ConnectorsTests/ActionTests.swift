@@ -1838,10 +1838,13 @@ struct ConnectorDispatchTests {
       builder: builder)
     #expect(rule.actions.map(\.action.kind) == ["republish", "kafka", "http"])
     // A scheme in any case is the scheme (RFC 3986: `HTTPS://` was refused as no HTTP URL).
-    for url in ["HTTP://127.0.0.1:9/x", "Https://hooks.example.com/x"] {
+    for http in [
+      #""url": "HTTP://127.0.0.1:9/x""#, #""url": "Https://hooks.example.com/x""#,
+      #""url": "HTTPS://hooks.example.com/x/${topic(2)}", "confirmationUrl": "https://hooks.example.com/x/""#,
+    ] {
       let upper = try loadRule(
-        #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"http": {"url": "\#(url)"}}]}"#, builder: builder)
-      #expect(upper.actions.map(\.action.kind) == ["http"], "\(url)")
+        #"{"sql": "SELECT * FROM 'a/#'", "actions": [{"http": {\#(http)}}]}"#, builder: builder)
+      #expect(upper.actions.map(\.action.kind) == ["http"], "\(http)")
     }
     // Actions as AWS writes them: republish with roleArn, kafka with destinationArn and its servers in
     // clientProperties.

@@ -274,9 +274,8 @@ final class MQTTConnection: @unchecked Sendable {
         // With the reason (missing and not readable by the daemon's user call for different fixes)
         // and the connection it is for.
         if let path, access(path, R_OK) != 0 {
-          throw ConnectorError(
-            "cannot read the TLS \(name) file \(path) for \(options.url): \(String(cString: strerror(errno)))"
-          )
+          let reason = String(cString: strerror(errno))
+          throw ConnectorError("cannot read the TLS \(name) file \(path) for \(options.url): \(reason)")
         }
       }
       if (options.certificateFile == nil) != (options.keyFile == nil) {
