@@ -27,6 +27,11 @@ public final class KafkaAction: PipelinedBatchAction {
     public var headers: [RepublishAction.KeyValue]
     /// Extra librdkafka producer settings (SASL, SSL, compression...).
     public var clientProperties: [String: String]
+    /// The loop guard: each record carries the header `iotrules-hops`, one more than the incoming
+    /// message's (a Kafka source gives its records' headers); past `maxHops` the result fails
+    /// permanently (`0`: no header and no guard, as AWS produces). A rule whose kafka action wrote
+    /// to the topic its source reads went round without end, and two such actions doubled every turn.
+    public var maxHops: Int
     /// What was wrong with the servers as decoded (missing, or given twice with different values),
     /// said by `check(into:)` with the action's other problems rather than thrown alone.
     var serversProblem: String?
@@ -34,7 +39,8 @@ public final class KafkaAction: PipelinedBatchAction {
     /// Creates a configuration.
     public init(
       bootstrapServers: String, topic: String, key: String? = nil, partition: String? = nil,
-      headers: [RepublishAction.KeyValue] = [], clientProperties: [String: String] = [:]
+      headers: [RepublishAction.KeyValue] = [], clientProperties: [String: String] = [:],
+      maxHops: Int = RepublishAction.Configuration.defaultMaxHops
     ) {
       self.bootstrapServers = bootstrapServers
       self.topic = topic
@@ -42,10 +48,11 @@ public final class KafkaAction: PipelinedBatchAction {
       self.partition = partition
       self.headers = headers
       self.clientProperties = clientProperties
+      self.maxHops = maxHops
     }
 
     private enum CodingKeys: String, CodingKey {
-      case bootstrapServers, topic, key, partition, headers, clientProperties
+      case bootstrapServers, topic, key, partition, headers, clientProperties, maxHops
     }
 
     /// Decodes; `partition` may be written as a number or a template string.
@@ -72,6 +79,9 @@ public final class KafkaAction: PipelinedBatchAction {
       }
       headers = try container.decodeIfPresent([RepublishAction.KeyValue].self, forKey: .headers) ?? []
       clientProperties = properties
+      maxHops =
+        try container.decodeIfPresent(Int.self, forKey: .maxHops)
+        ?? RepublishAction.Configuration.defaultMaxHops
     }
 
     /// Checks the servers, the topic and a constant partition. Throws the first problem, carrying
@@ -110,7 +120,18 @@ public final class KafkaAction: PipelinedBatchAction {
       for (index, header) in headers.enumerated() {
         if let probe = TemplateProbe.probe(header.key), let problem = KafkaAction.headerKeyProblem(probe) {
           problems.add(field: "kafka.headers[\(index)].key", problem)
+        } else if maxHops > 0, header.key == RepublishAction.hopProperty {
+          // Sent beside the loop guard's own, it went twice (which one counts is the reader's guess).
+          problems.add(
+            field: "kafka.headers[\(index)].key",
+            "'\(RepublishAction.hopProperty)' is the loop guard's own header (maxHops); set \"maxHops\": 0 to send it yourself"
+          )
         }
+      }
+      if maxHops < 0 {
+        problems.add(
+          field: "kafka.maxHops",
+          "must be 0 (no loop guard and no header, as AWS produces) or more, not \(maxHops)")
       }
       if let partition, !partition.contains("${"), KafkaAction.partitionNumber(partition) == nil {
         problems.add(field: "kafka.partition", "must be a whole number >= 0, not '\(partition)'")
@@ -393,6 +414,17 @@ public final class KafkaAction: PipelinedBatchAction {
       }
     }
     var renderedHeaders: [(key: String, value: String)] = []
+    var outgoingHops: Int?
+    if configuration.maxHops > 0 {
+      let incomingHops = RepublishAction.claimedHops(of: input.message) ?? 0
+      if incomingHops >= configuration.maxHops {
+        throw ActionError(
+          .permanent,
+          "kafka record to '\(clipped(shownTopic))' refused: the message has already been produced by a rule \(incomingHops) times (maxHops \(configuration.maxHops)); does a rule's kafka action write to a topic its source reads?"
+        )
+      }
+      outgoingHops = incomingHops + 1
+    }
     for header in headers {
       let key = try header.key.renderRequiringSecrets(
         input, secrets: secrets, field: "kafka header key '\(header.written)'", using: &machine)
@@ -406,6 +438,7 @@ public final class KafkaAction: PipelinedBatchAction {
             input, secrets: secrets, field: "kafka header '\(header.written)'", using: &machine)
         ))
     }
+    if let outgoingHops { renderedHeaders.append((RepublishAction.hopProperty, String(outgoingHops))) }
     var renderedKey: [UInt8]?
     if let key {
       // A key that renders empty (a field the message lacks) is no key: an empty one would put every

@@ -404,8 +404,20 @@ public final class RepublishAction: Action {
       ? nil : problem.replacingExactly("'\(probe)'", with: "'\(written)'")
   }
 
-  /// The user property that counts republish hops.
+  /// The user property that counts republish hops (and the Kafka header that counts a kafka
+  /// action's).
   public static let hopProperty = "iotrules-hops"
+
+  /// The hops `message` says it made (its last `iotrules-hops` user property or Kafka header), or
+  /// nil. It comes from whoever published: a negative count (which would let a loop run without
+  /// end) is taken as 0, one past Int's range as the most there is.
+  public static func claimedHops(of message: Message) -> Int? {
+    message.userProperties.last(where: { $0.key == hopProperty }).flatMap { property -> Int? in
+      let text = property.value.trimmingCharacters(in: .whitespaces)
+      if let count = Int(text) { return max(0, count) }
+      return !text.isEmpty && text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) ? Int.max : nil
+    }
+  }
 
   /// The configuration.
   public let configuration: Configuration
@@ -587,12 +599,7 @@ public final class RepublishAction: Action {
       // The property comes from whoever published: a negative count (which would let a loop run
       // without end) is taken as 0, one past Int's range as the most there is (it was 0), and the
       // ledger's count, when it has one, is not undercut.
-      let claimedHops = input.message.userProperties.last(where: { $0.key == Self.hopProperty })
-        .flatMap { property -> Int? in
-          let text = property.value.trimmingCharacters(in: .whitespaces)
-          if let count = Int(text) { return max(0, count) }
-          return !text.isEmpty && text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) ? Int.max : nil
-        }
+      let claimedHops = Self.claimedHops(of: input.message)
       let knownHops =
         usesHopLedger
         ? HopLedger.shared.hops(topic: input.message.topic, payload: input.message.payload, nowMs: nowMs)
@@ -883,6 +890,7 @@ extension ActionFactory {
         settings: [
           "bootstrapServers": .string, "topic": .string, "key": .string, "partition": .stringOrWholeNumber,
           "headers": .array(.keyValue), "clientProperties": .stringMap, "destinationArn": .anything,
+          "maxHops": .wholeNumber,
         ], required: ["topic"]
       ) { (configuration: KafkaAction.Configuration) throws(ActionConfigurationError) in
         try node.mapSettingsError { () throws(ActionSettingsError) -> any Action in

@@ -613,6 +613,9 @@ public enum AWSRuleImporter {
       if !properties.isEmpty { out["clientProperties"] = .object(properties) }
       drop(["destinationArn"], "the VPC destination is AWS's; the brokers are reached directly")
       dropUnknown(["destinationArn", "topic", "key", "partition", "headers", "clientProperties"])
+      notes.append(
+        "\(label) kafka: each record also carries the header iotrules-hops, a loop guard AWS does not have; \"maxHops\": 0 sends only the rule's own headers, as AWS does"
+      )
     case "s3":
       kind = "file"
       // AWS requires both: no value is made up for either.

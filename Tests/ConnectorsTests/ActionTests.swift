@@ -688,6 +688,46 @@ struct KafkaActionTests {
     await action.shutdown()
   }
 
+  /// The loop guard: a record carries `iotrules-hops`, one more than its message's (a Kafka
+  /// source's record headers), and past `maxHops` the result fails permanently; `maxHops: 0` sends
+  /// the headers as written only. (A rule whose kafka action wrote to its source's topic went
+  /// round without end; two such actions doubled every turn.)
+  @Test func aKafkaRecordCarriesItsHopsAndALoopStops() throws {
+    let action = try KafkaAction(
+      configuration: .init(
+        bootstrapServers: "127.0.0.1:9", topic: "kt", headers: [.init(key: "a", value: "b")], maxHops: 3))
+    func hops(_ claimed: String?) throws -> [String] {
+      let properties = claimed.map { [(key: RepublishAction.hopProperty, value: $0)] } ?? []
+      return try action.record(for: input("{}", userProperties: properties)).headers.map {
+        "\($0.key)=\($0.value)"
+      }
+    }
+    #expect(try hops(nil) == ["a=b", "iotrules-hops=1"])
+    #expect(try hops("2") == ["a=b", "iotrules-hops=3"])
+    #expect(try hops("-5") == ["a=b", "iotrules-hops=1"])
+    for claimed in ["3", "99999999999999999999"] {
+      #expect {
+        try action.record(for: input("{}", userProperties: [(RepublishAction.hopProperty, claimed)]))
+      } throws: { error in
+        let error = error as? ActionError
+        return error?.kind == .permanent
+          && error?.message.hasPrefix("kafka record to 'kt' refused: the message has already been produced")
+            == true
+      }
+    }
+    let unguarded = try KafkaAction(
+      configuration: .init(bootstrapServers: "127.0.0.1:9", topic: "kt", maxHops: 0))
+    #expect(
+      try unguarded.record(for: input("{}", userProperties: [(RepublishAction.hopProperty, "50")])).headers
+        .isEmpty)
+    // Its own header, written too, is refused: it would go twice.
+    #expect(throws: ActionSettingsError.self) {
+      try KafkaAction(
+        configuration: .init(
+          bootstrapServers: "127.0.0.1:9", topic: "kt", headers: [.init(key: "iotrules-hops", value: "1")]))
+    }
+  }
+
   @Test("a key that renders empty is no key; a rendered one is the record's key")
   func emptyKeyIsNoKey() throws {
     let action = try KafkaAction(
@@ -2434,7 +2474,7 @@ struct ConnectorFactoryTests {
         "kafka", #"{"topic": "t", "bootstrapServers": "h:1", "retyr": {}}"#,
         [
           (
-            "unknown key 'retyr' in the kafka action; did you mean 'retry'?; expected bootstrapServers, clientProperties, destinationArn, errorAction, headers, key, partition, retry, topic",
+            "unknown key 'retyr' in the kafka action; did you mean 'retry'?; expected bootstrapServers, clientProperties, destinationArn, errorAction, headers, key, maxHops, partition, retry, topic",
             "1:43"
           )
         ]
