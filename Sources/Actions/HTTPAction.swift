@@ -179,8 +179,8 @@ public final class HTTPAction: KeyedGroupAction {
       }
       // A scheme's case does not matter (RFC 3986 3.1): `HTTPS://` is `https://`.
       func isHTTP(_ text: String) -> Bool {
-        let scheme = text.utf8.prefix(8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
-        return scheme.starts(with: "https://".utf8) || scheme.starts(with: "http://".utf8)
+        let lowered = HTTPAction.schemeLowercased(text)
+        return lowered.hasPrefix("https://") || lowered.hasPrefix("http://")
       }
       // One problem a field: a URL that is not HTTP is not judged further.
       let urlIsHTTP = isHTTP(url)

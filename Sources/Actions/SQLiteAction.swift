@@ -982,10 +982,10 @@ public final class SQLiteAction: BatchAction {
         // (12345678901234567890 reads back as 12345678901234567000). One that reads back as itself
         // (1E19, 1.5E30, 2015-10-08's `10.0`) is a REAL. A fraction is a REAL, to 17 digits.
         // (A whole number below 2^53 is its double exactly: no text to compare.)
-        if let whole = Self.whole(number), (whole?.magnitude ?? .max) >= 1 << 53,
+        if number.isWhole, (number.exactInt?.magnitude ?? .max) >= 1 << 53,
           SQLDecimal(string: "\(double)") != number
         {
-          return whole.map { .integer(Int64($0)) } ?? .text(number.description)
+          return number.exactInt.map { .integer(Int64($0)) } ?? .text(number.description)
         }
         return .real(double)
       }
@@ -1007,28 +1007,6 @@ public final class SQLiteAction: BatchAction {
     case .array, .object: return .text(JSONWriter.string(value))
     case .binary(let bytes): return .blob(bytes)
     }
-  }
-
-  /// `number` when it is a whole number: `.some(its Int)` within 64 bits, `.some(nil)` past them;
-  /// nil for a fraction. (`12.0` is whole: its zero fraction digits are dropped.)
-  static func whole(_ number: SQLDecimal) -> Int?? {
-    var significand = number.significand
-    var exponent = number.exponent
-    while exponent < 0, significand != 0, significand % 10 == 0 {
-      significand /= 10
-      exponent += 1
-    }
-    if significand == 0 { return .some(0) }
-    guard exponent >= 0 else { return nil }
-    let limit = number.isNegative ? UInt128(UInt64(Int.max)) + 1 : UInt128(UInt64(Int.max))
-    guard significand <= limit else { return .some(nil) }
-    for _ in 0..<exponent {
-      let (product, overflow) = significand.multipliedReportingOverflow(by: 10)
-      guard !overflow, product <= limit else { return .some(nil) }
-      significand = product
-    }
-    if number.isNegative { return .some(significand == limit ? Int.min : -Int(UInt64(significand))) }
-    return .some(Int(UInt64(significand)))
   }
 
   /// Binds `value` to parameter `index` (from 1) as a column stores it (``stored(_:)``). Bound

@@ -337,15 +337,20 @@ final class SQLiteDatabase: Sendable {
       }
       defer { retryRetired(closing: true) }
       guard let queue else { return }
-      if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
-        fileIdentity().map({ $0 != opened }) ?? true
-      {
+      if movedAway() {
         // Moved, replaced or deleted since the last batch.
         retire(queue)
       } else {
         try? queue.close()
       }
     }
+  }
+
+  /// Whether the file at the path is no longer the one opened (moved, replaced or deleted); false
+  /// for a `file:` URI, and before the file was first known.
+  private func movedAway() -> Bool {
+    guard !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }) else { return false }
+    return fileIdentity().map { $0 != opened } ?? true
   }
 
   /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
@@ -539,18 +544,11 @@ final class SQLiteDatabase: Sendable {
     let unmoved = opening.withLock { _ -> DatabaseQueue?? in
       if retiring.withLock({ !$0.isEmpty }) { retryRetired(closing: false) }
       guard let queue = state.withLock({ $0 }) else { return .some(nil) }
-      if !database.hasPrefix("file:"), let opened = openedFile.withLock({ $0 }),
-        fileIdentity().map({ $0 != opened }) ?? true
-      {
-        let stale = state.withLock { state -> DatabaseQueue? in
-          guard state === queue else { return nil }
-          state = nil
-          return queue
-        }
-        if let stale { retire(stale) }
-        return .some(nil)
-      }
-      return .some(queue)
+      guard movedAway() else { return .some(queue) }
+      // (The connection changes only under `opening`: still this one.)
+      state.withLock { $0 = nil }
+      retire(queue)
+      return .some(nil)
     }
     guard let queue = unmoved ?? nil else { return retiring.withLock { $0.isEmpty } }
     let completed = try? await queue.writeWithoutTransaction { db -> Bool in

@@ -878,8 +878,9 @@ public final class RuleReloader: Sendable {
       CounterStore.shared.reloadsWithErrors.wrappingAdd(1, ordering: .relaxed)
       return nil
     }
-    if lock.withLock({ missingPaths }) > 0 {
-      lock.withLock { missingPaths = 0 }
+    if lock.withLock({
+      defer { missingPaths = 0 }; return missingPaths > 0
+    }) {
       CounterStore.shared.ruleFilesFailing.store(failingCount, ordering: .relaxed)
     }
     // What to load: the files, those whose stamps are the ones they were loaded with (none when

@@ -806,40 +806,33 @@ public final class Dispatcher: Sendable {
   /// goes nowhere, as in AWS, but not without a word (a typo in a device's topic is otherwise
   /// invisible).
   func noteUnknownBasicIngest(_ topic: String, in snapshot: RuleSet) {
-    guard let ingest = BasicIngest.split(topic) else {
+    // Logged once per rule name, or per topic that names none.
+    let key: String
+    let names: Bool
+    if let ingest = BasicIngest.split(topic) {
+      guard snapshot.index(named: ingest.rule) == nil else { return }
+      (key, names) = (String(ingest.rule), true)
+    } else {
       // `$aws/rules/NAME` with no topic after the name, `$aws/rules//x` with no name: as quiet
       // a drop as a name of no rule, and as likely a device's mistake.
       guard BasicIngest.isIngestFilter(topic) else { return }
-      statistics.withLock { $0.forMissingRules += 1 }
-      switch Self.novelty(topic, in: unknownIngestNames) {
-      case .new:
-        logger.warning(
-          "Basic Ingest topic '\(Message.logged(topic: topic))' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
-        )
-      case .pastLimit: notePastLimit()
-      case .seen: break
-      }
-      return
+      (key, names) = (topic, false)
     }
-    guard snapshot.index(named: ingest.rule) == nil else { return }
     statistics.withLock { $0.forMissingRules += 1 }
-    let name = String(ingest.rule)
-    switch Self.novelty(name, in: unknownIngestNames) {
+    switch Self.novelty(key, in: unknownIngestNames) {
+    case .seen: break
     case .new:
       logger.warning(
-        "Basic Ingest topic '\(Message.logged(topic: topic))' names no rule '\(clipped(name))': its messages go to no rule (logged once per name)"
+        names
+          ? "Basic Ingest topic '\(Message.logged(topic: topic))' names no rule '\(clipped(key))': its messages go to no rule (logged once per name)"
+          : "Basic Ingest topic '\(Message.logged(topic: topic))' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
       )
-    case .pastLimit: notePastLimit()
-    case .seen: break
+    case .pastLimit:
+      // A device sending ever new names went on unseen: no word that the logging stopped.
+      logger.warning(
+        "more than 1,000 Basic Ingest rule names (or topics) of no rule came: no more are logged; the summary counts their messages (for rules not loaded)"
+      )
     }
-  }
-
-  /// Said once, when a Basic Ingest name or topic of no rule comes past the 1,000 logged: a device
-  /// sending ever new names went on unseen (no word that the logging stopped, no count).
-  private func notePastLimit() {
-    logger.warning(
-      "more than 1,000 Basic Ingest rule names (or topics) of no rule came: no more are logged; the summary counts their messages (for rules not loaded)"
-    )
   }
 
   /// A message for one rule (a replayed error record) that no rule of that name took: the rule was

@@ -199,6 +199,14 @@ extension SQLDecimal {
   }
 }
 
+extension SQLDecimal {
+  /// The `Int` equal to this number, or nil when it has a fraction or does not fit in 64 bits.
+  public var exactInt: Int? { DecimalMath.exactInt(self) }
+
+  /// True when this number has no fractional part (`12.0` is `12`: trailing zeros are not kept).
+  public var isWhole: Bool { DecimalMath.isWhole(self) }
+}
+
 extension SQLDecimal: CustomStringConvertible {
   /// The number as the JSON writer spells it (`22.5`, `10.0`, `1.5E40`).
   public var description: String {
