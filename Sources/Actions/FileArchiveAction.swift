@@ -900,18 +900,39 @@ public final class FileArchiveAction: BatchAction {
         func flush(_ path: String) {
           guard let group = pending.removeValue(forKey: path), !group.bytes.isEmpty, let file = files[path]
           else { return }
-          do throws(ActionError) {
-            try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
+          func wrote(_ indices: [Int]) {
             files[path]!.lastWriteMs = now
             if touched[path]?.descriptor == file.descriptor {
-              touched[path]!.indices += group.indices
+              touched[path]!.indices += indices
             } else {
-              touched[path] = (file.descriptor, group.indices)
+              touched[path] = (file.descriptor, indices)
             }
+          }
+          do throws(ActionError) {
+            try FileSystem.writeAll(file.descriptor, group.bytes, path: path, operations: operations)
+            wrote(group.indices)
           } catch {
             // writeAll cut the file back: none of these lines is in it.
             files[path]!.size -= group.bytes.count
-            for index in group.indices { results[index] = error }
+            guard group.indices.count > 1 else {
+              results[group.indices[0]] = error
+              return
+            }
+            // Then line by line, so that a line that cannot be written (too large for the space
+            // left on a nearly full disk) fails alone and the others are written: the whole
+            // group failed, each attempt, while most of its lines would have fit.
+            var start = 0
+            for (index, end) in zip(group.indices, group.ends) {
+              let line = Array(group.bytes[start..<end])
+              start = end
+              do throws(ActionError) {
+                try FileSystem.writeAll(file.descriptor, line, path: path, operations: operations)
+                files[path]!.size += line.count
+                wrote([index])
+              } catch {
+                results[index] = error
+              }
+            }
           }
         }
         /// A file closed for rotation or for the open-files limit: its lines of this batch are
@@ -1025,12 +1046,15 @@ public final class FileArchiveAction: BatchAction {
   struct PendingLines {
     var bytes: [UInt8] = []
     var indices: [Int] = []
+    /// Where each line ends in `bytes` (after its newline), in `indices`' order.
+    var ends: [Int] = []
 
     /// Adds `line` and its newline for the result at `index`.
     mutating func add(_ line: [UInt8], _ index: Int) {
       bytes += line
       bytes.append(UInt8(ascii: "\n"))
       indices.append(index)
+      ends.append(bytes.count)
     }
   }
 

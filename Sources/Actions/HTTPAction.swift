@@ -332,6 +332,8 @@ public final class HTTPAction: KeyedGroupAction {
   /// would otherwise reach their error paths 8 a timeout.
   private let connections = Permits(HTTPAction.connectionsPerHost)
   let batcher: HTTPBatcher?
+  /// Set by `hurry`: the dispatcher no longer gathers results for a batch (``gathering`` is nil).
+  private let hurried = Atomic<Bool>(false)
 
   /// `http`.
   public var kind: String { "http" }
@@ -401,6 +403,17 @@ public final class HTTPAction: KeyedGroupAction {
     await performGroup(inputs, failingFast: false)
   }
 
+  /// With batching of one topic's results (not `acrossTopics`), the dispatcher gathers them for
+  /// the batch's window before it hands them over, and each group's last batch goes at its end:
+  /// a result that came while a batch was open joins it, as in AWS, instead of waiting for it to
+  /// be answered and opening a batch of its own. Across topics, the open batches gather instead.
+  public var gathering: GroupGathering? {
+    guard let batch = configuration.batch, !batch.acrossTopics, !hurried.load(ordering: .relaxed) else {
+      return nil
+    }
+    return GroupGathering(maxCount: batch.maxSize, windowMs: batch.maxDelayMs)
+  }
+
   /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
     await performGroup(inputs, failingFast: { _ in failingFast }, delivered: { _ in })
@@ -463,7 +476,8 @@ public final class HTTPAction: KeyedGroupAction {
         delivered(index)
       }
     }
-    await sendRun(flush: false)
+    // Gathered by the dispatcher already: nothing more of this topic can join before the group ends.
+    await sendRun(flush: gathering != nil)
     return results
   }
 
@@ -1018,6 +1032,7 @@ public final class HTTPAction: KeyedGroupAction {
 
   /// Sends the open batches now, and later results' batches without waiting `maxDelayMs`.
   public func hurry() async {
+    hurried.store(true, ordering: .relaxed)
     await connections.hurry()
     await batcher?.hurry()
   }

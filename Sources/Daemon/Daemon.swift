@@ -915,7 +915,7 @@ public enum Daemon {
         metadata: [
           "rule": "\(rule)", "action": "\(action)", "count": .stringConvertible(count),
           "note":
-            "past the first \(LogBudget.linesPerMinute) of a minute they are counted: each is in its error record",
+            "past the first \(LogBudget.linesPerMinute) of a minute they are counted: each is in its error record (an error action's, the dead-letter file's, or, where even that failed, the error-level line that gave the record whole)",
         ])
     }
     let unsaid = malformedLog.unsaid

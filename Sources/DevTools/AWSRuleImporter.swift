@@ -43,6 +43,11 @@ public enum AWSRuleImporter {
   /// The SQLite database dynamoDB tables are mapped into.
   public static let dynamoDatabase = "data/dynamodb.db"
 
+  /// The note of a DynamoDB action written as sqlite: the database file is iotrules' choice.
+  static func databaseNote(_ label: String) -> String {
+    "\(label) sqlite.database: DynamoDB names no file; the rows go to \(dynamoDatabase) (relative to the folder the daemon runs in): change it to put them elsewhere"
+  }
+
   /// Converts the document `bytes` read from `file`; `name` overrides the rule name. Without either
   /// `name` or the document's `ruleName`, the file's base name names the rule, unless
   /// `fileNamesRule` is false (standard input: the rule is then not named `stdin`, it is an error).
@@ -610,7 +615,16 @@ public enum AWSRuleImporter {
       if let key = fields["key"] { out["key"] = key.value }
       if let partition = fields["partition"] { out["partition"] = partition.value }
       if let headers = fields["headers"] { out["headers"] = headers.value }
-      if !properties.isEmpty { out["clientProperties"] = .object(properties) }
+      // AWS connects over TLS when the rule names no protocol (its default is SSL; librdkafka's,
+      // which a kafka action here follows, is plaintext): written out, so that the rule keeps
+      // what it did.
+      if properties.keys.allSatisfy({ $0.lowercased() != "security.protocol" }) {
+        properties["security.protocol"] = .string("SSL")
+        notes.append(
+          "\(label) kafka: clientProperties had no security.protocol; AWS's default, SSL, is written out (an iotrules kafka action without one connects in plaintext)"
+        )
+      }
+      out["clientProperties"] = .object(properties)
       drop(["destinationArn"], "the VPC destination is AWS's; the brokers are reached directly")
       dropUnknown(["destinationArn", "topic", "key", "partition", "headers", "clientProperties"])
       notes.append(
@@ -661,6 +675,7 @@ public enum AWSRuleImporter {
     case "dynamoDB":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      notes.append(databaseNote(label))
       // AWS's operation: INSERT (the default), UPDATE or DELETE, or a template choosing one per
       // message. A sqlite action writes rows: a rule that deleted items must not become one that
       // adds them.
@@ -722,6 +737,7 @@ public enum AWSRuleImporter {
     case "dynamoDBv2":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
+      notes.append(databaseNote(label))
       guard let table = fields["putItem"]?["tableName"]?.string, !table.isEmpty else {
         unmapped.append("\(label): \(requiredProblem(["putItem", "tableName"]))")
         return nil

@@ -5,7 +5,8 @@ import IoTSQL
 /// `traceid`, `sourceip` (strings, or null for none), `timestamp_ms` (an integer),
 /// `mqtt_properties` (`content_type`, `format_indicator`, `response_topic`, `correlation_data`)
 /// and `user_properties` (an object of strings or, to repeat keys, an array of
-/// `{"key", "value"}` objects or `[key, value]` pairs). A pin written as null pins nothing (a
+/// `{"key", "value"}` objects or `[key, value]` pairs), `newuuid` (a string) and `rand` (a number in
+/// [0, 1)), which every call of the function gives. A pin written as null pins nothing (a
 /// serializer that writes every field).
 public enum ContextPins {
   /// A pin that cannot be applied; `message` names the field as `context.FIELD`.
@@ -21,7 +22,9 @@ public enum ContextPins {
     guard case .object(let pins) = value else { throw Problem(message: "\"context\" must be an object") }
     for (key, pinned) in pins.members {
       // Null pins nothing (a string's null is none, the same); a misspelt key is refused still.
-      if pinned == .null, key == "timestamp_ms" || key == "mqtt_properties" || key == "user_properties" {
+      if pinned == .null,
+        ["timestamp_ms", "mqtt_properties", "user_properties", "newuuid", "rand"].contains(key)
+      {
         continue
       }
       switch key {
@@ -55,10 +58,26 @@ public enum ContextPins {
         }
       case "user_properties":
         context.userProperties = try userProperties(pinned)
+      case "newuuid":
+        guard case .string(let uuid) = pinned else {
+          throw Problem(message: "\"context.newuuid\" must be a string (what every newuuid() call gives)")
+        }
+        context.randomness = PinnedRandomness(uuid: uuid, rand: context.randomness?.rand)
+      case "rand":
+        let number: Double? =
+          switch pinned {
+          case .int(let whole): Double(whole)
+          case .decimal(let decimal): Coercions.nearestDouble(decimal)
+          default: nil
+          }
+        guard let number, number >= 0, number < 1 else {
+          throw Problem(message: "\"context.rand\" must be a number from 0 up to (not including) 1")
+        }
+        context.randomness = PinnedRandomness(uuid: context.randomness?.uuid, rand: number)
       default:
         throw Problem(
           message:
-            "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties or user_properties"
+            "unknown context field \"\(key)\"; expected clientid, principal, accountid, traceid, sourceip, timestamp_ms, mqtt_properties, user_properties, newuuid or rand"
         )
       }
     }

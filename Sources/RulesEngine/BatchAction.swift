@@ -35,9 +35,32 @@ public protocol KeyedGroupAction: Action {
   func performGroup(
     _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?]
+
+  /// When set, the dispatcher gathers a topic's results before it hands them over: up to
+  /// `maxCount` of them, waiting at most `windowMs` after the oldest's message was taken (the http
+  /// action's batching, as AWS's: a batch opens with its first result and goes when full or after
+  /// maxBatchOpenMs). Nil (the default): each part goes as soon as the one before is done.
+  var gathering: GroupGathering? { get }
+}
+
+/// How a ``KeyedGroupAction``'s topic gathers results into one part.
+public struct GroupGathering: Sendable, Equatable {
+  /// The most results in one part.
+  public var maxCount: Int
+  /// The longest a result waits for others, in milliseconds after its message was taken.
+  public var windowMs: Int
+
+  /// Creates the limits.
+  public init(maxCount: Int, windowMs: Int) {
+    self.maxCount = maxCount
+    self.windowMs = windowMs
+  }
 }
 
 extension KeyedGroupAction {
+  /// Hands each part over as soon as the one before is done.
+  public var gathering: GroupGathering? { nil }
+
   /// Attempts every result: an action that cannot stop early.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {
     await performGroup(inputs)

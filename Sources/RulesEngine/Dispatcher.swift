@@ -59,7 +59,14 @@ struct ActionLane: ~Copyable, Sendable {
   /// A per-result action's topics being performed, each with the jobs waiting behind its running
   /// part (`hand`): a topic slow to answer holds only its own results. (The lane waited for the
   /// whole of each batch, so one webhook request hanging for its timeout held every other topic.)
-  let topics = Mutex<[ExactText: [ActionJob]]>([:])
+  let topics = Mutex<[ExactText: TopicQueue]>([:])
+
+  /// The jobs waiting behind a topic's running part, and the wait of a part gathering more
+  /// (``GroupGathering``): how many it waits for, and its sleep, which `hand` ends when they come.
+  struct TopicQueue {
+    var jobs: [ActionJob] = []
+    var gathering: (total: Int, sleep: Task<Void, Never>)?
+  }
   /// The latest batch's error-path work: the next batch's starts after it, so error records come
   /// out in the lane's order even when an error action is slow.
   let failureWork = Mutex<Task<Void, Never>?>(nil)
@@ -156,10 +163,14 @@ struct ActionLane: ~Copyable, Sendable {
       let jobs = groups[key]!
       let starts = topics.withLock { topics -> Bool in
         if topics[key] != nil {
-          topics[key]!.append(contentsOf: jobs)
+          topics[key]!.jobs.append(contentsOf: jobs)
+          // A part gathering results has enough now: it goes without waiting out its window.
+          if let gathering = topics[key]!.gathering, topics[key]!.jobs.count >= gathering.total {
+            gathering.sleep.cancel()
+          }
           return false
         }
-        topics[key] = []
+        topics[key] = TopicQueue()
         return true
       }
       if starts {
@@ -173,13 +184,57 @@ struct ActionLane: ~Copyable, Sendable {
     _ key: ExactText, _ first: [ActionJob], dispatcher: Dispatcher, configured: ConfiguredAction
   ) async {
     var jobs = first
+    let grouped = configured.action as? any KeyedGroupAction
     while !jobs.isEmpty {
+      if let grouped, let gathering = grouped.gathering, jobs.count < gathering.maxCount {
+        await gather(
+          key, onto: &jobs, gathering, clock: dispatcher.clock,
+          goesOn: { !dispatcher.isStopping && grouped.gathering != nil })
+      }
       await dispatcher.process(jobs, on: configured, holdingForWaits: true)
       jobs = topics.withLock { topics -> [ActionJob] in
-        let next = topics[key] ?? []
-        if next.isEmpty { topics[key] = nil } else { topics[key] = [] }
+        let next = topics[key]?.jobs ?? []
+        if next.isEmpty { topics[key] = nil } else { topics[key]!.jobs = [] }
         return next
       }
+    }
+  }
+
+  /// Waits until `jobs` and the topic's jobs queued behind them number `gathering.maxCount`, or
+  /// the oldest has waited `gathering.windowMs` since the dispatcher took its message, then moves
+  /// the queued ones onto `jobs` (at most `maxCount` in all: the rest wait for the next part). The
+  /// wait ends too once `goesOn` says no: the daemon stopping, the action hurried (the run ending,
+  /// its rule replaced). (Handed over one part at a time, a webhook's batch held its topic's later
+  /// results until it was answered: the first result after a pause went alone after the whole
+  /// window, and the next waited twice as long.)
+  private func gather(
+    _ key: ExactText, onto jobs: inout [ActionJob], _ gathering: GroupGathering, clock: any EngineClock,
+    goesOn: () -> Bool
+  ) async {
+    let deadline = jobs[0].tracker.startNanoseconds &+ UInt64(max(gathering.windowMs, 0)) &* 1_000_000
+    let wanted = gathering.maxCount - jobs.count
+    var now = clock.monotonicNanoseconds()
+    // In sleeps of at most a quarter second, so that a stop does not wait out a long window.
+    while now < deadline, goesOn() {
+      let milliseconds = Int(min((deadline - now + 999_999) / 1_000_000, 250))
+      let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
+      let enough = topics.withLock { topics -> Bool in
+        if (topics[key]?.jobs.count ?? 0) >= wanted { return true }
+        topics[key, default: TopicQueue()].gathering = (wanted, sleep)
+        return false
+      }
+      if enough { sleep.cancel() }
+      await sleep.value
+      if enough || topics.withLock({ ($0[key]?.jobs.count ?? 0) >= wanted }) { break }
+      now = clock.monotonicNanoseconds()
+    }
+    jobs += topics.withLock { topics -> [ActionJob] in
+      guard var queue = topics[key] else { return [] }
+      queue.gathering = nil
+      let taken = Array(queue.jobs.prefix(max(wanted, 0)))
+      queue.jobs.removeFirst(taken.count)
+      topics[key] = queue
+      return taken
     }
   }
 

@@ -16,7 +16,9 @@ struct TestCommand: ParsableCommand {
       from their templates; only the fields written are compared). A payload string is the payload's \
       text; other JSON is written compactly. timestamp pins timestamp() (epoch ms; 0 when absent); \
       context pins the other context functions (principal, sourceip, traceid, accountid, \
-      mqtt_properties, user_properties), as an eval --batch request's context does.
+      mqtt_properties, user_properties, newuuid, rand), as an eval --batch request's context does; \
+      unpinned, newuuid() and rand() give the same sequence every run. A rule file without tests \
+      that does not load fails as (load).
       Exit 0 when every case passes, 1 when any fails (each failure named, with a diff), 65 when \
       nothing was found to test, 74 when a path cannot be read (the others' tests run) or the JUnit \
       report or standard output cannot be written.
@@ -55,7 +57,19 @@ struct TestCommand: ParsableCommand {
           "\(styler.string("ok")) \(RuleFile.escapedName(result.rule)): \(RuleFile.escapedName(result.name))")
       }
     }
-    for file in plan.untested { Console.out(styler.dim("no tests: \(RuleFile.escapedName(file))")) }
+    // Its tests may pass, but the rule processes nothing: said, as `check` says it.
+    var noted = Set<String>()
+    for result in results where result.ruleDisabled && noted.insert(result.rule).inserted {
+      Console.out(
+        styler.dim(
+          "note: rule \(RuleFile.escapedName(result.rule)) is disabled (ruleDisabled): its tests ran, but run loads it and skips it"
+        ))
+    }
+    // A rule without tests that does not load failed above, as `(load)`.
+    let failedToLoad = Set(results.map(\.file))
+    for file in plan.untested where !failedToLoad.contains(file) {
+      Console.out(styler.dim("no tests: \(RuleFile.escapedName(file))"))
+    }
     let failed = results.filter { !$0.passed }.count
     let files = Set(results.map(\.file)).count
     // The summary first: a report that cannot be written does not hide the results.

@@ -1258,6 +1258,42 @@ struct FileArchiveActionTests {
         == "{\"n\":1}\n{\"n\":2,\"text\":\"a line long enough to be cut\"}\n")
   }
 
+  /// A disk with room for some lines of a batch but not all: the lines that fit are written and
+  /// the one that does not fails alone (the batch's one write failed, each attempt, and took every
+  /// line to the error path while most of them would have fit).
+  @Test func aNearlyFullDiskTakesTheLinesThatFit() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/t/a.jsonl"}"#), context: context)
+    #expect(await action.performBatch([numbered(1)])[0] == nil)
+    // Room for 60 more bytes: a write that would pass them fails whole, as a full disk's does here.
+    let room = Mutex(60)
+    action.operations.withLock {
+      $0 = FileOperations(
+        write: { descriptor, bytes, count in
+          guard
+            room.withLock({ left in
+              defer { if left >= count { left -= count } }
+              return left >= count
+            })
+          else {
+            errno = ENOSPC
+            return -1
+          }
+          return Glibc.write(descriptor, bytes, count)
+        }, sync: FileOperations.system.sync)
+    }
+    let big = input(
+      object([("n", .int(3))]), json: #"{"n":3,"text":"\#(String(repeating: "x", count: 200))"}"#)
+    let results = await action.performBatch([numbered(2), big, numbered(4), numbered(5)])
+    #expect(results.map { $0 == nil } == [true, false, true, true], "\(results)")
+    #expect(results[1]?.message.contains("No space left") == true)
+    await action.shutdown()
+    #expect(
+      try String(contentsOfFile: "\(folder)/t/a.jsonl", encoding: .utf8)
+        == "{\"n\":1}\n{\"n\":2}\n{\"n\":4}\n{\"n\":5}\n")
+  }
+
   @Test func theDeadLetterFileLeavesNoTornRecord() async throws {
     let path = temporaryFolder() + "/dead.jsonl"
     let sink = DeadLetterFile(path: path)

@@ -1593,7 +1593,11 @@ struct HTTPActionTests {
   func batching() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    let action = try await action(server) { $0.batch = .init(maxSize: 4, maxDelayMs: 50, maxBytes: 5120) }
+    // Results handed over concurrently join the open batches across topics; one topic's are
+    // gathered by the dispatcher instead (`batchWindowGathers`).
+    let action = try await action(server) {
+      $0.batch = .init(maxSize: 4, maxDelayMs: 50, maxBytes: 5120, acrossTopics: true)
+    }
     try await withThrowingTaskGroup(of: Void.self) { group in
       for index in 0..<10 {
         group.addTask { try await action.perform(input(#"{"n":\#(index)}"#)) }
@@ -1832,7 +1836,9 @@ struct HTTPActionTests {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
     server.enqueue([.serverError])
-    let action = try await action(server) { $0.batch = .init(maxSize: 2, maxDelayMs: 1000, maxBytes: 5120) }
+    let action = try await action(server) {
+      $0.batch = .init(maxSize: 2, maxDelayMs: 1000, maxBytes: 5120, acrossTopics: true)
+    }
     let results = Locked<[ActionError.Kind?]>([])
     await withTaskGroup(of: Void.self) { group in
       for _ in 0..<2 {
@@ -2107,6 +2113,46 @@ struct ConnectorDispatchTests {
       }
     }
     #expect(numbers == Array(1...20), "\(bodies)")
+    for configured in rule.actions { await configured.action.shutdown() }
+  }
+
+  /// AWS's batch opens with its first result and goes when full or after maxBatchOpenMs: results
+  /// that come meanwhile join it. (The lane handed the action one part at a time: the first result
+  /// after a pause went alone after the whole window, the rest in a second request later still.)
+  @Test(
+    "batching through the dispatcher: results that come while a batch is open join it; a full one goes at once"
+  )
+  func batchWindowGathers() async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    var factory = ActionFactory.standard
+    factory.registerConnectorActions(publisher: nil)
+    let rule = try loadRule(
+      #"""
+      {"sql": "SELECT n FROM 'sensors/#'",
+       "actions": [{"http": {"url": "\#(server.url("/hook"))", "enableBatching": true,
+                             "batchConfig": {"maxBatchSize": 3, "maxBatchOpenMs": 3000}}}]}
+      """#, builder: RecordingBuilder(fallback: factory))
+    for configured in rule.actions { try await configured.action.start() }
+    let dispatcher = Dispatcher(
+      ruleSet: RuleSet(rules: [rule]), maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: SystemClock())
+    let acks = AckCollector()
+    // Two results 40 ms apart: one request, after the window.
+    for n in 1...2 {
+      await dispatcher.deliver(acks.message(topic: "sensors/one", payload: #"{"n":\#(n)}"#, origin: "\(n)"))
+      try await Task.sleep(nanoseconds: 40_000_000)
+    }
+    #expect(await acks.wait(for: 2, timeoutMs: 20_000))
+    // Three at once fill a batch: it goes without waiting out the window.
+    let started = ContinuousClock.now
+    for n in 3...5 {
+      await dispatcher.deliver(acks.message(topic: "sensors/two", payload: #"{"n":\#(n)}"#, origin: "\(n)"))
+    }
+    #expect(await acks.wait(for: 5, timeoutMs: 20_000))
+    #expect(ContinuousClock.now - started < .milliseconds(2500))
+    await dispatcher.drain()
+    let bodies = server.requests.map { String(decoding: $0.body, as: UTF8.self) }
+    #expect(bodies == [#"[{"n":1},{"n":2}]"#, #"[{"n":3},{"n":4},{"n":5}]"#], "\(bodies)")
     for configured in rule.actions { await configured.action.shutdown() }
   }
 

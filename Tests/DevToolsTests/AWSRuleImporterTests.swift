@@ -134,7 +134,8 @@ import Testing
             .object([
               "kafka": .object([
                 "bootstrapServers": .string("127.0.0.1:9092"), "topic": .string("k"),
-                "clientProperties": .object(["Acks": .string("all")]),
+                // AWS's default protocol, SSL, written out: a kafka action here defaults to plaintext.
+                "clientProperties": .object(["Acks": .string("all"), "security.protocol": .string("SSL")]),
               ])
             ]),
           ]),
@@ -198,7 +199,7 @@ import Testing
       try RulePreview.load(file: "forward_readings.json", bytes: Array(result.json.utf8))
     } throws: {
       "\($0)".contains(
-        "forward_readings.json:49:9: error: sqlite action: 'hashKeyField' is the dynamoDB action's (as are 'hashKeyValue',"
+        "forward_readings.json:50:9: error: sqlite action: 'hashKeyField' is the dynamoDB action's (as are 'hashKeyValue',"
       )
     }
     guard case .object(var edited) = try JSONReader.parse(result.json),
@@ -228,6 +229,21 @@ import Testing
     #expect(republish["topic"] == .string("archive/9"))
     #expect(kafka["bootstrapServers"] == .string("kafka.example.com:9092"))
     #expect(kafka["key"] == .string("9"))
+    // AWS connected over TLS, its default: so does the imported action, said. The database file
+    // is iotrules' choice, said too.
+    guard case .object(let properties)? = kafka["clientProperties"] else {
+      Issue.record("\(kafka)")
+      return
+    }
+    #expect(properties["security.protocol"] == .string("SSL"), "\(kafka)")
+    #expect(
+      result.notes.contains(
+        "actions[2] kafka: clientProperties had no security.protocol; AWS's default, SSL, is written out (an iotrules kafka action without one connects in plaintext)"
+      ), "\(result.notes)")
+    #expect(
+      result.notes.contains {
+        $0.hasPrefix("actions[3] sqlite.database: DynamoDB names no file; the rows go to data/dynamodb.db")
+      }, "\(result.notes)")
   }
 
   @Test("the CLI writes <name>.json, honours --name and --output, exits 1 on unmapped actions")

@@ -137,6 +137,82 @@ import Testing
 
   /// A case pins the other context functions as an `eval --batch` request does (a rule reading
   /// `principal()` or an MQTT 5 property could not be tested with values).
+  @Test("a rule without tests that does not load fails as (load), at its problem; a disabled rule is noted")
+  func brokenRuleWithoutTests() throws {
+    let folder = temporaryFolder("ruletest-untested")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.json", toPath: folder + "/high_temp.json")
+    try FileManager.default.copyItem(
+      atPath: packageRoot + "/Rules/high_temp.test.json", toPath: folder + "/high_temp.test.json")
+    try "{\"sql\": \"SELECT * FROM 'a'\",\n \"actions\": [{\"republish\": {\"topic\": \"b\", \"qos\": 2}}]}\n"
+      .write(toFile: folder + "/badaction.json", atomically: true, encoding: .utf8)
+    try "{\"sql\": \"SELECT * FROM 'a'\", \"actions\": [\n".write(
+      toFile: folder + "/truncated.json", atomically: true, encoding: .utf8)
+    try "{\"sql\": \"SELECT * FROM 'a'\", \"actions\": []}\n".write(
+      toFile: folder + "/untested.json", atomically: true, encoding: .utf8)
+    let results = RuleTestPlan.collect([folder]).run()
+    let broken = results.filter { !$0.passed }
+    #expect(broken.map(\.file) == [folder + "/badaction.json", folder + "/truncated.json"], "\(broken)")
+    #expect(broken.allSatisfy { $0.name == "(load)" && $0.failure!.hasPrefix("the rule does not load:") })
+    #expect(broken.first?.position.line == 2, "\(broken)")
+    let (status, out, _) = try runBinary(["test", folder, "--junit", folder + "/report.xml"])
+    #expect(status == 1, "\(out)")
+    #expect(out.contains("FAIL badaction: (load)  (\(folder)/badaction.json:2:"), "\(out)")
+    #expect(out.contains("FAIL truncated: (load)"), "\(out)")
+    #expect(
+      out.contains("no tests: \(folder)/untested.json") && !out.contains("no tests: \(folder)/bad"), "\(out)")
+    let report = try String(contentsOfFile: folder + "/report.xml", encoding: .utf8)
+    #expect(
+      report.contains(#"<testcase classname="badaction" name="(load)" file="\#(folder)/badaction.json""#),
+      "\(report)")
+    // Alone, it fails the same way (it was "no rule tests found", exit 65, with no error shown).
+    let (aloneStatus, aloneOut, _) = try runBinary(["test", folder + "/truncated.json"])
+    #expect(aloneStatus == 1 && aloneOut.contains("FAIL truncated: (load)"), "\(aloneOut)")
+
+    // A disabled rule's tests run, and the console says run skips it.
+    let rule = try String(contentsOfFile: folder + "/high_temp.json", encoding: .utf8)
+    try rule.replacingOccurrences(of: "\"ruleDisabled\": false", with: "\"ruleDisabled\": true")
+      .write(toFile: folder + "/high_temp.json", atomically: true, encoding: .utf8)
+    let (_, disabledOut, _) = try runBinary(["test", folder + "/high_temp.json"])
+    #expect(
+      disabledOut.contains(
+        "note: rule high_temp is disabled (ruleDisabled): its tests ran, but run loads it and skips it"),
+      "\(disabledOut)")
+  }
+
+  @Test("newuuid() and rand() give the same every run of a case, or what its context pins")
+  func randomnessInTests() throws {
+    let folder = temporaryFolder("ruletest-random")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try #"""
+    {"sql": "SELECT newuuid() AS id, newuuid() AS id2, rand() < 0.1 AS sampled FROM 'a/+'",
+     "actions": [{"file": {"path": "o/${newuuid()}.jsonl"}}]}
+    """#.write(toFile: folder + "/ids.json", atomically: true, encoding: .utf8)
+    try #"""
+    [{"name": "sequence", "topic": "a/b", "payload": {},
+      "expect": {"output": {"id": "00000000-0000-4000-8000-000000000001", "id2": "00000000-0000-4000-8000-000000000002", "sampled": false}}},
+     {"name": "path", "topic": "a/b", "payload": {},
+      "expect": {"actions": [{"kind": "file", "path": "o/00000000-0000-4000-8000-000000000003.jsonl"}]}},
+     {"name": "pinned", "topic": "a/b", "payload": {}, "context": {"newuuid": "u-1", "rand": 0.05},
+      "expect": {"output": {"id": "u-1", "id2": "u-1", "sampled": true}}},
+     {"name": "bad pin", "topic": "a/b", "payload": {}, "context": {"rand": 1},
+      "expect": {"no_match": true}}]
+    """#.write(toFile: folder + "/ids.test.json", atomically: true, encoding: .utf8)
+    for _ in 0..<2 {
+      let (status, out, _) = try runBinary(["test", folder])
+      #expect(status == 1, "\(out)")
+      #expect(out.hasSuffix("3 passed, 1 failed (4 case(s) in 1 file(s))\n"), "\(out)")
+      #expect(out.contains(#""context.rand" must be a number from 0 up to (not including) 1"#), "\(out)")
+    }
+    // The sequences are the same in every instance; a pin holds for every call.
+    let first = PinnedRandomness()
+    let second = PinnedRandomness()
+    #expect((0..<3).map { _ in first.nextDouble() } == (0..<3).map { _ in second.nextDouble() })
+    #expect((0..<100).allSatisfy { _ in (0..<1).contains(first.nextDouble()) })
+    #expect(PinnedRandomness(uuid: "x").nextUUID() == "x")
+  }
+
   @Test("a case's context pins principal, source ip, MQTT properties and user properties")
   func contextPins() throws {
     let folder = temporaryFolder("ruletest-context")
@@ -262,7 +338,11 @@ import Testing
      {"name": "taken", "topic": "sensors/1/data", "payload": {"dev": "d4", "missing": "m"},
       "expect": {"actions": [{"kind": "file", "refused": false}, {"kind": "file", "refused": false}, {"kind": "file"}]}},
      {"name": "not taken", "topic": "sensors/1/data", "payload": {"dev": "d5"},
-      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": false}, {"kind": "file"}]}}]
+      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": false}, {"kind": "file"}]}},
+     {"name": "part of the reason", "topic": "sensors/1/data", "payload": {"dev": "d6"},
+      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": "begins with '/'"}, {"kind": "file"}]}},
+     {"name": "another reason", "topic": "sensors/1/data", "payload": {"dev": "d7"},
+      "expect": {"actions": [{"kind": "file"}, {"kind": "file", "refused": "hidden name"}, {"kind": "file"}]}}]
     """#.write(toFile: folder + "/arch.test.json", atomically: true, encoding: .utf8)
     let (status, out, _) = try runBinary(["test", folder])
     #expect(status == 1, "\(out)")
@@ -282,7 +362,10 @@ import Testing
     // `"refused": false` expects the write taken: met where it is, not where the daemon refuses it.
     #expect(!out.contains("FAIL arch: taken"), "\(out)")
     #expect(out.contains("FAIL arch: not taken"), "\(out)")
-    #expect(out.hasSuffix("2 passed, 4 failed (6 case(s) in 1 file(s))\n"), "\(out)")
+    // A part of the reason's text expects the refusal too; a part of another reason does not.
+    #expect(!out.contains("FAIL arch: part of the reason"), "\(out)")
+    #expect(out.contains("FAIL arch: another reason"), "\(out)")
+    #expect(out.hasSuffix("3 passed, 5 failed (8 case(s) in 1 file(s))\n"), "\(out)")
   }
 
   /// The preview judges a sqlite row by the daemon's own checks: `test` passed rows `run` always

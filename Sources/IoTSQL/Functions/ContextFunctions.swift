@@ -82,7 +82,7 @@ enum ContextFunctions {
       name: "newuuid", family: "context", arity: 0...0, isDeterministic: false,
       signature: "newuuid() -> String",
       help: "A new random UUID (version 4), 36 lower-case characters."
-    ) { _ in .string(RandomUUID.string()) },
+    ) { call in .string(call.context.randomness?.nextUUID() ?? RandomUUID.string()) },
     FunctionSpec(
       name: "sql_version", family: "context", arity: 0...0, isDeterministic: false,
       signature: "sql_version() -> String",

@@ -74,7 +74,10 @@ enum MathFunctions {
       FunctionSpec(
         name: "rand", family: "math", arity: 0...0, isDeterministic: false, signature: "rand() -> Decimal",
         help: "A pseudo-random double, uniformly distributed in [0.0, 1.0)."
-      ) { call in Coercions.doubleResult(Double.random(in: 0..<1), version: call.version) },
+      ) { call in
+        Coercions.doubleResult(
+          call.context.randomness?.nextDouble() ?? Double.random(in: 0..<1), version: call.version)
+      },
       FunctionSpec(
         name: "remainder", family: "math", arity: 2...2, signature: "remainder(a, b) -> Int|Decimal",
         help: "The same as mod(a, b) and the % operator."

@@ -60,3 +60,49 @@ public enum RandomUUID {
     }
   }
 }
+
+/// What `newuuid()` and `rand()` give where a run must be the same every time: a rule test's
+/// case (each runs with its own), and a case or `eval --batch` request that pins them in its
+/// `context` (`"newuuid": "..."`, `"rand": 0.25`). A pinned function gives its pin on every call;
+/// one not pinned gives a sequence that starts over with each instance: `newuuid()` the UUIDs
+/// `00000000-0000-4000-8000-000000000001`, `...002` and so on, `rand()` the doubles of a fixed
+/// seed (SplitMix64), in call order.
+public final class PinnedRandomness: Sendable {
+  /// What every `newuuid()` call gives, when pinned.
+  public let uuid: String?
+  /// What every `rand()` call gives, when pinned: in [0, 1).
+  public let rand: Double?
+  private let state = Mutex<(uuids: UInt64, seed: UInt64)>((0, 0))
+
+  /// Creates the sequences, with the pins given.
+  public init(uuid: String? = nil, rand: Double? = nil) {
+    self.uuid = uuid
+    self.rand = rand
+  }
+
+  /// The same pins, with the sequences started over (for another run of the same case).
+  public func restarted() -> PinnedRandomness { PinnedRandomness(uuid: uuid, rand: rand) }
+
+  /// The next `newuuid()`.
+  public func nextUUID() -> String {
+    if let uuid { return uuid }
+    let count = state.withLock {
+      $0.uuids += 1
+      return $0.uuids
+    }
+    return RandomUUID.string(high: 0, low: count)
+  }
+
+  /// The next `rand()`: SplitMix64's next word, its top 53 bits as a double in [0, 1).
+  public func nextDouble() -> Double {
+    if let rand { return rand }
+    let word = state.withLock {
+      $0.seed &+= 0x9E37_79B9_7F4A_7C15
+      var mixed = $0.seed
+      mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+      return mixed ^ (mixed >> 31)
+    }
+    return Double(word >> 11) * 0x1p-53
+  }
+}

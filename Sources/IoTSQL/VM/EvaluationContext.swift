@@ -20,6 +20,7 @@ public struct EvaluationContext: Sendable {
     var mqttProperties: [String: Value]
     var userProperties: [(key: String, value: String)]
     var secrets: (any SecretStore)?
+    var randomness: PinnedRandomness?
   }
 
   var storage: SharedFields<Fields>
@@ -88,6 +89,13 @@ public struct EvaluationContext: Sendable {
   public var secrets: (any SecretStore)? {
     get { storage.fields.secrets }
     set { storage.fields.secrets = newValue }
+  }
+
+  /// What `newuuid()` and `rand()` give instead of random values (a rule test, a pinned
+  /// `context`); nil for random ones.
+  public var randomness: PinnedRandomness? {
+    get { storage.fields.randomness }
+    set { storage.fields.randomness = newValue }
   }
 
   /// Creates a context; only the topic and payload are required.
