@@ -411,7 +411,8 @@ public final class HTTPAction: KeyedGroupAction {
     guard let batch = configuration.batch, !batch.acrossTopics, !hurried.load(ordering: .relaxed) else {
       return nil
     }
-    return GroupGathering(maxCount: batch.maxSize, windowMs: batch.maxDelayMs)
+    // A body is `[`, the results joined by `,`, and `]`.
+    return GroupGathering(maxCount: batch.maxSize, maxBytes: batch.maxBytes - 1, windowMs: batch.maxDelayMs)
   }
 
   /// `performGroup(_:)`; with `failingFast`, a transient failure fails the later results unsent.

@@ -37,7 +37,8 @@ public protocol KeyedGroupAction: Action {
   ) async -> [ActionError?]
 
   /// When set, the dispatcher gathers a topic's results before it hands them over: up to
-  /// `maxCount` of them, waiting at most `windowMs` after the oldest's message was taken (the http
+  /// `maxCount` of them or `maxBytes` of their payloads, waiting at most `windowMs` after the
+  /// oldest's message was taken (the http
   /// action's batching, as AWS's: a batch opens with its first result and goes when full or after
   /// maxBatchOpenMs). Nil (the default): each part goes as soon as the one before is done.
   var gathering: GroupGathering? { get }
@@ -47,12 +48,16 @@ public protocol KeyedGroupAction: Action {
 public struct GroupGathering: Sendable, Equatable {
   /// The most results in one part.
   public var maxCount: Int
+  /// The most bytes of results in one part (each result's payload and one more): a part that
+  /// fills them goes without waiting out the window.
+  public var maxBytes: Int
   /// The longest a result waits for others, in milliseconds after its message was taken.
   public var windowMs: Int
 
   /// Creates the limits.
-  public init(maxCount: Int, windowMs: Int) {
+  public init(maxCount: Int, maxBytes: Int = .max, windowMs: Int) {
     self.maxCount = maxCount
+    self.maxBytes = maxBytes
     self.windowMs = windowMs
   }
 }

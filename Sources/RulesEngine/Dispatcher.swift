@@ -62,10 +62,16 @@ struct ActionLane: ~Copyable, Sendable {
   let topics = Mutex<[ExactText: TopicQueue]>([:])
 
   /// The jobs waiting behind a topic's running part, and the wait of a part gathering more
-  /// (``GroupGathering``): how many it waits for, and its sleep, which `hand` ends when they come.
+  /// (``GroupGathering``): how many results and bytes of results it still wants, and its sleep,
+  /// which `hand` ends when either comes.
   struct TopicQueue {
     var jobs: [ActionJob] = []
-    var gathering: (total: Int, sleep: Task<Void, Never>)?
+    var gathering: (count: Int, bytes: Int, sleep: Task<Void, Never>)?
+  }
+
+  /// A result's share of a gathered request: its payload and a separator.
+  static func gatheredBytes(_ jobs: some Sequence<ActionJob>) -> Int {
+    jobs.reduce(0) { $0 &+ $1.input.evaluation.payload.count &+ 1 }
   }
   /// The latest batch's error-path work: the next batch's starts after it, so error records come
   /// out in the lane's order even when an error action is slow.
@@ -165,8 +171,11 @@ struct ActionLane: ~Copyable, Sendable {
         if topics[key] != nil {
           topics[key]!.jobs.append(contentsOf: jobs)
           // A part gathering results has enough now: it goes without waiting out its window.
-          if let gathering = topics[key]!.gathering, topics[key]!.jobs.count >= gathering.total {
-            gathering.sleep.cancel()
+          if var gathering = topics[key]!.gathering {
+            gathering.count -= jobs.count
+            gathering.bytes -= Self.gatheredBytes(jobs)
+            topics[key]!.gathering = gathering
+            if gathering.count <= 0 || gathering.bytes <= 0 { gathering.sleep.cancel() }
           }
           return false
         }
@@ -200,8 +209,9 @@ struct ActionLane: ~Copyable, Sendable {
     }
   }
 
-  /// Waits until `jobs` and the topic's jobs queued behind them number `gathering.maxCount`, or
-  /// the oldest has waited `gathering.windowMs` since the dispatcher took its message, then moves
+  /// Waits until `jobs` and the topic's jobs queued behind them number `gathering.maxCount` or
+  /// fill `gathering.maxBytes`, or the oldest has waited `gathering.windowMs` since the dispatcher
+  /// took its message, then moves
   /// the queued ones onto `jobs` (at most `maxCount` in all: the rest wait for the next part). The
   /// wait ends too once `goesOn` says no: the daemon stopping, the action hurried (the run ending,
   /// its rule replaced). (Handed over one part at a time, a webhook's batch held its topic's later
@@ -213,19 +223,26 @@ struct ActionLane: ~Copyable, Sendable {
   ) async {
     let deadline = jobs[0].tracker.startNanoseconds &+ UInt64(max(gathering.windowMs, 0)) &* 1_000_000
     let wanted = gathering.maxCount - jobs.count
+    let wantedBytes = gathering.maxBytes - Self.gatheredBytes(jobs)
+    // What the jobs queued behind leave wanted, or nil when they are enough.
+    func left(_ queue: TopicQueue?) -> (count: Int, bytes: Int)? {
+      let jobs = queue?.jobs ?? []
+      let left = (wanted - jobs.count, wantedBytes - Self.gatheredBytes(jobs))
+      return left.0 <= 0 || left.1 <= 0 ? nil : left
+    }
     var now = clock.monotonicNanoseconds()
     // In sleeps of at most a quarter second, so that a stop does not wait out a long window.
-    while now < deadline, goesOn() {
+    while now < deadline, wantedBytes > 0, goesOn() {
       let milliseconds = Int(min((deadline - now + 999_999) / 1_000_000, 250))
       let sleep = Task<Void, Never> { _ = try? await clock.sleep(milliseconds: milliseconds) }
       let enough = topics.withLock { topics -> Bool in
-        if (topics[key]?.jobs.count ?? 0) >= wanted { return true }
-        topics[key, default: TopicQueue()].gathering = (wanted, sleep)
+        guard let (count, bytes) = left(topics[key]) else { return true }
+        topics[key, default: TopicQueue()].gathering = (count, bytes, sleep)
         return false
       }
       if enough { sleep.cancel() }
       await sleep.value
-      if enough || topics.withLock({ ($0[key]?.jobs.count ?? 0) >= wanted }) { break }
+      if enough || topics.withLock({ left($0[key]) == nil }) { break }
       now = clock.monotonicNanoseconds()
     }
     jobs += topics.withLock { topics -> [ActionJob] in

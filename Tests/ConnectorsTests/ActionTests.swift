@@ -2129,7 +2129,7 @@ struct ConnectorDispatchTests {
     factory.registerConnectorActions(publisher: nil)
     let rule = try loadRule(
       #"""
-      {"sql": "SELECT n FROM 'sensors/#'",
+      {"sql": "SELECT n, pad FROM 'sensors/#'",
        "actions": [{"http": {"url": "\#(server.url("/hook"))", "enableBatching": true,
                              "batchConfig": {"maxBatchSize": 3, "maxBatchOpenMs": 3000}}}]}
       """#, builder: RecordingBuilder(fallback: factory))
@@ -2150,9 +2150,22 @@ struct ConnectorDispatchTests {
     }
     #expect(await acks.wait(for: 5, timeoutMs: 20_000))
     #expect(ContinuousClock.now - started < .milliseconds(2500))
+    // So do two that fill the batch's bytes (5,120 by default), each then in a request of its own.
+    let pad = String(repeating: "x", count: 3000)
+    let filled = ContinuousClock.now
+    for n in 6...7 {
+      await dispatcher.deliver(
+        acks.message(topic: "sensors/three", payload: #"{"n":\#(n),"pad":"\#(pad)"}"#, origin: "\(n)"))
+    }
+    #expect(await acks.wait(for: 7, timeoutMs: 20_000))
+    #expect(ContinuousClock.now - filled < .milliseconds(2500))
     await dispatcher.drain()
     let bodies = server.requests.map { String(decoding: $0.body, as: UTF8.self) }
-    #expect(bodies == [#"[{"n":1},{"n":2}]"#, #"[{"n":3},{"n":4},{"n":5}]"#], "\(bodies)")
+    #expect(
+      bodies == [
+        #"[{"n":1},{"n":2}]"#, #"[{"n":3},{"n":4},{"n":5}]"#, #"[{"n":6,"pad":"\#(pad)"}]"#,
+        #"[{"n":7,"pad":"\#(pad)"}]"#,
+      ], "\(bodies.map { $0.prefix(40) })")
     for configured in rule.actions { await configured.action.shutdown() }
   }
 
