@@ -474,6 +474,63 @@ struct ReplaySourceTests {
     #expect(followed.source.currentCounts.malformed == 0)
   }
 
+  /// A writer may append to its file after it was renamed away, until it reopens it (logrotate's
+  /// `postrotate` signal): those lines are read, and a line it finishes there is taken whole,
+  /// before the new file. (The new file was opened at the first empty read: a slow writer's lines
+  /// written after the rename were lost, and a half-written line was said malformed.)
+  @Test(.timeLimit(.minutes(3))) func readsWhatTheWriterAppendsAfterTheRename() async throws {
+    let followed = FollowedFile("replay-rotate-wait", rotationQuietMs: 1_000)
+    #expect(try await followed.waitFor(2))
+    let old = try #require(FileHandle(forWritingAtPath: followed.path))
+    try old.seekToEnd()
+    old.write(Data(#"{"topic": "t/3", "#.utf8))
+    try FileManager.default.moveItem(atPath: followed.path, toPath: followed.path + ".1")
+    write(FollowedFile.line(5), to: followed.path)
+    try await Task.sleep(nanoseconds: 300_000_000)
+    old.write(Data(#""payload": {}}"#.utf8 + [0x0A]))
+    try await Task.sleep(nanoseconds: 300_000_000)
+    old.write(Data(FollowedFile.line(4).utf8))
+    try old.close()
+    for _ in 0..<500 where followed.topics.all.count < 5 { try await Task.sleep(nanoseconds: 10_000_000) }
+    await followed.stop()
+    #expect(followed.topics.all.map { $0.prefix { $0 != "@" } } == (1...5).map { "t/\($0)" })
+    #expect(followed.source.currentCounts.malformed == 0)
+  }
+
+  /// A followed file rotated twice while the reader is still behind on the first (a backlog behind
+  /// a slow action): every file is read, in order. (The middle one was never read.)
+  @Test(.timeLimit(.minutes(3))) func readsEveryFileOfRotationsDuringABacklog() async throws {
+    let path = temporaryFolder("replay-rotate-twice") + "/in.jsonl"
+    let pad = String(repeating: "x", count: 1_000)
+    func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {"pad": "\#(pad)"}}"# + "\n" }
+    write((1...1_500).map(line).joined(), to: path)
+    let topics = Lines()
+    let source = ReplaySource(input: .file(path), follow: true, clock: SystemClock(), rotationQuietMs: 200)
+    let run = Task {
+      try await source.run { message in
+        // A slow action: the reader stays behind.
+        try? await Task.sleep(nanoseconds: 1_000_000)
+        topics.append(message.topic)
+        message.acknowledge(.done)
+      }
+    }
+    for _ in 0..<200 where topics.all.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    write((1_501...1_510).map(line).joined(), to: path)
+    try await Task.sleep(nanoseconds: 400_000_000)
+    try FileManager.default.moveItem(atPath: path + ".1", toPath: path + ".2")
+    try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+    write((1_511...1_520).map(line).joined(), to: path)
+    #expect(topics.all.count < 1_500, "no backlog left: the test shows nothing")
+    for _ in 0..<3_000 where topics.all.count < 1_520 { try await Task.sleep(nanoseconds: 10_000_000) }
+    run.cancel()
+    _ = try? await run.value
+    let read = topics.all
+    let inOrder = read == (1...1_520).map { "t/\($0)" }
+    let missing = Set((1...1_520).map { "t/\($0)" }).subtracting(read)
+    #expect(inOrder, "\(read.count) messages; missing \(missing.count): \(missing.sorted().prefix(3))")
+  }
+
   /// A stop while a followed file renamed away is still being read (logrotate's `create` during a
   /// backlog) names the file read by its new name and says the new file at the path was not read:
   /// it named the path, and a replay from that line skipped the rest of the old file.
@@ -601,13 +658,14 @@ private struct FollowedFile {
 
   static func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {}}"# + "\n" }
 
-  init(_ name: String) {
+  init(_ name: String, rotationQuietMs: Int = 300) {
     path = temporaryFolder(name) + "/in.jsonl"
     write(Self.line(1) + Self.line(2), to: path)
     let notices = notices
     let topics = topics
     let source = ReplaySource(
-      input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
+      input: .file(path), follow: true, clock: SystemClock(), rotationQuietMs: rotationQuietMs,
+      onNotice: { notices.append($0) })
     self.source = source
     run = Task {
       try await source.run { message in

@@ -79,12 +79,23 @@ public struct ReplaySource: MessageSource {
   /// from 12.6 MB up were skipped as too long: the message dropped out of its replay).
   public static let defaultMaxLineBytes = 24 << 20
 
+  /// How long a followed file renamed away must give nothing more before the file created at its
+  /// name is read, in milliseconds: its writer may still append to it until it reopens its file
+  /// (logrotate's `postrotate` signal; a partly written line is finished there). Default 5 s, as
+  /// Fluent Bit's `rotate_wait`.
+  public let rotationQuietMs: Int
+
+  /// The default `rotationQuietMs`.
+  public static let defaultRotationQuietMs = 5_000
+
   /// Creates a source.
   public init(
     input: Input, follow: Bool = false, clock: any EngineClock, maxLineBytes: Int = Self.defaultMaxLineBytes,
+    rotationQuietMs: Int = Self.defaultRotationQuietMs,
     onMalformed: @escaping @Sendable (Int, String) -> Void = { _, _ in },
     onNotice: @escaping @Sendable (String) -> Void = { _ in }
   ) {
+    self.rotationQuietMs = max(0, rotationQuietMs)
     self.onNotice = onNotice
     self.input = input
     self.maxLineBytes = max(1, maxLineBytes)
@@ -185,6 +196,26 @@ public struct ReplaySource: MessageSource {
     var tail: [UInt8] = []
     // Set after an end-of-file poll: the file is looked at before it is read again.
     var polled = false
+    // The files found at the followed path after the one being read (renamed away), opened when
+    // first seen, oldest first: a file rotated on again before this reader reached it (behind a
+    // backlog) is still read, in order, where only the newest was. Looked for ten times a second
+    // while following, whatever the reader is doing (a slow action holds it in a delivery).
+    let successors = Successors(reading: fd)
+    var watcher: Task<Void, Never>?
+    if follows, case .file(let path) = input {
+      watcher = Task {
+        while !Task.isCancelled {
+          successors.look(at: path)
+          try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+      }
+    }
+    defer {
+      watcher?.cancel()
+      successors.closeAll()
+    }
+    // Since when the file renamed away has given nothing at its end (monotonic nanoseconds).
+    var quietSince: UInt64?
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
       var change: FileChange?
@@ -214,18 +245,27 @@ public struct ReplaySource: MessageSource {
       if count == 0 {
         if change == nil && !follows { break }
         if let change {
+          if change == .replaced, case .file(let path) = input {
+            // Renamed away: its writer may append to it still, until it reopens its file. Read on
+            // until it has given nothing for `rotationQuietMs` (a slow writer's lines written
+            // there after the rename were lost).
+            successors.look(at: path)
+            let now = clock.monotonicNanoseconds()
+            let since = quietSince ?? now
+            quietSince = since
+            if now &- since < UInt64(rotationQuietMs) &* 1_000_000 {
+              try? await Task.sleep(nanoseconds: 50_000_000)
+              polled = true
+              continue
+            }
+          }
+          quietSince = nil
           // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
           // its start, a file replaced under its name (renamed away, created anew) is opened anew.
           // A line cut off by the change never ends: said and counted, not taken half.
-          if !pending.isEmpty {
-            reportSkipped(
-              lineNumber + 1, "\(change) with an incomplete line of \(pending.count) bytes; not processed")
-            pending.removeAll()
-          }
-          skippingLongLine = false
           if change == .replaced, case .file(let path) = input {
-            let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-            if newer < 0 {
+            successors.look(at: path)
+            guard successors.next() != nil else {
               // Not readable (yet): said once, tried again at the pace of the end-of-file polls.
               if !unopenable {
                 onNotice(
@@ -234,11 +274,20 @@ public struct ReplaySource: MessageSource {
                 unopenable = true
               }
               try? await Task.sleep(nanoseconds: 50_000_000)
+              polled = true
               continue
             }
             unopenable = false
+          }
+          if !pending.isEmpty {
+            reportSkipped(
+              lineNumber + 1, "\(change) with an incomplete line of \(pending.count) bytes; not processed")
+            pending.removeAll()
+          }
+          skippingLongLine = false
+          if case .file = input, change == .replaced, let next = successors.take() {
             close(fd)
-            fd = newer
+            fd = next
           } else {
             lseek(fd, 0, SEEK_SET)
           }
@@ -253,6 +302,7 @@ public struct ReplaySource: MessageSource {
         continue
       }
       offset += count
+      quietSince = nil
       if count >= Self.tailBytes {
         tail = Array(buffer[(count - Self.tailBytes)..<count])
       } else {
@@ -395,6 +445,84 @@ public struct ReplaySource: MessageSource {
       $0.delivered -= left
     }
     return batch[taken].originLine ?? 0
+  }
+
+  /// The files found at a followed path after the one being read, opened when first seen, oldest
+  /// first (the reader and the task that watches the path share them).
+  final class Successors: Sendable {
+    /// The identity (device, inode) of the file read, and the successors' descriptors and
+    /// identities.
+    private let state:
+      Mutex<(reading: FileIdentity?, files: [(fd: Int32, identity: FileIdentity)], closed: Bool)>
+
+    /// A file's device and inode.
+    struct FileIdentity: Equatable {
+      var device: UInt64
+      var inode: UInt64
+
+      init?(_ fd: Int32) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+      }
+
+      init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+      }
+    }
+
+    init(reading fd: Int32) { state = Mutex((FileIdentity(fd), [], false)) }
+
+    /// Opens the file at `path` when it is not the newest one known (the one read, or the last
+    /// successor).
+    func look(at path: String) {
+      guard let named = FileIdentity(path: path), named != newest else { return }
+      let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+      guard newer >= 0 else { return }
+      // What was opened, which may have been replaced again since the look.
+      guard let opened = FileIdentity(newer) else {
+        close(newer)
+        return
+      }
+      let kept = state.withLock { state -> Bool in
+        // (After `closeAll`, a look still under way keeps nothing.)
+        guard !state.closed, opened != (state.files.last?.identity ?? state.reading) else { return false }
+        state.files.append((newer, opened))
+        return true
+      }
+      if !kept { close(newer) }
+    }
+
+    private var newest: FileIdentity? { state.withLock { $0.files.last?.identity ?? $0.reading } }
+
+    /// The oldest successor's descriptor, left in place; nil when there is none.
+    func next() -> Int32? { state.withLock { $0.files.first?.fd } }
+
+    /// Takes the oldest successor: it is the file read from now on.
+    func take() -> Int32? {
+      state.withLock { state -> Int32? in
+        guard !state.files.isEmpty else { return nil }
+        let file = state.files.removeFirst()
+        state.reading = file.identity
+        return file.fd
+      }
+    }
+
+    /// Closes every successor not taken; none is kept after.
+    func closeAll() {
+      let files = state.withLock { state in
+        defer {
+          state.files = []
+          state.closed = true
+        }
+        return state.files
+      }
+      for file in files { close(file.fd) }
+    }
   }
 
   /// What happened to a followed file at its end.
