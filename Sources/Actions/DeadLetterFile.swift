@@ -251,8 +251,10 @@ enum FileSystem {
     let permanent: Set<Int32> = [
       EACCES, EPERM, EROFS, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP, EEXIST, EINVAL, EFBIG,
     ]
-    return ActionError(
+    var error = ActionError(
       permanent.contains(code) ? .permanent : .transient, "\(what): \(String(cString: strerror(code)))")
+    error.code = code
+    return error
   }
 
   /// Creates the folders above `path`; returns those it created, outermost first.

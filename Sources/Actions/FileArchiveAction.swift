@@ -914,13 +914,16 @@ public final class FileArchiveAction: BatchAction {
           } catch {
             // writeAll cut the file back: none of these lines is in it.
             files[path]!.size -= group.bytes.count
-            guard group.indices.count > 1 else {
-              results[group.indices[0]] = error
+            // Out of room (a full disk or quota, the file size limit): then line by line, so that
+            // a line too large for the space left fails alone and the others are written (the
+            // whole group failed, each attempt, while most of its lines would have fit). Any other
+            // failure fails them all: retried line by line, it held the archive's locks a write
+            // per line.
+            guard group.indices.count > 1, let code = error.code, [ENOSPC, EDQUOT, EFBIG].contains(code)
+            else {
+              for index in group.indices { results[index] = error }
               return
             }
-            // Then line by line, so that a line that cannot be written (too large for the space
-            // left on a nearly full disk) fails alone and the others are written: the whole
-            // group failed, each attempt, while most of its lines would have fit.
             var start = 0
             for (index, end) in zip(group.indices, group.ends) {
               let line = Array(group.bytes[start..<end])

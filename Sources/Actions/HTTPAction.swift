@@ -425,6 +425,16 @@ public final class HTTPAction: KeyedGroupAction {
   public func performGroup(
     _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?] {
+    await performGroup(inputs, gathered: false, failingFast: failingFast, delivered: delivered)
+  }
+
+  /// `performGroup(_:failingFast:delivered:)`; a group the dispatcher `gathered` sends its last
+  /// batch at its end, where one not gathered (an error action's records, a retry) leaves it open
+  /// for others for `maxDelayMs`.
+  public func performGroup(
+    _ inputs: [ActionInput], gathered: Bool, failingFast: @Sendable (ActionError) -> Bool,
+    delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
     var results = [ActionError?](repeating: nil, count: inputs.count)
     var requests: [(index: Int, request: Request)] = []
     for (index, input) in inputs.enumerated() {
@@ -478,7 +488,7 @@ public final class HTTPAction: KeyedGroupAction {
       }
     }
     // Gathered by the dispatcher already: nothing more of this topic can join before the group ends.
-    await sendRun(flush: gathering != nil)
+    await sendRun(flush: gathered)
     return results
   }
 

@@ -55,6 +55,8 @@ public struct ActionError: Error, Sendable, CustomStringConvertible {
   /// a moment. Once the daemon is stopping, such a failure does not fail the action's later
   /// results unsent, as one that got no answer (a timeout, a refused connection) does.
   public var answered = false
+  /// The system's error number, when a system call failed (a file action's `ENOSPC`); nil otherwise.
+  public var code: Int32?
 
   /// Creates an error.
   public init(_ kind: Kind, _ message: String, retryAfterMs: Int? = nil, resource: String? = nil) {

@@ -36,6 +36,15 @@ public protocol KeyedGroupAction: Action {
     _ inputs: [ActionInput], failingFast: @Sendable (ActionError) -> Bool, delivered: @Sendable (Int) -> Void
   ) async -> [ActionError?]
 
+  /// `performGroup(_:failingFast:delivered:)`, told whether the dispatcher gathered the group
+  /// (``gathering``): then nothing more of its topic can join it before it ends, and its last
+  /// batch goes at once. Results not gathered (an error action's, a retry's) may still wait for
+  /// others. By default, the same as not gathered.
+  func performGroup(
+    _ inputs: [ActionInput], gathered: Bool, failingFast: @Sendable (ActionError) -> Bool,
+    delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?]
+
   /// When set, the dispatcher gathers a topic's results before it hands them over: up to
   /// `maxCount` of them or `maxBytes` of their payloads, waiting at most `windowMs` after the
   /// oldest's message was taken (the http
@@ -65,6 +74,14 @@ public struct GroupGathering: Sendable, Equatable {
 extension KeyedGroupAction {
   /// Hands each part over as soon as the one before is done.
   public var gathering: GroupGathering? { nil }
+
+  /// Gathered or not, performed alike.
+  public func performGroup(
+    _ inputs: [ActionInput], gathered: Bool, failingFast: @Sendable (ActionError) -> Bool,
+    delivered: @Sendable (Int) -> Void
+  ) async -> [ActionError?] {
+    await performGroup(inputs, failingFast: failingFast, delivered: delivered)
+  }
 
   /// Attempts every result: an action that cannot stop early.
   public func performGroup(_ inputs: [ActionInput], failingFast: Bool) async -> [ActionError?] {

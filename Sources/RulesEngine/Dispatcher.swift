@@ -69,6 +69,20 @@ struct ActionLane: ~Copyable, Sendable {
     var gathering: (count: Int, bytes: Int, sleep: Task<Void, Never>)?
   }
 
+  /// How many of `jobs`, from the first, fit in `count` results and `bytes` (at least one, when
+  /// `atLeastOne`: a result larger than a request goes alone).
+  static func fitting(_ jobs: [ActionJob], _ count: Int, _ bytes: Int, atLeastOne: Bool) -> Int {
+    var taken = 0
+    var size = 0
+    for job in jobs {
+      let next = gatheredBytes(CollectionOfOne(job))
+      guard taken < count, size + next <= bytes || (atLeastOne && taken == 0) else { break }
+      taken += 1
+      size += next
+    }
+    return taken
+  }
+
   /// A result's share of a gathered request: its payload and a separator.
   static func gatheredBytes(_ jobs: some Sequence<ActionJob>) -> Int {
     jobs.reduce(0) { $0 &+ $1.input.evaluation.payload.count &+ 1 }
@@ -195,12 +209,22 @@ struct ActionLane: ~Copyable, Sendable {
     var jobs = first
     let grouped = configured.action as? any KeyedGroupAction
     while !jobs.isEmpty {
-      if let grouped, let gathering = grouped.gathering, jobs.count < gathering.maxCount {
-        await gather(
-          key, onto: &jobs, gathering, clock: dispatcher.clock,
-          goesOn: { !dispatcher.isStopping && grouped.gathering != nil })
+      if let grouped, let gathering = grouped.gathering {
+        // A part is one request's worth: what does not fit waits for the next part (a backlog's
+        // last result that passed `maxBytes` went alone at once, not waiting for others).
+        let fitting = Self.fitting(jobs, gathering.maxCount, gathering.maxBytes, atLeastOne: true)
+        if fitting < jobs.count {
+          let rest = jobs[fitting...]
+          jobs.removeSubrange(fitting...)
+          topics.withLock { $0[key, default: TopicQueue()].jobs.insert(contentsOf: rest, at: 0) }
+        } else if jobs.count < gathering.maxCount {
+          await gather(
+            key, onto: &jobs, gathering, clock: dispatcher.clock,
+            goesOn: { !dispatcher.isStopping && grouped.gathering != nil })
+        }
       }
-      await dispatcher.process(jobs, on: configured, holdingForWaits: true)
+      await dispatcher.process(
+        jobs, on: configured, holdingForWaits: true, gathered: grouped?.gathering != nil)
       jobs = topics.withLock { topics -> [ActionJob] in
         let next = topics[key]?.jobs ?? []
         if next.isEmpty { topics[key] = nil } else { topics[key]!.jobs = [] }
@@ -212,7 +236,7 @@ struct ActionLane: ~Copyable, Sendable {
   /// Waits until `jobs` and the topic's jobs queued behind them number `gathering.maxCount` or
   /// fill `gathering.maxBytes`, or the oldest has waited `gathering.windowMs` since the dispatcher
   /// took its message, then moves
-  /// the queued ones onto `jobs` (at most `maxCount` in all: the rest wait for the next part). The
+  /// the queued ones that fit onto `jobs` (the rest wait for the next part). The
   /// wait ends too once `goesOn` says no: the daemon stopping, the action hurried (the run ending,
   /// its rule replaced). (Handed over one part at a time, a webhook's batch held its topic's later
   /// results until it was answered: the first result after a pause went alone after the whole
@@ -248,8 +272,11 @@ struct ActionLane: ~Copyable, Sendable {
     jobs += topics.withLock { topics -> [ActionJob] in
       guard var queue = topics[key] else { return [] }
       queue.gathering = nil
-      let taken = Array(queue.jobs.prefix(max(wanted, 0)))
-      queue.jobs.removeFirst(taken.count)
+      // As many as fit: the result that would pass `maxBytes` opens the next part (taken, it went
+      // alone in a request of its own at the part's end).
+      let count = Self.fitting(queue.jobs, wanted, wantedBytes, atLeastOne: false)
+      let taken = Array(queue.jobs.prefix(count))
+      queue.jobs.removeFirst(count)
       topics[key] = queue
       return taken
     }
@@ -1073,13 +1100,16 @@ public final class Dispatcher: Sendable {
   /// to wait (HTTP 429, `Retry-After`) holds the topic until its retries end: the peer gets nothing
   /// more of the topic meanwhile (the next batch's results went out during the wait, hundreds a
   /// second, to a webhook that had asked for a pause).
-  func process(_ batch: [ActionJob], on configured: ConfiguredAction, holdingForWaits: Bool = false) async {
+  func process(
+    _ batch: [ActionJob], on configured: ConfiguredAction, holdingForWaits: Bool = false,
+    gathered: Bool = false
+  ) async {
     // Each topic's results are counted and acknowledged as soon as they are in: a webhook slow on
     // one topic held the acknowledgements (a Kafka source's commits) of every other topic of the
     // batch, delivered long before.
     var retries: [Task<Void, Never>] = []
     var askedToWait = false
-    await perform(batch.map(\.input), on: configured) { indices, results in
+    await perform(batch.map(\.input), on: configured, gathered: gathered) { indices, results in
       if results.contains(where: { $0?.retryAfterMs != nil }) { askedToWait = true }
       if let retry = self.finish(indices.map { batch[$0] }, results: results, on: configured) {
         retries.append(retry)
@@ -1173,12 +1203,15 @@ public final class Dispatcher: Sendable {
   /// later results fail with a transient failure, unsent) when they will be retried together, or
   /// once stopping.
   ///
+  /// `gathered`: the lane gathered these results for a keyed-group action (``GroupGathering``),
+  /// which sends them without waiting for more.
+  ///
   /// `eachPart` is told the results as they come in (their indices in `inputs`), each
   /// once: a topic group's delivered ones while the group goes on, the rest when it is done; a
   /// batch action's all at once.
   @discardableResult
   func perform(
-    _ inputs: [ActionInput], on configured: ConfiguredAction,
+    _ inputs: [ActionInput], on configured: ConfiguredAction, gathered: Bool = false,
     eachPart: (_ indices: [Int], _ results: [ActionError?]) -> Void = { _, _ in }
   ) async -> [ActionError?] {
     let action = configured.action
@@ -1192,7 +1225,7 @@ public final class Dispatcher: Sendable {
       results = await batchAction.performBatch(inputs)
       if isStopping { noteAtStop(results, configured) }
       eachPart(Array(inputs.indices), results)
-    } else if inputs.count == 1 {
+    } else if inputs.count == 1, !gathered {
       results[0] = await Self.performOne(action, inputs[0])
       if isStopping { noteAtStop(results, configured) }
       eachPart([0], results)
@@ -1216,7 +1249,7 @@ public final class Dispatcher: Sendable {
             if let grouped = action as? any KeyedGroupAction {
               let told = Mutex([Bool](repeating: false, count: indices.count))
               let results = await grouped.performGroup(
-                indices.map { inputs[$0] },
+                indices.map { inputs[$0] }, gathered: gathered,
                 // A failure without an answer, or a peer asking to wait (429, Retry-After), fails
                 // the rest unsent when they will be retried together; behind a bare 5xx each result
                 // is sent and keeps its own attempts, as in AWS (one after another, a burst of 503s

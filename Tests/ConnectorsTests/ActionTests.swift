@@ -1593,11 +1593,8 @@ struct HTTPActionTests {
   func batching() async throws {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
-    // Results handed over concurrently join the open batches across topics; one topic's are
-    // gathered by the dispatcher instead (`batchWindowGathers`).
-    let action = try await action(server) {
-      $0.batch = .init(maxSize: 4, maxDelayMs: 50, maxBytes: 5120, acrossTopics: true)
-    }
+    // Results not gathered by the dispatcher (an error action's records) join the open batches.
+    let action = try await action(server) { $0.batch = .init(maxSize: 4, maxDelayMs: 50, maxBytes: 5120) }
     try await withThrowingTaskGroup(of: Void.self) { group in
       for index in 0..<10 {
         group.addTask { try await action.perform(input(#"{"n":\#(index)}"#)) }
@@ -1836,9 +1833,7 @@ struct HTTPActionTests {
     let server = try LoopbackHTTPServer()
     defer { server.stop() }
     server.enqueue([.serverError])
-    let action = try await action(server) {
-      $0.batch = .init(maxSize: 2, maxDelayMs: 1000, maxBytes: 5120, acrossTopics: true)
-    }
+    let action = try await action(server) { $0.batch = .init(maxSize: 2, maxDelayMs: 1000, maxBytes: 5120) }
     let results = Locked<[ActionError.Kind?]>([])
     await withTaskGroup(of: Void.self) { group in
       for _ in 0..<2 {
@@ -2150,21 +2145,25 @@ struct ConnectorDispatchTests {
     }
     #expect(await acks.wait(for: 5, timeoutMs: 20_000))
     #expect(ContinuousClock.now - started < .milliseconds(2500))
-    // So do two that fill the batch's bytes (5,120 by default), each then in a request of its own.
-    let pad = String(repeating: "x", count: 3000)
+    // So do two whose bytes fill the batch (5,120 by default) once a third comes that would pass
+    // them: the third opens the next batch, which waits its window.
+    let pad = String(repeating: "x", count: 2000)
     let filled = ContinuousClock.now
-    for n in 6...7 {
+    for n in 6...8 {
       await dispatcher.deliver(
         acks.message(topic: "sensors/three", payload: #"{"n":\#(n),"pad":"\#(pad)"}"#, origin: "\(n)"))
     }
     #expect(await acks.wait(for: 7, timeoutMs: 20_000))
     #expect(ContinuousClock.now - filled < .milliseconds(2500))
+    #expect(await acks.wait(for: 8, timeoutMs: 20_000))
+    // (It went alone at once when it was taken into the full part.)
+    #expect(ContinuousClock.now - filled > .milliseconds(2500))
     await dispatcher.drain()
     let bodies = server.requests.map { String(decoding: $0.body, as: UTF8.self) }
     #expect(
       bodies == [
-        #"[{"n":1},{"n":2}]"#, #"[{"n":3},{"n":4},{"n":5}]"#, #"[{"n":6,"pad":"\#(pad)"}]"#,
-        #"[{"n":7,"pad":"\#(pad)"}]"#,
+        #"[{"n":1},{"n":2}]"#, #"[{"n":3},{"n":4},{"n":5}]"#,
+        #"[{"n":6,"pad":"\#(pad)"},{"n":7,"pad":"\#(pad)"}]"#, #"[{"n":8,"pad":"\#(pad)"}]"#,
       ], "\(bodies.map { $0.prefix(40) })")
     for configured in rule.actions { await configured.action.shutdown() }
   }

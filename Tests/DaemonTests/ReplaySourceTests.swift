@@ -479,7 +479,7 @@ struct ReplaySourceTests {
   /// before the new file. (The new file was opened at the first empty read: a slow writer's lines
   /// written after the rename were lost, and a half-written line was said malformed.)
   @Test(.timeLimit(.minutes(3))) func readsWhatTheWriterAppendsAfterTheRename() async throws {
-    let followed = FollowedFile("replay-rotate-wait", rotationQuietMs: 1_000)
+    let followed = FollowedFile("replay-rotate-wait", rotationQuietMs: 3_000)
     #expect(try await followed.waitFor(2))
     let old = try #require(FileHandle(forWritingAtPath: followed.path))
     try old.seekToEnd()
@@ -503,7 +503,7 @@ struct ReplaySourceTests {
     let path = temporaryFolder("replay-rotate-twice") + "/in.jsonl"
     let pad = String(repeating: "x", count: 1_000)
     func line(_ n: Int) -> String { #"{"topic": "t/\#(n)", "payload": {"pad": "\#(pad)"}}"# + "\n" }
-    write((1...1_500).map(line).joined(), to: path)
+    write((1...3_000).map(line).joined(), to: path)
     let topics = Lines()
     let source = ReplaySource(input: .file(path), follow: true, clock: SystemClock(), rotationQuietMs: 200)
     let run = Task {
@@ -516,18 +516,19 @@ struct ReplaySourceTests {
     }
     for _ in 0..<200 where topics.all.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
     try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-    write((1_501...1_510).map(line).joined(), to: path)
-    try await Task.sleep(nanoseconds: 400_000_000)
+    write((3_001...3_010).map(line).joined(), to: path)
+    // At the name for 1.5 s: the path is looked at ten times a second.
+    try await Task.sleep(nanoseconds: 1_500_000_000)
     try FileManager.default.moveItem(atPath: path + ".1", toPath: path + ".2")
     try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
-    write((1_511...1_520).map(line).joined(), to: path)
-    #expect(topics.all.count < 1_500, "no backlog left: the test shows nothing")
-    for _ in 0..<3_000 where topics.all.count < 1_520 { try await Task.sleep(nanoseconds: 10_000_000) }
+    write((3_011...3_020).map(line).joined(), to: path)
+    #expect(topics.all.count < 3_000, "no backlog left: the test shows nothing")
+    for _ in 0..<6_000 where topics.all.count < 3_020 { try await Task.sleep(nanoseconds: 10_000_000) }
     run.cancel()
     _ = try? await run.value
     let read = topics.all
-    let inOrder = read == (1...1_520).map { "t/\($0)" }
-    let missing = Set((1...1_520).map { "t/\($0)" }).subtracting(read)
+    let inOrder = read == (1...3_020).map { "t/\($0)" }
+    let missing = Set((1...3_020).map { "t/\($0)" }).subtracting(read)
     #expect(inOrder, "\(read.count) messages; missing \(missing.count): \(missing.sorted().prefix(3))")
   }
 

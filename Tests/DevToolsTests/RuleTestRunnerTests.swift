@@ -206,11 +206,16 @@ import Testing
       #expect(out.contains(#""context.rand" must be a number from 0 up to (not including) 1"#), "\(out)")
     }
     // The sequences are the same in every instance; a pin holds for every call.
-    let first = PinnedRandomness()
-    let second = PinnedRandomness()
+    let first = PinnedRandomness(repeatable: true)
+    let second = PinnedRandomness(repeatable: true)
     #expect((0..<3).map { _ in first.nextDouble() } == (0..<3).map { _ in second.nextDouble() })
     #expect((0..<100).allSatisfy { _ in (0..<1).contains(first.nextDouble()) })
     #expect(PinnedRandomness(uuid: "x").nextUUID() == "x")
+    // Outside tests, pinning one leaves the other random (an eval request pinning newuuid got the
+    // same rand() every time).
+    let pinned = PinnedRandomness(uuid: "x")
+    #expect(Set((0..<4).map { _ in pinned.nextDouble() }).count == 4)
+    #expect(PinnedRandomness(rand: 0.5).nextUUID() != PinnedRandomness(rand: 0.5).nextUUID())
   }
 
   @Test("a case's context pins principal, source ip, MQTT properties and user properties")

@@ -477,27 +477,26 @@ public struct ReplaySource: MessageSource {
 
     init(reading fd: Int32) { state = Mutex((FileIdentity(fd), [], false)) }
 
-    /// Opens the file at `path` when it is not the newest one known (the one read, or the last
-    /// successor).
+    /// Opens the file at `path` when it is none of those known (the one read, the successors).
+    /// Under the lock, so that the reader's look and the watcher's keep the files in the order
+    /// they were at the path.
     func look(at path: String) {
-      guard let named = FileIdentity(path: path), named != newest else { return }
-      let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-      guard newer >= 0 else { return }
-      // What was opened, which may have been replaced again since the look.
-      guard let opened = FileIdentity(newer) else {
-        close(newer)
-        return
-      }
-      let kept = state.withLock { state -> Bool in
+      state.withLock { state in
+        func known(_ identity: FileIdentity) -> Bool {
+          identity == state.reading || state.files.contains { $0.identity == identity }
+        }
         // (After `closeAll`, a look still under way keeps nothing.)
-        guard !state.closed, opened != (state.files.last?.identity ?? state.reading) else { return false }
+        guard !state.closed, let named = FileIdentity(path: path), !known(named) else { return }
+        let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard newer >= 0 else { return }
+        // What was opened, which may have been replaced again since the look.
+        guard let opened = FileIdentity(newer), !known(opened) else {
+          close(newer)
+          return
+        }
         state.files.append((newer, opened))
-        return true
       }
-      if !kept { close(newer) }
     }
-
-    private var newest: FileIdentity? { state.withLock { $0.files.last?.identity ?? $0.reading } }
 
     /// The oldest successor's descriptor, left in place; nil when there is none.
     func next() -> Int32? { state.withLock { $0.files.first?.fd } }

@@ -61,31 +61,37 @@ public enum RandomUUID {
   }
 }
 
-/// What `newuuid()` and `rand()` give where a run must be the same every time: a rule test's
-/// case (each runs with its own), and a case or `eval --batch` request that pins them in its
-/// `context` (`"newuuid": "..."`, `"rand": 0.25`). A pinned function gives its pin on every call;
-/// one not pinned gives a sequence that starts over with each instance: `newuuid()` the UUIDs
-/// `00000000-0000-4000-8000-000000000001`, `...002` and so on, `rand()` the doubles of a fixed
-/// seed (SplitMix64), in call order.
+/// What `newuuid()` and `rand()` give where a run is pinned (a case's or an `eval --batch`
+/// request's `context`: `"newuuid": "..."`, `"rand": 0.25`) or must be the same every time (a rule
+/// test's case, `repeatable`). A pinned function gives its pin on every call; one not pinned is
+/// random, or, when repeatable, gives a sequence that starts over with each instance:
+/// `newuuid()` the UUIDs `00000000-0000-4000-8000-000000000001`, `...002` and so on, `rand()` the
+/// doubles of a fixed seed (SplitMix64), in call order.
 public final class PinnedRandomness: Sendable {
   /// What every `newuuid()` call gives, when pinned.
   public let uuid: String?
   /// What every `rand()` call gives, when pinned: in [0, 1).
   public let rand: Double?
+  /// Whether a function not pinned gives its fixed sequence rather than random values.
+  public let repeatable: Bool
   private let state = Mutex<(uuids: UInt64, seed: UInt64)>((0, 0))
 
-  /// Creates the sequences, with the pins given.
-  public init(uuid: String? = nil, rand: Double? = nil) {
+  /// Creates the pins given; the other function random, or repeatable.
+  public init(uuid: String? = nil, rand: Double? = nil, repeatable: Bool = false) {
     self.uuid = uuid
     self.rand = rand
+    self.repeatable = repeatable
   }
 
-  /// The same pins, with the sequences started over (for another run of the same case).
-  public func restarted() -> PinnedRandomness { PinnedRandomness(uuid: uuid, rand: rand) }
+  /// The same pins, repeatable, with the sequences started over (a rule test's run of a case).
+  public func restartedRepeatable() -> PinnedRandomness {
+    PinnedRandomness(uuid: uuid, rand: rand, repeatable: true)
+  }
 
   /// The next `newuuid()`.
   public func nextUUID() -> String {
     if let uuid { return uuid }
+    guard repeatable else { return RandomUUID.string() }
     let count = state.withLock {
       $0.uuids += 1
       return $0.uuids
@@ -96,6 +102,7 @@ public final class PinnedRandomness: Sendable {
   /// The next `rand()`: SplitMix64's next word, its top 53 bits as a double in [0, 1).
   public func nextDouble() -> Double {
     if let rand { return rand }
+    guard repeatable else { return Double.random(in: 0..<1) }
     let word = state.withLock {
       $0.seed &+= 0x9E37_79B9_7F4A_7C15
       var mixed = $0.seed
