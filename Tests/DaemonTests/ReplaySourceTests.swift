@@ -497,6 +497,23 @@ struct ReplaySourceTests {
     #expect(followed.source.currentCounts.malformed == 0)
   }
 
+  /// A stop while the file renamed away is still awaited says the new file's lines were not read
+  /// (nothing was said: the file read was read to its end).
+  @Test(.timeLimit(.minutes(3))) func aStopWhileTheRenamedFileIsAwaitedSaysSo() async throws {
+    let followed = FollowedFile("replay-rotate-stop", rotationQuietMs: 60_000)
+    #expect(try await followed.waitFor(2))
+    try FileManager.default.moveItem(atPath: followed.path, toPath: followed.path + ".1")
+    write(FollowedFile.line(3), to: followed.path)
+    try await Task.sleep(nanoseconds: 500_000_000)
+    await followed.stop()
+    #expect(followed.topics.all.count == 2)
+    #expect(
+      followed.notices.all.contains {
+        $0.hasSuffix("not processed, nor any line of the new file at \(followed.path)")
+          && $0.contains("renamed since to \(followed.path).1")
+      }, "\(followed.notices.all)")
+  }
+
   /// A followed file rotated twice while the reader is still behind on the first (a backlog behind
   /// a slow action): every file is read, in order. (The middle one was never read.)
   @Test(.timeLimit(.minutes(3))) func readsEveryFileOfRotationsDuringABacklog() async throws {

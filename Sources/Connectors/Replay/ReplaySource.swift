@@ -79,10 +79,10 @@ public struct ReplaySource: MessageSource {
   /// from 12.6 MB up were skipped as too long: the message dropped out of its replay).
   public static let defaultMaxLineBytes = 24 << 20
 
-  /// How long a followed file renamed away must give nothing more before the file created at its
-  /// name is read, in milliseconds: its writer may still append to it until it reopens its file
-  /// (logrotate's `postrotate` signal; a partly written line is finished there). Default 5 s, as
-  /// Fluent Bit's `rotate_wait`.
+  /// How long ago a followed file renamed away must have been last written before the file
+  /// created at its name is read, in milliseconds: its writer may still append to it until it
+  /// reopens its file (logrotate's `postrotate` signal; a partly written line is finished there).
+  /// Default 5 s, Fluent Bit's `rotate_wait`, but counted from the last write, not the rotation.
   public let rotationQuietMs: Int
 
   /// The default `rotationQuietMs`.
@@ -200,7 +200,7 @@ public struct ReplaySource: MessageSource {
     // first seen, oldest first: a file rotated on again before this reader reached it (behind a
     // backlog) is still read, in order, where only the newest was. Looked for ten times a second
     // while following, whatever the reader is doing (a slow action holds it in a delivery).
-    let successors = Successors(reading: fd)
+    let successors = Successors(reading: fd, name: name, onNotice: onNotice)
     var watcher: Task<Void, Never>?
     if follows, case .file(let path) = input {
       watcher = Task {
@@ -214,8 +214,10 @@ public struct ReplaySource: MessageSource {
       watcher?.cancel()
       successors.closeAll()
     }
-    // Since when the file renamed away has given nothing at its end (monotonic nanoseconds).
-    var quietSince: UInt64?
+    // Since when this reader has waited at the end of a file renamed away (monotonic
+    // nanoseconds), and whether a wait that long was said.
+    var waitingSince: UInt64?
+    var longWaitSaid = false
     while !Task.isCancelled {
       guard await Self.waitForInput(fd) else { break }
       var change: FileChange?
@@ -247,19 +249,26 @@ public struct ReplaySource: MessageSource {
         if let change {
           if change == .replaced, case .file(let path) = input {
             // Renamed away: its writer may append to it still, until it reopens its file. Read on
-            // until it has given nothing for `rotationQuietMs` (a slow writer's lines written
-            // there after the rename were lost).
+            // until it was last written `rotationQuietMs` ago (a slow writer's lines written there
+            // after the rename were lost); a file written long ago is left at once.
             successors.look(at: path)
-            let now = clock.monotonicNanoseconds()
-            let since = quietSince ?? now
-            quietSince = since
-            if now &- since < UInt64(rotationQuietMs) &* 1_000_000 {
+            if let age = Self.millisecondsSinceWritten(fd), age < rotationQuietMs {
+              let now = clock.monotonicNanoseconds()
+              let since = waitingSince ?? now
+              waitingSince = since
+              if !longWaitSaid, now &- since >= 30_000_000_000 {
+                longWaitSaid = true
+                onNotice(
+                  "\(name): the file renamed away is still being written (its writer has not reopened the file at its name): the new file at \(name) is read once it has been left \(rotationQuietMs) ms"
+                )
+              }
               try? await Task.sleep(nanoseconds: 50_000_000)
               polled = true
               continue
             }
           }
-          quietSince = nil
+          waitingSince = nil
+          longWaitSaid = false
           // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
           // its start, a file replaced under its name (renamed away, created anew) is opened anew.
           // A line cut off by the change never ends: said and counted, not taken half.
@@ -281,7 +290,9 @@ public struct ReplaySource: MessageSource {
           }
           if !pending.isEmpty {
             reportSkipped(
-              lineNumber + 1, "\(change) with an incomplete line of \(pending.count) bytes; not processed")
+              lineNumber + 1,
+              "\(change) with an incomplete line of \(pending.count) bytes"
+                + (change == .replaced ? " at the end of the file renamed away" : "") + "; not processed")
             pending.removeAll()
           }
           skippingLongLine = false
@@ -302,7 +313,6 @@ public struct ReplaySource: MessageSource {
         continue
       }
       offset += count
-      quietSince = nil
       if count >= Self.tailBytes {
         tail = Array(buffer[(count - Self.tailBytes)..<count])
       } else {
@@ -358,24 +368,28 @@ public struct ReplaySource: MessageSource {
     if let stoppedBefore {
       // Stopped with lines read that the engine no longer took (it was full): they were not
       // processed, and a replay from that line goes on where this one ended.
-      onNotice(stoppedNotice("line \(stoppedBefore)", fd: fd))
+      onNotice(stoppedNotice("line \(stoppedBefore)", fd: fd, unreadFiles: successors.count))
       return
     }
     // Against the descriptor's position: `offset` counts bytes read, from wherever standard input
     // began (a shell that read its first line).
     if pending.isEmpty, rereadable, Task.isCancelled,
       unread.map({ $0 > 0 }) ?? (fstat(fd, &now) == 0 && Int(now.st_size) > Int(lseek(fd, 0, SEEK_CUR)))
+        || successors.next() != nil
     {
       // Stopped between two blocks, or while it waited for input, with the file not read to its
       // end: said as for a stop within a block (a script tells an incomplete replay by it).
-      onNotice(stoppedNotice("line \(lineNumber + 1)", fd: fd))
+      onNotice(stoppedNotice("line \(lineNumber + 1)", fd: fd, unreadFiles: successors.count))
     } else if !pending.isEmpty {
       if Task.isCancelled {
         // Stopped at a line, or mid-line: the rest of the line was not read (a file still has
         // it). Said, not dropped silently, and not malformed: the line may well be whole.
         let read =
           pending.contains(UInt8(ascii: "\n")) ? "" : " (\(pending.count) bytes of it read)"
-        onNotice(stoppedNotice("\(read.isEmpty ? "" : "the end of ")line \(lineNumber + 1)\(read)", fd: fd))
+        onNotice(
+          stoppedNotice(
+            "\(read.isEmpty ? "" : "the end of ")line \(lineNumber + 1)\(read)", fd: fd,
+            unreadFiles: successors.count))
       } else {
         lineNumber += 1
         let malformed = handle(
@@ -391,7 +405,7 @@ public struct ReplaySource: MessageSource {
   /// `create`, its backlog still being read), the line is of the file under its new name, found in
   /// its folder, and the file now at the path was not read: said so (it named the path, whose
   /// new file a replay from that line would have read, skipping the rest of the old one).
-  func stoppedNotice(_ place: String, fd: Int32) -> String {
+  func stoppedNotice(_ place: String, fd: Int32, unreadFiles: Int = 0) -> String {
     let notice = "\(name): stopped before \(place); that line and any after it were not processed"
     var read = stat()
     var named = stat()
@@ -414,6 +428,18 @@ public struct ReplaySource: MessageSource {
         ?? "moved or removed since (not found in its folder)")
       + "; that line and any after it were not processed"
       + (hasNew ? ", nor any line of the new file at \(name)" : "")
+      + (unreadFiles > 1
+        ? ", nor any of the \(unreadFiles - 1) other file\(unreadFiles == 2 ? "" : "s") found at \(name) in between (rotated on since)"
+        : "")
+  }
+
+  /// How long ago the file open as `fd` was last written, in milliseconds; nil when unknown.
+  static func millisecondsSinceWritten(_ fd: Int32) -> Int? {
+    var info = stat()
+    var now = timespec()
+    guard fstat(fd, &info) == 0, clock_gettime(CLOCK_REALTIME, &now) == 0 else { return nil }
+    let seconds = Int(now.tv_sec) - Int(info.st_mtim.tv_sec)
+    return seconds * 1_000 + (Int(now.tv_nsec) - Int(info.st_mtim.tv_nsec)) / 1_000_000
   }
 
   /// A line without the UTF-8 byte order mark Windows tools write at a file's start (it made the
@@ -475,7 +501,28 @@ public struct ReplaySource: MessageSource {
       }
     }
 
-    init(reading fd: Int32) { state = Mutex((FileIdentity(fd), [], false)) }
+    /// The input's name, and where its notices go.
+    let name: String
+    let onNotice: @Sendable (String) -> Void
+    /// The most files kept waiting: past them, a file found at the path is left for a later look
+    /// (it is read if it is still there then).
+    static let most = 32
+    /// Said already: that the most were waiting, and each error number of a failed open.
+    private let said = Mutex<Set<Int32>>([])
+
+    init(reading fd: Int32, name: String, onNotice: @escaping @Sendable (String) -> Void) {
+      state = Mutex((FileIdentity(fd), [], false))
+      self.name = name
+      self.onNotice = onNotice
+    }
+
+    /// How many files wait.
+    var count: Int { state.withLock { $0.files.count } }
+
+    /// Says `text` once for `key`.
+    private func sayOnce(_ key: Int32, _ text: String) {
+      if said.withLock({ $0.insert(key).inserted }) { onNotice(text) }
+    }
 
     /// Opens the file at `path` when it is none of those known (the one read, the successors).
     /// Under the lock, so that the reader's look and the watcher's keep the files in the order
@@ -487,8 +534,26 @@ public struct ReplaySource: MessageSource {
         }
         // (After `closeAll`, a look still under way keeps nothing.)
         guard !state.closed, let named = FileIdentity(path: path), !known(named) else { return }
+        guard state.files.count < Self.most else {
+          sayOnce(
+            -1,
+            "\(name): \(Self.most) files rotated away wait to be read; a file that is at \(name) only while they wait is not read"
+          )
+          return
+        }
         let newer = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard newer >= 0 else { return }
+        guard newer >= 0 else {
+          // Unreadable for now (its mode, the descriptor limit): looked at again. Out of
+          // descriptors is said here, once; the reader says any other reason when it needs the file.
+          let code = errno
+          if code == EMFILE || code == ENFILE {
+            sayOnce(
+              code,
+              "\(name): a new file at its name cannot be opened yet (\(String(cString: strerror(code)))); tried again ten times a second"
+            )
+          }
+          return
+        }
         // What was opened, which may have been replaced again since the look.
         guard let opened = FileIdentity(newer), !known(opened) else {
           close(newer)
