@@ -75,7 +75,7 @@ struct ActionLane: ~Copyable, Sendable {
     var taken = 0
     var size = 0
     for job in jobs {
-      let next = gatheredBytes(CollectionOfOne(job))
+      let next = gatheredBytes(job)
       guard taken < count, size + next <= bytes || (atLeastOne && taken == 0) else { break }
       taken += 1
       size += next
@@ -84,9 +84,10 @@ struct ActionLane: ~Copyable, Sendable {
   }
 
   /// A result's share of a gathered request: its payload and a separator.
-  static func gatheredBytes(_ jobs: some Sequence<ActionJob>) -> Int {
-    jobs.reduce(0) { $0 &+ $1.input.evaluation.payload.count &+ 1 }
-  }
+  static func gatheredBytes(_ job: ActionJob) -> Int { job.input.evaluation.payload.count &+ 1 }
+
+  /// The shares of `jobs`.
+  static func gatheredBytes(_ jobs: [ActionJob]) -> Int { jobs.reduce(0) { $0 &+ gatheredBytes($1) } }
   /// The latest batch's error-path work: the next batch's starts after it, so error records come
   /// out in the lane's order even when an error action is slow.
   let failureWork = Mutex<Task<Void, Never>?>(nil)
@@ -209,7 +210,8 @@ struct ActionLane: ~Copyable, Sendable {
     var jobs = first
     let grouped = configured.action as? any KeyedGroupAction
     while !jobs.isEmpty {
-      if let grouped, let gathering = grouped.gathering {
+      let gathering = grouped?.gathering
+      if let grouped, let gathering {
         // A part is one request's worth: what does not fit waits for the next part (a backlog's
         // last result that passed `maxBytes` went alone at once, not waiting for others).
         let fitting = Self.fitting(jobs, gathering.maxCount, gathering.maxBytes, atLeastOne: true)
@@ -224,7 +226,7 @@ struct ActionLane: ~Copyable, Sendable {
         }
       }
       await dispatcher.process(
-        jobs, on: configured, holdingForWaits: true, gathered: grouped?.gathering != nil)
+        jobs, on: configured, holdingForWaits: true, gathered: gathering != nil)
       jobs = topics.withLock { topics -> [ActionJob] in
         let next = topics[key]?.jobs ?? []
         if next.isEmpty { topics[key] = nil } else { topics[key]!.jobs = [] }

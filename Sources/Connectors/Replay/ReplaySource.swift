@@ -251,8 +251,10 @@ public struct ReplaySource: MessageSource {
             // Renamed away: its writer may append to it still, until it reopens its file. Read on
             // until it was last written `rotationQuietMs` ago (a slow writer's lines written there
             // after the rename were lost); a file written long ago is left at once.
+            let age = Self.millisecondsSinceWritten(fd)
+            // (Looked at last: a failed open's errno is what the notice below says.)
             successors.look(at: path)
-            if let age = Self.millisecondsSinceWritten(fd), age < rotationQuietMs {
+            if let age, age < rotationQuietMs {
               let now = clock.monotonicNanoseconds()
               let since = waitingSince ?? now
               waitingSince = since
@@ -266,15 +268,9 @@ public struct ReplaySource: MessageSource {
               polled = true
               continue
             }
-          }
-          waitingSince = nil
-          longWaitSaid = false
-          // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
-          // its start, a file replaced under its name (renamed away, created anew) is opened anew.
-          // A line cut off by the change never ends: said and counted, not taken half.
-          if change == .replaced, case .file(let path) = input {
-            successors.look(at: path)
-            guard successors.next() != nil else {
+            waitingSince = nil
+            longWaitSaid = false
+            guard successors.count > 0 else {
               // Not readable (yet): said once, tried again at the pace of the end-of-file polls.
               if !unopenable {
                 onNotice(
@@ -288,6 +284,9 @@ public struct ReplaySource: MessageSource {
             }
             unopenable = false
           }
+          // As `tail -F`: a file truncated in place (logrotate's copytruncate) is read again from
+          // its start, a file replaced under its name (renamed away, created anew) is opened anew.
+          // A line cut off by the change never ends: said and counted, not taken half.
           if !pending.isEmpty {
             reportSkipped(
               lineNumber + 1,
@@ -296,7 +295,7 @@ public struct ReplaySource: MessageSource {
             pending.removeAll()
           }
           skippingLongLine = false
-          if case .file = input, change == .replaced, let next = successors.take() {
+          if change == .replaced, let next = successors.take() {
             close(fd)
             fd = next
           } else {
@@ -375,7 +374,7 @@ public struct ReplaySource: MessageSource {
     // began (a shell that read its first line).
     if pending.isEmpty, rereadable, Task.isCancelled,
       unread.map({ $0 > 0 }) ?? (fstat(fd, &now) == 0 && Int(now.st_size) > Int(lseek(fd, 0, SEEK_CUR)))
-        || successors.next() != nil
+        || successors.count > 0
     {
       // Stopped between two blocks, or while it waited for input, with the file not read to its
       // end: said as for a stop within a block (a script tells an incomplete replay by it).
@@ -562,9 +561,6 @@ public struct ReplaySource: MessageSource {
         state.files.append((newer, opened))
       }
     }
-
-    /// The oldest successor's descriptor, left in place; nil when there is none.
-    func next() -> Int32? { state.withLock { $0.files.first?.fd } }
 
     /// Takes the oldest successor: it is the file read from now on.
     func take() -> Int32? {
