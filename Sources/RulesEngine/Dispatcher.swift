@@ -1130,6 +1130,15 @@ public final class Dispatcher: Sendable {
     results.reduce(0) { count, result in count + (result.map { $0.unsent ? 0 : 1 } ?? 0) }
   }
 
+  /// Counts a result given up without an attempt of its own (failed unsent behind an earlier
+  /// result of its topic, or at a stop) as one failure, when it takes its error path: so every
+  /// result that takes one counts in `iotrules_action_failed_total` at least once (a webhook down
+  /// for 200 results counted 4 failures and 200 error records).
+  func countGivenUpUnsent(on configured: ConfiguredAction) {
+    configured.counters.failed.add()
+    statistics.withLock { $0.actionFailures += 1 }
+  }
+
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
   /// error path. Returns the retries' task, when some are retried.
   @discardableResult
@@ -1157,10 +1166,11 @@ public final class Dispatcher: Sendable {
         // A result not sent at all (`unsent`) has its attempts still to come, one at least.
         if error.kind == .transient && (configured.retry.attempts > 1 || error.unsent) {
           retrying.append((job, error))
-        } else if let failures = job.tracker.completeDeferringFailures(
-          configured, error, finishing: &finishing)
-        {
-          failedRules.append((job.tracker, failures))
+        } else {
+          if error.unsent { countGivenUpUnsent(on: configured) }
+          if let failures = job.tracker.completeDeferringFailures(configured, error, finishing: &finishing) {
+            failedRules.append((job.tracker, failures))
+          }
         }
       } else if let failures = job.tracker.completeDeferringFailures(configured, nil, finishing: &finishing) {
         failedRules.append((job.tracker, failures))
@@ -1414,6 +1424,9 @@ public final class Dispatcher: Sendable {
     let attempted = Self.failedAttempts(outcomes)
     configured.counters.failed.add(attempted)
     statistics.withLock { $0.actionFailures += attempted }
+    for outcome in outcomes where outcome?.unsent == true && outcome?.kind != .transient {
+      countGivenUpUnsent(on: configured)
+    }
     let transient = outcomes.indices.filter { outcomes[$0]?.kind == .transient }
     guard !transient.isEmpty else { return outcomes }
     // An error action's writes are not the rules' action writes the summary counts (its first
@@ -1484,6 +1497,7 @@ public final class Dispatcher: Sendable {
     func end(_ item: (index: Int, error: ActionError, attempts: Int)) {
       var error = item.error
       error.message += suffix(item.attempts)
+      if item.attempts == 0 { countGivenUpUnsent(on: configured) }
       completed(item.index, error)
     }
     // Those whose last failure already used their last attempt end at once (a policy of one).
@@ -1575,6 +1589,7 @@ public final class Dispatcher: Sendable {
           if error.unsent, item.attempts > 0 {
             error.message += "; its own last attempt: \(item.error.message)"
           }
+          if error.unsent, item.attempts == 0 { countGivenUpUnsent(on: configured) }
           completed(item.index, error)
           continue
         }

@@ -196,7 +196,7 @@ public final class CounterStore: Sendable {
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .acquiring) }),
       (
         MetricNames.actionFailed,
-        "Results an attempt failed for (each result of a failed batch; one failed unsent behind an earlier result of its topic had no attempt and is not counted).",
+        "Failed attempts, counted per result (each result of a failed batch), and results given up without an attempt of their own (behind an earlier failing result of their topic, or at a stop): every result that takes an error path counts once at least.",
         { $0.failed.load(ordering: .acquiring) }
       ),
       (

@@ -1116,7 +1116,7 @@ private final class AlwaysTransient: Action, Sendable {
 /// answering still ends the backlog fast (see `aStopWaitsForOneTimeoutPerActionNotOnePerMessage`).
 @Test(arguments: [true, false])
 func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
-  let (origins, _) = try await refusedRun(count: 20, failures: 6) {
+  let (origins, _, failures) = try await refusedRun(count: 20, failures: 6) {
     var error = ActionError(.transient, answered ? "answered HTTP 503" : "timed out")
     error.answered = answered
     return error
@@ -1127,6 +1127,9 @@ func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
   } else {
     // No answer twice running: the endpoint is failing, and the rest end unsent.
     #expect(origins.count == 20, "\(origins)")
+    // Each counts as a failure, its own attempt or not (4 were counted against 20 error records:
+    // `iotrules_action_failed_total` stayed flat through the outage).
+    #expect(failures >= 20, "\(failures)")
   }
 }
 
@@ -1134,7 +1137,7 @@ func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
 /// behind wait unsent and arrive in order after it (a backlog sent behind a Retry-After was mostly
 /// refused again and dead-lettered).
 @Test func aRetryAfterHoldsTheTopicsLaterResults() async throws {
-  let (origins, acknowledged) = try await refusedRun(count: 5, failures: 2) {
+  let (origins, acknowledged, _) = try await refusedRun(count: 5, failures: 2) {
     var error = ActionError(.transient, "answered HTTP 429", retryAfterMs: 1)
     error.answered = true
     return error
@@ -1146,7 +1149,7 @@ func answeredRefusalsKeepEachResultsAttempts(_ answered: Bool) async throws {
 /// `count` messages of one topic through a keyed-group action whose first `failures` requests end
 /// with `failure`, under three attempts: the origins dead-lettered, and those acknowledged in order.
 private func refusedRun(count: Int, failures: Int, _ failure: @escaping @Sendable () -> ActionError)
-  async throws -> (deadLettered: [String], acknowledged: [String])
+  async throws -> (deadLettered: [String], acknowledged: [String], failures: Int)
 {
   let action = SlowFailingGroups(delayNanoseconds: 1_000_000) { call in call < failures ? failure() : nil }
   let deadLetter = MemoryDeadLetter()
@@ -1157,7 +1160,10 @@ private func refusedRun(count: Int, failures: Int, _ failure: @escaping @Sendabl
   await dispatcher.deliver(
     batch: (0..<count).map { acks.message(topic: "a", payload: "{}", origin: "\($0)") })
   #expect(await acks.wait(for: count, timeoutMs: 20_000))
-  return (deadLetter.records.withLock { $0.map(\.origin) }, acks.acks.withLock { $0.map(\.0) })
+  return (
+    deadLetter.records.withLock { $0.map(\.origin) }, acks.acks.withLock { $0.map(\.0) },
+    dispatcher.stats.actionFailures
+  )
 }
 
 /// A keyed-group action (as the http action is) whose requests take `delayNanoseconds` and end as
