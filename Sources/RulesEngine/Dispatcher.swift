@@ -920,6 +920,7 @@ public final class Dispatcher: Sendable {
       (key, names) = (topic, false)
     }
     statistics.withLock { $0.forMissingRules += 1 }
+    CounterStore.shared.messagesForMissingRules.add(1)
     switch Self.novelty(key, in: unknownIngestNames) {
     case .seen: break
     case .new:
@@ -941,6 +942,7 @@ public final class Dispatcher: Sendable {
   /// 1,000 names), so driving a dead-letter file through the rules again says what it could not do.
   func noteMissingRule(_ name: String, for message: Message) {
     statistics.withLock { $0.forMissingRules += 1 }
+    CounterStore.shared.messagesForMissingRules.add(1)
     switch Self.novelty(name, in: missingRuleNames) {
     case .seen: break
     case .pastLimit:

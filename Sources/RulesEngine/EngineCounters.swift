@@ -126,6 +126,9 @@ public final class CounterStore: Sendable {
   public let malformedLines = Atomic<Int>(0)
   /// Records a source refused before any rule saw them (a Kafka key or header naming no topic).
   public let messagesRefused = Atomic<Int>(0)
+  /// Messages addressed to one rule that is not loaded (AWS's `RuleNotFound`): a Basic Ingest
+  /// topic naming no rule, a replayed error record of a rule removed or renamed.
+  public let messagesForMissingRules = Atomic<Int>(0)
   /// Reloads of the rule set in which every file read loaded.
   public let reloads = Atomic<Int>(0)
   /// Reloads in which a file failed to load (its previous version, if any, kept running), or a
@@ -232,6 +235,8 @@ public final class CounterStore: Sendable {
       ),
     ]
     let ruleValues = Self.readBackwards(ruleFamilies.map(\.2), of: ruleSnapshot.map(\.value))
+    // Counted after the message is received: read before it.
+    let forMissingRules = messagesForMissingRules.load(ordering: .acquiring)
     var text = ""
     let totals: [(String, String, Int)] = [
       (
@@ -256,6 +261,11 @@ public final class CounterStore: Sendable {
         MetricNames.messagesRefused,
         "Records a source refused before any rule saw them (a Kafka key or header that names no topic: a wildcard, NUL, not UTF-8), each logged with its place.",
         messagesRefused.load(ordering: .acquiring)
+      ),
+      (
+        MetricNames.messagesForMissingRules,
+        "Messages addressed to one rule that is not loaded, so no rule took them (AWS's RuleNotFound): a Basic Ingest topic $aws/rules/NAME/... naming no rule, or a replayed error record of a rule removed or renamed; each name logged once.",
+        forMissingRules
       ),
     ]
     for (name, help, value) in totals {

@@ -148,6 +148,7 @@ struct DispatcherTests {
       #"{"sql": "SELECT topic() AS t FROM 'sensors/#'", "actions": [{"record": {"name": "b"}}]}"#,
     ])
     let acks = AckCollector()
+    let noRuleBefore = CounterStore.shared.messagesForMissingRules.load(ordering: .relaxed)
     await dispatcher.deliver(
       acks.message(topic: "$aws/rules/rule_0/sensors/d1/data", payload: "{}", origin: "1"))
     await dispatcher.deliver(acks.message(topic: "$aws/rules/rule_0/other/d1", payload: "{}", origin: "2"))
@@ -172,8 +173,14 @@ struct DispatcherTests {
     // its rule's name (once per topic); one whose rule exists but does not match its topic is not.
     #expect(
       dispatcher.unknownIngestNames.withLock { $0 } == ["nosuch", "rule_0\u{301}", "$aws/rules/rule_1"])
-    // And counted (the summary's "for rules not loaded, to no rule").
+    // And counted (the summary's "for rules not loaded, to no rule"), in /metrics too, where a
+    // daemon that runs for months shows them (AWS's RuleNotFound). The store is the process's:
+    // other tests may count there meanwhile.
     #expect(dispatcher.stats.forMissingRules == 3)
+    let noRule = CounterStore.shared.messagesForMissingRules.load(ordering: .relaxed) - noRuleBefore
+    #expect(noRule >= 3, "\(noRule)")
+    let text = CounterStore.shared.prometheusText()
+    #expect(text.contains("# TYPE iotrules_messages_no_rule_total counter\niotrules_messages_no_rule_total "))
   }
 
   /// Past 1,000 names of no rule, a device's ever new names are no longer logged one by one: that
