@@ -34,8 +34,13 @@ struct RunCommand: AsyncParsableCommand {
     name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
   var source: String
 
-  @Option(name: .customLong("client-id"), help: "MQTT client id (stable: the broker keeps the session).")
-  var clientID: String = RunCommand.defaultClientID
+  @Option(
+    name: .customLong("client-id"),
+    help: "MQTT client id (stable: the broker keeps the session; default: iotrules).")
+  var clientIDGiven: String?
+
+  /// The MQTT client id.
+  var clientID: String { clientIDGiven ?? Self.defaultClientID }
 
   /// The client id when none is given.
   static let defaultClientID = "iotrules"
@@ -59,7 +64,10 @@ struct RunCommand: AsyncParsableCommand {
   var keyFile: String?
 
   @Option(name: .customLong("mqtt-version"), help: "5 (default) or 3.1.1.")
-  var mqttVersion: String = "5"
+  var mqttVersionGiven: String?
+
+  /// The MQTT protocol version's name.
+  var mqttVersion: String { mqttVersionGiven ?? "5" }
 
   @Flag(name: .customLong("clean-session"), help: "Start a clean MQTT session instead of the persistent one.")
   var cleanSession = false
@@ -67,8 +75,11 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("shared-group"), help: "Subscribe as $share/NAME/<filter> to split the load.")
   var sharedGroup: String?
 
-  @Option(name: .long, help: "MQTT subscription QoS, 0 or 1.")
-  var qos: Int = 1
+  @Option(name: .customLong("qos"), help: "MQTT subscription QoS, 0 or 1 (default: 1).")
+  var qosGiven: Int?
+
+  /// The MQTT subscription QoS.
+  var qos: Int { qosGiven ?? 1 }
 
   @Flag(
     name: .customLong("basic-ingest"),
@@ -86,9 +97,12 @@ struct RunCommand: AsyncParsableCommand {
   var kafkaConfigFile: String?
 
   @Option(
-    name: .customLong("kafka-topic-from"), help: "Where the rule topic comes from: key, header:NAME or topic."
-  )
-  var kafkaTopicFrom: String = "key"
+    name: .customLong("kafka-topic-from"),
+    help: "Where the rule topic comes from: key, header:NAME or topic (default: key).")
+  var kafkaTopicFromGiven: String?
+
+  /// Where a Kafka record's rule topic comes from.
+  var kafkaTopicFrom: String { kafkaTopicFromGiven ?? "key" }
 
   @Option(name: .customLong("mqtt"), help: "The broker republish uses when the source is not MQTT.")
   var mqttBroker: String?
@@ -104,9 +118,12 @@ struct RunCommand: AsyncParsableCommand {
   @Option(
     name: .customLong("metrics-address"),
     help:
-      "The IPv4 address --metrics-port listens on (0.0.0.0 for a Kubernetes probe or a scrape from another host)."
+      "The IPv4 address --metrics-port listens on (0.0.0.0 for a Kubernetes probe or a scrape from another host; default: 127.0.0.1)."
   )
-  var metricsAddress = "127.0.0.1"
+  var metricsAddressGiven: String?
+
+  /// The address the metrics endpoint listens on.
+  var metricsAddress: String { metricsAddressGiven ?? "127.0.0.1" }
 
   @Option(name: .customLong("log-format"), help: "text or json.")
   var logFormat: String = "text"
@@ -132,9 +149,12 @@ struct RunCommand: AsyncParsableCommand {
   @Option(
     name: .customLong("max-line-bytes"),
     help:
-      "A replay's longest line (K, M, G: binary units); a longer one is reported and skipped. Raise it to replay the error record of a payload over 16 MiB."
+      "A replay's longest line (K, M, G: binary units; default: 24M); a longer one is reported and skipped. Raise it to replay the error record of a payload over 16 MiB."
   )
-  var maxLineBytes: String = "24M"
+  var maxLineBytesGiven: String?
+
+  /// A replay's longest line, as given.
+  var maxLineBytes: String { maxLineBytesGiven ?? "24M" }
 
   @Option(
     name: .customLong("reload-interval-ms"),
@@ -229,6 +249,11 @@ struct RunCommand: AsyncParsableCommand {
     }
     if deadLetter.isEmpty { throw ValidationError("--dead-letter names a file; it is empty") }
 
+    if Self.repeatsSource(CommandLine.arguments) {
+      throw ValidationError(
+        "--source is given more than once: one run reads one source (run a daemon for each, with its own --client-id or Kafka group)"
+      )
+    }
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
     if let mqttBroker {
       do throws(ConnectorError) {
@@ -312,6 +337,7 @@ struct RunCommand: AsyncParsableCommand {
           "--shared-group holds the \(character) at byte \(offset), which an MQTT string must not hold")
       }
     }
+    if let problem = inapplicableOptionProblem() { throw ValidationError(problem) }
     if (certFile == nil) != (keyFile == nil) {
       throw ValidationError(
         "\(certFile == nil ? "--key-file" : "--cert-file") needs \(certFile == nil ? "--cert-file" : "--key-file") too: a client certificate is a certificate file and its key file"
@@ -337,6 +363,66 @@ struct RunCommand: AsyncParsableCommand {
         throw ValidationError(error.description)
       }
     }
+  }
+
+  /// Why an option given does nothing in this run, or nil: one for another kind of source, or for
+  /// an MQTT connection the run does not have (a `--follow` on a broker, a `--qos 0` on a replay,
+  /// a `--metrics-address` without its port were taken without a word, while the TLS files were
+  /// refused).
+  func inapplicableOptionProblem() -> String? {
+    let lowered = source.lowercased()
+    let sourceIsMQTT = lowered.hasPrefix("mqtt://") || lowered.hasPrefix("mqtts://")
+    let sourceIsKafka = source.hasPrefix("kafka://")
+    let sourceIsFile = !sourceIsMQTT && !sourceIsKafka
+    let sourceKind = sourceIsMQTT ? "an MQTT broker" : sourceIsKafka ? "Kafka" : "a file"
+    let groups: [(options: [(String, Bool)], applies: Bool, forWhat: String)] = [
+      (
+        [
+          ("--qos", qosGiven != nil), ("--clean-session", cleanSession),
+          ("--shared-group", sharedGroup != nil),
+          ("--basic-ingest", basicIngest),
+        ], sourceIsMQTT, "an MQTT source (mqtt:// or mqtts://), and this run's source is \(sourceKind)"
+      ),
+      (
+        [
+          ("--client-id", clientIDGiven != nil), ("--username", username != nil),
+          ("--password-env", passwordEnv != nil), ("--password-file", passwordFile != nil),
+          ("--mqtt-version", mqttVersionGiven != nil),
+        ], sourceIsMQTT || mqttBroker != nil,
+        "an MQTT connection, and this run has none (the source is not MQTT and no --mqtt is given)"
+      ),
+      (
+        [
+          ("--kafka-config", !kafkaConfig.isEmpty), ("--kafka-config-file", kafkaConfigFile != nil),
+          ("--kafka-topic-from", kafkaTopicFromGiven != nil),
+        ], sourceIsKafka, "a Kafka source (kafka://...), and this run's source is \(sourceKind)"
+      ),
+      (
+        [("--follow", follow), ("--max-line-bytes", maxLineBytesGiven != nil)], sourceIsFile,
+        "a file source (file:PATH or -), and this run's source is \(sourceKind)"
+      ),
+    ]
+    for group in groups where !group.applies {
+      if let (option, _) = group.options.first(where: \.1) { return "\(option) is for \(group.forWhat)" }
+    }
+    if sourceIsMQTT, mqttBroker != nil {
+      return
+        "--mqtt is the broker republish uses when the source is not MQTT: with an MQTT source, republish publishes on the source's broker"
+    }
+    if metricsAddressGiven != nil, metricsPort == nil {
+      return
+        "--metrics-address is where --metrics-port listens, and no --metrics-port is given: add --metrics-port PORT to serve /metrics, /healthz and /readyz"
+    }
+    return nil
+  }
+
+  /// Whether `arguments` (the process's, program name first) run `run` with `--source` given more
+  /// than once (the last one was taken, the others without a word: one run reads one source).
+  static func repeatsSource(_ arguments: [String]) -> Bool {
+    let given = arguments.dropFirst()
+    guard given.first == "run" else { return false }
+    let options = given.prefix { $0 != "--" }
+    return options.filter { $0 == "--source" || $0.hasPrefix("--source=") }.count > 1
   }
 
   /// Whether standard input is the file at `path` (`--source - < dead-letter.jsonl`).

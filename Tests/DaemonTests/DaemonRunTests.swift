@@ -342,12 +342,54 @@ struct DaemonRunTests {
       ["--source", "kafka://127.0.0.1:1/t"], ["--source", "kafka://127.0.0.1:1/a/b?group=g"],
       ["--source", "kafka://127.0.0.1:1/t?group=g", "--kafka-config", "foo.bar=1"],
     ] {
-      let (status, _, said) = try await runIotrules(
-        ["run", "--rules", "good", "--source", "file:feed.jsonl"] + bad, in: folder)
+      let source = bad.contains("--source") ? [] : ["--source", "file:feed.jsonl"]
+      let (status, _, said) = try await runIotrules(["run", "--rules", "good"] + source + bad, in: folder)
       #expect(status == 64, "\(bad): \(said)")
+      #expect(!said.contains("more than once"), "\(bad): \(said)")
       // A password given in the URL is never quoted back.
       #expect(!said.contains("secret"), "\(bad): \(said)")
     }
+    // So is an option this run has no use for, said rather than taken without a word (a `--qos 0`
+    // on a replay, a `--follow` on a broker, `--metrics-address` without its port, a second
+    // `--source`: the last one was read).
+    let mqtt = "mqtt://127.0.0.1:1"
+    for (options, reason) in [
+      (["--source", "file:feed.jsonl", "--qos", "0"], "--qos is for an MQTT source"),
+      (["--source", "-", "--follow", "--basic-ingest"], "--basic-ingest is for an MQTT source"),
+      (
+        ["--source", "kafka://127.0.0.1:1/t?group=g", "--shared-group", "g"],
+        "--shared-group is for an MQTT source"
+      ),
+      (["--source", "file:feed.jsonl", "--username", "u"], "--username is for an MQTT connection"),
+      (
+        ["--source", "file:feed.jsonl", "--password-file", "/nonexistent"],
+        "--password-file is for an MQTT connection"
+      ),
+      (["--source", mqtt, "--follow"], "--follow is for a file source"),
+      (["--source", mqtt, "--max-line-bytes", "1"], "--max-line-bytes is for a file source"),
+      (["--source", mqtt, "--kafka-topic-from", "topic"], "--kafka-topic-from is for a Kafka source"),
+      (
+        ["--source", "file:feed.jsonl", "--kafka-config", "fetch.min.bytes=1"],
+        "--kafka-config is for a Kafka source"
+      ),
+      (
+        ["--source", mqtt, "--mqtt", "mqtt://127.0.0.1:2"],
+        "--mqtt is the broker republish uses when the source"
+      ),
+      (["--source", "file:feed.jsonl", "--metrics-address", "0.0.0.0"], "no --metrics-port is given"),
+      (["--source", "file:absent.jsonl", "--source", "file:feed.jsonl"], "--source is given more than once"),
+    ] {
+      let (status, _, said) = try await runIotrules(["run", "--rules", "good"] + options, in: folder)
+      #expect(status == 64 && said.contains(reason), "\(options): \(status) \(said)")
+    }
+    // An MQTT connection's options serve the republish broker of a replay too.
+    let (republishing, _, republishingSaid) = try await runIotrules(
+      [
+        "run", "--rules", "good", "--source", "file:feed.jsonl", "--mqtt", "mqtt://127.0.0.1:1",
+        "--client-id", "r",
+        "--mqtt-version", "3.1.1", "--username", "u",
+      ], in: folder)
+    #expect(republishing == 0, "\(republishingSaid)")
     // So is a source of no known kind; a replay file that is not there cannot be read (74), said
     // as every command says it.
     let (unknown, _, unknownSaid) = try await runIotrules(

@@ -1033,16 +1033,19 @@ with tempfile.TemporaryDirectory() as work:
                        input=b"SELECT clientid() AS c FROM '#'\n", timeout=60)
     check("repl --client-id not UTF-8", p.returncode == 65 and p.stdout == b""
           and b"--client-id is not UTF-8 text" in p.stderr, (p.returncode, p.stdout, p.stderr[:300]))
-    # --kafka-config is the Kafka source's: another source does not read it, so a managed key is not
-    # refused there (a shared command line with a copied consumer configuration); `false`, iotrules's
-    # own value for the auto-commit keys, is accepted with a Kafka source too.
+    # --kafka-config is the Kafka source's: another source does not read it, and says so (exit 64);
+    # `false`, iotrules's own value for the auto-commit keys, is accepted with a Kafka source.
     with open(os.path.join(work, "feed.jsonl"), "w") as f:
         f.write('{"topic": "a", "payload": {}}\n')
-    for arguments in (["--source", "file:feed.jsonl", "--kafka-config", "enable.auto.commit=true"],
-                      ["--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config", "enable.auto.commit=false",
-                       "--kafka-config", "enable.auto.offset.store=false", "--rules", "nosuch"]):
-        p = run(["run", "--rules", "bad/good.json"] + arguments, input="")
-        check(f"run {arguments}: not a usage error", p.returncode != 64, (p.returncode, p.stderr[:300]))
+    p = run(["run", "--rules", "bad/good.json", "--source", "file:feed.jsonl", "--kafka-config",
+             "enable.auto.commit=true"], input="")
+    check("run: --kafka-config on a replay is a usage error", p.returncode == 64
+          and "--kafka-config is for a Kafka source (kafka://...), and this run's source is a file" in p.stderr,
+          (p.returncode, p.stderr[:300]))
+    arguments = ["--source", "kafka://127.0.0.1:9/t?group=g", "--kafka-config", "enable.auto.commit=false",
+                 "--kafka-config", "enable.auto.offset.store=false", "--rules", "nosuch"]
+    p = run(["run", "--rules", "bad/good.json"] + arguments, input="")
+    check(f"run {arguments}: not a usage error", p.returncode != 64, (p.returncode, p.stderr[:300]))
     # Standard input that is a file not at its start (a script read its first line), followed and
     # stopped at its end: no line is left, and no 'stopped before' is said (it compared the file's
     # size with the bytes read, not with the position).
