@@ -83,6 +83,12 @@ public final class ReplSession {
   /// or command (and are not empty) belonged to its statement, and are skipped, each said (they
   /// ran as a statement of their own: `FROM 't'` failed with a note that the line before ran).
   private var skippingDropped = false
+  /// On a terminal, set when a statement typed over lines was said in error before its end (at
+  /// once, as more input cannot mend it): the lines after it that start no statement or command
+  /// (and are not empty) are its own, taken without a word, up to an empty line or a `;` (a pasted
+  /// statement with a typo failed again at each following `WHERE`, `AND` line, each with a note
+  /// that the line before had run).
+  private var continuingFailed = false
 
   /// Creates a session.
   public init(
@@ -93,7 +99,7 @@ public final class ReplSession {
   }
 
   /// The prompt for the next line: `iot> `, or `...> ` inside a statement.
-  public var prompt: String { pending.isEmpty ? "iot> " : "...> " }
+  public var prompt: String { pending.isEmpty && !continuingFailed ? "iot> " : "...> " }
 
   /// Takes one input line as bytes, refusing one that is not UTF-8 (said at its line and byte).
   public func feed(bytes line: [UInt8]) -> (outputs: [Output], entries: [String]) {
@@ -132,6 +138,14 @@ public final class ReplSession {
 
   private func take(_ line: String) -> (outputs: [Output], entries: [String]) {
     let trimmed = line.trimmingCharacters(in: .whitespaces)
+    if continuingFailed {
+      continuingFailed = false
+      if trimmed.isEmpty { return ([], []) }
+      if !trimmed.hasPrefix("."), !Self.startsStatement(trimmed) {
+        continuingFailed = !trimmed.hasSuffix(";")
+        return ([], [])
+      }
+    }
     if skippingDropped {
       if trimmed.isEmpty || trimmed.hasPrefix(".") || Self.startsStatement(trimmed) {
         skippingDropped = false
@@ -215,7 +229,9 @@ public final class ReplSession {
     // In a script, a statement already in error waits for its end (an empty line, `;`, the next
     // statement or command, the end of the script): its next lines (a `WHERE` after a broken
     // `FROM`) then belong to it rather than fail again as statements of their own.
-    if scriptName != nil, Self.failsBeforeItsEnd(text, version: version) { return ([], []) }
+    let failsBeforeItsEnd = Self.failsBeforeItsEnd(text, version: version)
+    if scriptName != nil, failsBeforeItsEnd { return ([], []) }
+    continuingFailed = failsBeforeItsEnd && pending.count > 1
     pending = []
     defer { lineRan = true }
     return (run(text), [text])
@@ -224,6 +240,7 @@ public final class ReplSession {
   /// Drops the statement being typed (Ctrl-C): the next line starts a new one.
   public func cancel() {
     pending = []
+    continuingFailed = false
     lineRan = false
     statementFollowsARun = false
   }
@@ -735,29 +752,29 @@ public final class ReplSession {
       guard !sql.isEmpty else {
         return fail(styler.error("error:") + " nothing to explain: give SQL or run a statement first")
       }
-      do {
-        let program = try Compiler.compile(sql, version: version)
-        return info(Disassembler.listing(program))
-      } catch {
+      // Placed as written: the last statement's where it was (`.explain`, `.explain ;`), the
+      // command's own SQL after its name (in a script).
+      func placed(_ diagnostic: Diagnostic) -> String {
         if given.isEmpty {
-          // The last statement's (`.explain`, `.explain ;`): placed where it was written.
           let current = statementLine
           defer { statementLine = current }
           statementLine = lastStatementPlace.line
-          return fail(
-            error.diagnostics.map { rendered($0, in: sql, placed: true, lead: lastStatementPlace.indent) }
-              .joined(separator: "\n"))
+          return rendered(diagnostic, in: sql, placed: true, lead: lastStatementPlace.indent)
         }
-        // Placed in a script when the SQL is the command's own (`.explain SQL`), after its name.
         let lead = line.dropFirst(name.count).prefix { $0.isWhitespace }
         let leadLines = lead.filter(\.isNewline).count
         let leadText =
           leadLines == 0
           ? name + lead : String(lead.split(separator: "\n", omittingEmptySubsequences: false).last ?? "")
-        return fail(
-          error.diagnostics.map {
-            rendered($0, in: sql, placed: !argument.isEmpty, lines: leadLines, lead: leadText)
-          }.joined(separator: "\n"))
+        return rendered(diagnostic, in: sql, placed: !argument.isEmpty, lines: leadLines, lead: leadText)
+      }
+      do {
+        // Its warnings too, as `explain --sql` and running the statement say them.
+        let program = try Compiler.compile(sql, version: version)
+        return program.warnings.map { Output(text: placed($0), isError: true) }
+          + info(Disassembler.listing(program))
+      } catch {
+        return fail(error.diagnostics.map(placed).joined(separator: "\n"))
       }
     case ".rule":
       guard !argument.isEmpty else { return fail(styler.error("error:") + " usage: .rule FILE") }

@@ -286,6 +286,45 @@ import Testing
     #expect(outputs.first?.isError == true)
   }
 
+  /// On a terminal, a statement typed (or pasted) over lines that fails before its end is said at
+  /// once, and the lines after it are its own up to its end, an empty line or `;`: they failed
+  /// again each as a statement, with a note that the line before had run.
+  @Test func aStatementInErrorOverLinesKeepsItsFollowingLines() {
+    let session = ReplSession()
+    var said: [String] = []
+    for line in ["SELECT a,", "  FROM 't'", "  WHERE a = 1", "  AND b = 2", ""] {
+      said += session.feed(line).outputs.map(\.text)
+    }
+    let text = said.joined(separator: "\n")
+    #expect(said.count == 1 && text.contains("2:3: error: expected an expression after ','"), "\(text)")
+    #expect(session.prompt == "iot> ")
+    // Going on, the prompt says so; a `;` ends it, and so does a statement or a command at once.
+    _ = session.feed("SELECT a,")
+    _ = session.feed("FROM 't'")
+    #expect(session.prompt == "...> ")
+    #expect(session.feed("WHERE a = 1;").outputs.isEmpty)
+    #expect(session.prompt == "iot> ")
+    _ = session.feed("SELECT a,")
+    _ = session.feed("FROM 't'")
+    let next = session.feed("SELECT 1 AS b FROM 't'").outputs.map(\.text).joined(separator: "\n")
+    #expect(next.contains("\"b\": 1") && !next.contains("error"), "\(next)")
+    _ = session.feed("SELECT a,")
+    _ = session.feed("FROM 't'")
+    #expect(session.feed(".version").outputs.first?.text.contains("2016-03-23") == true)
+    // A one-line statement ran whole: a clause after it is still its own, with the note.
+    _ = session.feed("SELECT a FROM 't' WHERE a = = 1")
+    let alone = session.feed("AND b = 2").outputs.map(\.text).joined(separator: "\n")
+    #expect(alone.contains("expected SELECT or SET, found AND"), "\(alone)")
+  }
+
+  /// `.explain` says the statement's warnings before its listing, as `explain --sql` does.
+  @Test func explainSaysTheWarnings() {
+    let outputs = ReplSession().feed(".explain SELECT 7/2 AS z FROM 't'").outputs
+    #expect(outputs.count == 2, "\(outputs)")
+    #expect(outputs.first?.isError == true && outputs.first?.text.contains("warning: 7 / 2 is 3") == true)
+    #expect(outputs.last?.text.contains("OutputRecord") == true)
+  }
+
   /// A clause typed after Ctrl-C dropped the statement it continued is said as an error of its
   /// own, without the note that the line before ran (nothing ran); after a statement that ran on
   /// the line before, the note says why the clause stands alone.
