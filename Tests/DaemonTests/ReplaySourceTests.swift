@@ -514,6 +514,41 @@ struct ReplaySourceTests {
       }, "\(followed.notices.all)")
   }
 
+  /// A followed file not there yet is waited for, as `tail -F` waits (it was exit 74 at once), and
+  /// a stop meanwhile ends the wait; without `follow` it is an error still.
+  @Test(.timeLimit(.minutes(1))) func waitsForAFollowedFileToAppear() async throws {
+    let path = temporaryFolder("replay-follow-late") + "/late/in.jsonl"
+    let notices = Lines()
+    let topics = Lines()
+    let source = ReplaySource(
+      input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
+    let run = Task {
+      try await source.run { message in
+        topics.append(message.topic)
+        message.acknowledge(.done)
+      }
+    }
+    for _ in 0..<200 where notices.all.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
+    #expect(
+      notices.all == ["\(path): no such file yet; waiting for it to appear (looked for ten times a second)"])
+    try FileManager.default.createDirectory(
+      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    write(FollowedFile.line(1) + FollowedFile.line(2), to: path)
+    for _ in 0..<300 where topics.all.count < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+    #expect(topics.all == ["t/1", "t/2"])
+    #expect(notices.all.last == "\(path) has appeared; following it", "\(notices.all)")
+    run.cancel()
+    _ = try? await run.value
+    // A stop while it waits ends the run.
+    let never = ReplaySource(input: .file(path + ".never"), follow: true, clock: SystemClock()) { _, _ in }
+    let waiting = Task { try await never.run { _ in } }
+    try await Task.sleep(nanoseconds: 150_000_000)
+    waiting.cancel()
+    try await waiting.value
+    let unfollowed = ReplaySource(input: .file(path + ".never"), clock: SystemClock()) { _, _ in }
+    await #expect(throws: ReplayError.self) { try await unfollowed.run { _ in } }
+  }
+
   /// A followed file rotated twice while the reader is still behind on the first (a backlog behind
   /// a slow action): every file is read, in order. (The middle one was never read.)
   @Test(.timeLimit(.minutes(3))) func readsEveryFileOfRotationsDuringABacklog() async throws {

@@ -148,6 +148,17 @@ public struct ReplaySource: MessageSource {
       // Non-blocking: a FIFO's open would otherwise wait for a writer, deaf to SIGTERM. The reads
       // wait in `waitForInput` instead, which a stop ends (and which waits for a FIFO's first writer).
       fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+      if fd < 0, errno == ENOENT, follow {
+        // Followed as `tail -F` follows a name: a file not there yet is waited for (it was exit
+        // 74, which a service manager's restarts turned into a loop until the writer began).
+        onNotice("\(path): no such file yet; waiting for it to appear (looked for ten times a second)")
+        while fd < 0, errno == ENOENT {
+          try? await Task.sleep(nanoseconds: 100_000_000)
+          if Task.isCancelled { return }
+          fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        }
+        if fd >= 0 { onNotice("\(path) has appeared; following it") }
+      }
       if fd < 0 {
         // Said as every command says it (`F: no such file or folder`).
         let why =
