@@ -117,6 +117,8 @@ public final class KafkaAction: PipelinedBatchAction {
         problems.add(
           field: "kafka.topic", "'\(topic)': every topic it renders holds its text, and \(problem)")
       }
+      // AWS's limit (`KafkaAction.headers`: 1 to 100 items): a rule taken there would be refused.
+      if headers.count > 100 { problems.add(field: "kafka.headers", "at most 100 headers, as in AWS") }
       for (index, header) in headers.enumerated() {
         if let probe = TemplateProbe.probe(header.key), let problem = KafkaAction.headerKeyProblem(probe) {
           problems.add(field: "kafka.headers[\(index)].key", problem)

@@ -488,6 +488,44 @@ struct KafkaActionTests {
       })
   }
 
+  /// A keyed record goes to the partition AWS's Kafka action (the Java client) puts it in: murmur2
+  /// of the key, as the Java producer hashes it (librdkafka's default, CRC32, sent most keys to
+  /// another partition).
+  @Test func aKeyGoesToTheJavaClientsPartition() async throws {
+    // Kafka's own test values of the hash.
+    for (text, hash) in [("21", -973_932_308), ("foobar", -790_332_482), ("abc", 479_470_107)] {
+      #expect(Int32(bitPattern: javaMurmur2(Array(text.utf8))) == Int32(hash), "\(text)")
+    }
+    let cluster = try KafkaMockCluster()
+    defer { cluster.stop() }
+    try cluster.createTopic("keyed", partitions: 4)
+    let action = try KafkaAction(
+      configuration: .init(bootstrapServers: cluster.bootstrapServers, topic: "keyed", key: "${k}"))
+    try await action.start()
+    let keys = (0..<24).map { "key-\($0)" }
+    for key in keys { try await action.perform(input(#"{"k":"\#(key)"}"#)) }
+    await action.shutdown()
+    let received = Collector()
+    let run = Task {
+      try await KafkaSource(
+        options: .init(
+          bootstrapServers: [cluster.bootstrapServers], topics: ["keyed"], group: unique("check"),
+          topicFrom: .key, shutdownDrainSeconds: 1)
+      ).run(deliver: received.deliver)
+    }
+    #expect(await eventually(within: 30) { received.count >= keys.count })
+    run.cancel()
+    try await run.value
+    // Origins read `keyed/PARTITION@OFFSET`; the topic is the key.
+    var placed: [String: Int] = [:]
+    for message in received.messages.withLock({ $0 }) {
+      placed[message.topic] = Int(message.origin.dropFirst("keyed/".count).prefix { $0 != "@" })
+    }
+    let expected = Dictionary(
+      uniqueKeysWithValues: keys.map { ($0, Int(javaMurmur2(Array($0.utf8)) & 0x7fff_ffff) % 4) })
+    #expect(placed == expected)
+  }
+
   /// A header key that renders a NUL is refused, permanently: librdkafka takes header names as C
   /// strings, and `a\0b` went as `a` (two keys made one).
   @Test func aHeaderKeyWithANULIsRefused() async throws {
@@ -2352,6 +2390,12 @@ struct ConnectorFactoryTests {
         "kafka.headers[0].key: renders a NUL character, which a Kafka header name cannot hold", "1:63"
       ),
       (
+        "kafka",
+        #"{"topic": "t", "bootstrapServers": "h:1", "headers": ["#
+          + Array(repeating: #"{"key": "k", "value": "v"}"#, count: 101).joined(separator: ", ") + "]}",
+        "kafka.headers: at most 100 headers, as in AWS", "1:54"
+      ),
+      (
         "http", #"{"url": "http://h/", "enableBatching": true, "batchConfig": {"maxBatchSize": 5000}}"#,
         "http.batchConfig.maxBatchSize: must be between 1 and 1000 (AWS: 2 to 10), not 5000", "1:78"
       ),
@@ -2689,4 +2733,34 @@ private func threadCPUSeconds() -> Double {
   var time = timespec()
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
   return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Kafka's Java client's `Utils.murmur2` (seed 0x9747b28c), written from its definition: the hash
+/// its default partitioner takes of a key.
+func javaMurmur2(_ data: [UInt8]) -> UInt32 {
+  let m: UInt32 = 0x5bd1_e995
+  var h: UInt32 = 0x9747_b28c ^ UInt32(data.count)
+  var index = 0
+  while index + 4 <= data.count {
+    var k =
+      UInt32(data[index]) | UInt32(data[index + 1]) << 8 | UInt32(data[index + 2]) << 16
+      | UInt32(data[index + 3]) << 24
+    k &*= m
+    k ^= k >> 24
+    k &*= m
+    h &*= m
+    h ^= k
+    index += 4
+  }
+  let rest = data.count % 4
+  if rest == 3 { h ^= UInt32(data[index + 2]) << 16 }
+  if rest >= 2 { h ^= UInt32(data[index + 1]) << 8 }
+  if rest >= 1 {
+    h ^= UInt32(data[index])
+    h &*= m
+  }
+  h ^= h >> 13
+  h &*= m
+  h ^= h >> 15
+  return h
 }

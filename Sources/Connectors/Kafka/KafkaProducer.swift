@@ -267,6 +267,10 @@ public final class KafkaProducer: @unchecked Sendable {
       ("bootstrap.servers", bootstrapServers), ("linger.ms", "1"), ("message.timeout.ms", "30000"),
       // What the brokers' logs and quotas know the client by (librdkafka's default is `rdkafka`).
       ("client.id", "iotrules"),
+      // A keyed record goes to the partition the Java client (AWS's Kafka action) picks, murmur2
+      // of the key: librdkafka's default hashes it with CRC32, so most keys went elsewhere (a key's
+      // order broke when a rule moved from AWS, a compacted topic kept its old value).
+      ("partitioner", "murmur2_random"),
     ]
     if acks == nil { defaults.append(("acks", "all")) }
     if given["enable.idempotence"] == nil {
