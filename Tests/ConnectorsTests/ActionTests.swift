@@ -469,17 +469,7 @@ struct KafkaActionTests {
     for index in 0..<5 { try await action.perform(input(#"{"n":\#(index)}"#)) }
     await action.shutdown()
 
-    let received = Collector()
-    let run = Task {
-      try await KafkaSource(
-        options: .init(
-          bootstrapServers: [cluster.bootstrapServers], topics: ["out"], group: unique("check"),
-          topicFrom: .key, clientIDHeader: "source", shutdownDrainSeconds: 1)
-      ).run(deliver: received.deliver)
-    }
-    #expect(await eventually(within: 30) { received.count >= 5 })
-    run.cancel()
-    try await run.value
+    let received = try await readBack(5, of: "out", from: cluster, clientIDHeader: "source")
     let messages = received.messages.withLock { $0 }
     #expect(received.payloads == (0..<5).map { #"{"n":\#($0)}"# })
     #expect(
@@ -505,17 +495,7 @@ struct KafkaActionTests {
     let keys = (0..<24).map { "key-\($0)" }
     for key in keys { try await action.perform(input(#"{"k":"\#(key)"}"#)) }
     await action.shutdown()
-    let received = Collector()
-    let run = Task {
-      try await KafkaSource(
-        options: .init(
-          bootstrapServers: [cluster.bootstrapServers], topics: ["keyed"], group: unique("check"),
-          topicFrom: .key, shutdownDrainSeconds: 1)
-      ).run(deliver: received.deliver)
-    }
-    #expect(await eventually(within: 30) { received.count >= keys.count })
-    run.cancel()
-    try await run.value
+    let received = try await readBack(keys.count, of: "keyed", from: cluster)
     // Origins read `keyed/PARTITION@OFFSET`; the topic is the key.
     var placed: [String: Int] = [:]
     for message in received.messages.withLock({ $0 }) {
@@ -799,17 +779,7 @@ struct KafkaActionTests {
         #expect(result == nil, "record \(index): \(String(describing: result))")
       }
     }
-    let received = Collector()
-    let run = Task {
-      try await KafkaSource(
-        options: .init(
-          bootstrapServers: [cluster.bootstrapServers], topics: ["out"], group: unique("check"),
-          shutdownDrainSeconds: 1)
-      ).run(deliver: received.deliver)
-    }
-    #expect(await eventually(within: 30) { received.count >= 297 })
-    run.cancel()
-    try await run.value
+    let received = try await readBack(297, of: "out", from: cluster)
     #expect(received.payloads == (0..<300).filter { !bad($0) }.map { #"{"n":\#($0)}"# })
   }
 
@@ -2733,6 +2703,25 @@ private func threadCPUSeconds() -> Double {
   var time = timespec()
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
   return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Reads `topic` from its start (each record's key as its topic) until `count` records came, 30 s
+/// at most.
+func readBack(
+  _ count: Int, of topic: String, from cluster: KafkaMockCluster, clientIDHeader: String = "clientid"
+) async throws -> Collector {
+  let received = Collector()
+  let run = Task {
+    try await KafkaSource(
+      options: .init(
+        bootstrapServers: [cluster.bootstrapServers], topics: [topic], group: unique("check"),
+        topicFrom: .key, clientIDHeader: clientIDHeader, shutdownDrainSeconds: 1)
+    ).run(deliver: received.deliver)
+  }
+  #expect(await eventually(within: 30) { received.count >= count })
+  run.cancel()
+  try await run.value
+  return received
 }
 
 /// Kafka's Java client's `Utils.murmur2` (seed 0x9747b28c), written from its definition: the hash
