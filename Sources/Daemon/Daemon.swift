@@ -589,7 +589,10 @@ public enum Daemon {
       ) {
         "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
           + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
-          + source.sampledMetrics + ProcessMetrics.text(rulesLoaded: dispatcher.ruleSet.rules.count)
+          + source.sampledMetrics
+          + ProcessMetrics.text(
+            rulesLoaded: dispatcher.ruleSet.rules.count,
+            rulesDisabled: dispatcher.ruleSet.rules.reduce(0) { $0 + ($1.disabled ? 1 : 0) })
       }
       metricsServer = server
       // Answering from now: a load of thousands of rules (and their tests) took seconds, during

@@ -26,7 +26,7 @@ enum ProcessMetrics {
   }()
 
   /// The families, in Prometheus text.
-  static func text(rulesLoaded: Int) -> String {
+  static func text(rulesLoaded: Int, rulesDisabled: Int) -> String {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     let cpu =
@@ -55,6 +55,11 @@ enum ProcessMetrics {
       (
         "iotrules_rules_loaded", "gauge", "Rules in the running set, disabled ones included.",
         "\(rulesLoaded)"
+      ),
+      (
+        "iotrules_rules_disabled", "gauge",
+        "Rules in the running set that their file disables (ruleDisabled): loaded, and run on no message.",
+        "\(rulesDisabled)"
       ),
     ]
     var text = ""

@@ -121,6 +121,9 @@ struct MetricsServerTests {
     write(
       #"{"sql": "SELECT regexp_matches(s, '(a+)+$') AS m FROM 'r/+'", "actions": [{"file": {"path": "out/r.jsonl"}}]}"#,
       to: folder + "/rules/regex.json")
+    write(
+      #"{"sql": "SELECT * FROM 'm/+'", "ruleDisabled": true, "actions": [{"file": {"path": "out/off.jsonl"}}]}"#,
+      to: folder + "/rules/off.json")
     // f/1's payload is not JSON (0x00 0x01 0x02): the fields rule reads x of it (AWS's ParseError).
     write(
       #"{"topic": "m/a", "payload": {"x": 1}}"# + "\n" + "not json\n"
@@ -189,7 +192,9 @@ struct MetricsServerTests {
     #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_ready 1\n") && metrics.contains("iotrules_healthy 1\n"), "\(metrics)")
     // The process's own gauges, as client libraries name them, and the build.
-    #expect(metrics.contains("iotrules_rules_loaded 3\n"), "\(metrics)")
+    // A disabled rule is loaded, and shows as such.
+    #expect(metrics.contains("iotrules_rules_loaded 4\n"), "\(metrics)")
+    #expect(metrics.contains("iotrules_rules_disabled 1\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_build_info{version=\"\(IoTRulesVersion.current)\"} 1\n"), "\(metrics)")
     func gauge(_ name: String) -> Double? {
       metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
