@@ -38,30 +38,42 @@ public enum EvaluationLimits {
   /// as the writer would write (about), and stops counting at the limit: a result that shares one
   /// value many times costs at most that many steps to judge.
   @inline(never) static func resultProblem(_ value: Value) -> String? {
-    // The usual result, an object of scalars, strings and short arrays of them (a nested query's),
-    // judged in one pass over its values.
-    if case .object(let object) = value, object.count <= 256 {
-      var bytes = 0
-      var flat = true
-      for member in object.values {
-        switch member {
-        case .string(let text): bytes &+= text.utf8.count
-        case .array(let elements) where elements.count <= 256:
-          for element in elements {
-            switch element {
-            case .string(let text): bytes &+= text.utf8.count
-            case .array, .object, .binary: flat = false
-            default: break
-            }
-          }
-        case .array, .object, .binary: flat = false
-        default: break
-        }
-      }
-      // A string's bytes written may be six times its own (a control character as `\u0001`).
-      if flat && bytes < resultBytes / 12 { return nil }
-    }
+    // The usual result, a few levels of scalars, strings, arrays and objects, bounded in one pass
+    // from above; only a result past that bound, or too large to bound so, is counted exactly.
+    var nodes = 4_096
+    if let bound = roughBound(value, depth: 8, nodes: &nodes), bound < resultBytes { return nil }
     return walkedResultProblem(value)
+  }
+
+  /// At least the bytes `value` takes written as JSON (a string's or key's byte may be six, as
+  /// `\u0001`; a number is at most about 1,050, `-0.000…1E-999` with a whole significand), or nil
+  /// past `nodes` values or `depth` levels, or for binary: then ``walkedResultProblem`` counts.
+  private static func roughBound(_ value: Value, depth: Int, nodes: inout Int) -> Int? {
+    nodes &-= 1
+    guard nodes >= 0 else { return nil }
+    switch value {
+    case .string(let text): return 6 &* text.utf8.count &+ 2
+    case .binary: return nil
+    case .array(let elements):
+      guard depth > 0 else { return nil }
+      var total = 2 &+ elements.count
+      for element in elements {
+        guard let bound = roughBound(element, depth: depth - 1, nodes: &nodes) else { return nil }
+        total &+= bound
+      }
+      return total
+    case .object(let object):
+      guard depth > 0 else { return nil }
+      var total = 2
+      for index in object.keys.indices {
+        guard let bound = roughBound(object.values[index], depth: depth - 1, nodes: &nodes) else {
+          return nil
+        }
+        total &+= 6 &* object.keys[index].utf8.count &+ 4 &+ bound
+      }
+      return total
+    default: return 1_100
+    }
   }
 
   @inline(never) private static func walkedResultProblem(_ value: Value) -> String? {
