@@ -636,3 +636,86 @@ import Testing
     }
   }
 }
+
+/// A nested query over a payload path that reads its elements' members by name only takes them
+/// from the path's bytes, the elements unbuilt: the same results as iterating the built array,
+/// whatever the elements are (checked against `FROM get(*, 'r')`, which builds it).
+@Suite struct ProjectedNestedQueryTests {
+  /// A repeatable sequence (SplitMix64).
+  struct Seeded {
+    var state: UInt64
+    mutating func next(_ bound: Int) -> Int {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+  }
+
+  static func space(_ random: inout Seeded) -> String { [" ", "", "\n ", "\t"][random.next(4)] }
+
+  static func scalar(_ random: inout Seeded) -> String {
+    [
+      "\(random.next(100))", "\(random.next(100)).5", "-0.0", "1e2", #""s""#, #""a\"b]}""#, #""\u0041""#,
+      "null", "true", "false", "60.0",
+    ][random.next(11)]
+  }
+
+  static func value(_ random: inout Seeded, depth: Int) -> String {
+    switch depth > 2 ? 0 : random.next(5) {
+    case 3:
+      return "[" + (0..<random.next(3)).map { _ in value(&random, depth: depth + 1) }.joined(separator: ",")
+        + "]"
+    case 4: return element(&random, depth: depth + 1)
+    default: return scalar(&random)
+    }
+  }
+
+  static func element(_ random: inout Seeded, depth: Int) -> String {
+    let names = [#""v""#, #""w""#, #""x""#, #""\u0076""#, #""vv""#]
+    let members = (0..<random.next(4)).map { _ in
+      names[random.next(names.count)] + space(&random) + ":" + space(&random) + value(&random, depth: depth)
+    }
+    return "{" + space(&random) + members.joined(separator: "," + space(&random)) + space(&random) + "}"
+  }
+
+  @Test func projectedQueriesGiveTheBuiltArraysResults() throws {
+    let shapes = [
+      "(SELECT VALUE v FROM r WHERE v > 50) AS a", "(SELECT v, w AS ww FROM r) AS b",
+      "(SELECT VALUE (SELECT VALUE x FROM v) FROM r WHERE x <> 1) AS c",
+      "(SELECT VALUE concat(v, w) FROM r) AS d",
+    ]
+    var random = Seeded(state: 7)
+    var machine = VirtualMachine()
+    var compared = 0
+    for shape in shapes {
+      let projected = try Compiler.compile("SELECT \(shape) FROM 't'")
+      let built = try Compiler.compile(
+        "SELECT \(shape.replacingOccurrences(of: "FROM r", with: "FROM get(*, 'r')")) FROM 't'")
+      #expect(projected.instructions.contains { $0.opcode == .iterateBegin && $0.b > 0 }, "\(shape)")
+      #expect(!built.instructions.contains { $0.opcode == .iterateBegin && $0.b > 0 }, "\(shape)")
+      for _ in 0..<300 {
+        let r: String
+        switch random.next(6) {
+        case 0: r = Self.element(&random, depth: 0)
+        case 1: r = Self.scalar(&random)
+        default:
+          r =
+            "[" + Self.space(&random)
+            + (0..<random.next(5)).map { _ in
+              random.next(4) == 0 ? Self.value(&random, depth: 1) : Self.element(&random, depth: 0)
+            }.joined(separator: "," + Self.space(&random)) + Self.space(&random) + "]"
+        }
+        let payload = Array(#"{"n": 1, "r":\#(Self.space(&random))\#(r)}"#.utf8)
+        let context = EvaluationContext(topic: "t", payload: payload)
+        let one = machine.evaluate(projected, context: context)?.payload
+        let other = machine.evaluate(built, context: context)?.payload
+        let same = one == other
+        #expect(same, "\(shape) over \(String(decoding: payload, as: UTF8.self))")
+        compared += 1
+      }
+    }
+    #expect(compared == 1_200)
+  }
+}

@@ -61,7 +61,10 @@ public enum Disassembler {
     case .constant: return "push \(constant(a))"
     case .loadPath, .outputPath:
       let path = program.paths.paths.indices.contains(a) ? program.paths.paths[a].joined(separator: ".") : "?"
-      return instruction.opcode == .loadPath ? "push payload.\(path)" : "halt: output payload.\(path)"
+      if instruction.opcode == .outputPath { return "halt: output payload.\(path)" }
+      return instruction.b == 1
+        ? "push payload.\(path) (an array or object left in its bytes for the nested query)"
+        : "push payload.\(path)"
     case .loadVariable, .storeVariable:
       let name = program.variableNames.indices.contains(a) ? program.variableNames[a] : "?"
       return instruction.opcode == .loadVariable ? "push @\(name)" : "@\(name) = pop"
@@ -100,6 +103,10 @@ public enum Disassembler {
       return instruction.c == 0
         ? "halt: output * + {\(keys)} from \(instruction.b) values"
         : "halt: output {\(keys)} from \(instruction.b) values + *"
+    case .iterateBegin where instruction.b > 0:
+      let names = constant(Int(instruction.b) - 1)
+      return
+        "begin nested query over pop, reading only its elements' \(names), from the bytes when left so; else goto \(a)"
     case .jump, .jumpIfNotTrue, .jumpIfUndefined, .caseCompare, .iterateBegin, .iterateNext:
       return instruction.opcode.synopsis.replacingOccurrences(of: "goto A", with: "goto \(a)")
     default: return instruction.opcode.synopsis

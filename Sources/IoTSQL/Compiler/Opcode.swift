@@ -9,6 +9,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   case constant
   /// Pushes payload path A (a member chain from the payload root), read by the selective JSON scan.
   /// Synopsis: `[..] -> [.., payload.path[A]]`. Undefined when missing or when the payload is binary.
+  /// With B = 1 (the source of a projected nested query, see `iterateBegin`), an array or object the
+  /// reader left in its bytes stays so, and Undefined is pushed in its place.
   case loadPath
   /// Pushes the whole payload document (`*`): the parsed JSON, or Binary for a non-JSON payload.
   /// Synopsis: `[..] -> [.., *]`
@@ -104,7 +106,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// Synopsis: `[.., obj, x] -> [.., obj + members(x)]`. A non-object adds nothing.
   case mergeMembers
   /// Starts a nested query: pops the FROM value; an array iterates its elements, an object is one
-  /// element whose result is returned alone; anything else jumps to A with Undefined pushed.
+  /// element whose result is returned alone; anything else jumps to A with Undefined pushed. With
+  /// B > 0 the query reads its elements only by the names listed in constant B - 1, and when payload
+  /// path C is still in its bytes, those members are taken from them, the elements left unbuilt.
   /// Synopsis: `[.., from] -> [..]; frames.push(from)`
   case iterateBegin
   /// Moves to the next element of the innermost nested query, or jumps to A when done.

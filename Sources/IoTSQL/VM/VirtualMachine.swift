@@ -84,11 +84,19 @@ public struct VirtualMachine: Sendable {
 
   /// One nested query in progress.
   private struct IterationFrame {
+    /// The elements; for a projected query (`stride` > 0), `stride` members of each element, in
+    /// the order of `names`.
     var elements: [Value]
     var next: Int
     var results: [Value]
     var isObjectSource: Bool
     var current: Value
+    /// How many elements there are.
+    var count: Int
+    /// 0, or the members taken of each element (see ``Compiler`` `projectElements`).
+    var stride = 0
+    /// The names of the members taken, when `stride` > 0.
+    var names: [Value] = []
   }
 
   /// How a run ended.
@@ -321,6 +329,11 @@ public struct VirtualMachine: Sendable {
       case .loadPath:
         let index = Int(instruction.a)
         if !view.deferredRanges.isEmpty, view.deferredRanges[2 * index] >= 0 {
+          // A nested query takes the members it reads from the bytes (`iterateBegin`).
+          if instruction.b == 1 {
+            stack.append(.undefined)
+            break
+          }
           buildDeferred(index, context: context, version: version)
         }
         stack.append(index < view.values.count ? view.values[index] : .undefined)
@@ -340,7 +353,11 @@ public struct VirtualMachine: Sendable {
         stack.append(out < frames.count ? frames[frames.count - 1 - out].current : .undefined)
       case .loadElementField:
         let key = Self.key(constants[Int(instruction.a)])
-        stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current.member(key))
+        if let last = frames.indices.last, frames[last].stride > 0 {
+          stack.append(Self.projectedMember(key, of: frames[last]))
+        } else {
+          stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current.member(key))
+        }
       case .member:
         let key = Self.key(constants[Int(instruction.a)])
         stack[stack.count - 1] = stack[stack.count - 1].member(key)
@@ -482,6 +499,10 @@ public struct VirtualMachine: Sendable {
         }
       case .iterateBegin:
         let source = stack.removeLast()
+        if instruction.b > 0, let frame = projectedFrame(instruction, constants, context, version) {
+          frames.append(frame)
+          break
+        }
         switch source {
         case .array(let elements):
           // Room for every element at once: one allocation, not one per doubling.
@@ -489,11 +510,12 @@ public struct VirtualMachine: Sendable {
           results.reserveCapacity(elements.count)
           frames.append(
             IterationFrame(
-              elements: elements, next: 0, results: results, isObjectSource: false, current: .undefined))
+              elements: elements, next: 0, results: results, isObjectSource: false, current: .undefined,
+              count: elements.count))
         case .object:
           frames.append(
             IterationFrame(
-              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
+              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined, count: 1))
         default:
           stack.append(.undefined)
           pc = Int(instruction.a)
@@ -501,8 +523,8 @@ public struct VirtualMachine: Sendable {
       case .iterateNext:
         if let reason = meter.step() { return .limited(reason, at: pc - 1) }
         let index = frames.count - 1
-        if frames[index].next < frames[index].elements.count {
-          frames[index].current = frames[index].elements[frames[index].next]
+        if frames[index].next < frames[index].count {
+          if frames[index].stride == 0 { frames[index].current = frames[index].elements[frames[index].next] }
           frames[index].next += 1
         } else {
           pc = Int(instruction.a)
@@ -613,6 +635,36 @@ public struct VirtualMachine: Sendable {
     let range = view.deferredRanges[2 * index]..<view.deferredRanges[2 * index + 1]
     view.values[index] = JSONReader.build(context.payload, range: range, options: .for(version))
     view.deferredRanges[2 * index] = -1
+  }
+
+  /// The frame of a nested query over payload path C that reads its elements' members named in
+  /// constant B - 1 only, taken from the path's bytes when the reader left them unbuilt; nil when
+  /// it did not (the path was built already: the query iterates its value).
+  @inline(never)
+  private mutating func projectedFrame(
+    _ instruction: Instruction, _ constants: [Value], _ context: EvaluationContext, _ version: SQLVersion
+  ) -> IterationFrame? {
+    guard let range = view.deferredRange(ofPath: Int(instruction.c)),
+      case .array(let names) = constants[Int(instruction.b) - 1]
+    else { return nil }
+    let (values, count, isObject) = JSONReader.projectMembers(
+      context.payload, range: range, names: names, options: .for(version))
+    var results: [Value] = []
+    if !isObject { results.reserveCapacity(count) }
+    return IterationFrame(
+      elements: values, next: 0, results: results, isObjectSource: isObject, current: .undefined,
+      count: count,
+      stride: names.count, names: names)
+  }
+
+  /// Member `key` of a projected frame's current element.
+  private static func projectedMember(_ key: String, of frame: IterationFrame) -> Value {
+    for (index, name) in frame.names.enumerated() {
+      if case .string(let text) = name, OrderedObject.sameName(text, key) {
+        return frame.elements[(frame.next - 1) * frame.stride + index]
+      }
+    }
+    return .undefined
   }
 
   /// Sets a SET variable. Out of line, like `buildDeferred`: written in the run loop, the store

@@ -30,16 +30,133 @@ public enum JSONReader {
   /// Builds the value at `range` of `bytes`, a range a selective read validated and deferred.
   static func build(_ bytes: [UInt8], range: Range<Int>, options: JSONReadOptions) -> Value {
     bytes.withUnsafeBufferPointer { buffer -> Value in
-      var fast = JSONScanner(
-        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
-      if let value = fast.buildDocument() { return value }
-      var scanner = JSONScanner(
-        base: buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
-      guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {
-        return .undefined
-      }
-      return value
+      build(buffer.baseAddress! + range.lowerBound, count: range.count, options: options)
     }
+  }
+
+  /// Builds the validated value of the `count` bytes at `start`.
+  private static func build(_ start: UnsafePointer<UInt8>, count: Int, options: JSONReadOptions) -> Value {
+    var fast = JSONScanner(base: start, count: count, options: options)
+    if let value = fast.buildDocument() { return value }
+    var scanner = JSONScanner(base: start, count: count, options: options)
+    guard (try? scanner.scanDocument(mode: .build)) != nil, let value = scanner.document else {
+      return .undefined
+    }
+    return value
+  }
+
+  /// The members named `names` (strings) of each element of the array at `range` of `bytes`, a
+  /// range a selective read validated and deferred, without building the elements: `names.count`
+  /// values an element, in order, each built as ``build(_:range:options:)`` builds it (Undefined
+  /// where the element has no such member or is no object; a repeated name gives its last value,
+  /// as an object built keeps it). An object at `range` is one element (`isObject`).
+  static func projectMembers(
+    _ bytes: [UInt8], range: Range<Int>, names: [Value], options: JSONReadOptions
+  ) -> (values: [Value], count: Int, isObject: Bool) {
+    let stride = names.count
+    var values: [Value] = []
+    var count = 0
+    var isObject = false
+    bytes.withUnsafeBufferPointer { buffer in
+      let base = buffer.baseAddress!
+      var p = range.lowerBound
+      let end = range.upperBound
+      // One scanner builds every member taken (one made per member cost more than the rest).
+      var builder = JSONScanner(base: base, count: end, options: options)
+      // The bytes are valid JSON: each step only finds where a token ends.
+      func skipSpace() {
+        while p < end, base[p] == 0x20 || base[p] == 0x0A || base[p] == 0x0D || base[p] == 0x09 { p += 1 }
+      }
+      func skipString() {
+        p += 1
+        while base[p] != 0x22 { p += base[p] == 0x5C ? 2 : 1 }
+        p += 1
+      }
+      func skipValue() {
+        switch base[p] {
+        case 0x22: skipString()
+        case 0x5B, 0x7B:
+          var depth = 0
+          repeat {
+            switch base[p] {
+            case 0x22:
+              skipString()
+              continue
+            case 0x5B, 0x7B: depth += 1
+            case 0x5D, 0x7D: depth -= 1
+            default: break
+            }
+            p += 1
+          } while depth > 0
+        default:
+          while p < end, base[p] != 0x2C, base[p] != 0x5D, base[p] != 0x7D, base[p] > 0x20 { p += 1 }
+        }
+      }
+      // Which of `names` the member name at `start` (its text between the quotes) is.
+      func nameIndex(_ start: Int, _ length: Int) -> Int? {
+        let written = UnsafeBufferPointer(start: base + start, count: length)
+        let escaped = written.contains(0x5C)
+        let decoded = escaped ? JSONScanner.unescape(written) : []
+        for (index, name) in names.enumerated() {
+          guard case .string(let wanted) = name else { continue }
+          if escaped ? wanted.utf8.elementsEqual(decoded) : wanted.utf8.elementsEqual(written) {
+            return index
+          }
+        }
+        return nil
+      }
+      func takeMembers(of element: Int) {
+        p += 1
+        skipSpace()
+        guard base[p] != 0x7D else {
+          p += 1
+          return
+        }
+        while true {
+          let nameStart = p + 1
+          skipString()
+          let nameLength = p - 1 - nameStart
+          skipSpace()
+          p += 1
+          skipSpace()
+          let valueStart = p
+          skipValue()
+          if let index = nameIndex(nameStart, nameLength) {
+            values[element * stride + index] =
+              builder.buildValue(at: valueStart)
+              ?? build(base + valueStart, count: p - valueStart, options: options)
+          }
+          skipSpace()
+          let byte = base[p]
+          p += 1
+          guard byte == 0x2C else { return }
+          skipSpace()
+        }
+      }
+      skipSpace()
+      guard p < end else { return }
+      if base[p] == 0x7B {
+        isObject = true
+        count = 1
+        values = Array(repeating: .undefined, count: stride)
+        takeMembers(of: 0)
+        return
+      }
+      p += 1
+      skipSpace()
+      guard base[p] != 0x5D else { return }
+      values.reserveCapacity(stride * 4)
+      while true {
+        values.append(contentsOf: repeatElement(.undefined, count: stride))
+        if base[p] == 0x7B { takeMembers(of: count) } else { skipValue() }
+        count += 1
+        skipSpace()
+        guard base[p] == 0x2C else { return }
+        p += 1
+        skipSpace()
+      }
+    }
+    return (values, count, isObject)
   }
 
   /// Parses text.

@@ -313,6 +313,12 @@ struct JSONScanner {
     return pos == count ? value : nil
   }
 
+  /// Builds the value at `position` as ``buildDocument()`` builds one, or nil where it would.
+  mutating func buildValue(at position: Int) -> Value? {
+    pos = position
+    return buildValue(depth: 0)
+  }
+
   private mutating func buildValue(depth: Int) -> Value? {
     skipWhitespace()
     guard pos < count else { return nil }
