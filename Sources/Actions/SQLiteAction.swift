@@ -747,8 +747,16 @@ public final class SQLiteAction: BatchAction {
   /// `error` of a write through `queue`, transient when another action reopened the database
   /// meanwhile (the file was replaced): the batch goes again through the new connection.
   func writeError(_ error: any Error, through queue: DatabaseQueue) -> ActionError {
-    let failure = Self.actionError(error, "insert into \(table)")
-    guard sharedDatabase().state.withLock({ $0 }) !== queue else { return failure }
+    var failure = Self.actionError(error, "insert into \(table)")
+    let database = sharedDatabase()
+    if (error as? DatabaseError)?.resultCode.primaryResultCode == .SQLITE_BUSY,
+      database.walPending.load(ordering: .relaxed)
+    {
+      // Said, as the cause differs from a writer's lock: readers block this database's writes.
+      failure.message +=
+        "; the database is not in WAL mode yet (another connection held it when it was opened, so it could not switch: a reader then blocks every write), switched before each batch once nothing holds it"
+    }
+    guard database.state.withLock({ $0 }) !== queue else { return failure }
     return ActionError(.transient, failure.message + " (the database was opened again meanwhile)")
   }
 
