@@ -83,8 +83,9 @@ public final class ReplSession {
   /// or command (and are not empty) belonged to its statement, and are skipped, each said (they
   /// ran as a statement of their own: `FROM 't'` failed with a note that the line before ran).
   private var skippingDropped = false
-  /// On a terminal, set when a statement typed over lines was said in error before its end (at
-  /// once, as more input cannot mend it): the lines after it that start no statement or command
+  /// On a terminal, set when a statement typed over lines, or a first line without FROM, was said
+  /// in error before its end (at once, as more input cannot mend it): the lines after it that
+  /// start no statement or command
   /// (and are not empty) are its own, taken without a word, up to an empty line or a `;` (a pasted
   /// statement with a typo failed again at each following `WHERE`, `AND` line, each with a note
   /// that the line before had run).
@@ -231,7 +232,9 @@ public final class ReplSession {
     // `FROM`) then belong to it rather than fail again as statements of their own.
     let failsBeforeItsEnd = Self.failsBeforeItsEnd(text, version: version)
     if scriptName != nil, failsBeforeItsEnd { return ([], []) }
-    continuingFailed = failsBeforeItsEnd && pending.count > 1
+    // (Not after a one-line statement with FROM, whole as typed: a line after it is its own.)
+    continuingFailed =
+      failsBeforeItsEnd && (pending.count > 1 || !Set(Self.bareWords(text)).contains("FROM"))
     pending = []
     defer { lineRan = true }
     return (run(text), [text])

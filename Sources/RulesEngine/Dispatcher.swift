@@ -903,15 +903,20 @@ public final class Dispatcher: Sendable {
     )
   }
 
-  /// Logs, once per name, a Basic Ingest message (`$aws/rules/NAME/...`) whose NAME is no rule: it
-  /// goes nowhere, as in AWS, but not without a word (a typo in a device's topic is otherwise
-  /// invisible).
+  /// Logs, once per name, a Basic Ingest message (`$aws/rules/NAME/...`) whose NAME is no rule, or
+  /// a disabled one: it goes nowhere, as in AWS, but not without a word (a typo in a device's topic
+  /// is otherwise invisible).
   func noteUnknownBasicIngest(_ topic: String, in snapshot: RuleSet) {
     // Logged once per rule name, or per topic that names none.
     let key: String
     let names: Bool
+    var disabled = false
     if let ingest = BasicIngest.split(topic) {
-      guard snapshot.index(named: ingest.rule) == nil else { return }
+      if let index = snapshot.index(named: ingest.rule) {
+        // A rule that ran and gave no result (its FROM or WHERE) took the message.
+        guard snapshot.rules[index].disabled else { return }
+        disabled = true
+      }
       (key, names) = (String(ingest.rule), true)
     } else {
       // `$aws/rules/NAME` with no topic after the name, `$aws/rules//x` with no name: as quiet
@@ -925,9 +930,11 @@ public final class Dispatcher: Sendable {
     case .seen: break
     case .new:
       logger.warning(
-        names
-          ? "Basic Ingest topic '\(Message.logged(topic: topic))' names no rule '\(clipped(key))': its messages go to no rule (logged once per name)"
-          : "Basic Ingest topic '\(Message.logged(topic: topic))' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
+        disabled
+          ? "Basic Ingest topic '\(Message.logged(topic: topic))' names rule '\(clipped(key))', which is disabled (ruleDisabled): its messages go to no rule (logged once per name)"
+          : names
+            ? "Basic Ingest topic '\(Message.logged(topic: topic))' names no rule '\(clipped(key))': its messages go to no rule (logged once per name)"
+            : "Basic Ingest topic '\(Message.logged(topic: topic))' is not $aws/rules/<rule>/<topic> (a rule's name, then a topic after it): its messages go to no rule (logged once per topic)"
       )
     case .pastLimit:
       // A device sending ever new names went on unseen: no word that the logging stopped.
@@ -1748,6 +1755,8 @@ public final class Dispatcher: Sendable {
           .transient,
           "not attempted: the error action failed for an earlier record \((now - resting.untilMs + Self.errorActionRestMs) / 1000) s ago (\(resting.failure)); it is tried again \((resting.untilMs - now + 999) / 1000) s from now"
         ), count: records.count)
+      // Each is a record given up without an attempt: counted as the error action's failure.
+      for _ in records { countGivenUpUnsent(on: errorAction) }
     } else {
       let inputs = records.map { pending in
         let tracker = rules[pending.rule].0

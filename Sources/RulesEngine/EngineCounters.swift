@@ -199,7 +199,7 @@ public final class CounterStore: Sendable {
       (MetricNames.actionSucceeded, "Results an action wrote.", { $0.succeeded.load(ordering: .acquiring) }),
       (
         MetricNames.actionFailed,
-        "Failed attempts, counted per result (each result of a failed batch), and results given up without an attempt of their own (behind an earlier failing result of their topic, or at a stop): every result that takes an error path counts once at least.",
+        "Failed attempts, counted per result (each result of a failed batch), and results given up without an attempt of their own (behind an earlier failing result of their topic, an error action's records while it rests after failing, or at a stop): every result that takes an error path counts once at least.",
         { $0.failed.load(ordering: .acquiring) }
       ),
       (
@@ -264,7 +264,7 @@ public final class CounterStore: Sendable {
       ),
       (
         MetricNames.messagesForMissingRules,
-        "Messages addressed to one rule that is not loaded, so no rule took them (AWS's RuleNotFound): a Basic Ingest topic $aws/rules/NAME/... naming no rule, or a replayed error record of a rule removed or renamed; each name logged once.",
+        "Messages addressed to one rule that is not loaded or is disabled, so no rule took them (AWS's RuleNotFound): a Basic Ingest topic $aws/rules/NAME/... naming no running rule, or a replayed error record of a rule removed, renamed, disabled or no longer matching its topic; each name logged once.",
         forMissingRules
       ),
     ]

@@ -311,6 +311,12 @@ import Testing
     _ = session.feed("SELECT a,")
     _ = session.feed("FROM 't'")
     #expect(session.feed(".version").outputs.first?.text.contains("2016-03-23") == true)
+    // So is a first line in error that has no FROM yet (a typo on a pasted statement's first line).
+    said = []
+    for line in ["SELECT tiemstamp() AS t, a", "  FROM 'x/y'", "  WHERE temp > 3", ""] {
+      said += session.feed(line).outputs.map(\.text)
+    }
+    #expect(said.count == 1 && said[0].contains("unknown function 'tiemstamp'"), "\(said)")
     // A one-line statement ran whole: a clause after it is still its own, with the note.
     _ = session.feed("SELECT a FROM 't' WHERE a = = 1")
     let alone = session.feed("AND b = 2").outputs.map(\.text).joined(separator: "\n")

@@ -146,6 +146,7 @@ struct DispatcherTests {
     let (dispatcher, builder) = try setUp([
       #"{"sql": "SELECT topic() AS t, topic(2) AS d FROM 'sensors/+/data'", "actions": [{"record": {"name": "a"}}]}"#,
       #"{"sql": "SELECT topic() AS t FROM 'sensors/#'", "actions": [{"record": {"name": "b"}}]}"#,
+      #"{"sql": "SELECT * FROM '#'", "ruleDisabled": true, "actions": [{"record": {"name": "c"}}]}"#,
     ])
     let acks = AckCollector()
     let noRuleBefore = CounterStore.shared.messagesForMissingRules.load(ordering: .relaxed)
@@ -159,7 +160,10 @@ struct DispatcherTests {
     // Rule names compare by bytes: U+212A KELVIN SIGN is no `K`, `r` + U+0301 no `r`.
     await dispatcher.deliver(
       acks.message(topic: "$aws/rules/rule_0\u{301}/sensors/d1/data", payload: "{}", origin: "6"))
-    #expect(await acks.wait(for: 6))
+    // A disabled rule takes none either, said as one of no rule is (it was counted nowhere).
+    await dispatcher.deliver(
+      acks.message(topic: "$aws/rules/rule_2/sensors/d1/data", payload: "{}", origin: "7"))
+    #expect(await acks.wait(for: 7))
     await dispatcher.drain()
     // Two topics: no order between them.
     #expect(
@@ -172,13 +176,15 @@ struct DispatcherTests {
     // The ones naming no rule are logged (once per name), and so is the one with no topic after
     // its rule's name (once per topic); one whose rule exists but does not match its topic is not.
     #expect(
-      dispatcher.unknownIngestNames.withLock { $0 } == ["nosuch", "rule_0\u{301}", "$aws/rules/rule_1"])
+      dispatcher.unknownIngestNames.withLock { $0 } == [
+        "nosuch", "rule_0\u{301}", "$aws/rules/rule_1", "rule_2",
+      ])
     // And counted (the summary's "for rules not loaded, to no rule"), in /metrics too, where a
     // daemon that runs for months shows them (AWS's RuleNotFound). The store is the process's:
     // other tests may count there meanwhile.
-    #expect(dispatcher.stats.forMissingRules == 3)
+    #expect(dispatcher.stats.forMissingRules == 4)
     let noRule = CounterStore.shared.messagesForMissingRules.load(ordering: .relaxed) - noRuleBefore
-    #expect(noRule >= 3, "\(noRule)")
+    #expect(noRule >= 4, "\(noRule)")
     let text = CounterStore.shared.prometheusText()
     #expect(text.contains("# TYPE iotrules_messages_no_rule_total counter\niotrules_messages_no_rule_total "))
   }
@@ -596,6 +602,10 @@ struct DispatcherTests {
       $0.hasPrefix("not attempted: the error action failed for an earlier record")
     }
     #expect(skipped.count == 2, "\(records.map(\.failures))")
+    // Counted as failures of the error action, as records given up without an attempt: p's three,
+    // the error action's three attempts, and these two (an error action that is down counted
+    // one failure per rest, however many records went past it).
+    #expect(dispatcher.stats.actionFailures == 8, "\(dispatcher.stats.actionFailures)")
     // After the rest, it is tried again.
     clock.advance(milliseconds: Dispatcher.errorActionRestMs)
     await dispatcher.deliver(acks.message(topic: "d", payload: "{}", origin: "d"))
