@@ -522,13 +522,17 @@ struct ReplaySourceTests {
     let topics = Lines()
     let source = ReplaySource(
       input: .file(path), follow: true, clock: SystemClock(), onNotice: { notices.append($0) })
-    let run = Task {
-      try await source.run { message in
+    let health = Health()
+    let intake = MessageIntake(
+      deliver: { message in
         topics.append(message.topic)
         message.acknowledge(.done)
-      }
-    }
+      }, health: health)
+    let run = Task { try await source.run(intake: intake) }
     for _ in 0..<200 where notices.all.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
+    // Not ready meanwhile (it said ready while the source read nothing).
+    let probe = health.probe(readiness: true)
+    #expect(!probe.passes && probe.body.contains("waiting for \(path) to appear"), "\(probe.body)")
     #expect(
       notices.all == ["\(path): no such file yet; waiting for it to appear (looked for ten times a second)"])
     try FileManager.default.createDirectory(
@@ -537,6 +541,7 @@ struct ReplaySourceTests {
     for _ in 0..<300 where topics.all.count < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
     #expect(topics.all == ["t/1", "t/2"])
     #expect(notices.all.last == "\(path) has appeared; following it", "\(notices.all)")
+    #expect(health.probe(readiness: true).passes)
     run.cancel()
     _ = try? await run.value
     // A stop while it waits ends the run.

@@ -134,14 +134,14 @@ public struct ReplaySource: MessageSource {
 
   /// Reads lines into `intake`, the messages of each block read handed over together.
   public func run(intake: MessageIntake) async throws {
-    try await run(deliverBatch: intake.deliverBatch)
+    try await run(deliverBatch: intake.deliverBatch, health: intake.health)
   }
 
   /// The most messages handed over at once.
   static let maxBatch = 256
 
   /// Reads lines and delivers the messages of each block read (up to `maxBatch` at a time) in order.
-  func run(deliverBatch: @Sendable ([Message], Bool) async -> Int) async throws {
+  func run(deliverBatch: @Sendable ([Message], Bool) async -> Int, health: Health? = nil) async throws {
     var fd: Int32
     switch input {
     case .file(let path):
@@ -152,9 +152,16 @@ public struct ReplaySource: MessageSource {
         // Followed as `tail -F` follows a name: a file not there yet is waited for (it was exit
         // 74, which a service manager's restarts turned into a loop until the writer began).
         onNotice("\(path): no such file yet; waiting for it to appear (looked for ten times a second)")
+        // Not ready meanwhile (`/readyz`), as a source whose broker is away.
+        let component = "replay source \(path)"
+        health?.report(component, "waiting for \(path) to appear (--follow)")
+        defer { health?.clear(component) }
         while fd < 0, errno == ENOENT {
           try? await Task.sleep(nanoseconds: 100_000_000)
-          if Task.isCancelled { return }
+          if Task.isCancelled {
+            onNotice("\(path) never appeared; nothing was read")
+            return
+          }
           fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         }
         if fd >= 0 { onNotice("\(path) has appeared; following it") }
