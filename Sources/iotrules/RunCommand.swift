@@ -31,8 +31,18 @@ struct RunCommand: AsyncParsableCommand {
   var rules: [String]
 
   @Option(
-    name: .long, help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
-  var source: String
+    name: .customLong("source"),
+    help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
+  var sourceGiven: String
+
+  /// The source, its scheme in lower case (`MQTT://host:1883` as `mqtt://host:1883`, as a broker
+  /// URL's scheme is read anywhere: `--mqtt MQTT://...` was taken, `--source MQTT://...` refused).
+  var source: String {
+    guard let end = sourceGiven.range(of: "://") else { return sourceGiven }
+    let scheme = sourceGiven[..<end.lowerBound].lowercased()
+    guard ["mqtt", "mqtts", "kafka"].contains(scheme) else { return sourceGiven }
+    return scheme + sourceGiven[end.lowerBound...]
+  }
 
   @Option(
     name: .customLong("client-id"),

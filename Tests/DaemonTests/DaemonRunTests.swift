@@ -366,6 +366,8 @@ struct DaemonRunTests {
         "--password-file is for an MQTT connection"
       ),
       (["--source", mqtt, "--follow"], "--follow is for a file source"),
+      // A scheme in any case, as a broker URL's is read (it was an unknown source).
+      (["--source", "MQTT://127.0.0.1:1", "--follow"], "--follow is for a file source"),
       (["--source", mqtt, "--max-line-bytes", "1"], "--max-line-bytes is for a file source"),
       (["--source", mqtt, "--kafka-topic-from", "topic"], "--kafka-topic-from is for a Kafka source"),
       (
