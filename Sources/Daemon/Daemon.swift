@@ -564,10 +564,7 @@ public enum Daemon {
       )
       source = KafkaSource(options: options, logger: Logger(label: "iotrules.kafka"))
     }
-    if publisher != nil, let url = settings.republishBroker {
-      logger.warning(
-        "--mqtt \(url) is ignored: with an MQTT source, republish publishes on the source's broker")
-    }
+    // (`run` refuses `--mqtt` beside an MQTT source: republish publishes on the source's broker.)
     if publisher == nil, let url = settings.republishBroker {
       var options = try settings.mqttOptions(url: url, clientID: settings.clientID + "-pub")
       options.persistentSession = false
@@ -590,9 +587,7 @@ public enum Daemon {
         "# HELP \(MetricNames.queueDepth) Messages taken and not yet acknowledged.\n"
           + "# TYPE \(MetricNames.queueDepth) gauge\n\(MetricNames.queueDepth) \(dispatcher.inFlight)\n"
           + source.sampledMetrics
-          + ProcessMetrics.text(
-            rulesLoaded: dispatcher.ruleSet.rules.count,
-            rulesDisabled: dispatcher.ruleSet.rules.reduce(0) { $0 + ($1.disabled ? 1 : 0) })
+          + ProcessMetrics.text(rules: dispatcher.ruleSet.rules)
       }
       metricsServer = server
       // Answering from now: a load of thousands of rules (and their tests) took seconds, during

@@ -26,7 +26,10 @@ enum ProcessMetrics {
   }()
 
   /// The families, in Prometheus text.
-  static func text(rulesLoaded: Int, rulesDisabled: Int) -> String {
+  static func text(rules: [Rule]) -> String {
+    // One rule set, read once: a reload between two reads could show more disabled than loaded.
+    let rulesLoaded = rules.count
+    let rulesDisabled = rules.reduce(0) { $0 + ($1.disabled ? 1 : 0) }
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     let cpu =

@@ -126,8 +126,9 @@ public final class CounterStore: Sendable {
   public let malformedLines = Atomic<Int>(0)
   /// Records a source refused before any rule saw them (a Kafka key or header naming no topic).
   public let messagesRefused = Atomic<Int>(0)
-  /// Messages addressed to one rule that is not loaded (AWS's `RuleNotFound`): a Basic Ingest
-  /// topic naming no rule, a replayed error record of a rule removed or renamed.
+  /// Messages addressed to one rule that does not take them (AWS's `RuleNotFound`): a Basic Ingest
+  /// topic naming no running rule, or no rule at all (`$aws/rules/NAME` without a topic after it),
+  /// a replayed error record of a rule removed, renamed, disabled or no longer matching its topic.
   public let messagesForMissingRules = Atomic<Int>(0)
   /// Reloads of the rule set in which every file read loaded.
   public let reloads = Atomic<Int>(0)

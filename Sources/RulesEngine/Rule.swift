@@ -214,7 +214,7 @@ public enum MetricNames {
   public static let malformedLines = "iotrules_replay_malformed_lines_total"
   /// Records a source refused before any rule saw them (logged with their place).
   public static let messagesRefused = "iotrules_source_records_refused_total"
-  /// Messages addressed to one rule that is not loaded (AWS's `RuleNotFound`).
+  /// Messages addressed to one rule that does not take them (AWS's `RuleNotFound`).
   public static let messagesForMissingRules = "iotrules_messages_no_rule_total"
   /// Messages acknowledged done.
   public static let messagesAcknowledged = "iotrules_messages_acknowledged_total"

@@ -35,6 +35,9 @@ struct RunCommand: AsyncParsableCommand {
     help: "The message source: file:PATH, -, mqtt://host:port, mqtts://host:port or kafka://….")
   var sourceGiven: String
 
+  /// Whether the source is an MQTT broker.
+  var sourceIsMQTT: Bool { source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") }
+
   /// The source, its scheme in lower case (`MQTT://host:1883` as `mqtt://host:1883`, as a broker
   /// URL's scheme is read anywhere: `--mqtt MQTT://...` was taken, `--source MQTT://...` refused).
   var source: String {
@@ -261,10 +264,12 @@ struct RunCommand: AsyncParsableCommand {
 
     if Self.repeatsSource(CommandLine.arguments) {
       throw ValidationError(
-        "--source is given more than once: one run reads one source (run a daemon for each, with its own --client-id or Kafka group)"
+        "--source is given more than once: one run reads one source (run a daemon for each: an MQTT source with its own --client-id, a Kafka one in its own group)"
       )
     }
     if let problem = DaemonConfiguration.sourceProblem(source) { throw ValidationError(problem) }
+    // Before any option's own value is judged: the option itself has no use here.
+    if let problem = inapplicableOptionProblem() { throw ValidationError(problem) }
     if let mqttBroker {
       do throws(ConnectorError) {
         _ = try MQTTOptions(url: mqttBroker)
@@ -304,7 +309,6 @@ struct RunCommand: AsyncParsableCommand {
       .filter { $0.1 != nil }.map(\.0)
     if let option = tlsOptions.first {
       // Schemes in any case, as the broker URL is read (`MQTT://`).
-      let sourceIsMQTT = source.lowercased().hasPrefix("mqtt://") || source.lowercased().hasPrefix("mqtts://")
       let broker = sourceIsMQTT ? source : mqttBroker
       if let broker, broker.lowercased().hasPrefix("mqtt://") {
         throw ValidationError(
@@ -318,7 +322,7 @@ struct RunCommand: AsyncParsableCommand {
       }
     }
     let usesMQTT =
-      source.lowercased().hasPrefix("mqtt://") || source.lowercased().hasPrefix("mqtts://")
+      sourceIsMQTT
       || mqttBroker != nil
     // An MQTT string is UTF-8: bytes that are not would go out with U+FFFD in their place (the
     // broker keeping the session under another id).
@@ -347,7 +351,6 @@ struct RunCommand: AsyncParsableCommand {
           "--shared-group holds the \(character) at byte \(offset), which an MQTT string must not hold")
       }
     }
-    if let problem = inapplicableOptionProblem() { throw ValidationError(problem) }
     if (certFile == nil) != (keyFile == nil) {
       throw ValidationError(
         "\(certFile == nil ? "--key-file" : "--cert-file") needs \(certFile == nil ? "--cert-file" : "--key-file") too: a client certificate is a certificate file and its key file"
@@ -380,8 +383,6 @@ struct RunCommand: AsyncParsableCommand {
   /// a `--metrics-address` without its port were taken without a word, while the TLS files were
   /// refused).
   func inapplicableOptionProblem() -> String? {
-    let lowered = source.lowercased()
-    let sourceIsMQTT = lowered.hasPrefix("mqtt://") || lowered.hasPrefix("mqtts://")
     let sourceIsKafka = source.hasPrefix("kafka://")
     let sourceIsFile = !sourceIsMQTT && !sourceIsKafka
     let sourceKind = sourceIsMQTT ? "an MQTT broker" : sourceIsKafka ? "Kafka" : "a file"
@@ -502,7 +503,7 @@ struct RunCommand: AsyncParsableCommand {
         "--shared-group with the client id '\(clientID)': give each member of the group its own --client-id, or two members take the broker's connection from each other, about once a second"
       )
     }
-    if qos == 0, source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") {
+    if qos == 0 {
       // The session kept across a restart brings its subscriptions back, not what came meanwhile.
       logger.warning(
         "--qos 0: a broker may queue nothing for a QoS 0 subscription while the daemon is away (a restart, a reconnect: mosquitto queues them only with queue_qos0_messages), so what is published meanwhile is lost, QoS 1 messages too; --qos 1, the default, has the broker keep them"

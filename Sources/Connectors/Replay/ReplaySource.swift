@@ -148,7 +148,9 @@ public struct ReplaySource: MessageSource {
       // Non-blocking: a FIFO's open would otherwise wait for a writer, deaf to SIGTERM. The reads
       // wait in `waitForInput` instead, which a stop ends (and which waits for a FIFO's first writer).
       fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-      if fd < 0, errno == ENOENT, follow {
+      // Kept at once: any call after the open may change `errno`.
+      var openErrno = errno
+      if fd < 0, openErrno == ENOENT, follow {
         // Followed as `tail -F` follows a name: a file not there yet is waited for (it was exit
         // 74, which a service manager's restarts turned into a loop until the writer began).
         onNotice("\(path): no such file yet; waiting for it to appear (looked for ten times a second)")
@@ -156,21 +158,22 @@ public struct ReplaySource: MessageSource {
         let component = "replay source \(path)"
         health?.report(component, "waiting for \(path) to appear (--follow)")
         defer { health?.clear(component) }
-        while fd < 0, errno == ENOENT {
+        while fd < 0, openErrno == ENOENT {
           try? await Task.sleep(nanoseconds: 100_000_000)
           if Task.isCancelled {
             onNotice("\(path) never appeared; nothing was read")
             return
           }
           fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+          openErrno = errno
         }
         if fd >= 0 { onNotice("\(path) has appeared; following it") }
       }
       if fd < 0 {
         // Said as every command says it (`F: no such file or folder`).
         let why =
-          errno == ENOENT
-          ? RegularFile.whyMissing(path) : "cannot open it (\(String(cString: strerror(errno))))"
+          openErrno == ENOENT
+          ? RegularFile.whyMissing(path) : "cannot open it (\(String(cString: strerror(openErrno))))"
         throw ReplayError(message: "\(path): \(why)")
       }
     case .standardInput:

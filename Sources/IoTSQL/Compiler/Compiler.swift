@@ -420,20 +420,24 @@ struct CodeGenerator {
   /// A nested query over a payload path whose elements it reads only by name (`v` in `SELECT VALUE
   /// v FROM r WHERE v > 50`) takes those members from the path's bytes, its elements left unbuilt
   /// (building the array's objects took half of such a rule's time): the path's `loadPath` gets
-  /// B = 1 (leave a container in its bytes), and `iterateBegin` B = 1 + the constant listing the
-  /// names (at most 8), C = the path.
+  /// B = 1 (leave a container in its bytes), `iterateBegin` B = 1 + the constant listing the names
+  /// (at most 8) and C = the path, and each of the query's `loadElementField` B = 1 + its name's
+  /// place in the list.
   private mutating func projectElements(source: Int, begin: Int) {
     guard begin == source + 1, instructions[source].opcode == .loadPath else { return }
     var names: [Value] = []
+    var reads: [(address: Int, name: Int)] = []
     // The queries inside this one open above it: an element A queries out at `depth` is this one's.
     var depth = 0
-    for instruction in instructions[(begin + 1)...] {
+    for address in (begin + 1)..<instructions.count {
+      let instruction = instructions[address]
       switch instruction.opcode {
       case .iterateBegin: depth += 1
       case .iterateEnd: depth -= 1
       case .loadElementField where depth == 0:
         let name = constants[Int(instruction.a)]
         if !names.contains(name) { names.append(name) }
+        reads.append((address, names.firstIndex(of: name)!))
       case .loadElement where Int(instruction.a) == depth: return
       default: break
       }
@@ -442,6 +446,7 @@ struct CodeGenerator {
     instructions[source].b = 1
     instructions[begin].b = Int32(constant(.array(names)) + 1)
     instructions[begin].c = instructions[source].a
+    for read in reads { instructions[read.address].b = Int32(read.name + 1) }
   }
 
   /// `a.b.c` on a payload field, as a path from the payload's root; nil for other bases.

@@ -29,7 +29,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
   /// Synopsis: `[..] -> [.., element[A]]`
   case loadElement
   /// Pushes member named by constant A of the current nested-query element.
-  /// Synopsis: `[..] -> [.., element.K[A]]`. Undefined when the element is not an object.
+  /// Synopsis: `[..] -> [.., element.K[A]]`. Undefined when the element is not an object. B > 0 in a
+  /// projected query (see `iterateBegin`): the member's place among those taken, plus one.
   case loadElementField
   /// Replaces the top with its member named by constant A.
   /// Synopsis: `[.., x] -> [.., x.K[A]]`. Undefined when x is not an object or lacks the key.

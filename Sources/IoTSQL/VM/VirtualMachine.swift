@@ -95,8 +95,6 @@ public struct VirtualMachine: Sendable {
     var count: Int
     /// 0, or the members taken of each element (see ``Compiler`` `projectElements`).
     var stride = 0
-    /// The names of the members taken, when `stride` > 0.
-    var names: [Value] = []
   }
 
   /// How a run ended.
@@ -352,10 +350,12 @@ public struct VirtualMachine: Sendable {
         let out = Int(instruction.a)
         stack.append(out < frames.count ? frames[frames.count - 1 - out].current : .undefined)
       case .loadElementField:
-        let key = Self.key(constants[Int(instruction.a)])
-        if let last = frames.indices.last, frames[last].stride > 0 {
-          stack.append(Self.projectedMember(key, of: frames[last]))
+        // A projected query's read names its member's place (B - 1) among those taken.
+        if instruction.b > 0, let last = frames.indices.last, frames[last].stride > 0 {
+          let place = (frames[last].next - 1) * frames[last].stride + Int(instruction.b) - 1
+          stack.append(frames[last].elements[place])
         } else {
+          let key = Self.key(constants[Int(instruction.a)])
           stack.append(frames.isEmpty ? .undefined : frames[frames.count - 1].current.member(key))
         }
       case .member:
@@ -653,18 +653,7 @@ public struct VirtualMachine: Sendable {
     if !isObject { results.reserveCapacity(count) }
     return IterationFrame(
       elements: values, next: 0, results: results, isObjectSource: isObject, current: .undefined,
-      count: count,
-      stride: names.count, names: names)
-  }
-
-  /// Member `key` of a projected frame's current element.
-  private static func projectedMember(_ key: String, of frame: IterationFrame) -> Value {
-    for (index, name) in frame.names.enumerated() {
-      if case .string(let text) = name, OrderedObject.sameName(text, key) {
-        return frame.elements[(frame.next - 1) * frame.stride + index]
-      }
-    }
-    return .undefined
+      count: count, stride: names.count)
   }
 
   /// Sets a SET variable. Out of line, like `buildDeferred`: written in the run loop, the store
