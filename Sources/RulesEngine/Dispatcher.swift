@@ -1139,13 +1139,15 @@ public final class Dispatcher: Sendable {
     results.reduce(0) { count, result in count + (result.map { $0.unsent ? 0 : 1 } ?? 0) }
   }
 
-  /// Counts a result given up without an attempt of its own (failed unsent behind an earlier
-  /// result of its topic, or at a stop) as one failure, when it takes its error path: so every
-  /// result that takes one counts in `iotrules_action_failed_total` at least once (a webhook down
-  /// for 200 results counted 4 failures and 200 error records).
-  func countGivenUpUnsent(on configured: ConfiguredAction) {
-    configured.counters.failed.add()
-    statistics.withLock { $0.actionFailures += 1 }
+  /// Counts `count` results given up without an attempt of their own (failed unsent behind an
+  /// earlier result of their topic, an error action's records while it rests, or at a stop) as
+  /// failures, when they take their error path: so every result that takes one counts in
+  /// `iotrules_action_failed_total` at least once (a webhook down for 200 results counted 4
+  /// failures and 200 error records).
+  func countGivenUpUnsent(_ count: Int = 1, on configured: ConfiguredAction) {
+    guard count > 0 else { return }
+    configured.counters.failed.add(count)
+    statistics.withLock { $0.actionFailures += count }
   }
 
   /// Counts a performed batch's results and sends each job on: done, to its retries, or down its
@@ -1433,9 +1435,9 @@ public final class Dispatcher: Sendable {
     let attempted = Self.failedAttempts(outcomes)
     configured.counters.failed.add(attempted)
     statistics.withLock { $0.actionFailures += attempted }
-    for outcome in outcomes where outcome?.unsent == true && outcome?.kind != .transient {
-      countGivenUpUnsent(on: configured)
-    }
+    countGivenUpUnsent(
+      outcomes.reduce(0) { $0 + ($1.map { $0.unsent && $0.kind != .transient ? 1 : 0 } ?? 0) }, on: configured
+    )
     let transient = outcomes.indices.filter { outcomes[$0]?.kind == .transient }
     guard !transient.isEmpty else { return outcomes }
     // An error action's writes are not the rules' action writes the summary counts (its first
@@ -1756,7 +1758,7 @@ public final class Dispatcher: Sendable {
           "not attempted: the error action failed for an earlier record \((now - resting.untilMs + Self.errorActionRestMs) / 1000) s ago (\(resting.failure)); it is tried again \((resting.untilMs - now + 999) / 1000) s from now"
         ), count: records.count)
       // Each is a record given up without an attempt: counted as the error action's failure.
-      for _ in records { countGivenUpUnsent(on: errorAction) }
+      countGivenUpUnsent(records.count, on: errorAction)
     } else {
       let inputs = records.map { pending in
         let tracker = rules[pending.rule].0

@@ -38,6 +38,9 @@ struct RunCommand: AsyncParsableCommand {
   /// Whether the source is an MQTT broker.
   var sourceIsMQTT: Bool { source.hasPrefix("mqtt://") || source.hasPrefix("mqtts://") }
 
+  /// Whether the run connects to an MQTT broker: its source's, or `--mqtt`'s for republish.
+  var hasMQTTConnection: Bool { sourceIsMQTT || mqttBroker != nil }
+
   /// The source, its scheme in lower case (`MQTT://host:1883` as `mqtt://host:1883`, as a broker
   /// URL's scheme is read anywhere: `--mqtt MQTT://...` was taken, `--source MQTT://...` refused).
   var source: String {
@@ -303,37 +306,28 @@ struct RunCommand: AsyncParsableCommand {
       throw ValidationError("--mqtt-version is 5 or 3.1.1")
     }
     if qos != 0 && qos != 1 { throw ValidationError("--qos is 0 or 1") }
-    // TLS files with no TLS connection to use them: a mistyped scheme would run in plain TCP,
-    // the operator believing TLS on.
+    // TLS files with a plain-TCP broker (with none, `inapplicableOptionProblem` said so): a mistyped
+    // scheme would run in plain TCP, the operator believing TLS on.
     let tlsOptions = [("--ca-file", caFile), ("--cert-file", certFile), ("--key-file", keyFile)]
       .filter { $0.1 != nil }.map(\.0)
-    if let option = tlsOptions.first {
-      // Schemes in any case, as the broker URL is read (`MQTT://`).
-      let broker = sourceIsMQTT ? source : mqttBroker
-      if let broker, broker.lowercased().hasPrefix("mqtt://") {
-        throw ValidationError(
-          "\(option) is for TLS, but the broker URL '\(broker)' is plain TCP (mqtt://): write mqtts:// to use TLS"
-        )
-      }
-      if broker == nil {
-        throw ValidationError(
-          "\(option) is for an mqtts:// broker, and this run has none (the source is not MQTT and no --mqtt is given)"
-        )
-      }
+    // Schemes in any case, as the broker URL is read (`MQTT://`).
+    if let option = tlsOptions.first, let broker = sourceIsMQTT ? source : mqttBroker,
+      broker.lowercased().hasPrefix("mqtt://")
+    {
+      throw ValidationError(
+        "\(option) is for TLS, but the broker URL '\(broker)' is plain TCP (mqtt://): write mqtts:// to use TLS"
+      )
     }
-    let usesMQTT =
-      sourceIsMQTT
-      || mqttBroker != nil
     // An MQTT string is UTF-8: bytes that are not would go out with U+FFFD in their place (the
     // broker keeping the session under another id).
     for option in ["--client-id", "--username", "--shared-group"] {
       if let problem = utf8Problem(option) { throw ValidationError(problem + ": an MQTT string is UTF-8") }
     }
-    if clientID.isEmpty && usesMQTT {
+    if clientID.isEmpty && hasMQTTConnection {
       throw ValidationError(
         "--client-id is empty: the broker keeps the session under it, and republish connects as <id>-pub")
     }
-    if usesMQTT, let (character, offset) = TopicFilter.unwantedCharacter(in: clientID) {
+    if hasMQTTConnection, let (character, offset) = TopicFilter.unwantedCharacter(in: clientID) {
       throw ValidationError(
         "--client-id holds the \(character) at byte \(offset), which an MQTT string must not hold (libmosquitto refuses it)"
       )
@@ -399,8 +393,14 @@ struct RunCommand: AsyncParsableCommand {
           ("--client-id", clientIDGiven != nil), ("--username", username != nil),
           ("--password-env", passwordEnv != nil), ("--password-file", passwordFile != nil),
           ("--mqtt-version", mqttVersionGiven != nil),
-        ], sourceIsMQTT || mqttBroker != nil,
+        ], hasMQTTConnection,
         "an MQTT connection, and this run has none (the source is not MQTT and no --mqtt is given)"
+      ),
+      // (A mistyped scheme would run in plain TCP, the operator believing TLS on.)
+      (
+        [("--ca-file", caFile != nil), ("--cert-file", certFile != nil), ("--key-file", keyFile != nil)],
+        hasMQTTConnection,
+        "an mqtts:// broker, and this run has none (the source is not MQTT and no --mqtt is given)"
       ),
       (
         [

@@ -1955,9 +1955,8 @@ struct ConnectorDispatchTests {
                              "headers": [{"key": "Authorization", "value": "Bearer ${get_secret('api-token')}"},
                                          {"key": "X-Other", "value": "${get_secret('other.key')}"}]}}]}
       """#, builder: builder)
-    for configured in rule.actions { try await configured.action.start() }
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [rule]), maxInFlight: 4, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let dispatcher = try await startedDispatcher(
+      rule, maxInFlight: 4, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let acks = AckCollector()
     await dispatcher.deliver(acks.message(topic: "sensors/1", payload: #"{"n":1}"#, origin: "1"))
     #expect(await acks.wait(for: 1, timeoutMs: 20_000))
@@ -2097,9 +2096,8 @@ struct ConnectorDispatchTests {
       {"sql": "SELECT n FROM 'sensors/#'",
        "actions": [{"http": {"url": "\#(server.url("/hook"))", "batch": {"maxSize": 10, "maxDelayMs": 50}}}]}
       """#, builder: RecordingBuilder(fallback: factory))
-    for configured in rule.actions { try await configured.action.start() }
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [rule]), maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let dispatcher = try await startedDispatcher(
+      rule, maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let acks = AckCollector()
     for n in 1...20 {
       await dispatcher.deliver(acks.message(topic: "sensors/one", payload: #"{"n":\#(n)}"#, origin: "\(n)"))
@@ -2136,9 +2134,8 @@ struct ConnectorDispatchTests {
        "actions": [{"http": {"url": "\#(server.url("/hook"))", "enableBatching": true,
                              "batchConfig": {"maxBatchSize": 3, "maxBatchOpenMs": 3000}}}]}
       """#, builder: RecordingBuilder(fallback: factory))
-    for configured in rule.actions { try await configured.action.start() }
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [rule]), maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: SystemClock())
+    let dispatcher = try await startedDispatcher(
+      rule, maxInFlight: 64, deadLetter: MemoryDeadLetter(), clock: SystemClock())
     let acks = AckCollector()
     // Two results 40 ms apart: one request, after the window.
     for n in 1...2 {
@@ -2188,9 +2185,8 @@ struct ConnectorDispatchTests {
        "actions": [{"http": {"url": "\#(server.url("/hook"))", "retry": {"attempts": 3, "initialBackoffMs": 1}}}],
        "errorAction": {"record": {"name": "errors"}}}
       """#, builder: builder)
-    for configured in rule.actions { try await configured.action.start() }
-    let dispatcher = Dispatcher(
-      ruleSet: RuleSet(rules: [rule]), maxInFlight: 16, deadLetter: MemoryDeadLetter(), clock: FastClock())
+    let dispatcher = try await startedDispatcher(
+      rule, maxInFlight: 16, deadLetter: MemoryDeadLetter(), clock: FastClock())
     let acks = AckCollector()
     for index in 0..<5 {
       await dispatcher.deliver(
@@ -2703,6 +2699,15 @@ private func threadCPUSeconds() -> Double {
   var time = timespec()
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
   return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Starts `rule`'s actions and makes a dispatcher of it alone.
+func startedDispatcher(
+  _ rule: Rule, maxInFlight: Int, deadLetter: MemoryDeadLetter, clock: any EngineClock
+) async throws -> Dispatcher {
+  for configured in rule.actions { try await configured.action.start() }
+  return Dispatcher(
+    ruleSet: RuleSet(rules: [rule]), maxInFlight: maxInFlight, deadLetter: deadLetter, clock: clock)
 }
 
 /// Reads `topic` from its start (each record's key as its topic) until `count` records came, 30 s

@@ -85,16 +85,16 @@ public struct VirtualMachine: Sendable {
   /// One nested query in progress.
   private struct IterationFrame {
     /// The elements; for a projected query (`stride` > 0), `stride` members of each element, in
-    /// the order of `names`.
+    /// the order its `iterateBegin` lists their names.
     var elements: [Value]
     var next: Int
     var results: [Value]
     var isObjectSource: Bool
     var current: Value
-    /// How many elements there are.
-    var count: Int
     /// 0, or the members taken of each element (see ``Compiler`` `projectElements`).
     var stride = 0
+    /// How many elements there are.
+    var count: Int { stride == 0 ? elements.count : elements.count / stride }
   }
 
   /// How a run ended.
@@ -510,12 +510,11 @@ public struct VirtualMachine: Sendable {
           results.reserveCapacity(elements.count)
           frames.append(
             IterationFrame(
-              elements: elements, next: 0, results: results, isObjectSource: false, current: .undefined,
-              count: elements.count))
+              elements: elements, next: 0, results: results, isObjectSource: false, current: .undefined))
         case .object:
           frames.append(
             IterationFrame(
-              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined, count: 1))
+              elements: [source], next: 0, results: [], isObjectSource: true, current: .undefined))
         default:
           stack.append(.undefined)
           pc = Int(instruction.a)
@@ -653,7 +652,7 @@ public struct VirtualMachine: Sendable {
     if !isObject { results.reserveCapacity(count) }
     return IterationFrame(
       elements: values, next: 0, results: results, isObjectSource: isObject, current: .undefined,
-      count: count, stride: names.count)
+      stride: names.count)
   }
 
   /// Sets a SET variable. Out of line, like `buildDeferred`: written in the run loop, the store
