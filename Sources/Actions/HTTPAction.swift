@@ -260,10 +260,14 @@ public final class HTTPAction: KeyedGroupAction {
           problems.add(
             field: "http.headers[\(index)].value",
             "a Host header cannot be a template: a message would choose the host")
-        } else if header.key.lowercased() == "content-type",
-          headers[..<index].contains(where: { $0.key.lowercased() == "content-type" })
+        } else if let name = HTTPAction.singleValued[header.key.lowercased()],
+          headers[..<index].contains(where: { $0.key.lowercased() == header.key.lowercased() })
         {
-          problems.add(field: "http.headers[\(index)].key", "a second Content-Type header")
+          // Both would go out, and the server take either (two Hosts: a 400, RFC 9112).
+          problems.add(
+            field: "http.headers[\(index)].key",
+            "a second \(name) header: it holds one value, so a server would take either or refuse the request"
+          )
         }
         // The value's own text, as every message would render it.
         if let probe = TemplateProbe.probe(header.value), HTTPAction.hasControlCharacter(probe) {
@@ -573,10 +577,12 @@ public final class HTTPAction: KeyedGroupAction {
     return String(decoding: bytes, as: UTF8.self)
   }
 
-  /// `url` as a valid URL string, past its authority: a byte no URL may hold (a space, a non-ASCII
-  /// byte, `"`, `<`, a `%` that begins no escape) percent-encoded, the escapes it has kept. Given
-  /// a string with one such byte, the URL parser encoded the whole string, every `%` with it: a
-  /// value's `50% fan` went out as `50%2525%20fan`, which the server read as `50%25 fan`.
+  /// `url` as a valid URL string, past its authority: a byte no URL may hold there (a space, a
+  /// non-ASCII byte, `"`, `<`, `[` and `]`, which only a host's IP literal holds, a `%` that
+  /// begins no escape) percent-encoded, the escapes it has kept. Given a string with one
+  /// such byte, the URL parser encoded the whole string, every `%` with it: a value's `50% fan`
+  /// went out as `50%2525%20fan`, which the server read as `50%25 fan`, and a template's
+  /// `?filter[a]=x%20y` sent `x%2520y`.
   static func encodingInvalidBytes(_ url: String) -> String {
     let bytes = Array(url.utf8)
     // The authority ends at the first `/`, `?` or `#` after `scheme://`.
@@ -600,7 +606,7 @@ public final class HTTPAction: KeyedGroupAction {
   }
 
   /// Whether the byte at `index` may stand as it is in a URL's path, query or fragment (RFC 3986:
-  /// unreserved, reserved, and `%` beginning an escape).
+  /// unreserved, reserved but `[` and `]`, and `%` beginning an escape).
   private static func keptInURL(_ bytes: [UInt8], _ index: Int) -> Bool {
     let byte = bytes[index]
     guard byte == UInt8(ascii: "%") else { return urlBytes.contains(byte) }
@@ -613,9 +619,11 @@ public final class HTTPAction: KeyedGroupAction {
       || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
   }
 
-  /// The bytes a URL holds as they are (RFC 3986's unreserved and reserved characters).
+  /// The bytes a URL's path, query and fragment hold as they are (RFC 3986's unreserved and
+  /// reserved characters but `[` and `]`, gen-delims of an IP literal host only: the URL parser
+  /// takes neither there).
   private static let urlBytes = Set(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=".utf8)
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#@!$&'()*+,;=".utf8)
 
   /// Whether a header value holds a control character other than a tab (RFC 9110: visible
   /// characters, spaces and tabs): CR or LF would inject headers, the client refuses the others.
@@ -634,6 +642,12 @@ public final class HTTPAction: KeyedGroupAction {
       return tokenSymbols.contains(byte)
     }
   }
+
+  /// The headers a request holds once (RFC 9110: no list of values), by lower-cased name.
+  static let singleValued = Dictionary(
+    uniqueKeysWithValues: ["Host", "Content-Type", "Authorization", "Proxy-Authorization", "User-Agent"].map {
+      ($0.lowercased(), $0)
+    })
 
   /// The symbols a token may hold besides letters and digits.
   private static let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
@@ -681,7 +695,7 @@ public final class HTTPAction: KeyedGroupAction {
       // Both forms: the one sent, and the value's own escapes read as escapes (`%2e%2e` is refused
       // though it goes out as `%252e%252e`, for a server that decodes twice).
       if let problem = Self.destinationProblem(sentURL, confirmed: confirmed)
-        ?? Self.destinationProblem(renderedURL, confirmed: confirmed)
+        ?? Self.destinationProblem(Self.encodingInvalidBytes(renderedURL), confirmed: confirmed)
       {
         return .failure(
           ActionError(.permanent, "http url rendered '\(shownURL)', which \(problem); refused"))

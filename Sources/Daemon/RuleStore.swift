@@ -47,23 +47,7 @@ public enum RuleStore {
     // Byte for byte: `café.json` spelled with U+00E9 and with `e` + U+0301 are two files.
     var seen: Set<ExactText> = []
     let folder = FileManager.default.currentDirectoryPath
-    return files.filter { seen.insert(ExactText(lexicalPath($0, from: folder))).inserted }
-  }
-
-  /// `path` made absolute from `folder`, without `.`, `..` and empty segments, worked out from the
-  /// text alone (as `URL.standardized` does): the same file named twice is loaded once. Foundation's
-  /// file URLs asked the file system about every path (10,000 rules: two stat calls each).
-  public static func lexicalPath(_ path: String, from folder: String) -> String {
-    var segments: [Substring] = []
-    for segment in (path.hasPrefix("/") ? path : folder + "/" + path).split(separator: "/") {
-      if segment == "." { continue }
-      if segment == ".." {
-        if !segments.isEmpty { segments.removeLast() }
-        continue
-      }
-      segments.append(segment)
-    }
-    return "/" + segments.joined(separator: "/")
+    return files.filter { seen.insert(ExactText(RuleFile.lexicalPath($0, from: folder))).inserted }
   }
 
   /// The names in `folder` that `keep` accepts, hidden ones left out, sorted, as `folder/name`.
@@ -588,11 +572,11 @@ public final class RuleReloader: Sendable {
   {
     let folder = FileManager.default.currentDirectoryPath
     let (earlier, later) = (
-      before.map { RuleStore.lexicalPath($0, from: folder) },
-      now.map { RuleStore.lexicalPath($0, from: folder) }
+      before.map { RuleFile.lexicalPath($0, from: folder) },
+      now.map { RuleFile.lexicalPath($0, from: folder) }
     )
     return paths.filter { path in
-      let base = RuleStore.lexicalPath(path, from: folder)
+      let base = RuleFile.lexicalPath(path, from: folder)
       func holds(_ file: String) -> Bool {
         file.utf8.elementsEqual(base.utf8) || file.startsExactly(with: base == "/" ? base : base + "/")
       }

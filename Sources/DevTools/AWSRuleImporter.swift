@@ -675,7 +675,6 @@ public enum AWSRuleImporter {
     case "dynamoDB":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
-      notes.append(databaseNote(label))
       // AWS's operation: INSERT (the default), UPDATE or DELETE, or a template choosing one per
       // message. A sqlite action writes rows: a rule that deleted items must not become one that
       // adds them.
@@ -695,6 +694,8 @@ public enum AWSRuleImporter {
         unmapped.append("\(label): \(requiredProblem(["tableName"]))")
         return nil
       }
+      // (Said of an action written, not of one refused above.)
+      notes.append(databaseNote(label))
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       // The key columns: (name, value template).
       let keys = [("hashKeyField", "hashKeyValue"), ("rangeKeyField", "rangeKeyValue")].compactMap {
@@ -737,11 +738,11 @@ public enum AWSRuleImporter {
     case "dynamoDBv2":
       kind = "sqlite"
       out["database"] = .string(AWSRuleImporter.dynamoDatabase)
-      notes.append(databaseNote(label))
       guard let table = fields["putItem"]?["tableName"]?.string, !table.isEmpty else {
         unmapped.append("\(label): \(requiredProblem(["putItem", "tableName"]))")
         return nil
       }
+      notes.append(databaseNote(label))
       out["table"] = .string(tableName(table, label: label, required: &required, notes: &notes))
       notes.append("\(label) dynamoDBv2 → sqlite: each key of the result becomes a column")
       // The table's key schema is DynamoDB's, not in the rule: without it every result is a row.

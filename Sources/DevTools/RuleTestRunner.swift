@@ -166,6 +166,13 @@ public struct RuleTestPlan: Sendable {
   /// ``unreadable`` and the others are collected (one missing path ran nothing at all).
   public static func collect(_ paths: [String]) -> RuleTestPlan {
     var plan = RuleTestPlan(pairs: [], untested: [])
+    // A file met twice, however spelt (`test r.json .`, `test . $PWD`), runs once.
+    let here = FileManager.default.currentDirectoryPath
+    var testsSeen: Set<ExactText> = []
+    var untestedSeen: Set<ExactText> = []
+    func firstTime(_ file: String, in seen: inout Set<ExactText>) -> Bool {
+      seen.insert(ExactText(RuleFile.lexicalPath(file, from: here))).inserted
+    }
     for path in paths.isEmpty ? ["Rules"] : paths {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
@@ -192,15 +199,15 @@ public struct RuleTestPlan: Sendable {
       }
       for file in files {
         if RuleTestFile.isTestFile(file) {
-          if !plan.pairs.contains(where: { $0.test == file }) {
+          if firstTime(file, in: &testsSeen) {
             plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
           }
         } else if RuleFile.isRuleFile(file) {
           let tests = RuleTestFile.companions(ofRule: file)
-          for test in tests where !plan.pairs.contains(where: { $0.test == test }) {
+          for test in tests where firstTime(test, in: &testsSeen) {
             plan.pairs.append((test, file))
           }
-          if tests.isEmpty, !isFolder.boolValue || !plan.untested.contains(file) {
+          if tests.isEmpty, firstTime(file, in: &untestedSeen) {
             plan.untested.append(file)
           }
         }
@@ -215,9 +222,7 @@ public struct RuleTestPlan: Sendable {
   /// `check` and `run` refused it.
   public func run() -> [RuleTestResult] {
     var results: [RuleTestResult] = []
-    // Once each, though named twice (`test Rules Rules/bad.json`).
-    var loaded = Set<String>()
-    for file in untested where loaded.insert(file).inserted {
+    for file in untested {
       do {
         _ = try RulePreview.load(path: file)
       } catch {

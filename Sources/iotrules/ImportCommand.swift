@@ -117,7 +117,7 @@ struct AWSImport: ParsableCommand {
     if let holder = Self.holder(of: result.name, in: folder, besides: target) {
       let here = FileManager.default.currentDirectoryPath
       let imported =
-        file != "-" && RuleStore.lexicalPath(holder, from: here) == RuleStore.lexicalPath(file, from: here)
+        file != "-" && RuleFile.lexicalPath(holder, from: here) == RuleFile.lexicalPath(file, from: here)
       Console.err(
         "iotrules: error: rule '\(result.name)' is already in \(holder)"
           + (imported ? ", the file being imported (a rule file there too)" : "")
@@ -196,9 +196,9 @@ struct AWSImport: ParsableCommand {
       let files = try? RuleStore.ruleFiles(in: [folder])
     else { return nil }
     let here = FileManager.default.currentDirectoryPath
-    let written = RuleStore.lexicalPath(target, from: here)
+    let written = RuleFile.lexicalPath(target, from: here)
     return files.first { other in
-      guard RuleStore.lexicalPath(other, from: here) != written else { return false }
+      guard RuleFile.lexicalPath(other, from: here) != written else { return false }
       let bytes = (try? RegularFile.read(other, limit: RuleStore.maxRuleFileBytes).get()) ?? []
       return RuleFile.declaredName(file: other, bytes: bytes) == name
     }

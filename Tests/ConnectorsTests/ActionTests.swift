@@ -1497,6 +1497,12 @@ struct HTTPActionTests {
       ([("Host", "${tenant}.example")], "a Host header cannot be a template"),
       ([("transfer-encoding", "chunked")], "is set by the client"),
       ([("Content-Type", "text/plain"), ("content-type", "application/json")], "a second Content-Type"),
+      // A header of one value given twice: both went out (two Hosts: a 400, RFC 9112).
+      ([("Host", "a.example"), ("HOST", "b.example")], "a second Host header"),
+      (
+        [("Authorization", "Bearer a"), ("X-A", "1"), ("authorization", "Bearer b")], "a second Authorization"
+      ),
+      ([("User-Agent", "a"), ("user-agent", "b")], "a second User-Agent"),
     ] {
       let error = #expect(throws: ActionSettingsError.self, "\(headers)") {
         try HTTPAction.Configuration(
@@ -1595,6 +1601,24 @@ struct HTTPActionTests {
     try await queryLevel.perform(input(#"{"path": "a?b"}"#, value: .object(["path": .string("a?b")])))
     #expect(server.requests.map(\.uri).last == "/dev/q?id=a?b")
     await queryLevel.shutdown()
+    // A `[` or `]` (the template's, a value's, an array value's text) goes out escaped, the other
+    // escapes once: the URL parser took neither there and encoded the whole string, `%20` as
+    // `%2520`.
+    let bracketed = try await action(server) {
+      $0.url = base + "b[1]/x%20y?filter[id]=${path}&z=%C3%A9"
+      $0.confirmationUrl = base
+    }
+    for value in [Value.string("a b"), .string("50%"), .array([.string("x y")])] {
+      let object = Value.object(["path": value])
+      try await bracketed.perform(input(JSONWriter.string(object), value: object))
+    }
+    #expect(
+      server.requests.map(\.uri).suffix(3) == [
+        "/dev/b%5B1%5D/x%20y?filter%5Bid%5D=a%20b&z=%C3%A9",
+        "/dev/b%5B1%5D/x%20y?filter%5Bid%5D=50%25&z=%C3%A9",
+        "/dev/b%5B1%5D/x%20y?filter%5Bid%5D=%5B%22x%20y%22%5D&z=%C3%A9",
+      ])
+    await bracketed.shutdown()
   }
 
   @Test("batching: results go out as JSON arrays of at most maxSize, or after maxDelayMs")

@@ -297,9 +297,9 @@ struct RulesFolderTests {
       "\(root)/../Rules//archive_all.json",
     ])
     #expect(files == [root + "/high_temp.json", root + "/archive_all.json"])
-    #expect(RuleStore.lexicalPath("a/./b//../c.json", from: "/w/x") == "/w/x/a/c.json")
-    #expect(RuleStore.lexicalPath("/../a/../../b.json", from: "/w") == "/b.json")
-    #expect(RuleStore.lexicalPath("../r.json", from: "/w/x/") == "/w/r.json")
+    #expect(RuleFile.lexicalPath("a/./b//../c.json", from: "/w/x") == "/w/x/a/c.json")
+    #expect(RuleFile.lexicalPath("/../a/../../b.json", from: "/w") == "/b.json")
+    #expect(RuleFile.lexicalPath("../r.json", from: "/w/x/") == "/w/r.json")
   }
 
   @Test("a file larger than 1 MiB is refused before it is read, with its size")

@@ -521,6 +521,8 @@ import Testing
         "actions[0]: dynamoDB with operation 'DELETE': a sqlite action only writes rows (INSERT, or UPDATE with 'key')",
         "actions[1]: dynamoDB with operation '${op}': a sqlite action only writes rows (INSERT, or UPDATE with 'key')",
       ], "\(deleting.unmapped)")
+    // No note of a database for an action not written.
+    #expect(!deleting.notes.contains { $0.contains("dynamodb.db") }, "\(deleting.notes)")
     let updating = try convert(#"{"dynamoDB": {\#(dynamo), "operation": "UPDATE"}}"#)
     #expect(updating.unmapped.isEmpty)
     #expect(

@@ -1061,6 +1061,15 @@ import Testing
     #expect(loaded.rules.isEmpty)
     #expect(loaded.errors.map(\.description).first?.contains("high_temp.test.yaml failed: 'cold'") == true)
     #expect(RuleTestPlan.collect([ruleFile]).pairs.count == 2)
+    // A file met again, however spelt (a pre-commit list beside its folder), runs once: it ran
+    // twice, its failures said and counted twice.
+    let again = RuleTestPlan.collect([ruleFile, folder, folder + "/./high_temp.test.yaml", folder + "/"])
+    #expect(again.pairs.count == 2)
+    let untested = folder + "/quiet.json"
+    try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: untested)
+    #expect(
+      RuleTestPlan.collect([untested, folder, folder + "/../" + (folder as NSString).lastPathComponent])
+        .untested == [untested])
     try? FileManager.default.removeItem(atPath: folder)
   }
 

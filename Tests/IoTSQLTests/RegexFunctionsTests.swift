@@ -461,6 +461,9 @@ struct RegexFunctionsTests {
     ("(a", 1, "invalid regular expression at offset 2: unbalanced parenthesis"),
     ("[a", 1, "invalid regular expression at offset 2: unclosed character class"),
     ("a{3,1}", 1, "invalid regular expression at offset 6: repetition maximum is below its minimum"),
+    // The offset in the pattern as written, not in its translation for ICU (`\s\w)x` said 37).
+    (#"\s\w)x"#, 1, "invalid regular expression at offset 5: unbalanced parenthesis"),
+    (#"\d\dx{2,1}"#, 1, "invalid regular expression at offset 10: repetition maximum is below its minimum"),
   ])
   func invalidConstantPatternIsACompileError(_ pattern: String, _ index: Int, _ message: String) {
     let spec = FunctionRegistry.lookup("regexp_matches")!

@@ -251,15 +251,28 @@ final class CompiledRegex: @unchecked Sendable {
     guard let translated = javaClasses(asciiCaseFolding(pattern)) else {
       return .failure(RegexCompileError(code: U_REGEX_INVALID_RANGE, offset: nil))
     }
-    let units = Array((translated.isEmpty ? "(?:)" : translated).utf16)
-    let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
-    let opened = units.withUnsafeBufferPointer { buffer in
-      swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)
+    func open(_ text: String) -> OpaquePointer? {
+      let units = Array((text.isEmpty ? "(?:)" : text).utf16)
+      let flags = UInt32(UREGEX_ERROR_ON_UNKNOWN_ESCAPES.rawValue)
+      return units.withUnsafeBufferPointer { buffer in
+        swift_uregex_open(buffer.baseAddress, Int32(buffer.count), flags, &parseError, &status)
+      }
     }
+    let opened = open(translated)
     guard status.rawValue <= U_ZERO_ERROR.rawValue, let opened else {
       if let opened { swift_uregex_close(opened) }
-      let offset = parseError.offset >= 0 ? Int(parseError.offset) : nil
-      return .failure(RegexCompileError(code: status, offset: offset))
+      let code = status
+      var offset = parseError.offset >= 0 ? Int(parseError.offset) : nil
+      // ICU's offset is in the translated pattern (`\s\w)x` said 37): the written one, where it
+      // fails alike, says where in the text that was written, else no offset is said.
+      if translated != pattern {
+        status = U_ZERO_ERROR
+        parseError = UParseError()
+        let written = open(pattern)
+        if let written { swift_uregex_close(written) }
+        offset = status == code && parseError.offset >= 0 ? Int(parseError.offset) : nil
+      }
+      return .failure(RegexCompileError(code: code, offset: offset))
     }
     let groups = Int(swift_uregex_groupCount(opened, &status))
     var names: [String: Int] = [:]
