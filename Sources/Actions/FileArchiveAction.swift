@@ -37,12 +37,6 @@ public final class FileArchiveAction: BatchAction {
     case never
   }
 
-  /// A file's device and inode.
-  struct FileIdentity: Equatable {
-    var device: UInt64
-    var inode: UInt64
-  }
-
   struct OpenFile {
     var descriptor: Int32
     var size: Int
@@ -1800,7 +1794,7 @@ public final class FileArchiveAction: BatchAction {
     let began = iotrules_birth_time_ms(fd, &born) == 0 ? min(now, Int(born)) : now
     return OpenFile(
       descriptor: fd, size: Int(info.st_size), openedAtMs: began, lastWriteMs: now,
-      identity: FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+      identity: FileIdentity(info))
   }
 
   /// SQLite's header, the first 16 bytes of every database file.
@@ -2018,11 +2012,6 @@ public final class FileArchiveAction: BatchAction {
   }
 }
 
-extension FileArchiveAction.FileIdentity {
-  /// The identity `stat` gave.
-  init(_ info: stat) { self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) }
-}
-
 /// Closes idle archive files and rotates aged ones on time, once a second, for every file action
 /// with a file open or an age kept (``FileArchiveAction/sweep()``): without it a file reached
 /// `maxAgeSeconds` only when its next line came (a quiet device's last hour stayed unrotated), and
@@ -2038,7 +2027,7 @@ public final class ArchiveSweeper: Sendable {
     /// The root of the archive that wrote it, with its `/`: it is rotated beneath it.
     var rootPrefix: String
     var openedAtMs: Int
-    var identity: FileArchiveAction.FileIdentity
+    var identity: FileIdentity
     var maxAgeSeconds: Int
     var sync: FileArchiveAction.SyncMode
     var clock: any EngineClock
@@ -2093,7 +2082,7 @@ public final class ArchiveSweeper: Sendable {
   /// A non-empty regular file found below an archive root at start.
   struct ListedFile: Sendable {
     var relative: String
-    var identity: FileArchiveAction.FileIdentity
+    var identity: FileIdentity
   }
 
   /// The files below each archive root, listed when the first action rotating by age under it
@@ -2165,7 +2154,7 @@ public final class ArchiveSweeper: Sendable {
           let mark = FileArchiveAction.mark(of: prefix + relative)
         {
           listed[mark, default: []].append(
-            ListedFile(relative: relative, identity: FileArchiveAction.FileIdentity(info)))
+            ListedFile(relative: relative, identity: FileIdentity(info)))
         }
       }
     }
@@ -2213,7 +2202,7 @@ public final class ArchiveSweeper: Sendable {
     for (path, orphan) in due {
       FileArchiveAction.writing.withLock { _ in
         var info = stat()
-        guard stat(path, &info) == 0, FileArchiveAction.FileIdentity(info) == orphan.identity,
+        guard stat(path, &info) == 0, FileIdentity(info) == orphan.identity,
           info.st_size > 0
         else { return }
         // Found at start, it may end in part of a line a kill -9 cut short, and no line of this run

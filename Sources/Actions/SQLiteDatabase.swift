@@ -81,14 +81,14 @@ final class SQLiteDatabase: Sendable {
   /// Whether a connection of this process has the file at `path` open (its identity compared, so
   /// another spelling of the path counts too).
   static func holdsOpen(_ path: String) -> Bool {
-    guard let identity = identity(of: path) else { return false }
+    guard let identity = FileIdentity(path: path) else { return false }
     return inUse.withLock { table in
       table.values.contains { entry in
         let database = entry.database
         guard database.state.withLock({ $0 != nil }) else { return false }
         if database.openedFile.withLock({ $0.map { $0 == identity } ?? false }) { return true }
         // A `file:` URI's file, by the name SQLite opened (its escapes decoded, its query dropped).
-        guard let name = database.uriFileName.withLock({ $0 }), let held = Self.identity(of: name) else {
+        guard let name = database.uriFileName.withLock({ $0 }), let held = FileIdentity(path: name) else {
           return false
         }
         return held == identity
@@ -354,17 +354,10 @@ final class SQLiteDatabase: Sendable {
   }
 
   /// The database's file identity (device, inode) when it was opened; nil for a `file:` URI.
-  let openedFile = Mutex<(device: UInt64, inode: UInt64)?>(nil)
+  let openedFile = Mutex<FileIdentity?>(nil)
 
-  /// The (device, inode) of the file at the database path, or nil when there is none.
-  func fileIdentity() -> (device: UInt64, inode: UInt64)? { Self.identity(of: database) }
-
-  /// The (device, inode) of the file at `path`, or nil when there is none.
-  static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
-    return (UInt64(info.st_dev), UInt64(info.st_ino))
-  }
+  /// The identity of the file at the database path, or nil when there is none.
+  func fileIdentity() -> FileIdentity? { FileIdentity(path: database) }
 
   /// The identities of the open database's `-wal` and `-shm` files. A database replaced or deleted
   /// under the daemon leaves them at its path: SQLite does not checkpoint a moved database when
@@ -372,14 +365,14 @@ final class SQLiteDatabase: Sendable {
   /// would replay the old database's pages into the new file (a restored backup came back holding
   /// the old rows and schema). They are removed once the old connection is closed, when they are
   /// still the files it used.
-  let openedSidecars = Mutex<[String: (device: UInt64, inode: UInt64)]>([:])
+  let openedSidecars = Mutex<[String: FileIdentity]>([:])
 
   /// Notes the identities of the `-wal` and `-shm` files the open connection uses, once each exists.
   func noteSidecars() {
     openedSidecars.withLock { known in
       guard known.count < 2 else { return }
       for suffix in ["-wal", "-shm"] where known[suffix] == nil {
-        if let identity = Self.identity(of: database + suffix) { known[suffix] = identity }
+        if let identity = FileIdentity(path: database + suffix) { known[suffix] = identity }
       }
     }
   }
@@ -407,7 +400,7 @@ final class SQLiteDatabase: Sendable {
     // Named by the moved database's inode (`find / -inum N` finds it), one number for both files.
     let inode = openedFile.withLock { $0?.inode }
     for (suffix, identity) in known.sorted(by: { $0.key < $1.key }) {
-      guard let now = Self.identity(of: database + suffix), now == identity else { continue }
+      guard let now = FileIdentity(path: database + suffix), now == identity else { continue }
       let aside = "\(database)\(suffix).retired-\(inode ?? identity.inode)"
       if rename(database + suffix, aside) == 0 { renamed.append(aside) } else { unlink(database + suffix) }
     }
@@ -471,7 +464,7 @@ final class SQLiteDatabase: Sendable {
       return known
     }
     for (suffix, identity) in known {
-      if let now = Self.identity(of: database + suffix), now == identity { unlink(database + suffix) }
+      if let now = FileIdentity(path: database + suffix), now == identity { unlink(database + suffix) }
     }
   }
 

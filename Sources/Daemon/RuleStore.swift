@@ -21,7 +21,8 @@ public struct RuleLoadResult: Sendable {
   /// gone rule and starts theirs in one swap, never running both.
   public var held: Set<String> = []
   /// Files found gone whose rules keep running because a file that claims their name does not
-  /// load (a rule moved into a broken file): still watched, as if not gone yet.
+  /// load (a rule moved into a broken file), or because new files are held (one may be the rule
+  /// renamed): still watched, as if not gone yet.
   public var keptGone: Set<String> = []
 }
 
@@ -146,7 +147,7 @@ public enum RuleStore {
   /// from a gone file.
   /// A file in `retiring` (gone, its removal applying now; not in `files`) takes its rule with it,
   /// unless a file that does not load claims the rule's name: then it keeps running
-  /// (``RuleLoadResult/keptGone``) until that file loads.
+  /// (``RuleLoadResult/keptGone``) until that file loads; so it does while new files are held.
   public static func load(
     files: [String], builder: any ActionBuilding, previous: [String: Rule] = [:],
     unchanged: Set<String> = [], deferred: Set<String> = [], gone: Set<String> = [],
@@ -232,6 +233,17 @@ public enum RuleStore {
         held.insert(file)
       }
       loaded.removeAll { held.contains($0.file) }
+      // A gone file whose removal applies now runs on while new files wait: one may be its rule
+      // renamed, which would start only at the next look (retired now, its rule's messages went to
+      // no rule meanwhile). It retires with the others, at the reload that starts them.
+      if !held.isEmpty {
+        for file in retiring.sorted() where !keptGone.contains(file) {
+          guard let old = previous[file], !loadedNames.contains(old.name) else { continue }
+          loaded.append((file, old))
+          gone.insert(file)
+          keptGone.insert(file)
+        }
+      }
     }
     var owners: [String: String] = [:]
     for (file, rule) in loaded

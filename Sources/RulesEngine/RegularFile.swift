@@ -101,3 +101,38 @@ public enum RegularFile {
     }
   }
 }
+
+/// A file's device and inode: the same file under any of its names, and not the same as another
+/// file put at its name (a rotated log, a restored database, a replaced archive file).
+public struct FileIdentity: Hashable, Sendable {
+  /// The device the file is on.
+  public var device: UInt64
+  /// Its inode on that device.
+  public var inode: UInt64
+
+  /// The identity of the file `inode` on `device`.
+  public init(device: UInt64, inode: UInt64) {
+    self.device = device
+    self.inode = inode
+  }
+
+  /// The identity of the file `stat` or `fstat` described.
+  public init(_ info: stat) {
+    device = UInt64(info.st_dev)
+    inode = UInt64(info.st_ino)
+  }
+
+  /// The identity of the file open as `descriptor`, or nil when `fstat` fails.
+  public init?(descriptor: Int32) {
+    var info = stat()
+    guard fstat(descriptor, &info) == 0 else { return nil }
+    self.init(info)
+  }
+
+  /// The identity of the file at `path` (links followed), or nil when there is none.
+  public init?(path: String) {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    self.init(info)
+  }
+}

@@ -1591,7 +1591,7 @@ struct FileArchiveActionTests {
     }
     var files: [String: FileArchiveAction.OpenFile] = [:]
     var order = FileArchiveAction.UseOrder()
-    let identity = FileArchiveAction.FileIdentity(device: 0, inode: 0)
+    let identity = FileIdentity(device: 0, inode: 0)
     var found = 0
     for use in 1...20_000 {
       let path = "f\(next() % 300)"

@@ -196,7 +196,7 @@ struct SQLiteActionTests {
       configuration: configuration(#"{"database": "\#(database)", "table": "readings"}"#), context: context)
     #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
     func locks() throws -> Int {
-      let inode = try #require(SQLiteDatabase.identity(of: path)).inode
+      let inode = try #require(FileIdentity(path: path)).inode
       let text = try String(contentsOfFile: "/proc/locks", encoding: .utf8)
       return text.split(separator: "\n").filter { $0.contains(" \(getpid()) ") && $0.contains(":\(inode) ") }
         .count
@@ -309,7 +309,7 @@ struct SQLiteActionTests {
     let logs = LogLines()
     let (action, folder, path) = try Self.readingsAction(logs: logs)
     #expect(await action.performBatch([Self.row(1), Self.row(2)]).allSatisfy { $0 == nil })
-    let inode = try #require(SQLiteDatabase.identity(of: path)?.inode)
+    let inode = try #require(FileIdentity(path: path)?.inode)
     let reader = try Self.longReader(of: path)
     #expect(await action.performBatch([Self.row(3)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)
@@ -343,7 +343,7 @@ struct SQLiteActionTests {
     let logs = LogLines()
     let (action, folder, path) = try Self.readingsAction(logs: logs)
     #expect(await action.performBatch([Self.row(1)]).allSatisfy { $0 == nil })
-    let inode = try #require(SQLiteDatabase.identity(of: path)?.inode)
+    let inode = try #require(FileIdentity(path: path)?.inode)
     let reader = try Self.longReader(of: path)
     #expect(await action.performBatch([Self.row(2)]).allSatisfy { $0 == nil })
     #expect(rename(path, "\(folder)/moved.db") == 0)

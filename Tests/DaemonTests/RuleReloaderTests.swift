@@ -717,6 +717,29 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.first { $0.name == "other" }?.topicFilter == "z3/+")
   }
 
+  /// A renamed file's gone rule, gone long enough, retiring while another file's removal is still
+  /// too fresh to apply: the new file's rule waits for that other one, and so the gone rule runs on
+  /// with it (it retired alone, and its messages went to no rule until the next look).
+  @Test func aRenamedRuleRunsOnWhileItsNewFileWaitsForAnotherRemoval() async throws {
+    let folder = temporaryFolder("rename-beside-removal")
+    write(Self.rule, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "z/+"), to: folder + "/other.json")
+    let (reloader, dispatcher) = reloader(folder, removalDelay: .milliseconds(300))
+    _ = try await reloader.initialLoad()
+    try FileManager.default.moveItem(atPath: folder + "/one.json", toPath: folder + "/uno.json")
+    _ = await reloader.reload(settle: true)
+    try await Task.sleep(for: .milliseconds(400))
+    try FileManager.default.removeItem(atPath: folder + "/other.json")
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "other"])
+    // Quiet now: `one` has been gone long enough, `other` not yet.
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name).sorted() == ["one", "other"])
+    try await Task.sleep(for: .milliseconds(400))
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
+  }
+
   /// A rule moved into a new file that does not load (`ruleName` kept, the SQL broken): the gone
   /// file's rule keeps running, as a broken edit in place keeps the previous version, until the new
   /// file loads (it was retired, and its messages acknowledged with nothing written).

@@ -501,26 +501,6 @@ public struct ReplaySource: MessageSource {
     private let state:
       Mutex<(reading: FileIdentity?, files: [(fd: Int32, identity: FileIdentity)], closed: Bool)>
 
-    /// A file's device and inode.
-    struct FileIdentity: Equatable {
-      var device: UInt64
-      var inode: UInt64
-
-      init?(_ fd: Int32) {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-      }
-
-      init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-      }
-    }
-
     /// The input's name, and where its notices go.
     let name: String
     let onNotice: @Sendable (String) -> Void
@@ -531,7 +511,7 @@ public struct ReplaySource: MessageSource {
     private let said = Mutex<Set<Int32>>([])
 
     init(reading fd: Int32, name: String, onNotice: @escaping @Sendable (String) -> Void) {
-      state = Mutex((FileIdentity(fd), [], false))
+      state = Mutex((FileIdentity(descriptor: fd), [], false))
       self.name = name
       self.onNotice = onNotice
     }
@@ -575,7 +555,7 @@ public struct ReplaySource: MessageSource {
           return
         }
         // What was opened, which may have been replaced again since the look.
-        guard let opened = FileIdentity(newer), !known(opened) else {
+        guard let opened = FileIdentity(descriptor: newer), !known(opened) else {
           close(newer)
           return
         }
