@@ -9,6 +9,9 @@ public final class DeadLetterFile: DeadLetterSink {
   /// The file.
   public let path: String
   let descriptor = Mutex<Int32>(-1)
+  /// The file's size after the records last written here: another size at the next write means
+  /// another writer appended (or cut it back) since.
+  private let end = Mutex<off_t>(-1)
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
 
@@ -136,6 +139,7 @@ public final class DeadLetterFile: DeadLetterSink {
           close(fd)
           fd = -1
         }
+        var known = stat()
         if fd < 0 {
           let folders = try FileSystem.makeParentFolders(of: path)
           var info = stat()
@@ -143,6 +147,12 @@ public final class DeadLetterFile: DeadLetterSink {
           fd = try openForRecords(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, operations: operations)
           // A new file (and new folders) must reach the disk with the record's fsync.
           try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
+        } else if fstat(fd, &known) == 0, known.st_mode & S_IFMT == S_IFREG,
+          known.st_size != end.withLock({ $0 })
+        {
+          // Written by another since (a second daemon sharing the file, killed while appending):
+          // the part of a line it left is ended, as at opening, or the next record was glued to it.
+          try FileSystem.endCutLine(fd, path: path, operations: operations)
         }
         var info = stat()
         if fstat(fd, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
@@ -178,6 +188,9 @@ public final class DeadLetterFile: DeadLetterSink {
           if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
           throw FileSystem.error(code, "fsync \(path)")
         }
+        var after = stat()
+        let size = fstat(fd, &after) == 0 ? after.st_size : -1
+        end.withLock { $0 = size }
         return (lines.count, nil)
       }
     } catch {

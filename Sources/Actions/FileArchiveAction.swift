@@ -368,14 +368,15 @@ public final class FileArchiveAction: BatchAction {
         case .filesIn:
           let names = (try? FileManager.default.contentsOfDirectory(atPath: entry.resolved)) ?? []
           for name in names where RuleFile.isRuleFile(name) || RuleFile.isTestFile(name) {
-            if isIt(entry.resolved + "/" + name) { return entry.what }
+            // Its name: the folder's words are where it is (`in the rules folder 'rules', ...`).
+            if isIt(entry.resolved + "/" + name) { return "'\(name)' \(entry.what)" }
           }
         case .everythingIn:
           guard let walk = FileManager.default.enumerator(atPath: entry.resolved) else { continue }
           var seen = 0
           while seen < 10_000, let name = walk.nextObject() as? String {
             seen += 1
-            if isIt(entry.resolved + "/" + name) { return entry.what }
+            if isIt(entry.resolved + "/" + name) { return "'\(name)' \(entry.what)" }
           }
         }
       }
@@ -953,11 +954,24 @@ public final class FileArchiveAction: BatchAction {
           previous = path
           written.insert(path)
         }
+        // Files whose cut line (another writer's) could not be ended: their lines fail.
+        var unended: [String: ActionError] = [:]
         for path in written {
           guard let file = files[path] else { continue }
-          if let size = Self.currentState(of: file.descriptor, at: path) {
+          if var size = Self.currentState(of: file.descriptor, at: path) {
             // Cut back by another (logrotate's copytruncate took its lines): its age begins again.
             if size < file.size { files[path]!.openedAtMs = now }
+            if size != file.size {
+              // Written by another since (a second daemon, another rule, a tool), which may have
+              // left the part of a line (killed while writing, cut back mid-line): ended as at
+              // opening, or the next line was glued to it, acknowledged and unreadable.
+              do throws(ActionError) {
+                try FileSystem.endCutLine(file.descriptor, path: path, operations: operations)
+                size = Self.currentState(of: file.descriptor, at: path) ?? size
+              } catch {
+                unended[path] = error
+              }
+            }
             files[path]!.size = size
           } else {
             if sync != .never { _ = operations.sync(file.descriptor) }
@@ -968,6 +982,10 @@ public final class FileArchiveAction: BatchAction {
         }
         for (index, input) in inputs.enumerated() {
           guard let path = targets[index] else { continue }
+          if let error = unended[path] {
+            results[index] = error
+            continue
+          }
           let line = Self.line(for: input.evaluation)
           let count = line.count + 1
           // The usual case, an open file that takes the line as it is: one lookup in each table.
@@ -1394,10 +1412,15 @@ public final class FileArchiveAction: BatchAction {
       if unseen == nil, byte >= 0x80 {
         let scalar = (UInt32(beforePrevious) << 16) | (UInt32(previous) << 8) | UInt32(byte)
         switch scalar {
-        case 0xE2_80A8, 0xE2_80A9, 0xE2_808E, 0xE2_808F, 0xE2_80AA...0xE2_80AE, 0xE2_81A6...0xE2_81A9:
+        case 0xE2_80A8, 0xE2_80A9, 0xE2_808E, 0xE2_808F, 0xE2_80AA...0xE2_80AE, 0xE2_81A6...0xE2_81A9,
+          // Invisible ones (a zero-width space, a word joiner): `a` and `a\u{200B}` made two folders
+          // that `ls` shows alike. (Not the zero-width joiners, which scripts and emoji use.)
+          0xE2_808B, 0xE2_81A0...0xE2_81A4:
           unseen = 0x2000 + (UInt32(previous & 0x03) << 6) + UInt32(byte & 0x3F)
+        case 0xEF_BBBF: unseen = 0xFEFF
         default:
           if previous == 0xD8, byte == 0x9C { unseen = 0x061C }
+          if previous == 0xC2, byte == 0xAD { unseen = 0x00AD }
         }
       }
       beforePrevious = previous
@@ -1421,7 +1444,11 @@ public final class FileArchiveAction: BatchAction {
     if let control { return "contains a control character (\(Unicode.Scalar(control).codePointName))" }
     if let unseen, let scalar = Unicode.Scalar(unseen) {
       let kind =
-        unseen == 0x2028 || unseen == 0x2029 ? "a line separator" : "a bidirectional control character"
+        switch unseen {
+        case 0x2028, 0x2029: "a line separator"
+        case 0x200B, 0x2060...0x2064, 0xFEFF, 0x00AD: "an invisible character"
+        default: "a bidirectional control character"
+        }
       return "contains \(kind) (\(scalar.codePointName))"
     }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }

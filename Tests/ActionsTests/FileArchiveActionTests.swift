@@ -31,6 +31,13 @@ struct FileArchiveActionTests {
       ("a\u{200F}", "contains a bidirectional control character (U+200F)"),
       ("a\u{61C}", "contains a bidirectional control character (U+061C)"),
       ("a\u{2014}b\u{2030}\u{2070}\u{60C}", nil),
+      // Invisible characters: `a` and `a\u{200B}` were two folders `ls` showed alike; the
+      // zero-width joiners, which scripts and emoji sequences use, are names.
+      ("a\u{200B}", "contains an invisible character (U+200B)"),
+      ("a\u{2060}/b", "contains an invisible character (U+2060)"),
+      ("\u{FEFF}a", "contains an invisible character (U+FEFF)"),
+      ("a\u{AD}b", "contains an invisible character (U+00AD)"),
+      ("\u{1F469}\u{200D}\u{1F52C}/a\u{200C}b\u{AC}\u{FEFE}", nil),
     ] as [(String, String?)])
   func relativePathRules(_ path: String, _ problem: String?) {
     #expect(FileArchiveAction.problem(inRelativePath: path) == problem)
@@ -930,6 +937,27 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: "\(folder)/q/\(names[0])", encoding: .utf8) == "{\"n\":2}\n")
   }
 
+  /// A file the action has open, left by another writer with the part of a line (a second daemon
+  /// killed while appending, a file cut back mid-line): the next line starts its own line, as at
+  /// opening; it was glued to the part, acknowledged and unreadable.
+  @Test func aCutLineAnotherWriterLeavesInAnOpenFileIsEnded() async throws {
+    let folder = temporaryFolder()
+    let action = try FileArchiveAction(
+      configuration: configuration(#"{"path": "\#(folder)/c/a.jsonl", "fsync": "never"}"#), context: context)
+    let path = "\(folder)/c/a.jsonl"
+    #expect(await action.performBatch([numbered(1)]) == [nil])
+    let other = open(path, O_WRONLY | O_APPEND)
+    #expect(other >= 0)
+    #expect(write(other, #"{"torn":"zz"#, 11) == 11)
+    close(other)
+    #expect(await action.performBatch([numbered(2)]) == [nil])
+    #expect(truncate(path, 23) == 0)
+    #expect(await action.performBatch([numbered(3)]) == [nil])
+    await action.shutdown()
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+    #expect(lines == [#"{"n":1}"#, #"{"torn":"zz"#, #"{"n"#, #"{"n":3}"#], "\(lines)")
+  }
+
   /// An emptied file closed as idle and opened again keeps the age that began at the emptying,
   /// not its older birth time (its new lines were rotated seconds early).
   @Test func anEmptiedFileKeepsItsNewAgeAcrossAnIdleClose() async throws {
@@ -1390,6 +1418,20 @@ struct FileArchiveActionTests {
     #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2)
   }
 
+  /// Another daemon sharing the dead-letter file, killed while appending, leaves the part of a
+  /// record: the next record here starts its own line (it was glued to the part, unreadable).
+  @Test func theDeadLetterFileEndsACutLineAnotherWriterLeft() async throws {
+    let path = temporaryFolder() + "/dead.jsonl"
+    let sink = DeadLetterFile(path: path)
+    try await sink.write(Self.deadRecord("a"))
+    let other = open(path, O_WRONLY | O_APPEND)
+    #expect(other >= 0)
+    #expect(write(other, #"{"ruleName":"cu"#, 15) == 15)
+    close(other)
+    try await sink.write(Self.deadRecord("b"))
+    #expect(try Self.deadRuleNames(path) == ["a", "?", "b"])
+  }
+
   static func deadRecord(_ name: String, payload: String = "AQID") -> ErrorRecord {
     ErrorRecord(
       ruleName: name, topic: "t", traceId: "trace", clientId: "c", base64OriginalPayload: payload,
@@ -1809,8 +1851,11 @@ struct FileArchiveActionTests {
     let results = await action.performBatch(
       names.map { input(object([("p", .string($0))]), json: #"{"p":"\#($0)"}"#) })
     await action.shutdown()
-    for (index, why) in ["in the rules folder", "the dead-letter file", "in the secrets folder"].enumerated()
-    {
+    // The linked file named (`a hard link to in the rules folder ...` named none).
+    for (index, why) in [
+      "'r.json' in the rules folder", "the dead-letter file", "'deep/token' in the secrets folder",
+    ]
+    .enumerated() {
       let message = results[index]?.message ?? ""
       #expect(
         message.hasPrefix("rendered path '\(folder)/arch/\(names[index])' is a hard link to ")
