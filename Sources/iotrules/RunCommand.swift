@@ -91,7 +91,10 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: .customLong("shared-group"), help: "Subscribe as $share/NAME/<filter> to split the load.")
   var sharedGroup: String?
 
-  @Option(name: .customLong("qos"), help: "MQTT subscription QoS, 0 or 1 (default: 1).")
+  // Numbers take a value that begins with `-` (`--qos -1`), for the range's own error: ArgumentParser
+  // read `-1` as an option and said the value was missing.
+  @Option(
+    name: .customLong("qos"), parsing: .unconditional, help: "MQTT subscription QoS, 0 or 1 (default: 1).")
   var qosGiven: Int?
 
   /// The MQTT subscription QoS.
@@ -127,7 +130,7 @@ struct RunCommand: AsyncParsableCommand {
   var deadLetter: String = DeadLetterFile.defaultPath
 
   @Option(
-    name: .customLong("metrics-port"),
+    name: .customLong("metrics-port"), parsing: .unconditional,
     help: "Serve /metrics, /healthz and /readyz on PORT (of --metrics-address, 127.0.0.1 by default).")
   var metricsPort: Int?
 
@@ -148,14 +151,14 @@ struct RunCommand: AsyncParsableCommand {
   var logLevel: String = "info"
 
   @Option(
-    name: .customLong("max-in-flight"),
+    name: .customLong("max-in-flight"), parsing: .unconditional,
     help:
       "The most unacknowledged messages; also what one fsync round or transaction covers (4096 makes an fsynced archive faster, for about 1 KB of memory a message)."
   )
   var maxInFlight: Int = 1024
 
   @Option(
-    name: .customLong("max-in-flight-bytes"),
+    name: .customLong("max-in-flight-bytes"), parsing: .unconditional,
     help: "The most payload bytes unacknowledged (K, M, G: binary units); a larger message is taken alone.")
   var maxInFlightBytes: String = "64M"
 
@@ -163,7 +166,7 @@ struct RunCommand: AsyncParsableCommand {
   var follow = false
 
   @Option(
-    name: .customLong("max-line-bytes"),
+    name: .customLong("max-line-bytes"), parsing: .unconditional,
     help:
       "A replay's longest line (K, M, G: binary units; default: 24M); a longer one is reported and skipped. Raise it to replay the error record of a payload over 16 MiB."
   )
@@ -173,7 +176,7 @@ struct RunCommand: AsyncParsableCommand {
   var maxLineBytes: String { maxLineBytesGiven ?? "24M" }
 
   @Option(
-    name: .customLong("reload-interval-ms"),
+    name: .customLong("reload-interval-ms"), parsing: .unconditional,
     help: "How often rule files are polled for changes, in milliseconds (10 to 86400000).")
   var reloadIntervalMs: Int = 1000
 

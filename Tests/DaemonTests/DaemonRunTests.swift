@@ -349,6 +349,15 @@ struct DaemonRunTests {
       // A password given in the URL is never quoted back.
       #expect(!said.contains("secret"), "\(bad): \(said)")
     }
+    // A negative number is the range's error, not "Missing value" (read as an option).
+    for (bad, reason) in [
+      (["--max-in-flight", "-5"], "must be at least 1, not -5"), (["--metrics-port", "-1"], "not -1"),
+      (["--reload-interval-ms", "-1"], "not -1"), (["--max-line-bytes", "-5"], "not '-5'"),
+    ] {
+      let (status, _, said) = try await runIotrules(
+        ["run", "--rules", "good", "--source", "file:feed.jsonl"] + bad, in: folder)
+      #expect(status == 64 && said.contains(reason), "\(bad): \(said)")
+    }
     // So is an option this run has no use for, said rather than taken without a word (a `--qos 0`
     // on a replay, a `--follow` on a broker, `--metrics-address` without its port, a second
     // `--source`: the last one was read).
