@@ -720,7 +720,30 @@ public final class FileArchiveAction: BatchAction {
   {
     var found: [ActionConfigurationError] = []
     for (key, node, bytes, ranges) in ownText(of: pathNode, root: rootNode) {
-      guard let (offset, scalar) = firstControlCharacter(in: bytes, ranges: ranges) else { continue }
+      guard let (offset, scalar) = firstControlCharacter(in: bytes, ranges: ranges) else {
+        // A character a listing does not show, below the root (where renderings are judged): a
+        // constant `x\u{200B}.jsonl` passed check and every result failed.
+        guard key == "path" else { continue }
+        var start = 0
+        if rootNode == nil {
+          let firstTemplate =
+            bytes.indices.first {
+              bytes[$0] == UInt8(ascii: "$") && bytes[($0 + 1)...].first == UInt8(ascii: "{")
+            } ?? bytes.count
+          start = bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
+        }
+        for range in ranges {
+          let below = max(range.lowerBound, start)..<max(range.upperBound, start)
+          guard let (at, unseen, kind) = firstUnseen(in: bytes[below]) else { continue }
+          found.append(
+            ActionConfigurationError(
+              "'path' holds \(kind) (\(unseen.codePointName)) in its own text: every rendered path would hold it, "
+                + "and the archive refuses such names, so every result would fail",
+              at: node.position(ofStringOffset: below.lowerBound + at)))
+          break
+        }
+        continue
+      }
       let name = Unicode.Scalar(scalar).map(\.codePointName) ?? "U+\(scalar)"
       let message: String
       if scalar == 0 {
@@ -1383,6 +1406,36 @@ public final class FileArchiveAction: BatchAction {
     return problem(in: bytes, namesHidden: &namesHidden)
   }
 
+  /// The first of `bytes`' characters that a listing does not show as itself, with its UTF-8
+  /// offset and what it is: a line or paragraph separator (`splitlines()` breaks a listing there), a
+  /// bidirectional control (U+202E shows `\u{202E}lmth.exe` as `exe.html` in `ls`), or a character
+  /// shown as nothing (Unicode's Default_Ignorable_Code_Point: `a` and `a\u{200B}` made two folders
+  /// `ls` showed alike), but for those that join or vary the characters around them, which scripts
+  /// and emoji use: the zero-width joiner and non-joiner, the variation selectors, a flag's tags.
+  static func firstUnseen<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes)
+    -> (offset: Int, scalar: Unicode.Scalar, kind: String)?
+  {
+    var offset = 0
+    // Tags belong to a flag (U+1F3F4 and its tags); alone they are invisible.
+    var flagged = false
+    for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+      defer { offset += scalar.utf8.count }
+      let tag = (0xE0020...0xE007F).contains(scalar.value)
+      defer { flagged = scalar.value == 0x1F3F4 || (flagged && tag) }
+      switch scalar.value {
+      case 0x2028, 0x2029: return (offset, scalar, "a line separator")
+      case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x061C:
+        return (offset, scalar, "a bidirectional control character")
+      case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF: continue
+      default:
+        if scalar.properties.isDefaultIgnorableCodePoint, !(tag && flagged) {
+          return (offset, scalar, "an invisible character")
+        }
+      }
+    }
+    return nil
+  }
+
   /// `problem(in:)`, also setting `namesHidden` when a segment names a hidden file or folder (`.x`;
   /// `.` and `..` are problems of their own).
   static func problem<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, namesHidden: inout Bool)
@@ -1396,9 +1449,8 @@ public final class FileArchiveAction: BatchAction {
     var dots = 0
     var found: String?
     var control: UInt8?
-    var unseen: UInt32?
+    var nonASCII = false
     var previous: UInt8 = 0
-    var beforePrevious: UInt8 = 0
     // Whether the current segment begins with a dot.
     var dotted = false
     for byte in bytes {
@@ -1406,24 +1458,7 @@ public final class FileArchiveAction: BatchAction {
       if byte < 0x20 || byte == 0x7F, control == nil { control = byte }
       // C1 controls, U+0080...U+009F (`0xC2 0x80...0x9F`: NEL, CSI), are control characters too.
       if previous == 0xC2, (0x80...0x9F).contains(byte), control == nil { control = byte }
-      // Line and paragraph separators (`splitlines()` breaks a listing there) and the bidirectional
-      // controls (U+202E shows `\u{202E}lmth.exe` as `exe.html` in `ls`).
-      // (Each ends in a byte of 0x80 or above: an ASCII byte skips the test.)
-      if unseen == nil, byte >= 0x80 {
-        let scalar = (UInt32(beforePrevious) << 16) | (UInt32(previous) << 8) | UInt32(byte)
-        switch scalar {
-        case 0xE2_80A8, 0xE2_80A9, 0xE2_808E, 0xE2_808F, 0xE2_80AA...0xE2_80AE, 0xE2_81A6...0xE2_81A9,
-          // Invisible ones (a zero-width space, a word joiner): `a` and `a\u{200B}` made two folders
-          // that `ls` shows alike. (Not the zero-width joiners, which scripts and emoji use.)
-          0xE2_808B, 0xE2_81A0...0xE2_81A4:
-          unseen = 0x2000 + (UInt32(previous & 0x03) << 6) + UInt32(byte & 0x3F)
-        case 0xEF_BBBF: unseen = 0xFEFF
-        default:
-          if previous == 0xD8, byte == 0x9C { unseen = 0x061C }
-          if previous == 0xC2, byte == 0xAD { unseen = 0x00AD }
-        }
-      }
-      beforePrevious = previous
+      if byte >= 0x80 { nonASCII = true }
       previous = byte
       if byte == UInt8(ascii: "/") {
         if found == nil { found = segmentProblem(length: segmentLength, dots: dots) }
@@ -1442,13 +1477,7 @@ public final class FileArchiveAction: BatchAction {
       }
     }
     if let control { return "contains a control character (\(Unicode.Scalar(control).codePointName))" }
-    if let unseen, let scalar = Unicode.Scalar(unseen) {
-      let kind =
-        switch unseen {
-        case 0x2028, 0x2029: "a line separator"
-        case 0x200B, 0x2060...0x2064, 0xFEFF, 0x00AD: "an invisible character"
-        default: "a bidirectional control character"
-        }
+    if nonASCII, let (_, scalar, kind) = Self.firstUnseen(in: bytes) {
       return "contains \(kind) (\(scalar.codePointName))"
     }
     if bytes.first == UInt8(ascii: "/") { return "is absolute" }

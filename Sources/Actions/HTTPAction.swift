@@ -366,8 +366,9 @@ public final class HTTPAction: KeyedGroupAction {
     try problems.throwIfAny()
     self.configuration = configuration
     self.secrets = secrets
-    confirmed = configuration.confirmationUrl.flatMap { URLComponents(string: $0) }
+    // As sent (a raw `[` or space made the parser encode it whole, `%20` as `%2520`).
     confirmationPrefix = configuration.confirmationUrl.map(Self.encodingInvalidBytes)
+    confirmed = confirmationPrefix.flatMap { URLComponents(string: $0) }
     self.url = url!
     urlReadsSecret = configuration.url.range(of: "get_secret", options: .caseInsensitive) != nil
     headersReadSecret = configuration.headers.contains {

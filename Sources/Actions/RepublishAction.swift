@@ -613,7 +613,11 @@ public final class RepublishAction: Action {
       }
       outgoingHops = incomingHops + 1
     }
-    var properties = try properties(for: input, secrets: secrets, using: &machine)
+    // Under MQTT 3.1.1 the headers are not sent (said at load): their values decide nothing (a
+    // field the message lacked, a messageExpiry that is no number, failed the message).
+    var properties =
+      publisher.carriesUserProperties
+      ? try properties(for: input, secrets: secrets, using: &machine) : PublishProperties()
     let payload = input.evaluation.payload
     if let outgoingHops {
       properties.userProperties.append((Self.hopProperty, String(outgoingHops)))

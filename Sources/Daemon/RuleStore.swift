@@ -31,7 +31,7 @@ public struct RuleLoadResult: Sendable {
 public enum RuleStore {
   /// The rule files under `paths` (files as given, folders listed non-recursively), sorted. A
   /// rule's test file named directly (`check Rules/*.json`) is no rule and is left out; a file met
-  /// twice (a folder and a file in it) counts once.
+  /// twice (a folder and a file in it, a folder and a link to it) counts once.
   public static func ruleFiles(in paths: [String]) throws -> [String] {
     var files: [String] = []
     for path in paths {
@@ -46,9 +46,8 @@ public enum RuleStore {
       }
     }
     // Byte for byte: `café.json` spelled with U+00E9 and with `e` + U+0301 are two files.
-    var seen: Set<ExactText> = []
-    let folder = FileManager.default.currentDirectoryPath
-    return files.filter { seen.insert(ExactText(RuleFile.lexicalPath($0, from: folder))).inserted }
+    var seen = RuleFile.SameFiles()
+    return files.filter { seen.firstTime($0) }
   }
 
   /// The names in `folder` that `keep` accepts, hidden ones left out, sorted, as `folder/name`.

@@ -166,13 +166,9 @@ public struct RuleTestPlan: Sendable {
   /// ``unreadable`` and the others are collected (one missing path ran nothing at all).
   public static func collect(_ paths: [String]) -> RuleTestPlan {
     var plan = RuleTestPlan(pairs: [], untested: [])
-    // A file met twice, however spelt (`test r.json .`, `test . $PWD`), runs once.
-    let here = FileManager.default.currentDirectoryPath
-    var testsSeen: Set<ExactText> = []
-    var untestedSeen: Set<ExactText> = []
-    func firstTime(_ file: String, in seen: inout Set<ExactText>) -> Bool {
-      seen.insert(ExactText(RuleFile.lexicalPath(file, from: here))).inserted
-    }
+    // A file met twice, however spelt (`test r.json .`, `test . $PWD`, a link to the folder), runs once.
+    var testsSeen = RuleFile.SameFiles()
+    var untestedSeen = RuleFile.SameFiles()
     for path in paths.isEmpty ? ["Rules"] : paths {
       var isFolder: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
@@ -199,15 +195,15 @@ public struct RuleTestPlan: Sendable {
       }
       for file in files {
         if RuleTestFile.isTestFile(file) {
-          if firstTime(file, in: &testsSeen) {
+          if testsSeen.firstTime(file) {
             plan.pairs.append((file, RuleTestFile.rule(ofTest: file)))
           }
         } else if RuleFile.isRuleFile(file) {
           let tests = RuleTestFile.companions(ofRule: file)
-          for test in tests where firstTime(test, in: &testsSeen) {
+          for test in tests where testsSeen.firstTime(test) {
             plan.pairs.append((test, file))
           }
-          if tests.isEmpty, firstTime(file, in: &untestedSeen) {
+          if tests.isEmpty, untestedSeen.firstTime(file) {
             plan.untested.append(file)
           }
         }

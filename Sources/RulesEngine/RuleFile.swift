@@ -209,6 +209,38 @@ public enum RuleFile {
     return "/" + segments.joined(separator: "/")
   }
 
+  /// Tells files met again, however the paths that lead to them are spelt: `./r.json` and
+  /// `r.json`, a folder and a file in it, a folder and a symbolic link to it (`check R L` said each
+  /// rule clashed with itself). A file is known by its folder as the file system resolves it
+  /// (once per folder) and its name: two hard links are two files, as their rules are two.
+  public struct SameFiles {
+    private let here = FileManager.default.currentDirectoryPath
+    private var folders: [Substring: String] = [:]
+    private var seen: Set<ExactText> = []
+
+    /// An empty record.
+    public init() {}
+
+    /// True when `path` is met for the first time.
+    public mutating func firstTime(_ path: String) -> Bool {
+      let lexical = RuleFile.lexicalPath(path, from: here)
+      let slash = lexical.lastIndex(of: "/")!
+      let folder = lexical[..<slash]
+      let resolved: String
+      if let known = folders[folder] {
+        resolved = known
+      } else {
+        resolved =
+          realpath(folder.isEmpty ? "/" : String(folder), nil).map { pointer in
+            defer { free(pointer) }
+            return String(cString: pointer)
+          } ?? String(folder)
+        folders[folder] = resolved
+      }
+      return seen.insert(ExactText(resolved + lexical[slash...])).inserted
+    }
+  }
+
   /// True when `path` names a rule file (`.json`, `.yaml`, `.yml`), and not the rule tests beside one
   /// (`.test.json`, `.test.yaml`, `.test.yml`).
   public static func isRuleFile(_ path: String) -> Bool {

@@ -37,7 +37,13 @@ struct FileArchiveActionTests {
       ("a\u{2060}/b", "contains an invisible character (U+2060)"),
       ("\u{FEFF}a", "contains an invisible character (U+FEFF)"),
       ("a\u{AD}b", "contains an invisible character (U+00AD)"),
-      ("\u{1F469}\u{200D}\u{1F52C}/a\u{200C}b\u{AC}\u{FEFE}", nil),
+      ("z\u{206B}", "contains an invisible character (U+206B)"),
+      ("a\u{3164}", "contains an invisible character (U+3164)"),
+      ("a\u{E0061}", "contains an invisible character (U+E0061)"),
+      ("a\u{E0001}", "contains an invisible character (U+E0001)"),
+      ("\u{1F469}\u{200D}\u{1F52C}/a\u{200C}b\u{AC}\u{FEFE}\u{2764}\u{FE0F}", nil),
+      // A flag's tag sequence (England) is a name.
+      ("\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}", nil),
     ] as [(String, String?)])
   func relativePathRules(_ path: String, _ problem: String?) {
     #expect(FileArchiveAction.problem(inRelativePath: path) == problem)
@@ -2059,6 +2065,19 @@ struct FileArchiveActionTests {
         #"{"path": "a/${topic(2)}\#(name230).jsonl", "rotate": {"maxAgeSeconds": 60}}"#,
         "1:24 'path' ends in a file name of 230 bytes ('rrrrrrrrrrrrrrrr...'): a rotation adds up to 26 bytes"
       ),
+      // A character no listing shows, below the root: passed check, and every result failed.
+      (
+        #"{"path": "out/x\u200B.jsonl"}"#,
+        "1:16 'path' holds an invisible character (U+200B) in its own text: every rendered path would hold it"
+      ),
+      (
+        #"{"path": "out/${topic(2)}/\u202Ex.jsonl"}"#,
+        "1:27 'path' holds a bidirectional control character (U+202E) in its own text"
+      ),
+      (
+        #"{"root": "r\u200B", "path": "a\u2028/${topic(2)}"}"#,
+        "1:31 'path' holds a line separator (U+2028) in its own text"
+      ),
     ]
     for (text, expected) in cases {
       expectProblems([expected]) { () throws(ActionConfigurationError) in
@@ -2066,8 +2085,10 @@ struct FileArchiveActionTests {
       }
     }
     // In an expression a line break is no part of a name; without `rotate` a 230-byte name is fine.
+    // The root's own text is the operator's folder, judged as it is (`a\u200B/` is the root here).
     for text in [
       #"{"path": "a/${topic(\n2)}.jsonl"}"#, #"{"path": "a/${topic(2)}\#(name230).jsonl"}"#,
+      #"{"path": "a\u200B/${topic(2)}.jsonl"}"#,
     ] {
       #expect(throws: Never.self) {
         _ = try FileArchiveAction(configuration: configuration(text), context: context)

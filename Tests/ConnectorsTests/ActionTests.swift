@@ -355,6 +355,25 @@ struct RepublishActionTests {
     }
   }
 
+  /// Headers not sent (MQTT 3.1.1) decide nothing: a messageExpiry that is no number, a control
+  /// character in contentType, failed the message, which went down the error path unsent.
+  @Test func headersNotSentUnderMQTT311DoNotFailTheMessage() async throws {
+    let configuration = RepublishAction.Configuration(
+      topic: "out/x",
+      headers: RepublishAction.Headers(contentType: "${ct}", messageExpiry: "${me}", responseTopic: "${rt}"))
+    let payload = #"{"ct":"a\tb","me":"soon","rt":"a/#"}"#
+    let value = Value.object(["ct": .string("a\tb"), "me": .string("soon"), "rt": .string("a/#")])
+    let v311 = RecordingPublisher(carriesUserProperties: false)
+    try await RepublishAction(configuration: configuration, publisher: v311).perform(
+      input(payload, value: value))
+    #expect(v311.published.withLock { $0.map(\.topic) } == ["out/x"])
+    let v5 = RecordingPublisher(carriesUserProperties: true)
+    await #expect(throws: ActionError.self) {
+      try await RepublishAction(configuration: configuration, publisher: v5).perform(
+        input(payload, value: value))
+    }
+  }
+
   /// A republish to the rule's own Basic Ingest topic comes straight back with --basic-ingest,
   /// whatever its FROM filter; another rule's, a `$aws/rules` topic that FROM cannot match, or a
   /// level rendered from the message (a leading `$` it renders is refused) does not, nor the rule's
@@ -1606,7 +1625,8 @@ struct HTTPActionTests {
     // `%2520`.
     let bracketed = try await action(server) {
       $0.url = base + "b[1]/x%20y?filter[id]=${path}&z=%C3%A9"
-      $0.confirmationUrl = base
+      // Judged as sent too: the confirmed path read `/b%5B1%5D/x%2520y`, and every result was refused.
+      $0.confirmationUrl = base + "b[1]/x%20y"
     }
     for value in [Value.string("a b"), .string("50%"), .array([.string("x y")])] {
       let object = Value.object(["path": value])

@@ -444,6 +444,26 @@ struct MQTTConnectionTests {
     #expect(connection.grantedSubscriptions.isEmpty)
   }
 
+  /// A broker of MQTT 3.1.1 only refuses MQTT 5's CONNECT (its CONNACK code 1): the refusal says
+  /// what to run with.
+  @Test func aBrokerOfMQTT311OnlyIsSaidWithTheOption() async throws {
+    let port = try ProcessSupport.freePort()
+    let listener = try LoopbackListener(port: port, closesAtOnce: true, answer: [0x20, 0x02, 0x00, 0x01])
+    defer { listener.stop() }
+    var options = try MQTTOptions(url: "mqtt://127.0.0.1:\(port)", clientID: unique("v311"))
+    options.persistentSession = false
+    let connection = try MQTTConnection(options: options, logger: Logger(label: "test.mqtt"), onMessage: nil)
+    defer { connection.close() }
+    do {
+      try await connection.connect()
+      Issue.record("connected")
+    } catch {
+      #expect(
+        "\(error)".contains("refused the connection") && "\(error)".contains("run with --mqtt-version 3.1.1"),
+        "\(error)")
+    }
+  }
+
   @Test("a peer that closes each connection at once is tried again with a growing delay, not every second")
   func backoffWhenTheConnectionDiesAtOnce() async throws {
     let port = try ProcessSupport.freePort()

@@ -1065,6 +1065,13 @@ import Testing
     // twice, its failures said and counted twice.
     let again = RuleTestPlan.collect([ruleFile, folder, folder + "/./high_temp.test.yaml", folder + "/"])
     #expect(again.pairs.count == 2)
+    // Through a symbolic link to the folder too.
+    let link = folder + "-link"
+    try? FileManager.default.removeItem(atPath: link)
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: folder)
+    defer { try? FileManager.default.removeItem(atPath: link) }
+    #expect(RuleTestPlan.collect([folder, link, link + "/high_temp.json"]).pairs.count == 2)
+    #expect(try RuleStore.ruleFiles(in: [folder, link]) == [ruleFile])
     let untested = folder + "/quiet.json"
     try FileManager.default.copyItem(atPath: packageRoot + "/Rules/high_temp.json", toPath: untested)
     #expect(

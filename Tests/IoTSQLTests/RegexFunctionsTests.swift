@@ -464,6 +464,9 @@ struct RegexFunctionsTests {
     // The offset in the pattern as written, not in its translation for ICU (`\s\w)x` said 37).
     (#"\s\w)x"#, 1, "invalid regular expression at offset 5: unbalanced parenthesis"),
     (#"\d\dx{2,1}"#, 1, "invalid regular expression at offset 10: repetition maximum is below its minimum"),
+    // ICU counts from its line's start: the lines before are added (`abcdef\n[z-a]` said 4).
+    ("abcdef\n[z-a]", 1, "invalid regular expression at offset 11: character range out of order"),
+    ("ab\r\ncd\r)", 1, "invalid regular expression at offset 8: unbalanced parenthesis"),
   ])
   func invalidConstantPatternIsACompileError(_ pattern: String, _ index: Int, _ message: String) {
     let spec = FunctionRegistry.lookup("regexp_matches")!

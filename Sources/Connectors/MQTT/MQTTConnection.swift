@@ -605,7 +605,11 @@ final class MQTTConnection: @unchecked Sendable {
       let reason =
         options.protocolVersion == .v311
         ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
-      refuse("\(reason) (client id '\(options.clientID)')")
+      // A broker of MQTT 3.1.1 only answers MQTT 5's CONNECT so (0x84, or its own code 1).
+      let hint =
+        options.protocolVersion != .v311 && (rc == 0x84 || rc == 1)
+        ? "; a broker that speaks MQTT 3.1.1 only: run with --mqtt-version 3.1.1" : ""
+      refuse("\(reason) (client id '\(options.clientID)')\(hint)")
       return
     }
     let (waiter, filters, reconnect) = state.withLock { state in

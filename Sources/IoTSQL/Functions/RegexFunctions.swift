@@ -262,7 +262,7 @@ final class CompiledRegex: @unchecked Sendable {
     guard status.rawValue <= U_ZERO_ERROR.rawValue, let opened else {
       if let opened { swift_uregex_close(opened) }
       let code = status
-      var offset = parseError.offset >= 0 ? Int(parseError.offset) : nil
+      var offset = place(of: parseError, in: translated)
       // ICU's offset is in the translated pattern (`\s\w)x` said 37): the written one, where it
       // fails alike, says where in the text that was written, else no offset is said.
       if translated != pattern {
@@ -270,7 +270,7 @@ final class CompiledRegex: @unchecked Sendable {
         parseError = UParseError()
         let written = open(pattern)
         if let written { swift_uregex_close(written) }
-        offset = status == code && parseError.offset >= 0 ? Int(parseError.offset) : nil
+        offset = status == code ? place(of: parseError, in: pattern) : nil
       }
       return .failure(RegexCompileError(code: code, offset: offset))
     }
@@ -285,6 +285,25 @@ final class CompiledRegex: @unchecked Sendable {
       if lookup.rawValue <= U_ZERO_ERROR.rawValue { names[name] = Int(number) }
     }
     return .success(CompiledRegex(template: opened, groupCount: groups, groupNames: names))
+  }
+
+  /// Where in `text` ICU's `error` is, in characters from its start, or nil when ICU does not say.
+  /// ICU counts from the start of the error's line, when it gives one (a `(?x)` pattern's
+  /// comments end at line breaks): its lines begin after CR, LF, NEL or U+2028, CR LF as one.
+  static func place(of error: UParseError, in text: String) -> Int? {
+    guard error.offset >= 0 else { return nil }
+    guard error.line > 1 else { return Int(error.offset) }
+    var line: Int32 = 1
+    var previous: Unicode.Scalar?
+    for (index, scalar) in text.unicodeScalars.enumerated() {
+      let breaks =
+        scalar == "\r" || scalar == "\u{85}" || scalar == "\u{2028}" || (scalar == "\n" && previous != "\r")
+      previous = scalar
+      guard breaks else { continue }
+      line += 1
+      if line == error.line { return index + 1 + Int(error.offset) }
+    }
+    return nil
   }
 
   /// `pattern` with Java's ASCII meaning of `\d`, `\w`, `\s` and their negations spelled out
