@@ -642,14 +642,7 @@ public final class FileArchiveAction: BatchAction {
       relativeText = pathText
     } else {
       let bytes = Array(pathText.utf8)
-      var firstTemplate = bytes.count
-      for index in 0..<max(0, bytes.count - 1)
-      where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{") {
-        firstTemplate = index
-        break
-      }
-      let lastSlash = bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/"))
-      if let lastSlash {
+      if let lastSlash = Self.rootEnd(ofPath: bytes) {
         root = lastSlash == 0 ? "/" : String(decoding: bytes[..<lastSlash], as: UTF8.self)
         relative = try reader.template(
           pathNode, field: "file.path", dropping: lastSlash + 1, context: context)
@@ -712,6 +705,18 @@ public final class FileArchiveAction: BatchAction {
     }
   }
 
+  /// Where the root of a `path` given without `root` ends: its last `/` before its first `${`
+  /// (`archive/x/${topic(2)}/day.jsonl`: `archive/x`), or nil when it has none (the root is `.`).
+  static func rootEnd(ofPath bytes: [UInt8]) -> Int? {
+    var firstTemplate = bytes.count
+    for index in 0..<max(0, bytes.count - 1)
+    where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{") {
+      firstTemplate = index
+      break
+    }
+    return bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/"))
+  }
+
   /// A NUL or another control character in the text of `path` (outside its `${...}`) or of `root`:
   /// every rendering would hold it, and be refused (a YAML `path: >` ends in a line break, a JSON
   /// `\t` is a tab); each at its own place.
@@ -724,14 +729,7 @@ public final class FileArchiveAction: BatchAction {
         // A character a listing does not show, below the root (where renderings are judged): a
         // constant `x\u{200B}.jsonl` passed check and every result failed.
         guard key == "path" else { continue }
-        var start = 0
-        if rootNode == nil {
-          let firstTemplate =
-            bytes.indices.first {
-              bytes[$0] == UInt8(ascii: "$") && bytes[($0 + 1)...].first == UInt8(ascii: "{")
-            } ?? bytes.count
-          start = bytes[..<firstTemplate].lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
-        }
+        let start = rootNode == nil ? rootEnd(ofPath: bytes).map { $0 + 1 } ?? 0 : 0
         for range in ranges {
           let below = max(range.lowerBound, start)..<max(range.upperBound, start)
           guard let (at, unseen, kind) = firstUnseen(in: bytes[below]) else { continue }

@@ -40,7 +40,7 @@ struct AWSImport: ParsableCommand {
   @Option(help: "The rule name (default: the document's ruleName, else the file's base name).")
   var name: String?
 
-  @Option(name: .shortAndLong, help: "The folder to write <name>.json into (default: the current folder).")
+  @Option(name: .shortAndLong, help: "The folder to write <name>.json into.")
   var output: String = "."
 
   @Flag(help: "Replace an existing rule file <name>.json (never another file holding the rule's name).")

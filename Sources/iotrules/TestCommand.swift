@@ -8,7 +8,7 @@ import RulesEngine
 struct TestCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "test",
-    abstract: "Run the rule tests beside rule files (Rules/<rule>.test.json or .test.yaml).",
+    abstract: "Run the rule tests beside rule files (Rules/<rule>.test.json, .test.yaml or .test.yml).",
     discussion: """
       A test file holds cases {"name", "topic", "payload" | "payload_base64", "clientId"?, \
       "timestamp"?, "context"?, "expect"}, where expect is {"output": VALUE}, {"empty_output": true}, \
