@@ -649,8 +649,9 @@ public enum Daemon {
     if !loaded.rules.isEmpty && !loaded.rules.contains(where: { !$0.disabled }) {
       logger.warning("every rule is disabled: messages are acknowledged with nothing written")
     }
+    let loops = RuleChecker.republishLoops(among: loaded.rules.filter { !$0.disabled })
     for rule in loaded.rules {
-      for warning in rule.warnings {
+      for warning in rule.warnings + (loops[rule.name] ?? []) {
         logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "load"))
       }
     }
@@ -1027,6 +1028,9 @@ public enum RuleChecker {
     // compared with them (``Action/conflict(with:)``).
     // By ``Action/conflictKey``: only actions of one key can conflict.
     var loadedActions: [String: [(action: any Action, rule: String, file: String, label: String)]] = [:]
+    // The enabled rules loaded, with their results: their republish actions are followed across
+    // rules for loops (``republishLoops(among:)``).
+    var enabled: [(rule: Rule, result: Int)] = []
     for file in files {
       /// The file refused as a whole (its problem has no place of its own in the text), with the
       /// places of the cause elsewhere (a failing test case).
@@ -1092,6 +1096,7 @@ public enum RuleChecker {
         }
         result.disabled = rule.disabled
         results.append(result)
+        if !rule.disabled { enabled.append((rule, results.count - 1)) }
       } catch {
         results.append(
           FileResult(file: file, rule: nil, diagnostics: error.diagnostics, warnings: error.warnings))
@@ -1102,6 +1107,8 @@ public enum RuleChecker {
         }
       }
     }
+    let loops = republishLoops(among: enabled.map(\.rule))
+    for (rule, index) in enabled { results[index].warnings += loops[rule.name] ?? [] }
     // As `run` says it: the file that does not load is the one refused, and the other loads.
     for (index, name, position) in unloaded {
       let file = results[index].file
@@ -1119,6 +1126,71 @@ public enum RuleChecker {
       }
     }
     return results
+  }
+
+  /// The loops that republish actions make through two rules or more (a rule back onto its own
+  /// FROM filter is warned of by its action): by rule name, a warning for each of the rule's
+  /// republish actions that starts one, naming the shortest way round. Each message goes round
+  /// until the hop guard stops it. Not looked for past 2,000,000 pairs of an action and a rule.
+  public static func republishLoops(among rules: [Rule]) -> [String: [RuleDiagnostic]] {
+    let republishes = rules.map { rule in
+      rule.actions.compactMap { configured in
+        (configured.action as? RepublishAction).map { (label: configured.label, action: $0) }
+      }
+    }
+    let count = republishes.reduce(0) { $0 + $1.count }
+    guard count > 0, count * rules.count <= 2_000_000 else { return [:] }
+    /// The other rules whose FROM filter a republish to `topic` can match.
+    func reached(from rule: Int, by topic: String) -> [Int] {
+      rules.indices.filter { to in
+        to != rule && !rules[to].topicFilter.isEmpty
+          && RepublishAction.topicTemplate(topic, canMatch: rules[to].topicFilter)
+      }
+    }
+    let reaches = republishes.indices.map { from in
+      republishes[from].map { reached(from: from, by: $0.action.configuration.topic) }
+    }
+    let edges = reaches.map { Array(Set($0.joined())) }
+    var loops: [String: [RuleDiagnostic]] = [:]
+    for (start, actions) in republishes.enumerated() {
+      for ((label, action), firsts) in zip(actions, reaches[start]) {
+        // Breadth first from the rules this action reaches, back to this rule: the shortest way.
+        var came: [Int: Int] = [:]
+        for first in firsts { came[first] = start }
+        var queue = firsts
+        var head = 0
+        var back: Int?
+        while head < queue.count, back == nil {
+          let at = queue[head]
+          head += 1
+          if edges[at].contains(start) {
+            back = at
+            break
+          }
+          for next in edges[at] where came[next] == nil {
+            came[next] = at
+            queue.append(next)
+          }
+        }
+        guard let last = back else { continue }
+        var way = [last]
+        while let before = came[way[0]], before != start { way.insert(before, at: 0) }
+        let names = ([start] + way + [start]).map { "'\(rules[$0].name)'" }.joined(separator: " → ")
+        let hops = action.configuration.maxHops
+        let stops =
+          hops == 0
+          ? "maxHops is 0 here: only another republish's guard stops it"
+          : "the \(RepublishAction.hopProperty) user property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops each message after \(hops) hops, to the error path"
+        let rule = rules[start]
+        loops[rule.name, default: []].append(
+          RuleDiagnostic(
+            file: rule.file, position: rule.namePosition,
+            message:
+              "rule '\(rule.name)' \(label): the republish topic '\(action.configuration.topic)' can match the FROM filter '\(rules[way[0]].topicFilter)' of rule '\(rules[way[0]].name)', and republished messages come back round: \(names) (\(stops))"
+          ))
+      }
+    }
+    return loops
   }
 
   /// The results as JSON for machines.

@@ -1035,8 +1035,10 @@ public final class RuleReloader: Sendable {
       for file in returned.keptGone { fingerprint[file] = FileStamp() }
     }
     // A new or changed rule's warnings, as at start (a republish that now loops back, ...).
+    let loops =
+      fresh.isEmpty ? [:] : RuleChecker.republishLoops(among: returned.rules.filter { !$0.disabled })
     for rule in fresh {
-      for warning in rule.warnings {
+      for warning in rule.warnings + (loops[rule.name] ?? []) {
         logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "reload"))
       }
     }

@@ -277,6 +277,37 @@ struct RulesFolderTests {
     #expect(said.contains { $0.hasPrefix(folder + "/two.json:3:15: error: rule name 'R'") }, "\(said)")
   }
 
+  /// Republish actions that loop through several rules (`a` into `b`'s FROM, `b` into `c`'s, `c`
+  /// back into `a`'s) are warned of on each rule of the loop, with the shortest way round; a rule
+  /// that only feeds the loop, or a disabled one, is not part of one.
+  @Test func republishLoopsThroughSeveralRulesAreWarnedOf() throws {
+    let folder = temporaryFolder("loops")
+    func rule(_ name: String, _ from: String, _ to: String, _ extra: String = "") {
+      write(
+        #"{"sql": "SELECT * FROM '\#(from)'", "actions": [{"republish": {"topic": "\#(to)"\#(extra)}}]\#(name == "off" ? #", "ruleDisabled": true"# : "")}"#,
+        to: folder + "/\(name).json")
+    }
+    rule("a", "a/+", "b/${topic(2)}")
+    rule("b", "b/#", "c/x")
+    rule("c", "c/+", "a/y", #", "maxHops": 0"#)
+    rule("feeder", "d/+", "a/z")
+    // Would close a loop with `lone`, but is disabled.
+    rule("off", "g/+", "f/x")
+    rule("lone", "f/+", "g/h")
+    let results = try RuleChecker.check(paths: [folder])
+    let said = Dictionary(
+      uniqueKeysWithValues: results.map { ($0.rule ?? "?", $0.warnings.map(\.message)) })
+    #expect(
+      said["a"]
+        == [
+          "rule 'a' republish[0]: the republish topic 'b/${topic(2)}' can match the FROM filter 'b/#' of rule 'b', and republished messages come back round: 'a' → 'b' → 'c' → 'a' (the iotrules-hops user property, or under MQTT 3.1.1 the daemon's own record of what it republished, stops each message after 8 hops, to the error path)"
+        ], "\(said)")
+    #expect(said["b"]?.first?.contains("'b' → 'c' → 'a' → 'b'") == true, "\(said)")
+    #expect(
+      said["c"]?.first?.hasSuffix("(maxHops is 0 here: only another republish's guard stops it)") == true)
+    #expect(said["feeder"] == [] && said["off"] == [] && said["lone"] == [], "\(said)")
+  }
+
   @Test("--max-in-flight-bytes reads whole numbers with binary units and refuses the rest")
   func byteCounts() {
     #expect(DaemonConfiguration.byteCount("65536") == 65_536)
