@@ -391,6 +391,24 @@ enum FileSystem {
     }
   }
 
+  /// Whether the file open as `fd` ends in the part of a line: not when it is empty, ends in a
+  /// line break, or `path` (through which it is read: `fd` writes only) names another file now.
+  static func endsInCutLine(_ fd: Int32, path: String) -> Bool {
+    var written = stat()
+    guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else {
+      return false
+    }
+    let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard reader >= 0 else { return false }
+    defer { close(reader) }
+    var read = stat()
+    guard fstat(reader, &read) == 0, read.st_dev == written.st_dev, read.st_ino == written.st_ino else {
+      return false
+    }
+    var last: UInt8 = 0
+    return pread(reader, &last, 1, read.st_size - 1) == 1 && last != 0x0A
+  }
+
   /// Ends a line a killed process left unfinished. When the regular file `fd` appends to (just
   /// opened at `path`) is not empty and its last byte is no newline (a kill -9 in the middle of a
   /// write leaves part of a line), a newline is appended, so the next line starts on its own
@@ -406,6 +424,9 @@ enum FileSystem {
     // a blank line followed it). One that holds the lock longer is writing: a line a killed
     // process left is seen once no one holds it.
     // (A file system without locks, NFS mounted `nolock`, is checked without one, as appends are.)
+    // Most often the last line is whole: seen without the lock first (the file may be shared, and
+    // this is asked before every batch that finds it grown by another).
+    guard endsInCutLine(fd, path: path) else { return }
     let locked = lock(fd)
     if !locked, errno == EWOULDBLOCK || errno == EINTR { return }
     defer { if locked { flock(fd, LOCK_UN) } }

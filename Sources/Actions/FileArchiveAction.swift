@@ -1408,8 +1408,9 @@ public final class FileArchiveAction: BatchAction {
   /// offset and what it is: a line or paragraph separator (`splitlines()` breaks a listing there), a
   /// bidirectional control (U+202E shows `\u{202E}lmth.exe` as `exe.html` in `ls`), or a character
   /// shown as nothing (Unicode's Default_Ignorable_Code_Point: `a` and `a\u{200B}` made two folders
-  /// `ls` showed alike), but for those that join or vary the characters around them, which scripts
-  /// and emoji use: the zero-width joiner and non-joiner, the variation selectors, a flag's tags.
+  /// `ls` showed alike), but for those that join, vary or compose the characters around them, which
+  /// scripts and emoji use: the zero-width joiner and non-joiner, the variation selectors, a flag's
+  /// tags, the combining grapheme joiner, the Hangul jamo fillers.
   static func firstUnseen<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes)
     -> (offset: Int, scalar: Unicode.Scalar, kind: String)?
   {
@@ -1424,7 +1425,11 @@ public final class FileArchiveAction: BatchAction {
       case 0x2028, 0x2029: return (offset, scalar, "a line separator")
       case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x061C:
         return (offset, scalar, "a bidirectional control character")
-      case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF: continue
+      // The joiners, the variation selectors (Mongolian's too), the combining grapheme joiner and
+      // the Hangul jamo fillers, which compose what is written around them.
+      case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF, 0x180B...0x180D, 0x180F, 0x034F, 0x115F,
+        0x1160:
+        continue
       default:
         if scalar.properties.isDefaultIgnorableCodePoint, !(tag && flagged) {
           return (offset, scalar, "an invisible character")

@@ -50,46 +50,71 @@ extension RepublishAction {
   /// True when some topic that `template` can render also matches the topic `filter` as rules
   /// match it (`+` one level, `#` one level or more: AWS's `a/#` does not match `a`).
   public static func topicTemplate(_ template: String, canMatch filter: String) -> Bool {
-    let shape = topicShape(template)
-    let filterLevels = filter.splitExactly("/").map(String.init)
-    // Topics starting with `$` are not matched by a leading wildcard, nor by a first level that
-    // does not start with `$` (`$$${topic(2)}/x` renders `$…/x` whatever the value).
-    var startsWithDollar = unescapeTopic(template).1
-    if case .literal(let first) = shape[0], first.startsExactly(with: "$") { startsWithDollar = true }
-    if startsWithDollar, !filterLevels[0].startsExactly(with: "$") { return false }
-    struct Key: Hashable {
-      let shape: Int
-      let filter: Int
-      let started: Bool
+    TopicShape(template).canMatch(TopicShape.levels(of: filter))
+  }
+
+  /// A republish topic template read once, to be matched against many filters.
+  public struct TopicShape: Sendable {
+    let levels: [ShapeLevel]
+    /// Whether every rendering starts with `$`, which a leading wildcard does not match, nor a
+    /// first level that does not start with `$` (`$$${topic(2)}/x` renders `$…/x` whatever the value).
+    let startsWithDollar: Bool
+
+    /// The shape of `template` (a republish `topic`).
+    public init(_ template: String) {
+      levels = RepublishAction.topicShape(template)
+      var dollar = RepublishAction.unescapeTopic(template).1
+      if case .literal(let first) = levels[0], first.startsExactly(with: "$") { dollar = true }
+      startsWithDollar = dollar
     }
-    var memo: [Key: Bool] = [:]
-    func overlaps(_ i: Int, _ j: Int, _ started: Bool) -> Bool {
-      let key = Key(shape: i, filter: j, started: started)
-      if let known = memo[key] { return known }
-      let result: Bool
-      if j < filterLevels.count && filterLevels[j] == "#" {
-        // A level left to match it, or more of the substituted level's.
-        result = i < shape.count || started
-      } else if started {
-        // The substituted level at i has produced at least one level: end it, or produce another.
-        result = overlaps(i + 1, j, false) || (j < filterLevels.count && overlaps(i, j + 1, true))
-      } else if i == shape.count {
-        result = j == filterLevels.count
-      } else if j == filterLevels.count {
-        result = false
-      } else {
-        switch shape[i] {
-        case .literal(let text):
-          result =
-            (filterLevels[j] == "+" || filterLevels[j].isExactly(text)) && overlaps(i + 1, j + 1, false)
-        case .substituted:
-          result = overlaps(i, j + 1, true)
-        }
+
+    /// A topic filter's levels, as ``canMatch(_:)`` takes them.
+    public static func levels(of filter: String) -> [String] { filter.splitExactly("/").map(String.init) }
+
+    /// True when some topic this template can render also matches the filter of `filterLevels`.
+    public func canMatch(_ filterLevels: [String]) -> Bool {
+      if startsWithDollar, !filterLevels[0].startsExactly(with: "$") { return false }
+      // Most pairs differ in their first level: told at once, without the search.
+      if case .literal(let first) = levels[0], filterLevels[0] != "+", filterLevels[0] != "#",
+        !filterLevels[0].isExactly(first)
+      {
+        return false
       }
-      memo[key] = result
-      return result
+      let shape = levels
+      struct Key: Hashable {
+        let shape: Int
+        let filter: Int
+        let started: Bool
+      }
+      var memo: [Key: Bool] = [:]
+      func overlaps(_ i: Int, _ j: Int, _ started: Bool) -> Bool {
+        let key = Key(shape: i, filter: j, started: started)
+        if let known = memo[key] { return known }
+        let result: Bool
+        if j < filterLevels.count && filterLevels[j] == "#" {
+          // A level left to match it, or more of the substituted level's.
+          result = i < shape.count || started
+        } else if started {
+          // The substituted level at i has produced at least one level: end it, or produce another.
+          result = overlaps(i + 1, j, false) || (j < filterLevels.count && overlaps(i, j + 1, true))
+        } else if i == shape.count {
+          result = j == filterLevels.count
+        } else if j == filterLevels.count {
+          result = false
+        } else {
+          switch shape[i] {
+          case .literal(let text):
+            result =
+              (filterLevels[j] == "+" || filterLevels[j].isExactly(text)) && overlaps(i + 1, j + 1, false)
+          case .substituted:
+            result = overlaps(i, j + 1, true)
+          }
+        }
+        memo[key] = result
+        return result
+      }
+      return overlaps(0, 0, false)
     }
-    return overlaps(0, 0, false)
   }
 }
 

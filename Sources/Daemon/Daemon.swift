@@ -1129,40 +1129,46 @@ public enum RuleChecker {
   }
 
   /// The loops that republish actions make through two rules or more (a rule back onto its own
-  /// FROM filter is warned of by its action): by rule name, a warning for each of the rule's
-  /// republish actions that starts one, naming the shortest way round. Each message goes round
-  /// until the hop guard stops it. Not looked for past 2,000,000 pairs of an action and a rule.
-  public static func republishLoops(among rules: [Rule]) -> [String: [RuleDiagnostic]] {
+  /// FROM filter is warned of by its action): by rule name, a warning for each republish action
+  /// that starts one (of the rules named in `starting`, all when nil), naming the shortest way
+  /// round. Each message goes round until the hop guard stops it. Not looked for past 2,000,000
+  /// pairs of an action and a rule, nor past as many steps of the search.
+  public static func republishLoops(among rules: [Rule], starting: Set<String>? = nil) -> [String:
+    [RuleDiagnostic]]
+  {
     let republishes = rules.map { rule in
       rule.actions.compactMap { configured in
-        (configured.action as? RepublishAction).map { (label: configured.label, action: $0) }
+        (configured.action as? RepublishAction).map {
+          (label: configured.label, action: $0, shape: RepublishAction.TopicShape($0.configuration.topic))
+        }
       }
     }
     let count = republishes.reduce(0) { $0 + $1.count }
     guard count > 0, count * rules.count <= 2_000_000 else { return [:] }
-    /// The other rules whose FROM filter a republish to `topic` can match.
-    func reached(from rule: Int, by topic: String) -> [Int] {
-      rules.indices.filter { to in
-        to != rule && !rules[to].topicFilter.isEmpty
-          && RepublishAction.topicTemplate(topic, canMatch: rules[to].topicFilter)
+    let filters = rules.map {
+      $0.topicFilter.isEmpty ? nil : RepublishAction.TopicShape.levels(of: $0.topicFilter)
+    }
+    // The other rules whose FROM filter each republish action can match, and so each rule's.
+    let reaches = republishes.indices.map { from in
+      republishes[from].map { republish in
+        rules.indices.filter { to in to != from && filters[to].map(republish.shape.canMatch) == true }
       }
     }
-    let reaches = republishes.indices.map { from in
-      republishes[from].map { reached(from: from, by: $0.action.configuration.topic) }
-    }
-    let edges = reaches.map { Array(Set($0.joined())) }
+    let edges = reaches.map { Array(Set($0.joined())).sorted() }
+    var steps = 0
     var loops: [String: [RuleDiagnostic]] = [:]
-    for (start, actions) in republishes.enumerated() {
-      for ((label, action), firsts) in zip(actions, reaches[start]) {
+    for (start, actions) in republishes.enumerated() where starting?.contains(rules[start].name) ?? true {
+      for ((label, action, _), firsts) in zip(actions, reaches[start]) {
         // Breadth first from the rules this action reaches, back to this rule: the shortest way.
         var came: [Int: Int] = [:]
         for first in firsts { came[first] = start }
         var queue = firsts
         var head = 0
         var back: Int?
-        while head < queue.count, back == nil {
+        while head < queue.count, back == nil, steps < 2_000_000 {
           let at = queue[head]
           head += 1
+          steps += edges[at].count
           if edges[at].contains(start) {
             back = at
             break

@@ -221,7 +221,10 @@ public enum RuleStore {
     // was; held, it counted as loading fine, and its refusal as a new error once the gone one retired.)
     var held: Set<String> = []
     if loaded.contains(where: { deploying.contains($0.file) && !renamedAway($0.file, $0.rule) }) {
+      // A retiring file's rule name too: a new file claiming it is that rule moved (its `ruleName`
+      // kept), which takes over now as the gone file retires.
       let goneNames = Set(loaded.filter { gone.contains($0.file) }.map(\.rule.name))
+        .union(retiring.compactMap { previous[$0]?.name })
       let runningNames = Set(
         loaded.lazy.filter { !gone.contains($0.file) && previous[$0.file]?.name == $0.rule.name }.map(
           \.rule.name))
@@ -236,8 +239,9 @@ public enum RuleStore {
       // renamed, which would start only at the next look (retired now, its rule's messages went to
       // no rule meanwhile). It retires with the others, at the reload that starts them.
       if !held.isEmpty {
+        let names = Set(loaded.map(\.rule.name))
         for file in retiring.sorted() where !keptGone.contains(file) {
-          guard let old = previous[file], !loadedNames.contains(old.name) else { continue }
+          guard let old = previous[file], !names.contains(old.name) else { continue }
           loaded.append((file, old))
           gone.insert(file)
           keptGone.insert(file)
@@ -1035,8 +1039,14 @@ public final class RuleReloader: Sendable {
       for file in returned.keptGone { fingerprint[file] = FileStamp() }
     }
     // A new or changed rule's warnings, as at start (a republish that now loops back, ...).
+    // Only a new rule with a republish action can close a new loop.
+    let republishing = Set(
+      fresh.filter { rule in !rule.disabled && rule.actions.contains { $0.action is RepublishAction } }.map(
+        \.name))
     let loops =
-      fresh.isEmpty ? [:] : RuleChecker.republishLoops(among: returned.rules.filter { !$0.disabled })
+      republishing.isEmpty
+      ? [:]
+      : RuleChecker.republishLoops(among: returned.rules.filter { !$0.disabled }, starting: republishing)
     for rule in fresh {
       for warning in rule.warnings + (loops[rule.name] ?? []) {
         logger.warning("\(RuleChecker.warningText(warning))", metadata: warning.logMetadata(event: "reload"))

@@ -158,7 +158,7 @@ struct RunCommand: AsyncParsableCommand {
   var maxInFlight: Int = 1024
 
   @Option(
-    name: .customLong("max-in-flight-bytes"), parsing: .unconditional,
+    name: .customLong("max-in-flight-bytes"),
     help: "The most payload bytes unacknowledged (K, M, G: binary units); a larger message is taken alone.")
   var maxInFlightBytes: String = "64M"
 
@@ -166,7 +166,7 @@ struct RunCommand: AsyncParsableCommand {
   var follow = false
 
   @Option(
-    name: .customLong("max-line-bytes"), parsing: .unconditional,
+    name: .customLong("max-line-bytes"),
     help:
       "A replay's longest line (K, M, G: binary units; default: 24M); a longer one is reported and skipped. Raise it to replay the error record of a payload over 16 MiB."
   )

@@ -42,6 +42,7 @@ struct FileArchiveActionTests {
       ("a\u{E0061}", "contains an invisible character (U+E0061)"),
       ("a\u{E0001}", "contains an invisible character (U+E0001)"),
       ("\u{1F469}\u{200D}\u{1F52C}/a\u{200C}b\u{AC}\u{FEFE}\u{2764}\u{FE0F}", nil),
+      ("\u{1820}\u{180B}/a\u{34F}b/\u{115F}\u{1161}", nil),
       // A flag's tag sequence (England) is a name.
       ("\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}", nil),
     ] as [(String, String?)])

@@ -459,8 +459,8 @@ struct MQTTConnectionTests {
       Issue.record("connected")
     } catch {
       #expect(
-        "\(error)".contains("refused the connection") && "\(error)".contains("run with --mqtt-version 3.1.1"),
-        "\(error)")
+        "\(error)".contains("refused the connection") && "\(error)".lowercased().contains("protocol version")
+          && "\(error)".contains("run with --mqtt-version 3.1.1"), "\(error)")
     }
   }
 

@@ -740,6 +740,28 @@ struct RuleReloaderTests {
     #expect(dispatcher.ruleSet.rules.map(\.name) == ["uno"])
   }
 
+  /// A rule's file deleted, and long after it a new file with its `ruleName` written beside another
+  /// file's fresh removal: the new file takes the rule over as the gone one retires (held for the
+  /// other removal, neither ran until the next look).
+  @Test func aRuleMovedLaterBesideAnotherRemovalTakesOverAtOnce() async throws {
+    let folder = temporaryFolder("moved-beside-removal")
+    let named = Self.rule.replacingOccurrences(of: #"{"sql""#, with: #"{"ruleName": "one", "sql""#)
+    write(named, to: folder + "/one.json")
+    write(Self.rule.replacingOccurrences(of: "a/+", with: "z/+"), to: folder + "/other.json")
+    let (reloader, dispatcher) = reloader(folder, removalDelay: .milliseconds(300))
+    _ = try await reloader.initialLoad()
+    try FileManager.default.removeItem(atPath: folder + "/one.json")
+    _ = await reloader.reload(settle: true)
+    try await Task.sleep(for: .milliseconds(400))
+    write(named, to: folder + "/uno.json")
+    try FileManager.default.removeItem(atPath: folder + "/other.json")
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.file).sorted() == [folder + "/one.json", folder + "/other.json"])
+    // `one.json` long gone, `other.json` not yet, `uno.json` settled.
+    _ = await reloader.reload(settle: true)
+    #expect(dispatcher.ruleSet.rules.map(\.file).sorted() == [folder + "/other.json", folder + "/uno.json"])
+  }
+
   /// A rule moved into a new file that does not load (`ruleName` kept, the SQL broken): the gone
   /// file's rule keeps running, as a broken edit in place keeps the previous version, until the new
   /// file loads (it was retired, and its messages acknowledged with nothing written).

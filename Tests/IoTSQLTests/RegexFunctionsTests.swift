@@ -467,6 +467,7 @@ struct RegexFunctionsTests {
     // ICU counts from its line's start: the lines before are added (`abcdef\n[z-a]` said 4).
     ("abcdef\n[z-a]", 1, "invalid regular expression at offset 11: character range out of order"),
     ("ab\r\ncd\r)", 1, "invalid regular expression at offset 8: unbalanced parenthesis"),
+    ("ab\r\n)", 1, "invalid regular expression at offset 5: unbalanced parenthesis"),
   ])
   func invalidConstantPatternIsACompileError(_ pattern: String, _ index: Int, _ message: String) {
     let spec = FunctionRegistry.lookup("regexp_matches")!

@@ -603,9 +603,10 @@ final class MQTTConnection: @unchecked Sendable {
       // "Unknown reason" as a reason code). The client id is said: a broker may tie credentials
       // to one.
       let reason =
-        options.protocolVersion == .v311
+        options.protocolVersion == .v311 || rc == 1
         ? String(cString: mosquitto_connack_string(rc)) : String(cString: mosquitto_reason_string(rc))
-      // A broker of MQTT 3.1.1 only answers MQTT 5's CONNECT so (0x84, or its own code 1).
+      // A broker of MQTT 3.1.1 only answers MQTT 5's CONNECT so (0x84, or its own code 1, which is
+      // its CONNACK's, not a reason code: "Granted QoS 1").
       let hint =
         options.protocolVersion != .v311 && (rc == 0x84 || rc == 1)
         ? "; a broker that speaks MQTT 3.1.1 only: run with --mqtt-version 3.1.1" : ""

@@ -166,7 +166,7 @@ final class RegexCache: Sendable {
     }) {
       return hit
     }
-    let compiled = try? CompiledRegex.compile(pattern).get()
+    let compiled = try? CompiledRegex.compile(pattern, locatingErrors: false).get()
     entries.withLock { table in
       if table.count >= capacity, let oldest = table.min(by: { $0.value.lastUse < $1.value.lastUse }) {
         table.removeValue(forKey: oldest.key)
@@ -236,8 +236,13 @@ final class CompiledRegex: @unchecked Sendable {
   /// (30 ms to compile at the worst here).
   static let maximumPatternLength = 10_000
 
-  /// Compiles `pattern` with Java's rules (unknown letter escapes are errors, as in Java).
-  static func compile(_ pattern: String) -> Result<CompiledRegex, RegexCompileError> {
+  /// Compiles `pattern` with Java's rules (unknown letter escapes are errors, as in Java). With
+  /// `locatingErrors` (a pattern whose error is said), a pattern ICU refuses after its translation
+  /// is compiled once more as written, for the error's place in it; a message's pattern, whose
+  /// error no one reads, is not (a second compile a message).
+  static func compile(_ pattern: String, locatingErrors: Bool = true) -> Result<
+    CompiledRegex, RegexCompileError
+  > {
     var status = U_ZERO_ERROR
     var parseError = UParseError()
     // ICU refuses an empty pattern; Java (and so AWS) takes it as matching the empty string, and so
@@ -265,7 +270,7 @@ final class CompiledRegex: @unchecked Sendable {
       var offset = place(of: parseError, in: translated)
       // ICU's offset is in the translated pattern (`\s\w)x` said 37): the written one, where it
       // fails alike, says where in the text that was written, else no offset is said.
-      if translated != pattern {
+      if translated != pattern, locatingErrors {
         status = U_ZERO_ERROR
         parseError = UParseError()
         let written = open(pattern)
@@ -287,21 +292,23 @@ final class CompiledRegex: @unchecked Sendable {
     return .success(CompiledRegex(template: opened, groupCount: groups, groupNames: names))
   }
 
-  /// Where in `text` ICU's `error` is, in characters from its start, or nil when ICU does not say.
+  /// Where in `text` ICU's `error` is, in code points from its start, or nil when ICU does not say.
   /// ICU counts from the start of the error's line, when it gives one (a `(?x)` pattern's
   /// comments end at line breaks): its lines begin after CR, LF, NEL or U+2028, CR LF as one.
   static func place(of error: UParseError, in text: String) -> Int? {
     guard error.offset >= 0 else { return nil }
     guard error.line > 1 else { return Int(error.offset) }
     var line: Int32 = 1
-    var previous: Unicode.Scalar?
-    for (index, scalar) in text.unicodeScalars.enumerated() {
+    let scalars = Array(text.unicodeScalars)
+    for (index, scalar) in scalars.enumerated() {
       let breaks =
-        scalar == "\r" || scalar == "\u{85}" || scalar == "\u{2028}" || (scalar == "\n" && previous != "\r")
-      previous = scalar
+        scalar == "\r" || scalar == "\u{85}" || scalar == "\u{2028}"
+        || (scalar == "\n" && (index == 0 || scalars[index - 1] != "\r"))
       guard breaks else { continue }
       line += 1
-      if line == error.line { return index + 1 + Int(error.offset) }
+      // The line's characters begin after its break, the LF of a CR LF too (ICU counts it nowhere).
+      let lineFeed = scalar == "\r" && index + 1 < scalars.count && scalars[index + 1] == "\n"
+      if line == error.line { return index + (lineFeed ? 2 : 1) + Int(error.offset) }
     }
     return nil
   }
