@@ -726,8 +726,11 @@ public final class Dispatcher: Sendable {
         }
         matched += 1
         rule.counters.matched.add()
+        let overrunsBefore = RegexBudget.thisThread
         let (result, nonJSON, stopped) = Self.evaluate(rule, context, using: &worker.vm)
         if let nonJSON { noteNonJSON(message, nonJSON, of: rule) }
+        let overruns = RegexBudget.thisThread - overrunsBefore
+        if overruns > 0 { noteRegexOverruns(overruns, message, of: rule, now: start) }
         guard let evaluation = result else {
           if stopped,
             let reason = worker.vm.evaluationLimitText(in: rule.program.source, place: rule.sqlPlace)
@@ -850,10 +853,33 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// Logs regular-expression matches stopped by their step budget (their calls were Undefined): the
-  /// first at once, then at most one line a minute with the count since.
+  /// Logs `count` regular-expression matches of `rule`'s evaluation of `message` stopped by their
+  /// step budget (their calls were Undefined, which looks like no match or a member missing), with
+  /// where: the first at once, then at most one line a minute per rule with the count since.
+  func noteRegexOverruns(_ count: Int, _ message: Message, of rule: Rule, now: UInt64) {
+    attributedRegexOverruns.add(count, ordering: .relaxed)
+    let since = rule.loggedRegexOverrun.withLock { logged -> Int? in
+      logged.since += count
+      if let last = logged.atNanoseconds, now &- last < 60_000_000_000 { return nil }
+      defer { logged = (now, 0) }
+      return logged.since
+    }
+    guard let since else { return }
+    logger.warning(
+      "rule '\(rule.name)': \(since) regular-expression match(es) stopped by the step budget, the last for the message from \(message.origin) (topic '\(message.loggedTopic)'): those calls were Undefined (a pattern that backtracks without end, or a very long text); counted in \(MetricNames.regexBudgetOverruns) (logged once a minute per rule at most)",
+      metadata: ["rule": "\(rule.name)", "topic": "\(message.loggedTopic)", "origin": "\(message.origin)"])
+  }
+
+  /// The regular-expression matches stopped by their budget that ``noteRegexOverruns(_:_:of:now:)``
+  /// said with their rule: the others (an action's template) are said by
+  /// ``noteRegexOverruns(now:)``.
+  let attributedRegexOverruns = Atomic<Int>(0)
+
+  /// Logs regular-expression matches stopped by their step budget outside a rule's evaluation (an
+  /// action's template; their calls were Undefined): the first at once, then at most one line a
+  /// minute with the count since.
   func noteRegexOverruns(now: UInt64) {
-    let overruns = RegexBudget.overruns
+    let overruns = RegexBudget.overruns - attributedRegexOverruns.load(ordering: .relaxed)
     guard overruns > 0 else { return }
     let since = loggedRegexOverruns.withLock { logged -> Int? in
       guard overruns > logged.count else { return nil }

@@ -143,6 +143,9 @@ public final class Rule: Sendable {
   let warnedNonJSON = Atomic<Bool>(false)
   /// When a stopped evaluation was last logged (monotonic nanoseconds; 0: never).
   let loggedEvaluationLimit = Atomic<UInt64>(0)
+  /// When a regular-expression match of this rule stopped by its budget was last logged, and how
+  /// many have been since.
+  let loggedRegexOverrun = Mutex<(atNanoseconds: UInt64?, since: Int)>((nil, 0))
 
   /// Where `location` of the SQL is in the rule's file (`rules/big.yaml:6:10`), or in the SQL
   /// when that is not known (`4:8 of the SQL`).

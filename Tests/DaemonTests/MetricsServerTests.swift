@@ -186,7 +186,9 @@ struct MetricsServerTests {
     #expect(metrics.contains("iotrules_message_latency_seconds_bucket{le=\"+Inf\"} 5\n"), "\(metrics)")
     #expect(metrics.contains("iotrules_message_latency_seconds_count 5\n"))
     #expect(metrics.contains("iotrules_regex_budget_overruns_total 1\n"), "\(metrics)")
-    let overrun = "1 regular-expression match(es) stopped by the step budget"
+    // Said with its rule and message (it named neither: which rule's results lacked a field?).
+    let overrun =
+      "rule 'regex': 1 regular-expression match(es) stopped by the step budget, the last for the message from feed.jsonl:6 (topic 'r/1')"
     for _ in 0..<500 where !process.stderr.contains(overrun) { try await Task.sleep(nanoseconds: 10_000_000) }
     #expect(process.stderr.contains(overrun), "\(process.stderr)")
     #expect(metrics.contains("# TYPE iotrules_queue_depth gauge\niotrules_queue_depth 0\n"), "\(metrics)")

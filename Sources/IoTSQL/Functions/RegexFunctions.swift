@@ -31,7 +31,29 @@ public enum RegexBudget {
   /// The backtracking stack of one match, in bytes.
   static let stackLimit: Int32 = 1 << 20
 
-  static func recordOverrun() { counter.add(1, ordering: .relaxed) }
+  static func recordOverrun() {
+    counter.add(1, ordering: .relaxed)
+    threadCount.pointee += 1
+  }
+
+  /// How many matches this thread has had stopped: read before and after an evaluation, how many
+  /// were the evaluation's (the process's count is every thread's).
+  public static var thisThread: Int { threadCount.pointee }
+
+  /// This thread's count, made at its first use and freed with the thread.
+  private static var threadCount: UnsafeMutablePointer<Int> {
+    if let count = pthread_getspecific(threadKey) { return count.assumingMemoryBound(to: Int.self) }
+    let count = malloc(MemoryLayout<Int>.size)!.bindMemory(to: Int.self, capacity: 1)
+    count.initialize(to: 0)
+    pthread_setspecific(threadKey, count)
+    return count
+  }
+
+  private static let threadKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+  }()
 }
 
 /// `regexp_matches`, `regexp_replace` and `regexp_substr`, with Java (`java.util.regex`) syntax as
