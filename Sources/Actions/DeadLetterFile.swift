@@ -9,9 +9,6 @@ public final class DeadLetterFile: DeadLetterSink {
   /// The file.
   public let path: String
   let descriptor = Mutex<Int32>(-1)
-  /// The file's size after the records last written here: another size at the next write means
-  /// another writer appended (or cut it back) since.
-  private let end = Mutex<off_t>(-1)
   /// The system calls used (tests put failing ones here).
   let operations = Mutex(FileOperations.system)
 
@@ -139,7 +136,6 @@ public final class DeadLetterFile: DeadLetterSink {
           close(fd)
           fd = -1
         }
-        var known = stat()
         if fd < 0 {
           let folders = try FileSystem.makeParentFolders(of: path)
           var info = stat()
@@ -147,11 +143,10 @@ public final class DeadLetterFile: DeadLetterSink {
           fd = try openForRecords(O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, operations: operations)
           // A new file (and new folders) must reach the disk with the record's fsync.
           try FileSystem.syncEntries(of: path, created: folders, existed: existed, sync: operations.sync)
-        } else if fstat(fd, &known) == 0, known.st_mode & S_IFMT == S_IFREG,
-          known.st_size != end.withLock({ $0 })
-        {
-          // Written by another since (a second daemon sharing the file, killed while appending):
-          // the part of a line it left is ended, as at opening, or the next record was glued to it.
+        } else {
+          // Another writer sharing the file (a second daemon killed while appending) may have left
+          // the part of a line since: ended, as at opening, or the next record was glued to it (a
+          // look without the lock when the line is whole).
           try FileSystem.endCutLine(fd, path: path, operations: operations)
         }
         var info = stat()
@@ -188,9 +183,6 @@ public final class DeadLetterFile: DeadLetterSink {
           if sizeBefore >= 0 { _ = ftruncate(fd, sizeBefore) }
           throw FileSystem.error(code, "fsync \(path)")
         }
-        var after = stat()
-        let size = fstat(fd, &after) == 0 ? after.st_size : -1
-        end.withLock { $0 = size }
         return (lines.count, nil)
       }
     } catch {
@@ -391,22 +383,25 @@ enum FileSystem {
     }
   }
 
-  /// Whether the file open as `fd` ends in the part of a line: not when it is empty, ends in a
-  /// line break, or `path` (through which it is read: `fd` writes only) names another file now.
-  static func endsInCutLine(_ fd: Int32, path: String) -> Bool {
+  /// When the file open as `fd` ends in the part of a line, a descriptor reading it (the caller
+  /// closes it) and its size; nil when it is empty, ends in a line break, or `path` (through which
+  /// it is read: `fd` writes only) names another file now.
+  static func cutLine(of fd: Int32, path: String) -> (reader: Int32, size: Int)? {
     var written = stat()
     guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else {
-      return false
+      return nil
     }
     let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard reader >= 0 else { return false }
-    defer { close(reader) }
+    guard reader >= 0 else { return nil }
     var read = stat()
-    guard fstat(reader, &read) == 0, read.st_dev == written.st_dev, read.st_ino == written.st_ino else {
-      return false
-    }
     var last: UInt8 = 0
-    return pread(reader, &last, 1, read.st_size - 1) == 1 && last != 0x0A
+    guard fstat(reader, &read) == 0, FileIdentity(read) == FileIdentity(written),
+      pread(reader, &last, 1, read.st_size - 1) == 1, last != 0x0A
+    else {
+      close(reader)
+      return nil
+    }
+    return (reader, Int(read.st_size))
   }
 
   /// Ends a line a killed process left unfinished. When the regular file `fd` appends to (just
@@ -426,23 +421,13 @@ enum FileSystem {
     // (A file system without locks, NFS mounted `nolock`, is checked without one, as appends are.)
     // Most often the last line is whole: seen without the lock first (the file may be shared, and
     // this is asked before every batch that finds it grown by another).
-    guard endsInCutLine(fd, path: path) else { return }
+    guard let unlocked = cutLine(of: fd, path: path) else { return }
+    close(unlocked.reader)
     let locked = lock(fd)
     if !locked, errno == EWOULDBLOCK || errno == EINTR { return }
     defer { if locked { flock(fd, LOCK_UN) } }
-    var written = stat()
-    guard fstat(fd, &written) == 0, written.st_mode & S_IFMT == S_IFREG, written.st_size > 0 else { return }
-    // The descriptor writes only: the last byte is read through the path, when it still names
-    // the same file.
-    let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard reader >= 0 else { return }
+    guard let (reader, size) = cutLine(of: fd, path: path) else { return }
     defer { close(reader) }
-    var read = stat()
-    guard fstat(reader, &read) == 0, read.st_dev == written.st_dev, read.st_ino == written.st_ino else {
-      return
-    }
-    var last: UInt8 = 0
-    guard pread(reader, &last, 1, read.st_size - 1) == 1, last != 0x0A else { return }
     do {
       try writeAll(fd, [0x0A], path: path, operations: operations)
     } catch {
@@ -453,7 +438,7 @@ enum FileSystem {
       throw failure
     }
     // Said once, where the part is, so that whoever reads the file knows that line is no record.
-    let start = lineStart(reader, before: Int(read.st_size))
+    let start = lineStart(reader, before: size)
     FileArchiveAction.logger.warning(
       "\(path): its last line had no line break, the part of a line a write cut short (a process killed while writing, a full disk): ended it, so the next line starts its own; that line is no whole record",
       // Numbers always (a JSON log's field keeps one type): the part's offset and length when its
@@ -461,7 +446,7 @@ enum FileSystem {
       metadata: start.map {
         [
           "file": "\(path)", "offset": .stringConvertible($0),
-          "bytes": .stringConvertible(Int(read.st_size) - $0),
+          "bytes": .stringConvertible(size - $0),
         ]
       } ?? ["file": "\(path)", "searchedBytes": .stringConvertible(lineSearchLimit)])
   }

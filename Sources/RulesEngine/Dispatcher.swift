@@ -712,6 +712,10 @@ public final class Dispatcher: Sendable {
     }
     var matched = 0
     var passed = 0
+    // The batch runs on this thread without a pause: this thread's count of stopped matches moves
+    // only with its evaluations, and is read only when the process's count moved.
+    var threadOverruns = RegexBudget.thisThread
+    var processOverruns = RegexBudget.overruns
     for message in messages {
       defer { worker.trackers.removeAll(keepingCapacity: true) }
       let context = message.evaluationContext()
@@ -726,11 +730,14 @@ public final class Dispatcher: Sendable {
         }
         matched += 1
         rule.counters.matched.add()
-        let overrunsBefore = RegexBudget.thisThread
         let (result, nonJSON, stopped) = Self.evaluate(rule, context, using: &worker.vm)
         if let nonJSON { noteNonJSON(message, nonJSON, of: rule) }
-        let overruns = RegexBudget.thisThread - overrunsBefore
-        if overruns > 0 { noteRegexOverruns(overruns, message, of: rule, now: start) }
+        if RegexBudget.overruns != processOverruns {
+          processOverruns = RegexBudget.overruns
+          let overruns = RegexBudget.thisThread - threadOverruns
+          threadOverruns += overruns
+          if overruns > 0 { noteRegexOverruns(overruns, message, of: rule, now: start) }
+        }
         guard let evaluation = result else {
           if stopped,
             let reason = worker.vm.evaluationLimitText(in: rule.program.source, place: rule.sqlPlace)
